@@ -1,0 +1,116 @@
+# mailhook — GNU make
+#
+#   make            build mailhookd and mhctl
+#   make run        build, then start mailhookd on 127.0.0.1:2525 with a demo receiver
+#   make test       build (warnings are errors) and run every test in regress/
+#   make sanitize   the same tests on an ASan/UBSan build
+#   make fuzz       build the libFuzzer targets (clang)
+#   make bench      benchmarks (regress/bench)
+#   make install    DESTDIR=... PREFIX=/usr/local
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc/mailhook
+BUILD	?= obj
+CC	?= cc
+YACC	?= byacc
+
+PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
+	   libseccomp libbsd-overlay libcrypto libssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lspf2 -lcrypt -lresolv
+
+WARN	:= -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+	   -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS	+= $(EXTRA_LDFLAGS)
+
+# every .c of the process folders and common/ is part of the daemon library;
+# the two programs' main() live in smtpd/mailhookd.c and mhctl/mhctl.c
+LIB_SRCS := $(filter-out smtpd/mailhookd.c, \
+	    $(wildcard common/*.c smtpd/*.c authd/*.c relayd/*.c hookd/*.c)) \
+	    $(BUILD)/parse.c
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(LIB_SRCS))) \
+	    $(BUILD)/parse.o
+UNIT_SRCS := $(wildcard regress/unit/test_*.c)
+UNIT_BINS := $(patsubst regress/unit/%.c,$(BUILD)/regress/%,$(UNIT_SRCS))
+HELPER_SRCS := $(wildcard regress/helpers/*.c)
+HELPER_BINS := $(patsubst regress/helpers/%.c,$(BUILD)/regress/%,$(HELPER_SRCS))
+FUZZ_SRCS := $(wildcard regress/fuzz/fuzz_*.c)
+
+all: $(BUILD)/mailhookd $(BUILD)/mhctl $(UNIT_BINS) $(HELPER_BINS)
+
+$(BUILD)/%.o: %.c common/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(dir $<) -c $< -o $@
+
+$(BUILD)/parse.c: common/parse.y
+	@mkdir -p $(BUILD)
+	$(YACC) -o $@ $<
+
+$(BUILD)/parse.o: $(BUILD)/parse.c common/*.h
+	$(CC) $(CFLAGS) -Wno-unused-function -Wno-missing-prototypes -c $< -o $@
+
+$(BUILD)/libmh.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mailhookd: $(BUILD)/smtpd/mailhookd.o $(BUILD)/libmh.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/mhctl: $(BUILD)/mhctl/mhctl.o $(BUILD)/libmh.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/regress/%: regress/unit/%.c $(BUILD)/libmh.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/regress/%: regress/helpers/%.c $(BUILD)/libmh.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ismtpd -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
+
+test: all
+	MH_BUILD=$(CURDIR)/$(BUILD) regress/run $(TESTS)
+
+sanitize:
+	$(MAKE) BUILD=obj-san \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" all
+
+fuzz:
+	$(MAKE) CC=clang BUILD=obj-fuzz \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
+	    obj-fuzz/libmh.a
+	@mkdir -p obj-fuzz/fuzz
+	for f in $(FUZZ_SRCS); do \
+	    n=$$(basename $$f .c); \
+	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd $(PKG_CFLAGS) \
+	        -fsanitize=fuzzer,address,undefined $$f obj-fuzz/libmh.a \
+	        $(PKG_LIBS) -o obj-fuzz/fuzz/$$n || exit 1; \
+	done
+
+bench: all
+	MH_BUILD=$(CURDIR)/$(BUILD) regress/bench/run
+
+run: all
+	etc/demo/run.sh $(CURDIR)/$(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(BUILD)/mailhookd $(DESTDIR)$(SBINDIR)/mailhookd
+	install -m 0755 $(BUILD)/mhctl $(DESTDIR)$(SBINDIR)/mhctl
+	test -e $(DESTDIR)$(SYSCONFDIR)/mailhook.conf || \
+	    install -m 0644 etc/mailhook.conf $(DESTDIR)$(SYSCONFDIR)/mailhook.conf
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 0644 etc/mailhook.service $(DESTDIR)/lib/systemd/system/mailhook.service
+	install -d $(DESTDIR)$(PREFIX)/share/mailhook
+	install -m 0755 etc/rc.d/mailhook $(DESTDIR)$(PREFIX)/share/mailhook/rc.d-mailhook
+	install -m 0755 etc/mailhook-setup.sh $(DESTDIR)$(SBINDIR)/mailhook-setup
+
+clean:
+	rm -rf obj obj-san obj-fuzz
+
+.PHONY: all test sanitize fuzz bench run install clean
+.SECONDARY:

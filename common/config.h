@@ -1,0 +1,247 @@
+/*
+ * mailhook configuration: the in-memory form of mailhook.conf.
+ *
+ * The parent parses the file (parse.y) into a struct config, then sends
+ * each child the parts it needs as JSON (config_to_json/config_from_json)
+ * over imsg.  Children never open the configuration file.
+ */
+#ifndef MH_CONFIG_H
+#define MH_CONFIG_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/queue.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define MH_CONF_FILE		"/etc/mailhook/mailhook.conf"
+#define MH_SPOOL		"/var/spool/mailhook"
+#define MH_CONTROL		"/run/mailhook/mhctl.sock"
+#define MH_USER			"_mailhook"
+
+#define MH_NAME_MAX		256	/* hostnames, addresses, pki names */
+#define MH_URL_MAX		2048
+#define MH_PATH_MAX		1024
+
+/* listener flags */
+#define LF_STARTTLS		0x01	/* "tls": STARTTLS offered */
+#define LF_TLS_REQUIRE		0x02	/* "tls-require": no command but EHLO/STARTTLS/QUIT before TLS */
+#define LF_SMTPS		0x04	/* "smtps": TLS from the first byte */
+#define LF_AUTH			0x08	/* "auth": AUTH offered (under TLS only) */
+#define LF_AUTH_REQUIRE		0x10	/* "auth-require": MAIL needs AUTH first */
+
+struct listener {
+	TAILQ_ENTRY(listener)	 entry;
+	uint32_t		 id;		/* index, stable for a config */
+	char			 addr[MH_NAME_MAX];	/* as written */
+	in_port_t		 port;		/* host order */
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	int			 flags;		/* LF_* */
+	char			 pki[MH_NAME_MAX];	/* pki name or "" */
+	char			 hostname[MH_NAME_MAX];	/* "" = global */
+	int			 fd;		/* parent only; -1 elsewhere */
+};
+TAILQ_HEAD(listenerlist, listener);
+
+struct pki {
+	TAILQ_ENTRY(pki)	 entry;
+	char			 name[MH_NAME_MAX];
+	char			 cert_file[MH_PATH_MAX];
+	char			 key_file[MH_PATH_MAX];
+	char			*cert;		/* PEM, loaded by the parent */
+	size_t			 certlen;
+	char			*key;		/* PEM, loaded by the parent */
+	size_t			 keylen;
+};
+TAILQ_HEAD(pkilist, pki);
+
+struct header {
+	TAILQ_ENTRY(header)	 entry;
+	char			*name;
+	char			*value;
+};
+TAILQ_HEAD(headerlist, header);
+
+enum route_match {
+	ROUTE_ADDRESS,		/* route "user@example.com" */
+	ROUTE_DOMAIN,		/* route domain "example.com" */
+	ROUTE_SUBDOMAINS,	/* route domain "*.example.com": any subdomain */
+	ROUTE_ANY		/* route any: catch-all */
+};
+
+enum post_format {
+	FORMAT_JSON,		/* CloudMailin JSON normalized */
+	FORMAT_MULTIPART,	/* same fields as multipart/form-data */
+	FORMAT_RAW		/* multipart with message = raw message */
+};
+
+enum authz_format {
+	AUTHZ_FORM,		/* application/x-www-form-urlencoded */
+	AUTHZ_JSON,
+	AUTHZ_XML
+};
+
+enum route_mode {
+	MODE_SYNC,		/* SMTP reply waits for the POST */
+	MODE_QUEUE		/* 250 after fsync, POST later */
+};
+
+struct route {
+	TAILQ_ENTRY(route)	 entry;
+	uint32_t		 id;		/* index, stable for a config */
+	enum route_match	 match;
+	char			 pattern[MH_NAME_MAX];	/* lower-cased */
+	char			 url[MH_URL_MAX];
+	enum post_format	 format;
+	enum route_mode		 mode;
+	char			 authorize[MH_URL_MAX];	/* "" = none */
+	enum authz_format	 authorize_format;
+	int			 authorize_timeout;	/* seconds, default 10 */
+	char			 errors[MH_URL_MAX];	/* "" = none */
+	struct headerlist	 headers;
+	char			 secret[MH_NAME_MAX];	/* "whsec_..." or "" */
+	int			 timeout;	/* seconds, default 30 */
+	int			 lifetime;	/* seconds, default 3 days */
+	int			 concurrency;	/* per endpoint, default 8 */
+};
+TAILQ_HEAD(routelist, route);
+
+struct netaddr {
+	TAILQ_ENTRY(netaddr)	 entry;
+	struct sockaddr_storage	 ss;		/* network address */
+	int			 bits;		/* prefix length */
+	char			 text[64];	/* as written */
+};
+TAILQ_HEAD(netlist, netaddr);
+
+enum rate_unit {
+	RATE_SECOND = 1,
+	RATE_MINUTE = 60,
+	RATE_HOUR = 3600,
+	RATE_DAY = 86400
+};
+
+/* limit domain "example.net" rate 100 per minute connections 5 tls require */
+struct domain_limit {
+	TAILQ_ENTRY(domain_limit) entry;
+	char			 domain[MH_NAME_MAX];
+	int			 rate;		/* 0 = unlimited */
+	enum rate_unit		 per;
+	int			 connections;	/* 0 = default */
+	int			 tls_require;
+	int			 tls_verify;
+};
+TAILQ_HEAD(domainlimitlist, domain_limit);
+
+/* limit sender-domain "example.com" rate 10000 per day */
+struct sender_limit {
+	TAILQ_ENTRY(sender_limit) entry;
+	char			 domain[MH_NAME_MAX];
+	int			 rate;
+	enum rate_unit		 per;
+};
+TAILQ_HEAD(senderlimitlist, sender_limit);
+
+enum event_format {
+	EVFMT_EVENTS,		/* batched {"events":[...]} */
+	EVFMT_FAILURES,		/* urlencoded, one per failure */
+	EVFMT_CALLBACK		/* {"event":{...}} */
+};
+
+/* event kinds, bit positions for the events block's kinds filter */
+enum event_kind {
+	EV_REGISTRATION,
+	EV_DISPATCH,
+	EV_RATE_LIMIT,
+	EV_DELIVERY,
+	EV_BOUNCE,
+	EV_SOFT_BOUNCE,
+	EV_DISPATCH_SOFT_BOUNCE,
+	EV_ERROR,
+	EV_RETRIES_EXHAUSTED,
+	EV_OPEN,
+	EV_READ,
+	EV_CLICK,
+	EV_AUTO_REPLY,
+	EV_BOUNCE_REPLY,
+	EV_SUPPRESSED,
+	EV_UNSUBSCRIBE,
+	EV_RESUBSCRIBE,
+	EV_KIND_MAX
+};
+#define EV_ALL		((1U << EV_KIND_MAX) - 1)
+
+struct events_block {
+	TAILQ_ENTRY(events_block) entry;
+	uint32_t		 id;
+	char			 url[MH_URL_MAX];
+	enum event_format	 format;
+	uint32_t		 kinds;		/* bitmask of 1 << enum event_kind */
+	char			 secret[MH_NAME_MAX];
+	struct headerlist	 headers;
+	int			 timeout;	/* seconds, default 30 */
+	int			 batch_max;	/* events per batch, default 100 */
+	int			 batch_wait;	/* ms before a partial batch goes, default 1000 */
+};
+TAILQ_HEAD(eventslist, events_block);
+
+struct config {
+	char			 file[MH_PATH_MAX];
+	char			 hostname[MH_NAME_MAX];
+	char			 resolver[64];		/* numeric address */
+	in_port_t		 resolver_port;		/* default 53 */
+	char			 spool[MH_PATH_MAX];
+	char			 control[MH_PATH_MAX];
+	char			 credentials[MH_PATH_MAX];	/* "" = none */
+	char			*credentials_data;	/* file contents, loaded by the parent */
+	size_t			 credentials_len;
+	char			 cabundle[MH_PATH_MAX];	/* CA file for https and tls verify */
+	char			*cabundle_data;		/* loaded by the parent */
+	size_t			 cabundle_len;
+
+	size_t			 max_message_size;	/* limit message-size, default 25M */
+	int			 max_recipients;	/* limit recipients, default 100 */
+	int			 max_sessions;		/* limit sessions, default 1024 */
+	int			 max_sessions_per_ip;	/* limit sessions-per-ip, default 64 */
+	int			 smtp_timeout;		/* limit idle-timeout, seconds, default 300 */
+	int			 allow_private;		/* allow private-addresses */
+	int			 spf_reject_fail;	/* spf reject fail */
+
+	struct listenerlist	 listeners;
+	struct pkilist		 pkis;
+	struct routelist	 routes;
+
+	int			 relay_from_auth;
+	struct netlist		 relay_from;		/* relay from CIDR */
+	char			 relay_via[MH_URL_MAX];	/* "" = mx */
+	char			 bounce_domain[MH_NAME_MAX];
+	int			 bounce_dsn;		/* send RFC 3464 DSN, default 1 */
+	int			 queue_lifetime;	/* seconds, default 5 days */
+	int			 retry_min;		/* seconds, default 300 */
+	int			 retry_max;		/* seconds, default 3600 */
+	struct domainlimitlist	 domain_limits;
+	struct senderlimitlist	 sender_limits;
+
+	struct eventslist	 events;
+};
+
+/* parse.y */
+struct config	*config_parse(const char *file);	/* NULL on error, errors logged as file:line:col: msg */
+struct config	*config_new(void);			/* defaults filled in */
+void		 config_free(struct config *);
+
+/* config.c */
+#define CONF_SECRETS	0x01	/* include key PEM, credentials, secrets */
+json_t		*config_to_json(const struct config *, int flags);
+struct config	*config_from_json(const json_t *);	/* NULL if malformed */
+const struct route *config_route(const struct config *, uint32_t);
+const struct listener *config_listener(const struct config *, uint32_t);
+const struct pki *config_pki(const struct config *, const char *);
+const char	*event_kind_name(enum event_kind);
+int		 event_kind_from_name(const char *);	/* -1 if unknown */
+
+#endif /* MH_CONFIG_H */

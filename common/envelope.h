@@ -1,0 +1,87 @@
+/*
+ * The envelope of one message: what the SMTP transaction said about it.
+ *
+ * Encoded as a line-based text (envelope_encode) for imsg and queue files.
+ * Every field is printable; CR, LF and NUL are refused by the encoder and
+ * by the decoder, so peer data can never forge a line.
+ */
+#ifndef MH_ENVELOPE_H
+#define MH_ENVELOPE_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MH_ADDR_MAX		320	/* local 64 + @ + domain 255 */
+#define MH_MSGID_LEN		17	/* 16 hex digits + NUL */
+
+/* where a recipient goes, decided by authd */
+enum rcpt_dest {
+	DEST_ROUTE,		/* inbound: POST to route's url (hookd) */
+	DEST_RELAY,		/* outbound: relay to remote MX (relayd) */
+	DEST_BOUNCE		/* returning mail on the bounce domain (hookd) */
+};
+
+/* DSN NOTIFY bits (RFC 3461) */
+#define DSN_NOTIFY_NEVER	0x01
+#define DSN_NOTIFY_SUCCESS	0x02
+#define DSN_NOTIFY_FAILURE	0x04
+#define DSN_NOTIFY_DELAY	0x08
+
+/* per-recipient state, kept by the spool owner */
+enum rcpt_state {
+	RS_PENDING,
+	RS_DONE,		/* delivered / posted */
+	RS_FAILED		/* permanently failed */
+};
+
+struct envelope_rcpt {
+	char		 addr[MH_ADDR_MAX];
+	char		 orcpt[MH_ADDR_MAX];	/* DSN ORCPT, "" if none */
+	int		 notify;		/* DSN_NOTIFY_* bits, 0 = default */
+	enum rcpt_dest	 dest;
+	uint32_t	 route;			/* route id for DEST_ROUTE */
+	enum rcpt_state	 state;
+	int		 attempts;
+	time_t		 next_try;		/* 0 = now */
+};
+
+struct envelope {
+	char		 id[MH_MSGID_LEN];	/* queue id */
+	time_t		 created;
+	char		 sender[MH_ADDR_MAX];	/* "" = null reverse path */
+	char		 helo[256];
+	char		 remote_ip[64];
+	char		 spf_result[16];	/* pass, fail, softfail, neutral, none, temperror, permerror */
+	char		 spf_domain[256];
+	int		 tls;			/* 1 if the session was under TLS */
+	char		 tls_version[32];
+	char		 tls_cipher[64];
+	char		 auth_user[256];	/* "" if not authenticated */
+	int64_t		 size_declared;		/* SIZE=, -1 if none */
+	size_t		 size;			/* bytes in the spool file */
+	int		 body_8bit;		/* BODY=8BITMIME */
+	int		 smtputf8;
+	char		 dsn_ret[8];		/* "", "FULL" or "HDRS" */
+	char		 dsn_envid[104];	/* xtext-decoded ENVID, printable */
+	int		 force_queue;		/* recipients span routes or owners */
+	char		 tags[512];		/* X-Mailhook-Tag, comma separated */
+	char		 group[128];		/* X-Mailhook-Group */
+	char		 transaction[128];	/* X-Mailhook-Transaction */
+	char		 message_id[256];	/* Message-ID header, without <> */
+	char		 subject[512];		/* Subject header, UTF-8, one line */
+	size_t		 nrcpt;
+	struct envelope_rcpt *rcpts;		/* malloc'd array of nrcpt */
+};
+
+/* envelope.c */
+void	 envelope_init(struct envelope *);
+void	 envelope_clear(struct envelope *);	/* frees rcpts */
+struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
+char	*envelope_encode(const struct envelope *, size_t *);	/* malloc'd text, NULL if a field is unsafe */
+int	 envelope_decode(struct envelope *, const char *, size_t);	/* -1 if malformed */
+int	 envelope_field_ok(const char *);	/* printable, no CR/LF/NUL */
+void	 envelope_new_id(char [MH_MSGID_LEN]);	/* random 16 hex digits */
+
+#endif /* MH_ENVELOPE_H */

@@ -1,0 +1,162 @@
+/*
+ * mailhook: the processes, the imsg types between them and their payloads.
+ *
+ * Every payload below is a fixed-size struct, checked for exact size by the
+ * receiver (MSG_CHECK); every char array must be NUL terminated within its
+ * size (msg_str_ok).  Variable data (config, envelopes, events, control)
+ * travels as text after the struct, validated by its own decoder.
+ */
+#ifndef MH_MAILHOOK_H
+#define MH_MAILHOOK_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+
+#define MH_VERSION	"0.1.0"
+
+enum mh_proc {
+	PROC_PARENT,
+	PROC_SMTPD,
+	PROC_AUTHD,
+	PROC_RELAYD,
+	PROC_HOOKD,
+	PROC_CONTROL,		/* a control client, parent side only */
+	PROC_MAX
+};
+
+enum imsg_type {
+	IMSG_NONE,
+
+	/* parent <-> children */
+	IMSG_CONF_START,	/* -> child: a new config follows */
+	IMSG_CONF_DATA,		/* -> child: a chunk of config JSON */
+	IMSG_CONF_END,		/* -> child: apply it */
+	IMSG_CTL_PEER,		/* -> child: fd is a socket to peer (enum mh_proc) */
+	IMSG_CTL_LISTENER,	/* -> smtpd: fd is a bound listener (uint32_t id) */
+	IMSG_CTL_READY,		/* <- child: confined and configured (text: confinement) */
+	IMSG_CTL_START,		/* -> child: every peer is there, start */
+	IMSG_CTL_VERBOSE,	/* -> child: int verbosity */
+	IMSG_CTL_FORBIDDEN,	/* -> child: test trigger, make a forbidden syscall */
+	IMSG_CTL_REQUEST,	/* -> child: control request (JSON), peerid = client */
+	IMSG_CTL_REPLY,		/* <- child: control reply (JSON), peerid = client */
+	IMSG_CTL_LOG_EVENT,	/* <- child: an event for "mhctl monitor" (JSON) */
+
+	/* smtpd <-> authd */
+	IMSG_AUTHD_RCPT_REQ,	/* struct authd_rcpt_req */
+	IMSG_AUTHD_RCPT_RES,	/* struct authd_rcpt_res */
+	IMSG_AUTHD_AUTH_REQ,	/* struct authd_auth_req */
+	IMSG_AUTHD_AUTH_RES,	/* struct authd_auth_res */
+
+	/* smtpd <-> spool owners (hookd for inbound, relayd for outbound) */
+	IMSG_SPOOL_OPEN,	/* struct spool_open */
+	IMSG_SPOOL_FD,		/* struct spool_fd, fd attached when ok */
+	IMSG_SPOOL_COMMIT,	/* struct spool_commit + envelope text */
+	IMSG_SPOOL_RESULT,	/* struct spool_result */
+	IMSG_SPOOL_ABORT,	/* struct spool_abort */
+
+	/* relayd, authd -> hookd */
+	IMSG_EVENT,		/* event JSON (common/event.h) */
+	/* hookd -> relayd */
+	IMSG_SUPPRESS,		/* struct suppress_req: hard bounce came back */
+
+	IMSG_TYPE_MAX
+};
+
+/* IMSG_AUTHD_RCPT_REQ */
+struct authd_rcpt_req {
+	uint64_t	 reqid;
+	uint64_t	 sessid;
+	char		 remote_ip[64];
+	char		 helo[256];
+	char		 sender[MH_ADDR_MAX];	/* "" = null sender */
+	char		 rcpt[MH_ADDR_MAX];
+	int64_t		 size;			/* SIZE=, -1 if not declared */
+	char		 auth_user[256];	/* "" if not authenticated */
+	int		 tls;
+	uint32_t	 listener;		/* listener id */
+};
+
+enum rcpt_verdict {
+	RCPT_ACCEPT,
+	RCPT_REJECT,		/* 5xx */
+	RCPT_TEMPFAIL		/* 4xx */
+};
+
+/* IMSG_AUTHD_RCPT_RES */
+struct authd_rcpt_res {
+	uint64_t	 reqid;
+	int		 verdict;		/* enum rcpt_verdict */
+	int		 dest;			/* enum rcpt_dest, when accepted */
+	uint32_t	 route;			/* route id, for DEST_ROUTE */
+	int		 code;			/* SMTP reply code */
+	char		 enhanced[16];		/* "2.1.5" */
+	char		 text[256];		/* reply text, sanitized */
+	char		 spf_result[16];
+	char		 spf_domain[256];
+};
+
+/* IMSG_AUTHD_AUTH_REQ */
+struct authd_auth_req {
+	uint64_t	 reqid;
+	char		 remote_ip[64];
+	char		 user[256];
+	char		 pass[256];
+};
+
+enum auth_result {
+	AUTH_OK,
+	AUTH_FAIL,		/* 535 5.7.8 */
+	AUTH_TEMPFAIL,		/* 454 4.7.0 */
+	AUTH_THROTTLED		/* 421 4.7.0: too many failures from this ip */
+};
+
+/* IMSG_AUTHD_AUTH_RES */
+struct authd_auth_res {
+	uint64_t	 reqid;
+	int		 result;		/* enum auth_result */
+};
+
+/* IMSG_SPOOL_OPEN: smtpd asks the owner for a message file */
+struct spool_open {
+	uint64_t	 reqid;
+};
+
+/* IMSG_SPOOL_FD: the answer; fd attached when ok */
+struct spool_fd {
+	uint64_t	 reqid;
+	int		 ok;
+	char		 msgid[MH_MSGID_LEN];
+};
+
+/* IMSG_SPOOL_COMMIT: followed by the envelope text (envelope_encode) */
+struct spool_commit {
+	uint64_t	 reqid;
+	char		 msgid[MH_MSGID_LEN];
+};
+
+/* IMSG_SPOOL_RESULT: the SMTP reply for the DATA/BDAT LAST */
+struct spool_result {
+	uint64_t	 reqid;
+	char		 msgid[MH_MSGID_LEN];
+	int		 code;			/* 250, 451, 550, ... */
+	char		 enhanced[16];
+	char		 text[256];		/* sanitized, one line */
+};
+
+/* IMSG_SPOOL_ABORT */
+struct spool_abort {
+	char		 msgid[MH_MSGID_LEN];
+};
+
+/* IMSG_SUPPRESS */
+struct suppress_req {
+	char		 addr[MH_ADDR_MAX];
+	char		 reason[256];
+};
+
+/* msg.c: payload checks */
+int	 msg_str_ok(const char *, size_t);	/* NUL within size, printable, no CR/LF */
+
+#endif /* MH_MAILHOOK_H */
