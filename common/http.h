@@ -1,0 +1,84 @@
+/*
+ * Asynchronous HTTP client: libcurl multi driven by libevent.
+ *
+ * Every request resolves its host through common/dns.c, checks the
+ * addresses against the SSRF guard (loopback, private, link-local,
+ * multicast and unspecified ranges are refused unless allow_private),
+ * then pins them into libcurl (CURLOPT_RESOLVE): no DNS inside libcurl,
+ * no rebinding.  Redirects (301, 302, 303, 307, 308) are followed here, one
+ * hop at a time through the same checks, at most max_redirects times.
+ * Connections are kept alive and reused; at most `concurrency` requests
+ * run at once per scheme://host:port, the rest wait in order.
+ */
+#ifndef MH_HTTP_H
+#define MH_HTTP_H
+
+#include <stddef.h>
+#include <event2/event.h>
+
+#include "config.h"
+
+enum http_error {
+	HTTP_OK,		/* a response arrived: look at status */
+	HTTP_ETIMEOUT,		/* no complete response within timeout */
+	HTTP_ECONNECT,		/* connection refused, reset, unreachable */
+	HTTP_EDNS,		/* the host does not resolve */
+	HTTP_ESSRF,		/* the host resolves to a refused address */
+	HTTP_EREDIRECT,		/* more than max_redirects hops, or a bad Location */
+	HTTP_ETLS,		/* TLS handshake or verification failed */
+	HTTP_EURL,		/* unusable URL */
+	HTTP_EOTHER
+};
+
+/* a multipart/form-data part (format multipart and raw) */
+struct http_part {
+	const char	*name;
+	const char	*filename;	/* NULL: a plain field */
+	const char	*content_type;	/* NULL: none given */
+	const void	*data;
+	size_t		 len;
+};
+
+struct http_request {
+	const char		*url;		/* http:// or https://, may carry user:pass@ */
+	const struct headerlist	*headers;	/* extra headers, may be NULL */
+	const char		*extra_headers[8];	/* "Name: value", NULL-terminated, e.g. signature */
+	const char		*content_type;	/* for body */
+	const void		*body;		/* POST body, or NULL with parts */
+	size_t			 bodylen;
+	const struct http_part	*parts;		/* multipart/form-data instead of body */
+	size_t			 nparts;
+	int			 timeout;	/* seconds for the whole exchange, redirects included */
+	int			 max_redirects;	/* 3 for callbacks and messages */
+	int			 allow_private;	/* allow private-addresses */
+	int			 concurrency;	/* per endpoint, 0 = 8 */
+	size_t			 max_response;	/* response body kept, 0 = 64 KiB; the rest is read and dropped */
+};
+
+struct http_response {
+	int		 error;		/* enum http_error */
+	long		 status;	/* HTTP status when error == HTTP_OK */
+	char		*content_type;	/* lower-cased media type, no parameters; may be NULL */
+	char		*body;		/* NUL-terminated, at most max_response bytes */
+	size_t		 bodylen;
+	long		 retry_after;	/* seconds from Retry-After, -1 if none */
+	int		 redirects;	/* hops followed */
+	char		 errstr[256];	/* what went wrong, for logs */
+	char		 final_url[MH_URL_MAX];
+};
+
+struct http_call;
+/* the response is freed after the callback returns */
+typedef void (*http_cb)(const struct http_response *, void *);
+
+/* before the sandbox; cabundle is PEM text (may be NULL for system default) */
+int		 http_init(struct event_base *, const char *cabundle, size_t cabundlelen);
+void		 http_shutdown(void);
+/* copies everything it needs from the request; NULL only on allocation failure */
+struct http_call *http_post(const struct http_request *, http_cb, void *);
+void		 http_cancel(struct http_call *);	/* the callback will not run */
+/* the SSRF guard itself: 1 if the address may be contacted */
+int		 http_addr_allowed(const struct sockaddr *, int allow_private);
+const char	*http_strerror(int);
+
+#endif /* MH_HTTP_H */

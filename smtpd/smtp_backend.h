@@ -1,0 +1,22 @@
+/*
+ * What the SMTP engine asks of the rest of the daemon.  In mailhookd these
+ * are imsgs to authd, hookd and relayd (smtpd/smtpd.c); the test harness
+ * (regress/helpers/smtp_harness.c) answers them in-process.
+ *
+ * owner is PROC_HOOKD (recipients with dest DEST_ROUTE or DEST_BOUNCE) or
+ * PROC_RELAYD (DEST_RELAY).  Every request is answered exactly once, later,
+ * through the smtp_* functions of smtp.h, never from inside the call.
+ */
+#ifndef MH_SMTP_BACKEND_H
+#define MH_SMTP_BACKEND_H
+
+#include "mailhook.h"
+
+void	backend_rcpt(const struct authd_rcpt_req *);
+void	backend_auth(const struct authd_auth_req *);
+void	backend_spool_open(int owner, const struct spool_open *);
+void	backend_spool_commit(int owner, const struct spool_commit *,
+	    const char *envelope, size_t len);
+void	backend_spool_abort(int owner, const struct spool_abort *);
+
+#endif /* MH_SMTP_BACKEND_H */
