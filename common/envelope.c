@@ -1,0 +1,508 @@
+/*
+ * The envelope codec: one "key value" per line, a version line first.
+ *
+ *	mailhook-envelope 1
+ *	id 0123456789abcdef
+ *	created 1700000000
+ *	sender alice@example.com
+ *	...
+ *	rcpt bob@example.net
+ *	rcpt-orcpt rfc822;bob@example.net
+ *	rcpt-dest relay
+ *	...
+ *
+ * A "rcpt" line starts a recipient; the "rcpt-*" lines after it are its
+ * fields.  Integers are decimal; strings are the rest of the line after
+ * the first space and must pass envelope_field_ok().  The decoder is
+ * strict: unknown keys, repeated keys, missing required keys, overlong or
+ * unsafe values, malformed numbers and too many recipients are refused.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "envelope.h"
+
+#define ENV_VERSION_LINE	"mailhook-envelope 1"
+#define ENV_MAX_RCPT		10000
+#define ENV_LINE_MAX		2048
+
+enum ftype {
+	F_STR,		/* char array */
+	F_TIME,		/* time_t >= 0 */
+	F_I64,		/* int64_t >= -1 */
+	F_SIZE,		/* size_t */
+	F_BOOL,		/* int 0/1 */
+	F_INT		/* int >= 0 */
+};
+
+struct efield {
+	const char	*key;
+	enum ftype	 type;
+	size_t		 off;
+	size_t		 size;		/* F_STR: array size */
+	int		 required;
+};
+
+#define ESTR(k, m, r)	{ k, F_STR, offsetof(struct envelope, m),	\
+			    sizeof(((struct envelope *)0)->m), r }
+#define ENUM(k, t, m, r) { k, t, offsetof(struct envelope, m), 0, r }
+
+static const struct efield env_fields[] = {
+	ESTR("id", id, 1),
+	ENUM("created", F_TIME, created, 1),
+	ESTR("sender", sender, 1),
+	ESTR("helo", helo, 0),
+	ESTR("remote-ip", remote_ip, 0),
+	ESTR("spf-result", spf_result, 0),
+	ESTR("spf-domain", spf_domain, 0),
+	ENUM("tls", F_BOOL, tls, 0),
+	ESTR("tls-version", tls_version, 0),
+	ESTR("tls-cipher", tls_cipher, 0),
+	ESTR("auth-user", auth_user, 0),
+	ENUM("size-declared", F_I64, size_declared, 0),
+	ENUM("size", F_SIZE, size, 0),
+	ENUM("body-8bit", F_BOOL, body_8bit, 0),
+	ENUM("smtputf8", F_BOOL, smtputf8, 0),
+	ESTR("dsn-ret", dsn_ret, 0),
+	ESTR("dsn-envid", dsn_envid, 0),
+	ENUM("force-queue", F_BOOL, force_queue, 0),
+	ESTR("tags", tags, 0),
+	ESTR("group", group, 0),
+	ESTR("transaction", transaction, 0),
+	ESTR("message-id", message_id, 0),
+	ESTR("subject", subject, 0),
+};
+#define NENV_FIELDS	(sizeof(env_fields) / sizeof(env_fields[0]))
+
+static const char *dest_names[] = { "route", "relay", "bounce" };
+static const char *state_names[] = { "pending", "done", "failed" };
+
+int
+envelope_field_ok(const char *s)
+{
+	const unsigned char	*p;
+
+	if (s == NULL)
+		return (0);
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return (0);
+	return (1);
+}
+
+void
+envelope_init(struct envelope *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->created = time(NULL);
+	env->size_declared = -1;
+	env->rcpts = NULL;
+}
+
+void
+envelope_clear(struct envelope *env)
+{
+	free(env->rcpts);
+	env->rcpts = NULL;
+	env->nrcpt = 0;
+}
+
+struct envelope_rcpt *
+envelope_add_rcpt(struct envelope *env, const char *addr)
+{
+	struct envelope_rcpt	*r;
+
+	if (!envelope_field_ok(addr) || strlen(addr) >= MH_ADDR_MAX)
+		return (NULL);
+	if (env->nrcpt >= ENV_MAX_RCPT)
+		return (NULL);
+	r = reallocarray(env->rcpts, env->nrcpt + 1, sizeof(*r));
+	if (r == NULL)
+		return (NULL);
+	env->rcpts = r;
+	r = &env->rcpts[env->nrcpt++];
+	memset(r, 0, sizeof(*r));
+	strlcpy(r->addr, addr, sizeof(r->addr));
+	return (r);
+}
+
+void
+envelope_new_id(char id[MH_MSGID_LEN])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 b[8];
+	size_t			 i;
+
+	arc4random_buf(b, sizeof(b));
+	for (i = 0; i < sizeof(b); i++) {
+		id[2 * i] = hex[b[i] >> 4];
+		id[2 * i + 1] = hex[b[i] & 0xf];
+	}
+	id[16] = '\0';
+}
+
+/* a growing text buffer */
+struct ebuf {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+	int	 err;
+};
+
+static void
+eb_add(struct ebuf *b, const char *key, const char *val)
+{
+	size_t	 need, kl, vl;
+	char	*n;
+
+	if (b->err)
+		return;
+	if (!envelope_field_ok(val)) {
+		b->err = 1;
+		return;
+	}
+	kl = strlen(key);
+	vl = strlen(val);
+	need = b->len + kl + 1 + vl + 2;
+	if (need > b->cap) {
+		size_t ncap = b->cap ? b->cap : 1024;
+		while (ncap < need)
+			ncap *= 2;
+		if ((n = realloc(b->s, ncap)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		b->s = n;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, key, kl);
+	b->len += kl;
+	if (vl > 0) {
+		b->s[b->len++] = ' ';
+		memcpy(b->s + b->len, val, vl);
+		b->len += vl;
+	}
+	b->s[b->len++] = '\n';
+	b->s[b->len] = '\0';
+}
+
+static void
+eb_num(struct ebuf *b, const char *key, long long v)
+{
+	char	 num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	eb_add(b, key, num);
+}
+
+static void
+eb_field(struct ebuf *b, const struct envelope *env, const struct efield *f)
+{
+	const char	*p = (const char *)env + f->off;
+
+	switch (f->type) {
+	case F_STR:
+		if (strnlen(p, f->size) >= f->size) {
+			b->err = 1;
+			return;
+		}
+		eb_add(b, f->key, p);
+		break;
+	case F_TIME:
+		eb_num(b, f->key, (long long)*(const time_t *)p);
+		break;
+	case F_I64:
+		eb_num(b, f->key, (long long)*(const int64_t *)p);
+		break;
+	case F_SIZE:
+		eb_num(b, f->key, (long long)*(const size_t *)p);
+		break;
+	case F_BOOL:
+	case F_INT:
+		eb_num(b, f->key, *(const int *)p);
+		break;
+	}
+}
+
+static void
+eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
+{
+	if (strnlen(r->addr, sizeof(r->addr)) >= sizeof(r->addr) ||
+	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
+	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
+		b->err = 1;
+		return;
+	}
+	eb_add(b, "rcpt", r->addr);
+	if (r->orcpt[0] != '\0')
+		eb_add(b, "rcpt-orcpt", r->orcpt);
+	eb_num(b, "rcpt-notify", r->notify);
+	eb_add(b, "rcpt-dest", dest_names[r->dest]);
+	eb_num(b, "rcpt-route", r->route);
+	eb_add(b, "rcpt-state", state_names[r->state]);
+	eb_num(b, "rcpt-attempts", r->attempts);
+	eb_num(b, "rcpt-next-try", (long long)r->next_try);
+}
+
+char *
+envelope_encode(const struct envelope *env, size_t *lenp)
+{
+	struct ebuf	 b;
+	size_t		 i;
+
+	memset(&b, 0, sizeof(b));
+	if (env->nrcpt > ENV_MAX_RCPT || (env->nrcpt > 0 && env->rcpts == NULL))
+		return (NULL);
+	eb_add(&b, ENV_VERSION_LINE, "");
+	for (i = 0; i < NENV_FIELDS; i++)
+		eb_field(&b, env, &env_fields[i]);
+	for (i = 0; i < env->nrcpt; i++)
+		eb_rcpt(&b, &env->rcpts[i]);
+	if (b.err) {
+		free(b.s);
+		return (NULL);
+	}
+	if (lenp != NULL)
+		*lenp = b.len;
+	return (b.s);
+}
+
+/* decoding */
+
+static int
+parse_ll(const char *s, long long min, long long max, long long *v)
+{
+	const char	*errstr;
+
+	/* decimal only: no sign but a leading '-', no spaces, no leading 0s */
+	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return (-1);
+	if (s[0] == '-' && (s[1] == '\0' || s[1] == '0'))
+		return (-1);
+	if (strspn(s + (s[0] == '-'), "0123456789") != strlen(s + (s[0] == '-')))
+		return (-1);
+	*v = strtonum(s, min, max, &errstr);
+	return (errstr == NULL ? 0 : -1);
+}
+
+static int
+name_index(const char *s, const char **names, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (i);
+	return (-1);
+}
+
+static int
+id_ok(const char *s)
+{
+	size_t	 i;
+
+	if (s[0] == '\0')
+		return (1);
+	if (strlen(s) != MH_MSGID_LEN - 1)
+		return (0);
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return (0);
+	return (1);
+}
+
+static int
+dec_field(struct envelope *env, const struct efield *f, const char *val)
+{
+	char		*p = (char *)env + f->off;
+	long long	 v;
+
+	switch (f->type) {
+	case F_STR:
+		if (strlen(val) >= f->size)
+			return (-1);
+		strlcpy(p, val, f->size);
+		if (f->off == offsetof(struct envelope, id) && !id_ok(p))
+			return (-1);
+		return (0);
+	case F_TIME:
+		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
+			return (-1);
+		*(time_t *)p = (time_t)v;
+		return (0);
+	case F_I64:
+		if (parse_ll(val, -1, INT64_MAX, &v) == -1)
+			return (-1);
+		*(int64_t *)p = v;
+		return (0);
+	case F_SIZE:
+		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
+			return (-1);
+		*(size_t *)p = (size_t)v;
+		return (0);
+	case F_BOOL:
+		if (parse_ll(val, 0, 1, &v) == -1)
+			return (-1);
+		*(int *)p = (int)v;
+		return (0);
+	case F_INT:
+		if (parse_ll(val, 0, INT_MAX, &v) == -1)
+			return (-1);
+		*(int *)p = (int)v;
+		return (0);
+	}
+	return (-1);
+}
+
+/* bits for the rcpt-* fields seen on the current recipient */
+#define RF_ORCPT	0x01
+#define RF_NOTIFY	0x02
+#define RF_DEST		0x04
+#define RF_ROUTE	0x08
+#define RF_STATE	0x10
+#define RF_ATTEMPTS	0x20
+#define RF_NEXT		0x40
+
+static int
+dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
+    const char *val)
+{
+	long long	 v;
+	int		 bit, i;
+
+	if (strcmp(key, "rcpt-orcpt") == 0) {
+		bit = RF_ORCPT;
+		if (strlen(val) >= sizeof(r->orcpt))
+			return (-1);
+		strlcpy(r->orcpt, val, sizeof(r->orcpt));
+	} else if (strcmp(key, "rcpt-notify") == 0) {
+		bit = RF_NOTIFY;
+		if (parse_ll(val, 0, 0x0f, &v) == -1)
+			return (-1);
+		r->notify = (int)v;
+	} else if (strcmp(key, "rcpt-dest") == 0) {
+		bit = RF_DEST;
+		if ((i = name_index(val, dest_names, 3)) == -1)
+			return (-1);
+		r->dest = (enum rcpt_dest)i;
+	} else if (strcmp(key, "rcpt-route") == 0) {
+		bit = RF_ROUTE;
+		if (parse_ll(val, 0, UINT32_MAX, &v) == -1)
+			return (-1);
+		r->route = (uint32_t)v;
+	} else if (strcmp(key, "rcpt-state") == 0) {
+		bit = RF_STATE;
+		if ((i = name_index(val, state_names, 3)) == -1)
+			return (-1);
+		r->state = (enum rcpt_state)i;
+	} else if (strcmp(key, "rcpt-attempts") == 0) {
+		bit = RF_ATTEMPTS;
+		if (parse_ll(val, 0, INT_MAX, &v) == -1)
+			return (-1);
+		r->attempts = (int)v;
+	} else if (strcmp(key, "rcpt-next-try") == 0) {
+		bit = RF_NEXT;
+		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
+			return (-1);
+		r->next_try = (time_t)v;
+	} else
+		return (-1);
+	if (*seen & bit)
+		return (-1);
+	*seen |= bit;
+	return (0);
+}
+
+static int
+dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
+{
+	char		*val;
+	size_t		 i;
+
+	if ((val = strchr(line, ' ')) != NULL)
+		*val++ = '\0';
+	else
+		val = line + strlen(line);
+	if (line[0] == '\0' || !envelope_field_ok(val))
+		return (-1);
+	if (strcmp(line, "rcpt") == 0) {
+		if (env->nrcpt >= ENV_MAX_RCPT || val[0] == '\0')
+			return (-1);
+		if (envelope_add_rcpt(env, val) == NULL)
+			return (-1);
+		*rseen = 0;
+		return (0);
+	}
+	if (strncmp(line, "rcpt-", 5) == 0) {
+		if (env->nrcpt == 0)
+			return (-1);
+		return (dec_rcpt_field(&env->rcpts[env->nrcpt - 1], rseen,
+		    line, val));
+	}
+	for (i = 0; i < NENV_FIELDS; i++) {
+		if (strcmp(line, env_fields[i].key) != 0)
+			continue;
+		/* singular keys come before the recipients, once */
+		if (seen[i] || env->nrcpt > 0)
+			return (-1);
+		seen[i] = 1;
+		return (dec_field(env, &env_fields[i], val));
+	}
+	return (-1);
+}
+
+static int
+decode_text(struct envelope *env, const char *text, size_t len)
+{
+	unsigned char	 seen[NENV_FIELDS];
+	char		 line[ENV_LINE_MAX];
+	const char	*p, *end, *nl;
+	size_t		 n, i;
+	int		 first = 1, rseen = 0;
+
+	memset(seen, 0, sizeof(seen));
+	if (memchr(text, '\0', len) != NULL)
+		return (-1);
+	for (p = text, end = text + len; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;	/* last line without newline */
+		n = nl - p;
+		if (n >= sizeof(line))
+			return (-1);
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (first) {
+			if (strcmp(line, ENV_VERSION_LINE) != 0)
+				return (-1);
+			first = 0;
+			continue;
+		}
+		if (dec_line(env, line, seen, &rseen) == -1)
+			return (-1);
+	}
+	if (first)
+		return (-1);
+	for (i = 0; i < NENV_FIELDS; i++)
+		if (env_fields[i].required && !seen[i])
+			return (-1);
+	return (0);
+}
+
+int
+envelope_decode(struct envelope *env, const char *text, size_t len)
+{
+	envelope_init(env);
+	if (text == NULL || decode_text(env, text, len) == -1) {
+		envelope_clear(env);
+		envelope_init(env);
+		return (-1);
+	}
+	return (0);
+}

@@ -1,0 +1,180 @@
+/*
+ * envelope codec: round trip, strictness, unsafe fields.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "tap.h"
+
+static void
+fill(struct envelope *env)
+{
+	struct envelope_rcpt	*r;
+
+	envelope_init(env);
+	strlcpy(env->id, "0123456789abcdef", sizeof(env->id));
+	env->created = 1700000000;
+	strlcpy(env->sender, "alice@example.com", sizeof(env->sender));
+	strlcpy(env->helo, "client.example.com", sizeof(env->helo));
+	strlcpy(env->remote_ip, "192.0.2.1", sizeof(env->remote_ip));
+	strlcpy(env->spf_result, "pass", sizeof(env->spf_result));
+	env->tls = 1;
+	strlcpy(env->tls_version, "TLSv1.3", sizeof(env->tls_version));
+	env->size_declared = -1;
+	env->size = 12345;
+	env->body_8bit = 1;
+	strlcpy(env->dsn_ret, "HDRS", sizeof(env->dsn_ret));
+	strlcpy(env->tags, "a,b c", sizeof(env->tags));
+	strlcpy(env->subject, "Gr\xc3\xbc\xc3\x9f" "e  with  spaces ",
+	    sizeof(env->subject));
+	r = envelope_add_rcpt(env, "bob@example.net");
+	strlcpy(r->orcpt, "rfc822;bob@example.net", sizeof(r->orcpt));
+	r->notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	r->dest = DEST_RELAY;
+	r->attempts = 3;
+	r->next_try = 1700000600;
+	r = envelope_add_rcpt(env, "carol@example.org");
+	r->dest = DEST_ROUTE;
+	r->route = 7;
+	r->state = RS_DONE;
+}
+
+static int
+decodes(const char *text)
+{
+	struct envelope	 env;
+	int		 rv;
+
+	rv = envelope_decode(&env, text, strlen(text));
+	envelope_clear(&env);
+	return (rv);
+}
+
+#define HEAD	"mailhook-envelope 1\nid 0123456789abcdef\ncreated 5\nsender a@b\n"
+
+int
+main(void)
+{
+	struct envelope	 a, b;
+	char		*t, *t2, *big, id[MH_MSGID_LEN], id2[MH_MSGID_LEN];
+	size_t		 len, len2, i, off;
+
+	fill(&a);
+	t = envelope_encode(&a, &len);
+	ok(t != NULL, "encode");
+	ok(strncmp(t, "mailhook-envelope 1\n", 20) == 0, "version line first");
+	is_int(envelope_decode(&b, t, len), 0, "decode");
+	is_str(b.id, a.id, "id");
+	is_int(b.created, a.created, "created");
+	is_str(b.sender, a.sender, "sender");
+	is_str(b.subject, a.subject, "utf-8 subject with spaces kept");
+	is_str(b.tags, "a,b c", "tags");
+	is_int(b.size, 12345, "size");
+	is_int(b.size_declared, -1, "size_declared -1");
+	is_int(b.tls, 1, "tls");
+	is_int(b.nrcpt, 2, "two rcpts");
+	is_str(b.rcpts[0].orcpt, "rfc822;bob@example.net", "orcpt");
+	is_int(b.rcpts[0].notify, DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY, "notify");
+	is_int(b.rcpts[0].dest, DEST_RELAY, "dest relay");
+	is_int(b.rcpts[0].attempts, 3, "attempts");
+	is_int(b.rcpts[0].next_try, 1700000600, "next_try");
+	is_int(b.rcpts[1].route, 7, "route");
+	is_int(b.rcpts[1].state, RS_DONE, "state done");
+	t2 = envelope_encode(&b, &len2);
+	ok(t2 != NULL && len2 == len && memcmp(t, t2, len) == 0,
+	    "re-encode is identical");
+	free(t2);
+	envelope_clear(&b);
+
+	/* null sender round trip */
+	a.sender[0] = '\0';
+	t2 = envelope_encode(&a, &len2);
+	ok(t2 != NULL && envelope_decode(&b, t2, len2) == 0 &&
+	    b.sender[0] == '\0', "null sender");
+	free(t2);
+	envelope_clear(&b);
+
+	/* unsafe fields are refused by the encoder */
+	strlcpy(a.subject, "evil\r\nrcpt x@y", sizeof(a.subject));
+	ok(envelope_encode(&a, NULL) == NULL, "CRLF in subject refused");
+	strlcpy(a.subject, "tab\there", sizeof(a.subject));
+	ok(envelope_encode(&a, NULL) == NULL, "TAB refused");
+	strlcpy(a.subject, "del\x7f", sizeof(a.subject));
+	ok(envelope_encode(&a, NULL) == NULL, "DEL refused");
+	strlcpy(a.subject, "ok", sizeof(a.subject));
+	strlcpy(a.rcpts[0].addr, "x\ny@z", sizeof(a.rcpts[0].addr));
+	ok(envelope_encode(&a, NULL) == NULL, "LF in rcpt refused");
+	ok(envelope_add_rcpt(&a, "a\rb") == NULL, "add_rcpt refuses CR");
+	envelope_clear(&a);
+
+	ok(envelope_field_ok("h\xc3\xa9llo w"), "field_ok utf-8");
+	ok(!envelope_field_ok("a\x01"), "field_ok control");
+
+	/* decoder strictness */
+	is_int(decodes(HEAD "rcpt x@y\n"), 0, "minimal envelope");
+	is_int(decodes(HEAD "rcpt x@y"), 0, "no final newline");
+	is_int(decodes("mailhook-envelope 2\nid 0123456789abcdef\n"
+	    "created 5\nsender a@b\n"), -1, "wrong version");
+	is_int(decodes("id 0123456789abcdef\ncreated 5\nsender a@b\n"), -1,
+	    "no version line");
+	is_int(decodes(""), -1, "empty");
+	is_int(decodes(HEAD "bogus 1\n"), -1, "unknown key");
+	is_int(decodes(HEAD "sender c@d\n"), -1, "duplicate sender");
+	is_int(decodes("mailhook-envelope 1\nid 0123456789abcdef\nsender a@b\n"),
+	    -1, "missing created");
+	is_int(decodes("mailhook-envelope 1\ncreated 5\nsender a@b\n"), -1,
+	    "missing id");
+	is_int(decodes(HEAD "size -3\n"), -1, "negative size");
+	is_int(decodes(HEAD "size 12x\n"), -1, "junk number");
+	is_int(decodes(HEAD "size  12\n"), -1, "space in number");
+	is_int(decodes(HEAD "size 99999999999999999999999\n"), -1,
+	    "number overflow");
+	is_int(decodes(HEAD "tls 2\n"), -1, "bool 2");
+	is_int(decodes("mailhook-envelope 1\nid 0123456789ABCDEF\ncreated 5\n"
+	    "sender a@b\n"), -1, "upper-case id");
+	is_int(decodes("mailhook-envelope 1\nid ../../etc/pas\ncreated 5\n"
+	    "sender a@b\n"), -1, "id with slashes");
+	is_int(decodes(HEAD "rcpt-dest relay\n"), -1, "rcpt field before rcpt");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest relay\nrcpt-dest route\n"), -1,
+	    "duplicate rcpt field");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest mars\n"), -1, "bad dest");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-bogus 1\n"), -1, "unknown rcpt key");
+	is_int(decodes(HEAD "rcpt x@y\nhelo z\n"), -1, "singular after rcpt");
+	is_int(decodes(HEAD "rcpt\n"), -1, "empty rcpt");
+	is_int(decodes(HEAD "subject a\rb\n"), -1, "CR in value");
+	is_int(decodes(HEAD "\n"), -1, "empty line");
+	is_int(envelope_decode(&b, HEAD "helo a\0b\n", sizeof(HEAD) + 8), -1,
+	    "NUL in text");
+	envelope_clear(&b);
+
+	/* overlong value */
+	big = malloc(4096);
+	off = snprintf(big, 4096, HEAD "dsn-ret ");
+	memset(big + off, 'A', 20);
+	big[off + 20] = '\0';
+	is_int(decodes(big), -1, "overlong dsn-ret");
+	off = snprintf(big, 4096, HEAD "helo ");
+	memset(big + off, 'A', 3000);
+	big[off + 3000] = '\0';
+	is_int(decodes(big), -1, "overlong line");
+	free(big);
+
+	/* too many recipients */
+	len = 20 * 10002 + 100;
+	big = malloc(len);
+	off = snprintf(big, len, HEAD);
+	for (i = 0; i < 10001; i++)
+		off += snprintf(big + off, len - off, "rcpt r%zu@x\n", i);
+	is_int(decodes(big), -1, "10001 recipients refused");
+	free(big);
+
+	envelope_new_id(id);
+	envelope_new_id(id2);
+	ok(strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16,
+	    "new id is 16 hex digits");
+	ok(strcmp(id, id2) != 0, "new ids differ");
+	free(t);
+	return (tap_done());
+}
