@@ -1,0 +1,653 @@
+/*
+ * DNS through libunbound, forwarding to the configured resolver.
+ *
+ * The context is created with ub_ctx_create_event(): libunbound's state
+ * machines run inside our own libevent base, so there is no background
+ * thread and no forked helper (ub_ctx_async() would need one or the
+ * other, neither of which survives the sandbox).  ub_resolve_event()
+ * hands back the wire-format answer; dns_query() turns it into a
+ * struct ub_result so callers get the usual libunbound view, with the
+ * raw packet in answer_packet for those that parse it themselves.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <unbound.h>
+#include <unbound-event.h>
+
+#include "dns.h"
+#include "log.h"
+
+#define DNS_TIMEOUT	10	/* seconds before a query counts as SERVFAIL */
+
+struct dns_q {
+	TAILQ_ENTRY(dns_q)	 entry;
+	struct event		*timer;
+	int			 rrtype;
+	int			 done;		/* callback ran (or timed out) */
+	int			 inflight;	/* libunbound still owns a reference */
+	dns_raw_cb		 cb;
+	void			*arg;
+	char			 name[256];
+};
+TAILQ_HEAD(dns_qlist, dns_q);
+
+struct dns_host {
+	int			 pending;
+	int			 st[2];
+	struct dns_addrs	 part[2];	/* A, AAAA */
+	struct dns_addrs	 out;
+	dns_addrs_cb		 cb;
+	void			*arg;
+};
+
+struct dns_mxq {
+	dns_mx_cb		 cb;
+	void			*arg;
+};
+
+struct dns_literal {
+	struct dns_addrs	 out;
+	dns_addrs_cb		 cb;
+	void			*arg;
+};
+
+static struct ub_ctx		*dns_ctx;
+static struct event_base	*dns_base;
+static struct dns_qlist		 dns_queries = TAILQ_HEAD_INITIALIZER(dns_queries);
+
+static void	dns_ub_cb(void *, int, void *, int, int, char *, int);
+static void	dns_timeout(int, short, void *);
+static void	dns_q_free(struct dns_q *);
+static struct ub_result *dns_result(struct dns_q *, int, const u_char *, int,
+		    int, int *);
+static void	dns_result_free(struct ub_result *);
+static int	dns_rdata_expand(const u_char *, const u_char *, int,
+		    const u_char *, size_t, u_char **, size_t *);
+static int	dns_wire_len(const u_char *, size_t);
+static void	dns_init_cb(void *, int, void *, int, int, char *, int);
+
+int
+dns_init(struct event_base *base, const char *resolver, int port)
+{
+	char	 fwd[128];
+	int	 r, aid;
+
+	if (dns_ctx != NULL)
+		dns_shutdown();
+	if ((dns_ctx = ub_ctx_create_event(base)) == NULL) {
+		log_warnx("dns: ub_ctx_create_event failed");
+		return (-1);
+	}
+	dns_base = base;
+	if (port <= 0)
+		port = 53;
+	if (snprintf(fwd, sizeof(fwd), "%s@%d", resolver, port) >=
+	    (int)sizeof(fwd))
+		goto bad;
+	if ((r = ub_ctx_set_option(dns_ctx, "do-not-query-localhost:",
+	    "no")) != 0 ||
+	    (r = ub_ctx_set_option(dns_ctx, "outgoing-range:", "64")) != 0 ||
+	    /* the resolver decides about test. and the private reverses */
+	    (r = ub_ctx_set_option(dns_ctx, "local-zone:",
+	    "test. transparent")) != 0 ||
+	    (r = ub_ctx_set_option(dns_ctx, "unblock-lan-zones:", "yes")) != 0 ||
+	    (r = ub_ctx_set_fwd(dns_ctx, fwd)) != 0) {
+		log_warnx("dns: resolver %s: %s", fwd, ub_strerror(r));
+		goto bad;
+	}
+	if (strchr(resolver, ':') == NULL)
+		(void)ub_ctx_set_option(dns_ctx, "do-ip6:", "no");
+	/*
+	 * Finalize the context now, before any sandbox: a local-data name
+	 * answers at once and makes libunbound set up its worker (random
+	 * seed, sockets) here rather than at the first real query.
+	 */
+	if ((r = ub_ctx_data_add(dns_ctx,
+	    "mailhook-init.invalid. 0 IN A 192.0.2.1")) != 0 ||
+	    (r = ub_resolve_event(dns_ctx, "mailhook-init.invalid.", 1, 1,
+	    NULL, dns_init_cb, &aid)) != 0) {
+		log_warnx("dns: init: %s", ub_strerror(r));
+		goto bad;
+	}
+	return (0);
+ bad:
+	ub_ctx_delete(dns_ctx);
+	dns_ctx = NULL;
+	return (-1);
+}
+
+static void
+dns_init_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why,
+    int rl)
+{
+}
+
+void
+dns_shutdown(void)
+{
+	struct dns_q	*q;
+
+	if (dns_ctx != NULL) {
+		ub_ctx_delete(dns_ctx);
+		dns_ctx = NULL;
+	}
+	/* libunbound dropped its references: nobody will call back */
+	while ((q = TAILQ_FIRST(&dns_queries)) != NULL) {
+		q->inflight = 0;
+		q->done = 1;
+		dns_q_free(q);
+	}
+}
+
+static void
+dns_q_free(struct dns_q *q)
+{
+	if (q->inflight || !q->done)
+		return;
+	TAILQ_REMOVE(&dns_queries, q, entry);
+	if (q->timer != NULL)
+		event_free(q->timer);
+	free(q);
+}
+
+int
+dns_query(const char *name, int rrtype, dns_raw_cb cb, void *arg)
+{
+	struct dns_q	*q;
+	struct timeval	 tv = { DNS_TIMEOUT, 0 };
+	int		 r, aid;
+
+	if (dns_ctx == NULL || name == NULL || *name == '\0')
+		return (-1);
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return (-1);
+	if (strlcpy(q->name, name, sizeof(q->name)) >= sizeof(q->name)) {
+		free(q);
+		return (-1);
+	}
+	q->rrtype = rrtype;
+	q->cb = cb;
+	q->arg = arg;
+	if ((q->timer = evtimer_new(dns_base, dns_timeout, q)) == NULL) {
+		free(q);
+		return (-1);
+	}
+	TAILQ_INSERT_TAIL(&dns_queries, q, entry);
+	q->inflight = 1;
+	evtimer_add(q->timer, &tv);
+	r = ub_resolve_event(dns_ctx, q->name, rrtype, 1, q, dns_ub_cb, &aid);
+	if (r != 0) {
+		log_warnx("dns: %s: %s", q->name, ub_strerror(r));
+		q->inflight = 0;
+		q->done = 1;
+		dns_q_free(q);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+dns_timeout(int fd, short ev, void *arg)
+{
+	struct dns_q	*q = arg;
+
+	if (q->done)
+		return;
+	q->done = 1;
+	q->cb(DNS_SERVFAIL, NULL, q->arg);
+	dns_q_free(q);
+}
+
+static void
+dns_ub_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why,
+    int ratelimited)
+{
+	struct dns_q		*q = arg;
+	struct ub_result	*res;
+	int			 status;
+
+	q->inflight = 0;
+	if (q->done) {
+		dns_q_free(q);
+		return;
+	}
+	q->done = 1;
+	evtimer_del(q->timer);
+	res = dns_result(q, rcode, pkt, len, sec, &status);
+	q->cb(status, res, q->arg);
+	dns_result_free(res);
+	dns_q_free(q);
+}
+
+/*
+ * Build a struct ub_result out of the answer packet.  Names inside the
+ * rdata of the common types are expanded, as libunbound itself does.
+ */
+static struct ub_result *
+dns_result(struct dns_q *q, int rcode, const u_char *pkt, int len, int sec,
+    int *status)
+{
+	struct ub_result	*res;
+	ns_msg			 msg;
+	ns_rr			 rr;
+	int			 i, n, k;
+	u_char			*rd;
+	size_t			 rdlen;
+
+	*status = DNS_SERVFAIL;
+	if ((res = calloc(1, sizeof(*res))) == NULL)
+		return (NULL);
+	res->qname = strdup(q->name);
+	res->qtype = q->rrtype;
+	res->qclass = 1;
+	res->rcode = rcode;
+	res->secure = (sec == 2);
+	res->bogus = (sec == 1);
+	if (pkt == NULL || len <= 0 || ns_initparse(pkt, len, &msg) == -1) {
+		if (rcode == ns_r_nxdomain)
+			*status = DNS_NXDOMAIN;
+		else if (rcode == 0 || rcode == ns_r_servfail)
+			*status = DNS_SERVFAIL;
+		else
+			*status = DNS_BOGUS;
+		if ((res->data = calloc(1, sizeof(char *))) == NULL ||
+		    (res->len = calloc(1, sizeof(int))) == NULL) {
+			dns_result_free(res);
+			return (NULL);
+		}
+		return (res);
+	}
+	if (rcode == 0)
+		rcode = ns_msg_getflag(msg, ns_f_rcode);
+	res->rcode = rcode;
+	if ((res->answer_packet = malloc(len)) != NULL) {
+		memcpy(res->answer_packet, pkt, len);
+		res->answer_len = len;
+	}
+	n = ns_msg_count(msg, ns_s_an);
+	if ((res->data = calloc(n + 1, sizeof(char *))) == NULL ||
+	    (res->len = calloc(n + 1, sizeof(int))) == NULL) {
+		dns_result_free(res);
+		return (NULL);
+	}
+	for (i = 0, k = 0; i < n; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			break;
+		if (ns_rr_class(rr) != ns_c_in)
+			continue;
+		if (ns_rr_type(rr) == ns_t_cname && q->rrtype != ns_t_cname) {
+			free(res->canonname);
+			res->canonname = NULL;
+			continue;
+		}
+		if ((int)ns_rr_type(rr) != q->rrtype)
+			continue;
+		if (dns_rdata_expand(ns_msg_base(msg), ns_msg_end(msg),
+		    ns_rr_type(rr), ns_rr_rdata(rr), ns_rr_rdlen(rr),
+		    &rd, &rdlen) == -1)
+			continue;
+		if (k == 0)
+			res->ttl = ns_rr_ttl(rr);
+		res->data[k] = (char *)rd;
+		res->len[k] = rdlen;
+		k++;
+	}
+	res->havedata = (k > 0);
+	res->nxdomain = (rcode == ns_r_nxdomain);
+	if (sec == 1)
+		*status = DNS_BOGUS;
+	else if (rcode == ns_r_nxdomain)
+		*status = DNS_NXDOMAIN;
+	else if (rcode == ns_r_servfail)
+		*status = DNS_SERVFAIL;
+	else if (rcode != 0)
+		*status = DNS_BOGUS;
+	else if (k == 0)
+		*status = DNS_NODATA;
+	else
+		*status = DNS_OK;
+	return (res);
+}
+
+/* length of an uncompressed wire name, root label included */
+static int
+dns_wire_len(const u_char *name, size_t max)
+{
+	size_t	 l = 0;
+
+	while (l < max && name[l] != 0) {
+		if (name[l] & 0xc0)
+			return (-1);
+		l += name[l] + 1;
+	}
+	return (l < max ? (int)l + 1 : -1);
+}
+
+/* copy rdata, expanding compressed names; -1 on a malformed record */
+static int
+dns_rdata_expand(const u_char *base, const u_char *end, int type,
+    const u_char *rdata, size_t rdlen, u_char **out, size_t *outlen)
+{
+	u_char		 buf[NS_MAXDNAME * 2 + 64], name[NS_MAXDNAME];
+	const u_char	*p = rdata, *rend = rdata + rdlen;
+	size_t		 fixed = 0, names = 0, o = 0, i;
+	int		 c, nl;
+
+	switch (type) {
+	case ns_t_mx:
+		fixed = 2;
+		names = 1;
+		break;
+	case ns_t_cname:
+	case ns_t_ns:
+	case ns_t_ptr:
+		names = 1;
+		break;
+	case ns_t_srv:
+		fixed = 6;
+		names = 1;
+		break;
+	case ns_t_soa:
+		names = 2;
+		break;
+	default:
+		if ((*out = malloc(rdlen + 1)) == NULL)
+			return (-1);
+		memcpy(*out, rdata, rdlen);
+		(*out)[rdlen] = '\0';
+		*outlen = rdlen;
+		return (0);
+	}
+	if (rdlen < fixed)
+		return (-1);
+	memcpy(buf, p, fixed);
+	o = fixed;
+	p += fixed;
+	for (i = 0; i < names; i++) {
+		if ((c = ns_name_unpack(base, end, p, name, sizeof(name))) == -1)
+			return (-1);
+		p += c;
+		if (p > rend)
+			return (-1);
+		if ((nl = dns_wire_len(name, sizeof(name))) == -1 ||
+		    (size_t)nl > sizeof(buf) - o)
+			return (-1);
+		memcpy(buf + o, name, nl);
+		o += nl;
+	}
+	if ((size_t)(rend - p) > sizeof(buf) - o)
+		return (-1);
+	memcpy(buf + o, p, rend - p);
+	o += rend - p;
+	if ((*out = malloc(o + 1)) == NULL)
+		return (-1);
+	memcpy(*out, buf, o);
+	(*out)[o] = '\0';
+	*outlen = o;
+	return (0);
+}
+
+static void
+dns_result_free(struct ub_result *res)
+{
+	int	 i;
+
+	if (res == NULL)
+		return;
+	if (res->data != NULL)
+		for (i = 0; res->data[i] != NULL; i++)
+			free(res->data[i]);
+	free(res->data);
+	free(res->len);
+	free(res->qname);
+	free(res->canonname);
+	free(res->answer_packet);
+	free(res);
+}
+
+static void
+dns_literal_cb(int fd, short ev, void *arg)
+{
+	struct dns_literal	*l = arg;
+
+	l->cb(&l->out, l->arg);
+	free(l);
+}
+
+/* 1 and *l filled when name is an IPv4 or IPv6 literal */
+static int
+dns_literal(const char *name, struct dns_addrs *out)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&out->ss[0];
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&out->ss[0];
+	char			 buf[64];
+	size_t			 len = strlen(name);
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, name, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		out->n = 1;
+		return (1);
+	}
+	if (len >= 2 && name[0] == '[' && name[len - 1] == ']' &&
+	    len - 2 < sizeof(buf)) {
+		memcpy(buf, name + 1, len - 2);
+		buf[len - 2] = '\0';
+		name = buf;
+	}
+	if (inet_pton(AF_INET6, name, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		out->n = 1;
+		return (1);
+	}
+	return (0);
+}
+
+static void
+dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
+{
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+	size_t			 i;
+	int			 j;
+
+	h->st[idx] = status;
+	if (status == DNS_OK && res != NULL) {
+		for (j = 0; res->data[j] != NULL &&
+		    h->part[idx].n < DNS_MAX_ADDRS; j++) {
+			if (idx == 0 && res->len[j] == 4) {
+				sin = (struct sockaddr_in *)
+				    &h->part[0].ss[h->part[0].n++];
+				sin->sin_family = AF_INET;
+				memcpy(&sin->sin_addr, res->data[j], 4);
+			} else if (idx == 1 && res->len[j] == 16) {
+				sin6 = (struct sockaddr_in6 *)
+				    &h->part[1].ss[h->part[1].n++];
+				sin6->sin6_family = AF_INET6;
+				memcpy(&sin6->sin6_addr, res->data[j], 16);
+			}
+		}
+	}
+	if (--h->pending > 0)
+		return;
+	/* A first, then AAAA */
+	for (idx = 0; idx < 2; idx++)
+		for (i = 0; i < h->part[idx].n && h->out.n < DNS_MAX_ADDRS; i++)
+			h->out.ss[h->out.n++] = h->part[idx].ss[i];
+	if (h->out.n > 0)
+		h->out.status = DNS_OK;
+	else if (h->st[0] == DNS_NXDOMAIN || h->st[1] == DNS_NXDOMAIN)
+		h->out.status = DNS_NXDOMAIN;
+	else if (h->st[0] == DNS_SERVFAIL || h->st[1] == DNS_SERVFAIL)
+		h->out.status = DNS_SERVFAIL;
+	else if (h->st[0] == DNS_BOGUS || h->st[1] == DNS_BOGUS)
+		h->out.status = DNS_BOGUS;
+	else
+		h->out.status = DNS_NODATA;
+	h->cb(&h->out, h->arg);
+	free(h);
+}
+
+static void
+dns_host_a(int status, struct ub_result *res, void *arg)
+{
+	dns_host_cb(arg, 0, status, res);
+}
+
+static void
+dns_host_aaaa(int status, struct ub_result *res, void *arg)
+{
+	dns_host_cb(arg, 1, status, res);
+}
+
+int
+dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
+{
+	struct dns_literal	*l;
+	struct dns_host		*h;
+	struct timeval		 tv = { 0, 0 };
+
+	if (name == NULL || *name == '\0')
+		return (-1);
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return (-1);
+	if (dns_literal(name, &l->out)) {
+		/* answer from the event loop, never from inside the call */
+		l->out.status = DNS_OK;
+		l->cb = cb;
+		l->arg = arg;
+		if (dns_base == NULL || event_base_once(dns_base, -1,
+		    EV_TIMEOUT, dns_literal_cb, l, &tv) == -1) {
+			free(l);
+			return (-1);
+		}
+		return (0);
+	}
+	free(l);
+	if (dns_ctx == NULL)
+		return (-1);
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return (-1);
+	h->cb = cb;
+	h->arg = arg;
+	h->pending = 2;
+	if (dns_query(name, ns_t_a, dns_host_a, h) == -1) {
+		free(h);
+		return (-1);
+	}
+	if (dns_query(name, ns_t_aaaa, dns_host_aaaa, h) == -1) {
+		/* the A query is out: let it finish as the only answer */
+		h->st[1] = DNS_SERVFAIL;
+		h->pending--;
+	}
+	return (0);
+}
+
+static int
+dns_mx_cmp(const void *a, const void *b)
+{
+	const struct dns_mx	*x = a, *y = b;
+
+	return (x->preference - y->preference);
+}
+
+/* a host name from the wire: letters, digits, '-', '_' and dots only */
+static int
+dns_hostname_ok(const char *s)
+{
+	if (*s == '\0')
+		return (0);
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
+		    *s != '.')
+			return (0);
+	return (1);
+}
+
+static void
+dns_mx_result(int status, struct ub_result *res, void *arg)
+{
+	struct dns_mxq		*m = arg;
+	struct dns_mxlist	 out;
+	struct dns_mx		 tmp;
+	char			 host[NS_MAXDNAME];
+	size_t			 i, j, k, len;
+	int			 nnull = 0, nrec = 0;
+
+	memset(&out, 0, sizeof(out));
+	out.status = status;
+	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
+		if (res->len[i] < 3)
+			continue;
+		nrec++;
+		if (ns_name_ntop((u_char *)res->data[i] + 2, host,
+		    sizeof(host)) == -1)
+			continue;
+		len = strlen(host);
+		if (len > 0 && host[len - 1] == '.')
+			host[--len] = '\0';
+		if (len == 0) {
+			nnull++;
+			continue;
+		}
+		if (!dns_hostname_ok(host) || len >= sizeof(out.mx[0].host) ||
+		    out.n >= DNS_MAX_MX)
+			continue;
+		for (j = 0; j < len; j++)
+			host[j] = tolower((unsigned char)host[j]);
+		memcpy(out.mx[out.n].host, host, len + 1);
+		out.mx[out.n].preference = ((u_char)res->data[i][0] << 8) |
+		    (u_char)res->data[i][1];
+		out.n++;
+	}
+	/* RFC 7505: a single "0 ." means the domain takes no mail */
+	if (nnull > 0 && nrec == 1)
+		out.null_mx = 1;
+	/* RFC 5321 5.1: shuffle, then sort; equal preferences stay shuffled */
+	for (i = out.n; i > 1; i--) {
+		k = arc4random_uniform(i);
+		tmp = out.mx[i - 1];
+		out.mx[i - 1] = out.mx[k];
+		out.mx[k] = tmp;
+	}
+	/* insertion sort is stable, qsort is not */
+	for (i = 1; i < out.n; i++) {
+		tmp = out.mx[i];
+		for (j = i; j > 0 && dns_mx_cmp(&out.mx[j - 1], &tmp) > 0; j--)
+			out.mx[j] = out.mx[j - 1];
+		out.mx[j] = tmp;
+	}
+	if (status == DNS_OK && out.n == 0 && !out.null_mx)
+		out.status = DNS_NODATA;
+	m->cb(&out, m->arg);
+	free(m);
+}
+
+int
+dns_resolve_mx(const char *domain, dns_mx_cb cb, void *arg)
+{
+	struct dns_mxq	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return (-1);
+	m->cb = cb;
+	m->arg = arg;
+	if (dns_query(domain, ns_t_mx, dns_mx_result, m) == -1) {
+		free(m);
+		return (-1);
+	}
+	return (0);
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""A real unbound on a free loopback port serving local-data records.
+
+As a module:
+
+    from dnsserver import DNSServer
+    with DNSServer(["mx.example.test. A 192.0.2.10",
+                    "example.test. MX 10 mx.example.test.",
+                    'example.test. TXT "v=spf1 -all"']) as dns:
+        ... dns.addr, dns.port, dns.resolver ("127.0.0.1@PORT") ...
+
+Every top-level domain that appears in a record is served as a static
+local zone: names without records answer NXDOMAIN, names with other
+record types NODATA; nothing ever leaves the machine.  Extra zones
+(static, or any unbound local-zone type) can be given with zones=.
+
+As a CLI (for shell tests):
+
+    dnsserver.py [-p portfile] [-z zone] record ...
+
+starts unbound, writes the port to portfile (or prints it) and runs until
+killed (SIGTERM stops unbound too).
+"""
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            t.close()
+            continue
+        t.close()
+        u.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+def _query(port, name, qtype=1, timeout=0.5):
+    """One UDP query; returns the rcode or None."""
+    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", qtype, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        data, _ = s.recvfrom(4096)
+        return data[3] & 0x0F
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def _quote(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class DNSServer:
+    def __init__(self, records=(), zones=(), port=None, verbose=0):
+        self.records = list(records)
+        self.zones = list(zones)
+        self.port = port
+        self.addr = "127.0.0.1"
+        self.verbose = verbose
+        self.proc = None
+        self.dir = None
+
+    @property
+    def resolver(self):
+        return "%s@%d" % (self.addr, self.port)
+
+    def config(self):
+        zones = {}
+        for z in self.zones:
+            name, _, kind = z.partition(" ")
+            zones[name.rstrip(".").lower() + "."] = kind or "static"
+        for r in self.records:
+            owner = r.split()[0].rstrip(".").lower()
+            tld = owner.rsplit(".", 1)[-1] + "."
+            zones.setdefault(tld, "static")
+        lines = [
+            "server:",
+            "  interface: 127.0.0.1@%d" % self.port,
+            "  port: %d" % self.port,
+            "  do-daemonize: no",
+            '  chroot: ""',
+            '  username: ""',
+            "  directory: %s" % _quote(self.dir),
+            "  pidfile: %s" % _quote(os.path.join(self.dir, "unbound.pid")),
+            '  logfile: ""',
+            "  use-syslog: no",
+            "  verbosity: %d" % self.verbose,
+            "  do-ip6: no",
+            "  num-threads: 1",
+            "  access-control: 127.0.0.0/8 allow",
+            '  module-config: "iterator"',
+            "  so-reuseport: no",
+            "  do-not-query-localhost: no",
+        ]
+        for z, kind in zones.items():
+            lines.append("  local-zone: %s %s" % (_quote(z), kind))
+        for r in self.records:
+            if "'" not in r:
+                lines.append("  local-data: '%s'" % r)
+            else:
+                lines.append("  local-data: %s" % _quote(r))
+        lines += ["remote-control:", "  control-enable: no", ""]
+        return "\n".join(lines)
+
+    def start(self):
+        if shutil.which("unbound") is None and \
+                not os.path.exists("/usr/sbin/unbound"):
+            raise RuntimeError("unbound is not installed")
+        self.dir = tempfile.mkdtemp(prefix="mh-dns-")
+        if self.port is None:
+            self.port = free_port()
+        conf = os.path.join(self.dir, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write(self.config())
+        exe = shutil.which("unbound") or "/usr/sbin/unbound"
+        log = open(os.path.join(self.dir, "unbound.log"), "w")
+        self.proc = subprocess.Popen([exe, "-d", "-c", conf],
+                                     stdout=log, stderr=log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("unbound exited: " + self.log())
+            if _query(self.port, "ready.mailhook.invalid") is not None:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("unbound did not start")
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "unbound.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(description="unbound on loopback")
+    ap.add_argument("-p", "--port-file")
+    ap.add_argument("-z", "--zone", action="append", default=[])
+    ap.add_argument("-v", "--verbose", type=int, default=0)
+    ap.add_argument("records", nargs="*")
+    a = ap.parse_args(argv)
+    srv = DNSServer(a.records, zones=a.zone, verbose=a.verbose).start()
+
+    def bye(*_):
+        srv.stop()
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, bye)
+    signal.signal(signal.SIGINT, bye)
+    if a.port_file:
+        with open(a.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % srv.port)
+        os.rename(a.port_file + ".tmp", a.port_file)
+    else:
+        print(srv.port, flush=True)
+    while srv.proc.poll() is None:
+        time.sleep(0.5)
+    srv.stop()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
