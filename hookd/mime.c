@@ -1,0 +1,1081 @@
+/*
+ * Inbound message rendering with GMime: see mime.h for the formats.
+ *
+ * The message is read into memory (it is bounded by limit message-size),
+ * parsed once by GMime into a `struct doc` (headers as a JSON object, the
+ * two bodies as UTF-8, the attachments as decoded bytes), and the doc is
+ * then rendered as JSON or as multipart/form-data parts.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "mime.h"
+
+#define MIME_MAX_DEPTH	100		/* nested multiparts walked */
+#define UTF8_REPLACEMENT "\xef\xbf\xbd"
+
+struct attach {
+	char		*file_name;	/* g_malloc'd UTF-8, NULL if none */
+	char		*content_type;	/* g_malloc'd "type/subtype" */
+	const char	*disposition;	/* "attachment" or "inline" */
+	char		*content_id;	/* g_malloc'd, NULL if none */
+	GByteArray	*data;		/* decoded bytes */
+};
+
+struct doc {
+	json_t		*headers;
+	char		*plain;		/* g_malloc'd UTF-8, NULL if none */
+	char		*html;
+	struct attach	*att;
+	size_t		 natt;
+	int		 failed;	/* allocation failure somewhere */
+};
+
+struct owned_ptr {
+	void		*p;
+	void		(*fn)(void *);
+};
+
+struct mime_owned {
+	struct owned_ptr *v;
+	size_t		 n;
+};
+
+static int	 mime_initialized;
+
+/*
+ * Charsets whose iconv converters are opened once and kept.  glibc's
+ * iconv_open() loads the gconv module of a charset with dlopen() from
+ * /usr/lib/<arch>/gconv at its first use, and iconv_close() does not
+ * unload it at once but only after a few later releases of other modules
+ * (TRIES_BEFORE_UNLOAD in gconv_dl.c).  Opening and closing them is
+ * therefore not enough: the descriptors below stay open for the life of
+ * the process, which pins the modules (and the gconv cache, read once)
+ * in memory, so a later iconv_open() of the same charset in a chroot
+ * under seccomp needs no file.  regress/mime/test_mime shows both cases.
+ */
+static const char *const preload_charsets[] = {
+	"ISO-8859-1", "ISO-8859-2", "ISO-8859-3", "ISO-8859-4", "ISO-8859-5",
+	"ISO-8859-6", "ISO-8859-7", "ISO-8859-8", "ISO-8859-9", "ISO-8859-10",
+	"ISO-8859-11", "ISO-8859-13", "ISO-8859-14", "ISO-8859-15",
+	"ISO-8859-16",
+	"windows-1250", "windows-1251", "windows-1252", "windows-1253",
+	"windows-1254", "windows-1255", "windows-1256", "windows-1257",
+	"windows-1258",
+	"KOI8-R", "KOI8-U", "IBM850", "IBM437", "IBM866", "MACINTOSH",
+	"TIS-620",
+	"Shift_JIS", "CP932", "EUC-JP", "ISO-2022-JP",
+	"GB2312", "GBK", "GB18030", "Big5", "BIG5-HKSCS",
+	"EUC-KR", "CP949", "ISO-2022-KR",
+	"UTF-16", "UTF-16LE", "UTF-16BE", "UTF-32", "UTF-7"
+};
+static iconv_t	 preload_cd[sizeof(preload_charsets) /
+		    sizeof(preload_charsets[0])];
+
+void
+mime_init(void)
+{
+	if (mime_initialized)
+		return;
+	g_mime_init();
+	mime_initialized = 1;
+	mime_preload();
+}
+
+int
+mime_preload(void)
+{
+	const char	*name;
+	size_t		 i;
+	int		 n = 0;
+
+	for (i = 0; i < sizeof(preload_charsets) / sizeof(preload_charsets[0]);
+	    i++) {
+		if (preload_cd[i] != NULL && preload_cd[i] != (iconv_t)-1) {
+			n++;
+			continue;
+		}
+		if ((name = g_mime_charset_iconv_name(preload_charsets[i])) ==
+		    NULL)
+			name = preload_charsets[i];
+		preload_cd[i] = iconv_open("UTF-8", name);
+		if (preload_cd[i] == (iconv_t)-1)
+			log_debug("%s: no iconv converter for %s", __func__,
+			    preload_charsets[i]);
+		else
+			n++;
+	}
+	return (n);
+}
+
+/*
+ * Owned storage of a payload.
+ */
+static int
+owned_add(struct mime_payload *out, void *p, void (*fn)(void *))
+{
+	struct owned_ptr	*v;
+
+	if (p == NULL)
+		return (-1);
+	if (out->owned == NULL &&
+	    (out->owned = calloc(1, sizeof(*out->owned))) == NULL) {
+		fn(p);
+		return (-1);
+	}
+	v = reallocarray(out->owned->v, out->owned->n + 1, sizeof(*v));
+	if (v == NULL) {
+		fn(p);
+		return (-1);
+	}
+	out->owned->v = v;
+	v[out->owned->n].p = p;
+	v[out->owned->n].fn = fn;
+	out->owned->n++;
+	return (0);
+}
+
+static void
+free_bytes(void *p)
+{
+	g_byte_array_unref(p);
+}
+
+static void
+free_json(void *p)
+{
+	json_decref(p);
+}
+
+void
+mime_payload_free(struct mime_payload *out)
+{
+	size_t	 i;
+
+	if (out == NULL)
+		return;
+	if (out->owned != NULL) {
+		for (i = out->owned->n; i > 0; i--)
+			out->owned->v[i - 1].fn(out->owned->v[i - 1].p);
+		free(out->owned->v);
+		free(out->owned);
+	}
+	free(out->parts);
+	memset(out, 0, sizeof(*out));
+}
+
+/*
+ * Reading and text conversion.
+ */
+static GByteArray *
+read_fd(int fd)
+{
+	GByteArray	*a;
+	ssize_t		 n;
+	size_t		 len = 0;
+
+	if (lseek(fd, 0, SEEK_SET) == -1 && errno != ESPIPE)
+		return (NULL);
+	a = g_byte_array_sized_new(65536);
+	for (;;) {
+		if (a->len - len < 65536)
+			g_byte_array_set_size(a, a->len + 65536);
+		n = read(fd, a->data + len, a->len - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			g_byte_array_unref(a);
+			return (NULL);
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	g_byte_array_set_size(a, len);
+	return (a);
+}
+
+/* a g_malloc'd copy of s that is valid UTF-8 without NUL */
+static char *
+utf8_clean(const char *s, gssize len)
+{
+	if (s == NULL)
+		return (g_strdup(""));
+	return (g_utf8_make_valid(s, len));
+}
+
+static json_t *
+jstr(const char *s)
+{
+	json_t	*j;
+	char	*c;
+
+	if (s == NULL)
+		return (json_null());
+	if (g_utf8_validate(s, -1, NULL))
+		return (json_string(s));
+	c = utf8_clean(s, -1);
+	j = json_string(c);
+	g_free(c);
+	return (j);
+}
+
+static int
+charset_is_utf8(const char *cs)
+{
+	return (cs == NULL || strcasecmp(cs, "utf-8") == 0 ||
+	    strcasecmp(cs, "utf8") == 0 || strcasecmp(cs, "us-ascii") == 0 ||
+	    strcasecmp(cs, "ascii") == 0);
+}
+
+/* convert with cd, a replacement character for each undecodable byte */
+static char *
+iconv_all(iconv_t cd, const char *p, size_t len)
+{
+	GString	*s;
+	char	 buf[8192], *in = (char *)p, *o;
+	size_t	 inleft = len, oleft;
+
+	s = g_string_sized_new(len + len / 2 + 16);
+	while (inleft > 0) {
+		o = buf;
+		oleft = sizeof(buf);
+		if (iconv(cd, &in, &inleft, &o, &oleft) != (size_t)-1 ||
+		    errno == E2BIG) {
+			g_string_append_len(s, buf, o - buf);
+			continue;
+		}
+		g_string_append_len(s, buf, o - buf);
+		g_string_append(s, UTF8_REPLACEMENT);
+		if (errno == EINVAL)	/* truncated sequence at the end */
+			break;
+		in++;			/* EILSEQ: skip one byte */
+		inleft--;
+	}
+	o = buf;
+	oleft = sizeof(buf);
+	if (iconv(cd, NULL, NULL, &o, &oleft) != (size_t)-1)
+		g_string_append_len(s, buf, o - buf);
+	return (g_string_free(s, FALSE));
+}
+
+/* bytes in charset (NULL: unknown) to g_malloc'd valid UTF-8 */
+static char *
+text_convert(const char *p, size_t len, const char *charset)
+{
+	iconv_t	 cd;
+	char	*s, *v;
+
+	if (!charset_is_utf8(charset) &&
+	    (cd = g_mime_iconv_open("UTF-8", charset)) != (iconv_t)-1) {
+		s = iconv_all(cd, p, len);
+		g_mime_iconv_close(cd);
+	} else if (g_utf8_validate(p, len, NULL))
+		s = g_strndup(p, len);
+	else
+		s = g_mime_utils_decode_8bit(NULL, p, len);
+	if (s == NULL)
+		return (utf8_clean(p, len));
+	if (!g_utf8_validate(s, -1, NULL) || strlen(s) == 0) {
+		v = utf8_clean(s, -1);
+		g_free(s);
+		s = v;
+	}
+	return (s);
+}
+
+/* CRLF (and a lone CR) to LF, in place */
+static void
+text_unix_eol(char *s)
+{
+	char	*r, *w;
+
+	for (r = w = s; *r != '\0'; r++) {
+		if (*r == '\r') {
+			if (r[1] != '\n')
+				*w++ = '\n';
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+}
+
+/* the decoded bytes of a leaf part (never NULL) */
+static GByteArray *
+part_bytes(GMimePart *part)
+{
+	GMimeDataWrapper	*content;
+	GMimeStream		*mem;
+	GByteArray		*a;
+
+	a = g_byte_array_new();
+	if ((content = g_mime_part_get_content(part)) == NULL)
+		return (a);
+	mem = g_mime_stream_mem_new_with_byte_array(a);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	(void)g_mime_data_wrapper_write_to_stream(content, mem);
+	g_object_unref(mem);
+	return (a);
+}
+
+static GByteArray *
+message_bytes(GMimeMessagePart *mp)
+{
+	GMimeMessage	*msg;
+	GMimeStream	*mem;
+	GByteArray	*a;
+
+	a = g_byte_array_new();
+	if ((msg = g_mime_message_part_get_message(mp)) == NULL)
+		return (a);
+	mem = g_mime_stream_mem_new_with_byte_array(a);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	(void)g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, mem);
+	g_object_unref(mem);
+	return (a);
+}
+
+static char *
+part_text(GMimePart *part)
+{
+	GByteArray	*a;
+	const char	*cs;
+	char		*s;
+
+	a = part_bytes(part);
+	cs = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
+	    "charset");
+	s = text_convert((const char *)a->data, a->len, cs);
+	g_byte_array_unref(a);
+	text_unix_eol(s);
+	return (s);
+}
+
+/*
+ * Headers.
+ */
+struct hdr {
+	const char	*name;
+	const char	*value;
+	gint64		 off;
+	size_t		 seq;
+};
+
+static int
+hdr_cmp(const void *a, const void *b)
+{
+	const struct hdr	*x = a, *y = b;
+
+	if (x->off != y->off)
+		return (x->off < y->off ? -1 : 1);
+	return (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+static size_t
+hdr_collect(GMimeObject *obj, struct hdr *h, size_t n, size_t max)
+{
+	GMimeHeaderList	*hl;
+	GMimeHeader	*gh;
+	int		 i, count;
+
+	if (obj == NULL || (hl = g_mime_object_get_header_list(obj)) == NULL)
+		return (n);
+	count = g_mime_header_list_get_count(hl);
+	for (i = 0; i < count && n < max; i++) {
+		gh = g_mime_header_list_get_header_at(hl, i);
+		h[n].name = g_mime_header_get_name(gh);
+		h[n].value = g_mime_header_get_value(gh);
+		h[n].off = g_mime_header_get_offset(gh);
+		h[n].seq = n;
+		if (h[n].name != NULL)
+			n++;
+	}
+	return (n);
+}
+
+static char *
+hdr_key(const char *name)
+{
+	char	*k, *p;
+
+	k = utf8_clean(name, -1);
+	for (p = k; *p != '\0'; p++) {
+		if (*p == '-')
+			*p = '_';
+		else if (*p >= 'A' && *p <= 'Z')
+			*p = *p - 'A' + 'a';
+	}
+	return (k);
+}
+
+static int
+hdr_add(json_t *obj, const char *name, const char *value)
+{
+	json_t	*old, *arr, *v;
+	char	*key, *val;
+	int	 rv = -1;
+
+	key = hdr_key(name);
+	val = utf8_clean(value, -1);
+	g_strstrip(val);
+	if ((v = json_string(val)) == NULL)
+		goto done;
+	if ((old = json_object_get(obj, key)) == NULL)
+		rv = json_object_set_new(obj, key, v);
+	else if (json_is_array(old))
+		rv = json_array_append_new(old, v);
+	else if ((arr = json_array()) == NULL)
+		json_decref(v);
+	else {
+		json_array_append(arr, old);
+		json_array_append_new(arr, v);
+		rv = json_object_set_new(obj, key, arr);
+	}
+ done:
+	g_free(key);
+	g_free(val);
+	return (rv);
+}
+
+static int
+doc_headers(struct doc *d, GMimeMessage *msg)
+{
+	GMimeObject	*top = GMIME_OBJECT(msg), *part;
+	GMimeHeaderList	*hl;
+	struct hdr	*h;
+	size_t		 n = 0, max, i;
+
+	part = g_mime_message_get_mime_part(msg);
+	hl = g_mime_object_get_header_list(top);
+	max = hl ? g_mime_header_list_get_count(hl) : 0;
+	if (part != NULL &&
+	    (hl = g_mime_object_get_header_list(part)) != NULL)
+		max += g_mime_header_list_get_count(hl);
+	if (max == 0)
+		return (0);
+	if ((h = calloc(max, sizeof(*h))) == NULL)
+		return (-1);
+	n = hdr_collect(top, h, n, max);
+	n = hdr_collect(part, h, n, max);
+	qsort(h, n, sizeof(*h), hdr_cmp);
+	for (i = 0; i < n; i++)
+		if (hdr_add(d->headers, h[i].name, h[i].value) == -1)
+			d->failed = 1;
+	free(h);
+	return (0);
+}
+
+/*
+ * The part tree.
+ */
+static int
+is_attachment_disposition(GMimeObject *obj)
+{
+	const char	*disp;
+
+	disp = g_mime_object_get_disposition(obj);
+	return (disp != NULL && strcasecmp(disp, "attachment") == 0);
+}
+
+static const char *
+disposition_of(GMimeObject *obj, GMimeObject *parent)
+{
+	const char	*disp;
+
+	disp = g_mime_object_get_disposition(obj);
+	if (disp != NULL && strcasecmp(disp, "attachment") == 0)
+		return ("attachment");
+	if (disp != NULL && strcasecmp(disp, "inline") == 0)
+		return ("inline");
+	if (g_mime_object_get_content_id(obj) != NULL)
+		return ("inline");
+	if (parent != NULL && g_mime_content_type_is_type(
+	    g_mime_object_get_content_type(parent), "multipart", "related"))
+		return ("inline");
+	return ("attachment");
+}
+
+static void
+doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
+    GByteArray *data)
+{
+	struct attach	*a;
+	GMimeContentType *ct;
+	const char	*fn = NULL, *cid;
+	char		*mt;
+
+	a = reallocarray(d->att, d->natt + 1, sizeof(*a));
+	if (a == NULL) {
+		d->failed = 1;
+		g_byte_array_unref(data);
+		return;
+	}
+	d->att = a;
+	a = &d->att[d->natt++];
+	memset(a, 0, sizeof(*a));
+	if (GMIME_IS_PART(obj))
+		fn = g_mime_part_get_filename(GMIME_PART(obj));
+	else
+		fn = g_mime_object_get_content_disposition_parameter(obj,
+		    "filename");
+	if (fn != NULL)
+		a->file_name = utf8_clean(fn, -1);
+	ct = g_mime_object_get_content_type(obj);
+	mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+	a->content_type = utf8_clean(mt ? mt : "application/octet-stream",
+	    -1);
+	g_free(mt);
+	for (mt = a->content_type; *mt != '\0'; mt++)
+		*mt = g_ascii_tolower(*mt);
+	a->disposition = disposition_of(obj, parent);
+	if ((cid = g_mime_object_get_content_id(obj)) != NULL)
+		a->content_id = utf8_clean(cid, -1);
+	a->data = data;
+}
+
+static void
+doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
+{
+	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
+	char			**slot = NULL;
+
+	if (ct != NULL && !is_attachment_disposition(obj)) {
+		if (g_mime_content_type_is_type(ct, "text", "plain"))
+			slot = &d->plain;
+		else if (g_mime_content_type_is_type(ct, "text", "html"))
+			slot = &d->html;
+	}
+	if (slot != NULL && *slot == NULL)
+		*slot = part_text(GMIME_PART(obj));
+	else
+		doc_attach(d, obj, parent, part_bytes(GMIME_PART(obj)));
+}
+
+static void
+doc_walk(struct doc *d, GMimeObject *obj, GMimeObject *parent, int depth)
+{
+	GMimeMultipart	*mp;
+	const char	*prefix;
+	int		 i, n;
+
+	if (obj == NULL || depth > MIME_MAX_DEPTH)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		mp = GMIME_MULTIPART(obj);
+		n = g_mime_multipart_get_count(mp);
+		for (i = 0; i < n; i++)
+			doc_walk(d, g_mime_multipart_get_part(mp, i), obj,
+			    depth + 1);
+		/* no boundary found: the text before it is all there is */
+		prefix = g_mime_multipart_get_prologue(mp);
+		if (n == 0 && prefix != NULL && d->plain == NULL) {
+			d->plain = text_convert(prefix, strlen(prefix), NULL);
+			text_unix_eol(d->plain);
+		}
+	} else if (GMIME_IS_MESSAGE_PART(obj))
+		doc_attach(d, obj, parent,
+		    message_bytes(GMIME_MESSAGE_PART(obj)));
+	else if (GMIME_IS_PART(obj))
+		doc_leaf(d, obj, parent);
+}
+
+static void
+doc_free(struct doc *d)
+{
+	size_t	 i;
+
+	json_decref(d->headers);
+	g_free(d->plain);
+	g_free(d->html);
+	for (i = 0; i < d->natt; i++) {
+		g_free(d->att[i].file_name);
+		g_free(d->att[i].content_type);
+		g_free(d->att[i].content_id);
+		if (d->att[i].data != NULL)
+			g_byte_array_unref(d->att[i].data);
+	}
+	free(d->att);
+	memset(d, 0, sizeof(*d));
+}
+
+static int
+doc_parse(struct doc *d, GByteArray *raw)
+{
+	GMimeStream	*stream;
+	GMimeParser	*parser;
+	GMimeMessage	*msg;
+
+	memset(d, 0, sizeof(*d));
+	if ((d->headers = json_object()) == NULL)
+		return (-1);
+	mime_init();
+	stream = g_mime_stream_mem_new_with_byte_array(raw);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	parser = g_mime_parser_new_with_stream(stream);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	if (msg == NULL) {
+		/* not a message at all: deliver the bytes as text */
+		d->plain = text_convert((const char *)raw->data, raw->len,
+		    NULL);
+		text_unix_eol(d->plain);
+	} else {
+		if (doc_headers(d, msg) == -1)
+			d->failed = 1;
+		doc_walk(d, g_mime_message_get_mime_part(msg), NULL, 0);
+		g_object_unref(msg);
+	}
+	g_object_unref(parser);
+	g_object_unref(stream);
+	if (d->failed) {
+		doc_free(d);
+		errno = ENOMEM;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * reply_plain: the new text of a reply.
+ */
+static int
+line_is(const char *l, size_t len, const char *what)
+{
+	return (strlen(what) == len && strncasecmp(l, what, len) == 0);
+}
+
+static int
+line_ends(const char *l, size_t len, const char *what)
+{
+	size_t	 w = strlen(what);
+
+	return (len >= w && strncasecmp(l + len - w, what, w) == 0);
+}
+
+static int
+line_starts(const char *l, size_t len, const char *what)
+{
+	size_t	 w = strlen(what);
+
+	return (len >= w && strncmp(l, what, w) == 0);
+}
+
+/* "On <date>, <name> wrote:" and the like, one or two lines */
+static int
+line_attribution(const char *l, size_t len, const char *next, size_t nlen)
+{
+	if (line_starts(l, len, "On ")) {
+		if (line_ends(l, len, "wrote:"))
+			return (1);
+		if (next != NULL && nlen > 0 && !line_starts(next, nlen, ">") &&
+		    line_ends(next, nlen, "wrote:"))
+			return (1);
+	}
+	if (line_starts(l, len, "Le ") && (line_ends(l, len, "a \xc3\xa9" "crit :") ||
+	    line_ends(l, len, "a \xc3\xa9" "crit:")))
+		return (1);
+	if (line_starts(l, len, "Am ") && line_ends(l, len, "schrieb:"))
+		return (1);
+	return (0);
+}
+
+static int
+line_marker(const char *l, size_t len)
+{
+	size_t	 i;
+
+	if (line_is(l, len, "--") || line_is(l, len, "-- ") ||
+	    line_is(l, len, "-----Original Message-----") ||
+	    line_is(l, len, "Begin forwarded message:") ||
+	    (line_starts(l, len, "---------- Forwarded message") &&
+	    line_ends(l, len, "---------")))
+		return (1);
+	if (len < 10)
+		return (0);
+	for (i = 0; i < len; i++)
+		if (l[i] != '_')
+			return (0);
+	return (1);
+}
+
+static size_t
+rtrim_len(const char *l, size_t len)
+{
+	while (len > 0 && (l[len - 1] == ' ' || l[len - 1] == '\t' ||
+	    l[len - 1] == '\r'))
+		len--;
+	return (len);
+}
+
+char *
+mime_reply_text(const char *plain)
+{
+	GString		*s;
+	const char	*l, *e, *next, *ne;
+	size_t		 len, tlen, nlen;
+
+	s = g_string_new(NULL);
+	for (l = plain; l != NULL && *l != '\0'; l = next) {
+		e = strchr(l, '\n');
+		len = e ? (size_t)(e - l) : strlen(l);
+		next = e ? e + 1 : NULL;
+		tlen = rtrim_len(l, len);
+		nlen = 0;
+		if (next != NULL && *next != '\0') {
+			ne = strchr(next, '\n');
+			nlen = rtrim_len(next, ne ? (size_t)(ne - next) :
+			    strlen(next));
+		}
+		/* a marker line keeps its trailing space ("-- ") */
+		if (line_marker(l, len) || line_marker(l, tlen) ||
+		    line_attribution(l, tlen, next, nlen))
+			break;
+		if (len > 0 && l[0] == '>')
+			continue;
+		g_string_append_len(s, l, len);
+		g_string_append_c(s, '\n');
+	}
+	/* trim blank lines and trailing white space */
+	while (s->len > 0 && g_ascii_isspace(s->str[s->len - 1]))
+		g_string_truncate(s, s->len - 1);
+	for (len = 0; len < s->len && g_ascii_isspace(s->str[len]); len++)
+		;
+	while (len > 0 && s->str[len - 1] != '\n')
+		len--;
+	g_string_erase(s, 0, len);
+	l = g_string_free(s, FALSE);
+	e = strdup(l);
+	g_free((char *)l);
+	return ((char *)e);
+}
+
+/*
+ * JSON.
+ */
+static json_t *
+envelope_json(const struct envelope *env, const char *rcpt)
+{
+	const struct envelope_rcpt *self = NULL, *r;
+	json_t		*e, *rcpts, *spf;
+	size_t		 i;
+
+	for (i = 0; rcpt != NULL && i < env->nrcpt; i++)
+		if (strcasecmp(env->rcpts[i].addr, rcpt) == 0) {
+			self = &env->rcpts[i];
+			break;
+		}
+	if ((rcpts = json_array()) == NULL)
+		return (NULL);
+	for (i = 0; i < env->nrcpt; i++) {
+		r = &env->rcpts[i];
+		if (self != NULL && (r->dest != self->dest ||
+		    r->route != self->route))
+			continue;
+		json_array_append_new(rcpts, jstr(r->addr));
+	}
+	spf = json_pack("{s:o, s:o}",
+	    "result", jstr(env->spf_result),
+	    "domain", jstr(env->spf_domain));
+	e = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
+	    "to", jstr(rcpt ? rcpt : ""),
+	    "recipients", rcpts,
+	    "from", jstr(env->sender),
+	    "helo_domain", jstr(env->helo),
+	    "remote_ip", jstr(env->remote_ip),
+	    "spf", spf,
+	    "tls", env->tls ? 1 : 0);
+	return (e);
+}
+
+static json_t *
+attach_json(const struct attach *a)
+{
+	json_t	*j;
+	char	*b64;
+
+	b64 = g_base64_encode(a->data->data, a->data->len);
+	j = json_pack("{s:o, s:s, s:I, s:s, s:o, s:o}",
+	    "file_name", jstr(a->file_name),
+	    "content_type", a->content_type,
+	    "size", (json_int_t)a->data->len,
+	    "disposition", a->disposition,
+	    "content_id", jstr(a->content_id),
+	    "content", json_string_nocheck(b64));
+	g_free(b64);
+	return (j);
+}
+
+static json_t *
+doc_json(const struct doc *d, const struct envelope *env, const char *rcpt)
+{
+	json_t	*root, *atts, *a;
+	char	*reply = NULL;
+	size_t	 i;
+
+	if ((atts = json_array()) == NULL)
+		return (NULL);
+	for (i = 0; i < d->natt; i++) {
+		if ((a = attach_json(&d->att[i])) == NULL ||
+		    json_array_append_new(atts, a) == -1) {
+			json_decref(atts);
+			return (NULL);
+		}
+	}
+	if (d->plain != NULL && (reply = mime_reply_text(d->plain)) == NULL) {
+		json_decref(atts);
+		return (NULL);
+	}
+	root = json_pack("{s:o, s:O, s:o, s:o, s:o, s:o}",
+	    "envelope", envelope_json(env, rcpt),
+	    "headers", d->headers,
+	    "plain", jstr(d->plain),
+	    "html", jstr(d->html),
+	    "reply_plain", jstr(reply),
+	    "attachments", atts);
+	free(reply);
+	return (root);
+}
+
+json_t *
+mime_to_json(int fd, const struct envelope *env, const char *rcpt)
+{
+	GByteArray	*raw;
+	struct doc	 d;
+	json_t		*j;
+
+	if ((raw = read_fd(fd)) == NULL)
+		return (NULL);
+	if (doc_parse(&d, raw) == -1) {
+		g_byte_array_unref(raw);
+		return (NULL);
+	}
+	j = doc_json(&d, env, rcpt);
+	doc_free(&d);
+	g_byte_array_unref(raw);
+	return (j);
+}
+
+/*
+ * multipart/form-data.
+ */
+static int
+add_part(struct mime_payload *out, const char *name, const char *filename,
+    const char *ctype, const void *data, size_t len)
+{
+	struct http_part	*p;
+
+	p = reallocarray(out->parts, out->nparts + 1, sizeof(*p));
+	if (p == NULL)
+		return (-1);
+	out->parts = p;
+	p = &out->parts[out->nparts++];
+	p->name = name;
+	p->filename = filename;
+	p->content_type = ctype;
+	p->data = data;
+	p->len = len;
+	return (0);
+}
+
+/* a malloc'd copy kept by the payload */
+static char *
+owned_strdup(struct mime_payload *out, const char *s)
+{
+	char	*c;
+
+	if ((c = strdup(s)) == NULL || owned_add(out, c, free) == -1)
+		return (NULL);
+	return (c);
+}
+
+static const char *
+owned_printf(struct mime_payload *out, const char *fmt, ...)
+    __attribute__((__format__ (printf, 2, 3)));
+
+static const char *
+owned_printf(struct mime_payload *out, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r == -1 || owned_add(out, s, free) == -1)
+		return (NULL);
+	return (s);
+}
+
+/* name[key]... = value for every leaf of a tree kept alive by the payload */
+static int
+flatten(struct mime_payload *out, const char *name, json_t *v)
+{
+	const char	*key, *sub, *val;
+	json_t		*e;
+	size_t		 i;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach(v, key, e) {
+			sub = name ? owned_printf(out, "%s[%s]", name, key) :
+			    owned_strdup(out, key);
+			if (sub == NULL || flatten(out, sub, e) == -1)
+				return (-1);
+		}
+		return (0);
+	case JSON_ARRAY:
+		json_array_foreach(v, i, e) {
+			sub = owned_printf(out, "%s[%zu]", name, i);
+			if (sub == NULL || flatten(out, sub, e) == -1)
+				return (-1);
+		}
+		return (0);
+	case JSON_STRING:
+		return (add_part(out, name, NULL, NULL, json_string_value(v),
+		    json_string_length(v)));
+	case JSON_TRUE:
+	case JSON_FALSE:
+		val = json_is_true(v) ? "true" : "false";
+		return (add_part(out, name, NULL, NULL, val, strlen(val)));
+	case JSON_INTEGER:
+		val = owned_printf(out, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		if (val == NULL)
+			return (-1);
+		return (add_part(out, name, NULL, NULL, val, strlen(val)));
+	default:
+		return (0);	/* null: left out */
+	}
+}
+
+static int
+render_envelope(struct mime_payload *out, const struct envelope *env,
+    const char *rcpt)
+{
+	json_t	*e;
+
+	if ((e = envelope_json(env, rcpt)) == NULL ||
+	    owned_add(out, e, free_json) == -1)
+		return (-1);
+	return (flatten(out, "envelope", e));
+}
+
+static int
+render_text(struct mime_payload *out, const char *name, const char *text)
+{
+	char	*c;
+
+	if (text == NULL)
+		return (0);
+	if ((c = owned_strdup(out, text)) == NULL)
+		return (-1);
+	return (add_part(out, name, NULL, NULL, c, strlen(c)));
+}
+
+static int
+render_multipart(struct mime_payload *out, struct doc *d,
+    const struct envelope *env, const char *rcpt)
+{
+	struct attach	*a;
+	const char	*name, *fn, *ct;
+	char		*reply;
+	size_t		 i;
+
+	if (render_envelope(out, env, rcpt) == -1)
+		return (-1);
+	if (owned_add(out, json_incref(d->headers), free_json) == -1 ||
+	    flatten(out, "headers", d->headers) == -1)
+		return (-1);
+	if (render_text(out, "plain", d->plain) == -1 ||
+	    render_text(out, "html", d->html) == -1)
+		return (-1);
+	if (d->plain != NULL) {
+		if ((reply = mime_reply_text(d->plain)) == NULL ||
+		    owned_add(out, reply, free) == -1 ||
+		    add_part(out, "reply_plain", NULL, NULL, reply,
+		    strlen(reply)) == -1)
+			return (-1);
+	}
+	for (i = 0; i < d->natt; i++) {
+		a = &d->att[i];
+		name = owned_printf(out, "attachments[%zu]", i);
+		fn = a->file_name ? owned_strdup(out, a->file_name) :
+		    owned_printf(out, "attachment-%zu", i);
+		ct = owned_strdup(out, a->content_type);
+		if (name == NULL || fn == NULL || ct == NULL)
+			return (-1);
+		if (owned_add(out, g_byte_array_ref(a->data), free_bytes) == -1 ||
+		    add_part(out, name, fn, ct, a->data->data,
+		    a->data->len) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+static int
+render_json(struct mime_payload *out, struct doc *d,
+    const struct envelope *env, const char *rcpt)
+{
+	json_t	*j;
+	char	*s;
+
+	if ((j = doc_json(d, env, rcpt)) == NULL)
+		return (-1);
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s == NULL || owned_add(out, s, free) == -1)
+		return (-1);
+	out->content_type = "application/json";
+	out->body = s;
+	out->bodylen = strlen(s);
+	return (0);
+}
+
+int
+mime_render(int fd, const struct envelope *env, const char *rcpt,
+    enum post_format fmt, struct mime_payload *out)
+{
+	GByteArray	*raw;
+	struct doc	 d;
+	int		 rv;
+
+	memset(out, 0, sizeof(*out));
+	if ((raw = read_fd(fd)) == NULL)
+		return (-1);
+	if (owned_add(out, raw, free_bytes) == -1)
+		goto fail;
+	if (fmt == FORMAT_RAW) {
+		if (render_envelope(out, env, rcpt) == -1 ||
+		    add_part(out, "message", NULL, NULL, raw->data,
+		    raw->len) == -1)
+			goto fail;
+		return (0);
+	}
+	if (doc_parse(&d, raw) == -1)
+		goto fail;
+	if (fmt == FORMAT_MULTIPART)
+		rv = render_multipart(out, &d, env, rcpt);
+	else
+		rv = render_json(out, &d, env, rcpt);
+	doc_free(&d);
+	if (rv == -1)
+		goto fail;
+	return (0);
+ fail:
+	mime_payload_free(out);
+	errno = ENOMEM;
+	return (-1);
+}

@@ -1,0 +1,106 @@
+/*
+ * Inbound message rendering: one spooled message plus its envelope become
+ * the body of the POST to a route's url, in the route's format.  Pure
+ * rendering, no networking: the result is handed to http_post().
+ *
+ * Formats (DESIGN.md, Inbound step 4):
+ *
+ * FORMAT_JSON: CloudMailin "JSON normalized", content type application/json:
+ *	{"envelope": {"to", "recipients": [...], "from", "helo_domain",
+ *	    "remote_ip", "spf": {"result", "domain"}, "tls": bool},
+ *	 "headers": {"subject": "...", "received": ["...", "..."], ...},
+ *	 "plain": "..." | null, "html": "..." | null,
+ *	 "reply_plain": "..." | null,
+ *	 "attachments": [{"file_name", "content_type", "size",
+ *	    "disposition", "content_id", "content"}]}
+ *   - envelope.to is the recipient the POST is for; recipients are the
+ *     envelope recipients with the same destination and route as `to`.
+ *   - headers: every header of the message in order, the name lower-cased
+ *     with '-' turned into '_'; the value unfolded and RFC 2047 decoded
+ *     to UTF-8 (8-bit raw text is guessed by GMime's fallback charsets);
+ *     a repeated header becomes an array of strings in message order.
+ *   - plain, html: the first text/plain and text/html leaf parts whose
+ *     disposition is not "attachment", decoded from their transfer
+ *     encoding and charset to UTF-8, line ends normalized to "\n".  An
+ *     unknown charset or undecodable bytes fall back to GMime's 8-bit
+ *     guess; the text is always valid UTF-8.
+ *   - reply_plain: plain without quoted lines (">"), without the
+ *     "On ... wrote:" attribution and everything after it, and without
+ *     anything after a signature or forward marker ("-- ",
+ *     "-----Original Message-----", a line of underscores); surrounding
+ *     blank lines trimmed.  null when plain is null.
+ *   - attachments: every other leaf part (inline images included;
+ *     a message/rfc822 part is one attachment holding the message):
+ *     file_name (null if none), content_type ("type/subtype"), size
+ *     (decoded bytes), disposition ("attachment" or "inline": the header's
+ *     value, else "inline" when the part has a Content-ID or lives in a
+ *     multipart/related, else "attachment"), content_id (without <>,
+ *     null if none), content (base64 of the decoded bytes).
+ *
+ * FORMAT_MULTIPART: the same data as multipart/form-data fields:
+ *	envelope[to], envelope[recipients][0], envelope[from],
+ *	envelope[helo_domain], envelope[remote_ip], envelope[spf][result],
+ *	envelope[spf][domain], envelope[tls] ("true"/"false"),
+ *	headers[subject], headers[received][0], ..., plain, html,
+ *	reply_plain (null ones are left out), and each attachment as a FILE
+ *	part attachments[0], attachments[1], ... with its filename (or
+ *	"attachment-N" when it has none) and content type.
+ *
+ * FORMAT_RAW: multipart/form-data with the same envelope[...] fields and
+ *	a plain FIELD (not a file part) named "message" holding the message
+ *	bytes exactly as spooled.  The message is not parsed.
+ *
+ * Malformed input is rendered as well as it can be parsed: a message
+ * that GMime cannot parse at all (binary junk, no header) has empty
+ * headers and its bytes as plain text.  Rendering fails only on a read or
+ * allocation error.
+ *
+ * Sandbox: call mime_init() before chroot/seccomp.  It initializes GMime
+ * and preloads the iconv converters of the common mail charsets (see
+ * mime_preload in mime.c: glibc loads gconv modules from the file system
+ * at the first use of a charset and unloads unused ones later, so the
+ * converters are opened once and kept open for the life of the process).
+ * A charset that was not preloaded is decoded by the 8-bit fallback.
+ */
+#ifndef MH_MIME_H
+#define MH_MIME_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "http.h"
+
+struct mime_owned;
+
+struct mime_payload {
+	const char		*content_type;	/* "application/json", or NULL with parts */
+	const char		*body;		/* JSON text, or NULL when parts are used */
+	size_t			 bodylen;
+	struct http_part	*parts;		/* multipart and raw formats */
+	size_t			 nparts;
+	struct mime_owned	*owned;		/* storage behind the pointers above */
+};
+
+/* once, before the sandbox: g_mime_init() and mime_preload() */
+void	 mime_init(void);
+/* keep iconv converters to UTF-8 open for the common charsets; returns how many */
+int	 mime_preload(void);
+
+/*
+ * Render the message in fd (rewound here; read to its end) for recipient
+ * rcpt.  0 on success, -1 (errno set) only on a read or allocation error.
+ * out must be released with mime_payload_free() after a success.
+ */
+int	 mime_render(int fd, const struct envelope *env, const char *rcpt,
+	    enum post_format fmt, struct mime_payload *out);
+void	 mime_payload_free(struct mime_payload *);
+
+/* the json format as a tree; NULL only on a read or allocation error */
+json_t	*mime_to_json(int fd, const struct envelope *env, const char *rcpt);
+
+/* the reply_plain rule on its own (malloc'd, NULL on allocation error) */
+char	*mime_reply_text(const char *plain);
+
+#endif /* MH_MIME_H */
