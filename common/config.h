@@ -94,7 +94,8 @@ struct route {
 	TAILQ_ENTRY(route)	 entry;
 	uint32_t		 id;		/* index, stable for a config */
 	enum route_match	 match;
-	char			 pattern[MH_NAME_MAX];	/* lower-cased */
+	char			 pattern[MH_NAME_MAX];	/* lower-cased; ROUTE_SUBDOMAINS: the parent
+						   domain without "*." ("example.com"); ROUTE_ANY: "" */
 	char			 url[MH_URL_MAX];
 	enum post_format	 format;
 	enum route_mode		 mode;
@@ -189,6 +190,15 @@ struct events_block {
 };
 TAILQ_HEAD(eventslist, events_block);
 
+/* dkim domain "example.com" selector "s1" key "/etc/mailhook/s1.key" (planned) */
+struct dkim {
+	TAILQ_ENTRY(dkim)	 entry;
+	char			 domain[MH_NAME_MAX];
+	char			 selector[MH_NAME_MAX];
+	char			 key_file[MH_PATH_MAX];
+};
+TAILQ_HEAD(dkimlist, dkim);
+
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
@@ -227,12 +237,29 @@ struct config {
 	struct senderlimitlist	 sender_limits;
 
 	struct eventslist	 events;
+	struct dkimlist		 dkims;
 };
 
 /* parse.y */
 struct config	*config_parse(const char *file);	/* NULL on error, errors logged as file:line:col: msg */
 struct config	*config_new(void);			/* defaults filled in */
 void		 config_free(struct config *);
+
+/* config.c: the parent reads pki cert/key, credentials and CA bundle; -1 on error (logged) */
+int		 config_load_files(struct config *);
+/* numeric address or "localhost" + port -> sockaddr; -1 if not an address */
+int		 config_addr(const char *, in_port_t, struct sockaddr_storage *, socklen_t *);
+/* "10.0.0.0/8", "fd00::/8", "192.0.2.1" -> netaddr (host bits must be 0); -1 if bad */
+int		 config_cidr(const char *, struct netaddr *);
+/* does the address fall inside the network? */
+int		 config_cidr_match(const struct netaddr *, const struct sockaddr *);
+/* value checks shared by parse.y and config_from_json: NULL (or 0) if good, else why not */
+const char	*config_check_url(const char *);		/* http(s)://host... */
+const char	*config_check_secret(const char *);		/* whsec_ + base64 */
+const char	*config_check_header(const char *, const char *);
+const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
+int		 config_check_domain(const char *);		/* -1 if not a domain name */
+void		 config_headers_free(struct headerlist *);
 
 /* config.c */
 #define CONF_SECRETS	0x01	/* include key PEM, credentials, secrets */

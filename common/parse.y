@@ -1,0 +1,1696 @@
+/*
+ * mailhook.conf parser (byacc), in the style of OpenBSD's parse.y files.
+ *
+ * The lexer tracks the line and column (1-based, in bytes) of every token;
+ * every error is reported as FILE:LINE:COL: message and parsing goes on to
+ * the end of the file so that all errors show at once.  config_parse()
+ * returns NULL if there was any error.
+ *
+ * Macros: `name = "value"` defines, a bare `$name` expands (not inside
+ * quotes).  `include "file"` reads another file (relative to the
+ * including file's directory).  Numbers take size suffixes K, M, G and
+ * time suffixes ms, s, m, h, d; a time without suffix is in seconds.
+ */
+
+%{
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "log.h"
+
+struct pos {
+	const char	*file;
+	int		 line;
+	int		 col;
+};
+
+struct numval {
+	int64_t		 n;
+	char		 unit[4];
+	char		 raw[32];
+};
+
+typedef struct {
+	union {
+		int64_t		 number;
+		char		*string;
+		struct numval	 num;
+	} v;
+	struct pos	 pos;
+} YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+
+#define MAXPUSHBACK	8192
+#define MAXINCLUDE	16
+#define MAXBRACES	16
+#define MAXWORD		8192
+
+struct ichar {
+	int		 c;
+	struct pos	 pos;
+};
+
+struct file {
+	TAILQ_ENTRY(file)	 entry;
+	FILE			*stream;
+	char			*name;
+	int			 line;
+	int			 col;
+	int			 depth;		/* brace depth when it was entered */
+	int			 bol;		/* next token starts a statement */
+};
+TAILQ_HEAD(filelist, file);
+
+struct macro {
+	TAILQ_ENTRY(macro)	 entry;
+	char			*name;
+	char			*value;
+};
+TAILQ_HEAD(macrolist, macro);
+
+static struct filelist	 files = TAILQ_HEAD_INITIALIZER(files);
+static struct filelist	 oldfiles = TAILQ_HEAD_INITIALIZER(oldfiles);
+static struct macrolist	 macros = TAILQ_HEAD_INITIALIZER(macros);
+static struct file	*file;
+static struct file	*pending;	/* include, entered after the newline */
+static struct config	*conf;
+static int		 errors;
+
+static struct ichar	 pushback[MAXPUSHBACK];
+static int		 npushback;
+static struct pos	 braces[MAXBRACES];
+static int		 nbraces;
+
+/* the last token handed to the parser, for syntax errors */
+static int		 lasttok;
+static char		 lasttext[64];
+static int		 lastquoted;
+static struct pos	 lastpos;
+static int		 suppress;	/* the lexer reported; quiet until '\n' */
+
+static struct route		*cur_route;
+static struct pos		 cur_route_pos;
+static struct listener		*cur_listen;
+static struct pos		 cur_listen_pos;
+static struct events_block	*cur_events;
+static struct pos		 cur_events_pos;
+static struct domain_limit	*cur_dlimit;
+static struct pos		 auth_pos;
+
+int		 yyparse(void);
+int		 yylex(void);
+void		 yyerror(const char *);
+static void	 perr(const struct pos *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static int	 lookup(const char *, int *);
+static struct file *pushfile(const char *, const struct pos *);
+static int	 popfile(void);
+static int	 macro_set(const char *, const char *);
+static const char *macro_get(const char *);
+static void	 macros_clear(void);
+static int	 copystr(const struct pos *, char *, size_t, const char *,
+		    const char *);
+static int	 check_url(const struct pos *, const char *, const char *);
+static int	 check_secret(const struct pos *, const char *);
+static int	 check_domain(const struct pos *, const char *, const char *);
+static int	 check_range(const struct pos *, int64_t, int64_t, int64_t,
+		    const char *);
+static int	 header_add(const struct pos *, struct headerlist *, char *,
+		    char *);
+static void	 route_begin(const struct pos *, int, char *);
+static void	 route_end(void);
+static void	 listen_begin(const struct pos *, const struct pos *, char *);
+static void	 listen_end(void);
+static void	 events_end(void);
+static int	 rate_unit(const struct pos *, const char *);
+static int	 kind_add(const struct pos *, const char *);
+static void	 relay_via(const struct pos *, const char *);
+
+%}
+
+%token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CONCURRENCY
+%token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
+%token	FROM HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS LIFETIME LIMIT
+%token	LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE RATE RECIPIENTS
+%token	REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS
+%token	SESSIONSPERIP SMTPS SPF SPOOL TLS TLSREQ TO URL VIA WAIT
+%token	ERRTOK
+%token	<v.string>	STRING
+%token	<v.num>		NUMBER
+%type	<v.number>	number size time mstime port
+%nonassoc	LOWEST
+%nonassoc	FORMAT TIMEOUT
+
+%%
+
+grammar		: /* empty */
+		| grammar '\n'
+		| grammar include '\n'
+		| grammar varset '\n'
+		| grammar main '\n'
+		| grammar error '\n'		{ yyerrok; }
+		;
+
+optnl		: /* empty */
+		| optnl '\n'
+		;
+
+include		: INCLUDE STRING {
+			struct file	*nf;
+
+			if (pending != NULL) {
+				perr(&$<pos>1, "only one include per line");
+			} else if ((nf = pushfile($2, &$<pos>2)) != NULL)
+				pending = nf;
+			free($2);
+		}
+		;
+
+varset		: STRING '=' STRING {
+			if (macro_set($1, $3) == -1)
+				perr(&$<pos>1, "bad macro name \"%s\"", $1);
+			free($1);
+			free($3);
+		}
+		| STRING '=' NUMBER {
+			if (macro_set($1, $3.raw) == -1)
+				perr(&$<pos>1, "bad macro name \"%s\"", $1);
+			free($1);
+		}
+		;
+
+number		: NUMBER {
+			if ($1.unit[0] != '\0') {
+				perr(&$<pos>1, "unexpected suffix \"%s\" on %s",
+				    $1.unit, $1.raw);
+				$$ = 0;
+			} else
+				$$ = $1.n;
+		}
+		;
+
+port		: NUMBER {
+			if ($1.unit[0] != '\0' || $1.n < 1 || $1.n > 65535) {
+				perr(&$<pos>1, "port %s out of range (1-65535)",
+				    $1.raw);
+				$$ = 0;
+			} else
+				$$ = $1.n;
+		}
+		;
+
+size		: NUMBER {
+			int64_t	 m = 1;
+
+			if ($1.unit[0] == '\0')
+				m = 1;
+			else if (strcmp($1.unit, "K") == 0 ||
+			    strcmp($1.unit, "k") == 0)
+				m = 1024;
+			else if (strcmp($1.unit, "M") == 0)
+				m = 1024 * 1024;
+			else if (strcmp($1.unit, "G") == 0)
+				m = 1024 * 1024 * 1024;
+			else {
+				perr(&$<pos>1, "bad size suffix \"%s\" "
+				    "(use K, M or G)", $1.unit);
+				m = 0;
+			}
+			if ($1.n > INT64_MAX / (m ? m : 1)) {
+				perr(&$<pos>1, "size %s too large", $1.raw);
+				m = 0;
+			}
+			$$ = $1.n * m;
+		}
+		;
+
+time		: NUMBER {
+			int64_t	 m = 1;
+
+			if ($1.unit[0] == '\0' || strcmp($1.unit, "s") == 0)
+				m = 1;
+			else if (strcmp($1.unit, "m") == 0)
+				m = 60;
+			else if (strcmp($1.unit, "h") == 0)
+				m = 3600;
+			else if (strcmp($1.unit, "d") == 0)
+				m = 86400;
+			else {
+				perr(&$<pos>1, "bad time suffix \"%s\" "
+				    "(use s, m, h or d)", $1.unit);
+				m = 0;
+			}
+			if ($1.n > INT_MAX / (m ? m : 1)) {
+				perr(&$<pos>1, "time %s too large", $1.raw);
+				m = 0;
+			}
+			$$ = $1.n * m;
+		}
+		;
+
+mstime		: NUMBER {
+			int64_t	 m = 1000;
+
+			if (strcmp($1.unit, "ms") == 0)
+				m = 1;
+			else if ($1.unit[0] == '\0' || strcmp($1.unit, "s") == 0)
+				m = 1000;
+			else if (strcmp($1.unit, "m") == 0)
+				m = 60000;
+			else {
+				perr(&$<pos>1, "bad time suffix \"%s\" "
+				    "(use ms, s or m)", $1.unit);
+				m = 0;
+			}
+			if ($1.n > INT_MAX / (m ? m : 1)) {
+				perr(&$<pos>1, "time %s too large", $1.raw);
+				m = 0;
+			}
+			$$ = $1.n * m;
+		}
+		;
+
+main		: HOSTNAME STRING {
+			if (check_domain(&$<pos>2, $2, "hostname") == 0)
+				copystr(&$<pos>2, conf->hostname,
+				    sizeof(conf->hostname), $2, "hostname");
+			free($2);
+		}
+		| RESOLVER STRING resolverport {
+			struct sockaddr_storage	 ss;
+			socklen_t		 sl;
+
+			if (strcasecmp($2, "localhost") == 0 ||
+			    config_addr($2, 53, &ss, &sl) == -1)
+				perr(&$<pos>2, "resolver \"%s\" is not a "
+				    "numeric IP address", $2);
+			else
+				copystr(&$<pos>2, conf->resolver,
+				    sizeof(conf->resolver), $2, "resolver");
+			free($2);
+		}
+		| SPOOL STRING {
+			if ($2[0] != '/')
+				perr(&$<pos>2, "spool \"%s\" is not an absolute "
+				    "path", $2);
+			else
+				copystr(&$<pos>2, conf->spool,
+				    sizeof(conf->spool), $2, "spool");
+			free($2);
+		}
+		| CONTROL STRING {
+			if ($2[0] != '/')
+				perr(&$<pos>2, "control \"%s\" is not an "
+				    "absolute path", $2);
+			else if (strlen($2) >= 108)
+				perr(&$<pos>2, "control socket path too long");
+			else
+				copystr(&$<pos>2, conf->control,
+				    sizeof(conf->control), $2, "control");
+			free($2);
+		}
+		| CREDENTIALS STRING {
+			copystr(&$<pos>2, conf->credentials,
+			    sizeof(conf->credentials), $2, "credentials");
+			free($2);
+		}
+		| CA STRING {
+			copystr(&$<pos>2, conf->cabundle,
+			    sizeof(conf->cabundle), $2, "ca");
+			free($2);
+		}
+		| PKI STRING CERT STRING KEY STRING {
+			struct pki	*p;
+
+			if ($2[0] == '\0')
+				perr(&$<pos>2, "empty pki name");
+			else if (config_pki(conf, $2) != NULL)
+				perr(&$<pos>2, "duplicate pki \"%s\"", $2);
+			else {
+				if ((p = calloc(1, sizeof(*p))) == NULL)
+					fatal("calloc");
+				copystr(&$<pos>2, p->name, sizeof(p->name), $2,
+				    "pki name");
+				copystr(&$<pos>4, p->cert_file,
+				    sizeof(p->cert_file), $4, "cert");
+				copystr(&$<pos>6, p->key_file,
+				    sizeof(p->key_file), $6, "key");
+				TAILQ_INSERT_TAIL(&conf->pkis, p, entry);
+			}
+			free($2);
+			free($4);
+			free($6);
+		}
+		| listenhead listenopts		{ listen_end(); }
+		| LIMIT limit
+		| routehead '{' optnl routeopts '}'	{ route_end(); }
+		| RELAY FROM AUTH		{ conf->relay_from_auth = 1; }
+		| RELAY FROM STRING {
+			struct netaddr	*n;
+
+			if ((n = calloc(1, sizeof(*n))) == NULL)
+				fatal("calloc");
+			if (config_cidr($3, n) == -1) {
+				perr(&$<pos>3, "bad network \"%s\" (want "
+				    "ADDRESS/BITS with no host bits set)", $3);
+				free(n);
+			} else
+				TAILQ_INSERT_TAIL(&conf->relay_from, n, entry);
+			free($3);
+		}
+		| RELAY VIA STRING {
+			relay_via(&$<pos>3, $3);
+			free($3);
+		}
+		| BOUNCE DOMAIN STRING {
+			if (check_domain(&$<pos>3, $3, "bounce domain") == 0)
+				copystr(&$<pos>3, conf->bounce_domain,
+				    sizeof(conf->bounce_domain), $3,
+				    "bounce domain");
+			free($3);
+		}
+		| BOUNCE DSN STRING {
+			if (strcmp($3, "yes") == 0)
+				conf->bounce_dsn = 1;
+			else if (strcmp($3, "no") == 0)
+				conf->bounce_dsn = 0;
+			else
+				perr(&$<pos>3, "bounce dsn wants yes or no, "
+				    "not \"%s\"", $3);
+			free($3);
+		}
+		| QUEUE LIFETIME time {
+			if (check_range(&$<pos>3, $3, 60, 90 * 86400,
+			    "queue lifetime") == 0)
+				conf->queue_lifetime = $3;
+		}
+		| QUEUE RETRY time TO time {
+			if (check_range(&$<pos>3, $3, 1, 86400,
+			    "queue retry minimum") == 0 &&
+			    check_range(&$<pos>5, $5, 1, 7 * 86400,
+			    "queue retry maximum") == 0) {
+				if ($5 < $3)
+					perr(&$<pos>5, "queue retry maximum is "
+					    "below the minimum");
+				conf->retry_min = $3;
+				conf->retry_max = $5;
+			}
+		}
+		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
+		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
+		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
+			struct dkim	*d;
+
+			if ((d = calloc(1, sizeof(*d))) == NULL)
+				fatal("calloc");
+			if (check_domain(&$<pos>3, $3, "dkim domain") == 0 &&
+			    copystr(&$<pos>3, d->domain, sizeof(d->domain), $3,
+			    "dkim domain") == 0 &&
+			    copystr(&$<pos>5, d->selector, sizeof(d->selector),
+			    $5, "dkim selector") == 0 &&
+			    copystr(&$<pos>7, d->key_file, sizeof(d->key_file),
+			    $7, "dkim key") == 0)
+				TAILQ_INSERT_TAIL(&conf->dkims, d, entry);
+			else
+				free(d);
+			free($3);
+			free($5);
+			free($7);
+		}
+		| eventshead '{' optnl eventsopts '}'	{ events_end(); }
+		;
+
+resolverport	: /* empty */
+		| PORT port		{ conf->resolver_port = $2; }
+		;
+
+listenhead	: LISTEN ON STRING	{ listen_begin(&$<pos>1, &$<pos>3, $3); }
+		;
+
+listenopts	: /* empty */
+		| listenopts listenopt
+		;
+
+listenopt	: PORT port		{ cur_listen->port = $2; }
+		| TLS			{ cur_listen->flags |= LF_STARTTLS; }
+		| TLSREQ		{ cur_listen->flags |= LF_STARTTLS |
+					    LF_TLS_REQUIRE; }
+		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
+		| AUTH			{ cur_listen->flags |= LF_AUTH; }
+		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
+					    LF_AUTH_REQUIRE; }
+		| PKI STRING {
+			if (config_pki(conf, $2) == NULL)
+				perr(&$<pos>2, "unknown pki \"%s\"", $2);
+			else
+				copystr(&$<pos>2, cur_listen->pki,
+				    sizeof(cur_listen->pki), $2, "pki name");
+			free($2);
+		}
+		| HOSTNAME STRING {
+			if (check_domain(&$<pos>2, $2, "hostname") == 0)
+				copystr(&$<pos>2, cur_listen->hostname,
+				    sizeof(cur_listen->hostname), $2,
+				    "hostname");
+			free($2);
+		}
+		;
+
+limit		: MESSAGESIZE size {
+			if (check_range(&$<pos>2, $2, 1024, INT_MAX,
+			    "message-size") == 0)
+				conf->max_message_size = $2;
+		}
+		| RECIPIENTS number {
+			if (check_range(&$<pos>2, $2, 1, 100000,
+			    "recipients") == 0)
+				conf->max_recipients = $2;
+		}
+		| SESSIONS number {
+			if (check_range(&$<pos>2, $2, 1, 65536, "sessions") == 0)
+				conf->max_sessions = $2;
+		}
+		| SESSIONSPERIP number {
+			if (check_range(&$<pos>2, $2, 1, 65536,
+			    "sessions-per-ip") == 0)
+				conf->max_sessions_per_ip = $2;
+		}
+		| IDLETIMEOUT time {
+			if (check_range(&$<pos>2, $2, 1, 86400,
+			    "idle-timeout") == 0)
+				conf->smtp_timeout = $2;
+		}
+		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
+		| SENDERDOMAIN STRING RATE number PER STRING {
+			struct sender_limit	*s;
+			int			 u;
+
+			if ((s = calloc(1, sizeof(*s))) == NULL)
+				fatal("calloc");
+			if (check_domain(&$<pos>2, $2, "sender-domain") == 0 &&
+			    copystr(&$<pos>2, s->domain, sizeof(s->domain), $2,
+			    "sender-domain") == 0 &&
+			    check_range(&$<pos>4, $4, 1, INT_MAX, "rate") == 0 &&
+			    (u = rate_unit(&$<pos>6, $6)) != -1) {
+				s->rate = $4;
+				s->per = u;
+				TAILQ_INSERT_TAIL(&conf->sender_limits, s, entry);
+			} else
+				free(s);
+			free($2);
+			free($6);
+		}
+		;
+
+dlimithead	: DOMAIN STRING {
+			struct domain_limit	*d;
+
+			if ((d = calloc(1, sizeof(*d))) == NULL)
+				fatal("calloc");
+			d->per = RATE_SECOND;
+			cur_dlimit = d;
+			if (check_domain(&$<pos>2, $2, "limit domain") == 0)
+				copystr(&$<pos>2, d->domain, sizeof(d->domain),
+				    $2, "limit domain");
+			TAILQ_FOREACH(d, &conf->domain_limits, entry)
+				if (strcasecmp(d->domain, $2) == 0)
+					perr(&$<pos>2, "duplicate limit domain "
+					    "\"%s\"", $2);
+			TAILQ_INSERT_TAIL(&conf->domain_limits, cur_dlimit,
+			    entry);
+			free($2);
+		}
+		;
+
+dlimitopts	: /* empty */
+		| dlimitopts dlimitopt
+		;
+
+dlimitopt	: RATE number PER STRING {
+			int	 u;
+
+			if (check_range(&$<pos>2, $2, 1, INT_MAX, "rate") == 0 &&
+			    (u = rate_unit(&$<pos>4, $4)) != -1) {
+				cur_dlimit->rate = $2;
+				cur_dlimit->per = u;
+			}
+			free($4);
+		}
+		| CONNECTIONS number {
+			if (check_range(&$<pos>2, $2, 1, 1000,
+			    "connections") == 0)
+				cur_dlimit->connections = $2;
+		}
+		| TLSREQ		{ cur_dlimit->tls_require = 1; }
+		| TLS STRING {
+			if (strcmp($2, "require") == 0)
+				cur_dlimit->tls_require = 1;
+			else if (strcmp($2, "verify") == 0)
+				cur_dlimit->tls_verify = 1;
+			else
+				perr(&$<pos>2, "tls wants require or verify, "
+				    "not \"%s\"", $2);
+			free($2);
+		}
+		;
+
+routehead	: ROUTE STRING		{ route_begin(&$<pos>1, ROUTE_ADDRESS,
+					    $2); }
+		| ROUTE DOMAIN STRING	{ route_begin(&$<pos>1, ROUTE_DOMAIN,
+					    $3); }
+		| ROUTE ANY		{ route_begin(&$<pos>1, ROUTE_ANY,
+					    NULL); }
+		;
+
+routeopts	: /* empty */
+		| routeopts routeopt optnl
+		| routeopts error '\n'	{ yyerrok; }
+		;
+
+routeopt	: URL STRING {
+			if (check_url(&$<pos>2, $2, "url") == 0)
+				copystr(&$<pos>2, cur_route->url,
+				    sizeof(cur_route->url), $2, "url");
+			free($2);
+		}
+		| FORMAT STRING {
+			if (strcmp($2, "json") == 0)
+				cur_route->format = FORMAT_JSON;
+			else if (strcmp($2, "multipart") == 0)
+				cur_route->format = FORMAT_MULTIPART;
+			else if (strcmp($2, "raw") == 0)
+				cur_route->format = FORMAT_RAW;
+			else
+				perr(&$<pos>2, "unknown format \"%s\" (json, "
+				    "multipart or raw)", $2);
+			free($2);
+		}
+		| MODE QUEUE		{ cur_route->mode = MODE_QUEUE; }
+		| MODE STRING {
+			if (strcmp($2, "sync") == 0)
+				cur_route->mode = MODE_SYNC;
+			else if (strcmp($2, "queue") == 0)
+				cur_route->mode = MODE_QUEUE;
+			else
+				perr(&$<pos>2, "unknown mode \"%s\" (sync or "
+				    "queue)", $2);
+			free($2);
+		}
+		| AUTHORIZE STRING authzopts %prec LOWEST {
+			if (check_url(&$<pos>2, $2, "authorize") == 0)
+				copystr(&$<pos>2, cur_route->authorize,
+				    sizeof(cur_route->authorize), $2,
+				    "authorize");
+			free($2);
+		}
+		| ERRORS STRING {
+			if (check_url(&$<pos>2, $2, "errors") == 0)
+				copystr(&$<pos>2, cur_route->errors,
+				    sizeof(cur_route->errors), $2, "errors");
+			free($2);
+		}
+		| HEADER STRING STRING {
+			header_add(&$<pos>2, &cur_route->headers, $2, $3);
+		}
+		| SECRET STRING {
+			if (check_secret(&$<pos>2, $2) == 0)
+				copystr(&$<pos>2, cur_route->secret,
+				    sizeof(cur_route->secret), $2, "secret");
+			free($2);
+		}
+		| TIMEOUT time {
+			if (check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+				cur_route->timeout = $2;
+		}
+		| LIFETIME time {
+			if (check_range(&$<pos>2, $2, 60, 90 * 86400,
+			    "lifetime") == 0)
+				cur_route->lifetime = $2;
+		}
+		| CONCURRENCY number {
+			if (check_range(&$<pos>2, $2, 1, 1024,
+			    "concurrency") == 0)
+				cur_route->concurrency = $2;
+		}
+		;
+
+authzopts	: /* empty */
+		| authzopts authzopt
+		;
+
+authzopt	: FORMAT STRING {
+			if (strcmp($2, "form") == 0)
+				cur_route->authorize_format = AUTHZ_FORM;
+			else if (strcmp($2, "json") == 0)
+				cur_route->authorize_format = AUTHZ_JSON;
+			else if (strcmp($2, "xml") == 0)
+				cur_route->authorize_format = AUTHZ_XML;
+			else
+				perr(&$<pos>2, "unknown authorize format \"%s\" "
+				    "(form, json or xml)", $2);
+			free($2);
+		}
+		| TIMEOUT time {
+			if (check_range(&$<pos>2, $2, 1, 300,
+			    "authorize timeout") == 0)
+				cur_route->authorize_timeout = $2;
+		}
+		;
+
+eventshead	: EVENTS {
+			struct events_block	*e;
+			uint32_t		 n = 0;
+
+			if ((e = calloc(1, sizeof(*e))) == NULL)
+				fatal("calloc");
+			TAILQ_FOREACH(cur_events, &conf->events, entry)
+				n++;
+			e->id = n;
+			e->format = EVFMT_EVENTS;
+			e->kinds = 0;
+			TAILQ_INIT(&e->headers);
+			e->timeout = 30;
+			e->batch_max = 100;
+			e->batch_wait = 1000;
+			TAILQ_INSERT_TAIL(&conf->events, e, entry);
+			cur_events = e;
+			cur_events_pos = $<pos>1;
+		}
+		;
+
+eventsopts	: /* empty */
+		| eventsopts eventsopt optnl
+		| eventsopts error '\n'	{ yyerrok; }
+		;
+
+eventsopt	: URL STRING {
+			if (check_url(&$<pos>2, $2, "url") == 0)
+				copystr(&$<pos>2, cur_events->url,
+				    sizeof(cur_events->url), $2, "url");
+			free($2);
+		}
+		| FORMAT STRING {
+			if (strcmp($2, "events") == 0)
+				cur_events->format = EVFMT_EVENTS;
+			else if (strcmp($2, "failures") == 0)
+				cur_events->format = EVFMT_FAILURES;
+			else if (strcmp($2, "callback") == 0)
+				cur_events->format = EVFMT_CALLBACK;
+			else
+				perr(&$<pos>2, "unknown events format \"%s\" "
+				    "(events, failures or callback)", $2);
+			free($2);
+		}
+		| FORMAT EVENTS		{ cur_events->format = EVFMT_EVENTS; }
+		| KINDS kindlist
+		| SECRET STRING {
+			if (check_secret(&$<pos>2, $2) == 0)
+				copystr(&$<pos>2, cur_events->secret,
+				    sizeof(cur_events->secret), $2, "secret");
+			free($2);
+		}
+		| HEADER STRING STRING {
+			header_add(&$<pos>2, &cur_events->headers, $2, $3);
+		}
+		| TIMEOUT time {
+			if (check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+				cur_events->timeout = $2;
+		}
+		| BATCH number {
+			if (check_range(&$<pos>2, $2, 1, 10000, "batch") == 0)
+				cur_events->batch_max = $2;
+		}
+		| WAIT mstime {
+			if (check_range(&$<pos>2, $2, 0, 600000, "wait") == 0)
+				cur_events->batch_wait = $2;
+		}
+		;
+
+kindlist	: kind
+		| kindlist kind
+		| kindlist ',' kind
+		;
+
+kind		: STRING {
+			char	*s, *w, *p = $1;
+
+			while ((w = strsep(&p, ",")) != NULL) {
+				s = w;
+				while (*s == ' ')
+					s++;
+				if (*s != '\0')
+					kind_add(&$<pos>1, s);
+			}
+			free($1);
+		}
+		| BOUNCE		{ kind_add(&$<pos>1, "bounce"); }
+		;
+
+%%
+
+struct keywords {
+	const char	*name;
+	int		 token;
+	int		 toplevel;	/* starts a statement outside blocks */
+};
+
+static const struct keywords keywords[] = {
+	{ "allow",		ALLOW,		1 },
+	{ "any",		ANY,		0 },
+	{ "auth",		AUTH,		0 },
+	{ "auth-require",	AUTHREQ,	0 },
+	{ "authorize",		AUTHORIZE,	0 },
+	{ "batch",		BATCH,		0 },
+	{ "bounce",		BOUNCE,		1 },
+	{ "ca",			CA,		1 },
+	{ "cert",		CERT,		0 },
+	{ "concurrency",	CONCURRENCY,	0 },
+	{ "connections",	CONNECTIONS,	0 },
+	{ "control",		CONTROL,	1 },
+	{ "credentials",	CREDENTIALS,	1 },
+	{ "dkim",		DKIM,		1 },
+	{ "domain",		DOMAIN,		0 },
+	{ "dsn",		DSN,		0 },
+	{ "errors",		ERRORS,		0 },
+	{ "events",		EVENTS,		1 },
+	{ "fail",		FAIL,		0 },
+	{ "format",		FORMAT,		0 },
+	{ "from",		FROM,		0 },
+	{ "header",		HEADER,		0 },
+	{ "hostname",		HOSTNAME,	0 },
+	{ "idle-timeout",	IDLETIMEOUT,	0 },
+	{ "include",		INCLUDE,	1 },
+	{ "key",		KEY,		0 },
+	{ "kinds",		KINDS,		0 },
+	{ "lifetime",		LIFETIME,	0 },
+	{ "limit",		LIMIT,		1 },
+	{ "listen",		LISTEN,		1 },
+	{ "message-size",	MESSAGESIZE,	0 },
+	{ "mode",		MODE,		0 },
+	{ "on",			ON,		0 },
+	{ "per",		PER,		0 },
+	{ "pki",		PKI,		1 },
+	{ "port",		PORT,		0 },
+	{ "private-addresses",	PRIVADDR,	0 },
+	{ "queue",		QUEUE,		1 },
+	{ "rate",		RATE,		0 },
+	{ "recipients",		RECIPIENTS,	0 },
+	{ "reject",		REJECT,		0 },
+	{ "relay",		RELAY,		1 },
+	{ "resolver",		RESOLVER,	1 },
+	{ "retry",		RETRY,		0 },
+	{ "route",		ROUTE,		1 },
+	{ "secret",		SECRET,		0 },
+	{ "selector",		SELECTOR,	0 },
+	{ "sender-domain",	SENDERDOMAIN,	0 },
+	{ "sessions",		SESSIONS,	0 },
+	{ "sessions-per-ip",	SESSIONSPERIP,	0 },
+	{ "smtps",		SMTPS,		0 },
+	{ "spf",		SPF,		1 },
+	{ "spool",		SPOOL,		1 },
+	{ "timeout",		TIMEOUT,	0 },
+	{ "tls",		TLS,		0 },
+	{ "tls-require",	TLSREQ,		0 },
+	{ "to",			TO,		0 },
+	{ "url",		URL,		0 },
+	{ "via",		VIA,		0 },
+	{ "wait",		WAIT,		0 }
+};
+
+static int
+kw_cmp(const void *k, const void *e)
+{
+	return (strcmp(k, ((const struct keywords *)e)->name));
+}
+
+/* the token of a keyword, or STRING; *top says if it starts a statement */
+static int
+lookup(const char *s, int *top)
+{
+	const struct keywords	*p;
+
+	p = bsearch(s, keywords, sizeof(keywords) / sizeof(keywords[0]),
+	    sizeof(keywords[0]), kw_cmp);
+	if (top != NULL)
+		*top = p != NULL ? p->toplevel : 0;
+	return (p != NULL ? p->token : STRING);
+}
+
+static void
+vperr(const struct pos *p, const char *fmt, va_list ap)
+{
+	char	 msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (p == NULL || p->file == NULL)
+		p = &lastpos;
+	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
+	    msg);
+	errors++;
+}
+
+static void
+perr(const struct pos *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vperr(p, fmt, ap);
+	va_end(ap);
+}
+
+/* a lexer error: report it and keep the parser quiet for this line */
+static void
+lexerr(const struct pos *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vperr(p, fmt, ap);
+	va_end(ap);
+	suppress = 1;
+}
+
+void
+yyerror(const char *msg)
+{
+	int	 top = 0;
+
+	if (suppress)
+		return;
+	if (lasttok == 0) {
+		if (nbraces > 0)
+			perr(&braces[nbraces - 1], "missing '}'");
+		else
+			perr(&lastpos, "unexpected end of file");
+	} else if (lasttok == '\n')
+		perr(&lastpos, "%s: statement incomplete at end of line", msg);
+	else if (lasttok == STRING && !lastquoted &&
+	    lookup(lasttext, NULL) == STRING)
+		perr(&lastpos, "unknown keyword \"%s\"", lasttext);
+	else if (nbraces > 0 && lookup(lasttext, &top) != STRING && top &&
+	    !lastquoted && lasttok != HOSTNAME) {
+		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
+		    "at line %d", lasttext, lastpos.line);
+		nbraces = 0;
+	} else
+		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
+}
+
+/* one character with its position; pushback first, then the file */
+static int
+lgetc(struct pos *p)
+{
+	int	 c;
+
+	if (npushback > 0) {
+		npushback--;
+		*p = pushback[npushback].pos;
+		return (pushback[npushback].c);
+	}
+	for (;;) {
+		p->file = file->name;
+		p->line = file->line;
+		p->col = file->col;
+		c = getc(file->stream);
+		if (c == '\\') {
+			/* a backslash before a newline joins lines */
+			c = getc(file->stream);
+			if (c == '\n') {
+				file->line++;
+				file->col = 1;
+				continue;
+			}
+			if (c != EOF)
+				ungetc(c, file->stream);
+			c = '\\';
+		}
+		break;
+	}
+	if (c == '\n') {
+		file->line++;
+		file->col = 1;
+	} else if (c != EOF)
+		file->col++;
+	return (c);
+}
+
+static int
+lungetc(int c, const struct pos *p)
+{
+	if (c == EOF)
+		return (EOF);
+	if (npushback >= MAXPUSHBACK)
+		return (EOF);
+	pushback[npushback].c = c;
+	pushback[npushback].pos = *p;
+	npushback++;
+	return (c);
+}
+
+/* skip to the end of the line; the newline stays for the parser */
+static void
+findeol(void)
+{
+	struct pos	 p;
+	int		 c;
+
+	while ((c = lgetc(&p)) != EOF) {
+		if (c == '\n') {
+			lungetc(c, &p);
+			break;
+		}
+	}
+}
+
+static int
+wordchar(int c)
+{
+	if (c == EOF || c < 0x21 || c > 0x7e)
+		return (0);
+	if (isalnum(c))
+		return (1);
+	return (strchr("{}\"'#=,$()<>!;", c) == NULL);
+}
+
+/* "25", "25M", "30s", "500ms" -> NUMBER; 0 if not a number */
+static int
+lexnumber(const char *w, struct numval *nv, const struct pos *p)
+{
+	const char	*s = w;
+	int64_t		 n = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return (0);
+	while (isdigit((unsigned char)*s)) {
+		if (n > (INT64_MAX - 9) / 10) {
+			lexerr(p, "number %.20s... too large", w);
+			n = 0;
+			break;
+		}
+		n = n * 10 + (*s - '0');
+		s++;
+	}
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (strlen(s) > 2 || (strlen(s) == 2 && strcmp(s, "ms") != 0))
+		return (0);
+	if (*s != '\0' && !isalpha((unsigned char)*s))
+		return (0);
+	nv->n = n;
+	strlcpy(nv->unit, s, sizeof(nv->unit));
+	strlcpy(nv->raw, w, sizeof(nv->raw));
+	return (1);
+}
+
+/* expand $name: push the value back so that it is lexed again */
+static int
+expand(const struct pos *start)
+{
+	char		 name[128];
+	const char	*val;
+	struct pos	 p;
+	size_t		 i = 0, len;
+	int		 c;
+
+	while ((c = lgetc(&p)) != EOF && (isalnum(c) || c == '_')) {
+		if (i + 1 >= sizeof(name)) {
+			lexerr(start, "macro name too long");
+			findeol();
+			return (-1);
+		}
+		name[i++] = c;
+	}
+	name[i] = '\0';
+	lungetc(c, &p);
+	if (i == 0) {
+		lexerr(start, "'$' without a macro name");
+		return (-1);
+	}
+	if ((val = macro_get(name)) == NULL) {
+		lexerr(start, "macro \"%s\" not defined", name);
+		return (-1);
+	}
+	len = strlen(val);
+	if (npushback + len + 1 >= MAXPUSHBACK) {
+		lexerr(start, "macro \"%s\": expansion too deep", name);
+		findeol();
+		return (-1);
+	}
+	/* a separator after the value, then the value itself, backwards */
+	lungetc(' ', start);
+	while (len > 0)
+		lungetc((unsigned char)val[--len], start);
+	return (0);
+}
+
+static int
+lexquoted(int quote, const struct pos *start)
+{
+	char		 buf[MAXWORD];
+	struct pos	 p;
+	size_t		 i = 0;
+	int		 c, next;
+
+	for (;;) {
+		c = lgetc(&p);
+		if (c == EOF || c == '\n') {
+			lexerr(start, "unterminated string");
+			lungetc(c, &p);
+			break;
+		}
+		if (c == quote)
+			break;
+		if (c == '\\') {
+			next = lgetc(&p);
+			if (next == quote || next == '\\')
+				c = next;
+			else
+				lungetc(next, &p);
+		}
+		if (c < 0x20 || c == 0x7f) {
+			lexerr(&p, "control character in string");
+			continue;
+		}
+		if (i + 1 >= sizeof(buf)) {
+			lexerr(start, "string too long");
+			findeol();
+			break;
+		}
+		buf[i++] = c;
+	}
+	buf[i] = '\0';
+	if ((yylval.v.string = strdup(buf)) == NULL)
+		fatal("strdup");
+	strlcpy(lasttext, buf, sizeof(lasttext));
+	lastquoted = 1;
+	return (STRING);
+}
+
+/* a bare word at the start of a statement must be a keyword or a macro */
+static int
+statement_word(const char *w, const struct pos *start)
+{
+	struct pos	 p[64];
+	int		 c[64], n = 0, isvar;
+
+	do {
+		c[n] = lgetc(&p[n]);
+	} while ((c[n] == ' ' || c[n] == '\t') && ++n < 63);
+	isvar = c[n] == '=';
+	for (; n >= 0; n--)
+		lungetc(c[n], &p[n]);
+	if (isvar)
+		return (STRING);
+	lexerr(start, "unknown keyword \"%s\"", w);
+	return (ERRTOK);
+}
+
+static int
+lex(void)
+{
+	char		 buf[MAXWORD];
+	struct pos	 p, start;
+	size_t		 i;
+	int		 c, tok, top, bol;
+
+ again:
+	if (pending != NULL && (lasttok == '\n' || lasttok == 0)) {
+		TAILQ_INSERT_TAIL(&files, pending, entry);
+		pending->depth = nbraces;
+		file = pending;
+		pending = NULL;
+		file->bol = 1;
+	}
+	bol = file->bol;
+	while ((c = lgetc(&start)) == ' ' || c == '\t' || c == '\r')
+		;
+	yylval.pos = start;
+	lastpos = start;
+	lastquoted = 0;
+	if (c == '#') {
+		while ((c = lgetc(&start)) != '\n' && c != EOF)
+			;
+		yylval.pos = lastpos = start;
+	}
+	if (c == '$') {
+		if (expand(&start) == -1)
+			return (ERRTOK);
+		goto again;
+	}
+	if (c == EOF) {
+		if (nbraces > file->depth) {
+			lexerr(&braces[nbraces - 1], "missing '}'");
+			nbraces = file->depth;
+		}
+		if (!bol) {
+			/* a last line without newline still ends */
+			file->bol = 1;
+			strlcpy(lasttext, "end of line", sizeof(lasttext));
+			return ('\n');
+		}
+		if (popfile() == EOF) {
+			strlcpy(lasttext, "end of file", sizeof(lasttext));
+			return (0);
+		}
+		goto again;
+	}
+	file->bol = 0;
+	switch (c) {
+	case '\n':
+		file->bol = 1;
+		strlcpy(lasttext, "end of line", sizeof(lasttext));
+		return ('\n');
+	case '{':
+		if (nbraces >= MAXBRACES) {
+			lexerr(&start, "blocks nested too deep");
+			return (ERRTOK);
+		}
+		braces[nbraces++] = start;
+		file->bol = 1;
+		strlcpy(lasttext, "{", sizeof(lasttext));
+		return (c);
+	case '}':
+		if (nbraces > file->depth)
+			nbraces--;
+		file->bol = 1;
+		strlcpy(lasttext, "}", sizeof(lasttext));
+		return (c);
+	case '"':
+	case '\'':
+		return (lexquoted(c, &start));
+	case '=':
+	case ',':
+		lasttext[0] = c;
+		lasttext[1] = '\0';
+		return (c);
+	}
+	if (!wordchar(c)) {
+		lexerr(&start, "unexpected character 0x%02x", c & 0xff);
+		findeol();
+		return (ERRTOK);
+	}
+	i = 0;
+	do {
+		if (i + 1 >= sizeof(buf)) {
+			lexerr(&start, "word too long");
+			findeol();
+			return (ERRTOK);
+		}
+		buf[i++] = c;
+	} while (wordchar(c = lgetc(&p)));
+	lungetc(c, &p);
+	buf[i] = '\0';
+	strlcpy(lasttext, buf, sizeof(lasttext));
+	if (lexnumber(buf, &yylval.v.num, &start))
+		return (NUMBER);
+	if ((tok = lookup(buf, &top)) != STRING)
+		return (tok);
+	if (bol && (tok = statement_word(buf, &start)) != STRING)
+		return (tok);
+	if ((yylval.v.string = strdup(buf)) == NULL)
+		fatal("strdup");
+	return (STRING);
+}
+
+int
+yylex(void)
+{
+	int	 tok;
+
+	tok = lex();
+	if (suppress && lasttok == '\n')
+		suppress = 0;
+	lasttok = tok;
+	return (tok);
+}
+
+static struct file *
+pushfile(const char *name, const struct pos *where)
+{
+	struct file	*nf;
+	struct file	*f;
+	char		*dir, *copy, path[PATH_MAX];
+	int		 depth = 0;
+
+	if (name[0] != '/' && file != NULL) {
+		if ((copy = strdup(file->name)) == NULL)
+			fatal("strdup");
+		dir = dirname(copy);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+		    sizeof(path)) {
+			free(copy);
+			perr(where, "include path too long");
+			return (NULL);
+		}
+		free(copy);
+	} else if (strlcpy(path, name, sizeof(path)) >= sizeof(path)) {
+		perr(where, "include path too long");
+		return (NULL);
+	}
+	TAILQ_FOREACH(f, &files, entry) {
+		depth++;
+		if (strcmp(f->name, path) == 0) {
+			perr(where, "include loop: \"%s\"", path);
+			return (NULL);
+		}
+	}
+	if (depth >= MAXINCLUDE) {
+		perr(where, "includes nested too deep");
+		return (NULL);
+	}
+	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
+	    (nf->name = strdup(path)) == NULL)
+		fatal("calloc");
+	if ((nf->stream = fopen(path, "r")) == NULL) {
+		if (where != NULL)
+			perr(where, "cannot open \"%s\": %s", path,
+			    strerror(errno));
+		else
+			log_warn("%s", path);
+		free(nf->name);
+		free(nf);
+		return (NULL);
+	}
+	nf->line = 1;
+	nf->col = 1;
+	nf->bol = 1;
+	return (nf);
+}
+
+/* back to the including file; EOF when the top file ended */
+static int
+popfile(void)
+{
+	struct file	*prev;
+
+	if ((prev = TAILQ_PREV(file, filelist, entry)) == NULL)
+		return (EOF);
+	TAILQ_REMOVE(&files, file, entry);
+	fclose(file->stream);
+	file->stream = NULL;
+	/* keep the name alive: positions of earlier tokens point at it */
+	TAILQ_INSERT_TAIL(&oldfiles, file, entry);
+	file = prev;
+	return (0);
+}
+
+static int
+macro_set(const char *name, const char *value)
+{
+	struct macro	*m;
+	const char	*s;
+
+	if (!isalpha((unsigned char)name[0]) && name[0] != '_')
+		return (-1);
+	for (s = name; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return (-1);
+	TAILQ_FOREACH(m, &macros, entry) {
+		if (strcmp(m->name, name) == 0) {
+			free(m->value);
+			if ((m->value = strdup(value)) == NULL)
+				fatal("strdup");
+			return (0);
+		}
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->name = strdup(name)) == NULL ||
+	    (m->value = strdup(value)) == NULL)
+		fatal("calloc");
+	TAILQ_INSERT_TAIL(&macros, m, entry);
+	return (0);
+}
+
+static const char *
+macro_get(const char *name)
+{
+	struct macro	*m;
+
+	TAILQ_FOREACH(m, &macros, entry)
+		if (strcmp(m->name, name) == 0)
+			return (m->value);
+	return (NULL);
+}
+
+static void
+macros_clear(void)
+{
+	struct macro	*m;
+
+	while ((m = TAILQ_FIRST(&macros)) != NULL) {
+		TAILQ_REMOVE(&macros, m, entry);
+		free(m->name);
+		free(m->value);
+		free(m);
+	}
+}
+
+static int
+copystr(const struct pos *p, char *dst, size_t len, const char *src,
+    const char *what)
+{
+	if (strlcpy(dst, src, len) >= len) {
+		perr(p, "%s too long (at most %zu bytes)", what, len - 1);
+		dst[0] = '\0';
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_url(const struct pos *p, const char *url, const char *what)
+{
+	const char	*why;
+
+	if ((why = config_check_url(url)) != NULL) {
+		perr(p, "%s \"%s\" %s", what, url, why);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_secret(const struct pos *p, const char *s)
+{
+	const char	*why;
+
+	if ((why = config_check_secret(s)) != NULL) {
+		perr(p, "%s", why);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_domain(const struct pos *p, const char *d, const char *what)
+{
+	if (config_check_domain(d) == -1) {
+		perr(p, "%s \"%s\" is not a valid domain name", what, d);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_range(const struct pos *p, int64_t v, int64_t min, int64_t max,
+    const char *what)
+{
+	if (v < min || v > max) {
+		perr(p, "%s %lld out of range (%lld-%lld)", what,
+		    (long long)v, (long long)min, (long long)max);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+header_add(const struct pos *p, struct headerlist *list, char *name,
+    char *value)
+{
+	struct header	*h;
+	const char	*why;
+
+	if ((why = config_check_header(name, value)) != NULL) {
+		perr(p, "%s \"%s\"", why, name);
+		free(name);
+		free(value);
+		return (-1);
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatal("calloc");
+	h->name = name;
+	h->value = value;
+	TAILQ_INSERT_TAIL(list, h, entry);
+	return (0);
+}
+
+static void
+route_begin(const struct pos *p, int match, char *pattern)
+{
+	struct route	*r, *o;
+	uint32_t	 n = 0;
+	char		*s;
+	const char	*what;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("calloc");
+	r->match = match;
+	TAILQ_INIT(&r->headers);
+	r->format = FORMAT_JSON;
+	r->mode = MODE_SYNC;
+	r->authorize_format = AUTHZ_FORM;
+	r->authorize_timeout = 10;
+	r->timeout = 30;
+	r->lifetime = 3 * 86400;
+	r->concurrency = 8;
+	cur_route = r;
+	cur_route_pos = *p;
+	TAILQ_FOREACH(o, &conf->routes, entry)
+		n++;
+	r->id = n;
+	TAILQ_INSERT_TAIL(&conf->routes, r, entry);
+	if (pattern == NULL)
+		return;
+	for (s = pattern; *s != '\0'; s++)
+		*s = tolower((unsigned char)*s);
+	what = match == ROUTE_ADDRESS ? "route address" : "route domain";
+	if (match == ROUTE_ADDRESS) {
+		if ((s = strrchr(pattern, '@')) == NULL || s == pattern) {
+			perr(p, "route \"%s\" is not an address (use route "
+			    "domain)", pattern);
+			goto done;
+		}
+		if (check_domain(p, s + 1, what) == -1)
+			goto done;
+	} else if (strncmp(pattern, "*.", 2) == 0) {
+		r->match = ROUTE_SUBDOMAINS;
+		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
+		if (check_domain(p, pattern, what) == -1)
+			goto done;
+	} else if (check_domain(p, pattern, what) == -1)
+		goto done;
+	copystr(p, r->pattern, sizeof(r->pattern), pattern, what);
+ done:
+	free(pattern);
+}
+
+static void
+route_end(void)
+{
+	struct route	*o;
+
+	if (cur_route->url[0] == '\0')
+		perr(&cur_route_pos, "route without url");
+	TAILQ_FOREACH(o, &conf->routes, entry) {
+		if (o == cur_route)
+			break;
+		if (o->match == cur_route->match &&
+		    strcmp(o->pattern, cur_route->pattern) == 0) {
+			if (o->match == ROUTE_ANY)
+				perr(&cur_route_pos, "duplicate route any");
+			else
+				perr(&cur_route_pos, "duplicate route \"%s%s\"",
+				    o->match == ROUTE_SUBDOMAINS ? "*." : "",
+				    o->pattern);
+			break;
+		}
+	}
+	cur_route = NULL;
+}
+
+static void
+listen_begin(const struct pos *p, const struct pos *ap, char *addr)
+{
+	struct listener	*l, *o;
+	uint32_t	 n = 0;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("calloc");
+	l->fd = -1;
+	l->port = 25;
+	TAILQ_FOREACH(o, &conf->listeners, entry)
+		n++;
+	l->id = n;
+	cur_listen = l;
+	cur_listen_pos = *p;
+	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
+		perr(ap, "listen on \"%s\": not an IP address or "
+		    "localhost", addr);
+	copystr(ap, l->addr, sizeof(l->addr), addr, "address");
+	free(addr);
+	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
+}
+
+static void
+listen_end(void)
+{
+	struct listener	*l = cur_listen, *o;
+	const struct pos *p = &cur_listen_pos;
+	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
+
+	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
+		perr(p, "listener cannot be both smtps and tls");
+	if ((l->flags & LF_AUTH) && !tls)
+		perr(p, "auth on a listener without tls");
+	if (tls && l->pki[0] == '\0')
+		perr(p, "tls on a listener without pki");
+	if ((l->flags & LF_AUTH) && auth_pos.file == NULL)
+		auth_pos = *p;
+	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
+		l->sslen = 0;
+	TAILQ_FOREACH(o, &conf->listeners, entry) {
+		if (o == l)
+			break;
+		if (o->port == l->port && strcmp(o->addr, l->addr) == 0) {
+			perr(p, "duplicate listener %s port %d", l->addr,
+			    l->port);
+			break;
+		}
+	}
+	cur_listen = NULL;
+}
+
+static void
+events_end(void)
+{
+	if (cur_events->url[0] == '\0')
+		perr(&cur_events_pos, "events without url");
+	if (cur_events->kinds == 0)
+		cur_events->kinds = EV_ALL;
+	cur_events = NULL;
+}
+
+static int
+rate_unit(const struct pos *p, const char *s)
+{
+	if (strcmp(s, "second") == 0)
+		return (RATE_SECOND);
+	if (strcmp(s, "minute") == 0)
+		return (RATE_MINUTE);
+	if (strcmp(s, "hour") == 0)
+		return (RATE_HOUR);
+	if (strcmp(s, "day") == 0)
+		return (RATE_DAY);
+	perr(p, "rate per \"%s\": use second, minute, hour or day", s);
+	return (-1);
+}
+
+static int
+kind_add(const struct pos *p, const char *name)
+{
+	int	 k;
+
+	if (strcmp(name, "all") == 0) {
+		cur_events->kinds = EV_ALL;
+		return (0);
+	}
+	if ((k = event_kind_from_name(name)) == -1) {
+		perr(p, "unknown event kind \"%s\"", name);
+		return (-1);
+	}
+	cur_events->kinds |= 1U << k;
+	return (0);
+}
+
+/* relay via mx | relay via "smtp[s]://[user:pass@]host[:port]" */
+static void
+relay_via(const struct pos *p, const char *s)
+{
+	const char	*why;
+
+	if ((why = config_check_relay_via(s)) != NULL)
+		perr(p, "relay via \"%s\": %s", s, why);
+	else if (strcmp(s, "mx") == 0)
+		conf->relay_via[0] = '\0';
+	else
+		copystr(p, conf->relay_via, sizeof(conf->relay_via), s,
+		    "relay via");
+}
+
+static void
+parse_cleanup(void)
+{
+	struct file	*f;
+
+	while ((f = TAILQ_FIRST(&files)) != NULL) {
+		TAILQ_REMOVE(&files, f, entry);
+		if (f->stream != NULL)
+			fclose(f->stream);
+		free(f->name);
+		free(f);
+	}
+	while ((f = TAILQ_FIRST(&oldfiles)) != NULL) {
+		TAILQ_REMOVE(&oldfiles, f, entry);
+		free(f->name);
+		free(f);
+	}
+	if (pending != NULL) {
+		fclose(pending->stream);
+		free(pending->name);
+		free(pending);
+		pending = NULL;
+	}
+	macros_clear();
+	file = NULL;
+}
+
+struct config *
+config_parse(const char *filename)
+{
+	struct config	*c;
+
+	if ((conf = config_new()) == NULL)
+		return (NULL);
+	errors = 0;
+	npushback = 0;
+	nbraces = 0;
+	lasttok = 0;
+	suppress = 0;
+	memset(&lastpos, 0, sizeof(lastpos));
+	memset(&auth_pos, 0, sizeof(auth_pos));
+	cur_route = NULL;
+	cur_listen = NULL;
+	cur_events = NULL;
+	cur_dlimit = NULL;
+	strlcpy(conf->file, filename, sizeof(conf->file));
+
+	if ((file = pushfile(filename, NULL)) == NULL) {
+		config_free(conf);
+		conf = NULL;
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&files, file, entry);
+	lastpos.file = file->name;
+	if (yyparse() != 0 && errors == 0)
+		perr(&lastpos, "syntax error");
+
+	if (conf->credentials[0] == '\0' && auth_pos.file != NULL)
+		perr(&auth_pos, "auth on a listener needs a credentials file");
+
+	parse_cleanup();
+	c = conf;
+	conf = NULL;
+	if (errors) {
+		config_free(c);
+		return (NULL);
+	}
+	return (c);
+}
