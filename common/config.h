@@ -165,7 +165,7 @@ enum event_kind {
 	EV_ERROR,
 	EV_RETRIES_EXHAUSTED,
 	EV_OPEN,
-	EV_READ,
+	EV_READ_MAIL,		/* "read": not EV_READ, a libevent macro */
 	EV_CLICK,
 	EV_AUTO_REPLY,
 	EV_BOUNCE_REPLY,
