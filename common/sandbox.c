@@ -1,0 +1,476 @@
+/*
+ * Confinement of the children: privilege drop, then a seccomp filter per
+ * process on Linux (libseccomp), pledge/unveil on OpenBSD.
+ *
+ * Linux filter, in short:
+ * - architecture checked first, a foreign one kills the process;
+ * - default action kills the process (SIGSYS), or traps and reports the
+ *   call on stderr in debug mode (MAILHOOK_SECCOMP_DEBUG=1);
+ * - clone3 fails with ENOSYS so that glibc falls back to clone, and clone
+ *   itself is allowed for threads (CLONE_THREAD) only: no fork, no exec;
+ * - socket(AF_UNIX) and socket(AF_NETLINK) fail with EACCES instead of
+ *   killing: glibc's syslog() reconnects to /dev/log on its own after a
+ *   send error (the daemon opens syslog before the sandbox, with
+ *   LOG_NDELAY, so this only happens when the log daemon restarted; the
+ *   line is then lost, not the process), and getaddrinfo(AI_ADDRCONFIG)
+ *   asks netlink, which is not needed here;
+ * - smtpd: no open, no socket/connect (accept only); authd: network, no
+ *   files; relayd and hookd: network and files inside their chroot.
+ * - fstat()-like calls on a path (newfstatat, statx without AT_EMPTY_PATH)
+ *   are refused to the processes that have no files.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/sched.h>
+#include <termios.h>
+#include <seccomp.h>
+#endif
+
+#include "log.h"
+#include "mailhook.h"
+#include "sandbox.h"
+
+static char	 sb_chroot[PATH_MAX] = "none";
+static char	 sb_user[64] = "";
+static char	 sb_filter[32] = "none";
+static char	 sb_desc[PATH_MAX + 128];
+static int	 sb_debug = -1;		/* -1: ask the environment */
+static int	 sb_proc = -1;
+
+static const char *const sb_procnames[PROC_MAX] = {
+	"parent", "smtpd", "authd", "relayd", "hookd", "control"
+};
+
+static const char *
+procname(int proc)
+{
+	if (proc < 0 || proc >= PROC_MAX)
+		return ("unknown");
+	return (sb_procnames[proc]);
+}
+
+void
+privdrop(const char *user, const char *chrootdir)
+{
+	struct passwd	*pw;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if (geteuid() != 0) {
+		if ((pw = getpwuid(geteuid())) != NULL)
+			strlcpy(sb_user, pw->pw_name, sizeof(sb_user));
+		else
+			snprintf(sb_user, sizeof(sb_user), "%u",
+			    (unsigned)geteuid());
+		log_warnx("not running as root: staying %s, no chroot",
+		    sb_user);
+		return;
+	}
+	if (user == NULL || (pw = getpwnam(user)) == NULL)
+		fatalx("privdrop: unknown user %s", user ? user : "(null)");
+	if (pw->pw_uid == 0)
+		fatalx("privdrop: user %s is root", user);
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	strlcpy(sb_user, pw->pw_name, sizeof(sb_user));
+
+	if (chrootdir != NULL) {
+		if (chroot(chrootdir) == -1)
+			fatal("privdrop: chroot %s", chrootdir);
+		if (chdir("/") == -1)
+			fatal("privdrop: chdir /");
+		strlcpy(sb_chroot, chrootdir, sizeof(sb_chroot));
+	}
+	if (setgroups(1, &gid) == -1)
+		fatal("privdrop: setgroups");
+	if (setresgid(gid, gid, gid) == -1)
+		fatal("privdrop: setresgid");
+	if (setresuid(uid, uid, uid) == -1)
+		fatal("privdrop: setresuid");
+	/* make sure there is no way back */
+	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != uid ||
+	    geteuid() != uid || getgid() != gid || getegid() != gid)
+		fatalx("privdrop: still able to regain root");
+}
+
+void
+sandbox_debug(int on)
+{
+	sb_debug = on;
+}
+
+const char *
+sandbox_describe(void)
+{
+	snprintf(sb_desc, sizeof(sb_desc), "chroot=%s uid=%s %s=%s",
+	    sb_chroot, sb_user[0] ? sb_user : "?",
+#ifdef __OpenBSD__
+	    "pledge",
+#else
+	    "seccomp",
+#endif
+	    sb_filter);
+	return (sb_desc);
+}
+
+static int
+debug_mode(void)
+{
+	const char	*s;
+
+	if (sb_debug == -1) {
+		s = getenv("MAILHOOK_SECCOMP_DEBUG");
+		sb_debug = (s != NULL && strcmp(s, "1") == 0);
+	}
+	return (sb_debug);
+}
+
+#if defined(__linux__)
+
+#define SB_NAMES_MAX	1024
+
+/* names for the SIGSYS reporter, resolved before the filter is loaded */
+static char	*sb_names[SB_NAMES_MAX];
+
+/* every child */
+static const char *const sb_base[] = {
+	"read", "write", "readv", "writev", "pread64", "pwrite64",
+	"preadv", "pwritev", "close", "dup", "dup2", "dup3", "fcntl",
+	"fstat", "lseek",
+	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid",
+	"getegid", "getresuid", "getresgid", "getgroups",
+	"exit", "exit_group",
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending",
+	"sigaltstack", "restart_syscall", "sched_yield",
+	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres",
+	"gettimeofday", "time",
+	"futex", "set_robust_list", "get_robust_list", "rseq", "getrandom",
+	"mmap", "munmap", "mprotect", "madvise", "brk", "mremap",
+	/* imsg with fd passing; send() of syslog(3) */
+	"recvmsg", "sendmsg", "recvfrom", "sendto",
+	/* on sockets the process was handed */
+	"getsockopt", "setsockopt", "getsockname", "getpeername",
+	"shutdown",
+	/* libevent, libcurl wakeups */
+	"pipe2", "eventfd2", "poll", "ppoll", "select", "pselect6",
+	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+	"epoll_pwait", "epoll_pwait2",
+	"timerfd_create", "timerfd_settime", "timerfd_gettime",
+	/* libcurl, libunbound, glibc qsort */
+	"uname", "sysinfo",
+	NULL
+};
+
+/* accepting on listeners the parent bound (smtpd, hookd's tracking) */
+static const char *const sb_accept[] = {
+	"accept", "accept4", NULL
+};
+
+/* outbound network: DNS (libunbound), HTTP (libcurl), SMTP client */
+static const char *const sb_net[] = {
+	"connect", "bind", "sendmmsg", "recvmmsg", NULL
+};
+
+/* queue and spool files, inside the chroot */
+static const char *const sb_files[] = {
+	"open", "openat", "close_range", "unlink", "unlinkat", "rename",
+	"renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link",
+	"linkat", "fsync", "fdatasync", "ftruncate", "fallocate",
+	"getdents64", "fchmod", "fchmodat", "utimensat", "access",
+	"faccessat", "faccessat2", "stat", "lstat", "newfstatat", "statx",
+	"flock", "chdir", "fchdir", "getcwd", "fstatfs", "statfs",
+	"readlink", "readlinkat",
+	NULL
+};
+
+static void
+sb_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
+    unsigned int n, const struct scmp_arg_cmp *cmp)
+{
+	int	nr, r;
+
+	if ((nr = seccomp_syscall_resolve_name(name)) == __NR_SCMP_ERROR)
+		fatalx("sandbox: unknown system call %s", name);
+	if (nr < 0)
+		return;		/* not on this architecture */
+	if ((r = seccomp_rule_add_array(ctx, action, nr, n, cmp)) != 0)
+		fatalx("sandbox: rule for %s: %s", name, strerror(-r));
+}
+
+static void
+sb_allow_list(scmp_filter_ctx ctx, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		sb_rule(ctx, SCMP_ACT_ALLOW, *list, 0, NULL);
+}
+
+static void
+sb_allow1(scmp_filter_ctx ctx, uint32_t action, const char *name,
+    struct scmp_arg_cmp cmp)
+{
+	sb_rule(ctx, action, name, 1, &cmp);
+}
+
+static void
+sb_common(scmp_filter_ctx ctx, int files)
+{
+	sb_allow_list(ctx, sb_base);
+
+	/* glibc tries clone3 first; ENOSYS makes it fall back to clone */
+	sb_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+	/* signals to itself only (abort, raise) */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "tgkill",
+	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* ioctl: nonblocking mode, pending bytes, isatty() of stdio */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "ioctl", SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "ioctl", SCMP_A1(SCMP_CMP_EQ, FIONBIO));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "ioctl", SCMP_A1(SCMP_CMP_EQ, TCGETS));
+	/* prctl: thread names only */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "prctl",
+	    SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "prctl",
+	    SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+	/* resource limits: read only */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "prlimit64", SCMP_A2(SCMP_CMP_EQ, 0));
+	sb_rule(ctx, SCMP_ACT_ALLOW, "getrlimit", 0, NULL);
+	/* syslog(3) reconnecting, getaddrinfo's netlink: fail, not die */
+	sb_allow1(ctx, SCMP_ACT_ERRNO(EACCES), "socket",
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	sb_allow1(ctx, SCMP_ACT_ERRNO(EACCES), "socket",
+	    SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
+
+	if (files) {
+		sb_allow_list(ctx, sb_files);
+		return;
+	}
+	/* no paths: fstat() through newfstatat/statx on an fd only */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "newfstatat",
+	    SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "statx",
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
+}
+
+static void
+sb_network(scmp_filter_ctx ctx)
+{
+	sb_allow_list(ctx, sb_net);
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "socket", SCMP_A0(SCMP_CMP_EQ, AF_INET));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "socket",
+	    SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	/* an unnamed pair (libcurl's multi wakeup) reaches nothing */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "socketpair",
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	/* threads (libcurl's resolver thread if ever used), never fork */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "clone",
+	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+}
+
+static size_t
+sb_append(char *buf, size_t len, size_t size, const char *s)
+{
+	while (*s != '\0' && len + 1 < size)
+		buf[len++] = *s++;
+	buf[len] = '\0';
+	return (len);
+}
+
+/* the SIGSYS reporter of the debug mode: async-signal-safe only */
+static void
+sb_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+	struct sigaction	 sa;
+	sigset_t		 set;
+	char			 buf[256], num[16];
+	size_t			 len = 0, i;
+	unsigned int		 nr = (unsigned int)si->si_syscall;
+
+	i = sizeof(num) - 1;
+	num[i] = '\0';
+	do {
+		num[--i] = '0' + nr % 10;
+		nr /= 10;
+	} while (nr != 0 && i > 0);
+	nr = (unsigned int)si->si_syscall;
+
+	len = sb_append(buf, len, sizeof(buf), "mailhookd: ");
+	len = sb_append(buf, len, sizeof(buf), procname(sb_proc));
+	len = sb_append(buf, len, sizeof(buf),
+	    ": sandbox: forbidden system call ");
+	len = sb_append(buf, len, sizeof(buf), num + i);
+	len = sb_append(buf, len, sizeof(buf), " (");
+	len = sb_append(buf, len, sizeof(buf),
+	    nr < SB_NAMES_MAX && sb_names[nr] ? sb_names[nr] : "?");
+	len = sb_append(buf, len, sizeof(buf), ")\n");
+	(void)write(STDERR_FILENO, buf, len);
+
+	/* die by SIGSYS all the same, so the parent sees why */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGSYS, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(SIGSYS);
+	_exit(128 + SIGSYS);
+}
+
+static void
+sb_debug_setup(void)
+{
+	struct sigaction	 sa;
+	int			 i;
+
+	for (i = 0; i < SB_NAMES_MAX; i++)
+		sb_names[i] = seccomp_syscall_resolve_num_arch(
+		    SCMP_ARCH_NATIVE, i);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sb_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) == -1)
+		fatal("sandbox: sigaction SIGSYS");
+}
+
+void
+sandbox_apply(int proc)
+{
+	scmp_filter_ctx	 ctx;
+	int		 debug, r;
+
+	if (proc <= PROC_PARENT || proc >= PROC_MAX)
+		fatalx("sandbox: no profile for process %d", proc);
+	sb_proc = proc;
+	debug = debug_mode();
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("sandbox: PR_SET_NO_NEW_PRIVS");
+	if ((ctx = seccomp_init(debug ? SCMP_ACT_TRAP :
+	    SCMP_ACT_KILL_PROCESS)) == NULL)
+		fatalx("sandbox: seccomp_init failed");
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+	    SCMP_ACT_KILL_PROCESS)) != 0 ||
+	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)) != 0 ||
+	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) != 0)
+		fatalx("sandbox: seccomp_attr_set: %s", strerror(-r));
+
+	switch (proc) {
+	case PROC_SMTPD:
+		sb_common(ctx, 0);
+		sb_allow_list(ctx, sb_accept);
+		break;
+	case PROC_AUTHD:
+		sb_common(ctx, 0);
+		sb_network(ctx);
+		break;
+	case PROC_RELAYD:
+		sb_common(ctx, 1);
+		sb_network(ctx);
+		break;
+	case PROC_HOOKD:
+		sb_common(ctx, 1);
+		sb_network(ctx);
+		sb_allow_list(ctx, sb_accept);
+		break;
+	case PROC_CONTROL:
+		sb_common(ctx, 0);
+		sb_allow_list(ctx, sb_accept);
+		break;
+	}
+
+	if (debug)
+		sb_debug_setup();
+	if ((r = seccomp_load(ctx)) != 0)
+		fatalx("sandbox: seccomp_load: %s", strerror(-r));
+	seccomp_release(ctx);
+	strlcpy(sb_filter, debug ? "filter-debug" : "filter",
+	    sizeof(sb_filter));
+	log_debug("sandbox: %s: %s", procname(proc), sandbox_describe());
+}
+
+void
+sandbox_forbidden(void)
+{
+	/* no profile allows reboot(2); bad magic numbers if it ran anyway */
+	(void)syscall(SYS_reboot, 0, 0, 0, NULL);
+	fatalx("sandbox: a forbidden system call was allowed");
+}
+
+#elif defined(__OpenBSD__)
+
+void
+sandbox_apply(int proc)
+{
+	const char	*promises;
+
+	sb_proc = proc;
+	switch (proc) {
+	case PROC_SMTPD:
+		promises = "stdio inet recvfd";
+		break;
+	case PROC_AUTHD:
+		promises = "stdio inet recvfd";
+		break;
+	case PROC_RELAYD:
+		promises = "stdio rpath wpath cpath fattr flock inet recvfd "
+		    "sendfd";
+		break;
+	case PROC_HOOKD:
+		promises = "stdio rpath wpath cpath fattr flock inet recvfd "
+		    "sendfd";
+		break;
+	case PROC_CONTROL:
+		promises = "stdio unix recvfd";
+		break;
+	default:
+		fatalx("sandbox: no profile for process %d", proc);
+	}
+	/* the chroot is the whole view; nothing else to unveil */
+	if (unveil(NULL, NULL) == -1)
+		fatal("sandbox: unveil");
+	if (pledge(promises, NULL) == -1)
+		fatal("sandbox: pledge");
+	(void)debug_mode();
+	strlcpy(sb_filter, "pledge", sizeof(sb_filter));
+}
+
+void
+sandbox_forbidden(void)
+{
+	/* acct(2) is in no promise: the kernel kills us with SIGABRT */
+	(void)acct(NULL);
+	fatalx("sandbox: a forbidden system call was allowed");
+}
+
+#else
+
+void
+sandbox_apply(int proc)
+{
+	fatalx("sandbox: no system call filter on this system");
+}
+
+void
+sandbox_forbidden(void)
+{
+	fatalx("sandbox: no system call filter on this system");
+}
+
+#endif

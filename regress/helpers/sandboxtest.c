@@ -1,0 +1,782 @@
+/*
+ * sandboxtest: run one process profile's real work under privdrop() and
+ * sandbox_apply(), and check the confinement from outside.
+ *
+ * usage: sandboxtest [-D] profile check
+ *   profile: smtpd | authd | relayd | hookd
+ *   check:   work       the profile's real work must succeed
+ *            forbidden  sandbox_forbidden() must kill with SIGSYS
+ *            socket     socket(AF_INET) must kill (smtpd)
+ *            open       open(2) of a path must kill (smtpd, authd)
+ *            fork       fork() must kill (every profile)
+ *            unixsock   socket(AF_UNIX) must fail with EACCES, not kill
+ *   -D: debug mode, the report on stderr must name the system call
+ *
+ * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
+ * by the user), SBX_USER (default _mailhook), SBX_DNS_PORT (unbound
+ * serving host.sandbox.test A 192.0.2.7 and sandbox.test MX), SBX_HTTP_PORT
+ * (an HTTP server answering POST with 200), SBX_CERT, SBX_KEY (PEM).
+ *
+ * The parent (root, unconfined) forks the child, reads /proc/PID/status
+ * and /proc/PID/root once the child is confined, plays the peer (TCP,
+ * TLS client, fd passing) and checks how the child ended.  Both print
+ * "ok - ..." / "not ok - ..." lines.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <crypt.h>
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* before libevent: config.h has an enum member named EV_READ */
+#include "mailhook.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <tls.h>
+
+#include "dns.h"
+#include "log.h"
+#include "sandbox.h"
+
+static int	 failures;
+
+#define CHECK(cond, ...) do {						\
+	if (cond)							\
+		printf("ok - ");					\
+	else {								\
+		failures++;						\
+		printf("not ok - ");					\
+	}								\
+	printf(__VA_ARGS__);						\
+	printf("\n");							\
+	fflush(stdout);							\
+} while (0)
+
+struct ctx {
+	const char	*profile;
+	const char	*check;
+	int		 proc;
+	const char	*user;
+	char		 chroot[1024];		/* "" = none */
+	int		 dnsport;
+	int		 httpport;
+	int		 tcpfd;			/* listener: parent's (peer) or child's (smtpd) */
+	int		 tcpport;
+	int		 fdpair[2];		/* fd passing */
+	struct event_base *base;
+	struct tls	*tls;
+	char		*cert, *key;
+	size_t		 certlen, keylen;
+	char		 hash[256];		/* crypt(3) hash made before the sandbox */
+};
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE	*f;
+	char	*buf;
+	long	 n;
+
+	if (path == NULL || (f = fopen(path, "r")) == NULL)
+		return (NULL);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	if ((buf = calloc(1, n + 1)) == NULL || fread(buf, 1, n, f) != (size_t)n)
+		exit(2);
+	fclose(f);
+	*len = n;
+	return (buf);
+}
+
+static int
+tcp_listener(int *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+	int			 fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		exit(2);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 5) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		exit(2);
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+static int
+tcp_connect(int port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+static int
+send_fd(int sock, int fd)
+{
+	struct msghdr	 msg;
+	struct cmsghdr	*cmsg;
+	struct iovec	 iov;
+	char		 c = 'F';
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &c;
+	iov.iov_len = 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	return (sendmsg(sock, &msg, 0) == 1 ? 0 : -1);
+}
+
+static int
+recv_fd(int sock)
+{
+	struct msghdr	 msg;
+	struct cmsghdr	*cmsg;
+	struct iovec	 iov;
+	char		 c;
+	int		 fd = -1;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = &c;
+	iov.iov_len = 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return (-1);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (cmsg != NULL && cmsg->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return (fd);
+}
+
+/* ---- child: the profiles' work ---- */
+
+static void
+timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	*(int *)arg = 1;
+}
+
+static void
+listener_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	*(int *)arg = 1;
+}
+
+static void
+work_smtpd(struct ctx *c)
+{
+	struct event	*ev, *tm;
+	struct timeval	 tv = { 0, 10000 };
+	struct tls	*cctx = NULL;
+	char		 buf[128];
+	ssize_t		 n;
+	int		 fd, s, fired = 0, readable = 0, r;
+
+	/* a spool fd arrives by fd passing; smtpd writes the message */
+	fd = recv_fd(c->fdpair[1]);
+	CHECK(fd != -1, "smtpd: received a spool fd by SCM_RIGHTS");
+	n = write(fd, "Subject: sandbox\r\n\r\nhello\r\n", 27);
+	CHECK(n == 27, "smtpd: wrote the message to the passed fd");
+	close(fd);
+
+	/* libevent: a timer and a readable listener */
+	tm = evtimer_new(c->base, timer_cb, &fired);
+	ev = event_new(c->base, c->tcpfd, EV_READ, listener_cb, &readable);
+	evtimer_add(tm, &tv);
+	event_add(ev, NULL);
+	while (!(fired && readable))
+		if (event_base_loop(c->base, EVLOOP_ONCE) == -1)
+			break;
+	CHECK(fired && readable, "smtpd: libevent timer and listener fired");
+
+	s = accept4(c->tcpfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(s != -1, "smtpd: accept4 a connection");
+	r = tls_accept_socket(c->tls, &cctx, s);
+	if (r == 0)
+		while ((r = tls_handshake(cctx)) == TLS_WANT_POLLIN ||
+		    r == TLS_WANT_POLLOUT)
+			;
+	CHECK(r == 0, "smtpd: TLS handshake (%s)",
+	    r == 0 ? "ok" : tls_error(cctx ? cctx : c->tls));
+	while ((n = tls_read(cctx, buf, sizeof(buf) - 1)) == TLS_WANT_POLLIN ||
+	    n == TLS_WANT_POLLOUT)
+		;
+	CHECK(n == 10 && memcmp(buf, "EHLO sbx\r\n", 10) == 0,
+	    "smtpd: read a command over TLS");
+	n = tls_write(cctx, "250 sandboxed\r\n", 15);
+	CHECK(n == 15, "smtpd: wrote a reply over TLS");
+	tls_close(cctx);
+	tls_free(cctx);
+	close(s);
+}
+
+static int	dns_done;
+
+static void
+dns_addrs_done(const struct dns_addrs *a, void *arg)
+{
+	char	 ip[64] = "";
+
+	if (a->status == DNS_OK && a->n > 0)
+		inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)&a->ss[0])->sin_addr,
+		    ip, sizeof(ip));
+	CHECK(a->status == DNS_OK && strcmp(ip, "192.0.2.7") == 0,
+	    "%s: DNS A of host.sandbox.test through libunbound (%s)",
+	    (char *)arg, ip);
+	dns_done++;
+}
+
+static void
+dns_mx_done(const struct dns_mxlist *mx, void *arg)
+{
+	CHECK(mx->status == DNS_OK && mx->n == 1 &&
+	    strcmp(mx->mx[0].host, "host.sandbox.test") == 0,
+	    "%s: DNS MX of sandbox.test through libunbound", (char *)arg);
+	dns_done++;
+}
+
+static void
+work_dns(struct ctx *c)
+{
+	if (c->dnsport == 0)
+		return;
+	dns_done = 0;
+	if (dns_resolve_host("host.sandbox.test", dns_addrs_done,
+	    (void *)c->profile) == -1 ||
+	    dns_resolve_mx("sandbox.test", dns_mx_done,
+	    (void *)c->profile) == -1) {
+		CHECK(0, "%s: DNS queries started", c->profile);
+		return;
+	}
+	while (dns_done < 2)
+		if (event_base_loop(c->base, EVLOOP_ONCE) == -1)
+			break;
+}
+
+static void
+work_tcp(struct ctx *c)
+{
+	char	 buf[16];
+	ssize_t	 n;
+	int	 s;
+
+	s = tcp_connect(c->tcpport);
+	CHECK(s != -1, "%s: TCP connect to 127.0.0.1:%d", c->profile,
+	    c->tcpport);
+	if (s == -1)
+		return;
+	n = write(s, "PING\n", 5);
+	n = read(s, buf, sizeof(buf));
+	CHECK(n == 5 && memcmp(buf, "PONG\n", 5) == 0,
+	    "%s: exchanged bytes over TCP", c->profile);
+	close(s);
+}
+
+static size_t
+curl_sink(char *p, size_t sz, size_t n, void *arg)
+{
+	char	*body = arg;
+	size_t	 have = strlen(body), len = sz * n;
+
+	if (len > 63 - have)
+		len = 63 - have;
+	memcpy(body + have, p, len);
+	body[have + len] = '\0';
+	return (sz * n);
+}
+
+static void
+work_http(struct ctx *c)
+{
+	CURL		*h;
+	CURLcode	 rc;
+	long		 status = 0;
+	char		 url[128], body[64] = "";
+
+	if (c->httpport == 0)
+		return;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", c->httpport,
+	    c->profile);
+	h = curl_easy_init();
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{\"sandbox\":true}");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	CHECK(rc == CURLE_OK && status == 200 &&
+	    strncmp(body, "accepted", 8) == 0,
+	    "%s: HTTP POST through libcurl (%s, status %ld)", c->profile,
+	    curl_easy_strerror(rc), status);
+	curl_easy_cleanup(h);
+}
+
+static void
+work_crypt(struct ctx *c)
+{
+	struct crypt_data	*cd;
+	const char		*h;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		exit(2);
+	h = crypt_r("s3cret", c->hash, cd);
+	CHECK(h != NULL && strcmp(h, c->hash) == 0,
+	    "authd: crypt(3) verifies a password");
+	h = crypt_r("wrong", c->hash, cd);
+	CHECK(h == NULL || strcmp(h, c->hash) != 0,
+	    "authd: crypt(3) rejects a wrong password");
+	free(cd);
+}
+
+static void
+work_files(struct ctx *c)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	DIR		*d;
+	char		 buf[64];
+	int		 fd, found = 0, ok;
+
+	/* the queue dance: create, write, fsync, rename, list, read, unlink */
+	fd = open("/queue/tmp.1", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	CHECK(fd != -1, "%s: create a queue file in the chroot", c->profile);
+	if (fd == -1)
+		return;
+	ok = write(fd, "queued\n", 7) == 7 && fsync(fd) == 0 &&
+	    fdatasync(fd) == 0 && ftruncate(fd, 7) == 0 &&
+	    fchmod(fd, 0600) == 0 && fstat(fd, &st) == 0 && st.st_size == 7;
+	close(fd);
+	CHECK(ok, "%s: write, fsync, fdatasync, ftruncate, fstat", c->profile);
+	CHECK(mkdir("/queue/sub", 0700) == 0, "%s: mkdir", c->profile);
+	CHECK(rename("/queue/tmp.1", "/queue/sub/msg.1") == 0,
+	    "%s: rename", c->profile);
+	if ((d = opendir("/queue/sub")) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, "msg.1") == 0)
+				found = 1;
+		closedir(d);
+	}
+	CHECK(found, "%s: readdir finds the renamed file", c->profile);
+	fd = open("/queue/sub/msg.1", O_RDONLY | O_CLOEXEC);
+	CHECK(fd != -1 && read(fd, buf, sizeof(buf)) == 7 &&
+	    memcmp(buf, "queued\n", 7) == 0, "%s: read it back", c->profile);
+	if (fd != -1)
+		close(fd);
+	CHECK(stat("/queue/sub/msg.1", &st) == 0 && st.st_size == 7,
+	    "%s: stat", c->profile);
+	CHECK(unlink("/queue/sub/msg.1") == 0 && rmdir("/queue/sub") == 0,
+	    "%s: unlink, rmdir", c->profile);
+	CHECK(open("/etc/passwd", O_RDONLY) == -1,
+	    "%s: nothing outside the chroot (/etc/passwd absent)", c->profile);
+}
+
+static void
+child_work(struct ctx *c)
+{
+	switch (c->proc) {
+	case PROC_SMTPD:
+		work_smtpd(c);
+		break;
+	case PROC_AUTHD:
+		work_dns(c);
+		work_tcp(c);
+		work_http(c);
+		work_crypt(c);
+		break;
+	case PROC_RELAYD:
+		work_files(c);
+		work_dns(c);
+		work_tcp(c);
+		break;
+	case PROC_HOOKD:
+		work_files(c);
+		work_dns(c);
+		work_http(c);
+		break;
+	}
+}
+
+static void
+child_forbidden(struct ctx *c)
+{
+	int	 fd;
+
+	if (strcmp(c->check, "forbidden") == 0)
+		sandbox_forbidden();
+	else if (strcmp(c->check, "socket") == 0)
+		(void)socket(AF_INET, SOCK_STREAM, 0);
+	else if (strcmp(c->check, "open") == 0)
+		(void)open("/nonexistent", O_RDONLY);
+	else if (strcmp(c->check, "fork") == 0) {
+		if (fork() == 0)
+			_exit(0);
+	} else if (strcmp(c->check, "unixsock") == 0) {
+		fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+		CHECK(fd == -1 && errno == EACCES,
+		    "%s: socket(AF_UNIX) fails with EACCES", c->profile);
+		exit(failures ? 1 : 0);
+	}
+	/* still alive: the parent sees exit 3 */
+	exit(3);
+}
+
+static void
+child(struct ctx *c, int readyfd, int gofd)
+{
+	struct tls_config	*tc;
+	char			 go;
+
+	log_init(1, LOG_DAEMON);
+	log_procinit(c->profile);
+	if ((c->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if (c->proc == PROC_SMTPD) {
+		if ((tc = tls_config_new()) == NULL ||
+		    tls_config_set_keypair_mem(tc, (uint8_t *)c->cert,
+		    c->certlen, (uint8_t *)c->key, c->keylen) == -1 ||
+		    (c->tls = tls_server()) == NULL ||
+		    tls_configure(c->tls, tc) == -1)
+			fatalx("tls setup");
+	} else {
+		if (c->dnsport && dns_init(c->base, "127.0.0.1",
+		    c->dnsport) == -1)
+			fatalx("dns_init");
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+	}
+
+	privdrop(c->user, c->chroot[0] ? c->chroot : NULL);
+	sandbox_apply(c->proc);
+	if (write(readyfd, "R", 1) != 1 || read(gofd, &go, 1) != 1)
+		_exit(2);
+	if (strcmp(c->check, "work") == 0) {
+		child_work(c);
+		printf("# %s\n", sandbox_describe());
+		fflush(stdout);
+		exit(failures ? 1 : 0);
+	}
+	child_forbidden(c);
+}
+
+/* ---- parent: inspection and peers ---- */
+
+static int
+status_field(pid_t pid, const char *field, char *out, size_t outlen)
+{
+	FILE	*f;
+	char	 path[64], line[256];
+	size_t	 flen = strlen(field);
+	int	 found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+			line[strcspn(line, "\n")] = '\0';
+			/* "Groups:" ends with a blank */
+			while (strlen(line) > flen + 1 &&
+			    (line[strlen(line) - 1] == ' ' ||
+			    line[strlen(line) - 1] == '\t'))
+				line[strlen(line) - 1] = '\0';
+			strlcpy(out, line + flen + 1 + strspn(line + flen + 1,
+			    " \t"), outlen);
+			found = 1;
+			break;
+		}
+	fclose(f);
+	return (found);
+}
+
+static void
+inspect(struct ctx *c, pid_t pid)
+{
+	struct passwd	*pw;
+	char		 v[256], want[256], path[64], root[1024];
+	ssize_t		 n;
+
+	CHECK(status_field(pid, "NoNewPrivs", v, sizeof(v)) &&
+	    strcmp(v, "1") == 0, "%s: NoNewPrivs: 1", c->profile);
+	CHECK(status_field(pid, "Seccomp", v, sizeof(v)) &&
+	    strcmp(v, "2") == 0, "%s: Seccomp: 2", c->profile);
+	if ((pw = getpwnam(c->user)) == NULL)
+		exit(2);
+	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid,
+	    pw->pw_uid, pw->pw_uid, pw->pw_uid);
+	CHECK(status_field(pid, "Uid", v, sizeof(v)) && strcmp(v, want) == 0,
+	    "%s: runs as %s (Uid: %s)", c->profile, c->user, v);
+	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_gid,
+	    pw->pw_gid, pw->pw_gid, pw->pw_gid);
+	CHECK(status_field(pid, "Gid", v, sizeof(v)) && strcmp(v, want) == 0,
+	    "%s: group of %s (Gid: %s)", c->profile, c->user, v);
+	snprintf(want, sizeof(want), "%u", pw->pw_gid);
+	CHECK(status_field(pid, "Groups", v, sizeof(v)) &&
+	    strcmp(v, want) == 0, "%s: no supplementary groups but its own",
+	    c->profile);
+	CHECK(status_field(pid, "CapEff", v, sizeof(v)) &&
+	    strcmp(v, "0000000000000000") == 0, "%s: no capabilities",
+	    c->profile);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	n = readlink(path, root, sizeof(root) - 1);
+	root[n > 0 ? n : 0] = '\0';
+	CHECK(strcmp(root, c->chroot[0] ? c->chroot : "/") == 0,
+	    "%s: root is %s (%s)", c->profile,
+	    c->chroot[0] ? c->chroot : "/", root);
+}
+
+static void
+peer_smtpd(struct ctx *c)
+{
+	struct tls_config	*tc;
+	struct tls		*t;
+	char			 path[] = "/tmp/sbxspool.XXXXXX", buf[128];
+	ssize_t			 n;
+	int			 fd, s, r;
+
+	if ((fd = mkstemp(path)) == -1)
+		exit(2);
+	unlink(path);
+	if (send_fd(c->fdpair[0], fd) == -1)
+		exit(2);
+	s = tcp_connect(c->tcpport);
+	tc = tls_config_new();
+	tls_config_insecure_noverifycert(tc);
+	tls_config_insecure_noverifyname(tc);
+	t = tls_client();
+	tls_configure(t, tc);
+	r = (s == -1) ? -1 : tls_connect_socket(t, s, "localhost");
+	if (r == 0 && tls_write(t, "EHLO sbx\r\n", 10) == 10) {
+		/* TLS 1.3 session tickets make a blocking read want more */
+		while ((n = tls_read(t, buf, sizeof(buf) - 1)) ==
+		    TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
+			;
+		buf[n > 0 ? n : 0] = '\0';
+		CHECK(strcmp(buf, "250 sandboxed\r\n") == 0,
+		    "smtpd: the TLS client got the reply");
+	} else
+		CHECK(0, "smtpd: TLS client: %s", tls_error(t));
+	tls_close(t);
+	tls_free(t);
+	close(s);
+	/* what the child wrote arrived in the parent's file */
+	sleep(0);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK(strstr(buf, "hello") != NULL,
+	    "smtpd: the message reached the spool file");
+	close(fd);
+}
+
+static void
+peer_tcp(struct ctx *c)
+{
+	char	 buf[16];
+	int	 s;
+
+	if ((s = accept(c->tcpfd, NULL, NULL)) == -1)
+		return;
+	if (read(s, buf, sizeof(buf)) == 5 && memcmp(buf, "PING\n", 5) == 0)
+		(void)write(s, "PONG\n", 5);
+	close(s);
+}
+
+static const char *
+sig_or_exit(int st, char *buf, size_t len)
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, len, "signal %s", strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
+	return (buf);
+}
+
+static void
+report_stderr(FILE *errf, char *out, size_t outlen)
+{
+	char	 line[512];
+
+	out[0] = '\0';
+	rewind(errf);
+	while (fgets(line, sizeof(line), errf) != NULL) {
+		printf("# stderr: %s", line);
+		if (strlen(out) + strlen(line) < outlen)
+			strlcat(out, line, outlen);
+	}
+	fflush(stdout);
+}
+
+static int
+profile_of(const char *s)
+{
+	if (strcmp(s, "smtpd") == 0)
+		return (PROC_SMTPD);
+	if (strcmp(s, "authd") == 0)
+		return (PROC_AUTHD);
+	if (strcmp(s, "relayd") == 0)
+		return (PROC_RELAYD);
+	if (strcmp(s, "hookd") == 0)
+		return (PROC_HOOKD);
+	errx(2, "unknown profile %s", s);
+}
+
+static void
+setup(struct ctx *c)
+{
+	const char	*root, *s;
+	char		*r;
+
+	if ((root = getenv("SBX_ROOT")) == NULL)
+		errx(2, "SBX_ROOT not set");
+	c->user = (s = getenv("SBX_USER")) ? s : MH_USER;
+	c->dnsport = (s = getenv("SBX_DNS_PORT")) ? atoi(s) : 0;
+	c->httpport = (s = getenv("SBX_HTTP_PORT")) ? atoi(s) : 0;
+	c->chroot[0] = '\0';
+	if (c->proc == PROC_SMTPD || c->proc == PROC_RELAYD ||
+	    c->proc == PROC_HOOKD) {
+		if ((r = realpath(root, NULL)) == NULL)
+			err(2, "%s", root);
+		snprintf(c->chroot, sizeof(c->chroot), "%s/%s", r,
+		    c->proc == PROC_SMTPD ? "empty" : "spool");
+		free(r);
+	}
+	if (c->proc == PROC_SMTPD) {
+		c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
+		c->key = slurp(getenv("SBX_KEY"), &c->keylen);
+		if (c->cert == NULL || c->key == NULL)
+			errx(2, "SBX_CERT, SBX_KEY");
+	}
+	if (c->proc == PROC_AUTHD)
+		strlcpy(c->hash, crypt("s3cret",
+		    crypt_gensalt("$y$", 0, NULL, 0)), sizeof(c->hash));
+	c->tcpfd = tcp_listener(&c->tcpport);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, c->fdpair) == -1)
+		err(2, "socketpair");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctx	 c;
+	FILE		*errf;
+	char		 buf[64], errtext[4096];
+	pid_t		 pid;
+	int		 ready[2], go[2], st, debug = 0, ch, work;
+
+	while ((ch = getopt(argc, argv, "D")) != -1)
+		if (ch == 'D')
+			debug = 1;
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		errx(2, "usage: sandboxtest [-D] profile check");
+	memset(&c, 0, sizeof(c));
+	c.profile = argv[0];
+	c.check = argv[1];
+	c.proc = profile_of(c.profile);
+	work = strcmp(c.check, "work") == 0 ||
+	    strcmp(c.check, "unixsock") == 0;
+	setup(&c);
+	if (debug)
+		sandbox_debug(1);
+
+	if ((errf = tmpfile()) == NULL || pipe(ready) == -1 || pipe(go) == -1)
+		err(2, "setup");
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		err(2, "fork");
+	if (pid == 0) {
+		dup2(fileno(errf), STDERR_FILENO);
+		close(ready[0]);
+		close(go[1]);
+		child(&c, ready[1], go[0]);
+		_exit(2);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (read(ready[0], buf, 1) != 1) {
+		waitpid(pid, &st, 0);
+		report_stderr(errf, errtext, sizeof(errtext));
+		CHECK(0, "%s: child confined itself (%s)", c.profile,
+		    sig_or_exit(st, buf, sizeof(buf)));
+		return (1);
+	}
+	inspect(&c, pid);
+	if (write(go[1], "G", 1) != 1)
+		err(2, "write");
+	if (strcmp(c.check, "work") == 0) {
+		if (c.proc == PROC_SMTPD)
+			peer_smtpd(&c);
+		else if (c.proc == PROC_AUTHD || c.proc == PROC_RELAYD)
+			peer_tcp(&c);
+	}
+	waitpid(pid, &st, 0);
+	report_stderr(errf, errtext, sizeof(errtext));
+	if (work)
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "%s: %s finished under the filter (%s)", c.profile,
+		    c.check, sig_or_exit(st, buf, sizeof(buf)));
+	else
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+		    "%s: %s killed by SIGSYS (%s)", c.profile, c.check,
+		    sig_or_exit(st, buf, sizeof(buf)));
+	if (debug && !work)
+		CHECK(strstr(errtext, "forbidden system call") != NULL,
+		    "%s: debug mode reports the system call on stderr",
+		    c.profile);
+	return (failures ? 1 : 0);
+}
