@@ -1,0 +1,132 @@
+/*
+ * The authd process: at each RCPT it decides where the recipient goes
+ * (route, relay, bounce domain) or why not; it checks SMTP AUTH.  Network
+ * yes (DNS, callbacks), files no.
+ */
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "authd_modules.h"
+#include "child.h"
+#include "dns.h"
+#include "http.h"
+#include "log.h"
+
+void	authd_main(void) __attribute__((noreturn));
+
+static struct config	*authd_conf;
+static struct creds	*authd_creds;
+
+static void
+rcpt_done(const struct authd_rcpt_res *res, void *arg)
+{
+	mproc_compose(proc_peer[PROC_SMTPD], IMSG_AUTHD_RCPT_RES, 0, -1, res,
+	    sizeof(*res));
+}
+
+static void
+rcpt_req(struct mproc *p, struct imsg *imsg)
+{
+	struct authd_rcpt_req	*req = msg_get(p, imsg, sizeof(*req));
+	struct authd_rcpt_res	 res;
+
+	if (!msg_str_ok(req->remote_ip, sizeof(req->remote_ip)) ||
+	    !msg_str_ok(req->helo, sizeof(req->helo)) ||
+	    !msg_str_ok(req->sender, sizeof(req->sender)) ||
+	    !msg_str_ok(req->rcpt, sizeof(req->rcpt)) ||
+	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)))
+		fatalx("authd: malformed RCPT_REQ from smtpd");
+	if (rcpt_check(authd_conf, req, rcpt_done, NULL) == NULL) {
+		memset(&res, 0, sizeof(res));
+		res.reqid = req->reqid;
+		res.verdict = RCPT_TEMPFAIL;
+		res.code = 451;
+		strlcpy(res.enhanced, "4.3.0", sizeof(res.enhanced));
+		strlcpy(res.text, "Local error, try again later",
+		    sizeof(res.text));
+		rcpt_done(&res, NULL);
+	}
+}
+
+static void
+auth_req(struct mproc *p, struct imsg *imsg)
+{
+	struct authd_auth_req	*req = msg_get(p, imsg, sizeof(*req));
+	struct authd_auth_res	 res;
+
+	if (!msg_str_ok(req->remote_ip, sizeof(req->remote_ip)) ||
+	    memchr(req->user, '\0', sizeof(req->user)) == NULL ||
+	    memchr(req->pass, '\0', sizeof(req->pass)) == NULL)
+		fatalx("authd: malformed AUTH_REQ from smtpd");
+	memset(&res, 0, sizeof(res));
+	res.reqid = req->reqid;
+	if (authd_creds == NULL)
+		res.result = AUTH_FAIL;
+	else
+		auth_check(authd_creds, req, &res);
+	explicit_bzero(req->pass, sizeof(req->pass));
+	mproc_compose(p, IMSG_AUTHD_AUTH_RES, 0, -1, &res, sizeof(res));
+}
+
+static void
+authd_dispatch(struct mproc *p, struct imsg *imsg)
+{
+	if (p->proc == PROC_SMTPD) {
+		switch (imsg->hdr.type) {
+		case IMSG_AUTHD_RCPT_REQ:
+			rcpt_req(p, imsg);
+			return;
+		case IMSG_AUTHD_AUTH_REQ:
+			auth_req(p, imsg);
+			return;
+		}
+	}
+	fatalx("authd: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	    p->name);
+}
+
+static void
+authd_preinit(const struct config *conf)
+{
+	if (dns_init(proc_base, conf->resolver, conf->resolver_port) == -1)
+		fatalx("dns_init");
+	if (http_init(proc_base, conf->cabundle_data, conf->cabundle_len) == -1)
+		fatalx("http_init");
+	if (authd_modules_init(proc_base) == -1)
+		fatalx("authd: cannot initialize");
+}
+
+static void
+authd_configure(struct config *conf)
+{
+	struct creds	*c = NULL;
+
+	if (conf->credentials_data != NULL &&
+	    (c = creds_load(conf->credentials_data,
+	    conf->credentials_len)) == NULL)
+		log_warnx("authd: credentials unusable, AUTH will fail");
+	if (c != NULL)
+		log_info("authd: %zu credentials loaded", creds_count(c));
+	creds_free(authd_creds);
+	authd_creds = c;
+	authd_conf = conf;
+	spf_cache_flush();
+}
+
+static const struct child_ops authd_ops = {
+	.proc = PROC_AUTHD,
+	.preinit = authd_preinit,
+	.chroot = NULL,
+	.configure = authd_configure,
+	.peer_dispatch = authd_dispatch,
+};
+
+void
+authd_main(void)
+{
+	child_run(&authd_ops);
+}

@@ -1,0 +1,164 @@
+/*
+ * Child processes: config, confinement, the parent's channel.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "log.h"
+#include "sandbox.h"
+
+struct config			*child_conf;
+int				 child_chrooted;
+static const struct child_ops	*ops;
+
+static void
+child_peer(struct imsg *imsg)
+{
+	int	peer;
+
+	if (IMSG_DATA_SIZE(imsg) != sizeof(int) || imsg->fd == -1)
+		fatalx("CTL_PEER: malformed");
+	memcpy(&peer, imsg->data, sizeof(int));
+	if (peer <= PROC_PARENT || peer >= PROC_CONTROL ||
+	    !proc_edge(proc_self, peer) || proc_peer[peer] != NULL)
+		fatalx("CTL_PEER: refused channel to %d", peer);
+	proc_peer[peer] = mproc_new(imsg->fd, peer, ops->peer_dispatch);
+	log_debug("channel to %s", proc_name(peer));
+}
+
+static void
+child_control(struct mproc *p, struct imsg *imsg)
+{
+	json_t	*req, *argv, *reply;
+	int	 root;
+
+	req = msg_get_json(p, imsg);
+	argv = json_object_get(req, "argv");
+	root = json_is_true(json_object_get(req, "root"));
+	if (!json_is_array(argv) || ops->control == NULL)
+		reply = json_pack("{s:s}", "error", "unsupported request");
+	else
+		reply = ops->control(argv, root);
+	if (reply == NULL)
+		reply = json_pack("{s:s}", "error", "unknown command");
+	mproc_send_json(p, IMSG_CTL_REPLY, imsg->hdr.peerid, reply);
+	json_decref(reply);
+	json_decref(req);
+}
+
+static void
+child_dispatch_parent(struct mproc *p, struct imsg *imsg)
+{
+	struct config	*conf;
+	int		 done, v;
+	uint32_t	 id;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+	case IMSG_CONF_DATA:
+	case IMSG_CONF_END:
+		conf = child_config_chunk(imsg, &done);
+		if (done) {
+			/*
+			 * The old config is kept: sessions and messages in
+			 * flight may still point into it.  Reloads are rare.
+			 */
+			ops->configure(conf);
+			child_conf = conf;
+			log_info("configuration reloaded");
+		}
+		break;
+	case IMSG_CTL_PEER:
+		child_peer(imsg);
+		break;
+	case IMSG_CTL_LISTENER:
+		if (IMSG_DATA_SIZE(imsg) != sizeof(id) || imsg->fd == -1 ||
+		    ops->listener == NULL)
+			fatalx("CTL_LISTENER: malformed");
+		memcpy(&id, imsg->data, sizeof(id));
+		ops->listener(imsg->fd, id);
+		break;
+	case IMSG_CTL_START:
+		if (ops->start != NULL)
+			ops->start();
+		break;
+	case IMSG_CTL_VERBOSE:
+		memcpy(&v, msg_get(p, imsg, sizeof(v)), sizeof(v));
+		log_setverbose(v);
+		break;
+	case IMSG_CTL_FORBIDDEN:
+		log_warnx("making a forbidden system call, as asked");
+		sandbox_forbidden();
+		break;
+	case IMSG_CTL_REQUEST:
+		child_control(p, imsg);
+		break;
+	default:
+		fatalx("unexpected %s from parent",
+		    imsg_type_name(imsg->hdr.type));
+	}
+}
+
+void
+child_monitor(const json_t *ev)
+{
+	if (proc_peer[PROC_PARENT] != NULL)
+		mproc_send_json(proc_peer[PROC_PARENT], IMSG_CTL_LOG_EVENT, 0,
+		    ev);
+}
+
+static void
+child_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	log_info("exiting on signal %d", (int)sig);
+	exit(0);
+}
+
+void
+child_run(const struct child_ops *o)
+{
+	struct mproc	*p;
+	struct event	*evterm, *evint;
+	const char	*dir;
+	const char	*desc;
+
+	ops = o;
+	proc_self = o->proc;
+	log_procinit(proc_name(o->proc));
+	if ((proc_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	p = mproc_new(PROC_PARENT_FD, PROC_PARENT, child_dispatch_parent);
+	proc_peer[PROC_PARENT] = p;
+
+	child_conf = child_recv_config(p);
+	if (o->preinit != NULL)
+		o->preinit(child_conf);
+	dir = o->chroot != NULL ? o->chroot(child_conf) : NULL;
+	child_chrooted = dir != NULL && geteuid() == 0;
+	privdrop(MH_USER, dir);
+	sandbox_apply(o->proc);
+	o->configure(child_conf);
+
+	evterm = evsignal_new(proc_base, SIGTERM, child_sigterm, NULL);
+	evint = evsignal_new(proc_base, SIGINT, child_sigterm, NULL);
+	evsignal_add(evterm, NULL);
+	evsignal_add(evint, NULL);
+
+	desc = sandbox_describe();
+	mproc_compose(p, IMSG_CTL_READY, 0, -1, desc, strlen(desc) + 1);
+	log_debug("confined: %s", desc);
+	/* messages that arrived with the config are waiting in the buffer */
+	event_active(p->ev, EV_READ, 0);
+	event_base_dispatch(proc_base);
+	fatalx("event loop ended");
+}

@@ -1,0 +1,37 @@
+/*
+ * The life of a child process: receive the config, confine, serve.
+ * Each process fills a struct child_ops and calls child_run().
+ */
+#ifndef MH_CHILD_H
+#define MH_CHILD_H
+
+#include <jansson.h>
+
+#include "proc.h"
+
+struct child_ops {
+	enum mh_proc	 proc;
+	/* before the sandbox: open what the process needs, libraries */
+	void		 (*preinit)(const struct config *);
+	/* chroot directory for this config, NULL: none */
+	const char	*(*chroot)(const struct config *);
+	/* first config and every reload; the process keeps the pointer */
+	void		 (*configure)(struct config *);
+	/* every peer channel is there: start serving */
+	void		 (*start)(void);
+	/* messages from peers other than the parent */
+	mproc_handler	 peer_dispatch;
+	/* IMSG_CTL_LISTENER (smtpd only) */
+	void		 (*listener)(int fd, uint32_t id);
+	/* a control request: argv array; returns the reply (new reference) */
+	json_t		*(*control)(const json_t *argv, int root);
+};
+
+extern struct config	*child_conf;
+extern int		 child_chrooted;	/* 1: "/" is the chroot dir */
+
+__attribute__((noreturn)) void child_run(const struct child_ops *);
+/* send an event to the parent for "mhctl monitor" */
+void	child_monitor(const json_t *);
+
+#endif /* MH_CHILD_H */

@@ -1,0 +1,369 @@
+/*
+ * imsg channels on libevent, and the helpers every process shares.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "proc.h"
+
+struct event_base	*proc_base;
+struct mproc		*proc_peer[PROC_MAX];
+enum mh_proc		 proc_self = PROC_PARENT;
+
+static const char *proc_names[PROC_MAX] = {
+	"parent", "smtpd", "authd", "relayd", "hookd", "control"
+};
+
+/* the edges of DESIGN.md's process table, besides parent <-> everyone */
+static const int proc_edges[][2] = {
+	{ PROC_SMTPD, PROC_AUTHD },
+	{ PROC_SMTPD, PROC_HOOKD },
+	{ PROC_SMTPD, PROC_RELAYD },
+	{ PROC_AUTHD, PROC_HOOKD },
+	{ PROC_RELAYD, PROC_HOOKD },
+};
+
+const char *
+proc_name(enum mh_proc p)
+{
+	if ((int)p < 0 || p >= PROC_MAX)
+		return ("unknown");
+	return (proc_names[p]);
+}
+
+int
+proc_byname(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < PROC_MAX; i++)
+		if (strcmp(proc_names[i], name) == 0)
+			return (i);
+	return (-1);
+}
+
+int
+proc_edge(enum mh_proc a, enum mh_proc b)
+{
+	size_t	i;
+
+	if (a == PROC_PARENT || b == PROC_PARENT)
+		return (a != b);
+	for (i = 0; i < sizeof(proc_edges) / sizeof(proc_edges[0]); i++)
+		if (((int)a == proc_edges[i][0] && (int)b == proc_edges[i][1]) ||
+		    ((int)b == proc_edges[i][0] && (int)a == proc_edges[i][1]))
+			return (1);
+	return (0);
+}
+
+static void
+mproc_lost(struct mproc *p)
+{
+	p->closed = 1;
+	if (p->ev != NULL)
+		event_del(p->ev);
+	if (p->lost != NULL) {
+		p->lost(p);
+		return;
+	}
+	fatalx("lost channel to %s", p->name);
+}
+
+static void
+mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mproc	*p = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	if (ev & EV_READ) {
+		n = imsg_read(&p->ibuf);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+			mproc_lost(p);
+			return;
+		}
+	}
+	if (ev & EV_WRITE) {
+		if (msgbuf_write(&p->ibuf.w) <= 0 && errno != EAGAIN) {
+			mproc_lost(p);
+			return;
+		}
+	}
+	for (;;) {
+		if ((n = imsg_get(&p->ibuf, &imsg)) == -1) {
+			if (p->proc == PROC_CONTROL) {
+				mproc_lost(p);
+				return;
+			}
+			fatal("%s: corrupt imsg stream from %s",
+			    proc_name(proc_self), p->name);
+		}
+		if (n == 0)
+			break;
+		/* the handler owns imsg.fd: it keeps it or closes it */
+		p->handler(p, &imsg);
+		imsg_free(&imsg);
+		if (p->closed)
+			return;
+	}
+	mproc_update(p);
+}
+
+struct mproc *
+mproc_new(int fd, enum mh_proc peer, mproc_handler handler)
+{
+	struct mproc	*p;
+	int		 fl;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal("mproc_new");
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		fatal("mproc_new: fcntl");
+	imsg_init(&p->ibuf, fd);
+	p->proc = peer;
+	p->name = proc_name(peer);
+	p->handler = handler;
+	p->ev = event_new(proc_base, fd, EV_READ, mproc_dispatch, p);
+	if (p->ev == NULL)
+		fatalx("mproc_new: event_new");
+	mproc_update(p);
+	return (p);
+}
+
+void
+mproc_free(struct mproc *p)
+{
+	if (p == NULL)
+		return;
+	if (p->ev != NULL)
+		event_free(p->ev);
+	imsg_clear(&p->ibuf);
+	close(p->ibuf.fd);
+	free(p);
+}
+
+void
+mproc_update(struct mproc *p)
+{
+	short	events = EV_READ;
+
+	if (p->closed)
+		return;
+	if (p->ibuf.w.queued)
+		events |= EV_WRITE;
+	if (events == p->events && event_pending(p->ev, EV_READ, NULL))
+		return;
+	event_del(p->ev);
+	event_assign(p->ev, proc_base, p->ibuf.fd, events, mproc_dispatch, p);
+	event_add(p->ev, NULL);
+	p->events = events;
+}
+
+void
+mproc_compose2(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
+    const void *d1, size_t l1, const void *d2, size_t l2)
+{
+	if (p == NULL || p->closed) {
+		if (fd != -1)
+			close(fd);
+		log_warnx("%s: no channel for %s", proc_name(proc_self),
+		    imsg_type_name(type));
+		return;
+	}
+	if (imsg_compose2(&p->ibuf, type, peerid, 0, fd, d1, l1, d2, l2) == -1)
+		fatal("imsg_compose %s to %s", imsg_type_name(type), p->name);
+	mproc_update(p);
+}
+
+void
+mproc_compose(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
+    const void *data, size_t len)
+{
+	mproc_compose2(p, type, peerid, fd, data, len, NULL, 0);
+}
+
+void
+mproc_send_json(struct mproc *p, uint32_t type, uint32_t peerid,
+    const json_t *j)
+{
+	char	*s;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	mproc_compose(p, type, peerid, -1, s, strlen(s));
+	free(s);
+}
+
+void *
+msg_get(struct mproc *p, struct imsg *imsg, size_t size)
+{
+	if (IMSG_DATA_SIZE(imsg) != size)
+		fatalx("%s: %s from %s: size %zu, want %zu",
+		    proc_name(proc_self), imsg_type_name(imsg->hdr.type),
+		    p->name, IMSG_DATA_SIZE(imsg), size);
+	return (imsg->data);
+}
+
+json_t *
+msg_get_json(struct mproc *p, struct imsg *imsg)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	if (imsg->data == NULL)
+		fatalx("%s: empty %s from %s", proc_name(proc_self),
+		    imsg_type_name(imsg->hdr.type), p->name);
+	j = json_loadb(imsg->data, IMSG_DATA_SIZE(imsg), JSON_REJECT_DUPLICATES,
+	    &err);
+	if (j == NULL)
+		fatalx("%s: malformed %s from %s: %s", proc_name(proc_self),
+		    imsg_type_name(imsg->hdr.type), p->name, err.text);
+	return (j);
+}
+
+int
+msg_str_ok(const char *s, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; i < size; i++) {
+		if (s[i] == '\0')
+			return (1);
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return (0);
+	}
+	return (0);
+}
+
+const char *
+imsg_type_name(uint32_t t)
+{
+	static const char *names[IMSG_TYPE_MAX] = {
+		"NONE", "CONF_START", "CONF_DATA", "CONF_END", "CTL_PEER",
+		"CTL_LISTENER", "CTL_READY", "CTL_START", "CTL_VERBOSE",
+		"CTL_FORBIDDEN", "CTL_REQUEST", "CTL_REPLY", "CTL_LOG_EVENT",
+		"AUTHD_RCPT_REQ", "AUTHD_RCPT_RES", "AUTHD_AUTH_REQ",
+		"AUTHD_AUTH_RES", "SPOOL_OPEN", "SPOOL_FD", "SPOOL_COMMIT",
+		"SPOOL_RESULT", "SPOOL_ABORT", "EVENT", "SUPPRESS"
+	};
+
+	if (t >= IMSG_TYPE_MAX)
+		return ("unknown");
+	return (names[t]);
+}
+
+/*
+ * Config transfer: CONF_START, CONF_DATA chunks of JSON, CONF_END.
+ */
+#define CONF_CHUNK	(256 * 1024)
+
+void
+parent_send_config(struct mproc *p, const struct config *conf, int flags)
+{
+	json_t	*j;
+	char	*s;
+	size_t	 len, off, n;
+
+	if ((j = config_to_json(conf, flags)) == NULL)
+		fatalx("config_to_json");
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	json_decref(j);
+	len = strlen(s);
+	mproc_compose(p, IMSG_CONF_START, 0, -1, &len, sizeof(len));
+	for (off = 0; off < len; off += n) {
+		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
+		mproc_compose(p, IMSG_CONF_DATA, 0, -1, s + off, n);
+	}
+	mproc_compose(p, IMSG_CONF_END, 0, -1, NULL, 0);
+	free(s);
+}
+
+static char	*conf_buf;
+static size_t	 conf_len, conf_want;
+
+struct config *
+child_config_chunk(struct imsg *imsg, int *done)
+{
+	json_error_t	 err;
+	json_t		*j;
+	struct config	*conf;
+	size_t		 n = IMSG_DATA_SIZE(imsg);
+
+	*done = 0;
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+		if (n != sizeof(size_t))
+			fatalx("CONF_START: bad size");
+		memcpy(&conf_want, imsg->data, sizeof(size_t));
+		if (conf_want > 64 * 1024 * 1024)
+			fatalx("CONF_START: config too large");
+		free(conf_buf);
+		if ((conf_buf = malloc(conf_want + 1)) == NULL)
+			fatal("config buffer");
+		conf_len = 0;
+		return (NULL);
+	case IMSG_CONF_DATA:
+		if (conf_buf == NULL || n > conf_want - conf_len)
+			fatalx("CONF_DATA: unexpected or too long");
+		memcpy(conf_buf + conf_len, imsg->data, n);
+		conf_len += n;
+		return (NULL);
+	case IMSG_CONF_END:
+		if (conf_buf == NULL || conf_len != conf_want)
+			fatalx("CONF_END: incomplete config");
+		*done = 1;
+		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES, &err);
+		free(conf_buf);
+		conf_buf = NULL;
+		if (j == NULL)
+			fatalx("config from parent: %s", err.text);
+		if ((conf = config_from_json(j)) == NULL)
+			fatalx("config from parent: malformed");
+		json_decref(j);
+		return (conf);
+	default:
+		fatalx("unexpected %s during config", imsg_type_name(imsg->hdr.type));
+	}
+}
+
+/* blocking: before the sandbox, wait for the first config */
+struct config *
+child_recv_config(struct mproc *p)
+{
+	struct pollfd	 pfd;
+	struct imsg	 imsg;
+	struct config	*conf = NULL;
+	ssize_t		 n;
+	int		 done = 0;
+
+	while (!done) {
+		if ((n = imsg_get(&p->ibuf, &imsg)) == -1)
+			fatal("config from parent");
+		if (n == 0) {
+			pfd.fd = p->ibuf.fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+				fatal("poll");
+			if ((n = imsg_read(&p->ibuf)) == -1 && errno != EAGAIN)
+				fatal("config from parent: read");
+			if (n == 0)
+				fatalx("parent went away during config");
+			continue;
+		}
+		conf = child_config_chunk(&imsg, &done);
+		imsg_free(&imsg);
+	}
+	return (conf);
+}

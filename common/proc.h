@@ -1,0 +1,64 @@
+/*
+ * Processes and the imsg channels between them.
+ *
+ * The parent forks and re-execs mailhookd with "-P name" for each child;
+ * fd PROC_PARENT_FD of the child is its socket to the parent.  Channels to
+ * other children arrive later as IMSG_CTL_PEER fds, only along the edges
+ * that proc_edges() allows.
+ */
+#ifndef MH_PROC_H
+#define MH_PROC_H
+
+#include <sys/types.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "imsg.h"
+#include "mailhook.h"
+
+#define PROC_PARENT_FD	3
+
+struct mproc;
+typedef void (*mproc_handler)(struct mproc *, struct imsg *);
+
+struct mproc {
+	enum mh_proc	 proc;		/* who is at the other end */
+	const char	*name;
+	struct imsgbuf	 ibuf;
+	struct event	*ev;
+	short		 events;
+	mproc_handler	 handler;
+	void		*arg;
+	int		 closed;
+	void		 (*lost)(struct mproc *);	/* peer went away */
+};
+
+extern struct event_base *proc_base;	/* this process's event base */
+extern struct mproc	 *proc_peer[PROC_MAX];	/* channels, NULL where no edge */
+extern enum mh_proc	  proc_self;
+
+const char	*proc_name(enum mh_proc);
+int		 proc_byname(const char *);		/* -1 if unknown */
+int		 proc_edge(enum mh_proc, enum mh_proc);	/* 1 if a channel may exist */
+
+struct mproc	*mproc_new(int fd, enum mh_proc, mproc_handler);
+void		 mproc_free(struct mproc *);
+void		 mproc_compose(struct mproc *, uint32_t type, uint32_t peerid,
+		    int fd, const void *, size_t);
+void		 mproc_compose2(struct mproc *, uint32_t type, uint32_t peerid,
+		    int fd, const void *, size_t, const void *, size_t);
+void		 mproc_send_json(struct mproc *, uint32_t type, uint32_t peerid,
+		    const json_t *);
+void		 mproc_update(struct mproc *);
+
+/* payload checks: a wrong size from a peer process is fatal */
+void		*msg_get(struct mproc *, struct imsg *, size_t);
+json_t		*msg_get_json(struct mproc *, struct imsg *);	/* fatal if malformed */
+const char	*imsg_type_name(uint32_t);
+
+/* child side: the config arrives in chunks before anything else */
+struct config	*child_recv_config(struct mproc *);	/* blocking, before the sandbox */
+struct config	*child_config_chunk(struct imsg *, int *done);	/* in the event loop */
+void		 parent_send_config(struct mproc *, const struct config *, int flags);
+
+#endif /* MH_PROC_H */

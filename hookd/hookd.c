@@ -1,0 +1,180 @@
+/*
+ * The hookd process: owner of the inbound spool and of every outgoing
+ * HTTP POST (messages, callbacks, events).  Chrooted in the spool.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "dns.h"
+#include "event.h"
+#include "http.h"
+#include "log.h"
+#include "events.h"
+#include "hookd.h"
+#include "mime.h"
+
+void	hookd_main(void) __attribute__((noreturn));
+
+struct config	*hookd_conf;
+static int	 hookd_started;
+
+static void
+spool_open_req(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_open	*req = msg_get(p, imsg, sizeof(*req));
+	struct spool_fd		 res;
+	int			 fd;
+
+	memset(&res, 0, sizeof(res));
+	res.reqid = req->reqid;
+	fd = spool_create(res.msgid);
+	res.ok = fd != -1;
+	mproc_compose(p, IMSG_SPOOL_FD, 0, fd, &res, sizeof(res));
+}
+
+static void
+event_from_peer(struct mproc *p, struct imsg *imsg)
+{
+	struct event_record	 ev;
+	json_t			*j = msg_get_json(p, imsg);
+
+	if (event_from_json(&ev, j) == -1)
+		fatalx("hookd: malformed event from %s", p->name);
+	json_decref(j);
+	if (events_submit(&ev) == -1)
+		log_warnx("hookd: event %s could not be stored", ev.id);
+	event_clear(&ev);
+}
+
+static void
+hookd_dispatch(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_commit	*c;
+	struct spool_abort	*a;
+
+	switch (imsg->hdr.type) {
+	case IMSG_SPOOL_OPEN:
+		if (p->proc != PROC_SMTPD)
+			break;
+		spool_open_req(p, imsg);
+		return;
+	case IMSG_SPOOL_COMMIT:
+		if (p->proc != PROC_SMTPD ||
+		    IMSG_DATA_SIZE(imsg) <= sizeof(*c))
+			break;
+		c = imsg->data;
+		if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
+			break;
+		inbound_commit(c, (char *)imsg->data + sizeof(*c),
+		    IMSG_DATA_SIZE(imsg) - sizeof(*c));
+		return;
+	case IMSG_SPOOL_ABORT:
+		if (p->proc != PROC_SMTPD)
+			break;
+		a = msg_get(p, imsg, sizeof(*a));
+		if (!msg_str_ok(a->msgid, sizeof(a->msgid)))
+			break;
+		spool_discard(a->msgid);
+		return;
+	case IMSG_EVENT:
+		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD)
+			break;
+		event_from_peer(p, imsg);
+		return;
+	}
+	fatalx("hookd: unexpected or malformed %s from %s",
+	    imsg_type_name(imsg->hdr.type), p->name);
+}
+
+static const char *
+hookd_root(void)
+{
+	/* chrooted in the spool; in development mode, the spool itself */
+	return (child_chrooted ? "/" : hookd_conf->spool);
+}
+
+static void
+hookd_preinit(const struct config *conf)
+{
+	mime_init();
+	if (dns_init(proc_base, conf->resolver, conf->resolver_port) == -1)
+		fatalx("dns_init");
+	if (http_init(proc_base, conf->cabundle_data, conf->cabundle_len) == -1)
+		fatalx("http_init");
+}
+
+static const char *
+hookd_chroot(const struct config *conf)
+{
+	return (conf->spool);
+}
+
+static void
+hookd_monitor(const json_t *ev)
+{
+	child_monitor(ev);
+}
+
+static void
+hookd_configure(struct config *conf)
+{
+	hookd_conf = conf;
+	if (hookd_started) {
+		events_configure(conf);
+		return;
+	}
+	hookd_started = 1;
+	if (spool_init(hookd_root()) == -1)
+		fatalx("hookd: cannot prepare the inbound spool");
+	if (events_init(proc_base, conf, hookd_root()) == -1)
+		fatalx("hookd: cannot prepare the event queue");
+	events_set_monitor(hookd_monitor);
+	inbound_init();
+}
+
+static void
+hookd_start(void)
+{
+	spool_recover(inbound_recovered);
+}
+
+static json_t *
+hookd_control(const json_t *argv, int root)
+{
+	const char	*w1 = json_string_value(json_array_get(argv, 0));
+	const char	*w2 = json_string_value(json_array_get(argv, 1));
+
+	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
+		inbound_pause(strcmp(w1, "pause") == 0);
+		log_info("hooks %sd", w1);
+		return (json_pack("{s:s}", "hooks", strcmp(w1, "pause") == 0 ?
+		    "paused" : "running"));
+	}
+	if (w2 != NULL && strcmp(w2, "hooks") == 0)
+		return (json_pack("{s:o}", "endpoints", events_stats()));
+	if (w2 != NULL && strcmp(w2, "stats") == 0)
+		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),
+		    "event_backlog", (json_int_t)events_backlog()));
+	return (NULL);
+}
+
+static const struct child_ops hookd_ops = {
+	.proc = PROC_HOOKD,
+	.preinit = hookd_preinit,
+	.chroot = hookd_chroot,
+	.configure = hookd_configure,
+	.start = hookd_start,
+	.peer_dispatch = hookd_dispatch,
+	.control = hookd_control,
+};
+
+void
+hookd_main(void)
+{
+	child_run(&hookd_ops);
+}

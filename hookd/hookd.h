@@ -1,0 +1,53 @@
+/*
+ * hookd: inbound spool, POSTs of messages, returning mail, events.
+ */
+#ifndef MH_HOOKD_H
+#define MH_HOOKD_H
+
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "mailhook.h"
+
+struct inmsg {
+	TAILQ_ENTRY(inmsg)	 entry;
+	struct envelope		 env;
+	int			 committed;
+	int			 sync;		/* smtpd waits for the verdict */
+	uint64_t		 reqid;		/* smtpd's, when sync */
+	int			 inflight;	/* POSTs under way */
+	int			 worst;		/* sync: worst status class seen */
+	int			 reply_code;	/* sync: the reply so far */
+	char			 reply_enh[16];
+	char			 reply_text[256];
+	struct event		*timer;		/* next attempt */
+};
+TAILQ_HEAD(inmsglist, inmsg);
+
+/* spool.c: <root>/inbound/{incoming,queue} */
+int	 spool_init(const char *root);
+int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
+int	 spool_commit(struct envelope *);
+int	 spool_update(const struct envelope *);
+void	 spool_remove(const char *msgid);
+void	 spool_discard(const char *msgid);		/* never committed */
+int	 spool_open_message(const char *msgid);		/* read-only fd */
+int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
+
+/* inbound.c */
+void	 inbound_init(void);
+void	 inbound_configure(const struct config *);
+void	 inbound_commit(const struct spool_commit *, const char *, size_t);
+void	 inbound_recovered(struct envelope *);
+void	 inbound_pause(int);
+json_t	*inbound_stats(void);
+
+/* text.c */
+void	 reply_text_sanitize(char *dst, size_t dstlen, const char *src,
+	    size_t srclen);
+
+extern struct config	*hookd_conf;
+
+#endif /* MH_HOOKD_H */

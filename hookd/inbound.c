@@ -1,0 +1,562 @@
+/*
+ * Inbound delivery: each committed message is POSTed, once per recipient,
+ * to its route's url in the route's format.  In mode sync smtpd waits for
+ * the verdict; in mode queue it already has its 250 and we retry with
+ * backoff until the route's lifetime ends.  Any non-2xx answer fires the
+ * route's error callback.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "proc.h"
+#include "http.h"
+#include "sign.h"
+#include "hookd.h"
+#include "mime.h"
+
+#define ERRCB_RESPONSE_MAX	2048
+
+struct post {
+	struct inmsg	*msg;
+	size_t		 rcpt;
+	struct mime_payload payload;
+	char		 webhook_id[64];
+};
+
+static struct inmsglist	 msgs = TAILQ_HEAD_INITIALIZER(msgs);
+static int		 paused;
+static unsigned long	 st_posted, st_failed, st_retried;
+
+static void	inbound_schedule(struct inmsg *);
+static void	inbound_run(struct inmsg *);
+
+static int
+retry_base(void)
+{
+	const char	*e = getenv("MAILHOOK_HOOK_RETRY");
+	int		 v;
+
+	if (e != NULL && (v = atoi(e)) > 0)
+		return (v);
+	return (30);
+}
+
+static const struct route *
+rcpt_route(const struct envelope_rcpt *r)
+{
+	if (r->dest != DEST_ROUTE)
+		return (NULL);
+	return (config_route(hookd_conf, r->route));
+}
+
+static void
+msg_free(struct inmsg *m)
+{
+	TAILQ_REMOVE(&msgs, m, entry);
+	if (m->timer != NULL)
+		event_free(m->timer);
+	envelope_clear(&m->env);
+	free(m);
+}
+
+static void
+sync_reply(struct inmsg *m)
+{
+	struct spool_result	res;
+
+	memset(&res, 0, sizeof(res));
+	res.reqid = m->reqid;
+	strlcpy(res.msgid, m->env.id, sizeof(res.msgid));
+	res.code = m->reply_code;
+	strlcpy(res.enhanced, m->reply_enh, sizeof(res.enhanced));
+	strlcpy(res.text, m->reply_text, sizeof(res.text));
+	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
+	    sizeof(res));
+	m->sync = 0;
+}
+
+/* the error callback: status, to, from, response (seed) */
+static void
+errcb_done(const struct http_response *res, void *arg)
+{
+	if (res->error != HTTP_OK || res->status / 100 != 2)
+		log_warnx("hookd: error callback failed: %s",
+		    res->error != HTTP_OK ? res->errstr : "non-2xx answer");
+}
+
+static char *
+form_field(CURL *c, const char *name, const char *value, int first)
+{
+	char	*ev, *out = NULL;
+
+	if ((ev = curl_easy_escape(c, value, 0)) == NULL)
+		return (NULL);
+	if (asprintf(&out, "%s%s=%s", first ? "" : "&", name, ev) == -1)
+		out = NULL;
+	curl_free(ev);
+	return (out);
+}
+
+static char *
+errcb_body(const struct route *rt, long status, const char *to,
+    const char *from, const char *response, size_t rlen, int *json)
+{
+	json_t	*j;
+	CURL	*c;
+	char	*body = NULL, *parts[4], *resp, st[32];
+	size_t	 n = strlen(rt->errors), i;
+
+	if ((resp = strndup(response ? response : "", rlen)) == NULL)
+		return (NULL);
+	*json = n > 5 && strcmp(rt->errors + n - 5, ".json") == 0;
+	if (*json) {
+		j = json_pack("{s:I,s:s,s:s,s:s}", "status", (json_int_t)status,
+		    "to", to, "from", from, "response", resp);
+		if (j != NULL)
+			body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(j);
+		free(resp);
+		return (body);
+	}
+	snprintf(st, sizeof(st), "%ld", status);
+	if ((c = curl_easy_init()) == NULL) {
+		free(resp);
+		return (NULL);
+	}
+	parts[0] = form_field(c, "status", st, 1);
+	parts[1] = form_field(c, "to", to, 0);
+	parts[2] = form_field(c, "from", from, 0);
+	parts[3] = form_field(c, "response", resp, 0);
+	if (parts[0] && parts[1] && parts[2] && parts[3] &&
+	    asprintf(&body, "%s%s%s%s", parts[0], parts[1], parts[2],
+	    parts[3]) == -1)
+		body = NULL;
+	for (i = 0; i < 4; i++)
+		free(parts[i]);
+	curl_easy_cleanup(c);
+	free(resp);
+	return (body);
+}
+
+static void
+error_callback(const struct route *rt, const struct envelope *env,
+    const char *to, const struct http_response *res)
+{
+	struct http_request	 req;
+	char			*body;
+	int			 json;
+	long			 status = res->error == HTTP_OK ? res->status : 0;
+	const char		*resp = res->error == HTTP_OK ? res->body :
+				    res->errstr;
+	size_t			 rlen;
+
+	if (rt->errors[0] == '\0')
+		return;
+	rlen = resp ? strlen(resp) : 0;
+	if (rlen > ERRCB_RESPONSE_MAX)
+		rlen = ERRCB_RESPONSE_MAX;
+	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
+	    &json)) == NULL) {
+		log_warnx("hookd: error callback: cannot build the body");
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.url = rt->errors;
+	req.headers = &rt->headers;
+	req.content_type = json ? "application/json" :
+	    "application/x-www-form-urlencoded";
+	req.body = body;
+	req.bodylen = strlen(body);
+	req.timeout = rt->timeout;
+	req.max_redirects = 3;
+	req.allow_private = hookd_conf->allow_private;
+	req.concurrency = rt->concurrency;
+	http_post(&req, errcb_done, NULL);
+	free(body);
+}
+
+/* status class of an answer: 2 ok, 4 refused, 5 try again later */
+static int
+answer_class(const struct http_response *res)
+{
+	if (res->error != HTTP_OK)
+		return (5);
+	if (res->status >= 200 && res->status < 300)
+		return (2);
+	if (res->status >= 400 && res->status < 500)
+		return (4);
+	return (5);
+}
+
+static void
+sync_verdict(struct inmsg *m, const struct http_response *res, int cls)
+{
+	char	text[256];
+
+	text[0] = '\0';
+	if (res->error == HTTP_OK && res->content_type != NULL &&
+	    strcmp(res->content_type, "text/plain") == 0 && res->body != NULL)
+		reply_text_sanitize(text, 200, res->body, res->bodylen);
+	if (cls < m->worst)
+		return;		/* a worse answer is already there */
+	m->worst = cls;
+	switch (cls) {
+	case 2:
+		m->reply_code = 250;
+		strlcpy(m->reply_enh, "2.0.0", sizeof(m->reply_enh));
+		if (text[0] == '\0')
+			snprintf(text, sizeof(text), "Ok: queued as %s",
+			    m->env.id);
+		break;
+	case 4:
+		m->reply_code = 550;
+		strlcpy(m->reply_enh, "5.7.1", sizeof(m->reply_enh));
+		if (text[0] == '\0')
+			snprintf(text, sizeof(text),
+			    "Message refused by the recipient's application"
+			    " (HTTP %ld)", res->status);
+		break;
+	default:
+		m->reply_code = 451;
+		strlcpy(m->reply_enh, "4.3.0", sizeof(m->reply_enh));
+		if (text[0] == '\0')
+			snprintf(text, sizeof(text),
+			    "Recipient's application unavailable, try again"
+			    " later");
+		break;
+	}
+	strlcpy(m->reply_text, text, sizeof(m->reply_text));
+}
+
+static void
+post_done(const struct http_response *res, void *arg)
+{
+	struct post		*p = arg;
+	struct inmsg		*m = p->msg;
+	struct envelope_rcpt	*r = &m->env.rcpts[p->rcpt];
+	const struct route	*rt = rcpt_route(r);
+	char			 to[MH_ADDR_MAX];
+	int			 cls = answer_class(res);
+
+	m->inflight--;
+	log_info("hookd msgid=%s to=<%s> url=%s result=%s status=%ld%s%s",
+	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	    rt ? rt->url : "-", cls == 2 ? "ok" : cls == 4 ? "refused" :
+	    "deferred", res->error == HTTP_OK ? res->status : 0L,
+	    res->error == HTTP_OK ? "" : " error=",
+	    res->error == HTTP_OK ? "" : res->errstr);
+	r->attempts++;
+	if (cls == 2) {
+		r->state = RS_DONE;
+		st_posted++;
+	} else {
+		if (rt != NULL)
+			error_callback(rt, &m->env, r->addr, res);
+		if (cls == 4 || m->sync) {
+			r->state = RS_FAILED;
+			st_failed++;
+		} else
+			st_retried++;
+	}
+	if (m->sync)
+		sync_verdict(m, res, cls);
+	mime_payload_free(&p->payload);
+	free(p);
+	if (m->inflight == 0)
+		inbound_schedule(m);
+}
+
+static int
+post_start(struct inmsg *m, size_t i, int fd)
+{
+	struct envelope_rcpt	*r = &m->env.rcpts[i];
+	const struct route	*rt = rcpt_route(r);
+	struct http_request	 req;
+	struct sign_headers	 sh;
+	struct post		*p;
+
+	if (rt == NULL) {
+		log_warnx("hookd msgid=%s: route %u is gone", m->env.id,
+		    r->route);
+		r->state = RS_FAILED;
+		return (-1);
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return (-1);
+	p->msg = m;
+	p->rcpt = i;
+	if (mime_render(fd, &m->env, r->addr, rt->format, &p->payload) == -1) {
+		log_warn("hookd msgid=%s: render", m->env.id);
+		free(p);
+		return (-1);
+	}
+	memset(&req, 0, sizeof(req));
+	req.url = rt->url;
+	req.headers = &rt->headers;
+	req.content_type = p->payload.content_type;
+	req.body = p->payload.body;
+	req.bodylen = p->payload.bodylen;
+	req.parts = p->payload.parts;
+	req.nparts = p->payload.nparts;
+	req.timeout = rt->timeout;
+	req.max_redirects = 3;
+	req.allow_private = hookd_conf->allow_private;
+	req.concurrency = rt->concurrency;
+	if (rt->secret[0] != '\0') {
+		/* stable across retries: the message and the recipient */
+		snprintf(p->webhook_id, sizeof(p->webhook_id), "msg_%s_%zu",
+		    m->env.id, i);
+		if (sign_headers(rt->secret, p->webhook_id, (long)time(NULL),
+		    p->payload.body ? p->payload.body : "",
+		    p->payload.body ? p->payload.bodylen : 0, &sh) == 0) {
+			req.extra_headers[0] = sh.id;
+			req.extra_headers[1] = sh.timestamp;
+			req.extra_headers[2] = sh.signature;
+		} else
+			log_warnx("hookd: route %s: cannot sign", rt->pattern);
+	}
+	m->inflight++;
+	if (http_post(&req, post_done, p) == NULL) {
+		m->inflight--;
+		mime_payload_free(&p->payload);
+		free(p);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	inbound_run(arg);
+}
+
+/* every recipient whose time has come gets its POST */
+static void
+inbound_run(struct inmsg *m)
+{
+	time_t	now = time(NULL);
+	size_t	i;
+	int	fd;
+
+	if (paused && !m->sync) {
+		inbound_schedule(m);
+		return;
+	}
+	if ((fd = spool_open_message(m->env.id)) == -1) {
+		log_warn("hookd msgid=%s: open", m->env.id);
+		return;
+	}
+	for (i = 0; i < m->env.nrcpt; i++) {
+		struct envelope_rcpt *r = &m->env.rcpts[i];
+
+		if (r->dest != DEST_ROUTE || r->state != RS_PENDING ||
+		    r->next_try > now)
+			continue;
+		if (post_start(m, i, fd) == -1 && m->sync)
+			m->worst = 5;
+	}
+	close(fd);
+	if (m->inflight == 0)
+		inbound_schedule(m);
+}
+
+/* after a round: reply, store progress, plan the next round or finish */
+static void
+inbound_schedule(struct inmsg *m)
+{
+	const struct route	*rt;
+	struct timeval		 tv;
+	time_t			 now = time(NULL), next = 0, delay;
+	size_t			 i;
+	int			 pending = 0;
+
+	if (m->inflight > 0)
+		return;
+	if (m->sync) {
+		if (m->reply_code == 0) {
+			m->reply_code = 451;
+			strlcpy(m->reply_enh, "4.3.0", sizeof(m->reply_enh));
+			strlcpy(m->reply_text, "Internal error, try again later",
+			    sizeof(m->reply_text));
+		}
+		sync_reply(m);
+		spool_remove(m->env.id);
+		msg_free(m);
+		return;
+	}
+	for (i = 0; i < m->env.nrcpt; i++) {
+		struct envelope_rcpt *r = &m->env.rcpts[i];
+
+		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
+			continue;
+		rt = rcpt_route(r);
+		if (rt == NULL || now - m->env.created > rt->lifetime) {
+			log_warnx("hookd msgid=%s to=<%s>: lifetime over, "
+			    "giving up", m->env.id, r->addr);
+			r->state = RS_FAILED;
+			continue;
+		}
+		if (r->next_try <= now) {
+			delay = (time_t)retry_base() << (r->attempts > 10 ?
+			    10 : r->attempts > 0 ? r->attempts - 1 : 0);
+			if (delay > 3600)
+				delay = 3600;
+			delay += arc4random_uniform(delay / 5 + 1);
+			r->next_try = now + delay;
+		}
+		if (next == 0 || r->next_try < next)
+			next = r->next_try;
+		pending++;
+	}
+	if (pending == 0) {
+		log_info("hookd msgid=%s: done", m->env.id);
+		spool_remove(m->env.id);
+		msg_free(m);
+		return;
+	}
+	if (spool_update(&m->env) == -1)
+		log_warnx("hookd msgid=%s: cannot store progress", m->env.id);
+	if (m->timer == NULL)
+		m->timer = evtimer_new(proc_base, timer_cb, m);
+	tv.tv_sec = next > now ? next - now : 0;
+	tv.tv_usec = 0;
+	evtimer_add(m->timer, &tv);
+}
+
+static int
+wants_sync(const struct envelope *env)
+{
+	const struct route	*rt;
+	size_t			 i;
+
+	if (env->force_queue || env->nrcpt == 0)
+		return (0);
+	for (i = 0; i < env->nrcpt; i++) {
+		if (env->rcpts[i].dest != DEST_ROUTE ||
+		    env->rcpts[i].route != env->rcpts[0].route)
+			return (0);
+	}
+	rt = config_route(hookd_conf, env->rcpts[0].route);
+	return (rt != NULL && rt->mode == MODE_SYNC);
+}
+
+static void
+commit_reply(const struct spool_commit *c, int code, const char *enh,
+    const char *text)
+{
+	struct spool_result	res;
+
+	memset(&res, 0, sizeof(res));
+	res.reqid = c->reqid;
+	strlcpy(res.msgid, c->msgid, sizeof(res.msgid));
+	res.code = code;
+	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
+	strlcpy(res.text, text, sizeof(res.text));
+	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
+	    sizeof(res));
+}
+
+void	bounce_received(struct envelope *);
+
+void
+inbound_commit(const struct spool_commit *c, const char *text, size_t len)
+{
+	struct inmsg	*m;
+	char		 ok[128];
+	size_t		 i;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		fatal("calloc");
+	envelope_init(&m->env);
+	if (envelope_decode(&m->env, text, len) == -1 ||
+	    strcmp(m->env.id, c->msgid) != 0 || m->env.nrcpt == 0)
+		fatalx("hookd: malformed envelope from smtpd");
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].dest == DEST_RELAY)
+			fatalx("hookd: relay recipient from smtpd");
+	if (m->env.created == 0)
+		m->env.created = time(NULL);
+	if (spool_commit(&m->env) == -1) {
+		spool_discard(c->msgid);
+		commit_reply(c, 451, "4.3.0", "Local error in processing");
+		envelope_clear(&m->env);
+		free(m);
+		return;
+	}
+	m->committed = 1;
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+	log_info("hookd msgid=%s event=committed size=%zu rcpts=%zu",
+	    m->env.id, m->env.size, m->env.nrcpt);
+	bounce_received(&m->env);
+	if (wants_sync(&m->env)) {
+		m->sync = 1;
+		m->reqid = c->reqid;
+		inbound_run(m);
+		return;
+	}
+	snprintf(ok, sizeof(ok), "Ok: queued as %s", m->env.id);
+	commit_reply(c, 250, "2.0.0", ok);
+	inbound_run(m);
+}
+
+void
+inbound_recovered(struct envelope *env)
+{
+	struct inmsg	*m;
+	size_t		 i;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		fatal("calloc");
+	m->env = *env;
+	free(env);
+	m->committed = 1;
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+	/* due now: the outage may have been long */
+	for (i = 0; i < m->env.nrcpt; i++)
+		m->env.rcpts[i].next_try = 0;
+	log_info("hookd msgid=%s event=recovered rcpts=%zu", m->env.id,
+	    m->env.nrcpt);
+	inbound_run(m);
+}
+
+void
+inbound_pause(int p)
+{
+	struct inmsg	*m;
+
+	paused = p;
+	if (!paused)
+		TAILQ_FOREACH(m, &msgs, entry)
+			if (m->inflight == 0 && !m->sync)
+				inbound_run(m);
+}
+
+json_t *
+inbound_stats(void)
+{
+	struct inmsg	*m;
+	int		 n = 0;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		n++;
+	return (json_pack("{s:i,s:b,s:I,s:I,s:I}", "inbound_queue", n,
+	    "paused", paused, "posted", (json_int_t)st_posted,
+	    "failed", (json_int_t)st_failed, "retried", (json_int_t)st_retried));
+}
+
+void
+inbound_init(void)
+{
+}

@@ -1,0 +1,307 @@
+/*
+ * The inbound spool.  A message is born in incoming/ (its fd handed to
+ * smtpd), and is committed by fsyncing it, writing its envelope, renaming
+ * both into queue/ (the envelope last) and fsyncing the directory: only
+ * then may smtpd say 250.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "hookd.h"
+
+static char	sp_incoming[MH_PATH_MAX + 32];
+static char	sp_queue[MH_PATH_MAX + 32];
+
+static int
+spool_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", path);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+fsync_dir(const char *path)
+{
+	int	fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	rc = fsync(fd);
+	close(fd);
+	return (rc);
+}
+
+static int
+msgid_ok(const char *id)
+{
+	size_t	i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			return (0);
+	return (i == MH_MSGID_LEN - 1);
+}
+
+int
+spool_init(const char *root)
+{
+	char	path[MH_PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/inbound", root);
+	snprintf(sp_incoming, sizeof(sp_incoming), "%s/inbound/incoming", root);
+	snprintf(sp_queue, sizeof(sp_queue), "%s/inbound/queue", root);
+	if (spool_mkdir(path) == -1 || spool_mkdir(sp_incoming) == -1 ||
+	    spool_mkdir(sp_queue) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+spool_create(char msgid[MH_MSGID_LEN])
+{
+	char	path[MH_PATH_MAX + 64];
+	int	fd, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		envelope_new_id(msgid);
+		snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1)
+			return (fd);
+		if (errno != EEXIST) {
+			log_warn("spool: create %s", path);
+			return (-1);
+		}
+	}
+	return (-1);
+}
+
+static int
+write_file(const char *path, const char *data, size_t len)
+{
+	ssize_t	n;
+	size_t	off = 0;
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return (-1);
+	while (off < len) {
+		if ((n = write(fd, data + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return (-1);
+		}
+		off += n;
+	}
+	if (fsync(fd) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (close(fd));
+}
+
+/* write the envelope next to the message, atomically */
+static int
+envelope_store(const char *dir, const struct envelope *env)
+{
+	char	tmp[MH_PATH_MAX + 64], path[MH_PATH_MAX + 64];
+	char	*text;
+	size_t	 len;
+	int	 rc;
+
+	if ((text = envelope_encode(env, &len)) == NULL) {
+		log_warnx("spool: %s: envelope cannot be encoded", env->id);
+		return (-1);
+	}
+	snprintf(tmp, sizeof(tmp), "%s/%s.env.tmp", dir, env->id);
+	snprintf(path, sizeof(path), "%s/%s.env", dir, env->id);
+	rc = write_file(tmp, text, len);
+	free(text);
+	if (rc == -1 || rename(tmp, path) == -1) {
+		log_warn("spool: %s: envelope", env->id);
+		unlink(tmp);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+spool_commit(struct envelope *env)
+{
+	char		 from[MH_PATH_MAX + 64], to[MH_PATH_MAX + 64];
+	struct stat	 st;
+	int		 fd;
+
+	if (!msgid_ok(env->id))
+		return (-1);
+	snprintf(from, sizeof(from), "%s/%s", sp_incoming, env->id);
+	snprintf(to, sizeof(to), "%s/%s", sp_queue, env->id);
+	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("spool: commit %s", env->id);
+		return (-1);
+	}
+	if (fsync(fd) == -1 || fstat(fd, &st) == -1) {
+		log_warn("spool: fsync %s", env->id);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	env->size = st.st_size;
+	if (rename(from, to) == -1) {
+		log_warn("spool: rename %s", env->id);
+		return (-1);
+	}
+	if (envelope_store(sp_queue, env) == -1 || fsync_dir(sp_queue) == -1) {
+		log_warn("spool: commit %s", env->id);
+		unlink(to);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+spool_update(const struct envelope *env)
+{
+	if (envelope_store(sp_queue, env) == -1)
+		return (-1);
+	return (fsync_dir(sp_queue));
+}
+
+void
+spool_remove(const char *msgid)
+{
+	char	path[MH_PATH_MAX + 64];
+
+	if (!msgid_ok(msgid))
+		return;
+	/* the envelope first: without it the message is not committed */
+	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("spool: unlink %s", path);
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("spool: unlink %s", path);
+	fsync_dir(sp_queue);
+}
+
+void
+spool_discard(const char *msgid)
+{
+	char	path[MH_PATH_MAX + 64];
+
+	if (!msgid_ok(msgid))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
+	unlink(path);
+}
+
+int
+spool_open_message(const char *msgid)
+{
+	char	path[MH_PATH_MAX + 64];
+
+	if (!msgid_ok(msgid))
+		return (-1);
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
+	return (open(path, O_RDONLY | O_CLOEXEC));
+}
+
+static char *
+read_small(const char *path, size_t *len)
+{
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || st.st_size > 16 * 1024 * 1024 ||
+	    (buf = malloc(st.st_size + 1)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	n = read(fd, buf, st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return (NULL);
+	}
+	buf[n] = '\0';
+	*len = n;
+	return (buf);
+}
+
+static void
+recover_one(const char *name, void (*cb)(struct envelope *))
+{
+	char		 path[MH_PATH_MAX + 300], id[MH_MSGID_LEN];
+	struct envelope	*env;
+	char		*text;
+	size_t		 len;
+
+	if (strlen(name) != MH_MSGID_LEN - 1 + 4 ||
+	    strcmp(name + MH_MSGID_LEN - 1, ".env") != 0)
+		return;
+	strlcpy(id, name, sizeof(id));
+	if (!msgid_ok(id))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
+	if ((text = read_small(path, &len)) == NULL) {
+		log_warn("spool: recover %s", path);
+		return;
+	}
+	if ((env = calloc(1, sizeof(*env))) == NULL)
+		fatal("calloc");
+	envelope_init(env);
+	if (envelope_decode(env, text, len) == -1 ||
+	    strcmp(env->id, id) != 0) {
+		log_warnx("spool: %s: corrupt envelope, left in place", path);
+		free(env);
+	} else
+		cb(env);
+	free(text);
+}
+
+int
+spool_recover(void (*cb)(struct envelope *))
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[MH_PATH_MAX + 300];
+
+	/* incoming/: never committed, never acknowledged */
+	if ((d = opendir(sp_incoming)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", sp_incoming,
+			    de->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	if ((d = opendir(sp_queue)) == NULL) {
+		log_warn("spool: %s", sp_queue);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL)
+		recover_one(de->d_name, cb);
+	closedir(d);
+	return (0);
+}

@@ -1,0 +1,229 @@
+/*
+ * mhctl: talk to mailhookd over its control socket.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "imsg.h"
+#include "mailhook.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: mhctl [-j] [-s socket] command [argument ...]\n"
+	    "commands:\n"
+	    "  show status|stats|queue|routes|suppressions|hooks\n"
+	    "  show message ID\n"
+	    "  schedule ID|all        remove ID\n"
+	    "  pause|resume smtp|relay|hooks\n"
+	    "  suppress add|del ADDRESS\n"
+	    "  reload                 log verbose|brief\n"
+	    "  monitor\n");
+	exit(1);
+}
+
+static int
+ctl_connect(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		errx(1, "%s: path too long", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		err(1, "socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		err(1, "connect %s", path);
+	return (fd);
+}
+
+static void
+print_scalar(const json_t *v)
+{
+	char	*s;
+
+	if (json_is_string(v))
+		printf("%s", json_string_value(v));
+	else if (json_is_null(v))
+		printf("-");
+	else {
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf("%s", s ? s : "?");
+		free(s);
+	}
+}
+
+/* an array of objects as a table, columns from the first object */
+static void
+print_table(const json_t *a)
+{
+	const json_t	*row, *first = json_array_get(a, 0);
+	const char	*key;
+	json_t		*v;
+	size_t		 i;
+
+	json_object_foreach((json_t *)first, key, v)
+		printf("%-16s ", key);
+	printf("\n");
+	json_array_foreach(a, i, row) {
+		json_object_foreach((json_t *)first, key, v) {
+			const json_t *cell = json_object_get(row, key);
+			char *s = NULL;
+
+			if (json_is_string(cell))
+				printf("%-16s ", json_string_value(cell));
+			else {
+				s = cell ? json_dumps(cell,
+				    JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+				printf("%-16s ", s ? s : "-");
+				free(s);
+			}
+		}
+		printf("\n");
+	}
+}
+
+static void
+print_human(const json_t *v, int depth)
+{
+	const char	*key;
+	json_t		*val;
+	size_t		 i;
+
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, val) {
+			printf("%*s%s:", depth * 2, "", key);
+			if (json_is_array(val) && json_array_size(val) > 0 &&
+			    json_is_object(json_array_get(val, 0))) {
+				printf("\n");
+				print_table(val);
+			} else if (json_is_object(val)) {
+				printf("\n");
+				print_human(val, depth + 1);
+			} else {
+				printf(" ");
+				print_scalar(val);
+				printf("\n");
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, val) {
+			print_human(val, depth);
+		}
+	} else {
+		print_scalar(v);
+		printf("\n");
+	}
+}
+
+static int
+show_reply(const json_t *reply, int jflag)
+{
+	char	*s;
+	json_t	*e;
+
+	if (jflag) {
+		s = json_dumps(reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", s ? s : "null");
+		free(s);
+	} else if ((e = json_object_get(reply, "error")) != NULL &&
+	    json_is_string(e))
+		fprintf(stderr, "mhctl: %s\n", json_string_value(e));
+	else
+		print_human(reply, 0);
+	fflush(stdout);
+	return (json_object_get(reply, "error") != NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct imsgbuf	 ibuf;
+	struct imsg	 imsg;
+	const char	*sock = MH_CONTROL;
+	json_t		*req, *args, *reply;
+	char		*s;
+	ssize_t		 n;
+	int		 ch, jflag = 0, monitor, fd, rc = 0, i;
+
+	if (getenv("MHCTL_SOCKET") != NULL)
+		sock = getenv("MHCTL_SOCKET");
+	while ((ch = getopt(argc, argv, "js:")) != -1) {
+		switch (ch) {
+		case 'j':
+			jflag = 1;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	monitor = strcmp(argv[0], "monitor") == 0;
+
+	args = json_array();
+	for (i = 0; i < argc; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	req = json_pack("{s:o}", "argv", args);
+	s = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+
+	fd = ctl_connect(sock);
+	imsg_init(&ibuf, fd);
+	if (imsg_compose(&ibuf, IMSG_CTL_REQUEST, 0, 0, -1, s, strlen(s)) ==
+	    -1 || imsg_flush(&ibuf) == -1)
+		err(1, "write to %s", sock);
+	free(s);
+
+	for (;;) {
+		if ((n = imsg_get(&ibuf, &imsg)) == -1)
+			errx(1, "malformed reply");
+		if (n == 0) {
+			if ((n = imsg_read(&ibuf)) == -1) {
+				if (errno == EAGAIN || errno == EINTR)
+					continue;
+				err(1, "read");
+			}
+			if (n == 0)
+				errx(1, "mailhookd closed the connection");
+			continue;
+		}
+		if (imsg.hdr.type != IMSG_CTL_REPLY || imsg.data == NULL ||
+		    (reply = json_loadb(imsg.data, IMSG_DATA_SIZE(&imsg), 0,
+		    NULL)) == NULL)
+			errx(1, "malformed reply");
+		imsg_free(&imsg);
+		if (monitor && !jflag) {
+			s = json_dumps(reply, JSON_COMPACT);
+			printf("%s\n", s);
+			fflush(stdout);
+			free(s);
+			rc = json_object_get(reply, "error") != NULL;
+		} else
+			rc = show_reply(reply, jflag);
+		json_decref(reply);
+		if (!monitor || rc)
+			break;
+	}
+	close(fd);
+	return (rc);
+}

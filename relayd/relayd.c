@@ -1,0 +1,229 @@
+/*
+ * The relayd process: the outbound spool and its delivery to remote MX
+ * hosts (relay.h).  Every step becomes an event for hookd.  Chrooted in
+ * the spool.
+ */
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tls.h>
+
+#include "child.h"
+#include "dns.h"
+#include "event.h"
+#include "log.h"
+#include "relay.h"
+
+void	relayd_main(void) __attribute__((noreturn));
+
+static int	relayd_started;
+
+struct commit_ctx {
+	uint64_t	reqid;
+};
+
+static void
+relayd_event(const struct event_record *ev)
+{
+	json_t	*j;
+
+	if ((j = event_to_json(ev)) == NULL) {
+		log_warnx("relayd: event %s cannot be encoded", ev->id);
+		return;
+	}
+	mproc_send_json(proc_peer[PROC_HOOKD], IMSG_EVENT, 0, j);
+	json_decref(j);
+}
+
+static void
+commit_done(const char *msgid, int code, const char *enh, const char *text,
+    void *arg)
+{
+	struct commit_ctx	*ctx = arg;
+	struct spool_result	 res;
+
+	memset(&res, 0, sizeof(res));
+	res.reqid = ctx->reqid;
+	strlcpy(res.msgid, msgid, sizeof(res.msgid));
+	res.code = code;
+	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
+	strlcpy(res.text, text, sizeof(res.text));
+	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
+	    sizeof(res));
+	free(ctx);
+}
+
+static void
+spool_commit_req(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_commit	*c;
+	struct commit_ctx	*ctx;
+	struct envelope		 env;
+	size_t			 i;
+
+	if (IMSG_DATA_SIZE(imsg) <= sizeof(*c))
+		fatalx("relayd: short SPOOL_COMMIT");
+	c = imsg->data;
+	if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
+		fatalx("relayd: malformed SPOOL_COMMIT");
+	envelope_init(&env);
+	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
+	    IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
+	    strcmp(env.id, c->msgid) != 0)
+		fatalx("relayd: malformed envelope from smtpd");
+	for (i = 0; i < env.nrcpt; i++)
+		if (env.rcpts[i].dest != DEST_RELAY)
+			fatalx("relayd: non-relay recipient from smtpd");
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
+		fatal("calloc");
+	ctx->reqid = c->reqid;
+	relay_spool_commit(c->msgid, &env, commit_done, ctx);
+	envelope_clear(&env);
+}
+
+static void
+relayd_dispatch(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_open	*o;
+	struct spool_abort	*a;
+	struct suppress_req	*s;
+	struct spool_fd		 res;
+	int			 fd;
+
+	switch (imsg->hdr.type) {
+	case IMSG_SPOOL_OPEN:
+		if (p->proc != PROC_SMTPD)
+			break;
+		o = msg_get(p, imsg, sizeof(*o));
+		memset(&res, 0, sizeof(res));
+		res.reqid = o->reqid;
+		fd = relay_spool_open(res.msgid);
+		res.ok = fd != -1;
+		mproc_compose(p, IMSG_SPOOL_FD, 0, fd, &res, sizeof(res));
+		return;
+	case IMSG_SPOOL_COMMIT:
+		if (p->proc != PROC_SMTPD)
+			break;
+		spool_commit_req(p, imsg);
+		return;
+	case IMSG_SPOOL_ABORT:
+		if (p->proc != PROC_SMTPD)
+			break;
+		a = msg_get(p, imsg, sizeof(*a));
+		if (!msg_str_ok(a->msgid, sizeof(a->msgid)))
+			break;
+		relay_spool_abort(a->msgid);
+		return;
+	case IMSG_SUPPRESS:
+		if (p->proc != PROC_HOOKD)
+			break;
+		s = msg_get(p, imsg, sizeof(*s));
+		if (!msg_str_ok(s->addr, sizeof(s->addr)) ||
+		    !msg_str_ok(s->reason, sizeof(s->reason)))
+			break;
+		relay_suppress_add(s->addr, s->reason);
+		return;
+	}
+	fatalx("relayd: unexpected or malformed %s from %s",
+	    imsg_type_name(imsg->hdr.type), p->name);
+}
+
+static void
+relayd_preinit(const struct config *conf)
+{
+	if (tls_init() == -1)
+		fatalx("tls_init");
+	if (dns_init(proc_base, conf->resolver, conf->resolver_port) == -1)
+		fatalx("dns_init");
+}
+
+static const char *
+relayd_chroot(const struct config *conf)
+{
+	return (conf->spool);
+}
+
+static void
+relayd_configure(struct config *conf)
+{
+	if (relayd_started) {
+		relay_configure(conf);
+		return;
+	}
+	relayd_started = 1;
+	if (getenv("MAILHOOK_RELAY_PORT") != NULL)
+		relay_set_port(atoi(getenv("MAILHOOK_RELAY_PORT")));
+	if (relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
+	    relayd_event) == -1)
+		fatalx("relayd: cannot start the outbound queue");
+}
+
+static json_t *
+relayd_control(const json_t *argv, int root)
+{
+	const char	*w1 = json_string_value(json_array_get(argv, 0));
+	const char	*w2 = json_string_value(json_array_get(argv, 1));
+	const char	*w3 = json_string_value(json_array_get(argv, 2));
+	json_t		*j;
+
+	if (w2 == NULL)
+		w2 = "";
+	if (strcmp(w1, "show") == 0) {
+		if (strcmp(w2, "queue") == 0)
+			return (json_pack("{s:o}", "queue", relay_queue_list()));
+		if (strcmp(w2, "suppressions") == 0)
+			return (json_pack("{s:o}", "suppressions",
+			    relay_suppress_list()));
+		if (strcmp(w2, "stats") == 0)
+			return (relay_stats());
+		if (strcmp(w2, "message") == 0 && w3 != NULL) {
+			if ((j = relay_message_show(w3)) == NULL)
+				return (json_pack("{s:s}", "error",
+				    "no such message"));
+			return (j);
+		}
+	} else if (strcmp(w1, "schedule") == 0 && w2[0] != '\0') {
+		if (relay_schedule(w2) == -1)
+			return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "scheduled", w2));
+	} else if (strcmp(w1, "remove") == 0 && w2[0] != '\0') {
+		if (relay_remove(w2) == -1)
+			return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "removed", w2));
+	} else if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
+		relay_pause(strcmp(w1, "pause") == 0);
+		return (json_pack("{s:s}", "relay", strcmp(w1, "pause") == 0 ?
+		    "paused" : "running"));
+	} else if (strcmp(w1, "suppress") == 0 && w3 != NULL) {
+		if (strcmp(w2, "add") == 0 &&
+		    relay_suppress_add(w3, "added by mhctl") == 0)
+			return (json_pack("{s:s}", "suppressed", w3));
+		if (strcmp(w2, "del") == 0) {
+			if (relay_suppress_del(w3) == -1)
+				return (json_pack("{s:s}", "error",
+				    "not suppressed"));
+			return (json_pack("{s:s}", "unsuppressed", w3));
+		}
+		return (json_pack("{s:s}", "error",
+		    "usage: suppress add|del ADDRESS"));
+	}
+	return (NULL);
+}
+
+static const struct child_ops relayd_ops = {
+	.proc = PROC_RELAYD,
+	.preinit = relayd_preinit,
+	.chroot = relayd_chroot,
+	.configure = relayd_configure,
+	.peer_dispatch = relayd_dispatch,
+	.control = relayd_control,
+};
+
+void
+relayd_main(void)
+{
+	child_run(&relayd_ops);
+}

@@ -1,0 +1,175 @@
+/*
+ * The smtpd process: the SMTP engine (smtp.c) wired to its peers.  The
+ * engine's backend requests become imsgs to authd, hookd and relayd, and
+ * their answers, size-checked, go back into the engine.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tls.h>
+
+#include "child.h"
+#include "log.h"
+#include "smtp.h"
+#include "smtp_backend.h"
+
+void	smtpd_main(void) __attribute__((noreturn));
+
+static char	smtpd_root[MH_PATH_MAX + 8];
+
+void
+backend_rcpt(const struct authd_rcpt_req *req)
+{
+	mproc_compose(proc_peer[PROC_AUTHD], IMSG_AUTHD_RCPT_REQ, 0, -1, req,
+	    sizeof(*req));
+}
+
+void
+backend_auth(const struct authd_auth_req *req)
+{
+	mproc_compose(proc_peer[PROC_AUTHD], IMSG_AUTHD_AUTH_REQ, 0, -1, req,
+	    sizeof(*req));
+}
+
+void
+backend_spool_open(int owner, const struct spool_open *req)
+{
+	mproc_compose(proc_peer[owner], IMSG_SPOOL_OPEN, 0, -1, req,
+	    sizeof(*req));
+}
+
+void
+backend_spool_commit(int owner, const struct spool_commit *req,
+    const char *env, size_t len)
+{
+	mproc_compose2(proc_peer[owner], IMSG_SPOOL_COMMIT, 0, -1, req,
+	    sizeof(*req), env, len);
+}
+
+void
+backend_spool_abort(int owner, const struct spool_abort *req)
+{
+	mproc_compose(proc_peer[owner], IMSG_SPOOL_ABORT, 0, -1, req,
+	    sizeof(*req));
+}
+
+static void
+smtpd_dispatch(struct mproc *p, struct imsg *imsg)
+{
+	struct authd_rcpt_res	*rr;
+	struct authd_auth_res	*ar;
+	struct spool_fd		*sf;
+	struct spool_result	*sr;
+
+	switch (imsg->hdr.type) {
+	case IMSG_AUTHD_RCPT_RES:
+		if (p->proc != PROC_AUTHD)
+			break;
+		rr = msg_get(p, imsg, sizeof(*rr));
+		if (!msg_str_ok(rr->enhanced, sizeof(rr->enhanced)) ||
+		    !msg_str_ok(rr->text, sizeof(rr->text)) ||
+		    !msg_str_ok(rr->spf_result, sizeof(rr->spf_result)) ||
+		    !msg_str_ok(rr->spf_domain, sizeof(rr->spf_domain)) ||
+		    rr->code < 200 || rr->code > 599)
+			fatalx("smtpd: malformed RCPT_RES from authd");
+		smtp_rcpt_verdict(rr);
+		return;
+	case IMSG_AUTHD_AUTH_RES:
+		if (p->proc != PROC_AUTHD)
+			break;
+		ar = msg_get(p, imsg, sizeof(*ar));
+		smtp_auth_verdict(ar);
+		return;
+	case IMSG_SPOOL_FD:
+		if (p->proc != PROC_HOOKD && p->proc != PROC_RELAYD)
+			break;
+		sf = msg_get(p, imsg, sizeof(*sf));
+		if (sf->ok && (imsg->fd == -1 ||
+		    !msg_str_ok(sf->msgid, sizeof(sf->msgid))))
+			fatalx("smtpd: malformed SPOOL_FD from %s", p->name);
+		smtp_spool_fd(p->proc, sf, imsg->fd);
+		return;
+	case IMSG_SPOOL_RESULT:
+		if (p->proc != PROC_HOOKD && p->proc != PROC_RELAYD)
+			break;
+		sr = msg_get(p, imsg, sizeof(*sr));
+		if (!msg_str_ok(sr->msgid, sizeof(sr->msgid)) ||
+		    !msg_str_ok(sr->enhanced, sizeof(sr->enhanced)) ||
+		    !msg_str_ok(sr->text, sizeof(sr->text)) ||
+		    sr->code < 200 || sr->code > 599)
+			fatalx("smtpd: malformed SPOOL_RESULT from %s",
+			    p->name);
+		smtp_spool_result(p->proc, sr);
+		return;
+	}
+	fatalx("smtpd: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	    p->name);
+}
+
+static void
+smtpd_preinit(const struct config *conf)
+{
+	if (tls_init() == -1)
+		fatalx("tls_init");
+	if (smtp_init(proc_base, conf) == -1)
+		fatalx("smtp_init");
+}
+
+static const char *
+smtpd_chroot(const struct config *conf)
+{
+	snprintf(smtpd_root, sizeof(smtpd_root), "%s/empty", conf->spool);
+	return (smtpd_root);
+}
+
+static int	smtpd_configured;
+
+static void
+smtpd_configure(struct config *conf)
+{
+	/* the first config went to smtp_init */
+	if (smtpd_configured++ && smtp_configure(conf) == -1)
+		log_warnx("new configuration refused by the SMTP engine");
+}
+
+static void
+smtpd_listener(int fd, uint32_t id)
+{
+	if (smtp_listen(fd, id) == -1)
+		fatalx("cannot serve listener %u", id);
+}
+
+static json_t *
+smtpd_control(const json_t *argv, int root)
+{
+	const char	*w1 = json_string_value(json_array_get(argv, 0));
+
+	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
+		smtp_pause(strcmp(w1, "pause") == 0);
+		log_info("smtp %sd", w1);
+		return (json_pack("{s:s}", "smtp", strcmp(w1, "pause") == 0 ?
+		    "paused" : "running"));
+	}
+	if (strcmp(w1, "show") == 0)
+		return (smtp_stats());
+	return (NULL);
+}
+
+static const struct child_ops smtpd_ops = {
+	.proc = PROC_SMTPD,
+	.preinit = smtpd_preinit,
+	.chroot = smtpd_chroot,
+	.configure = smtpd_configure,
+	.peer_dispatch = smtpd_dispatch,
+	.listener = smtpd_listener,
+	.control = smtpd_control,
+};
+
+void
+smtpd_main(void)
+{
+	child_run(&smtpd_ops);
+}
