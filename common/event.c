@@ -183,7 +183,8 @@ event_to_json(const struct event_record *ev)
 	size_t		 i;
 	int		 rc = 0;
 
-	if ((kind = event_kind_name(ev->kind)) == NULL)
+	if ((int)ev->kind < 0 || ev->kind >= EV_KIND_MAX ||
+	    (kind = event_kind_name(ev->kind)) == NULL)
 		return (NULL);
 	if ((o = json_object()) == NULL)
 		return (NULL);

@@ -1,0 +1,1165 @@
+/*
+ * hookd: the durable event queue and its delivery engine.
+ *
+ * Spool layout, under <spool>/events/:
+ *
+ *	<key>/endpoint.json		{"url":..., "format":...}
+ *	<key>/e-<time>-<eventid>.json	one pending event (event_to_json)
+ *	<key>/b-<batchid>.json		a formed batch (format events):
+ *					{"batch":id, "events":[records]}
+ *
+ * <key> is 16 hex digits of SHA-256("format url"), so an endpoint keeps
+ * its backlog across reloads and restarts.  A file is written to a
+ * temporary name, fsynced, renamed, and the directory fsynced, before
+ * events_submit() returns.  A batch is persisted before its events' files
+ * are removed, so its events never land in another batch and its
+ * webhook-id (the batch id) is stable across retries and restarts; at load
+ * time events already inside a batch file are skipped.
+ *
+ * One request at a time per endpoint, in order.  2xx: done, the file is
+ * removed.  410: the endpoint is disabled until the next configuration,
+ * its backlog is kept.  Anything else (other status, timeout, connection
+ * failure): retried with exponential backoff and +-20% jitter, Retry-After
+ * honoured, forever; nothing is dropped.  A file that cannot be parsed is
+ * renamed "bad-..." and logged, never silently removed.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "config.h"
+#include "event.h"
+#include "http.h"
+#include "log.h"
+#include "sign.h"
+#include "events.h"
+
+#define EV_KEY_LEN	17
+#define EV_FILE_MAX	(2 * 1024 * 1024)
+#define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
+#define EV_RETRY_AFTER_MAX (24 * 3600)
+
+struct evitem {
+	TAILQ_ENTRY(evitem)	 entry;
+	char			 id[EVENT_ID_LEN];
+	char			 name[80];	/* file name in the endpoint dir */
+	struct timespec		 ts;		/* arrival, monotonic */
+};
+TAILQ_HEAD(evitemlist, evitem);
+
+struct evbatch {
+	char			 id[EVENT_ID_LEN];
+	char			 name[80];	/* "" for a single event */
+	json_t			*records;	/* array of event records */
+	struct evitem		*item;		/* single event: the item */
+};
+
+struct endpoint {
+	TAILQ_ENTRY(endpoint)	 entry;
+	char			 key[EV_KEY_LEN];
+	char			 dir[PATH_MAX];
+	char			 url[MH_URL_MAX];
+	enum event_format	 format;
+	uint32_t		 kinds;
+	char			 secret[MH_NAME_MAX];
+	struct headerlist	 headers;
+	int			 timeout;
+	int			 batch_max;
+	int			 batch_wait;
+	int			 configured;
+	int			 disabled;	/* 410 Gone */
+
+	struct evitemlist	 items;
+	size_t			 nitems;
+	struct evbatch		*cur;		/* being sent / retried */
+	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
+	struct http_call	*call;
+	struct event		*timer;
+	int			 timer_backoff;	/* timer is a retry wait */
+
+	int			 attempts;
+	long			 last_status;
+	char			 last_error[256];
+	time_t			 last_attempt;
+	time_t			 next_attempt;
+	unsigned long		 delivered;
+	unsigned long		 failures;
+};
+TAILQ_HEAD(endpointlist, endpoint);
+
+struct evbatchq {
+	TAILQ_ENTRY(evbatchq)	 entry;
+	struct evbatch		*b;
+};
+
+static struct event_base	*ev_base;
+static char			 ev_root[PATH_MAX];
+static struct endpointlist	 endpoints = TAILQ_HEAD_INITIALIZER(endpoints);
+static void			(*ev_monitor)(const json_t *);
+static int			 ev_allow_private;
+static long			 ev_retry_base;		/* ms, 0 = table */
+static long			 ev_retry_cap;
+
+static void	ep_kick(struct endpoint *);
+static void	ep_timer(int, short, void *);
+static void	ep_done(const struct http_response *, void *);
+
+/* --- files ------------------------------------------------------------ */
+
+/* dir/prefixname into buf; -1 if it does not fit */
+static int
+path_join(char *buf, size_t len, const char *dir, const char *prefix,
+    const char *name)
+{
+	int	n;
+
+	n = snprintf(buf, len, "%s/%s%s", dir, prefix, name);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int	fd, rc;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	rc = fsync(fd);
+	close(fd);
+	return (rc);
+}
+
+/* write, fsync, rename into place; the caller fsyncs the directory */
+static int
+write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char	tmp[PATH_MAX], path[PATH_MAX];
+	size_t	off;
+	ssize_t	n;
+	int	fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) >=
+	    sizeof(tmp) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return (-1);
+	for (off = 0; off < len; off += n) {
+		if ((n = write(fd, data + off, len - off)) == -1) {
+			if (errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			goto fail;
+		}
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return (0);
+ fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	return (-1);
+}
+
+static json_t *
+read_json(const char *dir, const char *name, size_t max)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+	json_error_t	 err;
+	json_t		*o;
+	FILE		*fp;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path))
+		return (NULL);
+	if ((fp = fopen(path, "re")) == NULL) {
+		log_warn("events: %s", path);
+		return (NULL);
+	}
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		log_warnx("events: %s: not a regular file or too large", path);
+		fclose(fp);
+		return (NULL);
+	}
+	o = json_loadf(fp, JSON_REJECT_DUPLICATES, &err);
+	fclose(fp);
+	if (o == NULL)
+		log_warnx("events: %s: %s", path, err.text);
+	return (o);
+}
+
+/* keep what cannot be parsed, out of the way, and say so */
+static void
+quarantine(struct endpoint *ep, const char *name)
+{
+	char	from[PATH_MAX], to[PATH_MAX];
+
+	if (path_join(from, sizeof(from), ep->dir, "", name) == -1 ||
+	    path_join(to, sizeof(to), ep->dir, "bad-", name) == -1 ||
+	    rename(from, to) == -1)
+		log_warn("events: rename %s", from);
+	else
+		log_warnx("events: %s: unreadable, kept as %s", from, to);
+}
+
+static void
+remove_file(struct endpoint *ep, const char *name)
+{
+	char	path[PATH_MAX];
+
+	if (path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
+	    (unlink(path) == -1 && errno != ENOENT))
+		log_warn("events: unlink %s", path);
+}
+
+/* --- retry schedule --------------------------------------------------- */
+
+static long
+retry_delay_ms(int attempts)
+{
+	static const long	 table[] = EVENTS_RETRY_SCHEDULE;
+	size_t			 n = sizeof(table) / sizeof(table[0]);
+	long			 d;
+	double			 j;
+	int			 i;
+
+	if (attempts < 1)
+		attempts = 1;
+	if (ev_retry_base > 0) {
+		d = ev_retry_base;
+		for (i = 1; i < attempts && d < ev_retry_cap; i++)
+			d *= 2;
+		if (ev_retry_cap > 0 && d > ev_retry_cap)
+			d = ev_retry_cap;
+	} else
+		d = table[(size_t)attempts - 1 < n ? (size_t)attempts - 1 :
+		    n - 1] * 1000L;
+	/* +-20% jitter */
+	j = 0.8 + 0.4 * ((double)arc4random_uniform(10001) / 10000.0);
+	return ((long)(d * j));
+}
+
+void
+events_set_retry(long base_ms, long cap_ms)
+{
+	ev_retry_base = base_ms > 0 ? base_ms : 0;
+	ev_retry_cap = cap_ms > 0 ? cap_ms : 36000000L;
+}
+
+static void
+retry_from_env(void)
+{
+	const char	*s;
+	char		*end;
+	long		 base, cap = 0;
+
+	if ((s = getenv(EVENTS_RETRY_ENV)) == NULL || *s == '\0')
+		return;
+	base = strtol(s, &end, 10);
+	if (*end == ',')
+		cap = strtol(end + 1, &end, 10);
+	if (*end != '\0' || base <= 0 || cap < 0) {
+		log_warnx("events: ignoring bad %s", EVENTS_RETRY_ENV);
+		return;
+	}
+	events_set_retry(base, cap);
+}
+
+/* --- endpoints -------------------------------------------------------- */
+
+static const char *
+format_name(enum event_format f)
+{
+	switch (f) {
+	case EVFMT_EVENTS:
+		return ("events");
+	case EVFMT_FAILURES:
+		return ("failures");
+	case EVFMT_CALLBACK:
+		return ("callback");
+	}
+	return ("?");
+}
+
+static int
+format_from_name(const char *s, enum event_format *f)
+{
+	if (strcmp(s, "events") == 0)
+		*f = EVFMT_EVENTS;
+	else if (strcmp(s, "failures") == 0)
+		*f = EVFMT_FAILURES;
+	else if (strcmp(s, "callback") == 0)
+		*f = EVFMT_CALLBACK;
+	else
+		return (-1);
+	return (0);
+}
+
+static void
+endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
+{
+	unsigned char	 md[SHA256_DIGEST_LENGTH];
+	char		 buf[MH_URL_MAX + 16];
+	int		 i;
+
+	snprintf(buf, sizeof(buf), "%s %s", format_name(f), url);
+	SHA256((const unsigned char *)buf, strlen(buf), md);
+	for (i = 0; i < 8; i++)
+		snprintf(key + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+headers_free(struct headerlist *hl)
+{
+	struct header	*h;
+
+	while ((h = TAILQ_FIRST(hl)) != NULL) {
+		TAILQ_REMOVE(hl, h, entry);
+		free(h->name);
+		free(h->value);
+		free(h);
+	}
+}
+
+static int
+headers_copy(struct headerlist *dst, const struct headerlist *src)
+{
+	struct header	*h, *n;
+
+	TAILQ_FOREACH(h, src, entry) {
+		if ((n = calloc(1, sizeof(*n))) == NULL ||
+		    (n->name = strdup(h->name)) == NULL ||
+		    (n->value = strdup(h->value)) == NULL) {
+			if (n != NULL)
+				free(n->name);
+			free(n);
+			return (-1);
+		}
+		TAILQ_INSERT_TAIL(dst, n, entry);
+	}
+	return (0);
+}
+
+static struct endpoint *
+endpoint_find(const char *key)
+{
+	struct endpoint	*ep;
+
+	TAILQ_FOREACH(ep, &endpoints, entry)
+		if (strcmp(ep->key, key) == 0)
+			return (ep);
+	return (NULL);
+}
+
+static struct endpoint *
+endpoint_new(const char *key, const char *url, enum event_format f)
+{
+	struct endpoint	*ep;
+
+	if ((ep = calloc(1, sizeof(*ep))) == NULL)
+		return (NULL);
+	strlcpy(ep->key, key, sizeof(ep->key));
+	if (path_join(ep->dir, sizeof(ep->dir), ev_root, "", key) == -1) {
+		free(ep);
+		return (NULL);
+	}
+	strlcpy(ep->url, url, sizeof(ep->url));
+	ep->format = f;
+	ep->timeout = 30;
+	ep->batch_max = 100;
+	ep->batch_wait = 1000;
+	TAILQ_INIT(&ep->headers);
+	TAILQ_INIT(&ep->items);
+	TAILQ_INIT(&ep->batches);
+	if ((ep->timer = evtimer_new(ev_base, ep_timer, ep)) == NULL) {
+		free(ep);
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&endpoints, ep, entry);
+	return (ep);
+}
+
+/* make the directory and its endpoint.json for a configured endpoint */
+static int
+endpoint_persist(struct endpoint *ep)
+{
+	json_t	*o;
+	char	*s;
+	int	 rc;
+
+	if (mkdir(ep->dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("events: mkdir %s", ep->dir);
+		return (-1);
+	}
+	o = json_pack("{s:s,s:s}", "url", ep->url, "format",
+	    format_name(ep->format));
+	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return (-1);
+	}
+	json_decref(o);
+	rc = write_file(ep->dir, "endpoint.json", s, strlen(s));
+	free(s);
+	if (rc == 0)
+		rc = fsync_dir(ep->dir);
+	if (rc == 0)
+		rc = fsync_dir(ev_root);
+	if (rc == -1)
+		log_warn("events: %s/endpoint.json", ep->dir);
+	return (rc);
+}
+
+/* --- loading ------------------------------------------------------------ */
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* sorted names of a directory starting with prefix */
+static char **
+list_dir(const char *dir, const char *prefix, size_t *np)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		**v = NULL, **nv;
+	size_t		 n = 0, cap = 0;
+
+	*np = 0;
+	if ((d = opendir(dir)) == NULL)
+		return (NULL);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				break;
+			v = nv;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), name_cmp);
+	*np = n;
+	return (v);
+}
+
+static void
+list_free(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* the event id inside "e-<time>-<id>.json" */
+static int
+item_name_id(const char *name, char id[EVENT_ID_LEN])
+{
+	const char	*p;
+	size_t		 len;
+
+	len = strlen(name);
+	if (len < 2 + EVENT_ID_LEN + 5 || strcmp(name + len - 5, ".json") != 0)
+		return (-1);
+	p = name + len - 5 - (EVENT_ID_LEN - 1);
+	if (p[-1] != '-')
+		return (-1);
+	memcpy(id, p, EVENT_ID_LEN - 1);
+	id[EVENT_ID_LEN - 1] = '\0';
+	return (0);
+}
+
+static struct evbatch *
+batch_from_json(struct endpoint *ep, const char *name, json_t *o,
+    json_t *seen)
+{
+	struct evbatch	*b;
+	json_t		*a, *r;
+	size_t		 i;
+	const char	*id;
+	struct event_record ev;
+
+	id = json_string_value(json_object_get(o, "batch"));
+	a = json_object_get(o, "events");
+	if (id == NULL || strlen(id) != EVENT_ID_LEN - 1 || !json_is_array(a))
+		return (NULL);
+	json_array_foreach(a, i, r) {
+		if (event_from_json(&ev, r) == -1)
+			return (NULL);
+		json_object_set_new(seen, ev.id, json_true());
+		event_clear(&ev);
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return (NULL);
+	strlcpy(b->id, id, sizeof(b->id));
+	strlcpy(b->name, name, sizeof(b->name));
+	b->records = json_incref(a);
+	return (b);
+}
+
+static void
+endpoint_load(struct endpoint *ep)
+{
+	char		**v;
+	size_t		 n, i;
+	json_t		*o, *seen;
+	struct evbatch	*b;
+	struct evbatchq	*q;
+	struct evitem	*it;
+	char		 id[EVENT_ID_LEN];
+
+	if ((seen = json_object()) == NULL)
+		fatal("events: json_object");
+	v = list_dir(ep->dir, "tmp-", &n);
+	for (i = 0; i < n; i++)
+		remove_file(ep, v[i]);
+	list_free(v, n);
+
+	v = list_dir(ep->dir, "b-", &n);
+	for (i = 0; i < n; i++) {
+		b = NULL;
+		if ((o = read_json(ep->dir, v[i], EV_BATCH_FILE_MAX)) != NULL)
+			b = batch_from_json(ep, v[i], o, seen);
+		json_decref(o);
+		if (b == NULL) {
+			quarantine(ep, v[i]);
+			continue;
+		}
+		if ((q = calloc(1, sizeof(*q))) == NULL)
+			fatal("events: calloc");
+		q->b = b;
+		TAILQ_INSERT_TAIL(&ep->batches, q, entry);
+	}
+	list_free(v, n);
+
+	v = list_dir(ep->dir, "e-", &n);
+	for (i = 0; i < n; i++) {
+		if (item_name_id(v[i], id) == -1) {
+			quarantine(ep, v[i]);
+			continue;
+		}
+		if (json_object_get(seen, id) != NULL) {
+			/* already in a persisted batch: crash after rename */
+			remove_file(ep, v[i]);
+			continue;
+		}
+		if ((it = calloc(1, sizeof(*it))) == NULL)
+			fatal("events: calloc");
+		strlcpy(it->id, id, sizeof(it->id));
+		strlcpy(it->name, v[i], sizeof(it->name));
+		/* reloaded: it waited long enough, send without delay */
+		clock_gettime(CLOCK_MONOTONIC, &it->ts);
+		it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
+		TAILQ_INSERT_TAIL(&ep->items, it, entry);
+		ep->nitems++;
+	}
+	list_free(v, n);
+	json_decref(seen);
+}
+
+static void
+events_load(void)
+{
+	char			**v;
+	size_t			 n, i;
+	char			 dir[PATH_MAX];
+	json_t			*o;
+	const char		*url, *fmt;
+	enum event_format	 f;
+	struct endpoint		*ep;
+	char			 key[EV_KEY_LEN];
+
+	v = list_dir(ev_root, "", &n);
+	for (i = 0; i < n; i++) {
+		if (v[i][0] == '.' || strlen(v[i]) != EV_KEY_LEN - 1)
+			continue;
+		if (path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1 ||
+		    (o = read_json(dir, "endpoint.json", 65536)) == NULL)
+			continue;
+		url = json_string_value(json_object_get(o, "url"));
+		fmt = json_string_value(json_object_get(o, "format"));
+		if (url == NULL || fmt == NULL ||
+		    format_from_name(fmt, &f) == -1 ||
+		    strlen(url) >= MH_URL_MAX) {
+			log_warnx("events: %s/endpoint.json: malformed", dir);
+			json_decref(o);
+			continue;
+		}
+		endpoint_key(f, url, key);
+		if (strcmp(key, v[i]) != 0 || endpoint_find(key) != NULL) {
+			log_warnx("events: %s: key mismatch", dir);
+			json_decref(o);
+			continue;
+		}
+		if ((ep = endpoint_new(key, url, f)) == NULL)
+			fatal("events: endpoint");
+		json_decref(o);
+		endpoint_load(ep);
+		if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
+			log_info("events: %s: %zu pending event(s), "
+			    "%s batch(es) reloaded", ep->url, ep->nitems,
+			    TAILQ_EMPTY(&ep->batches) ? "no" : "some");
+	}
+	list_free(v, n);
+}
+
+/* --- public: init, configure --------------------------------------------- */
+
+int
+events_init(struct event_base *base, const struct config *conf,
+    const char *spoolroot)
+{
+	ev_base = base;
+	if ((size_t)snprintf(ev_root, sizeof(ev_root), "%s/events",
+	    spoolroot) >= sizeof(ev_root))
+		return (-1);
+	if (mkdir(ev_root, 0700) == -1 && errno != EEXIST) {
+		log_warn("events: mkdir %s", ev_root);
+		return (-1);
+	}
+	retry_from_env();
+	events_load();
+	return (events_configure(conf));
+}
+
+int
+events_configure(const struct config *conf)
+{
+	struct events_block	*eb;
+	struct endpoint		*ep;
+	char			 key[EV_KEY_LEN];
+	int			 rc = 0;
+
+	TAILQ_FOREACH(ep, &endpoints, entry) {
+		ep->configured = 0;
+		ep->kinds = 0;
+		ep->disabled = 0;
+	}
+	if (conf == NULL)
+		return (0);
+	ev_allow_private = conf->allow_private;
+	TAILQ_FOREACH(eb, &conf->events, entry) {
+		endpoint_key(eb->format, eb->url, key);
+		if ((ep = endpoint_find(key)) == NULL &&
+		    (ep = endpoint_new(key, eb->url, eb->format)) == NULL) {
+			rc = -1;
+			continue;
+		}
+		if (!ep->configured) {
+			headers_free(&ep->headers);
+			if (headers_copy(&ep->headers, &eb->headers) == -1)
+				rc = -1;
+			strlcpy(ep->secret, eb->secret, sizeof(ep->secret));
+			ep->timeout = eb->timeout > 0 ? eb->timeout : 30;
+			ep->batch_max = eb->batch_max > 0 ? eb->batch_max : 100;
+			ep->batch_wait = eb->batch_wait >= 0 ?
+			    eb->batch_wait : 1000;
+		}
+		ep->kinds |= eb->kinds;
+		ep->configured = 1;
+		if (endpoint_persist(ep) == -1)
+			rc = -1;
+	}
+	TAILQ_FOREACH(ep, &endpoints, entry) {
+		if (!ep->configured && (ep->nitems > 0 ||
+		    !TAILQ_EMPTY(&ep->batches) || ep->cur != NULL))
+			log_warnx("events: %s (%s) is no longer configured; "
+			    "its backlog is kept", ep->url,
+			    format_name(ep->format));
+		if (!ep->timer_backoff)
+			ep_kick(ep);
+	}
+	return (rc);
+}
+
+void
+events_set_monitor(void (*fn)(const json_t *))
+{
+	ev_monitor = fn;
+}
+
+/* --- submit ------------------------------------------------------------- */
+
+int
+events_submit(const struct event_record *ev)
+{
+	struct endpoint	*ep;
+	struct evitem	*it;
+	json_t		*o;
+	char		*s;
+	char		 name[80];
+	size_t		 len;
+	int		 rc = 0;
+
+	if ((o = event_to_json(ev)) == NULL) {
+		log_warnx("events: cannot encode event %s", ev->id);
+		return (-1);
+	}
+	if (ev_monitor != NULL)
+		ev_monitor(o);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return (-1);
+	len = strlen(s);
+	snprintf(name, sizeof(name), "e-%011lld-%s.json",
+	    (long long)ev->time, ev->id);
+
+	TAILQ_FOREACH(ep, &endpoints, entry) {
+		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
+		    !events_format_wants(ep->format, ev->kind))
+			continue;
+		if (write_file(ep->dir, name, s, len) == -1 ||
+		    fsync_dir(ep->dir) == -1) {
+			log_warn("events: %s/%s", ep->dir, name);
+			rc = -1;
+			continue;
+		}
+		if ((it = calloc(1, sizeof(*it))) == NULL) {
+			rc = -1;
+			continue;
+		}
+		strlcpy(it->id, ev->id, sizeof(it->id));
+		strlcpy(it->name, name, sizeof(it->name));
+		clock_gettime(CLOCK_MONOTONIC, &it->ts);
+		TAILQ_INSERT_TAIL(&ep->items, it, entry);
+		ep->nitems++;
+	}
+	free(s);
+	TAILQ_FOREACH(ep, &endpoints, entry)
+		ep_kick(ep);
+	return (rc);
+}
+
+/* --- the engine -------------------------------------------------------- */
+
+static void
+batch_free(struct evbatch *b)
+{
+	if (b == NULL)
+		return;
+	json_decref(b->records);
+	free(b->item);
+	free(b);
+}
+
+static void
+make_batch_id(char id[EVENT_ID_LEN])
+{
+	struct event_record	ev;
+
+	event_init(&ev, EV_DELIVERY);	/* only for a fresh uuid */
+	strlcpy(id, ev.id, EVENT_ID_LEN);
+}
+
+/* load an event file, or quarantine it */
+static json_t *
+item_load(struct endpoint *ep, struct evitem *it)
+{
+	json_t			*o;
+	struct event_record	 ev;
+
+	if ((o = read_json(ep->dir, it->name, EV_FILE_MAX)) == NULL ||
+	    event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
+		if (o != NULL)
+			event_clear(&ev);
+		json_decref(o);
+		quarantine(ep, it->name);
+		return (NULL);
+	}
+	event_clear(&ev);
+	return (o);
+}
+
+/* the next thing to send: a reloaded batch, a new batch, or one event */
+static struct evbatch *
+ep_next(struct endpoint *ep, int force)
+{
+	struct evbatchq	*q;
+	struct evbatch	*b;
+	struct evitem	*it;
+	json_t		*o, *batch, *files;
+	char		*s;
+	size_t		 i;
+	int		 n;
+
+	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
+		TAILQ_REMOVE(&ep->batches, q, entry);
+		b = q->b;
+		free(q);
+		return (b);
+	}
+	while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
+		if (ep->format == EVFMT_EVENTS && !force &&
+		    ep->nitems < (size_t)ep->batch_max)
+			return (NULL);
+		if ((b = calloc(1, sizeof(*b))) == NULL ||
+		    (b->records = json_array()) == NULL) {
+			free(b);
+			return (NULL);
+		}
+		if (ep->format != EVFMT_EVENTS) {
+			TAILQ_REMOVE(&ep->items, it, entry);
+			ep->nitems--;
+			if ((o = item_load(ep, it)) == NULL) {
+				free(it);
+				batch_free(b);
+				continue;
+			}
+			json_array_append_new(b->records, o);
+			strlcpy(b->id, it->id, sizeof(b->id));
+			b->item = it;
+			return (b);
+		}
+		/* format events: persist a batch of up to batch_max */
+		if ((files = json_array()) == NULL)
+			fatal("events: json_array");
+		make_batch_id(b->id);
+		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
+		for (n = 0; n < ep->batch_max &&
+		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
+			if ((o = item_load(ep, it)) != NULL) {
+				json_array_append_new(b->records, o);
+				json_array_append_new(files,
+				    json_string(it->name));
+			}
+			TAILQ_REMOVE(&ep->items, it, entry);
+			ep->nitems--;
+			free(it);
+		}
+		if (json_array_size(b->records) == 0) {
+			json_decref(files);
+			batch_free(b);
+			continue;
+		}
+		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
+		    b->records);
+		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
+		    NULL || write_file(ep->dir, b->name, s, strlen(s)) == -1 ||
+		    fsync_dir(ep->dir) == -1)
+			fatal("events: cannot persist batch %s/%s", ep->dir,
+			    b->name);
+		free(s);
+		json_decref(batch);
+		/* the batch is safe: its events leave their own files */
+		json_array_foreach(files, i, o)
+			remove_file(ep, json_string_value(o));
+		json_decref(files);
+		if (fsync_dir(ep->dir) == -1)
+			log_warn("events: fsync %s", ep->dir);
+		return (b);
+	}
+	return (NULL);
+}
+
+static void
+ep_arm(struct endpoint *ep, long ms, int backoff)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	ep->timer_backoff = backoff;
+	ep->next_attempt = time(NULL) + (ms + 999) / 1000;
+	evtimer_add(ep->timer, &tv);
+}
+
+static void
+ep_send(struct endpoint *ep)
+{
+	struct event_record	*evs, **pevs;
+	struct http_request	 req;
+	struct sign_headers	 sh;
+	struct evbatch		*b = ep->cur;
+	const char		*ctype;
+	char			*body = NULL;
+	size_t			 n, i, len;
+	json_t			*r;
+	int			 rc;
+
+	n = json_array_size(b->records);
+	evs = calloc(n, sizeof(*evs));
+	pevs = calloc(n, sizeof(*pevs));
+	if (evs == NULL || pevs == NULL)
+		fatal("events: calloc");
+	json_array_foreach(b->records, i, r) {
+		if (event_from_json(&evs[i], r) == -1)
+			fatalx("events: record changed under us");
+		pevs[i] = &evs[i];
+	}
+	rc = events_render(ep->format, (const struct event_record *const *)pevs,
+	    n, &body, &len, &ctype);
+	for (i = 0; i < n; i++)
+		event_clear(&evs[i]);
+	free(evs);
+	free(pevs);
+	if (rc != 0) {
+		/* cannot happen for what submit accepted: keep, say so */
+		log_warnx("events: %s: cannot render %s", ep->url, b->id);
+		free(body);
+		if (b->item != NULL)
+			quarantine(ep, b->item->name);
+		else
+			quarantine(ep, b->name);
+		batch_free(b);
+		ep->cur = NULL;
+		ep_kick(ep);
+		return;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.url = ep->url;
+	req.headers = &ep->headers;
+	req.content_type = ctype;
+	req.body = body;
+	req.bodylen = len;
+	req.timeout = ep->timeout;
+	req.max_redirects = 3;
+	req.allow_private = ev_allow_private;
+	req.concurrency = 1;
+	if (ep->secret[0] != '\0') {
+		if (sign_headers(ep->secret, b->id, (long)time(NULL), body, len,
+		    &sh) == -1) {
+			log_warnx("events: %s: cannot sign", ep->url);
+		} else {
+			req.extra_headers[0] = sh.id;
+			req.extra_headers[1] = sh.timestamp;
+			req.extra_headers[2] = sh.signature;
+		}
+	}
+	ep->last_attempt = time(NULL);
+	ep->next_attempt = 0;
+	ep->call = http_post(&req, ep_done, ep);
+	free(body);
+	if (ep->call == NULL) {
+		ep->attempts++;
+		strlcpy(ep->last_error, "out of memory", sizeof(ep->last_error));
+		ep_arm(ep, retry_delay_ms(ep->attempts), 1);
+	}
+}
+
+static void
+ep_kick(struct endpoint *ep)
+{
+	struct timespec	 now;
+	struct evitem	*it;
+	long		 waited;
+	int		 force = 0;
+
+	if (!ep->configured || ep->disabled || ep->call != NULL)
+		return;
+	if (evtimer_pending(ep->timer, NULL)) {
+		/* a batch wait ends early once the batch is full */
+		if (ep->timer_backoff || ep->nitems < (size_t)ep->batch_max)
+			return;
+		evtimer_del(ep->timer);
+	}
+	if (ep->cur == NULL) {
+		if (ep->format == EVFMT_EVENTS && TAILQ_EMPTY(&ep->batches) &&
+		    (it = TAILQ_FIRST(&ep->items)) != NULL) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			waited = (now.tv_sec - it->ts.tv_sec) * 1000 +
+			    (now.tv_nsec - it->ts.tv_nsec) / 1000000;
+			if (waited >= ep->batch_wait)
+				force = 1;
+			else if (ep->nitems < (size_t)ep->batch_max) {
+				ep_arm(ep, ep->batch_wait - waited, 0);
+				return;
+			}
+		}
+		if ((ep->cur = ep_next(ep, force)) == NULL)
+			return;
+	}
+	ep_send(ep);
+}
+
+static void
+ep_timer(int fd, short what, void *arg)
+{
+	struct endpoint	*ep = arg;
+
+	ep->timer_backoff = 0;
+	ep_kick(ep);
+}
+
+static void
+ep_delivered(struct endpoint *ep)
+{
+	struct evbatch	*b = ep->cur;
+
+	if (b->item != NULL)
+		remove_file(ep, b->item->name);
+	else
+		remove_file(ep, b->name);
+	ep->delivered += json_array_size(b->records);
+	batch_free(b);
+	ep->cur = NULL;
+	ep->attempts = 0;
+	ep->last_error[0] = '\0';
+}
+
+static void
+ep_done(const struct http_response *res, void *arg)
+{
+	struct endpoint	*ep = arg;
+	long		 ms, ra;
+
+	ep->call = NULL;
+	ep->last_status = res->error == HTTP_OK ? res->status : 0;
+	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
+		log_debug("events: %s: %s delivered (%ld)", ep->url,
+		    ep->cur->id, res->status);
+		ep_delivered(ep);
+		ep_kick(ep);
+		return;
+	}
+	ep->attempts++;
+	ep->failures++;
+	if (res->error == HTTP_OK)
+		snprintf(ep->last_error, sizeof(ep->last_error), "HTTP %ld",
+		    res->status);
+	else
+		(void)!snprintf(ep->last_error, sizeof(ep->last_error),
+		    "%s: %.200s", http_strerror(res->error), res->errstr);
+	if (res->error == HTTP_OK && res->status == 410) {
+		log_warnx("events: %s answered 410 Gone: endpoint disabled "
+		    "until the next configuration, backlog kept", ep->url);
+		ep->disabled = 1;
+		return;
+	}
+	ms = retry_delay_ms(ep->attempts);
+	if (res->error == HTTP_OK && res->retry_after >= 0) {
+		ra = res->retry_after > EV_RETRY_AFTER_MAX ?
+		    EV_RETRY_AFTER_MAX : res->retry_after;
+		if (ra * 1000 > ms)
+			ms = ra * 1000;
+	}
+	log_info("events: %s: %s failed (%s), attempt %d, retry in %ld ms",
+	    ep->url, ep->cur->id, ep->last_error, ep->attempts, ms);
+	ep_arm(ep, ms, 1);
+}
+
+/* --- stats, shutdown ----------------------------------------------------- */
+
+static size_t
+ep_backlog(const struct endpoint *ep)
+{
+	const struct evbatchq	*q;
+	size_t			 n = ep->nitems;
+
+	if (ep->cur != NULL)
+		n += json_array_size(ep->cur->records);
+	TAILQ_FOREACH(q, &ep->batches, entry)
+		n += json_array_size(q->b->records);
+	return (n);
+}
+
+size_t
+events_backlog(void)
+{
+	struct endpoint	*ep;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(ep, &endpoints, entry)
+		n += ep_backlog(ep);
+	return (n);
+}
+
+json_t *
+events_stats(void)
+{
+	struct endpoint	*ep;
+	json_t		*a, *o;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	TAILQ_FOREACH(ep, &endpoints, entry) {
+		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:b,s:i,s:I,s:s,s:I,s:I,"
+		    "s:I,s:I}",
+		    "url", ep->url,
+		    "format", format_name(ep->format),
+		    "configured", ep->configured,
+		    "disabled", ep->disabled,
+		    "backlog", (json_int_t)ep_backlog(ep),
+		    "inflight", ep->call != NULL,
+		    "attempts", ep->attempts,
+		    "last_status", (json_int_t)ep->last_status,
+		    "last_error", ep->last_error,
+		    "last_attempt", (json_int_t)ep->last_attempt,
+		    "next_attempt", (json_int_t)(evtimer_pending(ep->timer,
+			NULL) ? ep->next_attempt : 0),
+		    "delivered", (json_int_t)ep->delivered,
+		    "failures", (json_int_t)ep->failures);
+		if (o != NULL)
+			json_array_append_new(a, o);
+	}
+	return (a);
+}
+
+void
+events_shutdown(void)
+{
+	struct endpoint	*ep;
+	struct evitem	*it;
+	struct evbatchq	*q;
+
+	while ((ep = TAILQ_FIRST(&endpoints)) != NULL) {
+		TAILQ_REMOVE(&endpoints, ep, entry);
+		if (ep->call != NULL)
+			http_cancel(ep->call);
+		event_free(ep->timer);
+		batch_free(ep->cur);
+		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
+			TAILQ_REMOVE(&ep->items, it, entry);
+			free(it);
+		}
+		while ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
+			TAILQ_REMOVE(&ep->batches, q, entry);
+			batch_free(q->b);
+			free(q);
+		}
+		headers_free(&ep->headers);
+		free(ep);
+	}
+}

@@ -1,0 +1,60 @@
+/*
+ * hookd: outbound event webhooks.
+ *
+ * Rendering of an event record in the three payload formats of the
+ * `events` blocks (events, failures, callback), and the durable event
+ * queue that delivers them: every event is written to
+ * <spool>/events/<endpoint>/ and fsynced before events_submit() returns,
+ * then POSTed with retries (exponential backoff with jitter, Retry-After
+ * honoured, 410 Gone disables the endpoint until the next configuration).
+ *
+ * Kind mapping (see events.c for the details):
+ *   events    every kind, batched {"events":[...]}
+ *   failures  bounce, soft_bounce, dispatch_soft_bounce, retries_exhausted,
+ *             error; action "failed" when final (bounce, retries_exhausted,
+ *             error), "failure" when the message is retried (soft_bounce,
+ *             dispatch_soft_bounce)
+ *   callback  delivery -> sent, bounce with a bounce MIME -> bounced,
+ *             bounce without -> failed, retries_exhausted/error -> failed,
+ *             open/read -> open, click -> clicked, unsubscribe, resubscribe
+ */
+#ifndef MH_HOOKD_EVENTS_H
+#define MH_HOOKD_EVENTS_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "event.h"
+
+/* default retry schedule, seconds; the last one repeats */
+#define EVENTS_RETRY_SCHEDULE	{ 5, 300, 1800, 7200, 18000, 36000 }
+/* test knob: "base_ms[,cap_ms]" gives base*2^n ms capped at cap_ms */
+#define EVENTS_RETRY_ENV	"MH_EVENTS_RETRY"
+#define EVENTS_BOUNCE_MIME_MAX	(256 * 1024)
+
+/* does this format carry this kind at all? */
+int	 events_format_wants(enum event_format, enum event_kind);
+/*
+ * Render n events (n > 1 only for EVFMT_EVENTS) into a malloc'd body;
+ * *ctype gets the content type.  0 ok, 1 if the format does not carry
+ * the kind (nothing rendered), -1 on error.
+ */
+int	 events_render(enum event_format, const struct event_record *const *,
+	    size_t, char **body, size_t *len, const char **ctype);
+
+/* the durable queue; http_init() must have been called */
+int	 events_init(struct event_base *, const struct config *,
+	    const char *spoolroot);
+int	 events_configure(const struct config *);	/* reload: new blocks */
+int	 events_submit(const struct event_record *);	/* 0 once durable */
+size_t	 events_backlog(void);				/* all endpoints */
+json_t	*events_stats(void);				/* array, per endpoint */
+void	 events_set_monitor(void (*)(const json_t *));
+/* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */
+void	 events_set_retry(long base_ms, long cap_ms);
+void	 events_shutdown(void);
+
+#endif /* MH_HOOKD_EVENTS_H */
