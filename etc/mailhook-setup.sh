@@ -1,0 +1,70 @@
+#!/bin/sh
+# mailhook-setup: prepare a system for mailhookd (for packagers and
+# "make install" users; mailhookd itself also creates the spool tree at
+# start and refuses unsafe existing directories).
+#
+#   - the _mailhook system user and group (no home, no shell)
+#   - /etc/mailhook (root:root 0755)
+#   - the spool: root:root 0755, with empty/ (root 0555, smtpd's chroot)
+#     and inbound/ outbound/ events/ (_mailhook 0700)
+#   - /run/mailhook (root:root 0755) for the control socket
+#
+# usage: mailhook-setup [-s spooldir] [-r rundir] [-c confdir]
+# Idempotent; run as root.
+set -eu
+
+USER=${MAILHOOK_USER:-_mailhook}
+SPOOL=/var/spool/mailhook
+RUNDIR=/run/mailhook
+CONFDIR=/etc/mailhook
+
+while getopts "s:r:c:" opt; do
+	case $opt in
+	s) SPOOL=$OPTARG ;;
+	r) RUNDIR=$OPTARG ;;
+	c) CONFDIR=$OPTARG ;;
+	*) echo "usage: $0 [-s spooldir] [-r rundir] [-c confdir]" >&2; exit 2 ;;
+	esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "$0: must run as root" >&2
+	exit 1
+fi
+
+NOLOGIN=/usr/sbin/nologin
+[ -x "$NOLOGIN" ] || NOLOGIN=/sbin/nologin
+
+if ! getent group "$USER" >/dev/null 2>&1; then
+	if command -v groupadd >/dev/null 2>&1; then
+		groupadd --system "$USER"
+	else
+		addgroup -S "$USER"			# busybox
+	fi
+fi
+if ! getent passwd "$USER" >/dev/null 2>&1; then
+	if command -v useradd >/dev/null 2>&1; then
+		useradd --system --gid "$USER" --no-create-home \
+		    --home-dir /nonexistent --shell "$NOLOGIN" \
+		    --comment "mailhook daemon" "$USER"
+	else
+		adduser -S -D -H -h /nonexistent -s "$NOLOGIN" \
+		    -G "$USER" "$USER"			# busybox
+	fi
+fi
+
+mkdirp() {	# path owner mode
+	[ -d "$1" ] || mkdir -p "$1"
+	chown "$2" "$1"
+	chmod "$3" "$1"
+}
+
+mkdirp "$CONFDIR" root:root 0755
+mkdirp "$SPOOL" root:root 0755
+mkdirp "$SPOOL/empty" root:root 0555
+for d in inbound outbound events; do
+	mkdirp "$SPOOL/$d" "$USER:$USER" 0700
+done
+mkdirp "$RUNDIR" root:root 0755
+
+echo "mailhook-setup: user $USER, $CONFDIR, $SPOOL, $RUNDIR ready"
