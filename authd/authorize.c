@@ -1,0 +1,429 @@
+/*
+ * authd: the per-route authorization callback (CloudMailin style).
+ *
+ * Before any data is sent, the route's "authorize" URL receives size, to,
+ * from, helo_domain, remote_ip and spf{result,domain} as urlencoded form,
+ * JSON or XML (the seed's shapes, byte for byte), and the HTTP status
+ * decides the RCPT reply: 2xx accept, 4xx 550 5.7.1, anything else 450
+ * 4.7.1.  Redirects are followed by common/http.c (at most 3).
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailhook.h"
+#include "log.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "http.h"
+#include "authd_modules.h"
+
+#define AUTHZ_TEXT_MAX		200	/* reply text from a response body */
+#define AUTHZ_MAX_REDIRECTS	3
+
+struct authorize {
+	struct http_call	*call;
+	struct event		*ev;
+	int			 starting;
+	int			 done;
+	struct authd_rcpt_res	 res;
+	char			 url[MH_URL_MAX];
+	authorize_cb		 cb;
+	void			*arg;
+};
+
+static struct event_base	*authz_base;
+
+static void	 authz_http_done(const struct http_response *, void *);
+static void	 authz_later(int, short, void *);
+
+void
+authorize_init(struct event_base *base)
+{
+	authz_base = base;
+}
+
+/*
+ * Bodies
+ */
+
+struct sbuf {
+	char	*s;
+	size_t	 len, size;
+	int	 err;
+};
+
+static void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	char	*p;
+	size_t	 ns;
+
+	if (b->err)
+		return;
+	if (b->len + n + 1 > b->size) {
+		ns = b->size ? b->size : 256;
+		while (ns < b->len + n + 1)
+			ns *= 2;
+		if ((p = realloc(b->s, ns)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		b->s = p;
+		b->size = ns;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* RFC 3986: unreserved characters stay, everything else %XX */
+static void
+sb_urlenc(struct sbuf *b, const char *s)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			 e[3];
+	unsigned char		 c;
+
+	for (; *s != '\0'; s++) {
+		c = *s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			sb_add(b, s, 1);
+		else {
+			e[0] = '%';
+			e[1] = hex[c >> 4];
+			e[2] = hex[c & 15];
+			sb_add(b, e, 3);
+		}
+	}
+}
+
+static void
+sb_form(struct sbuf *b, const char *key, const char *val)
+{
+	if (b->len > 0)
+		sb_add(b, "&", 1);
+	sb_str(b, key);
+	sb_add(b, "=", 1);
+	sb_urlenc(b, val ? val : "");
+}
+
+static void
+sb_xmlesc(struct sbuf *b, const char *s)
+{
+	unsigned char	 c;
+
+	for (; s != NULL && *s != '\0'; s++) {
+		c = *s;
+		switch (c) {
+		case '&':
+			sb_str(b, "&amp;");
+			break;
+		case '<':
+			sb_str(b, "&lt;");
+			break;
+		case '>':
+			sb_str(b, "&gt;");
+			break;
+		case '"':
+			sb_str(b, "&quot;");
+			break;
+		case '\'':
+			sb_str(b, "&apos;");
+			break;
+		default:
+			/* control characters are not allowed in XML 1.0 */
+			if (c < 0x20 || c == 0x7f)
+				sb_add(b, "?", 1);
+			else
+				sb_add(b, s, 1);
+		}
+	}
+}
+
+static void
+sb_xml(struct sbuf *b, const char *indent, const char *tag, const char *val)
+{
+	sb_str(b, indent);
+	sb_add(b, "<", 1);
+	sb_str(b, tag);
+	sb_add(b, ">", 1);
+	sb_xmlesc(b, val);
+	sb_add(b, "</", 2);
+	sb_str(b, tag);
+	sb_add(b, ">\n", 2);
+}
+
+/* a JSON string; text that is not UTF-8 is sent with '?' for bad bytes */
+static json_t *
+jstr(const char *s)
+{
+	json_t	*j;
+	char	*t;
+	size_t	 i;
+
+	if (s == NULL)
+		s = "";
+	if ((j = json_string(s)) != NULL)
+		return (j);
+	if ((t = strdup(s)) == NULL)
+		return (NULL);
+	for (i = 0; t[i] != '\0'; i++)
+		if ((unsigned char)t[i] >= 0x80)
+			t[i] = '?';
+	j = json_string(t);
+	free(t);
+	return (j);
+}
+
+static char *
+authorize_json(const struct authz_params *p, size_t *lenp)
+{
+	json_t	*o, *spf;
+	char	*s;
+	int	 r = 0;
+
+	if ((o = json_object()) == NULL)
+		return (NULL);
+	if (p->size >= 0)
+		r |= json_object_set_new(o, "size", json_integer(p->size));
+	r |= json_object_set_new(o, "to", jstr(p->to));
+	r |= json_object_set_new(o, "from", jstr(p->from));
+	r |= json_object_set_new(o, "helo_domain", jstr(p->helo_domain));
+	r |= json_object_set_new(o, "remote_ip", jstr(p->remote_ip));
+	if ((spf = json_object()) == NULL) {
+		json_decref(o);
+		return (NULL);
+	}
+	r |= json_object_set_new(spf, "result", jstr(p->spf_result));
+	r |= json_object_set_new(spf, "domain", jstr(p->spf_domain));
+	r |= json_object_set_new(o, "spf", spf);
+	s = r ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s != NULL)
+		*lenp = strlen(s);
+	return (s);
+}
+
+char *
+authorize_body(enum authz_format fmt, const struct authz_params *p,
+    size_t *lenp)
+{
+	struct sbuf	 b = { NULL, 0, 0, 0 };
+	char		 num[32];
+
+	*lenp = 0;
+	if (fmt == AUTHZ_JSON)
+		return (authorize_json(p, lenp));
+	if (p->size >= 0)
+		snprintf(num, sizeof(num), "%" PRId64, p->size);
+	if (fmt == AUTHZ_XML) {
+		sb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		    "<parameters>\n");
+		if (p->size >= 0) {
+			sb_str(&b, "  <size type=\"integer\">");
+			sb_str(&b, num);
+			sb_str(&b, "</size>\n");
+		}
+		sb_xml(&b, "  ", "to", p->to);
+		sb_xml(&b, "  ", "from", p->from);
+		sb_xml(&b, "  ", "helo-domain", p->helo_domain);
+		sb_xml(&b, "  ", "remote-ip", p->remote_ip);
+		sb_str(&b, "  <spf>\n");
+		sb_xml(&b, "    ", "result", p->spf_result);
+		sb_xml(&b, "    ", "domain", p->spf_domain);
+		sb_str(&b, "  </spf>\n</parameters>\n");
+	} else {
+		if (p->size >= 0)
+			sb_form(&b, "size", num);
+		sb_form(&b, "to", p->to);
+		sb_form(&b, "from", p->from);
+		sb_form(&b, "helo_domain", p->helo_domain);
+		sb_form(&b, "remote_ip", p->remote_ip);
+		sb_form(&b, "spf[result]", p->spf_result);
+		sb_form(&b, "spf[domain]", p->spf_domain);
+	}
+	if (b.err || b.s == NULL) {
+		free(b.s);
+		return (NULL);
+	}
+	*lenp = b.len;
+	return (b.s);
+}
+
+const char *
+authorize_content_type(enum authz_format fmt)
+{
+	switch (fmt) {
+	case AUTHZ_JSON:
+		return ("application/json");
+	case AUTHZ_XML:
+		return ("application/xml");
+	case AUTHZ_FORM:
+	default:
+		return ("application/x-www-form-urlencoded");
+	}
+}
+
+/*
+ * Status mapping
+ */
+
+static void
+authz_set(struct authd_rcpt_res *res, int verdict, int code,
+    const char *enhanced, const char *text)
+{
+	res->verdict = verdict;
+	res->code = code;
+	strlcpy(res->enhanced, enhanced, sizeof(res->enhanced));
+	strlcpy(res->text, text, sizeof(res->text));
+}
+
+void
+authorize_map(const struct http_response *r, struct authd_rcpt_res *res)
+{
+	char	 text[AUTHZ_TEXT_MAX + 1];
+
+	if (r->error != HTTP_OK) {
+		authz_set(res, RCPT_TEMPFAIL, 450, "4.7.1",
+		    r->error == HTTP_EREDIRECT ?
+		    "Authorization failed: too many redirects" :
+		    r->error == HTTP_ETIMEOUT ?
+		    "Authorization timed out, try again later" :
+		    "Authorization unavailable, try again later");
+		return;
+	}
+	if (r->status >= 200 && r->status <= 299) {
+		authz_set(res, RCPT_ACCEPT, 250, "2.1.5", "Ok");
+		return;
+	}
+	if (r->status >= 400 && r->status <= 499)
+		authz_set(res, RCPT_REJECT, 550, "5.7.1",
+		    "Recipient rejected by authorization");
+	else
+		authz_set(res, RCPT_TEMPFAIL, 450, "4.7.1",
+		    "Authorization server error, try again later");
+	if (r->status >= 400 && r->status <= 599 && r->body != NULL &&
+	    r->content_type != NULL &&
+	    strcmp(r->content_type, "text/plain") == 0) {
+		text_sanitize(text, sizeof(text), r->body, r->bodylen,
+		    AUTHZ_TEXT_MAX);
+		if (text[0] != '\0')
+			strlcpy(res->text, text, sizeof(res->text));
+	}
+}
+
+/*
+ * The call
+ */
+
+struct authorize *
+authorize_start(const struct route *route, int allow_private,
+    const struct authz_params *p, authorize_cb cb, void *arg)
+{
+	struct authorize	*a;
+	struct http_request	 req;
+	char			*body;
+	size_t			 len;
+	struct timeval		 tv = { 0, 0 };
+
+	if (authz_base == NULL || route->authorize[0] == '\0')
+		return (NULL);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return (NULL);
+	if ((a->ev = evtimer_new(authz_base, authz_later, a)) == NULL) {
+		free(a);
+		return (NULL);
+	}
+	a->cb = cb;
+	a->arg = arg;
+	strlcpy(a->url, route->authorize, sizeof(a->url));
+	if ((body = authorize_body(route->authorize_format, p, &len)) ==
+	    NULL) {
+		event_free(a->ev);
+		free(a);
+		return (NULL);
+	}
+	memset(&req, 0, sizeof(req));
+	req.url = route->authorize;
+	req.headers = &route->headers;
+	req.content_type = authorize_content_type(route->authorize_format);
+	req.body = body;
+	req.bodylen = len;
+	req.timeout = route->authorize_timeout > 0 ?
+	    route->authorize_timeout : 10;
+	req.max_redirects = AUTHZ_MAX_REDIRECTS;
+	req.allow_private = allow_private;
+	req.concurrency = route->concurrency;
+	req.max_response = 4096;
+	a->starting = 1;
+	a->call = http_post(&req, authz_http_done, a);
+	a->starting = 0;
+	free(body);
+	if (a->done) {
+		/* answered at once: deliver from the loop all the same */
+		a->call = NULL;
+		evtimer_add(a->ev, &tv);
+		return (a);
+	}
+	if (a->call == NULL) {
+		event_free(a->ev);
+		free(a);
+		return (NULL);
+	}
+	return (a);
+}
+
+static void
+authz_http_done(const struct http_response *r, void *arg)
+{
+	struct authorize	*a = arg;
+	char			 url[128], why[256];
+
+	a->call = NULL;
+	authorize_map(r, &a->res);
+	if (r->error != HTTP_OK || r->status < 200 || r->status > 299)
+		log_info("authorize %s: %s %ld -> %d %s",
+		    log_sanitize(url, sizeof(url), a->url),
+		    http_strerror(r->error), r->status, a->res.code,
+		    log_sanitize(why, sizeof(why), r->errstr));
+	a->done = 1;
+	if (a->starting)
+		return;
+	authz_later(-1, 0, a);
+}
+
+static void
+authz_later(int fd, short ev, void *arg)
+{
+	struct authorize	*a = arg;
+
+	a->cb(&a->res, a->arg);
+	event_free(a->ev);
+	free(a);
+}
+
+void
+authorize_cancel(struct authorize *a)
+{
+	if (a == NULL)
+		return;
+	if (a->call != NULL)
+		http_cancel(a->call);
+	event_free(a->ev);
+	free(a);
+}

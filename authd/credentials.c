@@ -1,0 +1,258 @@
+/*
+ * authd: SMTP AUTH (PLAIN, LOGIN) against the credentials file.
+ *
+ * The parent reads the file and hands authd its text; lines are
+ * "user:hash" with crypt(3) hashes (libxcrypt: yescrypt $y$, bcrypt $2b$,
+ * sha512-crypt $6$, ...).  Hashes are compared in constant time, an
+ * unknown user costs a hash computation like a known one, and each remote
+ * address (IPv6: its /64) gets a limited number of failures per window.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <crypt.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "mailhook.h"
+#include "log.h"
+#include "authd_modules.h"
+
+#define THROTTLE_SLOTS		1024
+
+struct cred {
+	char	*user;
+	char	*hash;
+};
+
+struct creds {
+	struct cred	*v;
+	size_t		 n;
+	char		*dummy;		/* setting for unknown users */
+};
+
+struct throttle {
+	char	 key[64];
+	time_t	 start;			/* first failure of the window */
+	int	 fails;
+};
+
+static struct throttle	 throttle[THROTTLE_SLOTS];
+static int		 throttle_max = 5;
+static int		 throttle_window = 300;
+static struct crypt_data cdata;
+
+static void
+creds_add(struct creds *c, const char *line, size_t len, int lineno)
+{
+	const char	*colon;
+	struct cred	*v;
+	size_t		 i;
+
+	if ((colon = memchr(line, ':', len)) == NULL || colon == line ||
+	    colon + 1 == line + len) {
+		log_warnx("credentials line %d: want user:hash", lineno);
+		return;
+	}
+	for (i = 0; i < len; i++)
+		if (!isgraph((unsigned char)line[i])) {
+			log_warnx("credentials line %d: bad character",
+			    lineno);
+			return;
+		}
+	if ((v = reallocarray(c->v, c->n + 1, sizeof(*v))) == NULL)
+		fatal("credentials");
+	c->v = v;
+	if ((v[c->n].user = strndup(line, colon - line)) == NULL ||
+	    (v[c->n].hash = strndup(colon + 1, line + len - colon - 1)) ==
+	    NULL)
+		fatal("credentials");
+	c->n++;
+}
+
+struct creds *
+creds_load(const char *data, size_t len)
+{
+	struct creds	*c;
+	const char	*p = data, *end = data + len, *nl;
+	size_t		 l;
+	int		 lineno = 0;
+	char		 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	while (data != NULL && p < end) {
+		lineno++;
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		l = nl - p;
+		/* trim blanks (and a CR) at both ends */
+		while (l > 0 && isspace((unsigned char)p[l - 1]))
+			l--;
+		while (l > 0 && isspace((unsigned char)*p)) {
+			p++;
+			l--;
+		}
+		if (l > 0 && *p != '#')
+			creds_add(c, p, l, lineno);
+		p = nl + 1;
+	}
+	/* unknown users hash with the first user's setting: same cost */
+	if (c->n > 0)
+		c->dummy = strdup(c->v[0].hash);
+	else if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) !=
+	    NULL)
+		c->dummy = strdup(salt);
+	else
+		c->dummy = strdup("$6$mailhookdummy$");
+	if (c->dummy == NULL) {
+		creds_free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+creds_free(struct creds *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++) {
+		explicit_bzero(c->v[i].hash, strlen(c->v[i].hash));
+		free(c->v[i].user);
+		free(c->v[i].hash);
+	}
+	free(c->v);
+	free(c->dummy);
+	free(c);
+}
+
+size_t
+creds_count(const struct creds *c)
+{
+	return (c == NULL ? 0 : c->n);
+}
+
+void
+auth_throttle_set(int max, int window)
+{
+	throttle_max = max > 0 ? max : 5;
+	throttle_window = window > 0 ? window : 300;
+}
+
+void
+auth_throttle_reset(void)
+{
+	memset(throttle, 0, sizeof(throttle));
+}
+
+static time_t
+now_mono(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec + 1);		/* never 0: 0 marks a free slot */
+}
+
+/* the throttle key: the address, an IPv6 address's /64 */
+static void
+throttle_key(const char *ip, char *key, size_t len)
+{
+	struct in6_addr	 a6;
+
+	if (inet_pton(AF_INET6, ip, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset((uint8_t *)&a6 + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, key, len) != NULL)
+			return;
+	}
+	strlcpy(key, ip, len);
+}
+
+static struct throttle *
+throttle_find(const char *key, int create)
+{
+	struct throttle	*t, *victim = NULL;
+	time_t		 now = now_mono();
+	size_t		 i;
+
+	for (i = 0; i < THROTTLE_SLOTS; i++) {
+		t = &throttle[i];
+		if (t->start != 0 && now - t->start >= throttle_window)
+			memset(t, 0, sizeof(*t));	/* expired */
+		if (t->start != 0 && strcmp(t->key, key) == 0)
+			return (t);
+		if (t->start == 0) {
+			if (victim == NULL || victim->start != 0)
+				victim = t;
+		} else if (victim == NULL ||
+		    (victim->start != 0 && t->start < victim->start))
+			victim = t;
+	}
+	if (!create)
+		return (NULL);
+	memset(victim, 0, sizeof(*victim));
+	strlcpy(victim->key, key, sizeof(victim->key));
+	victim->start = now;
+	return (victim);
+}
+
+void
+auth_check(const struct creds *c, const struct authd_auth_req *req,
+    struct authd_auth_res *res)
+{
+	char			 key[64], user[sizeof(req->user)], lu[64];
+	char			 pass[sizeof(req->pass)];
+	const struct cred	*found = NULL;
+	const char		*setting, *h;
+	struct throttle		*t;
+	size_t			 i, hl;
+	int			 good = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->reqid = req->reqid;
+	memcpy(user, req->user, sizeof(user));
+	user[sizeof(user) - 1] = '\0';
+	memcpy(pass, req->pass, sizeof(pass));
+	pass[sizeof(pass) - 1] = '\0';
+	throttle_key(req->remote_ip[sizeof(req->remote_ip) - 1] == '\0' ?
+	    req->remote_ip : "", key, sizeof(key));
+
+	if ((t = throttle_find(key, 0)) != NULL && t->fails >= throttle_max) {
+		res->result = AUTH_THROTTLED;
+		goto done;
+	}
+	for (i = 0; c != NULL && i < c->n; i++)
+		if (strcmp(c->v[i].user, user) == 0) {
+			found = &c->v[i];
+			break;
+		}
+	setting = found != NULL ? found->hash :
+	    (c != NULL ? c->dummy : "$6$mailhookdummy$");
+	h = crypt_rn(pass, setting, &cdata, sizeof(cdata));
+	if (h != NULL && found != NULL && *h != '*' &&
+	    (hl = strlen(h)) == strlen(found->hash) &&
+	    CRYPTO_memcmp(h, found->hash, hl) == 0)
+		good = 1;
+	if (good) {
+		res->result = AUTH_OK;
+		goto done;
+	}
+	if (h == NULL && found != NULL)
+		log_warnx("credentials: user %s: unusable hash",
+		    log_sanitize(lu, sizeof(lu), user));
+	res->result = AUTH_FAIL;
+	if ((t = throttle_find(key, 1)) != NULL)
+		t->fails++;
+ done:
+	explicit_bzero(pass, sizeof(pass));
+	explicit_bzero(&cdata, sizeof(cdata));
+}

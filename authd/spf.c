@@ -1,0 +1,652 @@
+/*
+ * authd: SPF with libspf2 over an in-process DNS layer.
+ *
+ * libspf2 evaluates synchronously and asks its DNS layer for every name it
+ * needs.  Inside the sandbox there is no resolv.conf and no thread, so our
+ * layer answers only from a per-check cache that common/dns.c fills
+ * asynchronously.  One check runs like this:
+ *
+ *   1. evaluate; each name/type the layer does not have yet is recorded
+ *      as a miss and answered "host not found", so the evaluation goes on
+ *      and reveals as many further names as it can in the same pass (its
+ *      result is thrown away);
+ *   2. if there were misses, resolve all of them in parallel (dns_query)
+ *      and go back to 1;
+ *   3. a pass without a miss gives the result.
+ *
+ * SPF allows 10 DNS mechanisms, so a handful of passes suffices; after
+ * SPF_MAX_PASSES the result is temperror.  Results are cached for a minute
+ * per (ip, sender, helo) so the recipients of one transaction share them.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <ctype.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mailhook.h"
+#include "log.h"
+#include "dns.h"
+
+#include <event2/event.h>
+#include <unbound.h>
+#include <spf2/spf.h>
+#include <spf2/spf_dns.h>
+
+#include "authd_modules.h"
+
+#define SPF_MAX_PASSES		12
+#define SPF_MAX_NAMES		128	/* DNS answers one check may gather */
+#define SPF_CACHE_MAX		512
+#define SPF_CACHE_TTL		60
+
+enum spf_rr_state {
+	RR_MISSING,		/* wanted, not asked yet */
+	RR_ASKED,		/* query in flight */
+	RR_DONE
+};
+
+struct spf_rr {
+	TAILQ_ENTRY(spf_rr)	 entry;
+	struct spf_check	*sc;
+	char			 name[256];	/* lower case, no final dot */
+	int			 type;
+	int			 state;
+	int			 herrno;
+	int			 n;
+	char			**data;		/* in libspf2's layout */
+	size_t			*len;
+};
+TAILQ_HEAD(spf_rrlist, spf_rr);
+
+struct spf_check {
+	struct spf_rrlist	 rrs;
+	int			 nrrs;
+	int			 pending;	/* DNS queries in flight */
+	int			 issuing;
+	int			 passes;
+	int			 missed;	/* misses in the current pass */
+	int			 overflow;	/* more names than SPF_MAX_NAMES */
+	int			 cancelled;
+	int			 finished;	/* result known (or delivered) */
+	struct event		*ev;
+	char			 ip[64];
+	char			 sender[MH_ADDR_MAX];
+	char			 helo[256];
+	char			 result[16];
+	char			 domain[256];
+	spf_cb			 cb;
+	void			*arg;
+};
+
+struct spf_cached {
+	TAILQ_ENTRY(spf_cached)	 entry;
+	time_t			 expires;
+	char			*key;
+	char			 result[16];
+	char			 domain[256];
+};
+TAILQ_HEAD(spf_cachelist, spf_cached);
+
+static struct event_base	*spf_base;
+static SPF_server_t		*spf_server;
+static SPF_dns_server_t		*spf_layer;
+static struct spf_check		*spf_current;	/* during an evaluation */
+static struct spf_cachelist	 spf_cache = TAILQ_HEAD_INITIALIZER(spf_cache);
+static int			 spf_ncache;
+
+static SPF_dns_rr_t *spf_layer_lookup(SPF_dns_server_t *, const char *,
+		    ns_type, int);
+static void	 spf_evaluate(struct spf_check *);
+static void	 spf_step(int, short, void *);
+static void	 spf_dns_done(int, struct ub_result *, void *);
+static void	 spf_rr_fill(struct spf_rr *, int, struct ub_result *);
+static void	 spf_maybe_free(struct spf_check *);
+static void	 spf_set(struct spf_check *, const char *);
+static char	*spf_key(const char *, const char *, const char *);
+static void	 spf_cache_put(const struct spf_check *);
+static const struct spf_cached *spf_cache_get(const char *);
+static void	 spf_log_error(const char *, int, const char *)
+		    __attribute__((noreturn));
+static void	 spf_log_other(const char *, int, const char *);
+
+static void
+spf_log_error(const char *file, int line, const char *msg)
+{
+	fatalx("libspf2: %s:%d: %s", file ? file : "?", line, msg);
+}
+
+static void
+spf_log_other(const char *file, int line, const char *msg)
+{
+	log_debug("libspf2: %s", msg);
+}
+
+int
+spf_init(struct event_base *base)
+{
+	spf_base = base;
+	if (spf_server != NULL)
+		return (0);
+	SPF_error_handler = spf_log_error;
+	SPF_warning_handler = spf_log_other;
+	SPF_info_handler = spf_log_other;
+	SPF_debug_handler = spf_log_other;
+	if ((spf_layer = calloc(1, sizeof(*spf_layer))) == NULL)
+		return (-1);
+	spf_layer->destroy = NULL;
+	spf_layer->lookup = spf_layer_lookup;
+	spf_layer->get_spf = NULL;
+	spf_layer->get_exp = NULL;
+	spf_layer->add_cache = NULL;
+	spf_layer->layer_below = NULL;
+	spf_layer->name = "mailhook";
+	spf_layer->debug = 0;
+	if ((spf_server = SPF_server_new_dns(spf_layer, 0)) == NULL) {
+		log_warnx("spf: SPF_server_new_dns failed");
+		free(spf_layer);
+		spf_layer = NULL;
+		return (-1);
+	}
+	/* receiving host for the default explanation; no gethostname later */
+	SPF_server_set_rec_dom(spf_server, "mailhook");
+	return (0);
+}
+
+void
+spf_shutdown(void)
+{
+	spf_cache_flush();
+	if (spf_server != NULL)
+		SPF_server_free(spf_server);
+	spf_server = NULL;
+	free(spf_layer);
+	spf_layer = NULL;
+}
+
+/*
+ * The libspf2 DNS layer: answers from the current check's cache only.
+ */
+static SPF_dns_rr_t *
+spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
+    int should_cache)
+{
+	struct spf_check	*sc = spf_current;
+	struct spf_rr		*rr;
+	SPF_dns_rr_t		*out;
+	char			 name[256];
+	size_t			 i, l;
+	int			 k;
+
+	if (sc == NULL || domain == NULL)
+		return (SPF_dns_rr_new_init(layer, domain ? domain : "",
+		    type, 0, TRY_AGAIN));
+	for (i = 0; domain[i] != '\0' && i < sizeof(name) - 1; i++)
+		name[i] = tolower((unsigned char)domain[i]);
+	name[i] = '\0';
+	if ((l = strlen(name)) > 0 && name[l - 1] == '.')
+		name[l - 1] = '\0';
+	if (domain[i] != '\0' || name[0] == '\0')
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    HOST_NOT_FOUND));
+
+	TAILQ_FOREACH(rr, &sc->rrs, entry)
+		if (rr->type == (int)type && strcmp(rr->name, name) == 0)
+			break;
+	if (rr == NULL) {
+		if (sc->nrrs >= SPF_MAX_NAMES) {
+			sc->overflow = 1;
+			return (SPF_dns_rr_new_init(layer, domain, type, 0,
+			    TRY_AGAIN));
+		}
+		if ((rr = calloc(1, sizeof(*rr))) == NULL)
+			return (SPF_dns_rr_new_init(layer, domain, type, 0,
+			    TRY_AGAIN));
+		rr->sc = sc;
+		strlcpy(rr->name, name, sizeof(rr->name));
+		rr->type = type;
+		rr->state = RR_MISSING;
+		TAILQ_INSERT_TAIL(&sc->rrs, rr, entry);
+		sc->nrrs++;
+	}
+	if (rr->state != RR_DONE) {
+		/* pretend it does not exist, so the pass finds more names */
+		sc->missed++;
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    HOST_NOT_FOUND));
+	}
+	out = SPF_dns_rr_new_init(layer, domain, type, 60, rr->herrno);
+	if (out == NULL)
+		return (NULL);
+	for (k = 0; k < rr->n; k++) {
+		if (SPF_dns_rr_buf_realloc(out, k, rr->len[k] + 1) !=
+		    SPF_E_SUCCESS) {
+			out->herrno = TRY_AGAIN;
+			out->num_rr = 0;
+			return (out);
+		}
+		memcpy(out->rr[k], rr->data[k], rr->len[k]);
+		((char *)out->rr[k])[rr->len[k]] = '\0';
+		out->num_rr = k + 1;
+	}
+	return (out);
+}
+
+struct spf_check *
+spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
+    void *arg)
+{
+	struct spf_check	*sc;
+	struct in_addr		 a4;
+	struct in6_addr		 a6;
+	const char		*at;
+	struct timeval		 tv = { 0, 0 };
+
+	if (spf_server == NULL || spf_base == NULL || ip == NULL ||
+	    (inet_pton(AF_INET, ip, &a4) != 1 &&
+	    inet_pton(AF_INET6, ip, &a6) != 1))
+		return (NULL);
+	if (sender == NULL)
+		sender = "";
+	if (helo == NULL)
+		helo = "";
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return (NULL);
+	TAILQ_INIT(&sc->rrs);
+	sc->cb = cb;
+	sc->arg = arg;
+	if (strlcpy(sc->ip, ip, sizeof(sc->ip)) >= sizeof(sc->ip) ||
+	    strlcpy(sc->sender, sender, sizeof(sc->sender)) >=
+	    sizeof(sc->sender) ||
+	    strlcpy(sc->helo, helo, sizeof(sc->helo)) >= sizeof(sc->helo) ||
+	    (sc->ev = evtimer_new(spf_base, spf_step, sc)) == NULL) {
+		free(sc);
+		return (NULL);
+	}
+	/* the domain checked: MAIL FROM's, or HELO's for the null sender */
+	if (*sender == '\0')
+		strlcpy(sc->domain, helo, sizeof(sc->domain));
+	else if ((at = strrchr(sender, '@')) != NULL)
+		strlcpy(sc->domain, at + 1, sizeof(sc->domain));
+	else
+		strlcpy(sc->domain, sender, sizeof(sc->domain));
+	evtimer_add(sc->ev, &tv);
+	return (sc);
+}
+
+void
+spf_cancel(struct spf_check *sc)
+{
+	if (sc == NULL)
+		return;
+	sc->cancelled = 1;
+	evtimer_del(sc->ev);
+	spf_maybe_free(sc);
+}
+
+static void
+spf_maybe_free(struct spf_check *sc)
+{
+	struct spf_rr	*rr;
+	int		 i;
+
+	if (sc->pending > 0 || !(sc->cancelled || sc->finished))
+		return;
+	while ((rr = TAILQ_FIRST(&sc->rrs)) != NULL) {
+		TAILQ_REMOVE(&sc->rrs, rr, entry);
+		for (i = 0; i < rr->n; i++)
+			free(rr->data[i]);
+		free(rr->data);
+		free(rr->len);
+		free(rr);
+	}
+	event_free(sc->ev);
+	free(sc);
+}
+
+static void
+spf_set(struct spf_check *sc, const char *result)
+{
+	strlcpy(sc->result, result, sizeof(sc->result));
+	sc->finished = 1;
+}
+
+/* the event: first pass, next pass, or delivery */
+static void
+spf_step(int fd, short ev, void *arg)
+{
+	struct spf_check	*sc = arg;
+	const struct spf_cached	*c;
+	char			*key;
+
+	if (sc->cancelled)
+		return;
+	if (!sc->finished && sc->passes == 0 &&
+	    (key = spf_key(sc->ip, sc->sender, sc->helo)) != NULL) {
+		if ((c = spf_cache_get(key)) != NULL) {
+			strlcpy(sc->domain, c->domain, sizeof(sc->domain));
+			spf_set(sc, c->result);
+		}
+		free(key);
+	}
+	if (!sc->finished)
+		spf_evaluate(sc);
+	if (!sc->finished)
+		return;		/* waiting for DNS */
+	if (strcmp(sc->result, "temperror") != 0)
+		spf_cache_put(sc);
+	sc->cb(sc->result, sc->domain, sc->arg);
+	sc->cancelled = 1;	/* delivered: the handle is gone */
+	spf_maybe_free(sc);
+}
+
+static const char *
+spf_result_name(SPF_result_t r)
+{
+	switch (r) {
+	case SPF_RESULT_PASS:
+		return ("pass");
+	case SPF_RESULT_FAIL:
+		return ("fail");
+	case SPF_RESULT_SOFTFAIL:
+		return ("softfail");
+	case SPF_RESULT_NEUTRAL:
+		return ("neutral");
+	case SPF_RESULT_NONE:
+		return ("none");
+	case SPF_RESULT_PERMERROR:
+		return ("permerror");
+	case SPF_RESULT_TEMPERROR:
+	default:
+		return ("temperror");
+	}
+}
+
+static void
+spf_evaluate(struct spf_check *sc)
+{
+	SPF_request_t	*req;
+	SPF_response_t	*res = NULL;
+	SPF_result_t	 r = SPF_RESULT_TEMPERROR;
+	struct spf_rr	*rr;
+	struct timeval	 tv = { 0, 0 };
+	const char	*from;
+
+	if (++sc->passes > SPF_MAX_PASSES) {
+		log_debug("spf: %s: too many passes", sc->domain);
+		spf_set(sc, "temperror");
+		return;
+	}
+	if (sc->domain[0] == '\0') {
+		spf_set(sc, "none");
+		return;
+	}
+	if ((req = SPF_request_new(spf_server)) == NULL) {
+		spf_set(sc, "temperror");
+		return;
+	}
+	if (strchr(sc->ip, ':') != NULL)
+		SPF_request_set_ipv6_str(req, sc->ip);
+	else
+		SPF_request_set_ipv4_str(req, sc->ip);
+	if (sc->helo[0] != '\0')
+		SPF_request_set_helo_dom(req, sc->helo);
+	from = sc->sender[0] != '\0' ? sc->sender : sc->domain;
+	if (SPF_request_set_env_from(req, from) != 0) {
+		SPF_request_free(req);
+		spf_set(sc, "permerror");
+		return;
+	}
+	sc->missed = 0;
+	spf_current = sc;
+	(void)SPF_request_query_mailfrom(req, &res);
+	spf_current = NULL;
+	if (res != NULL)
+		r = SPF_response_result(res);
+	SPF_response_free(res);
+	SPF_request_free(req);
+
+	if (sc->overflow) {
+		spf_set(sc, "temperror");
+		return;
+	}
+	if (sc->missed == 0) {
+		spf_set(sc, spf_result_name(r));
+		return;
+	}
+	/* ask for everything missing at once */
+	sc->issuing = 1;
+	TAILQ_FOREACH(rr, &sc->rrs, entry) {
+		if (rr->state != RR_MISSING)
+			continue;
+		rr->state = RR_ASKED;
+		sc->pending++;
+		if (dns_query(rr->name, rr->type, spf_dns_done, rr) == -1) {
+			sc->pending--;
+			spf_rr_fill(rr, DNS_SERVFAIL, NULL);
+		}
+	}
+	sc->issuing = 0;
+	if (sc->pending == 0)
+		evtimer_add(sc->ev, &tv);
+}
+
+static void
+spf_dns_done(int status, struct ub_result *res, void *arg)
+{
+	struct spf_rr		*rr = arg;
+	struct spf_check	*sc = rr->sc;
+	struct timeval		 tv = { 0, 0 };
+
+	sc->pending--;
+	spf_rr_fill(rr, status, res);
+	if (sc->cancelled) {
+		spf_maybe_free(sc);
+		return;
+	}
+	if (sc->pending == 0 && !sc->issuing)
+		evtimer_add(sc->ev, &tv);
+}
+
+/* a wire-format name (uncompressed) to text */
+static int
+spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
+{
+	size_t	 o = 0, i = 0, l;
+
+	while (i < len && p[i] != 0) {
+		l = p[i++];
+		if (l > 63 || i + l > len)
+			return (-1);
+		if (o > 0) {
+			if (o + 1 >= outlen)
+				return (-1);
+			out[o++] = '.';
+		}
+		if (o + l >= outlen)
+			return (-1);
+		memcpy(out + o, p + i, l);
+		o += l;
+		i += l;
+	}
+	if (i >= len)
+		return (-1);
+	out[o] = '\0';
+	return (0);
+}
+
+/* store an answer in libspf2's layout: txt joined, names as text */
+static void
+spf_rr_fill(struct spf_rr *rr, int status, struct ub_result *res)
+{
+	const unsigned char	*d;
+	char			 buf[NS_MAXDNAME + 1], *txt;
+	size_t			 dl, o, l, tl;
+	int			 i, n = 0;
+
+	rr->state = RR_DONE;
+	switch (status) {
+	case DNS_OK:
+		rr->herrno = NETDB_SUCCESS;
+		break;
+	case DNS_NXDOMAIN:
+		rr->herrno = HOST_NOT_FOUND;
+		return;
+	case DNS_NODATA:
+		rr->herrno = NO_DATA;
+		return;
+	case DNS_SERVFAIL:
+		rr->herrno = TRY_AGAIN;
+		return;
+	default:
+		rr->herrno = NO_RECOVERY;
+		return;
+	}
+	if (res == NULL || res->data == NULL) {
+		rr->herrno = NO_DATA;
+		return;
+	}
+	while (res->data[n] != NULL)
+		n++;
+	if ((rr->data = calloc(n + 1, sizeof(char *))) == NULL ||
+	    (rr->len = calloc(n + 1, sizeof(size_t))) == NULL) {
+		rr->herrno = TRY_AGAIN;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		d = (const unsigned char *)res->data[i];
+		dl = res->len[i];
+		txt = NULL;
+		tl = 0;
+		switch (rr->type) {
+		case ns_t_a:
+			if (dl != 4)
+				continue;
+			tl = 4;
+			break;
+		case ns_t_aaaa:
+			if (dl != 16)
+				continue;
+			tl = 16;
+			break;
+		case ns_t_mx:
+			if (dl < 3 || spf_wire_name(d + 2, dl - 2, buf,
+			    sizeof(buf)) == -1)
+				continue;
+			d = (const unsigned char *)buf;
+			tl = strlen(buf);
+			break;
+		case ns_t_ptr:
+		case ns_t_cname:
+			if (spf_wire_name(d, dl, buf, sizeof(buf)) == -1)
+				continue;
+			d = (const unsigned char *)buf;
+			tl = strlen(buf);
+			break;
+		default:	/* TXT, SPF: character-strings joined */
+			if ((txt = malloc(dl + 1)) == NULL)
+				continue;
+			for (o = 0; o < dl; o += l + 1) {
+				l = d[o];
+				if (o + 1 + l > dl)
+					break;
+				memcpy(txt + tl, d + o + 1, l);
+				tl += l;
+			}
+			txt[tl] = '\0';
+			break;
+		}
+		if (txt == NULL) {
+			if ((txt = malloc(tl + 1)) == NULL)
+				continue;
+			memcpy(txt, d, tl);
+			txt[tl] = '\0';
+		}
+		rr->data[rr->n] = txt;
+		rr->len[rr->n] = tl;
+		rr->n++;
+	}
+	if (rr->n == 0)
+		rr->herrno = NO_DATA;
+}
+
+/*
+ * The result cache.
+ */
+static char *
+spf_key(const char *ip, const char *sender, const char *helo)
+{
+	char	*key;
+
+	if (asprintf(&key, "%s\n%s\n%s", ip, sender, helo) == -1)
+		return (NULL);
+	return (key);
+}
+
+static void
+spf_cached_free(struct spf_cached *c)
+{
+	TAILQ_REMOVE(&spf_cache, c, entry);
+	spf_ncache--;
+	free(c->key);
+	free(c);
+}
+
+static const struct spf_cached *
+spf_cache_get(const char *key)
+{
+	struct spf_cached	*c, *t;
+	time_t			 now = time(NULL);
+
+	TAILQ_FOREACH_SAFE(c, &spf_cache, entry, t) {
+		if (c->expires <= now) {
+			spf_cached_free(c);
+			continue;
+		}
+		if (strcmp(c->key, key) == 0)
+			return (c);
+	}
+	return (NULL);
+}
+
+static void
+spf_cache_put(const struct spf_check *sc)
+{
+	struct spf_cached	*c;
+	char			*key;
+
+	if ((key = spf_key(sc->ip, sc->sender, sc->helo)) == NULL)
+		return;
+	if (spf_cache_get(key) != NULL) {
+		free(key);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		free(key);
+		return;
+	}
+	while (spf_ncache >= SPF_CACHE_MAX)
+		spf_cached_free(TAILQ_FIRST(&spf_cache));
+	c->key = key;
+	c->expires = time(NULL) + SPF_CACHE_TTL;
+	strlcpy(c->result, sc->result, sizeof(c->result));
+	strlcpy(c->domain, sc->domain, sizeof(c->domain));
+	TAILQ_INSERT_TAIL(&spf_cache, c, entry);
+	spf_ncache++;
+}
+
+void
+spf_cache_flush(void)
+{
+	while (!TAILQ_EMPTY(&spf_cache))
+		spf_cached_free(TAILQ_FIRST(&spf_cache));
+}
