@@ -61,6 +61,7 @@ typedef struct {
 #define MAXINCLUDE	16
 #define MAXBRACES	16
 #define MAXWORD		8192
+#define NUMERR		INT64_MIN	/* a bad number, already reported */
 
 struct ichar {
 	int		 c;
@@ -113,6 +114,8 @@ static struct events_block	*cur_events;
 static struct pos		 cur_events_pos;
 static struct domain_limit	*cur_dlimit;
 static struct pos		 auth_pos;
+static int			 cur_listen_pki;	/* pki option seen */
+static int			 url_seen;	/* url option seen in the block */
 
 int		 yyparse(void);
 int		 yylex(void);
@@ -200,7 +203,7 @@ number		: NUMBER {
 			if ($1.unit[0] != '\0') {
 				perr(&$<pos>1, "unexpected suffix \"%s\" on %s",
 				    $1.unit, $1.raw);
-				$$ = 0;
+				$$ = NUMERR;
 			} else
 				$$ = $1.n;
 		}
@@ -210,7 +213,7 @@ port		: NUMBER {
 			if ($1.unit[0] != '\0' || $1.n < 1 || $1.n > 65535) {
 				perr(&$<pos>1, "port %s out of range (1-65535)",
 				    $1.raw);
-				$$ = 0;
+				$$ = 25;
 			} else
 				$$ = $1.n;
 		}
@@ -237,7 +240,7 @@ size		: NUMBER {
 				perr(&$<pos>1, "size %s too large", $1.raw);
 				m = 0;
 			}
-			$$ = $1.n * m;
+			$$ = m ? $1.n * m : NUMERR;
 		}
 		;
 
@@ -261,7 +264,7 @@ time		: NUMBER {
 				perr(&$<pos>1, "time %s too large", $1.raw);
 				m = 0;
 			}
-			$$ = $1.n * m;
+			$$ = m ? $1.n * m : NUMERR;
 		}
 		;
 
@@ -283,7 +286,7 @@ mstime		: NUMBER {
 				perr(&$<pos>1, "time %s too large", $1.raw);
 				m = 0;
 			}
-			$$ = $1.n * m;
+			$$ = m ? $1.n * m : NUMERR;
 		}
 		;
 
@@ -457,6 +460,7 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
 					    LF_AUTH_REQUIRE; }
 		| PKI STRING {
+			cur_listen_pki = 1;
 			if (config_pki(conf, $2) == NULL)
 				perr(&$<pos>2, "unknown pki \"%s\"", $2);
 			else
@@ -585,6 +589,7 @@ routeopts	: /* empty */
 		;
 
 routeopt	: URL STRING {
+			url_seen = 1;
 			if (check_url(&$<pos>2, $2, "url") == 0)
 				copystr(&$<pos>2, cur_route->url,
 				    sizeof(cur_route->url), $2, "url");
@@ -692,6 +697,7 @@ eventshead	: EVENTS {
 			TAILQ_INSERT_TAIL(&conf->events, e, entry);
 			cur_events = e;
 			cur_events_pos = $<pos>1;
+			url_seen = 0;
 		}
 		;
 
@@ -701,6 +707,7 @@ eventsopts	: /* empty */
 		;
 
 eventsopt	: URL STRING {
+			url_seen = 1;
 			if (check_url(&$<pos>2, $2, "url") == 0)
 				copystr(&$<pos>2, cur_events->url,
 				    sizeof(cur_events->url), $2, "url");
@@ -1235,9 +1242,9 @@ yylex(void)
 {
 	int	 tok;
 
-	tok = lex();
-	if (suppress && lasttok == '\n')
+	if (lasttok == '\n')
 		suppress = 0;
+	tok = lex();
 	lasttok = tok;
 	return (tok);
 }
@@ -1413,6 +1420,8 @@ static int
 check_range(const struct pos *p, int64_t v, int64_t min, int64_t max,
     const char *what)
 {
+	if (v == NUMERR)
+		return (-1);
 	if (v < min || v > max) {
 		perr(p, "%s %lld out of range (%lld-%lld)", what,
 		    (long long)v, (long long)min, (long long)max);
@@ -1463,6 +1472,7 @@ route_begin(const struct pos *p, int match, char *pattern)
 	r->concurrency = 8;
 	cur_route = r;
 	cur_route_pos = *p;
+	url_seen = 0;
 	TAILQ_FOREACH(o, &conf->routes, entry)
 		n++;
 	r->id = n;
@@ -1497,7 +1507,7 @@ route_end(void)
 {
 	struct route	*o;
 
-	if (cur_route->url[0] == '\0')
+	if (cur_route->url[0] == '\0' && !url_seen)
 		perr(&cur_route_pos, "route without url");
 	TAILQ_FOREACH(o, &conf->routes, entry) {
 		if (o == cur_route)
@@ -1531,6 +1541,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	l->id = n;
 	cur_listen = l;
 	cur_listen_pos = *p;
+	cur_listen_pki = 0;
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
@@ -1550,9 +1561,9 @@ listen_end(void)
 		perr(p, "listener cannot be both smtps and tls");
 	if ((l->flags & LF_AUTH) && !tls)
 		perr(p, "auth on a listener without tls");
-	if (tls && l->pki[0] == '\0')
+	if (tls && l->pki[0] == '\0' && !cur_listen_pki)
 		perr(p, "tls on a listener without pki");
-	if ((l->flags & LF_AUTH) && auth_pos.file == NULL)
+	if ((l->flags & LF_AUTH) && tls && auth_pos.file == NULL)
 		auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
 		l->sslen = 0;
@@ -1571,7 +1582,7 @@ listen_end(void)
 static void
 events_end(void)
 {
-	if (cur_events->url[0] == '\0')
+	if (cur_events->url[0] == '\0' && !url_seen)
 		perr(&cur_events_pos, "events without url");
 	if (cur_events->kinds == 0)
 		cur_events->kinds = EV_ALL;

@@ -1,0 +1,632 @@
+/*
+ * Configuration: parse.y, defaults, macros, include, the JSON round trip,
+ * the strict JSON decoder and config_load_files().
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tap.h"
+
+static char	 dir[64];
+static char	 errbuf[8192];
+
+static const char full[] =
+    "# a full configuration\n"
+    "web = \"https://app.example.com\"\n"
+    "n = 42\n"
+    "flags = \"tls-require auth\"\n"
+    "hostname \"mx.test.example\"\n"
+    "resolver ::1 port 5353\n"
+    "spool \"/tmp/spool\"\n"
+    "control \"/tmp/ctl.sock\"\n"
+    "credentials \"%s/passwd\"\n"
+    "ca \"%s/ca.pem\"\n"
+    "pki \"mx\" cert \"%s/mx.crt\" key \"%s/mx.key\"\n"
+    "listen on 127.0.0.1 port 2525 tls pki \"mx\"\n"
+    "listen on ::1 port 2587 $flags pki mx hostname \"sub.example\"\n"
+    "listen on localhost port 2465 smtps auth-require pki \"mx\"\n"
+    "limit message-size 10M\n"
+    "limit recipients $n\n"
+    "limit sessions 10\n"
+    "limit sessions-per-ip 3\n"
+    "limit idle-timeout 2m\n"
+    "spf reject fail\n"
+    "allow private-addresses\n"
+    "route \"Support@Example.COM\" {\n"
+    "\turl \"https://app.example.com/in\"\n"
+    "\tformat raw\n"
+    "\tmode queue\n"
+    "\tauthorize \"https://app.example.com/authz\" format xml timeout 5\n"
+    "\terrors \"https://app.example.com/errors.json\"\n"
+    "\theader \"Authorization\" \"Bearer xyz\"\n"
+    "\theader \"X-Two\" \"2\"\n"
+    "\tsecret \"whsec_c2VjcmV0\"\n"
+    "\ttimeout 45s\n"
+    "\tlifetime 2d\n"
+    "\tconcurrency 3\n"
+    "}\n"
+    "route domain \"example.com\" { url \"https://a.example/x\" format multipart }\n"
+    "route domain \"*.Example.net\" {\n\turl \"http://b.example/y\"\n}\n"
+    "route any { url \"https://c.example/z\" \\\n"
+    "    mode sync }\n"
+    "relay from auth\n"
+    "relay from 10.0.0.0/8\n"
+    "relay from 2001:db8::/32\n"
+    "relay via \"smtps://user:pa55@smart.example:465\"\n"
+    "bounce domain \"bounces.example.com\"\n"
+    "bounce dsn no\n"
+    "queue lifetime 4d\n"
+    "queue retry 1m to 2h\n"
+    "limit domain \"example.net\" rate 100 per minute connections 5 tls require\n"
+    "limit domain \"v.example\" tls verify\n"
+    "limit sender-domain \"example.com\" rate 10000 per day\n"
+    "dkim domain \"example.com\" selector \"s1\" key \"/k/s1.key\"\n"
+    "events {\n"
+    "\turl \"https://app.example.com/ev\"\n"
+    "\tformat callback\n"
+    "\tkinds delivery, bounce,unsubscribe\n"
+    "\tsecret \"whsec_c2VjcmV0\"\n"
+    "\theader \"Authorization\" \"Bearer ev\"\n"
+    "\ttimeout 9\n"
+    "\tbatch 7\n"
+    "\twait 250ms\n"
+    "}\n"
+    "events { url \"https://app.example.com/all\" }\n";
+
+static void
+writefile(const char *name, const char *text, mode_t mode)
+{
+	char	 path[PATH_MAX];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("%s", path);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+/* parse dir/name with stderr captured into errbuf */
+static struct config *
+parse_capture(const char *name)
+{
+	struct config	*c;
+	char		 path[PATH_MAX], epath[PATH_MAX];
+	int		 saved, fd;
+	ssize_t		 n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(epath, sizeof(epath), "%s/stderr", dir);
+	fflush(stderr);
+	saved = dup(2);
+	if ((fd = open(epath, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
+		fatal("%s", epath);
+	dup2(fd, 2);
+	c = config_parse(path);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, errbuf, sizeof(errbuf) - 1);
+	errbuf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return (c);
+}
+
+static struct config *
+parse_text(const char *text)
+{
+	writefile("t.conf", text, 0644);
+	return (parse_capture("t.conf"));
+}
+
+static void
+test_defaults(void)
+{
+	struct config	*c;
+	char		 host[MH_NAME_MAX];
+
+	c = parse_text("# nothing but a comment\n\n");
+	ok(c != NULL, "empty config parses");
+	if (c == NULL)
+		return;
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	is_str(c->hostname, host, "hostname defaults to gethostname()");
+	is_str(c->resolver, "127.0.0.1", "default resolver");
+	is_int(c->resolver_port, 53, "default resolver port");
+	is_str(c->spool, "/var/spool/mailhook", "default spool");
+	is_str(c->control, "/run/mailhook/mhctl.sock", "default control");
+	is_int(c->max_message_size, 25 * 1024 * 1024, "default message-size");
+	is_int(c->max_recipients, 100, "default recipients");
+	is_int(c->max_sessions, 1024, "default sessions");
+	is_int(c->max_sessions_per_ip, 64, "default sessions-per-ip");
+	is_int(c->smtp_timeout, 300, "default idle timeout");
+	is_int(c->bounce_dsn, 1, "default bounce dsn");
+	is_int(c->queue_lifetime, 5 * 86400, "default queue lifetime");
+	is_int(c->retry_min, 300, "default retry min");
+	is_int(c->retry_max, 3600, "default retry max");
+	is_int(c->allow_private, 0, "private addresses refused by default");
+	is_str(c->relay_via, "", "relay via mx by default");
+	if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+		is_str(c->cabundle, "/etc/ssl/certs/ca-certificates.crt",
+		    "system CA bundle by default");
+	ok(TAILQ_EMPTY(&c->listeners) && TAILQ_EMPTY(&c->routes) &&
+	    TAILQ_EMPTY(&c->events), "no listeners, routes or events");
+	config_free(c);
+}
+
+static void
+check_full(const struct config *c)
+{
+	const struct listener	*l;
+	const struct route	*r;
+	const struct header	*h;
+	const struct netaddr	*n;
+	const struct domain_limit *d;
+	const struct events_block *e;
+	struct sockaddr_in	 sin;
+	const struct sockaddr_in6 *sin6;
+
+	is_str(c->hostname, "mx.test.example", "hostname");
+	is_str(c->resolver, "::1", "resolver address");
+	is_int(c->resolver_port, 5353, "resolver port");
+	is_int(c->max_message_size, 10 * 1024 * 1024, "message-size 10M");
+	is_int(c->max_recipients, 42, "recipients from a number macro");
+	is_int(c->max_sessions, 10, "sessions");
+	is_int(c->max_sessions_per_ip, 3, "sessions-per-ip");
+	is_int(c->smtp_timeout, 120, "idle-timeout 2m");
+	ok(c->spf_reject_fail && c->allow_private, "spf reject fail, allow");
+
+	l = config_listener(c, 1);
+	ok(l != NULL, "listener 1 exists");
+	if (l != NULL) {
+		is_int(l->port, 2587, "listener 1 port");
+		is_int(l->flags, LF_STARTTLS | LF_TLS_REQUIRE | LF_AUTH,
+		    "flags from a multi-word macro");
+		is_str(l->pki, "mx", "bare-word pki name");
+		is_str(l->hostname, "sub.example", "listener hostname");
+		sin6 = (const struct sockaddr_in6 *)&l->ss;
+		ok(l->ss.ss_family == AF_INET6 &&
+		    ntohs(sin6->sin6_port) == 2587 &&
+		    l->sslen == sizeof(*sin6), "IPv6 sockaddr with port");
+		is_int(l->fd, -1, "fd -1");
+	}
+	l = config_listener(c, 2);
+	ok(l != NULL && l->ss.ss_family == AF_INET &&
+	    ntohs(((const struct sockaddr_in *)&l->ss)->sin_port) == 2465 &&
+	    ((const struct sockaddr_in *)&l->ss)->sin_addr.s_addr ==
+	    htonl(INADDR_LOOPBACK) && (l->flags & LF_SMTPS) &&
+	    (l->flags & LF_AUTH_REQUIRE), "localhost smtps listener");
+	ok(config_listener(c, 3) == NULL, "no listener 3");
+	ok(config_pki(c, "mx") != NULL && config_pki(c, "nope") == NULL,
+	    "config_pki");
+
+	r = config_route(c, 0);
+	ok(r != NULL, "route 0");
+	if (r != NULL) {
+		is_int(r->match, ROUTE_ADDRESS, "address route");
+		is_str(r->pattern, "support@example.com", "lower-cased");
+		is_int(r->format, FORMAT_RAW, "format raw");
+		is_int(r->mode, MODE_QUEUE, "mode queue");
+		is_str(r->authorize, "https://app.example.com/authz",
+		    "authorize url");
+		is_int(r->authorize_format, AUTHZ_XML, "authorize format");
+		is_int(r->authorize_timeout, 5, "authorize timeout");
+		is_str(r->errors, "https://app.example.com/errors.json",
+		    "errors url");
+		h = TAILQ_FIRST(&r->headers);
+		ok(h != NULL && strcmp(h->name, "Authorization") == 0 &&
+		    strcmp(h->value, "Bearer xyz") == 0, "first header");
+		h = h ? TAILQ_NEXT(h, entry) : NULL;
+		ok(h != NULL && strcmp(h->name, "X-Two") == 0 &&
+		    TAILQ_NEXT(h, entry) == NULL, "second header, no third");
+		is_str(r->secret, "whsec_c2VjcmV0", "secret");
+		is_int(r->timeout, 45, "timeout");
+		is_int(r->lifetime, 2 * 86400, "lifetime 2d");
+		is_int(r->concurrency, 3, "concurrency");
+	}
+	r = config_route(c, 1);
+	ok(r != NULL && r->match == ROUTE_DOMAIN && r->format ==
+	    FORMAT_MULTIPART && strcmp(r->pattern, "example.com") == 0 &&
+	    r->timeout == 30 && r->lifetime == 3 * 86400 &&
+	    r->concurrency == 8 && r->authorize[0] == '\0',
+	    "one-line domain route with defaults");
+	r = config_route(c, 2);
+	ok(r != NULL && r->match == ROUTE_SUBDOMAINS &&
+	    strcmp(r->pattern, "example.net") == 0, "*.domain route");
+	r = config_route(c, 3);
+	ok(r != NULL && r->match == ROUTE_ANY && r->pattern[0] == '\0' &&
+	    strcmp(r->url, "https://c.example/z") == 0,
+	    "route any, continued line");
+
+	ok(c->relay_from_auth, "relay from auth");
+	n = TAILQ_FIRST(&c->relay_from);
+	ok(n != NULL && n->bits == 8 && strcmp(n->text, "10.0.0.0/8") == 0,
+	    "relay from CIDR");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);
+	ok(n != NULL && config_cidr_match(n, (struct sockaddr *)&sin),
+	    "10.9.8.7 in 10.0.0.0/8");
+	inet_pton(AF_INET, "11.0.0.1", &sin.sin_addr);
+	ok(n != NULL && !config_cidr_match(n, (struct sockaddr *)&sin),
+	    "11.0.0.1 not in 10.0.0.0/8");
+	n = n ? TAILQ_NEXT(n, entry) : NULL;
+	ok(n != NULL && n->bits == 32 && n->ss.ss_family == AF_INET6,
+	    "IPv6 CIDR");
+	is_str(c->relay_via, "smtps://user:pa55@smart.example:465",
+	    "relay via smart host");
+	is_str(c->bounce_domain, "bounces.example.com", "bounce domain");
+	is_int(c->bounce_dsn, 0, "bounce dsn no");
+	is_int(c->queue_lifetime, 4 * 86400, "queue lifetime");
+	ok(c->retry_min == 60 && c->retry_max == 7200, "queue retry");
+	d = TAILQ_FIRST(&c->domain_limits);
+	ok(d != NULL && d->rate == 100 && d->per == RATE_MINUTE &&
+	    d->connections == 5 && d->tls_require && !d->tls_verify,
+	    "limit domain");
+	d = d ? TAILQ_NEXT(d, entry) : NULL;
+	ok(d != NULL && d->tls_verify && !d->tls_require && d->rate == 0,
+	    "limit domain tls verify");
+	ok(TAILQ_FIRST(&c->sender_limits) != NULL &&
+	    TAILQ_FIRST(&c->sender_limits)->rate == 10000 &&
+	    TAILQ_FIRST(&c->sender_limits)->per == RATE_DAY,
+	    "limit sender-domain");
+	ok(TAILQ_FIRST(&c->dkims) != NULL &&
+	    strcmp(TAILQ_FIRST(&c->dkims)->selector, "s1") == 0, "dkim");
+
+	e = TAILQ_FIRST(&c->events);
+	ok(e != NULL, "events block");
+	if (e != NULL) {
+		is_str(e->url, "https://app.example.com/ev", "events url");
+		is_int(e->format, EVFMT_CALLBACK, "events format");
+		is_int(e->kinds, (1U << EV_DELIVERY) | (1U << EV_BOUNCE) |
+		    (1U << EV_UNSUBSCRIBE), "kinds");
+		ok(TAILQ_FIRST(&e->headers) != NULL, "events header");
+		ok(e->timeout == 9 && e->batch_max == 7 &&
+		    e->batch_wait == 250, "timeout, batch, wait 250ms");
+		e = TAILQ_NEXT(e, entry);
+		ok(e != NULL && e->id == 1 && e->kinds == EV_ALL &&
+		    e->format == EVFMT_EVENTS && e->batch_max == 100 &&
+		    e->batch_wait == 1000 && e->timeout == 30,
+		    "second events block: defaults, all kinds");
+	}
+}
+
+static void
+test_full(void)
+{
+	struct config	*c, *c2;
+	char		 text[8192];
+	json_t		*j1, *j2, *pub;
+
+	snprintf(text, sizeof(text), full, dir, dir, dir, dir);
+	c = parse_text(text);
+	ok(c != NULL, "full config parses");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	is_str(errbuf, "", "no messages");
+	check_full(c);
+
+	j1 = config_to_json(c, CONF_SECRETS);
+	c2 = config_from_json(j1);
+	ok(c2 != NULL, "config_from_json accepts config_to_json");
+	if (c2 != NULL) {
+		j2 = config_to_json(c2, CONF_SECRETS);
+		ok(json_equal(j1, j2), "JSON round trip is lossless");
+		json_decref(j2);
+		check_full(c2);
+		config_free(c2);
+	}
+	pub = config_to_json(c, 0);
+	ok(json_object_get(json_array_get(json_object_get(pub, "routes"), 0),
+	    "secret") == NULL, "no route secret without CONF_SECRETS");
+	ok(strstr(json_dumps(pub, 0), "Bearer") == NULL,
+	    "no header values without CONF_SECRETS");
+	ok(strstr(json_dumps(pub, 0), "pa55") == NULL,
+	    "no relay password without CONF_SECRETS");
+	c2 = config_from_json(pub);
+	ok(c2 != NULL, "public JSON still decodes");
+	config_free(c2);
+	json_decref(pub);
+	json_decref(j1);
+	config_free(c);
+}
+
+/* each member set to null, or removed, makes the decoder refuse */
+static int	 mutations, accepted;
+
+static void
+mutate(json_t *root, json_t *node, const char *path)
+{
+	const char	*key;
+	json_t		*v, *saved;
+	struct config	*c;
+	size_t		 i;
+	char		 sub[512];
+
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+			mutate(root, v, sub);
+		}
+		return;
+	}
+	if (!json_is_object(node))
+		return;
+	json_object_foreach(node, key, v) {
+		snprintf(sub, sizeof(sub), "%s.%s", path, key);
+		saved = json_incref(v);
+		json_object_set(node, key, json_null());
+		mutations++;
+		if ((c = config_from_json(root)) != NULL) {
+			accepted++;
+			printf("# accepted null at %s\n", sub);
+			config_free(c);
+		}
+		json_object_set_new(node, key, json_integer(-5));
+		mutations++;
+		if ((c = config_from_json(root)) != NULL) {
+			/* integers in range stay valid: only -5 for strings */
+			if (!json_is_integer(saved)) {
+				accepted++;
+				printf("# accepted -5 at %s\n", sub);
+			}
+			config_free(c);
+		}
+		json_object_set(node, key, saved);
+		json_decref(saved);
+		mutate(root, v, sub);
+	}
+}
+
+static void
+test_json_strict(void)
+{
+	struct config	*c;
+	char		 text[8192];
+	json_t		*j, *bad;
+
+	ok(config_from_json(NULL) == NULL, "NULL refused");
+	bad = json_array();
+	ok(config_from_json(bad) == NULL, "array refused");
+	json_decref(bad);
+	bad = json_object();
+	ok(config_from_json(bad) == NULL, "empty object refused");
+	json_decref(bad);
+
+	snprintf(text, sizeof(text), full, dir, dir, dir, dir);
+	if ((c = parse_text(text)) == NULL) {
+		ok(0, "full config for mutations");
+		return;
+	}
+	j = config_to_json(c, CONF_SECRETS);
+	mutations = accepted = 0;
+	mutate(j, j, "");
+	ok(mutations > 200, "%d mutations tried", mutations);
+	is_int(accepted, 0, "every wrong-typed member refused");
+
+	json_object_set_new(json_array_get(json_object_get(j, "routes"), 0),
+	    "format", json_string("yaml"));
+	ok(config_from_json(j) == NULL, "unknown enum refused");
+	json_object_set_new(json_array_get(json_object_get(j, "routes"), 0),
+	    "format", json_string("json"));
+	json_object_set_new(j, "max_recipients", json_integer(0));
+	ok(config_from_json(j) == NULL, "out of range integer refused");
+	json_object_set_new(j, "max_recipients", json_integer(100));
+	json_array_append_new(json_object_get(j, "relay_from"),
+	    json_string("10.1.0.0/8"));
+	ok(config_from_json(j) == NULL, "bad CIDR refused");
+	json_array_remove(json_object_get(j, "relay_from"), 2);
+	json_object_set_new(j, "hostname", json_stringn("a\0b", 3));
+	ok(config_from_json(j) == NULL, "NUL in string refused");
+	bad = json_string("");
+	json_object_set_new(j, "hostname", json_string(
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+	ok(config_from_json(j) == NULL, "over-long string refused");
+	json_decref(bad);
+	json_object_set_new(j, "hostname", json_string("ok.example"));
+	json_array_append_new(json_object_get(
+	    json_array_get(json_object_get(j, "events"), 0), "kinds"),
+	    json_string("nope"));
+	ok(config_from_json(j) == NULL, "unknown event kind refused");
+	json_decref(j);
+	config_free(c);
+}
+
+static void
+test_macros_include(void)
+{
+	struct config	*c;
+
+	writefile("inc/routes.conf",
+	    "route domain \"inc.example\" { url $u }\n", 0644);
+	c = parse_text(
+	    "u = \"https://inc.example/hook\"\n"
+	    "include \"inc/routes.conf\"\n"
+	    "u = \"https://later.example/\"\n"
+	    "route any { url $u }\n");
+	ok(c != NULL, "include with a macro from the includer");
+	if (c != NULL) {
+		ok(config_route(c, 0) != NULL && strcmp(config_route(c,
+		    0)->url, "https://inc.example/hook") == 0,
+		    "included route");
+		ok(config_route(c, 1) != NULL && strcmp(config_route(c,
+		    1)->url, "https://later.example/") == 0,
+		    "macro redefined after include");
+		config_free(c);
+	}
+
+	writefile("inc/bad.conf", "\n  route any { url \"ftp://x\" }\n",
+	    0644);
+	c = parse_text("include \"inc/bad.conf\"\nlimit recipients 0\n");
+	ok(c == NULL, "error in an included file");
+	ok(strstr(errbuf, "inc/bad.conf:2:19: url \"ftp://x\" is not an "
+	    "http:// or https:// URL") != NULL, "names the included file");
+	ok(strstr(errbuf, "t.conf:2:18: recipients 0 out of range") != NULL,
+	    "and goes on in the includer");
+
+	writefile("inc/loop.conf", "include \"loop.conf\"\n", 0644);
+	c = parse_text("include \"inc/loop.conf\"\n");
+	ok(c == NULL && strstr(errbuf, "include loop") != NULL,
+	    "include loop detected");
+
+	c = parse_text("x = \"$y\"\nlimit recipients \"$x\"\n");
+	ok(c == NULL, "no expansion inside quotes");
+	c = parse_text("listen on 127.0.0.1 port $p\n");
+	ok(c == NULL && strstr(errbuf, "t.conf:1:26: macro \"p\" not "
+	    "defined") != NULL, "undefined macro");
+	c = parse_text("a = \"$a\"\nlimit recipients $a\n");
+	ok(c == NULL, "self-referencing macro does not loop");
+}
+
+static void
+test_errors(void)
+{
+	struct config	*c;
+	int		 lines = 0;
+	char		*s;
+
+	c = parse_text(
+	    "hostname \"ok.example\"\n"
+	    "bogus 1\n"
+	    "limit recipients 0\n"
+	    "route \"a@example.com\" {\n"
+	    "\tformat yaml\n"
+	    "}\n"
+	    "listen on 127.0.0.1 port 70000\n");
+	ok(c == NULL, "config with errors refused");
+	for (s = errbuf; (s = strchr(s, '\n')) != NULL; s++)
+		lines++;
+	is_int(lines, 5, "every error reported");
+	ok(strstr(errbuf, "t.conf:2:1: unknown keyword \"bogus\"") != NULL,
+	    "unknown keyword");
+	ok(strstr(errbuf, "t.conf:5:9: unknown format \"yaml\"") != NULL,
+	    "unknown format");
+	ok(strstr(errbuf, "t.conf:4:1: route without url") != NULL,
+	    "route without url");
+	ok(strstr(errbuf, "t.conf:7:26: port 70000 out of range") != NULL,
+	    "port out of range");
+	ok(config_parse("/nonexistent/mailhook.conf") == NULL,
+	    "missing file");
+}
+
+static void
+test_load_files(void)
+{
+	struct config	*c;
+	const struct pki *p;
+	char		 text[1024];
+
+	writefile("mx.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n"
+	    "-----END CERTIFICATE-----\n", 0644);
+	writefile("mx.key", "-----BEGIN PRIVATE KEY-----\nBBBB\n"
+	    "-----END PRIVATE KEY-----\n", 0600);
+	writefile("passwd", "joe:$6$salt$hash\n", 0600);
+	writefile("ca.pem", "-----BEGIN CERTIFICATE-----\nCCCC\n"
+	    "-----END CERTIFICATE-----\n", 0644);
+	snprintf(text, sizeof(text),
+	    "pki \"mx\" cert \"%s/mx.crt\" key \"%s/mx.key\"\n"
+	    "credentials \"%s/passwd\"\nca \"%s/ca.pem\"\n", dir, dir, dir,
+	    dir);
+	c = parse_text(text);
+	ok(c != NULL, "config with files parses");
+	if (c == NULL)
+		return;
+	ok(config_load_files(c) == 0, "files load");
+	p = config_pki(c, "mx");
+	ok(p != NULL && p->cert != NULL && strstr(p->cert, "AAAA") != NULL &&
+	    p->certlen == strlen(p->cert), "cert in memory");
+	ok(p != NULL && p->key != NULL && strstr(p->key, "BBBB") != NULL,
+	    "key in memory");
+	ok(c->credentials_data != NULL && c->credentials_len == 17,
+	    "credentials in memory");
+	ok(c->cabundle_data != NULL && strstr(c->cabundle_data, "CCCC"),
+	    "CA bundle in memory");
+	ok(config_load_files(c) == 0, "loading again (reload) works");
+	config_free(c);
+
+	snprintf(text, sizeof(text), "%s/mx.key", dir);
+	chmod(text, 0644);
+	snprintf(text, sizeof(text),
+	    "pki \"mx\" cert \"%s/mx.crt\" key \"%s/mx.key\"\n"
+	    "credentials \"%s/missing\"\n", dir, dir, dir);
+	c = parse_text(text);
+	if (c == NULL) {
+		ok(0, "second config parses");
+		return;
+	}
+	fflush(stderr);
+	ok(config_load_files(c) == -1, "missing credentials file fails");
+	config_free(c);
+
+	snprintf(text, sizeof(text),
+	    "pki \"mx\" cert \"%s/mx.key\" key \"%s/mx.crt\"\n", dir, dir);
+	c = parse_text(text);
+	ok(c != NULL && config_load_files(c) == -1,
+	    "cert and key swapped are refused");
+	config_free(c);
+}
+
+static void
+test_kinds(void)
+{
+	int	 i, good = 1;
+
+	for (i = 0; i < EV_KIND_MAX; i++)
+		if (event_kind_from_name(event_kind_name(i)) != i)
+			good = 0;
+	ok(good, "event kind names round trip");
+	is_str(event_kind_name(EV_DISPATCH_SOFT_BOUNCE),
+	    "dispatch_soft_bounce", "kind name");
+	is_str(event_kind_name(EV_RESUBSCRIBE), "resubscribe", "last kind");
+	is_int(event_kind_from_name("rate_limit"), EV_RATE_LIMIT, "rate_limit");
+	is_int(event_kind_from_name("nope"), -1, "unknown kind");
+	is_int(event_kind_from_name(NULL), -1, "NULL kind");
+}
+
+int
+main(void)
+{
+	char	 tmpl[] = "/tmp/test_config.XXXXXX";
+	char	 cmd[PATH_MAX + 16];
+
+	log_init(1, LOG_DAEMON);
+	if (mkdtemp(tmpl) == NULL)
+		fatal("mkdtemp");
+	strlcpy(dir, tmpl, sizeof(dir));
+	snprintf(cmd, sizeof(cmd), "%s/inc", dir);
+	mkdir(cmd, 0755);
+
+	test_defaults();
+	test_load_files();
+	test_full();
+	test_json_strict();
+	test_macros_include();
+	test_errors();
+	test_kinds();
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return (tap_done());
+}
