@@ -1,0 +1,1187 @@
+/*
+ * The SMTP client: MX lookup (or the smarthost), connect, EHLO/HELO,
+ * STARTTLS through libtls, AUTH PLAIN to a smarthost, pipelined
+ * multi-recipient transactions, body streaming with the X-Mailhook-*
+ * headers stripped, dot-stuffing, connection reuse per domain.
+ *
+ * Every byte from the server is checked: a reply is "ddd[- ]text" lines
+ * with one code, bounded in line length, line count and total size;
+ * anything else ends the connection as a temporary failure.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <tls.h>
+
+#include "log.h"
+#include "verp.h"
+#include "relay_local.h"
+#include "dns.h"
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+
+#define REPLY_LINE_MAX	1024
+#define REPLY_LINES_MAX	64
+#define REPLY_BYTES_MAX	16384
+#define MAX_ADDRS	16
+#define MAX_MSGS_CONN	100
+#define OUT_LOW		(64 * 1024)
+#define BODY_LINE	4096
+
+enum mstate {
+	M_DNS, M_CONNECT, M_GREETING, M_EHLO, M_HELO, M_STARTTLS, M_HANDSHAKE,
+	M_AUTH, M_TX, M_BODY, M_DOT, M_RSET, M_QUIT, M_DONE
+};
+
+static const char *stage_names[] = {
+	"dns", "connect", "connect", "helo", "helo", "starttls", "starttls",
+	"auth", "mail", "data", "data", "rset", "quit", "quit"
+};
+
+struct mconn {
+	TAILQ_ENTRY(mconn)	 entry;
+	char			 domain[256];
+	struct rjob		*job;
+	enum mstate		 state;
+	int			 fd;
+	struct tls		*tls;
+	struct event		*evr, *evw, *evt;
+	struct evbuffer		*in, *out;
+	int			 dns_pending;
+	/* hosts and addresses */
+	char			 hosts[DNS_MAX_MX][256];
+	size_t			 nhosts, hcur;
+	struct sockaddr_storage	 addrs[MAX_ADDRS];
+	size_t			 addr_host[MAX_ADDRS];
+	size_t			 naddrs, acur;
+	/* extensions */
+	int			 ext_pipelining, ext_size, ext_8bit;
+	int			 ext_starttls, ext_auth_plain;
+	int			 tls_done, tls_require, tls_verify, authed;
+	int			 nmsgs;
+	/* reply accumulation */
+	int			 rcode;
+	size_t			 rlines, rbytes;
+	char			 rtext[512];
+	/* transaction */
+	size_t			 tx_sent, tx_acked;	/* 0 MAIL, 1..n RCPT, n+1 DATA */
+	int			 mail_failed;
+	int			 rset_end;	/* this RSET ends the job */
+	int			*accepted;
+	size_t			 naccepted;
+	/* body */
+	int			 bodyfd;
+	char			 lb[BODY_LINE];
+	size_t			 lblen;
+	int			 lb_cont, in_hdr, skip_hdr, drop_line, body_eof;
+	char			 lasterr[512];
+	int			 lastcode;
+	char			 lastext[16];
+};
+TAILQ_HEAD(mconnlist, mconn);
+
+static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
+static struct tls_config *tlscfg_noverify, *tlscfg_verify;
+static char		 via_host[256], via_user[256], via_pass[256];
+static int		 via_port;
+
+static void	 conn_io(int, short, void *);
+static void	 conn_timeout(int, short, void *);
+static void	 conn_next_addr(struct mconn *);
+static void	 conn_free(struct mconn *);
+static void	 conn_fail(struct mconn *, int code, const char *ext,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void	 tx_start(struct mconn *);
+static void	 job_finish(struct mconn *);
+
+/* "smtp://[user:pass@]host[:port]" */
+static int
+parse_via(const char *url)
+{
+	const char	*p, *at, *colon;
+	const char	*errstr;
+	char		 hp[300];
+
+	via_host[0] = via_user[0] = via_pass[0] = '\0';
+	via_port = 25;
+	if (url[0] == '\0' || strcasecmp(url, "mx") == 0)
+		return (0);
+	if (strncasecmp(url, "smtp://", 7) != 0)
+		return (-1);
+	p = url + 7;
+	if ((at = strrchr(p, '@')) != NULL) {
+		if ((colon = memchr(p, ':', at - p)) == NULL ||
+		    (size_t)(colon - p) >= sizeof(via_user) ||
+		    (size_t)(at - colon - 1) >= sizeof(via_pass))
+			return (-1);
+		memcpy(via_user, p, colon - p);
+		via_user[colon - p] = '\0';
+		memcpy(via_pass, colon + 1, at - colon - 1);
+		via_pass[at - colon - 1] = '\0';
+		p = at + 1;
+	}
+	if (strlcpy(hp, p, sizeof(hp)) >= sizeof(hp))
+		return (-1);
+	hp[strcspn(hp, "/")] = '\0';
+	if (hp[0] == '[') {
+		char *e = strchr(hp, ']');
+		if (e == NULL)
+			return (-1);
+		*e = '\0';
+		strlcpy(via_host, hp + 1, sizeof(via_host));
+		colon = (e[1] == ':') ? e + 1 : NULL;
+	} else {
+		if ((colon = strrchr(hp, ':')) != NULL)
+			*(char *)colon = '\0';
+		strlcpy(via_host, hp, sizeof(via_host));
+		if (colon)
+			colon = colon;
+	}
+	if (colon != NULL) {
+		via_port = strtonum(colon + 1, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return (-1);
+	}
+	return (via_host[0] ? 0 : -1);
+}
+
+int
+mta_init(void)
+{
+	if (tlscfg_noverify == NULL) {
+		if ((tlscfg_noverify = tls_config_new()) == NULL ||
+		    (tlscfg_verify = tls_config_new()) == NULL)
+			return (-1);
+		tls_config_insecure_noverifycert(tlscfg_noverify);
+		tls_config_insecure_noverifyname(tlscfg_noverify);
+		tls_config_set_protocols(tlscfg_noverify, TLS_PROTOCOLS_ALL);
+	}
+	if (relay_conf->cabundle_data != NULL && tls_config_set_ca_mem(
+	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
+	    relay_conf->cabundle_len) == -1)
+		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
+	if (parse_via(relay_conf->relay_via) == -1) {
+		log_warnx("relay via: bad url");
+		return (-1);
+	}
+	return (0);
+}
+
+void
+mta_shutdown(void)
+{
+	struct mconn	*c;
+
+	while ((c = TAILQ_FIRST(&conns)) != NULL) {
+		if (c->job != NULL) {
+			struct rjob *j = c->job;
+			c->job = NULL;
+			sched_job_done(j);
+		}
+		conn_free(c);
+	}
+}
+
+int
+mta_active(void)
+{
+	struct mconn	*c;
+	int		 n = 0;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		n++;
+	return (n);
+}
+
+static void
+set_timeout(struct mconn *c, int secs)
+{
+	struct timeval	 tv = { secs, 0 };
+
+	evtimer_add(c->evt, &tv);
+}
+
+static void
+want_write(struct mconn *c)
+{
+	if (c->evw != NULL)
+		event_add(c->evw, NULL);
+}
+
+static void
+send_line(struct mconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+send_line(struct mconn *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(c->out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(c->out, "\r\n", 2);
+	want_write(c);
+	set_timeout(c, relay_command_timeout);
+}
+
+static void
+conn_free(struct mconn *c)
+{
+	TAILQ_REMOVE(&conns, c, entry);
+	if (c->evr)
+		event_free(c->evr);
+	if (c->evw)
+		event_free(c->evw);
+	if (c->evt)
+		event_free(c->evt);
+	if (c->tls) {
+		tls_close(c->tls);
+		tls_free(c->tls);
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	if (c->bodyfd != -1)
+		close(c->bodyfd);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	free(c->accepted);
+	sched_conn_closed(c->domain);
+	free(c);
+}
+
+/* close the socket, keep the connection object (try another address) */
+static void
+conn_close_sock(struct mconn *c)
+{
+	if (c->evr) {
+		event_free(c->evr);
+		c->evr = NULL;
+	}
+	if (c->evw) {
+		event_free(c->evw);
+		c->evw = NULL;
+	}
+	if (c->tls) {
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->tls_done = c->authed = 0;
+	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
+	c->ext_starttls = c->ext_auth_plain = 0;
+	c->rcode = 0;
+	c->rlines = c->rbytes = 0;
+}
+
+/* every recipient of the job without a result gets this one */
+static void
+job_fail_all(struct mconn *c, enum event_kind kind, int code, const char *ext,
+    const char *desc, const char *stage)
+{
+	size_t	 i;
+
+	if (c->job == NULL)
+		return;
+	for (i = 0; i < c->job->n; i++)
+		sched_result(c->job, i, kind, code, ext, desc, stage);
+}
+
+static void
+job_finish(struct mconn *c)
+{
+	struct rjob	*j = c->job;
+
+	c->job = NULL;
+	if (c->bodyfd != -1) {
+		close(c->bodyfd);
+		c->bodyfd = -1;
+	}
+	if (j != NULL)
+		sched_job_done(j);
+}
+
+/* connection-level trouble: the job is retried, the connection ends */
+static void
+conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 desc[512];
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	log_debug("mta %s: %s", c->domain, desc);
+	job_fail_all(c, EV_DISPATCH_SOFT_BOUNCE, code, ext ? ext : "4.4.2",
+	    desc, stage_names[c->state]);
+	job_finish(c);
+	conn_free(c);
+}
+
+/* before a transaction: try the next address, or give up */
+static void
+conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->lasterr, sizeof(c->lasterr), fmt, ap);
+	va_end(ap);
+	c->lastcode = code;
+	conn_close_sock(c);
+	c->acur++;
+	conn_next_addr(c);
+}
+
+/* DNS */
+
+static void
+addrs_cb(const struct dns_addrs *a, void *arg)
+{
+	struct mconn	*c = arg;
+	size_t		 i;
+
+	c->dns_pending = 0;
+	for (i = 0; a->status == DNS_OK && i < a->n && c->naddrs < MAX_ADDRS;
+	    i++) {
+		struct sockaddr_storage *ss = &c->addrs[c->naddrs];
+		*ss = a->ss[i];
+		if (ss->ss_family == AF_INET)
+			((struct sockaddr_in *)ss)->sin_port = htons(
+			    via_host[0] ? via_port : relay_port);
+		else if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(
+			    via_host[0] ? via_port : relay_port);
+		else
+			continue;
+		c->addr_host[c->naddrs++] = c->hcur;
+	}
+	c->hcur++;
+	if (c->hcur < c->nhosts && c->naddrs < MAX_ADDRS) {
+		c->dns_pending = 1;
+		if (dns_resolve_host(c->hosts[c->hcur], addrs_cb, c) == -1) {
+			c->dns_pending = 0;
+			c->hcur = c->nhosts;
+		} else
+			return;
+	}
+	if (c->naddrs == 0) {
+		conn_fail(c, 0, "4.4.4", "no address for %s",
+		    c->nhosts ? c->hosts[0] : c->domain);
+		return;
+	}
+	c->acur = 0;
+	conn_next_addr(c);
+}
+
+static void
+resolve_hosts(struct mconn *c)
+{
+	c->hcur = 0;
+	c->dns_pending = 1;
+	if (dns_resolve_host(c->hosts[0], addrs_cb, c) == -1) {
+		c->dns_pending = 0;
+		conn_fail(c, 0, "4.4.3", "DNS lookup failed");
+	}
+}
+
+static void
+mx_cb(const struct dns_mxlist *mx, void *arg)
+{
+	struct mconn	*c = arg;
+	size_t		 i;
+
+	c->dns_pending = 0;
+	if (mx->null_mx) {
+		job_fail_all(c, EV_BOUNCE, 556, "5.1.10",
+		    "domain does not accept mail (null MX)", "dns");
+		job_finish(c);
+		conn_free(c);
+		return;
+	}
+	switch (mx->status) {
+	case DNS_OK:
+		for (i = 0; i < mx->n; i++)
+			strlcpy(c->hosts[i], mx->mx[i].host,
+			    sizeof(c->hosts[i]));
+		c->nhosts = mx->n;
+		break;
+	case DNS_NODATA:
+		/* RFC 5321 5.1: the domain itself is the implicit MX */
+		strlcpy(c->hosts[0], c->domain, sizeof(c->hosts[0]));
+		c->nhosts = 1;
+		break;
+	case DNS_NXDOMAIN:
+		job_fail_all(c, EV_BOUNCE, 550, "5.1.2",
+		    "recipient domain does not exist", "dns");
+		job_finish(c);
+		conn_free(c);
+		return;
+	default:
+		conn_fail(c, 0, "4.4.3", "MX lookup failed for %s", c->domain);
+		return;
+	}
+	resolve_hosts(c);
+}
+
+int
+mta_start(struct rjob *j)
+{
+	struct mconn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (-1);
+	c->fd = c->bodyfd = -1;
+	c->job = j;
+	strlcpy(c->domain, j->domain, sizeof(c->domain));
+	if ((c->in = evbuffer_new()) == NULL ||
+	    (c->out = evbuffer_new()) == NULL ||
+	    (c->evt = evtimer_new(relay_base, conn_timeout, c)) == NULL) {
+		if (c->in)
+			evbuffer_free(c->in);
+		if (c->out)
+			evbuffer_free(c->out);
+		free(c);
+		return (-1);
+	}
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	{
+		const struct domain_limit *l;
+		TAILQ_FOREACH(l, &relay_conf->domain_limits, entry)
+			if (strcasecmp(l->domain, c->domain) == 0) {
+				c->tls_require = l->tls_require;
+				c->tls_verify = l->tls_verify;
+			}
+	}
+	c->state = M_DNS;
+	set_timeout(c, relay_command_timeout);
+	if (via_host[0] != '\0') {
+		strlcpy(c->hosts[0], via_host, sizeof(c->hosts[0]));
+		c->nhosts = 1;
+		resolve_hosts(c);
+		return (0);
+	}
+	c->dns_pending = 1;
+	if (dns_resolve_mx(c->domain, mx_cb, c) == -1) {
+		c->dns_pending = 0;
+		conn_fail(c, 0, "4.4.3", "MX lookup failed");
+	}
+	return (0);
+}
+
+/* connecting */
+
+static void
+conn_next_addr(struct mconn *c)
+{
+	struct sockaddr_storage	*ss;
+	char			 host[64];
+
+	for (; c->acur < c->naddrs; c->acur++) {
+		ss = &c->addrs[c->acur];
+		if ((c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0)) == -1)
+			continue;
+		if (connect(c->fd, (struct sockaddr *)ss, ss->ss_family ==
+		    AF_INET ? sizeof(struct sockaddr_in) :
+		    sizeof(struct sockaddr_in6)) == -1 && errno != EINPROGRESS) {
+			getnameinfo((struct sockaddr *)ss, sizeof(*ss), host,
+			    sizeof(host), NULL, 0, NI_NUMERICHOST);
+			snprintf(c->lasterr, sizeof(c->lasterr),
+			    "connect to %s: %s", host, strerror(errno));
+			close(c->fd);
+			c->fd = -1;
+			continue;
+		}
+		c->evr = event_new(relay_base, c->fd, EV_READ | EV_PERSIST,
+		    conn_io, c);
+		c->evw = event_new(relay_base, c->fd, EV_WRITE, conn_io, c);
+		if (c->evr == NULL || c->evw == NULL)
+			fatal("event_new");
+		c->state = M_CONNECT;
+		event_add(c->evw, NULL);
+		set_timeout(c, relay_connect_timeout);
+		return;
+	}
+	conn_fail(c, c->lastcode, "4.4.1", "%s", c->lasterr[0] ? c->lasterr :
+	    "cannot connect");
+}
+
+/* replies */
+
+static void
+ehlo_keyword(struct mconn *c, const char *kw)
+{
+	if (strcasecmp(kw, "PIPELINING") == 0)
+		c->ext_pipelining = 1;
+	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' ||
+	    kw[4] == ' '))
+		c->ext_size = 1;
+	else if (strcasecmp(kw, "8BITMIME") == 0)
+		c->ext_8bit = 1;
+	else if (strcasecmp(kw, "STARTTLS") == 0)
+		c->ext_starttls = 1;
+	else if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' ||
+	    kw[4] == '=')) {
+		char tmp[512], *p, *w;
+		strlcpy(tmp, kw + 5, sizeof(tmp));
+		for (p = tmp; (w = strsep(&p, " ")) != NULL;)
+			if (strcasecmp(w, "PLAIN") == 0)
+				c->ext_auth_plain = 1;
+	}
+}
+
+static void
+parse_ext(const char *text, char *ext, size_t len)
+{
+	int	 a, b, c, n = 0;
+
+	ext[0] = '\0';
+	if (sscanf(text, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 && n > 0 &&
+	    (text[n] == ' ' || text[n] == '\0') && (a == 2 || a == 4 || a == 5))
+		snprintf(ext, len, "%d.%d.%d", a, b, c);
+}
+
+static void	reply(struct mconn *, int, const char *);
+
+/* one line from the server; -1 if the connection must end */
+static int
+reply_line(struct mconn *c, const char *line, size_t len)
+{
+	int	 code, last;
+	size_t	 i;
+
+	if (len < 3 || !isdigit((unsigned char)line[0]) ||
+	    !isdigit((unsigned char)line[1]) ||
+	    !isdigit((unsigned char)line[2]) || line[0] < '2' ||
+	    line[0] > '5' || (len > 3 && line[3] != ' ' && line[3] != '-'))
+		return (-1);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			return (-1);
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	last = (len == 3 || line[3] == ' ');
+	if (c->rlines == 0) {
+		c->rcode = code;
+		log_sanitize(c->rtext, sizeof(c->rtext), len > 4 ? line + 4 : "");
+	} else if (code != c->rcode)
+		return (-1);	/* inconsistent multi-line reply */
+	else if (c->state == M_EHLO && len > 4)
+		ehlo_keyword(c, line + 4);
+	c->rlines++;
+	c->rbytes += len;
+	if (c->rlines > REPLY_LINES_MAX || c->rbytes > REPLY_BYTES_MAX)
+		return (-1);
+	if (last) {
+		c->rlines = c->rbytes = 0;
+		reply(c, code, c->rtext);
+	}
+	return (0);
+}
+
+/* body streaming: one fragment of a line */
+static void
+body_fragment(struct mconn *c, int complete)
+{
+	if (!c->lb_cont) {
+		c->drop_line = 0;
+		if (c->in_hdr) {
+			if (c->lblen == 0 && complete)
+				c->in_hdr = 0;
+			else if (c->lb[0] == ' ' || c->lb[0] == '\t')
+				c->drop_line = c->skip_hdr;
+			else {
+				c->skip_hdr =
+				    strncasecmp(c->lb, "X-Mailhook-Tag:", 15) == 0 ||
+				    strncasecmp(c->lb, "X-Mailhook-Group:", 17) == 0 ||
+				    strncasecmp(c->lb, "X-Mailhook-Transaction:", 23) == 0;
+				c->drop_line = c->skip_hdr;
+			}
+		}
+		if (!c->drop_line && c->lblen > 0 && c->lb[0] == '.')
+			evbuffer_add(c->out, ".", 1);
+	}
+	if (!c->drop_line) {
+		evbuffer_add(c->out, c->lb, c->lblen);
+		if (complete)
+			evbuffer_add(c->out, "\r\n", 2);
+	}
+	c->lb_cont = !complete;
+	c->lblen = 0;
+}
+
+static int
+body_fill(struct mconn *c)
+{
+	char	 buf[16384];
+	ssize_t	 n, i;
+
+	while (!c->body_eof && evbuffer_get_length(c->out) < OUT_LOW) {
+		if ((n = read(c->bodyfd, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			conn_fail(c, 0, "4.3.0", "message file read error");
+			return (-1);
+		}
+		if (n == 0) {
+			if (c->lblen > 0 || c->lb_cont)
+				body_fragment(c, 1);
+			evbuffer_add(c->out, ".\r\n", 3);
+			c->body_eof = 1;
+			c->state = M_DOT;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (buf[i] == '\r')
+				continue;
+			if (buf[i] == '\n') {
+				body_fragment(c, 1);
+				continue;
+			}
+			c->lb[c->lblen++] = buf[i];
+			if (c->lblen == sizeof(c->lb) - 1) {
+				c->lb[c->lblen] = '\0';
+				body_fragment(c, 0);
+			}
+			c->lb[c->lblen] = '\0';
+		}
+	}
+	want_write(c);
+	set_timeout(c, relay_command_timeout);
+	return (0);
+}
+
+static void
+body_start(struct mconn *c)
+{
+	c->bodyfd = queue_open_msg(c->job->msg->id);
+	if (c->bodyfd == -1) {
+		size_t i;
+		for (i = 0; i < c->job->n; i++)
+			sched_result(c->job, i, EV_ERROR, 0, "4.3.0",
+			    "message file missing", "data");
+		conn_fail(c, 0, "4.3.0", "message file missing");
+		return;
+	}
+	c->lblen = 0;
+	c->lb[0] = '\0';
+	c->lb_cont = 0;
+	c->in_hdr = 1;
+	c->skip_hdr = c->drop_line = c->body_eof = 0;
+	c->state = M_BODY;
+	body_fill(c);
+}
+
+static void
+do_tls(struct mconn *c)
+{
+	if ((c->tls = tls_client()) == NULL ||
+	    tls_configure(c->tls, c->tls_verify ? tlscfg_verify :
+	    tlscfg_noverify) == -1 ||
+	    tls_connect_socket(c->tls, c->fd,
+	    c->hosts[c->addr_host[c->acur]]) == -1) {
+		conn_fail(c, 0, "4.7.5", "TLS setup: %s",
+		    c->tls ? tls_error(c->tls) : "no memory");
+		return;
+	}
+	c->state = M_HANDSHAKE;
+	want_write(c);
+}
+
+static void
+send_ehlo(struct mconn *c)
+{
+	c->state = M_EHLO;
+	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
+	c->ext_starttls = c->ext_auth_plain = 0;
+	send_line(c, "EHLO %s", relay_conf->hostname[0] ?
+	    relay_conf->hostname : "localhost");
+}
+
+static void
+after_ehlo(struct mconn *c)
+{
+	char	 raw[600], b64[820];
+	int	 n;
+
+	if (!c->tls_done && c->ext_starttls) {
+		c->state = M_STARTTLS;
+		send_line(c, "STARTTLS");
+		return;
+	}
+	if (!c->tls_done && (c->tls_require || c->tls_verify)) {
+		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
+		return;
+	}
+	if (via_user[0] != '\0' && !c->authed) {
+		if (!c->ext_auth_plain) {
+			conn_fail(c, 0, "4.7.0", "smarthost does not offer AUTH PLAIN");
+			return;
+		}
+		n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via_user, 0,
+		    via_pass);
+		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
+		c->state = M_AUTH;
+		send_line(c, "AUTH PLAIN %s", b64);
+		return;
+	}
+	tx_start(c);
+}
+
+/* the transaction: MAIL, RCPT..., DATA; pipelined when offered */
+static void
+tx_send(struct mconn *c)
+{
+	struct rjob	*j = c->job;
+	char		 from[MH_ADDR_MAX + 64], sz[64];
+	size_t		 total = j->n + 2;
+
+	while (c->tx_sent < total &&
+	    (c->ext_pipelining || c->tx_sent == c->tx_acked)) {
+		if (!c->ext_pipelining && c->mail_failed) {
+			c->rset_end = 1;
+			c->state = M_RSET;
+			send_line(c, "RSET");
+			return;
+		}
+		if (c->tx_sent == 0) {
+			const struct envelope *env = &j->msg->env;
+			if (env->sender[0] == '\0')
+				from[0] = '\0';
+			else if (relay_conf->bounce_domain[0] == '\0' ||
+			    verp_encode(from, sizeof(from), env->id,
+			    env->rcpts[j->idx[0]].addr,
+			    relay_conf->bounce_domain) == -1)
+				strlcpy(from, env->sender, sizeof(from));
+			sz[0] = '\0';
+			if (c->ext_size)
+				snprintf(sz, sizeof(sz), " SIZE=%zu", env->size);
+			send_line(c, "MAIL FROM:<%s>%s%s", from, sz,
+			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" : "");
+		} else if (c->tx_sent <= j->n)
+			send_line(c, "RCPT TO:<%s>",
+			    j->msg->env.rcpts[j->idx[c->tx_sent - 1]].addr);
+		else {
+			/* without pipelining, no DATA when nobody is left */
+			if (!c->ext_pipelining && (c->mail_failed ||
+			    c->naccepted == 0)) {
+				c->tx_sent = c->tx_acked = total;
+				c->rset_end = 1;
+				c->state = M_RSET;
+				send_line(c, "RSET");
+				return;
+			}
+			send_line(c, "DATA");
+		}
+		c->tx_sent++;
+	}
+}
+
+static void
+tx_start(struct mconn *c)
+{
+	c->state = M_TX;
+	c->tx_sent = c->tx_acked = 0;
+	c->mail_failed = 0;
+	c->rset_end = 0;
+	c->naccepted = 0;
+	c->nmsgs++;
+	free(c->accepted);
+	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
+		fatal("calloc");
+	tx_send(c);
+}
+
+static enum event_kind
+code_kind(int code)
+{
+	if (code >= 200 && code < 300)
+		return (EV_DELIVERY);
+	if (code >= 500)
+		return (EV_BOUNCE);
+	return (EV_SOFT_BOUNCE);
+}
+
+static void
+tx_reply(struct mconn *c, int code, const char *text, const char *ext)
+{
+	struct rjob	*j = c->job;
+	size_t		 k = c->tx_acked++, i;
+
+	if (k == 0) {
+		if (code / 100 != 2) {
+			c->mail_failed = 1;
+			for (i = 0; i < j->n; i++)
+				sched_result(j, i, code_kind(code), code, ext,
+				    text, "mail");
+		}
+	} else if (k <= j->n) {
+		if (c->mail_failed)
+			;
+		else if (code / 100 == 2) {
+			c->accepted[k - 1] = 1;
+			c->naccepted++;
+		} else
+			sched_result(j, k - 1, code_kind(code), code, ext, text,
+			    "rcpt");
+	} else {
+		/* DATA */
+		if (code == 354) {
+			if (c->naccepted == 0 || c->mail_failed) {
+				c->state = M_DOT;
+				c->body_eof = 1;
+				evbuffer_add(c->out, ".\r\n", 3);
+				want_write(c);
+				set_timeout(c, relay_command_timeout);
+				return;
+			}
+			body_start(c);
+			return;
+		}
+		for (i = 0; i < j->n; i++)
+			if (c->accepted[i])
+				sched_result(j, i, code_kind(code), code, ext,
+				    text, "data");
+		c->rset_end = 1;
+		c->state = M_RSET;
+		send_line(c, "RSET");
+		return;
+	}
+	tx_send(c);
+}
+
+/* the reply to the final dot */
+static void
+dot_reply(struct mconn *c, int code, const char *text, const char *ext)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->job->n; i++)
+		if (c->accepted[i])
+			sched_result(c->job, i, code_kind(code), code, ext,
+			    text, "data");
+	job_finish(c);
+	/* reuse the connection for the next message to this domain */
+	if (c->nmsgs < MAX_MSGS_CONN &&
+	    (c->job = sched_next_job(c->domain)) != NULL) {
+		c->state = M_RSET;
+		send_line(c, "RSET");
+		return;
+	}
+	c->state = M_QUIT;
+	send_line(c, "QUIT");
+}
+
+static void
+reply(struct mconn *c, int code, const char *text)
+{
+	char	 ext[16];
+
+	parse_ext(text, ext, sizeof(ext));
+	switch (c->state) {
+	case M_GREETING:
+		if (code != 220) {
+			conn_retry_next(c, code, "greeting: %d %s", code, text);
+			return;
+		}
+		send_ehlo(c);
+		break;
+	case M_EHLO:
+		if (code / 100 == 2)
+			after_ehlo(c);
+		else if (code / 100 == 5) {
+			c->state = M_HELO;
+			send_line(c, "HELO %s", relay_conf->hostname[0] ?
+			    relay_conf->hostname : "localhost");
+		} else
+			conn_retry_next(c, code, "EHLO: %d %s", code, text);
+		break;
+	case M_HELO:
+		if (code / 100 != 2)
+			conn_retry_next(c, code, "HELO: %d %s", code, text);
+		else
+			after_ehlo(c);
+		break;
+	case M_STARTTLS:
+		if (code != 220) {
+			if (c->tls_require || c->tls_verify)
+				conn_retry_next(c, code, "STARTTLS: %d %s",
+				    code, text);
+			else {
+				c->tls_done = -1;	/* go on in plain text */
+				after_ehlo(c);
+			}
+			return;
+		}
+		do_tls(c);
+		break;
+	case M_AUTH:
+		if (code != 235) {
+			conn_fail(c, code, ext[0] ? ext : "4.7.0",
+			    "AUTH: %d %s", code, text);
+			return;
+		}
+		c->authed = 1;
+		tx_start(c);
+		break;
+	case M_TX:
+		tx_reply(c, code, text, ext);
+		break;
+	case M_DOT:
+		dot_reply(c, code, text, ext);
+		break;
+	case M_RSET:
+		if (code / 100 != 2) {
+			conn_fail(c, code, ext, "RSET: %d %s", code, text);
+			return;
+		}
+		if (c->rset_end) {
+			c->rset_end = 0;
+			/* the transaction ended early: report it */
+			dot_reply(c, 0, "", "");
+			return;
+		}
+		if (c->job != NULL)
+			tx_start(c);
+		else {
+			c->state = M_QUIT;
+			send_line(c, "QUIT");
+		}
+		break;
+	case M_QUIT:
+		c->state = M_DONE;
+		conn_free(c);
+		break;
+	default:
+		conn_fail(c, 0, "4.5.0", "unexpected reply %d", code);
+		break;
+	}
+}
+
+static int
+conn_read(struct mconn *c)
+{
+	char	 buf[16384];
+	ssize_t	 n;
+
+	for (;;) {
+		if (c->tls != NULL && c->state != M_HANDSHAKE) {
+			n = tls_read(c->tls, buf, sizeof(buf));
+			if (n == TLS_WANT_POLLIN)
+				return (0);
+			if (n == TLS_WANT_POLLOUT) {
+				want_write(c);
+				return (0);
+			}
+		} else {
+			n = read(c->fd, buf, sizeof(buf));
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				return (0);
+		}
+		if (n <= 0)
+			return (-1);
+		evbuffer_add(c->in, buf, n);
+		if (evbuffer_get_length(c->in) > REPLY_BYTES_MAX * 2)
+			return (-1);
+	}
+}
+
+static int
+conn_write(struct mconn *c)
+{
+	unsigned char	*p;
+	ssize_t		 n;
+	size_t		 len;
+
+	while ((len = evbuffer_get_length(c->out)) > 0) {
+		if (len > 16384)
+			len = 16384;
+		p = evbuffer_pullup(c->out, len);
+		if (c->tls != NULL) {
+			n = tls_write(c->tls, p, len);
+			if (n == TLS_WANT_POLLOUT) {
+				want_write(c);
+				return (0);
+			}
+			if (n == TLS_WANT_POLLIN)
+				return (0);
+		} else {
+			n = write(c->fd, p, len);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+				want_write(c);
+				return (0);
+			}
+		}
+		if (n <= 0)
+			return (-1);
+		evbuffer_drain(c->out, n);
+		if (c->state == M_BODY && !c->body_eof &&
+		    evbuffer_get_length(c->out) < OUT_LOW &&
+		    body_fill(c) == -1)
+			return (-2);
+	}
+	return (0);
+}
+
+static void
+conn_process(struct mconn *c)
+{
+	char	*line;
+	size_t	 len;
+	struct evbuffer_ptr pos;
+
+	while (c->fd != -1 && c->state != M_DONE) {
+		pos = evbuffer_search_eol(c->in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (pos.pos == -1) {
+			if (evbuffer_get_length(c->in) > REPLY_LINE_MAX)
+				goto bad;
+			return;
+		}
+		if ((size_t)pos.pos > REPLY_LINE_MAX)
+			goto bad;
+		line = evbuffer_readln(c->in, &len, EVBUFFER_EOL_CRLF);
+		if (line == NULL)
+			return;
+		if (c->state == M_BODY || c->state == M_CONNECT ||
+		    c->state == M_HANDSHAKE || c->state == M_DNS) {
+			/* replies nobody asked for */
+			free(line);
+			conn_fail(c, 0, "4.5.0", "unexpected data from server");
+			return;
+		}
+		if (memchr(line, '\0', len) != NULL ||
+		    reply_line(c, line, len) == -1) {
+			free(line);
+			goto bad;
+		}
+		free(line);
+		/* reply() may have freed c: stop if it is gone */
+		{
+			struct mconn *x;
+			TAILQ_FOREACH(x, &conns, entry)
+				if (x == c)
+					break;
+			if (x == NULL)
+				return;
+		}
+	}
+	return;
+ bad:
+	if (c->state == M_GREETING || c->state == M_EHLO ||
+	    c->state == M_HELO) {
+		conn_retry_next(c, 0, "malformed reply from server");
+		return;
+	}
+	conn_fail(c, 0, "4.5.0", "malformed reply from server");
+}
+
+static int
+conn_alive(struct mconn *c)
+{
+	struct mconn	*x;
+
+	TAILQ_FOREACH(x, &conns, entry)
+		if (x == c)
+			return (1);
+	return (0);
+}
+
+static void
+conn_io(int fd, short ev, void *arg)
+{
+	struct mconn	*c = arg;
+	int		 err = 0, r;
+	socklen_t	 sl = sizeof(err);
+
+	if (c->state == M_CONNECT) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1 ||
+		    err != 0) {
+			conn_retry_next(c, 0, "connect: %s", strerror(err));
+			return;
+		}
+		c->state = M_GREETING;
+		event_add(c->evr, NULL);
+		set_timeout(c, relay_command_timeout);
+		return;
+	}
+	if (c->state == M_HANDSHAKE) {
+		r = tls_handshake(c->tls);
+		if (r == TLS_WANT_POLLIN)
+			return;
+		if (r == TLS_WANT_POLLOUT) {
+			want_write(c);
+			return;
+		}
+		if (r == -1) {
+			conn_retry_next(c, 0, "TLS handshake: %s",
+			    tls_error(c->tls));
+			return;
+		}
+		c->tls_done = 1;
+		send_ehlo(c);
+		return;
+	}
+	if ((r = conn_write(c)) == -2)
+		return;
+	if (r == -1) {
+		conn_fail(c, 0, "4.4.2", "connection lost while writing");
+		return;
+	}
+	if (!conn_alive(c))
+		return;
+	r = conn_read(c);
+	conn_process(c);
+	if (!conn_alive(c))
+		return;
+	if (r == -1) {
+		if (c->state == M_QUIT || c->state == M_DONE)
+			conn_free(c);
+		else if (c->state == M_GREETING)
+			conn_retry_next(c, 0, "connection closed");
+		else
+			conn_fail(c, 0, "4.4.2", "connection closed by server");
+	}
+}
+
+static void
+conn_timeout(int fd, short ev, void *arg)
+{
+	struct mconn	*c = arg;
+
+	if (c->dns_pending) {
+		/* the lookup still owns c: wait for its callback */
+		set_timeout(c, 5);
+		return;
+	}
+	if (c->state == M_QUIT) {
+		conn_free(c);
+		return;
+	}
+	if (c->state == M_CONNECT || c->state == M_GREETING) {
+		conn_retry_next(c, 0, "timeout at %s", stage_names[c->state]);
+		return;
+	}
+	conn_fail(c, 0, "4.4.2", "timeout at %s", stage_names[c->state]);
+}

@@ -1,0 +1,593 @@
+/*
+ * The outbound spool on disk.
+ *
+ *	outbound/incoming/<msgid>	open files handed to smtpd
+ *	outbound/queue/<msgid>.msg	committed message
+ *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
+ *	outbound/suppress		the suppression list
+ *
+ * Commit: fsync the message, rename it into queue/, write the envelope to
+ * a temporary file, fsync, rename, fsync the directories.  At start the
+ * leftovers of an interrupted commit are removed; only an .env makes a
+ * message exist.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "log.h"
+#include "relay_local.h"
+
+#define HDR_READ_MAX	(256 * 1024)
+
+static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
+
+int
+msgid_ok(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < MH_MSGID_LEN - 1; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return (0);
+	return (s[i] == '\0');
+}
+
+static int
+opendir_at(int dfd, const char *name)
+{
+	int	 fd;
+
+	if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", name);
+		return (-1);
+	}
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		log_warn("open %s", name);
+	return (fd);
+}
+
+static void
+clean_dir(int dfd, int (*keep)(const char *))
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (keep != NULL && keep(de->d_name))
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == -1)
+			log_warn("unlink %s", de->d_name);
+	}
+	closedir(d);
+}
+
+int
+queue_init(const char *root)
+{
+	queue_shutdown();
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("spool %s", root);
+		return (-1);
+	}
+	if ((outfd = opendir_at(rootfd, "outbound")) == -1 ||
+	    (incfd = opendir_at(outfd, "incoming")) == -1 ||
+	    (qfd = opendir_at(outfd, "queue")) == -1)
+		return (-1);
+	/* nobody acknowledged what is still in incoming/ */
+	clean_dir(incfd, NULL);
+	return (0);
+}
+
+void
+queue_shutdown(void)
+{
+	if (qfd != -1)
+		close(qfd);
+	if (incfd != -1)
+		close(incfd);
+	if (outfd != -1)
+		close(outfd);
+	if (rootfd != -1)
+		close(rootfd);
+	rootfd = outfd = incfd = qfd = -1;
+}
+
+int
+queue_open_incoming(char msgid[MH_MSGID_LEN])
+{
+	int	 fd, tries;
+
+	for (tries = 0; tries < 10; tries++) {
+		envelope_new_id(msgid);
+		fd = openat(incfd, msgid, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+		    0600);
+		if (fd != -1)
+			return (fd);
+		if (errno != EEXIST)
+			break;
+	}
+	log_warn("spool open");
+	return (-1);
+}
+
+void
+queue_abort(const char *msgid)
+{
+	if (msgid_ok(msgid))
+		unlinkat(incfd, msgid, 0);
+}
+
+/* write data to dfd/name atomically: tmp, fsync, rename */
+static int
+write_atomic(int dfd, const char *name, const char *data, size_t len,
+    int syncdir)
+{
+	char	 tmp[64];
+	ssize_t	 n;
+	size_t	 off = 0;
+	int	 fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if ((fd = openat(dfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("open %s", tmp);
+		return (-1);
+	}
+	while (off < len) {
+		if ((n = write(fd, data + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	close(fd);
+	if (renameat(dfd, tmp, dfd, name) == -1) {
+		log_warn("rename %s", tmp);
+		unlinkat(dfd, tmp, 0);
+		return (-1);
+	}
+	if (syncdir && fsync(dfd) == -1) {
+		log_warn("fsync dir");
+		return (-1);
+	}
+	return (0);
+ fail:
+	log_warn("write %s", tmp);
+	close(fd);
+	unlinkat(dfd, tmp, 0);
+	return (-1);
+}
+
+static int
+write_env(const struct envelope *env, int syncdir)
+{
+	char	 name[64], *text;
+	size_t	 len;
+	int	 rv;
+
+	if ((text = envelope_encode(env, &len)) == NULL) {
+		log_warnx("%s: envelope cannot be encoded", env->id);
+		return (-1);
+	}
+	snprintf(name, sizeof(name), "%s.env", env->id);
+	rv = write_atomic(qfd, name, text, len, syncdir);
+	free(text);
+	return (rv);
+}
+
+/* header value into dst: unfolded, trimmed, control bytes made spaces */
+static void
+hdr_copy(char *dst, size_t dstlen, const char *v, size_t vlen)
+{
+	size_t	 i, j = 0;
+
+	while (vlen > 0 && isspace((unsigned char)*v)) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+		vlen--;
+	for (i = 0; i < vlen && j + 1 < dstlen; i++) {
+		unsigned char c = v[i];
+		if (c == '\r' || c == '\n')
+			continue;
+		dst[j++] = (c < 0x20 || c == 0x7f) ? ' ' : c;
+	}
+	/* never end in the middle of a UTF-8 sequence */
+	if (i < vlen)
+		while (j > 0 && ((unsigned char)dst[j - 1] & 0xc0) == 0x80)
+			j--;
+	if (j > 0 && i < vlen && ((unsigned char)dst[j - 1] & 0xc0) == 0xc0)
+		j--;
+	dst[j] = '\0';
+}
+
+static void
+hdr_append(char *dst, size_t dstlen, const char *v, size_t vlen)
+{
+	char	 tmp[512];
+	size_t	 l = strlen(dst);
+
+	hdr_copy(tmp, sizeof(tmp), v, vlen);
+	if (tmp[0] == '\0')
+		return;
+	if (l > 0 && l + 1 < dstlen)
+		dst[l++] = ',';
+	dst[l] = '\0';
+	if (l + strlen(tmp) < dstlen)
+		strlcat(dst, tmp, dstlen);
+}
+
+static void
+hdr_subject(struct envelope *env, const char *v, size_t vlen)
+{
+	char	 raw[2048];
+	char	*dec;
+
+	hdr_copy(raw, sizeof(raw), v, vlen);
+	dec = g_mime_utils_header_decode_text(NULL, raw);
+	hdr_copy(env->subject, sizeof(env->subject), dec ? dec : raw,
+	    strlen(dec ? dec : raw));
+	g_free(dec);
+}
+
+static void
+hdr_one(struct envelope *env, const char *name, size_t nlen, const char *v,
+    size_t vlen)
+{
+	char	 tmp[256], *p;
+
+#define HIS(s)	(nlen == strlen(s) && strncasecmp(name, s, nlen) == 0)
+	if (HIS("message-id") && env->message_id[0] == '\0') {
+		hdr_copy(tmp, sizeof(tmp), v, vlen);
+		p = tmp + (tmp[0] == '<');
+		p[strcspn(p, ">")] = '\0';
+		strlcpy(env->message_id, p, sizeof(env->message_id));
+	} else if (HIS("subject") && env->subject[0] == '\0')
+		hdr_subject(env, v, vlen);
+	else if (HIS("x-mailhook-tag"))
+		hdr_append(env->tags, sizeof(env->tags), v, vlen);
+	else if (HIS("x-mailhook-group"))
+		hdr_copy(env->group, sizeof(env->group), v, vlen);
+	else if (HIS("x-mailhook-transaction"))
+		hdr_copy(env->transaction, sizeof(env->transaction), v, vlen);
+#undef HIS
+}
+
+/* walk the header section: name at line start, value up to the next
+ * line that does not start with white space */
+static void
+read_headers(int fd, struct envelope *env)
+{
+	char		*buf, *p, *end, *line, *colon, *next;
+	ssize_t		 n;
+	size_t		 len = 0;
+
+	if ((buf = malloc(HDR_READ_MAX + 1)) == NULL)
+		return;
+	while (len < HDR_READ_MAX) {
+		n = pread(fd, buf + len, HDR_READ_MAX - len, len);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
+	env->message_id[0] = env->subject[0] = '\0';
+	end = buf + len;
+	for (p = buf; p < end; p = next) {
+		line = p;
+		if (*p == '\r' || *p == '\n')
+			break;		/* end of headers */
+		/* find the end of this (folded) header */
+		next = p;
+		for (;;) {
+			char *nl = memchr(next, '\n', end - next);
+			if (nl == NULL) {
+				next = end;
+				break;
+			}
+			next = nl + 1;
+			if (next >= end || (*next != ' ' && *next != '\t'))
+				break;
+		}
+		if ((colon = memchr(line, ':', next - line)) == NULL)
+			continue;
+		hdr_one(env, line, colon - line, colon + 1, next - colon - 1);
+	}
+	free(buf);
+}
+
+int
+queue_commit(const char *msgid, struct envelope *env)
+{
+	struct stat	 st;
+	char		 name[64];
+	int		 fd;
+
+	if (!msgid_ok(msgid))
+		return (-1);
+	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("commit %s", msgid);
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || fsync(fd) == -1) {
+		log_warn("commit %s", msgid);
+		close(fd);
+		goto fail;
+	}
+	read_headers(fd, env);
+	close(fd);
+	strlcpy(env->id, msgid, sizeof(env->id));
+	env->size = st.st_size;
+	snprintf(name, sizeof(name), "%s.msg", msgid);
+	if (renameat(incfd, msgid, qfd, name) == -1) {
+		log_warn("rename %s", msgid);
+		goto fail;
+	}
+	if (fsync(qfd) == -1 || write_env(env, 1) == -1) {
+		unlinkat(qfd, name, 0);
+		return (-1);
+	}
+	fsync(incfd);
+	return (0);
+ fail:
+	unlinkat(incfd, msgid, 0);
+	return (-1);
+}
+
+int
+queue_update(const struct envelope *env)
+{
+	return (write_env(env, 0));
+}
+
+void
+queue_delete(const char *msgid)
+{
+	char	 name[64];
+
+	snprintf(name, sizeof(name), "%s.env", msgid);
+	if (unlinkat(qfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("unlink %s", name);
+	snprintf(name, sizeof(name), "%s.msg", msgid);
+	if (unlinkat(qfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("unlink %s", name);
+}
+
+int
+queue_open_msg(const char *msgid)
+{
+	char	 name[64];
+
+	snprintf(name, sizeof(name), "%s.msg", msgid);
+	return (openat(qfd, name, O_RDONLY | O_CLOEXEC));
+}
+
+static char *
+read_file_at(int dfd, const char *name, size_t max, size_t *lenp)
+{
+	struct stat	 st;
+	char		*buf;
+	ssize_t		 n;
+	size_t		 len = 0;
+	int		 fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max ||
+	    (buf = malloc(st.st_size + 1)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	while (len < (size_t)st.st_size) {
+		if ((n = read(fd, buf + len, st.st_size - len)) <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+}
+
+/* load every committed message; remove what an interrupted commit left */
+int
+queue_load(struct rmsglist *list)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct rmsg	*m;
+	struct stat	 st;
+	char		 id[MH_MSGID_LEN], name[64], *text;
+	size_t		 len, l;
+	int		 fd;
+
+	if ((fd = dup(qfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		l = strlen(de->d_name);
+		if (de->d_name[0] == '.')
+			continue;
+		if (l != MH_MSGID_LEN - 1 + 4) {
+			/* .tmp files and strays */
+			unlinkat(qfd, de->d_name, 0);
+			continue;
+		}
+		memcpy(id, de->d_name, MH_MSGID_LEN - 1);
+		id[MH_MSGID_LEN - 1] = '\0';
+		if (!msgid_ok(id)) {
+			unlinkat(qfd, de->d_name, 0);
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s.env", id);
+		if (strcmp(de->d_name + MH_MSGID_LEN - 1, ".msg") == 0) {
+			if (fstatat(qfd, name, &st, 0) == -1) {
+				log_info("%s: removing uncommitted message", id);
+				unlinkat(qfd, de->d_name, 0);
+			}
+			continue;
+		}
+		if (strcmp(de->d_name + MH_MSGID_LEN - 1, ".env") != 0)
+			continue;
+		snprintf(name, sizeof(name), "%s.msg", id);
+		if (fstatat(qfd, name, &st, 0) == -1) {
+			log_warnx("%s: envelope without message, removed", id);
+			unlinkat(qfd, de->d_name, 0);
+			continue;
+		}
+		if ((text = read_file_at(qfd, de->d_name, 16 * 1024 * 1024,
+		    &len)) == NULL) {
+			log_warn("%s", de->d_name);
+			continue;
+		}
+		if ((m = calloc(1, sizeof(*m))) == NULL)
+			fatal("calloc");
+		if (envelope_decode(&m->env, text, len) == -1 ||
+		    strcmp(m->env.id, id) != 0) {
+			log_warnx("%s: corrupt envelope, left in place", id);
+			free(text);
+			envelope_clear(&m->env);
+			free(m);
+			continue;
+		}
+		free(text);
+		strlcpy(m->id, id, sizeof(m->id));
+		TAILQ_INSERT_TAIL(list, m, entry);
+	}
+	closedir(d);
+	return (0);
+}
+
+/*
+ * RFC 3464 delivery status notification for the failed recipients,
+ * committed as a new message with the null sender.
+ */
+int
+queue_dsn(const struct envelope *orig, const size_t *failed, size_t nfailed,
+    const struct rres *res, struct envelope *out)
+{
+	char		 msgid[MH_MSGID_LEN], boundary[64], date[64], hbuf[8192];
+	const char	*host;
+	FILE		*fp;
+	time_t		 now = time(NULL);
+	size_t		 i, hlen = 0;
+	ssize_t		 n;
+	int		 fd, mfd;
+
+	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
+	if ((fd = queue_open_incoming(msgid)) == -1)
+		return (-1);
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		queue_abort(msgid);
+		return (-1);
+	}
+	/* the original's header section, for text/rfc822-headers */
+	if ((mfd = queue_open_msg(orig->id)) != -1) {
+		while (hlen < sizeof(hbuf) - 1 &&
+		    (n = read(mfd, hbuf + hlen, sizeof(hbuf) - 1 - hlen)) > 0)
+			hlen += n;
+		close(mfd);
+	}
+	hbuf[hlen] = '\0';
+	for (i = 0; i + 1 < hlen; i++)
+		if (hbuf[i] == '\n' && (hbuf[i + 1] == '\n' ||
+		    (hbuf[i + 1] == '\r' && i + 2 < hlen && hbuf[i + 2] == '\n'))) {
+			hbuf[i + 1] = '\0';
+			break;
+		}
+	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", gmtime(&now));
+	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
+	    "To: <%s>\r\n"
+	    "Subject: Undelivered Mail Returned to Sender\r\n"
+	    "Date: %s\r\n"
+	    "Message-ID: <%s.dsn@%s>\r\n"
+	    "Auto-Submitted: auto-replied\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "\tboundary=\"%s\"\r\n\r\n"
+	    "This is a MIME-encapsulated message.\r\n\r\n"
+	    "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+	    "Your message could not be delivered to these recipients:\r\n\r\n",
+	    host, orig->sender, date, msgid, host, boundary, boundary);
+	for (i = 0; i < nfailed; i++)
+		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[failed[i]].addr,
+		    res[i].desc);
+	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
+	    "Reporting-MTA: dns; %s\r\n", boundary, host);
+	if (orig->dsn_envid[0] != '\0')
+		fprintf(fp, "Original-Envelope-Id: %s\r\n", orig->dsn_envid);
+	fprintf(fp, "Arrival-Date: %s\r\n", date);
+	for (i = 0; i < nfailed; i++) {
+		const struct envelope_rcpt *r = &orig->rcpts[failed[i]];
+		fprintf(fp, "\r\n");
+		if (r->orcpt[0] != '\0')
+			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
+		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		    "Status: %s\r\n", r->addr,
+		    res[i].ext[0] ? res[i].ext : "5.0.0");
+		if (res[i].code >= 400)
+			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
+			    res[i].code, res[i].desc);
+	}
+	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
+	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
+	if (fflush(fp) == EOF || ferror(fp)) {
+		fclose(fp);
+		queue_abort(msgid);
+		return (-1);
+	}
+	fclose(fp);
+	envelope_init(out);
+	out->sender[0] = '\0';
+	if (envelope_add_rcpt(out, orig->sender) == NULL ||
+	    queue_commit(msgid, out) == -1) {
+		envelope_clear(out);
+		queue_abort(msgid);
+		return (-1);
+	}
+	out->rcpts[0].dest = DEST_RELAY;
+	return (0);
+}
+
+int
+queue_suppress_write(const char *text, size_t len)
+{
+	return (write_atomic(outfd, "suppress", text, len, 1));
+}
+
+char *
+queue_suppress_read(size_t *lenp)
+{
+	return (read_file_at(outfd, "suppress", 64 * 1024 * 1024, lenp));
+}

@@ -1,0 +1,68 @@
+/*
+ * relayd's outbound engine: durable queue, scheduler, SMTP client,
+ * suppression list.  The process main (relayd.c) drives it from imsg;
+ * the regress harness drives it directly.
+ *
+ * The engine works below a spool root directory: the real spool in
+ * tests, "/" once relayd is chrooted there.  Layout under it:
+ *	outbound/incoming/<msgid>		files being written by smtpd
+ *	outbound/queue/<msgid>.msg, .env	committed messages
+ *	outbound/suppress			the suppression list
+ *
+ * dns_init() (common/dns.h) must have been called by the caller.
+ */
+#ifndef MH_RELAY_H
+#define MH_RELAY_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "event.h"
+
+/*
+ * config.h's enum event_kind has an EV_READ that libevent's EV_READ macro
+ * shadows: include this header before <event2/event.h>.
+ */
+struct event_base;
+
+/* every event the engine makes; the record is only valid during the call */
+typedef void	(*relay_event_fn)(const struct event_record *);
+/* the SMTP reply for a commit: 250 once the message is durable */
+typedef void	(*relay_commit_fn)(const char *msgid, int code,
+		    const char *enhanced, const char *text, void *arg);
+
+/* 0 ok, -1 error (logged); the config must stay valid until the next
+ * relay_configure() */
+int	 relay_init(struct event_base *, const struct config *,
+	    const char *spoolroot, relay_event_fn);
+int	 relay_configure(const struct config *);
+void	 relay_shutdown(void);
+
+/* spool, for smtpd's fd passing */
+int	 relay_spool_open(char msgid[MH_MSGID_LEN]);	/* writable fd or -1 */
+void	 relay_spool_commit(const char *msgid, const struct envelope *,
+	    relay_commit_fn, void *);
+void	 relay_spool_abort(const char *msgid);
+
+/* control (mhctl) */
+json_t	*relay_queue_list(void);
+json_t	*relay_message_show(const char *id);		/* NULL if unknown */
+int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
+int	 relay_remove(const char *id);			/* -1 unknown */
+void	 relay_pause(int);				/* 1 pause, 0 resume */
+int	 relay_suppress_add(const char *addr, const char *reason);
+int	 relay_suppress_del(const char *addr);		/* -1 if not listed */
+json_t	*relay_suppress_list(void);
+int	 relay_suppressed(const char *addr);
+json_t	*relay_stats(void);
+
+/* state, for tests and shutdown */
+size_t	 relay_queue_size(void);	/* messages in the queue */
+int	 relay_busy(void);		/* connections or lookups in flight */
+
+/* testing knobs */
+void	 relay_set_port(int);		/* TCP port of MX hosts, default 25 */
+void	 relay_set_timeouts(int connect, int command);	/* seconds */
+
+#endif /* MH_RELAY_H */

@@ -1,0 +1,914 @@
+/*
+ * The outbound scheduler: the queue in memory, per destination domain
+ * dispatch with connection and rate limits, sender-domain allowances,
+ * retries with exponential backoff, queue lifetime, suppression, events,
+ * and the control API (relay.h).
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <gmime/gmime.h>
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "relay_local.h"
+
+#include <event2/event.h>
+
+#define DEFAULT_CONNECTIONS	4
+
+struct rdom {
+	TAILQ_ENTRY(rdom)	 entry;
+	char			 name[256];
+	int			 nconn;
+	time_t			 win_start;
+	int			 win_count;
+};
+TAILQ_HEAD(rdomlist, rdom);
+
+struct event_base	*relay_base;
+const struct config	*relay_conf;
+int			 relay_port = 25;
+int			 relay_connect_timeout = 30;
+int			 relay_command_timeout = 300;
+
+static relay_event_fn	 relay_evfn;
+static struct rmsglist	 rq = TAILQ_HEAD_INITIALIZER(rq);
+static struct rdomlist	 doms = TAILQ_HEAD_INITIALIZER(doms);
+static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
+static struct event	*ev_kick, *ev_tick;
+static int		 paused;
+static unsigned long long stat_kind[EV_KIND_MAX];
+static unsigned long long stat_committed;
+
+static void	 sched_pass(int, short, void *);
+static void	 msg_settle(struct rmsg *);
+static void	 msg_free(struct rmsg *);
+
+const char *
+rcpt_domain(const char *addr)
+{
+	const char	*at = strrchr(addr, '@');
+
+	return (at ? at + 1 : "");
+}
+
+static struct rdom *
+dom_get(struct rdomlist *list, const char *name)
+{
+	struct rdom	*d;
+
+	TAILQ_FOREACH(d, list, entry)
+		if (strcasecmp(d->name, name) == 0)
+			return (d);
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fatal("calloc");
+	strlcpy(d->name, name, sizeof(d->name));
+	TAILQ_INSERT_TAIL(list, d, entry);
+	return (d);
+}
+
+static const struct domain_limit *
+dom_limit(const char *name)
+{
+	const struct domain_limit	*l;
+
+	TAILQ_FOREACH(l, &relay_conf->domain_limits, entry)
+		if (strcasecmp(l->domain, name) == 0)
+			return (l);
+	return (NULL);
+}
+
+static int
+dom_maxconn(const char *name)
+{
+	const struct domain_limit	*l = dom_limit(name);
+
+	return (l && l->connections > 0 ? l->connections : DEFAULT_CONNECTIONS);
+}
+
+/* fixed window: rate per unit */
+static int
+window_ok(struct rdom *d, int rate, int per, time_t now)
+{
+	if (rate <= 0)
+		return (1);
+	if (per <= 0)
+		per = 1;
+	if (now - d->win_start >= per) {
+		d->win_start = now;
+		d->win_count = 0;
+	}
+	return (d->win_count < rate);
+}
+
+static int
+dom_rate_ok(struct rdom *d, time_t now)
+{
+	const struct domain_limit	*l = dom_limit(d->name);
+
+	return (l == NULL || window_ok(d, l->rate, l->per, now));
+}
+
+/* the sender domain's allowance; a message is counted once */
+static int
+sender_ok(struct rmsg *m, time_t now)
+{
+	const struct sender_limit	*l;
+	const char			*sd;
+	struct rdom			*d;
+
+	if (m->counted || m->env.sender[0] == '\0')
+		return (1);
+	sd = rcpt_domain(m->env.sender);
+	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry)
+		if (strcasecmp(l->domain, sd) == 0)
+			break;
+	if (l == NULL)
+		return (1);
+	d = dom_get(&sdoms, sd);
+	if (!window_ok(d, l->rate, l->per, now))
+		return (0);
+	d->win_count++;
+	m->counted = 1;
+	return (1);
+}
+
+/* uuid-like and stable: a hash of queue id, recipient, kind and attempt */
+static void
+event_id(char *out, const char *qid, size_t i, int kind, int attempt)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen;
+	char		 in[128], hex[65];
+	int		 n, k;
+
+	n = snprintf(in, sizeof(in), "%s/%zu/%d/%d", qid, i, kind, attempt);
+	EVP_Digest(in, n, md, &mdlen, EVP_sha256(), NULL);
+	for (k = 0; k < 16; k++)
+		snprintf(hex + 2 * k, 3, "%02x", md[k]);
+	snprintf(out, EVENT_ID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+	    hex + 12, hex + 16, hex + 20);
+}
+
+static void
+clean_copy(char *dst, size_t len, const char *src)
+{
+	size_t	 i;
+
+	strlcpy(dst, src ? src : "", len);
+	for (i = 0; dst[i] != '\0'; i++)
+		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+			dst[i] = ' ';
+}
+
+void
+sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *desc, const char *stage)
+{
+	struct event_record	 ev;
+	const struct envelope	*env = &m->env;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.time = time(NULL);
+	event_id(ev.id, m->id, i, kind, env->rcpts[i].attempts);
+	strlcpy(ev.queue_id, m->id, sizeof(ev.queue_id));
+	strlcpy(ev.message_id, env->message_id, sizeof(ev.message_id));
+	strlcpy(ev.recipient, env->rcpts[i].addr, sizeof(ev.recipient));
+	strlcpy(ev.sender, env->sender, sizeof(ev.sender));
+	strlcpy(ev.stage, stage ? stage : "", sizeof(ev.stage));
+	ev.code = code;
+	strlcpy(ev.extended, ext ? ext : "", sizeof(ev.extended));
+	clean_copy(ev.description, sizeof(ev.description), desc);
+	strlcpy(ev.tags, env->tags, sizeof(ev.tags));
+	strlcpy(ev.group, env->group, sizeof(ev.group));
+	strlcpy(ev.transaction, env->transaction, sizeof(ev.transaction));
+	strlcpy(ev.subject, env->subject, sizeof(ev.subject));
+	if (kind == EV_BOUNCE) {
+		strlcpy(ev.bounce_type, "hard", sizeof(ev.bounce_type));
+		clean_copy(ev.bounce_reason, sizeof(ev.bounce_reason), desc);
+	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
+		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
+	if ((unsigned)kind < EV_KIND_MAX)
+		stat_kind[kind]++;
+	if (relay_evfn != NULL)
+		relay_evfn(&ev);
+}
+
+void
+sched_kick(void)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (ev_kick != NULL)
+		evtimer_add(ev_kick, &tv);
+}
+
+void
+sched_add_message(struct rmsg *m, int announce)
+{
+	size_t	 i;
+
+	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL)
+		fatal("calloc");
+	TAILQ_INSERT_TAIL(&rq, m, entry);
+	if (announce) {
+		stat_committed++;
+		for (i = 0; i < m->env.nrcpt; i++)
+			sched_emit(m, i, EV_REGISTRATION, 250, "2.0.0",
+			    "queued", "queue");
+	}
+	sched_kick();
+}
+
+static void
+msg_free(struct rmsg *m)
+{
+	envelope_clear(&m->env);
+	free(m->rflags);
+	free(m);
+}
+
+static time_t
+backoff(int attempts)
+{
+	long long	 d = relay_conf->retry_min > 0 ? relay_conf->retry_min : 1;
+	int		 k;
+
+	for (k = 1; k < attempts && d < relay_conf->retry_max; k++)
+		d *= 2;
+	if (relay_conf->retry_max > 0 && d > relay_conf->retry_max)
+		d = relay_conf->retry_max;
+	/* up to 10% jitter */
+	if (d >= 10)
+		d += arc4random_uniform(d / 10 + 1);
+	return (d);
+}
+
+static int
+expired(struct rmsg *m, time_t now)
+{
+	return (relay_conf->queue_lifetime > 0 &&
+	    now >= m->env.created + relay_conf->queue_lifetime);
+}
+
+/* send a DSN for the recipients that just failed */
+static void
+send_dsn(struct rmsg *m, const size_t *failed, const struct rres *res,
+    size_t n)
+{
+	struct rmsg	*d;
+	size_t		 i, k = 0;
+	size_t		*f;
+	struct rres	*r;
+
+	if (n == 0 || !relay_conf->bounce_dsn || m->env.sender[0] == '\0')
+		return;
+	f = calloc(n, sizeof(*f));
+	r = calloc(n, sizeof(*r));
+	if (f == NULL || r == NULL)
+		fatal("calloc");
+	for (i = 0; i < n; i++) {
+		int notify = m->env.rcpts[failed[i]].notify;
+		if (notify != 0 && (notify & DSN_NOTIFY_NEVER ||
+		    !(notify & DSN_NOTIFY_FAILURE)))
+			continue;
+		f[k] = failed[i];
+		r[k++] = res[i];
+	}
+	if (k > 0) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			fatal("calloc");
+		if (queue_dsn(&m->env, f, k, r, &d->env) == -1) {
+			log_warnx("%s: cannot queue DSN", m->id);
+			free(d);
+		} else {
+			strlcpy(d->id, d->env.id, sizeof(d->id));
+			log_info("%s: DSN queued as %s", m->id, d->id);
+			sched_add_message(d, 1);
+		}
+	}
+	free(f);
+	free(r);
+}
+
+/* persist the recipients' states; remove the message when all are final */
+static void
+msg_settle(struct rmsg *m)
+{
+	size_t	 i;
+	int	 pending = 0;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RS_PENDING)
+			pending = 1;
+	if (m->inflight > 0) {
+		if (!m->removed)
+			queue_update(&m->env);
+		return;
+	}
+	if (pending && !m->removed) {
+		queue_update(&m->env);
+		return;
+	}
+	queue_delete(m->id);
+	TAILQ_REMOVE(&rq, m, entry);
+	msg_free(m);
+}
+
+/* expiry and suppression before anything is tried; 1 if m was freed */
+static int
+msg_precheck(struct rmsg *m, time_t now)
+{
+	struct rres	*res;
+	size_t		*failed, i, n = 0;
+	int		 changed = 0, exp = expired(m, now);
+	struct envelope_rcpt *r;
+
+	failed = calloc(m->env.nrcpt + 1, sizeof(*failed));
+	res = calloc(m->env.nrcpt + 1, sizeof(*res));
+	if (failed == NULL || res == NULL)
+		fatal("calloc");
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = &m->env.rcpts[i];
+		if (r->state != RS_PENDING || (m->rflags[i] & RR_INFLIGHT))
+			continue;
+		if (exp) {
+			r->state = RS_FAILED;
+			sched_emit(m, i, EV_RETRIES_EXHAUSTED, 0, "4.4.7",
+			    "message expired in queue", "queue");
+			failed[n] = i;
+			res[n].code = 0;
+			strlcpy(res[n].ext, "4.4.7", sizeof(res[n].ext));
+			strlcpy(res[n].desc, "delivery time expired",
+			    sizeof(res[n].desc));
+			n++;
+			changed = 1;
+		} else if (suppress_has(r->addr)) {
+			r->state = RS_FAILED;
+			sched_emit(m, i, EV_SUPPRESSED, 0, "5.7.1",
+			    "recipient is on the suppression list", "queue");
+			changed = 1;
+		}
+	}
+	send_dsn(m, failed, res, n);
+	free(failed);
+	free(res);
+	if (!changed)
+		return (0);
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RS_PENDING)
+			break;
+	if (i == m->env.nrcpt && m->inflight == 0) {
+		msg_settle(m);
+		return (1);
+	}
+	msg_settle(m);
+	return (0);
+}
+
+static int
+rcpt_due(struct rmsg *m, size_t i, time_t now)
+{
+	struct envelope_rcpt	*r = &m->env.rcpts[i];
+
+	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
+	    r->next_try <= now && r->dest == DEST_RELAY);
+}
+
+/* one job: the due recipients of m for domain, one only with VERP */
+static struct rjob *
+job_make(struct rmsg *m, const char *domain, time_t now)
+{
+	struct rjob	*j;
+	size_t		 i;
+	int		 verp = relay_conf->bounce_domain[0] != '\0' &&
+			    m->env.sender[0] != '\0';
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->idx = calloc(m->env.nrcpt, sizeof(*j->idx))) == NULL ||
+	    (j->res = calloc(m->env.nrcpt, sizeof(*j->res))) == NULL)
+		fatal("calloc");
+	j->msg = m;
+	strlcpy(j->domain, domain, sizeof(j->domain));
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (!rcpt_due(m, i, now) ||
+		    strcasecmp(rcpt_domain(m->env.rcpts[i].addr), domain) != 0)
+			continue;
+		j->idx[j->n++] = i;
+		m->rflags[i] |= RR_INFLIGHT;
+		sched_emit(m, i, EV_DISPATCH, 0, "", "dispatched", "queue");
+		if (verp)
+			break;
+	}
+	m->inflight++;
+	return (j);
+}
+
+/* can m go to domain now?  emits rate_limit for a held message */
+static int
+may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
+{
+	size_t	 i;
+
+	if (!dom_rate_ok(d, now))
+		return (0);
+	if (!sender_ok(m, now)) {
+		for (i = 0; i < m->env.nrcpt; i++)
+			if (rcpt_due(m, i, now) &&
+			    !(m->rflags[i] & RR_RATE_SEEN)) {
+				m->rflags[i] |= RR_RATE_SEEN;
+				sched_emit(m, i, EV_RATE_LIMIT, 0, "4.7.0",
+				    "sender domain allowance exceeded", "queue");
+			}
+		return (0);
+	}
+	return (1);
+}
+
+static void
+fail_job(struct rjob *j, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->n; i++)
+		sched_result(j, i, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0", why,
+		    "connect");
+	sched_job_done(j);
+}
+
+static void
+sched_pass(int fd, short ev, void *arg)
+{
+	struct rmsg	*m, *next;
+	struct rdom	*d;
+	struct rjob	*j;
+	time_t		 now = time(NULL);
+	size_t		 i;
+	const char	*dn;
+
+	if (relay_conf == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(m, &rq, entry, next) {
+		if (m->removed) {
+			if (m->inflight == 0)
+				msg_settle(m);
+			continue;
+		}
+		if (paused || msg_precheck(m, now))
+			continue;
+		for (i = 0; i < m->env.nrcpt; i++) {
+			if (!rcpt_due(m, i, now))
+				continue;
+			dn = rcpt_domain(m->env.rcpts[i].addr);
+			d = dom_get(&doms, dn);
+			if (d->nconn >= dom_maxconn(dn) ||
+			    !may_dispatch(m, d, now))
+				continue;
+			d->win_count++;
+			d->nconn++;
+			j = job_make(m, dn, now);
+			if (mta_start(j) == -1) {
+				d->nconn--;
+				fail_job(j, "cannot start a connection");
+			}
+		}
+	}
+}
+
+/* a connection to domain is free: the next due job for it, if any */
+struct rjob *
+sched_next_job(const char *domain)
+{
+	struct rmsg	*m;
+	struct rdom	*d;
+	time_t		 now = time(NULL);
+	size_t		 i;
+
+	if (paused)
+		return (NULL);
+	d = dom_get(&doms, domain);
+	TAILQ_FOREACH(m, &rq, entry) {
+		if (m->removed || expired(m, now))
+			continue;
+		for (i = 0; i < m->env.nrcpt; i++) {
+			if (!rcpt_due(m, i, now) || suppress_has(
+			    m->env.rcpts[i].addr) || strcasecmp(rcpt_domain(
+			    m->env.rcpts[i].addr), domain) != 0)
+				continue;
+			if (!may_dispatch(m, d, now))
+				return (NULL);
+			d->win_count++;
+			return (job_make(m, domain, now));
+		}
+	}
+	return (NULL);
+}
+
+void
+sched_conn_closed(const char *domain)
+{
+	struct rdom	*d = dom_get(&doms, domain);
+
+	if (d->nconn > 0)
+		d->nconn--;
+	sched_kick();
+}
+
+void
+sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *desc, const char *stage)
+{
+	struct rres	*r = &j->res[i];
+
+	if (r->done)
+		return;
+	r->done = 1;
+	r->kind = kind;
+	r->code = code;
+	strlcpy(r->ext, ext ? ext : "", sizeof(r->ext));
+	clean_copy(r->desc, sizeof(r->desc), desc);
+	strlcpy(r->stage, stage ? stage : "", sizeof(r->stage));
+}
+
+void
+sched_job_done(struct rjob *j)
+{
+	struct rmsg		*m = j->msg;
+	struct envelope_rcpt	*r;
+	struct rres		*res, *failres;
+	size_t			 i, k, *failed, nf = 0;
+	time_t			 now = time(NULL);
+
+	failed = calloc(j->n + 1, sizeof(*failed));
+	failres = calloc(j->n + 1, sizeof(*failres));
+	if (failed == NULL || failres == NULL)
+		fatal("calloc");
+	for (k = 0; k < j->n; k++) {
+		i = j->idx[k];
+		r = &m->env.rcpts[i];
+		res = &j->res[k];
+		m->rflags[i] &= ~RR_INFLIGHT;
+		if (!res->done)
+			sched_result(j, k, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0",
+			    "delivery not completed", "connect");
+		if (m->removed)
+			continue;
+		sched_emit(m, i, res->kind, res->code, res->ext, res->desc,
+		    res->stage);
+		switch (res->kind) {
+		case EV_DELIVERY:
+			r->state = RS_DONE;
+			break;
+		case EV_BOUNCE:
+			r->state = RS_FAILED;
+			suppress_add(r->addr, res->desc);
+			failed[nf] = i;
+			failres[nf++] = *res;
+			break;
+		case EV_ERROR:
+			r->state = RS_FAILED;
+			break;
+		default:
+			r->attempts++;
+			r->next_try = now + backoff(r->attempts);
+			if (expired(m, r->next_try)) {
+				r->state = RS_FAILED;
+				sched_emit(m, i, EV_RETRIES_EXHAUSTED, res->code,
+				    res->ext, res->desc, res->stage);
+				failed[nf] = i;
+				failres[nf++] = *res;
+			}
+			break;
+		}
+	}
+	m->inflight--;
+	if (!m->removed)
+		send_dsn(m, failed, failres, nf);
+	free(failed);
+	free(failres);
+	free(j->idx);
+	free(j->res);
+	free(j);
+	msg_settle(m);
+	sched_kick();
+}
+
+static void
+sched_tick(int fd, short ev, void *arg)
+{
+	sched_kick();
+}
+
+int
+relay_init(struct event_base *base, const struct config *conf,
+    const char *root, relay_event_fn fn)
+{
+	struct timeval	 tv = { 1, 0 };
+	struct rmsg	*m;
+	struct rmsglist	 loaded = TAILQ_HEAD_INITIALIZER(loaded);
+
+	relay_base = base;
+	relay_conf = conf;
+	relay_evfn = fn;
+	g_mime_init();
+	if (queue_init(root) == -1 || suppress_load() == -1 ||
+	    queue_load(&loaded) == -1 || mta_init() == -1)
+		return (-1);
+	if ((ev_kick = evtimer_new(base, sched_pass, NULL)) == NULL ||
+	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick, NULL)) == NULL)
+		return (-1);
+	evtimer_add(ev_tick, &tv);
+	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
+		TAILQ_REMOVE(&loaded, m, entry);
+		log_debug("%s: rescheduled", m->id);
+		sched_add_message(m, 0);
+	}
+	return (0);
+}
+
+int
+relay_configure(const struct config *conf)
+{
+	relay_conf = conf;
+	if (mta_init() == -1)
+		return (-1);
+	sched_kick();
+	return (0);
+}
+
+void
+relay_shutdown(void)
+{
+	struct rmsg	*m;
+	struct rdom	*d;
+
+	mta_shutdown();
+	while ((m = TAILQ_FIRST(&rq)) != NULL) {
+		TAILQ_REMOVE(&rq, m, entry);
+		msg_free(m);
+	}
+	while ((d = TAILQ_FIRST(&doms)) != NULL) {
+		TAILQ_REMOVE(&doms, d, entry);
+		free(d);
+	}
+	while ((d = TAILQ_FIRST(&sdoms)) != NULL) {
+		TAILQ_REMOVE(&sdoms, d, entry);
+		free(d);
+	}
+	if (ev_kick)
+		event_free(ev_kick);
+	if (ev_tick)
+		event_free(ev_tick);
+	ev_kick = ev_tick = NULL;
+	suppress_free();
+	queue_shutdown();
+}
+
+int
+relay_spool_open(char msgid[MH_MSGID_LEN])
+{
+	return (queue_open_incoming(msgid));
+}
+
+void
+relay_spool_abort(const char *msgid)
+{
+	queue_abort(msgid);
+}
+
+void
+relay_spool_commit(const char *msgid, const struct envelope *env,
+    relay_commit_fn done, void *arg)
+{
+	struct rmsg	*m;
+	char		 text[128];
+	size_t		 i;
+
+	if (!msgid_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
+	    !envelope_field_ok(env->sender)) {
+		queue_abort(msgid);
+		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		fatal("calloc");
+	m->env = *env;
+	m->env.rcpts = NULL;
+	m->env.nrcpt = 0;
+	m->env.created = time(NULL);
+	for (i = 0; i < env->nrcpt; i++) {
+		struct envelope_rcpt *r = envelope_add_rcpt(&m->env,
+		    env->rcpts[i].addr);
+		if (r == NULL)
+			break;
+		*r = env->rcpts[i];
+		r->dest = DEST_RELAY;
+		r->state = RS_PENDING;
+		r->attempts = 0;
+		r->next_try = 0;
+	}
+	if (i < env->nrcpt || queue_commit(msgid, &m->env) == -1) {
+		envelope_clear(&m->env);
+		free(m);
+		queue_abort(msgid);
+		done(msgid, 451, "4.3.0", "Error: queue file write error", arg);
+		return;
+	}
+	strlcpy(m->id, msgid, sizeof(m->id));
+	snprintf(text, sizeof(text), "Ok: queued as %s", msgid);
+	done(msgid, 250, "2.0.0", text, arg);
+	sched_add_message(m, 1);
+}
+
+static struct rmsg *
+msg_find(const char *id)
+{
+	struct rmsg	*m;
+
+	TAILQ_FOREACH(m, &rq, entry)
+		if (!m->removed && strcmp(m->id, id) == 0)
+			return (m);
+	return (NULL);
+}
+
+static const char *
+state_name(enum rcpt_state s)
+{
+	return (s == RS_DONE ? "delivered" : s == RS_FAILED ? "failed" :
+	    "pending");
+}
+
+static json_t *
+msg_json(struct rmsg *m, int full)
+{
+	json_t	*o, *a;
+	size_t	 i;
+
+	a = json_array();
+	for (i = 0; i < m->env.nrcpt; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:b}",
+		    "address", m->env.rcpts[i].addr,
+		    "state", state_name(m->env.rcpts[i].state),
+		    "attempts", m->env.rcpts[i].attempts,
+		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
+		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0));
+	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
+	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
+	    "size", (json_int_t)m->env.size, "recipients", a);
+	if (full) {
+		json_object_set_new(o, "message_id",
+		    json_string(m->env.message_id));
+		json_object_set_new(o, "subject", json_string(m->env.subject));
+		json_object_set_new(o, "tags", json_string(m->env.tags));
+		json_object_set_new(o, "group", json_string(m->env.group));
+		json_object_set_new(o, "transaction",
+		    json_string(m->env.transaction));
+	}
+	return (o);
+}
+
+json_t *
+relay_queue_list(void)
+{
+	struct rmsg	*m;
+	json_t		*a = json_array();
+
+	TAILQ_FOREACH(m, &rq, entry)
+		if (!m->removed)
+			json_array_append_new(a, msg_json(m, 0));
+	return (a);
+}
+
+json_t *
+relay_message_show(const char *id)
+{
+	struct rmsg	*m;
+
+	if (id == NULL || (m = msg_find(id)) == NULL)
+		return (NULL);
+	return (msg_json(m, 1));
+}
+
+int
+relay_schedule(const char *id)
+{
+	struct rmsg	*m;
+	size_t		 i;
+	int		 found = 0;
+
+	TAILQ_FOREACH(m, &rq, entry) {
+		if (m->removed || (strcmp(id, "all") != 0 &&
+		    strcmp(m->id, id) != 0))
+			continue;
+		found = 1;
+		for (i = 0; i < m->env.nrcpt; i++)
+			m->env.rcpts[i].next_try = 0;
+	}
+	sched_kick();
+	return (found ? 0 : -1);
+}
+
+int
+relay_remove(const char *id)
+{
+	struct rmsg	*m;
+
+	if ((m = msg_find(id)) == NULL)
+		return (-1);
+	m->removed = 1;
+	if (m->inflight == 0)
+		msg_settle(m);
+	return (0);
+}
+
+void
+relay_pause(int p)
+{
+	paused = p;
+	sched_kick();
+}
+
+int
+relay_suppress_add(const char *addr, const char *reason)
+{
+	return (suppress_add(addr, reason));
+}
+
+int
+relay_suppress_del(const char *addr)
+{
+	return (suppress_del(addr));
+}
+
+json_t *
+relay_suppress_list(void)
+{
+	return (suppress_list());
+}
+
+int
+relay_suppressed(const char *addr)
+{
+	return (suppress_has(addr));
+}
+
+size_t
+relay_queue_size(void)
+{
+	struct rmsg	*m;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(m, &rq, entry)
+		n++;
+	return (n);
+}
+
+int
+relay_busy(void)
+{
+	return (mta_active());
+}
+
+json_t *
+relay_stats(void)
+{
+	static const char *names[EV_KIND_MAX] = {
+		"registration", "dispatch", "rate_limit", "delivery", "bounce",
+		"soft_bounce", "dispatch_soft_bounce", "error",
+		"retries_exhausted", "open", "read", "click", "auto_reply",
+		"bounce_reply", "suppressed", "unsubscribe", "resubscribe"
+	};
+	json_t	*o, *e;
+	int	 k;
+
+	e = json_object();
+	for (k = 0; k < EV_KIND_MAX; k++)
+		if (names[k] != NULL)
+			json_object_set_new(e, names[k],
+			    json_integer((json_int_t)stat_kind[k]));
+	o = json_pack("{s:I, s:I, s:i, s:b, s:o}",
+	    "queued", (json_int_t)relay_queue_size(),
+	    "committed", (json_int_t)stat_committed,
+	    "connections", mta_active(), "paused", paused, "events", e);
+	return (o);
+}
+
+void
+relay_set_port(int port)
+{
+	relay_port = port;
+}
+
+void
+relay_set_timeouts(int connect, int command)
+{
+	relay_connect_timeout = connect;
+	relay_command_timeout = command;
+}

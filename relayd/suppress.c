@@ -1,0 +1,188 @@
+/*
+ * The suppression list: recipients that hard-bounced (or were added by
+ * hand) are not attempted again.  Kept in memory as a tree, persisted as
+ * outbound/suppress ("addr<TAB>time<TAB>reason" lines), rewritten
+ * atomically (tmp, fsync, rename, fsync dir) on every change.
+ */
+#include <sys/types.h>
+#include <sys/tree.h>
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "relay_local.h"
+
+struct supp {
+	RB_ENTRY(supp)	 entry;
+	char		 addr[MH_ADDR_MAX];
+	char		 reason[256];
+	time_t		 time;
+};
+
+static int
+supp_cmp(struct supp *a, struct supp *b)
+{
+	return (strcmp(a->addr, b->addr));
+}
+
+RB_HEAD(supptree, supp);
+RB_PROTOTYPE(supptree, supp, entry, supp_cmp);
+RB_GENERATE(supptree, supp, entry, supp_cmp);
+
+static struct supptree	 supps = RB_INITIALIZER(&supps);
+
+/* lower-cased, printable, no white space, one '@' at least */
+static int
+supp_key(char *dst, const char *addr)
+{
+	size_t	 i;
+
+	if (addr == NULL || strlen(addr) >= MH_ADDR_MAX || addr[0] == '\0' ||
+	    strchr(addr, '@') == NULL)
+		return (-1);
+	for (i = 0; addr[i] != '\0'; i++) {
+		unsigned char c = addr[i];
+		if (c <= 0x20 || c == 0x7f)
+			return (-1);
+		dst[i] = tolower(c);
+	}
+	dst[i] = '\0';
+	return (0);
+}
+
+static void
+clean_reason(char *dst, size_t len, const char *src)
+{
+	size_t	 i;
+
+	strlcpy(dst, src ? src : "", len);
+	for (i = 0; dst[i] != '\0'; i++)
+		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+			dst[i] = ' ';
+}
+
+static int
+supp_insert(const char *addr, const char *reason, time_t t)
+{
+	struct supp	*s, key;
+
+	if (supp_key(key.addr, addr) == -1)
+		return (-1);
+	if ((s = RB_FIND(supptree, &supps, &key)) == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return (-1);
+		strlcpy(s->addr, key.addr, sizeof(s->addr));
+		RB_INSERT(supptree, &supps, s);
+	}
+	clean_reason(s->reason, sizeof(s->reason), reason);
+	s->time = t;
+	return (0);
+}
+
+static int
+supp_save(void)
+{
+	struct supp	*s;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
+	int		 rv;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return (-1);
+	RB_FOREACH(s, supptree, &supps)
+		fprintf(fp, "%s\t%lld\t%s\n", s->addr, (long long)s->time,
+		    s->reason);
+	fclose(fp);
+	rv = queue_suppress_write(buf ? buf : "", len);
+	free(buf);
+	return (rv);
+}
+
+int
+suppress_load(void)
+{
+	char		*text, *line, *next, *t1, *t2;
+	const char	*errstr;
+	size_t		 len;
+	long long	 t;
+
+	suppress_free();
+	if ((text = queue_suppress_read(&len)) == NULL)
+		return (0);
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((t1 = strchr(line, '\t')) == NULL ||
+		    (t2 = strchr(t1 + 1, '\t')) == NULL)
+			continue;
+		*t1++ = '\0';
+		*t2++ = '\0';
+		t = strtonum(t1, 0, LLONG_MAX, &errstr);
+		if (errstr != NULL || supp_insert(line, t2, t) == -1)
+			log_warnx("suppress: bad line ignored");
+	}
+	free(text);
+	return (0);
+}
+
+void
+suppress_free(void)
+{
+	struct supp	*s, *n;
+
+	RB_FOREACH_SAFE(s, supptree, &supps, n) {
+		RB_REMOVE(supptree, &supps, s);
+		free(s);
+	}
+}
+
+int
+suppress_has(const char *addr)
+{
+	struct supp	 key;
+
+	if (supp_key(key.addr, addr) == -1)
+		return (0);
+	return (RB_FIND(supptree, &supps, &key) != NULL);
+}
+
+int
+suppress_add(const char *addr, const char *reason)
+{
+	if (supp_insert(addr, reason, time(NULL)) == -1)
+		return (-1);
+	return (supp_save());
+}
+
+int
+suppress_del(const char *addr)
+{
+	struct supp	*s, key;
+
+	if (supp_key(key.addr, addr) == -1 ||
+	    (s = RB_FIND(supptree, &supps, &key)) == NULL)
+		return (-1);
+	RB_REMOVE(supptree, &supps, s);
+	free(s);
+	return (supp_save());
+}
+
+json_t *
+suppress_list(void)
+{
+	struct supp	*s;
+	json_t		*a;
+
+	a = json_array();
+	RB_FOREACH(s, supptree, &supps)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I}",
+		    "address", s->addr, "reason", s->reason,
+		    "time", (json_int_t)s->time));
+	return (a);
+}
