@@ -40,6 +40,7 @@ struct doc {
 	char		*html;
 	struct attach	*att;
 	size_t		 natt;
+	int		 crlf;		/* the message ends its lines in CRLF */
 	int		 failed;	/* allocation failure somewhere */
 };
 
@@ -242,7 +243,7 @@ charset_is_utf8(const char *cs)
 
 /* convert with cd, a replacement character for each undecodable byte */
 static char *
-iconv_all(iconv_t cd, const char *p, size_t len)
+iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
 {
 	GString	*s;
 	char	 buf[8192], *in = (char *)p, *o;
@@ -268,7 +269,20 @@ iconv_all(iconv_t cd, const char *p, size_t len)
 	oleft = sizeof(buf);
 	if (iconv(cd, NULL, NULL, &o, &oleft) != (size_t)-1)
 		g_string_append_len(s, buf, o - buf);
+	*outlen = s->len;
 	return (g_string_free(s, FALSE));
+}
+
+/* drop NUL bytes in place (text must not carry them); the new length */
+static size_t
+strip_nul(char *p, size_t len)
+{
+	size_t	 r, w;
+
+	for (r = w = 0; r < len; r++)
+		if (p[r] != '\0')
+			p[w++] = p[r];
+	return (w);
 }
 
 /* bytes in charset (NULL: unknown) to g_malloc'd valid UTF-8 */
@@ -276,19 +290,29 @@ static char *
 text_convert(const char *p, size_t len, const char *charset)
 {
 	iconv_t	 cd;
-	char	*s, *v;
+	char	*s, *v, *q;
+	size_t	 n;
 
 	if (!charset_is_utf8(charset) &&
 	    (cd = g_mime_iconv_open("UTF-8", charset)) != (iconv_t)-1) {
-		s = iconv_all(cd, p, len);
+		s = iconv_all(cd, p, len, &n);
 		g_mime_iconv_close(cd);
-	} else if (g_utf8_validate(p, len, NULL))
-		s = g_strndup(p, len);
-	else
-		s = g_mime_utils_decode_8bit(NULL, p, len);
+		s[strip_nul(s, n)] = '\0';
+	} else {
+		q = g_malloc(len + 1);
+		memcpy(q, p, len);
+		n = strip_nul(q, len);
+		q[n] = '\0';
+		if (g_utf8_validate(q, n, NULL))
+			s = q;
+		else {
+			s = g_mime_utils_decode_8bit(NULL, q, n);
+			g_free(q);
+		}
+	}
 	if (s == NULL)
 		return (utf8_clean(p, len));
-	if (!g_utf8_validate(s, -1, NULL) || strlen(s) == 0) {
+	if (!g_utf8_validate(s, -1, NULL)) {
 		v = utf8_clean(s, -1);
 		g_free(s);
 		s = v;
@@ -332,8 +356,9 @@ part_bytes(GMimePart *part)
 }
 
 static GByteArray *
-message_bytes(GMimeMessagePart *mp)
+message_bytes(GMimeMessagePart *mp, int crlf)
 {
+	GMimeFormatOptions *opts;
 	GMimeMessage	*msg;
 	GMimeStream	*mem;
 	GByteArray	*a;
@@ -343,7 +368,12 @@ message_bytes(GMimeMessagePart *mp)
 		return (a);
 	mem = g_mime_stream_mem_new_with_byte_array(a);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-	(void)g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, mem);
+	/* the newlines of the original, not GMime's default LF */
+	opts = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(opts, crlf ?
+	    GMIME_NEWLINE_FORMAT_DOS : GMIME_NEWLINE_FORMAT_UNIX);
+	(void)g_mime_object_write_to_stream(GMIME_OBJECT(msg), opts, mem);
+	g_mime_format_options_free(opts);
 	g_object_unref(mem);
 	return (a);
 }
@@ -587,7 +617,7 @@ doc_walk(struct doc *d, GMimeObject *obj, GMimeObject *parent, int depth)
 		}
 	} else if (GMIME_IS_MESSAGE_PART(obj))
 		doc_attach(d, obj, parent,
-		    message_bytes(GMIME_MESSAGE_PART(obj)));
+		    message_bytes(GMIME_MESSAGE_PART(obj), d->crlf));
 	else if (GMIME_IS_PART(obj))
 		doc_leaf(d, obj, parent);
 }
@@ -617,25 +647,31 @@ doc_parse(struct doc *d, GByteArray *raw)
 	GMimeStream	*stream;
 	GMimeParser	*parser;
 	GMimeMessage	*msg;
+	guint8		*nl;
 
 	memset(d, 0, sizeof(*d));
 	if ((d->headers = json_object()) == NULL)
 		return (-1);
 	mime_init();
+	nl = memchr(raw->data, '\n', raw->len);
+	d->crlf = nl != NULL && nl > raw->data && nl[-1] == '\r';
 	stream = g_mime_stream_mem_new_with_byte_array(raw);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
 	parser = g_mime_parser_new_with_stream(stream);
 	msg = g_mime_parser_construct_message(parser, NULL);
-	if (msg == NULL) {
-		/* not a message at all: deliver the bytes as text */
-		d->plain = text_convert((const char *)raw->data, raw->len,
-		    NULL);
-		text_unix_eol(d->plain);
-	} else {
+	if (msg != NULL) {
 		if (doc_headers(d, msg) == -1)
 			d->failed = 1;
 		doc_walk(d, g_mime_message_get_mime_part(msg), NULL, 0);
 		g_object_unref(msg);
+	}
+	/* not a message at all (junk, no header): deliver the bytes as text */
+	if (json_object_size(d->headers) == 0 && d->html == NULL &&
+	    d->natt == 0 && (d->plain == NULL || *d->plain == '\0')) {
+		g_free(d->plain);
+		d->plain = text_convert((const char *)raw->data, raw->len,
+		    NULL);
+		text_unix_eol(d->plain);
 	}
 	g_object_unref(parser);
 	g_object_unref(stream);
@@ -900,11 +936,11 @@ owned_strdup(struct mime_payload *out, const char *s)
 	return (c);
 }
 
-static const char *
+static char *
 owned_printf(struct mime_payload *out, const char *fmt, ...)
     __attribute__((__format__ (printf, 2, 3)));
 
-static const char *
+static char *
 owned_printf(struct mime_payload *out, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -919,6 +955,24 @@ owned_printf(struct mime_payload *out, const char *fmt, ...)
 	return (s);
 }
 
+/*
+ * Part names, file names and content types go into the Content-Disposition
+ * and Content-Type headers of the form parts: no control character, quote
+ * or backslash from the message gets there.
+ */
+static const char *
+header_safe(char *s)
+{
+	unsigned char	*p;
+
+	if (s == NULL)
+		return (NULL);
+	for (p = (unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			*p = '_';
+	return (s);
+}
+
 /* name[key]... = value for every leaf of a tree kept alive by the payload */
 static int
 flatten(struct mime_payload *out, const char *name, json_t *v)
@@ -930,8 +984,9 @@ flatten(struct mime_payload *out, const char *name, json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		json_object_foreach(v, key, e) {
-			sub = name ? owned_printf(out, "%s[%s]", name, key) :
-			    owned_strdup(out, key);
+			sub = header_safe(name ?
+			    owned_printf(out, "%s[%s]", name, key) :
+			    owned_strdup(out, key));
 			if (sub == NULL || flatten(out, sub, e) == -1)
 				return (-1);
 		}
@@ -1012,9 +1067,10 @@ render_multipart(struct mime_payload *out, struct doc *d,
 	for (i = 0; i < d->natt; i++) {
 		a = &d->att[i];
 		name = owned_printf(out, "attachments[%zu]", i);
-		fn = a->file_name ? owned_strdup(out, a->file_name) :
-		    owned_printf(out, "attachment-%zu", i);
-		ct = owned_strdup(out, a->content_type);
+		fn = header_safe(a->file_name ?
+		    owned_strdup(out, a->file_name) :
+		    owned_printf(out, "attachment-%zu", i));
+		ct = header_safe(owned_strdup(out, a->content_type));
 		if (name == NULL || fn == NULL || ct == NULL)
 			return (-1);
 		if (owned_add(out, g_byte_array_ref(a->data), free_bytes) == -1 ||
