@@ -1,0 +1,1313 @@
+/*
+ * Asynchronous HTTP client: libcurl multi driven by libevent.
+ *
+ * One call is one logical request; every hop of it (the first request
+ * and each redirect) gets its own easy handle, while the multi handle's
+ * connection cache keeps connections alive between hops and calls.
+ *
+ * A hop goes: wait for a slot of its endpoint (scheme://host:port) ->
+ * resolve the host through common/dns.c -> drop every address the SSRF
+ * guard refuses -> pin the rest with CURLOPT_RESOLVE -> run.  libcurl
+ * never resolves anything itself: its resolver-start hook refuses any
+ * name that is not pinned (which would mean a resolver thread), and the
+ * open-socket hook checks the address it actually connects to once more.
+ *
+ * Redirects are followed here, never by libcurl: 303 turns the request
+ * into a GET without a body; 301, 302, 307 and 308 repeat the POST with
+ * the same body (a webhook is a POST; turning it into a GET, as browsers
+ * do for 301/302, would silently lose the payload).  Credentials from the
+ * URL are only sent to the origin they were given for.
+ *
+ * The timeout counts from the moment the first hop gets its slot, so a
+ * burst queued behind a slow endpoint does not time out while waiting.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "dns.h"
+#include "http.h"
+#include "log.h"
+
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define HTTP_DEF_TIMEOUT	30
+#define HTTP_DEF_CONCURRENCY	8
+#define HTTP_DEF_MAXRESPONSE	(64 * 1024)
+#define HTTP_ORIGIN_MAX		(MH_NAME_MAX + 32)
+
+enum call_state {
+	CS_IDLE,		/* between hops, or not started */
+	CS_QUEUED,		/* waiting for an endpoint slot */
+	CS_DNS,			/* holding a slot, resolving */
+	CS_RUNNING,		/* holding a slot, easy handle in the multi */
+	CS_DONE
+};
+
+struct endpoint {
+	TAILQ_ENTRY(endpoint)	 entry;
+	TAILQ_HEAD(, http_call)	 waiting;
+	int			 active;
+	char			 key[HTTP_ORIGIN_MAX];
+};
+TAILQ_HEAD(endpointlist, endpoint);
+
+struct http_call {
+	TAILQ_ENTRY(http_call)	 entry;		/* all calls */
+	TAILQ_ENTRY(http_call)	 qentry;	/* endpoint wait queue */
+	enum call_state		 state;
+	int			 dns_pending;	/* dns.c still holds us */
+	int			 orphan;	/* left behind by http_shutdown */
+	int			 in_cb;
+	int			 started;	/* deadline timer runs */
+	struct endpoint		*ep;		/* slot held or queued on */
+	http_cb			 cb;
+	void			*arg;
+
+	/* the current hop */
+	char			*url;		/* without credentials */
+	char			 scheme[8];
+	char			 host[MH_NAME_MAX];	/* no brackets, no dot */
+	long			 port;
+	char			 origin[HTTP_ORIGIN_MAX];
+	int			 get;		/* after a 303 */
+
+	/* from the request */
+	char			*user, *pass;
+	char			 cred_origin[HTTP_ORIGIN_MAX];
+	char			**headers;	/* "Name: value" */
+	size_t			 nheaders;
+	char			*content_type;
+	char			*body;
+	size_t			 bodylen;
+	struct http_part	*parts;
+	size_t			 nparts;
+	int			 timeout;
+	int			 max_redirects;
+	int			 allow_private;
+	int			 concurrency;
+	size_t			 max_response;
+
+	struct event		*timer;		/* deadline, or an early error */
+	CURL			*easy;
+	struct curl_slist	*hdrlist;
+	struct curl_slist	*resolve;
+	curl_mime		*mime;
+	int			 ssrf_blocked;
+	char			 errbuf[CURL_ERROR_SIZE];
+	size_t			 bodycap;
+	struct http_response	 resp;
+};
+TAILQ_HEAD(calllist, http_call);
+
+static struct event_base	*http_base;
+static CURLM			*http_multi;
+static struct event		*http_timer;
+static struct curl_blob		 http_ca;
+static char			 http_empty[1];
+static char			*http_cabuf;
+static struct endpointlist	 http_endpoints =
+    TAILQ_HEAD_INITIALIZER(http_endpoints);
+static struct calllist		 http_calls = TAILQ_HEAD_INITIALIZER(http_calls);
+
+static void	call_hop(struct http_call *);
+static void	call_finish(struct http_call *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static void	call_free(struct http_call *);
+static void	call_run(struct http_call *, const struct dns_addrs *);
+static void	call_done(struct http_call *, CURLcode);
+static void	ep_acquire(struct http_call *);
+static void	ep_release(struct http_call *);
+static void	multi_check(void);
+
+/*
+ * The SSRF guard.
+ */
+static int
+v4_allowed(const unsigned char *a)
+{
+	if (a[0] == 0 ||				/* 0/8 "this network" */
+	    a[0] == 10 ||				/* 10/8 */
+	    a[0] == 127 ||				/* loopback */
+	    (a[0] == 100 && (a[1] & 0xc0) == 64) ||	/* 100.64/10 CGN */
+	    (a[0] == 169 && a[1] == 254) ||		/* link-local */
+	    (a[0] == 172 && (a[1] & 0xf0) == 16) ||	/* 172.16/12 */
+	    (a[0] == 192 && a[1] == 168) ||		/* 192.168/16 */
+	    (a[0] == 192 && a[1] == 0 && a[2] == 0) ||	/* IETF 192.0.0/24 */
+	    (a[0] == 192 && a[1] == 0 && a[2] == 2) ||	/* TEST-NET-1 */
+	    (a[0] == 198 && (a[1] & 0xfe) == 18) ||	/* 198.18/15 bench */
+	    (a[0] == 198 && a[1] == 51 && a[2] == 100) ||	/* TEST-NET-2 */
+	    (a[0] == 203 && a[1] == 0 && a[2] == 113) ||	/* TEST-NET-3 */
+	    a[0] >= 224)				/* multicast, 240/4 */
+		return (0);
+	return (1);
+}
+
+static int
+v6_allowed(const unsigned char *a)
+{
+	static const unsigned char	 zero[12];
+	static const unsigned char	 mapped[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char	 nat64[12] =
+	    { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		return (v4_allowed(a + 12));
+	if (memcmp(a, zero, 12) == 0)		/* ::, ::1, IPv4-compatible */
+		return (0);
+	if (a[0] == 0x20 && a[1] == 0x02)	/* 6to4: the embedded v4 */
+		return (v4_allowed(a + 2));
+	if (a[0] == 0xff ||			/* multicast */
+	    (a[0] & 0xfe) == 0xfc ||		/* fc00::/7 ULA */
+	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||	/* fe80::/10 */
+	    (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||	/* fec0::/10 */
+	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d &&
+	    a[3] == 0xb8) ||			/* 2001:db8::/32 documentation */
+	    (a[0] == 0x01 && a[1] == 0 && a[2] == 0 && a[3] == 0 &&
+	    a[4] == 0 && a[5] == 0 && a[6] == 0 && a[7] == 0))	/* 100::/64 */
+		return (0);
+	return (1);
+}
+
+int
+http_addr_allowed(const struct sockaddr *sa, int allow_private)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa == NULL)
+		return (0);
+	switch (sa->sa_family) {
+	case AF_INET:
+		return (allow_private ||
+		    v4_allowed((const unsigned char *)&sin->sin_addr));
+	case AF_INET6:
+		return (allow_private ||
+		    v6_allowed((const unsigned char *)&sin6->sin6_addr));
+	default:
+		return (0);
+	}
+}
+
+const char *
+http_strerror(int e)
+{
+	switch (e) {
+	case HTTP_OK:
+		return ("ok");
+	case HTTP_ETIMEOUT:
+		return ("timeout");
+	case HTTP_ECONNECT:
+		return ("connection failed");
+	case HTTP_EDNS:
+		return ("host does not resolve");
+	case HTTP_ESSRF:
+		return ("address refused");
+	case HTTP_EREDIRECT:
+		return ("too many or bad redirects");
+	case HTTP_ETLS:
+		return ("TLS failure");
+	case HTTP_EURL:
+		return ("unusable URL");
+	default:
+		return ("error");
+	}
+}
+
+/*
+ * libcurl <-> libevent glue.
+ */
+static void
+sock_ev(int fd, short what, void *arg)
+{
+	int	 action = 0, running;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(http_multi, fd, action, &running);
+	multi_check();
+}
+
+static int
+sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct event	*ev = socketp;
+	short		 kind = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ev != NULL) {
+			event_free(ev);
+			curl_multi_assign(http_multi, s, NULL);
+		}
+		return (0);
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev != NULL) {
+		event_del(ev);
+		event_assign(ev, http_base, s, kind, sock_ev, NULL);
+	} else {
+		if ((ev = event_new(http_base, s, kind, sock_ev, NULL)) == NULL)
+			return (-1);
+		curl_multi_assign(http_multi, s, ev);
+	}
+	event_add(ev, NULL);
+	return (0);
+}
+
+static void
+timer_ev(int fd, short what, void *arg)
+{
+	int	 running;
+
+	curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	multi_check();
+}
+
+static int
+timer_cb(CURLM *m, long ms, void *userp)
+{
+	struct timeval	 tv;
+
+	if (ms < 0) {
+		evtimer_del(http_timer);
+		return (0);
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(http_timer, &tv);
+	return (0);
+}
+
+static void
+multi_check(void)
+{
+	CURLMsg			*msg;
+	struct http_call	*call;
+	int			 left;
+
+	while ((msg = curl_multi_info_read(http_multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		call = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &call);
+		if (call != NULL && call->easy == msg->easy_handle)
+			call_done(call, msg->data.result);
+	}
+}
+
+int
+http_init(struct event_base *base, const char *cabundle, size_t len)
+{
+	if (http_multi != NULL)
+		http_shutdown();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("http: curl_global_init failed");
+		return (-1);
+	}
+	http_base = base;
+	if ((http_multi = curl_multi_init()) == NULL ||
+	    (http_timer = evtimer_new(base, timer_ev, NULL)) == NULL) {
+		log_warnx("http: init failed");
+		return (-1);
+	}
+	curl_multi_setopt(http_multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(http_multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, 64L);
+	free(http_cabuf);
+	http_cabuf = NULL;
+	memset(&http_ca, 0, sizeof(http_ca));
+	if (cabundle != NULL && len > 0) {
+		if ((http_cabuf = malloc(len)) == NULL)
+			return (-1);
+		memcpy(http_cabuf, cabundle, len);
+		http_ca.data = http_cabuf;
+		http_ca.len = len;
+		http_ca.flags = CURL_BLOB_NOCOPY;
+	}
+	return (0);
+}
+
+void
+http_shutdown(void)
+{
+	struct http_call	*call, *tmp;
+	struct endpoint		*ep;
+
+	TAILQ_FOREACH_SAFE(call, &http_calls, entry, tmp) {
+		call->cb = NULL;
+		call_finish(call, HTTP_EOTHER, "shutdown");
+	}
+	/* what is left waits for dns.c: leave it to the DNS callback */
+	while ((call = TAILQ_FIRST(&http_calls)) != NULL) {
+		TAILQ_REMOVE(&http_calls, call, entry);
+		call->orphan = 1;
+	}
+	while ((ep = TAILQ_FIRST(&http_endpoints)) != NULL) {
+		TAILQ_REMOVE(&http_endpoints, ep, entry);
+		free(ep);
+	}
+	if (http_multi != NULL) {
+		curl_multi_cleanup(http_multi);
+		http_multi = NULL;
+	}
+	if (http_timer != NULL) {
+		event_free(http_timer);
+		http_timer = NULL;
+	}
+	free(http_cabuf);
+	http_cabuf = NULL;
+	curl_global_cleanup();
+}
+
+/*
+ * Copying the request.
+ */
+static int
+header_ok(const char *name, const char *value)
+{
+	const char	*p;
+
+	if (*name == '\0')
+		return (0);
+	for (p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~",
+		    *p) == NULL)
+			return (0);
+	for (p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return (0);
+	return (1);
+}
+
+static int
+add_header(struct http_call *call, const char *name, const char *value)
+{
+	char	**h, *line;
+
+	if (!header_ok(name, value))
+		return (0);
+	if (asprintf(&line, "%s: %s", name, value) == -1)
+		return (-1);
+	if ((h = reallocarray(call->headers, call->nheaders + 1,
+	    sizeof(*h))) == NULL) {
+		free(line);
+		return (-1);
+	}
+	call->headers = h;
+	call->headers[call->nheaders++] = line;
+	return (1);
+}
+
+/* 0 when a header is unusable, -1 on allocation failure */
+static int
+copy_headers(struct http_call *call, const struct http_request *req)
+{
+	const struct header	*hd;
+	char			 name[256];
+	const char		*colon, *v;
+	size_t			 i;
+	int			 r;
+
+	if (req->headers != NULL) {
+		TAILQ_FOREACH(hd, req->headers, entry) {
+			if ((r = add_header(call, hd->name, hd->value)) != 1)
+				return (r);
+		}
+	}
+	for (i = 0; i < nitems(req->extra_headers) &&
+	    req->extra_headers[i] != NULL; i++) {
+		if ((colon = strchr(req->extra_headers[i], ':')) == NULL ||
+		    (size_t)(colon - req->extra_headers[i]) >= sizeof(name))
+			return (0);
+		memcpy(name, req->extra_headers[i],
+		    colon - req->extra_headers[i]);
+		name[colon - req->extra_headers[i]] = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if ((r = add_header(call, name, v)) != 1)
+			return (r);
+	}
+	return (1);
+}
+
+static char *
+memdup(const void *p, size_t len)
+{
+	char	*s;
+
+	if ((s = malloc(len + 1)) == NULL)
+		return (NULL);
+	if (len > 0)
+		memcpy(s, p, len);
+	s[len] = '\0';
+	return (s);
+}
+
+static int
+copy_parts(struct http_call *call, const struct http_request *req)
+{
+	const struct http_part	*src;
+	struct http_part	*dst;
+	size_t			 i;
+
+	if (req->nparts == 0 || req->parts == NULL)
+		return (0);
+	if ((call->parts = calloc(req->nparts, sizeof(*call->parts))) == NULL)
+		return (-1);
+	call->nparts = req->nparts;
+	for (i = 0; i < req->nparts; i++) {
+		src = &req->parts[i];
+		dst = &call->parts[i];
+		if ((dst->name = strdup(src->name ? src->name : "")) == NULL ||
+		    (src->filename && (dst->filename =
+		    strdup(src->filename)) == NULL) ||
+		    (src->content_type && (dst->content_type =
+		    strdup(src->content_type)) == NULL) ||
+		    (dst->data = memdup(src->data, src->len)) == NULL)
+			return (-1);
+		dst->len = src->len;
+	}
+	return (0);
+}
+
+static void
+call_early_error(int fd, short what, void *arg)
+{
+	struct http_call	*call = arg;
+
+	if (call->resp.error != HTTP_OK) {
+		call_finish(call, call->resp.error, "%s", call->resp.errstr);
+		return;
+	}
+	call_finish(call, HTTP_ETIMEOUT, "no complete response within %ds",
+	    call->timeout);
+}
+
+/* fail from the event loop: the callback never runs inside http_post() */
+static void
+call_fail_soon(struct http_call *call, int error, const char *why)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	call->resp.error = error;
+	(void)strlcpy(call->resp.errstr, why, sizeof(call->resp.errstr));
+	evtimer_add(call->timer, &tv);
+}
+
+/*
+ * Take a URL apart: scheme, host, port, credentials; the URL kept
+ * for the hop has no credentials.  0 ok, -1 unusable.
+ */
+static int
+call_seturl(struct http_call *call, const char *url, int first)
+{
+	CURLU	*u;
+	char	*scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	char	*pass = NULL, *clean = NULL, *puny = NULL;
+	size_t	 len, i;
+	int	 ret = -1;
+	const char *errstr;
+
+	if ((u = curl_url()) == NULL)
+		return (-1);
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		goto done;
+	for (i = 0; host[i] != '\0'; i++)
+		if ((unsigned char)host[i] >= 0x80)
+			break;
+	if (host[i] != '\0') {
+		/* IDN: libcurl must see the same A-label we pin */
+		if (curl_url_get(u, CURLUPART_HOST, &puny, CURLU_PUNYCODE) !=
+		    CURLUE_OK ||
+		    curl_url_set(u, CURLUPART_HOST, puny, 0) != CURLUE_OK)
+			goto done;
+		curl_free(host);
+		host = puny;
+		puny = NULL;
+	}
+	(void)curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
+	(void)curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+	if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &clean, 0) != CURLUE_OK)
+		goto done;
+	/* host without IPv6 brackets and trailing dot, as libcurl uses it */
+	len = strlen(host);
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		memmove(host, host + 1, len - 2);
+		host[len - 2] = '\0';
+		len -= 2;
+	}
+	if (len > 1 && host[len - 1] == '.')
+		host[--len] = '\0';
+	if (len == 0 || len >= sizeof(call->host) ||
+	    strlen(clean) >= sizeof(call->resp.final_url))
+		goto done;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)host[i]) &&
+		    strchr("-._:%", host[i]) == NULL)
+			goto done;
+	call->port = strtonum(port, 1, 65535, &errstr);
+	if (errstr != NULL)
+		goto done;
+	(void)strlcpy(call->scheme, scheme, sizeof(call->scheme));
+	for (i = 0; i <= len; i++)
+		call->host[i] = tolower((unsigned char)host[i]);
+	(void)snprintf(call->origin, sizeof(call->origin), "%s://%s%s%s:%ld",
+	    call->scheme, strchr(call->host, ':') ? "[" : "", call->host,
+	    strchr(call->host, ':') ? "]" : "", call->port);
+	free(call->url);
+	if ((call->url = strdup(clean)) == NULL)
+		goto done;
+	(void)strlcpy(call->resp.final_url, clean,
+	    sizeof(call->resp.final_url));
+	if (user != NULL && *user != '\0') {
+		/* credentials given with this URL are for its origin */
+		free(call->user);
+		free(call->pass);
+		call->user = strdup(user);
+		call->pass = strdup(pass ? pass : "");
+		if (call->user == NULL || call->pass == NULL)
+			goto done;
+		(void)strlcpy(call->cred_origin, call->origin,
+		    sizeof(call->cred_origin));
+	} else if (first)
+		call->cred_origin[0] = '\0';
+	ret = 0;
+ done:
+	if (pass != NULL)
+		explicit_bzero(pass, strlen(pass));
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(clean);
+	curl_free(puny);
+	curl_url_cleanup(u);
+	return (ret);
+}
+
+struct http_call *
+http_post(const struct http_request *req, http_cb cb, void *arg)
+{
+	struct http_call	*call;
+	int			 r;
+
+	if (http_multi == NULL || req == NULL || req->url == NULL)
+		return (NULL);
+	if ((call = calloc(1, sizeof(*call))) == NULL)
+		return (NULL);
+	call->cb = cb;
+	call->arg = arg;
+	call->resp.retry_after = -1;
+	call->timeout = req->timeout > 0 ? req->timeout : HTTP_DEF_TIMEOUT;
+	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
+	call->allow_private = req->allow_private;
+	call->concurrency = req->concurrency > 0 ? req->concurrency :
+	    HTTP_DEF_CONCURRENCY;
+	call->max_response = req->max_response > 0 ? req->max_response :
+	    HTTP_DEF_MAXRESPONSE;
+	TAILQ_INSERT_TAIL(&http_calls, call, entry);
+	if ((call->timer = evtimer_new(http_base, call_early_error,
+	    call)) == NULL)
+		goto fail;
+	if (req->content_type != NULL &&
+	    (call->content_type = strdup(req->content_type)) == NULL)
+		goto fail;
+	if ((call->body = memdup(req->body ? req->body : "",
+	    req->body ? req->bodylen : 0)) == NULL)
+		goto fail;
+	call->bodylen = req->body ? req->bodylen : 0;
+	if (copy_parts(call, req) == -1 || (r = copy_headers(call, req)) == -1)
+		goto fail;
+	if (r == 0) {
+		call_fail_soon(call, HTTP_EOTHER, "unusable header");
+		return (call);
+	}
+	if (call->content_type != NULL &&
+	    !header_ok("Content-Type", call->content_type)) {
+		call_fail_soon(call, HTTP_EOTHER, "unusable content type");
+		return (call);
+	}
+	if (call_seturl(call, req->url, 1) == -1) {
+		call_fail_soon(call, HTTP_EURL, "unusable URL");
+		return (call);
+	}
+	call_hop(call);
+	return (call);
+ fail:
+	call->cb = NULL;
+	call_free(call);
+	return (NULL);
+}
+
+void
+http_cancel(struct http_call *call)
+{
+	if (call == NULL || call->in_cb)
+		return;
+	call->cb = NULL;
+	call_finish(call, HTTP_EOTHER, "cancelled");
+}
+
+/*
+ * Endpoint slots.
+ */
+static void
+ep_acquire(struct http_call *call)
+{
+	struct endpoint	*ep;
+
+	TAILQ_FOREACH(ep, &http_endpoints, entry)
+		if (strcmp(ep->key, call->origin) == 0)
+			break;
+	if (ep == NULL) {
+		if ((ep = calloc(1, sizeof(*ep))) == NULL) {
+			call_finish(call, HTTP_EOTHER, "out of memory");
+			return;
+		}
+		(void)strlcpy(ep->key, call->origin, sizeof(ep->key));
+		TAILQ_INIT(&ep->waiting);
+		TAILQ_INSERT_TAIL(&http_endpoints, ep, entry);
+	}
+	call->ep = ep;
+	if (ep->active >= call->concurrency || !TAILQ_EMPTY(&ep->waiting)) {
+		call->state = CS_QUEUED;
+		TAILQ_INSERT_TAIL(&ep->waiting, call, qentry);
+		return;
+	}
+	ep->active++;
+	call->state = CS_DNS;
+}
+
+/* give back the slot (or leave the queue); wake the next in line */
+static void
+ep_release(struct http_call *call)
+{
+	struct endpoint		*ep = call->ep;
+	struct http_call	*next;
+	struct calllist		 woken;
+
+	if (ep == NULL)
+		return;
+	call->ep = NULL;
+	if (call->state == CS_QUEUED)
+		TAILQ_REMOVE(&ep->waiting, call, qentry);
+	else
+		ep->active--;
+	TAILQ_INIT(&woken);
+	while ((next = TAILQ_FIRST(&ep->waiting)) != NULL &&
+	    ep->active < next->concurrency) {
+		TAILQ_REMOVE(&ep->waiting, next, qentry);
+		ep->active++;
+		next->state = CS_DNS;
+		TAILQ_INSERT_TAIL(&woken, next, qentry);
+	}
+	if (ep->active == 0 && TAILQ_EMPTY(&ep->waiting)) {
+		TAILQ_REMOVE(&http_endpoints, ep, entry);
+		free(ep);
+	}
+	/* the endpoint is consistent now; starting may finish a call */
+	while ((next = TAILQ_FIRST(&woken)) != NULL) {
+		TAILQ_REMOVE(&woken, next, qentry);
+		call_hop(next);
+	}
+}
+
+static void
+call_dns(const struct dns_addrs *addrs, void *arg)
+{
+	struct http_call	*call = arg;
+
+	call->dns_pending = 0;
+	if (call->state == CS_DONE) {
+		call_free(call);
+		return;
+	}
+	if (addrs->status != DNS_OK) {
+		call_finish(call, HTTP_EDNS, "%s: %s", call->host,
+		    addrs->status == DNS_NXDOMAIN ? "no such host" :
+		    addrs->status == DNS_NODATA ? "no address" :
+		    "temporary DNS failure");
+		return;
+	}
+	call_run(call, addrs);
+}
+
+/* 1 if host is an address literal; its sockaddr into ss if given */
+static int
+host_literal(const char *host, struct sockaddr_storage *ss)
+{
+	struct sockaddr_storage	 tmp;
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+
+	if (ss == NULL)
+		ss = &tmp;
+	memset(ss, 0, sizeof(*ss));
+	sin = (struct sockaddr_in *)ss;
+	sin6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return (1);
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return (1);
+	}
+	return (0);
+}
+
+static void
+call_literal(int fd, short what, void *arg)
+{
+	struct http_call	*call = arg;
+	struct dns_addrs	 addrs;
+
+	memset(&addrs, 0, sizeof(addrs));
+	addrs.status = DNS_OK;
+	addrs.n = host_literal(call->host, &addrs.ss[0]);
+	call_dns(&addrs, call);
+}
+
+/*
+ * Start the current hop: take a slot (or wait for one), then resolve.
+ * Called again by ep_release() for a call that was waiting.
+ */
+static void
+call_hop(struct http_call *call)
+{
+	struct timeval	 tv;
+
+	if (call->state != CS_DNS) {
+		ep_acquire(call);
+		if (call->state != CS_DNS)
+			return;		/* queued, or failed */
+	}
+	if (!call->started) {
+		call->started = 1;
+		tv.tv_sec = call->timeout;
+		tv.tv_usec = 0;
+		evtimer_add(call->timer, &tv);
+	}
+	call->dns_pending = 1;
+	if (host_literal(call->host, NULL)) {
+		/* no resolver needed; still answer from the event loop */
+		tv.tv_sec = tv.tv_usec = 0;
+		if (event_base_once(http_base, -1, EV_TIMEOUT, call_literal,
+		    call, &tv) == -1) {
+			call->dns_pending = 0;
+			call_finish(call, HTTP_EOTHER, "event_base_once");
+		}
+		return;
+	}
+	if (dns_resolve_host(call->host, call_dns, call) == -1) {
+		call->dns_pending = 0;
+		call_finish(call, HTTP_EDNS, "%s: resolver unavailable",
+		    call->host);
+	}
+}
+
+/*
+ * libcurl callbacks of a hop.
+ */
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct http_call	*call = arg;
+	size_t			 len = size * nmemb, take, ncap;
+	char			*p;
+
+	take = call->max_response - call->resp.bodylen;
+	if (take > len)
+		take = len;
+	if (take == 0)
+		return (len);		/* over the cap: read and drop */
+	if (call->resp.bodylen + take + 1 > call->bodycap) {
+		ncap = call->bodycap ? call->bodycap * 2 : 4096;
+		while (ncap < call->resp.bodylen + take + 1)
+			ncap *= 2;
+		if (ncap > call->max_response + 1)
+			ncap = call->max_response + 1;
+		if ((p = realloc(call->resp.body, ncap)) == NULL)
+			return (0);
+		call->resp.body = p;
+		call->bodycap = ncap;
+	}
+	memcpy(call->resp.body + call->resp.bodylen, data, take);
+	call->resp.bodylen += take;
+	call->resp.body[call->resp.bodylen] = '\0';
+	return (len);
+}
+
+static curl_socket_t
+opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_call	*call = arg;
+
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    !http_addr_allowed(&a->addr, call->allow_private)) {
+		call->ssrf_blocked = 1;
+		return (CURL_SOCKET_BAD);
+	}
+	return (socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
+}
+
+/*
+ * libcurl wants to resolve: only literal addresses may go on (they
+ * never reach a resolver); a name means our pin was missed, and the
+ * threaded resolver must not start.
+ */
+static int
+resolver_start_cb(void *state, void *reserved, void *arg)
+{
+	struct http_call	*call = arg;
+	struct in6_addr		 a6;
+	struct in_addr		 a4;
+
+	if (inet_pton(AF_INET, call->host, &a4) == 1 ||
+	    inet_pton(AF_INET6, call->host, &a6) == 1)
+		return (0);
+	log_warnx("http: %s: libcurl tried to resolve a pinned name",
+	    call->host);
+	return (1);
+}
+
+static int
+build_resolve(struct http_call *call, const struct dns_addrs *addrs)
+{
+	char		 entry[MH_NAME_MAX + 32 + DNS_MAX_ADDRS *
+			    (INET6_ADDRSTRLEN + 3)], a[INET6_ADDRSTRLEN];
+	const void	*src;
+	size_t		 i, n = 0;
+	int		 af;
+
+	(void)snprintf(entry, sizeof(entry), "%s:%ld:", call->host,
+	    call->port);
+	for (i = 0; i < addrs->n; i++) {
+		if (!http_addr_allowed((const struct sockaddr *)&addrs->ss[i],
+		    call->allow_private))
+			continue;
+		af = addrs->ss[i].ss_family;
+		src = af == AF_INET ?
+		    (const void *)&((const struct sockaddr_in *)
+		    &addrs->ss[i])->sin_addr :
+		    (const void *)&((const struct sockaddr_in6 *)
+		    &addrs->ss[i])->sin6_addr;
+		if (inet_ntop(af, src, a, sizeof(a)) == NULL)
+			continue;
+		if (n++ > 0)
+			(void)strlcat(entry, ",", sizeof(entry));
+		if (af == AF_INET6)
+			(void)strlcat(entry, "[", sizeof(entry));
+		(void)strlcat(entry, a, sizeof(entry));
+		if (af == AF_INET6)
+			(void)strlcat(entry, "]", sizeof(entry));
+	}
+	if (n == 0)
+		return (0);
+	/* a literal needs no pin: libcurl takes it as it is */
+	if (host_literal(call->host, NULL))
+		return (1);
+	if ((call->resolve = curl_slist_append(NULL, entry)) == NULL)
+		return (-1);
+	return (1);
+}
+
+static int
+build_body(struct http_call *call)
+{
+	curl_mimepart	*part;
+	size_t		 i;
+
+	if (call->get) {
+		curl_easy_setopt(call->easy, CURLOPT_HTTPGET, 1L);
+		return (0);
+	}
+	if (call->nparts == 0) {
+		curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)call->bodylen);
+		curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body);
+		return (0);
+	}
+	if ((call->mime = curl_mime_init(call->easy)) == NULL)
+		return (-1);
+	for (i = 0; i < call->nparts; i++) {
+		if ((part = curl_mime_addpart(call->mime)) == NULL ||
+		    curl_mime_name(part, call->parts[i].name) != CURLE_OK ||
+		    curl_mime_data(part, call->parts[i].data,
+		    call->parts[i].len) != CURLE_OK)
+			return (-1);
+		if (call->parts[i].filename != NULL &&
+		    curl_mime_filename(part, call->parts[i].filename) !=
+		    CURLE_OK)
+			return (-1);
+		if (call->parts[i].content_type != NULL &&
+		    curl_mime_type(part, call->parts[i].content_type) !=
+		    CURLE_OK)
+			return (-1);
+	}
+	curl_easy_setopt(call->easy, CURLOPT_MIMEPOST, call->mime);
+	return (0);
+}
+
+static int
+build_headers(struct http_call *call)
+{
+	struct curl_slist	*l;
+	char			*ct = NULL;
+	size_t			 i;
+
+	for (i = 0; i < call->nheaders; i++) {
+		if ((l = curl_slist_append(call->hdrlist,
+		    call->headers[i])) == NULL)
+			return (-1);
+		call->hdrlist = l;
+	}
+	if (!call->get && call->nparts == 0 && call->content_type != NULL) {
+		if (asprintf(&ct, "Content-Type: %s", call->content_type) ==
+		    -1)
+			return (-1);
+		l = curl_slist_append(call->hdrlist, ct);
+		free(ct);
+		if (l == NULL)
+			return (-1);
+		call->hdrlist = l;
+	}
+	/* no "Expect: 100-continue" pause before large bodies */
+	if ((l = curl_slist_append(call->hdrlist, "Expect:")) == NULL)
+		return (-1);
+	call->hdrlist = l;
+	return (0);
+}
+
+static long
+remaining_ms(struct http_call *call)
+{
+	struct timeval	 now, left;
+
+	if (evtimer_pending(call->timer, &left) == 0)
+		return (call->timeout * 1000L);
+	event_base_gettimeofday_cached(http_base, &now);
+	timersub(&left, &now, &left);
+	if (left.tv_sec < 0)
+		return (1);
+	return (left.tv_sec * 1000L + left.tv_usec / 1000 + 1);
+}
+
+static void
+call_run(struct http_call *call, const struct dns_addrs *addrs)
+{
+	CURL	*e;
+	long	 ms;
+	int	 r;
+
+	if ((r = build_resolve(call, addrs)) == 0) {
+		call_finish(call, HTTP_ESSRF, "%s: address refused "
+		    "(private or reserved)", call->host);
+		return;
+	}
+	if (r == -1 || (e = call->easy = curl_easy_init()) == NULL)
+		goto nomem;
+	call->ssrf_blocked = 0;
+	call->errbuf[0] = '\0';
+	free(call->resp.body);
+	call->resp.body = NULL;
+	call->resp.bodylen = call->bodycap = 0;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	curl_easy_setopt(e, CURLOPT_RESOLVE, call->resolve);
+	curl_easy_setopt(e, CURLOPT_RESOLVER_START_FUNCTION,
+	    resolver_start_cb);
+	curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, call);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "mailhook");
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	ms = remaining_ms(call);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
+	if (http_ca.data != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &http_ca);
+	if (call->user != NULL &&
+	    strcmp(call->origin, call->cred_origin) == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, call->user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, call->pass);
+	}
+	if (build_headers(call) == -1 || build_body(call) == -1)
+		goto nomem;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->hdrlist);
+	if (curl_multi_add_handle(http_multi, e) != CURLM_OK) {
+		call_finish(call, HTTP_EOTHER, "curl_multi_add_handle failed");
+		return;
+	}
+	call->state = CS_RUNNING;
+	return;
+ nomem:
+	call_finish(call, HTTP_EOTHER, "out of memory");
+}
+
+/* drop the easy handle of the hop and what hangs on it */
+static void
+call_easy_free(struct http_call *call)
+{
+	if (call->easy != NULL) {
+		if (call->state == CS_RUNNING)
+			curl_multi_remove_handle(http_multi, call->easy);
+		curl_easy_cleanup(call->easy);
+		call->easy = NULL;
+	}
+	curl_mime_free(call->mime);
+	call->mime = NULL;
+	curl_slist_free_all(call->hdrlist);
+	call->hdrlist = NULL;
+	curl_slist_free_all(call->resolve);
+	call->resolve = NULL;
+}
+
+static long
+parse_retry_after(const char *v)
+{
+	const char	*errstr;
+	long long	 n;
+	time_t		 t;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (isdigit((unsigned char)*v)) {
+		n = strtonum(v, 0, 365LL * 86400, &errstr);
+		return (errstr == NULL ? (long)n : -1);
+	}
+	if ((t = curl_getdate(v, NULL)) == -1)
+		return (-1);
+	t -= time(NULL);
+	return (t < 0 ? 0 : (long)t);
+}
+
+static void
+response_meta(struct http_call *call)
+{
+	struct curl_header	*h;
+	char			*ct = NULL;
+	size_t			 i;
+
+	call->resp.retry_after = -1;
+	if (curl_easy_header(call->easy, "Retry-After", 0, CURLH_HEADER, -1,
+	    &h) == CURLHE_OK && h->value != NULL)
+		call->resp.retry_after = parse_retry_after(h->value);
+	free(call->resp.content_type);
+	call->resp.content_type = NULL;
+	if (curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct) !=
+	    CURLE_OK || ct == NULL)
+		return;
+	for (i = 0; ct[i] != '\0' && ct[i] != ';' && ct[i] != ' ' &&
+	    ct[i] != '\t' && i < 127; i++)
+		if ((unsigned char)ct[i] <= 0x20 || (unsigned char)ct[i] >= 0x7f)
+			return;
+	if (i == 0 || (call->resp.content_type = strndup(ct, i)) == NULL)
+		return;
+	for (i = 0; call->resp.content_type[i] != '\0'; i++)
+		call->resp.content_type[i] =
+		    tolower((unsigned char)call->resp.content_type[i]);
+}
+
+static int
+curl_error(struct http_call *call, CURLcode rc)
+{
+	if (call->ssrf_blocked)
+		return (HTTP_ESSRF);
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return (HTTP_ETIMEOUT);
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_HTTP3:
+	case CURLE_QUIC_CONNECT_ERROR:
+		return (HTTP_ECONNECT);
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return (HTTP_EDNS);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_USE_SSL_FAILED:
+		return (HTTP_ETLS);
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return (HTTP_EURL);
+	default:
+		return (HTTP_EOTHER);
+	}
+}
+
+/* a hop ended: report, or follow the redirect */
+static void
+call_done(struct http_call *call, CURLcode rc)
+{
+	char	*loc = NULL, *next = NULL;
+	long	 status = 0;
+	int	 err;
+
+	if (rc != CURLE_OK) {
+		err = curl_error(call, rc);
+		call_finish(call, err, "%s: %s", call->origin,
+		    err == HTTP_ESSRF ? "address refused at connect" :
+		    call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
+		return;
+	}
+	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+	call->resp.status = status;
+	response_meta(call);
+	if (status != 301 && status != 302 && status != 303 &&
+	    status != 307 && status != 308) {
+		call_finish(call, HTTP_OK, "%s: HTTP %ld", call->origin,
+		    status);
+		return;
+	}
+	if (call->resp.redirects >= call->max_redirects) {
+		call_finish(call, HTTP_EREDIRECT, "%s: more than %d redirects",
+		    call->origin, call->max_redirects);
+		return;
+	}
+	if (curl_easy_getinfo(call->easy, CURLINFO_REDIRECT_URL, &loc) !=
+	    CURLE_OK || loc == NULL || (next = strdup(loc)) == NULL) {
+		call_finish(call, HTTP_EREDIRECT, "%s: HTTP %ld without a "
+		    "usable Location", call->origin, status);
+		return;
+	}
+	/* the hop is over: slot back, easy handle gone, then the next one */
+	call_easy_free(call);
+	ep_release(call);
+	call->state = CS_IDLE;
+	call->resp.redirects++;
+	if (status == 303)
+		call->get = 1;
+	if (call_seturl(call, next, 0) == -1) {
+		free(next);
+		call_finish(call, HTTP_EREDIRECT, "redirect to an unusable URL");
+		return;
+	}
+	free(next);
+	call_hop(call);
+}
+
+static void
+call_finish(struct http_call *call, int error, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 buf[sizeof(call->resp.errstr)];
+
+	if (call->state == CS_DONE)
+		return;
+	call_easy_free(call);
+	ep_release(call);
+	call->state = CS_DONE;
+	if (call->timer != NULL)
+		evtimer_del(call->timer);
+	call->resp.error = error;
+	if (error != HTTP_OK)
+		call->resp.status = 0;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_sanitize(call->resp.errstr, sizeof(call->resp.errstr), buf);
+	if (call->resp.body == NULL)
+		call->resp.body = http_empty;
+	if (error != HTTP_OK)
+		call->resp.bodylen = 0;
+	if (call->cb != NULL) {
+		call->in_cb = 1;
+		call->cb(&call->resp, call->arg);
+		call->in_cb = 0;
+	}
+	if (!call->dns_pending)
+		call_free(call);
+}
+
+static void
+call_free(struct http_call *call)
+{
+	size_t	 i;
+
+	if (!call->orphan)
+		TAILQ_REMOVE(&http_calls, call, entry);
+	call_easy_free(call);
+	if (call->timer != NULL)
+		event_free(call->timer);
+	free(call->url);
+	if (call->pass != NULL)
+		explicit_bzero(call->pass, strlen(call->pass));
+	free(call->user);
+	free(call->pass);
+	for (i = 0; i < call->nheaders; i++)
+		free(call->headers[i]);
+	free(call->headers);
+	free(call->content_type);
+	free(call->body);
+	for (i = 0; i < call->nparts; i++) {
+		free((char *)call->parts[i].name);
+		free((char *)call->parts[i].filename);
+		free((char *)call->parts[i].content_type);
+		free((void *)call->parts[i].data);
+	}
+	free(call->parts);
+	if (call->resp.body != http_empty)
+		free(call->resp.body);
+	free(call->resp.content_type);
+	free(call);
+}
