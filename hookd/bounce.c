@@ -1,0 +1,696 @@
+/*
+ * hookd: classify a message that came back to the bounce domain
+ * (hookd/bounce.h).
+ *
+ * Order of the checks: an RFC 3464 delivery-status report first (Postfix,
+ * Gmail, Office 365 and most MTAs send one), then the known non-standard
+ * bounce texts (Exim, qmail, legacy Exchange NDRs, then a generic
+ * "undeliverable" report carrying a status code), then automatic replies
+ * (which are often marked Auto-Submitted like DSNs, hence last), else a
+ * reply to the bounce address.
+ *
+ * The recipient and queue id come from the VERP envelope recipient when
+ * it is one of ours; otherwise from the report.  Every text that ends up
+ * in the event is made one printable line; the bounce MIME is capped and
+ * made valid UTF-8.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "verp.h"
+#include "events.h"
+#include "bounce.h"
+
+#define TEXT_MAX	(256 * 1024)	/* human-readable text examined */
+
+struct scan {
+	GString		*text;		/* text/plain (or html) parts, concatenated */
+	GString		*dsn;		/* message/delivery-status content */
+	GString		*orig_headers;	/* text/rfc822-headers content */
+	char		 orig_msgid[256];	/* Message-ID of the returned message */
+};
+
+static void	one_line(char *, size_t, const char *, size_t);
+
+/* --- small text helpers ----------------------------------------------- */
+
+/* copy at most n bytes of src as one printable ASCII line, spaces squeezed */
+static void
+one_line(char *dst, size_t dstlen, const char *src, size_t n)
+{
+	size_t	i, j = 0;
+	int	sp = 1;
+
+	for (i = 0; i < n && src[i] != '\0' && j + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			if (!sp)
+				dst[j++] = ' ';
+			sp = 1;
+			continue;
+		}
+		dst[j++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+		sp = 0;
+	}
+	while (j > 0 && dst[j - 1] == ' ')
+		j--;
+	if (dstlen > 0)
+		dst[j] = '\0';
+}
+
+static const char *
+ci_find(const char *hay, const char *needle)
+{
+	return (hay != NULL ? strcasestr(hay, needle) : NULL);
+}
+
+/* first regex match in s: the submatch sub into out; 0 if found */
+static int
+re_first(const char *s, const char *pattern, int sub, char *out, size_t len,
+    const char **where)
+{
+	regex_t		 re;
+	regmatch_t	 m[4];
+	int		 rc = -1;
+
+	if (s == NULL || regcomp(&re, pattern, REG_EXTENDED | REG_ICASE) != 0)
+		return (-1);
+	if (regexec(&re, s, 4, m, 0) == 0 && m[sub].rm_so != -1) {
+		one_line(out, len, s + m[sub].rm_so,
+		    m[sub].rm_eo - m[sub].rm_so);
+		if (where != NULL)
+			*where = s + m[0].rm_so;
+		rc = 0;
+	}
+	regfree(&re);
+	return (rc);
+}
+
+/* "rfc822; bob@example.net" -> "bob@example.net" */
+static void
+addr_value(char *dst, size_t len, const char *v)
+{
+	const char	*p;
+	char		 tmp[MH_ADDR_MAX + 16];
+
+	if ((p = strchr(v, ';')) != NULL)
+		v = p + 1;
+	while (*v == ' ' || *v == '\t' || *v == '<')
+		v++;
+	one_line(tmp, sizeof(tmp), v, strlen(v));
+	tmp[strcspn(tmp, "> ")] = '\0';
+	strlcpy(dst, tmp, len);
+}
+
+/* the whole remainder of the header line after "Name:", unfolded */
+static int
+field_get(const char *block, size_t blen, const char *name, char *out,
+    size_t outlen)
+{
+	const char	*p, *end = block + blen, *eol, *v;
+	size_t		 nlen = strlen(name);
+	GString		*g;
+
+	for (p = block; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', end - p)) == NULL)
+			eol = end;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+		    strncasecmp(p, name, nlen) == 0) {
+			g = g_string_new(NULL);
+			v = p + nlen + 1;
+			g_string_append_len(g, v, eol - v);
+			/* folded continuation lines */
+			while (eol < end && eol + 1 < end &&
+			    (eol[1] == ' ' || eol[1] == '\t')) {
+				p = eol + 1;
+				if ((eol = memchr(p, '\n', end - p)) == NULL)
+					eol = end;
+				g_string_append_c(g, ' ');
+				g_string_append_len(g, p, eol - p);
+			}
+			one_line(out, outlen, g->str, g->len);
+			g_string_free(g, TRUE);
+			return (0);
+		}
+		if (eol == end)
+			break;
+	}
+	return (-1);
+}
+
+/* --- bounce reason and type ----------------------------------------- */
+
+static const char *
+reason_from(const char *ext, const char *text)
+{
+	int	klass = 0, subj = -1, det = -1;
+
+	if (ext != NULL && ext[0] != '\0')
+		sscanf(ext, "%d.%d.%d", &klass, &subj, &det);
+	if (ci_find(text, "quota") || ci_find(text, "mailbox full") ||
+	    ci_find(text, "mailbox is full") || ci_find(text, "over quota") ||
+	    (subj == 2 && det == 2))
+		return ("Mailbox Full");
+	if (ci_find(text, "spam") || ci_find(text, "blocked") ||
+	    ci_find(text, "blacklist") || ci_find(text, "blocklist") ||
+	    ci_find(text, "policy") || subj == 7)
+		return ("Policy-Related");
+	if ((subj == 1 && (det == 1 || det == 0 || det == 6 || det == 10)) ||
+	    ci_find(text, "user unknown") || ci_find(text, "no such user") ||
+	    ci_find(text, "does not exist") || ci_find(text,
+	    "address not found") || ci_find(text, "unknown user") ||
+	    ci_find(text, "recipient address rejected"))
+		return ("Invalid Recipient");
+	if (subj == 1 && det == 2)
+		return ("Invalid Domain");
+	if (subj == 2 && det == 1)
+		return ("Mailbox Disabled");
+	if ((subj == 3 && det == 4) || (subj == 2 && det == 3) ||
+	    ci_find(text, "too large") || ci_find(text, "size limit"))
+		return ("Message Too Large");
+	if (subj == 4 || ci_find(text, "timed out") ||
+	    ci_find(text, "connection refused") ||
+	    ci_find(text, "host not found"))
+		return ("Routing-Related");
+	if (subj == 5)
+		return ("Protocol-Related");
+	if (subj == 6)
+		return ("Content-Related");
+	if (subj == 3)
+		return ("System-Related");
+	return ("Other");
+}
+
+/* code and extended from a status text: "550 5.1.1 ...", "#5.1.1", "550-" */
+static void
+codes_from_text(const char *text, struct event_record *ev)
+{
+	char	buf[32];
+
+	if (ev->extended[0] == '\0' &&
+	    (re_first(text, "(^|[^0-9.])([245]\\.[0-9]{1,3}\\.[0-9]{1,3})"
+	    "([^0-9.]|$)", 2, buf, sizeof(buf), NULL) == 0))
+		strlcpy(ev->extended, buf, sizeof(ev->extended));
+	if (ev->code == 0 &&
+	    (re_first(text, "(^|[^0-9.#])([45][0-9][0-9])[ -]([245]\\.[0-9])",
+	    2, buf, sizeof(buf), NULL) == 0 ||
+	    re_first(text, "smtp; ?([45][0-9][0-9])", 1, buf, sizeof(buf),
+	    NULL) == 0 ||
+	    re_first(text, "(said|error)[^0-9\n]{0,40}([45][0-9][0-9])[ -]",
+	    2, buf, sizeof(buf), NULL) == 0))
+		ev->code = atoi(buf);
+}
+
+static void
+set_type(struct event_record *ev, int soft_hint)
+{
+	int	soft;
+
+	if (ev->extended[0] == '4' || (ev->code >= 400 && ev->code < 500))
+		soft = 1;
+	else if (ev->extended[0] == '5' || (ev->code >= 500 && ev->code < 600))
+		soft = 0;
+	else
+		soft = soft_hint;
+	strlcpy(ev->bounce_type, soft ? "soft" : "hard",
+	    sizeof(ev->bounce_type));
+}
+
+/* --- MIME walk ----------------------------------------------------- */
+
+static void
+part_append(GMimeObject *part, GString *g, size_t max)
+{
+	GMimeDataWrapper	*w;
+	GMimeStream		*s;
+	GByteArray		*ba;
+
+	if (!GMIME_IS_PART(part) || g->len >= max)
+		return;
+	if ((w = g_mime_part_get_content(GMIME_PART(part))) == NULL)
+		return;
+	s = g_mime_stream_mem_new();
+	g_mime_data_wrapper_write_to_stream(w, s);
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(s));
+	g_string_append_len(g, (const char *)ba->data,
+	    MIN(ba->len, max - g->len));
+	g_string_append_c(g, '\n');
+	g_object_unref(s);
+}
+
+static void
+scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
+{
+	struct scan		*sc = arg;
+	GMimeContentType	*ct;
+	GMimeMessage		*inner;
+	const char		*mid;
+
+	ct = g_mime_object_get_content_type(part);
+	if (GMIME_IS_MESSAGE_PART(part)) {
+		inner = g_mime_message_part_get_message(
+		    GMIME_MESSAGE_PART(part));
+		if (inner != NULL && sc->orig_msgid[0] == '\0' &&
+		    (mid = g_mime_message_get_message_id(inner)) != NULL)
+			one_line(sc->orig_msgid, sizeof(sc->orig_msgid), mid,
+			    strlen(mid));
+		return;
+	}
+	if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
+	    g_mime_content_type_is_type(ct, "message",
+	    "global-delivery-status"))
+		part_append(part, sc->dsn, TEXT_MAX);
+	else if (g_mime_content_type_is_type(ct, "text", "rfc822-headers") ||
+	    g_mime_content_type_is_type(ct, "message", "global-headers"))
+		part_append(part, sc->orig_headers, TEXT_MAX);
+	else if (g_mime_content_type_is_type(ct, "text", "plain") ||
+	    g_mime_content_type_is_type(ct, "text", "html"))
+		part_append(part, sc->text, TEXT_MAX);
+}
+
+/* --- RFC 3464 ------------------------------------------------------- */
+
+/*
+ * The per-recipient blocks of a delivery-status body: choose the one for
+ * our recipient, else the first failed, else the first delayed one.
+ */
+static int
+dsn_parse(const char *dsn, size_t len, const char *want,
+    struct bounce_info *bi)
+{
+	struct event_record	*ev = &bi->ev;
+	const char		*p, *end = dsn + len, *blk, *best = NULL;
+	size_t			 blen, bestlen = 0;
+	char			 action[32], addr[MH_ADDR_MAX], diag[512];
+	int			 rank, bestrank = 0;
+
+	/* blocks are separated by empty lines; the first is per-message */
+	for (p = dsn; p < end; ) {
+		while (p < end && (*p == '\n' || *p == '\r'))
+			p++;
+		blk = p;
+		while (p < end) {
+			const char *eol = memchr(p, '\n', end - p);
+
+			if (eol == NULL) {
+				p = end;
+				break;
+			}
+			p = eol + 1;
+			if (p < end && (*p == '\n' || (*p == '\r' &&
+			    p + 1 < end && p[1] == '\n')))
+				break;
+		}
+		blen = p - blk;
+		if (blen == 0 || field_get(blk, blen, "Action", action,
+		    sizeof(action)) == -1)
+			continue;
+		rank = 1;
+		if (strcasecmp(action, "delayed") == 0)
+			rank = 2;
+		if (strcasecmp(action, "failed") == 0)
+			rank = 3;
+		if (want != NULL && (field_get(blk, blen, "Final-Recipient",
+		    addr, sizeof(addr)) == 0 || field_get(blk, blen,
+		    "Original-Recipient", addr, sizeof(addr)) == 0)) {
+			char a[MH_ADDR_MAX];
+
+			addr_value(a, sizeof(a), addr);
+			if (strcasecmp(a, want) == 0)
+				rank += 10;
+		}
+		if (rank > bestrank) {
+			bestrank = rank;
+			best = blk;
+			bestlen = blen;
+		}
+	}
+	if (best == NULL)
+		return (-1);
+
+	field_get(best, bestlen, "Action", action, sizeof(action));
+	one_line(bi->action, sizeof(bi->action), action, strlen(action));
+	if (field_get(best, bestlen, "Final-Recipient", addr,
+	    sizeof(addr)) == 0 || field_get(best, bestlen,
+	    "Original-Recipient", addr, sizeof(addr)) == 0)
+		addr_value(ev->recipient, sizeof(ev->recipient), addr);
+	if (field_get(best, bestlen, "Status", diag, sizeof(diag)) == 0 &&
+	    re_first(diag, "^([245]\\.[0-9]{1,3}\\.[0-9]{1,3})", 1,
+	    ev->extended, sizeof(ev->extended), NULL) == -1)
+		ev->extended[0] = '\0';
+	if (field_get(best, bestlen, "Diagnostic-Code", diag,
+	    sizeof(diag)) == 0) {
+		p = strchr(diag, ';');
+		p = p != NULL ? p + 1 : diag;
+		while (*p == ' ')
+			p++;
+		strlcpy(ev->description, p, sizeof(ev->description));
+		codes_from_text(ev->description, ev);
+	}
+	return (0);
+}
+
+/* --- the non-standard bounces ------------------------------------- */
+
+/* the text of the report right after a marker, up to an empty line */
+static void
+text_after(const char *text, const char *marker, char *out, size_t len)
+{
+	const char	*p, *e;
+
+	if ((p = ci_find(text, marker)) == NULL)
+		return;
+	p += strlen(marker);
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if ((e = strstr(p, "\n\n")) == NULL &&
+	    (e = strstr(p, "\r\n\r\n")) == NULL)
+		e = p + strlen(p);
+	one_line(out, len, p, e - p);
+}
+
+#define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
+
+static int
+nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
+    struct bounce_info *bi)
+{
+	struct event_record	*ev = &bi->ev;
+	const char		*text = sc->text->str, *p, *v;
+	char			 buf[1024];
+	int			 soft = 0;
+
+	if (ci_find(text, "This is the qmail-send program")) {
+		strlcpy(bi->format, "qmail", sizeof(bi->format));
+		if ((p = ci_find(text, "\n<")) != NULL) {
+			re_first(p, "<" RE_ADDR ">:", 1, ev->recipient,
+			    sizeof(ev->recipient), NULL);
+			text_after(p + 2, ">:", ev->description,
+			    sizeof(ev->description));
+		}
+		soft = ci_find(text, "will keep trying") != NULL;
+	} else if (ci_find(text, "created automatically by mail delivery "
+	    "software")) {
+		strlcpy(bi->format, "exim", sizeof(bi->format));
+		if ((v = g_mime_object_get_header(GMIME_OBJECT(msg),
+		    "X-Failed-Recipients")) != NULL)
+			addr_value(ev->recipient, sizeof(ev->recipient), v);
+		else if ((p = ci_find(text, "address(es) failed:")) != NULL)
+			re_first(p, RE_ADDR, 1, ev->recipient,
+			    sizeof(ev->recipient), NULL);
+		if ((p = ci_find(text, "SMTP error from remote mail server"))
+		    != NULL && (p = strchr(p, '\n')) != NULL) {
+			text_after(p, "", ev->description,
+			    sizeof(ev->description));
+		} else if ((p = ci_find(text, "address(es) failed:")) != NULL)
+			text_after(p, "address(es) failed:", ev->description,
+			    sizeof(ev->description));
+		soft = ci_find(text, "permanent error") == NULL &&
+		    (ci_find(text, "has not yet been delivered") != NULL ||
+		    ci_find(text, "delayed") != NULL ||
+		    ci_find(text, "temporary") != NULL);
+	} else if (ci_find(text, "did not reach some or all of the intended "
+	    "recipients") || ci_find(text, "Delivery has failed to these "
+	    "recipients") || ci_find(text, "could not be delivered to the "
+	    "following recipients")) {
+		strlcpy(bi->format, "exchange", sizeof(bi->format));
+		if ((p = ci_find(text, "cannot be reached:")) != NULL ||
+		    (p = ci_find(text, "recipients or groups:")) != NULL ||
+		    (p = ci_find(text, "following recipients:")) != NULL)
+			re_first(p, RE_ADDR, 1, ev->recipient,
+			    sizeof(ev->recipient), NULL);
+		if (re_first(text, "<[^<>\n]*#([45]\\.[0-9.]+)[^<>\n]*>", 0,
+		    buf, sizeof(buf), NULL) == 0) {
+			strlcpy(ev->description, buf + 1,
+			    sizeof(ev->description));
+			ev->description[strcspn(ev->description, ">")] = '\0';
+		} else if (re_first(text, "Remote Server returned '([^'\n]*)'",
+		    1, buf, sizeof(buf), NULL) == 0)
+			strlcpy(ev->description, buf, sizeof(ev->description));
+		soft = ci_find(text, "delay") != NULL;
+	} else if (subject != NULL && (ci_find(subject, "undeliverable") ||
+	    ci_find(subject, "undelivered mail") ||
+	    ci_find(subject, "mail delivery failed") ||
+	    ci_find(subject, "delivery status notification") ||
+	    ci_find(subject, "failure notice") ||
+	    ci_find(subject, "returned mail") ||
+	    ci_find(subject, "delivery failure") ||
+	    ci_find(subject, "mail delivery failure") ||
+	    ci_find(subject, "delivery notification")) &&
+	    re_first(text, "([245]\\.[0-9]{1,3}\\.[0-9]{1,3}|[45][0-9][0-9] )",
+	    1, buf, sizeof(buf), &p) == 0) {
+		strlcpy(bi->format, "generic", sizeof(bi->format));
+		/* the line that carries the status */
+		while (p > text && p[-1] != '\n')
+			p--;
+		v = strchr(p, '\n');
+		one_line(ev->description, sizeof(ev->description), p,
+		    v != NULL ? (size_t)(v - p) : strlen(p));
+		re_first(text, RE_ADDR, 1, ev->recipient,
+		    sizeof(ev->recipient), NULL);
+		soft = ci_find(subject, "delay") != NULL ||
+		    ci_find(text, "will retry") != NULL ||
+		    ci_find(text, "temporar") != NULL;
+	} else
+		return (-1);
+	codes_from_text(ev->description, ev);
+	codes_from_text(text, ev);
+	strlcpy(bi->action, soft ? "delayed" : "failed", sizeof(bi->action));
+	set_type(ev, soft);
+	return (0);
+}
+
+/* --- automatic replies --------------------------------------------- */
+
+static int
+auto_reply(GMimeMessage *msg, const char *subject)
+{
+	static const char	*subjects[] = {
+		"out of office", "out of the office", "automatic reply",
+		"auto-reply", "autoreply", "auto reply", "auto response",
+		"autoresponse", "abwesenheitsnotiz", "absence",
+		"automatische antwort", "r\xc3\xa9ponse automatique",
+		"respuesta autom\xc3\xa1tica", "risposta automatica",
+		"on vacation", "vacation reply", "away from the office",
+		"afwezigheidsbericht", "automatisch antwoord",
+	};
+	GMimeObject	*o = GMIME_OBJECT(msg);
+	const char	*v;
+	size_t		 i;
+	int		 ooo = 0;
+
+	if (subject != NULL)
+		for (i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
+			if (ci_find(subject, subjects[i]) != NULL)
+				ooo = 1;
+	if ((v = g_mime_object_get_header(o, "Auto-Submitted")) != NULL &&
+	    strncasecmp(v, "no", 2) != 0)
+		return (1);
+	if (g_mime_object_get_header(o, "X-Autoreply") != NULL ||
+	    g_mime_object_get_header(o, "X-Autorespond") != NULL ||
+	    g_mime_object_get_header(o, "X-Autoresponder") != NULL ||
+	    g_mime_object_get_header(o, "X-Vacation") != NULL)
+		return (1);
+	if ((v = g_mime_object_get_header(o, "Precedence")) != NULL) {
+		if (ci_find(v, "auto_reply") != NULL)
+			return (1);
+		if ((ci_find(v, "bulk") || ci_find(v, "junk")) && ooo)
+			return (1);
+	}
+	if ((v = g_mime_object_get_header(o, "X-Auto-Response-Suppress"))
+	    != NULL && ooo)
+		return (1);
+	return (ooo);
+}
+
+/* --- entry point ---------------------------------------------------- */
+
+static char *
+read_all(int fd, size_t *lenp)
+{
+	char	*buf = NULL, *nb;
+	size_t	 len = 0, cap = 0;
+	ssize_t	 n;
+
+	for (;;) {
+		if (len == cap) {
+			if (cap >= BOUNCE_READ_MAX)
+				break;
+			cap = cap ? cap * 2 : 65536;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
+				return (NULL);
+			}
+			buf = nb;
+		}
+		if ((n = read(fd, buf + len, cap - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return (NULL);
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL)
+		return (NULL);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+}
+
+/* the returned message, capped, NUL-free and valid UTF-8 */
+static char *
+mime_copy(const char *raw, size_t len)
+{
+	char	*tmp, *valid;
+	size_t	 i;
+
+	if (len > EVENTS_BOUNCE_MIME_MAX)
+		len = EVENTS_BOUNCE_MIME_MAX;
+	if ((tmp = malloc(len + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < len; i++)
+		tmp[i] = raw[i] == '\0' ? '?' : raw[i];
+	tmp[len] = '\0';
+	valid = g_utf8_make_valid(tmp, len);
+	free(tmp);
+	tmp = strdup(valid);
+	g_free(valid);
+	return (tmp);
+}
+
+static void
+classify(GMimeMessage *msg, const char *raw, size_t rawlen,
+    const char *verp_rcpt, struct bounce_info *bi)
+{
+	struct event_record	*ev = &bi->ev;
+	struct scan		 sc;
+	GMimeContentType	*ct;
+	const char		*subject, *rt;
+	int			 dsn = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.text = g_string_new(NULL);
+	sc.dsn = g_string_new(NULL);
+	sc.orig_headers = g_string_new(NULL);
+	g_mime_message_foreach(msg, scan_part, &sc);
+	if (sc.text->len == 0 && GMIME_IS_PART(g_mime_message_get_mime_part(
+	    msg)))
+		part_append(g_mime_message_get_mime_part(msg), sc.text,
+		    TEXT_MAX);
+	subject = g_mime_message_get_subject(msg);
+
+	ct = g_mime_object_get_content_type(g_mime_message_get_mime_part(msg));
+	if (ct != NULL && g_mime_content_type_is_type(ct, "multipart",
+	    "report") && (rt = g_mime_content_type_get_parameter(ct,
+	    "report-type")) != NULL && strcasecmp(rt, "delivery-status") == 0)
+		dsn = 1;
+	if (sc.dsn->len > 0)
+		dsn = 1;
+
+	if (dsn && dsn_parse(sc.dsn->str, sc.dsn->len, verp_rcpt, bi) == 0) {
+		strlcpy(bi->format, "dsn", sizeof(bi->format));
+		if (strcasecmp(bi->action, "failed") == 0 ||
+		    strcasecmp(bi->action, "delayed") == 0) {
+			ev->kind = EV_BOUNCE;
+			if (ev->description[0] == '\0')
+				text_after(sc.text->str, "", ev->description,
+				    sizeof(ev->description));
+			set_type(ev, strcasecmp(bi->action, "delayed") == 0);
+		} else
+			ev->kind = EV_BOUNCE_REPLY;	/* delivered, relayed */
+	} else if (nonstandard(msg, subject, &sc, bi) == 0)
+		ev->kind = EV_BOUNCE;
+	else if (auto_reply(msg, subject)) {
+		ev->kind = EV_AUTO_REPLY;
+		strlcpy(bi->format, "auto-reply", sizeof(bi->format));
+	} else {
+		ev->kind = EV_BOUNCE_REPLY;
+		strlcpy(bi->format, "reply", sizeof(bi->format));
+	}
+
+	if (ev->kind == EV_BOUNCE) {
+		strlcpy(ev->bounce_reason, reason_from(ev->extended,
+		    ev->description), sizeof(ev->bounce_reason));
+		ev->bounce_mime = mime_copy(raw, rawlen);
+		ev->async = 1;
+		strlcpy(ev->stage, "bounce", sizeof(ev->stage));
+	} else if (subject != NULL)
+		one_line(ev->description, sizeof(ev->description), subject,
+		    strlen(subject));
+
+	/* our own VERP recipient wins over what the report says */
+	if (verp_rcpt != NULL && verp_rcpt[0] != '\0')
+		strlcpy(ev->recipient, verp_rcpt, sizeof(ev->recipient));
+	if (subject != NULL && ev->kind != EV_BOUNCE)
+		one_line(ev->subject, sizeof(ev->subject), subject,
+		    strlen(subject));
+
+	/* the returned message's Message-ID, when it is quoted */
+	if (sc.orig_msgid[0] == '\0' && sc.orig_headers->len > 0)
+		field_get(sc.orig_headers->str, sc.orig_headers->len,
+		    "Message-ID", sc.orig_msgid, sizeof(sc.orig_msgid));
+	if (sc.orig_msgid[0] != '\0') {
+		addr_value(ev->message_id, sizeof(ev->message_id),
+		    sc.orig_msgid);
+	}
+	g_string_free(sc.text, TRUE);
+	g_string_free(sc.dsn, TRUE);
+	g_string_free(sc.orig_headers, TRUE);
+}
+
+int
+bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
+    struct bounce_info *out)
+{
+	GMimeStream	*s;
+	GMimeParser	*parser;
+	GMimeMessage	*msg;
+	char		*raw;
+	size_t		 len;
+	char		 vid[MH_MSGID_LEN], vrcpt[MH_ADDR_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if ((raw = read_all(fd, &len)) == NULL)
+		return (-1);
+	event_init(&out->ev, EV_BOUNCE_REPLY);
+	vrcpt[0] = '\0';
+	if (rcpt != NULL && bounce_domain != NULL &&
+	    verp_decode(rcpt, bounce_domain, vid, vrcpt, sizeof(vrcpt)) == 0)
+		strlcpy(out->ev.queue_id, vid, sizeof(out->ev.queue_id));
+	else
+		vrcpt[0] = '\0';
+
+	s = g_mime_stream_mem_new_with_buffer(raw, len);
+	parser = g_mime_parser_new_with_stream(s);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(s);
+	if (msg == NULL) {
+		strlcpy(out->format, "reply", sizeof(out->format));
+		if (vrcpt[0] != '\0')
+			strlcpy(out->ev.recipient, vrcpt,
+			    sizeof(out->ev.recipient));
+	} else {
+		classify(msg, raw, len, vrcpt[0] != '\0' ? vrcpt : NULL, out);
+		g_object_unref(msg);
+	}
+	free(raw);
+	return (0);
+}

@@ -1,0 +1,39 @@
+/*
+ * hookd: classification of the mail that comes back to the bounce domain.
+ *
+ *   EV_BOUNCE        an RFC 3464 DSN (multipart/report; report-type=
+ *                    delivery-status), or one of the common non-standard
+ *                    bounces (Exim, qmail, Exchange/Outlook NDR text,
+ *                    generic "Undeliverable"/"failure notice" reports)
+ *   EV_AUTO_REPLY    an automatic reply (Auto-Submitted, X-Autoreply,
+ *                    X-Autorespond, Precedence auto_reply, out-of-office
+ *                    subjects)
+ *   EV_BOUNCE_REPLY  anything else (a human replied to the return path)
+ *
+ * g_mime_init() must have been called by the process.
+ */
+#ifndef MH_HOOKD_BOUNCE_H
+#define MH_HOOKD_BOUNCE_H
+
+#include "event.h"
+
+#define BOUNCE_READ_MAX		(32 * 1024 * 1024)
+
+struct bounce_info {
+	struct event_record	 ev;		/* kind, recipient, queue_id, code,
+						   extended, description, bounce_type,
+						   bounce_reason, bounce_mime, async=1 */
+	char			 format[16];	/* "dsn", "exim", "qmail", "exchange",
+						   "generic", "auto-reply", "reply" */
+	char			 action[16];	/* DSN Action: failed, delayed, ... */
+};
+
+/*
+ * fd: the message (read from its current offset); rcpt: the envelope
+ * recipient, a VERP address on bounce_domain (may be NULL).  0 and *out
+ * filled (event_clear(&out->ev) afterwards), -1 on a read error.
+ */
+int	bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
+	    struct bounce_info *out);
+
+#endif /* MH_HOOKD_BOUNCE_H */
