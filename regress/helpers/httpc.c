@@ -12,7 +12,9 @@
  *	 "body":"...","bodylen":3,"redirects":0,"retry_after":-1,
  *	 "final_url":"...","errstr":"...","ms":12}
  * -S signs the body (Standard Webhooks) with id -I (default msg_httpc)
- * and the current time.
+ * and the current time.  -s installs a seccomp filter after the set-up
+ * that kills the process on clone, clone3, fork, vfork and execve: the
+ * requests must then run without any thread or helper process.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -28,6 +30,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <seccomp.h>
 
 #include "config.h"
 #include "dns.h"
@@ -44,6 +47,22 @@ static struct timeval		 t0;
 struct job {
 	int	 i;
 };
+
+static void
+nothreads(void)
+{
+	scmp_filter_ctx	 ctx;
+
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 0) ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone3), 0) ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(fork), 0) ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(vfork), 0) ||
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 0) ||
+	    seccomp_load(ctx) != 0)
+		errx(1, "seccomp");
+	seccomp_release(ctx);
+}
 
 static void
 done(const struct http_response *r, void *arg)
@@ -111,12 +130,12 @@ main(int argc, char *argv[])
 	const char		*secret = NULL, *msgid = "msg_httpc";
 	char			*resolver = NULL, *p, *q, *ca = NULL;
 	size_t			 calen = 0, nparts = 0, nextra = 0;
-	int			 ch, count = 1, i, rport = 53;
+	int			 ch, count = 1, i, rport = 53, sandbox = 0;
 
 	memset(&req, 0, sizeof(req));
 	req.timeout = 10;
 	req.max_redirects = 3;
-	while ((ch = getopt(argc, argv, "c:C:d:D:f:F:H:I:m:n:pr:R:S:t:T:")) !=
+	while ((ch = getopt(argc, argv, "c:C:d:D:f:F:H:I:m:n:pr:R:sS:t:T:")) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
@@ -184,6 +203,9 @@ main(int argc, char *argv[])
 				rport = atoi(p);
 			}
 			break;
+		case 's':
+			sandbox = 1;
+			break;
 		case 'S':
 			secret = optarg;
 			break;
@@ -222,6 +244,8 @@ main(int argc, char *argv[])
 		errx(1, "http_init");
 	if ((jobs = calloc(count, sizeof(*jobs))) == NULL)
 		err(1, NULL);
+	if (sandbox)
+		nothreads();
 	gettimeofday(&t0, NULL);
 	for (i = 0; i < count; i++) {
 		jobs[i].i = i;

@@ -11,7 +11,8 @@ As a module:
         ... POST to srv.url("/hook") ...
         reqs = srv.wait(1)           # recorded requests, in arrival order
         reqs[0]["method"], ["path"], ["headers"] (lower-cased names -> value),
-        ["header_list"] (pairs as sent), ["body"] (bytes), ["client_port"]
+        ["header_list"] (pairs as sent), ["body"] (bytes), ["client_port"],
+        ["client_addr"]
         parse_multipart(reqs[0])     # [(name, filename, type, bytes), ...]
 
 A script entry has status, body (str or bytes), content_type, delay
@@ -73,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
             "header_list": list(self.headers.items()),
             "body": body,
             "client_port": self.client_address[1],
+            "client_addr": self.client_address[0],
             "time": time.time(),
         }
         with owner.lock:
