@@ -7,9 +7,9 @@
  * asynchronously.  One check runs like this:
  *
  *   1. evaluate; each name/type the layer does not have yet is recorded
- *      as a miss and answered "host not found", so the evaluation goes on
- *      and reveals as many further names as it can in the same pass (its
- *      result is thrown away);
+ *      as a miss and answered with a harmless filler (spf_layer_filler),
+ *      so the evaluation goes on and reveals as many further names as it
+ *      can in the same pass (its result is thrown away);
  *   2. if there were misses, resolve all of them in parallel (dns_query)
  *      and go back to 1;
  *   3. a pass without a miss gives the result.
@@ -44,7 +44,7 @@
 
 #include "authd_modules.h"
 
-#define SPF_MAX_PASSES		12
+#define SPF_MAX_PASSES		14
 #define SPF_MAX_NAMES		128	/* DNS answers one check may gather */
 #define SPF_CACHE_MAX		512
 #define SPF_CACHE_TTL		60
@@ -106,6 +106,8 @@ static int			 spf_ncache;
 
 static SPF_dns_rr_t *spf_layer_lookup(SPF_dns_server_t *, const char *,
 		    ns_type, int);
+static SPF_dns_rr_t *spf_layer_filler(SPF_dns_server_t *, const char *,
+		    ns_type);
 static void	 spf_evaluate(struct spf_check *);
 static void	 spf_step(int, short, void *);
 static void	 spf_dns_done(int, struct ub_result *, void *);
@@ -174,6 +176,34 @@ spf_shutdown(void)
 }
 
 /*
+ * The answer to a name not known yet, chosen so that the evaluation goes
+ * on and reveals more names in the same pass: a TXT is an empty "v=spf1"
+ * (an include of it does not match, no permerror), anything else does not
+ * exist (an "a" or "mx" does not match; an SPF-type miss falls back to
+ * TXT).  The pass's result is thrown away.
+ */
+static SPF_dns_rr_t *
+spf_layer_filler(SPF_dns_server_t *layer, const char *domain, ns_type type)
+{
+	SPF_dns_rr_t	*out;
+
+	if (type != ns_t_txt)
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    HOST_NOT_FOUND));
+	if ((out = SPF_dns_rr_new_init(layer, domain, type, 0,
+	    NETDB_SUCCESS)) == NULL)
+		return (NULL);
+	if (SPF_dns_rr_buf_realloc(out, 0, sizeof("v=spf1")) !=
+	    SPF_E_SUCCESS) {
+		out->herrno = TRY_AGAIN;
+		return (out);
+	}
+	strlcpy(out->rr[0]->txt, "v=spf1", sizeof("v=spf1"));
+	out->num_rr = 1;
+	return (out);
+}
+
+/*
  * The libspf2 DNS layer: answers from the current check's cache only.
  */
 static SPF_dns_rr_t *
@@ -219,10 +249,8 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		sc->nrrs++;
 	}
 	if (rr->state != RR_DONE) {
-		/* pretend it does not exist, so the pass finds more names */
 		sc->missed++;
-		return (SPF_dns_rr_new_init(layer, domain, type, 0,
-		    HOST_NOT_FOUND));
+		return (spf_layer_filler(layer, domain, type));
 	}
 	out = SPF_dns_rr_new_init(layer, domain, type, 60, rr->herrno);
 	if (out == NULL)
@@ -376,7 +404,8 @@ spf_evaluate(struct spf_check *sc)
 {
 	SPF_request_t	*req;
 	SPF_response_t	*res = NULL;
-	SPF_result_t	 r = SPF_RESULT_TEMPERROR;
+	SPF_result_t	 r = SPF_RESULT_INVALID;
+	SPF_errcode_t	 err;
 	struct spf_rr	*rr;
 	struct timeval	 tv = { 0, 0 };
 	const char	*from;
@@ -408,10 +437,18 @@ spf_evaluate(struct spf_check *sc)
 	}
 	sc->missed = 0;
 	spf_current = sc;
-	(void)SPF_request_query_mailfrom(req, &res);
+	err = SPF_request_query_mailfrom(req, &res);
 	spf_current = NULL;
 	if (res != NULL)
 		r = SPF_response_result(res);
+	if (r == SPF_RESULT_INVALID) {
+		/* a record that does not compile ends without a result */
+		if (res != NULL && SPF_response_errcode(res) != SPF_E_SUCCESS)
+			err = SPF_response_errcode(res);
+		r = (err == SPF_E_DNS_ERROR || err == SPF_E_NO_MEMORY ||
+		    err == SPF_E_INTERNAL_ERROR || err == SPF_E_SUCCESS) ?
+		    SPF_RESULT_TEMPERROR : SPF_RESULT_PERMERROR;
+	}
 	SPF_response_free(res);
 	SPF_request_free(req);
 
