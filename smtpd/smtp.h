@@ -20,6 +20,12 @@ int	smtp_listen(int fd, uint32_t listener_id);
 void	smtp_pause(int);		/* 1: stop accepting, 0: resume */
 void	smtp_shutdown(void);		/* close listeners, end sessions with 421 */
 json_t	*smtp_stats(void);		/* sessions, per-state counts, totals */
+/*
+ * knobs without a config keyword: greeting delay in ms (input before the
+ * banner is refused; default 0), total session time in seconds (default
+ * 3600) and protocol errors before "421" (default 10); < 0 keeps a value
+ */
+void	smtp_tune(int greet_delay_ms, int session_timeout, int max_errors);
 
 /* answers from the backend, matched by reqid; unknown ids are ignored */
 void	smtp_rcpt_verdict(const struct authd_rcpt_res *);

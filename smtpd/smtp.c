@@ -1,0 +1,494 @@
+/*
+ * The SMTP engine: listeners, configuration snapshots, session limits,
+ * statistics and the dispatch of backend answers to their sessions.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/tree.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <tls.h>
+
+#include "log.h"
+#include "smtp.h"
+#include "smtp_backend.h"
+#include "smtp_int.h"
+
+struct smtp_global smtp_g;
+
+struct smtp_listener {
+	struct smtp_listener	*next;
+	int			 fd;
+	uint32_t		 id;
+	struct event		 ev;
+	struct event		 pause;		/* EMFILE backoff */
+	int			 active;
+};
+static struct smtp_listener *listeners;
+
+/* sessions per remote address */
+#define IPTAB_SIZE	1024
+struct ipent {
+	struct ipent	*next;
+	int		 n;
+	char		 ip[64];
+};
+static struct ipent *iptab[IPTAB_SIZE];
+
+int
+session_cmp(struct session *a, struct session *b)
+{
+	return (a->id < b->id ? -1 : a->id > b->id);
+}
+RB_GENERATE(session_tree, session, entry, session_cmp)
+
+static unsigned int
+ip_hash(const char *ip)
+{
+	unsigned int	 h = 5381;
+
+	while (*ip != '\0')
+		h = h * 33 + (unsigned char)*ip++;
+	return (h % IPTAB_SIZE);
+}
+
+/* count a session from ip; 0 if over the per-ip limit */
+static int
+ip_acquire(const char *ip, int max)
+{
+	struct ipent	*e;
+	unsigned int	 h = ip_hash(ip);
+
+	for (e = iptab[h]; e != NULL; e = e->next)
+		if (strcmp(e->ip, ip) == 0)
+			break;
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return (0);
+		strlcpy(e->ip, ip, sizeof(e->ip));
+		e->next = iptab[h];
+		iptab[h] = e;
+	}
+	if (max > 0 && e->n >= max)
+		return (0);
+	e->n++;
+	return (1);
+}
+
+void
+smtp_ip_release(const char *ip)
+{
+	struct ipent	*e, **pp;
+	unsigned int	 h = ip_hash(ip);
+
+	for (pp = &iptab[h]; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->ip, ip) != 0)
+			continue;
+		if (--e->n <= 0) {
+			*pp = e->next;
+			free(e);
+		}
+		return;
+	}
+}
+
+void
+smtp_conf_unref(struct smtp_conf *c)
+{
+	size_t	 i;
+
+	if (c == NULL || --c->refcnt > 0)
+		return;
+	for (i = 0; i < c->nlisteners; i++)
+		tls_free(c->listeners[i].tls);
+	free(c->listeners);
+	free(c);
+}
+
+static struct tls *
+tls_server_ctx(const struct config *conf, const struct listener *l)
+{
+	const struct pki	*p;
+	struct tls_config	*cfg;
+	struct tls		*ctx;
+
+	TAILQ_FOREACH(p, &conf->pkis, entry)
+		if (strcmp(p->name, l->pki) == 0)
+			break;
+	if (p == NULL || p->cert == NULL || p->key == NULL) {
+		log_warnx("smtp: listener %u: pki \"%s\" not loaded", l->id,
+		    l->pki);
+		return (NULL);
+	}
+	if ((cfg = tls_config_new()) == NULL)
+		return (NULL);
+	if (tls_config_set_keypair_mem(cfg, (const uint8_t *)p->cert,
+	    p->certlen, (const uint8_t *)p->key, p->keylen) == -1 ||
+	    tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
+	    tls_config_set_ciphers(cfg, "secure") == -1) {
+		log_warnx("smtp: pki %s: %s", p->name, tls_config_error(cfg));
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	if ((ctx = tls_server()) == NULL || tls_configure(ctx, cfg) == -1) {
+		log_warnx("smtp: pki %s: %s", p->name,
+		    ctx ? tls_error(ctx) : "tls_server");
+		tls_free(ctx);
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	tls_config_free(cfg);
+	return (ctx);
+}
+
+static struct smtp_conf *
+conf_snapshot(const struct config *conf)
+{
+	struct smtp_conf	*c;
+	const struct listener	*l;
+	struct smtp_lconf	*lc;
+	size_t			 n = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	c->refcnt = 1;
+	strlcpy(c->hostname, conf->hostname[0] ? conf->hostname : "localhost",
+	    sizeof(c->hostname));
+	c->max_size = conf->max_message_size;
+	c->max_rcpt = conf->max_recipients > 0 ? conf->max_recipients : 100;
+	c->max_sessions = conf->max_sessions;
+	c->max_per_ip = conf->max_sessions_per_ip;
+	c->timeout = conf->smtp_timeout > 0 ? conf->smtp_timeout : 300;
+	TAILQ_FOREACH(l, &conf->listeners, entry)
+		n++;
+	if (n > 0 && (c->listeners = calloc(n, sizeof(*lc))) == NULL) {
+		free(c);
+		return (NULL);
+	}
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		lc = &c->listeners[c->nlisteners++];
+		lc->id = l->id;
+		lc->flags = l->flags;
+		strlcpy(lc->hostname, l->hostname[0] ? l->hostname :
+		    c->hostname, sizeof(lc->hostname));
+		if (l->flags & (LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS)) {
+			if ((lc->tls = tls_server_ctx(conf, l)) == NULL) {
+				smtp_conf_unref(c);
+				return (NULL);
+			}
+		}
+	}
+	return (c);
+}
+
+int
+smtp_init(struct event_base *base, const struct config *conf)
+{
+	memset(&smtp_g, 0, sizeof(smtp_g));
+	RB_INIT(&smtp_g.sessions);
+	smtp_g.base = base;
+	smtp_g.greet_delay_ms = 0;
+	smtp_g.session_timeout = 3600;
+	smtp_g.max_errors = 10;
+	smtp_g.next_id = ((uint64_t)arc4random() << 16) & 0xffffffffffffULL;
+	if (tls_init() == -1) {
+		log_warnx("smtp: tls_init failed");
+		return (-1);
+	}
+	if ((smtp_g.conf = conf_snapshot(conf)) == NULL)
+		return (-1);
+	return (0);
+}
+
+int
+smtp_configure(const struct config *conf)
+{
+	struct smtp_conf	*c;
+
+	if ((c = conf_snapshot(conf)) == NULL)
+		return (-1);
+	smtp_conf_unref(smtp_g.conf);
+	smtp_g.conf = c;
+	return (0);
+}
+
+void
+smtp_tune(int greet_delay_ms, int session_timeout, int max_errors)
+{
+	if (greet_delay_ms >= 0)
+		smtp_g.greet_delay_ms = greet_delay_ms;
+	if (session_timeout >= 0)
+		smtp_g.session_timeout = session_timeout;
+	if (max_errors >= 0)
+		smtp_g.max_errors = max_errors;
+}
+
+static const struct smtp_lconf *
+lconf_find(struct smtp_conf *c, uint32_t id)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].id == id)
+			return (&c->listeners[i]);
+	return (NULL);
+}
+
+static void
+refuse(int fd, const char *msg, const char *ip, const char *why)
+{
+	ssize_t	 n;
+
+	smtp_g.t_refused++;
+	log_info("smtp event=refused ip=%s reason=%s", ip, why);
+	n = write(fd, msg, strlen(msg));
+	(void)n;
+	close(fd);
+}
+
+static void
+sockaddr_ip(struct sockaddr_storage *ss, socklen_t sslen, char *ip,
+    size_t n)
+{
+	if (getnameinfo((struct sockaddr *)ss, sslen, ip, n, NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		strlcpy(ip, "unknown", n);
+	if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL)
+		memmove(ip, ip + 7, strlen(ip + 7) + 1);
+}
+
+static void
+listener_resume(int fd, short ev, void *arg)
+{
+	struct smtp_listener	*l = arg;
+
+	if (!smtp_g.paused && l->active)
+		event_add(&l->ev, NULL);
+}
+
+static void
+listener_accept(int fd, short ev, void *arg)
+{
+	struct smtp_listener	*l = arg;
+	struct sockaddr_storage	 ss;
+	struct timeval		 tv = { 1, 0 };
+	socklen_t		 sslen;
+	const struct smtp_lconf	*lc;
+	struct smtp_conf	*c = smtp_g.conf;
+	char			 ip[64];
+	int			 s, i;
+
+	for (i = 0; i < 64; i++) {
+		sslen = sizeof(ss);
+		s = accept4(fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s == -1) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("smtp: accept");
+				event_del(&l->ev);
+				evtimer_add(&l->pause, &tv);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("smtp: accept");
+			return;
+		}
+		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
+		if ((lc = lconf_find(c, l->id)) == NULL) {
+			refuse(s, "421 4.3.0 Listener not configured\r\n", ip,
+			    "listener");
+			continue;
+		}
+		if (c->max_sessions > 0 &&
+		    smtp_g.nsessions >= c->max_sessions) {
+			refuse(s, "421 4.7.0 Too many sessions, try again "
+			    "later\r\n", ip, "max-sessions");
+			continue;
+		}
+		if (!ip_acquire(ip, c->max_per_ip)) {
+			refuse(s, "421 4.7.0 Too many sessions from your "
+			    "address\r\n", ip, "max-sessions-per-ip");
+			continue;
+		}
+		session_new(s, &ss, sslen, c, lc);
+	}
+}
+
+int
+smtp_listen(int fd, uint32_t id)
+{
+	struct smtp_listener	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return (-1);
+	l->fd = fd;
+	l->id = id;
+	l->active = 1;
+	event_assign(&l->ev, smtp_g.base, fd, EV_READ | EV_PERSIST,
+	    listener_accept, l);
+	evtimer_assign(&l->pause, smtp_g.base, listener_resume, l);
+	if (!smtp_g.paused)
+		event_add(&l->ev, NULL);
+	l->next = listeners;
+	listeners = l;
+	return (0);
+}
+
+void
+smtp_pause(int on)
+{
+	struct smtp_listener	*l;
+
+	smtp_g.paused = on;
+	for (l = listeners; l != NULL; l = l->next) {
+		if (on)
+			event_del(&l->ev);
+		else if (l->active)
+			event_add(&l->ev, NULL);
+	}
+	log_info("smtp event=%s", on ? "pause" : "resume");
+}
+
+void
+smtp_shutdown(void)
+{
+	struct smtp_listener	*l;
+	struct session		*s, *next;
+
+	while ((l = listeners) != NULL) {
+		listeners = l->next;
+		event_del(&l->ev);
+		event_del(&l->pause);
+		close(l->fd);
+		free(l);
+	}
+	RB_FOREACH_SAFE(s, session_tree, &smtp_g.sessions, next)
+		session_shutdown(s);
+}
+
+/* sessions register themselves here */
+uint64_t
+smtp_reqid(struct session *s)
+{
+	s->seq++;
+	return ((s->id << 16) | s->seq);
+}
+
+struct session *
+smtp_session_find(uint64_t reqid)
+{
+	struct session	 key;
+
+	key.id = reqid >> 16;
+	return (RB_FIND(session_tree, &smtp_g.sessions, &key));
+}
+
+void
+smtp_session_insert(struct session *s)
+{
+	s->id = smtp_g.next_id++ & 0xffffffffffffULL;
+	RB_INSERT(session_tree, &smtp_g.sessions, s);
+	smtp_g.nsessions++;
+	smtp_g.t_sessions++;
+}
+
+void
+smtp_session_remove(struct session *s)
+{
+	RB_REMOVE(session_tree, &smtp_g.sessions, s);
+	smtp_g.nsessions--;
+	smtp_ip_release(s->ip);
+}
+
+void
+smtp_rcpt_verdict(const struct authd_rcpt_res *res)
+{
+	struct session	*s;
+
+	if ((s = smtp_session_find(res->reqid)) == NULL)
+		return;
+	session_rcpt_verdict(s, res);
+}
+
+void
+smtp_auth_verdict(const struct authd_auth_res *res)
+{
+	struct session	*s;
+
+	if ((s = smtp_session_find(res->reqid)) == NULL)
+		return;
+	session_auth_verdict(s, res);
+}
+
+void
+smtp_spool_fd(int owner, const struct spool_fd *sf, int fd)
+{
+	struct session	*s;
+	struct spool_abort sa;
+
+	if ((s = smtp_session_find(sf->reqid)) != NULL) {
+		tx_spool_fd(s, owner, sf, fd);
+		return;
+	}
+	/* the session is gone: give the file back */
+	if (fd != -1)
+		close(fd);
+	if (sf->ok) {
+		memset(&sa, 0, sizeof(sa));
+		strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
+		backend_spool_abort(owner, &sa);
+	}
+}
+
+void
+smtp_spool_result(int owner, const struct spool_result *sr)
+{
+	struct session	*s;
+
+	if ((s = smtp_session_find(sr->reqid)) == NULL)
+		return;
+	tx_spool_result(s, owner, sr);
+}
+
+json_t *
+smtp_stats(void)
+{
+	struct session	*s;
+	json_t		*states, *tot;
+	json_int_t	 n;
+	const char	*name;
+	int		 i;
+
+	states = json_object();
+	for (i = S_GREETING; i <= S_CLOSING; i++)
+		json_object_set_new(states, session_state_name(i),
+		    json_integer(0));
+	RB_FOREACH(s, session_tree, &smtp_g.sessions) {
+		name = session_state_name(s->state);
+		n = json_integer_value(json_object_get(states, name));
+		json_object_set_new(states, name, json_integer(n + 1));
+	}
+	tot = json_pack("{sIsIsIsIsIsIsIsIsIsIsI}",
+	    "sessions", (json_int_t)smtp_g.t_sessions,
+	    "refused", (json_int_t)smtp_g.t_refused,
+	    "messages", (json_int_t)smtp_g.t_messages,
+	    "messages_rejected", (json_int_t)smtp_g.t_rejected,
+	    "rcpt_accepted", (json_int_t)smtp_g.t_rcpt_ok,
+	    "rcpt_rejected", (json_int_t)smtp_g.t_rcpt_rej,
+	    "tls", (json_int_t)smtp_g.t_tls,
+	    "auth_ok", (json_int_t)smtp_g.t_auth_ok,
+	    "auth_failed", (json_int_t)smtp_g.t_auth_fail,
+	    "timeouts", (json_int_t)smtp_g.t_timeouts,
+	    "bytes", (json_int_t)smtp_g.t_bytes,
+	    "paused", (json_int_t)smtp_g.paused);
+	return (json_pack("{sIsoso}", "sessions",
+	    (json_int_t)smtp_g.nsessions, "states", states, "totals", tot));
+}

@@ -1,0 +1,654 @@
+/*
+ * The mail transaction: spool files from their owners (hookd for routes
+ * and bounces, relayd for relaying), the Received: header, DATA and BDAT
+ * into the files, the envelope and the commit, and the final reply.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "smtp.h"
+#include "smtp_backend.h"
+#include "smtp_int.h"
+
+int
+tx_owner_index(int owner)
+{
+	if (owner == PROC_HOOKD)
+		return (0);
+	if (owner == PROC_RELAYD)
+		return (1);
+	return (-1);
+}
+
+static void	message_end(struct session *, int, int, size_t);
+
+static int
+dest_index(int dest)
+{
+	return (dest == DEST_RELAY ? 1 : 0);
+}
+
+int
+tx_new(struct session *s)
+{
+	struct smtp_tx	*tx;
+	int		 i;
+
+	if ((tx = calloc(1, sizeof(*tx))) == NULL)
+		return (-1);
+	tx->so[0].owner = PROC_HOOKD;
+	tx->so[1].owner = PROC_RELAYD;
+	for (i = 0; i < TX_OWNERS; i++)
+		tx->so[i].fd = -1;
+	s->tx = tx;
+	return (0);
+}
+
+void
+tx_free(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	int		 i;
+
+	if (tx == NULL)
+		return;
+	for (i = 0; i < TX_OWNERS; i++) {
+		if (tx->so[i].fd != -1)
+			close(tx->so[i].fd);
+		free(tx->so[i].buf);
+	}
+	free(tx->rcpts);
+	free(tx);
+	s->tx = NULL;
+	if (s->wait == W_SPOOL_OPEN || s->wait == W_COMMIT ||
+	    s->wait == W_RCPT)
+		s->wait = W_NONE;
+}
+
+/* give back the open spool files; files still being opened come back
+ * later with an unknown reqid and are aborted then */
+void
+tx_abort(struct session *s)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct spool_abort	 sa;
+	char			 logb[MH_ADDR_MAX];
+	int			 i, aborted = 0;
+
+	if (tx == NULL)
+		return;
+	for (i = 0; i < TX_OWNERS; i++) {
+		if (tx->so[i].state != SO_OPEN)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		strlcpy(sa.msgid, tx->so[i].msgid, sizeof(sa.msgid));
+		backend_spool_abort(tx->so[i].owner, &sa);
+		aborted = 1;
+	}
+	if (aborted || tx->mode != DM_NONE)
+		SLOG(s, "event=abort from=<%s> msgid=%s", log_sanitize(logb,
+		    sizeof(logb), tx->sender), tx->msgid[0] ? tx->msgid : "-");
+	tx_free(s);
+}
+
+static void
+spool_open_all(struct session *s)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct spool_open	 so;
+	size_t			 i;
+	int			 need[TX_OWNERS] = { 0, 0 }, k;
+
+	for (i = 0; i < tx->nrcpt; i++)
+		need[dest_index(tx->rcpts[i].dest)] = 1;
+	s->wait = W_SPOOL_OPEN;
+	for (k = 0; k < TX_OWNERS; k++) {
+		if (!need[k])
+			continue;
+		tx->so[k].state = SO_OPENING;
+		tx->so[k].reqid = smtp_reqid(s);
+		memset(&so, 0, sizeof(so));
+		so.reqid = tx->so[k].reqid;
+		backend_spool_open(tx->so[k].owner, &so);
+	}
+}
+
+void
+tx_data_start(struct session *s)
+{
+	s->tx->mode = DM_DATA;
+	spool_open_all(s);
+}
+
+void
+tx_bdat_start(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+
+	if (tx->mode == DM_BDAT) {
+		s->state = S_BDAT;
+		if (s->bdat_left == 0)
+			tx_bdat_input(s);
+		return;
+	}
+	tx->mode = DM_BDAT;
+	spool_open_all(s);
+}
+
+static int
+spool_flush(struct spool_out *so)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < so->len) {
+		n = write(so->fd, so->buf + off, so->len - off);
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			so->werr = errno;
+			so->len = 0;
+			return (-1);
+		}
+		off += n;
+	}
+	so->len = 0;
+	return (0);
+}
+
+static void
+spool_write(struct session *s, const char *p, size_t len)
+{
+	struct spool_out	*so;
+	int			 i;
+
+	for (i = 0; i < TX_OWNERS; i++) {
+		so = &s->tx->so[i];
+		if (so->state != SO_OPEN || so->werr)
+			continue;
+		if (so->buf == NULL &&
+		    (so->buf = malloc(SMTP_SPOOL_BUF)) == NULL) {
+			so->werr = ENOMEM;
+			continue;
+		}
+		if (so->len + len > SMTP_SPOOL_BUF && spool_flush(so) == -1)
+			continue;
+		if (len > SMTP_SPOOL_BUF) {
+			char	*save = so->buf;
+
+			so->buf = (char *)p;
+			so->len = len;
+			(void)spool_flush(so);
+			so->buf = save;
+			continue;
+		}
+		memcpy(so->buf + so->len, p, len);
+		so->len += len;
+	}
+}
+
+static void
+data_out(void *arg, const char *p, size_t len)
+{
+	spool_write(arg, p, len);
+}
+
+static const char *
+protocol_name(struct session *s)
+{
+	static char	 buf[16];
+
+	if (s->ehlo != 2)
+		return ("SMTP");
+	snprintf(buf, sizeof(buf), "%s%s%s",
+	    s->tx->mp.smtputf8 ? "UTF8SMTP" : "ESMTP",
+	    s->tls_on ? "S" : "", s->authenticated ? "A" : "");
+	return (buf);
+}
+
+static void
+rfc5322_date(char *buf, size_t n)
+{
+	static const char *days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec"
+	};
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	gmtime_r(&now, &tm);
+	snprintf(buf, n, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* comment-safe copy: printable, no parentheses or backslash */
+static void
+comment_safe(char *dst, size_t n, const char *src)
+{
+	size_t	 i;
+
+	smtp_safe(dst, n, src);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (dst[i] == '(' || dst[i] == ')' || dst[i] == '\\')
+			dst[i] = '?';
+}
+
+static void
+write_received(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	char		 hdr[2048], date[64], user[256], tlsc[160] = "";
+	char		 authc[300] = "", forc[MH_ADDR_MAX + 16] = "";
+	int		 n;
+
+	rfc5322_date(date, sizeof(date));
+	if (s->tls_on)
+		snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with cipher %s)",
+		    s->tls_version, s->tls_cipher);
+	if (s->authenticated) {
+		comment_safe(user, sizeof(user), s->auth_user);
+		snprintf(authc, sizeof(authc), "\r\n\t(authenticated as %s)",
+		    user);
+	}
+	if (tx->nrcpt == 1)
+		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
+		    tx->rcpts[0].addr);
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])%s%s\r\n"
+	    "\tby %s (mailhook) with %s id %s%s;\r\n\t%s\r\n",
+	    s->helo[0] ? s->helo : "unknown", s->ip, tlsc, authc,
+	    s->lc->hostname, protocol_name(s), tx->msgid, forc, date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		spool_write(s, hdr, n);
+	/* the header counts in the spool size, not in the message size */
+	tx->hdrlen = n > 0 ? n : 0;
+}
+
+static void
+spool_ready(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	int		 i, failed = 0;
+
+	s->wait = W_NONE;
+	for (i = 0; i < TX_OWNERS; i++) {
+		if (tx->so[i].state == SO_FAILED)
+			failed = 1;
+		else if (tx->so[i].state == SO_OPEN && tx->msgid[0] == '\0')
+			strlcpy(tx->msgid, tx->so[i].msgid, sizeof(tx->msgid));
+	}
+	if (failed) {
+		SLOG(s, "event=spool result=fail");
+		if (tx->mode == DM_BDAT) {
+			s->bdat_discard = "451 4.3.0 Temporary failure, try "
+			    "again later";
+			s->state = S_BDAT;
+		} else
+			session_reply(s, "451 4.3.0 Temporary failure, try "
+			    "again later");
+		tx_abort(s);
+		session_resume(s);
+		return;
+	}
+	write_received(s);
+	if (tx->mode == DM_DATA) {
+		data_parser_init(&tx->dp, s->conf->max_size, data_out, s);
+		s->state = S_DATA;
+		session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	} else {
+		s->state = S_BDAT;
+		if (s->bdat_left == 0)
+			tx_bdat_input(s);
+	}
+	session_resume(s);
+}
+
+void
+tx_spool_fd(struct session *s, int owner, const struct spool_fd *sf, int fd)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct spool_out	*so;
+	struct spool_abort	 sa;
+	int			 i, k;
+
+	k = tx_owner_index(owner);
+	if (tx == NULL || k == -1 || tx->so[k].state != SO_OPENING ||
+	    tx->so[k].reqid != sf->reqid) {
+		if (fd != -1)
+			close(fd);
+		if (sf->ok && k != -1) {
+			memset(&sa, 0, sizeof(sa));
+			strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
+			backend_spool_abort(owner, &sa);
+		}
+		return;
+	}
+	so = &tx->so[k];
+	if (sf->ok && fd != -1 && strnlen(sf->msgid, MH_MSGID_LEN) ==
+	    MH_MSGID_LEN - 1 && envelope_field_ok(sf->msgid)) {
+		so->state = SO_OPEN;
+		so->fd = fd;
+		strlcpy(so->msgid, sf->msgid, sizeof(so->msgid));
+	} else {
+		so->state = SO_FAILED;
+		if (fd != -1)
+			close(fd);
+		if (sf->ok) {
+			memset(&sa, 0, sizeof(sa));
+			strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
+			backend_spool_abort(owner, &sa);
+		}
+	}
+	for (i = 0; i < TX_OWNERS; i++)
+		if (tx->so[i].state == SO_OPENING)
+			return;
+	spool_ready(s);
+}
+
+void
+tx_data_input(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	size_t		 c;
+
+	c = data_parser_feed(&tx->dp, s->ibuf + s->ioff, s->ilen - s->ioff);
+	s->ioff += c;
+	smtp_g.t_bytes += c;
+	if (tx->dp.done)
+		message_end(s, tx->dp.errors, tx->dp.eightbit, tx->dp.size);
+}
+
+static void
+bdat_chunk_end(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+
+	s->state = S_CMD;
+	if (s->bdat_discard != NULL) {
+		session_error(s, "%s", s->bdat_discard);
+		s->bdat_discard = NULL;
+		return;
+	}
+	if (!s->bdat_last) {
+		if (tx->bc.errors & DATA_ERR_SIZE) {
+			session_reply(s, "552 5.3.4 Message size exceeds "
+			    "fixed maximum message size");
+			tx_abort(s);
+			return;
+		}
+		session_reply(s, "250 2.0.0 %zu octets received",
+		    tx->bdat_size);
+		return;
+	}
+	bdat_check_end(&tx->bc);
+	if (tx->bc.linelen != 0 && tx->bc.errors == 0)
+		spool_write(s, "\r\n", 2);
+	message_end(s, tx->bc.errors, tx->bc.eightbit, tx->bdat_size);
+}
+
+void
+tx_bdat_input(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	const char	*p = s->ibuf ? s->ibuf + s->ioff : NULL;
+	size_t		 n = s->ibuf ? s->ilen - s->ioff : 0;
+
+	if (n > s->bdat_left)
+		n = s->bdat_left;
+	if (n > 0 && tx != NULL && s->bdat_discard == NULL) {
+		bdat_check(&tx->bc, p, n);
+		tx->bdat_size += n;
+		if (s->conf->max_size > 0 && tx->bdat_size > s->conf->max_size)
+			tx->bc.errors |= DATA_ERR_SIZE;
+		if (tx->bc.errors == 0)
+			spool_write(s, p, n);
+	}
+	s->ioff += n;
+	s->bdat_left -= n;
+	smtp_g.t_bytes += n;
+	if (s->bdat_left == 0)
+		bdat_chunk_end(s);
+}
+
+static char *
+envelope_text(struct session *s, struct spool_out *so, size_t size,
+    int force, size_t *len)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct envelope		 env;
+	struct envelope_rcpt	*r;
+	char			*text;
+	size_t			 i;
+	int			 k = tx_owner_index(so->owner);
+
+	envelope_init(&env);
+	strlcpy(env.id, so->msgid, sizeof(env.id));
+	strlcpy(env.sender, tx->sender, sizeof(env.sender));
+	strlcpy(env.helo, s->helo, sizeof(env.helo));
+	strlcpy(env.remote_ip, s->ip, sizeof(env.remote_ip));
+	strlcpy(env.spf_result, tx->spf_result, sizeof(env.spf_result));
+	strlcpy(env.spf_domain, tx->spf_domain, sizeof(env.spf_domain));
+	env.tls = s->tls_on;
+	if (s->tls_on) {
+		strlcpy(env.tls_version, s->tls_version,
+		    sizeof(env.tls_version));
+		strlcpy(env.tls_cipher, s->tls_cipher, sizeof(env.tls_cipher));
+	}
+	strlcpy(env.auth_user, s->auth_user, sizeof(env.auth_user));
+	env.size_declared = tx->mp.size;
+	env.size = size;
+	env.body_8bit = tx->mp.body_8bit;
+	env.smtputf8 = tx->mp.smtputf8;
+	strlcpy(env.dsn_ret, tx->mp.ret, sizeof(env.dsn_ret));
+	strlcpy(env.dsn_envid, tx->mp.envid, sizeof(env.dsn_envid));
+	env.force_queue = force;
+	for (i = 0; i < tx->nrcpt; i++) {
+		if (dest_index(tx->rcpts[i].dest) != k)
+			continue;
+		if ((r = envelope_add_rcpt(&env, tx->rcpts[i].addr)) == NULL) {
+			envelope_clear(&env);
+			return (NULL);
+		}
+		strlcpy(r->orcpt, tx->rcpts[i].orcpt, sizeof(r->orcpt));
+		r->notify = tx->rcpts[i].notify;
+		r->dest = tx->rcpts[i].dest;
+		r->route = tx->rcpts[i].route;
+	}
+	text = envelope_encode(&env, len);
+	envelope_clear(&env);
+	return (text);
+}
+
+static int
+force_queue(struct smtp_tx *tx)
+{
+	size_t	 i;
+	int	 owners = 0, k;
+	int	 route_seen = 0;
+	uint32_t route = 0;
+
+	for (k = 0; k < TX_OWNERS; k++)
+		if (tx->so[k].state == SO_OPEN)
+			owners++;
+	if (owners > 1)
+		return (1);
+	for (i = 0; i < tx->nrcpt; i++) {
+		if (tx->rcpts[i].dest != DEST_ROUTE)
+			continue;
+		if (route_seen && tx->rcpts[i].route != route)
+			return (1);
+		route = tx->rcpts[i].route;
+		route_seen = 1;
+	}
+	return (0);
+}
+
+static void
+message_reject(struct session *s, int errors, size_t size)
+{
+	const char	*reply, *why;
+
+	if (errors & DATA_ERR_SIZE) {
+		reply = "552 5.3.4 Message size exceeds fixed maximum "
+		    "message size";
+		why = "size";
+	} else if (errors & DATA_ERR_BARE) {
+		reply = "550 5.6.11 Message contains bare CR or LF";
+		why = "bare-cr-lf";
+	} else if (errors & DATA_ERR_LONG) {
+		reply = "500 5.5.2 Line too long in message (max 1000 "
+		    "octets)";
+		why = "line-too-long";
+	} else {
+		reply = "550 5.6.0 Message contains NUL characters";
+		why = "nul";
+	}
+	smtp_g.t_rejected++;
+	SLOG(s, "event=message msgid=%s size=%zu result=reject reason=%s",
+	    s->tx->msgid, size, why);
+	session_reply(s, "%s", reply);
+	tx_abort(s);
+}
+
+static void
+message_end(struct session *s, int errors, int eightbit, size_t size)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct spool_commit	 sc;
+	struct spool_out	*so;
+	char			*text;
+	size_t			 len, hdrlen = tx->hdrlen;
+	int			 k, force;
+
+	s->state = S_CMD;
+	if (errors) {
+		message_reject(s, errors, size);
+		return;
+	}
+	for (k = 0; k < TX_OWNERS; k++) {
+		so = &tx->so[k];
+		if (so->state == SO_OPEN && !so->werr)
+			(void)spool_flush(so);
+		if (so->state == SO_OPEN && so->werr) {
+			errno = so->werr;
+			log_warn("smtp session=%012llx spool write",
+			    (unsigned long long)s->id);
+			session_reply(s, "451 4.3.0 Temporary failure writing "
+			    "the message");
+			tx_abort(s);
+			return;
+		}
+	}
+	force = force_queue(tx);
+	s->wait = W_COMMIT;
+	for (k = 0; k < TX_OWNERS; k++) {
+		so = &tx->so[k];
+		if (so->state != SO_OPEN)
+			continue;
+		if ((text = envelope_text(s, so, size + hdrlen, force,
+		    &len)) == NULL) {
+			log_warnx("smtp session=%012llx: envelope refused",
+			    (unsigned long long)s->id);
+			s->wait = W_NONE;
+			session_reply(s, "554 5.6.0 Envelope could not be "
+			    "encoded");
+			tx_abort(s);
+			return;
+		}
+		close(so->fd);
+		so->fd = -1;
+		so->state = SO_COMMITTING;
+		so->reqid = smtp_reqid(s);
+		memset(&sc, 0, sizeof(sc));
+		sc.reqid = so->reqid;
+		strlcpy(sc.msgid, so->msgid, sizeof(sc.msgid));
+		backend_spool_commit(so->owner, &sc, text, len);
+		free(text);
+	}
+	(void)eightbit;
+}
+
+static int
+enh_ok(const char *e, int code)
+{
+	int	 a, b, c, n = 0;
+
+	if (sscanf(e, "%1d.%3d.%3d%n", &a, &b, &c, &n) != 3 ||
+	    e[n] != '\0' || a != code / 100 || b < 0 || c < 0)
+		return (0);
+	return (1);
+}
+
+static void
+commit_done(struct session *s)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct spool_result	*best = NULL, *r;
+	char			 text[256], ids[40] = "";
+	const char		*enh;
+	int			 k, code;
+
+	for (k = 0; k < TX_OWNERS; k++) {
+		if (tx->so[k].state != SO_DONE)
+			continue;
+		r = &tx->so[k].res;
+		if (r->code < 200 || r->code > 599)
+			r->code = 451;
+		if (best == NULL || r->code / 100 > best->code / 100)
+			best = r;
+		if (ids[0] != '\0')
+			strlcat(ids, ",", sizeof(ids));
+		strlcat(ids, tx->so[k].msgid, sizeof(ids));
+	}
+	if (best == NULL) {
+		session_reply(s, "451 4.3.0 Internal error");
+		tx_free(s);
+		return;
+	}
+	code = best->code;
+	smtp_safe(text, sizeof(text), best->text);
+	enh = enh_ok(best->enhanced, code) ? best->enhanced :
+	    code < 300 ? "2.0.0" : code < 500 ? "4.3.0" : "5.3.0";
+	if (text[0] == '\0')
+		snprintf(text, sizeof(text), code < 300 ? "Ok: queued as %s" :
+		    "Message not accepted", tx->msgid);
+	if (code < 300)
+		smtp_g.t_messages++;
+	else
+		smtp_g.t_rejected++;
+	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d",
+	    ids, tx->nrcpt, code < 300 ? "queued" : code < 500 ? "tempfail" :
+	    "reject", code);
+	session_reply(s, "%d %s %s", code, enh, text);
+	tx_free(s);
+}
+
+void
+tx_spool_result(struct session *s, int owner, const struct spool_result *sr)
+{
+	struct smtp_tx	*tx = s->tx;
+	int		 k, i;
+
+	k = tx_owner_index(owner);
+	if (tx == NULL || k == -1 || tx->so[k].state != SO_COMMITTING ||
+	    tx->so[k].reqid != sr->reqid || s->wait != W_COMMIT)
+		return;
+	tx->so[k].res = *sr;
+	tx->so[k].state = SO_DONE;
+	for (i = 0; i < TX_OWNERS; i++)
+		if (tx->so[i].state == SO_COMMITTING)
+			return;
+	s->wait = W_NONE;
+	commit_done(s);
+	session_resume(s);
+}

@@ -1,0 +1,1273 @@
+/*
+ * One SMTP session: socket and TLS I/O on libevent, the command loop,
+ * the replies, timeouts and the verdicts of authd.  Transactions and the
+ * message data live in smtp_data.c.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <resolv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <tls.h>
+
+#include "log.h"
+#include "smtp.h"
+#include "smtp_backend.h"
+#include "smtp_int.h"
+
+#define CLOSE_LINGER	5	/* seconds to flush the last reply */
+
+static int	session_io(struct session *);
+static void	session_destroy(struct session *);
+static void	io_update(struct session *);
+static void	timer_reset(struct session *);
+static void	session_command(struct session *, char *);
+static void	auth_continue(struct session *, char *);
+
+static const char *state_names[] = {
+	"greeting", "tls-handshake", "command", "auth", "auth", "auth",
+	"starttls", "data", "bdat", "closing"
+};
+
+const char *
+session_state_name(int st)
+{
+	if (st < 0 || st > S_CLOSING)
+		return ("unknown");
+	return (state_names[st]);
+}
+
+/* format a reply line; anything unprintable is replaced, CRLF appended */
+static void
+reply_v(struct session *s, const char *fmt, va_list ap)
+{
+	char	 buf[1024];
+	size_t	 i;
+
+	if (s->state == S_CLOSING)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	for (i = 0; buf[i] != '\0'; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	evbuffer_add(s->out, buf, i);
+	evbuffer_add(s->out, "\r\n", 2);
+}
+
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	reply_v(s, fmt, ap);
+	va_end(ap);
+}
+
+/* a reply that counts as a protocol error */
+void
+session_error(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	reply_v(s, fmt, ap);
+	va_end(ap);
+	if (smtp_g.max_errors > 0 && ++s->errors >= smtp_g.max_errors) {
+		session_reply(s, "421 4.7.0 Too many errors, closing "
+		    "connection");
+		session_close(s, "too-many-errors");
+	}
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	struct timeval	 tv = { CLOSE_LINGER, 0 };
+
+	if (s->state == S_CLOSING)
+		return;
+	tx_abort(s);
+	s->wait = W_NONE;
+	s->state = S_CLOSING;
+	strlcpy(s->reason, reason, sizeof(s->reason));
+	s->ioff = s->ilen;
+	evtimer_add(&s->tmo, &tv);
+}
+
+static void
+session_destroy(struct session *s)
+{
+	if (s->destroyed)
+		return;
+	s->destroyed = 1;
+	tx_abort(s);
+	SLOG(s, "event=disconnect reason=%s duration=%lld",
+	    s->reason[0] ? s->reason : "unknown",
+	    (long long)(time(NULL) - s->started));
+	if (s->evflags)
+		event_del(&s->ev);
+	evtimer_del(&s->tmo);
+	if (s->tls != NULL) {
+		tls_close(s->tls);
+		tls_free(s->tls);
+	}
+	close(s->fd);
+	smtp_session_remove(s);
+	smtp_conf_unref(s->conf);
+	evbuffer_free(s->out);
+	free(s->ibuf);
+	explicit_bzero(s->login_user, sizeof(s->login_user));
+	free(s);
+}
+
+void
+session_shutdown(struct session *s)
+{
+	session_reply(s, "421 4.3.2 Service shutting down");
+	session_close(s, "shutdown");
+	(void)session_io(s);
+}
+
+static void
+send_greeting(struct session *s)
+{
+	s->greeted = 1;
+	s->state = S_CMD;
+	session_reply(s, "220 %s ESMTP mailhook", s->lc->hostname);
+	timer_reset(s);
+}
+
+static void
+greeting_start(struct session *s)
+{
+	struct timeval	 tv;
+
+	s->state = S_GREETING;
+	tv.tv_sec = smtp_g.greet_delay_ms / 1000;
+	tv.tv_usec = (smtp_g.greet_delay_ms % 1000) * 1000;
+	evtimer_add(&s->tmo, &tv);
+}
+
+static void
+session_timer(int fd, short ev, void *arg)
+{
+	struct session	*s = arg;
+
+	switch (s->state) {
+	case S_GREETING:
+		/* last chance for an early talker to show itself */
+		if (session_io(s) == -1 || s->state != S_GREETING)
+			return;
+		send_greeting(s);
+		break;
+	case S_CLOSING:
+		strlcpy(s->reason, "close-timeout", sizeof(s->reason));
+		session_destroy(s);
+		return;
+	default:
+		smtp_g.t_timeouts++;
+		if (time(NULL) >= s->started + smtp_g.session_timeout) {
+			session_reply(s, "421 4.4.2 %s Session time limit "
+			    "exceeded", s->lc->hostname);
+			session_close(s, "session-timeout");
+		} else {
+			session_reply(s, "421 4.4.2 %s Idle timeout, closing "
+			    "connection", s->lc->hostname);
+			session_close(s, "idle-timeout");
+		}
+		break;
+	}
+	session_io(s);
+}
+
+static void
+timer_reset(struct session *s)
+{
+	struct timeval	 tv = { 0, 0 };
+	time_t		 left;
+
+	if (s->state == S_GREETING || s->state == S_CLOSING)
+		return;
+	tv.tv_sec = s->conf->timeout;
+	left = s->started + smtp_g.session_timeout - time(NULL);
+	if (left < tv.tv_sec)
+		tv.tv_sec = left > 0 ? left : 0;
+	evtimer_add(&s->tmo, &tv);
+}
+
+static void
+io_cb(int fd, short ev, void *arg)
+{
+	session_io(arg);
+}
+
+static int
+reading_enabled(struct session *s)
+{
+	switch (s->state) {
+	case S_TLS_HS:
+	case S_STARTTLS:
+	case S_CLOSING:
+		return (0);
+	default:
+		break;
+	}
+	if (s->ibuf != NULL && s->ilen - s->ioff >= SMTP_IBUF_SIZE)
+		return (0);
+	return (evbuffer_get_length(s->out) < SMTP_OUT_MAX);
+}
+
+static void
+io_update(struct session *s)
+{
+	short	 fl = 0;
+
+	if (s->destroyed)
+		return;
+	if (s->state == S_TLS_HS)
+		fl = s->tls_want == TLS_WANT_POLLOUT ? EV_WRITE : EV_READ;
+	else {
+		if (evbuffer_get_length(s->out) > 0)
+			fl |= (s->tls && s->wr_want == TLS_WANT_POLLIN) ?
+			    EV_READ : EV_WRITE;
+		if (reading_enabled(s))
+			fl |= (s->tls && s->rd_want == TLS_WANT_POLLOUT) ?
+			    EV_WRITE : EV_READ;
+	}
+	if (fl == s->evflags)
+		return;
+	if (s->evflags)
+		event_del(&s->ev);
+	s->evflags = fl;
+	if (fl == 0)
+		return;
+	event_assign(&s->ev, smtp_g.base, s->fd, fl | EV_PERSIST, io_cb, s);
+	event_add(&s->ev, NULL);
+}
+
+/* read what is there; -1 on EOF or error (reason set) */
+static ssize_t
+io_fill(struct session *s)
+{
+	ssize_t	 n, total = 0;
+
+	if (s->ibuf == NULL) {
+		if ((s->ibuf = malloc(SMTP_IBUF_SIZE)) == NULL) {
+			strlcpy(s->reason, "out-of-memory", sizeof(s->reason));
+			return (-1);
+		}
+		s->ilen = s->ioff = 0;
+	}
+	if (s->ioff > 0) {
+		memmove(s->ibuf, s->ibuf + s->ioff, s->ilen - s->ioff);
+		s->ilen -= s->ioff;
+		s->ioff = 0;
+	}
+	while (s->ilen < SMTP_IBUF_SIZE) {
+		if (s->tls != NULL) {
+			n = tls_read(s->tls, s->ibuf + s->ilen,
+			    SMTP_IBUF_SIZE - s->ilen);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				s->rd_want = n;
+				break;
+			}
+			s->rd_want = 0;
+			if (n == -1) {
+				SLOG(s, "event=tls-error error=\"%s\"",
+				    tls_error(s->tls));
+				strlcpy(s->reason, "tls-error",
+				    sizeof(s->reason));
+				return (-1);
+			}
+		} else {
+			n = read(s->fd, s->ibuf + s->ilen,
+			    SMTP_IBUF_SIZE - s->ilen);
+			if (n == -1) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				strlcpy(s->reason, "read-error",
+				    sizeof(s->reason));
+				return (-1);
+			}
+		}
+		if (n == 0) {
+			strlcpy(s->reason, "eof", sizeof(s->reason));
+			if (total > 0)
+				break;
+			return (-1);
+		}
+		s->ilen += n;
+		total += n;
+		if (s->tls == NULL)
+			break;
+	}
+	return (total);
+}
+
+/* write what we can; -1 on error */
+static int
+io_flush(struct session *s)
+{
+	size_t	 len;
+	ssize_t	 n;
+	void	*p;
+
+	while ((len = evbuffer_get_length(s->out)) > 0) {
+		if (len > 16384)
+			len = 16384;
+		p = evbuffer_pullup(s->out, len);
+		if (s->tls != NULL) {
+			n = tls_write(s->tls, p, len);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				s->wr_want = n;
+				return (0);
+			}
+			s->wr_want = 0;
+			if (n == -1)
+				return (-1);
+		} else {
+			n = write(s->fd, p, len);
+			if (n == -1) {
+				if (errno == EAGAIN || errno == EINTR)
+					return (0);
+				return (-1);
+			}
+		}
+		evbuffer_drain(s->out, n);
+	}
+	return (0);
+}
+
+static void
+tls_done(struct session *s)
+{
+	const char	*v, *c;
+
+	s->tls_on = 1;
+	smtp_g.t_tls++;
+	v = tls_conn_version(s->tls);
+	c = tls_conn_cipher(s->tls);
+	smtp_safe(s->tls_version, sizeof(s->tls_version), v ? v : "unknown");
+	smtp_safe(s->tls_cipher, sizeof(s->tls_cipher), c ? c : "unknown");
+	SLOG(s, "event=tls version=%s cipher=%s", s->tls_version,
+	    s->tls_cipher);
+	if (!s->greeted) {
+		greeting_start(s);
+		return;
+	}
+	/* RFC 3207: forget everything learned before the handshake */
+	s->state = S_CMD;
+	s->ehlo = 0;
+	s->helo[0] = '\0';
+	timer_reset(s);
+}
+
+/* 0: done or in progress, -1: failed (reason set) */
+static int
+tls_hs(struct session *s)
+{
+	int	 r;
+
+	r = tls_handshake(s->tls);
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		s->tls_want = r;
+		return (0);
+	}
+	if (r == -1) {
+		SLOG(s, "event=tls result=fail error=\"%s\"",
+		    tls_error(s->tls));
+		strlcpy(s->reason, "tls-handshake", sizeof(s->reason));
+		return (-1);
+	}
+	tls_done(s);
+	return (0);
+}
+
+static int
+tls_start(struct session *s)
+{
+	if (s->lc->tls == NULL ||
+	    tls_accept_socket(s->lc->tls, &s->tls, s->fd) == -1) {
+		SLOG(s, "event=tls result=fail error=accept");
+		strlcpy(s->reason, "tls-accept", sizeof(s->reason));
+		return (-1);
+	}
+	s->state = S_TLS_HS;
+	s->tls_want = TLS_WANT_POLLIN;
+	timer_reset(s);
+	return (0);
+}
+
+static size_t
+cmd_line_max(struct session *s, const char *p, size_t avail)
+{
+	if (s->state == S_AUTH_PLAIN || s->state == S_AUTH_USER ||
+	    s->state == S_AUTH_PASS)
+		return (SMTP_AUTH_LINE_MAX);
+	if (avail >= 5 && strncasecmp(p, "AUTH ", 5) == 0)
+		return (SMTP_AUTH_LINE_MAX);
+	return (SMTP_CMD_MAX);
+}
+
+/* one command line from the buffer; 0 when more input is needed */
+static int
+input_line(struct session *s)
+{
+	char		 line[SMTP_AUTH_LINE_MAX];
+	const char	*p = s->ibuf + s->ioff;
+	size_t		 avail = s->ilen - s->ioff, ll, c;
+	int		 r, fl;
+
+	if (s->skipping) {
+		r = smtp_line_skip(p, avail, LMODE_CMD, &c);
+		s->ioff += c;
+		if (!r)
+			return (0);
+		s->skipping = 0;
+		session_error(s, "500 5.5.2 Line too long");
+		return (1);
+	}
+	r = smtp_line_scan(p, avail, cmd_line_max(s, p, avail), LMODE_CMD,
+	    &ll, &c, &fl);
+	if (r == LINE_MORE)
+		return (0);
+	if (r == LINE_LONG) {
+		s->skipping = 1;
+		return (1);
+	}
+	s->ioff += c;
+	if (fl & (LN_BARE_CR | LN_BARE_LF)) {
+		session_error(s, "500 5.5.2 Bare CR or LF not allowed");
+		return (1);
+	}
+	if (fl & LN_NUL) {
+		session_error(s, "500 5.5.2 NUL character not allowed");
+		return (1);
+	}
+	memcpy(line, p, ll);
+	line[ll] = '\0';
+	if (s->state == S_CMD)
+		session_command(s, line);
+	else
+		auth_continue(s, line);
+	explicit_bzero(line, ll);
+	return (1);
+}
+
+static void
+process_input(struct session *s)
+{
+	size_t	 before;
+
+	while (s->wait == W_NONE && s->ibuf != NULL && s->ioff < s->ilen) {
+		before = s->ioff;
+		switch (s->state) {
+		case S_GREETING:
+			SLOG(s, "event=early-talker");
+			session_reply(s, "554 5.5.1 Protocol error: input "
+			    "before the greeting");
+			session_close(s, "early-talker");
+			return;
+		case S_DATA:
+			tx_data_input(s);
+			break;
+		case S_BDAT:
+			tx_bdat_input(s);
+			break;
+		case S_CMD:
+		case S_AUTH_PLAIN:
+		case S_AUTH_USER:
+		case S_AUTH_PASS:
+			if (!input_line(s))
+				return;
+			break;
+		default:
+			return;
+		}
+		if (s->ioff == before && s->state != S_BDAT)
+			return;
+	}
+}
+
+/* -1 when the session is gone */
+static int
+session_io(struct session *s)
+{
+	size_t	 outlen, before;
+	ssize_t	 r;
+	int	 i, progress;
+
+	for (i = 0; i < 32; i++) {
+		progress = 0;
+		if (s->state == S_TLS_HS) {
+			if (tls_hs(s) == -1) {
+				session_destroy(s);
+				return (-1);
+			}
+			if (s->state == S_TLS_HS)
+				break;
+		}
+		if (evbuffer_get_length(s->out) > 0 && io_flush(s) == -1) {
+			strlcpy(s->reason, "write-error", sizeof(s->reason));
+			session_destroy(s);
+			return (-1);
+		}
+		if (s->state == S_CLOSING) {
+			if (evbuffer_get_length(s->out) == 0) {
+				session_destroy(s);
+				return (-1);
+			}
+			break;
+		}
+		if (s->state == S_STARTTLS) {
+			if (evbuffer_get_length(s->out) > 0)
+				break;
+			if (tls_start(s) == -1) {
+				session_destroy(s);
+				return (-1);
+			}
+			continue;
+		}
+		if (reading_enabled(s)) {
+			if ((r = io_fill(s)) == -1) {
+				if (s->state == S_GREETING)
+					strlcpy(s->reason, "eof-before-greeting",
+					    sizeof(s->reason));
+				session_destroy(s);
+				return (-1);
+			}
+			if (r > 0) {
+				progress = 1;
+				timer_reset(s);
+			}
+		}
+		outlen = evbuffer_get_length(s->out);
+		before = s->ioff;
+		process_input(s);
+		if (s->ioff != before || evbuffer_get_length(s->out) != outlen)
+			progress = 1;
+		if (s->state == S_CLOSING || s->state == S_STARTTLS)
+			progress = 1;
+		if (!progress)
+			break;
+	}
+	if (s->ibuf != NULL && s->ioff == s->ilen) {
+		free(s->ibuf);
+		s->ibuf = NULL;
+		s->ilen = s->ioff = 0;
+	}
+	io_update(s);
+	if (i == 32 && s->evflags)
+		event_active(&s->ev, EV_READ, 1);
+	return (0);
+}
+
+void
+session_resume(struct session *s)
+{
+	session_io(s);
+}
+
+void
+session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
+    struct smtp_conf *c, const struct smtp_lconf *lc)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->out = evbuffer_new()) == NULL) {
+		log_warn("smtp: session");
+		free(s);
+		close(fd);
+		smtp_g.t_refused++;
+		return;
+	}
+	s->fd = fd;
+	s->conf = c;
+	c->refcnt++;
+	s->lc = lc;
+	s->started = time(NULL);
+	if (getnameinfo((struct sockaddr *)ss, sslen, s->ip, sizeof(s->ip),
+	    NULL, 0, NI_NUMERICHOST) != 0)
+		strlcpy(s->ip, "unknown", sizeof(s->ip));
+	if (strncmp(s->ip, "::ffff:", 7) == 0 && strchr(s->ip + 7, '.'))
+		memmove(s->ip, s->ip + 7, strlen(s->ip + 7) + 1);
+	if (ss->ss_family == AF_INET)
+		s->port = ntohs(((struct sockaddr_in *)ss)->sin_port);
+	else if (ss->ss_family == AF_INET6)
+		s->port = ntohs(((struct sockaddr_in6 *)ss)->sin6_port);
+	smtp_session_insert(s);
+	evtimer_assign(&s->tmo, smtp_g.base, session_timer, s);
+	SLOG(s, "event=connect ip=%s port=%u listener=%u", s->ip,
+	    (unsigned)s->port, lc->id);
+	if (lc->flags & LF_SMTPS) {
+		if (tls_start(s) == -1) {
+			session_destroy(s);
+			return;
+		}
+	} else
+		greeting_start(s);
+	session_io(s);
+}
+
+/*
+ * Commands.
+ */
+
+static int
+helo_valid(const char *h)
+{
+	size_t	 n = strlen(h), i;
+
+	if (n == 0 || n > 255)
+		return (0);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f)
+			return (0);
+	return (1);
+}
+
+static void
+cmd_helo(struct session *s, char *args, int ehlo)
+{
+	const char	*ext[16];
+	char		 size[64], logb[256];
+	int		 n = 0, i;
+
+	if (!helo_valid(args)) {
+		session_error(s, "501 5.5.4 Syntax: %s hostname",
+		    ehlo ? "EHLO" : "HELO");
+		return;
+	}
+	tx_abort(s);
+	strlcpy(s->helo, args, sizeof(s->helo));
+	s->ehlo = ehlo ? 2 : 1;
+	SLOG(s, "event=helo cmd=%s helo=%s", ehlo ? "ehlo" : "helo",
+	    log_sanitize(logb, sizeof(logb), args));
+	if (!ehlo) {
+		session_reply(s, "250 %s Hello %s [%s]", s->lc->hostname,
+		    s->helo, s->ip);
+		return;
+	}
+	snprintf(size, sizeof(size), "SIZE %zu", s->conf->max_size);
+	ext[n++] = "PIPELINING";
+	ext[n++] = size;
+	ext[n++] = "8BITMIME";
+	ext[n++] = "SMTPUTF8";
+	ext[n++] = "ENHANCEDSTATUSCODES";
+	if (!s->tls_on && s->lc->tls != NULL &&
+	    (s->lc->flags & (LF_STARTTLS | LF_TLS_REQUIRE)))
+		ext[n++] = "STARTTLS";
+	ext[n++] = "CHUNKING";
+	ext[n++] = "DSN";
+	if (s->tls_on && (s->lc->flags & LF_AUTH))
+		ext[n++] = "AUTH PLAIN LOGIN";
+	ext[n++] = "HELP";
+	session_reply(s, "250-%s Hello %s [%s]", s->lc->hostname, s->helo,
+	    s->ip);
+	for (i = 0; i < n; i++)
+		session_reply(s, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
+}
+
+static const char *
+addr_err_reply(int err)
+{
+	switch (err) {
+	case ADDR_ROUTE:
+		return ("553 5.1.3 Source routes are not accepted");
+	case ADDR_RELAY:
+		return ("553 5.1.3 Address with % or ! not accepted");
+	case ADDR_QUOTED:
+		return ("553 5.1.3 Quoted local part not accepted");
+	case ADDR_8BIT:
+		return ("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+	case ADDR_LENGTH:
+		return ("501 5.1.3 Address too long");
+	case ADDR_EMPTY:
+		return ("501 5.1.3 Empty address not allowed here");
+	default:
+		return ("501 5.1.3 Bad address syntax");
+	}
+}
+
+static void
+cmd_mail(struct session *s, char *args)
+{
+	struct mail_params	 mp;
+	char			 addr[MH_ADDR_MAX], logb[MH_ADDR_MAX];
+	char			*params;
+	const char		*err;
+	int			 e;
+
+	if (s->ehlo == 0) {
+		session_error(s, "503 5.5.1 Send HELO/EHLO first");
+		return;
+	}
+	if ((s->lc->flags & LF_AUTH_REQUIRE) && !s->authenticated) {
+		session_error(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	if (s->tx != NULL) {
+		session_error(s, "503 5.5.1 Nested MAIL command");
+		return;
+	}
+	e = smtp_parse_path(args, "FROM:", addr, sizeof(addr), 1, &params);
+	if (e != ADDR_OK) {
+		session_error(s, "%s", e == ADDR_SYNTAX ?
+		    "501 5.5.4 Syntax: MAIL FROM:<address>" :
+		    addr_err_reply(e));
+		return;
+	}
+	if (smtp_mail_params(params, &mp, &err) == -1) {
+		session_error(s, "%s", err);
+		return;
+	}
+	if (addr[0] != '\0' && strcasecmp(addr, "postmaster") != 0 &&
+	    (e = smtp_addr_valid(addr, mp.smtputf8)) != ADDR_OK) {
+		session_error(s, "%s", addr_err_reply(e));
+		return;
+	}
+	if (strcasecmp(addr, "postmaster") == 0) {
+		session_error(s, "%s", addr_err_reply(ADDR_SYNTAX));
+		return;
+	}
+	if (mp.size > 0 && s->conf->max_size > 0 &&
+	    (uint64_t)mp.size > s->conf->max_size) {
+		session_error(s, "552 5.3.4 Message size exceeds fixed "
+		    "maximum message size");
+		return;
+	}
+	if (tx_new(s) == -1) {
+		session_reply(s, "451 4.3.0 Out of memory");
+		return;
+	}
+	strlcpy(s->tx->sender, addr, sizeof(s->tx->sender));
+	s->tx->mp = mp;
+	SLOG(s, "event=mail from=<%s> size=%lld body=%s smtputf8=%d",
+	    log_sanitize(logb, sizeof(logb), addr), (long long)mp.size,
+	    mp.body_8bit ? "8bitmime" : "7bit", mp.smtputf8);
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+cmd_rcpt(struct session *s, char *args)
+{
+	struct authd_rcpt_req	 req;
+	struct rcpt_params	 rp;
+	struct smtp_rcpt	*r;
+	char			*params;
+	const char		*err;
+	int			 e;
+
+	if (s->tx == NULL) {
+		session_error(s, "503 5.5.1 Need MAIL before RCPT");
+		return;
+	}
+	if (s->tx->mode != DM_NONE) {
+		session_error(s, "503 5.5.1 RCPT not allowed during BDAT");
+		return;
+	}
+	if ((int)s->tx->nrcpt >= s->conf->max_rcpt) {
+		session_reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	r = &s->tx->pending;
+	memset(r, 0, sizeof(*r));
+	e = smtp_parse_path(args, "TO:", r->addr, sizeof(r->addr), 1,
+	    &params);
+	if (e == ADDR_OK && r->addr[0] == '\0')
+		e = ADDR_EMPTY;
+	if (e == ADDR_OK)
+		e = smtp_addr_valid(r->addr, s->tx->mp.smtputf8);
+	if (e != ADDR_OK) {
+		session_error(s, "%s", e == ADDR_SYNTAX && params == NULL ?
+		    "501 5.5.4 Syntax: RCPT TO:<address>" :
+		    addr_err_reply(e));
+		return;
+	}
+	if (smtp_rcpt_params(params, &rp, &err) == -1) {
+		session_error(s, "%s", err);
+		return;
+	}
+	if (strchr(r->addr, '@') == NULL)	/* <postmaster> */
+		snprintf(r->addr, sizeof(r->addr), "postmaster@%s",
+		    s->lc->hostname);
+	r->notify = rp.notify;
+	strlcpy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+
+	memset(&req, 0, sizeof(req));
+	req.reqid = s->reqid = smtp_reqid(s);
+	req.sessid = s->id;
+	strlcpy(req.remote_ip, s->ip, sizeof(req.remote_ip));
+	strlcpy(req.helo, s->helo, sizeof(req.helo));
+	strlcpy(req.sender, s->tx->sender, sizeof(req.sender));
+	strlcpy(req.rcpt, r->addr, sizeof(req.rcpt));
+	req.size = s->tx->mp.size;
+	strlcpy(req.auth_user, s->auth_user, sizeof(req.auth_user));
+	req.tls = s->tls_on;
+	req.listener = s->lc->id;
+	s->wait = W_RCPT;
+	backend_rcpt(&req);
+}
+
+/* "d.d.d" with the class of the code */
+static int
+enhanced_ok(const char *e, int code)
+{
+	int	 a, b, c, n = 0;
+
+	if (sscanf(e, "%1d.%3d.%3d%n", &a, &b, &c, &n) != 3 ||
+	    e[n] != '\0' || a != code / 100 || b < 0 || c < 0)
+		return (0);
+	return (1);
+}
+
+void
+session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct smtp_rcpt	*r;
+	char			 text[256], logb[MH_ADDR_MAX];
+	const char		*enh, *result;
+	int			 code;
+
+	if (s->wait != W_RCPT || s->reqid != res->reqid || tx == NULL)
+		return;
+	s->wait = W_NONE;
+	smtp_safe(text, sizeof(text), res->text);
+	code = res->code;
+	if (res->verdict == RCPT_ACCEPT && (res->dest < DEST_ROUTE ||
+	    res->dest > DEST_BOUNCE)) {
+		code = 451;
+		enh = "4.3.0";
+		strlcpy(text, "Internal error", sizeof(text));
+		result = "error";
+	} else if (res->verdict == RCPT_ACCEPT) {
+		if (code < 200 || code > 299)
+			code = 250;
+		enh = enhanced_ok(res->enhanced, code) ? res->enhanced : "2.1.5";
+		if (text[0] == '\0')
+			strlcpy(text, "Ok", sizeof(text));
+		r = reallocarray(tx->rcpts, tx->nrcpt + 1, sizeof(*r));
+		if (r == NULL) {
+			session_reply(s, "451 4.3.0 Out of memory");
+			session_resume(s);
+			return;
+		}
+		tx->rcpts = r;
+		r = &tx->rcpts[tx->nrcpt++];
+		*r = tx->pending;
+		r->dest = res->dest;
+		r->route = res->route;
+		if (tx->spf_result[0] == '\0') {
+			smtp_safe(tx->spf_result, sizeof(tx->spf_result),
+			    res->spf_result);
+			smtp_safe(tx->spf_domain, sizeof(tx->spf_domain),
+			    res->spf_domain);
+		}
+		result = "ok";
+		smtp_g.t_rcpt_ok++;
+	} else {
+		if (res->verdict == RCPT_TEMPFAIL) {
+			if (code < 400 || code > 499)
+				code = 450;
+			enh = enhanced_ok(res->enhanced, code) ?
+			    res->enhanced : "4.7.1";
+			result = "tempfail";
+		} else {
+			if (code < 500 || code > 599)
+				code = 550;
+			enh = enhanced_ok(res->enhanced, code) ?
+			    res->enhanced : "5.7.1";
+			result = "reject";
+		}
+		if (text[0] == '\0')
+			strlcpy(text, "Recipient rejected", sizeof(text));
+		smtp_g.t_rcpt_rej++;
+	}
+	SLOG(s, "event=rcpt to=<%s> result=%s code=%d enhanced=%s", 
+	    log_sanitize(logb, sizeof(logb), tx->pending.addr), result, code,
+	    enh);
+	session_reply(s, "%d %s %s", code, enh, text);
+	session_resume(s);
+}
+
+static void
+cmd_data(struct session *s, char *args)
+{
+	if (*args != '\0') {
+		session_error(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->tx == NULL) {
+		session_error(s, "503 5.5.1 Need MAIL command");
+		return;
+	}
+	if (s->tx->mode == DM_BDAT) {
+		session_error(s, "503 5.5.1 DATA not allowed after BDAT");
+		return;
+	}
+	if (s->tx->nrcpt == 0) {
+		session_error(s, "554 5.5.1 No valid recipients");
+		return;
+	}
+	tx_data_start(s);
+}
+
+static void
+cmd_bdat(struct session *s, char *args)
+{
+	size_t	 size;
+	int	 last;
+
+	if (smtp_bdat_args(args, &size, &last) == -1) {
+		/* the chunk cannot be skipped: its bytes would be commands */
+		session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST], closing "
+		    "connection");
+		session_close(s, "bdat-syntax");
+		return;
+	}
+	s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_discard = NULL;
+	if (s->tx == NULL)
+		s->bdat_discard = "503 5.5.1 Need MAIL command";
+	else if (s->tx->mode == DM_DATA)
+		s->bdat_discard = "503 5.5.1 BDAT not allowed after DATA";
+	else if (s->tx->nrcpt == 0)
+		s->bdat_discard = "554 5.5.1 No valid recipients";
+	if (s->bdat_discard != NULL) {
+		s->state = S_BDAT;
+		if (size == 0)
+			tx_bdat_input(s);
+		return;
+	}
+	tx_bdat_start(s);
+}
+
+static void
+cmd_starttls(struct session *s, char *args)
+{
+	size_t	 discarded;
+
+	if (*args != '\0') {
+		session_error(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls_on) {
+		session_error(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (s->lc->tls == NULL ||
+	    !(s->lc->flags & (LF_STARTTLS | LF_TLS_REQUIRE))) {
+		session_error(s, "502 5.5.1 STARTTLS not available");
+		return;
+	}
+	tx_abort(s);
+	/* anything pipelined after STARTTLS is plaintext injection */
+	discarded = s->ilen - s->ioff;
+	s->ioff = s->ilen;
+	if (discarded > 0)
+		SLOG(s, "event=starttls discarded=%zu", discarded);
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	s->state = S_STARTTLS;
+}
+
+static void
+auth_send(struct session *s, const char *user, const char *pass)
+{
+	struct authd_auth_req	 req;
+	size_t			 i;
+
+	for (i = 0; user[i] != '\0'; i++)
+		if ((unsigned char)user[i] < 0x21 || user[i] == 0x7f)
+			goto bad;
+	for (i = 0; pass[i] != '\0'; i++)
+		if ((unsigned char)pass[i] < 0x20 || pass[i] == 0x7f)
+			goto bad;
+	if (user[0] == '\0' || pass[0] == '\0' || strlen(user) >= 256 ||
+	    strlen(pass) >= 256)
+		goto bad;
+	memset(&req, 0, sizeof(req));
+	req.reqid = s->reqid = smtp_reqid(s);
+	strlcpy(req.remote_ip, s->ip, sizeof(req.remote_ip));
+	strlcpy(req.user, user, sizeof(req.user));
+	strlcpy(req.pass, pass, sizeof(req.pass));
+	strlcpy(s->login_user, user, sizeof(s->login_user));
+	s->state = S_CMD;
+	s->wait = W_AUTH;
+	backend_auth(&req);
+	explicit_bzero(&req, sizeof(req));
+	return;
+ bad:
+	s->state = S_CMD;
+	smtp_g.t_auth_fail++;
+	SLOG(s, "event=auth result=fail reason=malformed");
+	session_error(s, "535 5.7.8 Authentication credentials invalid");
+}
+
+/* base64 into buf; -1 if malformed */
+static int
+b64_decode(const char *in, char *buf, size_t n)
+{
+	int	 len;
+
+	if (strcmp(in, "=") == 0) {
+		buf[0] = '\0';
+		return (0);
+	}
+	if ((len = b64_pton(in, (unsigned char *)buf, n - 1)) < 0)
+		return (-1);
+	buf[len] = '\0';
+	return (len);
+}
+
+static void
+auth_plain(struct session *s, const char *resp)
+{
+	char	 buf[1024], *authz, *user, *pass;
+	int	 len;
+
+	if ((len = b64_decode(resp, buf, sizeof(buf))) < 0) {
+		s->state = S_CMD;
+		session_error(s, "501 5.5.2 Invalid base64 data");
+		return;
+	}
+	authz = buf;
+	user = memchr(buf, '\0', len);
+	pass = user ? memchr(user + 1, '\0', len - (user + 1 - buf)) : NULL;
+	if (user == NULL || pass == NULL ||
+	    memchr(pass + 1, '\0', len - (pass + 1 - buf)) != NULL) {
+		s->state = S_CMD;
+		session_error(s, "501 5.5.2 Malformed PLAIN response");
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	user++;
+	pass++;
+	if (authz[0] != '\0' && strcmp(authz, user) != 0)
+		user = "";	/* no proxy authorization */
+	auth_send(s, user, pass);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+cmd_auth(struct session *s, char *args)
+{
+	char	*mech, *ir, buf[512];
+
+	if (!(s->lc->flags & LF_AUTH)) {
+		session_error(s, "503 5.5.1 AUTH not available");
+		return;
+	}
+	if (!s->tls_on) {
+		session_error(s, "538 5.7.11 Encryption required for "
+		    "requested authentication mechanism");
+		return;
+	}
+	if (s->ehlo != 2) {
+		session_error(s, "503 5.5.1 Send EHLO first");
+		return;
+	}
+	if (s->authenticated) {
+		session_error(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->tx != NULL) {
+		session_error(s, "503 5.5.1 AUTH not allowed during a "
+		    "transaction");
+		return;
+	}
+	mech = strsep(&args, " ");
+	ir = args;
+	if (ir != NULL && (*ir == '\0' || strchr(ir, ' ') != NULL)) {
+		session_error(s, "501 5.5.4 Syntax: AUTH mechanism "
+		    "[initial-response]");
+		return;
+	}
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		if (ir == NULL) {
+			s->state = S_AUTH_PLAIN;
+			session_reply(s, "334 ");
+		} else
+			auth_plain(s, ir);
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		if (ir == NULL) {
+			s->state = S_AUTH_USER;
+			session_reply(s, "334 VXNlcm5hbWU6");
+		} else if (b64_decode(ir, buf, sizeof(buf)) <= 0 ||
+		    strlen(buf) >= sizeof(s->login_user)) {
+			session_error(s, "501 5.5.2 Invalid base64 data");
+		} else {
+			strlcpy(s->login_user, buf, sizeof(s->login_user));
+			s->state = S_AUTH_PASS;
+			session_reply(s, "334 UGFzc3dvcmQ6");
+		}
+	} else
+		session_error(s, "504 5.5.4 Unrecognized authentication "
+		    "type");
+}
+
+static void
+auth_continue(struct session *s, char *line)
+{
+	char	 buf[512];
+	int	 len;
+
+	if (strcmp(line, "*") == 0) {
+		s->state = S_CMD;
+		session_error(s, "501 5.7.0 Authentication cancelled");
+		return;
+	}
+	if (s->state == S_AUTH_PLAIN) {
+		auth_plain(s, line);
+		return;
+	}
+	len = b64_decode(line, buf, sizeof(buf));
+	if (len <= 0 || (size_t)len != strlen(buf)) {
+		s->state = S_CMD;
+		session_error(s, "501 5.5.2 Invalid base64 data");
+	} else if (s->state == S_AUTH_USER) {
+		strlcpy(s->login_user, buf, sizeof(s->login_user));
+		s->state = S_AUTH_PASS;
+		session_reply(s, "334 UGFzc3dvcmQ6");
+	} else {
+		char user[256];
+
+		strlcpy(user, s->login_user, sizeof(user));
+		auth_send(s, user, buf);
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+void
+session_auth_verdict(struct session *s, const struct authd_auth_res *res)
+{
+	char	 logb[256];
+
+	if (s->wait != W_AUTH || s->reqid != res->reqid)
+		return;
+	s->wait = W_NONE;
+	log_sanitize(logb, sizeof(logb), s->login_user);
+	switch (res->result) {
+	case AUTH_OK:
+		s->authenticated = 1;
+		strlcpy(s->auth_user, s->login_user, sizeof(s->auth_user));
+		smtp_g.t_auth_ok++;
+		SLOG(s, "event=auth user=%s result=ok", logb);
+		session_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case AUTH_TEMPFAIL:
+		SLOG(s, "event=auth user=%s result=tempfail", logb);
+		session_reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	case AUTH_THROTTLED:
+		smtp_g.t_auth_fail++;
+		SLOG(s, "event=auth user=%s result=throttled", logb);
+		session_reply(s, "421 4.7.0 Too many authentication failures");
+		session_close(s, "auth-throttled");
+		break;
+	default:
+		smtp_g.t_auth_fail++;
+		SLOG(s, "event=auth user=%s result=fail", logb);
+		session_error(s, "535 5.7.8 Authentication credentials "
+		    "invalid");
+		break;
+	}
+	explicit_bzero(s->login_user, sizeof(s->login_user));
+	session_resume(s);
+}
+
+static int
+tls_gate(struct session *s, int verb)
+{
+	if (!(s->lc->flags & LF_TLS_REQUIRE) || s->tls_on)
+		return (0);
+	switch (verb) {
+	case CMD_EHLO:
+	case CMD_HELO:
+	case CMD_STARTTLS:
+	case CMD_QUIT:
+	case CMD_NOOP:
+	case CMD_RSET:
+	case CMD_HELP:
+		return (0);
+	default:
+		session_error(s, "530 5.7.0 Must issue a STARTTLS command "
+		    "first");
+		return (1);
+	}
+}
+
+static void
+session_command(struct session *s, char *line)
+{
+	char	*args;
+	int	 verb;
+
+	verb = smtp_cmd_parse(line, &args);
+	if (tls_gate(s, verb))
+		return;
+	switch (verb) {
+	case CMD_HELO:
+	case CMD_EHLO:
+		cmd_helo(s, args, verb == CMD_EHLO);
+		break;
+	case CMD_MAIL:
+		cmd_mail(s, args);
+		break;
+	case CMD_RCPT:
+		cmd_rcpt(s, args);
+		break;
+	case CMD_DATA:
+		cmd_data(s, args);
+		break;
+	case CMD_BDAT:
+		cmd_bdat(s, args);
+		break;
+	case CMD_RSET:
+		tx_abort(s);
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case CMD_NOOP:
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case CMD_QUIT:
+		session_reply(s, "221 2.0.0 %s Bye", s->lc->hostname);
+		session_close(s, "quit");
+		break;
+	case CMD_HELP:
+		session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT "
+		    "DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS AUTH");
+		break;
+	case CMD_VRFY:
+		session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
+		    "message and attempt delivery");
+		break;
+	case CMD_EXPN:
+		session_error(s, "502 5.5.1 EXPN not implemented");
+		break;
+	case CMD_STARTTLS:
+		cmd_starttls(s, args);
+		break;
+	case CMD_AUTH:
+		cmd_auth(s, args);
+		break;
+	default:
+		session_error(s, "500 5.5.1 Command unrecognized");
+		break;
+	}
+}
