@@ -15,7 +15,10 @@
  * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
  * by the user), SBX_USER (default _mailhook), SBX_DNS_PORT (unbound
  * serving host.sandbox.test A 192.0.2.7 and sandbox.test MX), SBX_HTTP_PORT
- * (an HTTP server answering POST with 200), SBX_CERT, SBX_KEY (PEM).
+ * (an HTTP server answering POST with 200 "accepted"), SBX_HTTPS_PORT (the
+ * same over TLS), SBX_CERT, SBX_KEY (PEM: smtpd's key pair, and the CA
+ * bundle of the others).  The DNS server also has web.sandbox.test and
+ * tls.sandbox.test A 127.0.0.1; the certificate is for tls.sandbox.test.
  *
  * The parent (root, unconfined) forks the child, reads /proc/PID/status
  * and /proc/PID/root once the child is confined, plays the peer (TCP,
@@ -45,11 +48,11 @@
 /* before libevent: config.h has an enum member named EV_READ */
 #include "mailhook.h"
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <tls.h>
 
 #include "dns.h"
+#include "http.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -75,6 +78,7 @@ struct ctx {
 	char		 chroot[1024];		/* "" = none */
 	int		 dnsport;
 	int		 httpport;
+	int		 httpsport;
 	int		 tcpfd;			/* listener: parent's (peer) or child's (smtpd) */
 	int		 tcpport;
 	int		 fdpair[2];		/* fd passing */
@@ -325,45 +329,69 @@ work_tcp(struct ctx *c)
 	close(s);
 }
 
-static size_t
-curl_sink(char *p, size_t sz, size_t n, void *arg)
-{
-	char	*body = arg;
-	size_t	 have = strlen(body), len = sz * n;
+static int	http_done;
 
-	if (len > 63 - have)
-		len = 63 - have;
-	memcpy(body + have, p, len);
-	body[have + len] = '\0';
-	return (sz * n);
+static void
+http_done_cb(const struct http_response *r, void *arg)
+{
+	const char	*what = arg;
+
+	CHECK(r->error == HTTP_OK && r->status == 200 && r->body != NULL &&
+	    strncmp(r->body, "accepted", 8) == 0,
+	    "%s through common/http.c (%s, status %ld%s%s)", what,
+	    http_strerror(r->error), r->status, r->errstr[0] ? ", " : "",
+	    r->errstr);
+	http_done++;
 }
 
+/*
+ * POSTs through common/http.c: to an address literal, to a name that
+ * resolves through libunbound and gets pinned, and over TLS (OpenSSL
+ * inside the filter) to a name whose certificate is our own CA bundle.
+ */
 static void
 work_http(struct ctx *c)
 {
-	CURL		*h;
-	CURLcode	 rc;
-	long		 status = 0;
-	char		 url[128], body[64] = "";
+	struct http_request	 req;
+	static char		 what[3][128], url[3][128];
+	int			 i, n = 0;
 
 	if (c->httpport == 0)
 		return;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", c->httpport,
+	snprintf(url[n], sizeof(url[n]), "http://127.0.0.1:%d/%s",
+	    c->httpport, c->profile);
+	snprintf(what[n++], sizeof(what[0]), "%s: POST to 127.0.0.1",
 	    c->profile);
-	h = curl_easy_init();
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{\"sandbox\":true}");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	CHECK(rc == CURLE_OK && status == 200 &&
-	    strncmp(body, "accepted", 8) == 0,
-	    "%s: HTTP POST through libcurl (%s, status %ld)", c->profile,
-	    curl_easy_strerror(rc), status);
-	curl_easy_cleanup(h);
+	if (c->dnsport) {
+		snprintf(url[n], sizeof(url[n]),
+		    "http://web.sandbox.test:%d/%s", c->httpport, c->profile);
+		snprintf(what[n++], sizeof(what[0]),
+		    "%s: POST to web.sandbox.test", c->profile);
+	}
+	if (c->dnsport && c->httpsport) {
+		snprintf(url[n], sizeof(url[n]),
+		    "https://tls.sandbox.test:%d/%s", c->httpsport, c->profile);
+		snprintf(what[n++], sizeof(what[0]),
+		    "%s: POST over TLS to tls.sandbox.test", c->profile);
+	}
+	http_done = 0;
+	for (i = 0; i < n; i++) {
+		memset(&req, 0, sizeof(req));
+		req.url = url[i];
+		req.content_type = "application/json";
+		req.body = "{\"sandbox\":true}";
+		req.bodylen = strlen(req.body);
+		req.timeout = 10;
+		req.max_redirects = 3;
+		req.allow_private = 1;
+		if (http_post(&req, http_done_cb, what[i]) == NULL) {
+			CHECK(0, "%s: http_post", c->profile);
+			return;
+		}
+	}
+	while (http_done < n)
+		if (event_base_loop(c->base, EVLOOP_ONCE) == -1)
+			break;
 }
 
 static void
@@ -497,7 +525,8 @@ child(struct ctx *c, int readyfd, int gofd)
 		if (c->dnsport && dns_init(c->base, "127.0.0.1",
 		    c->dnsport) == -1)
 			fatalx("dns_init");
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (http_init(c->base, c->cert, c->certlen) == -1)
+			fatalx("http_init");
 	}
 
 	privdrop(c->user, c->chroot[0] ? c->chroot : NULL);
@@ -685,6 +714,7 @@ setup(struct ctx *c)
 	c->user = (s = getenv("SBX_USER")) ? s : MH_USER;
 	c->dnsport = (s = getenv("SBX_DNS_PORT")) ? atoi(s) : 0;
 	c->httpport = (s = getenv("SBX_HTTP_PORT")) ? atoi(s) : 0;
+	c->httpsport = (s = getenv("SBX_HTTPS_PORT")) ? atoi(s) : 0;
 	c->chroot[0] = '\0';
 	if (c->proc == PROC_SMTPD || c->proc == PROC_RELAYD ||
 	    c->proc == PROC_HOOKD) {
@@ -694,8 +724,9 @@ setup(struct ctx *c)
 		    c->proc == PROC_SMTPD ? "empty" : "spool");
 		free(r);
 	}
+	/* smtpd's key pair, and everyone else's CA bundle */
+	c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
 	if (c->proc == PROC_SMTPD) {
-		c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
 		c->key = slurp(getenv("SBX_KEY"), &c->keylen);
 		if (c->cert == NULL || c->key == NULL)
 			errx(2, "SBX_CERT, SBX_KEY");
