@@ -255,6 +255,7 @@ iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
 	size_t	 inleft = len, oleft;
 
 	s = g_string_sized_new(len + len / 2 + 16);
+	(void)iconv(cd, NULL, NULL, NULL, NULL);	/* initial shift state */
 	while (inleft > 0) {
 		o = buf;
 		oleft = sizeof(buf);
@@ -298,6 +299,8 @@ text_convert(const char *p, size_t len, const char *charset)
 	char	*s, *v, *q;
 	size_t	 n;
 
+	if (p == NULL || len == 0)
+		return (g_strdup(""));
 	if (!charset_is_utf8(charset) &&
 	    (cd = g_mime_iconv_open("UTF-8", charset)) != (iconv_t)-1) {
 		s = iconv_all(cd, p, len, &n);
