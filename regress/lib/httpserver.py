@@ -15,6 +15,9 @@ As a module:
         ["client_addr"]
         parse_multipart(reqs[0])     # [(name, filename, type, bytes), ...]
 
+HTTPServer(certfile=..., keyfile=...) serves HTTPS instead (make_pki()
+writes a throw-away CA and a server certificate for given names).
+
 A script entry has status, body (str or bytes), content_type, delay
 (seconds before answering), location, headers (dict), close (bool: drop
 the connection after answering).  A list of entries is used in turn, the
@@ -128,8 +131,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class HTTPServer:
-    def __init__(self, host="127.0.0.1", port=0, log=None, scripts=None):
+    def __init__(self, host="127.0.0.1", port=0, log=None, scripts=None,
+                 certfile=None, keyfile=None):
         self.host = host
+        self.certfile = certfile
+        self.keyfile = keyfile
         self.port = port
         self.logfile = log
         self.scripts = {}
@@ -218,7 +224,8 @@ class HTTPServer:
     def url(self, path="/", userinfo=None):
         host = "[%s]" % self.host if ":" in self.host else self.host
         ui = userinfo + "@" if userinfo else ""
-        return "http://%s%s:%d%s" % (ui, host, self.port, path)
+        scheme = "https" if self.certfile else "http"
+        return "%s://%s%s:%d%s" % (scheme, ui, host, self.port, path)
 
     def start(self):
         import socket
@@ -228,6 +235,12 @@ class HTTPServer:
                        {"address_family": socket.AF_INET6})
         self.httpd = cls((self.host, self.port), _Handler)
         self.httpd.owner = self
+        if self.certfile:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.certfile, self.keyfile)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
+                                                server_side=True)
         self.port = self.httpd.server_address[1]
         t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         t.start()
@@ -244,6 +257,31 @@ class HTTPServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def make_pki(directory, names=("localhost",), ips=("127.0.0.1",)):
+    """A CA and a server certificate signed by it, with openssl(1).
+
+    Returns (ca.pem, server.pem, server.key) paths."""
+    import subprocess
+    d = directory
+    ca, cakey = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    crt, key = os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+    csr, ext = os.path.join(d, "server.csr"), os.path.join(d, "ext.cnf")
+    san = ",".join(["DNS:" + n for n in names] + ["IP:" + i for i in ips])
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n" % san)
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True,
+                       capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=mailhook test CA", "-keyout", cakey, "-out", ca)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + names[0],
+        "-keyout", key, "-out", csr)
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey,
+        "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt)
+    return ca, crt, key
 
 
 def parse_multipart(req):
