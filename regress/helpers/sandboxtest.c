@@ -54,6 +54,7 @@
 #include "dns.h"
 #include "http.h"
 #include "log.h"
+#include "../../hookd/mime.h"
 #include "sandbox.h"
 
 static int	 failures;
@@ -454,6 +455,51 @@ work_files(struct ctx *c)
 	    "%s: nothing outside the chroot (/etc/passwd absent)", c->profile);
 }
 
+/* hookd: GMime parses a spooled message, a Latin-1 part becomes UTF-8 */
+static void
+work_mime(struct ctx *c)
+{
+	static const char msg[] =
+	    "From: a@example.com\r\nTo: b@example.com\r\n"
+	    "Subject: =?ISO-8859-1?Q?caf=E9?=\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+	    "--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "un caf=E9\r\n"
+	    "--XX\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=a.bin\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n"
+	    "--XX--\r\n";
+	struct envelope	 env;
+	json_t		*j;
+	const char	*plain, *subject;
+	int		 fd;
+
+	fd = open("/queue/mime.1", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1 || write(fd, msg, sizeof(msg) - 1) !=
+	    (ssize_t)sizeof(msg) - 1) {
+		CHECK(0, "%s: spool a message for GMime", c->profile);
+		return;
+	}
+	envelope_init(&env);
+	strlcpy(env.sender, "a@example.com", sizeof(env.sender));
+	envelope_add_rcpt(&env, "b@example.com");
+	j = mime_to_json(fd, &env, "b@example.com");
+	plain = json_string_value(json_object_get(j, "plain"));
+	subject = json_string_value(json_object_get(json_object_get(j,
+	    "headers"), "subject"));
+	CHECK(plain != NULL && strstr(plain, "un caf\xc3\xa9") != NULL &&
+	    subject != NULL && strcmp(subject, "caf\xc3\xa9") == 0,
+	    "%s: GMime renders a Latin-1 message as UTF-8 JSON", c->profile);
+	CHECK(json_array_size(json_object_get(j, "attachments")) == 1,
+	    "%s: GMime finds the attachment", c->profile);
+	json_decref(j);
+	envelope_clear(&env);
+	close(fd);
+	unlink("/queue/mime.1");
+}
+
 static void
 child_work(struct ctx *c)
 {
@@ -474,6 +520,7 @@ child_work(struct ctx *c)
 		break;
 	case PROC_HOOKD:
 		work_files(c);
+		work_mime(c);
 		work_dns(c);
 		work_http(c);
 		break;
@@ -527,6 +574,8 @@ child(struct ctx *c, int readyfd, int gofd)
 			fatalx("dns_init");
 		if (http_init(c->base, c->cert, c->certlen) == -1)
 			fatalx("http_init");
+		if (c->proc == PROC_HOOKD)
+			mime_init();
 	}
 
 	privdrop(c->user, c->chroot[0] ? c->chroot : NULL);
