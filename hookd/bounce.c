@@ -359,7 +359,13 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 		while (*p == ' ')
 			p++;
 		strlcpy(ev->description, p, sizeof(ev->description));
+		/* a generic Status (x.0.0) yields to the diagnostic's own */
+		if (strcmp(ev->extended + 1, ".0.0") == 0)
+			ev->extended[0] = '\0';
 		codes_from_text(ev->description, ev);
+		if (ev->extended[0] == '\0')
+			field_get(best, bestlen, "Status", ev->extended,
+			    sizeof(ev->extended));
 	}
 	return (0);
 }
@@ -575,6 +581,23 @@ mime_copy(const char *raw, size_t len)
 	return (tmp);
 }
 
+/* the addr-spec of the first From: mailbox */
+static void
+from_addr(GMimeMessage *msg, char *out, size_t len)
+{
+	InternetAddressList	*l;
+	InternetAddress		*a;
+	const char		*v;
+
+	if ((l = g_mime_message_get_from(msg)) == NULL ||
+	    internet_address_list_length(l) < 1)
+		return;
+	a = internet_address_list_get_address(l, 0);
+	if (INTERNET_ADDRESS_IS_MAILBOX(a) && (v = internet_address_mailbox_get_addr(
+	    INTERNET_ADDRESS_MAILBOX(a))) != NULL)
+		one_line(out, len, v, strlen(v));
+}
+
 static void
 classify(GMimeMessage *msg, const char *raw, size_t rawlen,
     const char *verp_rcpt, struct bounce_info *bi)
@@ -638,6 +661,8 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	/* our own VERP recipient wins over what the report says */
 	if (verp_rcpt != NULL && verp_rcpt[0] != '\0')
 		strlcpy(ev->recipient, verp_rcpt, sizeof(ev->recipient));
+	else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE)
+		from_addr(msg, ev->recipient, sizeof(ev->recipient));
 	if (subject != NULL && ev->kind != EV_BOUNCE)
 		one_line(ev->subject, sizeof(ev->subject), subject,
 		    strlen(subject));
@@ -646,6 +671,9 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	if (sc.orig_msgid[0] == '\0' && sc.orig_headers->len > 0)
 		field_get(sc.orig_headers->str, sc.orig_headers->len,
 		    "Message-ID", sc.orig_msgid, sizeof(sc.orig_msgid));
+	if (sc.orig_msgid[0] == '\0' && ev->kind == EV_BOUNCE)
+		field_get(sc.text->str, sc.text->len, "Message-ID",
+		    sc.orig_msgid, sizeof(sc.orig_msgid));
 	if (sc.orig_msgid[0] != '\0') {
 		addr_value(ev->message_id, sizeof(ev->message_id),
 		    sc.orig_msgid);
