@@ -576,6 +576,13 @@ mime_copy(const char *raw, size_t len)
 	tmp[len] = '\0';
 	valid = g_utf8_make_valid(tmp, len);
 	free(tmp);
+	/* replacement characters may have made it longer: cut on a boundary */
+	if (strlen(valid) > EVENTS_BOUNCE_MIME_MAX) {
+		char *cut = g_utf8_find_prev_char(valid,
+		    valid + EVENTS_BOUNCE_MIME_MAX + 1);
+
+		*cut = '\0';
+	}
 	tmp = strdup(valid);
 	g_free(valid);
 	return (tmp);
