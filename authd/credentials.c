@@ -25,6 +25,7 @@
 #include "authd_modules.h"
 
 #define THROTTLE_SLOTS		1024
+#define DUMMY_SETTING		"$y$j9T$F5Jx5fExrKuPp53xLKQ..1"
 
 struct cred {
 	char	*user;
@@ -83,7 +84,6 @@ creds_load(const char *data, size_t len)
 	const char	*p = data, *end = data + len, *nl;
 	size_t		 l;
 	int		 lineno = 0;
-	char		 salt[CRYPT_GENSALT_OUTPUT_SIZE];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
@@ -103,14 +103,12 @@ creds_load(const char *data, size_t len)
 			creds_add(c, p, l, lineno);
 		p = nl + 1;
 	}
-	/* unknown users hash with the first user's setting: same cost */
-	if (c->n > 0)
-		c->dummy = strdup(c->v[0].hash);
-	else if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) !=
-	    NULL)
-		c->dummy = strdup(salt);
-	else
-		c->dummy = strdup("$6$mailhookdummy$");
+	/*
+	 * Unknown users hash with the first user's setting: the same cost.
+	 * With no users, a fixed yescrypt setting (no randomness needed
+	 * inside the sandbox).
+	 */
+	c->dummy = strdup(c->n > 0 ? c->v[0].hash : DUMMY_SETTING);
 	if (c->dummy == NULL) {
 		creds_free(c);
 		return (NULL);
@@ -236,7 +234,7 @@ auth_check(const struct creds *c, const struct authd_auth_req *req,
 			break;
 		}
 	setting = found != NULL ? found->hash :
-	    (c != NULL ? c->dummy : "$6$mailhookdummy$");
+	    (c != NULL ? c->dummy : DUMMY_SETTING);
 	h = crypt_rn(pass, setting, &cdata, sizeof(cdata));
 	if (h != NULL && found != NULL && *h != '*' &&
 	    (hl = strlen(h)) == strlen(found->hash) &&
