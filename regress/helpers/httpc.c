@@ -129,6 +129,7 @@ main(int argc, char *argv[])
 	struct job		*jobs;
 	const char		*secret = NULL, *msgid = "msg_httpc";
 	char			*resolver = NULL, *p, *q, *ca = NULL;
+	char			*bodyfile = NULL;
 	size_t			 calen = 0, nparts = 0, nextra = 0;
 	int			 ch, count = 1, i, rport = 53, sandbox = 0;
 
@@ -149,7 +150,8 @@ main(int argc, char *argv[])
 			req.bodylen = strlen(optarg);
 			break;
 		case 'D':	/* body from a file */
-			req.body = readfile(optarg, &req.bodylen);
+			free(bodyfile);
+			req.body = bodyfile = readfile(optarg, &req.bodylen);
 			break;
 		case 'F':	/* name=value */
 		case 'f':	/* name=filename:type:value */
@@ -259,6 +261,8 @@ main(int argc, char *argv[])
 		dns_shutdown();
 	event_base_free(base);
 	free(jobs);
+	free(ca);
+	free(bodyfile);
 	return (0);
  usage:
 	fprintf(stderr, "usage: httpc [-p] [-c n] [-C cafile] [-d body] "
