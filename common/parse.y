@@ -158,6 +158,7 @@ static void	 relay_via(const struct pos *, const char *);
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
 %type	<v.number>	number size time mstime port
+%destructor	{ free($$); } <v.string>
 %nonassoc	LOWEST
 %nonassoc	FORMAT TIMEOUT
 
@@ -1069,6 +1070,18 @@ expand(const struct pos *start)
 }
 
 static int
+utf8_valid(const char *s)
+{
+	json_t	*j;
+
+	/* every string ends up in JSON, which must be UTF-8 */
+	if ((j = json_string(s)) == NULL)
+		return (0);
+	json_decref(j);
+	return (1);
+}
+
+static int
 lexquoted(int quote, const struct pos *start)
 {
 	char		 buf[MAXWORD];
@@ -1104,6 +1117,12 @@ lexquoted(int quote, const struct pos *start)
 		buf[i++] = c;
 	}
 	buf[i] = '\0';
+	if (!utf8_valid(buf)) {
+		lexerr(start, "string is not valid UTF-8");
+		for (i = 0; buf[i] != '\0'; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+	}
 	if ((yylval.v.string = strdup(buf)) == NULL)
 		fatal("strdup");
 	strlcpy(lasttext, buf, sizeof(lasttext));
