@@ -23,7 +23,7 @@
  *     disposition is not "attachment", decoded from their transfer
  *     encoding and charset to UTF-8, line ends normalized to "\n".  An
  *     unknown charset or undecodable bytes fall back to GMime's 8-bit
- *     guess; the text is always valid UTF-8.
+ *     guess; the text is always valid UTF-8 and NUL bytes are dropped.
  *   - reply_plain: plain without quoted lines (">"), without the
  *     "On ... wrote:" attribution and everything after it, and without
  *     anything after a signature or forward marker ("-- ",
@@ -52,7 +52,12 @@
  *
  * Malformed input is rendered as well as it can be parsed: a message
  * that GMime cannot parse at all (binary junk, no header) has empty
- * headers and its bytes as plain text.  Rendering fails only on a read or
+ * headers and its bytes as plain text; bad base64 is decoded leniently,
+ * a truncated part keeps what arrived, a multipart without boundary gives
+ * its text as plain, broken encoded-words are left as they are.  Nesting
+ * deeper than 100 multiparts is not walked.  A message/rfc822 attachment
+ * is the inner message as GMime writes it, with the outer message's
+ * newline convention.  Rendering fails only on a read or
  * allocation error.
  *
  * Sandbox: call mime_init() before chroot/seccomp.  It initializes GMime
