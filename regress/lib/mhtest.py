@@ -1,10 +1,190 @@
-"""Small shared bits for the Python script tests: TAP-style checks."""
+"""
+mailhook end-to-end test support: start a real mailhookd with a generated
+config in a temporary directory, talk to it with mhctl, stop it, and print
+TAP-style checks ("ok - ..." / "not ok - ...") for regress/run.
+"""
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 TOP = os.environ.get("MH_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "../.."))
+    os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
+MAILHOOKD = os.path.join(BUILD, "mailhookd")
+MHCTL = os.path.join(BUILD, "mhctl")
+
+
+class Tap:
+    """Counts checks; exit status 1 if any failed."""
+
+    def __init__(self):
+        self.failed = 0
+        self.n = 0
+
+    def ok(self, cond, what, detail=None):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, what))
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, what))
+            if detail is not None:
+                for line in str(detail).splitlines()[-30:]:
+                    print("#   " + line)
+        sys.stdout.flush()
+        return cond
+
+    def eq(self, got, want, what):
+        return self.ok(got == want, what,
+                       "got  %r\nwant %r" % (got, want))
+
+    def done(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception:
+            pass
+        time.sleep(step)
+    return None
+
+
+class Daemon:
+    """
+    A mailhookd under test.  `body` is config text appended after the
+    generated header (hostname, spool, control, resolver); `{port}` and
+    other {names} in it are filled from `ports`.
+    """
+
+    def __init__(self, body, smtp_port=None, resolver=None, env=None,
+                 testing=True, header=True):
+        self.dir = tempfile.mkdtemp(prefix="mh-")
+        os.chmod(self.dir, 0o755)
+        self.spool = os.path.join(self.dir, "spool")
+        self.control = os.path.join(self.dir, "run", "mhctl.sock")
+        self.conf = os.path.join(self.dir, "mailhook.conf")
+        self.logfile = os.path.join(self.dir, "mailhookd.log")
+        self.smtp_port = smtp_port or free_port()
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.testing = testing
+        self.proc = None
+        head = ""
+        if header:
+            head = ('hostname "mx.test"\n'
+                    'spool "%s"\n'
+                    'control "%s"\n' % (self.spool, self.control))
+            if resolver:
+                head += "resolver %s port %d\n" % resolver
+        self.text = head + body.replace("{smtp_port}", str(self.smtp_port))
+        with open(self.conf, "w") as f:
+            f.write(self.text)
+
+    def start(self, wait=True):
+        args = [MAILHOOKD, "-d", "-v", "-f", self.conf]
+        if self.testing:
+            args.insert(1, "-X")
+        self.log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        if wait and not self.wait_ready():
+            raise RuntimeError("mailhookd did not become ready:\n" +
+                               self.logtext())
+        return self
+
+    def wait_ready(self, timeout=15):
+        def ready():
+            if self.proc.poll() is not None:
+                return False
+            st = self.ctl("show", "status")
+            return st and all(p.get("ready") for p in st["processes"])
+        return wait_for(ready, timeout)
+
+    def ctl(self, *args, user=None, raw=False):
+        cmd = [MHCTL, "-j", "-s", self.control] + list(args)
+        if user is not None:
+            cmd = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user,
+                   "--clear-groups"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        if raw:
+            return r
+        if r.returncode != 0 and not r.stdout:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def pids(self):
+        st = self.ctl("show", "status")
+        return {p["name"]: p["pid"] for p in st["processes"]}
+
+    def logtext(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def proc_status(pid):
+    """The fields of /proc/PID/status as a dict."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def children_of(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                             text=True).stdout.split()
+        return [int(x) for x in out]
+    except OSError:
+        return []
+
+
+# module-level checks, for tests that need no Tap object
 _fails = 0
 
 
