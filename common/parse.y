@@ -34,12 +34,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "parse.h"
 
-struct pos {
-	const char	*file;
-	int		 line;
-	int		 col;
-};
+#define perr	parse_error
 
 struct numval {
 	int64_t		 n;
@@ -61,7 +58,6 @@ typedef struct {
 #define MAXINCLUDE	16
 #define MAXBRACES	16
 #define MAXWORD		8192
-#define NUMERR		INT64_MIN	/* a bad number, already reported */
 
 struct ichar {
 	int		 c;
@@ -79,16 +75,8 @@ struct file {
 };
 TAILQ_HEAD(filelist, file);
 
-struct macro {
-	TAILQ_ENTRY(macro)	 entry;
-	char			*name;
-	char			*value;
-};
-TAILQ_HEAD(macrolist, macro);
-
 static struct filelist	 files = TAILQ_HEAD_INITIALIZER(files);
 static struct filelist	 oldfiles = TAILQ_HEAD_INITIALIZER(oldfiles);
-static struct macrolist	 macros = TAILQ_HEAD_INITIALIZER(macros);
 static struct file	*file;
 static struct file	*pending;	/* include, entered after the newline */
 static struct config	*conf;
@@ -120,31 +108,15 @@ static int			 url_seen;	/* url option seen in the block */
 int		 yyparse(void);
 int		 yylex(void);
 void		 yyerror(const char *);
-static void	 perr(const struct pos *, const char *, ...)
-		    __attribute__((__format__ (printf, 2, 3)));
 static int	 lookup(const char *, int *);
 static struct file *pushfile(const char *, const struct pos *);
 static int	 popfile(void);
-static int	 macro_set(const char *, const char *);
-static const char *macro_get(const char *);
-static void	 macros_clear(void);
-static int	 copystr(const struct pos *, char *, size_t, const char *,
-		    const char *);
-static int	 check_url(const struct pos *, const char *, const char *);
-static int	 check_secret(const struct pos *, const char *);
-static int	 check_domain(const struct pos *, const char *, const char *);
-static int	 check_range(const struct pos *, int64_t, int64_t, int64_t,
-		    const char *);
-static int	 header_add(const struct pos *, struct headerlist *, char *,
-		    char *);
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
 static void	 listen_begin(const struct pos *, const struct pos *, char *);
 static void	 listen_end(void);
 static void	 events_end(void);
-static int	 rate_unit(const struct pos *, const char *);
 static int	 kind_add(const struct pos *, const char *);
-static void	 relay_via(const struct pos *, const char *);
 
 %}
 
@@ -188,13 +160,13 @@ include		: INCLUDE STRING {
 		;
 
 varset		: STRING '=' STRING {
-			if (macro_set($1, $3) == -1)
+			if (parse_macro_set($1, $3) == -1)
 				perr(&$<pos>1, "bad macro name \"%s\"", $1);
 			free($1);
 			free($3);
 		}
 		| STRING '=' NUMBER {
-			if (macro_set($1, $3.raw) == -1)
+			if (parse_macro_set($1, $3.raw) == -1)
 				perr(&$<pos>1, "bad macro name \"%s\"", $1);
 			free($1);
 		}
@@ -292,8 +264,8 @@ mstime		: NUMBER {
 		;
 
 main		: HOSTNAME STRING {
-			if (check_domain(&$<pos>2, $2, "hostname") == 0)
-				copystr(&$<pos>2, conf->hostname,
+			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
+				parse_copystr(&$<pos>2, conf->hostname,
 				    sizeof(conf->hostname), $2, "hostname");
 			free($2);
 		}
@@ -306,7 +278,7 @@ main		: HOSTNAME STRING {
 				perr(&$<pos>2, "resolver \"%s\" is not a "
 				    "numeric IP address", $2);
 			else
-				copystr(&$<pos>2, conf->resolver,
+				parse_copystr(&$<pos>2, conf->resolver,
 				    sizeof(conf->resolver), $2, "resolver");
 			free($2);
 		}
@@ -315,7 +287,7 @@ main		: HOSTNAME STRING {
 				perr(&$<pos>2, "spool \"%s\" is not an absolute "
 				    "path", $2);
 			else
-				copystr(&$<pos>2, conf->spool,
+				parse_copystr(&$<pos>2, conf->spool,
 				    sizeof(conf->spool), $2, "spool");
 			free($2);
 		}
@@ -326,17 +298,17 @@ main		: HOSTNAME STRING {
 			else if (strlen($2) >= 108)
 				perr(&$<pos>2, "control socket path too long");
 			else
-				copystr(&$<pos>2, conf->control,
+				parse_copystr(&$<pos>2, conf->control,
 				    sizeof(conf->control), $2, "control");
 			free($2);
 		}
 		| CREDENTIALS STRING {
-			copystr(&$<pos>2, conf->credentials,
+			parse_copystr(&$<pos>2, conf->credentials,
 			    sizeof(conf->credentials), $2, "credentials");
 			free($2);
 		}
 		| CA STRING {
-			copystr(&$<pos>2, conf->cabundle,
+			parse_copystr(&$<pos>2, conf->cabundle,
 			    sizeof(conf->cabundle), $2, "ca");
 			free($2);
 		}
@@ -350,11 +322,11 @@ main		: HOSTNAME STRING {
 			else {
 				if ((p = calloc(1, sizeof(*p))) == NULL)
 					fatal("calloc");
-				copystr(&$<pos>2, p->name, sizeof(p->name), $2,
+				parse_copystr(&$<pos>2, p->name, sizeof(p->name), $2,
 				    "pki name");
-				copystr(&$<pos>4, p->cert_file,
+				parse_copystr(&$<pos>4, p->cert_file,
 				    sizeof(p->cert_file), $4, "cert");
-				copystr(&$<pos>6, p->key_file,
+				parse_copystr(&$<pos>6, p->key_file,
 				    sizeof(p->key_file), $6, "key");
 				TAILQ_INSERT_TAIL(&conf->pkis, p, entry);
 			}
@@ -380,12 +352,12 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| RELAY VIA STRING {
-			relay_via(&$<pos>3, $3);
+			parse_relay_via(conf, &$<pos>3, $3);
 			free($3);
 		}
 		| BOUNCE DOMAIN STRING {
-			if (check_domain(&$<pos>3, $3, "bounce domain") == 0)
-				copystr(&$<pos>3, conf->bounce_domain,
+			if (parse_check_domain(&$<pos>3, $3, "bounce domain") == 0)
+				parse_copystr(&$<pos>3, conf->bounce_domain,
 				    sizeof(conf->bounce_domain), $3,
 				    "bounce domain");
 			free($3);
@@ -401,14 +373,14 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| QUEUE LIFETIME time {
-			if (check_range(&$<pos>3, $3, 60, 90 * 86400,
+			if (parse_check_range(&$<pos>3, $3, 60, 90 * 86400,
 			    "queue lifetime") == 0)
 				conf->queue_lifetime = $3;
 		}
 		| QUEUE RETRY time TO time {
-			if (check_range(&$<pos>3, $3, 1, 86400,
+			if (parse_check_range(&$<pos>3, $3, 1, 86400,
 			    "queue retry minimum") == 0 &&
-			    check_range(&$<pos>5, $5, 1, 7 * 86400,
+			    parse_check_range(&$<pos>5, $5, 1, 7 * 86400,
 			    "queue retry maximum") == 0) {
 				if ($5 < $3)
 					perr(&$<pos>5, "queue retry maximum is "
@@ -424,12 +396,12 @@ main		: HOSTNAME STRING {
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
-			if (check_domain(&$<pos>3, $3, "dkim domain") == 0 &&
-			    copystr(&$<pos>3, d->domain, sizeof(d->domain), $3,
+			if (parse_check_domain(&$<pos>3, $3, "dkim domain") == 0 &&
+			    parse_copystr(&$<pos>3, d->domain, sizeof(d->domain), $3,
 			    "dkim domain") == 0 &&
-			    copystr(&$<pos>5, d->selector, sizeof(d->selector),
+			    parse_copystr(&$<pos>5, d->selector, sizeof(d->selector),
 			    $5, "dkim selector") == 0 &&
-			    copystr(&$<pos>7, d->key_file, sizeof(d->key_file),
+			    parse_copystr(&$<pos>7, d->key_file, sizeof(d->key_file),
 			    $7, "dkim key") == 0)
 				TAILQ_INSERT_TAIL(&conf->dkims, d, entry);
 			else
@@ -465,13 +437,13 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 			if (config_pki(conf, $2) == NULL)
 				perr(&$<pos>2, "unknown pki \"%s\"", $2);
 			else
-				copystr(&$<pos>2, cur_listen->pki,
+				parse_copystr(&$<pos>2, cur_listen->pki,
 				    sizeof(cur_listen->pki), $2, "pki name");
 			free($2);
 		}
 		| HOSTNAME STRING {
-			if (check_domain(&$<pos>2, $2, "hostname") == 0)
-				copystr(&$<pos>2, cur_listen->hostname,
+			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
+				parse_copystr(&$<pos>2, cur_listen->hostname,
 				    sizeof(cur_listen->hostname), $2,
 				    "hostname");
 			free($2);
@@ -479,26 +451,26 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		;
 
 limit		: MESSAGESIZE size {
-			if (check_range(&$<pos>2, $2, 1024, INT_MAX,
+			if (parse_check_range(&$<pos>2, $2, 1024, INT_MAX,
 			    "message-size") == 0)
 				conf->max_message_size = $2;
 		}
 		| RECIPIENTS number {
-			if (check_range(&$<pos>2, $2, 1, 100000,
+			if (parse_check_range(&$<pos>2, $2, 1, 100000,
 			    "recipients") == 0)
 				conf->max_recipients = $2;
 		}
 		| SESSIONS number {
-			if (check_range(&$<pos>2, $2, 1, 65536, "sessions") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 65536, "sessions") == 0)
 				conf->max_sessions = $2;
 		}
 		| SESSIONSPERIP number {
-			if (check_range(&$<pos>2, $2, 1, 65536,
+			if (parse_check_range(&$<pos>2, $2, 1, 65536,
 			    "sessions-per-ip") == 0)
 				conf->max_sessions_per_ip = $2;
 		}
 		| IDLETIMEOUT time {
-			if (check_range(&$<pos>2, $2, 1, 86400,
+			if (parse_check_range(&$<pos>2, $2, 1, 86400,
 			    "idle-timeout") == 0)
 				conf->smtp_timeout = $2;
 		}
@@ -509,11 +481,11 @@ limit		: MESSAGESIZE size {
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
-			if (check_domain(&$<pos>2, $2, "sender-domain") == 0 &&
-			    copystr(&$<pos>2, s->domain, sizeof(s->domain), $2,
+			if (parse_check_domain(&$<pos>2, $2, "sender-domain") == 0 &&
+			    parse_copystr(&$<pos>2, s->domain, sizeof(s->domain), $2,
 			    "sender-domain") == 0 &&
-			    check_range(&$<pos>4, $4, 1, INT_MAX, "rate") == 0 &&
-			    (u = rate_unit(&$<pos>6, $6)) != -1) {
+			    parse_check_range(&$<pos>4, $4, 1, INT_MAX, "rate") == 0 &&
+			    (u = parse_rate_unit(&$<pos>6, $6)) != -1) {
 				s->rate = $4;
 				s->per = u;
 				TAILQ_INSERT_TAIL(&conf->sender_limits, s, entry);
@@ -531,8 +503,8 @@ dlimithead	: DOMAIN STRING {
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
-			if (check_domain(&$<pos>2, $2, "limit domain") == 0)
-				copystr(&$<pos>2, d->domain, sizeof(d->domain),
+			if (parse_check_domain(&$<pos>2, $2, "limit domain") == 0)
+				parse_copystr(&$<pos>2, d->domain, sizeof(d->domain),
 				    $2, "limit domain");
 			TAILQ_FOREACH(d, &conf->domain_limits, entry)
 				if (strcasecmp(d->domain, $2) == 0)
@@ -551,15 +523,15 @@ dlimitopts	: /* empty */
 dlimitopt	: RATE number PER STRING {
 			int	 u;
 
-			if (check_range(&$<pos>2, $2, 1, INT_MAX, "rate") == 0 &&
-			    (u = rate_unit(&$<pos>4, $4)) != -1) {
+			if (parse_check_range(&$<pos>2, $2, 1, INT_MAX, "rate") == 0 &&
+			    (u = parse_rate_unit(&$<pos>4, $4)) != -1) {
 				cur_dlimit->rate = $2;
 				cur_dlimit->per = u;
 			}
 			free($4);
 		}
 		| CONNECTIONS number {
-			if (check_range(&$<pos>2, $2, 1, 1000,
+			if (parse_check_range(&$<pos>2, $2, 1, 1000,
 			    "connections") == 0)
 				cur_dlimit->connections = $2;
 		}
@@ -591,8 +563,8 @@ routeopts	: /* empty */
 
 routeopt	: URL STRING {
 			url_seen = 1;
-			if (check_url(&$<pos>2, $2, "url") == 0)
-				copystr(&$<pos>2, cur_route->url,
+			if (parse_check_url(&$<pos>2, $2, "url") == 0)
+				parse_copystr(&$<pos>2, cur_route->url,
 				    sizeof(cur_route->url), $2, "url");
 			free($2);
 		}
@@ -620,38 +592,38 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| AUTHORIZE STRING authzopts %prec LOWEST {
-			if (check_url(&$<pos>2, $2, "authorize") == 0)
-				copystr(&$<pos>2, cur_route->authorize,
+			if (parse_check_url(&$<pos>2, $2, "authorize") == 0)
+				parse_copystr(&$<pos>2, cur_route->authorize,
 				    sizeof(cur_route->authorize), $2,
 				    "authorize");
 			free($2);
 		}
 		| ERRORS STRING {
-			if (check_url(&$<pos>2, $2, "errors") == 0)
-				copystr(&$<pos>2, cur_route->errors,
+			if (parse_check_url(&$<pos>2, $2, "errors") == 0)
+				parse_copystr(&$<pos>2, cur_route->errors,
 				    sizeof(cur_route->errors), $2, "errors");
 			free($2);
 		}
 		| HEADER STRING STRING {
-			header_add(&$<pos>2, &cur_route->headers, $2, $3);
+			parse_header_add(&$<pos>2, &cur_route->headers, $2, $3);
 		}
 		| SECRET STRING {
-			if (check_secret(&$<pos>2, $2) == 0)
-				copystr(&$<pos>2, cur_route->secret,
+			if (parse_check_secret(&$<pos>2, $2) == 0)
+				parse_copystr(&$<pos>2, cur_route->secret,
 				    sizeof(cur_route->secret), $2, "secret");
 			free($2);
 		}
 		| TIMEOUT time {
-			if (check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
 				cur_route->timeout = $2;
 		}
 		| LIFETIME time {
-			if (check_range(&$<pos>2, $2, 60, 90 * 86400,
+			if (parse_check_range(&$<pos>2, $2, 60, 90 * 86400,
 			    "lifetime") == 0)
 				cur_route->lifetime = $2;
 		}
 		| CONCURRENCY number {
-			if (check_range(&$<pos>2, $2, 1, 1024,
+			if (parse_check_range(&$<pos>2, $2, 1, 1024,
 			    "concurrency") == 0)
 				cur_route->concurrency = $2;
 		}
@@ -674,7 +646,7 @@ authzopt	: FORMAT STRING {
 			free($2);
 		}
 		| TIMEOUT time {
-			if (check_range(&$<pos>2, $2, 1, 300,
+			if (parse_check_range(&$<pos>2, $2, 1, 300,
 			    "authorize timeout") == 0)
 				cur_route->authorize_timeout = $2;
 		}
@@ -709,8 +681,8 @@ eventsopts	: /* empty */
 
 eventsopt	: URL STRING {
 			url_seen = 1;
-			if (check_url(&$<pos>2, $2, "url") == 0)
-				copystr(&$<pos>2, cur_events->url,
+			if (parse_check_url(&$<pos>2, $2, "url") == 0)
+				parse_copystr(&$<pos>2, cur_events->url,
 				    sizeof(cur_events->url), $2, "url");
 			free($2);
 		}
@@ -729,24 +701,24 @@ eventsopt	: URL STRING {
 		| FORMAT EVENTS		{ cur_events->format = EVFMT_EVENTS; }
 		| KINDS kindlist
 		| SECRET STRING {
-			if (check_secret(&$<pos>2, $2) == 0)
-				copystr(&$<pos>2, cur_events->secret,
+			if (parse_check_secret(&$<pos>2, $2) == 0)
+				parse_copystr(&$<pos>2, cur_events->secret,
 				    sizeof(cur_events->secret), $2, "secret");
 			free($2);
 		}
 		| HEADER STRING STRING {
-			header_add(&$<pos>2, &cur_events->headers, $2, $3);
+			parse_header_add(&$<pos>2, &cur_events->headers, $2, $3);
 		}
 		| TIMEOUT time {
-			if (check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
 				cur_events->timeout = $2;
 		}
 		| BATCH number {
-			if (check_range(&$<pos>2, $2, 1, 10000, "batch") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 10000, "batch") == 0)
 				cur_events->batch_max = $2;
 		}
 		| WAIT mstime {
-			if (check_range(&$<pos>2, $2, 0, 600000, "wait") == 0)
+			if (parse_check_range(&$<pos>2, $2, 0, 600000, "wait") == 0)
 				cur_events->batch_wait = $2;
 		}
 		;
@@ -874,8 +846,8 @@ vperr(const struct pos *p, const char *fmt, va_list ap)
 	errors++;
 }
 
-static void
-perr(const struct pos *p, const char *fmt, ...)
+void
+parse_error(const struct pos *p, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -1052,7 +1024,7 @@ expand(const struct pos *start)
 		lexerr(start, "'$' without a macro name");
 		return (-1);
 	}
-	if ((val = macro_get(name)) == NULL) {
+	if ((val = parse_macro_get(name)) == NULL) {
 		lexerr(start, "macro \"%s\" not defined", name);
 		return (-1);
 	}
@@ -1067,18 +1039,6 @@ expand(const struct pos *start)
 	while (len > 0)
 		lungetc((unsigned char)val[--len], start);
 	return (0);
-}
-
-static int
-utf8_valid(const char *s)
-{
-	json_t	*j;
-
-	/* every string ends up in JSON, which must be UTF-8 */
-	if ((j = json_string(s)) == NULL)
-		return (0);
-	json_decref(j);
-	return (1);
 }
 
 static int
@@ -1117,7 +1077,7 @@ lexquoted(int quote, const struct pos *start)
 		buf[i++] = c;
 	}
 	buf[i] = '\0';
-	if (!utf8_valid(buf)) {
+	if (!parse_utf8_valid(buf)) {
 		lexerr(start, "string is not valid UTF-8");
 		for (i = 0; buf[i] != '\0'; i++)
 			if ((unsigned char)buf[i] >= 0x80)
@@ -1338,138 +1298,6 @@ popfile(void)
 	return (0);
 }
 
-static int
-macro_set(const char *name, const char *value)
-{
-	struct macro	*m;
-	const char	*s;
-
-	if (!isalpha((unsigned char)name[0]) && name[0] != '_')
-		return (-1);
-	for (s = name; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_')
-			return (-1);
-	TAILQ_FOREACH(m, &macros, entry) {
-		if (strcmp(m->name, name) == 0) {
-			free(m->value);
-			if ((m->value = strdup(value)) == NULL)
-				fatal("strdup");
-			return (0);
-		}
-	}
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->name = strdup(name)) == NULL ||
-	    (m->value = strdup(value)) == NULL)
-		fatal("calloc");
-	TAILQ_INSERT_TAIL(&macros, m, entry);
-	return (0);
-}
-
-static const char *
-macro_get(const char *name)
-{
-	struct macro	*m;
-
-	TAILQ_FOREACH(m, &macros, entry)
-		if (strcmp(m->name, name) == 0)
-			return (m->value);
-	return (NULL);
-}
-
-static void
-macros_clear(void)
-{
-	struct macro	*m;
-
-	while ((m = TAILQ_FIRST(&macros)) != NULL) {
-		TAILQ_REMOVE(&macros, m, entry);
-		free(m->name);
-		free(m->value);
-		free(m);
-	}
-}
-
-static int
-copystr(const struct pos *p, char *dst, size_t len, const char *src,
-    const char *what)
-{
-	if (strlcpy(dst, src, len) >= len) {
-		perr(p, "%s too long (at most %zu bytes)", what, len - 1);
-		dst[0] = '\0';
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-check_url(const struct pos *p, const char *url, const char *what)
-{
-	const char	*why;
-
-	if ((why = config_check_url(url)) != NULL) {
-		perr(p, "%s \"%s\" %s", what, url, why);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-check_secret(const struct pos *p, const char *s)
-{
-	const char	*why;
-
-	if ((why = config_check_secret(s)) != NULL) {
-		perr(p, "%s", why);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-check_domain(const struct pos *p, const char *d, const char *what)
-{
-	if (config_check_domain(d) == -1) {
-		perr(p, "%s \"%s\" is not a valid domain name", what, d);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-check_range(const struct pos *p, int64_t v, int64_t min, int64_t max,
-    const char *what)
-{
-	if (v == NUMERR)
-		return (-1);
-	if (v < min || v > max) {
-		perr(p, "%s %lld out of range (%lld-%lld)", what,
-		    (long long)v, (long long)min, (long long)max);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-header_add(const struct pos *p, struct headerlist *list, char *name,
-    char *value)
-{
-	struct header	*h;
-	const char	*why;
-
-	if ((why = config_check_header(name, value)) != NULL) {
-		perr(p, "%s \"%s\"", why, name);
-		free(name);
-		free(value);
-		return (-1);
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL)
-		fatal("calloc");
-	h->name = name;
-	h->value = value;
-	TAILQ_INSERT_TAIL(list, h, entry);
-	return (0);
-}
-
 static void
 route_begin(const struct pos *p, int match, char *pattern)
 {
@@ -1507,16 +1335,16 @@ route_begin(const struct pos *p, int match, char *pattern)
 			    "domain)", pattern);
 			goto done;
 		}
-		if (check_domain(p, s + 1, what) == -1)
+		if (parse_check_domain(p, s + 1, what) == -1)
 			goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
 		r->match = ROUTE_SUBDOMAINS;
 		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
-		if (check_domain(p, pattern, what) == -1)
+		if (parse_check_domain(p, pattern, what) == -1)
 			goto done;
-	} else if (check_domain(p, pattern, what) == -1)
+	} else if (parse_check_domain(p, pattern, what) == -1)
 		goto done;
-	copystr(p, r->pattern, sizeof(r->pattern), pattern, what);
+	parse_copystr(p, r->pattern, sizeof(r->pattern), pattern, what);
  done:
 	free(pattern);
 }
@@ -1564,7 +1392,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
-	copystr(ap, l->addr, sizeof(l->addr), addr, "address");
+	parse_copystr(ap, l->addr, sizeof(l->addr), addr, "address");
 	free(addr);
 	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
 }
@@ -1609,21 +1437,6 @@ events_end(void)
 }
 
 static int
-rate_unit(const struct pos *p, const char *s)
-{
-	if (strcmp(s, "second") == 0)
-		return (RATE_SECOND);
-	if (strcmp(s, "minute") == 0)
-		return (RATE_MINUTE);
-	if (strcmp(s, "hour") == 0)
-		return (RATE_HOUR);
-	if (strcmp(s, "day") == 0)
-		return (RATE_DAY);
-	perr(p, "rate per \"%s\": use second, minute, hour or day", s);
-	return (-1);
-}
-
-static int
 kind_add(const struct pos *p, const char *name)
 {
 	int	 k;
@@ -1638,21 +1451,6 @@ kind_add(const struct pos *p, const char *name)
 	}
 	cur_events->kinds |= 1U << k;
 	return (0);
-}
-
-/* relay via mx | relay via "smtp[s]://[user:pass@]host[:port]" */
-static void
-relay_via(const struct pos *p, const char *s)
-{
-	const char	*why;
-
-	if ((why = config_check_relay_via(s)) != NULL)
-		perr(p, "relay via \"%s\": %s", s, why);
-	else if (strcmp(s, "mx") == 0)
-		conf->relay_via[0] = '\0';
-	else
-		copystr(p, conf->relay_via, sizeof(conf->relay_via), s,
-		    "relay via");
 }
 
 static void
@@ -1678,7 +1476,7 @@ parse_cleanup(void)
 		free(pending);
 		pending = NULL;
 	}
-	macros_clear();
+	parse_macros_clear();
 	file = NULL;
 }
 

@@ -1,0 +1,44 @@
+/*
+ * Helpers of the configuration parser (parse.y), shared with
+ * parse_util.c.  Internal to the parser: nothing else includes this.
+ */
+#ifndef MH_PARSE_H
+#define MH_PARSE_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+/* where a token starts: file name, line and column (1-based, bytes) */
+struct pos {
+	const char	*file;
+	int		 line;
+	int		 col;
+};
+
+/* parse.y: report FILE:LINE:COL: message and count the error */
+void		 parse_error(const struct pos *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+
+/* parse_util.c */
+int		 parse_macro_set(const char *, const char *);
+const char	*parse_macro_get(const char *);
+void		 parse_macros_clear(void);
+int		 parse_copystr(const struct pos *, char *, size_t, const char *,
+		    const char *);
+int		 parse_check_url(const struct pos *, const char *, const char *);
+int		 parse_check_secret(const struct pos *, const char *);
+int		 parse_check_domain(const struct pos *, const char *,
+		    const char *);
+int		 parse_check_range(const struct pos *, int64_t, int64_t, int64_t,
+		    const char *);
+int		 parse_header_add(const struct pos *, struct headerlist *,
+		    char *, char *);
+int		 parse_rate_unit(const struct pos *, const char *);
+void		 parse_relay_via(struct config *, const struct pos *,
+		    const char *);
+int		 parse_utf8_valid(const char *);
+
+#define NUMERR		INT64_MIN	/* a bad number, already reported */
+
+#endif /* MH_PARSE_H */
