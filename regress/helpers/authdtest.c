@@ -8,6 +8,9 @@
  *	one RCPT decision per rcpt, all started at once; one JSON object a
  *	line in completion order: {"rcpt","ms","verdict","dest","route",
  *	"code","enhanced","text","spf_result","spf_domain"}
+ *	-C ms: cancel the checks still running after ms, keep the loop
+ *	running another second (no callback may come), then print
+ *	{"cancelled":n}
  *   spf ip sender helo
  *	{"result","domain","ms"}
  *   auth [-n count] ip user pass
@@ -43,7 +46,13 @@
 struct job {
 	char		 rcpt[MH_ADDR_MAX];
 	struct timespec	 start;
+	struct rcpt_check *rc;
+	int		 done;
 };
+
+#define MAXJOBS	64
+static struct job		*jobs[MAXJOBS];
+static int			 njobs, ncancelled, late_callbacks;
 
 static struct event_base	*base;
 static int			 outstanding;
@@ -98,6 +107,11 @@ rcpt_done(const struct authd_rcpt_res *res, void *arg)
 	struct job	*j = arg;
 	json_t		*o;
 
+	if (j->done) {
+		late_callbacks++;
+		return;
+	}
+	j->done = 1;
 	o = json_pack("{s:s,s:I,s:s,s:s,s:i,s:i,s:s,s:s,s:s,s:s}",
 	    "rcpt", j->rcpt, "ms", (json_int_t)ms_since(&j->start),
 	    "verdict", verdict_name(res->verdict),
@@ -106,9 +120,24 @@ rcpt_done(const struct authd_rcpt_res *res, void *arg)
 	    "enhanced", res->enhanced, "text", res->text,
 	    "spf_result", res->spf_result, "spf_domain", res->spf_domain);
 	print_json(o);
-	free(j);
-	if (--outstanding == 0)
+	if (--outstanding == 0 && ncancelled == 0)
 		event_base_loopexit(base, NULL);
+}
+
+static void
+cancel_jobs(int fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+	int		 i;
+
+	for (i = 0; i < njobs; i++)
+		if (!jobs[i]->done) {
+			rcpt_check_cancel(jobs[i]->rc);
+			jobs[i]->done = 2;
+			ncancelled++;
+			outstanding--;
+		}
+	event_base_loopexit(base, &tv);
 }
 
 static void
@@ -128,15 +157,19 @@ cmd_rcpt(struct config *conf, int argc, char *argv[])
 {
 	struct authd_rcpt_req	 req;
 	struct job		*j;
-	int			 ch, i;
+	struct timeval		 tv;
+	int			 ch, i, cancel_ms = -1;
 
 	memset(&req, 0, sizeof(req));
 	req.size = -1;
 	strlcpy(req.remote_ip, "127.0.0.1", sizeof(req.remote_ip));
 	strlcpy(req.helo, "localhost", sizeof(req.helo));
 	optind = 1;
-	while ((ch = getopt(argc, argv, "h:i:s:u:z:")) != -1) {
+	while ((ch = getopt(argc, argv, "C:h:i:s:u:z:")) != -1) {
 		switch (ch) {
+		case 'C':
+			cancel_ms = atoi(optarg);
+			break;
 		case 'h':
 			strlcpy(req.helo, optarg, sizeof(req.helo));
 			break;
@@ -158,7 +191,7 @@ cmd_rcpt(struct config *conf, int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
+	if (argc < 1 || argc > MAXJOBS)
 		usage();
 	for (i = 0; i < argc; i++) {
 		if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -167,9 +200,15 @@ cmd_rcpt(struct config *conf, int argc, char *argv[])
 		clock_gettime(CLOCK_MONOTONIC, &j->start);
 		req.reqid = i + 1;
 		strlcpy(req.rcpt, argv[i], sizeof(req.rcpt));
-		if (rcpt_check(conf, &req, rcpt_done, j) == NULL)
+		if ((j->rc = rcpt_check(conf, &req, rcpt_done, j)) == NULL)
 			errx(1, "rcpt_check failed");
+		jobs[njobs++] = j;
 		outstanding++;
+	}
+	if (cancel_ms >= 0) {
+		tv.tv_sec = cancel_ms / 1000;
+		tv.tv_usec = (cancel_ms % 1000) * 1000;
+		event_base_once(base, -1, EV_TIMEOUT, cancel_jobs, NULL, &tv);
 	}
 	return (0);
 }
@@ -309,6 +348,11 @@ main(int argc, char *argv[])
 		usage();
 	if (outstanding > 0)
 		event_base_dispatch(base);
+	if (ncancelled > 0 || late_callbacks > 0)
+		print_json(json_pack("{s:i,s:i}", "cancelled", ncancelled,
+		    "late_callbacks", late_callbacks));
+	for (ch = 0; ch < njobs; ch++)
+		free(jobs[ch]);
 	authd_modules_shutdown();
 	http_shutdown();
 	dns_shutdown();
