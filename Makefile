@@ -32,8 +32,8 @@ LDFLAGS	+= $(EXTRA_LDFLAGS)
 LIB_SRCS := $(filter-out smtpd/mailhookd.c, \
 	    $(wildcard common/*.c smtpd/*.c authd/*.c relayd/*.c hookd/*.c)) \
 	    $(BUILD)/parse.c
-LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(LIB_SRCS))) \
-	    $(BUILD)/parse.o
+LIB_OBJS := $(patsubst %.c,$(BUILD)/o/%.o,$(filter-out $(BUILD)/%,$(LIB_SRCS))) \
+	    $(BUILD)/o/parse.o
 UNIT_SRCS := $(wildcard regress/unit/test_*.c)
 UNIT_BINS := $(patsubst regress/unit/%.c,$(BUILD)/regress/%,$(UNIT_SRCS))
 HELPER_SRCS := $(wildcard regress/helpers/*.c)
@@ -42,7 +42,7 @@ FUZZ_SRCS := $(wildcard regress/fuzz/fuzz_*.c)
 
 all: $(BUILD)/mailhookd $(BUILD)/mhctl $(UNIT_BINS) $(HELPER_BINS)
 
-$(BUILD)/%.o: %.c common/*.h
+$(BUILD)/o/%.o: %.c common/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
@@ -50,17 +50,18 @@ $(BUILD)/parse.c: common/parse.y
 	@mkdir -p $(BUILD)
 	$(YACC) -o $@ $<
 
-$(BUILD)/parse.o: $(BUILD)/parse.c common/*.h
+$(BUILD)/o/parse.o: $(BUILD)/parse.c common/*.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -Wno-missing-prototypes -c $< -o $@
 
 $(BUILD)/libmh.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mailhookd: $(BUILD)/smtpd/mailhookd.o $(BUILD)/libmh.a
+$(BUILD)/mailhookd: $(BUILD)/o/smtpd/mailhookd.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/mhctl: $(BUILD)/mhctl/mhctl.o $(BUILD)/libmh.a
+$(BUILD)/mhctl: $(BUILD)/o/mhctl/mhctl.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/regress/%: regress/unit/%.c $(BUILD)/libmh.a

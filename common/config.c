@@ -83,8 +83,7 @@ config_new(void)
 	c->resolver_port = 53;
 	strlcpy(c->spool, MH_SPOOL, sizeof(c->spool));
 	strlcpy(c->control, MH_CONTROL, sizeof(c->control));
-	if (access(MH_CABUNDLE, R_OK) == 0)
-		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
+	/* children rebuild configs under seccomp: no file look-ups here */
 	c->max_message_size = 25 * 1024 * 1024;
 	c->max_recipients = 100;
 	c->max_sessions = 1024;
@@ -491,6 +490,9 @@ config_load_files(struct config *c)
 			rv = -1;
 		}
 	}
+	/* the system bundle unless "ca" names one (the parent, as root) */
+	if (c->cabundle[0] == '\0' && access(MH_CABUNDLE, R_OK) == 0)
+		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
 	if (c->credentials[0] != '\0' && readfile(c->credentials,
 	    "credentials", &c->credentials_data, &c->credentials_len, 1) == -1)
 		rv = -1;

@@ -44,6 +44,9 @@ void	 inbound_recovered(struct envelope *);
 void	 inbound_pause(int);
 json_t	*inbound_stats(void);
 
+/* returned.c */
+void	 bounce_received(struct envelope *);
+
 /* text.c */
 void	 reply_text_sanitize(char *dst, size_t dstlen, const char *src,
 	    size_t srclen);

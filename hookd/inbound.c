@@ -468,8 +468,6 @@ commit_reply(const struct spool_commit *c, int code, const char *enh,
 	    sizeof(res));
 }
 
-void	bounce_received(struct envelope *);
-
 void
 inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 {
@@ -528,6 +526,7 @@ inbound_recovered(struct envelope *env)
 		m->env.rcpts[i].next_try = 0;
 	log_info("hookd msgid=%s event=recovered rcpts=%zu", m->env.id,
 	    m->env.nrcpt);
+	bounce_received(&m->env);
 	inbound_run(m);
 }
 

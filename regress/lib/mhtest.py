@@ -122,8 +122,10 @@ class Daemon:
     def ctl(self, *args, user=None, raw=False):
         cmd = [MHCTL, "-j", "-s", self.control] + list(args)
         if user is not None:
-            cmd = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user,
-                   "--clear-groups"] + cmd
+            import pwd
+            pw = pwd.getpwnam(user)
+            cmd = ["setpriv", "--reuid=%d" % pw.pw_uid,
+                   "--regid=%d" % pw.pw_gid, "--clear-groups"] + cmd
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
         if raw:
             return r

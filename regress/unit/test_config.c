@@ -162,9 +162,14 @@ test_defaults(void)
 	is_int(c->retry_max, 3600, "default retry max");
 	is_int(c->allow_private, 0, "private addresses refused by default");
 	is_str(c->relay_via, "", "relay via mx by default");
-	if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+	is_str(c->cabundle, "", "no CA bundle looked up by config_new "
+	    "(children run it under seccomp)");
+	if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
+		ok(config_load_files(c) == 0 && c->cabundle_len > 0,
+		    "config_load_files loads the system CA bundle");
 		is_str(c->cabundle, "/etc/ssl/certs/ca-certificates.crt",
 		    "system CA bundle by default");
+	}
 	ok(TAILQ_EMPTY(&c->listeners) && TAILQ_EMPTY(&c->routes) &&
 	    TAILQ_EMPTY(&c->events), "no listeners, routes or events");
 	config_free(c);

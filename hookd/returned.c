@@ -1,0 +1,87 @@
+/*
+ * Mail that came back to the bounce domain: classified (bounce.c) into
+ * an asynchronous bounce, an automatic reply or a reply to the bounce
+ * address, reported as an event; a hard bounce suppresses the recipient.
+ */
+#include <sys/types.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+#include "bounce.h"
+#include "events.h"
+#include "hookd.h"
+
+static void
+suppress(const struct event_record *ev)
+{
+	struct suppress_req	req;
+
+	memset(&req, 0, sizeof(req));
+	if (strlcpy(req.addr, ev->recipient, sizeof(req.addr)) >=
+	    sizeof(req.addr) || !msg_str_ok(req.addr, sizeof(req.addr)))
+		return;
+	snprintf(req.reason, sizeof(req.reason), "hard bounce %s%s%s",
+	    ev->extended, ev->bounce_reason[0] ? ": " : "", ev->bounce_reason);
+	log_sanitize(req.reason, sizeof(req.reason), req.reason);
+	mproc_compose(proc_peer[PROC_RELAYD], IMSG_SUPPRESS, 0, -1, &req,
+	    sizeof(req));
+}
+
+static int
+classify_one(struct envelope *env, struct envelope_rcpt *r)
+{
+	struct bounce_info	bi;
+	char			to[MH_ADDR_MAX];
+	int			fd;
+
+	if ((fd = spool_open_message(env->id)) == -1)
+		return (-1);
+	memset(&bi, 0, sizeof(bi));
+	if (bounce_classify(fd, r->addr, hookd_conf->bounce_domain,
+	    &bi) == -1) {
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	if (bi.ev.queue_id[0] == '\0')
+		strlcpy(bi.ev.queue_id, env->id, sizeof(bi.ev.queue_id));
+	log_info("hookd msgid=%s to=<%s> event=returned kind=%s format=%s "
+	    "recipient=<%s> type=%s", env->id,
+	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
+	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
+	if (events_submit(&bi.ev) == -1) {
+		event_clear(&bi.ev);
+		return (-1);
+	}
+	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
+	    bi.ev.recipient[0] != '\0')
+		suppress(&bi.ev);
+	event_clear(&bi.ev);
+	return (0);
+}
+
+void
+bounce_received(struct envelope *env)
+{
+	size_t	i;
+	int	changed = 0;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		struct envelope_rcpt *r = &env->rcpts[i];
+
+		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
+			continue;
+		if (classify_one(env, r) == -1) {
+			log_warnx("hookd msgid=%s: returned mail not "
+			    "classified yet, kept", env->id);
+			continue;
+		}
+		r->state = RS_DONE;
+		changed = 1;
+	}
+	if (changed && spool_update(env) == -1)
+		log_warnx("hookd msgid=%s: cannot store progress", env->id);
+}
