@@ -115,6 +115,7 @@ static long			 ev_retry_base;		/* ms, 0 = table */
 static long			 ev_retry_cap;
 
 static void	ep_kick(struct endpoint *);
+static void	ep_arm(struct endpoint *, long, int);
 static void	ep_timer(int, short, void *);
 static void	ep_done(const struct http_response *, void *);
 
@@ -819,9 +820,9 @@ ep_next(struct endpoint *ep, int force)
 	struct evbatchq	*q;
 	struct evbatch	*b;
 	struct evitem	*it;
-	json_t		*o, *batch, *files;
+	struct evitemlist taken;
+	json_t		*o, *batch;
 	char		*s;
-	size_t		 i;
 	int		 n;
 
 	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
@@ -853,39 +854,55 @@ ep_next(struct endpoint *ep, int force)
 			return (b);
 		}
 		/* format events: persist a batch of up to batch_max */
-		if ((files = json_array()) == NULL)
-			fatal("events: json_array");
+		TAILQ_INIT(&taken);
 		make_batch_id(b->id);
 		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
 		for (n = 0; n < ep->batch_max &&
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
-			if ((o = item_load(ep, it)) != NULL) {
-				json_array_append_new(b->records, o);
-				json_array_append_new(files,
-				    json_string(it->name));
-			}
 			TAILQ_REMOVE(&ep->items, it, entry);
 			ep->nitems--;
-			free(it);
+			if ((o = item_load(ep, it)) == NULL) {
+				free(it);	/* quarantined */
+				continue;
+			}
+			json_array_append_new(b->records, o);
+			TAILQ_INSERT_TAIL(&taken, it, entry);
 		}
-		if (json_array_size(b->records) == 0) {
-			json_decref(files);
+		if (TAILQ_EMPTY(&taken)) {
 			batch_free(b);
 			continue;
 		}
+		s = NULL;
 		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
 		    b->records);
 		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
 		    NULL || write_file(ep->dir, b->name, s, strlen(s)) == -1 ||
-		    fsync_dir(ep->dir) == -1)
-			fatal("events: cannot persist batch %s/%s", ep->dir,
+		    fsync_dir(ep->dir) == -1) {
+			/* keep the events where they were, try again later */
+			log_warn("events: cannot persist batch %s/%s", ep->dir,
 			    b->name);
+			remove_file(ep, b->name);
+			while ((it = TAILQ_LAST(&taken, evitemlist)) != NULL) {
+				TAILQ_REMOVE(&taken, it, entry);
+				TAILQ_INSERT_HEAD(&ep->items, it, entry);
+				ep->nitems++;
+			}
+			free(s);
+			json_decref(batch);
+			batch_free(b);
+			strlcpy(ep->last_error, "cannot write the spool",
+			    sizeof(ep->last_error));
+			ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
+			return (NULL);
+		}
 		free(s);
 		json_decref(batch);
 		/* the batch is safe: its events leave their own files */
-		json_array_foreach(files, i, o)
-			remove_file(ep, json_string_value(o));
-		json_decref(files);
+		while ((it = TAILQ_FIRST(&taken)) != NULL) {
+			TAILQ_REMOVE(&taken, it, entry);
+			remove_file(ep, it->name);
+			free(it);
+		}
 		if (fsync_dir(ep->dir) == -1)
 			log_warn("events: fsync %s", ep->dir);
 		return (b);
@@ -957,7 +974,7 @@ ep_send(struct endpoint *ep)
 	req.timeout = ep->timeout;
 	req.max_redirects = 3;
 	req.allow_private = ev_allow_private;
-	req.concurrency = 1;
+	req.concurrency = 0;	/* one request per endpoint anyway */
 	if (ep->secret[0] != '\0') {
 		if (sign_headers(ep->secret, b->id, (long)time(NULL), body, len,
 		    &sh) == -1) {

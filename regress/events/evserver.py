@@ -4,12 +4,12 @@ Every request is recorded (method, path, headers, body, time).  The answer
 per path is chosen by `behaviour[path]` (default 200):
     200, 503, 410, ...      that status
     ("retry-after", n)      503 with Retry-After: n, once, then 200
-    ("slow", secs)          the first request of each webhook-id sleeps
-                            secs before its 200 (the client times out and
-                            retries: the receiver deduplicates)
-The receiver deduplicates by webhook-id like a real one should: `accepted`
-maps webhook-id -> (path, body) of the first 2xx, `duplicates` counts the
-deliveries of an id already accepted.
+    ("slow", secs, n)       the first request of the first n webhook-ids
+                            sleeps secs before its 200 (the client times
+                            out and retries: the receiver deduplicates)
+The receiver deduplicates by webhook-id like a real one should, per
+endpoint (path): `accepted` maps (path, webhook-id) -> body of the first
+2xx, `duplicates` counts the deliveries of an id already accepted.
 """
 import base64
 import hashlib
@@ -81,17 +81,18 @@ class Recorder:
                         rec.behaviour[path] = 200
                 elif isinstance(b, tuple) and b[0] == "slow":
                     with rec.lock:
-                        if mid not in rec.slow_seen:
+                        if mid not in rec.slow_seen and \
+                                len(rec.slow_seen) < b[2]:
                             rec.slow_seen.add(mid)
                             sleep = b[1]
                 elif isinstance(b, int):
                     status = b
                 if 200 <= status < 300:
                     with rec.lock:
-                        if mid and mid in rec.accepted:
+                        if mid and (path, mid) in rec.accepted:
                             rec.duplicates += 1
                         elif mid:
-                            rec.accepted[mid] = (path, body)
+                            rec.accepted[(path, mid)] = body
                 if sleep:
                     time.sleep(sleep)
                 try:
