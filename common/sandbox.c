@@ -34,6 +34,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #ifdef __linux__
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -170,12 +172,12 @@ static const char *const sb_base[] = {
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	"shutdown",
 	/* libevent, libcurl wakeups */
-	"pipe2", "eventfd2", "poll", "ppoll", "select", "pselect6",
+	"pipe", "pipe2", "eventfd", "eventfd2", "poll", "ppoll", "select", "pselect6",
 	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
 	"epoll_pwait", "epoll_pwait2",
 	"timerfd_create", "timerfd_settime", "timerfd_gettime",
-	/* libcurl, libunbound, glibc qsort */
-	"uname", "sysinfo",
+	/* libcurl, libunbound, glibc qsort and sysconf */
+	"uname", "sysinfo", "sched_getaffinity", "getcpu",
 	NULL
 };
 
@@ -197,7 +199,8 @@ static const char *const sb_files[] = {
 	"getdents64", "fchmod", "fchmodat", "utimensat", "access",
 	"faccessat", "faccessat2", "stat", "lstat", "newfstatat", "statx",
 	"flock", "chdir", "fchdir", "getcwd", "fstatfs", "statfs",
-	"readlink", "readlinkat",
+	"readlink", "readlinkat", "chmod", "truncate", "umask",
+	"fadvise64", "sync_file_range",
 	NULL
 };
 
@@ -360,6 +363,9 @@ sandbox_apply(int proc)
 	sb_proc = proc;
 	debug = debug_mode();
 
+	/* jansson seeds its hash from /dev/urandom at the first object */
+	json_object_seed(0);
+
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("sandbox: PR_SET_NO_NEW_PRIVS");
 	if ((ctx = seccomp_init(debug ? SCMP_ACT_TRAP :
@@ -421,6 +427,7 @@ sandbox_apply(int proc)
 	const char	*promises;
 
 	sb_proc = proc;
+	json_object_seed(0);
 	switch (proc) {
 	case PROC_SMTPD:
 		promises = "stdio inet recvfd";

@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <err.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -134,10 +135,14 @@ static int
 tcp_connect(int port)
 {
 	struct sockaddr_in	 sin;
+	struct timeval		 tv = { 5, 0 };
 	int			 fd;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return (-1);
+	/* a peer that died must not hang the test */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -412,6 +417,22 @@ work_crypt(struct ctx *c)
 	free(cd);
 }
 
+/* jansson's first object seeds its hash: no /dev/urandom in the filter */
+static void
+work_json(struct ctx *c)
+{
+	json_t	*j;
+	char	*s;
+
+	j = json_pack("{s:s,s:i}", "profile", c->profile, "n", 1);
+	s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	CHECK(s != NULL && strstr(s, "\"n\":1") != NULL,
+	    "%s: jansson builds its first object under the filter",
+	    c->profile);
+	free(s);
+	json_decref(j);
+}
+
 static void
 work_files(struct ctx *c)
 {
@@ -505,9 +526,11 @@ child_work(struct ctx *c)
 {
 	switch (c->proc) {
 	case PROC_SMTPD:
+		work_json(c);
 		work_smtpd(c);
 		break;
 	case PROC_AUTHD:
+		work_json(c);
 		work_dns(c);
 		work_tcp(c);
 		work_http(c);
@@ -703,11 +726,15 @@ peer_smtpd(struct ctx *c)
 static void
 peer_tcp(struct ctx *c)
 {
-	char	 buf[16];
-	int	 s;
+	struct pollfd	 pfd = { c->tcpfd, POLLIN, 0 };
+	struct timeval	 tv = { 5, 0 };
+	char		 buf[16];
+	int		 s;
 
-	if ((s = accept(c->tcpfd, NULL, NULL)) == -1)
+	if (poll(&pfd, 1, 10000) != 1 ||
+	    (s = accept(c->tcpfd, NULL, NULL)) == -1)
 		return;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (read(s, buf, sizeof(buf)) == 5 && memcmp(buf, "PING\n", 5) == 0)
 		(void)write(s, "PONG\n", 5);
 	close(s);
@@ -828,6 +855,8 @@ main(int argc, char *argv[])
 	}
 	close(ready[1]);
 	close(go[0]);
+	if (c.proc == PROC_SMTPD)
+		close(c.tcpfd);		/* the child's listener, not ours */
 	if (read(ready[0], buf, 1) != 1) {
 		waitpid(pid, &st, 0);
 		report_stderr(errf, errtext, sizeof(errtext));
