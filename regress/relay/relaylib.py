@@ -135,6 +135,8 @@ class Harness:
                            capture_output=True, text=True, timeout=timeout)
         self.lines = p.stdout.splitlines()
         self.stderr = p.stderr
+        if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
+            ok(False, "sanitizer report: %s" % p.stderr[-2000:])
         for ln in self.lines:
             if ln.startswith("event "):
                 self.events.append(json.loads(ln[6:]))
