@@ -93,6 +93,11 @@ class Harness:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if failures == 0 and not os.environ.get("MH_KEEP"):
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("# harness dir kept: " + self.dir)
 
     def log(self):
         return open(self.logfile, "rb").read()
