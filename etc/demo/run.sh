@@ -25,6 +25,7 @@ port_busy() {
 	$PYTHON - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
