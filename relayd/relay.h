@@ -20,10 +20,6 @@
 #include "envelope.h"
 #include "event.h"
 
-/*
- * config.h's enum event_kind has an EV_READ that libevent's EV_READ macro
- * shadows: include this header before <event2/event.h>.
- */
 struct event_base;
 
 /* every event the engine makes; the record is only valid during the call */
