@@ -115,19 +115,21 @@ cmd_render(int argc, char **argv)
 		err(1, NULL);
 	for (i = 0; i < n; i++)
 		p[i] = &evs[i];
-	if (f != EVFMT_EVENTS)
-		n = 1;
-	rc = events_render(f, (const struct event_record *const *)p, n, &body,
-	    &len, &ctype);
-	if (rc == 1)
-		return (3);
+	rc = events_render(f, (const struct event_record *const *)p,
+	    f == EVFMT_EVENTS ? n : 1, &body, &len, &ctype);
+	if (rc == 0) {
+		fprintf(stderr, "content-type: %s\n", ctype);
+		fwrite(body, 1, len, stdout);
+		printf("\n");
+	}
+	free(body);
+	for (i = 0; i < n; i++)
+		event_clear(&evs[i]);
+	free(evs);
+	free(p);
 	if (rc == -1)
 		errx(1, "render failed");
-	fprintf(stderr, "content-type: %s\n", ctype);
-	fwrite(body, 1, len, stdout);
-	printf("\n");
-	free(body);
-	return (0);
+	return (rc == 1 ? 3 : 0);
 }
 
 static void
