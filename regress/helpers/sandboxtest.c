@@ -316,6 +316,44 @@ work_dns(struct ctx *c)
 			break;
 }
 
+/*
+ * relayd: STARTTLS as its SMTP client does it, libtls set up after the
+ * sandbox, verifying the peer against a CA bundle held in memory.
+ */
+static void
+work_starttls(struct ctx *c, int s)
+{
+	struct tls_config	*tc;
+	struct tls		*t;
+	char			 buf[32];
+	ssize_t			 n;
+	int			 r = -1;
+
+	if ((tc = tls_config_new()) == NULL ||
+	    tls_config_set_ca_mem(tc, (uint8_t *)c->cert, c->certlen) == -1 ||
+	    (t = tls_client()) == NULL || tls_configure(t, tc) == -1) {
+		CHECK(0, "%s: libtls client set up under the filter",
+		    c->profile);
+		return;
+	}
+	if (tls_connect_socket(t, s, "tls.sandbox.test") == 0)
+		while ((r = tls_handshake(t)) == TLS_WANT_POLLIN ||
+		    r == TLS_WANT_POLLOUT)
+			;
+	CHECK(r == 0, "%s: TLS handshake verifying tls.sandbox.test (%s)",
+	    c->profile, r == 0 ? "ok" : tls_error(t));
+	if (r == 0 && tls_write(t, "EHLO relayd\r\n", 13) == 13) {
+		while ((n = tls_read(t, buf, sizeof(buf) - 1)) ==
+		    TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
+			;
+		CHECK(n == 6 && memcmp(buf, "250 x\n", 6) == 0,
+		    "%s: SMTP over TLS", c->profile);
+	}
+	tls_close(t);
+	tls_free(t);
+	tls_config_free(tc);
+}
+
 static void
 work_tcp(struct ctx *c)
 {
@@ -332,6 +370,8 @@ work_tcp(struct ctx *c)
 	n = read(s, buf, sizeof(buf));
 	CHECK(n == 5 && memcmp(buf, "PONG\n", 5) == 0,
 	    "%s: exchanged bytes over TCP", c->profile);
+	if (c->proc == PROC_RELAYD)
+		work_starttls(c, s);
 	close(s);
 }
 
@@ -599,6 +639,8 @@ child(struct ctx *c, int readyfd, int gofd)
 			fatalx("http_init");
 		if (c->proc == PROC_HOOKD)
 			mime_init();
+		if (c->proc == PROC_RELAYD && tls_init() == -1)
+			fatalx("tls_init");
 	}
 
 	privdrop(c->user, c->chroot[0] ? c->chroot : NULL);
@@ -723,6 +765,32 @@ peer_smtpd(struct ctx *c)
 	close(fd);
 }
 
+/* the remote MX side of relayd's STARTTLS */
+static void
+peer_tls_server(struct ctx *c, int s)
+{
+	struct tls_config	*tc;
+	struct tls		*srv, *t = NULL;
+	char			 buf[64];
+	ssize_t			 n;
+
+	if ((tc = tls_config_new()) == NULL ||
+	    tls_config_set_keypair_mem(tc, (uint8_t *)c->cert, c->certlen,
+	    (uint8_t *)c->key, c->keylen) == -1 ||
+	    (srv = tls_server()) == NULL || tls_configure(srv, tc) == -1 ||
+	    tls_accept_socket(srv, &t, s) == -1)
+		errx(2, "tls server");
+	while ((n = tls_read(t, buf, sizeof(buf))) == TLS_WANT_POLLIN ||
+	    n == TLS_WANT_POLLOUT)
+		;
+	if (n > 0)
+		(void)tls_write(t, "250 x\n", 6);
+	tls_close(t);
+	tls_free(t);
+	tls_free(srv);
+	tls_config_free(tc);
+}
+
 static void
 peer_tcp(struct ctx *c)
 {
@@ -737,6 +805,8 @@ peer_tcp(struct ctx *c)
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (read(s, buf, sizeof(buf)) == 5 && memcmp(buf, "PING\n", 5) == 0)
 		(void)write(s, "PONG\n", 5);
+	if (c->proc == PROC_RELAYD)
+		peer_tls_server(c, s);
 	close(s);
 }
 
@@ -802,11 +872,9 @@ setup(struct ctx *c)
 	}
 	/* smtpd's key pair, and everyone else's CA bundle */
 	c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
-	if (c->proc == PROC_SMTPD) {
-		c->key = slurp(getenv("SBX_KEY"), &c->keylen);
-		if (c->cert == NULL || c->key == NULL)
-			errx(2, "SBX_CERT, SBX_KEY");
-	}
+	c->key = slurp(getenv("SBX_KEY"), &c->keylen);
+	if (c->cert == NULL || c->key == NULL)
+		errx(2, "SBX_CERT, SBX_KEY");
 	if (c->proc == PROC_AUTHD)
 		strlcpy(c->hash, crypt("s3cret",
 		    crypt_gensalt("$y$", 0, NULL, 0)), sizeof(c->hash));
