@@ -82,12 +82,12 @@ sanitize:
 
 fuzz:
 	$(MAKE) CC=clang BUILD=obj-fuzz \
-	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-missing-field-initializers" \
 	    obj-fuzz/libmh.a
 	@mkdir -p obj-fuzz/fuzz
 	for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd $(PKG_CFLAGS) \
+	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd $(PKG_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined $$f obj-fuzz/libmh.a \
 	        $(PKG_LIBS) -o obj-fuzz/fuzz/$$n || exit 1; \
 	done

@@ -149,6 +149,9 @@ hookd_control(const json_t *argv, int root)
 	const char	*w1 = json_string_value(json_array_get(argv, 0));
 	const char	*w2 = json_string_value(json_array_get(argv, 1));
 
+	if (w1 == NULL)
+		return (NULL);
+
 	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
 		inbound_pause(strcmp(w1, "pause") == 0);
 		log_info("hooks %sd", w1);

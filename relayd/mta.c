@@ -148,8 +148,6 @@ parse_via(const char *url)
 		if ((colon = strrchr(hp, ':')) != NULL)
 			*(char *)colon = '\0';
 		strlcpy(via_host, hp, sizeof(via_host));
-		if (colon)
-			colon = colon;
 	}
 	if (colon != NULL) {
 		via_port = strtonum(colon + 1, 1, 65535, &errstr);

@@ -169,6 +169,9 @@ relayd_control(const json_t *argv, int root)
 	const char	*w3 = json_string_value(json_array_get(argv, 2));
 	json_t		*j;
 
+	if (w1 == NULL)
+		return (NULL);
+
 	if (w2 == NULL)
 		w2 = "";
 	if (strcmp(w1, "show") == 0) {

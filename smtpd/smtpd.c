@@ -147,6 +147,9 @@ smtpd_control(const json_t *argv, int root)
 {
 	const char	*w1 = json_string_value(json_array_get(argv, 0));
 
+	if (w1 == NULL)
+		return (NULL);
+
 	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
 		smtp_pause(strcmp(w1, "pause") == 0);
 		log_info("smtp %sd", w1);

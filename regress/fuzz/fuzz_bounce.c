@@ -1,0 +1,43 @@
+/*
+ * libFuzzer: classification of returning mail (DSN, auto-replies) on
+ * arbitrary bytes.
+ */
+#include <sys/mman.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "bounce.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int		init;
+	struct bounce_info	bi;
+	int			fd;
+
+	if (!init) {
+		g_mime_init();
+		init = 1;
+	}
+	if ((fd = memfd_create("msg", 0)) == -1)
+		return (0);
+	if (size > 0 && write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return (0);
+	}
+	lseek(fd, 0, SEEK_SET);
+	memset(&bi, 0, sizeof(bi));
+	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
+	    "b.test", &bi) == -1)
+		abort();
+	event_clear(&bi.ev);
+	close(fd);
+	return (0);
+}

@@ -1,0 +1,30 @@
+/*
+ * libFuzzer: the event record decoder (relayd and authd to hookd) on
+ * arbitrary JSON; what it accepts encodes again.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "event.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct event_record	 ev;
+	json_t			*j, *again;
+
+	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
+		return (0);
+	if (event_from_json(&ev, j) == 0) {
+		if ((again = event_to_json(&ev)) == NULL)
+			abort();
+		json_decref(again);
+		event_clear(&ev);
+	}
+	json_decref(j);
+	return (0);
+}
