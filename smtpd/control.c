@@ -330,11 +330,21 @@ control_init(const char *path)
 {
 	struct sockaddr_un	 sun;
 	char			 dir[MH_PATH_MAX];
+	struct stat		 st;
 	mode_t			 old;
 
 	strlcpy(dir, path, sizeof(dir));
 	if (mkdir(dirname(dir), 0755) == -1 && errno != EEXIST)
 		fatal("mkdir %s", dir);
+	/* someone else's or a shared directory could swap the socket */
+	if (stat(dir, &st) == -1)
+		fatal("stat %s", dir);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		fatalx("%s: owned by uid %u: refusing to put the control "
+		    "socket there", dir, (unsigned)st.st_uid);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		fatalx("%s: writable by others: refusing to put the control "
+		    "socket there", dir);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
