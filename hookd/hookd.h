@@ -47,6 +47,11 @@ json_t	*inbound_stats(void);
 /* returned.c */
 void	 bounce_received(struct envelope *);
 
+/* formdata.c: multipart/form-data body of the parts, signable */
+struct http_part;
+int	 formdata_build(const struct http_part *, size_t, char **, size_t *,
+	    char *, size_t);
+
 /* text.c */
 void	 reply_text_sanitize(char *dst, size_t dstlen, const char *src,
 	    size_t srclen);

@@ -31,6 +31,9 @@ struct post {
 	struct inmsg	*msg;
 	size_t		 rcpt;
 	struct mime_payload payload;
+	char		*form;		/* parts written out, when any */
+	size_t		 formlen;
+	char		 form_type[128];
 	char		 webhook_id[64];
 };
 
@@ -40,6 +43,14 @@ static unsigned long	 st_posted, st_failed, st_retried;
 
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
+
+static void
+post_free(struct post *p)
+{
+	mime_payload_free(&p->payload);
+	free(p->form);
+	free(p);
+}
 
 static int
 retry_base(void)
@@ -271,8 +282,7 @@ post_done(const struct http_response *res, void *arg)
 	}
 	if (m->sync)
 		sync_verdict(m, res, cls);
-	mime_payload_free(&p->payload);
-	free(p);
+	post_free(p);
 	if (m->inflight == 0)
 		inbound_schedule(m);
 }
@@ -304,11 +314,23 @@ post_start(struct inmsg *m, size_t i, int fd)
 	memset(&req, 0, sizeof(req));
 	req.url = rt->url;
 	req.headers = &rt->headers;
-	req.content_type = p->payload.content_type;
-	req.body = p->payload.body;
-	req.bodylen = p->payload.bodylen;
-	req.parts = p->payload.parts;
-	req.nparts = p->payload.nparts;
+	if (p->payload.body == NULL) {
+		/* written out here: the signature covers these bytes */
+		if (formdata_build(p->payload.parts, p->payload.nparts,
+		    &p->form, &p->formlen, p->form_type,
+		    sizeof(p->form_type)) == -1) {
+			log_warnx("hookd msgid=%s: form data", m->env.id);
+			post_free(p);
+			return (-1);
+		}
+		req.content_type = p->form_type;
+		req.body = p->form;
+		req.bodylen = p->formlen;
+	} else {
+		req.content_type = p->payload.content_type;
+		req.body = p->payload.body;
+		req.bodylen = p->payload.bodylen;
+	}
 	req.timeout = rt->timeout;
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;
@@ -318,8 +340,7 @@ post_start(struct inmsg *m, size_t i, int fd)
 		snprintf(p->webhook_id, sizeof(p->webhook_id), "msg_%s_%zu",
 		    m->env.id, i);
 		if (sign_headers(rt->secret, p->webhook_id, (long)time(NULL),
-		    p->payload.body ? p->payload.body : "",
-		    p->payload.body ? p->payload.bodylen : 0, &sh) == 0) {
+		    req.body, req.bodylen, &sh) == 0) {
 			req.extra_headers[0] = sh.id;
 			req.extra_headers[1] = sh.timestamp;
 			req.extra_headers[2] = sh.signature;
@@ -329,10 +350,13 @@ post_start(struct inmsg *m, size_t i, int fd)
 	m->inflight++;
 	if (http_post(&req, post_done, p) == NULL) {
 		m->inflight--;
-		mime_payload_free(&p->payload);
-		free(p);
+		post_free(p);
 		return (-1);
 	}
+	/* http_post copied what it needs */
+	free(p->form);
+	p->form = NULL;
+	mime_payload_free(&p->payload);
 	return (0);
 }
 
