@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "authd_modules.h"
 #include "child.h"
@@ -21,11 +22,92 @@ void	authd_main(void) __attribute__((noreturn));
 static struct config	*authd_conf;
 static struct creds	*authd_creds;
 
+/* counters for "mhctl show stats" */
+static const char *const spf_names[] = {
+	"pass", "fail", "softfail", "neutral", "none", "temperror",
+	"permerror"
+};
+#define NSPF	(sizeof(spf_names) / sizeof(spf_names[0]))
+static struct {
+	uint64_t	 pending;
+	uint64_t	 accepted, rejected, tempfailed;
+	uint64_t	 route, relay, bounce;
+	uint64_t	 spf[NSPF];
+	uint64_t	 auth_ok, auth_failed, auth_throttled;
+} st;
+
+static void
+rcpt_count(const struct authd_rcpt_res *res)
+{
+	size_t	 i;
+
+	if (res->verdict == RCPT_ACCEPT) {
+		st.accepted++;
+		if (res->dest == DEST_ROUTE)
+			st.route++;
+		else if (res->dest == DEST_RELAY)
+			st.relay++;
+		else if (res->dest == DEST_BOUNCE)
+			st.bounce++;
+	} else if (res->verdict == RCPT_REJECT)
+		st.rejected++;
+	else
+		st.tempfailed++;
+	for (i = 0; i < NSPF; i++)
+		if (strcmp(res->spf_result, spf_names[i]) == 0)
+			st.spf[i]++;
+}
+
 static void
 rcpt_done(const struct authd_rcpt_res *res, void *arg)
 {
+	if (arg != NULL && st.pending > 0)
+		st.pending--;
+	rcpt_count(res);
 	mproc_compose(proc_peer[PROC_SMTPD], IMSG_AUTHD_RCPT_RES, 0, -1, res,
 	    sizeof(*res));
+}
+
+static json_t *
+authd_stats(void)
+{
+	json_t	*spf;
+	size_t	 i;
+
+	if ((spf = json_object()) == NULL)
+		return (NULL);
+	for (i = 0; i < NSPF; i++)
+		json_object_set_new(spf, spf_names[i],
+		    json_integer((json_int_t)st.spf[i]));
+	return (json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o,"
+	    "s:{s:I,s:I,s:I,s:i}}",
+	    "rcpt",
+	    "pending", (json_int_t)st.pending,
+	    "accepted", (json_int_t)st.accepted,
+	    "rejected", (json_int_t)st.rejected,
+	    "tempfailed", (json_int_t)st.tempfailed,
+	    "route", (json_int_t)st.route,
+	    "relay", (json_int_t)st.relay,
+	    "bounce", (json_int_t)st.bounce,
+	    "spf", spf,
+	    "auth",
+	    "ok", (json_int_t)st.auth_ok,
+	    "failed", (json_int_t)st.auth_failed,
+	    "throttled", (json_int_t)st.auth_throttled,
+	    "credentials", authd_creds != NULL ?
+	    (int)creds_count(authd_creds) : 0));
+}
+
+static json_t *
+authd_control(const json_t *argv, int root)
+{
+	const char	*w1 = json_string_value(json_array_get(argv, 0));
+	const char	*w2 = json_string_value(json_array_get(argv, 1));
+
+	if (w1 != NULL && w2 != NULL && strcmp(w1, "show") == 0 &&
+	    strcmp(w2, "stats") == 0)
+		return (authd_stats());
+	return (NULL);
 }
 
 static void
@@ -40,7 +122,10 @@ rcpt_req(struct mproc *p, struct imsg *imsg)
 	    !msg_str_ok(req->rcpt, sizeof(req->rcpt)) ||
 	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)))
 		fatalx("authd: malformed RCPT_REQ from smtpd");
-	if (rcpt_check(authd_conf, req, rcpt_done, NULL) == NULL) {
+	/* arg: non-NULL marks an asynchronous answer (pending count) */
+	if (rcpt_check(authd_conf, req, rcpt_done, &st) != NULL)
+		st.pending++;
+	else {
 		memset(&res, 0, sizeof(res));
 		res.reqid = req->reqid;
 		res.verdict = RCPT_TEMPFAIL;
@@ -68,6 +153,12 @@ auth_req(struct mproc *p, struct imsg *imsg)
 		res.result = AUTH_FAIL;
 	else
 		auth_check(authd_creds, req, &res);
+	if (res.result == AUTH_OK)
+		st.auth_ok++;
+	else if (res.result == AUTH_THROTTLED)
+		st.auth_throttled++;
+	else
+		st.auth_failed++;
 	explicit_bzero(req->pass, sizeof(req->pass));
 	mproc_compose(p, IMSG_AUTHD_AUTH_RES, 0, -1, &res, sizeof(res));
 }
@@ -123,6 +214,7 @@ static const struct child_ops authd_ops = {
 	.chroot = NULL,
 	.configure = authd_configure,
 	.peer_dispatch = authd_dispatch,
+	.control = authd_control,
 };
 
 void
