@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +120,15 @@ form_field(CURL *c, const char *name, const char *value, int first)
 	return (out);
 }
 
+/* "a URL ending in .json", its query and fragment aside */
+static int
+url_is_json(const char *url)
+{
+	size_t	n = strcspn(url, "?#");
+
+	return (n > 5 && strncasecmp(url + n - 5, ".json", 5) == 0);
+}
+
 static char *
 errcb_body(const struct route *rt, long status, const char *to,
     const char *from, const char *response, size_t rlen, int *json)
@@ -126,14 +136,17 @@ errcb_body(const struct route *rt, long status, const char *to,
 	json_t	*j;
 	CURL	*c;
 	char	*body = NULL, *parts[4], *resp, st[32];
-	size_t	 n = strlen(rt->errors), i;
+	size_t	 i;
 
-	if ((resp = strndup(response ? response : "", rlen)) == NULL)
+	/* valid UTF-8 for JSON and for the form alike, capped */
+	if ((resp = text_utf8_clean(response ? response : "", rlen,
+	    ERRCB_RESPONSE_MAX)) == NULL)
 		return (NULL);
-	*json = n > 5 && strcmp(rt->errors + n - 5, ".json") == 0;
+	*json = url_is_json(rt->errors);
 	if (*json) {
-		j = json_pack("{s:I,s:s,s:s,s:s}", "status", (json_int_t)status,
-		    "to", to, "from", from, "response", resp);
+		j = json_pack("{s:I,s:s%,s:s%,s:s}", "status",
+		    (json_int_t)status, "to", to, strlen(to), "from", from,
+		    strlen(from), "response", resp);
 		if (j != NULL)
 			body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(j);
@@ -174,9 +187,12 @@ error_callback(const struct route *rt, const struct envelope *env,
 
 	if (rt->errors[0] == '\0')
 		return;
-	rlen = resp ? strlen(resp) : 0;
-	if (rlen > ERRCB_RESPONSE_MAX)
-		rlen = ERRCB_RESPONSE_MAX;
+	if (resp == NULL)
+		rlen = 0;
+	else if (res->error == HTTP_OK)
+		rlen = res->bodylen;
+	else
+		rlen = strlen(resp);
 	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
 	    &json)) == NULL) {
 		log_warnx("hookd: error callback: cannot build the body");
