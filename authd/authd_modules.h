@@ -73,8 +73,9 @@ void	 text_sanitize(char *dst, size_t dstlen, const char *src,
  *   local: accept, DEST_RELAY ("route any" does not catch such mail);
  * - a route: SPF (remote ip, MAIL FROM domain, or HELO for the null
  *   sender; cached per (ip, sender, helo)), a "fail" with "spf reject
- *   fail" -> 550 5.7.23; then the route's authorization callback if it has
- *   one; accepted -> DEST_ROUTE with the route id; spf_result/spf_domain
+ *   fail" -> 550 5.7.23 (not for a relaying client: it submits, its
+ *   result is only reported); then the route's authorization callback if
+ *   it has one; accepted -> DEST_ROUTE with the route id; spf_result/spf_domain
  *   filled for every routed recipient;
  * - anything else: 550 5.7.1 Relaying denied (never an open relay).
  * The config need not outlive the call: what the check needs is copied.

@@ -358,7 +358,13 @@ rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
 	rc->cb = cb;
 	rc->arg = arg;
 	rc->allow_private = conf->allow_private;
-	rc->spf_reject_fail = conf->spf_reject_fail;
+	/*
+	 * A client that may relay (authenticated, or in a trusted network)
+	 * is submitting, not a foreign MTA: its SPF result is reported but
+	 * never rejects.
+	 */
+	rc->spf_reject_fail = conf->spf_reject_fail &&
+	    !relay_allowed(conf, rc->req.remote_ip, rc->req.auth_user);
 	if ((rc->ev = evtimer_new(route_base, rcpt_later, rc)) == NULL) {
 		free(rc);
 		return (NULL);
