@@ -61,6 +61,9 @@ enum imsg_type {
 	/* hookd -> relayd */
 	IMSG_SUPPRESS,		/* struct suppress_req: hard bounce came back */
 
+	/* hookd -> relayd: the IMSG_EVENT with this id is durable */
+	IMSG_EVENT_ACK,		/* struct event_ack */
+
 	IMSG_TYPE_MAX
 };
 
@@ -154,6 +157,11 @@ struct spool_abort {
 struct suppress_req {
 	char		 addr[MH_ADDR_MAX];
 	char		 reason[256];
+};
+
+/* IMSG_EVENT_ACK */
+struct event_ack {
+	char		 id[37];		/* EVENT_ID_LEN (event.h) */
 };
 
 /* msg.c: payload checks */

@@ -114,6 +114,16 @@ static int			 ev_allow_private;
 static long			 ev_retry_base;		/* ms, 0 = table */
 static long			 ev_retry_cap;
 
+/*
+ * The ids of the events submitted lately (and of those reloaded from the
+ * spool): an event sent again by relayd after a restart is not queued
+ * twice.  Older ones are forgotten; receivers de-duplicate by id too.
+ */
+#define EV_RECENT_MAX	8192
+static json_t			*recent;
+static char			 recent_ring[EV_RECENT_MAX][EVENT_ID_LEN];
+static size_t			 recent_pos;
+
 static void	ep_kick(struct endpoint *);
 static void	ep_arm(struct endpoint *, long, int);
 static void	ep_timer(int, short, void *);
@@ -244,6 +254,31 @@ remove_file(struct endpoint *ep, const char *name)
 	if (path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
 	    (unlink(path) == -1 && errno != ENOENT))
 		log_warn("events: unlink %s", path);
+}
+
+/* --- recently seen ids ------------------------------------------------- */
+
+static int
+recent_has(const char *id)
+{
+	return (recent != NULL && json_object_get(recent, id) != NULL);
+}
+
+static void
+recent_add(const char *id)
+{
+	char	*slot;
+
+	if (recent == NULL && (recent = json_object()) == NULL)
+		return;
+	if (recent_has(id))
+		return;
+	slot = recent_ring[recent_pos];
+	if (slot[0] != '\0')
+		json_object_del(recent, slot);
+	strlcpy(slot, id, EVENT_ID_LEN);
+	json_object_set_new(recent, slot, json_true());
+	recent_pos = (recent_pos + 1) % EV_RECENT_MAX;
 }
 
 /* --- retry schedule --------------------------------------------------- */
@@ -529,6 +564,7 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 		if (event_from_json(&ev, r) == -1)
 			return (NULL);
 		json_object_set_new(seen, ev.id, json_true());
+		recent_add(ev.id);
 		event_clear(&ev);
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL)
@@ -589,6 +625,7 @@ endpoint_load(struct endpoint *ep)
 			fatal("events: calloc");
 		strlcpy(it->id, id, sizeof(it->id));
 		strlcpy(it->name, v[i], sizeof(it->name));
+		recent_add(id);
 		/* reloaded: it waited long enough, send without delay */
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
 		it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
@@ -733,6 +770,11 @@ events_submit(const struct event_record *ev)
 	size_t		 len;
 	int		 rc = 0;
 
+	if (recent_has(ev->id)) {
+		/* sent again after a restart: it is already durable here */
+		log_debug("events: %s already queued", ev->id);
+		return (0);
+	}
 	if ((o = event_to_json(ev)) == NULL) {
 		log_warnx("events: cannot encode event %s", ev->id);
 		return (-1);
@@ -768,6 +810,8 @@ events_submit(const struct event_record *ev)
 		ep->nitems++;
 	}
 	free(s);
+	if (rc == 0)
+		recent_add(ev->id);
 	TAILQ_FOREACH(ep, &endpoints, entry)
 		ep_kick(ep);
 	return (rc);
@@ -1179,4 +1223,8 @@ events_shutdown(void)
 		headers_free(&ep->headers);
 		free(ep);
 	}
+	json_decref(recent);
+	recent = NULL;
+	memset(recent_ring, 0, sizeof(recent_ring));
+	recent_pos = 0;
 }

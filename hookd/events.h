@@ -50,6 +50,9 @@ int	 events_init(struct event_base *, const struct config *,
 	    const char *spoolroot);
 int	 events_configure(const struct config *);	/* reload: new blocks */
 int	 events_submit(const struct event_record *);	/* 0 once durable */
+/* evack.c: events_submit(), then IMSG_EVENT_ACK to relayd once durable */
+struct mproc;
+int	 events_submit_ack(struct mproc *, const struct event_record *);
 size_t	 events_backlog(void);				/* all endpoints */
 json_t	*events_stats(void);				/* array, per endpoint */
 void	 events_set_monitor(void (*)(const json_t *));

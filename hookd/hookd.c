@@ -46,7 +46,7 @@ event_from_peer(struct mproc *p, struct imsg *imsg)
 	if (event_from_json(&ev, j) == -1)
 		fatalx("hookd: malformed event from %s", p->name);
 	json_decref(j);
-	if (events_submit(&ev) == -1)
+	if (events_submit_ack(p, &ev) == -1)
 		log_warnx("hookd: event %s could not be stored", ev.id);
 	event_clear(&ev);
 }

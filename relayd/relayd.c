@@ -15,6 +15,7 @@
 #include "dns.h"
 #include "event.h"
 #include "log.h"
+#include "outbox.h"
 #include "relay.h"
 
 void	relayd_main(void) __attribute__((noreturn));
@@ -25,17 +26,37 @@ struct commit_ctx {
 	uint64_t	reqid;
 };
 
+_Static_assert(sizeof(((struct event_ack *)0)->id) == EVENT_ID_LEN,
+    "struct event_ack holds an event id");
+
+/* every event goes through the outbox: durable before hookd sees it */
 static void
 relayd_event(const struct event_record *ev)
 {
-	json_t	*j;
+	outbox_put(ev);
+}
 
-	if ((j = event_to_json(ev)) == NULL) {
-		log_warnx("relayd: event %s cannot be encoded", ev->id);
-		return;
-	}
-	mproc_send_json(proc_peer[PROC_HOOKD], IMSG_EVENT, 0, j);
-	json_decref(j);
+static int
+relayd_event_send(const char *json, size_t len)
+{
+	struct mproc	*p = proc_peer[PROC_HOOKD];
+
+	if (p == NULL || p->closed)
+		return (-1);
+	mproc_compose(p, IMSG_EVENT, 0, -1, json, len);
+	return (0);
+}
+
+static void
+event_ack(struct mproc *p, struct imsg *imsg)
+{
+	struct event_ack	*a = msg_get(p, imsg, sizeof(*a));
+
+	if (!msg_str_ok(a->id, sizeof(a->id)))
+		fatalx("relayd: malformed EVENT_ACK from %s", p->name);
+	/* an ack of a re-sent event may come twice: harmless */
+	if (outbox_ack(a->id) == -1)
+		log_debug("relayd: ack for unknown event %s", a->id);
 }
 
 static void
@@ -126,6 +147,11 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 			break;
 		relay_suppress_add(s->addr, s->reason);
 		return;
+	case IMSG_EVENT_ACK:
+		if (p->proc != PROC_HOOKD)
+			break;
+		event_ack(p, imsg);
+		return;
 	}
 	fatalx("relayd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
@@ -156,6 +182,9 @@ relayd_configure(struct config *conf)
 	relayd_started = 1;
 	if (getenv("MAILHOOK_RELAY_PORT") != NULL)
 		relay_set_port(atoi(getenv("MAILHOOK_RELAY_PORT")));
+	if (outbox_init(child_chrooted ? "/" : conf->spool,
+	    relayd_event_send) == -1)
+		fatalx("relayd: cannot prepare the event outbox");
 	if (relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
 	    relayd_event) == -1)
 		fatalx("relayd: cannot start the outbound queue");
@@ -180,8 +209,13 @@ relayd_control(const json_t *argv, int root)
 		if (strcmp(w2, "suppressions") == 0)
 			return (json_pack("{s:o}", "suppressions",
 			    relay_suppress_list()));
-		if (strcmp(w2, "stats") == 0)
-			return (relay_stats());
+		if (strcmp(w2, "stats") == 0) {
+			j = relay_stats();
+			if (j != NULL)
+				json_object_set_new(j, "event_outbox",
+				    json_integer(outbox_pending()));
+			return (j);
+		}
 		if (strcmp(w2, "message") == 0 && w3 != NULL) {
 			if ((j = relay_message_show(w3)) == NULL)
 				return (json_pack("{s:s}", "error",
@@ -216,11 +250,19 @@ relayd_control(const json_t *argv, int root)
 	return (NULL);
 }
 
+static void
+relayd_start(void)
+{
+	/* hookd is there: what the last run left, then everything new */
+	outbox_start(proc_base);
+}
+
 static const struct child_ops relayd_ops = {
 	.proc = PROC_RELAYD,
 	.preinit = relayd_preinit,
 	.chroot = relayd_chroot,
 	.configure = relayd_configure,
+	.start = relayd_start,
 	.peer_dispatch = relayd_dispatch,
 	.control = relayd_control,
 };

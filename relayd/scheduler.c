@@ -722,9 +722,10 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		return;
 	}
 	strlcpy(m->id, msgid, sizeof(m->id));
+	/* the registration events are durable (outbox) before the 250 */
+	sched_add_message(m, 1);
 	snprintf(text, sizeof(text), "Ok: queued as %s", msgid);
 	done(msgid, 250, "2.0.0", text, arg);
-	sched_add_message(m, 1);
 }
 
 static struct rmsg *
