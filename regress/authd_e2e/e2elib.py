@@ -8,13 +8,33 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from mhtest import (Daemon, Tap, free_port, skip, wait_for,  # noqa: F401
-                    BUILD, TOP)
+from mhtest import (Daemon as _Daemon, Tap, free_port, skip,  # noqa: F401
+                    wait_for, BUILD, TOP)
 
 if os.geteuid() != 0:
     skip("needs root (mailhookd drops privileges)")
 if not os.access(os.path.join(BUILD, "mailhookd"), os.X_OK):
     skip("mailhookd not built")
+
+
+_dirs = []
+
+
+class Daemon(_Daemon):
+    """mhtest's Daemon; its directory is removed by finish() on success."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        _dirs.append(self.dir)
+
+
+def finish(t):
+    """Remove the daemons' directories if every check passed; exit."""
+    import shutil
+    if not t.failed:
+        for d in _dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    t.done()
 
 
 def client(port, helo="localhost", src=None, host="127.0.0.1", timeout=30):
