@@ -66,15 +66,27 @@ part_ctype(const struct http_part *p)
 	return (p->filename != NULL ? "application/octet-stream" : NULL);
 }
 
+/*
+ * "mailhook-" and 31 characters: with a seed (the queue id and recipient,
+ * so that every retry sends the same bytes) the seed padded with '0',
+ * else, or after a clash, random hex digits.
+ */
 static void
-boundary_new(char *b)
+boundary_new(char *b, const char *seed, int tries)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	size_t			 i;
 
 	memcpy(b, "mailhook-", 9);
-	for (i = 9; i < FD_BOUNDARY_LEN; i++)
-		b[i] = hex[arc4random_uniform(16)];
+	for (i = 9; i < FD_BOUNDARY_LEN; i++) {
+		if (tries > 0 || seed == NULL)
+			b[i] = hex[arc4random_uniform(16)];
+		else if (*seed != '\0' && strchr("0123456789abcdefghijklmnop"
+		    "qrstuvwxyz_-", *seed) != NULL)
+			b[i] = *seed++;
+		else
+			b[i] = '0';
+	}
 	b[FD_BOUNDARY_LEN] = '\0';
 }
 
@@ -92,8 +104,8 @@ boundary_clash(const char *b, const struct http_part *parts, size_t n)
 }
 
 int
-formdata_build(const struct http_part *parts, size_t n, char **bodyp,
-    size_t *lenp, char *ctype, size_t ctlen)
+formdata_build(const struct http_part *parts, size_t n, const char *seed,
+    char **bodyp, size_t *lenp, char *ctype, size_t ctlen)
 {
 	char		 b[FD_BOUNDARY_LEN + 1], *body, *o;
 	const char	*ct;
@@ -101,7 +113,7 @@ formdata_build(const struct http_part *parts, size_t n, char **bodyp,
 	int		 tries = 0;
 
 	do {
-		boundary_new(b);
+		boundary_new(b, seed, tries);
 	} while (boundary_clash(b, parts, n) && ++tries < 8);
 	if (tries == 8)
 		return (-1);

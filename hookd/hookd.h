@@ -49,8 +49,8 @@ void	 bounce_received(struct envelope *);
 
 /* formdata.c: multipart/form-data body of the parts, signable */
 struct http_part;
-int	 formdata_build(const struct http_part *, size_t, char **, size_t *,
-	    char *, size_t);
+int	 formdata_build(const struct http_part *, size_t, const char *seed,
+	    char **, size_t *, char *, size_t);
 
 /* text.c */
 void	 reply_text_sanitize(char *dst, size_t dstlen, const char *src,

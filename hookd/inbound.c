@@ -31,11 +31,6 @@
 struct post {
 	struct inmsg	*msg;
 	size_t		 rcpt;
-	struct mime_payload payload;
-	char		*form;		/* parts written out, when any */
-	size_t		 formlen;
-	char		 form_type[128];
-	char		 webhook_id[64];
 };
 
 static struct inmsglist	 msgs = TAILQ_HEAD_INITIALIZER(msgs);
@@ -44,14 +39,6 @@ static unsigned long	 st_posted, st_failed, st_retried;
 
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
-
-static void
-post_free(struct post *p)
-{
-	mime_payload_free(&p->payload);
-	free(p->form);
-	free(p);
-}
 
 static int
 retry_base(void)
@@ -298,9 +285,49 @@ post_done(const struct http_response *res, void *arg)
 	}
 	if (m->sync)
 		sync_verdict(m, res, cls);
-	post_free(p);
+	free(p);
 	if (m->inflight == 0)
 		inbound_schedule(m);
+}
+
+/* the body of one POST: rendered, and written out for the parts formats */
+struct post_body {
+	struct mime_payload	 payload;
+	char			*form;
+	size_t			 formlen;
+	char			 form_type[128];
+};
+
+static int
+post_body(struct inmsg *m, const struct route *rt, size_t i, int fd,
+    struct post_body *b, struct http_request *req)
+{
+	char	seed[64];
+
+	memset(b, 0, sizeof(*b));
+	if (mime_render(fd, &m->env, m->env.rcpts[i].addr, rt->format,
+	    &b->payload) == -1) {
+		log_warn("hookd msgid=%s: render", m->env.id);
+		return (-1);
+	}
+	if (b->payload.body != NULL) {
+		req->content_type = b->payload.content_type;
+		req->body = b->payload.body;
+		req->bodylen = b->payload.bodylen;
+		return (0);
+	}
+	/* written out here: the signature covers these bytes */
+	snprintf(seed, sizeof(seed), "%s-%zu-", m->env.id, i);
+	if (formdata_build(b->payload.parts, b->payload.nparts, seed,
+	    &b->form, &b->formlen, b->form_type, sizeof(b->form_type)) == -1) {
+		log_warnx("hookd msgid=%s: form data", m->env.id);
+		mime_payload_free(&b->payload);
+		return (-1);
+	}
+	req->content_type = b->form_type;
+	req->body = b->form;
+	req->bodylen = b->formlen;
+	return (0);
 }
 
 static int
@@ -310,7 +337,10 @@ post_start(struct inmsg *m, size_t i, int fd)
 	const struct route	*rt = rcpt_route(r);
 	struct http_request	 req;
 	struct sign_headers	 sh;
+	struct post_body	 b;
 	struct post		*p;
+	char			 id[64];
+	int			 rv = 0;
 
 	if (rt == NULL) {
 		log_warnx("hookd msgid=%s: route %u is gone", m->env.id,
@@ -318,68 +348,66 @@ post_start(struct inmsg *m, size_t i, int fd)
 		r->state = RS_FAILED;
 		return (-1);
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return (-1);
-	p->msg = m;
-	p->rcpt = i;
-	if (mime_render(fd, &m->env, r->addr, rt->format, &p->payload) == -1) {
-		log_warn("hookd msgid=%s: render", m->env.id);
-		free(p);
-		return (-1);
-	}
 	memset(&req, 0, sizeof(req));
+	if (post_body(m, rt, i, fd, &b, &req) == -1)
+		return (-1);
 	req.url = rt->url;
 	req.headers = &rt->headers;
-	if (p->payload.body == NULL) {
-		/* written out here: the signature covers these bytes */
-		if (formdata_build(p->payload.parts, p->payload.nparts,
-		    &p->form, &p->formlen, p->form_type,
-		    sizeof(p->form_type)) == -1) {
-			log_warnx("hookd msgid=%s: form data", m->env.id);
-			post_free(p);
-			return (-1);
-		}
-		req.content_type = p->form_type;
-		req.body = p->form;
-		req.bodylen = p->formlen;
-	} else {
-		req.content_type = p->payload.content_type;
-		req.body = p->payload.body;
-		req.bodylen = p->payload.bodylen;
-	}
 	req.timeout = rt->timeout;
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;
 	req.concurrency = rt->concurrency;
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
-		snprintf(p->webhook_id, sizeof(p->webhook_id), "msg_%s_%zu",
-		    m->env.id, i);
-		if (sign_headers(rt->secret, p->webhook_id, (long)time(NULL),
-		    req.body, req.bodylen, &sh) == 0) {
+		snprintf(id, sizeof(id), "msg_%s_%zu", m->env.id, i);
+		if (sign_headers(rt->secret, id, (long)time(NULL), req.body,
+		    req.bodylen, &sh) == 0) {
 			req.extra_headers[0] = sh.id;
 			req.extra_headers[1] = sh.timestamp;
 			req.extra_headers[2] = sh.signature;
 		} else
 			log_warnx("hookd: route %s: cannot sign", rt->pattern);
 	}
-	m->inflight++;
-	if (http_post(&req, post_done, p) == NULL) {
-		m->inflight--;
-		post_free(p);
-		return (-1);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		rv = -1;
+	else {
+		p->msg = m;
+		p->rcpt = i;
+		/* p belongs to post_done from here, which may run at once */
+		m->inflight++;
+		if (http_post(&req, post_done, p) == NULL) {
+			m->inflight--;
+			free(p);
+			rv = -1;
+		}
 	}
 	/* http_post copied what it needs */
-	free(p->form);
-	p->form = NULL;
-	mime_payload_free(&p->payload);
-	return (0);
+	free(b.form);
+	mime_payload_free(&b.payload);
+	return (rv);
 }
 
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	inbound_run(arg);
+}
+
+/* a recipient whose route's lifetime is over has failed for good */
+static int
+lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
+{
+	const struct route	*rt = rcpt_route(r);
+	char			 to[MH_ADDR_MAX];
+
+	if (m->sync || (rt != NULL && now - m->env.created <= rt->lifetime))
+		return (0);
+	log_warnx("hookd msgid=%s to=<%s> result=expired attempts=%d: %s, "
+	    "giving up", m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
+	r->state = RS_FAILED;
+	st_failed++;
+	return (1);
 }
 
 /* every recipient whose time has come gets its POST */
@@ -395,18 +423,22 @@ inbound_run(struct inmsg *m)
 		return;
 	}
 	if ((fd = spool_open_message(m->env.id)) == -1) {
+		/* sync: 451 now; queue: the next round tries again */
 		log_warn("hookd msgid=%s: open", m->env.id);
+		inbound_schedule(m);
 		return;
 	}
+	m->inflight++;		/* no answer may finish m during the loop */
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
 
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING ||
-		    r->next_try > now)
+		    r->next_try > now || lifetime_over(m, r, now))
 			continue;
 		if (post_start(m, i, fd) == -1 && m->sync)
 			m->worst = 5;
 	}
+	m->inflight--;
 	close(fd);
 	if (m->inflight == 0)
 		inbound_schedule(m);
@@ -416,7 +448,6 @@ inbound_run(struct inmsg *m)
 static void
 inbound_schedule(struct inmsg *m)
 {
-	const struct route	*rt;
 	struct timeval		 tv;
 	time_t			 now = time(NULL), next = 0, delay;
 	size_t			 i;
@@ -441,13 +472,8 @@ inbound_schedule(struct inmsg *m)
 
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
 			continue;
-		rt = rcpt_route(r);
-		if (rt == NULL || now - m->env.created > rt->lifetime) {
-			log_warnx("hookd msgid=%s to=<%s>: lifetime over, "
-			    "giving up", m->env.id, r->addr);
-			r->state = RS_FAILED;
+		if (lifetime_over(m, r, now))
 			continue;
-		}
 		if (r->next_try <= now) {
 			delay = (time_t)retry_base() << (r->attempts > 10 ?
 			    10 : r->attempts > 0 ? r->attempts - 1 : 0);
