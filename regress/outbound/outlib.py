@@ -37,6 +37,7 @@ FIXTURES = os.path.join(TOP, "regress", "events", "fixtures")
 RECORDS = ["example.test. MX 10 mx.example.test.",
            "mx.example.test. A 127.0.0.1",
            "other.test. MX 10 mx.example.test.",
+           "sender.test. MX 10 mx.example.test.",
            "nullmx.test. MX 0 ."]
 
 
