@@ -219,6 +219,26 @@ def port_closed():
     return free_port()
 
 
+def daemon(conf, env=None):
+    """A Daemon; under a sanitizer build, leak checks are off (the
+    children have no /proc in their chroot)."""
+    e = dict(env or {})
+    if "san" in os.path.basename(BUILD.rstrip("/")):
+        e["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
+            ":detect_leaks=0"
+    return Daemon(conf, env=e)
+
+
+def log_clean(t, d):
+    """No sanitizer report, no child lost, in the daemon's log."""
+    log = d.logtext()
+    bad = [ln for ln in log.splitlines()
+           if "Sanitizer" in ln or "runtime error:" in ln or
+           "lost child" in ln or "fatal" in ln.lower()]
+    return t.ok(not bad, "daemon log: no sanitizer report, no child lost",
+                "\n".join(bad[:20]))
+
+
 def cleanup(d):
     """Remove a daemon's temp dir after a passing run."""
     shutil.rmtree(d.dir, ignore_errors=True)
