@@ -124,3 +124,12 @@ def start_daemon(body, dns, mx_port, env=None):
     e = {"MAILHOOK_RELAY_PORT": str(mx_port), "MH_EVENTS_RETRY": "100,400"}
     e.update(env or {})
     return Daemon(body, resolver=(dns.addr, dns.port), env=e).start()
+
+
+def check_log(t, d, lost_ok=False):
+    """No sanitizer report (MH_BUILD=obj-san), no unexpected child loss."""
+    log = d.logtext()
+    bad = [ln for ln in log.splitlines() if "Sanitizer" in ln or
+           "runtime error:" in ln or (not lost_ok and "lost child" in ln)]
+    t.ok(not bad, "daemon log: no sanitizer report%s" %
+         ("" if lost_ok else ", no child lost"), "\n".join(bad[:20]))
