@@ -649,13 +649,45 @@ doc_free(struct doc *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/*
+ * The header block ends at the first empty line.  A line that is neither
+ * a header field nor a continuation before that (a message with no blank
+ * line, or with no header but the Received: smtpd adds) starts the body:
+ * return where to insert the missing empty line, or 0 when none is.
+ */
+static size_t
+header_end_missing(const guint8 *p, size_t len)
+{
+	size_t	off = 0, i;
+
+	while (off < len) {
+		if (p[off] == '\n' || (p[off] == '\r' && off + 1 < len &&
+		    p[off + 1] == '\n'))
+			return (0);		/* the empty line is there */
+		if (off > 0 && (p[off] == ' ' || p[off] == '\t'))
+			goto next;		/* continuation */
+		for (i = off; i < len && p[i] > 0x20 && p[i] < 0x7f &&
+		    p[i] != ':'; i++)
+			;
+		if (i == off || i >= len || p[i] != ':')
+			return (off);		/* not a header field */
+next:
+		while (off < len && p[off] != '\n')
+			off++;
+		off++;
+	}
+	return (0);
+}
+
 static int
 doc_parse(struct doc *d, GByteArray *raw)
 {
 	GMimeStream	*stream;
 	GMimeParser	*parser;
 	GMimeMessage	*msg;
+	GByteArray	*fixed = NULL;
 	guint8		*nl;
+	size_t		 cut;
 
 	memset(d, 0, sizeof(*d));
 	if ((d->headers = json_object()) == NULL)
@@ -663,7 +695,13 @@ doc_parse(struct doc *d, GByteArray *raw)
 	mime_init();
 	nl = memchr(raw->data, '\n', raw->len);
 	d->crlf = nl != NULL && nl > raw->data && nl[-1] == '\r';
-	stream = g_mime_stream_mem_new_with_byte_array(raw);
+	if ((cut = header_end_missing(raw->data, raw->len)) > 0) {
+		fixed = g_byte_array_sized_new(raw->len + 2);
+		g_byte_array_append(fixed, raw->data, cut);
+		g_byte_array_append(fixed, (const guint8 *)"\r\n", 2);
+		g_byte_array_append(fixed, raw->data + cut, raw->len - cut);
+	}
+	stream = g_mime_stream_mem_new_with_byte_array(fixed ? fixed : raw);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
 	parser = g_mime_parser_new_with_stream(stream);
 	msg = g_mime_parser_construct_message(parser, NULL);
@@ -683,6 +721,8 @@ doc_parse(struct doc *d, GByteArray *raw)
 	}
 	g_object_unref(parser);
 	g_object_unref(stream);
+	if (fixed != NULL)
+		g_byte_array_unref(fixed);
 	if (d->failed) {
 		doc_free(d);
 		errno = ENOMEM;
