@@ -46,6 +46,7 @@
 #include "http.h"
 #include "log.h"
 #include "sign.h"
+#include "fileio.h"
 #include "events.h"
 
 #define EV_KEY_LEN	17
@@ -144,63 +145,6 @@ path_join(char *buf, size_t len, const char *dir, const char *prefix,
 		return (-1);
 	}
 	return (0);
-}
-
-static int
-fsync_dir(const char *dir)
-{
-	int	fd, rc;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return (-1);
-	rc = fsync(fd);
-	close(fd);
-	return (rc);
-}
-
-/* write, fsync, rename into place; the caller fsyncs the directory */
-static int
-write_file(const char *dir, const char *name, const char *data, size_t len)
-{
-	char	tmp[PATH_MAX], path[PATH_MAX];
-	size_t	off;
-	ssize_t	n;
-	int	fd;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) >=
-	    sizeof(tmp) ||
-	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return (-1);
-	for (off = 0; off < len; off += n) {
-		if ((n = write(fd, data + off, len - off)) == -1) {
-			if (errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			goto fail;
-		}
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
-	return (0);
- fail:
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	return (-1);
 }
 
 static json_t *

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "hookd.h"
+#include "fileio.h"
 
 static char	sp_incoming[MH_PATH_MAX + 32];
 static char	sp_queue[MH_PATH_MAX + 32];
@@ -29,18 +30,6 @@ spool_mkdir(const char *path)
 		return (-1);
 	}
 	return (0);
-}
-
-static int
-fsync_dir(const char *path)
-{
-	int	fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return (-1);
-	rc = fsync(fd);
-	close(fd);
-	return (rc);
 }
 
 static int
@@ -89,37 +78,11 @@ spool_create(char msgid[MH_MSGID_LEN])
 	return (-1);
 }
 
-static int
-write_file(const char *path, const char *data, size_t len)
-{
-	ssize_t	n;
-	size_t	off = 0;
-	int	fd;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return (-1);
-	while (off < len) {
-		if ((n = write(fd, data + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return (-1);
-		}
-		off += n;
-	}
-	if (fsync(fd) == -1) {
-		close(fd);
-		return (-1);
-	}
-	return (close(fd));
-}
-
 /* write the envelope next to the message, atomically */
 static int
 envelope_store(const char *dir, const struct envelope *env)
 {
-	char	tmp[MH_PATH_MAX + 64], path[MH_PATH_MAX + 64];
+	char	 name[MH_MSGID_LEN + 8];
 	char	*text;
 	size_t	 len;
 	int	 rc;
@@ -128,16 +91,12 @@ envelope_store(const char *dir, const struct envelope *env)
 		log_warnx("spool: %s: envelope cannot be encoded", env->id);
 		return (-1);
 	}
-	snprintf(tmp, sizeof(tmp), "%s/%s.env.tmp", dir, env->id);
-	snprintf(path, sizeof(path), "%s/%s.env", dir, env->id);
-	rc = write_file(tmp, text, len);
+	snprintf(name, sizeof(name), "%s.env", env->id);
+	rc = write_file(dir, name, text, len);
 	free(text);
-	if (rc == -1 || rename(tmp, path) == -1) {
+	if (rc == -1)
 		log_warn("spool: %s: envelope", env->id);
-		unlink(tmp);
-		return (-1);
-	}
-	return (0);
+	return (rc);
 }
 
 int

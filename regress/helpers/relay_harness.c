@@ -283,18 +283,10 @@ main(int argc, char *argv[])
 	log_procinit("relay_harness");
 	if (getenv("MH_VERBOSE"))
 		log_setverbose(2);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		err(1, "calloc");
-	TAILQ_INIT(&c->listeners);
-	TAILQ_INIT(&c->pkis);
-	TAILQ_INIT(&c->routes);
-	TAILQ_INIT(&c->relay_from);
-	TAILQ_INIT(&c->domain_limits);
-	TAILQ_INIT(&c->sender_limits);
-	TAILQ_INIT(&c->events);
+	/* the daemon's defaults, then the harness's own */
+	if ((c = config_new()) == NULL)
+		err(1, "config_new");
 	strlcpy(c->hostname, "relay.harness.test", sizeof(c->hostname));
-	c->bounce_dsn = 1;
-	c->queue_lifetime = 5 * 86400;
 	c->retry_min = 1;
 	c->retry_max = 4;
 	while ((ch = getopt(argc, argv, "b:C:D:H:l:m:M:np:R:s:S:t:V:")) != -1) {
