@@ -89,6 +89,9 @@ config_new(void)
 	c->max_sessions = 1024;
 	c->max_sessions_per_ip = 64;
 	c->smtp_timeout = 300;
+	c->greeting_delay_ms = 0;
+	c->session_timeout = 3600;
+	c->max_errors = 10;
 	c->bounce_dsn = 1;
 	c->queue_lifetime = 5 * 86400;
 	c->retry_min = 300;
@@ -844,6 +847,9 @@ config_to_json(const struct config *c, int flags)
 	jint(o, "max_sessions", c->max_sessions);
 	jint(o, "max_sessions_per_ip", c->max_sessions_per_ip);
 	jint(o, "smtp_timeout", c->smtp_timeout);
+	jint(o, "greeting_delay_ms", c->greeting_delay_ms);
+	jint(o, "session_timeout", c->session_timeout);
+	jint(o, "max_errors", c->max_errors);
 	jset(o, "allow_private", json_boolean(c->allow_private));
 	jset(o, "spf_reject_fail", json_boolean(c->spf_reject_fail));
 	jset(o, "listeners", listeners_to_json(c));
@@ -1261,6 +1267,9 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "max_sessions", 1, 65536, c->max_sessions);
 	GINT(o, "max_sessions_per_ip", 1, 65536, c->max_sessions_per_ip);
 	GINT(o, "smtp_timeout", 1, 86400, c->smtp_timeout);
+	GINT(o, "greeting_delay_ms", 0, 60000, c->greeting_delay_ms);
+	GINT(o, "session_timeout", 1, 86400, c->session_timeout);
+	GINT(o, "max_errors", 1, 1000, c->max_errors);
 	return (0);
 }
 

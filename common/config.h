@@ -218,6 +218,9 @@ struct config {
 	int			 max_sessions;		/* limit sessions, default 1024 */
 	int			 max_sessions_per_ip;	/* limit sessions-per-ip, default 64 */
 	int			 smtp_timeout;		/* limit idle-timeout, seconds, default 300 */
+	int			 greeting_delay_ms;	/* limit greeting-delay, ms, default 0 */
+	int			 session_timeout;	/* limit session-timeout, seconds, default 3600 */
+	int			 max_errors;		/* limit errors, bad commands, default 10 */
 	int			 allow_private;		/* allow private-addresses */
 	int			 spf_reject_fail;	/* spf reject fail */
 

@@ -122,10 +122,11 @@ static int	 kind_add(const struct pos *, const char *);
 
 %token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
-%token	FROM HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS LIFETIME LIMIT
-%token	LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE RATE RECIPIENTS
-%token	REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS
-%token	SESSIONSPERIP SMTPS SPF SPOOL TLS TLSREQ TO URL VIA WAIT
+%token	FROM GREETDELAY HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS
+%token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
+%token	RATE RECIPIENTS REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR
+%token	SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONTIMEOUT SMTPS SPF SPOOL TLS
+%token	TLSREQ TO URL VIA WAIT
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
@@ -474,6 +475,23 @@ limit		: MESSAGESIZE size {
 			    "idle-timeout") == 0)
 				conf->smtp_timeout = $2;
 		}
+		| GREETDELAY mstime {
+			if ($2 != NUMERR && ($2 < 0 || $2 > 60000))
+				perr(&$<pos>2, "greeting-delay %lldms out of "
+				    "range (0-60000ms)", (long long)$2);
+			else if ($2 != NUMERR)
+				conf->greeting_delay_ms = $2;
+		}
+		| SESSIONTIMEOUT time {
+			if (parse_check_range(&$<pos>2, $2, 1, 86400,
+			    "session-timeout") == 0)
+				conf->session_timeout = $2;
+		}
+		| ERRORS number {
+			if (parse_check_range(&$<pos>2, $2, 1, 1000,
+			    "errors") == 0)
+				conf->max_errors = $2;
+		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {
 			struct sender_limit	*s;
@@ -773,6 +791,7 @@ static const struct keywords keywords[] = {
 	{ "fail",		FAIL,		0 },
 	{ "format",		FORMAT,		0 },
 	{ "from",		FROM,		0 },
+	{ "greeting-delay",	GREETDELAY,	0 },
 	{ "header",		HEADER,		0 },
 	{ "hostname",		HOSTNAME,	0 },
 	{ "idle-timeout",	IDLETIMEOUT,	0 },
@@ -800,6 +819,7 @@ static const struct keywords keywords[] = {
 	{ "secret",		SECRET,		0 },
 	{ "selector",		SELECTOR,	0 },
 	{ "sender-domain",	SENDERDOMAIN,	0 },
+	{ "session-timeout",	SESSIONTIMEOUT,	0 },
 	{ "sessions",		SESSIONS,	0 },
 	{ "sessions-per-ip",	SESSIONSPERIP,	0 },
 	{ "smtps",		SMTPS,		0 },

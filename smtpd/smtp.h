@@ -21,9 +21,10 @@ void	smtp_pause(int);		/* 1: stop accepting, 0: resume */
 void	smtp_shutdown(void);		/* close listeners, end sessions with 421 */
 json_t	*smtp_stats(void);		/* sessions, per-state counts, totals */
 /*
- * knobs without a config keyword: greeting delay in ms (input before the
- * banner is refused; default 0), total session time in seconds (default
- * 3600) and protocol errors before "421" (default 10); < 0 keeps a value
+ * limit greeting-delay (ms; input before the banner is refused; default
+ * 0), limit session-timeout (total session time in seconds, default 3600)
+ * and limit errors (protocol errors before "421", default 10); smtpd.c
+ * applies them from every config; < 0 keeps a value
  */
 void	smtp_tune(int greet_delay_ms, int session_timeout, int max_errors);
 

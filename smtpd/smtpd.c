@@ -131,8 +131,13 @@ static void
 smtpd_configure(struct config *conf)
 {
 	/* the first config went to smtp_init */
-	if (smtpd_configured++ && smtp_configure(conf) == -1)
+	if (smtpd_configured++ && smtp_configure(conf) == -1) {
 		log_warnx("new configuration refused by the SMTP engine");
+		return;
+	}
+	/* limit greeting-delay, session-timeout, errors */
+	smtp_tune(conf->greeting_delay_ms, conf->session_timeout,
+	    conf->max_errors);
 }
 
 static void

@@ -43,6 +43,9 @@ static const char full[] =
     "limit sessions 10\n"
     "limit sessions-per-ip 3\n"
     "limit idle-timeout 2m\n"
+    "limit greeting-delay 750ms\n"
+    "limit session-timeout 10m\n"
+    "limit errors 5\n"
     "spf reject fail\n"
     "allow private-addresses\n"
     "route \"Support@Example.COM\" {\n"
@@ -156,6 +159,9 @@ test_defaults(void)
 	is_int(c->max_sessions, 1024, "default sessions");
 	is_int(c->max_sessions_per_ip, 64, "default sessions-per-ip");
 	is_int(c->smtp_timeout, 300, "default idle timeout");
+	is_int(c->greeting_delay_ms, 0, "default greeting-delay 0");
+	is_int(c->session_timeout, 3600, "default session-timeout 1h");
+	is_int(c->max_errors, 10, "default errors 10");
 	is_int(c->bounce_dsn, 1, "default bounce dsn");
 	is_int(c->queue_lifetime, 5 * 86400, "default queue lifetime");
 	is_int(c->retry_min, 300, "default retry min");
@@ -195,6 +201,9 @@ check_full(const struct config *c)
 	is_int(c->max_sessions, 10, "sessions");
 	is_int(c->max_sessions_per_ip, 3, "sessions-per-ip");
 	is_int(c->smtp_timeout, 120, "idle-timeout 2m");
+	is_int(c->greeting_delay_ms, 750, "greeting-delay 750ms");
+	is_int(c->session_timeout, 600, "session-timeout 10m");
+	is_int(c->max_errors, 5, "errors 5");
 	ok(c->spf_reject_fail && c->allow_private, "spf reject fail, allow");
 
 	l = config_listener(c, 1);
@@ -537,6 +546,99 @@ test_errors(void)
 	    "missing file");
 }
 
+/* limit greeting-delay, session-timeout and errors: units and ranges */
+static void
+test_smtp_limits(void)
+{
+	struct config	*c;
+	json_t		*j;
+	int		 lines = 0;
+	char		*s;
+
+	c = parse_text("limit greeting-delay 2s\nlimit session-timeout 1d\n"
+	    "limit errors 1000\n");
+	ok(c != NULL, "greeting-delay 2s, session-timeout 1d, errors 1000");
+	if (c != NULL) {
+		is_int(c->greeting_delay_ms, 2000, "greeting-delay 2s is 2000 ms");
+		is_int(c->session_timeout, 86400, "session-timeout 1d");
+		is_int(c->max_errors, 1000, "errors 1000");
+		config_free(c);
+	}
+	c = parse_text("limit greeting-delay 1\nlimit session-timeout 1\n"
+	    "limit errors 1\nlimit greeting-delay 0\n");
+	ok(c != NULL && c->greeting_delay_ms == 0 && c->session_timeout == 1 &&
+	    c->max_errors == 1, "lower bounds; a bare number is seconds, "
+	    "the last statement wins");
+	config_free(c);
+	c = parse_text("limit greeting-delay 60s\n");
+	ok(c != NULL && c->greeting_delay_ms == 60000, "greeting-delay 60s");
+	config_free(c);
+
+	c = parse_text(
+	    "limit greeting-delay 61s\n"
+	    "limit greeting-delay 2h\n"
+	    "limit session-timeout 0\n"
+	    "limit session-timeout 2d\n"
+	    "limit session-timeout 500ms\n"
+	    "limit errors 0\n"
+	    "limit errors 1001\n"
+	    "limit errors 5s\n"
+	    "limit errors\n");
+	ok(c == NULL, "out of range SMTP limits refused");
+	for (s = errbuf; (s = strchr(s, '\n')) != NULL; s++)
+		lines++;
+	is_int(lines, 9, "one error per bad limit");
+	ok(strstr(errbuf, "t.conf:1:22: greeting-delay 61000ms out of range "
+	    "(0-60000ms)") != NULL, "greeting-delay over 60 s");
+	ok(strstr(errbuf, "t.conf:2:22: bad time suffix \"h\" (use ms, s or "
+	    "m)") != NULL, "greeting-delay suffix");
+	ok(strstr(errbuf, "t.conf:3:23: session-timeout 0 out of range "
+	    "(1-86400)") != NULL, "session-timeout 0");
+	ok(strstr(errbuf, "t.conf:4:23: session-timeout 172800 out of range "
+	    "(1-86400)") != NULL, "session-timeout over a day");
+	ok(strstr(errbuf, "t.conf:5:23: bad time suffix \"ms\"") != NULL,
+	    "session-timeout in ms refused");
+	ok(strstr(errbuf, "t.conf:6:14: errors 0 out of range (1-1000)") !=
+	    NULL, "errors 0");
+	ok(strstr(errbuf, "t.conf:7:14: errors 1001 out of range (1-1000)") !=
+	    NULL, "errors 1001");
+	ok(strstr(errbuf, "t.conf:8:14: unexpected suffix \"s\" on 5s") !=
+	    NULL, "errors with a suffix");
+	ok(strstr(errbuf, "t.conf:9:") != NULL, "limit errors without a number");
+
+	/* the decoder holds the same ranges */
+	c = parse_text("limit greeting-delay 250ms\n");
+	if (c == NULL) {
+		ok(0, "greeting-delay 250ms parses");
+		return;
+	}
+	j = config_to_json(c, 0);
+	config_free(c);
+	is_int(json_integer_value(json_object_get(j, "greeting_delay_ms")), 250,
+	    "greeting_delay_ms in the JSON");
+	c = config_from_json(j);
+	ok(c != NULL && c->greeting_delay_ms == 250 &&
+	    c->session_timeout == 3600 && c->max_errors == 10,
+	    "SMTP limits survive the JSON round trip");
+	config_free(c);
+	json_object_set_new(j, "greeting_delay_ms", json_integer(60001));
+	ok(config_from_json(j) == NULL, "greeting_delay_ms 60001 refused");
+	json_object_set_new(j, "greeting_delay_ms", json_integer(0));
+	json_object_set_new(j, "session_timeout", json_integer(0));
+	ok(config_from_json(j) == NULL, "session_timeout 0 refused");
+	json_object_set_new(j, "session_timeout", json_integer(86400));
+	json_object_set_new(j, "max_errors", json_integer(1001));
+	ok(config_from_json(j) == NULL, "max_errors 1001 refused");
+	json_object_del(j, "max_errors");
+	ok(config_from_json(j) == NULL, "missing max_errors refused");
+	json_object_set_new(j, "max_errors", json_integer(1));
+	c = config_from_json(j);
+	ok(c != NULL && c->session_timeout == 86400 && c->max_errors == 1,
+	    "edge values accepted");
+	config_free(c);
+	json_decref(j);
+}
+
 static void
 test_load_files(void)
 {
@@ -630,6 +732,7 @@ main(void)
 	test_json_strict();
 	test_macros_include();
 	test_errors();
+	test_smtp_limits();
 	test_kinds();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
