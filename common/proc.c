@@ -66,17 +66,71 @@ proc_edge(enum mh_proc a, enum mh_proc b)
 	return (0);
 }
 
+/*
+ * Writing: mproc_compose only queues.  Every channel written to during a
+ * pass of the event loop is flushed once at the end of the pass (one
+ * sendmsg for everything queued, no change to the polled events); only a
+ * full socket arms a write event.
+ */
+static TAILQ_HEAD(, mproc)	 dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event		*flush_ev;
+
 static void
 mproc_lost(struct mproc *p)
 {
 	p->closed = 1;
+	if (p->dirty) {
+		TAILQ_REMOVE(&dirty, p, dirty_entry);
+		p->dirty = 0;
+	}
 	if (p->ev != NULL)
 		event_del(p->ev);
+	if (p->wev != NULL)
+		event_del(p->wev);
 	if (p->lost != NULL) {
 		p->lost(p);
 		return;
 	}
 	fatalx("lost channel to %s", p->name);
+}
+
+/* write what is queued; 0 done or the socket is full, -1 lost */
+static int
+mproc_write(struct mproc *p)
+{
+	while (p->ibuf.w.queued > 0) {
+		if (msgbuf_write(&p->ibuf.w) <= 0) {
+			if (errno == EAGAIN)
+				break;
+			mproc_lost(p);
+			return (-1);
+		}
+	}
+	if (p->ibuf.w.queued > 0 && !event_pending(p->wev, EV_WRITE, NULL))
+		event_add(p->wev, NULL);
+	return (0);
+}
+
+static void
+mproc_flush(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mproc	*p;
+
+	while ((p = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, p, dirty_entry);
+		p->dirty = 0;
+		if (!p->closed)
+			mproc_write(p);
+	}
+}
+
+static void
+mproc_writable(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mproc	*p = arg;
+
+	if (!p->closed)
+		mproc_write(p);
 }
 
 static void
@@ -86,18 +140,10 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 	struct imsg	 imsg;
 	ssize_t		 n;
 
-	if (ev & EV_READ) {
-		n = imsg_read(&p->ibuf);
-		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-			mproc_lost(p);
-			return;
-		}
-	}
-	if (ev & EV_WRITE) {
-		if (msgbuf_write(&p->ibuf.w) <= 0 && errno != EAGAIN) {
-			mproc_lost(p);
-			return;
-		}
+	n = imsg_read(&p->ibuf);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		mproc_lost(p);
+		return;
 	}
 	for (;;) {
 		if ((n = imsg_get(&p->ibuf, &imsg)) == -1) {
@@ -116,7 +162,6 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 		if (p->closed)
 			return;
 	}
-	mproc_update(p);
 }
 
 struct mproc *
@@ -134,10 +179,15 @@ mproc_new(int fd, enum mh_proc peer, mproc_handler handler)
 	p->proc = peer;
 	p->name = proc_name(peer);
 	p->handler = handler;
-	p->ev = event_new(proc_base, fd, EV_READ, mproc_dispatch, p);
-	if (p->ev == NULL)
+	if (flush_ev == NULL &&
+	    (flush_ev = event_new(proc_base, -1, 0, mproc_flush, NULL)) == NULL)
 		fatalx("mproc_new: event_new");
-	mproc_update(p);
+	p->ev = event_new(proc_base, fd, EV_READ | EV_PERSIST, mproc_dispatch,
+	    p);
+	p->wev = event_new(proc_base, fd, EV_WRITE, mproc_writable, p);
+	if (p->ev == NULL || p->wev == NULL)
+		fatalx("mproc_new: event_new");
+	event_add(p->ev, NULL);
 	return (p);
 }
 
@@ -146,28 +196,26 @@ mproc_free(struct mproc *p)
 {
 	if (p == NULL)
 		return;
+	if (p->dirty)
+		TAILQ_REMOVE(&dirty, p, dirty_entry);
 	if (p->ev != NULL)
 		event_free(p->ev);
+	if (p->wev != NULL)
+		event_free(p->wev);
 	imsg_clear(&p->ibuf);
 	close(p->ibuf.fd);
 	free(p);
 }
 
+/* queued output leaves at the end of this pass of the event loop */
 void
 mproc_update(struct mproc *p)
 {
-	short	events = EV_READ;
-
-	if (p->closed)
+	if (p->closed || p->dirty || p->ibuf.w.queued == 0)
 		return;
-	if (p->ibuf.w.queued)
-		events |= EV_WRITE;
-	if (events == p->events && event_pending(p->ev, EV_READ, NULL))
-		return;
-	event_del(p->ev);
-	event_assign(p->ev, proc_base, p->ibuf.fd, events, mproc_dispatch, p);
-	event_add(p->ev, NULL);
-	p->events = events;
+	p->dirty = 1;
+	TAILQ_INSERT_TAIL(&dirty, p, dirty_entry);
+	event_active(flush_ev, EV_TIMEOUT, 0);
 }
 
 void

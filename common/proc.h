@@ -25,8 +25,10 @@ struct mproc {
 	enum mh_proc	 proc;		/* who is at the other end */
 	const char	*name;
 	struct imsgbuf	 ibuf;
-	struct event	*ev;
-	short		 events;
+	struct event	*ev;		/* reading, persistent */
+	struct event	*wev;		/* writing, while the socket is full */
+	int		 dirty;		/* on the list to flush */
+	TAILQ_ENTRY(mproc) dirty_entry;
 	mproc_handler	 handler;
 	void		*arg;
 	int		 closed;

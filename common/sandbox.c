@@ -195,7 +195,7 @@ static const char *const sb_net[] = {
 static const char *const sb_files[] = {
 	"open", "openat", "close_range", "unlink", "unlinkat", "rename",
 	"renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link",
-	"linkat", "fsync", "fdatasync", "ftruncate", "fallocate",
+	"linkat", "fsync", "fdatasync", "syncfs", "ftruncate", "fallocate",
 	"getdents64", "fchmod", "fchmodat", "utimensat", "access",
 	"faccessat", "faccessat2", "stat", "lstat", "newfstatat", "statx",
 	"flock", "chdir", "fchdir", "getcwd", "fstatfs", "statfs",

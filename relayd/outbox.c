@@ -5,10 +5,14 @@
  *	outbound/outbox/<eventid>.json		one unacknowledged event
  *	outbound/outbox/tmp-<eventid>		being written
  *
- * Files are written under a temporary name, fsynced, renamed, and the
- * directory fsynced, before the event goes to hookd.  An ack removes the
- * file (no fsync needed: a removal lost to a crash only means one more
+ * Files are written under a temporary name and renamed; the event goes to
+ * hookd once the group commit (gsync.h) has made the file durable, in the
+ * same flush as the queue change that caused it.  An ack removes the file
+ * (no flush needed: a removal lost to a crash only means one more
  * harmless re-send).  Pending events stay in memory in arrival order.
+ * Without any events block in the configuration nothing would deliver an
+ * event, so none is written: each goes to hookd (for mhctl monitor) and
+ * is forgotten.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -27,6 +31,7 @@
 #include <jansson.h>
 
 #include "event.h"
+#include "gsync.h"
 #include "log.h"
 #include "outbox.h"
 
@@ -39,6 +44,7 @@ struct obentry {
 	char			*json;
 	size_t			 len;
 	time_t			 sent;		/* 0: not yet */
+	int			 durable;	/* may be sent */
 };
 TAILQ_HEAD(oblist, obentry);
 
@@ -46,6 +52,7 @@ static struct oblist	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static size_t		 npending;
 static int		 obfd = -1;
 static int		 started;
+static int		 keep = 1;	/* persist until acknowledged */
 static outbox_send_fn	 send_fn;
 static struct event	*resend_ev;
 
@@ -77,7 +84,7 @@ find(const char *id)
 static void
 send_one(struct obentry *e)
 {
-	if (!started || send_fn == NULL)
+	if (!started || send_fn == NULL || !e->durable)
 		return;
 	if (send_fn(e->json, e->len) == 0)
 		e->sent = time(NULL);
@@ -113,21 +120,19 @@ persist(const char *id, const char *json, size_t len)
 		log_warn("outbox: %s", tmp);
 		return (-1);
 	}
-	if (write_all(fd, json, len) == -1 || fsync(fd) == -1) {
+	if (write_all(fd, json, len) == -1) {
 		log_warn("outbox: %s", tmp);
 		close(fd);
 		unlinkat(obfd, tmp, 0);
 		return (-1);
 	}
+	gsync_fd(fd);
 	if (close(fd) == -1 || renameat(obfd, tmp, obfd, name) == -1) {
 		log_warn("outbox: %s", name);
 		unlinkat(obfd, tmp, 0);
 		return (-1);
 	}
-	if (fsync(obfd) == -1) {
-		log_warn("outbox: fsync");
-		return (-1);
-	}
+	gsync_fd(obfd);
 	return (0);
 }
 
@@ -144,6 +149,18 @@ entry_new(const char *id, char *json, size_t len)
 	TAILQ_INSERT_TAIL(&pending, e, entry);
 	npending++;
 	return (e);
+}
+
+/* the group commit is done: the event may leave */
+static void
+persisted(int ok, void *arg)
+{
+	struct obentry	*e = arg;
+
+	if (!ok)
+		log_warnx("outbox: event %s may not be durable", e->id);
+	e->durable = 1;
+	send_one(e);
 }
 
 int
@@ -168,13 +185,27 @@ outbox_put(const struct event_record *ev)
 	json_decref(j);
 	if (s == NULL)
 		fatalx("outbox: json_dumps");
+	if (!keep) {
+		if (started && send_fn != NULL)
+			send_fn(s, strlen(s));
+		free(s);
+		return (0);
+	}
+	e = entry_new(ev->id, s, strlen(s));
 	if (persist(ev->id, s, strlen(s)) == -1) {
 		/* still send it: better delivered without a net than never */
 		log_warnx("outbox: event %s is not durable", ev->id);
-	}
-	e = entry_new(ev->id, s, strlen(s));
-	send_one(e);
+		e->durable = 1;
+		send_one(e);
+	} else
+		gsync_then(persisted, e);
 	return (0);
+}
+
+void
+outbox_keep(int on)
+{
+	keep = on;
 }
 
 int
@@ -307,7 +338,7 @@ load(void)
 			log_warnx("outbox: %s is not an event, kept as %s",
 			    v[i], bad);
 		} else
-			entry_new(id, json, len);
+			entry_new(id, json, len)->durable = 1;
 		free(v[i]);
 	}
 	free(v);

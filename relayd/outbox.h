@@ -1,7 +1,7 @@
 /*
  * relayd's event outbox: every event the engine makes is written to
- * <spoolroot>/outbound/outbox/<eventid>.json and fsynced before it is
- * sent to hookd; hookd answers IMSG_EVENT_ACK once the event is in its own
+ * <spoolroot>/outbound/outbox/<eventid>.json and made durable by the
+ * group commit (gsync.h) before it is sent to hookd; hookd answers IMSG_EVENT_ACK once the event is in its own
  * spool, and only then is the outbox file removed.  Whatever is still in
  * the outbox at start (a crash of relayd or hookd before the ack) is sent
  * again; hookd and the receivers de-duplicate by event id.
@@ -18,10 +18,13 @@ typedef int	(*outbox_send_fn)(const char *json, size_t len);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */
 int	 outbox_init(const char *spoolroot, outbox_send_fn);
-/* persist (write, fsync, rename, fsync dir), then send if started */
+/* persist (write, rename; durable at the next group commit), then send
+ * if started */
 int	 outbox_put(const struct event_record *);
 /* hookd has it: forget it; -1 if unknown */
 int	 outbox_ack(const char *id);
+/* on (default): persist every event until acked; off: send and forget */
+void	 outbox_keep(int);
 /* the peer is there: send everything unacknowledged; unacknowledged
  * events are sent again every OUTBOX_RESEND seconds */
 void	 outbox_start(struct event_base *);

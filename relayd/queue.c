@@ -6,10 +6,11 @@
  *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
  *	outbound/suppress		the suppression list
  *
- * Commit: fsync the message, rename it into queue/, write the envelope to
- * a temporary file, fsync, rename, fsync the directories.  At start the
- * leftovers of an interrupted commit are removed; only an .env makes a
- * message exist.
+ * Commit: rename the message into queue/, make it durable, then write
+ * its envelope (temporary name, rename) and make that durable.  Messages
+ * from smtpd are made durable by the group commit (gsync.h), a DSN by
+ * fsync at once.  At start the leftovers of an interrupted commit are
+ * removed; only an .env makes a message exist.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 
 #include <gmime/gmime.h>
 
+#include "gsync.h"
 #include "log.h"
 #include "relay_local.h"
 
@@ -100,6 +102,13 @@ queue_init(const char *root)
 	return (0);
 }
 
+/* a directory on the spool's file system, for the group commit */
+int
+queue_dirfd(void)
+{
+	return (outfd);
+}
+
 void
 queue_shutdown(void)
 {
@@ -139,10 +148,19 @@ queue_abort(const char *msgid)
 		unlinkat(incfd, msgid, 0);
 }
 
-/* write data to dfd/name atomically: tmp, fsync, rename */
+/*
+ * write data to dfd/name atomically: tmp, rename.  WA_FSYNC: the file
+ * reaches the disk before the rename (a replacement is never empty);
+ * WA_SYNCDIR: the directory too; WA_GROUP: both are left to the next
+ * group commit (gsync.h).
+ */
+#define WA_FSYNC	0x01
+#define WA_SYNCDIR	0x02
+#define WA_GROUP	0x04
+
 static int
 write_atomic(int dfd, const char *name, const char *data, size_t len,
-    int syncdir)
+    int flags)
 {
 	char	 tmp[64];
 	ssize_t	 n;
@@ -163,15 +181,19 @@ write_atomic(int dfd, const char *name, const char *data, size_t len,
 		}
 		off += n;
 	}
-	if (fsync(fd) == -1)
+	if ((flags & WA_FSYNC) && fsync(fd) == -1)
 		goto fail;
+	if (flags & WA_GROUP)
+		gsync_fd(fd);
 	close(fd);
 	if (renameat(dfd, tmp, dfd, name) == -1) {
 		log_warn("rename %s", tmp);
 		unlinkat(dfd, tmp, 0);
 		return (-1);
 	}
-	if (syncdir && fsync(dfd) == -1) {
+	if (flags & WA_GROUP)
+		gsync_fd(dfd);
+	if ((flags & WA_SYNCDIR) && fsync(dfd) == -1) {
 		log_warn("fsync dir");
 		return (-1);
 	}
@@ -184,7 +206,7 @@ write_atomic(int dfd, const char *name, const char *data, size_t len,
 }
 
 static int
-write_env(const struct envelope *env, int syncdir)
+write_env(const struct envelope *env, int flags)
 {
 	char	 name[64], *text;
 	size_t	 len;
@@ -195,7 +217,7 @@ write_env(const struct envelope *env, int syncdir)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
-	rv = write_atomic(qfd, name, text, len, syncdir);
+	rv = write_atomic(qfd, name, text, len, flags);
 	free(text);
 	return (rv);
 }
@@ -323,8 +345,14 @@ read_headers(int fd, struct envelope *env)
 	free(buf);
 }
 
-int
-queue_commit(const char *msgid, struct envelope *env)
+/*
+ * The first half of a commit: the message moves from incoming/ to
+ * queue/<id>.msg and env learns its id, size and headers.  Without its
+ * .env it does not exist yet (queue_load removes it).  Returns the open
+ * message file, or -1 (the file is gone).
+ */
+static int
+commit_move(const char *msgid, struct envelope *env)
 {
 	struct stat	 st;
 	char		 name[64];
@@ -336,13 +364,11 @@ queue_commit(const char *msgid, struct envelope *env)
 		log_warn("commit %s", msgid);
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1 || fsync(fd) == -1) {
+	if (fstat(fd, &st) == -1) {
 		log_warn("commit %s", msgid);
-		close(fd);
 		goto fail;
 	}
 	read_headers(fd, env);
-	close(fd);
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
 	snprintf(name, sizeof(name), "%s.msg", msgid);
@@ -350,21 +376,116 @@ queue_commit(const char *msgid, struct envelope *env)
 		log_warn("rename %s", msgid);
 		goto fail;
 	}
-	if (fsync(qfd) == -1 || write_env(env, 1) == -1) {
-		unlinkat(qfd, name, 0);
-		return (-1);
-	}
-	fsync(incfd);
-	return (0);
+	return (fd);
  fail:
+	close(fd);
 	unlinkat(incfd, msgid, 0);
 	return (-1);
+}
+
+static void
+commit_undo(const char *msgid)
+{
+	char	 name[64];
+
+	snprintf(name, sizeof(name), "%s.msg", msgid);
+	unlinkat(qfd, name, 0);
+	snprintf(name, sizeof(name), "%s.env", msgid);
+	unlinkat(qfd, name, 0);
+}
+
+/* commit at once: three fsyncs (message, envelope, directory) */
+int
+queue_commit(const char *msgid, struct envelope *env)
+{
+	int	 fd, rv;
+
+	if ((fd = commit_move(msgid, env)) == -1)
+		return (-1);
+	rv = fsync(fd);
+	close(fd);
+	if (rv == -1 || write_env(env, WA_FSYNC | WA_SYNCDIR) == -1) {
+		log_warn("commit %s", msgid);
+		commit_undo(msgid);
+		return (-1);
+	}
+	return (0);
+}
+
+struct commit_state {
+	struct envelope		*env;
+	queue_commit_fn		 done;
+	void			*arg;
+};
+
+/* the message is on disk: its envelope may now make it exist */
+static void
+commit_env(int ok, void *arg)
+{
+	struct commit_state	*cs = arg;
+
+	if (!ok || write_env(cs->env, WA_GROUP) == -1) {
+		log_warnx("%s: commit failed", cs->env->id);
+		commit_undo(cs->env->id);
+		ok = 0;
+	}
+	cs->done(ok, cs->env, cs->arg);
+	free(cs);
+}
+
+/*
+ * Commit in the group (gsync.h): the message file is flushed by the next
+ * group commit, then its envelope is written, and done() is called; the
+ * envelope itself is durable after the flush that follows, so the caller
+ * answers from a gsync_then() callback.
+ */
+void
+queue_commit_group(const char *msgid, struct envelope *env,
+    queue_commit_fn done, void *arg)
+{
+	struct commit_state	*cs;
+	int			 fd;
+
+	if ((fd = commit_move(msgid, env)) == -1) {
+		done(0, env, arg);
+		return;
+	}
+	gsync_fd(fd);
+	gsync_fd(qfd);
+	close(fd);
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		fatal("calloc");
+	cs->env = env;
+	cs->done = done;
+	cs->arg = arg;
+	gsync_then(commit_env, cs);
 }
 
 int
 queue_update(const struct envelope *env)
 {
-	return (write_env(env, 0));
+	return (write_env(env, WA_FSYNC));
+}
+
+static void
+delete_now(int ok, void *arg)
+{
+	char	*msgid = arg;
+
+	(void)ok;
+	queue_delete(msgid);
+	free(msgid);
+}
+
+/* after the next group commit: what was written about it comes first */
+void
+queue_delete_group(const char *msgid)
+{
+	char	*id;
+
+	if ((id = strdup(msgid)) == NULL)
+		fatal("strdup");
+	gsync_then(delete_now, id);
 }
 
 void
@@ -583,7 +704,8 @@ queue_dsn(const struct envelope *orig, const size_t *failed, size_t nfailed,
 int
 queue_suppress_write(const char *text, size_t len)
 {
-	return (write_atomic(outfd, "suppress", text, len, 1));
+	return (write_atomic(outfd, "suppress", text, len,
+	    WA_FSYNC | WA_SYNCDIR));
 }
 
 char *

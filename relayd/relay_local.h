@@ -55,10 +55,15 @@ int	 queue_init(const char *root);
 void	 queue_shutdown(void);
 int	 queue_load(struct rmsglist *);
 int	 queue_open_incoming(char msgid[MH_MSGID_LEN]);
+int	 queue_dirfd(void);
 int	 queue_commit(const char *msgid, struct envelope *);
+typedef void	(*queue_commit_fn)(int ok, struct envelope *, void *);
+void	 queue_commit_group(const char *msgid, struct envelope *,
+	    queue_commit_fn, void *);
 void	 queue_abort(const char *msgid);
 int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
+void	 queue_delete_group(const char *msgid);
 int	 queue_open_msg(const char *msgid);
 int	 queue_dsn(const struct envelope *, const size_t *failed, size_t nfailed,
 	    const struct rres *res, struct envelope *out);

@@ -175,6 +175,8 @@ relayd_chroot(const struct config *conf)
 static void
 relayd_configure(struct config *conf)
 {
+	/* with no events block, no event needs a net */
+	outbox_keep(!TAILQ_EMPTY(&conf->events));
 	if (relayd_started) {
 		relay_configure(conf);
 		return;

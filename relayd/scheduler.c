@@ -15,6 +15,7 @@
 #include <gmime/gmime.h>
 #include <openssl/evp.h>
 
+#include "gsync.h"
 #include "log.h"
 #include "relay_local.h"
 
@@ -317,7 +318,8 @@ msg_settle(struct rmsg *m)
 		queue_update(&m->env);
 		return;
 	}
-	queue_delete(m->id);
+	/* after the flush that makes its last events durable */
+	queue_delete_group(m->id);
 	TAILQ_REMOVE(&rq, m, entry);
 	msg_free(m);
 }
@@ -621,6 +623,7 @@ relay_init(struct event_base *base, const struct config *conf,
 	if (queue_init(root) == -1 || suppress_load() == -1 ||
 	    queue_load(&loaded) == -1 || mta_init() == -1)
 		return (-1);
+	gsync_init(base, queue_dirfd());
 	if ((ev_kick = evtimer_new(base, sched_pass, NULL)) == NULL ||
 	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick, NULL)) == NULL)
 		return (-1);
@@ -683,13 +686,60 @@ relay_spool_abort(const char *msgid)
 	queue_abort(msgid);
 }
 
+struct spool_commit_state {
+	struct rmsg	*m;
+	relay_commit_fn	 done;
+	void		*arg;
+};
+
+/* envelope and registration events are durable: the 250 */
+static void
+spool_committed(int ok, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+	char				 text[128];
+
+	if (!ok) {
+		/* the message stays queued; the client may send it again */
+		log_warnx("%s: queued, but the disk did not confirm it",
+		    cs->m->id);
+		cs->done(cs->m->id, 451, "4.3.0",
+		    "Error: queue file write error", cs->arg);
+	} else {
+		snprintf(text, sizeof(text), "Ok: queued as %s", cs->m->id);
+		cs->done(cs->m->id, 250, "2.0.0", text, cs->arg);
+	}
+	free(cs);
+}
+
+/* the message is durable and its envelope written */
+static void
+spool_envelope_written(int ok, struct envelope *env, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+	struct rmsg			*m = cs->m;
+
+	(void)env;
+	if (!ok) {
+		cs->done(m->id, 451, "4.3.0", "Error: queue file write error",
+		    cs->arg);
+		envelope_clear(&m->env);
+		free(m);
+		free(cs);
+		return;
+	}
+	/* the registration events go to the outbox in the same flush */
+	sched_add_message(m, 1);
+	gsync_then(spool_committed, cs);
+}
+
 void
 relay_spool_commit(const char *msgid, const struct envelope *env,
     relay_commit_fn done, void *arg)
 {
-	struct rmsg	*m;
-	char		 text[128];
-	size_t		 i;
+	struct spool_commit_state	*cs;
+	struct rmsg			*m;
+	size_t				 i;
 
 	if (!msgid_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
 	    !envelope_field_ok(env->sender)) {
@@ -697,7 +747,8 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);
 		return;
 	}
-	if ((m = calloc(1, sizeof(*m))) == NULL)
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (cs = calloc(1, sizeof(*cs))) == NULL)
 		fatal("calloc");
 	m->env = *env;
 	m->env.rcpts = NULL;
@@ -714,18 +765,19 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		r->attempts = 0;
 		r->next_try = 0;
 	}
-	if (i < env->nrcpt || queue_commit(msgid, &m->env) == -1) {
+	if (i < env->nrcpt) {
 		envelope_clear(&m->env);
 		free(m);
+		free(cs);
 		queue_abort(msgid);
 		done(msgid, 451, "4.3.0", "Error: queue file write error", arg);
 		return;
 	}
 	strlcpy(m->id, msgid, sizeof(m->id));
-	/* the registration events are durable (outbox) before the 250 */
-	sched_add_message(m, 1);
-	snprintf(text, sizeof(text), "Ok: queued as %s", msgid);
-	done(msgid, 250, "2.0.0", text, arg);
+	cs->m = m;
+	cs->done = done;
+	cs->arg = arg;
+	queue_commit_group(msgid, &m->env, spool_envelope_written, cs);
 }
 
 static struct rmsg *

@@ -1,0 +1,34 @@
+/*
+ * Group commit for a spool (gsync.c).
+ *
+ * Writers put their files in place without waiting for the disk and ask
+ * to be called back once what they wrote is durable.  Once per event loop
+ * pass, after the pass's I/O callbacks, everything written so far is
+ * flushed with one syncfs(2) (on systems without it: an fsync(2) of every
+ * descriptor named with gsync_fd) and the callbacks run in the order they
+ * were registered.  A callback registered while the callbacks run waits
+ * for the next flush, so a two-step commit (data durable, then the record
+ * that makes it exist) costs two flushes shared by every message of the
+ * pass.
+ */
+#ifndef MH_GSYNC_H
+#define MH_GSYNC_H
+
+struct event_base;
+
+/* ok: 1 if everything written before the flush is on disk */
+typedef void	(*gsync_fn)(int ok, void *arg);
+
+/* fsfd: a directory on the spool's file system (kept, not closed) */
+void	gsync_init(struct event_base *, int fsfd);
+void	gsync_shutdown(void);
+/* fd's data and metadata are part of the next flush (a dup is kept
+ * where one syncfs does not cover the file system) */
+void	gsync_fd(int fd);
+void	gsync_then(gsync_fn, void *arg);
+/* run the pending flush now (tests; a shutdown) */
+void	gsync_flush(void);
+/* counters for mhctl and benchmarks */
+unsigned long long	gsync_flushes(void);
+
+#endif /* MH_GSYNC_H */
