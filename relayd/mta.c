@@ -60,6 +60,8 @@ struct mconn {
 	int			 fd;
 	struct tls		*tls;
 	struct event		*evr, *evw, *evt;
+	int			 dirty;		/* output to flush this pass */
+	TAILQ_ENTRY(mconn)	 dirty_entry;
 	struct evbuffer		*in, *out;
 	int			 dns_pending;
 	/* hosts and addresses */
@@ -95,11 +97,15 @@ struct mconn {
 TAILQ_HEAD(mconnlist, mconn);
 
 static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
+static struct event	*flush_ev;
 static struct tls_config *tlscfg_noverify, *tlscfg_verify;
 static char		 via_host[256], via_user[256], via_pass[256];
 static int		 via_port;
 
 static void	 conn_io(int, short, void *);
+static void	 conn_flush_all(int, short, void *);
+static int	 conn_write(struct mconn *);
 static void	 conn_timeout(int, short, void *);
 static void	 conn_next_addr(struct mconn *);
 static void	 conn_free(struct mconn *);
@@ -160,6 +166,9 @@ parse_via(const char *url)
 int
 mta_init(void)
 {
+	if (flush_ev == NULL && (flush_ev = event_new(relay_base, -1, 0,
+	    conn_flush_all, NULL)) == NULL)
+		return (-1);
 	if (tlscfg_noverify == NULL) {
 		if ((tlscfg_noverify = tls_config_new()) == NULL ||
 		    (tlscfg_verify = tls_config_new()) == NULL)
@@ -213,11 +222,54 @@ set_timeout(struct mconn *c, int secs)
 	evtimer_add(c->evt, &tv);
 }
 
+/* the socket is full (or TLS wants to write): wait until it is not */
 static void
-want_write(struct mconn *c)
+arm_write(struct mconn *c)
 {
 	if (c->evw != NULL)
 		event_add(c->evw, NULL);
+}
+
+/*
+ * Output is queued: it is written once at the end of this pass of the
+ * event loop (no poll for a socket that is almost always writable).
+ */
+static void
+want_write(struct mconn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	TAILQ_INSERT_TAIL(&dirtyconns, c, dirty_entry);
+	event_active(flush_ev, EV_TIMEOUT, 0);
+}
+
+static void
+conn_undirty(struct mconn *c)
+{
+	if (c->dirty) {
+		TAILQ_REMOVE(&dirtyconns, c, dirty_entry);
+		c->dirty = 0;
+	}
+}
+
+static void
+conn_flush_all(int fd, short ev, void *arg)
+{
+	struct mconn	*c;
+	int		 r;
+
+	while ((c = TAILQ_FIRST(&dirtyconns)) != NULL) {
+		conn_undirty(c);
+		if (c->state == M_CONNECT || c->fd == -1)
+			continue;	/* evw says when it is connected */
+		if (c->state == M_HANDSHAKE) {
+			conn_io(c->fd, EV_WRITE, c);
+			continue;
+		}
+		if ((r = conn_write(c)) == -1)
+			conn_fail(c, 0, "4.4.2", "connection lost while writing");
+	}
 }
 
 static void
@@ -240,6 +292,7 @@ send_line(struct mconn *c, const char *fmt, ...)
 static void
 conn_free(struct mconn *c)
 {
+	conn_undirty(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	if (c->evr)
 		event_free(c->evr);
@@ -990,7 +1043,7 @@ conn_read(struct mconn *c)
 			if (n == TLS_WANT_POLLIN)
 				return (0);
 			if (n == TLS_WANT_POLLOUT) {
-				want_write(c);
+				arm_write(c);
 				return (0);
 			}
 		} else {
@@ -1020,7 +1073,7 @@ conn_write(struct mconn *c)
 		if (c->tls != NULL) {
 			n = tls_write(c->tls, p, len);
 			if (n == TLS_WANT_POLLOUT) {
-				want_write(c);
+				arm_write(c);
 				return (0);
 			}
 			if (n == TLS_WANT_POLLIN)
@@ -1028,7 +1081,7 @@ conn_write(struct mconn *c)
 		} else {
 			n = write(c->fd, p, len);
 			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-				want_write(c);
+				arm_write(c);
 				return (0);
 			}
 		}
@@ -1129,7 +1182,7 @@ conn_io(int fd, short ev, void *arg)
 		if (r == TLS_WANT_POLLIN)
 			return;
 		if (r == TLS_WANT_POLLOUT) {
-			want_write(c);
+			arm_write(c);
 			return;
 		}
 		if (r == -1) {
