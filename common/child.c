@@ -17,6 +17,7 @@
 
 struct config			*child_conf;
 int				 child_chrooted;
+int				 child_monitoring;
 static const struct child_ops	*ops;
 
 static void
@@ -94,6 +95,10 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 		memcpy(&v, msg_get(p, imsg, sizeof(v)), sizeof(v));
 		log_setverbose(v);
 		break;
+	case IMSG_CTL_MONITOR:
+		memcpy(&v, msg_get(p, imsg, sizeof(v)), sizeof(v));
+		child_monitoring = v != 0;
+		break;
 	case IMSG_CTL_FORBIDDEN:
 		log_warnx("making a forbidden system call, as asked");
 		sandbox_forbidden();
@@ -110,7 +115,7 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 void
 child_monitor(const json_t *ev)
 {
-	if (proc_peer[PROC_PARENT] != NULL)
+	if (child_monitoring && proc_peer[PROC_PARENT] != NULL)
 		mproc_send_json(proc_peer[PROC_PARENT], IMSG_CTL_LOG_EVENT, 0,
 		    ev);
 }

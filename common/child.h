@@ -29,6 +29,7 @@ struct child_ops {
 
 extern struct config	*child_conf;
 extern int		 child_chrooted;	/* 1: "/" is the chroot dir */
+extern int		 child_monitoring;	/* an "mhctl monitor" listens */
 
 __attribute__((noreturn)) void child_run(const struct child_ops *);
 /* send an event to the parent for "mhctl monitor" */

@@ -29,11 +29,17 @@ struct commit_ctx {
 _Static_assert(sizeof(((struct event_ack *)0)->id) == EVENT_ID_LEN,
     "struct event_ack holds an event id");
 
-/* every event goes through the outbox: durable before hookd sees it */
+static int	relayd_keep_events;
+
+/*
+ * Every event goes through the outbox: durable before hookd sees it.
+ * Without an events block an event only matters to "mhctl monitor".
+ */
 static void
 relayd_event(const struct event_record *ev)
 {
-	outbox_put(ev);
+	if (relayd_keep_events || child_monitoring)
+		outbox_put(ev);
 }
 
 static int
@@ -176,7 +182,8 @@ static void
 relayd_configure(struct config *conf)
 {
 	/* with no events block, no event needs a net */
-	outbox_keep(!TAILQ_EMPTY(&conf->events));
+	relayd_keep_events = !TAILQ_EMPTY(&conf->events);
+	outbox_keep(relayd_keep_events);
 	if (relayd_started) {
 		relay_configure(conf);
 		return;

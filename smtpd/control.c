@@ -81,14 +81,34 @@ ctl_send(struct ctl_client *c, json_t *reply)
 	json_decref(reply);
 }
 
+/* tell the children when the first monitor comes or the last goes */
+static void
+ctl_monitors_changed(void)
+{
+	static int		 was;
+	struct ctl_client	*c;
+	int			 on = 0;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->monitor)
+			on = 1;
+	if (on != was)
+		parent_monitor(on);
+	was = on;
+}
+
 static void
 ctl_free(struct ctl_client *c)
 {
+	int	 monitor = c->monitor;
+
 	TAILQ_REMOVE(&clients, c, entry);
 	json_decref(c->collected);
 	mproc_free(c->mp);
 	free(c);
 	ctl_nclients--;
+	if (monitor)
+		ctl_monitors_changed();
 }
 
 static void
@@ -175,6 +195,7 @@ ctl_parent(struct ctl_client *c, const char *w1, const char *w2)
 	}
 	if (strcmp(w1, "monitor") == 0) {
 		c->monitor = 1;
+		ctl_monitors_changed();
 		return (json_pack("{s:s}", "monitor", "started"));
 	}
 	if (strcmp(w1, "debug") == 0) {

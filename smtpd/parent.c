@@ -389,6 +389,17 @@ parent_verbose(int v)
 		    -1, &v, sizeof(v));
 }
 
+/* children send monitor events only while someone listens */
+void
+parent_monitor(int on)
+{
+	size_t	i;
+
+	for (i = 0; i < NCHILD; i++)
+		mproc_compose(children[child_procs[i]].mp, IMSG_CTL_MONITOR, 0,
+		    -1, &on, sizeof(on));
+}
+
 static void
 parent_dispatch_child(struct mproc *p, struct imsg *imsg)
 {

@@ -35,6 +35,7 @@ extern time_t			 parent_started;
 __attribute__((noreturn)) void parent_main(void);
 int	parent_reload(char *err, size_t errlen);
 void	parent_verbose(int);
+void	parent_monitor(int);
 
 /* control.c */
 void	control_init(const char *path);
