@@ -97,6 +97,23 @@ gsync_fd(int fd)
 }
 
 void
+gsync_path(const char *path)
+{
+#ifdef HAVE_SYNCFS
+	(void)path;
+#else
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("gsync: %s", path);
+		return;
+	}
+	gsync_fd(fd);
+	close(fd);
+#endif
+}
+
+void
 gsync_then(gsync_fn fn, void *arg)
 {
 	struct gsync_cb	*v;

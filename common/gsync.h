@@ -25,6 +25,8 @@ void	gsync_shutdown(void);
 /* fd's data and metadata are part of the next flush (a dup is kept
  * where one syncfs does not cover the file system) */
 void	gsync_fd(int fd);
+/* the same for a file or directory by name */
+void	gsync_path(const char *path);
 void	gsync_then(gsync_fn, void *arg);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);

@@ -1,12 +1,14 @@
 /*
  * hookd: the acknowledgement of an event from relayd.  relayd keeps each
  * event in its outbox until hookd answers IMSG_EVENT_ACK, which it does
- * only once events_submit() has made the event durable in hookd's spool.
+ * only once the event is durable in hookd's spool (events_submit()'s
+ * callback, after the group commit).
  * A re-sent event (relayd restarted before it saw the ack) is recognised
  * by its id in events_submit() and acknowledged again, not queued twice.
  */
 #include <sys/types.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
@@ -15,19 +17,40 @@
 #include "proc.h"
 #include "events.h"
 
+struct ack_state {
+	struct mproc	*p;
+	char		 id[EVENT_ID_LEN];
+};
+
+static void
+ack_durable(int ok, void *arg)
+{
+	struct ack_state	*a = arg;
+	struct event_ack	 ack;
+
+	if (ok && !a->p->closed) {
+		memset(&ack, 0, sizeof(ack));
+		strlcpy(ack.id, a->id, sizeof(ack.id));
+		mproc_compose(a->p, IMSG_EVENT_ACK, 0, -1, &ack, sizeof(ack));
+	}
+	free(a);
+}
+
 int
 events_submit_ack(struct mproc *p, const struct event_record *ev)
 {
-	struct event_ack	 ack;
+	struct ack_state	*a;
 
-	if (events_submit(ev) == -1)
-		return (-1);
 	/* only relayd keeps an outbox; authd's events need no answer */
-	if (p->proc != PROC_RELAYD)
-		return (0);
-	memset(&ack, 0, sizeof(ack));
-	if (strlcpy(ack.id, ev->id, sizeof(ack.id)) >= sizeof(ack.id))
-		return (0);
-	mproc_compose(p, IMSG_EVENT_ACK, 0, -1, &ack, sizeof(ack));
+	if (p->proc != PROC_RELAYD || strlen(ev->id) >= sizeof(a->id))
+		return (events_submit(ev, NULL, NULL));
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		fatal("calloc");
+	a->p = p;
+	strlcpy(a->id, ev->id, sizeof(a->id));
+	if (events_submit(ev, ack_durable, a) == -1) {
+		free(a);
+		return (-1);
+	}
 	return (0);
 }

@@ -9,9 +9,10 @@
  *					{"batch":id, "events":[records]}
  *
  * <key> is 16 hex digits of SHA-256("format url"), so an endpoint keeps
- * its backlog across reloads and restarts.  A file is written to a
- * temporary name, fsynced, renamed, and the directory fsynced, before
- * events_submit() returns.  A batch is persisted before its events' files
+ * its backlog across reloads and restarts.  An event file is written to
+ * a temporary name and renamed; the group commit (gsync.h) makes it
+ * durable, and only then is it queued for delivery and acknowledged to
+ * relayd.  Other files are fsynced, and their directory, at once.  A batch is persisted before its events' files
  * are removed, so its events never land in another batch and its
  * webhook-id (the batch id) is stable across retries and restarts; at load
  * time events already inside a batch file are skipped.
@@ -47,6 +48,7 @@
 #include "log.h"
 #include "sign.h"
 #include "fileio.h"
+#include "gsync.h"
 #include "events.h"
 
 #define EV_KEY_LEN	17
@@ -411,7 +413,7 @@ endpoint_persist(struct endpoint *ep)
 		return (-1);
 	}
 	json_decref(o);
-	rc = write_file(ep->dir, "endpoint.json", s, strlen(s));
+	rc = write_file(ep->dir, "endpoint.json", s, strlen(s), 0);
 	free(s);
 	if (rc == 0)
 		rc = fsync_dir(ep->dir);
@@ -703,11 +705,71 @@ events_set_monitor(void (*fn)(const json_t *))
 
 /* --- submit ------------------------------------------------------------- */
 
+/* one submitted event, until the group commit has made its files durable */
+struct submit {
+	char		  id[EVENT_ID_LEN];
+	struct endpoint	**ep;
+	struct evitem	**it;
+	size_t		  n;
+	events_durable_fn fn;
+	void		 *arg;
+	int		  failed;	/* an endpoint's file was not written */
+};
+
+/* the files are durable: the items join their endpoints' queues */
+static void
+submit_durable(int ok, void *arg)
+{
+	struct submit	*sb = arg;
+	size_t		 i;
+
+	if (!ok)
+		log_warnx("events: %s may not be durable", sb->id);
+	else if (!sb->failed)
+		recent_add(sb->id);
+	for (i = 0; i < sb->n; i++) {
+		TAILQ_INSERT_TAIL(&sb->ep[i]->items, sb->it[i], entry);
+		sb->ep[i]->nitems++;
+		ep_kick(sb->ep[i]);
+	}
+	if (ok && !sb->failed && sb->fn != NULL)
+		sb->fn(1, sb->arg);
+	free(sb->ep);
+	free(sb->it);
+	free(sb);
+}
+
+static struct submit *
+submit_new(const char *id, events_durable_fn fn, void *arg)
+{
+	struct submit	*sb;
+	size_t		 n = 0;
+	struct endpoint	*ep;
+
+	TAILQ_FOREACH(ep, &endpoints, entry)
+		n++;
+	if ((sb = calloc(1, sizeof(*sb))) == NULL ||
+	    (sb->ep = calloc(n + 1, sizeof(*sb->ep))) == NULL ||
+	    (sb->it = calloc(n + 1, sizeof(*sb->it))) == NULL)
+		fatal("calloc");
+	strlcpy(sb->id, id, sizeof(sb->id));
+	sb->fn = fn;
+	sb->arg = arg;
+	return (sb);
+}
+
+/*
+ * Write the event for every endpoint that wants it; fn(1, arg) once the
+ * files are durable (the next group commit).  -1: not stored, fn is not
+ * called.
+ */
 int
-events_submit(const struct event_record *ev)
+events_submit(const struct event_record *ev, events_durable_fn fn,
+    void *arg)
 {
 	struct endpoint	*ep;
 	struct evitem	*it;
+	struct submit	*sb;
 	json_t		*o;
 	char		*s;
 	char		 name[80];
@@ -717,6 +779,8 @@ events_submit(const struct event_record *ev)
 	if (recent_has(ev->id)) {
 		/* sent again after a restart: it is already durable here */
 		log_debug("events: %s already queued", ev->id);
+		if (fn != NULL)
+			fn(1, arg);
 		return (0);
 	}
 	if ((o = event_to_json(ev)) == NULL) {
@@ -732,13 +796,12 @@ events_submit(const struct event_record *ev)
 	len = strlen(s);
 	snprintf(name, sizeof(name), "e-%011lld-%s.json",
 	    (long long)ev->time, ev->id);
-
+	sb = submit_new(ev->id, fn, arg);
 	TAILQ_FOREACH(ep, &endpoints, entry) {
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))
 			continue;
-		if (write_file(ep->dir, name, s, len) == -1 ||
-		    fsync_dir(ep->dir) == -1) {
+		if (write_file(ep->dir, name, s, len, 1) == -1) {
 			log_warn("events: %s/%s", ep->dir, name);
 			rc = -1;
 			continue;
@@ -750,14 +813,14 @@ events_submit(const struct event_record *ev)
 		strlcpy(it->id, ev->id, sizeof(it->id));
 		strlcpy(it->name, name, sizeof(it->name));
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
-		TAILQ_INSERT_TAIL(&ep->items, it, entry);
-		ep->nitems++;
+		sb->ep[sb->n] = ep;
+		sb->it[sb->n++] = it;
 	}
 	free(s);
-	if (rc == 0)
-		recent_add(ev->id);
-	TAILQ_FOREACH(ep, &endpoints, entry)
-		ep_kick(ep);
+	/* on failure what was written is delivered; the sender keeps the
+	 * event (no ack) and sends it again */
+	sb->failed = rc == -1;
+	gsync_then(submit_durable, sb);
 	return (rc);
 }
 
@@ -864,7 +927,7 @@ ep_next(struct endpoint *ep, int force)
 		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
 		    b->records);
 		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
-		    NULL || write_file(ep->dir, b->name, s, strlen(s)) == -1 ||
+		    NULL || write_file(ep->dir, b->name, s, strlen(s), 0) == -1 ||
 		    fsync_dir(ep->dir) == -1) {
 			/* keep the events where they were, try again later */
 			log_warn("events: cannot persist batch %s/%s", ep->dir,

@@ -4,7 +4,7 @@
  * Rendering of an event record in the three payload formats of the
  * `events` blocks (events, failures, callback), and the durable event
  * queue that delivers them: every event is written to
- * <spool>/events/<endpoint>/ and fsynced before events_submit() returns,
+ * <spool>/events/<endpoint>/, made durable by the group commit (gsync.h),
  * then POSTed with retries (exponential backoff with jitter, Retry-After
  * honoured, 410 Gone disables the endpoint until the next configuration).
  *
@@ -49,7 +49,11 @@ int	 events_render(enum event_format, const struct event_record *const *,
 int	 events_init(struct event_base *, const struct config *,
 	    const char *spoolroot);
 int	 events_configure(const struct config *);	/* reload: new blocks */
-int	 events_submit(const struct event_record *);	/* 0 once durable */
+/* stored for every endpoint that wants it; fn(1, arg) once durable
+ * (fn may be NULL); -1 if it could not be stored (fn is not called) */
+typedef void	(*events_durable_fn)(int ok, void *arg);
+int	 events_submit(const struct event_record *, events_durable_fn,
+	    void *);
 /* evack.c: events_submit(), then IMSG_EVENT_ACK to relayd once durable */
 struct mproc;
 int	 events_submit_ack(struct mproc *, const struct event_record *);

@@ -1,6 +1,7 @@
 /*
  * Durable files for hookd's spools (inbound messages, events): write to
- * a temporary name, fsync, rename into place; fsync directories.
+ * a temporary name, fsync, rename into place; fsync directories.  Or, in
+ * a group commit (gsync.h), leave both to the next flush.
  */
 #include <sys/types.h>
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "gsync.h"
 
 int
 fsync_dir(const char *dir)
@@ -24,9 +26,11 @@ fsync_dir(const char *dir)
 	return (rc);
 }
 
-/* write, fsync, rename into place; the caller fsyncs the directory */
+/* write, fsync, rename into place; the caller fsyncs the directory.
+ * group: no fsync, the file and dir are part of the next group commit */
 int
-write_file(const char *dir, const char *name, const char *data, size_t len)
+write_file(const char *dir, const char *name, const char *data, size_t len,
+    int group)
 {
 	char	tmp[PATH_MAX], path[PATH_MAX];
 	size_t	off;
@@ -52,7 +56,9 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 			goto fail;
 		}
 	}
-	if (fsync(fd) == -1)
+	if (group)
+		gsync_fd(fd);
+	else if (fsync(fd) == -1)
 		goto fail;
 	if (close(fd) == -1) {
 		fd = -1;
@@ -61,6 +67,8 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 	fd = -1;
 	if (rename(tmp, path) == -1)
 		goto fail;
+	if (group)
+		gsync_path(dir);
 	return (0);
  fail:
 	if (fd != -1)

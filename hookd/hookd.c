@@ -4,6 +4,7 @@
  */
 #include <sys/types.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "child.h"
 #include "dns.h"
 #include "event.h"
+#include "gsync.h"
 #include "http.h"
 #include "log.h"
 #include "events.h"
@@ -123,6 +125,8 @@ hookd_monitor(const json_t *ev)
 static void
 hookd_configure(struct config *conf)
 {
+	int	 fd;
+
 	hookd_conf = conf;
 	if (hookd_started) {
 		events_configure(conf);
@@ -131,6 +135,10 @@ hookd_configure(struct config *conf)
 	hookd_started = 1;
 	if (spool_init(hookd_root()) == -1)
 		fatalx("hookd: cannot prepare the inbound spool");
+	if ((fd = open(hookd_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("hookd: %s", hookd_root());
+	gsync_init(proc_base, fd);
+	close(fd);
 	if (events_init(proc_base, conf, hookd_root()) == -1)
 		fatalx("hookd: cannot prepare the event queue");
 	events_set_monitor(hookd_monitor);

@@ -16,6 +16,7 @@ struct inmsg {
 	struct envelope		 env;
 	int			 committed;
 	int			 sync;		/* smtpd waits for the verdict */
+	int			 transient;	/* sync: never committed */
 	uint64_t		 reqid;		/* smtpd's, when sync */
 	int			 inflight;	/* POSTs under way */
 	int			 worst;		/* sync: worst status class seen */
@@ -29,11 +30,13 @@ TAILQ_HEAD(inmsglist, inmsg);
 /* spool.c: <root>/inbound/{incoming,queue} */
 int	 spool_init(const char *root);
 int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
-int	 spool_commit(struct envelope *);
+typedef void	(*spool_commit_fn)(int ok, void *arg);
+void	 spool_commit(struct envelope *, spool_commit_fn, void *);
+int	 spool_transient(struct envelope *);	/* sync mode: no commit */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);
 void	 spool_discard(const char *msgid);		/* never committed */
-int	 spool_open_message(const char *msgid);		/* read-only fd */
+int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
 
 /* inbound.c */

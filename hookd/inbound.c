@@ -70,18 +70,26 @@ msg_free(struct inmsg *m)
 }
 
 static void
-sync_reply(struct inmsg *m)
+reply(uint64_t reqid, const char *msgid, int code, const char *enh,
+    const char *text)
 {
 	struct spool_result	res;
 
 	memset(&res, 0, sizeof(res));
-	res.reqid = m->reqid;
-	strlcpy(res.msgid, m->env.id, sizeof(res.msgid));
-	res.code = m->reply_code;
-	strlcpy(res.enhanced, m->reply_enh, sizeof(res.enhanced));
-	strlcpy(res.text, m->reply_text, sizeof(res.text));
+	res.reqid = reqid;
+	strlcpy(res.msgid, msgid, sizeof(res.msgid));
+	res.code = code;
+	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
+	strlcpy(res.text, text, sizeof(res.text));
 	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
 	    sizeof(res));
+}
+
+static void
+sync_reply(struct inmsg *m)
+{
+	reply(m->reqid, m->env.id, m->reply_code, m->reply_enh,
+	    m->reply_text);
 	m->sync = 0;
 }
 
@@ -422,7 +430,7 @@ inbound_run(struct inmsg *m)
 		inbound_schedule(m);
 		return;
 	}
-	if ((fd = spool_open_message(m->env.id)) == -1) {
+	if ((fd = spool_open_message(m->env.id, m->transient)) == -1) {
 		/* sync: 451 now; queue: the next round tries again */
 		log_warn("hookd msgid=%s: open", m->env.id);
 		inbound_schedule(m);
@@ -463,7 +471,10 @@ inbound_schedule(struct inmsg *m)
 			    sizeof(m->reply_text));
 		}
 		sync_reply(m);
-		spool_remove(m->env.id);
+		if (m->transient)
+			spool_discard(m->env.id);
+		else
+			spool_remove(m->env.id);
 		msg_free(m);
 		return;
 	}
@@ -518,27 +529,53 @@ wants_sync(const struct envelope *env)
 	return (rt != NULL && rt->mode == MODE_SYNC);
 }
 
+/* a queue-mode message is durable (or is not): the 250, then the POSTs */
 static void
-commit_reply(const struct spool_commit *c, int code, const char *enh,
-    const char *text)
+inbound_committed(int ok, void *arg)
 {
-	struct spool_result	res;
+	struct inmsg	*m = arg;
+	char		 ok_text[128];
 
-	memset(&res, 0, sizeof(res));
-	res.reqid = c->reqid;
-	strlcpy(res.msgid, c->msgid, sizeof(res.msgid));
-	res.code = code;
-	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
-	strlcpy(res.text, text, sizeof(res.text));
-	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
-	    sizeof(res));
+	if (!ok) {
+		reply(m->reqid, m->env.id, 451, "4.3.0",
+		    "Local error in processing");
+		envelope_clear(&m->env);
+		free(m);
+		return;
+	}
+	m->committed = 1;
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+	log_info("hookd msgid=%s event=committed size=%zu rcpts=%zu",
+	    m->env.id, m->env.size, m->env.nrcpt);
+	bounce_received(&m->env);
+	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
+	reply(m->reqid, m->env.id, 250, "2.0.0", ok_text);
+	inbound_run(m);
+}
+
+/* a sync-mode message: posted at once, the reply waits for the verdict */
+static void
+inbound_sync(struct inmsg *m)
+{
+	if (spool_transient(&m->env) == -1) {
+		spool_discard(m->env.id);
+		reply(m->reqid, m->env.id, 451, "4.3.0",
+		    "Local error in processing");
+		envelope_clear(&m->env);
+		free(m);
+		return;
+	}
+	m->sync = m->transient = 1;
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+	log_info("hookd msgid=%s event=received mode=sync size=%zu rcpts=%zu",
+	    m->env.id, m->env.size, m->env.nrcpt);
+	inbound_run(m);
 }
 
 void
 inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 {
 	struct inmsg	*m;
-	char		 ok[128];
 	size_t		 i;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -552,27 +589,11 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 			fatalx("hookd: relay recipient from smtpd");
 	if (m->env.created == 0)
 		m->env.created = time(NULL);
-	if (spool_commit(&m->env) == -1) {
-		spool_discard(c->msgid);
-		commit_reply(c, 451, "4.3.0", "Local error in processing");
-		envelope_clear(&m->env);
-		free(m);
-		return;
-	}
-	m->committed = 1;
-	TAILQ_INSERT_TAIL(&msgs, m, entry);
-	log_info("hookd msgid=%s event=committed size=%zu rcpts=%zu",
-	    m->env.id, m->env.size, m->env.nrcpt);
-	bounce_received(&m->env);
-	if (wants_sync(&m->env)) {
-		m->sync = 1;
-		m->reqid = c->reqid;
-		inbound_run(m);
-		return;
-	}
-	snprintf(ok, sizeof(ok), "Ok: queued as %s", m->env.id);
-	commit_reply(c, 250, "2.0.0", ok);
-	inbound_run(m);
+	m->reqid = c->reqid;
+	if (wants_sync(&m->env))
+		inbound_sync(m);
+	else
+		spool_commit(&m->env, inbound_committed, m);
 }
 
 void

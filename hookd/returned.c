@@ -37,7 +37,7 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	char			to[MH_ADDR_MAX];
 	int			fd;
 
-	if ((fd = spool_open_message(env->id)) == -1)
+	if ((fd = spool_open_message(env->id, 0)) == -1)
 		return (-1);
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, r->addr, hookd_conf->bounce_domain,
@@ -52,7 +52,7 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	    "recipient=<%s> type=%s", env->id,
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
-	if (events_submit(&bi.ev) == -1) {
+	if (events_submit(&bi.ev, NULL, NULL) == -1) {
 		event_clear(&bi.ev);
 		return (-1);
 	}

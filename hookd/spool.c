@@ -1,8 +1,12 @@
 /*
  * The inbound spool.  A message is born in incoming/ (its fd handed to
- * smtpd), and is committed by fsyncing it, writing its envelope, renaming
- * both into queue/ (the envelope last) and fsyncing the directory: only
- * then may smtpd say 250.
+ * smtpd).  A queue-mode message is committed in two group commits
+ * (gsync.h): its data is made durable, then it is renamed into queue/ and
+ * its envelope written next to it, and once that is durable smtpd may say
+ * 250.  A sync-mode message needs no durability: smtpd answers only after
+ * the application has taken it, so until then the client keeps it; it is
+ * posted from incoming/ and removed, and what a crash leaves in incoming/
+ * is removed at start.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gsync.h"
 #include "log.h"
 #include "hookd.h"
 #include "fileio.h"
@@ -80,7 +85,7 @@ spool_create(char msgid[MH_MSGID_LEN])
 
 /* write the envelope next to the message, atomically */
 static int
-envelope_store(const char *dir, const struct envelope *env)
+envelope_store(const char *dir, const struct envelope *env, int group)
 {
 	char	 name[MH_MSGID_LEN + 8];
 	char	*text;
@@ -92,53 +97,118 @@ envelope_store(const char *dir, const struct envelope *env)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
-	rc = write_file(dir, name, text, len);
+	rc = write_file(dir, name, text, len, group);
 	free(text);
 	if (rc == -1)
 		log_warn("spool: %s: envelope", env->id);
 	return (rc);
 }
 
+/* a sync-mode message: its size; it stays in incoming/ */
 int
-spool_commit(struct envelope *env)
+spool_transient(struct envelope *env)
 {
-	char		 from[MH_PATH_MAX + 64], to[MH_PATH_MAX + 64];
+	char		 path[MH_PATH_MAX + 64];
 	struct stat	 st;
-	int		 fd;
 
 	if (!msgid_ok(env->id))
 		return (-1);
-	snprintf(from, sizeof(from), "%s/%s", sp_incoming, env->id);
-	snprintf(to, sizeof(to), "%s/%s", sp_queue, env->id);
-	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) == -1) {
+	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
+	if (stat(path, &st) == -1) {
+		log_warn("spool: %s", env->id);
+		return (-1);
+	}
+	env->size = st.st_size;
+	return (0);
+}
+
+struct spool_commit_state {
+	struct envelope	*env;
+	spool_commit_fn	 done;
+	void		*arg;
+	int		 stage;
+};
+
+static void
+spool_commit_step(int ok, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+	char				 from[MH_PATH_MAX + 64];
+	char				 to[MH_PATH_MAX + 64];
+
+	snprintf(from, sizeof(from), "%s/%s", sp_incoming, cs->env->id);
+	snprintf(to, sizeof(to), "%s/%s", sp_queue, cs->env->id);
+	if (ok && cs->stage++ == 0) {
+		/* the data is durable: make the message exist */
+		if (rename(from, to) == -1 ||
+		    envelope_store(sp_queue, cs->env, 1) == -1) {
+			log_warn("spool: commit %s", cs->env->id);
+			ok = 0;
+		} else {
+			gsync_then(spool_commit_step, cs);
+			return;
+		}
+	}
+	if (!ok) {
+		log_warnx("spool: %s: not committed", cs->env->id);
+		spool_remove(cs->env->id);
+		unlink(from);
+	}
+	cs->done(ok, cs->arg);
+	free(cs);
+}
+
+/*
+ * Commit a queue-mode message (env->id in incoming/): done(1, arg) once
+ * the message and its envelope are durable in queue/, done(0, arg) when
+ * it could not be (nothing is left of it then).
+ */
+void
+spool_commit(struct envelope *env, spool_commit_fn done, void *arg)
+{
+	struct spool_commit_state	*cs;
+	char				 path[MH_PATH_MAX + 64];
+	struct stat			 st;
+	int				 fd;
+
+	if (!msgid_ok(env->id)) {
+		done(0, arg);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
 		log_warn("spool: commit %s", env->id);
-		return (-1);
+		if (fd != -1)
+			close(fd);
+		unlink(path);
+		done(0, arg);
+		return;
 	}
-	if (fsync(fd) == -1 || fstat(fd, &st) == -1) {
-		log_warn("spool: fsync %s", env->id);
-		close(fd);
-		return (-1);
-	}
+	gsync_fd(fd);
 	close(fd);
 	env->size = st.st_size;
-	if (rename(from, to) == -1) {
-		log_warn("spool: rename %s", env->id);
-		return (-1);
-	}
-	if (envelope_store(sp_queue, env) == -1 || fsync_dir(sp_queue) == -1) {
-		log_warn("spool: commit %s", env->id);
-		unlink(to);
-		return (-1);
-	}
-	return (0);
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		fatal("calloc");
+	cs->env = env;
+	cs->done = done;
+	cs->arg = arg;
+	gsync_then(spool_commit_step, cs);
 }
 
 int
 spool_update(const struct envelope *env)
 {
-	if (envelope_store(sp_queue, env) == -1)
+	if (envelope_store(sp_queue, env, 0) == -1)
 		return (-1);
 	return (fsync_dir(sp_queue));
+}
+
+static void
+removed(int ok, void *arg)
+{
+	(void)ok;
+	(void)arg;
 }
 
 void
@@ -155,7 +225,10 @@ spool_remove(const char *msgid)
 	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("spool: unlink %s", path);
-	fsync_dir(sp_queue);
+	/* durable with the next group commit: until then a crash would
+	 * only post it again */
+	gsync_path(sp_queue);
+	gsync_then(removed, NULL);
 }
 
 void
@@ -170,13 +243,14 @@ spool_discard(const char *msgid)
 }
 
 int
-spool_open_message(const char *msgid)
+spool_open_message(const char *msgid, int transient)
 {
 	char	path[MH_PATH_MAX + 64];
 
 	if (!msgid_ok(msgid))
 		return (-1);
-	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
+	snprintf(path, sizeof(path), "%s/%s", transient ? sp_incoming :
+	    sp_queue, msgid);
 	return (open(path, O_RDONLY | O_CLOEXEC));
 }
 

@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "gsync.h"
 #include "http.h"
 #include "log.h"
 #include "../../hookd/events.h"
@@ -154,6 +155,7 @@ cmd_queue(int argc, char **argv)
 	struct event		*t, *to;
 	struct timeval		 tv;
 	const char		*cfile = NULL, *spool = NULL, *efile = NULL;
+	int			 sfd;
 	size_t			 n = 0, i;
 	int			 ch, secs = 30, timedout = 0;
 	json_t			*st;
@@ -190,10 +192,14 @@ cmd_queue(int argc, char **argv)
 		errx(1, "http_init");
 	if (events_init(base, conf, spool) == -1)
 		errx(1, "events_init");
+	if ((sfd = open(spool, O_RDONLY | O_DIRECTORY)) == -1)
+		err(1, "%s", spool);
+	gsync_init(base, sfd);
+	close(sfd);
 	if (efile != NULL)
 		n = load_events(efile, &evs);
 	for (i = 0; i < n; i++) {
-		if (events_submit(&evs[i]) == -1)
+		if (events_submit(&evs[i], NULL, NULL) == -1)
 			errx(1, "events_submit failed");
 		event_clear(&evs[i]);
 	}
