@@ -27,10 +27,9 @@ void	gsync_shutdown(void);
 void	gsync_fd(int fd);
 /* the same for a file or directory by name */
 void	gsync_path(const char *path);
+/* fn NULL: nothing waits, but the flush happens this pass */
 void	gsync_then(gsync_fn, void *arg);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
-/* counters for mhctl and benchmarks */
-unsigned long long	gsync_flushes(void);
 
 #endif /* MH_GSYNC_H */

@@ -204,13 +204,6 @@ spool_update(const struct envelope *env)
 	return (fsync_dir(sp_queue));
 }
 
-static void
-removed(int ok, void *arg)
-{
-	(void)ok;
-	(void)arg;
-}
-
 void
 spool_remove(const char *msgid)
 {
@@ -228,7 +221,7 @@ spool_remove(const char *msgid)
 	/* durable with the next group commit: until then a crash would
 	 * only post it again */
 	gsync_path(sp_queue);
-	gsync_then(removed, NULL);
+	gsync_then(NULL, NULL);
 }
 
 void
