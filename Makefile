@@ -7,6 +7,11 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks (regress/bench)
 #   make install    DESTDIR=... PREFIX=/usr/local
+#   make deps       install every Debian package the above need (as root)
+#
+# make, make run and make test first install the Debian packages they miss
+# (etc/deps.sh: the one list; as root only, else it names the command);
+# MH_NO_DEPS=1 skips that.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -18,8 +23,10 @@ YACC	?= byacc
 
 PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
 	   libseccomp libbsd-overlay libcrypto libssl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lspf2 -lcrypt -lresolv
+# asked of pkg-config once, when first used: after etc/deps.sh has run
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)) \
+	     -lspf2 -lcrypt -lresolv)$(PKG_LIBS)
 
 WARN	:= -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	   -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes
@@ -42,11 +49,11 @@ FUZZ_SRCS := $(wildcard regress/fuzz/fuzz_*.c)
 
 all: $(BUILD)/mailhookd $(BUILD)/mhctl $(UNIT_BINS) $(HELPER_BINS)
 
-$(BUILD)/o/%.o: %.c common/*.h
+$(BUILD)/o/%.o: %.c common/*.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
-$(BUILD)/parse.c: common/parse.y
+$(BUILD)/parse.c: common/parse.y | deps-build
 	@mkdir -p $(BUILD)
 	$(YACC) -o $@ $<
 
@@ -72,7 +79,14 @@ $(BUILD)/regress/%: regress/helpers/%.c $(BUILD)/libmh.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ismtpd -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
 
+deps-build:
+	etc/deps.sh -b $(BUILD) build
+
+deps:
+	etc/deps.sh -b $(BUILD) all
+
 test: all
+	etc/deps.sh -b $(BUILD) test
 	MH_BUILD=$(CURDIR)/$(BUILD) regress/run $(TESTS)
 
 sanitize:
@@ -96,6 +110,7 @@ bench: all
 	MH_BUILD=$(CURDIR)/$(BUILD) regress/bench/run
 
 run: all
+	etc/deps.sh -b $(BUILD) run
 	etc/demo/run.sh $(CURDIR)/$(BUILD)
 
 install: all
@@ -113,5 +128,5 @@ install: all
 clean:
 	rm -rf obj obj-san obj-fuzz
 
-.PHONY: all test sanitize fuzz bench run install clean
+.PHONY: all deps deps-build test sanitize fuzz bench run install clean
 .SECONDARY:
