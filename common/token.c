@@ -1,0 +1,338 @@
+/*
+ * Tracking tokens (token.h): HMAC-SHA256 over a small binary record,
+ * base64url without padding.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "log.h"
+#include "token.h"
+
+#define TOKEN_VERSION	1
+#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 8)	/* version keyid kind link qid */
+#define TOKEN_BIN_MAX	(TOKEN_HDR_LEN + 1 + MH_ADDR_MAX + 1 + MH_NAME_MAX + \
+			    2 + MH_URL_MAX + TOKEN_MAC_LEN)
+#define TOKEN_SECRET_MIN 16
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char mac_context[] = "mailhook-token";
+
+const char *
+token_kind_name(enum token_kind k)
+{
+	switch (k) {
+	case TOKEN_OPEN:
+		return ("open");
+	case TOKEN_CLICK:
+		return ("click");
+	case TOKEN_UNSUBSCRIBE:
+		return ("unsubscribe");
+	}
+	return ("unknown");
+}
+
+void
+token_key_init(struct token_key *k, const unsigned char *key, size_t len)
+{
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+
+	/* keys of any length become 32 bytes; the id is a hash of those */
+	SHA256(key, len, k->key);
+	SHA256(k->key, sizeof(k->key), h);
+	k->id = (uint16_t)(h[0] << 8 | h[1]);
+	OPENSSL_cleanse(h, sizeof(h));
+}
+
+int
+token_key_from_secret(struct token_key *k, const char *secret)
+{
+	size_t	 len = strlen(secret);
+
+	if (len < TOKEN_SECRET_MIN)
+		return (-1);
+	token_key_init(k, (const unsigned char *)secret, len);
+	return (0);
+}
+
+int
+token_keys_add(struct token_keys *ks, const struct token_key *k)
+{
+	int	 i;
+
+	for (i = 0; i < ks->count; i++)
+		if (CRYPTO_memcmp(ks->key[i].key, k->key, TOKEN_KEY_LEN) == 0)
+			return (0);
+	if (ks->count >= TOKEN_KEYS_MAX)
+		return (-1);
+	ks->key[ks->count++] = *k;
+	return (0);
+}
+
+/* printable ASCII without space, as in a header or URL: 0 ok */
+static int
+field_ok(const char *s, size_t max, int allow_empty)
+{
+	size_t	 i, n = strnlen(s, max);
+
+	if (n == max || (n == 0 && !allow_empty))
+		return (-1);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return (-1);
+	return ((int)n);
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+static int
+url_ok(const char *u)
+{
+	if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+		return (-1);
+	return (config_check_url(u) == NULL ? 0 : -1);
+}
+
+static int
+token_check(const struct token *t)
+{
+	const char	*at;
+
+	if (t->kind != TOKEN_OPEN && t->kind != TOKEN_CLICK &&
+	    t->kind != TOKEN_UNSUBSCRIBE)
+		return (-1);
+	if (field_ok(t->recipient, sizeof(t->recipient), 0) < 0 ||
+	    field_ok(t->domain, sizeof(t->domain), 0) < 0 ||
+	    (at = strchr(t->recipient, '@')) == NULL || at == t->recipient ||
+	    at[1] == '\0')
+		return (-1);
+	if (strnlen(t->queue_id, sizeof(t->queue_id)) != MH_MSGID_LEN - 1)
+		return (-1);
+	if (t->kind == TOKEN_CLICK) {
+		if (field_ok(t->url, sizeof(t->url), 0) < 0 ||
+		    url_ok(t->url) == -1)
+			return (-1);
+	} else if (t->url[0] != '\0' || t->link != 0)
+		return (-1);
+	return (0);
+}
+
+static void
+mac(const struct token_key *k, const unsigned char *p, size_t len,
+    unsigned char out[TOKEN_MAC_LEN])
+{
+	unsigned char	 msg[sizeof(mac_context) - 1 + TOKEN_BIN_MAX];
+	unsigned char	 full[EVP_MAX_MD_SIZE];
+	unsigned int	 flen = 0;
+
+	if (len > TOKEN_BIN_MAX)
+		fatalx("token: record too long");
+	memcpy(msg, mac_context, sizeof(mac_context) - 1);
+	memcpy(msg + sizeof(mac_context) - 1, p, len);
+	if (HMAC(EVP_sha256(), k->key, TOKEN_KEY_LEN, msg,
+	    sizeof(mac_context) - 1 + len, full, &flen) == NULL ||
+	    flen < TOKEN_MAC_LEN)
+		fatalx("token: HMAC-SHA256 failed");
+	memcpy(out, full, TOKEN_MAC_LEN);
+	OPENSSL_cleanse(full, sizeof(full));
+}
+
+static size_t
+put_str(unsigned char *p, const char *s, size_t n, int wide)
+{
+	size_t	 off = 0;
+
+	if (wide)
+		p[off++] = (unsigned char)(n >> 8);
+	p[off++] = (unsigned char)n;
+	memcpy(p + off, s, n);
+	return (off + n);
+}
+
+int
+token_encode(const struct token *t, const struct token_key *k, char *out,
+    size_t outlen)
+{
+	unsigned char	 bin[TOKEN_BIN_MAX];
+	size_t		 n = 0, i, need;
+	uint32_t	 v;
+	int		 a, b;
+
+	if (token_check(t) == -1)
+		return (-1);
+	bin[n++] = TOKEN_VERSION;
+	bin[n++] = k->id >> 8;
+	bin[n++] = k->id & 0xff;
+	bin[n++] = (unsigned char)t->kind;
+	bin[n++] = t->link >> 8;
+	bin[n++] = t->link & 0xff;
+	for (i = 0; i < 8; i++) {
+		if ((a = hexval(t->queue_id[2 * i])) < 0 ||
+		    (b = hexval(t->queue_id[2 * i + 1])) < 0)
+			return (-1);
+		bin[n++] = (unsigned char)(a << 4 | b);
+	}
+	if (strlen(t->recipient) > 255 || strlen(t->domain) > 255)
+		return (-1);
+	n += put_str(bin + n, t->recipient, strlen(t->recipient), 0);
+	n += put_str(bin + n, t->domain, strlen(t->domain), 0);
+	if (t->kind == TOKEN_CLICK)
+		n += put_str(bin + n, t->url, strlen(t->url), 1);
+	mac(k, bin, n, bin + n);
+	n += TOKEN_MAC_LEN;
+
+	need = (n * 4 + 2) / 3;
+	if (need + 1 > outlen)
+		return (-1);
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)bin[i] << 16 | bin[i + 1] << 8 | bin[i + 2];
+		*out++ = b64url[v >> 18];
+		*out++ = b64url[(v >> 12) & 63];
+		*out++ = b64url[(v >> 6) & 63];
+		*out++ = b64url[v & 63];
+	}
+	if (n - i == 1) {
+		v = (uint32_t)bin[i] << 16;
+		*out++ = b64url[v >> 18];
+		*out++ = b64url[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		v = (uint32_t)bin[i] << 16 | bin[i + 1] << 8;
+		*out++ = b64url[v >> 18];
+		*out++ = b64url[(v >> 12) & 63];
+		*out++ = b64url[(v >> 6) & 63];
+	}
+	*out = '\0';
+	return ((int)need);
+}
+
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	if (c == '-')
+		return (62);
+	if (c == '_')
+		return (63);
+	return (-1);
+}
+
+/* base64url without padding, canonical (unused bits zero); -1 if not */
+static int
+unbase64url(const char *s, size_t len, unsigned char *out, size_t *outlen)
+{
+	size_t		 i, n = 0;
+	uint32_t	 acc = 0;
+	int		 bits = 0, v;
+
+	if (len % 4 == 1)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if ((v = b64val((unsigned char)s[i])) < 0)
+			return (-1);
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1U << bits) - 1;
+		}
+	}
+	if (acc != 0)
+		return (-1);
+	*outlen = n;
+	return (0);
+}
+
+/* a length-prefixed string into a NUL-terminated field; -1 if it does not fit */
+static int
+get_str(const unsigned char *p, size_t len, size_t *off, int wide,
+    char *dst, size_t dstlen)
+{
+	size_t	 n;
+
+	if (*off + (wide ? 2 : 1) > len)
+		return (-1);
+	n = p[(*off)++];
+	if (wide)
+		n = n << 8 | p[(*off)++];
+	if (n >= dstlen || *off + n > len || memchr(p + *off, '\0', n) != NULL)
+		return (-1);
+	memcpy(dst, p + *off, n);
+	dst[n] = '\0';
+	*off += n;
+	return (0);
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+int
+token_decode(const char *s, const struct token_keys *ks, struct token *t)
+{
+	unsigned char	 bin[TOKEN_BIN_MAX], m[TOKEN_MAC_LEN];
+	size_t		 len, n, off, i;
+	uint16_t	 keyid;
+	int		 k, good = 0;
+
+	memset(t, 0, sizeof(*t));
+	len = strnlen(s, TOKEN_STR_MAX);
+	if (len == TOKEN_STR_MAX || len < ((TOKEN_HDR_LEN + 2 + TOKEN_MAC_LEN)
+	    * 4 + 2) / 3)
+		return (-1);
+	if (unbase64url(s, len, bin, &n) == -1 || n < TOKEN_HDR_LEN +
+	    TOKEN_MAC_LEN || bin[0] != TOKEN_VERSION)
+		return (-1);
+
+	/* the MAC first: nothing of an unauthenticated token is parsed */
+	keyid = (uint16_t)(bin[1] << 8 | bin[2]);
+	for (k = 0; k < ks->count; k++) {
+		if (ks->key[k].id != keyid)
+			continue;
+		mac(&ks->key[k], bin, n - TOKEN_MAC_LEN, m);
+		if (CRYPTO_memcmp(m, bin + n - TOKEN_MAC_LEN,
+		    TOKEN_MAC_LEN) == 0)
+			good = 1;
+	}
+	OPENSSL_cleanse(m, sizeof(m));
+	if (!good)
+		return (-1);
+	n -= TOKEN_MAC_LEN;
+
+	t->kind = (enum token_kind)bin[3];
+	t->link = (uint16_t)(bin[4] << 8 | bin[5]);
+	for (i = 0; i < 8; i++) {
+		t->queue_id[2 * i] = hexdig[bin[6 + i] >> 4];
+		t->queue_id[2 * i + 1] = hexdig[bin[6 + i] & 15];
+	}
+	t->queue_id[16] = '\0';
+	off = TOKEN_HDR_LEN;
+	if (get_str(bin, n, &off, 0, t->recipient, sizeof(t->recipient)) ||
+	    get_str(bin, n, &off, 0, t->domain, sizeof(t->domain)))
+		goto bad;
+	if (t->kind == TOKEN_CLICK &&
+	    get_str(bin, n, &off, 1, t->url, sizeof(t->url)))
+		goto bad;
+	if (off != n || token_check(t) == -1)
+		goto bad;
+	return (0);
+ bad:
+	memset(t, 0, sizeof(*t));
+	return (-1);
+}

@@ -1,0 +1,76 @@
+/*
+ * Tracking tokens: the opaque last path segment of the open pixel, click
+ * and unsubscribe URLs (URL/o/TOKEN, URL/c/TOKEN, URL/u/TOKEN).
+ *
+ * A token carries everything the web front end needs to answer without a
+ * database, authenticated with HMAC-SHA256:
+ *
+ *	version(1) keyid(2) kind(1) link(2) queue id(8)
+ *	len(1) recipient  len(1) sender domain  len(2) url  mac(16)
+ *
+ * (integers big-endian, the queue id's 16 hex digits as 8 bytes, the url
+ * only for clicks), then base64url without padding.  The MAC is the first
+ * 16 bytes (128 bits, RFC 2104 section 5) of HMAC-SHA256 under the key
+ * named by keyid over "mailhook-token" and every byte before it.  keyid is
+ * derived from the key itself (token_key_init), so a reload that rotates
+ * the key keeps accepting tokens of the previous key.  The fields are
+ * signed, not encrypted: anyone holding a token can read its recipient and
+ * link, nobody without the key can make or change one.
+ */
+#ifndef MH_TOKEN_H
+#define MH_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+
+#define TOKEN_KEY_LEN	32		/* HMAC-SHA256 key bytes */
+#define TOKEN_KEYS_MAX	2		/* the current key and the previous one */
+#define TOKEN_MAC_LEN	16
+/* longest encoded token + NUL: every field at its maximum */
+#define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 8 + 1 + MH_ADDR_MAX + 1 + \
+			    MH_NAME_MAX + 2 + MH_URL_MAX + TOKEN_MAC_LEN) * 4 \
+			    + 2) / 3 + 1)
+
+enum token_kind {
+	TOKEN_OPEN = 1,		/* /o/: the open pixel */
+	TOKEN_CLICK,		/* /c/: a rewritten link */
+	TOKEN_UNSUBSCRIBE	/* /u/: the List-Unsubscribe URL */
+};
+
+struct token {
+	enum token_kind	 kind;
+	char		 queue_id[MH_MSGID_LEN];	/* 16 lower-case hex digits */
+	char		 recipient[MH_ADDR_MAX];
+	char		 domain[MH_NAME_MAX];	/* sender domain: unsubscribe scope */
+	uint16_t	 link;			/* link index in the message, clicks */
+	char		 url[MH_URL_MAX];	/* clicks: the original http(s) URL */
+};
+
+struct token_key {
+	uint16_t	 id;			/* derived from the key */
+	unsigned char	 key[TOKEN_KEY_LEN];
+};
+
+struct token_keys {
+	struct token_key key[TOKEN_KEYS_MAX];	/* [0]: current, signs */
+	int		 count;
+};
+
+/* key id from the key bytes */
+void	 token_key_init(struct token_key *, const unsigned char *, size_t);
+/* a key given as text (config secret: hex, base64 or any string >= 16 chars) */
+int	 token_key_from_secret(struct token_key *, const char *);
+/* add a verification key; the first one added is the current one */
+int	 token_keys_add(struct token_keys *, const struct token_key *);
+
+/* encoded length (without NUL), or -1: bad field or buffer too small */
+int	 token_encode(const struct token *, const struct token_key *,
+	    char *, size_t);
+/* 0 and *t filled, or -1: malformed, tampered, truncated, oversized, unknown key */
+int	 token_decode(const char *, const struct token_keys *, struct token *);
+const char *token_kind_name(enum token_kind);
+
+#endif /* MH_TOKEN_H */

@@ -1,0 +1,36 @@
+/*
+ * libFuzzer: the tracking token decoder on arbitrary text.  Whatever it
+ * accepts must be a well-formed token that encodes again to the same text.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "token.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct token_keys	 ks;
+	struct token_key		 k;
+	struct token			 t;
+	char				 in[TOKEN_STR_MAX + 16];
+	char				 out[TOKEN_STR_MAX];
+
+	if (ks.count == 0) {
+		token_key_from_secret(&k, "fuzzing key, sixteen bytes+");
+		token_keys_add(&ks, &k);
+	}
+	if (size >= sizeof(in))
+		return (0);
+	memcpy(in, data, size);
+	in[size] = '\0';
+	if (token_decode(in, &ks, &t) == 0) {
+		if (token_encode(&t, &ks.key[0], out, sizeof(out)) < 0 ||
+		    strcmp(in, out) != 0)
+			abort();
+	}
+	return (0);
+}
