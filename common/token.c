@@ -4,6 +4,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -14,7 +15,7 @@
 #include "token.h"
 
 #define TOKEN_VERSION	1
-#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 8)	/* version keyid kind link qid */
+#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 4 + 8)	/* version keyid kind link issued qid */
 #define TOKEN_BIN_MAX	(TOKEN_HDR_LEN + 1 + MH_ADDR_MAX + 1 + MH_NAME_MAX + \
 			    2 + MH_URL_MAX + TOKEN_MAC_LEN)
 #define TOKEN_SECRET_MIN 16
@@ -168,7 +169,7 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 {
 	unsigned char	 bin[TOKEN_BIN_MAX];
 	size_t		 n = 0, i, need;
-	uint32_t	 v;
+	uint32_t	 v, issued;
 	int		 a, b;
 
 	if (token_check(t) == -1)
@@ -179,6 +180,9 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 	bin[n++] = (unsigned char)t->kind;
 	bin[n++] = t->link >> 8;
 	bin[n++] = t->link & 0xff;
+	issued = t->issued != 0 ? (uint32_t)t->issued : (uint32_t)time(NULL);
+	for (i = 0; i < 4; i++)
+		bin[n++] = (unsigned char)(issued >> (24 - 8 * i));
 	for (i = 0; i < 8; i++) {
 		if ((a = hexval(t->queue_id[2 * i])) < 0 ||
 		    (b = hexval(t->queue_id[2 * i + 1])) < 0)
@@ -317,9 +321,11 @@ token_decode(const char *s, const struct token_keys *ks, struct token *t)
 
 	t->kind = (enum token_kind)bin[3];
 	t->link = (uint16_t)(bin[4] << 8 | bin[5]);
+	t->issued = (int64_t)((uint32_t)bin[6] << 24 | (uint32_t)bin[7] << 16 |
+	    (uint32_t)bin[8] << 8 | bin[9]);
 	for (i = 0; i < 8; i++) {
-		t->queue_id[2 * i] = hexdig[bin[6 + i] >> 4];
-		t->queue_id[2 * i + 1] = hexdig[bin[6 + i] & 15];
+		t->queue_id[2 * i] = hexdig[bin[10 + i] >> 4];
+		t->queue_id[2 * i + 1] = hexdig[bin[10 + i] & 15];
 	}
 	t->queue_id[16] = '\0';
 	off = TOKEN_HDR_LEN;

@@ -5,11 +5,11 @@
  * A token carries everything the web front end needs to answer without a
  * database, authenticated with HMAC-SHA256:
  *
- *	version(1) keyid(2) kind(1) link(2) queue id(8)
+ *	version(1) keyid(2) kind(1) link(2) issued(4) queue id(8)
  *	len(1) recipient  len(1) sender domain  len(2) url  mac(16)
  *
  * (integers big-endian, the queue id's 16 hex digits as 8 bytes, the url
- * only for clicks), then base64url without padding.  The MAC is the first
+ * only for clicks, issued in seconds since the epoch), then base64url without padding.  The MAC is the first
  * 16 bytes (128 bits, RFC 2104 section 5) of HMAC-SHA256 under the key
  * named by keyid over "mailhook-token" and every byte before it.  keyid is
  * derived from the key itself (token_key_init), so a reload that rotates
@@ -22,15 +22,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "envelope.h"
 
 #define TOKEN_KEY_LEN	32		/* HMAC-SHA256 key bytes */
-#define TOKEN_KEYS_MAX	2		/* the current key and the previous one */
+#define TOKEN_KEYS_MAX	32		/* the keys of this config and the previous one */
 #define TOKEN_MAC_LEN	16
 /* longest encoded token + NUL: every field at its maximum */
-#define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 8 + 1 + MH_ADDR_MAX + 1 + \
+#define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + MH_ADDR_MAX + 1 + \
 			    MH_NAME_MAX + 2 + MH_URL_MAX + TOKEN_MAC_LEN) * 4 \
 			    + 2) / 3 + 1)
 
@@ -47,6 +48,7 @@ struct token {
 	char		 domain[MH_NAME_MAX];	/* sender domain: unsubscribe scope */
 	uint16_t	 link;			/* link index in the message, clicks */
 	char		 url[MH_URL_MAX];	/* clicks: the original http(s) URL */
+	int64_t		 issued;		/* when made; 0 to encode: now */
 };
 
 struct token_key {
@@ -55,7 +57,7 @@ struct token_key {
 };
 
 struct token_keys {
-	struct token_key key[TOKEN_KEYS_MAX];	/* [0]: current, signs */
+	struct token_key key[TOKEN_KEYS_MAX];	/* decoding tries every one with the id */
 	int		 count;
 };
 

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "token.h"
 #include "tap.h"
@@ -43,7 +44,15 @@ main(void)
 	ok(token_keys_add(&ks, &k2) == 0 && token_keys_add(&ks, &k1) == 0,
 	    "current key 2, previous key 1");
 	ok(token_keys_add(&ks, &k1) == 0 && ks.count == 2, "same key once");
-	ok(token_keys_add(&ks, &k3) == -1, "at most two keys");
+	for (i = 0; i < TOKEN_KEYS_MAX; i++) {
+		struct token_key kk;
+		char s[64];
+		snprintf(s, sizeof(s), "filler key number %zu....", i);
+		token_key_from_secret(&kk, s);
+		token_keys_add(&old, &kk);
+	}
+	ok(token_keys_add(&old, &k3) == -1, "at most TOKEN_KEYS_MAX keys");
+	memset(&old, 0, sizeof(old));
 	token_keys_add(&old, &k1);
 
 	t = click();
@@ -58,6 +67,7 @@ main(void)
 	is_str(d.domain, "example.com", "domain");
 	is_int(d.link, 7, "link index");
 	is_str(d.url, t.url, "url");
+	ok(d.issued > 1700000000 && d.issued <= time(NULL), "issued now");
 	ok(token_decode(buf, &ks, &d) == 0, "old key still accepted after rotation");
 
 	memset(&d, 0, sizeof(d));
@@ -99,9 +109,11 @@ main(void)
 	ok(token_encode(&t, &k2, buf, sizeof(buf)) == -1, "open with url refused");
 	t.url[0] = '\0';
 	t.link = 0;
+	t.issued = 1234567890;
 	n = token_encode(&t, &k2, buf, sizeof(buf));
 	ok(n > 0 && n < 120, "open token is short (%d)", n);
 	ok(token_decode(buf, &ks, &d) == 0 && d.kind == TOKEN_OPEN, "open");
+	is_int(d.issued, 1234567890, "issued as given");
 	t.kind = TOKEN_UNSUBSCRIBE;
 	ok(token_encode(&t, &k2, buf, sizeof(buf)) > 0 &&
 	    token_decode(buf, &ks, &d) == 0 && d.kind == TOKEN_UNSUBSCRIBE &&
