@@ -17,19 +17,22 @@
 #include "imsg.h"
 #include "mailhook.h"
 
+static const char usage_text[] =
+    "usage: mhctl [-jV] [-s socket] command [argument ...]\n"
+    "commands:\n"
+    "  help                   this list (needs no daemon)\n"
+    "  show status|stats|queue|routes|suppressions|hooks\n"
+    "  show message ID\n"
+    "  schedule ID|all        remove ID\n"
+    "  pause|resume smtp|relay|hooks\n"
+    "  suppress add|del ADDRESS\n"
+    "  reload                 log verbose|brief\n"
+    "  monitor\n";
+
 static void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: mhctl [-j] [-s socket] command [argument ...]\n"
-	    "commands:\n"
-	    "  show status|stats|queue|routes|suppressions|hooks\n"
-	    "  show message ID\n"
-	    "  schedule ID|all        remove ID\n"
-	    "  pause|resume smtp|relay|hooks\n"
-	    "  suppress add|del ADDRESS\n"
-	    "  reload                 log verbose|brief\n"
-	    "  monitor\n");
+	fputs(usage_text, stderr);
 	exit(1);
 }
 
@@ -162,7 +165,7 @@ main(int argc, char *argv[])
 
 	if (getenv("MHCTL_SOCKET") != NULL)
 		sock = getenv("MHCTL_SOCKET");
-	while ((ch = getopt(argc, argv, "js:")) != -1) {
+	while ((ch = getopt(argc, argv, "js:V")) != -1) {
 		switch (ch) {
 		case 'j':
 			jflag = 1;
@@ -170,6 +173,9 @@ main(int argc, char *argv[])
 		case 's':
 			sock = optarg;
 			break;
+		case 'V':
+			printf("mhctl %s\n", MH_VERSION);
+			return (0);
 		default:
 			usage();
 		}
@@ -178,6 +184,10 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
+	if (strcmp(argv[0], "help") == 0) {
+		fputs(usage_text, stdout);
+		return (0);
+	}
 	monitor = strcmp(argv[0], "monitor") == 0;
 
 	args = json_array();
