@@ -22,7 +22,7 @@ CC	?= cc
 YACC	?= byacc
 
 PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
-	   libseccomp libbsd-overlay libcrypto libssl
+	   libseccomp libbsd-overlay libcrypto libssl gumbo
 # asked of pkg-config once, when first used: after etc/deps.sh has run
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)) \
@@ -73,7 +73,7 @@ $(BUILD)/mhctl: $(BUILD)/o/mhctl/mhctl.o $(BUILD)/libmh.a
 
 $(BUILD)/regress/%: regress/unit/%.c $(BUILD)/libmh.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
+	$(CC) $(CFLAGS) -Irelayd -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/regress/%: regress/helpers/%.c $(BUILD)/libmh.a
 	@mkdir -p $(dir $@)
@@ -101,7 +101,7 @@ fuzz:
 	@mkdir -p obj-fuzz/fuzz
 	for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd $(PKG_CFLAGS) \
+	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd $(PKG_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined $$f obj-fuzz/libmh.a \
 	        $(PKG_LIBS) -o obj-fuzz/fuzz/$$n || exit 1; \
 	done

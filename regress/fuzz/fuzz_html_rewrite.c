@@ -1,0 +1,104 @@
+/*
+ * libFuzzer target: arbitrary bytes through the HTML tracking rewrite
+ * (relayd/html_rewrite.c), as relayd drives it for every text/html part.
+ *
+ * Invariants checked: applying the plan with no pixel and no link
+ * callback gives the input back; the link spans are inside the input,
+ * sorted and disjoint, and the pixel offset is not inside one; with
+ * every link replaced by a marker and a pixel added, the output is
+ * exactly the input with those spans replaced and the pixel tag at its
+ * offset, built here independently; the callback sees the links in
+ * order, each an http(s) URL.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "html_rewrite.h"
+
+#define MARK	"M"
+#define PIXTAG	"<img src=\"P\" width=\"1\" height=\"1\" alt=\"\" " \
+		"style=\"border:0;width:1px;height:1px\">"
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static char *
+mark(void *arg, size_t idx, const char *url)
+{
+	size_t	*n = arg;
+
+	check(idx == *n);
+	check(strncasecmp(url, "http://", 7) == 0 ||
+	    strncasecmp(url, "https://", 8) == 0);
+	(*n)++;
+	return (strdup(MARK));
+}
+
+/* what the rewrite must give: the input, spans replaced, the pixel */
+static char *
+expected(const struct html_plan *p, const char *in, size_t size,
+    size_t *elen)
+{
+	FILE	*fp;
+	char	*buf = NULL;
+	size_t	 at = 0, i, off, end, pix = html_plan_pixel_offset(p);
+	int	 pixel = 1;
+
+	check((fp = open_memstream(&buf, elen)) != NULL);
+	for (i = 0; html_plan_span(p, i, &off, &end) == 0; i++) {
+		check(off >= at && end >= off && end <= size);
+		check(pix <= off || pix >= end);
+		if (pixel && pix <= off) {
+			fwrite(in + at, 1, pix - at, fp);
+			fputs(PIXTAG, fp);
+			at = pix;
+			pixel = 0;
+		}
+		fwrite(in + at, 1, off - at, fp);
+		fputs(MARK, fp);
+		at = end;
+	}
+	check(i == html_plan_nlinks(p));
+	if (pixel) {
+		check(pix >= at && pix <= size);
+		fwrite(in + at, 1, pix - at, fp);
+		fputs(PIXTAG, fp);
+		at = pix;
+	}
+	fwrite(in + at, 1, size - at, fp);
+	check(fclose(fp) == 0);
+	return (buf);
+}
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char		*in = (const char *)data;
+	struct html_plan	*p;
+	char			*out, *want;
+	size_t			 olen, wlen, n = 0;
+
+	if ((p = html_plan_new(in, size)) == NULL)
+		return (0);
+	out = html_plan_apply(p, in, size, NULL, NULL, NULL, &olen);
+	check(out != NULL && olen == size && memcmp(out, in, size) == 0);
+	free(out);
+	out = html_plan_apply(p, in, size, "P", mark, &n, &olen);
+	check(out != NULL && n == html_plan_nlinks(p));
+	check(html_plan_url(p, n) == NULL);
+	want = expected(p, in, size, &wlen);
+	check(olen == wlen && memcmp(out, want, olen) == 0);
+	free(want);
+	free(out);
+	html_plan_free(p);
+	return (0);
+}

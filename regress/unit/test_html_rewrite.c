@@ -1,0 +1,142 @@
+/*
+ * The HTML tracking rewrite (relayd/html_rewrite.c) on odd documents:
+ * which links are tracked, where the pixel goes, and that every byte
+ * outside the rewritten values is the original's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "html_rewrite.h"
+#include "tap.h"
+
+#define PIX	"<img src=\"P\" width=\"1\" height=\"1\" alt=\"\" " \
+		"style=\"border:0;width:1px;height:1px\">"
+
+/* link n -> "T<n>"; the URLs seen are kept for checks */
+struct seen {
+	char	 urls[16][256];
+	size_t	 n;
+};
+
+static char *
+link_cb(void *arg, size_t idx, const char *url)
+{
+	struct seen	*s = arg;
+	char		*r;
+
+	if (s->n < 16)
+		strlcpy(s->urls[s->n++], url, sizeof(s->urls[0]));
+	if (asprintf(&r, "T%zu", idx) == -1)
+		return (NULL);
+	return (r);
+}
+
+static char *
+run(const char *in, const char *pixel, struct seen *s)
+{
+	struct html_plan	*p;
+	char			*out;
+	size_t			 len;
+
+	memset(s, 0, sizeof(*s));
+	if ((p = html_plan_new(in, strlen(in))) == NULL)
+		return (NULL);
+	out = html_plan_apply(p, in, strlen(in), pixel, link_cb, s, &len);
+	if (out != NULL && strlen(out) != len) {
+		free(out);
+		out = NULL;
+	}
+	html_plan_free(p);
+	return (out);
+}
+
+static void
+check(const char *in, const char *pixel, const char *want, size_t nlinks,
+    const char *what)
+{
+	struct seen	 s;
+	char		*out = run(in, pixel, &s);
+
+	is_str(out, want, "%s", what);
+	is_int(s.n, nlinks, "%s: %zu links tracked", what, nlinks);
+	free(out);
+}
+
+int
+main(void)
+{
+	struct seen	 s;
+	char		*out;
+
+	check("<html><body><p>hi</p></body></html>", "P",
+	    "<html><body><p>hi</p>" PIX "</body></html>", 0,
+	    "pixel before </body>");
+	check("<p>no body at all", "P", "<p>no body at all" PIX, 0,
+	    "no body, no html: pixel at the end");
+	check("<html><p>x</p></html>\r\n", "P",
+	    "<html><p>x</p>" PIX "</html>\r\n", 0,
+	    "no </body>: pixel before </html>");
+	check("<HTML><BODY BGCOLOR=white>X</BODY></HTML>", "P",
+	    "<HTML><BODY BGCOLOR=white>X" PIX "</BODY></HTML>", 0,
+	    "uppercase tags");
+	check("<A HREF=http://a.test/x?y=1>a</A>", NULL,
+	    "<A HREF=T0>a</A>", 1, "uppercase, unquoted href");
+	check("<a href='https://a.test/'>a</a><a href=\"http://b.test\">b</a>",
+	    NULL, "<a href='T0'>a</a><a href=\"T1\">b</a>", 2,
+	    "single and double quotes kept");
+	check("<a href=\"mailto:x@y.test\">m</a><a href=\"tel:+1\">t</a>"
+	    "<a href=\"#top\">top</a><a href=\"/rel\">r</a>"
+	    "<a href=\"ftp://x.test/\">f</a>", NULL,
+	    "<a href=\"mailto:x@y.test\">m</a><a href=\"tel:+1\">t</a>"
+	    "<a href=\"#top\">top</a><a href=\"/rel\">r</a>"
+	    "<a href=\"ftp://x.test/\">f</a>", 0,
+	    "mailto, tel, anchors, relative and ftp untouched");
+	check("<a data-mailhook-notrack href=\"https://a.test/\">a</a>"
+	    "<a href=\"https://b.test/\" DATA-MAILHOOK-NOTRACK=\"1\">b</a>",
+	    NULL, "<a data-mailhook-notrack href=\"https://a.test/\">a</a>"
+	    "<a href=\"https://b.test/\" DATA-MAILHOOK-NOTRACK=\"1\">b</a>", 0,
+	    "data-mailhook-notrack untouched");
+	out = run("<a href=\"https://a.test/?a=1&amp;b=2&#x26;c=3\">x</a>",
+	    NULL, &s);
+	is_str(out, "<a href=\"T0\">x</a>", "entities in href");
+	is_str(s.urls[0], "https://a.test/?a=1&b=2&c=3",
+	    "the URL is the decoded one");
+	free(out);
+	out = run("<a href=\"  HTTPS://a.test/x \n\">x</a>", NULL, &s);
+	is_str(s.urls[0], "HTTPS://a.test/x", "white space trimmed, "
+	    "scheme in any case");
+	free(out);
+	check("<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", NULL,
+	    "<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", 0,
+	    "links in comments untouched");
+	check("<script>var s = '<a href=\"http://s.test/\">';"
+	    "document.write('href=http://t.test/')</script>"
+	    "<style>a[href=\"http://u.test\"]{}</style>"
+	    "<a href=http://v.test/>v</a>", NULL,
+	    "<script>var s = '<a href=\"http://s.test/\">';"
+	    "document.write('href=http://t.test/')</script>"
+	    "<style>a[href=\"http://u.test\"]{}</style>"
+	    "<a href=T0>v</a>", 1, "href= inside script and style untouched");
+	check("<map><area shape=rect href=\"http://m.test/\"></map>", NULL,
+	    "<map><area shape=rect href=\"T0\"></map>", 1, "area links");
+	check("<p><a href=\"http://a.test/\"><b>x</p>y</a>", NULL,
+	    "<p><a href=\"T0\"><b>x</p>y</a>", 1,
+	    "an <a> the parser clones is rewritten once");
+	check("<a href>e</a><a href=\"\">f</a><a>g</a>", NULL,
+	    "<a href>e</a><a href=\"\">f</a><a>g</a>", 0,
+	    "empty and missing href");
+	check("<body>\xff\xfe<a href=\"http://x.test/\xe9\">\xe9</a></body>",
+	    "P", "<body>\xff\xfe<a href=\"T0\">\xe9</a>" PIX "</body>", 1,
+	    "bytes that are not UTF-8 stay as they were");
+	check("<a href=\"http://a.test/\">a</a></body>", "https://t.test/o/a&b\"c",
+	    "<a href=\"T0\">a</a><img src=\"https://t.test/o/a&amp;b&quot;c\" "
+	    "width=\"1\" height=\"1\" alt=\"\" "
+	    "style=\"border:0;width:1px;height:1px\"></body>", 1,
+	    "pixel URL escaped as an attribute");
+	check("", "P", PIX, 0, "empty document");
+	check("<body>a</body><body>b</body>", "P",
+	    "<body>a</body><body>b" PIX "</body>", 0,
+	    "two </body>: the last, after all the content");
+	return (tap_done());
+}

@@ -1,0 +1,360 @@
+/*
+ * The tracking rewrite of an HTML document (html_rewrite.h).
+ *
+ * gumbo parses the document as a browser would and keeps, for every
+ * attribute, a pointer into the source and its original text with the
+ * quotes.  The plan is the list of byte ranges to replace (the inside of
+ * the href values worth tracking, quotes kept as they were) and the
+ * offset of the pixel; applying it copies every other byte unchanged.
+ * Script and style contents are text to the parser, so an "href=" in
+ * them is never taken for a link.
+ */
+#include <sys/types.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gumbo.h>
+
+#include "html_rewrite.h"
+
+#define PIXEL_HEAD	"<img src=\""
+#define PIXEL_TAIL	"\" width=\"1\" height=\"1\" alt=\"\" " \
+			"style=\"border:0;width:1px;height:1px\">"
+
+struct html_link {
+	size_t		 off;		/* the value without its quotes */
+	size_t		 end;
+	char		*url;		/* decoded and trimmed */
+};
+
+struct html_plan {
+	struct html_link *links;
+	size_t		 nlinks;
+	size_t		 pixel_off;
+};
+
+static int
+link_cmp(const void *a, const void *b)
+{
+	const struct html_link	*x = a, *y = b;
+
+	return (x->off < y->off ? -1 : x->off > y->off);
+}
+
+static int
+is_space(char c)
+{
+	return (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f');
+}
+
+/* the decoded href, trimmed, if it is an http(s) URL */
+static char *
+tracked_url(const char *v)
+{
+	size_t	 len;
+
+	while (is_space(*v))
+		v++;
+	len = strlen(v);
+	while (len > 0 && is_space(v[len - 1]))
+		len--;
+	if (strncasecmp(v, "http://", 7) != 0 &&
+	    strncasecmp(v, "https://", 8) != 0)
+		return (NULL);
+	return (strndup(v, len));
+}
+
+/* a link worth tracking in element e: 1 added, 0 none, -1 no memory */
+static int
+plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
+    const char *html, size_t len)
+{
+	const GumboAttribute	*a;
+	const char		*d;
+	size_t			 off, n;
+	struct html_link	*l;
+
+	if (e->tag != GUMBO_TAG_A && e->tag != GUMBO_TAG_AREA)
+		return (0);
+	if (gumbo_get_attribute(&e->attributes, "data-mailhook-notrack") != NULL)
+		return (0);
+	if ((a = gumbo_get_attribute(&e->attributes, "href")) == NULL)
+		return (0);
+	d = a->original_value.data;
+	n = a->original_value.length;
+	if (d == NULL || n == 0 || d < html || (size_t)(d - html) > len ||
+	    n > len - (size_t)(d - html))
+		return (0);	/* not from the source */
+	off = d - html;
+	if (n >= 2 && (d[0] == '"' || d[0] == '\'') && d[n - 1] == d[0]) {
+		off++;
+		n -= 2;
+	}
+	if (*cap == p->nlinks) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		if ((l = reallocarray(p->links, nc, sizeof(*l))) == NULL)
+			return (-1);
+		p->links = l;
+		*cap = nc;
+	}
+	l = &p->links[p->nlinks];
+	if ((l->url = tracked_url(a->value)) == NULL)
+		return (0);
+	l->off = off;
+	l->end = off + n;
+	p->nlinks++;
+	return (1);
+}
+
+/* every element, depth first without recursion (documents nest deep) */
+static int
+plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len)
+{
+	GumboNode	**stack = NULL, **ns, *n;
+	size_t		 sp = 0, scap = 0, lcap = 0, i;
+	const GumboVector *kids;
+
+	if (root == NULL)
+		return (0);
+	scap = 64;
+	if ((stack = calloc(scap, sizeof(*stack))) == NULL)
+		return (-1);
+	stack[sp++] = root;
+	while (sp > 0) {
+		n = stack[--sp];
+		if (n->type != GUMBO_NODE_ELEMENT && n->type != GUMBO_NODE_TEMPLATE)
+			continue;
+		if (plan_link(p, &lcap, &n->v.element, html, len) == -1)
+			goto fail;
+		kids = &n->v.element.children;
+		if (sp + kids->length > scap) {
+			size_t nc = (sp + kids->length) * 2;
+			if ((ns = reallocarray(stack, nc, sizeof(*ns))) == NULL)
+				goto fail;
+			stack = ns;
+			scap = nc;
+		}
+		for (i = kids->length; i > 0; i--)
+			stack[sp++] = kids->data[i - 1];
+	}
+	free(stack);
+	return (0);
+ fail:
+	free(stack);
+	return (-1);
+}
+
+/* where an end tag the parser took from the source starts, or -1 */
+static ssize_t
+end_tag_off(const GumboNode *n, const char *html, size_t len)
+{
+	const GumboStringPiece	*t = &n->v.element.original_end_tag;
+
+	if (t->data == NULL || t->length == 0 || t->data < html ||
+	    (size_t)(t->data - html) >= len)
+		return (-1);
+	return (t->data - html);
+}
+
+/* before </body>, else before </html>, else at the end */
+static size_t
+pixel_offset(const GumboOutput *out, const char *html, size_t len)
+{
+	const GumboNode		*root = out->root, *k;
+	const GumboVector	*kids;
+	ssize_t			 off;
+	size_t			 i;
+
+	if (root == NULL || root->type != GUMBO_NODE_ELEMENT)
+		return (len);
+	kids = &root->v.element.children;
+	for (i = 0; i < kids->length; i++) {
+		k = kids->data[i];
+		if (k->type == GUMBO_NODE_ELEMENT &&
+		    k->v.element.tag == GUMBO_TAG_BODY &&
+		    (off = end_tag_off(k, html, len)) != -1)
+			return (off);
+	}
+	if ((off = end_tag_off(root, html, len)) != -1)
+		return (off);
+	return (len);
+}
+
+/* sorted, and a range the parser used twice (cloned <a>) only once */
+static void
+plan_sort(struct html_plan *p)
+{
+	size_t	 i, k = 0;
+
+	if (p->nlinks == 0)
+		return;
+	qsort(p->links, p->nlinks, sizeof(*p->links), link_cmp);
+	for (i = 1; i < p->nlinks; i++) {
+		if (p->links[i].off < p->links[k].end ||
+		    p->links[i].off == p->links[k].off) {
+			free(p->links[i].url);
+			continue;
+		}
+		p->links[++k] = p->links[i];
+	}
+	p->nlinks = k + 1;
+}
+
+struct html_plan *
+html_plan_new(const char *html, size_t len)
+{
+	struct html_plan	*p;
+	GumboOutput		*out;
+	int			 rv;
+
+	if (len > HTML_REWRITE_MAX || (p = calloc(1, sizeof(*p))) == NULL)
+		return (NULL);
+	if ((out = gumbo_parse_with_options(&kGumboDefaultOptions, html,
+	    len)) == NULL) {
+		free(p);
+		return (NULL);
+	}
+	rv = plan_walk(p, out->root, html, len);
+	p->pixel_off = pixel_offset(out, html, len);
+	gumbo_destroy_output(&kGumboDefaultOptions, out);
+	if (rv == -1) {
+		html_plan_free(p);
+		return (NULL);
+	}
+	plan_sort(p);
+	return (p);
+}
+
+void
+html_plan_free(struct html_plan *p)
+{
+	size_t	 i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nlinks; i++)
+		free(p->links[i].url);
+	free(p->links);
+	free(p);
+}
+
+size_t
+html_plan_nlinks(const struct html_plan *p)
+{
+	return (p->nlinks);
+}
+
+const char *
+html_plan_url(const struct html_plan *p, size_t idx)
+{
+	return (idx < p->nlinks ? p->links[idx].url : NULL);
+}
+
+int
+html_plan_span(const struct html_plan *p, size_t idx, size_t *off,
+    size_t *end)
+{
+	if (idx >= p->nlinks)
+		return (-1);
+	*off = p->links[idx].off;
+	*end = p->links[idx].end;
+	return (0);
+}
+
+size_t
+html_plan_pixel_offset(const struct html_plan *p)
+{
+	return (p->pixel_off);
+}
+
+/* a URL as an attribute value: safe quoted or not */
+static void
+put_attr(FILE *o, const char *s)
+{
+	const char	*r;
+
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			r = "&amp;";
+			break;
+		case '"':
+			r = "&quot;";
+			break;
+		case '\'':
+			r = "&#39;";
+			break;
+		case '<':
+			r = "&lt;";
+			break;
+		case '>':
+			r = "&gt;";
+			break;
+		case '`':
+			r = "&#96;";
+			break;
+		case ' ':
+		case '\t':
+		case '\r':
+		case '\n':
+		case '\f':
+			r = "%20";
+			break;
+		default:
+			putc(*s, o);
+			continue;
+		}
+		fputs(r, o);
+	}
+}
+
+char *
+html_plan_apply(const struct html_plan *p, const char *html, size_t len,
+    const char *pixel_url, html_link_fn fn, void *arg, size_t *outlen)
+{
+	FILE	*o;
+	char	*buf = NULL, *url;
+	size_t	 at = 0, i = 0, cut;
+	int	 pixel = pixel_url != NULL;
+
+	if ((o = open_memstream(&buf, outlen)) == NULL)
+		return (NULL);
+	for (;;) {
+		cut = i < p->nlinks && fn != NULL ? p->links[i].off : len;
+		if (pixel && p->pixel_off <= cut) {
+			if (p->pixel_off > at) {
+				fwrite(html + at, 1, p->pixel_off - at, o);
+				at = p->pixel_off;
+			}
+			fputs(PIXEL_HEAD, o);
+			put_attr(o, pixel_url);
+			fputs(PIXEL_TAIL, o);
+			pixel = 0;
+			continue;
+		}
+		fwrite(html + at, 1, cut - at, o);
+		at = cut;
+		if (cut == len)
+			break;
+		if ((url = fn(arg, i, p->links[i].url)) != NULL) {
+			put_attr(o, url);
+			free(url);
+			at = p->links[i].end;
+		}
+		i++;
+	}
+	if (ferror(o)) {
+		fclose(o);
+		free(buf);
+		return (NULL);
+	}
+	if (fclose(o) != 0) {
+		free(buf);
+		return (NULL);
+	}
+	return (buf);
+}

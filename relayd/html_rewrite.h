@@ -1,0 +1,44 @@
+/*
+ * Tracking rewrite of one HTML document, in place: the http(s) links of
+ * <a> and <area> point at a tracking URL and an open pixel goes before
+ * </body>.  The document is parsed once (gumbo, with source positions)
+ * into a plan; the plan is applied once per recipient with that
+ * recipient's URLs.  Every byte outside the rewritten href values and
+ * the inserted pixel stays as it was.
+ */
+#ifndef MH_HTML_REWRITE_H
+#define MH_HTML_REWRITE_H
+
+#include <stddef.h>
+
+#define HTML_REWRITE_MAX	(32 * 1024 * 1024)	/* larger: not planned */
+
+struct html_plan;
+
+/*
+ * The replacement for tracked link number idx (0-based, document order)
+ * whose target is url (entities decoded, surrounding white space
+ * trimmed): a malloc'd URL, or NULL to leave that link alone.
+ */
+typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url);
+
+/* NULL if len is over HTML_REWRITE_MAX or memory ran out */
+struct html_plan *html_plan_new(const char *html, size_t len);
+void		 html_plan_free(struct html_plan *);
+size_t		 html_plan_nlinks(const struct html_plan *);
+const char	*html_plan_url(const struct html_plan *, size_t idx);
+/* where link idx's value is in the document: [*off, *end); -1 if none */
+int		 html_plan_span(const struct html_plan *, size_t idx,
+		    size_t *off, size_t *end);
+size_t		 html_plan_pixel_offset(const struct html_plan *);
+
+/*
+ * The rewritten document (malloc'd, *outlen bytes, NUL-terminated), or
+ * NULL if memory ran out.  html and len must be what the plan was made
+ * from.  pixel_url NULL: no pixel; fn NULL: links stay.
+ */
+char		*html_plan_apply(const struct html_plan *, const char *html,
+		    size_t len, const char *pixel_url, html_link_fn fn,
+		    void *arg, size_t *outlen);
+
+#endif /* MH_HTML_REWRITE_H */
