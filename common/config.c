@@ -104,6 +104,7 @@ config_new(void)
 	TAILQ_INIT(&c->sender_limits);
 	TAILQ_INIT(&c->events);
 	TAILQ_INIT(&c->dkims);
+	TAILQ_INIT(&c->trackings);
 	return (c);
 }
 
@@ -143,6 +144,7 @@ config_free(struct config *c)
 	struct sender_limit	*s;
 	struct events_block	*e;
 	struct dkim		*k;
+	struct tracking		*t;
 
 	if (c == NULL)
 		return;
@@ -183,6 +185,11 @@ config_free(struct config *c)
 	while ((k = TAILQ_FIRST(&c->dkims)) != NULL) {
 		TAILQ_REMOVE(&c->dkims, k, entry);
 		free(k);
+	}
+	while ((t = TAILQ_FIRST(&c->trackings)) != NULL) {
+		TAILQ_REMOVE(&c->trackings, t, entry);
+		explicit_bzero(t, sizeof(*t));
+		free(t);
 	}
 	freedata(&c->credentials_data, &c->credentials_len, 1);
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
@@ -824,6 +831,29 @@ dkims_to_json(const struct config *c)
 	return (a);
 }
 
+static json_t *
+trackings_to_json(const struct config *c, int flags)
+{
+	const struct tracking	*t;
+	json_t			*a = newarr(), *o;
+
+	TAILQ_FOREACH(t, &c->trackings, entry) {
+		o = newobj();
+		jstr(o, "domain", t->domain);
+		jstr(o, "url", t->url);
+		jset(o, "opens", json_boolean(t->opens));
+		jset(o, "clicks", json_boolean(t->clicks));
+		jint(o, "read", t->read);
+		jset(o, "unsubscribe", json_boolean(t->unsubscribe));
+		if (flags & CONF_TRACKING_KEY) {
+			jstr(o, "secret", t->secret);
+			jstr(o, "prev_secret", t->prev_secret);
+		}
+		append(a, o);
+	}
+	return (a);
+}
+
 json_t *
 config_to_json(const struct config *c, int flags)
 {
@@ -858,6 +888,7 @@ config_to_json(const struct config *c, int flags)
 	relay_to_json(c, o, flags);
 	jset(o, "events", events_to_json(c, flags));
 	jset(o, "dkim", dkims_to_json(c));
+	jset(o, "tracking", trackings_to_json(c, flags));
 	return (o);
 }
 
@@ -1218,6 +1249,31 @@ dkim_from_json(struct config *c, const json_t *o)
 }
 
 static int
+tracking_from_json(struct config *c, const json_t *o)
+{
+	struct tracking	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&c->trackings, t, entry);
+	GINT(o, "read", 1, 3600, t->read);
+	if (gstr(o, "domain", t->domain, sizeof(t->domain), 0) == -1 ||
+	    config_check_domain(t->domain) == -1 ||
+	    gstr(o, "url", t->url, sizeof(t->url), 0) == -1 ||
+	    config_check_url(t->url) != NULL ||
+	    gbool(o, "opens", &t->opens) == -1 ||
+	    gbool(o, "clicks", &t->clicks) == -1 ||
+	    gbool(o, "unsubscribe", &t->unsubscribe) == -1 ||
+	    gstr(o, "secret", t->secret, sizeof(t->secret), 1) == -1 ||
+	    (t->secret[0] && config_check_tracking_secret(t->secret)) ||
+	    gstr(o, "prev_secret", t->prev_secret, sizeof(t->prev_secret),
+	    1) == -1 ||
+	    (t->prev_secret[0] && config_check_tracking_secret(t->prev_secret)))
+		return (-1);
+	return (0);
+}
+
+static int
 lists_from_json(struct config *c, const json_t *o)
 {
 	static const struct {
@@ -1228,7 +1284,8 @@ lists_from_json(struct config *c, const json_t *o)
 		{ "listeners", listener_from_json },
 		{ "routes", route_from_json },
 		{ "events", events_from_json },
-		{ "dkim", dkim_from_json }
+		{ "dkim", dkim_from_json },
+		{ "tracking", tracking_from_json }
 	};
 	const json_t	*a, *v;
 	size_t		 i, j;

@@ -199,6 +199,28 @@ struct dkim {
 };
 TAILQ_HEAD(dkimlist, dkim);
 
+/*
+ * tracking domain "example.com" { url "https://t.example.com" opens yes
+ *     clicks yes read 8s unsubscribe one-click secret "..." }
+ * for mail whose From: domain is domain.  The secret is the HMAC key of
+ * the tokens; without one the parent gives the block the spool's key
+ * (config_tracking_key).  prev_secret is the key before the last
+ * reload, still accepted.  Both travel only with CONF_TRACKING_KEY.
+ */
+#define TRACKING_SECRET_MIN	16
+struct tracking {
+	TAILQ_ENTRY(tracking)	 entry;
+	char			 domain[MH_NAME_MAX];	/* lower-cased */
+	char			 url[MH_URL_MAX];	/* no trailing '/' */
+	int			 opens;		/* default yes */
+	int			 clicks;	/* default yes */
+	int			 read;		/* seconds, default 8 */
+	int			 unsubscribe;	/* one-click, default yes */
+	char			 secret[MH_NAME_MAX];
+	char			 prev_secret[MH_NAME_MAX];
+};
+TAILQ_HEAD(trackinglist, tracking);
+
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
@@ -241,6 +263,7 @@ struct config {
 
 	struct eventslist	 events;
 	struct dkimlist		 dkims;
+	struct trackinglist	 trackings;
 };
 
 /* parse.y */
@@ -266,11 +289,19 @@ void		 config_headers_free(struct headerlist *);
 
 /* config.c */
 #define CONF_SECRETS	0x01	/* include key PEM, credentials, secrets */
+#define CONF_TRACKING_KEY 0x02	/* include the tracking token keys */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 const struct route *config_route(const struct config *, uint32_t);
 const struct listener *config_listener(const struct config *, uint32_t);
 const struct pki *config_pki(const struct config *, const char *);
+/* the tracking block of a From: domain, or NULL */
+const struct tracking *config_tracking(const struct config *, const char *);
+/* parent: blocks without a secret get the spool's key (made once) */
+int		 config_tracking_key(struct config *);
+/* parent, at reload: each block keeps the key it had as prev_secret */
+void		 config_tracking_rotate(struct config *, const struct config *);
+const char	*config_check_tracking_secret(const char *);
 const char	*event_kind_name(enum event_kind);
 int		 event_kind_from_name(const char *);	/* -1 if unknown */
 

@@ -101,6 +101,8 @@ static struct pos		 cur_listen_pos;
 static struct events_block	*cur_events;
 static struct pos		 cur_events_pos;
 static struct domain_limit	*cur_dlimit;
+static struct tracking		*cur_track;
+static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 url_seen;	/* url option seen in the block */
@@ -116,6 +118,10 @@ static void	 route_end(void);
 static void	 listen_begin(const struct pos *, const struct pos *, char *);
 static void	 listen_end(void);
 static void	 events_end(void);
+static void	 tracking_begin(const struct pos *, const struct pos *, char *);
+static void	 tracking_end(void);
+static void	 tracking_yesno(const struct pos *, const char *, const char *,
+		    int *);
 static int	 kind_add(const struct pos *, const char *);
 
 %}
@@ -124,9 +130,9 @@ static int	 kind_add(const struct pos *, const char *);
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	FROM GREETDELAY HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
-%token	RATE RECIPIENTS REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR
+%token	RATE READ RECIPIENTS REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR
 %token	SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONTIMEOUT SMTPS SPF SPOOL TLS
-%token	TLSREQ TO URL VIA WAIT
+%token	TLSREQ TO TRACKING UNSUBSCRIBE URL VIA WAIT OPENS CLICKS
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
@@ -412,6 +418,70 @@ main		: HOSTNAME STRING {
 			free($7);
 		}
 		| eventshead '{' optnl eventsopts '}'	{ events_end(); }
+		| trackhead '{' optnl trackopts '}'	{ tracking_end(); }
+		;
+
+trackhead	: TRACKING DOMAIN STRING {
+			tracking_begin(&$<pos>1, &$<pos>3, $3);
+			free($3);
+		}
+		;
+
+trackopts	: /* empty */
+		| trackopts trackopt optnl
+		| trackopts error '\n'	{ yyerrok; }
+		;
+
+trackopt	: URL STRING {
+			const char	*why = config_check_url($2);
+			size_t		 n;
+
+			url_seen = 1;
+			if (why == NULL && strpbrk($2, "?#") != NULL)
+				why = "has a query or fragment";
+			if (why != NULL)
+				perr(&$<pos>2, "tracking url \"%s\" %s", $2, why);
+			else {
+				while ((n = strlen($2)) > 0 && $2[n - 1] == '/')
+					$2[n - 1] = '\0';
+				parse_copystr(&$<pos>2, cur_track->url,
+				    sizeof(cur_track->url), $2, "tracking url");
+			}
+			free($2);
+		}
+		| SECRET STRING {
+			const char	*why;
+
+			if ((why = config_check_tracking_secret($2)) != NULL)
+				perr(&$<pos>2, "%s", why);
+			else
+				parse_copystr(&$<pos>2, cur_track->secret,
+				    sizeof(cur_track->secret), $2, "secret");
+			explicit_bzero($2, strlen($2));
+			free($2);
+		}
+		| OPENS STRING {
+			tracking_yesno(&$<pos>2, "opens", $2, &cur_track->opens);
+			free($2);
+		}
+		| CLICKS STRING {
+			tracking_yesno(&$<pos>2, "clicks", $2, &cur_track->clicks);
+			free($2);
+		}
+		| READ time {
+			if (parse_check_range(&$<pos>2, $2, 1, 3600, "read") == 0)
+				cur_track->read = $2;
+		}
+		| UNSUBSCRIBE STRING {
+			if (strcmp($2, "one-click") == 0)
+				cur_track->unsubscribe = 1;
+			else if (strcmp($2, "no") == 0)
+				cur_track->unsubscribe = 0;
+			else
+				perr(&$<pos>2, "unsubscribe wants one-click or no, "
+				    "not \"%s\"", $2);
+			free($2);
+		}
 		;
 
 resolverport	: /* empty */
@@ -759,6 +829,8 @@ kind		: STRING {
 			free($1);
 		}
 		| BOUNCE		{ kind_add(&$<pos>1, "bounce"); }
+		| READ			{ kind_add(&$<pos>1, "read"); }
+		| UNSUBSCRIBE		{ kind_add(&$<pos>1, "unsubscribe"); }
 		;
 
 %%
@@ -779,6 +851,7 @@ static const struct keywords keywords[] = {
 	{ "bounce",		BOUNCE,		1 },
 	{ "ca",			CA,		1 },
 	{ "cert",		CERT,		0 },
+	{ "clicks",		CLICKS,		0 },
 	{ "concurrency",	CONCURRENCY,	0 },
 	{ "connections",	CONNECTIONS,	0 },
 	{ "control",		CONTROL,	1 },
@@ -804,12 +877,14 @@ static const struct keywords keywords[] = {
 	{ "message-size",	MESSAGESIZE,	0 },
 	{ "mode",		MODE,		0 },
 	{ "on",			ON,		0 },
+	{ "opens",		OPENS,		0 },
 	{ "per",		PER,		0 },
 	{ "pki",		PKI,		1 },
 	{ "port",		PORT,		0 },
 	{ "private-addresses",	PRIVADDR,	0 },
 	{ "queue",		QUEUE,		1 },
 	{ "rate",		RATE,		0 },
+	{ "read",		READ,		0 },
 	{ "recipients",		RECIPIENTS,	0 },
 	{ "reject",		REJECT,		0 },
 	{ "relay",		RELAY,		1 },
@@ -829,6 +904,8 @@ static const struct keywords keywords[] = {
 	{ "tls",		TLS,		0 },
 	{ "tls-require",	TLSREQ,		0 },
 	{ "to",			TO,		0 },
+	{ "tracking",		TRACKING,	1 },
+	{ "unsubscribe",	UNSUBSCRIBE,	0 },
 	{ "url",		URL,		0 },
 	{ "via",		VIA,		0 },
 	{ "wait",		WAIT,		0 }
@@ -1454,6 +1531,49 @@ events_end(void)
 	if (cur_events->kinds == 0)
 		cur_events->kinds = EV_ALL;
 	cur_events = NULL;
+}
+
+static void
+tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
+{
+	struct tracking	*t;
+	char		*s;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatal("calloc");
+	t->opens = t->clicks = t->unsubscribe = 1;
+	t->read = 8;
+	for (s = domain; *s != '\0'; s++)
+		*s = tolower((unsigned char)*s);
+	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
+		if (config_tracking(conf, domain) != NULL)
+			perr(dp, "duplicate tracking domain \"%s\"", domain);
+		parse_copystr(dp, t->domain, sizeof(t->domain), domain,
+		    "tracking domain");
+	}
+	TAILQ_INSERT_TAIL(&conf->trackings, t, entry);
+	cur_track = t;
+	cur_track_pos = *p;
+	url_seen = 0;
+}
+
+static void
+tracking_end(void)
+{
+	if (cur_track->url[0] == '\0' && !url_seen)
+		perr(&cur_track_pos, "tracking domain without url");
+	cur_track = NULL;
+}
+
+static void
+tracking_yesno(const struct pos *p, const char *what, const char *v, int *dst)
+{
+	if (strcmp(v, "yes") == 0)
+		*dst = 1;
+	else if (strcmp(v, "no") == 0)
+		*dst = 0;
+	else
+		perr(p, "%s wants yes or no, not \"%s\"", what, v);
 }
 
 static int

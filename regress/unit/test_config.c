@@ -87,7 +87,15 @@ static const char full[] =
     "\tbatch 7\n"
     "\twait 250ms\n"
     "}\n"
-    "events { url \"https://app.example.com/all\" }\n";
+    "events { url \"https://app.example.com/all\" }\n"
+    "tracking domain \"Example.COM\" {\n"
+    "\turl \"https://t.example.com/\"\n"
+    "\topens yes\n"
+    "\tclicks no\n"
+    "\tread 12s\n"
+    "\tunsubscribe one-click\n"
+    "\tsecret \"0123456789abcdef-tracking\"\n"
+    "}\n";
 
 static void
 writefile(const char *name, const char *text, mode_t mode)
@@ -322,6 +330,24 @@ check_full(const struct config *c)
 }
 
 static void
+check_tracking(const struct config *c, int key)
+{
+	const struct tracking	*t = config_tracking(c, "example.com");
+
+	ok(t != NULL && config_tracking(c, "EXAMPLE.com") == t &&
+	    config_tracking(c, "x.example.com") == NULL,
+	    "tracking domain found by From: domain, any case, exactly");
+	if (t == NULL)
+		return;
+	is_str(t->url, "https://t.example.com", "tracking url without '/'");
+	ok(t->opens && !t->clicks && t->read == 12 && t->unsubscribe,
+	    "opens yes, clicks no, read 12s, unsubscribe one-click");
+	is_str(t->secret, key ? "0123456789abcdef-tracking" : "",
+	    key ? "tracking secret with CONF_TRACKING_KEY" :
+	    "no tracking secret without CONF_TRACKING_KEY");
+}
+
+static void
 test_full(void)
 {
 	struct config	*c, *c2;
@@ -337,6 +363,7 @@ test_full(void)
 	}
 	is_str(errbuf, "", "no messages");
 	check_full(c);
+	check_tracking(c, 1);
 
 	j1 = config_to_json(c, CONF_SECRETS);
 	c2 = config_from_json(j1);
@@ -359,6 +386,21 @@ test_full(void)
 	free(dump);
 	c2 = config_from_json(pub);
 	ok(c2 != NULL, "public JSON still decodes");
+	if (c2 != NULL)
+		check_tracking(c2, 0);
+	config_free(c2);
+	json_decref(pub);
+	pub = config_to_json(c, CONF_SECRETS);
+	dump = json_dumps(pub, 0);
+	ok(dump != NULL && strstr(dump, "abcdef-tracking") == NULL,
+	    "CONF_SECRETS alone carries no tracking key");
+	free(dump);
+	json_decref(pub);
+	pub = config_to_json(c, CONF_TRACKING_KEY);
+	c2 = config_from_json(pub);
+	ok(c2 != NULL, "JSON with the tracking key decodes");
+	if (c2 != NULL)
+		check_tracking(c2, 1);
 	config_free(c2);
 	json_decref(pub);
 	json_decref(j1);
@@ -696,6 +738,100 @@ test_load_files(void)
 	config_free(c);
 }
 
+/* tracking blocks: defaults, errors, the spool key, rotation */
+static void
+test_tracking(void)
+{
+	struct config		*c, *old;
+	const struct tracking	*t;
+	char			 text[1024], key[128];
+	int			 lines = 0;
+	char			*s;
+
+	c = parse_text("tracking domain \"a.test\" { url \"http://t.a.test\" }\n"
+	    "tracking domain \"b.test\" {\n url \"https://t.b.test/x\"\n"
+	    " opens no\n unsubscribe no\n}\n");
+	ok(c != NULL, "tracking blocks parse");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	t = config_tracking(c, "a.test");
+	ok(t != NULL && t->opens && t->clicks && t->read == 8 &&
+	    t->unsubscribe && t->secret[0] == '\0',
+	    "defaults: opens, clicks, read 8s, one-click, no secret");
+	t = config_tracking(c, "b.test");
+	ok(t != NULL && !t->opens && t->clicks && !t->unsubscribe &&
+	    strcmp(t->url, "https://t.b.test/x") == 0, "opens no, "
+	    "unsubscribe no, a path in the url");
+	snprintf(c->spool, sizeof(c->spool), "%s", dir);
+	ok(config_tracking_key(c) == 0, "a spool key is made");
+	t = config_tracking(c, "a.test");
+	ok(t != NULL && strlen(t->secret) == 64, "64 hex digits");
+	strlcpy(key, t ? t->secret : "", sizeof(key));
+	config_free(c);
+	c = parse_text("tracking domain \"a.test\" { url \"http://t.a.test\" }\n");
+	if (c == NULL)
+		return;
+	snprintf(c->spool, sizeof(c->spool), "%s", dir);
+	ok(config_tracking_key(c) == 0 &&
+	    strcmp(config_tracking(c, "a.test")->secret, key) == 0,
+	    "the same key after a restart");
+	old = c;
+	snprintf(text, sizeof(text), "tracking domain \"a.test\" {\n"
+	    "url \"http://t.a.test\"\nsecret \"a-new-key-of-enough-length\"\n}\n");
+	c = parse_text(text);
+	if (c == NULL) {
+		config_free(old);
+		return;
+	}
+	config_tracking_rotate(c, old);
+	t = config_tracking(c, "a.test");
+	ok(strcmp(t->secret, "a-new-key-of-enough-length") == 0 &&
+	    strcmp(t->prev_secret, key) == 0,
+	    "a reload keeps the previous key as prev_secret");
+	config_free(old);
+	config_free(c);
+	snprintf(text, sizeof(text), "%s/tracking.key", dir);
+	unlink(text);
+
+	c = parse_text(
+	    "tracking domain \"a.test\" { }\n"
+	    "tracking domain \"b.test\" { url \"ftp://x\" }\n"
+	    "tracking domain \"c.test\" { url \"https://t.c.test/?q\" }\n"
+	    "tracking domain \"d.test\" {\n url \"https://t\"\n opens maybe\n}\n"
+	    "tracking domain \"e.test\" {\n url \"https://t\"\n read 0\n}\n"
+	    "tracking domain \"f.test\" {\n url \"https://t\"\n colour red\n}\n"
+	    "tracking domain \"g.test\" {\n url \"https://t\"\n secret \"short\"\n}\n"
+	    "tracking domain \"h.test\" {\n url \"https://t\"\n unsubscribe two-click\n}\n"
+	    "tracking domain \"a.test\" { url \"https://t\" }\n"
+	    "tracking domain \"bad domain\" { url \"https://t\" }\n");
+	ok(c == NULL, "bad tracking blocks refused");
+	for (s = errbuf; (s = strchr(s, '\n')) != NULL; s++)
+		lines++;
+	is_int(lines, 10, "one error per bad tracking block");
+	ok(strstr(errbuf, "t.conf:1:1: tracking domain without url") != NULL,
+	    "tracking without url");
+	ok(strstr(errbuf, "t.conf:2:32: tracking url \"ftp://x\" is not an "
+	    "http:// or https:// URL") != NULL, "tracking url not http");
+	ok(strstr(errbuf, "t.conf:3:32: tracking url \"https://t.c.test/?q\" "
+	    "has a query or fragment") != NULL, "tracking url with a query");
+	ok(strstr(errbuf, "t.conf:6:8: opens wants yes or no, not \"maybe\"") !=
+	    NULL, "opens maybe");
+	ok(strstr(errbuf, "t.conf:10:7: read 0 out of range (1-3600)") != NULL,
+	    "read 0");
+	ok(strstr(errbuf, "t.conf:14:2: unknown keyword \"colour\"") !=
+	    NULL, "unknown option");
+	ok(strstr(errbuf, "t.conf:18:9: tracking secret shorter than 16") !=
+	    NULL, "short secret");
+	ok(strstr(errbuf, "t.conf:22:14: unsubscribe wants one-click or no") !=
+	    NULL, "unsubscribe two-click");
+	ok(strstr(errbuf, "t.conf:24:17: duplicate tracking domain \"a.test\"") !=
+	    NULL, "duplicate tracking domain");
+	ok(strstr(errbuf, "t.conf:25:17: tracking domain \"bad domain\" is "
+	    "not a valid domain name") != NULL, "bad tracking domain");
+}
+
 static void
 test_kinds(void)
 {
@@ -733,6 +869,7 @@ main(void)
 	test_macros_include();
 	test_errors();
 	test_smtp_limits();
+	test_tracking();
 	test_kinds();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

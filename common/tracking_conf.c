@@ -1,0 +1,173 @@
+/*
+ * The tracking blocks of the configuration (config.h): lookup by From:
+ * domain, the token key kept in the spool for blocks without a secret,
+ * and the previous key kept across a reload.
+ *
+ * The spool's key is SPOOL/tracking.key: 64 hex digits (32 random
+ * bytes), made by the parent the first time a block needs it, mode
+ * 0600, so that tokens in mail already sent keep working after a
+ * restart.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define KEY_FILE	"tracking.key"
+#define KEY_HEX		64
+
+const struct tracking *
+config_tracking(const struct config *c, const char *domain)
+{
+	const struct tracking	*t;
+
+	if (domain == NULL || domain[0] == '\0')
+		return (NULL);
+	TAILQ_FOREACH(t, &c->trackings, entry)
+		if (strcasecmp(t->domain, domain) == 0)
+			return (t);
+	return (NULL);
+}
+
+const char *
+config_check_tracking_secret(const char *s)
+{
+	const unsigned char	*p;
+
+	if (strlen(s) < TRACKING_SECRET_MIN)
+		return ("tracking secret shorter than 16 characters");
+	if (strlen(s) >= MH_NAME_MAX)
+		return ("tracking secret too long");
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return ("tracking secret must be printable ASCII "
+			    "without spaces");
+	return (NULL);
+}
+
+static int
+key_read(int fd, char *key)
+{
+	ssize_t	 n;
+	size_t	 off = 0;
+	size_t	 i;
+
+	while (off < KEY_HEX + 1) {
+		n = read(fd, key + off, KEY_HEX + 1 - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	if (off > 0 && key[off - 1] == '\n')
+		off--;
+	if (off != KEY_HEX)
+		return (-1);
+	for (i = 0; i < KEY_HEX; i++)
+		if (strchr("0123456789abcdef", key[i]) == NULL)
+			return (-1);
+	key[KEY_HEX] = '\0';
+	return (0);
+}
+
+/* a new key, durable before it is used (tmp, fsync, rename, fsync dir) */
+static int
+key_make(const char *spool, char *key)
+{
+	unsigned char	 raw[KEY_HEX / 2];
+	char		 path[MH_PATH_MAX + 32], tmp[MH_PATH_MAX + 32];
+	size_t		 i;
+	int		 fd, dfd;
+
+	arc4random_buf(raw, sizeof(raw));
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(key + 2 * i, 3, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, KEY_FILE);
+	if ((fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		log_warn("tracking key \"%s\"", tmp);
+		return (-1);
+	}
+	if (write(fd, key, KEY_HEX) != KEY_HEX || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) == -1) {
+		log_warn("tracking key \"%s\"", tmp);
+		close(fd);
+		unlink(tmp);
+		return (-1);
+	}
+	close(fd);
+	if (rename(tmp, path) == -1) {
+		log_warn("tracking key \"%s\"", path);
+		unlink(tmp);
+		return (-1);
+	}
+	if ((dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	log_info("tracking: new token key in %s", path);
+	return (0);
+}
+
+int
+config_tracking_key(struct config *c)
+{
+	struct tracking	*t;
+	char		 key[KEY_HEX + 2], path[MH_PATH_MAX + 32];
+	int		 fd, need = 0;
+
+	TAILQ_FOREACH(t, &c->trackings, entry)
+		if (t->secret[0] == '\0')
+			need = 1;
+	if (!need)
+		return (0);
+	snprintf(path, sizeof(path), "%s/%s", c->spool, KEY_FILE);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		if (key_read(fd, key) == -1) {
+			log_warnx("tracking key \"%s\": not 64 hex digits",
+			    path);
+			close(fd);
+			return (-1);
+		}
+		close(fd);
+	} else if (errno != ENOENT) {
+		log_warn("tracking key \"%s\"", path);
+		return (-1);
+	} else if (key_make(c->spool, key) == -1)
+		return (-1);
+	TAILQ_FOREACH(t, &c->trackings, entry)
+		if (t->secret[0] == '\0')
+			strlcpy(t->secret, key, sizeof(t->secret));
+	explicit_bzero(key, sizeof(key));
+	return (0);
+}
+
+void
+config_tracking_rotate(struct config *nc, const struct config *oc)
+{
+	struct tracking		*t;
+	const struct tracking	*o;
+
+	TAILQ_FOREACH(t, &nc->trackings, entry) {
+		if ((o = config_tracking(oc, t->domain)) == NULL)
+			continue;
+		if (strcmp(o->secret, t->secret) != 0)
+			strlcpy(t->prev_secret, o->secret,
+			    sizeof(t->prev_secret));
+		else
+			strlcpy(t->prev_secret, o->prev_secret,
+			    sizeof(t->prev_secret));
+	}
+}
