@@ -34,20 +34,22 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS	+= $(EXTRA_LDFLAGS)
 
-# every .c of the process folders and common/ is part of the daemon library;
-# the two programs' main() live in smtpd/mailhookd.c and mhctl/mhctl.c
-LIB_SRCS := $(filter-out smtpd/mailhookd.c, \
-	    $(wildcard common/*.c smtpd/*.c authd/*.c relayd/*.c hookd/*.c)) \
-	    $(BUILD)/parse.c
-LIB_OBJS := $(patsubst %.c,$(BUILD)/o/%.o,$(filter-out $(BUILD)/%,$(LIB_SRCS))) \
-	    $(BUILD)/o/parse.o
-UNIT_SRCS := $(wildcard regress/unit/test_*.c)
-UNIT_BINS := $(patsubst regress/unit/%.c,$(BUILD)/regress/%,$(UNIT_SRCS))
-HELPER_SRCS := $(wildcard regress/helpers/*.c)
-HELPER_BINS := $(patsubst regress/helpers/%.c,$(BUILD)/regress/%,$(HELPER_SRCS))
+# The process folders: every .c in one of them, and in common/, is part of
+# the daemon library.  A new process folder is one word added here.
+PROCDIRS := mailhookd smtpd authd relayd hookd
+# the two programs' main() live in mailhookd/mailhookd.c and mhctl/mhctl.c
+LIB_SRCS := $(filter-out mailhookd/mailhookd.c, \
+	    $(wildcard common/*.c $(addsuffix /*.c,$(PROCDIRS))))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/o/%.o,$(LIB_SRCS)) $(BUILD)/o/parse.o
+# regress/<component>/: test_*.c are unit tests, the other .c are helper
+# programs the script tests run; both are built into $(BUILD)/regress/
+# (regress/fuzz and regress/bench build their own)
+REGRESS_CSRCS := $(filter-out regress/fuzz/% regress/bench/%, \
+	    $(wildcard regress/*/*.c))
+REGRESS_BINS := $(addprefix $(BUILD)/regress/,$(notdir $(REGRESS_CSRCS:.c=)))
 FUZZ_SRCS := $(wildcard regress/fuzz/fuzz_*.c)
 
-all: $(BUILD)/mailhookd $(BUILD)/mhctl $(UNIT_BINS) $(HELPER_BINS)
+all: $(BUILD)/mailhookd $(BUILD)/mhctl $(REGRESS_BINS)
 
 $(BUILD)/o/%.o: %.c common/*.h | deps-build
 	@mkdir -p $(dir $@)
@@ -65,19 +67,20 @@ $(BUILD)/libmh.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mailhookd: $(BUILD)/o/smtpd/mailhookd.o $(BUILD)/libmh.a
+$(BUILD)/mailhookd: $(BUILD)/o/mailhookd/mailhookd.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/mhctl: $(BUILD)/o/mhctl/mhctl.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/regress/%: regress/unit/%.c $(BUILD)/libmh.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Irelayd -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
-
-$(BUILD)/regress/%: regress/helpers/%.c $(BUILD)/libmh.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ismtpd -o $@ $< $(BUILD)/libmh.a $(LDFLAGS) $(PKG_LIBS)
+# one rule per test program, from wherever in regress/ its source is; a
+# program in regress/X/ sees the headers of X/ (regress/relayd: relayd/)
+define regress_prog
+$(BUILD)/regress/$(notdir $(1:.c=)): $(1) $(BUILD)/libmh.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -Iregress/lib -I$(patsubst regress/%/,%,$(dir $(1))) -o $$@ $$< $$(BUILD)/libmh.a $$(LDFLAGS) $$(PKG_LIBS)
+endef
+$(foreach s,$(REGRESS_CSRCS),$(eval $(call regress_prog,$(s))))
 
 deps-build:
 	etc/deps.sh -b $(BUILD) build

@@ -11,13 +11,12 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "authd_modules.h"
+#include "authd.h"
 #include "child.h"
 #include "dns.h"
 #include "http.h"
 #include "log.h"
 
-void	authd_main(void) __attribute__((noreturn));
 
 static struct config	*authd_conf;
 static struct creds	*authd_creds;

@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "http.h"
-#include "authd_modules.h"
+#include "authd.h"
 
 #define AUTHZ_TEXT_MAX		200	/* reply text from a response body */
 #define AUTHZ_MAX_REDIRECTS	3

@@ -22,7 +22,7 @@
 
 #include "mailhook.h"
 #include "log.h"
-#include "authd_modules.h"
+#include "authd.h"
 
 #define THROTTLE_SLOTS		1024
 #define DUMMY_SETTING		"$y$j9T$F5Jx5fExrKuPp53xLKQ..1"

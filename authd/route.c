@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-#include "authd_modules.h"
+#include "authd.h"
 
 struct rcpt_check {
 	struct authd_rcpt_req	 req;

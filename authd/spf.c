@@ -42,7 +42,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 
-#include "authd_modules.h"
+#include "authd.h"
 
 #define SPF_MAX_PASSES		14
 #define SPF_MAX_NAMES		128	/* DNS answers one check may gather */

@@ -58,7 +58,7 @@ enum imsg_type {
 	IMSG_SPOOL_ABORT,	/* struct spool_abort */
 
 	/* relayd, authd -> hookd */
-	IMSG_EVENT,		/* event JSON (common/event.h) */
+	IMSG_EVENT,		/* event JSON (common/mh_event.h) */
 	/* hookd -> relayd */
 	IMSG_SUPPRESS,		/* struct suppress_req: hard bounce came back */
 
@@ -162,7 +162,7 @@ struct suppress_req {
 
 /* IMSG_EVENT_ACK */
 struct event_ack {
-	char		 id[37];		/* EVENT_ID_LEN (event.h) */
+	char		 id[37];		/* EVENT_ID_LEN (mh_event.h) */
 };
 
 /* msg.c: payload checks */

@@ -13,7 +13,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "imsg.h"
+#include "mh_imsg.h"
 #include "mailhook.h"
 
 #define PROC_PARENT_FD	3
@@ -57,6 +57,16 @@ void		 mproc_update(struct mproc *);
 void		*msg_get(struct mproc *, struct imsg *, size_t);
 json_t		*msg_get_json(struct mproc *, struct imsg *);	/* fatal if malformed */
 const char	*imsg_type_name(uint32_t);
+
+/*
+ * Each process's entry point, called by mailhookd/mailhookd.c (the parent
+ * without -P, a child with -P name).  A new process adds its line here.
+ */
+__attribute__((noreturn)) void	parent_main(void);
+__attribute__((noreturn)) void	smtpd_main(void);
+__attribute__((noreturn)) void	authd_main(void);
+__attribute__((noreturn)) void	relayd_main(void);
+__attribute__((noreturn)) void	hookd_main(void);
 
 /* child side: the config arrives in chunks before anything else */
 struct config	*child_recv_config(struct mproc *);	/* blocking, before the sandbox */

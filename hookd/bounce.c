@@ -28,7 +28,7 @@
 #include <gmime/gmime.h>
 
 #include "config.h"
-#include "event.h"
+#include "mh_event.h"
 #include "log.h"
 #include "verp.h"
 #include "events.h"
@@ -704,7 +704,7 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	memset(out, 0, sizeof(*out));
 	if ((raw = read_all(fd, &len)) == NULL)
 		return (-1);
-	event_init(&out->ev, EV_BOUNCE_REPLY);
+	mh_event_init(&out->ev, EV_BOUNCE_REPLY);
 	vrcpt[0] = '\0';
 	if (rcpt != NULL && bounce_domain != NULL &&
 	    verp_decode(rcpt, bounce_domain, vid, vrcpt, sizeof(vrcpt)) == 0)

@@ -15,7 +15,7 @@
 #ifndef MH_HOOKD_BOUNCE_H
 #define MH_HOOKD_BOUNCE_H
 
-#include "event.h"
+#include "mh_event.h"
 
 #define BOUNCE_READ_MAX		(32 * 1024 * 1024)
 
@@ -31,7 +31,7 @@ struct bounce_info {
 /*
  * fd: the message (read from its current offset); rcpt: the envelope
  * recipient, a VERP address on bounce_domain (may be NULL).  0 and *out
- * filled (event_clear(&out->ev) afterwards), -1 on a read error.
+ * filled (mh_event_clear(&out->ev) afterwards), -1 on a read error.
  */
 int	bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	    struct bounce_info *out);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "mh_event.h"
 #include "log.h"
 #include "mailhook.h"
 #include "proc.h"

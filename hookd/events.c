@@ -4,7 +4,7 @@
  * Spool layout, under <spool>/events/:
  *
  *	<key>/endpoint.json		{"url":..., "format":...}
- *	<key>/e-<time>-<eventid>.json	one pending event (event_to_json)
+ *	<key>/e-<time>-<eventid>.json	one pending event (mh_event_to_json)
  *	<key>/b-<batchid>.json		a formed batch (format events):
  *					{"batch":id, "events":[records]}
  *
@@ -43,7 +43,7 @@
 #include <openssl/sha.h>
 
 #include "config.h"
-#include "event.h"
+#include "mh_event.h"
 #include "http.h"
 #include "log.h"
 #include "sign.h"
@@ -507,11 +507,11 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	if (id == NULL || strlen(id) != EVENT_ID_LEN - 1 || !json_is_array(a))
 		return (NULL);
 	json_array_foreach(a, i, r) {
-		if (event_from_json(&ev, r) == -1)
+		if (mh_event_from_json(&ev, r) == -1)
 			return (NULL);
 		json_object_set_new(seen, ev.id, json_true());
 		recent_add(ev.id);
-		event_clear(&ev);
+		mh_event_clear(&ev);
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return (NULL);
@@ -783,7 +783,7 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 			fn(1, arg);
 		return (0);
 	}
-	if ((o = event_to_json(ev)) == NULL) {
+	if ((o = mh_event_to_json(ev)) == NULL) {
 		log_warnx("events: cannot encode event %s", ev->id);
 		return (-1);
 	}
@@ -841,7 +841,7 @@ make_batch_id(char id[EVENT_ID_LEN])
 {
 	struct event_record	ev;
 
-	event_init(&ev, EV_DELIVERY);	/* only for a fresh uuid */
+	mh_event_init(&ev, EV_DELIVERY);	/* only for a fresh uuid */
 	strlcpy(id, ev.id, EVENT_ID_LEN);
 }
 
@@ -853,14 +853,14 @@ item_load(struct endpoint *ep, struct evitem *it)
 	struct event_record	 ev;
 
 	if ((o = read_json(ep->dir, it->name, EV_FILE_MAX)) == NULL ||
-	    event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
+	    mh_event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
 		if (o != NULL)
-			event_clear(&ev);
+			mh_event_clear(&ev);
 		json_decref(o);
 		quarantine(ep, it->name);
 		return (NULL);
 	}
-	event_clear(&ev);
+	mh_event_clear(&ev);
 	return (o);
 }
 
@@ -992,14 +992,14 @@ ep_send(struct endpoint *ep)
 	if (evs == NULL || pevs == NULL)
 		fatal("events: calloc");
 	json_array_foreach(b->records, i, r) {
-		if (event_from_json(&evs[i], r) == -1)
+		if (mh_event_from_json(&evs[i], r) == -1)
 			fatalx("events: record changed under us");
 		pevs[i] = &evs[i];
 	}
 	rc = events_render(ep->format, (const struct event_record *const *)pevs,
 	    n, &body, &len, &ctype);
 	for (i = 0; i < n; i++)
-		event_clear(&evs[i]);
+		mh_event_clear(&evs[i]);
 	free(evs);
 	free(pevs);
 	if (rc != 0) {

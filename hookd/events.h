@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "event.h"
+#include "mh_event.h"
 
 /* default retry schedule, seconds; the last one repeats */
 #define EVENTS_RETRY_SCHEDULE	{ 5, 300, 1800, 7200, 18000, 36000 }

@@ -41,7 +41,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "event.h"
+#include "mh_event.h"
 #include "events.h"
 
 #define CT_JSON		"application/json"

@@ -12,7 +12,7 @@
 
 #include "child.h"
 #include "dns.h"
-#include "event.h"
+#include "mh_event.h"
 #include "gsync.h"
 #include "http.h"
 #include "log.h"
@@ -20,7 +20,6 @@
 #include "hookd.h"
 #include "mime.h"
 
-void	hookd_main(void) __attribute__((noreturn));
 
 struct config	*hookd_conf;
 static int	 hookd_started;
@@ -45,12 +44,12 @@ event_from_peer(struct mproc *p, struct imsg *imsg)
 	struct event_record	 ev;
 	json_t			*j = msg_get_json(p, imsg);
 
-	if (event_from_json(&ev, j) == -1)
+	if (mh_event_from_json(&ev, j) == -1)
 		fatalx("hookd: malformed event from %s", p->name);
 	json_decref(j);
 	if (events_submit_ack(p, &ev) == -1)
 		log_warnx("hookd: event %s could not be stored", ev.id);
-	event_clear(&ev);
+	mh_event_clear(&ev);
 }
 
 static void

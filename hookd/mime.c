@@ -70,7 +70,7 @@ static int	 mime_initialized;
  * a later iconv_open() of one of these charsets, by GMime or by us, needs
  * no file.  Any other charset fails to open in the sandbox (glibc's open()
  * of the module gets ENOENT in the chroot) and is decoded by the 8-bit
- * fallback.  regress/mime/test_mime shows both cases in a chroot.
+ * fallback.  regress/hookd/test_mime shows both cases in a chroot.
  */
 static const char *const preload_charsets[] = {
 	"ISO-8859-1", "ISO-8859-2", "ISO-8859-3", "ISO-8859-4", "ISO-8859-5",

@@ -53,13 +53,13 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
 	if (events_submit(&bi.ev, NULL, NULL) == -1) {
-		event_clear(&bi.ev);
+		mh_event_clear(&bi.ev);
 		return (-1);
 	}
 	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
 	    bi.ev.recipient[0] != '\0')
 		suppress(&bi.ev);
-	event_clear(&bi.ev);
+	mh_event_clear(&bi.ev);
 	return (0);
 }
 

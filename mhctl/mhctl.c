@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "imsg.h"
+#include "mh_imsg.h"
 #include "mailhook.h"
 
 static const char usage_text[] =

@@ -28,7 +28,7 @@
 
 #include "log.h"
 #include "verp.h"
-#include "relay_local.h"
+#include "relayd.h"
 #include "dns.h"
 
 #include <event2/event.h>

@@ -30,7 +30,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "event.h"
+#include "mh_event.h"
 #include "gsync.h"
 #include "log.h"
 #include "outbox.h"
@@ -177,7 +177,7 @@ outbox_put(const struct event_record *ev)
 	/* the same event again (a retried step after a restart) */
 	if (find(ev->id) != NULL)
 		return (0);
-	if ((j = event_to_json(ev)) == NULL) {
+	if ((j = mh_event_to_json(ev)) == NULL) {
 		log_warnx("outbox: event %s cannot be encoded", ev->id);
 		return (-1);
 	}
@@ -261,10 +261,10 @@ load_file(const char *name, const char *id, size_t *lenp)
 	}
 	buf[off] = '\0';
 	if ((j = json_loadb(buf, off, JSON_REJECT_DUPLICATES, &err)) == NULL ||
-	    event_from_json(&ev, j) == -1)
+	    mh_event_from_json(&ev, j) == -1)
 		goto out;
 	ok = strcmp(ev.id, id) == 0;
-	event_clear(&ev);
+	mh_event_clear(&ev);
  out:
 	json_decref(j);
 	close(fd);

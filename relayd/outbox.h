@@ -9,11 +9,11 @@
 #ifndef MH_RELAYD_OUTBOX_H
 #define MH_RELAYD_OUTBOX_H
 
-#include "event.h"
+#include "mh_event.h"
 
 struct event_base;
 
-/* hand one event (JSON text, event_to_json) to hookd; 0 if sent */
+/* hand one event (JSON text, mh_event_to_json) to hookd; 0 if sent */
 typedef int	(*outbox_send_fn)(const char *json, size_t len);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */

@@ -30,7 +30,7 @@
 
 #include "gsync.h"
 #include "log.h"
-#include "relay_local.h"
+#include "relayd.h"
 
 #define HDR_READ_MAX	(256 * 1024)
 

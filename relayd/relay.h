@@ -18,7 +18,7 @@
 
 #include "config.h"
 #include "envelope.h"
-#include "event.h"
+#include "mh_event.h"
 
 struct event_base;
 

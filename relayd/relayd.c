@@ -13,12 +13,11 @@
 
 #include "child.h"
 #include "dns.h"
-#include "event.h"
+#include "mh_event.h"
 #include "log.h"
 #include "outbox.h"
 #include "relay.h"
 
-void	relayd_main(void) __attribute__((noreturn));
 
 static int	relayd_started;
 

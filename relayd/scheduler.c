@@ -17,7 +17,7 @@
 
 #include "gsync.h"
 #include "log.h"
-#include "relay_local.h"
+#include "relayd.h"
 
 #include <event2/event.h>
 

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "relay_local.h"
+#include "relayd.h"
 
 struct supp {
 	RB_ENTRY(supp)	 entry;

@@ -21,7 +21,7 @@
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
-#include "smtp_int.h"
+#include "smtpd.h"
 
 struct smtp_global smtp_g;
 

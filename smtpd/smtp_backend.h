@@ -1,7 +1,7 @@
 /*
  * What the SMTP engine asks of the rest of the daemon.  In mailhookd these
  * are imsgs to authd, hookd and relayd (smtpd/smtpd.c); the test harness
- * (regress/helpers/smtp_harness.c) answers them in-process.
+ * (regress/smtpd/smtp_harness.c) answers them in-process.
  *
  * owner is PROC_HOOKD (recipients with dest DEST_ROUTE or DEST_BOUNCE) or
  * PROC_RELAYD (DEST_RELAY).  Every request is answered exactly once, later,

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
-#include "smtp_int.h"
+#include "smtpd.h"
 
 int
 tx_owner_index(int owner)

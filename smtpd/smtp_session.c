@@ -25,7 +25,7 @@
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
-#include "smtp_int.h"
+#include "smtpd.h"
 
 #define CLOSE_LINGER	5	/* seconds to flush the last reply */
 

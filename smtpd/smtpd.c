@@ -16,7 +16,6 @@
 #include "smtp.h"
 #include "smtp_backend.h"
 
-void	smtpd_main(void) __attribute__((noreturn));
 
 static char	smtpd_root[MH_PATH_MAX + 8];
 

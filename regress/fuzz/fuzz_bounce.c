@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
 	    "b.test", &bi) == -1)
 		abort();
-	event_clear(&bi.ev);
+	mh_event_clear(&bi.ev);
 	close(fd);
 	return (0);
 }

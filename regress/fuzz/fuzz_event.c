@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "event.h"
+#include "mh_event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -19,11 +19,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return (0);
-	if (event_from_json(&ev, j) == 0) {
-		if ((again = event_to_json(&ev)) == NULL)
+	if (mh_event_from_json(&ev, j) == 0) {
+		if ((again = mh_event_to_json(&ev)) == NULL)
 			abort();
 		json_decref(again);
-		event_clear(&ev);
+		mh_event_clear(&ev);
 	}
 	json_decref(j);
 	return (0);

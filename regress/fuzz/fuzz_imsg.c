@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "imsg.h"
+#include "mh_imsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

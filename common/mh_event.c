@@ -1,0 +1,324 @@
+/*
+ * The internal event record and its JSON form (common/event.h).
+ *
+ * The JSON form travels over imsg (relayd, authd -> hookd) and is what
+ * hookd keeps in its event spool.  The decoder is strict: a wrong type, an
+ * unknown kind, an overlong string or a string carrying NUL, CR or LF
+ * where it could end up in a header is refused.  Unknown keys are ignored
+ * so that a newer writer can add fields.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "mh_event.h"
+
+#define EV_CUSTOM_HEADERS_MAX	(16 * 1024)
+#define EV_BOUNCE_MIME_MAX	(1024 * 1024)
+
+enum evftype {
+	EF_LINE,	/* one line of printable text (UTF-8 allowed), no CR/LF/NUL */
+	EF_TOKEN	/* printable ASCII, no space */
+};
+
+struct evfield {
+	const char	*key;
+	enum evftype	 type;
+	size_t		 off;
+	size_t		 size;
+};
+
+#define EVF(k, t, m)	{ k, t, offsetof(struct event_record, m),	\
+			    sizeof(((struct event_record *)0)->m) }
+
+static const struct evfield ev_fields[] = {
+	EVF("queue_id", EF_TOKEN, queue_id),
+	EVF("message_id", EF_LINE, message_id),
+	EVF("recipient", EF_LINE, recipient),
+	EVF("sender", EF_LINE, sender),
+	EVF("stage", EF_TOKEN, stage),
+	EVF("extended", EF_TOKEN, extended),
+	EVF("description", EF_LINE, description),
+	EVF("tags", EF_LINE, tags),
+	EVF("group", EF_LINE, group),
+	EVF("transaction", EF_LINE, transaction),
+	EVF("subject", EF_LINE, subject),
+	EVF("bounce_type", EF_TOKEN, bounce_type),
+	EVF("bounce_reason", EF_LINE, bounce_reason),
+	EVF("link", EF_LINE, link),
+};
+
+static void	event_make_id(char *);
+static int	event_str_ok(const char *, size_t, enum evftype);
+static int	event_headers_ok(const char *, size_t);
+static int	event_id_ok(const char *);
+
+static void
+event_make_id(char *id)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 r[16];
+	size_t			 i, j;
+
+	arc4random_buf(r, sizeof(r));
+	r[6] = (r[6] & 0x0f) | 0x40;	/* version 4 */
+	r[8] = (r[8] & 0x3f) | 0x80;	/* variant */
+	for (i = 0, j = 0; i < sizeof(r); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			id[j++] = '-';
+		id[j++] = hex[r[i] >> 4];
+		id[j++] = hex[r[i] & 0x0f];
+	}
+	id[j] = '\0';
+}
+
+void
+mh_event_init(struct event_record *ev, enum event_kind kind)
+{
+	memset(ev, 0, sizeof(*ev));
+	event_make_id(ev->id);
+	ev->kind = kind;
+	ev->time = time(NULL);
+}
+
+void
+mh_event_clear(struct event_record *ev)
+{
+	free(ev->custom_headers);
+	ev->custom_headers = NULL;
+	free(ev->bounce_mime);
+	ev->bounce_mime = NULL;
+}
+
+/* an event id: 36 characters of lower-case hex and '-' (uuid-like) */
+static int
+event_id_ok(const char *s)
+{
+	size_t	i;
+
+	if (strlen(s) != EVENT_ID_LEN - 1)
+		return (0);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '-')
+			continue;
+		if (!isdigit((unsigned char)s[i]) &&
+		    (s[i] < 'a' || s[i] > 'f'))
+			return (0);
+	}
+	return (1);
+}
+
+static int
+event_str_ok(const char *s, size_t len, enum evftype type)
+{
+	size_t		i;
+	unsigned char	c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '\0' || c == '\r' || c == '\n' || c == 0x7f)
+			return (0);
+		if (c < 0x20 && c != '\t')
+			return (0);
+		if (type == EF_TOKEN && (c <= 0x20 || c >= 0x7f))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * custom headers: "Name: value\r\n" lines, no NUL, no bare CR or LF, each
+ * line a header (a field name, a colon) so nothing can be smuggled.
+ */
+static int
+event_headers_ok(const char *s, size_t len)
+{
+	size_t	i, start;
+	int	colon;
+
+	start = 0;
+	colon = 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\0')
+			return (0);
+		if (s[i] == '\n')
+			return (0);	/* only as part of CRLF, below */
+		if (s[i] == '\r') {
+			if (i + 1 >= len || s[i + 1] != '\n' || !colon)
+				return (0);
+			i++;
+			start = i + 1;
+			colon = 0;
+			continue;
+		}
+		if (!colon) {
+			if (s[i] == ':' && i > start) {
+				colon = 1;
+				continue;
+			}
+			if ((unsigned char)s[i] <= 0x20 ||
+			    (unsigned char)s[i] >= 0x7f)
+				return (0);
+		} else if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
+			return (0);
+	}
+	/* a last line without CRLF is allowed if it is a header */
+	return (start == len || colon);
+}
+
+json_t *
+mh_event_to_json(const struct event_record *ev)
+{
+	json_t		*o;
+	const char	*kind, *s;
+	size_t		 i;
+	int		 rc = 0;
+
+	if ((int)ev->kind < 0 || ev->kind >= EV_KIND_MAX ||
+	    (kind = event_kind_name(ev->kind)) == NULL)
+		return (NULL);
+	if ((o = json_object()) == NULL)
+		return (NULL);
+	rc |= json_object_set_new(o, "id", json_string(ev->id));
+	rc |= json_object_set_new(o, "kind", json_string(kind));
+	rc |= json_object_set_new(o, "time", json_integer(ev->time));
+	for (i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++) {
+		s = (const char *)ev + ev_fields[i].off;
+		if (s[0] == '\0')
+			continue;
+		rc |= json_object_set_new(o, ev_fields[i].key, json_string(s));
+	}
+	if (ev->code != 0)
+		rc |= json_object_set_new(o, "code", json_integer(ev->code));
+	if (ev->custom_headers != NULL)
+		rc |= json_object_set_new(o, "custom_headers",
+		    json_string(ev->custom_headers));
+	if (ev->bounce_mime != NULL)
+		rc |= json_object_set_new(o, "bounce_mime",
+		    json_stringn(ev->bounce_mime, strlen(ev->bounce_mime)));
+	if (ev->unique_open)
+		rc |= json_object_set_new(o, "unique_open", json_true());
+	if (ev->async)
+		rc |= json_object_set_new(o, "async", json_true());
+	if (rc != 0) {
+		json_decref(o);
+		return (NULL);
+	}
+	return (o);
+}
+
+/* a boolean, or the integers 0 and 1 */
+static int
+event_bool(const json_t *v, int *out)
+{
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return (0);
+	}
+	if (json_is_integer(v) && (json_integer_value(v) == 0 ||
+	    json_integer_value(v) == 1)) {
+		*out = (int)json_integer_value(v);
+		return (0);
+	}
+	return (-1);
+}
+
+static int
+event_dup(const json_t *v, size_t max, int headers, char **out)
+{
+	const char	*s;
+	size_t		 len;
+
+	if (!json_is_string(v))
+		return (-1);
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len > max || strlen(s) != len)	/* embedded NUL */
+		return (-1);
+	if (headers && !event_headers_ok(s, len))
+		return (-1);
+	if ((*out = strdup(s)) == NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+event_from_json1(struct event_record *ev, const json_t *o)
+{
+	const json_t	*v;
+	const char	*s;
+	size_t		 i, len;
+	json_int_t	 n;
+	int		 k;
+
+	if ((v = json_object_get(o, "id")) == NULL || !json_is_string(v) ||
+	    !event_id_ok(json_string_value(v)))
+		return (-1);
+	strlcpy(ev->id, json_string_value(v), sizeof(ev->id));
+	if ((v = json_object_get(o, "kind")) == NULL || !json_is_string(v) ||
+	    (k = event_kind_from_name(json_string_value(v))) == -1 ||
+	    k < 0 || k >= EV_KIND_MAX)
+		return (-1);
+	ev->kind = k;
+	if ((v = json_object_get(o, "time")) == NULL || !json_is_integer(v) ||
+	    (n = json_integer_value(v)) < 0 || n > INT64_C(253402300799))
+		return (-1);
+	ev->time = (time_t)n;
+
+	for (i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++) {
+		if ((v = json_object_get(o, ev_fields[i].key)) == NULL)
+			continue;
+		if (!json_is_string(v))
+			return (-1);
+		s = json_string_value(v);
+		len = json_string_length(v);
+		if (len >= ev_fields[i].size ||
+		    !event_str_ok(s, len, ev_fields[i].type))
+			return (-1);
+		memcpy((char *)ev + ev_fields[i].off, s, len + 1);
+	}
+	if ((v = json_object_get(o, "code")) != NULL) {
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
+		    n > 999)
+			return (-1);
+		ev->code = (int)n;
+	}
+	if ((v = json_object_get(o, "unique_open")) != NULL &&
+	    event_bool(v, &ev->unique_open) == -1)
+		return (-1);
+	if ((v = json_object_get(o, "async")) != NULL &&
+	    event_bool(v, &ev->async) == -1)
+		return (-1);
+	if ((v = json_object_get(o, "custom_headers")) != NULL &&
+	    !json_is_null(v) &&
+	    event_dup(v, EV_CUSTOM_HEADERS_MAX, 1, &ev->custom_headers) == -1)
+		return (-1);
+	if ((v = json_object_get(o, "bounce_mime")) != NULL &&
+	    !json_is_null(v) &&
+	    event_dup(v, EV_BOUNCE_MIME_MAX, 0, &ev->bounce_mime) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+mh_event_from_json(struct event_record *ev, const json_t *o)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (!json_is_object(o))
+		return (-1);
+	if (event_from_json1(ev, o) == -1) {
+		mh_event_clear(ev);
+		memset(ev, 0, sizeof(*ev));
+		return (-1);
+	}
+	return (0);
+}

@@ -1,0 +1,48 @@
+/*
+ * One internal event record (DESIGN.md, Events).  relayd and authd make
+ * them, hookd persists them and renders them in the three payload formats.
+ * Travels over imsg as JSON (mh_event_to_json/mh_event_from_json).
+ */
+#ifndef MH_EVENT_H
+#define MH_EVENT_H
+
+#include <time.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "envelope.h"
+
+#define EVENT_ID_LEN	37	/* 36 chars + NUL: uuid-like, stable across retries */
+
+struct event_record {
+	char		 id[EVENT_ID_LEN];
+	enum event_kind	 kind;
+	time_t		 time;
+	char		 queue_id[MH_MSGID_LEN];
+	char		 message_id[256];	/* Message-ID header, no <> */
+	char		 recipient[MH_ADDR_MAX];
+	char		 sender[MH_ADDR_MAX];
+	char		 stage[16];		/* connect, helo, mail, rcpt, data, tls, dns, queue, bounce */
+	int		 code;			/* SMTP code, 0 if none */
+	char		 extended[16];		/* "5.1.1", "" if none */
+	char		 description[512];
+	char		 tags[512];		/* comma separated */
+	char		 group[128];
+	char		 transaction[128];
+	char		*custom_headers;	/* "Name: value\r\n..." or NULL */
+	char		 subject[512];
+	char		 bounce_type[8];	/* "hard", "soft" or "" */
+	char		 bounce_reason[128];
+	char		*bounce_mime;		/* the bounce message, or NULL */
+	char		 link[MH_URL_MAX];	/* click */
+	int		 unique_open;		/* open/click: first one */
+	int		 async;			/* failure reported after acceptance */
+};
+
+/* event.c */
+void	 mh_event_init(struct event_record *, enum event_kind);	/* fresh id, time now */
+void	 mh_event_clear(struct event_record *);			/* frees the pointers */
+json_t	*mh_event_to_json(const struct event_record *);
+int	 mh_event_from_json(struct event_record *, const json_t *);	/* -1 if malformed */
+
+#endif /* MH_EVENT_H */

@@ -1,0 +1,314 @@
+/*
+ * imsg: framed messages with fd passing (see imsg.h).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mh_imsg.h"
+
+#define IOV_BATCH	64
+
+void
+imsg_init(struct imsgbuf *ibuf, int fd)
+{
+	memset(ibuf, 0, sizeof(*ibuf));
+	TAILQ_INIT(&ibuf->w.bufs);
+	ibuf->w.fd = fd;
+	ibuf->fd = fd;
+	ibuf->pid = getpid();
+}
+
+static int
+rbuf_reserve(struct imsgbuf *ibuf, size_t want)
+{
+	unsigned char	*p;
+	size_t		 nsize;
+
+	if (ibuf->rsize - ibuf->rlen >= want)
+		return (0);
+	nsize = ibuf->rsize ? ibuf->rsize : 65536;
+	while (nsize - ibuf->rlen < want)
+		nsize *= 2;
+	if (nsize > MAX_IMSGSIZE * 2 + 65536) {
+		errno = ERANGE;
+		return (-1);
+	}
+	if ((p = realloc(ibuf->rbuf, nsize)) == NULL)
+		return (-1);
+	ibuf->rbuf = p;
+	ibuf->rsize = nsize;
+	return (0);
+}
+
+/*
+ * Read what is there.  Returns bytes read, 0 on EOF, -1 on error
+ * (EAGAIN included; the caller checks errno).
+ */
+ssize_t
+imsg_read(struct imsgbuf *ibuf)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * 16)];
+	}		 cmsgbuf;
+	struct msghdr	 msg;
+	struct cmsghdr	*cmsg;
+	struct iovec	 iov;
+	ssize_t		 n;
+	int		*fdp, i, nfd;
+
+	if (rbuf_reserve(ibuf, 65536) == -1)
+		return (-1);
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = ibuf->rbuf + ibuf->rlen;
+	iov.iov_len = ibuf->rsize - ibuf->rlen;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = &cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+
+	while ((n = recvmsg(ibuf->fd, &msg, MSG_CMSG_CLOEXEC)) == -1) {
+		if (errno != EINTR)
+			return (-1);
+	}
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		fdp = (int *)CMSG_DATA(cmsg);
+		for (i = 0; i < nfd; i++) {
+			if (ibuf->nfds < IMSG_MAXFDS)
+				ibuf->fds[ibuf->nfds++] = fdp[i];
+			else
+				close(fdp[i]);
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC) {
+		errno = EMSGSIZE;
+		return (-1);
+	}
+	ibuf->rlen += n;
+	return (n);
+}
+
+/*
+ * Take one complete message out of the read buffer.  Returns its size,
+ * 0 when none is complete, -1 (errno EBADMSG) when the stream is corrupt:
+ * the caller must treat that peer as hostile.
+ */
+ssize_t
+imsg_get(struct imsgbuf *ibuf, struct imsg *imsg)
+{
+	struct imsg_hdr	hdr;
+	size_t		datalen;
+
+	if (ibuf->rlen < IMSG_HEADER_SIZE)
+		return (0);
+	memcpy(&hdr, ibuf->rbuf, sizeof(hdr));
+	if (hdr.len < IMSG_HEADER_SIZE || hdr.len > MAX_IMSGSIZE ||
+	    (hdr.flags & ~IMSGF_HASFD) != 0) {
+		errno = EBADMSG;
+		return (-1);
+	}
+	if (hdr.len > ibuf->rlen)
+		return (0);
+	datalen = hdr.len - IMSG_HEADER_SIZE;
+	imsg->hdr = hdr;
+	imsg->fd = -1;
+	imsg->data = NULL;
+	if (datalen > 0) {
+		/* one spare NUL so text payloads can be checked safely */
+		if ((imsg->data = malloc(datalen + 1)) == NULL)
+			return (-1);
+		memcpy(imsg->data, ibuf->rbuf + IMSG_HEADER_SIZE, datalen);
+		((char *)imsg->data)[datalen] = '\0';
+	}
+	if (hdr.flags & IMSGF_HASFD) {
+		if (ibuf->nfds == 0) {
+			free(imsg->data);
+			errno = EBADMSG;
+			return (-1);
+		}
+		imsg->fd = ibuf->fds[0];
+		memmove(ibuf->fds, ibuf->fds + 1,
+		    (ibuf->nfds - 1) * sizeof(int));
+		ibuf->nfds--;
+	}
+	memmove(ibuf->rbuf, ibuf->rbuf + hdr.len, ibuf->rlen - hdr.len);
+	ibuf->rlen -= hdr.len;
+	return (hdr.len);
+}
+
+int
+imsg_compose2(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
+    pid_t pid, int fd, const void *d1, size_t l1, const void *d2, size_t l2)
+{
+	struct imsg_hdr	 hdr;
+	struct ibuf	*b;
+	size_t		 len = IMSG_HEADER_SIZE + l1 + l2;
+
+	if (len > MAX_IMSGSIZE) {
+		errno = ERANGE;
+		return (-1);
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return (-1);
+	if ((b->buf = malloc(len)) == NULL) {
+		free(b);
+		return (-1);
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = type;
+	hdr.len = len;
+	hdr.peerid = peerid;
+	hdr.pid = pid ? (uint32_t)pid : (uint32_t)ibuf->pid;
+	hdr.flags = fd >= 0 ? IMSGF_HASFD : 0;
+	memcpy(b->buf, &hdr, sizeof(hdr));
+	if (l1)
+		memcpy(b->buf + IMSG_HEADER_SIZE, d1, l1);
+	if (l2)
+		memcpy(b->buf + IMSG_HEADER_SIZE + l1, d2, l2);
+	b->size = b->wpos = len;
+	b->fd = fd;
+	TAILQ_INSERT_TAIL(&ibuf->w.bufs, b, entry);
+	ibuf->w.queued++;
+	return (1);
+}
+
+int
+imsg_compose(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
+    pid_t pid, int fd, const void *data, size_t datalen)
+{
+	return (imsg_compose2(ibuf, type, peerid, pid, fd, data, datalen,
+	    NULL, 0));
+}
+
+static void
+ibuf_dequeue(struct msgbuf *mb, struct ibuf *b)
+{
+	TAILQ_REMOVE(&mb->bufs, b, entry);
+	if (b->fd != -1)
+		close(b->fd);
+	free(b->buf);
+	free(b);
+	mb->queued--;
+}
+
+static void
+msgbuf_drain(struct msgbuf *mb, size_t n)
+{
+	struct ibuf	*b;
+	size_t		 left;
+
+	while (n > 0 && (b = TAILQ_FIRST(&mb->bufs)) != NULL) {
+		left = b->wpos - b->rpos;
+		if (n >= left) {
+			n -= left;
+			ibuf_dequeue(mb, b);
+		} else {
+			b->rpos += n;
+			n = 0;
+		}
+	}
+}
+
+/*
+ * One sendmsg: the bytes of consecutive queued buffers, and the fd of the
+ * first buffer if it carries one (a buffer with an fd always starts a
+ * write, so the fd travels with its message's first bytes).
+ * Returns 1 when something was written, 0 on EOF, -1 on error.
+ */
+int
+msgbuf_write(struct msgbuf *mb)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cmsgbuf;
+	struct iovec	 iov[IOV_BATCH];
+	struct msghdr	 msg;
+	struct cmsghdr	*cmsg;
+	struct ibuf	*b, *first;
+	ssize_t		 n;
+	int		 i = 0;
+
+	if ((first = TAILQ_FIRST(&mb->bufs)) == NULL)
+		return (1);
+	memset(&msg, 0, sizeof(msg));
+	TAILQ_FOREACH(b, &mb->bufs, entry) {
+		if (i == IOV_BATCH || (b != first && b->fd != -1))
+			break;
+		iov[i].iov_base = b->buf + b->rpos;
+		iov[i].iov_len = b->wpos - b->rpos;
+		i++;
+	}
+	msg.msg_iov = iov;
+	msg.msg_iovlen = i;
+	if (first->fd != -1 && first->rpos == 0) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		msg.msg_control = &cmsgbuf.buf;
+		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(cmsg), &first->fd, sizeof(int));
+	}
+	while ((n = sendmsg(mb->fd, &msg, MSG_NOSIGNAL)) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == ENOBUFS)
+			errno = EAGAIN;
+		return (-1);
+	}
+	if (n == 0) {
+		errno = 0;
+		return (0);
+	}
+	/* the fd went with the first bytes: close our copy now */
+	if (first->fd != -1 && first->rpos == 0) {
+		close(first->fd);
+		first->fd = -1;
+	}
+	msgbuf_drain(mb, n);
+	return (1);
+}
+
+/* write everything queued, blocking */
+int
+imsg_flush(struct imsgbuf *ibuf)
+{
+	while (ibuf->w.queued > 0)
+		if (msgbuf_write(&ibuf->w) <= 0 && errno != EAGAIN)
+			return (-1);
+	return (0);
+}
+
+void
+imsg_free(struct imsg *imsg)
+{
+	free(imsg->data);
+	imsg->data = NULL;
+}
+
+void
+imsg_clear(struct imsgbuf *ibuf)
+{
+	struct ibuf	*b;
+
+	while ((b = TAILQ_FIRST(&ibuf->w.bufs)) != NULL)
+		ibuf_dequeue(&ibuf->w, b);
+	while (ibuf->nfds > 0)
+		close(ibuf->fds[--ibuf->nfds]);
+	free(ibuf->rbuf);
+	ibuf->rbuf = NULL;
+	ibuf->rsize = ibuf->rlen = 0;
+}

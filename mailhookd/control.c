@@ -1,0 +1,449 @@
+/*
+ * The control socket, served by the parent.  A client sends one
+ * IMSG_CTL_REQUEST with {"argv":[...]} and receives IMSG_CTL_REPLY JSON
+ * ("monitor" keeps receiving).  The peer's uid decides what it may do:
+ * mutating commands are root's.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "proc.h"
+#include "mailhookd.h"
+
+#define CTL_MAX_CLIENTS	64
+
+struct ctl_client {
+	TAILQ_ENTRY(ctl_client)	 entry;
+	uint32_t		 id;
+	uid_t			 uid;
+	struct mproc		*mp;
+	int			 monitor;
+	int			 waiting;	/* replies still expected */
+	json_t			*collected;	/* fan-out replies */
+	int			 done;
+};
+TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
+
+static int		 ctl_fd = -1;
+static char		 ctl_path[MH_PATH_MAX];
+static struct event	*ctl_ev;
+static uint32_t		 ctl_ids;
+static int		 ctl_nclients;
+
+/* which child serves a command, and whether it changes anything */
+struct ctl_cmd {
+	const char	*w1;
+	const char	*w2;		/* NULL: any */
+	int		 target;	/* PROC_* or -1: the parent, PROC_MAX: all */
+	int		 mutating;
+};
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "show", "status",	 PROC_PARENT,	0 },
+	{ "show", "routes",	 PROC_PARENT,	0 },
+	{ "show", "stats",	 PROC_MAX,	0 },
+	{ "show", "queue",	 PROC_RELAYD,	0 },
+	{ "show", "message",	 PROC_RELAYD,	0 },
+	{ "show", "suppressions", PROC_RELAYD,	0 },
+	{ "show", "hooks",	 PROC_HOOKD,	0 },
+	{ "schedule", NULL,	 PROC_RELAYD,	1 },
+	{ "remove", NULL,	 PROC_RELAYD,	1 },
+	{ "suppress", NULL,	 PROC_RELAYD,	1 },
+	{ "pause", "smtp",	 PROC_SMTPD,	1 },
+	{ "resume", "smtp",	 PROC_SMTPD,	1 },
+	{ "pause", "relay",	 PROC_RELAYD,	1 },
+	{ "resume", "relay",	 PROC_RELAYD,	1 },
+	{ "pause", "hooks",	 PROC_HOOKD,	1 },
+	{ "resume", "hooks",	 PROC_HOOKD,	1 },
+	{ "reload", NULL,	 PROC_PARENT,	1 },
+	{ "log", NULL,		 PROC_PARENT,	1 },
+	{ "monitor", NULL,	 PROC_PARENT,	0 },
+	{ "debug", NULL,	 PROC_PARENT,	1 },
+};
+
+static void
+ctl_send(struct ctl_client *c, json_t *reply)
+{
+	mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, reply);
+	json_decref(reply);
+}
+
+/* tell the children when the first monitor comes or the last goes */
+static void
+ctl_monitors_changed(void)
+{
+	static int		 was;
+	struct ctl_client	*c;
+	int			 on = 0;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->monitor)
+			on = 1;
+	if (on != was)
+		parent_monitor(on);
+	was = on;
+}
+
+static void
+ctl_free(struct ctl_client *c)
+{
+	int	 monitor = c->monitor;
+
+	TAILQ_REMOVE(&clients, c, entry);
+	json_decref(c->collected);
+	mproc_free(c->mp);
+	free(c);
+	ctl_nclients--;
+	if (monitor)
+		ctl_monitors_changed();
+}
+
+static void
+ctl_lost(struct mproc *mp)
+{
+	struct ctl_client	*c;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->mp == mp) {
+			ctl_free(c);
+			return;
+		}
+}
+
+static json_t *
+ctl_status(void)
+{
+	json_t		*procs, *o;
+	struct child	*ch;
+	time_t		 now = time(NULL);
+	int		 p;
+
+	procs = json_array();
+	json_array_append_new(procs, json_pack("{s:s,s:i,s:I,s:s,s:b}",
+	    "name", "parent", "pid", (int)getpid(),
+	    "uptime", (json_int_t)(now - parent_started),
+	    "confinement", geteuid() == 0 ? "none (root)" : "none",
+	    "ready", 1));
+	for (p = PROC_SMTPD; p <= PROC_HOOKD; p++) {
+		ch = &children[p];
+		json_array_append_new(procs, json_pack("{s:s,s:i,s:I,s:s,s:b}",
+		    "name", proc_name(p), "pid", (int)ch->pid,
+		    "uptime", (json_int_t)(ch->pid ? now - ch->started : 0),
+		    "confinement", ch->confinement, "ready", ch->ready));
+	}
+	o = json_pack("{s:s,s:s,s:o}", "version", MH_VERSION,
+	    "config", parent_opts.conffile, "processes", procs);
+	return (o);
+}
+
+static json_t *
+ctl_routes(void)
+{
+	json_t			*a = json_array();
+	const struct route	*r;
+	static const char	*fmt[] = { "json", "multipart", "raw" };
+	static const char	*match[] = { "address", "domain", "subdomains",
+				    "any" };
+
+	TAILQ_FOREACH(r, &parent_conf->routes, entry)
+		json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,"
+		    "s:s}", "id", (int)r->id, "match", match[r->match],
+		    "pattern", r->pattern, "url", r->url,
+		    "format", fmt[r->format],
+		    "mode", r->mode == MODE_SYNC ? "sync" : "queue",
+		    "authorize", r->authorize));
+	return (json_pack("{s:o}", "routes", a));
+}
+
+static json_t *
+ctl_parent(struct ctl_client *c, const char *w1, const char *w2)
+{
+	char	err[256];
+	int	p;
+
+	if (strcmp(w1, "show") == 0 && strcmp(w2, "status") == 0)
+		return (ctl_status());
+	if (strcmp(w1, "show") == 0 && strcmp(w2, "routes") == 0)
+		return (ctl_routes());
+	if (strcmp(w1, "reload") == 0) {
+		if (parent_reload(err, sizeof(err)) == -1)
+			return (json_pack("{s:s}", "error", err));
+		return (json_pack("{s:b}", "reloaded", 1));
+	}
+	if (strcmp(w1, "log") == 0) {
+		if (strcmp(w2, "verbose") == 0)
+			parent_verbose(1);
+		else if (strcmp(w2, "brief") == 0)
+			parent_verbose(0);
+		else
+			return (json_pack("{s:s}", "error",
+			    "usage: log verbose|brief"));
+		return (json_pack("{s:s}", "log", w2));
+	}
+	if (strcmp(w1, "monitor") == 0) {
+		c->monitor = 1;
+		ctl_monitors_changed();
+		return (json_pack("{s:s}", "monitor", "started"));
+	}
+	if (strcmp(w1, "debug") == 0) {
+		/* test trigger, only in a daemon started with -X */
+		if (!parent_opts.testing)
+			return (json_pack("{s:s}", "error",
+			    "debug commands need mailhookd -X"));
+		if (strcmp(w2, "") == 0 ||
+		    (p = proc_byname(w2)) < PROC_SMTPD || p > PROC_HOOKD)
+			return (json_pack("{s:s}", "error",
+			    "usage: debug PROCESS"));
+		mproc_compose(children[p].mp, IMSG_CTL_FORBIDDEN, 0, -1,
+		    NULL, 0);
+		return (json_pack("{s:s}", "forbidden", w2));
+	}
+	return (NULL);
+}
+
+static const struct ctl_cmd *
+ctl_lookup(const char *w1, const char *w2)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		if (strcmp(ctl_cmds[i].w1, w1) == 0 &&
+		    (ctl_cmds[i].w2 == NULL || strcmp(ctl_cmds[i].w2, w2) == 0))
+			return (&ctl_cmds[i]);
+	return (NULL);
+}
+
+static void
+ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
+{
+	json_t	*req;
+	int	 p;
+
+	req = json_pack("{s:O,s:b}", "argv", argv, "root", c->uid == 0);
+	c->collected = json_object();
+	c->waiting = 0;
+	for (p = PROC_SMTPD; p <= PROC_HOOKD; p++) {
+		if (cmd->target != PROC_MAX && cmd->target != p)
+			continue;
+		if (children[p].mp == NULL || children[p].mp->closed)
+			continue;
+		mproc_send_json(children[p].mp, IMSG_CTL_REQUEST, c->id, req);
+		c->waiting++;
+	}
+	json_decref(req);
+	if (c->waiting == 0)
+		ctl_send(c, json_pack("{s:s}", "error", "process not running"));
+}
+
+static void
+ctl_request(struct ctl_client *c, json_t *req)
+{
+	const struct ctl_cmd	*cmd;
+	json_t			*argv, *reply;
+	const char		*w1, *w2;
+	size_t			 i;
+
+	argv = json_object_get(req, "argv");
+	if (!json_is_array(argv) || json_array_size(argv) == 0 ||
+	    json_array_size(argv) > 16) {
+		ctl_send(c, json_pack("{s:s}", "error", "bad request"));
+		return;
+	}
+	for (i = 0; i < json_array_size(argv); i++)
+		if (!json_is_string(json_array_get(argv, i)) ||
+		    json_string_length(json_array_get(argv, i)) > 512) {
+			ctl_send(c, json_pack("{s:s}", "error", "bad request"));
+			return;
+		}
+	w1 = json_string_value(json_array_get(argv, 0));
+	w2 = json_array_size(argv) > 1 ?
+	    json_string_value(json_array_get(argv, 1)) : "";
+	if ((cmd = ctl_lookup(w1, w2)) == NULL) {
+		ctl_send(c, json_pack("{s:s}", "error", "unknown command"));
+		return;
+	}
+	if (cmd->mutating && c->uid != 0) {
+		log_warnx("control: uid %u refused \"%s %s\"",
+		    (unsigned)c->uid, w1, w2);
+		ctl_send(c, json_pack("{s:s}", "error",
+		    "permission denied: this command is root's"));
+		return;
+	}
+	log_debug("control: uid %u \"%s %s\"", (unsigned)c->uid, w1, w2);
+	if (cmd->target == PROC_PARENT) {
+		if ((reply = ctl_parent(c, w1, w2)) == NULL)
+			reply = json_pack("{s:s}", "error", "unknown command");
+		ctl_send(c, reply);
+		return;
+	}
+	ctl_forward(c, cmd, argv);
+}
+
+static void
+ctl_dispatch(struct mproc *mp, struct imsg *imsg)
+{
+	struct ctl_client	*c;
+	json_t			*req;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->mp == mp)
+			break;
+	if (c == NULL)
+		return;
+	if (imsg->fd != -1)
+		close(imsg->fd);
+	if (imsg->hdr.type != IMSG_CTL_REQUEST || imsg->data == NULL ||
+	    c->waiting > 0 ||
+	    (req = json_loadb(imsg->data, IMSG_DATA_SIZE(imsg), 0, NULL)) ==
+	    NULL) {
+		ctl_send(c, json_pack("{s:s}", "error", "bad request"));
+		return;
+	}
+	ctl_request(c, req);
+	json_decref(req);
+}
+
+static void
+ctl_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_client	*c;
+	struct ucred		 cred;
+	socklen_t		 len = sizeof(cred);
+	int			 s;
+
+	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control: accept");
+		return;
+	}
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    ctl_nclients >= CTL_MAX_CLIENTS) {
+		close(s);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(s);
+		return;
+	}
+	c->id = ++ctl_ids;
+	c->uid = cred.uid;
+	c->mp = mproc_new(s, PROC_CONTROL, ctl_dispatch);
+	c->mp->lost = ctl_lost;
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	ctl_nclients++;
+}
+
+void
+control_init(const char *path)
+{
+	struct sockaddr_un	 sun;
+	char			 dir[MH_PATH_MAX];
+	struct stat		 st;
+	mode_t			 old;
+
+	strlcpy(dir, path, sizeof(dir));
+	if (mkdir(dirname(dir), 0755) == -1 && errno != EEXIST)
+		fatal("mkdir %s", dir);
+	/* someone else's or a shared directory could swap the socket */
+	if (stat(dir, &st) == -1)
+		fatal("stat %s", dir);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		fatalx("%s: owned by uid %u: refusing to put the control "
+		    "socket there", dir, (unsigned)st.st_uid);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		fatalx("%s: writable by others: refusing to put the control "
+		    "socket there", dir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		fatalx("control socket path too long: %s", path);
+	if ((ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		fatal("control socket");
+	if (unlink(path) == -1 && errno != ENOENT)
+		fatal("unlink %s", path);
+	old = umask(S_IXUSR | S_IXGRP | S_IXOTH);
+	if (bind(ctl_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	umask(old);
+	/* anyone may ask; SO_PEERCRED decides what they may change */
+	if (chmod(path, 0666) == -1)
+		fatal("chmod %s", path);
+	if (listen(ctl_fd, 16) == -1)
+		fatal("listen %s", path);
+	strlcpy(ctl_path, path, sizeof(ctl_path));
+	ctl_ev = event_new(proc_base, ctl_fd, EV_READ | EV_PERSIST, ctl_accept,
+	    NULL);
+	event_add(ctl_ev, NULL);
+}
+
+void
+control_cleanup(void)
+{
+	if (ctl_path[0] != '\0')
+		unlink(ctl_path);
+}
+
+static struct ctl_client *
+ctl_find(uint32_t id)
+{
+	struct ctl_client	*c;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->id == id)
+			return (c);
+	return (NULL);
+}
+
+void
+control_child_reply(enum mh_proc proc, struct imsg *imsg)
+{
+	struct ctl_client	*c;
+	json_t			*reply, *one;
+
+	reply = msg_get_json(proc_peer[proc], imsg);
+	if ((c = ctl_find(imsg->hdr.peerid)) == NULL || c->waiting == 0) {
+		json_decref(reply);
+		return;
+	}
+	json_object_set_new(c->collected, proc_name(proc), reply);
+	if (--c->waiting > 0)
+		return;
+	if (json_object_size(c->collected) == 1) {
+		one = json_object_get(c->collected, proc_name(proc));
+		json_incref(one);
+		ctl_send(c, one);
+	} else {
+		ctl_send(c, c->collected);
+		c->collected = NULL;
+	}
+	json_decref(c->collected);
+	c->collected = NULL;
+}
+
+void
+control_child_event(enum mh_proc proc, struct imsg *imsg)
+{
+	struct ctl_client	*c;
+	json_t			*ev;
+
+	ev = msg_get_json(proc_peer[proc], imsg);
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->monitor)
+			mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, ev);
+	json_decref(ev);
+}

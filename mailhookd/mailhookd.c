@@ -1,0 +1,115 @@
+/*
+ * mailhookd: the daemon's entry point.  Without -P it is the parent;
+ * with -P name it is one of the children the parent re-executed.
+ */
+#include <sys/types.h>
+
+#include <err.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+#include "mailhookd.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mailhookd [-dnv] [-f file]\n");
+	exit(1);
+}
+
+static const char *
+self_path(const char *argv0)
+{
+	static char	path[PATH_MAX];
+	ssize_t		n;
+
+	if ((n = readlink("/proc/self/exe", path, sizeof(path) - 1)) > 0) {
+		path[n] = '\0';
+		return (path);
+	}
+	if (realpath(argv0, path) == NULL)
+		err(1, "cannot find my own binary");
+	return (path);
+}
+
+static int
+check_config(const char *file)
+{
+	struct config	*conf;
+
+	if ((conf = config_parse(file)) == NULL)
+		return (1);
+	if (config_load_files(conf) == -1) {
+		config_free(conf);
+		return (1);
+	}
+	fprintf(stderr, "configuration OK\n");
+	config_free(conf);
+	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char	*child = NULL;
+	int		 ch, debug = 0, noaction = 0, verbose = 0, testing = 0;
+
+	parent_opts.conffile = MH_CONF_FILE;
+	while ((ch = getopt(argc, argv, "df:nP:vX")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			parent_opts.conffile = optarg;
+			break;
+		case 'n':
+			noaction = 1;
+			break;
+		case 'P':
+			child = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'X':
+			testing = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init(debug || noaction, LOG_MAIL);
+	log_setverbose(verbose);
+	if (noaction)
+		return (check_config(parent_opts.conffile));
+
+	if (child != NULL) {
+		switch (proc_byname(child)) {
+		case PROC_SMTPD:
+			smtpd_main();
+		case PROC_AUTHD:
+			authd_main();
+		case PROC_RELAYD:
+			relayd_main();
+		case PROC_HOOKD:
+			hookd_main();
+		default:
+			fatalx("unknown process %s", child);
+		}
+	}
+	parent_opts.self = self_path(argv[0]);
+	parent_opts.debug = debug;
+	parent_opts.verbose = verbose;
+	parent_opts.testing = testing;
+	parent_main();
+}

@@ -1,0 +1,45 @@
+/*
+ * The parent process: config, listeners, children, control socket.
+ */
+#ifndef MH_MAILHOOKD_H
+#define MH_MAILHOOKD_H
+
+#include <sys/types.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "proc.h"
+
+struct child {
+	enum mh_proc	 proc;
+	pid_t		 pid;
+	time_t		 started;
+	int		 ready;
+	char		 confinement[256];
+	struct mproc	*mp;
+};
+
+struct parent_opts {
+	const char	*conffile;
+	const char	*self;		/* path of our binary, for re-exec */
+	int		 debug;
+	int		 verbose;
+	int		 testing;	/* -X: debug triggers allowed */
+};
+
+extern struct child		 children[PROC_MAX];
+extern struct config		*parent_conf;
+extern struct parent_opts	 parent_opts;
+extern time_t			 parent_started;
+
+int	parent_reload(char *err, size_t errlen);
+void	parent_verbose(int);
+void	parent_monitor(int);
+
+/* control.c */
+void	control_init(const char *path);
+void	control_child_reply(enum mh_proc, struct imsg *);
+void	control_child_event(enum mh_proc, struct imsg *);
+void	control_cleanup(void);
+
+#endif /* MH_MAILHOOKD_H */

@@ -1,0 +1,482 @@
+/*
+ * The parent: runs as root, kept small.  It parses the config, prepares
+ * the spool, binds the listeners, starts the children, hands out the
+ * channels between them, watches them and serves the control socket.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "proc.h"
+#include "mailhookd.h"
+
+struct child		 children[PROC_MAX];
+struct config		*parent_conf;
+struct parent_opts	 parent_opts;
+time_t			 parent_started;
+
+static int		 shutting_down;
+static int		 exit_status;
+static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
+static struct event	*ev_deadline;
+
+static const enum mh_proc child_procs[] = {
+	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD
+};
+#define NCHILD	(sizeof(child_procs) / sizeof(child_procs[0]))
+
+/* which children see secrets (keys, credentials, webhook secrets) */
+static int
+child_conf_flags(enum mh_proc p)
+{
+	return (p == PROC_RELAYD ? 0 : CONF_SECRETS);
+}
+
+static void
+user_ids(uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0) {
+		*uid = geteuid();
+		*gid = getegid();
+		return;
+	}
+	if ((pw = getpwnam(MH_USER)) == NULL)
+		fatalx("unknown user %s: create it (etc/mailhook-setup.sh)",
+		    MH_USER);
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
+/*
+ * Create a directory if missing; refuse one that others could write or
+ * that has the wrong owner.
+ */
+static void
+spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat	st;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (lstat(path, &st) == -1)
+		fatal("stat %s", path);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("%s: not a directory", path);
+	if (st.st_uid != uid) {
+		/* root's own tree may be handed to the user; nobody else's */
+		if (st.st_uid != 0 || geteuid() != 0 ||
+		    chown(path, uid, gid) == -1)
+			fatalx("%s: owned by uid %u, want %u: refusing",
+			    path, (unsigned)st.st_uid, (unsigned)uid);
+	}
+	if (st.st_mode & S_IWOTH)
+		fatalx("%s: world-writable: refusing", path);
+	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+static void
+spool_setup(const struct config *conf)
+{
+	char	 path[MH_PATH_MAX + 32];
+	uid_t	 uid, ruid = geteuid();
+	gid_t	 gid, rgid = getegid();
+	const char *sub[] = { "inbound", "outbound", "events" };
+	size_t	 i;
+
+	user_ids(&uid, &gid);
+	spool_dir(conf->spool, ruid, rgid, 0755);
+	snprintf(path, sizeof(path), "%s/empty", conf->spool);
+	spool_dir(path, ruid, rgid, 0555);
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", conf->spool, sub[i]);
+		spool_dir(path, uid, gid, 0700);
+	}
+}
+
+static void
+listeners_bind(struct config *conf)
+{
+	struct listener	*l;
+	int		 fd, on = 1;
+
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			fatal("socket for %s port %u", l->addr, l->port);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (l->ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on));
+		if (bind(fd, (struct sockaddr *)&l->ss, l->sslen) == -1)
+			fatal("bind %s port %u", l->addr, l->port);
+		if (listen(fd, 512) == -1)
+			fatal("listen %s port %u", l->addr, l->port);
+		l->fd = fd;
+		log_info("listening on %s port %u", l->addr, l->port);
+	}
+}
+
+static void parent_dispatch_child(struct mproc *, struct imsg *);
+
+static void
+child_lost_channel(struct mproc *p)
+{
+	/* SIGCHLD tells why; the channel alone says nothing more */
+	log_debug("channel to %s closed", p->name);
+}
+
+static void
+child_spawn(enum mh_proc proc)
+{
+	struct child	*c = &children[proc];
+	char		*argv[8];
+	int		 sp[2], argc = 0;
+	pid_t		 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		fatal("socketpair");
+	switch ((pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		if (dup2(sp[1], PROC_PARENT_FD) == -1)
+			fatal("dup2");
+		argv[argc++] = "mailhookd";
+		argv[argc++] = "-P";
+		argv[argc++] = (char *)proc_name(proc);
+		if (parent_opts.debug)
+			argv[argc++] = "-d";
+		if (parent_opts.verbose > 0)
+			argv[argc++] = "-v";
+		if (parent_opts.verbose > 1)
+			argv[argc++] = "-v";
+		argv[argc] = NULL;
+		execv(parent_opts.self, argv);
+		fatal("exec %s", parent_opts.self);
+	}
+	close(sp[1]);
+	c->proc = proc;
+	c->pid = pid;
+	c->started = time(NULL);
+	c->mp = mproc_new(sp[0], proc, parent_dispatch_child);
+	c->mp->lost = child_lost_channel;
+	proc_peer[proc] = c->mp;
+}
+
+static void
+children_connect(void)
+{
+	size_t	i, j;
+	int	sp[2], a, b;
+
+	for (i = 0; i < NCHILD; i++)
+		for (j = i + 1; j < NCHILD; j++) {
+			a = child_procs[i];
+			b = child_procs[j];
+			if (!proc_edge(a, b))
+				continue;
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+			    sp) == -1)
+				fatal("socketpair");
+			mproc_compose(children[a].mp, IMSG_CTL_PEER, 0, sp[0],
+			    &b, sizeof(b));
+			mproc_compose(children[b].mp, IMSG_CTL_PEER, 0, sp[1],
+			    &a, sizeof(a));
+		}
+}
+
+static void
+listeners_send(const struct config *conf)
+{
+	struct listener	*l;
+	int		 fd;
+
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		if ((fd = dup(l->fd)) == -1)
+			fatal("dup");
+		mproc_compose(children[PROC_SMTPD].mp, IMSG_CTL_LISTENER, 0,
+		    fd, &l->id, sizeof(l->id));
+	}
+}
+
+/* stop everything: the children first, then us */
+static void
+parent_shutdown(int status)
+{
+	size_t	i;
+	struct timeval tv = { 5, 0 };
+
+	if (shutting_down)
+		return;
+	shutting_down = 1;
+	exit_status = status;
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].pid > 0)
+			kill(children[child_procs[i]].pid, SIGTERM);
+	event_add(ev_deadline, &tv);
+}
+
+static int
+children_alive(void)
+{
+	size_t	i;
+	int	n = 0;
+
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].pid > 0)
+			n++;
+	return (n);
+}
+
+static void
+parent_exit(void)
+{
+	control_cleanup();
+	log_info("exiting");
+	exit(exit_status);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	size_t	i;
+
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].pid > 0) {
+			log_warnx("%s (pid %d) did not stop: killing it",
+			    proc_name(child_procs[i]),
+			    (int)children[child_procs[i]].pid);
+			kill(children[child_procs[i]].pid, SIGKILL);
+		}
+	while (children_alive() > 0) {
+		pid_t pid = waitpid(-1, NULL, 0);
+		if (pid == -1)
+			break;
+		for (i = 0; i < NCHILD; i++)
+			if (children[child_procs[i]].pid == pid)
+				children[child_procs[i]].pid = 0;
+	}
+	parent_exit();
+}
+
+static void
+child_reaped(struct child *c, int status)
+{
+	char	why[128];
+
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "terminated by signal %d (%s)%s",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WTERMSIG(status) == SIGSYS ?
+		    ": forbidden system call, sandbox violation" : "");
+	else
+		snprintf(why, sizeof(why), "exited with status %d",
+		    WEXITSTATUS(status));
+	if (shutting_down)
+		log_debug("%s (pid %d) %s", proc_name(c->proc), (int)c->pid,
+		    why);
+	else {
+		log_warnx("lost child: %s (pid %d) %s", proc_name(c->proc),
+		    (int)c->pid, why);
+		log_warnx("shutting down: the service manager restarts "
+		    "mailhookd; the spools keep every accepted message");
+		parent_shutdown(1);
+	}
+	c->pid = 0;
+	c->ready = 0;
+}
+
+static void
+sigchld_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	pid_t	pid;
+	int	status;
+	size_t	i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < NCHILD; i++)
+			if (children[child_procs[i]].pid == pid)
+				child_reaped(&children[child_procs[i]], status);
+	}
+	if (shutting_down && children_alive() == 0)
+		parent_exit();
+}
+
+static void
+sigterm_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	log_info("received signal %d, stopping", (int)sig);
+	parent_shutdown(0);
+	if (children_alive() == 0)
+		parent_exit();
+}
+
+static void
+sighup_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	char	err[256];
+
+	if (parent_reload(err, sizeof(err)) == -1)
+		log_warnx("reload failed: %s", err);
+}
+
+/*
+ * Reload: parse the file again; on success every child gets the new
+ * config.  Listeners are bound at start only: a changed listen line needs
+ * a restart (said in the log).
+ */
+int
+parent_reload(char *err, size_t errlen)
+{
+	struct config	*conf;
+	size_t		 i;
+
+	log_info("reloading %s", parent_opts.conffile);
+	if ((conf = config_parse(parent_opts.conffile)) == NULL ||
+	    config_load_files(conf) == -1) {
+		snprintf(err, errlen, "%s: configuration has errors, "
+		    "keeping the running one", parent_opts.conffile);
+		if (conf != NULL)
+			config_free(conf);
+		return (-1);
+	}
+	if (strcmp(conf->spool, parent_conf->spool) != 0)
+		log_warnx("reload: a new spool takes effect at restart");
+	for (i = 0; i < NCHILD; i++)
+		parent_send_config(children[child_procs[i]].mp, conf,
+		    child_conf_flags(child_procs[i]));
+	/* keep the bound listeners */
+	{
+		struct listener *l, *o;
+		TAILQ_FOREACH(l, &conf->listeners, entry)
+			l->fd = -1;
+		TAILQ_FOREACH(o, &parent_conf->listeners, entry)
+			if (o->fd != -1)
+				close(o->fd);
+	}
+	config_free(parent_conf);
+	parent_conf = conf;
+	log_info("configuration reloaded");
+	return (0);
+}
+
+void
+parent_verbose(int v)
+{
+	size_t	i;
+
+	log_setverbose(v);
+	for (i = 0; i < NCHILD; i++)
+		mproc_compose(children[child_procs[i]].mp, IMSG_CTL_VERBOSE, 0,
+		    -1, &v, sizeof(v));
+}
+
+/* children send monitor events only while someone listens */
+void
+parent_monitor(int on)
+{
+	size_t	i;
+
+	for (i = 0; i < NCHILD; i++)
+		mproc_compose(children[child_procs[i]].mp, IMSG_CTL_MONITOR, 0,
+		    -1, &on, sizeof(on));
+}
+
+static void
+parent_dispatch_child(struct mproc *p, struct imsg *imsg)
+{
+	struct child	*c = &children[p->proc];
+	const char	*s;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CTL_READY:
+		s = imsg->data;
+		if (s == NULL || !msg_str_ok(s, IMSG_DATA_SIZE(imsg)))
+			fatalx("CTL_READY from %s: malformed", p->name);
+		strlcpy(c->confinement, s, sizeof(c->confinement));
+		c->ready = 1;
+		log_info("%s (pid %d) ready: %s", p->name, (int)c->pid, s);
+		break;
+	case IMSG_CTL_REPLY:
+		control_child_reply(p->proc, imsg);
+		break;
+	case IMSG_CTL_LOG_EVENT:
+		control_child_event(p->proc, imsg);
+		break;
+	default:
+		fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+		    p->name);
+	}
+}
+
+static void
+parent_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	ev_sigterm = evsignal_new(proc_base, SIGTERM, sigterm_cb, NULL);
+	ev_sigint = evsignal_new(proc_base, SIGINT, sigterm_cb, NULL);
+	ev_sighup = evsignal_new(proc_base, SIGHUP, sighup_cb, NULL);
+	ev_sigchld = evsignal_new(proc_base, SIGCHLD, sigchld_cb, NULL);
+	ev_deadline = evtimer_new(proc_base, deadline_cb, NULL);
+	evsignal_add(ev_sigterm, NULL);
+	evsignal_add(ev_sigint, NULL);
+	evsignal_add(ev_sighup, NULL);
+	evsignal_add(ev_sigchld, NULL);
+}
+
+void
+parent_main(void)
+{
+	size_t	i;
+
+	log_procinit("parent");
+	if ((parent_conf = config_parse(parent_opts.conffile)) == NULL)
+		fatalx("%s: configuration has errors", parent_opts.conffile);
+	if (config_load_files(parent_conf) == -1)
+		fatalx("%s: cannot load the files it names",
+		    parent_opts.conffile);
+	if (geteuid() != 0)
+		log_warnx("not started as root: no chroot and no privilege "
+		    "drop for the children (development mode)");
+	spool_setup(parent_conf);
+	listeners_bind(parent_conf);
+	if (!parent_opts.debug && daemon(1, 0) == -1)
+		fatal("daemon");
+	parent_started = time(NULL);
+	if ((proc_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	parent_signals();
+	control_init(parent_conf->control);
+
+	for (i = 0; i < NCHILD; i++)
+		child_spawn(child_procs[i]);
+	for (i = 0; i < NCHILD; i++)
+		parent_send_config(children[child_procs[i]].mp, parent_conf,
+		    child_conf_flags(child_procs[i]));
+	children_connect();
+	listeners_send(parent_conf);
+	for (i = 0; i < NCHILD; i++)
+		mproc_compose(children[child_procs[i]].mp, IMSG_CTL_START, 0,
+		    -1, NULL, 0);
+	log_info("mailhookd %s started", MH_VERSION);
+	event_base_dispatch(proc_base);
+	fatalx("event loop ended");
+}

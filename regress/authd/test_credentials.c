@@ -1,0 +1,150 @@
+/*
+ * authd credentials: crypt(3) hashes (yescrypt, bcrypt, sha512-crypt),
+ * unknown users, malformed lines, per-ip throttling.
+ */
+#include <crypt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailhook.h"
+#include "log.h"
+#include "../../authd/authd.h"
+#include "tap.h"
+
+static char *
+mkhash(const char *prefix, const char *pass)
+{
+	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	static struct crypt_data cd;
+	char			*h;
+
+	if (crypt_gensalt_rn(prefix, 0, NULL, 0, salt, sizeof(salt)) == NULL)
+		return (NULL);
+	if ((h = crypt_rn(pass, salt, &cd, sizeof(cd))) == NULL)
+		return (NULL);
+	return (strdup(h));
+}
+
+static int
+check(const struct creds *c, const char *ip, const char *user,
+    const char *pass)
+{
+	struct authd_auth_req	 req;
+	struct authd_auth_res	 res;
+
+	memset(&req, 0, sizeof(req));
+	req.reqid = 42;
+	strlcpy(req.remote_ip, ip, sizeof(req.remote_ip));
+	strlcpy(req.user, user, sizeof(req.user));
+	strlcpy(req.pass, pass, sizeof(req.pass));
+	auth_check(c, &req, &res);
+	if (res.reqid != 42)
+		return (-1);
+	return (res.result);
+}
+
+static double
+elapsed(const struct creds *c, const char *ip, const char *user,
+    const char *pass)
+{
+	struct timespec	 a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	(void)check(c, ip, user, pass);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+}
+
+int
+main(void)
+{
+	char		*hy, *hb, *h6, *text;
+	struct creds	*c;
+	double		 tk, tu;
+	int		 i, r;
+
+	log_init(1, 0);
+	hy = mkhash("$y$", "yes-secret");
+	hb = mkhash("$2b$", "bcrypt secret");
+	h6 = mkhash("$6$", "sha:512");
+	ok(hy && strncmp(hy, "$y$", 3) == 0, "yescrypt hash made");
+	ok(hb && strncmp(hb, "$2b$", 4) == 0, "bcrypt hash made");
+	ok(h6 && strncmp(h6, "$6$", 3) == 0, "sha512-crypt hash made");
+	if (hy == NULL || hb == NULL || h6 == NULL)
+		return (tap_done());
+	if (asprintf(&text, "# mailhook users\n\n"
+	    "alice:%s\n"
+	    "  bob:%s  \r\n"
+	    "carol:%s\n"
+	    "broken line without colon\n"
+	    ":nouser\n"
+	    "nohash:\n"
+	    "dave:*\n"
+	    "erin:%s", hy, hb, h6, hy) == -1)
+		return (1);
+	c = creds_load(text, strlen(text));
+	ok(c != NULL, "credentials load");
+	is_int(creds_count(c), 5, "five users, bad lines skipped");
+
+	is_int(check(c, "192.0.2.1", "alice", "yes-secret"), AUTH_OK,
+	    "yescrypt good password");
+	is_int(check(c, "192.0.2.1", "alice", "yes-secreT"), AUTH_FAIL,
+	    "yescrypt bad password");
+	is_int(check(c, "192.0.2.1", "bob", "bcrypt secret"), AUTH_OK,
+	    "bcrypt good password (line trimmed)");
+	is_int(check(c, "192.0.2.1", "bob", "bcrypt"), AUTH_FAIL,
+	    "bcrypt bad password");
+	is_int(check(c, "192.0.2.1", "carol", "sha:512"), AUTH_OK,
+	    "sha512-crypt good password");
+	is_int(check(c, "192.0.2.1", "carol", ""), AUTH_FAIL,
+	    "sha512-crypt empty password");
+	is_int(check(c, "192.0.2.1", "erin", "yes-secret"), AUTH_OK,
+	    "last line without newline");
+	is_int(check(c, "192.0.2.2", "Alice", "yes-secret"), AUTH_FAIL,
+	    "user names are case-sensitive");
+	is_int(check(c, "192.0.2.2", "mallory", "yes-secret"), AUTH_FAIL,
+	    "unknown user");
+	is_int(check(c, "192.0.2.2", "dave", "*"), AUTH_FAIL,
+	    "locked hash never matches");
+	is_int(check(NULL, "192.0.2.3", "alice", "yes-secret"), AUTH_FAIL,
+	    "no credentials: fail");
+
+	/* an unknown user costs about as much as a known one */
+	auth_throttle_set(1000, 300);
+	tk = elapsed(c, "198.51.100.1", "alice", "wrong");
+	tu = elapsed(c, "198.51.100.1", "nosuchuser", "wrong");
+	ok(tu > tk / 4, "unknown user spends a hash (%.4fs vs %.4fs)", tu, tk);
+
+	/* throttling: 5 failures in the window, then refused */
+	auth_throttle_reset();
+	auth_throttle_set(5, 60);
+	for (i = 0; i < 5; i++)
+		r = check(c, "203.0.113.9", "alice", "guess");
+	is_int(r, AUTH_FAIL, "five failures are failures");
+	is_int(check(c, "203.0.113.9", "alice", "yes-secret"), AUTH_THROTTLED,
+	    "sixth attempt throttled, even with the right password");
+	is_int(check(c, "203.0.113.10", "alice", "yes-secret"), AUTH_OK,
+	    "another address is not throttled");
+	for (i = 0; i < 5; i++)
+		r = check(c, "2001:db8:1:2::1", "alice", "guess");
+	is_int(check(c, "2001:db8:1:2::99", "alice", "yes-secret"),
+	    AUTH_THROTTLED, "IPv6 throttled per /64");
+	is_int(check(c, "2001:db8:1:3::1", "alice", "yes-secret"), AUTH_OK,
+	    "another /64 is not");
+	auth_throttle_set(5, 1);	/* the window ends */
+	sleep(2);
+	is_int(check(c, "203.0.113.9", "alice", "yes-secret"), AUTH_OK,
+	    "allowed again after the window");
+
+	creds_free(c);
+	c = creds_load("", 0);
+	ok(c != NULL && creds_count(c) == 0, "empty file");
+	is_int(check(c, "192.0.2.50", "alice", "x"), AUTH_FAIL,
+	    "empty file: fail");
+	creds_free(c);
+	free(text);
+	return (tap_done());
+}

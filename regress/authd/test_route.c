@@ -1,0 +1,303 @@
+/*
+ * authd route lookup, relay policy, text sanitizing and the authorization
+ * bodies (compared byte for byte with the authorization seed's examples).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailhook.h"
+#include "log.h"
+#include "http.h"
+#include "../../authd/authd.h"
+#include "tap.h"
+
+static struct config *
+conf_text(const char *text)
+{
+	char		 path[] = "/tmp/mh-route-XXXXXX";
+	struct config	*conf;
+	int		 fd;
+
+	if ((fd = mkstemp(path)) == -1)
+		return (NULL);
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return (NULL);
+	}
+	close(fd);
+	conf = config_parse(path);
+	unlink(path);
+	return (conf);
+}
+
+/* the url of the route for rcpt, "-" when none */
+static const char *
+lookup(const struct config *conf, const char *rcpt, char *tag, size_t len)
+{
+	const struct route *r = route_lookup(conf, rcpt, tag, len);
+
+	return (r == NULL ? "-" : r->url);
+}
+
+static const char *conf1 =
+    "route \"support@example.com\" { url \"http://h/support\" }\n"
+    "route domain \"example.com\" { url \"http://h/example.com\" }\n"
+    "route domain \"*.example.org\" { url \"http://h/sub.example.org\" }\n"
+    "route \"first@example.net\" { url \"http://h/first\" }\n"
+    "route domain \"example.net\" { url \"http://h/example.net\" }\n"
+    "route \"sales@example.net\" { url \"http://h/sales-never\" }\n"
+    "route \"user+special@example.io\" { url \"http://h/special\" }\n"
+    "route \"user@example.io\" { url \"http://h/user\" }\n"
+    "relay from 10.0.0.0/8\n"
+    "relay from 192.0.2.128/25\n"
+    "relay from 2001:db8::/32\n"
+    "bounce domain \"bounces.example.com\"\n";
+
+static const char *conf2 =
+    "route \"a@example.com\" { url \"http://h/a\" }\n"
+    "route any { url \"http://h/any\" }\n"
+    "relay from auth\n";
+
+static void
+test_routes(void)
+{
+	struct config	*c;
+	char		 tag[64];
+
+	if ((c = conf_text(conf1)) == NULL) {
+		ok(0, "config 1 parses");
+		return;
+	}
+	is_str(lookup(c, "support@example.com", NULL, 0), "http://h/support",
+	    "exact address");
+	is_str(lookup(c, "Support@EXAMPLE.com", NULL, 0), "http://h/support",
+	    "exact address, any case (local part too)");
+	is_str(lookup(c, "other@example.com", NULL, 0), "http://h/example.com",
+	    "domain route");
+	is_str(lookup(c, "x@sub.example.com", NULL, 0), "-",
+	    "a domain route does not take subdomains");
+	is_str(lookup(c, "x@a.example.org", NULL, 0),
+	    "http://h/sub.example.org", "wildcard: one level");
+	is_str(lookup(c, "x@b.c.example.org", NULL, 0),
+	    "http://h/sub.example.org", "wildcard: two levels");
+	is_str(lookup(c, "x@example.org", NULL, 0), "-",
+	    "wildcard does not take the parent");
+	is_str(lookup(c, "x@badexample.org", NULL, 0), "-",
+	    "wildcard needs a dot boundary");
+	is_str(lookup(c, "first@example.net", NULL, 0), "http://h/first",
+	    "order: address before domain");
+	is_str(lookup(c, "sales@example.net", NULL, 0), "http://h/example.net",
+	    "order: domain before a later address, first match wins");
+	is_str(lookup(c, "support+ticket-42@example.com", tag, sizeof(tag)),
+	    "http://h/support", "plus address matches the base route");
+	is_str(tag, "ticket-42", "plus tag returned");
+	is_str(lookup(c, "support+A+B@example.com", tag, sizeof(tag)),
+	    "http://h/support", "plus: first + splits");
+	is_str(tag, "A+B", "plus tag keeps its case and later +");
+	is_str(lookup(c, "support@example.com", tag, sizeof(tag)),
+	    "http://h/support", "no plus");
+	is_str(tag, "", "no plus, empty tag");
+	is_str(lookup(c, "user+special@example.io", tag, sizeof(tag)),
+	    "http://h/special", "explicit plus route first in order");
+	is_str(lookup(c, "user+other@example.io", tag, sizeof(tag)),
+	    "http://h/user", "other tag falls to the base route");
+	is_str(lookup(c, "+x@example.io", tag, sizeof(tag)), "-",
+	    "empty user part does not match");
+	is_str(lookup(c, "nobody@elsewhere.test", NULL, 0), "-",
+	    "no route for a foreign domain");
+	is_str(lookup(c, "postmaster", NULL, 0), "-",
+	    "no domain, no route");
+
+	ok(relay_allowed(c, "10.1.2.3", ""), "relay from 10/8");
+	ok(!relay_allowed(c, "11.1.2.3", ""), "not from 11.1.2.3");
+	ok(relay_allowed(c, "192.0.2.200", ""), "relay from 192.0.2.128/25");
+	ok(!relay_allowed(c, "192.0.2.100", ""), "not from 192.0.2.100");
+	ok(relay_allowed(c, "::ffff:10.9.9.9", ""), "v4-mapped v6 in 10/8");
+	ok(relay_allowed(c, "2001:db8:1::5", ""), "relay from 2001:db8::/32");
+	ok(!relay_allowed(c, "2001:db9::5", ""), "not from 2001:db9::5");
+	ok(!relay_allowed(c, "10.1.2.3x", ""), "garbage address");
+	ok(!relay_allowed(c, "8.8.8.8", "alice"),
+	    "auth user does not relay without relay from auth");
+
+	ok(rcpt_is_bounce(c, "b+x@Bounces.Example.com"), "bounce domain");
+	ok(!rcpt_is_bounce(c, "b@example.com"), "not bounce domain");
+	ok(rcpt_domain_is_local(c, "nobody@example.com"), "local: domain");
+	ok(rcpt_domain_is_local(c, "x@example.io"), "local: address route");
+	ok(rcpt_domain_is_local(c, "x@deep.a.example.org"), "local: wildcard");
+	ok(!rcpt_domain_is_local(c, "x@gmail.test"), "foreign");
+	config_free(c);
+
+	if ((c = conf_text(conf2)) == NULL) {
+		ok(0, "config 2 parses");
+		return;
+	}
+	is_str(lookup(c, "a@example.com", NULL, 0), "http://h/a",
+	    "address before any");
+	is_str(lookup(c, "who@ever.test", NULL, 0), "http://h/any",
+	    "route any");
+	ok(relay_allowed(c, "8.8.8.8", "alice"), "relay from auth: user");
+	ok(!relay_allowed(c, "8.8.8.8", ""), "relay from auth: no user");
+	ok(!relay_allowed(c, "127.0.0.1", ""), "no CIDR, no relay");
+	ok(!rcpt_domain_is_local(c, "x@ever.test"), "route any is not local");
+	config_free(c);
+}
+
+static void
+test_sanitize(void)
+{
+	char	 b[32];
+	const char *s;
+
+	s = "  Mailbox full\r\nX-Injected: yes";
+	text_sanitize(b, sizeof(b), s, strlen(s), 200);
+	is_str(b, "Mailbox full", "first line only");
+	s = "caf\xc3\xa9\tbar\x01";
+	text_sanitize(b, sizeof(b), s, strlen(s), 200);
+	is_str(b, "caf?? bar?", "printable ASCII only");
+	s = "0123456789012345678901234567890123456789";
+	text_sanitize(b, sizeof(b), s, strlen(s), 200);
+	is_int(strlen(b), 31, "capped by the buffer");
+	text_sanitize(b, sizeof(b), s, strlen(s), 10);
+	is_str(b, "0123456789", "capped by cap");
+	text_sanitize(b, sizeof(b), "a\0b", 3, 10);
+	is_str(b, "a", "NUL ends");
+}
+
+static const char *seed_form =
+    "size=102400&to=to%40example.net&from=from%2Btest%40example.com"
+    "&helo_domain=localhost&remote_ip=127.0.0.1&spf[result]=pass"
+    "&spf[domain]=example.com";
+static const char *seed_json =
+    "{\"size\":102400,\"to\":\"to@example.net\","
+    "\"from\":\"from+test@example.com\",\"helo_domain\":\"localhost\","
+    "\"remote_ip\":\"127.0.0.1\",\"spf\":{\"result\":\"pass\","
+    "\"domain\":\"example.com\"}}";
+static const char *seed_xml =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<parameters>\n"
+    "  <size type=\"integer\">102400</size>\n"
+    "  <to>to@example.net</to>\n"
+    "  <from>from+test@example.com</from>\n"
+    "  <helo-domain>localhost</helo-domain>\n"
+    "  <remote-ip>127.0.0.1</remote-ip>\n"
+    "  <spf>\n"
+    "    <result>pass</result>\n"
+    "    <domain>example.com</domain>\n"
+    "  </spf>\n"
+    "</parameters>\n";
+
+static void
+test_bodies(void)
+{
+	struct authz_params	 p = { 102400, "to@example.net",
+	    "from+test@example.com", "localhost", "127.0.0.1", "pass",
+	    "example.com" };
+	char			*b;
+	size_t			 len;
+
+	b = authorize_body(AUTHZ_FORM, &p, &len);
+	is_str(b, seed_form, "form body is the seed's");
+	is_int(len, strlen(seed_form), "form length");
+	free(b);
+	b = authorize_body(AUTHZ_JSON, &p, &len);
+	is_str(b, seed_json, "json body is the seed's");
+	free(b);
+	b = authorize_body(AUTHZ_XML, &p, &len);
+	is_str(b, seed_xml, "xml body is the seed's");
+	free(b);
+
+	p.size = -1;
+	p.from = "";
+	p.to = "a&b<c>\"d'@x.test";
+	b = authorize_body(AUTHZ_FORM, &p, &len);
+	is_str(b, "to=a%26b%3Cc%3E%22d%27%40x.test&from=&helo_domain=localhost"
+	    "&remote_ip=127.0.0.1&spf[result]=pass&spf[domain]=example.com",
+	    "form: no size, escaping, null sender");
+	free(b);
+	b = authorize_body(AUTHZ_JSON, &p, &len);
+	is_str(b, "{\"to\":\"a&b<c>\\\"d'@x.test\",\"from\":\"\","
+	    "\"helo_domain\":\"localhost\",\"remote_ip\":\"127.0.0.1\","
+	    "\"spf\":{\"result\":\"pass\",\"domain\":\"example.com\"}}",
+	    "json: no size, escaping");
+	free(b);
+	b = authorize_body(AUTHZ_XML, &p, &len);
+	ok(b != NULL && strstr(b, "<size") == NULL, "xml: no size");
+	ok(b != NULL && strstr(b,
+	    "<to>a&amp;b&lt;c&gt;&quot;d&apos;@x.test</to>\n") != NULL,
+	    "xml: escaping");
+	ok(b != NULL && strstr(b, "<from></from>") != NULL,
+	    "xml: null sender");
+	free(b);
+	is_str(authorize_content_type(AUTHZ_FORM),
+	    "application/x-www-form-urlencoded", "form content type");
+	is_str(authorize_content_type(AUTHZ_JSON), "application/json",
+	    "json content type");
+	is_str(authorize_content_type(AUTHZ_XML), "application/xml",
+	    "xml content type");
+}
+
+static void
+map(int error, long status, const char *ctype, const char *body,
+    struct authd_rcpt_res *res)
+{
+	struct http_response	 r;
+
+	memset(&r, 0, sizeof(r));
+	memset(res, 0, sizeof(*res));
+	r.error = error;
+	r.status = status;
+	r.content_type = (char *)ctype;
+	r.body = (char *)body;
+	r.bodylen = body ? strlen(body) : 0;
+	authorize_map(&r, res);
+}
+
+static void
+test_map(void)
+{
+	struct authd_rcpt_res	 res;
+
+	map(HTTP_OK, 200, NULL, NULL, &res);
+	ok(res.verdict == RCPT_ACCEPT && res.code == 250, "200 accepts");
+	map(HTTP_OK, 204, NULL, NULL, &res);
+	ok(res.verdict == RCPT_ACCEPT, "204 accepts");
+	map(HTTP_OK, 403, "text/plain", "Not this one\nsecond", &res);
+	ok(res.verdict == RCPT_REJECT && res.code == 550 &&
+	    strcmp(res.enhanced, "5.7.1") == 0, "403 -> 550 5.7.1");
+	is_str(res.text, "Not this one", "4xx text/plain body is the text");
+	map(HTTP_OK, 404, "text/html", "<b>x</b>", &res);
+	ok(res.code == 550 && strstr(res.text, "<b>") == NULL,
+	    "html body not used");
+	map(HTTP_OK, 503, "text/plain", "busy", &res);
+	ok(res.verdict == RCPT_TEMPFAIL && res.code == 450 &&
+	    strcmp(res.enhanced, "4.7.1") == 0, "503 -> 450 4.7.1");
+	is_str(res.text, "busy", "5xx text/plain body is the text");
+	map(HTTP_OK, 200, "text/plain", "fine", &res);
+	is_str(res.text, "Ok", "2xx body ignored");
+	map(HTTP_OK, 304, NULL, NULL, &res);
+	ok(res.code == 450, "unfollowed 3xx -> 450");
+	map(HTTP_ETIMEOUT, 0, NULL, NULL, &res);
+	ok(res.code == 450 && res.verdict == RCPT_TEMPFAIL, "timeout -> 450");
+	map(HTTP_ECONNECT, 0, NULL, NULL, &res);
+	ok(res.code == 450, "connect -> 450");
+	map(HTTP_EDNS, 0, NULL, NULL, &res);
+	ok(res.code == 450, "dns -> 450");
+	map(HTTP_ESSRF, 0, NULL, NULL, &res);
+	ok(res.code == 450, "ssrf -> 450");
+	map(HTTP_EREDIRECT, 0, NULL, NULL, &res);
+	ok(res.code == 450 && strcmp(res.enhanced, "4.7.1") == 0,
+	    "too many redirects -> 450 4.7.1");
+}
+
+int
+main(void)
+{
+	log_init(1, 0);
+	test_routes();
+	test_sanitize();
+	test_bodies();
+	test_map();
+	return (tap_done());
+}

@@ -1,0 +1,178 @@
+/*
+ * imsg: framing, fd passing, large messages, hostile streams.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mh_imsg.h"
+#include "tap.h"
+
+static ssize_t
+get_one(struct imsgbuf *ib, struct imsg *im)
+{
+	ssize_t	n;
+
+	while ((n = imsg_get(ib, im)) == 0)
+		if (imsg_read(ib) <= 0)
+			return (-1);
+	return (n);
+}
+
+static void
+test_basic(void)
+{
+	struct imsgbuf	a, b;
+	struct imsg	im;
+	int		sp[2];
+	char		big[200000];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&a, sp[0]);
+	imsg_init(&b, sp[1]);
+	imsg_compose(&a, 7, 42, 0, -1, "hello", 5);
+	memset(big, 'x', sizeof(big));
+	imsg_compose(&a, 8, 0, 0, -1, big, sizeof(big));
+	imsg_compose(&a, 9, 0, 0, -1, NULL, 0);
+	ok(imsg_flush(&a) == 0, "three messages written");
+	ok(get_one(&b, &im) > 0 && im.hdr.type == 7 && im.hdr.peerid == 42 &&
+	    IMSG_DATA_SIZE(&im) == 5 && memcmp(im.data, "hello", 5) == 0 &&
+	    im.fd == -1, "small message intact");
+	imsg_free(&im);
+	ok(get_one(&b, &im) > 0 && im.hdr.type == 8 &&
+	    IMSG_DATA_SIZE(&im) == sizeof(big) &&
+	    memcmp(im.data, big, sizeof(big)) == 0,
+	    "200 KB message reassembled across reads");
+	imsg_free(&im);
+	ok(get_one(&b, &im) > 0 && im.hdr.type == 9 && im.data == NULL,
+	    "empty message");
+	imsg_clear(&a);
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+static void
+test_fd(void)
+{
+	struct imsgbuf	a, b;
+	struct imsg	im;
+	struct stat	st1, st2;
+	int		sp[2], fd, i, good = 1;
+	char		buf[16];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&a, sp[0]);
+	imsg_init(&b, sp[1]);
+	for (i = 0; i < 10; i++) {
+		fd = open("/dev/null", O_RDONLY);
+		imsg_compose(&a, 1, i, 0, -1, "x", 1);
+		imsg_compose(&a, 2, i, 0, fd, "fd", 2);
+	}
+	ok(imsg_flush(&a) == 0, "messages with fds written");
+	stat("/dev/null", &st1);
+	for (i = 0; i < 10; i++) {
+		if (get_one(&b, &im) <= 0 || im.hdr.type != 1 || im.fd != -1)
+			good = 0;
+		imsg_free(&im);
+		if (get_one(&b, &im) <= 0 || im.hdr.type != 2 ||
+		    im.fd == -1 || fstat(im.fd, &st2) == -1 ||
+		    st1.st_rdev != st2.st_rdev)
+			good = 0;
+		if (im.fd != -1)
+			close(im.fd);
+		imsg_free(&im);
+	}
+	ok(good, "each fd arrives with its own message, in order");
+	snprintf(buf, sizeof(buf), "%d", a.w.queued);
+	is_str(buf, "0", "nothing left queued");
+	imsg_clear(&a);
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+static void
+test_hostile(void)
+{
+	struct imsgbuf	b;
+	struct imsg	im;
+	struct imsg_hdr	h;
+	int		sp[2];
+
+	/* a length that is too large */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&b, sp[1]);
+	memset(&h, 0, sizeof(h));
+	h.type = 1;
+	h.len = MAX_IMSGSIZE + 1;
+	write(sp[0], &h, sizeof(h));
+	imsg_read(&b);
+	errno = 0;
+	ok(imsg_get(&b, &im) == -1 && errno == EBADMSG,
+	    "oversized length refused");
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* a length smaller than the header */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&b, sp[1]);
+	h.len = 3;
+	write(sp[0], &h, sizeof(h));
+	imsg_read(&b);
+	ok(imsg_get(&b, &im) == -1, "undersized length refused");
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* claims an fd that never came */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&b, sp[1]);
+	h.len = sizeof(h);
+	h.flags = IMSGF_HASFD;
+	write(sp[0], &h, sizeof(h));
+	imsg_read(&b);
+	ok(imsg_get(&b, &im) == -1, "a missing fd is an error");
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* unknown flags */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&b, sp[1]);
+	h.flags = 0x8000;
+	write(sp[0], &h, sizeof(h));
+	imsg_read(&b);
+	ok(imsg_get(&b, &im) == -1, "unknown flags refused");
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* a partial header waits */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&b, sp[1]);
+	h.flags = 0;
+	h.len = sizeof(h) + 4;
+	write(sp[0], &h, sizeof(h));
+	imsg_read(&b);
+	ok(imsg_get(&b, &im) == 0, "an incomplete message is not delivered");
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+int
+main(void)
+{
+	test_basic();
+	test_fd();
+	test_hostile();
+	return (tap_done());
+}

@@ -1,0 +1,314 @@
+/*
+ * evtest: drive hookd's event code from the tests.
+ *
+ *   evtest render events|failures|callback FILE
+ *	FILE holds event records (common/mh_event.h JSON), one a line; prints
+ *	the body the format would POST (all lines in one batch for
+ *	"events", the first line otherwise).  Exit 3 if the format does
+ *	not carry the kind.
+ *   evtest queue -f CONFIG -s SPOOL [-e EVENTS] [-t SECONDS] [-k]
+ *	Parses CONFIG (mailhook.conf grammar, its events blocks), runs the
+ *	durable queue on SPOOL, submits the records of EVENTS (one a line;
+ *	a record without id or time gets a fresh one), prints "submitted N"
+ *	once they are durable, then runs until the backlog is empty (exit 0)
+ *	or the timeout (exit 2, default 30 s).  -k keeps running until the
+ *	timeout even with an empty backlog.  The last line is the stats JSON.
+ *   evtest classify [-r RCPT -d BOUNCE_DOMAIN] FILE
+ *	Classifies a returned message; prints the result as JSON.
+ */
+#include <sys/types.h>
+
+#include <err.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <gmime/gmime.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "mh_event.h"
+#include "gsync.h"
+#include "http.h"
+#include "log.h"
+#include "../../hookd/events.h"
+#include "../../hookd/bounce.h"
+
+static struct event_base	*base;
+static int			 keep;
+
+static __attribute__((noreturn)) void
+usage(void)
+{
+	fprintf(stderr, "usage: evtest render format file\n"
+	    "       evtest queue -f config -s spool [-e events] [-t secs] "
+	    "[-k]\n"
+	    "       evtest classify [-r rcpt -d bounce_domain] file\n");
+	exit(1);
+}
+
+/* read event records, one JSON object a line */
+static size_t
+load_events(const char *file, struct event_record **out)
+{
+	FILE			*fp;
+	char			*line = NULL;
+	size_t			 cap = 0, n = 0;
+	ssize_t			 len;
+	json_t			*o;
+	json_error_t		 jerr;
+	struct event_record	*v = NULL, ev;
+
+	if ((fp = fopen(file, "r")) == NULL)
+		err(1, "%s", file);
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		if (len <= 1)
+			continue;
+		if ((o = json_loads(line, 0, &jerr)) == NULL)
+			errx(1, "%s: %s", file, jerr.text);
+		if (json_object_get(o, "id") == NULL) {
+			mh_event_init(&ev, EV_DELIVERY);
+			json_object_set_new(o, "id", json_string(ev.id));
+			if (json_object_get(o, "time") == NULL)
+				json_object_set_new(o, "time",
+				    json_integer(ev.time));
+		}
+		if (mh_event_from_json(&ev, o) == -1)
+			errx(1, "%s: malformed event: %s", file, line);
+		json_decref(o);
+		if ((v = reallocarray(v, n + 1, sizeof(*v))) == NULL)
+			err(1, NULL);
+		v[n++] = ev;
+	}
+	free(line);
+	fclose(fp);
+	*out = v;
+	return (n);
+}
+
+static int
+cmd_render(int argc, char **argv)
+{
+	struct event_record	 *evs, **p;
+	enum event_format	  f;
+	const char		 *ctype;
+	char			 *body;
+	size_t			  n, i, len;
+	int			  rc;
+
+	if (argc != 3)
+		usage();
+	if (strcmp(argv[1], "events") == 0)
+		f = EVFMT_EVENTS;
+	else if (strcmp(argv[1], "failures") == 0)
+		f = EVFMT_FAILURES;
+	else if (strcmp(argv[1], "callback") == 0)
+		f = EVFMT_CALLBACK;
+	else
+		usage();
+	if ((n = load_events(argv[2], &evs)) == 0)
+		errx(1, "no events");
+	if ((p = calloc(n, sizeof(*p))) == NULL)
+		err(1, NULL);
+	for (i = 0; i < n; i++)
+		p[i] = &evs[i];
+	rc = events_render(f, (const struct event_record *const *)p,
+	    f == EVFMT_EVENTS ? n : 1, &body, &len, &ctype);
+	if (rc == 0) {
+		fprintf(stderr, "content-type: %s\n", ctype);
+		fwrite(body, 1, len, stdout);
+		printf("\n");
+	}
+	free(body);
+	for (i = 0; i < n; i++)
+		mh_event_clear(&evs[i]);
+	free(evs);
+	free(p);
+	if (rc == -1)
+		errx(1, "render failed");
+	return (rc == 1 ? 3 : 0);
+}
+
+static void
+tick(int fd, short what, void *arg)
+{
+	if (!keep && events_backlog() == 0)
+		event_base_loopbreak(base);
+}
+
+static void
+timeout_cb(int fd, short what, void *arg)
+{
+	*(int *)arg = 1;
+	event_base_loopbreak(base);
+}
+
+static int
+cmd_queue(int argc, char **argv)
+{
+	struct config		*conf;
+	struct event_record	*evs = NULL;
+	struct event		*t, *to;
+	struct timeval		 tv;
+	const char		*cfile = NULL, *spool = NULL, *efile = NULL;
+	int			 sfd;
+	size_t			 n = 0, i;
+	int			 ch, secs = 30, timedout = 0;
+	json_t			*st;
+	char			*s;
+
+	while ((ch = getopt(argc, argv, "e:f:ks:t:")) != -1) {
+		switch (ch) {
+		case 'e':
+			efile = optarg;
+			break;
+		case 'f':
+			cfile = optarg;
+			break;
+		case 'k':
+			keep = 1;
+			break;
+		case 's':
+			spool = optarg;
+			break;
+		case 't':
+			secs = atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (cfile == NULL || spool == NULL)
+		usage();
+	if ((conf = config_parse(cfile)) == NULL)
+		errx(1, "%s: bad configuration", cfile);
+	if ((base = event_base_new()) == NULL)
+		errx(1, "event_base_new");
+	if (http_init(base, NULL, 0) == -1)
+		errx(1, "http_init");
+	if (events_init(base, conf, spool) == -1)
+		errx(1, "events_init");
+	if ((sfd = open(spool, O_RDONLY | O_DIRECTORY)) == -1)
+		err(1, "%s", spool);
+	gsync_init(base, sfd);
+	close(sfd);
+	if (efile != NULL)
+		n = load_events(efile, &evs);
+	for (i = 0; i < n; i++) {
+		if (events_submit(&evs[i], NULL, NULL) == -1)
+			errx(1, "events_submit failed");
+		mh_event_clear(&evs[i]);
+	}
+	free(evs);
+	printf("submitted %zu\n", n);
+	fflush(stdout);
+
+	t = event_new(base, -1, EV_PERSIST, tick, NULL);
+	tv.tv_sec = 0;
+	tv.tv_usec = 50000;
+	event_add(t, &tv);
+	to = evtimer_new(base, timeout_cb, &timedout);
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(to, &tv);
+	event_base_dispatch(base);
+
+	st = events_stats();
+	s = json_dumps(st, JSON_COMPACT);
+	printf("%s\n", s);
+	free(s);
+	json_decref(st);
+	events_shutdown();
+	http_shutdown();
+	event_free(t);
+	event_free(to);
+	config_free(conf);
+	return (timedout && !keep ? 2 : 0);
+}
+
+static int
+cmd_classify(int argc, char **argv)
+{
+	struct bounce_info	 bi;
+	const char		*rcpt = NULL, *domain = NULL;
+	json_t			*o;
+	char			*s;
+	int			 ch, fd;
+
+	while ((ch = getopt(argc, argv, "d:r:")) != -1) {
+		switch (ch) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 'r':
+			rcpt = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind != 1)
+		usage();
+	if ((fd = open(argv[optind], O_RDONLY)) == -1)
+		err(1, "%s", argv[optind]);
+	g_mime_init();
+	if (bounce_classify(fd, rcpt, domain, &bi) == -1)
+		errx(1, "bounce_classify failed");
+	close(fd);
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,"
+	    "s:s,s:b,s:I}",
+	    "kind", event_kind_name(bi.ev.kind),
+	    "format", bi.format,
+	    "action", bi.action,
+	    "recipient", bi.ev.recipient,
+	    "queue_id", bi.ev.queue_id,
+	    "message_id", bi.ev.message_id,
+	    "code", bi.ev.code,
+	    "extended", bi.ev.extended,
+	    "description", bi.ev.description,
+	    "bounce_type", bi.ev.bounce_type,
+	    "bounce_reason", bi.ev.bounce_reason,
+	    "subject", bi.ev.subject,
+	    "stage", bi.ev.stage,
+	    "async", bi.ev.async,
+	    "mime_len", (json_int_t)(bi.ev.bounce_mime != NULL ?
+		strlen(bi.ev.bounce_mime) : 0));
+	if (o == NULL)
+		errx(1, "json_pack");
+	/* the record must survive the event codec */
+	{
+		json_t			*r = mh_event_to_json(&bi.ev);
+		struct event_record	 back;
+
+		if (r == NULL || mh_event_from_json(&back, r) == -1)
+			errx(1, "classified record does not encode");
+		mh_event_clear(&back);
+		json_decref(r);
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	printf("%s\n", s);
+	free(s);
+	json_decref(o);
+	mh_event_clear(&bi.ev);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	log_init(1, LOG_DAEMON);
+	log_setverbose(getenv("EVTEST_VERBOSE") != NULL ? 2 : 0);
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "render") == 0)
+		return (cmd_render(argc - 1, argv + 1));
+	if (strcmp(argv[1], "queue") == 0)
+		return (cmd_queue(argc - 1, argv + 1));
+	if (strcmp(argv[1], "classify") == 0)
+		return (cmd_classify(argc - 1, argv + 1));
+	usage();
+}

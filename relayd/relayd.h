@@ -1,0 +1,100 @@
+/*
+ * relayd engine internals shared by queue.c, scheduler.c, mta.c and
+ * suppress.c.  Not for use outside relayd/.
+ */
+#ifndef MH_RELAYD_H
+#define MH_RELAYD_H
+
+#include <sys/queue.h>
+
+#include "relay.h"
+
+/* per recipient, in memory only */
+#define RR_INFLIGHT	0x01	/* handed to a connection */
+#define RR_RATE_SEEN	0x02	/* rate_limit event sent for this hold */
+
+struct rmsg {
+	TAILQ_ENTRY(rmsg)	 entry;
+	char			 id[MH_MSGID_LEN];
+	struct envelope		 env;
+	unsigned char		*rflags;	/* nrcpt */
+	int			 counted;	/* counted against sender allowance */
+	int			 removed;	/* remove once nothing is in flight */
+	int			 inflight;	/* jobs out */
+};
+TAILQ_HEAD(rmsglist, rmsg);
+
+/* the result of one recipient in a job */
+struct rres {
+	int		 done;
+	enum event_kind	 kind;
+	int		 code;
+	char		 ext[16];
+	char		 desc[512];
+	char		 stage[16];
+};
+
+/* one message's recipients for one domain, handed to a connection */
+struct rjob {
+	struct rmsg	*msg;
+	char		 domain[256];
+	size_t		 n;
+	size_t		*idx;		/* recipient indices */
+	struct rres	*res;
+};
+
+/* globals (scheduler.c) */
+extern struct event_base	*relay_base;
+extern const struct config	*relay_conf;
+extern int			 relay_port;
+extern int			 relay_connect_timeout;
+extern int			 relay_command_timeout;
+
+/* queue.c */
+int	 queue_init(const char *root);
+void	 queue_shutdown(void);
+int	 queue_load(struct rmsglist *);
+int	 queue_open_incoming(char msgid[MH_MSGID_LEN]);
+int	 queue_dirfd(void);
+int	 queue_commit(const char *msgid, struct envelope *);
+typedef void	(*queue_commit_fn)(int ok, struct envelope *, void *);
+void	 queue_commit_group(const char *msgid, struct envelope *,
+	    queue_commit_fn, void *);
+void	 queue_abort(const char *msgid);
+int	 queue_update(const struct envelope *);
+void	 queue_delete(const char *msgid);
+void	 queue_delete_group(const char *msgid);
+int	 queue_open_msg(const char *msgid);
+int	 queue_dsn(const struct envelope *, const size_t *failed, size_t nfailed,
+	    const struct rres *res, struct envelope *out);
+int	 queue_suppress_write(const char *text, size_t len);
+char	*queue_suppress_read(size_t *);
+int	 msgid_ok(const char *);
+
+/* scheduler.c */
+void	 sched_kick(void);
+void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
+	    const char *ext, const char *desc, const char *stage);
+void	 sched_job_done(struct rjob *);
+struct rjob *sched_next_job(const char *domain);
+void	 sched_conn_closed(const char *domain);
+void	 sched_add_message(struct rmsg *, int announce);
+void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
+	    const char *ext, const char *desc, const char *stage);
+const char *rcpt_domain(const char *);
+
+/* mta.c */
+int	 mta_init(void);
+void	 mta_shutdown(void);
+int	 mta_start(struct rjob *);
+int	 mta_active(void);
+
+/* suppress.c */
+int	 suppress_load(void);
+void	 suppress_free(void);
+int	 suppress_has(const char *);
+int	 suppress_add(const char *, const char *);
+int	 suppress_del(const char *);
+json_t	*suppress_list(void);
+
+#endif /* MH_RELAYD_H */
