@@ -1,7 +1,6 @@
 /*
  * hookd: an event record in the three payload formats of the `events`
- * blocks (seeds delivery-status-events, failures-webhook,
- * transactional-callbacks).
+ * blocks (documented for users in doc/webhooks.md).
  *
  * events    {"events":[{"kind","recipient","message_id", extras...}]},
  *           every kind; extras only when set: id, time, queue_id, sender,
