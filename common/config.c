@@ -555,8 +555,8 @@ config_pki(const struct config *c, const char *name)
 /*
  * JSON form.  Enumerations travel as their configuration words, event
  * kinds as a list of names.  Secrets (webhook secrets, header values,
- * relay credentials, PEM data, the credentials file) only with
- * CONF_SECRETS.
+ * relay credentials, PEM data, the credentials file) only with their
+ * CONF_* bit.
  */
 
 static const char *const match_names[] = {
@@ -610,7 +610,7 @@ per_name(enum rate_unit u)
 }
 
 static json_t *
-headers_to_json(const struct headerlist *hl, int flags)
+headers_to_json(const struct headerlist *hl, int values)
 {
 	const struct header	*h;
 	json_t			*a, *o;
@@ -621,7 +621,7 @@ headers_to_json(const struct headerlist *hl, int flags)
 		if ((o = json_object()) == NULL)
 			fatalx("config_to_json: out of memory");
 		jstr(o, "name", h->name);
-		if (flags & CONF_SECRETS)
+		if (values)
 			jstr(o, "value", h->value);
 		if (json_array_append_new(a, o) == -1)
 			fatalx("config_to_json: out of memory");
@@ -700,7 +700,7 @@ pkis_to_json(const struct config *c, int flags)
 		jstr(o, "name", p->name);
 		jstr(o, "cert_file", p->cert_file);
 		jstr(o, "key_file", p->key_file);
-		if (flags & CONF_SECRETS) {
+		if (flags & CONF_TLS_KEYS) {
 			jdata(o, "cert", p->cert, p->certlen);
 			jdata(o, "key", p->key, p->keylen);
 		}
@@ -727,8 +727,9 @@ routes_to_json(const struct config *c, int flags)
 		jstr(o, "authorize_format", authz_names[r->authorize_format]);
 		jint(o, "authorize_timeout", r->authorize_timeout);
 		jstr(o, "errors", r->errors);
-		jset(o, "headers", headers_to_json(&r->headers, flags));
-		if (flags & CONF_SECRETS)
+		jset(o, "headers", headers_to_json(&r->headers,
+		    flags & CONF_ROUTE_HEADERS));
+		if (flags & CONF_ROUTE_SECRETS)
 			jstr(o, "secret", r->secret);
 		jint(o, "timeout", r->timeout);
 		jint(o, "lifetime", r->lifetime);
@@ -752,7 +753,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 	TAILQ_FOREACH(n, &c->relay_from, entry)
 		append(a, json_string(n->text));
 	jset(o, "relay_from", a);
-	if (flags & CONF_SECRETS)
+	if (flags & CONF_RELAY_AUTH)
 		jstr(o, "relay_via", c->relay_via);
 	else {
 		relay_via_public(c->relay_via, via, sizeof(via));
@@ -804,9 +805,10 @@ events_to_json(const struct config *c, int flags)
 			if (e->kinds & (1U << i))
 				append(k, json_string(kind_names[i]));
 		jset(o, "kinds", k);
-		if (flags & CONF_SECRETS)
+		if (flags & CONF_EVENT_SECRETS)
 			jstr(o, "secret", e->secret);
-		jset(o, "headers", headers_to_json(&e->headers, flags));
+		jset(o, "headers", headers_to_json(&e->headers,
+		    flags & CONF_EVENT_SECRETS));
 		jint(o, "timeout", e->timeout);
 		jint(o, "batch_max", e->batch_max);
 		jint(o, "batch_wait", e->batch_wait);
@@ -867,11 +869,10 @@ config_to_json(const struct config *c, int flags)
 	jstr(o, "control", c->control);
 	jstr(o, "credentials", c->credentials);
 	jstr(o, "cabundle", c->cabundle);
-	if (flags & CONF_SECRETS) {
+	if (flags & CONF_CREDENTIALS)
 		jdata(o, "credentials_data", c->credentials_data,
 		    c->credentials_len);
-		jdata(o, "cabundle_data", c->cabundle_data, c->cabundle_len);
-	}
+	jdata(o, "cabundle_data", c->cabundle_data, c->cabundle_len);
 	jint(o, "max_message_size", c->max_message_size);
 	jint(o, "max_recipients", c->max_recipients);
 	jint(o, "max_sessions", c->max_sessions);
@@ -894,7 +895,7 @@ config_to_json(const struct config *c, int flags)
 
 /*
  * Decoding: every member is type- and size-checked; any mismatch makes
- * the whole config invalid.  Members that only travel with CONF_SECRETS
+ * the whole config invalid.  Members that only travel with a CONF_* bit
  * are optional.
  */
 

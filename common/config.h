@@ -288,8 +288,20 @@ int		 config_check_domain(const char *);		/* -1 if not a domain name */
 void		 config_headers_free(struct headerlist *);
 
 /* config.c */
-#define CONF_SECRETS	0x01	/* include key PEM, credentials, secrets */
-#define CONF_TRACKING_KEY 0x02	/* include the tracking token keys */
+/*
+ * Which secrets a config_to_json() carries: each process is sent only the
+ * ones it uses (the parent's table in child_secrets()).  Without a bit the
+ * member is left out (PEM data, credentials, header values, secrets) or
+ * masked (the relay password becomes "*").
+ */
+#define CONF_TLS_KEYS		0x01	/* pki cert and key PEM */
+#define CONF_CREDENTIALS	0x02	/* the SMTP AUTH credentials file */
+#define CONF_ROUTE_HEADERS	0x04	/* route header values (bearer tokens) */
+#define CONF_ROUTE_SECRETS	0x08	/* route webhook signing secrets */
+#define CONF_EVENT_SECRETS	0x10	/* events block secrets and header values */
+#define CONF_RELAY_AUTH		0x20	/* relay via user:password */
+#define CONF_SECRETS		0x3f	/* all of the above (tests, fuzzing) */
+#define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 const struct route *config_route(const struct config *, uint32_t);

@@ -39,11 +39,23 @@ static const enum mh_proc child_procs[] = {
 };
 #define NCHILD	(sizeof(child_procs) / sizeof(child_procs[0]))
 
-/* which children see secrets (keys, credentials, webhook secrets) */
+/*
+ * The secrets each child is sent: only those it uses (CONF_* in
+ * config.h).  A process missing here gets none.  smtpd verifies AUTH by
+ * asking authd, so it holds no credentials.
+ */
+static const int child_secrets[PROC_MAX] = {
+	[PROC_SMTPD] = CONF_TLS_KEYS,
+	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS,
+	[PROC_RELAYD] = CONF_RELAY_AUTH,
+	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
+	    CONF_EVENT_SECRETS,
+};
+
 static int
 child_conf_flags(enum mh_proc p)
 {
-	return (p == PROC_RELAYD ? 0 : CONF_SECRETS);
+	return (child_secrets[p]);
 }
 
 static void
