@@ -74,6 +74,7 @@ struct mconn {
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_starttls, ext_auth_plain;
 	int			 tls_done, tls_require, tls_verify, authed;
+	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;
 	/* reply accumulation */
 	int			 rcode;
@@ -101,7 +102,7 @@ static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
 static struct event	*flush_ev;
 static struct tls_config *tlscfg_noverify, *tlscfg_verify;
 static char		 via_host[256], via_user[256], via_pass[256];
-static int		 via_port;
+static int		 via_port, via_smtps;
 
 static void	 conn_io(int, short, void *);
 static void	 conn_flush_all(int, short, void *);
@@ -114,7 +115,7 @@ static void	 conn_fail(struct mconn *, int code, const char *ext,
 static void	 tx_start(struct mconn *);
 static void	 job_finish(struct mconn *);
 
-/* "smtp://[user:pass@]host[:port]" */
+/* "smtp://[user:pass@]host[:port]", "smtps://..." (TLS from the start) */
 static int
 parse_via(const char *url)
 {
@@ -124,11 +125,17 @@ parse_via(const char *url)
 
 	via_host[0] = via_user[0] = via_pass[0] = '\0';
 	via_port = 25;
+	via_smtps = 0;
 	if (url[0] == '\0' || strcasecmp(url, "mx") == 0)
 		return (0);
-	if (strncasecmp(url, "smtp://", 7) != 0)
+	if (strncasecmp(url, "smtp://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "smtps://", 8) == 0) {
+		p = url + 8;
+		via_smtps = 1;
+		via_port = 465;
+	} else
 		return (-1);
-	p = url + 7;
 	if ((at = strrchr(p, '@')) != NULL) {
 		if ((colon = memchr(p, ':', at - p)) == NULL ||
 		    (size_t)(colon - p) >= sizeof(via_user) ||
@@ -336,7 +343,7 @@ conn_close_sock(struct mconn *c)
 	c->fd = -1;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
-	c->tls_done = c->authed = 0;
+	c->tls_done = c->authed = c->greeted = 0;
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
 	c->ext_starttls = c->ext_auth_plain = 0;
 	c->rcode = 0;
@@ -957,6 +964,7 @@ reply(struct mconn *c, int code, const char *text)
 			conn_retry_next(c, code, "greeting: %d %s", code, text);
 			return;
 		}
+		c->greeted = 1;
 		send_ehlo(c);
 		break;
 	case M_EHLO:
@@ -1175,6 +1183,8 @@ conn_io(int fd, short ev, void *arg)
 		c->state = M_GREETING;
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
+		if (via_host[0] != '\0' && via_smtps)
+			do_tls(c);	/* smtps: the greeting comes under TLS */
 		return;
 	}
 	if (c->state == M_HANDSHAKE) {
@@ -1191,7 +1201,12 @@ conn_io(int fd, short ev, void *arg)
 			return;
 		}
 		c->tls_done = 1;
-		send_ehlo(c);
+		if (c->greeted)
+			send_ehlo(c);
+		else {
+			c->state = M_GREETING;
+			event_active(c->evr, EV_READ, 1);
+		}
 		return;
 	}
 	if ((r = conn_write(c)) == -2)
