@@ -19,7 +19,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mailhookd [-dnv] [-f file]\n");
+	fprintf(stderr, "usage: mailhookd [-dnVv] [-f file]\n");
 	exit(1);
 }
 
@@ -61,7 +61,7 @@ main(int argc, char *argv[])
 	int		 ch, debug = 0, noaction = 0, verbose = 0, testing = 0;
 
 	parent_opts.conffile = MH_CONF_FILE;
-	while ((ch = getopt(argc, argv, "df:nP:vX")) != -1) {
+	while ((ch = getopt(argc, argv, "df:nP:VvX")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -78,6 +78,9 @@ main(int argc, char *argv[])
 		case 'v':
 			verbose++;
 			break;
+		case 'V':
+			printf("mailhookd %s\n", MH_VERSION);
+			return (0);
 		case 'X':
 			testing = 1;
 			break;
