@@ -16,7 +16,11 @@
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share/mailhook
 SYSCONFDIR ?= /etc/mailhook
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# the group that may read mailhook.conf (it holds secrets)
+CONFGROUP ?= _mailhook
 BUILD	?= obj
 CC	?= cc
 YACC	?= byacc
@@ -116,17 +120,32 @@ run: all
 	etc/deps.sh -b $(BUILD) run
 	etc/demo/run.sh $(CURDIR)/$(BUILD)
 
+# every path from PREFIX and the directories above; mailhook.conf only if
+# there is none (0640 root:$(CONFGROUP), the group set when it exists)
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)
 	install -m 0755 $(BUILD)/mailhookd $(DESTDIR)$(SBINDIR)/mailhookd
 	install -m 0755 $(BUILD)/mhctl $(DESTDIR)$(SBINDIR)/mhctl
-	test -e $(DESTDIR)$(SYSCONFDIR)/mailhook.conf || \
-	    install -m 0644 etc/mailhook.conf $(DESTDIR)$(SYSCONFDIR)/mailhook.conf
-	install -d $(DESTDIR)/lib/systemd/system
-	install -m 0644 etc/mailhook.service $(DESTDIR)/lib/systemd/system/mailhook.service
-	install -d $(DESTDIR)$(PREFIX)/share/mailhook
-	install -m 0755 etc/rc.d/mailhook $(DESTDIR)$(PREFIX)/share/mailhook/rc.d-mailhook
 	install -m 0755 etc/mailhook-setup.sh $(DESTDIR)$(SBINDIR)/mailhook-setup
+	install -m 0644 mailhookd/mailhookd.8 mhctl/mhctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 mailhookd/mailhook.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 etc/mailhook.conf $(DESTDIR)$(SYSCONFDIR)/mailhook.conf.example
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/mailhook.conf ]; then \
+		install -m 0640 etc/mailhook-minimal.conf \
+		    $(DESTDIR)$(SYSCONFDIR)/mailhook.conf; \
+		if getent group $(CONFGROUP) >/dev/null 2>&1; then \
+			chgrp $(CONFGROUP) $(DESTDIR)$(SYSCONFDIR)/mailhook.conf; \
+		fi; \
+	fi
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    etc/mailhook.service.in >$(BUILD)/mailhook.service
+	install -m 0644 $(BUILD)/mailhook.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service
+	sed 's|^daemon=.*|daemon="$(SBINDIR)/mailhookd"|' etc/rc.d/mailhook \
+	    >$(BUILD)/rc.d-mailhook
+	install -m 0755 $(BUILD)/rc.d-mailhook $(DESTDIR)$(DATADIR)/rc.d-mailhook
 
 clean:
 	rm -rf obj obj-san obj-fuzz
