@@ -1,6 +1,7 @@
 /*
- * relayd engine internals shared by queue.c, scheduler.c, mta.c and
- * suppress.c.  Not for use outside relayd/.
+ * relayd engine internals shared by its files (relay.c, scheduler.c,
+ * queue.c, bounce.c, mta.c, suppress.c, outbox.c).  Not for use outside
+ * relayd/.
  */
 #ifndef MH_RELAYD_H
 #define MH_RELAYD_H
@@ -43,7 +44,7 @@ struct rjob {
 	struct rres	*res;
 };
 
-/* globals (scheduler.c) */
+/* globals (relay.c) */
 extern struct event_base	*relay_base;
 extern const struct config	*relay_conf;
 extern int			 relay_port;
@@ -65,13 +66,27 @@ int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
 void	 queue_delete_group(const char *msgid);
 int	 queue_open_msg(const char *msgid);
-int	 queue_dsn(const struct envelope *, const size_t *failed, size_t nfailed,
-	    const struct rres *res, struct envelope *out);
 int	 queue_suppress_write(const char *text, size_t len);
 char	*queue_suppress_read(size_t *);
 int	 msgid_ok(const char *);
 
+/* relay.c */
+void	 relay_emit(const struct event_record *);
+
+/* bounce.c */
+void	 bounce_send(struct rmsg *, const size_t *failed, const struct rres *,
+	    size_t n);
+int	 bounce_queue(const struct envelope *, const size_t *failed,
+	    size_t nfailed, const struct rres *res, struct envelope *out);
+
 /* scheduler.c */
+int	 sched_init(struct event_base *);
+void	 sched_shutdown(void);
+struct rmsglist *sched_queue(void);
+void	 sched_settle(struct rmsg *);
+void	 sched_pause(int);
+int	 sched_paused(void);
+unsigned long long sched_committed(void);
 void	 sched_kick(void);
 void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);

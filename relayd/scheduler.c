@@ -1,8 +1,8 @@
 /*
  * The outbound scheduler: the queue in memory, per destination domain
  * dispatch with connection and rate limits, sender-domain allowances,
- * retries with exponential backoff, queue lifetime, suppression, events,
- * and the control API (relay.h).
+ * retries with exponential backoff, queue lifetime, suppression and the
+ * events of each recipient.  relay.c drives it.
  */
 #include <sys/types.h>
 
@@ -12,7 +12,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <gmime/gmime.h>
 #include <openssl/evp.h>
 
 #include "gsync.h"
@@ -32,23 +31,14 @@ struct rdom {
 };
 TAILQ_HEAD(rdomlist, rdom);
 
-struct event_base	*relay_base;
-const struct config	*relay_conf;
-int			 relay_port = 25;
-int			 relay_connect_timeout = 30;
-int			 relay_command_timeout = 300;
-
-static relay_event_fn	 relay_evfn;
 static struct rmsglist	 rq = TAILQ_HEAD_INITIALIZER(rq);
 static struct rdomlist	 doms = TAILQ_HEAD_INITIALIZER(doms);
 static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
 static struct event	*ev_kick, *ev_tick;
 static int		 paused;
-static unsigned long long stat_kind[EV_KIND_MAX];
 static unsigned long long stat_committed;
 
 static void	 sched_pass(int, short, void *);
-static void	 msg_settle(struct rmsg *);
 static void	 msg_free(struct rmsg *);
 
 const char *
@@ -196,10 +186,7 @@ sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
 		clean_copy(ev.bounce_reason, sizeof(ev.bounce_reason), desc);
 	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
-	if ((unsigned)kind < EV_KIND_MAX)
-		stat_kind[kind]++;
-	if (relay_evfn != NULL)
-		relay_evfn(&ev);
+	relay_emit(&ev);
 }
 
 void
@@ -259,49 +246,9 @@ expired(struct rmsg *m, time_t now)
 	    now >= m->env.created + relay_conf->queue_lifetime);
 }
 
-/* send a DSN for the recipients that just failed */
-static void
-send_dsn(struct rmsg *m, const size_t *failed, const struct rres *res,
-    size_t n)
-{
-	struct rmsg	*d;
-	size_t		 i, k = 0;
-	size_t		*f;
-	struct rres	*r;
-
-	if (n == 0 || !relay_conf->bounce_dsn || m->env.sender[0] == '\0')
-		return;
-	f = calloc(n, sizeof(*f));
-	r = calloc(n, sizeof(*r));
-	if (f == NULL || r == NULL)
-		fatal("calloc");
-	for (i = 0; i < n; i++) {
-		int notify = m->env.rcpts[failed[i]].notify;
-		if (notify != 0 && (notify & DSN_NOTIFY_NEVER ||
-		    !(notify & DSN_NOTIFY_FAILURE)))
-			continue;
-		f[k] = failed[i];
-		r[k++] = res[i];
-	}
-	if (k > 0) {
-		if ((d = calloc(1, sizeof(*d))) == NULL)
-			fatal("calloc");
-		if (queue_dsn(&m->env, f, k, r, &d->env) == -1) {
-			log_warnx("%s: cannot queue DSN", m->id);
-			free(d);
-		} else {
-			strlcpy(d->id, d->env.id, sizeof(d->id));
-			log_info("%s: DSN queued as %s", m->id, d->id);
-			sched_add_message(d, 1);
-		}
-	}
-	free(f);
-	free(r);
-}
-
 /* persist the recipients' states; remove the message when all are final */
-static void
-msg_settle(struct rmsg *m)
+void
+sched_settle(struct rmsg *m)
 {
 	size_t	 i;
 	int	 pending = 0;
@@ -359,7 +306,7 @@ msg_precheck(struct rmsg *m, time_t now)
 			changed = 1;
 		}
 	}
-	send_dsn(m, failed, res, n);
+	bounce_send(m, failed, res, n);
 	free(failed);
 	free(res);
 	if (!changed)
@@ -368,10 +315,10 @@ msg_precheck(struct rmsg *m, time_t now)
 		if (m->env.rcpts[i].state == RS_PENDING)
 			break;
 	if (i == m->env.nrcpt && m->inflight == 0) {
-		msg_settle(m);
+		sched_settle(m);
 		return (1);
 	}
-	msg_settle(m);
+	sched_settle(m);
 	return (0);
 }
 
@@ -460,7 +407,7 @@ sched_pass(int fd, short ev, void *arg)
 	TAILQ_FOREACH_SAFE(m, &rq, entry, next) {
 		if (m->removed) {
 			if (m->inflight == 0)
-				msg_settle(m);
+				sched_settle(m);
 			continue;
 		}
 		if (paused || msg_precheck(m, now))
@@ -592,13 +539,13 @@ sched_job_done(struct rjob *j)
 	}
 	m->inflight--;
 	if (!m->removed)
-		send_dsn(m, failed, failres, nf);
+		bounce_send(m, failed, failres, nf);
 	free(failed);
 	free(failres);
 	free(j->idx);
 	free(j->res);
 	free(j);
-	msg_settle(m);
+	sched_settle(m);
 	sched_kick();
 }
 
@@ -609,50 +556,23 @@ sched_tick(int fd, short ev, void *arg)
 }
 
 int
-relay_init(struct event_base *base, const struct config *conf,
-    const char *root, relay_event_fn fn)
+sched_init(struct event_base *base)
 {
 	struct timeval	 tv = { 1, 0 };
-	struct rmsg	*m;
-	struct rmsglist	 loaded = TAILQ_HEAD_INITIALIZER(loaded);
 
-	relay_base = base;
-	relay_conf = conf;
-	relay_evfn = fn;
-	g_mime_init();
-	if (queue_init(root) == -1 || suppress_load() == -1 ||
-	    queue_load(&loaded) == -1 || mta_init() == -1)
-		return (-1);
-	gsync_init(base, queue_dirfd());
 	if ((ev_kick = evtimer_new(base, sched_pass, NULL)) == NULL ||
 	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick, NULL)) == NULL)
 		return (-1);
 	evtimer_add(ev_tick, &tv);
-	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
-		TAILQ_REMOVE(&loaded, m, entry);
-		log_debug("%s: rescheduled", m->id);
-		sched_add_message(m, 0);
-	}
-	return (0);
-}
-
-int
-relay_configure(const struct config *conf)
-{
-	relay_conf = conf;
-	if (mta_init() == -1)
-		return (-1);
-	sched_kick();
 	return (0);
 }
 
 void
-relay_shutdown(void)
+sched_shutdown(void)
 {
 	struct rmsg	*m;
 	struct rdom	*d;
 
-	mta_shutdown();
 	while ((m = TAILQ_FIRST(&rq)) != NULL) {
 		TAILQ_REMOVE(&rq, m, entry);
 		msg_free(m);
@@ -670,298 +590,31 @@ relay_shutdown(void)
 	if (ev_tick)
 		event_free(ev_tick);
 	ev_kick = ev_tick = NULL;
-	suppress_free();
-	queue_shutdown();
 }
 
-int
-relay_spool_open(char msgid[MH_MSGID_LEN])
+/* the messages in memory, removed ones included */
+struct rmsglist *
+sched_queue(void)
 {
-	return (queue_open_incoming(msgid));
+	return (&rq);
 }
 
 void
-relay_spool_abort(const char *msgid)
-{
-	queue_abort(msgid);
-}
-
-struct spool_commit_state {
-	struct rmsg	*m;
-	relay_commit_fn	 done;
-	void		*arg;
-};
-
-/* envelope and registration events are durable: the 250 */
-static void
-spool_committed(int ok, void *arg)
-{
-	struct spool_commit_state	*cs = arg;
-	char				 text[128];
-
-	if (!ok) {
-		/* the message stays queued; the client may send it again */
-		log_warnx("%s: queued, but the disk did not confirm it",
-		    cs->m->id);
-		cs->done(cs->m->id, 451, "4.3.0",
-		    "Error: queue file write error", cs->arg);
-	} else {
-		snprintf(text, sizeof(text), "Ok: queued as %s", cs->m->id);
-		cs->done(cs->m->id, 250, "2.0.0", text, cs->arg);
-	}
-	free(cs);
-}
-
-/* the message is durable and its envelope written */
-static void
-spool_envelope_written(int ok, struct envelope *env, void *arg)
-{
-	struct spool_commit_state	*cs = arg;
-	struct rmsg			*m = cs->m;
-
-	(void)env;
-	if (!ok) {
-		cs->done(m->id, 451, "4.3.0", "Error: queue file write error",
-		    cs->arg);
-		envelope_clear(&m->env);
-		free(m);
-		free(cs);
-		return;
-	}
-	/* the registration events go to the outbox in the same flush */
-	sched_add_message(m, 1);
-	gsync_then(spool_committed, cs);
-}
-
-void
-relay_spool_commit(const char *msgid, const struct envelope *env,
-    relay_commit_fn done, void *arg)
-{
-	struct spool_commit_state	*cs;
-	struct rmsg			*m;
-	size_t				 i;
-
-	if (!msgid_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
-	    !envelope_field_ok(env->sender)) {
-		queue_abort(msgid);
-		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);
-		return;
-	}
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (cs = calloc(1, sizeof(*cs))) == NULL)
-		fatal("calloc");
-	m->env = *env;
-	m->env.rcpts = NULL;
-	m->env.nrcpt = 0;
-	m->env.created = time(NULL);
-	for (i = 0; i < env->nrcpt; i++) {
-		struct envelope_rcpt *r = envelope_add_rcpt(&m->env,
-		    env->rcpts[i].addr);
-		if (r == NULL)
-			break;
-		*r = env->rcpts[i];
-		r->dest = DEST_RELAY;
-		r->state = RS_PENDING;
-		r->attempts = 0;
-		r->next_try = 0;
-	}
-	if (i < env->nrcpt) {
-		envelope_clear(&m->env);
-		free(m);
-		free(cs);
-		queue_abort(msgid);
-		done(msgid, 451, "4.3.0", "Error: queue file write error", arg);
-		return;
-	}
-	strlcpy(m->id, msgid, sizeof(m->id));
-	cs->m = m;
-	cs->done = done;
-	cs->arg = arg;
-	queue_commit_group(msgid, &m->env, spool_envelope_written, cs);
-}
-
-static struct rmsg *
-msg_find(const char *id)
-{
-	struct rmsg	*m;
-
-	TAILQ_FOREACH(m, &rq, entry)
-		if (!m->removed && strcmp(m->id, id) == 0)
-			return (m);
-	return (NULL);
-}
-
-static const char *
-state_name(enum rcpt_state s)
-{
-	return (s == RS_DONE ? "delivered" : s == RS_FAILED ? "failed" :
-	    "pending");
-}
-
-static json_t *
-msg_json(struct rmsg *m, int full)
-{
-	json_t	*o, *a;
-	size_t	 i;
-
-	a = json_array();
-	for (i = 0; i < m->env.nrcpt; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:b}",
-		    "address", m->env.rcpts[i].addr,
-		    "state", state_name(m->env.rcpts[i].state),
-		    "attempts", m->env.rcpts[i].attempts,
-		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
-		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0));
-	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
-	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
-	    "size", (json_int_t)m->env.size, "recipients", a);
-	if (full) {
-		json_object_set_new(o, "message_id",
-		    json_string(m->env.message_id));
-		json_object_set_new(o, "subject", json_string(m->env.subject));
-		json_object_set_new(o, "tags", json_string(m->env.tags));
-		json_object_set_new(o, "group", json_string(m->env.group));
-		json_object_set_new(o, "transaction",
-		    json_string(m->env.transaction));
-	}
-	return (o);
-}
-
-json_t *
-relay_queue_list(void)
-{
-	struct rmsg	*m;
-	json_t		*a = json_array();
-
-	TAILQ_FOREACH(m, &rq, entry)
-		if (!m->removed)
-			json_array_append_new(a, msg_json(m, 0));
-	return (a);
-}
-
-json_t *
-relay_message_show(const char *id)
-{
-	struct rmsg	*m;
-
-	if (id == NULL || (m = msg_find(id)) == NULL)
-		return (NULL);
-	return (msg_json(m, 1));
-}
-
-int
-relay_schedule(const char *id)
-{
-	struct rmsg	*m;
-	size_t		 i;
-	int		 found = 0;
-
-	TAILQ_FOREACH(m, &rq, entry) {
-		if (m->removed || (strcmp(id, "all") != 0 &&
-		    strcmp(m->id, id) != 0))
-			continue;
-		found = 1;
-		for (i = 0; i < m->env.nrcpt; i++)
-			m->env.rcpts[i].next_try = 0;
-	}
-	sched_kick();
-	return (found ? 0 : -1);
-}
-
-int
-relay_remove(const char *id)
-{
-	struct rmsg	*m;
-
-	if ((m = msg_find(id)) == NULL)
-		return (-1);
-	m->removed = 1;
-	if (m->inflight == 0)
-		msg_settle(m);
-	return (0);
-}
-
-void
-relay_pause(int p)
+sched_pause(int p)
 {
 	paused = p;
 	sched_kick();
 }
 
 int
-relay_suppress_add(const char *addr, const char *reason)
+sched_paused(void)
 {
-	return (suppress_add(addr, reason));
+	return (paused);
 }
 
-int
-relay_suppress_del(const char *addr)
+/* messages committed since the start (DSNs included) */
+unsigned long long
+sched_committed(void)
 {
-	return (suppress_del(addr));
-}
-
-json_t *
-relay_suppress_list(void)
-{
-	return (suppress_list());
-}
-
-int
-relay_suppressed(const char *addr)
-{
-	return (suppress_has(addr));
-}
-
-size_t
-relay_queue_size(void)
-{
-	struct rmsg	*m;
-	size_t		 n = 0;
-
-	TAILQ_FOREACH(m, &rq, entry)
-		n++;
-	return (n);
-}
-
-int
-relay_busy(void)
-{
-	return (mta_active());
-}
-
-json_t *
-relay_stats(void)
-{
-	static const char *names[EV_KIND_MAX] = {
-		"registration", "dispatch", "rate_limit", "delivery", "bounce",
-		"soft_bounce", "dispatch_soft_bounce", "error",
-		"retries_exhausted", "open", "read", "click", "auto_reply",
-		"bounce_reply", "suppressed", "unsubscribe", "resubscribe"
-	};
-	json_t	*o, *e;
-	int	 k;
-
-	e = json_object();
-	for (k = 0; k < EV_KIND_MAX; k++)
-		if (names[k] != NULL)
-			json_object_set_new(e, names[k],
-			    json_integer((json_int_t)stat_kind[k]));
-	o = json_pack("{s:I, s:I, s:i, s:b, s:o}",
-	    "queued", (json_int_t)relay_queue_size(),
-	    "committed", (json_int_t)stat_committed,
-	    "connections", mta_active(), "paused", paused, "events", e);
-	return (o);
-}
-
-void
-relay_set_port(int port)
-{
-	relay_port = port;
-}
-
-void
-relay_set_timeouts(int connect, int command)
-{
-	relay_connect_timeout = connect;
-	relay_command_timeout = command;
+	return (stat_committed);
 }

@@ -1,0 +1,371 @@
+/*
+ * relayd's engine API (relay.h): start and stop, the spool smtpd writes
+ * into, the control commands and the statistics.  The queue in memory
+ * and its dispatch are the scheduler's (scheduler.c).
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gmime/gmime.h>
+
+#include "gsync.h"
+#include "log.h"
+#include "relayd.h"
+
+struct event_base	*relay_base;
+const struct config	*relay_conf;
+int			 relay_port = 25;
+int			 relay_connect_timeout = 30;
+int			 relay_command_timeout = 300;
+
+static relay_event_fn	 relay_evfn;
+static unsigned long long stat_kind[EV_KIND_MAX];
+
+/* every event of the engine passes here: counted, then handed on */
+void
+relay_emit(const struct event_record *ev)
+{
+	if ((unsigned)ev->kind < EV_KIND_MAX)
+		stat_kind[ev->kind]++;
+	if (relay_evfn != NULL)
+		relay_evfn(ev);
+}
+
+int
+relay_init(struct event_base *base, const struct config *conf,
+    const char *root, relay_event_fn fn)
+{
+	struct rmsg	*m;
+	struct rmsglist	 loaded = TAILQ_HEAD_INITIALIZER(loaded);
+
+	relay_base = base;
+	relay_conf = conf;
+	relay_evfn = fn;
+	g_mime_init();
+	if (queue_init(root) == -1 || suppress_load() == -1 ||
+	    queue_load(&loaded) == -1 || mta_init() == -1)
+		return (-1);
+	gsync_init(base, queue_dirfd());
+	if (sched_init(base) == -1)
+		return (-1);
+	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
+		TAILQ_REMOVE(&loaded, m, entry);
+		log_debug("%s: rescheduled", m->id);
+		sched_add_message(m, 0);
+	}
+	return (0);
+}
+
+int
+relay_configure(const struct config *conf)
+{
+	relay_conf = conf;
+	if (mta_init() == -1)
+		return (-1);
+	sched_kick();
+	return (0);
+}
+
+void
+relay_shutdown(void)
+{
+	mta_shutdown();
+	sched_shutdown();
+	suppress_free();
+	queue_shutdown();
+}
+
+int
+relay_spool_open(char msgid[MH_MSGID_LEN])
+{
+	return (queue_open_incoming(msgid));
+}
+
+void
+relay_spool_abort(const char *msgid)
+{
+	queue_abort(msgid);
+}
+
+struct spool_commit_state {
+	struct rmsg	*m;
+	relay_commit_fn	 done;
+	void		*arg;
+};
+
+/* envelope and registration events are durable: the 250 */
+static void
+spool_committed(int ok, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+	char				 text[128];
+
+	if (!ok) {
+		/* the message stays queued; the client may send it again */
+		log_warnx("%s: queued, but the disk did not confirm it",
+		    cs->m->id);
+		cs->done(cs->m->id, 451, "4.3.0",
+		    "Error: queue file write error", cs->arg);
+	} else {
+		snprintf(text, sizeof(text), "Ok: queued as %s", cs->m->id);
+		cs->done(cs->m->id, 250, "2.0.0", text, cs->arg);
+	}
+	free(cs);
+}
+
+/* the message is durable and its envelope written */
+static void
+spool_envelope_written(int ok, struct envelope *env, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+	struct rmsg			*m = cs->m;
+
+	(void)env;
+	if (!ok) {
+		cs->done(m->id, 451, "4.3.0", "Error: queue file write error",
+		    cs->arg);
+		envelope_clear(&m->env);
+		free(m);
+		free(cs);
+		return;
+	}
+	/* the registration events go to the outbox in the same flush */
+	sched_add_message(m, 1);
+	gsync_then(spool_committed, cs);
+}
+
+void
+relay_spool_commit(const char *msgid, const struct envelope *env,
+    relay_commit_fn done, void *arg)
+{
+	struct spool_commit_state	*cs;
+	struct rmsg			*m;
+	size_t				 i;
+
+	if (!msgid_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
+	    !envelope_field_ok(env->sender)) {
+		queue_abort(msgid);
+		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (cs = calloc(1, sizeof(*cs))) == NULL)
+		fatal("calloc");
+	m->env = *env;
+	m->env.rcpts = NULL;
+	m->env.nrcpt = 0;
+	m->env.created = time(NULL);
+	for (i = 0; i < env->nrcpt; i++) {
+		struct envelope_rcpt *r = envelope_add_rcpt(&m->env,
+		    env->rcpts[i].addr);
+		if (r == NULL)
+			break;
+		*r = env->rcpts[i];
+		r->dest = DEST_RELAY;
+		r->state = RS_PENDING;
+		r->attempts = 0;
+		r->next_try = 0;
+	}
+	if (i < env->nrcpt) {
+		envelope_clear(&m->env);
+		free(m);
+		free(cs);
+		queue_abort(msgid);
+		done(msgid, 451, "4.3.0", "Error: queue file write error", arg);
+		return;
+	}
+	strlcpy(m->id, msgid, sizeof(m->id));
+	cs->m = m;
+	cs->done = done;
+	cs->arg = arg;
+	queue_commit_group(msgid, &m->env, spool_envelope_written, cs);
+}
+
+static struct rmsg *
+msg_find(const char *id)
+{
+	struct rmsg	*m;
+
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		if (!m->removed && strcmp(m->id, id) == 0)
+			return (m);
+	return (NULL);
+}
+
+static const char *
+state_name(enum rcpt_state s)
+{
+	return (s == RS_DONE ? "delivered" : s == RS_FAILED ? "failed" :
+	    "pending");
+}
+
+static json_t *
+msg_json(struct rmsg *m, int full)
+{
+	json_t	*o, *a;
+	size_t	 i;
+
+	a = json_array();
+	for (i = 0; i < m->env.nrcpt; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:b}",
+		    "address", m->env.rcpts[i].addr,
+		    "state", state_name(m->env.rcpts[i].state),
+		    "attempts", m->env.rcpts[i].attempts,
+		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
+		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0));
+	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
+	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
+	    "size", (json_int_t)m->env.size, "recipients", a);
+	if (full) {
+		json_object_set_new(o, "message_id",
+		    json_string(m->env.message_id));
+		json_object_set_new(o, "subject", json_string(m->env.subject));
+		json_object_set_new(o, "tags", json_string(m->env.tags));
+		json_object_set_new(o, "group", json_string(m->env.group));
+		json_object_set_new(o, "transaction",
+		    json_string(m->env.transaction));
+	}
+	return (o);
+}
+
+json_t *
+relay_queue_list(void)
+{
+	struct rmsg	*m;
+	json_t		*a = json_array();
+
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		if (!m->removed)
+			json_array_append_new(a, msg_json(m, 0));
+	return (a);
+}
+
+json_t *
+relay_message_show(const char *id)
+{
+	struct rmsg	*m;
+
+	if (id == NULL || (m = msg_find(id)) == NULL)
+		return (NULL);
+	return (msg_json(m, 1));
+}
+
+int
+relay_schedule(const char *id)
+{
+	struct rmsg	*m;
+	size_t		 i;
+	int		 found = 0;
+
+	TAILQ_FOREACH(m, sched_queue(), entry) {
+		if (m->removed || (strcmp(id, "all") != 0 &&
+		    strcmp(m->id, id) != 0))
+			continue;
+		found = 1;
+		for (i = 0; i < m->env.nrcpt; i++)
+			m->env.rcpts[i].next_try = 0;
+	}
+	sched_kick();
+	return (found ? 0 : -1);
+}
+
+int
+relay_remove(const char *id)
+{
+	struct rmsg	*m;
+
+	if ((m = msg_find(id)) == NULL)
+		return (-1);
+	m->removed = 1;
+	if (m->inflight == 0)
+		sched_settle(m);
+	return (0);
+}
+
+void
+relay_pause(int p)
+{
+	sched_pause(p);
+}
+
+int
+relay_suppress_add(const char *addr, const char *reason)
+{
+	return (suppress_add(addr, reason));
+}
+
+int
+relay_suppress_del(const char *addr)
+{
+	return (suppress_del(addr));
+}
+
+json_t *
+relay_suppress_list(void)
+{
+	return (suppress_list());
+}
+
+int
+relay_suppressed(const char *addr)
+{
+	return (suppress_has(addr));
+}
+
+size_t
+relay_queue_size(void)
+{
+	struct rmsg	*m;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		n++;
+	return (n);
+}
+
+int
+relay_busy(void)
+{
+	return (mta_active());
+}
+
+json_t *
+relay_stats(void)
+{
+	static const char *names[EV_KIND_MAX] = {
+		"registration", "dispatch", "rate_limit", "delivery", "bounce",
+		"soft_bounce", "dispatch_soft_bounce", "error",
+		"retries_exhausted", "open", "read", "click", "auto_reply",
+		"bounce_reply", "suppressed", "unsubscribe", "resubscribe"
+	};
+	json_t	*o, *e;
+	int	 k;
+
+	e = json_object();
+	for (k = 0; k < EV_KIND_MAX; k++)
+		if (names[k] != NULL)
+			json_object_set_new(e, names[k],
+			    json_integer((json_int_t)stat_kind[k]));
+	o = json_pack("{s:I, s:I, s:i, s:b, s:o}",
+	    "queued", (json_int_t)relay_queue_size(),
+	    "committed", (json_int_t)sched_committed(),
+	    "connections", mta_active(), "paused", sched_paused(), "events", e);
+	return (o);
+}
+
+void
+relay_set_port(int port)
+{
+	relay_port = port;
+}
+
+void
+relay_set_timeouts(int connect, int command)
+{
+	relay_connect_timeout = connect;
+	relay_command_timeout = command;
+}
