@@ -1,7 +1,7 @@
 /*
- * authd's decision modules: routes and relay policy (route.c), SPF
- * (spf.c), authorization callbacks (authorize.c), SMTP AUTH
- * (credentials.c).  authd.c owns the process and the imsg dispatch and
+ * authd's decision modules: routes (route.c), the RCPT decision and
+ * relay policy (rcpt.c), SPF (spf.c), authorization callbacks
+ * (authorize.c), SMTP AUTH (credentials.c).  authd.c owns the process and the imsg dispatch and
  * calls these.
  *
  * Everything that waits on the network is asynchronous on the event base
@@ -9,10 +9,6 @@
  * handle; the callback runs later from the event loop, never from inside
  * the starting call.  A handle can be cancelled until its callback has
  * run; after cancel the callback never runs.
- *
- * Include order: common/config.h (or mailhook.h) before any libevent
- * header (config.h's enum event_kind has an EV_READ that libevent
- * defines as a macro).
  */
 #ifndef MH_AUTHD_H
 #define MH_AUTHD_H
@@ -49,11 +45,6 @@ void	 authd_modules_shutdown(void);
  */
 const struct route *route_lookup(const struct config *, const char *rcpt,
 	    char *tag, size_t taglen);
-/* "relay from auth" with a user, or remote_ip inside a "relay from" CIDR */
-int	 relay_allowed(const struct config *, const char *remote_ip,
-	    const char *auth_user);
-/* the recipient's domain is the bounce domain (case-insensitive) */
-int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 /*
  * The recipient's domain is ours: the bounce domain, or a domain taken by
  * an address, domain or subdomain route ("route any" does not count).
@@ -65,6 +56,19 @@ int	 rcpt_domain_is_local(const struct config *, const char *rcpt);
  */
 void	 text_sanitize(char *dst, size_t dstlen, const char *src,
 	    size_t srclen, size_t cap);
+/* a private copy of a route (headers included), NULL if out of memory */
+struct route *route_dup(const struct route *);
+void	 route_free(struct route *);
+
+/*
+ * rcpt.c
+ */
+
+/* "relay from auth" with a user, or remote_ip inside a "relay from" CIDR */
+int	 relay_allowed(const struct config *, const char *remote_ip,
+	    const char *auth_user);
+/* the recipient's domain is the bounce domain (case-insensitive) */
+int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 
 /*
  * The whole RCPT decision:
