@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #define MH_CONF_FILE		"/etc/mailhook/mailhook.conf"
+#define CONFIG_FILE_MAX		(64 * 1024 * 1024)	/* a file the config names */
 #define MH_SPOOL		"/var/spool/mailhook"
 #define MH_CONTROL		"/run/mailhook/mhctl.sock"
 #define MH_USER			"_mailhook"
@@ -287,7 +288,7 @@ const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:p
 int		 config_check_domain(const char *);		/* -1 if not a domain name */
 void		 config_headers_free(struct headerlist *);
 
-/* config.c */
+/* config_json.c */
 /*
  * Which secrets a config_to_json() carries: each process is sent only the
  * ones it uses (the parent's table in child_secrets()).  Without a bit the
@@ -304,6 +305,8 @@ void		 config_headers_free(struct headerlist *);
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
+
+/* config.c: lookups */
 const struct route *config_route(const struct config *, uint32_t);
 const struct listener *config_listener(const struct config *, uint32_t);
 const struct pki *config_pki(const struct config *, const char *);
