@@ -26,7 +26,7 @@ CC	?= cc
 YACC	?= byacc
 
 PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
-	   libseccomp libbsd-overlay libcrypto libssl gumbo
+	   libseccomp libbsd-overlay libcrypto libssl gumbo opendkim
 # asked of pkg-config once, when first used: after etc/deps.sh has run
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)) \
@@ -40,7 +40,7 @@ LDFLAGS	+= $(EXTRA_LDFLAGS)
 
 # The process folders: every .c in one of them, and in common/, is part of
 # the daemon library.  A new process folder is one word added here.
-PROCDIRS := mailhookd smtpd authd relayd hookd
+PROCDIRS := mailhookd smtpd authd relayd hookd signer
 # the two programs' main() live in mailhookd/mailhookd.c and mhctl/mhctl.c
 LIB_SRCS := $(filter-out mailhookd/mailhookd.c, \
 	    $(wildcard common/*.c $(addsuffix /*.c,$(PROCDIRS))))

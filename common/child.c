@@ -107,6 +107,10 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 		child_control(p, imsg);
 		break;
 	default:
+		if (ops->parent_dispatch != NULL) {
+			ops->parent_dispatch(p, imsg);
+			break;
+		}
 		fatalx("unexpected %s from parent",
 		    imsg_type_name(imsg->hdr.type));
 	}

@@ -21,6 +21,8 @@ struct child_ops {
 	void		 (*start)(void);
 	/* messages from peers other than the parent */
 	mproc_handler	 peer_dispatch;
+	/* messages from the parent that child.c does not handle, NULL: none */
+	mproc_handler	 parent_dispatch;
 	/* IMSG_CTL_LISTENER (smtpd only) */
 	void		 (*listener)(int fd, uint32_t id);
 	/* a control request: argv array; returns the reply (new reference) */

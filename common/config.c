@@ -183,6 +183,7 @@ config_free(struct config *c)
 	}
 	while ((k = TAILQ_FIRST(&c->dkims)) != NULL) {
 		TAILQ_REMOVE(&c->dkims, k, entry);
+		freedata(&k->key, &k->keylen, 1);
 		free(k);
 	}
 	while ((t = TAILQ_FIRST(&c->trackings)) != NULL) {
@@ -477,6 +478,7 @@ int
 config_load_files(struct config *c)
 {
 	struct pki	*p;
+	struct dkim	*d;
 	int		 rv = 0;
 
 	TAILQ_FOREACH(p, &c->pkis, entry) {
@@ -499,6 +501,11 @@ config_load_files(struct config *c)
 			rv = -1;
 		}
 	}
+	/* DKIM keys: checked (type, size) by the signer, which uses them */
+	TAILQ_FOREACH(d, &c->dkims, entry)
+		if (readfile(d->key_file, "dkim key", &d->key, &d->keylen,
+		    1) == -1)
+			rv = -1;
 	/* the system bundle unless "ca" names one (the parent, as root) */
 	if (c->cabundle[0] == '\0' && access(MH_CABUNDLE, R_OK) == 0)
 		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
@@ -527,6 +534,23 @@ config_route(const struct config *c, uint32_t id)
 		if (r->id == id)
 			return (r);
 	return (NULL);
+}
+
+const struct dkim *
+config_dkim_match(const struct config *c, const char *domain)
+{
+	const struct dkim	*d, *best = NULL;
+	size_t			 dl, l = strlen(domain);
+
+	TAILQ_FOREACH(d, &c->dkims, entry) {
+		dl = strlen(d->domain);
+		if (dl > l || strcasecmp(domain + l - dl, d->domain) != 0 ||
+		    (dl < l && domain[l - dl - 1] != '.'))
+			continue;
+		if (best == NULL || dl > strlen(best->domain))
+			best = d;
+	}
+	return (best);
 }
 
 const struct listener *

@@ -191,12 +191,18 @@ struct events_block {
 };
 TAILQ_HEAD(eventslist, events_block);
 
-/* dkim domain "example.com" selector "s1" key "/etc/mailhook/s1.key" (planned) */
+/*
+ * dkim domain "example.com" selector "s1" key "/etc/mailhook/s1.key":
+ * the parent reads the key and hands it to the signer process only; it
+ * is never part of a config sent to a child (config_to_json).
+ */
 struct dkim {
 	TAILQ_ENTRY(dkim)	 entry;
 	char			 domain[MH_NAME_MAX];
 	char			 selector[MH_NAME_MAX];
 	char			 key_file[MH_PATH_MAX];
+	char			*key;		/* PEM, parent only */
+	size_t			 keylen;
 };
 TAILQ_HEAD(dkimlist, dkim);
 
@@ -317,6 +323,8 @@ int		 config_tracking_key(struct config *);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);
+/* the dkim entry for a From: domain (itself or the nearest parent), or NULL */
+const struct dkim *config_dkim_match(const struct config *, const char *);
 const char	*event_kind_name(enum event_kind);
 int		 event_kind_from_name(const char *);	/* -1 if unknown */
 

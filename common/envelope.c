@@ -78,6 +78,7 @@ static const struct efield env_fields[] = {
 	ESTR("transaction", transaction, 0),
 	ESTR("message-id", message_id, 0),
 	ESTR("subject", subject, 0),
+	ESTR("dkim-pending", dkim_pending, 0),
 };
 #define NENV_FIELDS	(sizeof(env_fields) / sizeof(env_fields[0]))
 

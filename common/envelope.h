@@ -71,6 +71,7 @@ struct envelope {
 	char		 transaction[128];	/* X-Mailhook-Transaction */
 	char		 message_id[256];	/* Message-ID header, without <> */
 	char		 subject[512];		/* Subject header, UTF-8, one line */
+	char		 dkim_pending[256];	/* d= domain the signer could not sign for yet */
 	size_t		 nrcpt;
 	struct envelope_rcpt *rcpts;		/* malloc'd array of nrcpt */
 };

@@ -22,6 +22,7 @@ enum mh_proc {
 	PROC_AUTHD,
 	PROC_RELAYD,
 	PROC_HOOKD,
+	PROC_SIGNER,		/* holds the DKIM private keys, nothing else */
 	PROC_CONTROL,		/* a control client, parent side only */
 	PROC_MAX
 };
@@ -64,6 +65,13 @@ enum imsg_type {
 
 	/* hookd -> relayd: the IMSG_EVENT with this id is durable */
 	IMSG_EVENT_ACK,		/* struct event_ack */
+
+	/* parent -> signer: the DKIM keys, replaced as a whole */
+	IMSG_SIGNER_RESET,	/* no payload: forget every key */
+	IMSG_SIGNER_KEY,	/* struct signer_key + the key's PEM */
+	/* relayd <-> signer */
+	IMSG_SIGN_REQ,		/* struct sign_req, the message fd (read-only) */
+	IMSG_SIGN_RES,		/* struct sign_res + "DKIM-Signature: ..." lines */
 
 	IMSG_TYPE_MAX
 };
@@ -163,6 +171,33 @@ struct suppress_req {
 /* IMSG_EVENT_ACK */
 struct event_ack {
 	char		 id[37];		/* EVENT_ID_LEN (mh_event.h) */
+};
+
+/* IMSG_SIGNER_KEY: followed by the private key, PEM */
+struct signer_key {
+	char		 domain[MH_NAME_MAX];
+	char		 selector[MH_NAME_MAX];
+	char		 file[MH_PATH_MAX];	/* for messages only */
+};
+
+/* IMSG_SIGN_REQ: sign the attached message for d=domain */
+struct sign_req {
+	uint64_t	 reqid;
+	char		 domain[MH_NAME_MAX];
+};
+
+enum sign_status {
+	SIGN_OK,		/* the header lines follow */
+	SIGN_FAIL		/* no usable key: error says why */
+};
+
+#define SIGN_HDRS_MAX	(16 * 1024)	/* every signature of one message */
+
+/* IMSG_SIGN_RES */
+struct sign_res {
+	uint64_t	 reqid;
+	int		 status;		/* enum sign_status */
+	char		 error[256];
 };
 
 /* msg.c: payload checks */

@@ -21,7 +21,7 @@ struct mproc		*proc_peer[PROC_MAX];
 enum mh_proc		 proc_self = PROC_PARENT;
 
 static const char *proc_names[PROC_MAX] = {
-	"parent", "smtpd", "authd", "relayd", "hookd", "control"
+	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "control"
 };
 
 /* the edges of DESIGN.md's process table, besides parent <-> everyone */
@@ -31,6 +31,7 @@ static const int proc_edges[][2] = {
 	{ PROC_SMTPD, PROC_RELAYD },
 	{ PROC_AUTHD, PROC_HOOKD },
 	{ PROC_RELAYD, PROC_HOOKD },
+	{ PROC_RELAYD, PROC_SIGNER },
 };
 
 const char *
@@ -304,7 +305,8 @@ imsg_type_name(uint32_t t)
 		"CTL_MONITOR",
 		"AUTHD_RCPT_REQ", "AUTHD_RCPT_RES", "AUTHD_AUTH_REQ",
 		"AUTHD_AUTH_RES", "SPOOL_OPEN", "SPOOL_FD", "SPOOL_COMMIT",
-		"SPOOL_RESULT", "SPOOL_ABORT", "EVENT", "SUPPRESS", "EVENT_ACK"
+		"SPOOL_RESULT", "SPOOL_ABORT", "EVENT", "SUPPRESS", "EVENT_ACK",
+		"SIGNER_RESET", "SIGNER_KEY", "SIGN_REQ", "SIGN_RES"
 	};
 
 	if (t >= IMSG_TYPE_MAX)

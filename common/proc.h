@@ -67,6 +67,7 @@ __attribute__((noreturn)) void	smtpd_main(void);
 __attribute__((noreturn)) void	authd_main(void);
 __attribute__((noreturn)) void	relayd_main(void);
 __attribute__((noreturn)) void	hookd_main(void);
+__attribute__((noreturn)) void	signer_main(void);
 
 /* child side: the config arrives in chunks before anything else */
 struct config	*child_recv_config(struct mproc *);	/* blocking, before the sandbox */

@@ -15,7 +15,8 @@
  *   line is then lost, not the process), and getaddrinfo(AI_ADDRCONFIG)
  *   asks netlink, which is not needed here;
  * - smtpd: no open, no socket/connect (accept only); authd: network, no
- *   files; relayd and hookd: network and files inside their chroot.
+ *   files; relayd and hookd: network and files inside their chroot;
+ *   signer: neither (it reads the message fds relayd hands it).
  * - fstat()-like calls on a path (newfstatat, statx without AT_EMPTY_PATH)
  *   are refused to the processes that have no files.
  */
@@ -58,7 +59,7 @@ static int	 sb_debug = -1;		/* -1: ask the environment */
 static int	 sb_proc = -1;
 
 static const char *const sb_procnames[PROC_MAX] = {
-	"parent", "smtpd", "authd", "relayd", "hookd", "control"
+	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "control"
 };
 
 static const char *
@@ -395,6 +396,9 @@ sandbox_apply(int proc)
 		sb_network(ctx);
 		sb_allow_list(ctx, sb_accept);
 		break;
+	case PROC_SIGNER:
+		sb_common(ctx, 0);
+		break;
 	case PROC_CONTROL:
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
@@ -442,6 +446,9 @@ sandbox_apply(int proc)
 	case PROC_HOOKD:
 		promises = "stdio rpath wpath cpath fattr flock inet recvfd "
 		    "sendfd";
+		break;
+	case PROC_SIGNER:
+		promises = "stdio recvfd";
 		break;
 	case PROC_CONTROL:
 		promises = "stdio unix recvfd";

@@ -59,6 +59,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "show", "message",	 PROC_RELAYD,	0 },
 	{ "show", "suppressions", PROC_RELAYD,	0 },
 	{ "show", "hooks",	 PROC_HOOKD,	0 },
+	{ "dkim", "show",	 PROC_SIGNER,	0 },
 	{ "schedule", NULL,	 PROC_RELAYD,	1 },
 	{ "remove", NULL,	 PROC_RELAYD,	1 },
 	{ "suppress", NULL,	 PROC_RELAYD,	1 },
@@ -137,7 +138,7 @@ ctl_status(void)
 	    "uptime", (json_int_t)(now - parent_started),
 	    "confinement", geteuid() == 0 ? "none (root)" : "none",
 	    "ready", 1));
-	for (p = PROC_SMTPD; p <= PROC_HOOKD; p++) {
+	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
 		ch = &children[p];
 		json_array_append_new(procs, json_pack("{s:s,s:i,s:I,s:s,s:b}",
 		    "name", proc_name(p), "pid", (int)ch->pid,
@@ -204,7 +205,7 @@ ctl_parent(struct ctl_client *c, const char *w1, const char *w2)
 			return (json_pack("{s:s}", "error",
 			    "debug commands need mailhookd -X"));
 		if (strcmp(w2, "") == 0 ||
-		    (p = proc_byname(w2)) < PROC_SMTPD || p > PROC_HOOKD)
+		    (p = proc_byname(w2)) < PROC_SMTPD || p >= PROC_CONTROL)
 			return (json_pack("{s:s}", "error",
 			    "usage: debug PROCESS"));
 		mproc_compose(children[p].mp, IMSG_CTL_FORBIDDEN, 0, -1,
@@ -235,7 +236,7 @@ ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 	req = json_pack("{s:O,s:b}", "argv", argv, "root", c->uid == 0);
 	c->collected = json_object();
 	c->waiting = 0;
-	for (p = PROC_SMTPD; p <= PROC_HOOKD; p++) {
+	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
 		if (cmd->target != PROC_MAX && cmd->target != p)
 			continue;
 		if (children[p].mp == NULL || children[p].mp->closed)

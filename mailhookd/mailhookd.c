@@ -106,6 +106,8 @@ main(int argc, char *argv[])
 			relayd_main();
 		case PROC_HOOKD:
 			hookd_main();
+		case PROC_SIGNER:
+			signer_main();
 		default:
 			fatalx("unknown process %s", child);
 		}

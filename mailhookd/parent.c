@@ -35,7 +35,7 @@ static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
 static struct event	*ev_deadline;
 
 static const enum mh_proc child_procs[] = {
-	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD
+	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD, PROC_SIGNER
 };
 #define NCHILD	(sizeof(child_procs) / sizeof(child_procs[0]))
 
@@ -56,6 +56,25 @@ static int
 child_conf_flags(enum mh_proc p)
 {
 	return (child_secrets[p]);
+}
+
+/* the DKIM keys travel in no config: the signer alone gets them */
+static void
+dkim_keys_send(const struct config *conf)
+{
+	struct mproc		*p = children[PROC_SIGNER].mp;
+	const struct dkim	*d;
+	struct signer_key	 k;
+
+	mproc_compose(p, IMSG_SIGNER_RESET, 0, -1, NULL, 0);
+	TAILQ_FOREACH(d, &conf->dkims, entry) {
+		memset(&k, 0, sizeof(k));
+		strlcpy(k.domain, d->domain, sizeof(k.domain));
+		strlcpy(k.selector, d->selector, sizeof(k.selector));
+		strlcpy(k.file, d->key_file, sizeof(k.file));
+		mproc_compose2(p, IMSG_SIGNER_KEY, 0, -1, &k, sizeof(k),
+		    d->key, d->keylen);
+	}
 }
 
 static void
@@ -375,6 +394,7 @@ parent_reload(char *err, size_t errlen)
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
+	dkim_keys_send(conf);
 	/* keep the bound listeners */
 	{
 		struct listener *l, *o;
@@ -483,6 +503,7 @@ parent_main(void)
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, parent_conf,
 		    child_conf_flags(child_procs[i]));
+	dkim_keys_send(parent_conf);
 	children_connect();
 	listeners_send(parent_conf);
 	for (i = 0; i < NCHILD; i++)

@@ -159,12 +159,27 @@ queue_abort(const char *msgid)
 #define WA_GROUP	0x04
 
 static int
+write_all(int fd, const char *data, size_t len)
+{
+	ssize_t	 n;
+	size_t	 off = 0;
+
+	while (off < len) {
+		if ((n = write(fd, data + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		off += n;
+	}
+	return (0);
+}
+
+static int
 write_atomic(int dfd, const char *name, const char *data, size_t len,
     int flags)
 {
 	char	 tmp[64];
-	ssize_t	 n;
-	size_t	 off = 0;
 	int	 fd;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -173,14 +188,8 @@ write_atomic(int dfd, const char *name, const char *data, size_t len,
 		log_warn("open %s", tmp);
 		return (-1);
 	}
-	while (off < len) {
-		if ((n = write(fd, data + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += n;
-	}
+	if (write_all(fd, data, len) == -1)
+		goto fail;
 	if ((flags & WA_FSYNC) && fsync(fd) == -1)
 		goto fail;
 	if (flags & WA_GROUP)
@@ -508,6 +517,75 @@ queue_open_msg(const char *msgid)
 
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	return (openat(qfd, name, O_RDONLY | O_CLOEXEC));
+}
+
+int
+queue_open_incoming_ro(const char *msgid)
+{
+	if (!msgid_ok(msgid))
+		return (-1);
+	return (openat(incfd, msgid, O_RDONLY | O_CLOEXEC));
+}
+
+/*
+ * Put hdrs in front of a message: a copy behind them, renamed over the
+ * original.  An incoming file is flushed later by its commit; a queued
+ * one (queued != 0) was acknowledged already, so the copy reaches the
+ * disk before it replaces the original.
+ */
+int
+queue_prepend(const char *msgid, int queued, const char *hdrs, size_t len)
+{
+	char	 name[64], tmp[80], buf[64 * 1024];
+	ssize_t	 n;
+	int	 dfd = queued ? qfd : incfd, in, out;
+
+	if (!msgid_ok(msgid))
+		return (-1);
+	snprintf(name, sizeof(name), "%s%s", msgid, queued ? ".msg" : "");
+	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
+	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("open %s", name);
+		return (-1);
+	}
+	if ((out = openat(dfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("open %s", tmp);
+		close(in);
+		return (-1);
+	}
+	if (write_all(out, hdrs, len) == -1)
+		goto fail;
+	for (;;) {
+		if ((n = read(in, buf, sizeof(buf))) == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		if (write_all(out, buf, n) == -1)
+			goto fail;
+	}
+	if (queued && fsync(out) == -1)
+		goto fail;
+	close(in);
+	close(out);
+	if (renameat(dfd, tmp, dfd, name) == -1) {
+		log_warn("rename %s", tmp);
+		unlinkat(dfd, tmp, 0);
+		return (-1);
+	}
+	if (queued && fsync(dfd) == -1) {
+		log_warn("fsync queue");
+		return (-1);
+	}
+	return (0);
+ fail:
+	log_warn("write %s", tmp);
+	close(in);
+	close(out);
+	unlinkat(dfd, tmp, 0);
+	return (-1);
 }
 
 static char *

@@ -63,7 +63,12 @@ relay_init(struct event_base *base, const struct config *conf,
 int
 relay_configure(const struct config *conf)
 {
+	struct rmsg	*m;
+
 	relay_conf = conf;
+	/* a new key may sign what was held */
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		m->dkim_next = 0;
 	if (mta_init() == -1)
 		return (-1);
 	sched_kick();
@@ -95,6 +100,7 @@ struct spool_commit_state {
 	struct rmsg	*m;
 	relay_commit_fn	 done;
 	void		*arg;
+	char		 held[256];	/* why it cannot be signed */
 };
 
 /* envelope and registration events are durable: the 250 */
@@ -135,7 +141,24 @@ spool_envelope_written(int ok, struct envelope *env, void *arg)
 	}
 	/* the registration events go to the outbox in the same flush */
 	sched_add_message(m, 1);
+	if (m->env.dkim_pending[0] != '\0') {
+		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
+		    relay_conf->retry_min : 60);
+		dkim_held_events(m, cs->held);
+	}
 	gsync_then(spool_committed, cs);
+}
+
+/* the content is final, signed or held: commit it */
+static void
+spool_signed(int ok, const char *why, void *arg)
+{
+	struct spool_commit_state	*cs = arg;
+
+	if (!ok)
+		strlcpy(cs->held, why, sizeof(cs->held));
+	queue_commit_group(cs->m->id, &cs->m->env, spool_envelope_written,
+	    cs);
 }
 
 void
@@ -182,7 +205,12 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 	cs->m = m;
 	cs->done = done;
 	cs->arg = arg;
-	queue_commit_group(msgid, &m->env, spool_envelope_written, cs);
+	/*
+	 * Content changes of a submission go here, in order, each calling
+	 * the next; DKIM signing is the last one: what it signs is what is
+	 * committed and sent, retries included.
+	 */
+	dkim_sign_incoming(msgid, &m->env, spool_signed, cs);
 }
 
 static struct rmsg *
@@ -220,6 +248,8 @@ msg_json(struct rmsg *m, int full)
 	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
 	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
 	    "size", (json_int_t)m->env.size, "recipients", a);
+	if (m->env.dkim_pending[0] != '\0')
+		json_object_set_new(o, "held", json_string("dkim"));
 	if (full) {
 		json_object_set_new(o, "message_id",
 		    json_string(m->env.message_id));

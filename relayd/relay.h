@@ -35,6 +35,19 @@ int	 relay_init(struct event_base *, const struct config *,
 int	 relay_configure(const struct config *);
 void	 relay_shutdown(void);
 
+/*
+ * DKIM signing, the last content change of a submitted message: sign the
+ * read-only fd for d=domain and call done() with the DKIM-Signature
+ * header lines (CRLF) or, with hdrs NULL, why not.  relayd.c passes it
+ * on to the signer process; without a signer (the test harness) nothing
+ * is signed.
+ */
+typedef void	(*relay_signed_fn)(const char *hdrs, size_t len,
+		    const char *error, void *arg);
+typedef void	(*relay_signer_fn)(int fd, const char *domain,
+		    relay_signed_fn done, void *arg);
+void	 relay_set_signer(relay_signer_fn);
+
 /* spool, for smtpd's fd passing */
 int	 relay_spool_open(char msgid[MH_MSGID_LEN]);	/* writable fd or -1 */
 void	 relay_spool_commit(const char *msgid, const struct envelope *,

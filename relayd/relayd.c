@@ -64,6 +64,65 @@ event_ack(struct mproc *p, struct imsg *imsg)
 		log_debug("relayd: ack for unknown event %s", a->id);
 }
 
+/*
+ * Signatures are made by the signer process, which holds the keys: it
+ * gets the message fd and d= domain, and returns the header lines.
+ */
+struct sign_wait {
+	TAILQ_ENTRY(sign_wait)	 entry;
+	uint64_t		 reqid;
+	relay_signed_fn		 done;
+	void			*arg;
+};
+static TAILQ_HEAD(, sign_wait)	 sign_waits = TAILQ_HEAD_INITIALIZER(sign_waits);
+static uint64_t			 sign_reqid;
+
+static void
+relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
+{
+	struct sign_wait	*w;
+	struct sign_req		 req;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("calloc");
+	memset(&req, 0, sizeof(req));
+	req.reqid = w->reqid = ++sign_reqid;
+	strlcpy(req.domain, domain, sizeof(req.domain));
+	w->done = done;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&sign_waits, w, entry);
+	mproc_compose(proc_peer[PROC_SIGNER], IMSG_SIGN_REQ, 0, fd, &req,
+	    sizeof(req));
+}
+
+static void
+sign_result(struct mproc *p, struct imsg *imsg)
+{
+	struct sign_res		 res;
+	struct sign_wait	*w;
+	size_t			 len = IMSG_DATA_SIZE(imsg);
+
+	if (len < sizeof(res) || len - sizeof(res) > SIGN_HDRS_MAX)
+		fatalx("relayd: malformed SIGN_RES from %s", p->name);
+	memcpy(&res, imsg->data, sizeof(res));
+	if (!msg_str_ok(res.error, sizeof(res.error)) ||
+	    (res.status == SIGN_OK) != (len > sizeof(res)) ||
+	    (res.status != SIGN_OK && res.status != SIGN_FAIL))
+		fatalx("relayd: malformed SIGN_RES from %s", p->name);
+	TAILQ_FOREACH(w, &sign_waits, entry)
+		if (w->reqid == res.reqid)
+			break;
+	if (w == NULL)
+		fatalx("relayd: SIGN_RES from %s for no request", p->name);
+	TAILQ_REMOVE(&sign_waits, w, entry);
+	if (res.status == SIGN_OK)
+		w->done((char *)imsg->data + sizeof(res), len - sizeof(res),
+		    NULL, w->arg);
+	else
+		w->done(NULL, 0, res.error, w->arg);
+	free(w);
+}
+
 static void
 commit_done(const char *msgid, int code, const char *enh, const char *text,
     void *arg)
@@ -157,6 +216,11 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 			break;
 		event_ack(p, imsg);
 		return;
+	case IMSG_SIGN_RES:
+		if (p->proc != PROC_SIGNER)
+			break;
+		sign_result(p, imsg);
+		return;
 	}
 	fatalx("relayd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
@@ -193,6 +257,7 @@ relayd_configure(struct config *conf)
 	if (outbox_init(child_chrooted ? "/" : conf->spool,
 	    relayd_event_send) == -1)
 		fatalx("relayd: cannot prepare the event outbox");
+	relay_set_signer(relayd_signer);
 	if (relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
 	    relayd_event) == -1)
 		fatalx("relayd: cannot start the outbound queue");

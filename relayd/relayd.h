@@ -22,6 +22,8 @@ struct rmsg {
 	int			 counted;	/* counted against sender allowance */
 	int			 removed;	/* remove once nothing is in flight */
 	int			 inflight;	/* jobs out */
+	time_t			 dkim_next;	/* held unsigned: next try */
+	int			 dkim_busy;	/* a signature is being made */
 };
 TAILQ_HEAD(rmsglist, rmsg);
 
@@ -66,6 +68,8 @@ int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
 void	 queue_delete_group(const char *msgid);
 int	 queue_open_msg(const char *msgid);
+int	 queue_open_incoming_ro(const char *msgid);
+int	 queue_prepend(const char *msgid, int queued, const char *, size_t);
 int	 queue_suppress_write(const char *text, size_t len);
 char	*queue_suppress_read(size_t *);
 int	 msgid_ok(const char *);
@@ -97,6 +101,13 @@ void	 sched_add_message(struct rmsg *, int announce);
 void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
 const char *rcpt_domain(const char *);
+
+/* dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending) */
+typedef void	(*dkim_step_fn)(int ok, const char *why, void *arg);
+void	 dkim_sign_incoming(const char *msgid, struct envelope *,
+	    dkim_step_fn, void *);
+void	 dkim_sign_held(struct rmsg *);
+void	 dkim_held_events(struct rmsg *, const char *why);
 
 /* mta.c */
 int	 mta_init(void);

@@ -327,8 +327,10 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 {
 	struct envelope_rcpt	*r = &m->env.rcpts[i];
 
+	/* a message held unsigned (dkim.c) is not sent */
 	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
-	    r->next_try <= now && r->dest == DEST_RELAY);
+	    r->next_try <= now && r->dest == DEST_RELAY &&
+	    m->env.dkim_pending[0] == '\0');
 }
 
 /* one job: the due recipients of m for domain, one only with VERP */
@@ -412,6 +414,11 @@ sched_pass(int fd, short ev, void *arg)
 		}
 		if (paused || msg_precheck(m, now))
 			continue;
+		if (m->env.dkim_pending[0] != '\0') {
+			if (now >= m->dkim_next)
+				dkim_sign_held(m);
+			continue;
+		}
 		for (i = 0; i < m->env.nrcpt; i++) {
 			if (!rcpt_due(m, i, now))
 				continue;

@@ -1,0 +1,279 @@
+/*
+ * DKIM signing of submitted mail, the last change to its content.
+ *
+ * At commit, the From: domain of the message (or its nearest parent)
+ * picks the dkim entry of the config; the signer (relay_set_signer) gets
+ * a read-only fd of the file and returns one DKIM-Signature header per
+ * key, which are put in front of the message before it is committed.  A
+ * retry sends the committed file as it is: nothing is signed twice.
+ *
+ * A message the signer cannot sign (unusable key) is committed all the
+ * same but held (envelope dkim-pending), with an error event; it is not
+ * sent unsigned.  It is signed again at every retry interval and after a
+ * reload, and leaves once signed.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "log.h"
+#include "mailhook.h"
+#include "relayd.h"
+
+#define FROM_READ_MAX	(64 * 1024)
+
+static relay_signer_fn	 signer;
+
+struct dkim_step {
+	char		 msgid[MH_MSGID_LEN];
+	char		 domain[MH_NAME_MAX];
+	struct envelope	*env;		/* incoming: the one being committed */
+	struct rmsg	*m;		/* held: the queued message */
+	dkim_step_fn	 done;
+	void		*arg;
+};
+
+void
+relay_set_signer(relay_signer_fn fn)
+{
+	signer = fn;
+}
+
+/* the unfolded value of the first From: field, "" if none */
+static void
+from_value(const char *buf, size_t len, char *out, size_t outlen)
+{
+	const char	*p = buf, *end = buf + len, *nl;
+	size_t		 o = 0;
+	int		 in = 0;
+
+	out[0] = '\0';
+	while (p < end) {
+		if (*p == '\r' || *p == '\n') {
+			if (!in)
+				return;		/* end of the header section */
+		}
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		if (in && *p != ' ' && *p != '\t')
+			break;
+		if (!in && (size_t)(nl - p) > 5 && strncasecmp(p, "From:", 5) == 0) {
+			in = 1;
+			p += 5;
+		}
+		for (; in && p < nl && o + 1 < outlen; p++)
+			if (*p != '\r')
+				out[o++] = *p;
+		p = nl + 1;
+	}
+	out[o] = '\0';
+}
+
+/* the domain of the From: address, lower case; -1 if none */
+static int
+from_domain(int fd, char *domain, size_t len)
+{
+	InternetAddressList	*list;
+	InternetAddress		*ia;
+	char			*buf, value[4096];
+	const char		*addr, *at;
+	ssize_t			 n;
+	size_t			 i;
+	int			 rv = -1;
+
+	if ((buf = malloc(FROM_READ_MAX)) == NULL)
+		return (-1);
+	n = pread(fd, buf, FROM_READ_MAX, 0);
+	from_value(buf, n > 0 ? (size_t)n : 0, value, sizeof(value));
+	free(buf);
+	if (value[0] == '\0' ||
+	    (list = internet_address_list_parse(NULL, value)) == NULL)
+		return (-1);
+	if (internet_address_list_length(list) > 0 &&
+	    (ia = internet_address_list_get_address(list, 0)) != NULL &&
+	    INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+	    (addr = internet_address_mailbox_get_addr(
+	    INTERNET_ADDRESS_MAILBOX(ia))) != NULL &&
+	    (at = strrchr(addr, '@')) != NULL &&
+	    strlcpy(domain, at + 1, len) < len) {
+		for (i = 0; domain[i] != '\0'; i++)
+			domain[i] = tolower((unsigned char)domain[i]);
+		rv = config_check_domain(domain) == -1 ? -1 : 0;
+	}
+	g_object_unref(list);
+	return (rv);
+}
+
+/*
+ * What the signer returned must be header lines and nothing else:
+ * "DKIM-Signature:" fields, folded with CRLF + white space, printable
+ * ASCII.  A signer that says otherwise is fatal (it is a peer process).
+ */
+static void
+check_headers(const char *h, size_t len)
+{
+	size_t	 i;
+	int	 bol = 1;
+
+	if (len == 0 || len > SIGN_HDRS_MAX || len < 2 ||
+	    h[len - 2] != '\r' || h[len - 1] != '\n')
+		fatalx("relayd: malformed signature from signer");
+	for (i = 0; i < len; i++) {
+		if (bol && h[i] != ' ' && h[i] != '\t' &&
+		    (len - i < 15 || strncasecmp(h + i, "DKIM-Signature:", 15)))
+			fatalx("relayd: signer returned a header that is not "
+			    "DKIM-Signature");
+		bol = 0;
+		if (h[i] == '\r' && i + 1 < len && h[i + 1] == '\n') {
+			bol = 1;
+			i++;
+			continue;
+		}
+		if (h[i] != '\t' && ((unsigned char)h[i] < 0x20 ||
+		    (unsigned char)h[i] > 0x7e))
+			fatalx("relayd: malformed signature from signer");
+	}
+}
+
+static void
+step_held(struct dkim_step *st, const char *why)
+{
+	if (st->env != NULL) {
+		strlcpy(st->env->dkim_pending, st->domain,
+		    sizeof(st->env->dkim_pending));
+		log_warnx("%s: cannot be signed for %s, held: %s", st->msgid,
+		    st->domain, why);
+		st->done(0, why, st->arg);
+	} else {
+		st->m->dkim_busy = 0;
+		st->m->inflight--;
+		st->m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
+		    relay_conf->retry_min : 60);
+		log_info("%s: still cannot be signed for %s: %s", st->msgid,
+		    st->domain, why);
+		sched_kick();
+	}
+	free(st);
+}
+
+static void
+signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
+{
+	struct dkim_step	*st = arg;
+	struct rmsg		*m = st->m;
+
+	if (hdrs == NULL) {
+		step_held(st, error);
+		return;
+	}
+	check_headers(hdrs, len);
+	if (queue_prepend(st->msgid, m != NULL, hdrs, len) == -1) {
+		step_held(st, "cannot write the signed message");
+		return;
+	}
+	if (m == NULL) {
+		st->done(1, NULL, st->arg);
+		free(st);
+		return;
+	}
+	/* a held message: signed at last, it may leave */
+	m->dkim_busy = 0;
+	m->inflight--;
+	m->env.dkim_pending[0] = '\0';
+	m->env.size += len;
+	if (!m->removed)
+		queue_update(&m->env);
+	log_info("%s: signed for %s, released", m->id, st->domain);
+	free(st);
+	sched_kick();
+}
+
+static void
+step_start(struct dkim_step *st, int fd)
+{
+	if (fd == -1) {
+		step_held(st, "cannot open the message");
+		return;
+	}
+	if (signer == NULL) {
+		close(fd);
+		step_held(st, "no signer");
+		return;
+	}
+	signer(fd, st->domain, signed_cb, st);
+}
+
+/*
+ * The call site of the commit path (relay_spool_commit): the content of
+ * the incoming file is final once done() is called.
+ */
+void
+dkim_sign_incoming(const char *msgid, struct envelope *env,
+    dkim_step_fn done, void *arg)
+{
+	const struct dkim	*d;
+	struct dkim_step	*st;
+	char			 domain[MH_NAME_MAX];
+	int			 fd;
+
+	env->dkim_pending[0] = '\0';
+	if (signer == NULL || TAILQ_EMPTY(&relay_conf->dkims) ||
+	    (fd = queue_open_incoming_ro(msgid)) == -1) {
+		done(1, NULL, arg);
+		return;
+	}
+	if (from_domain(fd, domain, sizeof(domain)) == -1 ||
+	    (d = config_dkim_match(relay_conf, domain)) == NULL) {
+		close(fd);
+		done(1, NULL, arg);
+		return;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		fatal("calloc");
+	strlcpy(st->msgid, msgid, sizeof(st->msgid));
+	strlcpy(st->domain, d->domain, sizeof(st->domain));
+	st->env = env;
+	st->done = done;
+	st->arg = arg;
+	step_start(st, fd);
+}
+
+/* a held message's turn: try the signer again */
+void
+dkim_sign_held(struct rmsg *m)
+{
+	struct dkim_step	*st;
+
+	if (m->dkim_busy || m->env.dkim_pending[0] == '\0')
+		return;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		fatal("calloc");
+	/* in flight: not freed by a removal meanwhile (sched_pass) */
+	m->dkim_busy = 1;
+	m->inflight++;
+	strlcpy(st->msgid, m->id, sizeof(st->msgid));
+	strlcpy(st->domain, m->env.dkim_pending, sizeof(st->domain));
+	st->m = m;
+	step_start(st, queue_open_msg(m->id));
+}
+
+/* the message was committed held: say so to every recipient */
+void
+dkim_held_events(struct rmsg *m, const char *why)
+{
+	char	 desc[512];
+	size_t	 i;
+
+	snprintf(desc, sizeof(desc), "cannot be DKIM signed for %s (%s): "
+	    "held in the queue, not sent unsigned", m->env.dkim_pending, why);
+	for (i = 0; i < m->env.nrcpt; i++)
+		sched_emit(m, i, EV_ERROR, 0, "4.7.0", desc, "queue");
+}
