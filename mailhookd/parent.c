@@ -339,14 +339,29 @@ static void
 sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	pid_t	pid;
-	int	status;
+	int	st, status[NCHILD], dead[NCHILD], pass;
 	size_t	i;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	/*
+	 * The others follow a child that died, as they lose their channels
+	 * to it: the one killed by a signal is named first, whatever the
+	 * order waitpid() reports them in.
+	 */
+	memset(dead, 0, sizeof(dead));
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < NCHILD; i++)
-			if (children[child_procs[i]].pid == pid)
-				child_reaped(&children[child_procs[i]], status);
-	}
+			if (children[child_procs[i]].pid == pid) {
+				dead[i] = 1;
+				status[i] = st;
+				break;
+			}
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < NCHILD; i++)
+			if (dead[i] && (pass == 1) != WIFSIGNALED(status[i])) {
+				dead[i] = 0;
+				child_reaped(&children[child_procs[i]],
+				    status[i]);
+			}
 	if (shutting_down && children_alive() == 0)
 		parent_exit();
 }

@@ -3,17 +3,21 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/pem.h>
 
+#include "dkimkey.h"
 #include "mh_imsg.h"
 #include "mailhook.h"
 
@@ -27,7 +31,13 @@ static const char usage_text[] =
     "  pause|resume smtp|relay|hooks\n"
     "  suppress add|del ADDRESS\n"
     "  reload                 log verbose|brief\n"
-    "  monitor\n";
+    "  monitor\n"
+    "  dkim show [DOMAIN]\n"
+    "  dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]\n";
+
+#define DKIM_KEY_DIR	"/etc/mailhook/dkim"
+
+static int	show_reply(const json_t *, int);
 
 static void
 usage(void)
@@ -133,6 +143,96 @@ print_human(const json_t *v, int depth)
 	}
 }
 
+/* the records of "dkim show", one per line, ready for a zone file */
+static int
+dkim_records(const json_t *reply)
+{
+	const json_t	*a = json_object_get(reply, "dkim"), *k;
+	size_t		 i;
+	int		 rc = 0;
+
+	json_array_foreach(a, i, k) {
+		if (json_is_string(json_object_get(k, "record")))
+			printf("%s\n", json_string_value(json_object_get(k,
+			    "record")));
+		else {
+			fprintf(stderr, "mhctl: %s selector %s: %s\n",
+			    json_string_value(json_object_get(k, "domain")),
+			    json_string_value(json_object_get(k, "selector")),
+			    json_string_value(json_object_get(k, "error")));
+			rc = 1;
+		}
+	}
+	return (rc);
+}
+
+/*
+ * dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]: a new private key,
+ * mode 0600 and owned by root, never overwriting a file; prints the
+ * config line and the DNS record to publish.
+ */
+static int
+dkim_keygen(int argc, char *argv[], int jflag)
+{
+	char		 path[1024], *txt, *line;
+	const char	*domain, *sel, *file;
+	EVP_PKEY	*k;
+	FILE		*fp;
+	json_t		*j;
+	int		 type = DKIMKEY_RSA, fd;
+
+	if (argc < 4 || argc > 6)
+		usage();
+	domain = argv[2];
+	sel = argv[3];
+	if (config_check_domain(domain) == -1 || strchr(domain, '"') ||
+	    config_check_domain(sel) == -1 || strchr(sel, '"'))
+		errx(1, "bad domain or selector");
+	if (argc > 4 && strcmp(argv[4], "ed25519") == 0)
+		type = DKIMKEY_ED25519;
+	else if (argc > 4 && strcmp(argv[4], "rsa") != 0)
+		usage();
+	if (argc > 5)
+		file = argv[5];
+	else {
+		if (mkdir(DKIM_KEY_DIR, 0700) == -1 && errno != EEXIST)
+			err(1, "mkdir %s", DKIM_KEY_DIR);
+		snprintf(path, sizeof(path), "%s/%s.%s.key", DKIM_KEY_DIR,
+		    sel, domain);
+		file = path;
+	}
+	if (geteuid() != 0)
+		errx(1, "dkim keygen: must be run as root (the key is root's)");
+	if ((k = dkimkey_generate(type, DKIMKEY_RSA_MIN)) == NULL)
+		errx(1, "cannot generate the key");
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		err(1, "%s", file);
+	if (fchown(fd, 0, 0) == -1 || fchmod(fd, 0600) == -1)
+		err(1, "%s", file);
+	if ((fp = fdopen(fd, "w")) == NULL ||
+	    PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    fflush(fp) == EOF || fsync(fd) == -1 || fclose(fp) == EOF) {
+		unlink(file);
+		errx(1, "%s: cannot write the key", file);
+	}
+	if ((txt = dkimkey_txt(k, sel, domain)) == NULL ||
+	    asprintf(&line, "dkim domain \"%s\" selector \"%s\" key \"%s\"",
+	    domain, sel, file) == -1)
+		errx(1, "out of memory");
+	EVP_PKEY_free(k);
+	if (jflag) {
+		j = json_pack("{s:s,s:s,s:s,s:s}", "file", file, "type",
+		    dkimkey_type_name(type), "config", line, "record", txt);
+		show_reply(j, 1);
+		json_decref(j);
+	} else
+		printf("key: %s\nconfig: %s\ndns: %s\n", file, line, txt);
+	free(txt);
+	free(line);
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -189,6 +289,9 @@ main(int argc, char *argv[])
 		return (0);
 	}
 	monitor = strcmp(argv[0], "monitor") == 0;
+	if (argc > 1 && strcmp(argv[0], "dkim") == 0 &&
+	    strcmp(argv[1], "keygen") == 0)
+		return (dkim_keygen(argc, argv, jflag));
 
 	args = json_array();
 	for (i = 0; i < argc; i++)
@@ -228,7 +331,10 @@ main(int argc, char *argv[])
 			fflush(stdout);
 			free(s);
 			rc = json_object_get(reply, "error") != NULL;
-		} else
+		} else if (!jflag && strcmp(argv[0], "dkim") == 0 &&
+		    json_object_get(reply, "dkim") != NULL)
+			rc = dkim_records(reply);
+		else
 			rc = show_reply(reply, jflag);
 		json_decref(reply);
 		if (!monitor || rc)
