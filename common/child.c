@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,88 @@ struct config			*child_conf;
 int				 child_chrooted;
 int				 child_monitoring;
 static const struct child_ops	*ops;
+
+/*
+ * The config from the parent (parent_send_config in mailhookd/parent.c):
+ * CONF_START with its length, CONF_DATA chunks of JSON, CONF_END.
+ */
+static char	*conf_buf;
+static size_t	 conf_len, conf_want;
+
+static struct config *
+child_config_chunk(struct imsg *imsg, int *done)
+{
+	json_error_t	 err;
+	json_t		*j;
+	struct config	*conf;
+	size_t		 n = IMSG_DATA_SIZE(imsg);
+
+	*done = 0;
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+		if (n != sizeof(size_t))
+			fatalx("CONF_START: bad size");
+		memcpy(&conf_want, imsg->data, sizeof(size_t));
+		if (conf_want > 64 * 1024 * 1024)
+			fatalx("CONF_START: config too large");
+		free(conf_buf);
+		if ((conf_buf = malloc(conf_want + 1)) == NULL)
+			fatal("config buffer");
+		conf_len = 0;
+		return (NULL);
+	case IMSG_CONF_DATA:
+		if (conf_buf == NULL || n > conf_want - conf_len)
+			fatalx("CONF_DATA: unexpected or too long");
+		memcpy(conf_buf + conf_len, imsg->data, n);
+		conf_len += n;
+		return (NULL);
+	case IMSG_CONF_END:
+		if (conf_buf == NULL || conf_len != conf_want)
+			fatalx("CONF_END: incomplete config");
+		*done = 1;
+		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES, &err);
+		free(conf_buf);
+		conf_buf = NULL;
+		if (j == NULL)
+			fatalx("config from parent: %s", err.text);
+		if ((conf = config_from_json(j)) == NULL)
+			fatalx("config from parent: malformed");
+		json_decref(j);
+		return (conf);
+	default:
+		fatalx("unexpected %s during config", imsg_type_name(imsg->hdr.type));
+	}
+}
+
+/* blocking: before the sandbox, wait for the first config */
+static struct config *
+child_recv_config(struct mproc *p)
+{
+	struct pollfd	 pfd;
+	struct imsg	 imsg;
+	struct config	*conf = NULL;
+	ssize_t		 n;
+	int		 done = 0;
+
+	while (!done) {
+		if ((n = imsg_get(&p->ibuf, &imsg)) == -1)
+			fatal("config from parent");
+		if (n == 0) {
+			pfd.fd = p->ibuf.fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+				fatal("poll");
+			if ((n = imsg_read(&p->ibuf)) == -1 && errno != EAGAIN)
+				fatal("config from parent: read");
+			if (n == 0)
+				fatalx("parent went away during config");
+			continue;
+		}
+		conf = child_config_chunk(&imsg, &done);
+		imsg_free(&imsg);
+	}
+	return (conf);
+}
 
 static void
 child_peer(struct imsg *imsg)

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +23,7 @@ static const char *proc_names[PROC_MAX] = {
 	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "control"
 };
 
-/* the edges of DESIGN.md's process table, besides parent <-> everyone */
+/* the channels between children; the parent has one to every child */
 static const int proc_edges[][2] = {
 	{ PROC_SMTPD, PROC_AUTHD },
 	{ PROC_SMTPD, PROC_HOOKD },
@@ -312,109 +311,4 @@ imsg_type_name(uint32_t t)
 	if (t >= IMSG_TYPE_MAX)
 		return ("unknown");
 	return (names[t]);
-}
-
-/*
- * Config transfer: CONF_START, CONF_DATA chunks of JSON, CONF_END.
- */
-#define CONF_CHUNK	(256 * 1024)
-
-void
-parent_send_config(struct mproc *p, const struct config *conf, int flags)
-{
-	json_t	*j;
-	char	*s;
-	size_t	 len, off, n;
-
-	if ((j = config_to_json(conf, flags)) == NULL)
-		fatalx("config_to_json");
-	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps");
-	json_decref(j);
-	len = strlen(s);
-	mproc_compose(p, IMSG_CONF_START, 0, -1, &len, sizeof(len));
-	for (off = 0; off < len; off += n) {
-		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
-		mproc_compose(p, IMSG_CONF_DATA, 0, -1, s + off, n);
-	}
-	mproc_compose(p, IMSG_CONF_END, 0, -1, NULL, 0);
-	free(s);
-}
-
-static char	*conf_buf;
-static size_t	 conf_len, conf_want;
-
-struct config *
-child_config_chunk(struct imsg *imsg, int *done)
-{
-	json_error_t	 err;
-	json_t		*j;
-	struct config	*conf;
-	size_t		 n = IMSG_DATA_SIZE(imsg);
-
-	*done = 0;
-	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-		if (n != sizeof(size_t))
-			fatalx("CONF_START: bad size");
-		memcpy(&conf_want, imsg->data, sizeof(size_t));
-		if (conf_want > 64 * 1024 * 1024)
-			fatalx("CONF_START: config too large");
-		free(conf_buf);
-		if ((conf_buf = malloc(conf_want + 1)) == NULL)
-			fatal("config buffer");
-		conf_len = 0;
-		return (NULL);
-	case IMSG_CONF_DATA:
-		if (conf_buf == NULL || n > conf_want - conf_len)
-			fatalx("CONF_DATA: unexpected or too long");
-		memcpy(conf_buf + conf_len, imsg->data, n);
-		conf_len += n;
-		return (NULL);
-	case IMSG_CONF_END:
-		if (conf_buf == NULL || conf_len != conf_want)
-			fatalx("CONF_END: incomplete config");
-		*done = 1;
-		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES, &err);
-		free(conf_buf);
-		conf_buf = NULL;
-		if (j == NULL)
-			fatalx("config from parent: %s", err.text);
-		if ((conf = config_from_json(j)) == NULL)
-			fatalx("config from parent: malformed");
-		json_decref(j);
-		return (conf);
-	default:
-		fatalx("unexpected %s during config", imsg_type_name(imsg->hdr.type));
-	}
-}
-
-/* blocking: before the sandbox, wait for the first config */
-struct config *
-child_recv_config(struct mproc *p)
-{
-	struct pollfd	 pfd;
-	struct imsg	 imsg;
-	struct config	*conf = NULL;
-	ssize_t		 n;
-	int		 done = 0;
-
-	while (!done) {
-		if ((n = imsg_get(&p->ibuf, &imsg)) == -1)
-			fatal("config from parent");
-		if (n == 0) {
-			pfd.fd = p->ibuf.fd;
-			pfd.events = POLLIN;
-			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
-				fatal("poll");
-			if ((n = imsg_read(&p->ibuf)) == -1 && errno != EAGAIN)
-				fatal("config from parent: read");
-			if (n == 0)
-				fatalx("parent went away during config");
-			continue;
-		}
-		conf = child_config_chunk(&imsg, &done);
-		imsg_free(&imsg);
-	}
-	return (conf);
 }

@@ -69,9 +69,5 @@ __attribute__((noreturn)) void	relayd_main(void);
 __attribute__((noreturn)) void	hookd_main(void);
 __attribute__((noreturn)) void	signer_main(void);
 
-/* child side: the config arrives in chunks before anything else */
-struct config	*child_recv_config(struct mproc *);	/* blocking, before the sandbox */
-struct config	*child_config_chunk(struct imsg *, int *done);	/* in the event loop */
-void		 parent_send_config(struct mproc *, const struct config *, int flags);
 
 #endif /* MH_PROC_H */

@@ -385,6 +385,34 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
+ * Config transfer to a child: CONF_START (the length), CONF_DATA chunks
+ * of JSON, CONF_END; child.c reassembles it.
+ */
+#define CONF_CHUNK	(256 * 1024)
+
+static void
+parent_send_config(struct mproc *p, const struct config *conf, int flags)
+{
+	json_t	*j;
+	char	*s;
+	size_t	 len, off, n;
+
+	if ((j = config_to_json(conf, flags)) == NULL)
+		fatalx("config_to_json");
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	json_decref(j);
+	len = strlen(s);
+	mproc_compose(p, IMSG_CONF_START, 0, -1, &len, sizeof(len));
+	for (off = 0; off < len; off += n) {
+		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
+		mproc_compose(p, IMSG_CONF_DATA, 0, -1, s + off, n);
+	}
+	mproc_compose(p, IMSG_CONF_END, 0, -1, NULL, 0);
+	free(s);
+}
+
+/*
  * Reload: parse the file again; on success every child gets the new
  * config.  Listeners are bound at start only: a changed listen line needs
  * a restart (said in the log).
