@@ -1,7 +1,7 @@
 /*
  * One SMTP session: socket and TLS I/O on libevent, the command loop,
  * the replies, timeouts and the verdicts of authd.  Transactions and the
- * message data live in smtp_data.c.
+ * message data live in smtp_tx.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>

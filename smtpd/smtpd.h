@@ -1,7 +1,7 @@
 /*
  * Internals of the SMTP engine, shared by smtp.c (listeners, config,
  * dispatch of backend answers), smtp_session.c (I/O and commands) and
- * smtp_data.c (transactions, spooling, DATA/BDAT).
+ * smtp_tx.c (transactions, spooling, DATA/BDAT).
  */
 #ifndef MH_SMTPD_H
 #define MH_SMTPD_H
@@ -209,7 +209,7 @@ void	 session_rcpt_verdict(struct session *, const struct authd_rcpt_res *);
 void	 session_auth_verdict(struct session *, const struct authd_auth_res *);
 const char *session_state_name(int);
 
-/* smtp_data.c */
+/* smtp_tx.c */
 int	 tx_new(struct session *);
 void	 tx_abort(struct session *);
 void	 tx_free(struct session *);
