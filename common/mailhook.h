@@ -2,7 +2,7 @@
  * mailhook: the processes, the imsg types between them and their payloads.
  *
  * Every payload below is a fixed-size struct, checked for exact size by the
- * receiver (MSG_CHECK); every char array must be NUL terminated within its
+ * receiver (msg_get); every char array must be NUL terminated within its
  * size (msg_str_ok).  Variable data (config, envelopes, events, control)
  * travels as text after the struct, validated by its own decoder.
  */
@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "mh_event.h"
 
 #define MH_VERSION	"0.1.0"
 
@@ -170,7 +171,7 @@ struct suppress_req {
 
 /* IMSG_EVENT_ACK */
 struct event_ack {
-	char		 id[37];		/* EVENT_ID_LEN (mh_event.h) */
+	char		 id[EVENT_ID_LEN];
 };
 
 /* IMSG_SIGNER_KEY: followed by the private key, PEM */
@@ -200,7 +201,7 @@ struct sign_res {
 	char		 error[256];
 };
 
-/* msg.c: payload checks */
+/* proc.c: payload checks */
 int	 msg_str_ok(const char *, size_t);	/* NUL within size, printable, no CR/LF */
 
 #endif /* MH_MAILHOOK_H */

@@ -1,7 +1,7 @@
 /*
- * One internal event record (DESIGN.md, Events).  relayd and authd make
- * them, hookd persists them and renders them in the three payload formats.
- * Travels over imsg as JSON (mh_event_to_json/mh_event_from_json).
+ * One internal event record.  relayd and authd make them, hookd persists
+ * them and renders them in the three payload formats.  Travels over imsg
+ * as JSON (mh_event_to_json/mh_event_from_json).
  */
 #ifndef MH_EVENT_H
 #define MH_EVENT_H

@@ -3,7 +3,7 @@
  * the body of the POST to a route's url, in the route's format.  Pure
  * rendering, no networking: the result is handed to http_post().
  *
- * Formats (DESIGN.md, Inbound step 4):
+ * Formats:
  *
  * FORMAT_JSON: CloudMailin "JSON normalized", content type application/json:
  *	{"envelope": {"to", "recipients": [...], "from", "helo_domain",
