@@ -60,15 +60,22 @@ relay_init(struct event_base *base, const struct config *conf,
 	return (0);
 }
 
-int
-relay_configure(const struct config *conf)
+void
+relay_dkim_retry(void)
 {
 	struct rmsg	*m;
 
-	relay_conf = conf;
-	/* a new key may sign what was held */
 	TAILQ_FOREACH(m, sched_queue(), entry)
 		m->dkim_next = 0;
+	sched_kick();
+}
+
+int
+relay_configure(const struct config *conf)
+{
+	relay_conf = conf;
+	/* a new key may sign what was held */
+	relay_dkim_retry();
 	if (mta_init() == -1)
 		return (-1);
 	sched_kick();

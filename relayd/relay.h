@@ -47,6 +47,8 @@ typedef void	(*relay_signed_fn)(const char *hdrs, size_t len,
 typedef void	(*relay_signer_fn)(int fd, const char *domain,
 		    relay_signed_fn done, void *arg);
 void	 relay_set_signer(relay_signer_fn);
+/* the signer is there or has new keys: try the held messages now */
+void	 relay_dkim_retry(void);
 
 /* spool, for smtpd's fd passing */
 int	 relay_spool_open(char msgid[MH_MSGID_LEN]);	/* writable fd or -1 */

@@ -82,7 +82,14 @@ relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
 {
 	struct sign_wait	*w;
 	struct sign_req		 req;
+	struct mproc		*p = proc_peer[PROC_SIGNER];
 
+	if (p == NULL || p->closed) {
+		/* before the parent handed out the channel: later */
+		close(fd);
+		done(NULL, 0, "the signer is not there yet", arg);
+		return;
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	memset(&req, 0, sizeof(req));
@@ -91,8 +98,7 @@ relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
 	w->done = done;
 	w->arg = arg;
 	TAILQ_INSERT_TAIL(&sign_waits, w, entry);
-	mproc_compose(proc_peer[PROC_SIGNER], IMSG_SIGN_REQ, 0, fd, &req,
-	    sizeof(req));
+	mproc_compose(p, IMSG_SIGN_REQ, 0, fd, &req, sizeof(req));
 }
 
 static void
@@ -328,6 +334,8 @@ relayd_start(void)
 {
 	/* hookd is there: what the last run left, then everything new */
 	outbox_start(proc_base);
+	/* and the signer: messages held unsigned may be signed now */
+	relay_dkim_retry();
 }
 
 static const struct child_ops relayd_ops = {
