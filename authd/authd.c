@@ -16,10 +16,23 @@
 #include "dns.h"
 #include "http.h"
 #include "log.h"
+#include "seal.h"
 
 
 static struct config	*authd_conf;
 static struct creds	*authd_creds;
+
+/*
+ * The sessions that authenticated here: the AUTH identity smtpd puts in
+ * a RCPT request counts only if authd saw that session log in as that
+ * user.  A ring: past AUTH_SESSIONS logins the oldest is forgotten.
+ */
+#define AUTH_SESSIONS	4096
+static struct auth_session {
+	uint64_t	 sessid;
+	char		 user[256];
+} auth_sessions[AUTH_SESSIONS];
+static size_t		 auth_next;
 
 /* counters for "mhctl show stats" */
 static const char *const spf_names[] = {
@@ -110,6 +123,29 @@ authd_control(const json_t *argv, int root)
 }
 
 static void
+auth_session_add(uint64_t sessid, const char *user)
+{
+	struct auth_session	*a = &auth_sessions[auth_next];
+
+	auth_next = (auth_next + 1) % AUTH_SESSIONS;
+	a->sessid = sessid;
+	strlcpy(a->user, user, sizeof(a->user));
+}
+
+static int
+auth_session_ok(uint64_t sessid, const char *user)
+{
+	size_t	 i;
+
+	for (i = 0; i < AUTH_SESSIONS; i++)
+		if (auth_sessions[i].sessid == sessid &&
+		    auth_sessions[i].user[0] != '\0' &&
+		    strcmp(auth_sessions[i].user, user) == 0)
+			return (1);
+	return (0);
+}
+
+static void
 rcpt_req(struct mproc *p, struct imsg *imsg)
 {
 	struct authd_rcpt_req	*req = msg_get(p, imsg, sizeof(*req));
@@ -121,6 +157,12 @@ rcpt_req(struct mproc *p, struct imsg *imsg)
 	    !msg_str_ok(req->rcpt, sizeof(req->rcpt)) ||
 	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)))
 		fatalx("authd: malformed RCPT_REQ from smtpd");
+	if (req->auth_user[0] != '\0' &&
+	    !auth_session_ok(req->sessid, req->auth_user)) {
+		log_warnx("authd: smtpd claims AUTH as \"%s\" for a session "
+		    "that did not authenticate: ignored", req->auth_user);
+		memset(req->auth_user, 0, sizeof(req->auth_user));
+	}
 	/* arg: non-NULL marks an asynchronous answer (pending count) */
 	if (rcpt_check(authd_conf, req, rcpt_done, &st) != NULL)
 		st.pending++;
@@ -152,8 +194,10 @@ auth_req(struct mproc *p, struct imsg *imsg)
 		res.result = AUTH_FAIL;
 	else
 		auth_check(authd_creds, req, &res);
-	if (res.result == AUTH_OK)
+	if (res.result == AUTH_OK) {
 		st.auth_ok++;
+		auth_session_add(req->sessid, req->user);
+	}
 	else if (res.result == AUTH_THROTTLED)
 		st.auth_throttled++;
 	else
@@ -204,6 +248,9 @@ authd_configure(struct config *conf)
 	creds_free(authd_creds);
 	authd_creds = c;
 	authd_conf = conf;
+	if (seal_set_key(conf->verdict_key) == -1)
+		log_warnx("authd: no verdict key: accepted recipients will "
+		    "be refused by the spool owners");
 	spf_cache_flush();
 }
 

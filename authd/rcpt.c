@@ -13,6 +13,7 @@
 
 #include "mailhook.h"
 #include "log.h"
+#include "seal.h"
 
 #include <event2/event.h>
 
@@ -277,6 +278,14 @@ rcpt_finish(struct rcpt_check *rc)
 	text_sanitize(buf, sizeof(buf), rc->res.text, strlen(rc->res.text),
 	    200);
 	strlcpy(rc->res.text, buf, sizeof(rc->res.text));
+	/* the spool owners take an accepted recipient on this seal only */
+	if (rc->res.verdict == RCPT_ACCEPT &&
+	    seal_rcpt_verdict(&rc->req, &rc->res, time(NULL)) == -1) {
+		log_warnx("authd: cannot seal the verdict for %s",
+		    rc->req.rcpt);
+		rcpt_reply(&rc->res, RCPT_TEMPFAIL, 451, "4.3.0",
+		    "Local error, try again later");
+	}
 	rc->cb(&rc->res, rc->arg);
 	rc->cb = NULL;
 	rcpt_check_cancel(rc);

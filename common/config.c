@@ -194,6 +194,7 @@ config_free(struct config *c)
 	freedata(&c->credentials_data, &c->credentials_len, 1);
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
 	explicit_bzero(c->relay_via, sizeof(c->relay_via));
+	explicit_bzero(c->verdict_key, sizeof(c->verdict_key));
 	free(c);
 }
 

@@ -241,6 +241,7 @@ struct config {
 	char			 cabundle[MH_PATH_MAX];	/* CA file for https and tls verify */
 	char			*cabundle_data;		/* loaded by the parent */
 	size_t			 cabundle_len;
+	char			 verdict_key[65];	/* made by the parent at start, hex */
 
 	size_t			 max_message_size;	/* limit message-size, default 25M */
 	int			 max_recipients;	/* limit recipients, default 100 */
@@ -309,6 +310,7 @@ void		 config_headers_free(struct headerlist *);
 #define CONF_RELAY_AUTH		0x20	/* relay via user:password */
 #define CONF_SECRETS		0x3f	/* all of the above (tests, fuzzing) */
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
+#define CONF_VERDICT_KEY	0x80	/* the key of sealed verdicts (seal.h) */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 

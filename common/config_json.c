@@ -335,6 +335,8 @@ config_to_json(const struct config *c, int flags)
 		jdata(o, "credentials_data", c->credentials_data,
 		    c->credentials_len);
 	jdata(o, "cabundle_data", c->cabundle_data, c->cabundle_len);
+	if ((flags & CONF_VERDICT_KEY) && c->verdict_key[0] != '\0')
+		jstr(o, "verdict_key", c->verdict_key);
 	jint(o, "max_message_size", c->max_message_size);
 	jint(o, "max_recipients", c->max_recipients);
 	jint(o, "max_sessions", c->max_sessions);
@@ -774,6 +776,10 @@ scalars_from_json(struct config *c, const json_t *o)
 	    gstr(o, "credentials", c->credentials, sizeof(c->credentials),
 	    0) == -1 ||
 	    gstr(o, "cabundle", c->cabundle, sizeof(c->cabundle), 0) == -1 ||
+	    gstr(o, "verdict_key", c->verdict_key, sizeof(c->verdict_key),
+	    1) == -1 ||
+	    (c->verdict_key[0] != '\0' && (strlen(c->verdict_key) != 64 ||
+	    strspn(c->verdict_key, "0123456789abcdef") != 64)) ||
 	    gdata(o, "credentials_data", &c->credentials_data,
 	    &c->credentials_len) == -1 ||
 	    gdata(o, "cabundle_data", &c->cabundle_data,

@@ -62,6 +62,8 @@ static const struct efield env_fields[] = {
 	ESTR("remote-ip", remote_ip, 0),
 	ESTR("spf-result", spf_result, 0),
 	ESTR("spf-domain", spf_domain, 0),
+	ESTR("spf-seal", spf_seal, 0),
+	ESTR("session", session, 0),
 	ENUM("tls", F_BOOL, tls, 0),
 	ESTR("tls-version", tls_version, 0),
 	ESTR("tls-cipher", tls_cipher, 0),
@@ -237,6 +239,7 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 {
 	if (strnlen(r->addr, sizeof(r->addr)) >= sizeof(r->addr) ||
 	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
+	    strnlen(r->seal, sizeof(r->seal)) >= sizeof(r->seal) ||
 	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
 		b->err = 1;
 		return;
@@ -250,6 +253,8 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	eb_add(b, "rcpt-state", state_names[r->state]);
 	eb_num(b, "rcpt-attempts", r->attempts);
 	eb_num(b, "rcpt-next-try", (long long)r->next_try);
+	if (r->seal[0] != '\0')
+		eb_add(b, "rcpt-seal", r->seal);
 }
 
 char *
@@ -370,6 +375,7 @@ dec_field(struct envelope *env, const struct efield *f, const char *val)
 #define RF_STATE	0x10
 #define RF_ATTEMPTS	0x20
 #define RF_NEXT		0x40
+#define RF_SEAL		0x80
 
 static int
 dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
@@ -413,6 +419,11 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
 			return (-1);
 		r->next_try = (time_t)v;
+	} else if (strcmp(key, "rcpt-seal") == 0) {
+		bit = RF_SEAL;
+		if (strlen(val) >= sizeof(r->seal))
+			return (-1);
+		strlcpy(r->seal, val, sizeof(r->seal));
 	} else
 		return (-1);
 	if (*seen & bit)

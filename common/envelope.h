@@ -15,6 +15,8 @@
 
 #define MH_ADDR_MAX		320	/* local 64 + @ + domain 255 */
 #define MH_MSGID_LEN		17	/* 16 hex digits + NUL */
+#define MH_SESSION_LEN		17	/* smtpd session id, 16 hex digits + NUL */
+#define MH_SEAL_MAX		96	/* a sealed verdict, "TIME.HEX" (seal.h) */
 
 /* where a recipient goes, decided by authd */
 enum rcpt_dest {
@@ -45,6 +47,7 @@ struct envelope_rcpt {
 	enum rcpt_state	 state;
 	int		 attempts;
 	time_t		 next_try;		/* 0 = now */
+	char		 seal[MH_SEAL_MAX];	/* authd's sealed verdict */
 };
 
 struct envelope {
@@ -55,6 +58,8 @@ struct envelope {
 	char		 remote_ip[64];
 	char		 spf_result[16];	/* pass, fail, softfail, neutral, none, temperror, permerror */
 	char		 spf_domain[256];
+	char		 spf_seal[MH_SEAL_MAX];	/* authd's seal of the SPF result */
+	char		 session[MH_SESSION_LEN];	/* smtpd session, in the seals */
 	int		 tls;			/* 1 if the session was under TLS */
 	char		 tls_version[32];
 	char		 tls_cipher[64];

@@ -108,11 +108,14 @@ struct authd_rcpt_res {
 	char		 text[256];		/* reply text, sanitized */
 	char		 spf_result[16];
 	char		 spf_domain[256];
+	char		 seal[MH_SEAL_MAX];	/* accepted: the sealed verdict */
+	char		 spf_seal[MH_SEAL_MAX];	/* and SPF result (seal.h) */
 };
 
 /* IMSG_AUTHD_AUTH_REQ */
 struct authd_auth_req {
 	uint64_t	 reqid;
+	uint64_t	 sessid;		/* authd binds the identity to it */
 	char		 remote_ip[64];
 	char		 user[256];
 	char		 pass[256];

@@ -19,6 +19,7 @@
 #include "events.h"
 #include "hookd.h"
 #include "mime.h"
+#include "seal.h"
 
 
 struct config	*hookd_conf;
@@ -127,6 +128,9 @@ hookd_configure(struct config *conf)
 	int	 fd;
 
 	hookd_conf = conf;
+	if (seal_set_key(conf->verdict_key) == -1)
+		log_warnx("hookd: no verdict key: messages from smtpd are "
+		    "refused");
 	if (hookd_started) {
 		events_configure(conf);
 		return;

@@ -25,6 +25,7 @@
 #include "sign.h"
 #include "hookd.h"
 #include "mime.h"
+#include "seal.h"
 
 #define ERRCB_RESPONSE_MAX	2048
 
@@ -576,6 +577,7 @@ void
 inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 {
 	struct inmsg	*m;
+	const char	*bad;
 	size_t		 i;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -587,6 +589,19 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].dest == DEST_RELAY)
 			fatalx("hookd: relay recipient from smtpd");
+	/* routes, SPF and AUTH identity as authd sealed them, or nothing */
+	if (seal_envelope_check(&m->env, time(NULL),
+	    hookd_conf->session_timeout + 300, &bad) == -1) {
+		log_warnx("hookd msgid=%s: %s from smtpd without a valid "
+		    "verdict from authd: refused", m->env.id,
+		    bad != NULL ? bad : "SPF result");
+		spool_discard(m->env.id);
+		reply(c->reqid, m->env.id, 554, "5.7.1",
+		    "Transaction refused: no verdict from authd");
+		envelope_clear(&m->env);
+		free(m);
+		return;
+	}
 	if (m->env.created == 0)
 		m->env.created = time(NULL);
 	m->reqid = c->reqid;

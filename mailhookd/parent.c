@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proc.h"
 #include "mailhookd.h"
+#include "seal.h"
 
 struct child		 children[PROC_MAX];
 struct config		*parent_conf;
@@ -42,15 +43,20 @@ static const enum mh_proc child_procs[] = {
 /*
  * The secrets each child is sent: only those it uses (CONF_* in
  * config.h).  A process missing here gets none.  smtpd verifies AUTH by
- * asking authd, so it holds no credentials.
+ * asking authd, so it holds no credentials; it carries authd's sealed
+ * verdicts to the spool owners but cannot make them (CONF_VERDICT_KEY).
  */
 static const int child_secrets[PROC_MAX] = {
 	[PROC_SMTPD] = CONF_TLS_KEYS,
-	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS,
-	[PROC_RELAYD] = CONF_RELAY_AUTH,
+	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS |
+	    CONF_VERDICT_KEY,
+	[PROC_RELAYD] = CONF_RELAY_AUTH | CONF_VERDICT_KEY,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
-	    CONF_EVENT_SECRETS,
+	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY,
 };
+
+/* the key of sealed verdicts: one per start, kept across reloads */
+static char		 verdict_key[SEAL_KEY_HEX + 1];
 
 static int
 child_conf_flags(enum mh_proc p)
@@ -434,6 +440,7 @@ parent_reload(char *err, size_t errlen)
 	}
 	if (strcmp(conf->spool, parent_conf->spool) != 0)
 		log_warnx("reload: a new spool takes effect at restart");
+	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
@@ -528,6 +535,9 @@ parent_main(void)
 	if (config_load_files(parent_conf) == -1)
 		fatalx("%s: cannot load the files it names",
 		    parent_opts.conffile);
+	seal_new_key(verdict_key);
+	strlcpy(parent_conf->verdict_key, verdict_key,
+	    sizeof(parent_conf->verdict_key));
 	if (geteuid() != 0)
 		log_warnx("not started as root: no chroot and no privilege "
 		    "drop for the children (development mode)");

@@ -17,9 +17,11 @@
 #include "log.h"
 #include "outbox.h"
 #include "relay.h"
+#include "seal.h"
 
 
 static int	relayd_started;
+static int	relayd_seal_window;	/* seconds a verdict stays good */
 
 struct commit_ctx {
 	uint64_t	reqid;
@@ -153,6 +155,7 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
 	struct spool_commit	*c;
 	struct commit_ctx	*ctx;
 	struct envelope		 env;
+	const char		*bad;
 	size_t			 i;
 
 	if (IMSG_DATA_SIZE(imsg) <= sizeof(*c))
@@ -171,6 +174,18 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		fatal("calloc");
 	ctx->reqid = c->reqid;
+	/* relay permission is authd's to give: its sealed verdict or nothing */
+	if (seal_envelope_check(&env, time(NULL), relayd_seal_window,
+	    &bad) == -1) {
+		log_warnx("relayd msgid=%s: %s from smtpd without a valid "
+		    "verdict from authd: refused", c->msgid,
+		    bad != NULL ? bad : "SPF result");
+		relay_spool_abort(c->msgid);
+		envelope_clear(&env);
+		commit_done(c->msgid, 554, "5.7.1",
+		    "Relaying denied: no verdict from authd", ctx);
+		return;
+	}
 	relay_spool_commit(c->msgid, &env, commit_done, ctx);
 	envelope_clear(&env);
 }
@@ -252,6 +267,9 @@ relayd_configure(struct config *conf)
 {
 	/* with no events block, no event needs a net */
 	relayd_keep_events = !TAILQ_EMPTY(&conf->events);
+	if (seal_set_key(conf->verdict_key) == -1)
+		log_warnx("relayd: no verdict key: submissions are refused");
+	relayd_seal_window = conf->session_timeout + 300;
 	outbox_keep(relayd_keep_events);
 	if (relayd_started) {
 		relay_configure(conf);

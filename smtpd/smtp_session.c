@@ -872,11 +872,15 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 		*r = tx->pending;
 		r->dest = res->dest;
 		r->route = res->route;
+		/* carried to the spool owner, which checks it (seal.h) */
+		strlcpy(r->seal, res->seal, sizeof(r->seal));
 		if (tx->spf_result[0] == '\0') {
 			smtp_safe(tx->spf_result, sizeof(tx->spf_result),
 			    res->spf_result);
 			smtp_safe(tx->spf_domain, sizeof(tx->spf_domain),
 			    res->spf_domain);
+			strlcpy(tx->spf_seal, res->spf_seal,
+			    sizeof(tx->spf_seal));
 		}
 		result = "ok";
 		smtp_g.t_rcpt_ok++;
@@ -1003,6 +1007,7 @@ auth_send(struct session *s, const char *user, const char *pass)
 		goto bad;
 	memset(&req, 0, sizeof(req));
 	req.reqid = s->reqid = smtp_reqid(s);
+	req.sessid = s->id;
 	strlcpy(req.remote_ip, s->ip, sizeof(req.remote_ip));
 	strlcpy(req.user, user, sizeof(req.user));
 	strlcpy(req.pass, pass, sizeof(req.pass));

@@ -438,6 +438,9 @@ envelope_text(struct session *s, struct spool_out *so, size_t size,
 	strlcpy(env.remote_ip, s->ip, sizeof(env.remote_ip));
 	strlcpy(env.spf_result, tx->spf_result, sizeof(env.spf_result));
 	strlcpy(env.spf_domain, tx->spf_domain, sizeof(env.spf_domain));
+	strlcpy(env.spf_seal, tx->spf_seal, sizeof(env.spf_seal));
+	snprintf(env.session, sizeof(env.session), "%016llx",
+	    (unsigned long long)s->id);
 	env.tls = s->tls_on;
 	if (s->tls_on) {
 		strlcpy(env.tls_version, s->tls_version,
@@ -463,6 +466,7 @@ envelope_text(struct session *s, struct spool_out *so, size_t size,
 		r->notify = tx->rcpts[i].notify;
 		r->dest = tx->rcpts[i].dest;
 		r->route = tx->rcpts[i].route;
+		strlcpy(r->seal, tx->rcpts[i].seal, sizeof(r->seal));
 	}
 	text = envelope_encode(&env, len);
 	envelope_clear(&env);

@@ -72,6 +72,8 @@ smtpd_dispatch(struct mproc *p, struct imsg *imsg)
 		    !msg_str_ok(rr->text, sizeof(rr->text)) ||
 		    !msg_str_ok(rr->spf_result, sizeof(rr->spf_result)) ||
 		    !msg_str_ok(rr->spf_domain, sizeof(rr->spf_domain)) ||
+		    !msg_str_ok(rr->seal, sizeof(rr->seal)) ||
+		    !msg_str_ok(rr->spf_seal, sizeof(rr->spf_seal)) ||
 		    rr->code < 200 || rr->code > 599)
 			fatalx("smtpd: malformed RCPT_RES from authd");
 		smtp_rcpt_verdict(rr);

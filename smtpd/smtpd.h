@@ -51,6 +51,7 @@ struct smtp_rcpt {
 	int			 notify;
 	int			 dest;
 	uint32_t		 route;
+	char			 seal[MH_SEAL_MAX];	/* authd's, for the owner */
 };
 
 enum spool_state {
@@ -91,6 +92,7 @@ struct smtp_tx {
 	struct smtp_rcpt	 pending;	/* waiting for authd */
 	char			 spf_result[16];
 	char			 spf_domain[256];
+	char			 spf_seal[MH_SEAL_MAX];
 	struct spool_out	 so[TX_OWNERS];
 	enum data_mode		 mode;
 	struct data_parser	 dp;

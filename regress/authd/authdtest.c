@@ -37,6 +37,7 @@
 #include "log.h"
 #include "dns.h"
 #include "http.h"
+#include "seal.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -289,7 +290,7 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	const char	*file = NULL, *resolver = NULL;
-	char		*p, res[64];
+	char		*p, res[64], key[SEAL_KEY_HEX + 1];
 	int		 ch, port, verbose = 0;
 
 	while ((ch = getopt(argc, argv, "+f:R:v")) != -1) {
@@ -335,6 +336,10 @@ main(int argc, char *argv[])
 		errx(1, "http_init");
 	if (authd_modules_init(base) == -1)
 		errx(1, "authd_modules_init");
+	/* authd seals what it accepts (seal.h): a key of its own here */
+	seal_new_key(key);
+	if (seal_set_key(key) == -1)
+		errx(1, "seal_set_key");
 
 	if (strcmp(argv[0], "rcpt") == 0)
 		cmd_rcpt(conf, argc, argv);
