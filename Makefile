@@ -57,7 +57,7 @@ all: $(BUILD)/mailhookd $(BUILD)/mhctl $(REGRESS_BINS)
 
 $(BUILD)/o/%.o: %.c common/*.h | deps-build
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I$(dir $<) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
 $(BUILD)/parse.c: common/parse.y | deps-build
 	@mkdir -p $(BUILD)
@@ -65,7 +65,7 @@ $(BUILD)/parse.c: common/parse.y | deps-build
 
 $(BUILD)/o/parse.o: $(BUILD)/parse.c common/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-unused-function -Wno-missing-prototypes -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-function -Wno-missing-prototypes -c $< -o $@
 
 $(BUILD)/libmh.a: $(LIB_OBJS)
 	rm -f $@
@@ -122,7 +122,7 @@ run: all
 
 # every path from PREFIX and the directories above; mailhook.conf only if
 # there is none (0640 root:$(CONFGROUP), the group set when it exists)
-install: all
+install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)
