@@ -129,7 +129,8 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	install -m 0755 $(BUILD)/mailhookd $(DESTDIR)$(SBINDIR)/mailhookd
 	install -m 0755 $(BUILD)/mhctl $(DESTDIR)$(SBINDIR)/mhctl
 	install -m 0755 etc/mailhook-setup.sh $(DESTDIR)$(SBINDIR)/mailhook-setup
-	install -m 0644 mailhookd/mailhookd.8 mhctl/mhctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 mailhookd/mailhookd.8 mhctl/mhctl.8 etc/mailhook-setup.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 mailhookd/mailhook.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 etc/mailhook.conf $(DESTDIR)$(SYSCONFDIR)/mailhook.conf.example
 	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/mailhook.conf ]; then \
