@@ -38,6 +38,23 @@ int		 parse_rate_unit(const struct pos *, const char *);
 void		 parse_relay_via(struct config *, const struct pos *,
 		    const char *);
 int		 parse_utf8_valid(const char *);
+const char	*parse_fmt_time(int64_t, char *, size_t);
+const char	*parse_fmt_ms(int64_t, char *, size_t);
+int		 parse_check_time(const struct pos *, int64_t, int64_t, int64_t,
+		    const char *);
+int		 parse_check_mstime(const struct pos *, int64_t, int64_t,
+		    int64_t, const char *);
+const char	*parse_nearest(const char *, const char *const *, size_t);
+const char	*parse_block_options(const char *, char *, size_t);
+const char	*parse_block_of(const char *, const char *);
+int		 parse_block_has(const char *, const char *);
+const char	*parse_nearest_option(const char *, const char *);
+
+int		 parse_def(const struct pos *, const char *, const char *,
+		    const char *);
+void		 parse_defs_clear(void);
+
+#define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */
 
 #define NUMERR		INT64_MIN	/* a bad number, already reported */
 

@@ -92,6 +92,7 @@ static int		 lasttok;
 static char		 lasttext[64];
 static int		 lastquoted;
 static struct pos	 lastpos;
+static int		 lastbol;	/* it started a statement */
 static int		 suppress;	/* the lexer reported; quiet until '\n' */
 
 static struct route		*cur_route;
@@ -106,6 +107,7 @@ static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 url_seen;	/* url option seen in the block */
+static int			 stmt_tok;	/* the token a statement began with */
 
 int		 yyparse(void);
 int		 yylex(void);
@@ -151,10 +153,6 @@ grammar		: /* empty */
 		| grammar error '\n'		{ yyerrok; }
 		;
 
-optnl		: /* empty */
-		| optnl '\n'
-		;
-
 include		: INCLUDE STRING {
 			struct file	*nf;
 
@@ -187,6 +185,11 @@ number		: NUMBER {
 			} else
 				$$ = $1.n;
 		}
+		| STRING {
+			perr(&$<pos>1, "expected a number, not \"%s\"", $1);
+			free($1);
+			$$ = NUMERR;
+		}
 		;
 
 port		: NUMBER {
@@ -196,6 +199,11 @@ port		: NUMBER {
 				$$ = 25;
 			} else
 				$$ = $1.n;
+		}
+		| STRING {
+			perr(&$<pos>1, "expected a port number, not \"%s\"", $1);
+			free($1);
+			$$ = 25;
 		}
 		;
 
@@ -222,6 +230,11 @@ size		: NUMBER {
 			}
 			$$ = m ? $1.n * m : NUMERR;
 		}
+		| STRING {
+			perr(&$<pos>1, "expected a size such as 512K or 25M, not \"%s\"", $1);
+			free($1);
+			$$ = NUMERR;
+		}
 		;
 
 time		: NUMBER {
@@ -246,6 +259,11 @@ time		: NUMBER {
 			}
 			$$ = m ? $1.n * m : NUMERR;
 		}
+		| STRING {
+			perr(&$<pos>1, "expected a duration such as 30s, 5m, 1h or 2d, not \"%s\"", $1);
+			free($1);
+			$$ = NUMERR;
+		}
 		;
 
 mstime		: NUMBER {
@@ -267,6 +285,11 @@ mstime		: NUMBER {
 				m = 0;
 			}
 			$$ = m ? $1.n * m : NUMERR;
+		}
+		| STRING {
+			perr(&$<pos>1, "expected a duration such as 500ms, 30s or 5m, not \"%s\"", $1);
+			free($1);
+			$$ = NUMERR;
 		}
 		;
 
@@ -321,12 +344,12 @@ main		: HOSTNAME STRING {
 		}
 		| PKI STRING CERT STRING KEY STRING {
 			struct pki	*p;
+			char		 what[MH_NAME_MAX + 8];
 
+			snprintf(what, sizeof(what), "pki \"%s\"", $2);
 			if ($2[0] == '\0')
 				perr(&$<pos>2, "empty pki name");
-			else if (config_pki(conf, $2) != NULL)
-				perr(&$<pos>2, "duplicate pki \"%s\"", $2);
-			else {
+			else if (parse_def(&$<pos>2, "pki", $2, what) == 0) {
 				if ((p = calloc(1, sizeof(*p))) == NULL)
 					fatal("calloc");
 				parse_copystr(&$<pos>2, p->name, sizeof(p->name), $2,
@@ -343,7 +366,7 @@ main		: HOSTNAME STRING {
 		}
 		| listenhead listenopts		{ listen_end(); }
 		| LIMIT limit
-		| routehead '{' optnl routeopts '}'	{ route_end(); }
+		| routehead '{' routeopts '}'	{ route_end(); }
 		| RELAY FROM AUTH		{ conf->relay_from_auth = 1; }
 		| RELAY FROM STRING {
 			struct netaddr	*n;
@@ -380,18 +403,22 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| QUEUE LIFETIME time {
-			if (parse_check_range(&$<pos>3, $3, 60, 90 * 86400,
+			if (parse_check_time(&$<pos>3, $3, 60, 90 * 86400,
 			    "queue lifetime") == 0)
 				conf->queue_lifetime = $3;
 		}
 		| QUEUE RETRY time TO time {
-			if (parse_check_range(&$<pos>3, $3, 1, 86400,
+			char	 t1[32], t2[32];
+
+			if (parse_check_time(&$<pos>3, $3, 1, 86400,
 			    "queue retry minimum") == 0 &&
-			    parse_check_range(&$<pos>5, $5, 1, 7 * 86400,
+			    parse_check_time(&$<pos>5, $5, 1, 7 * 86400,
 			    "queue retry maximum") == 0) {
 				if ($5 < $3)
-					perr(&$<pos>5, "queue retry maximum is "
-					    "below the minimum");
+					perr(&$<pos>5, "queue retry maximum %s "
+					    "is below the minimum %s",
+					    parse_fmt_time($5, t1, sizeof(t1)),
+					    parse_fmt_time($3, t2, sizeof(t2)));
 				conf->retry_min = $3;
 				conf->retry_max = $5;
 			}
@@ -417,8 +444,8 @@ main		: HOSTNAME STRING {
 			free($5);
 			free($7);
 		}
-		| eventshead '{' optnl eventsopts '}'	{ events_end(); }
-		| trackhead '{' optnl trackopts '}'	{ tracking_end(); }
+		| eventshead '{' eventsopts '}'	{ events_end(); }
+		| trackhead '{' trackopts '}'	{ tracking_end(); }
 		;
 
 trackhead	: TRACKING DOMAIN STRING {
@@ -428,7 +455,8 @@ trackhead	: TRACKING DOMAIN STRING {
 		;
 
 trackopts	: /* empty */
-		| trackopts trackopt optnl
+		| trackopts trackopt
+		| trackopts '\n'
 		| trackopts error '\n'	{ yyerrok; }
 		;
 
@@ -469,7 +497,7 @@ trackopt	: URL STRING {
 			free($2);
 		}
 		| READ time {
-			if (parse_check_range(&$<pos>2, $2, 1, 3600, "read") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600, "read") == 0)
 				cur_track->read = $2;
 		}
 		| UNSUBSCRIBE STRING {
@@ -541,19 +569,17 @@ limit		: MESSAGESIZE size {
 				conf->max_sessions_per_ip = $2;
 		}
 		| IDLETIMEOUT time {
-			if (parse_check_range(&$<pos>2, $2, 1, 86400,
+			if (parse_check_time(&$<pos>2, $2, 1, 86400,
 			    "idle-timeout") == 0)
 				conf->smtp_timeout = $2;
 		}
 		| GREETDELAY mstime {
-			if ($2 != NUMERR && ($2 < 0 || $2 > 60000))
-				perr(&$<pos>2, "greeting-delay %lldms out of "
-				    "range (0-60000ms)", (long long)$2);
-			else if ($2 != NUMERR)
+			if (parse_check_mstime(&$<pos>2, $2, 0, 60000,
+			    "greeting-delay") == 0)
 				conf->greeting_delay_ms = $2;
 		}
 		| SESSIONTIMEOUT time {
-			if (parse_check_range(&$<pos>2, $2, 1, 86400,
+			if (parse_check_time(&$<pos>2, $2, 1, 86400,
 			    "session-timeout") == 0)
 				conf->session_timeout = $2;
 		}
@@ -586,6 +612,7 @@ limit		: MESSAGESIZE size {
 
 dlimithead	: DOMAIN STRING {
 			struct domain_limit	*d;
+			char			 what[MH_NAME_MAX + 16], *s;
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
@@ -594,10 +621,10 @@ dlimithead	: DOMAIN STRING {
 			if (parse_check_domain(&$<pos>2, $2, "limit domain") == 0)
 				parse_copystr(&$<pos>2, d->domain, sizeof(d->domain),
 				    $2, "limit domain");
-			TAILQ_FOREACH(d, &conf->domain_limits, entry)
-				if (strcasecmp(d->domain, $2) == 0)
-					perr(&$<pos>2, "duplicate limit domain "
-					    "\"%s\"", $2);
+			for (s = $2; *s != '\0'; s++)
+				*s = tolower((unsigned char)*s);
+			snprintf(what, sizeof(what), "limit domain \"%s\"", $2);
+			parse_def(&$<pos>2, "limit domain", $2, what);
 			TAILQ_INSERT_TAIL(&conf->domain_limits, cur_dlimit,
 			    entry);
 			free($2);
@@ -645,7 +672,8 @@ routehead	: ROUTE STRING		{ route_begin(&$<pos>1, ROUTE_ADDRESS,
 		;
 
 routeopts	: /* empty */
-		| routeopts routeopt optnl
+		| routeopts routeopt
+		| routeopts '\n'
 		| routeopts error '\n'	{ yyerrok; }
 		;
 
@@ -702,11 +730,11 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| TIMEOUT time {
-			if (parse_check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600, "timeout") == 0)
 				cur_route->timeout = $2;
 		}
 		| LIFETIME time {
-			if (parse_check_range(&$<pos>2, $2, 60, 90 * 86400,
+			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
 			    "lifetime") == 0)
 				cur_route->lifetime = $2;
 		}
@@ -734,7 +762,7 @@ authzopt	: FORMAT STRING {
 			free($2);
 		}
 		| TIMEOUT time {
-			if (parse_check_range(&$<pos>2, $2, 1, 300,
+			if (parse_check_time(&$<pos>2, $2, 1, 300,
 			    "authorize timeout") == 0)
 				cur_route->authorize_timeout = $2;
 		}
@@ -763,7 +791,8 @@ eventshead	: EVENTS {
 		;
 
 eventsopts	: /* empty */
-		| eventsopts eventsopt optnl
+		| eventsopts eventsopt
+		| eventsopts '\n'
 		| eventsopts error '\n'	{ yyerrok; }
 		;
 
@@ -798,7 +827,7 @@ eventsopt	: URL STRING {
 			parse_header_add(&$<pos>2, &cur_events->headers, $2, $3);
 		}
 		| TIMEOUT time {
-			if (parse_check_range(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600, "timeout") == 0)
 				cur_events->timeout = $2;
 		}
 		| BATCH number {
@@ -806,7 +835,7 @@ eventsopt	: URL STRING {
 				cur_events->batch_max = $2;
 		}
 		| WAIT mstime {
-			if (parse_check_range(&$<pos>2, $2, 0, 600000, "wait") == 0)
+			if (parse_check_mstime(&$<pos>2, $2, 0, 600000, "wait") == 0)
 				cur_events->batch_wait = $2;
 		}
 		;
@@ -941,6 +970,8 @@ vperr(const struct pos *p, const char *fmt, va_list ap)
 	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
 	    msg);
 	errors++;
+	if (stmt_tok == URL)
+		url_seen = 1;	/* wrong, already said, not missing */
 }
 
 void
@@ -965,10 +996,64 @@ lexerr(const struct pos *p, const char *fmt, ...)
 	suppress = 1;
 }
 
+#define AN(w)	(strchr("aeiou", (w)[0]) != NULL ? "an" : "a")
+
+/* the block being parsed, for messages; NULL outside blocks */
+static const char *
+cur_block(void)
+{
+	return (cur_route != NULL ? "route" : cur_events != NULL ? "events" :
+	    cur_track != NULL ? "tracking" : NULL);
+}
+
+/* an unknown word: the nearest keyword, else what the block takes */
+static void
+unknown_word(const struct pos *p, const char *w)
+{
+	static const char	*names[sizeof(keywords) / sizeof(keywords[0])];
+	const char		*block = cur_block(), *near = NULL;
+	char			 opts[256];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		names[i] = keywords[i].name;
+	if (block != NULL)
+		near = parse_nearest_option(w, block);
+	if (near == NULL)
+		near = parse_nearest(w, names, i);
+	if (near != NULL)
+		perr(p, "unknown keyword \"%s\" (did you mean \"%s\"?)", w,
+		    near);
+	else if (block != NULL)
+		perr(p, "unknown keyword \"%s\" in %s %s block (expected %s)",
+		    w, AN(block), block,
+		    parse_block_options(block, opts, sizeof(opts)));
+	else
+		perr(p, "unknown keyword \"%s\"", w);
+}
+
+/* a keyword that this block does not take, and where it belongs */
+static void
+misplaced_word(const struct pos *p, const char *w, const char *block)
+{
+	const char	*other = parse_block_of(w, block);
+	char		 opts[256];
+
+	parse_block_options(block, opts, sizeof(opts));
+	if (other != NULL)
+		perr(p, "\"%s\" is not valid in %s %s block (expected %s); it "
+		    "belongs in %s %s block", w, AN(block), block, opts,
+		    AN(other), other);
+	else
+		perr(p, "\"%s\" is not valid in %s %s block (expected %s)", w,
+		    AN(block), block, opts);
+}
+
 void
 yyerror(const char *msg)
 {
-	int	 top = 0;
+	const char	*block = cur_block();
+	int		 top = 0;
 
 	if (suppress)
 		return;
@@ -981,13 +1066,17 @@ yyerror(const char *msg)
 		perr(&lastpos, "%s: statement incomplete at end of line", msg);
 	else if (lasttok == STRING && !lastquoted &&
 	    lookup(lasttext, NULL) == STRING)
-		perr(&lastpos, "unknown keyword \"%s\"", lasttext);
+		unknown_word(&lastpos, lasttext);
 	else if (nbraces > 0 && lookup(lasttext, &top) != STRING && top &&
 	    !lastquoted && lasttok != HOSTNAME) {
 		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
 		    "at line %d", lasttext, lastpos.line);
 		nbraces = 0;
-	} else
+	} else if (block != NULL && lastbol &&
+	    !lastquoted && lookup(lasttext, NULL) != STRING &&
+	    !parse_block_has(block, lasttext))
+		misplaced_word(&lastpos, lasttext, block);
+	else
 		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
 }
 
@@ -1122,7 +1211,8 @@ expand(const struct pos *start)
 		return (-1);
 	}
 	if ((val = parse_macro_get(name)) == NULL) {
-		lexerr(start, "macro \"%s\" not defined", name);
+		lexerr(start, "macro \"%s\" is not defined (define it before "
+		    "its first use: %s = \"...\")", name, name);
 		return (-1);
 	}
 	len = strlen(val);
@@ -1202,7 +1292,8 @@ statement_word(const char *w, const struct pos *start)
 		lungetc(c[n], &p[n]);
 	if (isvar)
 		return (STRING);
-	lexerr(start, "unknown keyword \"%s\"", w);
+	unknown_word(start, w);
+	suppress = 1;
 	return (ERRTOK);
 }
 
@@ -1222,7 +1313,7 @@ lex(void)
 		pending = NULL;
 		file->bol = 1;
 	}
-	bol = file->bol;
+	bol = lastbol = file->bol;
 	while ((c = lgetc(&start)) == ' ' || c == '\t' || c == '\r')
 		;
 	yylval.pos = start;
@@ -1322,6 +1413,8 @@ yylex(void)
 		suppress = 0;
 	tok = lex();
 	lasttok = tok;
+	if (lastbol)
+		stmt_tok = tok;
 	return (tok);
 }
 
@@ -1449,23 +1542,19 @@ route_begin(const struct pos *p, int match, char *pattern)
 static void
 route_end(void)
 {
-	struct route	*o;
+	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 
 	if (cur_route->url[0] == '\0' && !url_seen)
 		perr(&cur_route_pos, "route without url");
-	TAILQ_FOREACH(o, &conf->routes, entry) {
-		if (o == cur_route)
-			break;
-		if (o->match == cur_route->match &&
-		    strcmp(o->pattern, cur_route->pattern) == 0) {
-			if (o->match == ROUTE_ANY)
-				perr(&cur_route_pos, "duplicate route any");
-			else
-				perr(&cur_route_pos, "duplicate route \"%s%s\"",
-				    o->match == ROUTE_SUBDOMAINS ? "*." : "",
-				    o->pattern);
-			break;
-		}
+	if (cur_route->match == ROUTE_ANY)
+		parse_def(&cur_route_pos, "route", "any", "route any");
+	else {
+		snprintf(what, sizeof(what), "route \"%s%s\"",
+		    cur_route->match == ROUTE_SUBDOMAINS ? "*." : "",
+		    cur_route->pattern);
+		snprintf(key, sizeof(key), "%d %s", cur_route->match,
+		    cur_route->pattern);
+		parse_def(&cur_route_pos, "route", key, what);
 	}
 	cur_route = NULL;
 }
@@ -1497,8 +1586,9 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 static void
 listen_end(void)
 {
-	struct listener	*l = cur_listen, *o;
+	struct listener	*l = cur_listen;
 	const struct pos *p = &cur_listen_pos;
+	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
 
 	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
@@ -1511,15 +1601,9 @@ listen_end(void)
 		auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
 		l->sslen = 0;
-	TAILQ_FOREACH(o, &conf->listeners, entry) {
-		if (o == l)
-			break;
-		if (o->port == l->port && strcmp(o->addr, l->addr) == 0) {
-			perr(p, "duplicate listener %s port %d", l->addr,
-			    l->port);
-			break;
-		}
-	}
+	snprintf(key, sizeof(key), "%s %d", l->addr, l->port);
+	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
+	parse_def(p, "listener", key, what);
 	cur_listen = NULL;
 }
 
@@ -1537,7 +1621,7 @@ static void
 tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 {
 	struct tracking	*t;
-	char		*s;
+	char		*s, what[MH_NAME_MAX + 32];
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal("calloc");
@@ -1546,8 +1630,9 @@ tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 	for (s = domain; *s != '\0'; s++)
 		*s = tolower((unsigned char)*s);
 	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
-		if (config_tracking(conf, domain) != NULL)
-			perr(dp, "duplicate tracking domain \"%s\"", domain);
+		snprintf(what, sizeof(what), "tracking domain \"%s\"",
+		    domain);
+		parse_def(dp, "tracking", domain, what);
 		parse_copystr(dp, t->domain, sizeof(t->domain), domain,
 		    "tracking domain");
 	}
@@ -1617,6 +1702,7 @@ parse_cleanup(void)
 		pending = NULL;
 	}
 	parse_macros_clear();
+	parse_defs_clear();
 	file = NULL;
 }
 

@@ -2,10 +2,12 @@
  * Value checks and macros for the configuration parser (parse.y).
  */
 #include <sys/types.h>
+#include <sys/param.h>
 #include <sys/queue.h>
 
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,4 +198,258 @@ parse_utf8_valid(const char *s)
 		return (0);
 	json_decref(j);
 	return (1);
+}
+
+/* a duration in seconds as the configuration writes it: 90d, 1h, 5m, 30s */
+const char *
+parse_fmt_time(int64_t secs, char *buf, size_t len)
+{
+	if (secs != 0 && secs % 86400 == 0)
+		snprintf(buf, len, "%lldd", (long long)(secs / 86400));
+	else if (secs != 0 && secs % 3600 == 0)
+		snprintf(buf, len, "%lldh", (long long)(secs / 3600));
+	else if (secs != 0 && secs % 60 == 0)
+		snprintf(buf, len, "%lldm", (long long)(secs / 60));
+	else
+		snprintf(buf, len, "%llds", (long long)secs);
+	return (buf);
+}
+
+static int
+check_duration(const struct pos *p, int64_t v, int64_t min, int64_t max,
+    const char *what, int64_t unit_ms)
+{
+	char	 a[32], b[32];
+
+	if (v == NUMERR)
+		return (-1);
+	if (v >= min && v <= max)
+		return (0);
+	parse_fmt_ms(v * unit_ms, a, sizeof(a));
+	if (v < min)
+		parse_error(p, "%s %s is too short: at least %s", what, a,
+		    parse_fmt_ms(min * unit_ms, b, sizeof(b)));
+	else
+		parse_error(p, "%s %s is too long: at most %s", what, a,
+		    parse_fmt_ms(max * unit_ms, b, sizeof(b)));
+	return (-1);
+}
+
+/* the same for milliseconds: 1500ms, or in seconds when whole */
+const char *
+parse_fmt_ms(int64_t ms, char *buf, size_t len)
+{
+	if (ms % 1000 == 0)
+		return (parse_fmt_time(ms / 1000, buf, len));
+	snprintf(buf, len, "%lldms", (long long)ms);
+	return (buf);
+}
+
+/* like parse_check_range for a time in seconds, the bounds as durations */
+int
+parse_check_time(const struct pos *p, int64_t v, int64_t min, int64_t max,
+    const char *what)
+{
+	return (check_duration(p, v, min, max, what, 1000));
+}
+
+/* the same for a time in milliseconds */
+int
+parse_check_mstime(const struct pos *p, int64_t v, int64_t min, int64_t max,
+    const char *what)
+{
+	return (check_duration(p, v, min, max, what, 1));
+}
+
+/* optimal string alignment distance (a transposition costs 1), capped */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t	 d[3][PARSE_WORD_MAX + 1], la = strlen(a), lb = strlen(b);
+	size_t	 i, j, c, v;
+
+	if (la > PARSE_WORD_MAX || lb > PARSE_WORD_MAX)
+		return (SIZE_MAX);
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t *cur = d[i % 3], *prev = d[(i - 1) % 3],
+		    *prev2 = d[(i + 1) % 3];
+
+		cur[0] = i;
+		for (j = 1; j <= lb; j++) {
+			c = a[i - 1] != b[j - 1];
+			v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (prev[j - 1] + c < v)
+				v = prev[j - 1] + c;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+				v = prev2[j - 2] + 1;
+			cur[j] = v;
+		}
+	}
+	return (d[la % 3][lb]);
+}
+
+/*
+ * The word of the list nearest to a misspelt one, or NULL if none is
+ * near enough: at most 1 edit for short words, 2 from 6 letters on.
+ */
+const char *
+parse_nearest(const char *word, const char *const *list, size_t n)
+{
+	const char	*best = NULL;
+	size_t		 i, d, bestd = SIZE_MAX, max;
+
+	max = strlen(word) >= 6 ? 2 : 1;
+	for (i = 0; i < n; i++) {
+		if ((d = edit_distance(word, list[i])) < bestd) {
+			bestd = d;
+			best = list[i];
+		}
+	}
+	return (bestd <= max ? best : NULL);
+}
+
+/*
+ * The options of each block, for "not valid here" errors: what the block
+ * takes and where a word that is not one of them belongs instead.  The
+ * grammar in parse.y is the truth; regress/common/test_config_errors
+ * checks that each option listed here is accepted in its block.
+ */
+static const char *const route_opts[] = { "url", "format", "mode",
+    "authorize", "errors", "header", "secret", "timeout", "lifetime",
+    "concurrency" };
+static const char *const events_opts[] = { "url", "format", "kinds",
+    "secret", "header", "timeout", "batch", "wait" };
+static const char *const tracking_opts[] = { "url", "secret", "opens",
+    "clicks", "read", "unsubscribe" };
+#define NOPTS(a)	(sizeof(a) / sizeof(a[0]))
+static const struct {
+	const char		*block;
+	const char *const	*opts;
+	size_t			 n;
+} blocks[] = {
+	{ "route", route_opts, NOPTS(route_opts) },
+	{ "events", events_opts, NOPTS(events_opts) },
+	{ "tracking", tracking_opts, NOPTS(tracking_opts) }
+};
+
+static int
+block_find(const char *block)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPTS(blocks); i++)
+		if (strcmp(blocks[i].block, block) == 0)
+			return (i);
+	return (-1);
+}
+
+/* "url, format, ..." for a block, "" if unknown */
+const char *
+parse_block_options(const char *block, char *buf, size_t len)
+{
+	size_t	 j;
+	int	 b;
+
+	buf[0] = '\0';
+	if ((b = block_find(block)) == -1)
+		return (buf);
+	for (j = 0; j < blocks[b].n; j++) {
+		if (j > 0)
+			strlcat(buf, ", ", len);
+		strlcat(buf, blocks[b].opts[j], len);
+	}
+	return (buf);
+}
+
+/* whether the block takes the option */
+int
+parse_block_has(const char *block, const char *word)
+{
+	size_t	 j;
+	int	 b;
+
+	if ((b = block_find(block)) == -1)
+		return (0);
+	for (j = 0; j < blocks[b].n; j++)
+		if (strcmp(blocks[b].opts[j], word) == 0)
+			return (1);
+	return (0);
+}
+
+/* the block, other than this one, that takes the option; NULL if none */
+const char *
+parse_block_of(const char *word, const char *notthis)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPTS(blocks); i++)
+		if (strcmp(blocks[i].block, notthis) != 0 &&
+		    parse_block_has(blocks[i].block, word))
+			return (blocks[i].block);
+	return (NULL);
+}
+
+/* the option of the block nearest to a misspelt word, or NULL */
+const char *
+parse_nearest_option(const char *word, const char *block)
+{
+	int	 b;
+
+	if ((b = block_find(block)) == -1)
+		return (NULL);
+	return (parse_nearest(word, blocks[b].opts, blocks[b].n));
+}
+
+/* what was defined where, while a file is parsed: for "duplicate" errors */
+struct def {
+	SLIST_ENTRY(def)	 entry;
+	struct pos		 pos;
+	char			 key[];
+};
+static SLIST_HEAD(, def)	 defs = SLIST_HEAD_INITIALIZER(defs);
+
+/*
+ * Record that KIND KEY (such as "listener", "127.0.0.1 25") is defined at
+ * p; if it was already, report a duplicate citing the first definition
+ * and return -1.  WHAT names it in the message.
+ */
+int
+parse_def(const struct pos *p, const char *kind, const char *key,
+    const char *what)
+{
+	struct def	*d;
+	size_t		 len = strlen(kind) + strlen(key) + 2;
+
+	SLIST_FOREACH(d, &defs, entry) {
+		if (strncmp(d->key, kind, strlen(kind)) == 0 &&
+		    d->key[strlen(kind)] == ' ' &&
+		    strcmp(d->key + strlen(kind) + 1, key) == 0) {
+			parse_error(p, "duplicate %s (first defined at "
+			    "%s:%d:%d)", what, d->pos.file, d->pos.line,
+			    d->pos.col);
+			return (-1);
+		}
+	}
+	if ((d = malloc(sizeof(*d) + len)) == NULL)
+		fatal("malloc");
+	d->pos = *p;
+	snprintf(d->key, len, "%s %s", kind, key);
+	SLIST_INSERT_HEAD(&defs, d, entry);
+	return (0);
+}
+
+void
+parse_defs_clear(void)
+{
+	struct def	*d;
+
+	while ((d = SLIST_FIRST(&defs)) != NULL) {
+		SLIST_REMOVE_HEAD(&defs, entry);
+		free(d);
+	}
 }
