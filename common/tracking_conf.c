@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 
 #define KEY_FILE	"tracking.key"
@@ -86,8 +87,9 @@ key_make(const char *spool, char *key)
 {
 	unsigned char	 raw[KEY_HEX / 2];
 	char		 path[MH_PATH_MAX + 32], tmp[MH_PATH_MAX + 32];
+	char		 line[KEY_HEX + 1];
 	size_t		 i;
-	int		 fd, dfd;
+	int		 rc;
 
 	arc4random_buf(raw, sizeof(raw));
 	for (i = 0; i < sizeof(raw); i++)
@@ -95,27 +97,14 @@ key_make(const char *spool, char *key)
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, KEY_FILE);
-	if ((fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1) {
-		log_warn("tracking key \"%s\"", tmp);
-		return (-1);
-	}
-	if (write(fd, key, KEY_HEX) != KEY_HEX || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) == -1) {
-		log_warn("tracking key \"%s\"", tmp);
-		close(fd);
-		unlink(tmp);
-		return (-1);
-	}
-	close(fd);
-	if (rename(tmp, path) == -1) {
+	memcpy(line, key, KEY_HEX);
+	line[KEY_HEX] = '\n';
+	rc = file_replace(AT_FDCWD, tmp, path, line, sizeof(line),
+	    FR_FSYNC | FR_SYNCDIR);
+	explicit_bzero(line, sizeof(line));
+	if (rc == -1) {
 		log_warn("tracking key \"%s\"", path);
-		unlink(tmp);
 		return (-1);
-	}
-	if ((dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(dfd);
-		close(dfd);
 	}
 	log_info("tracking: new token key in %s", path);
 	return (0);

@@ -413,7 +413,7 @@ endpoint_persist(struct endpoint *ep)
 		return (-1);
 	}
 	json_decref(o);
-	rc = write_file(ep->dir, "endpoint.json", s, strlen(s), 0);
+	rc = file_replace_in(ep->dir, "endpoint.json", s, strlen(s), FR_FSYNC);
 	free(s);
 	if (rc == 0)
 		rc = fsync_dir(ep->dir);
@@ -801,7 +801,7 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))
 			continue;
-		if (write_file(ep->dir, name, s, len, 1) == -1) {
+		if (file_replace_in(ep->dir, name, s, len, FR_GROUP) == -1) {
 			log_warn("events: %s/%s", ep->dir, name);
 			rc = -1;
 			continue;
@@ -927,7 +927,7 @@ ep_next(struct endpoint *ep, int force)
 		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
 		    b->records);
 		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
-		    NULL || write_file(ep->dir, b->name, s, strlen(s), 0) == -1 ||
+		    NULL || file_replace_in(ep->dir, b->name, s, strlen(s), FR_FSYNC) == -1 ||
 		    fsync_dir(ep->dir) == -1) {
 			/* keep the events where they were, try again later */
 			log_warn("events: cannot persist batch %s/%s", ep->dir,

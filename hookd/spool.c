@@ -97,7 +97,8 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
-	rc = write_file(dir, name, text, len, group);
+	rc = file_replace_in(dir, name, text, len,
+	    group ? FR_GROUP : FR_FSYNC);
 	free(text);
 	if (rc == -1)
 		log_warn("spool: %s: envelope", env->id);

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "mh_event.h"
+#include "fileio.h"
 #include "gsync.h"
 #include "log.h"
 #include "outbox.h"
@@ -91,48 +92,16 @@ send_one(struct obentry *e)
 }
 
 static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	 n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		p += n;
-		len -= n;
-	}
-	return (0);
-}
-
-static int
 persist(const char *id, const char *json, size_t len)
 {
 	char	 tmp[64], name[64];
-	int	 fd;
 
 	snprintf(tmp, sizeof(tmp), "tmp-%s", id);
 	snprintf(name, sizeof(name), "%s.json", id);
-	if ((fd = openat(obfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("outbox: %s", tmp);
-		return (-1);
-	}
-	if (write_all(fd, json, len) == -1) {
-		log_warn("outbox: %s", tmp);
-		close(fd);
-		unlinkat(obfd, tmp, 0);
-		return (-1);
-	}
-	gsync_fd(fd);
-	if (close(fd) == -1 || renameat(obfd, tmp, obfd, name) == -1) {
+	if (file_replace(obfd, tmp, name, json, len, FR_GROUP) == -1) {
 		log_warn("outbox: %s", name);
-		unlinkat(obfd, tmp, 0);
 		return (-1);
 	}
-	gsync_fd(obfd);
 	return (0);
 }
 

@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #include <gmime/gmime.h>
 
+#include "fileio.h"
 #include "gsync.h"
 #include "log.h"
 #include "relayd.h"
@@ -148,70 +150,22 @@ queue_abort(const char *msgid)
 		unlinkat(incfd, msgid, 0);
 }
 
-/*
- * write data to dfd/name atomically: tmp, rename.  WA_FSYNC: the file
- * reaches the disk before the rename (a replacement is never empty);
- * WA_SYNCDIR: the directory too; WA_GROUP: both are left to the next
- * group commit (gsync.h).
- */
-#define WA_FSYNC	0x01
-#define WA_SYNCDIR	0x02
-#define WA_GROUP	0x04
-
+/* a file of the queue, replaced whole: NAME.tmp, then renamed (fileio.h) */
 static int
-write_all(int fd, const char *data, size_t len)
-{
-	ssize_t	 n;
-	size_t	 off = 0;
-
-	while (off < len) {
-		if ((n = write(fd, data + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		off += n;
-	}
-	return (0);
-}
-
-static int
-write_atomic(int dfd, const char *name, const char *data, size_t len,
+queue_write(int dfd, const char *name, const char *data, size_t len,
     int flags)
 {
-	char	 tmp[64];
-	int	 fd;
+	char	 tmp[NAME_MAX + 1];
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	if ((fd = openat(dfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("open %s", tmp);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= sizeof(tmp)) {
+		log_warnx("write %s: name too long", name);
 		return (-1);
 	}
-	if (write_all(fd, data, len) == -1)
-		goto fail;
-	if ((flags & WA_FSYNC) && fsync(fd) == -1)
-		goto fail;
-	if (flags & WA_GROUP)
-		gsync_fd(fd);
-	close(fd);
-	if (renameat(dfd, tmp, dfd, name) == -1) {
-		log_warn("rename %s", tmp);
-		unlinkat(dfd, tmp, 0);
-		return (-1);
-	}
-	if (flags & WA_GROUP)
-		gsync_fd(dfd);
-	if ((flags & WA_SYNCDIR) && fsync(dfd) == -1) {
-		log_warn("fsync dir");
+	if (file_replace(dfd, tmp, name, data, len, flags) == -1) {
+		log_warn("write %s", name);
 		return (-1);
 	}
 	return (0);
- fail:
-	log_warn("write %s", tmp);
-	close(fd);
-	unlinkat(dfd, tmp, 0);
-	return (-1);
 }
 
 static int
@@ -226,7 +180,7 @@ write_env(const struct envelope *env, int flags)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
-	rv = write_atomic(qfd, name, text, len, flags);
+	rv = queue_write(qfd, name, text, len, flags);
 	free(text);
 	return (rv);
 }
@@ -413,7 +367,7 @@ queue_commit(const char *msgid, struct envelope *env)
 		return (-1);
 	rv = fsync(fd);
 	close(fd);
-	if (rv == -1 || write_env(env, WA_FSYNC | WA_SYNCDIR) == -1) {
+	if (rv == -1 || write_env(env, FR_FSYNC | FR_SYNCDIR) == -1) {
 		log_warn("commit %s", msgid);
 		commit_undo(msgid);
 		return (-1);
@@ -433,7 +387,7 @@ commit_env(int ok, void *arg)
 {
 	struct commit_state	*cs = arg;
 
-	if (!ok || write_env(cs->env, WA_GROUP) == -1) {
+	if (!ok || write_env(cs->env, FR_GROUP) == -1) {
 		log_warnx("%s: commit failed", cs->env->id);
 		commit_undo(cs->env->id);
 		ok = 0;
@@ -473,7 +427,7 @@ queue_commit_group(const char *msgid, struct envelope *env,
 int
 queue_update(const struct envelope *env)
 {
-	return (write_env(env, WA_FSYNC));
+	return (write_env(env, FR_FSYNC));
 }
 
 static void
@@ -689,8 +643,8 @@ queue_load(struct rmsglist *list)
 int
 queue_suppress_write(const char *text, size_t len)
 {
-	return (write_atomic(outfd, "suppress", text, len,
-	    WA_FSYNC | WA_SYNCDIR));
+	return (queue_write(outfd, "suppress", text, len,
+	    FR_FSYNC | FR_SYNCDIR));
 }
 
 char *

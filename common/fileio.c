@@ -1,0 +1,133 @@
+/*
+ * Durable replacement of a file (fileio.h).
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "gsync.h"
+
+int
+fsync_dir(const char *dir)
+{
+	int	fd, rc, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (rc);
+}
+
+/* the directory name is in, when name is a path (dfd AT_FDCWD) */
+static int
+dir_of(const char *name, char *dir, size_t len)
+{
+	const char	*slash;
+
+	if ((slash = strrchr(name, '/')) == NULL)
+		return (snprintf(dir, len, ".") >= (int)len ? -1 : 0);
+	if (slash == name)
+		return (snprintf(dir, len, "/") >= (int)len ? -1 : 0);
+	if ((size_t)(slash - name) >= len) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	memcpy(dir, name, slash - name);
+	dir[slash - name] = '\0';
+	return (0);
+}
+
+int
+write_all(int fd, const void *data, size_t len)
+{
+	const char	*p = data;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		p += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* after the rename: the directory's entry durable now or at the flush */
+static int
+sync_dir(int dfd, const char *name, int flags)
+{
+	char	 dir[PATH_MAX];
+
+	if (!(flags & (FR_GROUP | FR_SYNCDIR)))
+		return (0);
+	if (dfd != AT_FDCWD) {
+		if (flags & FR_GROUP)
+			gsync_fd(dfd);
+		return ((flags & FR_SYNCDIR) ? fsync(dfd) : 0);
+	}
+	if (dir_of(name, dir, sizeof(dir)) == -1)
+		return (-1);
+	if (flags & FR_GROUP)
+		gsync_path(dir);
+	return ((flags & FR_SYNCDIR) ? fsync_dir(dir) : 0);
+}
+
+int
+file_replace(int dfd, const char *tmp, const char *name, const void *data,
+    size_t len, int flags)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return (-1);
+	if (write_all(fd, data, len) == -1)
+		goto fail;
+	if ((flags & FR_FSYNC) && fsync(fd) == -1)
+		goto fail;
+	if (flags & FR_GROUP)
+		gsync_fd(fd);
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(dfd, tmp, dfd, name) == -1)
+		goto fail;
+	return (sync_dir(dfd, name, flags));
+ fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	unlinkat(dfd, tmp, 0);
+	errno = saved;
+	return (-1);
+}
+
+int
+file_replace_in(const char *dir, const char *name, const void *data,
+    size_t len, int flags)
+{
+	char	 tmp[PATH_MAX], path[PATH_MAX];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) >=
+	    sizeof(tmp) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (file_replace(AT_FDCWD, tmp, path, data, len, flags));
+}

@@ -1,0 +1,32 @@
+/*
+ * Durable replacement of a file, the one writer of every spool: the data
+ * goes to a temporary name, then is renamed over the final one, so that a
+ * reader (or a restart) finds the old file or the whole new one, never a
+ * part.  The temporary name is the caller's: its spool's recovery knows it.
+ */
+#ifndef MH_FILEIO_H
+#define MH_FILEIO_H
+
+#include <stddef.h>
+
+#define FR_FSYNC	0x01	/* the file is on disk before the rename */
+#define FR_SYNCDIR	0x02	/* the directory too, after the rename */
+#define FR_GROUP	0x04	/* both left to the next group commit (gsync.h) */
+
+/*
+ * tmp and name are relative to the directory dfd, or paths with
+ * AT_FDCWD (then the directory is the one name is in).  Every write, the
+ * close and the rename are checked; on error the temporary file is
+ * removed and errno tells why.  0 ok, -1 error (not logged).
+ */
+int	file_replace(int dfd, const char *tmp, const char *name,
+	    const void *data, size_t len, int flags);
+/* the same in directory dir: the temporary file is dir/tmp-name */
+int	file_replace_in(const char *dir, const char *name, const void *data,
+	    size_t len, int flags);
+/* all of data to fd, across short writes and EINTR; 0 ok, -1 error */
+int	write_all(int fd, const void *data, size_t len);
+/* fsync(2) of a directory by path */
+int	fsync_dir(const char *);
+
+#endif /* MH_FILEIO_H */

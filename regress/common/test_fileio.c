@@ -1,0 +1,99 @@
+/*
+ * common/fileio.c: durable replacement of a file.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "tap.h"
+
+static char	 dir[] = "/tmp/mh-fileio.XXXXXX";
+
+static char *
+slurp(const char *name)
+{
+	static char	 buf[256];
+	char		 path[512];
+	ssize_t		 n;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return (NULL);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n < 0 ? 0 : n] = '\0';
+	return (buf);
+}
+
+static int
+exists(const char *name)
+{
+	char	 path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return (access(path, F_OK) == 0);
+}
+
+int
+main(void)
+{
+	char		 big[5000];
+	struct stat	 st;
+	int		 dfd;
+
+	if (mkdtemp(dir) == NULL || (dfd = open(dir, O_RDONLY |
+	    O_DIRECTORY)) == -1) {
+		printf("not ok - temporary directory\n");
+		return (1);
+	}
+	ok(file_replace(dfd, "a.tmp", "a", "one", 3, FR_FSYNC | FR_SYNCDIR)
+	    == 0, "a new file is written");
+	is_str(slurp("a"), "one", "with its content");
+	ok(!exists("a.tmp"), "the temporary name is gone");
+	ok(stat(dir, &st) == 0 && fstatat(dfd, "a", &st, 0) == 0 &&
+	    (st.st_mode & 0777) == 0600, "mode 0600");
+	ok(file_replace(dfd, "a.tmp", "a", "second", 6, FR_FSYNC) == 0,
+	    "an existing file is replaced");
+	is_str(slurp("a"), "second", "by the whole new content");
+	ok(file_replace(dfd, "a.tmp", "a", "", 0, 0) == 0 &&
+	    slurp("a") != NULL && slurp("a")[0] == '\0',
+	    "an empty file can be written");
+
+	ok(file_replace_in(dir, "b", "in dir", 6, FR_FSYNC) == 0,
+	    "file_replace_in writes dir/name");
+	is_str(slurp("b"), "in dir", "with its content");
+	ok(!exists("tmp-b"), "and leaves no tmp- file");
+
+	ok(file_replace(dfd, "c.tmp", "nodir/c", "x", 1, FR_FSYNC) == -1 &&
+	    errno == ENOENT, "a failed rename is an error (ENOENT)");
+	ok(!exists("c.tmp"), "and removes the temporary file");
+
+	ok(symlinkat("/etc/passwd-not-ours", dfd, "d.tmp") == 0 &&
+	    file_replace(dfd, "d.tmp", "d", "x", 1, FR_FSYNC) == -1 &&
+	    !exists("d"), "a symlink at the temporary name is not followed");
+	unlinkat(dfd, "d.tmp", 0);
+
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	ok(file_replace_in(dir, big, "x", 1, 0) == -1 &&
+	    errno == ENAMETOOLONG, "a name too long for a path is refused");
+
+	ok(fsync_dir(dir) == 0, "fsync_dir on a directory");
+	ok(fsync_dir("/nonexistent-mh") == -1 && errno == ENOENT,
+	    "fsync_dir on a missing directory fails with ENOENT");
+	ok(write_all(-1, "x", 1) == -1 && errno == EBADF,
+	    "write_all reports a bad descriptor");
+
+	unlinkat(dfd, "a", 0);
+	unlinkat(dfd, "b", 0);
+	close(dfd);
+	rmdir(dir);
+	return (tap_done());
+}
