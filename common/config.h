@@ -320,8 +320,8 @@ const struct listener *config_listener(const struct config *, uint32_t);
 const struct pki *config_pki(const struct config *, const char *);
 /* the tracking block of a From: domain, or NULL */
 const struct tracking *config_tracking(const struct config *, const char *);
-/* parent: blocks without a secret get the spool's key (made once) */
-int		 config_tracking_key(struct config *);
+/* parent: blocks without a secret get the key in spool (made once) */
+int		 config_tracking_key(struct config *, const char *spool);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);

@@ -81,6 +81,8 @@ static const struct efield env_fields[] = {
 	ESTR("message-id", message_id, 0),
 	ESTR("subject", subject, 0),
 	ESTR("dkim-pending", dkim_pending, 0),
+	ESTR("from-domain", from_domain, 0),
+	ENUM("tracked", F_BOOL, tracked, 0),
 };
 #define NENV_FIELDS	(sizeof(env_fields) / sizeof(env_fields[0]))
 

@@ -77,6 +77,8 @@ struct envelope {
 	char		 message_id[256];	/* Message-ID header, without <> */
 	char		 subject[512];		/* Subject header, UTF-8, one line */
 	char		 dkim_pending[256];	/* d= domain the signer could not sign for yet */
+	char		 from_domain[256];	/* From: header's domain, lower-cased */
+	int		 tracked;		/* per-recipient copies (tracking) */
 	size_t		 nrcpt;
 	struct envelope_rcpt *rcpts;		/* malloc'd array of nrcpt */
 };

@@ -66,6 +66,8 @@ enum imsg_type {
 
 	/* hookd -> relayd: the IMSG_EVENT with this id is durable */
 	IMSG_EVENT_ACK,		/* struct event_ack */
+	/* hookd -> relayd: mail to the mailto List-Unsubscribe address */
+	IMSG_UNSUBSCRIBE_MAILTO,	/* struct unsubscribe_mailto */
 
 	/* parent -> signer: the DKIM keys, replaced as a whole */
 	IMSG_SIGNER_RESET,	/* no payload: forget every key */
@@ -170,6 +172,14 @@ struct spool_abort {
 struct suppress_req {
 	char		 addr[MH_ADDR_MAX];
 	char		 reason[256];
+};
+
+/* IMSG_UNSUBSCRIBE_MAILTO: relayd checks the MAC in local for sender */
+#define UNSUBSCRIBE_PREFIX	"unsubscribe+"	/* the local part's start */
+struct unsubscribe_mailto {
+	char		 local[MH_ADDR_MAX];	/* local part of the recipient */
+	char		 sender[MH_ADDR_MAX];	/* who sent it: the subscriber */
+	char		 queue_id[MH_MSGID_LEN];	/* the mail at hookd */
 };
 
 /* IMSG_EVENT_ACK */

@@ -111,7 +111,7 @@ key_make(const char *spool, char *key)
 }
 
 int
-config_tracking_key(struct config *c)
+config_tracking_key(struct config *c, const char *spool)
 {
 	struct tracking	*t;
 	char		 key[KEY_HEX + 2], path[MH_PATH_MAX + 32];
@@ -122,7 +122,7 @@ config_tracking_key(struct config *c)
 			need = 1;
 	if (!need)
 		return (0);
-	snprintf(path, sizeof(path), "%s/%s", c->spool, KEY_FILE);
+	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
 		if (key_read(fd, key) == -1) {
 			log_warnx("tracking key \"%s\": not 64 hex digits",
@@ -134,7 +134,7 @@ config_tracking_key(struct config *c)
 	} else if (errno != ENOENT) {
 		log_warn("tracking key \"%s\"", path);
 		return (-1);
-	} else if (key_make(c->spool, key) == -1)
+	} else if (key_make(spool, key) == -1)
 		return (-1);
 	TAILQ_FOREACH(t, &c->trackings, entry)
 		if (t->secret[0] == '\0')

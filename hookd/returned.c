@@ -2,10 +2,13 @@
  * Mail that came back to the bounce domain: classified (bounce.c) into
  * an asynchronous bounce, an automatic reply or a reply to the bounce
  * address, reported as an event; a hard bounce suppresses the recipient.
+ * Mail to the mailto List-Unsubscribe address (unsubscribe+MAC@) goes to
+ * relayd, which holds the key that checks it.
  */
 #include <sys/types.h>
 
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,6 +33,32 @@ suppress(const struct event_record *ev)
 	    sizeof(req));
 }
 
+/* an unsubscribe by mail: 1 handed to relayd, 0 not one */
+static int
+unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
+{
+	struct unsubscribe_mailto	 u;
+	const char			*at = strrchr(r->addr, '@');
+	char				 s[MH_ADDR_MAX];
+
+	if (at == NULL || env->sender[0] == '\0' ||
+	    strncasecmp(r->addr, UNSUBSCRIBE_PREFIX,
+	    strlen(UNSUBSCRIBE_PREFIX)) != 0)
+		return (0);
+	memset(&u, 0, sizeof(u));
+	if ((size_t)(at - r->addr) >= sizeof(u.local) ||
+	    strlcpy(u.sender, env->sender, sizeof(u.sender)) >=
+	    sizeof(u.sender))
+		return (0);
+	memcpy(u.local, r->addr, at - r->addr);
+	strlcpy(u.queue_id, env->id, sizeof(u.queue_id));
+	log_info("hookd msgid=%s event=unsubscribe-mail from=<%s>", env->id,
+	    log_sanitize(s, sizeof(s), env->sender));
+	mproc_compose(proc_peer[PROC_RELAYD], IMSG_UNSUBSCRIBE_MAILTO, 0, -1,
+	    &u, sizeof(u));
+	return (1);
+}
+
 static int
 classify_one(struct envelope *env, struct envelope_rcpt *r)
 {
@@ -37,6 +66,8 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	char			to[MH_ADDR_MAX];
 	int			fd;
 
+	if (unsubscribe(env, r))
+		return (0);
 	if ((fd = spool_open_message(env->id, 0)) == -1)
 		return (-1);
 	memset(&bi, 0, sizeof(bi));

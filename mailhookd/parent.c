@@ -50,7 +50,8 @@ static const int child_secrets[PROC_MAX] = {
 	[PROC_SMTPD] = CONF_TLS_KEYS,
 	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS |
 	    CONF_VERDICT_KEY,
-	[PROC_RELAYD] = CONF_RELAY_AUTH | CONF_VERDICT_KEY,
+	[PROC_RELAYD] = CONF_RELAY_AUTH | CONF_VERDICT_KEY |
+	    CONF_TRACKING_KEY,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
 	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY,
 };
@@ -431,7 +432,8 @@ parent_reload(char *err, size_t errlen)
 
 	log_info("reloading %s", parent_opts.conffile);
 	if ((conf = config_parse(parent_opts.conffile)) == NULL ||
-	    config_load_files(conf) == -1) {
+	    config_load_files(conf) == -1 ||
+	    config_tracking_key(conf, parent_conf->spool) == -1) {
 		snprintf(err, errlen, "%s: configuration has errors, "
 		    "keeping the running one", parent_opts.conffile);
 		if (conf != NULL)
@@ -441,6 +443,7 @@ parent_reload(char *err, size_t errlen)
 	if (strcmp(conf->spool, parent_conf->spool) != 0)
 		log_warnx("reload: a new spool takes effect at restart");
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
+	config_tracking_rotate(conf, parent_conf);
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
@@ -542,6 +545,8 @@ parent_main(void)
 		log_warnx("not started as root: no chroot and no privilege "
 		    "drop for the children (development mode)");
 	spool_setup(parent_conf);
+	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
+		fatalx("%s: no tracking key", parent_conf->spool);
 	listeners_bind(parent_conf);
 	if (!parent_opts.debug && daemon(1, 0) == -1)
 		fatal("daemon");

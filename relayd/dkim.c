@@ -6,6 +6,8 @@
  * a read-only fd of the file and returns one DKIM-Signature header per
  * key, which are put in front of the message before it is committed.  A
  * retry sends the committed file as it is: nothing is signed twice.
+ * Tracked mail is sent as one copy per recipient (track.h): each copy is
+ * signed, one after the other.
  *
  * A message the signer cannot sign (unusable key) is committed all the
  * same but held (envelope dkim-pending), with an error event; it is not
@@ -37,6 +39,8 @@ struct dkim_step {
 	char		 domain[MH_NAME_MAX];
 	struct envelope	*env;		/* incoming: the one being committed */
 	struct rmsg	*m;		/* held: the queued message */
+	int		 copy;		/* -1: the message; else that copy */
+	int		 ncopies;	/* tracked mail: one per recipient */
 	dkim_step_fn	 done;
 	void		*arg;
 };
@@ -164,6 +168,8 @@ step_held(struct dkim_step *st, const char *why)
 	free(st);
 }
 
+static void	step_start(struct dkim_step *, int);
+
 static void
 signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 {
@@ -175,8 +181,13 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 		return;
 	}
 	check_headers(hdrs, len);
-	if (queue_prepend(st->msgid, m != NULL, hdrs, len) == -1) {
+	if (queue_prepend(st->msgid, m != NULL, st->copy, hdrs, len) == -1) {
 		step_held(st, "cannot write the signed message");
+		return;
+	}
+	if (st->copy >= 0 && ++st->copy < st->ncopies) {
+		step_start(st, m != NULL ? queue_open_copy(st->msgid, st->copy) :
+		    queue_open_incoming_ro(st->msgid, st->copy));
 		return;
 	}
 	if (m == NULL) {
@@ -226,7 +237,7 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 
 	env->dkim_pending[0] = '\0';
 	if (signer == NULL || TAILQ_EMPTY(&relay_conf->dkims) ||
-	    (fd = queue_open_incoming_ro(msgid)) == -1) {
+	    (fd = queue_open_incoming_ro(msgid, -1)) == -1) {
 		done(1, NULL, arg);
 		return;
 	}
@@ -243,6 +254,13 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 	st->env = env;
 	st->done = done;
 	st->arg = arg;
+	st->copy = -1;
+	if (env->tracked) {
+		st->ncopies = env->nrcpt;
+		st->copy = 0;
+		close(fd);
+		fd = queue_open_incoming_ro(msgid, 0);
+	}
 	step_start(st, fd);
 }
 
@@ -262,7 +280,13 @@ dkim_sign_held(struct rmsg *m)
 	strlcpy(st->msgid, m->id, sizeof(st->msgid));
 	strlcpy(st->domain, m->env.dkim_pending, sizeof(st->domain));
 	st->m = m;
-	step_start(st, queue_open_msg(m->id));
+	st->copy = -1;
+	if (m->env.tracked) {
+		st->ncopies = m->env.nrcpt;
+		st->copy = 0;
+	}
+	step_start(st, st->copy >= 0 ? queue_open_copy(m->id, 0) :
+	    queue_open_msg(m->id));
 }
 
 /* the message was committed held: say so to every recipient */

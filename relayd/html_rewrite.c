@@ -11,6 +11,7 @@
  */
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +52,12 @@ is_space(char c)
 	return (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f');
 }
 
-/* the decoded href, trimmed, if it is an http(s) URL */
+/* the decoded href, trimmed, scheme in lower case, if it is http(s) */
 static char *
 tracked_url(const char *v)
 {
-	size_t	 len;
+	size_t	 len, i;
+	char	*u;
 
 	while (is_space(*v))
 		v++;
@@ -65,7 +67,11 @@ tracked_url(const char *v)
 	if (strncasecmp(v, "http://", 7) != 0 &&
 	    strncasecmp(v, "https://", 8) != 0)
 		return (NULL);
-	return (strndup(v, len));
+	if ((u = strndup(v, len)) == NULL)
+		return (NULL);
+	for (i = 0; u[i] != ':'; i++)
+		u[i] = tolower((unsigned char)u[i]);
+	return (u);
 }
 
 /* a link worth tracking in element e: 1 added, 0 none, -1 no memory */

@@ -18,7 +18,8 @@ struct html_plan;
 /*
  * The replacement for tracked link number idx (0-based, document order)
  * whose target is url (entities decoded, surrounding white space
- * trimmed): a malloc'd URL, or NULL to leave that link alone.
+ * trimmed, the scheme in lower case): a malloc'd URL, or NULL to leave
+ * that link alone.
  */
 typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url);
 

@@ -734,7 +734,7 @@ body_fill(struct mconn *c)
 static void
 body_start(struct mconn *c)
 {
-	c->bodyfd = queue_open_msg(c->job->msg->id);
+	c->bodyfd = queue_open_body(&c->job->msg->env, c->job->idx[0]);
 	if (c->bodyfd == -1) {
 		size_t i;
 		for (i = 0; i < c->job->n; i++)

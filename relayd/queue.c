@@ -4,6 +4,7 @@
  *	outbound/incoming/<msgid>	open files handed to smtpd
  *	outbound/queue/<msgid>.msg	committed message
  *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
+ *	outbound/queue/<msgid>.tNNNN	recipient NNNN's copy, if tracked
  *	outbound/suppress		the suppression list
  *
  * Commit: rename the message into queue/, make it durable, then write
@@ -11,6 +12,10 @@
  * from smtpd are made durable by the group commit (gsync.h), a DSN by
  * fsync at once.  At start the leftovers of an interrupted commit are
  * removed; only an .env makes a message exist.
+ *
+ * Tracked mail (track.h) gets one copy per recipient, written with the
+ * message before its envelope: each recipient's links and pixel carry
+ * its own tokens.  They cost a write of the message per recipient.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -20,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +39,16 @@
 #include "gsync.h"
 #include "log.h"
 #include "relayd.h"
+#include "track.h"
 
 #define HDR_READ_MAX	(256 * 1024)
+#define COPY_SUFFIX_LEN	6		/* ".tNNNN" */
+#define COPIES_MAX	10000
 
 static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
+
+static char	*read_file_at(int, const char *, size_t, size_t *);
+static void	 delete_copies(int, const char *);
 
 int
 msgid_ok(const char *s)
@@ -146,8 +158,10 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 void
 queue_abort(const char *msgid)
 {
-	if (msgid_ok(msgid))
+	if (msgid_ok(msgid)) {
 		unlinkat(incfd, msgid, 0);
+		delete_copies(incfd, msgid);
+	}
 }
 
 /* a file of the queue, replaced whole: NAME.tmp, then renamed (fileio.h) */
@@ -241,6 +255,31 @@ hdr_subject(struct envelope *env, const char *v, size_t vlen)
 	g_free(dec);
 }
 
+/* the domain of the From: header's first mailbox, lower-cased */
+static void
+hdr_from(struct envelope *env, const char *v, size_t vlen)
+{
+	char			 raw[2048], *p;
+	InternetAddressList	*l;
+	InternetAddress		*a;
+	const char		*addr, *at;
+
+	hdr_copy(raw, sizeof(raw), v, vlen);
+	if ((l = internet_address_list_parse(NULL, raw)) == NULL)
+		return;
+	if (internet_address_list_length(l) > 0 &&
+	    INTERNET_ADDRESS_IS_MAILBOX(a = internet_address_list_get_address(l,
+	    0)) && (addr = internet_address_mailbox_get_addr(
+	    INTERNET_ADDRESS_MAILBOX(a))) != NULL &&
+	    (at = strrchr(addr, '@')) != NULL &&
+	    config_check_domain(at + 1) == 0) {
+		strlcpy(env->from_domain, at + 1, sizeof(env->from_domain));
+		for (p = env->from_domain; *p != '\0'; p++)
+			*p = tolower((unsigned char)*p);
+	}
+	g_object_unref(l);
+}
+
 static void
 hdr_one(struct envelope *env, const char *name, size_t nlen, const char *v,
     size_t vlen)
@@ -255,6 +294,8 @@ hdr_one(struct envelope *env, const char *name, size_t nlen, const char *v,
 		strlcpy(env->message_id, p, sizeof(env->message_id));
 	} else if (HIS("subject") && env->subject[0] == '\0')
 		hdr_subject(env, v, vlen);
+	else if (HIS("from") && env->from_domain[0] == '\0')
+		hdr_from(env, v, vlen);
 	else if (HIS("x-mailhook-tag"))
 		hdr_append(env->tags, sizeof(env->tags), v, vlen);
 	else if (HIS("x-mailhook-group"))
@@ -283,7 +324,7 @@ read_headers(int fd, struct envelope *env)
 	}
 	buf[len] = '\0';
 	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
-	env->message_id[0] = env->subject[0] = '\0';
+	env->message_id[0] = env->subject[0] = env->from_domain[0] = '\0';
 	end = buf + len;
 	for (p = buf; p < end; p = next) {
 		line = p;
@@ -308,14 +349,115 @@ read_headers(int fd, struct envelope *env)
 	free(buf);
 }
 
+static void
+copy_name(char *buf, size_t len, const char *msgid, size_t i)
+{
+	snprintf(buf, len, "%s.t%04zu", msgid, i);
+}
+
+/* recipient copies 0, 1, ... in dfd until one is missing */
+static void
+delete_copies(int dfd, const char *msgid)
+{
+	char	 name[64];
+	size_t	 i;
+
+	for (i = 0; i < COPIES_MAX; i++) {
+		copy_name(name, sizeof(name), msgid, i);
+		if (unlinkat(dfd, name, 0) == -1) {
+			if (errno != ENOENT)
+				log_warn("unlink %s", name);
+			break;
+		}
+	}
+}
+
+/*
+ * The tracking step of a submission, before signing (relay.c): for
+ * mail with a tracking block for its From: domain (not a bounce), one
+ * copy per recipient beside the incoming file, env->tracked set.  -1 if
+ * a copy could not be written (none is left).
+ */
+int
+queue_track(const char *msgid, struct envelope *env)
+{
+	struct track_msg	*tm;
+	char			*buf, *copy, name[64];
+	size_t			 i, len, clen;
+	int			 fd, rv = 0;
+
+	env->tracked = 0;
+	if (TAILQ_EMPTY(&relay_conf->trackings) || !msgid_ok(msgid) ||
+	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
+		return (0);
+	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	read_headers(fd, env);
+	close(fd);
+	if (config_tracking(relay_conf, env->from_domain) == NULL)
+		return (0);
+	if ((buf = read_file_at(incfd, msgid, SIZE_MAX, &len)) == NULL) {
+		log_warn("%s: read for tracking", msgid);
+		return (-1);
+	}
+	if ((tm = track_prepare(relay_conf, msgid, env->from_domain, buf,
+	    len)) == NULL) {
+		free(buf);
+		return (0);
+	}
+	for (i = 0; i < env->nrcpt && rv == 0; i++) {
+		copy_name(name, sizeof(name), msgid, i);
+		if ((copy = track_render(tm, env->rcpts[i].addr, &clen)) ==
+		    NULL || queue_write(incfd, name, copy, clen, 0) == -1)
+			rv = -1;
+		free(copy);
+	}
+	track_free(tm);
+	free(buf);
+	if (rv == -1) {
+		log_warnx("%s: tracked copies not written", msgid);
+		delete_copies(incfd, msgid);
+		return (-1);
+	}
+	env->tracked = 1;
+	return (0);
+}
+
+/* the copies move with the message; each is part of the flush */
+static int
+move_copies(const struct envelope *env, int flags)
+{
+	char	 name[64];
+	size_t	 i;
+	int	 fd;
+
+	for (i = 0; env->tracked && i < env->nrcpt; i++) {
+		copy_name(name, sizeof(name), env->id, i);
+		if ((fd = openat(incfd, name, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    ((flags & FR_FSYNC) ? fsync(fd) : (gsync_fd(fd), 0)) == -1 ||
+		    renameat(incfd, name, qfd, name) == -1) {
+			log_warn("%s: copy %zu", env->id, i);
+			if (fd != -1)
+				close(fd);
+			delete_copies(incfd, env->id);
+			delete_copies(qfd, env->id);
+			return (-1);
+		}
+		close(fd);
+	}
+	return (0);
+}
+
 /*
  * The first half of a commit: the message moves from incoming/ to
- * queue/<id>.msg and env learns its id, size and headers.  Without its
- * .env it does not exist yet (queue_load removes it).  Returns the open
+ * queue/<id>.msg with the copies of tracked mail (flags: how they are
+ * made durable, file_replace), env learns its id, size and headers.
+ * Without its .env
+ * it does not exist yet (queue_load removes it).  Returns the open
  * message file, or -1 (the file is gone).
  */
 static int
-commit_move(const char *msgid, struct envelope *env)
+commit_move(const char *msgid, struct envelope *env, int flags)
 {
 	struct stat	 st;
 	char		 name[64];
@@ -334,9 +476,12 @@ commit_move(const char *msgid, struct envelope *env)
 	read_headers(fd, env);
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
+	if (move_copies(env, flags) == -1)
+		goto fail;
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
 		log_warn("rename %s", msgid);
+		delete_copies(qfd, msgid);
 		goto fail;
 	}
 	return (fd);
@@ -355,6 +500,7 @@ commit_undo(const char *msgid)
 	unlinkat(qfd, name, 0);
 	snprintf(name, sizeof(name), "%s.env", msgid);
 	unlinkat(qfd, name, 0);
+	delete_copies(qfd, msgid);
 }
 
 /* commit at once: three fsyncs (message, envelope, directory) */
@@ -363,7 +509,7 @@ queue_commit(const char *msgid, struct envelope *env)
 {
 	int	 fd, rv;
 
-	if ((fd = commit_move(msgid, env)) == -1)
+	if ((fd = commit_move(msgid, env, FR_FSYNC)) == -1)
 		return (-1);
 	rv = fsync(fd);
 	close(fd);
@@ -409,7 +555,7 @@ queue_commit_group(const char *msgid, struct envelope *env,
 	struct commit_state	*cs;
 	int			 fd;
 
-	if ((fd = commit_move(msgid, env)) == -1) {
+	if ((fd = commit_move(msgid, env, FR_GROUP)) == -1) {
 		done(0, env, arg);
 		return;
 	}
@@ -462,6 +608,24 @@ queue_delete(const char *msgid)
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (unlinkat(qfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("unlink %s", name);
+	delete_copies(qfd, msgid);
+}
+
+int
+queue_open_copy(const char *msgid, size_t i)
+{
+	char	 name[64];
+
+	copy_name(name, sizeof(name), msgid, i);
+	return (openat(qfd, name, O_RDONLY | O_CLOEXEC));
+}
+
+int
+queue_open_body(const struct envelope *env, size_t i)
+{
+	if (!env->tracked)
+		return (queue_open_msg(env->id));
+	return (queue_open_copy(env->id, i));
 }
 
 int
@@ -473,12 +637,25 @@ queue_open_msg(const char *msgid)
 	return (openat(qfd, name, O_RDONLY | O_CLOEXEC));
 }
 
-int
-queue_open_incoming_ro(const char *msgid)
+/* the file of a message, or of its copy for recipient copy (>= 0) */
+static void
+file_name(char *buf, size_t len, const char *msgid, int queued, int copy)
 {
+	if (copy >= 0)
+		copy_name(buf, len, msgid, copy);
+	else
+		snprintf(buf, len, "%s%s", msgid, queued ? ".msg" : "");
+}
+
+int
+queue_open_incoming_ro(const char *msgid, int copy)
+{
+	char	 name[64];
+
 	if (!msgid_ok(msgid))
 		return (-1);
-	return (openat(incfd, msgid, O_RDONLY | O_CLOEXEC));
+	file_name(name, sizeof(name), msgid, 0, copy);
+	return (openat(incfd, name, O_RDONLY | O_CLOEXEC));
 }
 
 /*
@@ -488,7 +665,8 @@ queue_open_incoming_ro(const char *msgid)
  * disk before it replaces the original.
  */
 int
-queue_prepend(const char *msgid, int queued, const char *hdrs, size_t len)
+queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
+    size_t len)
 {
 	char	 name[64], tmp[80], buf[64 * 1024];
 	ssize_t	 n;
@@ -496,7 +674,7 @@ queue_prepend(const char *msgid, int queued, const char *hdrs, size_t len)
 
 	if (!msgid_ok(msgid))
 		return (-1);
-	snprintf(name, sizeof(name), "%s%s", msgid, queued ? ".msg" : "");
+	file_name(name, sizeof(name), msgid, queued, copy);
 	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("open %s", name);
@@ -590,6 +768,16 @@ queue_load(struct rmsglist *list)
 		l = strlen(de->d_name);
 		if (de->d_name[0] == '.')
 			continue;
+		if (l == MH_MSGID_LEN - 1 + COPY_SUFFIX_LEN &&
+		    strncmp(de->d_name + MH_MSGID_LEN - 1, ".t", 2) == 0) {
+			/* a recipient's copy: kept with its envelope */
+			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
+			id[MH_MSGID_LEN - 1] = '\0';
+			snprintf(name, sizeof(name), "%s.env", id);
+			if (!msgid_ok(id) || fstatat(qfd, name, &st, 0) == -1)
+				unlinkat(qfd, de->d_name, 0);
+			continue;
+		}
 		if (l != MH_MSGID_LEN - 1 + 4) {
 			/* .tmp files and strays */
 			unlinkat(qfd, de->d_name, 0);

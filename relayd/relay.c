@@ -200,7 +200,13 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		r->attempts = 0;
 		r->next_try = 0;
 	}
-	if (i < env->nrcpt) {
+	/*
+	 * Content changes of a submission go here, in order, each calling
+	 * the next; DKIM signing is the last one: what it signs is what is
+	 * committed and sent, retries included.  Tracking (track.h) makes
+	 * a copy per recipient, which is what is signed and sent.
+	 */
+	if (i < env->nrcpt || queue_track(msgid, &m->env) == -1) {
 		envelope_clear(&m->env);
 		free(m);
 		free(cs);
@@ -212,11 +218,6 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 	cs->m = m;
 	cs->done = done;
 	cs->arg = arg;
-	/*
-	 * Content changes of a submission go here, in order, each calling
-	 * the next; DKIM signing is the last one: what it signs is what is
-	 * committed and sent, retries included.
-	 */
 	dkim_sign_incoming(msgid, &m->env, spool_signed, cs);
 }
 
@@ -330,15 +331,10 @@ relay_pause(int p)
 }
 
 int
-relay_suppress_add(const char *addr, const char *reason)
+relay_suppress_add(const char *addr, const char *sender_domain,
+    const char *reason)
 {
-	return (suppress_add(addr, reason));
-}
-
-int
-relay_suppress_del(const char *addr)
-{
-	return (suppress_del(addr));
+	return (suppress_add(addr, sender_domain, reason));
 }
 
 json_t *
@@ -348,9 +344,9 @@ relay_suppress_list(void)
 }
 
 int
-relay_suppressed(const char *addr)
+relay_suppressed(const char *addr, const char *sender_domain)
 {
-	return (suppress_has(addr));
+	return (suppress_has(addr, sender_domain));
 }
 
 size_t

@@ -62,10 +62,25 @@ json_t	*relay_message_show(const char *id);		/* NULL if unknown */
 int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
 int	 relay_remove(const char *id);			/* -1 unknown */
 void	 relay_pause(int);				/* 1 pause, 0 resume */
-int	 relay_suppress_add(const char *addr, const char *reason);
-int	 relay_suppress_del(const char *addr);		/* -1 if not listed */
+/* sender_domain NULL: for every sender; else mail from that domain only */
+int	 relay_suppress_add(const char *addr, const char *sender_domain,
+	    const char *reason);
+/*
+ * sender_domain NULL: every entry of addr (mhctl suppress del), each one
+ * scoped to a sender domain (an unsubscribe) making a resubscribe event;
+ * else the entry of that scope only, without an event.  -1 if none.
+ */
+int	 relay_suppress_del(const char *addr, const char *sender_domain);
 json_t	*relay_suppress_list(void);
-int	 relay_suppressed(const char *addr);
+int	 relay_suppressed(const char *addr, const char *sender_domain);
+/*
+ * Mail to local@the bounce domain from sender (unsubscribe.c): if local
+ * is the mailto List-Unsubscribe address made for sender, the recipient
+ * is suppressed for that sender domain and an unsubscribe event made.
+ * 1 done, 0 not such an address, -1 a wrong MAC (logged).
+ */
+int	 relay_unsubscribe_mailto(const char *local, const char *sender,
+	    const char *queue_id);
 json_t	*relay_stats(void);
 
 /* state, for tests and shutdown */

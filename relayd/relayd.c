@@ -196,6 +196,7 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 	struct spool_open	*o;
 	struct spool_abort	*a;
 	struct suppress_req	*s;
+	struct unsubscribe_mailto *u;
 	struct spool_fd		 res;
 	int			 fd;
 
@@ -230,7 +231,17 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 		if (!msg_str_ok(s->addr, sizeof(s->addr)) ||
 		    !msg_str_ok(s->reason, sizeof(s->reason)))
 			break;
-		relay_suppress_add(s->addr, s->reason);
+		relay_suppress_add(s->addr, NULL, s->reason);
+		return;
+	case IMSG_UNSUBSCRIBE_MAILTO:
+		if (p->proc != PROC_HOOKD)
+			break;
+		u = msg_get(p, imsg, sizeof(*u));
+		if (!msg_str_ok(u->local, sizeof(u->local)) ||
+		    !msg_str_ok(u->sender, sizeof(u->sender)) ||
+		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)))
+			break;
+		relay_unsubscribe_mailto(u->local, u->sender, u->queue_id);
 		return;
 	case IMSG_EVENT_ACK:
 		if (p->proc != PROC_HOOKD)
@@ -333,10 +344,10 @@ relayd_control(const json_t *argv, int root)
 		    "paused" : "running"));
 	} else if (strcmp(w1, "suppress") == 0 && w3 != NULL) {
 		if (strcmp(w2, "add") == 0 &&
-		    relay_suppress_add(w3, "added by mhctl") == 0)
+		    relay_suppress_add(w3, NULL, "added by mhctl") == 0)
 			return (json_pack("{s:s}", "suppressed", w3));
 		if (strcmp(w2, "del") == 0) {
-			if (relay_suppress_del(w3) == -1)
+			if (relay_suppress_del(w3, NULL) == -1)
 				return (json_pack("{s:s}", "error",
 				    "not suppressed"));
 			return (json_pack("{s:s}", "unsuppressed", w3));

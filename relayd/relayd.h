@@ -68,8 +68,15 @@ int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
 void	 queue_delete_group(const char *msgid);
 int	 queue_open_msg(const char *msgid);
-int	 queue_open_incoming_ro(const char *msgid);
-int	 queue_prepend(const char *msgid, int queued, const char *, size_t);
+/* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */
+int	 queue_open_incoming_ro(const char *msgid, int copy);
+int	 queue_prepend(const char *msgid, int queued, int copy, const char *,
+	    size_t);
+/* the copies of tracked mail (track.h), before signing; -1 on error */
+int	 queue_track(const char *msgid, struct envelope *);
+int	 queue_open_copy(const char *msgid, size_t i);
+/* what recipient i gets: its own copy if the message is tracked */
+int	 queue_open_body(const struct envelope *, size_t i);
 int	 queue_suppress_write(const char *text, size_t len);
 char	*queue_suppress_read(size_t *);
 int	 msgid_ok(const char *);
@@ -118,9 +125,11 @@ int	 mta_active(void);
 /* suppress.c */
 int	 suppress_load(void);
 void	 suppress_free(void);
-int	 suppress_has(const char *);
-int	 suppress_add(const char *, const char *);
-int	 suppress_del(const char *);
+int	 suppress_has(const char *addr, const char *sender_domain);
+int	 suppress_add(const char *addr, const char *sender_domain,
+	    const char *reason);
+int	 suppress_del(const char *addr, const char *sender_domain,
+	    void (*)(const char *addr, const char *sender_domain));
 json_t	*suppress_list(void);
 
 #endif /* MH_RELAYD_H */

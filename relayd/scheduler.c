@@ -299,7 +299,7 @@ msg_precheck(struct rmsg *m, time_t now)
 			    sizeof(res[n].desc));
 			n++;
 			changed = 1;
-		} else if (suppress_has(r->addr)) {
+		} else if (suppress_has(r->addr, m->env.from_domain)) {
 			r->state = RS_FAILED;
 			sched_emit(m, i, EV_SUPPRESSED, 0, "5.7.1",
 			    "recipient is on the suppression list", "queue");
@@ -333,14 +333,15 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 	    m->env.dkim_pending[0] == '\0');
 }
 
-/* one job: the due recipients of m for domain, one only with VERP */
+/* one job: the due recipients of m for domain, one only with VERP or
+ * per-recipient copies */
 static struct rjob *
 job_make(struct rmsg *m, const char *domain, time_t now)
 {
 	struct rjob	*j;
 	size_t		 i;
-	int		 verp = relay_conf->bounce_domain[0] != '\0' &&
-			    m->env.sender[0] != '\0';
+	int		 one = (relay_conf->bounce_domain[0] != '\0' &&
+			    m->env.sender[0] != '\0') || m->env.tracked;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (j->idx = calloc(m->env.nrcpt, sizeof(*j->idx))) == NULL ||
@@ -355,7 +356,7 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 		j->idx[j->n++] = i;
 		m->rflags[i] |= RR_INFLIGHT;
 		sched_emit(m, i, EV_DISPATCH, 0, "", "dispatched", "queue");
-		if (verp)
+		if (one)
 			break;
 	}
 	m->inflight++;
@@ -455,7 +456,8 @@ sched_next_job(const char *domain)
 			continue;
 		for (i = 0; i < m->env.nrcpt; i++) {
 			if (!rcpt_due(m, i, now) || suppress_has(
-			    m->env.rcpts[i].addr) || strcasecmp(rcpt_domain(
+			    m->env.rcpts[i].addr, m->env.from_domain) ||
+			    strcasecmp(rcpt_domain(
 			    m->env.rcpts[i].addr), domain) != 0)
 				continue;
 			if (!may_dispatch(m, d, now))
@@ -524,7 +526,7 @@ sched_job_done(struct rjob *j)
 			break;
 		case EV_BOUNCE:
 			r->state = RS_FAILED;
-			suppress_add(r->addr, res->desc);
+			suppress_add(r->addr, NULL, res->desc);
 			failed[nf] = i;
 			failres[nf++] = *res;
 			break;

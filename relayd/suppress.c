@@ -1,8 +1,10 @@
 /*
  * The suppression list: recipients that hard-bounced (or were added by
- * hand) are not attempted again.  Kept in memory as a tree, persisted as
- * outbound/suppress ("addr<TAB>time<TAB>reason" lines), rewritten
- * atomically (tmp, fsync, rename, fsync dir) on every change.
+ * hand) are not attempted again.  An entry may be scoped to a sender
+ * domain (an unsubscribe): it then holds only mail whose From: domain is
+ * that one.  Kept in memory as a tree, persisted as outbound/suppress
+ * ("addr<TAB>time<TAB>reason[<TAB>domain]" lines), rewritten atomically
+ * (tmp, fsync, rename, fsync dir) on every change.
  */
 #include <sys/types.h>
 #include <sys/tree.h>
@@ -20,6 +22,7 @@
 struct supp {
 	RB_ENTRY(supp)	 entry;
 	char		 addr[MH_ADDR_MAX];
+	char		 domain[MH_NAME_MAX];	/* "" = every sender */
 	char		 reason[256];
 	time_t		 time;
 };
@@ -27,7 +30,11 @@ struct supp {
 static int
 supp_cmp(struct supp *a, struct supp *b)
 {
-	return (strcmp(a->addr, b->addr));
+	int	 c;
+
+	if ((c = strcmp(a->addr, b->addr)) != 0)
+		return (c);
+	return (strcmp(a->domain, b->domain));
 }
 
 RB_HEAD(supptree, supp);
@@ -36,22 +43,33 @@ RB_GENERATE(supptree, supp, entry, supp_cmp);
 
 static struct supptree	 supps = RB_INITIALIZER(&supps);
 
-/* lower-cased, printable, no white space, one '@' at least */
+/* lower-cased, printable, no white space */
 static int
-supp_key(char *dst, const char *addr)
+supp_lower(char *dst, size_t len, const char *s)
 {
 	size_t	 i;
 
-	if (addr == NULL || strlen(addr) >= MH_ADDR_MAX || addr[0] == '\0' ||
-	    strchr(addr, '@') == NULL)
+	if (s == NULL || strlen(s) >= len)
 		return (-1);
-	for (i = 0; addr[i] != '\0'; i++) {
-		unsigned char c = addr[i];
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = s[i];
 		if (c <= 0x20 || c == 0x7f)
 			return (-1);
 		dst[i] = tolower(c);
 	}
 	dst[i] = '\0';
+	return (0);
+}
+
+/* the address (one '@' at least) and the scope ("" or NULL: none) */
+static int
+supp_key(struct supp *key, const char *addr, const char *domain)
+{
+	if (addr == NULL || addr[0] == '\0' || strchr(addr, '@') == NULL ||
+	    supp_lower(key->addr, sizeof(key->addr), addr) == -1 ||
+	    supp_lower(key->domain, sizeof(key->domain),
+	    domain ? domain : "") == -1)
+		return (-1);
 	return (0);
 }
 
@@ -67,16 +85,18 @@ clean_reason(char *dst, size_t len, const char *src)
 }
 
 static int
-supp_insert(const char *addr, const char *reason, time_t t)
+supp_insert(const char *addr, const char *domain, const char *reason,
+    time_t t)
 {
 	struct supp	*s, key;
 
-	if (supp_key(key.addr, addr) == -1)
+	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
 	if ((s = RB_FIND(supptree, &supps, &key)) == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL)
 			return (-1);
 		strlcpy(s->addr, key.addr, sizeof(s->addr));
+		strlcpy(s->domain, key.domain, sizeof(s->domain));
 		RB_INSERT(supptree, &supps, s);
 	}
 	clean_reason(s->reason, sizeof(s->reason), reason);
@@ -96,8 +116,8 @@ supp_save(void)
 	if ((fp = open_memstream(&buf, &len)) == NULL)
 		return (-1);
 	RB_FOREACH(s, supptree, &supps)
-		fprintf(fp, "%s\t%lld\t%s\n", s->addr, (long long)s->time,
-		    s->reason);
+		fprintf(fp, "%s\t%lld\t%s%s%s\n", s->addr, (long long)s->time,
+		    s->reason, s->domain[0] ? "\t" : "", s->domain);
 	fclose(fp);
 	rv = queue_suppress_write(buf ? buf : "", len);
 	free(buf);
@@ -107,7 +127,7 @@ supp_save(void)
 int
 suppress_load(void)
 {
-	char		*text, *line, *next, *t1, *t2;
+	char		*text, *line, *next, *t1, *t2, *t3;
 	const char	*errstr;
 	size_t		 len;
 	long long	 t;
@@ -123,8 +143,10 @@ suppress_load(void)
 			continue;
 		*t1++ = '\0';
 		*t2++ = '\0';
+		if ((t3 = strchr(t2, '\t')) != NULL)
+			*t3++ = '\0';
 		t = strtonum(t1, 0, LLONG_MAX, &errstr);
-		if (errstr != NULL || supp_insert(line, t2, t) == -1)
+		if (errstr != NULL || supp_insert(line, t3, t2, t) == -1)
 			log_warnx("suppress: bad line ignored");
 	}
 	free(text);
@@ -142,35 +164,63 @@ suppress_free(void)
 	}
 }
 
+/* for every sender, or for mail from domain */
 int
-suppress_has(const char *addr)
+suppress_has(const char *addr, const char *domain)
 {
 	struct supp	 key;
 
-	if (supp_key(key.addr, addr) == -1)
+	if (supp_key(&key, addr, NULL) == -1)
+		return (0);
+	if (RB_FIND(supptree, &supps, &key) != NULL)
+		return (1);
+	if (domain == NULL || domain[0] == '\0' ||
+	    supp_key(&key, addr, domain) == -1)
 		return (0);
 	return (RB_FIND(supptree, &supps, &key) != NULL);
 }
 
+/* domain NULL or "": for every sender */
 int
-suppress_add(const char *addr, const char *reason)
+suppress_add(const char *addr, const char *domain, const char *reason)
 {
-	if (supp_insert(addr, reason, time(NULL)) == -1)
+	if (supp_insert(addr, domain, reason, time(NULL)) == -1)
 		return (-1);
 	return (supp_save());
 }
 
+/*
+ * domain NULL: every entry of addr, scoped or not (mhctl suppress del);
+ * else only that scope ("" the unscoped one).  The number removed, or
+ * -1 if none; fn is called for each, before it goes.
+ */
 int
-suppress_del(const char *addr)
+suppress_del(const char *addr, const char *domain,
+    void (*fn)(const char *addr, const char *domain))
 {
-	struct supp	*s, key;
+	struct supp	*s, *next, key;
+	int		 n = 0;
 
-	if (supp_key(key.addr, addr) == -1 ||
-	    (s = RB_FIND(supptree, &supps, &key)) == NULL)
+	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	RB_REMOVE(supptree, &supps, s);
-	free(s);
-	return (supp_save());
+	key.domain[0] = '\0';
+	for (s = RB_NFIND(supptree, &supps, &key); s != NULL; s = next) {
+		next = RB_NEXT(supptree, &supps, s);
+		if (strcmp(s->addr, key.addr) != 0)
+			break;
+		if (domain != NULL && strcasecmp(s->domain, domain) != 0)
+			continue;
+		if (fn != NULL)
+			fn(s->addr, s->domain);
+		RB_REMOVE(supptree, &supps, s);
+		free(s);
+		n++;
+	}
+	if (n == 0)
+		return (-1);
+	if (supp_save() == -1)
+		return (-1);
+	return (n);
 }
 
 json_t *
@@ -181,8 +231,8 @@ suppress_list(void)
 
 	a = json_array();
 	RB_FOREACH(s, supptree, &supps)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:I}",
-		    "address", s->addr, "reason", s->reason,
-		    "time", (json_int_t)s->time));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}",
+		    "address", s->addr, "sender_domain", s->domain,
+		    "reason", s->reason, "time", (json_int_t)s->time));
 	return (a);
 }

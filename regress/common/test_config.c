@@ -764,8 +764,7 @@ test_tracking(void)
 	ok(t != NULL && !t->opens && t->clicks && !t->unsubscribe &&
 	    strcmp(t->url, "https://t.b.test/x") == 0, "opens no, "
 	    "unsubscribe no, a path in the url");
-	snprintf(c->spool, sizeof(c->spool), "%s", dir);
-	ok(config_tracking_key(c) == 0, "a spool key is made");
+	ok(config_tracking_key(c, dir) == 0, "a spool key is made");
 	t = config_tracking(c, "a.test");
 	ok(t != NULL && strlen(t->secret) == 64, "64 hex digits");
 	strlcpy(key, t ? t->secret : "", sizeof(key));
@@ -773,8 +772,7 @@ test_tracking(void)
 	c = parse_text("tracking domain \"a.test\" { url \"http://t.a.test\" }\n");
 	if (c == NULL)
 		return;
-	snprintf(c->spool, sizeof(c->spool), "%s", dir);
-	ok(config_tracking_key(c) == 0 &&
+	ok(config_tracking_key(c, dir) == 0 &&
 	    strcmp(config_tracking(c, "a.test")->secret, key) == 0,
 	    "the same key after a restart");
 	old = c;

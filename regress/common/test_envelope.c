@@ -29,6 +29,8 @@ fill(struct envelope *env)
 	strlcpy(env->tags, "a,b c", sizeof(env->tags));
 	strlcpy(env->subject, "Gr\xc3\xbc\xc3\x9f" "e  with  spaces ",
 	    sizeof(env->subject));
+	strlcpy(env->from_domain, "example.com", sizeof(env->from_domain));
+	env->tracked = 1;
 	r = envelope_add_rcpt(env, "bob@example.net");
 	strlcpy(r->orcpt, "rfc822;bob@example.net", sizeof(r->orcpt));
 	r->notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
@@ -70,6 +72,8 @@ main(void)
 	is_int(b.created, a.created, "created");
 	is_str(b.sender, a.sender, "sender");
 	is_str(b.subject, a.subject, "utf-8 subject with spaces kept");
+	is_str(b.from_domain, "example.com", "from-domain kept");
+	is_int(b.tracked, 1, "tracked kept");
 	is_str(b.tags, "a,b c", "tags");
 	is_int(b.size, 12345, "size");
 	is_int(b.size_declared, -1, "size_declared -1");

@@ -191,10 +191,10 @@ command(char *line)
 		relay_pause(0);
 	else if (strcmp(argv[0], "suppress") == 0 && argc == 3 &&
 	    strcmp(argv[1], "add") == 0)
-		printf("suppress %d\n", relay_suppress_add(argv[2], "manual"));
+		printf("suppress %d\n", relay_suppress_add(argv[2], NULL, "manual"));
 	else if (strcmp(argv[0], "suppress") == 0 && argc == 3 &&
 	    strcmp(argv[1], "del") == 0)
-		printf("suppress %d\n", relay_suppress_del(argv[2]));
+		printf("suppress %d\n", relay_suppress_del(argv[2], NULL));
 	else if (strcmp(argv[0], "suppressions") == 0)
 		print_json(relay_suppress_list());
 	else

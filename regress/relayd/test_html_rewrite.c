@@ -104,8 +104,8 @@ main(void)
 	    "the URL is the decoded one");
 	free(out);
 	out = run("<a href=\"  HTTPS://a.test/x \n\">x</a>", NULL, &s);
-	is_str(s.urls[0], "HTTPS://a.test/x", "white space trimmed, "
-	    "scheme in any case");
+	is_str(s.urls[0], "https://a.test/x", "white space trimmed, "
+	    "scheme in any case, lower-cased");
 	free(out);
 	check("<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", NULL,
 	    "<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", 0,

@@ -1,0 +1,57 @@
+/*
+ * Tracking at submission (relayd owns outbound content): for mail whose
+ * From: domain has a tracking block, one copy of the message per
+ * recipient, with that recipient's tokens:
+ *
+ *	- every text/html part (not an attachment): the open pixel before
+ *	  </body> and its http(s) links to URL/c/TOKEN (html_rewrite.h),
+ *	  re-encoded with the part's own Content-Transfer-Encoding; every
+ *	  byte outside those parts' bodies is the submitted one;
+ *	- with unsubscribe one-click, List-Unsubscribe (URL/u/TOKEN and, if
+ *	  there is a bounce domain, mailto:unsubscribe+MAC@BOUNCE-DOMAIN)
+ *	  and List-Unsubscribe-Post: List-Unsubscribe=One-Click on top,
+ *	  unless the submitter set a List-Unsubscribe of its own.
+ *
+ * The mailto local part cannot hold a token (RFC 5321: 64 octets), so
+ * it carries a MAC of (recipient, sender domain) and the recipient is
+ * the sender of the unsubscribe mail (track_mailto_check).
+ */
+#ifndef MH_TRACK_H
+#define MH_TRACK_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "mailhook.h"
+#include "token.h"
+
+#define TRACK_MAILTO_PREFIX	UNSUBSCRIBE_PREFIX	/* mailhook.h */
+#define TRACK_MAC_HEX		32
+
+struct track_msg;
+
+/*
+ * The plan for the message buf (len bytes, kept by the caller until
+ * track_free) from from_domain; NULL if that domain is not tracked or
+ * the message cannot be (logged: it then goes out untracked).
+ */
+struct track_msg *track_prepare(const struct config *, const char *queue_id,
+		    const char *from_domain, const char *buf, size_t len);
+/* the copy for rcpt: malloc'd, *len bytes; NULL if memory ran out */
+char	*track_render(struct track_msg *, const char *rcpt, size_t *len);
+void	 track_free(struct track_msg *);
+
+/* the token key of a tracking block; -1 if its secret is unusable */
+int	 track_key(const struct tracking *, struct token_key *, int prev);
+/* the mailto MAC of (rcpt, domain) in hex, TRACK_MAC_HEX + 1 bytes */
+void	 track_mailto_mac(const struct token_key *, const char *rcpt,
+	    const char *domain, char *out);
+/*
+ * Mail to local@bounce_domain from sender: if local is a mailto
+ * unsubscribe address made for (sender, a tracked domain), 1 and that
+ * domain in domain; 0 if it is not one; -1 if its MAC is wrong.
+ */
+int	 track_mailto_check(const struct config *, const char *local,
+	    const char *sender, char *domain, size_t len);
+
+#endif /* MH_TRACK_H */

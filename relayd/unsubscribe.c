@@ -1,0 +1,78 @@
+/*
+ * Unsubscribe and resubscribe (relay.h): a recipient suppressed for one
+ * sender domain only, with the events that say so.  The mailto form of
+ * List-Unsubscribe (track.h) arrives at hookd as mail to the bounce
+ * domain and is checked here, where the token key is.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "relayd.h"
+#include "track.h"
+
+static void
+subscription_event(enum event_kind kind, const char *addr,
+    const char *domain, const char *queue_id, const char *how)
+{
+	struct event_record	 ev;
+
+	mh_event_init(&ev, kind);
+	strlcpy(ev.recipient, addr, sizeof(ev.recipient));
+	if (queue_id != NULL)
+		strlcpy(ev.queue_id, queue_id, sizeof(ev.queue_id));
+	strlcpy(ev.stage, kind == EV_UNSUBSCRIBE ? "unsubscribe" :
+	    "resubscribe", sizeof(ev.stage));
+	snprintf(ev.description, sizeof(ev.description), "%s %s %s (%s)",
+	    kind == EV_UNSUBSCRIBE ? "unsubscribed from" : "resubscribed to",
+	    "mail from", domain, how);
+	relay_emit(&ev);
+	mh_event_clear(&ev);
+}
+
+static void
+resubscribed(const char *addr, const char *domain)
+{
+	if (domain[0] != '\0')
+		subscription_event(EV_RESUBSCRIBE, addr, domain, NULL,
+		    "suppression removed");
+}
+
+int
+relay_suppress_del(const char *addr, const char *sender_domain)
+{
+	if (suppress_del(addr, sender_domain,
+	    sender_domain == NULL ? resubscribed : NULL) == -1)
+		return (-1);
+	return (0);
+}
+
+int
+relay_unsubscribe_mailto(const char *local, const char *sender,
+    const char *queue_id)
+{
+	char	 domain[MH_NAME_MAX], s[MH_ADDR_MAX], l[MH_ADDR_MAX];
+	int	 rv;
+
+	rv = track_mailto_check(relay_conf, local, sender, domain,
+	    sizeof(domain));
+	if (rv == 0)
+		return (0);
+	if (rv == -1) {
+		log_warnx("%s: unsubscribe address <%s> not made for <%s>, "
+		    "ignored", queue_id, log_sanitize(l, sizeof(l), local),
+		    log_sanitize(s, sizeof(s), sender));
+		return (-1);
+	}
+	if (suppress_add(sender, domain, "unsubscribe (mailto)") == -1) {
+		log_warnx("%s: cannot suppress <%s> for %s", queue_id,
+		    log_sanitize(s, sizeof(s), sender), domain);
+		return (-1);
+	}
+	log_info("%s: <%s> unsubscribed from %s (mailto)", queue_id,
+	    log_sanitize(s, sizeof(s), sender), domain);
+	subscription_event(EV_UNSUBSCRIBE, sender, domain, NULL, "mailto");
+	return (1);
+}
