@@ -412,10 +412,14 @@ config_check_relay_via(const char *s)
 	return (NULL);
 }
 
-/* read a whole file into memory, NUL-terminated; errors name the file */
+/*
+ * Read a whole file into memory, NUL-terminated.  Errors name the file,
+ * after the FILE:LINE:COL of the statement that named it when known.
+ */
+#define AT(a)	(a), (a)[0] != '\0' ? ": " : ""
 static int
-readfile(const char *path, const char *what, char **data, size_t *len,
-    int secret)
+readfile(const char *path, const char *at, const char *what, char **data,
+    size_t *len, int secret)
 {
 	struct stat	 st;
 	char		*buf;
@@ -424,30 +428,32 @@ readfile(const char *path, const char *what, char **data, size_t *len,
 	int		 fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		log_warn("%s \"%s\"", what, path);
+		log_warn("%s%s%s \"%s\"", AT(at), what, path);
 		return (-1);
 	}
 	if (fstat(fd, &st) == -1) {
-		log_warn("%s \"%s\": fstat", what, path);
+		log_warn("%s%s%s \"%s\": fstat", AT(at), what, path);
 		close(fd);
 		return (-1);
 	}
 	if (!S_ISREG(st.st_mode)) {
-		log_warnx("%s \"%s\": not a regular file", what, path);
+		log_warnx("%s%s%s \"%s\": not a regular file", AT(at), what,
+		    path);
 		close(fd);
 		return (-1);
 	}
 	if (st.st_size > CONFIG_FILE_MAX) {
-		log_warnx("%s \"%s\": file too large", what, path);
+		log_warnx("%s%s%s \"%s\": file too large", AT(at), what,
+		    path);
 		close(fd);
 		return (-1);
 	}
 	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)))
-		log_warnx("warning: %s \"%s\" is accessible by group or "
-		    "others (mode %03o)", what, path,
+		log_warnx("%s%swarning: %s \"%s\" is accessible by group "
+		    "or others (mode %03o)", AT(at), what, path,
 		    (unsigned int)st.st_mode & 0777);
 	if ((buf = malloc(st.st_size + 1)) == NULL) {
-		log_warn("%s \"%s\"", what, path);
+		log_warn("%s%s%s \"%s\"", AT(at), what, path);
 		close(fd);
 		return (-1);
 	}
@@ -458,7 +464,7 @@ readfile(const char *path, const char *what, char **data, size_t *len,
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			log_warn("%s \"%s\": read", what, path);
+			log_warn("%s%s%s \"%s\": read", AT(at), what, path);
 			if (secret)
 				explicit_bzero(buf, off);
 			free(buf);
@@ -483,43 +489,45 @@ config_load_files(struct config *c)
 	int		 rv = 0;
 
 	TAILQ_FOREACH(p, &c->pkis, entry) {
-		if (readfile(p->cert_file, "pki cert", &p->cert, &p->certlen,
-		    0) == -1)
+		if (readfile(p->cert_file, p->cert_at, "pki cert", &p->cert,
+		    &p->certlen, 0) == -1)
 			rv = -1;
 		else if (strstr(p->cert, "-----BEGIN CERTIFICATE-----") ==
 		    NULL) {
-			log_warnx("pki cert \"%s\": no PEM certificate",
-			    p->cert_file);
+			log_warnx("%s%spki cert \"%s\": no PEM certificate",
+			    AT(p->cert_at), p->cert_file);
 			rv = -1;
 		}
-		if (readfile(p->key_file, "pki key", &p->key, &p->keylen,
-		    1) == -1)
+		if (readfile(p->key_file, p->key_at, "pki key", &p->key,
+		    &p->keylen, 1) == -1)
 			rv = -1;
 		else if (strstr(p->key, "-----BEGIN ") == NULL ||
 		    strstr(p->key, "PRIVATE KEY-----") == NULL) {
-			log_warnx("pki key \"%s\": no PEM private key",
-			    p->key_file);
+			log_warnx("%s%spki key \"%s\": no PEM private key",
+			    AT(p->key_at), p->key_file);
 			rv = -1;
 		}
 	}
 	/* DKIM keys: checked (type, size) by the signer, which uses them */
 	TAILQ_FOREACH(d, &c->dkims, entry)
-		if (readfile(d->key_file, "dkim key", &d->key, &d->keylen,
-		    1) == -1)
+		if (readfile(d->key_file, d->key_at, "dkim key", &d->key,
+		    &d->keylen, 1) == -1)
 			rv = -1;
 	/* the system bundle unless "ca" names one (the parent, as root) */
 	if (c->cabundle[0] == '\0' && access(MH_CABUNDLE, R_OK) == 0)
 		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
 	if (c->credentials[0] != '\0' && readfile(c->credentials,
-	    "credentials", &c->credentials_data, &c->credentials_len, 1) == -1)
+	    c->credentials_at, "credentials", &c->credentials_data,
+	    &c->credentials_len, 1) == -1)
 		rv = -1;
 	if (c->cabundle[0] != '\0') {
-		if (readfile(c->cabundle, "ca", &c->cabundle_data,
-		    &c->cabundle_len, 0) == -1)
+		if (readfile(c->cabundle, c->cabundle_at, "ca",
+		    &c->cabundle_data, &c->cabundle_len, 0) == -1)
 			rv = -1;
 		else if (strstr(c->cabundle_data,
 		    "-----BEGIN CERTIFICATE-----") == NULL) {
-			log_warnx("ca \"%s\": no PEM certificate", c->cabundle);
+			log_warnx("%s%sca \"%s\": no PEM certificate",
+			    AT(c->cabundle_at), c->cabundle);
 			rv = -1;
 		}
 	}

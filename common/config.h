@@ -26,6 +26,8 @@
 #define MH_NAME_MAX		256	/* hostnames, addresses, pki names */
 #define MH_URL_MAX		2048
 #define MH_PATH_MAX		1024
+/* "FILE:LINE:COL" of the statement that named a file, for load errors */
+#define MH_AT_MAX		(MH_PATH_MAX + 32)
 
 /* listener flags */
 #define LF_STARTTLS		0x01	/* "tls": STARTTLS offered */
@@ -53,6 +55,8 @@ struct pki {
 	char			 name[MH_NAME_MAX];
 	char			 cert_file[MH_PATH_MAX];
 	char			 key_file[MH_PATH_MAX];
+	char			 cert_at[MH_AT_MAX];	/* where they were named */
+	char			 key_at[MH_AT_MAX];
 	char			*cert;		/* PEM, loaded by the parent */
 	size_t			 certlen;
 	char			*key;		/* PEM, loaded by the parent */
@@ -201,6 +205,7 @@ struct dkim {
 	char			 domain[MH_NAME_MAX];
 	char			 selector[MH_NAME_MAX];
 	char			 key_file[MH_PATH_MAX];
+	char			 key_at[MH_AT_MAX];	/* where it was named */
 	char			*key;		/* PEM, parent only */
 	size_t			 keylen;
 };
@@ -236,9 +241,11 @@ struct config {
 	char			 spool[MH_PATH_MAX];
 	char			 control[MH_PATH_MAX];
 	char			 credentials[MH_PATH_MAX];	/* "" = none */
+	char			 credentials_at[MH_AT_MAX];	/* where named */
 	char			*credentials_data;	/* file contents, loaded by the parent */
 	size_t			 credentials_len;
 	char			 cabundle[MH_PATH_MAX];	/* CA file for https and tls verify */
+	char			 cabundle_at[MH_AT_MAX];	/* where named */
 	char			*cabundle_data;		/* loaded by the parent */
 	size_t			 cabundle_len;
 	char			 verdict_key[65];	/* made by the parent at start, hex */

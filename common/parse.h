@@ -53,6 +53,7 @@ const char	*parse_nearest_option(const char *, const char *);
 int		 parse_def(const struct pos *, const char *, const char *,
 		    const char *);
 void		 parse_defs_clear(void);
+void		 parse_at(const struct pos *, char *, size_t);
 
 #define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */
 

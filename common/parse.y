@@ -335,11 +335,15 @@ main		: HOSTNAME STRING {
 		| CREDENTIALS STRING {
 			parse_copystr(&$<pos>2, conf->credentials,
 			    sizeof(conf->credentials), $2, "credentials");
+			parse_at(&$<pos>2, conf->credentials_at,
+			    sizeof(conf->credentials_at));
 			free($2);
 		}
 		| CA STRING {
 			parse_copystr(&$<pos>2, conf->cabundle,
 			    sizeof(conf->cabundle), $2, "ca");
+			parse_at(&$<pos>2, conf->cabundle_at,
+			    sizeof(conf->cabundle_at));
 			free($2);
 		}
 		| PKI STRING CERT STRING KEY STRING {
@@ -358,6 +362,8 @@ main		: HOSTNAME STRING {
 				    sizeof(p->cert_file), $4, "cert");
 				parse_copystr(&$<pos>6, p->key_file,
 				    sizeof(p->key_file), $6, "key");
+				parse_at(&$<pos>4, p->cert_at, sizeof(p->cert_at));
+				parse_at(&$<pos>6, p->key_at, sizeof(p->key_at));
 				TAILQ_INSERT_TAIL(&conf->pkis, p, entry);
 			}
 			free($2);
@@ -430,6 +436,7 @@ main		: HOSTNAME STRING {
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
+			parse_at(&$<pos>7, d->key_at, sizeof(d->key_at));
 			if (parse_check_domain(&$<pos>3, $3, "dkim domain") == 0 &&
 			    parse_copystr(&$<pos>3, d->domain, sizeof(d->domain), $3,
 			    "dkim domain") == 0 &&

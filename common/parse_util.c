@@ -453,3 +453,11 @@ parse_defs_clear(void)
 		free(d);
 	}
 }
+
+/* "FILE:LINE:COL" of a position, for errors found after parsing */
+void
+parse_at(const struct pos *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%d:%d", p->file ? p->file : "?", p->line,
+	    p->col);
+}
