@@ -238,6 +238,7 @@ child_run(const struct child_ops *o)
 	dir = o->chroot != NULL ? o->chroot(child_conf) : NULL;
 	child_chrooted = dir != NULL && geteuid() == 0;
 	privdrop(MH_USER, dir);
+	sandbox_debug(child_conf->testing.seccomp_debug);
 	sandbox_apply(o->proc);
 	o->configure(child_conf);
 

@@ -233,6 +233,18 @@ struct tracking {
 };
 TAILQ_HEAD(trackinglist, tracking);
 
+/*
+ * "testing" statements, which only mailhookd -X accepts: what the tests
+ * need to run the daemon on loopback and fast.  0: not set.
+ */
+struct testing {
+	int			 relay_port;	/* relayd connects here, not 25 */
+	int			 hook_retry;	/* hookd's first POST retry, seconds */
+	int			 events_retry;	/* first event delivery retry, ms */
+	int			 events_retry_max;	/* longest event retry, ms */
+	int			 seccomp_debug;	/* a forbidden call is named */
+};
+
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
@@ -279,10 +291,13 @@ struct config {
 	struct eventslist	 events;
 	struct dkimlist		 dkims;
 	struct trackinglist	 trackings;
+
+	struct testing		 testing;
 };
 
 /* parse.y */
 struct config	*config_parse(const char *file);	/* NULL on error, errors logged as file:line:col: msg */
+void		 config_allow_testing(int);	/* 1: "testing" statements allowed (-X) */
 struct config	*config_new(void);			/* defaults filled in */
 void		 config_free(struct config *);
 

@@ -354,6 +354,12 @@ config_to_json(const struct config *c, int flags)
 	jset(o, "events", events_to_json(c, flags));
 	jset(o, "dkim", dkims_to_json(c));
 	jset(o, "tracking", trackings_to_json(c, flags));
+	jset(o, "testing", json_pack("{s:i, s:i, s:i, s:i, s:b}",
+	    "relay_port", c->testing.relay_port,
+	    "hook_retry", c->testing.hook_retry,
+	    "events_retry", c->testing.events_retry,
+	    "events_retry_max", c->testing.events_retry_max,
+	    "seccomp_debug", c->testing.seccomp_debug));
 	return (o);
 }
 
@@ -766,6 +772,19 @@ lists_from_json(struct config *c, const json_t *o)
 }
 
 static int
+testing_from_json(struct config *c, const json_t *o)
+{
+	if (!json_is_object(o) ||
+	    gbool(o, "seccomp_debug", &c->testing.seccomp_debug) == -1)
+		return (-1);
+	GINT(o, "relay_port", 0, 65535, c->testing.relay_port);
+	GINT(o, "hook_retry", 0, 86400, c->testing.hook_retry);
+	GINT(o, "events_retry", 0, 86400000, c->testing.events_retry);
+	GINT(o, "events_retry_max", 0, 86400000, c->testing.events_retry_max);
+	return (0);
+}
+
+static int
 scalars_from_json(struct config *c, const json_t *o)
 {
 	if (gstr(o, "file", c->file, sizeof(c->file), 0) == -1 ||
@@ -796,7 +815,7 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "greeting_delay_ms", 0, 60000, c->greeting_delay_ms);
 	GINT(o, "session_timeout", 1, 86400, c->session_timeout);
 	GINT(o, "max_errors", 1, 1000, c->max_errors);
-	return (0);
+	return (testing_from_json(c, json_object_get(o, "testing")));
 }
 
 struct config *

@@ -81,6 +81,7 @@ static struct file	*file;
 static struct file	*pending;	/* include, entered after the newline */
 static struct config	*conf;
 static int		 errors;
+static int		 allow_testing;	/* mailhookd -X */
 
 static struct ichar	 pushback[MAXPUSHBACK];
 static int		 npushback;
@@ -125,6 +126,8 @@ static void	 tracking_end(void);
 static void	 tracking_yesno(const struct pos *, const char *, const char *,
 		    int *);
 static int	 kind_add(const struct pos *, const char *);
+static void	 testing_set(const struct pos *, const struct pos *,
+		    const char *, int, int64_t, int64_t);
 
 %}
 
@@ -134,7 +137,7 @@ static int	 kind_add(const struct pos *, const char *);
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
 %token	RATE READ RECIPIENTS REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR
 %token	SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONTIMEOUT SMTPS SPF SPOOL TLS
-%token	TLSREQ TO TRACKING UNSUBSCRIBE URL VIA WAIT OPENS CLICKS
+%token	TLSREQ TO TRACKING UNSUBSCRIBE URL VIA WAIT OPENS CLICKS TESTING
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
@@ -431,6 +434,18 @@ main		: HOSTNAME STRING {
 		}
 		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
 		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
+		| TESTING STRING {
+			testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
+			free($2);
+		}
+		| TESTING STRING number {
+			testing_set(&$<pos>1, &$<pos>2, $2, 1, $3, 0);
+			free($2);
+		}
+		| TESTING STRING number number {
+			testing_set(&$<pos>1, &$<pos>2, $2, 2, $3, $4);
+			free($2);
+		}
 		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
 			struct dkim	*d;
 
@@ -936,6 +951,7 @@ static const struct keywords keywords[] = {
 	{ "smtps",		SMTPS,		0 },
 	{ "spf",		SPF,		1 },
 	{ "spool",		SPOOL,		1 },
+	{ "testing",		TESTING,	1 },
 	{ "timeout",		TIMEOUT,	0 },
 	{ "tls",		TLS,		0 },
 	{ "tls-require",	TLSREQ,		0 },
@@ -1711,6 +1727,51 @@ parse_cleanup(void)
 	parse_macros_clear();
 	parse_defs_clear();
 	file = NULL;
+}
+
+void
+config_allow_testing(int on)
+{
+	allow_testing = on;
+}
+
+/*
+ * testing relay-port N | hook-retry SECONDS | events-retry MS [MAX_MS] |
+ * seccomp-debug: only with mailhookd -X, never in production.
+ */
+static void
+testing_set(const struct pos *kw, const struct pos *p, const char *what,
+    int n, int64_t a, int64_t b)
+{
+	struct testing	*t = &conf->testing;
+
+	if (!allow_testing) {
+		perr(kw, "\"testing %s\" is only accepted by mailhookd -X",
+		    what);
+		return;
+	}
+	if (a == NUMERR || b == NUMERR)
+		return;
+	if (strcmp(what, "relay-port") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 65535, "testing relay-port") == 0)
+			t->relay_port = a;
+	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 86400, "testing hook-retry") == 0)
+			t->hook_retry = a;
+	} else if (strcmp(what, "events-retry") == 0 && n >= 1) {
+		if (parse_check_range(p, a, 1, 86400000,
+		    "testing events-retry") == 0 && (n == 1 ||
+		    parse_check_range(p, b, a, 86400000,
+		    "testing events-retry maximum") == 0)) {
+			t->events_retry = a;
+			t->events_retry_max = n == 2 ? b : 0;
+		}
+	} else if (strcmp(what, "seccomp-debug") == 0 && n == 0)
+		t->seccomp_debug = 1;
+	else
+		perr(p, "expected testing relay-port PORT, hook-retry SECONDS, "
+		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
+		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }
 
 struct config *

@@ -55,7 +55,7 @@ static char	 sb_chroot[PATH_MAX] = "none";
 static char	 sb_user[64] = "";
 static char	 sb_filter[32] = "none";
 static char	 sb_desc[PATH_MAX + 128];
-static int	 sb_debug = -1;		/* -1: ask the environment */
+static int	 sb_debug;		/* sandbox_debug() */
 static int	 sb_proc = -1;
 
 static const char *const sb_procnames[PROC_MAX] = {
@@ -137,12 +137,6 @@ sandbox_describe(void)
 static int
 debug_mode(void)
 {
-	const char	*s;
-
-	if (sb_debug == -1) {
-		s = getenv("MAILHOOK_SECCOMP_DEBUG");
-		sb_debug = (s != NULL && strcmp(s, "1") == 0);
-	}
 	return (sb_debug);
 }
 

@@ -7,10 +7,10 @@
  * the process opens nothing it was not handed (see the per-process
  * allowlists in sandbox.c).
  *
- * MAILHOOK_SECCOMP_DEBUG=1 in the environment (or sandbox_debug(1) before
- * sandbox_apply()) makes a forbidden system call print its number and name
- * on stderr before the process dies by SIGSYS, so that an operator can find
- * a missing entry in an allowlist.
+ * sandbox_debug(1) before sandbox_apply() ("testing seccomp-debug" in the
+ * configuration of a mailhookd -X) makes a forbidden system call print its
+ * number and name on stderr before the process dies by SIGSYS, so that an
+ * operator can find a missing entry in an allowlist.
  */
 #ifndef MH_SANDBOX_H
 #define MH_SANDBOX_H

@@ -261,25 +261,6 @@ events_set_retry(long base_ms, long cap_ms)
 	ev_retry_cap = cap_ms > 0 ? cap_ms : 36000000L;
 }
 
-static void
-retry_from_env(void)
-{
-	const char	*s;
-	char		*end;
-	long		 base, cap = 0;
-
-	if ((s = getenv(EVENTS_RETRY_ENV)) == NULL || *s == '\0')
-		return;
-	base = strtol(s, &end, 10);
-	if (*end == ',')
-		cap = strtol(end + 1, &end, 10);
-	if (*end != '\0' || base <= 0 || cap < 0) {
-		log_warnx("events: ignoring bad %s", EVENTS_RETRY_ENV);
-		return;
-	}
-	events_set_retry(base, cap);
-}
-
 /* --- endpoints -------------------------------------------------------- */
 
 static const char *
@@ -642,7 +623,10 @@ events_init(struct event_base *base, const struct config *conf,
 		log_warn("events: mkdir %s", ev_root);
 		return (-1);
 	}
-	retry_from_env();
+	/* "testing events-retry": base*2^n ms, capped */
+	if (conf->testing.events_retry > 0)
+		events_set_retry(conf->testing.events_retry,
+		    conf->testing.events_retry_max);
 	events_load();
 	return (events_configure(conf));
 }

@@ -31,8 +31,6 @@
 
 /* default retry schedule, seconds; the last one repeats */
 #define EVENTS_RETRY_SCHEDULE	{ 5, 300, 1800, 7200, 18000, 36000 }
-/* test knob: "base_ms[,cap_ms]" gives base*2^n ms capped at cap_ms */
-#define EVENTS_RETRY_ENV	"MH_EVENTS_RETRY"
 #define EVENTS_BOUNCE_MIME_MAX	(256 * 1024)
 
 /* does this format carry this kind at all? */

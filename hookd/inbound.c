@@ -41,14 +41,12 @@ static unsigned long	 st_posted, st_failed, st_retried;
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
 
+/* the first retry of a POST, in seconds ("testing hook-retry" or 30) */
 static int
 retry_base(void)
 {
-	const char	*e = getenv("MAILHOOK_HOOK_RETRY");
-	int		 v;
-
-	if (e != NULL && (v = atoi(e)) > 0)
-		return (v);
+	if (hookd_conf != NULL && hookd_conf->testing.hook_retry > 0)
+		return (hookd_conf->testing.hook_retry);
 	return (30);
 }
 

@@ -19,7 +19,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mailhookd [-dnVv] [-f file]\n");
+	fprintf(stderr, "usage: mailhookd [-dnVvX] [-f file]\n");
 	exit(1);
 }
 
@@ -93,6 +93,7 @@ main(int argc, char *argv[])
 
 	log_init(debug || noaction, LOG_MAIL);
 	log_setverbose(verbose);
+	config_allow_testing(testing);
 	if (noaction)
 		return (check_config(parent_opts.conffile));
 

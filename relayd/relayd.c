@@ -287,8 +287,8 @@ relayd_configure(struct config *conf)
 		return;
 	}
 	relayd_started = 1;
-	if (getenv("MAILHOOK_RELAY_PORT") != NULL)
-		relay_set_port(atoi(getenv("MAILHOOK_RELAY_PORT")));
+	if (conf->testing.relay_port != 0)
+		relay_set_port(conf->testing.relay_port);
 	if (outbox_init(child_chrooted ? "/" : conf->spool,
 	    relayd_event_send) == -1)
 		fatalx("relayd: cannot prepare the event outbox");

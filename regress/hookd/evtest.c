@@ -184,6 +184,7 @@ cmd_queue(int argc, char **argv)
 	}
 	if (cfile == NULL || spool == NULL)
 		usage();
+	config_allow_testing(1);
 	if ((conf = config_parse(cfile)) == NULL)
 		errx(1, "%s: bad configuration", cfile);
 	if ((base = event_base_new()) == NULL)

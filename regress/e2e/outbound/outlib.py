@@ -3,7 +3,7 @@
 Everything runs through the real daemon (mhtest.Daemon): submission by
 smtplib from 127.0.0.1 on a listener with "relay from 127.0.0.0/8", a real
 unbound answering MX/A/null-MX (dnsserver.py), aiosmtpd as the remote MX
-(relaylib.Sink, on the port given by MAILHOOK_RELAY_PORT), and recording
+(relaylib.Sink, on the port given by "testing relay-port"), and recording
 HTTP servers as event webhooks (evserver.Recorder).
 """
 import json
@@ -121,9 +121,9 @@ def kinds_for(evs, rcpt):
 
 
 def start_daemon(body, dns, mx_port, env=None):
-    e = {"MAILHOOK_RELAY_PORT": str(mx_port), "MH_EVENTS_RETRY": "100,400"}
-    e.update(env or {})
-    return Daemon(body, resolver=(dns.addr, dns.port), env=e).start()
+    body = ("testing relay-port %d\ntesting events-retry 100 400\n" %
+            mx_port) + body
+    return Daemon(body, resolver=(dns.addr, dns.port), env=env).start()
 
 
 def check_log(t, d, lost_ok=False):
