@@ -92,7 +92,8 @@ struct http_call {
 	/* from the request */
 	char			*user, *pass;
 	char			 cred_origin[HTTP_ORIGIN_MAX];
-	char			**headers;	/* "Name: value" */
+	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's own */
+	char			**headers;	/* "Name: value", for req_origin only */
 	size_t			 nheaders;
 	char			*content_type;
 	char			*body;
@@ -602,6 +603,9 @@ call_seturl(struct http_call *call, const char *url, int first)
 		    sizeof(call->cred_origin));
 	} else if (first)
 		call->cred_origin[0] = '\0';
+	if (first)
+		(void)strlcpy(call->req_origin, call->origin,
+		    sizeof(call->req_origin));
 	ret = 0;
  done:
 	if (pass != NULL)
@@ -988,7 +992,12 @@ build_headers(struct http_call *call)
 	char			*ct = NULL;
 	size_t			 i;
 
-	for (i = 0; i < call->nheaders; i++) {
+	/*
+	 * The request's headers (bearer tokens, signatures) go to its own
+	 * origin only, never to the origin of a redirect (as curl does).
+	 */
+	for (i = 0; i < call->nheaders &&
+	    strcmp(call->origin, call->req_origin) == 0; i++) {
 		if ((l = curl_slist_append(call->hdrlist,
 		    call->headers[i])) == NULL)
 			return (-1);
