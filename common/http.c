@@ -874,17 +874,35 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return (len);
 }
 
+/* the connect-time layer of the SSRF guard */
+int
+http_socket(const struct sockaddr *sa, int type, int protocol,
+    int allow_private)
+{
+	if (!http_addr_allowed(sa, allow_private)) {
+		errno = EACCES;
+		return (-1);
+	}
+	return (socket(sa->sa_family, type | SOCK_CLOEXEC, protocol));
+}
+
 static curl_socket_t
 opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct http_call	*call = arg;
+	int			 fd;
 
-	if (purpose != CURLSOCKTYPE_IPCXN ||
-	    !http_addr_allowed(&a->addr, call->allow_private)) {
+	if (purpose != CURLSOCKTYPE_IPCXN) {
 		call->ssrf_blocked = 1;
 		return (CURL_SOCKET_BAD);
 	}
-	return (socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol));
+	if ((fd = http_socket(&a->addr, a->socktype, a->protocol,
+	    call->allow_private)) == -1) {
+		if (errno == EACCES)
+			call->ssrf_blocked = 1;
+		return (CURL_SOCKET_BAD);
+	}
+	return (fd);
 }
 
 /*
@@ -907,20 +925,24 @@ resolver_start_cb(void *state, void *reserved, void *arg)
 	return (1);
 }
 
-static int
-build_resolve(struct http_call *call, const struct dns_addrs *addrs)
+/*
+ * The pin-time layer of the SSRF guard: the CURLOPT_RESOLVE entry
+ * "host:port:addr,[addr6]" of the addresses the guard allows.  Returns
+ * how many it pinned (0: none allowed).
+ */
+size_t
+http_pin(char *entry, size_t len, const char *host, long port,
+    const struct dns_addrs *addrs, int allow_private)
 {
-	char		 entry[MH_NAME_MAX + 32 + DNS_MAX_ADDRS *
-			    (INET6_ADDRSTRLEN + 3)], a[INET6_ADDRSTRLEN];
+	char		 a[INET6_ADDRSTRLEN];
 	const void	*src;
 	size_t		 i, n = 0;
 	int		 af;
 
-	(void)snprintf(entry, sizeof(entry), "%s:%ld:", call->host,
-	    call->port);
+	(void)snprintf(entry, len, "%s:%ld:", host, port);
 	for (i = 0; i < addrs->n; i++) {
 		if (!http_addr_allowed((const struct sockaddr *)&addrs->ss[i],
-		    call->allow_private))
+		    allow_private))
 			continue;
 		af = addrs->ss[i].ss_family;
 		src = af == AF_INET ?
@@ -931,14 +953,23 @@ build_resolve(struct http_call *call, const struct dns_addrs *addrs)
 		if (inet_ntop(af, src, a, sizeof(a)) == NULL)
 			continue;
 		if (n++ > 0)
-			(void)strlcat(entry, ",", sizeof(entry));
+			(void)strlcat(entry, ",", len);
 		if (af == AF_INET6)
-			(void)strlcat(entry, "[", sizeof(entry));
-		(void)strlcat(entry, a, sizeof(entry));
+			(void)strlcat(entry, "[", len);
+		(void)strlcat(entry, a, len);
 		if (af == AF_INET6)
-			(void)strlcat(entry, "]", sizeof(entry));
+			(void)strlcat(entry, "]", len);
 	}
-	if (n == 0)
+	return (n);
+}
+
+static int
+build_resolve(struct http_call *call, const struct dns_addrs *addrs)
+{
+	char		 entry[HTTP_PIN_MAX];
+
+	if (http_pin(entry, sizeof(entry), call->host, call->port, addrs,
+	    call->allow_private) == 0)
 		return (0);
 	/* a literal needs no pin: libcurl takes it as it is */
 	if (host_literal(call->host, NULL))

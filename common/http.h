@@ -79,6 +79,17 @@ struct http_call *http_post(const struct http_request *, http_cb, void *);
 void		 http_cancel(struct http_call *);	/* the callback will not run */
 /* the SSRF guard itself: 1 if the address may be contacted */
 int		 http_addr_allowed(const struct sockaddr *, int allow_private);
+/*
+ * Its two layers, each on its own: the addresses pinned into libcurl
+ * (the number pinned, 0 if none is allowed), and the socket libcurl opens
+ * to connect (-1 with EACCES for a refused address).
+ */
+#define HTTP_PIN_MAX	(MH_NAME_MAX + 32 + DNS_MAX_ADDRS * (INET6_ADDRSTRLEN + 3))
+struct dns_addrs;
+size_t		 http_pin(char *, size_t, const char *host, long port,
+		    const struct dns_addrs *, int allow_private);
+int		 http_socket(const struct sockaddr *, int type, int protocol,
+		    int allow_private);
 const char	*http_strerror(int);
 
 #endif /* MH_HTTP_H */

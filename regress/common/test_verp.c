@@ -53,5 +53,38 @@ main(void)
 	    "b.example", id, rcpt, sizeof(rcpt)), -1, "empty domain");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example",
 	    "b.example", id, rcpt, 8), -1, "rcpt buffer too small");
+
+	/*
+	 * The bounce domain matches exactly (case aside): never as a prefix,
+	 * a suffix or a look-alike of the address's domain.
+	 */
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example.evil",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "our domain as a prefix of another (b.example.evil)");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.exampl",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "a prefix of our domain (b.exampl)");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@evilb.example",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "our domain as a suffix of another (evilb.example)");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@x.b.example",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "a subdomain of ours (x.b.example)");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b-example",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "a look-alike (b-example)");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example.",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "a trailing dot is another string");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1, "an empty domain");
+	/* the domain is the part after the last '@': one in a quoted local
+	 * part does not make the address ours */
+	is_int(verp_decode("mh-0123456789abcdef-bob=x@b.example@other.example",
+	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "our domain before the last '@' is not our domain");
+	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@B.EXAMPLE",
+	    "b.example", id, rcpt, sizeof(rcpt)), 0,
+	    "the exact domain in capitals is ours");
 	return (tap_done());
 }
