@@ -10,6 +10,12 @@
  *            open       open(2) of a path must kill (smtpd, authd)
  *            fork       fork() must kill (every profile)
  *            unixsock   socket(AF_UNIX) must fail with EACCES, not kill
+ *            probe-CALL the system call CALL (made directly, with harmless
+ *                       arguments) must kill with SIGSYS: execve, execveat,
+ *                       fork, vfork, clone (without CLONE_THREAD), ptrace,
+ *                       process_vm_readv, process_vm_writev, unshare, mount,
+ *                       chroot, setresuid, open, openat, socket, socket6,
+ *                       connect, bind, mprotect_exec (PROT_EXEC)
  *   -D: debug mode, the report on stderr must name the system call
  *
  * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
@@ -26,8 +32,11 @@
  * "ok - ..." / "not ok - ..." lines.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -590,12 +599,85 @@ child_work(struct ctx *c)
 	}
 }
 
+/*
+ * One direct system call each, with arguments that would do nothing
+ * harmful if the filter let it through (the caller then exits 3).
+ */
+static void
+probe(const char *name)
+{
+	static char	*const argv[] = { "probe", NULL };
+	static char	 page[8192];
+	void		*p;
+	long		 r = 0;
+
+	if (strcmp(name, "execve") == 0)
+		r = syscall(SYS_execve, "/nonexistent", argv, argv + 1);
+	else if (strcmp(name, "execveat") == 0)
+		r = syscall(SYS_execveat, AT_FDCWD, "/nonexistent", argv,
+		    argv + 1, 0);
+#ifdef SYS_fork
+	else if (strcmp(name, "fork") == 0)
+		r = syscall(SYS_fork);
+#endif
+#ifdef SYS_vfork
+	else if (strcmp(name, "vfork") == 0)
+		r = syscall(SYS_vfork);
+#endif
+	else if (strcmp(name, "clone") == 0)
+		r = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	else if (strcmp(name, "ptrace") == 0)
+		r = syscall(SYS_ptrace, PTRACE_PEEKDATA, 1, 0, 0);
+	else if (strcmp(name, "process_vm_readv") == 0)
+		r = syscall(SYS_process_vm_readv, getppid(), NULL, 0, NULL, 0,
+		    0);
+	else if (strcmp(name, "process_vm_writev") == 0)
+		r = syscall(SYS_process_vm_writev, getppid(), NULL, 0, NULL, 0,
+		    0);
+	else if (strcmp(name, "unshare") == 0)
+		r = syscall(SYS_unshare, 0);
+	else if (strcmp(name, "mount") == 0)
+		r = syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0,
+		    NULL);
+	else if (strcmp(name, "chroot") == 0)
+		r = syscall(SYS_chroot, "/nonexistent");
+	else if (strcmp(name, "setresuid") == 0)
+		r = syscall(SYS_setresuid, -1, -1, -1);
+#ifdef SYS_open
+	else if (strcmp(name, "open") == 0)
+		r = syscall(SYS_open, "/nonexistent", O_RDONLY);
+#endif
+	else if (strcmp(name, "openat") == 0)
+		r = syscall(SYS_openat, AT_FDCWD, "/nonexistent", O_RDONLY);
+	else if (strcmp(name, "socket") == 0)
+		r = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	else if (strcmp(name, "socket6") == 0)
+		r = syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 0);
+	else if (strcmp(name, "connect") == 0)
+		r = syscall(SYS_connect, -1, NULL, 0);
+	else if (strcmp(name, "bind") == 0)
+		r = syscall(SYS_bind, -1, NULL, 0);
+	else if (strcmp(name, "mprotect_exec") == 0) {
+		p = (void *)(((uintptr_t)page + 4095) & ~(uintptr_t)4095);
+		r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC);
+	} else {
+		printf("# unknown probe %s\n", name);
+		exit(2);
+	}
+	/* a new process made it here too: it must not report */
+	if (r == 0 && (strcmp(name, "fork") == 0 ||
+	    strcmp(name, "vfork") == 0 || strcmp(name, "clone") == 0))
+		_exit(0);
+}
+
 static void
 child_forbidden(struct ctx *c)
 {
 	int	 fd;
 
-	if (strcmp(c->check, "forbidden") == 0)
+	if (strncmp(c->check, "probe-", 6) == 0)
+		probe(c->check + 6);
+	else if (strcmp(c->check, "forbidden") == 0)
 		sandbox_forbidden();
 	else if (strcmp(c->check, "socket") == 0)
 		(void)socket(AF_INET, SOCK_STREAM, 0);
