@@ -1,0 +1,480 @@
+/*
+ * imsgpeer: a hostile peer on one imsg channel of one real child.
+ *
+ * usage: imsgpeer -x mailhookd -f conf -e errfile [-i hexid] child peer
+ *	      kind type
+ *
+ * It plays the parent for `mailhookd -P child -d` (config, a channel to
+ * every peer the child has, start), waits for the child to be ready and
+ * confined, prints "ready" and waits for a line on stdin (the caller
+ * looks at the spool meanwhile).  Then, as `peer` (another child's name,
+ * or "parent"), it sends one malformed message of imsg type `type`
+ * (imsg_type_name(), e.g. SPOOL_ABORT):
+ *	short, long	the payload 4 bytes shorter or longer than the struct
+ *			(for a JSON payload: empty, or trailing junk)
+ *	unterminated	a string field filled to its end without a NUL
+ *	id		the message id field set to the bytes of -i hexid
+ *			(17 at most: '/', "..", NUL, overlong)
+ *	range		a number out of its range (code, verdict, result)
+ *	json		a JSON payload that does not parse
+ *	fields		a JSON payload that lacks the fields it needs
+ *	envelope	SPOOL_COMMIT: a well-formed id, a malformed envelope
+ *	unexpected	a well-sized message of a type the child must not
+ *			accept from this peer
+ * and prints how the child ended: "exit N", "signal N" or "alive" (then
+ * it is killed).  The child's stderr (it runs with -d) goes to errfile.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailhook.h"
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "proc.h"
+
+static struct mproc	*chan[PROC_MAX];	/* ours, to the child */
+static int		 child_ready;
+static pid_t		 child_pid;
+static int		 child_status = -1;
+
+static void
+from_child(struct mproc *p, struct imsg *imsg)
+{
+	if (p->proc == PROC_PARENT && imsg->hdr.type == IMSG_CTL_READY)
+		child_ready = 1;
+	else
+		printf("# %s got %s\n", p->name,
+		    imsg_type_name(imsg->hdr.type));
+	if (imsg->fd != -1)
+		close(imsg->fd);
+}
+
+static void
+lost(struct mproc *p)
+{
+	printf("# channel %s closed\n", p->name);
+}
+
+static int
+reaped(void)
+{
+	int	st;
+
+	if (child_status == -1 && waitpid(child_pid, &st, WNOHANG) ==
+	    child_pid)
+		child_status = st;
+	return (child_status != -1);
+}
+
+/* run the loop until cond() or secs have passed */
+static void
+spin(double secs, int (*cond)(void))
+{
+	struct timespec	 t0, t;
+	struct timeval	 tick = { 0, 20000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (cond != NULL && cond())
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 >
+		    secs)
+			return;
+		event_base_loopexit(proc_base, &tick);
+		event_base_dispatch(proc_base);
+	}
+}
+
+static int
+ready(void)
+{
+	return (child_ready || reaped());
+}
+
+static pid_t
+spawn(const char *self, const char *name, const char *errfile, int *fd)
+{
+	int	 sp[2], efd;
+	pid_t	 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		err(2, "socketpair");
+	if ((efd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+		err(2, "%s", errfile);
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		err(2, "fork");
+	if (pid == 0) {
+		if (dup2(sp[1], PROC_PARENT_FD) == -1 ||
+		    dup2(efd, STDERR_FILENO) == -1)
+			_exit(2);
+		execl(self, "mailhookd", "-P", name, "-d", (char *)NULL);
+		_exit(2);
+	}
+	close(sp[1]);
+	close(efd);
+	*fd = sp[0];
+	return (pid);
+}
+
+static void
+connect_peers(enum mh_proc self)
+{
+	int	 sp[2], i;
+
+	for (i = PROC_SMTPD; i < PROC_CONTROL; i++) {
+		if (i == (int)self || !proc_edge(self, i))
+			continue;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) ==
+		    -1)
+			err(2, "socketpair");
+		mproc_compose(chan[PROC_PARENT], IMSG_CTL_PEER, 0, sp[1], &i,
+		    sizeof(i));
+		chan[i] = mproc_new(sp[0], i, from_child);
+		chan[i]->lost = lost;
+	}
+}
+
+static int
+type_of(const char *s)
+{
+	uint32_t	t;
+
+	for (t = 0; t < IMSG_TYPE_MAX; t++)
+		if (strcmp(imsg_type_name(t), s) == 0)
+			return (t);
+	errx(2, "unknown imsg type %s", s);
+}
+
+/* the fixed payload size of a type; 0 for text (JSON) payloads */
+static size_t
+size_of(uint32_t type)
+{
+	switch (type) {
+	case IMSG_AUTHD_RCPT_REQ:	return (sizeof(struct authd_rcpt_req));
+	case IMSG_AUTHD_RCPT_RES:	return (sizeof(struct authd_rcpt_res));
+	case IMSG_AUTHD_AUTH_REQ:	return (sizeof(struct authd_auth_req));
+	case IMSG_AUTHD_AUTH_RES:	return (sizeof(struct authd_auth_res));
+	case IMSG_SPOOL_OPEN:		return (sizeof(struct spool_open));
+	case IMSG_SPOOL_FD:		return (sizeof(struct spool_fd));
+	case IMSG_SPOOL_COMMIT:		return (sizeof(struct spool_commit));
+	case IMSG_SPOOL_RESULT:		return (sizeof(struct spool_result));
+	case IMSG_SPOOL_ABORT:		return (sizeof(struct spool_abort));
+	case IMSG_SUPPRESS:		return (sizeof(struct suppress_req));
+	case IMSG_EVENT_ACK:		return (sizeof(struct event_ack));
+	case IMSG_CTL_VERBOSE:
+	case IMSG_CTL_MONITOR:
+	case IMSG_CTL_PEER:		return (sizeof(int));
+	default:			return (0);
+	}
+}
+
+/* a valid message of that type, as the real peer would send it */
+static void
+fill(uint32_t type, char *b, enum mh_proc child)
+{
+	struct authd_rcpt_req	*rq = (void *)b;
+	struct authd_rcpt_res	*rs = (void *)b;
+	struct authd_auth_req	*aq = (void *)b;
+	struct spool_fd		*sf = (void *)b;
+	struct spool_commit	*sc = (void *)b;
+	struct spool_result	*sr = (void *)b;
+	struct spool_abort	*sa = (void *)b;
+	struct suppress_req	*su = (void *)b;
+	struct event_ack	*ea = (void *)b;
+
+	switch (type) {
+	case IMSG_AUTHD_RCPT_REQ:
+		rq->reqid = 1;
+		strlcpy(rq->remote_ip, "192.0.2.1", sizeof(rq->remote_ip));
+		strlcpy(rq->helo, "peer.test", sizeof(rq->helo));
+		strlcpy(rq->sender, "a@peer.test", sizeof(rq->sender));
+		strlcpy(rq->rcpt, "b@example.test", sizeof(rq->rcpt));
+		rq->size = -1;
+		break;
+	case IMSG_AUTHD_RCPT_RES:
+		rs->reqid = 1;
+		rs->code = 250;
+		strlcpy(rs->enhanced, "2.1.5", sizeof(rs->enhanced));
+		strlcpy(rs->text, "ok", sizeof(rs->text));
+		break;
+	case IMSG_AUTHD_AUTH_REQ:
+		aq->reqid = 1;
+		strlcpy(aq->remote_ip, "192.0.2.1", sizeof(aq->remote_ip));
+		strlcpy(aq->user, "u", sizeof(aq->user));
+		strlcpy(aq->pass, "p", sizeof(aq->pass));
+		break;
+	case IMSG_SPOOL_FD:
+		sf->reqid = 1;
+		sf->ok = 1;
+		strlcpy(sf->msgid, "0123456789abcdef", sizeof(sf->msgid));
+		break;
+	case IMSG_SPOOL_COMMIT:
+		sc->reqid = 1;
+		strlcpy(sc->msgid, "0123456789abcdef", sizeof(sc->msgid));
+		break;
+	case IMSG_SPOOL_RESULT:
+		sr->reqid = 1;
+		sr->code = 250;
+		strlcpy(sr->msgid, "0123456789abcdef", sizeof(sr->msgid));
+		strlcpy(sr->enhanced, "2.0.0", sizeof(sr->enhanced));
+		strlcpy(sr->text, "ok", sizeof(sr->text));
+		break;
+	case IMSG_SPOOL_ABORT:
+		strlcpy(sa->msgid, "0123456789abcdef", sizeof(sa->msgid));
+		break;
+	case IMSG_SUPPRESS:
+		strlcpy(su->addr, "b@example.test", sizeof(su->addr));
+		strlcpy(su->reason, "550", sizeof(su->reason));
+		break;
+	case IMSG_EVENT_ACK:
+		strlcpy(ea->id, "00000000-0000-4000-8000-000000000000",
+		    sizeof(ea->id));
+		break;
+	case IMSG_CTL_VERBOSE:
+	case IMSG_CTL_MONITOR:
+		break;
+	}
+	(void)child;
+}
+
+/* the field a string case spoils, and where the message id lives */
+static char *
+string_field(uint32_t type, char *b, size_t *len)
+{
+	switch (type) {
+	case IMSG_AUTHD_RCPT_REQ:
+		*len = sizeof(((struct authd_rcpt_req *)0)->rcpt);
+		return (((struct authd_rcpt_req *)b)->rcpt);
+	case IMSG_AUTHD_RCPT_RES:
+		*len = sizeof(((struct authd_rcpt_res *)0)->text);
+		return (((struct authd_rcpt_res *)b)->text);
+	case IMSG_AUTHD_AUTH_REQ:
+		*len = sizeof(((struct authd_auth_req *)0)->user);
+		return (((struct authd_auth_req *)b)->user);
+	case IMSG_SPOOL_FD:
+		*len = MH_MSGID_LEN;
+		return (((struct spool_fd *)b)->msgid);
+	case IMSG_SPOOL_COMMIT:
+		*len = MH_MSGID_LEN;
+		return (((struct spool_commit *)b)->msgid);
+	case IMSG_SPOOL_RESULT:
+		*len = MH_MSGID_LEN;
+		return (((struct spool_result *)b)->msgid);
+	case IMSG_SPOOL_ABORT:
+		*len = MH_MSGID_LEN;
+		return (((struct spool_abort *)b)->msgid);
+	case IMSG_SUPPRESS:
+		*len = sizeof(((struct suppress_req *)0)->addr);
+		return (((struct suppress_req *)b)->addr);
+	case IMSG_EVENT_ACK:
+		*len = sizeof(((struct event_ack *)0)->id);
+		return (((struct event_ack *)b)->id);
+	}
+	errx(2, "%s has no string field", imsg_type_name(type));
+}
+
+static void
+out_of_range(uint32_t type, char *b)
+{
+	switch (type) {
+	case IMSG_AUTHD_RCPT_RES:
+		((struct authd_rcpt_res *)b)->verdict = 7;
+		break;
+	case IMSG_AUTHD_AUTH_RES:
+		((struct authd_auth_res *)b)->result = 77;
+		break;
+	case IMSG_SPOOL_RESULT:
+		((struct spool_result *)b)->code = 999;
+		break;
+	default:
+		errx(2, "%s has no number to spoil", imsg_type_name(type));
+	}
+}
+
+/* a message file for SPOOL_FD, as the owner would pass it */
+static int
+spool_file(void)
+{
+	char	path[] = "/tmp/imsgpeer.XXXXXX";
+	int	fd;
+
+	if ((fd = mkstemp(path)) == -1)
+		err(2, "mkstemp");
+	unlink(path);
+	return (fd);
+}
+
+/* the envelope text of a SPOOL_COMMIT for this owner */
+static char *
+commit_text(const char *id, enum mh_proc owner, size_t *len)
+{
+	struct envelope		 env;
+	struct envelope_rcpt	*r;
+	char			*s;
+
+	envelope_init(&env);
+	strlcpy(env.id, id, sizeof(env.id));
+	strlcpy(env.sender, "a@peer.test", sizeof(env.sender));
+	r = envelope_add_rcpt(&env, "b@example.test");
+	r->dest = owner == PROC_RELAYD ? DEST_RELAY : DEST_ROUTE;
+	if ((s = envelope_encode(&env, len)) == NULL) {
+		/* an id the encoder refuses: send it raw all the same */
+		*len = strlen(id) + 4;
+		if ((s = malloc(*len + 1)) == NULL)
+			err(2, "malloc");
+		snprintf(s, *len + 1, "id %s\n", id);
+		*len = strlen(s);
+	}
+	envelope_clear(&env);
+	return (s);
+}
+
+static void
+attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
+    const unsigned char *id, size_t idlen)
+{
+	char		 buf[8192], *field, *text = NULL;
+	size_t		 size = size_of(type), len = size, flen;
+	int		 fd = -1;
+
+	memset(buf, 0, sizeof(buf));
+	fill(type, buf, child);
+	if (type == IMSG_SPOOL_FD)
+		fd = spool_file();
+	if (strcmp(kind, "short") == 0)
+		len = size >= 4 ? size - 4 : 0;
+	else if (strcmp(kind, "long") == 0)
+		len = size > 0 ? size + 4 : strlcpy(buf, "{}junk", sizeof(buf));
+	else if (strcmp(kind, "unterminated") == 0) {
+		field = string_field(type, buf, &flen);
+		memset(field, 'a', flen);
+	} else if (strcmp(kind, "id") == 0) {
+		field = string_field(type, buf, &flen);
+		memset(field, 0, flen);
+		memcpy(field, id, idlen > flen ? flen : idlen);
+	} else if (strcmp(kind, "range") == 0)
+		out_of_range(type, buf);
+	else if (strcmp(kind, "json") == 0)
+		len = strlcpy(buf, "{not json", sizeof(buf));
+	else if (strcmp(kind, "fields") == 0)
+		len = strlcpy(buf, "{\"kind\":\"delivery\"}", sizeof(buf));
+	else if (strcmp(kind, "envelope") == 0) {
+		if (type != IMSG_SPOOL_COMMIT)
+			errx(2, "envelope: SPOOL_COMMIT only");
+		len = size + strlcpy(buf + size, "id 0123456789abcdef\n"
+		    "bogus field\n", sizeof(buf) - size);
+	} else if (strcmp(kind, "unexpected") != 0)
+		errx(2, "unknown kind %s", kind);
+	/* a commit carries its envelope after the struct */
+	if (type == IMSG_SPOOL_COMMIT && strcmp(kind, "short") != 0 &&
+	    strcmp(kind, "envelope") != 0 && strcmp(kind, "long") != 0) {
+		text = commit_text(((struct spool_commit *)buf)->msgid,
+		    child, &flen);
+		if (flen > sizeof(buf) - size)
+			errx(2, "envelope too long");
+		memcpy(buf + size, text, flen);
+		len = size + flen;
+		free(text);
+	}
+	mproc_compose(chan[peer], type, 0, fd, buf, len);
+}
+
+static int
+hexbytes(const char *s, unsigned char *out, size_t max)
+{
+	size_t	n = 0;
+	int	v;
+
+	for (; s[0] != '\0' && s[1] != '\0' && n < max; s += 2) {
+		if (sscanf(s, "%2x", &v) != 1)
+			errx(2, "bad hex %s", s);
+		out[n++] = v;
+	}
+	return (n);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*conf;
+	const char	*self = NULL, *cfile = NULL, *errfile = NULL;
+	unsigned char	 id[64];
+	char		 line[16];
+	size_t		 idlen = 0;
+	int		 ch, fd, child, peer;
+	uint32_t	 type;
+
+	while ((ch = getopt(argc, argv, "x:f:e:i:")) != -1) {
+		switch (ch) {
+		case 'x': self = optarg; break;
+		case 'f': cfile = optarg; break;
+		case 'e': errfile = optarg; break;
+		case 'i': idlen = hexbytes(optarg, id, sizeof(id)); break;
+		default: exit(2);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 4 || self == NULL || cfile == NULL || errfile == NULL)
+		errx(2, "usage: imsgpeer -x mailhookd -f conf -e errfile "
+		    "[-i hexid] child peer kind type");
+	if ((child = proc_byname(argv[0])) <= PROC_PARENT ||
+	    child >= PROC_CONTROL || (peer = proc_byname(argv[1])) == -1 ||
+	    peer >= PROC_CONTROL || peer == child || !proc_edge(child, peer))
+		errx(2, "%s has no channel to %s", argv[0], argv[1]);
+	type = type_of(argv[3]);
+
+	log_init(1, LOG_DAEMON);
+	signal(SIGPIPE, SIG_IGN);
+	if ((conf = config_parse(cfile)) == NULL ||
+	    config_load_files(conf) == -1)
+		errx(2, "%s: bad config", cfile);
+	if ((proc_base = event_base_new()) == NULL)
+		errx(2, "event_base_new");
+	child_pid = spawn(self, argv[0], errfile, &fd);
+	chan[PROC_PARENT] = mproc_new(fd, PROC_PARENT, from_child);
+	chan[PROC_PARENT]->lost = lost;
+	parent_send_config(chan[PROC_PARENT], conf,
+	    child == PROC_RELAYD ? 0 : CONF_SECRETS);
+	connect_peers(child);
+	mproc_compose(chan[PROC_PARENT], IMSG_CTL_START, 0, -1, NULL, 0);
+	spin(30, ready);
+	if (!child_ready) {
+		printf("not ready\n");
+		kill(child_pid, SIGKILL);
+		return (1);
+	}
+	spin(0.3, NULL);	/* its start: recovery, timers */
+	printf("ready\n");
+	fflush(stdout);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return (1);
+
+	attack(child, peer, argv[2], type, id, idlen);
+	spin(10, reaped);
+	if (!reaped()) {
+		printf("alive\n");
+		kill(child_pid, SIGKILL);
+		waitpid(child_pid, NULL, 0);
+	} else if (WIFSIGNALED(child_status))
+		printf("signal %d\n", WTERMSIG(child_status));
+	else
+		printf("exit %d\n", WEXITSTATUS(child_status));
+	return (0);
+}
