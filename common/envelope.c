@@ -314,16 +314,18 @@ name_index(const char *s, const char **names, int n)
 static int
 id_ok(const char *s)
 {
+	return (s[0] == '\0' || envelope_id_ok(s));
+}
+
+int
+envelope_id_ok(const char *s)
+{
 	size_t	 i;
 
-	if (s[0] == '\0')
-		return (1);
-	if (strlen(s) != MH_MSGID_LEN - 1)
-		return (0);
-	for (i = 0; s[i] != '\0'; i++)
+	for (i = 0; i < MH_MSGID_LEN - 1; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return (0);
-	return (1);
+	return (s[i] == '\0');
 }
 
 static int

@@ -90,6 +90,7 @@ struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
 char	*envelope_encode(const struct envelope *, size_t *);	/* malloc'd text, NULL if a field is unsafe */
 int	 envelope_decode(struct envelope *, const char *, size_t);	/* -1 if malformed */
 int	 envelope_field_ok(const char *);	/* printable, no CR/LF/NUL */
+int	 envelope_id_ok(const char *);		/* a message id: 16 lower-case hex digits */
 void	 envelope_new_id(char [MH_MSGID_LEN]);	/* random 16 hex digits */
 
 #endif /* MH_ENVELOPE_H */

@@ -79,9 +79,9 @@ hookd_dispatch(struct mproc *p, struct imsg *imsg)
 		if (p->proc != PROC_SMTPD)
 			break;
 		a = msg_get(p, imsg, sizeof(*a));
-		if (!msg_str_ok(a->msgid, sizeof(a->msgid)))
+		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
+		    spool_discard(a->msgid) == -1)
 			break;
-		spool_discard(a->msgid);
 		return;
 	case IMSG_EVENT:
 		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD)

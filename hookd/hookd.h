@@ -35,7 +35,7 @@ void	 spool_commit(struct envelope *, spool_commit_fn, void *);
 int	 spool_transient(struct envelope *);	/* sync mode: no commit */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);
-void	 spool_discard(const char *msgid);		/* never committed */
+int	 spool_discard(const char *msgid);		/* never committed; -1: not an id */
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
 

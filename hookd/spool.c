@@ -225,15 +225,16 @@ spool_remove(const char *msgid)
 	gsync_then(NULL, NULL);
 }
 
-void
+int
 spool_discard(const char *msgid)
 {
 	char	path[MH_PATH_MAX + 64];
 
 	if (!msgid_ok(msgid))
-		return;
+		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
 	unlink(path);
+	return (0);
 }
 
 int

@@ -183,8 +183,10 @@ outbox_ack(const char *id)
 	struct obentry	*e;
 	char		 name[64];
 
-	if (!id_ok(id) || (e = find(id)) == NULL)
+	if (!id_ok(id))
 		return (-1);
+	if ((e = find(id)) == NULL)
+		return (1);
 	snprintf(name, sizeof(name), "%s.json", id);
 	if (unlinkat(obfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("outbox: unlink %s", name);

@@ -21,7 +21,7 @@ int	 outbox_init(const char *spoolroot, outbox_send_fn);
 /* persist (write, rename; durable at the next group commit), then send
  * if started */
 int	 outbox_put(const struct event_record *);
-/* hookd has it: forget it; -1 if unknown */
+/* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */
 void	 outbox_keep(int);

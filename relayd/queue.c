@@ -155,13 +155,14 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 	return (-1);
 }
 
-void
+int
 queue_abort(const char *msgid)
 {
-	if (msgid_ok(msgid)) {
-		unlinkat(incfd, msgid, 0);
-		delete_copies(incfd, msgid);
-	}
+	if (!msgid_ok(msgid))
+		return (-1);
+	unlinkat(incfd, msgid, 0);
+	delete_copies(incfd, msgid);
+	return (0);
 }
 
 /* a file of the queue, replaced whole: NAME.tmp, then renamed (fileio.h) */

@@ -97,10 +97,10 @@ relay_spool_open(char msgid[MH_MSGID_LEN])
 	return (queue_open_incoming(msgid));
 }
 
-void
+int
 relay_spool_abort(const char *msgid)
 {
-	queue_abort(msgid);
+	return (queue_abort(msgid));
 }
 
 struct spool_commit_state {

@@ -54,7 +54,7 @@ void	 relay_dkim_retry(void);
 int	 relay_spool_open(char msgid[MH_MSGID_LEN]);	/* writable fd or -1 */
 void	 relay_spool_commit(const char *msgid, const struct envelope *,
 	    relay_commit_fn, void *);
-void	 relay_spool_abort(const char *msgid);
+int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
 
 /* control (mhctl) */
 json_t	*relay_queue_list(void);

@@ -59,10 +59,13 @@ event_ack(struct mproc *p, struct imsg *imsg)
 {
 	struct event_ack	*a = msg_get(p, imsg, sizeof(*a));
 
-	if (!msg_str_ok(a->id, sizeof(a->id)))
+	int			 r;
+
+	/* the id names a file in the outbox: an event id or fatal */
+	if (!msg_str_ok(a->id, sizeof(a->id)) || (r = outbox_ack(a->id)) == -1)
 		fatalx("relayd: malformed EVENT_ACK from %s", p->name);
 	/* an ack of a re-sent event may come twice: harmless */
-	if (outbox_ack(a->id) == -1)
+	if (r == 1)
 		log_debug("relayd: ack for unknown event %s", a->id);
 }
 
@@ -159,10 +162,10 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
 	size_t			 i;
 
 	if (IMSG_DATA_SIZE(imsg) <= sizeof(*c))
-		fatalx("relayd: short SPOOL_COMMIT");
+		fatalx("relayd: short SPOOL_COMMIT from %s", p->name);
 	c = imsg->data;
 	if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
-		fatalx("relayd: malformed SPOOL_COMMIT");
+		fatalx("relayd: malformed SPOOL_COMMIT from %s", p->name);
 	envelope_init(&env);
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
 	    IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
@@ -220,9 +223,9 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 		if (p->proc != PROC_SMTPD)
 			break;
 		a = msg_get(p, imsg, sizeof(*a));
-		if (!msg_str_ok(a->msgid, sizeof(a->msgid)))
+		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
+		    relay_spool_abort(a->msgid) == -1)
 			break;
-		relay_spool_abort(a->msgid);
 		return;
 	case IMSG_SUPPRESS:
 		if (p->proc != PROC_HOOKD)

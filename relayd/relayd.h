@@ -63,7 +63,7 @@ int	 queue_commit(const char *msgid, struct envelope *);
 typedef void	(*queue_commit_fn)(int ok, struct envelope *, void *);
 void	 queue_commit_group(const char *msgid, struct envelope *,
 	    queue_commit_fn, void *);
-void	 queue_abort(const char *msgid);
+int	 queue_abort(const char *msgid);	/* -1: not a message id */
 int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
 void	 queue_delete_group(const char *msgid);

@@ -334,8 +334,8 @@ tx_spool_fd(struct session *s, int owner, const struct spool_fd *sf, int fd)
 		return;
 	}
 	so = &tx->so[k];
-	if (sf->ok && fd != -1 && strnlen(sf->msgid, MH_MSGID_LEN) ==
-	    MH_MSGID_LEN - 1 && envelope_field_ok(sf->msgid)) {
+	/* smtpd_dispatch() checked the id and the fd of an ok */
+	if (sf->ok) {
 		so->state = SO_OPEN;
 		so->fd = fd;
 		strlcpy(so->msgid, sf->msgid, sizeof(so->msgid));

@@ -74,7 +74,10 @@ smtpd_dispatch(struct mproc *p, struct imsg *imsg)
 		    !msg_str_ok(rr->spf_domain, sizeof(rr->spf_domain)) ||
 		    !msg_str_ok(rr->seal, sizeof(rr->seal)) ||
 		    !msg_str_ok(rr->spf_seal, sizeof(rr->spf_seal)) ||
-		    rr->code < 200 || rr->code > 599)
+		    rr->code < 200 || rr->code > 599 ||
+		    rr->verdict < RCPT_ACCEPT || rr->verdict > RCPT_TEMPFAIL ||
+		    (rr->verdict == RCPT_ACCEPT && (rr->dest < DEST_ROUTE ||
+		    rr->dest > DEST_BOUNCE)))
 			fatalx("smtpd: malformed RCPT_RES from authd");
 		smtp_rcpt_verdict(rr);
 		return;
@@ -82,14 +85,18 @@ smtpd_dispatch(struct mproc *p, struct imsg *imsg)
 		if (p->proc != PROC_AUTHD)
 			break;
 		ar = msg_get(p, imsg, sizeof(*ar));
+		if (ar->result < AUTH_OK || ar->result > AUTH_THROTTLED)
+			fatalx("smtpd: malformed AUTH_RES from authd");
 		smtp_auth_verdict(ar);
 		return;
 	case IMSG_SPOOL_FD:
 		if (p->proc != PROC_HOOKD && p->proc != PROC_RELAYD)
 			break;
 		sf = msg_get(p, imsg, sizeof(*sf));
+		/* the id names the owner's spool file: nothing else */
 		if (sf->ok && (imsg->fd == -1 ||
-		    !msg_str_ok(sf->msgid, sizeof(sf->msgid))))
+		    !msg_str_ok(sf->msgid, sizeof(sf->msgid)) ||
+		    !envelope_id_ok(sf->msgid)))
 			fatalx("smtpd: malformed SPOOL_FD from %s", p->name);
 		smtp_spool_fd(p->proc, sf, imsg->fd);
 		return;
@@ -98,6 +105,7 @@ smtpd_dispatch(struct mproc *p, struct imsg *imsg)
 			break;
 		sr = msg_get(p, imsg, sizeof(*sr));
 		if (!msg_str_ok(sr->msgid, sizeof(sr->msgid)) ||
+		    (sr->msgid[0] != '\0' && !envelope_id_ok(sr->msgid)) ||
 		    !msg_str_ok(sr->enhanced, sizeof(sr->enhanced)) ||
 		    !msg_str_ok(sr->text, sizeof(sr->text)) ||
 		    sr->code < 200 || sr->code > 599)
