@@ -328,12 +328,19 @@ child_reaped(struct child *c, int status)
 	else
 		snprintf(why, sizeof(why), "exited with status %d",
 		    WEXITSTATUS(status));
-	if (shutting_down)
+	/*
+	 * A signal we did not send is news even during a shutdown: when a
+	 * child dies by SIGSYS, its peers lose their channel and exit, and
+	 * the parent may reap one of them first.
+	 */
+	if (shutting_down && !(WIFSIGNALED(status) &&
+	    WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL))
 		log_debug("%s (pid %d) %s", proc_name(c->proc), (int)c->pid,
 		    why);
-	else {
+	else
 		log_warnx("lost child: %s (pid %d) %s", proc_name(c->proc),
 		    (int)c->pid, why);
+	if (!shutting_down) {
 		log_warnx("shutting down: the service manager restarts "
 		    "mailhookd; the spools keep every accepted message");
 		parent_shutdown(1);
