@@ -1,0 +1,138 @@
+"""Durability order, checked from strace timestamps.
+
+Every acknowledgement that promises durability must leave a process only
+after a flush (fsync, fdatasync, syncfs) that started after the last
+write it covers and ended before the acknowledgement:
+
+  check_replies(smtpd, owner)   every "250 ... queued as ID" smtpd wrote
+      for a message of that owner came after the owner (hookd for queue mode, relayd for relaying)
+      flushed the message's data (after opening it for the commit, before
+      renaming ID.env into place) and flushed again after that rename;
+  check_event_acks(hookd)       every event id hookd acknowledged to
+      relayd (in an imsg: sendmsg) came after the event's files in hookd's
+      event spool were renamed into place and flushed;
+  check_removals(relayd)        every message relayd removed after its
+      delivery (unlink of ID.env) was removed after the events about it
+      in relayd's outbox were renamed into place and flushed.
+
+Traces come from `strace -f -ff -ttt -T -s 65536 -o PREFIX -p PID...`:
+timed_calls() reads one file into [(start, end, syscall, text)].  Each
+check returns (verified, violations).  Used by regress/bench/run and
+regress/e2e/outbound/test_durability.
+"""
+import re
+
+TIMED = re.compile(r"^(\d+\.\d+)\s+(\w+)\((.*)<(\d+\.\d+)>\s*$")
+FLUSHES = ("fsync", "fdatasync", "syncfs")
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+SENDS = ("write", "writev", "sendmsg", "sendto", "send")
+
+
+def timed_calls(path):
+    """[(start, end, syscall, text)] of one strace -ttt -T -o file"""
+    out = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = TIMED.match(line)
+            if m:
+                t = float(m.group(1))
+                out.append((t, t + float(m.group(4)), m.group(2),
+                            m.group(3)))
+    return out
+
+
+def _flushed_between(flushes, after, before):
+    return any(f[0] > after and f[1] < before for f in flushes)
+
+
+def check_replies(smtpd, owner):
+    """For every "queued as ID" reply smtpd wrote: the owner flushed the
+    message's data after opening it for the commit and before renaming
+    ID.env into place, and flushed again after that rename and before
+    smtpd wrote the 250."""
+    ok, bad = 0, []
+    flushes = [c for c in owner if c[2] in FLUSHES]
+    for t, _, name, text in smtpd:
+        m = re.search(r"250 2\.0\.0 Ok: queued as ([0-9a-f]{8,})", text)
+        if name not in SENDS or not m:
+            continue
+        mid = m.group(1)
+        opened = [c[0] for c in owner if c[2] in ("open", "openat") and
+                  re.search(r'"(?:[^"]*/)?%s", O_RDONLY' % mid, c[3])]
+        env = [c[1] for c in owner if c[2].startswith("rename") and
+               re.search(r'"(?:[^"]*/)?%s\.env"' % mid, c[3])]
+        if not opened and not env:
+            continue	# another owner's message: the caller counts
+        if not opened or not env:
+            bad.append("%s: commit not seen" % mid)
+            continue
+        data = [f for f in flushes if f[0] > opened[0] and f[1] < env[-1]]
+        if not data:
+            bad.append("%s: envelope before the data was flushed" % mid)
+        elif not _flushed_between(flushes, env[-1], t):
+            bad.append("%s: 250 before the envelope was flushed" % mid)
+        else:
+            ok += 1
+    return ok, bad
+
+
+# check_order: the name regress/bench/run has always used
+check_order = check_replies
+
+
+def check_event_acks(hookd):
+    """For every event id in what hookd sent (its acknowledgements to
+    relayd): each file of that event in the event spool was renamed into
+    place, and a flush started after the last such rename and ended
+    before the acknowledgement left."""
+    ok, bad, seen = 0, [], set()
+    flushes = [c for c in hookd if c[2] in FLUSHES]
+    for t, _, name, text in hookd:
+        if name != "sendmsg":	# imsg; the events' HTTP POSTs use sendto
+            continue
+        for eid in re.findall(UUID, text):
+            if eid in seen:
+                continue
+            seen.add(eid)
+            ren = [c[1] for c in hookd if c[2].startswith("rename") and
+                   c[0] < t and
+                   re.search(r'"[^"]*/e-\d+-%s\.json"\)' % eid, c[3])]
+            if not ren:
+                bad.append("%s: acknowledged, never written" % eid)
+            elif not _flushed_between(flushes, max(ren), t):
+                bad.append("%s: acknowledged before its file was flushed"
+                           % eid)
+            else:
+                ok += 1
+    return ok, bad
+
+
+def check_removals(relayd):
+    """For every ID.env relayd unlinked: the outbox events about message
+    ID (their JSON names it as queue_id) were renamed into place before,
+    and a flush started after the last of those renames and ended before
+    the unlink."""
+    ok, bad = 0, []
+    flushes = [c for c in relayd if c[2] in FLUSHES]
+    about = {}	# queue id -> event ids written to the outbox
+    for c in relayd:
+        if c[2] in ("write", "pwrite64"):
+            m = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
+            q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
+            if m and q:
+                about.setdefault(q.group(1), set()).add(m.group(1))
+    for t, _, name, text in relayd:
+        m = re.search(r'"([0-9a-f]{16})\.env", 0\)', text)
+        if name != "unlinkat" or not m:
+            continue
+        mid = m.group(1)
+        evs = about.get(mid, set())
+        ren = [c[1] for c in relayd if c[2].startswith("rename") and
+               c[0] < t and any('"%s.json"' % e in c[3] for e in evs)]
+        if not evs or not ren:
+            bad.append("%s: removed, no event about it in the outbox" % mid)
+        elif not _flushed_between(flushes, max(ren), t):
+            bad.append("%s: removed before its events were flushed" % mid)
+        else:
+            ok += 1
+    return ok, bad
