@@ -101,16 +101,19 @@ sanitize:
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" all
 
+# FUZZBUILD: where the fuzz build goes (regress/fuzz/test_fuzz puts it
+# beside the build under test)
+FUZZBUILD ?= obj-fuzz
 fuzz:
-	$(MAKE) CC=clang BUILD=obj-fuzz \
+	$(MAKE) CC=clang BUILD=$(FUZZBUILD) \
 	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-missing-field-initializers" \
-	    obj-fuzz/libmh.a
-	@mkdir -p obj-fuzz/fuzz
+	    $(FUZZBUILD)/libmh.a
+	@mkdir -p $(FUZZBUILD)/fuzz
 	for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
 	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd $(PKG_CFLAGS) \
-	        -fsanitize=fuzzer,address,undefined $$f obj-fuzz/libmh.a \
-	        $(PKG_LIBS) -o obj-fuzz/fuzz/$$n || exit 1; \
+	        -fsanitize=fuzzer,address,undefined $$f $(FUZZBUILD)/libmh.a \
+	        $(PKG_LIBS) -o $(FUZZBUILD)/fuzz/$$n || exit 1; \
 	done
 
 bench: all
