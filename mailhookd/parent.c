@@ -59,7 +59,7 @@ static const int child_secrets[PROC_MAX] = {
 /* the key of sealed verdicts: one per start, kept across reloads */
 static char		 verdict_key[SEAL_KEY_HEX + 1];
 
-static int
+int
 child_conf_flags(enum mh_proc p)
 {
 	return (child_secrets[p]);
@@ -404,7 +404,7 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
  */
 #define CONF_CHUNK	(256 * 1024)
 
-static void
+void
 parent_send_config(struct mproc *p, const struct config *conf, int flags)
 {
 	json_t	*j;

@@ -44,7 +44,9 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "mailhookd.h"
 #include "proc.h"
+#include "seal.h"
 
 static struct mproc	*chan[PROC_MAX];	/* ours, to the child */
 static int		 child_ready;
@@ -177,6 +179,8 @@ size_of(uint32_t type)
 	case IMSG_SPOOL_ABORT:		return (sizeof(struct spool_abort));
 	case IMSG_SUPPRESS:		return (sizeof(struct suppress_req));
 	case IMSG_EVENT_ACK:		return (sizeof(struct event_ack));
+	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
+	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 	case IMSG_CTL_PEER:		return (sizeof(int));
@@ -197,6 +201,8 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct spool_abort	*sa = (void *)b;
 	struct suppress_req	*su = (void *)b;
 	struct event_ack	*ea = (void *)b;
+	struct sign_req		*gq = (void *)b;
+	struct sign_res		*gs = (void *)b;
 
 	switch (type) {
 	case IMSG_AUTHD_RCPT_REQ:
@@ -246,6 +252,15 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		strlcpy(ea->id, "00000000-0000-4000-8000-000000000000",
 		    sizeof(ea->id));
 		break;
+	case IMSG_SIGN_REQ:
+		gq->reqid = 1;
+		strlcpy(gq->domain, "example.test", sizeof(gq->domain));
+		break;
+	case IMSG_SIGN_RES:
+		gs->reqid = 1;
+		gs->status = SIGN_FAIL;
+		strlcpy(gs->error, "no key", sizeof(gs->error));
+		break;
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 		break;
@@ -285,6 +300,12 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_EVENT_ACK:
 		*len = sizeof(((struct event_ack *)0)->id);
 		return (((struct event_ack *)b)->id);
+	case IMSG_SIGN_REQ:
+		*len = sizeof(((struct sign_req *)0)->domain);
+		return (((struct sign_req *)b)->domain);
+	case IMSG_SIGN_RES:
+		*len = sizeof(((struct sign_res *)0)->error);
+		return (((struct sign_res *)b)->error);
 	}
 	errx(2, "%s has no string field", imsg_type_name(type));
 }
@@ -301,6 +322,9 @@ out_of_range(uint32_t type, char *b)
 		break;
 	case IMSG_SPOOL_RESULT:
 		((struct spool_result *)b)->code = 999;
+		break;
+	case IMSG_SIGN_RES:
+		((struct sign_res *)b)->status = 9;
 		break;
 	default:
 		errx(2, "%s has no number to spoil", imsg_type_name(type));
@@ -355,7 +379,7 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 
 	memset(buf, 0, sizeof(buf));
 	fill(type, buf, child);
-	if (type == IMSG_SPOOL_FD)
+	if (type == IMSG_SPOOL_FD || type == IMSG_SIGN_REQ)
 		fd = spool_file();
 	if (strcmp(kind, "short") == 0)
 		len = size >= 4 ? size - 4 : 0;
@@ -450,8 +474,10 @@ main(int argc, char *argv[])
 	child_pid = spawn(self, argv[0], errfile, &fd);
 	chan[PROC_PARENT] = mproc_new(fd, PROC_PARENT, from_child);
 	chan[PROC_PARENT]->lost = lost;
-	parent_send_config(chan[PROC_PARENT], conf,
-	    child == PROC_RELAYD ? 0 : CONF_SECRETS);
+	/* as the parent does: its key of sealed verdicts, the child's
+	 * secrets */
+	seal_new_key(conf->verdict_key);
+	parent_send_config(chan[PROC_PARENT], conf, child_conf_flags(child));
 	connect_peers(child);
 	mproc_compose(chan[PROC_PARENT], IMSG_CTL_START, 0, -1, NULL, 0);
 	spin(30, ready);
