@@ -242,7 +242,8 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 		u = msg_get(p, imsg, sizeof(*u));
 		if (!msg_str_ok(u->local, sizeof(u->local)) ||
 		    !msg_str_ok(u->sender, sizeof(u->sender)) ||
-		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)))
+		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
+		    !envelope_id_ok(u->queue_id))
 			break;
 		relay_unsubscribe_mailto(u->local, u->sender, u->queue_id);
 		return;

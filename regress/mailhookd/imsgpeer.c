@@ -179,6 +179,7 @@ size_of(uint32_t type)
 	case IMSG_SPOOL_ABORT:		return (sizeof(struct spool_abort));
 	case IMSG_SUPPRESS:		return (sizeof(struct suppress_req));
 	case IMSG_EVENT_ACK:		return (sizeof(struct event_ack));
+	case IMSG_UNSUBSCRIBE_MAILTO:	return (sizeof(struct unsubscribe_mailto));
 	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_CTL_VERBOSE:
@@ -201,6 +202,7 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct spool_abort	*sa = (void *)b;
 	struct suppress_req	*su = (void *)b;
 	struct event_ack	*ea = (void *)b;
+	struct unsubscribe_mailto *um = (void *)b;
 	struct sign_req		*gq = (void *)b;
 	struct sign_res		*gs = (void *)b;
 
@@ -252,6 +254,11 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		strlcpy(ea->id, "00000000-0000-4000-8000-000000000000",
 		    sizeof(ea->id));
 		break;
+	case IMSG_UNSUBSCRIBE_MAILTO:
+		strlcpy(um->local, "unsubscribe", sizeof(um->local));
+		strlcpy(um->sender, "b@example.test", sizeof(um->sender));
+		strlcpy(um->queue_id, "0123456789abcdef", sizeof(um->queue_id));
+		break;
 	case IMSG_SIGN_REQ:
 		gq->reqid = 1;
 		strlcpy(gq->domain, "example.test", sizeof(gq->domain));
@@ -300,6 +307,9 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_EVENT_ACK:
 		*len = sizeof(((struct event_ack *)0)->id);
 		return (((struct event_ack *)b)->id);
+	case IMSG_UNSUBSCRIBE_MAILTO:
+		*len = MH_MSGID_LEN;
+		return (((struct unsubscribe_mailto *)b)->queue_id);
 	case IMSG_SIGN_REQ:
 		*len = sizeof(((struct sign_req *)0)->domain);
 		return (((struct sign_req *)b)->domain);
