@@ -50,12 +50,6 @@ const struct route *route_lookup(const struct config *, const char *rcpt,
  * an address, domain or subdomain route ("route any" does not count).
  */
 int	 rcpt_domain_is_local(const struct config *, const char *rcpt);
-/*
- * Reply text from peer data: printable ASCII only (others become '?'),
- * the first line only, at most cap characters (and dstlen - 1).
- */
-void	 text_sanitize(char *dst, size_t dstlen, const char *src,
-	    size_t srclen, size_t cap);
 /* a private copy of a route (headers included), NULL if out of memory */
 struct route *route_dup(const struct route *);
 void	 route_free(struct route *);

@@ -23,6 +23,7 @@
 
 #include "http.h"
 #include "authd.h"
+#include "sanitize.h"
 
 #define AUTHZ_TEXT_MAX		200	/* reply text from a response body */
 #define AUTHZ_MAX_REDIRECTS	3
@@ -320,8 +321,8 @@ authorize_map(const struct http_response *r, struct authd_rcpt_res *res)
 	if (r->status >= 400 && r->status <= 599 && r->body != NULL &&
 	    r->content_type != NULL &&
 	    strcmp(r->content_type, "text/plain") == 0) {
-		text_sanitize(text, sizeof(text), r->body, r->bodylen,
-		    AUTHZ_TEXT_MAX);
+		sanitize_text(text, sizeof(text), r->body, r->bodylen,
+		    SAN_REPLY);
 		if (text[0] != '\0')
 			strlcpy(res->text, text, sizeof(res->text));
 	}

@@ -2,6 +2,7 @@
  * authd: the RCPT decision (recipient policy): bounce domain, relaying
  * clients, routes with their SPF check and authorization callback.
  */
+#include <sys/param.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <event2/event.h>
 
 #include "authd.h"
+#include "sanitize.h"
 
 struct rcpt_check {
 	struct authd_rcpt_req	 req;
@@ -275,8 +277,8 @@ rcpt_finish(struct rcpt_check *rc)
 	char	 buf[sizeof(rc->res.text)];
 
 	/* whatever the source, the text is one printable line */
-	text_sanitize(buf, sizeof(buf), rc->res.text, strlen(rc->res.text),
-	    200);
+	sanitize_text(buf, MIN(sizeof(buf), 201), rc->res.text,
+	    strlen(rc->res.text), SAN_REPLY);
 	strlcpy(rc->res.text, buf, sizeof(rc->res.text));
 	/* the spool owners take an accepted recipient on this seal only */
 	if (rc->res.verdict == RCPT_ACCEPT &&

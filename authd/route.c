@@ -139,33 +139,6 @@ rcpt_domain_is_local(const struct config *conf, const char *rcpt)
 	return (0);
 }
 
-void
-text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen,
-    size_t cap)
-{
-	size_t	 i, o = 0;
-
-	if (dstlen == 0)
-		return;
-	if (cap > dstlen - 1)
-		cap = dstlen - 1;
-	/* skip leading blank lines and spaces */
-	for (i = 0; i < srclen && (src[i] == '\r' || src[i] == '\n' ||
-	    src[i] == ' ' || src[i] == '\t'); i++)
-		;
-	for (; i < srclen && o < cap; i++) {
-		unsigned char c = src[i];
-
-		if (c == '\r' || c == '\n' || c == '\0')
-			break;
-		dst[o++] = (c == '\t') ? ' ' :
-		    (c >= 0x20 && c < 0x7f) ? c : '?';
-	}
-	while (o > 0 && dst[o - 1] == ' ')
-		o--;
-	dst[o] = '\0';
-}
-
 struct route *
 route_dup(const struct route *r)
 {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sanitize.h"
 
 static int		 log_debug_mode;
 static int		 log_verbose;
@@ -46,13 +47,7 @@ log_getverbose(void)
 const char *
 log_sanitize(char *dst, size_t n, const char *src)
 {
-	size_t	i;
-
-	if (n == 0)
-		return (dst);
-	for (i = 0; i + 1 < n && src[i] != '\0'; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
-	dst[i] = '\0';
+	sanitize_text(dst, n, src, strlen(src), SAN_LOG);
 	return (dst);
 }
 
@@ -61,13 +56,10 @@ vlog(int pri, const char *fmt, va_list ap)
 {
 	char	 buf[4096];
 	int	 saved = errno;
-	size_t	 i;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* a log line never carries CR, LF or other control bytes */
-	for (i = 0; buf[i] != '\0'; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
+	sanitize_text(buf, sizeof(buf), buf, sizeof(buf), SAN_8BIT);
 	if (log_debug_mode) {
 		fprintf(stderr, "%s: %s\n", log_procname, buf);
 		fflush(stderr);

@@ -5,7 +5,7 @@
  * Linux filter, in short:
  * - architecture checked first, a foreign one kills the process;
  * - default action kills the process (SIGSYS), or traps and reports the
- *   call on stderr in debug mode (MAILHOOK_SECCOMP_DEBUG=1);
+ *   call on stderr in debug mode ("testing seccomp-debug", -X only);
  * - clone3 fails with ENOSYS so that glibc falls back to clone, and clone
  *   itself is allowed for threads (CLONE_THREAD) only: no fork, no exec;
  * - socket(AF_UNIX) and socket(AF_NETLINK) fail with EACCES instead of

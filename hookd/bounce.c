@@ -33,6 +33,7 @@
 #include "verp.h"
 #include "events.h"
 #include "bounce.h"
+#include "sanitize.h"
 
 #define TEXT_MAX	(256 * 1024)	/* human-readable text examined */
 
@@ -43,34 +44,8 @@ struct scan {
 	char		 orig_msgid[256];	/* Message-ID of the returned message */
 };
 
-static void	one_line(char *, size_t, const char *, size_t);
 
 /* --- small text helpers ----------------------------------------------- */
-
-/* copy at most n bytes of src as one printable ASCII line, spaces squeezed */
-static void
-one_line(char *dst, size_t dstlen, const char *src, size_t n)
-{
-	size_t	i, j = 0;
-	int	sp = 1;
-
-	for (i = 0; i < n && src[i] != '\0' && j + 1 < dstlen; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			if (!sp)
-				dst[j++] = ' ';
-			sp = 1;
-			continue;
-		}
-		dst[j++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-		sp = 0;
-	}
-	while (j > 0 && dst[j - 1] == ' ')
-		j--;
-	if (dstlen > 0)
-		dst[j] = '\0';
-}
 
 static const char *
 ci_find(const char *hay, const char *needle)
@@ -90,8 +65,8 @@ re_first(const char *s, const char *pattern, int sub, char *out, size_t len,
 	if (s == NULL || regcomp(&re, pattern, REG_EXTENDED | REG_ICASE) != 0)
 		return (-1);
 	if (regexec(&re, s, 4, m, 0) == 0 && m[sub].rm_so != -1) {
-		one_line(out, len, s + m[sub].rm_so,
-		    m[sub].rm_eo - m[sub].rm_so);
+		sanitize_text(out, len, s + m[sub].rm_so,
+		    m[sub].rm_eo - m[sub].rm_so, SAN_SQUEEZE);
 		if (where != NULL)
 			*where = s + m[0].rm_so;
 		rc = 0;
@@ -111,7 +86,7 @@ addr_value(char *dst, size_t len, const char *v)
 		v = p + 1;
 	while (*v == ' ' || *v == '\t' || *v == '<')
 		v++;
-	one_line(tmp, sizeof(tmp), v, strlen(v));
+	sanitize_text(tmp, sizeof(tmp), v, strlen(v), SAN_SQUEEZE);
 	tmp[strcspn(tmp, "> ")] = '\0';
 	strlcpy(dst, tmp, len);
 }
@@ -142,7 +117,7 @@ field_get(const char *block, size_t blen, const char *name, char *out,
 				g_string_append_c(g, ' ');
 				g_string_append_len(g, p, eol - p);
 			}
-			one_line(out, outlen, g->str, g->len);
+			sanitize_text(out, outlen, g->str, g->len, SAN_SQUEEZE);
 			g_string_free(g, TRUE);
 			return (0);
 		}
@@ -266,8 +241,8 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 		    GMIME_MESSAGE_PART(part));
 		if (inner != NULL && sc->orig_msgid[0] == '\0' &&
 		    (mid = g_mime_message_get_message_id(inner)) != NULL)
-			one_line(sc->orig_msgid, sizeof(sc->orig_msgid), mid,
-			    strlen(mid));
+			sanitize_text(sc->orig_msgid, sizeof(sc->orig_msgid), mid,
+			    strlen(mid), SAN_SQUEEZE);
 		return;
 	}
 	if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
@@ -343,7 +318,8 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 		return (-1);
 
 	field_get(best, bestlen, "Action", action, sizeof(action));
-	one_line(bi->action, sizeof(bi->action), action, strlen(action));
+	sanitize_text(bi->action, sizeof(bi->action), action, strlen(action),
+	    SAN_SQUEEZE);
 	if (field_get(best, bestlen, "Final-Recipient", addr,
 	    sizeof(addr)) == 0 || field_get(best, bestlen,
 	    "Original-Recipient", addr, sizeof(addr)) == 0)
@@ -386,7 +362,7 @@ text_after(const char *text, const char *marker, char *out, size_t len)
 	if ((e = strstr(p, "\n\n")) == NULL &&
 	    (e = strstr(p, "\r\n\r\n")) == NULL)
 		e = p + strlen(p);
-	one_line(out, len, p, e - p);
+	sanitize_text(out, len, p, e - p, SAN_SQUEEZE);
 }
 
 #define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
@@ -464,8 +440,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		while (p > text && p[-1] != '\n')
 			p--;
 		v = strchr(p, '\n');
-		one_line(ev->description, sizeof(ev->description), p,
-		    v != NULL ? (size_t)(v - p) : strlen(p));
+		sanitize_text(ev->description, sizeof(ev->description), p,
+		    v != NULL ? (size_t)(v - p) : strlen(p), SAN_SQUEEZE);
 		re_first(text, RE_ADDR, 1, ev->recipient,
 		    sizeof(ev->recipient), NULL);
 		soft = ci_find(subject, "delay") != NULL ||
@@ -602,7 +578,7 @@ from_addr(GMimeMessage *msg, char *out, size_t len)
 	a = internet_address_list_get_address(l, 0);
 	if (INTERNET_ADDRESS_IS_MAILBOX(a) && (v = internet_address_mailbox_get_addr(
 	    INTERNET_ADDRESS_MAILBOX(a))) != NULL)
-		one_line(out, len, v, strlen(v));
+		sanitize_text(out, len, v, strlen(v), SAN_SQUEEZE);
 }
 
 static void
@@ -662,8 +638,8 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		ev->async = 1;
 		strlcpy(ev->stage, "bounce", sizeof(ev->stage));
 	} else if (subject != NULL)
-		one_line(ev->description, sizeof(ev->description), subject,
-		    strlen(subject));
+		sanitize_text(ev->description, sizeof(ev->description), subject,
+		    strlen(subject), SAN_SQUEEZE);
 
 	/* our own VERP recipient wins over what the report says */
 	if (verp_rcpt != NULL && verp_rcpt[0] != '\0')
@@ -671,8 +647,8 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE)
 		from_addr(msg, ev->recipient, sizeof(ev->recipient));
 	if (subject != NULL && ev->kind != EV_BOUNCE)
-		one_line(ev->subject, sizeof(ev->subject), subject,
-		    strlen(subject));
+		sanitize_text(ev->subject, sizeof(ev->subject), subject,
+		    strlen(subject), SAN_SQUEEZE);
 
 	/* the returned message's Message-ID, when it is quoted */
 	if (sc.orig_msgid[0] == '\0' && sc.orig_headers->len > 0)

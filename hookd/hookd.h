@@ -56,8 +56,6 @@ int	 formdata_build(const struct http_part *, size_t, const char *seed,
 	    char **, size_t *, char *, size_t);
 
 /* text.c */
-void	 reply_text_sanitize(char *dst, size_t dstlen, const char *src,
-	    size_t srclen);
 char	*text_utf8_clean(const char *, size_t, size_t);
 
 extern struct config	*hookd_conf;

@@ -26,6 +26,7 @@
 #include "hookd.h"
 #include "mime.h"
 #include "seal.h"
+#include "sanitize.h"
 
 #define ERRCB_RESPONSE_MAX	2048
 
@@ -228,7 +229,7 @@ sync_verdict(struct inmsg *m, const struct http_response *res, int cls)
 	text[0] = '\0';
 	if (res->error == HTTP_OK && res->content_type != NULL &&
 	    strcmp(res->content_type, "text/plain") == 0 && res->body != NULL)
-		reply_text_sanitize(text, 200, res->body, res->bodylen);
+		sanitize_text(text, 200, res->body, res->bodylen, SAN_REPLY);
 	if (cls < m->worst)
 		return;		/* a worse answer is already there */
 	m->worst = cls;

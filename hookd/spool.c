@@ -37,18 +37,6 @@ spool_mkdir(const char *path)
 	return (0);
 }
 
-static int
-msgid_ok(const char *id)
-{
-	size_t	i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			return (0);
-	return (i == MH_MSGID_LEN - 1);
-}
-
 int
 spool_init(const char *root)
 {
@@ -112,7 +100,7 @@ spool_transient(struct envelope *env)
 	char		 path[MH_PATH_MAX + 64];
 	struct stat	 st;
 
-	if (!msgid_ok(env->id))
+	if (!envelope_id_ok(env->id))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
 	if (stat(path, &st) == -1) {
@@ -172,7 +160,7 @@ spool_commit(struct envelope *env, spool_commit_fn done, void *arg)
 	struct stat			 st;
 	int				 fd;
 
-	if (!msgid_ok(env->id)) {
+	if (!envelope_id_ok(env->id)) {
 		done(0, arg);
 		return;
 	}
@@ -210,7 +198,7 @@ spool_remove(const char *msgid)
 {
 	char	path[MH_PATH_MAX + 64];
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return;
 	/* the envelope first: without it the message is not committed */
 	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
@@ -230,7 +218,7 @@ spool_discard(const char *msgid)
 {
 	char	path[MH_PATH_MAX + 64];
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
 	unlink(path);
@@ -242,7 +230,7 @@ spool_open_message(const char *msgid, int transient)
 {
 	char	path[MH_PATH_MAX + 64];
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", transient ? sp_incoming :
 	    sp_queue, msgid);
@@ -287,7 +275,7 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 	    strcmp(name + MH_MSGID_LEN - 1, ".env") != 0)
 		return;
 	strlcpy(id, name, sizeof(id));
-	if (!msgid_ok(id))
+	if (!envelope_id_ok(id))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
 	if ((text = read_small(path, &len)) == NULL) {

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "relayd.h"
 #include "track.h"
+#include "sanitize.h"
 
 #define HDR_READ_MAX	(256 * 1024)
 #define COPY_SUFFIX_LEN	6		/* ".tNNNN" */
@@ -49,17 +50,6 @@ static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
 static void	 delete_copies(int, const char *);
-
-int
-msgid_ok(const char *s)
-{
-	size_t	 i;
-
-	for (i = 0; i < MH_MSGID_LEN - 1; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (s[i] == '\0');
-}
 
 static int
 opendir_at(int dfd, const char *name)
@@ -158,7 +148,7 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 int
 queue_abort(const char *msgid)
 {
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	unlinkat(incfd, msgid, 0);
 	delete_copies(incfd, msgid);
@@ -204,27 +194,7 @@ write_env(const struct envelope *env, int flags)
 static void
 hdr_copy(char *dst, size_t dstlen, const char *v, size_t vlen)
 {
-	size_t	 i, j = 0;
-
-	while (vlen > 0 && isspace((unsigned char)*v)) {
-		v++;
-		vlen--;
-	}
-	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
-		vlen--;
-	for (i = 0; i < vlen && j + 1 < dstlen; i++) {
-		unsigned char c = v[i];
-		if (c == '\r' || c == '\n')
-			continue;
-		dst[j++] = (c < 0x20 || c == 0x7f) ? ' ' : c;
-	}
-	/* never end in the middle of a UTF-8 sequence */
-	if (i < vlen)
-		while (j > 0 && ((unsigned char)dst[j - 1] & 0xc0) == 0x80)
-			j--;
-	if (j > 0 && i < vlen && ((unsigned char)dst[j - 1] & 0xc0) == 0xc0)
-		j--;
-	dst[j] = '\0';
+	sanitize_text(dst, dstlen, v, vlen, SAN_HEADER);
 }
 
 static void
@@ -388,7 +358,7 @@ queue_track(const char *msgid, struct envelope *env)
 	int			 fd, rv = 0;
 
 	env->tracked = 0;
-	if (TAILQ_EMPTY(&relay_conf->trackings) || !msgid_ok(msgid) ||
+	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
 	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
 		return (0);
 	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1)
@@ -464,7 +434,7 @@ commit_move(const char *msgid, struct envelope *env, int flags)
 	char		 name[64];
 	int		 fd;
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("commit %s", msgid);
@@ -653,7 +623,7 @@ queue_open_incoming_ro(const char *msgid, int copy)
 {
 	char	 name[64];
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	file_name(name, sizeof(name), msgid, 0, copy);
 	return (openat(incfd, name, O_RDONLY | O_CLOEXEC));
@@ -673,7 +643,7 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 	ssize_t	 n;
 	int	 dfd = queued ? qfd : incfd, in, out;
 
-	if (!msgid_ok(msgid))
+	if (!envelope_id_ok(msgid))
 		return (-1);
 	file_name(name, sizeof(name), msgid, queued, copy);
 	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
@@ -775,7 +745,7 @@ queue_load(struct rmsglist *list)
 			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
 			id[MH_MSGID_LEN - 1] = '\0';
 			snprintf(name, sizeof(name), "%s.env", id);
-			if (!msgid_ok(id) || fstatat(qfd, name, &st, 0) == -1)
+			if (!envelope_id_ok(id) || fstatat(qfd, name, &st, 0) == -1)
 				unlinkat(qfd, de->d_name, 0);
 			continue;
 		}
@@ -786,7 +756,7 @@ queue_load(struct rmsglist *list)
 		}
 		memcpy(id, de->d_name, MH_MSGID_LEN - 1);
 		id[MH_MSGID_LEN - 1] = '\0';
-		if (!msgid_ok(id)) {
+		if (!envelope_id_ok(id)) {
 			unlinkat(qfd, de->d_name, 0);
 			continue;
 		}

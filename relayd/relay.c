@@ -176,7 +176,7 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 	struct rmsg			*m;
 	size_t				 i;
 
-	if (!msgid_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
+	if (!envelope_id_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
 	    !envelope_field_ok(env->sender)) {
 		queue_abort(msgid);
 		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);

@@ -79,7 +79,6 @@ int	 queue_open_copy(const char *msgid, size_t i);
 int	 queue_open_body(const struct envelope *, size_t i);
 int	 queue_suppress_write(const char *text, size_t len);
 char	*queue_suppress_read(size_t *);
-int	 msgid_ok(const char *);
 
 /* relay.c */
 void	 relay_emit(const struct event_record *);

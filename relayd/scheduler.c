@@ -17,6 +17,7 @@
 #include "gsync.h"
 #include "log.h"
 #include "relayd.h"
+#include "sanitize.h"
 
 #include <event2/event.h>
 
@@ -147,17 +148,6 @@ event_id(char *out, const char *qid, size_t i, int kind, int attempt)
 	    hex + 12, hex + 16, hex + 20);
 }
 
-static void
-clean_copy(char *dst, size_t len, const char *src)
-{
-	size_t	 i;
-
-	strlcpy(dst, src ? src : "", len);
-	for (i = 0; dst[i] != '\0'; i++)
-		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
-			dst[i] = ' ';
-}
-
 void
 sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
     const char *ext, const char *desc, const char *stage)
@@ -176,14 +166,16 @@ sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	strlcpy(ev.stage, stage ? stage : "", sizeof(ev.stage));
 	ev.code = code;
 	strlcpy(ev.extended, ext ? ext : "", sizeof(ev.extended));
-	clean_copy(ev.description, sizeof(ev.description), desc);
+	sanitize_text(ev.description, sizeof(ev.description), desc ? desc : "",
+	    SIZE_MAX, SAN_FIELD);
 	strlcpy(ev.tags, env->tags, sizeof(ev.tags));
 	strlcpy(ev.group, env->group, sizeof(ev.group));
 	strlcpy(ev.transaction, env->transaction, sizeof(ev.transaction));
 	strlcpy(ev.subject, env->subject, sizeof(ev.subject));
 	if (kind == EV_BOUNCE) {
 		strlcpy(ev.bounce_type, "hard", sizeof(ev.bounce_type));
-		clean_copy(ev.bounce_reason, sizeof(ev.bounce_reason), desc);
+		sanitize_text(ev.bounce_reason, sizeof(ev.bounce_reason), desc ? desc : "",
+	    SIZE_MAX, SAN_FIELD);
 	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
 	relay_emit(&ev);
@@ -491,7 +483,8 @@ sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
 	r->kind = kind;
 	r->code = code;
 	strlcpy(r->ext, ext ? ext : "", sizeof(r->ext));
-	clean_copy(r->desc, sizeof(r->desc), desc);
+	sanitize_text(r->desc, sizeof(r->desc), desc ? desc : "",
+	    SIZE_MAX, SAN_FIELD);
 	strlcpy(r->stage, stage ? stage : "", sizeof(r->stage));
 }
 

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "relayd.h"
+#include "sanitize.h"
 
 struct supp {
 	RB_ENTRY(supp)	 entry;
@@ -73,17 +74,6 @@ supp_key(struct supp *key, const char *addr, const char *domain)
 	return (0);
 }
 
-static void
-clean_reason(char *dst, size_t len, const char *src)
-{
-	size_t	 i;
-
-	strlcpy(dst, src ? src : "", len);
-	for (i = 0; dst[i] != '\0'; i++)
-		if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
-			dst[i] = ' ';
-}
-
 static int
 supp_insert(const char *addr, const char *domain, const char *reason,
     time_t t)
@@ -99,7 +89,8 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 		strlcpy(s->domain, key.domain, sizeof(s->domain));
 		RB_INSERT(supptree, &supps, s);
 	}
-	clean_reason(s->reason, sizeof(s->reason), reason);
+	sanitize_text(s->reason, sizeof(s->reason), reason ? reason : "",
+	    SIZE_MAX, SAN_FIELD);
 	s->time = t;
 	return (0);
 }

@@ -144,27 +144,6 @@ test_routes(void)
 	config_free(c);
 }
 
-static void
-test_sanitize(void)
-{
-	char	 b[32];
-	const char *s;
-
-	s = "  Mailbox full\r\nX-Injected: yes";
-	text_sanitize(b, sizeof(b), s, strlen(s), 200);
-	is_str(b, "Mailbox full", "first line only");
-	s = "caf\xc3\xa9\tbar\x01";
-	text_sanitize(b, sizeof(b), s, strlen(s), 200);
-	is_str(b, "caf?? bar?", "printable ASCII only");
-	s = "0123456789012345678901234567890123456789";
-	text_sanitize(b, sizeof(b), s, strlen(s), 200);
-	is_int(strlen(b), 31, "capped by the buffer");
-	text_sanitize(b, sizeof(b), s, strlen(s), 10);
-	is_str(b, "0123456789", "capped by cap");
-	text_sanitize(b, sizeof(b), "a\0b", 3, 10);
-	is_str(b, "a", "NUL ends");
-}
-
 static const char *seed_form =
     "size=102400&to=to%40example.net&from=from%2Btest%40example.com"
     "&helo_domain=localhost&remote_ip=127.0.0.1&spf[result]=pass"
@@ -296,7 +275,6 @@ main(void)
 {
 	log_init(1, 0);
 	test_routes();
-	test_sanitize();
 	test_bodies();
 	test_map();
 	return (tap_done());

@@ -1,0 +1,78 @@
+/*
+ * Text from a peer made fit for where it goes (sanitize.h).
+ */
+#include <stddef.h>
+
+#include "sanitize.h"
+
+static int
+is_blank(unsigned char c)
+{
+	return (c == ' ' || c == '\t');
+}
+
+static int
+is_break(unsigned char c)
+{
+	return (c == '\r' || c == '\n');
+}
+
+/* a truncated copy does not end inside a UTF-8 sequence */
+static size_t
+utf8_cut(const char *dst, size_t o)
+{
+	size_t	 k = o;
+
+	while (k > 0 && ((unsigned char)dst[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k > 0 && ((unsigned char)dst[k - 1] & 0xc0) == 0xc0)
+		k--;
+	return (k);
+}
+
+size_t
+sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
+    int flags)
+{
+	size_t		 i = 0, o = 0;
+	unsigned char	 c;
+	int		 blank = 1;	/* the last byte out was a blank */
+
+	if (dstlen == 0)
+		return (0);
+	if (flags & (SAN_LINE | SAN_TRIM | SAN_SQUEEZE))
+		while (i < srclen && src[i] != '\0' &&
+		    (((flags & (SAN_LINE | SAN_UNFOLD)) && is_break(src[i])) ||
+		    ((flags & (SAN_TRIM | SAN_SQUEEZE)) && is_blank(src[i]))))
+			i++;
+	for (; i < srclen && src[i] != '\0' && o + 1 < dstlen; i++) {
+		c = src[i];
+		if (is_break(c) && (flags & SAN_LINE))
+			break;
+		if (is_break(c) && (flags & SAN_UNFOLD))
+			continue;
+		if ((flags & SAN_SQUEEZE) && (is_blank(c) || is_break(c))) {
+			if (!blank)
+				dst[o++] = ' ';
+			blank = 1;
+			continue;
+		}
+		blank = 0;
+		if (c == '\t' && (flags & SAN_TRIM))
+			dst[o++] = ' ';
+		else if (c < 0x20 || c == 0x7f)
+			dst[o++] = (flags & SAN_CTLSPACE) ? ' ' : '?';
+		else if (c >= 0x80 && !(flags & SAN_8BIT))
+			dst[o++] = '?';
+		else
+			dst[o++] = c;
+	}
+	if ((flags & SAN_8BIT) && i < srclen && src[i] != '\0' &&
+	    !((flags & SAN_LINE) && is_break(src[i])))
+		o = utf8_cut(dst, o);
+	if (flags & (SAN_TRIM | SAN_SQUEEZE))
+		while (o > 0 && dst[o - 1] == ' ')
+			o--;
+	dst[o] = '\0';
+	return (o);
+}

@@ -1,0 +1,34 @@
+/*
+ * Text from a peer made fit for where it goes (an SMTP reply, a log line,
+ * a header, an event or the suppression list): never a CR, LF or NUL, and
+ * a control byte only as '?' or a space.  One function; the flags say
+ * what differs on purpose between those places.
+ */
+#ifndef MH_SANITIZE_H
+#define MH_SANITIZE_H
+
+#include <stddef.h>
+
+#define SAN_LINE	0x01	/* the first line only (leading line breaks skipped) */
+#define SAN_UNFOLD	0x02	/* CR and LF dropped (a folded header) */
+#define SAN_TRIM	0x04	/* no blanks at either end; a tab is a space */
+#define SAN_SQUEEZE	0x08	/* every run of blanks and line breaks: one space; trimmed */
+#define SAN_CTLSPACE	0x10	/* control bytes become ' ' (else '?') */
+#define SAN_8BIT	0x20	/* bytes >= 0x80 kept, never cut inside a UTF-8
+				   sequence (else '?') */
+
+/* what each place uses */
+#define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */
+#define SAN_LOG		0			/* printable ASCII */
+#define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_8BIT)
+#define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)	/* event, suppression text */
+
+/*
+ * At most srclen bytes of src (it ends at a NUL before) into dst, NUL
+ * terminated, truncated to dstlen - 1 bytes; dst may be src.  Returns
+ * the length written.
+ */
+size_t	sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
+	    int flags);
+
+#endif /* MH_SANITIZE_H */

@@ -1,0 +1,85 @@
+/*
+ * common/sanitize.c: one function, a check for each behaviour its flags
+ * select and for each place that uses it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sanitize.h"
+#include "tap.h"
+
+static char	 b[32];
+
+static const char *
+san(const char *s, size_t len, int flags)
+{
+	sanitize_text(b, sizeof(b), s, len, flags);
+	return (b);
+}
+
+#define S(s, f)	san((s), strlen(s), (f))
+
+int
+main(void)
+{
+	const char	*s;
+
+	/* every place: no CR, LF, NUL or control byte gets through */
+	is_str(S("a\r\nb\x01" "c\x7f", SAN_LOG), "a??b?c?",
+	    "log: control bytes, CR and LF become '?'");
+	is_str(S("caf\xc3\xa9\tx", SAN_LOG), "caf???x",
+	    "log: 8-bit bytes and tabs become '?'");
+	is_str(san("a\0b", 3, SAN_LOG), "a", "a NUL ends the text");
+
+	/* SMTP reply: the first line, trimmed, printable ASCII */
+	is_str(S("  Mailbox full\r\nX-Injected: yes", SAN_REPLY),
+	    "Mailbox full", "reply: the first line only, leading blanks gone");
+	is_str(S("\r\n\r\nsecond line", SAN_REPLY), "second line",
+	    "reply: leading line breaks skipped");
+	is_str(S("caf\xc3\xa9\tbar\x01", SAN_REPLY), "caf?? bar?",
+	    "reply: a tab is a space, the rest '?'");
+	is_str(S("trailing   ", SAN_REPLY), "trailing",
+	    "reply: trailing blanks trimmed");
+	s = "0123456789012345678901234567890123456789";
+	is_int(sanitize_text(b, sizeof(b), s, strlen(s), SAN_REPLY), 31,
+	    "the length is capped by the buffer (and returned)");
+	is_int(strlen(b), 31, "and the result is NUL terminated");
+	is_int(sanitize_text(b, 11, s, strlen(s), SAN_REPLY), 10,
+	    "a smaller buffer caps it more");
+
+	/* header: unfolded, trimmed, controls as spaces, UTF-8 kept */
+	is_str(S(" Hello\r\n\tworld \r\n", SAN_HEADER), "Hello world",
+	    "header: unfolded and trimmed");
+	is_str(S("\r\n x", SAN_HEADER), "x",
+	    "header: a fold at the start is trimmed too");
+	is_str(S("a\x01" "b", SAN_HEADER), "a b",
+	    "header: a control byte becomes a space");
+	is_str(S("Gr\xc3\xbc\xc3\x9f" "e", SAN_HEADER), "Gr\xc3\xbc\xc3\x9f" "e",
+	    "header: UTF-8 is kept");
+	s = "0123456789012345678901234567890\xc3\xa9";	/* cut inside é */
+	is_str(S(s, SAN_HEADER), "0123456789012345678901234567890",
+	    "header: never cut inside a UTF-8 sequence");
+
+	/* event and suppression fields: controls and breaks as spaces */
+	is_str(S("550 no\r\nsuch user", SAN_FIELD), "550 no  such user",
+	    "field: CR and LF become spaces (nothing dropped)");
+	is_str(S(" x ", SAN_FIELD), " x ", "field: blanks kept");
+	is_str(S("\xe2\x9c\x93", SAN_FIELD), "\xe2\x9c\x93",
+	    "field: UTF-8 kept");
+
+	/* squeezed: one space for every run of blanks and line breaks */
+	is_str(S("  a \t\r\n b\n", SAN_SQUEEZE), "a b",
+	    "squeeze: runs of blanks and breaks are one space, trimmed");
+	is_str(S("x\xc3\xa9\x7f", SAN_SQUEEZE), "x???",
+	    "squeeze: printable ASCII only");
+
+	/* in place, and an empty buffer */
+	strlcpy(b, "in\tplace\n", sizeof(b));
+	sanitize_text(b, sizeof(b), b, strlen(b), SAN_8BIT);
+	is_str(b, "in?place?", "in place: dst may be src");
+	b[0] = 'z';
+	is_int(sanitize_text(b, 0, "abc", 3, 0), 0,
+	    "a zero-sized buffer is left alone");
+	ok(b[0] == 'z', "and not written");
+	return (tap_done());
+}
