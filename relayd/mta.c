@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <tls.h>
 
+#include "enhanced.h"
 #include "log.h"
 #include "verp.h"
 #include "relayd.h"
@@ -614,12 +615,11 @@ ehlo_keyword(struct mconn *c, const char *kw)
 static void
 parse_ext(const char *text, char *ext, size_t len)
 {
-	int	 a, b, c, n = 0;
+	size_t	 n = enhanced_len(text, 0);
 
 	ext[0] = '\0';
-	if (sscanf(text, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 && n > 0 &&
-	    (text[n] == ' ' || text[n] == '\0') && (a == 2 || a == 4 || a == 5))
-		snprintf(ext, len, "%d.%d.%d", a, b, c);
+	if (n > 0)
+		snprintf(ext, len, "%.*s", (int)n, text);
 }
 
 static void	reply(struct mconn *, int, const char *);

@@ -22,6 +22,7 @@
 #include <event2/buffer.h>
 #include <tls.h>
 
+#include "enhanced.h"
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
@@ -823,18 +824,6 @@ cmd_rcpt(struct session *s, char *args)
 	backend_rcpt(&req);
 }
 
-/* "d.d.d" with the class of the code */
-static int
-enhanced_ok(const char *e, int code)
-{
-	int	 a, b, c, n = 0;
-
-	if (sscanf(e, "%1d.%3d.%3d%n", &a, &b, &c, &n) != 3 ||
-	    e[n] != '\0' || a != code / 100 || b < 0 || c < 0)
-		return (0);
-	return (1);
-}
-
 void
 session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 {
@@ -858,7 +847,8 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 	} else if (res->verdict == RCPT_ACCEPT) {
 		if (code < 200 || code > 299)
 			code = 250;
-		enh = enhanced_ok(res->enhanced, code) ? res->enhanced : "2.1.5";
+		enh = enhanced_ok(res->enhanced, code / 100) ? res->enhanced :
+		    "2.1.5";
 		if (text[0] == '\0')
 			strlcpy(text, "Ok", sizeof(text));
 		r = reallocarray(tx->rcpts, tx->nrcpt + 1, sizeof(*r));
@@ -888,13 +878,13 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 		if (res->verdict == RCPT_TEMPFAIL) {
 			if (code < 400 || code > 499)
 				code = 450;
-			enh = enhanced_ok(res->enhanced, code) ?
+			enh = enhanced_ok(res->enhanced, code / 100) ?
 			    res->enhanced : "4.7.1";
 			result = "tempfail";
 		} else {
 			if (code < 500 || code > 599)
 				code = 550;
-			enh = enhanced_ok(res->enhanced, code) ?
+			enh = enhanced_ok(res->enhanced, code / 100) ?
 			    res->enhanced : "5.7.1";
 			result = "reject";
 		}

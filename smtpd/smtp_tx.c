@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enhanced.h"
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
@@ -582,17 +583,6 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	(void)eightbit;
 }
 
-static int
-enh_ok(const char *e, int code)
-{
-	int	 a, b, c, n = 0;
-
-	if (sscanf(e, "%1d.%3d.%3d%n", &a, &b, &c, &n) != 3 ||
-	    e[n] != '\0' || a != code / 100 || b < 0 || c < 0)
-		return (0);
-	return (1);
-}
-
 static void
 commit_done(struct session *s)
 {
@@ -621,7 +611,7 @@ commit_done(struct session *s)
 	}
 	code = best->code;
 	smtp_safe(text, sizeof(text), best->text);
-	enh = enh_ok(best->enhanced, code) ? best->enhanced :
+	enh = enhanced_ok(best->enhanced, code / 100) ? best->enhanced :
 	    code < 300 ? "2.0.0" : code < 500 ? "4.3.0" : "5.3.0";
 	if (text[0] == '\0')
 		snprintf(text, sizeof(text), code < 300 ? "Ok: queued as %s" :

@@ -1,0 +1,40 @@
+/*
+ * RFC 3463 enhanced status codes (enhanced.h).
+ */
+#include <stddef.h>
+
+#include "enhanced.h"
+
+/* one to three digits at s; their number, 0 if none or more */
+static size_t
+digits(const char *s)
+{
+	size_t	 n = 0;
+
+	while (n < 4 && s[n] >= '0' && s[n] <= '9')
+		n++;
+	return (n >= 1 && n <= 3 ? n : 0);
+}
+
+size_t
+enhanced_len(const char *s, int cls)
+{
+	size_t	 sub, det;
+
+	if ((s[0] != '2' && s[0] != '4' && s[0] != '5') ||
+	    (cls != 0 && s[0] - '0' != cls) || s[1] != '.' ||
+	    (sub = digits(s + 2)) == 0 || s[2 + sub] != '.' ||
+	    (det = digits(s + 3 + sub)) == 0)
+		return (0);
+	if (s[3 + sub + det] != '\0' && s[3 + sub + det] != ' ')
+		return (0);
+	return (3 + sub + det);
+}
+
+int
+enhanced_ok(const char *s, int cls)
+{
+	size_t	 n = enhanced_len(s, cls);
+
+	return (n > 0 && s[n] == '\0');
+}

@@ -1,0 +1,20 @@
+/*
+ * RFC 3463 enhanced status codes ("5.1.1"), as smtpd puts them in its
+ * replies and relayd reads them in a server's.
+ */
+#ifndef MH_ENHANCED_H
+#define MH_ENHANCED_H
+
+#include <stddef.h>
+
+/*
+ * Length of the code "C.SSS.DDD" at the start of s (class one digit, 2, 4
+ * or 5, subject and detail one to three digits) when the end of s or a
+ * space follows it; 0 if there is none.  cls: the class it must have (the
+ * reply code / 100), 0 for any.
+ */
+size_t	enhanced_len(const char *s, int cls);
+/* s is such a code and nothing else */
+int	enhanced_ok(const char *s, int cls);
+
+#endif /* MH_ENHANCED_H */

@@ -1,0 +1,33 @@
+/*
+ * common/enhanced.c: RFC 3463 enhanced status codes.
+ */
+#include <stdio.h>
+
+#include "enhanced.h"
+#include "tap.h"
+
+int
+main(void)
+{
+	ok(enhanced_ok("5.1.1", 5), "5.1.1 for a 5xx reply");
+	ok(enhanced_ok("2.0.0", 2) && enhanced_ok("4.7.123", 4),
+	    "2.0.0 and 4.7.123");
+	ok(enhanced_ok("5.1.1", 0), "any class with 0");
+	ok(!enhanced_ok("4.1.1", 5), "the class must be the reply's");
+	ok(!enhanced_ok("3.1.1", 0) && !enhanced_ok("6.0.0", 0),
+	    "only classes 2, 4 and 5");
+	ok(!enhanced_ok("5.1234.1", 5) && !enhanced_ok("5.1.1234", 5),
+	    "at most three digits");
+	ok(!enhanced_ok("5..1", 5) && !enhanced_ok("5.1.", 5) &&
+	    !enhanced_ok("5.1", 5) && !enhanced_ok("", 5),
+	    "every part is there");
+	ok(!enhanced_ok("5. 1.1", 5) && !enhanced_ok("5.+1.1", 5) &&
+	    !enhanced_ok(" 5.1.1", 5), "digits only, no blanks or signs");
+	ok(!enhanced_ok("5.1.1 text", 5), "ok: nothing may follow");
+	is_int(enhanced_len("5.1.1 User unknown", 0), 5,
+	    "len: a code before a space");
+	is_int(enhanced_len("4.4.17", 4), 6, "len: a code at the end");
+	is_int(enhanced_len("5.1.1x", 0), 0, "len: no code when a letter follows");
+	is_int(enhanced_len("User unknown", 0), 0, "len: no code at all");
+	return (tap_done());
+}
