@@ -124,7 +124,8 @@ run: all
 	etc/demo/run.sh $(CURDIR)/$(BUILD)
 
 # every path from PREFIX and the directories above; mailhook.conf only if
-# there is none (0640 root:$(CONFGROUP), the group set when it exists)
+# there is none (0640 root:$(CONFGROUP), the group set by root when it
+# exists)
 install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
@@ -139,7 +140,8 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/mailhook.conf ]; then \
 		install -m 0640 etc/mailhook-minimal.conf \
 		    $(DESTDIR)$(SYSCONFDIR)/mailhook.conf; \
-		if getent group $(CONFGROUP) >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && \
+		    getent group $(CONFGROUP) >/dev/null 2>&1; then \
 			chgrp $(CONFGROUP) $(DESTDIR)$(SYSCONFDIR)/mailhook.conf; \
 		fi; \
 	fi
