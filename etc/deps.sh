@@ -38,7 +38,9 @@ RUN_PKGS="
 	python3 swaks
 "
 
-# what "make test" adds: real peers, tools, the linters and the packager
+# what "make test" adds: real peers, tools, the linters and the packager;
+# manpages-dev: the system pages our manual pages refer to (syslog(3),
+# seccomp(2)), which the mandoc lint test looks for
 TEST_PKGS="
 	clang libclang-rt-14-dev
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
@@ -46,6 +48,7 @@ TEST_PKGS="
 	python3-prometheus-client publicsuffix chromium openssl curl
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
+	manpages-dev
 "
 
 # what dpkg-buildpackage needs beyond the build level
