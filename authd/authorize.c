@@ -18,9 +18,11 @@
 #include "mailhook.h"
 #include "log.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "evbuf.h"
 #include "http.h"
 #include "authd.h"
 #include "sanitize.h"
@@ -55,33 +57,15 @@ authorize_init(struct event_base *base)
  */
 
 struct sbuf {
-	char	*s;
-	size_t	 len, size;
-	int	 err;
+	struct evbuffer	*eb;
+	int		 err;
 };
 
 static void
 sb_add(struct sbuf *b, const char *s, size_t n)
 {
-	char	*p;
-	size_t	 ns;
-
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->size) {
-		ns = b->size ? b->size : 256;
-		while (ns < b->len + n + 1)
-			ns *= 2;
-		if ((p = realloc(b->s, ns)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		b->s = p;
-		b->size = ns;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	if (evbuffer_add(b->eb, s, n) == -1)
+		b->err = 1;
 }
 
 static void
@@ -116,7 +100,7 @@ sb_urlenc(struct sbuf *b, const char *s)
 static void
 sb_form(struct sbuf *b, const char *key, const char *val)
 {
-	if (b->len > 0)
+	if (evbuffer_get_length(b->eb) > 0)
 		sb_add(b, "&", 1);
 	sb_str(b, key);
 	sb_add(b, "=", 1);
@@ -224,12 +208,15 @@ char *
 authorize_body(enum authz_format fmt, const struct authz_params *p,
     size_t *lenp)
 {
-	struct sbuf	 b = { NULL, 0, 0, 0 };
+	struct sbuf	 b;
 	char		 num[32];
 
 	*lenp = 0;
 	if (fmt == AUTHZ_JSON)
 		return (authorize_json(p, lenp));
+	if ((b.eb = evbuffer_new()) == NULL)
+		return (NULL);
+	b.err = 0;
 	if (p->size >= 0)
 		snprintf(num, sizeof(num), "%" PRId64, p->size);
 	if (fmt == AUTHZ_XML) {
@@ -258,12 +245,7 @@ authorize_body(enum authz_format fmt, const struct authz_params *p,
 		sb_form(&b, "spf[result]", p->spf_result);
 		sb_form(&b, "spf[domain]", p->spf_domain);
 	}
-	if (b.err || b.s == NULL) {
-		free(b.s);
-		return (NULL);
-	}
-	*lenp = b.len;
-	return (b.s);
+	return (evbuf_finish(b.eb, b.err, lenp));
 }
 
 const char *

@@ -27,7 +27,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+
 #include "envelope.h"
+#include "evbuf.h"
 
 #define ENV_VERSION_LINE	"mailhook-envelope 1"
 #define ENV_MAX_RCPT		10000
@@ -153,49 +156,21 @@ envelope_new_id(char id[MH_MSGID_LEN])
 	id[16] = '\0';
 }
 
-/* a growing text buffer */
+/* the text being encoded (evbuffer) and whether anything failed */
 struct ebuf {
-	char	*s;
-	size_t	 len;
-	size_t	 cap;
-	int	 err;
+	struct evbuffer	*eb;
+	int		 err;
 };
 
+/* one "key value" line; a value that is not a safe field fails it all */
 static void
 eb_add(struct ebuf *b, const char *key, const char *val)
 {
-	size_t	 need, kl, vl;
-	char	*n;
-
 	if (b->err)
 		return;
-	if (!envelope_field_ok(val)) {
+	if (!envelope_field_ok(val) || evbuffer_add_printf(b->eb, "%s%s%s\n",
+	    key, val[0] != '\0' ? " " : "", val) == -1)
 		b->err = 1;
-		return;
-	}
-	kl = strlen(key);
-	vl = strlen(val);
-	need = b->len + kl + 1 + vl + 2;
-	if (need > b->cap) {
-		size_t ncap = b->cap ? b->cap : 1024;
-		while (ncap < need)
-			ncap *= 2;
-		if ((n = realloc(b->s, ncap)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		b->s = n;
-		b->cap = ncap;
-	}
-	memcpy(b->s + b->len, key, kl);
-	b->len += kl;
-	if (vl > 0) {
-		b->s[b->len++] = ' ';
-		memcpy(b->s + b->len, val, vl);
-		b->len += vl;
-	}
-	b->s[b->len++] = '\n';
-	b->s[b->len] = '\0';
 }
 
 static void
@@ -265,21 +240,17 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	struct ebuf	 b;
 	size_t		 i;
 
-	memset(&b, 0, sizeof(b));
 	if (env->nrcpt > ENV_MAX_RCPT || (env->nrcpt > 0 && env->rcpts == NULL))
 		return (NULL);
+	if ((b.eb = evbuffer_new()) == NULL)
+		return (NULL);
+	b.err = 0;
 	eb_add(&b, ENV_VERSION_LINE, "");
 	for (i = 0; i < NENV_FIELDS; i++)
 		eb_field(&b, env, &env_fields[i]);
 	for (i = 0; i < env->nrcpt; i++)
 		eb_rcpt(&b, &env->rcpts[i]);
-	if (b.err) {
-		free(b.s);
-		return (NULL);
-	}
-	if (lenp != NULL)
-		*lenp = b.len;
-	return (b.s);
+	return (evbuf_finish(b.eb, b.err, lenp));
 }
 
 /* decoding */

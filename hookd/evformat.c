@@ -37,11 +37,13 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <jansson.h>
 
 #include "config.h"
 #include "mh_event.h"
 #include "events.h"
+#include "evbuf.h"
 
 #define CT_JSON		"application/json"
 #define CT_FORM		"application/x-www-form-urlencoded"
@@ -216,32 +218,21 @@ render_events(const struct event_record *const *evs, size_t n, char **body,
 	return (dump(o, body, len));
 }
 
-/* append "&key=value" (urlencoded) to a growing buffer */
+/* append "&key=value" (urlencoded) to the body */
 static int
-form_add(char **buf, size_t *len, const char *key, const char *val)
+form_add(struct evbuffer *b, const char *key, const char *val)
 {
-	char	*ek, *ev, *nb;
-	size_t	 need;
+	char	*ek, *ev;
+	int	 rc = -1;
 
 	ek = curl_easy_escape(NULL, key, 0);
 	ev = curl_easy_escape(NULL, val, 0);
-	if (ek == NULL || ev == NULL) {
-		curl_free(ek);
-		curl_free(ev);
-		return (-1);
-	}
-	need = *len + strlen(ek) + strlen(ev) + 3;
-	if ((nb = realloc(*buf, need)) == NULL) {
-		curl_free(ek);
-		curl_free(ev);
-		return (-1);
-	}
-	*buf = nb;
-	*len += snprintf(nb + *len, need - *len, "%s%s=%s",
-	    *len > 0 ? "&" : "", ek, ev);
+	if (ek != NULL && ev != NULL && evbuffer_add_printf(b, "%s%s=%s",
+	    evbuffer_get_length(b) > 0 ? "&" : "", ek, ev) != -1)
+		rc = 0;
 	curl_free(ek);
 	curl_free(ev);
-	return (0);
+	return (rc);
 }
 
 static int
@@ -249,8 +240,8 @@ render_failures(const struct event_record *ev, char **body, size_t *len)
 {
 	const char	*action, *id;
 	char		 ts[32], num[32], code[16];
-	char		*buf = NULL;
-	size_t		 blen = 0, i;
+	struct evbuffer	*buf;
+	size_t		 i;
 	struct tm	 tm;
 	json_t		*tags;
 	int		 rc = 0;
@@ -265,33 +256,31 @@ render_failures(const struct event_record *ev, char **body, size_t *len)
 		snprintf(code, sizeof(code), "%d", ev->code);
 	else
 		code[0] = '\0';
+	if ((buf = evbuffer_new()) == NULL)
+		return (-1);
 	id = ev->queue_id[0] != '\0' ? ev->queue_id :
 	    ev->message_id[0] != '\0' ? ev->message_id : ev->id;
-	rc |= form_add(&buf, &blen, "id", id);
-	rc |= form_add(&buf, &blen, "type", "failure");
-	rc |= form_add(&buf, &blen, "timestamp", ts);
-	rc |= form_add(&buf, &blen, "time", num);
-	rc |= form_add(&buf, &blen, "recipient", ev->recipient);
-	rc |= form_add(&buf, &blen, "action", action);
-	rc |= form_add(&buf, &blen, "state", ev->async ? "bounce" :
+	rc |= form_add(buf, "id", id);
+	rc |= form_add(buf, "type", "failure");
+	rc |= form_add(buf, "timestamp", ts);
+	rc |= form_add(buf, "time", num);
+	rc |= form_add(buf, "recipient", ev->recipient);
+	rc |= form_add(buf, "action", action);
+	rc |= form_add(buf, "state", ev->async ? "bounce" :
 	    ev->stage[0] != '\0' ? ev->stage : "unknown");
-	rc |= form_add(&buf, &blen, "code", code);
-	rc |= form_add(&buf, &blen, "extended", ev->extended);
-	rc |= form_add(&buf, &blen, "description", ev->description);
+	rc |= form_add(buf, "code", code);
+	rc |= form_add(buf, "extended", ev->extended);
+	rc |= form_add(buf, "description", ev->description);
 	if ((tags = tags_array(ev->tags)) == NULL)
 		rc = -1;
 	else {
 		for (i = 0; i < json_array_size(tags); i++)
-			rc |= form_add(&buf, &blen, "tags[]",
+			rc |= form_add(buf, "tags[]",
 			    json_string_value(json_array_get(tags, i)));
 		json_decref(tags);
 	}
-	if (rc != 0 || buf == NULL) {
-		free(buf);
+	if ((*body = evbuf_finish(buf, rc != 0, len)) == NULL)
 		return (-1);
-	}
-	*body = buf;
-	*len = blen;
 	return (0);
 }
 
