@@ -23,7 +23,7 @@ static const struct child_ops	*ops;
 
 /*
  * The config from the parent (parent_send_config in mailhookd/parent.c):
- * CONF_START with its length, CONF_DATA chunks of JSON, CONF_END.
+ * SETUP_CONF_START with its length, SETUP_CONF_DATA chunks of JSON, SETUP_CONF_END.
  */
 static char	*conf_buf;
 static size_t	 conf_len, conf_want;
@@ -38,26 +38,26 @@ child_config_chunk(struct imsg *imsg, int *done)
 
 	*done = 0;
 	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
+	case IMSG_SETUP_CONF_START:
 		if (n != sizeof(size_t))
-			fatalx("CONF_START: bad size");
+			fatalx("SETUP_CONF_START: bad size");
 		memcpy(&conf_want, imsg->data, sizeof(size_t));
 		if (conf_want > 64 * 1024 * 1024)
-			fatalx("CONF_START: config too large");
+			fatalx("SETUP_CONF_START: config too large");
 		free(conf_buf);
 		if ((conf_buf = malloc(conf_want + 1)) == NULL)
 			fatal("config buffer");
 		conf_len = 0;
 		return (NULL);
-	case IMSG_CONF_DATA:
+	case IMSG_SETUP_CONF_DATA:
 		if (conf_buf == NULL || n > conf_want - conf_len)
-			fatalx("CONF_DATA: unexpected or too long");
+			fatalx("SETUP_CONF_DATA: unexpected or too long");
 		memcpy(conf_buf + conf_len, imsg->data, n);
 		conf_len += n;
 		return (NULL);
-	case IMSG_CONF_END:
+	case IMSG_SETUP_CONF_END:
 		if (conf_buf == NULL || conf_len != conf_want)
-			fatalx("CONF_END: incomplete config");
+			fatalx("SETUP_CONF_END: incomplete config");
 		*done = 1;
 		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES, &err);
 		free(conf_buf);
@@ -109,11 +109,11 @@ child_peer(struct imsg *imsg)
 	int	peer;
 
 	if (IMSG_DATA_SIZE(imsg) != sizeof(int) || imsg->fd == -1)
-		fatalx("CTL_PEER: malformed");
+		fatalx("SETUP_PEER: malformed");
 	memcpy(&peer, imsg->data, sizeof(int));
 	if (peer <= PROC_PARENT || peer >= PROC_CONTROL ||
 	    !proc_edge(proc_self, peer) || proc_peer[peer] != NULL)
-		fatalx("CTL_PEER: refused channel to %d", peer);
+		fatalx("SETUP_PEER: refused channel to %d", peer);
 	proc_peer[peer] = mproc_new(imsg->fd, peer, ops->peer_dispatch);
 	log_debug("channel to %s", proc_name(peer));
 }
@@ -146,9 +146,9 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 	uint32_t	 id;
 
 	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_DATA:
-	case IMSG_CONF_END:
+	case IMSG_SETUP_CONF_START:
+	case IMSG_SETUP_CONF_DATA:
+	case IMSG_SETUP_CONF_END:
 		conf = child_config_chunk(imsg, &done);
 		if (done) {
 			/*
@@ -160,17 +160,17 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 			log_info("configuration reloaded");
 		}
 		break;
-	case IMSG_CTL_PEER:
+	case IMSG_SETUP_PEER:
 		child_peer(imsg);
 		break;
-	case IMSG_CTL_LISTENER:
+	case IMSG_SETUP_LISTENER:
 		if (IMSG_DATA_SIZE(imsg) != sizeof(id) || imsg->fd == -1 ||
 		    ops->listener == NULL)
-			fatalx("CTL_LISTENER: malformed");
+			fatalx("SETUP_LISTENER: malformed");
 		memcpy(&id, imsg->data, sizeof(id));
 		ops->listener(imsg->fd, id);
 		break;
-	case IMSG_CTL_START:
+	case IMSG_SETUP_START:
 		if (ops->start != NULL)
 			ops->start();
 		break;
@@ -248,7 +248,7 @@ child_run(const struct child_ops *o)
 	evsignal_add(evint, NULL);
 
 	desc = sandbox_describe();
-	mproc_compose(p, IMSG_CTL_READY, 0, -1, desc, strlen(desc) + 1);
+	mproc_compose(p, IMSG_SETUP_READY, 0, -1, desc, strlen(desc) + 1);
 	log_debug("confined: %s", desc);
 	/* messages that arrived with the config are waiting in the buffer */
 	event_active(p->ev, EV_READ, 0);

@@ -23,7 +23,7 @@ struct child_ops {
 	mproc_handler	 peer_dispatch;
 	/* messages from the parent that child.c does not handle, NULL: none */
 	mproc_handler	 parent_dispatch;
-	/* IMSG_CTL_LISTENER (smtpd only) */
+	/* IMSG_SETUP_LISTENER (smtpd only) */
 	void		 (*listener)(int fd, uint32_t id);
 	/* a control request: argv array; returns the reply (new reference) */
 	json_t		*(*control)(const json_t *argv, int root);

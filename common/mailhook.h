@@ -31,14 +31,16 @@ enum mh_proc {
 enum imsg_type {
 	IMSG_NONE,
 
-	/* parent <-> children */
-	IMSG_CONF_START,	/* -> child: a new config follows */
-	IMSG_CONF_DATA,		/* -> child: a chunk of config JSON */
-	IMSG_CONF_END,		/* -> child: apply it */
-	IMSG_CTL_PEER,		/* -> child: fd is a socket to peer (enum mh_proc) */
-	IMSG_CTL_LISTENER,	/* -> smtpd: fd is a bound listener (uint32_t id) */
-	IMSG_CTL_READY,		/* <- child: confined and configured (text: confinement) */
-	IMSG_CTL_START,		/* -> child: every peer is there, start */
+	/* parent <-> child: setup (config, channels, listeners, start) */
+	IMSG_SETUP_CONF_START,	/* -> child: a new config follows */
+	IMSG_SETUP_CONF_DATA,	/* -> child: a chunk of config JSON */
+	IMSG_SETUP_CONF_END,	/* -> child: apply it */
+	IMSG_SETUP_PEER,	/* -> child: fd is a socket to peer (enum mh_proc) */
+	IMSG_SETUP_LISTENER,	/* -> smtpd: fd is a bound listener (uint32_t id) */
+	IMSG_SETUP_READY,	/* <- child: confined and configured (text: confinement) */
+	IMSG_SETUP_START,	/* -> child: every peer is there, start */
+
+	/* parent <-> child: control (mhctl, -v, -X) */
 	IMSG_CTL_VERBOSE,	/* -> child: int verbosity */
 	IMSG_CTL_FORBIDDEN,	/* -> child: test trigger, make a forbidden syscall */
 	IMSG_CTL_REQUEST,	/* -> child: control request (JSON), peerid = client */

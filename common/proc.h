@@ -3,7 +3,7 @@
  *
  * The parent forks and re-execs mailhookd with "-P name" for each child;
  * fd PROC_PARENT_FD of the child is its socket to the parent.  Channels to
- * other children arrive later as IMSG_CTL_PEER fds, only along the edges
+ * other children arrive later as IMSG_SETUP_PEER fds, only along the edges
  * that proc_edges() allows.
  */
 #ifndef MH_PROC_H

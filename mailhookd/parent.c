@@ -234,9 +234,9 @@ children_connect(void)
 			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 			    sp) == -1)
 				fatal("socketpair");
-			mproc_compose(children[a].mp, IMSG_CTL_PEER, 0, sp[0],
+			mproc_compose(children[a].mp, IMSG_SETUP_PEER, 0, sp[0],
 			    &b, sizeof(b));
-			mproc_compose(children[b].mp, IMSG_CTL_PEER, 0, sp[1],
+			mproc_compose(children[b].mp, IMSG_SETUP_PEER, 0, sp[1],
 			    &a, sizeof(a));
 		}
 }
@@ -250,7 +250,7 @@ listeners_send(const struct config *conf)
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
 		if ((fd = dup(l->fd)) == -1)
 			fatal("dup");
-		mproc_compose(children[PROC_SMTPD].mp, IMSG_CTL_LISTENER, 0,
+		mproc_compose(children[PROC_SMTPD].mp, IMSG_SETUP_LISTENER, 0,
 		    fd, &l->id, sizeof(l->id));
 	}
 }
@@ -399,8 +399,8 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
- * Config transfer to a child: CONF_START (the length), CONF_DATA chunks
- * of JSON, CONF_END; child.c reassembles it.
+ * Config transfer to a child: SETUP_CONF_START (the length), SETUP_CONF_DATA chunks
+ * of JSON, SETUP_CONF_END; child.c reassembles it.
  */
 #define CONF_CHUNK	(256 * 1024)
 
@@ -417,12 +417,12 @@ parent_send_config(struct mproc *p, const struct config *conf, int flags)
 		fatalx("json_dumps");
 	json_decref(j);
 	len = strlen(s);
-	mproc_compose(p, IMSG_CONF_START, 0, -1, &len, sizeof(len));
+	mproc_compose(p, IMSG_SETUP_CONF_START, 0, -1, &len, sizeof(len));
 	for (off = 0; off < len; off += n) {
 		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
-		mproc_compose(p, IMSG_CONF_DATA, 0, -1, s + off, n);
+		mproc_compose(p, IMSG_SETUP_CONF_DATA, 0, -1, s + off, n);
 	}
-	mproc_compose(p, IMSG_CONF_END, 0, -1, NULL, 0);
+	mproc_compose(p, IMSG_SETUP_CONF_END, 0, -1, NULL, 0);
 	free(s);
 }
 
@@ -499,10 +499,10 @@ parent_dispatch_child(struct mproc *p, struct imsg *imsg)
 	const char	*s;
 
 	switch (imsg->hdr.type) {
-	case IMSG_CTL_READY:
+	case IMSG_SETUP_READY:
 		s = imsg->data;
 		if (s == NULL || !msg_str_ok(s, IMSG_DATA_SIZE(imsg)))
-			fatalx("CTL_READY from %s: malformed", p->name);
+			fatalx("SETUP_READY from %s: malformed", p->name);
 		strlcpy(c->confinement, s, sizeof(c->confinement));
 		c->ready = 1;
 		log_info("%s (pid %d) ready: %s", p->name, (int)c->pid, s);
@@ -572,7 +572,7 @@ parent_main(void)
 	children_connect();
 	listeners_send(parent_conf);
 	for (i = 0; i < NCHILD; i++)
-		mproc_compose(children[child_procs[i]].mp, IMSG_CTL_START, 0,
+		mproc_compose(children[child_procs[i]].mp, IMSG_SETUP_START, 0,
 		    -1, NULL, 0);
 	log_info("mailhookd %s started", MH_VERSION);
 	event_base_dispatch(proc_base);

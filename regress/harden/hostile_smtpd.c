@@ -86,13 +86,13 @@ send_config(struct imsgbuf *ib, const struct config *conf, int flags)
 	if (s == NULL)
 		errx(1, "json_dumps");
 	len = strlen(s);
-	imsg_compose(ib, IMSG_CONF_START, 0, 0, -1, &len, sizeof(len));
+	imsg_compose(ib, IMSG_SETUP_CONF_START, 0, 0, -1, &len, sizeof(len));
 	for (off = 0; off < len; off += n) {
 		n = len - off > CHUNK ? CHUNK : len - off;
-		imsg_compose(ib, IMSG_CONF_DATA, 0, 0, -1, s + off, n);
+		imsg_compose(ib, IMSG_SETUP_CONF_DATA, 0, 0, -1, s + off, n);
 		flush(ib);
 	}
-	imsg_compose(ib, IMSG_CONF_END, 0, 0, -1, NULL, 0);
+	imsg_compose(ib, IMSG_SETUP_CONF_END, 0, 0, -1, NULL, 0);
 	flush(ib);
 	free(s);
 	json_decref(j);
@@ -224,10 +224,10 @@ main(int argc, char *argv[])
 	imsg_init(&sib, ch2[1]);
 	send_config(&pib, conf, CONF_SECRETS | CONF_VERDICT_KEY);
 	peer = PROC_SMTPD;
-	imsg_compose(&pib, IMSG_CTL_PEER, 0, 0, ch2[0], &peer, sizeof(peer));
-	imsg_compose(&pib, IMSG_CTL_START, 0, 0, -1, NULL, 0);
+	imsg_compose(&pib, IMSG_SETUP_PEER, 0, 0, ch2[0], &peer, sizeof(peer));
+	imsg_compose(&pib, IMSG_SETUP_START, 0, 0, -1, NULL, 0);
 	flush(&pib);
-	wait_for(&pib, IMSG_CTL_READY, &imsg);
+	wait_for(&pib, IMSG_SETUP_READY, &imsg);
 	imsg_free(&imsg);
 
 	imsg_compose(&sib, IMSG_SPOOL_OPEN, 0, 0, -1, &so, sizeof(so));

@@ -56,7 +56,7 @@ static int		 child_status = -1;
 static void
 from_child(struct mproc *p, struct imsg *imsg)
 {
-	if (p->proc == PROC_PARENT && imsg->hdr.type == IMSG_CTL_READY)
+	if (p->proc == PROC_PARENT && imsg->hdr.type == IMSG_SETUP_READY)
 		child_ready = 1;
 	else
 		printf("# %s got %s\n", p->name,
@@ -145,7 +145,7 @@ connect_peers(enum mh_proc self)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) ==
 		    -1)
 			err(2, "socketpair");
-		mproc_compose(chan[PROC_PARENT], IMSG_CTL_PEER, 0, sp[1], &i,
+		mproc_compose(chan[PROC_PARENT], IMSG_SETUP_PEER, 0, sp[1], &i,
 		    sizeof(i));
 		chan[i] = mproc_new(sp[0], i, from_child);
 		chan[i]->lost = lost;
@@ -184,7 +184,7 @@ size_of(uint32_t type)
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
-	case IMSG_CTL_PEER:		return (sizeof(int));
+	case IMSG_SETUP_PEER:		return (sizeof(int));
 	default:			return (0);
 	}
 }
@@ -489,7 +489,7 @@ main(int argc, char *argv[])
 	seal_new_key(conf->verdict_key);
 	parent_send_config(chan[PROC_PARENT], conf, child_conf_flags(child));
 	connect_peers(child);
-	mproc_compose(chan[PROC_PARENT], IMSG_CTL_START, 0, -1, NULL, 0);
+	mproc_compose(chan[PROC_PARENT], IMSG_SETUP_START, 0, -1, NULL, 0);
 	spin(30, ready);
 	if (!child_ready) {
 		printf("not ready\n");
