@@ -214,19 +214,21 @@ struct html_plan *
 html_plan_new(const char *html, size_t len)
 {
 	struct html_plan	*p;
+	GumboOptions		 opts;
 	GumboOutput		*out;
 	int			 rv;
 
 	if (len > HTML_REWRITE_MAX || (p = calloc(1, sizeof(*p))) == NULL)
 		return (NULL);
-	if ((out = gumbo_parse_with_options(&kGumboDefaultOptions, html,
-	    len)) == NULL) {
+	opts = kGumboDefaultOptions;
+	opts.max_errors = 0;		/* parse errors are not wanted here */
+	if ((out = gumbo_parse_with_options(&opts, html, len)) == NULL) {
 		free(p);
 		return (NULL);
 	}
 	rv = plan_walk(p, out->root, html, len);
 	p->pixel_off = pixel_offset(out, html, len);
-	gumbo_destroy_output(&kGumboDefaultOptions, out);
+	gumbo_destroy_output(&opts, out);
 	if (rv == -1) {
 		html_plan_free(p);
 		return (NULL);
@@ -282,9 +284,15 @@ static void
 put_attr(FILE *o, const char *s)
 {
 	const char	*r;
+	size_t		 n;
 
-	for (; *s != '\0'; s++) {
+	for (;;) {
+		n = strcspn(s, "&\"'<>` \t\r\n\f");
+		fwrite(s, 1, n, o);
+		s += n;
 		switch (*s) {
+		case '\0':
+			return;
 		case '&':
 			r = "&amp;";
 			break;
@@ -303,18 +311,12 @@ put_attr(FILE *o, const char *s)
 		case '`':
 			r = "&#96;";
 			break;
-		case ' ':
-		case '\t':
-		case '\r':
-		case '\n':
-		case '\f':
+		default:
 			r = "%20";
 			break;
-		default:
-			putc(*s, o);
-			continue;
 		}
 		fputs(r, o);
+		s++;
 	}
 }
 

@@ -151,7 +151,7 @@ queue_abort(const char *msgid)
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	unlinkat(incfd, msgid, 0);
-	delete_copies(incfd, msgid);
+	delete_copies(qfd, msgid);
 	return (0);
 }
 
@@ -346,8 +346,10 @@ delete_copies(int dfd, const char *msgid)
 /*
  * The tracking step of a submission, before signing (relay.c): for
  * mail with a tracking block for its From: domain (not a bounce), one
- * copy per recipient beside the incoming file, env->tracked set.  -1 if
- * a copy could not be written (none is left).
+ * copy per recipient, env->tracked set.  -1 if a copy could not be
+ * written (none is left).  The copies go to queue/ at once, flushed by
+ * the commit's group flush: until the envelope is there, they do not
+ * exist (queue_load removes them).
  */
 int
 queue_track(const char *msgid, struct envelope *env)
@@ -379,7 +381,7 @@ queue_track(const char *msgid, struct envelope *env)
 	for (i = 0; i < env->nrcpt && rv == 0; i++) {
 		copy_name(name, sizeof(name), msgid, i);
 		if ((copy = track_render(tm, env->rcpts[i].addr, &clen)) ==
-		    NULL || queue_write(incfd, name, copy, clen, 0) == -1)
+		    NULL || queue_write(qfd, name, copy, clen, FR_GROUP) == -1)
 			rv = -1;
 		free(copy);
 	}
@@ -387,48 +389,22 @@ queue_track(const char *msgid, struct envelope *env)
 	free(buf);
 	if (rv == -1) {
 		log_warnx("%s: tracked copies not written", msgid);
-		delete_copies(incfd, msgid);
+		delete_copies(qfd, msgid);
 		return (-1);
 	}
 	env->tracked = 1;
 	return (0);
 }
 
-/* the copies move with the message; each is part of the flush */
-static int
-move_copies(const struct envelope *env, int flags)
-{
-	char	 name[64];
-	size_t	 i;
-	int	 fd;
-
-	for (i = 0; env->tracked && i < env->nrcpt; i++) {
-		copy_name(name, sizeof(name), env->id, i);
-		if ((fd = openat(incfd, name, O_RDONLY | O_CLOEXEC)) == -1 ||
-		    ((flags & FR_FSYNC) ? fsync(fd) : (gsync_fd(fd), 0)) == -1 ||
-		    renameat(incfd, name, qfd, name) == -1) {
-			log_warn("%s: copy %zu", env->id, i);
-			if (fd != -1)
-				close(fd);
-			delete_copies(incfd, env->id);
-			delete_copies(qfd, env->id);
-			return (-1);
-		}
-		close(fd);
-	}
-	return (0);
-}
-
 /*
  * The first half of a commit: the message moves from incoming/ to
- * queue/<id>.msg with the copies of tracked mail (flags: how they are
- * made durable, file_replace), env learns its id, size and headers.
- * Without its .env
+ * queue/<id>.msg and env learns its id, size and headers.  Without its
+ * .env
  * it does not exist yet (queue_load removes it).  Returns the open
  * message file, or -1 (the file is gone).
  */
 static int
-commit_move(const char *msgid, struct envelope *env, int flags)
+commit_move(const char *msgid, struct envelope *env)
 {
 	struct stat	 st;
 	char		 name[64];
@@ -447,8 +423,6 @@ commit_move(const char *msgid, struct envelope *env, int flags)
 	read_headers(fd, env);
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
-	if (move_copies(env, flags) == -1)
-		goto fail;
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
 		log_warn("rename %s", msgid);
@@ -480,7 +454,7 @@ queue_commit(const char *msgid, struct envelope *env)
 {
 	int	 fd, rv;
 
-	if ((fd = commit_move(msgid, env, FR_FSYNC)) == -1)
+	if ((fd = commit_move(msgid, env)) == -1)
 		return (-1);
 	rv = fsync(fd);
 	close(fd);
@@ -526,7 +500,7 @@ queue_commit_group(const char *msgid, struct envelope *env,
 	struct commit_state	*cs;
 	int			 fd;
 
-	if ((fd = commit_move(msgid, env, FR_GROUP)) == -1) {
+	if ((fd = commit_move(msgid, env)) == -1) {
 		done(0, env, arg);
 		return;
 	}
@@ -626,7 +600,7 @@ queue_open_incoming_ro(const char *msgid, int copy)
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	file_name(name, sizeof(name), msgid, 0, copy);
-	return (openat(incfd, name, O_RDONLY | O_CLOEXEC));
+	return (openat(copy >= 0 ? qfd : incfd, name, O_RDONLY | O_CLOEXEC));
 }
 
 /*
@@ -641,7 +615,7 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 {
 	char	 name[64], tmp[80], buf[64 * 1024];
 	ssize_t	 n;
-	int	 dfd = queued ? qfd : incfd, in, out;
+	int	 dfd = queued || copy >= 0 ? qfd : incfd, in, out;
 
 	if (!envelope_id_ok(msgid))
 		return (-1);
@@ -671,6 +645,10 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 	}
 	if (queued && fsync(out) == -1)
 		goto fail;
+	if (!queued && copy >= 0) {
+		gsync_fd(out);		/* the commit's flush, as the copy was */
+		gsync_fd(dfd);
+	}
 	close(in);
 	close(out);
 	if (renameat(dfd, tmp, dfd, name) == -1) {
