@@ -344,12 +344,13 @@ delete_copies(int dfd, const char *msgid)
 }
 
 /*
- * The tracking step of a submission, before signing (relay.c): for
- * mail with a tracking block for its From: domain (not a bounce), one
- * copy per recipient, env->tracked set.  -1 if a copy could not be
- * written (none is left).  The copies go to queue/ at once, flushed by
- * the commit's group flush: until the envelope is there, they do not
- * exist (queue_load removes them).
+ * The tracking step of a submission, before signing (relay.c), for mail
+ * with a tracking block for its From: domain (not a bounce).  One
+ * recipient: the message is replaced by its tracked copy.  More: one
+ * copy per recipient, env->tracked set; they go to queue/ at once,
+ * flushed by the commit's group flush, and until the envelope is there
+ * they do not exist (queue_load removes them).  -1 if a copy could not
+ * be written (none is left).
  */
 int
 queue_track(const char *msgid, struct envelope *env)
@@ -381,8 +382,12 @@ queue_track(const char *msgid, struct envelope *env)
 	for (i = 0; i < env->nrcpt && rv == 0; i++) {
 		copy_name(name, sizeof(name), msgid, i);
 		if ((copy = track_render(tm, env->rcpts[i].addr, &clen)) ==
-		    NULL || queue_write(qfd, name, copy, clen, FR_GROUP) == -1)
+		    NULL)
 			rv = -1;
+		else if (env->nrcpt == 1)
+			rv = queue_write(incfd, msgid, copy, clen, 0);
+		else
+			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
 		free(copy);
 	}
 	track_free(tm);
@@ -392,7 +397,7 @@ queue_track(const char *msgid, struct envelope *env)
 		delete_copies(qfd, msgid);
 		return (-1);
 	}
-	env->tracked = 1;
+	env->tracked = env->nrcpt > 1;
 	return (0);
 }
 
