@@ -54,6 +54,7 @@ int		 parse_def(const struct pos *, const char *, const char *,
 		    const char *);
 void		 parse_defs_clear(void);
 void		 parse_at(const struct pos *, char *, size_t);
+const char	*parse_usage(const char *, const char *, const char *);
 
 #define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */
 

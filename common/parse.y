@@ -109,6 +109,9 @@ static struct pos		 auth_pos;
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 url_seen;	/* url option seen in the block */
 static int			 stmt_tok;	/* the token a statement began with */
+static char			 stmt_text[64];	/* and its text, */
+static char			 stmt_text2[64];	/* the second token's */
+static int			 stmt_ntok;	/* tokens after the first */
 
 int		 yyparse(void);
 int		 yylex(void);
@@ -1075,7 +1078,7 @@ misplaced_word(const struct pos *p, const char *w, const char *block)
 void
 yyerror(const char *msg)
 {
-	const char	*block = cur_block();
+	const char	*block = cur_block(), *usage;
 	int		 top = 0;
 
 	if (suppress)
@@ -1085,7 +1088,11 @@ yyerror(const char *msg)
 			perr(&braces[nbraces - 1], "missing '}'");
 		else
 			perr(&lastpos, "unexpected end of file");
-	} else if (lasttok == '\n')
+	} else if (lasttok == '\n' && stmt_tok != STRING &&
+	    (usage = parse_usage(block, stmt_text, stmt_text2)) != NULL)
+		perr(&lastpos, "incomplete statement at end of line: expected "
+		    "%s", usage);
+	else if (lasttok == '\n')
 		perr(&lastpos, "%s: statement incomplete at end of line", msg);
 	else if (lasttok == STRING && !lastquoted &&
 	    lookup(lasttext, NULL) == STRING)
@@ -1436,8 +1443,13 @@ yylex(void)
 		suppress = 0;
 	tok = lex();
 	lasttok = tok;
-	if (lastbol)
+	if (lastbol) {
 		stmt_tok = tok;
+		stmt_ntok = 0;
+		strlcpy(stmt_text, lasttext, sizeof(stmt_text));
+		stmt_text2[0] = '\0';
+	} else if (++stmt_ntok == 1)
+		strlcpy(stmt_text2, lasttext, sizeof(stmt_text2));
 	return (tok);
 }
 

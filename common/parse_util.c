@@ -461,3 +461,108 @@ parse_at(const struct pos *p, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d:%d", p->file ? p->file : "?", p->line,
 	    p->col);
 }
+
+/*
+ * What a statement looks like, by the block it is in ("" at the top) and
+ * its first word: for "incomplete statement" errors.  mailhook.conf(5)
+ * has the whole description; a statement missing here gets the generic
+ * message.
+ */
+static const struct {
+	const char	*block;
+	const char	*word;
+	const char	*usage;
+} usages[] = {
+	{ "", "hostname", "hostname NAME" },
+	{ "", "resolver", "resolver ADDRESS [port PORT]" },
+	{ "", "spool", "spool DIRECTORY" },
+	{ "", "control", "control PATH" },
+	{ "", "ca", "ca FILE" },
+	{ "", "pki", "pki NAME cert FILE key FILE" },
+	{ "", "credentials", "credentials FILE" },
+	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
+	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
+	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
+	    "sessions-per-ip | errors NUMBER, limit idle-timeout | "
+	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
+	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
+	    "[tls verify], limit sender-domain DOMAIN rate NUMBER per UNIT" },
+	{ "", "limit message-size", "limit message-size SIZE" },
+	{ "", "limit recipients", "limit recipients NUMBER" },
+	{ "", "limit sessions", "limit sessions NUMBER" },
+	{ "", "limit sessions-per-ip", "limit sessions-per-ip NUMBER" },
+	{ "", "limit errors", "limit errors NUMBER" },
+	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
+	{ "", "limit session-timeout", "limit session-timeout DURATION" },
+	{ "", "limit greeting-delay", "limit greeting-delay DURATION" },
+	{ "", "limit domain", "limit domain DOMAIN [rate NUMBER per UNIT] "
+	    "[connections NUMBER] [tls require] [tls verify]" },
+	{ "", "limit sender-domain", "limit sender-domain DOMAIN rate NUMBER "
+	    "per UNIT" },
+	{ "", "queue lifetime", "queue lifetime DURATION" },
+	{ "", "queue retry", "queue retry DURATION to DURATION" },
+	{ "", "relay from", "relay from auth | NETWORK" },
+	{ "", "relay via", "relay via mx | URL" },
+	{ "", "bounce domain", "bounce domain DOMAIN" },
+	{ "", "bounce dsn", "bounce dsn yes | no" },
+	{ "", "route", "route ADDRESS | domain DOMAIN | any { ... }" },
+	{ "", "relay", "relay from auth | NETWORK, relay via mx | URL" },
+	{ "", "bounce", "bounce domain DOMAIN, bounce dsn yes | no" },
+	{ "", "queue", "queue lifetime DURATION, queue retry DURATION to "
+	    "DURATION" },
+	{ "", "spf", "spf reject fail" },
+	{ "", "allow", "allow private-addresses" },
+	{ "", "dkim", "dkim domain DOMAIN selector SELECTOR key FILE" },
+	{ "", "events", "events { ... }" },
+	{ "", "tracking", "tracking domain DOMAIN { ... }" },
+	{ "", "include", "include FILE" },
+	{ "route", "url", "url URL" },
+	{ "route", "format", "format json | multipart | raw" },
+	{ "route", "mode", "mode sync | queue" },
+	{ "route", "authorize", "authorize URL [format form | json | xml] "
+	    "[timeout DURATION]" },
+	{ "route", "errors", "errors URL" },
+	{ "route", "header", "header NAME VALUE" },
+	{ "route", "secret", "secret whsec_..." },
+	{ "route", "timeout", "timeout DURATION" },
+	{ "route", "lifetime", "lifetime DURATION" },
+	{ "route", "concurrency", "concurrency NUMBER" },
+	{ "events", "url", "url URL" },
+	{ "events", "format", "format events | failures | callback" },
+	{ "events", "kinds", "kinds all | KIND ..." },
+	{ "events", "secret", "secret whsec_..." },
+	{ "events", "header", "header NAME VALUE" },
+	{ "events", "timeout", "timeout DURATION" },
+	{ "events", "batch", "batch NUMBER" },
+	{ "events", "wait", "wait DURATION" },
+	{ "tracking", "url", "url URL" },
+	{ "tracking", "secret", "secret STRING" },
+	{ "tracking", "opens", "opens yes | no" },
+	{ "tracking", "clicks", "clicks yes | no" },
+	{ "tracking", "read", "read DURATION" },
+	{ "tracking", "unsubscribe", "unsubscribe one-click | no" }
+};
+
+/*
+ * The form of the statement that starts with W1 W2 in BLOCK (NULL: at the
+ * top), else of the one that starts with W1; NULL if unknown.
+ */
+const char *
+parse_usage(const char *block, const char *w1, const char *w2)
+{
+	char	 two[2 * PARSE_WORD_MAX + 2];
+	size_t	 i;
+
+	if (block == NULL)
+		block = "";
+	snprintf(two, sizeof(two), "%s %s", w1, w2);
+	for (i = 0; i < sizeof(usages) / sizeof(usages[0]); i++)
+		if (strcmp(usages[i].block, block) == 0 &&
+		    strcmp(usages[i].word, two) == 0)
+			return (usages[i].usage);
+	for (i = 0; i < sizeof(usages) / sizeof(usages[0]); i++)
+		if (strcmp(usages[i].block, block) == 0 &&
+		    strcmp(usages[i].word, w1) == 0)
+			return (usages[i].usage);
+	return (NULL);
+}
