@@ -111,13 +111,9 @@ authd_stats(void)
 }
 
 static json_t *
-authd_control(const json_t *argv, int root)
+authd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*w1 = json_string_value(json_array_get(argv, 0));
-	const char	*w2 = json_string_value(json_array_get(argv, 1));
-
-	if (w1 != NULL && w2 != NULL && strcmp(w1, "show") == 0 &&
-	    strcmp(w2, "stats") == 0)
+	if (cmd->id == CTL_SHOW_STATS)
 		return (authd_stats());
 	return (NULL);
 }

@@ -121,16 +121,31 @@ child_peer(struct imsg *imsg)
 static void
 child_control(struct mproc *p, struct imsg *imsg)
 {
-	json_t	*req, *argv, *reply;
-	int	 root;
+	const struct ctl_cmd	*cmd = NULL;
+	const char		*words[2];
+	json_t			*req, *argv, *reply;
+	size_t			 n;
+	int			 root;
 
 	req = msg_get_json(p, imsg);
 	argv = json_object_get(req, "argv");
 	root = json_is_true(json_object_get(req, "root"));
-	if (!json_is_array(argv) || ops->control == NULL)
+	if (json_is_array(argv)) {
+		n = json_array_size(argv);
+		words[0] = json_string_value(json_array_get(argv, 0));
+		words[1] = json_string_value(json_array_get(argv, 1));
+		if (words[0] != NULL && (n < 2 || words[1] != NULL))
+			cmd = ctl_cmd_lookup(n < 2 ? n : 2, words);
+		/* the parent checked it; only what is ours is served */
+		if (cmd != NULL && (!ctl_cmd_args_ok(cmd, n) ||
+		    (cmd->target != (int)proc_self &&
+		    cmd->target != CTL_CHILDREN)))
+			cmd = NULL;
+	}
+	if (cmd == NULL || ops->control == NULL)
 		reply = json_pack("{s:s}", "error", "unsupported request");
 	else
-		reply = ops->control(argv, root);
+		reply = ops->control(cmd, argv, root);
 	if (reply == NULL)
 		reply = json_pack("{s:s}", "error", "unknown command");
 	mproc_send_json(p, IMSG_CTL_REPLY, imsg->hdr.peerid, reply);

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "ctlcmd.h"
 #include "proc.h"
 
 struct child_ops {
@@ -25,8 +26,10 @@ struct child_ops {
 	mproc_handler	 parent_dispatch;
 	/* IMSG_SETUP_LISTENER (smtpd only) */
 	void		 (*listener)(int fd, uint32_t id);
-	/* a control request: argv array; returns the reply (new reference) */
-	json_t		*(*control)(const json_t *argv, int root);
+	/* a control command (ctlcmd.h) with its words (argv, JSON array),
+	 * from root or not; returns the reply (new reference), NULL: unknown */
+	json_t		*(*control)(const struct ctl_cmd *, const json_t *argv,
+			    int root);
 };
 
 extern struct config	*child_conf;

@@ -155,26 +155,23 @@ hookd_start(void)
 }
 
 static json_t *
-hookd_control(const json_t *argv, int root)
+hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*w1 = json_string_value(json_array_get(argv, 0));
-	const char	*w2 = json_string_value(json_array_get(argv, 1));
-
-	if (w1 == NULL)
-		return (NULL);
-
-	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
-		inbound_pause(strcmp(w1, "pause") == 0);
-		log_info("hooks %sd", w1);
-		return (json_pack("{s:s}", "hooks", strcmp(w1, "pause") == 0 ?
+	switch (cmd->id) {
+	case CTL_PAUSE_HOOKS:
+	case CTL_RESUME_HOOKS:
+		inbound_pause(cmd->id == CTL_PAUSE_HOOKS);
+		log_info("hooks %sd", cmd->w1);
+		return (json_pack("{s:s}", "hooks", cmd->id == CTL_PAUSE_HOOKS ?
 		    "paused" : "running"));
-	}
-	if (w2 != NULL && strcmp(w2, "hooks") == 0)
+	case CTL_SHOW_HOOKS:
 		return (json_pack("{s:o}", "endpoints", events_stats()));
-	if (w2 != NULL && strcmp(w2, "stats") == 0)
+	case CTL_SHOW_STATS:
 		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),
 		    "event_backlog", (json_int_t)events_backlog()));
-	return (NULL);
+	default:
+		return (NULL);
+	}
 }
 
 static const struct child_ops hookd_ops = {

@@ -19,11 +19,13 @@
 
 #include <event2/event.h>
 
+#include "ctlcmd.h"
 #include "log.h"
 #include "proc.h"
 #include "mailhookd.h"
 
 #define CTL_MAX_CLIENTS	64
+#define CTL_MAX_WORDS	16
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -42,38 +44,6 @@ static char		 ctl_path[MH_PATH_MAX];
 static struct event	*ctl_ev;
 static uint32_t		 ctl_ids;
 static int		 ctl_nclients;
-
-/* which child serves a command, and whether it changes anything */
-struct ctl_cmd {
-	const char	*w1;
-	const char	*w2;		/* NULL: any */
-	int		 target;	/* PROC_* or -1: the parent, PROC_MAX: all */
-	int		 mutating;
-};
-
-static const struct ctl_cmd ctl_cmds[] = {
-	{ "show", "status",	 PROC_PARENT,	0 },
-	{ "show", "routes",	 PROC_PARENT,	0 },
-	{ "show", "stats",	 PROC_MAX,	0 },
-	{ "show", "queue",	 PROC_RELAYD,	0 },
-	{ "show", "message",	 PROC_RELAYD,	0 },
-	{ "show", "suppressions", PROC_RELAYD,	0 },
-	{ "show", "hooks",	 PROC_HOOKD,	0 },
-	{ "dkim", "show",	 PROC_SIGNER,	0 },
-	{ "schedule", NULL,	 PROC_RELAYD,	1 },
-	{ "remove", NULL,	 PROC_RELAYD,	1 },
-	{ "suppress", NULL,	 PROC_RELAYD,	1 },
-	{ "pause", "smtp",	 PROC_SMTPD,	1 },
-	{ "resume", "smtp",	 PROC_SMTPD,	1 },
-	{ "pause", "relay",	 PROC_RELAYD,	1 },
-	{ "resume", "relay",	 PROC_RELAYD,	1 },
-	{ "pause", "hooks",	 PROC_HOOKD,	1 },
-	{ "resume", "hooks",	 PROC_HOOKD,	1 },
-	{ "reload", NULL,	 PROC_PARENT,	1 },
-	{ "log", NULL,		 PROC_PARENT,	1 },
-	{ "monitor", NULL,	 PROC_PARENT,	0 },
-	{ "debug", NULL,	 PROC_PARENT,	1 },
-};
 
 static void
 ctl_send(struct ctl_client *c, json_t *reply)
@@ -170,61 +140,42 @@ ctl_routes(void)
 }
 
 static json_t *
-ctl_parent(struct ctl_client *c, const char *w1, const char *w2)
+ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg)
 {
 	char	err[256];
 	int	p;
 
-	if (strcmp(w1, "show") == 0 && strcmp(w2, "status") == 0)
+	switch (cmd->id) {
+	case CTL_SHOW_STATUS:
 		return (ctl_status());
-	if (strcmp(w1, "show") == 0 && strcmp(w2, "routes") == 0)
+	case CTL_SHOW_ROUTES:
 		return (ctl_routes());
-	if (strcmp(w1, "reload") == 0) {
+	case CTL_RELOAD:
 		if (parent_reload(err, sizeof(err)) == -1)
 			return (json_pack("{s:s}", "error", err));
 		return (json_pack("{s:b}", "reloaded", 1));
-	}
-	if (strcmp(w1, "log") == 0) {
-		if (strcmp(w2, "verbose") == 0)
-			parent_verbose(1);
-		else if (strcmp(w2, "brief") == 0)
-			parent_verbose(0);
-		else
-			return (json_pack("{s:s}", "error",
-			    "usage: log verbose|brief"));
-		return (json_pack("{s:s}", "log", w2));
-	}
-	if (strcmp(w1, "monitor") == 0) {
+	case CTL_LOG_VERBOSE:
+	case CTL_LOG_BRIEF:
+		parent_verbose(cmd->id == CTL_LOG_VERBOSE);
+		return (json_pack("{s:s}", "log", cmd->w2));
+	case CTL_MONITOR:
 		c->monitor = 1;
 		ctl_monitors_changed();
 		return (json_pack("{s:s}", "monitor", "started"));
-	}
-	if (strcmp(w1, "debug") == 0) {
+	case CTL_DEBUG:
 		/* test trigger, only in a daemon started with -X */
 		if (!parent_opts.testing)
 			return (json_pack("{s:s}", "error",
 			    "debug commands need mailhookd -X"));
-		if (strcmp(w2, "") == 0 ||
-		    (p = proc_byname(w2)) < PROC_SMTPD || p >= PROC_CONTROL)
+		if ((p = proc_byname(arg)) < PROC_SMTPD || p >= PROC_CONTROL)
 			return (json_pack("{s:s}", "error",
 			    "usage: debug PROCESS"));
 		mproc_compose(children[p].mp, IMSG_CTL_FORBIDDEN, 0, -1,
 		    NULL, 0);
-		return (json_pack("{s:s}", "forbidden", w2));
+		return (json_pack("{s:s}", "forbidden", arg));
+	default:
+		return (NULL);
 	}
-	return (NULL);
-}
-
-static const struct ctl_cmd *
-ctl_lookup(const char *w1, const char *w2)
-{
-	size_t	i;
-
-	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
-		if (strcmp(ctl_cmds[i].w1, w1) == 0 &&
-		    (ctl_cmds[i].w2 == NULL || strcmp(ctl_cmds[i].w2, w2) == 0))
-			return (&ctl_cmds[i]);
-	return (NULL);
 }
 
 static void
@@ -237,7 +188,7 @@ ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 	c->collected = json_object();
 	c->waiting = 0;
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
-		if (cmd->target != PROC_MAX && cmd->target != p)
+		if (cmd->target != CTL_CHILDREN && cmd->target != p)
 			continue;
 		if (children[p].mp == NULL || children[p].mp->closed)
 			continue;
@@ -254,12 +205,12 @@ ctl_request(struct ctl_client *c, json_t *req)
 {
 	const struct ctl_cmd	*cmd;
 	json_t			*argv, *reply;
-	const char		*w1, *w2;
-	size_t			 i;
+	const char		*words[CTL_MAX_WORDS];
+	size_t			 i, n;
 
 	argv = json_object_get(req, "argv");
 	if (!json_is_array(argv) || json_array_size(argv) == 0 ||
-	    json_array_size(argv) > 16) {
+	    json_array_size(argv) > CTL_MAX_WORDS) {
 		ctl_send(c, json_pack("{s:s}", "error", "bad request"));
 		return;
 	}
@@ -269,23 +220,32 @@ ctl_request(struct ctl_client *c, json_t *req)
 			ctl_send(c, json_pack("{s:s}", "error", "bad request"));
 			return;
 		}
-	w1 = json_string_value(json_array_get(argv, 0));
-	w2 = json_array_size(argv) > 1 ?
-	    json_string_value(json_array_get(argv, 1)) : "";
-	if ((cmd = ctl_lookup(w1, w2)) == NULL) {
+	for (i = 0; i < json_array_size(argv); i++)
+		words[i] = json_string_value(json_array_get(argv, i));
+	n = json_array_size(argv);
+	if ((cmd = ctl_cmd_lookup(n, words)) == NULL ||
+	    cmd->target == CTL_MHCTL) {
 		ctl_send(c, json_pack("{s:s}", "error", "unknown command"));
+		return;
+	}
+	if (!ctl_cmd_args_ok(cmd, n)) {
+		ctl_send(c, json_pack("{s:s}", "error",
+		    "wrong number of arguments (see mhctl help)"));
 		return;
 	}
 	if (cmd->mutating && c->uid != 0) {
 		log_warnx("control: uid %u refused \"%s %s\"",
-		    (unsigned)c->uid, w1, w2);
+		    (unsigned)c->uid, words[0], n > 1 ? words[1] : "");
 		ctl_send(c, json_pack("{s:s}", "error",
 		    "permission denied: this command is root's"));
 		return;
 	}
-	log_debug("control: uid %u \"%s %s\"", (unsigned)c->uid, w1, w2);
+	log_debug("control: uid %u \"%s %s\"", (unsigned)c->uid, words[0],
+	    n > 1 ? words[1] : "");
 	if (cmd->target == PROC_PARENT) {
-		if ((reply = ctl_parent(c, w1, w2)) == NULL)
+		reply = ctl_parent(c, cmd, n > ctl_cmd_skip(cmd) ?
+		    words[ctl_cmd_skip(cmd)] : NULL);
+		if (reply == NULL)
 			reply = json_pack("{s:s}", "error", "unknown command");
 		ctl_send(c, reply);
 		return;

@@ -17,23 +17,10 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "ctlcmd.h"
 #include "dkimkey.h"
 #include "mh_imsg.h"
 #include "mailhook.h"
-
-static const char usage_text[] =
-    "usage: mhctl [-jV] [-s socket] command [argument ...]\n"
-    "commands:\n"
-    "  help                   this list (needs no daemon)\n"
-    "  show status|stats|queue|routes|suppressions|hooks\n"
-    "  show message ID\n"
-    "  schedule ID|all        remove ID\n"
-    "  pause|resume smtp|relay|hooks\n"
-    "  suppress add|del ADDRESS\n"
-    "  reload                 log verbose|brief\n"
-    "  monitor\n"
-    "  dkim show [DOMAIN]\n"
-    "  dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]\n";
 
 #define DKIM_KEY_DIR	"/etc/mailhook/dkim"
 
@@ -42,7 +29,7 @@ static int	show_reply(const json_t *, int);
 static void
 usage(void)
 {
-	fputs(usage_text, stderr);
+	ctl_cmd_usage(stderr);
 	exit(1);
 }
 
@@ -255,6 +242,7 @@ show_reply(const json_t *reply, int jflag)
 int
 main(int argc, char *argv[])
 {
+	const struct ctl_cmd	*cmd;
 	struct imsgbuf	 ibuf;
 	struct imsg	 imsg;
 	const char	*sock = MH_CONTROL;
@@ -284,14 +272,16 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
-	if (strcmp(argv[0], "help") == 0) {
-		fputs(usage_text, stdout);
+	if ((cmd = ctl_cmd_lookup(argc, (const char *const *)argv)) == NULL ||
+	    !ctl_cmd_args_ok(cmd, argc))
+		usage();
+	if (cmd->id == CTL_HELP) {
+		ctl_cmd_usage(stdout);
 		return (0);
 	}
-	monitor = strcmp(argv[0], "monitor") == 0;
-	if (argc > 1 && strcmp(argv[0], "dkim") == 0 &&
-	    strcmp(argv[1], "keygen") == 0)
+	if (cmd->id == CTL_DKIM_KEYGEN)
 		return (dkim_keygen(argc, argv, jflag));
+	monitor = cmd->id == CTL_MONITOR;
 
 	args = json_array();
 	for (i = 0; i < argc; i++)
@@ -331,7 +321,7 @@ main(int argc, char *argv[])
 			fflush(stdout);
 			free(s);
 			rc = json_object_get(reply, "error") != NULL;
-		} else if (!jflag && strcmp(argv[0], "dkim") == 0 &&
+		} else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
 		    json_object_get(reply, "dkim") != NULL)
 			rc = dkim_records(reply);
 		else

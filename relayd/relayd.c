@@ -303,63 +303,52 @@ relayd_configure(struct config *conf)
 }
 
 static json_t *
-relayd_control(const json_t *argv, int root)
+relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*w1 = json_string_value(json_array_get(argv, 0));
-	const char	*w2 = json_string_value(json_array_get(argv, 1));
-	const char	*w3 = json_string_value(json_array_get(argv, 2));
+	const char	*arg;
 	json_t		*j;
 
-	if (w1 == NULL)
-		return (NULL);
-
-	if (w2 == NULL)
-		w2 = "";
-	if (strcmp(w1, "show") == 0) {
-		if (strcmp(w2, "queue") == 0)
-			return (json_pack("{s:o}", "queue", relay_queue_list()));
-		if (strcmp(w2, "suppressions") == 0)
-			return (json_pack("{s:o}", "suppressions",
-			    relay_suppress_list()));
-		if (strcmp(w2, "stats") == 0) {
-			j = relay_stats();
-			if (j != NULL)
-				json_object_set_new(j, "event_outbox",
-				    json_integer(outbox_pending()));
-			return (j);
-		}
-		if (strcmp(w2, "message") == 0 && w3 != NULL) {
-			if ((j = relay_message_show(w3)) == NULL)
-				return (json_pack("{s:s}", "error",
-				    "no such message"));
-			return (j);
-		}
-	} else if (strcmp(w1, "schedule") == 0 && w2[0] != '\0') {
-		if (relay_schedule(w2) == -1)
+	arg = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
+	switch (cmd->id) {
+	case CTL_SHOW_QUEUE:
+		return (json_pack("{s:o}", "queue", relay_queue_list()));
+	case CTL_SHOW_SUPPRESSIONS:
+		return (json_pack("{s:o}", "suppressions",
+		    relay_suppress_list()));
+	case CTL_SHOW_STATS:
+		if ((j = relay_stats()) != NULL)
+			json_object_set_new(j, "event_outbox",
+			    json_integer(outbox_pending()));
+		return (j);
+	case CTL_SHOW_MESSAGE:
+		if ((j = relay_message_show(arg)) == NULL)
 			return (json_pack("{s:s}", "error", "no such message"));
-		return (json_pack("{s:s}", "scheduled", w2));
-	} else if (strcmp(w1, "remove") == 0 && w2[0] != '\0') {
-		if (relay_remove(w2) == -1)
+		return (j);
+	case CTL_SCHEDULE:
+		if (relay_schedule(arg) == -1)
 			return (json_pack("{s:s}", "error", "no such message"));
-		return (json_pack("{s:s}", "removed", w2));
-	} else if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
-		relay_pause(strcmp(w1, "pause") == 0);
-		return (json_pack("{s:s}", "relay", strcmp(w1, "pause") == 0 ?
+		return (json_pack("{s:s}", "scheduled", arg));
+	case CTL_REMOVE:
+		if (relay_remove(arg) == -1)
+			return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "removed", arg));
+	case CTL_PAUSE_RELAY:
+	case CTL_RESUME_RELAY:
+		relay_pause(cmd->id == CTL_PAUSE_RELAY);
+		return (json_pack("{s:s}", "relay", cmd->id == CTL_PAUSE_RELAY ?
 		    "paused" : "running"));
-	} else if (strcmp(w1, "suppress") == 0 && w3 != NULL) {
-		if (strcmp(w2, "add") == 0 &&
-		    relay_suppress_add(w3, NULL, "added by mhctl") == 0)
-			return (json_pack("{s:s}", "suppressed", w3));
-		if (strcmp(w2, "del") == 0) {
-			if (relay_suppress_del(w3, NULL) == -1)
-				return (json_pack("{s:s}", "error",
-				    "not suppressed"));
-			return (json_pack("{s:s}", "unsuppressed", w3));
-		}
-		return (json_pack("{s:s}", "error",
-		    "usage: suppress add|del ADDRESS"));
+	case CTL_SUPPRESS_ADD:
+		if (relay_suppress_add(arg, NULL, "added by mhctl") == -1)
+			return (json_pack("{s:s}", "error",
+			    "not a valid address"));
+		return (json_pack("{s:s}", "suppressed", arg));
+	case CTL_SUPPRESS_DEL:
+		if (relay_suppress_del(arg, NULL) == -1)
+			return (json_pack("{s:s}", "error", "not suppressed"));
+		return (json_pack("{s:s}", "unsuppressed", arg));
+	default:
+		return (NULL);
 	}
-	return (NULL);
 }
 
 static void

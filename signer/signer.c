@@ -334,17 +334,11 @@ dkim_show(const char *domain)
 }
 
 static json_t *
-signer_control(const json_t *argv, int root)
+signer_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*w1 = json_string_value(json_array_get(argv, 0));
-	const char	*w2 = json_string_value(json_array_get(argv, 1));
-	const char	*w3 = json_string_value(json_array_get(argv, 2));
-
-	if (w1 == NULL || w2 == NULL)
-		return (NULL);
-	if (strcmp(w1, "dkim") == 0 && strcmp(w2, "show") == 0)
-		return (dkim_show(w3));
-	if (strcmp(w1, "show") == 0 && strcmp(w2, "stats") == 0)
+	if (cmd->id == CTL_DKIM_SHOW)
+		return (dkim_show(json_string_value(json_array_get(argv, 2))));
+	if (cmd->id == CTL_SHOW_STATS)
 		return (json_pack("{s:I,s:I,s:I,s:I,s:i,s:f}",
 		    "signed", (json_int_t)stats.signed_msgs,
 		    "rsa_signatures", (json_int_t)stats.sigs[DKIMKEY_RSA],

@@ -157,22 +157,20 @@ smtpd_listener(int fd, uint32_t id)
 }
 
 static json_t *
-smtpd_control(const json_t *argv, int root)
+smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*w1 = json_string_value(json_array_get(argv, 0));
-
-	if (w1 == NULL)
-		return (NULL);
-
-	if (strcmp(w1, "pause") == 0 || strcmp(w1, "resume") == 0) {
-		smtp_pause(strcmp(w1, "pause") == 0);
-		log_info("smtp %sd", w1);
-		return (json_pack("{s:s}", "smtp", strcmp(w1, "pause") == 0 ?
+	switch (cmd->id) {
+	case CTL_PAUSE_SMTP:
+	case CTL_RESUME_SMTP:
+		smtp_pause(cmd->id == CTL_PAUSE_SMTP);
+		log_info("smtp %sd", cmd->w1);
+		return (json_pack("{s:s}", "smtp", cmd->id == CTL_PAUSE_SMTP ?
 		    "paused" : "running"));
-	}
-	if (strcmp(w1, "show") == 0)
+	case CTL_SHOW_STATS:
 		return (smtp_stats());
-	return (NULL);
+	default:
+		return (NULL);
+	}
 }
 
 static const struct child_ops smtpd_ops = {

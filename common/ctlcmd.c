@@ -1,0 +1,96 @@
+/*
+ * The control commands (ctlcmd.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mailhook.h"
+#include "ctlcmd.h"
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "help", NULL,		CTL_HELP,	CTL_MHCTL,	0, 0, 0,
+	    "help                   this list (needs no daemon)" },
+	{ "show", "status",	CTL_SHOW_STATUS, PROC_PARENT,	0, 0, 0,
+	    "show status|stats|queue|routes|suppressions|hooks" },
+	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT,	0, 0, 0, NULL },
+	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN,	0, 0, 0, NULL },
+	{ "show", "queue",	CTL_SHOW_QUEUE,	PROC_RELAYD,	0, 0, 0, NULL },
+	{ "show", "suppressions", CTL_SHOW_SUPPRESSIONS, PROC_RELAYD, 0, 0, 0,
+	    NULL },
+	{ "show", "hooks",	CTL_SHOW_HOOKS,	PROC_HOOKD,	0, 0, 0, NULL },
+	{ "show", "message",	CTL_SHOW_MESSAGE, PROC_RELAYD,	0, 1, 1,
+	    "show message ID" },
+	{ "schedule", NULL,	CTL_SCHEDULE,	PROC_RELAYD,	1, 1, 1,
+	    "schedule ID|all        remove ID" },
+	{ "remove", NULL,	CTL_REMOVE,	PROC_RELAYD,	1, 1, 1, NULL },
+	{ "pause", "smtp",	CTL_PAUSE_SMTP,	PROC_SMTPD,	1, 0, 0,
+	    "pause|resume smtp|relay|hooks" },
+	{ "resume", "smtp",	CTL_RESUME_SMTP, PROC_SMTPD,	1, 0, 0, NULL },
+	{ "pause", "relay",	CTL_PAUSE_RELAY, PROC_RELAYD,	1, 0, 0, NULL },
+	{ "resume", "relay",	CTL_RESUME_RELAY, PROC_RELAYD,	1, 0, 0, NULL },
+	{ "pause", "hooks",	CTL_PAUSE_HOOKS, PROC_HOOKD,	1, 0, 0, NULL },
+	{ "resume", "hooks",	CTL_RESUME_HOOKS, PROC_HOOKD,	1, 0, 0, NULL },
+	{ "suppress", "add",	CTL_SUPPRESS_ADD, PROC_RELAYD,	1, 1, 1,
+	    "suppress add|del ADDRESS" },
+	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD,	1, 1, 1, NULL },
+	{ "reload", NULL,	CTL_RELOAD,	PROC_PARENT,	1, 0, 0,
+	    "reload                 log verbose|brief" },
+	{ "log", "verbose",	CTL_LOG_VERBOSE, PROC_PARENT,	1, 0, 0, NULL },
+	{ "log", "brief",	CTL_LOG_BRIEF,	PROC_PARENT,	1, 0, 0, NULL },
+	{ "monitor", NULL,	CTL_MONITOR,	PROC_PARENT,	0, 0, 0,
+	    "monitor" },
+	{ "dkim", "show",	CTL_DKIM_SHOW,	PROC_SIGNER,	0, 0, 1,
+	    "dkim show [DOMAIN]" },
+	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL,	1, 2, 4,
+	    "dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]" },
+	/* test trigger of a mailhookd -X, not in the help */
+	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT,	1, 1, 1, NULL },
+};
+
+#define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+const struct ctl_cmd *
+ctl_cmd_lookup(size_t argc, const char *const *argv)
+{
+	size_t	 i;
+
+	if (argc == 0 || argv[0] == NULL)
+		return (NULL);
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(ctl_cmds[i].w1, argv[0]) != 0)
+			continue;
+		if (ctl_cmds[i].w2 == NULL ||
+		    (argc > 1 && strcmp(ctl_cmds[i].w2, argv[1]) == 0))
+			return (&ctl_cmds[i]);
+	}
+	return (NULL);
+}
+
+size_t
+ctl_cmd_skip(const struct ctl_cmd *c)
+{
+	return (c->w2 != NULL ? 2 : 1);
+}
+
+int
+ctl_cmd_args_ok(const struct ctl_cmd *c, size_t argc)
+{
+	size_t	 n;
+
+	if (argc < ctl_cmd_skip(c))
+		return (0);
+	n = argc - ctl_cmd_skip(c);
+	return (n >= (size_t)c->minargs && n <= (size_t)c->maxargs);
+}
+
+void
+ctl_cmd_usage(FILE *fp)
+{
+	size_t	 i;
+
+	fprintf(fp, "usage: mhctl [-jV] [-s socket] command [argument ...]\n"
+	    "commands:\n");
+	for (i = 0; i < NCMDS; i++)
+		if (ctl_cmds[i].usage != NULL)
+			fprintf(fp, "  %s\n", ctl_cmds[i].usage);
+}

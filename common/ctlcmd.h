@@ -1,0 +1,64 @@
+/*
+ * The control commands: one table (ctlcmd.c) for mhctl (its help, the
+ * commands it runs itself), the parent (who serves a command, whether
+ * only root may run it, how many arguments it takes) and the children
+ * (which command they are asked: an id, not words to compare).
+ */
+#ifndef MH_CTLCMD_H
+#define MH_CTLCMD_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum ctl_id {
+	CTL_HELP,		/* mhctl's own */
+	CTL_DKIM_KEYGEN,
+	CTL_SHOW_STATUS,	/* the parent's */
+	CTL_SHOW_ROUTES,
+	CTL_RELOAD,
+	CTL_LOG_VERBOSE,
+	CTL_LOG_BRIEF,
+	CTL_MONITOR,
+	CTL_DEBUG,
+	CTL_SHOW_STATS,		/* the children's */
+	CTL_SHOW_QUEUE,
+	CTL_SHOW_MESSAGE,
+	CTL_SHOW_SUPPRESSIONS,
+	CTL_SHOW_HOOKS,
+	CTL_DKIM_SHOW,
+	CTL_SCHEDULE,
+	CTL_REMOVE,
+	CTL_SUPPRESS_ADD,
+	CTL_SUPPRESS_DEL,
+	CTL_PAUSE_SMTP,
+	CTL_RESUME_SMTP,
+	CTL_PAUSE_RELAY,
+	CTL_RESUME_RELAY,
+	CTL_PAUSE_HOOKS,
+	CTL_RESUME_HOOKS
+};
+
+#define CTL_MHCTL	(-1)		/* target: mhctl runs it itself */
+#define CTL_CHILDREN	PROC_MAX	/* target: every child answers */
+
+struct ctl_cmd {
+	const char	*w1;
+	const char	*w2;		/* NULL: the second word is an argument */
+	enum ctl_id	 id;
+	int		 target;	/* PROC_*, CTL_CHILDREN or CTL_MHCTL */
+	int		 mutating;	/* root only */
+	int		 minargs;	/* words after the command's own */
+	int		 maxargs;
+	const char	*usage;		/* one line of mhctl help */
+};
+
+/* the command argv (argc words) asks for; NULL if none */
+const struct ctl_cmd *ctl_cmd_lookup(size_t argc, const char *const *argv);
+/* the number of words after the command's own is within its limits */
+int	 ctl_cmd_args_ok(const struct ctl_cmd *, size_t argc);
+/* the arguments after the command's own words: argv + ctl_cmd_skip() */
+size_t	 ctl_cmd_skip(const struct ctl_cmd *);
+/* mhctl help: every command, one usage line each */
+void	 ctl_cmd_usage(FILE *);
+
+#endif /* MH_CTLCMD_H */
