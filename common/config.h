@@ -113,8 +113,14 @@ struct route {
 	int			 timeout;	/* seconds, default 30 */
 	int			 lifetime;	/* seconds, default 3 days */
 	int			 concurrency;	/* per endpoint, default 8 */
+	int			 require;	/* REQUIRE_* bits, 0 = none */
+	int			 require_quarantine;	/* deliver failing mail, flagged */
 };
 TAILQ_HEAD(routelist, route);
+
+/* route "require": inbound authentication the route insists on */
+#define REQUIRE_DKIM		0x01	/* a DKIM signature passes */
+#define REQUIRE_DMARC		0x02	/* DMARC (RFC 7489) passes */
 
 struct netaddr {
 	TAILQ_ENTRY(netaddr)	 entry;

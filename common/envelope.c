@@ -11,7 +11,9 @@
  *	rcpt-dest relay
  *	...
  *
- * A "rcpt" line starts a recipient; the "rcpt-*" lines after it are its
+ * "dkim RESULT DOMAIN SELECTOR" lines (at most ENVELOPE_DKIM_MAX, before
+ * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
+ * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines after it are its
  * fields.  Integers are decimal; strings are the rest of the line after
  * the first space and must pass envelope_field_ok().  The decoder is
  * strict: unknown keys, repeated keys, missing required keys, overlong or
@@ -86,6 +88,11 @@ static const struct efield env_fields[] = {
 	ESTR("dkim-pending", dkim_pending, 0),
 	ESTR("from-domain", from_domain, 0),
 	ENUM("tracked", F_BOOL, tracked, 0),
+	ENUM("auth-checked", F_BOOL, auth_checked, 0),
+	ENUM("quarantined", F_BOOL, quarantined, 0),
+	ESTR("dmarc-result", dmarc_result, 0),
+	ESTR("dmarc-policy", dmarc_policy, 0),
+	ESTR("dmarc-domain", dmarc_domain, 0),
 };
 #define NENV_FIELDS	(sizeof(env_fields) / sizeof(env_fields[0]))
 
@@ -211,6 +218,34 @@ eb_field(struct ebuf *b, const struct envelope *env, const struct efield *f)
 	}
 }
 
+/* a DKIM verdict word: non-empty, printable, no space */
+static int
+dkim_word_ok(const char *s, size_t size)
+{
+	size_t	 n = strnlen(s, size);
+
+	return (n > 0 && n < size && envelope_field_ok(s) &&
+	    strchr(s, ' ') == NULL);
+}
+
+static void
+eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
+{
+	char	 line[sizeof(d->result) + sizeof(d->domain) +
+		    sizeof(d->selector) + 4];
+
+	if (!dkim_word_ok(d->result, sizeof(d->result)) ||
+	    (d->domain[0] != '\0' && !dkim_word_ok(d->domain,
+	    sizeof(d->domain))) || (d->selector[0] != '\0' &&
+	    !dkim_word_ok(d->selector, sizeof(d->selector)))) {
+		b->err = 1;
+		return;
+	}
+	snprintf(line, sizeof(line), "%s %s %s", d->result,
+	    d->domain[0] ? d->domain : "-", d->selector[0] ? d->selector : "-");
+	eb_add(b, "dkim", line);
+}
+
 static void
 eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 {
@@ -240,7 +275,8 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	struct ebuf	 b;
 	size_t		 i;
 
-	if (env->nrcpt > ENV_MAX_RCPT || (env->nrcpt > 0 && env->rcpts == NULL))
+	if (env->nrcpt > ENV_MAX_RCPT || (env->nrcpt > 0 && env->rcpts == NULL) ||
+	    env->ndkim > ENVELOPE_DKIM_MAX)
 		return (NULL);
 	if ((b.eb = evbuffer_new()) == NULL)
 		return (NULL);
@@ -248,6 +284,8 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	eb_add(&b, ENV_VERSION_LINE, "");
 	for (i = 0; i < NENV_FIELDS; i++)
 		eb_field(&b, env, &env_fields[i]);
+	for (i = 0; i < env->ndkim; i++)
+		eb_dkim(&b, &env->dkim[i]);
 	for (i = 0; i < env->nrcpt; i++)
 		eb_rcpt(&b, &env->rcpts[i]);
 	return (evbuf_finish(b.eb, b.err, lenp));
@@ -407,6 +445,34 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 	return (0);
 }
 
+/* "RESULT DOMAIN SELECTOR", "-" for an empty one */
+static int
+dec_dkim(struct envelope *env, const char *val)
+{
+	struct envelope_dkim	*d;
+	char			 buf[ENV_LINE_MAX], *w[3], *p = buf;
+	int			 i;
+
+	if (env->ndkim >= ENVELOPE_DKIM_MAX || env->nrcpt > 0 ||
+	    strlcpy(buf, val, sizeof(buf)) >= sizeof(buf))
+		return (-1);
+	for (i = 0; i < 3; i++)
+		if ((w[i] = strsep(&p, " ")) == NULL || w[i][0] == '\0')
+			return (-1);
+	if (p != NULL)
+		return (-1);
+	d = &env->dkim[env->ndkim];
+	memset(d, 0, sizeof(*d));
+	if (strlcpy(d->result, w[0], sizeof(d->result)) >= sizeof(d->result) ||
+	    (strcmp(w[1], "-") != 0 && strlcpy(d->domain, w[1],
+	    sizeof(d->domain)) >= sizeof(d->domain)) ||
+	    (strcmp(w[2], "-") != 0 && strlcpy(d->selector, w[2],
+	    sizeof(d->selector)) >= sizeof(d->selector)))
+		return (-1);
+	env->ndkim++;
+	return (0);
+}
+
 static int
 dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
 {
@@ -427,6 +493,8 @@ dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
 		*rseen = 0;
 		return (0);
 	}
+	if (strcmp(line, "dkim") == 0)
+		return (dec_dkim(env, val));
 	if (strncmp(line, "rcpt-", 5) == 0) {
 		if (env->nrcpt == 0)
 			return (-1);

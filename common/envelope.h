@@ -50,6 +50,14 @@ struct envelope_rcpt {
 	char		 seal[MH_SEAL_MAX];	/* authd's sealed verdict */
 };
 
+/* one verified DKIM signature (hookd, inbound) */
+#define ENVELOPE_DKIM_MAX	10	/* signatures verified per message */
+struct envelope_dkim {
+	char		 result[16];	/* pass, fail, temperror, permerror */
+	char		 domain[254];	/* d=, "" when unusable */
+	char		 selector[128];	/* s=, "" when unusable */
+};
+
 struct envelope {
 	char		 id[MH_MSGID_LEN];	/* queue id */
 	time_t		 created;
@@ -79,6 +87,13 @@ struct envelope {
 	char		 dkim_pending[256];	/* d= domain the signer could not sign for yet */
 	char		 from_domain[256];	/* From: header's domain, lower-cased */
 	int		 tracked;		/* per-recipient copies (tracking) */
+	int		 auth_checked;		/* the verdicts below are set */
+	int		 quarantined;		/* failed a route's require ... quarantine */
+	size_t		 ndkim;
+	struct envelope_dkim dkim[ENVELOPE_DKIM_MAX];
+	char		 dmarc_result[16];	/* pass, fail, none, temperror, permerror */
+	char		 dmarc_policy[16];	/* none, quarantine, reject, "" */
+	char		 dmarc_domain[254];	/* RFC5322.From domain */
 	size_t		 nrcpt;
 	struct envelope_rcpt *rcpts;		/* malloc'd array of nrcpt */
 };

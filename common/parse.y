@@ -131,6 +131,7 @@ static void	 tracking_yesno(const struct pos *, const char *, const char *,
 static int	 kind_add(const struct pos *, const char *);
 static void	 testing_set(const struct pos *, const struct pos *,
 		    const char *, int, int64_t, int64_t);
+static void	 route_require(const struct pos *, int, const char *, int);
 
 %}
 
@@ -138,13 +139,14 @@ static void	 testing_set(const struct pos *, const struct pos *,
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	FROM GREETDELAY HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
-%token	RATE READ RECIPIENTS REJECT RELAY RESOLVER RETRY ROUTE SECRET SELECTOR
-%token	SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONTIMEOUT SMTPS SPF SPOOL TLS
-%token	TLSREQ TO TRACKING UNSUBSCRIBE URL VIA WAIT OPENS CLICKS TESTING
+%token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
+%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
+%token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
+%token	VIA WAIT OPENS CLICKS TESTING
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
-%type	<v.number>	number size time mstime port
+%type	<v.number>	number size time mstime port optquarantine
 %destructor	{ free($$); } <v.string>
 %nonassoc	LOWEST
 %nonassoc	FORMAT TIMEOUT
@@ -768,6 +770,23 @@ routeopt	: URL STRING {
 			    "concurrency") == 0)
 				cur_route->concurrency = $2;
 		}
+		| REQUIRE DKIM STRING optquarantine {
+			route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
+			free($3);
+		}
+		| REQUIRE STRING STRING optquarantine {
+			if (strcmp($2, "dmarc") != 0)
+				perr(&$<pos>2, "unknown requirement \"%s\" "
+				    "(dkim or dmarc)", $2);
+			else
+				route_require(&$<pos>3, REQUIRE_DMARC, $3, $4);
+			free($2);
+			free($3);
+		}
+		;
+
+optquarantine	: /* empty */		{ $$ = 0; }
+		| QUARANTINE		{ $$ = 1; }
 		;
 
 authzopts	: /* empty */
@@ -936,6 +955,7 @@ static const struct keywords keywords[] = {
 	{ "pki",		PKI,		1 },
 	{ "port",		PORT,		0 },
 	{ "private-addresses",	PRIVADDR,	0 },
+	{ "quarantine",		QUARANTINE,	0 },
 	{ "queue",		QUEUE,		1 },
 	{ "rate",		RATE,		0 },
 	{ "read",		READ,		0 },
@@ -943,6 +963,7 @@ static const struct keywords keywords[] = {
 	{ "reject",		REJECT,		0 },
 	{ "relay",		RELAY,		1 },
 	{ "resolver",		RESOLVER,	1 },
+	{ "require",		REQUIRE,	0 },
 	{ "retry",		RETRY,		0 },
 	{ "route",		ROUTE,		1 },
 	{ "secret",		SECRET,		0 },
@@ -1592,6 +1613,20 @@ route_end(void)
 		parse_def(&cur_route_pos, "route", key, what);
 	}
 	cur_route = NULL;
+}
+
+/* require dkim|dmarc pass [quarantine]: only "pass" can be required */
+static void
+route_require(const struct pos *p, int what, const char *result,
+    int quarantine)
+{
+	if (strcmp(result, "pass") != 0) {
+		perr(p, "unknown result \"%s\" (pass)", result);
+		return;
+	}
+	cur_route->require |= what;
+	if (quarantine)
+		cur_route->require_quarantine = 1;
 }
 
 static void
