@@ -30,7 +30,7 @@ PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
 # asked of pkg-config once, when first used: after etc/deps.sh has run
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)) \
-	     -lspf2 -lcrypt -lresolv)$(PKG_LIBS)
+	     -lopendmarc -lspf2 -lcrypt -lresolv)$(PKG_LIBS)
 
 WARN	:= -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	   -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes

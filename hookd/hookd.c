@@ -20,6 +20,7 @@
 #include "hookd.h"
 #include "mime.h"
 #include "seal.h"
+#include "verdict.h"
 
 
 struct config	*hookd_conf;
@@ -104,6 +105,7 @@ static void
 hookd_preinit(const struct config *conf)
 {
 	mime_init();
+	verdict_init(VERDICT_PSL_FILE);
 	if (dns_init(proc_base, conf->resolver, conf->resolver_port) == -1)
 		fatalx("dns_init");
 	if (http_init(proc_base, conf->cabundle_data, conf->cabundle_len) == -1)
@@ -131,6 +133,7 @@ hookd_configure(struct config *conf)
 	if (seal_set_key(conf->verdict_key) == -1)
 		log_warnx("hookd: no verdict key: messages from smtpd are "
 		    "refused");
+	verdict_configure(conf->hostname);
 	if (hookd_started) {
 		events_configure(conf);
 		return;

@@ -4,6 +4,11 @@
  * the verdict; in mode queue it already has its 250 and we retry with
  * backoff until the route's lifetime ends.  Any non-2xx answer fires the
  * route's error callback.
+ *
+ * Before either, the message gets its DKIM and DMARC verdicts
+ * (verdict.c); a route that requires "dkim pass" or "dmarc pass" refuses
+ * failing mail with 550 5.7.1 (before any 250, in both modes) and fires
+ * its error callback, or with "quarantine" takes it, flagged.
  */
 #include <sys/types.h>
 
@@ -27,6 +32,7 @@
 #include "mime.h"
 #include "seal.h"
 #include "sanitize.h"
+#include "verdict.h"
 
 #define ERRCB_RESPONSE_MAX	2048
 
@@ -37,7 +43,7 @@ struct post {
 
 static struct inmsglist	 msgs = TAILQ_HEAD_INITIALIZER(msgs);
 static int		 paused;
-static unsigned long	 st_posted, st_failed, st_retried;
+static unsigned long	 st_posted, st_failed, st_retried, st_policy;
 
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
@@ -169,25 +175,15 @@ errcb_body(const struct route *rt, long status, const char *to,
 }
 
 static void
-error_callback(const struct route *rt, const struct envelope *env,
-    const char *to, const struct http_response *res)
+errcb_send(const struct route *rt, const struct envelope *env, const char *to,
+    long status, const char *resp, size_t rlen)
 {
 	struct http_request	 req;
 	char			*body;
 	int			 json;
-	long			 status = res->error == HTTP_OK ? res->status : 0;
-	const char		*resp = res->error == HTTP_OK ? res->body :
-				    res->errstr;
-	size_t			 rlen;
 
 	if (rt->errors[0] == '\0')
 		return;
-	if (resp == NULL)
-		rlen = 0;
-	else if (res->error == HTTP_OK)
-		rlen = res->bodylen;
-	else
-		rlen = strlen(resp);
 	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
 	    &json)) == NULL) {
 		log_warnx("hookd: error callback: cannot build the body");
@@ -206,6 +202,24 @@ error_callback(const struct route *rt, const struct envelope *env,
 	req.concurrency = rt->concurrency;
 	http_post(&req, errcb_done, NULL);
 	free(body);
+}
+
+static void
+error_callback(const struct route *rt, const struct envelope *env,
+    const char *to, const struct http_response *res)
+{
+	long		 status = res->error == HTTP_OK ? res->status : 0;
+	const char	*resp = res->error == HTTP_OK ? res->body :
+			    res->errstr;
+	size_t		 rlen;
+
+	if (resp == NULL)
+		rlen = 0;
+	else if (res->error == HTTP_OK)
+		rlen = res->bodylen;
+	else
+		rlen = strlen(resp);
+	errcb_send(rt, env, to, status, resp, rlen);
 }
 
 /* status class of an answer: 2 ok, 4 refused, 5 try again later */
@@ -572,6 +586,98 @@ inbound_sync(struct inmsg *m)
 	inbound_run(m);
 }
 
+/* a sync-mode message is posted now, a queue-mode one committed first */
+static void
+inbound_accept(struct inmsg *m)
+{
+	if (wants_sync(&m->env))
+		inbound_sync(m);
+	else
+		spool_commit(&m->env, inbound_committed, m);
+}
+
+/*
+ * The routes' "require": 0 to go on (quarantined ones flagged), -1 when
+ * the message was refused with 550 5.7.1 and m is gone.
+ */
+static int
+inbound_policy(struct inmsg *m)
+{
+	const struct route	*rt;
+	struct envelope_rcpt	*r;
+	char			 text[200];
+	size_t			 i;
+	int			 refuse = 0, what = 0;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		rt = rcpt_route(&m->env.rcpts[i]);
+		if (rt == NULL || verdict_meets(&m->env, rt->require))
+			continue;
+		if (rt->require_quarantine)
+			m->env.quarantined = 1;
+		else {
+			refuse = 1;
+			what |= rt->require;
+		}
+	}
+	if (!refuse)
+		return (0);
+	snprintf(text, sizeof(text), "Message refused: the recipient requires"
+	    " %s (dkim=%s, dmarc=%s)", (what & REQUIRE_DMARC) ? "DMARC pass" :
+	    "a passing DKIM signature", m->env.ndkim == 0 ? "none" :
+	    verdict_meets(&m->env, REQUIRE_DKIM) ? "pass" : "fail",
+	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none");
+	log_info("hookd msgid=%s result=refused reason=policy: %s",
+	    m->env.id, text);
+	st_policy++;
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = &m->env.rcpts[i];
+		rt = rcpt_route(r);
+		if (rt != NULL && !rt->require_quarantine &&
+		    !verdict_meets(&m->env, rt->require))
+			errcb_send(rt, &m->env, r->addr, 550, text,
+			    strlen(text));
+	}
+	reply(m->reqid, m->env.id, 550, "5.7.1", text);
+	spool_discard(m->env.id);
+	envelope_clear(&m->env);
+	free(m);
+	return (-1);
+}
+
+static void
+inbound_verified(void *arg)
+{
+	struct inmsg	*m = arg;
+
+	if (inbound_policy(m) == 0)
+		inbound_accept(m);
+}
+
+/* the DKIM and DMARC verdicts first, for messages to routes */
+static void
+inbound_verify(struct inmsg *m)
+{
+	size_t	 i;
+	int	 fd;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].dest == DEST_ROUTE)
+			break;
+	if (i == m->env.nrcpt) {
+		inbound_accept(m);
+		return;
+	}
+	if ((fd = spool_open_message(m->env.id, 1)) == -1 ||
+	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
+		/* no verdict: a route that requires one refuses */
+		log_warn("hookd msgid=%s: cannot verify", m->env.id);
+		inbound_verified(m);
+	}
+	if (fd != -1)
+		close(fd);
+}
+
 void
 inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 {
@@ -604,10 +710,7 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	if (m->env.created == 0)
 		m->env.created = time(NULL);
 	m->reqid = c->reqid;
-	if (wants_sync(&m->env))
-		inbound_sync(m);
-	else
-		spool_commit(&m->env, inbound_committed, m);
+	inbound_verify(m);
 }
 
 void
@@ -651,9 +754,10 @@ inbound_stats(void)
 
 	TAILQ_FOREACH(m, &msgs, entry)
 		n++;
-	return (json_pack("{s:i,s:b,s:I,s:I,s:I}", "inbound_queue", n,
+	return (json_pack("{s:i,s:b,s:I,s:I,s:I,s:I}", "inbound_queue", n,
 	    "paused", paused, "posted", (json_int_t)st_posted,
-	    "failed", (json_int_t)st_failed, "retried", (json_int_t)st_retried));
+	    "failed", (json_int_t)st_failed, "retried", (json_int_t)st_retried,
+	    "refused_by_policy", (json_int_t)st_policy));
 }
 
 void

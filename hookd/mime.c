@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "mime.h"
+#include "verdict.h"
 
 #define MIME_MAX_DEPTH	100		/* nested multiparts walked */
 #define UTF8_REPLACEMENT "\xef\xbf\xbd"
@@ -210,6 +211,27 @@ read_fd(int fd)
 		len += n;
 	}
 	g_byte_array_set_size(a, len);
+	return (a);
+}
+
+/* the message with our Authentication-Results header first, if any */
+static GByteArray *
+read_message(int fd, const struct envelope *env)
+{
+	GByteArray	*a;
+	const guint8	*nl;
+	char		*ar;
+
+	if ((a = read_fd(fd)) == NULL || !env->auth_checked)
+		return (a);
+	nl = memchr(a->data, '\n', a->len);
+	if ((ar = verdict_ar_header(env, nl != NULL && nl > a->data &&
+	    nl[-1] != '\r' ? "\n" : "\r\n")) == NULL) {
+		g_byte_array_unref(a);
+		return (NULL);
+	}
+	g_byte_array_prepend(a, (const guint8 *)ar, strlen(ar));
+	free(ar);
 	return (a);
 }
 
@@ -848,6 +870,34 @@ mime_reply_text(const char *plain)
 /*
  * JSON.
  */
+/* envelope.dkim [{domain, selector, result}], envelope.dmarc {result, policy, domain} */
+static int
+verdict_json(json_t *e, const struct envelope *env)
+{
+	json_t	*dkim;
+	size_t	 i;
+
+	if ((dkim = json_array()) == NULL ||
+	    json_object_set_new(e, "dkim", dkim) == -1)
+		return (-1);
+	for (i = 0; i < env->ndkim; i++)
+		if (json_array_append_new(dkim, json_pack("{s:o, s:o, s:s}",
+		    "domain", jstr(env->dkim[i].domain),
+		    "selector", jstr(env->dkim[i].selector),
+		    "result", env->dkim[i].result)) == -1)
+			return (-1);
+	if (json_object_set_new(e, "dmarc", json_pack("{s:s, s:o, s:o}",
+	    "result", env->dmarc_result,
+	    "policy", env->dmarc_policy[0] ? jstr(env->dmarc_policy) :
+	    json_null(),
+	    "domain", jstr(env->dmarc_domain))) == -1)
+		return (-1);
+	if (env->quarantined &&
+	    json_object_set_new(e, "quarantined", json_true()) == -1)
+		return (-1);
+	return (0);
+}
+
 static json_t *
 envelope_json(const struct envelope *env, const char *rcpt)
 {
@@ -880,6 +930,10 @@ envelope_json(const struct envelope *env, const char *rcpt)
 	    "remote_ip", jstr(env->remote_ip),
 	    "spf", spf,
 	    "tls", env->tls ? 1 : 0);
+	if (e != NULL && env->auth_checked && verdict_json(e, env) == -1) {
+		json_decref(e);
+		return (NULL);
+	}
 	return (e);
 }
 
@@ -939,7 +993,7 @@ mime_to_json(int fd, const struct envelope *env, const char *rcpt)
 	struct doc	 d;
 	json_t		*j;
 
-	if ((raw = read_fd(fd)) == NULL)
+	if ((raw = read_message(fd, env)) == NULL)
 		return (NULL);
 	if (doc_parse(&d, raw) == -1) {
 		g_byte_array_unref(raw);
@@ -1157,7 +1211,7 @@ mime_render(int fd, const struct envelope *env, const char *rcpt,
 	int		 rv;
 
 	memset(out, 0, sizeof(*out));
-	if ((raw = read_fd(fd)) == NULL)
+	if ((raw = read_message(fd, env)) == NULL)
 		return (-1);
 	if (owned_add(out, raw, free_bytes) == -1)
 		goto fail;

@@ -1,0 +1,767 @@
+/*
+ * Inbound DKIM and DMARC verdicts.
+ *
+ * libopendkim verifies synchronously and asks its DNS service for each
+ * key (dkim_eom).  Inside the sandbox there is no resolver thread, so one
+ * verification runs in three steps, never blocking the event loop:
+ *
+ *   1. the message is fed to a verifying handle (dkim_chunk) up to the
+ *	end of the body: headers parsed, signatures listed (at most
+ *	ENVELOPE_DKIM_MAX, the others ignored by the prescreen callback),
+ *	body hashes computed; the From: domain is known;
+ *   2. the key of every signature (selector._domainkey.domain TXT) and
+ *	the DMARC record (_dmarc.domain TXT, then the organizational
+ *	domain's from the Public Suffix List) are resolved in parallel
+ *	through common/dns.c;
+ *   3. dkim_eom runs: the DNS service plugged into libopendkim
+ *	(dkim_dns_set_query_start etc.) answers from the packets of step
+ *	2, so libopendkim parses real DNS answers itself.  The DKIM results
+ *	and the SPF result from authd go to libopendmarc, which decides
+ *	alignment and the policy (RFC 7489).
+ */
+#include <sys/types.h>
+#include <sys/time.h>
+
+#include <arpa/nameser.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <dkim.h>
+#include <opendmarc/dmarc.h>
+#include <unbound.h>
+
+#include "log.h"
+#include "dns.h"
+#include "config.h"
+#include "verdict.h"
+
+/* exported by libopendmarc, but missing from its dmarc.h */
+int	opendmarc_get_tld(u_char *, u_char *, size_t);
+
+#define VD_CHUNK	65536
+#define VD_PACKET_MAX	8192		/* libopendkim's answer buffer */
+#define VD_DMARC_MAX	1024		/* bytes of a DMARC record kept */
+
+struct vd_job;
+
+struct vd_key {
+	struct vd_job	*job;
+	char		 name[256];
+	int		 status;	/* enum dns_status */
+	u_char		*pkt;
+	size_t		 len;
+};
+
+struct vd_job {
+	struct envelope	*env;
+	DKIM		*dkim;
+	int		 usable;	/* the handle can reach dkim_eom */
+	int		 pending;	/* DNS queries in flight */
+	int		 starting;	/* still issuing queries */
+	size_t		 nkeys;
+	struct vd_key	 keys[ENVELOPE_DKIM_MAX];
+	char		 from[254];	/* RFC5322.From domain, lower case */
+	char		 org[254];	/* its organizational domain */
+	int		 dmarc_stage;	/* 0 none, 1 from, 2 org */
+	int		 dmarc_temp;	/* a DMARC query failed for now */
+	char		*dmarc;		/* the one v=DMARC1 record found */
+	verdict_cb	 cb;
+	void		*arg;
+};
+
+static DKIM_LIB		*vd_lib;
+static struct vd_job	*vd_current;	/* during dkim_eom */
+static int		 vd_service;	/* a non-NULL handle for libopendkim */
+static int		 vd_psl;	/* Public Suffix List loaded */
+static char		 vd_authserv[256] = "localhost";
+static OPENDMARC_LIB_T	 vd_dmarclib;
+
+static void	vd_key_done(int, struct ub_result *, void *);
+static void	vd_dmarc_done(int, struct ub_result *, void *);
+static void	vd_maybe_finish(struct vd_job *);
+
+/* a domain or selector we can repeat in JSON and headers, else "" */
+static void
+vd_word(char *dst, size_t size, const u_char *src)
+{
+	size_t	 i;
+
+	dst[0] = '\0';
+	if (src == NULL || strlen((const char *)src) >= size)
+		return;
+	for (i = 0; src[i] != '\0'; i++) {
+		if (!((src[i] >= 'a' && src[i] <= 'z') ||
+		    (src[i] >= 'A' && src[i] <= 'Z') ||
+		    (src[i] >= '0' && src[i] <= '9') ||
+		    src[i] == '.' || src[i] == '-' || src[i] == '_'))
+			return;
+		dst[i] = src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i];
+	}
+	dst[i] = '\0';
+	if (dst[0] == '.' || dst[i - 1] == '.')
+		dst[0] = '\0';
+}
+
+/* libopendkim's DNS service: answers from the packets of step 2 */
+static int
+vd_dns_start(void *srv, int type, u_char *query, u_char *buf, size_t buflen,
+    void **qh)
+{
+	struct vd_job	*j = vd_current;
+	char		 name[256];
+	size_t		 i, n;
+
+	if (j == NULL || type != T_TXT ||
+	    strlcpy(name, (char *)query, sizeof(name)) >= sizeof(name))
+		return (-1);
+	n = strlen(name);
+	if (n > 0 && name[n - 1] == '.')
+		name[n - 1] = '\0';
+	for (i = 0; i < j->nkeys; i++) {
+		struct vd_key *k = &j->keys[i];
+
+		if (strcasecmp(k->name, name) != 0)
+			continue;
+		if (k->pkt == NULL || k->len > buflen)
+			return (-1);
+		memcpy(buf, k->pkt, k->len);
+		*qh = k;
+		return (0);
+	}
+	return (-1);
+}
+
+static int
+vd_dns_wait(void *srv, void *qh, struct timeval *to, size_t *bytes,
+    int *error, int *dnssec)
+{
+	struct vd_key	*k = qh;
+
+	if (k == NULL || k->pkt == NULL)
+		return (DKIM_DNS_ERROR);
+	switch (k->status) {
+	case DNS_OK:
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		*bytes = k->len;
+		if (error != NULL)
+			*error = 0;
+		if (dnssec != NULL)
+			*dnssec = DKIM_DNSSEC_UNKNOWN;
+		return (DKIM_DNS_SUCCESS);
+	default:
+		return (DKIM_DNS_ERROR);	/* temperror */
+	}
+}
+
+static int
+vd_dns_cancel(void *srv, void *qh)
+{
+	return (0);
+}
+
+static int
+vd_dns_init(void **srv)
+{
+	*srv = &vd_service;
+	return (0);
+}
+
+static void
+vd_dns_close(void *srv)
+{
+}
+
+/* only the first ENVELOPE_DKIM_MAX signatures are verified */
+static DKIM_CBSTAT
+vd_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
+{
+	int	 i;
+
+	for (i = ENVELOPE_DKIM_MAX; i < nsigs; i++)
+		dkim_sig_ignore(sigs[i]);
+	return (DKIM_CBSTAT_CONTINUE);
+}
+
+void
+verdict_init(const char *psl_file)
+{
+	u_int	 flags = DKIM_LIBFLAGS_BADSIGHANDLES |
+		    DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_FIXCRLF;
+
+	if ((vd_lib = dkim_init(NULL, NULL)) == NULL)
+		fatalx("verdict: dkim_init failed");
+	if (dkim_options(vd_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
+	    sizeof(flags)) != DKIM_STAT_OK)
+		fatalx("verdict: dkim_options failed");
+	(void)dkim_set_prescreen(vd_lib, vd_prescreen);
+	dkim_dns_set_init(vd_lib, vd_dns_init);
+	dkim_dns_set_close(vd_lib, vd_dns_close);
+	(void)dkim_dns_set_query_service(vd_lib, &vd_service);
+	dkim_dns_set_query_start(vd_lib, vd_dns_start);
+	dkim_dns_set_query_cancel(vd_lib, vd_dns_cancel);
+	dkim_dns_set_query_waitreply(vd_lib, vd_dns_wait);
+
+	memset(&vd_dmarclib, 0, sizeof(vd_dmarclib));
+	if (psl_file != NULL && access(psl_file, R_OK) == 0) {
+		vd_dmarclib.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
+		strlcpy((char *)vd_dmarclib.tld_source_file, psl_file,
+		    sizeof(vd_dmarclib.tld_source_file));
+	} else
+		log_warnx("verdict: no Public Suffix List at %s: DMARC uses "
+		    "the From: domain only", psl_file ? psl_file : "-");
+	if (opendmarc_policy_library_init(&vd_dmarclib) != DMARC_PARSE_OKAY)
+		log_warnx("verdict: Public Suffix List %s unreadable",
+		    psl_file);
+	else
+		vd_psl = vd_dmarclib.tld_type == OPENDMARC_TLD_TYPE_MOZILLA;
+}
+
+void
+verdict_configure(const char *authserv_id)
+{
+	char	 w[sizeof(vd_authserv)];
+
+	vd_word(w, sizeof(w), (const u_char *)authserv_id);
+	strlcpy(vd_authserv, w[0] != '\0' ? w : "localhost",
+	    sizeof(vd_authserv));
+}
+
+/* step 1: the whole message through the verifying handle */
+static void
+vd_feed(struct vd_job *j, int fd)
+{
+	static u_char	 buf[VD_CHUNK];
+	DKIM_STAT	 st;
+	ssize_t		 n;
+
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		return;
+	for (;;) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("verdict msgid=%s: read", j->env->id);
+			return;
+		}
+		st = n == 0 ? dkim_chunk(j->dkim, NULL, 0) :
+		    dkim_chunk(j->dkim, buf, n);
+		if (st != DKIM_STAT_OK && st != DKIM_STAT_NOSIG) {
+			log_debug("verdict msgid=%s: %s", j->env->id,
+			    dkim_getresultstr(st));
+			return;
+		}
+		if (n == 0)
+			break;
+	}
+	j->usable = 1;
+}
+
+static void
+vd_query_key(struct vd_job *j, DKIM_SIGINFO *sig)
+{
+	struct vd_key	*k;
+	const u_char	*d = dkim_sig_getdomain(sig);
+	const u_char	*s = dkim_sig_getselector(sig);
+	char		 name[256];
+	size_t		 i;
+
+	if (d == NULL || s == NULL || dkim_sig_geterror(sig) !=
+	    DKIM_SIGERROR_UNKNOWN || j->nkeys >= ENVELOPE_DKIM_MAX)
+		return;
+	if (snprintf(name, sizeof(name), "%s._domainkey.%s", s, d) >=
+	    (int)sizeof(name))
+		return;		/* libopendkim refuses it too */
+	for (i = 0; i < j->nkeys; i++)
+		if (strcasecmp(j->keys[i].name, name) == 0)
+			return;
+	k = &j->keys[j->nkeys];
+	memset(k, 0, sizeof(*k));
+	k->job = j;
+	k->status = DNS_SERVFAIL;
+	strlcpy(k->name, name, sizeof(k->name));
+	j->pending++;
+	if (dns_query(k->name, T_TXT, vd_key_done, k) == -1) {
+		j->pending--;
+		return;
+	}
+	j->nkeys++;
+}
+
+static void
+vd_key_done(int status, struct ub_result *res, void *arg)
+{
+	struct vd_key	*k = arg;
+
+	k->status = status;
+	if (res != NULL && res->answer_packet != NULL &&
+	    res->answer_len > 0 && res->answer_len <= VD_PACKET_MAX &&
+	    (k->pkt = malloc(res->answer_len)) != NULL) {
+		memcpy(k->pkt, res->answer_packet, res->answer_len);
+		k->len = res->answer_len;
+	}
+	k->job->pending--;
+	vd_maybe_finish(k->job);
+}
+
+static void
+vd_query_dmarc(struct vd_job *j, const char *domain)
+{
+	char	 name[256];
+
+	if (snprintf(name, sizeof(name), "_dmarc.%s", domain) >=
+	    (int)sizeof(name))
+		return;
+	j->dmarc_stage++;
+	j->pending++;
+	if (dns_query(name, T_TXT, vd_dmarc_done, j) == -1) {
+		j->pending--;
+		j->dmarc_temp = 1;
+	}
+}
+
+/* the single v=DMARC1 record among the TXT answers (RFC 7489 6.6.3) */
+static char *
+vd_dmarc_record(struct ub_result *res)
+{
+	char	 rec[VD_DMARC_MAX], *found = NULL;
+	size_t	 n, l;
+	int	 i, count = 0;
+	u_char	*p, *end;
+
+	for (i = 0; res->data[i] != NULL; i++) {
+		p = (u_char *)res->data[i];
+		end = p + res->len[i];
+		n = 0;
+		while (p < end) {
+			l = *p++;
+			if (l > (size_t)(end - p))
+				break;
+			if (n + l < sizeof(rec)) {
+				memcpy(rec + n, p, l);
+				n += l;
+			}
+			p += l;
+		}
+		rec[n] = '\0';
+		if (strlen(rec) != n || strncmp(rec, "v=DMARC1", 8) != 0 ||
+		    (rec[8] != '\0' && rec[8] != ';' && rec[8] != ' ' &&
+		    rec[8] != '\t'))
+			continue;
+		if (count++ == 0)
+			found = strdup(rec);
+	}
+	if (count != 1) {
+		free(found);
+		return (NULL);
+	}
+	return (found);
+}
+
+static void
+vd_dmarc_done(int status, struct ub_result *res, void *arg)
+{
+	struct vd_job	*j = arg;
+
+	j->pending--;
+	j->starting++;		/* a nested answer must not finish j */
+	if (status == DNS_OK && res != NULL && res->data != NULL)
+		j->dmarc = vd_dmarc_record(res);
+	else if (status != DNS_OK && status != DNS_NXDOMAIN &&
+	    status != DNS_NODATA)
+		j->dmarc_temp = 1;
+	/* nothing at the From: domain: its organizational domain's */
+	if (j->dmarc == NULL && !j->dmarc_temp && j->dmarc_stage == 1 &&
+	    j->org[0] != '\0' && strcmp(j->org, j->from) != 0)
+		vd_query_dmarc(j, j->org);
+	j->starting--;
+	vd_maybe_finish(j);
+}
+
+static const char *
+vd_sig_result(DKIM_SIGINFO *sig)
+{
+	int	 err = dkim_sig_geterror(sig);
+
+	if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 &&
+	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH &&
+	    (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN))
+		return ("pass");
+	switch (err) {
+	case DKIM_SIGERROR_KEYFAIL:
+		return ("temperror");
+	case DKIM_SIGERROR_OK:
+	case DKIM_SIGERROR_BADSIG:
+		return ("fail");
+	default:
+		if (dkim_sig_getbh(sig) == DKIM_SIGBH_MISMATCH)
+			return ("fail");
+		return ("permerror");
+	}
+}
+
+/* step 3, DKIM: the keys are here */
+static void
+vd_dkim(struct vd_job *j)
+{
+	struct envelope	*env = j->env;
+	DKIM_SIGINFO	**sigs;
+	int		 nsigs, i;
+
+	env->ndkim = 0;
+	if (!j->usable)
+		return;
+	vd_current = j;
+	(void)dkim_eom(j->dkim, NULL);
+	vd_current = NULL;
+	if (dkim_getsiglist(j->dkim, &sigs, &nsigs) != DKIM_STAT_OK)
+		return;
+	for (i = 0; i < nsigs && env->ndkim < ENVELOPE_DKIM_MAX; i++) {
+		struct envelope_dkim *d = &env->dkim[env->ndkim++];
+
+		vd_word(d->domain, sizeof(d->domain), dkim_sig_getdomain(sigs[i]));
+		vd_word(d->selector, sizeof(d->selector),
+		    dkim_sig_getselector(sigs[i]));
+		strlcpy(d->result, vd_sig_result(sigs[i]), sizeof(d->result));
+	}
+}
+
+static int
+vd_spf_outcome(const char *r)
+{
+	if (strcmp(r, "pass") == 0)
+		return (DMARC_POLICY_SPF_OUTCOME_PASS);
+	if (strcmp(r, "fail") == 0 || strcmp(r, "softfail") == 0)
+		return (DMARC_POLICY_SPF_OUTCOME_FAIL);
+	if (strcmp(r, "temperror") == 0)
+		return (DMARC_POLICY_SPF_OUTCOME_TMPFAIL);
+	return (DMARC_POLICY_SPF_OUTCOME_NONE);
+}
+
+static int
+vd_dkim_outcome(const char *r)
+{
+	if (strcmp(r, "pass") == 0)
+		return (DMARC_POLICY_DKIM_OUTCOME_PASS);
+	if (strcmp(r, "temperror") == 0)
+		return (DMARC_POLICY_DKIM_OUTCOME_TMPFAIL);
+	return (DMARC_POLICY_DKIM_OUTCOME_FAIL);
+}
+
+static const char *
+vd_policy_name(int p)
+{
+	switch (p) {
+	case DMARC_RECORD_P_NONE:
+		return ("none");
+	case DMARC_RECORD_P_QUARANTINE:
+		return ("quarantine");
+	case DMARC_RECORD_P_REJECT:
+		return ("reject");
+	}
+	return ("");
+}
+
+/* the policy and alignment, with a record in hand */
+static const char *
+vd_dmarc_eval(struct vd_job *j, DMARC_POLICY_T *pctx)
+{
+	struct envelope	*env = j->env;
+	char		 spfd[254];
+	size_t		 i;
+	int		 pol, p = 0, sp = 0, org = j->dmarc_stage == 2;
+
+	if (opendmarc_policy_store_from_domain(pctx, (u_char *)j->from) !=
+	    DMARC_PARSE_OKAY ||
+	    opendmarc_policy_store_dmarc(pctx, (u_char *)j->dmarc,
+	    (u_char *)j->from, org ? (u_char *)j->org : NULL) !=
+	    DMARC_PARSE_OKAY)
+		return ("permerror");
+	vd_word(spfd, sizeof(spfd), (const u_char *)env->spf_domain);
+	if (spfd[0] != '\0')
+		(void)opendmarc_policy_store_spf(pctx, (u_char *)spfd,
+		    vd_spf_outcome(env->spf_result), env->sender[0] != '\0' ?
+		    DMARC_POLICY_SPF_ORIGIN_MAILFROM :
+		    DMARC_POLICY_SPF_ORIGIN_HELO, NULL);
+	for (i = 0; i < env->ndkim; i++)
+		if (env->dkim[i].domain[0] != '\0')
+			(void)opendmarc_policy_store_dkim(pctx,
+			    (u_char *)env->dkim[i].domain,
+			    (u_char *)env->dkim[i].selector,
+			    vd_dkim_outcome(env->dkim[i].result), NULL);
+	pol = opendmarc_get_policy_to_enforce(pctx);
+	(void)opendmarc_policy_fetch_p(pctx, &p);
+	(void)opendmarc_policy_fetch_sp(pctx, &sp);
+	strlcpy(env->dmarc_policy, vd_policy_name(org && sp != 0 ? sp : p),
+	    sizeof(env->dmarc_policy));
+	switch (pol) {
+	case DMARC_POLICY_PASS:
+		return ("pass");
+	case DMARC_POLICY_NONE:
+	case DMARC_POLICY_QUARANTINE:
+	case DMARC_POLICY_REJECT:
+		return ("fail");
+	default:
+		return ("permerror");
+	}
+}
+
+/* step 3, DMARC */
+static void
+vd_dmarc(struct vd_job *j)
+{
+	struct envelope	*env = j->env;
+	DMARC_POLICY_T	*pctx;
+	const char	*res, *ip = env->remote_ip[0] ? env->remote_ip :
+			    "0.0.0.0";
+
+	strlcpy(env->dmarc_domain, j->from, sizeof(env->dmarc_domain));
+	env->dmarc_policy[0] = '\0';
+	if (j->from[0] == '\0')
+		res = "permerror";	/* no usable From: */
+	else if (j->dmarc_temp)
+		res = "temperror";
+	else if (j->dmarc == NULL)
+		res = "none";
+	else if ((pctx = opendmarc_policy_connect_init((u_char *)ip,
+	    strchr(ip, ':') != NULL)) == NULL)
+		res = "temperror";
+	else {
+		res = vd_dmarc_eval(j, pctx);
+		opendmarc_policy_connect_shutdown(pctx);
+	}
+	strlcpy(env->dmarc_result, res, sizeof(env->dmarc_result));
+}
+
+static void
+vd_free(struct vd_job *j)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->nkeys; i++)
+		free(j->keys[i].pkt);
+	if (j->dkim != NULL)
+		dkim_free(j->dkim);
+	free(j->dmarc);
+	free(j);
+}
+
+static void
+vd_finish(struct vd_job *j)
+{
+	struct envelope	*env = j->env;
+	verdict_cb	 cb = j->cb;
+	void		*arg = j->arg;
+	size_t		 i;
+	char		 list[160];
+
+	vd_dkim(j);
+	vd_dmarc(j);
+	env->auth_checked = 1;
+	list[0] = '\0';
+	for (i = 0; i < env->ndkim; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", i ? "," : "", env->dkim[i].result);
+	log_info("verdict msgid=%s dkim=%s dmarc=%s policy=%s from=%s",
+	    env->id, list[0] ? list : "none", env->dmarc_result,
+	    env->dmarc_policy[0] ? env->dmarc_policy : "-",
+	    env->dmarc_domain[0] ? env->dmarc_domain : "-");
+	vd_free(j);
+	if (cb != NULL)
+		cb(arg);
+}
+
+static void
+vd_maybe_finish(struct vd_job *j)
+{
+	if (j->pending == 0 && !j->starting)
+		vd_finish(j);
+}
+
+static struct vd_job *
+vd_job_new(struct envelope *env)
+{
+	struct vd_job	*j;
+	DKIM_STAT	 st;
+
+	if (vd_lib == NULL || (j = calloc(1, sizeof(*j))) == NULL)
+		return (NULL);
+	j->env = env;
+	j->dkim = dkim_verify(vd_lib, (const u_char *)env->id, NULL, &st);
+	if (j->dkim == NULL) {
+		free(j);
+		return (NULL);
+	}
+	return (j);
+}
+
+/* after step 1: what to look up */
+static void
+vd_targets(struct vd_job *j, int dns)
+{
+	DKIM_SIGINFO	**sigs;
+	int		 nsigs, i;
+
+	if (j->usable && dkim_getsiglist(j->dkim, &sigs, &nsigs) ==
+	    DKIM_STAT_OK && dns)
+		for (i = 0; i < nsigs && i < ENVELOPE_DKIM_MAX; i++)
+			vd_query_key(j, sigs[i]);
+	vd_word(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
+	if (j->from[0] == '\0')
+		return;
+	if (vd_psl && opendmarc_get_tld((u_char *)j->from, (u_char *)j->org,
+	    sizeof(j->org)) != 0)
+		j->org[0] = '\0';
+	if (dns)
+		vd_query_dmarc(j, j->from);
+}
+
+int
+verdict_start(int fd, struct envelope *env, verdict_cb cb, void *arg)
+{
+	struct vd_job	*j;
+
+	if ((j = vd_job_new(env)) == NULL)
+		return (-1);
+	j->cb = cb;
+	j->arg = arg;
+	j->starting = 1;
+	vd_feed(j, fd);
+	vd_targets(j, 1);
+	j->starting = 0;
+	vd_maybe_finish(j);
+	return (0);
+}
+
+void
+verdict_fuzz(const unsigned char *data, size_t len, struct envelope *env)
+{
+	struct vd_job	*j;
+	DKIM_STAT	 st;
+
+	if ((j = vd_job_new(env)) == NULL)
+		return;
+	j->starting = 1;
+	st = dkim_chunk(j->dkim, (u_char *)data, len);
+	if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
+		st = dkim_chunk(j->dkim, NULL, 0);
+		j->usable = st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG;
+	}
+	vd_targets(j, 0);
+	j->starting = 0;
+	vd_maybe_finish(j);
+}
+
+int
+verdict_meets(const struct envelope *env, int require)
+{
+	size_t	 i;
+	int	 dkim = 0;
+
+	if (require == 0)
+		return (1);
+	if (!env->auth_checked)
+		return (0);
+	for (i = 0; i < env->ndkim; i++)
+		if (strcmp(env->dkim[i].result, "pass") == 0)
+			dkim = 1;
+	if ((require & REQUIRE_DKIM) && !dkim)
+		return (0);
+	if ((require & REQUIRE_DMARC) &&
+	    strcmp(env->dmarc_result, "pass") != 0)
+		return (0);
+	return (1);
+}
+
+/* one word of a verdict, safe in a header: a known result, or "none" */
+static const char *
+vd_result_word(const char *r)
+{
+	static const char *ok[] = { "pass", "fail", "softfail", "neutral",
+	    "none", "temperror", "permerror", "policy" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(r, ok[i]) == 0)
+			return (ok[i]);
+	return ("none");
+}
+
+static int
+vd_cat(char **s, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+vd_cat(char **s, size_t *len, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*add, *n;
+	int	 r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&add, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		return (-1);
+	if ((n = realloc(*s, *len + r + 1)) == NULL) {
+		free(add);
+		return (-1);
+	}
+	memcpy(n + *len, add, r + 1);
+	*s = n;
+	*len += r;
+	free(add);
+	return (0);
+}
+
+char *
+verdict_ar_header(const struct envelope *env, const char *eol)
+{
+	char	*s = NULL, w[254], helo[254];
+	size_t	 len = 0, i;
+	int	 bad = 0;
+
+	if (!env->auth_checked)
+		return (NULL);
+	vd_word(w, sizeof(w), (const u_char *)env->spf_domain);
+	vd_word(helo, sizeof(helo), (const u_char *)env->helo);
+	bad |= vd_cat(&s, &len, "Authentication-Results: %s;%s\tspf=%s",
+	    vd_authserv, eol, vd_result_word(env->spf_result));
+	if (w[0] != '\0')
+		bad |= vd_cat(&s, &len, " smtp.%s=%s",
+		    env->sender[0] != '\0' ? "mailfrom" : "helo", w);
+	else if (helo[0] != '\0')
+		bad |= vd_cat(&s, &len, " smtp.helo=%s", helo);
+	for (i = 0; i < env->ndkim; i++) {
+		bad |= vd_cat(&s, &len, ";%s\tdkim=%s", eol,
+		    vd_result_word(env->dkim[i].result));
+		if (env->dkim[i].domain[0] != '\0')
+			bad |= vd_cat(&s, &len, " header.d=%s",
+			    env->dkim[i].domain);
+		if (env->dkim[i].selector[0] != '\0')
+			bad |= vd_cat(&s, &len, " header.s=%s",
+			    env->dkim[i].selector);
+	}
+	if (env->ndkim == 0)
+		bad |= vd_cat(&s, &len, ";%s\tdkim=none", eol);
+	vd_word(w, sizeof(w), (const u_char *)env->dmarc_domain);
+	bad |= vd_cat(&s, &len, ";%s\tdmarc=%s", eol,
+	    vd_result_word(env->dmarc_result));
+	vd_word(helo, sizeof(helo), (const u_char *)env->dmarc_policy);
+	if (helo[0] != '\0')
+		bad |= vd_cat(&s, &len, " (p=%s)", helo);
+	if (w[0] != '\0')
+		bad |= vd_cat(&s, &len, " header.from=%s", w);
+	bad |= vd_cat(&s, &len, "%s", eol);
+	if (bad) {
+		free(s);
+		return (NULL);
+	}
+	return (s);
+}

@@ -1,0 +1,46 @@
+/*
+ * Inbound DKIM (RFC 6376, libopendkim) and DMARC (RFC 7489, libopendmarc)
+ * verdicts, computed by hookd for each message before it is posted (sync)
+ * or committed (queue).  DNS goes through common/dns.c (libunbound on
+ * the event loop, the configured resolver), never the system resolver.
+ *
+ * At most ENVELOPE_DKIM_MAX signatures (the first ones in header order)
+ * are verified per message; the others are ignored, neither pass nor fail.
+ */
+#ifndef MH_VERDICT_H
+#define MH_VERDICT_H
+
+#include "envelope.h"
+
+/* Debian's publicsuffix package: the organizational domain (RFC 7489 3.2) */
+#define VERDICT_PSL_FILE	"/usr/share/publicsuffix/effective_tld_names.dat"
+
+typedef void	(*verdict_cb)(void *arg);
+
+/* before the sandbox: libopendkim, libopendmarc and the Public Suffix List */
+void	 verdict_init(const char *psl_file);
+/* the authserv-id of our Authentication-Results header (hostname) */
+void	 verdict_configure(const char *authserv_id);
+
+/*
+ * Verify the message in fd (read from the start, not closed) and fill
+ * the verdict fields of env (auth_checked, dkim, dmarc_*), then call cb.
+ * cb may run before this returns.  env must stay alive until cb runs.
+ * -1 (env untouched, cb never called) on allocation failure.
+ */
+int	 verdict_start(int fd, struct envelope *env, verdict_cb cb, void *arg);
+
+/* does env pass a route's REQUIRE_* bits? 1 yes, 0 no */
+int	 verdict_meets(const struct envelope *env, int require);
+
+/*
+ * The Authentication-Results header field (RFC 8601) for env, folded
+ * with eol ("\r\n" or "\n") and ending with it; malloc'd, NULL when env
+ * has no verdict or on allocation failure.
+ */
+char	*verdict_ar_header(const struct envelope *env, const char *eol);
+
+/* the DKIM header path, without DNS (every key lookup fails): fuzzing */
+void	 verdict_fuzz(const unsigned char *, size_t, struct envelope *);
+
+#endif /* MH_VERDICT_H */
