@@ -196,6 +196,8 @@ routes_to_json(const struct config *c, int flags)
 		jint(o, "timeout", r->timeout);
 		jint(o, "lifetime", r->lifetime);
 		jint(o, "concurrency", r->concurrency);
+		jint(o, "require", r->require);
+		jint(o, "require_quarantine", r->require_quarantine);
 		append(a, o);
 	}
 	return (a);
@@ -585,6 +587,8 @@ route_from_json(struct config *c, const json_t *o)
 	GINT(o, "timeout", 1, 3600, r->timeout);
 	GINT(o, "lifetime", 60, 90 * 86400, r->lifetime);
 	GINT(o, "concurrency", 1, 1024, r->concurrency);
+	GINT(o, "require", 0, REQUIRE_DKIM | REQUIRE_DMARC, r->require);
+	GINT(o, "require_quarantine", 0, 1, r->require_quarantine);
 	if (genum(o, "match", match_names, NELEM(match_names), &e) == -1)
 		return (-1);
 	r->match = e;

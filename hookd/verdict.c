@@ -601,6 +601,29 @@ vd_job_new(struct envelope *env)
 	return (j);
 }
 
+/*
+ * The organizational domain (RFC 7489 3.2): one label below the longest
+ * public suffix; a domain under a suffix the list does not know takes
+ * its last label as the suffix (the PSL's default rule "*").
+ */
+static void
+vd_orgdomain(const char *domain, char *org, size_t size)
+{
+	const char	*p;
+
+	org[0] = '\0';
+	if (vd_psl && (opendmarc_get_tld((u_char *)domain, (u_char *)org,
+	    size) != 0 || strchr(org, '.') == NULL))
+		org[0] = '\0';
+	if (org[0] != '\0')
+		return;
+	if ((p = strrchr(domain, '.')) == NULL)
+		return;
+	while (p > domain && p[-1] != '.')
+		p--;
+	strlcpy(org, p, size);
+}
+
 /* after step 1: what to look up */
 static void
 vd_targets(struct vd_job *j, int dns)
@@ -615,9 +638,7 @@ vd_targets(struct vd_job *j, int dns)
 	vd_word(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
 	if (j->from[0] == '\0')
 		return;
-	if (vd_psl && opendmarc_get_tld((u_char *)j->from, (u_char *)j->org,
-	    sizeof(j->org)) != 0)
-		j->org[0] = '\0';
+	vd_orgdomain(j->from, j->org, sizeof(j->org));
 	if (dns)
 		vd_query_dmarc(j, j->from);
 }

@@ -12,7 +12,9 @@ As a module:
 Every top-level domain that appears in a record is served as a static
 local zone: names without records answer NXDOMAIN, names with other
 record types NODATA; nothing ever leaves the machine.  Extra zones
-(static, or any unbound local-zone type) can be given with zones=.
+(static, or any unbound local-zone type) can be given with zones=, and
+zones forwarded to another loopback server (e.g. one that never answers)
+with forwards={"slow.test": "127.0.0.1@PORT"}.
 
 As a CLI (for shell tests):
 
@@ -73,9 +75,11 @@ def _quote(s):
 
 
 class DNSServer:
-    def __init__(self, records=(), zones=(), port=None, verbose=0):
+    def __init__(self, records=(), zones=(), port=None, verbose=0,
+                 forwards=None):
         self.records = list(records)
         self.zones = list(zones)
+        self.forwards = dict(forwards or {})
         self.port = port
         self.addr = "127.0.0.1"
         self.verbose = verbose
@@ -91,6 +95,8 @@ class DNSServer:
         for z in self.zones:
             name, _, kind = z.partition(" ")
             zones[name.rstrip(".").lower() + "."] = kind or "static"
+        for z in self.forwards:
+            zones[z.rstrip(".").lower() + "."] = "transparent"
         for r in self.records:
             owner = r.split()[0].rstrip(".").lower()
             tld = owner.rsplit(".", 1)[-1] + "."
@@ -121,6 +127,9 @@ class DNSServer:
                 lines.append("  local-data: '%s'" % r)
             else:
                 lines.append("  local-data: %s" % _quote(r))
+        for z, addr in self.forwards.items():
+            lines += ["forward-zone:", "  name: %s" % _quote(z),
+                      "  forward-addr: %s" % addr]
         lines += ["remote-control:", "  control-enable: no", ""]
         return "\n".join(lines)
 
