@@ -678,10 +678,9 @@ dlimitopt	: RATE number PER STRING {
 				cur_dlimit->connections = $2;
 		}
 		| TLSREQ		{ cur_dlimit->tls_require = 1; }
+		| TLS REQUIRE		{ cur_dlimit->tls_require = 1; }
 		| TLS STRING {
-			if (strcmp($2, "require") == 0)
-				cur_dlimit->tls_require = 1;
-			else if (strcmp($2, "verify") == 0)
+			if (strcmp($2, "verify") == 0)
 				cur_dlimit->tls_verify = 1;
 			else
 				perr(&$<pos>2, "tls wants require or verify, "

@@ -33,9 +33,11 @@ BUILD_PKGS="
 	libopendkim-dev libopendmarc-dev libgumbo-dev libhiredis-dev
 "
 
-# what "make run" adds: the demo receiver and the client its banner shows
+# what "make run" adds: the demo receiver and the client its banner shows;
+# publicsuffix: the Public Suffix List hookd reads for DMARC
 RUN_PKGS="
 	python3 swaks
+	publicsuffix
 "
 
 # what "make test" adds: real peers, tools, the linters and the packager;
@@ -45,7 +47,7 @@ TEST_PKGS="
 	clang libclang-rt-14-dev
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
 	opendkim opendkim-tools python3-aiosmtpd python3-dkim
-	python3-prometheus-client publicsuffix chromium openssl curl
+	python3-prometheus-client chromium openssl curl
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
 	manpages-dev
