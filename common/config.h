@@ -115,6 +115,7 @@ struct route {
 	int			 concurrency;	/* per endpoint, default 8 */
 	int			 require;	/* REQUIRE_* bits, 0 = none */
 	int			 require_quarantine;	/* deliver failing mail, flagged */
+	int			 no_verdicts;	/* "verdicts no": no DKIM/DMARC checks */
 };
 TAILQ_HEAD(routelist, route);
 

@@ -198,6 +198,7 @@ routes_to_json(const struct config *c, int flags)
 		jint(o, "concurrency", r->concurrency);
 		jint(o, "require", r->require);
 		jint(o, "require_quarantine", r->require_quarantine);
+		jint(o, "no_verdicts", r->no_verdicts);
 		append(a, o);
 	}
 	return (a);
@@ -589,6 +590,7 @@ route_from_json(struct config *c, const json_t *o)
 	GINT(o, "concurrency", 1, 1024, r->concurrency);
 	GINT(o, "require", 0, REQUIRE_DKIM | REQUIRE_DMARC, r->require);
 	GINT(o, "require_quarantine", 0, 1, r->require_quarantine);
+	GINT(o, "no_verdicts", 0, 1, r->no_verdicts);
 	if (genum(o, "match", match_names, NELEM(match_names), &e) == -1)
 		return (-1);
 	r->match = e;

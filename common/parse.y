@@ -142,11 +142,12 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
-%token	VIA WAIT OPENS CLICKS TESTING
+%token	VERDICTS VIA WAIT OPENS CLICKS TESTING
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
 %type	<v.number>	number size time mstime port optquarantine
+%type	<v.string>	reqresult
 %destructor	{ free($$); } <v.string>
 %nonassoc	LOWEST
 %nonassoc	FORMAT TIMEOUT
@@ -769,11 +770,26 @@ routeopt	: URL STRING {
 			    "concurrency") == 0)
 				cur_route->concurrency = $2;
 		}
-		| REQUIRE DKIM STRING optquarantine {
+		| VERDICTS STRING {
+			if (strcmp($2, "yes") == 0)
+				cur_route->no_verdicts = 0;
+			else if (strcmp($2, "no") == 0)
+				cur_route->no_verdicts = 1;
+			else
+				perr(&$<pos>2, "verdicts wants yes or no, not "
+				    "\"%s\"", $2);
+			free($2);
+		}
+		| REQUIRE DKIM reqresult optquarantine {
 			route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
 			free($3);
 		}
-		| REQUIRE STRING STRING optquarantine {
+		| REQUIRE SPF reqresult optquarantine {
+			perr(&$<pos>2, "unknown requirement \"spf\" (dkim or "
+			    "dmarc; see spf reject fail)");
+			free($3);
+		}
+		| REQUIRE STRING reqresult optquarantine {
 			if (strcmp($2, "dmarc") != 0)
 				perr(&$<pos>2, "unknown requirement \"%s\" "
 				    "(dkim or dmarc)", $2);
@@ -781,6 +797,13 @@ routeopt	: URL STRING {
 				route_require(&$<pos>3, REQUIRE_DMARC, $3, $4);
 			free($2);
 			free($3);
+		}
+		;
+
+reqresult	: STRING		{ $$ = $1; }
+		| FAIL {
+			if (($$ = strdup("fail")) == NULL)
+				fatal("strdup");
 		}
 		;
 
@@ -982,6 +1005,7 @@ static const struct keywords keywords[] = {
 	{ "tracking",		TRACKING,	1 },
 	{ "unsubscribe",	UNSUBSCRIBE,	0 },
 	{ "url",		URL,		0 },
+	{ "verdicts",		VERDICTS,	0 },
 	{ "via",		VIA,		0 },
 	{ "wait",		WAIT,		0 }
 };

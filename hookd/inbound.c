@@ -654,16 +654,19 @@ inbound_verified(void *arg)
 		inbound_accept(m);
 }
 
-/* the DKIM and DMARC verdicts first, for messages to routes */
+/* the DKIM and DMARC verdicts first, unless no route wants them */
 static void
 inbound_verify(struct inmsg *m)
 {
 	size_t	 i;
 	int	 fd;
 
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].dest == DEST_ROUTE)
+	for (i = 0; i < m->env.nrcpt; i++) {
+		const struct route *rt = rcpt_route(&m->env.rcpts[i]);
+
+		if (rt != NULL && (!rt->no_verdicts || rt->require))
 			break;
+	}
 	if (i == m->env.nrcpt) {
 		inbound_accept(m);
 		return;
@@ -754,10 +757,11 @@ inbound_stats(void)
 
 	TAILQ_FOREACH(m, &msgs, entry)
 		n++;
-	return (json_pack("{s:i,s:b,s:I,s:I,s:I,s:I}", "inbound_queue", n,
+	return (json_pack("{s:i,s:b,s:I,s:I,s:I,s:I,s:o}", "inbound_queue", n,
 	    "paused", paused, "posted", (json_int_t)st_posted,
 	    "failed", (json_int_t)st_failed, "retried", (json_int_t)st_retried,
-	    "refused_by_policy", (json_int_t)st_policy));
+	    "refused_by_policy", (json_int_t)st_policy,
+	    "verdicts", verdict_stats()));
 }
 
 void

@@ -10,6 +10,8 @@
 #ifndef MH_VERDICT_H
 #define MH_VERDICT_H
 
+#include <jansson.h>
+
 #include "envelope.h"
 
 /* Debian's publicsuffix package: the organizational domain (RFC 7489 3.2) */
@@ -39,6 +41,9 @@ int	 verdict_meets(const struct envelope *env, int require);
  * has no verdict or on allocation failure.
  */
 char	*verdict_ar_header(const struct envelope *env, const char *eol);
+
+/* counts of the results: {dkim: {pass, ...}, dmarc: {pass, ...}} */
+json_t	*verdict_stats(void);
 
 /* the DKIM header path, without DNS (every key lookup fails): fuzzing */
 void	 verdict_fuzz(const unsigned char *, size_t, struct envelope *);

@@ -11,11 +11,13 @@
  *	COUNT POSTs of SIZE bytes over CONNS keep-alive connections (one
  *	thread each); prints one JSON line {n, errors, secs, rate}.
  *
- *   benchtool smtplat PORT CONNS COUNT SIZE FROM TO
+ *   benchtool smtplat PORT CONNS COUNT SIZE FROM TO [MSGFILE]
  *	COUNT SMTP transactions over CONNS concurrent clients (one thread
  *	each, a new session per message like smtp-source); times each from
  *	connect to the reply to the final "."; prints one JSON line {n, ok,
- *	errors, secs, rate, p50_ms, p90_ms, p99_ms, max_ms}.
+ *	errors, secs, rate, p50_ms, p90_ms, p99_ms, max_ms}.  With MSGFILE
+ *	every transaction sends that message (CRLF lines, no line starting
+ *	with a dot; SIZE is ignored), e.g. one signed with DKIM.
  *
  * Built by regress/bench/run with plain cc; no mailhook code is used.
  */
@@ -368,6 +370,26 @@ make_body(void)
 	return b;
 }
 
+/* the message of a file, with the final dot */
+static char *
+file_body(const char *path)
+{
+	FILE	*f;
+	char	*b;
+	long	 n;
+
+	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) == -1 ||
+	    (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) == -1)
+		die(path);
+	if ((b = malloc(n + 4)) == NULL)
+		die("malloc");
+	if (fread(b, 1, n, f) != (size_t)n || memchr(b, '\0', n) != NULL)
+		die(path);
+	fclose(f);
+	strcpy(b + n, ".\r\n");
+	return b;
+}
+
 static void *
 smtp_worker(void *arg)
 {
@@ -502,7 +524,7 @@ client(int argc, char *argv[], int smtp)
 	if (smtp) {
 		g_from = argv[6];
 		g_to = argv[7];
-		payload = make_body();
+		payload = argc == 9 ? file_body(argv[8]) : make_body();
 		if ((g_lat = calloc(g_count, sizeof(double))) == NULL)
 			die("calloc");
 	} else {
@@ -541,10 +563,11 @@ main(int argc, char *argv[])
 		return serve(argv[2]);
 	if (argc == 6 && strcmp(argv[1], "hload") == 0)
 		return client(argc, argv, 0);
-	if (argc == 8 && strcmp(argv[1], "smtplat") == 0)
+	if ((argc == 8 || argc == 9) && strcmp(argv[1], "smtplat") == 0)
 		return client(argc, argv, 1);
 	fprintf(stderr, "usage: benchtool serve PORTFILE\n"
 	    "       benchtool hload PORT CONNS COUNT SIZE\n"
-	    "       benchtool smtplat PORT CONNS COUNT SIZE FROM TO\n");
+	    "       benchtool smtplat PORT CONNS COUNT SIZE FROM TO "
+	    "[MSGFILE]\n");
 	return 2;
 }
