@@ -219,14 +219,42 @@ def port_closed():
     return free_port()
 
 
+_dns = []
+
+
+def dns_port():
+    """A real unbound on loopback for which every name is NXDOMAIN, shared
+    by the daemons of one test: hookd's DKIM and DMARC lookups get an
+    answer at once instead of waiting for a resolver that is not there."""
+    if not _dns:
+        import atexit
+        from dnsserver import DNSServer
+        _dns.append(DNSServer(zones=[". static"]).start())
+        atexit.register(_dns[0].stop)
+    return _dns[0].port
+
+
 def daemon(conf, env=None):
-    """A Daemon; under a sanitizer build, leak checks are off (the
-    children have no /proc in their chroot)."""
+    """A Daemon (resolver: dns_port()); under a sanitizer build, leak
+    checks are off (the children have no /proc in their chroot)."""
     e = dict(env or {})
     if "san" in os.path.basename(BUILD.rstrip("/")):
         e["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
             ":detect_leaks=0"
-    return Daemon(conf, env=e)
+    return Daemon(conf, env=e, resolver=("127.0.0.1", dns_port()))
+
+
+AR_RE = re.compile(rb"Authentication-Results: mx\.test;\r\n"
+                   rb"\tspf=pass smtp\.mailfrom=example\.org;\r\n"
+                   rb"\tdkim=none;\r\n\tdmarc=(none header\.from=[a-z.]+|"
+                   rb"permerror)\r\n")
+
+
+def split_ar(raw):
+    """(our Authentication-Results header, the rest) of a posted message,
+    (b"", raw) when it does not start with one."""
+    m = AR_RE.match(raw)
+    return (m.group(0), raw[m.end():]) if m else (b"", raw)
 
 
 def log_clean(t, d):
