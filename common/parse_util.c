@@ -321,7 +321,7 @@ parse_nearest(const char *word, const char *const *list, size_t n)
  */
 static const char *const route_opts[] = { "url", "format", "mode",
     "authorize", "errors", "header", "secret", "timeout", "lifetime",
-    "concurrency" };
+    "concurrency", "require", "verdicts" };
 static const char *const events_opts[] = { "url", "format", "kinds",
     "secret", "header", "timeout", "batch", "wait" };
 static const char *const tracking_opts[] = { "url", "secret", "opens",
