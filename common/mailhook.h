@@ -81,6 +81,15 @@ enum imsg_type {
 	IMSG_TYPE_MAX
 };
 
+/*
+ * Descriptors: an SMTP session holds at most MH_FDS_PER_SESSION (its
+ * socket, a message file per spool owner); MH_FD_RESERVE more stay for
+ * everything else.  The parent raises RLIMIT_NOFILE to what "limit
+ * sessions" needs; smtpd stops accepting before the limit.
+ */
+#define MH_FDS_PER_SESSION	3
+#define MH_FD_RESERVE		64
+
 /* IMSG_AUTHD_RCPT_REQ */
 struct authd_rcpt_req {
 	uint64_t	 reqid;

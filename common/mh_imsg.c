@@ -61,7 +61,7 @@ imsg_read(struct imsgbuf *ibuf)
 	struct cmsghdr	*cmsg;
 	struct iovec	 iov;
 	ssize_t		 n;
-	int		*fdp, i, nfd;
+	int		*fdp, i, nfd, got = 0;
 
 	if (rbuf_reserve(ibuf, 65536) == -1)
 		return (-1);
@@ -84,6 +84,7 @@ imsg_read(struct imsgbuf *ibuf)
 			continue;
 		nfd = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		fdp = (int *)CMSG_DATA(cmsg);
+		got += nfd;
 		for (i = 0; i < nfd; i++) {
 			if (ibuf->nfds < IMSG_MAXFDS)
 				ibuf->fds[ibuf->nfds++] = fdp[i];
@@ -91,10 +92,16 @@ imsg_read(struct imsgbuf *ibuf)
 				close(fdp[i]);
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC) {
-		errno = EMSGSIZE;
-		return (-1);
-	}
+	/*
+	 * A descriptor that could not be installed (EMFILE) is dropped by
+	 * the kernel, which says MSG_CTRUNC.  The bytes are all there: the
+	 * message that carried it gets -1 and its receiver fails that one
+	 * request.  A sender puts one descriptor in a sendmsg and a stream
+	 * read stops at it, so one is missing.
+	 */
+	if ((msg.msg_flags & MSG_CTRUNC) && got == 0 &&
+	    ibuf->nfds < IMSG_MAXFDS)
+		ibuf->fds[ibuf->nfds++] = -1;
 	ibuf->rlen += n;
 	return (n);
 }

@@ -4,6 +4,7 @@
  * channels between them, watches them and serves the control socket.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,6 +83,44 @@ dkim_keys_send(const struct config *conf)
 		mproc_compose2(p, IMSG_SIGNER_KEY, 0, -1, &k, sizeof(k),
 		    d->key, d->keylen);
 	}
+}
+
+/*
+ * Enough descriptors for "limit sessions": each session's socket and
+ * message files, and a reserve (mailhook.h).  Root raises the hard limit
+ * too; otherwise as far as it goes, and smtpd accepts fewer sessions.
+ * Children inherit it; at reload smtpd's is raised in place.
+ */
+static void
+nofile_raise(const struct config *conf, pid_t pid)
+{
+	struct rlimit	 rl;
+	rlim_t		 want;
+
+	want = (rlim_t)conf->max_sessions * MH_FDS_PER_SESSION +
+	    MH_FD_RESERVE;
+	if (prlimit(pid, RLIMIT_NOFILE, NULL, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (rl.rlim_max < want) {
+		rl.rlim_max = want;
+		if (prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == 0)
+			return;
+		if (prlimit(pid, RLIMIT_NOFILE, NULL, &rl) == -1)
+			return;
+		rl.rlim_cur = rl.rlim_max;
+	}
+	if (prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == -1)
+		log_warn("setrlimit");
+	if (rl.rlim_cur < want)
+		log_warnx("limit sessions %d needs %llu descriptors, the "
+		    "limit is %llu: smtpd takes fewer sessions",
+		    conf->max_sessions, (unsigned long long)want,
+		    (unsigned long long)rl.rlim_cur);
 }
 
 static void
@@ -449,6 +488,9 @@ parent_reload(char *err, size_t errlen)
 	}
 	if (strcmp(conf->spool, parent_conf->spool) != 0)
 		log_warnx("reload: a new spool takes effect at restart");
+	nofile_raise(conf, 0);
+	if (children[PROC_SMTPD].pid > 0)
+		nofile_raise(conf, children[PROC_SMTPD].pid);
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	config_tracking_rotate(conf, parent_conf);
 	for (i = 0; i < NCHILD; i++)
@@ -545,6 +587,7 @@ parent_main(void)
 	if (config_load_files(parent_conf) == -1)
 		fatalx("%s: cannot load the files it names",
 		    parent_opts.conffile);
+	nofile_raise(parent_conf, 0);
 	seal_new_key(verdict_key);
 	strlcpy(parent_conf->verdict_key, verdict_key,
 	    sizeof(parent_conf->verdict_key));

@@ -3,10 +3,12 @@
  * statistics and the dispatch of backend answers to their sessions.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/tree.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +192,26 @@ conf_snapshot(const struct config *conf)
 	return (c);
 }
 
+/*
+ * How many sessions the descriptor limit carries: each may hold its
+ * socket and a message file per spool owner, and MH_FD_RESERVE stay for
+ * the channels, libevent and the libraries.  Past it smtpd stops
+ * accepting (the connections wait in the listen queue) rather than
+ * lose a descriptor in the middle of a transaction.
+ */
+static int
+fd_sessions(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+		return (INT_MAX);
+	if (rl.rlim_cur <= MH_FD_RESERVE + MH_FDS_PER_SESSION)
+		return (1);
+	return ((int)((rl.rlim_cur - MH_FD_RESERVE) / MH_FDS_PER_SESSION));
+}
+
 int
 smtp_init(struct event_base *base, const struct config *conf)
 {
@@ -200,6 +222,7 @@ smtp_init(struct event_base *base, const struct config *conf)
 	smtp_g.session_timeout = 3600;
 	smtp_g.max_errors = 10;
 	smtp_g.next_id = ((uint64_t)arc4random() << 16) & 0xffffffffffffULL;
+	smtp_g.fd_sessions = fd_sessions();
 	if (tls_init() == -1) {
 		log_warnx("smtp: tls_init failed");
 		return (-1);
@@ -218,6 +241,8 @@ smtp_configure(const struct config *conf)
 		return (-1);
 	smtp_conf_unref(smtp_g.conf);
 	smtp_g.conf = c;
+	/* the parent may have raised the limit for a new "limit sessions" */
+	smtp_g.fd_sessions = fd_sessions();
 	return (0);
 }
 
@@ -281,6 +306,7 @@ listener_accept(int fd, short ev, void *arg)
 	struct smtp_listener	*l = arg;
 	struct sockaddr_storage	 ss;
 	struct timeval		 tv = { 1, 0 };
+	struct timeval		 short_pause = { 0, 200000 };
 	socklen_t		 sslen;
 	const struct smtp_lconf	*lc;
 	struct smtp_conf	*c = smtp_g.conf;
@@ -288,6 +314,18 @@ listener_accept(int fd, short ev, void *arg)
 	int			 s, i;
 
 	for (i = 0; i < 64; i++) {
+		if (smtp_g.nsessions >= smtp_g.fd_sessions) {
+			/* descriptors in reserve: leave the rest queued */
+			if (!smtp_g.fd_full)
+				log_warnx("smtp: %d sessions use the descriptors "
+				    "the limit leaves: not accepting",
+				    smtp_g.nsessions);
+			smtp_g.fd_full = 1;
+			event_del(&l->ev);
+			evtimer_add(&l->pause, &short_pause);
+			return;
+		}
+		smtp_g.fd_full = 0;
 		sslen = sizeof(ss);
 		s = accept4(fd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);

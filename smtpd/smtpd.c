@@ -94,10 +94,13 @@ smtpd_dispatch(struct mproc *p, struct imsg *imsg)
 			break;
 		sf = msg_get(p, imsg, sizeof(*sf));
 		/* the id names the owner's spool file: nothing else */
-		if (sf->ok && (imsg->fd == -1 ||
-		    !msg_str_ok(sf->msgid, sizeof(sf->msgid)) ||
+		if (sf->ok && (!msg_str_ok(sf->msgid, sizeof(sf->msgid)) ||
 		    !envelope_id_ok(sf->msgid)))
 			fatalx("smtpd: malformed SPOOL_FD from %s", p->name);
+		/* lost on the way (no descriptor left): this transaction fails */
+		if (sf->ok && imsg->fd == -1)
+			log_warnx("smtpd: message file %s from %s lost: "
+			    "descriptor limit?", sf->msgid, p->name);
 		smtp_spool_fd(p->proc, sf, imsg->fd);
 		return;
 	case IMSG_SPOOL_RESULT:

@@ -77,6 +77,8 @@ struct spool_out {
 };
 
 #define TX_OWNERS		2	/* 0: hookd, 1: relayd */
+_Static_assert(1 + TX_OWNERS <= MH_FDS_PER_SESSION,
+    "a session's descriptors: its socket and a file per owner");
 
 enum data_mode {
 	DM_NONE,
@@ -178,6 +180,8 @@ struct smtp_global {
 	uint64_t		 next_id;
 	int			 paused;
 	int			 nsessions;
+	int			 fd_sessions;	/* the descriptor limit's share */
+	int			 fd_full;	/* said so in the log */
 	int			 greet_delay_ms;
 	int			 session_timeout;
 	int			 max_errors;

@@ -2,6 +2,7 @@
  * imsg: framing, fd passing, large messages, hostile streams.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -167,12 +168,62 @@ test_hostile(void)
 	close(sp[0]);
 	close(sp[1]);
 }
+/*
+ * The receiver is out of descriptors: the kernel drops the one passed
+ * (MSG_CTRUNC).  Its message arrives with fd -1, the stream goes on and
+ * the next passed descriptor arrives with its own message.
+ */
+static void
+test_fd_exhausted(void)
+{
+	struct imsgbuf	a, b;
+	struct imsg	im;
+	struct rlimit	rl, old;
+	int		sp[2], fds[2], spare, n, good;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	imsg_init(&a, sp[0]);
+	imsg_init(&b, sp[1]);
+	fds[0] = open("/dev/null", O_RDONLY);
+	fds[1] = open("/dev/null", O_RDONLY);
+	imsg_compose(&a, 5, 1, 0, fds[0], "lost", 4);
+	imsg_compose(&a, 6, 2, 0, -1, "after", 5);
+	ok(imsg_flush(&a) == 0, "a message with an fd written");
+	/* no descriptor left for the receiver */
+	getrlimit(RLIMIT_NOFILE, &old);
+	spare = open("/dev/null", O_RDONLY);
+	rl = old;
+	rl.rlim_cur = spare;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	n = imsg_read(&b);
+	setrlimit(RLIMIT_NOFILE, &old);
+	close(spare);
+	ok(n > 0, "the read succeeds although the fd could not be installed");
+	good = imsg_get(&b, &im) > 0 && im.hdr.type == 5 && im.fd == -1;
+	imsg_free(&im);
+	ok(good, "its message arrives with fd -1");
+	good = get_one(&b, &im) > 0 && im.hdr.type == 6 && im.fd == -1;
+	imsg_free(&im);
+	ok(good, "the stream goes on");
+	imsg_compose(&a, 7, 3, 0, fds[1], "next", 4);
+	imsg_flush(&a);
+	good = get_one(&b, &im) > 0 && im.hdr.type == 7 && im.fd != -1;
+	if (im.fd != -1)
+		close(im.fd);
+	imsg_free(&im);
+	ok(good, "the next fd arrives with its own message");
+	imsg_clear(&a);
+	imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
 
 int
 main(void)
 {
 	test_basic();
 	test_fd();
+	test_fd_exhausted();
 	test_hostile();
 	return (tap_done());
 }
