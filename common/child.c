@@ -270,3 +270,19 @@ child_run(const struct child_ops *o)
 	event_base_dispatch(proc_base);
 	fatalx("event loop ended");
 }
+
+void
+child_spool_result(uint64_t reqid, const char *msgid, int code,
+    const char *enhanced, const char *text)
+{
+	struct spool_result	res;
+
+	memset(&res, 0, sizeof(res));
+	res.reqid = reqid;
+	strlcpy(res.msgid, msgid, sizeof(res.msgid));
+	res.code = code;
+	strlcpy(res.enhanced, enhanced, sizeof(res.enhanced));
+	strlcpy(res.text, text, sizeof(res.text));
+	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
+	    sizeof(res));
+}

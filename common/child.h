@@ -37,6 +37,9 @@ extern int		 child_chrooted;	/* 1: "/" is the chroot dir */
 extern int		 child_monitoring;	/* an "mhctl monitor" listens */
 
 __attribute__((noreturn)) void child_run(const struct child_ops *);
+/* a spool owner (hookd, relayd) answers smtpd's commit: IMSG_SPOOL_RESULT */
+void	child_spool_result(uint64_t reqid, const char *msgid, int code,
+	    const char *enhanced, const char *text);
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "child.h"
 #include "log.h"
 #include "proc.h"
 #include "http.h"
@@ -76,25 +77,9 @@ msg_free(struct inmsg *m)
 }
 
 static void
-reply(uint64_t reqid, const char *msgid, int code, const char *enh,
-    const char *text)
-{
-	struct spool_result	res;
-
-	memset(&res, 0, sizeof(res));
-	res.reqid = reqid;
-	strlcpy(res.msgid, msgid, sizeof(res.msgid));
-	res.code = code;
-	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
-	strlcpy(res.text, text, sizeof(res.text));
-	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
-	    sizeof(res));
-}
-
-static void
 sync_reply(struct inmsg *m)
 {
-	reply(m->reqid, m->env.id, m->reply_code, m->reply_enh,
+	child_spool_result(m->reqid, m->env.id, m->reply_code, m->reply_enh,
 	    m->reply_text);
 	m->sync = 0;
 }
@@ -551,7 +536,7 @@ inbound_committed(int ok, void *arg)
 	char		 ok_text[128];
 
 	if (!ok) {
-		reply(m->reqid, m->env.id, 451, "4.3.0",
+		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
 		    "Local error in processing");
 		envelope_clear(&m->env);
 		free(m);
@@ -563,7 +548,7 @@ inbound_committed(int ok, void *arg)
 	    m->env.id, m->env.size, m->env.nrcpt);
 	bounce_received(&m->env);
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
-	reply(m->reqid, m->env.id, 250, "2.0.0", ok_text);
+	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text);
 	inbound_run(m);
 }
 
@@ -573,7 +558,7 @@ inbound_sync(struct inmsg *m)
 {
 	if (spool_transient(&m->env) == -1) {
 		spool_discard(m->env.id);
-		reply(m->reqid, m->env.id, 451, "4.3.0",
+		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
 		    "Local error in processing");
 		envelope_clear(&m->env);
 		free(m);
@@ -704,7 +689,7 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 		    "verdict from authd: refused", m->env.id,
 		    bad != NULL ? bad : "SPF result");
 		spool_discard(m->env.id);
-		reply(c->reqid, m->env.id, 554, "5.7.1",
+		child_spool_result(c->reqid, m->env.id, 554, "5.7.1",
 		    "Transaction refused: no verdict from authd");
 		envelope_clear(&m->env);
 		free(m);

@@ -139,16 +139,8 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
     void *arg)
 {
 	struct commit_ctx	*ctx = arg;
-	struct spool_result	 res;
 
-	memset(&res, 0, sizeof(res));
-	res.reqid = ctx->reqid;
-	strlcpy(res.msgid, msgid, sizeof(res.msgid));
-	res.code = code;
-	strlcpy(res.enhanced, enh, sizeof(res.enhanced));
-	strlcpy(res.text, text, sizeof(res.text));
-	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
-	    sizeof(res));
+	child_spool_result(ctx->reqid, msgid, code, enh, text);
 	free(ctx);
 }
 

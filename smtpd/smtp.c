@@ -470,20 +470,11 @@ void
 smtp_spool_fd(int owner, const struct spool_fd *sf, int fd)
 {
 	struct session	*s;
-	struct spool_abort sa;
 
-	if ((s = smtp_session_find(sf->reqid)) != NULL) {
+	if ((s = smtp_session_find(sf->reqid)) != NULL)
 		tx_spool_fd(s, owner, sf, fd);
-		return;
-	}
-	/* the session is gone: give the file back */
-	if (fd != -1)
-		close(fd);
-	if (sf->ok) {
-		memset(&sa, 0, sizeof(sa));
-		strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
-		backend_spool_abort(owner, &sa);
-	}
+	else	/* the session is gone: give the file back */
+		tx_spool_giveback(owner, sf, fd);
 }
 
 void

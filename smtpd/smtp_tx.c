@@ -314,24 +314,33 @@ spool_ready(struct session *s)
 	session_resume(s);
 }
 
+/* a file nobody waits for: closed, and an opened one aborted (owner -1:
+ * not a spool owner, nothing to abort) */
+void
+tx_spool_giveback(int owner, const struct spool_fd *sf, int fd)
+{
+	struct spool_abort	 sa;
+
+	if (fd != -1)
+		close(fd);
+	if (sf->ok && owner != -1) {
+		memset(&sa, 0, sizeof(sa));
+		strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
+		backend_spool_abort(owner, &sa);
+	}
+}
+
 void
 tx_spool_fd(struct session *s, int owner, const struct spool_fd *sf, int fd)
 {
 	struct smtp_tx		*tx = s->tx;
 	struct spool_out	*so;
-	struct spool_abort	 sa;
 	int			 i, k;
 
 	k = tx_owner_index(owner);
 	if (tx == NULL || k == -1 || tx->so[k].state != SO_OPENING ||
 	    tx->so[k].reqid != sf->reqid) {
-		if (fd != -1)
-			close(fd);
-		if (sf->ok && k != -1) {
-			memset(&sa, 0, sizeof(sa));
-			strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
-			backend_spool_abort(owner, &sa);
-		}
+		tx_spool_giveback(k != -1 ? owner : -1, sf, fd);
 		return;
 	}
 	so = &tx->so[k];
@@ -344,11 +353,6 @@ tx_spool_fd(struct session *s, int owner, const struct spool_fd *sf, int fd)
 		so->state = SO_FAILED;
 		if (fd != -1)
 			close(fd);
-		if (sf->ok) {
-			memset(&sa, 0, sizeof(sa));
-			strlcpy(sa.msgid, sf->msgid, sizeof(sa.msgid));
-			backend_spool_abort(owner, &sa);
-		}
 	}
 	for (i = 0; i < TX_OWNERS; i++)
 		if (tx->so[i].state == SO_OPENING)

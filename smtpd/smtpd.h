@@ -223,6 +223,7 @@ void	 tx_data_start(struct session *);
 void	 tx_bdat_start(struct session *);
 void	 tx_data_input(struct session *);
 void	 tx_bdat_input(struct session *);
+void	 tx_spool_giveback(int owner, const struct spool_fd *, int fd);
 void	 tx_spool_fd(struct session *, int owner, const struct spool_fd *,
 	    int fd);
 void	 tx_spool_result(struct session *, int owner,
