@@ -623,7 +623,7 @@ inbound_policy(struct inmsg *m)
 			errcb_send(rt, &m->env, r->addr, 550, text,
 			    strlen(text));
 	}
-	reply(m->reqid, m->env.id, 550, "5.7.1", text);
+	child_spool_result(m->reqid, m->env.id, 550, "5.7.1", text);
 	spool_discard(m->env.id);
 	envelope_clear(&m->env);
 	free(m);
