@@ -3,11 +3,11 @@
  * sandbox_apply(), and check the confinement from outside.
  *
  * usage: sandboxtest [-D] profile check
- *   profile: smtpd | authd | relayd | hookd
+ *   profile: smtpd | authd | relayd | hookd | signer
  *   check:   work       the profile's real work must succeed
  *            forbidden  sandbox_forbidden() must kill with SIGSYS
- *            socket     socket(AF_INET) must kill (smtpd)
- *            open       open(2) of a path must kill (smtpd, authd)
+ *            socket     socket(AF_INET) must kill (smtpd, signer)
+ *            open       open(2) of a path must kill (smtpd, authd, signer)
  *            fork       fork() must kill (every profile)
  *            unixsock   socket(AF_UNIX) must fail with EACCES, not kill
  *            probe-CALL the system call CALL (made directly, with harmless
@@ -59,12 +59,16 @@
 #include "mailhook.h"
 
 #include <event2/event.h>
+#include <openssl/buffer.h>
+#include <openssl/pem.h>
 #include <tls.h>
 
 #include "dns.h"
 #include "http.h"
 #include "log.h"
 #include "../../hookd/mime.h"
+#include "../../signer/signer.h"
+#include "dkimkey.h"
 #include "sandbox.h"
 
 static int	 failures;
@@ -98,6 +102,8 @@ struct ctx {
 	char		*cert, *key;
 	size_t		 certlen, keylen;
 	char		 hash[256];		/* crypt(3) hash made before the sandbox */
+	char		*dkim[2];		/* signer: RSA and Ed25519 keys, PEM */
+	int		 msgfd;			/* signer: a message, read-only */
 };
 
 static char *
@@ -570,6 +576,36 @@ work_mime(struct ctx *c)
 	unlink("/queue/mime.1");
 }
 
+/* the signer's real work: take keys, sign a message fd with both */
+static void
+work_signer(struct ctx *c)
+{
+	char	*out = NULL, why[256];
+	size_t	 len = 0;
+	FILE	*fp;
+	json_t	*j;
+	int	 rv, i;
+
+	for (i = 0; i < 2; i++)
+		CHECK(signer_key_add("sandbox.test", i ? "e1" : "r1", "(test)",
+		    c->dkim[i], strlen(c->dkim[i])) == 0,
+		    "%s: takes a key", c->profile);
+	if ((fp = open_memstream(&out, &len)) == NULL)
+		fatal("open_memstream");
+	rv = signer_sign(c->msgfd, "sandbox.test", fp, why, sizeof(why));
+	fclose(fp);
+	CHECK(rv == 0 && strncmp(out, "DKIM-Signature: v=1; a=rsa-sha256;",
+	    34) == 0 && strstr(out, "\r\nDKIM-Signature: v=1; "
+	    "a=ed25519-sha256;") != NULL,
+	    "%s: an RSA and an Ed25519 signature of a message fd (%s)",
+	    c->profile, rv == 0 ? "ok" : why);
+	free(out);
+	j = signer_show("sandbox.test");
+	CHECK(json_array_size(json_object_get(j, "dkim")) == 2,
+	    "%s: the DNS records of both keys", c->profile);
+	json_decref(j);
+}
+
 static void
 child_work(struct ctx *c)
 {
@@ -595,6 +631,9 @@ child_work(struct ctx *c)
 		work_mime(c);
 		work_dns(c);
 		work_http(c);
+		break;
+	case PROC_SIGNER:
+		work_signer(c);
 		break;
 	}
 }
@@ -706,7 +745,9 @@ child(struct ctx *c, int readyfd, int gofd)
 	log_procinit(c->profile);
 	if ((c->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	if (c->proc == PROC_SMTPD) {
+	if (c->proc == PROC_SIGNER)
+		signer_init();
+	else if (c->proc == PROC_SMTPD) {
 		if ((tc = tls_config_new()) == NULL ||
 		    tls_config_set_keypair_mem(tc, (uint8_t *)c->cert,
 		    c->certlen, (uint8_t *)c->key, c->keylen) == -1 ||
@@ -928,7 +969,42 @@ profile_of(const char *s)
 		return (PROC_RELAYD);
 	if (strcmp(s, "hookd") == 0)
 		return (PROC_HOOKD);
+	if (strcmp(s, "signer") == 0)
+		return (PROC_SIGNER);
 	errx(2, "unknown profile %s", s);
+}
+
+/* two new keys as PEM, a message opened read-only: what the parent and
+ * relayd hand the signer */
+static void
+signer_setup(struct ctx *c, const char *root)
+{
+	static const char msg[] = "From: a@sandbox.test\r\n"
+	    "To: b@example.com\r\nSubject: hi\r\n"
+	    "Date: Mon, 30 Nov 2026 20:00:00 +0000\r\n\r\nHello.\r\n";
+	char		 path[1024];
+	EVP_PKEY	*k;
+	BIO		*b;
+	BUF_MEM		*bm;
+	int		 i, fd;
+
+	for (i = 0; i < 2; i++) {
+		if ((k = dkimkey_generate(i ? DKIMKEY_ED25519 : DKIMKEY_RSA,
+		    DKIMKEY_RSA_MIN)) == NULL || (b = BIO_new(BIO_s_mem())) ==
+		    NULL || PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL,
+		    NULL) != 1)
+			errx(2, "dkim key");
+		BIO_get_mem_ptr(b, &bm);
+		if ((c->dkim[i] = strndup(bm->data, bm->length)) == NULL)
+			err(2, "strndup");
+		BIO_free(b);
+		EVP_PKEY_free(k);
+	}
+	snprintf(path, sizeof(path), "%s/signer.msg", root);
+	if ((fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600)) == -1 ||
+	    write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1 ||
+	    close(fd) == -1 || (c->msgfd = open(path, O_RDONLY)) == -1)
+		err(2, "%s", path);
 }
 
 static void
@@ -945,13 +1021,16 @@ setup(struct ctx *c)
 	c->httpsport = (s = getenv("SBX_HTTPS_PORT")) ? atoi(s) : 0;
 	c->chroot[0] = '\0';
 	if (c->proc == PROC_SMTPD || c->proc == PROC_RELAYD ||
-	    c->proc == PROC_HOOKD) {
+	    c->proc == PROC_HOOKD || c->proc == PROC_SIGNER) {
 		if ((r = realpath(root, NULL)) == NULL)
 			err(2, "%s", root);
 		snprintf(c->chroot, sizeof(c->chroot), "%s/%s", r,
-		    c->proc == PROC_SMTPD ? "empty" : "spool");
+		    c->proc == PROC_SMTPD || c->proc == PROC_SIGNER ?
+		    "empty" : "spool");
 		free(r);
 	}
+	if (c->proc == PROC_SIGNER)
+		signer_setup(c, root);
 	/* smtpd's key pair, and everyone else's CA bundle */
 	c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
 	c->key = slurp(getenv("SBX_KEY"), &c->keylen);

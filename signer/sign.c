@@ -1,0 +1,328 @@
+/*
+ * The signer's engine: its keys and libopendkim (signer.h).
+ *
+ * Each signature is relaxed/relaxed, RSA-SHA256 or Ed25519-SHA256 (the
+ * key's type), over the headers of sign_hdrs that the message has, with
+ * From over-signed.  libopendkim reads the whole message from the fd in
+ * chunks; its LF-folded header lines are returned with CRLF.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <opendkim/dkim.h>
+
+#include "config.h"
+#include "dkimkey.h"
+#include "log.h"
+#include "signer.h"
+
+#define SIGN_CHUNK	(64 * 1024)
+#define KEYS_MAX	64
+
+struct skey {
+	TAILQ_ENTRY(skey)	 entry;
+	char			 domain[MH_NAME_MAX];
+	char			 selector[MH_NAME_MAX];
+	char			 file[MH_PATH_MAX];
+	int			 type;		/* enum dkimkey_type */
+	char			*pem;		/* NUL terminated, for libopendkim */
+	size_t			 pemlen;
+	EVP_PKEY		*pk;		/* NULL: unusable, why says why */
+	char			 why[128];
+};
+TAILQ_HEAD(skeylist, skey);
+
+static struct skeylist	 keys = TAILQ_HEAD_INITIALIZER(keys);
+static int		 nkeys;
+static DKIM_LIB		*lib;
+static unsigned char	*chunk;
+
+static struct {
+	unsigned long long	 signed_msgs;
+	unsigned long long	 sigs[2];	/* per enum dkimkey_type */
+	unsigned long long	 failed;
+	double			 cpu;		/* seconds spent signing */
+} stats;
+
+/* RFC 6376 5.4.1 and the list; From is over-signed */
+static const char *sign_hdrs[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "mime-version",
+	"content-type", "content-transfer-encoding", "reply-to",
+	"in-reply-to", "references", "sender", "list-id", "list-unsubscribe",
+	"list-unsubscribe-post", NULL
+};
+static const char *oversign_hdrs[] = { "from", NULL };
+
+void
+signer_init(void)
+{
+	unsigned int	flags = DKIM_LIBFLAGS_FIXCRLF;
+
+	/* OpenSSL reads its config file once: before the sandbox */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
+	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS,
+	    NULL) != 1)
+		fatalx("signer: OPENSSL_init_crypto");
+	if ((lib = dkim_init(NULL, NULL)) == NULL)
+		fatalx("signer: dkim_init");
+	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
+	    sizeof(flags)) != DKIM_STAT_OK ||
+	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign_hdrs,
+	    sizeof(char **)) != DKIM_STAT_OK ||
+	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
+	    oversign_hdrs, sizeof(char **)) != DKIM_STAT_OK)
+		fatalx("signer: dkim_options");
+	if ((chunk = malloc(SIGN_CHUNK)) == NULL)
+		fatal("signer: malloc");
+}
+
+static void
+key_free(struct skey *k)
+{
+	if (k->pem != NULL) {
+		explicit_bzero(k->pem, k->pemlen);
+		free(k->pem);
+	}
+	EVP_PKEY_free(k->pk);
+	free(k);
+}
+
+void
+signer_keys_reset(void)
+{
+	struct skey	*k;
+
+	while ((k = TAILQ_FIRST(&keys)) != NULL) {
+		TAILQ_REMOVE(&keys, k, entry);
+		key_free(k);
+	}
+	nkeys = 0;
+}
+
+int
+signer_key_add(const char *domain, const char *selector, const char *file,
+    const char *pem, size_t len)
+{
+	struct skey	*k;
+
+	if (nkeys >= KEYS_MAX)
+		return (-1);
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->pem = malloc(len + 1)) == NULL)
+		fatal("signer: key");
+	strlcpy(k->domain, domain, sizeof(k->domain));
+	strlcpy(k->selector, selector, sizeof(k->selector));
+	strlcpy(k->file, file, sizeof(k->file));
+	k->pemlen = len;
+	memcpy(k->pem, pem, len);
+	k->pem[len] = '\0';
+	k->pk = dkimkey_load(k->pem, k->pemlen, &k->type, k->why,
+	    sizeof(k->why));
+	if (k->pk == NULL)
+		log_warnx("dkim key \"%s\" (%s, selector %s) is unusable: %s; "
+		    "mail from %s stays queued", k->file, k->domain,
+		    k->selector, k->why, k->domain);
+	else
+		log_info("dkim key for %s selector %s: %s", k->domain,
+		    k->selector, dkimkey_type_name(k->type));
+	TAILQ_INSERT_TAIL(&keys, k, entry);
+	nkeys++;
+	return (0);
+}
+
+/* libopendkim folds with LF: the message and our queue use CRLF */
+static int
+append_header(FILE *fp, const char *h)
+{
+	fputs("DKIM-Signature: ", fp);
+	for (; *h != '\0'; h++) {
+		if (*h == '\r')
+			continue;
+		if (*h == '\n')
+			fputc('\r', fp);
+		fputc(*h, fp);
+	}
+	fputs("\r\n", fp);
+	return (ferror(fp) ? -1 : 0);
+}
+
+/* the keys of domain into ks; 0 and how many, or -1 and why */
+static int
+domain_keys(const char *domain, struct skey **ks, size_t *n, char *why,
+    size_t wlen)
+{
+	struct skey	*k;
+
+	*n = 0;
+	TAILQ_FOREACH(k, &keys, entry) {
+		if (strcasecmp(k->domain, domain) != 0)
+			continue;
+		if (k->pk == NULL) {
+			snprintf(why, wlen, "dkim key \"%.100s\" is unusable: "
+			    "%.120s", k->file, k->why);
+			return (-1);
+		}
+		ks[(*n)++] = k;
+	}
+	if (*n == 0) {
+		snprintf(why, wlen, "no dkim key for %.200s", domain);
+		return (-1);
+	}
+	return (0);
+}
+
+/* the whole message, chunk by chunk, to every handle */
+static int
+feed(int fd, DKIM **d, size_t n, char *why, size_t wlen)
+{
+	DKIM_STAT	 st;
+	off_t		 off = 0;
+	ssize_t		 r;
+	size_t		 i;
+
+	for (;;) {
+		if ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(why, wlen, "read: %s", strerror(errno));
+			return (-1);
+		}
+		if (r == 0)
+			return (0);
+		off += r;
+		for (i = 0; i < n; i++)
+			if ((st = dkim_chunk(d[i], chunk, r)) != DKIM_STAT_OK) {
+				snprintf(why, wlen, "dkim_chunk: %s",
+				    dkim_geterror(d[i]) ? dkim_geterror(d[i]) :
+				    dkim_getresultstr(st));
+				return (-1);
+			}
+	}
+}
+
+static int
+sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
+{
+	DKIM		*d[KEYS_MAX];
+	struct skey	*ks[KEYS_MAX];
+	DKIM_STAT	 st;
+	unsigned char	*h;
+	size_t		 n, i, made = 0, hlen;
+	int		 rv = -1;
+
+	if (domain_keys(domain, ks, &n, why, wlen) == -1)
+		return (-1);
+	for (made = 0; made < n; made++) {
+		d[made] = dkim_sign(lib, (const u_char *)"mailhook", NULL,
+		    (dkim_sigkey_t)ks[made]->pem,
+		    (const u_char *)ks[made]->selector,
+		    (const u_char *)ks[made]->domain, DKIM_CANON_RELAXED,
+		    DKIM_CANON_RELAXED, ks[made]->type == DKIMKEY_ED25519 ?
+		    DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256, -1, &st);
+		if (d[made] == NULL) {
+			snprintf(why, wlen, "dkim_sign: %s",
+			    dkim_getresultstr(st));
+			goto done;
+		}
+	}
+	if (feed(fd, d, n, why, wlen) == -1)
+		goto done;
+	for (i = 0; i < n; i++) {
+		if ((st = dkim_chunk(d[i], NULL, 0)) != DKIM_STAT_OK ||
+		    (st = dkim_eom(d[i], NULL)) != DKIM_STAT_OK ||
+		    (st = dkim_getsighdr_d(d[i], strlen("DKIM-Signature: "),
+		    &h, &hlen)) != DKIM_STAT_OK) {
+			snprintf(why, wlen, "signing with \"%.100s\": %.120s",
+			    ks[i]->file, dkim_geterror(d[i]) ?
+			    dkim_geterror(d[i]) : dkim_getresultstr(st));
+			goto done;
+		}
+		if (append_header(fp, (const char *)h) == -1) {
+			snprintf(why, wlen, "out of memory");
+			goto done;
+		}
+		stats.sigs[ks[i]->type]++;
+	}
+	rv = 0;
+ done:
+	while (made > 0)
+		dkim_free(d[--made]);
+	return (rv);
+}
+
+static double
+cputime(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+int
+signer_sign(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
+{
+	double	 t0 = cputime();
+	int	 rv;
+
+	if ((rv = sign_fd(fd, domain, fp, why, wlen)) == 0)
+		stats.signed_msgs++;
+	else
+		stats.failed++;
+	stats.cpu += cputime() - t0;
+	return (rv);
+}
+
+json_t *
+signer_show(const char *domain)
+{
+	struct skey	*k;
+	json_t		*a = json_array();
+	char		*txt;
+
+	TAILQ_FOREACH(k, &keys, entry) {
+		if (domain != NULL && strcasecmp(domain, k->domain) != 0)
+			continue;
+		if (k->pk == NULL || (txt = dkimkey_txt(k->pk, k->selector,
+		    k->domain)) == NULL) {
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}",
+			    "domain", k->domain, "selector", k->selector,
+			    "file", k->file, "error",
+			    k->pk == NULL ? k->why : "out of memory"));
+			continue;
+		}
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s}",
+		    "domain", k->domain, "selector", k->selector,
+		    "type", dkimkey_type_name(k->type), "file", k->file,
+		    "record", txt));
+		free(txt);
+	}
+	if (json_array_size(a) == 0) {
+		json_decref(a);
+		return (json_pack("{s:s}", "error", domain != NULL ?
+		    "no dkim key for that domain" : "no dkim key"));
+	}
+	return (json_pack("{s:o}", "dkim", a));
+}
+
+json_t *
+signer_stats(void)
+{
+	return (json_pack("{s:I,s:I,s:I,s:I,s:i,s:f}",
+	    "signed", (json_int_t)stats.signed_msgs,
+	    "rsa_signatures", (json_int_t)stats.sigs[DKIMKEY_RSA],
+	    "ed25519_signatures", (json_int_t)stats.sigs[DKIMKEY_ED25519],
+	    "failed", (json_int_t)stats.failed, "keys", nkeys,
+	    "cpu_seconds", stats.cpu));
+}
