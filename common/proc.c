@@ -218,6 +218,18 @@ mproc_update(struct mproc *p)
 	event_active(flush_ev, EV_TIMEOUT, 0);
 }
 
+/*
+ * Write what is queued at once instead of at the end of the pass: for a
+ * reply another process waits for, made between slow steps of one pass
+ * (the signer answers each signature as soon as it is made).
+ */
+void
+mproc_flush_now(struct mproc *p)
+{
+	if (!p->closed)
+		mproc_write(p);
+}
+
 void
 mproc_compose2(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
     const void *d1, size_t l1, const void *d2, size_t l2)

@@ -52,6 +52,7 @@ void		 mproc_compose2(struct mproc *, uint32_t type, uint32_t peerid,
 void		 mproc_send_json(struct mproc *, uint32_t type, uint32_t peerid,
 		    const json_t *);
 void		 mproc_update(struct mproc *);
+void		 mproc_flush_now(struct mproc *);
 
 /* payload checks: a wrong size from a peer process is fatal */
 void		*msg_get(struct mproc *, struct imsg *, size_t);

@@ -81,23 +81,21 @@ from_value(const char *buf, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* the domain of the From: address, lower case; -1 if none */
-static int
-from_domain(int fd, char *domain, size_t len)
+/*
+ * The domain of the first From: address in a message's first bytes
+ * (buf, len), lower case, into domain; -1 if there is none.
+ */
+int
+dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 {
 	InternetAddressList	*list;
 	InternetAddress		*ia;
-	char			*buf, value[4096];
+	char			 value[4096];
 	const char		*addr, *at;
-	ssize_t			 n;
 	size_t			 i;
 	int			 rv = -1;
 
-	if ((buf = malloc(FROM_READ_MAX)) == NULL)
-		return (-1);
-	n = pread(fd, buf, FROM_READ_MAX, 0);
-	from_value(buf, n > 0 ? (size_t)n : 0, value, sizeof(value));
-	free(buf);
+	from_value(buf, len, value, sizeof(value));
 	if (value[0] == '\0' ||
 	    (list = internet_address_list_parse(NULL, value)) == NULL)
 		return (-1);
@@ -107,7 +105,7 @@ from_domain(int fd, char *domain, size_t len)
 	    (addr = internet_address_mailbox_get_addr(
 	    INTERNET_ADDRESS_MAILBOX(ia))) != NULL &&
 	    (at = strrchr(addr, '@')) != NULL &&
-	    strlcpy(domain, at + 1, len) < len) {
+	    strlcpy(domain, at + 1, dlen) < dlen) {
 		for (i = 0; domain[i] != '\0'; i++)
 			domain[i] = tolower((unsigned char)domain[i]);
 		rv = config_check_domain(domain) == -1 ? -1 : 0;
@@ -116,35 +114,54 @@ from_domain(int fd, char *domain, size_t len)
 	return (rv);
 }
 
+static int
+from_domain(int fd, char *domain, size_t len)
+{
+	char	*buf;
+	ssize_t	 n;
+	int	 rv;
+
+	if ((buf = malloc(FROM_READ_MAX)) == NULL)
+		return (-1);
+	n = pread(fd, buf, FROM_READ_MAX, 0);
+	rv = dkim_from_domain(buf, n > 0 ? (size_t)n : 0, domain, len);
+	free(buf);
+	return (rv);
+}
+
 /*
  * What the signer returned must be header lines and nothing else:
  * "DKIM-Signature:" fields, folded with CRLF + white space, printable
- * ASCII.  A signer that says otherwise is fatal (it is a peer process).
+ * ASCII, at most SIGN_HDRS_MAX bytes.  0 if so.
  */
-static void
-check_headers(const char *h, size_t len)
+int
+dkim_sig_lines_ok(const char *h, size_t len)
 {
 	size_t	 i;
 	int	 bol = 1;
 
-	if (len == 0 || len > SIGN_HDRS_MAX || len < 2 ||
-	    h[len - 2] != '\r' || h[len - 1] != '\n')
-		fatalx("relayd: malformed signature from signer");
+	if (len < 2 || len > SIGN_HDRS_MAX || h[len - 2] != '\r' ||
+	    h[len - 1] != '\n')
+		return (-1);
 	for (i = 0; i < len; i++) {
-		if (bol && h[i] != ' ' && h[i] != '\t' &&
+		/* a line starts a DKIM-Signature field or continues one */
+		if (bol && (i == 0 || (h[i] != ' ' && h[i] != '\t')) &&
 		    (len - i < 15 || strncasecmp(h + i, "DKIM-Signature:", 15)))
-			fatalx("relayd: signer returned a header that is not "
-			    "DKIM-Signature");
+			return (-1);
 		bol = 0;
 		if (h[i] == '\r' && i + 1 < len && h[i + 1] == '\n') {
+			/* a header ends with its line, never with an empty one */
+			if (i + 2 < len && h[i + 2] == '\r')
+				return (-1);
 			bol = 1;
 			i++;
 			continue;
 		}
 		if (h[i] != '\t' && ((unsigned char)h[i] < 0x20 ||
 		    (unsigned char)h[i] > 0x7e))
-			fatalx("relayd: malformed signature from signer");
+			return (-1);
 	}
+	return (0);
 }
 
 static void
@@ -180,7 +197,9 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 		step_held(st, error);
 		return;
 	}
-	check_headers(hdrs, len);
+	/* the signer is a peer process: a malformed answer is fatal */
+	if (dkim_sig_lines_ok(hdrs, len) == -1)
+		fatalx("relayd: malformed signature from the signer");
 	if (queue_prepend(st->msgid, m != NULL, st->copy, hdrs, len) == -1) {
 		step_held(st, "cannot write the signed message");
 		return;

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tls.h>
@@ -76,11 +77,14 @@ event_ack(struct mproc *p, struct imsg *imsg)
 struct sign_wait {
 	TAILQ_ENTRY(sign_wait)	 entry;
 	uint64_t		 reqid;
+	struct timespec		 sent;
 	relay_signed_fn		 done;
 	void			*arg;
 };
 static TAILQ_HEAD(, sign_wait)	 sign_waits = TAILQ_HEAD_INITIALIZER(sign_waits);
 static uint64_t			 sign_reqid;
+static uint64_t			 sign_answers;
+static double			 sign_wait_secs;	/* request to answer */
 
 static void
 relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
@@ -102,6 +106,7 @@ relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
 	strlcpy(req.domain, domain, sizeof(req.domain));
 	w->done = done;
 	w->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &w->sent);
 	TAILQ_INSERT_TAIL(&sign_waits, w, entry);
 	mproc_compose(p, IMSG_SIGN_REQ, 0, fd, &req, sizeof(req));
 }
@@ -111,6 +116,7 @@ sign_result(struct mproc *p, struct imsg *imsg)
 {
 	struct sign_res		 res;
 	struct sign_wait	*w;
+	struct timespec		 now;
 	size_t			 len = IMSG_DATA_SIZE(imsg);
 
 	if (len < sizeof(res) || len - sizeof(res) > SIGN_HDRS_MAX)
@@ -126,6 +132,10 @@ sign_result(struct mproc *p, struct imsg *imsg)
 	if (w == NULL)
 		fatalx("relayd: SIGN_RES from %s for no request", p->name);
 	TAILQ_REMOVE(&sign_waits, w, entry);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sign_answers++;
+	sign_wait_secs += now.tv_sec - w->sent.tv_sec +
+	    (now.tv_nsec - w->sent.tv_nsec) / 1e9;
 	if (res.status == SIGN_OK)
 		w->done((char *)imsg->data + sizeof(res), len - sizeof(res),
 		    NULL, w->arg);
@@ -308,9 +318,14 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (json_pack("{s:o}", "suppressions",
 		    relay_suppress_list()));
 	case CTL_SHOW_STATS:
-		if ((j = relay_stats()) != NULL)
+		if ((j = relay_stats()) != NULL) {
 			json_object_set_new(j, "event_outbox",
 			    json_integer(outbox_pending()));
+			json_object_set_new(j, "dkim", json_pack("{s:I,s:f}",
+			    "answers", (json_int_t)sign_answers, "wait_ms_avg",
+			    sign_answers ? sign_wait_secs * 1e3 / sign_answers :
+			    0.0));
+		}
 		return (j);
 	case CTL_SHOW_MESSAGE:
 		if ((j = relay_message_show(arg)) == NULL)

@@ -114,6 +114,8 @@ void	 dkim_sign_incoming(const char *msgid, struct envelope *,
 	    dkim_step_fn, void *);
 void	 dkim_sign_held(struct rmsg *);
 void	 dkim_held_events(struct rmsg *, const char *why);
+int	 dkim_from_domain(const char *, size_t, char *, size_t);
+int	 dkim_sig_lines_ok(const char *, size_t);
 
 /* mta.c */
 int	 mta_init(void);

@@ -90,6 +90,8 @@ sign_request(struct mproc *p, struct imsg *imsg)
 		mproc_compose(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res));
 	}
 	free(hdrs);
+	/* relayd goes on with this one while the next is signed */
+	mproc_flush_now(p);
 }
 
 static void
