@@ -13,21 +13,20 @@
 #include "relayd.h"
 #include "track.h"
 
+/* no queue id: it is about the address and the domain, not one message */
 static void
 subscription_event(enum event_kind kind, const char *addr,
-    const char *domain, const char *queue_id, const char *how)
+    const char *domain, const char *how)
 {
 	struct event_record	 ev;
 
 	mh_event_init(&ev, kind);
 	strlcpy(ev.recipient, addr, sizeof(ev.recipient));
-	if (queue_id != NULL)
-		strlcpy(ev.queue_id, queue_id, sizeof(ev.queue_id));
 	strlcpy(ev.stage, kind == EV_UNSUBSCRIBE ? "unsubscribe" :
 	    "resubscribe", sizeof(ev.stage));
-	snprintf(ev.description, sizeof(ev.description), "%s %s %s (%s)",
-	    kind == EV_UNSUBSCRIBE ? "unsubscribed from" : "resubscribed to",
-	    "mail from", domain, how);
+	snprintf(ev.description, sizeof(ev.description), "%s mail from %s "
+	    "(%s)", kind == EV_UNSUBSCRIBE ? "unsubscribed from" :
+	    "resubscribed to", domain, how);
 	relay_emit(&ev);
 	mh_event_clear(&ev);
 }
@@ -36,7 +35,7 @@ static void
 resubscribed(const char *addr, const char *domain)
 {
 	if (domain[0] != '\0')
-		subscription_event(EV_RESUBSCRIBE, addr, domain, NULL,
+		subscription_event(EV_RESUBSCRIBE, addr, domain,
 		    "suppression removed");
 }
 
@@ -73,6 +72,6 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 	}
 	log_info("%s: <%s> unsubscribed from %s (mailto)", queue_id,
 	    log_sanitize(s, sizeof(s), sender), domain);
-	subscription_event(EV_UNSUBSCRIBE, sender, domain, NULL, "mailto");
+	subscription_event(EV_UNSUBSCRIBE, sender, domain, "mailto");
 	return (1);
 }
