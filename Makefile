@@ -40,7 +40,7 @@ LDFLAGS	+= $(EXTRA_LDFLAGS)
 
 # The process folders: every .c in one of them, and in common/, is part of
 # the daemon library.  A new process folder is one word added here.
-PROCDIRS := mailhookd smtpd authd relayd hookd signer
+PROCDIRS := mailhookd smtpd authd relayd hookd signer webd
 # the two programs' main() live in mailhookd/mailhookd.c and mhctl/mhctl.c
 LIB_SRCS := $(filter-out mailhookd/mailhookd.c, \
 	    $(wildcard common/*.c $(addsuffix /*.c,$(PROCDIRS))))

@@ -35,6 +35,7 @@
 #define LF_SMTPS		0x04	/* "smtps": TLS from the first byte */
 #define LF_AUTH			0x08	/* "auth": AUTH offered (under TLS only) */
 #define LF_AUTH_REQUIRE		0x10	/* "auth-require": MAIL needs AUTH first */
+#define LF_HTTP			0x20	/* "http": webd's; with LF_STARTTLS, https */
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;

@@ -537,7 +537,7 @@ listener_from_json(struct config *c, const json_t *o)
 {
 	struct listener	*l;
 	int		 mask = LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS |
-			    LF_AUTH | LF_AUTH_REQUIRE;
+			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return (-1);

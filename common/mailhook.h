@@ -24,6 +24,7 @@ enum mh_proc {
 	PROC_RELAYD,
 	PROC_HOOKD,
 	PROC_SIGNER,		/* holds the DKIM private keys, nothing else */
+	PROC_WEBD,
 	PROC_CONTROL,		/* a control client, parent side only */
 	PROC_MAX
 };
@@ -77,6 +78,10 @@ enum imsg_type {
 	/* relayd <-> signer */
 	IMSG_SIGN_REQ,		/* struct sign_req, the message fd (read-only) */
 	IMSG_SIGN_RES,		/* struct sign_res + "DKIM-Signature: ..." lines */
+
+	/* webd <-> relayd: a recipient unsubscribes or resubscribes */
+	IMSG_UNSUBSCRIBE,	/* struct unsub_req */
+	IMSG_UNSUBSCRIBE_RES,	/* struct unsub_res: stored, event durable */
 
 	IMSG_TYPE_MAX
 };
@@ -223,6 +228,21 @@ struct sign_res {
 	uint64_t	 reqid;
 	int		 status;		/* enum sign_status */
 	char		 error[256];
+};
+
+/* IMSG_UNSUBSCRIBE: suppress addr for mail from domain (or lift it) */
+struct unsub_req {
+	uint64_t	 reqid;
+	int		 resubscribe;
+	char		 queue_id[MH_MSGID_LEN];	/* the message it came from */
+	char		 addr[MH_ADDR_MAX];
+	char		 domain[MH_NAME_MAX];		/* sender domain */
+};
+
+/* IMSG_UNSUBSCRIBE_RES */
+struct unsub_res {
+	uint64_t	 reqid;
+	int		 ok;
 };
 
 /* proc.c: payload checks */

@@ -209,6 +209,8 @@ mh_event_to_json(const struct event_record *ev)
 		rc |= json_object_set_new(o, "unique_open", json_true());
 	if (ev->async)
 		rc |= json_object_set_new(o, "async", json_true());
+	if (ev->machine)
+		rc |= json_object_set_new(o, "machine", json_true());
 	if (rc != 0) {
 		json_decref(o);
 		return (NULL);
@@ -297,6 +299,9 @@ event_from_json1(struct event_record *ev, const json_t *o)
 		return (-1);
 	if ((v = json_object_get(o, "async")) != NULL &&
 	    event_bool(v, &ev->async) == -1)
+		return (-1);
+	if ((v = json_object_get(o, "machine")) != NULL &&
+	    event_bool(v, &ev->machine) == -1)
 		return (-1);
 	if ((v = json_object_get(o, "custom_headers")) != NULL &&
 	    !json_is_null(v) &&

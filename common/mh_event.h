@@ -36,6 +36,7 @@ struct event_record {
 	char		*bounce_mime;		/* the bounce message, or NULL */
 	char		 link[MH_URL_MAX];	/* click */
 	int		 unique_open;		/* open/click: first one */
+	int		 machine;		/* open/click: a proxy or scanner */
 	int		 async;			/* failure reported after acceptance */
 };
 

@@ -137,7 +137,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
-%token	FROM GREETDELAY HEADER HOSTNAME IDLETIMEOUT INCLUDE KEY KINDS
+%token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
@@ -556,6 +556,7 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		| TLSREQ		{ cur_listen->flags |= LF_STARTTLS |
 					    LF_TLS_REQUIRE; }
 		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
+		| HTTP			{ cur_listen->flags |= LF_HTTP; }
 		| AUTH			{ cur_listen->flags |= LF_AUTH; }
 		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
 					    LF_AUTH_REQUIRE; }
@@ -962,6 +963,7 @@ static const struct keywords keywords[] = {
 	{ "greeting-delay",	GREETDELAY,	0 },
 	{ "header",		HEADER,		0 },
 	{ "hostname",		HOSTNAME,	0 },
+	{ "http",		HTTP,		0 },
 	{ "idle-timeout",	IDLETIMEOUT,	0 },
 	{ "include",		INCLUDE,	1 },
 	{ "key",		KEY,		0 },
@@ -1686,6 +1688,10 @@ listen_end(void)
 
 	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
 		perr(p, "listener cannot be both smtps and tls");
+	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
+	if ((l->flags & LF_HTTP) && (l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
+	    LF_AUTH)))
+		perr(p, "an http listener takes only port, tls and pki");
 	if ((l->flags & LF_AUTH) && !tls)
 		perr(p, "auth on a listener without tls");
 	if (tls && l->pki[0] == '\0' && !cur_listen_pki)

@@ -20,7 +20,8 @@ struct mproc		*proc_peer[PROC_MAX];
 enum mh_proc		 proc_self = PROC_PARENT;
 
 static const char *proc_names[PROC_MAX] = {
-	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "control"
+	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "webd",
+	"control"
 };
 
 /* the channels between children; the parent has one to every child */
@@ -31,6 +32,8 @@ static const int proc_edges[][2] = {
 	{ PROC_AUTHD, PROC_HOOKD },
 	{ PROC_RELAYD, PROC_HOOKD },
 	{ PROC_RELAYD, PROC_SIGNER },
+	{ PROC_WEBD, PROC_HOOKD },
+	{ PROC_WEBD, PROC_RELAYD },
 };
 
 const char *

@@ -69,6 +69,7 @@ __attribute__((noreturn)) void	authd_main(void);
 __attribute__((noreturn)) void	relayd_main(void);
 __attribute__((noreturn)) void	hookd_main(void);
 __attribute__((noreturn)) void	signer_main(void);
+__attribute__((noreturn)) void	webd_main(void);
 
 
 #endif /* MH_PROC_H */

@@ -14,9 +14,9 @@
  *   LOG_NDELAY, so this only happens when the log daemon restarted; the
  *   line is then lost, not the process), and getaddrinfo(AI_ADDRCONFIG)
  *   asks netlink, which is not needed here;
- * - smtpd: no open, no socket/connect (accept only); authd: network, no
- *   files; relayd and hookd: network and files inside their chroot;
- *   signer: neither (it reads the message fds relayd hands it).
+ * - smtpd and webd: no open, no socket/connect (accept only); authd:
+ *   network, no files; relayd and hookd: network and files inside their
+ *   chroot; signer: neither (it reads the message fds relayd hands it).
  * - fstat()-like calls on a path (newfstatat, statx without AT_EMPTY_PATH)
  *   are refused to the processes that have no files.
  */
@@ -59,7 +59,8 @@ static int	 sb_debug;		/* sandbox_debug() */
 static int	 sb_proc = -1;
 
 static const char *const sb_procnames[PROC_MAX] = {
-	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "control"
+	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "webd",
+	"control"
 };
 
 static const char *
@@ -377,6 +378,8 @@ sandbox_apply(int proc)
 
 	switch (proc) {
 	case PROC_SMTPD:
+	case PROC_WEBD:
+		/* Internet-facing parsers: accept, no files, no sockets */
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
 		break;
@@ -431,6 +434,7 @@ sandbox_apply(int proc)
 	json_object_seed(0);
 	switch (proc) {
 	case PROC_SMTPD:
+	case PROC_WEBD:
 		promises = "stdio inet recvfd";
 		break;
 	case PROC_AUTHD:

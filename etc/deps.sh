@@ -47,7 +47,7 @@ TEST_PKGS="
 	clang libclang-rt-14-dev
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
 	opendkim opendkim-tools python3-aiosmtpd python3-dkim
-	python3-prometheus-client chromium openssl curl
+	python3-prometheus-client chromium openssl curl wrk
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
 	manpages-dev

@@ -1,5 +1,5 @@
 /*
- * hookd: the acknowledgement of an event from relayd.  relayd keeps each
+ * hookd: the acknowledgement of an event from relayd or webd.  relayd keeps each
  * event in its outbox until hookd answers IMSG_EVENT_ACK, which it does
  * only once the event is durable in hookd's spool (events_submit()'s
  * callback, after the group commit).
@@ -41,8 +41,12 @@ events_submit_ack(struct mproc *p, const struct event_record *ev)
 {
 	struct ack_state	*a;
 
-	/* only relayd keeps an outbox; authd's events need no answer */
-	if (p->proc != PROC_RELAYD || strlen(ev->id) >= sizeof(a->id))
+	/*
+	 * relayd keeps an outbox, webd holds the HTTP answer until the
+	 * event is durable; authd's events need no answer
+	 */
+	if ((p->proc != PROC_RELAYD && p->proc != PROC_WEBD) ||
+	    strlen(ev->id) >= sizeof(a->id))
 		return (events_submit(ev, NULL, NULL));
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		fatal("calloc");

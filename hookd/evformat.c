@@ -6,7 +6,7 @@
  *           every kind; extras only when set: id, time, queue_id, sender,
  *           stage, code, extended, description, tags (array), group,
  *           transaction, subject, bounce_type, bounce_reason, link,
- *           unique_open, async.
+ *           unique_open, machine (open, click), async.
  * failures  application/x-www-form-urlencoded, one event per POST:
  *           id (the message's queue id, else its Message-ID), type=failure,
  *           timestamp (UTC "YYYY-MM-DD HH:MM:SS"), time, recipient, action,
@@ -172,9 +172,11 @@ render_events1(const struct event_record *ev)
 	set_str(o, "bounce_type", ev->bounce_type);
 	set_str(o, "bounce_reason", ev->bounce_reason);
 	set_str(o, "link", ev->link);
-	if (ev->kind == EV_OPEN || ev->kind == EV_CLICK)
+	if (ev->kind == EV_OPEN || ev->kind == EV_CLICK) {
 		json_object_set_new(o, "unique_open",
 		    json_boolean(ev->unique_open));
+		json_object_set_new(o, "machine", json_boolean(ev->machine));
+	}
 	if (ev->async)
 		json_object_set_new(o, "async", json_true());
 	return (o);

@@ -85,7 +85,8 @@ hookd_dispatch(struct mproc *p, struct imsg *imsg)
 			break;
 		return;
 	case IMSG_EVENT:
-		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD)
+		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD &&
+		    p->proc != PROC_WEBD)
 			break;
 		event_from_peer(p, imsg);
 		return;

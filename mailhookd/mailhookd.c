@@ -109,6 +109,8 @@ main(int argc, char *argv[])
 			hookd_main();
 		case PROC_SIGNER:
 			signer_main();
+		case PROC_WEBD:
+			webd_main();
 		default:
 			fatalx("unknown process %s", child);
 		}

@@ -37,7 +37,7 @@ static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
 static struct event	*ev_deadline;
 
 static const enum mh_proc child_procs[] = {
-	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD, PROC_SIGNER
+	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD, PROC_SIGNER, PROC_WEBD
 };
 #define NCHILD	(sizeof(child_procs) / sizeof(child_procs[0]))
 
@@ -55,6 +55,8 @@ static const int child_secrets[PROC_MAX] = {
 	    CONF_TRACKING_KEY,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
 	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY,
+	/* its https keys and the token keys it checks, nothing else */
+	[PROC_WEBD] = CONF_TLS_KEYS | CONF_TRACKING_KEY,
 };
 
 /* the key of sealed verdicts: one per start, kept across reloads */
@@ -211,6 +213,24 @@ listeners_bind(struct config *conf)
 	}
 }
 
+/*
+ * webd holds a descriptor per HTTP client (thousands of idle ones are
+ * normal): the soft limit goes up to the hard one, for every child.
+ */
+static void
+nofile_raise(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE");
+	}
+}
+
 static void parent_dispatch_child(struct mproc *, struct imsg *);
 
 static void
@@ -289,8 +309,10 @@ listeners_send(const struct config *conf)
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
 		if ((fd = dup(l->fd)) == -1)
 			fatal("dup");
-		mproc_compose(children[PROC_SMTPD].mp, IMSG_SETUP_LISTENER, 0,
-		    fd, &l->id, sizeof(l->id));
+		/* http listeners are webd's, the others smtpd's */
+		mproc_compose(children[(l->flags & LF_HTTP) ? PROC_WEBD :
+		    PROC_SMTPD].mp, IMSG_SETUP_LISTENER, 0, fd, &l->id,
+		    sizeof(l->id));
 	}
 }
 
@@ -597,6 +619,7 @@ parent_main(void)
 	spool_setup(parent_conf);
 	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
 		fatalx("%s: no tracking key", parent_conf->spool);
+	nofile_raise();
 	listeners_bind(parent_conf);
 	if (!parent_opts.debug && daemon(1, 0) == -1)
 		fatal("daemon");

@@ -81,6 +81,13 @@ int	 relay_suppressed(const char *addr, const char *sender_domain);
  */
 int	 relay_unsubscribe_mailto(const char *local, const char *sender,
 	    const char *queue_id);
+/*
+ * webd's one-click unsubscribe (or the resubscribe of its page): addr
+ * suppressed for mail from domain, or that lifted, with the event.  -1 if
+ * the suppression could not be stored.
+ */
+int	 relay_unsubscribe_web(const char *addr, const char *domain,
+	    const char *queue_id, int resubscribe);
 json_t	*relay_stats(void);
 
 /* state, for tests and shutdown */

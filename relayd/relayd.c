@@ -5,6 +5,7 @@
  */
 #include <sys/types.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -195,6 +196,30 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
 	envelope_clear(&env);
 }
 
+/*
+ * webd: a recipient unsubscribes from (or resubscribes to) the mail of
+ * one sender domain.  The answer goes back once the suppression list and
+ * the event are durable.
+ */
+static void
+unsubscribe_req(struct mproc *p, struct imsg *imsg)
+{
+	struct unsub_req	*r = msg_get(p, imsg, sizeof(*r));
+	struct unsub_res	 res;
+
+	if (!msg_str_ok(r->queue_id, sizeof(r->queue_id)) ||
+	    !msg_str_ok(r->addr, sizeof(r->addr)) ||
+	    !msg_str_ok(r->domain, sizeof(r->domain)) ||
+	    strchr(r->addr, '@') == NULL || strchr(r->addr, ' ') != NULL ||
+	    config_check_domain(r->domain) == -1)
+		fatalx("relayd: malformed UNSUBSCRIBE from %s", p->name);
+	memset(&res, 0, sizeof(res));
+	res.reqid = r->reqid;
+	res.ok = relay_unsubscribe_web(r->addr, r->domain, r->queue_id,
+	    r->resubscribe) == 0;
+	mproc_compose(p, IMSG_UNSUBSCRIBE_RES, 0, -1, &res, sizeof(res));
+}
+
 static void
 relayd_dispatch(struct mproc *p, struct imsg *imsg)
 {
@@ -258,6 +283,11 @@ relayd_dispatch(struct mproc *p, struct imsg *imsg)
 		if (p->proc != PROC_SIGNER)
 			break;
 		sign_result(p, imsg);
+		return;
+	case IMSG_UNSUBSCRIBE:
+		if (p->proc != PROC_WEBD)
+			break;
+		unsubscribe_req(p, imsg);
 		return;
 	}
 	fatalx("relayd: unexpected or malformed %s from %s",

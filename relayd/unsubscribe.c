@@ -2,7 +2,8 @@
  * Unsubscribe and resubscribe (relay.h): a recipient suppressed for one
  * sender domain only, with the events that say so.  The mailto form of
  * List-Unsubscribe (track.h) arrives at hookd as mail to the bounce
- * domain and is checked here, where the token key is.
+ * domain and is checked here, where the token key is.  The https form
+ * (RFC 8058 one-click) is webd's, which asks relay_unsubscribe_web below.
  */
 #include <sys/types.h>
 
@@ -74,4 +75,31 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 	    log_sanitize(s, sizeof(s), sender), domain);
 	subscription_event(EV_UNSUBSCRIBE, sender, domain, "mailto");
 	return (1);
+}
+
+int
+relay_unsubscribe_web(const char *addr, const char *domain,
+    const char *queue_id, int resubscribe)
+{
+	char	 a[MH_ADDR_MAX];
+
+	if (resubscribe) {
+		/* not (or no longer) unsubscribed: nothing to undo */
+		if (suppress_del(addr, domain, NULL) > 0) {
+			log_info("%s: <%s> resubscribed to %s (web)", queue_id,
+			    log_sanitize(a, sizeof(a), addr), domain);
+			subscription_event(EV_RESUBSCRIBE, addr, domain,
+			    queue_id, "web");
+		}
+		return (0);
+	}
+	if (suppress_add(addr, domain, "unsubscribe (one-click)") == -1) {
+		log_warnx("%s: cannot suppress <%s> for %s", queue_id,
+		    log_sanitize(a, sizeof(a), addr), domain);
+		return (-1);
+	}
+	log_info("%s: <%s> unsubscribed from %s (one-click)", queue_id,
+	    log_sanitize(a, sizeof(a), addr), domain);
+	subscription_event(EV_UNSUBSCRIBE, addr, domain, queue_id, "one-click");
+	return (0);
 }

@@ -1,0 +1,456 @@
+/*
+ * webd's HTTP server: libevent's evhttp on the listeners the parent bound.
+ *
+ * Every connection gets a bufferevent filter between evhttp and the
+ * socket.  On an https listener the filter runs libtls (tls_accept_cbs:
+ * libtls reads ciphertext from the socket's input buffer and writes to its
+ * output buffer, the filter moves plaintext to and from evhttp); on plain
+ * http it passes the bytes through.  Either way the filter's context is
+ * the connection's: it carries the deadline that bounds the time a client
+ * may take to send a request head (slowloris), which evhttp's idle
+ * timeout alone does not, and it is freed with the connection.
+ *
+ * libevent 2.1's filter tells its user that output is written as soon as
+ * the filter has moved it to the socket's buffer, and does not move
+ * output that was queued while writing was disabled.  evhttp queues its
+ * answer first and enables writing after, and closes a connection as
+ * soon as it hears "written": answers were stuck or cut.  So the filter
+ * here moves output from an event of its own (kick) and never says
+ * "written" itself; the wrapped write callback of the socket says it
+ * once the socket's buffer is empty, as a plain socket would.  Nor does
+ * the filter go back to bytes it read while evhttp was answering
+ * (pipelined requests): the kick hands them on too.
+ *
+ * Limits: a request line or headers over evhttp's cap get its 413 and the
+ * connection closes; below that, a URI over WEB_URI_MAX gets 414 and
+ * headers over WEB_HEADERS_MAX get 431 (server_check_limits), bodies over
+ * WEB_BODY_MAX 413.
+ */
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <tls.h>
+
+#include "log.h"
+#include "webd.h"
+
+struct web_listener {
+	uint32_t		 id;
+	struct evhttp		*http;
+	struct tls		*tls;		/* NULL: plain http */
+};
+
+struct web_conn {
+	struct web_listener	*l;
+	struct bufferevent	*bev;		/* the filter: evhttp's */
+	struct bufferevent	*under;		/* the socket */
+	struct tls		*tls;		/* https only */
+	struct event		*deadline;
+	struct event		*kick;		/* move evhttp's output on */
+	int			 owed;		/* evhttp awaits "written" */
+	int			 fd;		/* -1 until the first bytes */
+	/* the filter's callbacks on the socket, which we wrap */
+	bufferevent_data_cb	 ur, uw;
+	bufferevent_event_cb	 ue;
+	void			*uarg;
+};
+
+static struct event_base	 *srv_base;
+static struct web_conn		**conn_by_fd;
+static size_t			  conn_max;
+static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors;
+
+void
+server_init(struct event_base *base)
+{
+	struct rlimit	 rl;
+
+	srv_base = base;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit");
+	conn_max = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576 ?
+	    1048576 : rl.rlim_cur;
+	if ((conn_by_fd = calloc(conn_max, sizeof(*conn_by_fd))) == NULL)
+		fatal("server_init");
+}
+
+static void
+deadline_arm(struct web_conn *c)
+{
+	struct timeval	 tv = { WEB_HEAD_TIMEOUT, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
+/* no complete request in time: evhttp closes it as on a read timeout */
+static void
+deadline_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	n_timeouts++;
+	log_debug("webd: connection %d: no request within %ds, closing",
+	    c->fd, WEB_HEAD_TIMEOUT);
+	/* this frees c through conn_free() */
+	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
+	    0);
+}
+
+static void
+conn_free(void *arg)
+{
+	struct web_conn	*c = arg;
+
+	event_free(c->kick);
+	if (c->fd >= 0 && (size_t)c->fd < conn_max && conn_by_fd[c->fd] == c)
+		conn_by_fd[c->fd] = NULL;
+	event_free(c->deadline);
+	if (c->tls != NULL)
+		tls_free(c->tls);
+	n_open--;
+	free(c);
+}
+
+static void
+conn_seen(struct web_conn *c)
+{
+	if (c->fd != -1)
+		return;
+	c->fd = bufferevent_getfd(c->under);
+	if (c->fd >= 0 && (size_t)c->fd < conn_max)
+		conn_by_fd[c->fd] = c;
+}
+
+/* libtls reads ciphertext from the socket's input buffer */
+static ssize_t
+tls_rcb(struct tls *ctx, void *buf, size_t len, void *arg)
+{
+	struct web_conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(c->under);
+	int		 n;
+
+	if (evbuffer_get_length(in) == 0)
+		return (TLS_WANT_POLLIN);
+	if ((n = evbuffer_remove(in, buf, len)) < 0)
+		return (-1);
+	return (n);
+}
+
+/* and writes it to the socket's output buffer: never blocks */
+static ssize_t
+tls_wcb(struct tls *ctx, const void *buf, size_t len, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	if (evbuffer_add(bufferevent_get_output(c->under), buf, len) == -1)
+		return (-1);
+	return ((ssize_t)len);
+}
+
+static enum bufferevent_filter_result
+filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct web_conn	*c = arg;
+	char		 buf[16384];
+	ssize_t		 n;
+	int		 got = 0;
+
+	conn_seen(c);
+	if (c->tls == NULL) {
+		if (evbuffer_get_length(src) == 0)
+			return (BEV_NEED_MORE);
+		evbuffer_add_buffer(dst, src);
+		return (BEV_OK);
+	}
+	for (;;) {
+		n = tls_read(c->tls, buf, sizeof(buf));
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
+			break;
+		if (n == -1) {
+			n_tls_errors++;
+			log_debug("webd: tls: %s", tls_error(c->tls));
+			return (BEV_ERROR);
+		}
+		if (n == 0)
+			break;
+		evbuffer_add(dst, buf, n);
+		got = 1;
+	}
+	return (got ? BEV_OK : BEV_NEED_MORE);
+}
+
+static enum bufferevent_filter_result
+filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct web_conn	*c = arg;
+	unsigned char	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (evbuffer_get_length(src) > 0)
+		c->owed = 1;
+	if (c->tls == NULL) {
+		evbuffer_add_buffer(dst, src);
+		/* not BEV_OK: "written" is said by under_write() */
+		return (BEV_NEED_MORE);
+	}
+	while ((len = evbuffer_get_length(src)) > 0) {
+		if (len > 16384)
+			len = 16384;
+		if ((p = evbuffer_pullup(src, len)) == NULL)
+			return (BEV_ERROR);
+		n = tls_write(c->tls, p, len);
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
+			return (BEV_NEED_MORE);
+		if (n == -1) {
+			n_tls_errors++;
+			log_debug("webd: tls: %s", tls_error(c->tls));
+			return (BEV_ERROR);
+		}
+		evbuffer_drain(src, n);
+	}
+	return (BEV_NEED_MORE);
+}
+
+static void
+kick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+	/* pipelined requests read while evhttp was answering */
+	if ((bufferevent_get_enabled(c->bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
+		c->ur(c->under, c->uarg);
+}
+
+/* evhttp added output: move it on from the event loop */
+static void
+out_added(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct web_conn	*c = arg;
+
+	if (info->n_added > 0)
+		event_active(c->kick, 0, 0);
+}
+
+static void
+under_read(struct bufferevent *bev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	c->ur(bev, c->uarg);
+}
+
+static void
+under_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	c->ue(bev, what, c->uarg);
+}
+
+/* the socket took everything: now evhttp hears that its output is out */
+static void
+under_write(struct bufferevent *bev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	c->uw(bev, c->uarg);
+	if (c->owed && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		c->owed = 0;
+		/* c is freed by a finalizer, later: still valid here */
+		event_active(c->kick, 0, 0);
+		bufferevent_trigger(c->bev, EV_WRITE, 0);
+	}
+}
+
+/* evhttp asks for the bufferevent of a new connection (fd set after) */
+static struct bufferevent *
+conn_new(struct event_base *base, void *arg)
+{
+	struct web_listener	*l = arg;
+	struct web_conn		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("webd: conn_new");
+	c->l = l;
+	c->fd = -1;
+	if ((c->deadline = evtimer_new(base, deadline_cb, c)) == NULL ||
+	    (c->kick = event_new(base, -1, 0, kick_cb, c)) == NULL ||
+	    (c->under = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatalx("webd: conn_new: libevent");
+	if (l->tls != NULL && tls_accept_cbs(l->tls, &c->tls, tls_rcb,
+	    tls_wcb, c) == -1)
+		fatalx("webd: tls_accept_cbs: %s", tls_error(l->tls));
+	if ((c->bev = bufferevent_filter_new(c->under, filter_in, filter_out,
+	    BEV_OPT_CLOSE_ON_FREE, conn_free, c)) == NULL)
+		fatalx("webd: bufferevent_filter_new");
+	bufferevent_getcb(c->under, &c->ur, &c->uw, &c->ue, &c->uarg);
+	bufferevent_setcb(c->under, under_read, under_write, under_event, c);
+	if (evbuffer_add_cb(bufferevent_get_output(c->bev), out_added,
+	    c) == NULL)
+		fatalx("webd: evbuffer_add_cb");
+	n_conns++;
+	n_open++;
+	deadline_arm(c);
+	return (c->bev);
+}
+
+static struct web_conn *
+conn_of(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;
+	struct web_conn			*c;
+	int				 fd;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) < 0 || (size_t)fd >= conn_max)
+		return (NULL);
+	c = conn_by_fd[fd];
+	return (c != NULL && c->bev == bev ? c : NULL);
+}
+
+/* the answer went out: the next request head has a deadline again */
+static void
+request_done(struct evhttp_request *req, void *arg)
+{
+	struct web_conn	*c;
+
+	if ((c = conn_of(req)) != NULL)
+		deadline_arm(c);
+}
+
+int
+server_gone(struct evhttp_request *req)
+{
+	return (evhttp_request_get_connection(req) == NULL);
+}
+
+int
+server_check_limits(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	const char		*uri = evhttp_request_get_uri(req);
+	size_t			 total = 0;
+
+	if (uri == NULL || strlen(uri) > WEB_URI_MAX) {
+		evhttp_send_error(req, 414, "URI Too Long");
+		return (-1);
+	}
+	TAILQ_FOREACH(kv, h, next)
+		total += strlen(kv->key) + strlen(kv->value) + 4;
+	if (total > WEB_HEADERS_MAX) {
+		evhttp_send_error(req, 431, "Request Header Fields Too Large");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Answered from the next pass of the loop, never from inside evhttp's
+ * read callback: an answer made there, under the filter, stopped the
+ * requests pipelined behind it.
+ */
+static void
+server_answer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct evhttp_request	*req = arg;
+
+	if (server_check_limits(req) == -1)
+		return;
+	track_request(req, NULL);
+}
+
+static void
+server_request(struct evhttp_request *req, void *arg)
+{
+	struct web_conn	*c;
+	struct timeval	 now = { 0, 0 };
+
+
+	/* a request is being answered: no head deadline until it is done */
+	if ((c = conn_of(req)) != NULL) {
+		evtimer_del(c->deadline);
+		evhttp_request_set_on_complete_cb(req, request_done, NULL);
+	}
+	if (event_base_once(srv_base, -1, EV_TIMEOUT, server_answer, req,
+	    &now) == -1)
+		fatalx("webd: event_base_once");
+}
+
+static struct tls *
+server_tls(const struct pki *pki)
+{
+	struct tls_config	*cfg;
+	struct tls		*tls;
+
+	if ((cfg = tls_config_new()) == NULL ||
+	    (tls = tls_server()) == NULL)
+		fatalx("webd: tls_config_new");
+	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
+	    tls_config_set_keypair_mem(cfg, (const uint8_t *)pki->cert,
+	    pki->certlen, (const uint8_t *)pki->key, pki->keylen) == -1)
+		fatalx("webd: pki %s: %s", pki->name, tls_config_error(cfg));
+	if (tls_configure(tls, cfg) == -1)
+		fatalx("webd: pki %s: %s", pki->name, tls_error(tls));
+	tls_config_free(cfg);
+	return (tls);
+}
+
+void
+server_listen(int fd, const struct listener *lc, const struct pki *pki)
+{
+	struct web_listener	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("webd: server_listen");
+	l->id = lc->id;
+	if ((l->http = evhttp_new(srv_base)) == NULL)
+		fatalx("webd: evhttp_new");
+	if (pki != NULL)
+		l->tls = server_tls(pki);
+	evhttp_set_max_headers_size(l->http, WEB_HEAD_HARD_MAX);
+	evhttp_set_max_body_size(l->http, WEB_BODY_MAX);
+	evhttp_set_timeout(l->http, WEB_WRITE_TIMEOUT);
+	/* every method reaches track_request, which answers 405 */
+	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(l->http, "text/plain; charset=utf-8");
+	evhttp_set_bevcb(l->http, conn_new, l);
+	evhttp_set_gencb(l->http, server_request, l);
+	if (evhttp_accept_socket(l->http, fd) == -1)
+		fatalx("webd: cannot serve listener %u", lc->id);
+	log_info("webd: serving %s on %s port %u", pki != NULL ? "https" :
+	    "http", lc->addr, lc->port);
+}
+
+void
+server_stats(json_t *o)
+{
+	json_object_set_new(o, "connections", json_integer(n_conns));
+	json_object_set_new(o, "open_connections", json_integer(n_open));
+	json_object_set_new(o, "head_timeouts", json_integer(n_timeouts));
+	json_object_set_new(o, "tls_errors", json_integer(n_tls_errors));
+}

@@ -1,0 +1,577 @@
+/*
+ * webd's endpoints: the tracking pixel /o/TOKEN, the click redirect
+ * /c/TOKEN and the unsubscribe page /u/TOKEN.  A token that does not
+ * verify (token.h) gets 404 and makes no event.
+ *
+ * read: the pixel is a GIF sent slowly.  Its first bytes go out at once,
+ * then one byte of a GIF comment per second; a mail client shows the
+ * message while the image is still arriving and drops the connection
+ * when the message is closed.  A connection still there after the
+ * configured time (read, default 8 s) makes one "read" event, then the
+ * image is finished.  Clients that block images, proxies that fetch the
+ * image at once and cache it (Gmail's image proxy, Apple Mail Privacy
+ * Protection) and clients that wait for the whole image before showing
+ * the message cannot be measured this way: no "read" from them.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "child.h"
+#include "log.h"
+#include "proc.h"
+#include "webd.h"
+
+#define PIXELS_HELD_MAX	4096	/* more at once: answered without "read" */
+#define SEEN_BUCKETS	(1 << 16)
+#define SEEN_WAYS	8
+
+/* a transparent 1x1 GIF: header, then a comment we stream, then the rest */
+static const unsigned char gif_head[] = {
+	'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0,
+	0, 0, 0, 0xff, 0xff, 0xff
+};
+static const unsigned char gif_tail[] = {
+	0x21, 0xf9, 4, 1, 0, 0, 0, 0,
+	0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b
+};
+static const unsigned char gif_comment[] = { 0x21, 0xfe };
+static const unsigned char gif_comment_byte[] = { 1, ' ' };
+static const unsigned char gif_comment_end[] = { 0 };
+
+/* user agents of image proxies, link scanners and HTTP libraries */
+static const char *const machine_agents[] = {
+	"googleimageproxy", "ggpht.com", "yahoomailproxy", "bot", "crawler",
+	"spider", "scanner", "preview", "barracuda", "mimecast", "proofpoint",
+	"symantec", "trendmicro", "fireeye", "forcepoint", "headlesschrome",
+	"python-", "go-http-client", "curl/", "wget", "libwww", "java/",
+	"okhttp", "axios", "node-fetch", NULL
+};
+
+struct hit {
+	struct evhttp_request	*req;
+	struct token		 t;
+	struct event		*tick;
+	int			 held;		/* seconds the pixel was held */
+	int			 read_secs;	/* its domain's read time, 0: off */
+	int			 machine;
+	int			 head;
+};
+
+static uint64_t		 seen[SEEN_BUCKETS][SEEN_WAYS];
+static unsigned		 seen_next[SEEN_BUCKETS];
+static int		 pixels_held;
+static uint64_t		 n_open, n_read, n_click, n_unsub, n_resub, n_bad;
+
+static void	 pixel_tick(evutil_socket_t, short, void *);
+
+int
+track_is_machine(const char *ua, int64_t issued, time_t now, int head)
+{
+	char	 low[512];
+	size_t	 i;
+
+	if (head || ua == NULL || *ua == '\0')
+		return (1);
+	/* Apple Mail Privacy Protection's proxy says only this */
+	if (strcmp(ua, "Mozilla/5.0") == 0)
+		return (1);
+	for (i = 0; ua[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = tolower((unsigned char)ua[i]);
+	low[i] = '\0';
+	for (i = 0; machine_agents[i] != NULL; i++)
+		if (strstr(low, machine_agents[i]) != NULL)
+			return (1);
+	/* prefetched within seconds of submission: a gateway or a proxy */
+	if (issued > 0 && now >= issued && now - issued <
+	    web_settings.machine_secs)
+		return (1);
+	return (0);
+}
+
+/* first time for this (kind, link, message, recipient)? */
+static int
+first_seen(const struct token *t)
+{
+	unsigned char	 buf[8 + MH_MSGID_LEN + MH_ADDR_MAX];
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	uint64_t	 key;
+	size_t		 n = 0, len;
+	unsigned	 b, i;
+
+	buf[n++] = (unsigned char)t->kind;
+	buf[n++] = t->link >> 8;
+	buf[n++] = t->link & 0xff;
+	len = strlen(t->queue_id);
+	memcpy(buf + n, t->queue_id, len);
+	n += len;
+	len = strlen(t->recipient);
+	memcpy(buf + n, t->recipient, len);
+	n += len;
+	SHA256(buf, n, h);
+	memcpy(&key, h, sizeof(key));
+	key |= 1;			/* 0 is an empty slot */
+	b = h[8] | h[9] << 8;
+	for (i = 0; i < SEEN_WAYS; i++)
+		if (seen[b][i] == key)
+			return (0);
+	seen[b][seen_next[b]++ % SEEN_WAYS] = key;
+	return (1);
+}
+
+static void
+reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *text)
+{
+	struct evbuffer	*b = evbuffer_new();
+
+	if (b == NULL)
+		fatal("evbuffer_new");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add_printf(b, "%s\n", text);
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+static void
+not_found(struct evhttp_request *req)
+{
+	n_bad++;
+	reply_text(req, 404, "Not Found", "not found");
+}
+
+static void
+no_store(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Cache-Control",
+	    "no-store, no-cache, must-revalidate, max-age=0, private");
+	evhttp_add_header(h, "Pragma", "no-cache");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+}
+
+static struct hit *
+hit_new(struct evhttp_request *req, const struct token *t)
+{
+	const struct tracking	*tr;
+	struct hit		*h;
+	const char		*ua;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatal("hit_new");
+	h->req = req;
+	h->t = *t;
+	h->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+	ua = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "User-Agent");
+	h->machine = track_is_machine(ua, t->issued, time(NULL), h->head);
+	tr = config_tracking(child_conf, t->domain);
+	h->read_secs = tr != NULL ? tr->read : web_settings.read_secs;
+	return (h);
+}
+
+static void
+hit_free(struct hit *h)
+{
+	if (h->tick != NULL) {
+		event_free(h->tick);
+		pixels_held--;
+	}
+	free(h);
+}
+
+static void
+hit_event(struct hit *h, enum event_kind kind, int unique, web_done_fn done)
+{
+	struct event_record	 ev;
+
+	mh_event_init(&ev, kind);
+	strlcpy(ev.queue_id, h->t.queue_id, sizeof(ev.queue_id));
+	strlcpy(ev.recipient, h->t.recipient, sizeof(ev.recipient));
+	if (kind == EV_CLICK)
+		strlcpy(ev.link, h->t.url, sizeof(ev.link));
+	ev.unique_open = unique;
+	ev.machine = h->machine;
+	strlcpy(ev.stage, "tracking", sizeof(ev.stage));
+	web_event(&ev, done, h);
+	mh_event_clear(&ev);
+}
+
+/* ---- /o/: the pixel */
+
+static void
+pixel_send(struct hit *h, const void *p, size_t len)
+{
+	struct evbuffer	*b = evbuffer_new();
+
+	if (b == NULL)
+		fatal("evbuffer_new");
+	evbuffer_add(b, p, len);
+	evhttp_send_reply_chunk(h->req, b);
+	evbuffer_free(b);
+}
+
+static void
+pixel_finish(struct hit *h)
+{
+	if (!server_gone(h->req)) {
+		pixel_send(h, gif_comment_end, sizeof(gif_comment_end));
+		pixel_send(h, gif_tail, sizeof(gif_tail));
+	}
+	evhttp_send_reply_end(h->req);
+	hit_free(h);
+}
+
+static void
+read_durable(int ok, void *arg)
+{
+	pixel_finish(arg);
+}
+
+static void
+pixel_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct hit	*h = arg;
+	struct timeval	 tv = { 1, 0 };
+
+	if (server_gone(h->req)) {
+		/* closed before the read time: an open, not a read */
+		evhttp_send_reply_end(h->req);
+		hit_free(h);
+		return;
+	}
+	if (++h->held >= h->read_secs) {
+		n_read++;
+		hit_event(h, EV_READ_MAIL, 0, read_durable);
+		return;
+	}
+	pixel_send(h, gif_comment_byte, sizeof(gif_comment_byte));
+	evtimer_add(h->tick, &tv);
+}
+
+static void
+open_durable(int ok, void *arg)
+{
+	struct hit	*h = arg;
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(h->req);
+	struct evbuffer	*b;
+	struct timeval	 tv = { 1, 0 };
+
+	if (!ok) {
+		reply_text(h->req, 503, "Service Unavailable", "try again");
+		hit_free(h);
+		return;
+	}
+	no_store(h->req);
+	evhttp_add_header(oh, "Content-Type", "image/gif");
+	if (h->head || h->machine || h->read_secs <= 0 ||
+	    pixels_held >= PIXELS_HELD_MAX || server_gone(h->req)) {
+		if ((b = evbuffer_new()) == NULL)
+			fatal("evbuffer_new");
+		evbuffer_add(b, gif_head, sizeof(gif_head));
+		evbuffer_add(b, gif_tail, sizeof(gif_tail));
+		evhttp_send_reply(h->req, 200, "OK", h->head ? NULL : b);
+		evbuffer_free(b);
+		hit_free(h);
+		return;
+	}
+	/* streamed: the connection's lifetime says how long it is shown */
+	evhttp_send_reply_start(h->req, 200, "OK");
+	pixel_send(h, gif_head, sizeof(gif_head));
+	pixel_send(h, gif_comment, sizeof(gif_comment));
+	if ((h->tick = evtimer_new(proc_base, pixel_tick,
+	    h)) == NULL)
+		fatalx("evtimer_new");
+	pixels_held++;
+	evtimer_add(h->tick, &tv);
+}
+
+static void
+track_open(struct evhttp_request *req, const struct token *t)
+{
+	struct hit	*h = hit_new(req, t);
+
+	n_open++;
+	hit_event(h, EV_OPEN, first_seen(t), open_durable);
+}
+
+/* ---- /c/: the click */
+
+static void
+click_durable(int ok, void *arg)
+{
+	struct hit	*h = arg;
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(h->req);
+
+	if (!ok) {
+		reply_text(h->req, 503, "Service Unavailable", "try again");
+		hit_free(h);
+		return;
+	}
+	no_store(h->req);
+	/* only the URL inside the authenticated token: never an open redirect */
+	evhttp_add_header(oh, "Location", h->t.url);
+	evhttp_send_reply(h->req, 302, "Found", NULL);
+	hit_free(h);
+}
+
+static void
+track_click(struct evhttp_request *req, const struct token *t)
+{
+	struct hit	*h = hit_new(req, t);
+
+	n_click++;
+	hit_event(h, EV_CLICK, first_seen(t), click_durable);
+}
+
+/* ---- /u/: unsubscribe, resubscribe */
+
+static void
+html_escape(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '<':
+			evbuffer_add(b, "&lt;", 4);
+			break;
+		case '>':
+			evbuffer_add(b, "&gt;", 4);
+			break;
+		case '&':
+			evbuffer_add(b, "&amp;", 5);
+			break;
+		case '"':
+			evbuffer_add(b, "&quot;", 6);
+			break;
+		case '\'':
+			evbuffer_add(b, "&#39;", 5);
+			break;
+		default:
+			evbuffer_add(b, s, 1);
+		}
+	}
+}
+
+enum page {
+	PAGE_CONFIRM,		/* GET: a button, nothing done */
+	PAGE_UNSUBSCRIBED,	/* done; offers resubscribe */
+	PAGE_RESUBSCRIBED
+};
+
+static void
+unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+
+	if (b == NULL)
+		fatal("evbuffer_new");
+	no_store(req);
+	evhttp_add_header(oh, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(oh, "Content-Security-Policy",
+	    "default-src 'none'; form-action 'self'; style-src 'unsafe-inline'");
+	evhttp_add_header(oh, "X-Frame-Options", "DENY");
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	    "<meta name=\"robots\" content=\"noindex\">"
+	    "<title>%s</title></head>\n<body style=\"font-family:sans-serif;"
+	    "max-width:32em;margin:3em auto\">\n<p>",
+	    p == PAGE_CONFIRM ? "Unsubscribe" : p == PAGE_UNSUBSCRIBED ?
+	    "Unsubscribed" : "Subscribed");
+	html_escape(b, t->recipient);
+	switch (p) {
+	case PAGE_CONFIRM:
+		evbuffer_add_printf(b, " receives mail from ");
+		html_escape(b, t->domain);
+		evbuffer_add_printf(b, ".</p>\n<form method=\"post\" action=\"\">"
+		    "<input type=\"hidden\" name=\"List-Unsubscribe\" "
+		    "value=\"One-Click\"><button type=\"submit\">Unsubscribe"
+		    "</button></form>\n");
+		break;
+	case PAGE_UNSUBSCRIBED:
+		evbuffer_add_printf(b, " will receive no more mail from ");
+		html_escape(b, t->domain);
+		evbuffer_add_printf(b, ".</p>\n<form method=\"post\" action=\"\">"
+		    "<input type=\"hidden\" name=\"action\" value=\"resubscribe\">"
+		    "<button type=\"submit\">Resubscribe</button></form>\n");
+		break;
+	case PAGE_RESUBSCRIBED:
+		evbuffer_add_printf(b, " receives mail from ");
+		html_escape(b, t->domain);
+		evbuffer_add_printf(b, " again.</p>\n");
+		break;
+	}
+	evbuffer_add_printf(b, "</body></html>\n");
+	evhttp_send_reply(req, 200, "OK",
+	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
+	evbuffer_free(b);
+}
+
+static void
+unsub_durable(int ok, void *arg)
+{
+	struct hit	*h = arg;
+
+	if (!ok)
+		reply_text(h->req, 503, "Service Unavailable", "try again");
+	else
+		unsub_page(h->req, &h->t, PAGE_UNSUBSCRIBED);
+	hit_free(h);
+}
+
+static void
+resub_durable(int ok, void *arg)
+{
+	struct hit	*h = arg;
+
+	if (!ok)
+		reply_text(h->req, 503, "Service Unavailable", "try again");
+	else
+		unsub_page(h->req, &h->t, PAGE_RESUBSCRIBED);
+	hit_free(h);
+}
+
+/*
+ * The POST body: "List-Unsubscribe=One-Click" (RFC 8058, urlencoded or
+ * multipart/form-data) or our page's "action=resubscribe".
+ * 1 unsubscribe, 2 resubscribe, 0 neither.
+ */
+static int
+unsub_action(struct evhttp_request *req)
+{
+	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
+	const char		*ct;
+	struct evkeyvalq	 q;
+	char			 body[WEB_BODY_MAX + 1];
+	const char		*v;
+	size_t			 len;
+	int			 rv = 0;
+
+	len = evbuffer_get_length(in);
+	if (len > WEB_BODY_MAX)
+		return (0);
+	evbuffer_copyout(in, body, len);
+	body[len] = '\0';
+	if (memchr(body, '\0', len) != NULL)
+		return (0);
+	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
+		return (strstr(body, "name=\"List-Unsubscribe\"") != NULL &&
+		    strstr(body, "One-Click") != NULL ? 1 : 0);
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(body, &q) == -1)
+		return (0);
+	if ((v = evhttp_find_header(&q, "List-Unsubscribe")) != NULL &&
+	    strcmp(v, "One-Click") == 0)
+		rv = 1;
+	else if ((v = evhttp_find_header(&q, "action")) != NULL &&
+	    strcmp(v, "resubscribe") == 0)
+		rv = 2;
+	evhttp_clear_headers(&q);
+	return (rv);
+}
+
+static void
+track_unsub(struct evhttp_request *req, const struct token *t)
+{
+	struct hit	*h;
+	int		 a;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		/* scanners follow links: a GET never unsubscribes */
+		unsub_page(req, t, PAGE_CONFIRM);
+		return;
+	}
+	if ((a = unsub_action(req)) == 0) {
+		reply_text(req, 400, "Bad Request",
+		    "expected List-Unsubscribe=One-Click");
+		return;
+	}
+	h = hit_new(req, t);
+	if (a == 1) {
+		n_unsub++;
+		web_unsubscribe(t, 0, unsub_durable, h);
+	} else {
+		n_resub++;
+		web_unsubscribe(t, 1, resub_durable, h);
+	}
+}
+
+/* ---- dispatch */
+
+void
+track_request(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
+	const char		*path, *tok;
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+	struct token		 t;
+	char			 kind;
+
+	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD &&
+	    cmd != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD, POST");
+		reply_text(req, 405, "Method Not Allowed",
+		    "method not allowed");
+		return;
+	}
+	if (path == NULL || strlen(path) < 4 || path[0] != '/' ||
+	    path[2] != '/' || strchr("ocu", path[1]) == NULL) {
+		not_found(req);
+		return;
+	}
+	kind = path[1];
+	tok = path + 3;
+	if (cmd == EVHTTP_REQ_POST && kind != 'u') {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		reply_text(req, 405, "Method Not Allowed",
+		    "method not allowed");
+		return;
+	}
+	if (token_decode(tok, &web_keys, &t) == -1 ||
+	    (kind == 'o' && t.kind != TOKEN_OPEN) ||
+	    (kind == 'c' && t.kind != TOKEN_CLICK) ||
+	    (kind == 'u' && t.kind != TOKEN_UNSUBSCRIBE)) {
+		not_found(req);
+		return;
+	}
+	switch (kind) {
+	case 'o':
+		track_open(req, &t);
+		break;
+	case 'c':
+		track_click(req, &t);
+		break;
+	default:
+		track_unsub(req, &t);
+		break;
+	}
+}
+
+void
+track_stats(json_t *o)
+{
+	json_object_set_new(o, "opens", json_integer(n_open));
+	json_object_set_new(o, "reads", json_integer(n_read));
+	json_object_set_new(o, "clicks", json_integer(n_click));
+	json_object_set_new(o, "unsubscribes", json_integer(n_unsub));
+	json_object_set_new(o, "resubscribes", json_integer(n_resub));
+	json_object_set_new(o, "invalid", json_integer(n_bad));
+	json_object_set_new(o, "pixels_held", json_integer(pixels_held));
+}

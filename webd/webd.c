@@ -1,0 +1,288 @@
+/*
+ * The webd process (webd.h): its config and token keys, its channels to
+ * hookd (tracking events) and relayd (unsubscribe, resubscribe), and the
+ * requests that wait for them.
+ *
+ * An event answers its HTTP request only once hookd says it is durable
+ * (IMSG_EVENT_ACK), and an unsubscribe only once relayd has stored the
+ * suppression and its event: what a client was told happened is never
+ * lost.  Without an events block nothing would carry an event: the
+ * request is answered at once.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <tls.h>
+
+#include "child.h"
+#include "log.h"
+#include "webd.h"
+
+#define WAIT_TIMEOUT	15	/* seconds for hookd or relayd to answer */
+
+void	webd_main(void) __attribute__((noreturn));
+
+struct waiter {
+	TAILQ_ENTRY(waiter)	 entry;
+	char			 id[EVENT_ID_LEN];	/* event */
+	uint64_t		 reqid;			/* unsubscribe */
+	web_done_fn		 done;
+	void			*arg;
+	struct event		*timeout;
+};
+TAILQ_HEAD(waitlist, waiter);
+
+struct token_keys		 web_keys;
+struct web_settings		 web_settings = { 8, 10 };
+
+static struct waitlist		 waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static uint64_t			 next_reqid;
+static int			 keep_events;
+static char			 webd_root[MH_PATH_MAX + 8];
+static struct config		*first_conf;
+
+static void
+waiter_end(struct waiter *w, int ok)
+{
+	TAILQ_REMOVE(&waiting, w, entry);
+	event_free(w->timeout);
+	w->done(ok, w->arg);
+	free(w);
+}
+
+static void
+waiter_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct waiter	*w = arg;
+
+	log_warnx("webd: no answer for %s %s in %ds",
+	    w->id[0] ? "event" : "unsubscribe request",
+	    w->id[0] ? w->id : "", WAIT_TIMEOUT);
+	waiter_end(w, 0);
+}
+
+static struct waiter *
+waiter_new(web_done_fn done, void *arg)
+{
+	struct waiter	*w;
+	struct timeval	 tv = { WAIT_TIMEOUT, 0 };
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("webd: waiter");
+	w->done = done;
+	w->arg = arg;
+	if ((w->timeout = evtimer_new(proc_base, waiter_timeout, w)) == NULL)
+		fatalx("webd: evtimer_new");
+	evtimer_add(w->timeout, &tv);
+	TAILQ_INSERT_TAIL(&waiting, w, entry);
+	return (w);
+}
+
+void
+web_event(struct event_record *ev, web_done_fn done, void *arg)
+{
+	struct mproc	*p = proc_peer[PROC_HOOKD];
+	struct waiter	*w;
+	json_t		*j;
+
+	if ((j = mh_event_to_json(ev)) == NULL)
+		fatalx("webd: cannot encode event %s", ev->id);
+	json_object_set_new(j, "kind", json_string(event_kind_name(ev->kind)));
+	child_monitor(j);
+	if (!keep_events || p == NULL || p->closed) {
+		json_decref(j);
+		done(1, arg);
+		return;
+	}
+	w = waiter_new(done, arg);
+	strlcpy(w->id, ev->id, sizeof(w->id));
+	mproc_send_json(p, IMSG_EVENT, 0, j);
+	json_decref(j);
+}
+
+void
+web_unsubscribe(const struct token *t, int resubscribe, web_done_fn done,
+    void *arg)
+{
+	struct mproc		*p = proc_peer[PROC_RELAYD];
+	struct unsub_req	 req;
+	struct waiter		*w;
+
+	if (p == NULL || p->closed) {
+		done(0, arg);
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.reqid = ++next_reqid;
+	req.resubscribe = resubscribe;
+	strlcpy(req.queue_id, t->queue_id, sizeof(req.queue_id));
+	strlcpy(req.addr, t->recipient, sizeof(req.addr));
+	strlcpy(req.domain, t->domain, sizeof(req.domain));
+	w = waiter_new(done, arg);
+	w->reqid = req.reqid;
+	mproc_compose(p, IMSG_UNSUBSCRIBE, 0, -1, &req, sizeof(req));
+}
+
+static void
+event_acked(struct mproc *p, struct imsg *imsg)
+{
+	struct event_ack	*a = msg_get(p, imsg, sizeof(*a));
+	struct waiter		*w;
+
+	if (!msg_str_ok(a->id, sizeof(a->id)))
+		fatalx("webd: malformed EVENT_ACK from %s", p->name);
+	TAILQ_FOREACH(w, &waiting, entry)
+		if (w->id[0] != '\0' && strcmp(w->id, a->id) == 0) {
+			waiter_end(w, 1);
+			return;
+		}
+	/* timed out meanwhile: the client was told to try again */
+	log_debug("webd: ack for unknown event %s", a->id);
+}
+
+static void
+unsub_answered(struct mproc *p, struct imsg *imsg)
+{
+	struct unsub_res	*r = msg_get(p, imsg, sizeof(*r));
+	struct waiter		*w;
+
+	TAILQ_FOREACH(w, &waiting, entry)
+		if (w->id[0] == '\0' && w->reqid == r->reqid) {
+			waiter_end(w, r->ok != 0);
+			return;
+		}
+	log_debug("webd: answer for unknown request %llu",
+	    (unsigned long long)r->reqid);
+}
+
+static void
+webd_dispatch(struct mproc *p, struct imsg *imsg)
+{
+	switch (imsg->hdr.type) {
+	case IMSG_EVENT_ACK:
+		if (p->proc != PROC_HOOKD)
+			break;
+		event_acked(p, imsg);
+		return;
+	case IMSG_UNSUBSCRIBE_RES:
+		if (p->proc != PROC_RELAYD)
+			break;
+		unsub_answered(p, imsg);
+		return;
+	}
+	fatalx("webd: unexpected or malformed %s from %s",
+	    imsg_type_name(imsg->hdr.type), p->name);
+}
+
+/* the keys of every tracking block, current and previous */
+static void
+webd_keys(const struct config *conf)
+{
+	const struct tracking	*t;
+	struct token_keys	 ks;
+	struct token_key	 k;
+
+	memset(&ks, 0, sizeof(ks));
+	TAILQ_FOREACH(t, &conf->trackings, entry) {
+		if (t->secret[0] != '\0' &&
+		    token_key_from_secret(&k, t->secret) == 0 &&
+		    token_keys_add(&ks, &k) == -1)
+			log_warnx("webd: more than %d token keys: %s left out",
+			    TOKEN_KEYS_MAX, t->domain);
+		if (t->prev_secret[0] != '\0' &&
+		    token_key_from_secret(&k, t->prev_secret) == 0)
+			(void)token_keys_add(&ks, &k);
+	}
+	explicit_bzero(&k, sizeof(k));
+	explicit_bzero(&web_keys, sizeof(web_keys));
+	web_keys = ks;
+	explicit_bzero(&ks, sizeof(ks));
+	if (web_keys.count == 0 && !TAILQ_EMPTY(&conf->trackings))
+		log_warnx("webd: tracking blocks without a key: every token "
+		    "will be refused");
+}
+
+static void
+webd_preinit(const struct config *conf)
+{
+	if (tls_init() == -1)
+		fatalx("tls_init");
+	server_init(proc_base);
+}
+
+static const char *
+webd_chroot(const struct config *conf)
+{
+	snprintf(webd_root, sizeof(webd_root), "%s/empty", conf->spool);
+	return (webd_root);
+}
+
+static void
+webd_configure(struct config *conf)
+{
+	const struct tracking	*t;
+	int			 read_secs = 0;
+
+	if (first_conf == NULL)
+		first_conf = conf;
+	keep_events = !TAILQ_EMPTY(&conf->events);
+	webd_keys(conf);
+	/* one read time for the server: the longest asked for */
+	TAILQ_FOREACH(t, &conf->trackings, entry)
+		if (t->read > read_secs)
+			read_secs = t->read;
+	web_settings.read_secs = TAILQ_EMPTY(&conf->trackings) ? 8 : read_secs;
+}
+
+static void
+webd_listener(int fd, uint32_t id)
+{
+	const struct listener	*l;
+	const struct pki	*pki = NULL;
+
+	/* listeners and keys as the parent bound them: the first config */
+	if ((l = config_listener(first_conf, id)) == NULL ||
+	    !(l->flags & LF_HTTP))
+		fatalx("webd: listener %u is not an http listener", id);
+	if (l->pki[0] != '\0' &&
+	    (pki = config_pki(first_conf, l->pki)) == NULL)
+		fatalx("webd: listener %u: no pki %s", id, l->pki);
+	if (pki != NULL && (pki->cert == NULL || pki->key == NULL))
+		fatalx("webd: pki %s: the parent sent no keypair", pki->name);
+	server_listen(fd, l, pki);
+}
+
+static json_t *
+webd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
+{
+	json_t	*o;
+
+	if (cmd->id != CTL_SHOW_STATS)
+		return (NULL);
+	o = json_object();
+	server_stats(o);
+	track_stats(o);
+	return (o);
+}
+
+static const struct child_ops webd_ops = {
+	.proc = PROC_WEBD,
+	.preinit = webd_preinit,
+	.chroot = webd_chroot,
+	.configure = webd_configure,
+	.peer_dispatch = webd_dispatch,
+	.listener = webd_listener,
+	.control = webd_control,
+};
+
+void
+webd_main(void)
+{
+	child_run(&webd_ops);
+}

@@ -1,0 +1,60 @@
+/*
+ * webd: the HTTP front end (tracking pixel, click redirects, unsubscribe
+ * pages).  An Internet-facing parser: chrooted in an empty directory,
+ * seccomp with accept only; it reaches hookd (events) and relayd
+ * (suppression) over imsg and nothing else.
+ *
+ *	webd.c		the process: config, keys, peers, events
+ *	server.c	evhttp on the listeners the parent bound, limits,
+ *			TLS through libtls under a bufferevent filter
+ *	track.c		the endpoints /o/ /c/ /u/
+ */
+#ifndef MH_WEBD_H
+#define MH_WEBD_H
+
+#include <event2/http.h>
+
+#include "config.h"
+#include "mh_event.h"
+#include "token.h"
+
+/* request limits (server.c) */
+#define WEB_URI_MAX		4096	/* longer: 414 */
+#define WEB_HEADERS_MAX		8192	/* more header bytes: 431 */
+#define WEB_HEAD_HARD_MAX	16384	/* evhttp's own cap: 413 and close */
+#define WEB_BODY_MAX		4096	/* evhttp: 413 */
+#define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
+#define WEB_WRITE_TIMEOUT	30
+
+/* what webd knows of the tracking config */
+struct web_settings {
+	int		 read_secs;	/* hold the pixel this long for "read", 0: off */
+	int		 machine_secs;	/* a hit this soon after submission is a machine */
+};
+
+/* webd.c */
+extern struct token_keys	 web_keys;
+extern struct web_settings	 web_settings;
+typedef void	(*web_done_fn)(int ok, void *arg);
+/* send an event to hookd; done once it is durable (or at once, if unused) */
+void	 web_event(struct event_record *, web_done_fn, void *);
+/* unsubscribe (resubscribe = 0) or resubscribe at relayd; done when durable */
+void	 web_unsubscribe(const struct token *, int resubscribe, web_done_fn,
+	    void *);
+
+/* server.c */
+void	 server_init(struct event_base *);
+void	 server_listen(int fd, const struct listener *, const struct pki *);
+/* the request's client is gone (closed before the answer) */
+int	 server_gone(struct evhttp_request *);
+/* a request head passed the limit checks: 0, else the error was sent */
+int	 server_check_limits(struct evhttp_request *);
+void	 server_stats(json_t *);
+
+/* track.c */
+void	 track_request(struct evhttp_request *, void *);
+void	 track_stats(json_t *);
+int	 track_is_machine(const char *ua, int64_t issued, time_t now,
+	    int head);
+
+#endif /* MH_WEBD_H */
