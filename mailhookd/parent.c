@@ -218,7 +218,7 @@ listeners_bind(struct config *conf)
  * normal): the soft limit goes up to the hard one, for every child.
  */
 static void
-nofile_raise(void)
+nofile_max(void)
 {
 	struct rlimit	 rl;
 
@@ -619,7 +619,7 @@ parent_main(void)
 	spool_setup(parent_conf);
 	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
 		fatalx("%s: no tracking key", parent_conf->spool);
-	nofile_raise();
+	nofile_max();
 	listeners_bind(parent_conf);
 	if (!parent_opts.debug && daemon(1, 0) == -1)
 		fatal("daemon");
