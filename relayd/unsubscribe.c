@@ -89,7 +89,7 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 			log_info("%s: <%s> resubscribed to %s (web)", queue_id,
 			    log_sanitize(a, sizeof(a), addr), domain);
 			subscription_event(EV_RESUBSCRIBE, addr, domain,
-			    queue_id, "web");
+			    "web");
 		}
 		return (0);
 	}
@@ -100,6 +100,6 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 	}
 	log_info("%s: <%s> unsubscribed from %s (one-click)", queue_id,
 	    log_sanitize(a, sizeof(a), addr), domain);
-	subscription_event(EV_UNSUBSCRIBE, addr, domain, queue_id, "one-click");
+	subscription_event(EV_UNSUBSCRIBE, addr, domain, "one-click");
 	return (0);
 }
