@@ -198,7 +198,11 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 		child_monitoring = v != 0;
 		break;
 	case IMSG_CTL_FORBIDDEN:
+		/* int: 0 a forbidden call, 1 new executable memory */
+		memcpy(&v, msg_get(p, imsg, sizeof(v)), sizeof(v));
 		log_warnx("making a forbidden system call, as asked");
+		if (v == 1)
+			sandbox_forbidden_exec();
 		sandbox_forbidden();
 		break;
 	case IMSG_CTL_REQUEST:

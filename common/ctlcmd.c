@@ -44,7 +44,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL,	1, 2, 4,
 	    "dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]" },
 	/* test trigger of a mailhookd -X, not in the help */
-	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT,	1, 1, 1, NULL },
+	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT,	1, 1, 2, NULL },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))

@@ -21,6 +21,7 @@
  *   are refused to the processes that have no files.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +163,7 @@ static const char *const sb_base[] = {
 	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres",
 	"gettimeofday", "time",
 	"futex", "set_robust_list", "get_robust_list", "rseq", "getrandom",
-	"mmap", "munmap", "mprotect", "madvise", "brk", "mremap",
+	"munmap", "madvise", "brk", "mremap",	/* mmap, mprotect: below */
 	/* imsg with fd passing; send() of syslog(3) */
 	"recvmsg", "sendmsg", "recvfrom", "sendto",
 	/* on sockets the process was handed */
@@ -232,6 +234,15 @@ static void
 sb_common(scmp_filter_ctx ctx, int files)
 {
 	sb_allow_list(ctx, sb_base);
+
+	/*
+	 * Memory, but no new executable memory: after start no child loads
+	 * code (as OpenSSH's filter restricts the same arguments).
+	 */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "mmap",
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "mprotect",
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 
 	/* glibc tries clone3 first; ENOSYS makes it fall back to clone */
 	sb_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
@@ -423,6 +434,7 @@ sandbox_forbidden(void)
 	fatalx("sandbox: a forbidden system call was allowed");
 }
 
+
 #elif defined(__OpenBSD__)
 
 void
@@ -489,3 +501,15 @@ sandbox_forbidden(void)
 }
 
 #endif
+
+void
+sandbox_forbidden_exec(void)
+{
+	static char	 page[8192];
+	void		*p;
+
+	/* what an exploit does first: make its payload executable */
+	p = (void *)(((uintptr_t)page + 4095) & ~(uintptr_t)4095);
+	(void)mprotect(p, 4096, PROT_READ | PROT_EXEC);
+	fatalx("sandbox: mprotect to PROT_EXEC was allowed");
+}

@@ -39,5 +39,7 @@ const char	*sandbox_describe(void);
  * under a filter (SIGSYS); without one it is fatal (exit 1).
  */
 __attribute__((noreturn)) void sandbox_forbidden(void);
+/* the same with an mprotect of a page to PROT_EXEC (refused after start) */
+__attribute__((noreturn)) void sandbox_forbidden_exec(void);
 
 #endif /* MH_SANDBOX_H */

@@ -140,10 +140,11 @@ ctl_routes(void)
 }
 
 static json_t *
-ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg)
+ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
+    const char *arg2)
 {
 	char	err[256];
-	int	p;
+	int	p, how;
 
 	switch (cmd->id) {
 	case CTL_SHOW_STATUS:
@@ -167,11 +168,14 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg)
 		if (!parent_opts.testing)
 			return (json_pack("{s:s}", "error",
 			    "debug commands need mailhookd -X"));
-		if ((p = proc_byname(arg)) < PROC_SMTPD || p >= PROC_CONTROL)
+		/* debug PROCESS [exec]: a forbidden call, or PROT_EXEC */
+		if ((p = proc_byname(arg)) < PROC_SMTPD || p >= PROC_CONTROL ||
+		    (arg2 != NULL && strcmp(arg2, "exec") != 0))
 			return (json_pack("{s:s}", "error",
-			    "usage: debug PROCESS"));
+			    "usage: debug PROCESS [exec]"));
+		how = arg2 != NULL;
 		mproc_compose(children[p].mp, IMSG_CTL_FORBIDDEN, 0, -1,
-		    NULL, 0);
+		    &how, sizeof(how));
 		return (json_pack("{s:s}", "forbidden", arg));
 	default:
 		return (NULL);
@@ -244,7 +248,8 @@ ctl_request(struct ctl_client *c, json_t *req)
 	    n > 1 ? words[1] : "");
 	if (cmd->target == PROC_PARENT) {
 		reply = ctl_parent(c, cmd, n > ctl_cmd_skip(cmd) ?
-		    words[ctl_cmd_skip(cmd)] : NULL);
+		    words[ctl_cmd_skip(cmd)] : NULL, n > ctl_cmd_skip(cmd) + 1 ?
+		    words[ctl_cmd_skip(cmd) + 1] : NULL);
 		if (reply == NULL)
 			reply = json_pack("{s:s}", "error", "unknown command");
 		ctl_send(c, reply);
