@@ -344,6 +344,26 @@ delete_copies(int dfd, const char *msgid)
 }
 
 /*
+ * An incoming file's new content, in place: nothing acknowledged it yet
+ * (a crash leaves a file that start-up removes), and no new file is
+ * made (creating one is what costs most on a busy file system).
+ */
+static int
+rewrite_incoming(const char *msgid, const char *data, size_t len)
+{
+	int	 fd, rv = 0;
+
+	if ((fd = openat(incfd, msgid, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write_all(fd, data, len) == -1 || ftruncate(fd, len) == -1)
+		rv = -1;
+	if (rv == -1)
+		log_warn("%s: rewrite", msgid);
+	if (fd != -1)
+		close(fd);
+	return (rv);
+}
+
+/*
  * The tracking step of a submission, before signing (relay.c), for mail
  * with a tracking block for its From: domain (not a bounce).  One
  * recipient: the message is replaced by its tracked copy.  More: one
@@ -385,7 +405,7 @@ queue_track(const char *msgid, struct envelope *env)
 		    NULL)
 			rv = -1;
 		else if (env->nrcpt == 1)
-			rv = queue_write(incfd, msgid, copy, clen, 0);
+			rv = rewrite_incoming(msgid, copy, clen);
 		else
 			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
 		free(copy);
