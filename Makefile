@@ -111,7 +111,7 @@ fuzz:
 	@mkdir -p $(FUZZBUILD)/fuzz
 	for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd $(PKG_CFLAGS) \
+	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd -Iwebd $(PKG_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined $$f $(FUZZBUILD)/libmh.a \
 	        $(PKG_LIBS) -o $(FUZZBUILD)/fuzz/$$n || exit 1; \
 	done

@@ -425,6 +425,8 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("webd: server_listen");
 	l->id = lc->id;
+	if (evutil_make_socket_nonblocking(fd) == -1)
+		fatal("webd: listener %u", lc->id);
 	if ((l->http = evhttp_new(srv_base)) == NULL)
 		fatalx("webd: evhttp_new");
 	if (pki != NULL)

@@ -178,7 +178,8 @@ hit_new(struct evhttp_request *req, const struct token *t)
 	ua = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "User-Agent");
 	h->machine = track_is_machine(ua, t->issued, time(NULL), h->head);
-	tr = config_tracking(child_conf, t->domain);
+	tr = child_conf != NULL ? config_tracking(child_conf, t->domain) :
+	    NULL;
 	h->read_secs = tr != NULL ? tr->read : web_settings.read_secs;
 	return (h);
 }

@@ -1,0 +1,93 @@
+/*
+ * libFuzzer: webd's request path (evhttp, the limits, the endpoints, the
+ * token decoder) on arbitrary bytes from a client: the input goes over a
+ * loopback TCP connection to webd's listener, then the event loop runs
+ * until the connection is done.  No peer process: events
+ * are answered at once, unsubscribes get 503, the pixel is not held.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <tls.h>
+
+#include "config.h"
+#include "proc.h"
+#include "token.h"
+#include "webd.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static struct sockaddr_in	 srv;
+
+static void
+setup(void)
+{
+	struct listener		 l;
+	struct token_key	 k;
+	int			 fd;
+	struct sockaddr_in	 sin;
+	socklen_t		 len;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((proc_base = event_base_new()) == NULL)
+		abort();
+	server_init(proc_base);
+	web_settings.read_secs = 0;
+	token_key_from_secret(&k, "fuzzing webd, sixteen+");
+	token_keys_add(&web_keys, &k);
+	memset(&l, 0, sizeof(l));
+	strlcpy(l.addr, "127.0.0.1", sizeof(l.addr));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 64) == -1)
+		abort();
+	len = sizeof(srv);
+	if (getsockname(fd, (struct sockaddr *)&srv, &len) == -1)
+		abort();
+	server_listen(fd, &l, NULL);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int	 ready;
+	char		 buf[65536];
+	int		 c, i;
+	ssize_t		 n;
+
+	if (!ready) {
+		setup();
+		ready = 1;
+	}
+	if ((c = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    connect(c, (struct sockaddr *)&srv, sizeof(srv)) == -1)
+		abort();
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	if (size > 0 && write(c, data, size) < 0)
+		;	/* a full buffer: what was written is fuzzed */
+	shutdown(c, SHUT_WR);
+	for (i = 0; i < 200; i++) {
+		event_base_loop(proc_base, EVLOOP_NONBLOCK);
+		while ((n = read(c, buf, sizeof(buf))) > 0)
+			;
+		if (n == 0)
+			break;
+	}
+	close(c);
+	for (i = 0; i < 5; i++)
+		event_base_loop(proc_base, EVLOOP_NONBLOCK);
+	return (0);
+}
