@@ -253,7 +253,7 @@ authd_configure(struct config *conf)
 static const struct child_ops authd_ops = {
 	.proc = PROC_AUTHD,
 	.preinit = authd_preinit,
-	.chroot = NULL,
+	.chroot = child_empty_root,	/* it needs no file */
 	.configure = authd_configure,
 	.peer_dispatch = authd_dispatch,
 	.control = authd_control,

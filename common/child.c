@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,6 +102,15 @@ child_recv_config(struct mproc *p)
 		imsg_free(&imsg);
 	}
 	return (conf);
+}
+
+const char *
+child_empty_root(const struct config *conf)
+{
+	static char	 dir[MH_PATH_MAX + 8];
+
+	snprintf(dir, sizeof(dir), "%s/empty", conf->spool);
+	return (dir);
 }
 
 static void

@@ -37,6 +37,8 @@ extern int		 child_chrooted;	/* 1: "/" is the chroot dir */
 extern int		 child_monitoring;	/* an "mhctl monitor" listens */
 
 __attribute__((noreturn)) void child_run(const struct child_ops *);
+/* the spool's empty directory, a chroot for processes that need no file */
+const char	*child_empty_root(const struct config *);
 /* a spool owner (hookd, relayd) answers smtpd's commit: IMSG_SPOOL_RESULT */
 void	child_spool_result(uint64_t reqid, const char *msgid, int code,
 	    const char *enhanced, const char *text);

@@ -256,6 +256,8 @@ child_spawn(enum mh_proc proc)
 	case 0:
 		if (dup2(sp[1], PROC_PARENT_FD) == -1)
 			fatal("dup2");
+		/* nothing else the parent inherited or opened goes along */
+		closefrom(PROC_PARENT_FD + 1);
 		argv[argc++] = "mailhookd";
 		argv[argc++] = "-P";
 		argv[argc++] = (char *)proc_name(proc);

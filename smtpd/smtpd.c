@@ -17,8 +17,6 @@
 #include "smtp_backend.h"
 
 
-static char	smtpd_root[MH_PATH_MAX + 8];
-
 void
 backend_rcpt(const struct authd_rcpt_req *req)
 {
@@ -130,13 +128,6 @@ smtpd_preinit(const struct config *conf)
 		fatalx("smtp_init");
 }
 
-static const char *
-smtpd_chroot(const struct config *conf)
-{
-	snprintf(smtpd_root, sizeof(smtpd_root), "%s/empty", conf->spool);
-	return (smtpd_root);
-}
-
 static int	smtpd_configured;
 
 static void
@@ -179,7 +170,7 @@ smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 static const struct child_ops smtpd_ops = {
 	.proc = PROC_SMTPD,
 	.preinit = smtpd_preinit,
-	.chroot = smtpd_chroot,
+	.chroot = child_empty_root,
 	.configure = smtpd_configure,
 	.peer_dispatch = smtpd_dispatch,
 	.listener = smtpd_listener,
