@@ -79,6 +79,7 @@ config_new(void)
 		strlcpy(c->hostname, "localhost", sizeof(c->hostname));
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
 	strlcpy(c->resolver, "127.0.0.1", sizeof(c->resolver));
+	strlcpy(c->tls_ciphers, MH_TLS_CIPHERS, sizeof(c->tls_ciphers));
 	c->resolver_port = 53;
 	strlcpy(c->spool, MH_SPOOL, sizeof(c->spool));
 	strlcpy(c->control, MH_CONTROL, sizeof(c->control));

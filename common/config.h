@@ -22,6 +22,8 @@
 #define MH_SPOOL		"/var/spool/mailhook"
 #define MH_CONTROL		"/run/mailhook/mhctl.sock"
 #define MH_USER			"_mailhook"
+/* TLS 1.3 (always on) and TLS 1.2 with ECDHE and an AEAD cipher */
+#define MH_TLS_CIPHERS		"ECDHE+AESGCM:ECDHE+CHACHA20"
 
 #define MH_NAME_MAX		256	/* hostnames, addresses, pki names */
 #define MH_URL_MAX		2048
@@ -256,6 +258,7 @@ struct testing {
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
+	char			 tls_ciphers[256];	/* tls ciphers, OpenSSL syntax */
 	char			 resolver[64];		/* numeric address */
 	in_port_t		 resolver_port;		/* default 53 */
 	char			 spool[MH_PATH_MAX];

@@ -37,6 +37,8 @@ int		 parse_header_add(const struct pos *, struct headerlist *,
 int		 parse_rate_unit(const struct pos *, const char *);
 void		 parse_relay_via(struct config *, const struct pos *,
 		    const char *);
+void		 parse_tls_ciphers(struct config *, const struct pos *,
+		    const char *);
 int		 parse_utf8_valid(const char *);
 const char	*parse_fmt_time(int64_t, char *, size_t);
 const char	*parse_fmt_ms(int64_t, char *, size_t);

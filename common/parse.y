@@ -135,7 +135,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %}
 
-%token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CONCURRENCY
+%token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
@@ -440,6 +440,10 @@ main		: HOSTNAME STRING {
 		}
 		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
 		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
+		| TLS CIPHERS STRING {
+			parse_tls_ciphers(conf, &$<pos>3, $3);
+			free($3);
+		}
 		| TESTING STRING {
 			testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
 			free($2);
@@ -947,6 +951,7 @@ static const struct keywords keywords[] = {
 	{ "bounce",		BOUNCE,		1 },
 	{ "ca",			CA,		1 },
 	{ "cert",		CERT,		0 },
+	{ "ciphers",		CIPHERS,	0 },
 	{ "clicks",		CLICKS,		0 },
 	{ "concurrency",	CONCURRENCY,	0 },
 	{ "connections",	CONNECTIONS,	0 },
@@ -1001,7 +1006,7 @@ static const struct keywords keywords[] = {
 	{ "spool",		SPOOL,		1 },
 	{ "testing",		TESTING,	1 },
 	{ "timeout",		TIMEOUT,	0 },
-	{ "tls",		TLS,		0 },
+	{ "tls",		TLS,		1 },
 	{ "tls-require",	TLSREQ,		0 },
 	{ "to",			TO,		0 },
 	{ "tracking",		TRACKING,	1 },

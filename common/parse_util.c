@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include <tls.h>
+
 #include "config.h"
 #include "log.h"
 #include "parse.h"
@@ -186,6 +188,27 @@ parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 	else
 		parse_copystr(p, conf->relay_via, sizeof(conf->relay_via), s,
 		    "relay via");
+}
+
+/* tls ciphers "STRING": one the TLS library takes */
+void
+parse_tls_ciphers(struct config *conf, const struct pos *p, const char *s)
+{
+	struct tls_config	*cfg;
+	int			 ok;
+
+	if ((cfg = tls_config_new()) == NULL) {
+		parse_error(p, "tls ciphers: out of memory");
+		return;
+	}
+	ok = tls_config_set_ciphers(cfg, s) == 0;
+	tls_config_free(cfg);
+	if (!ok)
+		parse_error(p, "tls ciphers \"%s\": not a cipher list the TLS "
+		    "library takes (e.g. \"%s\")", s, MH_TLS_CIPHERS);
+	else
+		parse_copystr(p, conf->tls_ciphers, sizeof(conf->tls_ciphers),
+		    s, "tls ciphers");
 }
 
 int

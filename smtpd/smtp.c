@@ -136,7 +136,7 @@ tls_server_ctx(const struct config *conf, const struct listener *l)
 	if (tls_config_set_keypair_mem(cfg, (const uint8_t *)p->cert,
 	    p->certlen, (const uint8_t *)p->key, p->keylen) == -1 ||
 	    tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
-	    tls_config_set_ciphers(cfg, "secure") == -1) {
+	    tls_config_set_ciphers(cfg, conf->tls_ciphers) == -1) {
 		log_warnx("smtp: pki %s: %s", p->name, tls_config_error(cfg));
 		tls_config_free(cfg);
 		return (NULL);
