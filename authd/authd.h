@@ -45,6 +45,8 @@ void	 authd_modules_shutdown(void);
  */
 const struct route *route_lookup(const struct config *, const char *rcpt,
 	    char *tag, size_t taglen);
+/* the recipient's domain is the bounce domain (case-insensitive) */
+int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 /*
  * The recipient's domain is ours: the bounce domain, or a domain taken by
  * an address, domain or subdomain route ("route any" does not count).
@@ -61,8 +63,6 @@ void	 route_free(struct route *);
 /* "relay from auth" with a user, or remote_ip inside a "relay from" CIDR */
 int	 relay_allowed(const struct config *, const char *remote_ip,
 	    const char *auth_user);
-/* the recipient's domain is the bounce domain (case-insensitive) */
-int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 
 /*
  * The whole RCPT decision:

@@ -123,17 +123,6 @@ relay_allowed(const struct config *conf, const char *remote_ip,
 	return (0);
 }
 
-int
-rcpt_is_bounce(const struct config *conf, const char *rcpt)
-{
-	const char	*at;
-
-	if (conf == NULL || rcpt == NULL || conf->bounce_domain[0] == '\0' ||
-	    (at = strrchr(rcpt, '@')) == NULL)
-		return (0);
-	return (strcasecmp(at + 1, conf->bounce_domain) == 0);
-}
-
 static void
 rcpt_reply(struct authd_rcpt_res *res, int verdict, int code,
     const char *enhanced, const char *text)

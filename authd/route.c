@@ -106,6 +106,17 @@ route_lookup(const struct config *conf, const char *rcpt, char *tag,
 }
 
 int
+rcpt_is_bounce(const struct config *conf, const char *rcpt)
+{
+	const char	*at;
+
+	if (conf == NULL || rcpt == NULL || conf->bounce_domain[0] == '\0' ||
+	    (at = strrchr(rcpt, '@')) == NULL)
+		return (0);
+	return (strcasecmp(at + 1, conf->bounce_domain) == 0);
+}
+
+int
 rcpt_domain_is_local(const struct config *conf, const char *rcpt)
 {
 	char			 domain[MH_NAME_MAX];
