@@ -13,7 +13,7 @@ import tempfile
 import time
 
 TOP = os.environ.get("MH_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
 MAILHOOKD = os.path.join(BUILD, "mailhookd")
 MHCTL = os.path.join(BUILD, "mhctl")
@@ -48,11 +48,43 @@ class Tap:
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            t.close()
+            continue
+        t.close()
+        u.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+def announce_port(port_file, port):
+    """A server started as a program tells its port: in port_file
+    (written whole, then renamed) or, without one, on stdout."""
+    if port_file:
+        with open(port_file + ".tmp", "w") as f:
+            f.write("%d\n" % port)
+        os.rename(port_file + ".tmp", port_file)
+    else:
+        print(port, flush=True)
+
+
+def make_cert(d, cn="localhost"):
+    """A self-signed certificate for cn (also its subjectAltName) in
+    directory d: (cert.pem, key.pem) paths."""
+    crt, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                    "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:" + cn],
+                   check=True, capture_output=True)
+    return crt, key
 
 
 def wait_for(pred, timeout=10.0, step=0.05):

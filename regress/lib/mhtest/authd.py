@@ -5,8 +5,6 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.environ.get("MH_TOP", os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "../..")), "regress/lib"))
 from mhtest import BUILD, check, done, skip  # noqa: E402,F401
 
 AUTHDTEST = os.path.join(BUILD, "regress/authdtest")

@@ -1,7 +1,7 @@
 """Shared helpers of the DKIM signing tests (regress/dkim/test_*).
 
 Keys are made by "mhctl dkim keygen"; the DNS records they print are
-served by a real unbound (dnsserver.py).  The independent verifiers,
+served by a real unbound (mhtest.dnsserver).  The independent verifiers,
 Debian's python3-dkim (dkimverify, dkimpy) and OpenDKIM's
 opendkim-testmsg, take their DNS server from /etc/resolv.conf (port 53
 only), so they run in a private mount and network namespace where a
@@ -13,11 +13,10 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "outbound"))
-from outlib import MHCTL  # noqa: E402
+from mhtest import TOP
+from mhtest.outbound import MHCTL  # noqa: E402
 
-VERIFY = os.path.join(HERE, "verify_netns")
+VERIFY = os.path.join(TOP, "regress", "e2e", "dkim", "verify_netns")
 
 
 def keygen(keydir, domain, selector, kind):
@@ -33,7 +32,7 @@ def keygen(keydir, domain, selector, kind):
 
 
 def record_data(line):
-    """'name. IN TXT "a" "b"' -> a local-data record for dnsserver.py."""
+    """'name. IN TXT "a" "b"' -> a local-data record for mhtest.dnsserver."""
     name, _, rest = line.partition(" IN ")
     return "%s %s" % (name, rest)
 

@@ -3,7 +3,7 @@
 
 As a module:
 
-    from dnsserver import DNSServer
+    from mhtest.dnsserver import DNSServer
     with DNSServer(["mx.example.test. A 192.0.2.10",
                     "example.test. MX 10 mx.example.test.",
                     'example.test. TXT "v=spf1 -all"']) as dns:
@@ -33,23 +33,7 @@ import sys
 import tempfile
 import time
 
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            t.close()
-            continue
-        t.close()
-        u.close()
-        return port
-    raise RuntimeError("no free port")
+from mhtest import announce_port, free_port  # noqa: F401 (callers import it from here)
 
 
 def _query(port, name, qtype=1, timeout=0.5):
@@ -199,12 +183,7 @@ def main(argv):
         sys.exit(0)
     signal.signal(signal.SIGTERM, bye)
     signal.signal(signal.SIGINT, bye)
-    if a.port_file:
-        with open(a.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % srv.port)
-        os.rename(a.port_file + ".tmp", a.port_file)
-    else:
-        print(srv.port, flush=True)
+    announce_port(a.port_file, srv.port)
     while srv.proc.poll() is None:
         time.sleep(0.5)
     srv.stop()

@@ -1,4 +1,4 @@
-"""Shared bits of the authd end-to-end tests: a real mailhookd (mhtest.py),
+"""Shared bits of the authd end-to-end tests: a real mailhookd (mhtest),
 real SMTP clients (smtplib, swaks), TAP output."""
 import os
 import re
@@ -6,8 +6,6 @@ import smtplib
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
 from mhtest import (Daemon as _Daemon, Tap, free_port, skip,  # noqa: F401
                     wait_for, BUILD, TOP)
 

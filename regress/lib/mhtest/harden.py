@@ -7,10 +7,8 @@ import re
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from mhtest import (BUILD, Daemon, Tap, free_port, skip,  # noqa: F401,E402
-                    wait_for)
+from mhtest import (BUILD, Daemon, Tap, free_port, make_cert,  # noqa: F401
+                    skip, wait_for)
 
 CHILDREN = ("smtpd", "authd", "relayd", "hookd")
 
@@ -20,16 +18,6 @@ def need_root():
         skip("needs root (mailhookd drops privileges)")
     if not os.access(os.path.join(BUILD, "mailhookd"), os.X_OK):
         skip("mailhookd not built")
-
-
-def make_cert(d, cn="mx.test"):
-    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
-                    "-subj", "/CN=" + cn,
-                    "-addext", "subjectAltName=DNS:" + cn],
-                   check=True, capture_output=True)
-    return crt, key
 
 
 def whsec():

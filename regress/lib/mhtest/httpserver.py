@@ -3,7 +3,7 @@
 
 As a module:
 
-    from httpserver import HTTPServer
+    from mhtest.httpserver import HTTPServer
     with HTTPServer() as srv:
         srv.script("/hook", status=200, body="thanks", content_type="text/plain")
         srv.script("/flaky", [{"status": 500}, {"status": 200}])  # in turn
@@ -42,6 +42,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mhtest import announce_port
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -312,12 +314,7 @@ def main(argv):
             scripts = json.load(f)
     srv = HTTPServer(port=a.port, log=a.log, scripts=scripts).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if a.port_file:
-        with open(a.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % srv.port)
-        os.rename(a.port_file + ".tmp", a.port_file)
-    else:
-        print(srv.port, flush=True)
+    announce_port(a.port_file, srv.port)
     try:
         while True:
             time.sleep(3600)

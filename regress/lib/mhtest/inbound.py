@@ -1,6 +1,6 @@
 """Shared helpers for the inbound end-to-end tests (regress/e2e/inbound/test_*).
 
-A real mailhookd (mhtest.Daemon), a real HTTP server (httpserver.py) as the
+A real mailhookd (mhtest.Daemon), a real HTTP server (mhtest.httpserver) as the
 route's target and Python's smtplib as the SMTP client.
 """
 import base64
@@ -16,10 +16,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
 from mhtest import BUILD, TOP, Daemon, Tap, free_port, wait_for  # noqa
-from httpserver import HTTPServer, make_pki, parse_multipart  # noqa
+from mhtest.httpserver import HTTPServer, make_pki, parse_multipart  # noqa
 
 FIX = os.path.join(TOP, "regress", "hookd", "fixtures", "mime")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -228,7 +226,7 @@ def dns_port():
     answer at once instead of waiting for a resolver that is not there."""
     if not _dns:
         import atexit
-        from dnsserver import DNSServer
+        from mhtest.dnsserver import DNSServer
         _dns.append(DNSServer(zones=[". static"]).start())
         atexit.register(_dns[0].stop)
     return _dns[0].port

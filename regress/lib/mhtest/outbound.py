@@ -2,8 +2,8 @@
 
 Everything runs through the real daemon (mhtest.Daemon): submission by
 smtplib from 127.0.0.1 on a listener with "relay from 127.0.0.0/8", a real
-unbound answering MX/A/null-MX (dnsserver.py), aiosmtpd as the remote MX
-(relaylib.Sink, on the port given by "testing relay-port"), and recording
+unbound answering MX/A/null-MX (mhtest.dnsserver), aiosmtpd as the remote MX
+(mhtest.relay.Sink, on the port given by "testing relay-port"), and recording
 HTTP servers as event webhooks (evserver.Recorder).
 """
 import json
@@ -15,10 +15,6 @@ import threading
 import time
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "relayd"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "hookd"))
 from mhtest import (BUILD, MHCTL, TOP, Daemon, Tap, free_port,  # noqa: F401,E402
                     skip, wait_for)
 
@@ -27,9 +23,9 @@ if os.geteuid() != 0:
 if not os.access(os.path.join(BUILD, "mailhookd"), os.X_OK):
     skip("mailhookd not built")
 
-from dnsserver import DNSServer  # noqa: E402,F401
-from evserver import Recorder, verify_signature  # noqa: E402,F401
-from relaylib import Sink  # noqa: E402,F401
+from mhtest.dnsserver import DNSServer  # noqa: E402,F401
+from mhtest.evserver import Recorder, verify_signature  # noqa: E402,F401
+from mhtest.relay import Sink  # noqa: E402,F401
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FIXTURES = os.path.join(TOP, "regress", "hookd", "fixtures", "returned")

@@ -1,6 +1,6 @@
 """Shared helpers for relayd's end-to-end tests (regress/relayd/test_*).
 
-A real DNS server (regress/lib/dnsserver.py, unbound on loopback), real
+A real DNS server (mhtest.dnsserver, unbound on loopback), real
 SMTP servers as remote MX (aiosmtpd here, Postfix's smtp-sink in some
 tests), and relay_harness driving relayd's engine in-process.
 """
@@ -16,13 +16,10 @@ import tempfile
 import threading
 import time
 
-TOP = os.environ.get("MH_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
-sys.path.insert(0, os.path.join(TOP, "regress", "lib"))
+from mhtest import BUILD, TOP, free_port, make_cert  # noqa: E402,F401
 HARNESS = os.path.join(BUILD, "regress", "relay_harness")
 
-from dnsserver import DNSServer, free_port  # noqa: E402
+from mhtest.dnsserver import DNSServer  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import SMTP  # noqa: E402
@@ -46,16 +43,6 @@ def skip_unless_ready():
     if not os.access(HARNESS, os.X_OK):
         print("skip: relay_harness not built")
         sys.exit(77)
-
-
-def make_cert(d):
-    key, crt = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
-                    "-subj", "/CN=mx.example.test",
-                    "-addext", "subjectAltName=DNS:mx.example.test"],
-                   check=True, capture_output=True)
-    return crt, key
 
 
 class Handler:
@@ -103,7 +90,7 @@ class Sink:
         self.handler = Handler()
         kw = {}
         if tls:
-            crt, key = make_cert(tmpdir)
+            crt, key = make_cert(tmpdir, "mx.example.test")
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(crt, key)
             kw = {"tls_context": ctx, "require_starttls": False}

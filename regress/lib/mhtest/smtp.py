@@ -12,9 +12,8 @@ import sys
 import tempfile
 import time
 
-TOP = os.environ.get("MH_TOP") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
+from mhtest import BUILD, TOP, free_port, make_cert  # noqa: E402,F401
+
 HARNESS = os.path.join(BUILD, "regress", "smtp_harness")
 
 failures = 0
@@ -44,16 +43,6 @@ def has_enhanced(line):
     return bool(ENH.match(line)) and line[0:1] == line[4:5]
 
 
-def make_cert(d):
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-subj", "/CN=mx.harness.test", "-days", "1",
-                    "-keyout", key, "-out", cert],
-                   check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return cert, key
-
-
 class Harness:
     def __init__(self, listeners=("plain",), tls=False, args=()):
         if not os.access(HARNESS, os.X_OK):
@@ -63,7 +52,7 @@ class Harness:
         portfile = os.path.join(self.dir, "ports")
         cmd = [HARNESS, "-d", self.dir, "-p", portfile]
         if tls:
-            self.cert, self.key = make_cert(self.dir)
+            self.cert, self.key = make_cert(self.dir, "mx.harness.test")
             cmd += ["-c", self.cert, "-k", self.key]
         for l in listeners:
             cmd += ["-L", l]
