@@ -11,9 +11,7 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "outbound"))
-from outlib import (BUILD, RECORDS, DNSServer, Recorder, Sink,  # noqa: F401
+from mhtest.outbound import (BUILD, RECORDS, DNSServer, Recorder, Sink,  # noqa: F401
                     Tap, check_log, conf, events_of, callbacks_of,
                     free_port, skip, start_daemon, submit, wait_for)
 
