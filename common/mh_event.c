@@ -1,5 +1,5 @@
 /*
- * The internal event record and its JSON form (common/event.h).
+ * The internal event record and its JSON form (common/mh_event.h).
  *
  * The JSON form travels over imsg (relayd, authd -> hookd) and is what
  * hookd keeps in its event spool.  The decoder is strict: a wrong type, an

@@ -40,7 +40,7 @@ struct event_record {
 	int		 async;			/* failure reported after acceptance */
 };
 
-/* event.c */
+/* mh_event.c */
 void	 mh_event_init(struct event_record *, enum event_kind);	/* fresh id, time now */
 void	 mh_event_clear(struct event_record *);			/* frees the pointers */
 json_t	*mh_event_to_json(const struct event_record *);

@@ -1,5 +1,5 @@
 /*
- * imsg: framed messages with fd passing (see imsg.h).
+ * imsg: framed messages with fd passing (see mh_imsg.h).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
