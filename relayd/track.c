@@ -323,14 +323,14 @@ link_cb(void *arg, size_t idx, const char *url)
 }
 
 /* List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post (RFC 8058) */
-static int
+static void
 put_unsub(struct track_msg *m, FILE *o)
 {
 	const char	*nl = m->crlf ? "\r\n" : "\n";
 	char		*u, mac[TRACK_MAC_HEX + 1];
 
 	if ((u = token_url(m, TOKEN_UNSUBSCRIBE, 0, NULL)) == NULL)
-		return (-1);
+		return;
 	fprintf(o, "List-Unsubscribe: <%s>", u);
 	free(u);
 	if (m->bounce[0] != '\0') {
@@ -340,7 +340,6 @@ put_unsub(struct track_msg *m, FILE *o)
 	}
 	fprintf(o, "%sList-Unsubscribe-Post: List-Unsubscribe=One-Click%s",
 	    nl, nl);
-	return (0);
 }
 
 /* the HTML encoded as the part was: the same final line break or none */
@@ -398,11 +397,11 @@ track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 	m->rcpt = rcpt;
 	fwrite(m->buf, 1, m->hdr_end, o);
 	at = m->hdr_end;
-	if (m->unsub && put_unsub(m, o) == -1)
-		rv = -1;
-	if (m->t->opens && m->nparts > 0 &&
-	    (pixel = token_url(m, TOKEN_OPEN, 0, NULL)) == NULL)
-		rv = -1;
+	/* a recipient no token can carry (over 255 bytes) gets neither */
+	if (m->unsub)
+		put_unsub(m, o);
+	if (m->t->opens && m->nparts > 0)
+		pixel = token_url(m, TOKEN_OPEN, 0, NULL);
 	for (i = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
 		fwrite(m->buf + at, 1, p->start - at, o);
