@@ -444,7 +444,7 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	evhttp_set_gencb(l->http, server_request, l);
 	if (evhttp_accept_socket(l->http, fd) == -1)
 		fatalx("webd: cannot serve listener %u", lc->id);
-	log_info("webd: serving %s on %s port %u", pki != NULL ? "https" :
+	log_info("serving %s on %s port %u", pki != NULL ? "https" :
 	    "http", lc->addr, lc->port);
 }
 

@@ -66,6 +66,7 @@ struct hit {
 	int			 read_secs;	/* its domain's read time, 0: off */
 	int			 machine;
 	int			 head;
+	int			 resubscribe;	/* /u/: the page's other button */
 };
 
 static uint64_t		 seen[SEEN_BUCKETS][SEEN_WAYS];
@@ -420,6 +421,7 @@ unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
 	evbuffer_free(b);
 }
 
+/* relayd stored it: the page that says so (h->resubscribe: which) */
 static void
 unsub_durable(int ok, void *arg)
 {
@@ -428,19 +430,8 @@ unsub_durable(int ok, void *arg)
 	if (!ok)
 		reply_text(h->req, 503, "Service Unavailable", "try again");
 	else
-		unsub_page(h->req, &h->t, PAGE_UNSUBSCRIBED);
-	hit_free(h);
-}
-
-static void
-resub_durable(int ok, void *arg)
-{
-	struct hit	*h = arg;
-
-	if (!ok)
-		reply_text(h->req, 503, "Service Unavailable", "try again");
-	else
-		unsub_page(h->req, &h->t, PAGE_RESUBSCRIBED);
+		unsub_page(h->req, &h->t, h->resubscribe ? PAGE_RESUBSCRIBED :
+		    PAGE_UNSUBSCRIBED);
 	hit_free(h);
 }
 
@@ -502,13 +493,13 @@ track_unsub(struct evhttp_request *req, const struct token *t)
 		return;
 	}
 	h = hit_new(req, t);
-	if (a == 1) {
+	if (a == 1)
 		n_unsub++;
-		web_unsubscribe(t, 0, unsub_durable, h);
-	} else {
+	else {
 		n_resub++;
-		web_unsubscribe(t, 1, resub_durable, h);
+		h->resubscribe = 1;
 	}
+	web_unsubscribe(t, h->resubscribe, unsub_durable, h);
 }
 
 /* ---- dispatch */
