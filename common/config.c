@@ -360,6 +360,42 @@ config_check_header(const char *name, const char *value)
 	return (NULL);
 }
 
+void
+config_url_public(const char *url, char *buf, size_t len)
+{
+	const char	*scheme, *at, *colon, *p;
+	size_t		 o = 0;
+	int		 inval = 0;
+
+	if (len == 0)
+		return;
+	scheme = strstr(url, "://");
+	at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
+	if (at != NULL && strcspn(scheme + 3, "/?#") < (size_t)(at - scheme - 3))
+		at = NULL;	/* an @ in the path is no userinfo */
+	colon = at != NULL ? memchr(scheme + 3, ':', at - scheme - 3) : NULL;
+	for (p = url; *p != '\0' && o + 2 < len; p++) {
+		if (colon != NULL && p > colon && p < at)
+			continue;
+		if (colon != NULL && p == colon) {
+			buf[o++] = ':';
+			buf[o++] = '*';
+			continue;
+		}
+		if (inval && *p != '&' && *p != '#') {
+			if (buf[o - 1] != '*')
+				buf[o++] = '*';
+			continue;
+		}
+		inval = 0;
+		buf[o++] = *p;
+		if (*p == '=' && strchr(url, '?') != NULL &&
+		    p > strchr(url, '?'))
+			inval = 1;
+	}
+	buf[o] = '\0';
+}
+
 /* "mx" or "smtp[s]://[user:pass@]host[:port]" */
 const char *
 config_check_relay_via(const char *s)

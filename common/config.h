@@ -263,6 +263,7 @@ struct config {
 	in_port_t		 resolver_port;		/* default 53 */
 	char			 spool[MH_PATH_MAX];
 	char			 control[MH_PATH_MAX];
+	char			 control_group[MH_NAME_MAX];	/* may read the socket; "" none */
 	char			 credentials[MH_PATH_MAX];	/* "" = none */
 	char			 credentials_at[MH_AT_MAX];	/* where named */
 	char			*credentials_data;	/* file contents, loaded by the parent */
@@ -325,6 +326,8 @@ const char	*config_check_url(const char *);		/* http(s)://host... */
 const char	*config_check_secret(const char *);		/* whsec_ + base64 */
 const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
+/* the URL with its password and query values as "*", for display */
+void		 config_url_public(const char *, char *, size_t);
 int		 config_check_domain(const char *);		/* -1 if not a domain name */
 void		 config_headers_free(struct headerlist *);
 

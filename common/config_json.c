@@ -118,20 +118,6 @@ newarr(void)
 	return (a);
 }
 
-/* relay via with the password hidden */
-static void
-relay_via_public(const char *via, char *buf, size_t len)
-{
-	const char	*scheme, *at, *colon;
-
-	strlcpy(buf, via, len);
-	if ((scheme = strstr(via, "://")) == NULL ||
-	    (at = strrchr(scheme, '@')) == NULL ||
-	    (colon = strchr(scheme + 3, ':')) == NULL || colon > at)
-		return;
-	snprintf(buf, len, "%.*s:*%s", (int)(colon - via), via, at);
-}
-
 static json_t *
 listeners_to_json(const struct config *c)
 {
@@ -221,7 +207,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 	if (flags & CONF_RELAY_AUTH)
 		jstr(o, "relay_via", c->relay_via);
 	else {
-		relay_via_public(c->relay_via, via, sizeof(via));
+		config_url_public(c->relay_via, via, sizeof(via));
 		jstr(o, "relay_via", via);
 	}
 	jstr(o, "bounce_domain", c->bounce_domain);

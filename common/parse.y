@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <grp.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -137,6 +138,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
+%token	GROUP
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
@@ -329,6 +331,16 @@ main		: HOSTNAME STRING {
 				parse_copystr(&$<pos>2, conf->spool,
 				    sizeof(conf->spool), $2, "spool");
 			free($2);
+		}
+		| CONTROL GROUP STRING {
+			if (getgrnam($3) == NULL)
+				perr(&$<pos>3, "control group \"%s\": no such "
+				    "group", $3);
+			else
+				parse_copystr(&$<pos>3, conf->control_group,
+				    sizeof(conf->control_group), $3,
+				    "control group");
+			free($3);
 		}
 		| CONTROL STRING {
 			if ($2[0] != '/')
@@ -966,6 +978,7 @@ static const struct keywords keywords[] = {
 	{ "format",		FORMAT,		0 },
 	{ "from",		FROM,		0 },
 	{ "greeting-delay",	GREETDELAY,	0 },
+	{ "group",		GROUP,		0 },
 	{ "header",		HEADER,		0 },
 	{ "hostname",		HOSTNAME,	0 },
 	{ "http",		HTTP,		0 },

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,13 +130,19 @@ ctl_routes(void)
 	static const char	*match[] = { "address", "domain", "subdomains",
 				    "any" };
 
-	TAILQ_FOREACH(r, &parent_conf->routes, entry)
+	char			 url[MH_URL_MAX], authz[MH_URL_MAX];
+
+	/* no password or token of a URL in what mhctl shows */
+	TAILQ_FOREACH(r, &parent_conf->routes, entry) {
+		config_url_public(r->url, url, sizeof(url));
+		config_url_public(r->authorize, authz, sizeof(authz));
 		json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,"
 		    "s:s}", "id", (int)r->id, "match", match[r->match],
-		    "pattern", r->pattern, "url", r->url,
+		    "pattern", r->pattern, "url", url,
 		    "format", fmt[r->format],
 		    "mode", r->mode == MODE_SYNC ? "sync" : "queue",
-		    "authorize", r->authorize));
+		    "authorize", authz));
+	}
 	return (json_pack("{s:o}", "routes", a));
 }
 
@@ -313,11 +320,12 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 }
 
 void
-control_init(const char *path)
+control_init(const char *path, const char *group)
 {
 	struct sockaddr_un	 sun;
 	char			 dir[MH_PATH_MAX];
 	struct stat		 st;
+	struct group		*gr;
 	mode_t			 old;
 
 	strlcpy(dir, path, sizeof(dir));
@@ -346,8 +354,18 @@ control_init(const char *path)
 	if (bind(ctl_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		fatal("bind %s", path);
 	umask(old);
-	/* anyone may ask; SO_PEERCRED decides what they may change */
-	if (chmod(path, 0666) == -1)
+	/*
+	 * Root, and the control group if there is one, may connect (and so
+	 * read); SO_PEERCRED decides who may change anything: root.
+	 */
+	if (group != NULL && group[0] != '\0') {
+		if ((gr = getgrnam(group)) == NULL)
+			fatalx("control group %s: no such group", group);
+		if (chown(path, geteuid(), gr->gr_gid) == -1)
+			fatal("chown %s", path);
+	}
+	if (chmod(path, group != NULL && group[0] != '\0' ? 0660 : 0600) ==
+	    -1)
 		fatal("chmod %s", path);
 	if (listen(ctl_fd, 16) == -1)
 		fatal("listen %s", path);

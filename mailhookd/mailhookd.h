@@ -40,7 +40,7 @@ void	parent_verbose(int);
 void	parent_monitor(int);
 
 /* control.c */
-void	control_init(const char *path);
+void	control_init(const char *path, const char *group);
 void	control_child_reply(enum mh_proc, struct imsg *);
 void	control_child_event(enum mh_proc, struct imsg *);
 void	control_cleanup(void);

@@ -629,7 +629,7 @@ parent_main(void)
 	if ((proc_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	parent_signals();
-	control_init(parent_conf->control);
+	control_init(parent_conf->control, parent_conf->control_group);
 
 	for (i = 0; i < NCHILD; i++)
 		child_spawn(child_procs[i]);
