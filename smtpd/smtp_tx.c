@@ -552,8 +552,13 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			errno = so->werr;
 			log_warn("smtp session=%012llx spool write",
 			    (unsigned long long)s->id);
-			session_reply(s, "451 4.3.0 Temporary failure writing "
-			    "the message");
+			/* RFC 3463 4.3.1: mail system full */
+			if (so->werr == ENOSPC || so->werr == EDQUOT)
+				session_reply(s, "452 4.3.1 Insufficient "
+				    "system storage");
+			else
+				session_reply(s, "451 4.3.0 Temporary failure "
+				    "writing the message");
 			tx_abort(s);
 			return;
 		}
