@@ -133,6 +133,24 @@ rcpt_reply(struct authd_rcpt_res *res, int verdict, int code,
 	strlcpy(res->text, text, sizeof(res->text));
 }
 
+static int
+rcpt_is_postmaster(const struct config *conf, const char *rcpt)
+{
+	const char		*at = strrchr(rcpt, '@');
+	const struct listener	*l;
+
+	if (at == NULL || (size_t)(at - rcpt) != strlen("postmaster") ||
+	    strncasecmp(rcpt, "postmaster", at - rcpt) != 0)
+		return (0);
+	if (strcasecmp(at + 1, conf->hostname) == 0)
+		return (1);
+	TAILQ_FOREACH(l, &conf->listeners, entry)
+		if (l->hostname[0] != '\0' &&
+		    strcasecmp(at + 1, l->hostname) == 0)
+			return (1);
+	return (0);
+}
+
 struct rcpt_check *
 rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
     rcpt_check_cb cb, void *arg)
@@ -172,7 +190,12 @@ rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
 		evtimer_add(rc->ev, &tv);
 		return (rc);
 	}
-	r = route_lookup(conf, rc->req.rcpt, NULL, 0);
+	/* RFC 5321 4.5.1: <postmaster> (smtpd made it postmaster@hostname) */
+	if (conf->postmaster[0] != '\0' && rcpt_is_postmaster(conf,
+	    rc->req.rcpt))
+		r = route_lookup(conf, conf->postmaster, NULL, 0);
+	else
+		r = route_lookup(conf, rc->req.rcpt, NULL, 0);
 	if (relay_allowed(conf, rc->req.remote_ip, rc->req.auth_user) &&
 	    strchr(rc->req.rcpt, '@') != NULL &&
 	    !rcpt_domain_is_local(conf, rc->req.rcpt) &&

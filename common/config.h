@@ -258,7 +258,8 @@ struct testing {
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
-	char			 tls_ciphers[256];	/* tls ciphers, OpenSSL syntax */
+	char			 tls_ciphers[256];
+	char			 postmaster[MH_NAME_MAX];	/* RCPT TO:<postmaster> goes to its route */	/* tls ciphers, OpenSSL syntax */
 	char			 resolver[64];		/* numeric address */
 	in_port_t		 resolver_port;		/* default 53 */
 	char			 spool[MH_PATH_MAX];

@@ -315,6 +315,7 @@ config_to_json(const struct config *c, int flags)
 	jstr(o, "file", c->file);
 	jstr(o, "hostname", c->hostname);
 	jstr(o, "tls_ciphers", c->tls_ciphers);
+	jstr(o, "postmaster", c->postmaster);
 	jstr(o, "resolver", c->resolver);
 	jint(o, "resolver_port", c->resolver_port);
 	jstr(o, "spool", c->spool);
@@ -783,6 +784,8 @@ scalars_from_json(struct config *c, const json_t *o)
 	if (gstr(o, "file", c->file, sizeof(c->file), 0) == -1 ||
 	    gstr(o, "hostname", c->hostname, sizeof(c->hostname), 0) == -1 ||
 	    gstr(o, "tls_ciphers", c->tls_ciphers, sizeof(c->tls_ciphers),
+	    0) == -1 ||
+	    gstr(o, "postmaster", c->postmaster, sizeof(c->postmaster),
 	    0) == -1 ||
 	    gstr(o, "resolver", c->resolver, sizeof(c->resolver), 0) == -1 ||
 	    gstr(o, "spool", c->spool, sizeof(c->spool), 0) == -1 ||

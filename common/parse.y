@@ -140,7 +140,8 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	GROUP
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KINDS
-%token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT PRIVADDR QUEUE
+%token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
+%token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
@@ -452,6 +453,17 @@ main		: HOSTNAME STRING {
 		}
 		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
 		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
+		| POSTMASTER STRING {
+			if (strchr($2, '@') == NULL ||
+			    config_check_domain(strrchr($2, '@') + 1) == -1)
+				perr(&$<pos>2, "postmaster \"%s\": want an "
+				    "address (user@domain) that a route takes",
+				    $2);
+			else
+				parse_copystr(&$<pos>2, conf->postmaster,
+				    sizeof(conf->postmaster), $2, "postmaster");
+			free($2);
+		}
 		| TLS CIPHERS STRING {
 			parse_tls_ciphers(conf, &$<pos>3, $3);
 			free($3);
@@ -996,6 +1008,7 @@ static const struct keywords keywords[] = {
 	{ "per",		PER,		0 },
 	{ "pki",		PKI,		1 },
 	{ "port",		PORT,		0 },
+	{ "postmaster",		POSTMASTER,	1 },
 	{ "private-addresses",	PRIVADDR,	0 },
 	{ "quarantine",		QUARANTINE,	0 },
 	{ "queue",		QUEUE,		1 },
