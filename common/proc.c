@@ -345,6 +345,8 @@ imsg_type_name(uint32_t t)
 		[IMSG_SIGNER_KEY] = "SIGNER_KEY",
 		[IMSG_SIGN_REQ] = "SIGN_REQ",
 		[IMSG_SIGN_RES] = "SIGN_RES",
+		[IMSG_UNSUBSCRIBE] = "UNSUBSCRIBE",
+		[IMSG_UNSUBSCRIBE_RES] = "UNSUBSCRIBE_RES",
 	};
 
 	if (t >= IMSG_TYPE_MAX || names[t] == NULL)

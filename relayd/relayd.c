@@ -208,6 +208,7 @@ unsubscribe_req(struct mproc *p, struct imsg *imsg)
 	struct unsub_res	 res;
 
 	if (!msg_str_ok(r->queue_id, sizeof(r->queue_id)) ||
+	    (r->queue_id[0] != '\0' && !envelope_id_ok(r->queue_id)) ||
 	    !msg_str_ok(r->addr, sizeof(r->addr)) ||
 	    !msg_str_ok(r->domain, sizeof(r->domain)) ||
 	    strchr(r->addr, '@') == NULL || strchr(r->addr, ' ') != NULL ||

@@ -15,7 +15,7 @@
  *                       fork, vfork, clone (without CLONE_THREAD), ptrace,
  *                       process_vm_readv, process_vm_writev, unshare, mount,
  *                       chroot, setresuid, open, openat, socket, socket6,
- *                       connect, bind, mprotect_exec (PROT_EXEC)
+ *                       connect, bind, accept, mprotect_exec (PROT_EXEC)
  *   -D: debug mode, the report on stderr must name the system call
  *
  * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
@@ -696,6 +696,8 @@ probe(const char *name)
 		r = syscall(SYS_connect, -1, NULL, 0);
 	else if (strcmp(name, "bind") == 0)
 		r = syscall(SYS_bind, -1, NULL, 0);
+	else if (strcmp(name, "accept") == 0)
+		r = syscall(SYS_accept4, -1, NULL, NULL, 0);
 	else if (strcmp(name, "mprotect_exec") == 0) {
 		p = (void *)(((uintptr_t)page + 4095) & ~(uintptr_t)4095);
 		r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC);
@@ -747,7 +749,7 @@ child(struct ctx *c, int readyfd, int gofd)
 		fatalx("event_base_new");
 	if (c->proc == PROC_SIGNER)
 		signer_init();
-	else if (c->proc == PROC_SMTPD) {
+	else if (c->proc == PROC_SMTPD || c->proc == PROC_WEBD) {
 		if ((tc = tls_config_new()) == NULL ||
 		    tls_config_set_keypair_mem(tc, (uint8_t *)c->cert,
 		    c->certlen, (uint8_t *)c->key, c->keylen) == -1 ||
@@ -971,6 +973,8 @@ profile_of(const char *s)
 		return (PROC_HOOKD);
 	if (strcmp(s, "signer") == 0)
 		return (PROC_SIGNER);
+	if (strcmp(s, "webd") == 0)
+		return (PROC_WEBD);	/* probes only: no "work" of its own */
 	errx(2, "unknown profile %s", s);
 }
 
@@ -1021,12 +1025,13 @@ setup(struct ctx *c)
 	c->httpsport = (s = getenv("SBX_HTTPS_PORT")) ? atoi(s) : 0;
 	c->chroot[0] = '\0';
 	if (c->proc == PROC_SMTPD || c->proc == PROC_RELAYD ||
-	    c->proc == PROC_HOOKD || c->proc == PROC_SIGNER) {
+	    c->proc == PROC_HOOKD || c->proc == PROC_SIGNER ||
+	    c->proc == PROC_WEBD) {
 		if ((r = realpath(root, NULL)) == NULL)
 			err(2, "%s", root);
 		snprintf(c->chroot, sizeof(c->chroot), "%s/%s", r,
-		    c->proc == PROC_SMTPD || c->proc == PROC_SIGNER ?
-		    "empty" : "spool");
+		    c->proc == PROC_SMTPD || c->proc == PROC_SIGNER ||
+		    c->proc == PROC_WEBD ? "empty" : "spool");
 		free(r);
 	}
 	if (c->proc == PROC_SIGNER)

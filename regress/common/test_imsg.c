@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "mh_imsg.h"
+#include "mailhook.h"
+#include "proc.h"
 #include "tap.h"
 
 static ssize_t
@@ -218,9 +220,32 @@ test_fd_exhausted(void)
 	close(sp[1]);
 }
 
+/* every type has its own name in the logs (a new type without one logs
+ * as "unknown") */
+static void
+test_names(void)
+{
+	uint32_t	 t, u;
+	int		 named = 1, distinct = 1;
+
+	for (t = 0; t < IMSG_TYPE_MAX; t++) {
+		if (strcmp(imsg_type_name(t), "unknown") == 0) {
+			printf("# type %u has no name\n", t);
+			named = 0;
+		}
+		for (u = 0; u < t; u++)
+			if (strcmp(imsg_type_name(t), imsg_type_name(u)) == 0)
+				distinct = 0;
+	}
+	ok(named, "every imsg type has a name");
+	ok(distinct, "no two imsg types share a name");
+	is_str(imsg_type_name(IMSG_TYPE_MAX), "unknown", "past the last type");
+}
+
 int
 main(void)
 {
+	test_names();
 	test_basic();
 	test_fd();
 	test_fd_exhausted();

@@ -180,6 +180,8 @@ size_of(uint32_t type)
 	case IMSG_SUPPRESS:		return (sizeof(struct suppress_req));
 	case IMSG_EVENT_ACK:		return (sizeof(struct event_ack));
 	case IMSG_UNSUBSCRIBE_MAILTO:	return (sizeof(struct unsubscribe_mailto));
+	case IMSG_UNSUBSCRIBE:		return (sizeof(struct unsub_req));
+	case IMSG_UNSUBSCRIBE_RES:	return (sizeof(struct unsub_res));
 	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_CTL_VERBOSE:
@@ -203,6 +205,7 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct suppress_req	*su = (void *)b;
 	struct event_ack	*ea = (void *)b;
 	struct unsubscribe_mailto *um = (void *)b;
+	struct unsub_req	*uq = (void *)b;
 	struct sign_req		*gq = (void *)b;
 	struct sign_res		*gs = (void *)b;
 
@@ -259,6 +262,12 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		strlcpy(um->sender, "b@example.test", sizeof(um->sender));
 		strlcpy(um->queue_id, "0123456789abcdef", sizeof(um->queue_id));
 		break;
+	case IMSG_UNSUBSCRIBE:
+		uq->reqid = 1;
+		strlcpy(uq->queue_id, "0123456789abcdef", sizeof(uq->queue_id));
+		strlcpy(uq->addr, "b@example.test", sizeof(uq->addr));
+		strlcpy(uq->domain, "sender.test", sizeof(uq->domain));
+		break;
 	case IMSG_SIGN_REQ:
 		gq->reqid = 1;
 		strlcpy(gq->domain, "example.test", sizeof(gq->domain));
@@ -310,6 +319,9 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_UNSUBSCRIBE_MAILTO:
 		*len = MH_MSGID_LEN;
 		return (((struct unsubscribe_mailto *)b)->queue_id);
+	case IMSG_UNSUBSCRIBE:
+		*len = MH_MSGID_LEN;
+		return (((struct unsub_req *)b)->queue_id);
 	case IMSG_SIGN_REQ:
 		*len = sizeof(((struct sign_req *)0)->domain);
 		return (((struct sign_req *)b)->domain);
