@@ -429,6 +429,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if ((conf = calloc(1, sizeof(*conf))) == NULL)
 		fatal("calloc");
+	strlcpy(conf->tls_ciphers, MH_TLS_CIPHERS, sizeof(conf->tls_ciphers));
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->pkis);
 	TAILQ_INIT(&conf->routes);
