@@ -366,36 +366,19 @@ server_check_limits(struct evhttp_request *req)
 	return (0);
 }
 
-/*
- * Answered from the next pass of the loop, never from inside evhttp's
- * read callback: an answer made there, under the filter, stopped the
- * requests pipelined behind it.
- */
-static void
-server_answer(evutil_socket_t fd, short ev, void *arg)
-{
-	struct evhttp_request	*req = arg;
-
-	if (server_check_limits(req) == -1)
-		return;
-	track_request(req, NULL);
-}
-
 static void
 server_request(struct evhttp_request *req, void *arg)
 {
 	struct web_conn	*c;
-	struct timeval	 now = { 0, 0 };
-
 
 	/* a request is being answered: no head deadline until it is done */
 	if ((c = conn_of(req)) != NULL) {
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(req, request_done, NULL);
 	}
-	if (event_base_once(srv_base, -1, EV_TIMEOUT, server_answer, req,
-	    &now) == -1)
-		fatalx("webd: event_base_once");
+	if (server_check_limits(req) == -1)
+		return;
+	track_request(req, arg);
 }
 
 static struct tls *
