@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 # mailhook — GNU make
 #
 #   make            build mailhookd and mhctl

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The authd process: at each RCPT it decides where the recipient goes
  * (route, relay, bounce domain) or why not; it checks SMTP AUTH.  Network
  * yes (DNS, callbacks), files no.

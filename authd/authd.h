@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd's decision modules: routes (route.c), the RCPT decision and
  * relay policy (rcpt.c), SPF (spf.c), authorization callbacks
  * (authorize.c), SMTP AUTH (credentials.c).  authd.c owns the process and the imsg dispatch and

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd: the per-route authorization callback (CloudMailin style).
  *
  * Before any data is sent, the route's "authorize" URL receives size, to,

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd: SMTP AUTH (PLAIN, LOGIN) against the credentials file.
  *
  * The parent reads the file and hands authd its text; lines are

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd: the RCPT decision (recipient policy): bounce domain, relaying
  * clients, routes with their SPF check and authorization callback.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd: which route takes a recipient, whether its domain is ours, and
  * private copies of a route for checks that outlive a reload.
  */

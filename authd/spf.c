@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd: SPF with libspf2 over an in-process DNS layer.
  *
  * libspf2 evaluates synchronously and asks its DNS layer for every name it

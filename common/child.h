@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The life of a child process: receive the config, confine, serve.
  * Each process fills a struct child_ops and calls child_run().
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Configuration helpers: defaults, freeing, value checks shared by the
  * parser and the JSON decoder, loading of the files the parent reads for
  * its children, and lookups.  The JSON form lives in config_json.c.

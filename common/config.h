@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * mailhook configuration: the in-memory form of mailhook.conf.
  *
  * The parent parses the file (parse.y) into a struct config, then sends

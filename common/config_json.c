@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The configuration as JSON, the form in which the parent sends each
  * child its part (config_to_json) and the child decodes and checks it
  * (config_from_json).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The control commands: one table (ctlcmd.c) for mhctl (its help, the
  * commands it runs itself), the parent (who serves a command, whether
  * only root may run it, how many arguments it takes) and the children

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * DKIM keys with OpenSSL (dkimkey.h).
  */
 #include <sys/types.h>

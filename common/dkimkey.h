@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * DKIM keys with OpenSSL: the check of a private key (RSA of 2048 bits
  * and up, or Ed25519), the DNS TXT record of its public half (RFC 6376
  * 3.6.1, RFC 8463) and new key pairs.  The signer checks the keys it is

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * DNS through libunbound, forwarding to the configured resolver.
  *
  * The context is created with ub_ctx_create_event(): libunbound's state

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * DNS through libunbound, forwarding to the configured resolver, driven by
  * libevent (ub_fd).  Works in a chroot: no /etc/resolv.conf, no /etc/hosts.
  */

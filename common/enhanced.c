@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * RFC 3463 enhanced status codes (enhanced.h).
  */
 #include <stddef.h>

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The envelope codec: one "key value" per line, a version line first.
  *
  *	mailhook-envelope 1

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The envelope of one message: what the SMTP transaction said about it.
  *
  * Encoded as a line-based text (envelope_encode) for imsg and queue files.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libevent's evbuffer as a growing text buffer (evbuf.h).
  */
 #include <stdlib.h>

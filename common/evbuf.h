@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libevent's evbuffer as a growing text buffer: append with evbuffer_add()
  * and evbuffer_add_printf(), then take the text out as one string.
  */

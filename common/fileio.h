@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Durable replacement of a file, the one writer of every spool: the data
  * goes to a temporary name, then is renamed over the final one, so that a
  * reader (or a restart) finds the old file or the whole new one, never a

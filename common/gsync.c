@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Group commit (gsync.h): one flush to the disk for everything a pass of
  * the event loop wrote, instead of an fsync per file.  On Linux the flush
  * is syncfs(2) on the spool's file system: it writes back every dirty

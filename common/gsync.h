@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Group commit for a spool (gsync.c).
  *
  * Writers put their files in place without waiting for the disk and ask

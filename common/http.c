@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Asynchronous HTTP client: libcurl multi driven by libevent.
  *
  * One call is one logical request; every hop of it (the first request

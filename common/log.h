@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Logging: syslog, or stderr when running in the foreground (-d).
  */
 #ifndef MH_LOG_H

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * mailhook: the processes, the imsg types between them and their payloads.
  *
  * Every payload below is a fixed-size struct, checked for exact size by the

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The internal event record and its JSON form (common/mh_event.h).
  *
  * The JSON form travels over imsg (relayd, authd -> hookd) and is what

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * One internal event record.  relayd and authd make them, hookd persists
  * them and renders them in the three payload formats.  Travels over imsg
  * as JSON (mh_event_to_json/mh_event_from_json).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * imsg: framed messages with fd passing (see mh_imsg.h).
  */
 #include <sys/types.h>

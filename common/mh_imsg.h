@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Framed messages with file descriptor passing over a unix socket pair.
  * Linux has no system imsg, so this is our own implementation with the
  * OpenBSD API shape (imsg_init, imsg_read, imsg_get, imsg_compose,

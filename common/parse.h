@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Helpers of the configuration parser (parse.y), shared with
  * parse_util.c.  Internal to the parser: nothing else includes this.
  */

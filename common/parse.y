@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * mailhook.conf parser (byacc), in the style of OpenBSD's parse.y files.
  *
  * The lexer tracks the line and column (1-based, in bytes) of every token;

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Value checks and macros for the configuration parser (parse.y).
  */
 #include <sys/types.h>

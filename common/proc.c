@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * imsg channels on libevent, and the helpers every process shares.
  */
 #include <sys/types.h>

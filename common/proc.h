@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Processes and the imsg channels between them.
  *
  * The parent forks and re-execs mailhookd with "-P name" for each child;

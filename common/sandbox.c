@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Confinement of the children: privilege drop, then a seccomp filter per
  * process on Linux (libseccomp), pledge/unveil on OpenBSD.
  *

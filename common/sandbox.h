@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Confinement of the child processes: privilege drop and a system call
  * filter (seccomp on Linux, pledge/unveil on OpenBSD) behind one interface.
  *

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Text from a peer made fit for where it goes (sanitize.h).
  */
 #include <stddef.h>

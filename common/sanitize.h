@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Text from a peer made fit for where it goes (an SMTP reply, a log line,
  * a header, an event or the suppression list): never a CR, LF or NUL, and
  * a control byte only as '?' or a space.  One function; the flags say

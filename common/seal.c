@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Sealed verdicts (seal.h): HMAC-SHA256 over the facts of one RCPT
  * verdict, each field followed by a NUL (no field can hold one), keyed
  * with the parent's per-start key.

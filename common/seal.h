@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Sealed verdicts: authd vouches for what it decided at RCPT (where a
  * recipient goes, for which session, sender, client address, HELO and
  * AUTH identity; the SPF result) with an HMAC-SHA256 under a key that

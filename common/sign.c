@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Standard Webhooks signing with OpenSSL HMAC-SHA256.
  */
 #include <sys/types.h>

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Standard Webhooks signatures (https://www.standardwebhooks.com/):
  * HMAC-SHA256 over "msg_id.timestamp.body" keyed with the base64 secret
  * that follows "whsec_", sent as "v1,<base64>".

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking tokens (token.h): HMAC-SHA256 over a small binary record,
  * base64url without padding.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking tokens: the opaque last path segment of the open pixel, click
  * and unsubscribe URLs (URL/o/TOKEN, URL/c/TOKEN, URL/u/TOKEN).
  *

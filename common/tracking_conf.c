@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The tracking blocks of the configuration (config.h): lookup by From:
  * domain, the token key kept in the spool for blocks without a secret,
  * and the previous key kept across a reload.

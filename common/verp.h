@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * VERP return paths on the bounce domain:
  *	mh-<msgid>-<local>=<domain>@<bounce_domain>
  * so that a bounce names the message and the recipient it is about.

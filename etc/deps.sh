@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 # deps.sh: the one list of the Debian packages mailhook needs, and what
 # installs the missing ones.  make, make run, make test, make deps,
 # .ci/run and debian/control (checked by regress/install/test_deps) all

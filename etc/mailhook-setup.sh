@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 # mailhook-setup: prepare a system for mailhookd (for packagers and
 # "make install" users; mailhookd itself also creates the spool tree at
 # start and refuses unsafe existing directories).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: classify a message that came back to the bounce domain
  * (hookd/bounce.h).
  *

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: classification of the mail that comes back to the bounce domain.
  *
  *   EV_BOUNCE        an RFC 3464 DSN (multipart/report; report-type=

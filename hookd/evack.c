@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: the acknowledgement of an event from relayd or webd.  relayd keeps each
  * event in its outbox until hookd answers IMSG_EVENT_ACK, which it does
  * only once the event is durable in hookd's spool (events_submit()'s

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: the durable event queue and its delivery engine.
  *
  * Spool layout, under <spool>/events/:

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: an event record in the three payload formats of the `events`
  * blocks (documented for users in doc/webhooks.md).
  *

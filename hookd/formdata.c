@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * multipart/form-data (RFC 7578) written out here rather than by libcurl,
  * so that the Standard Webhooks signature covers the very bytes sent.
  * Names, file names and content types are escaped the way browsers do

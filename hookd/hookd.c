@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The hookd process: owner of the inbound spool and of every outgoing
  * HTTP POST (messages, callbacks, events).  Chrooted in the spool.
  */

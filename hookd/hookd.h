@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hookd: inbound spool, POSTs of messages, returning mail, events.
  */
 #ifndef MH_HOOKD_H

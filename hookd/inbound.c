@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Inbound delivery: each committed message is POSTed, once per recipient,
  * to its route's url in the route's format.  In mode sync smtpd waits for
  * the verdict; in mode queue it already has its 250 and we retry with

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Inbound message rendering with GMime: see mime.h for the formats.
  *
  * The message is read into memory (it is bounded by limit message-size),

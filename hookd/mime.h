@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Inbound message rendering: one spooled message plus its envelope become
  * the body of the POST to a route's url, in the route's format.  Pure
  * rendering, no networking: the result is handed to http_post().

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Mail that came back to the bounce domain: classified (bounce.c) into
  * an asynchronous bounce, an automatic reply or a reply to the bounce
  * address, reported as an event; a hard bounce suppresses the recipient.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The inbound spool.  A message is born in incoming/ (its fd handed to
  * smtpd).  A queue-mode message is committed in two group commits
  * (gsync.h): its data is made durable, then it is renamed into queue/ and

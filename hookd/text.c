@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Text that came from a peer, made valid UTF-8 for JSON.
  */
 #include <stddef.h>

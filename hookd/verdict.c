@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Inbound DKIM and DMARC verdicts.
  *
  * libopendkim verifies synchronously and asks its DNS service for each

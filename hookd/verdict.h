@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Inbound DKIM (RFC 6376, libopendkim) and DMARC (RFC 7489, libopendmarc)
  * verdicts, computed by hookd for each message before it is posted (sync)
  * or committed (queue).  DNS goes through common/dns.c (libunbound on

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The control socket, served by the parent.  A client sends one
  * IMSG_CTL_REQUEST with {"argv":[...]} and receives IMSG_CTL_REPLY JSON
  * ("monitor" keeps receiving).  The peer's uid decides what it may do:

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * mailhookd: the daemon's entry point.  Without -P it is the parent;
  * with -P name it is one of the children the parent re-executed.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The parent process: config, listeners, children, control socket.
  */
 #ifndef MH_MAILHOOKD_H

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The parent: runs as root, kept small.  It parses the config, prepares
  * the spool, binds the listeners, starts the children, hands out the
  * channels between them, watches them and serves the control socket.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Delivery status notifications (RFC 3464) for recipients that failed
  * for good: which of them want one (NOTIFY), and the DSN itself, queued
  * as a new message with the null sender.

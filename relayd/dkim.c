@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * DKIM signing of submitted mail, the last change to its content.
  *
  * At commit, the From: domain of the message (or its nearest parent)

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The tracking rewrite of an HTML document (html_rewrite.h).
  *
  * gumbo parses the document as a browser would and keeps, for every

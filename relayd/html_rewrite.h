@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking rewrite of one HTML document, in place: the http(s) links of
  * <a> and <area> point at a tracking URL and an open pixel goes before
  * </body>.  The document is parsed once (gumbo, with source positions)

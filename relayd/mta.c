@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The SMTP client: MX lookup (or the smarthost), connect, EHLO/HELO,
  * STARTTLS through libtls, AUTH PLAIN to a smarthost, pipelined
  * multi-recipient transactions, body streaming with the X-Mailhook-*

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relayd's event outbox (outbox.h): nothing the engine reports is lost
  * if relayd or hookd dies before hookd has made the event durable.
  *

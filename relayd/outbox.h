@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relayd's event outbox: every event the engine makes is written to
  * <spoolroot>/outbound/outbox/<eventid>.json and made durable by the
  * group commit (gsync.h) before it is sent to hookd; hookd answers IMSG_EVENT_ACK once the event is in its own

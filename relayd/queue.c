@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The outbound spool on disk.
  *
  *	outbound/incoming/<msgid>	open files handed to smtpd

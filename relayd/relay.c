@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relayd's engine API (relay.h): start and stop, the spool smtpd writes
  * into, the control commands and the statistics.  The queue in memory
  * and its dispatch are the scheduler's (scheduler.c).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relayd's outbound engine: durable queue, scheduler, SMTP client,
  * suppression list.  The process main (relayd.c) drives it from imsg;
  * the regress harness drives it directly.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The relayd process: the outbound spool and its delivery to remote MX
  * hosts (relay.h).  Every step becomes an event for hookd.  Chrooted in
  * the spool.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relayd engine internals shared by its files (relay.c, scheduler.c,
  * queue.c, bounce.c, mta.c, suppress.c, outbox.c).  Not for use outside
  * relayd/.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The outbound scheduler: the queue in memory, per destination domain
  * dispatch with connection and rate limits, sender-domain allowances,
  * retries with exponential backoff, queue lifetime, suppression and the

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The suppression list: recipients that hard-bounced (or were added by
  * hand) are not attempted again.  An entry may be scoped to a sender
  * domain (an unsubscribe): it then holds only mail whose From: domain is

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking at submission (track.h).
  *
  * The message is parsed once with GMime, which gives each part's body as

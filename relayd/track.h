@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking at submission (relayd owns outbound content): for mail whose
  * From: domain has a tracking block, one copy of the message per
  * recipient, with that recipient's tokens:

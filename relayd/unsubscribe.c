@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Unsubscribe and resubscribe (relay.h): a recipient suppressed for one
  * sender domain only, with the events that say so.  The mailto form of
  * List-Unsubscribe (track.h) arrives at hookd as mail to the bounce

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The signer's engine: its keys and libopendkim (signer.h).
  *
  * Each signature is relaxed/relaxed, RSA-SHA256 or Ed25519-SHA256 (the

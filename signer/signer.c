@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The signer process: it holds the DKIM private keys and nothing else.
  *
  * The parent reads the keys (dkim ... key FILE) and sends them here only

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The signer's engine (sign.c): the DKIM keys it was given and the
  * signatures it makes with libopendkim.  signer.c wires it to imsg; the
  * sandbox test drives it directly under the signer's filter.

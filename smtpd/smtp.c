@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The SMTP engine: listeners, configuration snapshots, session limits,
  * statistics and the dispatch of backend answers to their sessions.
  */

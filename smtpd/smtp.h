@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The SMTP engine (smtp.c, smtp_session.c): every listener, every session.
  * It runs in the confined smtpd process and knows nothing of imsg: it asks
  * the backend (smtp_backend.h) and is answered through smtp_*_verdict().

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * What the SMTP engine asks of the rest of the daemon.  In mailhookd these
  * are imsgs to authd, hookd and relayd (smtpd/smtpd.c); the test harness
  * (regress/smtpd/smtp_harness.c) answers them in-process.

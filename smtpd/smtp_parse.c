@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * SMTP parsing without sockets: lines, the DATA state machine, commands,
  * paths, addresses and ESMTP parameters.  Everything here works on bytes
  * handed in by the caller and keeps no global state, so the fuzzer can

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The pure, socket-free part of the SMTP engine: line splitting with bare
  * CR/LF detection, the DATA byte state machine, command, address and
  * ESMTP parameter parsing.  Driven by smtp_session.c and by the fuzzer.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * One SMTP session: socket and TLS I/O on libevent, the command loop,
  * the replies, timeouts and the verdicts of authd.  Transactions and the
  * message data live in smtp_tx.c.

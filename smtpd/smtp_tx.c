@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The mail transaction: spool files from their owners (hookd for routes
  * and bounces, relayd for relaying), the Received: header, DATA and BDAT
  * into the files, the envelope and the commit, and the final reply.

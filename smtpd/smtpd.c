@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The smtpd process: the SMTP engine (smtp.c) wired to its peers.  The
  * engine's backend requests become imsgs to authd, hookd and relayd, and
  * their answers, size-checked, go back into the engine.

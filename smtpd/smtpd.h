@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Internals of the SMTP engine, shared by smtp.c (listeners, config,
  * dispatch of backend answers), smtp_session.c (I/O and commands) and
  * smtp_tx.c (transactions, spooling, DATA/BDAT).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * webd's HTTP server: libevent's evhttp on the listeners the parent bound.
  *
  * Every connection gets a bufferevent filter between evhttp and the

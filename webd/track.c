@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * webd's endpoints: the tracking pixel /o/TOKEN, the click redirect
  * /c/TOKEN and the unsubscribe page /u/TOKEN.  A token that does not
  * verify (token.h) gets 404 and makes no event.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The webd process (webd.h): its config and token keys, its channels to
  * hookd (tracking events) and relayd (unsubscribe, resubscribe), and the
  * requests that wait for them.

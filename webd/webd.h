@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * webd: the HTTP front end (tracking pixel, click redirects, unsubscribe
  * pages).  An Internet-facing parser: chrooted in an empty directory,
  * seccomp with accept only; it reaches hookd (events) and relayd

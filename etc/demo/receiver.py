@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """The `make run` webhook receiver: prints every request mailhookd makes.
 
 usage: receiver.py [--host 127.0.0.1] [--port 8025] [--status 200]

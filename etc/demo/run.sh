@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 # make run: mailhookd on 127.0.0.1:2525 POSTing every message (and every
 # event) to a local receiver that prints it.  Nothing outside BUILD/demo
 # is touched, except that as root the _mailhook user is created if missing.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authdtest: run authd's decisions (route.c, spf.c, authorize.c,
  * credentials.c) against real peers and print the results as JSON.
  *

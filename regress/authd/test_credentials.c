@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd credentials: crypt(3) hashes (yescrypt, bcrypt, sha512-crypt),
  * unknown users, malformed lines, per-ip throttling.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * authd route lookup, relay policy, text sanitizing and the authorization
  * bodies (compared byte for byte with the authorization seed's examples).
  */

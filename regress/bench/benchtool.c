@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * benchtool -- load generators and a target for regress/bench/run.
  *
  *   benchtool serve PORTFILE

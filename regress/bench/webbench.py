@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """make bench, scenario "clicks": click redirects per second from webd
 against nginx answering the same URL with "return 302" on the same
 machine, both loaded by wrk (keep-alive, 50 connections, one thread).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * conftest: parse a mailhook.conf like `mailhookd -n -f FILE` does.
  *
  * usage: conftest [-jlrs] file

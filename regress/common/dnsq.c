@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * dnsq: run one query through common/dns.c and print the answer.
  *
  * usage: dnsq -R ip:port host|mx|txt|raw NAME [TYPE]

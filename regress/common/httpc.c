@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * httpc: POST through common/http.c and print the outcome as JSON.
  *
  * usage: httpc [-p] [-c concurrency] [-C cafile] [-d body] [-F name=value]

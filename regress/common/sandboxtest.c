@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * sandboxtest: run one process profile's real work under privdrop() and
  * sandbox_apply(), and check the confinement from outside.
  *

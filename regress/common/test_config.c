@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Configuration: parse.y, defaults, macros, include, the JSON round trip,
  * the strict JSON decoder and config_load_files().
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * common/enhanced.c: RFC 3463 enhanced status codes.
  */
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * envelope codec: round trip, strictness, unsafe fields.
  */
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The SSRF guard: http_addr_allowed() on every refused range and a few
  * public addresses, with and without allow_private.
  */

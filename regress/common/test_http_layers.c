@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The two layers of the SSRF guard, each on its own (common/http.c):
  * http_pin() pins only the allowed addresses of a name into libcurl,
  * http_socket() refuses to open a socket to a refused address.  Either

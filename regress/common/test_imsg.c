@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * imsg: framing, fd passing, large messages, hostile streams.
  */
 #include <sys/types.h>

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * common/sanitize.c: one function, a check for each behaviour its flags
  * select and for each place that uses it.
  */

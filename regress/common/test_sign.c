@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Standard Webhooks signing: known vectors.  The expected values were
  * computed independently with Python's hmac module, e.g.
  *	base64(hmac.new(b64decode(key), b"id.ts.body", sha256).digest())

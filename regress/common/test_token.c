@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tracking tokens: round trip, key rotation, and refusal of anything
  * tampered, truncated, oversized or signed by an unknown key.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * tokenmint: make a tracking token the way relayd does (for the tests
  * of webd, and for minting tokens by hand).
  *

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer target: the configuration parser (parse.y) on arbitrary
  * bytes, then the JSON round trip of whatever it accepts.
  */

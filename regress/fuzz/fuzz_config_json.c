@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer target: config_from_json on arbitrary JSON (what a child
  * receives over imsg); whatever it accepts must encode again.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: the inbound DKIM header path (hookd/verdict.c over
  * libopendkim and libopendmarc), without DNS: every key lookup fails.
  * The first byte chooses the input's role: odd, the whole message; even,

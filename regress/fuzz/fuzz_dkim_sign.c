@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: relayd's DKIM signing input paths on arbitrary bytes: the From:
  * domain of a submitted message's header section (which key signs it)
  * and the check of the signer's answer.  A domain found must be a lower

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: the envelope decoder (queue files, imsg) on arbitrary text;
  * whatever it accepts must encode again without loss.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: the event record decoder (relayd and authd to hookd) on
  * arbitrary JSON; what it accepts encodes again.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer target: arbitrary bytes through the HTML tracking rewrite
  * (relayd/html_rewrite.c), as relayd drives it for every text/html part.
  *

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: inbound rendering (GMime) of arbitrary bytes, in the three
  * POST formats; rendering must always succeed on a readable file.
  */

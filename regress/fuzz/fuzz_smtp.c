@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer target: arbitrary bytes through the SMTP command line
  * splitter, the command/path/parameter parsers and the DATA and BDAT
  * state machines (smtpd/smtp_parse.c), exactly as a session drives them.

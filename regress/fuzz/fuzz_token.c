@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: the tracking token decoder on arbitrary text.  Whatever it
  * accepts must be a well-formed token that encodes again to the same text.
  */

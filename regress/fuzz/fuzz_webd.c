@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * libFuzzer: webd's request path (evhttp, the limits, the endpoints, the
  * token decoder) on arbitrary bytes from a client: the input goes over a
  * loopback TCP connection to webd's listener, then the event loop runs

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * hostile_smtpd: a compromised smtpd, for the tests of sealed verdicts.
  * It runs one real spool owner ("mailhookd -P relayd" or "-P hookd") as
  * its parent would (config over imsg, with a verdict key it made), hands

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * evtest: drive hookd's event code from the tests.
  *
  *   evtest render events|failures|callback FILE

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * mimedump: render a message file with hookd/mime.c and print the result.
  *
  * usage: mimedump [-NT] [-C dir] [-D spfdomain] [-f fmt] [-H helo]

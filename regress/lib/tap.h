@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * Tiny TAP-style checks for the C unit tests: each check prints
  * "ok - what" or "not ok - what"; tap_done() returns the exit status.
  */

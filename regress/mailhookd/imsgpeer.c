@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * imsgpeer: a hostile peer on one imsg channel of one real child.
  *
  * usage: imsgpeer -x mailhookd -f conf -e errfile [-i hexid] child peer

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * relay_harness: relayd's outbound engine in-process, for the tests.
  *
  * usage: relay_harness -s spool [-p mxport] [-R resolver_port]

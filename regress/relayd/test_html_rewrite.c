@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * The HTML tracking rewrite (relayd/html_rewrite.c) on odd documents:
  * which links are tracked, where the pixel goes, and that every byte
  * outside the rewritten values is the original's.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
  * smtp_harness: the SMTP engine on real sockets, with an in-process
  * backend that answers every request asynchronously (from a zero-timeout
  * event) by simple deterministic rules.  For the regress/smtpd tests.

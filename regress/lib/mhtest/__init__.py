@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """
 mailhook end-to-end test support: start a real mailhookd with a generated
 config in a temporary directory, talk to it with mhctl, stop it, and print

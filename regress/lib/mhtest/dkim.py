@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers of the DKIM signing tests (regress/dkim/test_*).
 
 Keys are made by "mhctl dkim keygen"; the DNS records they print are

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """A real unbound on a free loopback port serving local-data records.
 
 As a module:

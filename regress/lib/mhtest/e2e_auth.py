@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared bits of the authd end-to-end tests: a real mailhookd (mhtest),
 real SMTP clients (smtplib, swaks), TAP output."""
 import os

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """A recording HTTP server on loopback for the event webhook tests.
 
 Every request is recorded (method, path, headers, body, time).  The answer

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers of the hardening tests (regress/harden/test_*): each
 runs the real daemon (mhtest.Daemon) and attacks it the way issue 20's
 adversarial test did."""

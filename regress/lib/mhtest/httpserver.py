@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """A real threaded HTTP/1.1 server (keep-alive) for webhook tests.
 
 As a module:

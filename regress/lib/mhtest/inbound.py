@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers for the inbound end-to-end tests (regress/e2e/inbound/test_*).
 
 A real mailhookd (mhtest.Daemon), a real HTTP server (mhtest.httpserver) as the

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers of the outbound end-to-end tests (regress/e2e/outbound/test_*).
 
 Everything runs through the real daemon (mhtest.Daemon): submission by

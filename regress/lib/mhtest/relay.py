@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers for relayd's end-to-end tests (regress/relayd/test_*).
 
 A real DNS server (mhtest.dnsserver, unbound on loopback), real

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers of the regress/smtpd tests: start obj/regress/smtp_harness,
 talk raw SMTP, read the spool directory, print TAP lines."""
 

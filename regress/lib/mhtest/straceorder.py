@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Durability order, checked from strace timestamps.
 
 Every acknowledgement that promises durability must leave a process only

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
 """Shared helpers of webd's end-to-end tests (regress/webd/test_*).
 
 The real daemon (mhtest.Daemon) with an http listener and a tracking
