@@ -679,7 +679,11 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		gsync_fd(dfd);
 	}
 	close(in);
-	close(out);
+	if (close(out) == -1) {
+		log_warn("close %s", tmp);
+		unlinkat(dfd, tmp, 0);
+		return (-1);
+	}
 	if (renameat(dfd, tmp, dfd, name) == -1) {
 		log_warn("rename %s", tmp);
 		unlinkat(dfd, tmp, 0);
