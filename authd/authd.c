@@ -146,7 +146,7 @@ auth_session_ok(uint64_t sessid, const char *user)
 }
 
 static void
-rcpt_req(struct mproc *p, struct imsg *imsg)
+rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct authd_rcpt_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct authd_rcpt_res	 res;
@@ -179,7 +179,7 @@ rcpt_req(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-auth_req(struct mproc *p, struct imsg *imsg)
+auth_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct authd_auth_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct authd_auth_res	 res;
@@ -207,7 +207,7 @@ auth_req(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-authd_dispatch(struct mproc *p, struct imsg *imsg)
+authd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	if (p->proc == PROC_SMTPD) {
 		switch (imsg->hdr.type) {

@@ -34,12 +34,12 @@ static char	*conf_buf;
 static size_t	 conf_len, conf_want;
 
 static struct config *
-child_config_chunk(struct imsg *imsg, int *done)
+child_config_chunk(struct mh_imsg *imsg, int *done)
 {
 	json_error_t	 err;
 	json_t		*j;
 	struct config	*conf;
-	size_t		 n = IMSG_DATA_SIZE(imsg);
+	size_t		 n = MH_IMSG_DATA_SIZE(imsg);
 
 	*done = 0;
 	switch (imsg->hdr.type) {
@@ -83,27 +83,28 @@ static struct config *
 child_recv_config(struct mproc *p)
 {
 	struct pollfd	 pfd;
-	struct imsg	 imsg;
+	struct mh_imsg	 imsg;
 	struct config	*conf = NULL;
 	ssize_t		 n;
 	int		 done = 0;
 
 	while (!done) {
-		if ((n = imsg_get(&p->ibuf, &imsg)) == -1)
+		if ((n = mh_imsg_get(&p->ibuf, &imsg)) == -1)
 			fatal("config from parent");
 		if (n == 0) {
 			pfd.fd = p->ibuf.fd;
 			pfd.events = POLLIN;
 			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
 				fatal("poll");
-			if ((n = imsg_read(&p->ibuf)) == -1 && errno != EAGAIN)
+			if ((n = mh_imsg_read(&p->ibuf)) == -1 &&
+			    errno != EAGAIN)
 				fatal("config from parent: read");
 			if (n == 0)
 				fatalx("parent went away during config");
 			continue;
 		}
 		conf = child_config_chunk(&imsg, &done);
-		imsg_free(&imsg);
+		mh_imsg_free(&imsg);
 	}
 	return (conf);
 }
@@ -118,11 +119,11 @@ child_empty_root(const struct config *conf)
 }
 
 static void
-child_peer(struct imsg *imsg)
+child_peer(struct mh_imsg *imsg)
 {
 	int	peer;
 
-	if (IMSG_DATA_SIZE(imsg) != sizeof(int) || imsg->fd == -1)
+	if (MH_IMSG_DATA_SIZE(imsg) != sizeof(int) || imsg->fd == -1)
 		fatalx("SETUP_PEER: malformed");
 	memcpy(&peer, imsg->data, sizeof(int));
 	if (peer <= PROC_PARENT || peer >= PROC_CONTROL ||
@@ -133,7 +134,7 @@ child_peer(struct imsg *imsg)
 }
 
 static void
-child_control(struct mproc *p, struct imsg *imsg)
+child_control(struct mproc *p, struct mh_imsg *imsg)
 {
 	const struct ctl_cmd	*cmd = NULL;
 	const char		*words[2];
@@ -168,7 +169,7 @@ child_control(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-child_dispatch_parent(struct mproc *p, struct imsg *imsg)
+child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct config	*conf;
 	int		 done, v;
@@ -193,7 +194,7 @@ child_dispatch_parent(struct mproc *p, struct imsg *imsg)
 		child_peer(imsg);
 		break;
 	case IMSG_SETUP_LISTENER:
-		if (IMSG_DATA_SIZE(imsg) != sizeof(id) || imsg->fd == -1 ||
+		if (MH_IMSG_DATA_SIZE(imsg) != sizeof(id) || imsg->fd == -1 ||
 		    ops->listener == NULL)
 			fatalx("SETUP_LISTENER: malformed");
 		memcpy(&id, imsg->data, sizeof(id));

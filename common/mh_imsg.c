@@ -19,7 +19,7 @@
 #define IOV_BATCH	64
 
 void
-imsg_init(struct imsgbuf *ibuf, int fd)
+mh_imsg_init(struct mh_imsgbuf *ibuf, int fd)
 {
 	memset(ibuf, 0, sizeof(*ibuf));
 	TAILQ_INIT(&ibuf->w.bufs);
@@ -29,7 +29,7 @@ imsg_init(struct imsgbuf *ibuf, int fd)
 }
 
 static int
-rbuf_reserve(struct imsgbuf *ibuf, size_t want)
+rbuf_reserve(struct mh_imsgbuf *ibuf, size_t want)
 {
 	unsigned char	*p;
 	size_t		 nsize;
@@ -39,7 +39,7 @@ rbuf_reserve(struct imsgbuf *ibuf, size_t want)
 	nsize = ibuf->rsize ? ibuf->rsize : 65536;
 	while (nsize - ibuf->rlen < want)
 		nsize *= 2;
-	if (nsize > MAX_IMSGSIZE * 2 + 65536) {
+	if (nsize > MH_IMSG_MAXSIZE * 2 + 65536) {
 		errno = ERANGE;
 		return (-1);
 	}
@@ -55,7 +55,7 @@ rbuf_reserve(struct imsgbuf *ibuf, size_t want)
  * (EAGAIN included; the caller checks errno).
  */
 ssize_t
-imsg_read(struct imsgbuf *ibuf)
+mh_imsg_read(struct mh_imsgbuf *ibuf)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -90,7 +90,7 @@ imsg_read(struct imsgbuf *ibuf)
 		fdp = (int *)CMSG_DATA(cmsg);
 		got += nfd;
 		for (i = 0; i < nfd; i++) {
-			if (ibuf->nfds < IMSG_MAXFDS)
+			if (ibuf->nfds < MH_IMSG_MAXFDS)
 				ibuf->fds[ibuf->nfds++] = fdp[i];
 			else
 				close(fdp[i]);
@@ -104,7 +104,7 @@ imsg_read(struct imsgbuf *ibuf)
 	 * read stops at it, so one is missing.
 	 */
 	if ((msg.msg_flags & MSG_CTRUNC) && got == 0 &&
-	    ibuf->nfds < IMSG_MAXFDS)
+	    ibuf->nfds < MH_IMSG_MAXFDS)
 		ibuf->fds[ibuf->nfds++] = -1;
 	ibuf->rlen += n;
 	return (n);
@@ -116,22 +116,22 @@ imsg_read(struct imsgbuf *ibuf)
  * the caller must treat that peer as hostile.
  */
 ssize_t
-imsg_get(struct imsgbuf *ibuf, struct imsg *imsg)
+mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 {
-	struct imsg_hdr	hdr;
+	struct mh_imsg_hdr	hdr;
 	size_t		datalen;
 
-	if (ibuf->rlen < IMSG_HEADER_SIZE)
+	if (ibuf->rlen < MH_IMSG_HDRSZ)
 		return (0);
 	memcpy(&hdr, ibuf->rbuf, sizeof(hdr));
-	if (hdr.len < IMSG_HEADER_SIZE || hdr.len > MAX_IMSGSIZE ||
-	    (hdr.flags & ~IMSGF_HASFD) != 0) {
+	if (hdr.len < MH_IMSG_HDRSZ || hdr.len > MH_IMSG_MAXSIZE ||
+	    (hdr.flags & ~MH_IMSGF_HASFD) != 0) {
 		errno = EBADMSG;
 		return (-1);
 	}
 	if (hdr.len > ibuf->rlen)
 		return (0);
-	datalen = hdr.len - IMSG_HEADER_SIZE;
+	datalen = hdr.len - MH_IMSG_HDRSZ;
 	imsg->hdr = hdr;
 	imsg->fd = -1;
 	imsg->data = NULL;
@@ -139,10 +139,10 @@ imsg_get(struct imsgbuf *ibuf, struct imsg *imsg)
 		/* one spare NUL so text payloads can be checked safely */
 		if ((imsg->data = malloc(datalen + 1)) == NULL)
 			return (-1);
-		memcpy(imsg->data, ibuf->rbuf + IMSG_HEADER_SIZE, datalen);
+		memcpy(imsg->data, ibuf->rbuf + MH_IMSG_HDRSZ, datalen);
 		((char *)imsg->data)[datalen] = '\0';
 	}
-	if (hdr.flags & IMSGF_HASFD) {
+	if (hdr.flags & MH_IMSGF_HASFD) {
 		if (ibuf->nfds == 0) {
 			free(imsg->data);
 			errno = EBADMSG;
@@ -159,14 +159,14 @@ imsg_get(struct imsgbuf *ibuf, struct imsg *imsg)
 }
 
 int
-imsg_compose2(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
+mh_imsg_compose2(struct mh_imsgbuf *ibuf, uint32_t type, uint32_t peerid,
     pid_t pid, int fd, const void *d1, size_t l1, const void *d2, size_t l2)
 {
-	struct imsg_hdr	 hdr;
-	struct ibuf	*b;
-	size_t		 len = IMSG_HEADER_SIZE + l1 + l2;
+	struct mh_imsg_hdr	 hdr;
+	struct mh_ibuf	*b;
+	size_t		 len = MH_IMSG_HDRSZ + l1 + l2;
 
-	if (len > MAX_IMSGSIZE) {
+	if (len > MH_IMSG_MAXSIZE) {
 		errno = ERANGE;
 		return (-1);
 	}
@@ -181,12 +181,12 @@ imsg_compose2(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
 	hdr.len = len;
 	hdr.peerid = peerid;
 	hdr.pid = pid ? (uint32_t)pid : (uint32_t)ibuf->pid;
-	hdr.flags = fd >= 0 ? IMSGF_HASFD : 0;
+	hdr.flags = fd >= 0 ? MH_IMSGF_HASFD : 0;
 	memcpy(b->buf, &hdr, sizeof(hdr));
 	if (l1)
-		memcpy(b->buf + IMSG_HEADER_SIZE, d1, l1);
+		memcpy(b->buf + MH_IMSG_HDRSZ, d1, l1);
 	if (l2)
-		memcpy(b->buf + IMSG_HEADER_SIZE + l1, d2, l2);
+		memcpy(b->buf + MH_IMSG_HDRSZ + l1, d2, l2);
 	b->size = b->wpos = len;
 	b->fd = fd;
 	TAILQ_INSERT_TAIL(&ibuf->w.bufs, b, entry);
@@ -195,15 +195,15 @@ imsg_compose2(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
 }
 
 int
-imsg_compose(struct imsgbuf *ibuf, uint32_t type, uint32_t peerid,
+mh_imsg_compose(struct mh_imsgbuf *ibuf, uint32_t type, uint32_t peerid,
     pid_t pid, int fd, const void *data, size_t datalen)
 {
-	return (imsg_compose2(ibuf, type, peerid, pid, fd, data, datalen,
+	return (mh_imsg_compose2(ibuf, type, peerid, pid, fd, data, datalen,
 	    NULL, 0));
 }
 
 static void
-ibuf_dequeue(struct msgbuf *mb, struct ibuf *b)
+ibuf_dequeue(struct mh_msgbuf *mb, struct mh_ibuf *b)
 {
 	TAILQ_REMOVE(&mb->bufs, b, entry);
 	if (b->fd != -1)
@@ -214,9 +214,9 @@ ibuf_dequeue(struct msgbuf *mb, struct ibuf *b)
 }
 
 static void
-msgbuf_drain(struct msgbuf *mb, size_t n)
+mh_msgbuf_drain(struct mh_msgbuf *mb, size_t n)
 {
-	struct ibuf	*b;
+	struct mh_ibuf	*b;
 	size_t		 left;
 
 	while (n > 0 && (b = TAILQ_FIRST(&mb->bufs)) != NULL) {
@@ -238,7 +238,7 @@ msgbuf_drain(struct msgbuf *mb, size_t n)
  * Returns 1 when something was written, 0 on EOF, -1 on error.
  */
 int
-msgbuf_write(struct msgbuf *mb)
+mh_msgbuf_write(struct mh_msgbuf *mb)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -247,7 +247,7 @@ msgbuf_write(struct msgbuf *mb)
 	struct iovec	 iov[IOV_BATCH];
 	struct msghdr	 msg;
 	struct cmsghdr	*cmsg;
-	struct ibuf	*b, *first;
+	struct mh_ibuf	*b, *first;
 	ssize_t		 n;
 	int		 i = 0;
 
@@ -289,31 +289,31 @@ msgbuf_write(struct msgbuf *mb)
 		close(first->fd);
 		first->fd = -1;
 	}
-	msgbuf_drain(mb, n);
+	mh_msgbuf_drain(mb, n);
 	return (1);
 }
 
 /* write everything queued, blocking */
 int
-imsg_flush(struct imsgbuf *ibuf)
+mh_imsg_flush(struct mh_imsgbuf *ibuf)
 {
 	while (ibuf->w.queued > 0)
-		if (msgbuf_write(&ibuf->w) <= 0 && errno != EAGAIN)
+		if (mh_msgbuf_write(&ibuf->w) <= 0 && errno != EAGAIN)
 			return (-1);
 	return (0);
 }
 
 void
-imsg_free(struct imsg *imsg)
+mh_imsg_free(struct mh_imsg *imsg)
 {
 	free(imsg->data);
 	imsg->data = NULL;
 }
 
 void
-imsg_clear(struct imsgbuf *ibuf)
+mh_imsg_clear(struct mh_imsgbuf *ibuf)
 {
-	struct ibuf	*b;
+	struct mh_ibuf	*b;
 
 	while ((b = TAILQ_FIRST(&ibuf->w.bufs)) != NULL)
 		ibuf_dequeue(&ibuf->w, b);

@@ -4,9 +4,9 @@
  */
 /*
  * Framed messages with file descriptor passing over a unix socket pair.
- * Linux has no system imsg, so this is our own implementation with the
- * OpenBSD API shape (imsg_init, imsg_read, imsg_get, imsg_compose,
- * msgbuf_write, imsg_flush, imsg_free).
+ * Linux has no system imsg, so this is our own implementation shaped
+ * like OpenBSD's, with an mh_ prefix on every name so that it cannot
+ * collide with libutil's <imsg.h>.
  */
 #ifndef MH_IMSG_H
 #define MH_IMSG_H
@@ -16,13 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMSG_HEADER_SIZE	sizeof(struct imsg_hdr)
-#define MAX_IMSGSIZE		(1024 * 1024)	/* header included */
-#define IMSG_MAXFDS		64		/* received, not yet claimed */
-#define IMSGF_HASFD		0x0001
+#define MH_IMSG_HDRSZ	sizeof(struct mh_imsg_hdr)
+#define MH_IMSG_MAXSIZE		(1024 * 1024)	/* header included */
+#define MH_IMSG_MAXFDS		64		/* received, not yet claimed */
+#define MH_IMSGF_HASFD		0x0001
 
-struct ibuf {
-	TAILQ_ENTRY(ibuf)	 entry;
+struct mh_ibuf {
+	TAILQ_ENTRY(mh_ibuf)	 entry;
 	unsigned char		*buf;
 	size_t			 size;
 	size_t			 wpos;
@@ -30,13 +30,13 @@ struct ibuf {
 	int			 fd;
 };
 
-struct msgbuf {
-	TAILQ_HEAD(, ibuf)	 bufs;
+struct mh_msgbuf {
+	TAILQ_HEAD(, mh_ibuf)	 bufs;
 	uint32_t		 queued;
 	int			 fd;
 };
 
-struct imsg_hdr {
+struct mh_imsg_hdr {
 	uint32_t	 type;
 	uint32_t	 len;
 	uint16_t	 flags;
@@ -45,35 +45,35 @@ struct imsg_hdr {
 	uint32_t	 pid;
 };
 
-struct imsgbuf {
-	struct msgbuf	 w;
+struct mh_imsgbuf {
+	struct mh_msgbuf	 w;
 	int		 fd;
 	pid_t		 pid;
 	unsigned char	*rbuf;
 	size_t		 rsize;
 	size_t		 rlen;
-	int		 fds[IMSG_MAXFDS];
+	int		 fds[MH_IMSG_MAXFDS];
 	int		 nfds;
 };
 
-struct imsg {
-	struct imsg_hdr	 hdr;
+struct mh_imsg {
+	struct mh_imsg_hdr	 hdr;
 	int		 fd;
 	void		*data;
 };
 
-#define IMSG_DATA_SIZE(im)	((size_t)(im)->hdr.len - IMSG_HEADER_SIZE)
+#define MH_IMSG_DATA_SIZE(im)	((size_t)(im)->hdr.len - MH_IMSG_HDRSZ)
 
-void	imsg_init(struct imsgbuf *, int);
-ssize_t	imsg_read(struct imsgbuf *);
-ssize_t	imsg_get(struct imsgbuf *, struct imsg *);
-int	imsg_compose(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
+void	mh_imsg_init(struct mh_imsgbuf *, int);
+ssize_t	mh_imsg_read(struct mh_imsgbuf *);
+ssize_t	mh_imsg_get(struct mh_imsgbuf *, struct mh_imsg *);
+int	mh_imsg_compose(struct mh_imsgbuf *, uint32_t, uint32_t, pid_t, int,
 	    const void *, size_t);
-int	imsg_compose2(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
+int	mh_imsg_compose2(struct mh_imsgbuf *, uint32_t, uint32_t, pid_t, int,
 	    const void *, size_t, const void *, size_t);
-int	imsg_flush(struct imsgbuf *);
-void	imsg_free(struct imsg *);
-void	imsg_clear(struct imsgbuf *);
-int	msgbuf_write(struct msgbuf *);
+int	mh_imsg_flush(struct mh_imsgbuf *);
+void	mh_imsg_free(struct mh_imsg *);
+void	mh_imsg_clear(struct mh_imsgbuf *);
+int	mh_msgbuf_write(struct mh_msgbuf *);
 
 #endif /* MH_IMSG_H */

@@ -106,7 +106,7 @@ static int
 mproc_write(struct mproc *p)
 {
 	while (p->ibuf.w.queued > 0) {
-		if (msgbuf_write(&p->ibuf.w) <= 0) {
+		if (mh_msgbuf_write(&p->ibuf.w) <= 0) {
 			if (errno == EAGAIN)
 				break;
 			mproc_lost(p);
@@ -144,16 +144,16 @@ static void
 mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 {
 	struct mproc	*p = arg;
-	struct imsg	 imsg;
+	struct mh_imsg	 imsg;
 	ssize_t		 n;
 
-	n = imsg_read(&p->ibuf);
+	n = mh_imsg_read(&p->ibuf);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		mproc_lost(p);
 		return;
 	}
 	for (;;) {
-		if ((n = imsg_get(&p->ibuf, &imsg)) == -1) {
+		if ((n = mh_imsg_get(&p->ibuf, &imsg)) == -1) {
 			if (p->proc == PROC_CONTROL) {
 				mproc_lost(p);
 				return;
@@ -165,7 +165,7 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 			break;
 		/* the handler owns imsg.fd: it keeps it or closes it */
 		p->handler(p, &imsg);
-		imsg_free(&imsg);
+		mh_imsg_free(&imsg);
 		if (p->closed)
 			return;
 	}
@@ -182,7 +182,7 @@ mproc_new(int fd, enum mh_proc peer, mproc_handler handler)
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
 		fatal("mproc_new: fcntl");
-	imsg_init(&p->ibuf, fd);
+	mh_imsg_init(&p->ibuf, fd);
 	p->proc = peer;
 	p->name = proc_name(peer);
 	p->handler = handler;
@@ -209,7 +209,7 @@ mproc_free(struct mproc *p)
 		event_free(p->ev);
 	if (p->wev != NULL)
 		event_free(p->wev);
-	imsg_clear(&p->ibuf);
+	mh_imsg_clear(&p->ibuf);
 	close(p->ibuf.fd);
 	free(p);
 }
@@ -248,8 +248,9 @@ mproc_compose2(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
 		    imsg_type_name(type));
 		return;
 	}
-	if (imsg_compose2(&p->ibuf, type, peerid, 0, fd, d1, l1, d2, l2) == -1)
-		fatal("imsg_compose %s to %s", imsg_type_name(type), p->name);
+	if (mh_imsg_compose2(&p->ibuf, type, peerid, 0, fd, d1, l1, d2,
+	    l2) == -1)
+		fatal("mh_imsg_compose %s to %s", imsg_type_name(type), p->name);
 	mproc_update(p);
 }
 
@@ -273,17 +274,17 @@ mproc_send_json(struct mproc *p, uint32_t type, uint32_t peerid,
 }
 
 void *
-msg_get(struct mproc *p, struct imsg *imsg, size_t size)
+msg_get(struct mproc *p, struct mh_imsg *imsg, size_t size)
 {
-	if (IMSG_DATA_SIZE(imsg) != size)
+	if (MH_IMSG_DATA_SIZE(imsg) != size)
 		fatalx("%s: %s from %s: size %zu, want %zu",
 		    proc_name(proc_self), imsg_type_name(imsg->hdr.type),
-		    p->name, IMSG_DATA_SIZE(imsg), size);
+		    p->name, MH_IMSG_DATA_SIZE(imsg), size);
 	return (imsg->data);
 }
 
 json_t *
-msg_get_json(struct mproc *p, struct imsg *imsg)
+msg_get_json(struct mproc *p, struct mh_imsg *imsg)
 {
 	json_error_t	 err;
 	json_t		*j;
@@ -291,8 +292,8 @@ msg_get_json(struct mproc *p, struct imsg *imsg)
 	if (imsg->data == NULL)
 		fatalx("%s: empty %s from %s", proc_name(proc_self),
 		    imsg_type_name(imsg->hdr.type), p->name);
-	j = json_loadb(imsg->data, IMSG_DATA_SIZE(imsg), JSON_REJECT_DUPLICATES,
-	    &err);
+	j = json_loadb(imsg->data, MH_IMSG_DATA_SIZE(imsg),
+	    JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL)
 		fatalx("%s: malformed %s from %s: %s", proc_name(proc_self),
 		    imsg_type_name(imsg->hdr.type), p->name, err.text);

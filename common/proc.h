@@ -23,12 +23,12 @@
 #define PROC_PARENT_FD	3
 
 struct mproc;
-typedef void (*mproc_handler)(struct mproc *, struct imsg *);
+typedef void (*mproc_handler)(struct mproc *, struct mh_imsg *);
 
 struct mproc {
 	enum mh_proc	 proc;		/* who is at the other end */
 	const char	*name;
-	struct imsgbuf	 ibuf;
+	struct mh_imsgbuf	 ibuf;
 	struct event	*ev;		/* reading, persistent */
 	struct event	*wev;		/* writing, while the socket is full */
 	int		 dirty;		/* on the list to flush */
@@ -59,8 +59,9 @@ void		 mproc_update(struct mproc *);
 void		 mproc_flush_now(struct mproc *);
 
 /* payload checks: a wrong size from a peer process is fatal */
-void		*msg_get(struct mproc *, struct imsg *, size_t);
-json_t		*msg_get_json(struct mproc *, struct imsg *);	/* fatal if malformed */
+void		*msg_get(struct mproc *, struct mh_imsg *, size_t);
+/* fatal if malformed */
+json_t		*msg_get_json(struct mproc *, struct mh_imsg *);
 const char	*imsg_type_name(uint32_t);
 
 /*

@@ -31,7 +31,7 @@ struct config	*hookd_conf;
 static int	 hookd_started;
 
 static void
-spool_open_req(struct mproc *p, struct imsg *imsg)
+spool_open_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_open	*req = msg_get(p, imsg, sizeof(*req));
 	struct spool_fd		 res;
@@ -45,7 +45,7 @@ spool_open_req(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-event_from_peer(struct mproc *p, struct imsg *imsg)
+event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct event_record	 ev;
 	json_t			*j = msg_get_json(p, imsg);
@@ -59,7 +59,7 @@ event_from_peer(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-hookd_dispatch(struct mproc *p, struct imsg *imsg)
+hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_commit	*c;
 	struct spool_abort	*a;
@@ -72,13 +72,13 @@ hookd_dispatch(struct mproc *p, struct imsg *imsg)
 		return;
 	case IMSG_SPOOL_COMMIT:
 		if (p->proc != PROC_SMTPD ||
-		    IMSG_DATA_SIZE(imsg) <= sizeof(*c))
+		    MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
 			break;
 		c = imsg->data;
 		if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
 			break;
 		inbound_commit(c, (char *)imsg->data + sizeof(*c),
-		    IMSG_DATA_SIZE(imsg) - sizeof(*c));
+		    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c));
 		return;
 	case IMSG_SPOOL_ABORT:
 		if (p->proc != PROC_SMTPD)

@@ -270,7 +270,7 @@ ctl_request(struct ctl_client *c, json_t *req)
 }
 
 static void
-ctl_dispatch(struct mproc *mp, struct imsg *imsg)
+ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c;
 	json_t			*req;
@@ -284,7 +284,7 @@ ctl_dispatch(struct mproc *mp, struct imsg *imsg)
 		close(imsg->fd);
 	if (imsg->hdr.type != IMSG_CTL_REQUEST || imsg->data == NULL ||
 	    c->waiting > 0 ||
-	    (req = json_loadb(imsg->data, IMSG_DATA_SIZE(imsg), 0, NULL)) ==
+	    (req = json_loadb(imsg->data, MH_IMSG_DATA_SIZE(imsg), 0, NULL)) ==
 	    NULL) {
 		ctl_send(c, json_pack("{s:s}", "error", "bad request"));
 		return;
@@ -398,7 +398,7 @@ ctl_find(uint32_t id)
 }
 
 void
-control_child_reply(enum mh_proc proc, struct imsg *imsg)
+control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c;
 	json_t			*reply, *one;
@@ -424,7 +424,7 @@ control_child_reply(enum mh_proc proc, struct imsg *imsg)
 }
 
 void
-control_child_event(enum mh_proc proc, struct imsg *imsg)
+control_child_event(enum mh_proc proc, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c;
 	json_t			*ev;

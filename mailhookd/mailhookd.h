@@ -45,8 +45,8 @@ void	parent_monitor(int);
 
 /* control.c */
 void	control_init(const char *path, const char *group);
-void	control_child_reply(enum mh_proc, struct imsg *);
-void	control_child_event(enum mh_proc, struct imsg *);
+void	control_child_reply(enum mh_proc, struct mh_imsg *);
+void	control_child_event(enum mh_proc, struct mh_imsg *);
 void	control_cleanup(void);
 
 #endif /* MH_MAILHOOKD_H */

@@ -235,7 +235,7 @@ nofile_max(void)
 	}
 }
 
-static void parent_dispatch_child(struct mproc *, struct imsg *);
+static void parent_dispatch_child(struct mproc *, struct mh_imsg *);
 
 static void
 child_lost_channel(struct mproc *p)
@@ -563,7 +563,7 @@ parent_monitor(int on)
 }
 
 static void
-parent_dispatch_child(struct mproc *p, struct imsg *imsg)
+parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct child	*c = &children[p->proc];
 	const char	*s;
@@ -571,7 +571,7 @@ parent_dispatch_child(struct mproc *p, struct imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_SETUP_READY:
 		s = imsg->data;
-		if (s == NULL || !msg_str_ok(s, IMSG_DATA_SIZE(imsg)))
+		if (s == NULL || !msg_str_ok(s, MH_IMSG_DATA_SIZE(imsg)))
 			fatalx("SETUP_READY from %s: malformed", p->name);
 		strlcpy(c->confinement, s, sizeof(c->confinement));
 		c->ready = 1;

@@ -247,8 +247,8 @@ int
 main(int argc, char *argv[])
 {
 	const struct ctl_cmd	*cmd;
-	struct imsgbuf	 ibuf;
-	struct imsg	 imsg;
+	struct mh_imsgbuf	 ibuf;
+	struct mh_imsg	 imsg;
 	const char	*sock = MH_CONTROL;
 	json_t		*req, *args, *reply;
 	char		*s;
@@ -295,17 +295,17 @@ main(int argc, char *argv[])
 	json_decref(req);
 
 	fd = ctl_connect(sock);
-	imsg_init(&ibuf, fd);
-	if (imsg_compose(&ibuf, IMSG_CTL_REQUEST, 0, 0, -1, s, strlen(s)) ==
-	    -1 || imsg_flush(&ibuf) == -1)
+	mh_imsg_init(&ibuf, fd);
+	if (mh_imsg_compose(&ibuf, IMSG_CTL_REQUEST, 0, 0, -1, s, strlen(s)) ==
+	    -1 || mh_imsg_flush(&ibuf) == -1)
 		err(1, "write to %s", sock);
 	free(s);
 
 	for (;;) {
-		if ((n = imsg_get(&ibuf, &imsg)) == -1)
+		if ((n = mh_imsg_get(&ibuf, &imsg)) == -1)
 			errx(1, "malformed reply");
 		if (n == 0) {
-			if ((n = imsg_read(&ibuf)) == -1) {
+			if ((n = mh_imsg_read(&ibuf)) == -1) {
 				if (errno == EAGAIN || errno == EINTR)
 					continue;
 				err(1, "read");
@@ -315,10 +315,10 @@ main(int argc, char *argv[])
 			continue;
 		}
 		if (imsg.hdr.type != IMSG_CTL_REPLY || imsg.data == NULL ||
-		    (reply = json_loadb(imsg.data, IMSG_DATA_SIZE(&imsg), 0,
+		    (reply = json_loadb(imsg.data, MH_IMSG_DATA_SIZE(&imsg), 0,
 		    NULL)) == NULL)
 			errx(1, "malformed reply");
-		imsg_free(&imsg);
+		mh_imsg_free(&imsg);
 		if (monitor && !jflag) {
 			s = json_dumps(reply, JSON_COMPACT);
 			printf("%s\n", s);

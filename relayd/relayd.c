@@ -61,7 +61,7 @@ relayd_event_send(const char *json, size_t len)
 }
 
 static void
-event_ack(struct mproc *p, struct imsg *imsg)
+event_ack(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct event_ack	*a = msg_get(p, imsg, sizeof(*a));
 
@@ -117,12 +117,12 @@ relayd_signer(int fd, const char *domain, relay_signed_fn done, void *arg)
 }
 
 static void
-sign_result(struct mproc *p, struct imsg *imsg)
+sign_result(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct sign_res		 res;
 	struct sign_wait	*w;
 	struct timespec		 now;
-	size_t			 len = IMSG_DATA_SIZE(imsg);
+	size_t			 len = MH_IMSG_DATA_SIZE(imsg);
 
 	if (len < sizeof(res) || len - sizeof(res) > SIGN_HDRS_MAX)
 		fatalx("relayd: malformed SIGN_RES from %s", p->name);
@@ -160,7 +160,7 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 }
 
 static void
-spool_commit_req(struct mproc *p, struct imsg *imsg)
+spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_commit	*c;
 	struct commit_ctx	*ctx;
@@ -168,14 +168,14 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
 	const char		*bad;
 	size_t			 i;
 
-	if (IMSG_DATA_SIZE(imsg) <= sizeof(*c))
+	if (MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
 		fatalx("relayd: short SPOOL_COMMIT from %s", p->name);
 	c = imsg->data;
 	if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
 		fatalx("relayd: malformed SPOOL_COMMIT from %s", p->name);
 	envelope_init(&env);
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
-	    IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
+	    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
 	    strcmp(env.id, c->msgid) != 0)
 		fatalx("relayd: malformed envelope from smtpd");
 	for (i = 0; i < env.nrcpt; i++)
@@ -206,7 +206,7 @@ spool_commit_req(struct mproc *p, struct imsg *imsg)
  * the event are durable.
  */
 static void
-unsubscribe_req(struct mproc *p, struct imsg *imsg)
+unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct unsub_req	*r = msg_get(p, imsg, sizeof(*r));
 	struct unsub_res	 res;
@@ -226,7 +226,7 @@ unsubscribe_req(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-relayd_dispatch(struct mproc *p, struct imsg *imsg)
+relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_open	*o;
 	struct spool_abort	*a;

@@ -25,10 +25,10 @@
 #include "signer.h"
 
 static void
-key_msg(struct mproc *p, struct imsg *imsg)
+key_msg(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct signer_key	 sk;
-	size_t			 len = IMSG_DATA_SIZE(imsg);
+	size_t			 len = MH_IMSG_DATA_SIZE(imsg);
 	char			*pem;
 
 	if (len <= sizeof(sk) || len - sizeof(sk) > 64 * 1024)
@@ -46,11 +46,11 @@ key_msg(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-signer_parent(struct mproc *p, struct imsg *imsg)
+signer_parent(struct mproc *p, struct mh_imsg *imsg)
 {
 	switch (imsg->hdr.type) {
 	case IMSG_SIGNER_RESET:
-		if (IMSG_DATA_SIZE(imsg) != 0)
+		if (MH_IMSG_DATA_SIZE(imsg) != 0)
 			fatalx("signer: malformed SIGNER_RESET");
 		signer_keys_reset();
 		return;
@@ -63,7 +63,7 @@ signer_parent(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-sign_request(struct mproc *p, struct imsg *imsg)
+sign_request(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct sign_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct sign_res	 res;
@@ -99,7 +99,7 @@ sign_request(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-signer_dispatch(struct mproc *p, struct imsg *imsg)
+signer_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	if (imsg->hdr.type == IMSG_SIGN_REQ && p->proc == PROC_RELAYD) {
 		sign_request(p, imsg);

@@ -58,7 +58,7 @@ backend_spool_abort(int owner, const struct spool_abort *req)
 }
 
 static void
-smtpd_dispatch(struct mproc *p, struct imsg *imsg)
+smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct authd_rcpt_res	*rr;
 	struct authd_auth_res	*ar;

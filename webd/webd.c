@@ -134,7 +134,7 @@ web_unsubscribe(const struct token *t, int resubscribe, web_done_fn done,
 }
 
 static void
-event_acked(struct mproc *p, struct imsg *imsg)
+event_acked(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct event_ack	*a = msg_get(p, imsg, sizeof(*a));
 	struct waiter		*w;
@@ -151,7 +151,7 @@ event_acked(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-unsub_answered(struct mproc *p, struct imsg *imsg)
+unsub_answered(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct unsub_res	*r = msg_get(p, imsg, sizeof(*r));
 	struct waiter		*w;
@@ -166,7 +166,7 @@ unsub_answered(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-webd_dispatch(struct mproc *p, struct imsg *imsg)
+webd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	switch (imsg->hdr.type) {
 	case IMSG_EVENT_ACK:

@@ -22,12 +22,12 @@
 #include "tap.h"
 
 static ssize_t
-get_one(struct imsgbuf *ib, struct imsg *im)
+get_one(struct mh_imsgbuf *ib, struct mh_imsg *im)
 {
 	ssize_t	n;
 
-	while ((n = imsg_get(ib, im)) == 0)
-		if (imsg_read(ib) <= 0)
+	while ((n = mh_imsg_get(ib, im)) == 0)
+		if (mh_imsg_read(ib) <= 0)
 			return (-1);
 	return (n);
 }
@@ -35,32 +35,32 @@ get_one(struct imsgbuf *ib, struct imsg *im)
 static void
 test_basic(void)
 {
-	struct imsgbuf	a, b;
-	struct imsg	im;
+	struct mh_imsgbuf	a, b;
+	struct mh_imsg	im;
 	int		sp[2];
 	char		big[200000];
 
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&a, sp[0]);
-	imsg_init(&b, sp[1]);
-	imsg_compose(&a, 7, 42, 0, -1, "hello", 5);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
+	mh_imsg_compose(&a, 7, 42, 0, -1, "hello", 5);
 	memset(big, 'x', sizeof(big));
-	imsg_compose(&a, 8, 0, 0, -1, big, sizeof(big));
-	imsg_compose(&a, 9, 0, 0, -1, NULL, 0);
-	ok(imsg_flush(&a) == 0, "three messages written");
+	mh_imsg_compose(&a, 8, 0, 0, -1, big, sizeof(big));
+	mh_imsg_compose(&a, 9, 0, 0, -1, NULL, 0);
+	ok(mh_imsg_flush(&a) == 0, "three messages written");
 	ok(get_one(&b, &im) > 0 && im.hdr.type == 7 && im.hdr.peerid == 42 &&
-	    IMSG_DATA_SIZE(&im) == 5 && memcmp(im.data, "hello", 5) == 0 &&
+	    MH_IMSG_DATA_SIZE(&im) == 5 && memcmp(im.data, "hello", 5) == 0 &&
 	    im.fd == -1, "small message intact");
-	imsg_free(&im);
+	mh_imsg_free(&im);
 	ok(get_one(&b, &im) > 0 && im.hdr.type == 8 &&
-	    IMSG_DATA_SIZE(&im) == sizeof(big) &&
+	    MH_IMSG_DATA_SIZE(&im) == sizeof(big) &&
 	    memcmp(im.data, big, sizeof(big)) == 0,
 	    "200 KB message reassembled across reads");
-	imsg_free(&im);
+	mh_imsg_free(&im);
 	ok(get_one(&b, &im) > 0 && im.hdr.type == 9 && im.data == NULL,
 	    "empty message");
-	imsg_clear(&a);
-	imsg_clear(&b);
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 }
@@ -68,39 +68,39 @@ test_basic(void)
 static void
 test_fd(void)
 {
-	struct imsgbuf	a, b;
-	struct imsg	im;
+	struct mh_imsgbuf	a, b;
+	struct mh_imsg	im;
 	struct stat	st1, st2;
 	int		sp[2], fd, i, good = 1;
 	char		buf[16];
 
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&a, sp[0]);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
 	for (i = 0; i < 10; i++) {
 		fd = open("/dev/null", O_RDONLY);
-		imsg_compose(&a, 1, i, 0, -1, "x", 1);
-		imsg_compose(&a, 2, i, 0, fd, "fd", 2);
+		mh_imsg_compose(&a, 1, i, 0, -1, "x", 1);
+		mh_imsg_compose(&a, 2, i, 0, fd, "fd", 2);
 	}
-	ok(imsg_flush(&a) == 0, "messages with fds written");
+	ok(mh_imsg_flush(&a) == 0, "messages with fds written");
 	stat("/dev/null", &st1);
 	for (i = 0; i < 10; i++) {
 		if (get_one(&b, &im) <= 0 || im.hdr.type != 1 || im.fd != -1)
 			good = 0;
-		imsg_free(&im);
+		mh_imsg_free(&im);
 		if (get_one(&b, &im) <= 0 || im.hdr.type != 2 ||
 		    im.fd == -1 || fstat(im.fd, &st2) == -1 ||
 		    st1.st_rdev != st2.st_rdev)
 			good = 0;
 		if (im.fd != -1)
 			close(im.fd);
-		imsg_free(&im);
+		mh_imsg_free(&im);
 	}
 	ok(good, "each fd arrives with its own message, in order");
 	snprintf(buf, sizeof(buf), "%d", a.w.queued);
 	is_str(buf, "0", "nothing left queued");
-	imsg_clear(&a);
-	imsg_clear(&b);
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 }
@@ -108,69 +108,69 @@ test_fd(void)
 static void
 test_hostile(void)
 {
-	struct imsgbuf	b;
-	struct imsg	im;
-	struct imsg_hdr	h;
+	struct mh_imsgbuf	b;
+	struct mh_imsg	im;
+	struct mh_imsg_hdr	h;
 	int		sp[2];
 
 	/* a length that is too large */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&b, sp[1]);
 	memset(&h, 0, sizeof(h));
 	h.type = 1;
-	h.len = MAX_IMSGSIZE + 1;
+	h.len = MH_IMSG_MAXSIZE + 1;
 	write(sp[0], &h, sizeof(h));
-	imsg_read(&b);
+	mh_imsg_read(&b);
 	errno = 0;
-	ok(imsg_get(&b, &im) == -1 && errno == EBADMSG,
+	ok(mh_imsg_get(&b, &im) == -1 && errno == EBADMSG,
 	    "oversized length refused");
-	imsg_clear(&b);
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 
 	/* a length smaller than the header */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&b, sp[1]);
 	h.len = 3;
 	write(sp[0], &h, sizeof(h));
-	imsg_read(&b);
-	ok(imsg_get(&b, &im) == -1, "undersized length refused");
-	imsg_clear(&b);
+	mh_imsg_read(&b);
+	ok(mh_imsg_get(&b, &im) == -1, "undersized length refused");
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 
 	/* claims an fd that never came */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&b, sp[1]);
 	h.len = sizeof(h);
-	h.flags = IMSGF_HASFD;
+	h.flags = MH_IMSGF_HASFD;
 	write(sp[0], &h, sizeof(h));
-	imsg_read(&b);
-	ok(imsg_get(&b, &im) == -1, "a missing fd is an error");
-	imsg_clear(&b);
+	mh_imsg_read(&b);
+	ok(mh_imsg_get(&b, &im) == -1, "a missing fd is an error");
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 
 	/* unknown flags */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&b, sp[1]);
 	h.flags = 0x8000;
 	write(sp[0], &h, sizeof(h));
-	imsg_read(&b);
-	ok(imsg_get(&b, &im) == -1, "unknown flags refused");
-	imsg_clear(&b);
+	mh_imsg_read(&b);
+	ok(mh_imsg_get(&b, &im) == -1, "unknown flags refused");
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 
 	/* a partial header waits */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&b, sp[1]);
 	h.flags = 0;
 	h.len = sizeof(h) + 4;
 	write(sp[0], &h, sizeof(h));
-	imsg_read(&b);
-	ok(imsg_get(&b, &im) == 0, "an incomplete message is not delivered");
-	imsg_clear(&b);
+	mh_imsg_read(&b);
+	ok(mh_imsg_get(&b, &im) == 0, "an incomplete message is not delivered");
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 }
@@ -182,44 +182,44 @@ test_hostile(void)
 static void
 test_fd_exhausted(void)
 {
-	struct imsgbuf	a, b;
-	struct imsg	im;
+	struct mh_imsgbuf	a, b;
+	struct mh_imsg	im;
 	struct rlimit	rl, old;
 	int		sp[2], fds[2], spare, n, good;
 
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-	imsg_init(&a, sp[0]);
-	imsg_init(&b, sp[1]);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
 	fds[0] = open("/dev/null", O_RDONLY);
 	fds[1] = open("/dev/null", O_RDONLY);
-	imsg_compose(&a, 5, 1, 0, fds[0], "lost", 4);
-	imsg_compose(&a, 6, 2, 0, -1, "after", 5);
-	ok(imsg_flush(&a) == 0, "a message with an fd written");
+	mh_imsg_compose(&a, 5, 1, 0, fds[0], "lost", 4);
+	mh_imsg_compose(&a, 6, 2, 0, -1, "after", 5);
+	ok(mh_imsg_flush(&a) == 0, "a message with an fd written");
 	/* no descriptor left for the receiver */
 	getrlimit(RLIMIT_NOFILE, &old);
 	spare = open("/dev/null", O_RDONLY);
 	rl = old;
 	rl.rlim_cur = spare;
 	setrlimit(RLIMIT_NOFILE, &rl);
-	n = imsg_read(&b);
+	n = mh_imsg_read(&b);
 	setrlimit(RLIMIT_NOFILE, &old);
 	close(spare);
 	ok(n > 0, "the read succeeds although the fd could not be installed");
-	good = imsg_get(&b, &im) > 0 && im.hdr.type == 5 && im.fd == -1;
-	imsg_free(&im);
+	good = mh_imsg_get(&b, &im) > 0 && im.hdr.type == 5 && im.fd == -1;
+	mh_imsg_free(&im);
 	ok(good, "its message arrives with fd -1");
 	good = get_one(&b, &im) > 0 && im.hdr.type == 6 && im.fd == -1;
-	imsg_free(&im);
+	mh_imsg_free(&im);
 	ok(good, "the stream goes on");
-	imsg_compose(&a, 7, 3, 0, fds[1], "next", 4);
-	imsg_flush(&a);
+	mh_imsg_compose(&a, 7, 3, 0, fds[1], "next", 4);
+	mh_imsg_flush(&a);
 	good = get_one(&b, &im) > 0 && im.hdr.type == 7 && im.fd != -1;
 	if (im.fd != -1)
 		close(im.fd);
-	imsg_free(&im);
+	mh_imsg_free(&im);
 	ok(good, "the next fd arrives with its own message");
-	imsg_clear(&a);
-	imsg_clear(&b);
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
 	close(sp[0]);
 	close(sp[1]);
 }

@@ -52,36 +52,36 @@ usage(void)
 }
 
 static void
-flush(struct imsgbuf *ib)
+flush(struct mh_imsgbuf *ib)
 {
-	if (imsg_flush(ib) == -1)
-		err(1, "imsg_flush");
+	if (mh_imsg_flush(ib) == -1)
+		err(1, "mh_imsg_flush");
 }
 
 /* the next message of type want (others are skipped); fd kept */
 static void
-wait_for(struct imsgbuf *ib, uint32_t want, struct imsg *imsg)
+wait_for(struct mh_imsgbuf *ib, uint32_t want, struct mh_imsg *imsg)
 {
 	ssize_t	 n;
 
 	for (;;) {
-		if ((n = imsg_get(ib, imsg)) == -1)
-			err(1, "imsg_get");
+		if ((n = mh_imsg_get(ib, imsg)) == -1)
+			err(1, "mh_imsg_get");
 		if (n > 0) {
 			if (imsg->hdr.type == want)
 				return;
-			imsg_free(imsg);
+			mh_imsg_free(imsg);
 			continue;
 		}
-		if ((n = imsg_read(ib)) == -1 && errno != EAGAIN)
-			err(1, "imsg_read");
+		if ((n = mh_imsg_read(ib)) == -1 && errno != EAGAIN)
+			err(1, "mh_imsg_read");
 		if (n == 0)
 			errx(1, "the spool owner went away");
 	}
 }
 
 static void
-send_config(struct imsgbuf *ib, const struct config *conf, int flags)
+send_config(struct mh_imsgbuf *ib, const struct config *conf, int flags)
 {
 	json_t	*j = config_to_json(conf, flags);
 	char	*s = json_dumps(j, JSON_COMPACT);
@@ -90,13 +90,13 @@ send_config(struct imsgbuf *ib, const struct config *conf, int flags)
 	if (s == NULL)
 		errx(1, "json_dumps");
 	len = strlen(s);
-	imsg_compose(ib, IMSG_SETUP_CONF_START, 0, 0, -1, &len, sizeof(len));
+	mh_imsg_compose(ib, IMSG_SETUP_CONF_START, 0, 0, -1, &len, sizeof(len));
 	for (off = 0; off < len; off += n) {
 		n = len - off > CHUNK ? CHUNK : len - off;
-		imsg_compose(ib, IMSG_SETUP_CONF_DATA, 0, 0, -1, s + off, n);
+		mh_imsg_compose(ib, IMSG_SETUP_CONF_DATA, 0, 0, -1, s + off, n);
 		flush(ib);
 	}
-	imsg_compose(ib, IMSG_SETUP_CONF_END, 0, 0, -1, NULL, 0);
+	mh_imsg_compose(ib, IMSG_SETUP_CONF_END, 0, 0, -1, NULL, 0);
 	flush(ib);
 	free(s);
 	json_decref(j);
@@ -179,8 +179,8 @@ main(int argc, char *argv[])
 	const char		 msg[] = "From: spammer@outside.test\r\n"
 	    "Subject: hostile\r\n\r\nbuy now\r\n";
 	struct config		*conf;
-	struct imsgbuf		 pib, sib;
-	struct imsg		 imsg;
+	struct mh_imsgbuf		 pib, sib;
+	struct mh_imsg		 imsg;
 	struct spool_open	 so = { 1 };
 	struct spool_fd		 sf;
 	struct spool_commit	 sc;
@@ -224,20 +224,21 @@ main(int argc, char *argv[])
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, ch2) == -1)
 		err(1, "socketpair");
 	pid = spawn(self, proc, sp[1]);
-	imsg_init(&pib, sp[0]);
-	imsg_init(&sib, ch2[1]);
+	mh_imsg_init(&pib, sp[0]);
+	mh_imsg_init(&sib, ch2[1]);
 	send_config(&pib, conf, CONF_SECRETS | CONF_VERDICT_KEY);
 	peer = PROC_SMTPD;
-	imsg_compose(&pib, IMSG_SETUP_PEER, 0, 0, ch2[0], &peer, sizeof(peer));
-	imsg_compose(&pib, IMSG_SETUP_START, 0, 0, -1, NULL, 0);
+	mh_imsg_compose(&pib, IMSG_SETUP_PEER, 0, 0, ch2[0], &peer,
+	    sizeof(peer));
+	mh_imsg_compose(&pib, IMSG_SETUP_START, 0, 0, -1, NULL, 0);
 	flush(&pib);
 	wait_for(&pib, IMSG_SETUP_READY, &imsg);
-	imsg_free(&imsg);
+	mh_imsg_free(&imsg);
 
-	imsg_compose(&sib, IMSG_SPOOL_OPEN, 0, 0, -1, &so, sizeof(so));
+	mh_imsg_compose(&sib, IMSG_SPOOL_OPEN, 0, 0, -1, &so, sizeof(so));
 	flush(&sib);
 	wait_for(&sib, IMSG_SPOOL_FD, &imsg);
-	if (IMSG_DATA_SIZE(&imsg) != sizeof(sf))
+	if (MH_IMSG_DATA_SIZE(&imsg) != sizeof(sf))
 		errx(1, "SPOOL_FD: bad size");
 	memcpy(&sf, imsg.data, sizeof(sf));
 	if (!sf.ok || imsg.fd == -1)
@@ -245,25 +246,25 @@ main(int argc, char *argv[])
 	if (write(imsg.fd, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
 		err(1, "write");
 	close(imsg.fd);
-	imsg_free(&imsg);
+	mh_imsg_free(&imsg);
 
 	text = hostile_envelope(sf.msgid, rcpt, dest, route, mode, &len);
 	memset(&sc, 0, sizeof(sc));
 	sc.reqid = 2;
 	strlcpy(sc.msgid, sf.msgid, sizeof(sc.msgid));
-	imsg_compose2(&sib, IMSG_SPOOL_COMMIT, 0, 0, -1, &sc, sizeof(sc),
+	mh_imsg_compose2(&sib, IMSG_SPOOL_COMMIT, 0, 0, -1, &sc, sizeof(sc),
 	    text, len);
 	flush(&sib);
 	free(text);
 	wait_for(&sib, IMSG_SPOOL_RESULT, &imsg);
-	if (IMSG_DATA_SIZE(&imsg) != sizeof(sr))
+	if (MH_IMSG_DATA_SIZE(&imsg) != sizeof(sr))
 		errx(1, "SPOOL_RESULT: bad size");
 	memcpy(&sr, imsg.data, sizeof(sr));
 	sr.text[sizeof(sr.text) - 1] = sr.enhanced[sizeof(sr.enhanced) - 1] =
 	    '\0';
 	printf("result %d %s %s\n", sr.code, sr.enhanced, sr.text);
 	fflush(stdout);
-	imsg_free(&imsg);
+	mh_imsg_free(&imsg);
 	/* the owner serves until the test closes our standard input */
 	while (getchar() != EOF)
 		;

@@ -58,7 +58,7 @@ static pid_t		 child_pid;
 static int		 child_status = -1;
 
 static void
-from_child(struct mproc *p, struct imsg *imsg)
+from_child(struct mproc *p, struct mh_imsg *imsg)
 {
 	if (p->proc == PROC_PARENT && imsg->hdr.type == IMSG_SETUP_READY)
 		child_ready = 1;
