@@ -119,7 +119,8 @@ fuzz:
 	done
 
 bench: all
-	MH_BUILD=$(CURDIR)/$(BUILD) regress/bench/run
+	MH_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/regress/lib \
+	    regress/bench/run
 
 run: all
 	etc/deps.sh -b $(BUILD) run
