@@ -78,37 +78,11 @@ sb_str(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
-/* RFC 3986: unreserved characters stay, everything else %XX */
-static void
-sb_urlenc(struct sbuf *b, const char *s)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	char			 e[3];
-	unsigned char		 c;
-
-	for (; *s != '\0'; s++) {
-		c = *s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~')
-			sb_add(b, s, 1);
-		else {
-			e[0] = '%';
-			e[1] = hex[c >> 4];
-			e[2] = hex[c & 15];
-			sb_add(b, e, 3);
-		}
-	}
-}
-
 static void
 sb_form(struct sbuf *b, const char *key, const char *val)
 {
-	if (evbuffer_get_length(b->eb) > 0)
-		sb_add(b, "&", 1);
-	sb_str(b, key);
-	sb_add(b, "=", 1);
-	sb_urlenc(b, val ? val : "");
+	if (http_form_add(b->eb, key, val, HTTP_FORM_RAWKEY) == -1)
+		b->err = 1;
 }
 
 static void

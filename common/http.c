@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -1354,4 +1355,23 @@ call_free(struct http_call *call)
 		free(call->resp.body);
 	free(call->resp.content_type);
 	free(call);
+}
+
+int
+http_form_add(struct evbuffer *b, const char *key, const char *val,
+    int flags)
+{
+	char	*ek = NULL, *ev;
+	int	 rc = -1;
+
+	if ((flags & HTTP_FORM_RAWKEY) == 0 &&
+	    (ek = curl_easy_escape(NULL, key, 0)) == NULL)
+		return (-1);
+	if ((ev = curl_easy_escape(NULL, val != NULL ? val : "", 0)) != NULL &&
+	    evbuffer_add_printf(b, "%s%s=%s", evbuffer_get_length(b) > 0 ?
+	    "&" : "", ek != NULL ? ek : key, ev) != -1)
+		rc = 0;
+	curl_free(ek);
+	curl_free(ev);
+	return (rc);
 }

@@ -96,4 +96,16 @@ int		 http_socket(const struct sockaddr *, int type, int protocol,
 		    int allow_private);
 const char	*http_strerror(int);
 
+/*
+ * Append "key=value" to an application/x-www-form-urlencoded body, "&"
+ * first unless the body is empty.  The value (NULL: empty) is
+ * percent-encoded, %XX upper case, all but RFC 3986's unreserved
+ * characters; so is the key unless HTTP_FORM_RAWKEY (the authorization
+ * callbacks send "spf[result]" as it is).  -1 on allocation failure.
+ */
+#define HTTP_FORM_RAWKEY	0x01
+struct evbuffer;
+int		 http_form_add(struct evbuffer *, const char *key,
+		    const char *val, int flags);
+
 #endif /* MH_HTTP_H */

@@ -40,7 +40,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <jansson.h>
 
@@ -48,6 +47,7 @@
 #include "mh_event.h"
 #include "events.h"
 #include "evbuf.h"
+#include "http.h"
 
 #define CT_JSON		"application/json"
 #define CT_FORM		"application/x-www-form-urlencoded"
@@ -224,23 +224,6 @@ render_events(const struct event_record *const *evs, size_t n, char **body,
 	return (dump(o, body, len));
 }
 
-/* append "&key=value" (urlencoded) to the body */
-static int
-form_add(struct evbuffer *b, const char *key, const char *val)
-{
-	char	*ek, *ev;
-	int	 rc = -1;
-
-	ek = curl_easy_escape(NULL, key, 0);
-	ev = curl_easy_escape(NULL, val, 0);
-	if (ek != NULL && ev != NULL && evbuffer_add_printf(b, "%s%s=%s",
-	    evbuffer_get_length(b) > 0 ? "&" : "", ek, ev) != -1)
-		rc = 0;
-	curl_free(ek);
-	curl_free(ev);
-	return (rc);
-}
-
 static int
 render_failures(const struct event_record *ev, char **body, size_t *len)
 {
@@ -266,23 +249,23 @@ render_failures(const struct event_record *ev, char **body, size_t *len)
 		return (-1);
 	id = ev->queue_id[0] != '\0' ? ev->queue_id :
 	    ev->message_id[0] != '\0' ? ev->message_id : ev->id;
-	rc |= form_add(buf, "id", id);
-	rc |= form_add(buf, "type", "failure");
-	rc |= form_add(buf, "timestamp", ts);
-	rc |= form_add(buf, "time", num);
-	rc |= form_add(buf, "recipient", ev->recipient);
-	rc |= form_add(buf, "action", action);
-	rc |= form_add(buf, "state", ev->async ? "bounce" :
-	    ev->stage[0] != '\0' ? ev->stage : "unknown");
-	rc |= form_add(buf, "code", code);
-	rc |= form_add(buf, "extended", ev->extended);
-	rc |= form_add(buf, "description", ev->description);
+	rc |= http_form_add(buf, "id", id, 0);
+	rc |= http_form_add(buf, "type", "failure", 0);
+	rc |= http_form_add(buf, "timestamp", ts, 0);
+	rc |= http_form_add(buf, "time", num, 0);
+	rc |= http_form_add(buf, "recipient", ev->recipient, 0);
+	rc |= http_form_add(buf, "action", action, 0);
+	rc |= http_form_add(buf, "state", ev->async ? "bounce" :
+	    ev->stage[0] != '\0' ? ev->stage : "unknown", 0);
+	rc |= http_form_add(buf, "code", code, 0);
+	rc |= http_form_add(buf, "extended", ev->extended, 0);
+	rc |= http_form_add(buf, "description", ev->description, 0);
 	if ((tags = tags_array(ev->tags)) == NULL)
 		rc = -1;
 	else {
 		for (i = 0; i < json_array_size(tags); i++)
-			rc |= form_add(buf, "tags[]",
-			    json_string_value(json_array_get(tags, i)));
+			rc |= http_form_add(buf, "tags[]",
+			    json_string_value(json_array_get(tags, i)), 0);
 		json_decref(tags);
 	}
 	if ((*body = evbuf_finish(buf, rc != 0, len)) == NULL)

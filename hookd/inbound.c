@@ -24,11 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
 #include "child.h"
+#include "evbuf.h"
 #include "log.h"
 #include "proc.h"
 #include "http.h"
@@ -97,19 +98,6 @@ errcb_done(const struct http_response *res, void *arg)
 		    res->error != HTTP_OK ? res->errstr : "non-2xx answer");
 }
 
-static char *
-form_field(CURL *c, const char *name, const char *value, int first)
-{
-	char	*ev, *out = NULL;
-
-	if ((ev = curl_easy_escape(c, value, 0)) == NULL)
-		return (NULL);
-	if (asprintf(&out, "%s%s=%s", first ? "" : "&", name, ev) == -1)
-		out = NULL;
-	curl_free(ev);
-	return (out);
-}
-
 /* "a URL ending in .json", its query and fragment aside */
 static int
 url_is_json(const char *url)
@@ -123,10 +111,10 @@ static char *
 errcb_body(const struct route *rt, long status, const char *to,
     const char *from, const char *response, size_t rlen, int *json)
 {
-	json_t	*j;
-	CURL	*c;
-	char	*body = NULL, *parts[4], *resp, st[32];
-	size_t	 i;
+	struct evbuffer	*b;
+	json_t		*j;
+	char		*body = NULL, *resp, st[32];
+	int		 err;
 
 	/* valid UTF-8 for JSON and for the form alike, capped */
 	if ((resp = text_utf8_clean(response ? response : "", rlen,
@@ -144,21 +132,13 @@ errcb_body(const struct route *rt, long status, const char *to,
 		return (body);
 	}
 	snprintf(st, sizeof(st), "%ld", status);
-	if ((c = curl_easy_init()) == NULL) {
-		free(resp);
-		return (NULL);
+	if ((b = evbuffer_new()) != NULL) {
+		err = http_form_add(b, "status", st, 0);
+		err |= http_form_add(b, "to", to, 0);
+		err |= http_form_add(b, "from", from, 0);
+		err |= http_form_add(b, "response", resp, 0);
+		body = evbuf_finish(b, err, NULL);
 	}
-	parts[0] = form_field(c, "status", st, 1);
-	parts[1] = form_field(c, "to", to, 0);
-	parts[2] = form_field(c, "from", from, 0);
-	parts[3] = form_field(c, "response", resp, 0);
-	if (parts[0] && parts[1] && parts[2] && parts[3] &&
-	    asprintf(&body, "%s%s%s%s", parts[0], parts[1], parts[2],
-	    parts[3]) == -1)
-		body = NULL;
-	for (i = 0; i < 4; i++)
-		free(parts[i]);
-	curl_easy_cleanup(c);
 	free(resp);
 	return (body);
 }
