@@ -24,6 +24,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "log.h"
 
@@ -100,6 +102,7 @@ config_new(void)
 	c->queue_lifetime = 5 * 86400;
 	c->retry_min = 300;
 	c->retry_max = 3600;
+	c->cluster.port = 6379;
 	TAILQ_INIT(&c->listeners);
 	TAILQ_INIT(&c->pkis);
 	TAILQ_INIT(&c->routes);
@@ -180,6 +183,7 @@ config_free(struct config *c)
 		TAILQ_REMOVE(&c->sender_limits, s, entry);
 		free(s);
 	}
+	explicit_bzero(&c->cluster, sizeof(c->cluster));
 	while ((e = TAILQ_FIRST(&c->events)) != NULL) {
 		TAILQ_REMOVE(&c->events, e, entry);
 		config_headers_free(&e->headers);
@@ -401,6 +405,91 @@ config_url_public(const char *url, char *buf, size_t len)
 }
 
 /* "mx" or "smtp[s]://[user:pass@]host[:port]" */
+/* one part of a URL libcurl parsed, decoded, into buf; "" if absent */
+static int
+url_part(CURLU *u, CURLUPart what, char *buf, size_t len)
+{
+	char		*v = NULL;
+	CURLUcode	 rc;
+
+	buf[0] = '\0';
+	rc = curl_url_get(u, what, &v, what == CURLUPART_PORT ? 0 :
+	    CURLU_URLDECODE);
+	if (rc != CURLUE_OK) {
+		curl_free(v);
+		return (rc == CURLUE_NO_USER || rc == CURLUE_NO_PASSWORD ||
+		    rc == CURLUE_NO_PORT ? 0 : -1);
+	}
+	if (strlen(v) >= len || strpbrk(v, "\r\n") != NULL) {
+		curl_free(v);
+		return (-1);
+	}
+	strlcpy(buf, v, len);
+	curl_free(v);
+	return (0);
+}
+
+const char *
+config_check_redis(const char *s, struct cluster_conf *cc)
+{
+	CURLU		*u;
+	CURLUcode	 rc;
+	char		 host[128], port[16], path[32];
+	const char	*why = NULL, *errstr;
+	struct sockaddr_storage	 ss;
+	socklen_t	 sl;
+
+	if (strncasecmp(s, "rediss://", 9) == 0)
+		return ("TLS to Redis (rediss://) needs hiredis 1.0, and "
+		    "this system's hiredis has no TLS: reach Redis over a "
+		    "loopback tunnel (stunnel, spiped) with redis://");
+	if (strncasecmp(s, "redis://", 8) != 0)
+		return ("want a redis://[user:password@]address[:port][/db] "
+		    "URL");
+	if (strlen(s) >= sizeof(cc->redis))
+		return ("too long");
+	if ((u = curl_url()) == NULL)
+		return ("out of memory");
+	if ((rc = curl_url_set(u, CURLUPART_URL, s,
+	    CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK)
+		why = curl_url_strerror(rc);
+	else if (url_part(u, CURLUPART_HOST, host, sizeof(host)) == -1 ||
+	    url_part(u, CURLUPART_PORT, port, sizeof(port)) == -1 ||
+	    url_part(u, CURLUPART_PATH, path, sizeof(path)) == -1 ||
+	    url_part(u, CURLUPART_USER, cc->user, sizeof(cc->user)) == -1 ||
+	    url_part(u, CURLUPART_PASSWORD, cc->password,
+	    sizeof(cc->password)) == -1)
+		why = "a part of it is too long or holds a line break";
+	curl_url_cleanup(u);
+	if (why != NULL)
+		return (why);
+	/* libcurl keeps the brackets of an IPv6 address */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (config_addr(host, 6379, &ss, &sl) == -1)
+		return ("the host must be an IP address (the processes that "
+		    "talk to Redis resolve no names)");
+	if (strcasecmp(host, "localhost") == 0)
+		strlcpy(host, "127.0.0.1", sizeof(host));
+	strlcpy(cc->host, host, sizeof(cc->host));
+	cc->port = 6379;
+	if (port[0] != '\0') {
+		cc->port = strtonum(port, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return ("bad port");
+	}
+	cc->db = 0;
+	if (path[0] != '\0' && strcmp(path, "/") != 0) {
+		cc->db = strtonum(path + 1, 0, 65535, &errstr);
+		if (errstr != NULL)
+			return ("the path must be a database number");
+	}
+	strlcpy(cc->redis, s, sizeof(cc->redis));
+	return (NULL);
+}
+
 const char *
 config_check_relay_via(const char *s)
 {
@@ -522,6 +611,36 @@ readfile(const char *path, const char *at, const char *what, char **data,
 	return (0);
 }
 
+/* the cluster's auth file: one line, "password" or "user:password" */
+static int
+cluster_auth_load(struct config *c)
+{
+	struct cluster_conf	*cc = &c->cluster;
+	char			*data = NULL, *colon;
+	size_t			 len;
+
+	if (readfile(cc->auth_file, cc->auth_at, "cluster auth", &data,
+	    &len, 1) == -1)
+		return (-1);
+	data[strcspn(data, "\r\n")] = '\0';
+	if ((colon = strchr(data, ':')) != NULL) {
+		*colon++ = '\0';
+		if (strlcpy(cc->user, data, sizeof(cc->user)) >=
+		    sizeof(cc->user))
+			colon = NULL;
+	}
+	if (data[0] == '\0' || strlcpy(cc->password, colon ? colon : data,
+	    sizeof(cc->password)) >= sizeof(cc->password) ||
+	    cc->password[0] == '\0') {
+		log_warnx("%s%scluster auth \"%s\": want one line, password "
+		    "or user:password", AT(cc->auth_at), cc->auth_file);
+		freedata(&data, &len, 1);
+		return (-1);
+	}
+	freedata(&data, &len, 1);
+	return (0);
+}
+
 int
 config_load_files(struct config *c)
 {
@@ -557,6 +676,8 @@ config_load_files(struct config *c)
 	/* the system bundle unless "ca" names one (the parent, as root) */
 	if (c->cabundle[0] == '\0' && access(MH_CABUNDLE, R_OK) == 0)
 		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
+	if (c->cluster.auth_file[0] != '\0' && cluster_auth_load(c) == -1)
+		rv = -1;
 	if (c->credentials[0] != '\0' && readfile(c->credentials,
 	    c->credentials_at, "credentials", &c->credentials_data,
 	    &c->credentials_len, 1) == -1)

@@ -259,6 +259,25 @@ struct testing {
 	int			 seccomp_debug;	/* a forbidden call is named */
 };
 
+/*
+ * cluster { redis "redis://[user:password@]host[:port][/db]" node "mx1"
+ * auth "FILE" }: the state several hosts share (relayd/cluster.c).  The
+ * host is an address: the processes that use it have no resolver for it.
+ * The password (from the URL or the auth file) travels only with
+ * CONF_CLUSTER_AUTH.
+ */
+struct cluster_conf {
+	char			 redis[MH_URL_MAX];	/* "" = no cluster */
+	char			 host[64];		/* numeric */
+	int			 port;			/* default 6379 */
+	int			 db;			/* default 0 */
+	char			 node[MH_NAME_MAX];	/* default: hostname */
+	char			 user[MH_NAME_MAX];	/* ACL user or "" */
+	char			 password[256];
+	char			 auth_file[MH_PATH_MAX];
+	char			 auth_at[MH_AT_MAX];
+};
+
 struct config {
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
@@ -308,6 +327,7 @@ struct config {
 	struct eventslist	 events;
 	struct dkimlist		 dkims;
 	struct trackinglist	 trackings;
+	struct cluster_conf	 cluster;
 
 	struct testing		 testing;
 };
@@ -331,6 +351,8 @@ const char	*config_check_url(const char *);		/* http(s)://host... */
 const char	*config_check_secret(const char *);		/* whsec_ + base64 */
 const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
+/* redis://[user:password@]address[:port][/db] into cc (redis, host, port, db, user, password) */
+const char	*config_check_redis(const char *, struct cluster_conf *cc);
 /* the URL with its password and query values as "*", for display */
 void		 config_url_public(const char *, char *, size_t);
 int		 config_check_domain(const char *);		/* -1 if not a domain name */
@@ -352,6 +374,7 @@ void		 config_headers_free(struct headerlist *);
 #define CONF_SECRETS		0x3f	/* all of the above (tests, fuzzing) */
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 #define CONF_VERDICT_KEY	0x80	/* the key of sealed verdicts (seal.h) */
+#define CONF_CLUSTER_AUTH	0x100	/* the cluster's Redis password */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 

@@ -311,6 +311,21 @@ trackings_to_json(const struct config *c, int flags)
 	return (a);
 }
 
+static json_t *
+cluster_to_json(const struct cluster_conf *cc, int flags)
+{
+	json_t	*o = newobj();
+	char	 pub[MH_URL_MAX];
+
+	config_url_public(cc->redis, pub, sizeof(pub));
+	jstr(o, "redis", (flags & CONF_CLUSTER_AUTH) ? cc->redis : pub);
+	jstr(o, "node", cc->node);
+	jstr(o, "user", cc->user);
+	if (flags & CONF_CLUSTER_AUTH)
+		jstr(o, "password", cc->password);
+	return (o);
+}
+
 json_t *
 config_to_json(const struct config *c, int flags)
 {
@@ -349,6 +364,7 @@ config_to_json(const struct config *c, int flags)
 	jset(o, "events", events_to_json(c, flags));
 	jset(o, "dkim", dkims_to_json(c));
 	jset(o, "tracking", trackings_to_json(c, flags));
+	jset(o, "cluster", cluster_to_json(&c->cluster, flags));
 	jset(o, "testing", json_pack("{s:i, s:i, s:i, s:i, s:b}",
 	    "relay_port", c->testing.relay_port,
 	    "hook_retry", c->testing.hook_retry,
@@ -820,6 +836,30 @@ scalars_from_json(struct config *c, const json_t *o)
 	return (testing_from_json(c, json_object_get(o, "testing")));
 }
 
+/* the URL again through its checker: a masked one is still a URL */
+static int
+cluster_from_json(struct cluster_conf *cc, const json_t *o)
+{
+	char	 user[MH_NAME_MAX], password[sizeof(cc->password)];
+
+	if (o == NULL)
+		return (0);
+	if (!json_is_object(o) ||
+	    gstr(o, "redis", cc->redis, sizeof(cc->redis), 0) == -1 ||
+	    gstr(o, "node", cc->node, sizeof(cc->node), 0) == -1 ||
+	    gstr(o, "user", user, sizeof(user), 0) == -1 ||
+	    gstr(o, "password", password, sizeof(password), 1) == -1)
+		return (-1);
+	if (cc->redis[0] != '\0' &&
+	    config_check_redis(cc->redis, cc) != NULL)
+		return (-1);
+	/* the parent's (from the URL or the auth file); none if not sent */
+	strlcpy(cc->user, user, sizeof(cc->user));
+	strlcpy(cc->password, password, sizeof(cc->password));
+	explicit_bzero(password, sizeof(password));
+	return (0);
+}
+
 struct config *
 config_from_json(const json_t *o)
 {
@@ -830,7 +870,9 @@ config_from_json(const json_t *o)
 	if ((c = config_new()) == NULL)
 		return (NULL);
 	if (scalars_from_json(c, o) == -1 || relay_from_json(c, o) == -1 ||
-	    lists_from_json(c, o) == -1) {
+	    lists_from_json(c, o) == -1 ||
+	    cluster_from_json(&c->cluster, json_object_get(o, "cluster")) ==
+	    -1) {
 		config_free(c);
 		return (NULL);
 	}

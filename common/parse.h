@@ -39,6 +39,9 @@ int		 parse_check_range(const struct pos *, int64_t, int64_t, int64_t,
 int		 parse_header_add(const struct pos *, struct headerlist *,
 		    char *, char *);
 int		 parse_rate_unit(const struct pos *, const char *);
+void		 parse_cluster_redis(struct config *, const struct pos *,
+		    const char *);
+void		 parse_cluster_end(struct config *, const struct pos *);
 void		 parse_relay_via(struct config *, const struct pos *,
 		    const char *);
 void		 parse_tls_ciphers(struct config *, const struct pos *,

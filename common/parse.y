@@ -149,7 +149,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
-%token	VERDICTS VIA WAIT OPENS CLICKS TESTING
+%token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
@@ -506,6 +506,9 @@ main		: HOSTNAME STRING {
 		}
 		| eventshead '{' eventsopts '}'	{ events_end(); }
 		| trackhead '{' trackopts '}'	{ tracking_end(); }
+		| CLUSTER '{' clusteropts '}'	{
+			parse_cluster_end(conf, &$<pos>1);
+		}
 		;
 
 trackhead	: TRACKING DOMAIN STRING {
@@ -939,6 +942,31 @@ eventsopt	: URL STRING {
 		}
 		;
 
+clusteropts	: /* empty */
+		| clusteropts clusteropt
+		| clusteropts '\n'
+		| clusteropts error '\n'	{ yyerrok; }
+		;
+
+clusteropt	: REDIS STRING {
+			parse_cluster_redis(conf, &$<pos>2, $2);
+			free($2);
+		}
+		| NODE STRING {
+			if (parse_check_domain(&$<pos>2, $2, "node") == 0)
+				parse_copystr(&$<pos>2, conf->cluster.node,
+				    sizeof(conf->cluster.node), $2, "node");
+			free($2);
+		}
+		| AUTH STRING {
+			parse_copystr(&$<pos>2, conf->cluster.auth_file,
+			    sizeof(conf->cluster.auth_file), $2, "auth");
+			parse_at(&$<pos>2, conf->cluster.auth_at,
+			    sizeof(conf->cluster.auth_at));
+			free($2);
+		}
+		;
+
 kindlist	: kind
 		| kindlist kind
 		| kindlist ',' kind
@@ -981,6 +1009,7 @@ static const struct keywords keywords[] = {
 	{ "cert",		CERT,		0 },
 	{ "ciphers",		CIPHERS,	0 },
 	{ "clicks",		CLICKS,		0 },
+	{ "cluster",		CLUSTER,	1 },
 	{ "concurrency",	CONCURRENCY,	0 },
 	{ "connections",	CONNECTIONS,	0 },
 	{ "control",		CONTROL,	1 },
@@ -1007,6 +1036,7 @@ static const struct keywords keywords[] = {
 	{ "listen",		LISTEN,		1 },
 	{ "message-size",	MESSAGESIZE,	0 },
 	{ "mode",		MODE,		0 },
+	{ "node",		NODE,		0 },
 	{ "on",			ON,		0 },
 	{ "opens",		OPENS,		0 },
 	{ "per",		PER,		0 },
@@ -1019,6 +1049,7 @@ static const struct keywords keywords[] = {
 	{ "rate",		RATE,		0 },
 	{ "read",		READ,		0 },
 	{ "recipients",		RECIPIENTS,	0 },
+	{ "redis",		REDIS,		0 },
 	{ "reject",		REJECT,		0 },
 	{ "relay",		RELAY,		1 },
 	{ "require",		REQUIRE,	0 },

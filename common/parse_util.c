@@ -194,6 +194,27 @@ parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 		    "relay via");
 }
 
+/* cluster { redis "URL" }: an address, not a name (see config.h) */
+void
+parse_cluster_redis(struct config *conf, const struct pos *p, const char *s)
+{
+	const char	*why;
+
+	if ((why = config_check_redis(s, &conf->cluster)) != NULL) {
+		parse_error(p, "redis \"%s\": %s", s, why);
+		/* named, if badly: no second error at the block's end */
+		strlcpy(conf->cluster.redis, "-", sizeof(conf->cluster.redis));
+	}
+}
+
+/* the end of a cluster block: it names its Redis (node: the hostname) */
+void
+parse_cluster_end(struct config *conf, const struct pos *p)
+{
+	if (conf->cluster.redis[0] == '\0')
+		parse_error(p, "cluster block without redis \"redis://...\"");
+}
+
 /* tls ciphers "STRING": one the TLS library takes */
 void
 parse_tls_ciphers(struct config *conf, const struct pos *p, const char *s)

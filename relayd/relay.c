@@ -18,6 +18,7 @@
 
 #include "gsync.h"
 #include "log.h"
+#include "redis_link.h"
 #include "relayd.h"
 
 struct event_base	*relay_base;
@@ -56,6 +57,7 @@ relay_init(struct event_base *base, const struct config *conf,
 	gsync_init(base, queue_dirfd());
 	if (sched_init(base) == -1)
 		return (-1);
+	cluster_configure(base, conf);
 	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
 		TAILQ_REMOVE(&loaded, m, entry);
 		log_debug("%s: rescheduled", m->id);
@@ -82,6 +84,7 @@ relay_configure(const struct config *conf)
 	relay_dkim_retry();
 	if (mta_init() == -1)
 		return (-1);
+	cluster_configure(relay_base, conf);
 	sched_kick();
 	return (0);
 }
@@ -90,6 +93,7 @@ void
 relay_shutdown(void)
 {
 	mta_shutdown();
+	redis_link_shutdown();
 	sched_shutdown();
 	suppress_free();
 	queue_shutdown();
@@ -345,6 +349,12 @@ json_t *
 relay_suppress_list(void)
 {
 	return (suppress_list());
+}
+
+json_t *
+relay_cluster_show(void)
+{
+	return (cluster_show());
 }
 
 int

@@ -362,6 +362,8 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    0.0));
 		}
 		return (j);
+	case CTL_SHOW_CLUSTER:
+		return (json_pack("{s:o}", "cluster", relay_cluster_show()));
 	case CTL_SHOW_MESSAGE:
 		if ((j = relay_message_show(arg)) == NULL)
 			return (json_pack("{s:s}", "error", "no such message"));

@@ -24,6 +24,7 @@ struct rmsg {
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
 	int			 counted;	/* counted against sender allowance */
+	int			 asking;	/* the cluster's allowance, asked */
 	int			 removed;	/* remove once nothing is in flight */
 	int			 inflight;	/* jobs out */
 	time_t			 dkim_next;	/* held unsigned: next try */
@@ -136,5 +137,19 @@ int	 suppress_add(const char *addr, const char *sender_domain,
 int	 suppress_del(const char *addr, const char *sender_domain,
 	    void (*)(const char *addr, const char *sender_domain));
 json_t	*suppress_list(void);
+int	 suppress_apply(const char *addr, const char *sender_domain,
+	    const char *reason, time_t, int save);
+int	 suppress_save(void);
+void	 suppress_foreach(void (*)(const char *addr, const char *domain,
+	    const char *reason, time_t));
+
+/* cluster.c: the state shared with the other nodes (redis_link.h) */
+enum allowance { ALLOW_GRANTED, ALLOW_SPENT, ALLOW_ASKING, ALLOW_LOCAL };
+void	 cluster_configure(struct event_base *, const struct config *);
+void	 cluster_suppress_changed(const char *addr, const char *domain,
+	    const char *reason);
+enum allowance cluster_allowance(struct rmsg *, const char *domain,
+	    int rate, int per, time_t now, int *share);
+json_t	*cluster_show(void);
 
 #endif /* MH_RELAYD_H */

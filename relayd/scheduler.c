@@ -111,13 +111,17 @@ dom_rate_ok(struct rdom *d, time_t now)
 	return (l == NULL || window_ok(d, l->rate, l->per, now));
 }
 
-/* the sender domain's allowance; a message is counted once */
+/*
+ * The sender domain's allowance; a message is counted once.  1: it may
+ * go, 0: spent (held), -1: the cluster is asked (cluster.c).
+ */
 static int
 sender_ok(struct rmsg *m, time_t now)
 {
 	const struct sender_limit	*l;
 	const char			*sd;
 	struct rdom			*d;
+	int				 rate;
 
 	if (m->counted || m->env.sender[0] == '\0')
 		return (1);
@@ -127,8 +131,22 @@ sender_ok(struct rmsg *m, time_t now)
 			break;
 	if (l == NULL)
 		return (1);
+	rate = l->rate;
+	if (relay_conf->cluster.redis[0] != '\0') {
+		switch (cluster_allowance(m, sd, l->rate, l->per, now,
+		    &rate)) {
+		case ALLOW_GRANTED:
+			return (1);
+		case ALLOW_SPENT:
+			return (0);
+		case ALLOW_ASKING:
+			return (-1);
+		case ALLOW_LOCAL:
+			break;
+		}
+	}
 	d = dom_get(&sdoms, sd);
-	if (!window_ok(d, l->rate, l->per, now))
+	if (!window_ok(d, rate, l->per, now))
 		return (0);
 	d->win_count++;
 	m->counted = 1;
@@ -364,10 +382,13 @@ static int
 may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
 {
 	size_t	 i;
+	int	 ok;
 
 	if (!dom_rate_ok(d, now))
 		return (0);
-	if (!sender_ok(m, now)) {
+	if ((ok = sender_ok(m, now)) == -1)
+		return (0);
+	if (ok == 0) {
 		for (i = 0; i < m->env.nrcpt; i++)
 			if (rcpt_due(m, i, now) &&
 			    !(m->rflags[i] & RR_RATE_SEEN)) {

@@ -175,13 +175,60 @@ suppress_has(const char *addr, const char *domain)
 	return (RB_FIND(supptree, &supps, &key) != NULL);
 }
 
-/* domain NULL or "": for every sender */
+/* domain NULL or "": for every sender; shared with the cluster */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
-	if (supp_insert(addr, domain, reason, time(NULL)) == -1)
+	struct supp	 key;
+
+	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
+	    supp_save() == -1)
 		return (-1);
+	if (supp_key(&key, addr, domain) == 0)
+		cluster_suppress_changed(key.addr, key.domain, reason);
+	return (0);
+}
+
+/*
+ * A change another node made (reason NULL: lifted), exactly that scope;
+ * saved unless save is 0 (then suppress_save() after a batch).
+ */
+int
+suppress_apply(const char *addr, const char *domain, const char *reason,
+    time_t t, int save)
+{
+	struct supp	*s, key;
+
+	if (supp_key(&key, addr, domain) == -1)
+		return (-1);
+	s = RB_FIND(supptree, &supps, &key);
+	if (reason != NULL) {
+		if (s != NULL && s->time > t)
+			return (0);
+		if (supp_insert(addr, domain, reason, t) == -1)
+			return (-1);
+	} else if (s != NULL) {
+		RB_REMOVE(supptree, &supps, s);
+		free(s);
+	} else
+		return (0);
+	return (save ? supp_save() : 0);
+}
+
+int
+suppress_save(void)
+{
 	return (supp_save());
+}
+
+void
+suppress_foreach(void (*fn)(const char *addr, const char *domain,
+    const char *reason, time_t t))
+{
+	struct supp	*s;
+
+	RB_FOREACH(s, supptree, &supps)
+		fn(s->addr, s->domain, s->reason, s->time);
 }
 
 /*
@@ -207,6 +254,7 @@ suppress_del(const char *addr, const char *domain,
 			continue;
 		if (fn != NULL)
 			fn(s->addr, s->domain);
+		cluster_suppress_changed(s->addr, s->domain, NULL);
 		RB_REMOVE(supptree, &supps, s);
 		free(s);
 		n++;

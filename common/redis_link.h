@@ -1,0 +1,47 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The link to the cluster's Redis (hiredis on the process's libevent base):
+ * one context for commands, one subscribed to the cluster's channel.
+ * Nothing blocks.  A command's callback runs once, with the reply or with
+ * NULL (link down, slow, error reply); a slow or broken link is dropped and
+ * tried again with backoff, and the caller answers from its local state.
+ */
+#ifndef MH_REDIS_LINK_H
+#define MH_REDIS_LINK_H
+
+#include <jansson.h>
+
+#include "config.h"
+
+#define REDIS_PREFIX	"mailhook:"
+#define REDIS_CHANNEL	REDIS_PREFIX "changes"
+
+struct event_base;
+struct redisReply;
+
+typedef void	(*redis_reply_fn)(const struct redisReply *, void *arg);
+
+struct redis_hooks {
+	void	(*linked)(void);			/* up (again): reconcile */
+	void	(*message)(const char *, size_t);	/* from the channel */
+};
+
+/* (re)configure; an unchanged cluster block keeps the link */
+void		 redis_link_configure(struct event_base *,
+		    const struct config *, const struct redis_hooks *);
+void		 redis_link_shutdown(void);
+int		 redis_link_enabled(void);	/* a cluster block */
+int		 redis_link_up(void);
+const char	*redis_link_node(void);
+int		 redis_link_nodes(void);	/* seen lately, at least 1 */
+/* -1 (fn not called) when the link is down */
+int		 redis_command(redis_reply_fn, void *, int argc,
+		    const char **argv, const size_t *argvlen);
+/* the local state answered instead of Redis: counted, logged (paced) */
+void		 redis_fallback(const char *what);
+json_t		*redis_link_show(void);
+
+#endif

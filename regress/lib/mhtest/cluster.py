@@ -1,0 +1,137 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
+"""Redis for the cluster tests (regress/e2e/cluster/): a real redis-server
+(Debian's) on a free loopback port, and a hostile stand-in that answers
+what a broken or foreign server would."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from mhtest import free_port, skip, wait_for
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+class Redis:
+    """redis-server on 127.0.0.1; `password` makes it require AUTH."""
+
+    def __init__(self, password=None):
+        if not os.access(REDIS_SERVER, os.X_OK):
+            skip("redis-server not installed")
+        self.port = free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix="mh-redis-")
+        self.proc = None
+
+    def start(self):
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.dir, "--daemonize", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: self.cli("PING") == "PONG", 10):
+            raise RuntimeError("redis-server did not start")
+        return self
+
+    def cli(self, *args):
+        cmd = [REDIS_CLI, "-p", str(self.port), "--no-auth-warning"]
+        if self.password:
+            cmd += ["-a", self.password]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True,
+                           timeout=10)
+        return r.stdout.strip()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, password=None):
+        pw = ":%s@" % password if password else ""
+        return "redis://%s127.0.0.1:%d" % (pw, self.port)
+
+
+def _bulk(s):
+    b = s.encode()
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+class FakeRedis:
+    """A TCP server on a free port that plays a broken Redis:
+    'garbage' answers anything with bytes that are not RESP, 'midreply'
+    starts a bulk reply and closes, 'old' is a Redis 3.2 (too old), and
+    'silent' accepts and never answers."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _answer(self, data):
+        if self.mode == "garbage":
+            return b"\x00\x01 this is not redis \xff\r\n", False
+        if self.mode == "midreply":
+            return b"$100\r\nredis_vers", True
+        if self.mode == "silent":
+            return b"", False
+        up = data.upper()
+        if b"SUBSCRIBE" in up:
+            return (b"*3\r\n" + _bulk("subscribe") + _bulk("mailhook:changes")
+                    + b":1\r\n"), False
+        if b"INFO" in up:
+            return _bulk("# Server\r\nredis_version:3.2.1\r\n"), False
+        return b"+OK\r\n", False
+
+    def _serve(self, c):
+        with c:
+            while True:
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                out, close = self._answer(data)
+                try:
+                    if out:
+                        c.sendall(out)
+                except OSError:
+                    return
+                if close:
+                    time.sleep(0.1)
+                    return
+
+    def close(self):
+        self.sock.close()

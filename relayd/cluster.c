@@ -1,0 +1,357 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * What relayd shares with the other nodes of a cluster, through Redis
+ * (common/redis_link.c):
+ *
+ * - The suppression list: the hash "mailhook:suppress", field
+ *   "addr<TAB>domain", value "MS:+reason" or "MS:-" (lifted: a
+ *   resubscribe or mhctl suppress del), MS the time in ms; the newest
+ *   write wins (a script).  Every change is published on the channel and
+ *   applied by every node at once; a node that links (again) pushes all it
+ *   has, then takes the hash whole.  The local list answers always, so a
+ *   lost link delays what other nodes learn, never a delivery.
+ * - Each sender domain's allowance: a counter per domain that expires
+ *   with its window, taken one message at a time by a script, so the
+ *   nodes together send no more than the limit.  Unlinked, a node sends
+ *   its share (the limit divided by the nodes last seen) from its own
+ *   window, and says so.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+#include "redis_link.h"
+#include "relayd.h"
+
+#define SUPPRESS_KEY	REDIS_PREFIX "suppress"
+#define ALLOW_KEY	REDIS_PREFIX "allowance:"
+
+/* set the field if this write is not older; publish it */
+static const char set_newer[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if v then "
+    "  local t = tonumber(string.match(v, '^(%d+)')) "
+    "  if t and t > tonumber(ARGV[2]) then return 0 end "
+    "end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) "
+    "redis.call('PUBLISH', KEYS[2], ARGV[4] .. '\t' .. ARGV[1] .. "
+    "  '\t' .. ARGV[3]) "
+    "return 1";
+
+/* one more message in the window: its number, or -(ms left) if spent */
+static const char take_one[] =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if n > tonumber(ARGV[1]) then "
+    "  redis.call('DECR', KEYS[1]) "
+    "  local t = redis.call('PTTL', KEYS[1]) "
+    "  if t < 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "    t = tonumber(ARGV[2]) end "
+    "  return -t "
+    "end "
+    "return n";
+
+/* lifted while unlinked: pushed when the link is back */
+struct lifted {
+	TAILQ_ENTRY(lifted)	 entry;
+	char			 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	long long		 ms;
+};
+static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
+
+/* a sender domain whose shared allowance is spent until */
+struct spent {
+	TAILQ_ENTRY(spent)	 entry;
+	char			 domain[MH_NAME_MAX];
+	time_t			 until;
+};
+static TAILQ_HEAD(, spent)	 spents = TAILQ_HEAD_INITIALIZER(spents);
+
+static long long	 suppress_held = -1;	/* HLEN, at the last beat */
+static unsigned long long applied, pushed, granted, refused;
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+on_pushed(const redisReply *r, void *arg)
+{
+	if (r != NULL)
+		pushed++;
+}
+
+/* field "addr\tdomain", value "MS:+reason" or "MS:-" */
+static int
+push(const char *field, long long ms, const char *reason)
+{
+	char		 t[32], value[300];
+	const char	*argv[] = { "EVAL", set_newer, "2", SUPPRESS_KEY,
+			    REDIS_CHANNEL, field, t, value,
+			    redis_link_node() };
+
+	snprintf(t, sizeof(t), "%lld", ms);
+	snprintf(value, sizeof(value), "%lld:%c%s", ms, reason ? '+' : '-',
+	    reason ? reason : "");
+	return (redis_command(on_pushed, NULL, 9, argv, NULL));
+}
+
+static void
+remember_lifted(const char *field, long long ms)
+{
+	struct lifted	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("calloc");
+	strlcpy(l->field, field, sizeof(l->field));
+	l->ms = ms;
+	TAILQ_INSERT_TAIL(&lifted, l, entry);
+}
+
+void
+cluster_suppress_changed(const char *addr, const char *domain,
+    const char *reason)
+{
+	char		 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	long long	 ms = now_ms();
+
+	if (!redis_link_enabled())
+		return;
+	snprintf(field, sizeof(field), "%s\t%s", addr, domain);
+	if (push(field, ms, reason) == 0)
+		return;
+	/* a suppression is pushed with the whole list when linked again */
+	if (reason == NULL)
+		remember_lifted(field, ms);
+	redis_fallback("suppression change");
+}
+
+/* "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here */
+static void
+apply(const char *field, size_t flen, const char *value, int save)
+{
+	char		 addr[MH_ADDR_MAX], f[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	char		*domain, *mark;
+	long long	 ms;
+
+	if (flen >= sizeof(f))
+		return;
+	memcpy(f, field, flen);
+	f[flen] = '\0';
+	if ((domain = strchr(f, '\t')) == NULL ||
+	    (mark = strchr(value, ':')) == NULL ||
+	    (mark[1] != '+' && mark[1] != '-'))
+		return;
+	*domain++ = '\0';
+	strlcpy(addr, f, sizeof(addr));
+	ms = strtoll(value, NULL, 10);
+	if (suppress_apply(addr, domain, mark[1] == '+' ? mark + 2 : NULL,
+	    ms / 1000, save) == 0)
+		applied++;
+}
+
+/* from the channel: "node\taddr\tdomain\tMS:..." */
+static void
+on_message(const char *msg, size_t len)
+{
+	const char	*node = redis_link_node(), *field, *value;
+	size_t		 nl = strlen(node);
+
+	if (memchr(msg, '\0', len) != NULL ||
+	    (field = memchr(msg, '\t', len)) == NULL)
+		return;
+	if ((size_t)(field - msg) == nl && memcmp(msg, node, nl) == 0)
+		return;		/* ours */
+	field++;
+	if ((value = strchr(field, '\t')) == NULL ||
+	    (value = strchr(value + 1, '\t')) == NULL)
+		return;
+	apply(field, value - field, value + 1, 1);
+}
+
+static void
+on_whole(const redisReply *r, void *arg)
+{
+	size_t	 i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING)
+			apply(r->element[i]->str, r->element[i]->len,
+			    r->element[i + 1]->str, 0);
+	if (suppress_save() == -1)
+		log_warnx("cluster: cannot save the suppression list");
+	suppress_held = r->elements / 2;
+	log_info("cluster: suppression list in step with redis (%zu "
+	    "entries there)", r->elements / 2);
+}
+
+static void
+push_entry(const char *addr, const char *domain, const char *reason,
+    time_t t)
+{
+	char	 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
+
+	snprintf(field, sizeof(field), "%s\t%s", addr, domain);
+	push(field, (long long)t * 1000, reason);
+}
+
+/* linked (again): ours up, then theirs down */
+static void
+on_linked(void)
+{
+	struct lifted	*l;
+	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
+
+	suppress_foreach(push_entry);
+	while ((l = TAILQ_FIRST(&lifted)) != NULL) {
+		push(l->field, l->ms, NULL);
+		TAILQ_REMOVE(&lifted, l, entry);
+		free(l);
+	}
+	redis_command(on_whole, NULL, 2, argv, NULL);
+	sched_kick();
+}
+
+static struct spent *
+spent_get(const char *domain)
+{
+	struct spent	*s;
+
+	TAILQ_FOREACH(s, &spents, entry)
+		if (strcasecmp(s->domain, domain) == 0)
+			return (s);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("calloc");
+	strlcpy(s->domain, domain, sizeof(s->domain));
+	TAILQ_INSERT_TAIL(&spents, s, entry);
+	return (s);
+}
+
+struct asking {
+	struct rmsg	*m;
+	char		 domain[MH_NAME_MAX];
+};
+
+static void
+on_taken(const redisReply *r, void *arg)
+{
+	struct asking	*a = arg;
+	struct rmsg	*m = a->m;
+	long long	 left;
+
+	m->asking = 0;
+	m->inflight--;
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
+		if (r->integer > 0) {
+			m->counted = 1;
+			granted++;
+		} else {
+			left = -r->integer;
+			spent_get(a->domain)->until = time(NULL) +
+			    (left + 999) / 1000;
+			refused++;
+		}
+	}
+	free(a);
+	sched_kick();
+}
+
+enum allowance
+cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
+    time_t now, int *share)
+{
+	struct asking	*a;
+	struct spent	*s;
+	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX], limit[16];
+	char		 window[24];
+	const char	*argv[] = { "EVAL", take_one, "1", key, limit, window };
+
+	if (!redis_link_up()) {
+		*share = rate / redis_link_nodes();
+		if (*share < 1)
+			*share = 1;
+		redis_fallback("sender allowance");
+		return (ALLOW_LOCAL);
+	}
+	if (m->asking)
+		return (ALLOW_ASKING);
+	s = spent_get(domain);
+	if (s->until > now)
+		return (ALLOW_SPENT);
+	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, domain);
+	snprintf(limit, sizeof(limit), "%d", rate);
+	snprintf(window, sizeof(window), "%lld", (long long)per * 1000);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		fatal("calloc");
+	a->m = m;
+	strlcpy(a->domain, domain, sizeof(a->domain));
+	/* the message stays while its answer is awaited */
+	m->asking = 1;
+	m->inflight++;
+	if (redis_command(on_taken, a, 6, argv, NULL) == -1) {
+		m->asking = 0;
+		m->inflight--;
+		free(a);
+		*share = rate / redis_link_nodes();
+		if (*share < 1)
+			*share = 1;
+		redis_fallback("sender allowance");
+		return (ALLOW_LOCAL);
+	}
+	return (ALLOW_ASKING);
+}
+
+static void
+on_hlen(const redisReply *r, void *arg)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		suppress_held = r->integer;
+}
+
+json_t *
+cluster_show(void)
+{
+	json_t		*j = redis_link_show();
+	const char	*argv[] = { "HLEN", SUPPRESS_KEY };
+
+	/* for the next look: the answer cannot wait for this one */
+	redis_command(on_hlen, NULL, 2, argv, NULL);
+	json_object_set_new(j, "keys", json_pack("{s:I}",
+	    "suppressions", (json_int_t)suppress_held));
+	json_object_set_new(j, "relayd", json_pack("{s:I, s:I, s:I, s:I}",
+	    "suppressions_applied", (json_int_t)applied,
+	    "suppressions_pushed", (json_int_t)pushed,
+	    "allowance_granted", (json_int_t)granted,
+	    "allowance_refused", (json_int_t)refused));
+	return (j);
+}
+
+void
+cluster_configure(struct event_base *base, const struct config *c)
+{
+	static const struct redis_hooks	 hooks = {
+		.linked = on_linked,
+		.message = on_message,
+	};
+
+	redis_link_configure(base, c, &hooks);
+}
