@@ -118,7 +118,7 @@ struct http_call {
 	curl_mime		*mime;
 	int			 ssrf_blocked;
 	char			 errbuf[CURL_ERROR_SIZE];
-	size_t			 bodycap;
+	struct evbuffer		*rbody;		/* at most max_response */
 	struct http_response	 resp;
 };
 TAILQ_HEAD(calllist, http_call);
@@ -854,29 +854,14 @@ static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_call	*call = arg;
-	size_t			 len = size * nmemb, take, ncap;
-	char			*p;
+	size_t			 len = size * nmemb, take;
 
-	take = call->max_response - call->resp.bodylen;
+	take = call->max_response - evbuffer_get_length(call->rbody);
 	if (take > len)
 		take = len;
-	if (take == 0)
-		return (len);		/* over the cap: read and drop */
-	if (call->resp.bodylen + take + 1 > call->bodycap) {
-		ncap = call->bodycap ? call->bodycap * 2 : 4096;
-		while (ncap < call->resp.bodylen + take + 1)
-			ncap *= 2;
-		if (ncap > call->max_response + 1)
-			ncap = call->max_response + 1;
-		if ((p = realloc(call->resp.body, ncap)) == NULL)
-			return (0);
-		call->resp.body = p;
-		call->bodycap = ncap;
-	}
-	memcpy(call->resp.body + call->resp.bodylen, data, take);
-	call->resp.bodylen += take;
-	call->resp.body[call->resp.bodylen] = '\0';
-	return (len);
+	if (take > 0 && evbuffer_add(call->rbody, data, take) == -1)
+		return (0);
+	return (len);		/* over the cap: read and drop */
 }
 
 /* the connect-time layer of the SSRF guard */
@@ -1082,13 +1067,13 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 		    "(private or reserved)", call->host);
 		return;
 	}
-	if (r == -1 || (e = call->easy = curl_easy_init()) == NULL)
+	if (r == -1 || (call->rbody == NULL &&
+	    (call->rbody = evbuffer_new()) == NULL) ||
+	    (e = call->easy = curl_easy_init()) == NULL)
 		goto nomem;
 	call->ssrf_blocked = 0;
 	call->errbuf[0] = '\0';
-	free(call->resp.body);
-	call->resp.body = NULL;
-	call->resp.bodylen = call->bodycap = 0;
+	evbuffer_drain(call->rbody, evbuffer_get_length(call->rbody));
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
 	curl_easy_setopt(e, CURLOPT_URL, call->url);
 	curl_easy_setopt(e, CURLOPT_RESOLVE, call->resolve);
@@ -1311,10 +1296,17 @@ call_finish(struct http_call *call, int error, const char *fmt, ...)
 	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_sanitize(call->resp.errstr, sizeof(call->resp.errstr), buf);
-	if (call->resp.body == NULL)
+	/* the body, NUL-terminated, lives in rbody until call_free */
+	call->resp.body = NULL;
+	if (error == HTTP_OK && call->rbody != NULL &&
+	    evbuffer_add(call->rbody, "", 1) == 0)
+		call->resp.body = (char *)evbuffer_pullup(call->rbody, -1);
+	if (call->resp.body != NULL)
+		call->resp.bodylen = evbuffer_get_length(call->rbody) - 1;
+	else {
 		call->resp.body = http_empty;
-	if (error != HTTP_OK)
 		call->resp.bodylen = 0;
+	}
 	if (call->cb != NULL) {
 		call->in_cb = 1;
 		call->cb(&call->resp, call->arg);
@@ -1351,8 +1343,8 @@ call_free(struct http_call *call)
 		free((void *)call->parts[i].data);
 	}
 	free(call->parts);
-	if (call->resp.body != http_empty)
-		free(call->resp.body);
+	if (call->rbody != NULL)
+		evbuffer_free(call->rbody);
 	free(call->resp.content_type);
 	free(call);
 }

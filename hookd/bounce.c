@@ -29,9 +29,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <gmime/gmime.h>
 
 #include "config.h"
+#include "evbuf.h"
 #include "mh_event.h"
 #include "log.h"
 #include "verp.h"
@@ -505,39 +507,26 @@ auto_reply(GMimeMessage *msg, const char *subject)
 
 /* --- entry point ---------------------------------------------------- */
 
+/* the message on fd, at most BOUNCE_READ_MAX bytes of it */
 static char *
 read_all(int fd, size_t *lenp)
 {
-	char	*buf = NULL, *nb;
-	size_t	 len = 0, cap = 0;
-	ssize_t	 n;
+	struct evbuffer	*b;
+	size_t		 len;
+	int		 n, err = 0;
 
-	for (;;) {
-		if (len == cap) {
-			if (cap >= BOUNCE_READ_MAX)
-				break;
-			cap = cap ? cap * 2 : 65536;
-			if ((nb = realloc(buf, cap + 1)) == NULL) {
-				free(buf);
-				return (NULL);
-			}
-			buf = nb;
-		}
-		if ((n = read(fd, buf + len, cap - len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return (NULL);
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	if (buf == NULL && (buf = malloc(1)) == NULL)
+	if ((b = evbuffer_new()) == NULL)
 		return (NULL);
-	buf[len] = '\0';
-	*lenp = len;
-	return (buf);
+	while ((len = evbuffer_get_length(b)) < BOUNCE_READ_MAX) {
+		if ((n = evbuffer_read(b, fd, BOUNCE_READ_MAX - len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n == -1)
+			err = 1;
+		if (n <= 0)
+			break;
+	}
+	return (evbuf_finish(b, err, lenp));
 }
 
 /* the returned message, capped, NUL-free and valid UTF-8 */

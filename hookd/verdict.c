@@ -29,7 +29,6 @@
 #include <arpa/nameser.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +36,14 @@
 #include <unistd.h>
 
 #include <dkim.h>
+#include <event2/buffer.h>
 #include <jansson.h>
 #include <opendmarc/dmarc.h>
 #include <unbound.h>
 
 #include "log.h"
 #include "dns.h"
+#include "evbuf.h"
 #include "config.h"
 #include "verdict.h"
 
@@ -763,75 +764,45 @@ vd_result_word(const char *r)
 	return ("none");
 }
 
-static int
-vd_cat(char **s, size_t *len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-vd_cat(char **s, size_t *len, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*add, *n;
-	int	 r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&add, fmt, ap);
-	va_end(ap);
-	if (r == -1)
-		return (-1);
-	if ((n = realloc(*s, *len + r + 1)) == NULL) {
-		free(add);
-		return (-1);
-	}
-	memcpy(n + *len, add, r + 1);
-	*s = n;
-	*len += r;
-	free(add);
-	return (0);
-}
-
 char *
 verdict_ar_header(const struct envelope *env, const char *eol)
 {
-	char	*s = NULL, w[254], helo[254];
-	size_t	 len = 0, i;
-	int	 bad = 0;
+	struct evbuffer	*b;
+	char		 w[254], helo[254];
+	size_t		 i;
+	int		 bad = 0;
 
-	if (!env->auth_checked)
+	if (!env->auth_checked || (b = evbuffer_new()) == NULL)
 		return (NULL);
 	vd_word(w, sizeof(w), (const u_char *)env->spf_domain);
 	vd_word(helo, sizeof(helo), (const u_char *)env->helo);
-	bad |= vd_cat(&s, &len, "Authentication-Results: %s;%s\tspf=%s",
-	    vd_authserv, eol, vd_result_word(env->spf_result));
+	bad |= evbuffer_add_printf(b, "Authentication-Results: %s;%s\tspf=%s",
+	    vd_authserv, eol, vd_result_word(env->spf_result)) < 0;
 	if (w[0] != '\0')
-		bad |= vd_cat(&s, &len, " smtp.%s=%s",
-		    env->sender[0] != '\0' ? "mailfrom" : "helo", w);
+		bad |= evbuffer_add_printf(b, " smtp.%s=%s",
+		    env->sender[0] != '\0' ? "mailfrom" : "helo", w) < 0;
 	else if (helo[0] != '\0')
-		bad |= vd_cat(&s, &len, " smtp.helo=%s", helo);
+		bad |= evbuffer_add_printf(b, " smtp.helo=%s", helo) < 0;
 	for (i = 0; i < env->ndkim; i++) {
-		bad |= vd_cat(&s, &len, ";%s\tdkim=%s", eol,
-		    vd_result_word(env->dkim[i].result));
+		bad |= evbuffer_add_printf(b, ";%s\tdkim=%s", eol,
+		    vd_result_word(env->dkim[i].result)) < 0;
 		if (env->dkim[i].domain[0] != '\0')
-			bad |= vd_cat(&s, &len, " header.d=%s",
-			    env->dkim[i].domain);
+			bad |= evbuffer_add_printf(b, " header.d=%s",
+			    env->dkim[i].domain) < 0;
 		if (env->dkim[i].selector[0] != '\0')
-			bad |= vd_cat(&s, &len, " header.s=%s",
-			    env->dkim[i].selector);
+			bad |= evbuffer_add_printf(b, " header.s=%s",
+			    env->dkim[i].selector) < 0;
 	}
 	if (env->ndkim == 0)
-		bad |= vd_cat(&s, &len, ";%s\tdkim=none", eol);
+		bad |= evbuffer_add_printf(b, ";%s\tdkim=none", eol) < 0;
 	vd_word(w, sizeof(w), (const u_char *)env->dmarc_domain);
-	bad |= vd_cat(&s, &len, ";%s\tdmarc=%s", eol,
-	    vd_result_word(env->dmarc_result));
+	bad |= evbuffer_add_printf(b, ";%s\tdmarc=%s", eol,
+	    vd_result_word(env->dmarc_result)) < 0;
 	vd_word(helo, sizeof(helo), (const u_char *)env->dmarc_policy);
 	if (helo[0] != '\0')
-		bad |= vd_cat(&s, &len, " (p=%s)", helo);
+		bad |= evbuffer_add_printf(b, " (p=%s)", helo) < 0;
 	if (w[0] != '\0')
-		bad |= vd_cat(&s, &len, " header.from=%s", w);
-	bad |= vd_cat(&s, &len, "%s", eol);
-	if (bad) {
-		free(s);
-		return (NULL);
-	}
-	return (s);
+		bad |= evbuffer_add_printf(b, " header.from=%s", w) < 0;
+	bad |= evbuffer_add_printf(b, "%s", eol) < 0;
+	return (evbuf_finish(b, bad, NULL));
 }
