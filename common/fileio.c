@@ -88,9 +88,36 @@ sync_dir(int dfd, const char *name, int flags)
 	return ((flags & FR_SYNCDIR) ? fsync_dir(dir) : 0);
 }
 
+/* all that is left to read on src, to fd */
+static int
+copy_rest(int src, int fd)
+{
+	char	 buf[64 * 1024];
+	ssize_t	 n;
+
+	for (;;) {
+		if ((n = read(src, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (n == 0)
+			return (0);
+		if (write_all(fd, buf, n) == -1)
+			return (-1);
+	}
+}
+
 int
 file_replace(int dfd, const char *tmp, const char *name, const void *data,
     size_t len, int flags)
+{
+	return (file_replace_copy(dfd, tmp, name, data, len, -1, flags));
+}
+
+int
+file_replace_copy(int dfd, const char *tmp, const char *name,
+    const void *data, size_t len, int src, int flags)
 {
 	int	 fd, saved;
 
@@ -98,6 +125,8 @@ file_replace(int dfd, const char *tmp, const char *name, const void *data,
 	    O_NOFOLLOW, 0600)) == -1)
 		return (-1);
 	if (write_all(fd, data, len) == -1)
+		goto fail;
+	if (src != -1 && copy_rest(src, fd) == -1)
 		goto fail;
 	if ((flags & FR_FSYNC) && fsync(fd) == -1)
 		goto fail;

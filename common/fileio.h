@@ -25,6 +25,9 @@
  */
 int	file_replace(int dfd, const char *tmp, const char *name,
 	    const void *data, size_t len, int flags);
+/* the same, data followed by all that is left to read on src */
+int	file_replace_copy(int dfd, const char *tmp, const char *name,
+	    const void *data, size_t len, int src, int flags);
 /* the same in directory dir: the temporary file is dir/tmp-name */
 int	file_replace_in(const char *dir, const char *name, const void *data,
 	    size_t len, int flags);

@@ -642,9 +642,8 @@ int
 queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
     size_t len)
 {
-	char	 name[64], tmp[80], buf[64 * 1024];
-	ssize_t	 n;
-	int	 dfd = queued || copy >= 0 ? qfd : incfd, in, out;
+	char	 name[64], tmp[80];
+	int	 dfd = queued || copy >= 0 ? qfd : incfd, in, rc, flags = 0;
 
 	if (!envelope_id_ok(msgid))
 		return (-1);
@@ -654,52 +653,15 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		log_warn("open %s", name);
 		return (-1);
 	}
-	if ((out = openat(dfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("open %s", tmp);
-		close(in);
-		return (-1);
-	}
-	if (write_all(out, hdrs, len) == -1)
-		goto fail;
-	for (;;) {
-		if ((n = read(in, buf, sizeof(buf))) == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto fail;
-		if (n == 0)
-			break;
-		if (write_all(out, buf, n) == -1)
-			goto fail;
-	}
-	if (queued && fsync(out) == -1)
-		goto fail;
-	if (!queued && copy >= 0) {
-		gsync_fd(out);		/* the commit's flush, as the copy was */
-		gsync_fd(dfd);
-	}
+	if (queued)
+		flags = FR_FSYNC | FR_SYNCDIR;
+	else if (copy >= 0)
+		flags = FR_GROUP;	/* the commit's flush, as the copy was */
+	if ((rc = file_replace_copy(dfd, tmp, name, hdrs, len, in,
+	    flags)) == -1)
+		log_warn("prepend to %s", name);
 	close(in);
-	if (close(out) == -1) {
-		log_warn("close %s", tmp);
-		unlinkat(dfd, tmp, 0);
-		return (-1);
-	}
-	if (renameat(dfd, tmp, dfd, name) == -1) {
-		log_warn("rename %s", tmp);
-		unlinkat(dfd, tmp, 0);
-		return (-1);
-	}
-	if (queued && fsync(dfd) == -1) {
-		log_warn("fsync queue");
-		return (-1);
-	}
-	return (0);
- fail:
-	log_warn("write %s", tmp);
-	close(in);
-	close(out);
-	unlinkat(dfd, tmp, 0);
-	return (-1);
+	return (rc);
 }
 
 static char *

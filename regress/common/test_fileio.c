@@ -45,6 +45,45 @@ exists(const char *name)
 	return (access(path, F_OK) == 0);
 }
 
+/* file_replace_copy: a prefix, then a source longer than one read */
+static void
+check_copy(int dfd)
+{
+	static char	 body[200 * 1024], want[sizeof(body) + 8];
+	char		*got = NULL;
+	struct stat	 st;
+	size_t		 i;
+	int		 in, fd;
+
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = 'a' + i % 23;
+	memcpy(want, "Hdr: x\n", 8);
+	memcpy(want + 8, body, sizeof(body));
+	ok(file_replace(dfd, "e.tmp", "e", body, sizeof(body), 0) == 0 &&
+	    (in = openat(dfd, "e", O_RDONLY)) != -1, "a 200 KiB message");
+	ok(file_replace_copy(dfd, "e.dkim", "e", "Hdr: x\n", 8, in,
+	    FR_FSYNC | FR_SYNCDIR) == 0, "file_replace_copy puts a prefix "
+	    "in front of it");
+	close(in);
+	if ((fd = openat(dfd, "e", O_RDONLY)) != -1 && fstat(fd, &st) == 0 &&
+	    (size_t)st.st_size == sizeof(want) &&
+	    (got = malloc(sizeof(want))) != NULL &&
+	    read(fd, got, sizeof(want)) != (ssize_t)sizeof(want)) {
+		free(got);
+		got = NULL;
+	}
+	ok(got != NULL && memcmp(got, want, sizeof(want)) == 0,
+	    "the new file: the prefix, then every byte of the old one");
+	ok(!exists("e.dkim"), "the temporary name is gone");
+	ok(file_replace_copy(dfd, "e.dkim", "e", "x", 1, -2, 0) == -1 &&
+	    errno == EBADF && !exists("e.dkim"),
+	    "a bad source fails, errno kept, the temporary file removed");
+	free(got);
+	if (fd != -1)
+		close(fd);
+	unlinkat(dfd, "e", 0);
+}
+
 int
 main(void)
 {
@@ -94,6 +133,8 @@ main(void)
 	    "fsync_dir on a missing directory fails with ENOENT");
 	ok(write_all(-1, "x", 1) == -1 && errno == EBADF,
 	    "write_all reports a bad descriptor");
+
+	check_copy(dfd);
 
 	unlinkat(dfd, "a", 0);
 	unlinkat(dfd, "b", 0);
