@@ -109,6 +109,7 @@ config_new(void)
 	TAILQ_INIT(&c->relay_from);
 	TAILQ_INIT(&c->domain_limits);
 	TAILQ_INIT(&c->sender_limits);
+	TAILQ_INIT(&c->tls_policies);
 	TAILQ_INIT(&c->events);
 	TAILQ_INIT(&c->dkims);
 	TAILQ_INIT(&c->trackings);
@@ -149,6 +150,7 @@ config_free(struct config *c)
 	struct netaddr		*n;
 	struct domain_limit	*d;
 	struct sender_limit	*s;
+	struct tls_policy_domain *tp;
 	struct events_block	*e;
 	struct dkim		*k;
 	struct tracking		*t;
@@ -184,6 +186,10 @@ config_free(struct config *c)
 		free(s);
 	}
 	explicit_bzero(&c->cluster, sizeof(c->cluster));
+	while ((tp = TAILQ_FIRST(&c->tls_policies)) != NULL) {
+		TAILQ_REMOVE(&c->tls_policies, tp, entry);
+		free(tp);
+	}
 	while ((e = TAILQ_FIRST(&c->events)) != NULL) {
 		TAILQ_REMOVE(&c->events, e, entry);
 		config_headers_free(&e->headers);
@@ -202,6 +208,7 @@ config_free(struct config *c)
 	}
 	freedata(&c->credentials_data, &c->credentials_len, 1);
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
+	freedata(&c->dnssec_anchor_data, &c->dnssec_anchor_len, 0);
 	explicit_bzero(c->relay_via, sizeof(c->relay_via));
 	explicit_bzero(c->verdict_key, sizeof(c->verdict_key));
 	free(c);
@@ -682,6 +689,19 @@ config_load_files(struct config *c)
 	    c->credentials_at, "credentials", &c->credentials_data,
 	    &c->credentials_len, 1) == -1)
 		rv = -1;
+	if (c->dnssec_anchor[0] != '\0') {
+		if (readfile(c->dnssec_anchor, c->dnssec_anchor_at,
+		    "dnssec trust-anchor", &c->dnssec_anchor_data,
+		    &c->dnssec_anchor_len, 0) == -1)
+			rv = -1;
+		else if (strstr(c->dnssec_anchor_data, "DNSKEY") == NULL &&
+		    strstr(c->dnssec_anchor_data, "DS") == NULL) {
+			log_warnx("%s%sdnssec trust-anchor \"%s\": no DS or "
+			    "DNSKEY record", AT(c->dnssec_anchor_at),
+			    c->dnssec_anchor);
+			rv = -1;
+		}
+	}
 	if (c->cabundle[0] != '\0') {
 		if (readfile(c->cabundle, c->cabundle_at, "ca",
 		    &c->cabundle_data, &c->cabundle_len, 0) == -1)
@@ -744,4 +764,39 @@ config_pki(const struct config *c, const char *name)
 		if (strcmp(p->name, name) == 0)
 			return (p);
 	return (NULL);
+}
+
+static const char *const tls_policy_names[TLSP_COUNT] = {
+	"dane", "mta-sts", "verify", "opportunistic", "none"
+};
+
+int
+config_tls_policy(const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < TLSP_COUNT; i++)
+		if (strcmp(name, tls_policy_names[i]) == 0)
+			return (i);
+	return (-1);
+}
+
+const char *
+config_tls_policy_name(int p)
+{
+	if (p < 0 || p >= TLSP_COUNT)
+		return ("");
+	return (tls_policy_names[p]);
+}
+
+/* the policy of a recipient domain: its own line, else the default */
+int
+config_tls_policy_for(const struct config *c, const char *domain)
+{
+	const struct tls_policy_domain	*t;
+
+	TAILQ_FOREACH(t, &c->tls_policies, entry)
+		if (strcasecmp(t->domain, domain) == 0)
+			return (t->policy);
+	return (c->tls_policy);
 }

@@ -157,6 +157,23 @@ struct domain_limit {
 };
 TAILQ_HEAD(domainlimitlist, domain_limit);
 
+/* tls policy [domain "example.net"] dane|mta-sts|verify|opportunistic|none */
+enum tls_policy {
+	TLSP_DANE,		/* DANE where TLSA is usable, else opportunistic */
+	TLSP_MTASTS,		/* reserved: MTA-STS (not implemented) */
+	TLSP_VERIFY,		/* STARTTLS, certificate verified, MX name */
+	TLSP_OPPORTUNISTIC,	/* STARTTLS when offered, nothing verified */
+	TLSP_NONE		/* never STARTTLS */
+};
+#define TLSP_COUNT	5
+
+struct tls_policy_domain {
+	TAILQ_ENTRY(tls_policy_domain) entry;
+	char			 domain[MH_NAME_MAX];	/* lower case */
+	int			 policy;		/* enum tls_policy */
+};
+TAILQ_HEAD(tlspolicylist, tls_policy_domain);
+
 /* limit sender-domain "example.com" rate 10000 per day */
 struct sender_limit {
 	TAILQ_ENTRY(sender_limit) entry;
@@ -285,6 +302,10 @@ struct config {
 	char			 postmaster[MH_NAME_MAX];	/* RCPT TO:<postmaster> goes to its route */	/* tls ciphers, OpenSSL syntax */
 	char			 resolver[64];		/* numeric address */
 	in_port_t		 resolver_port;		/* default 53 */
+	char			 dnssec_anchor[MH_PATH_MAX];	/* "" = no DNSSEC */
+	char			 dnssec_anchor_at[MH_AT_MAX];	/* where named */
+	char			*dnssec_anchor_data;	/* loaded by the parent */
+	size_t			 dnssec_anchor_len;
 	char			 spool[MH_PATH_MAX];
 	char			 control[MH_PATH_MAX];
 	char			 control_group[MH_NAME_MAX];	/* may read the socket; "" none */
@@ -323,6 +344,8 @@ struct config {
 	int			 retry_max;		/* seconds, default 3600 */
 	struct domainlimitlist	 domain_limits;
 	struct senderlimitlist	 sender_limits;
+	int			 tls_policy;		/* default for every domain */
+	struct tlspolicylist	 tls_policies;		/* tls policy domain */
 
 	struct eventslist	 events;
 	struct dkimlist		 dkims;
@@ -353,6 +376,9 @@ const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
 /* redis://[user:password@]address[:port][/db] into cc (redis, host, port, db, user, password) */
 const char	*config_check_redis(const char *, struct cluster_conf *cc);
+int		 config_tls_policy(const char *);	/* name -> enum tls_policy, -1 */
+const char	*config_tls_policy_name(int);
+int		 config_tls_policy_for(const struct config *, const char *domain);
 /* the URL with its password and query values as "*", for display */
 void		 config_url_public(const char *, char *, size_t);
 int		 config_check_domain(const char *);		/* -1 if not a domain name */

@@ -200,6 +200,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 	const struct netaddr		*n;
 	const struct domain_limit	*d;
 	const struct sender_limit	*s;
+	const struct tls_policy_domain	*t;
 	json_t				*a, *e;
 	char				 via[MH_URL_MAX];
 
@@ -231,6 +232,15 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 		append(a, e);
 	}
 	jset(o, "domain_limits", a);
+	jstr(o, "tls_policy", config_tls_policy_name(c->tls_policy));
+	a = newarr();
+	TAILQ_FOREACH(t, &c->tls_policies, entry) {
+		e = newobj();
+		jstr(e, "domain", t->domain);
+		jstr(e, "policy", config_tls_policy_name(t->policy));
+		append(a, e);
+	}
+	jset(o, "tls_policies", a);
 	a = newarr();
 	TAILQ_FOREACH(s, &c->sender_limits, entry) {
 		e = newobj();
@@ -337,6 +347,9 @@ config_to_json(const struct config *c, int flags)
 	jstr(o, "postmaster", c->postmaster);
 	jstr(o, "resolver", c->resolver);
 	jint(o, "resolver_port", c->resolver_port);
+	jstr(o, "dnssec_anchor", c->dnssec_anchor);
+	jdata(o, "dnssec_anchor_data", c->dnssec_anchor_data,
+	    c->dnssec_anchor_len);
 	jstr(o, "spool", c->spool);
 	jstr(o, "control", c->control);
 	jstr(o, "credentials", c->credentials);
@@ -629,6 +642,30 @@ route_from_json(struct config *c, const json_t *o)
 }
 
 static int
+tls_policies_from_json(struct config *c, const json_t *o)
+{
+	const json_t			*a, *v;
+	struct tls_policy_domain	*t;
+	size_t				 i;
+	char				 name[32];
+
+	if (gstr(o, "tls_policy", name, sizeof(name), 0) == -1 ||
+	    (c->tls_policy = config_tls_policy(name)) == -1 ||
+	    (a = garr(o, "tls_policies", 0)) == NULL)
+		return (-1);
+	json_array_foreach(a, i, v) {
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			return (-1);
+		TAILQ_INSERT_TAIL(&c->tls_policies, t, entry);
+		if (gstr(v, "domain", t->domain, sizeof(t->domain), 0) == -1 ||
+		    gstr(v, "policy", name, sizeof(name), 0) == -1 ||
+		    (t->policy = config_tls_policy(name)) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+static int
 relay_from_json(struct config *c, const json_t *o)
 {
 	const json_t		*a, *v;
@@ -670,7 +707,8 @@ relay_from_json(struct config *c, const json_t *o)
 		    gbool(v, "tls_verify", &d->tls_verify) == -1)
 			return (-1);
 	}
-	if ((a = garr(o, "sender_limits", 0)) == NULL)
+	if (tls_policies_from_json(c, o) == -1 ||
+	    (a = garr(o, "sender_limits", 0)) == NULL)
 		return (-1);
 	json_array_foreach(a, i, v) {
 		if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -821,6 +859,10 @@ scalars_from_json(struct config *c, const json_t *o)
 	    &c->credentials_len) == -1 ||
 	    gdata(o, "cabundle_data", &c->cabundle_data,
 	    &c->cabundle_len) == -1 ||
+	    gstr(o, "dnssec_anchor", c->dnssec_anchor,
+	    sizeof(c->dnssec_anchor), 1) == -1 ||
+	    gdata(o, "dnssec_anchor_data", &c->dnssec_anchor_data,
+	    &c->dnssec_anchor_len) == -1 ||
 	    gbool(o, "allow_private", &c->allow_private) == -1 ||
 	    gbool(o, "spf_reject_fail", &c->spf_reject_fail) == -1)
 		return (-1);

@@ -51,6 +51,7 @@ TAILQ_HEAD(dns_qlist, dns_q);
 struct dns_host {
 	int			 pending;
 	int			 st[2];
+	int			 sec[2];
 	struct dns_addrs	 part[2];	/* A, AAAA */
 	struct dns_addrs	 out;
 	dns_addrs_cb		 cb;
@@ -86,6 +87,47 @@ static void	dns_init_cb(void *, int, void *, int, int, char *, int);
 int
 dns_init(struct event_base *base, const char *resolver, int port)
 {
+	return (dns_init_dnssec(base, resolver, port, NULL));
+}
+
+/* each non-comment line of the anchor file is one DS or DNSKEY record */
+static int
+dns_add_anchors(const char *anchors)
+{
+	const char	*p, *e;
+	char		 line[4096];
+	size_t		 len, n = 0;
+	int		 r;
+
+	for (p = anchors; *p != '\0'; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, "\n");
+		len = e - p;
+		if (len >= sizeof(line)) {
+			log_warnx("dns: trust anchor line too long");
+			return (-1);
+		}
+		memcpy(line, p, len);
+		line[len] = '\0';
+		line[strcspn(line, ";")] = '\0';
+		if (line[strspn(line, " \t\r")] == '\0')
+			continue;
+		if ((r = ub_ctx_add_ta(dns_ctx, line)) != 0) {
+			log_warnx("dns: trust anchor: %s", ub_strerror(r));
+			return (-1);
+		}
+		n++;
+	}
+	if (n == 0) {
+		log_warnx("dns: no trust anchor in the anchor file");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+dns_init_dnssec(struct event_base *base, const char *resolver, int port,
+    const char *anchors)
+{
 	char	 fwd[128];
 	int	 r, aid;
 
@@ -114,6 +156,8 @@ dns_init(struct event_base *base, const char *resolver, int port)
 	}
 	if (strchr(resolver, ':') == NULL)
 		(void)ub_ctx_set_option(dns_ctx, "do-ip6:", "no");
+	if (anchors != NULL && dns_add_anchors(anchors) == -1)
+		goto bad;
 	/*
 	 * Finalize the context now, before any sandbox: a local-data name
 	 * answers at once and makes libunbound set up its worker (random
@@ -469,6 +513,7 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 	int			 j;
 
 	h->st[idx] = status;
+	h->sec[idx] = res != NULL && res->secure;
 	if (status == DNS_OK && res != NULL) {
 		for (j = 0; res->data[j] != NULL &&
 		    h->part[idx].n < DNS_MAX_ADDRS; j++) {
@@ -491,6 +536,7 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 	for (idx = 0; idx < 2; idx++)
 		for (i = 0; i < h->part[idx].n && h->out.n < DNS_MAX_ADDRS; i++)
 			h->out.ss[h->out.n++] = h->part[idx].ss[i];
+	h->out.secure = h->sec[0] && h->sec[1];
 	if (h->out.n > 0)
 		h->out.status = DNS_OK;
 	else if (h->st[0] == DNS_NXDOMAIN || h->st[1] == DNS_NXDOMAIN)
@@ -593,6 +639,7 @@ dns_mx_result(int status, struct ub_result *res, void *arg)
 
 	memset(&out, 0, sizeof(out));
 	out.status = status;
+	out.secure = res != NULL && res->secure;
 	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
 		if (res->len[i] < 3)
 			continue;
@@ -651,6 +698,61 @@ dns_resolve_mx(const char *domain, dns_mx_cb cb, void *arg)
 	m->arg = arg;
 	if (dns_query(domain, ns_t_mx, dns_mx_result, m) == -1) {
 		free(m);
+		return (-1);
+	}
+	return (0);
+}
+
+struct dns_tlsaq {
+	dns_tlsa_cb		 cb;
+	void			*arg;
+};
+
+static void
+dns_tlsa_result(int status, struct ub_result *res, void *arg)
+{
+	struct dns_tlsaq	*q = arg;
+	struct dns_tlsalist	 out;
+	struct dns_tlsa		*t;
+	const u_char		*d;
+	size_t			 i, len;
+
+	memset(&out, 0, sizeof(out));
+	out.status = status;
+	out.secure = res != NULL && res->secure;
+	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
+		d = (const u_char *)res->data[i];
+		len = res->len[i];
+		out.nrecords++;
+		/* RFC 7672 3.1: PKIX-TA(0) and PKIX-EE(1) are unusable */
+		if (len < 3 || (d[0] != 2 && d[0] != 3) || d[1] > 1 ||
+		    !((d[2] == 1 && len == 3 + 32) ||
+		    (d[2] == 2 && len == 3 + 64)) || out.n >= DNS_MAX_TLSA)
+			continue;
+		t = &out.rr[out.n++];
+		t->usage = d[0];
+		t->selector = d[1];
+		t->mtype = d[2];
+		t->len = len - 3;
+		memcpy(t->data, d + 3, t->len);
+	}
+	q->cb(&out, q->arg);
+	free(q);
+}
+
+int
+dns_resolve_tlsa(const char *host, int port, dns_tlsa_cb cb, void *arg)
+{
+	struct dns_tlsaq	*q;
+	char			 name[NS_MAXDNAME];
+
+	if (snprintf(name, sizeof(name), "_%d._tcp.%s", port, host) >=
+	    (int)sizeof(name) || (q = calloc(1, sizeof(*q))) == NULL)
+		return (-1);
+	q->cb = cb;
+	q->arg = arg;
+	if (dns_query(name, 52, dns_tlsa_result, q) == -1) {
+		free(q);
 		return (-1);
 	}
 	return (0);

@@ -28,6 +28,7 @@ enum dns_status {
 
 struct dns_addrs {
 	int			 status;	/* enum dns_status */
+	int			 secure;	/* DNSSEC: A and AAAA validated */
 	size_t			 n;
 	struct sockaddr_storage	 ss[DNS_MAX_ADDRS];	/* port 0 */
 };
@@ -40,16 +41,40 @@ struct dns_mx {
 struct dns_mxlist {
 	int		 status;		/* enum dns_status */
 	int		 null_mx;		/* RFC 7505 "0 ." */
+	int		 secure;		/* DNSSEC validated */
 	size_t		 n;			/* sorted by preference */
 	struct dns_mx	 mx[DNS_MAX_MX];
+};
+
+#define DNS_MAX_TLSA	16
+
+/* one TLSA record (RFC 6698) that RFC 7672 lets an SMTP client use */
+struct dns_tlsa {
+	uint8_t		 usage;		/* 2 DANE-TA, 3 DANE-EE */
+	uint8_t		 selector;	/* 0 certificate, 1 SubjectPublicKeyInfo */
+	uint8_t		 mtype;		/* 1 SHA-256, 2 SHA-512 */
+	size_t		 len;
+	u_char		 data[64];
+};
+
+struct dns_tlsalist {
+	int		 status;		/* enum dns_status */
+	int		 secure;		/* DNSSEC validated */
+	size_t		 nrecords;		/* every TLSA record seen */
+	size_t		 n;			/* the usable ones */
+	struct dns_tlsa	 rr[DNS_MAX_TLSA];
 };
 
 typedef void (*dns_raw_cb)(int status, struct ub_result *, void *);
 typedef void (*dns_addrs_cb)(const struct dns_addrs *, void *);
 typedef void (*dns_mx_cb)(const struct dns_mxlist *, void *);
+typedef void (*dns_tlsa_cb)(const struct dns_tlsalist *, void *);
 
 /* resolver "127.0.0.1", port 53; before the sandbox. 0 ok, -1 error */
 int	dns_init(struct event_base *, const char *resolver, int port);
+/* the same, validating DNSSEC with the trust anchors (DS/DNSKEY lines) */
+int	dns_init_dnssec(struct event_base *, const char *resolver, int port,
+	    const char *anchors);
 void	dns_shutdown(void);
 /* raw query; the callback owns nothing: the result is freed after it */
 int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
@@ -57,5 +82,7 @@ int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
 int	dns_resolve_host(const char *name, dns_addrs_cb, void *);
 /* MX of a domain, sorted, null MX flagged */
 int	dns_resolve_mx(const char *domain, dns_mx_cb, void *);
+/* TLSA of "_25._tcp.host" (RFC 7672): the usable records, validated */
+int	dns_resolve_tlsa(const char *host, int port, dns_tlsa_cb, void *);
 
 #endif /* MH_DNS_H */

@@ -46,6 +46,9 @@ void		 parse_relay_via(struct config *, const struct pos *,
 		    const char *);
 void		 parse_tls_ciphers(struct config *, const struct pos *,
 		    const char *);
+int		 parse_tls_policy(const struct pos *, const char *);
+void		 parse_tls_policy_domain(struct config *, const struct pos *,
+		    char *, const struct pos *, const char *);
 int		 parse_utf8_valid(const char *);
 const char	*parse_fmt_time(int64_t, char *, size_t);
 const char	*parse_fmt_ms(int64_t, char *, size_t);

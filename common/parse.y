@@ -150,6 +150,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
+%token	DNSSEC POLICY TRUSTANCHOR
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
@@ -315,7 +316,7 @@ main		: HOSTNAME STRING {
 				    sizeof(conf->hostname), $2, "hostname");
 			free($2);
 		}
-		| RESOLVER STRING resolverport {
+		| RESOLVER STRING resolverport resolverdnssec {
 			struct sockaddr_storage	 ss;
 			socklen_t		 sl;
 
@@ -472,6 +473,19 @@ main		: HOSTNAME STRING {
 			parse_tls_ciphers(conf, &$<pos>3, $3);
 			free($3);
 		}
+		| TLS POLICY STRING {
+			int	 p;
+
+			if ((p = parse_tls_policy(&$<pos>3, $3)) != -1)
+				conf->tls_policy = p;
+			free($3);
+		}
+		| TLS POLICY DOMAIN STRING STRING {
+			parse_tls_policy_domain(conf, &$<pos>4, $4, &$<pos>5,
+			    $5);
+			free($4);
+			free($5);
+		}
 		| TESTING STRING {
 			testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
 			free($2);
@@ -577,6 +591,26 @@ trackopt	: URL STRING {
 
 resolverport	: /* empty */
 		| PORT port		{ conf->resolver_port = $2; }
+		;
+
+resolverdnssec	: /* empty */
+		| DNSSEC TRUSTANCHOR STRING {
+			if ($3[0] != '/')
+				perr(&$<pos>3, "trust-anchor \"%s\" is not an "
+				    "absolute path", $3);
+			else {
+				parse_copystr(&$<pos>3, conf->dnssec_anchor,
+				    sizeof(conf->dnssec_anchor), $3,
+				    "trust-anchor");
+				parse_at(&$<pos>3, conf->dnssec_anchor_at,
+				    sizeof(conf->dnssec_anchor_at));
+			}
+			free($3);
+		}
+		| DNSSEC {
+			perr(&$<pos>1, "expected trust-anchor \"FILE\" after "
+			    "dnssec");
+		}
 		;
 
 listenhead	: LISTEN ON STRING	{ listen_begin(&$<pos>1, &$<pos>3, $3); }
@@ -1015,6 +1049,7 @@ static const struct keywords keywords[] = {
 	{ "control",		CONTROL,	1 },
 	{ "credentials",	CREDENTIALS,	1 },
 	{ "dkim",		DKIM,		1 },
+	{ "dnssec",		DNSSEC,		0 },
 	{ "domain",		DOMAIN,		0 },
 	{ "dsn",		DSN,		0 },
 	{ "errors",		ERRORS,		0 },
@@ -1041,6 +1076,7 @@ static const struct keywords keywords[] = {
 	{ "opens",		OPENS,		0 },
 	{ "per",		PER,		0 },
 	{ "pki",		PKI,		1 },
+	{ "policy",		POLICY,		0 },
 	{ "port",		PORT,		0 },
 	{ "postmaster",		POSTMASTER,	1 },
 	{ "private-addresses",	PRIVADDR,	0 },
@@ -1071,6 +1107,7 @@ static const struct keywords keywords[] = {
 	{ "tls-require",	TLSREQ,		0 },
 	{ "to",			TO,		0 },
 	{ "tracking",		TRACKING,	1 },
+	{ "trust-anchor",	TRUSTANCHOR,	0 },
 	{ "unsubscribe",	UNSUBSCRIBE,	0 },
 	{ "url",		URL,		0 },
 	{ "verdicts",		VERDICTS,	0 },
@@ -1958,3 +1995,4 @@ config_parse(const char *filename)
 	}
 	return (c);
 }
+

@@ -614,3 +614,50 @@ parse_usage(const char *block, const char *w1, const char *w2)
 			return (usages[i].usage);
 	return (NULL);
 }
+
+/* dane | verify | opportunistic | none; -1 (reported) otherwise */
+int
+parse_tls_policy(const struct pos *p, const char *name)
+{
+	int	 v;
+
+	if ((v = config_tls_policy(name)) == -1) {
+		parse_error(p, "expected a tls policy: dane, verify, opportunistic "
+		    "or none, not \"%s\"", name);
+		return (-1);
+	}
+	if (v == TLSP_MTASTS) {
+		parse_error(p, "tls policy mta-sts is not supported by this version "
+		    "(use dane or verify)");
+		return (-1);
+	}
+	return (v);
+}
+
+void
+parse_tls_policy_domain(struct config *conf, const struct pos *dp,
+    char *domain,
+    const struct pos *pp, const char *name)
+{
+	struct tls_policy_domain	*t;
+	char				 what[MH_NAME_MAX + 32], *s;
+	int				 v;
+
+	if (parse_check_domain(dp, domain, "tls policy domain") == -1)
+		return;
+	for (s = domain; *s != '\0'; s++)
+		*s = tolower((unsigned char)*s);
+	snprintf(what, sizeof(what), "tls policy domain \"%s\"", domain);
+	if (parse_def(dp, "tls policy domain", domain, what) != 0 ||
+	    (v = parse_tls_policy(pp, name)) == -1)
+		return;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatal("calloc");
+	t->policy = v;
+	if (parse_copystr(dp, t->domain, sizeof(t->domain), domain,
+	    "tls policy domain") == -1) {
+		free(t);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&conf->tls_policies, t, entry);
+}

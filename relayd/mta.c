@@ -79,6 +79,14 @@ struct mconn {
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_starttls, ext_auth_plain;
 	int			 tls_done, tls_require, tls_verify, authed;
+	/* TLS policy (tls policy, DANE) */
+	int			 policy;	/* enum tls_policy of the domain */
+	int			 mx_secure;	/* MX RRset validated (DNSSEC) */
+	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
+	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
+	int			 dane;		/* this attempt: DANE applies */
+	char			 tls_spki[65];	/* hex SHA-256 of the peer key */
+	int			 tls_verified;
 	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;
 	/* reply accumulation */
@@ -304,6 +312,8 @@ send_line(struct mconn *c, const char *fmt, ...)
 static void
 conn_free(struct mconn *c)
 {
+	size_t	 i;
+
 	conn_undirty(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	if (c->evr)
@@ -323,6 +333,8 @@ conn_free(struct mconn *c)
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	free(c->accepted);
+	for (i = 0; i < DNS_MAX_MX; i++)
+		free(c->tlsa[i]);
 	sched_conn_closed(c->domain);
 	free(c);
 }
@@ -349,6 +361,8 @@ conn_close_sock(struct mconn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->tls_done = c->authed = c->greeted = 0;
+	c->dane = c->tls_verified = 0;
+	c->tls_spki[0] = '\0';
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
 	c->ext_starttls = c->ext_auth_plain = 0;
 	c->rcode = 0;
@@ -420,6 +434,29 @@ conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
 
 /* DNS */
 
+static void	host_done(struct mconn *);
+
+/*
+ * RFC 7672 2.2: a host's TLSA records count only when its MX and address
+ * records were validated; a failed lookup makes the host unusable (never
+ * a reason to go on without TLS).
+ */
+static void
+tlsa_cb(const struct dns_tlsalist *tl, void *arg)
+{
+	struct mconn	*c = arg;
+
+	c->dns_pending = 0;
+	if (tl->status == DNS_OK && tl->secure) {
+		if ((c->tlsa[c->hcur] = malloc(sizeof(*tl))) == NULL)
+			fatal("malloc");
+		*c->tlsa[c->hcur] = *tl;
+	} else if (tl->status != DNS_OK && tl->status != DNS_NXDOMAIN &&
+	    tl->status != DNS_NODATA)
+		c->tlsa_fail[c->hcur] = 1;
+	host_done(c);
+}
+
 static void
 addrs_cb(const struct dns_addrs *a, void *arg)
 {
@@ -441,6 +478,21 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 			continue;
 		c->addr_host[c->naddrs++] = c->hcur;
 	}
+	if (a->status == DNS_OK && a->secure && c->mx_secure &&
+	    c->policy == TLSP_DANE && via_host[0] == '\0') {
+		c->dns_pending = 1;
+		if (dns_resolve_tlsa(c->hosts[c->hcur], 25, tlsa_cb, c) == 0)
+			return;
+		c->dns_pending = 0;
+		c->tlsa_fail[c->hcur] = 1;
+	}
+	host_done(c);
+}
+
+/* the next host's addresses, or connect when every host is known */
+static void
+host_done(struct mconn *c)
+{
 	c->hcur++;
 	if (c->hcur < c->nhosts && c->naddrs < MAX_ADDRS) {
 		c->dns_pending = 1;
@@ -477,6 +529,7 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 	size_t		 i;
 
 	c->dns_pending = 0;
+	c->mx_secure = mx->secure;
 	if (mx->null_mx) {
 		job_fail_all(c, EV_BOUNCE, 556, "5.1.10",
 		    "domain does not accept mail (null MX)", "dns");
@@ -538,6 +591,7 @@ mta_start(struct rjob *j)
 				c->tls_verify = l->tls_verify;
 			}
 	}
+	c->policy = config_tls_policy_for(relay_conf, c->domain);
 	c->state = M_DNS;
 	set_timeout(c, relay_command_timeout);
 	if (via_host[0] != '\0') {
@@ -561,9 +615,18 @@ conn_next_addr(struct mconn *c)
 {
 	struct sockaddr_storage	*ss;
 	char			 host[64];
+	size_t			 h;
 
 	for (; c->acur < c->naddrs; c->acur++) {
 		ss = &c->addrs[c->acur];
+		h = c->addr_host[c->acur];
+		if (c->tlsa_fail[h]) {
+			snprintf(c->lasterr, sizeof(c->lasterr), "DANE: TLSA "
+			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
+			continue;
+		}
+		/* records but none usable: TLS all the same (RFC 7672 2.2) */
+		c->dane = c->tlsa[h] != NULL;
 		if ((c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0)) == -1)
 			continue;
@@ -756,11 +819,48 @@ body_start(struct mconn *c)
 	body_fill(c);
 }
 
+/* no plain text for this attempt: DANE, tls policy verify, limit ... tls */
+static int
+tls_mandatory(const struct mconn *c)
+{
+	return (c->tls_require || c->tls_verify || c->dane ||
+	    c->policy == TLSP_VERIFY);
+}
+
+/* the certificate is checked against the CA bundle (DANE does its own) */
+static int
+tls_pkix(const struct mconn *c)
+{
+	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY));
+}
+
+/* after the handshake: DANE's verdict, the key for the event; -1 refused */
+static int
+tls_check_peer(struct mconn *c)
+{
+	size_t	 h = c->addr_host[c->acur];
+
+	if (!c->dane || c->tlsa[h]->n == 0) {
+		(void)dane_check(c->tls, NULL, c->hosts[h], c->tls_spki,
+		    sizeof(c->tls_spki));
+		c->tls_verified = tls_pkix(c);
+		return (0);
+	}
+	if (!dane_check(c->tls, c->tlsa[h], c->hosts[h], c->tls_spki,
+	    sizeof(c->tls_spki))) {
+		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
+		    "none of its TLSA records", c->hosts[h]);
+		return (-1);
+	}
+	c->tls_verified = 1;
+	return (0);
+}
+
 static void
 do_tls(struct mconn *c)
 {
 	if ((c->tls = tls_client()) == NULL ||
-	    tls_configure(c->tls, c->tls_verify ? tlscfg_verify :
+	    tls_configure(c->tls, tls_pkix(c) ? tlscfg_verify :
 	    tlscfg_noverify) == -1 ||
 	    tls_connect_socket(c->tls, c->fd,
 	    c->hosts[c->addr_host[c->acur]]) == -1) {
@@ -788,12 +888,13 @@ after_ehlo(struct mconn *c)
 	char	 raw[600], b64[820];
 	int	 n;
 
-	if (!c->tls_done && c->ext_starttls) {
+	if (!c->tls_done && c->ext_starttls && (c->policy != TLSP_NONE ||
+	    tls_mandatory(c))) {
 		c->state = M_STARTTLS;
 		send_line(c, "STARTTLS");
 		return;
 	}
-	if (!c->tls_done && (c->tls_require || c->tls_verify)) {
+	if (!c->tls_done && tls_mandatory(c)) {
 		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
 		return;
 	}
@@ -989,7 +1090,7 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_STARTTLS:
 		if (code != 220) {
-			if (c->tls_require || c->tls_verify)
+			if (tls_mandatory(c))
 				conn_retry_next(c, code, "STARTTLS: %d %s",
 				    code, text);
 			else {
@@ -1205,6 +1306,8 @@ conn_io(int fd, short ev, void *arg)
 			return;
 		}
 		c->tls_done = 1;
+		if (tls_check_peer(c) == -1)
+			return;
 		if (c->greeted)
 			send_ehlo(c);
 		else {

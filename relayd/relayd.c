@@ -304,7 +304,8 @@ relayd_preinit(const struct config *conf)
 {
 	if (tls_init() == -1)
 		fatalx("tls_init");
-	if (dns_init(proc_base, conf->resolver, conf->resolver_port) == -1)
+	if (dns_init_dnssec(proc_base, conf->resolver, conf->resolver_port,
+	    conf->dnssec_anchor_data) == -1)
 		fatalx("dns_init");
 }
 

@@ -122,6 +122,12 @@ void	 dkim_held_events(struct rmsg *, const char *why);
 int	 dkim_from_domain(const char *, size_t, char *, size_t);
 int	 dkim_sig_lines_ok(const char *, size_t);
 
+/* dane.c */
+struct tls;
+struct dns_tlsalist;
+int	 dane_check(struct tls *, const struct dns_tlsalist *, const char *host,
+	    char *spki, size_t spkilen);
+
 /* mta.c */
 int	 mta_init(void);
 void	 mta_shutdown(void);

@@ -1,0 +1,147 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * DANE for SMTP (RFC 7672, RFC 6698): does the chain a server presented
+ * match one of its DNSSEC-validated TLSA records?  libtls hands us the
+ * chain as PEM; OpenSSL decodes it, hashes the certificate or its
+ * SubjectPublicKeyInfo, and, for DANE-TA(2), builds the chain from the
+ * leaf to the matched trust anchor and checks the MX host name.
+ */
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <tls.h>
+
+#include "dns.h"
+#include "relayd.h"
+
+/* DER of the certificate (selector 0) or its public key (selector 1) */
+static int
+dane_digest(X509 *x, int selector, int mtype, u_char *md, unsigned int *mdlen)
+{
+	u_char		*der = NULL;
+	int		 len, ok;
+
+	if (selector == 0)
+		len = i2d_X509(x, &der);
+	else
+		len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (len <= 0)
+		return (-1);
+	ok = EVP_Digest(der, len, md, mdlen, mtype == 2 ? EVP_sha512() :
+	    EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	return (ok == 1 ? 0 : -1);
+}
+
+static int
+dane_match(X509 *x, const struct dns_tlsa *t)
+{
+	u_char		 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen;
+
+	if (dane_digest(x, t->selector, t->mtype, md, &mdlen) == -1)
+		return (0);
+	return (mdlen == t->len && memcmp(md, t->data, mdlen) == 0);
+}
+
+/* DANE-TA(2): the chain from the leaf ends at ta, and names the host */
+static int
+dane_ta_chain(X509 *leaf, STACK_OF(X509) *chain, X509 *ta, const char *host)
+{
+	X509_STORE	*store;
+	X509_STORE_CTX	*ctx = NULL;
+	int		 ok = 0;
+
+	if ((store = X509_STORE_new()) == NULL ||
+	    X509_STORE_add_cert(store, ta) != 1 ||
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, store, leaf, chain) != 1)
+		goto done;
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+	if (X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), host,
+	    0) != 1)
+		goto done;
+	ok = X509_verify_cert(ctx) == 1;
+ done:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return (ok);
+}
+
+static STACK_OF(X509) *
+dane_chain(struct tls *tls)
+{
+	STACK_OF(X509)	*chain;
+	const uint8_t	*pem;
+	size_t		 len;
+	BIO		*bio;
+	X509		*x;
+
+	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL || len == 0 ||
+	    len > INT_MAX || (bio = BIO_new_mem_buf(pem, len)) == NULL)
+		return (NULL);
+	if ((chain = sk_X509_new_null()) == NULL) {
+		BIO_free(bio);
+		return (NULL);
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(chain, x) == 0) {
+			X509_free(x);
+			break;
+		}
+	BIO_free(bio);
+	if (sk_X509_num(chain) == 0) {
+		sk_X509_free(chain);
+		return (NULL);
+	}
+	return (chain);
+}
+
+/*
+ * The hex SHA-256 of the leaf's SubjectPublicKeyInfo (for the event) and,
+ * when tl is not NULL, whether a usable TLSA record matches: 1 yes, 0 no.
+ */
+int
+dane_check(struct tls *tls, const struct dns_tlsalist *tl, const char *host,
+    char *spki, size_t spkilen)
+{
+	STACK_OF(X509)	*chain;
+	X509		*leaf;
+	u_char		 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen, k;
+	size_t		 i;
+	int		 j, ok = 0;
+
+	if (spkilen > 0)
+		spki[0] = '\0';
+	if ((chain = dane_chain(tls)) == NULL)
+		return (0);
+	leaf = sk_X509_value(chain, 0);
+	if (spkilen >= 65 && dane_digest(leaf, 1, 1, md, &mdlen) == 0)
+		for (k = 0; k < mdlen && k < 32; k++)
+			snprintf(spki + 2 * k, 3, "%02x", md[k]);
+	for (i = 0; tl != NULL && i < tl->n && !ok; i++) {
+		if (tl->rr[i].usage == 3) {
+			/* DANE-EE: the key itself; no name, no dates */
+			ok = dane_match(leaf, &tl->rr[i]);
+			continue;
+		}
+		for (j = 0; j < sk_X509_num(chain) && !ok; j++)
+			if (dane_match(sk_X509_value(chain, j), &tl->rr[i]))
+				ok = dane_ta_chain(leaf, chain,
+				    sk_X509_value(chain, j), host);
+	}
+	sk_X509_pop_free(chain, X509_free);
+	return (ok);
+}
