@@ -49,6 +49,16 @@ class Tap:
         sys.exit(1 if self.failed else 0)
 
 
+def stop_process(p, timeout=5):
+    """SIGTERM, then SIGKILL after timeout seconds; waits for the end."""
+    p.terminate()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def free_port():
     """A port free for both UDP and TCP on 127.0.0.1."""
     for _ in range(50):

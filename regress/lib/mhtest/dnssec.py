@@ -20,8 +20,8 @@ import subprocess
 import tempfile
 import time
 
-from mhtest import free_port
-from mhtest.dnsserver import _query, _quote
+from mhtest import free_port, stop_process
+from mhtest.dnsserver import DNSServer, _query, _quote
 
 
 def _run(cmd, cwd):
@@ -29,7 +29,9 @@ def _run(cmd, cwd):
                           text=True).stdout
 
 
-class SignedDNS:
+class SignedDNS(DNSServer):
+    """DNSServer's interface (addr, port, resolver, with-statement)."""
+
     def __init__(self, signed, unsigned=None, tamper=None):
         self.signed = dict(signed)
         self.unsigned = dict(unsigned or {})
@@ -171,19 +173,8 @@ class SignedDNS:
 
     def stop(self):
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p)
         self.procs = []
         if self.dir is not None and not os.environ.get("MH_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        self.dir = None

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from mhtest import announce_port, free_port  # noqa: F401 (callers import it from here)
+from mhtest import announce_port, free_port, stop_process  # noqa: F401 (callers import it from here)
 
 
 def _query(port, name, qtype=1, timeout=0.5):
@@ -152,12 +152,7 @@ class DNSServer:
 
     def stop(self):
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             self.proc = None
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
