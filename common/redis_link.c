@@ -57,6 +57,7 @@ static struct {
 	char			 refusal[128];	/* the last error reply */
 	char			 version[32];
 	time_t			 since;
+	time_t			 configured;
 	int			 nodes;
 	json_t			*seen;		/* [{node, last_beat}] */
 	unsigned long long	 links, drops, fallbacks;
@@ -452,6 +453,7 @@ redis_link_configure(struct event_base *base, const struct config *c,
 		return;
 	redis_link_shutdown();
 	rl.conf = *cc;
+	rl.configured = time(NULL);
 	rl.state = LINK_DOWN;
 	rl.backoff = 0;
 	event_active(rl.retry, EV_TIMEOUT, 0);
@@ -479,6 +481,13 @@ int
 redis_link_up(void)
 {
 	return (rl.state == LINK_UP);
+}
+
+int
+redis_link_settling(void)
+{
+	return (rl.state != LINK_OFF && rl.state != LINK_UP &&
+	    rl.links == 0 && time(NULL) - rl.configured < 5);
 }
 
 const char *

@@ -35,6 +35,8 @@ void		 redis_link_configure(struct event_base *,
 void		 redis_link_shutdown(void);
 int		 redis_link_enabled(void);	/* a cluster block */
 int		 redis_link_up(void);
+/* configured, not linked yet, for less than 5 s: worth waiting for */
+int		 redis_link_settling(void);
 const char	*redis_link_node(void);
 int		 redis_link_nodes(void);	/* seen lately, at least 1 */
 /* -1 (fn not called) when the link is down */

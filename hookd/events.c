@@ -70,6 +70,7 @@ TAILQ_HEAD(evitemlist, evitem);
 
 struct evbatch {
 	char			 id[EVENT_ID_LEN];
+	int			 asked;		/* the cluster was asked */
 	char			 name[80];	/* "" for a single event */
 	json_t			*records;	/* array of event records */
 	struct evitem		*item;		/* single event: the item */
@@ -95,6 +96,7 @@ struct endpoint {
 	struct evbatch		*cur;		/* being sent / retried */
 	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
 	struct http_call	*call;
+	int			 asking;	/* the cluster: delivered yet? */
 	struct event		*timer;
 	int			 timer_backoff;	/* timer is a retry wait */
 
@@ -135,6 +137,8 @@ static void	ep_kick(struct endpoint *);
 static void	ep_arm(struct endpoint *, long, int);
 static void	ep_timer(int, short, void *);
 static void	ep_done(const struct http_response *, void *);
+static void	ep_checked(void *, const char *);
+static void	ep_delivered(struct endpoint *);
 
 /* --- files ------------------------------------------------------------ */
 
@@ -1043,7 +1047,8 @@ ep_kick(struct endpoint *ep)
 	long		 waited;
 	int		 force = 0;
 
-	if (!ep->configured || ep->disabled || ep->call != NULL)
+	if (!ep->configured || ep->disabled || ep->call != NULL ||
+	    ep->asking)
 		return;
 	if (evtimer_pending(ep->timer, NULL)) {
 		/* a batch wait ends early once the batch is full */
@@ -1066,6 +1071,48 @@ ep_kick(struct endpoint *ep)
 		}
 		if ((ep->cur = ep_next(ep, force)) == NULL)
 			return;
+	}
+	if (!ep->cur->asked) {
+		switch (delivered_check(ep->key, ep->cur->records, ep_checked,
+		    ep)) {
+		case 0:
+			ep->cur->asked = 1;
+			ep->asking = 1;
+			return;
+		case 1:
+			ep_arm(ep, 200, 0);
+			return;
+		default:
+			ep->cur->asked = 1;
+			break;
+		}
+	}
+	ep_send(ep);
+}
+
+/* what another node delivered is left out; nothing left, nothing sent */
+static void
+ep_checked(void *arg, const char *seen)
+{
+	struct endpoint	*ep = arg;
+	struct evbatch	*b = ep->cur;
+	size_t		 i, n, left;
+
+	ep->asking = 0;
+	if (seen != NULL) {
+		n = json_array_size(b->records);
+		for (i = n; i-- > 0; )
+			if (seen[i])
+				json_array_remove(b->records, i);
+		if ((left = json_array_size(b->records)) < n)
+			log_info("events: %s: %s: %zu of %zu events delivered "
+			    "by the cluster already, not sent again", ep->url,
+			    b->id, n - left, n);
+		if (left == 0) {
+			ep_delivered(ep);
+			ep_kick(ep);
+			return;
+		}
 	}
 	ep_send(ep);
 }
@@ -1106,6 +1153,7 @@ ep_done(const struct http_response *res, void *arg)
 	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
 		log_debug("events: %s: %s delivered (%ld)", ep->url,
 		    ep->cur->id, res->status);
+		delivered_mark(ep->key, ep->cur->records);
 		ep_delivered(ep);
 		ep_kick(ep);
 		return;

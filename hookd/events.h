@@ -66,4 +66,15 @@ void	 events_set_monitor(void (*)(const json_t *));
 void	 events_set_retry(long base_ms, long cap_ms);
 void	 events_shutdown(void);
 
+/*
+ * delivered.c: events a node of the cluster delivered already.  check:
+ * -1 without the link (send as is), 1 while the link is being made (ask
+ * again soon), else 0 and fn(arg, seen) later, seen[i] 1 for each record
+ * delivered (seen NULL: unknown, send as is).
+ */
+typedef void	(*delivered_fn)(void *arg, const char *seen);
+int	 delivered_check(const char *epkey, const json_t *records,
+	    delivered_fn, void *arg);
+void	 delivered_mark(const char *epkey, const json_t *records);
+
 #endif /* MH_HOOKD_EVENTS_H */

@@ -20,6 +20,7 @@
 #include "gsync.h"
 #include "http.h"
 #include "log.h"
+#include "redis_link.h"
 #include "events.h"
 #include "hookd.h"
 #include "mime.h"
@@ -129,6 +130,9 @@ hookd_monitor(const json_t *ev)
 	child_monitor(ev);
 }
 
+/* hookd asks the cluster only which events were delivered (delivered.c) */
+static const struct redis_hooks	 hookd_cluster;
+
 static void
 hookd_configure(struct config *conf)
 {
@@ -139,6 +143,7 @@ hookd_configure(struct config *conf)
 		log_warnx("hookd: no verdict key: messages from smtpd are "
 		    "refused");
 	verdict_configure(conf->hostname);
+	redis_link_configure(proc_base, conf, &hookd_cluster);
 	if (hookd_started) {
 		events_configure(conf);
 		return;
