@@ -25,10 +25,15 @@
  * the filter go back to bytes it read while evhttp was answering
  * (pipelined requests): the kick hands them on too.
  *
- * Limits: a request line or headers over evhttp's cap get its 413 and the
- * connection closes; below that, a URI over WEB_URI_MAX gets 414 and
- * headers over WEB_HEADERS_MAX get 431 (server_check_limits), bodies over
- * WEB_BODY_MAX 413.
+ * Limits: a URI over WEB_URI_MAX gets 414 and headers over
+ * WEB_HEADERS_MAX get 431 (server_check_limits), bodies over WEB_BODY_MAX
+ * 413.  A head that does not end within WEB_HEAD_HARD_MAX bytes never
+ * reaches evhttp's own cap (twice that), whose answer would be a bare
+ * 400: while a head is awaited the filter counts its bytes up to the
+ * blank line that ends it (head_scan, no parsing: evhttp does that) and
+ * answers 414 if the request line alone is over the cap, 431 otherwise,
+ * then closes (head_refuse).  Bytes that evhttp holds for a pipelined
+ * request are counted when the request before it is answered.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -64,6 +69,13 @@ struct web_conn {
 	struct event		*kick;		/* move evhttp's output on */
 	int			 owed;		/* evhttp awaits "written" */
 	int			 fd;		/* -1 until the first bytes */
+	/* the head being awaited (head_scan) */
+	int			 in_head;	/* counting: no blank line yet */
+	int			 refused;	/* 414/431 sent: closing */
+	size_t			 head_len;	/* its bytes so far */
+	size_t			 line_len;	/* bytes of its current line */
+	size_t			 lines;		/* complete lines */
+	char			 last;		/* its last byte */
 	/* the filter's callbacks on the socket, which we wrap */
 	bufferevent_data_cb	 ur, uw;
 	bufferevent_event_cb	 ue;
@@ -73,7 +85,8 @@ struct web_conn {
 static struct event_base	 *srv_base;
 static struct web_conn		**conn_by_fd;
 static size_t			  conn_max;
-static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors;
+static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors,
+				  n_refused;
 
 void
 server_init(struct event_base *base)
@@ -136,6 +149,109 @@ conn_seen(struct web_conn *c)
 		conn_by_fd[c->fd] = c;
 }
 
+static void
+head_reset(struct web_conn *c)
+{
+	c->in_head = 1;
+	c->head_len = c->line_len = c->lines = 0;
+	c->last = '\0';
+}
+
+/*
+ * Count n more bytes of the head being awaited: 0 while it may go on,
+ * else the status it gets (414: the request line alone is over the cap,
+ * 431: the header fields are).  A line that is empty or "\r" ends it.
+ */
+static int
+head_scan(struct web_conn *c, const char *p, size_t n)
+{
+	const char	*lf, *end = p + n;
+	size_t		 k;
+
+	while (c->in_head && p < end) {
+		if ((lf = memchr(p, '\n', end - p)) == NULL)
+			k = end - p;
+		else
+			k = lf - p;
+		c->head_len += k;
+		c->line_len += k;
+		if (k > 0)
+			c->last = p[k - 1];
+		if (c->head_len > WEB_HEAD_HARD_MAX)
+			return (c->lines == 0 ? 414 : 431);
+		if (lf == NULL)
+			break;
+		c->head_len++;
+		if (c->lines > 0 && (c->line_len == 0 ||
+		    (c->line_len == 1 && c->last == '\r')))
+			c->in_head = 0;
+		c->lines++;
+		c->line_len = 0;
+		c->last = '\n';
+		p = lf + 1;
+	}
+	return (0);
+}
+
+/* the same over what an evbuffer holds */
+static int
+head_scan_buf(struct web_conn *c, struct evbuffer *b)
+{
+	struct evbuffer_iovec	 v[8];
+	struct evbuffer_ptr	 at;
+	int			 i, n, st;
+
+	if (evbuffer_ptr_set(b, &at, 0, EVBUFFER_PTR_SET) == -1)
+		return (0);
+	while (c->in_head) {
+		if ((n = evbuffer_peek(b, -1, &at, v, 8)) <= 0)
+			break;
+		for (i = 0; i < n && i < 8; i++)
+			if ((st = head_scan(c, v[i].iov_base,
+			    v[i].iov_len)) != 0)
+				return (st);
+		if (n <= 8)
+			break;
+		for (i = 0; i < 8; i++)
+			if (evbuffer_ptr_set(b, &at, v[i].iov_len,
+			    EVBUFFER_PTR_ADD) == -1)
+				return (0);
+	}
+	return (0);
+}
+
+/*
+ * A head over the cap: the status straight to the socket (through TLS
+ * on https), nothing more to evhttp; the connection closes once the
+ * answer is out (under_write) or at the head deadline.
+ */
+static void
+head_refuse(struct web_conn *c, int status)
+{
+	const char	*reason = status == 414 ? "URI Too Long" :
+			    "Request Header Fields Too Large";
+	char		 msg[256];
+	int		 len;
+
+	c->refused = 1;
+	c->in_head = 0;
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	    status, reason, strlen(reason) + 1, reason);
+	if (c->tls == NULL)
+		evbuffer_add(bufferevent_get_output(c->under), msg, len);
+	else if (tls_write(c->tls, msg, len) != len)
+		log_debug("webd: connection %d: tls: %s", c->fd,
+		    tls_error(c->tls));
+	log_debug("webd: connection %d: head over %d bytes: %d", c->fd,
+	    WEB_HEAD_HARD_MAX, status);
+	n_refused++;
+	bufferevent_enable(c->under, EV_WRITE);
+}
+
 /* libtls reads ciphertext from the socket's input buffer */
 static ssize_t
 tls_rcb(struct tls *ctx, void *buf, size_t len, void *arg)
@@ -169,12 +285,21 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	struct web_conn	*c = arg;
 	char		 buf[16384];
 	ssize_t		 n;
-	int		 got = 0;
+	int		 got = 0, st;
 
 	conn_seen(c);
+	if (c->refused) {
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return (BEV_NEED_MORE);
+	}
 	if (c->tls == NULL) {
 		if (evbuffer_get_length(src) == 0)
 			return (BEV_NEED_MORE);
+		if ((st = head_scan_buf(c, src)) != 0) {
+			head_refuse(c, st);
+			evbuffer_drain(src, evbuffer_get_length(src));
+			return (BEV_NEED_MORE);
+		}
 		evbuffer_add_buffer(dst, src);
 		return (BEV_OK);
 	}
@@ -189,6 +314,10 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		}
 		if (n == 0)
 			break;
+		if ((st = head_scan(c, buf, n)) != 0) {
+			head_refuse(c, st);
+			return (BEV_NEED_MORE);
+		}
 		evbuffer_add(dst, buf, n);
 		got = 1;
 	}
@@ -274,6 +403,16 @@ under_write(struct bufferevent *bev, void *arg)
 {
 	struct web_conn	*c = arg;
 
+	if (c->refused) {
+		/* the 414/431 is out: evhttp closes it as on a timeout */
+		if (c->refused == 1 &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+			c->refused = 2;
+			bufferevent_trigger_event(c->bev,
+			    BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+		}
+		return;
+	}
 	c->uw(bev, c->uarg);
 	if (c->owed && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
@@ -313,6 +452,7 @@ conn_new(struct event_base *base, void *arg)
 		fatalx("webd: evbuffer_add_cb");
 	n_conns++;
 	n_open++;
+	head_reset(c);
 	deadline_arm(c);
 	return (c->bev);
 }
@@ -333,14 +473,22 @@ conn_of(struct evhttp_request *req)
 	return (c != NULL && c->bev == bev ? c : NULL);
 }
 
-/* the answer went out: the next request head has a deadline again */
+/*
+ * The answer went out: the next request head has a deadline again, and
+ * is counted from what evhttp already holds of it (pipelined).
+ */
 static void
 request_done(struct evhttp_request *req, void *arg)
 {
 	struct web_conn	*c;
+	int		 st;
 
-	if ((c = conn_of(req)) != NULL)
-		deadline_arm(c);
+	if ((c = conn_of(req)) == NULL)
+		return;
+	deadline_arm(c);
+	head_reset(c);
+	if ((st = head_scan_buf(c, bufferevent_get_input(c->bev))) != 0)
+		head_refuse(c, st);
 }
 
 int
@@ -418,7 +566,8 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 		fatalx("webd: evhttp_new");
 	if (pki != NULL)
 		l->tls = server_tls(pki);
-	evhttp_set_max_headers_size(l->http, WEB_HEAD_HARD_MAX);
+	/* head_scan answers first: evhttp's bare 400 is a backstop */
+	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
 	evhttp_set_max_body_size(l->http, WEB_BODY_MAX);
 	evhttp_set_timeout(l->http, WEB_WRITE_TIMEOUT);
 	/* every method reaches track_request, which answers 405 */
@@ -442,4 +591,5 @@ server_stats(json_t *o)
 	json_object_set_new(o, "open_connections", json_integer(n_open));
 	json_object_set_new(o, "head_timeouts", json_integer(n_timeouts));
 	json_object_set_new(o, "tls_errors", json_integer(n_tls_errors));
+	json_object_set_new(o, "heads_refused", json_integer(n_refused));
 }

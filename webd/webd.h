@@ -25,7 +25,7 @@
 /* request limits (server.c) */
 #define WEB_URI_MAX		4096	/* longer: 414 */
 #define WEB_HEADERS_MAX		8192	/* more header bytes: 431 */
-#define WEB_HEAD_HARD_MAX	16384	/* evhttp's own cap: 413 and close */
+#define WEB_HEAD_HARD_MAX	16384	/* a longer head: 414 or 431, closed */
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
 #define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
 #define WEB_WRITE_TIMEOUT	30
