@@ -397,7 +397,8 @@ void		 config_headers_free(struct headerlist *);
 #define CONF_ROUTE_SECRETS	0x08	/* route webhook signing secrets */
 #define CONF_EVENT_SECRETS	0x10	/* events block secrets and header values */
 #define CONF_RELAY_AUTH		0x20	/* relay via user:password */
-#define CONF_SECRETS		0x3f	/* all of the above (tests, fuzzing) */
+/* the six above, none of the keys below (tests, fuzzing) */
+#define CONF_SECRETS		0x3f
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 #define CONF_VERDICT_KEY	0x80	/* the key of sealed verdicts (seal.h) */
 #define CONF_CLUSTER_AUTH	0x100	/* the cluster's Redis password */

@@ -125,15 +125,6 @@ signer_preinit(const struct config *conf)
 	signer_init();
 }
 
-static const char *
-signer_chroot(const struct config *conf)
-{
-	static char	dir[MH_PATH_MAX + 8];
-
-	snprintf(dir, sizeof(dir), "%s/empty", conf->spool);
-	return (dir);
-}
-
 static void
 signer_configure(struct config *conf)
 {
@@ -143,7 +134,7 @@ signer_configure(struct config *conf)
 static const struct child_ops signer_ops = {
 	.proc = PROC_SIGNER,
 	.preinit = signer_preinit,
-	.chroot = signer_chroot,
+	.chroot = child_empty_root,
 	.configure = signer_configure,
 	.peer_dispatch = signer_dispatch,
 	.parent_dispatch = signer_parent,

@@ -48,7 +48,6 @@ struct web_settings		 web_settings = { 8, 10 };
 static struct waitlist		 waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static uint64_t			 next_reqid;
 static int			 keep_events;
-static char			 webd_root[MH_PATH_MAX + 8];
 static struct config		*first_conf;
 
 static void
@@ -220,13 +219,6 @@ webd_preinit(const struct config *conf)
 	server_init(proc_base);
 }
 
-static const char *
-webd_chroot(const struct config *conf)
-{
-	snprintf(webd_root, sizeof(webd_root), "%s/empty", conf->spool);
-	return (webd_root);
-}
-
 static void
 webd_configure(struct config *conf)
 {
@@ -278,7 +270,7 @@ webd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 static const struct child_ops webd_ops = {
 	.proc = PROC_WEBD,
 	.preinit = webd_preinit,
-	.chroot = webd_chroot,
+	.chroot = child_empty_root,
 	.configure = webd_configure,
 	.peer_dispatch = webd_dispatch,
 	.listener = webd_listener,
