@@ -26,6 +26,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,15 +34,16 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "config.h"
 #include "envelope.h"
 #include "log.h"
 #include "mailhook.h"
+#include "../../mailhookd/mailhookd.h"
 #include "mh_imsg.h"
 #include "proc.h"
 #include "seal.h"
-
-#define CHUNK	(64 * 1024)
 
 static __attribute__((noreturn)) void
 usage(void)
@@ -80,26 +82,26 @@ wait_for(struct mh_imsgbuf *ib, uint32_t want, struct mh_imsg *imsg)
 	}
 }
 
-static void
-send_config(struct mh_imsgbuf *ib, const struct config *conf, int flags)
+/*
+ * The parent's end of the child's channel, and the config sent the
+ * parent's way (parent_send_config); the socket stays blocking, as the
+ * rest of this program reads and writes it directly.
+ */
+static struct mproc *
+parent_channel(int fd, const char *proc, const struct config *conf)
 {
-	json_t	*j = config_to_json(conf, flags);
-	char	*s = json_dumps(j, JSON_COMPACT);
-	size_t	 len, off, n;
+	struct mproc	*p;
+	int		 fl;
 
-	if (s == NULL)
-		errx(1, "json_dumps");
-	len = strlen(s);
-	mh_imsg_compose(ib, IMSG_SETUP_CONF_START, 0, 0, -1, &len, sizeof(len));
-	for (off = 0; off < len; off += n) {
-		n = len - off > CHUNK ? CHUNK : len - off;
-		mh_imsg_compose(ib, IMSG_SETUP_CONF_DATA, 0, 0, -1, s + off, n);
-		flush(ib);
-	}
-	mh_imsg_compose(ib, IMSG_SETUP_CONF_END, 0, 0, -1, NULL, 0);
-	flush(ib);
-	free(s);
-	json_decref(j);
+	if ((proc_base = event_base_new()) == NULL)
+		errx(1, "event_base_new");
+	p = mproc_new(fd, proc_byname(proc), NULL);
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		err(1, "fcntl");
+	parent_send_config(p, conf, CONF_SECRETS | CONF_VERDICT_KEY);
+	flush(&p->ibuf);
+	return (p);
 }
 
 static pid_t
@@ -179,7 +181,7 @@ main(int argc, char *argv[])
 	const char		 msg[] = "From: spammer@outside.test\r\n"
 	    "Subject: hostile\r\n\r\nbuy now\r\n";
 	struct config		*conf;
-	struct mh_imsgbuf		 pib, sib;
+	struct mh_imsgbuf	*pib, sib;
 	struct mh_imsg		 imsg;
 	struct spool_open	 so = { 1 };
 	struct spool_fd		 sf;
@@ -224,15 +226,14 @@ main(int argc, char *argv[])
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, ch2) == -1)
 		err(1, "socketpair");
 	pid = spawn(self, proc, sp[1]);
-	mh_imsg_init(&pib, sp[0]);
+	pib = &parent_channel(sp[0], proc, conf)->ibuf;
 	mh_imsg_init(&sib, ch2[1]);
-	send_config(&pib, conf, CONF_SECRETS | CONF_VERDICT_KEY);
 	peer = PROC_SMTPD;
-	mh_imsg_compose(&pib, IMSG_SETUP_PEER, 0, 0, ch2[0], &peer,
+	mh_imsg_compose(pib, IMSG_SETUP_PEER, 0, 0, ch2[0], &peer,
 	    sizeof(peer));
-	mh_imsg_compose(&pib, IMSG_SETUP_START, 0, 0, -1, NULL, 0);
-	flush(&pib);
-	wait_for(&pib, IMSG_SETUP_READY, &imsg);
+	mh_imsg_compose(pib, IMSG_SETUP_START, 0, 0, -1, NULL, 0);
+	flush(pib);
+	wait_for(pib, IMSG_SETUP_READY, &imsg);
 	mh_imsg_free(&imsg);
 
 	mh_imsg_compose(&sib, IMSG_SPOOL_OPEN, 0, 0, -1, &so, sizeof(so));
