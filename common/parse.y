@@ -400,6 +400,10 @@ main		: HOSTNAME STRING {
 		| listenhead listenopts		{ listen_end(); }
 		| LIMIT limit
 		| routehead '{' routeopts '}'	{ route_end(); }
+		| routehead '{' routeopts error '}' {
+			yyerrok;	/* an error before '}' on its line */
+			route_end();
+		}
 		| RELAY FROM AUTH		{ conf->relay_from_auth = 1; }
 		| RELAY FROM STRING {
 			struct netaddr	*n;
@@ -519,7 +523,15 @@ main		: HOSTNAME STRING {
 			free($7);
 		}
 		| eventshead '{' eventsopts '}'	{ events_end(); }
+		| eventshead '{' eventsopts error '}' {
+			yyerrok;
+			events_end();
+		}
 		| trackhead '{' trackopts '}'	{ tracking_end(); }
+		| trackhead '{' trackopts error '}' {
+			yyerrok;
+			tracking_end();
+		}
 		| CLUSTER '{' clusteropts '}'	{
 			parse_cluster_end(conf, &$<pos>1);
 		}
@@ -1196,6 +1208,8 @@ unknown_word(const struct pos *p, const char *w)
 		near = parse_nearest_option(w, block);
 	if (near == NULL)
 		near = parse_nearest(w, names, i);
+	if (near != NULL && strcmp(near, "url") == 0)
+		url_seen = 1;	/* a misspelt url line: not missing too */
 	if (near != NULL)
 		perr(p, "unknown keyword \"%s\" (did you mean \"%s\"?)", w,
 		    near);
@@ -1322,6 +1336,28 @@ findeol(void)
 			lungetc(c, &p);
 			break;
 		}
+	}
+}
+
+/* past the '}' that closes a block whose statement was in error */
+static void
+skipblock(void)
+{
+	struct pos	 p;
+	int		 c, q, depth = 1;
+
+	while (depth > 0 && (c = lgetc(&p)) != EOF) {
+		if (c == '{')
+			depth++;
+		else if (c == '}')
+			depth--;
+		else if (c == '"' || c == '\'') {
+			q = c;
+			while ((c = lgetc(&p)) != EOF && c != q && c != '\n')
+				;
+		} else if (c == '#')
+			while ((c = lgetc(&p)) != EOF && c != '\n')
+				;
 	}
 }
 
@@ -1471,7 +1507,8 @@ statement_word(const char *w, const struct pos *start)
 		lungetc(c[n], &p[n]);
 	if (isvar)
 		return (STRING);
-	unknown_word(start, w);
+	if (!suppress)		/* once a line: not again after its '{' */
+		unknown_word(start, w);
 	suppress = 1;
 	return (ERRTOK);
 }
@@ -1532,6 +1569,10 @@ lex(void)
 		strlcpy(lasttext, "end of line", sizeof(lasttext));
 		return ('\n');
 	case '{':
+		if (suppress) {		/* its statement was in error */
+			skipblock();
+			goto again;
+		}
 		if (nbraces >= MAXBRACES) {
 			lexerr(&start, "blocks nested too deep");
 			return (ERRTOK);
