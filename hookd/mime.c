@@ -226,7 +226,10 @@ read_message(int fd, const struct envelope *env)
 	const guint8	*nl;
 	char		*ar;
 
-	if ((a = read_fd(fd)) == NULL || !env->auth_checked)
+	if ((a = read_fd(fd)) == NULL)
+		return (NULL);
+	g_byte_array_set_size(a, verdict_ar_strip((char *)a->data, a->len));
+	if (!env->auth_checked)
 		return (a);
 	nl = memchr(a->data, '\n', a->len);
 	if ((ar = verdict_ar_header(env, nl != NULL && nl > a->data &&

@@ -729,25 +729,133 @@ verdict_fuzz(const unsigned char *data, size_t len, struct envelope *env)
 	vd_maybe_finish(j);
 }
 
+/*
+ * Is d= aligned with the From: domain?  RFC 7489 3.1.1, relaxed mode
+ * (DMARC's default): the same organizational domain.
+ */
+static int
+vd_aligned(const char *sdid, const char *from)
+{
+	char	 o1[254], o2[254];
+
+	if (sdid[0] == '\0' || from[0] == '\0')
+		return (0);
+	if (strcasecmp(sdid, from) == 0)
+		return (1);
+	vd_orgdomain(sdid, o1, sizeof(o1));
+	vd_orgdomain(from, o2, sizeof(o2));
+	return (o1[0] != '\0' && strcasecmp(o1, o2) == 0);
+}
+
+/* a passing signature aligned with the From: domain */
+static int
+vd_dkim_aligned_pass(const struct envelope *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->ndkim && i < ENVELOPE_DKIM_MAX; i++)
+		if (strcmp(env->dkim[i].result, "pass") == 0 &&
+		    vd_aligned(env->dkim[i].domain, env->dmarc_domain))
+			return (1);
+	return (0);
+}
+
 int
 verdict_meets(const struct envelope *env, int require)
 {
-	size_t	 i;
-	int	 dkim = 0;
-
 	if (require == 0)
 		return (1);
 	if (!env->auth_checked)
 		return (0);
-	for (i = 0; i < env->ndkim; i++)
-		if (strcmp(env->dkim[i].result, "pass") == 0)
-			dkim = 1;
-	if ((require & REQUIRE_DKIM) && !dkim)
+	if ((require & REQUIRE_DKIM) && !vd_dkim_aligned_pass(env))
 		return (0);
 	if ((require & REQUIRE_DMARC) &&
 	    strcmp(env->dmarc_result, "pass") != 0)
 		return (0);
 	return (1);
+}
+
+/* past CFWS (RFC 5322 3.2.2): blanks, line folds and nested comments */
+static const char *
+vd_skip_cfws(const char *p, const char *end)
+{
+	int	 depth = 0;
+
+	for (; p < end; p++) {
+		if (depth > 0 && *p == '\\' && p + 1 < end)
+			p++;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && *p != ' ' && *p != '\t' &&
+		    *p != '\r' && *p != '\n')
+			break;
+	}
+	return (p);
+}
+
+/* does the field value [p, end) start with our authserv-id? */
+static int
+vd_ar_ours(const char *p, const char *end)
+{
+	char	 id[sizeof(vd_authserv)];
+	size_t	 n = 0;
+	int	 quoted;
+
+	p = vd_skip_cfws(p, end);
+	if ((quoted = p < end && *p == '"'))
+		p++;
+	for (; p < end; p++) {
+		if (quoted && *p == '\\' && p + 1 < end)
+			p++;
+		else if (quoted ? *p == '"' : (*p == ' ' || *p == '\t' ||
+		    *p == ';' || *p == '(' || *p == '\r' || *p == '\n'))
+			break;
+		if (n + 1 >= sizeof(id))
+			return (0);
+		id[n++] = *p;
+	}
+	id[n] = '\0';
+	return (strcasecmp(id, vd_authserv) == 0);
+}
+
+/* the end of the header field at p (past its continuation lines) */
+static char *
+vd_field_end(char *p, char *end)
+{
+	char	*nl;
+
+	while ((nl = memchr(p, '\n', end - p)) != NULL) {
+		p = nl + 1;
+		if (p == end || (*p != ' ' && *p != '\t'))
+			return (p);
+	}
+	return (end);
+}
+
+size_t
+verdict_ar_strip(char *buf, size_t len)
+{
+	static const char	 name[] = "Authentication-Results";
+	char			*p = buf, *end = buf + len, *f, *v;
+
+	while (p < end && *p != '\r' && *p != '\n') {
+		f = vd_field_end(p, end);
+		v = p + sizeof(name) - 1;
+		if ((size_t)(f - p) >= sizeof(name) &&
+		    strncasecmp(p, name, sizeof(name) - 1) == 0) {
+			while (v < f && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v < f && *v == ':' && vd_ar_ours(v + 1, f)) {
+				memmove(p, f, end - f);
+				end -= f - p;
+				continue;
+			}
+		}
+		p = f;
+	}
+	return (end - buf);
 }
 
 /* one word of a verdict, safe in a header: a known result, or "none" */

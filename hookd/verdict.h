@@ -46,6 +46,13 @@ int	 verdict_meets(const struct envelope *env, int require);
  */
 char	*verdict_ar_header(const struct envelope *env, const char *eol);
 
+/*
+ * RFC 8601 5: remove the Authentication-Results fields of the message's
+ * header section (buf, len bytes) that claim our authserv-id, which only
+ * we may add.  Returns the new length.
+ */
+size_t	 verdict_ar_strip(char *buf, size_t len);
+
 /* counts of the results: {dkim: {pass, ...}, dmarc: {pass, ...}} */
 json_t	*verdict_stats(void);
 
