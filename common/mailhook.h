@@ -52,6 +52,7 @@ enum imsg_type {
 	IMSG_CTL_REPLY,		/* <- child: control reply (JSON), peerid = client */
 	IMSG_CTL_LOG_EVENT,	/* <- child: an event for "mhctl monitor" (JSON) */
 	IMSG_CTL_MONITOR,	/* -> child: int, 1 while a monitor listens */
+	IMSG_CTL_CLUSTER,	/* <- relayd: struct cluster_link, on a change */
 
 	/* smtpd <-> authd */
 	IMSG_AUTHD_RCPT_REQ,	/* struct authd_rcpt_req */

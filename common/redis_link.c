@@ -65,6 +65,22 @@ static struct {
 } rl;
 
 static void	 link_start(int, short, void *);
+
+/* the state changed: whoever cares (relayd tells the parent) */
+static void
+report(void)
+{
+	struct cluster_link	 cl;
+
+	if (rl.hooks.changed == NULL)
+		return;
+	memset(&cl, 0, sizeof(cl));
+	cl.up = rl.state == LINK_UP;
+	cl.since = rl.since;
+	strlcpy(cl.state, state_names[rl.state], sizeof(cl.state));
+	strlcpy(cl.error, rl.error, sizeof(cl.error));
+	rl.hooks.changed(&cl);
+}
 static void	 link_fail(const char *, const char *);
 
 static int
@@ -122,11 +138,13 @@ link_fail(const char *what, const char *why)
 		log_warnx("cluster: redis %s:%d: %s", rl.conf.host,
 		    rl.conf.port, msg);
 	strlcpy(rl.error, msg, sizeof(rl.error));
+	if (rl.state == LINK_UP)
+		rl.since = time(NULL);
 	rl.state = LINK_DOWN;
-	rl.since = time(NULL);
 	evtimer_del(rl.beat);
 	contexts_free();
 	retry_later();
+	report();
 }
 
 /* the context is gone: ours (then fail the link) or one we dropped */
@@ -236,6 +254,7 @@ now_up(void)
 	log_info("cluster: linked to redis %s:%d (version %s) as node %s",
 	    rl.conf.host, rl.conf.port, rl.version, rl.node);
 	event_active(rl.beat, EV_TIMEOUT, 0);
+	report();
 	if (rl.hooks.linked != NULL)
 		rl.hooks.linked();
 }
@@ -453,7 +472,7 @@ redis_link_configure(struct event_base *base, const struct config *c,
 		return;
 	redis_link_shutdown();
 	rl.conf = *cc;
-	rl.configured = time(NULL);
+	rl.configured = rl.since = time(NULL);
 	rl.state = LINK_DOWN;
 	rl.backoff = 0;
 	event_active(rl.retry, EV_TIMEOUT, 0);

@@ -12,6 +12,8 @@
 #ifndef MH_REDIS_LINK_H
 #define MH_REDIS_LINK_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "config.h"
@@ -24,9 +26,18 @@ struct redisReply;
 
 typedef void	(*redis_reply_fn)(const struct redisReply *, void *arg);
 
+/* the link's state, as relayd tells the parent (mhctl show status) */
+struct cluster_link {
+	int32_t		 up;
+	int64_t		 since;
+	char		 state[16];		/* off, down, linking, up */
+	char		 error[256];
+};
+
 struct redis_hooks {
 	void	(*linked)(void);			/* up (again): reconcile */
 	void	(*message)(const char *, size_t);	/* from the channel */
+	void	(*changed)(const struct cluster_link *);	/* up or down */
 };
 
 /* (re)configure; an unchanged cluster block keeps the link */

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "proc.h"
 #include "mailhookd.h"
+#include "redis_link.h"
 
 #define CTL_MAX_CLIENTS	64
 #define CTL_MAX_WORDS	16
@@ -99,6 +100,27 @@ ctl_lost(struct mproc *mp)
 		}
 }
 
+/* relayd's link to the cluster's Redis, as it last said */
+static struct cluster_link	 cluster_link;
+
+void
+control_cluster_link(const struct cluster_link *cl)
+{
+	cluster_link = *cl;
+}
+
+static json_t *
+ctl_cluster(void)
+{
+	if (parent_conf == NULL || parent_conf->cluster.redis[0] == '\0')
+		return (json_pack("{s:s}", "link", "off"));
+	return (json_pack("{s:s, s:s, s:I, s:s}", "node",
+	    parent_conf->cluster.node[0] ? parent_conf->cluster.node :
+	    parent_conf->hostname, "link", cluster_link.state[0] ?
+	    cluster_link.state : "linking", "since",
+	    (json_int_t)cluster_link.since, "error", cluster_link.error));
+}
+
 static json_t *
 ctl_status(void)
 {
@@ -120,8 +142,9 @@ ctl_status(void)
 		    "uptime", (json_int_t)(ch->pid ? now - ch->started : 0),
 		    "confinement", ch->confinement, "ready", ch->ready));
 	}
-	o = json_pack("{s:s,s:s,s:o}", "version", MH_VERSION,
-	    "config", parent_opts.conffile, "processes", procs);
+	o = json_pack("{s:s,s:s,s:o,s:o}", "version", MH_VERSION,
+	    "config", parent_opts.conffile, "processes", procs,
+	    "cluster", ctl_cluster());
 	return (o);
 }
 

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "proc.h"
 #include "mailhookd.h"
+#include "redis_link.h"
 #include "seal.h"
 
 struct child		 children[PROC_MAX];
@@ -565,8 +566,9 @@ parent_monitor(int on)
 static void
 parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 {
-	struct child	*c = &children[p->proc];
-	const char	*s;
+	struct child		*c = &children[p->proc];
+	struct cluster_link	*cl;
+	const char		*s;
 
 	switch (imsg->hdr.type) {
 	case IMSG_SETUP_READY:
@@ -582,6 +584,14 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 		break;
 	case IMSG_CTL_LOG_EVENT:
 		control_child_event(p->proc, imsg);
+		break;
+	case IMSG_CTL_CLUSTER:
+		cl = msg_get(p, imsg, sizeof(*cl));
+		if (p->proc != PROC_RELAYD || (cl->up != 0 && cl->up != 1) ||
+		    !msg_str_ok(cl->state, sizeof(cl->state)) ||
+		    !msg_str_ok(cl->error, sizeof(cl->error)))
+			fatalx("CTL_CLUSTER from %s: malformed", p->name);
+		control_cluster_link(cl);
 		break;
 	default:
 		fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),

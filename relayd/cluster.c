@@ -31,6 +31,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "proc.h"
 #include "redis_link.h"
 #include "relayd.h"
 
@@ -345,12 +346,23 @@ cluster_show(void)
 	return (j);
 }
 
+/* mhctl show status: the parent hears of each change */
+static void
+on_changed(const struct cluster_link *cl)
+{
+	struct mproc	*p = proc_peer[PROC_PARENT];
+
+	if (p != NULL && !p->closed)
+		mproc_compose(p, IMSG_CTL_CLUSTER, 0, -1, cl, sizeof(*cl));
+}
+
 void
 cluster_configure(struct event_base *base, const struct config *c)
 {
 	static const struct redis_hooks	 hooks = {
 		.linked = on_linked,
 		.message = on_message,
+		.changed = on_changed,
 	};
 
 	redis_link_configure(base, c, &hooks);
