@@ -215,6 +215,8 @@ mh_event_to_json(const struct event_record *ev)
 		rc |= json_object_set_new(o, "async", json_true());
 	if (ev->machine)
 		rc |= json_object_set_new(o, "machine", json_true());
+	if (ev->tls.present)
+		rc |= json_object_set_new(o, "tls", mh_event_tls_json(&ev->tls));
 	if (rc != 0) {
 		json_decref(o);
 		return (NULL);
@@ -254,6 +256,57 @@ event_dup(const json_t *v, size_t max, int headers, char **out)
 		return (-1);
 	if ((*out = strdup(s)) == NULL)
 		return (-1);
+	return (0);
+}
+
+static json_t *
+tls_str(const char *s)
+{
+	return (s[0] != '\0' ? json_string(s) : json_null());
+}
+
+/* {version, cipher, verified, policy, mx, peer_spki_sha256}; "" is null */
+json_t *
+mh_event_tls_json(const struct event_tls *t)
+{
+	return (json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}",
+	    "version", tls_str(t->version), "cipher", tls_str(t->cipher),
+	    "verified", t->verified, "policy", tls_str(t->policy),
+	    "mx", tls_str(t->mx), "peer_spki_sha256", tls_str(t->spki)));
+}
+
+/* one member of "tls": a token (or null) that fits */
+static int
+event_tls_str(const json_t *o, const char *k, char *dst, size_t size)
+{
+	const json_t	*v;
+	size_t		 len;
+
+	if ((v = json_object_get(o, k)) == NULL || json_is_null(v))
+		return (0);
+	if (!json_is_string(v) || (len = json_string_length(v)) >= size ||
+	    !event_str_ok(json_string_value(v), len, EF_TOKEN))
+		return (-1);
+	memcpy(dst, json_string_value(v), len + 1);
+	return (0);
+}
+
+static int
+event_tls_from_json(struct event_tls *t, const json_t *o)
+{
+	const json_t	*v;
+
+	if (!json_is_object(o) ||
+	    event_tls_str(o, "version", t->version, sizeof(t->version)) ||
+	    event_tls_str(o, "cipher", t->cipher, sizeof(t->cipher)) ||
+	    event_tls_str(o, "policy", t->policy, sizeof(t->policy)) ||
+	    event_tls_str(o, "mx", t->mx, sizeof(t->mx)) ||
+	    event_tls_str(o, "peer_spki_sha256", t->spki, sizeof(t->spki)))
+		return (-1);
+	if ((v = json_object_get(o, "verified")) != NULL &&
+	    event_bool(v, &t->verified) == -1)
+		return (-1);
+	t->present = 1;
 	return (0);
 }
 
@@ -306,6 +359,9 @@ event_from_json1(struct event_record *ev, const json_t *o)
 		return (-1);
 	if ((v = json_object_get(o, "machine")) != NULL &&
 	    event_bool(v, &ev->machine) == -1)
+		return (-1);
+	if ((v = json_object_get(o, "tls")) != NULL && !json_is_null(v) &&
+	    event_tls_from_json(&ev->tls, v) == -1)
 		return (-1);
 	if ((v = json_object_get(o, "custom_headers")) != NULL &&
 	    !json_is_null(v) &&

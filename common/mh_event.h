@@ -18,6 +18,17 @@
 
 #define EVENT_ID_LEN	37	/* 36 chars + NUL: uuid-like, stable across retries */
 
+/* how an outbound attempt used TLS (delivery events, issue 17) */
+struct event_tls {
+	int		 present;		/* an MX or smart host was tried */
+	int		 verified;		/* DANE or PKIX said yes */
+	char		 version[16];		/* "TLSv1.3", "" without TLS */
+	char		 cipher[64];
+	char		 policy[16];		/* dane, verify, opportunistic, none */
+	char		 mx[256];		/* the host name tried last */
+	char		 spki[65];		/* hex SHA-256 of the peer's key */
+};
+
 struct event_record {
 	char		 id[EVENT_ID_LEN];
 	enum event_kind	 kind;
@@ -42,6 +53,7 @@ struct event_record {
 	int		 unique_open;		/* open/click: first one */
 	int		 machine;		/* open/click: a proxy or scanner */
 	int		 async;			/* failure reported after acceptance */
+	struct event_tls tls;			/* delivery, bounces; present or not */
 };
 
 /* mh_event.c */
@@ -49,5 +61,6 @@ void	 mh_event_init(struct event_record *, enum event_kind);	/* fresh id, time n
 void	 mh_event_clear(struct event_record *);			/* frees the pointers */
 json_t	*mh_event_to_json(const struct event_record *);
 int	 mh_event_from_json(struct event_record *, const json_t *);	/* -1 if malformed */
+json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
 
 #endif /* MH_EVENT_H */

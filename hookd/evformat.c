@@ -176,6 +176,8 @@ render_events1(const struct event_record *ev)
 	set_str(o, "bounce_type", ev->bounce_type);
 	set_str(o, "bounce_reason", ev->bounce_reason);
 	set_str(o, "link", ev->link);
+	if (ev->tls.present)
+		json_object_set_new(o, "tls", mh_event_tls_json(&ev->tls));
 	if (ev->kind == EV_OPEN || ev->kind == EV_CLICK) {
 		json_object_set_new(o, "unique_open",
 		    json_boolean(ev->unique_open));

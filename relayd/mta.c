@@ -85,8 +85,7 @@ struct mconn {
 	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
 	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
 	int			 dane;		/* this attempt: DANE applies */
-	char			 tls_spki[65];	/* hex SHA-256 of the peer key */
-	int			 tls_verified;
+	struct event_tls	 evtls;		/* for the events of this attempt */
 	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;
 	/* reply accumulation */
@@ -126,6 +125,8 @@ static void	 conn_free(struct mconn *);
 static void	 conn_fail(struct mconn *, int code, const char *ext,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void	 tx_start(struct mconn *);
+static void	 tls_attempt(struct mconn *, const char *);
+static void	 tls_sync(struct mconn *);
 static void	 job_finish(struct mconn *);
 
 /* "smtp://[user:pass@]host[:port]", "smtps://..." (TLS from the start) */
@@ -361,8 +362,7 @@ conn_close_sock(struct mconn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->tls_done = c->authed = c->greeted = 0;
-	c->dane = c->tls_verified = 0;
-	c->tls_spki[0] = '\0';
+	c->dane = 0;
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
 	c->ext_starttls = c->ext_auth_plain = 0;
 	c->rcode = 0;
@@ -647,6 +647,7 @@ conn_next_addr(struct mconn *c)
 		if (c->evr == NULL || c->evw == NULL)
 			fatal("event_new");
 		c->state = M_CONNECT;
+		tls_attempt(c, c->hosts[h]);
 		event_add(c->evw, NULL);
 		set_timeout(c, relay_connect_timeout);
 		return;
@@ -834,25 +835,63 @@ tls_pkix(const struct mconn *c)
 	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY));
 }
 
+/* the job's events tell how its current attempt uses TLS */
+static void
+tls_sync(struct mconn *c)
+{
+	if (c->job != NULL)
+		c->job->tls = c->evtls;
+}
+
+/* a new attempt: the policy that applies to it, the host */
+static void
+tls_attempt(struct mconn *c, const char *host)
+{
+	const char	*p;
+
+	memset(&c->evtls, 0, sizeof(c->evtls));
+	c->evtls.present = 1;
+	strlcpy(c->evtls.mx, host, sizeof(c->evtls.mx));
+	if (c->dane)
+		p = "dane";
+	else if (tls_pkix(c))
+		p = "verify";
+	else if (c->policy == TLSP_NONE && !tls_mandatory(c))
+		p = "none";
+	else
+		p = "opportunistic";
+	strlcpy(c->evtls.policy, p, sizeof(c->evtls.policy));
+	tls_sync(c);
+}
+
 /* after the handshake: DANE's verdict, the key for the event; -1 refused */
 static int
 tls_check_peer(struct mconn *c)
 {
-	size_t	 h = c->addr_host[c->acur];
+	size_t		 h = c->addr_host[c->acur];
+	const char	*v;
+	int		 ok;
 
+	if ((v = tls_conn_version(c->tls)) != NULL)
+		strlcpy(c->evtls.version, v, sizeof(c->evtls.version));
+	if ((v = tls_conn_cipher(c->tls)) != NULL)
+		strlcpy(c->evtls.cipher, v, sizeof(c->evtls.cipher));
 	if (!c->dane || c->tlsa[h]->n == 0) {
-		(void)dane_check(c->tls, NULL, c->hosts[h], c->tls_spki,
-		    sizeof(c->tls_spki));
-		c->tls_verified = tls_pkix(c);
+		(void)dane_check(c->tls, NULL, c->hosts[h], c->evtls.spki,
+		    sizeof(c->evtls.spki));
+		c->evtls.verified = tls_pkix(c);
+		tls_sync(c);
 		return (0);
 	}
-	if (!dane_check(c->tls, c->tlsa[h], c->hosts[h], c->tls_spki,
-	    sizeof(c->tls_spki))) {
+	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,
+	    sizeof(c->evtls.spki));
+	c->evtls.verified = ok;
+	tls_sync(c);
+	if (!ok) {
 		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
 		    "none of its TLSA records", c->hosts[h]);
 		return (-1);
 	}
-	c->tls_verified = 1;
 	return (0);
 }
 
@@ -965,6 +1004,7 @@ tx_send(struct mconn *c)
 static void
 tx_start(struct mconn *c)
 {
+	tls_sync(c);
 	c->state = M_TX;
 	c->tx_sent = c->tx_acked = 0;
 	c->mail_failed = 0;

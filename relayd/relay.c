@@ -250,17 +250,22 @@ state_name(enum rcpt_state s)
 static json_t *
 msg_json(struct rmsg *m, int full)
 {
-	json_t	*o, *a;
+	json_t	*o, *a, *r;
 	size_t	 i;
 
 	a = json_array();
-	for (i = 0; i < m->env.nrcpt; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:b}",
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = json_pack("{s:s, s:s, s:i, s:I, s:b}",
 		    "address", m->env.rcpts[i].addr,
 		    "state", state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
 		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
-		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0));
+		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0);
+		if (full && r != NULL && m->rtls[i].present)
+			json_object_set_new(r, "tls",
+			    mh_event_tls_json(&m->rtls[i]));
+		json_array_append_new(a, r);
+	}
 	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
 	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
 	    "size", (json_int_t)m->env.size, "recipients", a);

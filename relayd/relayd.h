@@ -23,6 +23,7 @@ struct rmsg {
 	char			 id[MH_MSGID_LEN];
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
+	struct event_tls	*rtls;		/* nrcpt: the last attempt's TLS */
 	int			 counted;	/* counted against sender allowance */
 	int			 asking;	/* the cluster's allowance, asked */
 	int			 removed;	/* remove once nothing is in flight */
@@ -40,6 +41,7 @@ struct rres {
 	char		 ext[16];
 	char		 desc[512];
 	char		 stage[16];
+	struct event_tls tls;		/* how the attempt used TLS */
 };
 
 /* one message's recipients for one domain, handed to a connection */
@@ -49,6 +51,7 @@ struct rjob {
 	size_t		 n;
 	size_t		*idx;		/* recipient indices */
 	struct rres	*res;
+	struct event_tls tls;		/* the connection's, set by mta.c */
 };
 
 /* globals (relay.c) */
@@ -111,6 +114,9 @@ void	 sched_conn_closed(const char *domain);
 void	 sched_add_message(struct rmsg *, int announce);
 void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
+void	 sched_emit_tls(struct rmsg *, size_t i, enum event_kind, int code,
+	    const char *ext, const char *desc, const char *stage,
+	    const struct event_tls *);
 const char *rcpt_domain(const char *);
 
 /* dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending) */

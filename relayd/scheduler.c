@@ -174,6 +174,15 @@ void
 sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
     const char *ext, const char *desc, const char *stage)
 {
+	sched_emit_tls(m, i, kind, code, ext, desc, stage, NULL);
+}
+
+/* the event of one recipient; tls (or NULL) says how the attempt went */
+void
+sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *desc, const char *stage,
+    const struct event_tls *tls)
+{
 	struct event_record	 ev;
 	const struct envelope	*env = &m->env;
 
@@ -200,6 +209,8 @@ sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	    SIZE_MAX, SAN_FIELD);
 	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
+	if (tls != NULL)
+		ev.tls = *tls;
 	relay_emit(&ev);
 }
 
@@ -217,7 +228,9 @@ sched_add_message(struct rmsg *m, int announce)
 {
 	size_t	 i;
 
-	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL)
+	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL ||
+	    (m->rtls = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
+	    sizeof(*m->rtls))) == NULL)
 		fatal("calloc");
 	TAILQ_INSERT_TAIL(&rq, m, entry);
 	if (announce) {
@@ -234,6 +247,7 @@ msg_free(struct rmsg *m)
 {
 	envelope_clear(&m->env);
 	free(m->rflags);
+	free(m->rtls);
 	free(m);
 }
 
@@ -511,6 +525,7 @@ sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
 	sanitize_text(r->desc, sizeof(r->desc), desc ? desc : "",
 	    SIZE_MAX, SAN_FIELD);
 	strlcpy(r->stage, stage ? stage : "", sizeof(r->stage));
+	r->tls = j->tls;
 }
 
 void
@@ -531,13 +546,15 @@ sched_job_done(struct rjob *j)
 		r = &m->env.rcpts[i];
 		res = &j->res[k];
 		m->rflags[i] &= ~RR_INFLIGHT;
+		if (res->tls.present)
+			m->rtls[i] = res->tls;
 		if (!res->done)
 			sched_result(j, k, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0",
 			    "delivery not completed", "connect");
 		if (m->removed)
 			continue;
-		sched_emit(m, i, res->kind, res->code, res->ext, res->desc,
-		    res->stage);
+		sched_emit_tls(m, i, res->kind, res->code, res->ext, res->desc,
+		    res->stage, &res->tls);
 		switch (res->kind) {
 		case EV_DELIVERY:
 			r->state = RS_DONE;

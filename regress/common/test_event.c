@@ -36,6 +36,13 @@ fill(struct event_record *ev)
 	strlcpy(ev->link, "https://example.com/x", sizeof(ev->link));
 	ev->unique_open = 1;
 	ev->async = 1;
+	ev->tls.present = 1;
+	ev->tls.verified = 1;
+	strlcpy(ev->tls.version, "TLSv1.3", sizeof(ev->tls.version));
+	strlcpy(ev->tls.cipher, "TLS_AES_256_GCM_SHA384", sizeof(ev->tls.cipher));
+	strlcpy(ev->tls.policy, "dane", sizeof(ev->tls.policy));
+	strlcpy(ev->tls.mx, "mx.example.net", sizeof(ev->tls.mx));
+	memset(ev->tls.spki, 'a', 64);
 }
 
 static int
@@ -118,6 +125,20 @@ main(void)
 	is_str(b.bounce_type, "hard", "bounce_type");
 	is_str(b.bounce_reason, "Policy-Related", "bounce_reason");
 	is_str(b.bounce_mime, a.bounce_mime, "bounce_mime");
+	ok(b.tls.present && b.tls.verified, "tls: present, verified");
+	is_str(b.tls.version, "TLSv1.3", "tls version");
+	is_str(b.tls.cipher, a.tls.cipher, "tls cipher");
+	is_str(b.tls.policy, "dane", "tls policy");
+	is_str(b.tls.mx, "mx.example.net", "tls mx");
+	is_str(b.tls.spki, a.tls.spki, "tls peer_spki_sha256");
+	ok(decode_with("tls", json_pack("{s:s}", "mx", "a\r\nb")) == -1,
+	    "tls: CR LF in mx refused");
+	ok(decode_with("tls", json_pack("{s:i}", "verified", 7)) == -1,
+	    "tls: verified not a boolean refused");
+	ok(decode_with("tls", json_string("dane")) == -1,
+	    "tls: not an object refused");
+	ok(decode_with("tls", json_pack("{s:o}", "version", json_null())) == 0,
+	    "tls: null version (plain text) accepted");
 	is_str(b.link, a.link, "link");
 	ok(b.unique_open == 1 && b.async == 1, "flags");
 	mh_event_clear(&b);
