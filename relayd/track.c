@@ -12,6 +12,16 @@
  * by the rewritten HTML, encoded again with the part's own transfer
  * encoding (GMime's encoder, CRLF where the message has CRLF), and the
  * unsubscribe headers added at the end of the header section.
+ *
+ * A part sent as 7bit, 8bit or without a transfer encoding whose lines
+ * would be over 998 octets once its links are tracked (RFC 5322 2.1.1)
+ * is sent quoted-printable instead: its Content-Transfer-Encoding field
+ * is replaced, or added at the end of its header.  A List-Unsubscribe
+ * (and List-Unsubscribe-Post) of the submitter's is replaced by ours
+ * when ours is added: RFC 8058 wants one HTTPS URI, and ours is the one
+ * that suppresses the recipient at the relay.  The edits (GMime's header
+ * offsets, each field to its last folded line) are applied in order of
+ * position.
  */
 #include <sys/types.h>
 
@@ -31,9 +41,13 @@
 #include "track.h"
 
 #define MAC_CONTEXT	"mailhook-unsubscribe"
+#define LINE_MAX_OCTETS	998	/* RFC 5322 2.1.1, without the CRLF */
+#define DROPS_MAX	8
 
 struct track_part {
 	size_t			 start, end;	/* the body as submitted */
+	size_t			 cte_start, cte_end; /* its CTE field, or the
+						 * header's end twice */
 	GMimeContentEncoding	 enc;
 	char			*html;		/* decoded */
 	size_t			 len;
@@ -51,6 +65,8 @@ struct track_msg {
 	size_t			 hdr_end;	/* where the blank line starts */
 	int			 crlf;
 	int			 unsub;		/* add List-Unsubscribe */
+	size_t			 drop[DROPS_MAX][2]; /* the submitter's */
+	size_t			 ndrop;
 	struct track_part	*parts;
 	size_t			 nparts;
 	const char		*rcpt;		/* while rendering */
@@ -142,6 +158,48 @@ header_end(const char *buf, size_t len)
 	return (-1);
 }
 
+/* the end of the header field at off: after its last folded line */
+static size_t
+field_end(const char *buf, size_t len, size_t off)
+{
+	const char	*nl;
+
+	while (off < len && (nl = memchr(buf + off, '\n', len - off)) != NULL) {
+		off = nl - buf + 1;
+		if (off >= len || (buf[off] != ' ' && buf[off] != '\t'))
+			return (off);
+	}
+	return (len);
+}
+
+/* where the field name is in obj's header, its range; 0 if it is not */
+static int
+field_range(struct track_msg *m, GMimeObject *obj, const char *name,
+    int nth, size_t *start, size_t *end)
+{
+	GMimeHeaderList	*l = g_mime_object_get_header_list(obj);
+	GMimeHeader	*h;
+	gint64		 off;
+	int		 i, n;
+
+	if (l == NULL)
+		return (0);
+	n = g_mime_header_list_get_count(l);
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(l, i);
+		if (strcasecmp(g_mime_header_get_name(h), name) != 0 ||
+		    nth-- > 0)
+			continue;
+		off = g_mime_header_get_offset(h);
+		if (off < 0 || off >= (gint64)m->len)
+			return (0);
+		*start = off;
+		*end = field_end(m->buf, m->len, off);
+		return (1);
+	}
+	return (0);
+}
+
 static void
 part_add(struct track_msg *m, GMimePart *part)
 {
@@ -166,6 +224,13 @@ part_add(struct track_msg *m, GMimePart *part)
 	memset(p, 0, sizeof(*p));
 	p->start = start;
 	p->end = end;
+	/* a new CTE field goes where the blank line before the body is */
+	p->cte_start = p->cte_end = start >= 2 && m->buf[start - 2] == '\r' ?
+	    start - 2 : start - 1;
+	if (!field_range(m, GMIME_OBJECT(part), "Content-Transfer-Encoding",
+	    0, &p->cte_start, &p->cte_end) &&
+	    (p->cte_start == 0 || m->buf[p->cte_start - 1] != '\n'))
+		return;		/* no blank line found where expected */
 	p->enc = g_mime_part_get_content_encoding(part);
 	dec = g_mime_stream_mem_new();
 	if (g_mime_data_wrapper_write_to_stream(w, dec) == -1) {
@@ -206,6 +271,33 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 	part_add(m, GMIME_PART(obj));
 }
 
+/* the submitter's List-Unsubscribe fields: replaced by ours */
+static void
+submitters_unsub(struct track_msg *m, GMimeObject *msg)
+{
+	const char	*names[] = { "List-Unsubscribe",
+			    "List-Unsubscribe-Post" };
+	size_t		 i, j, a, b;
+	int		 nth;
+
+	for (i = 0; i < 2; i++)
+		for (nth = 0; m->ndrop < DROPS_MAX &&
+		    field_range(m, msg, names[i], nth, &a, &b); nth++) {
+			if (b > m->hdr_end)
+				continue;
+			for (j = m->ndrop; j > 0 && m->drop[j - 1][0] > a; j--) {
+				m->drop[j][0] = m->drop[j - 1][0];
+				m->drop[j][1] = m->drop[j - 1][1];
+			}
+			m->drop[j][0] = a;
+			m->drop[j][1] = b;
+			m->ndrop++;
+		}
+	if (m->ndrop > 0)
+		log_info("%s: the submitter's List-Unsubscribe replaced by "
+		    "the tracking one", m->queue_id);
+}
+
 static int
 parse(struct track_msg *m)
 {
@@ -220,9 +312,8 @@ parse(struct track_msg *m)
 	g_object_unref(parser);
 	if (msg == NULL)
 		return (-1);
-	if (g_mime_object_get_header(GMIME_OBJECT(msg),
-	    "List-Unsubscribe") != NULL)
-		m->unsub = 0;
+	if (m->unsub)
+		submitters_unsub(m, GMIME_OBJECT(msg));
 	if (m->t->opens || m->t->clicks)
 		g_mime_message_foreach(msg, part_cb, m);
 	g_object_unref(msg);
@@ -349,22 +440,22 @@ put_unsub(struct track_msg *m, FILE *o)
 /* the HTML encoded as the part was: the same final line break or none */
 static int
 put_encoded(struct track_msg *m, const struct track_part *p,
-    const char *html, size_t len, FILE *o)
+    GMimeContentEncoding enc, const char *html, size_t len, FILE *o)
 {
 	GMimeStream	*mem, *f;
 	GByteArray	*a;
 	size_t		 n;
 	int		 raw_nl = p->end > p->start && m->buf[p->end - 1] == '\n';
 
-	if (p->enc != GMIME_CONTENT_ENCODING_BASE64 &&
-	    p->enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+	if (enc != GMIME_CONTENT_ENCODING_BASE64 &&
+	    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
 		fwrite(html, 1, len, o);
 		return (0);
 	}
 	mem = g_mime_stream_mem_new();
 	f = g_mime_stream_filter_new(mem);
 	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f),
-	    g_mime_filter_basic_new(p->enc, TRUE));
+	    g_mime_filter_basic_new(enc, TRUE));
 	if (m->crlf)
 		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f),
 		    g_mime_filter_unix2dos_new(FALSE));
@@ -387,41 +478,112 @@ put_encoded(struct track_msg *m, const struct track_part *p,
 	return (0);
 }
 
+/* a line over 998 octets (CR and LF not counted) */
+static int
+has_long_line(const char *s, size_t len)
+{
+	const char	*nl, *end = s + len;
+	size_t		 n;
+
+	while (s < end) {
+		nl = memchr(s, '\n', end - s);
+		n = (nl != NULL ? nl : end) - s;
+		if (n > 0 && s[n - 1] == '\r')
+			n--;
+		if (n > LINE_MAX_OCTETS)
+			return (1);
+		if (nl == NULL)
+			break;
+		s = nl + 1;
+	}
+	return (0);
+}
+
+/* the submitted bytes from *at to pos, our headers where they belong */
+static void
+copy_to(struct track_msg *m, FILE *o, size_t *at, size_t pos, int *unsub)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->ndrop; i++) {
+		if (m->drop[i][0] < *at || m->drop[i][0] >= pos)
+			continue;
+		fwrite(m->buf + *at, 1, m->drop[i][0] - *at, o);
+		*at = m->drop[i][1];
+	}
+	if (*unsub && pos >= m->hdr_end && *at <= m->hdr_end) {
+		fwrite(m->buf + *at, 1, m->hdr_end - *at, o);
+		*at = m->hdr_end;
+		put_unsub(m, o);
+		*unsub = 0;
+	}
+	if (pos > *at)
+		fwrite(m->buf + *at, 1, pos - *at, o);
+	if (pos > *at)
+		*at = pos;
+}
+
 char *
 track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 {
 	const struct track_part	*p;
+	GMimeContentEncoding	 enc;
 	FILE			*o;
-	char			*out = NULL, *pixel = NULL, *html;
-	size_t			 at = 0, i, hlen;
-	int			 rv = 0;
+	char			*out = NULL, *pixel = NULL, **html;
+	size_t			 at = 0, i, *hlen;
+	int			 rv = 0, unsub = m->unsub;
 
-	if ((o = open_memstream(&out, outlen)) == NULL)
+	if ((html = calloc(m->nparts + 1, sizeof(*html))) == NULL ||
+	    (hlen = calloc(m->nparts + 1, sizeof(*hlen))) == NULL) {
+		free(html);
 		return (NULL);
+	}
 	m->rcpt = rcpt;
-	fwrite(m->buf, 1, m->hdr_end, o);
-	at = m->hdr_end;
 	/* a recipient no token can carry (over 255 bytes) gets neither */
-	if (m->unsub)
-		put_unsub(m, o);
 	if (m->t->opens && m->nparts > 0)
 		pixel = token_url(m, TOKEN_OPEN, 0, NULL);
 	for (i = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
-		fwrite(m->buf + at, 1, p->start - at, o);
-		html = html_plan_apply(p->plan, p->html, p->len, pixel,
-		    m->t->clicks ? link_cb : NULL, m, &hlen);
-		if (html == NULL || put_encoded(m, p, html, hlen, o) == -1)
+		if ((html[i] = html_plan_apply(p->plan, p->html, p->len, pixel,
+		    m->t->clicks ? link_cb : NULL, m, &hlen[i])) == NULL)
 			rv = -1;
-		free(html);
+	}
+	o = NULL;
+	if (rv == 0 && (o = open_memstream(&out, outlen)) == NULL)
+		rv = -1;
+	for (i = 0; i < m->nparts && rv == 0; i++) {
+		p = &m->parts[i];
+		enc = p->enc;
+		if ((enc == GMIME_CONTENT_ENCODING_DEFAULT ||
+		    enc == GMIME_CONTENT_ENCODING_7BIT ||
+		    enc == GMIME_CONTENT_ENCODING_8BIT) &&
+		    has_long_line(html[i], hlen[i])) {
+			enc = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
+			copy_to(m, o, &at, p->cte_start, &unsub);
+			fprintf(o, "Content-Transfer-Encoding: "
+			    "quoted-printable%s", m->crlf ? "\r\n" : "\n");
+			at = p->cte_end;
+		}
+		copy_to(m, o, &at, p->start, &unsub);
+		if (put_encoded(m, p, enc, html[i], hlen[i], o) == -1)
+			rv = -1;
 		at = p->end;
 	}
-	fwrite(m->buf + at, 1, m->len - at, o);
+	if (rv == 0)
+		copy_to(m, o, &at, m->len, &unsub);
+	if (o != NULL) {
+		if (ferror(o))
+			rv = -1;
+		if (fclose(o) != 0)
+			rv = -1;
+	}
+	for (i = 0; i < m->nparts; i++)
+		free(html[i]);
+	free(html);
+	free(hlen);
 	free(pixel);
 	m->rcpt = NULL;
-	if (ferror(o))
-		rv = -1;
-	if (fclose(o) != 0 || rv == -1) {
+	if (rv == -1) {
 		free(out);
 		return (NULL);
 	}

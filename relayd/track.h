@@ -9,12 +9,13 @@
  *
  *	- every text/html part (not an attachment): the open pixel before
  *	  </body> and its http(s) links to URL/c/TOKEN (html_rewrite.h),
- *	  re-encoded with the part's own Content-Transfer-Encoding; every
- *	  byte outside those parts' bodies is the submitted one;
+ *	  re-encoded with the part's own Content-Transfer-Encoding
+ *	  (quoted-printable if 7bit/8bit lines would exceed 998 octets);
+ *	  every other byte outside those parts' bodies is the submitted one;
  *	- with unsubscribe one-click, List-Unsubscribe (URL/u/TOKEN and, if
  *	  there is a bounce domain, mailto:unsubscribe+MAC@BOUNCE-DOMAIN)
- *	  and List-Unsubscribe-Post: List-Unsubscribe=One-Click on top,
- *	  unless the submitter set a List-Unsubscribe of its own.
+ *	  and List-Unsubscribe-Post: List-Unsubscribe=One-Click at the end
+ *	  of the header, in place of the submitter's own.
  *
  * The mailto local part cannot hold a token (RFC 5321: 64 octets), so
  * it carries a MAC of (recipient, sender domain) and the recipient is
