@@ -209,6 +209,7 @@ config_free(struct config *c)
 	freedata(&c->credentials_data, &c->credentials_len, 1);
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
 	freedata(&c->dnssec_anchor_data, &c->dnssec_anchor_len, 0);
+	freedata(&c->relay_auth_data, &c->relay_auth_len, 1);
 	explicit_bzero(c->relay_via, sizeof(c->relay_via));
 	explicit_bzero(c->verdict_key, sizeof(c->verdict_key));
 	free(c);
@@ -688,6 +689,10 @@ config_load_files(struct config *c)
 	if (c->credentials[0] != '\0' && readfile(c->credentials,
 	    c->credentials_at, "credentials", &c->credentials_data,
 	    &c->credentials_len, 1) == -1)
+		rv = -1;
+	if (c->relay_auth[0] != '\0' && readfile(c->relay_auth,
+	    c->relay_auth_at, "relay via auth", &c->relay_auth_data,
+	    &c->relay_auth_len, 1) == -1)
 		rv = -1;
 	if (c->dnssec_anchor[0] != '\0') {
 		if (readfile(c->dnssec_anchor, c->dnssec_anchor_at,

@@ -337,6 +337,10 @@ struct config {
 	int			 relay_from_auth;
 	struct netlist		 relay_from;		/* relay from CIDR */
 	char			 relay_via[MH_URL_MAX];	/* "" = mx */
+	char			 relay_auth[MH_PATH_MAX];	/* relay via ... auth "FILE" */
+	char			 relay_auth_at[MH_AT_MAX];	/* where named */
+	char			*relay_auth_data;	/* "user:password", relayd only */
+	size_t			 relay_auth_len;
 	char			 bounce_domain[MH_NAME_MAX];
 	int			 bounce_dsn;		/* send RFC 3464 DSN, default 1 */
 	int			 queue_lifetime;	/* seconds, default 5 days */

@@ -209,8 +209,12 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 	TAILQ_FOREACH(n, &c->relay_from, entry)
 		append(a, json_string(n->text));
 	jset(o, "relay_from", a);
-	if (flags & CONF_RELAY_AUTH)
+	jstr(o, "relay_auth", c->relay_auth);
+	if (flags & CONF_RELAY_AUTH) {
 		jstr(o, "relay_via", c->relay_via);
+		jdata(o, "relay_auth_data", c->relay_auth_data,
+		    c->relay_auth_len);
+	}
 	else {
 		config_url_public(c->relay_via, via, sizeof(via));
 		jstr(o, "relay_via", via);
@@ -677,6 +681,10 @@ relay_from_json(struct config *c, const json_t *o)
 	if (gbool(o, "relay_from_auth", &c->relay_from_auth) == -1 ||
 	    gbool(o, "bounce_dsn", &c->bounce_dsn) == -1 ||
 	    gstr(o, "relay_via", c->relay_via, sizeof(c->relay_via), 0) == -1 ||
+	    gstr(o, "relay_auth", c->relay_auth, sizeof(c->relay_auth),
+	    1) == -1 ||
+	    gdata(o, "relay_auth_data", &c->relay_auth_data,
+	    &c->relay_auth_len) == -1 ||
 	    config_check_relay_via(c->relay_via) != NULL ||
 	    gstr(o, "bounce_domain", c->bounce_domain,
 	    sizeof(c->bounce_domain), 0) == -1)

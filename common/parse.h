@@ -47,6 +47,8 @@ void		 parse_relay_via(struct config *, const struct pos *,
 void		 parse_tls_ciphers(struct config *, const struct pos *,
 		    const char *);
 int		 parse_tls_policy(const struct pos *, const char *);
+void		 parse_relay_auth(struct config *, const struct pos *,
+		    const char *);
 void		 parse_tls_policy_domain(struct config *, const struct pos *,
 		    char *, const struct pos *, const char *);
 int		 parse_utf8_valid(const char *);

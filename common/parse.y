@@ -422,6 +422,12 @@ main		: HOSTNAME STRING {
 			parse_relay_via(conf, &$<pos>3, $3);
 			free($3);
 		}
+		| RELAY VIA STRING AUTH STRING {
+			parse_relay_via(conf, &$<pos>3, $3);
+			parse_relay_auth(conf, &$<pos>5, $5);
+			free($3);
+			free($5);
+		}
 		| BOUNCE DOMAIN STRING {
 			if (parse_check_domain(&$<pos>3, $3, "bounce domain") == 0)
 				parse_copystr(&$<pos>3, conf->bounce_domain,

@@ -194,6 +194,20 @@ parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 		    "relay via");
 }
 
+/* relay via "smtp://host" auth "FILE": the smart host's credentials */
+void
+parse_relay_auth(struct config *conf, const struct pos *p, const char *s)
+{
+	if (conf->relay_via[0] == '\0')
+		parse_error(p, "auth needs a smart host (relay via \"smtp://"
+		    "...\" or \"smtps://...\"), not mx");
+	else if (s[0] != '/')
+		parse_error(p, "auth \"%s\" is not an absolute path", s);
+	else if (parse_copystr(p, conf->relay_auth, sizeof(conf->relay_auth),
+	    s, "auth") == 0)
+		parse_at(p, conf->relay_auth_at, sizeof(conf->relay_auth_at));
+}
+
 /* cluster { redis "URL" }: an address, not a name (see config.h) */
 void
 parse_cluster_redis(struct config *conf, const struct pos *p, const char *s)

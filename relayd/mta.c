@@ -115,6 +115,7 @@ static struct event	*flush_ev;
 static struct tls_config *tlscfg_noverify, *tlscfg_verify;
 static char		 via_host[256], via_user[256], via_pass[256];
 static int		 via_port, via_smtps;
+static int		 via_authfile;	/* credentials from relay via ... auth */
 
 static void	 conn_io(int, short, void *);
 static void	 conn_flush_all(int, short, void *);
@@ -184,6 +185,44 @@ parse_via(const char *url)
 	return (via_host[0] ? 0 : -1);
 }
 
+/*
+ * relay via ... auth "FILE": the first line that is not a comment is
+ * "user:password"; it is only ever sent over TLS verified for the host.
+ */
+static int
+parse_auth(const char *data)
+{
+	const char	*p, *e, *colon;
+	size_t		 len, i;
+
+	via_authfile = 0;
+	if (data == NULL)
+		return (0);
+	for (p = data; *p != '\0'; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, "\n");
+		len = e - p;
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len == 0 || p[0] == '#')
+			continue;
+		for (i = 0; i < len; i++)
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return (-1);
+		if ((colon = memchr(p, ':', len)) == NULL || colon == p ||
+		    (size_t)(colon - p) >= sizeof(via_user) ||
+		    len - (colon - p) - 1 >= sizeof(via_pass) ||
+		    (size_t)(colon - p) + 1 == len)
+			return (-1);
+		memcpy(via_user, p, colon - p);
+		via_user[colon - p] = '\0';
+		memcpy(via_pass, colon + 1, len - (colon - p) - 1);
+		via_pass[len - (colon - p) - 1] = '\0';
+		via_authfile = 1;
+		return (0);
+	}
+	return (-1);
+}
+
 int
 mta_init(void)
 {
@@ -204,6 +243,11 @@ mta_init(void)
 		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
 	if (parse_via(relay_conf->relay_via) == -1) {
 		log_warnx("relay via: bad url");
+		return (-1);
+	}
+	if (parse_auth(relay_conf->relay_auth_data) == -1) {
+		log_warnx("relay via auth \"%s\": want one line user:password",
+		    relay_conf->relay_auth);
 		return (-1);
 	}
 	return (0);
@@ -592,6 +636,8 @@ mta_start(struct rjob *j)
 			}
 	}
 	c->policy = config_tls_policy_for(relay_conf, c->domain);
+	if (via_host[0] != '\0' && via_authfile)
+		c->tls_verify = 1;	/* AUTH only over verified TLS */
 	c->state = M_DNS;
 	set_timeout(c, relay_command_timeout);
 	if (via_host[0] != '\0') {
@@ -938,6 +984,11 @@ after_ehlo(struct mconn *c)
 		return;
 	}
 	if (via_user[0] != '\0' && !c->authed) {
+		if (via_authfile && !c->evtls.verified) {
+			conn_fail(c, 0, "4.7.0", "smarthost: AUTH only over "
+			    "verified TLS");
+			return;
+		}
 		if (!c->ext_auth_plain) {
 			conn_fail(c, 0, "4.7.0", "smarthost does not offer AUTH PLAIN");
 			return;
