@@ -61,9 +61,13 @@ $(BUILD)/o/%.o: %.c common/*.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
+# the grammar, and its token numbers for the lexer (common/parse_lex.c)
 $(BUILD)/parse.c: common/parse.y | deps-build
 	@mkdir -p $(BUILD)
-	$(YACC) -o $@ $<
+	$(YACC) -H $(BUILD)/parse_tok.h -o $@ $<
+$(BUILD)/parse_tok.h: $(BUILD)/parse.c
+$(BUILD)/o/common/parse_lex.o: $(BUILD)/parse_tok.h
+$(BUILD)/o/common/parse_lex.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/o/parse.o: $(BUILD)/parse.c common/*.h
 	@mkdir -p $(dir $@)

@@ -3,8 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * Helpers of the configuration parser (parse.y), shared with
- * parse_util.c.  Internal to the parser: nothing else includes this.
+ * Internal to the configuration parser: the grammar (parse.y), its lexer
+ * (parse_lex.c) and its value checks (parse_util.c); nothing else
+ * includes this.
  */
 #ifndef MH_PARSE_H
 #define MH_PARSE_H
@@ -20,9 +21,42 @@ struct pos {
 	int		 col;
 };
 
-/* parse.y: report FILE:LINE:COL: message and count the error */
+/* a number as the lexer read it: value, unit and the text */
+struct numval {
+	int64_t		 n;
+	char		 unit[4];
+	char		 raw[32];
+};
+
+/* a token's value and where it starts */
+typedef struct {
+	union {
+		int64_t		 number;
+		char		*string;
+		struct numval	 num;
+	} v;
+	struct pos	 pos;
+} YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+extern YYSTYPE	 yylval;
+
+/* parse.y: the grammar, and what the lexer asks of it */
+int		 yyparse(void);
+const char	*parse_cur_block(void);	/* "route", ...; NULL outside */
+void		 parse_url_said(void);	/* the block's url line was seen */
+
+/* parse_lex.c: the lexer and the error reports */
+int		 yylex(void);
+void		 yyerror(const char *);
+/* report FILE:LINE:COL: message (NULL: the last token) and count it */
 void		 parse_error(const struct pos *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+int		 parse_errors(void);	/* counted since parse_lex_open */
+int		 parse_lex_open(const char *);	/* -1: cannot read (logged) */
+/* include "name": the file is entered after the end of the line */
+void		 parse_lex_include(const struct pos *, const struct pos *,
+		    const char *);
+void		 parse_lex_close(void);
 
 /* parse_util.c */
 int		 parse_macro_set(const char *, const char *);

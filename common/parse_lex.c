@@ -1,0 +1,805 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The lexer of the configuration parser (parse.y) and its error
+ * reporting: keywords, macros ($name), includes, quoted strings, numbers
+ * with units, and where every token starts (FILE:LINE:COLUMN).  The
+ * token numbers come from the grammar (byacc -H parse_tok.h).
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "parse.h"
+#include "parse_tok.h"
+
+#define perr	parse_error
+
+#define MAXPUSHBACK	8192
+#define MAXINCLUDE	16
+#define MAXBRACES	16
+#define MAXWORD		8192
+
+struct ichar {
+	int		 c;
+	struct pos	 pos;
+};
+
+struct file {
+	TAILQ_ENTRY(file)	 entry;
+	FILE			*stream;
+	char			*name;
+	int			 line;
+	int			 col;
+	int			 depth;		/* brace depth when it was entered */
+	int			 bol;		/* next token starts a statement */
+};
+TAILQ_HEAD(filelist, file);
+
+static struct filelist	 files = TAILQ_HEAD_INITIALIZER(files);
+static struct filelist	 oldfiles = TAILQ_HEAD_INITIALIZER(oldfiles);
+static struct file	*file;
+static struct file	*pending;	/* include, entered after the newline */
+static int		 errors;
+
+static struct ichar	 pushback[MAXPUSHBACK];
+static int		 npushback;
+static struct pos	 braces[MAXBRACES];
+static int		 nbraces;
+
+/* the last token handed to the parser, for syntax errors */
+static int		 lasttok;
+static char		 lasttext[64];
+static int		 lastquoted;
+static struct pos	 lastpos;
+static int		 lastbol;	/* it started a statement */
+static int		 suppress;	/* the lexer reported; quiet until '\n' */
+
+static int		 stmt_tok;	/* the token a statement began with */
+static char		 stmt_text[64];	/* and its text, */
+static char		 stmt_text2[64];	/* the second token's */
+static int		 stmt_ntok;	/* tokens after the first */
+
+static struct file	*pushfile(const char *, const struct pos *);
+static int		 popfile(void);
+
+struct keywords {
+	const char	*name;
+	int		 token;
+	int		 toplevel;	/* starts a statement outside blocks */
+};
+
+static const struct keywords keywords[] = {
+	{ "allow",		ALLOW,		1 },
+	{ "any",		ANY,		0 },
+	{ "auth",		AUTH,		0 },
+	{ "auth-require",	AUTHREQ,	0 },
+	{ "authorize",		AUTHORIZE,	0 },
+	{ "batch",		BATCH,		0 },
+	{ "bounce",		BOUNCE,		1 },
+	{ "ca",			CA,		1 },
+	{ "cert",		CERT,		0 },
+	{ "ciphers",		CIPHERS,	0 },
+	{ "clicks",		CLICKS,		0 },
+	{ "cluster",		CLUSTER,	1 },
+	{ "concurrency",	CONCURRENCY,	0 },
+	{ "connections",	CONNECTIONS,	0 },
+	{ "control",		CONTROL,	1 },
+	{ "credentials",	CREDENTIALS,	1 },
+	{ "dkim",		DKIM,		1 },
+	{ "dnssec",		DNSSEC,		0 },
+	{ "domain",		DOMAIN,		0 },
+	{ "dsn",		DSN,		0 },
+	{ "errors",		ERRORS,		0 },
+	{ "events",		EVENTS,		1 },
+	{ "fail",		FAIL,		0 },
+	{ "format",		FORMAT,		0 },
+	{ "from",		FROM,		0 },
+	{ "greeting-delay",	GREETDELAY,	0 },
+	{ "group",		GROUP,		0 },
+	{ "header",		HEADER,		0 },
+	{ "hostname",		HOSTNAME,	0 },
+	{ "http",		HTTP,		0 },
+	{ "idle-timeout",	IDLETIMEOUT,	0 },
+	{ "include",		INCLUDE,	1 },
+	{ "key",		KEY,		0 },
+	{ "kinds",		KINDS,		0 },
+	{ "lifetime",		LIFETIME,	0 },
+	{ "limit",		LIMIT,		1 },
+	{ "listen",		LISTEN,		1 },
+	{ "message-size",	MESSAGESIZE,	0 },
+	{ "mode",		MODE,		0 },
+	{ "node",		NODE,		0 },
+	{ "on",			ON,		0 },
+	{ "opens",		OPENS,		0 },
+	{ "per",		PER,		0 },
+	{ "pki",		PKI,		1 },
+	{ "policy",		POLICY,		0 },
+	{ "port",		PORT,		0 },
+	{ "postmaster",		POSTMASTER,	1 },
+	{ "private-addresses",	PRIVADDR,	0 },
+	{ "quarantine",		QUARANTINE,	0 },
+	{ "queue",		QUEUE,		1 },
+	{ "rate",		RATE,		0 },
+	{ "read",		READ,		0 },
+	{ "recipients",		RECIPIENTS,	0 },
+	{ "redis",		REDIS,		0 },
+	{ "reject",		REJECT,		0 },
+	{ "relay",		RELAY,		1 },
+	{ "require",		REQUIRE,	0 },
+	{ "resolver",		RESOLVER,	1 },
+	{ "retry",		RETRY,		0 },
+	{ "route",		ROUTE,		1 },
+	{ "secret",		SECRET,		0 },
+	{ "selector",		SELECTOR,	0 },
+	{ "sender-domain",	SENDERDOMAIN,	0 },
+	{ "session-timeout",	SESSIONTIMEOUT,	0 },
+	{ "sessions",		SESSIONS,	0 },
+	{ "sessions-per-ip",	SESSIONSPERIP,	0 },
+	{ "smtps",		SMTPS,		0 },
+	{ "spf",		SPF,		1 },
+	{ "spool",		SPOOL,		1 },
+	{ "testing",		TESTING,	1 },
+	{ "timeout",		TIMEOUT,	0 },
+	{ "tls",		TLS,		1 },
+	{ "tls-require",	TLSREQ,		0 },
+	{ "to",			TO,		0 },
+	{ "tracking",		TRACKING,	1 },
+	{ "trust-anchor",	TRUSTANCHOR,	0 },
+	{ "unsubscribe",	UNSUBSCRIBE,	0 },
+	{ "url",		URL,		0 },
+	{ "verdicts",		VERDICTS,	0 },
+	{ "via",		VIA,		0 },
+	{ "wait",		WAIT,		0 }
+};
+
+static int
+kw_cmp(const void *k, const void *e)
+{
+	return (strcmp(k, ((const struct keywords *)e)->name));
+}
+
+/* the token of a keyword, or STRING; *top says if it starts a statement */
+static int
+lookup(const char *s, int *top)
+{
+	const struct keywords	*p;
+
+	p = bsearch(s, keywords, sizeof(keywords) / sizeof(keywords[0]),
+	    sizeof(keywords[0]), kw_cmp);
+	if (top != NULL)
+		*top = p != NULL ? p->toplevel : 0;
+	return (p != NULL ? p->token : STRING);
+}
+
+static void
+vperr(const struct pos *p, const char *fmt, va_list ap)
+{
+	char	 msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (p == NULL || p->file == NULL)
+		p = &lastpos;
+	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
+	    msg);
+	errors++;
+	if (stmt_tok == URL)
+		parse_url_said();	/* wrong, already said, not missing */
+}
+
+void
+parse_error(const struct pos *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vperr(p, fmt, ap);
+	va_end(ap);
+}
+
+/* a lexer error: report it and keep the parser quiet for this line */
+static void
+lexerr(const struct pos *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vperr(p, fmt, ap);
+	va_end(ap);
+	suppress = 1;
+}
+
+#define AN(w)	(strchr("aeiou", (w)[0]) != NULL ? "an" : "a")
+
+/* an unknown word: the nearest keyword, else what the block takes */
+static void
+unknown_word(const struct pos *p, const char *w)
+{
+	static const char	*names[sizeof(keywords) / sizeof(keywords[0])];
+	const char		*block = parse_cur_block(), *near = NULL;
+	char			 opts[256];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		names[i] = keywords[i].name;
+	if (block != NULL)
+		near = parse_nearest_option(w, block);
+	if (near == NULL)
+		near = parse_nearest(w, names, i);
+	if (near != NULL && strcmp(near, "url") == 0)
+		parse_url_said();	/* a misspelt url line: not missing too */
+	if (near != NULL)
+		perr(p, "unknown keyword \"%s\" (did you mean \"%s\"?)", w,
+		    near);
+	else if (block != NULL)
+		perr(p, "unknown keyword \"%s\" in %s %s block (expected %s)",
+		    w, AN(block), block,
+		    parse_block_options(block, opts, sizeof(opts)));
+	else
+		perr(p, "unknown keyword \"%s\"", w);
+}
+
+/* a keyword that this block does not take, and where it belongs */
+static void
+misplaced_word(const struct pos *p, const char *w, const char *block)
+{
+	const char	*other = parse_block_of(w, block);
+	char		 opts[256];
+
+	parse_block_options(block, opts, sizeof(opts));
+	if (other != NULL)
+		perr(p, "\"%s\" is not valid in %s %s block (expected %s); it "
+		    "belongs in %s %s block", w, AN(block), block, opts,
+		    AN(other), other);
+	else
+		perr(p, "\"%s\" is not valid in %s %s block (expected %s)", w,
+		    AN(block), block, opts);
+}
+
+void
+yyerror(const char *msg)
+{
+	const char	*block = parse_cur_block(), *usage;
+	int		 top = 0;
+
+	if (suppress)
+		return;
+	if (lasttok == 0) {
+		if (nbraces > 0)
+			perr(&braces[nbraces - 1], "missing '}'");
+		else
+			perr(&lastpos, "unexpected end of file");
+	} else if (lasttok == '\n' && stmt_tok != STRING &&
+	    (usage = parse_usage(block, stmt_text, stmt_text2)) != NULL)
+		perr(&lastpos, "incomplete statement at end of line: expected "
+		    "%s", usage);
+	else if (lasttok == '\n')
+		perr(&lastpos, "%s: statement incomplete at end of line", msg);
+	else if (lasttok == STRING && !lastquoted &&
+	    lookup(lasttext, NULL) == STRING)
+		unknown_word(&lastpos, lasttext);
+	else if (nbraces > 0 && lookup(lasttext, &top) != STRING && top &&
+	    !lastquoted && lasttok != HOSTNAME) {
+		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
+		    "at line %d", lasttext, lastpos.line);
+		nbraces = 0;
+	} else if (block != NULL && lastbol &&
+	    !lastquoted && lookup(lasttext, NULL) != STRING &&
+	    !parse_block_has(block, lasttext))
+		misplaced_word(&lastpos, lasttext, block);
+	else
+		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
+}
+
+/* one character with its position; pushback first, then the file */
+static int
+lgetc(struct pos *p)
+{
+	int	 c;
+
+	if (npushback > 0) {
+		npushback--;
+		*p = pushback[npushback].pos;
+		return (pushback[npushback].c);
+	}
+	for (;;) {
+		p->file = file->name;
+		p->line = file->line;
+		p->col = file->col;
+		c = getc(file->stream);
+		if (c == '\\') {
+			/* a backslash before a newline joins lines */
+			c = getc(file->stream);
+			if (c == '\n') {
+				file->line++;
+				file->col = 1;
+				continue;
+			}
+			if (c != EOF)
+				ungetc(c, file->stream);
+			c = '\\';
+		}
+		break;
+	}
+	if (c == '\n') {
+		file->line++;
+		file->col = 1;
+	} else if (c != EOF)
+		file->col++;
+	return (c);
+}
+
+static int
+lungetc(int c, const struct pos *p)
+{
+	if (c == EOF)
+		return (EOF);
+	if (npushback >= MAXPUSHBACK)
+		return (EOF);
+	pushback[npushback].c = c;
+	pushback[npushback].pos = *p;
+	npushback++;
+	return (c);
+}
+
+/* skip to the end of the line; the newline stays for the parser */
+static void
+findeol(void)
+{
+	struct pos	 p;
+	int		 c;
+
+	while ((c = lgetc(&p)) != EOF) {
+		if (c == '\n') {
+			lungetc(c, &p);
+			break;
+		}
+	}
+}
+
+/* past the '}' that closes a block whose statement was in error */
+static void
+skipblock(void)
+{
+	struct pos	 p;
+	int		 c, q, depth = 1;
+
+	while (depth > 0 && (c = lgetc(&p)) != EOF) {
+		if (c == '{')
+			depth++;
+		else if (c == '}')
+			depth--;
+		else if (c == '"' || c == '\'') {
+			q = c;
+			while ((c = lgetc(&p)) != EOF && c != q && c != '\n')
+				;
+		} else if (c == '#')
+			while ((c = lgetc(&p)) != EOF && c != '\n')
+				;
+	}
+}
+
+static int
+wordchar(int c)
+{
+	if (c == EOF || c < 0x21 || c > 0x7e)
+		return (0);
+	if (isalnum(c))
+		return (1);
+	return (strchr("{}\"'#=,$()<>!;", c) == NULL);
+}
+
+/* "25", "25M", "30s", "500ms" -> NUMBER; 0 if not a number */
+static int
+lexnumber(const char *w, struct numval *nv, const struct pos *p)
+{
+	const char	*s = w;
+	int64_t		 n = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return (0);
+	while (isdigit((unsigned char)*s)) {
+		if (n > (INT64_MAX - 9) / 10) {
+			lexerr(p, "number %.20s... too large", w);
+			n = 0;
+			break;
+		}
+		n = n * 10 + (*s - '0');
+		s++;
+	}
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (strlen(s) > 2 || (strlen(s) == 2 && strcmp(s, "ms") != 0))
+		return (0);
+	if (*s != '\0' && !isalpha((unsigned char)*s))
+		return (0);
+	nv->n = n;
+	strlcpy(nv->unit, s, sizeof(nv->unit));
+	strlcpy(nv->raw, w, sizeof(nv->raw));
+	return (1);
+}
+
+/* expand $name: push the value back so that it is lexed again */
+static int
+expand(const struct pos *start)
+{
+	char		 name[128];
+	const char	*val;
+	struct pos	 p;
+	size_t		 i = 0, len;
+	int		 c;
+
+	while ((c = lgetc(&p)) != EOF && (isalnum(c) || c == '_')) {
+		if (i + 1 >= sizeof(name)) {
+			lexerr(start, "macro name too long");
+			findeol();
+			return (-1);
+		}
+		name[i++] = c;
+	}
+	name[i] = '\0';
+	lungetc(c, &p);
+	if (i == 0) {
+		lexerr(start, "'$' without a macro name");
+		return (-1);
+	}
+	if ((val = parse_macro_get(name)) == NULL) {
+		lexerr(start, "macro \"%s\" is not defined (define it before "
+		    "its first use: %s = \"...\")", name, name);
+		return (-1);
+	}
+	len = strlen(val);
+	if (npushback + len + 1 >= MAXPUSHBACK) {
+		lexerr(start, "macro \"%s\": expansion too deep", name);
+		findeol();
+		return (-1);
+	}
+	/* a separator after the value, then the value itself, backwards */
+	lungetc(' ', start);
+	while (len > 0)
+		lungetc((unsigned char)val[--len], start);
+	return (0);
+}
+
+static int
+lexquoted(int quote, const struct pos *start)
+{
+	char		 buf[MAXWORD];
+	struct pos	 p;
+	size_t		 i = 0;
+	int		 c, next;
+
+	for (;;) {
+		c = lgetc(&p);
+		if (c == EOF || c == '\n') {
+			lexerr(start, "unterminated string");
+			lungetc(c, &p);
+			break;
+		}
+		if (c == quote)
+			break;
+		if (c == '\\') {
+			next = lgetc(&p);
+			if (next == quote || next == '\\')
+				c = next;
+			else
+				lungetc(next, &p);
+		}
+		if (c < 0x20 || c == 0x7f) {
+			lexerr(&p, "control character in string");
+			continue;
+		}
+		if (i + 1 >= sizeof(buf)) {
+			lexerr(start, "string too long");
+			findeol();
+			break;
+		}
+		buf[i++] = c;
+	}
+	buf[i] = '\0';
+	if (!parse_utf8_valid(buf)) {
+		lexerr(start, "string is not valid UTF-8");
+		for (i = 0; buf[i] != '\0'; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+	}
+	if ((yylval.v.string = strdup(buf)) == NULL)
+		fatal("strdup");
+	strlcpy(lasttext, buf, sizeof(lasttext));
+	lastquoted = 1;
+	return (STRING);
+}
+
+/* a bare word at the start of a statement must be a keyword or a macro */
+static int
+statement_word(const char *w, const struct pos *start)
+{
+	struct pos	 p[64];
+	int		 c[64], n = 0, isvar;
+
+	do {
+		c[n] = lgetc(&p[n]);
+	} while ((c[n] == ' ' || c[n] == '\t') && ++n < 63);
+	isvar = c[n] == '=';
+	for (; n >= 0; n--)
+		lungetc(c[n], &p[n]);
+	if (isvar)
+		return (STRING);
+	if (!suppress)		/* once a line: not again after its '{' */
+		unknown_word(start, w);
+	suppress = 1;
+	return (ERRTOK);
+}
+
+static int
+lex(void)
+{
+	char		 buf[MAXWORD];
+	struct pos	 p, start;
+	size_t		 i;
+	int		 c, tok, top, bol;
+
+ again:
+	if (pending != NULL && (lasttok == '\n' || lasttok == 0)) {
+		TAILQ_INSERT_TAIL(&files, pending, entry);
+		pending->depth = nbraces;
+		file = pending;
+		pending = NULL;
+		file->bol = 1;
+	}
+	bol = lastbol = file->bol;
+	while ((c = lgetc(&start)) == ' ' || c == '\t' || c == '\r')
+		;
+	yylval.pos = start;
+	lastpos = start;
+	lastquoted = 0;
+	if (c == '#') {
+		while ((c = lgetc(&start)) != '\n' && c != EOF)
+			;
+		yylval.pos = lastpos = start;
+	}
+	if (c == '$') {
+		if (expand(&start) == -1)
+			return (ERRTOK);
+		goto again;
+	}
+	if (c == EOF) {
+		if (nbraces > file->depth) {
+			lexerr(&braces[nbraces - 1], "missing '}'");
+			nbraces = file->depth;
+		}
+		if (!bol) {
+			/* a last line without newline still ends */
+			file->bol = 1;
+			strlcpy(lasttext, "end of line", sizeof(lasttext));
+			return ('\n');
+		}
+		if (popfile() == EOF) {
+			strlcpy(lasttext, "end of file", sizeof(lasttext));
+			return (0);
+		}
+		goto again;
+	}
+	file->bol = 0;
+	switch (c) {
+	case '\n':
+		file->bol = 1;
+		strlcpy(lasttext, "end of line", sizeof(lasttext));
+		return ('\n');
+	case '{':
+		if (suppress) {		/* its statement was in error */
+			skipblock();
+			goto again;
+		}
+		if (nbraces >= MAXBRACES) {
+			lexerr(&start, "blocks nested too deep");
+			return (ERRTOK);
+		}
+		braces[nbraces++] = start;
+		file->bol = 1;
+		strlcpy(lasttext, "{", sizeof(lasttext));
+		return (c);
+	case '}':
+		if (nbraces > file->depth)
+			nbraces--;
+		file->bol = 1;
+		strlcpy(lasttext, "}", sizeof(lasttext));
+		return (c);
+	case '"':
+	case '\'':
+		return (lexquoted(c, &start));
+	case '=':
+	case ',':
+		lasttext[0] = c;
+		lasttext[1] = '\0';
+		return (c);
+	}
+	if (!wordchar(c)) {
+		lexerr(&start, "unexpected character 0x%02x", c & 0xff);
+		findeol();
+		return (ERRTOK);
+	}
+	i = 0;
+	do {
+		if (i + 1 >= sizeof(buf)) {
+			lexerr(&start, "word too long");
+			findeol();
+			return (ERRTOK);
+		}
+		buf[i++] = c;
+	} while (wordchar(c = lgetc(&p)));
+	lungetc(c, &p);
+	buf[i] = '\0';
+	strlcpy(lasttext, buf, sizeof(lasttext));
+	if (lexnumber(buf, &yylval.v.num, &start))
+		return (NUMBER);
+	if ((tok = lookup(buf, &top)) != STRING)
+		return (tok);
+	if (bol && (tok = statement_word(buf, &start)) != STRING)
+		return (tok);
+	if ((yylval.v.string = strdup(buf)) == NULL)
+		fatal("strdup");
+	return (STRING);
+}
+
+int
+yylex(void)
+{
+	int	 tok;
+
+	if (lasttok == '\n')
+		suppress = 0;
+	tok = lex();
+	lasttok = tok;
+	if (lastbol) {
+		stmt_tok = tok;
+		stmt_ntok = 0;
+		strlcpy(stmt_text, lasttext, sizeof(stmt_text));
+		stmt_text2[0] = '\0';
+	} else if (++stmt_ntok == 1)
+		strlcpy(stmt_text2, lasttext, sizeof(stmt_text2));
+	return (tok);
+}
+
+static struct file *
+pushfile(const char *name, const struct pos *where)
+{
+	struct file	*nf;
+	struct file	*f;
+	char		*dir, *copy, path[PATH_MAX];
+	int		 depth = 0;
+
+	if (name[0] != '/' && file != NULL) {
+		if ((copy = strdup(file->name)) == NULL)
+			fatal("strdup");
+		dir = dirname(copy);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+		    sizeof(path)) {
+			free(copy);
+			perr(where, "include path too long");
+			return (NULL);
+		}
+		free(copy);
+	} else if (strlcpy(path, name, sizeof(path)) >= sizeof(path)) {
+		perr(where, "include path too long");
+		return (NULL);
+	}
+	TAILQ_FOREACH(f, &files, entry) {
+		depth++;
+		if (strcmp(f->name, path) == 0) {
+			perr(where, "include loop: \"%s\"", path);
+			return (NULL);
+		}
+	}
+	if (depth >= MAXINCLUDE) {
+		perr(where, "includes nested too deep");
+		return (NULL);
+	}
+	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
+	    (nf->name = strdup(path)) == NULL)
+		fatal("calloc");
+	if ((nf->stream = fopen(path, "r")) == NULL) {
+		if (where != NULL)
+			perr(where, "cannot open \"%s\": %s", path,
+			    strerror(errno));
+		else
+			log_warn("%s", path);
+		free(nf->name);
+		free(nf);
+		return (NULL);
+	}
+	nf->line = 1;
+	nf->col = 1;
+	nf->bol = 1;
+	return (nf);
+}
+
+/* back to the including file; EOF when the top file ended */
+static int
+popfile(void)
+{
+	struct file	*prev;
+
+	if ((prev = TAILQ_PREV(file, filelist, entry)) == NULL)
+		return (EOF);
+	TAILQ_REMOVE(&files, file, entry);
+	fclose(file->stream);
+	file->stream = NULL;
+	/* keep the name alive: positions of earlier tokens point at it */
+	TAILQ_INSERT_TAIL(&oldfiles, file, entry);
+	file = prev;
+	return (0);
+}
+
+int
+parse_lex_open(const char *name)
+{
+	errors = 0;
+	npushback = 0;
+	nbraces = 0;
+	lasttok = 0;
+	suppress = 0;
+	memset(&lastpos, 0, sizeof(lastpos));
+	if ((file = pushfile(name, NULL)) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&files, file, entry);
+	lastpos.file = file->name;
+	return (0);
+}
+
+void
+parse_lex_include(const struct pos *kw, const struct pos *p,
+    const char *name)
+{
+	struct file	*nf;
+
+	if (pending != NULL)
+		perr(kw, "only one include per line");
+	else if ((nf = pushfile(name, p)) != NULL)
+		pending = nf;
+}
+
+int
+parse_errors(void)
+{
+	return (errors);
+}
+
+void
+parse_lex_close(void)
+{
+	struct file	*f;
+
+	while ((f = TAILQ_FIRST(&files)) != NULL) {
+		TAILQ_REMOVE(&files, f, entry);
+		if (f->stream != NULL)
+			fclose(f->stream);
+		free(f->name);
+		free(f);
+	}
+	while ((f = TAILQ_FIRST(&oldfiles)) != NULL) {
+		TAILQ_REMOVE(&oldfiles, f, entry);
+		free(f->name);
+		free(f);
+	}
+	if (pending != NULL) {
+		fclose(pending->stream);
+		free(pending->name);
+		free(pending);
+		pending = NULL;
+	}
+	file = NULL;
+}
