@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Copyright (c) 2026 The mailhook authors
 # SPDX-License-Identifier: ISC (see the file LICENSE)
-"""A real threaded HTTP/1.1 server (keep-alive) for webhook tests.
+"""A real threaded HTTP/1.1 server (keep-alive) for webhook tests: the
+one HTTP receiver of the tests (webhooks, callbacks, event endpoints).
 
 As a module:
 
@@ -14,15 +15,23 @@ As a module:
         reqs = srv.wait(1)           # recorded requests, in arrival order
         reqs[0]["method"], ["path"], ["headers"] (lower-cased names -> value),
         ["header_list"] (pairs as sent), ["body"] (bytes), ["client_port"],
-        ["client_addr"]
+        ["client_addr"], ["time"]
+        srv.on("/hook")              # the requests to one path (query included)
         parse_multipart(reqs[0])     # [(name, filename, type, bytes), ...]
+
+As an event endpoint it deduplicates by webhook-id like a real receiver
+should, per path: srv.accepted maps (path, webhook-id) to the body of the
+first 2xx, srv.duplicates counts deliveries of an id already accepted;
+verify_signature() checks a Standard Webhooks signature.
 
 HTTPServer(certfile=..., keyfile=...) serves HTTPS instead (make_pki()
 writes a throw-away CA and a server certificate for given names).
 
 A script entry has status, body (str or bytes), content_type, delay
-(seconds before answering), location, headers (dict), close (bool: drop
-the connection after answering).  A list of entries is used in turn, the
+(seconds before answering), delay_ids (with delay: only the first request
+of each of the first delay_ids webhook-ids waits, so that the client times
+out and retries), location, headers (dict), close (bool: drop the
+connection after answering).  A list of entries is used in turn, the
 last one repeating.  Built-in paths when nothing is scripted:
 /status/NNN, /redirect/N (N hops to /redirect/0, which answers 200),
 /slow/SECONDS, /big/BYTES; anything else answers 200 "ok".
@@ -36,6 +45,8 @@ to log.jsonl as one JSON object, the body as "body" text or "body_b64").
 import base64
 import email.parser
 import email.policy
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -89,8 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             owner.max_active = max(owner.max_active, owner.active)
         try:
             spec = owner._next(self.path)
+            owner._dedup(req, int(spec.get("status", 200)))
             owner._record(req)
-            delay = float(spec.get("delay", 0))
+            delay = owner._delay(spec, req)
             if delay:
                 time.sleep(delay)
         finally:
@@ -148,6 +160,9 @@ class HTTPServer:
         self.cond = threading.Condition(self.lock)
         self.active = 0
         self.max_active = 0
+        self.accepted = {}      # (path, webhook-id) -> body of the first 2xx
+        self.duplicates = 0
+        self.slow_ids = set()
         self.httpd = None
         for path, spec in (scripts or {}).items():
             self.script(path, spec)
@@ -188,6 +203,34 @@ class HTTPServer:
             if lst:
                 return lst.pop(0) if len(lst) > 1 else lst[0]
         return self._builtin(path)
+
+    def _delay(self, spec, req):
+        """The spec's delay; with delay_ids, once for the first ids."""
+        delay = float(spec.get("delay", 0))
+        n = spec.get("delay_ids")
+        if delay and n is not None:
+            mid = req["headers"].get("webhook-id", "")
+            with self.lock:
+                if mid in self.slow_ids or len(self.slow_ids) >= n:
+                    return 0
+                self.slow_ids.add(mid)
+        return delay
+
+    def _dedup(self, req, status):
+        mid = req["headers"].get("webhook-id")
+        if not mid or not 200 <= status < 300:
+            return
+        key = (req["path"], mid)
+        with self.lock:
+            if key in self.accepted:
+                self.duplicates += 1
+            else:
+                self.accepted[key] = req["body"]
+
+    def on(self, path):
+        """The requests to path, in arrival order."""
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
 
     def _record(self, req):
         with self.cond:
@@ -286,6 +329,21 @@ def make_pki(directory, names=("localhost",), ips=("127.0.0.1",)):
     run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey,
         "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt)
     return ca, crt, key
+
+
+def verify_signature(secret, headers, body):
+    """Standard Webhooks: v1,<base64 HMAC-SHA256(id.timestamp.body)>."""
+    key = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    key = base64.b64decode(key)
+    mid = headers.get("webhook-id")
+    ts = headers.get("webhook-timestamp")
+    sig = headers.get("webhook-signature")
+    if not mid or not ts or not sig:
+        return False
+    mac = hmac.new(key, mid.encode() + b"." + ts.encode() + b"." + body,
+                   hashlib.sha256).digest()
+    want = "v1," + base64.b64encode(mac).decode()
+    return any(hmac.compare_digest(want, s) for s in sig.split(" "))
 
 
 def parse_multipart(req):

@@ -6,7 +6,7 @@ Everything runs through the real daemon (mhtest.Daemon): submission by
 smtplib from 127.0.0.1 on a listener with "relay from 127.0.0.0/8", a real
 unbound answering MX/A/null-MX (mhtest.dnsserver), aiosmtpd as the remote MX
 (mhtest.relay.Sink, on the port given by "testing relay-port"), and recording
-HTTP servers as event webhooks (evserver.Recorder).
+HTTP servers as event webhooks (mhtest.httpserver).
 """
 import json
 import os
@@ -26,7 +26,7 @@ if not os.access(os.path.join(BUILD, "mailhookd"), os.X_OK):
     skip("mailhookd not built")
 
 from mhtest.dnsserver import DNSServer  # noqa: E402,F401
-from mhtest.evserver import Recorder, verify_signature  # noqa: E402,F401
+from mhtest.httpserver import HTTPServer, verify_signature  # noqa: E402,F401
 from mhtest.relay import Sink  # noqa: E402,F401
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

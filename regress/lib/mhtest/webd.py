@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from mhtest.outbound import (BUILD, RECORDS, DNSServer, Recorder, Sink,  # noqa: F401
+from mhtest.outbound import (BUILD, RECORDS, DNSServer, HTTPServer, Sink,  # noqa: F401
                     Tap, check_log, conf, events_of, callbacks_of,
                     free_port, skip, start_daemon, submit, wait_for)
 
