@@ -54,6 +54,9 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 	if (mh_event_from_json(&ev, j) == -1)
 		fatalx("hookd: malformed event from %s", p->name);
 	json_decref(j);
+	/* webd cannot remember across restarts: the spool does */
+	if (p->proc == PROC_WEBD && (ev.kind == EV_OPEN || ev.kind == EV_CLICK))
+		ev.unique_open = seen_first(&ev);
 	if (events_submit_ack(p, &ev) == -1)
 		log_warnx("hookd: event %s could not be stored", ev.id);
 	mh_event_clear(&ev);
@@ -157,6 +160,10 @@ hookd_configure(struct config *conf)
 	close(fd);
 	if (events_init(proc_base, conf, hookd_root()) == -1)
 		fatalx("hookd: cannot prepare the event queue");
+	/* its directory is the event queue's */
+	if (seen_init(hookd_root()) == -1)
+		log_warnx("hookd: no track-seen table: every open counts as "
+		    "unique");
 	events_set_monitor(hookd_monitor);
 	inbound_init();
 }

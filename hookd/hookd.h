@@ -51,6 +51,11 @@ void	 inbound_recovered(struct envelope *);
 void	 inbound_pause(int);
 json_t	*inbound_stats(void);
 
+/* seen.c: unique_open of webd's opens and clicks, kept in the spool */
+struct event_record;
+int	 seen_init(const char *root);
+int	 seen_first(const struct event_record *);
+
 /* returned.c */
 void	 bounce_received(struct envelope *);
 

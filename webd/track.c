@@ -29,7 +29,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "child.h"
 #include "log.h"
@@ -37,8 +36,6 @@
 #include "webd.h"
 
 #define PIXELS_HELD_MAX	4096	/* more at once: answered without "read" */
-#define SEEN_BUCKETS	(1 << 16)
-#define SEEN_WAYS	8
 
 /* a transparent 1x1 GIF: header, then a comment we stream, then the rest */
 static const unsigned char gif_head[] = {
@@ -73,8 +70,6 @@ struct hit {
 	int			 resubscribe;	/* /u/: the page's other button */
 };
 
-static uint64_t		 seen[SEEN_BUCKETS][SEEN_WAYS];
-static unsigned		 seen_next[SEEN_BUCKETS];
 static int		 pixels_held;
 static uint64_t		 n_open, n_read, n_click, n_unsub, n_resub, n_bad;
 
@@ -102,36 +97,6 @@ track_is_machine(const char *ua, int64_t issued, time_t now, int head)
 	    web_settings.machine_secs)
 		return (1);
 	return (0);
-}
-
-/* first time for this (kind, link, message, recipient)? */
-static int
-first_seen(const struct token *t)
-{
-	unsigned char	 buf[8 + MH_MSGID_LEN + MH_ADDR_MAX];
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
-	uint64_t	 key;
-	size_t		 n = 0, len;
-	unsigned	 b, i;
-
-	buf[n++] = (unsigned char)t->kind;
-	buf[n++] = t->link >> 8;
-	buf[n++] = t->link & 0xff;
-	len = strlen(t->queue_id);
-	memcpy(buf + n, t->queue_id, len);
-	n += len;
-	len = strlen(t->recipient);
-	memcpy(buf + n, t->recipient, len);
-	n += len;
-	SHA256(buf, n, h);
-	memcpy(&key, h, sizeof(key));
-	key |= 1;			/* 0 is an empty slot */
-	b = h[8] | h[9] << 8;
-	for (i = 0; i < SEEN_WAYS; i++)
-		if (seen[b][i] == key)
-			return (0);
-	seen[b][seen_next[b]++ % SEEN_WAYS] = key;
-	return (1);
 }
 
 static void
@@ -199,8 +164,9 @@ hit_free(struct hit *h)
 	free(h);
 }
 
+/* unique_open is hookd's to say (hookd/seen.c): it survives restarts */
 static void
-hit_event(struct hit *h, enum event_kind kind, int unique, web_done_fn done)
+hit_event(struct hit *h, enum event_kind kind, web_done_fn done)
 {
 	struct event_record	 ev;
 
@@ -209,7 +175,6 @@ hit_event(struct hit *h, enum event_kind kind, int unique, web_done_fn done)
 	strlcpy(ev.recipient, h->t.recipient, sizeof(ev.recipient));
 	if (kind == EV_CLICK)
 		strlcpy(ev.link, h->t.url, sizeof(ev.link));
-	ev.unique_open = unique;
 	ev.machine = h->machine;
 	strlcpy(ev.stage, "tracking", sizeof(ev.stage));
 	web_event(&ev, done, h);
@@ -261,7 +226,7 @@ pixel_tick(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (++h->held >= h->read_secs) {
 		n_read++;
-		hit_event(h, EV_READ_MAIL, 0, read_durable);
+		hit_event(h, EV_READ_MAIL, read_durable);
 		return;
 	}
 	pixel_send(h, gif_comment_byte, sizeof(gif_comment_byte));
@@ -311,7 +276,7 @@ track_open(struct evhttp_request *req, const struct token *t)
 	struct hit	*h = hit_new(req, t);
 
 	n_open++;
-	hit_event(h, EV_OPEN, first_seen(t), open_durable);
+	hit_event(h, EV_OPEN, open_durable);
 }
 
 /* ---- /c/: the click */
@@ -340,7 +305,7 @@ track_click(struct evhttp_request *req, const struct token *t)
 	struct hit	*h = hit_new(req, t);
 
 	n_click++;
-	hit_event(h, EV_CLICK, first_seen(t), click_durable);
+	hit_event(h, EV_CLICK, click_durable);
 }
 
 /* ---- /u/: unsubscribe, resubscribe */

@@ -1,0 +1,148 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd: which opens and clicks were seen before (unique_open), kept in
+ * the spool so that the answer survives a restart of any process.
+ *
+ * webd cannot keep it: it has no open(2) under its filter, and whatever
+ * it holds in memory dies with it.  hookd, which stores webd's events
+ * anyway, decides instead: an open or click event from webd gets
+ * unique_open from here, whatever webd said.
+ *
+ * <spool>/events/track-seen is a fixed table of SEEN_BUCKETS buckets of
+ * SEEN_WAYS 8-byte keys (4 MiB): the first 8 bytes of SHA-256(kind,
+ * queue id, recipient, link), 0 for an empty slot.  A full bucket
+ * forgets its oldest-placed key (round robin by the key's own bits), so
+ * memory and disk stay bounded and a forgotten open only counts as
+ * unique again.  A new key is written in place with pwrite(2) before the
+ * event's file, and both are made durable by the same group commit
+ * (gsync.h) that acknowledges the event to webd: an open answered to a
+ * client is never counted as unique twice.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "gsync.h"
+#include "log.h"
+#include "mh_event.h"
+#include "hookd.h"
+
+#define SEEN_FILE	"events/track-seen"
+#define SEEN_BUCKETS	(1 << 16)
+#define SEEN_WAYS	8
+#define SEEN_SIZE	((off_t)SEEN_BUCKETS * SEEN_WAYS * sizeof(uint64_t))
+
+static uint64_t		(*seen)[SEEN_WAYS];
+static int		 seen_fd = -1;
+
+int
+seen_init(const char *root)
+{
+	char		 path[MH_PATH_MAX];
+	struct stat	 st;
+	size_t		 done = 0;
+	ssize_t		 n;
+
+	if (snprintf(path, sizeof(path), "%s/%s", root, SEEN_FILE) >=
+	    (int)sizeof(path))
+		return (-1);
+	if ((seen_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    fstat(seen_fd, &st) == -1) {
+		log_warn("hookd: %s", path);
+		return (-1);
+	}
+	if (st.st_size != SEEN_SIZE) {
+		if (st.st_size != 0)
+			log_warnx("hookd: %s: unexpected size %lld, started "
+			    "over", path, (long long)st.st_size);
+		if (ftruncate(seen_fd, 0) == -1 ||
+		    ftruncate(seen_fd, SEEN_SIZE) == -1 ||
+		    fsync(seen_fd) == -1) {
+			log_warn("hookd: %s", path);
+			return (-1);
+		}
+	}
+	if ((seen = calloc(SEEN_BUCKETS, sizeof(*seen))) == NULL)
+		fatal("seen_init");
+	while (done < (size_t)SEEN_SIZE) {
+		n = pread(seen_fd, (char *)seen + done, SEEN_SIZE - done, done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("hookd: %s: read", path);
+			return (-1);
+		}
+		done += n;
+	}
+	return (0);
+}
+
+static size_t
+put(unsigned char *buf, size_t n, const char *s, size_t max)
+{
+	size_t	 len = strnlen(s, max - 1);
+
+	memcpy(buf + n, s, len);
+	buf[n + len] = '\0';
+	return (n + len + 1);
+}
+
+static uint64_t
+seen_key(const struct event_record *ev, unsigned *bucket)
+{
+	unsigned char	 buf[1 + sizeof(ev->queue_id) + sizeof(ev->recipient) +
+			    sizeof(ev->link)];
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	uint64_t	 key;
+	size_t		 n = 0;
+
+	buf[n++] = (unsigned char)ev->kind;
+	n = put(buf, n, ev->queue_id, sizeof(ev->queue_id));
+	n = put(buf, n, ev->recipient, sizeof(ev->recipient));
+	if (ev->kind == EV_CLICK)
+		n = put(buf, n, ev->link, sizeof(ev->link));
+	SHA256(buf, n, h);
+	memcpy(&key, h, sizeof(key));
+	key |= 1;			/* 0 is an empty slot */
+	*bucket = h[8] | h[9] << 8;
+	return (key);
+}
+
+int
+seen_first(const struct event_record *ev)
+{
+	uint64_t	 key;
+	unsigned	 b, i, slot;
+	off_t		 off;
+
+	if (seen == NULL)
+		return (1);
+	key = seen_key(ev, &b);
+	slot = SEEN_WAYS;
+	for (i = 0; i < SEEN_WAYS; i++) {
+		if (seen[b][i] == key)
+			return (0);
+		if (seen[b][i] == 0 && slot == SEEN_WAYS)
+			slot = i;
+	}
+	if (slot == SEEN_WAYS)
+		slot = (key >> 32) % SEEN_WAYS;
+	seen[b][slot] = key;
+	off = ((off_t)b * SEEN_WAYS + slot) * sizeof(key);
+	if (pwrite(seen_fd, &key, sizeof(key), off) != sizeof(key))
+		log_warn("hookd: %s: write", SEEN_FILE);
+	else
+		gsync_fd(seen_fd);
+	return (1);
+}
