@@ -40,6 +40,7 @@
 #include "dns.h"
 #include "http.h"
 #include "sign.h"
+#include "mhtest.h"
 
 static const char *errname[] = { "ok", "timeout", "connect", "dns", "ssrf",
     "redirect", "tls", "url", "other" };
@@ -104,26 +105,6 @@ done(const struct http_response *r, void *arg)
 		event_base_loopexit(base, NULL);
 }
 
-static char *
-readfile(const char *path, size_t *len)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		err(1, "%s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	if ((buf = malloc(n + 1)) == NULL || fread(buf, 1, n, f) != (size_t)n)
-		err(1, "%s", path);
-	buf[n] = '\0';
-	fclose(f);
-	*len = n;
-	return (buf);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -147,7 +128,8 @@ main(int argc, char *argv[])
 			req.concurrency = atoi(optarg);
 			break;
 		case 'C':
-			ca = readfile(optarg, &calen);
+			if ((ca = mhtest_slurp(optarg, &calen)) == NULL)
+				err(1, "%s", optarg);
 			break;
 		case 'd':
 			req.body = optarg;
@@ -155,7 +137,9 @@ main(int argc, char *argv[])
 			break;
 		case 'D':	/* body from a file */
 			free(bodyfile);
-			req.body = bodyfile = readfile(optarg, &req.bodylen);
+			if ((req.body = bodyfile = mhtest_slurp(optarg,
+			    &req.bodylen)) == NULL)
+				err(1, "%s", optarg);
 			break;
 		case 'F':	/* name=value */
 		case 'f':	/* name=filename:type:value */

@@ -74,6 +74,7 @@
 #include "../../signer/signer.h"
 #include "dkimkey.h"
 #include "sandbox.h"
+#include "mhtest.h"
 
 static int	 failures;
 
@@ -109,46 +110,6 @@ struct ctx {
 	char		*dkim[2];		/* signer: RSA and Ed25519 keys, PEM */
 	int		 msgfd;			/* signer: a message, read-only */
 };
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if (path == NULL || (f = fopen(path, "r")) == NULL)
-		return (NULL);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	if ((buf = calloc(1, n + 1)) == NULL || fread(buf, 1, n, f) != (size_t)n)
-		exit(2);
-	fclose(f);
-	*len = n;
-	return (buf);
-}
-
-static int
-tcp_listener(int *port)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd, one = 1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		exit(2);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 5) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		exit(2);
-	*port = ntohs(sin.sin_port);
-	return (fd);
-}
 
 static int
 tcp_connect(int port)
@@ -1041,14 +1002,15 @@ setup(struct ctx *c)
 	if (c->proc == PROC_SIGNER)
 		signer_setup(c, root);
 	/* smtpd's key pair, and everyone else's CA bundle */
-	c->cert = slurp(getenv("SBX_CERT"), &c->certlen);
-	c->key = slurp(getenv("SBX_KEY"), &c->keylen);
+	c->cert = mhtest_slurp(getenv("SBX_CERT"), &c->certlen);
+	c->key = mhtest_slurp(getenv("SBX_KEY"), &c->keylen);
 	if (c->cert == NULL || c->key == NULL)
 		errx(2, "SBX_CERT, SBX_KEY");
 	if (c->proc == PROC_AUTHD)
 		strlcpy(c->hash, crypt("s3cret",
 		    crypt_gensalt("$y$", 0, NULL, 0)), sizeof(c->hash));
-	c->tcpfd = tcp_listener(&c->tcpport);
+	if ((c->tcpfd = mhtest_listen(&c->tcpport, 0, 5)) == -1)
+		err(2, "tcp listener");
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, c->fdpair) == -1)
 		err(2, "socketpair");
 }

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "../../relayd/relay.h"
 #include "dns.h"
+#include "mhtest.h"
 
 #include <event2/event.h>
 
@@ -255,26 +256,6 @@ add_sender_limit(struct config *c, char *spec)
 	TAILQ_INSERT_TAIL(&c->sender_limits, l, entry);
 }
 
-static char *
-slurp(const char *file, size_t *len)
-{
-	FILE	*fp;
-	char	*buf;
-	long	 n;
-
-	if ((fp = fopen(file, "r")) == NULL)
-		err(1, "%s", file);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	if ((buf = malloc(n + 1)) == NULL || fread(buf, 1, n, fp) != (size_t)n)
-		err(1, "%s", file);
-	buf[n] = '\0';
-	fclose(fp);
-	*len = n;
-	return (buf);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -299,7 +280,9 @@ main(int argc, char *argv[])
 			strlcpy(c->bounce_domain, optarg, sizeof(c->bounce_domain));
 			break;
 		case 'C':
-			c->cabundle_data = slurp(optarg, &c->cabundle_len);
+			if ((c->cabundle_data = mhtest_slurp(optarg,
+			    &c->cabundle_len)) == NULL)
+				err(1, "%s", optarg);
 			break;
 		case 'D':
 			add_domain_limit(c, optarg);

@@ -48,6 +48,7 @@
 #include "log.h"
 #include "smtp.h"
 #include "smtp_backend.h"
+#include "mhtest.h"
 
 static struct event_base	*base;
 static const char		*dir;
@@ -324,26 +325,6 @@ backend_spool_abort(int owner, const struct spool_abort *sa)
 		fatal("rename %s", from);
 }
 
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		fatal("%s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	if ((buf = malloc(n + 1)) == NULL || fread(buf, 1, n, f) != (size_t)n)
-		fatal("read %s", path);
-	buf[n] = '\0';
-	fclose(f);
-	*len = n;
-	return (buf);
-}
-
 static int
 parse_flags(const char *s)
 {
@@ -371,28 +352,6 @@ parse_flags(const char *s)
 	}
 	free(copy);
 	return (fl);
-}
-
-static int
-bind_listener(in_port_t *port)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd, one = 1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		fatal("socket");
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 4096) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		fatal("bind");
-	*port = ntohs(sin.sin_port);
-	return (fd);
 }
 
 static void
@@ -425,8 +384,7 @@ main(int argc, char *argv[])
 	const char	*errstr;
 	char		 tmp[1024];
 	FILE		*pf;
-	in_port_t	 port;
-	int		 ch, fds[16], nl = 0, i;
+	int		 ch, fds[16], nl = 0, i, port;
 	int		 greet = 0, stime = 3600, errs = 10;
 
 	log_init(1, LOG_MAIL);
@@ -525,8 +483,9 @@ main(int argc, char *argv[])
 		if ((pki = calloc(1, sizeof(*pki))) == NULL)
 			fatal("calloc");
 		strlcpy(pki->name, "test", sizeof(pki->name));
-		pki->cert = read_file(cert, &pki->certlen);
-		pki->key = read_file(key, &pki->keylen);
+		if ((pki->cert = mhtest_slurp(cert, &pki->certlen)) == NULL ||
+		    (pki->key = mhtest_slurp(key, &pki->keylen)) == NULL)
+			fatal("%s or %s", cert, key);
 		TAILQ_INSERT_TAIL(&conf->pkis, pki, entry);
 		TAILQ_FOREACH(l, &conf->listeners, entry)
 			strlcpy(l->pki, "test", sizeof(l->pki));
@@ -545,7 +504,9 @@ main(int argc, char *argv[])
 	smtp_tune(greet, stime, errs);
 	i = 0;
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
-		fds[i] = bind_listener(&port);
+		if ((fds[i] = mhtest_listen(&port, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 4096)) == -1)
+			fatal("bind");
 		if (smtp_listen(fds[i], l->id) == -1)
 			fatalx("smtp_listen");
 		l->port = port;
