@@ -35,9 +35,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
 #include <dkim.h>
 #include <event2/buffer.h>
 #include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <opendmarc/dmarc.h>
 #include <unbound.h>
 
@@ -93,6 +98,19 @@ static const char	*vd_results[] = { "pass", "fail", "none", "temperror",
 			    "permerror" };
 #define VD_NRESULTS	(sizeof(vd_results) / sizeof(vd_results[0]))
 static unsigned long	 vd_st_dkim[VD_NRESULTS], vd_st_dmarc[VD_NRESULTS];
+
+/* decoded public keys, by their DER bytes: see d2i_PUBKEY_bio below */
+#define VD_PUBKEYS	64
+#define VD_PUBKEY_MAX	2048		/* DER of an RSA-8192 key: ~1,100 */
+struct vd_pubkey {
+	size_t		 len;
+	u_char		 der[VD_PUBKEY_MAX];
+	EVP_PKEY	*pk;
+};
+typedef EVP_PKEY *(*vd_d2i_fn)(BIO *, EVP_PKEY **);
+static struct vd_pubkey	 vd_pubkeys[VD_PUBKEYS];
+static size_t		 vd_pubkey_next;
+static vd_d2i_fn	 openssl_d2i_pubkey;
 
 static void	vd_key_done(int, struct ub_result *, void *);
 static void	vd_dmarc_done(int, struct ub_result *, void *);
@@ -190,6 +208,51 @@ vd_dns_close(void *srv)
 {
 }
 
+/*
+ * The public key cache.  libopendkim decodes the key of every signature
+ * it verifies (a memory BIO of the p= bytes to d2i_PUBKEY_bio), and
+ * OpenSSL 3's decoder costs ten times the RSA verification; most mail
+ * comes from few keys.  The executable's d2i_PUBKEY_bio, which the
+ * dynamic linker prefers to libcrypto's for libopendkim too, answers a
+ * memory BIO whose bytes are exactly those of a key decoded before with
+ * that EVP_PKEY (one more reference; libopendkim frees it): the same
+ * bytes are the same key, so nothing goes stale (the DNS answer itself
+ * follows its TTL in libunbound).  The last VD_PUBKEYS keys are kept;
+ * other calls go to libcrypto's.
+ */
+EVP_PKEY *
+d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
+{
+	struct vd_pubkey	*c;
+	EVP_PKEY		*pk;
+	char			*data;
+	long			 n;
+	size_t			 i;
+
+	if (openssl_d2i_pubkey == NULL && (openssl_d2i_pubkey = (vd_d2i_fn)
+	    dlsym(RTLD_NEXT, "d2i_PUBKEY_bio")) == NULL)
+		return (NULL);
+	if (a != NULL || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
+	    (n = BIO_get_mem_data(bp, &data)) <= 0 || n > VD_PUBKEY_MAX)
+		return (openssl_d2i_pubkey(bp, a));
+	for (i = 0; i < VD_PUBKEYS; i++) {
+		c = &vd_pubkeys[i];
+		if (c->pk != NULL && c->len == (size_t)n &&
+		    memcmp(c->der, data, n) == 0 && EVP_PKEY_up_ref(c->pk) == 1)
+			return (c->pk);
+	}
+	/* data stays valid: a memory BIO of libopendkim's buffer */
+	if ((pk = openssl_d2i_pubkey(bp, NULL)) == NULL ||
+	    EVP_PKEY_up_ref(pk) != 1)
+		return (pk);
+	c = &vd_pubkeys[vd_pubkey_next++ % VD_PUBKEYS];
+	EVP_PKEY_free(c->pk);
+	memcpy(c->der, data, n);
+	c->len = n;
+	c->pk = pk;
+	return (pk);
+}
+
 /* only the first ENVELOPE_DKIM_MAX signatures are verified */
 static DKIM_CBSTAT
 vd_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
@@ -213,6 +276,10 @@ verdict_init(const char *psl_file)
 	u_int	 flags = DKIM_LIBFLAGS_BADSIGHANDLES |
 		    DKIM_LIBFLAGS_DELAYSIGPROC;
 
+	/* before the sandbox */
+	if ((openssl_d2i_pubkey = (vd_d2i_fn)dlsym(RTLD_NEXT,
+	    "d2i_PUBKEY_bio")) == NULL)
+		fatalx("verdict: no d2i_PUBKEY_bio in libcrypto");
 	if ((vd_lib = dkim_init(NULL, NULL)) == NULL)
 		fatalx("verdict: dkim_init failed");
 	if (dkim_options(vd_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
