@@ -76,6 +76,8 @@ enum imsg_type {
 	IMSG_EVENT_ACK,		/* struct event_ack */
 	/* hookd -> relayd: mail to the mailto List-Unsubscribe address */
 	IMSG_UNSUBSCRIBE_MAILTO,	/* struct unsubscribe_mailto */
+	/* relayd -> hookd: handled (suppression and event durable) */
+	IMSG_UNSUBSCRIBE_MAILTO_ACK,	/* struct unsubscribe_mailto */
 
 	/* parent -> signer: the DKIM keys, replaced as a whole */
 	IMSG_SIGNER_RESET,	/* no payload: forget every key */
@@ -195,7 +197,11 @@ struct suppress_req {
 	char		 reason[256];
 };
 
-/* IMSG_UNSUBSCRIBE_MAILTO: relayd checks the MAC in local for sender */
+/*
+ * IMSG_UNSUBSCRIBE_MAILTO: relayd checks the MAC in local for sender.
+ * IMSG_UNSUBSCRIBE_MAILTO_ACK, the same back: it is done (or refused),
+ * durably; until then hookd keeps the mail's recipient pending.
+ */
 #define UNSUBSCRIBE_PREFIX	"unsubscribe+"	/* the local part's start */
 struct unsubscribe_mailto {
 	char		 local[MH_ADDR_MAX];	/* local part of the recipient */

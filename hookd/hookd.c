@@ -67,6 +67,7 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_commit	*c;
 	struct spool_abort	*a;
+	struct unsubscribe_mailto *u;
 
 	switch (imsg->hdr.type) {
 	case IMSG_SPOOL_OPEN:
@@ -91,6 +92,16 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
 		    spool_discard(a->msgid) == -1)
 			break;
+		return;
+	case IMSG_UNSUBSCRIBE_MAILTO_ACK:
+		if (p->proc != PROC_RELAYD)
+			break;
+		u = msg_get(p, imsg, sizeof(*u));
+		if (!msg_str_ok(u->local, sizeof(u->local)) ||
+		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
+		    !envelope_id_ok(u->queue_id))
+			break;
+		inbound_unsubscribed(u->queue_id, u->local);
 		return;
 	case IMSG_EVENT:
 		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD &&

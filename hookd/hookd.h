@@ -49,6 +49,7 @@ void	 inbound_configure(const struct config *);
 void	 inbound_commit(const struct spool_commit *, const char *, size_t);
 void	 inbound_recovered(struct envelope *);
 void	 inbound_pause(int);
+void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
 
 /* seen.c: unique_open of webd's opens and clicks, kept in the spool */
@@ -58,6 +59,7 @@ int	 seen_first(const struct event_record *);
 
 /* returned.c */
 void	 bounce_received(struct envelope *);
+int	 bounce_unsubscribed(struct envelope *, const char *local);
 
 /* formdata.c: multipart/form-data body of the parts, signable */
 struct http_part;

@@ -442,7 +442,7 @@ inbound_schedule(struct inmsg *m)
 	struct timeval		 tv;
 	time_t			 now = time(NULL), next = 0, delay;
 	size_t			 i;
-	int			 pending = 0;
+	int			 pending = 0, waiting = 0;
 
 	if (m->inflight > 0)
 		return;
@@ -464,6 +464,9 @@ inbound_schedule(struct inmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
 
+		/* returned mail not done yet (an unsubscribe at relayd) */
+		if (r->dest == DEST_BOUNCE && r->state == RS_PENDING)
+			waiting++;
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
 			continue;
 		if (lifetime_over(m, r, now))
@@ -480,7 +483,7 @@ inbound_schedule(struct inmsg *m)
 			next = r->next_try;
 		pending++;
 	}
-	if (pending == 0) {
+	if (pending == 0 && waiting == 0) {
 		log_info("hookd msgid=%s: done", m->env.id);
 		spool_remove(m->env.id);
 		msg_free(m);
@@ -488,6 +491,8 @@ inbound_schedule(struct inmsg *m)
 	}
 	if (spool_update(&m->env) == -1)
 		log_warnx("hookd msgid=%s: cannot store progress", m->env.id);
+	if (pending == 0)
+		return;		/* inbound_unsubscribed() comes back */
 	if (m->timer == NULL)
 		m->timer = evtimer_new(proc_base, timer_cb, m);
 	tv.tv_sec = next > now ? next - now : 0;
@@ -704,6 +709,25 @@ inbound_recovered(struct envelope *env)
 	    m->env.nrcpt);
 	bounce_received(&m->env);
 	inbound_run(m);
+}
+
+/* relayd: the unsubscribe mail msgid to local@ is handled durably */
+void
+inbound_unsubscribed(const char *msgid, const char *local)
+{
+	struct inmsg	*m;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (strcmp(m->env.id, msgid) == 0)
+			break;
+	if (m == NULL || !bounce_unsubscribed(&m->env, local)) {
+		log_debug("hookd msgid=%s: unsubscribe acknowledged twice",
+		    msgid);
+		return;
+	}
+	log_info("hookd msgid=%s: unsubscribe stored by relayd", msgid);
+	if (m->inflight == 0)
+		inbound_schedule(m);
 }
 
 void

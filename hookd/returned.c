@@ -7,7 +7,10 @@
  * an asynchronous bounce, an automatic reply or a reply to the bounce
  * address, reported as an event; a hard bounce suppresses the recipient.
  * Mail to the mailto List-Unsubscribe address (unsubscribe+MAC@) goes to
- * relayd, which holds the key that checks it.
+ * relayd, which holds the key that checks it; its recipient stays
+ * pending until relayd says the suppression and its event are durable
+ * (IMSG_UNSUBSCRIBE_MAILTO_ACK, bounce_unsubscribed): if relayd dies
+ * first, the mail is still in the spool and is sent again at restart.
  */
 #include <sys/types.h>
 
@@ -63,6 +66,7 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 	return (1);
 }
 
+/* 0 done, 1 waiting for relayd, -1 not yet */
 static int
 classify_one(struct envelope *env, struct envelope_rcpt *r)
 {
@@ -71,7 +75,7 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	int			fd;
 
 	if (unsubscribe(env, r))
-		return (0);
+		return (1);
 	if ((fd = spool_open_message(env->id, 0)) == -1)
 		return (-1);
 	memset(&bi, 0, sizeof(bi));
@@ -109,9 +113,12 @@ bounce_received(struct envelope *env)
 
 		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
 			continue;
-		if (classify_one(env, r) == -1) {
+		switch (classify_one(env, r)) {
+		case -1:
 			log_warnx("hookd msgid=%s: returned mail not "
 			    "classified yet, kept", env->id);
+			continue;
+		case 1:
 			continue;
 		}
 		r->state = RS_DONE;
@@ -119,4 +126,23 @@ bounce_received(struct envelope *env)
 	}
 	if (changed && spool_update(env) == -1)
 		log_warnx("hookd msgid=%s: cannot store progress", env->id);
+}
+
+/* relayd handled the unsubscribe mail to local@: that recipient is done */
+int
+bounce_unsubscribed(struct envelope *env, const char *local)
+{
+	size_t	i, len = strlen(local);
+	int	changed = 0;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		struct envelope_rcpt *r = &env->rcpts[i];
+
+		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING ||
+		    strncasecmp(r->addr, local, len) != 0 || r->addr[len] != '@')
+			continue;
+		r->state = RS_DONE;
+		changed = 1;
+	}
+	return (changed);
 }

@@ -82,7 +82,8 @@ int	 relay_suppressed(const char *addr, const char *sender_domain);
  * Mail to local@the bounce domain from sender (unsubscribe.c): if local
  * is the mailto List-Unsubscribe address made for sender, the recipient
  * is suppressed for that sender domain and an unsubscribe event made.
- * 1 done, 0 not such an address, -1 a wrong MAC (logged).
+ * 1 done, 0 not such an address, -1 a wrong MAC (logged), -2 the
+ * suppression could not be stored (logged).
  */
 int	 relay_unsubscribe_mailto(const char *local, const char *sender,
 	    const char *queue_id);

@@ -18,6 +18,7 @@
 #include <tls.h>
 
 #include "child.h"
+#include "gsync.h"
 #include "dns.h"
 #include "mh_event.h"
 #include "log.h"
@@ -200,6 +201,65 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	envelope_clear(&env);
 }
 
+/* an answer that waits for the group commit (the event's outbox file) */
+struct unsub_answer {
+	struct mproc	*p;
+	int		 type;
+	union {
+		struct unsub_res		 res;
+		struct unsubscribe_mailto	 mailto;
+	}		 u;
+	size_t		 len;
+};
+
+static void
+unsub_answer_durable(int ok, void *arg)
+{
+	struct unsub_answer	*a = arg;
+
+	if (a->type == IMSG_UNSUBSCRIBE_RES && !ok)
+		a->u.res.ok = 0;
+	/* not durable: hookd keeps the mail and sends it again */
+	if ((ok || a->type == IMSG_UNSUBSCRIBE_RES) && !a->p->closed)
+		mproc_compose(a->p, a->type, 0, -1, &a->u, a->len);
+	free(a);
+}
+
+static void
+unsub_answer(struct mproc *p, int type, const void *data, size_t len)
+{
+	struct unsub_answer	*a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		fatal("calloc");
+	a->p = p;
+	a->type = type;
+	memcpy(&a->u, data, len);
+	a->len = len;
+	gsync_then(unsub_answer_durable, a);
+}
+
+/*
+ * hookd: mail to the mailto unsubscribe address.  Acknowledged once the
+ * suppression is stored and its event durable (or the address refused):
+ * until then hookd keeps the mail, and sends it again after a restart.
+ */
+static void
+unsubscribe_mailto(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct unsubscribe_mailto	*u = msg_get(p, imsg, sizeof(*u));
+
+	if (!msg_str_ok(u->local, sizeof(u->local)) ||
+	    !msg_str_ok(u->sender, sizeof(u->sender)) ||
+	    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
+	    !envelope_id_ok(u->queue_id))
+		fatalx("relayd: malformed UNSUBSCRIBE_MAILTO from %s",
+		    p->name);
+	if (relay_unsubscribe_mailto(u->local, u->sender, u->queue_id) == -2)
+		return;
+	unsub_answer(p, IMSG_UNSUBSCRIBE_MAILTO_ACK, u, sizeof(*u));
+}
+
 /*
  * webd: a recipient unsubscribes from (or resubscribes to) the mail of
  * one sender domain.  The answer goes back once the suppression list and
@@ -222,7 +282,7 @@ unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
 	res.reqid = r->reqid;
 	res.ok = relay_unsubscribe_web(r->addr, r->domain, r->queue_id,
 	    r->resubscribe) == 0;
-	mproc_compose(p, IMSG_UNSUBSCRIBE_RES, 0, -1, &res, sizeof(res));
+	unsub_answer(p, IMSG_UNSUBSCRIBE_RES, &res, sizeof(res));
 }
 
 static void
@@ -231,7 +291,6 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	struct spool_open	*o;
 	struct spool_abort	*a;
 	struct suppress_req	*s;
-	struct unsubscribe_mailto *u;
 	struct spool_fd		 res;
 	int			 fd;
 
@@ -271,13 +330,7 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_UNSUBSCRIBE_MAILTO:
 		if (p->proc != PROC_HOOKD)
 			break;
-		u = msg_get(p, imsg, sizeof(*u));
-		if (!msg_str_ok(u->local, sizeof(u->local)) ||
-		    !msg_str_ok(u->sender, sizeof(u->sender)) ||
-		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
-		    !envelope_id_ok(u->queue_id))
-			break;
-		relay_unsubscribe_mailto(u->local, u->sender, u->queue_id);
+		unsubscribe_mailto(p, imsg);
 		return;
 	case IMSG_EVENT_ACK:
 		if (p->proc != PROC_HOOKD)

@@ -73,7 +73,7 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 	if (suppress_add(sender, domain, "unsubscribe (mailto)") == -1) {
 		log_warnx("%s: cannot suppress <%s> for %s", queue_id,
 		    log_sanitize(s, sizeof(s), sender), domain);
-		return (-1);
+		return (-2);
 	}
 	log_info("%s: <%s> unsubscribed from %s (mailto)", queue_id,
 	    log_sanitize(s, sizeof(s), sender), domain);
