@@ -168,6 +168,22 @@ child_control(struct mproc *p, struct mh_imsg *imsg)
 	json_decref(req);
 }
 
+/*
+ * A new generation replaces child_conf, which held the old one's
+ * reference: the old one is freed unless the process kept a reference
+ * of its own (config_ref) for what still points into it.
+ */
+static void
+child_reconfigure(struct config *conf)
+{
+	struct config	*old = child_conf;
+
+	ops->configure(conf);
+	child_conf = conf;
+	config_unref(old);
+	log_info("configuration reloaded");
+}
+
 static void
 child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -180,15 +196,8 @@ child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_SETUP_CONF_DATA:
 	case IMSG_SETUP_CONF_END:
 		conf = child_config_chunk(imsg, &done);
-		if (done) {
-			/*
-			 * The old config is kept: sessions and messages in
-			 * flight may still point into it.  Reloads are rare.
-			 */
-			ops->configure(conf);
-			child_conf = conf;
-			log_info("configuration reloaded");
-		}
+		if (done)
+			child_reconfigure(conf);
 		break;
 	case IMSG_SETUP_PEER:
 		child_peer(imsg);

@@ -20,7 +20,10 @@ struct child_ops {
 	void		 (*preinit)(const struct config *);
 	/* chroot directory for this config, NULL: none */
 	const char	*(*chroot)(const struct config *);
-	/* first config and every reload; the process keeps the pointer */
+	/*
+	 * first config and every reload; the pointer stays valid until the
+	 * next configure() returns (config_ref() to keep it longer)
+	 */
 	void		 (*configure)(struct config *);
 	/* every peer channel is there: start serving */
 	void		 (*start)(void);

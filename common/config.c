@@ -81,6 +81,7 @@ config_new(void)
 		log_warn("calloc");
 		return (NULL);
 	}
+	c->refcnt = 1;
 	if (gethostname(c->hostname, sizeof(c->hostname)) == -1)
 		strlcpy(c->hostname, "localhost", sizeof(c->hostname));
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
@@ -139,6 +140,26 @@ config_headers_free(struct headerlist *hl)
 		free(h->value);
 		free(h);
 	}
+}
+
+struct config *
+config_ref(struct config *c)
+{
+	if (c->refcnt <= 0 || c->refcnt == INT_MAX)
+		fatalx("config_ref: bad reference count %d", c->refcnt);
+	c->refcnt++;
+	return (c);
+}
+
+void
+config_unref(struct config *c)
+{
+	if (c == NULL)
+		return;
+	if (c->refcnt <= 0)
+		fatalx("config_unref: bad reference count %d", c->refcnt);
+	if (--c->refcnt == 0)
+		config_free(c);
 }
 
 void

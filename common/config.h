@@ -296,6 +296,7 @@ struct cluster_conf {
 };
 
 struct config {
+	int			 refcnt;	/* config_ref(), config_unref() */
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
 	char			 tls_ciphers[256];
@@ -364,6 +365,12 @@ struct config	*config_parse(const char *file);	/* NULL on error, errors logged a
 void		 config_allow_testing(int);	/* 1: "testing" statements allowed (-X) */
 struct config	*config_new(void);			/* defaults filled in */
 void		 config_free(struct config *);
+/*
+ * A config generation in a child: whoever keeps pointers into it past
+ * the current callback holds a reference; the last unref frees it.
+ */
+struct config	*config_ref(struct config *);
+void		 config_unref(struct config *);
 
 /* config.c: the parent reads pki cert/key, credentials and CA bundle; -1 on error (logged) */
 int		 config_load_files(struct config *);

@@ -225,8 +225,9 @@ webd_configure(struct config *conf)
 	const struct tracking	*t;
 	int			 read_secs = 0;
 
+	/* the listeners are the first config's: it is kept */
 	if (first_conf == NULL)
-		first_conf = conf;
+		first_conf = config_ref(conf);
 	keep_events = !TAILQ_EMPTY(&conf->events);
 	webd_keys(conf);
 	/* one read time for the server: the longest asked for */
