@@ -411,11 +411,14 @@ config_url_public(const char *url, char *buf, size_t len)
 	if (at != NULL && strcspn(scheme + 3, "/?#") < (size_t)(at - scheme - 3))
 		at = NULL;	/* an @ in the path is no userinfo */
 	colon = at != NULL ? memchr(scheme + 3, ':', at - scheme - 3) : NULL;
+	/* a user without a password may be the token itself: all of it */
+	if (at != NULL && colon == NULL)
+		colon = scheme + 2;
 	for (p = url; *p != '\0' && o + 2 < len; p++) {
 		if (colon != NULL && p > colon && p < at)
 			continue;
 		if (colon != NULL && p == colon) {
-			buf[o++] = ':';
+			buf[o++] = *p;
 			buf[o++] = '*';
 			continue;
 		}

@@ -390,7 +390,7 @@ const char	*config_check_redis(const char *, struct cluster_conf *cc);
 int		 config_tls_policy(const char *);	/* name -> enum tls_policy, -1 */
 const char	*config_tls_policy_name(int);
 int		 config_tls_policy_for(const struct config *, const char *domain);
-/* the URL with its password and query values as "*", for display */
+/* the URL with its password (or a lone user) and query values as "*" */
 void		 config_url_public(const char *, char *, size_t);
 int		 config_check_domain(const char *);		/* -1 if not a domain name */
 void		 config_headers_free(struct headerlist *);

@@ -1215,13 +1215,16 @@ events_stats(void)
 {
 	struct endpoint	*ep;
 	json_t		*a, *o;
+	char		 url[MH_URL_MAX];
 
 	if ((a = json_array()) == NULL)
 		return (NULL);
 	TAILQ_FOREACH(ep, &endpoints, entry) {
+		/* no password or token of the URL in what mhctl shows */
+		config_url_public(ep->url, url, sizeof(url));
 		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:b,s:i,s:I,s:s,s:I,s:I,"
 		    "s:I,s:I}",
-		    "url", ep->url,
+		    "url", url,
 		    "format", format_name(ep->format),
 		    "configured", ep->configured,
 		    "disabled", ep->disabled,
