@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <tls.h>
 
 #include "config.h"
 #include "log.h"
@@ -522,20 +523,42 @@ config_check_redis(const char *s, struct cluster_conf *cc)
 	return (NULL);
 }
 
-const char *
-config_check_relay_via(const char *s)
+/* what of [start, end) fits in buf (NUL-terminated); -1 if it does not */
+static int
+copy_part(char *buf, size_t len, const char *start, const char *end)
 {
-	const char	*h, *at, *colon, *port, *end, *errstr;
-	char		 pbuf[8];
-	size_t		 hl;
+	if ((size_t)(end - start) >= len)
+		return (-1);
+	memcpy(buf, start, end - start);
+	buf[end - start] = '\0';
+	return (0);
+}
 
-	if (strcmp(s, "mx") == 0 || s[0] == '\0')
+/*
+ * "mx" or "smtp[s]://[user:pass@]host[:port][/]": the parser's check and
+ * relayd's reading of it, one code.  NULL or why not; v is filled only
+ * when the answer is NULL (host "": delivery by MX).
+ */
+const char *
+config_relay_via_parse(const char *s, struct relay_via *v)
+{
+	struct relay_via	 n;
+	const char		*h, *at, *colon, *port, *end, *errstr;
+	char			 pbuf[8];
+
+	memset(&n, 0, sizeof(n));
+	n.port = 25;
+	if (strcmp(s, "mx") == 0 || s[0] == '\0') {
+		*v = n;
 		return (NULL);
+	}
 	if (strncasecmp(s, "smtp://", 7) == 0)
 		h = s + 7;
-	else if (strncasecmp(s, "smtps://", 8) == 0)
+	else if (strncasecmp(s, "smtps://", 8) == 0) {
 		h = s + 8;
-	else
+		n.smtps = 1;
+		n.port = 465;
+	} else
 		return ("want mx, smtp:// or smtps:// URL");
 	if (strlen(s) >= MH_URL_MAX)
 		return ("too long");
@@ -543,6 +566,11 @@ config_check_relay_via(const char *s)
 		colon = strchr(h, ':');
 		if (colon == NULL || colon > at || colon == h)
 			return ("credentials must be user:password");
+		if (copy_part(n.user, sizeof(n.user), h, colon) == -1 ||
+		    copy_part(n.pass, sizeof(n.pass), colon + 1, at) == -1) {
+			explicit_bzero(&n, sizeof(n));
+			return ("user or password too long");
+		}
 		h = at + 1;
 	}
 	end = h + strlen(h);
@@ -551,27 +579,104 @@ config_check_relay_via(const char *s)
 	if (*h == '[') {
 		if ((port = memchr(h, ']', end - h)) == NULL)
 			return ("unterminated [");
-		hl = port - h - 1;
-		port++;
+		colon = port++;
+		h++;
 	} else {
 		if ((port = memchr(h, ':', end - h)) == NULL)
 			port = end;
-		hl = port - h;
+		colon = port;
 	}
-	if (hl == 0)
+	if (colon == h)
 		return ("no host");
 	if (memchr(h, '/', end - h) != NULL)
 		return ("unexpected path");
+	if (copy_part(n.host, sizeof(n.host), h, colon) == -1)
+		return ("host name too long");
 	if (port < end) {
-		if (*port != ':' || (size_t)(end - port - 1) >= sizeof(pbuf))
+		if (*port != ':' ||
+		    copy_part(pbuf, sizeof(pbuf), port + 1, end) == -1)
 			return ("bad port");
-		memcpy(pbuf, port + 1, end - port - 1);
-		pbuf[end - port - 1] = '\0';
-		strtonum(pbuf, 1, 65535, &errstr);
+		n.port = strtonum(pbuf, 1, 65535, &errstr);
 		if (errstr != NULL)
 			return ("bad port");
 	}
+	*v = n;
+	explicit_bzero(&n, sizeof(n));
 	return (NULL);
+}
+
+/*
+ * relay via ... auth "FILE": the first line that is not a comment is
+ * "user:password" (into v's user and pass, authfile set); the parent's
+ * check and relayd's reading of it.  NULL (data NULL: no file) or why not.
+ */
+const char *
+config_relay_auth_parse(const char *data, struct relay_via *v)
+{
+	const char	*p, *e, *colon;
+	size_t		 len, i;
+
+	v->authfile = 0;
+	if (data == NULL)
+		return (NULL);
+	for (p = data; *p != '\0'; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, "\n");
+		len = e - p;
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len == 0 || p[0] == '#')
+			continue;
+		for (i = 0; i < len; i++)
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return ("a control character in it");
+		if ((colon = memchr(p, ':', len)) == NULL || colon == p ||
+		    (size_t)(colon - p) + 1 == len)
+			return ("want one line user:password");
+		if (copy_part(v->user, sizeof(v->user), p, colon) == -1 ||
+		    copy_part(v->pass, sizeof(v->pass), colon + 1, p + len) == -1)
+			return ("user or password too long");
+		v->authfile = 1;
+		return (NULL);
+	}
+	return ("want one line user:password");
+}
+
+const char *
+config_check_relay_via(const char *s)
+{
+	struct relay_via	 v;
+	const char		*why;
+
+	why = config_relay_via_parse(s, &v);
+	explicit_bzero(&v, sizeof(v));
+	return (why);
+}
+
+struct tls *
+config_tls_server(const struct pki *p, const char *ciphers, char *why,
+    size_t whylen)
+{
+	struct tls_config	*cfg;
+	struct tls		*ctx = NULL;
+
+	if ((cfg = tls_config_new()) == NULL) {
+		strlcpy(why, "out of memory", whylen);
+		return (NULL);
+	}
+	if (tls_config_set_keypair_mem(cfg, (const uint8_t *)p->cert,
+	    p->certlen, (const uint8_t *)p->key, p->keylen) == -1 ||
+	    tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
+	    (ciphers != NULL && tls_config_set_ciphers(cfg, ciphers) == -1))
+		strlcpy(why, tls_config_error(cfg), whylen);
+	else if ((ctx = tls_server()) == NULL)
+		strlcpy(why, "out of memory", whylen);
+	else if (tls_configure(ctx, cfg) == -1) {
+		strlcpy(why, tls_error(ctx), whylen);
+		tls_free(ctx);
+		ctx = NULL;
+	}
+	tls_config_free(cfg);
+	return (ctx);
 }
 
 /*
@@ -673,6 +778,42 @@ cluster_auth_load(struct config *c)
 	return (0);
 }
 
+/* what smtpd and webd will make of it: a pair they cannot serve is an error */
+static int
+pki_usable(const struct config *c, const struct pki *p)
+{
+	struct tls	*ctx;
+	char		 why[256];
+
+	if ((ctx = config_tls_server(p, c->tls_ciphers, why,
+	    sizeof(why))) == NULL) {
+		log_warnx("%s%spki \"%s\": the TLS library refuses cert \"%s\" "
+		    "with key \"%s\": %s", AT(p->key_at), p->name, p->cert_file,
+		    p->key_file, why);
+		return (-1);
+	}
+	tls_free(ctx);
+	return (0);
+}
+
+/* what relayd will make of the relay via auth file */
+static int
+relay_auth_usable(const struct config *c)
+{
+	struct relay_via	 v;
+	const char		*why;
+
+	memset(&v, 0, sizeof(v));
+	why = config_relay_auth_parse(c->relay_auth_data, &v);
+	explicit_bzero(&v, sizeof(v));
+	if (why != NULL) {
+		log_warnx("%s%srelay via auth \"%s\": %s", AT(c->relay_auth_at),
+		    c->relay_auth, why);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 config_load_files(struct config *c)
 {
@@ -698,7 +839,8 @@ config_load_files(struct config *c)
 			log_warnx("%s%spki key \"%s\": no PEM private key",
 			    AT(p->key_at), p->key_file);
 			rv = -1;
-		}
+		} else if (p->cert != NULL && pki_usable(c, p) == -1)
+			rv = -1;
 	}
 	/* DKIM keys: checked (type, size) by the signer, which uses them */
 	TAILQ_FOREACH(d, &c->dkims, entry)
@@ -717,6 +859,8 @@ config_load_files(struct config *c)
 	if (c->relay_auth[0] != '\0' && readfile(c->relay_auth,
 	    c->relay_auth_at, "relay via auth", &c->relay_auth_data,
 	    &c->relay_auth_len, 1) == -1)
+		rv = -1;
+	if (c->relay_auth_data != NULL && relay_auth_usable(c) == -1)
 		rv = -1;
 	if (c->dnssec_anchor[0] != '\0') {
 		if (readfile(c->dnssec_anchor, c->dnssec_anchor_at,

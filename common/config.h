@@ -372,8 +372,15 @@ void		 config_free(struct config *);
 struct config	*config_ref(struct config *);
 void		 config_unref(struct config *);
 
-/* config.c: the parent reads pki cert/key, credentials and CA bundle; -1 on error (logged) */
+/*
+ * config.c: the parent reads pki cert/key (and checks that the TLS library
+ * serves the pair), credentials and CA bundle; -1 on error (logged)
+ */
 int		 config_load_files(struct config *);
+/* a pki's TLS server context (ciphers NULL: the library's); NULL and why */
+struct tls;
+struct tls	*config_tls_server(const struct pki *, const char *ciphers,
+		    char *why, size_t whylen);
 /* numeric address or "localhost" + port -> sockaddr; -1 if not an address */
 int		 config_addr(const char *, in_port_t, struct sockaddr_storage *, socklen_t *);
 /* "10.0.0.0/8", "fd00::/8", "192.0.2.1" -> netaddr (host bits must be 0); -1 if bad */
@@ -385,6 +392,18 @@ const char	*config_check_url(const char *);		/* http(s)://host... */
 const char	*config_check_secret(const char *);		/* whsec_ + base64 */
 const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
+/* relay via, read: host "" for mx; NULL or why not (v untouched then) */
+struct relay_via {
+	char			 host[MH_NAME_MAX];
+	char			 user[MH_NAME_MAX];
+	char			 pass[MH_NAME_MAX];
+	int			 port;		/* 25, smtps 465 */
+	int			 smtps;		/* TLS from the first byte */
+	int			 authfile;	/* user, pass from relay via auth */
+};
+const char	*config_relay_via_parse(const char *, struct relay_via *);
+/* the relay via auth file's data into v's user, pass: NULL or why not */
+const char	*config_relay_auth_parse(const char *, struct relay_via *);
 /* redis://[user:password@]address[:port][/db] into cc (redis, host, port, db, user, password) */
 const char	*config_check_redis(const char *, struct cluster_conf *cc);
 int		 config_tls_policy(const char *);	/* name -> enum tls_policy, -1 */

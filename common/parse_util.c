@@ -184,9 +184,13 @@ void
 parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 {
 	const char	*why;
+	char		 pub[MH_URL_MAX];
 
-	if ((why = config_check_relay_via(s)) != NULL)
-		parse_error(p, "relay via \"%s\": %s", s, why);
+	/* the error names the URL without its password */
+	if ((why = config_check_relay_via(s)) != NULL) {
+		config_url_public(s, pub, sizeof(pub));
+		parse_error(p, "relay via \"%s\": %s", pub, why);
+	}
 	else if (strcmp(s, "mx") == 0)
 		conf->relay_via[0] = '\0';
 	else

@@ -113,9 +113,7 @@ static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
 static struct event	*flush_ev;
 static struct tls_config *tlscfg_noverify, *tlscfg_verify;
-static char		 via_host[256], via_user[256], via_pass[256];
-static int		 via_port, via_smtps;
-static int		 via_authfile;	/* credentials from relay via ... auth */
+static struct relay_via	 via;		/* host "": by MX */
 
 static void	 conn_io(int, short, void *);
 static void	 conn_flush_all(int, short, void *);
@@ -130,102 +128,12 @@ static void	 tls_attempt(struct mconn *, const char *);
 static void	 tls_sync(struct mconn *);
 static void	 job_finish(struct mconn *);
 
-/* "smtp://[user:pass@]host[:port]", "smtps://..." (TLS from the start) */
-static int
-parse_via(const char *url)
-{
-	const char	*p, *at, *colon;
-	const char	*errstr;
-	char		 hp[300];
-
-	via_host[0] = via_user[0] = via_pass[0] = '\0';
-	via_port = 25;
-	via_smtps = 0;
-	if (url[0] == '\0' || strcasecmp(url, "mx") == 0)
-		return (0);
-	if (strncasecmp(url, "smtp://", 7) == 0)
-		p = url + 7;
-	else if (strncasecmp(url, "smtps://", 8) == 0) {
-		p = url + 8;
-		via_smtps = 1;
-		via_port = 465;
-	} else
-		return (-1);
-	if ((at = strrchr(p, '@')) != NULL) {
-		if ((colon = memchr(p, ':', at - p)) == NULL ||
-		    (size_t)(colon - p) >= sizeof(via_user) ||
-		    (size_t)(at - colon - 1) >= sizeof(via_pass))
-			return (-1);
-		memcpy(via_user, p, colon - p);
-		via_user[colon - p] = '\0';
-		memcpy(via_pass, colon + 1, at - colon - 1);
-		via_pass[at - colon - 1] = '\0';
-		p = at + 1;
-	}
-	if (strlcpy(hp, p, sizeof(hp)) >= sizeof(hp))
-		return (-1);
-	hp[strcspn(hp, "/")] = '\0';
-	if (hp[0] == '[') {
-		char *e = strchr(hp, ']');
-		if (e == NULL)
-			return (-1);
-		*e = '\0';
-		strlcpy(via_host, hp + 1, sizeof(via_host));
-		colon = (e[1] == ':') ? e + 1 : NULL;
-	} else {
-		if ((colon = strrchr(hp, ':')) != NULL)
-			*(char *)colon = '\0';
-		strlcpy(via_host, hp, sizeof(via_host));
-	}
-	if (colon != NULL) {
-		via_port = strtonum(colon + 1, 1, 65535, &errstr);
-		if (errstr != NULL)
-			return (-1);
-	}
-	return (via_host[0] ? 0 : -1);
-}
-
-/*
- * relay via ... auth "FILE": the first line that is not a comment is
- * "user:password"; it is only ever sent over TLS verified for the host.
- */
-static int
-parse_auth(const char *data)
-{
-	const char	*p, *e, *colon;
-	size_t		 len, i;
-
-	via_authfile = 0;
-	if (data == NULL)
-		return (0);
-	for (p = data; *p != '\0'; p = *e ? e + 1 : e) {
-		e = p + strcspn(p, "\n");
-		len = e - p;
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		if (len == 0 || p[0] == '#')
-			continue;
-		for (i = 0; i < len; i++)
-			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-				return (-1);
-		if ((colon = memchr(p, ':', len)) == NULL || colon == p ||
-		    (size_t)(colon - p) >= sizeof(via_user) ||
-		    len - (colon - p) - 1 >= sizeof(via_pass) ||
-		    (size_t)(colon - p) + 1 == len)
-			return (-1);
-		memcpy(via_user, p, colon - p);
-		via_user[colon - p] = '\0';
-		memcpy(via_pass, colon + 1, len - (colon - p) - 1);
-		via_pass[len - (colon - p) - 1] = '\0';
-		via_authfile = 1;
-		return (0);
-	}
-	return (-1);
-}
-
 int
 mta_init(void)
 {
+	struct relay_via	 n;
+	const char		*why;
+
 	if (flush_ev == NULL && (flush_ev = event_new(relay_base, -1, 0,
 	    conn_flush_all, NULL)) == NULL)
 		return (-1);
@@ -241,15 +149,21 @@ mta_init(void)
 	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
 	    relay_conf->cabundle_len) == -1)
 		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
-	if (parse_via(relay_conf->relay_via) == -1) {
-		log_warnx("relay via: bad url");
+	/* a smart host relayd cannot use keeps the one it had */
+	if ((why = config_relay_via_parse(relay_conf->relay_via, &n)) != NULL) {
+		log_warnx("relay via: %s; keeping the previous one", why);
 		return (-1);
 	}
-	if (parse_auth(relay_conf->relay_auth_data) == -1) {
-		log_warnx("relay via auth \"%s\": want one line user:password",
-		    relay_conf->relay_auth);
+	if ((why = config_relay_auth_parse(relay_conf->relay_auth_data,
+	    &n)) != NULL) {
+		log_warnx("relay via auth \"%s\": %s; keeping the previous "
+		    "smart host", relay_conf->relay_auth, why);
+		explicit_bzero(&n, sizeof(n));
 		return (-1);
 	}
+	explicit_bzero(&via, sizeof(via));
+	via = n;
+	explicit_bzero(&n, sizeof(n));
 	return (0);
 }
 
@@ -514,16 +428,16 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 		*ss = a->ss[i];
 		if (ss->ss_family == AF_INET)
 			((struct sockaddr_in *)ss)->sin_port = htons(
-			    via_host[0] ? via_port : relay_port);
+			    via.host[0] ? via.port : relay_port);
 		else if (ss->ss_family == AF_INET6)
 			((struct sockaddr_in6 *)ss)->sin6_port = htons(
-			    via_host[0] ? via_port : relay_port);
+			    via.host[0] ? via.port : relay_port);
 		else
 			continue;
 		c->addr_host[c->naddrs++] = c->hcur;
 	}
 	if (a->status == DNS_OK && a->secure && c->mx_secure &&
-	    c->policy == TLSP_DANE && via_host[0] == '\0') {
+	    c->policy == TLSP_DANE && via.host[0] == '\0') {
 		c->dns_pending = 1;
 		if (dns_resolve_tlsa(c->hosts[c->hcur], 25, tlsa_cb, c) == 0)
 			return;
@@ -636,12 +550,12 @@ mta_start(struct rjob *j)
 			}
 	}
 	c->policy = config_tls_policy_for(relay_conf, c->domain);
-	if (via_host[0] != '\0' && via_authfile)
+	if (via.host[0] != '\0' && via.authfile)
 		c->tls_verify = 1;	/* AUTH only over verified TLS */
 	c->state = M_DNS;
 	set_timeout(c, relay_command_timeout);
-	if (via_host[0] != '\0') {
-		strlcpy(c->hosts[0], via_host, sizeof(c->hosts[0]));
+	if (via.host[0] != '\0') {
+		strlcpy(c->hosts[0], via.host, sizeof(c->hosts[0]));
 		c->nhosts = 1;
 		resolve_hosts(c);
 		return (0);
@@ -983,8 +897,8 @@ after_ehlo(struct mconn *c)
 		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
 		return;
 	}
-	if (via_user[0] != '\0' && !c->authed) {
-		if (via_authfile && !c->evtls.verified) {
+	if (via.user[0] != '\0' && !c->authed) {
+		if (via.authfile && !c->evtls.verified) {
 			conn_fail(c, 0, "4.7.0", "smarthost: AUTH only over "
 			    "verified TLS");
 			return;
@@ -993,8 +907,8 @@ after_ehlo(struct mconn *c)
 			conn_fail(c, 0, "4.7.0", "smarthost does not offer AUTH PLAIN");
 			return;
 		}
-		n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via_user, 0,
-		    via_pass);
+		n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via.user, 0,
+		    via.pass);
 		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
 		c->state = M_AUTH;
 		send_line(c, "AUTH PLAIN %s", b64);
@@ -1379,7 +1293,7 @@ conn_io(int fd, short ev, void *arg)
 		c->state = M_GREETING;
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
-		if (via_host[0] != '\0' && via_smtps)
+		if (via.host[0] != '\0' && via.smtps)
 			do_tls(c);	/* smtps: the greeting comes under TLS */
 		return;
 	}

@@ -124,8 +124,8 @@ static struct tls *
 tls_server_ctx(const struct config *conf, const struct listener *l)
 {
 	const struct pki	*p;
-	struct tls_config	*cfg;
 	struct tls		*ctx;
+	char			 why[256];
 
 	TAILQ_FOREACH(p, &conf->pkis, entry)
 		if (strcmp(p->name, l->pki) == 0)
@@ -135,24 +135,9 @@ tls_server_ctx(const struct config *conf, const struct listener *l)
 		    l->pki);
 		return (NULL);
 	}
-	if ((cfg = tls_config_new()) == NULL)
-		return (NULL);
-	if (tls_config_set_keypair_mem(cfg, (const uint8_t *)p->cert,
-	    p->certlen, (const uint8_t *)p->key, p->keylen) == -1 ||
-	    tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
-	    tls_config_set_ciphers(cfg, conf->tls_ciphers) == -1) {
-		log_warnx("smtp: pki %s: %s", p->name, tls_config_error(cfg));
-		tls_config_free(cfg);
-		return (NULL);
-	}
-	if ((ctx = tls_server()) == NULL || tls_configure(ctx, cfg) == -1) {
-		log_warnx("smtp: pki %s: %s", p->name,
-		    ctx ? tls_error(ctx) : "tls_server");
-		tls_free(ctx);
-		tls_config_free(cfg);
-		return (NULL);
-	}
-	tls_config_free(cfg);
+	if ((ctx = config_tls_server(p, conf->tls_ciphers, why,
+	    sizeof(why))) == NULL)
+		log_warnx("smtp: pki %s: %s", p->name, why);
 	return (ctx);
 }
 

@@ -536,19 +536,11 @@ server_request(struct evhttp_request *req, void *arg)
 static struct tls *
 server_tls(const struct pki *pki)
 {
-	struct tls_config	*cfg;
-	struct tls		*tls;
+	struct tls	*tls;
+	char		 why[256];
 
-	if ((cfg = tls_config_new()) == NULL ||
-	    (tls = tls_server()) == NULL)
-		fatalx("webd: tls_config_new");
-	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
-	    tls_config_set_keypair_mem(cfg, (const uint8_t *)pki->cert,
-	    pki->certlen, (const uint8_t *)pki->key, pki->keylen) == -1)
-		fatalx("webd: pki %s: %s", pki->name, tls_config_error(cfg));
-	if (tls_configure(tls, cfg) == -1)
-		fatalx("webd: pki %s: %s", pki->name, tls_error(tls));
-	tls_config_free(cfg);
+	if ((tls = config_tls_server(pki, NULL, why, sizeof(why))) == NULL)
+		fatalx("webd: pki %s: %s", pki->name, why);
 	return (tls);
 }
 
