@@ -303,6 +303,13 @@ void
 child_spool_result(uint64_t reqid, const char *msgid, int code,
     const char *enhanced, const char *text)
 {
+	child_spool_result_to(PROC_SMTPD, reqid, msgid, code, enhanced, text);
+}
+
+void
+child_spool_result_to(int proc, uint64_t reqid, const char *msgid, int code,
+    const char *enhanced, const char *text)
+{
 	struct spool_result	res;
 
 	memset(&res, 0, sizeof(res));
@@ -311,6 +318,6 @@ child_spool_result(uint64_t reqid, const char *msgid, int code,
 	res.code = code;
 	strlcpy(res.enhanced, enhanced, sizeof(res.enhanced));
 	strlcpy(res.text, text, sizeof(res.text));
-	mproc_compose(proc_peer[PROC_SMTPD], IMSG_SPOOL_RESULT, 0, -1, &res,
+	mproc_compose(proc_peer[proc], IMSG_SPOOL_RESULT, 0, -1, &res,
 	    sizeof(res));
 }

@@ -49,6 +49,9 @@ const char	*child_empty_root(const struct config *);
 /* a spool owner (hookd, relayd) answers smtpd's commit: IMSG_SPOOL_RESULT */
 void	child_spool_result(uint64_t reqid, const char *msgid, int code,
 	    const char *enhanced, const char *text);
+/* the same, to smtpd or webd (a submission by the API) */
+void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
+	    int code, const char *enhanced, const char *text);
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

@@ -229,6 +229,7 @@ config_free(struct config *c)
 		free(t);
 	}
 	freedata(&c->credentials_data, &c->credentials_len, 1);
+	freedata(&c->api_keys_data, &c->api_keys_len, 1);
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
 	freedata(&c->dnssec_anchor_data, &c->dnssec_anchor_len, 0);
 	freedata(&c->relay_auth_data, &c->relay_auth_len, 1);
@@ -875,6 +876,9 @@ config_load_files(struct config *c)
 			rv = -1;
 		}
 	}
+	if (c->api_keys[0] != '\0' && readfile(c->api_keys, c->api_keys_at,
+	    "api keys", &c->api_keys_data, &c->api_keys_len, 1) == -1)
+		rv = -1;
 	if (c->cabundle[0] != '\0') {
 		if (readfile(c->cabundle, c->cabundle_at, "ca",
 		    &c->cabundle_data, &c->cabundle_len, 0) == -1)

@@ -42,6 +42,7 @@
 #define LF_AUTH			0x08	/* "auth": AUTH offered (under TLS only) */
 #define LF_AUTH_REQUIRE		0x10	/* "auth-require": MAIL needs AUTH first */
 #define LF_HTTP			0x20	/* "http": webd's; with LF_STARTTLS, https */
+#define LF_API			0x40	/* "api": webd's JSON submission API (with LF_HTTP) */
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;
@@ -314,6 +315,10 @@ struct config {
 	char			 credentials_at[MH_AT_MAX];	/* where named */
 	char			*credentials_data;	/* file contents, loaded by the parent */
 	size_t			 credentials_len;
+	char			 api_keys[MH_PATH_MAX];	/* "api keys": "" = none */
+	char			 api_keys_at[MH_AT_MAX];	/* where named */
+	char			*api_keys_data;		/* file contents, loaded by the parent */
+	size_t			 api_keys_len;
 	char			 cabundle[MH_PATH_MAX];	/* CA file for https and tls verify */
 	char			 cabundle_at[MH_AT_MAX];	/* where named */
 	char			*cabundle_data;		/* loaded by the parent */
@@ -432,6 +437,7 @@ void		 config_headers_free(struct headerlist *);
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 #define CONF_VERDICT_KEY	0x80	/* the key of sealed verdicts (seal.h) */
 #define CONF_CLUSTER_AUTH	0x100	/* the cluster's Redis password */
+#define CONF_API_KEYS		0x200	/* the api keys file (hashes of keys) */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 

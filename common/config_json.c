@@ -361,6 +361,9 @@ config_to_json(const struct config *c, int flags)
 	if (flags & CONF_CREDENTIALS)
 		jdata(o, "credentials_data", c->credentials_data,
 		    c->credentials_len);
+	jstr(o, "api_keys", c->api_keys);
+	if (flags & CONF_API_KEYS)
+		jdata(o, "api_keys_data", c->api_keys_data, c->api_keys_len);
 	jdata(o, "cabundle_data", c->cabundle_data, c->cabundle_len);
 	if ((flags & CONF_VERDICT_KEY) && c->verdict_key[0] != '\0')
 		jstr(o, "verdict_key", c->verdict_key);
@@ -562,7 +565,7 @@ listener_from_json(struct config *c, const json_t *o)
 {
 	struct listener	*l;
 	int		 mask = LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS |
-			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP;
+			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP | LF_API;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return (-1);
@@ -859,6 +862,9 @@ scalars_from_json(struct config *c, const json_t *o)
 	    gstr(o, "credentials", c->credentials, sizeof(c->credentials),
 	    0) == -1 ||
 	    gstr(o, "cabundle", c->cabundle, sizeof(c->cabundle), 0) == -1 ||
+	    gstr(o, "api_keys", c->api_keys, sizeof(c->api_keys), 0) == -1 ||
+	    gdata(o, "api_keys_data", &c->api_keys_data,
+	    &c->api_keys_len) == -1 ||
 	    gstr(o, "verdict_key", c->verdict_key, sizeof(c->verdict_key),
 	    1) == -1 ||
 	    (c->verdict_key[0] != '\0' && (strlen(c->verdict_key) != 64 ||

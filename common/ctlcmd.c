@@ -48,6 +48,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "dkim show [DOMAIN]" },
 	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL,	1, 2, 4,
 	    "dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]" },
+	{ "api", "keygen",	CTL_API_KEYGEN, CTL_MHCTL,	0, 1, 32,
+	    "api keygen NAME [DOMAIN...]" },
 	/* test trigger of a mailhookd -X, not in the help */
 	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT,	1, 1, 2, NULL },
 };

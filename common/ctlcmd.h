@@ -17,6 +17,7 @@
 enum ctl_id {
 	CTL_HELP,		/* mhctl's own */
 	CTL_DKIM_KEYGEN,
+	CTL_API_KEYGEN,
 	CTL_SHOW_STATUS,	/* the parent's */
 	CTL_SHOW_ROUTES,
 	CTL_RELOAD,

@@ -90,6 +90,10 @@ enum imsg_type {
 	IMSG_UNSUBSCRIBE,	/* struct unsub_req */
 	IMSG_UNSUBSCRIBE_RES,	/* struct unsub_res: stored, event durable */
 
+	/* webd <-> relayd: GET /messages/ID of the API */
+	IMSG_API_STATUS,	/* struct api_status_req */
+	IMSG_API_STATUS_RES,	/* struct api_status_res + JSON when found */
+
 	IMSG_TYPE_MAX
 };
 
@@ -171,7 +175,12 @@ struct spool_fd {
 	char		 msgid[MH_MSGID_LEN];
 };
 
-/* IMSG_SPOOL_COMMIT: followed by the envelope text (envelope_encode) */
+/*
+ * IMSG_SPOOL_COMMIT: followed by the envelope text (envelope_encode).
+ * From webd (the JSON API) the envelope's auth_user is API_USER_PREFIX
+ * and the key's name.
+ */
+#define API_USER_PREFIX	"api:"
 struct spool_commit {
 	uint64_t	 reqid;
 	char		 msgid[MH_MSGID_LEN];
@@ -254,6 +263,19 @@ struct unsub_req {
 struct unsub_res {
 	uint64_t	 reqid;
 	int		 ok;
+};
+
+/* IMSG_API_STATUS: the state of message id, if key submitted it */
+struct api_status_req {
+	uint64_t	 reqid;
+	char		 id[MH_MSGID_LEN];
+	char		 key[64];		/* the API key's name */
+};
+
+/* IMSG_API_STATUS_RES */
+struct api_status_res {
+	uint64_t	 reqid;
+	int		 found;			/* the JSON follows */
 };
 
 /* proc.c: payload checks */

@@ -56,6 +56,7 @@ static struct domain_limit	*cur_dlimit;
 static struct tracking		*cur_track;
 static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
+static struct pos		 api_pos;	/* the first api listener */
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 url_seen;	/* url option seen in the block */
 
@@ -75,10 +76,10 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %}
 
-%token	ALLOW ANY AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
+%token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	GROUP
-%token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KINDS
+%token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KEYS KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
@@ -288,6 +289,13 @@ main		: HOSTNAME STRING {
 				parse_copystr(&$<pos>2, conf->control,
 				    sizeof(conf->control), $2, "control");
 			free($2);
+		}
+		| API KEYS STRING {
+			parse_copystr(&$<pos>3, conf->api_keys,
+			    sizeof(conf->api_keys), $3, "api keys");
+			parse_at(&$<pos>3, conf->api_keys_at,
+			    sizeof(conf->api_keys_at));
+			free($3);
 		}
 		| CREDENTIALS STRING {
 			parse_copystr(&$<pos>2, conf->credentials,
@@ -574,6 +582,7 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 					    LF_TLS_REQUIRE; }
 		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
 		| HTTP			{ cur_listen->flags |= LF_HTTP; }
+		| API			{ cur_listen->flags |= LF_HTTP | LF_API; }
 		| AUTH			{ cur_listen->flags |= LF_AUTH; }
 		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
 					    LF_AUTH_REQUIRE; }
@@ -1097,6 +1106,18 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
 }
 
+static int
+listen_loopback(const struct listener *l)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)&l->ss;
+
+	if (l->ss.ss_family == AF_INET)
+		return ((ntohl(sin->sin_addr.s_addr) >> 24) == 127);
+	return (l->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+}
+
 static void
 listen_end(void)
 {
@@ -1110,7 +1131,10 @@ listen_end(void)
 	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
 	if ((l->flags & LF_HTTP) && (l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
 	    LF_AUTH)))
-		perr(p, "an http listener takes only port, tls and pki");
+		perr(p, "an %s listener takes only port, tls and pki",
+		    (l->flags & LF_API) ? "api" : "http");
+	if ((l->flags & LF_API) && api_pos.file == NULL)
+		api_pos = *p;
 	if ((l->flags & LF_AUTH) && !tls)
 		perr(p, "auth on a listener without tls");
 	if (tls && l->pki[0] == '\0' && !cur_listen_pki)
@@ -1119,6 +1143,9 @@ listen_end(void)
 		auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
 		l->sslen = 0;
+	/* API keys would cross the network in the clear */
+	if ((l->flags & LF_API) && !tls && l->sslen != 0 && !listen_loopback(l))
+		perr(p, "an api listener off loopback needs tls and a pki");
 	snprintf(key, sizeof(key), "%s %d", l->addr, l->port);
 	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
 	parse_def(p, "listener", key, what);
@@ -1257,6 +1284,7 @@ config_parse(const char *filename)
 	if ((conf = config_new()) == NULL)
 		return (NULL);
 	memset(&auth_pos, 0, sizeof(auth_pos));
+	memset(&api_pos, 0, sizeof(api_pos));
 	cur_route = NULL;
 	cur_listen = NULL;
 	cur_events = NULL;
@@ -1273,6 +1301,8 @@ config_parse(const char *filename)
 
 	if (conf->credentials[0] == '\0' && auth_pos.file != NULL)
 		perr(&auth_pos, "auth on a listener needs a credentials file");
+	if (conf->api_keys[0] == '\0' && api_pos.file != NULL)
+		perr(&api_pos, "an api listener needs an api keys file");
 
 	parse_cleanup();
 	c = conf;

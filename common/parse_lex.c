@@ -85,6 +85,7 @@ struct keywords {
 static const struct keywords keywords[] = {
 	{ "allow",		ALLOW,		1 },
 	{ "any",		ANY,		0 },
+	{ "api",		API,		1 },
 	{ "auth",		AUTH,		0 },
 	{ "auth-require",	AUTHREQ,	0 },
 	{ "authorize",		AUTHORIZE,	0 },
@@ -116,6 +117,7 @@ static const struct keywords keywords[] = {
 	{ "idle-timeout",	IDLETIMEOUT,	0 },
 	{ "include",		INCLUDE,	1 },
 	{ "key",		KEY,		0 },
+	{ "keys",		KEYS,		0 },
 	{ "kinds",		KINDS,		0 },
 	{ "lifetime",		LIFETIME,	0 },
 	{ "limit",		LIMIT,		1 },

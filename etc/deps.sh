@@ -64,7 +64,7 @@ PACKAGE_PKGS="
 DAEMONS="unbound postfix nsd redis-server nginx opendkim"
 
 # npm modules of the tests (in BUILD/npm)
-NPM_MODULES="standardwebhooks"
+NPM_MODULES="standardwebhooks cloudmailin"
 
 prog=etc/deps.sh
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }

@@ -60,8 +60,8 @@ static const int child_secrets[PROC_MAX] = {
 	    CONF_TRACKING_KEY | CONF_CLUSTER_AUTH,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
 	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY | CONF_CLUSTER_AUTH,
-	/* its https keys and the token keys it checks, nothing else */
-	[PROC_WEBD] = CONF_TLS_KEYS | CONF_TRACKING_KEY,
+	/* its https keys, the token keys and api key hashes it checks */
+	[PROC_WEBD] = CONF_TLS_KEYS | CONF_TRACKING_KEY | CONF_API_KEYS,
 };
 
 /* the key of sealed verdicts: one per start, kept across reloads */

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "ctlcmd.h"
 #include "dkimkey.h"
@@ -224,6 +225,58 @@ dkim_keygen(int argc, char *argv[], int jflag)
 	return (0);
 }
 
+/*
+ * api keygen NAME [DOMAIN...]: a new API key, printed once, and the line
+ * of the "api keys" file that lets it in (only its SHA-256 is kept).
+ */
+static int
+api_keygen(int argc, char *argv[], int jflag)
+{
+	unsigned char	 raw[32], hash[SHA256_DIGEST_LENGTH];
+	char		 key[8 + 2 * sizeof(raw) + 1];
+	char		 hex[2 * SHA256_DIGEST_LENGTH + 1], *line, *doms = NULL;
+	const char	*name = argv[2];
+	size_t		 i;
+	json_t		*j;
+
+	if (*name == '\0' || strlen(name) >= 64 || strspn(name,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(name))
+		errx(1, "api keygen: NAME: letters, digits, '.', '_', '-'");
+	for (i = 3; i < (size_t)argc; i++) {
+		if (config_check_domain(argv[i]) == -1)
+			errx(1, "api keygen: %s: not a domain", argv[i]);
+		if (asprintf(&line, "%s%s%s", doms ? doms : "", doms ? "," : "",
+		    argv[i]) == -1)
+			errx(1, "out of memory");
+		free(doms);
+		doms = line;
+	}
+	arc4random_buf(raw, sizeof(raw));
+	strlcpy(key, "mhk_", sizeof(key));
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(key + 4 + 2 * i, 3, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	SHA256((unsigned char *)key, strlen(key), hash);
+	for (i = 0; i < sizeof(hash); i++)
+		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	if (asprintf(&line, "%s:%s%s%s", name, hex, doms ? ":" : "",
+	    doms ? doms : "") == -1)
+		errx(1, "out of memory");
+	if (jflag) {
+		j = json_pack("{s:s,s:s,s:s}", "name", name, "key", key,
+		    "line", line);
+		show_reply(j, 1);
+		json_decref(j);
+	} else
+		printf("key: %s\n(shown only now: mailhook keeps its "
+		    "SHA-256)\nadd to the api keys file:\n%s\n", key, line);
+	explicit_bzero(key, sizeof(key));
+	free(line);
+	free(doms);
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -285,6 +338,8 @@ main(int argc, char *argv[])
 	}
 	if (cmd->id == CTL_DKIM_KEYGEN)
 		return (dkim_keygen(argc, argv, jflag));
+	if (cmd->id == CTL_API_KEYGEN)
+		return (api_keygen(argc, argv, jflag));
 	monitor = cmd->id == CTL_MONITOR;
 
 	args = json_array();

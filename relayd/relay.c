@@ -305,6 +305,16 @@ relay_message_show(const char *id)
 	return (msg_json(m, 1));
 }
 
+const char *
+relay_message_owner(const char *id)
+{
+	struct rmsg	*m;
+
+	if (id == NULL || (m = msg_find(id)) == NULL)
+		return (NULL);
+	return (m->env.auth_user);
+}
+
 int
 relay_schedule(const char *id)
 {

@@ -63,6 +63,8 @@ int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
 /* control (mhctl) */
 json_t	*relay_queue_list(void);
 json_t	*relay_message_show(const char *id);		/* NULL if unknown */
+/* who submitted a queued message (envelope auth_user), NULL if unknown */
+const char *relay_message_owner(const char *id);
 int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
 int	 relay_remove(const char *id);			/* -1 unknown */
 void	 relay_pause(int);				/* 1 pause, 0 resume */

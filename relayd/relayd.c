@@ -32,6 +32,7 @@ static int	relayd_seal_window;	/* seconds a verdict stays good */
 
 struct commit_ctx {
 	uint64_t	reqid;
+	int		proc;		/* who asked: smtpd or webd */
 };
 
 _Static_assert(sizeof(((struct event_ack *)0)->id) == EVENT_ID_LEN,
@@ -156,7 +157,7 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 {
 	struct commit_ctx	*ctx = arg;
 
-	child_spool_result(ctx->reqid, msgid, code, enh, text);
+	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text);
 	free(ctx);
 }
 
@@ -178,16 +179,25 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
 	    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
 	    strcmp(env.id, c->msgid) != 0)
-		fatalx("relayd: malformed envelope from smtpd");
+		fatalx("relayd: malformed envelope from %s", p->name);
 	for (i = 0; i < env.nrcpt; i++)
 		if (env.rcpts[i].dest != DEST_RELAY)
-			fatalx("relayd: non-relay recipient from smtpd");
+			fatalx("relayd: non-relay recipient from %s", p->name);
+	/* webd's submissions carry the API key that allowed them */
+	if (p->proc == PROC_WEBD && strncmp(env.auth_user, API_USER_PREFIX,
+	    strlen(API_USER_PREFIX)) != 0)
+		fatalx("relayd: API submission without a key from %s",
+		    p->name);
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		fatal("calloc");
 	ctx->reqid = c->reqid;
-	/* relay permission is authd's to give: its sealed verdict or nothing */
-	if (seal_envelope_check(&env, time(NULL), relayd_seal_window,
-	    &bad) == -1) {
+	ctx->proc = p->proc;
+	/*
+	 * Relay permission is authd's to give: its sealed verdict or
+	 * nothing.  For the API it is webd's: the key it checked.
+	 */
+	if (p->proc == PROC_SMTPD && seal_envelope_check(&env, time(NULL),
+	    relayd_seal_window, &bad) == -1) {
 		log_warnx("relayd msgid=%s: %s from smtpd without a valid "
 		    "verdict from authd: refused", c->msgid,
 		    bad != NULL ? bad : "SPF result");
@@ -285,6 +295,36 @@ unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
 	unsub_answer(p, IMSG_UNSUBSCRIBE_RES, &res, sizeof(res));
 }
 
+/*
+ * webd: GET /messages/ID.  Only the key that submitted a message learns
+ * anything of it: for any other, it does not exist.
+ */
+static void
+api_status_req(struct mproc *p, struct imsg *imsg)
+{
+	struct api_status_req	*r = msg_get(p, imsg, sizeof(*r));
+	struct api_status_res	 res;
+	const char		*owner;
+	char			 user[sizeof(r->key) + 8], *text = NULL;
+	json_t			*j = NULL;
+
+	if (!msg_str_ok(r->id, sizeof(r->id)) || !envelope_id_ok(r->id) ||
+	    !msg_str_ok(r->key, sizeof(r->key)) || r->key[0] == '\0')
+		fatalx("relayd: malformed API_STATUS from %s", p->name);
+	memset(&res, 0, sizeof(res));
+	res.reqid = r->reqid;
+	snprintf(user, sizeof(user), "%s%s", API_USER_PREFIX, r->key);
+	if ((owner = relay_message_owner(r->id)) != NULL &&
+	    strcmp(owner, user) == 0 &&
+	    (j = relay_message_show(r->id)) != NULL &&
+	    (text = json_dumps(j, JSON_COMPACT)) != NULL)
+		res.found = 1;
+	json_decref(j);
+	mproc_compose2(p, IMSG_API_STATUS_RES, 0, -1, &res, sizeof(res),
+	    text, text != NULL ? strlen(text) : 0);
+	free(text);
+}
+
 static void
 relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -296,7 +336,7 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 
 	switch (imsg->hdr.type) {
 	case IMSG_SPOOL_OPEN:
-		if (p->proc != PROC_SMTPD)
+		if (p->proc != PROC_SMTPD && p->proc != PROC_WEBD)
 			break;
 		o = msg_get(p, imsg, sizeof(*o));
 		memset(&res, 0, sizeof(res));
@@ -306,12 +346,12 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		mproc_compose(p, IMSG_SPOOL_FD, 0, fd, &res, sizeof(res));
 		return;
 	case IMSG_SPOOL_COMMIT:
-		if (p->proc != PROC_SMTPD)
+		if (p->proc != PROC_SMTPD && p->proc != PROC_WEBD)
 			break;
 		spool_commit_req(p, imsg);
 		return;
 	case IMSG_SPOOL_ABORT:
-		if (p->proc != PROC_SMTPD)
+		if (p->proc != PROC_SMTPD && p->proc != PROC_WEBD)
 			break;
 		a = msg_get(p, imsg, sizeof(*a));
 		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
@@ -346,6 +386,11 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		if (p->proc != PROC_WEBD)
 			break;
 		unsubscribe_req(p, imsg);
+		return;
+	case IMSG_API_STATUS:
+		if (p->proc != PROC_WEBD)
+			break;
+		api_status_req(p, imsg);
 		return;
 	}
 	fatalx("relayd: unexpected or malformed %s from %s",

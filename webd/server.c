@@ -58,6 +58,7 @@ struct web_listener {
 	uint32_t		 id;
 	struct evhttp		*http;
 	struct tls		*tls;		/* NULL: plain http */
+	int			 api;		/* the JSON API (api.c) */
 };
 
 struct web_conn {
@@ -530,7 +531,10 @@ server_request(struct evhttp_request *req, void *arg)
 	}
 	if (server_check_limits(req) == -1)
 		return;
-	track_request(req, arg);
+	if (((struct web_listener *)arg)->api)
+		api_request(req);
+	else
+		track_request(req, arg);
 }
 
 static struct tls *
@@ -560,7 +564,9 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 		l->tls = server_tls(pki);
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
 	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
-	evhttp_set_max_body_size(l->http, WEB_BODY_MAX);
+	l->api = (lc->flags & LF_API) != 0;
+	evhttp_set_max_body_size(l->http, l->api ? api_body_max() :
+	    WEB_BODY_MAX);
 	evhttp_set_timeout(l->http, WEB_WRITE_TIMEOUT);
 	/* every method reaches track_request, which answers 405 */
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
@@ -572,8 +578,8 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	evhttp_set_gencb(l->http, server_request, l);
 	if (evhttp_accept_socket(l->http, fd) == -1)
 		fatalx("webd: cannot serve listener %u", lc->id);
-	log_info("serving %s on %s port %u", pki != NULL ? "https" :
-	    "http", lc->addr, lc->port);
+	log_info("serving %s%s on %s port %u", pki != NULL ? "https" :
+	    "http", l->api ? " (api)" : "", lc->addr, lc->port);
 }
 
 void

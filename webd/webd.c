@@ -26,6 +26,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "apimsg.h"
 #include "webd.h"
 
 #define WAIT_TIMEOUT	15	/* seconds for hookd or relayd to answer */
@@ -178,6 +179,21 @@ webd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			break;
 		unsub_answered(p, imsg);
 		return;
+	case IMSG_SPOOL_FD:
+		if (p->proc != PROC_RELAYD)
+			break;
+		api_spool_fd(p, imsg);
+		return;
+	case IMSG_SPOOL_RESULT:
+		if (p->proc != PROC_RELAYD)
+			break;
+		api_spool_result(p, imsg);
+		return;
+	case IMSG_API_STATUS_RES:
+		if (p->proc != PROC_RELAYD)
+			break;
+		api_status_result(p, imsg);
+		return;
 	}
 	fatalx("webd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
@@ -217,6 +233,8 @@ webd_preinit(const struct config *conf)
 	if (tls_init() == -1)
 		fatalx("tls_init");
 	server_init(proc_base);
+	/* GMime's types and charset tables, before the sandbox */
+	apimsg_init();
 }
 
 static void
@@ -230,6 +248,7 @@ webd_configure(struct config *conf)
 		first_conf = config_ref(conf);
 	keep_events = !TAILQ_EMPTY(&conf->events);
 	webd_keys(conf);
+	api_configure(conf);
 	/* one read time for the server: the longest asked for */
 	TAILQ_FOREACH(t, &conf->trackings, entry)
 		if (t->read > read_secs)
@@ -265,6 +284,7 @@ webd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	o = json_object();
 	server_stats(o);
 	track_stats(o);
+	api_stats(o);
 	return (o);
 }
 

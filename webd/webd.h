@@ -12,6 +12,8 @@
  *	server.c	evhttp on the listeners the parent bound, limits,
  *			TLS through libtls under a bufferevent filter
  *	track.c		the endpoints /o/ /c/ /u/
+ *	api.c		the JSON submission API on "api" listeners
+ *	apimsg.c	its requests made into messages (GMime)
  */
 #ifndef MH_WEBD_H
 #define MH_WEBD_H
@@ -54,6 +56,17 @@ int	 server_gone(struct evhttp_request *);
 /* a request head passed the limit checks: 0, else the error was sent */
 int	 server_check_limits(struct evhttp_request *);
 void	 server_stats(json_t *);
+
+/* api.c */
+struct mproc;
+struct imsg;
+void	 api_configure(const struct config *);
+size_t	 api_body_max(void);
+void	 api_request(struct evhttp_request *);
+void	 api_spool_fd(struct mproc *, struct imsg *);
+void	 api_spool_result(struct mproc *, struct imsg *);
+void	 api_status_result(struct mproc *, struct imsg *);
+void	 api_stats(json_t *);
 
 /* track.c */
 void	 track_request(struct evhttp_request *, void *);

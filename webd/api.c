@@ -1,0 +1,636 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The JSON submission API on webd's "api" listeners (doc/api.md).
+ *
+ *	POST /messages				submit (also CloudMailin's
+ *	POST /api/v0.1/ACCOUNT/messages		outbound path, for its clients)
+ *	GET  /messages/ID			the message's state
+ *
+ * Every request needs "Authorization: Bearer KEY".  webd holds only the
+ * SHA-256 of each key (the "api keys" file, which the parent reads):
+ * the hash of the presented key is compared with every one in constant
+ * time.  A submission is checked and built (apimsg.c), then goes to
+ * relayd as smtpd's does: a spool file from relayd (IMSG_SPOOL_OPEN),
+ * written here, committed with its envelope (IMSG_SPOOL_COMMIT); relayd
+ * answers once the message is durable, and only then is the 202 sent.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "child.h"
+#include "fileio.h"
+#include "log.h"
+#include "mailhook.h"
+#include "webd.h"
+#include "apimsg.h"
+
+#define API_WAIT	60	/* seconds for relayd to answer */
+#define API_KEY_NAME	64
+#define API_DOMAINS_MAX	64
+
+struct api_key {
+	char		 name[API_KEY_NAME];
+	unsigned char	 hash[SHA256_DIGEST_LENGTH];
+	char		*domains[API_DOMAINS_MAX + 1];	/* NULL-ended; none: any */
+	size_t		 ndomains;
+};
+
+struct api_sub {
+	TAILQ_ENTRY(api_sub)	 entry;
+	uint64_t		 reqid;
+	struct evhttp_request	*req;
+	const struct api_key	*key;
+	char			 remote_ip[64];
+	char			 msgid[MH_MSGID_LEN];	/* once relayd gave one */
+	struct api_msg		 m;
+	struct event		*timeout;
+	int			 status;	/* a GET, not a submission */
+};
+
+static TAILQ_HEAD(, api_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
+static struct api_key		*keys;
+static size_t			 nkeys;
+static uint64_t			 next_reqid;
+static size_t			 max_size = 25 * 1024 * 1024;
+static size_t			 max_rcpts = 100;
+static char			 hostname[MH_NAME_MAX];
+static uint64_t			 n_accepted, n_refused, n_unauthorized;
+
+static void
+keys_free(void)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < nkeys; i++)
+		for (j = 0; j < keys[i].ndomains; j++)
+			free(keys[i].domains[j]);
+	if (keys != NULL)
+		explicit_bzero(keys, nkeys * sizeof(*keys));
+	free(keys);
+	keys = NULL;
+	nkeys = 0;
+}
+
+/* NAME:HASH[:DOMAIN,...]; 0 ok, -1 malformed */
+static int
+key_parse(char *line, struct api_key *k)
+{
+	char	*name, *hash, *doms, *d;
+	size_t	 n;
+
+	memset(k, 0, sizeof(*k));
+	name = strsep(&line, ":");
+	hash = strsep(&line, ":");
+	doms = line;
+	if (name == NULL || hash == NULL || *name == '\0' ||
+	    strlen(name) >= sizeof(k->name) ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(name) ||
+	    strlen(hash) != 2 * SHA256_DIGEST_LENGTH)
+		return (-1);
+	strlcpy(k->name, name, sizeof(k->name));
+	/* lower-case hex, as mhctl api keygen and sha256sum write it */
+	if (strspn(hash, "0123456789abcdef") != strlen(hash) ||
+	    OPENSSL_hexstr2buf_ex(k->hash, sizeof(k->hash), &n, hash,
+	    '\0') != 1 || n != sizeof(k->hash))
+		return (-1);
+	while (doms != NULL && (d = strsep(&doms, ",")) != NULL) {
+		if (*d == '\0')
+			continue;
+		if (config_check_domain(d) == -1 ||
+		    k->ndomains >= API_DOMAINS_MAX)
+			return (-1);
+		if ((k->domains[k->ndomains++] = strdup(d)) == NULL)
+			fatal("api: key domains");
+	}
+	return (0);
+}
+
+/* the "api keys" file as the parent read it */
+void
+api_configure(const struct config *conf)
+{
+	char		*data, *p, *line;
+	size_t		 n = 0, lineno = 0;
+	struct api_key	 k;
+
+	keys_free();
+	max_size = conf->max_message_size;
+	max_rcpts = conf->max_recipients > 0 ? conf->max_recipients : 100;
+	strlcpy(hostname, conf->hostname, sizeof(hostname));
+	if (conf->api_keys_data == NULL)
+		return;
+	if ((data = strndup(conf->api_keys_data, conf->api_keys_len)) == NULL)
+		fatal("api_configure");
+	for (p = data; *p != '\0'; p++)
+		n += *p == '\n';
+	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL)
+		fatal("api_configure");
+	p = data;
+	while ((line = strsep(&p, "\n")) != NULL) {
+		lineno++;
+		line[strcspn(line, "\r#")] = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		line[strcspn(line, " \t")] = '\0';
+		if (*line == '\0')
+			continue;
+		if (key_parse(line, &k) == -1) {
+			log_warnx("api keys \"%s\" line %zu: not "
+			    "NAME:SHA256-HEX[:DOMAIN,...], ignored",
+			    conf->api_keys, lineno);
+			while (k.ndomains > 0)
+				free(k.domains[--k.ndomains]);
+			continue;
+		}
+		keys[nkeys++] = k;
+	}
+	explicit_bzero(data, conf->api_keys_len);
+	free(data);
+	explicit_bzero(&k, sizeof(k));
+	log_debug("api: %zu keys", nkeys);
+}
+
+size_t
+api_body_max(void)
+{
+	/* base64 attachments and JSON escapes: a third more, and slack */
+	return (max_size / 3 * 4 + 65536);
+}
+
+/* ---- answers */
+
+static void
+api_reply(struct evhttp_request *req, int status, const char *reason,
+    json_t *j)
+{
+	struct evbuffer	*b;
+	char		*s;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("api: json_dumps");
+	json_decref(j);
+	if ((b = evbuffer_new()) == NULL)
+		fatal("api: evbuffer_new");
+	evbuffer_add(b, s, strlen(s));
+	evbuffer_add(b, "\n", 1);
+	free(s);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, status, reason, b);
+	evbuffer_free(b);
+}
+
+static const char *
+reason_of(int status)
+{
+	switch (status) {
+	case 200: return ("OK");
+	case 202: return ("Accepted");
+	case 400: return ("Bad Request");
+	case 401: return ("Unauthorized");
+	case 403: return ("Forbidden");
+	case 404: return ("Not Found");
+	case 405: return ("Method Not Allowed");
+	case 413: return ("Payload Too Large");
+	case 415: return ("Unsupported Media Type");
+	case 503: return ("Service Unavailable");
+	default: return ("Error");
+	}
+}
+
+static void
+api_error_reply(struct evhttp_request *req, const struct api_error *e)
+{
+	n_refused++;
+	api_reply(req, e->status, reason_of(e->status), json_pack("{s:s,s:s}",
+	    "code", e->code, "message", e->message));
+}
+
+static void
+api_fail(struct evhttp_request *req, int status, const char *code,
+    const char *msg)
+{
+	struct api_error	 e;
+
+	api_err(&e, status, code, "%s", msg);
+	api_error_reply(req, &e);
+}
+
+/* ---- authentication */
+
+static void
+peer_ip(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection	*c = evhttp_request_get_connection(req);
+	const char			*ip = NULL;
+	uint16_t			 port;
+
+	if (c != NULL)
+		evhttp_connection_get_peer(c, (char **)&ip, &port);
+	strlcpy(buf, ip != NULL ? ip : "unknown", len);
+}
+
+/* the key of "Authorization: Bearer KEY", or NULL (401 sent, logged) */
+static const struct api_key *
+api_auth(struct evhttp_request *req)
+{
+	const char		*h, *why = NULL;
+	unsigned char		 hash[SHA256_DIGEST_LENGTH];
+	const struct api_key	*found = NULL;
+	char			 ip[64];
+	size_t			 i;
+
+	h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (h == NULL)
+		why = "no Authorization header";
+	else if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
+		why = "not a Bearer key";
+	else {
+		SHA256((const unsigned char *)h + 7, strlen(h + 7), hash);
+		/* every key compared: the time says nothing of which */
+		for (i = 0; i < nkeys; i++)
+			if (CRYPTO_memcmp(hash, keys[i].hash,
+			    sizeof(hash)) == 0)
+				found = &keys[i];
+		explicit_bzero(hash, sizeof(hash));
+		if (found == NULL)
+			why = "unknown key";
+	}
+	if (found != NULL)
+		return (found);
+	n_unauthorized++;
+	peer_ip(req, ip, sizeof(ip));
+	log_warnx("api: request from %s refused: %s", ip, why);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "WWW-Authenticate", "Bearer realm=\"mailhook\"");
+	api_fail(req, 401, "unauthorized", "a valid API key is required");
+	return (NULL);
+}
+
+/* ---- submission */
+
+static void
+sub_free(struct api_sub *s)
+{
+	TAILQ_REMOVE(&subs, s, entry);
+	event_free(s->timeout);
+	apimsg_free(&s->m);
+	free(s);
+}
+
+static void
+sub_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct api_sub	*s = arg;
+
+	log_warnx("api: no answer from relayd for %s in %ds",
+	    s->msgid[0] ? s->msgid : "a spool file", API_WAIT);
+	/* a submission's client may learn its fate with GET /messages/ID */
+	api_fail(s->req, 503, "unavailable", "the queue did not answer, "
+	    "try again");
+	sub_free(s);
+}
+
+static struct mproc *
+relayd_peer(void)
+{
+	struct mproc	*p = proc_peer[PROC_RELAYD];
+
+	return (p == NULL || p->closed ? NULL : p);
+}
+
+static void
+api_submit(struct evhttp_request *req, const struct api_key *k)
+{
+	struct evkeyvalq	*ih = evhttp_request_get_input_headers(req);
+	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
+	const char		*ct;
+	struct api_limits	 lim;
+	struct api_error	 e;
+	struct api_sub		*s;
+	struct spool_open	 o;
+	struct timeval		 tv = { API_WAIT, 0 };
+	struct mproc		*p;
+	json_error_t		 jerr;
+	json_t			*j;
+	size_t			 len;
+
+	ct = evhttp_find_header(ih, "Content-Type");
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+		api_fail(req, 415, "unsupported_media_type",
+		    "Content-Type must be application/json");
+		return;
+	}
+	len = evbuffer_get_length(in);
+	j = json_loadb((const char *)evbuffer_pullup(in, len), len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL) {
+		api_err(&e, 400, "malformed_json", "not JSON: %s at line %d "
+		    "column %d", jerr.text, jerr.line, jerr.column);
+		api_error_reply(req, &e);
+		return;
+	}
+	memset(&lim, 0, sizeof(lim));
+	lim.max_size = max_size;
+	lim.max_rcpts = max_rcpts;
+	lim.hostname = hostname;
+	lim.domains = k->ndomains > 0 ? (const char *const *)k->domains :
+	    NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("api_submit");
+	if (apimsg_build(j, &lim, &s->m, &e) == -1) {
+		json_decref(j);
+		free(s);
+		api_error_reply(req, &e);
+		return;
+	}
+	json_decref(j);
+	if ((p = relayd_peer()) == NULL) {
+		apimsg_free(&s->m);
+		free(s);
+		api_fail(req, 503, "unavailable", "the queue is not there, "
+		    "try again");
+		return;
+	}
+	s->req = req;
+	s->key = k;
+	s->reqid = ++next_reqid;
+	peer_ip(req, s->remote_ip, sizeof(s->remote_ip));
+	if ((s->timeout = evtimer_new(proc_base, sub_timeout, s)) == NULL)
+		fatalx("api: evtimer_new");
+	evtimer_add(s->timeout, &tv);
+	TAILQ_INSERT_TAIL(&subs, s, entry);
+	memset(&o, 0, sizeof(o));
+	o.reqid = s->reqid;
+	mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+}
+
+static struct api_sub *
+sub_find(uint64_t reqid)
+{
+	struct api_sub	*s;
+
+	TAILQ_FOREACH(s, &subs, entry)
+		if (s->reqid == reqid)
+			return (s);
+	return (NULL);
+}
+
+static char *
+sub_envelope(struct api_sub *s, size_t *len)
+{
+	struct envelope	 env;
+	char		*text;
+	size_t		 i;
+
+	envelope_init(&env);
+	strlcpy(env.id, s->msgid, sizeof(env.id));
+	env.created = time(NULL);
+	strlcpy(env.sender, s->m.sender, sizeof(env.sender));
+	strlcpy(env.helo, "api", sizeof(env.helo));
+	strlcpy(env.remote_ip, s->remote_ip, sizeof(env.remote_ip));
+	snprintf(env.auth_user, sizeof(env.auth_user), "%s%s",
+	    API_USER_PREFIX, s->key->name);
+	env.size_declared = -1;
+	env.size = s->m.len;
+	env.body_8bit = 1;
+	for (i = 0; i < s->m.nrcpt; i++)
+		if (envelope_add_rcpt(&env, s->m.rcpts[i]) == NULL) {
+			envelope_clear(&env);
+			return (NULL);
+		} else
+			env.rcpts[i].dest = DEST_RELAY;
+	text = envelope_encode(&env, len);
+	envelope_clear(&env);
+	return (text);
+}
+
+/* relayd's spool file: the message goes in, then the commit */
+void
+api_spool_fd(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_fd		*r = msg_get(p, imsg, sizeof(*r));
+	struct spool_commit	 c;
+	struct spool_abort	 a;
+	struct api_sub		*s;
+	char			*env;
+	size_t			 len;
+
+	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
+	    (r->ok && (imsg->fd == -1 || !envelope_id_ok(r->msgid))))
+		fatalx("webd: malformed SPOOL_FD from %s", p->name);
+	if ((s = sub_find(r->reqid)) == NULL || s->status) {
+		/* timed out meanwhile */
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		if (r->ok) {
+			strlcpy(a.msgid, r->msgid, sizeof(a.msgid));
+			mproc_compose(p, IMSG_SPOOL_ABORT, 0, -1, &a,
+			    sizeof(a));
+		}
+		return;
+	}
+	if (!r->ok) {
+		api_fail(s->req, 503, "unavailable", "the queue cannot take "
+		    "it now, try again");
+		sub_free(s);
+		return;
+	}
+	strlcpy(s->msgid, r->msgid, sizeof(s->msgid));
+	if (write_all(imsg->fd, s->m.data, s->m.len) == -1 ||
+	    (env = sub_envelope(s, &len)) == NULL) {
+		log_warn("api: %s: cannot write the message", s->msgid);
+		close(imsg->fd);
+		strlcpy(a.msgid, r->msgid, sizeof(a.msgid));
+		mproc_compose(p, IMSG_SPOOL_ABORT, 0, -1, &a, sizeof(a));
+		api_fail(s->req, 503, "unavailable", "the queue cannot take "
+		    "it now, try again");
+		sub_free(s);
+		return;
+	}
+	close(imsg->fd);
+	memset(&c, 0, sizeof(c));
+	c.reqid = s->reqid;
+	strlcpy(c.msgid, s->msgid, sizeof(c.msgid));
+	mproc_compose2(p, IMSG_SPOOL_COMMIT, 0, -1, &c, sizeof(c), env, len);
+	free(env);
+}
+
+/* relayd's answer: 250 once the message is durable */
+void
+api_spool_result(struct mproc *p, struct imsg *imsg)
+{
+	struct spool_result	*r = msg_get(p, imsg, sizeof(*r));
+	struct api_sub		*s;
+
+	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
+	    !msg_str_ok(r->enhanced, sizeof(r->enhanced)) ||
+	    !msg_str_ok(r->text, sizeof(r->text)))
+		fatalx("webd: malformed SPOOL_RESULT from %s", p->name);
+	if ((s = sub_find(r->reqid)) == NULL || s->status) {
+		log_warnx("api: %s: queued with %d after its request timed "
+		    "out", r->msgid, r->code);
+		return;
+	}
+	if (r->code / 100 == 2) {
+		n_accepted++;
+		log_info("api: %s: queued for key %s from %s, %zu "
+		    "recipients, message-id <%s>", s->msgid, s->key->name,
+		    s->remote_ip, s->m.nrcpt, s->m.message_id);
+		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
+		    "id", s->msgid, "message_id", s->m.message_id));
+	} else if (r->code / 100 == 4)
+		api_fail(s->req, 503, "unavailable", r->text);
+	else
+		api_fail(s->req, 400, "rejected", r->text);
+	sub_free(s);
+}
+
+/* ---- GET /messages/ID */
+
+static void
+api_status(struct evhttp_request *req, const struct api_key *k,
+    const char *id)
+{
+	struct api_status_req	 r;
+	struct api_sub		*s;
+	struct timeval		 tv = { API_WAIT, 0 };
+	struct mproc		*p;
+
+	if (!envelope_id_ok(id)) {
+		api_fail(req, 404, "not_found", "no such message");
+		return;
+	}
+	if ((p = relayd_peer()) == NULL) {
+		api_fail(req, 503, "unavailable", "the queue is not there, "
+		    "try again");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("api_status");
+	s->req = req;
+	s->key = k;
+	s->reqid = ++next_reqid;
+	s->status = 1;
+	strlcpy(s->msgid, id, sizeof(s->msgid));
+	if ((s->timeout = evtimer_new(proc_base, sub_timeout, s)) == NULL)
+		fatalx("api: evtimer_new");
+	evtimer_add(s->timeout, &tv);
+	TAILQ_INSERT_TAIL(&subs, s, entry);
+	memset(&r, 0, sizeof(r));
+	r.reqid = s->reqid;
+	strlcpy(r.id, id, sizeof(r.id));
+	strlcpy(r.key, k->name, sizeof(r.key));
+	mproc_compose(p, IMSG_API_STATUS, 0, -1, &r, sizeof(r));
+}
+
+void
+api_status_result(struct mproc *p, struct imsg *imsg)
+{
+	struct api_status_res	 r;
+	struct api_sub		*s;
+	size_t			 len = IMSG_DATA_SIZE(imsg);
+	json_t			*j = NULL;
+
+	if (len < sizeof(r))
+		fatalx("webd: malformed API_STATUS_RES from %s", p->name);
+	memcpy(&r, imsg->data, sizeof(r));
+	if (r.found && (j = json_loadb((char *)imsg->data + sizeof(r),
+	    len - sizeof(r), 0, NULL)) == NULL)
+		fatalx("webd: malformed API_STATUS_RES from %s", p->name);
+	if ((s = sub_find(r.reqid)) == NULL || !s->status) {
+		json_decref(j);
+		return;
+	}
+	if (j == NULL)
+		api_fail(s->req, 404, "not_found", "no such message");
+	else
+		api_reply(s->req, 200, "OK", j);
+	sub_free(s);
+}
+
+/* ---- dispatch */
+
+/* "/api/v0.1/ACCOUNT/messages": CloudMailin's outbound path */
+static int
+cloudmailin_path(const char *path)
+{
+	const char	*a = path + strlen("/api/v0.1/");
+	size_t		 n;
+
+	if (strncmp(path, "/api/v0.1/", strlen("/api/v0.1/")) != 0)
+		return (0);
+	n = strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-");
+	return (n > 0 && n <= 128 && strcmp(a + n, "/messages") == 0);
+}
+
+void
+api_request(struct evhttp_request *req)
+{
+	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+	const struct api_key	*k;
+	const char		*path;
+
+	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
+	if (path == NULL || (strcmp(path, "/messages") != 0 &&
+	    !cloudmailin_path(path) && strncmp(path, "/messages/", 10) != 0)) {
+		api_fail(req, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if ((k = api_auth(req)) == NULL)
+		return;
+	if (strncmp(path, "/messages/", 10) == 0) {
+		if (cmd != EVHTTP_REQ_GET) {
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    req), "Allow", "GET");
+			api_fail(req, 405, "method_not_allowed",
+			    "use GET");
+			return;
+		}
+		api_status(req, k, path + 10);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "POST");
+		api_fail(req, 405, "method_not_allowed", "use POST");
+		return;
+	}
+	api_submit(req, k);
+}
+
+void
+api_stats(json_t *o)
+{
+	json_object_set_new(o, "api_accepted", json_integer(n_accepted));
+	json_object_set_new(o, "api_refused", json_integer(n_refused));
+	json_object_set_new(o, "api_unauthorized",
+	    json_integer(n_unauthorized));
+}
