@@ -300,7 +300,7 @@ unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
  * anything of it: for any other, it does not exist.
  */
 static void
-api_status_req(struct mproc *p, struct imsg *imsg)
+api_status_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct api_status_req	*r = msg_get(p, imsg, sizeof(*r));
 	struct api_status_res	 res;

@@ -432,7 +432,7 @@ sub_envelope(struct api_sub *s, size_t *len)
 
 /* relayd's spool file: the message goes in, then the commit */
 void
-api_spool_fd(struct mproc *p, struct imsg *imsg)
+api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_fd		*r = msg_get(p, imsg, sizeof(*r));
 	struct spool_commit	 c;
@@ -483,7 +483,7 @@ api_spool_fd(struct mproc *p, struct imsg *imsg)
 
 /* relayd's answer: 250 once the message is durable */
 void
-api_spool_result(struct mproc *p, struct imsg *imsg)
+api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_result	*r = msg_get(p, imsg, sizeof(*r));
 	struct api_sub		*s;
@@ -550,11 +550,11 @@ api_status(struct evhttp_request *req, const struct api_key *k,
 }
 
 void
-api_status_result(struct mproc *p, struct imsg *imsg)
+api_status_result(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct api_status_res	 r;
 	struct api_sub		*s;
-	size_t			 len = IMSG_DATA_SIZE(imsg);
+	size_t			 len = MH_IMSG_DATA_SIZE(imsg);
 	json_t			*j = NULL;
 
 	if (len < sizeof(r))

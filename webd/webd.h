@@ -59,13 +59,13 @@ void	 server_stats(json_t *);
 
 /* api.c */
 struct mproc;
-struct imsg;
+struct mh_imsg;
 void	 api_configure(const struct config *);
 size_t	 api_body_max(void);
 void	 api_request(struct evhttp_request *);
-void	 api_spool_fd(struct mproc *, struct imsg *);
-void	 api_spool_result(struct mproc *, struct imsg *);
-void	 api_status_result(struct mproc *, struct imsg *);
+void	 api_spool_fd(struct mproc *, struct mh_imsg *);
+void	 api_spool_result(struct mproc *, struct mh_imsg *);
+void	 api_status_result(struct mproc *, struct mh_imsg *);
 void	 api_stats(json_t *);
 
 /* track.c */

@@ -12,7 +12,7 @@ import subprocess
 import urllib.error
 import urllib.request
 
-from mhtest.outbound import (BUILD, MHCTL, RECORDS, DNSServer, Recorder,  # noqa: F401
+from mhtest.outbound import (BUILD, MHCTL, RECORDS, DNSServer, HTTPServer,  # noqa: F401
                              Sink, Tap, check_log, conf, events_of,
                              free_port, skip, start_daemon, submit, wait_for)
 
