@@ -112,7 +112,8 @@ relay_spool_abort(const char *msgid)
 }
 
 struct spool_commit_state {
-	struct rmsg	*m;
+	struct rmsg	*m;		/* until it is scheduled */
+	char		 id[MH_MSGID_LEN];	/* after: m may be delivered */
 	relay_commit_fn	 done;
 	void		*arg;
 	char		 held[256];	/* why it cannot be signed */
@@ -128,12 +129,12 @@ spool_committed(int ok, void *arg)
 	if (!ok) {
 		/* the message stays queued; the client may send it again */
 		log_warnx("%s: queued, but the disk did not confirm it",
-		    cs->m->id);
-		cs->done(cs->m->id, 451, "4.3.0",
+		    cs->id);
+		cs->done(cs->id, 451, "4.3.0",
 		    "Error: queue file write error", cs->arg);
 	} else {
-		snprintf(text, sizeof(text), "Ok: queued as %s", cs->m->id);
-		cs->done(cs->m->id, 250, "2.0.0", text, cs->arg);
+		snprintf(text, sizeof(text), "Ok: queued as %s", cs->id);
+		cs->done(cs->id, 250, "2.0.0", text, cs->arg);
 	}
 	free(cs);
 }
@@ -155,12 +156,15 @@ spool_envelope_written(int ok, struct envelope *env, void *arg)
 		return;
 	}
 	/* the registration events go to the outbox in the same flush */
+	strlcpy(cs->id, m->id, sizeof(cs->id));
 	sched_add_message(m, 1);
 	if (m->env.dkim_pending[0] != '\0') {
 		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
 		    relay_conf->retry_min : 60);
 		dkim_held_events(m, cs->held);
 	}
+	/* m is the scheduler's now: it may be delivered before the flush */
+	cs->m = NULL;
 	gsync_then(spool_committed, cs);
 }
 
@@ -392,7 +396,7 @@ relay_queue_size(void)
 int
 relay_busy(void)
 {
-	return (mta_active());
+	return (mta_active() || gsync_busy());
 }
 
 json_t *
