@@ -9,11 +9,18 @@
  * file there and commits the journal once, and (Linux >= 5.8) reports
  * write-back errors.  Elsewhere every descriptor named with gsync_fd is
  * fsynced.
+ *
+ * With an event loop the flush runs on a thread of its own, so the loop
+ * keeps reading and writing while the disk works: what is written
+ * meanwhile waits for the next flush, which starts as soon as this one
+ * ends (a pipelined commit).  The thread only flushes; every callback
+ * runs on the loop, woken through a pipe.
  */
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +50,148 @@ static struct gsync_batch	 next;
 static struct event		*flush_ev;
 static int			 gs_fd = -1;
 
+/* the flusher thread: one batch at a time (fl.mu guards the fields) */
+static struct {
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	int			 running;	/* the thread exists */
+	int			 quit;
+	int			 todo;		/* batch handed over */
+	int			 busy;		/* handed over, callbacks not run */
+	int			 rc;		/* its flush's result */
+	struct gsync_batch	 batch;
+	int			 wake[2];	/* thread -> loop: done */
+	struct event		*done_ev;
+} fl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+    .wake = { -1, -1 } };
+
 static void	flush_cb(evutil_socket_t, short, void *);
+static void	done_cb(evutil_socket_t, short, void *);
+static int	flush_disk(struct gsync_batch *);
+static void	run_callbacks(struct gsync_batch *, int);
+
+static void *
+flusher(void *arg)
+{
+	int	 rc;
+
+	(void)arg;
+	pthread_mutex_lock(&fl.mu);
+	for (;;) {
+		while (!fl.todo && !fl.quit)
+			pthread_cond_wait(&fl.cv, &fl.mu);
+		if (fl.quit)
+			break;
+		pthread_mutex_unlock(&fl.mu);
+		rc = flush_disk(&fl.batch);
+		pthread_mutex_lock(&fl.mu);
+		fl.rc = rc;
+		fl.todo = 0;
+		pthread_cond_broadcast(&fl.cv);
+		/* a full pipe already says "done" */
+		(void)!write(fl.wake[1], "", 1);
+	}
+	pthread_mutex_unlock(&fl.mu);
+	return (NULL);
+}
+
+static void
+flusher_start(struct event_base *base)
+{
+	if (pipe2(fl.wake, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("gsync: pipe2");
+	if ((fl.done_ev = event_new(base, fl.wake[0], EV_READ | EV_PERSIST,
+	    done_cb, NULL)) == NULL || event_add(fl.done_ev, NULL) == -1)
+		fatal("gsync: event_new");
+	fl.quit = fl.todo = fl.busy = 0;
+	if ((errno = pthread_create(&fl.thread, NULL, flusher, NULL)) != 0)
+		fatal("gsync: pthread_create");
+	fl.running = 1;
+}
+
+/* the batch handed over is flushed; with wait, block until it is */
+static int
+flusher_wait(void)
+{
+	int	 rc;
+
+	pthread_mutex_lock(&fl.mu);
+	while (fl.todo)
+		pthread_cond_wait(&fl.cv, &fl.mu);
+	rc = fl.rc;
+	pthread_mutex_unlock(&fl.mu);
+	return (rc);
+}
+
+static void
+flusher_stop(void)
+{
+	if (!fl.running)
+		return;
+	pthread_mutex_lock(&fl.mu);
+	fl.quit = 1;
+	pthread_cond_broadcast(&fl.cv);
+	pthread_mutex_unlock(&fl.mu);
+	pthread_join(fl.thread, NULL);
+	fl.running = 0;
+	event_free(fl.done_ev);
+	fl.done_ev = NULL;
+	close(fl.wake[0]);
+	close(fl.wake[1]);
+	fl.wake[0] = fl.wake[1] = -1;
+}
+
+/* the loop: hand what was written so far to the thread, if it is idle */
+static void
+flusher_give(void)
+{
+	if (fl.busy || (next.ncb == 0 && next.nfd == 0))
+		return;
+	fl.batch = next;
+	memset(&next, 0, sizeof(next));
+	fl.busy = 1;
+	pthread_mutex_lock(&fl.mu);
+	fl.todo = 1;
+	pthread_cond_broadcast(&fl.cv);
+	pthread_mutex_unlock(&fl.mu);
+}
+
+/* the thread's batch is durable (or failed): its callbacks, the next */
+static void
+flusher_done(void)
+{
+	struct gsync_batch	 b;
+	int			 rc;
+
+	if (!fl.busy)
+		return;
+	rc = flusher_wait();
+	b = fl.batch;
+	memset(&fl.batch, 0, sizeof(fl.batch));
+	fl.busy = 0;
+	run_callbacks(&b, rc == 0);
+	flusher_give();
+}
+
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char	 buf[64];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&fl.mu);
+	if (fl.todo) {
+		/* a byte from an earlier batch: this one is not done */
+		pthread_mutex_unlock(&fl.mu);
+		return;
+	}
+	pthread_mutex_unlock(&fl.mu);
+	flusher_done();
+}
 
 void
 gsync_init(struct event_base *base, int fsfd)
@@ -51,15 +199,18 @@ gsync_init(struct event_base *base, int fsfd)
 	gsync_shutdown();
 	if ((gs_fd = dup(fsfd)) == -1)
 		fatal("gsync: dup");
-	if (base != NULL && (flush_ev = evtimer_new(base, flush_cb,
-	    NULL)) == NULL)
-		fatal("gsync: evtimer_new");
+	if (base != NULL) {
+		if ((flush_ev = evtimer_new(base, flush_cb, NULL)) == NULL)
+			fatal("gsync: evtimer_new");
+		flusher_start(base);
+	}
 }
 
 void
 gsync_shutdown(void)
 {
 	gsync_flush();
+	flusher_stop();
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	flush_ev = NULL;
@@ -165,24 +316,37 @@ flush_disk(struct gsync_batch *b)
 	return (rc);
 }
 
+static void
+run_callbacks(struct gsync_batch *b, int ok)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->ncb; i++)
+		if (b->cb[i].fn != NULL)
+			b->cb[i].fn(ok, b->cb[i].arg);
+	free(b->cb);
+	free(b->fds);
+}
+
+/* everything, now, on this thread: what the thread has first */
 void
 gsync_flush(void)
 {
 	struct gsync_batch	 b;
-	size_t			 i;
-	int			 ok;
 
+	flusher_done();
 	if (next.ncb == 0 && next.nfd == 0)
 		return;
 	/* what the callbacks register goes to the next flush */
 	b = next;
 	memset(&next, 0, sizeof(next));
-	ok = flush_disk(&b) == 0;
-	for (i = 0; i < b.ncb; i++)
-		if (b.cb[i].fn != NULL)
-			b.cb[i].fn(ok, b.cb[i].arg);
-	free(b.cb);
-	free(b.fds);
+	run_callbacks(&b, flush_disk(&b) == 0);
+}
+
+int
+gsync_busy(void)
+{
+	return (fl.busy || next.ncb != 0 || next.nfd != 0);
 }
 
 static void
@@ -191,5 +355,8 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	gsync_flush();
+	if (fl.running)
+		flusher_give();
+	else
+		gsync_flush();
 }

@@ -35,5 +35,7 @@ void	gsync_path(const char *path);
 void	gsync_then(gsync_fn, void *arg);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
+/* a flush is waiting or running */
+int	gsync_busy(void);
 
 #endif /* MH_GSYNC_H */

@@ -22,12 +22,27 @@ timed_calls() reads one file into [(start, end, syscall, text)].  Each
 check returns (verified, violations).  Used by regress/bench/run and
 regress/e2e/outbound/test_durability.
 """
+import os
 import re
 
 TIMED = re.compile(r"^(\d+\.\d+)\s+(\w+)\((.*)<(\d+\.\d+)>\s*$")
 FLUSHES = ("fsync", "fdatasync", "syncfs")
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 SENDS = ("write", "writev", "sendmsg", "sendto", "send")
+
+
+def thread_names(pids):
+    """{tid: process name} for every thread of each {name: pid} (strace
+    -ff writes one file per thread: gsync's flusher thread, for one)."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+        except OSError:
+            tids = [pid]
+        for tid in tids:
+            out[tid] = name
+    return out
 
 
 def timed_calls(path):
