@@ -301,14 +301,15 @@ child_run(const struct child_ops *o)
 
 void
 child_spool_result(uint64_t reqid, const char *msgid, int code,
-    const char *enhanced, const char *text)
+    const char *enhanced, const char *text, int delivered)
 {
-	child_spool_result_to(PROC_SMTPD, reqid, msgid, code, enhanced, text);
+	child_spool_result_to(PROC_SMTPD, reqid, msgid, code, enhanced, text,
+	    delivered);
 }
 
 void
 child_spool_result_to(int proc, uint64_t reqid, const char *msgid, int code,
-    const char *enhanced, const char *text)
+    const char *enhanced, const char *text, int delivered)
 {
 	struct spool_result	res;
 
@@ -318,6 +319,7 @@ child_spool_result_to(int proc, uint64_t reqid, const char *msgid, int code,
 	res.code = code;
 	strlcpy(res.enhanced, enhanced, sizeof(res.enhanced));
 	strlcpy(res.text, text, sizeof(res.text));
+	res.delivered = delivered != 0;
 	mproc_compose(proc_peer[proc], IMSG_SPOOL_RESULT, 0, -1, &res,
 	    sizeof(res));
 }

@@ -46,12 +46,15 @@ extern int		 child_monitoring;	/* an "mhctl monitor" listens */
 __attribute__((noreturn)) void child_run(const struct child_ops *);
 /* the spool's empty directory, a chroot for processes that need no file */
 const char	*child_empty_root(const struct config *);
-/* a spool owner (hookd, relayd) answers smtpd's commit: IMSG_SPOOL_RESULT */
+/*
+ * a spool owner (hookd, relayd) answers smtpd's commit: IMSG_SPOOL_RESULT;
+ * delivered: the message was handed on before the answer (mode sync)
+ */
 void	child_spool_result(uint64_t reqid, const char *msgid, int code,
-	    const char *enhanced, const char *text);
+	    const char *enhanced, const char *text, int delivered);
 /* the same, to smtpd or webd (a submission by the API) */
 void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
-	    int code, const char *enhanced, const char *text);
+	    int code, const char *enhanced, const char *text, int delivered);
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

@@ -49,7 +49,8 @@ static const char *const kind_names[EV_KIND_MAX] = {
 	[EV_BOUNCE_REPLY] = "bounce_reply",
 	[EV_SUPPRESSED] = "suppressed",
 	[EV_UNSUBSCRIBE] = "unsubscribe",
-	[EV_RESUBSCRIBE] = "resubscribe"
+	[EV_RESUBSCRIBE] = "resubscribe",
+	[EV_REMOVED] = "removed"
 };
 
 const char *

@@ -209,6 +209,7 @@ enum event_kind {
 	EV_SUPPRESSED,
 	EV_UNSUBSCRIBE,
 	EV_RESUBSCRIBE,
+	EV_REMOVED,		/* taken out of the queue by mhctl remove */
 	EV_KIND_MAX
 };
 #define EV_ALL		((1U << EV_KIND_MAX) - 1)

@@ -63,7 +63,7 @@ vlog(int pri, const char *fmt, va_list ap)
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* a log line never carries CR, LF or other control bytes */
-	sanitize_text(buf, sizeof(buf), buf, sizeof(buf), SAN_8BIT);
+	sanitize_text(buf, sizeof(buf), buf, sizeof(buf), SAN_UTF8);
 	if (log_debug_mode) {
 		fprintf(stderr, "%s: %s\n", log_procname, buf);
 		fflush(stderr);

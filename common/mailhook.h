@@ -193,6 +193,7 @@ struct spool_result {
 	int		 code;			/* 250, 451, 550, ... */
 	char		 enhanced[16];
 	char		 text[256];		/* sanitized, one line */
+	int		 delivered;		/* handed on already (mode sync) */
 };
 
 /* IMSG_SPOOL_ABORT */

@@ -6,6 +6,7 @@
  * Text from a peer made fit for where it goes (sanitize.h).
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "sanitize.h"
 
@@ -34,11 +35,47 @@ utf8_cut(const char *dst, size_t o)
 	return (k);
 }
 
+/*
+ * The length of the valid UTF-8 sequence at s (at most n bytes), 0 if
+ * there is none: no overlong form, surrogate or code point past U+10FFFF,
+ * and no C1 control (U+0080-U+009F) or U+2028/U+2029, which break lines.
+ */
+static size_t
+utf8_valid(const unsigned char *s, size_t n)
+{
+	unsigned int	 cp;
+	size_t		 len, k;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return (0);
+	if (n < len)
+		return (0);
+	for (k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+		return (0);
+	return (len);
+}
+
 size_t
 sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
     int flags)
 {
-	size_t		 i = 0, o = 0;
+	size_t		 i = 0, o = 0, n;
 	unsigned char	 c;
 	int		 blank = 1;	/* the last byte out was a blank */
 
@@ -66,7 +103,19 @@ sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 			dst[o++] = ' ';
 		else if (c < 0x20 || c == 0x7f)
 			dst[o++] = (flags & SAN_CTLSPACE) ? ' ' : '?';
-		else if (c >= 0x80 && !(flags & SAN_8BIT))
+		else if (c >= 0x80 && (flags & SAN_UTF8)) {
+			if ((n = utf8_valid((const unsigned char *)src + i,
+			    strnlen(src + i, srclen - i < 4 ? srclen - i :
+			    4))) == 0)
+				dst[o++] = '?';
+			else if (o + n >= dstlen)
+				break;
+			else {
+				memmove(dst + o, src + i, n);
+				o += n;
+				i += n - 1;
+			}
+		} else if (c >= 0x80 && !(flags & SAN_8BIT))
 			dst[o++] = '?';
 		else
 			dst[o++] = c;

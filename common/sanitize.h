@@ -20,10 +20,13 @@
 #define SAN_CTLSPACE	0x10	/* control bytes become ' ' (else '?') */
 #define SAN_8BIT	0x20	/* bytes >= 0x80 kept, never cut inside a UTF-8
 				   sequence (else '?') */
+#define SAN_UTF8	0x40	/* bytes >= 0x80 kept only as whole, valid
+				   UTF-8 sequences that are not C1 controls or
+				   line separators (else '?') */
 
 /* what each place uses */
 #define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */
-#define SAN_LOG		0			/* printable ASCII */
+#define SAN_LOG		SAN_UTF8		/* printable ASCII, valid UTF-8 */
 #define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_8BIT)
 #define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)	/* event, suppression text */
 

@@ -104,6 +104,7 @@ struct endpoint {
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;
+	struct timespec		 sent;		/* of the request in flight */
 	time_t			 next_attempt;
 	unsigned long		 delivered;
 	unsigned long		 failures;
@@ -1030,6 +1031,7 @@ ep_send(struct endpoint *ep)
 	}
 	ep->last_attempt = time(NULL);
 	ep->next_attempt = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ep->sent);
 	ep->call = http_post(&req, ep_done, ep);
 	free(body);
 	if (ep->call == NULL) {
@@ -1142,17 +1144,55 @@ ep_delivered(struct endpoint *ep)
 	ep->last_error[0] = '\0';
 }
 
+/*
+ * One line per event of a delivered batch, so that grepping a message's
+ * id finds the events made of it:
+ * msgid=… event=… kind=… to=<…> url=… status=200 time=…ms
+ */
+static void
+ep_log_delivered(const struct endpoint *ep, long status, long ms)
+{
+	const json_t	*r;
+	char		 url[MH_URL_MAX], to[MH_ADDR_MAX];
+	const char	*q, *id, *kind;
+	size_t		 i;
+
+	config_url_public(ep->url, url, sizeof(url));
+	json_array_foreach(ep->cur->records, i, r) {
+		q = json_string_value(json_object_get(r, "queue_id"));
+		id = json_string_value(json_object_get(r, "id"));
+		kind = json_string_value(json_object_get(r, "kind"));
+		log_sanitize(to, sizeof(to), json_string_value(
+		    json_object_get(r, "recipient")) ? json_string_value(
+		    json_object_get(r, "recipient")) : "");
+		log_info("msgid=%s event=%s kind=%s to=<%s> url=%s status=%ld "
+		    "time=%ldms", q && q[0] ? q : "-", id ? id : "-",
+		    kind ? kind : "-", to, url, status, ms);
+	}
+}
+
+/* milliseconds since the request was sent */
+static long
+ep_elapsed(const struct endpoint *ep)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - ep->sent.tv_sec) * 1000 +
+	    (now.tv_nsec - ep->sent.tv_nsec) / 1000000);
+}
+
 static void
 ep_done(const struct http_response *res, void *arg)
 {
 	struct endpoint	*ep = arg;
-	long		 ms, ra;
+	char		 url[MH_URL_MAX];
+	long		 ms, ra, took = ep_elapsed(ep);
 
 	ep->call = NULL;
 	ep->last_status = res->error == HTTP_OK ? res->status : 0;
 	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
-		log_debug("events: %s: %s delivered (%ld)", ep->url,
-		    ep->cur->id, res->status);
+		ep_log_delivered(ep, res->status, took);
 		delivered_mark(ep->key, ep->cur->records);
 		ep_delivered(ep);
 		ep_kick(ep);
@@ -1179,8 +1219,11 @@ ep_done(const struct http_response *res, void *arg)
 		if (ra * 1000 > ms)
 			ms = ra * 1000;
 	}
-	log_info("events: %s: %s failed (%s), attempt %d, retry in %ld ms",
-	    ep->url, ep->cur->id, ep->last_error, ep->attempts, ms);
+	config_url_public(ep->url, url, sizeof(url));
+	log_info("batch=%s events=%zu url=%s status=%ld time=%ldms attempt=%d "
+	    "retry=%ldms result=deferred error=\"%s\"", ep->cur->id,
+	    json_array_size(ep->cur->records), url, ep->last_status, took,
+	    ep->attempts, ms, ep->last_error);
 	ep_arm(ep, ms, 1);
 }
 

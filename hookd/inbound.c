@@ -45,6 +45,7 @@
 struct post {
 	struct inmsg	*msg;
 	size_t		 rcpt;
+	struct timespec	 sent;
 };
 
 static struct inmsglist	 msgs = TAILQ_HEAD_INITIALIZER(msgs);
@@ -85,7 +86,7 @@ static void
 sync_reply(struct inmsg *m)
 {
 	child_spool_result(m->reqid, m->env.id, m->reply_code, m->reply_enh,
-	    m->reply_text);
+	    m->reply_text, m->reply_code < 300);
 	m->sync = 0;
 }
 
@@ -251,16 +252,24 @@ post_done(const struct http_response *res, void *arg)
 	struct inmsg		*m = p->msg;
 	struct envelope_rcpt	*r = &m->env.rcpts[p->rcpt];
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX];
+	char			 to[MH_ADDR_MAX], url[MH_URL_MAX];
 	int			 cls = answer_class(res);
+	struct timespec		 now;
+	long			 ms;
 
 	m->inflight--;
-	log_info("hookd msgid=%s to=<%s> url=%s result=%s status=%ld%s%s",
-	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
-	    rt ? rt->url : "-", cls == 2 ? "ok" : cls == 4 ? "refused" :
-	    "deferred", res->error == HTTP_OK ? res->status : 0L,
-	    res->error == HTTP_OK ? "" : " error=",
-	    res->error == HTTP_OK ? "" : res->errstr);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - p->sent.tv_sec) * 1000 +
+	    (now.tv_nsec - p->sent.tv_nsec) / 1000000;
+	config_url_public(rt ? rt->url : "-", url, sizeof(url));
+	log_info("msgid=%s to=<%s> url=%s status=%ld time=%ldms attempt=%d "
+	    "result=%s%s%s%s", m->env.id, log_sanitize(to, sizeof(to),
+	    r->addr), url, res->error == HTTP_OK ? res->status : 0L, ms,
+	    r->attempts + 1, cls == 2 ? "sent" : cls == 4 ? "refused" :
+	    m->sync ? "tempfail" : "deferred",
+	    res->error == HTTP_OK ? "" : " error=\"",
+	    res->error == HTTP_OK ? "" : res->errstr,
+	    res->error == HTTP_OK ? "" : "\"");
 	r->attempts++;
 	if (cls == 2) {
 		r->state = RS_DONE;
@@ -298,7 +307,7 @@ post_body(struct inmsg *m, const struct route *rt, size_t i, int fd,
 	memset(b, 0, sizeof(*b));
 	if (mime_render(fd, &m->env, m->env.rcpts[i].addr, rt->format,
 	    &b->payload) == -1) {
-		log_warn("hookd msgid=%s: render", m->env.id);
+		log_warn("msgid=%s: render", m->env.id);
 		return (-1);
 	}
 	if (b->payload.body != NULL) {
@@ -311,7 +320,7 @@ post_body(struct inmsg *m, const struct route *rt, size_t i, int fd,
 	snprintf(seed, sizeof(seed), "%s-%zu-", m->env.id, i);
 	if (formdata_build(b->payload.parts, b->payload.nparts, seed,
 	    &b->form, &b->formlen, b->form_type, sizeof(b->form_type)) == -1) {
-		log_warnx("hookd msgid=%s: form data", m->env.id);
+		log_warnx("msgid=%s: form data", m->env.id);
 		mime_payload_free(&b->payload);
 		return (-1);
 	}
@@ -334,7 +343,7 @@ post_start(struct inmsg *m, size_t i, int fd)
 	int			 rv = 0;
 
 	if (rt == NULL) {
-		log_warnx("hookd msgid=%s: route %u is gone", m->env.id,
+		log_warnx("msgid=%s: route %u is gone", m->env.id,
 		    r->route);
 		r->state = RS_FAILED;
 		return (-1);
@@ -364,6 +373,7 @@ post_start(struct inmsg *m, size_t i, int fd)
 	else {
 		p->msg = m;
 		p->rcpt = i;
+		clock_gettime(CLOCK_MONOTONIC, &p->sent);
 		/* p belongs to post_done from here, which may run at once */
 		m->inflight++;
 		if (http_post(&req, post_done, p) == NULL) {
@@ -393,7 +403,7 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 	if (m->sync || (rt != NULL && now - m->env.created <= rt->lifetime))
 		return (0);
-	log_warnx("hookd msgid=%s to=<%s> result=expired attempts=%d: %s, "
+	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s, "
 	    "giving up", m->env.id, log_sanitize(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
 	r->state = RS_FAILED;
@@ -415,7 +425,7 @@ inbound_run(struct inmsg *m)
 	}
 	if ((fd = spool_open_message(m->env.id, m->transient)) == -1) {
 		/* sync: 451 now; queue: the next round tries again */
-		log_warn("hookd msgid=%s: open", m->env.id);
+		log_warn("msgid=%s: open", m->env.id);
 		inbound_schedule(m);
 		return;
 	}
@@ -484,13 +494,13 @@ inbound_schedule(struct inmsg *m)
 		pending++;
 	}
 	if (pending == 0 && waiting == 0) {
-		log_info("hookd msgid=%s: done", m->env.id);
+		log_info("msgid=%s: done", m->env.id);
 		spool_remove(m->env.id);
 		msg_free(m);
 		return;
 	}
 	if (spool_update(&m->env) == -1)
-		log_warnx("hookd msgid=%s: cannot store progress", m->env.id);
+		log_warnx("msgid=%s: cannot store progress", m->env.id);
 	if (pending == 0)
 		return;		/* inbound_unsubscribed() comes back */
 	if (m->timer == NULL)
@@ -526,18 +536,18 @@ inbound_committed(int ok, void *arg)
 
 	if (!ok) {
 		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
-		    "Local error in processing");
+		    "Local error in processing", 0);
 		envelope_clear(&m->env);
 		free(m);
 		return;
 	}
 	m->committed = 1;
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
-	log_info("hookd msgid=%s event=committed size=%zu rcpts=%zu",
+	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
 	    m->env.id, m->env.size, m->env.nrcpt);
 	bounce_received(&m->env);
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
-	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text);
+	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
 	inbound_run(m);
 }
 
@@ -548,14 +558,14 @@ inbound_sync(struct inmsg *m)
 	if (spool_transient(&m->env) == -1) {
 		spool_discard(m->env.id);
 		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
-		    "Local error in processing");
+		    "Local error in processing", 0);
 		envelope_clear(&m->env);
 		free(m);
 		return;
 	}
 	m->sync = m->transient = 1;
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
-	log_info("hookd msgid=%s event=received mode=sync size=%zu rcpts=%zu",
+	log_info("msgid=%s event=received mode=sync size=%zu rcpts=%zu",
 	    m->env.id, m->env.size, m->env.nrcpt);
 	inbound_run(m);
 }
@@ -601,7 +611,7 @@ inbound_policy(struct inmsg *m)
 	    "a passing DKIM signature", m->env.ndkim == 0 ? "none" :
 	    verdict_meets(&m->env, REQUIRE_DKIM) ? "pass" : "fail",
 	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none");
-	log_info("hookd msgid=%s result=refused reason=policy: %s",
+	log_info("msgid=%s result=refused reason=policy: %s",
 	    m->env.id, text);
 	st_policy++;
 	for (i = 0; i < m->env.nrcpt; i++) {
@@ -612,7 +622,7 @@ inbound_policy(struct inmsg *m)
 			errcb_send(rt, &m->env, r->addr, 550, text,
 			    strlen(text));
 	}
-	child_spool_result(m->reqid, m->env.id, 550, "5.7.1", text);
+	child_spool_result(m->reqid, m->env.id, 550, "5.7.1", text, 0);
 	spool_discard(m->env.id);
 	envelope_clear(&m->env);
 	free(m);
@@ -648,7 +658,7 @@ inbound_verify(struct inmsg *m)
 	if ((fd = spool_open_message(m->env.id, 1)) == -1 ||
 	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
 		/* no verdict: a route that requires one refuses */
-		log_warn("hookd msgid=%s: cannot verify", m->env.id);
+		log_warn("msgid=%s: cannot verify", m->env.id);
 		inbound_verified(m);
 	}
 	if (fd != -1)
@@ -674,12 +684,12 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	/* routes, SPF and AUTH identity as authd sealed them, or nothing */
 	if (seal_envelope_check(&m->env, time(NULL),
 	    hookd_conf->session_timeout + 300, &bad) == -1) {
-		log_warnx("hookd msgid=%s: %s from smtpd without a valid "
+		log_warnx("msgid=%s: %s from smtpd without a valid "
 		    "verdict from authd: refused", m->env.id,
 		    bad != NULL ? bad : "SPF result");
 		spool_discard(m->env.id);
 		child_spool_result(c->reqid, m->env.id, 554, "5.7.1",
-		    "Transaction refused: no verdict from authd");
+		    "Transaction refused: no verdict from authd", 0);
 		envelope_clear(&m->env);
 		free(m);
 		return;
@@ -705,7 +715,7 @@ inbound_recovered(struct envelope *env)
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env.nrcpt; i++)
 		m->env.rcpts[i].next_try = 0;
-	log_info("hookd msgid=%s event=recovered rcpts=%zu", m->env.id,
+	log_info("msgid=%s event=recovered rcpts=%zu", m->env.id,
 	    m->env.nrcpt);
 	bounce_received(&m->env);
 	inbound_run(m);
@@ -721,11 +731,11 @@ inbound_unsubscribed(const char *msgid, const char *local)
 		if (strcmp(m->env.id, msgid) == 0)
 			break;
 	if (m == NULL || !bounce_unsubscribed(&m->env, local)) {
-		log_debug("hookd msgid=%s: unsubscribe acknowledged twice",
+		log_debug("msgid=%s: unsubscribe acknowledged twice",
 		    msgid);
 		return;
 	}
-	log_info("hookd msgid=%s: unsubscribe stored by relayd", msgid);
+	log_info("msgid=%s: unsubscribe stored by relayd", msgid);
 	if (m->inflight == 0)
 		inbound_schedule(m);
 }

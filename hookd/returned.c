@@ -59,7 +59,7 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 		return (0);
 	memcpy(u.local, r->addr, at - r->addr);
 	strlcpy(u.queue_id, env->id, sizeof(u.queue_id));
-	log_info("hookd msgid=%s event=unsubscribe-mail from=<%s>", env->id,
+	log_info("msgid=%s event=unsubscribe-mail from=<%s>", env->id,
 	    log_sanitize(s, sizeof(s), env->sender));
 	mproc_compose(proc_peer[PROC_RELAYD], IMSG_UNSUBSCRIBE_MAILTO, 0, -1,
 	    &u, sizeof(u));
@@ -87,7 +87,7 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	close(fd);
 	if (bi.ev.queue_id[0] == '\0')
 		strlcpy(bi.ev.queue_id, env->id, sizeof(bi.ev.queue_id));
-	log_info("hookd msgid=%s to=<%s> event=returned kind=%s format=%s "
+	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
 	    "recipient=<%s> type=%s", env->id,
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
@@ -115,7 +115,7 @@ bounce_received(struct envelope *env)
 			continue;
 		switch (classify_one(env, r)) {
 		case -1:
-			log_warnx("hookd msgid=%s: returned mail not "
+			log_warnx("msgid=%s: returned mail not "
 			    "classified yet, kept", env->id);
 			continue;
 		case 1:
@@ -125,7 +125,7 @@ bounce_received(struct envelope *env)
 		changed = 1;
 	}
 	if (changed && spool_update(env) == -1)
-		log_warnx("hookd msgid=%s: cannot store progress", env->id);
+		log_warnx("msgid=%s: cannot store progress", env->id);
 }
 
 /* relayd handled the unsubscribe mail to local@: that recipient is done */

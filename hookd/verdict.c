@@ -332,13 +332,13 @@ vd_feed(struct vd_job *j, int fd)
 		if ((n = read(fd, buf, sizeof(buf))) == -1) {
 			if (errno == EINTR)
 				continue;
-			log_warn("verdict msgid=%s: read", j->env->id);
+			log_warn("msgid=%s verdict: read", j->env->id);
 			return;
 		}
 		st = n == 0 ? dkim_chunk(j->dkim, NULL, 0) :
 		    dkim_chunk(j->dkim, buf, n);
 		if (st != DKIM_STAT_OK && st != DKIM_STAT_NOSIG) {
-			log_debug("verdict msgid=%s: %s", j->env->id,
+			log_debug("msgid=%s verdict: %s", j->env->id,
 			    dkim_getresultstr(st));
 			return;
 		}
@@ -685,7 +685,7 @@ vd_finish(struct vd_job *j)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list),
 		    "%s%s", i ? "," : "", env->dkim[i].result);
 	}
-	log_info("verdict msgid=%s dkim=%s dmarc=%s policy=%s from=%s",
+	log_info("msgid=%s verdict dkim=%s dmarc=%s policy=%s from=%s",
 	    env->id, list[0] ? list : "none", env->dmarc_result,
 	    env->dmarc_policy[0] ? env->dmarc_policy : "-",
 	    env->dmarc_domain[0] ? env->dmarc_domain : "-");

@@ -105,6 +105,7 @@ struct mconn {
 	int			 lb_cont, in_hdr, skip_hdr, drop_line, body_eof;
 	char			 lasterr[512];
 	int			 lastcode;
+	char			 peer[320];	/* host[ip]:port, for the log */
 	char			 lastext[16];
 };
 TAILQ_HEAD(mconnlist, mconn);
@@ -346,6 +347,8 @@ job_finish(struct mconn *c)
 	struct rjob	*j = c->job;
 
 	c->job = NULL;
+	if (j != NULL && c->peer[0] != '\0')
+		strlcpy(j->relay, c->peer, sizeof(j->relay));
 	if (c->bodyfd != -1) {
 		close(c->bodyfd);
 		c->bodyfd = -1;
@@ -614,6 +617,20 @@ conn_next_addr(struct mconn *c)
 	}
 	conn_fail(c, c->lastcode, "4.4.1", "%s", c->lasterr[0] ? c->lasterr :
 	    "cannot connect");
+}
+
+/* who we talk to, as the outcome log lines name it: host[ip]:port */
+static void
+conn_peer(struct mconn *c)
+{
+	struct sockaddr_storage	*ss = &c->addrs[c->acur];
+	char			 ip[64], port[8];
+
+	if (getnameinfo((struct sockaddr *)ss, sizeof(*ss), ip, sizeof(ip),
+	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		strlcpy(ip, "?", sizeof(ip));
+	snprintf(c->peer, sizeof(c->peer), "%s[%s]:%s",
+	    c->hosts[c->addr_host[c->acur]], ip, port);
 }
 
 /* replies */
@@ -1290,6 +1307,7 @@ conn_io(int fd, short ev, void *arg)
 			conn_retry_next(c, 0, "connect: %s", strerror(err));
 			return;
 		}
+		conn_peer(c);
 		c->state = M_GREETING;
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);

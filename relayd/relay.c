@@ -342,9 +342,20 @@ int
 relay_remove(const char *id)
 {
 	struct rmsg	*m;
+	size_t		 i;
 
 	if ((m = msg_find(id)) == NULL)
 		return (-1);
+	/* a final event and a log line for each recipient still waiting */
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->env.rcpts[i].state != RS_PENDING)
+			continue;
+		m->env.rcpts[i].state = RS_FAILED;
+		sched_emit(m, i, EV_REMOVED, 0, "", "removed by mhctl",
+		    "queue");
+		sched_log(m, i, "removed by=mhctl", NULL, NULL, 0, NULL,
+		    NULL);
+	}
 	m->removed = 1;
 	if (m->inflight == 0)
 		sched_settle(m);
@@ -402,19 +413,12 @@ relay_busy(void)
 json_t *
 relay_stats(void)
 {
-	static const char *names[EV_KIND_MAX] = {
-		"registration", "dispatch", "rate_limit", "delivery", "bounce",
-		"soft_bounce", "dispatch_soft_bounce", "error",
-		"retries_exhausted", "open", "read", "click", "auto_reply",
-		"bounce_reply", "suppressed", "unsubscribe", "resubscribe"
-	};
 	json_t	*o, *e;
 	int	 k;
 
 	e = json_object();
 	for (k = 0; k < EV_KIND_MAX; k++)
-		if (names[k] != NULL)
-			json_object_set_new(e, names[k],
+		json_object_set_new(e, event_kind_name(k),
 			    json_integer((json_int_t)stat_kind[k]));
 	o = json_pack("{s:I, s:I, s:i, s:b, s:o}",
 	    "queued", (json_int_t)relay_queue_size(),

@@ -157,7 +157,8 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 {
 	struct commit_ctx	*ctx = arg;
 
-	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text);
+	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text,
+	    0);
 	free(ctx);
 }
 

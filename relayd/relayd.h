@@ -52,6 +52,7 @@ struct rjob {
 	size_t		*idx;		/* recipient indices */
 	struct rres	*res;
 	struct event_tls tls;		/* the connection's, set by mta.c */
+	char		 relay[320];	/* host[ip]:port, or "none" */
 };
 
 /* globals (relay.c) */
@@ -118,6 +119,9 @@ void	 sched_emit_tls(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage,
 	    const struct event_tls *);
 const char *rcpt_domain(const char *);
+void	 sched_log(const struct rmsg *, size_t i, const char *status,
+	    const char *relay, const struct event_tls *, int code,
+	    const char *ext, const char *desc);
 
 /* dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending) */
 typedef void	(*dkim_step_fn)(int ok, const char *why, void *arg);

@@ -214,6 +214,51 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	relay_emit(&ev);
 }
 
+/* Postfix-style status of an outcome */
+static const char *
+kind_status(enum event_kind kind)
+{
+	switch (kind) {
+	case EV_DELIVERY:
+		return ("sent");
+	case EV_BOUNCE:
+		return ("bounced");
+	case EV_ERROR:
+		return ("error");
+	default:
+		return ("deferred");
+	}
+}
+
+/*
+ * One key=value line per recipient outcome, Postfix style:
+ * msgid=… to=<…> relay=host[ip]:port delay=… tls=… dsn=… status=… (reply)
+ */
+void
+sched_log(const struct rmsg *m, size_t i, const char *status,
+    const char *relay, const struct event_tls *tls, int code, const char *ext,
+    const char *desc)
+{
+	char		 to[MH_ADDR_MAX], why[600], reply[16], tv[96];
+	long long	 delay = (long long)(time(NULL) - m->env.created);
+
+	log_sanitize(to, sizeof(to), m->env.rcpts[i].addr);
+	log_sanitize(why, sizeof(why), desc ? desc : "");
+	reply[0] = '\0';
+	if (tls != NULL && tls->version[0] != '\0')
+		snprintf(tv, sizeof(tv), "%s:%s", tls->version, tls->cipher);
+	else
+		strlcpy(tv, "none", sizeof(tv));
+	if (code > 0)
+		snprintf(reply, sizeof(reply), "%d%s", code, why[0] ? " " : "");
+	log_info("msgid=%s to=<%s> relay=%s delay=%lld tls=%s "
+	    "dsn=%s status=%s%s%s%s%s", m->id, to, relay ? relay : "none",
+	    delay < 0 ? 0 : delay,
+	    tv, ext && ext[0] ? ext : "-", status,
+	    reply[0] || why[0] ? " (" : "", reply, why,
+	    reply[0] || why[0] ? ")" : "");
+}
+
 void
 sched_kick(void)
 {
@@ -320,6 +365,8 @@ msg_precheck(struct rmsg *m, time_t now)
 			r->state = RS_FAILED;
 			sched_emit(m, i, EV_RETRIES_EXHAUSTED, 0, "4.4.7",
 			    "message expired in queue", "queue");
+			sched_log(m, i, "expired", NULL, NULL, 0, "4.4.7",
+			    "message expired in queue");
 			failed[n] = i;
 			res[n].code = 0;
 			strlcpy(res[n].ext, "4.4.7", sizeof(res[n].ext));
@@ -331,6 +378,8 @@ msg_precheck(struct rmsg *m, time_t now)
 			r->state = RS_FAILED;
 			sched_emit(m, i, EV_SUPPRESSED, 0, "5.7.1",
 			    "recipient is on the suppression list", "queue");
+			sched_log(m, i, "suppressed", NULL, NULL, 0, "5.7.1",
+			    "recipient is on the suppression list");
 			changed = 1;
 		}
 	}
@@ -377,6 +426,7 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 		fatal("calloc");
 	j->msg = m;
 	strlcpy(j->domain, domain, sizeof(j->domain));
+	strlcpy(j->relay, "none", sizeof(j->relay));
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (!rcpt_due(m, i, now) ||
 		    strcasecmp(rcpt_domain(m->env.rcpts[i].addr), domain) != 0)
@@ -555,6 +605,8 @@ sched_job_done(struct rjob *j)
 			continue;
 		sched_emit_tls(m, i, res->kind, res->code, res->ext, res->desc,
 		    res->stage, &res->tls);
+		sched_log(m, i, kind_status(res->kind), j->relay, &res->tls,
+		    res->code, res->ext, res->desc);
 		switch (res->kind) {
 		case EV_DELIVERY:
 			r->state = RS_DONE;
@@ -575,6 +627,8 @@ sched_job_done(struct rjob *j)
 				r->state = RS_FAILED;
 				sched_emit(m, i, EV_RETRIES_EXHAUSTED, res->code,
 				    res->ext, res->desc, res->stage);
+				sched_log(m, i, "expired", j->relay, &res->tls,
+				    res->code, res->ext, res->desc);
 				failed[nf] = i;
 				failres[nf++] = *res;
 			}

@@ -263,7 +263,7 @@ refuse(int fd, const char *msg, const char *ip, const char *why)
 	ssize_t	 n;
 
 	smtp_g.t_refused++;
-	log_info("smtp event=refused ip=%s reason=%s", ip, why);
+	log_info("event=refused ip=%s reason=%s", ip, why);
 	n = write(fd, msg, strlen(msg));
 	(void)n;
 	close(fd);
@@ -285,7 +285,7 @@ listener_resume(int fd, short ev, void *arg)
 {
 	struct smtp_listener	*l = arg;
 
-	if (!smtp_g.paused && l->active)
+	if (l->active)
 		event_add(&l->ev, NULL);
 }
 
@@ -329,6 +329,12 @@ listener_accept(int fd, short ev, void *arg)
 			return;
 		}
 		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
+		if (smtp_g.paused) {
+			/* mhctl pause smtp: an answer, not a hanging client */
+			refuse(s, "421 4.3.2 Service paused, try again later\r\n",
+			    ip, "paused");
+			continue;
+		}
 		if ((lc = lconf_find(c, l->id)) == NULL) {
 			refuse(s, "421 4.3.0 Listener not configured\r\n", ip,
 			    "listener");
@@ -362,8 +368,7 @@ smtp_listen(int fd, uint32_t id)
 	event_assign(&l->ev, smtp_g.base, fd, EV_READ | EV_PERSIST,
 	    listener_accept, l);
 	evtimer_assign(&l->pause, smtp_g.base, listener_resume, l);
-	if (!smtp_g.paused)
-		event_add(&l->ev, NULL);
+	event_add(&l->ev, NULL);
 	l->next = listeners;
 	listeners = l;
 	return (0);
@@ -372,16 +377,9 @@ smtp_listen(int fd, uint32_t id)
 void
 smtp_pause(int on)
 {
-	struct smtp_listener	*l;
-
+	/* the listeners keep accepting: a paused one answers 421 4.3.2 */
 	smtp_g.paused = on;
-	for (l = listeners; l != NULL; l = l->next) {
-		if (on)
-			event_del(&l->ev);
-		else if (l->active)
-			event_add(&l->ev, NULL);
-	}
-	log_info("smtp event=%s", on ? "pause" : "resume");
+	log_info("event=%s", on ? "pause" : "resume");
 }
 
 void

@@ -554,7 +554,7 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			(void)spool_flush(so);
 		if (so->state == SO_OPEN && so->werr) {
 			errno = so->werr;
-			log_warn("smtp session=%012llx spool write",
+			log_warn("session=%012llx spool write",
 			    (unsigned long long)s->id);
 			/* RFC 3463 4.3.1: mail system full */
 			if (so->werr == ENOSPC || so->werr == EDQUOT)
@@ -575,7 +575,7 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			continue;
 		if ((text = envelope_text(s, so, size + hdrlen, force,
 		    &len)) == NULL) {
-			log_warnx("smtp session=%012llx: envelope refused",
+			log_warnx("session=%012llx: envelope refused",
 			    (unsigned long long)s->id);
 			s->wait = W_NONE;
 			session_reply(s, "554 5.6.0 Envelope could not be "
@@ -603,7 +603,7 @@ commit_done(struct session *s)
 	struct spool_result	*best = NULL, *r;
 	char			 text[256], ids[40] = "";
 	const char		*enh;
-	int			 k, code;
+	int			 k, code, delivered = 1;
 
 	for (k = 0; k < TX_OWNERS; k++) {
 		if (tx->so[k].state != SO_DONE)
@@ -613,6 +613,7 @@ commit_done(struct session *s)
 			r->code = 451;
 		if (best == NULL || r->code / 100 > best->code / 100)
 			best = r;
+		delivered &= r->delivered;
 		if (ids[0] != '\0')
 			strlcat(ids, ",", sizeof(ids));
 		strlcat(ids, tx->so[k].msgid, sizeof(ids));
@@ -634,8 +635,8 @@ commit_done(struct session *s)
 	else
 		smtp_g.t_rejected++;
 	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d",
-	    ids, tx->nrcpt, code < 300 ? "queued" : code < 500 ? "tempfail" :
-	    "reject", code);
+	    ids, tx->nrcpt, code < 300 ? (delivered ? "delivered" : "queued") :
+	    code < 500 ? "tempfail" : "reject", code);
 	session_reply(s, "%d %s %s", code, enh, text);
 	tx_free(s);
 }

@@ -161,7 +161,6 @@ smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	case CTL_PAUSE_SMTP:
 	case CTL_RESUME_SMTP:
 		smtp_pause(cmd->id == CTL_PAUSE_SMTP);
-		log_info("smtp %sd", cmd->w1);
 		return (json_pack("{s:s}", "smtp", cmd->id == CTL_PAUSE_SMTP ?
 		    "paused" : "running"));
 	case CTL_SHOW_STATS:

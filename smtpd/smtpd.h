@@ -235,7 +235,7 @@ void	 tx_spool_result(struct session *, int owner,
 int	 tx_owner_index(int owner);
 
 #define SLOG(s, fmt, ...) \
-	log_info("smtp session=%012llx " fmt, (unsigned long long)(s)->id, \
+	log_info("session=%012llx " fmt, (unsigned long long)(s)->id, \
 	    ##__VA_ARGS__)
 
 #endif /* MH_SMTPD_H */

@@ -860,7 +860,8 @@ test_kinds(void)
 	ok(good, "event kind names round trip");
 	is_str(event_kind_name(EV_DISPATCH_SOFT_BOUNCE),
 	    "dispatch_soft_bounce", "kind name");
-	is_str(event_kind_name(EV_RESUBSCRIBE), "resubscribe", "last kind");
+	is_str(event_kind_name(EV_RESUBSCRIBE), "resubscribe", "kind name");
+	is_str(event_kind_name(EV_REMOVED), "removed", "last kind");
 	is_int(event_kind_from_name("rate_limit"), EV_RATE_LIMIT, "rate_limit");
 	is_int(event_kind_from_name("nope"), -1, "unknown kind");
 	is_int(event_kind_from_name(NULL), -1, "NULL kind");

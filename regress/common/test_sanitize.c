@@ -31,8 +31,26 @@ main(void)
 	/* every place: no CR, LF, NUL or control byte gets through */
 	is_str(S("a\r\nb\x01" "c\x7f", SAN_LOG), "a??b?c?",
 	    "log: control bytes, CR and LF become '?'");
-	is_str(S("caf\xc3\xa9\tx", SAN_LOG), "caf???x",
-	    "log: 8-bit bytes and tabs become '?'");
+	is_str(S("caf\xc3\xa9\tx", SAN_LOG), "caf\xc3\xa9?x",
+	    "log: UTF-8 kept as UTF-8, a tab becomes '?'");
+	is_str(S("j\xc3\xb6rg@b\xc3\xbc" "cher.example", SAN_LOG),
+	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example", "log: a UTF-8 address");
+	is_str(S("a\xc3(b\xff\xfe", SAN_LOG), "a?(b??",
+	    "log: invalid UTF-8 bytes become '?'");
+	is_str(S("a\xc0\xaf" "b\xed\xa0\x80" "c", SAN_LOG), "a??b???c",
+	    "log: overlong forms and surrogates become '?'");
+	is_str(S("a\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9", SAN_LOG),
+	    "a??b???c???", "log: NEL (C1) and U+2028/U+2029 become '?'");
+	is_str(S("\xf0\x9f\x93\xa7", SAN_LOG), "\xf0\x9f\x93\xa7",
+	    "log: a four-byte sequence is kept");
+	is_str(san("ab\xc3\xa9", 4, SAN_LOG), "ab\xc3\xa9", "log: whole");
+	{
+		char	 b4[4];
+
+		sanitize_text(b4, sizeof(b4), "ab\xc3\xa9", 4, SAN_LOG);
+		is_str(b4, "ab", "log: a sequence that does not fit is cut "
+		    "whole");
+	}
 	is_str(san("a\0b", 3, SAN_LOG), "a", "a NUL ends the text");
 
 	/* SMTP reply: the first line, trimmed, printable ASCII */

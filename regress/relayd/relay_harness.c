@@ -40,13 +40,6 @@
 
 #include <event2/event.h>
 
-static const char *kinds[EV_KIND_MAX] = {
-	"registration", "dispatch", "rate_limit", "delivery", "bounce",
-	"soft_bounce", "dispatch_soft_bounce", "error", "retries_exhausted",
-	"open", "read", "click", "auto_reply", "bounce_reply", "suppressed",
-	"unsubscribe", "resubscribe"
-};
-
 static struct event_base	*base;
 static struct event		*ev_check;
 static int			 run_mode;	/* 1: until idle */
@@ -60,7 +53,7 @@ print_event(const struct event_record *e)
 
 	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s, "
 	    "s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-	    "id", e->id, "kind", kinds[e->kind], "time", (json_int_t)e->time,
+	    "id", e->id, "kind", event_kind_name(e->kind), "time", (json_int_t)e->time,
 	    "queue_id", e->queue_id, "message_id", e->message_id,
 	    "recipient", e->recipient, "sender", e->sender,
 	    "stage", e->stage, "code", e->code, "extended", e->extended,
