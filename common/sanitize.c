@@ -6,6 +6,7 @@
  * Text from a peer made fit for where it goes (sanitize.h).
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sanitize.h"
@@ -35,17 +36,14 @@ utf8_cut(const char *dst, size_t o)
 	return (k);
 }
 
-/*
- * The length of the valid UTF-8 sequence at s (at most n bytes), 0 if
- * there is none: no overlong form, surrogate or code point past U+10FFFF,
- * and no C1 control (U+0080-U+009F) or U+2028/U+2029, which break lines.
- */
-static size_t
-utf8_valid(const unsigned char *s, size_t n)
+size_t
+utf8_seq(const unsigned char *s, size_t n)
 {
-	unsigned int	 cp;
+	uint32_t	 cp;
 	size_t		 len, k;
 
+	if (s[0] < 0x80)
+		return (1);
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		len = 2;
 		cp = s[0] & 0x1f;
@@ -64,9 +62,20 @@ utf8_valid(const unsigned char *s, size_t n)
 			return (0);
 		cp = (cp << 6) | (s[k] & 0x3f);
 	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return (0);
+	return (len);
+}
+
+/* a valid sequence that breaks no line: no C1 control, U+2028, U+2029 */
+static size_t
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t	 len = utf8_seq(s, n);
+
+	if ((len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) || (len == 3 &&
+	    s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)))
 		return (0);
 	return (len);
 }

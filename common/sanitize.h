@@ -38,4 +38,11 @@
 size_t	sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 	    int flags);
 
+/*
+ * The length of the valid UTF-8 sequence at s (1 for ASCII; at most n
+ * bytes), 0 if there is none: no overlong form, surrogate or code point
+ * past U+10FFFF.
+ */
+size_t	utf8_seq(const unsigned char *s, size_t n);
+
 #endif /* MH_SANITIZE_H */
