@@ -95,6 +95,11 @@ web_event(struct event_record *ev, web_done_fn done, void *arg)
 	struct waiter	*w;
 	json_t		*j;
 
+	/* nobody to tell: no JSON to build (the common case under load) */
+	if ((!keep_events || p == NULL || p->closed) && !child_monitoring) {
+		done(1, arg);
+		return;
+	}
 	if ((j = mh_event_to_json(ev)) == NULL)
 		fatalx("webd: cannot encode event %s", ev->id);
 	json_object_set_new(j, "kind", json_string(event_kind_name(ev->kind)));
