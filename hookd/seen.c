@@ -13,7 +13,8 @@
  *
  * <spool>/events/track-seen is a fixed table of SEEN_BUCKETS buckets of
  * SEEN_WAYS 8-byte keys (4 MiB): the first 8 bytes of SHA-256(kind,
- * queue id, recipient, link), 0 for an empty slot.  A full bucket
+ * queue id, recipient, link), 0 for an empty slot, made by the first
+ * open or click (so none without webd), loaded at start.  A full bucket
  * forgets its oldest-placed key (round robin by the key's own bits), so
  * memory and disk stay bounded and a forgotten open only counts as
  * unique again.  A new key is written in place with pwrite(2) before the
@@ -38,53 +39,89 @@
 #include "mh_event.h"
 #include "hookd.h"
 
-#define SEEN_FILE	"events/track-seen"
+#define SEEN_DIR	"events"
+#define SEEN_FILE	SEEN_DIR "/track-seen"
 #define SEEN_BUCKETS	(1 << 16)
 #define SEEN_WAYS	8
 #define SEEN_SIZE	((off_t)SEEN_BUCKETS * SEEN_WAYS * sizeof(uint64_t))
 
 static uint64_t		(*seen)[SEEN_WAYS];
 static int		 seen_fd = -1;
+static char		 seen_dir[MH_PATH_MAX];
 
-int
-seen_init(const char *root)
+static char		 seen_path[MH_PATH_MAX];
+
+/* the table from the file; -1 (logged) if it cannot be read */
+static int
+seen_load(void)
 {
-	char		 path[MH_PATH_MAX];
 	struct stat	 st;
 	size_t		 done = 0;
 	ssize_t		 n;
 
-	if (snprintf(path, sizeof(path), "%s/%s", root, SEEN_FILE) >=
-	    (int)sizeof(path))
-		return (-1);
-	if ((seen_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
-	    fstat(seen_fd, &st) == -1) {
-		log_warn("hookd: %s", path);
+	if (fstat(seen_fd, &st) == -1) {
+		log_warn("hookd: %s", seen_path);
 		return (-1);
 	}
 	if (st.st_size != SEEN_SIZE) {
 		if (st.st_size != 0)
 			log_warnx("hookd: %s: unexpected size %lld, started "
-			    "over", path, (long long)st.st_size);
+			    "over", seen_path, (long long)st.st_size);
 		if (ftruncate(seen_fd, 0) == -1 ||
-		    ftruncate(seen_fd, SEEN_SIZE) == -1 ||
-		    fsync(seen_fd) == -1) {
-			log_warn("hookd: %s", path);
+		    ftruncate(seen_fd, SEEN_SIZE) == -1) {
+			log_warn("hookd: %s", seen_path);
 			return (-1);
 		}
+		gsync_fd(seen_fd);
+		return (0);
 	}
-	if ((seen = calloc(SEEN_BUCKETS, sizeof(*seen))) == NULL)
-		fatal("seen_init");
 	while (done < (size_t)SEEN_SIZE) {
 		n = pread(seen_fd, (char *)seen + done, SEEN_SIZE - done, done);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("hookd: %s: read", path);
+			log_warn("hookd: %s: read", seen_path);
 			return (-1);
 		}
 		done += n;
 	}
+	return (0);
+}
+
+/* the file is made by the first open or click: none without webd */
+static int
+seen_open(int create)
+{
+	if (seen_fd != -1)
+		return (0);
+	if ((seen_fd = open(seen_path, O_RDWR | O_CLOEXEC |
+	    (create ? O_CREAT : 0), 0600)) == -1) {
+		if (errno != ENOENT || create)
+			log_warn("hookd: %s", seen_path);
+		return (-1);
+	}
+	if (seen_load() == -1) {
+		close(seen_fd);
+		seen_fd = -1;
+		memset(seen, 0, SEEN_SIZE);
+		return (-1);
+	}
+	if (create)
+		gsync_path(seen_dir);
+	return (0);
+}
+
+int
+seen_init(const char *root)
+{
+	if (snprintf(seen_path, sizeof(seen_path), "%s/%s", root,
+	    SEEN_FILE) >= (int)sizeof(seen_path) ||
+	    snprintf(seen_dir, sizeof(seen_dir), "%s/%s", root,
+	    SEEN_DIR) >= (int)sizeof(seen_dir))
+		return (-1);
+	if ((seen = calloc(SEEN_BUCKETS, sizeof(*seen))) == NULL)
+		fatal("seen_init");
+	(void)seen_open(0);
 	return (0);
 }
 
@@ -140,6 +177,8 @@ seen_first(const struct event_record *ev)
 		slot = (key >> 32) % SEEN_WAYS;
 	seen[b][slot] = key;
 	off = ((off_t)b * SEEN_WAYS + slot) * sizeof(key);
+	if (seen_open(1) == -1)
+		return (1);
 	if (pwrite(seen_fd, &key, sizeof(key), off) != sizeof(key))
 		log_warn("hookd: %s: write", SEEN_FILE);
 	else
