@@ -161,7 +161,7 @@ TAILQ_HEAD(domainlimitlist, domain_limit);
 /* tls policy [domain "example.net"] dane|mta-sts|verify|opportunistic|none */
 enum tls_policy {
 	TLSP_DANE,		/* DANE where TLSA is usable, else opportunistic */
-	TLSP_MTASTS,		/* reserved: MTA-STS (not implemented) */
+	TLSP_MTASTS,		/* MTA-STS (RFC 8461), DANE first (relayd/mtasts.c) */
 	TLSP_VERIFY,		/* STARTTLS, certificate verified, MX name */
 	TLSP_OPPORTUNISTIC,	/* STARTTLS when offered, nothing verified */
 	TLSP_NONE		/* never STARTTLS */
@@ -276,6 +276,7 @@ struct testing {
 	int			 events_retry;	/* first event delivery retry, ms */
 	int			 events_retry_max;	/* longest event retry, ms */
 	int			 seccomp_debug;	/* a forbidden call is named */
+	int			 mtasts_port;	/* MTA-STS policies: https on this port, loopback allowed */
 };
 
 /*

@@ -78,6 +78,8 @@ int	dns_init_dnssec(struct event_base *, const char *resolver, int port,
 void	dns_shutdown(void);
 /* raw query; the callback owns nothing: the result is freed after it */
 int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
+/* TXT record i's character-strings, joined; -1 if it does not fit or has NUL */
+int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
 /* A and AAAA of a name, or the name itself when it is a literal address */
 int	dns_resolve_host(const char *name, dns_addrs_cb, void *);
 /* MX of a domain, sorted, null MX flagged */

@@ -642,6 +642,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	call->timeout = req->timeout > 0 ? req->timeout : HTTP_DEF_TIMEOUT;
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
 	call->allow_private = req->allow_private;
+	call->get = req->get;
 	call->concurrency = req->concurrency > 0 ? req->concurrency :
 	    HTTP_DEF_CONCURRENCY;
 	call->max_response = req->max_response > 0 ? req->max_response :

@@ -57,6 +57,7 @@ struct http_request {
 	int			 allow_private;	/* allow private-addresses */
 	int			 concurrency;	/* per endpoint, 0 = 8 */
 	size_t			 max_response;	/* response body kept, 0 = 64 KiB; the rest is read and dropped */
+	int			 get;		/* GET, no body (MTA-STS policies) */
 };
 
 struct http_response {

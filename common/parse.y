@@ -1238,8 +1238,8 @@ config_allow_testing(int on)
 }
 
 /*
- * testing relay-port N | hook-retry SECONDS | events-retry MS [MAX_MS] |
- * seccomp-debug: only with mailhookd -X, never in production.
+ * testing relay-port N | mta-sts-port N | hook-retry SECONDS |
+ * events-retry MS [MAX_MS] | seccomp-debug: only with mailhookd -X, never in production.
  */
 static void
 testing_set(const struct pos *kw, const struct pos *p, const char *what,
@@ -1257,6 +1257,10 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 	if (strcmp(what, "relay-port") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 65535, "testing relay-port") == 0)
 			t->relay_port = a;
+	} else if (strcmp(what, "mta-sts-port") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 65535,
+		    "testing mta-sts-port") == 0)
+			t->mtasts_port = a;
 	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 86400, "testing hook-retry") == 0)
 			t->hook_retry = a;
@@ -1271,7 +1275,8 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 	} else if (strcmp(what, "seccomp-debug") == 0 && n == 0)
 		t->seccomp_debug = 1;
 	else
-		perr(p, "expected testing relay-port PORT, hook-retry SECONDS, "
+		perr(p, "expected testing relay-port PORT, mta-sts-port PORT, "
+		    "hook-retry SECONDS, "
 		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
 		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }

@@ -633,20 +633,15 @@ parse_usage(const char *block, const char *w1, const char *w2)
 	return (NULL);
 }
 
-/* dane | verify | opportunistic | none; -1 (reported) otherwise */
+/* dane | mta-sts | verify | opportunistic | none; -1 (reported) otherwise */
 int
 parse_tls_policy(const struct pos *p, const char *name)
 {
 	int	 v;
 
 	if ((v = config_tls_policy(name)) == -1) {
-		parse_error(p, "expected a tls policy: dane, verify, opportunistic "
-		    "or none, not \"%s\"", name);
-		return (-1);
-	}
-	if (v == TLSP_MTASTS) {
-		parse_error(p, "tls policy mta-sts is not supported by this version "
-		    "(use dane or verify)");
+		parse_error(p, "expected a tls policy: dane, mta-sts, verify, "
+		    "opportunistic or none, not \"%s\"", name);
 		return (-1);
 	}
 	return (v);

@@ -85,6 +85,9 @@ struct mconn {
 	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
 	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
 	int			 dane;		/* this attempt: DANE applies */
+	int			 has_sts;	/* sts is the domain's MTA-STS policy */
+	struct sts_policy	 sts;
+	int			 sts_on;	/* this attempt: MTA-STS applies */
 	struct event_tls	 evtls;		/* for the events of this attempt */
 	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;
@@ -293,6 +296,7 @@ conn_free(struct mconn *c)
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	free(c->accepted);
+	mtasts_cancel(c);
 	for (i = 0; i < DNS_MAX_MX; i++)
 		free(c->tlsa[i]);
 	sched_conn_closed(c->domain);
@@ -321,7 +325,7 @@ conn_close_sock(struct mconn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->tls_done = c->authed = c->greeted = 0;
-	c->dane = 0;
+	c->dane = c->sts_on = 0;
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
 	c->ext_starttls = c->ext_auth_plain = 0;
 	c->rcode = 0;
@@ -440,7 +444,8 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 		c->addr_host[c->naddrs++] = c->hcur;
 	}
 	if (a->status == DNS_OK && a->secure && c->mx_secure &&
-	    c->policy == TLSP_DANE && via.host[0] == '\0') {
+	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS) &&
+	    via.host[0] == '\0') {
 		c->dns_pending = 1;
 		if (dns_resolve_tlsa(c->hosts[c->hcur], 25, tlsa_cb, c) == 0)
 			return;
@@ -523,6 +528,30 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 	resolve_hosts(c);
 }
 
+static void
+start_mx(struct mconn *c)
+{
+	c->dns_pending = 1;
+	if (dns_resolve_mx(c->domain, mx_cb, c) == -1) {
+		c->dns_pending = 0;
+		conn_fail(c, 0, "4.4.3", "MX lookup failed");
+	}
+}
+
+/* the domain's MTA-STS policy (or none), then its MX */
+static void
+sts_cb(const struct sts_policy *pol, void *arg)
+{
+	struct mconn	*c = arg;
+
+	c->dns_pending = 0;
+	if (pol != NULL && pol->mode != STS_NONE) {
+		c->sts = *pol;
+		c->has_sts = 1;
+	}
+	start_mx(c);
+}
+
 int
 mta_start(struct rjob *j)
 {
@@ -563,11 +592,13 @@ mta_start(struct rjob *j)
 		resolve_hosts(c);
 		return (0);
 	}
-	c->dns_pending = 1;
-	if (dns_resolve_mx(c->domain, mx_cb, c) == -1) {
+	if (c->policy == TLSP_MTASTS) {
+		c->dns_pending = 1;
+		if (mtasts_lookup(c->domain, sts_cb, c) == 0)
+			return (0);
 		c->dns_pending = 0;
-		conn_fail(c, 0, "4.4.3", "MX lookup failed");
 	}
+	start_mx(c);
 	return (0);
 }
 
@@ -590,6 +621,18 @@ conn_next_addr(struct mconn *c)
 		}
 		/* records but none usable: TLS all the same (RFC 7672 2.2) */
 		c->dane = c->tlsa[h] != NULL;
+		/* DANE wins over MTA-STS (RFC 8461 2) */
+		c->sts_on = c->has_sts && !c->dane;
+		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {
+			if (c->sts.mode == STS_ENFORCE) {
+				snprintf(c->lasterr, sizeof(c->lasterr),
+				    "MTA-STS: MX %s matches no mx of the "
+				    "policy of %s", c->hosts[h], c->domain);
+				continue;
+			}
+			log_warnx("mta-sts testing: %s: MX %s matches no mx "
+			    "of the policy", c->domain, c->hosts[h]);
+		}
 		if ((c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0)) == -1)
 			continue;
@@ -797,19 +840,27 @@ body_start(struct mconn *c)
 	body_fill(c);
 }
 
-/* no plain text for this attempt: DANE, tls policy verify, limit ... tls */
+/* MTA-STS enforce: TLS, verified for the MX name */
+static int
+sts_enforce(const struct mconn *c)
+{
+	return (c->sts_on && c->sts.mode == STS_ENFORCE);
+}
+
+/* no plain text for this attempt: DANE, MTA-STS, tls policy verify, limit */
 static int
 tls_mandatory(const struct mconn *c)
 {
 	return (c->tls_require || c->tls_verify || c->dane ||
-	    c->policy == TLSP_VERIFY);
+	    c->policy == TLSP_VERIFY || sts_enforce(c));
 }
 
 /* the certificate is checked against the CA bundle (DANE does its own) */
 static int
 tls_pkix(const struct mconn *c)
 {
-	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY));
+	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY ||
+	    sts_enforce(c)));
 }
 
 /* the job's events tell how its current attempt uses TLS */
@@ -831,6 +882,8 @@ tls_attempt(struct mconn *c, const char *host)
 	strlcpy(c->evtls.mx, host, sizeof(c->evtls.mx));
 	if (c->dane)
 		p = "dane";
+	else if (c->sts_on)
+		p = "mta-sts";
 	else if (tls_pkix(c))
 		p = "verify";
 	else if (c->policy == TLSP_NONE && !tls_mandatory(c))

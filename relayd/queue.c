@@ -784,3 +784,26 @@ queue_suppress_read(size_t *lenp)
 {
 	return (read_file_at(outfd, "suppress", 64 * 1024 * 1024, lenp));
 }
+
+/* an MTA-STS policy cached for its max_age (mtasts.c): "mta-sts.DOMAIN" */
+int
+queue_mtasts_write(const char *domain, const char *text, size_t len)
+{
+	char	 name[NAME_MAX + 1];
+
+	if (snprintf(name, sizeof(name), "mta-sts.%s", domain) >=
+	    (int)sizeof(name))
+		return (-1);
+	return (queue_write(outfd, name, text, len, FR_FSYNC | FR_SYNCDIR));
+}
+
+char *
+queue_mtasts_read(const char *domain, size_t max, size_t *lenp)
+{
+	char	 name[NAME_MAX + 1];
+
+	if (snprintf(name, sizeof(name), "mta-sts.%s", domain) >=
+	    (int)sizeof(name))
+		return (NULL);
+	return (read_file_at(outfd, name, max, lenp));
+}

@@ -19,6 +19,7 @@
 
 #include "child.h"
 #include "gsync.h"
+#include "http.h"
 #include "dns.h"
 #include "mh_event.h"
 #include "log.h"
@@ -406,6 +407,9 @@ relayd_preinit(const struct config *conf)
 	if (dns_init_dnssec(proc_base, conf->resolver, conf->resolver_port,
 	    conf->dnssec_anchor_data) == -1)
 		fatalx("dns_init");
+	/* MTA-STS policies (mtasts.c): relayd is the process that needs them */
+	if (http_init(proc_base, conf->cabundle_data, conf->cabundle_len) == -1)
+		fatalx("http_init");
 }
 
 static const char *

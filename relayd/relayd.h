@@ -87,6 +87,8 @@ int	 queue_open_copy(const char *msgid, size_t i);
 /* what recipient i gets: its own copy if the message is tracked */
 int	 queue_open_body(const struct envelope *, size_t i);
 int	 queue_suppress_write(const char *text, size_t len);
+int	 queue_mtasts_write(const char *domain, const char *, size_t);
+char	*queue_mtasts_read(const char *domain, size_t max, size_t *lenp);
 char	*queue_suppress_read(size_t *);
 
 /* relay.c */
@@ -137,6 +139,26 @@ struct tls;
 struct dns_tlsalist;
 int	 dane_check(struct tls *, const struct dns_tlsalist *, const char *host,
 	    char *spki, size_t spkilen);
+
+/* mtasts.c: MTA-STS (RFC 8461) */
+#define STS_MAX_MX	16
+enum sts_mode {
+	STS_NONE,
+	STS_TESTING,
+	STS_ENFORCE
+};
+struct sts_policy {
+	int		 mode;			/* enum sts_mode */
+	long		 max_age;		/* seconds */
+	size_t		 nmx;
+	char		 mx[STS_MAX_MX][256];	/* "mx.example.net", "*.example.net" */
+};
+/* the policy of a domain, NULL if it has none (or none usable) */
+typedef void	(*mtasts_cb)(const struct sts_policy *, void *);
+int	 mtasts_lookup(const char *domain, mtasts_cb, void *);
+void	 mtasts_cancel(void *);
+int	 mtasts_mx_match(const struct sts_policy *, const char *host);
+int	 mtasts_parse(const char *text, size_t len, struct sts_policy *);
 
 /* mta.c */
 int	 mta_init(void);

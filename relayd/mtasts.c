@@ -1,0 +1,417 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * MTA-STS (RFC 8461) for relayd's SMTP client.  The "_mta-sts.DOMAIN"
+ * TXT record (v=STSv1; id=...) comes through libunbound (common/dns.c);
+ * when its id is not the one of the policy we hold, the policy is fetched
+ * from https://mta-sts.DOMAIN/.well-known/mta-sts.txt through the
+ * SSRF-aware libcurl client (common/http.c): certificate verified under
+ * the ca bundle, no redirect, 64 KiB and 60 seconds at most.  A policy is
+ * kept in the spool ("mta-sts.DOMAIN", replaced whole and fsync'd) for
+ * its max_age and used when the record is gone or a fetch fails.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <arpa/nameser.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <unbound.h>
+
+#include "dns.h"
+#include "http.h"
+#include "log.h"
+#include "relayd.h"
+
+#define STS_MAX_POLICY	(64 * 1024)
+#define STS_MAX_AGE	31557600	/* RFC 8461 3.2 */
+#define STS_TIMEOUT	60
+#define STS_ID_MAX	32
+
+struct sts_waiter {
+	TAILQ_ENTRY(sts_waiter)	 entry;
+	mtasts_cb		 cb;
+	void			*arg;
+};
+
+struct sts_entry {
+	TAILQ_ENTRY(sts_entry)	 entry;
+	char			 domain[256];
+	char			 id[STS_ID_MAX + 1];	/* of the policy held */
+	char			 newid[STS_ID_MAX + 1];	/* of the record */
+	time_t			 fetched;
+	int			 valid;			/* pol is a policy */
+	struct sts_policy	 pol;
+	int			 busy;
+	struct http_call	*call;
+	TAILQ_HEAD(, sts_waiter) waiters;
+};
+
+static TAILQ_HEAD(, sts_entry) sts_cache = TAILQ_HEAD_INITIALIZER(sts_cache);
+
+/* letters, digits, '-' and '.', no empty label: safe as a file name too */
+static int
+sts_domain_ok(const char *d)
+{
+	size_t	 i, n = strlen(d);
+
+	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.')
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)d[i]) || d[i] == '-' ||
+		    (d[i] == '.' && d[i + 1] != '.')))
+			return (0);
+	return (1);
+}
+
+static int
+sts_fresh(const struct sts_entry *e)
+{
+	return (e->valid && time(NULL) < e->fetched + e->pol.max_age);
+}
+
+static void
+sts_finish(struct sts_entry *e)
+{
+	struct sts_waiter	*w;
+	struct sts_policy	 pol;
+	int			 fresh = sts_fresh(e);
+
+	e->busy = 0;
+	e->call = NULL;
+	pol = e->pol;
+	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		w->cb(fresh ? &pol : NULL, w->arg);
+		free(w);
+	}
+}
+
+/* one "key: value" line of a policy into pol; -1 malformed */
+static int
+sts_field(struct sts_policy *pol, const char *key, const char *val,
+    int *version)
+{
+	const char	*errstr;
+	size_t		 n = strlen(val);
+
+	if (strcmp(key, "version") == 0)
+		*version = strcmp(val, "STSv1") == 0;
+	else if (strcmp(key, "mode") == 0) {
+		if (strcmp(val, "enforce") == 0)
+			pol->mode = STS_ENFORCE;
+		else if (strcmp(val, "testing") == 0)
+			pol->mode = STS_TESTING;
+		else if (strcmp(val, "none") == 0)
+			pol->mode = STS_NONE;
+		else
+			return (-1);
+	} else if (strcmp(key, "max_age") == 0) {
+		pol->max_age = strtonum(val, 0, STS_MAX_AGE, &errstr);
+		if (errstr != NULL || n > 10)
+			return (-1);
+	} else if (strcmp(key, "mx") == 0) {
+		if (pol->nmx >= STS_MAX_MX)
+			return (0);
+		if (n >= sizeof(pol->mx[0]) || !sts_domain_ok(
+		    strncmp(val, "*.", 2) == 0 ? val + 2 : val))
+			return (-1);
+		strlcpy(pol->mx[pol->nmx++], val, sizeof(pol->mx[0]));
+	}
+	return (0);
+}
+
+/* RFC 8461 3.2: version, mode, max_age and at least one mx; 0 ok */
+int
+mtasts_parse(const char *text, size_t len, struct sts_policy *pol)
+{
+	char		 line[512], *v, *k;
+	size_t		 i, n;
+	int		 version = 0, mode = 0, age = 0;
+
+	memset(pol, 0, sizeof(*pol));
+	pol->max_age = -1;
+	for (i = 0; i < len; ) {
+		for (n = 0; i < len && text[i] != '\n'; i++) {
+			if (n + 1 >= sizeof(line) || text[i] == '\0')
+				return (-1);
+			line[n++] = text[i];
+		}
+		i++;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		line[n] = '\0';
+		if (n == 0)
+			continue;
+		if ((v = strchr(line, ':')) == NULL)
+			return (-1);
+		*v++ = '\0';
+		while (*v == ' ' || *v == '\t')
+			v++;
+		for (k = v + strlen(v); k > v && (k[-1] == ' ' ||
+		    k[-1] == '\t'); k--)
+			k[-1] = '\0';
+		for (k = v; *k != '\0'; k++)
+			if (!isprint((unsigned char)*k))
+				return (-1);
+		if (strcmp(line, "mx") == 0)
+			for (k = v; *k != '\0'; k++)
+				*k = tolower((unsigned char)*k);
+		mode |= strcmp(line, "mode") == 0;
+		age |= strcmp(line, "max_age") == 0;
+		if (sts_field(pol, line, v, &version) == -1)
+			return (-1);
+	}
+	if (!version || !mode || !age || pol->max_age < 0 ||
+	    (pol->nmx == 0 && pol->mode != STS_NONE))
+		return (-1);
+	return (0);
+}
+
+/* RFC 8461 4.1: "*.example.net" stands for exactly one more label */
+int
+mtasts_mx_match(const struct sts_policy *pol, const char *host)
+{
+	char		 h[256];
+	const char	*dot;
+	size_t		 i, n;
+
+	if (strlcpy(h, host, sizeof(h)) >= sizeof(h))
+		return (0);
+	n = strlen(h);
+	if (n > 0 && h[n - 1] == '.')
+		h[n - 1] = '\0';
+	for (i = 0; i < pol->nmx; i++) {
+		if (strncmp(pol->mx[i], "*.", 2) != 0) {
+			if (strcasecmp(pol->mx[i], h) == 0)
+				return (1);
+			continue;
+		}
+		if ((dot = strchr(h, '.')) != NULL && dot != h &&
+		    strcasecmp(dot + 1, pol->mx[i] + 2) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* the spool's copy: "ID\nFETCHED\n" then the policy as it was served */
+static void
+sts_load(struct sts_entry *e)
+{
+	char		*buf, *p, *q;
+	const char	*errstr;
+	size_t		 len;
+	long long	 t;
+
+	if ((buf = queue_mtasts_read(e->domain, STS_MAX_POLICY + 64,
+	    &len)) == NULL)
+		return;
+	if ((p = memchr(buf, '\n', len)) == NULL || (size_t)(p - buf) >
+	    STS_ID_MAX || (q = memchr(p + 1, '\n', len - (p + 1 - buf))) ==
+	    NULL)
+		goto bad;
+	*p = *q = '\0';
+	t = strtonum(p + 1, 0, LLONG_MAX, &errstr);
+	if (errstr != NULL || mtasts_parse(q + 1, len - (q + 1 - buf),
+	    &e->pol) == -1)
+		goto bad;
+	strlcpy(e->id, buf, sizeof(e->id));
+	e->fetched = t;
+	e->valid = 1;
+	free(buf);
+	return;
+ bad:
+	log_warnx("mta-sts: %s: the cached policy is unreadable", e->domain);
+	free(buf);
+}
+
+static void
+sts_save(struct sts_entry *e, const char *body, size_t len)
+{
+	char	*buf;
+	int	 n;
+
+	if ((n = asprintf(&buf, "%s\n%lld\n%.*s", e->id,
+	    (long long)e->fetched, (int)len, body)) == -1)
+		fatal("asprintf");
+	if (queue_mtasts_write(e->domain, buf, n) == -1)
+		log_warnx("mta-sts: %s: cannot cache the policy", e->domain);
+	free(buf);
+}
+
+static void
+sts_fetched(const struct http_response *r, void *arg)
+{
+	struct sts_entry	*e = arg;
+	struct sts_policy	 pol;
+
+	e->call = NULL;
+	if (r->error != HTTP_OK || r->status != 200)
+		log_warnx("mta-sts: %s: policy fetch failed: %s (HTTP %ld)",
+		    e->domain, r->error != HTTP_OK ? r->errstr : "status",
+		    r->status);
+	else if (r->bodylen > STS_MAX_POLICY)
+		log_warnx("mta-sts: %s: policy larger than 64 KiB", e->domain);
+	else if (r->content_type == NULL ||
+	    strcmp(r->content_type, "text/plain") != 0)
+		log_warnx("mta-sts: %s: policy is not text/plain", e->domain);
+	else if (mtasts_parse(r->body, r->bodylen, &pol) == -1)
+		log_warnx("mta-sts: %s: malformed policy", e->domain);
+	else {
+		e->pol = pol;
+		e->valid = 1;
+		e->fetched = time(NULL);
+		strlcpy(e->id, e->newid, sizeof(e->id));
+		sts_save(e, r->body, r->bodylen);
+		log_info("mta-sts: %s: policy id %s, mode %s, max_age %ld",
+		    e->domain, e->id, pol.mode == STS_ENFORCE ? "enforce" :
+		    pol.mode == STS_TESTING ? "testing" : "none", pol.max_age);
+	}
+	if (!sts_fresh(e) && e->valid)
+		log_warnx("mta-sts: %s: the cached policy has expired",
+		    e->domain);
+	else if (e->valid && strcmp(e->id, e->newid) != 0)
+		log_warnx("mta-sts: %s: using the cached policy id %s",
+		    e->domain, e->id);
+	sts_finish(e);
+}
+
+static void
+sts_fetch(struct sts_entry *e)
+{
+	struct http_request	 req;
+	char			 url[512], port[16] = "";
+	int			 tport = relay_conf->testing.mtasts_port;
+
+	if (tport != 0)
+		snprintf(port, sizeof(port), ":%d", tport);
+	snprintf(url, sizeof(url), "https://mta-sts.%s%s/.well-known/"
+	    "mta-sts.txt", e->domain, port);
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.get = 1;
+	req.timeout = STS_TIMEOUT;
+	req.max_redirects = 0;		/* RFC 8461 3.3: no redirect */
+	req.max_response = STS_MAX_POLICY + 1;
+	req.concurrency = 1;
+	req.allow_private = tport != 0;	/* tests only (mailhookd -X) */
+	if ((e->call = http_post(&req, sts_fetched, e)) == NULL) {
+		log_warnx("mta-sts: %s: cannot start the fetch", e->domain);
+		sts_finish(e);
+	}
+}
+
+/* "v=STSv1; id=20260101T000000;" (RFC 8461 3.1): the id, -1 if not one */
+static int
+sts_record(const char *rec, char *id, size_t idlen)
+{
+	const char	*p, *end;
+	size_t		 n;
+
+	if (strncmp(rec, "v=STSv1", 7) != 0 || (rec[7] != ';' &&
+	    rec[7] != ' ' && rec[7] != '\0'))
+		return (-1);
+	for (p = rec + 7; (p = strstr(p, "id=")) != NULL; p += 3)
+		if (p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t')
+			break;
+	if (p == NULL)
+		return (-1);
+	p += 3;
+	for (end = p; isalnum((unsigned char)*end); end++)
+		;
+	n = end - p;
+	if (n == 0 || n >= idlen || n > STS_ID_MAX)
+		return (-1);
+	memcpy(id, p, n);
+	id[n] = '\0';
+	return (0);
+}
+
+static void
+sts_txt(int status, struct ub_result *res, void *arg)
+{
+	struct sts_entry	*e = arg;
+	char			 rec[1024], id[STS_ID_MAX + 1];
+	int			 i, n = 0;
+
+	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++)
+		if (dns_txt_string(res, i, rec, sizeof(rec)) == 0 &&
+		    sts_record(rec, id, sizeof(id)) == 0)
+			if (n++ == 0)
+				strlcpy(e->newid, id, sizeof(e->newid));
+	/* none, several (RFC 8461 3.1) or a failed look-up: the cache */
+	if (n != 1) {
+		if (status != DNS_OK && status != DNS_NXDOMAIN &&
+		    status != DNS_NODATA)
+			log_warnx("mta-sts: %s: TXT look-up failed",
+			    e->domain);
+		sts_finish(e);
+		return;
+	}
+	if (sts_fresh(e) && strcmp(e->id, e->newid) == 0) {
+		sts_finish(e);
+		return;
+	}
+	sts_fetch(e);
+}
+
+int
+mtasts_lookup(const char *domain, mtasts_cb cb, void *arg)
+{
+	struct sts_entry	*e;
+	struct sts_waiter	*w;
+	char			 name[300];
+
+	if (!sts_domain_ok(domain))
+		return (-1);
+	TAILQ_FOREACH(e, &sts_cache, entry)
+		if (strcasecmp(e->domain, domain) == 0)
+			break;
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			fatal("calloc");
+		strlcpy(e->domain, domain, sizeof(e->domain));
+		TAILQ_INIT(&e->waiters);
+		TAILQ_INSERT_TAIL(&sts_cache, e, entry);
+		sts_load(e);
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("calloc");
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
+	if (e->busy)
+		return (0);
+	e->busy = 1;
+	snprintf(name, sizeof(name), "_mta-sts.%s", e->domain);
+	if (dns_query(name, ns_t_txt, sts_txt, e) == -1) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		free(w);
+		e->busy = 0;
+		return (-1);
+	}
+	return (0);
+}
+
+/* arg goes away: its callback will not run */
+void
+mtasts_cancel(void *arg)
+{
+	struct sts_entry	*e;
+	struct sts_waiter	*w, *tw;
+
+	TAILQ_FOREACH(e, &sts_cache, entry)
+		TAILQ_FOREACH_SAFE(w, &e->waiters, entry, tw)
+			if (w->arg == arg) {
+				TAILQ_REMOVE(&e->waiters, w, entry);
+				free(w);
+			}
+}
