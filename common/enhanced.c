@@ -5,6 +5,7 @@
 /*
  * RFC 3463 enhanced status codes (enhanced.h).
  */
+#include <errno.h>
 #include <stddef.h>
 
 #include "enhanced.h"
@@ -41,4 +42,17 @@ enhanced_ok(const char *s, int cls)
 	size_t	 n = enhanced_len(s, cls);
 
 	return (n > 0 && s[n] == '\0');
+}
+
+int
+enhanced_spool_error(int err, const char **enh, const char **text)
+{
+	if (err == ENOSPC || err == EDQUOT) {
+		*enh = "4.3.1";
+		*text = "Insufficient system storage";
+		return (452);
+	}
+	*enh = "4.3.0";
+	*text = "Temporary failure writing the message";
+	return (451);
 }

@@ -21,4 +21,12 @@ size_t	enhanced_len(const char *s, int cls);
 /* s is such a code and nothing else */
 int	enhanced_ok(const char *s, int cls);
 
+/*
+ * The answer to a message the spool could not take, by the errno of the
+ * failed write: 452 4.3.1 "Insufficient system storage" when the disk is
+ * full (ENOSPC, EDQUOT; RFC 3463 4.3.1 mail system full), else 451 4.3.0.
+ * Returns the reply code; *enh and *text are static strings.
+ */
+int	enhanced_spool_error(int err, const char **enh, const char **text);
+
 #endif /* MH_ENHANCED_H */

@@ -170,7 +170,7 @@ flusher_done(void)
 	b = fl.batch;
 	memset(&fl.batch, 0, sizeof(fl.batch));
 	fl.busy = 0;
-	run_callbacks(&b, rc == 0);
+	run_callbacks(&b, rc);
 	flusher_give();
 }
 
@@ -287,7 +287,7 @@ gsync_then(gsync_fn fn, void *arg)
 		schedule();
 }
 
-/* make everything written so far durable; 0 on success */
+/* make everything written so far durable; 0 on success, else an errno */
 static int
 flush_disk(struct gsync_batch *b)
 {
@@ -297,33 +297,37 @@ flush_disk(struct gsync_batch *b)
 	if (gs_fd == -1)
 		sync();
 	else if (syncfs(gs_fd) == -1) {
+		rc = errno;
 		log_warn("gsync: syncfs");
-		rc = -1;
 	}
 #else
 	size_t	 i;
 
 	for (i = 0; i < b->nfd; i++) {
 		if (fsync(b->fds[i]) == -1 && errno != EINVAL) {
+			rc = errno;
 			log_warn("gsync: fsync");
-			rc = -1;
 		}
 		close(b->fds[i]);
 	}
 	if (gs_fd != -1 && fsync(gs_fd) == -1 && errno != EINVAL)
-		rc = -1;
+		rc = errno;
 #endif
 	return (rc);
 }
 
+/* err: flush_disk()'s; a callback finds it in errno */
 static void
-run_callbacks(struct gsync_batch *b, int ok)
+run_callbacks(struct gsync_batch *b, int err)
 {
 	size_t	 i;
 
-	for (i = 0; i < b->ncb; i++)
-		if (b->cb[i].fn != NULL)
-			b->cb[i].fn(ok, b->cb[i].arg);
+	for (i = 0; i < b->ncb; i++) {
+		if (b->cb[i].fn != NULL) {
+			errno = err;
+			b->cb[i].fn(err == 0, b->cb[i].arg);
+		}
+	}
 	free(b->cb);
 	free(b->fds);
 }
@@ -340,7 +344,7 @@ gsync_flush(void)
 	/* what the callbacks register goes to the next flush */
 	b = next;
 	memset(&next, 0, sizeof(next));
-	run_callbacks(&b, flush_disk(&b) == 0);
+	run_callbacks(&b, flush_disk(&b));
 }
 
 int

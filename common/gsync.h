@@ -20,7 +20,8 @@
 
 struct event_base;
 
-/* ok: 1 if everything written before the flush is on disk */
+/* ok: 1 if everything written before the flush is on disk; 0: errno
+ * tells why */
 typedef void	(*gsync_fn)(int ok, void *arg);
 
 /* fsfd: a directory on the spool's file system (kept, not closed) */

@@ -34,6 +34,7 @@ TAILQ_HEAD(inmsglist, inmsg);
 /* spool.c: <root>/inbound/{incoming,queue} */
 int	 spool_init(const char *root);
 int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
+/* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
 typedef void	(*spool_commit_fn)(int ok, void *arg);
 void	 spool_commit(struct envelope *, spool_commit_fn, void *);
 int	 spool_transient(struct envelope *);	/* sync mode: no commit */

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "child.h"
+#include "enhanced.h"
 #include "evbuf.h"
 #include "log.h"
 #include "proc.h"
@@ -532,11 +533,13 @@ static void
 inbound_committed(int ok, void *arg)
 {
 	struct inmsg	*m = arg;
+	const char	*enh, *text;
 	char		 ok_text[128];
+	int		 code;
 
 	if (!ok) {
-		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
-		    "Local error in processing", 0);
+		code = enhanced_spool_error(errno, &enh, &text);
+		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
 		envelope_clear(&m->env);
 		free(m);
 		return;
@@ -555,10 +558,13 @@ inbound_committed(int ok, void *arg)
 static void
 inbound_sync(struct inmsg *m)
 {
+	const char	*enh, *text;
+	int		 code;
+
 	if (spool_transient(&m->env) == -1) {
+		code = enhanced_spool_error(errno, &enh, &text);
 		spool_discard(m->env.id);
-		child_spool_result(m->reqid, m->env.id, 451, "4.3.0",
-		    "Local error in processing", 0);
+		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
 		envelope_clear(&m->env);
 		free(m);
 		return;

@@ -128,6 +128,7 @@ spool_commit_step(int ok, void *arg)
 	struct spool_commit_state	*cs = arg;
 	char				 from[MH_PATH_MAX + 64];
 	char				 to[MH_PATH_MAX + 64];
+	int				 err = errno;
 
 	snprintf(from, sizeof(from), "%s/%s", sp_incoming, cs->env->id);
 	snprintf(to, sizeof(to), "%s/%s", sp_queue, cs->env->id);
@@ -135,6 +136,7 @@ spool_commit_step(int ok, void *arg)
 		/* the data is durable: make the message exist */
 		if (rename(from, to) == -1 ||
 		    envelope_store(sp_queue, cs->env, 1) == -1) {
+			err = errno;
 			log_warn("spool: commit %s", cs->env->id);
 			ok = 0;
 		} else {
@@ -147,6 +149,7 @@ spool_commit_step(int ok, void *arg)
 		spool_remove(cs->env->id);
 		unlink(from);
 	}
+	errno = err;
 	cs->done(ok, cs->arg);
 	free(cs);
 }
@@ -162,19 +165,22 @@ spool_commit(struct envelope *env, spool_commit_fn done, void *arg)
 	struct spool_commit_state	*cs;
 	char				 path[MH_PATH_MAX + 64];
 	struct stat			 st;
-	int				 fd;
+	int				 fd, err;
 
 	if (!envelope_id_ok(env->id)) {
+		errno = EINVAL;
 		done(0, arg);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1) {
+		err = errno;
 		log_warn("spool: commit %s", env->id);
 		if (fd != -1)
 			close(fd);
 		unlink(path);
+		errno = err;
 		done(0, arg);
 		return;
 	}

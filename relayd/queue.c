@@ -182,15 +182,18 @@ write_env(const struct envelope *env, int flags)
 {
 	char	 name[64], *text;
 	size_t	 len;
-	int	 rv;
+	int	 rv, err;
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
 		log_warnx("%s: envelope cannot be encoded", env->id);
+		errno = EINVAL;
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
 	rv = queue_write(qfd, name, text, len, flags);
+	err = errno;
 	free(text);
+	errno = err;
 	return (rv);
 }
 
@@ -382,7 +385,7 @@ queue_track(const char *msgid, struct envelope *env)
 	struct track_msg	*tm;
 	char			*buf, *copy, name[64];
 	size_t			 i, len, clen;
-	int			 fd, rv = 0;
+	int			 fd, rv = 0, err = 0;
 
 	env->tracked = 0;
 	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
@@ -412,6 +415,7 @@ queue_track(const char *msgid, struct envelope *env)
 			rv = rewrite_incoming(msgid, copy, clen);
 		else
 			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
+		err = rv == -1 && copy != NULL ? errno : ENOMEM;
 		free(copy);
 	}
 	track_free(tm);
@@ -419,6 +423,7 @@ queue_track(const char *msgid, struct envelope *env)
 	if (rv == -1) {
 		log_warnx("%s: tracked copies not written", msgid);
 		delete_copies(qfd, msgid);
+		errno = err;
 		return (-1);
 	}
 	env->tracked = env->nrcpt > 1;
@@ -437,10 +442,12 @@ commit_move(const char *msgid, struct envelope *env)
 {
 	struct stat	 st;
 	char		 name[64];
-	int		 fd;
+	int		 fd, err;
 
-	if (!envelope_id_ok(msgid))
+	if (!envelope_id_ok(msgid)) {
+		errno = EINVAL;
 		return (-1);
+	}
 	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("commit %s", msgid);
 		return (-1);
@@ -460,8 +467,10 @@ commit_move(const char *msgid, struct envelope *env)
 	}
 	return (fd);
  fail:
+	err = errno;
 	close(fd);
 	unlinkat(incfd, msgid, 0);
+	errno = err;
 	return (-1);
 }
 
@@ -506,12 +515,15 @@ static void
 commit_env(int ok, void *arg)
 {
 	struct commit_state	*cs = arg;
+	int			 err = errno;
 
 	if (!ok || write_env(cs->env, FR_GROUP) == -1) {
+		err = errno;
 		log_warnx("%s: commit failed", cs->env->id);
 		commit_undo(cs->env->id);
 		ok = 0;
 	}
+	errno = err;
 	cs->done(ok, cs->env, cs->arg);
 	free(cs);
 }

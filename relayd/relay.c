@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include <gmime/gmime.h>
 
+#include "enhanced.h"
 #include "gsync.h"
 #include "log.h"
 #include "redis_link.h"
@@ -124,14 +126,16 @@ static void
 spool_committed(int ok, void *arg)
 {
 	struct spool_commit_state	*cs = arg;
+	const char			*enh, *etext;
 	char				 text[128];
+	int				 code;
 
 	if (!ok) {
 		/* the message stays queued; the client may send it again */
+		code = enhanced_spool_error(errno, &enh, &etext);
 		log_warnx("%s: queued, but the disk did not confirm it",
 		    cs->id);
-		cs->done(cs->id, 451, "4.3.0",
-		    "Error: queue file write error", cs->arg);
+		cs->done(cs->id, code, enh, etext, cs->arg);
 	} else {
 		snprintf(text, sizeof(text), "Ok: queued as %s", cs->id);
 		cs->done(cs->id, 250, "2.0.0", text, cs->arg);
@@ -145,11 +149,13 @@ spool_envelope_written(int ok, struct envelope *env, void *arg)
 {
 	struct spool_commit_state	*cs = arg;
 	struct rmsg			*m = cs->m;
+	const char			*enh, *text;
+	int				 code;
 
 	(void)env;
 	if (!ok) {
-		cs->done(m->id, 451, "4.3.0", "Error: queue file write error",
-		    cs->arg);
+		code = enhanced_spool_error(errno, &enh, &text);
+		cs->done(m->id, code, enh, text, cs->arg);
 		envelope_clear(&m->env);
 		free(m);
 		free(cs);
@@ -186,7 +192,9 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 {
 	struct spool_commit_state	*cs;
 	struct rmsg			*m;
+	const char			*enh, *text;
 	size_t				 i;
+	int				 code;
 
 	if (!envelope_id_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
 	    !envelope_field_ok(env->sender)) {
@@ -218,12 +226,15 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 	 * committed and sent, retries included.  Tracking (track.h) makes
 	 * a copy per recipient, which is what is signed and sent.
 	 */
+	if (i < env->nrcpt)
+		errno = ENOMEM;
 	if (i < env->nrcpt || queue_track(msgid, &m->env) == -1) {
+		code = enhanced_spool_error(errno, &enh, &text);
 		envelope_clear(&m->env);
 		free(m);
 		free(cs);
 		queue_abort(msgid);
-		done(msgid, 451, "4.3.0", "Error: queue file write error", arg);
+		done(msgid, code, enh, text, arg);
 		return;
 	}
 	strlcpy(m->id, msgid, sizeof(m->id));

@@ -69,6 +69,7 @@ int	 queue_load(struct rmsglist *);
 int	 queue_open_incoming(char msgid[MH_MSGID_LEN]);
 int	 queue_dirfd(void);
 int	 queue_commit(const char *msgid, struct envelope *);
+/* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
 typedef void	(*queue_commit_fn)(int ok, struct envelope *, void *);
 void	 queue_commit_group(const char *msgid, struct envelope *,
 	    queue_commit_fn, void *);

@@ -540,8 +540,9 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	struct spool_commit	 sc;
 	struct spool_out	*so;
 	char			*text;
+	const char		*enh, *etext;
 	size_t			 len, hdrlen = tx->hdrlen;
-	int			 k, force;
+	int			 k, force, code;
 
 	s->state = S_CMD;
 	if (errors) {
@@ -556,13 +557,8 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			errno = so->werr;
 			log_warn("session=%012llx spool write",
 			    (unsigned long long)s->id);
-			/* RFC 3463 4.3.1: mail system full */
-			if (so->werr == ENOSPC || so->werr == EDQUOT)
-				session_reply(s, "452 4.3.1 Insufficient "
-				    "system storage");
-			else
-				session_reply(s, "451 4.3.0 Temporary failure "
-				    "writing the message");
+			code = enhanced_spool_error(so->werr, &enh, &etext);
+			session_reply(s, "%d %s %s", code, enh, etext);
 			tx_abort(s);
 			return;
 		}
