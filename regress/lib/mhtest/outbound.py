@@ -8,6 +8,7 @@ unbound answering MX/A/null-MX (mhtest.dnsserver), aiosmtpd as the remote MX
 (mhtest.relay.Sink, on the port given by "testing relay-port"), and recording
 HTTP servers as event webhooks (mhtest.httpserver).
 """
+import asyncio
 import json
 import os
 import smtplib
@@ -130,3 +131,47 @@ def check_log(t, d, lost_ok=False):
            "runtime error:" in ln or (not lost_ok and "lost child" in ln)]
     t.ok(not bad, "daemon log: no sanitizer report%s" %
          ("" if lost_ok else ", no child lost"), "\n".join(bad[:20]))
+
+
+class Stripper:
+    """A man in the middle on addr:port that relays to upstream:port and
+    removes STARTTLS from every reply (issue 17's downgrade attempts)."""
+
+    def __init__(self, addr, upstream, port):
+        self.upstream, self.port = upstream, port
+        self.loop = asyncio.new_event_loop()
+        self.stripped = 0
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(asyncio.start_server(
+                self.conn, addr, port))
+            ready.set()
+            self.loop.run_forever()
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait(10)
+
+    async def conn(self, cr, cw):
+        sr, sw = await asyncio.open_connection(self.upstream,
+                                              self.port)
+
+        async def up():
+            while (line := await cr.readline()):
+                sw.write(line)
+                await sw.drain()
+            sw.close()
+
+        async def down():
+            while (line := await sr.readline()):
+                if line[4:12].upper() == b"STARTTLS":
+                    self.stripped += 1
+                    continue
+                cw.write(line)
+                await cw.drain()
+            cw.close()
+        await asyncio.gather(up(), down(), return_exceptions=True)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
