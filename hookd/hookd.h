@@ -57,6 +57,8 @@ json_t	*inbound_stats(void);
 struct event_record;
 int	 seen_init(const char *root);
 int	 seen_first(const struct event_record *);
+struct mproc;
+int	 seen_shared(struct mproc *, struct event_record *);	/* 0: taken */
 
 /* returned.c */
 void	 bounce_received(struct envelope *);

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,14 @@
 
 #include <openssl/sha.h>
 
+#include <hiredis/hiredis.h>
+
+#include "events.h"
 #include "gsync.h"
 #include "log.h"
 #include "mh_event.h"
 #include "hookd.h"
+#include "redis_link.h"
 
 #define SEEN_DIR	"events"
 #define SEEN_FILE	SEEN_DIR "/track-seen"
@@ -184,4 +189,57 @@ seen_first(const struct event_record *ev)
 	else
 		gsync_fd(seen_fd);
 	return (1);
+}
+
+/*
+ * Several nodes (redis_link.h): an open or click first seen here may have
+ * been seen on another node.  SET NX of the same key in Redis (kept 30
+ * days) says; without the link this node's answer stands.  0: ev was
+ * taken and is submitted when the answer comes; -1: submit it now.
+ */
+#define SEEN_SHARED_KEY	REDIS_PREFIX "seen:"
+#define SEEN_SHARED_TTL	"2592000"
+
+struct seen_wait {
+	struct mproc		*p;
+	struct event_record	 ev;
+};
+
+static void
+seen_answer(const redisReply *r, void *arg)
+{
+	struct seen_wait	*w = arg;
+
+	if (r == NULL)
+		redis_fallback("unique opens");
+	else if (r->type == REDIS_REPLY_NIL)
+		w->ev.unique_open = 0;		/* another node's first */
+	if (events_submit_ack(w->p, &w->ev) == -1)
+		log_warnx("hookd: event %s could not be stored", w->ev.id);
+	mh_event_clear(&w->ev);
+	free(w);
+}
+
+int
+seen_shared(struct mproc *p, struct event_record *ev)
+{
+	struct seen_wait	*w;
+	unsigned		 b;
+	char			 key[sizeof(SEEN_SHARED_KEY) + 17];
+	const char		*argv[] = { "SET", key, "1", "NX", "EX",
+				    SEEN_SHARED_TTL };
+
+	if (!redis_link_up())
+		return (-1);
+	snprintf(key, sizeof(key), "%s%016llx", SEEN_SHARED_KEY,
+	    (unsigned long long)seen_key(ev, &b));
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("calloc");
+	w->p = p;
+	w->ev = *ev;
+	if (redis_command(seen_answer, w, 6, argv, NULL) == -1) {
+		free(w);
+		return (-1);
+	}
+	return (0);
 }
