@@ -154,6 +154,7 @@ child_control(struct mproc *p, struct mh_imsg *imsg)
 		/* the parent checked it; only what is ours is served */
 		if (cmd != NULL && (!ctl_cmd_args_ok(cmd, n) ||
 		    (cmd->target != (int)proc_self &&
+		    cmd->target2 != (int)proc_self &&
 		    cmd->target != CTL_CHILDREN)))
 			cmd = NULL;
 	}

@@ -12,46 +12,51 @@
 #include "ctlcmd.h"
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "help", NULL,		CTL_HELP,	CTL_MHCTL,	0, 0, 0,
+	{ "help", NULL,		CTL_HELP,	CTL_MHCTL, 0,	0, 0, 0,
 	    "help                   this list (needs no daemon)" },
-	{ "show", "status",	CTL_SHOW_STATUS, PROC_PARENT,	0, 0, 0,
+	{ "show", "status",	CTL_SHOW_STATUS, PROC_PARENT, 0,	0, 0, 0,
 	    "show status|stats|queue|routes|suppressions|hooks|cluster" },
-	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT,	0, 0, 0, NULL },
-	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN,	0, 0, 0, NULL },
-	{ "show", "queue",	CTL_SHOW_QUEUE,	PROC_RELAYD,	0, 0, 0, NULL },
-	{ "show", "suppressions", CTL_SHOW_SUPPRESSIONS, PROC_RELAYD, 0, 0, 0,
+	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT, 0,	0, 0, 0, NULL },
+	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN, 0,	0, 0, 0, NULL },
+	{ "show", "queue",	CTL_SHOW_QUEUE,	PROC_RELAYD, PROC_HOOKD, 0, 0, 0,
 	    NULL },
-	{ "show", "hooks",	CTL_SHOW_HOOKS,	PROC_HOOKD,	0, 0, 0, NULL },
-	{ "show", "cluster",	CTL_SHOW_CLUSTER, PROC_RELAYD,	0, 0, 0, NULL },
-	{ "show", "message",	CTL_SHOW_MESSAGE, PROC_RELAYD,	0, 1, 1,
+	{ "show", "suppressions", CTL_SHOW_SUPPRESSIONS, PROC_RELAYD, 0, 0, 0, 0,
+	    NULL },
+	{ "show", "hooks",	CTL_SHOW_HOOKS,	PROC_HOOKD, 0,	0, 0, 0, NULL },
+	{ "show", "cluster",	CTL_SHOW_CLUSTER, PROC_RELAYD, 0,	0, 0, 0, NULL },
+	{ "show", "message",	CTL_SHOW_MESSAGE, PROC_RELAYD, PROC_HOOKD, 0, 1,
+	    1,
 	    "show message ID" },
-	{ "schedule", NULL,	CTL_SCHEDULE,	PROC_RELAYD,	1, 1, 1,
+	{ "schedule", NULL,	CTL_SCHEDULE,	PROC_RELAYD, 0,	1, 1, 1,
 	    "schedule ID|all        remove ID" },
-	{ "remove", NULL,	CTL_REMOVE,	PROC_RELAYD,	1, 1, 1, NULL },
-	{ "pause", "smtp",	CTL_PAUSE_SMTP,	PROC_SMTPD,	1, 0, 0,
+	{ "remove", NULL,	CTL_REMOVE,	PROC_RELAYD, 0,	1, 1, 1, NULL },
+	{ "hold", NULL,		CTL_HOLD,	PROC_RELAYD, 0,	1, 1, 1,
+	    "hold ID|all            release ID|all" },
+	{ "release", NULL,	CTL_RELEASE,	PROC_RELAYD, 0,	1, 1, 1, NULL },
+	{ "pause", "smtp",	CTL_PAUSE_SMTP,	PROC_SMTPD, 0,	1, 0, 0,
 	    "pause|resume smtp|relay|hooks" },
-	{ "resume", "smtp",	CTL_RESUME_SMTP, PROC_SMTPD,	1, 0, 0, NULL },
-	{ "pause", "relay",	CTL_PAUSE_RELAY, PROC_RELAYD,	1, 0, 0, NULL },
-	{ "resume", "relay",	CTL_RESUME_RELAY, PROC_RELAYD,	1, 0, 0, NULL },
-	{ "pause", "hooks",	CTL_PAUSE_HOOKS, PROC_HOOKD,	1, 0, 0, NULL },
-	{ "resume", "hooks",	CTL_RESUME_HOOKS, PROC_HOOKD,	1, 0, 0, NULL },
-	{ "suppress", "add",	CTL_SUPPRESS_ADD, PROC_RELAYD,	1, 1, 1,
+	{ "resume", "smtp",	CTL_RESUME_SMTP, PROC_SMTPD, 0,	1, 0, 0, NULL },
+	{ "pause", "relay",	CTL_PAUSE_RELAY, PROC_RELAYD, 0,	1, 0, 0, NULL },
+	{ "resume", "relay",	CTL_RESUME_RELAY, PROC_RELAYD, 0,	1, 0, 0, NULL },
+	{ "pause", "hooks",	CTL_PAUSE_HOOKS, PROC_HOOKD, 0,	1, 0, 0, NULL },
+	{ "resume", "hooks",	CTL_RESUME_HOOKS, PROC_HOOKD, 0,	1, 0, 0, NULL },
+	{ "suppress", "add",	CTL_SUPPRESS_ADD, PROC_RELAYD, 0,	1, 1, 1,
 	    "suppress add|del ADDRESS" },
-	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD,	1, 1, 1, NULL },
-	{ "reload", NULL,	CTL_RELOAD,	PROC_PARENT,	1, 0, 0,
+	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD, 0,	1, 1, 1, NULL },
+	{ "reload", NULL,	CTL_RELOAD,	PROC_PARENT, 0,	1, 0, 0,
 	    "reload                 log verbose|brief" },
-	{ "log", "verbose",	CTL_LOG_VERBOSE, PROC_PARENT,	1, 0, 0, NULL },
-	{ "log", "brief",	CTL_LOG_BRIEF,	PROC_PARENT,	1, 0, 0, NULL },
-	{ "monitor", NULL,	CTL_MONITOR,	PROC_PARENT,	0, 0, 0,
+	{ "log", "verbose",	CTL_LOG_VERBOSE, PROC_PARENT, 0,	1, 0, 0, NULL },
+	{ "log", "brief",	CTL_LOG_BRIEF,	PROC_PARENT, 0,	1, 0, 0, NULL },
+	{ "monitor", NULL,	CTL_MONITOR,	PROC_PARENT, 0,	0, 0, 0,
 	    "monitor" },
-	{ "dkim", "show",	CTL_DKIM_SHOW,	PROC_SIGNER,	0, 0, 1,
+	{ "dkim", "show",	CTL_DKIM_SHOW,	PROC_SIGNER, 0,	0, 0, 1,
 	    "dkim show [DOMAIN]" },
-	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL,	1, 2, 4,
+	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL, 0,	1, 2, 4,
 	    "dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]" },
-	{ "api", "keygen",	CTL_API_KEYGEN, CTL_MHCTL,	0, 1, 32,
+	{ "api", "keygen",	CTL_API_KEYGEN, CTL_MHCTL, 0,	0, 1, 32,
 	    "api keygen NAME [DOMAIN...]" },
 	/* test trigger of a mailhookd -X, not in the help */
-	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT,	1, 1, 2, NULL },
+	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT, 0,	1, 1, 2, NULL },
 };
 
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -95,7 +100,7 @@ ctl_cmd_usage(FILE *fp)
 {
 	size_t	 i;
 
-	fprintf(fp, "usage: mhctl [-jV] [-s socket] command [argument ...]\n"
+	fprintf(fp, "usage: mhctl [-jV] [-s socket] [-t inbound|outbound] command [argument ...]\n"
 	    "commands:\n");
 	for (i = 0; i < NCMDS; i++)
 		if (ctl_cmds[i].usage != NULL)

@@ -34,6 +34,8 @@ enum ctl_id {
 	CTL_DKIM_SHOW,
 	CTL_SCHEDULE,
 	CTL_REMOVE,
+	CTL_HOLD,
+	CTL_RELEASE,
 	CTL_SUPPRESS_ADD,
 	CTL_SUPPRESS_DEL,
 	CTL_PAUSE_SMTP,
@@ -52,6 +54,8 @@ struct ctl_cmd {
 	const char	*w2;		/* NULL: the second word is an argument */
 	enum ctl_id	 id;
 	int		 target;	/* PROC_*, CTL_CHILDREN or CTL_MHCTL */
+	int		 target2;	/* a second process (its answer merged),
+					   or 0 */
 	int		 mutating;	/* root only */
 	int		 minargs;	/* words after the command's own */
 	int		 maxargs;

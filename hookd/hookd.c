@@ -192,6 +192,8 @@ hookd_start(void)
 static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
+	json_t	*j;
+
 	switch (cmd->id) {
 	case CTL_PAUSE_HOOKS:
 	case CTL_RESUME_HOOKS:
@@ -199,6 +201,13 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		log_info("hooks %sd", cmd->w1);
 		return (json_pack("{s:s}", "hooks", cmd->id == CTL_PAUSE_HOOKS ?
 		    "paused" : "running"));
+	case CTL_SHOW_QUEUE:
+		return (json_pack("{s:o}", "queue", inbound_queue(NULL)));
+	case CTL_SHOW_MESSAGE:
+		if ((j = inbound_queue(json_string_value(json_array_get(argv,
+		    ctl_cmd_skip(cmd))))) == NULL)
+			return (json_pack("{s:s}", "error", "no such message"));
+		return (j);
 	case CTL_SHOW_HOOKS:
 		return (json_pack("{s:o}", "endpoints", events_stats()));
 	case CTL_SHOW_STATS:

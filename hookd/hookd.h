@@ -28,6 +28,8 @@ struct inmsg {
 	char			 reply_enh[16];
 	char			 reply_text[256];
 	struct event		*timer;		/* next attempt */
+	char			(*lasterr)[160];	/* nrcpt, or NULL: the
+						   last failed POST */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 
@@ -52,6 +54,7 @@ void	 inbound_recovered(struct envelope *);
 void	 inbound_pause(int);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
+json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */
 
 /* seen.c: unique_open of webd's opens and clicks, kept in the spool */
 struct event_record;

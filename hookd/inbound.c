@@ -80,7 +80,22 @@ msg_free(struct inmsg *m)
 	if (m->timer != NULL)
 		event_free(m->timer);
 	envelope_clear(&m->env);
+	free(m->lasterr);
 	free(m);
+}
+
+/* what mhctl show queue prints as the recipient's last error */
+static void
+post_lasterr(struct inmsg *m, size_t i, const struct http_response *res)
+{
+	if (m->lasterr == NULL && (m->lasterr = calloc(m->env.nrcpt,
+	    sizeof(*m->lasterr))) == NULL)
+		return;
+	if (res->error == HTTP_OK)
+		snprintf(m->lasterr[i], sizeof(m->lasterr[i]), "HTTP %ld",
+		    res->status);
+	else
+		strlcpy(m->lasterr[i], res->errstr, sizeof(m->lasterr[i]));
 }
 
 static void
@@ -276,6 +291,7 @@ post_done(const struct http_response *res, void *arg)
 		r->state = RS_DONE;
 		st_posted++;
 	} else {
+		post_lasterr(m, p->rcpt, res);
 		if (rt != NULL)
 			error_callback(rt, &m->env, r->addr, res);
 		if (cls == 4 || m->sync) {
@@ -776,4 +792,62 @@ inbound_stats(void)
 void
 inbound_init(void)
 {
+}
+
+static json_t *
+inmsg_json(const struct inmsg *m, int full)
+{
+	const struct envelope_rcpt	*r;
+	const struct route		*rt;
+	char				 url[MH_URL_MAX];
+	json_t				*a = json_array(), *o;
+	size_t				 i;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = &m->env.rcpts[i];
+		rt = rcpt_route(r);
+		config_url_public(rt ? rt->url : "", url, sizeof(url));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:s, "
+		    "s:s}", "address", r->addr, "state", r->state == RS_DONE ?
+		    "delivered" : r->state == RS_FAILED ? "failed" :
+		    paused ? "held" : "pending", "attempts", r->attempts,
+		    "next_try", (json_int_t)r->next_try, "url", url,
+		    "last_error", m->lasterr ? m->lasterr[i] : ""));
+	}
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", m->env.id,
+	    "queue", "inbound", "sender", m->env.sender,
+	    "created", (json_int_t)m->env.created,
+	    "size", (json_int_t)m->env.size, "recipients", a);
+	if (full && o != NULL) {
+		json_object_set_new(o, "message_id",
+		    json_string(m->env.message_id));
+		json_object_set_new(o, "subject", json_string(m->env.subject));
+		json_object_set_new(o, "helo", json_string(m->env.helo));
+		json_object_set_new(o, "remote_ip",
+		    json_string(m->env.remote_ip));
+	}
+	return (o);
+}
+
+/*
+ * mhctl: the committed messages of the inbound (mode queue) spool, or
+ * the one with this id; NULL when there is none.
+ */
+json_t *
+inbound_queue(const char *id)
+{
+	struct inmsg	*m;
+	json_t		*a;
+
+	if (id != NULL) {
+		TAILQ_FOREACH(m, &msgs, entry)
+			if (m->committed && strcmp(m->env.id, id) == 0)
+				return (inmsg_json(m, 1));
+		return (NULL);
+	}
+	a = json_array();
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (m->committed)
+			json_array_append_new(a, inmsg_json(m, 0));
+	return (a);
 }

@@ -41,6 +41,7 @@ struct ctl_client {
 	int			 monitor;
 	int			 waiting;	/* replies still expected */
 	json_t			*collected;	/* fan-out replies */
+	int			 merge;		/* one answer of two processes */
 	int			 done;
 };
 TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
@@ -224,9 +225,11 @@ ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 
 	req = json_pack("{s:O,s:b}", "argv", argv, "root", c->uid == 0);
 	c->collected = json_object();
+	c->merge = cmd->target2 != 0;
 	c->waiting = 0;
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
-		if (cmd->target != CTL_CHILDREN && cmd->target != p)
+		if (cmd->target != CTL_CHILDREN && cmd->target != p &&
+		    (cmd->target2 == 0 || cmd->target2 != p))
 			continue;
 		if (children[p].mp == NULL || children[p].mp->closed)
 			continue;
@@ -420,6 +423,39 @@ ctl_find(uint32_t id)
 	return (NULL);
 }
 
+/*
+ * The answers of the two processes that serve a command (the outbound
+ * and the inbound queue) as one: arrays under the same key joined, an
+ * error only when every process answered one.
+ */
+static json_t *
+ctl_merge(json_t *replies)
+{
+	json_t		*out = json_object(), *r, *v, *have, *err = NULL;
+	const char	*proc, *key;
+
+	json_object_foreach(replies, proc, r) {
+		if (!json_is_object(r) || json_object_get(r, "error") != NULL) {
+			if (err == NULL)
+				err = r;
+			continue;
+		}
+		json_object_foreach(r, key, v) {
+			have = json_object_get(out, key);
+			if (have != NULL && json_is_array(have) &&
+			    json_is_array(v))
+				json_array_extend(have, v);
+			else if (have == NULL)
+				json_object_set(out, key, v);
+		}
+	}
+	if (json_object_size(out) == 0 && err != NULL) {
+		json_decref(out);
+		return (json_incref(err));
+	}
+	return (out);
+}
+
 void
 control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 {
@@ -434,7 +470,9 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	json_object_set_new(c->collected, proc_name(proc), reply);
 	if (--c->waiting > 0)
 		return;
-	if (json_object_size(c->collected) == 1) {
+	if (c->merge && json_object_size(c->collected) > 1) {
+		ctl_send(c, ctl_merge(c->collected));
+	} else if (json_object_size(c->collected) == 1) {
 		one = json_object_get(c->collected, proc_name(proc));
 		json_incref(one);
 		ctl_send(c, one);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -277,6 +278,100 @@ api_keygen(int argc, char *argv[], int jflag)
 	return (0);
 }
 
+/* 42s, 5m, 3h, 2d */
+static void
+human_age(char *buf, size_t len, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		snprintf(buf, len, "%llds", secs);
+	else if (secs < 7200)
+		snprintf(buf, len, "%lldm", secs / 60);
+	else if (secs < 172800)
+		snprintf(buf, len, "%lldh", secs / 3600);
+	else
+		snprintf(buf, len, "%lldd", secs / 86400);
+}
+
+/* 812, 1.2K, 3.4M */
+static void
+human_size(char *buf, size_t len, long long n)
+{
+	if (n < 1024)
+		snprintf(buf, len, "%lld", n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, len, "%.1fK", n / 1024.0);
+	else
+		snprintf(buf, len, "%.1fM", n / (1024.0 * 1024.0));
+}
+
+/* only the messages of one queue (-t inbound|outbound) */
+static void
+queue_filter(json_t *reply, const char *which)
+{
+	json_t	*q = json_object_get(reply, "queue"), *m;
+	size_t	 i;
+
+	if (which == NULL || !json_is_array(q))
+		return;
+	for (i = json_array_size(q); i > 0; i--) {
+		m = json_array_get(q, i - 1);
+		if (!json_is_string(json_object_get(m, "queue")) ||
+		    strcmp(json_string_value(json_object_get(m, "queue")),
+		    which) != 0)
+			json_array_remove(q, i - 1);
+	}
+}
+
+/*
+ * show queue, mailq style: a line per message (id, queue, age, size,
+ * sender), then one per recipient (state, address) with its last error.
+ */
+static int
+print_queue(const json_t *reply)
+{
+	const json_t	*q = json_object_get(reply, "queue"), *m, *r;
+	const char	*s, *e;
+	char		 age[32], size[32];
+	long long	 total = 0, now = time(NULL);
+	size_t		 i, k;
+
+	if (!json_is_array(q))
+		return (show_reply(reply, 0));
+	if (json_array_size(q) == 0) {
+		printf("Mail queue is empty\n");
+		return (0);
+	}
+	printf("%-16s %-8s %5s %6s  %s\n", "ID", "QUEUE", "AGE", "SIZE",
+	    "SENDER / RECIPIENTS");
+	json_array_foreach(q, i, m) {
+		human_age(age, sizeof(age), now -
+		    json_integer_value(json_object_get(m, "created")));
+		total += json_integer_value(json_object_get(m, "size"));
+		human_size(size, sizeof(size),
+		    json_integer_value(json_object_get(m, "size")));
+		s = json_string_value(json_object_get(m, "sender"));
+		printf("%-16s %-8s %5s %6s  <%s>\n",
+		    json_string_value(json_object_get(m, "id")),
+		    json_string_value(json_object_get(m, "queue")), age, size,
+		    s ? s : "");
+		json_array_foreach(json_object_get(m, "recipients"), k, r) {
+			printf("%40s%-9s %s\n", "", json_string_value(
+			    json_object_get(r, "state")), json_string_value(
+			    json_object_get(r, "address")));
+			e = json_string_value(json_object_get(r, "last_error"));
+			if (e != NULL && e[0] != '\0')
+				printf("%50s(%s)\n", "", e);
+		}
+	}
+	human_size(size, sizeof(size), total);
+	printf("-- %zu message%s, %s in total\n", json_array_size(q),
+	    json_array_size(q) == 1 ? "" : "s", size);
+	fflush(stdout);
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -306,12 +401,19 @@ main(int argc, char *argv[])
 	json_t		*req, *args, *reply;
 	char		*s;
 	ssize_t		 n;
+	const char	*which = NULL;
 	int		 ch, jflag = 0, monitor, fd, rc = 0, i;
 
 	if (getenv("MHCTL_SOCKET") != NULL)
 		sock = getenv("MHCTL_SOCKET");
-	while ((ch = getopt(argc, argv, "js:V")) != -1) {
+	while ((ch = getopt(argc, argv, "js:t:V")) != -1) {
 		switch (ch) {
+		case 't':
+			if (strcmp(optarg, "inbound") != 0 &&
+			    strcmp(optarg, "outbound") != 0)
+				usage();
+			which = optarg;
+			break;
 		case 'j':
 			jflag = 1;
 			break;
@@ -380,6 +482,9 @@ main(int argc, char *argv[])
 			fflush(stdout);
 			free(s);
 			rc = json_object_get(reply, "error") != NULL;
+		} else if (cmd->id == CTL_SHOW_QUEUE) {
+			queue_filter(reply, which);
+			rc = jflag ? show_reply(reply, 1) : print_queue(reply);
 		} else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
 		    json_object_get(reply, "dkim") != NULL)
 			rc = dkim_records(reply);

@@ -270,19 +270,21 @@ msg_json(struct rmsg *m, int full)
 
 	a = json_array();
 	for (i = 0; i < m->env.nrcpt; i++) {
-		r = json_pack("{s:s, s:s, s:i, s:I, s:b}",
+		r = json_pack("{s:s, s:s, s:i, s:I, s:b, s:s}",
 		    "address", m->env.rcpts[i].addr,
-		    "state", state_name(m->env.rcpts[i].state),
+		    "state", m->held && m->env.rcpts[i].state == RS_PENDING ?
+		    "held" : state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
 		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
-		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0);
+		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
+		    "last_error", m->lasterr[i]);
 		if (full && r != NULL && m->rtls[i].present)
 			json_object_set_new(r, "tls",
 			    mh_event_tls_json(&m->rtls[i]));
 		json_array_append_new(a, r);
 	}
-	o = json_pack("{s:s, s:s, s:I, s:I, s:o}", "id", m->id,
-	    "sender", m->env.sender, "created", (json_int_t)m->env.created,
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", m->id,
+	    "queue", "outbound", "sender", m->env.sender, "created", (json_int_t)m->env.created,
 	    "size", (json_int_t)m->env.size, "recipients", a);
 	if (m->env.dkim_pending[0] != '\0')
 		json_object_set_new(o, "held", json_string("dkim"));
@@ -371,6 +373,27 @@ relay_remove(const char *id)
 	if (m->inflight == 0)
 		sched_settle(m);
 	return (0);
+}
+
+/* hold (1) or release (0) a message or all; -1 if none matched */
+int
+relay_hold(const char *id, int on)
+{
+	struct rmsg	*m;
+	int		 found = 0;
+
+	TAILQ_FOREACH(m, sched_queue(), entry) {
+		if (m->removed || (strcmp(id, "all") != 0 &&
+		    strcmp(m->id, id) != 0))
+			continue;
+		found = 1;
+		if (m->held != on)
+			log_info("msgid=%s status=%s by=mhctl", m->id,
+			    on ? "held" : "released");
+		m->held = on;
+	}
+	sched_kick();
+	return (found || strcmp(id, "all") == 0 ? 0 : -1);
 }
 
 void

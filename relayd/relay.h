@@ -67,6 +67,7 @@ json_t	*relay_message_show(const char *id);		/* NULL if unknown */
 const char *relay_message_owner(const char *id);
 int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
 int	 relay_remove(const char *id);			/* -1 unknown */
+int	 relay_hold(const char *id, int on);		/* id or "all"; -1 unknown */
 void	 relay_pause(int);				/* 1 pause, 0 resume */
 /* sender_domain NULL: for every sender; else mail from that domain only */
 int	 relay_suppress_add(const char *addr, const char *sender_domain,

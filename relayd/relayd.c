@@ -480,6 +480,12 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		if (relay_remove(arg) == -1)
 			return (json_pack("{s:s}", "error", "no such message"));
 		return (json_pack("{s:s}", "removed", arg));
+	case CTL_HOLD:
+	case CTL_RELEASE:
+		if (relay_hold(arg, cmd->id == CTL_HOLD) == -1)
+			return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", cmd->id == CTL_HOLD ? "held" :
+		    "released", arg));
 	case CTL_PAUSE_RELAY:
 	case CTL_RESUME_RELAY:
 		relay_pause(cmd->id == CTL_PAUSE_RELAY);

@@ -24,9 +24,11 @@ struct rmsg {
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
 	struct event_tls	*rtls;		/* nrcpt: the last attempt's TLS */
+	char			(*lasterr)[160];	/* nrcpt: the last failure */
 	int			 counted;	/* counted against sender allowance */
 	int			 asking;	/* the cluster's allowance, asked */
 	int			 removed;	/* remove once nothing is in flight */
+	int			 held;		/* mhctl hold: not sent (memory only) */
 	int			 inflight;	/* jobs out */
 	time_t			 dkim_next;	/* held unsigned: next try */
 	int			 dkim_busy;	/* a signature is being made */

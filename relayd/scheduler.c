@@ -214,6 +214,18 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	relay_emit(&ev);
 }
 
+/* what show queue prints as a recipient's last error */
+static void
+rcpt_lasterr(struct rmsg *m, size_t i, const struct rres *res)
+{
+	char	 code[16] = "";
+
+	if (res->code > 0)
+		snprintf(code, sizeof(code), "%d ", res->code);
+	(void)!snprintf(m->lasterr[i], sizeof(m->lasterr[i]), "%s%.140s", code,
+	    res->desc[0] != '\0' ? res->desc : res->ext);
+}
+
 /* Postfix-style status of an outcome */
 static const char *
 kind_status(enum event_kind kind)
@@ -275,7 +287,9 @@ sched_add_message(struct rmsg *m, int announce)
 
 	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL ||
 	    (m->rtls = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
-	    sizeof(*m->rtls))) == NULL)
+	    sizeof(*m->rtls))) == NULL ||
+	    (m->lasterr = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
+	    sizeof(*m->lasterr))) == NULL)
 		fatal("calloc");
 	TAILQ_INSERT_TAIL(&rq, m, entry);
 	if (announce) {
@@ -293,6 +307,7 @@ msg_free(struct rmsg *m)
 	envelope_clear(&m->env);
 	free(m->rflags);
 	free(m->rtls);
+	free(m->lasterr);
 	free(m);
 }
 
@@ -406,6 +421,7 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 
 	/* a message held unsigned (dkim.c) is not sent */
 	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
+	    !m->held &&
 	    r->next_try <= now && r->dest == DEST_RELAY &&
 	    m->env.dkim_pending[0] == '\0');
 }
@@ -607,6 +623,8 @@ sched_job_done(struct rjob *j)
 		    res->stage, &res->tls);
 		sched_log(m, i, kind_status(res->kind), j->relay, &res->tls,
 		    res->code, res->ext, res->desc);
+		if (res->kind != EV_DELIVERY)
+			rcpt_lasterr(m, i, res);
 		switch (res->kind) {
 		case EV_DELIVERY:
 			r->state = RS_DONE;
