@@ -97,6 +97,7 @@ config_new(void)
 	c->max_recipients = 100;
 	c->max_sessions = 1024;
 	c->max_sessions_per_ip = 64;
+	c->max_sessions_per_net = 256;
 	c->smtp_timeout = 300;
 	c->greeting_delay_ms = 0;
 	c->session_timeout = 3600;

@@ -371,6 +371,7 @@ config_to_json(const struct config *c, int flags)
 	jint(o, "max_recipients", c->max_recipients);
 	jint(o, "max_sessions", c->max_sessions);
 	jint(o, "max_sessions_per_ip", c->max_sessions_per_ip);
+	jint(o, "max_sessions_per_net", c->max_sessions_per_net);
 	jint(o, "smtp_timeout", c->smtp_timeout);
 	jint(o, "greeting_delay_ms", c->greeting_delay_ms);
 	jint(o, "session_timeout", c->session_timeout);
@@ -887,6 +888,7 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "max_recipients", 1, 100000, c->max_recipients);
 	GINT(o, "max_sessions", 1, 65536, c->max_sessions);
 	GINT(o, "max_sessions_per_ip", 1, 65536, c->max_sessions_per_ip);
+	GINT(o, "max_sessions_per_net", 1, 65536, c->max_sessions_per_net);
 	GINT(o, "smtp_timeout", 1, 86400, c->smtp_timeout);
 	GINT(o, "greeting_delay_ms", 0, 60000, c->greeting_delay_ms);
 	GINT(o, "session_timeout", 1, 86400, c->session_timeout);

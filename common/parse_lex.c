@@ -151,6 +151,7 @@ static const struct keywords keywords[] = {
 	{ "session-timeout",	SESSIONTIMEOUT,	0 },
 	{ "sessions",		SESSIONS,	0 },
 	{ "sessions-per-ip",	SESSIONSPERIP,	0 },
+	{ "sessions-per-network", SESSIONSPERNET, 0 },
 	{ "smtps",		SMTPS,		0 },
 	{ "spf",		SPF,		1 },
 	{ "spool",		SPOOL,		1 },

@@ -549,7 +549,8 @@ static const struct {
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
 	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
-	    "sessions-per-ip | errors NUMBER, limit idle-timeout | "
+	    "sessions-per-ip | sessions-per-network | errors NUMBER, "
+	    "limit idle-timeout | "
 	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
 	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
 	    "[tls verify], limit sender-domain DOMAIN rate NUMBER per UNIT" },
@@ -557,6 +558,8 @@ static const struct {
 	{ "", "limit recipients", "limit recipients NUMBER" },
 	{ "", "limit sessions", "limit sessions NUMBER" },
 	{ "", "limit sessions-per-ip", "limit sessions-per-ip NUMBER" },
+	{ "", "limit sessions-per-network",
+	    "limit sessions-per-network NUMBER" },
 	{ "", "limit errors", "limit errors NUMBER" },
 	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
 	{ "", "limit session-timeout", "limit session-timeout DURATION" },

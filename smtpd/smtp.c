@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <sys/tree.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -90,8 +93,30 @@ ip_acquire(const char *ip, int max)
 	return (1);
 }
 
-void
-smtp_ip_release(const char *ip)
+/*
+ * The network of ip, as a key of the same table: its /24 (IPv4) or /64
+ * (IPv6), so that one network cannot hold every session.
+ */
+static void
+ip_net(const char *ip, char *key, size_t len)
+{
+	unsigned char	 a[16];
+	char		 buf[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		a[3] = 0;
+		inet_ntop(AF_INET, a, buf, sizeof(buf));
+		snprintf(key, len, "net %s/24", buf);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		memset(a + 8, 0, 8);
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
+		snprintf(key, len, "net %s/64", buf);
+	} else
+		snprintf(key, len, "net %s", ip);
+}
+
+static void
+ip_release(const char *ip)
 {
 	struct ipent	*e, **pp;
 	unsigned int	 h = ip_hash(ip);
@@ -105,6 +130,17 @@ smtp_ip_release(const char *ip)
 		}
 		return;
 	}
+}
+
+/* a session from ip is over: its address and its network */
+void
+smtp_ip_release(const char *ip)
+{
+	char	 net[64];
+
+	ip_net(ip, net, sizeof(net));
+	ip_release(ip);
+	ip_release(net);
 }
 
 void
@@ -158,6 +194,7 @@ conf_snapshot(const struct config *conf)
 	c->max_rcpt = conf->max_recipients > 0 ? conf->max_recipients : 100;
 	c->max_sessions = conf->max_sessions;
 	c->max_per_ip = conf->max_sessions_per_ip;
+	c->max_per_net = conf->max_sessions_per_net;
 	c->timeout = conf->smtp_timeout > 0 ? conf->smtp_timeout : 300;
 	TAILQ_FOREACH(l, &conf->listeners, entry)
 		n++;
@@ -299,7 +336,7 @@ listener_accept(int fd, short ev, void *arg)
 	socklen_t		 sslen;
 	const struct smtp_lconf	*lc;
 	struct smtp_conf	*c = smtp_g.conf;
-	char			 ip[64];
+	char			 ip[64], net[64];
 	int			 s, i;
 
 	for (i = 0; i < 64; i++) {
@@ -349,6 +386,13 @@ listener_accept(int fd, short ev, void *arg)
 		if (!ip_acquire(ip, c->max_per_ip)) {
 			refuse(s, "421 4.7.0 Too many sessions from your "
 			    "address\r\n", ip, "max-sessions-per-ip");
+			continue;
+		}
+		ip_net(ip, net, sizeof(net));
+		if (!ip_acquire(net, c->max_per_net)) {
+			ip_release(ip);
+			refuse(s, "421 4.7.0 Too many sessions from your "
+			    "network\r\n", ip, "max-sessions-per-network");
 			continue;
 		}
 		session_new(s, &ss, sslen, c, lc);

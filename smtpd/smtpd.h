@@ -44,6 +44,7 @@ struct smtp_conf {
 	int			 max_rcpt;
 	int			 max_sessions;
 	int			 max_per_ip;
+	int			 max_per_net;	/* per /24 or /64 */
 	int			 timeout;	/* idle, seconds */
 	size_t			 nlisteners;
 	struct smtp_lconf	*listeners;
