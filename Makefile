@@ -5,7 +5,8 @@
 #   make            build mailhookd and mhctl
 #   make run        build, then start mailhookd on 127.0.0.1:2525 with a demo receiver
 #   make test       build (warnings are errors) and run every test in regress/
-#   make sanitize   the same tests on an ASan/UBSan build
+#   make sanitize   the same build with ASan/UBSan, in obj-san/
+#   make sanitize-test  on it, the tests that attack the daemon (SAN_TESTS)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks (regress/bench)
 #   make install    DESTDIR=... PREFIX=/usr/local
@@ -107,6 +108,19 @@ sanitize:
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" all
 
+# The sanitizer build on the tests that attack the running daemon: floods
+# and limits, MIME bombs, faults (disk full, hostile peers), kill -9,
+# reloads.  A sanitizer report stops the process (UBSan too), which the
+# tests see; no leak check (the children's chroots have no /proc).
+SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
+	e2e/outbound/test_crash e2e/inbound/test_queue \
+	e2e/inbound/test_concurrency e2e/inbound/test_smtp_daemon_limits \
+	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer
+sanitize-test: sanitize
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    MH_BUILD=$(CURDIR)/obj-san regress/run $(SAN_TESTS)
+
 # FUZZBUILD: where the fuzz build goes (regress/fuzz/test_fuzz puts it
 # beside the build under test)
 FUZZBUILD ?= obj-fuzz
@@ -163,5 +177,5 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 clean:
 	rm -rf obj obj-san obj-fuzz
 
-.PHONY: all deps deps-build test sanitize fuzz bench run install clean
+.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install clean
 .SECONDARY:
