@@ -277,6 +277,7 @@ struct testing {
 	int			 events_retry_max;	/* longest event retry, ms */
 	int			 seccomp_debug;	/* a forbidden call is named */
 	int			 mtasts_port;	/* MTA-STS policies: https on this port, loopback allowed */
+	int			 tlsrpt_period;	/* TLS-RPT reports every N seconds, not daily */
 };
 
 /*

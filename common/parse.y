@@ -1243,7 +1243,8 @@ config_allow_testing(int on)
 }
 
 /*
- * testing relay-port N | mta-sts-port N | hook-retry SECONDS |
+ * testing relay-port N | mta-sts-port N | tls-rpt-period SECONDS |
+ * hook-retry SECONDS |
  * events-retry MS [MAX_MS] | seccomp-debug: only with mailhookd -X, never in production.
  */
 static void
@@ -1266,6 +1267,10 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		if (parse_check_range(p, a, 1, 65535,
 		    "testing mta-sts-port") == 0)
 			t->mtasts_port = a;
+	} else if (strcmp(what, "tls-rpt-period") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 86400,
+		    "testing tls-rpt-period") == 0)
+			t->tlsrpt_period = a;
 	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 86400, "testing hook-retry") == 0)
 			t->hook_retry = a;
@@ -1281,7 +1286,7 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		t->seccomp_debug = 1;
 	else
 		perr(p, "expected testing relay-port PORT, mta-sts-port PORT, "
-		    "hook-retry SECONDS, "
+		    "tls-rpt-period SECONDS, hook-retry SECONDS, "
 		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
 		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }

@@ -33,6 +33,7 @@ BUILD_PKGS="
 	libspf2-dev libseccomp-dev libgmime-3.0-dev libunbound-dev nettle-dev
 	libssl-dev libcrypt-dev libbsd-dev
 	libopendkim-dev libopendmarc-dev libgumbo-dev libhiredis-dev
+	zlib1g-dev
 "
 
 # what "make run" adds: the demo receiver and the client its banner shows;
@@ -49,7 +50,7 @@ TEST_PKGS="
 	clang libclang-rt-14-dev
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
 	opendkim opendkim-tools python3-aiosmtpd python3-dkim
-	python3-prometheus-client chromium openssl curl wrk
+	python3-prometheus-client python3-jsonschema chromium openssl curl wrk
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
 	manpages-dev

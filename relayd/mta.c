@@ -129,6 +129,7 @@ static void	 conn_fail(struct mconn *, int code, const char *ext,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void	 tx_start(struct mconn *);
 static void	 tls_attempt(struct mconn *, const char *);
+static void	 tls_report(const struct mconn *, const char *);
 static void	 tls_sync(struct mconn *);
 static void	 job_finish(struct mconn *);
 
@@ -625,6 +626,7 @@ conn_next_addr(struct mconn *c)
 		c->sts_on = c->has_sts && !c->dane;
 		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {
 			if (c->sts.mode == STS_ENFORCE) {
+				tls_report(c, "validation-failure");
 				snprintf(c->lasterr, sizeof(c->lasterr),
 				    "MTA-STS: MX %s matches no mx of the "
 				    "policy of %s", c->hosts[h], c->domain);
@@ -840,6 +842,15 @@ body_start(struct mconn *c)
 	body_fill(c);
 }
 
+/* TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well) */
+static void
+tls_report(const struct mconn *c, const char *failtype)
+{
+	if (c->dane || c->sts_on)
+		tlsrpt_session(c->domain, c->dane ? NULL : &c->sts,
+		    c->hosts[c->addr_host[c->acur]], failtype);
+}
+
 /* MTA-STS enforce: TLS, verified for the MX name */
 static int
 sts_enforce(const struct mconn *c)
@@ -911,12 +922,14 @@ tls_check_peer(struct mconn *c)
 		    sizeof(c->evtls.spki));
 		c->evtls.verified = tls_pkix(c);
 		tls_sync(c);
+		tls_report(c, NULL);
 		return (0);
 	}
 	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,
 	    sizeof(c->evtls.spki));
 	c->evtls.verified = ok;
 	tls_sync(c);
+	tls_report(c, ok ? NULL : "tlsa-invalid");
 	if (!ok) {
 		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
 		    "none of its TLSA records", c->hosts[h]);
@@ -964,6 +977,7 @@ after_ehlo(struct mconn *c)
 		return;
 	}
 	if (!c->tls_done && tls_mandatory(c)) {
+		tls_report(c, "starttls-not-supported");
 		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
 		return;
 	}
@@ -1377,6 +1391,8 @@ conn_io(int fd, short ev, void *arg)
 			return;
 		}
 		if (r == -1) {
+			tls_report(c, strstr(tls_error(c->tls), "not present") ?
+			    "certificate-host-mismatch" : "validation-failure");
 			conn_retry_next(c, 0, "TLS handshake: %s",
 			    tls_error(c->tls));
 			return;

@@ -163,6 +163,11 @@ void	 mtasts_cancel(void *);
 int	 mtasts_mx_match(const struct sts_policy *, const char *host);
 int	 mtasts_parse(const char *text, size_t len, struct sts_policy *);
 
+/* tlsrpt.c: TLS-RPT (RFC 8460); pol NULL: DANE */
+void	 tlsrpt_init(struct event_base *, int period);
+void	 tlsrpt_session(const char *domain, const struct sts_policy *pol,
+	    const char *mx, const char *failtype);
+
 /* mta.c */
 int	 mta_init(void);
 void	 mta_shutdown(void);
