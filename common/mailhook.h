@@ -93,6 +93,8 @@ enum imsg_type {
 	/* webd <-> relayd: GET /messages/ID of the API */
 	IMSG_API_STATUS,	/* struct api_status_req */
 	IMSG_API_STATUS_RES,	/* struct api_status_res + JSON when found */
+	IMSG_API_IDEM,		/* struct api_idem: an Idempotency-Key seen? */
+	IMSG_API_IDEM_RES,	/* struct api_idem, found and its first answer */
 
 	IMSG_TYPE_MAX
 };
@@ -184,6 +186,8 @@ struct spool_fd {
 struct spool_commit {
 	uint64_t	 reqid;
 	char		 msgid[MH_MSGID_LEN];
+	char		 idem[65];		/* webd: idempotency hash or "" */
+	char		 message_id[256];	/* webd: for the idem answer */
 };
 
 /* IMSG_SPOOL_RESULT: the SMTP reply for the DATA/BDAT LAST */
@@ -277,6 +281,15 @@ struct api_status_req {
 struct api_status_res {
 	uint64_t	 reqid;
 	int		 found;			/* the JSON follows */
+};
+
+/* IMSG_API_IDEM, IMSG_API_IDEM_RES */
+struct api_idem {
+	uint64_t	 reqid;
+	char		 hash[65];		/* SHA-256 of key name and Idempotency-Key, hex */
+	int		 found;			/* _RES: the answer follows */
+	char		 id[MH_MSGID_LEN];
+	char		 message_id[256];
 };
 
 /* proc.c: payload checks */

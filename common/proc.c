@@ -356,6 +356,8 @@ imsg_type_name(uint32_t t)
 		[IMSG_UNSUBSCRIBE_RES] = "UNSUBSCRIBE_RES",
 		[IMSG_API_STATUS] = "API_STATUS",
 		[IMSG_API_STATUS_RES] = "API_STATUS_RES",
+		[IMSG_API_IDEM] = "API_IDEM",
+		[IMSG_API_IDEM_RES] = "API_IDEM_RES",
 	};
 
 	if (t >= IMSG_TYPE_MAX || names[t] == NULL)

@@ -12,6 +12,7 @@
  *	outbound/incoming/<msgid>		files being written by smtpd
  *	outbound/queue/<msgid>.msg, .env	committed messages
  *	outbound/suppress			the suppression list
+ *	outbound/idem/<hash>			the API's idempotency keys (idem.c)
  *
  * dns_init() (common/dns.h) must have been called by the caller.
  */
@@ -59,6 +60,16 @@ int	 relay_spool_open(char msgid[MH_MSGID_LEN]);	/* writable fd or -1 */
 void	 relay_spool_commit(const char *msgid, const struct envelope *,
 	    relay_commit_fn, void *);
 int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
+
+/*
+ * The API's idempotency keys (idem.c), hash the 64 hex digits webd made:
+ * get 1 with the first answer, 0 none (or older than a day), -1 bad hash;
+ * put is durable (fsync) when it returns 0.
+ */
+int	 relay_idem_init(const char *spoolroot);
+int	 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
+	    size_t);
+int	 relay_idem_put(const char *hash, const char *id, const char *mid);
 
 /* control (mhctl) */
 json_t	*relay_queue_list(void);

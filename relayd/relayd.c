@@ -34,6 +34,8 @@ static int	relayd_seal_window;	/* seconds a verdict stays good */
 struct commit_ctx {
 	uint64_t	reqid;
 	int		proc;		/* who asked: smtpd or webd */
+	char		idem[65];	/* webd: the Idempotency-Key's hash */
+	char		message_id[256];
 };
 
 _Static_assert(sizeof(((struct event_ack *)0)->id) == EVENT_ID_LEN,
@@ -158,6 +160,11 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 {
 	struct commit_ctx	*ctx = arg;
 
+	/* the first answer of an idempotency key: durable before it is sent */
+	if (code / 100 == 2 && ctx->idem[0] != '\0' &&
+	    relay_idem_put(ctx->idem, msgid, ctx->message_id) == -1)
+		log_warn("relayd msgid=%s: cannot store its idempotency key",
+		    msgid);
 	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text,
 	    0);
 	free(ctx);
@@ -175,7 +182,10 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	if (MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
 		fatalx("relayd: short SPOOL_COMMIT from %s", p->name);
 	c = imsg->data;
-	if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
+	if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
+	    !msg_str_ok(c->idem, sizeof(c->idem)) ||
+	    !msg_str_ok(c->message_id, sizeof(c->message_id)) ||
+	    (p->proc != PROC_WEBD && c->idem[0] != '\0'))
 		fatalx("relayd: malformed SPOOL_COMMIT from %s", p->name);
 	envelope_init(&env);
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
@@ -194,6 +204,8 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 		fatal("calloc");
 	ctx->reqid = c->reqid;
 	ctx->proc = p->proc;
+	strlcpy(ctx->idem, c->idem, sizeof(ctx->idem));
+	strlcpy(ctx->message_id, c->message_id, sizeof(ctx->message_id));
 	/*
 	 * Relay permission is authd's to give: its sealed verdict or
 	 * nothing.  For the API it is webd's: the key it checked.
@@ -327,6 +339,24 @@ api_status_req(struct mproc *p, struct mh_imsg *imsg)
 	free(text);
 }
 
+/* webd: was this Idempotency-Key answered already? */
+static void
+api_idem_req(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct api_idem	*r = msg_get(p, imsg, sizeof(*r));
+	struct api_idem	 res;
+
+	if (!msg_str_ok(r->hash, sizeof(r->hash)))
+		fatalx("relayd: malformed API_IDEM from %s", p->name);
+	memset(&res, 0, sizeof(res));
+	res.reqid = r->reqid;
+	strlcpy(res.hash, r->hash, sizeof(res.hash));
+	if ((res.found = relay_idem_get(r->hash, res.id, res.message_id,
+	    sizeof(res.message_id))) == -1)
+		fatalx("relayd: malformed API_IDEM from %s", p->name);
+	mproc_compose(p, IMSG_API_IDEM_RES, 0, -1, &res, sizeof(res));
+}
+
 static void
 relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -394,6 +424,11 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			break;
 		api_status_req(p, imsg);
 		return;
+	case IMSG_API_IDEM:
+		if (p->proc != PROC_WEBD)
+			break;
+		api_idem_req(p, imsg);
+		return;
 	}
 	fatalx("relayd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
@@ -439,7 +474,8 @@ relayd_configure(struct config *conf)
 		fatalx("relayd: cannot prepare the event outbox");
 	relay_set_signer(relayd_signer);
 	if (relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
-	    relayd_event) == -1)
+	    relayd_event) == -1 ||
+	    relay_idem_init(child_chrooted ? "" : conf->spool) == -1)
 		fatalx("relayd: cannot start the outbound queue");
 }
 

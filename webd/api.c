@@ -65,9 +65,11 @@ struct api_sub {
 	struct api_msg		 m;
 	struct event		*timeout;
 	int			 status;	/* a GET, not a submission */
+	char			 idem[65];	/* Idempotency-Key hash, "" none */
 };
 
 static TAILQ_HEAD(, api_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
+static struct api_sub		*sub_find(uint64_t);
 static struct api_key		*keys;
 static size_t			 nkeys;
 static uint64_t			 next_reqid;
@@ -214,6 +216,7 @@ reason_of(int status)
 	case 403: return ("Forbidden");
 	case 404: return ("Not Found");
 	case 405: return ("Method Not Allowed");
+	case 409: return ("Conflict");
 	case 413: return ("Payload Too Large");
 	case 415: return ("Unsupported Media Type");
 	case 503: return ("Service Unavailable");
@@ -293,6 +296,58 @@ api_auth(struct evhttp_request *req)
 
 /* ---- submission */
 
+/*
+ * Idempotency-Key: 1 to 255 printable bytes; its hash names it at relayd,
+ * per API key (two keys may use the same one).  -1: refused (answered).
+ */
+static int
+idem_hash(struct evhttp_request *req, const struct api_key *k,
+    char out[65])
+{
+	const char	*v;
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	char		 buf[API_KEY_NAME + 1 + 256];
+	size_t		 i, n;
+
+	out[0] = '\0';
+	v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Idempotency-Key");
+	if (v == NULL)
+		return (0);
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			break;
+	if (i == 0 || v[i] != '\0' || i > 255) {
+		api_fail(req, 400, "invalid_idempotency_key",
+		    "Idempotency-Key: 1 to 255 printable characters");
+		return (-1);
+	}
+	/* the key's name, a NUL, the Idempotency-Key */
+	n = strlcpy(buf, k->name, sizeof(buf)) + 1;
+	memcpy(buf + n, v, i);
+	SHA256((unsigned char *)buf, n + i, h);
+	for (i = 0; i < sizeof(h); i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+	return (0);
+}
+
+/* the same key still being answered: refused, not sent twice */
+static int
+idem_busy(struct evhttp_request *req, const char *hash)
+{
+	struct api_sub	*s;
+
+	if (hash[0] == '\0')
+		return (0);
+	TAILQ_FOREACH(s, &subs, entry)
+		if (strcmp(s->idem, hash) == 0) {
+			api_fail(req, 409, "idempotency_in_progress", "a request "
+			    "with this Idempotency-Key is being answered");
+			return (1);
+		}
+	return (0);
+}
+
 static void
 sub_free(struct api_sub *s)
 {
@@ -333,6 +388,7 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	struct api_error	 e;
 	struct api_sub		*s;
 	struct spool_open	 o;
+	struct api_idem		 ik;
 	struct timeval		 tv = { API_WAIT, 0 };
 	struct mproc		*p;
 	json_error_t		 jerr;
@@ -381,10 +437,55 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	s->key = k;
 	s->reqid = ++next_reqid;
 	peer_ip(req, s->remote_ip, sizeof(s->remote_ip));
+	if (idem_hash(req, k, s->idem) == -1 || idem_busy(req, s->idem)) {
+		apimsg_free(&s->m);
+		free(s);
+		return;
+	}
 	if ((s->timeout = evtimer_new(proc_base, sub_timeout, s)) == NULL)
 		fatalx("api: evtimer_new");
 	evtimer_add(s->timeout, &tv);
 	TAILQ_INSERT_TAIL(&subs, s, entry);
+	if (s->idem[0] != '\0') {
+		/* its first answer, if there was one, before anything */
+		memset(&ik, 0, sizeof(ik));
+		ik.reqid = s->reqid;
+		strlcpy(ik.hash, s->idem, sizeof(ik.hash));
+		mproc_compose(p, IMSG_API_IDEM, 0, -1, &ik, sizeof(ik));
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.reqid = s->reqid;
+	mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+}
+
+/* relayd: the Idempotency-Key's first answer, or go on */
+void
+api_idem_result(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct api_idem		*r = msg_get(p, imsg, sizeof(*r));
+	struct api_sub		*s;
+	struct spool_open	 o;
+
+	if (!msg_str_ok(r->hash, sizeof(r->hash)) ||
+	    !msg_str_ok(r->id, sizeof(r->id)) ||
+	    !msg_str_ok(r->message_id, sizeof(r->message_id)) ||
+	    (r->found && !envelope_id_ok(r->id)))
+		fatalx("webd: malformed API_IDEM_RES from %s", p->name);
+	if ((s = sub_find(r->reqid)) == NULL || s->status ||
+	    strcmp(s->idem, r->hash) != 0)
+		return;
+	if (r->found) {
+		n_accepted++;
+		log_info("api: %s: the answer to a repeated idempotency key "
+		    "for key %s", r->id, s->key->name);
+		evhttp_add_header(evhttp_request_get_output_headers(s->req),
+		    "Idempotent-Replayed", "true");
+		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
+		    "id", r->id, "message_id", r->message_id));
+		sub_free(s);
+		return;
+	}
 	memset(&o, 0, sizeof(o));
 	o.reqid = s->reqid;
 	mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
@@ -477,6 +578,8 @@ api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 	memset(&c, 0, sizeof(c));
 	c.reqid = s->reqid;
 	strlcpy(c.msgid, s->msgid, sizeof(c.msgid));
+	strlcpy(c.idem, s->idem, sizeof(c.idem));
+	strlcpy(c.message_id, s->m.message_id, sizeof(c.message_id));
 	mproc_compose2(p, IMSG_SPOOL_COMMIT, 0, -1, &c, sizeof(c), env, len);
 	free(env);
 }

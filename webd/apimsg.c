@@ -731,6 +731,18 @@ raw_lines(const char *raw, GString *out, struct api_error *e)
 	return (0);
 }
 
+/* id-left@id-right, visible ASCII */
+static int
+msgid_ok(const char *s)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>')
+			return (0);
+	return (strchr(s, '@') != NULL);
+}
+
 /* the header section's fields: From checked, Date and Message-ID seen */
 static int
 raw_headers(const char *s, int *has_date, int *has_msgid,
@@ -766,7 +778,12 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 			if (*v == '<')
 				memmove(v, v + 1, strlen(v));
 			v[strcspn(v, ">\r\n")] = '\0';
-			strlcpy(m->message_id, v, sizeof(m->message_id));
+			if (strlcpy(m->message_id, v, sizeof(m->message_id)) >=
+			    sizeof(m->message_id) || !msgid_ok(v)) {
+				g_free(v);
+				return (api_err(e, 400, "invalid_raw",
+				    "raw has a malformed Message-ID"));
+			}
 			g_free(v);
 		} else if (IS("from")) {
 			nfrom++;

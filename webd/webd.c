@@ -199,6 +199,11 @@ webd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			break;
 		api_status_result(p, imsg);
 		return;
+	case IMSG_API_IDEM_RES:
+		if (p->proc != PROC_RELAYD)
+			break;
+		api_idem_result(p, imsg);
+		return;
 	}
 	fatalx("webd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);

@@ -66,6 +66,7 @@ void	 api_request(struct evhttp_request *);
 void	 api_spool_fd(struct mproc *, struct mh_imsg *);
 void	 api_spool_result(struct mproc *, struct mh_imsg *);
 void	 api_status_result(struct mproc *, struct mh_imsg *);
+void	 api_idem_result(struct mproc *, struct mh_imsg *);
 void	 api_stats(json_t *);
 
 /* track.c */

@@ -1,0 +1,112 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The API's idempotency keys (relay.h): outbound/idem/<hash> holds the
+ * first answer to a POST with that key, "ID MESSAGE-ID\n", written and
+ * fsynced before the 202 goes out, kept IDEM_KEEP seconds.  hash is
+ * webd's SHA-256 of the API key's name and the Idempotency-Key, hex.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "fileio.h"
+#include "log.h"
+#include "relay.h"
+
+#define IDEM_KEEP	(24 * 3600)
+
+static char	 idem_dir[1024];
+
+static int
+hash_ok(const char *h)
+{
+	return (strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64);
+}
+
+/* every entry older than a day goes */
+static void
+idem_expire(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	time_t		 now = time(NULL);
+
+	if ((d = opendir(idem_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime + IDEM_KEEP < now)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+int
+relay_idem_init(const char *root)
+{
+	snprintf(idem_dir, sizeof(idem_dir), "%s/outbound/idem", root);
+	if (mkdir(idem_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", idem_dir);
+		return (-1);
+	}
+	idem_expire();
+	return (0);
+}
+
+int
+relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
+    size_t midlen)
+{
+	char		 path[1200], buf[400], *sp;
+	struct stat	 st;
+	ssize_t		 n;
+	int		 fd;
+
+	if (!hash_ok(hash))
+		return (-1);
+	snprintf(path, sizeof(path), "%s/%s", idem_dir, hash);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return (0);
+	if (fstat(fd, &st) == -1 || st.st_mtime + IDEM_KEEP < time(NULL) ||
+	    (n = read(fd, buf, sizeof(buf) - 1)) <= 0) {
+		close(fd);
+		return (0);
+	}
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if ((sp = strchr(buf, ' ')) == NULL)
+		return (0);
+	*sp++ = '\0';
+	if (!envelope_id_ok(buf))
+		return (0);
+	strlcpy(id, buf, MH_MSGID_LEN);
+	strlcpy(mid, sp, midlen);
+	return (1);
+}
+
+int
+relay_idem_put(const char *hash, const char *id, const char *mid)
+{
+	char	 buf[400];
+	int	 n;
+
+	if (!hash_ok(hash) || !envelope_field_ok(mid) || strchr(mid, ' '))
+		return (-1);
+	n = snprintf(buf, sizeof(buf), "%s %s\n", id, mid);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return (-1);
+	return (file_replace_in(idem_dir, hash, buf, n, FR_FSYNC |
+	    FR_SYNCDIR));
+}
