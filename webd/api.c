@@ -593,7 +593,8 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 
 	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
 	    !msg_str_ok(r->enhanced, sizeof(r->enhanced)) ||
-	    !msg_str_ok(r->text, sizeof(r->text)))
+	    !msg_str_ok(r->text, sizeof(r->text)) ||
+	    r->code < 200 || r->code > 599)
 		fatalx("webd: malformed SPOOL_RESULT from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status) {
 		log_warnx("api: %s: queued with %d after its request timed "
