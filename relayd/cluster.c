@@ -38,12 +38,12 @@
 #define SUPPRESS_KEY	REDIS_PREFIX "suppress"
 #define ALLOW_KEY	REDIS_PREFIX "allowance:"
 
-/* set the field if this write is not older; publish it */
+/* set the field if this write is newer; publish it */
 static const char set_newer[] =
     "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
     "if v then "
     "  local t = tonumber(string.match(v, '^(%d+)')) "
-    "  if t and t > tonumber(ARGV[2]) then return 0 end "
+    "  if t and t >= tonumber(ARGV[2]) then return 0 end "
     "end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) "
     "redis.call('PUBLISH', KEYS[2], ARGV[4] .. '\t' .. ARGV[1] .. "

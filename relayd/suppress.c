@@ -203,7 +203,9 @@ suppress_apply(const char *addr, const char *domain, const char *reason,
 		return (-1);
 	s = RB_FIND(supptree, &supps, &key);
 	if (reason != NULL) {
-		if (s != NULL && s->time > t)
+		/* older, or what this node has already: nothing to write */
+		if (s != NULL && (s->time > t || (s->time == t &&
+		    strcmp(s->reason, reason) == 0)))
 			return (0);
 		if (supp_insert(addr, domain, reason, t) == -1)
 			return (-1);
