@@ -393,8 +393,17 @@ text_part(const char *subtype, const char *text)
 	GMimeStream		*st;
 	GMimeDataWrapper	*w;
 	GMimePart		*p = GMIME_PART(tp);
+	GString			*t = g_string_sized_new(strlen(text));
+	const char		*c;
 
-	st = g_mime_stream_mem_new_with_buffer(text, strlen(text));
+	/* CRLF and a lone CR become LF: written as CRLF, no bare CR is sent */
+	for (c = text; *c != '\0'; c++)
+		if (*c != '\r')
+			g_string_append_c(t, *c);
+		else if (c[1] != '\n')
+			g_string_append_c(t, '\n');
+	st = g_mime_stream_mem_new_with_buffer(t->str, t->len);
+	g_string_free(t, TRUE);
 	w = g_mime_data_wrapper_new_with_stream(st,
 	    GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(p, w);
