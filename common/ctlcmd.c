@@ -100,9 +100,45 @@ ctl_cmd_usage(FILE *fp)
 {
 	size_t	 i;
 
-	fprintf(fp, "usage: mhctl [-jV] [-s socket] [-t inbound|outbound] command [argument ...]\n"
+	fprintf(fp, "usage: mhctl [-jV] [-s socket] [-t inbound|outbound] "
+	    "command [argument ...]\n"
 	    "commands:\n");
 	for (i = 0; i < NCMDS; i++)
 		if (ctl_cmds[i].usage != NULL)
 			fprintf(fp, "  %s\n", ctl_cmds[i].usage);
+}
+
+/* the arguments a command takes, as its usage line names them */
+static const char *
+ctl_cmd_args(const struct ctl_cmd *c)
+{
+	switch (c->id) {
+	case CTL_SHOW_MESSAGE:
+	case CTL_REMOVE:
+		return (" ID");
+	case CTL_SCHEDULE:
+	case CTL_HOLD:
+	case CTL_RELEASE:
+		return (" ID|all");
+	case CTL_SUPPRESS_ADD:
+	case CTL_SUPPRESS_DEL:
+		return (" ADDRESS");
+	case CTL_DKIM_SHOW:
+		return (" [DOMAIN]");
+	case CTL_DKIM_KEYGEN:
+		return (" DOMAIN SELECTOR [rsa|ed25519] [FILE]");
+	case CTL_API_KEYGEN:
+		return (" NAME [DOMAIN ...]");
+	case CTL_DEBUG:
+		return (" PROCESS [exec]");
+	default:
+		return ("");
+	}
+}
+
+void
+ctl_cmd_usage_one(const struct ctl_cmd *c, FILE *fp)
+{
+	fprintf(fp, "usage: mhctl %s%s%s%s\n", c->w1, c->w2 ? " " : "",
+	    c->w2 ? c->w2 : "", ctl_cmd_args(c));
 }

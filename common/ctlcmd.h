@@ -70,5 +70,7 @@ int	 ctl_cmd_args_ok(const struct ctl_cmd *, size_t argc);
 size_t	 ctl_cmd_skip(const struct ctl_cmd *);
 /* mhctl help: every command, one usage line each */
 void	 ctl_cmd_usage(FILE *);
+/* the usage line of one command: "usage: mhctl remove ID" */
+void	 ctl_cmd_usage_one(const struct ctl_cmd *, FILE *);
 
 #endif /* MH_CTLCMD_H */

@@ -43,6 +43,7 @@ static int
 ctl_connect(const char *path)
 {
 	struct sockaddr_un	sun;
+	struct stat		st;
 	int			fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -50,10 +51,23 @@ ctl_connect(const char *path)
 	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
 	    sizeof(sun.sun_path))
 		errx(1, "%s: path too long", path);
+	if (stat(path, &st) == -1) {
+		if (errno == ENOENT)
+			errx(1, "%s: no control socket: is mailhookd running?",
+			    path);
+		err(1, "%s", path);
+	}
+	if (!S_ISSOCK(st.st_mode))
+		errx(1, "%s: not a socket (see -s and \"control\" in "
+		    "mailhook.conf)", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
 		err(1, "socket");
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ECONNREFUSED)
+			errx(1, "%s: connection refused: is mailhookd running?",
+			    path);
 		err(1, "connect %s", path);
+	}
 	return (fd);
 }
 
@@ -431,9 +445,16 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
-	if ((cmd = ctl_cmd_lookup(argc, (const char *const *)argv)) == NULL ||
-	    !ctl_cmd_args_ok(cmd, argc))
+	if ((cmd = ctl_cmd_lookup(argc, (const char *const *)argv)) == NULL) {
+		fprintf(stderr, "mhctl: unknown command: %s%s%s\n", argv[0],
+		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 		usage();
+	}
+	if (!ctl_cmd_args_ok(cmd, argc)) {
+		/* its own usage line, not the whole list */
+		ctl_cmd_usage_one(cmd, stderr);
+		return (1);
+	}
 	if (cmd->id == CTL_HELP) {
 		ctl_cmd_usage(stdout);
 		return (0);
