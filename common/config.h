@@ -334,6 +334,7 @@ struct config {
 	int			 max_sessions_per_ip;	/* limit sessions-per-ip, default 64 */
 	int			 max_sessions_per_net;	/* limit sessions-per-network (/24, /64), default 256 */
 	int			 smtp_timeout;		/* limit idle-timeout, seconds, default 300 */
+	int			 min_data_rate;		/* limit min-data-rate, bytes/s, default 500 */
 	int			 greeting_delay_ms;	/* limit greeting-delay, ms, default 0 */
 	int			 session_timeout;	/* limit session-timeout, seconds, default 3600 */
 	int			 max_errors;		/* limit errors, bad commands, default 10 */

@@ -83,7 +83,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
-%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET
+%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET MINDATARATE
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
 %token	DNSSEC POLICY TRUSTANCHOR
@@ -627,6 +627,11 @@ limit		: MESSAGESIZE size {
 			if (parse_check_range(&$<pos>2, $2, 1, 65536,
 			    "sessions-per-network") == 0)
 				conf->max_sessions_per_net = $2;
+		}
+		| MINDATARATE size {
+			if (parse_check_range(&$<pos>2, $2, 0, 1073741824,
+			    "min-data-rate") == 0)
+				conf->min_data_rate = $2;
 		}
 		| IDLETIMEOUT time {
 			if (parse_check_time(&$<pos>2, $2, 1, 86400,

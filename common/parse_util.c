@@ -550,7 +550,7 @@ static const struct {
 	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
 	    "sessions-per-ip | sessions-per-network | errors NUMBER, "
-	    "limit idle-timeout | "
+	    "limit min-data-rate SIZE, limit idle-timeout | "
 	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
 	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
 	    "[tls verify], limit sender-domain DOMAIN rate NUMBER per UNIT" },
@@ -562,6 +562,7 @@ static const struct {
 	    "limit sessions-per-network NUMBER" },
 	{ "", "limit errors", "limit errors NUMBER" },
 	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
+	{ "", "limit min-data-rate", "limit min-data-rate SIZE" },
 	{ "", "limit session-timeout", "limit session-timeout DURATION" },
 	{ "", "limit greeting-delay", "limit greeting-delay DURATION" },
 	{ "", "limit domain", "limit domain DOMAIN [rate NUMBER per UNIT] "

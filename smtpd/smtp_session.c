@@ -198,19 +198,62 @@ session_timer(int fd, short ev, void *arg)
 	session_io(s);
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* the timeout fires at deadline (ms), or at the end of the session */
+static void
+timer_at(struct session *s, int64_t deadline)
+{
+	struct timeval	 tv;
+	int64_t		 now = now_ms(), left;
+	time_t		 sleft;
+
+	s->deadline = deadline;
+	left = deadline > now ? deadline - now : 0;
+	sleft = s->started + smtp_g.session_timeout - time(NULL);
+	if (left > (int64_t)sleft * 1000)
+		left = sleft > 0 ? (int64_t)sleft * 1000 : 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(&s->tmo, &tv);
+}
+
+/*
+ * A command (or a DATA) starts: the whole of it must come within the
+ * idle timeout.  Bytes of a partial line do not extend it (slowloris).
+ */
 static void
 timer_reset(struct session *s)
 {
-	struct timeval	 tv = { 0, 0 };
-	time_t		 left;
-
 	if (s->state == S_GREETING || s->state == S_CLOSING)
 		return;
-	tv.tv_sec = s->conf->timeout;
-	left = s->started + smtp_g.session_timeout - time(NULL);
-	if (left < tv.tv_sec)
-		tv.tv_sec = left > 0 ? left : 0;
-	evtimer_add(&s->tmo, &tv);
+	timer_at(s, now_ms() + (int64_t)s->conf->timeout * 1000);
+}
+
+/*
+ * Message data arrived: every n bytes extend the deadline by
+ * n / min-data-rate seconds, never past the idle timeout from now
+ * (as Postfix's smtpd_min_data_rate), so a trickle runs out of time.
+ */
+static void
+timer_data(struct session *s, size_t n)
+{
+	int64_t	 now = now_ms(), max, d;
+
+	if (s->conf->min_data_rate <= 0) {
+		timer_reset(s);
+		return;
+	}
+	max = now + (int64_t)s->conf->timeout * 1000;
+	d = s->deadline + (int64_t)n * 1000 / s->conf->min_data_rate;
+	timer_at(s, d < max ? d : max);
 }
 
 static void
@@ -513,7 +556,7 @@ session_io(struct session *s)
 {
 	size_t	 outlen, before;
 	ssize_t	 r;
-	int	 i, progress;
+	int	 i, progress, partial;
 
 	for (i = 0; i < 32; i++) {
 		progress = 0;
@@ -547,6 +590,7 @@ session_io(struct session *s)
 			continue;
 		}
 		if (reading_enabled(s)) {
+			partial = s->ibuf != NULL && s->ioff < s->ilen;
 			if ((r = io_fill(s)) == -1) {
 				if (s->state == S_GREETING)
 					strlcpy(s->reason, "eof-before-greeting",
@@ -556,12 +600,18 @@ session_io(struct session *s)
 			}
 			if (r > 0) {
 				progress = 1;
-				timer_reset(s);
+				if (s->state == S_DATA || s->state == S_BDAT)
+					timer_data(s, r);
+				else if (!partial)
+					timer_reset(s);	/* a command begins */
 			}
 		}
 		outlen = evbuffer_get_length(s->out);
 		before = s->ioff;
 		process_input(s);
+		if (s->ioff != before && s->state != S_DATA &&
+		    s->state != S_BDAT)
+			timer_reset(s);		/* a command ended */
 		if (s->ioff != before || evbuffer_get_length(s->out) != outlen)
 			progress = 1;
 		if (s->state == S_CLOSING || s->state == S_STARTTLS)

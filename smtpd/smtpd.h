@@ -46,6 +46,7 @@ struct smtp_conf {
 	int			 max_per_ip;
 	int			 max_per_net;	/* per /24 or /64 */
 	int			 timeout;	/* idle, seconds */
+	int			 min_data_rate;	/* bytes/s, 0: none */
 	size_t			 nlisteners;
 	struct smtp_lconf	*listeners;
 };
@@ -143,6 +144,7 @@ struct session {
 
 	struct event		 ev;		/* socket */
 	struct event		 tmo;		/* greeting delay, timeouts */
+	int64_t			 deadline;	/* ms, monotonic: of tmo */
 	int			 evflags;
 	struct tls		*tls;
 	int			 tls_on;
