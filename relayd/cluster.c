@@ -276,6 +276,17 @@ on_taken(const redisReply *r, void *arg)
 	sched_kick();
 }
 
+/* unlinked: this node's share of the limit, from its own window */
+static enum allowance
+allowance_local(int rate, int *share)
+{
+	*share = rate / redis_link_nodes();
+	if (*share < 1)
+		*share = 1;
+	redis_fallback("sender allowance");
+	return (ALLOW_LOCAL);
+}
+
 enum allowance
 cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
     time_t now, int *share)
@@ -286,13 +297,8 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	char		 window[24];
 	const char	*argv[] = { "EVAL", take_one, "1", key, limit, window };
 
-	if (!redis_link_up()) {
-		*share = rate / redis_link_nodes();
-		if (*share < 1)
-			*share = 1;
-		redis_fallback("sender allowance");
-		return (ALLOW_LOCAL);
-	}
+	if (!redis_link_up())
+		return (allowance_local(rate, share));
 	if (m->asking)
 		return (ALLOW_ASKING);
 	s = spent_get(domain);
@@ -312,11 +318,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 		m->asking = 0;
 		m->inflight--;
 		free(a);
-		*share = rate / redis_link_nodes();
-		if (*share < 1)
-			*share = 1;
-		redis_fallback("sender allowance");
-		return (ALLOW_LOCAL);
+		return (allowance_local(rate, share));
 	}
 	return (ALLOW_ASKING);
 }

@@ -333,6 +333,14 @@ relay_message_owner(const char *id)
 	return (m->env.auth_user);
 }
 
+/* a command's ID or "all" names m (not one being removed) */
+static int
+msg_selected(const struct rmsg *m, const char *id)
+{
+	return (!m->removed && (strcmp(id, "all") == 0 ||
+	    strcmp(m->id, id) == 0));
+}
+
 int
 relay_schedule(const char *id)
 {
@@ -341,8 +349,7 @@ relay_schedule(const char *id)
 	int		 found = 0;
 
 	TAILQ_FOREACH(m, sched_queue(), entry) {
-		if (m->removed || (strcmp(id, "all") != 0 &&
-		    strcmp(m->id, id) != 0))
+		if (!msg_selected(m, id))
 			continue;
 		found = 1;
 		for (i = 0; i < m->env.nrcpt; i++)
@@ -384,8 +391,7 @@ relay_hold(const char *id, int on)
 	int		 found = 0;
 
 	TAILQ_FOREACH(m, sched_queue(), entry) {
-		if (m->removed || (strcmp(id, "all") != 0 &&
-		    strcmp(m->id, id) != 0))
+		if (!msg_selected(m, id))
 			continue;
 		found = 1;
 		if (m->held != on)
