@@ -81,6 +81,7 @@ struct endpoint {
 	char			 key[EV_KEY_LEN];
 	char			 dir[PATH_MAX];
 	char			 url[MH_URL_MAX];
+	char			 pub[MH_URL_MAX];	/* url for logs: masked */
 	enum event_format	 format;
 	uint32_t		 kinds;
 	char			 secret[MH_NAME_MAX];
@@ -369,6 +370,8 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 		return (NULL);
 	}
 	strlcpy(ep->url, url, sizeof(ep->url));
+	/* no password or token of the URL in any log line */
+	config_url_public(url, ep->pub, sizeof(ep->pub));
 	ep->format = f;
 	ep->timeout = 30;
 	ep->batch_max = 100;
@@ -612,7 +615,7 @@ events_load(void)
 		endpoint_load(ep);
 		if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
 			log_info("events: %s: %zu pending event(s), "
-			    "%s batch(es) reloaded", ep->url, ep->nitems,
+			    "%s batch(es) reloaded", ep->pub, ep->nitems,
 			    TAILQ_EMPTY(&ep->batches) ? "no" : "some");
 	}
 	list_free(v, n);
@@ -682,7 +685,7 @@ events_configure(const struct config *conf)
 		if (!ep->configured && (ep->nitems > 0 ||
 		    !TAILQ_EMPTY(&ep->batches) || ep->cur != NULL))
 			log_warnx("events: %s (%s) is no longer configured; "
-			    "its backlog is kept", ep->url,
+			    "its backlog is kept", ep->pub,
 			    format_name(ep->format));
 		if (!ep->timer_backoff)
 			ep_kick(ep);
@@ -997,7 +1000,7 @@ ep_send(struct endpoint *ep)
 	free(pevs);
 	if (rc != 0) {
 		/* cannot happen for what submit accepted: keep, say so */
-		log_warnx("events: %s: cannot render %s", ep->url, b->id);
+		log_warnx("events: %s: cannot render %s", ep->pub, b->id);
 		free(body);
 		if (b->item != NULL)
 			quarantine(ep, b->item->name);
@@ -1022,7 +1025,7 @@ ep_send(struct endpoint *ep)
 	if (ep->secret[0] != '\0') {
 		if (sign_headers(ep->secret, b->id, (long)time(NULL), body, len,
 		    &sh) == -1) {
-			log_warnx("events: %s: cannot sign", ep->url);
+			log_warnx("events: %s: cannot sign", ep->pub);
 		} else {
 			req.extra_headers[0] = sh.id;
 			req.extra_headers[1] = sh.timestamp;
@@ -1108,7 +1111,7 @@ ep_checked(void *arg, const char *seen)
 				json_array_remove(b->records, i);
 		if ((left = json_array_size(b->records)) < n)
 			log_info("events: %s: %s: %zu of %zu events delivered "
-			    "by the cluster already, not sent again", ep->url,
+			    "by the cluster already, not sent again", ep->pub,
 			    b->id, n - left, n);
 		if (left == 0) {
 			ep_delivered(ep);
@@ -1153,11 +1156,10 @@ static void
 ep_log_delivered(const struct endpoint *ep, long status, long ms)
 {
 	const json_t	*r;
-	char		 url[MH_URL_MAX], to[MH_ADDR_MAX];
+	char		 to[MH_ADDR_MAX];
 	const char	*q, *id, *kind;
 	size_t		 i;
 
-	config_url_public(ep->url, url, sizeof(url));
 	json_array_foreach(ep->cur->records, i, r) {
 		q = json_string_value(json_object_get(r, "queue_id"));
 		id = json_string_value(json_object_get(r, "id"));
@@ -1167,7 +1169,7 @@ ep_log_delivered(const struct endpoint *ep, long status, long ms)
 		    json_object_get(r, "recipient")) : "");
 		log_info("msgid=%s event=%s kind=%s to=<%s> url=%s status=%ld "
 		    "time=%ldms", q && q[0] ? q : "-", id ? id : "-",
-		    kind ? kind : "-", to, url, status, ms);
+		    kind ? kind : "-", to, ep->pub, status, ms);
 	}
 }
 
@@ -1186,7 +1188,6 @@ static void
 ep_done(const struct http_response *res, void *arg)
 {
 	struct endpoint	*ep = arg;
-	char		 url[MH_URL_MAX];
 	long		 ms, ra, took = ep_elapsed(ep);
 
 	ep->call = NULL;
@@ -1208,7 +1209,7 @@ ep_done(const struct http_response *res, void *arg)
 		    "%s: %.200s", http_strerror(res->error), res->errstr);
 	if (res->error == HTTP_OK && res->status == 410) {
 		log_warnx("events: %s answered 410 Gone: endpoint disabled "
-		    "until the next configuration, backlog kept", ep->url);
+		    "until the next configuration, backlog kept", ep->pub);
 		ep->disabled = 1;
 		return;
 	}
@@ -1219,10 +1220,9 @@ ep_done(const struct http_response *res, void *arg)
 		if (ra * 1000 > ms)
 			ms = ra * 1000;
 	}
-	config_url_public(ep->url, url, sizeof(url));
 	log_info("batch=%s events=%zu url=%s status=%ld time=%ldms attempt=%d "
 	    "retry=%ldms result=deferred error=\"%s\"", ep->cur->id,
-	    json_array_size(ep->cur->records), url, ep->last_status, took,
+	    json_array_size(ep->cur->records), ep->pub, ep->last_status, took,
 	    ep->attempts, ms, ep->last_error);
 	ep_arm(ep, ms, 1);
 }
@@ -1258,16 +1258,13 @@ events_stats(void)
 {
 	struct endpoint	*ep;
 	json_t		*a, *o;
-	char		 url[MH_URL_MAX];
 
 	if ((a = json_array()) == NULL)
 		return (NULL);
 	TAILQ_FOREACH(ep, &endpoints, entry) {
-		/* no password or token of the URL in what mhctl shows */
-		config_url_public(ep->url, url, sizeof(url));
 		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:b,s:i,s:I,s:s,s:I,s:I,"
 		    "s:I,s:I}",
-		    "url", url,
+		    "url", ep->pub,
 		    "format", format_name(ep->format),
 		    "configured", ep->configured,
 		    "disabled", ep->disabled,
