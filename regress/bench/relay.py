@@ -1,0 +1,82 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
+"""Outbound scenarios: the relay load (mailhook or Postfix to smtp-sink)
+and tracking on against off."""
+import os
+import time
+
+from benchlib import (FROM, TRACKED, cpu_secs, mh_pids, rate, ratio,
+                      smtp_source, wait_count)
+
+
+def run_relay(ctx, port, n, msgfile=None, sender=FROM):
+    c0 = ctx.sink.count()
+    t0 = time.monotonic()
+    secs = smtp_source(port, n, "rcpt@remote.test", msgfile=msgfile,
+                       sender=sender)
+    t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
+    if t is None:
+        raise RuntimeError("relay: the sink got %d of %d" %
+                           (ctx.sink.count() - c0, n))
+    return {"msgs": n, "accept_secs": round(secs, 3),
+            "accepted_rate": rate(n, secs),
+            "deliver_secs": round(t - t0, 3),
+            "delivered_rate": rate(n, t - t0)}
+
+
+def html_message(path, sender):
+    """About SIZE bytes: text/plain and a quoted-printable text/html with
+    12 links (10 of them http(s)), From: sender; LF line ends (smtp-source
+    -F sends each line with CRLF)."""
+    import quopri
+    links = "".join('<p>Item %d: <a href="https://shop.example.org/item/%d'
+                    '?utm_source=mail&amp;id=%d">see it</a></p>\n' %
+                    (i, i, i) for i in range(10))
+    html = ("<!DOCTYPE html>\n<html><head><title>News</title></head>\n"
+            "<body>\n<h1>This week</h1>\n" + links +
+            '<p><a href="mailto:help@bench.test">help</a> '
+            '<a href="#top">top</a></p>\n' +
+            "<p>%s</p>\n</body>\n</html>\n" % ("Lorem ipsum dolor. " * 80))
+    text = "This week: ten items, see https://shop.example.org/.\n" * 10
+    msg = ("From: News <%s>\nTo: rcpt@remote.test\nSubject: News\n"
+           "MIME-Version: 1.0\nContent-Type: multipart/alternative; "
+           "boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n%s"
+           "--b\nContent-Type: text/html; charset=utf-8\n"
+           "Content-Transfer-Encoding: quoted-printable\n\n" %
+           (sender, text)) + quopri.encodestring(html.encode()).decode() + \
+        "\n--b--\n"
+    with open(path, "w") as f:
+        f.write(msg)
+    return len(msg)
+
+
+def run_tracking(ctx, port, n):
+    """The same HTML message from an untracked and a tracked domain,
+    alternating off, on three times: delivered/s of each, the ratio of
+    the totals and of each pair (the spread on a shared machine)."""
+    off = os.path.join(ctx.dir, "html-off.eml")
+    on = os.path.join(ctx.dir, "html-on.eml")
+    size = html_message(off, FROM)
+    html_message(on, "news@" + TRACKED)
+    runs = {"off": [], "on": []}
+    pid = mh_pids(ctx.daemon)["relayd"]
+    for kind in ("off", "on") * 3:
+        c0 = cpu_secs(pid)
+        r = run_relay(ctx, port, n, msgfile=off if kind == "off" else on,
+                      sender=FROM if kind == "off" else "news@" + TRACKED)
+        r["relayd_cpu_ms_per_msg"] = round((cpu_secs(pid) - c0) * 1000 / n,
+                                           3)
+        runs[kind].append(r)
+    out = {"msgs": n, "msg_bytes": size}
+    for kind, rs in runs.items():
+        out[kind] = {"delivered_rate": [r["delivered_rate"] for r in rs],
+                     "accepted_rate": [r["accepted_rate"] for r in rs],
+                     "relayd_cpu_ms_per_msg": [r["relayd_cpu_ms_per_msg"]
+                                               for r in rs]}
+        secs = sum(r["deliver_secs"] for r in rs)
+        out[kind]["delivered_rate_all"] = rate(n * len(rs), secs)
+    pairs = [ratio(b, a) for a, b in zip(out["off"]["delivered_rate"],
+                                         out["on"]["delivered_rate"])]
+    out["pair_ratios"] = pairs
+    return out
+
