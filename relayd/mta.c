@@ -35,6 +35,7 @@
 #include "verp.h"
 #include "relayd.h"
 #include "dns.h"
+#include "mta.h"
 
 #include <event2/event.h>
 #include <event2/buffer.h>
@@ -42,81 +43,17 @@
 #define REPLY_LINE_MAX	1024
 #define REPLY_LINES_MAX	64
 #define REPLY_BYTES_MAX	16384
-#define MAX_ADDRS	16
 #define MAX_MSGS_CONN	100
 #define OUT_LOW		(64 * 1024)
-#define BODY_LINE	4096
-
-enum mstate {
-	M_DNS, M_CONNECT, M_GREETING, M_EHLO, M_HELO, M_STARTTLS, M_HANDSHAKE,
-	M_AUTH, M_TX, M_BODY, M_DOT, M_RSET, M_QUIT, M_DONE
-};
 
 static const char *stage_names[] = {
 	"dns", "connect", "connect", "helo", "helo", "starttls", "starttls",
 	"auth", "mail", "data", "data", "rset", "quit", "quit"
 };
 
-struct mconn {
-	TAILQ_ENTRY(mconn)	 entry;
-	char			 domain[256];
-	struct rjob		*job;
-	enum mstate		 state;
-	int			 fd;
-	struct tls		*tls;
-	struct event		*evr, *evw, *evt;
-	int			 dirty;		/* output to flush this pass */
-	TAILQ_ENTRY(mconn)	 dirty_entry;
-	struct evbuffer		*in, *out;
-	int			 dns_pending;
-	/* hosts and addresses */
-	char			 hosts[DNS_MAX_MX][256];
-	size_t			 nhosts, hcur;
-	struct sockaddr_storage	 addrs[MAX_ADDRS];
-	size_t			 addr_host[MAX_ADDRS];
-	size_t			 naddrs, acur;
-	/* extensions */
-	int			 ext_pipelining, ext_size, ext_8bit;
-	int			 ext_starttls, ext_auth_plain;
-	int			 tls_done, tls_require, tls_verify, authed;
-	/* TLS policy (tls policy, DANE) */
-	int			 policy;	/* enum tls_policy of the domain */
-	int			 mx_secure;	/* MX RRset validated (DNSSEC) */
-	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
-	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
-	int			 dane;		/* this attempt: DANE applies */
-	int			 has_sts;	/* sts is the domain's MTA-STS policy */
-	struct sts_policy	 sts;
-	int			 sts_on;	/* this attempt: MTA-STS applies */
-	struct event_tls	 evtls;		/* for the events of this attempt */
-	int			 greeted;	/* 220 seen (smtps: after TLS) */
-	int			 nmsgs;
-	/* reply accumulation */
-	int			 rcode;
-	size_t			 rlines, rbytes;
-	char			 rtext[512];
-	/* transaction */
-	size_t			 tx_sent, tx_acked;	/* 0 MAIL, 1..n RCPT, n+1 DATA */
-	int			 mail_failed;
-	int			 rset_end;	/* this RSET ends the job */
-	int			*accepted;
-	size_t			 naccepted;
-	/* body */
-	int			 bodyfd;
-	char			 lb[BODY_LINE];
-	size_t			 lblen;
-	int			 lb_cont, in_hdr, skip_hdr, drop_line, body_eof;
-	char			 lasterr[512];
-	int			 lastcode;
-	char			 peer[320];	/* host[ip]:port, for the log */
-	char			 lastext[16];
-};
-TAILQ_HEAD(mconnlist, mconn);
-
 static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
 static struct event	*flush_ev;
-static struct tls_config *tlscfg_noverify, *tlscfg_verify;
 static struct relay_via	 via;		/* host "": by MX */
 
 static void	 conn_io(int, short, void *);
@@ -125,12 +62,7 @@ static int	 conn_write(struct mconn *);
 static void	 conn_timeout(int, short, void *);
 static void	 conn_next_addr(struct mconn *);
 static void	 conn_free(struct mconn *);
-static void	 conn_fail(struct mconn *, int code, const char *ext,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void	 tx_start(struct mconn *);
-static void	 tls_attempt(struct mconn *, const char *);
-static void	 tls_report(const struct mconn *, const char *);
-static void	 tls_sync(struct mconn *);
 static void	 job_finish(struct mconn *);
 
 int
@@ -142,18 +74,8 @@ mta_init(void)
 	if (flush_ev == NULL && (flush_ev = event_new(relay_base, -1, 0,
 	    conn_flush_all, NULL)) == NULL)
 		return (-1);
-	if (tlscfg_noverify == NULL) {
-		if ((tlscfg_noverify = tls_config_new()) == NULL ||
-		    (tlscfg_verify = tls_config_new()) == NULL)
-			return (-1);
-		tls_config_insecure_noverifycert(tlscfg_noverify);
-		tls_config_insecure_noverifyname(tlscfg_noverify);
-		tls_config_set_protocols(tlscfg_noverify, TLS_PROTOCOLS_ALL);
-	}
-	if (relay_conf->cabundle_data != NULL && tls_config_set_ca_mem(
-	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
-	    relay_conf->cabundle_len) == -1)
-		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
+	if (mtls_init() == -1)
+		return (-1);
 	/* a smart host relayd cannot use keeps the one it had */
 	if ((why = config_relay_via_parse(relay_conf->relay_via, &n)) != NULL) {
 		log_warnx("relay via: %s; keeping the previous one", why);
@@ -218,7 +140,7 @@ arm_write(struct mconn *c)
  * Output is queued: it is written once at the end of this pass of the
  * event loop (no poll for a socket that is almost always writable).
  */
-static void
+void
 want_write(struct mconn *c)
 {
 	if (c->dirty)
@@ -363,7 +285,7 @@ job_finish(struct mconn *c)
 }
 
 /* connection-level trouble: the job is retried, the connection ends */
-static void
+void
 conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -380,11 +302,7 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 }
 
 /* before a transaction: try the next address, or give up */
-static void
-conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
+void
 conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -626,7 +544,7 @@ conn_next_addr(struct mconn *c)
 		c->sts_on = c->has_sts && !c->dane;
 		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {
 			if (c->sts.mode == STS_ENFORCE) {
-				tls_report(c, "validation-failure");
+				mtls_report(c, "validation-failure");
 				snprintf(c->lasterr, sizeof(c->lasterr),
 				    "MTA-STS: MX %s matches no mx of the "
 				    "policy of %s", c->hosts[h], c->domain);
@@ -655,7 +573,7 @@ conn_next_addr(struct mconn *c)
 		if (c->evr == NULL || c->evw == NULL)
 			fatal("event_new");
 		c->state = M_CONNECT;
-		tls_attempt(c, c->hosts[h]);
+		mtls_attempt(c, c->hosts[h]);
 		event_add(c->evw, NULL);
 		set_timeout(c, relay_connect_timeout);
 		return;
@@ -842,117 +760,6 @@ body_start(struct mconn *c)
 	body_fill(c);
 }
 
-/* TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well) */
-static void
-tls_report(const struct mconn *c, const char *failtype)
-{
-	if (c->dane || c->sts_on)
-		tlsrpt_session(c->domain, c->dane ? NULL : &c->sts,
-		    c->hosts[c->addr_host[c->acur]], failtype);
-}
-
-/* MTA-STS enforce: TLS, verified for the MX name */
-static int
-sts_enforce(const struct mconn *c)
-{
-	return (c->sts_on && c->sts.mode == STS_ENFORCE);
-}
-
-/* no plain text for this attempt: DANE, MTA-STS, tls policy verify, limit */
-static int
-tls_mandatory(const struct mconn *c)
-{
-	return (c->tls_require || c->tls_verify || c->dane ||
-	    c->policy == TLSP_VERIFY || sts_enforce(c));
-}
-
-/* the certificate is checked against the CA bundle (DANE does its own) */
-static int
-tls_pkix(const struct mconn *c)
-{
-	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY ||
-	    sts_enforce(c)));
-}
-
-/* the job's events tell how its current attempt uses TLS */
-static void
-tls_sync(struct mconn *c)
-{
-	if (c->job != NULL)
-		c->job->tls = c->evtls;
-}
-
-/* a new attempt: the policy that applies to it, the host */
-static void
-tls_attempt(struct mconn *c, const char *host)
-{
-	const char	*p;
-
-	memset(&c->evtls, 0, sizeof(c->evtls));
-	c->evtls.present = 1;
-	strlcpy(c->evtls.mx, host, sizeof(c->evtls.mx));
-	if (c->dane)
-		p = "dane";
-	else if (c->sts_on)
-		p = "mta-sts";
-	else if (tls_pkix(c))
-		p = "verify";
-	else if (c->policy == TLSP_NONE && !tls_mandatory(c))
-		p = "none";
-	else
-		p = "opportunistic";
-	strlcpy(c->evtls.policy, p, sizeof(c->evtls.policy));
-	tls_sync(c);
-}
-
-/* after the handshake: DANE's verdict, the key for the event; -1 refused */
-static int
-tls_check_peer(struct mconn *c)
-{
-	size_t		 h = c->addr_host[c->acur];
-	const char	*v;
-	int		 ok;
-
-	if ((v = tls_conn_version(c->tls)) != NULL)
-		strlcpy(c->evtls.version, v, sizeof(c->evtls.version));
-	if ((v = tls_conn_cipher(c->tls)) != NULL)
-		strlcpy(c->evtls.cipher, v, sizeof(c->evtls.cipher));
-	if (!c->dane || c->tlsa[h]->n == 0) {
-		(void)dane_check(c->tls, NULL, c->hosts[h], c->evtls.spki,
-		    sizeof(c->evtls.spki));
-		c->evtls.verified = tls_pkix(c);
-		tls_sync(c);
-		tls_report(c, NULL);
-		return (0);
-	}
-	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,
-	    sizeof(c->evtls.spki));
-	c->evtls.verified = ok;
-	tls_sync(c);
-	tls_report(c, ok ? NULL : "tlsa-invalid");
-	if (!ok) {
-		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
-		    "none of its TLSA records", c->hosts[h]);
-		return (-1);
-	}
-	return (0);
-}
-
-static void
-do_tls(struct mconn *c)
-{
-	if ((c->tls = tls_client()) == NULL ||
-	    tls_configure(c->tls, tls_pkix(c) ? tlscfg_verify :
-	    tlscfg_noverify) == -1 ||
-	    tls_connect_socket(c->tls, c->fd,
-	    c->hosts[c->addr_host[c->acur]]) == -1) {
-		conn_fail(c, 0, "4.7.5", "TLS setup: %s",
-		    c->tls ? tls_error(c->tls) : "no memory");
-		return;
-	}
-	c->state = M_HANDSHAKE;
-	want_write(c);
-}
 
 static void
 send_ehlo(struct mconn *c)
@@ -971,13 +778,13 @@ after_ehlo(struct mconn *c)
 	int	 n;
 
 	if (!c->tls_done && c->ext_starttls && (c->policy != TLSP_NONE ||
-	    tls_mandatory(c))) {
+	    mtls_mandatory(c))) {
 		c->state = M_STARTTLS;
 		send_line(c, "STARTTLS");
 		return;
 	}
-	if (!c->tls_done && tls_mandatory(c)) {
-		tls_report(c, "starttls-not-supported");
+	if (!c->tls_done && mtls_mandatory(c)) {
+		mtls_report(c, "starttls-not-supported");
 		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
 		return;
 	}
@@ -1053,7 +860,7 @@ tx_send(struct mconn *c)
 static void
 tx_start(struct mconn *c)
 {
-	tls_sync(c);
+	mtls_sync(c);
 	c->state = M_TX;
 	c->tx_sent = c->tx_acked = 0;
 	c->mail_failed = 0;
@@ -1179,7 +986,7 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_STARTTLS:
 		if (code != 220) {
-			if (tls_mandatory(c))
+			if (mtls_mandatory(c))
 				conn_retry_next(c, code, "STARTTLS: %d %s",
 				    code, text);
 			else {
@@ -1188,7 +995,7 @@ reply(struct mconn *c, int code, const char *text)
 			}
 			return;
 		}
-		do_tls(c);
+		mtls_start(c);
 		break;
 	case M_AUTH:
 		if (code != 235) {
@@ -1379,7 +1186,7 @@ conn_io(int fd, short ev, void *arg)
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
 		if (via.host[0] != '\0' && via.smtps)
-			do_tls(c);	/* smtps: the greeting comes under TLS */
+			mtls_start(c);	/* smtps: the greeting comes under TLS */
 		return;
 	}
 	if (c->state == M_HANDSHAKE) {
@@ -1391,14 +1198,14 @@ conn_io(int fd, short ev, void *arg)
 			return;
 		}
 		if (r == -1) {
-			tls_report(c, strstr(tls_error(c->tls), "not present") ?
+			mtls_report(c, strstr(tls_error(c->tls), "not present") ?
 			    "certificate-host-mismatch" : "validation-failure");
 			conn_retry_next(c, 0, "TLS handshake: %s",
 			    tls_error(c->tls));
 			return;
 		}
 		c->tls_done = 1;
-		if (tls_check_peer(c) == -1)
+		if (mtls_check_peer(c) == -1)
 			return;
 		if (c->greeted)
 			send_ehlo(c);

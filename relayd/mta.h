@@ -1,0 +1,101 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The SMTP client's connection, shared by mta.c (the SMTP dialogue) and
+ * mta_tls.c (which TLS an attempt needs, and its verdict on the peer).
+ * Not for use outside relayd/.
+ */
+#ifndef MH_MTA_H
+#define MH_MTA_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "relayd.h"
+
+#define MAX_ADDRS	16
+#define BODY_LINE	4096
+
+enum mstate {
+	M_DNS, M_CONNECT, M_GREETING, M_EHLO, M_HELO, M_STARTTLS, M_HANDSHAKE,
+	M_AUTH, M_TX, M_BODY, M_DOT, M_RSET, M_QUIT, M_DONE
+};
+
+struct mconn {
+	TAILQ_ENTRY(mconn)	 entry;
+	char			 domain[256];
+	struct rjob		*job;
+	enum mstate		 state;
+	int			 fd;
+	struct tls		*tls;
+	struct event		*evr, *evw, *evt;
+	int			 dirty;		/* output to flush this pass */
+	TAILQ_ENTRY(mconn)	 dirty_entry;
+	struct evbuffer		*in, *out;
+	int			 dns_pending;
+	/* hosts and addresses */
+	char			 hosts[DNS_MAX_MX][256];
+	size_t			 nhosts, hcur;
+	struct sockaddr_storage	 addrs[MAX_ADDRS];
+	size_t			 addr_host[MAX_ADDRS];
+	size_t			 naddrs, acur;
+	/* extensions */
+	int			 ext_pipelining, ext_size, ext_8bit;
+	int			 ext_starttls, ext_auth_plain;
+	int			 tls_done, tls_require, tls_verify, authed;
+	/* TLS policy (tls policy, DANE) */
+	int			 policy;	/* enum tls_policy of the domain */
+	int			 mx_secure;	/* MX RRset validated (DNSSEC) */
+	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
+	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
+	int			 dane;		/* this attempt: DANE applies */
+	int			 has_sts;	/* sts is the domain's MTA-STS policy */
+	struct sts_policy	 sts;
+	int			 sts_on;	/* this attempt: MTA-STS applies */
+	struct event_tls	 evtls;		/* for the events of this attempt */
+	int			 greeted;	/* 220 seen (smtps: after TLS) */
+	int			 nmsgs;
+	/* reply accumulation */
+	int			 rcode;
+	size_t			 rlines, rbytes;
+	char			 rtext[512];
+	/* transaction */
+	size_t			 tx_sent, tx_acked;	/* 0 MAIL, 1..n RCPT, n+1 DATA */
+	int			 mail_failed;
+	int			 rset_end;	/* this RSET ends the job */
+	int			*accepted;
+	size_t			 naccepted;
+	/* body */
+	int			 bodyfd;
+	char			 lb[BODY_LINE];
+	size_t			 lblen;
+	int			 lb_cont, in_hdr, skip_hdr, drop_line, body_eof;
+	char			 lasterr[512];
+	int			 lastcode;
+	char			 peer[320];	/* host[ip]:port, for the log */
+	char			 lastext[16];
+};
+TAILQ_HEAD(mconnlist, mconn);
+
+/* mta.c */
+void	 want_write(struct mconn *);
+void	 conn_fail(struct mconn *, int code, const char *ext,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* before a transaction: try the next address, or give up */
+void	 conn_retry_next(struct mconn *, int code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* mta_tls.c */
+int	 mtls_init(void);
+void	 mtls_report(const struct mconn *, const char *failtype);
+int	 mtls_mandatory(const struct mconn *);
+int	 mtls_pkix(const struct mconn *);
+void	 mtls_sync(struct mconn *);
+void	 mtls_attempt(struct mconn *, const char *host);
+int	 mtls_check_peer(struct mconn *);
+void	 mtls_start(struct mconn *);
+
+#endif /* MH_MTA_H */

@@ -1,0 +1,156 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The TLS side of relayd's SMTP client (mta.c): which policy an attempt
+ * is under (DANE, MTA-STS, tls policy, limit), whether it may go on in
+ * plain text, the libtls configuration of its handshake, the verdict on
+ * the peer once it is done, and what TLS-RPT counts of it.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tls.h>
+
+#include "log.h"
+#include "relayd.h"
+#include "dns.h"
+#include "mta.h"
+
+static struct tls_config *tlscfg_noverify, *tlscfg_verify;
+
+/* the two libtls configurations; the CA bundle of the current config */
+int
+mtls_init(void)
+{
+	if (tlscfg_noverify == NULL) {
+		if ((tlscfg_noverify = tls_config_new()) == NULL ||
+		    (tlscfg_verify = tls_config_new()) == NULL)
+			return (-1);
+		tls_config_insecure_noverifycert(tlscfg_noverify);
+		tls_config_insecure_noverifyname(tlscfg_noverify);
+		tls_config_set_protocols(tlscfg_noverify, TLS_PROTOCOLS_ALL);
+	}
+	if (relay_conf->cabundle_data != NULL && tls_config_set_ca_mem(
+	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
+	    relay_conf->cabundle_len) == -1)
+		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
+	return (0);
+}
+
+/* TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well) */
+void
+mtls_report(const struct mconn *c, const char *failtype)
+{
+	if (c->dane || c->sts_on)
+		tlsrpt_session(c->domain, c->dane ? NULL : &c->sts,
+		    c->hosts[c->addr_host[c->acur]], failtype);
+}
+
+/* MTA-STS enforce: TLS, verified for the MX name */
+static int
+mtls_sts_enforce(const struct mconn *c)
+{
+	return (c->sts_on && c->sts.mode == STS_ENFORCE);
+}
+
+/* no plain text for this attempt: DANE, MTA-STS, tls policy verify, limit */
+int
+mtls_mandatory(const struct mconn *c)
+{
+	return (c->tls_require || c->tls_verify || c->dane ||
+	    c->policy == TLSP_VERIFY || mtls_sts_enforce(c));
+}
+
+/* the certificate is checked against the CA bundle (DANE does its own) */
+int
+mtls_pkix(const struct mconn *c)
+{
+	return (!c->dane && (c->tls_verify || c->policy == TLSP_VERIFY ||
+	    mtls_sts_enforce(c)));
+}
+
+/* the job's events tell how its current attempt uses TLS */
+void
+mtls_sync(struct mconn *c)
+{
+	if (c->job != NULL)
+		c->job->tls = c->evtls;
+}
+
+/* a new attempt: the policy that applies to it, the host */
+void
+mtls_attempt(struct mconn *c, const char *host)
+{
+	const char	*p;
+
+	memset(&c->evtls, 0, sizeof(c->evtls));
+	c->evtls.present = 1;
+	strlcpy(c->evtls.mx, host, sizeof(c->evtls.mx));
+	if (c->dane)
+		p = "dane";
+	else if (c->sts_on)
+		p = "mta-sts";
+	else if (mtls_pkix(c))
+		p = "verify";
+	else if (c->policy == TLSP_NONE && !mtls_mandatory(c))
+		p = "none";
+	else
+		p = "opportunistic";
+	strlcpy(c->evtls.policy, p, sizeof(c->evtls.policy));
+	mtls_sync(c);
+}
+
+/* after the handshake: DANE's verdict, the key for the event; -1 refused */
+int
+mtls_check_peer(struct mconn *c)
+{
+	size_t		 h = c->addr_host[c->acur];
+	const char	*v;
+	int		 ok;
+
+	if ((v = tls_conn_version(c->tls)) != NULL)
+		strlcpy(c->evtls.version, v, sizeof(c->evtls.version));
+	if ((v = tls_conn_cipher(c->tls)) != NULL)
+		strlcpy(c->evtls.cipher, v, sizeof(c->evtls.cipher));
+	if (!c->dane || c->tlsa[h]->n == 0) {
+		(void)dane_check(c->tls, NULL, c->hosts[h], c->evtls.spki,
+		    sizeof(c->evtls.spki));
+		c->evtls.verified = mtls_pkix(c);
+		mtls_sync(c);
+		mtls_report(c, NULL);
+		return (0);
+	}
+	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,
+	    sizeof(c->evtls.spki));
+	c->evtls.verified = ok;
+	mtls_sync(c);
+	mtls_report(c, ok ? NULL : "tlsa-invalid");
+	if (!ok) {
+		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
+		    "none of its TLSA records", c->hosts[h]);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+mtls_start(struct mconn *c)
+{
+	if ((c->tls = tls_client()) == NULL ||
+	    tls_configure(c->tls, mtls_pkix(c) ? tlscfg_verify :
+	    tlscfg_noverify) == -1 ||
+	    tls_connect_socket(c->tls, c->fd,
+	    c->hosts[c->addr_host[c->acur]]) == -1) {
+		conn_fail(c, 0, "4.7.5", "TLS setup: %s",
+		    c->tls ? tls_error(c->tls) : "no memory");
+		return;
+	}
+	c->state = M_HANDSHAKE;
+	want_write(c);
+}
