@@ -105,6 +105,7 @@ config_new(void)
 	c->max_errors = 10;
 	c->bounce_dsn = 1;
 	c->queue_lifetime = 5 * 86400;
+	c->history = 7 * 86400;
 	c->retry_min = 300;
 	c->retry_max = 3600;
 	c->cluster.port = 6379;

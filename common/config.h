@@ -355,6 +355,9 @@ struct config {
 	char			 bounce_domain[MH_NAME_MAX];
 	int			 bounce_dsn;		/* send RFC 3464 DSN, default 1 */
 	int			 queue_lifetime;	/* seconds, default 5 days */
+	int			 history;		/* seconds a message's history is
+							   kept after it leaves the queue,
+							   default 7 days */
 	int			 retry_min;		/* seconds, default 300 */
 	int			 retry_max;		/* seconds, default 3600 */
 	struct domainlimitlist	 domain_limits;

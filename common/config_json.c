@@ -222,6 +222,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 	jstr(o, "bounce_domain", c->bounce_domain);
 	jset(o, "bounce_dsn", json_boolean(c->bounce_dsn));
 	jint(o, "queue_lifetime", c->queue_lifetime);
+	jint(o, "history", c->history);
 	jint(o, "retry_min", c->retry_min);
 	jint(o, "retry_max", c->retry_max);
 	a = newarr();
@@ -697,6 +698,7 @@ relay_from_json(struct config *c, const json_t *o)
 	    sizeof(c->bounce_domain), 0) == -1)
 		return (-1);
 	GINT(o, "queue_lifetime", 60, 90 * 86400, c->queue_lifetime);
+	GINT(o, "history", 1, 366 * 86400, c->history);
 	GINT(o, "retry_min", 1, 86400, c->retry_min);
 	GINT(o, "retry_max", c->retry_min, 7 * 86400, c->retry_max);
 	if ((a = garr(o, "relay_from", 1)) == NULL)

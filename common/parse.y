@@ -78,7 +78,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
-%token	GROUP
+%token	GROUP HISTORY
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KEYS KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
@@ -382,6 +382,11 @@ main		: HOSTNAME STRING {
 				perr(&$<pos>3, "bounce dsn wants yes or no, "
 				    "not \"%s\"", $3);
 			free($3);
+		}
+		| HISTORY time {
+			if (parse_check_time(&$<pos>2, $2, 1, 366 * 86400,
+			    "history") == 0)
+				conf->history = $2;
 		}
 		| QUEUE LIFETIME time {
 			if (parse_check_time(&$<pos>3, $3, 60, 90 * 86400,

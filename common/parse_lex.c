@@ -112,6 +112,7 @@ static const struct keywords keywords[] = {
 	{ "greeting-delay",	GREETDELAY,	0 },
 	{ "group",		GROUP,		0 },
 	{ "header",		HEADER,		0 },
+	{ "history",		HISTORY,	1 },
 	{ "hostname",		HOSTNAME,	0 },
 	{ "http",		HTTP,		0 },
 	{ "idle-timeout",	IDLETIMEOUT,	0 },

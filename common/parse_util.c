@@ -540,6 +540,7 @@ static const struct {
 	const char	*usage;
 } usages[] = {
 	{ "", "hostname", "hostname NAME" },
+	{ "", "history", "history DURATION" },
 	{ "", "resolver", "resolver ADDRESS [port PORT]" },
 	{ "", "spool", "spool DIRECTORY" },
 	{ "", "control", "control PATH" },

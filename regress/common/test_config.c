@@ -76,6 +76,7 @@ static const char full[] =
     "bounce domain \"bounces.example.com\"\n"
     "bounce dsn no\n"
     "queue lifetime 4d\n"
+    "history 36h\n"
     "queue retry 1m to 2h\n"
     "limit domain \"example.net\" rate 100 per minute connections 5 tls require\n"
     "limit domain \"v.example\" tls verify\n"
@@ -176,6 +177,7 @@ test_defaults(void)
 	is_int(c->max_errors, 10, "default errors 10");
 	is_int(c->bounce_dsn, 1, "default bounce dsn");
 	is_int(c->queue_lifetime, 5 * 86400, "default queue lifetime");
+	is_int(c->history, 7 * 86400, "default history 7d");
 	is_int(c->retry_min, 300, "default retry min");
 	is_int(c->retry_max, 3600, "default retry max");
 	is_int(c->allow_private, 0, "private addresses refused by default");
@@ -300,6 +302,7 @@ check_full(const struct config *c)
 	is_str(c->bounce_domain, "bounces.example.com", "bounce domain");
 	is_int(c->bounce_dsn, 0, "bounce dsn no");
 	is_int(c->queue_lifetime, 4 * 86400, "queue lifetime");
+	is_int(c->history, 36 * 3600, "history 36h");
 	ok(c->retry_min == 60 && c->retry_max == 7200, "queue retry");
 	d = TAILQ_FIRST(&c->domain_limits);
 	ok(d != NULL && d->rate == 100 && d->per == RATE_MINUTE &&
