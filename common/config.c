@@ -103,6 +103,7 @@ config_new(void)
 	c->greeting_delay_ms = 0;
 	c->session_timeout = 3600;
 	c->max_errors = 10;
+	c->max_junk = 100;
 	c->bounce_dsn = 1;
 	c->queue_lifetime = 5 * 86400;
 	c->history = 7 * 86400;

@@ -338,6 +338,7 @@ struct config {
 	int			 greeting_delay_ms;	/* limit greeting-delay, ms, default 0 */
 	int			 session_timeout;	/* limit session-timeout, seconds, default 3600 */
 	int			 max_errors;		/* limit errors, bad commands, default 10 */
+	int			 max_junk;		/* limit junk-commands: NOOP RSET HELP VRFY, default 100 */
 	int			 allow_private;		/* allow private-addresses */
 	int			 spf_reject_fail;	/* spf reject fail */
 

@@ -378,6 +378,7 @@ config_to_json(const struct config *c, int flags)
 	jint(o, "greeting_delay_ms", c->greeting_delay_ms);
 	jint(o, "session_timeout", c->session_timeout);
 	jint(o, "max_errors", c->max_errors);
+	jint(o, "max_junk", c->max_junk);
 	jset(o, "allow_private", json_boolean(c->allow_private));
 	jset(o, "spf_reject_fail", json_boolean(c->spf_reject_fail));
 	jset(o, "listeners", listeners_to_json(c));
@@ -899,6 +900,7 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "greeting_delay_ms", 0, 60000, c->greeting_delay_ms);
 	GINT(o, "session_timeout", 1, 86400, c->session_timeout);
 	GINT(o, "max_errors", 1, 1000, c->max_errors);
+	GINT(o, "max_junk", 1, 100000, c->max_junk);
 	return (testing_from_json(c, json_object_get(o, "testing")));
 }
 

@@ -83,7 +83,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
-%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET MINDATARATE
+%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET MINDATARATE JUNK
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
 %token	DNSSEC POLICY TRUSTANCHOR
@@ -657,6 +657,11 @@ limit		: MESSAGESIZE size {
 			if (parse_check_range(&$<pos>2, $2, 1, 1000,
 			    "errors") == 0)
 				conf->max_errors = $2;
+		}
+		| JUNK number {
+			if (parse_check_range(&$<pos>2, $2, 1, 100000,
+			    "junk-commands") == 0)
+				conf->max_junk = $2;
 		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {

@@ -117,6 +117,7 @@ static const struct keywords keywords[] = {
 	{ "http",		HTTP,		0 },
 	{ "idle-timeout",	IDLETIMEOUT,	0 },
 	{ "include",		INCLUDE,	1 },
+	{ "junk-commands",	JUNK,		0 },
 	{ "key",		KEY,		0 },
 	{ "keys",		KEYS,		0 },
 	{ "kinds",		KINDS,		0 },

@@ -550,7 +550,7 @@ static const struct {
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
 	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
-	    "sessions-per-ip | sessions-per-network | errors NUMBER, "
+	    "sessions-per-ip | sessions-per-network | errors | junk-commands NUMBER, "
 	    "limit min-data-rate SIZE, limit idle-timeout | "
 	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
 	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
@@ -562,6 +562,7 @@ static const struct {
 	{ "", "limit sessions-per-network",
 	    "limit sessions-per-network NUMBER" },
 	{ "", "limit errors", "limit errors NUMBER" },
+	{ "", "limit junk-commands", "limit junk-commands NUMBER" },
 	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
 	{ "", "limit min-data-rate", "limit min-data-rate SIZE" },
 	{ "", "limit session-timeout", "limit session-timeout DURATION" },

@@ -197,6 +197,7 @@ conf_snapshot(const struct config *conf)
 	c->max_per_net = conf->max_sessions_per_net;
 	c->timeout = conf->smtp_timeout > 0 ? conf->smtp_timeout : 300;
 	c->min_data_rate = conf->min_data_rate;
+	c->max_junk = conf->max_junk;
 	TAILQ_FOREACH(l, &conf->listeners, entry)
 		n++;
 	if (n > 0 && (c->listeners = calloc(n, sizeof(*lc))) == NULL) {

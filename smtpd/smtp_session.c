@@ -1261,6 +1261,27 @@ tls_gate(struct session *s, int verb)
 	}
 }
 
+/*
+ * NOOP, RSET, HELP and VRFY move no transaction on: a client may send
+ * limit junk-commands of them (default 100, as Postfix's
+ * smtpd_junk_command_limit) between messages, then the session is closed,
+ * so it cannot keep itself alive until the session timeout with them.
+ */
+static int
+junk_gate(struct session *s, int verb)
+{
+	if (verb != CMD_NOOP && verb != CMD_RSET && verb != CMD_HELP &&
+	    verb != CMD_VRFY)
+		return (0);
+	if (s->conf->max_junk <= 0 || ++s->junk <= s->conf->max_junk)
+		return (0);
+	SLOG(s, "event=junk-commands count=%d", s->junk - 1);
+	session_reply(s, "421 4.7.0 Too many commands without a message, "
+	    "closing connection");
+	session_close(s, "junk-commands");
+	return (1);
+}
+
 static void
 session_command(struct session *s, char *line)
 {
@@ -1268,7 +1289,7 @@ session_command(struct session *s, char *line)
 	int	 verb;
 
 	verb = smtp_cmd_parse(line, &args);
-	if (tls_gate(s, verb))
+	if (tls_gate(s, verb) || junk_gate(s, verb))
 		return;
 	switch (verb) {
 	case CMD_HELO:

@@ -626,9 +626,10 @@ commit_done(struct session *s)
 	if (text[0] == '\0')
 		snprintf(text, sizeof(text), code < 300 ? "Ok: queued as %s" :
 		    "Message not accepted", tx->msgid);
-	if (code < 300)
+	if (code < 300) {
 		smtp_g.t_messages++;
-	else
+		s->junk = 0;
+	} else
 		smtp_g.t_rejected++;
 	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d",
 	    ids, tx->nrcpt, code < 300 ? (delivered ? "delivered" : "queued") :

@@ -47,6 +47,7 @@ struct smtp_conf {
 	int			 max_per_net;	/* per /24 or /64 */
 	int			 timeout;	/* idle, seconds */
 	int			 min_data_rate;	/* bytes/s, 0: none */
+	int			 max_junk;	/* NOOP RSET HELP VRFY per transaction */
 	size_t			 nlisteners;
 	struct smtp_lconf	*listeners;
 };
@@ -169,6 +170,7 @@ struct session {
 	char			 auth_user[256];
 	char			 login_user[256];
 	int			 errors;
+	int			 junk;		/* commands since the last message */
 	size_t			 bdat_left;
 	int			 bdat_last;
 	const char		*bdat_discard;	/* reply after a discarded chunk */
