@@ -72,6 +72,8 @@ struct dns_literal {
 static struct ub_ctx		*dns_ctx;
 static struct event_base	*dns_base;
 static struct dns_qlist		 dns_queries = TAILQ_HEAD_INITIALIZER(dns_queries);
+static char			*dns_cur_resolver, *dns_cur_anchors;
+static int			 dns_cur_port;
 
 static void	dns_ub_cb(void *, int, void *, int, int, char *, int);
 static void	dns_timeout(int, short, void *);
@@ -124,57 +126,127 @@ dns_add_anchors(const char *anchors)
 	return (0);
 }
 
-int
-dns_init_dnssec(struct event_base *base, const char *resolver, int port,
+/* a context forwarding to resolver@port, finalized; NULL on error */
+static struct ub_ctx *
+dns_ctx_new(struct event_base *base, const char *resolver, int port,
     const char *anchors)
 {
-	char	 fwd[128];
-	int	 r, aid;
+	struct ub_ctx	*old = dns_ctx, *ctx;
+	char		 fwd[128];
+	int		 r, aid;
 
-	if (dns_ctx != NULL)
-		dns_shutdown();
-	if ((dns_ctx = ub_ctx_create_event(base)) == NULL) {
+	if ((ctx = ub_ctx_create_event(base)) == NULL) {
 		log_warnx("dns: ub_ctx_create_event failed");
-		return (-1);
+		return (NULL);
 	}
-	dns_base = base;
 	if (port <= 0)
 		port = 53;
 	if (snprintf(fwd, sizeof(fwd), "%s@%d", resolver, port) >=
 	    (int)sizeof(fwd))
 		goto bad;
-	if ((r = ub_ctx_set_option(dns_ctx, "do-not-query-localhost:",
+	if ((r = ub_ctx_set_option(ctx, "do-not-query-localhost:",
 	    "no")) != 0 ||
-	    (r = ub_ctx_set_option(dns_ctx, "outgoing-range:", "64")) != 0 ||
+	    (r = ub_ctx_set_option(ctx, "outgoing-range:", "64")) != 0 ||
 	    /* the resolver decides about test. and the private reverses */
-	    (r = ub_ctx_set_option(dns_ctx, "local-zone:",
+	    (r = ub_ctx_set_option(ctx, "local-zone:",
 	    "test. transparent")) != 0 ||
-	    (r = ub_ctx_set_option(dns_ctx, "unblock-lan-zones:", "yes")) != 0 ||
-	    (r = ub_ctx_set_fwd(dns_ctx, fwd)) != 0) {
+	    (r = ub_ctx_set_option(ctx, "unblock-lan-zones:", "yes")) != 0 ||
+	    (r = ub_ctx_set_fwd(ctx, fwd)) != 0) {
 		log_warnx("dns: resolver %s: %s", fwd, ub_strerror(r));
 		goto bad;
 	}
 	if (strchr(resolver, ':') == NULL)
-		(void)ub_ctx_set_option(dns_ctx, "do-ip6:", "no");
-	if (anchors != NULL && dns_add_anchors(anchors) == -1)
+		(void)ub_ctx_set_option(ctx, "do-ip6:", "no");
+	dns_ctx = ctx;		/* dns_add_anchors works on dns_ctx */
+	r = anchors != NULL ? dns_add_anchors(anchors) : 0;
+	dns_ctx = old;
+	if (r == -1)
 		goto bad;
 	/*
 	 * Finalize the context now, before any sandbox: a local-data name
 	 * answers at once and makes libunbound set up its worker (random
 	 * seed, sockets) here rather than at the first real query.
 	 */
-	if ((r = ub_ctx_data_add(dns_ctx,
+	if ((r = ub_ctx_data_add(ctx,
 	    "mailhook-init.invalid. 0 IN A 192.0.2.1")) != 0 ||
-	    (r = ub_resolve_event(dns_ctx, "mailhook-init.invalid.", 1, 1,
+	    (r = ub_resolve_event(ctx, "mailhook-init.invalid.", 1, 1,
 	    NULL, dns_init_cb, &aid)) != 0) {
 		log_warnx("dns: init: %s", ub_strerror(r));
 		goto bad;
 	}
-	return (0);
+	return (ctx);
  bad:
+	ub_ctx_delete(ctx);
+	return (NULL);
+}
+
+/* what the context was made with, for dns_reconfigure */
+static void
+dns_remember(const char *resolver, int port, const char *anchors)
+{
+	free(dns_cur_resolver);
+	free(dns_cur_anchors);
+	dns_cur_anchors = NULL;
+	if ((dns_cur_resolver = strdup(resolver)) == NULL ||
+	    (anchors != NULL && (dns_cur_anchors = strdup(anchors)) == NULL))
+		fatal("strdup");
+	dns_cur_port = port;
+}
+
+int
+dns_init_dnssec(struct event_base *base, const char *resolver, int port,
+    const char *anchors)
+{
+	if (dns_ctx != NULL)
+		dns_shutdown();
+	dns_base = base;
+	if ((dns_ctx = dns_ctx_new(base, resolver, port, anchors)) == NULL)
+		return (-1);
+	dns_remember(resolver, port, anchors);
+	return (0);
+}
+
+static int
+dns_same(const char *a, const char *b)
+{
+	return ((a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0));
+}
+
+/*
+ * A reload: a new context when the resolver or the trust anchors changed
+ * (libunbound takes no trust anchor once it has answered).  The queries
+ * of the old context fail at once as timed out (DNS_SERVFAIL), so their
+ * callers retry on the new one.  0 done or nothing changed, -1 error: the
+ * old context stays.
+ */
+int
+dns_reconfigure(const char *resolver, int port, const char *anchors)
+{
+	struct ub_ctx	*ctx;
+	struct dns_q	*q, *tq;
+	struct timeval	 now = { 0, 0 };
+
+	if (dns_ctx == NULL)
+		return (-1);
+	if (dns_same(resolver, dns_cur_resolver) && port == dns_cur_port &&
+	    dns_same(anchors, dns_cur_anchors))
+		return (0);
+	if ((ctx = dns_ctx_new(dns_base, resolver, port, anchors)) == NULL)
+		return (-1);
 	ub_ctx_delete(dns_ctx);
-	dns_ctx = NULL;
-	return (-1);
+	dns_ctx = ctx;
+	TAILQ_FOREACH_SAFE(q, &dns_queries, entry, tq) {
+		q->inflight = 0;
+		if (q->done)
+			dns_q_free(q);
+		else
+			evtimer_add(q->timer, &now);
+	}
+	dns_remember(resolver, port, anchors);
+	log_info("dns: resolver %s port %d, %s", resolver, port, anchors ?
+	    "DNSSEC with the new trust anchors" : "no DNSSEC");
+	return (0);
 }
 
 static void

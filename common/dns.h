@@ -75,6 +75,8 @@ int	dns_init(struct event_base *, const char *resolver, int port);
 /* the same, validating DNSSEC with the trust anchors (DS/DNSKEY lines) */
 int	dns_init_dnssec(struct event_base *, const char *resolver, int port,
 	    const char *anchors);
+/* a reload: the same, a new context only if one of them changed */
+int	dns_reconfigure(const char *resolver, int port, const char *anchors);
 void	dns_shutdown(void);
 /* raw query; the callback owns nothing: the result is freed after it */
 int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);

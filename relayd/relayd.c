@@ -463,6 +463,10 @@ relayd_configure(struct config *conf)
 	relayd_seal_window = conf->session_timeout + 300;
 	outbox_keep(relayd_keep_events);
 	if (relayd_started) {
+		if (dns_reconfigure(conf->resolver, conf->resolver_port,
+		    conf->dnssec_anchor_data) == -1)
+			log_warnx("relayd: the resolver and its trust anchors "
+			    "stay as they were");
 		relay_configure(conf);
 		return;
 	}
