@@ -8,6 +8,10 @@
  * chain as PEM; OpenSSL decodes it, hashes the certificate or its
  * SubjectPublicKeyInfo, and, for DANE-TA(2), builds the chain from the
  * leaf to the matched trust anchor and checks the MX host name.
+ *
+ * The same chain also gets the check MTA-STS enforce makes (the CA
+ * bundle, the MX name) for a domain in MTA-STS testing mode, whose
+ * handshake does not verify: its failures are reported, not enforced.
  */
 #include <sys/types.h>
 
@@ -20,10 +24,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <tls.h>
 
 #include "dns.h"
+#include "log.h"
 #include "relayd.h"
+
+static X509_STORE	*pkix_store;	/* the CA bundle, for pkix_check */
 
 /* DER of the certificate (selector 0) or its public key (selector 1) */
 static int
@@ -144,4 +152,89 @@ dane_check(struct tls *tls, const struct dns_tlsalist *tl, const char *host,
 	}
 	sk_X509_pop_free(chain, X509_free);
 	return (ok);
+}
+
+/* the CA bundle (PEM) pkix_check trusts; -1 none usable */
+int
+dane_pkix_load(const char *pem, size_t len)
+{
+	STACK_OF(X509_INFO)	*infos = NULL;
+	X509_INFO		*xi;
+	BIO			*bio;
+	int			 i, n = 0;
+
+	X509_STORE_free(pkix_store);
+	pkix_store = NULL;
+	if (pem == NULL || len == 0 || len > INT_MAX ||
+	    (bio = BIO_new_mem_buf(pem, len)) == NULL)
+		return (-1);
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (infos != NULL && (pkix_store = X509_STORE_new()) != NULL)
+		for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+			xi = sk_X509_INFO_value(infos, i);
+			if (xi->x509 != NULL &&
+			    X509_STORE_add_cert(pkix_store, xi->x509) == 1)
+				n++;
+		}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (n == 0) {
+		log_warnx("mta-sts: no certificate in the CA bundle");
+		X509_STORE_free(pkix_store);
+		pkix_store = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* RFC 8460 4.3's name for why X509_verify_cert refused */
+static const char *
+pkix_result_type(int err)
+{
+	switch (err) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return ("certificate-host-mismatch");
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return ("certificate-expired");
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return ("certificate-not-trusted");
+	default:
+		return ("validation-failure");
+	}
+}
+
+/*
+ * The peer's chain as MTA-STS enforce would check it (RFC 8461 4.2):
+ * trusted under the CA bundle, valid now, naming host.  NULL if it
+ * passes, else the TLS-RPT result type of the failure.
+ */
+const char *
+dane_pkix_check(struct tls *tls, const char *host)
+{
+	STACK_OF(X509)	*chain;
+	X509_STORE_CTX	*ctx = NULL;
+	const char	*why = "validation-failure";
+
+	if (pkix_store == NULL || (chain = dane_chain(tls)) == NULL)
+		return (why);
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, pkix_store, sk_X509_value(chain, 0),
+	    chain) != 1 ||
+	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1 ||
+	    X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), host,
+	    0) != 1)
+		goto done;
+	if (X509_verify_cert(ctx) == 1)
+		why = NULL;
+	else
+		why = pkix_result_type(X509_STORE_CTX_get_error(ctx));
+ done:
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(chain, X509_free);
+	return (why);
 }

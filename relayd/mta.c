@@ -363,10 +363,10 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 		c->addr_host[c->naddrs++] = c->hcur;
 	}
 	if (a->status == DNS_OK && a->secure && c->mx_secure &&
-	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS) &&
-	    via.host[0] == '\0') {
+	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS)) {
 		c->dns_pending = 1;
-		if (dns_resolve_tlsa(c->hosts[c->hcur], 25, tlsa_cb, c) == 0)
+		if (dns_resolve_tlsa(c->hosts[c->hcur], c->smarthost ?
+		    via.port : 25, tlsa_cb, c) == 0)
 			return;
 		c->dns_pending = 0;
 		c->tlsa_fail[c->hcur] = 1;
@@ -506,6 +506,8 @@ mta_start(struct rjob *j)
 	c->state = M_DNS;
 	set_timeout(c, relay_command_timeout);
 	if (via.host[0] != '\0') {
+		/* RFC 7672 3.2: the smart host's own TLSA, its name */
+		c->smarthost = c->mx_secure = 1;
 		strlcpy(c->hosts[0], via.host, sizeof(c->hosts[0]));
 		c->nhosts = 1;
 		resolve_hosts(c);
@@ -542,6 +544,7 @@ conn_next_addr(struct mconn *c)
 		c->dane = c->tlsa[h] != NULL;
 		/* DANE wins over MTA-STS (RFC 8461 2) */
 		c->sts_on = c->has_sts && !c->dane;
+		c->sts_fail = NULL;
 		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {
 			if (c->sts.mode == STS_ENFORCE) {
 				mtls_report(c, "validation-failure");
@@ -550,8 +553,7 @@ conn_next_addr(struct mconn *c)
 				    "policy of %s", c->hosts[h], c->domain);
 				continue;
 			}
-			log_warnx("mta-sts testing: %s: MX %s matches no mx "
-			    "of the policy", c->domain, c->hosts[h]);
+			c->sts_fail = "validation-failure";
 		}
 		if ((c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0)) == -1)
@@ -783,11 +785,8 @@ after_ehlo(struct mconn *c)
 		send_line(c, "STARTTLS");
 		return;
 	}
-	if (!c->tls_done && mtls_mandatory(c)) {
-		mtls_report(c, "starttls-not-supported");
-		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
+	if (!c->tls_done && mtls_no_starttls(c) == -1)
 		return;
-	}
 	if (via.user[0] != '\0' && !c->authed) {
 		if (via.authfile && !c->evtls.verified) {
 			conn_fail(c, 0, "4.7.0", "smarthost: AUTH only over "

@@ -55,6 +55,8 @@ struct mconn {
 	int			 has_sts;	/* sts is the domain's MTA-STS policy */
 	struct sts_policy	 sts;
 	int			 sts_on;	/* this attempt: MTA-STS applies */
+	const char		*sts_fail;	/* testing: MX matches no mx */
+	int			 smarthost;	/* relay via: hosts[0] is it */
 	struct event_tls	 evtls;		/* for the events of this attempt */
 	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;
@@ -96,6 +98,7 @@ int	 mtls_pkix(const struct mconn *);
 void	 mtls_sync(struct mconn *);
 void	 mtls_attempt(struct mconn *, const char *host);
 int	 mtls_check_peer(struct mconn *);
+int	 mtls_no_starttls(struct mconn *);
 void	 mtls_start(struct mconn *);
 
 #endif /* MH_MTA_H */

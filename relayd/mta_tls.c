@@ -40,14 +40,19 @@ mtls_init(void)
 	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
 	    relay_conf->cabundle_len) == -1)
 		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
+	(void)dane_pkix_load(relay_conf->cabundle_data,
+	    relay_conf->cabundle_len);
 	return (0);
 }
 
-/* TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well) */
+/*
+ * TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well); a
+ * smart host's TLSA records are not the recipient domain's policy.
+ */
 void
 mtls_report(const struct mconn *c, const char *failtype)
 {
-	if (c->dane || c->sts_on)
+	if ((c->dane || c->sts_on) && !c->smarthost)
 		tlsrpt_session(c->domain, c->dane ? NULL : &c->sts,
 		    c->hosts[c->addr_host[c->acur]], failtype);
 }
@@ -106,6 +111,42 @@ mtls_attempt(struct mconn *c, const char *host)
 	mtls_sync(c);
 }
 
+/*
+ * MTA-STS testing (RFC 8461 5): the checks of enforce, reported and not
+ * enforced.  NULL if they pass, else the TLS-RPT result type.
+ */
+static const char *
+mtls_sts_testing(const struct mconn *c)
+{
+	const char	*why;
+
+	if (!c->sts_on || c->sts.mode != STS_TESTING)
+		return (NULL);
+	if ((why = c->sts_fail) == NULL)
+		why = dane_pkix_check(c->tls, c->hosts[c->addr_host[c->acur]]);
+	if (why != NULL)
+		log_warnx("mta-sts testing: %s: MX %s: %s; delivered all the "
+		    "same", c->domain, c->hosts[c->addr_host[c->acur]], why);
+	return (why);
+}
+
+/*
+ * The server offers no STARTTLS: -1 if this attempt must end (reported),
+ * 0 to go on in plain text (MTA-STS testing reports it).
+ */
+int
+mtls_no_starttls(struct mconn *c)
+{
+	if (mtls_mandatory(c)) {
+		mtls_report(c, "starttls-not-supported");
+		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
+		return (-1);
+	}
+	if (c->sts_on)
+		mtls_report(c, "starttls-not-supported");
+	return (0);
+}
+
 /* after the handshake: DANE's verdict, the key for the event; -1 refused */
 int
 mtls_check_peer(struct mconn *c)
@@ -123,7 +164,7 @@ mtls_check_peer(struct mconn *c)
 		    sizeof(c->evtls.spki));
 		c->evtls.verified = mtls_pkix(c);
 		mtls_sync(c);
-		mtls_report(c, NULL);
+		mtls_report(c, mtls_sts_testing(c));
 		return (0);
 	}
 	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,

@@ -142,6 +142,8 @@ struct tls;
 struct dns_tlsalist;
 int	 dane_check(struct tls *, const struct dns_tlsalist *, const char *host,
 	    char *spki, size_t spkilen);
+int	 dane_pkix_load(const char *pem, size_t len);
+const char *dane_pkix_check(struct tls *, const char *host);
 
 /* mtasts.c: MTA-STS (RFC 8461) */
 #define STS_MAX_MX	16
