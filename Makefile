@@ -81,7 +81,8 @@ $(BUILD)/libmh.a: $(LIB_OBJS)
 $(BUILD)/mailhookd: $(BUILD)/o/mailhookd/mailhookd.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/mhctl: $(BUILD)/o/mhctl/mhctl.o $(BUILD)/libmh.a
+MHCTL_OBJS := $(patsubst %.c,$(BUILD)/o/%.o,$(wildcard mhctl/*.c))
+$(BUILD)/mhctl: $(MHCTL_OBJS) $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # one rule per test program, from wherever in regress/ its source is; a

@@ -94,6 +94,7 @@ static const struct efield env_fields[] = {
 	ENUM("tracked", F_BOOL, tracked, 0),
 	ENUM("auth-checked", F_BOOL, auth_checked, 0),
 	ENUM("quarantined", F_BOOL, quarantined, 0),
+	ENUM("held", F_BOOL, held, 0),
 	ESTR("dmarc-result", dmarc_result, 0),
 	ESTR("dmarc-policy", dmarc_policy, 0),
 	ESTR("dmarc-domain", dmarc_domain, 0),
@@ -256,6 +257,7 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	if (strnlen(r->addr, sizeof(r->addr)) >= sizeof(r->addr) ||
 	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
 	    strnlen(r->seal, sizeof(r->seal)) >= sizeof(r->seal) ||
+	    strnlen(r->lasterr, sizeof(r->lasterr)) >= sizeof(r->lasterr) ||
 	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
 		b->err = 1;
 		return;
@@ -271,6 +273,8 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	eb_num(b, "rcpt-next-try", (long long)r->next_try);
 	if (r->seal[0] != '\0')
 		eb_add(b, "rcpt-seal", r->seal);
+	if (r->lasterr[0] != '\0')
+		eb_add(b, "rcpt-last-error", r->lasterr);
 }
 
 char *
@@ -393,6 +397,7 @@ dec_field(struct envelope *env, const struct efield *f, const char *val)
 #define RF_ATTEMPTS	0x20
 #define RF_NEXT		0x40
 #define RF_SEAL		0x80
+#define RF_LASTERR	0x100
 
 static int
 dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
@@ -441,6 +446,11 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		if (strlen(val) >= sizeof(r->seal))
 			return (-1);
 		strlcpy(r->seal, val, sizeof(r->seal));
+	} else if (strcmp(key, "rcpt-last-error") == 0) {
+		bit = RF_LASTERR;
+		if (strlen(val) >= sizeof(r->lasterr))
+			return (-1);
+		strlcpy(r->lasterr, val, sizeof(r->lasterr));
 	} else
 		return (-1);
 	if (*seen & bit)

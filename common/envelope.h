@@ -52,6 +52,8 @@ struct envelope_rcpt {
 	int		 attempts;
 	time_t		 next_try;		/* 0 = now */
 	char		 seal[MH_SEAL_MAX];	/* authd's sealed verdict */
+	char		 lasterr[160];		/* the last failure: reply or HTTP
+						   status, "" if none */
 };
 
 /* one verified DKIM signature (hookd, inbound) */
@@ -93,6 +95,7 @@ struct envelope {
 	int		 tracked;		/* per-recipient copies (tracking) */
 	int		 auth_checked;		/* the verdicts below are set */
 	int		 quarantined;		/* failed a route's require ... quarantine */
+	int		 held;			/* mhctl hold: not sent until released */
 	size_t		 ndkim;
 	struct envelope_dkim dkim[ENVELOPE_DKIM_MAX];
 	char		 dmarc_result[16];	/* pass, fail, none, temperror, permerror */

@@ -27,6 +27,7 @@
 #include "dkimkey.h"
 #include "mh_imsg.h"
 #include "mailhook.h"
+#include "mhctl.h"
 
 #define DKIM_KEY_DIR	"/etc/mailhook/dkim"
 
@@ -506,6 +507,10 @@ main(int argc, char *argv[])
 		} else if (cmd->id == CTL_SHOW_QUEUE) {
 			queue_filter(reply, which);
 			rc = jflag ? show_reply(reply, 1) : print_queue(reply);
+		} else if (cmd->id == CTL_SHOW_MESSAGE) {
+			message_sort(reply);
+			rc = jflag || json_object_get(reply, "error") != NULL ?
+			    show_reply(reply, jflag) : print_message(reply);
 		} else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
 		    json_object_get(reply, "dkim") != NULL)
 			rc = dkim_records(reply);

@@ -19,6 +19,7 @@
 
 #include "enhanced.h"
 #include "gsync.h"
+#include "history.h"
 #include "log.h"
 #include "redis_link.h"
 #include "relayd.h"
@@ -38,8 +39,18 @@ relay_emit(const struct event_record *ev)
 {
 	if ((unsigned)ev->kind < EV_KIND_MAX)
 		stat_kind[ev->kind]++;
+	rhist_event(ev);
 	if (relay_evfn != NULL)
 		relay_evfn(ev);
+}
+
+static struct rmsg	*msg_find(const char *);
+
+/* a message whose history is carried forward: still queued */
+static int
+msg_live(const char *id)
+{
+	return (msg_find(id) != NULL);
 }
 
 int
@@ -66,6 +77,10 @@ relay_init(struct event_base *base, const struct config *conf,
 		log_debug("%s: rescheduled", m->id);
 		sched_add_message(m, 0);
 	}
+	/* after the queue is loaded: what is queued keeps its history */
+	if (history_init(base, queue_dirfd(), "history", conf->history,
+	    msg_live) == -1)
+		return (-1);
 	return (0);
 }
 
@@ -88,6 +103,7 @@ relay_configure(const struct config *conf)
 	if (mta_init() == -1)
 		return (-1);
 	cluster_configure(relay_base, conf);
+	history_configure(conf->history);
 	sched_kick();
 	return (0);
 }
@@ -99,6 +115,7 @@ relay_shutdown(void)
 	redis_link_shutdown();
 	sched_shutdown();
 	suppress_free();
+	history_shutdown();
 	queue_shutdown();
 }
 
@@ -273,12 +290,12 @@ msg_json(struct rmsg *m, int full)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		r = json_pack("{s:s, s:s, s:i, s:I, s:b, s:s}",
 		    "address", m->env.rcpts[i].addr,
-		    "state", m->held && m->env.rcpts[i].state == RS_PENDING ?
+		    "state", m->env.held && m->env.rcpts[i].state == RS_PENDING ?
 		    "held" : state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
 		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
 		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
-		    "last_error", m->lasterr[i]);
+		    "last_error", m->env.rcpts[i].lasterr);
 		if (full && r != NULL && m->rtls[i].present)
 			json_object_set_new(r, "tls",
 			    mh_event_tls_json(&m->rtls[i]));
@@ -313,24 +330,34 @@ relay_queue_list(void)
 	return (a);
 }
 
+/* queued: its state and its history so far; else its history alone */
 json_t *
 relay_message_show(const char *id)
 {
 	struct rmsg	*m;
+	json_t		*o;
 
-	if (id == NULL || (m = msg_find(id)) == NULL)
+	if (id == NULL || !envelope_id_ok(id))
 		return (NULL);
-	return (msg_json(m, 1));
+	if ((m = msg_find(id)) == NULL)
+		return (rhist_show(id));
+	o = msg_json(m, 1);
+	json_object_set_new(o, "state", json_string("queued"));
+	json_object_set_new(o, "history", history_get(id));
+	return (o);
 }
 
 const char *
 relay_message_owner(const char *id)
 {
+	static char	 owner[sizeof(((struct envelope *)0)->auth_user)];
 	struct rmsg	*m;
 
-	if (id == NULL || (m = msg_find(id)) == NULL)
+	if (id == NULL || !envelope_id_ok(id))
 		return (NULL);
-	return (m->env.auth_user);
+	if ((m = msg_find(id)) != NULL)
+		return (m->env.auth_user);
+	return (rhist_owner(id, owner, sizeof(owner)) == 0 ? owner : NULL);
 }
 
 /* a command's ID or "all" names m (not one being removed) */
@@ -394,10 +421,16 @@ relay_hold(const char *id, int on)
 		if (!msg_selected(m, id))
 			continue;
 		found = 1;
-		if (m->held != on)
-			log_info("msgid=%s status=%s by=mhctl", m->id,
-			    on ? "held" : "released");
-		m->held = on;
+		if (m->env.held == on)
+			continue;
+		log_info("msgid=%s status=%s by=mhctl", m->id,
+		    on ? "held" : "released");
+		m->env.held = on;
+		rhist_note(m->id, on ? "held" : "released");
+		/* a hold outlives a restart */
+		if (queue_update(&m->env) == -1)
+			log_warnx("%s: the %s is not on disk", m->id,
+			    on ? "hold" : "release");
 	}
 	sched_kick();
 	return (found || strcmp(id, "all") == 0 ? 0 : -1);

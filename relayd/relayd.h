@@ -24,11 +24,9 @@ struct rmsg {
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
 	struct event_tls	*rtls;		/* nrcpt: the last attempt's TLS */
-	char			(*lasterr)[160];	/* nrcpt: the last failure */
 	int			 counted;	/* counted against sender allowance */
 	int			 asking;	/* the cluster's allowance, asked */
 	int			 removed;	/* remove once nothing is in flight */
-	int			 held;		/* mhctl hold: not sent (memory only) */
 	int			 inflight;	/* jobs out */
 	time_t			 dkim_next;	/* held unsigned: next try */
 	int			 dkim_busy;	/* a signature is being made */
@@ -96,6 +94,17 @@ char	*queue_suppress_read(size_t *);
 
 /* relay.c */
 void	 relay_emit(const struct event_record *);
+
+/* msghist.c: the history of each message (history.h) */
+void	 rhist_accepted(const struct rmsg *);
+void	 rhist_outcome(const struct rmsg *, size_t i, const char *status,
+	    const char *relay, const struct event_tls *, int code,
+	    const char *ext, const char *desc);
+void	 rhist_event(const struct event_record *);
+void	 rhist_note(const char *id, const char *what);
+void	 rhist_done(const struct rmsg *);
+json_t	*rhist_show(const char *id);
+int	 rhist_owner(const char *id, char *buf, size_t len);
 
 /* bounce.c */
 void	 bounce_send(struct rmsg *, const size_t *failed, const struct rres *,

@@ -218,12 +218,15 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 static void
 rcpt_lasterr(struct rmsg *m, size_t i, const struct rres *res)
 {
-	char	 code[16] = "";
+	char	 code[16] = "", why[sizeof(m->env.rcpts[i].lasterr)];
 
 	if (res->code > 0)
 		snprintf(code, sizeof(code), "%d ", res->code);
-	(void)!snprintf(m->lasterr[i], sizeof(m->lasterr[i]), "%s%.140s", code,
+	(void)!snprintf(why, sizeof(why), "%s%.140s", code,
 	    res->desc[0] != '\0' ? res->desc : res->ext);
+	/* kept in the envelope: nothing there may break its lines */
+	sanitize_text(m->env.rcpts[i].lasterr, sizeof(m->env.rcpts[i].lasterr),
+	    why, SIZE_MAX, SAN_FIELD);
 }
 
 /* Postfix-style status of an outcome */
@@ -263,6 +266,7 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
 		strlcpy(tv, "none", sizeof(tv));
 	if (code > 0)
 		snprintf(reply, sizeof(reply), "%d%s", code, why[0] ? " " : "");
+	rhist_outcome(m, i, status, relay, tls, code, ext, desc);
 	log_info("msgid=%s to=<%s> relay=%s delay=%lld tls=%s "
 	    "dsn=%s status=%s%s%s%s%s", m->id, to, relay ? relay : "none",
 	    delay < 0 ? 0 : delay,
@@ -287,13 +291,12 @@ sched_add_message(struct rmsg *m, int announce)
 
 	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL ||
 	    (m->rtls = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
-	    sizeof(*m->rtls))) == NULL ||
-	    (m->lasterr = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
-	    sizeof(*m->lasterr))) == NULL)
+	    sizeof(*m->rtls))) == NULL)
 		fatal("calloc");
 	TAILQ_INSERT_TAIL(&rq, m, entry);
 	if (announce) {
 		stat_committed++;
+		rhist_accepted(m);
 		for (i = 0; i < m->env.nrcpt; i++)
 			sched_emit(m, i, EV_REGISTRATION, 250, "2.0.0",
 			    "queued", "queue");
@@ -307,7 +310,6 @@ msg_free(struct rmsg *m)
 	envelope_clear(&m->env);
 	free(m->rflags);
 	free(m->rtls);
-	free(m->lasterr);
 	free(m);
 }
 
@@ -353,6 +355,7 @@ sched_settle(struct rmsg *m)
 		queue_update(&m->env);
 		return;
 	}
+	rhist_done(m);
 	/* after the flush that makes its last events durable */
 	queue_delete_group(m->id);
 	TAILQ_REMOVE(&rq, m, entry);
@@ -421,7 +424,7 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 
 	/* a message held unsigned (dkim.c) is not sent */
 	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
-	    !m->held &&
+	    !m->env.held &&
 	    r->next_try <= now && r->dest == DEST_RELAY &&
 	    m->env.dkim_pending[0] == '\0');
 }

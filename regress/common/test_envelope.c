@@ -41,6 +41,8 @@ fill(struct envelope *env)
 	r->dest = DEST_RELAY;
 	r->attempts = 3;
 	r->next_try = 1700000600;
+	strlcpy(r->lasterr, "450 4.2.0 mailbox busy", sizeof(r->lasterr));
+	env->held = 1;
 	r = envelope_add_rcpt(env, "carol@example.org");
 	r->dest = DEST_ROUTE;
 	r->route = 7;
@@ -90,6 +92,9 @@ main(void)
 	is_int(b.rcpts[0].next_try, 1700000600, "next_try");
 	is_int(b.rcpts[1].route, 7, "route");
 	is_int(b.rcpts[1].state, RS_DONE, "state done");
+	is_int(b.held, 1, "held kept (mhctl hold outlives a restart)");
+	is_str(b.rcpts[0].lasterr, "450 4.2.0 mailbox busy", "last error kept");
+	is_str(b.rcpts[1].lasterr, "", "no last error: none");
 	t2 = envelope_encode(&b, &len2);
 	ok(t2 != NULL && len2 == len && memcmp(t, t2, len) == 0,
 	    "re-encode is identical");

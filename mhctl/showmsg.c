@@ -1,0 +1,173 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * mhctl show message ID, for people: the message, its recipients with
+ * their last error, then its history one line per record, oldest first
+ * (relayd's and hookd's records merged by time).  -j prints the same
+ * JSON, sorted the same way.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "mhctl.h"
+
+static const char *
+str(const json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL ? s : "");
+}
+
+static const char *
+dash(const char *s)
+{
+	return (s[0] != '\0' ? s : "-");
+}
+
+static int
+time_cmp(const void *a, const void *b)
+{
+	double	 x = json_number_value(json_object_get(*(json_t *const *)a,
+		    "time"));
+	double	 y = json_number_value(json_object_get(*(json_t *const *)b,
+		    "time"));
+
+	return (x < y ? -1 : x > y);
+}
+
+/* the history records of both processes in time order, in place */
+void
+message_sort(json_t *reply)
+{
+	json_t	*h = json_object_get(reply, "history"), **v, *out;
+	size_t	 i, n;
+
+	if (!json_is_array(h) || (n = json_array_size(h)) < 2)
+		return;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		v[i] = json_array_get(h, i);
+	/* a stable order for equal times: relayd's came first */
+	mergesort(v, n, sizeof(*v), time_cmp);
+	out = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_object_set_new(reply, "history", out);
+}
+
+static void
+print_time(double t)
+{
+	struct tm	 tm;
+	time_t		 s = (time_t)t;
+	char		 buf[32];
+
+	gmtime_r(&s, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	printf("  %s.%03dZ  ", buf, (int)((t - (double)s) * 1000) % 1000);
+}
+
+static void
+print_reply(const json_t *r, const char *textkey)
+{
+	long long	 code = json_integer_value(json_object_get(r, "code"));
+	const char	*text = str(r, textkey);
+
+	if (code > 0 && text[0] != '\0')
+		printf("  (%lld %s)", code, text);
+	else if (code > 0)
+		printf("  (%lld)", code);
+	else if (text[0] != '\0')
+		printf("  (%s)", text);
+}
+
+static void
+print_record(const json_t *r)
+{
+	const char	*w = str(r, "what");
+	const json_t	*tls = json_object_get(r, "tls");
+	char		*s;
+
+	print_time(json_number_value(json_object_get(r, "time")));
+	if (strcmp(w, "accepted") == 0) {
+		printf("%-9s  client=%s helo=%s tls=%s spf=%s auth=%s",
+		    w, dash(str(r, "client")), dash(str(r, "helo")),
+		    json_is_object(tls) ? dash(str(tls, "version")) : "none",
+		    dash(str(json_object_get(r, "spf"), "result")),
+		    dash(str(r, "auth")));
+	} else if (strcmp(w, "delivery") == 0) {
+		printf("%-9s  %s  %s", str(r, "status"), str(r, "recipient"),
+		    str(r, "relay"));
+		print_reply(r, "reply");
+	} else if (strcmp(w, "post") == 0) {
+		printf("%-9s  %s  %s  %s", "post", str(r, "recipient"),
+		    str(r, "url"), str(r, "result"));
+		print_reply(r, "error");
+		printf(" %lldms", json_integer_value(json_object_get(r,
+		    "time_ms")));
+	} else if (strcmp(w, "event") == 0) {
+		printf("%-9s  %s  %s", "event", str(r, "kind"),
+		    dash(str(r, "recipient")));
+	} else if (strcmp(w, "event_post") == 0) {
+		printf("%-9s  %s  %s  %s  %s", "event", str(r, "kind"),
+		    dash(str(r, "recipient")), str(r, "url"), str(r, "result"));
+		print_reply(r, "error");
+	} else if (strcmp(w, "done") == 0) {
+		printf("%-9s  left the queue", w);
+	} else if (strcmp(w, "held") == 0 || strcmp(w, "released") == 0) {
+		printf("%-9s  by %s", w, str(r, "by"));
+	} else {
+		s = json_dumps(r, JSON_COMPACT);
+		printf("%-9s  %s", w, s ? s : "");
+		free(s);
+	}
+	printf("\n");
+}
+
+int
+print_message(json_t *reply)
+{
+	const json_t	*rcpts = json_object_get(reply, "recipients"), *r;
+	const json_t	*h = json_object_get(reply, "history");
+	static const char *keys[] = { "id", "queue", "state", "sender",
+			    "route", "size", "message_id", "subject" };
+	const char	*e;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (json_object_get(reply, keys[i]) == NULL)
+			continue;
+		printf("%-11s ", keys[i]);
+		if (json_is_string(json_object_get(reply, keys[i])))
+			printf("%s\n", str(reply, keys[i]));
+		else
+			printf("%lld\n", json_integer_value(
+			    json_object_get(reply, keys[i])));
+	}
+	if (json_array_size(rcpts) > 0)
+		printf("recipients:\n");
+	json_array_foreach(rcpts, i, r) {
+		printf("  %-9s  %s", str(r, "state"), str(r, "address"));
+		e = str(r, "last_error");
+		if (e[0] != '\0')
+			printf("  (%s)", e);
+		printf("\n");
+	}
+	if (json_array_size(h) > 0)
+		printf("history:\n");
+	json_array_foreach(h, i, r)
+		print_record(r);
+	fflush(stdout);
+	return (0);
+}
