@@ -11,6 +11,12 @@
  * the ca bundle, no redirect, 64 KiB and 60 seconds at most.  A policy is
  * kept in the spool ("mta-sts.DOMAIN", replaced whole and fsync'd) for
  * its max_age and used when the record is gone or a fetch fails.
+ *
+ * A policy held is refreshed in the background (RFC 8461 5.1, 10.2)
+ * half way to its max_age, at least daily: the TXT record is looked up
+ * and the policy fetched again even when the id did not change (a record
+ * removed by an attacker must not let the policy expire).  A refresh that
+ * fails keeps the policy and is tried again before it expires.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -24,6 +30,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <unbound.h>
 
 #include "dns.h"
@@ -35,6 +42,7 @@
 #define STS_MAX_AGE	31557600	/* RFC 8461 3.2 */
 #define STS_TIMEOUT	60
 #define STS_ID_MAX	32
+#define STS_REFRESH_MAX	86400		/* refresh daily at least */
 
 struct sts_waiter {
 	TAILQ_ENTRY(sts_waiter)	 entry;
@@ -51,11 +59,16 @@ struct sts_entry {
 	int			 valid;			/* pol is a policy */
 	struct sts_policy	 pol;
 	int			 busy;
+	int			 refreshing;		/* in the background */
+	struct event		*refresh;
 	struct http_call	*call;
 	TAILQ_HEAD(, sts_waiter) waiters;
 };
 
 static TAILQ_HEAD(, sts_entry) sts_cache = TAILQ_HEAD_INITIALIZER(sts_cache);
+
+static void	 sts_txt(int, struct ub_result *, void *);
+static void	 sts_refresh(int, short, void *);
 
 /* letters, digits, '-' and '.', no empty label: safe as a file name too */
 static int
@@ -78,6 +91,31 @@ sts_fresh(const struct sts_entry *e)
 	return (e->valid && time(NULL) < e->fetched + e->pol.max_age);
 }
 
+/* the next background refresh: half way to max_age, or again soon */
+static void
+sts_schedule(struct sts_entry *e)
+{
+	struct timeval	 tv = { 0, 0 };
+	time_t		 now = time(NULL), left;
+	long		 half;
+
+	if (!e->valid || e->pol.max_age <= 0 ||
+	    evtimer_pending(e->refresh, NULL))
+		return;
+	half = e->pol.max_age / 2 > STS_REFRESH_MAX ? STS_REFRESH_MAX :
+	    e->pol.max_age / 2;
+	left = e->fetched + e->pol.max_age - now;
+	if ((tv.tv_sec = e->fetched + half - now) < 1) {
+		/* a refresh failed: again before the policy expires */
+		if (left <= 1)
+			return;
+		tv.tv_sec = left / 2 < half ? left / 2 : half;
+	}
+	if (tv.tv_sec < 1)
+		tv.tv_sec = 1;
+	evtimer_add(e->refresh, &tv);
+}
+
 static void
 sts_finish(struct sts_entry *e)
 {
@@ -85,8 +123,9 @@ sts_finish(struct sts_entry *e)
 	struct sts_policy	 pol;
 	int			 fresh = sts_fresh(e);
 
-	e->busy = 0;
+	e->busy = e->refreshing = 0;
 	e->call = NULL;
+	sts_schedule(e);
 	pol = e->pol;
 	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
 		TAILQ_REMOVE(&e->waiters, w, entry);
@@ -269,6 +308,8 @@ sts_fetched(const struct http_response *r, void *arg)
 		e->pol = pol;
 		e->valid = 1;
 		e->fetched = time(NULL);
+		e->refreshing = 0;
+		evtimer_del(e->refresh);
 		strlcpy(e->id, e->newid, sizeof(e->id));
 		sts_save(e, r->body, r->bodylen);
 		log_info("mta-sts: %s: policy id %s, mode %s, max_age %ld",
@@ -278,7 +319,11 @@ sts_fetched(const struct http_response *r, void *arg)
 	if (!sts_fresh(e) && e->valid)
 		log_warnx("mta-sts: %s: the cached policy has expired",
 		    e->domain);
-	else if (e->valid && strcmp(e->id, e->newid) != 0)
+	else if (e->refreshing) {
+		log_warnx("mta-sts: %s: background refresh failed; keeping "
+		    "the cached policy id %s", e->domain, e->id);
+		e->refreshing = 0;
+	} else if (e->valid && strcmp(e->id, e->newid) != 0)
 		log_warnx("mta-sts: %s: using the cached policy id %s",
 		    e->domain, e->id);
 	sts_finish(e);
@@ -347,6 +392,13 @@ sts_txt(int status, struct ub_result *res, void *arg)
 		    sts_record(rec, id, sizeof(id)) == 0)
 			if (n++ == 0)
 				strlcpy(e->newid, id, sizeof(e->newid));
+	/* a refresh fetches whatever the record says (or if it is gone) */
+	if (e->refreshing) {
+		if (n != 1)
+			strlcpy(e->newid, e->id, sizeof(e->newid));
+		sts_fetch(e);
+		return;
+	}
 	/* none, several (RFC 8461 3.1) or a failed look-up: the cache */
 	if (n != 1) {
 		if (status != DNS_OK && status != DNS_NXDOMAIN &&
@@ -361,6 +413,25 @@ sts_txt(int status, struct ub_result *res, void *arg)
 		return;
 	}
 	sts_fetch(e);
+}
+
+/* the timer of sts_schedule: the TXT record, then the policy */
+static void
+sts_refresh(int fd, short ev, void *arg)
+{
+	struct sts_entry	*e = arg;
+	struct timeval		 tv = { 1, 0 };
+	char			 name[300];
+
+	if (e->busy) {
+		evtimer_add(e->refresh, &tv);
+		return;
+	}
+	e->busy = e->refreshing = 1;
+	log_debug("mta-sts: %s: background refresh", e->domain);
+	snprintf(name, sizeof(name), "_mta-sts.%s", e->domain);
+	if (dns_query(name, ns_t_txt, sts_txt, e) == -1)
+		sts_finish(e);
 }
 
 int
@@ -379,6 +450,9 @@ mtasts_lookup(const char *domain, mtasts_cb cb, void *arg)
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			fatal("calloc");
 		strlcpy(e->domain, domain, sizeof(e->domain));
+		if ((e->refresh = evtimer_new(relay_base, sts_refresh,
+		    e)) == NULL)
+			fatal("evtimer_new");
 		TAILQ_INIT(&e->waiters);
 		TAILQ_INSERT_TAIL(&sts_cache, e, entry);
 		sts_load(e);
