@@ -88,6 +88,7 @@ static const struct efield env_fields[] = {
 	ESTR("group", group, 0),
 	ESTR("transaction", transaction, 0),
 	ESTR("message-id", message_id, 0),
+	ESTR("idem", idem, 0),
 	ESTR("subject", subject, 0),
 	ESTR("dkim-pending", dkim_pending, 0),
 	ESTR("from-domain", from_domain, 0),

@@ -89,6 +89,7 @@ struct envelope {
 	char		 group[128];		/* X-Mailhook-Group */
 	char		 transaction[128];	/* X-Mailhook-Transaction */
 	char		 message_id[256];	/* Message-ID header, without <> */
+	char		 idem[65];		/* API: the Idempotency-Key's hash */
 	char		 subject[512];		/* Subject header, UTF-8, one line */
 	char		 dkim_pending[256];	/* d= domain the signer could not sign for yet */
 	char		 from_domain[256];	/* From: header's domain, lower-cased */

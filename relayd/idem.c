@@ -7,6 +7,7 @@
  * first answer to a POST with that key, "ID MESSAGE-ID\n", written and
  * fsynced before the 202 goes out, kept IDEM_KEEP seconds.  hash is
  * webd's SHA-256 of the API key's name and the Idempotency-Key, hex.
+ * The message's envelope carries the hash too (relay_idem_restore).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -109,4 +110,24 @@ relay_idem_put(const char *hash, const char *id, const char *mid)
 		return (-1);
 	return (file_replace_in(idem_dir, hash, buf, n, FR_FSYNC |
 	    FR_SYNCDIR));
+}
+
+/*
+ * At start, for a queued message that came with an Idempotency-Key: its
+ * envelope names the key, so an answer lost to a crash between the
+ * envelope's commit and relay_idem_put is written again, and a retried
+ * POST gets the first answer instead of a second message.
+ */
+void
+relay_idem_restore(const char *hash, const char *id, const char *mid)
+{
+	char	 oid[MH_MSGID_LEN], omid[256];
+
+	if (relay_idem_get(hash, oid, omid, sizeof(omid)) != 0)
+		return;
+	if (relay_idem_put(hash, id, mid) == -1)
+		log_warn("relayd msgid=%s: cannot restore its idempotency key",
+		    id);
+	else
+		log_info("relayd msgid=%s: idempotency key restored", id);
 }

@@ -75,6 +75,9 @@ relay_init(struct event_base *base, const struct config *conf,
 	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
 		TAILQ_REMOVE(&loaded, m, entry);
 		log_debug("%s: rescheduled", m->id);
+		if (m->env.idem[0] != '\0')
+			relay_idem_restore(m->env.idem, m->id,
+			    m->env.message_id);
 		sched_add_message(m, 0);
 	}
 	/* after the queue is loaded: what is queued keeps its history */

@@ -70,6 +70,8 @@ int	 relay_idem_init(const char *spoolroot);
 int	 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 	    size_t);
 int	 relay_idem_put(const char *hash, const char *id, const char *mid);
+void	 relay_idem_restore(const char *hash, const char *id,
+	    const char *mid);
 
 /* control (mhctl) */
 json_t	*relay_queue_list(void);

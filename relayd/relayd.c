@@ -206,6 +206,8 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	ctx->proc = p->proc;
 	strlcpy(ctx->idem, c->idem, sizeof(ctx->idem));
 	strlcpy(ctx->message_id, c->message_id, sizeof(ctx->message_id));
+	/* in the envelope too: a crash before the idem file cannot lose it */
+	strlcpy(env.idem, c->idem, sizeof(env.idem));
 	/*
 	 * Relay permission is authd's to give: its sealed verdict or
 	 * nothing.  For the API it is webd's: the key it checked.
@@ -477,9 +479,9 @@ relayd_configure(struct config *conf)
 	    relayd_event_send) == -1)
 		fatalx("relayd: cannot prepare the event outbox");
 	relay_set_signer(relayd_signer);
-	if (relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
-	    relayd_event) == -1 ||
-	    relay_idem_init(child_chrooted ? "" : conf->spool) == -1)
+	if (relay_idem_init(child_chrooted ? "" : conf->spool) == -1 ||
+	    relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
+	    relayd_event) == -1)
 		fatalx("relayd: cannot start the outbound queue");
 }
 
