@@ -348,5 +348,7 @@ tracking domain "%s" {
 }
 """ % (ctx.target.url("/sync"), ctx.target.url("/dkim"),
        ctx.target.url("/plain"), ctx.target.url("/queue"), SENDERS,
-       ctx.sink.port, POSTFIX_CONCURRENCY, TRACKED)
+       ctx.sink.port, POSTFIX_CONCURRENCY, TRACKED) + (
+        'listen on 127.0.0.1 port %d api\napi keys "%s"\n' %
+        (ctx.api_port, ctx.api_keys) if getattr(ctx, "api_port", 0) else "")
 

@@ -15,6 +15,11 @@
  *	COUNT POSTs of SIZE bytes over CONNS keep-alive connections (one
  *	thread each); prints one JSON line {n, errors, secs, rate}.
  *
+ *   benchtool apiload PORT CONNS COUNT JSONFILE KEY
+ *	COUNT POSTs of the JSON in JSONFILE to /messages (mailhook's API,
+ *	Authorization: Bearer KEY) over CONNS keep-alive connections; each
+ *	must be answered 202; prints the same JSON line as hload.
+ *
  *   benchtool smtplat PORT CONNS COUNT SIZE FROM TO [MSGFILE]
  *	COUNT SMTP transactions over CONNS concurrent clients (one thread
  *	each, a new session per message like smtp-source); times each from
@@ -266,6 +271,7 @@ static int		 g_port, g_size;
 static long		 g_count;
 static atomic_long	 g_next, g_ok, g_err;
 static const char	*g_from, *g_to;
+static const char	*g_status = "HTTP/1.1 200";	/* hload, apiload */
 static double		*g_lat;
 
 static int
@@ -438,6 +444,25 @@ smtp_worker(void *arg)
 	return NULL;
 }
 
+/* the n bytes of a response body, read and dropped; -1 on EOF/error */
+static int
+skip_body(struct rd *r, long n)
+{
+	ssize_t	 k;
+
+	if (n < 0)
+		return -1;
+	while ((size_t)n > r->len) {
+		n -= r->len;
+		if ((k = read(r->fd, r->buf, sizeof(r->buf))) <= 0)
+			return -1;
+		r->len = k;
+	}
+	memmove(r->buf, r->buf + n, r->len - n);
+	r->len -= n;
+	return 0;
+}
+
 static void *
 http_worker(void *arg)
 {
@@ -456,7 +481,7 @@ http_worker(void *arg)
 			break;
 		clen = 0;
 		if (readline(&r, line, sizeof(line)) == -1 ||
-		    strncmp(line, "HTTP/1.1 200", 12) != 0)
+		    strncmp(line, g_status, strlen(g_status)) != 0)
 			break;
 		do {
 			if (readline(&r, line, sizeof(line)) == -1)
@@ -464,7 +489,7 @@ http_worker(void *arg)
 			if (strncasecmp(line, "Content-Length:", 15) == 0)
 				clen = atol(line + 15);
 		} while (line[0] != '\0');
-		if (clen != 0)
+		if (skip_body(&r, clen) == -1)
 			break;
 		atomic_fetch_add(&g_ok, 1);
 	}
@@ -510,6 +535,31 @@ run_threads(int conns, void *(*fn)(void *), void *arg)
 	free(t);
 }
 
+/* apiload's request: the JSON of a file, POSTed with the key */
+static char *
+api_request(const char *path, const char *key)
+{
+	FILE	*f;
+	char	*b;
+	long	 n;
+	int	 h;
+
+	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) == -1 ||
+	    (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) == -1)
+		die(path);
+	if ((b = malloc(n + strlen(key) + 256)) == NULL)
+		die("malloc");
+	h = sprintf(b, "POST /messages HTTP/1.1\r\nHost: bench\r\n"
+	    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %ld\r\n\r\n", key, n);
+	if (fread(b + h, 1, n, f) != (size_t)n)
+		die(path);
+	b[h + n] = '\0';
+	fclose(f);
+	g_status = "HTTP/1.1 202";
+	return b;
+}
+
 static int
 client(int argc, char *argv[], int smtp)
 {
@@ -522,10 +572,12 @@ client(int argc, char *argv[], int smtp)
 	g_port = atoi(argv[2]);
 	conns = atoi(argv[3]);
 	g_count = atol(argv[4]);
-	g_size = atoi(argv[5]);
+	g_size = strcmp(argv[1], "apiload") == 0 ? 0 : atoi(argv[5]);
 	if (conns < 1 || g_count < 1 || g_size < 0)
 		return 2;
-	if (smtp) {
+	if (strcmp(argv[1], "apiload") == 0)
+		payload = api_request(argv[5], argv[6]);
+	else if (smtp) {
 		g_from = argv[6];
 		g_to = argv[7];
 		payload = argc == 9 ? file_body(argv[8]) : make_body();
@@ -567,10 +619,13 @@ main(int argc, char *argv[])
 		return serve(argv[2]);
 	if (argc == 6 && strcmp(argv[1], "hload") == 0)
 		return client(argc, argv, 0);
+	if (argc == 7 && strcmp(argv[1], "apiload") == 0)
+		return client(argc, argv, 0);
 	if ((argc == 8 || argc == 9) && strcmp(argv[1], "smtplat") == 0)
 		return client(argc, argv, 1);
 	fprintf(stderr, "usage: benchtool serve PORTFILE\n"
 	    "       benchtool hload PORT CONNS COUNT SIZE\n"
+	    "       benchtool apiload PORT CONNS COUNT JSONFILE KEY\n"
 	    "       benchtool smtplat PORT CONNS COUNT SIZE FROM TO "
 	    "[MSGFILE]\n");
 	return 2;

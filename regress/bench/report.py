@@ -78,6 +78,9 @@ def compute_ratios(res):
         res["goals"]["clicks_50pct_nginx"] = r["clicks_webd_vs_nginx"] >= 0.5
         res["goals"]["clicks_durable_50pct_nginx"] = \
             r["clicks_durable_webd_vs_nginx"] >= 0.5
+    if "api" in res:
+        r["api_accept_vs_smtp"] = res["api"]["api_vs_smtp"]
+        res["goals"]["api_at_least_smtp"] = r["api_accept_vs_smtp"] >= 1.0
     if "relay_tracking_on_vs_off" in r:
         res["goals"]["relay_tracking_80pct"] = \
             r["relay_tracking_on_vs_off"] >= 0.80
@@ -157,6 +160,12 @@ def report(res):
         print("%-34s relayd CPU ms/msg off %s, on %s" % ("", " ".join(
             "%g" % x for x in c["off"]["relayd_cpu_ms_per_msg"]), " ".join(
             "%g" % x for x in c["on"]["relayd_cpu_ms_per_msg"])))
+    if "api" in res:
+        c = res["api"]
+        row("submission: JSON API", "2x%d" % c["msgs"], c["api_rate"], None,
+            "accepted/s; rounds %s" % " ".join("%g" % x for x in c["api"]))
+        row("submission: SMTP", "2x%d" % c["msgs"], c["smtp_rate"], None,
+            "accepted/s; rounds %s" % " ".join("%g" % x for x in c["smtp"]))
     if "postfix_relay" in res:
         c = res["postfix_relay"]
         row("postfix relay (reference)", c["msgs"], c["accepted_rate"],
