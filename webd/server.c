@@ -32,7 +32,10 @@
  * 400: while a head is awaited the filter counts its bytes up to the
  * blank line that ends it (head_scan, no parsing: evhttp does that) and
  * answers 414 if the request line alone is over the cap, 431 otherwise,
- * then closes (head_refuse).  Bytes that evhttp holds for a pipelined
+ * then closes (head_refuse).  The one field it reads is Content-Length
+ * (body_declared): a body declared over the listener's cap gets 413 there
+ * too, as JSON on the API, where evhttp would answer an HTML page.  (A
+ * chunked body over the cap still gets evhttp's own 413.)  Bytes that evhttp holds for a pipelined
  * request are counted when the request before it is answered.
  */
 #include <sys/types.h>
@@ -77,6 +80,9 @@ struct web_conn {
 	size_t			 line_len;	/* bytes of its current line */
 	size_t			 lines;		/* complete lines */
 	char			 last;		/* its last byte */
+	char			 lstart[40];	/* its current line's start */
+	size_t			 lstart_len;
+	int			 too_big;	/* Content-Length over the cap */
 	/* the filter's callbacks on the socket, which we wrap */
 	bufferevent_data_cb	 ur, uw;
 	bufferevent_event_cb	 ue;
@@ -154,20 +160,52 @@ static void
 head_reset(struct web_conn *c)
 {
 	c->in_head = 1;
-	c->head_len = c->line_len = c->lines = 0;
+	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
+	c->too_big = 0;
 	c->last = '\0';
+}
+
+static size_t
+body_cap(const struct web_conn *c)
+{
+	return (c->l->api ? api_body_max() : WEB_BODY_MAX);
+}
+
+/*
+ * A whole head line's start: if it is Content-Length, is the size over
+ * the cap?  Digits that run past what was kept are a larger number.
+ */
+static void
+body_declared(struct web_conn *c)
+{
+	const char	*v, *end = c->lstart + c->lstart_len;
+	size_t		 n;
+
+	if (c->lstart_len < 15 || strncasecmp(c->lstart, "Content-Length:",
+	    15) != 0)
+		return;
+	for (v = c->lstart + 15; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	for (n = 0; v + n < end && v[n] >= '0' && v[n] <= '9'; n++)
+		;
+	if (n == 0)
+		return;		/* evhttp refuses it */
+	if ((v + n == end && c->line_len > c->lstart_len) || n > 18 ||
+	    strtoull(v, NULL, 10) > body_cap(c))
+		c->too_big = 1;
 }
 
 /*
  * Count n more bytes of the head being awaited: 0 while it may go on,
  * else the status it gets (414: the request line alone is over the cap,
- * 431: the header fields are).  A line that is empty or "\r" ends it.
+ * 431: the header fields are, 413: the body it declares is, once the
+ * head is whole).  A line that is empty or "\r" ends it.
  */
 static int
 head_scan(struct web_conn *c, const char *p, size_t n)
 {
 	const char	*lf, *end = p + n;
-	size_t		 k;
+	size_t		 k, take;
 
 	while (c->in_head && p < end) {
 		if ((lf = memchr(p, '\n', end - p)) == NULL)
@@ -175,6 +213,11 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		else
 			k = lf - p;
 		c->head_len += k;
+		take = sizeof(c->lstart) - c->lstart_len;
+		if (take > k)
+			take = k;
+		memcpy(c->lstart + c->lstart_len, p, take);
+		c->lstart_len += take;
 		c->line_len += k;
 		if (k > 0)
 			c->last = p[k - 1];
@@ -183,15 +226,17 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		if (lf == NULL)
 			break;
 		c->head_len++;
+		if (c->lines > 0)
+			body_declared(c);
 		if (c->lines > 0 && (c->line_len == 0 ||
 		    (c->line_len == 1 && c->last == '\r')))
 			c->in_head = 0;
 		c->lines++;
-		c->line_len = 0;
+		c->line_len = c->lstart_len = 0;
 		c->last = '\n';
 		p = lf + 1;
 	}
-	return (0);
+	return (!c->in_head && c->too_big ? 413 : 0);
 }
 
 /* the same over what an evbuffer holds */
@@ -222,33 +267,42 @@ head_scan_buf(struct web_conn *c, struct evbuffer *b)
 }
 
 /*
- * A head over the cap: the status straight to the socket (through TLS
- * on https), nothing more to evhttp; the connection closes once the
- * answer is out (under_write) or at the head deadline.
+ * A head over the cap, or a body: the status straight to the socket
+ * (through TLS on https), nothing more to evhttp; the connection closes
+ * once the answer is out (under_write) or at the head deadline.  The
+ * API's is JSON, as its other errors (api.c).
  */
 static void
 head_refuse(struct web_conn *c, int status)
 {
 	const char	*reason = status == 414 ? "URI Too Long" :
+			    status == 413 ? "Payload Too Large" :
 			    "Request Header Fields Too Large";
-	char		 msg[256];
+	char		 msg[512], body[256];
 	int		 len;
 
 	c->refused = 1;
 	c->in_head = 0;
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	if (c->l->api)
+		snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":"
+		    "\"%s\"}\n", status == 414 ? "uri_too_long" : status == 413 ?
+		    "too_large" : "headers_too_large", reason);
+	else
+		snprintf(body, sizeof(body), "%s\n", reason);
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-	    status, reason, strlen(reason) + 1, reason);
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    status, reason, c->l->api ? "application/json" :
+	    "text/plain; charset=utf-8", strlen(body), body);
 	if (c->tls == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);
 	else if (tls_write(c->tls, msg, len) != len)
 		log_debug("webd: connection %d: tls: %s", c->fd,
 		    tls_error(c->tls));
-	log_debug("webd: connection %d: head over %d bytes: %d", c->fd,
-	    WEB_HEAD_HARD_MAX, status);
+	log_debug("webd: connection %d: refused before evhttp: %d %s",
+	    c->fd, status, reason);
 	n_refused++;
 	bufferevent_enable(c->under, EV_WRITE);
 }
