@@ -162,10 +162,14 @@ def report(res):
             "%g" % x for x in c["on"]["relayd_cpu_ms_per_msg"])))
     if "api" in res:
         c = res["api"]
-        row("submission: JSON API", "2x%d" % c["msgs"], c["api_rate"], None,
-            "accepted/s; rounds %s" % " ".join("%g" % x for x in c["api"]))
-        row("submission: SMTP", "2x%d" % c["msgs"], c["smtp_rate"], None,
-            "accepted/s; rounds %s" % " ".join("%g" % x for x in c["smtp"]))
+        row("submission: JSON API", "%dx%d" % (len(c["api"]), c["msgs"]),
+            c["api_rate"], None, "accepted/s; rounds %s" % " ".join(
+                "%g" % x for x in c["api"]))
+        row("submission: SMTP", "%dx%d" % (len(c["smtp"]), c["msgs"]),
+            c["smtp_rate"], None, "accepted/s; rounds %s" % " ".join(
+                "%g" % x for x in c["smtp"]))
+        print("%-34s pair ratios API/SMTP: %s" % ("", " ".join(
+            "%.3f" % x for x in c["pair_ratios"])))
     if "postfix_relay" in res:
         c = res["postfix_relay"]
         row("postfix relay (reference)", c["msgs"], c["accepted_rate"],
