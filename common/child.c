@@ -19,6 +19,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 struct config			*child_conf;
@@ -133,6 +134,24 @@ child_peer(struct mh_imsg *imsg)
 	log_debug("channel to %s", proc_name(peer));
 }
 
+/*
+ * "show metrics": every series this process counted (common/metrics.c),
+ * then the gauges its control hook adds (an array, or NULL if none)
+ */
+static json_t *
+child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
+{
+	json_t	*samples = json_array(), *more = NULL;
+
+	metrics_dump(samples);
+	if (ops->control != NULL &&
+	    (more = ops->control(cmd, argv, root)) != NULL &&
+	    json_is_array(more))
+		json_array_extend(samples, more);
+	json_decref(more);
+	return (json_pack("{s:o}", "metrics", samples));
+}
+
 static void
 child_control(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -158,7 +177,9 @@ child_control(struct mproc *p, struct mh_imsg *imsg)
 		    cmd->target != CTL_CHILDREN)))
 			cmd = NULL;
 	}
-	if (cmd == NULL || ops->control == NULL)
+	if (cmd != NULL && cmd->id == CTL_SHOW_METRICS)
+		reply = child_metrics(cmd, argv, root);
+	else if (cmd == NULL || ops->control == NULL)
 		reply = json_pack("{s:s}", "error", "unsupported request");
 	else
 		reply = ops->control(cmd, argv, root);

@@ -43,6 +43,7 @@
 #define LF_AUTH_REQUIRE		0x10	/* "auth-require": MAIL needs AUTH first */
 #define LF_HTTP			0x20	/* "http": webd's; with LF_STARTTLS, https */
 #define LF_API			0x40	/* "api": webd's JSON submission API (with LF_HTTP) */
+#define LF_METRICS		0x80	/* "metrics": webd's metrics (with LF_HTTP) */
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;

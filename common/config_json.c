@@ -571,7 +571,8 @@ listener_from_json(struct config *c, const json_t *o)
 {
 	struct listener	*l;
 	int		 mask = LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS |
-			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP | LF_API;
+			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP | LF_API |
+			    LF_METRICS;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return (-1);

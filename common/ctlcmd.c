@@ -18,6 +18,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "show status|stats|queue|routes|suppressions|hooks|cluster" },
 	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT, 0,	0, 0, 0, NULL },
 	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN, 0,	0, 0, 0, NULL },
+	{ "show", "metrics",	CTL_SHOW_METRICS, CTL_CHILDREN, 0,	0, 0, 0,
+	    "show metrics           the metrics listener's text, from here" },
 	{ "show", "queue",	CTL_SHOW_QUEUE,	PROC_RELAYD, PROC_HOOKD, 0, 0, 0,
 	    NULL },
 	{ "show", "suppressions", CTL_SHOW_SUPPRESSIONS, PROC_RELAYD, 0, 0, 0, 0,

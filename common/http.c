@@ -48,6 +48,7 @@
 #include "dns.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #ifndef nitems
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -83,6 +84,9 @@ struct http_call {
 	int			 in_cb;
 	int			 started;	/* deadline timer runs */
 	struct endpoint		*ep;		/* slot held or queued on */
+	char			 mlabel[METRICS_LABEL_MAX];	/* metrics:
+					   the first URL, public; "" GET */
+	struct timespec		 t0;
 	http_cb			 cb;
 	void			*arg;
 
@@ -137,6 +141,7 @@ static void	call_hop(struct http_call *);
 static void	call_finish(struct http_call *, int, const char *, ...)
 		    __attribute__((__format__ (printf, 3, 4)));
 static void	call_free(struct http_call *);
+static void	call_count(struct http_call *);
 static void	call_run(struct http_call *, const struct dns_addrs *);
 static void	call_done(struct http_call *, CURLcode);
 static void	ep_acquire(struct http_call *);
@@ -658,6 +663,10 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	    req->body ? req->bodylen : 0)) == NULL)
 		goto fail;
 	call->bodylen = req->body ? req->bodylen : 0;
+	/* POSTs are counted (MTA-STS's GETs reach anyone's host: not) */
+	if (!req->get)
+		config_url_public(req->url, call->mlabel, sizeof(call->mlabel));
+	clock_gettime(CLOCK_MONOTONIC, &call->t0);
 	if (copy_parts(call, req) == -1 || (r = copy_headers(call, req)) == -1)
 		goto fail;
 	if (r == 0) {
@@ -1308,6 +1317,8 @@ call_finish(struct http_call *call, int error, const char *fmt, ...)
 		call->resp.body = http_empty;
 		call->resp.bodylen = 0;
 	}
+	if (call->cb != NULL && call->mlabel[0] != '\0')
+		call_count(call);
 	if (call->cb != NULL) {
 		call->in_cb = 1;
 		call->cb(&call->resp, call->arg);
@@ -1315,6 +1326,24 @@ call_finish(struct http_call *call, int error, const char *fmt, ...)
 	}
 	if (!call->dns_pending)
 		call_free(call);
+}
+
+/* the POST in the metrics: per endpoint, its status class and time */
+static void
+call_count(struct http_call *call)
+{
+	struct timespec	 t1;
+	char		 class[8] = "error";
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (call->resp.error == HTTP_OK && call->resp.status >= 100 &&
+	    call->resp.status <= 599)
+		snprintf(class, sizeof(class), "%ldxx",
+		    call->resp.status / 100);
+	metrics_inc(M_WEBHOOK_REQUESTS, call->mlabel, class);
+	metrics_observe(M_WEBHOOK_DURATION, call->mlabel,
+	    (t1.tv_sec - call->t0.tv_sec) +
+	    (t1.tv_nsec - call->t0.tv_nsec) / 1e9);
 }
 
 static void

@@ -53,6 +53,8 @@ enum imsg_type {
 	IMSG_CTL_LOG_EVENT,	/* <- child: an event for "mhctl monitor" (JSON) */
 	IMSG_CTL_MONITOR,	/* -> child: int, 1 while a monitor listens */
 	IMSG_CTL_CLUSTER,	/* <- relayd: struct cluster_link, on a change */
+	IMSG_METRICS_REQ,	/* <- webd: a scrape, peerid = its id, no payload */
+	IMSG_METRICS_RES,	/* -> webd: {"metrics": {process: samples}} */
 
 	/* smtpd <-> authd */
 	IMSG_AUTHD_RCPT_REQ,	/* struct authd_rcpt_req */

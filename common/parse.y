@@ -79,6 +79,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	GROUP HISTORY
+%token	METRICS
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KEYS KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
@@ -588,6 +589,8 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
 		| HTTP			{ cur_listen->flags |= LF_HTTP; }
 		| API			{ cur_listen->flags |= LF_HTTP | LF_API; }
+		| METRICS		{ cur_listen->flags |= LF_HTTP |
+					    LF_METRICS; }
 		| AUTH			{ cur_listen->flags |= LF_AUTH; }
 		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
 					    LF_AUTH_REQUIRE; }
@@ -1152,7 +1155,10 @@ listen_end(void)
 	if ((l->flags & LF_HTTP) && (l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
 	    LF_AUTH)))
 		perr(p, "an %s listener takes only port, tls and pki",
-		    (l->flags & LF_API) ? "api" : "http");
+		    (l->flags & LF_API) ? "api" : (l->flags & LF_METRICS) ?
+		    "metrics" : "http");
+	if ((l->flags & LF_API) && (l->flags & LF_METRICS))
+		perr(p, "a listener is either api or metrics");
 	if ((l->flags & LF_API) && api_pos.file == NULL)
 		api_pos = *p;
 	if ((l->flags & LF_AUTH) && !tls)
@@ -1166,6 +1172,10 @@ listen_end(void)
 	/* API keys would cross the network in the clear */
 	if ((l->flags & LF_API) && !tls && l->sslen != 0 && !listen_loopback(l))
 		perr(p, "an api listener off loopback needs tls and a pki");
+	/* what the metrics show (addresses, URLs) stays private */
+	if ((l->flags & LF_METRICS) && !tls && l->sslen != 0 &&
+	    !listen_loopback(l))
+		perr(p, "a metrics listener off loopback needs tls and a pki");
 	snprintf(key, sizeof(key), "%s %d", l->addr, l->port);
 	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
 	parse_def(p, "listener", key, what);

@@ -125,6 +125,7 @@ static const struct keywords keywords[] = {
 	{ "limit",		LIMIT,		1 },
 	{ "listen",		LISTEN,		1 },
 	{ "message-size",	MESSAGESIZE,	0 },
+	{ "metrics",		METRICS,	0 },
 	{ "min-data-rate",	MINDATARATE,	0 },
 	{ "mode",		MODE,		0 },
 	{ "node",		NODE,		0 },

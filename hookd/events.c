@@ -50,6 +50,7 @@
 #include "mh_event.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "sign.h"
 #include "fileio.h"
 #include "gsync.h"
@@ -779,6 +780,7 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 			fn(1, arg);
 		return (0);
 	}
+	metrics_inc(M_EVENTS, event_kind_name(ev->kind), NULL);
 	if ((o = mh_event_to_json(ev)) == NULL) {
 		log_warnx("events: cannot encode event %s", ev->id);
 		return (-1);

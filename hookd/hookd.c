@@ -20,6 +20,7 @@
 #include "gsync.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_link.h"
 #include "events.h"
 #include "hookd.h"
@@ -210,6 +211,12 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (j);
 	case CTL_SHOW_HOOKS:
 		return (json_pack("{s:o}", "endpoints", events_stats()));
+	case CTL_SHOW_METRICS:
+		j = json_array();
+		inbound_metrics(j);
+		metrics_sample(j, M_QUEUE_MESSAGES, "events", NULL,
+		    events_backlog());
+		return (j);
 	case CTL_SHOW_STATS:
 		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),
 		    "event_backlog", (json_int_t)events_backlog()));

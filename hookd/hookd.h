@@ -54,6 +54,7 @@ void	 inbound_recovered(struct envelope *);
 void	 inbound_pause(int);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
+void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */
 
 /* seen.c: unique_open of webd's opens and clicks, kept in the spool */

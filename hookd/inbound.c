@@ -32,6 +32,7 @@
 #include "enhanced.h"
 #include "evbuf.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "http.h"
 #include "sign.h"
@@ -287,6 +288,9 @@ post_done(const struct http_response *res, void *arg)
 	    res->error == HTTP_OK ? "" : res->errstr,
 	    res->error == HTTP_OK ? "" : "\"");
 	r->attempts++;
+	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
+	    cls == 2 ? "delivered" : cls == 4 ? "rejected" : m->sync ?
+	    "tempfailed" : "deferred");
 	if (cls == 2) {
 		r->state = RS_DONE;
 		st_posted++;
@@ -423,6 +427,8 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s, "
 	    "giving up", m->env.id, log_sanitize(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
+	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
+	    "expired");
 	r->state = RS_FAILED;
 	st_failed++;
 	return (1);
@@ -787,6 +793,20 @@ inbound_stats(void)
 	    "failed", (json_int_t)st_failed, "retried", (json_int_t)st_retried,
 	    "refused_by_policy", (json_int_t)st_policy,
 	    "verdicts", verdict_stats()));
+}
+
+/* "show metrics": the inbound queue's size and oldest message */
+void
+inbound_metrics(json_t *samples)
+{
+	struct inmsg	*m;
+	time_t		 oldest = 0;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (m->committed && (n++ == 0 || m->env.created < oldest))
+			oldest = m->env.created;
+	metrics_queue(samples, "inbound", n, oldest);
 }
 
 void

@@ -32,6 +32,7 @@
 
 #define CTL_MAX_CLIENTS	64
 #define CTL_MAX_WORDS	16
+#define CTL_METRICS_SECS 3	/* a process slower than this is not up */
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -43,6 +44,9 @@ struct ctl_client {
 	json_t			*collected;	/* fan-out replies */
 	int			 merge;		/* one answer of two processes */
 	int			 done;
+	int			 metrics;	/* show metrics: with a deadline */
+	uint32_t		 scrape;	/* webd's scrape (mp NULL) */
+	struct event		*deadline;
 };
 TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
 
@@ -52,11 +56,23 @@ static struct event	*ctl_ev;
 static uint32_t		 ctl_ids;
 static int		 ctl_nclients;
 
+static void	ctl_free(struct ctl_client *);
+
 static void
 ctl_send(struct ctl_client *c, json_t *reply)
 {
-	mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, reply);
+	struct mproc	*webd = children[PROC_WEBD].mp;
+
+	if (c->mp != NULL) {
+		mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, reply);
+		json_decref(reply);
+		return;
+	}
+	/* webd's scrape: answered once, then forgotten */
+	if (webd != NULL && !webd->closed)
+		mproc_send_json(webd, IMSG_METRICS_RES, c->scrape, reply);
 	json_decref(reply);
+	ctl_free(c);
 }
 
 /* tell the children when the first monitor comes or the last goes */
@@ -82,7 +98,10 @@ ctl_free(struct ctl_client *c)
 
 	TAILQ_REMOVE(&clients, c, entry);
 	json_decref(c->collected);
-	mproc_free(c->mp);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->mp != NULL)
+		mproc_free(c->mp);
 	free(c);
 	ctl_nclients--;
 	if (monitor)
@@ -217,16 +236,53 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
 	}
 }
 
+/*
+ * "show metrics" (mhctl's or webd's scrape): every process's samples, or
+ * null for one that has not answered by the deadline (the scrape must
+ * not hang on a busy process; mailhook_process_up says who was missing).
+ */
+static void
+ctl_metrics_done(struct ctl_client *c)
+{
+	json_t	*reply;
+	int	 p;
+
+	for (p = PROC_SMTPD; p < PROC_CONTROL; p++)
+		if (children[p].pid != 0 &&
+		    json_object_get(c->collected, proc_name(p)) == NULL)
+			json_object_set_new(c->collected, proc_name(p),
+			    json_null());
+	c->waiting = 0;
+	event_free(c->deadline);
+	c->deadline = NULL;
+	reply = json_pack("{s:o}", "metrics", c->collected);
+	c->collected = NULL;
+	ctl_send(c, reply);
+}
+
+static void
+ctl_metrics_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	ctl_metrics_done(arg);
+}
+
 static void
 ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 {
-	json_t	*req;
-	int	 p;
+	struct timeval	 tv = { CTL_METRICS_SECS, 0 };
+	json_t		*req;
+	int		 p;
 
 	req = json_pack("{s:O,s:b}", "argv", argv, "root", c->uid == 0);
 	c->collected = json_object();
 	c->merge = cmd->target2 != 0;
 	c->waiting = 0;
+	if ((c->metrics = cmd->id == CTL_SHOW_METRICS)) {
+		if ((c->deadline = evtimer_new(proc_base, ctl_metrics_deadline,
+		    c)) == NULL)
+			fatalx("control: evtimer_new");
+		evtimer_add(c->deadline, &tv);
+	}
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
 		if (cmd->target != CTL_CHILDREN && cmd->target != p &&
 		    (cmd->target2 == 0 || cmd->target2 != p))
@@ -237,8 +293,32 @@ ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 		c->waiting++;
 	}
 	json_decref(req);
-	if (c->waiting == 0)
+	if (c->waiting == 0 && c->metrics)
+		ctl_metrics_done(c);
+	else if (c->waiting == 0)
 		ctl_send(c, json_pack("{s:s}", "error", "process not running"));
+}
+
+/* IMSG_METRICS_REQ: webd's scrape, served as "show metrics" */
+void
+control_scrape(uint32_t scrape)
+{
+	const struct ctl_cmd	*cmd;
+	const char		*words[] = { "show", "metrics" };
+	struct ctl_client	*c;
+	json_t			*argv;
+
+	cmd = ctl_cmd_lookup(2, words);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("control: scrape");
+	c->id = ++ctl_ids;
+	c->uid = (uid_t)-1;
+	c->scrape = scrape;
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	ctl_nclients++;
+	argv = json_pack("[s,s]", words[0], words[1]);
+	ctl_forward(c, cmd, argv);
+	json_decref(argv);
 }
 
 static void
@@ -465,6 +545,16 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	reply = msg_get_json(proc_peer[proc], imsg);
 	if ((c = ctl_find(imsg->hdr.peerid)) == NULL || c->waiting == 0) {
 		json_decref(reply);
+		return;
+	}
+	if (c->metrics) {
+		/* the samples alone; anything else is not an answer */
+		json_object_set(c->collected, proc_name(proc),
+		    json_is_array(json_object_get(reply, "metrics")) ?
+		    json_object_get(reply, "metrics") : json_null());
+		json_decref(reply);
+		if (--c->waiting == 0)
+			ctl_metrics_done(c);
 		return;
 	}
 	json_object_set_new(c->collected, proc_name(proc), reply);

@@ -47,6 +47,7 @@ void	parent_monitor(int);
 void	control_init(const char *path, const char *group);
 void	control_child_reply(enum mh_proc, struct mh_imsg *);
 void	control_child_event(enum mh_proc, struct mh_imsg *);
+void	control_scrape(uint32_t);	/* webd's IMSG_METRICS_REQ */
 struct cluster_link;
 void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);

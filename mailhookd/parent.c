@@ -585,6 +585,11 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_CTL_LOG_EVENT:
 		control_child_event(p->proc, imsg);
 		break;
+	case IMSG_METRICS_REQ:
+		if (p->proc != PROC_WEBD || MH_IMSG_DATA_SIZE(imsg) != 0)
+			fatalx("METRICS_REQ from %s: malformed", p->name);
+		control_scrape(imsg->hdr.peerid);
+		break;
 	case IMSG_CTL_CLUSTER:
 		cl = msg_get(p, imsg, sizeof(*cl));
 		if (p->proc != PROC_RELAYD || (cl->up != 0 && cl->up != 1) ||

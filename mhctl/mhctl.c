@@ -27,6 +27,7 @@
 #include "dkimkey.h"
 #include "mh_imsg.h"
 #include "mailhook.h"
+#include "metrics.h"
 #include "mhctl.h"
 
 #define DKIM_KEY_DIR	"/etc/mailhook/dkim"
@@ -387,6 +388,24 @@ print_queue(const json_t *reply)
 	return (0);
 }
 
+/* show metrics: the text the metrics listener serves (Prometheus 0.0.4) */
+static int
+print_metrics(const json_t *reply)
+{
+	char	*text, err[128];
+	size_t	 len;
+
+	if ((text = metrics_render(json_object_get(reply, "metrics"), 0, &len,
+	    err, sizeof(err))) == NULL) {
+		fprintf(stderr, "mhctl: show metrics: %s\n", err);
+		return (1);
+	}
+	fwrite(text, 1, len, stdout);
+	free(text);
+	fflush(stdout);
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -511,7 +530,10 @@ main(int argc, char *argv[])
 			message_sort(reply);
 			rc = jflag || json_object_get(reply, "error") != NULL ?
 			    show_reply(reply, jflag) : print_message(reply);
-		} else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
+		} else if (!jflag && cmd->id == CTL_SHOW_METRICS &&
+		    json_object_get(reply, "metrics") != NULL)
+			rc = print_metrics(reply);
+		else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
 		    json_object_get(reply, "dkim") != NULL)
 			rc = dkim_records(reply);
 		else

@@ -21,6 +21,7 @@
 #include "gsync.h"
 #include "history.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_link.h"
 #include "relayd.h"
 
@@ -479,6 +480,20 @@ relay_queue_size(void)
 	TAILQ_FOREACH(m, sched_queue(), entry)
 		n++;
 	return (n);
+}
+
+/* "show metrics": the outbound queue's size and oldest message */
+void
+relay_metrics(json_t *samples)
+{
+	struct rmsg	*m;
+	time_t		 oldest = 0;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		if (n++ == 0 || m->env.created < oldest)
+			oldest = m->env.created;
+	metrics_queue(samples, "outbound", n, oldest);
 }
 
 int

@@ -111,6 +111,7 @@ int	 relay_unsubscribe_mailto(const char *local, const char *sender,
 int	 relay_unsubscribe_web(const char *addr, const char *domain,
 	    const char *queue_id, int resubscribe);
 json_t	*relay_stats(void);
+void	 relay_metrics(json_t *);	/* queue size and oldest */
 
 /* state, for tests and shutdown */
 size_t	 relay_queue_size(void);	/* messages in the queue */

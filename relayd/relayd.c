@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "mh_event.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "relay.h"
 #include "seal.h"
@@ -498,6 +499,10 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	case CTL_SHOW_SUPPRESSIONS:
 		return (json_pack("{s:o}", "suppressions",
 		    relay_suppress_list()));
+	case CTL_SHOW_METRICS:
+		j = json_array();
+		relay_metrics(j);
+		return (j);
 	case CTL_SHOW_STATS:
 		if ((j = relay_stats()) != NULL) {
 			json_object_set_new(j, "event_outbox",

@@ -20,6 +20,7 @@
 
 #include "gsync.h"
 #include "log.h"
+#include "metrics.h"
 #include "relayd.h"
 #include "sanitize.h"
 
@@ -254,9 +255,14 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
     const char *relay, const struct event_tls *tls, int code, const char *ext,
     const char *desc)
 {
-	char		 to[MH_ADDR_MAX], why[600], reply[16], tv[96];
+	char		 to[MH_ADDR_MAX], why[600], reply[16], tv[96], st[16];
 	long long	 delay = (long long)(time(NULL) - m->env.created);
+	const char	*at = strrchr(m->env.rcpts[i].addr, '@');
 
+	/* "removed by=mhctl" counts as "removed" */
+	strlcpy(st, status, sizeof(st));
+	st[strcspn(st, " ")] = '\0';
+	metrics_inc(M_DELIVERIES, st, metrics_domain(at ? at + 1 : NULL));
 	log_sanitize(to, sizeof(to), m->env.rcpts[i].addr);
 	log_sanitize(why, sizeof(why), desc ? desc : "");
 	reply[0] = '\0';

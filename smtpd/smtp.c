@@ -210,6 +210,8 @@ conf_snapshot(const struct config *conf)
 		lc->flags = l->flags;
 		strlcpy(lc->hostname, l->hostname[0] ? l->hostname :
 		    c->hostname, sizeof(lc->hostname));
+		snprintf(lc->label, sizeof(lc->label), strchr(l->addr, ':') ?
+		    "[%s]:%u" : "%s:%u", l->addr, (unsigned)l->port);
 		if (l->flags & (LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS)) {
 			if ((lc->tls = tls_server_ctx(conf, l)) == NULL) {
 				smtp_conf_unref(c);

@@ -28,6 +28,7 @@
 
 #include "enhanced.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtp.h"
 #include "smtp_backend.h"
 #include "smtpd.h"
@@ -668,6 +669,7 @@ session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
 	evtimer_assign(&s->tmo, smtp_g.base, session_timer, s);
 	SLOG(s, "event=connect ip=%s port=%u listener=%u", s->ip,
 	    (unsigned)s->port, lc->id);
+	metrics_inc(M_SMTP_SESSIONS, lc->label, NULL);
 	if (lc->flags & LF_SMTPS) {
 		if (tls_start(s) == -1) {
 			session_destroy(s);
@@ -946,6 +948,8 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 			strlcpy(text, "Recipient rejected", sizeof(text));
 		smtp_g.t_rcpt_rej++;
 	}
+	metrics_inc(M_SMTP_RECIPIENTS, s->lc->label, code < 300 ? "accepted" :
+	    code < 500 ? "tempfailed" : "rejected");
 	SLOG(s, "event=rcpt to=<%s> result=%s code=%d enhanced=%s", 
 	    log_sanitize(logb, sizeof(logb), tx->pending.addr), result, code,
 	    enh);

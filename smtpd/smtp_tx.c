@@ -18,6 +18,7 @@
 
 #include "enhanced.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtp.h"
 #include "smtp_backend.h"
 #include "smtpd.h"
@@ -527,6 +528,7 @@ message_reject(struct session *s, int errors, size_t size)
 		why = "nul";
 	}
 	smtp_g.t_rejected++;
+	metrics_inc(M_SMTP_MESSAGES, s->lc->label, "rejected");
 	SLOG(s, "event=message msgid=%s size=%zu result=reject reason=%s",
 	    s->tx->msgid, size, why);
 	session_reply(s, "%s", reply);
@@ -631,6 +633,8 @@ commit_done(struct session *s)
 		s->junk = 0;
 	} else
 		smtp_g.t_rejected++;
+	metrics_inc(M_SMTP_MESSAGES, s->lc->label, code < 300 ? "accepted" :
+	    code < 500 ? "tempfailed" : "rejected");
 	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d",
 	    ids, tx->nrcpt, code < 300 ? (delivered ? "delivered" : "queued") :
 	    code < 500 ? "tempfail" : "reject", code);

@@ -33,6 +33,7 @@ struct smtp_lconf {
 	uint32_t		 id;
 	int			 flags;		/* LF_* of config.h */
 	char			 hostname[MH_NAME_MAX];
+	char			 label[MH_NAME_MAX + 8];	/* metrics: addr:port */
 	struct tls		*tls;		/* server context or NULL */
 };
 

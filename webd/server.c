@@ -62,6 +62,7 @@ struct web_listener {
 	struct evhttp		*http;
 	struct tls		*tls;		/* NULL: plain http */
 	int			 api;		/* the JSON API (api.c) */
+	int			 metrics;	/* the metrics (scrape.c) */
 };
 
 struct web_conn {
@@ -587,6 +588,8 @@ server_request(struct evhttp_request *req, void *arg)
 		return;
 	if (((struct web_listener *)arg)->api)
 		api_request(req);
+	else if (((struct web_listener *)arg)->metrics)
+		scrape_request(req);
 	else
 		track_request(req, arg);
 }
@@ -619,6 +622,7 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
 	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
 	l->api = (lc->flags & LF_API) != 0;
+	l->metrics = (lc->flags & LF_METRICS) != 0;
 	evhttp_set_max_body_size(l->http, l->api ? api_body_max() :
 	    WEB_BODY_MAX);
 	evhttp_set_timeout(l->http, WEB_WRITE_TIMEOUT);
@@ -633,7 +637,8 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	if (evhttp_accept_socket(l->http, fd) == -1)
 		fatalx("webd: cannot serve listener %u", lc->id);
 	log_info("serving %s%s on %s port %u", pki != NULL ? "https" :
-	    "http", l->api ? " (api)" : "", lc->addr, lc->port);
+	    "http", l->api ? " (api)" : l->metrics ? " (metrics)" : "",
+	    lc->addr, lc->port);
 }
 
 void

@@ -295,7 +295,17 @@ webd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	server_stats(o);
 	track_stats(o);
 	api_stats(o);
+	scrape_stats(o);
 	return (o);
+}
+
+static void
+webd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
+{
+	if (imsg->hdr.type != IMSG_METRICS_RES)
+		fatalx("webd: unexpected %s from %s",
+		    imsg_type_name(imsg->hdr.type), p->name);
+	scrape_result(p, imsg);
 }
 
 static const struct child_ops webd_ops = {
@@ -304,6 +314,7 @@ static const struct child_ops webd_ops = {
 	.chroot = child_empty_root,
 	.configure = webd_configure,
 	.peer_dispatch = webd_dispatch,
+	.parent_dispatch = webd_parent_dispatch,
 	.listener = webd_listener,
 	.control = webd_control,
 };

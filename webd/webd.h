@@ -14,6 +14,7 @@
  *	track.c		the endpoints /o/ /c/ /u/
  *	api.c		the JSON submission API on "api" listeners
  *	apimsg.c	its requests made into messages (GMime)
+ *	scrape.c	the metrics on "metrics" listeners
  */
 #ifndef MH_WEBD_H
 #define MH_WEBD_H
@@ -68,6 +69,11 @@ void	 api_spool_result(struct mproc *, struct mh_imsg *);
 void	 api_status_result(struct mproc *, struct mh_imsg *);
 void	 api_idem_result(struct mproc *, struct mh_imsg *);
 void	 api_stats(json_t *);
+
+/* scrape.c */
+void	 scrape_request(struct evhttp_request *);
+void	 scrape_result(struct mproc *, struct mh_imsg *);
+void	 scrape_stats(json_t *);
 
 /* track.c */
 void	 track_request(struct evhttp_request *, void *);
