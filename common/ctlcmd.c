@@ -15,7 +15,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "help", NULL,		CTL_HELP,	CTL_MHCTL, 0,	0, 0, 0,
 	    "help                   this list (needs no daemon)" },
 	{ "show", "status",	CTL_SHOW_STATUS, PROC_PARENT, 0,	0, 0, 0,
-	    "show status|stats|queue|routes|suppressions|hooks|cluster" },
+	    "show status|stats|queue|routes|suppressions|hooks|dead|cluster" },
 	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT, 0,	0, 0, 0, NULL },
 	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN, 0,	0, 0, 0, NULL },
 	{ "show", "metrics",	CTL_SHOW_METRICS, CTL_CHILDREN, 0,	0, 0, 0,
@@ -25,6 +25,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "show", "suppressions", CTL_SHOW_SUPPRESSIONS, PROC_RELAYD, 0, 0, 0, 0,
 	    NULL },
 	{ "show", "hooks",	CTL_SHOW_HOOKS,	PROC_HOOKD, 0,	0, 0, 0, NULL },
+	{ "show", "dead",	CTL_SHOW_DEAD,	PROC_HOOKD, 0,	0, 0, 0, NULL },
 	{ "show", "cluster",	CTL_SHOW_CLUSTER, PROC_RELAYD, 0,	0, 0, 0, NULL },
 	{ "show", "message",	CTL_SHOW_MESSAGE, PROC_RELAYD, PROC_HOOKD, 0, 1,
 	    1,
@@ -42,6 +43,14 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "resume", "relay",	CTL_RESUME_RELAY, PROC_RELAYD, 0,	1, 0, 0, NULL },
 	{ "pause", "hooks",	CTL_PAUSE_HOOKS, PROC_HOOKD, 0,	1, 0, 0, NULL },
 	{ "resume", "hooks",	CTL_RESUME_HOOKS, PROC_HOOKD, 0,	1, 0, 0, NULL },
+	{ "hooks", "retry",	CTL_HOOKS_RETRY, PROC_HOOKD, 0,	1, 1, 1,
+	    "hooks retry ENDPOINT   hooks skip ENDPOINT EVENT-ID" },
+	{ "hooks", "skip",	CTL_HOOKS_SKIP,	PROC_HOOKD, 0,	1, 2, 2, NULL },
+	{ "hooks", "replay",	CTL_HOOKS_REPLAY, PROC_HOOKD, 0,	1, 2, 3,
+	    "hooks replay ENDPOINT --since TIME|stop" },
+	{ "dead", "replay",	CTL_DEAD_REPLAY, PROC_HOOKD, 0,	1, 1, 1,
+	    "dead replay|remove ID|all" },
+	{ "dead", "remove",	CTL_DEAD_REMOVE, PROC_HOOKD, 0,	1, 1, 1, NULL },
 	{ "suppress", "add",	CTL_SUPPRESS_ADD, PROC_RELAYD, 0,	1, 1, 1,
 	    "suppress add|del ADDRESS" },
 	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD, 0,	1, 1, 1, NULL },
@@ -97,6 +106,15 @@ ctl_cmd_args_ok(const struct ctl_cmd *c, size_t argc)
 	return (n >= (size_t)c->minargs && n <= (size_t)c->maxargs);
 }
 
+int
+ctl_cmd_replay_ok(size_t argc, const char *w3)
+{
+	if (w3 == NULL)
+		return (0);
+	return ((argc == 4 && strcmp(w3, "stop") == 0) ||
+	    (argc == 5 && strcmp(w3, "--since") == 0));
+}
+
 void
 ctl_cmd_usage(FILE *fp)
 {
@@ -121,7 +139,15 @@ ctl_cmd_args(const struct ctl_cmd *c)
 	case CTL_SCHEDULE:
 	case CTL_HOLD:
 	case CTL_RELEASE:
+	case CTL_DEAD_REPLAY:
+	case CTL_DEAD_REMOVE:
 		return (" ID|all");
+	case CTL_HOOKS_RETRY:
+		return (" ENDPOINT");
+	case CTL_HOOKS_SKIP:
+		return (" ENDPOINT EVENT-ID");
+	case CTL_HOOKS_REPLAY:
+		return (" ENDPOINT --since TIME|stop");
 	case CTL_SUPPRESS_ADD:
 	case CTL_SUPPRESS_DEL:
 		return (" ADDRESS");

@@ -44,7 +44,13 @@ enum ctl_id {
 	CTL_PAUSE_RELAY,
 	CTL_RESUME_RELAY,
 	CTL_PAUSE_HOOKS,
-	CTL_RESUME_HOOKS
+	CTL_RESUME_HOOKS,
+	CTL_SHOW_DEAD,
+	CTL_HOOKS_RETRY,
+	CTL_HOOKS_SKIP,
+	CTL_HOOKS_REPLAY,
+	CTL_DEAD_REPLAY,
+	CTL_DEAD_REMOVE
 };
 
 #define CTL_MHCTL	(-1)		/* target: mhctl runs it itself */
@@ -67,6 +73,9 @@ struct ctl_cmd {
 const struct ctl_cmd *ctl_cmd_lookup(size_t argc, const char *const *argv);
 /* the number of words after the command's own is within its limits */
 int	 ctl_cmd_args_ok(const struct ctl_cmd *, size_t argc);
+/* hooks replay: argc words in all, the fourth one w3 ("--since" with a
+ * TIME after it, or "stop" alone) */
+int	 ctl_cmd_replay_ok(size_t argc, const char *w3);
 /* the arguments after the command's own words: argv + ctl_cmd_skip() */
 size_t	 ctl_cmd_skip(const struct ctl_cmd *);
 /* mhctl help: every command, one usage line each */

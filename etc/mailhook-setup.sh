@@ -8,7 +8,7 @@
 #   - the _mailhook system user and group (no home, no shell)
 #   - /etc/mailhook (root:root 0755)
 #   - the spool: root:root 0755, with empty/ (root 0555, smtpd's chroot)
-#     and inbound/ outbound/ events/ (_mailhook 0700)
+#     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700)
 #   - /run/mailhook (root:root 0755) for the control socket
 #
 # usage: mailhook-setup [-s spooldir] [-r rundir] [-c confdir]
@@ -64,7 +64,7 @@ mkdirp() {	# path owner mode
 mkdirp "$CONFDIR" root:root 0755
 mkdirp "$SPOOL" root:root 0755
 mkdirp "$SPOOL/empty" root:root 0555
-for d in inbound outbound events; do
+for d in inbound outbound events evlog dead; do
 	mkdirp "$SPOOL/$d" "$USER:$USER" 0700
 done
 mkdirp "$RUNDIR" root:root 0755

@@ -55,73 +55,18 @@
 #include "fileio.h"
 #include "gsync.h"
 #include "events.h"
+#include "events_int.h"
 
-#define EV_KEY_LEN	17
+#define EV_KEY_LEN	EVENTS_KEY_LEN
 #define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
 #define EV_RETRY_AFTER_MAX (24 * 3600)
 
-struct evitem {
-	TAILQ_ENTRY(evitem)	 entry;
-	char			 id[EVENT_ID_LEN];
-	char			 name[80];	/* file name in the endpoint dir */
-	struct timespec		 ts;		/* arrival, monotonic */
-};
-TAILQ_HEAD(evitemlist, evitem);
-
-struct evbatch {
-	char			 id[EVENT_ID_LEN];
-	int			 asked;		/* the cluster was asked */
-	char			 name[80];	/* "" for a single event */
-	json_t			*records;	/* array of event records */
-	struct evitem		*item;		/* single event: the item */
-};
-
-struct endpoint {
-	TAILQ_ENTRY(endpoint)	 entry;
-	char			 key[EV_KEY_LEN];
-	char			 dir[PATH_MAX];
-	char			 url[MH_URL_MAX];
-	char			 pub[MH_URL_MAX];	/* url for logs: masked */
-	enum event_format	 format;
-	uint32_t		 kinds;
-	char			 secret[MH_NAME_MAX];
-	struct headerlist	 headers;
-	int			 timeout;
-	int			 batch_max;
-	int			 batch_wait;
-	int			 configured;
-	int			 disabled;	/* 410 Gone */
-
-	struct evitemlist	 items;
-	size_t			 nitems;
-	struct evbatch		*cur;		/* being sent / retried */
-	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
-	struct http_call	*call;
-	int			 asking;	/* the cluster: delivered yet? */
-	struct event		*timer;
-	int			 timer_backoff;	/* timer is a retry wait */
-
-	int			 attempts;
-	long			 last_status;
-	char			 last_error[256];
-	time_t			 last_attempt;
-	struct timespec		 sent;		/* of the request in flight */
-	time_t			 next_attempt;
-	unsigned long		 delivered;
-	unsigned long		 failures;
-};
-TAILQ_HEAD(endpointlist, endpoint);
-
-struct evbatchq {
-	TAILQ_ENTRY(evbatchq)	 entry;
-	struct evbatch		*b;
-};
-
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
-static struct endpointlist	 endpoints = TAILQ_HEAD_INITIALIZER(endpoints);
+struct endpointlist	 evq_endpoints = TAILQ_HEAD_INITIALIZER(evq_endpoints);
 static void			(*ev_monitor)(const json_t *);
+static events_log_fn		 ev_logger;
 static int			 ev_allow_private;
 static long			 ev_retry_base;		/* ms, 0 = table */
 static long			 ev_retry_cap;
@@ -136,7 +81,6 @@ static json_t			*recent;
 static char			 recent_ring[EV_RECENT_MAX][EVENT_ID_LEN];
 static size_t			 recent_pos;
 
-static void	ep_kick(struct endpoint *);
 static void	ep_arm(struct endpoint *, long, int);
 static void	ep_timer(int, short, void *);
 static void	ep_done(const struct http_response *, void *);
@@ -146,8 +90,8 @@ static void	ep_delivered(struct endpoint *);
 /* --- files ------------------------------------------------------------ */
 
 /* dir/prefixname into buf; -1 if it does not fit */
-static int
-path_join(char *buf, size_t len, const char *dir, const char *prefix,
+int
+evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
     const char *name)
 {
 	int	n;
@@ -195,20 +139,20 @@ quarantine(struct endpoint *ep, const char *name)
 {
 	char	from[PATH_MAX], to[PATH_MAX];
 
-	if (path_join(from, sizeof(from), ep->dir, "", name) == -1 ||
-	    path_join(to, sizeof(to), ep->dir, "bad-", name) == -1 ||
+	if (evq_path_join(from, sizeof(from), ep->dir, "", name) == -1 ||
+	    evq_path_join(to, sizeof(to), ep->dir, "bad-", name) == -1 ||
 	    rename(from, to) == -1)
 		log_warn("events: rename %s", from);
 	else
 		log_warnx("events: %s: unreadable, kept as %s", from, to);
 }
 
-static void
-remove_file(struct endpoint *ep, const char *name)
+void
+evq_remove_file(struct endpoint *ep, const char *name)
 {
 	char	path[PATH_MAX];
 
-	if (path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
+	if (evq_path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
 	    (unlink(path) == -1 && errno != ENOENT))
 		log_warn("events: unlink %s", path);
 }
@@ -272,7 +216,7 @@ events_set_retry(long base_ms, long cap_ms)
 	ev_retry_cap = cap_ms > 0 ? cap_ms : 36000000L;
 }
 
-/* --- endpoints -------------------------------------------------------- */
+/* --- endpoints ------------------------------------------------------------ */
 
 static const char *
 format_name(enum event_format f)
@@ -347,12 +291,12 @@ headers_copy(struct headerlist *dst, const struct headerlist *src)
 	return (0);
 }
 
-static struct endpoint *
-endpoint_find(const char *key)
+struct endpoint *
+evq_endpoint_find(const char *key)
 {
 	struct endpoint	*ep;
 
-	TAILQ_FOREACH(ep, &endpoints, entry)
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
 		if (strcmp(ep->key, key) == 0)
 			return (ep);
 	return (NULL);
@@ -366,7 +310,7 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 	if ((ep = calloc(1, sizeof(*ep))) == NULL)
 		return (NULL);
 	strlcpy(ep->key, key, sizeof(ep->key));
-	if (path_join(ep->dir, sizeof(ep->dir), ev_root, "", key) == -1) {
+	if (evq_path_join(ep->dir, sizeof(ep->dir), ev_root, "", key) == -1) {
 		free(ep);
 		return (NULL);
 	}
@@ -384,7 +328,7 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 		free(ep);
 		return (NULL);
 	}
-	TAILQ_INSERT_TAIL(&endpoints, ep, entry);
+	TAILQ_INSERT_TAIL(&evq_endpoints, ep, entry);
 	return (ep);
 }
 
@@ -530,7 +474,7 @@ endpoint_load(struct endpoint *ep)
 		fatal("events: json_object");
 	v = list_dir(ep->dir, "tmp-", &n);
 	for (i = 0; i < n; i++)
-		remove_file(ep, v[i]);
+		evq_remove_file(ep, v[i]);
 	list_free(v, n);
 
 	v = list_dir(ep->dir, "b-", &n);
@@ -558,7 +502,7 @@ endpoint_load(struct endpoint *ep)
 		}
 		if (json_object_get(seen, id) != NULL) {
 			/* already in a persisted batch: crash after rename */
-			remove_file(ep, v[i]);
+			evq_remove_file(ep, v[i]);
 			continue;
 		}
 		if ((it = calloc(1, sizeof(*it))) == NULL)
@@ -592,7 +536,7 @@ events_load(void)
 	for (i = 0; i < n; i++) {
 		if (v[i][0] == '.' || strlen(v[i]) != EV_KEY_LEN - 1)
 			continue;
-		if (path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1 ||
+		if (evq_path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1 ||
 		    (o = read_json(dir, "endpoint.json", 65536)) == NULL)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));
@@ -605,7 +549,7 @@ events_load(void)
 			continue;
 		}
 		endpoint_key(f, url, key);
-		if (strcmp(key, v[i]) != 0 || endpoint_find(key) != NULL) {
+		if (strcmp(key, v[i]) != 0 || evq_endpoint_find(key) != NULL) {
 			log_warnx("events: %s: key mismatch", dir);
 			json_decref(o);
 			continue;
@@ -652,7 +596,7 @@ events_configure(const struct config *conf)
 	char			 key[EV_KEY_LEN];
 	int			 rc = 0;
 
-	TAILQ_FOREACH(ep, &endpoints, entry) {
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		ep->configured = 0;
 		ep->kinds = 0;
 		ep->disabled = 0;
@@ -662,7 +606,7 @@ events_configure(const struct config *conf)
 	ev_allow_private = conf->allow_private;
 	TAILQ_FOREACH(eb, &conf->events, entry) {
 		endpoint_key(eb->format, eb->url, key);
-		if ((ep = endpoint_find(key)) == NULL &&
+		if ((ep = evq_endpoint_find(key)) == NULL &&
 		    (ep = endpoint_new(key, eb->url, eb->format)) == NULL) {
 			rc = -1;
 			continue;
@@ -682,14 +626,14 @@ events_configure(const struct config *conf)
 		if (endpoint_persist(ep) == -1)
 			rc = -1;
 	}
-	TAILQ_FOREACH(ep, &endpoints, entry) {
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		if (!ep->configured && (ep->nitems > 0 ||
 		    !TAILQ_EMPTY(&ep->batches) || ep->cur != NULL))
 			log_warnx("events: %s (%s) is no longer configured; "
 			    "its backlog is kept", ep->pub,
 			    format_name(ep->format));
 		if (!ep->timer_backoff)
-			ep_kick(ep);
+			evq_kick(ep);
 	}
 	return (rc);
 }
@@ -713,7 +657,7 @@ struct submit {
 	int		  failed;	/* an endpoint's file was not written */
 };
 
-/* the files are durable: the items join their endpoints' queues */
+/* the files are durable: the items join their evq_endpoints' queues */
 static void
 submit_durable(int ok, void *arg)
 {
@@ -727,7 +671,7 @@ submit_durable(int ok, void *arg)
 	for (i = 0; i < sb->n; i++) {
 		TAILQ_INSERT_TAIL(&sb->ep[i]->items, sb->it[i], entry);
 		sb->ep[i]->nitems++;
-		ep_kick(sb->ep[i]);
+		evq_kick(sb->ep[i]);
 	}
 	if (ok && !sb->failed && sb->fn != NULL)
 		sb->fn(1, sb->arg);
@@ -743,7 +687,7 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
 	size_t		 n = 0;
 	struct endpoint	*ep;
 
-	TAILQ_FOREACH(ep, &endpoints, entry)
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
 		n++;
 	if ((sb = calloc(1, sizeof(*sb))) == NULL ||
 	    (sb->ep = calloc(n + 1, sizeof(*sb->ep))) == NULL ||
@@ -795,7 +739,7 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 	snprintf(name, sizeof(name), "e-%011lld-%s.json",
 	    (long long)ev->time, ev->id);
 	sb = submit_new(ev->id, fn, arg);
-	TAILQ_FOREACH(ep, &endpoints, entry) {
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))
 			continue;
@@ -824,8 +768,8 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 
 /* --- the engine -------------------------------------------------------- */
 
-static void
-batch_free(struct evbatch *b)
+void
+evq_batch_free(struct evbatch *b)
 {
 	if (b == NULL)
 		return;
@@ -844,8 +788,8 @@ make_batch_id(char id[EVENT_ID_LEN])
 }
 
 /* load an event file, or quarantine it */
-static json_t *
-item_load(struct endpoint *ep, struct evitem *it)
+json_t *
+evq_item_load(struct endpoint *ep, struct evitem *it)
 {
 	json_t			*o;
 	struct event_record	 ev;
@@ -892,9 +836,9 @@ ep_next(struct endpoint *ep, int force)
 		if (ep->format != EVFMT_EVENTS) {
 			TAILQ_REMOVE(&ep->items, it, entry);
 			ep->nitems--;
-			if ((o = item_load(ep, it)) == NULL) {
+			if ((o = evq_item_load(ep, it)) == NULL) {
 				free(it);
-				batch_free(b);
+				evq_batch_free(b);
 				continue;
 			}
 			json_array_append_new(b->records, o);
@@ -910,7 +854,7 @@ ep_next(struct endpoint *ep, int force)
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
 			TAILQ_REMOVE(&ep->items, it, entry);
 			ep->nitems--;
-			if ((o = item_load(ep, it)) == NULL) {
+			if ((o = evq_item_load(ep, it)) == NULL) {
 				free(it);	/* quarantined */
 				continue;
 			}
@@ -918,7 +862,7 @@ ep_next(struct endpoint *ep, int force)
 			TAILQ_INSERT_TAIL(&taken, it, entry);
 		}
 		if (TAILQ_EMPTY(&taken)) {
-			batch_free(b);
+			evq_batch_free(b);
 			continue;
 		}
 		s = NULL;
@@ -930,7 +874,7 @@ ep_next(struct endpoint *ep, int force)
 			/* keep the events where they were, try again later */
 			log_warn("events: cannot persist batch %s/%s", ep->dir,
 			    b->name);
-			remove_file(ep, b->name);
+			evq_remove_file(ep, b->name);
 			while ((it = TAILQ_LAST(&taken, evitemlist)) != NULL) {
 				TAILQ_REMOVE(&taken, it, entry);
 				TAILQ_INSERT_HEAD(&ep->items, it, entry);
@@ -938,7 +882,7 @@ ep_next(struct endpoint *ep, int force)
 			}
 			free(s);
 			json_decref(batch);
-			batch_free(b);
+			evq_batch_free(b);
 			strlcpy(ep->last_error, "cannot write the spool",
 			    sizeof(ep->last_error));
 			ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
@@ -949,7 +893,7 @@ ep_next(struct endpoint *ep, int force)
 		/* the batch is safe: its events leave their own files */
 		while ((it = TAILQ_FIRST(&taken)) != NULL) {
 			TAILQ_REMOVE(&taken, it, entry);
-			remove_file(ep, it->name);
+			evq_remove_file(ep, it->name);
 			free(it);
 		}
 		if (fsync_dir(ep->dir) == -1)
@@ -1008,9 +952,9 @@ ep_send(struct endpoint *ep)
 			quarantine(ep, b->item->name);
 		else
 			quarantine(ep, b->name);
-		batch_free(b);
+		evq_batch_free(b);
 		ep->cur = NULL;
-		ep_kick(ep);
+		evq_kick(ep);
 		return;
 	}
 
@@ -1046,8 +990,8 @@ ep_send(struct endpoint *ep)
 	}
 }
 
-static void
-ep_kick(struct endpoint *ep)
+void
+evq_kick(struct endpoint *ep)
 {
 	struct timespec	 now;
 	struct evitem	*it;
@@ -1117,7 +1061,7 @@ ep_checked(void *arg, const char *seen)
 			    b->id, n - left, n);
 		if (left == 0) {
 			ep_delivered(ep);
-			ep_kick(ep);
+			evq_kick(ep);
 			return;
 		}
 	}
@@ -1130,7 +1074,7 @@ ep_timer(int fd, short what, void *arg)
 	struct endpoint	*ep = arg;
 
 	ep->timer_backoff = 0;
-	ep_kick(ep);
+	evq_kick(ep);
 }
 
 static void
@@ -1139,11 +1083,11 @@ ep_delivered(struct endpoint *ep)
 	struct evbatch	*b = ep->cur;
 
 	if (b->item != NULL)
-		remove_file(ep, b->item->name);
+		evq_remove_file(ep, b->item->name);
 	else
-		remove_file(ep, b->name);
+		evq_remove_file(ep, b->name);
 	ep->delivered += json_array_size(b->records);
-	batch_free(b);
+	evq_batch_free(b);
 	ep->cur = NULL;
 	ep->attempts = 0;
 	ep->last_error[0] = '\0';
@@ -1196,9 +1140,11 @@ ep_done(const struct http_response *res, void *arg)
 	ep->last_status = res->error == HTTP_OK ? res->status : 0;
 	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
 		ep_log_delivered(ep, res->status, took);
+		if (ev_logger != NULL)
+			ev_logger(ep->key, ep->cur->records);
 		delivered_mark(ep->key, ep->cur->records);
 		ep_delivered(ep);
-		ep_kick(ep);
+		evq_kick(ep);
 		return;
 	}
 	ep->attempts++;
@@ -1229,10 +1175,18 @@ ep_done(const struct http_response *res, void *arg)
 	ep_arm(ep, ms, 1);
 }
 
+/* --- the event log (evlog.c) ---------------------------------------- */
+
+void
+events_set_logger(events_log_fn fn)
+{
+	ev_logger = fn;
+}
+
 /* --- stats, shutdown ----------------------------------------------------- */
 
-static size_t
-ep_backlog(const struct endpoint *ep)
+size_t
+evq_backlog(const struct endpoint *ep)
 {
 	const struct evbatchq	*q;
 	size_t			 n = ep->nitems;
@@ -1250,9 +1204,31 @@ events_backlog(void)
 	struct endpoint	*ep;
 	size_t		 n = 0;
 
-	TAILQ_FOREACH(ep, &endpoints, entry)
-		n += ep_backlog(ep);
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		n += evq_backlog(ep);
 	return (n);
+}
+
+/* the time of the oldest event waiting, 0 if none */
+static time_t
+ep_oldest(const struct endpoint *ep)
+{
+	const struct evbatchq	*q;
+	const struct evitem	*it;
+	time_t			 t, oldest = 0;
+
+	if (ep->cur != NULL)
+		oldest = json_integer_value(json_object_get(json_array_get(
+		    ep->cur->records, 0), "time"));
+	if ((q = TAILQ_FIRST(&ep->batches)) != NULL && (t = json_integer_value(
+	    json_object_get(json_array_get(q->b->records, 0), "time"))) > 0 &&
+	    (oldest == 0 || t < oldest))
+		oldest = t;
+	if ((it = TAILQ_FIRST(&ep->items)) != NULL &&
+	    (t = strtoll(it->name + 2, NULL, 10)) > 0 &&
+	    (oldest == 0 || t < oldest))
+		oldest = t;
+	return (oldest);
 }
 
 json_t *
@@ -1263,14 +1239,14 @@ events_stats(void)
 
 	if ((a = json_array()) == NULL)
 		return (NULL);
-	TAILQ_FOREACH(ep, &endpoints, entry) {
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:b,s:i,s:I,s:s,s:I,s:I,"
 		    "s:I,s:I}",
 		    "url", ep->pub,
 		    "format", format_name(ep->format),
 		    "configured", ep->configured,
 		    "disabled", ep->disabled,
-		    "backlog", (json_int_t)ep_backlog(ep),
+		    "backlog", (json_int_t)evq_backlog(ep),
 		    "inflight", ep->call != NULL,
 		    "attempts", ep->attempts,
 		    "last_status", (json_int_t)ep->last_status,
@@ -1280,8 +1256,11 @@ events_stats(void)
 			NULL) ? ep->next_attempt : 0),
 		    "delivered", (json_int_t)ep->delivered,
 		    "failures", (json_int_t)ep->failures);
-		if (o != NULL)
-			json_array_append_new(a, o);
+		if (o == NULL)
+			continue;
+		json_object_set_new(o, "id", json_string(ep->key));
+		json_object_set_new(o, "oldest", json_integer(ep_oldest(ep)));
+		json_array_append_new(a, o);
 	}
 	return (a);
 }
@@ -1293,19 +1272,19 @@ events_shutdown(void)
 	struct evitem	*it;
 	struct evbatchq	*q;
 
-	while ((ep = TAILQ_FIRST(&endpoints)) != NULL) {
-		TAILQ_REMOVE(&endpoints, ep, entry);
+	while ((ep = TAILQ_FIRST(&evq_endpoints)) != NULL) {
+		TAILQ_REMOVE(&evq_endpoints, ep, entry);
 		if (ep->call != NULL)
 			http_cancel(ep->call);
 		event_free(ep->timer);
-		batch_free(ep->cur);
+		evq_batch_free(ep->cur);
 		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
 			TAILQ_REMOVE(&ep->items, it, entry);
 			free(it);
 		}
 		while ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
 			TAILQ_REMOVE(&ep->batches, q, entry);
-			batch_free(q->b);
+			evq_batch_free(q->b);
 			free(q);
 		}
 		headers_free(&ep->headers);

@@ -67,6 +67,32 @@ void	 events_set_retry(long base_ms, long cap_ms);
 void	 events_shutdown(void);
 
 /*
+ * Control (hooks.c): an endpoint is named by its key (16 hex digits of
+ * SHA-256 of "format url"), its URL or its URL as shown.
+ */
+#define EVENTS_KEY_LEN	17
+/* key and shown URL of the endpoint spec names; -1: none (or ambiguous) */
+int	 events_match(const char *spec, char key[EVENTS_KEY_LEN], char *url,
+	    size_t len);
+/* retry now: backoff reset, a 410 forgotten; -1: no such endpoint */
+int	 events_retry(const char *key);
+/*
+ * One pending event out of its endpoint's queue: keep(record, arg) first
+ * (0: it is safe elsewhere), then its files are changed and fsynced.
+ * 0 taken, -1 not pending there, -2 being sent now, -3 keep() or a
+ * write failed (nothing changed).
+ */
+typedef int	(*events_keep_fn)(const json_t *record, void *arg);
+int	 events_take(const char *key, const char *id, events_keep_fn, void *);
+/* records queued again for one endpoint, fn(ok, arg) once durable */
+int	 events_requeue(const char *key, const json_t *records,
+	    events_durable_fn, void *);
+size_t	 events_pending(const char *key);		/* its backlog */
+/* called with the records of every delivered request (the event log) */
+typedef void	(*events_log_fn)(const char *key, const json_t *records);
+void	 events_set_logger(events_log_fn);
+
+/*
  * delivered.c: events a node of the cluster delivered already.  check:
  * -1 without the link (send as is), 1 while the link is being made (ask
  * again soon), else 0 and fn(arg, seen) later, seen[i] 1 for each record

@@ -181,6 +181,10 @@ hookd_configure(struct config *conf)
 		log_warnx("hookd: no track-seen table: every open counts as "
 		    "unique");
 	events_set_monitor(hookd_monitor);
+	if (dead_init(hookd_root()) == -1 ||
+	    evlog_init(proc_base, hookd_root()) == -1)
+		fatalx("hookd: cannot prepare the dead letters or the event "
+		    "log");
 	inbound_init();
 }
 
@@ -209,8 +213,6 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		    ctl_cmd_skip(cmd))))) == NULL)
 			return (json_pack("{s:s}", "error", "no such message"));
 		return (j);
-	case CTL_SHOW_HOOKS:
-		return (json_pack("{s:o}", "endpoints", events_stats()));
 	case CTL_SHOW_METRICS:
 		j = json_array();
 		inbound_metrics(j);
@@ -221,7 +223,7 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),
 		    "event_backlog", (json_int_t)events_backlog()));
 	default:
-		return (NULL);
+		return (hooks_control(cmd, argv));
 	}
 }
 

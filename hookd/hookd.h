@@ -73,6 +73,28 @@ struct http_part;
 int	 formdata_build(const struct http_part *, size_t, const char *seed,
 	    char **, size_t *, char *, size_t);
 
+json_t	*inbound_routes(void);		/* show hooks: each route's URL */
+
+/* hooks.c: show hooks, hooks retry|skip|replay, show dead, dead ... */
+struct ctl_cmd;
+json_t	*hooks_control(const struct ctl_cmd *, const json_t *argv);
+time_t	 hooks_parse_time(const char *, time_t now);	/* -1: not one */
+
+/* dead.c: the dead letters, <spool>/dead */
+int	 dead_init(const char *root);
+int	 dead_event(const char *key, const char *url, const json_t *record,
+	    const char *reason);
+json_t	*dead_list(void);
+json_t	*dead_act(int replay, const char *id);	/* replay or remove */
+
+/* evlog.c: the event log, <spool>/evlog, and hooks replay */
+int	 evlog_init(struct event_base *, const char *root);
+void	 evlog_configure(time_t history);
+int	 replay_start(const char *key, const char *url, time_t since,
+	    char *err, size_t errlen);
+int	 replay_stop(const char *key);
+json_t	*replay_status(const char *key);
+
 /* text.c */
 char	*text_utf8_clean(const char *, size_t, size_t);
 

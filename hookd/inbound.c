@@ -871,3 +871,49 @@ inbound_queue(const char *id)
 			json_array_append_new(a, inmsg_json(m, 0));
 	return (a);
 }
+
+/* show hooks: each route's URL with what waits for it */
+json_t *
+inbound_routes(void)
+{
+	const struct route		*rt;
+	const struct inmsg		*m;
+	const struct envelope_rcpt	*r;
+	const char			*lasterr;
+	char				 url[MH_URL_MAX];
+	json_t				*a;
+	time_t				 oldest, next;
+	size_t				 i, backlog;
+
+	if ((a = json_array()) == NULL || hookd_conf == NULL)
+		return (a);
+	TAILQ_FOREACH(rt, &hookd_conf->routes, entry) {
+		backlog = 0;
+		oldest = next = 0;
+		lasterr = "";
+		TAILQ_FOREACH(m, &msgs, entry)
+			for (i = 0; i < m->env.nrcpt; i++) {
+				r = &m->env.rcpts[i];
+				if (!m->committed || r->dest != DEST_ROUTE ||
+				    r->route != rt->id ||
+				    r->state != RS_PENDING)
+					continue;
+				backlog++;
+				if (oldest == 0 || m->env.created < oldest) {
+					oldest = m->env.created;
+					if (m->lasterr != NULL)
+						lasterr = m->lasterr[i];
+				}
+				if (next == 0 || r->next_try < next)
+					next = r->next_try;
+			}
+		config_url_public(rt->url, url, sizeof(url));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,"
+		    "s:I}", "route", rt->pattern[0] ? rt->pattern : "*",
+		    "url", url, "mode", rt->mode == MODE_QUEUE ? "queue" :
+		    "sync", "backlog", (json_int_t)backlog,
+		    "oldest", (json_int_t)oldest, "last_error", lasterr,
+		    "next_attempt", (json_int_t)next));
+	}
+	return (a);
+}

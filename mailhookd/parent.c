@@ -181,7 +181,8 @@ spool_setup(const struct config *conf)
 	char	 path[MH_PATH_MAX + 32];
 	uid_t	 uid, ruid = geteuid();
 	gid_t	 gid, rgid = getegid();
-	const char *sub[] = { "inbound", "outbound", "events" };
+	const char *sub[] = { "inbound", "outbound", "events", "evlog",
+	    "dead" };
 	size_t	 i;
 
 	user_ids(&uid, &gid);

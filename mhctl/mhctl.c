@@ -406,6 +406,99 @@ print_metrics(const json_t *reply)
 	return (0);
 }
 
+/* an epoch time as an age ("-" for 0), or as time left ("now") */
+static void
+human_when(char *buf, size_t len, const json_t *v, int ahead)
+{
+	long long	t = json_integer_value(v), now = time(NULL);
+
+	if (t <= 0)
+		snprintf(buf, len, "-");
+	else if (ahead && t <= now)
+		snprintf(buf, len, "now");
+	else
+		human_age(buf, len, ahead ? t - now : now - t);
+}
+
+static const char *
+str(const json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL && s[0] != '\0' ? s : "-");
+}
+
+/*
+ * show hooks: a line per event endpoint (id, backlog, oldest, last
+ * status, next attempt, URL) and its last error, then the routes' URLs.
+ */
+static int
+print_hooks(const json_t *reply)
+{
+	const json_t	*e, *rp;
+	char		 old[32], next[32];
+	size_t		 i;
+
+	printf("%-16s %-8s %7s %6s %6s %6s  %s\n", "ENDPOINT", "FORMAT",
+	    "BACKLOG", "OLDEST", "STATUS", "NEXT", "URL");
+	json_array_foreach(json_object_get(reply, "endpoints"), i, e) {
+		human_when(old, sizeof(old), json_object_get(e, "oldest"), 0);
+		human_when(next, sizeof(next), json_object_get(e,
+		    "next_attempt"), 1);
+		printf("%-16s %-8s %7lld %6s %6lld %6s  %s%s\n", str(e, "id"),
+		    str(e, "format"), json_integer_value(json_object_get(e,
+		    "backlog")), old, json_integer_value(json_object_get(e,
+		    "last_status")), next, str(e, "url"),
+		    json_is_true(json_object_get(e, "disabled")) ?
+		    " (disabled: 410)" : "");
+		if (json_string_length(json_object_get(e, "last_error")) > 0)
+			printf("%16s (%s, %lld attempts)\n", "",
+			    str(e, "last_error"), json_integer_value(
+			    json_object_get(e, "attempts")));
+		if ((rp = json_object_get(e, "replay")) != NULL)
+			printf("%16s replay since %lld: %lld queued\n", "",
+			    json_integer_value(json_object_get(rp, "since")),
+			    json_integer_value(json_object_get(rp, "queued")));
+	}
+	printf("\n%-24s %-6s %7s %6s %6s  %s\n", "ROUTE", "MODE", "BACKLOG",
+	    "OLDEST", "NEXT", "URL");
+	json_array_foreach(json_object_get(reply, "routes"), i, e) {
+		human_when(old, sizeof(old), json_object_get(e, "oldest"), 0);
+		human_when(next, sizeof(next), json_object_get(e,
+		    "next_attempt"), 1);
+		printf("%-24s %-6s %7lld %6s %6s  %s\n", str(e, "route"),
+		    str(e, "mode"), json_integer_value(json_object_get(e,
+		    "backlog")), old, next, str(e, "url"));
+		if (json_string_length(json_object_get(e, "last_error")) > 0)
+			printf("%24s (%s)\n", "", str(e, "last_error"));
+	}
+	fflush(stdout);
+	return (0);
+}
+
+/* show dead: a line per dead letter */
+static int
+print_dead(const json_t *reply)
+{
+	const json_t	*e;
+	char		 age[32];
+	size_t		 i;
+
+	printf("%-36s %-7s %5s %-16s %-10s %-8s %s\n", "ID", "TYPE", "AGE",
+	    "MSGID", "KIND", "REASON", "RECIPIENT / URL");
+	json_array_foreach(json_object_get(reply, "dead"), i, e) {
+		human_when(age, sizeof(age), json_object_get(e, "time"), 0);
+		printf("%-36s %-7s %5s %-16s %-10s %-8s %s %s\n", str(e, "id"),
+		    str(e, "type"), age, str(e, "msgid"), str(e, "kind"),
+		    str(e, "reason"), str(e, "recipient"), str(e, "url"));
+	}
+	printf("-- %lld dead letter%s\n", json_integer_value(json_object_get(
+	    reply, "total")), json_integer_value(json_object_get(reply,
+	    "total")) == 1 ? "" : "s");
+	fflush(stdout);
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -440,7 +533,7 @@ main(int argc, char *argv[])
 
 	if (getenv("MHCTL_SOCKET") != NULL)
 		sock = getenv("MHCTL_SOCKET");
-	while ((ch = getopt(argc, argv, "js:t:V")) != -1) {
+	while ((ch = getopt(argc, argv, "+js:t:V")) != -1) {
 		switch (ch) {
 		case 't':
 			if (strcmp(optarg, "inbound") != 0 &&
@@ -470,7 +563,8 @@ main(int argc, char *argv[])
 		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 		usage();
 	}
-	if (!ctl_cmd_args_ok(cmd, argc)) {
+	if (!ctl_cmd_args_ok(cmd, argc) || (cmd->id == CTL_HOOKS_REPLAY &&
+	    !ctl_cmd_replay_ok(argc, argv[3]))) {
 		/* its own usage line, not the whole list */
 		ctl_cmd_usage_one(cmd, stderr);
 		return (1);
@@ -533,6 +627,12 @@ main(int argc, char *argv[])
 		} else if (!jflag && cmd->id == CTL_SHOW_METRICS &&
 		    json_object_get(reply, "metrics") != NULL)
 			rc = print_metrics(reply);
+		else if (!jflag && cmd->id == CTL_SHOW_HOOKS &&
+		    json_object_get(reply, "endpoints") != NULL)
+			rc = print_hooks(reply);
+		else if (!jflag && cmd->id == CTL_SHOW_DEAD &&
+		    json_object_get(reply, "dead") != NULL)
+			rc = print_dead(reply);
 		else if (!jflag && cmd->id == CTL_DKIM_SHOW &&
 		    json_object_get(reply, "dkim") != NULL)
 			rc = dkim_records(reply);

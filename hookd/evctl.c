@@ -1,0 +1,290 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd: what mhctl does to the event queue (hooks.c asks): find an
+ * endpoint by its key or URL, retry it now, take one stuck event out of
+ * it (to the dead letters), queue delivered events again (replay, dead
+ * letters sent again).
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "gsync.h"
+#include "log.h"
+#include "events_int.h"
+
+/* an endpoint by its key, its URL or its URL as shown (no password) */
+static struct endpoint *
+endpoint_match(const char *spec)
+{
+	struct endpoint	*ep, *found = NULL;
+	char		 url[MH_URL_MAX];
+
+	if ((ep = evq_endpoint_find(spec)) != NULL)
+		return (ep);
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
+		config_url_public(ep->url, url, sizeof(url));
+		if (strcmp(ep->url, spec) != 0 && strcmp(url, spec) != 0)
+			continue;
+		if (found != NULL)
+			return (NULL);	/* the same URL in two formats */
+		found = ep;
+	}
+	return (found);
+}
+
+int
+events_match(const char *spec, char key[EVENTS_KEY_LEN], char *url,
+    size_t len)
+{
+	struct endpoint	*ep;
+
+	if ((ep = endpoint_match(spec)) == NULL)
+		return (-1);
+	strlcpy(key, ep->key, EVENTS_KEY_LEN);
+	config_url_public(ep->url, url, len);
+	return (0);
+}
+
+int
+events_retry(const char *key)
+{
+	struct endpoint	*ep;
+
+	if ((ep = evq_endpoint_find(key)) == NULL)
+		return (-1);
+	ep->attempts = 0;
+	ep->disabled = 0;
+	if (ep->timer_backoff) {
+		evtimer_del(ep->timer);
+		ep->timer_backoff = 0;
+	}
+	evq_kick(ep);
+	return (0);
+}
+
+static const char *
+record_id(const json_t *r)
+{
+	const char	*id = json_string_value(json_object_get(r, "id"));
+
+	return (id != NULL ? id : "");
+}
+
+static int
+batch_has(const struct evbatch *b, const char *id)
+{
+	const json_t	*r;
+	size_t		 i;
+
+	json_array_foreach(b->records, i, r)
+		if (strcmp(record_id(r), id) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * The record of id out of a batch: keep() has it first, then the batch
+ * file is rewritten without it (removed once empty).  1 taken, 0 not
+ * there, -1 keep() or the rewrite failed (nothing changed).
+ */
+static int
+batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
+    events_keep_fn keep, void *arg)
+{
+	json_t	*r = NULL, *o;
+	char	*s;
+	size_t	 i;
+
+	for (i = 0; i < json_array_size(b->records); i++)
+		if (strcmp(record_id(r = json_array_get(b->records, i)),
+		    id) == 0)
+			break;
+	if (i == json_array_size(b->records) || r == NULL)
+		return (0);
+	if (keep(r, arg) == -1)
+		return (-1);
+	if (b->item != NULL || json_array_size(b->records) == 1) {
+		evq_remove_file(ep, b->item ? b->item->name : b->name);
+		json_array_remove(b->records, i);
+		return (1);
+	}
+	json_incref(r);
+	json_array_remove(b->records, i);
+	o = json_pack("{s:s,s:O}", "batch", b->id, "events", b->records);
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (s == NULL || file_replace_in(ep->dir, b->name, s, strlen(s),
+	    FR_FSYNC) == -1) {
+		log_warn("events: %s/%s", ep->dir, b->name);
+		json_array_insert(b->records, i, r);
+		json_decref(r);
+		free(s);
+		return (-1);
+	}
+	json_decref(r);
+	free(s);
+	return (1);
+}
+
+/* a single pending event: 1 taken, 0 not there, -1 failed */
+static int
+item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
+    void *arg)
+{
+	struct evitem	*it;
+	json_t		*rec;
+	int		 rc;
+
+	TAILQ_FOREACH(it, &ep->items, entry)
+		if (strcmp(it->id, id) == 0)
+			break;
+	if (it == NULL)
+		return (0);
+	if ((rec = evq_item_load(ep, it)) == NULL)
+		rc = -1;		/* quarantined: out of the queue */
+	else if ((rc = keep(rec, arg)) == 0) {
+		evq_remove_file(ep, it->name);
+		rc = 1;
+	}
+	json_decref(rec);
+	if (rc == 1 || rec == NULL) {
+		TAILQ_REMOVE(&ep->items, it, entry);
+		ep->nitems--;
+		free(it);
+	}
+	return (rc);
+}
+
+int
+events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
+{
+	struct endpoint	*ep;
+	struct evbatchq	*q;
+	int		 rc = 0;
+
+	if ((ep = evq_endpoint_find(key)) == NULL)
+		return (-1);
+	if (ep->cur != NULL && batch_has(ep->cur, id)) {
+		/* in the request under way: its answer covers it */
+		if (ep->call != NULL || ep->asking)
+			return (-2);
+		if ((rc = batch_take(ep, ep->cur, id, keep, arg)) == 1) {
+			if (json_array_size(ep->cur->records) == 0) {
+				evq_batch_free(ep->cur);
+				ep->cur = NULL;
+			}
+			/* the stuck one is gone: the next goes now */
+			ep->attempts = 0;
+			if (ep->timer_backoff) {
+				evtimer_del(ep->timer);
+				ep->timer_backoff = 0;
+			}
+		}
+	}
+	TAILQ_FOREACH(q, &ep->batches, entry) {
+		if (rc != 0 || (rc = batch_take(ep, q->b, id, keep, arg)) != 1)
+			continue;
+		if (json_array_size(q->b->records) == 0) {
+			TAILQ_REMOVE(&ep->batches, q, entry);
+			evq_batch_free(q->b);
+			free(q);
+		}
+		break;
+	}
+	if (rc == 0)
+		rc = item_take(ep, id, keep, arg);
+	if (rc != 1)
+		return (rc == 0 ? -1 : -3);
+	if (fsync_dir(ep->dir) == -1)
+		log_warn("events: fsync %s", ep->dir);
+	evq_kick(ep);
+	return (0);
+}
+
+/* records queued again for one endpoint: they join once durable */
+struct requeue {
+	struct endpoint		*ep;
+	struct evitemlist	 items;
+	events_durable_fn	 fn;
+	void			*arg;
+};
+
+static void
+requeue_durable(int ok, void *arg)
+{
+	struct requeue	*rq = arg;
+	struct evitem	*it;
+
+	while ((it = TAILQ_FIRST(&rq->items)) != NULL) {
+		TAILQ_REMOVE(&rq->items, it, entry);
+		TAILQ_INSERT_TAIL(&rq->ep->items, it, entry);
+		rq->ep->nitems++;
+	}
+	evq_kick(rq->ep);
+	if (rq->fn != NULL)
+		rq->fn(ok, rq->arg);
+	free(rq);
+}
+
+int
+events_requeue(const char *key, const json_t *records, events_durable_fn fn,
+    void *arg)
+{
+	struct endpoint	*ep;
+	struct requeue	*rq;
+	struct evitem	*it;
+	struct stat	 st;
+	const json_t	*r;
+	char		 name[80], path[PATH_MAX], *s;
+	size_t		 i;
+
+	if ((ep = evq_endpoint_find(key)) == NULL ||
+	    (rq = calloc(1, sizeof(*rq))) == NULL)
+		return (-1);
+	rq->ep = ep;
+	rq->fn = fn;
+	rq->arg = arg;
+	TAILQ_INIT(&rq->items);
+	json_array_foreach(records, i, r) {
+		if (strlen(record_id(r)) != EVENT_ID_LEN - 1)
+			continue;
+		snprintf(name, sizeof(name), "e-%011lld-%s.json",
+		    (long long)time(NULL), record_id(r));
+		/* the same event queued this second already */
+		if (evq_path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
+		    stat(path, &st) == 0)
+			continue;
+		if ((s = json_dumps(r, JSON_COMPACT)) == NULL ||
+		    file_replace_in(ep->dir, name, s, strlen(s), FR_GROUP) ==
+		    -1 || (it = calloc(1, sizeof(*it))) == NULL) {
+			log_warn("events: %s/%s", ep->dir, name);
+			free(s);
+			continue;
+		}
+		free(s);
+		strlcpy(it->id, record_id(r), sizeof(it->id));
+		strlcpy(it->name, name, sizeof(it->name));
+		clock_gettime(CLOCK_MONOTONIC, &it->ts);
+		TAILQ_INSERT_TAIL(&rq->items, it, entry);
+	}
+	gsync_then(requeue_durable, rq);
+	return (0);
+}
+
+size_t
+events_pending(const char *key)
+{
+	struct endpoint	*ep;
+
+	return ((ep = evq_endpoint_find(key)) != NULL ? evq_backlog(ep) : 0);
+}

@@ -1,0 +1,94 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd: the event queue's insides, shared by events.c (the queue and
+ * its delivery engine) and evctl.c (what mhctl does to it: retry, skip,
+ * queue again).  Nothing else includes this.
+ */
+#ifndef MH_HOOKD_EVENTS_INT_H
+#define MH_HOOKD_EVENTS_INT_H
+
+#include <sys/queue.h>
+
+#include <limits.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "http.h"
+#include "mh_event.h"
+#include "events.h"
+
+struct evitem {
+	TAILQ_ENTRY(evitem)	 entry;
+	char			 id[EVENT_ID_LEN];
+	char			 name[80];	/* file name in the endpoint dir */
+	struct timespec		 ts;		/* arrival, monotonic */
+};
+TAILQ_HEAD(evitemlist, evitem);
+
+struct evbatch {
+	char			 id[EVENT_ID_LEN];
+	int			 asked;		/* the cluster was asked */
+	char			 name[80];	/* "" for a single event */
+	json_t			*records;	/* array of event records */
+	struct evitem		*item;		/* single event: the item */
+};
+
+struct endpoint {
+	TAILQ_ENTRY(endpoint)	 entry;
+	char			 key[EVENTS_KEY_LEN];
+	char			 dir[PATH_MAX];
+	char			 url[MH_URL_MAX];
+	char			 pub[MH_URL_MAX];	/* url for logs: masked */
+	enum event_format	 format;
+	uint32_t		 kinds;
+	char			 secret[MH_NAME_MAX];
+	struct headerlist	 headers;
+	int			 timeout;
+	int			 batch_max;
+	int			 batch_wait;
+	int			 configured;
+	int			 disabled;	/* 410 Gone */
+
+	struct evitemlist	 items;
+	size_t			 nitems;
+	struct evbatch		*cur;		/* being sent / retried */
+	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
+	struct http_call	*call;
+	int			 asking;	/* the cluster: delivered yet? */
+	struct event		*timer;
+	int			 timer_backoff;	/* timer is a retry wait */
+
+	int			 attempts;
+	long			 last_status;
+	char			 last_error[256];
+	time_t			 last_attempt;
+	struct timespec		 sent;		/* of the request in flight */
+	time_t			 next_attempt;
+	unsigned long		 delivered;
+	unsigned long		 failures;
+};
+TAILQ_HEAD(endpointlist, endpoint);
+
+struct evbatchq {
+	TAILQ_ENTRY(evbatchq)	 entry;
+	struct evbatch		*b;
+};
+
+extern struct endpointlist	 evq_endpoints;
+
+int		 evq_path_join(char *, size_t, const char *, const char *,
+		    const char *);
+void		 evq_remove_file(struct endpoint *, const char *);
+struct endpoint	*evq_endpoint_find(const char *key);
+void		 evq_batch_free(struct evbatch *);
+json_t		*evq_item_load(struct endpoint *, struct evitem *);
+void		 evq_kick(struct endpoint *);
+size_t		 evq_backlog(const struct endpoint *);
+
+#endif /* MH_HOOKD_EVENTS_INT_H */
