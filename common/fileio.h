@@ -33,6 +33,10 @@ int	file_replace_in(const char *dir, const char *name, const void *data,
 	    size_t len, int flags);
 /* all of data to fd, across short writes and EINTR; 0 ok, -1 error */
 int	write_all(int fd, const void *data, size_t len);
+/* the sorted names in dir starting with prefix ("" for all but . and
+ * ..); NULL and *np 0 if there are none or dir cannot be read */
+char	**dir_names(const char *dir, const char *prefix, size_t *np);
+void	 dir_names_free(char **, size_t);
 /* fsync(2) of a directory by path */
 int	fsync_dir(const char *);
 

@@ -121,41 +121,7 @@ dead_event(const char *key, const char *url, const json_t *rec,
 static char **
 dead_names(size_t *np)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL, **nv;
-	size_t		 n = 0, cap = 0;
-
-	*np = 0;
-	if ((d = opendir(dead_dir)) == NULL)
-		return (NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "ev-", 3) != 0 ||
-		    strstr(de->d_name, ".json") == NULL)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
-	}
-	closedir(d);
-	*np = n;
-	return (v);
-}
-
-static void
-names_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	return (dir_names(dead_dir, "ev-", np));
 }
 
 /* does the letter in name match id ("all", an event id or a queue id)? */
@@ -180,7 +146,7 @@ dead_list(void)
 
 	v = dead_names(&n);
 	if ((a = json_array()) == NULL) {
-		names_free(v, n);
+		dir_names_free(v, n);
 		return (NULL);
 	}
 	for (i = 0; i < n && json_array_size(a) < DEAD_LIST_MAX; i++) {
@@ -201,7 +167,7 @@ dead_list(void)
 		    json_object_get(rec, "recipient") : json_null()));
 		json_decref(o);
 	}
-	names_free(v, n);
+	dir_names_free(v, n);
 	return (json_pack("{s:o,s:I}", "dead", a, "total", (json_int_t)n));
 }
 
@@ -298,7 +264,7 @@ dead_act(int replay, const char *id)
 		}
 		json_decref(o);
 	}
-	names_free(v, n);
+	dir_names_free(v, n);
 	if (done == 0 && failed == 0)
 		return (json_pack("{s:s}", "error", "no such dead letter"));
 	if (replay && failed > 0)

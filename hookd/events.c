@@ -364,54 +364,6 @@ endpoint_persist(struct endpoint *ep)
 
 /* --- loading ------------------------------------------------------------ */
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* sorted names of a directory starting with prefix */
-static char **
-list_dir(const char *dir, const char *prefix, size_t *np)
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL, **nv;
-	size_t		 n = 0, cap = 0;
-
-	*np = 0;
-	if ((d = opendir(dir)) == NULL)
-		return (NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), name_cmp);
-	*np = n;
-	return (v);
-}
-
-static void
-list_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* the event id inside "e-<time>-<id>.json" */
 static int
 item_name_id(const char *name, char id[EVENT_ID_LEN])
@@ -472,12 +424,12 @@ endpoint_load(struct endpoint *ep)
 
 	if ((seen = json_object()) == NULL)
 		fatal("events: json_object");
-	v = list_dir(ep->dir, "tmp-", &n);
+	v = dir_names(ep->dir, "tmp-", &n);
 	for (i = 0; i < n; i++)
 		evq_remove_file(ep, v[i]);
-	list_free(v, n);
+	dir_names_free(v, n);
 
-	v = list_dir(ep->dir, "b-", &n);
+	v = dir_names(ep->dir, "b-", &n);
 	for (i = 0; i < n; i++) {
 		b = NULL;
 		if ((o = read_json(ep->dir, v[i], EV_BATCH_FILE_MAX)) != NULL)
@@ -492,9 +444,9 @@ endpoint_load(struct endpoint *ep)
 		q->b = b;
 		TAILQ_INSERT_TAIL(&ep->batches, q, entry);
 	}
-	list_free(v, n);
+	dir_names_free(v, n);
 
-	v = list_dir(ep->dir, "e-", &n);
+	v = dir_names(ep->dir, "e-", &n);
 	for (i = 0; i < n; i++) {
 		if (item_name_id(v[i], id) == -1) {
 			quarantine(ep, v[i]);
@@ -516,7 +468,7 @@ endpoint_load(struct endpoint *ep)
 		TAILQ_INSERT_TAIL(&ep->items, it, entry);
 		ep->nitems++;
 	}
-	list_free(v, n);
+	dir_names_free(v, n);
 	json_decref(seen);
 }
 
@@ -532,7 +484,7 @@ events_load(void)
 	struct endpoint		*ep;
 	char			 key[EV_KEY_LEN];
 
-	v = list_dir(ev_root, "", &n);
+	v = dir_names(ev_root, "", &n);
 	for (i = 0; i < n; i++) {
 		if (v[i][0] == '.' || strlen(v[i]) != EV_KEY_LEN - 1)
 			continue;
@@ -563,7 +515,7 @@ events_load(void)
 			    "%s batch(es) reloaded", ep->pub, ep->nitems,
 			    TAILQ_EMPTY(&ep->batches) ? "no" : "some");
 	}
-	list_free(v, n);
+	dir_names_free(v, n);
 }
 
 /* --- public: init, configure --------------------------------------------- */

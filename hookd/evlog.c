@@ -102,44 +102,26 @@ key_dir(const char *key, char *buf, size_t len)
 	    -1 : 0);
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
 /* sorted "YYYYMMDD.log" names of one endpoint's log */
 static char **
 day_files(const char *key, size_t *np)
 {
-	char		 dir[PATH_MAX];
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL, **nv;
-	size_t		 n = 0, cap = 0;
+	char	 dir[PATH_MAX];
+	char	**v;
+	size_t	 n, i, j;
 
 	*np = 0;
 	if (key_dir(key, dir, sizeof(dir)) == -1 ||
-	    (d = opendir(dir)) == NULL)
+	    (v = dir_names(dir, "", &n)) == NULL)
 		return (NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != DAYNAME_LEN - 4 ||
-		    strcmp(de->d_name + 8, ".log") != 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
+	for (i = j = 0; i < n; i++) {
+		if (strlen(v[i]) == DAYNAME_LEN - 4 &&
+		    strcmp(v[i] + 8, ".log") == 0)
+			v[j++] = v[i];
+		else
+			free(v[i]);
 	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), name_cmp);
-	*np = n;
+	*np = j;
 	return (v);
 }
 
@@ -164,9 +146,7 @@ evlog_expire(const char *key)
 			log_info("evlog: endpoint=%s %s expired (history %llds)",
 			    key, v[i], (long long)evlog_history);
 	}
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	dir_names_free(v, n);
 }
 
 static struct logfile *
