@@ -626,7 +626,7 @@ evlog_init(struct event_base *base, const char *root)
 	return (0);
 }
 
-/* "history": how long the log is kept (0: the default) */
+/* "history" (mailhook.conf): how long the log is kept (0: the default) */
 void
 evlog_configure(time_t history)
 {

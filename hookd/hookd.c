@@ -163,6 +163,8 @@ hookd_configure(struct config *conf)
 		    "refused");
 	verdict_configure(conf->hostname);
 	redis_link_configure(proc_base, conf, &hookd_cluster);
+	/* the event log is kept as long as message histories */
+	evlog_configure(conf->history);
 	if (hookd_started) {
 		events_configure(conf);
 		return;
