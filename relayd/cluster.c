@@ -63,11 +63,18 @@ static const char take_one[] =
     "end "
     "return n";
 
-/* lifted while unlinked: pushed when the link is back */
+/*
+ * Resubscribes (lifted suppressions) until Redis has them: pushed at
+ * once when linked, else when the link is back, and kept in the spool
+ * meanwhile ("MS\taddr\tdomain" lines, queue_lifted_write): a restart
+ * before Redis took one would let the older suppression there come back
+ * with the whole hash.
+ */
 struct lifted {
 	TAILQ_ENTRY(lifted)	 entry;
 	char			 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	long long		 ms;
+	long long		 sent;		/* ms of the push in flight, 0 */
 };
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
@@ -91,16 +98,29 @@ now_ms(void)
 	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+static void	lifted_save(void);
+
 static void
 on_pushed(const redisReply *r, void *arg)
 {
+	struct lifted	*l = arg;
+
 	if (r != NULL)
 		pushed++;
+	if (l == NULL)
+		return;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR || l->ms != l->sent) {
+		l->sent = 0;	/* again at the next link */
+		return;
+	}
+	TAILQ_REMOVE(&lifted, l, entry);
+	free(l);
+	lifted_save();
 }
 
-/* field "addr\tdomain", value "MS:+reason" or "MS:-" */
+/* field "addr\tdomain", value "MS:+reason" or "MS:-"; l: a resubscribe */
 static int
-push(const char *field, long long ms, const char *reason)
+push(const char *field, long long ms, const char *reason, struct lifted *l)
 {
 	char		 t[32], value[300];
 	const char	*argv[] = { "EVAL", set_newer, "2", SUPPRESS_KEY,
@@ -110,19 +130,72 @@ push(const char *field, long long ms, const char *reason)
 	snprintf(t, sizeof(t), "%lld", ms);
 	snprintf(value, sizeof(value), "%lld:%c%s", ms, reason ? '+' : '-',
 	    reason ? reason : "");
-	return (redis_command(on_pushed, NULL, 9, argv, NULL));
+	if (redis_command(on_pushed, l, 9, argv, NULL) == -1)
+		return (-1);
+	if (l != NULL)
+		l->sent = ms;
+	return (0);
 }
 
 static void
+lifted_save(void)
+{
+	struct lifted	*l;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		fatal("open_memstream");
+	TAILQ_FOREACH(l, &lifted, entry)
+		fprintf(fp, "%lld\t%s\n", l->ms, l->field);
+	if (fclose(fp) != 0)
+		fatal("cluster: fclose");
+	if (queue_lifted_write(buf != NULL ? buf : "", len) == -1)
+		log_warn("cluster: cannot keep the resubscribes for redis");
+	free(buf);
+}
+
+static struct lifted *
 remember_lifted(const char *field, long long ms)
 {
 	struct lifted	*l;
 
+	TAILQ_FOREACH(l, &lifted, entry)
+		if (strcmp(l->field, field) == 0) {
+			if (ms > l->ms)
+				l->ms = ms;
+			return (l);
+		}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("calloc");
 	strlcpy(l->field, field, sizeof(l->field));
 	l->ms = ms;
 	TAILQ_INSERT_TAIL(&lifted, l, entry);
+	return (l);
+}
+
+/* at the first configure: what an earlier run had not pushed */
+static void
+lifted_load(void)
+{
+	char		*text, *line, *next, *tab;
+	size_t		 len;
+	long long	 ms;
+
+	if ((text = queue_lifted_read(&len)) == NULL)
+		return;
+	for (line = text; (next = strchr(line, '\n')) != NULL; line = next) {
+		*next++ = '\0';
+		ms = strtoll(line, &tab, 10);
+		if (ms <= 0 || *tab != '\t' || strchr(tab + 1, '\t') == NULL ||
+		    strlen(tab + 1) >= sizeof(((struct lifted *)0)->field)) {
+			log_warnx("cluster: cluster-lifted: a bad line skipped");
+			continue;
+		}
+		remember_lifted(tab + 1, ms);
+	}
+	free(text);
 }
 
 void
@@ -130,16 +203,19 @@ cluster_suppress_changed(const char *addr, const char *domain,
     const char *reason)
 {
 	char		 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	struct lifted	*l = NULL;
 	long long	 ms = now_ms();
 
 	if (!redis_link_enabled())
 		return;
 	snprintf(field, sizeof(field), "%s\t%s", addr, domain);
-	if (push(field, ms, reason) == 0)
+	if (reason == NULL) {
+		l = remember_lifted(field, ms);
+		lifted_save();
+	}
+	if (push(field, ms, reason, l) == 0)
 		return;
 	/* a suppression is pushed with the whole list when linked again */
-	if (reason == NULL)
-		remember_lifted(field, ms);
 	redis_fallback("suppression change");
 }
 
@@ -212,7 +288,7 @@ push_entry(const char *addr, const char *domain, const char *reason,
 	char	 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
 
 	snprintf(field, sizeof(field), "%s\t%s", addr, domain);
-	push(field, (long long)t * 1000, reason);
+	push(field, (long long)t * 1000, reason, NULL);
 }
 
 /* linked (again): ours up, then theirs down */
@@ -223,11 +299,9 @@ on_linked(void)
 	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
 
 	suppress_foreach(push_entry);
-	while ((l = TAILQ_FIRST(&lifted)) != NULL) {
-		push(l->field, l->ms, NULL);
-		TAILQ_REMOVE(&lifted, l, entry);
-		free(l);
-	}
+	TAILQ_FOREACH(l, &lifted, entry)
+		if (l->sent == 0)
+			push(l->field, l->ms, NULL, l);
 	redis_command(on_whole, NULL, 2, argv, NULL);
 	sched_kick();
 }
@@ -367,5 +441,11 @@ cluster_configure(struct event_base *base, const struct config *c)
 		.changed = on_changed,
 	};
 
+	static int	loaded;
+
+	if (!loaded) {
+		loaded = 1;
+		lifted_load();
+	}
 	redis_link_configure(base, c, &hooks);
 }

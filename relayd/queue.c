@@ -797,6 +797,21 @@ queue_suppress_read(size_t *lenp)
 	return (read_file_at(outfd, "suppress", 64 * 1024 * 1024, lenp));
 }
 
+/* the cluster's resubscribes not yet in Redis (cluster.c) */
+int
+queue_lifted_write(const char *text, size_t len)
+{
+	return (queue_write(outfd, "cluster-lifted", text, len,
+	    FR_FSYNC | FR_SYNCDIR));
+}
+
+char *
+queue_lifted_read(size_t *lenp)
+{
+	return (read_file_at(outfd, "cluster-lifted", 16 * 1024 * 1024,
+	    lenp));
+}
+
 /* an MTA-STS policy cached for its max_age (mtasts.c): "mta-sts.DOMAIN" */
 int
 queue_mtasts_write(const char *domain, const char *text, size_t len)

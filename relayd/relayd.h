@@ -91,6 +91,8 @@ int	 queue_suppress_write(const char *text, size_t len);
 int	 queue_mtasts_write(const char *domain, const char *, size_t);
 char	*queue_mtasts_read(const char *domain, size_t max, size_t *lenp);
 char	*queue_suppress_read(size_t *);
+int	 queue_lifted_write(const char *text, size_t len);
+char	*queue_lifted_read(size_t *);
 
 /* relay.c */
 void	 relay_emit(const struct event_record *);
