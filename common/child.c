@@ -152,12 +152,23 @@ child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	return (json_pack("{s:o}", "metrics", samples));
 }
 
+static int	 ctl_reply_fd = -1;
+
+void
+child_control_fd(int fd)
+{
+	if (ctl_reply_fd != -1)
+		close(ctl_reply_fd);
+	ctl_reply_fd = fd;
+}
+
 static void
 child_control(struct mproc *p, struct mh_imsg *imsg)
 {
 	const struct ctl_cmd	*cmd = NULL;
 	const char		*words[2];
 	json_t			*req, *argv, *reply;
+	char			*text;
 	size_t			 n;
 	int			 root;
 
@@ -185,7 +196,13 @@ child_control(struct mproc *p, struct mh_imsg *imsg)
 		reply = ops->control(cmd, argv, root);
 	if (reply == NULL)
 		reply = json_pack("{s:s}", "error", "unknown command");
-	mproc_send_json(p, IMSG_CTL_REPLY, imsg->hdr.peerid, reply);
+	if ((text = json_dumps(reply, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	/* the fd a command gave, if any, goes with its reply */
+	mproc_compose(p, IMSG_CTL_REPLY, imsg->hdr.peerid, ctl_reply_fd, text,
+	    strlen(text));
+	ctl_reply_fd = -1;
+	free(text);
 	json_decref(reply);
 	json_decref(req);
 }

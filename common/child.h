@@ -55,6 +55,11 @@ void	child_spool_result(uint64_t reqid, const char *msgid, int code,
 /* the same, to smtpd or webd (a submission by the API) */
 void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
 	    int code, const char *enhanced, const char *text, int delivered);
+/*
+ * from a control() callback: fd (read-only, given away) goes with the
+ * reply to mhctl (show message ID --raw: the queued message)
+ */
+void	child_control_fd(int fd);
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

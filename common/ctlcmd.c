@@ -28,8 +28,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "show", "dead",	CTL_SHOW_DEAD,	PROC_HOOKD, 0,	0, 0, 0, NULL },
 	{ "show", "cluster",	CTL_SHOW_CLUSTER, PROC_RELAYD, 0,	0, 0, 0, NULL },
 	{ "show", "message",	CTL_SHOW_MESSAGE, PROC_RELAYD, PROC_HOOKD, 0, 1,
-	    1,
-	    "show message ID" },
+	    2,
+	    "show message ID [--raw]" },
 	{ "schedule", NULL,	CTL_SCHEDULE,	PROC_RELAYD, 0,	1, 1, 1,
 	    "schedule ID|all        remove ID" },
 	{ "remove", NULL,	CTL_REMOVE,	PROC_RELAYD, 0,	1, 1, 1, NULL },
@@ -134,6 +134,7 @@ ctl_cmd_args(const struct ctl_cmd *c)
 {
 	switch (c->id) {
 	case CTL_SHOW_MESSAGE:
+		return (" ID [--raw]");
 	case CTL_REMOVE:
 		return (" ID");
 	case CTL_SCHEDULE:

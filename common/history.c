@@ -50,6 +50,8 @@ static int		 hdirfd = -1, curfd = -1;
 static int		 hretention = 7 * 86400;
 static history_live_fn	 hlive;
 static struct event	*hev;
+static uint64_t		*pend;		/* left the queue, to carry forward */
+static size_t		 npend, cappend;
 
 static int
 seg_len(void)
@@ -303,7 +305,7 @@ append_line(const char *line, size_t len)
 }
 
 struct carry {
-	uint64_t	*keep;
+	const uint64_t	*keep;
 	size_t		 n;
 	char		*buf;
 };
@@ -322,38 +324,70 @@ carry_line(const char *line, size_t len, void *arg)
 	append_line(c->buf, len + 1);
 }
 
-/*
- * Before the oldest file goes: the records of a message still queued,
- * or with a record in a file that stays, go to the current file.
- */
+/* the records of the ids in keep (sorted) found in s, to the current file */
 static void
-carry_forward(time_t now)
+carry(struct hseg *s, uint64_t *keep, size_t n)
+{
+	struct carry	 c;
+
+	if (n == 0)
+		return;
+	c.keep = keep;
+	c.n = n;
+	if ((c.buf = malloc(REC_MAX + 1)) == NULL)
+		fatal("history: malloc");
+	seg_scan(s, carry_line, &c);
+	free(c.buf);
+}
+
+/* before the oldest file goes: the records of messages still queued */
+static void
+carry_live(void)
 {
 	struct hseg	*old = &segs[0];
-	struct carry	 c;
+	uint64_t	*keep;
 	char		 hex[MH_MSGID_LEN];
-	size_t		 i, k;
-	int		 keep;
+	size_t		 i, n = 0;
 
-	memset(&c, 0, sizeof(c));
-	if ((c.keep = calloc(old->nids + 1, sizeof(*c.keep))) == NULL ||
-	    (c.buf = malloc(REC_MAX + 1)) == NULL)
+	if (hlive == NULL)
+		return;
+	if ((keep = calloc(old->nids + 1, sizeof(*keep))) == NULL)
 		fatal("history: calloc");
 	for (i = 0; i < old->nids; i++) {
 		snprintf(hex, sizeof(hex), "%016llx",
 		    (unsigned long long)old->ids[i]);
-		keep = hlive != NULL && hlive(hex);
-		for (k = 1; !keep && k < nsegs; k++)
-			if (segs[k].closed == 0 ||
-			    segs[k].closed + hretention > now)
-				keep = ids_has(&segs[k], old->ids[i]);
-		if (keep)
-			c.keep[c.n++] = old->ids[i];
+		if (hlive(hex))
+			keep[n++] = old->ids[i];
 	}
-	if (c.n > 0)
-		seg_scan(old, carry_line, &c);
-	free(c.keep);
-	free(c.buf);
+	carry(old, keep, n);
+	free(keep);
+}
+
+/*
+ * The messages that left their queue since the last pass, whose older
+ * records are in closed files: those records go to the current file, so
+ * that all of a message's history is kept as long after it left.  One
+ * read of each such file for every message of the pass.
+ */
+static void
+carry_settled(void)
+{
+	uint64_t	*keep;
+	size_t		 i, k, n;
+
+	if (npend == 0)
+		return;
+	qsort(pend, npend, sizeof(*pend), u64_cmp);
+	if ((keep = calloc(npend, sizeof(*keep))) == NULL)
+		fatal("history: calloc");
+	for (k = 0; k + 1 < nsegs; k++) {
+		for (i = n = 0; i < npend; i++)
+			if (ids_has(&segs[k], pend[i]))
+				keep[n++] = pend[i];
+		carry(&segs[k], keep, n);
+	}
+	free(keep);
+	npend = 0;
 }
 
 void
@@ -363,6 +397,7 @@ history_prune(void)
 
 	if (hdirfd == -1 || nsegs == 0)
 		return;
+	carry_settled();
 	/* a quiet journal closes its file too, so that it can expire */
 	if (curfd != -1 && segs[nsegs - 1].size > 0 &&
 	    now >= segs[nsegs - 1].start + seg_len()) {
@@ -372,7 +407,7 @@ history_prune(void)
 	}
 	while (nsegs > 1 && segs[0].closed != 0 &&
 	    segs[0].closed + hretention <= now) {
-		carry_forward(now);
+		carry_live();
 		seg_remove_first();
 	}
 }
@@ -504,6 +539,9 @@ history_shutdown(void)
 	free(segs);
 	segs = NULL;
 	nsegs = 0;
+	free(pend);
+	pend = NULL;
+	npend = cappend = 0;
 	if (hdirfd != -1)
 		close(hdirfd);
 	hdirfd = -1;
@@ -598,7 +636,8 @@ recs_sorted(json_t *recs)
 {
 	struct rec_order	*v;
 	json_t			*out;
-	size_t			 i, n = json_array_size(recs);
+	size_t			 i, k, n = json_array_size(recs);
+	int			 dup;
 
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		fatal("history: calloc");
@@ -609,11 +648,40 @@ recs_sorted(json_t *recs)
 	}
 	qsort(v, n, sizeof(*v), rec_cmp);
 	out = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append(out, v[i].j);
+	for (i = 0; i < n; i++) {
+		/* a carried copy beside its original: once */
+		dup = 0;
+		for (k = i; k > 0 && v[k - 1].t == v[i].t && !dup; k--)
+			dup = json_equal(v[k - 1].j, v[i].j);
+		if (!dup)
+			json_array_append(out, v[i].j);
+	}
 	free(v);
 	json_decref(recs);
 	return (out);
+}
+
+void
+history_settle(const char *id)
+{
+	uint64_t	 v, *n;
+	size_t		 k;
+
+	if (hdirfd == -1 || !envelope_id_ok(id) || id_value(id, &v) == -1)
+		return;
+	/* nothing to do if all of it is in the current file */
+	for (k = 0; k + 1 < nsegs; k++)
+		if (ids_has(&segs[k], v))
+			break;
+	if (k + 1 >= nsegs)
+		return;
+	if (npend == cappend) {
+		cappend = cappend ? cappend * 2 : 64;
+		if ((n = reallocarray(pend, cappend, sizeof(*n))) == NULL)
+			fatal("history: reallocarray");
+		pend = n;
+	}
+	pend[npend++] = v;
 }
 
 json_t *

@@ -17,8 +17,10 @@
  * are written beside it (NAME.idx) so a look-up reads only the files
  * that name a message.  On a timer a file is removed once the history
  * period has passed since it was closed; the records of a message that
- * is still queued (live()) or has a record in a newer file are carried
- * forward to the current file first.
+ * is still queued (live()) are carried forward to the current file
+ * first, and so are, on the next tick, the older records of a message
+ * that left its queue (history_settle()): a message's whole history is
+ * kept for the period after it left.
  */
 #ifndef MH_HISTORY_H
 #define MH_HISTORY_H
@@ -40,6 +42,8 @@ void	 history_configure(int retention);
 void	 history_shutdown(void);
 /* append rec (an object; "time" is added if missing) for queue id id */
 void	 history_add(const char *id, json_t *rec);
+/* id left its queue: its older records are carried forward (timer) */
+void	 history_settle(const char *id);
 /* every record of id, oldest first (at most about 512 KB of them) */
 json_t	*history_get(const char *id);
 /* the most recent record of id whose "what" is what (a new reference) */

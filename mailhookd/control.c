@@ -47,6 +47,7 @@ struct ctl_client {
 	int			 metrics;	/* show metrics: with a deadline */
 	uint32_t		 scrape;	/* webd's scrape (mp NULL) */
 	struct event		*deadline;
+	int			 fd;		/* a child's, for the reply; -1 */
 };
 TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
 
@@ -62,9 +63,15 @@ static void
 ctl_send(struct ctl_client *c, json_t *reply)
 {
 	struct mproc	*webd = children[PROC_WEBD].mp;
+	char		*s;
 
 	if (c->mp != NULL) {
-		mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, reply);
+		if ((s = json_dumps(reply, JSON_COMPACT)) == NULL)
+			fatalx("json_dumps");
+		/* an fd a child gave for the reply (show message ID --raw) */
+		mproc_compose(c->mp, IMSG_CTL_REPLY, 0, c->fd, s, strlen(s));
+		c->fd = -1;
+		free(s);
 		json_decref(reply);
 		return;
 	}
@@ -97,6 +104,8 @@ ctl_free(struct ctl_client *c)
 	int	 monitor = c->monitor;
 
 	TAILQ_REMOVE(&clients, c, entry);
+	if (c->fd != -1)
+		close(c->fd);
 	json_decref(c->collected);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
@@ -313,6 +322,7 @@ control_scrape(uint32_t scrape)
 		fatal("control: scrape");
 	c->id = ++ctl_ids;
 	c->uid = (uid_t)-1;
+	c->fd = -1;
 	c->scrape = scrape;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	ctl_nclients++;
@@ -423,6 +433,7 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	}
 	c->id = ++ctl_ids;
 	c->uid = cred.uid;
+	c->fd = -1;
 	c->mp = mproc_new(s, PROC_CONTROL, ctl_dispatch);
 	c->mp->lost = ctl_lost;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
@@ -516,7 +527,11 @@ ctl_merge(json_t *replies)
 
 	json_object_foreach(replies, proc, r) {
 		if (!json_is_object(r) || json_object_get(r, "error") != NULL) {
-			if (err == NULL)
+			/* the one that knows the id says more than "no such" */
+			if (err == NULL || strcmp(json_string_value(
+			    json_object_get(err, "error")) ?
+			    json_string_value(json_object_get(err, "error")) :
+			    "", "no such message") == 0)
 				err = r;
 			continue;
 		}
@@ -543,10 +558,15 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	json_t			*reply, *one;
 
 	reply = msg_get_json(proc_peer[proc], imsg);
-	if ((c = ctl_find(imsg->hdr.peerid)) == NULL || c->waiting == 0) {
+	if ((c = ctl_find(imsg->hdr.peerid)) == NULL || c->waiting == 0 ||
+	    (imsg->fd != -1 && c->fd != -1)) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
 		json_decref(reply);
 		return;
 	}
+	if (imsg->fd != -1)
+		c->fd = imsg->fd;	/* closed by ctl_free() if not sent */
 	if (c->metrics) {
 		/* the samples alone; anything else is not an answer */
 		json_object_set(c->collected, proc_name(proc),

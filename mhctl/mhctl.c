@@ -499,6 +499,23 @@ print_dead(const json_t *reply)
 	return (0);
 }
 
+/* all of fd to stdout, as it is */
+static int
+copy_out(int fd)
+{
+	char	 buf[65536];
+	ssize_t	 n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, n, stdout) != (size_t)n)
+			err(1, "stdout");
+	if (n == -1)
+		err(1, "read the message");
+	if (fflush(stdout) == EOF)
+		err(1, "stdout");
+	return (0);
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -529,7 +546,7 @@ main(int argc, char *argv[])
 	char		*s;
 	ssize_t		 n;
 	const char	*which = NULL;
-	int		 ch, jflag = 0, monitor, fd, rc = 0, i;
+	int		 ch, jflag = 0, monitor, fd, rc = 0, i, raw = 0;
 
 	if (getenv("MHCTL_SOCKET") != NULL)
 		sock = getenv("MHCTL_SOCKET");
@@ -566,6 +583,12 @@ main(int argc, char *argv[])
 	if (!ctl_cmd_args_ok(cmd, argc) || (cmd->id == CTL_HOOKS_REPLAY &&
 	    !ctl_cmd_replay_ok(argc, argv[3]))) {
 		/* its own usage line, not the whole list */
+		ctl_cmd_usage_one(cmd, stderr);
+		return (1);
+	}
+	raw = cmd->id == CTL_SHOW_MESSAGE && argc == 4 &&
+	    strcmp(argv[3], "--raw") == 0;
+	if (cmd->id == CTL_SHOW_MESSAGE && argc == 4 && !raw) {
 		ctl_cmd_usage_one(cmd, stderr);
 		return (1);
 	}
@@ -611,7 +634,12 @@ main(int argc, char *argv[])
 		    NULL)) == NULL)
 			errx(1, "malformed reply");
 		mh_imsg_free(&imsg);
-		if (monitor && !jflag) {
+		if (imsg.fd != -1) {
+			/* show message ID --raw: the queued file */
+			rc = json_object_get(reply, "error") != NULL ?
+			    show_reply(reply, jflag) : copy_out(imsg.fd);
+			close(imsg.fd);
+		} else if (monitor && !jflag) {
 			s = json_dumps(reply, JSON_COMPACT);
 			printf("%s\n", s);
 			fflush(stdout);

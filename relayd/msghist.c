@@ -127,6 +127,7 @@ rhist_done(const struct rmsg *m)
 	    "removed", m->removed, "recipients", rcpts_json(m))) == NULL)
 		return;
 	history_add(m->id, rec);
+	history_settle(m->id);
 	json_decref(rec);
 }
 

@@ -351,6 +351,29 @@ relay_message_show(const char *id)
 	return (o);
 }
 
+/* the queued message's file: 0 and *fd, -1 unknown, -2 left the queue */
+int
+relay_message_raw(const char *id, int *fd)
+{
+	struct rmsg	*m;
+	json_t		*acc;
+
+	*fd = -1;
+	if (id == NULL || !envelope_id_ok(id))
+		return (-1);
+	if ((m = msg_find(id)) == NULL) {
+		if ((acc = history_last(id, "accepted")) == NULL)
+			return (-1);
+		json_decref(acc);
+		return (-2);
+	}
+	if ((*fd = queue_open_msg(m->id)) == -1) {
+		log_warn("%s: open for show message --raw", m->id);
+		return (-1);
+	}
+	return (0);
+}
+
 const char *
 relay_message_owner(const char *id)
 {

@@ -76,6 +76,8 @@ void	 relay_idem_restore(const char *hash, const char *id,
 /* control (mhctl) */
 json_t	*relay_queue_list(void);
 json_t	*relay_message_show(const char *id);		/* NULL if unknown */
+/* its queued file (read-only): 0, -1 unknown, -2 no longer queued */
+int	 relay_message_raw(const char *id, int *fd);
 /* who submitted a queued message (envelope auth_user), NULL if unknown */
 const char *relay_message_owner(const char *id);
 int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */

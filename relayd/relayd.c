@@ -486,6 +486,30 @@ relayd_configure(struct config *conf)
 		fatalx("relayd: cannot start the outbound queue");
 }
 
+/* show message ID --raw: the queued file goes to mhctl with the reply */
+static json_t *
+relayd_raw(const struct ctl_cmd *cmd, const json_t *argv, const char *id)
+{
+	const char	*opt;
+	int		 fd;
+
+	opt = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd) + 1));
+	if (opt == NULL || strcmp(opt, "--raw") != 0)
+		return (json_pack("{s:s}", "error",
+		    "usage: mhctl show message ID [--raw]"));
+	switch (relay_message_raw(id, &fd)) {
+	case 0:
+		child_control_fd(fd);
+		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
+		    "outbound", "raw", 1));
+	case -2:
+		return (json_pack("{s:s}", "error", "the message has left the "
+		    "queue: only its history is kept (show message ID)"));
+	default:
+		return (json_pack("{s:s}", "error", "no such message"));
+	}
+}
+
 static json_t *
 relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
@@ -516,6 +540,8 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	case CTL_SHOW_CLUSTER:
 		return (json_pack("{s:o}", "cluster", relay_cluster_show()));
 	case CTL_SHOW_MESSAGE:
+		if (json_array_size(argv) > ctl_cmd_skip(cmd) + 1)
+			return (relayd_raw(cmd, argv, arg));
 		if ((j = relay_message_show(arg)) == NULL)
 			return (json_pack("{s:s}", "error", "no such message"));
 		return (j);

@@ -35,8 +35,9 @@ main(void)
 	    c->target == CTL_CHILDREN, "show stats: every child answers");
 	ok((c = look(3, "show", "message", "0123")) != NULL &&
 	    c->target == PROC_RELAYD && ctl_cmd_args_ok(c, 3) &&
-	    !ctl_cmd_args_ok(c, 2) && !ctl_cmd_args_ok(c, 4),
-	    "show message takes exactly one ID");
+	    ctl_cmd_args_ok(c, 4) && !ctl_cmd_args_ok(c, 2) &&
+	    !ctl_cmd_args_ok(c, 5),
+	    "show message takes an ID and --raw");
 	ok((c = look(2, "schedule", "all", NULL)) != NULL &&
 	    c->id == CTL_SCHEDULE && c->mutating && ctl_cmd_skip(c) == 1,
 	    "schedule: relayd's, root only, the second word is its argument");
