@@ -588,7 +588,8 @@ main(int argc, char *argv[])
 	}
 	raw = cmd->id == CTL_SHOW_MESSAGE && argc == 4 &&
 	    strcmp(argv[3], "--raw") == 0;
-	if (cmd->id == CTL_SHOW_MESSAGE && argc == 4 && !raw) {
+	if (cmd->id == CTL_SHOW_MESSAGE && ((argc == 4 && !raw) ||
+	    strcmp(argv[2], "--raw") == 0)) {
 		ctl_cmd_usage_one(cmd, stderr);
 		return (1);
 	}
