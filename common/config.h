@@ -429,6 +429,15 @@ void		 config_url_public(const char *, char *, size_t);
 int		 config_check_domain(const char *);		/* -1 if not a domain name */
 void		 config_headers_free(struct headerlist *);
 
+/*
+ * config_print.c: the configuration as mailhook.conf text, defaults left
+ * out, no secret in it ("mhctl show config"); malloc'ed, NULL if short
+ * of memory
+ */
+char		*config_print(const struct config *);
+/* "second", "minute", "hour", "day": the grammar's "per" words */
+const char	*config_rate_unit_name(enum rate_unit);
+
 /* config_json.c */
 /*
  * Which secrets a config_to_json() carries: each process is sent only the

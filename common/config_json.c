@@ -60,8 +60,8 @@ jdata(json_t *o, const char *k, const char *v, size_t len)
 		jset(o, k, json_stringn(v, len));
 }
 
-static const char *
-per_name(enum rate_unit u)
+const char *
+config_rate_unit_name(enum rate_unit u)
 {
 	switch (u) {
 	case RATE_MINUTE:
@@ -230,7 +230,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 		e = newobj();
 		jstr(e, "domain", d->domain);
 		jint(e, "rate", d->rate);
-		jstr(e, "per", per_name(d->per));
+		jstr(e, "per", config_rate_unit_name(d->per));
 		jint(e, "connections", d->connections);
 		jset(e, "tls_require", json_boolean(d->tls_require));
 		jset(e, "tls_verify", json_boolean(d->tls_verify));
@@ -251,7 +251,7 @@ relay_to_json(const struct config *c, json_t *o, int flags)
 		e = newobj();
 		jstr(e, "domain", s->domain);
 		jint(e, "rate", s->rate);
-		jstr(e, "per", per_name(s->per));
+		jstr(e, "per", config_rate_unit_name(s->per));
 		append(a, e);
 	}
 	jset(o, "sender_limits", a);

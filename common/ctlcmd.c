@@ -17,6 +17,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "show", "status",	CTL_SHOW_STATUS, PROC_PARENT, 0,	0, 0, 0,
 	    "show status|stats|queue|routes|suppressions|hooks|dead|cluster" },
 	{ "show", "routes",	CTL_SHOW_ROUTES, PROC_PARENT, 0,	0, 0, 0, NULL },
+	{ "show", "config",	CTL_SHOW_CONFIG, PROC_PARENT, 0,	0, 0, 0,
+	    "show config            the configuration in effect, no secrets" },
 	{ "show", "stats",	CTL_SHOW_STATS,	CTL_CHILDREN, 0,	0, 0, 0, NULL },
 	{ "show", "metrics",	CTL_SHOW_METRICS, CTL_CHILDREN, 0,	0, 0, 0,
 	    "show metrics           the metrics listener's text, from here" },

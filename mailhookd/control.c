@@ -202,6 +202,21 @@ ctl_routes(void)
 	return (json_pack("{s:o}", "routes", a));
 }
 
+/* the configuration as mailhook.conf text, secrets masked */
+static json_t *
+ctl_config(void)
+{
+	json_t	*o;
+	char	*text;
+
+	if ((text = config_print(parent_conf)) == NULL)
+		return (json_pack("{s:s}", "error", "out of memory"));
+	o = json_pack("{s:s,s:s}", "file", parent_opts.conffile, "config",
+	    text);
+	free(text);
+	return (o);
+}
+
 static json_t *
 ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
     const char *arg2)
@@ -214,6 +229,8 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
 		return (ctl_status());
 	case CTL_SHOW_ROUTES:
 		return (ctl_routes());
+	case CTL_SHOW_CONFIG:
+		return (ctl_config());
 	case CTL_RELOAD:
 		if (parent_reload(err, sizeof(err)) == -1)
 			return (json_pack("{s:s}", "error", err));

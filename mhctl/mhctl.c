@@ -653,6 +653,11 @@ main(int argc, char *argv[])
 			message_sort(reply);
 			rc = jflag || json_object_get(reply, "error") != NULL ?
 			    show_reply(reply, jflag) : print_message(reply);
+		} else if (!jflag && cmd->id == CTL_SHOW_CONFIG &&
+		    json_is_string(json_object_get(reply, "config"))) {
+			fputs(json_string_value(json_object_get(reply,
+			    "config")), stdout);
+			rc = 0;
 		} else if (!jflag && cmd->id == CTL_SHOW_METRICS &&
 		    json_object_get(reply, "metrics") != NULL)
 			rc = print_metrics(reply);

@@ -1,0 +1,480 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The effective configuration as mailhook.conf text ("mhctl show config",
+ * like postconf -n): every statement whose value is not the default, in
+ * the grammar of parse.y, so that mailhookd -n takes it again.  Secrets
+ * never appear: a URL's password and query values become "*"
+ * (config_url_public), and a webhook secret or a header value is shown
+ * only as a comment saying that it is set.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "config.h"
+#include "evbuf.h"
+
+/* a quoted string of the grammar: " and \ escaped */
+static void
+q(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			evbuffer_add(b, "\\", 1);
+		evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+/* a URL, quoted, without its password and query values */
+static void
+qurl(struct evbuffer *b, const char *url)
+{
+	char	 pub[MH_URL_MAX];
+
+	config_url_public(url, pub, sizeof(pub));
+	q(b, pub);
+}
+
+static void
+dur(struct evbuffer *b, long s)
+{
+	if (s > 0 && s % 86400 == 0)
+		evbuffer_add_printf(b, "%ldd", s / 86400);
+	else if (s > 0 && s % 3600 == 0)
+		evbuffer_add_printf(b, "%ldh", s / 3600);
+	else if (s > 0 && s % 60 == 0)
+		evbuffer_add_printf(b, "%ldm", s / 60);
+	else
+		evbuffer_add_printf(b, "%lds", s);
+}
+
+static void
+size(struct evbuffer *b, long long n)
+{
+	if (n > 0 && n % (1024 * 1024 * 1024) == 0)
+		evbuffer_add_printf(b, "%lldG", n / (1024 * 1024 * 1024));
+	else if (n > 0 && n % (1024 * 1024) == 0)
+		evbuffer_add_printf(b, "%lldM", n / (1024 * 1024));
+	else if (n > 0 && n % 1024 == 0)
+		evbuffer_add_printf(b, "%lldK", n / 1024);
+	else
+		evbuffer_add_printf(b, "%lld", n);
+}
+
+static void
+masked_headers(struct evbuffer *b, const struct headerlist *hl)
+{
+	const struct header	*h;
+
+	TAILQ_FOREACH(h, hl, entry) {
+		evbuffer_add_printf(b, "\t# header ");
+		q(b, h->name);
+		evbuffer_add_printf(b, " (value masked)\n");
+	}
+}
+
+static void
+print_top(struct evbuffer *b, const struct config *c, const struct config *d)
+{
+	evbuffer_add_printf(b, "hostname ");
+	q(b, c->hostname);
+	evbuffer_add_printf(b, "\n");
+	if (strcmp(c->resolver, d->resolver) != 0 ||
+	    c->resolver_port != d->resolver_port || c->dnssec_anchor[0]) {
+		evbuffer_add_printf(b, "resolver ");
+		q(b, c->resolver);
+		if (c->resolver_port != 53)
+			evbuffer_add_printf(b, " port %u", c->resolver_port);
+		if (c->dnssec_anchor[0] != '\0') {
+			evbuffer_add_printf(b, " dnssec trust-anchor ");
+			q(b, c->dnssec_anchor);
+		}
+		evbuffer_add_printf(b, "\n");
+	}
+	evbuffer_add_printf(b, "spool ");
+	q(b, c->spool);
+	evbuffer_add_printf(b, "\ncontrol ");
+	q(b, c->control);
+	evbuffer_add_printf(b, "\n");
+	if (c->control_group[0] != '\0') {
+		evbuffer_add_printf(b, "control group ");
+		q(b, c->control_group);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->postmaster[0] != '\0') {
+		evbuffer_add_printf(b, "postmaster ");
+		q(b, c->postmaster);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (strcmp(c->tls_ciphers, d->tls_ciphers) != 0) {
+		evbuffer_add_printf(b, "tls ciphers ");
+		q(b, c->tls_ciphers);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->cabundle[0] != '\0') {
+		evbuffer_add_printf(b, "ca ");
+		q(b, c->cabundle);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->credentials[0] != '\0') {
+		evbuffer_add_printf(b, "credentials ");
+		q(b, c->credentials);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->api_keys[0] != '\0') {
+		evbuffer_add_printf(b, "api keys ");
+		q(b, c->api_keys);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->allow_private)
+		evbuffer_add_printf(b, "allow private-addresses\n");
+	if (c->spf_reject_fail)
+		evbuffer_add_printf(b, "spf reject fail\n");
+}
+
+static void
+print_listeners(struct evbuffer *b, const struct config *c)
+{
+	const struct pki	*p;
+	const struct listener	*l;
+	int			 f;
+
+	TAILQ_FOREACH(p, &c->pkis, entry) {
+		evbuffer_add_printf(b, "pki ");
+		q(b, p->name);
+		evbuffer_add_printf(b, " cert ");
+		q(b, p->cert_file);
+		evbuffer_add_printf(b, " key ");
+		q(b, p->key_file);
+		evbuffer_add_printf(b, "\n");
+	}
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		f = l->flags;
+		evbuffer_add_printf(b, "listen on ");
+		q(b, l->addr);
+		evbuffer_add_printf(b, " port %u%s%s%s%s%s", l->port,
+		    (f & LF_METRICS) ? " metrics" : (f & LF_API) ? " api" :
+		    (f & LF_HTTP) ? " http" : "",
+		    (f & LF_TLS_REQUIRE) ? " tls-require" :
+		    (f & LF_STARTTLS) ? " tls" : "",
+		    (f & LF_SMTPS) ? " smtps" : "",
+		    (f & LF_AUTH_REQUIRE) ? " auth-require" :
+		    (f & LF_AUTH) ? " auth" : "", l->pki[0] ? " pki " : "");
+		if (l->pki[0] != '\0')
+			q(b, l->pki);
+		if (l->hostname[0] != '\0') {
+			evbuffer_add_printf(b, " hostname ");
+			q(b, l->hostname);
+		}
+		evbuffer_add_printf(b, "\n");
+	}
+}
+
+static void
+print_limits(struct evbuffer *b, const struct config *c,
+    const struct config *d)
+{
+	if (c->max_message_size != d->max_message_size) {
+		evbuffer_add_printf(b, "limit message-size ");
+		size(b, (long long)c->max_message_size);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->min_data_rate != d->min_data_rate) {
+		evbuffer_add_printf(b, "limit min-data-rate ");
+		size(b, c->min_data_rate);
+		evbuffer_add_printf(b, "\n");
+	}
+#define LIMIT_N(field, name)						\
+	if (c->field != d->field)					\
+		evbuffer_add_printf(b, "limit " name " %d\n", c->field)
+	LIMIT_N(max_recipients, "recipients");
+	LIMIT_N(max_sessions, "sessions");
+	LIMIT_N(max_sessions_per_ip, "sessions-per-ip");
+	LIMIT_N(max_sessions_per_net, "sessions-per-network");
+	LIMIT_N(max_errors, "errors");
+	LIMIT_N(max_junk, "junk-commands");
+#undef LIMIT_N
+	if (c->smtp_timeout != d->smtp_timeout) {
+		evbuffer_add_printf(b, "limit idle-timeout ");
+		dur(b, c->smtp_timeout);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->session_timeout != d->session_timeout) {
+		evbuffer_add_printf(b, "limit session-timeout ");
+		dur(b, c->session_timeout);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->greeting_delay_ms != d->greeting_delay_ms)
+		evbuffer_add_printf(b, "limit greeting-delay %dms\n",
+		    c->greeting_delay_ms);
+}
+
+static void
+print_route(struct evbuffer *b, const struct route *r)
+{
+	static const char	*fmt[] = { "json", "multipart", "raw" };
+	static const char	*afmt[] = { "form", "json", "xml" };
+
+	if (r->match == ROUTE_ANY)
+		evbuffer_add_printf(b, "route any {\n");
+	else {
+		evbuffer_add_printf(b, "route %s", r->match == ROUTE_ADDRESS ?
+		    "" : "domain ");
+		if (r->match == ROUTE_SUBDOMAINS) {
+			evbuffer_add_printf(b, "\"*.");
+			evbuffer_add_printf(b, "%s\"", r->pattern);
+		} else
+			q(b, r->pattern);
+		evbuffer_add_printf(b, " {\n");
+	}
+	evbuffer_add_printf(b, "\turl ");
+	qurl(b, r->url);
+	evbuffer_add_printf(b, "\n\tformat %s\n\tmode %s\n", fmt[r->format],
+	    r->mode == MODE_SYNC ? "sync" : "queue");
+	if (r->authorize[0] != '\0') {
+		evbuffer_add_printf(b, "\tauthorize ");
+		qurl(b, r->authorize);
+		evbuffer_add_printf(b, " format %s timeout ",
+		    afmt[r->authorize_format]);
+		dur(b, r->authorize_timeout);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (r->errors[0] != '\0') {
+		evbuffer_add_printf(b, "\terrors ");
+		qurl(b, r->errors);
+		evbuffer_add_printf(b, "\n");
+	}
+	masked_headers(b, &r->headers);
+	if (r->secret[0] != '\0')
+		evbuffer_add_printf(b, "\t# secret (masked)\n");
+	evbuffer_add_printf(b, "\ttimeout ");
+	dur(b, r->timeout);
+	evbuffer_add_printf(b, "\n\tlifetime ");
+	dur(b, r->lifetime);
+	evbuffer_add_printf(b, "\n\tconcurrency %d\n", r->concurrency);
+	if (r->no_verdicts)
+		evbuffer_add_printf(b, "\tverdicts no\n");
+	if (r->require & REQUIRE_DKIM)
+		evbuffer_add_printf(b, "\trequire dkim pass%s\n",
+		    r->require_quarantine ? " quarantine" : "");
+	if (r->require & REQUIRE_DMARC)
+		evbuffer_add_printf(b, "\trequire dmarc pass%s\n",
+		    r->require_quarantine ? " quarantine" : "");
+	evbuffer_add_printf(b, "}\n");
+}
+
+static void
+print_relay(struct evbuffer *b, const struct config *c,
+    const struct config *d)
+{
+	const struct netaddr		*n;
+	const struct domain_limit	*dl;
+	const struct sender_limit	*sl;
+	const struct tls_policy_domain	*tp;
+
+	if (c->relay_from_auth)
+		evbuffer_add_printf(b, "relay from auth\n");
+	TAILQ_FOREACH(n, &c->relay_from, entry) {
+		evbuffer_add_printf(b, "relay from ");
+		q(b, n->text);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->relay_via[0] != '\0') {
+		evbuffer_add_printf(b, "relay via ");
+		qurl(b, c->relay_via);
+		if (c->relay_auth[0] != '\0') {
+			evbuffer_add_printf(b, " auth ");
+			q(b, c->relay_auth);
+		}
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->bounce_domain[0] != '\0') {
+		evbuffer_add_printf(b, "bounce domain ");
+		q(b, c->bounce_domain);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (!c->bounce_dsn)
+		evbuffer_add_printf(b, "bounce dsn no\n");
+	if (c->queue_lifetime != d->queue_lifetime) {
+		evbuffer_add_printf(b, "queue lifetime ");
+		dur(b, c->queue_lifetime);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->retry_min != d->retry_min || c->retry_max != d->retry_max) {
+		evbuffer_add_printf(b, "queue retry ");
+		dur(b, c->retry_min);
+		evbuffer_add_printf(b, " to ");
+		dur(b, c->retry_max);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (c->history != d->history) {
+		evbuffer_add_printf(b, "history ");
+		dur(b, c->history);
+		evbuffer_add_printf(b, "\n");
+	}
+	TAILQ_FOREACH(dl, &c->domain_limits, entry) {
+		evbuffer_add_printf(b, "limit domain ");
+		q(b, dl->domain);
+		if (dl->rate > 0)
+			evbuffer_add_printf(b, " rate %d per %s", dl->rate,
+			    config_rate_unit_name(dl->per));
+		if (dl->connections > 0)
+			evbuffer_add_printf(b, " connections %d",
+			    dl->connections);
+		evbuffer_add_printf(b, "%s%s\n", dl->tls_require ?
+		    " tls require" : "", dl->tls_verify ? " tls verify" : "");
+	}
+	TAILQ_FOREACH(sl, &c->sender_limits, entry) {
+		evbuffer_add_printf(b, "limit sender-domain ");
+		q(b, sl->domain);
+		evbuffer_add_printf(b, " rate %d per %s\n", sl->rate,
+		    config_rate_unit_name(sl->per));
+	}
+	if (c->tls_policy != d->tls_policy)
+		evbuffer_add_printf(b, "tls policy %s\n",
+		    config_tls_policy_name(c->tls_policy));
+	TAILQ_FOREACH(tp, &c->tls_policies, entry) {
+		evbuffer_add_printf(b, "tls policy domain ");
+		q(b, tp->domain);
+		evbuffer_add_printf(b, " %s\n",
+		    config_tls_policy_name(tp->policy));
+	}
+}
+
+static void
+print_events(struct evbuffer *b, const struct events_block *e)
+{
+	static const char	*fmt[] = { "events", "failures", "callback" };
+	const char		*sep = "";
+	int			 k;
+
+	evbuffer_add_printf(b, "events {\n\turl ");
+	qurl(b, e->url);
+	evbuffer_add_printf(b, "\n\tformat %s\n", fmt[e->format]);
+	if (e->kinds != EV_ALL) {
+		evbuffer_add_printf(b, "\tkinds \"");
+		for (k = 0; k < EV_KIND_MAX; k++)
+			if (e->kinds & (1U << k)) {
+				evbuffer_add_printf(b, "%s%s", sep,
+				    event_kind_name(k));
+				sep = ",";
+			}
+		evbuffer_add_printf(b, "\"\n");
+	}
+	if (e->secret[0] != '\0')
+		evbuffer_add_printf(b, "\t# secret (masked)\n");
+	masked_headers(b, &e->headers);
+	evbuffer_add_printf(b, "\ttimeout ");
+	dur(b, e->timeout);
+	evbuffer_add_printf(b, "\n\tbatch %d\n\twait %dms\n}\n", e->batch_max,
+	    e->batch_wait);
+}
+
+static void
+print_outbound(struct evbuffer *b, const struct config *c)
+{
+	const struct dkim	*k;
+	const struct tracking	*t;
+
+	TAILQ_FOREACH(k, &c->dkims, entry) {
+		evbuffer_add_printf(b, "dkim domain ");
+		q(b, k->domain);
+		evbuffer_add_printf(b, " selector ");
+		q(b, k->selector);
+		evbuffer_add_printf(b, " key ");
+		q(b, k->key_file);
+		evbuffer_add_printf(b, "\n");
+	}
+	TAILQ_FOREACH(t, &c->trackings, entry) {
+		evbuffer_add_printf(b, "tracking domain ");
+		q(b, t->domain);
+		evbuffer_add_printf(b, " {\n\turl ");
+		q(b, t->url);
+		evbuffer_add_printf(b, "\n\topens %s\n\tclicks %s\n\tread ",
+		    t->opens ? "yes" : "no", t->clicks ? "yes" : "no");
+		dur(b, t->read);
+		evbuffer_add_printf(b, "\n\tunsubscribe %s\n",
+		    t->unsubscribe ? "one-click" : "no");
+		if (t->secret[0] != '\0')
+			evbuffer_add_printf(b, "\t# secret (masked)\n");
+		evbuffer_add_printf(b, "}\n");
+	}
+	if (c->cluster.redis[0] != '\0') {
+		evbuffer_add_printf(b, "cluster {\n\tredis ");
+		qurl(b, c->cluster.redis);
+		evbuffer_add_printf(b, "\n");
+		if (c->cluster.node[0] != '\0') {
+			evbuffer_add_printf(b, "\tnode ");
+			q(b, c->cluster.node);
+			evbuffer_add_printf(b, "\n");
+		}
+		if (c->cluster.auth_file[0] != '\0') {
+			evbuffer_add_printf(b, "\tauth ");
+			q(b, c->cluster.auth_file);
+			evbuffer_add_printf(b, "\n");
+		}
+		evbuffer_add_printf(b, "}\n");
+	}
+}
+
+static void
+print_testing(struct evbuffer *b, const struct testing *t)
+{
+	if (t->relay_port)
+		evbuffer_add_printf(b, "testing relay-port %d\n",
+		    t->relay_port);
+	if (t->mtasts_port)
+		evbuffer_add_printf(b, "testing mta-sts-port %d\n",
+		    t->mtasts_port);
+	if (t->tlsrpt_period)
+		evbuffer_add_printf(b, "testing tls-rpt-period %d\n",
+		    t->tlsrpt_period);
+	if (t->hook_retry)
+		evbuffer_add_printf(b, "testing hook-retry %d\n",
+		    t->hook_retry);
+	if (t->events_retry && t->events_retry_max)
+		evbuffer_add_printf(b, "testing events-retry %d %d\n",
+		    t->events_retry, t->events_retry_max);
+	else if (t->events_retry)
+		evbuffer_add_printf(b, "testing events-retry %d\n",
+		    t->events_retry);
+	if (t->seccomp_debug)
+		evbuffer_add_printf(b, "testing seccomp-debug\n");
+}
+
+char *
+config_print(const struct config *c)
+{
+	struct evbuffer			*b;
+	struct config			*d;
+	const struct route		*r;
+	const struct events_block	*e;
+
+	if ((b = evbuffer_new()) == NULL)
+		return (NULL);
+	if ((d = config_new()) == NULL) {
+		evbuffer_free(b);
+		return (NULL);
+	}
+	print_top(b, c, d);
+	print_listeners(b, c);
+	print_limits(b, c, d);
+	TAILQ_FOREACH(r, &c->routes, entry)
+		print_route(b, r);
+	print_relay(b, c, d);
+	TAILQ_FOREACH(e, &c->events, entry)
+		print_events(b, e);
+	print_outbound(b, c);
+	print_testing(b, &c->testing);
+	config_free(d);
+	return (evbuf_finish(b, 0, NULL));
+}
