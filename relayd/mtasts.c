@@ -245,13 +245,13 @@ mtasts_mx_match(const struct sts_policy *pol, const char *host)
 static void
 sts_load(struct sts_entry *e)
 {
-	char		*buf, *p, *q;
+	char		*buf, *p, *q, name[300];
 	const char	*errstr;
 	size_t		 len;
 	long long	 t;
 
-	if ((buf = queue_mtasts_read(e->domain, STS_MAX_POLICY + 64,
-	    &len)) == NULL)
+	snprintf(name, sizeof(name), "mta-sts.%s", e->domain);
+	if ((buf = queue_state_read(name, STS_MAX_POLICY + 64, &len)) == NULL)
 		return;
 	if ((p = memchr(buf, '\n', len)) == NULL || (size_t)(p - buf) >
 	    STS_ID_MAX || (q = memchr(p + 1, '\n', len - (p + 1 - buf))) ==
@@ -275,13 +275,14 @@ sts_load(struct sts_entry *e)
 static void
 sts_save(struct sts_entry *e, const char *body, size_t len)
 {
-	char	*buf;
+	char	*buf, name[300];
 	int	 n;
 
 	if ((n = asprintf(&buf, "%s\n%lld\n%.*s", e->id,
 	    (long long)e->fetched, (int)len, body)) == -1)
 		fatal("asprintf");
-	if (queue_mtasts_write(e->domain, buf, n) == -1)
+	snprintf(name, sizeof(name), "mta-sts.%s", e->domain);
+	if (queue_state_write(name, buf, n) == -1)
 		log_warnx("mta-sts: %s: cannot cache the policy", e->domain);
 	free(buf);
 }

@@ -812,25 +812,30 @@ queue_lifted_read(size_t *lenp)
 	    lenp));
 }
 
-/* an MTA-STS policy cached for its max_age (mtasts.c): "mta-sts.DOMAIN" */
-int
-queue_mtasts_write(const char *domain, const char *text, size_t len)
+/*
+ * relayd's own state beside the queue, replaced whole and fsync'd: the
+ * MTA-STS policies ("mta-sts.DOMAIN", mtasts.c), the TLS-RPT counts
+ * ("tls-rpt", tlsrpt.c).  name is one file name, never a path.
+ */
+static int
+queue_state_name(const char *name)
 {
-	char	 name[NAME_MAX + 1];
+	return (name[0] != '\0' && name[0] != '.' && strchr(name, '/') ==
+	    NULL && strlen(name) + 4 <= NAME_MAX);
+}
 
-	if (snprintf(name, sizeof(name), "mta-sts.%s", domain) >=
-	    (int)sizeof(name))
+int
+queue_state_write(const char *name, const char *text, size_t len)
+{
+	if (!queue_state_name(name))
 		return (-1);
 	return (queue_write(outfd, name, text, len, FR_FSYNC | FR_SYNCDIR));
 }
 
 char *
-queue_mtasts_read(const char *domain, size_t max, size_t *lenp)
+queue_state_read(const char *name, size_t max, size_t *lenp)
 {
-	char	 name[NAME_MAX + 1];
-
-	if (snprintf(name, sizeof(name), "mta-sts.%s", domain) >=
-	    (int)sizeof(name))
+	if (!queue_state_name(name))
 		return (NULL);
 	return (read_file_at(outfd, name, max, lenp));
 }

@@ -88,8 +88,9 @@ int	 queue_open_copy(const char *msgid, size_t i);
 /* what recipient i gets: its own copy if the message is tracked */
 int	 queue_open_body(const struct envelope *, size_t i);
 int	 queue_suppress_write(const char *text, size_t len);
-int	 queue_mtasts_write(const char *domain, const char *, size_t);
-char	*queue_mtasts_read(const char *domain, size_t max, size_t *lenp);
+/* relayd's state files beside the queue (outbound/NAME), fsync'd */
+int	 queue_state_write(const char *name, const char *, size_t);
+char	*queue_state_read(const char *name, size_t max, size_t *lenp);
 char	*queue_suppress_read(size_t *);
 int	 queue_lifted_write(const char *text, size_t len);
 char	*queue_lifted_read(size_t *);
@@ -180,6 +181,9 @@ int	 mtasts_parse(const char *text, size_t len, struct sts_policy *);
 void	 tlsrpt_init(struct event_base *, int period);
 void	 tlsrpt_session(const char *domain, const struct sts_policy *pol,
 	    const char *mx, const char *failtype);
+/* tlsrpt_mail.c: a report to a mailto: rua, queued; -1 not queued */
+int	 tlsrpt_mail(const char *rua, const char *domain, const char *id,
+	    time_t start, time_t end, const u_char *gz, size_t zlen);
 
 /* mta.c */
 int	 mta_init(void);
