@@ -13,6 +13,8 @@
  *	outbound/queue/<msgid>.msg, .env	committed messages
  *	outbound/suppress			the suppression list
  *	outbound/idem/<hash>			the API's idempotency keys (idem.c)
+ *	outbound/mta-sts.<domain>		MTA-STS policies (mtasts.c)
+ *	outbound/tls-rpt			TLS-RPT counts (tlsrpt.c)
  *
  * dns_init() (common/dns.h) must have been called by the caller.
  */

@@ -6,15 +6,23 @@
  * TLS-RPT (RFC 8460): the sessions of each domain delivered under a
  * policy (MTA-STS "sts", DANE "tlsa") are counted, successes and
  * failures by result type; once a day (testing tls-rpt-period) the
- * counts of a domain become one JSON report, gzip-compressed (zlib) and
+ * counts of a domain become one JSON report, gzip-compressed (zlib),
  * POSTed (application/tlsrpt+gzip) to every https: rua of the domain's
- * "_smtp._tls" TXT record (v=TLSRPTv1; rua=...).  mailto: rua are not
- * served yet.  The counts live in memory: a restart loses the day's.
+ * "_smtp._tls" TXT record (v=TLSRPTv1; rua=...) and mailed to every
+ * mailto: rua through relayd's own queue (tlsrpt_mail.c).
+ *
+ * The counts are kept in the spool ("tls-rpt", JSON, replaced whole and
+ * fsync'd) when they changed, once a minute at most, when the reports
+ * are made and when relayd exits: a restart keeps the day's counts, a
+ * kill -9 loses at most the last minute's, and a report being sent when
+ * relayd dies is not sent again.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
 
 #include <arpa/nameser.h>
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +42,9 @@
 #define RPT_MAX_FAIL	16
 #define RPT_MAX_RUA	4
 #define RPT_TIMEOUT	60
+#define RPT_SAVE	60		/* seconds between saves, at most */
+#define RPT_STATE	"tls-rpt"
+#define RPT_STATE_MAX	(4 * 1024 * 1024)
 
 struct rpt_fail {
 	char		 type[32];
@@ -53,9 +64,12 @@ struct rpt_dom {
 };
 
 static TAILQ_HEAD(, rpt_dom) rpt_doms = TAILQ_HEAD_INITIALIZER(rpt_doms);
-static struct event	*rpt_timer;
+static struct event	*rpt_timer, *rpt_save_timer;
 static time_t		 rpt_start;
 static int		 rpt_period;
+static int		 rpt_dirty;		/* counts not saved yet */
+
+static void	 rpt_save(void);
 
 static struct rpt_dom *
 rpt_find(const char *domain, const char *ptype)
@@ -85,6 +99,7 @@ tlsrpt_session(const char *domain, const struct sts_policy *pol,
 	if (rpt_timer == NULL)
 		return;
 	r = rpt_find(domain, pol != NULL ? "sts" : "tlsa");
+	rpt_dirty = 1;
 	if (pol != NULL)
 		r->pol = *pol;
 	if (failtype == NULL) {
@@ -115,20 +130,23 @@ rpt_time(char *buf, size_t len, time_t t)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* RFC 8460 4.3 */
+static const char *
+rpt_host(void)
+{
+	return (relay_conf->hostname[0] ? relay_conf->hostname : "localhost");
+}
+
+/* RFC 8460 4.3; id: the report-id */
 static char *
-rpt_json(const struct rpt_dom *r)
+rpt_json(const struct rpt_dom *r, const char *id)
 {
 	json_t		*pol, *strs, *mxs, *fails, *rep;
-	char		 s[32], e[32], id[640], line[300], *out;
-	const char	*host = relay_conf->hostname[0] ? relay_conf->hostname :
-			    "localhost";
+	char		 s[32], e[32], line[300], *out;
+	const char	*host = rpt_host();
 	size_t		 i;
 
 	rpt_time(s, sizeof(s), r->start);
 	rpt_time(e, sizeof(e), r->end);
-	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
-	    r->domain, host);
 	strs = json_array();
 	mxs = json_array();
 	if (strcmp(r->ptype, "sts") == 0) {
@@ -211,21 +229,13 @@ rpt_posted(const struct http_response *res, void *arg)
 }
 
 static void
-rpt_post(const struct rpt_dom *r, const char *url)
+rpt_post(const char *url, const u_char *gz, size_t zlen)
 {
 	struct http_request	 req;
-	char			*json, *u;
-	u_char			*gz;
-	size_t			 zlen;
+	char			*u;
 
-	if ((json = rpt_json(r)) == NULL)
+	if ((u = strdup(url)) == NULL)
 		return;
-	gz = rpt_gzip(json, strlen(json), &zlen);
-	free(json);
-	if (gz == NULL || (u = strdup(url)) == NULL) {
-		free(gz);
-		return;
-	}
 	memset(&req, 0, sizeof(req));
 	req.url = u;
 	req.content_type = "application/tlsrpt+gzip";
@@ -235,7 +245,20 @@ rpt_post(const struct rpt_dom *r, const char *url)
 	req.allow_private = relay_conf->testing.mtasts_port != 0;
 	if (http_post(&req, rpt_posted, u) == NULL)
 		free(u);
-	free(gz);
+}
+
+/* the report of r, gzip'd; NULL on failure */
+static u_char *
+rpt_report(const struct rpt_dom *r, const char *id, size_t *zlen)
+{
+	char	*json;
+	u_char	*gz;
+
+	if ((json = rpt_json(r, id)) == NULL)
+		return (NULL);
+	gz = rpt_gzip(json, strlen(json), zlen);
+	free(json);
+	return (gz);
 }
 
 /* "v=TLSRPTv1; rua=https://a,mailto:b" (RFC 8460 3) */
@@ -243,9 +266,14 @@ static void
 rpt_txt(int status, struct ub_result *res, void *arg)
 {
 	struct rpt_dom	*r = arg;
-	char		 rec[1024], *p, *rua, *sp;
+	char		 rec[1024], s[32], id[640], *p, *rua, *sp;
+	u_char		*gz = NULL;
+	size_t		 zlen = 0;
 	int		 i, n = 0;
 
+	rpt_time(s, sizeof(s), r->start);
+	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
+	    r->domain, rpt_host());
 	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
 		if (dns_txt_string(res, i, rec, sizeof(rec)) == -1 ||
 		    strncmp(rec, "v=TLSRPTv1", 10) != 0 ||
@@ -255,15 +283,200 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 		p[strcspn(p, "; \t")] = '\0';
 		for (rua = strtok_r(p, ",", &sp); rua != NULL && n <
 		    RPT_MAX_RUA; rua = strtok_r(NULL, ",", &sp), n++) {
+			if (gz == NULL &&
+			    (gz = rpt_report(r, id, &zlen)) == NULL)
+				break;
 			if (strncmp(rua, "https://", 8) == 0)
-				rpt_post(r, rua);
+				rpt_post(rua, gz, zlen);
+			else if (strncmp(rua, "mailto:", 7) == 0)
+				(void)tlsrpt_mail(rua + 7, r->domain, id,
+				    r->start, r->end, gz, zlen);
 			else
 				log_warnx("tls-rpt: %s: rua %.64s not served",
 				    r->domain, rua);
 		}
 		break;
 	}
+	free(gz);
 	free(r);
+}
+
+static json_t *
+rpt_dom_json(const struct rpt_dom *r)
+{
+	json_t	*mx, *fails;
+	size_t	 i;
+
+	mx = json_array();
+	fails = json_array();
+	for (i = 0; i < r->pol.nmx; i++)
+		json_array_append_new(mx, json_string(r->pol.mx[i]));
+	for (i = 0; i < r->nfail; i++)
+		json_array_append_new(fails, json_pack("{s:s, s:s, s:I}",
+		    "type", r->fail[i].type, "mx", r->fail[i].mx, "n",
+		    (json_int_t)r->fail[i].n));
+	return (json_pack("{s:s, s:s, s:i, s:I, s:o, s:I, s:I, s:o}",
+	    "domain", r->domain, "type", r->ptype, "mode", r->pol.mode,
+	    "max_age", (json_int_t)r->pol.max_age, "mx", mx, "ok",
+	    (json_int_t)r->ok, "failed", (json_int_t)r->failed, "fail",
+	    fails));
+}
+
+/* the counts into the spool (replaced whole, fsync'd) */
+static void
+rpt_save(void)
+{
+	struct rpt_dom	*r;
+	json_t		*doms, *o;
+	char		*text;
+
+	if (!rpt_dirty)
+		return;
+	doms = json_array();
+	TAILQ_FOREACH(r, &rpt_doms, entry)
+		json_array_append_new(doms, rpt_dom_json(r));
+	o = json_pack("{s:I, s:o}", "start", (json_int_t)rpt_start,
+	    "domains", doms);
+	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("tls-rpt: json");
+	if (queue_state_write(RPT_STATE, text, strlen(text)) == -1)
+		log_warnx("tls-rpt: cannot save the counts");
+	else
+		rpt_dirty = 0;
+	free(text);
+	json_decref(o);
+}
+
+static void
+rpt_save_tick(int fd, short ev, void *arg)
+{
+	rpt_save();
+}
+
+static void
+rpt_exit(void)
+{
+	rpt_save();
+}
+
+/* a printable string of at most len - 1 bytes; -1 if not */
+static int
+rpt_str(const json_t *o, const char *key, char *buf, size_t len)
+{
+	const char	*v = json_string_value(json_object_get(o, key));
+	size_t		 i;
+
+	if (v == NULL || strlcpy(buf, v, len) >= len)
+		return (-1);
+	for (i = 0; buf[i] != '\0'; i++)
+		if (!isprint((unsigned char)buf[i]))
+			return (-1);
+	return (0);
+}
+
+/* a count that is an integer 0 <= n <= max; -1 if not */
+static long long
+rpt_int(const json_t *o, const char *key, long long max)
+{
+	const json_t	*v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > max)
+		return (-1);
+	return (json_integer_value(v));
+}
+
+/* one domain's saved counts; -1 malformed */
+static int
+rpt_load_dom(const json_t *d)
+{
+	struct rpt_dom	*r;
+	char		 domain[256], ptype[8];
+	const json_t	*a, *f;
+	size_t		 i;
+	long long	 mode, age, ok, failed, n;
+
+	if (rpt_str(d, "domain", domain, sizeof(domain)) == -1 ||
+	    rpt_str(d, "type", ptype, sizeof(ptype)) == -1 ||
+	    (strcmp(ptype, "sts") != 0 && strcmp(ptype, "tlsa") != 0) ||
+	    (mode = rpt_int(d, "mode", STS_ENFORCE)) == -1 ||
+	    (age = rpt_int(d, "max_age", LONG_MAX)) == -1 ||
+	    (ok = rpt_int(d, "ok", LLONG_MAX)) == -1 ||
+	    (failed = rpt_int(d, "failed", LLONG_MAX)) == -1 ||
+	    !json_is_array(json_object_get(d, "mx")) ||
+	    !json_is_array(json_object_get(d, "fail")))
+		return (-1);
+	r = rpt_find(domain, ptype);
+	r->pol.mode = mode;
+	r->pol.max_age = age;
+	r->ok = ok;
+	r->failed = failed;
+	json_array_foreach(json_object_get(d, "mx"), i, a) {
+		if (r->pol.nmx == STS_MAX_MX)
+			break;
+		if (!json_is_string(a) || strlcpy(r->pol.mx[r->pol.nmx],
+		    json_string_value(a), sizeof(r->pol.mx[0])) >=
+		    sizeof(r->pol.mx[0]) ||
+		    strspn(r->pol.mx[r->pol.nmx], "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*") !=
+		    strlen(r->pol.mx[r->pol.nmx]))
+			return (-1);
+		r->pol.nmx++;
+	}
+	json_array_foreach(json_object_get(d, "fail"), i, f) {
+		if (r->nfail == RPT_MAX_FAIL)
+			break;
+		if (rpt_str(f, "type", r->fail[r->nfail].type,
+		    sizeof(r->fail[0].type)) == -1 ||
+		    rpt_str(f, "mx", r->fail[r->nfail].mx,
+		    sizeof(r->fail[0].mx)) == -1 ||
+		    (n = rpt_int(f, "n", LLONG_MAX)) == -1)
+			return (-1);
+		r->fail[r->nfail++].n = n;
+	}
+	return (0);
+}
+
+static void
+rpt_clear(void)
+{
+	struct rpt_dom	*r;
+
+	while ((r = TAILQ_FIRST(&rpt_doms)) != NULL) {
+		TAILQ_REMOVE(&rpt_doms, r, entry);
+		free(r);
+	}
+}
+
+/* the counts a previous run saved, and when their period began */
+static void
+rpt_load(void)
+{
+	json_t		*o, *d;
+	json_error_t	 err;
+	char		*buf;
+	size_t		 len, i;
+	long long	 start;
+
+	if ((buf = queue_state_read(RPT_STATE, RPT_STATE_MAX, &len)) == NULL)
+		return;
+	o = json_loadb(buf, len, 0, &err);
+	free(buf);
+	if (o == NULL || (start = rpt_int(o, "start", LLONG_MAX)) == -1 ||
+	    !json_is_array(json_object_get(o, "domains")))
+		goto bad;
+	json_array_foreach(json_object_get(o, "domains"), i, d)
+		if (rpt_load_dom(d) == -1)
+			goto bad;
+	rpt_start = start;
+	log_info("tls-rpt: the counts of %zu domains restored",
+	    json_array_size(json_object_get(o, "domains")));
+	json_decref(o);
+	return;
+ bad:
+	log_warnx("tls-rpt: the saved counts are unreadable; counting anew");
+	json_decref(o);
+	rpt_clear();
 }
 
 static void
@@ -283,6 +496,8 @@ rpt_flush(int fd, short ev, void *arg)
 			free(r);
 	}
 	rpt_start = now;
+	rpt_dirty = 1;
+	rpt_save();
 	evtimer_add(rpt_timer, &tv);
 }
 
@@ -290,15 +505,28 @@ rpt_flush(int fd, short ev, void *arg)
 void
 tlsrpt_init(struct event_base *base, int period)
 {
-	struct timeval	 tv;
+	struct timeval	 tv = { 0, 0 };
+	time_t		 now = time(NULL);
 
 	if (rpt_timer != NULL)
 		return;
 	rpt_period = period > 0 ? period : 86400;
-	rpt_start = time(NULL);
-	tv.tv_sec = rpt_period;
-	tv.tv_usec = 0;
-	if ((rpt_timer = evtimer_new(base, rpt_flush, NULL)) == NULL)
+	rpt_start = now;
+	rpt_load();
+	/* the period that began before a restart ends when it would have */
+	tv.tv_sec = rpt_start + rpt_period - now;
+	if (tv.tv_sec < 1 || tv.tv_sec > rpt_period)
+		tv.tv_sec = tv.tv_sec < 1 ? 1 : rpt_period;
+	if ((rpt_timer = evtimer_new(base, rpt_flush, NULL)) == NULL ||
+	    (rpt_save_timer = event_new(base, -1, EV_PERSIST, rpt_save_tick,
+	    NULL)) == NULL)
 		fatal("evtimer_new");
 	evtimer_add(rpt_timer, &tv);
+	/* a short test period saves as often, a tenth of it */
+	tv.tv_sec = rpt_period / 10 < RPT_SAVE ? rpt_period / 10 : RPT_SAVE;
+	if (tv.tv_sec < 1)
+		tv.tv_sec = 1;
+	evtimer_add(rpt_save_timer, &tv);
+	if (atexit(rpt_exit) != 0)
+		fatal("atexit");
 }
