@@ -10,7 +10,8 @@
  * 250.  A sync-mode message needs no durability: smtpd answers only after
  * the application has taken it, so until then the client keeps it; it is
  * posted from incoming/ and removed, and what a crash leaves in incoming/
- * is removed at start.
+ * is removed at start.  Removed files are recycled through pool/
+ * (filepool.h): a message's files are taken from it, not created.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -27,9 +28,14 @@
 #include "log.h"
 #include "hookd.h"
 #include "fileio.h"
+#include "filepool.h"
+
+/* files kept for reuse: about what the busiest moments hold at once */
+#define SPOOL_POOL_MAX	1024
 
 static char	sp_incoming[MH_PATH_MAX + 32];
 static char	sp_queue[MH_PATH_MAX + 32];
+static struct filepool	*sp_pool;
 
 static int
 spool_mkdir(const char *path)
@@ -52,6 +58,10 @@ spool_init(const char *root)
 	if (spool_mkdir(path) == -1 || spool_mkdir(sp_incoming) == -1 ||
 	    spool_mkdir(sp_queue) == -1)
 		return (-1);
+	snprintf(path, sizeof(path), "%s/inbound/pool", root);
+	filepool_close(sp_pool);
+	if ((sp_pool = filepool_open(path, SPOOL_POOL_MAX)) == NULL)
+		log_warn("spool: %s (files are not recycled)", path);
 	return (0);
 }
 
@@ -64,7 +74,7 @@ spool_create(char msgid[MH_MSGID_LEN])
 	for (tries = 0; tries < 8; tries++) {
 		envelope_new_id(msgid);
 		snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = filepool_create(sp_pool, path);
 		if (fd != -1)
 			return (fd);
 		if (errno != EEXIST) {
@@ -73,6 +83,17 @@ spool_create(char msgid[MH_MSGID_LEN])
 		}
 	}
 	return (-1);
+}
+
+/* file_replace_in's temporary file for dir/name: a pooled one */
+static void
+spool_pool_tmp(const char *dir, const char *name)
+{
+	char	 tmp[MH_PATH_MAX + 64];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) <
+	    sizeof(tmp))
+		filepool_place(sp_pool, tmp);
 }
 
 /* write the envelope next to the message, atomically */
@@ -89,6 +110,7 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
+	spool_pool_tmp(dir, name);
 	rc = file_replace_in(dir, name, text, len,
 	    group ? FR_GROUP : FR_FSYNC);
 	free(text);
@@ -147,7 +169,7 @@ spool_commit_step(int ok, void *arg)
 	if (!ok) {
 		log_warnx("spool: %s: not committed", cs->env->id);
 		spool_remove(cs->env->id);
-		unlink(from);
+		filepool_release(sp_pool, from);
 	}
 	errno = err;
 	cs->done(ok, cs->arg);
@@ -179,7 +201,7 @@ spool_commit(struct envelope *env, spool_commit_fn done, void *arg)
 		log_warn("spool: commit %s", env->id);
 		if (fd != -1)
 			close(fd);
-		unlink(path);
+		filepool_release(sp_pool, path);
 		errno = err;
 		done(0, arg);
 		return;
@@ -212,10 +234,10 @@ spool_remove(const char *msgid)
 		return;
 	/* the envelope first: without it the message is not committed */
 	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (filepool_release(sp_pool, path) == -1 && errno != ENOENT)
 		log_warn("spool: unlink %s", path);
 	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (filepool_release(sp_pool, path) == -1 && errno != ENOENT)
 		log_warn("spool: unlink %s", path);
 	/* durable with the next group commit: until then a crash would
 	 * only post it again */
@@ -231,7 +253,7 @@ spool_discard(const char *msgid)
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
-	unlink(path);
+	filepool_release(sp_pool, path);
 	return (0);
 }
 
@@ -318,7 +340,7 @@ spool_recover(void (*cb)(struct envelope *))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", sp_incoming,
 			    de->d_name);
-			unlink(path);
+			filepool_release(sp_pool, path);
 		}
 		closedir(d);
 	}

@@ -62,6 +62,13 @@ def _flushed_between(flushes, after, before):
     return any(f[0] > after and f[1] < before for f in flushes)
 
 
+def _renamed_to(args, name):
+    """a rename*() call's arguments name name as the target: the second
+    path, the last component"""
+    paths = re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+    return len(paths) >= 2 and paths[1].rsplit("/", 1)[-1] == name
+
+
 def check_replies(smtpd, owner):
     """For every "queued as ID" reply smtpd wrote: the owner flushed the
     message's data after opening it for the commit and before renaming
@@ -76,8 +83,10 @@ def check_replies(smtpd, owner):
         mid = m.group(1)
         opened = [c[0] for c in owner if c[2] in ("open", "openat") and
                   re.search(r'"(?:[^"]*/)?%s", O_RDONLY' % mid, c[3])]
+        # the renames that put ID.env in place (not those that take it
+        # away later, into a spool's pool of files for reuse)
         env = [c[1] for c in owner if c[2].startswith("rename") and
-               re.search(r'"(?:[^"]*/)?%s\.env"' % mid, c[3])]
+               _renamed_to(c[3], mid + ".env") and c[1] < t]
         if not opened and not env:
             continue	# another owner's message: the caller counts
         if not opened or not env:

@@ -1,0 +1,37 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * Recycled spool files (filepool.c).  A spool that creates and removes
+ * files at the rate messages arrive pays an inode allocation and a free
+ * for each: on ext4 without a journal every allocation scans past each
+ * inode freed in the last seconds (recently_deleted()), which grows with
+ * the rate.  A pool keeps removed files, emptied, in a directory of the
+ * same file system and hands them out again by rename.
+ */
+#ifndef MH_FILEPOOL_H
+#define MH_FILEPOOL_H
+
+#include <stddef.h>
+
+struct filepool;
+
+/* dir: the pool's directory (created if missing), on the spool's file
+ * system; at most max files are kept.  Files found there are emptied. */
+struct filepool	*filepool_open(const char *dir, size_t max);
+void		 filepool_close(struct filepool *);
+/* a new file at path, like open(path, O_RDWR|O_CREAT|O_EXCL, 0600): a
+ * pooled one when there is one; fd or -1 (errno) */
+int		 filepool_create(struct filepool *, const char *path);
+/* put an empty pooled file at path, where a writer will open it with
+ * O_CREAT|O_TRUNC (a temporary name); nothing when the pool is empty
+ * or path exists */
+void		 filepool_place(struct filepool *, const char *path);
+/* remove path, like unlink(2): it leaves its directory at once and is
+ * kept (emptied) if the pool has room; 0, or -1 (errno) */
+int		 filepool_release(struct filepool *, const char *path);
+/* files in the pool now */
+size_t		 filepool_count(const struct filepool *);
+
+#endif /* MH_FILEPOOL_H */

@@ -1,0 +1,155 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * common/filepool.c: removed spool files are kept empty and handed out
+ * again, the same inode, with the semantics of open(O_EXCL) and unlink.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "filepool.h"
+#include "tap.h"
+
+static char	 dir[] = "/tmp/mh-filepool.XXXXXX";
+static char	 pooldir[512];
+
+static char *
+at(const char *name)
+{
+	static char	 buf[4][512];
+	static int	 i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return (buf[i]);
+}
+
+static ino_t
+ino(const char *path)
+{
+	struct stat	 st;
+
+	return (stat(path, &st) == 0 ? st.st_ino : 0);
+}
+
+static off_t
+size(const char *path)
+{
+	struct stat	 st;
+
+	return (stat(path, &st) == 0 ? st.st_size : -1);
+}
+
+static void
+check_reuse(void)
+{
+	struct filepool	*fp;
+	ino_t		 first;
+	int		 fd;
+
+	fp = filepool_open(pooldir, 2);
+	ok(fp != NULL && filepool_count(fp) == 0, "a new pool is empty");
+	fd = filepool_create(fp, at("m1"));
+	ok(fd != -1 && write(fd, "secret", 6) == 6, "a file is created");
+	close(fd);
+	first = ino(at("m1"));
+	ok(filepool_release(fp, at("m1")) == 0 && access(at("m1"), F_OK) ==
+	    -1 && filepool_count(fp) == 1, "release: gone from its place, "
+	    "kept in the pool");
+	fd = filepool_create(fp, at("m2"));
+	ok(fd != -1 && ino(at("m2")) == first && size(at("m2")) == 0,
+	    "the next file is the same inode, empty");
+	ok(filepool_count(fp) == 0, "taken from the pool");
+	close(fd);
+
+	fd = open(at("m3"), O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ok(filepool_release(fp, at("m2")) == 0 &&
+	    filepool_create(fp, at("m3")) == -1 && errno == EEXIST &&
+	    filepool_count(fp) == 1, "an existing name: EEXIST, the pooled "
+	    "file stays");
+	ok(filepool_release(fp, at("m3")) == 0 && filepool_count(fp) == 2,
+	    "a second one is kept");
+	fd = open(at("m4"), O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ok(filepool_release(fp, at("m4")) == 0 && access(at("m4"), F_OK) ==
+	    -1 && filepool_count(fp) == 2, "past max: removed");
+	ok(filepool_release(fp, at("none")) == -1 && errno == ENOENT,
+	    "a missing file: ENOENT, like unlink");
+
+	filepool_place(fp, at("tmp-e"));
+	first = ino(at("tmp-e"));
+	ok(first != 0 && filepool_count(fp) == 1, "place: a pooled file at a "
+	    "temporary name");
+	ok(file_replace_in(dir, "e", "env", 3, 0) == 0 && ino(at("e")) ==
+	    first && size(at("e")) == 3, "file_replace_in writes through it");
+	unlink(at("e"));
+	filepool_close(fp);
+}
+
+/* what a crash leaves: a pooled file not yet emptied, a stray name */
+static void
+check_reopen(void)
+{
+	struct filepool	*fp;
+	char		 path[600];
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/p1f", pooldir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ok(fd != -1 && write(fd, "old data", 8) == 8, "a leftover pooled "
+	    "file with data");
+	close(fd);
+	snprintf(path, sizeof(path), "%s/junk", pooldir);
+	close(open(path, O_WRONLY | O_CREAT, 0600));
+	fp = filepool_open(pooldir, 8);
+	ok(fp != NULL && filepool_count(fp) == 2, "reopened: the two pooled "
+	    "files, not the stray one");
+	ok(access(path, F_OK) == -1, "the stray name is removed");
+	fd = filepool_create(fp, at("n1"));
+	ok(fd != -1 && size(at("n1")) == 0, "a pooled file comes out empty");
+	close(fd);
+	fd = filepool_create(fp, at("n2"));
+	ok(fd != -1 && size(at("n2")) == 0, "the other one too");
+	close(fd);
+	ok(filepool_release(fp, at("n1")) == 0 &&
+	    filepool_release(fp, at("n2")) == 0 && filepool_count(fp) == 2,
+	    "released again under new names");
+	filepool_close(fp);
+}
+
+int
+main(void)
+{
+	char	 cmd[600];
+	int	 fd;
+
+	if (mkdtemp(dir) == NULL) {
+		printf("not ok - temporary directory\n");
+		return (1);
+	}
+	snprintf(pooldir, sizeof(pooldir), "%s/pool", dir);
+	check_reuse();
+	check_reopen();
+
+	fd = filepool_create(NULL, at("plain"));
+	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&
+	    access(at("plain"), F_OK) == -1, "no pool: open and unlink");
+	close(fd);
+	ok(filepool_open("/nonexistent-mh/pool", 4) == NULL,
+	    "a pool that cannot be made: NULL");
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+	return (tap_done());
+}
