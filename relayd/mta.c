@@ -4,7 +4,7 @@
  */
 /*
  * The SMTP client: MX lookup (or the smarthost), connect, EHLO/HELO,
- * STARTTLS through libtls, AUTH PLAIN to a smarthost, pipelined
+ * STARTTLS through libtls, AUTH PLAIN or LOGIN to a smarthost, pipelined
  * multi-recipient transactions, body streaming with the X-Mailhook-*
  * headers stripped, dot-stuffing, connection reuse per domain.
  *
@@ -247,10 +247,10 @@ conn_close_sock(struct mconn *c)
 	c->fd = -1;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
-	c->tls_done = c->authed = c->greeted = 0;
+	c->tls_done = c->authed = c->greeted = c->auth_step = 0;
 	c->dane = c->sts_on = 0;
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
-	c->ext_starttls = c->ext_auth_plain = 0;
+	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
 	c->rcode = 0;
 	c->rlines = c->rbytes = 0;
 }
@@ -619,6 +619,8 @@ ehlo_keyword(struct mconn *c, const char *kw)
 		for (p = tmp; (w = strsep(&p, " ")) != NULL;)
 			if (strcasecmp(w, "PLAIN") == 0)
 				c->ext_auth_plain = 1;
+			else if (strcasecmp(w, "LOGIN") == 0)
+				c->ext_auth_login = 1;
 	}
 }
 
@@ -768,17 +770,48 @@ send_ehlo(struct mconn *c)
 {
 	c->state = M_EHLO;
 	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
-	c->ext_starttls = c->ext_auth_plain = 0;
+	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
 	send_line(c, "EHLO %s", relay_conf->hostname[0] ?
 	    relay_conf->hostname : "localhost");
+}
+
+/* SMTP AUTH to the smart host (RFC 4954): PLAIN, else LOGIN */
+static void
+auth_start(struct mconn *c)
+{
+	char	 raw[600], b64[820];
+	int	 n;
+
+	c->state = M_AUTH;
+	if (!c->ext_auth_plain) {
+		c->auth_step = 1;	/* 334 for the user, then the password */
+		send_line(c, "AUTH LOGIN");
+		return;
+	}
+	n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via.user, 0, via.pass);
+	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
+	send_line(c, "AUTH PLAIN %s", b64);
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(b64, sizeof(b64));
+}
+
+/* AUTH LOGIN's 334 prompts: the user name, then the password */
+static void
+auth_login_step(struct mconn *c)
+{
+	char		 b64[820];
+	const char	*v = c->auth_step == 1 ? via.user : via.pass;
+
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)v,
+	    strlen(v));
+	c->auth_step = c->auth_step == 1 ? 2 : 0;
+	send_line(c, "%s", b64);
+	explicit_bzero(b64, sizeof(b64));
 }
 
 static void
 after_ehlo(struct mconn *c)
 {
-	char	 raw[600], b64[820];
-	int	 n;
-
 	if (!c->tls_done && c->ext_starttls && (c->policy != TLSP_NONE ||
 	    mtls_mandatory(c))) {
 		c->state = M_STARTTLS;
@@ -793,15 +826,12 @@ after_ehlo(struct mconn *c)
 			    "verified TLS");
 			return;
 		}
-		if (!c->ext_auth_plain) {
-			conn_fail(c, 0, "4.7.0", "smarthost does not offer AUTH PLAIN");
+		if (!c->ext_auth_plain && !c->ext_auth_login) {
+			conn_fail(c, 0, "4.7.0", "smarthost offers neither "
+			    "AUTH PLAIN nor AUTH LOGIN");
 			return;
 		}
-		n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via.user, 0,
-		    via.pass);
-		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
-		c->state = M_AUTH;
-		send_line(c, "AUTH PLAIN %s", b64);
+		auth_start(c);
 		return;
 	}
 	tx_start(c);
@@ -997,6 +1027,10 @@ reply(struct mconn *c, int code, const char *text)
 		mtls_start(c);
 		break;
 	case M_AUTH:
+		if (code == 334 && c->auth_step != 0) {
+			auth_login_step(c);
+			break;
+		}
 		if (code != 235) {
 			conn_fail(c, code, ext[0] ? ext : "4.7.0",
 			    "AUTH: %d %s", code, text);

@@ -44,7 +44,8 @@ struct mconn {
 	size_t			 naddrs, acur;
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
-	int			 ext_starttls, ext_auth_plain;
+	int			 ext_starttls, ext_auth_plain, ext_auth_login;
+	int			 auth_step;	/* AUTH LOGIN: 1 user, 2 password */
 	int			 tls_done, tls_require, tls_verify, authed;
 	/* TLS policy (tls policy, DANE) */
 	int			 policy;	/* enum tls_policy of the domain */
