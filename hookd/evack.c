@@ -7,6 +7,15 @@
  * event in its outbox until hookd answers IMSG_EVENT_ACK, which it does
  * only once the event is durable in hookd's spool (events_submit()'s
  * callback, after the group commit).
+ *
+ * webd's tracking events (open, read, click) are acknowledged once their
+ * files are written and renamed into place, before the group commit that
+ * follows at once makes them durable: from then on they survive kill -9
+ * of any process (the kernel has them), and the 302 or the pixel does
+ * not wait for the disk.  The client of a click is a browser that never
+ * sends it again, so nothing upstream drops a copy on this answer; what
+ * a crash of the whole machine can lose is the clicks of the last flush
+ * (milliseconds).  Unsubscribes go through relayd and wait for its flush.
  * A re-sent event (relayd restarted before it saw the ack) is recognised
  * by its id in events_submit() and acknowledged again, not queued twice.
  */
@@ -27,7 +36,7 @@ struct ack_state {
 };
 
 static void
-ack_durable(int ok, void *arg)
+ack_send(int ok, void *arg)
 {
 	struct ack_state	*a = arg;
 	struct event_ack	 ack;
@@ -46,8 +55,8 @@ events_submit_ack(struct mproc *p, const struct event_record *ev)
 	struct ack_state	*a;
 
 	/*
-	 * relayd keeps an outbox, webd holds the HTTP answer until the
-	 * event is durable; authd's events need no answer
+	 * relayd keeps an outbox until the event is durable, webd holds
+	 * the HTTP answer until it is written; authd's need no answer
 	 */
 	if ((p->proc != PROC_RELAYD && p->proc != PROC_WEBD) ||
 	    strlen(ev->id) >= sizeof(a->id))
@@ -56,7 +65,9 @@ events_submit_ack(struct mproc *p, const struct event_record *ev)
 		fatal("calloc");
 	a->p = p;
 	strlcpy(a->id, ev->id, sizeof(a->id));
-	if (events_submit(ev, ack_durable, a) == -1) {
+	/* written is enough for a tracking hit (above) */
+	if ((p->proc == PROC_WEBD ? events_submit_written(ev, ack_send, a) :
+	    events_submit(ev, ack_send, a)) == -1) {
 		free(a);
 		return (-1);
 	}

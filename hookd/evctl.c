@@ -152,15 +152,17 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 		return (0);
 	if ((rec = evq_item_load(ep, it)) == NULL)
 		rc = -1;		/* quarantined: out of the queue */
-	else if ((rc = keep(rec, arg)) == 0) {
-		evq_remove_file(ep, it->name);
-		rc = 1;
-	}
+	else if ((rc = keep(rec, arg)) == 0)
+		rc = it->seg != NULL && evseg_drop(it->seg, it->idx) == -1 ?
+		    -1 : 1;
 	json_decref(rec);
 	if (rc == 1 || rec == NULL) {
 		TAILQ_REMOVE(&ep->items, it, entry);
 		ep->nitems--;
-		free(it);
+		if (rc == 1)
+			evq_item_done(ep, it);	/* its file goes */
+		else
+			evq_item_free(it, 0);
 	}
 	return (rc);
 }

@@ -9,6 +9,8 @@
  *
  *	<key>/endpoint.json		{"url":..., "format":...}
  *	<key>/e-<time>-<eventid>.json	one pending event (mh_event_to_json)
+ *	<key>/s-<time>-<eventid>.json	format events: the pending events
+ *					of one loop pass, an array (evseg.c)
  *	<key>/b-<batchid>.json		a formed batch (format events):
  *					{"batch":id, "events":[records]}
  *
@@ -61,6 +63,8 @@
 #define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
 #define EV_RETRY_AFTER_MAX (24 * 3600)
+#define EV_MEM_RECORDS	20000	/* queued events kept in memory too */
+#define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
@@ -411,6 +415,40 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	return (b);
 }
 
+/* a reloaded item joins the queue; it waited long enough, no delay */
+static void
+item_reloaded(struct endpoint *ep, struct evitem *it)
+{
+	recent_add(it->id);
+	clock_gettime(CLOCK_MONOTONIC, &it->ts);
+	it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
+	TAILQ_INSERT_TAIL(&ep->items, it, entry);
+	ep->nitems++;
+}
+
+struct seg_load {
+	struct endpoint	*ep;
+	json_t		*seen;
+};
+
+/* an event of a segment file, unless a persisted batch has it */
+static int
+seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
+{
+	struct seg_load	*ld = arg;
+	struct evitem	*it;
+
+	if (json_object_get(ld->seen, id) != NULL)
+		return (0);
+	if ((it = calloc(1, sizeof(*it))) == NULL)
+		fatal("events: calloc");
+	strlcpy(it->id, id, sizeof(it->id));
+	it->seg = seg;
+	it->idx = idx;
+	item_reloaded(ld->ep, it);
+	return (1);
+}
+
 static void
 endpoint_load(struct endpoint *ep)
 {
@@ -420,6 +458,7 @@ endpoint_load(struct endpoint *ep)
 	struct evbatch	*b;
 	struct evbatchq	*q;
 	struct evitem	*it;
+	struct seg_load	 ld;
 	char		 id[EVENT_ID_LEN];
 
 	if ((seen = json_object()) == NULL)
@@ -446,6 +485,15 @@ endpoint_load(struct endpoint *ep)
 	}
 	dir_names_free(v, n);
 
+	v = dir_names(ep->dir, "s-", &n);
+	for (i = 0; i < n; i++) {
+		ld.ep = ep;
+		ld.seen = seen;
+		if (evseg_load(ep->dir, v[i], seg_item, &ld) == -1)
+			quarantine(ep, v[i]);
+	}
+	dir_names_free(v, n);
+
 	v = dir_names(ep->dir, "e-", &n);
 	for (i = 0; i < n; i++) {
 		if (item_name_id(v[i], id) == -1) {
@@ -461,12 +509,7 @@ endpoint_load(struct endpoint *ep)
 			fatal("events: calloc");
 		strlcpy(it->id, id, sizeof(it->id));
 		strlcpy(it->name, v[i], sizeof(it->name));
-		recent_add(id);
-		/* reloaded: it waited long enough, send without delay */
-		clock_gettime(CLOCK_MONOTONIC, &it->ts);
-		it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
-		TAILQ_INSERT_TAIL(&ep->items, it, entry);
-		ep->nitems++;
+		item_reloaded(ep, it);
 	}
 	dir_names_free(v, n);
 	json_decref(seen);
@@ -600,14 +643,39 @@ events_set_monitor(void (*fn)(const json_t *))
 
 /* one submitted event, until the group commit has made its files durable */
 struct submit {
-	char		  id[EVENT_ID_LEN];
-	struct endpoint	**ep;
-	struct evitem	**it;
-	size_t		  n;
-	events_durable_fn fn;
-	void		 *arg;
-	int		  failed;	/* an endpoint's file was not written */
+	TAILQ_ENTRY(submit)	  entry;
+	char			  id[EVENT_ID_LEN];
+	struct endpoint		**ep;
+	struct evitem		**it;
+	size_t			  n;
+	events_durable_fn	  fn;
+	void			 *arg;
+	int			  written;	/* fn once written */
+	int			  failed;	/* a file was not written */
 };
+TAILQ_HEAD(submitlist, submit);
+
+/* submitted in this pass of the loop, files not written yet */
+static struct submitlist	 passing = TAILQ_HEAD_INITIALIZER(passing);
+static struct event		*pass_ev;
+
+void
+evq_item_free(struct evitem *it, int done)
+{
+	json_decref(it->rec);
+	if (it->seg != NULL)
+		evseg_unref(it->seg, done);
+	free(it);
+}
+
+/* the event is safe elsewhere (delivered, or in a persisted batch) */
+void
+evq_item_done(struct endpoint *ep, struct evitem *it)
+{
+	if (it->seg == NULL)
+		evq_remove_file(ep, it->name);
+	evq_item_free(it, 1);
+}
 
 /* the files are durable: the items join their evq_endpoints' queues */
 static void
@@ -621,15 +689,46 @@ submit_durable(int ok, void *arg)
 	else if (!sb->failed)
 		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
+		if (sb->it[i]->seg != NULL && evseg_failed(sb->it[i]->seg)) {
+			evq_item_free(sb->it[i], 0);
+			continue;
+		}
 		TAILQ_INSERT_TAIL(&sb->ep[i]->items, sb->it[i], entry);
 		sb->ep[i]->nitems++;
 		evq_kick(sb->ep[i]);
 	}
-	if (ok && !sb->failed && sb->fn != NULL)
-		sb->fn(1, sb->arg);
+	if (sb->fn != NULL)
+		sb->fn(ok && !sb->failed, sb->arg);
 	free(sb->ep);
 	free(sb->it);
 	free(sb);
+}
+
+/* the pass ends: its segments are written, then flushed together */
+static void
+pass_end(int fd, short what, void *arg)
+{
+	struct endpoint	*ep;
+	struct submit	*sb;
+	size_t		 i;
+
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		if (ep->fill != NULL) {
+			(void)evseg_write(ep->fill);
+			ep->fill = NULL;
+		}
+	while ((sb = TAILQ_FIRST(&passing)) != NULL) {
+		TAILQ_REMOVE(&passing, sb, entry);
+		for (i = 0; i < sb->n; i++)
+			if (sb->it[i]->seg != NULL &&
+			    evseg_failed(sb->it[i]->seg))
+				sb->failed = 1;
+		if (sb->written && !sb->failed && sb->fn != NULL) {
+			sb->fn(1, sb->arg);
+			sb->fn = NULL;
+		}
+		gsync_then(submit_durable, sb);
+	}
 }
 
 static struct submit *
@@ -651,23 +750,35 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
 	return (sb);
 }
 
-/*
- * Write the event for every endpoint that wants it; fn(1, arg) once the
- * files are durable (the next group commit).  -1: not stored, fn is not
- * called.
- */
-int
-events_submit(const struct event_record *ev, events_durable_fn fn,
-    void *arg)
+/* format events: into this pass's segment; others: a file of its own */
+static int
+item_store(struct endpoint *ep, struct evitem *it,
+    const struct event_record *ev, const char *s, size_t len)
+{
+	if (ep->format != EVFMT_EVENTS)
+		return (file_replace_in(ep->dir, it->name, s, len, FR_GROUP));
+	if (ep->fill == NULL)
+		ep->fill = evseg_new(ep->dir, ev->time, ev->id);
+	it->seg = ep->fill;
+	it->idx = evseg_add(ep->fill, s, len);
+	if (evseg_size(ep->fill) >= EV_SEG_MAX) {
+		(void)evseg_write(ep->fill);
+		ep->fill = NULL;
+	}
+	return (0);
+}
+
+static int
+submit(const struct event_record *ev, events_durable_fn fn, void *arg,
+    int written)
 {
 	struct endpoint	*ep;
 	struct evitem	*it;
 	struct submit	*sb;
+	struct timeval	 now = { 0, 0 };
 	json_t		*o;
 	char		*s;
-	char		 name[80];
 	size_t		 len;
-	int		 rc = 0;
 
 	if (recent_has(ev->id)) {
 		/* sent again after a restart: it is already durable here */
@@ -683,39 +794,60 @@ events_submit(const struct event_record *ev, events_durable_fn fn,
 	}
 	if (ev_monitor != NULL)
 		ev_monitor(o);
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
+	if ((s = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
 		return (-1);
+	}
 	len = strlen(s);
-	snprintf(name, sizeof(name), "e-%011lld-%s.json",
-	    (long long)ev->time, ev->id);
 	sb = submit_new(ev->id, fn, arg);
+	sb->written = written;
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))
 			continue;
-		if (file_replace_in(ep->dir, name, s, len, FR_GROUP) == -1) {
-			log_warn("events: %s/%s", ep->dir, name);
-			rc = -1;
-			continue;
-		}
-		if ((it = calloc(1, sizeof(*it))) == NULL) {
-			rc = -1;
-			continue;
-		}
+		if ((it = calloc(1, sizeof(*it))) == NULL)
+			fatal("calloc");
 		strlcpy(it->id, ev->id, sizeof(it->id));
-		strlcpy(it->name, name, sizeof(it->name));
+		snprintf(it->name, sizeof(it->name), "e-%011lld-%s.json",
+		    (long long)ev->time, ev->id);
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
+		if (item_store(ep, it, ev, s, len) == -1) {
+			/* what was written is delivered; the sender keeps
+			 * the event (no ack) and sends it again */
+			log_warn("events: %s/%s", ep->dir, it->name);
+			sb->failed = 1;
+			free(it);
+			continue;
+		}
+		if (ep->nitems < EV_MEM_RECORDS)
+			it->rec = json_incref(o);
 		sb->ep[sb->n] = ep;
 		sb->it[sb->n++] = it;
 	}
+	json_decref(o);
 	free(s);
-	/* on failure what was written is delivered; the sender keeps the
-	 * event (no ack) and sends it again */
-	sb->failed = rc == -1;
-	gsync_then(submit_durable, sb);
-	return (rc);
+	TAILQ_INSERT_TAIL(&passing, sb, entry);
+	if (pass_ev == NULL && (pass_ev = evtimer_new(ev_base, pass_end,
+	    NULL)) == NULL)
+		fatal("events: evtimer_new");
+	/* a zero timer: after the I/O callbacks of this pass */
+	if (!evtimer_pending(pass_ev, NULL))
+		evtimer_add(pass_ev, &now);
+	return (0);
+}
+
+int
+events_submit(const struct event_record *ev, events_durable_fn fn,
+    void *arg)
+{
+	return (submit(ev, fn, arg, 0));
+}
+
+int
+events_submit_written(const struct event_record *ev, events_durable_fn fn,
+    void *arg)
+{
+	return (submit(ev, fn, arg, 1));
 }
 
 /* --- the engine -------------------------------------------------------- */
@@ -726,7 +858,8 @@ evq_batch_free(struct evbatch *b)
 	if (b == NULL)
 		return;
 	json_decref(b->records);
-	free(b->item);
+	if (b->item != NULL)
+		evq_item_free(b->item, 0);
 	free(b);
 }
 
@@ -739,13 +872,22 @@ make_batch_id(char id[EVENT_ID_LEN])
 	strlcpy(id, ev.id, EVENT_ID_LEN);
 }
 
-/* load an event file, or quarantine it */
+/* an item's record (in memory, from its segment or its own file), or
+ * NULL: it is kept aside (quarantined) */
 json_t *
 evq_item_load(struct endpoint *ep, struct evitem *it)
 {
 	json_t			*o;
 	struct event_record	 ev;
 
+	if (it->rec != NULL)
+		return (json_incref(it->rec));
+	if (it->seg != NULL) {
+		if ((o = evseg_record(it->seg, it->idx, it->id)) == NULL)
+			log_warnx("events: %s/%s: event %s unreadable, kept",
+			    ep->dir, evseg_name(it->seg), it->id);
+		return (o);
+	}
 	if ((o = read_json(ep->dir, it->name, EV_FILE_MAX)) == NULL ||
 	    mh_event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
 		if (o != NULL)
@@ -789,7 +931,7 @@ ep_next(struct endpoint *ep, int force)
 			TAILQ_REMOVE(&ep->items, it, entry);
 			ep->nitems--;
 			if ((o = evq_item_load(ep, it)) == NULL) {
-				free(it);
+				evq_item_free(it, 0);
 				evq_batch_free(b);
 				continue;
 			}
@@ -807,7 +949,7 @@ ep_next(struct endpoint *ep, int force)
 			TAILQ_REMOVE(&ep->items, it, entry);
 			ep->nitems--;
 			if ((o = evq_item_load(ep, it)) == NULL) {
-				free(it);	/* quarantined */
+				evq_item_free(it, 0);	/* quarantined */
 				continue;
 			}
 			json_array_append_new(b->records, o);
@@ -842,14 +984,12 @@ ep_next(struct endpoint *ep, int force)
 		}
 		free(s);
 		json_decref(batch);
-		/* the batch is safe: its events leave their own files */
+		/* the batch is safe: its events leave their files (a crash
+		 * before the removals are durable: loading skips them) */
 		while ((it = TAILQ_FIRST(&taken)) != NULL) {
 			TAILQ_REMOVE(&taken, it, entry);
-			evq_remove_file(ep, it->name);
-			free(it);
+			evq_item_done(ep, it);
 		}
-		if (fsync_dir(ep->dir) == -1)
-			log_warn("events: fsync %s", ep->dir);
 		return (b);
 	}
 	return (NULL);
@@ -1034,9 +1174,10 @@ ep_delivered(struct endpoint *ep)
 {
 	struct evbatch	*b = ep->cur;
 
-	if (b->item != NULL)
-		evq_remove_file(ep, b->item->name);
-	else
+	if (b->item != NULL) {
+		evq_item_done(ep, b->item);
+		b->item = NULL;
+	} else
 		evq_remove_file(ep, b->name);
 	ep->delivered += json_array_size(b->records);
 	evq_batch_free(b);
@@ -1224,6 +1365,13 @@ events_shutdown(void)
 	struct evitem	*it;
 	struct evbatchq	*q;
 
+	/* what this pass submitted: written, flushed, queued */
+	if (!TAILQ_EMPTY(&passing))
+		pass_end(-1, 0, NULL);
+	gsync_flush();
+	if (pass_ev != NULL)
+		event_free(pass_ev);
+	pass_ev = NULL;
 	while ((ep = TAILQ_FIRST(&evq_endpoints)) != NULL) {
 		TAILQ_REMOVE(&evq_endpoints, ep, entry);
 		if (ep->call != NULL)
@@ -1232,7 +1380,7 @@ events_shutdown(void)
 		evq_batch_free(ep->cur);
 		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
 			TAILQ_REMOVE(&ep->items, it, entry);
-			free(it);
+			evq_item_free(it, 0);
 		}
 		while ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
 			TAILQ_REMOVE(&ep->batches, q, entry);

@@ -26,6 +26,7 @@
 #define MH_HOOKD_EVENTS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -51,11 +52,20 @@ int	 events_render(enum event_format, const struct event_record *const *,
 int	 events_init(struct event_base *, const struct config *,
 	    const char *spoolroot);
 int	 events_configure(const struct config *);	/* reload: new blocks */
-/* stored for every endpoint that wants it; fn(1, arg) once durable
- * (fn may be NULL); -1 if it could not be stored (fn is not called) */
+/*
+ * Stored for every endpoint that wants it at the end of this pass of the
+ * event loop (one file per endpoint for all the events of the pass);
+ * fn(1, arg) once durable, fn(0, arg) if it could not be stored (fn may
+ * be NULL); -1 if it cannot be encoded (fn is not called).  With
+ * events_submit_written, fn(1, arg) comes once the files are written
+ * and renamed into place, before the group commit that makes them
+ * durable: they survive kill -9 of any process from then on (evack.c).
+ */
 typedef void	(*events_durable_fn)(int ok, void *arg);
 int	 events_submit(const struct event_record *, events_durable_fn,
 	    void *);
+int	 events_submit_written(const struct event_record *,
+	    events_durable_fn, void *);
 /* evack.c: events_submit(), then IMSG_EVENT_ACK to relayd once durable */
 struct mproc;
 int	 events_submit_ack(struct mproc *, const struct event_record *);
@@ -65,6 +75,21 @@ void	 events_set_monitor(void (*)(const json_t *));
 /* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */
 void	 events_set_retry(long base_ms, long cap_ms);
 void	 events_shutdown(void);
+
+/* evseg.c: the events of one loop pass for one endpoint, in one file */
+struct evseg;
+struct evseg	*evseg_new(const char *dir, time_t, const char *first_id);
+size_t		 evseg_add(struct evseg *, const char *json, size_t);
+size_t		 evseg_size(const struct evseg *);
+int		 evseg_write(struct evseg *);
+int		 evseg_failed(const struct evseg *);
+const char	*evseg_name(const struct evseg *);
+void		 evseg_unref(struct evseg *, int done);
+json_t		*evseg_record(struct evseg *, size_t, const char *id);
+int		 evseg_drop(struct evseg *, size_t);
+int		 evseg_load(const char *dir, const char *name,
+		    int (*)(void *, struct evseg *, size_t, const char *),
+		    void *);
 
 /*
  * Control (hooks.c): an endpoint is named by its key (16 hex digits of

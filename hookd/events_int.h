@@ -27,6 +27,9 @@ struct evitem {
 	TAILQ_ENTRY(evitem)	 entry;
 	char			 id[EVENT_ID_LEN];
 	char			 name[80];	/* file name in the endpoint dir */
+	struct evseg		*seg;		/* or its segment, and where */
+	size_t			 idx;
+	json_t			*rec;		/* its record, if in memory */
 	struct timespec		 ts;		/* arrival, monotonic */
 };
 TAILQ_HEAD(evitemlist, evitem);
@@ -57,6 +60,7 @@ struct endpoint {
 
 	struct evitemlist	 items;
 	size_t			 nitems;
+	struct evseg		*fill;		/* this pass's segment */
 	struct evbatch		*cur;		/* being sent / retried */
 	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
 	struct http_call	*call;
@@ -88,6 +92,8 @@ void		 evq_remove_file(struct endpoint *, const char *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
 json_t		*evq_item_load(struct endpoint *, struct evitem *);
+void		 evq_item_done(struct endpoint *, struct evitem *);
+void		 evq_item_free(struct evitem *, int done);
 void		 evq_kick(struct endpoint *);
 size_t		 evq_backlog(const struct endpoint *);
 

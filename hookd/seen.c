@@ -18,9 +18,9 @@
  * forgets its oldest-placed key (round robin by the key's own bits), so
  * memory and disk stay bounded and a forgotten open only counts as
  * unique again.  A new key is written in place with pwrite(2) before the
- * event's file, and both are made durable by the same group commit
- * (gsync.h) that acknowledges the event to webd: an open answered to a
- * client is never counted as unique twice.
+ * event's file, which is written before webd is answered (evack.c), and
+ * both are made durable by the same group commit (gsync.h): an open
+ * answered to a client is never counted as unique twice.
  */
 #include <sys/types.h>
 #include <sys/stat.h>

@@ -12,7 +12,8 @@ write it covers and ended before the acknowledgement:
       renaming ID.env into place) and flushed again after that rename;
   check_event_acks(hookd)       every event id hookd acknowledged to
       relayd (in an imsg: sendmsg) came after the event's files in hookd's
-      event spool were renamed into place and flushed;
+      event spool (its own e- file, or the s- segment written with it)
+      were renamed into place and flushed;
   check_removals(relayd)        every message relayd removed after its
       delivery (unlink of ID.env) was removed after the events about it
       in relayd's outbox were renamed into place and flushed.
@@ -106,6 +107,38 @@ def check_replies(smtpd, owner):
 check_order = check_replies
 
 
+OPENED = re.compile(r'^\w+, "([^"]*)",.*\) = (\d+) $')
+RENAMED = re.compile(r'^(?:\w+, )?"([^"]*)", (?:\w+, )?"([^"]*)"')
+
+
+def _event_renames(hookd):
+    """{event id: [end of each rename into place of a file holding it]}:
+    an event file (e-TIME-ID.json, named by its one event) or a segment
+    (s-TIME-ID.json, the events of a loop pass), whose temporary file
+    got a write naming the event."""
+    fds, tmps, out = {}, {}, {}
+    for _, end, name, text in sorted(hookd):
+        if name in ("open", "openat"):
+            m = OPENED.match(text)
+            if m:
+                fds[m.group(2)] = m.group(1)
+        elif name == "write":
+            path = fds.get(text.split(",", 1)[0])
+            if path and "/tmp-" in path:
+                tmps.setdefault(path, set()).update(re.findall(UUID, text))
+        elif name.startswith("rename"):
+            m = RENAMED.match(text)
+            if not m or not re.search(r"/[es]-\d+-%s\.json$" % UUID,
+                                      m.group(2)):
+                continue
+            ids = tmps.pop(m.group(1), set())
+            if m.group(2).split("/")[-1].startswith("e-"):
+                ids.add(re.findall(UUID, m.group(2))[-1])
+            for eid in ids:
+                out.setdefault(eid, []).append((end, m.group(2)))
+    return out
+
+
 def check_event_acks(hookd):
     """For every event id in what hookd sent (its acknowledgements to
     relayd): each file of that event in the event spool was renamed into
@@ -113,6 +146,7 @@ def check_event_acks(hookd):
     before the acknowledgement left."""
     ok, bad, seen = 0, [], set()
     flushes = [c for c in hookd if c[2] in FLUSHES]
+    renames = _event_renames(hookd)
     for t, _, name, text in hookd:
         if name != "sendmsg":	# imsg; the events' HTTP POSTs use sendto
             continue
@@ -120,9 +154,7 @@ def check_event_acks(hookd):
             if eid in seen:
                 continue
             seen.add(eid)
-            ren = [c[1] for c in hookd if c[2].startswith("rename") and
-                   c[0] < t and
-                   re.search(r'"[^"]*/e-\d+-%s\.json"\)' % eid, c[3])]
+            ren = [end for end, _ in renames.get(eid, ()) if end < t]
             if not ren:
                 bad.append("%s: acknowledged, never written" % eid)
             elif not _flushed_between(flushes, max(ren), t):
