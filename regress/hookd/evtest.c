@@ -44,6 +44,7 @@
 
 static struct event_base	*base;
 static int			 keep;
+static size_t			 submitted, durable;
 
 static __attribute__((noreturn)) void
 usage(void)
@@ -137,10 +138,22 @@ cmd_render(int argc, char **argv)
 	return (rc == 1 ? 3 : 0);
 }
 
+/* stored in the pass they were submitted in, then flushed */
+static void
+on_durable(int ok, void *arg)
+{
+	if (!ok)
+		errx(1, "events_submit: not stored");
+	if (++durable == submitted) {
+		printf("submitted %zu\n", submitted);
+		fflush(stdout);
+	}
+}
+
 static void
 tick(int fd, short what, void *arg)
 {
-	if (!keep && events_backlog() == 0)
+	if (!keep && durable == submitted && events_backlog() == 0)
 		event_base_loopbreak(base);
 }
 
@@ -203,14 +216,17 @@ cmd_queue(int argc, char **argv)
 	close(sfd);
 	if (efile != NULL)
 		n = load_events(efile, &evs);
+	submitted = n;
 	for (i = 0; i < n; i++) {
-		if (events_submit(&evs[i], NULL, NULL) == -1)
+		if (events_submit(&evs[i], on_durable, NULL) == -1)
 			errx(1, "events_submit failed");
 		mh_event_clear(&evs[i]);
 	}
 	free(evs);
-	printf("submitted %zu\n", n);
-	fflush(stdout);
+	if (n == 0) {
+		printf("submitted 0\n");
+		fflush(stdout);
+	}
 
 	t = event_new(base, -1, EV_PERSIST, tick, NULL);
 	tv.tv_sec = 0;
