@@ -102,13 +102,28 @@ enum imsg_type {
 };
 
 /*
- * Descriptors: an SMTP session holds at most MH_FDS_PER_SESSION (its
- * socket, a message file per spool owner); MH_FD_RESERVE more stay for
- * everything else.  The parent raises RLIMIT_NOFILE to what "limit
- * sessions" needs; smtpd stops accepting before the limit.
+ * Descriptors: an SMTP session holds its socket, and during DATA/BDAT a
+ * message file per spool owner (MH_FDS_PER_TX); MH_FD_RESERVE more stay
+ * for everything else.  Up to MH_TX_FILES_MAX transactions, every session
+ * may hold its files at once; past that many sessions, that many
+ * transactions (the others get 452 at DATA), so that idle sessions cost
+ * one descriptor each.  The parent raises RLIMIT_NOFILE to what "limit
+ * sessions" needs (mh_fds_needed); smtpd stops accepting before the limit.
  */
-#define MH_FDS_PER_SESSION	3
+#define MH_FDS_PER_SESSION	1
+#define MH_FDS_PER_TX		2
+#define MH_TX_FILES_MAX		1024
 #define MH_FD_RESERVE		64
+
+static inline unsigned long long
+mh_fds_needed(int sessions)
+{
+	unsigned long long	 tx = sessions < MH_TX_FILES_MAX ? sessions :
+	    MH_TX_FILES_MAX;
+
+	return ((unsigned long long)sessions * MH_FDS_PER_SESSION +
+	    tx * MH_FDS_PER_TX + MH_FD_RESERVE);
+}
 
 /* IMSG_AUTHD_RCPT_REQ */
 struct authd_rcpt_req {

@@ -104,8 +104,7 @@ nofile_raise(const struct config *conf, pid_t pid)
 	struct rlimit	 rl;
 	rlim_t		 want;
 
-	want = (rlim_t)conf->max_sessions * MH_FDS_PER_SESSION +
-	    MH_FD_RESERVE;
+	want = (rlim_t)mh_fds_needed(conf->max_sessions);
 	if (prlimit(pid, RLIMIT_NOFILE, NULL, &rl) == -1) {
 		log_warn("getrlimit");
 		return;

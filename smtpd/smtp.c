@@ -223,23 +223,34 @@ conf_snapshot(const struct config *conf)
 }
 
 /*
- * How many sessions the descriptor limit carries: each may hold its
- * socket and a message file per spool owner, and MH_FD_RESERVE stay for
- * the channels, libevent and the libraries.  Past it smtpd stops
- * accepting (the connections wait in the listen queue) rather than
- * lose a descriptor in the middle of a transaction.
+ * How many sessions the descriptor limit carries, and how many of them
+ * may hold message files at once (mailhook.h): each session its socket,
+ * each such transaction a file per spool owner, and MH_FD_RESERVE stay
+ * for the channels, libevent and the libraries.  Under MH_TX_FILES_MAX
+ * transactions every session may be in one; above, the rest of the
+ * descriptors go to more (idle) sessions.  Past the sessions smtpd stops
+ * accepting (the connections wait in the listen queue) rather than lose
+ * a descriptor in the middle of a transaction.
  */
-static int
-fd_sessions(void)
+static void
+fd_budget(void)
 {
 	struct rlimit	 rl;
+	rlim_t		 avail, each = MH_FDS_PER_SESSION + MH_FDS_PER_TX;
 
+	smtp_g.fd_sessions = smtp_g.fd_tx = INT_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
 	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
-		return (INT_MAX);
-	if (rl.rlim_cur <= MH_FD_RESERVE + MH_FDS_PER_SESSION)
-		return (1);
-	return ((int)((rl.rlim_cur - MH_FD_RESERVE) / MH_FDS_PER_SESSION));
+		return;
+	avail = rl.rlim_cur > MH_FD_RESERVE + each ?
+	    rl.rlim_cur - MH_FD_RESERVE : each;
+	if (avail / each <= MH_TX_FILES_MAX) {
+		smtp_g.fd_sessions = smtp_g.fd_tx = avail / each;
+		return;
+	}
+	smtp_g.fd_tx = MH_TX_FILES_MAX;
+	smtp_g.fd_sessions = (avail - MH_TX_FILES_MAX * MH_FDS_PER_TX) /
+	    MH_FDS_PER_SESSION;
 }
 
 int
@@ -252,7 +263,7 @@ smtp_init(struct event_base *base, const struct config *conf)
 	smtp_g.session_timeout = 3600;
 	smtp_g.max_errors = 10;
 	smtp_g.next_id = ((uint64_t)arc4random() << 16) & 0xffffffffffffULL;
-	smtp_g.fd_sessions = fd_sessions();
+	fd_budget();
 	if (tls_init() == -1) {
 		log_warnx("smtp: tls_init failed");
 		return (-1);
@@ -272,7 +283,7 @@ smtp_configure(const struct config *conf)
 	smtp_conf_unref(smtp_g.conf);
 	smtp_g.conf = c;
 	/* the parent may have raised the limit for a new "limit sessions" */
-	smtp_g.fd_sessions = fd_sessions();
+	fd_budget();
 	return (0);
 }
 

@@ -70,6 +70,8 @@ tx_free(struct session *s)
 			close(tx->so[i].fd);
 		free(tx->so[i].buf);
 	}
+	if (tx->has_files)
+		smtp_g.tx_files--;
 	free(tx->rcpts);
 	free(tx);
 	s->tx = NULL;
@@ -104,6 +106,29 @@ tx_abort(struct session *s)
 	tx_free(s);
 }
 
+/*
+ * The descriptors kept for message files (smtp.c fd_budget) are all
+ * taken: a temporary failure, before anything is opened.
+ */
+static int
+spool_files_busy(struct session *s)
+{
+	if (smtp_g.tx_files < smtp_g.fd_tx)
+		return (0);
+	SLOG(s, "event=spool result=busy files=%d", smtp_g.tx_files);
+	if (s->tx->mode == DM_BDAT) {
+		s->bdat_discard = "452 4.3.1 Insufficient system resources, "
+		    "try again later";
+		s->state = S_BDAT;
+	} else
+		session_reply(s, "452 4.3.1 Insufficient system resources, "
+		    "try again later");
+	tx_abort(s);
+	if (s->state == S_BDAT && s->bdat_left == 0)
+		tx_bdat_input(s);
+	return (1);
+}
+
 static void
 spool_open_all(struct session *s)
 {
@@ -112,6 +137,10 @@ spool_open_all(struct session *s)
 	size_t			 i;
 	int			 need[TX_OWNERS] = { 0, 0 }, k;
 
+	if (spool_files_busy(s))
+		return;
+	tx->has_files = 1;
+	smtp_g.tx_files++;
 	for (i = 0; i < tx->nrcpt; i++)
 		need[dest_index(tx->rcpts[i].dest)] = 1;
 	s->wait = W_SPOOL_OPEN;

@@ -85,8 +85,8 @@ struct spool_out {
 };
 
 #define TX_OWNERS		2	/* 0: hookd, 1: relayd */
-_Static_assert(1 + TX_OWNERS <= MH_FDS_PER_SESSION,
-    "a session's descriptors: its socket and a file per owner");
+_Static_assert(TX_OWNERS <= MH_FDS_PER_TX,
+    "a transaction's descriptors: a file per owner");
 
 enum data_mode {
 	DM_NONE,
@@ -110,6 +110,7 @@ struct smtp_tx {
 	size_t			 bdat_size;
 	size_t			 hdrlen;	/* Received: */
 	char			 msgid[MH_MSGID_LEN];
+	int			 has_files;	/* counted in tx_files */
 };
 
 enum smtp_state {
@@ -191,6 +192,8 @@ struct smtp_global {
 	int			 paused;
 	int			 nsessions;
 	int			 fd_sessions;	/* the descriptor limit's share */
+	int			 fd_tx;		/* transactions with files, at most */
+	int			 tx_files;	/* transactions holding files now */
 	int			 fd_full;	/* said so in the log */
 	int			 greet_delay_ms;
 	int			 session_timeout;
