@@ -181,7 +181,12 @@ int	 mtasts_parse(const char *text, size_t len, struct sts_policy *);
 void	 tlsrpt_init(struct event_base *, int period);
 void	 tlsrpt_session(const char *domain, const struct sts_policy *pol,
 	    const char *mx, const char *failtype);
-/* tlsrpt_mail.c: a report to a mailto: rua, queued; -1 not queued */
+#define TLSRPT_RUA_MAX	512
+int	 tlsrpt_record(const char *rec, char (*rua)[TLSRPT_RUA_MAX],
+	    size_t max);
+/* tlsrpt_mail.c: the address of a mailto: rua (after "mailto:"), -1 none */
+int	 tlsrpt_mailto(const char *rua, char *addr, size_t len);
+/* a report to a mailto: rua, queued; -1 not queued */
 int	 tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	    time_t start, time_t end, const u_char *gz, size_t zlen);
 

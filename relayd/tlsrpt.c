@@ -261,41 +261,66 @@ rpt_report(const struct rpt_dom *r, const char *id, size_t *zlen)
 	return (gz);
 }
 
-/* "v=TLSRPTv1; rua=https://a,mailto:b" (RFC 8460 3) */
+/*
+ * "v=TLSRPTv1; rua=https://a,mailto:b" (RFC 8460 3): its rua, at most
+ * max of them, each shorter than TLSRPT_RUA_MAX; -1 if rec is not a
+ * TLS-RPT record.
+ */
+int
+tlsrpt_record(const char *rec, char (*rua)[TLSRPT_RUA_MAX], size_t max)
+{
+	const char	*p, *end;
+	size_t		 n = 0, len;
+
+	if (strncmp(rec, "v=TLSRPTv1", 10) != 0 || (rec[10] != ';' &&
+	    rec[10] != ' ' && rec[10] != '\t' && rec[10] != '\0'))
+		return (-1);
+	for (p = rec + 10; (p = strstr(p, "rua=")) != NULL; p += 4)
+		if (p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t')
+			break;
+	if (p == NULL)
+		return (-1);
+	for (p += 4; n < max && *p != '\0' && *p != ';'; p = end) {
+		len = strcspn(p, ",; \t");
+		end = p + len;
+		if (len > 0 && len < TLSRPT_RUA_MAX) {
+			memcpy(rua[n], p, len);
+			rua[n++][len] = '\0';
+		}
+		if (*end != ',')
+			break;
+		end++;
+	}
+	return (n);
+}
+
 static void
 rpt_txt(int status, struct ub_result *res, void *arg)
 {
 	struct rpt_dom	*r = arg;
-	char		 rec[1024], s[32], id[640], *p, *rua, *sp;
+	char		 rec[1024], s[32], id[640];
+	char		 rua[RPT_MAX_RUA][TLSRPT_RUA_MAX];
 	u_char		*gz = NULL;
 	size_t		 zlen = 0;
-	int		 i, n = 0;
+	int		 i, j, n = -1;
 
 	rpt_time(s, sizeof(s), r->start);
 	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
 	    r->domain, rpt_host());
-	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
-		if (dns_txt_string(res, i, rec, sizeof(rec)) == -1 ||
-		    strncmp(rec, "v=TLSRPTv1", 10) != 0 ||
-		    (p = strstr(rec, "rua=")) == NULL)
-			continue;
-		p += 4;
-		p[strcspn(p, "; \t")] = '\0';
-		for (rua = strtok_r(p, ",", &sp); rua != NULL && n <
-		    RPT_MAX_RUA; rua = strtok_r(NULL, ",", &sp), n++) {
-			if (gz == NULL &&
-			    (gz = rpt_report(r, id, &zlen)) == NULL)
-				break;
-			if (strncmp(rua, "https://", 8) == 0)
-				rpt_post(rua, gz, zlen);
-			else if (strncmp(rua, "mailto:", 7) == 0)
-				(void)tlsrpt_mail(rua + 7, r->domain, id,
-				    r->start, r->end, gz, zlen);
-			else
-				log_warnx("tls-rpt: %s: rua %.64s not served",
-				    r->domain, rua);
-		}
-		break;
+	for (i = 0; status == DNS_OK && res->data[i] != NULL && n == -1; i++)
+		if (dns_txt_string(res, i, rec, sizeof(rec)) == 0)
+			n = tlsrpt_record(rec, rua, RPT_MAX_RUA);
+	for (j = 0; j < n; j++) {
+		if (gz == NULL && (gz = rpt_report(r, id, &zlen)) == NULL)
+			break;
+		if (strncmp(rua[j], "https://", 8) == 0)
+			rpt_post(rua[j], gz, zlen);
+		else if (strncmp(rua[j], "mailto:", 7) == 0)
+			(void)tlsrpt_mail(rua[j] + 7, r->domain, id, r->start,
+			    r->end, gz, zlen);
+		else
+			log_warnx("tls-rpt: %s: rua %.64s not served",
+			    r->domain, rua[j]);
 	}
 	free(gz);
 	free(r);

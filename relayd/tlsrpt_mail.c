@@ -28,8 +28,8 @@
  * The address of "mailto:ADDR[?hfields]": a dot-atom local part and a
  * host name, nothing a header or the envelope could trip on; -1 if not.
  */
-static int
-rpt_mailto(const char *rua, char *addr, size_t len)
+int
+tlsrpt_mailto(const char *rua, char *addr, size_t len)
 {
 	static const char	 local[] = "abcdefghijklmnopqrstuvwxyz"
 				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -167,7 +167,7 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	GByteArray	*ba;
 	int		 fd;
 
-	if (rpt_mailto(rua, to, sizeof(to)) == -1) {
+	if (tlsrpt_mailto(rua, to, sizeof(to)) == -1) {
 		log_warnx("tls-rpt: %s: rua mailto:%.64s is not an address",
 		    domain, rua);
 		return (-1);
