@@ -511,8 +511,8 @@ history_init(struct event_base *base, int dirfd, const char *name,
 	if (base != NULL && (hev = event_new(base, -1, EV_PERSIST, prune_cb,
 	    NULL)) == NULL)
 		return (-1);
+	/* the first prune on the timer: the queue is loaded by then */
 	timer_set();
-	history_prune();
 	return (0);
 }
 

@@ -57,6 +57,7 @@
 #include "fileio.h"
 #include "gsync.h"
 #include "events.h"
+#include "hookd.h"
 #include "events_int.h"
 
 #define EV_KEY_LEN	EVENTS_KEY_LEN
@@ -1233,6 +1234,8 @@ ep_done(const struct http_response *res, void *arg)
 	ep->last_status = res->error == HTTP_OK ? res->status : 0;
 	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
 		ep_log_delivered(ep, res->status, took);
+		ihist_event_post(ep->cur->records, ep->pub, res->status, took,
+		    "delivered", "", ep->attempts + 1);
 		if (ev_logger != NULL)
 			ev_logger(ep->key, ep->cur->records);
 		delivered_mark(ep->key, ep->cur->records);
@@ -1254,6 +1257,8 @@ ep_done(const struct http_response *res, void *arg)
 		ep->disabled = 1;
 		return;
 	}
+	ihist_event_post(ep->cur->records, ep->pub, ep->last_status, took,
+	    "deferred", ep->last_error, ep->attempts);
 	ms = retry_delay_ms(ep->attempts);
 	if (res->error == HTTP_OK && res->retry_after >= 0) {
 		ra = res->retry_after > EV_RETRY_AFTER_MAX ?

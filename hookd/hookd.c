@@ -18,6 +18,7 @@
 #include "dns.h"
 #include "mh_event.h"
 #include "gsync.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -167,6 +168,7 @@ hookd_configure(struct config *conf)
 	evlog_configure(conf->history);
 	if (hookd_started) {
 		events_configure(conf);
+		history_configure(conf->history);
 		return;
 	}
 	hookd_started = 1;
@@ -175,6 +177,10 @@ hookd_configure(struct config *conf)
 	if ((fd = open(hookd_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fatal("hookd: %s", hookd_root());
 	gsync_init(proc_base, fd);
+	/* the inbound messages' histories, and the deliveries of events */
+	if (history_init(proc_base, fd, "inbound/history", conf->history,
+	    inbound_live) == -1)
+		fatalx("hookd: cannot prepare the message history");
 	close(fd);
 	if (events_init(proc_base, conf, hookd_root()) == -1)
 		fatalx("hookd: cannot prepare the event queue");
@@ -211,10 +217,7 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	case CTL_SHOW_QUEUE:
 		return (json_pack("{s:o}", "queue", inbound_queue(NULL)));
 	case CTL_SHOW_MESSAGE:
-		if ((j = inbound_queue(json_string_value(json_array_get(argv,
-		    ctl_cmd_skip(cmd))))) == NULL)
-			return (json_pack("{s:s}", "error", "no such message"));
-		return (j);
+		return (ihist_show(cmd, argv));
 	case CTL_SHOW_METRICS:
 		j = json_array();
 		inbound_metrics(j);

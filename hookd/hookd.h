@@ -28,8 +28,6 @@ struct inmsg {
 	char			 reply_enh[16];
 	char			 reply_text[256];
 	struct event		*timer;		/* next attempt */
-	char			(*lasterr)[160];	/* nrcpt, or NULL: the
-						   last failed POST */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 
@@ -56,6 +54,19 @@ void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */
+
+int	 inbound_live(const char *id);	/* queued: its history is kept */
+
+/* inhist.c: the records of history.h that are hookd's */
+struct http_response;
+struct ctl_cmd;
+void	 ihist_post(const struct envelope *, size_t i, const char *url,
+	    const struct http_response *, long ms, const char *result);
+void	 ihist_expired(const struct envelope *, size_t i, const char *why);
+void	 ihist_event_post(const json_t *records, const char *url,
+	    long status, long ms, const char *result, const char *error,
+	    int attempt);
+json_t	*ihist_show(const struct ctl_cmd *, const json_t *argv);
 
 /* seen.c: unique_open of webd's opens and clicks, kept in the spool */
 struct event_record;

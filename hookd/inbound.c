@@ -33,6 +33,7 @@
 #include "evbuf.h"
 #include "log.h"
 #include "metrics.h"
+#include "msghist.h"
 #include "proc.h"
 #include "http.h"
 #include "sign.h"
@@ -81,7 +82,6 @@ msg_free(struct inmsg *m)
 	if (m->timer != NULL)
 		event_free(m->timer);
 	envelope_clear(&m->env);
-	free(m->lasterr);
 	free(m);
 }
 
@@ -89,14 +89,15 @@ msg_free(struct inmsg *m)
 static void
 post_lasterr(struct inmsg *m, size_t i, const struct http_response *res)
 {
-	if (m->lasterr == NULL && (m->lasterr = calloc(m->env.nrcpt,
-	    sizeof(*m->lasterr))) == NULL)
-		return;
+	char	*le = m->env.rcpts[i].lasterr;
+
+	/* kept in the envelope (spool_update): nothing may break its lines */
 	if (res->error == HTTP_OK)
-		snprintf(m->lasterr[i], sizeof(m->lasterr[i]), "HTTP %ld",
+		snprintf(le, sizeof(m->env.rcpts[i].lasterr), "HTTP %ld",
 		    res->status);
 	else
-		strlcpy(m->lasterr[i], res->errstr, sizeof(m->lasterr[i]));
+		sanitize_text(le, sizeof(m->env.rcpts[i].lasterr),
+		    res->errstr, SIZE_MAX, SAN_FIELD);
 }
 
 static void
@@ -287,6 +288,8 @@ post_done(const struct http_response *res, void *arg)
 	    res->error == HTTP_OK ? "" : " error=\"",
 	    res->error == HTTP_OK ? "" : res->errstr,
 	    res->error == HTTP_OK ? "" : "\"");
+	ihist_post(&m->env, p->rcpt, url, res, ms, cls == 2 ? "sent" :
+	    cls == 4 ? "refused" : m->sync ? "tempfail" : "deferred");
 	r->attempts++;
 	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
 	    cls == 2 ? "delivered" : cls == 4 ? "rejected" : m->sync ?
@@ -427,6 +430,8 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s, "
 	    "giving up", m->env.id, log_sanitize(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
+	ihist_expired(&m->env, r - m->env.rcpts, rt == NULL ? "route gone" :
+	    "lifetime over");
 	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
 	    "expired");
 	r->state = RS_FAILED;
@@ -487,6 +492,7 @@ inbound_schedule(struct inmsg *m)
 			    sizeof(m->reply_text));
 		}
 		sync_reply(m);
+		msghist_done(&m->env, 0);
 		if (m->transient)
 			spool_discard(m->env.id);
 		else
@@ -518,6 +524,7 @@ inbound_schedule(struct inmsg *m)
 	}
 	if (pending == 0 && waiting == 0) {
 		log_info("msgid=%s: done", m->env.id);
+		msghist_done(&m->env, 0);
 		spool_remove(m->env.id);
 		msg_free(m);
 		return;
@@ -570,6 +577,7 @@ inbound_committed(int ok, void *arg)
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
 	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
 	    m->env.id, m->env.size, m->env.nrcpt);
+	msghist_accepted(&m->env);
 	bounce_received(&m->env);
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
 	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
@@ -595,6 +603,7 @@ inbound_sync(struct inmsg *m)
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
 	log_info("msgid=%s event=received mode=sync size=%zu rcpts=%zu",
 	    m->env.id, m->env.size, m->env.nrcpt);
+	msghist_accepted(&m->env);
 	inbound_run(m);
 }
 
@@ -832,7 +841,7 @@ inmsg_json(const struct inmsg *m, int full)
 		    "delivered" : r->state == RS_FAILED ? "failed" :
 		    paused ? "held" : "pending", "attempts", r->attempts,
 		    "next_try", (json_int_t)r->next_try, "url", url,
-		    "last_error", m->lasterr ? m->lasterr[i] : ""));
+		    "last_error", r->lasterr));
 	}
 	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", m->env.id,
 	    "queue", "inbound", "sender", m->env.sender,
@@ -847,6 +856,17 @@ inmsg_json(const struct inmsg *m, int full)
 		    json_string(m->env.remote_ip));
 	}
 	return (o);
+}
+
+int
+inbound_live(const char *id)
+{
+	struct inmsg	*m;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (strcmp(m->env.id, id) == 0)
+			return (1);
+	return (0);
 }
 
 /*
@@ -901,8 +921,7 @@ inbound_routes(void)
 				backlog++;
 				if (oldest == 0 || m->env.created < oldest) {
 					oldest = m->env.created;
-					if (m->lasterr != NULL)
-						lasterr = m->lasterr[i];
+					lasterr = r->lasterr;
 				}
 				if (next == 0 || r->next_try < next)
 					next = r->next_try;

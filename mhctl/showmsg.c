@@ -113,7 +113,7 @@ print_record(const json_t *r)
 	} else if (strcmp(w, "post") == 0) {
 		printf("%-9s  %s  %s  %s", "post", str(r, "recipient"),
 		    str(r, "url"), str(r, "result"));
-		print_reply(r, "error");
+		print_reply(r, str(r, "error")[0] != '\0' ? "error" : "reply");
 		printf(" %lldms", json_integer_value(json_object_get(r,
 		    "time_ms")));
 	} else if (strcmp(w, "event") == 0) {

@@ -40,7 +40,7 @@ relay_emit(const struct event_record *ev)
 {
 	if ((unsigned)ev->kind < EV_KIND_MAX)
 		stat_kind[ev->kind]++;
-	rhist_event(ev);
+	msghist_event(ev);
 	if (relay_evfn != NULL)
 		relay_evfn(ev);
 }
@@ -344,7 +344,7 @@ relay_message_show(const char *id)
 	if (id == NULL || !envelope_id_ok(id))
 		return (NULL);
 	if ((m = msg_find(id)) == NULL)
-		return (rhist_show(id));
+		return (msghist_show(id, "outbound"));
 	o = msg_json(m, 1);
 	json_object_set_new(o, "state", json_string("queued"));
 	json_object_set_new(o, "history", history_get(id));
@@ -356,17 +356,12 @@ int
 relay_message_raw(const char *id, int *fd)
 {
 	struct rmsg	*m;
-	json_t		*acc;
 
 	*fd = -1;
 	if (id == NULL || !envelope_id_ok(id))
 		return (-1);
-	if ((m = msg_find(id)) == NULL) {
-		if ((acc = history_last(id, "accepted")) == NULL)
-			return (-1);
-		json_decref(acc);
-		return (-2);
-	}
+	if ((m = msg_find(id)) == NULL)
+		return (msghist_known(id) ? -2 : -1);
 	if ((*fd = queue_open_msg(m->id)) == -1) {
 		log_warn("%s: open for show message --raw", m->id);
 		return (-1);
@@ -384,7 +379,7 @@ relay_message_owner(const char *id)
 		return (NULL);
 	if ((m = msg_find(id)) != NULL)
 		return (m->env.auth_user);
-	return (rhist_owner(id, owner, sizeof(owner)) == 0 ? owner : NULL);
+	return (msghist_owner(id, owner, sizeof(owner)) == 0 ? owner : NULL);
 }
 
 /* a command's ID or "all" names m (not one being removed) */
@@ -453,7 +448,7 @@ relay_hold(const char *id, int on)
 		log_info("msgid=%s status=%s by=mhctl", m->id,
 		    on ? "held" : "released");
 		m->env.held = on;
-		rhist_note(m->id, on ? "held" : "released");
+		msghist_note(m->id, on ? "held" : "released");
 		/* a hold outlives a restart */
 		if (queue_update(&m->env) == -1)
 			log_warnx("%s: the %s is not on disk", m->id,

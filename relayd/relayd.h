@@ -12,6 +12,7 @@
 
 #include <sys/queue.h>
 
+#include "msghist.h"
 #include "relay.h"
 
 /* per recipient, in memory only */
@@ -98,16 +99,10 @@ char	*queue_lifted_read(size_t *);
 /* relay.c */
 void	 relay_emit(const struct event_record *);
 
-/* msghist.c: the history of each message (history.h) */
-void	 rhist_accepted(const struct rmsg *);
+/* msghist.c: a recipient's outcome in the message's history */
 void	 rhist_outcome(const struct rmsg *, size_t i, const char *status,
 	    const char *relay, const struct event_tls *, int code,
 	    const char *ext, const char *desc);
-void	 rhist_event(const struct event_record *);
-void	 rhist_note(const char *id, const char *what);
-void	 rhist_done(const struct rmsg *);
-json_t	*rhist_show(const char *id);
-int	 rhist_owner(const char *id, char *buf, size_t len);
 
 /* bounce.c */
 void	 bounce_send(struct rmsg *, const size_t *failed, const struct rres *,

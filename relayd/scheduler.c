@@ -302,7 +302,7 @@ sched_add_message(struct rmsg *m, int announce)
 	TAILQ_INSERT_TAIL(&rq, m, entry);
 	if (announce) {
 		stat_committed++;
-		rhist_accepted(m);
+		msghist_accepted(&m->env);
 		for (i = 0; i < m->env.nrcpt; i++)
 			sched_emit(m, i, EV_REGISTRATION, 250, "2.0.0",
 			    "queued", "queue");
@@ -361,7 +361,7 @@ sched_settle(struct rmsg *m)
 		queue_update(&m->env);
 		return;
 	}
-	rhist_done(m);
+	msghist_done(&m->env, m->removed);
 	/* after the flush that makes its last events durable */
 	queue_delete_group(m->id);
 	TAILQ_REMOVE(&rq, m, entry);

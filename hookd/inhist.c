@@ -1,0 +1,138 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd's records of a message's history (msghist.h has the shared
+ * ones), in <spool>/inbound/history: "post", each POST of an inbound
+ * message to its route (URL without password or query values, status,
+ * result, reply, time); "expired", a recipient whose route's lifetime
+ * ended; "event_post", each attempt to deliver the events made of a
+ * message to an events endpoint.  And mhctl show message for what
+ * hookd holds: the inbound queue, and the history of any message.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "child.h"
+#include "ctlcmd.h"
+#include "history.h"
+#include "hookd.h"
+#include "http.h"
+#include "msghist.h"
+#include "sanitize.h"
+
+#define REPLY_MAX	200
+
+void
+ihist_post(const struct envelope *e, size_t i, const char *url,
+    const struct http_response *res, long ms, const char *result)
+{
+	char	 reply[REPLY_MAX + 1] = "";
+	json_t	*rec;
+
+	if (res->error == HTTP_OK && res->body != NULL)
+		sanitize_text(reply, sizeof(reply), res->body, res->bodylen,
+		    SAN_SQUEEZE | SAN_CTLSPACE | SAN_UTF8);
+	rec = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:i}",
+	    "what", "post", "recipient", e->rcpts[i].addr, "url", url,
+	    "code", (json_int_t)(res->error == HTTP_OK ? res->status : 0),
+	    "result", result, "error", res->error == HTTP_OK ? "" :
+	    res->errstr, "reply", reply, "time_ms", (json_int_t)ms,
+	    "attempt", e->rcpts[i].attempts + 1);
+	if (rec == NULL)
+		return;
+	history_add(e->id, rec);
+	json_decref(rec);
+}
+
+void
+ihist_expired(const struct envelope *e, size_t i, const char *why)
+{
+	json_t	*rec;
+
+	if ((rec = json_pack("{s:s, s:s, s:s, s:i}", "what", "expired",
+	    "recipient", e->rcpts[i].addr, "reason", why, "attempts",
+	    e->rcpts[i].attempts)) == NULL)
+		return;
+	history_add(e->id, rec);
+	json_decref(rec);
+}
+
+/* one record per event of a batch, under the message it was made of */
+void
+ihist_event_post(const json_t *records, const char *url, long status,
+    long ms, const char *result, const char *error, int attempt)
+{
+	const json_t	*r;
+	const char	*q;
+	json_t		*rec;
+	size_t		 i;
+
+	json_array_foreach(records, i, r) {
+		q = json_string_value(json_object_get(r, "queue_id"));
+		if (q == NULL || !envelope_id_ok(q))
+			continue;
+		rec = json_pack("{s:s, s:O?, s:O?, s:O?, s:s, s:I, s:s, s:s, "
+		    "s:I, s:i}", "what", "event_post",
+		    "kind", json_object_get(r, "kind"),
+		    "event_id", json_object_get(r, "id"),
+		    "recipient", json_object_get(r, "recipient"),
+		    "url", url, "code", (json_int_t)status, "result", result,
+		    "error", error, "time_ms", (json_int_t)ms,
+		    "attempt", attempt);
+		if (rec == NULL)
+			continue;
+		history_add(q, rec);
+		json_decref(rec);
+	}
+}
+
+/*
+ * show message ID [--raw] for hookd: a queued inbound message with its
+ * history, one that left the queue from its history, or (for an
+ * outbound message) the deliveries of its events, merged by the parent
+ * with relayd's answer.
+ */
+json_t *
+ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
+{
+	const char	*id, *opt;
+	json_t		*j, *recs;
+	int		 fd;
+
+	id = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
+	opt = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd) + 1));
+	if (id == NULL || !envelope_id_ok(id))
+		return (json_pack("{s:s}", "error", "no such message"));
+	if (opt != NULL && strcmp(opt, "--raw") != 0)
+		return (json_pack("{s:s}", "error",
+		    "usage: mhctl show message ID [--raw]"));
+	if ((j = inbound_queue(id)) != NULL) {
+		if (opt == NULL) {
+			json_object_set_new(j, "state", json_string("queued"));
+			json_object_set_new(j, "history", history_get(id));
+			return (j);
+		}
+		json_decref(j);
+		if ((fd = spool_open_message(id, 0)) == -1)
+			return (json_pack("{s:s}", "error", "no such message"));
+		child_control_fd(fd);
+		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
+		    "inbound", "raw", 1));
+	}
+	if (opt != NULL)
+		return (json_pack("{s:s}", "error", msghist_known(id) ?
+		    "the message has left the queue: only its history is "
+		    "kept (show message ID)" : "no such message"));
+	if ((j = msghist_show(id, "inbound")) != NULL)
+		return (j);
+	recs = history_get(id);
+	if (json_array_size(recs) == 0) {
+		json_decref(recs);
+		return (json_pack("{s:s}", "error", "no such message"));
+	}
+	return (json_pack("{s:o}", "history", recs));
+}
