@@ -33,6 +33,7 @@
 #define CTL_MAX_CLIENTS	64
 #define CTL_MAX_WORDS	16
 #define CTL_METRICS_SECS 3	/* a process slower than this is not up */
+#define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -333,7 +334,18 @@ control_scrape(uint32_t scrape)
 	const char		*words[] = { "show", "metrics" };
 	struct ctl_client	*c;
 	json_t			*argv;
+	int			 n;
 
+	/* webd keeps fewer waiting; more is not answered (webd says 503) */
+	n = 0;
+	TAILQ_FOREACH(c, &clients, entry)
+		if (c->mp == NULL)
+			n++;
+	if (n >= CTL_MAX_SCRAPES) {
+		log_warnx("control: webd asks for more than %d scrapes at once",
+		    CTL_MAX_SCRAPES);
+		return;
+	}
 	cmd = ctl_cmd_lookup(2, words);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal("control: scrape");

@@ -1,0 +1,58 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * libFuzzer target: the metrics renderer (common/metrics.c) on what
+ * webd gets from the parent, {process: [samples]}, in both formats.
+ * Whatever it renders is lines of "# HELP", "# TYPE", "# EOF" or a
+ * mailhook_ sample: a label value never breaks a line, and an OpenMetrics
+ * text ends with "# EOF".
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+check(const char *t, size_t len, int om)
+{
+	const char	*line, *nl;
+
+	if (strlen(t) != len)
+		abort();
+	for (line = t; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			abort();	/* every line ends */
+		if (strncmp(line, "# HELP mailhook_", 16) != 0 &&
+		    strncmp(line, "# TYPE mailhook_", 16) != 0 &&
+		    strncmp(line, "mailhook_", 9) != 0 &&
+		    strncmp(line, "# EOF\n", 6) != 0)
+			abort();
+	}
+	if (om && (len < 6 || strcmp(t + len - 6, "# EOF\n") != 0))
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	json_t	*j;
+	char	*t, err[128];
+	size_t	 len;
+	int	 om;
+
+	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
+		return (0);
+	for (om = 0; om < 2; om++)
+		if ((t = metrics_render(j, om, &len, err, sizeof(err))) !=
+		    NULL) {
+			check(t, len, om);
+			free(t);
+		}
+	json_decref(j);
+	return (0);
+}
