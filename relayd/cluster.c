@@ -37,6 +37,7 @@
 
 #define SUPPRESS_KEY	REDIS_PREFIX "suppress"
 #define ALLOW_KEY	REDIS_PREFIX "allowance:"
+#define LIFTED_FILE	"cluster-lifted"	/* queue_state_write */
 
 /* set the field if this write is newer; publish it */
 static const char set_newer[] =
@@ -66,7 +67,7 @@ static const char take_one[] =
 /*
  * Resubscribes (lifted suppressions) until Redis has them: pushed at
  * once when linked, else when the link is back, and kept in the spool
- * meanwhile ("MS\taddr\tdomain" lines, queue_lifted_write): a restart
+ * meanwhile ("MS\taddr\tdomain" lines in LIFTED_FILE): a restart
  * before Redis took one would let the older suppression there come back
  * with the whole hash.
  */
@@ -151,7 +152,7 @@ lifted_save(void)
 		fprintf(fp, "%lld\t%s\n", l->ms, l->field);
 	if (fclose(fp) != 0)
 		fatal("cluster: fclose");
-	if (queue_lifted_write(buf != NULL ? buf : "", len) == -1)
+	if (queue_state_write(LIFTED_FILE, buf != NULL ? buf : "", len) == -1)
 		log_warn("cluster: cannot keep the resubscribes for redis");
 	free(buf);
 }
@@ -183,7 +184,8 @@ lifted_load(void)
 	size_t		 len;
 	long long	 ms;
 
-	if ((text = queue_lifted_read(&len)) == NULL)
+	if ((text = queue_state_read(LIFTED_FILE, 16 * 1024 * 1024,
+	    &len)) == NULL)
 		return;
 	for (line = text; (next = strchr(line, '\n')) != NULL; line = next) {
 		*next++ = '\0';

@@ -797,21 +797,6 @@ queue_suppress_read(size_t *lenp)
 	return (read_file_at(outfd, "suppress", 64 * 1024 * 1024, lenp));
 }
 
-/* the cluster's resubscribes not yet in Redis (cluster.c) */
-int
-queue_lifted_write(const char *text, size_t len)
-{
-	return (queue_write(outfd, "cluster-lifted", text, len,
-	    FR_FSYNC | FR_SYNCDIR));
-}
-
-char *
-queue_lifted_read(size_t *lenp)
-{
-	return (read_file_at(outfd, "cluster-lifted", 16 * 1024 * 1024,
-	    lenp));
-}
-
 /*
  * relayd's own state beside the queue, replaced whole and fsync'd: the
  * MTA-STS policies ("mta-sts.DOMAIN", mtasts.c), the TLS-RPT counts

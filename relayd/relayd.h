@@ -93,8 +93,6 @@ int	 queue_suppress_write(const char *text, size_t len);
 int	 queue_state_write(const char *name, const char *, size_t);
 char	*queue_state_read(const char *name, size_t max, size_t *lenp);
 char	*queue_suppress_read(size_t *);
-int	 queue_lifted_write(const char *text, size_t len);
-char	*queue_lifted_read(size_t *);
 
 /* relay.c */
 void	 relay_emit(const struct event_record *);
