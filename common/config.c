@@ -478,12 +478,9 @@ config_check_redis(const char *s, struct cluster_conf *cc)
 	struct sockaddr_storage	 ss;
 	socklen_t	 sl;
 
-	if (strncasecmp(s, "rediss://", 9) == 0)
-		return ("TLS to Redis (rediss://) needs hiredis 1.0, and "
-		    "this system's hiredis has no TLS: reach Redis over a "
-		    "loopback tunnel (stunnel, spiped) with redis://");
-	if (strncasecmp(s, "redis://", 8) != 0)
-		return ("want a redis://[user:password@]address[:port][/db] "
+	cc->tls = strncasecmp(s, "rediss://", 9) == 0;
+	if (!cc->tls && strncasecmp(s, "redis://", 8) != 0)
+		return ("want a redis[s]://[user:password@]address[:port][/db] "
 		    "URL");
 	if (strlen(s) >= sizeof(cc->redis))
 		return ("too long");

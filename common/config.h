@@ -293,6 +293,7 @@ struct cluster_conf {
 	char			 host[64];		/* numeric */
 	int			 port;			/* default 6379 */
 	int			 db;			/* default 0 */
+	int			 tls;			/* rediss:// */
 	char			 node[MH_NAME_MAX];	/* default: hostname */
 	char			 user[MH_NAME_MAX];	/* ACL user or "" */
 	char			 password[256];

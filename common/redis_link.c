@@ -3,44 +3,73 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * The link to the cluster's Redis (redis_link.h).  Linking: both contexts
- * connect, AUTH (and SELECT) on the command one, INFO checks the version,
- * the other SUBSCRIBEs; only then is the link up.  Every command has a
- * deadline: a Redis that does not answer in time is treated as down.  The
- * node's heartbeat (a sorted set of nodes by last beat) tells how many
- * nodes share an allowance when the link is down.
+ * The link to the cluster's Redis (redis_link.h).  Linking: both
+ * connections connect (through TLS for rediss://), AUTH (and SELECT) on
+ * the command one, INFO checks the version, the other SUBSCRIBEs; only
+ * then is the link up.  Every command has a deadline: a Redis that does
+ * not answer in time is treated as down.  The node's heartbeat (a sorted
+ * set of nodes by last beat) tells how many nodes share an allowance when
+ * the link is down.
+ *
+ * The protocol is hiredis's: its command formatter and its reply reader.
+ * The transport is ours, a non-blocking socket on the process's libevent
+ * base with libtls on it when the URL says rediss://, because the
+ * hiredis of Debian 12 (0.14) has no TLS and its async contexts read and
+ * write their socket themselves.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
+#include <tls.h>
 
 #include "log.h"
 #include "redis_link.h"
 #include "sanitize.h"
 
-#define REDIS_TIMEOUT_MS	2000	/* a command's deadline */
+#define REDIS_TIMEOUT_MS	2000	/* a command's deadline, a connect's */
 #define REDIS_BEAT		5	/* seconds between heartbeats */
 #define REDIS_NODE_ALIVE	30	/* a node beat this lately: counted */
 #define REDIS_BACKOFF_MAX	30
 #define REDIS_VERSION_MIN	5
 #define REDIS_NODES		REDIS_PREFIX "nodes"
+#define REDIS_READ		16384
 
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
 
 struct pending {
-	redis_reply_fn	 fn;
-	void		*arg;
-	struct event	*deadline;
-	int		 done;
+	TAILQ_ENTRY(pending)	 entry;
+	redis_reply_fn		 fn;
+	void			*arg;
+	struct event		*deadline;
+	int			 done;
+};
+TAILQ_HEAD(pendinglist, pending);
+
+/* one connection: the command one or the subscribed one */
+struct rconn {
+	int			 fd;
+	struct tls		*tls;		/* rediss:// */
+	int			 connecting;	/* TCP, then TLS handshake */
+	int			 handshaken;
+	struct event		*rev, *wev, *timer;
+	struct evbuffer		*out;
+	redisReader		*reader;
+	struct pendinglist	 fifo;		/* replies awaited, in order */
+	int			 sub;		/* the channel's: the rest */
+	int			 busy, dead;	/* in a dispatch; freed after */
 };
 
 static struct {
@@ -48,7 +77,10 @@ static struct {
 	struct cluster_conf	 conf;
 	char			 node[MH_NAME_MAX];
 	struct redis_hooks	 hooks;
-	redisAsyncContext	*cmd, *sub;
+	struct rconn		*cmd, *sub;
+	struct tls_config	*tlscfg;
+	char			*ca;		/* the config's CA bundle */
+	size_t			 calen;
 	enum link_state		 state;
 	int			 sub_ready, cmd_ready;
 	int			 backoff;
@@ -65,6 +97,9 @@ static struct {
 } rl;
 
 static void	 link_start(int, short, void *);
+static void	 link_fail(const char *, const char *);
+static void	 on_channel(struct rconn *, const redisReply *);
+static void	 on_connected(struct rconn *);
 
 /* the state changed: whoever cares (relayd tells the parent) */
 static void
@@ -81,32 +116,384 @@ report(void)
 	strlcpy(cl.error, rl.error, sizeof(cl.error));
 	rl.hooks.changed(&cl);
 }
-static void	 link_fail(const char *, const char *);
 
 static int
 cluster_same(const struct cluster_conf *a, const struct cluster_conf *b)
 {
 	return (strcmp(a->host, b->host) == 0 && a->port == b->port &&
-	    a->db == b->db && strcmp(a->user, b->user) == 0 &&
+	    a->db == b->db && a->tls == b->tls &&
+	    strcmp(a->user, b->user) == 0 &&
 	    strcmp(a->password, b->password) == 0);
+}
+
+/* ---- the transport */
+
+static void
+pending_free(struct pending *p)
+{
+	if (p->deadline != NULL)
+		event_free(p->deadline);
+	free(p);
+}
+
+/* a reply to p, or NULL: the connection is gone */
+static void
+on_reply(struct pending *p, const redisReply *reply)
+{
+	if (!p->done) {
+		p->done = 1;
+		if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+			snprintf(rl.refusal, sizeof(rl.refusal), "%.*s",
+			    (int)(reply->len > 120 ? 120 : reply->len),
+			    reply->str);
+			if (rl.state == LINK_UP)
+				log_warnx("cluster: redis answered an error: "
+				    "%s", rl.refusal);
+			reply = NULL;
+		}
+		p->fn(reply, p->arg);
+	}
+	pending_free(p);
+}
+
+static void
+conn_destroy(struct rconn *c)
+{
+	if (c->tls != NULL)
+		tls_free(c->tls);
+	if (c->fd != -1)
+		close(c->fd);
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->timer);
+	evbuffer_free(c->out);
+	redisReaderFree(c->reader);
+	free(c);
+}
+
+/* every reply awaited is answered NULL; freed now or after its dispatch */
+static void
+conn_free(struct rconn *c)
+{
+	struct pending	*p;
+
+	if (c == NULL || c->dead)
+		return;
+	c->dead = 1;
+	event_del(c->rev);
+	event_del(c->wev);
+	event_del(c->timer);
+	while ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
+		TAILQ_REMOVE(&c->fifo, p, entry);
+		on_reply(p, NULL);
+	}
+	if (c->busy == 0)
+		conn_destroy(c);
 }
 
 static void
 contexts_free(void)
 {
-	redisAsyncContext	*c;
+	struct rconn	*c;
 
-	/* hiredis calls back the pending commands with NULL */
 	if ((c = rl.cmd) != NULL) {
 		rl.cmd = NULL;
-		redisAsyncFree(c);
+		conn_free(c);
 	}
 	if ((c = rl.sub) != NULL) {
 		rl.sub = NULL;
-		redisAsyncFree(c);
+		conn_free(c);
 	}
 	rl.cmd_ready = rl.sub_ready = 0;
 }
+
+/* one of ours broke: the link with it */
+static void
+conn_error(struct rconn *c, const char *what, const char *why)
+{
+	if (c == rl.cmd || c == rl.sub)
+		link_fail(what, why);
+	else
+		conn_free(c);
+}
+
+static int
+conn_wants_write(struct rconn *c)
+{
+	return (c->connecting || evbuffer_get_length(c->out) > 0);
+}
+
+/* what c has to send, as far as the socket takes it */
+static void
+conn_flush(struct rconn *c)
+{
+	struct evbuffer_iovec	 v;
+	ssize_t			 n;
+
+	while (evbuffer_get_length(c->out) > 0) {
+		if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1)
+			break;
+		if (c->tls != NULL) {
+			n = tls_write(c->tls, v.iov_base, v.iov_len);
+			if (n == TLS_WANT_POLLOUT || n == TLS_WANT_POLLIN)
+				break;
+			if (n == -1) {
+				conn_error(c, "write", tls_error(c->tls));
+				return;
+			}
+		} else if ((n = write(c->fd, v.iov_base, v.iov_len)) == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			conn_error(c, "write", strerror(errno));
+			return;
+		}
+		evbuffer_drain(c->out, n);
+	}
+	if (conn_wants_write(c))
+		event_add(c->wev, NULL);
+}
+
+/* the replies read so far, each to its pending in order (c is busy) */
+static void
+conn_dispatch(struct rconn *c)
+{
+	struct pending	*p;
+	void		*r;
+
+	while (!c->dead) {
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
+			conn_error(c, "protocol", c->reader->errstr);
+			break;
+		}
+		if (r == NULL)
+			break;
+		if ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
+			TAILQ_REMOVE(&c->fifo, p, entry);
+			on_reply(p, r);
+		} else if (c->sub)
+			on_channel(c, r);
+		else
+			conn_error(c, "protocol", "a reply to no command");
+		freeReplyObject(r);
+	}
+}
+
+static void
+conn_handshake(struct rconn *c)
+{
+	int	 rv;
+
+	if ((rv = tls_handshake(c->tls)) == TLS_WANT_POLLIN)
+		return;
+	if (rv == TLS_WANT_POLLOUT) {
+		event_add(c->wev, NULL);
+		return;
+	}
+	if (rv == -1) {
+		conn_error(c, "tls", tls_error(c->tls));
+		return;
+	}
+	c->handshaken = 1;
+	on_connected(c);
+}
+
+static void
+conn_read(int fd, short ev, void *arg)
+{
+	struct rconn	*c = arg;
+	char		 buf[REDIS_READ];
+	ssize_t		 n;
+
+	if (c->connecting)
+		return;
+	if (c->tls != NULL && !c->handshaken) {
+		conn_handshake(c);
+		return;
+	}
+	for (;;) {
+		if (c->tls != NULL) {
+			n = tls_read(c->tls, buf, sizeof(buf));
+			if (n == TLS_WANT_POLLIN)
+				break;
+			if (n == TLS_WANT_POLLOUT) {
+				event_add(c->wev, NULL);
+				break;
+			}
+		} else
+			n = read(c->fd, buf, sizeof(buf));
+		if (n == -1 && c->tls == NULL && (errno == EAGAIN ||
+		    errno == EINTR))
+			break;
+		if (n == -1) {
+			conn_error(c, "read", c->tls != NULL ?
+			    tls_error(c->tls) : strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			conn_error(c, "disconnected", "closed by the server");
+			return;
+		}
+		if (redisReaderFeed(c->reader, buf, n) != REDIS_OK) {
+			conn_error(c, "protocol", c->reader->errstr);
+			return;
+		}
+		c->busy++;
+		conn_dispatch(c);
+		if (--c->busy == 0 && c->dead) {
+			conn_destroy(c);
+			return;
+		}
+		if (c->dead || (c->tls == NULL && (size_t)n < sizeof(buf)))
+			break;
+	}
+	if (!c->dead && evbuffer_get_length(c->out) > 0)
+		conn_flush(c);
+}
+
+static void
+conn_write(int fd, short ev, void *arg)
+{
+	struct rconn	*c = arg;
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+
+	if (c->connecting) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0) {
+			conn_error(c, "connect", strerror(err));
+			return;
+		}
+		c->connecting = 0;
+		if (c->tls == NULL) {
+			on_connected(c);
+			return;
+		}
+		if (tls_connect_socket(c->tls, c->fd, rl.conf.host) == -1) {
+			conn_error(c, "tls", tls_error(c->tls));
+			return;
+		}
+	}
+	if (c->tls != NULL && !c->handshaken) {
+		conn_handshake(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+static void
+conn_timeout(int fd, short ev, void *arg)
+{
+	struct rconn	*c = arg;
+
+	conn_error(c, "connect", "no connection within 2 s");
+}
+
+static int
+conn_tls(struct rconn *c)
+{
+	if (rl.tlscfg == NULL && (rl.tlscfg = tls_config_new()) == NULL)
+		return (-1);
+	if (rl.ca != NULL && tls_config_set_ca_mem(rl.tlscfg,
+	    (const uint8_t *)rl.ca, rl.calen) == -1) {
+		log_warnx("cluster: %s", tls_config_error(rl.tlscfg));
+		return (-1);
+	}
+	if ((c->tls = tls_client()) == NULL ||
+	    tls_configure(c->tls, rl.tlscfg) == -1)
+		return (-1);
+	return (0);
+}
+
+/* a connection on its way; NULL (logged) if it cannot even start */
+static struct rconn *
+conn_new(int sub)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	struct rconn		*c;
+	struct timeval		 tv = { REDIS_TIMEOUT_MS / 1000, 0 };
+
+	if (config_addr(rl.conf.host, rl.conf.port, &ss, &sl) == -1)
+		return (NULL);
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->out = evbuffer_new()) == NULL ||
+	    (c->reader = redisReaderCreate()) == NULL)
+		fatalx("cluster: out of memory");
+	TAILQ_INIT(&c->fifo);
+	c->sub = sub;
+	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if ((c->rev = event_new(rl.base, c->fd, EV_READ | EV_PERSIST,
+	    conn_read, c)) == NULL ||
+	    (c->wev = event_new(rl.base, c->fd, EV_WRITE, conn_write,
+	    c)) == NULL ||
+	    (c->timer = evtimer_new(rl.base, conn_timeout, c)) == NULL)
+		fatal("event_new");
+	if (c->fd == -1 || (rl.conf.tls && conn_tls(c) == -1) ||
+	    (connect(c->fd, (struct sockaddr *)&ss, sl) == -1 &&
+	    errno != EINPROGRESS)) {
+		log_warn("cluster: redis %s:%d", rl.conf.host, rl.conf.port);
+		conn_destroy(c);
+		return (NULL);
+	}
+	c->connecting = 1;
+	event_add(c->rev, NULL);
+	event_add(c->wev, NULL);
+	evtimer_add(c->timer, &tv);
+	return (c);
+}
+
+static void
+on_deadline(int fd, short ev, void *arg)
+{
+	struct pending	*p = arg;
+	redis_reply_fn	 fn = p->fn;
+	void		*fnarg = p->arg;
+
+	if (p->done)
+		return;
+	p->done = 1;
+	/* frees p with its connection; then the caller hears of it */
+	link_fail("timeout", "no answer within 2 s");
+	fn(NULL, fnarg);
+}
+
+/* a command on c, its reply to fn (NULL fn: the channel's, no deadline) */
+static int
+send_on(struct rconn *c, redis_reply_fn fn, void *arg, int argc,
+    const char **argv, const size_t *lens)
+{
+	struct pending	*p;
+	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
+			    (REDIS_TIMEOUT_MS % 1000) * 1000 };
+	char		*cmd;
+	int		 len;
+
+	if (c == NULL || c->dead)
+		return (-1);
+	if ((len = redisFormatCommandArgv(&cmd, argc, argv, lens)) < 0)
+		return (-1);
+	if (evbuffer_add(c->out, cmd, len) == -1)
+		fatal("evbuffer_add");
+	redisFreeCommand(cmd);
+	if (fn != NULL) {
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			fatal("calloc");
+		p->fn = fn;
+		p->arg = arg;
+		if ((p->deadline = evtimer_new(rl.base, on_deadline,
+		    p)) == NULL)
+			fatal("evtimer_new");
+		TAILQ_INSERT_TAIL(&c->fifo, p, entry);
+		evtimer_add(p->deadline, &tv);
+	}
+	if (!c->connecting && (c->tls == NULL || c->handshaken))
+		event_add(c->wev, NULL);
+	return (0);
+}
+
+/* ---- the link */
 
 static void
 retry_later(void)
@@ -147,93 +534,6 @@ link_fail(const char *what, const char *why)
 	report();
 }
 
-/* the context is gone: ours (then fail the link) or one we dropped */
-static void
-on_disconnect(const redisAsyncContext *c, int status)
-{
-	if (c != rl.cmd && c != rl.sub)
-		return;
-	if (c == rl.cmd)
-		rl.cmd = NULL;
-	else
-		rl.sub = NULL;
-	link_fail("disconnected", c->errstr[0] ? c->errstr :
-	    "closed by the server");
-}
-
-static void
-pending_free(struct pending *p)
-{
-	if (p->deadline != NULL)
-		event_free(p->deadline);
-	free(p);
-}
-
-static void
-on_reply(redisAsyncContext *c, void *r, void *arg)
-{
-	struct pending	*p = arg;
-	redisReply	*reply = r;
-
-	if (!p->done) {
-		p->done = 1;
-		if (reply == NULL && c->err != 0 && (c == rl.cmd ||
-		    c == rl.sub))
-			link_fail("disconnected", c->errstr);
-		else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-			snprintf(rl.refusal, sizeof(rl.refusal), "%.*s",
-			    (int)(reply->len > 120 ? 120 : reply->len),
-			    reply->str);
-			if (rl.state == LINK_UP)
-				log_warnx("cluster: redis answered an error: "
-				    "%s", rl.refusal);
-			reply = NULL;
-		}
-		p->fn(reply, p->arg);
-	}
-	pending_free(p);
-}
-
-static void
-on_deadline(int fd, short ev, void *arg)
-{
-	struct pending	*p = arg;
-	redis_reply_fn	 fn = p->fn;
-	void		*fnarg = p->arg;
-
-	if (p->done)
-		return;
-	p->done = 1;
-	/* frees p through on_reply(NULL); then the caller hears of it */
-	link_fail("timeout", "no answer within 2 s");
-	fn(NULL, fnarg);
-}
-
-static int
-send_on(redisAsyncContext *c, redis_reply_fn fn, void *arg, int argc,
-    const char **argv, const size_t *lens)
-{
-	struct pending	*p;
-	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
-			    (REDIS_TIMEOUT_MS % 1000) * 1000 };
-
-	if (c == NULL)
-		return (-1);
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		fatal("calloc");
-	p->fn = fn;
-	p->arg = arg;
-	if ((p->deadline = evtimer_new(rl.base, on_deadline, p)) == NULL)
-		fatal("evtimer_new");
-	if (redisAsyncCommandArgv(c, on_reply, p, argc, argv, lens) !=
-	    REDIS_OK) {
-		pending_free(p);
-		return (-1);
-	}
-	evtimer_add(p->deadline, &tv);
-	return (0);
-}
-
 int
 redis_command(redis_reply_fn fn, void *arg, int argc, const char **argv,
     const size_t *lens)
@@ -251,8 +551,9 @@ now_up(void)
 	rl.backoff = 0;
 	rl.error[0] = '\0';
 	rl.links++;
-	log_info("cluster: linked to redis %s:%d (version %s) as node %s",
-	    rl.conf.host, rl.conf.port, rl.version, rl.node);
+	log_info("cluster: linked to redis %s:%d%s (version %s) as node %s",
+	    rl.conf.host, rl.conf.port, rl.conf.tls ? " over TLS" : "",
+	    rl.version, rl.node);
 	event_active(rl.beat, EV_TIMEOUT, 0);
 	report();
 	if (rl.hooks.linked != NULL)
@@ -261,11 +562,11 @@ now_up(void)
 
 /* the channel: subscribe confirmations, then messages */
 static void
-on_channel(redisAsyncContext *c, void *r, void *arg)
+on_channel(struct rconn *c, const redisReply *reply)
 {
-	redisReply	*reply = r, *kind, *data;
+	const redisReply	*kind, *data;
 
-	if (reply == NULL || c != rl.sub)
+	if (c != rl.sub)
 		return;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
 	    (kind = reply->element[0])->type != REDIS_REPLY_STRING) {
@@ -317,9 +618,9 @@ on_auth(const redisReply *r, void *arg)
 		    "refused (wrong user or password?)");
 }
 
-/* AUTH [user] password; SELECT db: on the context c */
+/* AUTH [user] password; SELECT db: on the connection c */
 static void
-handshake(redisAsyncContext *c, int select)
+handshake(struct rconn *c, int select)
 {
 	const char	*argv[3];
 	char		 db[16];
@@ -340,48 +641,20 @@ handshake(redisAsyncContext *c, int select)
 	}
 }
 
+/* connected (and TLS done): the handshake, then INFO or SUBSCRIBE */
 static void
-on_connect(const redisAsyncContext *cc, int status)
+on_connected(struct rconn *c)
 {
-	redisAsyncContext	*c = (redisAsyncContext *)cc;
-	const char		*info[] = { "INFO", "server" };
-	const char		*subscribe[] = { "SUBSCRIBE", REDIS_CHANNEL };
+	const char	*info[] = { "INFO", "server" };
+	const char	*subscribe[] = { "SUBSCRIBE", REDIS_CHANNEL };
 
-	if (c != rl.cmd && c != rl.sub)
-		return;
-	if (status != REDIS_OK) {
-		if (c == rl.cmd)
-			rl.cmd = NULL;
-		else
-			rl.sub = NULL;
-		link_fail("connect", c->errstr);
-		return;
-	}
+	evtimer_del(c->timer);
 	handshake(c, c == rl.cmd);
 	if (c == rl.cmd)
 		send_on(c, on_info, NULL, 2, info, NULL);
-	else if (redisAsyncCommandArgv(c, on_channel, NULL, 2, subscribe,
-	    NULL) != REDIS_OK)
-		link_fail("subscribe", c->errstr);
-}
-
-static redisAsyncContext *
-context_new(void)
-{
-	redisAsyncContext	*c;
-
-	if ((c = redisAsyncConnect(rl.conf.host, rl.conf.port)) == NULL)
-		fatalx("cluster: out of memory");
-	if (c->err) {
-		log_warnx("cluster: redis %s:%d: %s", rl.conf.host,
-		    rl.conf.port, c->errstr);
-		redisAsyncFree(c);
-		return (NULL);
-	}
-	redisLibeventAttach(c, rl.base);
-	redisAsyncSetConnectCallback(c, on_connect);
-	redisAsyncSetDisconnectCallback(c, on_disconnect);
-	return (c);
+	else
+		send_on(c, NULL, NULL, 2, subscribe, NULL);
+	conn_flush(c);
 }
 
 static void
@@ -392,8 +665,8 @@ link_start(int fd, short ev, void *arg)
 	contexts_free();
 	rl.state = LINK_LINKING;
 	rl.refusal[0] = '\0';
-	if ((rl.cmd = context_new()) == NULL ||
-	    (rl.sub = context_new()) == NULL)
+	if ((rl.cmd = conn_new(0)) == NULL ||
+	    (rl.sub = conn_new(1)) == NULL)
 		link_fail("connect", "cannot start a connection");
 }
 
@@ -464,6 +737,16 @@ redis_link_configure(struct event_base *base, const struct config *c,
 	rl.hooks = *hooks;
 	strlcpy(rl.node, cc->node[0] ? cc->node : c->hostname,
 	    sizeof(rl.node));
+	/* for the next TLS connection */
+	free(rl.ca);
+	rl.ca = NULL;
+	rl.calen = 0;
+	if (c->cabundle_data != NULL && c->cabundle_len > 0) {
+		if ((rl.ca = malloc(c->cabundle_len)) == NULL)
+			fatal("malloc");
+		memcpy(rl.ca, c->cabundle_data, c->cabundle_len);
+		rl.calen = c->cabundle_len;
+	}
 	if (cc->redis[0] == '\0') {
 		redis_link_shutdown();
 		return;

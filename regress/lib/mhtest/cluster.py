@@ -19,13 +19,15 @@ REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 
 class Redis:
-    """redis-server on 127.0.0.1; `password` makes it require AUTH."""
+    """redis-server on 127.0.0.1; `password` makes it require AUTH, `tls`
+    (ca, cert, key files) makes it speak TLS only."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, tls=None):
         if not os.access(REDIS_SERVER, os.X_OK):
             skip("redis-server not installed")
         self.port = free_port()
         self.password = password
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="mh-redis-")
         self.proc = None
 
@@ -33,6 +35,12 @@ class Redis:
         args = [REDIS_SERVER, "--port", str(self.port), "--bind",
                 "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", self.dir, "--daemonize", "no"]
+        if self.tls:
+            ca, cert, key = self.tls
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port),
+                         "--tls-cert-file", cert, "--tls-key-file", key,
+                         "--tls-ca-cert-file", ca, "--tls-auth-clients",
+                         "no"]
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
@@ -43,6 +51,8 @@ class Redis:
 
     def cli(self, *args):
         cmd = [REDIS_CLI, "-p", str(self.port), "--no-auth-warning"]
+        if self.tls:
+            cmd += ["--tls", "--cacert", self.tls[0]]
         if self.password:
             cmd += ["-a", self.password]
         r = subprocess.run(cmd + list(args), capture_output=True, text=True,
@@ -62,7 +72,8 @@ class Redis:
 
     def url(self, password=None):
         pw = ":%s@" % password if password else ""
-        return "redis://%s127.0.0.1:%d" % (pw, self.port)
+        return "redis%s://%s127.0.0.1:%d" % ("s" if self.tls else "", pw,
+                                              self.port)
 
 
 def _bulk(s):
