@@ -50,8 +50,6 @@ static int		 hdirfd = -1, curfd = -1;
 static int		 hretention = 7 * 86400;
 static history_live_fn	 hlive;
 static struct event	*hev;
-static uint64_t		*pend;		/* left the queue, to carry forward */
-static size_t		 npend, cappend;
 
 static int
 seg_len(void)
@@ -273,22 +271,6 @@ seg_free(struct hseg *s)
 }
 
 static void
-seg_remove_first(void)
-{
-	char	 name[64];
-
-	seg_name(name, sizeof(name), &segs[0], "");
-	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
-		log_warn("history: unlink %s", name);
-	seg_name(name, sizeof(name), &segs[0], ".idx");
-	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
-		log_warn("history: unlink %s", name);
-	seg_free(&segs[0]);
-	memmove(segs, segs + 1, (nsegs - 1) * sizeof(*segs));
-	nsegs--;
-}
-
-static void
 append_line(const char *line, size_t len)
 {
 	struct hseg	*s = &segs[nsegs - 1];
@@ -304,100 +286,84 @@ append_line(const char *line, size_t len)
 		ids_push(s, v);
 }
 
-struct carry {
-	const uint64_t	*keep;
-	size_t		 n;
-	char		*buf;
+/* the ids still queued, sorted: a file holding one of them stays */
+struct live {
+	uint64_t	*ids;
+	size_t		 n, cap;
+	int		 built;
 };
 
-static void
-carry_line(const char *line, size_t len, void *arg)
-{
-	struct carry	*c = arg;
-	uint64_t	 v;
+static struct live	*live_cur;
 
-	if (len < MH_MSGID_LEN || len >= REC_MAX || id_value(line, &v) == -1 ||
-	    bsearch(&v, c->keep, c->n, sizeof(v), u64_cmp) == NULL)
+static void
+live_add(const char *id)
+{
+	struct live	*l = live_cur;
+	uint64_t	 v, *n;
+
+	if (id_value(id, &v) == -1)
 		return;
-	memcpy(c->buf, line, len);
-	c->buf[len] = '\n';
-	append_line(c->buf, len + 1);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		if ((n = reallocarray(l->ids, l->cap, sizeof(*n))) == NULL)
+			fatal("history: reallocarray");
+		l->ids = n;
+	}
+	l->ids[l->n++] = v;
 }
 
-/* the records of the ids in keep (sorted) found in s, to the current file */
-static void
-carry(struct hseg *s, uint64_t *keep, size_t n)
+/* does s name a message still queued?  (both sorted: one walk) */
+static int
+seg_held(struct hseg *s, struct live *l)
 {
-	struct carry	 c;
-
-	if (n == 0)
-		return;
-	c.keep = keep;
-	c.n = n;
-	if ((c.buf = malloc(REC_MAX + 1)) == NULL)
-		fatal("history: malloc");
-	seg_scan(s, carry_line, &c);
-	free(c.buf);
-}
-
-/* before the oldest file goes: the records of messages still queued */
-static void
-carry_live(void)
-{
-	struct hseg	*old = &segs[0];
-	uint64_t	*keep;
-	char		 hex[MH_MSGID_LEN];
-	size_t		 i, n = 0;
+	size_t	 i = 0, k = 0;
 
 	if (hlive == NULL)
-		return;
-	if ((keep = calloc(old->nids + 1, sizeof(*keep))) == NULL)
-		fatal("history: calloc");
-	for (i = 0; i < old->nids; i++) {
-		snprintf(hex, sizeof(hex), "%016llx",
-		    (unsigned long long)old->ids[i]);
-		if (hlive(hex))
-			keep[n++] = old->ids[i];
+		return (0);
+	if (!l->built) {
+		live_cur = l;
+		hlive(live_add);
+		live_cur = NULL;
+		qsort(l->ids, l->n, sizeof(*l->ids), u64_cmp);
+		l->built = 1;
 	}
-	carry(old, keep, n);
-	free(keep);
+	ids_sort(s);
+	while (i < s->nids && k < l->n) {
+		if (s->ids[i] == l->ids[k])
+			return (1);
+		if (s->ids[i] < l->ids[k])
+			i++;
+		else
+			k++;
+	}
+	return (0);
 }
 
-/*
- * The messages that left their queue since the last pass, whose older
- * records are in closed files: those records go to the current file, so
- * that all of a message's history is kept as long after it left.  One
- * read of each such file for every message of the pass.
- */
 static void
-carry_settled(void)
+seg_remove(size_t k)
 {
-	uint64_t	*keep;
-	size_t		 i, k, n;
+	char	 name[64];
 
-	if (npend == 0)
-		return;
-	qsort(pend, npend, sizeof(*pend), u64_cmp);
-	if ((keep = calloc(npend, sizeof(*keep))) == NULL)
-		fatal("history: calloc");
-	for (k = 0; k + 1 < nsegs; k++) {
-		for (i = n = 0; i < npend; i++)
-			if (ids_has(&segs[k], pend[i]))
-				keep[n++] = pend[i];
-		carry(&segs[k], keep, n);
-	}
-	free(keep);
-	npend = 0;
+	seg_name(name, sizeof(name), &segs[k], "");
+	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("history: unlink %s", name);
+	seg_name(name, sizeof(name), &segs[k], ".idx");
+	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("history: unlink %s", name);
+	seg_free(&segs[k]);
+	memmove(segs + k, segs + k + 1, (nsegs - k - 1) * sizeof(*segs));
+	nsegs--;
 }
 
 void
 history_prune(void)
 {
-	time_t	 now = time(NULL);
+	struct live	 l;
+	time_t		 now = time(NULL);
+	size_t		 k;
 
 	if (hdirfd == -1 || nsegs == 0)
 		return;
-	carry_settled();
 	/* a quiet journal closes its file too, so that it can expire */
 	if (curfd != -1 && segs[nsegs - 1].size > 0 &&
 	    now >= segs[nsegs - 1].start + seg_len()) {
@@ -405,11 +371,14 @@ history_prune(void)
 		if (seg_open(now) == -1)
 			return;
 	}
-	while (nsegs > 1 && segs[0].closed != 0 &&
-	    segs[0].closed + hretention <= now) {
-		carry_live();
-		seg_remove_first();
+	memset(&l, 0, sizeof(l));
+	for (k = 0; k + 1 < nsegs; ) {
+		if (segs[k].closed + hretention > now || seg_held(&segs[k], &l))
+			k++;
+		else
+			seg_remove(k);
 	}
+	free(l.ids);
 }
 
 static void
@@ -539,9 +508,6 @@ history_shutdown(void)
 	free(segs);
 	segs = NULL;
 	nsegs = 0;
-	free(pend);
-	pend = NULL;
-	npend = cappend = 0;
 	if (hdirfd != -1)
 		close(hdirfd);
 	hdirfd = -1;
@@ -630,14 +596,13 @@ rec_cmp(const void *a, const void *b)
 	return (x->seq < y->seq ? -1 : x->seq > y->seq);
 }
 
-/* by time: carried records come after newer ones in the files */
+/* by time (a clock step aside, the order they were written in) */
 static json_t *
 recs_sorted(json_t *recs)
 {
 	struct rec_order	*v;
 	json_t			*out;
-	size_t			 i, k, n = json_array_size(recs);
-	int			 dup;
+	size_t			 i, n = json_array_size(recs);
 
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
 		fatal("history: calloc");
@@ -648,14 +613,8 @@ recs_sorted(json_t *recs)
 	}
 	qsort(v, n, sizeof(*v), rec_cmp);
 	out = json_array();
-	for (i = 0; i < n; i++) {
-		/* a carried copy beside its original: once */
-		dup = 0;
-		for (k = i; k > 0 && v[k - 1].t == v[i].t && !dup; k--)
-			dup = json_equal(v[k - 1].j, v[i].j);
-		if (!dup)
-			json_array_append(out, v[i].j);
-	}
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i].j);
 	free(v);
 	json_decref(recs);
 	return (out);
@@ -664,24 +623,27 @@ recs_sorted(json_t *recs)
 void
 history_settle(const char *id)
 {
-	uint64_t	 v, *n;
+	struct timespec	 ts[2];
+	uint64_t	 v;
+	char		 name[64];
 	size_t		 k;
 
 	if (hdirfd == -1 || !envelope_id_ok(id) || id_value(id, &v) == -1)
 		return;
-	/* nothing to do if all of it is in the current file */
-	for (k = 0; k + 1 < nsegs; k++)
-		if (ids_has(&segs[k], v))
-			break;
-	if (k + 1 >= nsegs)
-		return;
-	if (npend == cappend) {
-		cappend = cappend ? cappend * 2 : 64;
-		if ((n = reallocarray(pend, cappend, sizeof(*n))) == NULL)
-			fatal("history: reallocarray");
-		pend = n;
+	/*
+	 * Each closed file that holds some of it counts from now: its mtime,
+	 * which a restart reads back as the time it was closed.
+	 */
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[1] = ts[0];
+	for (k = 0; k + 1 < nsegs; k++) {
+		if (segs[k].closed >= ts[0].tv_sec || !ids_has(&segs[k], v))
+			continue;
+		segs[k].closed = ts[0].tv_sec;
+		seg_name(name, sizeof(name), &segs[k], "");
+		if (utimensat(hdirfd, name, ts, 0) == -1)
+			log_warn("history: %s", name);
 	}
-	pend[npend++] = v;
 }
 
 json_t *

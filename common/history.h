@@ -16,11 +16,13 @@
  * it covers history/8 (1s to 1h) or 16 MB; then the sorted ids it holds
  * are written beside it (NAME.idx) so a look-up reads only the files
  * that name a message.  On a timer a file is removed once the history
- * period has passed since it was closed; the records of a message that
- * is still queued (live()) are carried forward to the current file
- * first, and so are, on the next tick, the older records of a message
- * that left its queue (history_settle()): a message's whole history is
- * kept for the period after it left.
+ * period has passed since it was closed, unless it holds a record of a
+ * message still queued (live()); when a message leaves its queue
+ * (history_settle()) every older file that holds some of its history
+ * counts from then (its mtime is set): a message's whole history is kept
+ * for the period after it left, and nothing is ever copied.  The disk
+ * used is bounded by what is written in the history period plus the
+ * queue lifetime.
  */
 #ifndef MH_HISTORY_H
 #define MH_HISTORY_H
@@ -29,8 +31,8 @@
 
 struct event_base;
 
-/* 1 if the message id is still queued: its records are carried forward */
-typedef int	(*history_live_fn)(const char *id);
+/* every message still queued, each given to add(): its files are kept */
+typedef void	(*history_live_fn)(void (*add)(const char *id));
 
 /*
  * The journal in directory name under dirfd (made if missing), records
@@ -42,7 +44,7 @@ void	 history_configure(int retention);
 void	 history_shutdown(void);
 /* append rec (an object; "time" is added if missing) for queue id id */
 void	 history_add(const char *id, json_t *rec);
-/* id left its queue: its older records are carried forward (timer) */
+/* id left its queue: the files with its records count from now */
 void	 history_settle(const char *id);
 /* every record of id, oldest first (at most about 512 KB of them) */
 json_t	*history_get(const char *id);

@@ -55,7 +55,8 @@ json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */
 
-int	 inbound_live(const char *id);	/* queued: its history is kept */
+/* each message queued, to add(): its history is kept (history.h) */
+void	 inbound_live(void (*add)(const char *));
 
 /* inhist.c: the records of history.h that are hookd's */
 struct http_response;

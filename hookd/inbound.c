@@ -858,15 +858,13 @@ inmsg_json(const struct inmsg *m, int full)
 	return (o);
 }
 
-int
-inbound_live(const char *id)
+void
+inbound_live(void (*add)(const char *))
 {
 	struct inmsg	*m;
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->env.id, id) == 0)
-			return (1);
-	return (0);
+		add(m->env.id);
 }
 
 /*

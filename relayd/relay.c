@@ -45,13 +45,14 @@ relay_emit(const struct event_record *ev)
 		relay_evfn(ev);
 }
 
-static struct rmsg	*msg_find(const char *);
-
-/* a message whose history is carried forward: still queued */
-static int
-msg_live(const char *id)
+/* the messages still queued: their history is kept (history.h) */
+static void
+msg_live(void (*add)(const char *))
 {
-	return (msg_find(id) != NULL);
+	struct rmsg	*m;
+
+	TAILQ_FOREACH(m, sched_queue(), entry)
+		add(m->id);
 }
 
 int

@@ -1,0 +1,206 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * common/history.c: records in order, files closed and indexed, expiry
+ * on the history period, a file kept while it names a queued message or
+ * counted again when one of its messages leaves the queue (history_settle),
+ * a restart that reads the files and indexes back (or rebuilds a lost
+ * index), and lines that are not records ignored.  With "history 4s"
+ * a file covers a second: the test takes about twelve seconds.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "history.h"
+#include "tap.h"
+
+#define A	"00000000000000aa"	/* stays queued */
+#define B	"00000000000000bb"
+#define D	"00000000000000dd"	/* leaves the queue later */
+
+static char	 dir[] = "/tmp/mh-history.XXXXXX";
+static int	 dfd;
+static int	 a_queued = 1;
+
+static void
+live(void (*add)(const char *))
+{
+	if (a_queued)
+		add(A);
+}
+
+static void
+rec(const char *id, const char *what, int n)
+{
+	json_t	*r = json_pack("{s:s, s:i}", "what", what, "n", n);
+
+	history_add(id, r);
+	json_decref(r);
+}
+
+static size_t
+count(const char *id)
+{
+	json_t	*a = history_get(id);
+	size_t	 n = json_array_size(a);
+
+	json_decref(a);
+	return (n);
+}
+
+/* sleep until the wall clock is at least t (whole seconds) plus frac */
+static void
+until(time_t t, long frac_ms)
+{
+	struct timespec	 now, d;
+
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > t || (now.tv_sec == t &&
+		    now.tv_nsec / 1000000 >= frac_ms))
+			return;
+		d.tv_sec = 0;
+		d.tv_nsec = 50 * 1000000;
+		nanosleep(&d, NULL);
+	}
+}
+
+static int
+files(const char *suffix)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[256];
+	int		 n = 0;
+	size_t		 l, sl = strlen(suffix);
+
+	snprintf(path, sizeof(path), "%s/h", dir);
+	if ((d = opendir(path)) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		l = strlen(de->d_name);
+		if (de->d_name[0] != '.' && l > sl &&
+		    strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+static void
+garbage(void)
+{
+	char	 path[256], *big;
+	FILE	*fp;
+
+	/* a file of a crashed run: bad lines among good ones, no index */
+	snprintf(path, sizeof(path), "%s/h/100", dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		return;
+	fprintf(fp, "not a record\n" B " {not json\n" B " [1,2]\n"
+	    "00000000000000BB {\"what\":\"upper\"}\n"
+	    B " {\"what\":\"old\",\"time\":100.5}\n");
+	if ((big = malloc(70000)) != NULL) {
+		memset(big, 'x', 69999);
+		big[69999] = '\0';
+		fprintf(fp, B " %s\n", big);
+		free(big);
+	}
+	fprintf(fp, B " {\"what\":\"older\",\"time\":99}\n" B " {\"what\":");
+	fclose(fp);
+}
+
+int
+main(void)
+{
+	json_t		*a, *r;
+	time_t		 t0, c1;
+	char		 path[256];
+
+	if (mkdtemp(dir) == NULL || (dfd = open(dir, O_RDONLY |
+	    O_DIRECTORY)) == -1)
+		return (1);
+	ok(history_init(NULL, dfd, "h", 4, live) == 0, "init makes the "
+	    "directory");
+	t0 = time(NULL);
+	rec(A, "accepted", 1);
+	rec(B, "accepted", 1);
+	rec(D, "accepted", 1);
+	rec(A, "delivery", 2);
+	rec(B, "done", 2);
+	a = history_get(A);
+	ok(json_array_size(a) == 2 && strcmp(json_string_value(
+	    json_object_get(json_array_get(a, 1), "what")), "delivery") == 0 &&
+	    json_number_value(json_object_get(json_array_get(a, 0), "time")) >=
+	    (double)t0, "a message's records, in order, with their time");
+	json_decref(a);
+	r = history_last(B, "done");
+	ok(r != NULL && json_integer_value(json_object_get(r, "n")) == 2,
+	    "history_last: the newest record of a kind");
+	json_decref(r);
+	is_int(count("0123456789abcdef"), 0, "an unknown id: nothing");
+	is_int(count("../../etc/passw"), 0, "not an id: nothing");
+
+	/* the file is closed after a second (history/8, at least 1s) */
+	until(t0 + 1, 200);
+	history_prune();
+	c1 = time(NULL);
+	is_int(files(".idx"), 1, "a closed file gets its index");
+	rec(D, "accepted", 1);
+	rec(A, "delivery", 3);
+	is_int(count(A), 3, "records across two files");
+
+	until(c1 + 4, 300);
+	history_prune();
+	is_int(count(B), 2, "a file that names a queued message is kept");
+	a_queued = 0;
+	history_prune();
+	is_int(count(B), 0, "once it is not queued, the file is gone");
+	is_int(count(A), 1, "the newer file stays");
+	is_int(files(".idx"), 1, "removed with its index");
+
+	/* D leaves the queue: its file counts from then */
+	until(c1 + 6, 100);
+	history_settle(D);
+	until(c1 + 8, 300);
+	history_prune();
+	is_int(count(D), 1, "kept for the period after it left the queue");
+	until(c1 + 10, 300);
+	history_prune();
+	is_int(count(D), 0, "then gone");
+	is_int(count(A), 0, "with the rest of its file");
+	rec(A, "late", 4);
+
+	/* a restart: the files are read back */
+	garbage();
+	history_shutdown();
+	snprintf(path, sizeof(path), "%s/h/stray.tmp", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	ok(history_init(NULL, dfd, "h", 4, live) == 0, "init again");
+	is_int(count(A), 1, "after a restart: the records of the last file");
+	a = history_get(B);
+	ok(json_array_size(a) == 2 && strcmp(json_string_value(
+	    json_object_get(json_array_get(a, 0), "what")), "older") == 0 &&
+	    strcmp(json_string_value(json_object_get(json_array_get(a, 1),
+	    "what")), "old") == 0, "a file without an index is read; only "
+	    "its whole, well-formed records count, sorted by time");
+	json_decref(a);
+	ok(access(path, F_OK) == -1, "a temporary file of a crash is removed");
+	history_shutdown();
+	close(dfd);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		return (1);
+	return (tap_done());
+}
