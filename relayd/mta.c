@@ -110,6 +110,12 @@ mta_shutdown(void)
 }
 
 int
+mta_smarthost(void)
+{
+	return (via.host[0] != '\0');
+}
+
+int
 mta_active(void)
 {
 	struct mconn	*c;

@@ -188,6 +188,7 @@ int	 mta_init(void);
 void	 mta_shutdown(void);
 int	 mta_start(struct rjob *);
 int	 mta_active(void);
+int	 mta_smarthost(void);		/* relay via a smart host */
 
 /* suppress.c */
 int	 suppress_load(void);

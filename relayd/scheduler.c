@@ -26,7 +26,15 @@
 
 #include <event2/event.h>
 
+/*
+ * Connections at once to one destination when no limit domain sets
+ * connections for it: 4 to a recipient domain's MX hosts (a stranger's
+ * server), 20 to a smart host (relay via), as Postfix's
+ * default_destination_concurrency_limit: a smart host is one
+ * destination, whatever the recipients' domains.
+ */
 #define DEFAULT_CONNECTIONS	4
+#define SMARTHOST_CONNECTIONS	20
 
 struct rdom {
 	TAILQ_ENTRY(rdom)	 entry;
@@ -42,6 +50,7 @@ static struct rdomlist	 doms = TAILQ_HEAD_INITIALIZER(doms);
 static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
 static struct event	*ev_kick, *ev_tick;
 static int		 paused;
+static int		 nconn_all;	/* every domain's, for a smart host */
 static unsigned long long stat_committed;
 
 static void	 sched_pass(int, short, void *);
@@ -81,12 +90,20 @@ dom_limit(const char *name)
 	return (NULL);
 }
 
+/*
+ * May one more connection to the domain start?  Its limit domain, if it
+ * says how many; else the default of its destination.
+ */
 static int
-dom_maxconn(const char *name)
+dom_conn_ok(const struct rdom *d)
 {
-	const struct domain_limit	*l = dom_limit(name);
+	const struct domain_limit	*l = dom_limit(d->name);
 
-	return (l && l->connections > 0 ? l->connections : DEFAULT_CONNECTIONS);
+	if (l != NULL && l->connections > 0)
+		return (d->nconn < l->connections);
+	if (mta_smarthost())
+		return (nconn_all < SMARTHOST_CONNECTIONS);
+	return (d->nconn < DEFAULT_CONNECTIONS);
 }
 
 /* fixed window: rate per unit */
@@ -531,14 +548,15 @@ sched_pass(int fd, short ev, void *arg)
 				continue;
 			dn = rcpt_domain(m->env.rcpts[i].addr);
 			d = dom_get(&doms, dn);
-			if (d->nconn >= dom_maxconn(dn) ||
-			    !may_dispatch(m, d, now))
+			if (!dom_conn_ok(d) || !may_dispatch(m, d, now))
 				continue;
 			d->win_count++;
 			d->nconn++;
+			nconn_all++;
 			j = job_make(m, dn, now);
 			if (mta_start(j) == -1) {
 				d->nconn--;
+				nconn_all--;
 				fail_job(j, "cannot start a connection");
 			}
 		}
@@ -580,8 +598,10 @@ sched_conn_closed(const char *domain)
 {
 	struct rdom	*d = dom_get(&doms, domain);
 
-	if (d->nconn > 0)
+	if (d->nconn > 0) {
 		d->nconn--;
+		nconn_all--;
+	}
 	sched_kick();
 }
 
