@@ -58,7 +58,10 @@ FUZZ_SRCS := $(wildcard regress/fuzz/fuzz_*.c)
 
 all: $(BUILD)/mailhookd $(BUILD)/mhctl $(REGRESS_BINS)
 
-$(BUILD)/o/%.o: %.c common/*.h | deps-build
+# every header of common/ and of the process folders (relayd/mta.h...):
+# a struct changed in one is seen by every object that may include it
+$(BUILD)/o/%.o: %.c common/*.h $(wildcard $(addsuffix /*.h,$(PROCDIRS))) \
+    | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
