@@ -44,15 +44,19 @@
 #define REPLY_LINES_MAX	64
 #define REPLY_BYTES_MAX	16384
 #define MAX_MSGS_CONN	100
+/* an open connection waits this long for the next message to its domain
+ * (Postfix's smtp_connection_cache_time_limit) */
+#define IDLE_SECS	2
 #define OUT_LOW		(64 * 1024)
 
 static const char *stage_names[] = {
 	"dns", "connect", "connect", "helo", "helo", "starttls", "starttls",
-	"auth", "mail", "data", "data", "rset", "quit", "quit"
+	"auth", "mail", "data", "data", "rset", "mail", "quit", "quit"
 };
 
 static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
+static TAILQ_HEAD(, mconn) idleconns = TAILQ_HEAD_INITIALIZER(idleconns);
 static struct event	*flush_ev;
 static struct relay_via	 via;		/* host "": by MX */
 
@@ -64,6 +68,7 @@ static void	 conn_next_addr(struct mconn *);
 static void	 conn_free(struct mconn *);
 static void	 tx_start(struct mconn *);
 static void	 job_finish(struct mconn *);
+static void	 idle_leave(struct mconn *);
 
 int
 mta_init(void)
@@ -91,6 +96,9 @@ mta_init(void)
 	explicit_bzero(&via, sizeof(via));
 	via = n;
 	explicit_bzero(&n, sizeof(n));
+	/* open connections may go to the smart host of before */
+	while (mta_idle_quit())
+		;
 	return (0);
 }
 
@@ -115,6 +123,7 @@ mta_smarthost(void)
 	return (via.host[0] != '\0');
 }
 
+/* connections at work (an idle one waits for nothing in the queue) */
 int
 mta_active(void)
 {
@@ -122,7 +131,8 @@ mta_active(void)
 	int		 n = 0;
 
 	TAILQ_FOREACH(c, &conns, entry)
-		n++;
+		if (c->state != M_IDLE)
+			n++;
 	return (n);
 }
 
@@ -207,6 +217,7 @@ conn_free(struct mconn *c)
 	size_t	 i;
 
 	conn_undirty(c);
+	idle_leave(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	if (c->evr)
 		event_free(c->evr);
@@ -301,6 +312,15 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 	vsnprintf(desc, sizeof(desc), fmt, ap);
 	va_end(ap);
 	log_debug("mta %s: %s", c->domain, desc);
+	if (c->reused && c->job != NULL && c->state == M_TX &&
+	    c->tx_acked == 0) {
+		/* the server closed a connection it had kept open: the job
+		 * goes again on a new one, not counted as an attempt */
+		sched_restart(c->job);
+		c->job = NULL;
+		conn_free(c);
+		return;
+	}
 	job_fail_all(c, EV_DISPATCH_SOFT_BOUNCE, code, ext ? ext : "4.4.2",
 	    desc, stage_names[c->state]);
 	job_finish(c);
@@ -977,15 +997,68 @@ dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 			sched_result(c->job, i, code_kind(code), code, ext,
 			    text, "data");
 	job_finish(c);
-	/* reuse the connection for the next message to this domain */
-	if (c->nmsgs < MAX_MSGS_CONN &&
-	    (c->job = sched_next_job(c->domain)) != NULL) {
-		c->state = M_RSET;
-		send_line(c, "RSET");
+	if (c->nmsgs >= MAX_MSGS_CONN) {
+		c->state = M_QUIT;
+		send_line(c, "QUIT");
 		return;
 	}
-	c->state = M_QUIT;
+	/*
+	 * The next message to this domain goes on this connection: the
+	 * transaction is over, MAIL needs no RSET first (RFC 5321 4.1.1.4).
+	 * None waiting: the connection waits IDLE_SECS for one.
+	 */
+	if ((c->job = sched_next_job(c->domain)) != NULL) {
+		c->reused = 1;
+		tx_start(c);
+		return;
+	}
+	c->state = M_IDLE;
+	TAILQ_INSERT_TAIL(&idleconns, c, idle_entry);
+	set_timeout(c, IDLE_SECS);
+}
+
+static void
+idle_leave(struct mconn *c)
+{
+	if (c->state == M_IDLE) {
+		TAILQ_REMOVE(&idleconns, c, idle_entry);
+		c->state = M_QUIT;
+	}
+}
+
+/* an open connection to domain waiting for a message, or NULL */
+struct mconn *
+mta_idle(const char *domain)
+{
+	struct mconn	*c;
+
+	TAILQ_FOREACH(c, &idleconns, idle_entry)
+		if (strcasecmp(c->domain, domain) == 0)
+			return (c);
+	return (NULL);
+}
+
+/* the job goes on c, an idle connection mta_idle() found */
+void
+mta_reuse(struct mconn *c, struct rjob *j)
+{
+	idle_leave(c);
+	c->job = j;
+	c->reused = 1;
+	tx_start(c);
+}
+
+/* the idle connection that waited longest says QUIT (its slot is wanted) */
+int
+mta_idle_quit(void)
+{
+	struct mconn	*c;
+
+	if ((c = TAILQ_FIRST(&idleconns)) == NULL)
+		return (0);
+	idle_leave(c);
 	send_line(c, "QUIT");
+	return (1);
 }
 
 static void
@@ -1284,6 +1357,11 @@ conn_timeout(int fd, short ev, void *arg)
 	if (c->dns_pending) {
 		/* the lookup still owns c: wait for its callback */
 		set_timeout(c, 5);
+		return;
+	}
+	if (c->state == M_IDLE) {
+		idle_leave(c);
+		send_line(c, "QUIT");
 		return;
 	}
 	if (c->state == M_QUIT) {

@@ -21,7 +21,7 @@
 
 enum mstate {
 	M_DNS, M_CONNECT, M_GREETING, M_EHLO, M_HELO, M_STARTTLS, M_HANDSHAKE,
-	M_AUTH, M_TX, M_BODY, M_DOT, M_RSET, M_QUIT, M_DONE
+	M_AUTH, M_TX, M_BODY, M_DOT, M_RSET, M_IDLE, M_QUIT, M_DONE
 };
 
 struct mconn {
@@ -34,6 +34,8 @@ struct mconn {
 	struct event		*evr, *evw, *evt;
 	int			 dirty;		/* output to flush this pass */
 	TAILQ_ENTRY(mconn)	 dirty_entry;
+	TAILQ_ENTRY(mconn)	 idle_entry;	/* M_IDLE: in idleconns */
+	int			 reused;	/* the job came to an open one */
 	struct evbuffer		*in, *out;
 	int			 dns_pending;
 	/* hosts and addresses */

@@ -54,7 +54,9 @@ struct rjob {
 	struct rres	*res;
 	struct event_tls tls;		/* the connection's, set by mta.c */
 	char		 relay[320];	/* host[ip]:port, or "none" */
+	TAILQ_ENTRY(rjob) entry;	/* waiting for a new connection */
 };
+struct mconn;				/* mta.h */
 
 /* globals (relay.c) */
 extern struct event_base	*relay_base;
@@ -122,6 +124,7 @@ void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
 void	 sched_job_done(struct rjob *);
 struct rjob *sched_next_job(const char *domain);
 void	 sched_conn_closed(const char *domain);
+void	 sched_restart(struct rjob *);
 void	 sched_add_message(struct rmsg *, int announce);
 void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
@@ -189,6 +192,9 @@ void	 mta_shutdown(void);
 int	 mta_start(struct rjob *);
 int	 mta_active(void);
 int	 mta_smarthost(void);		/* relay via a smart host */
+struct mconn *mta_idle(const char *domain);
+void	 mta_reuse(struct mconn *, struct rjob *);
+int	 mta_idle_quit(void);
 
 /* suppress.c */
 int	 suppress_load(void);

@@ -51,6 +51,7 @@ static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
 static struct event	*ev_kick, *ev_tick;
 static int		 paused;
 static int		 nconn_all;	/* every domain's, for a smart host */
+static TAILQ_HEAD(, rjob) restarts = TAILQ_HEAD_INITIALIZER(restarts);
 static unsigned long long stat_committed;
 
 static void	 sched_pass(int, short, void *);
@@ -518,18 +519,36 @@ fail_job(struct rjob *j, const char *why)
 	sched_job_done(j);
 }
 
+/* a new connection to d for j */
+static void
+dom_start(struct rdom *d, struct rjob *j)
+{
+	d->nconn++;
+	nconn_all++;
+	if (mta_start(j) == -1) {
+		d->nconn--;
+		nconn_all--;
+		fail_job(j, "cannot start a connection");
+	}
+}
+
 static void
 sched_pass(int fd, short ev, void *arg)
 {
 	struct rmsg	*m, *next;
 	struct rdom	*d;
 	struct rjob	*j;
+	struct mconn	*c;
 	time_t		 now = time(NULL);
 	size_t		 i;
 	const char	*dn;
 
 	if (relay_conf == NULL)
 		return;
+	while ((j = TAILQ_FIRST(&restarts)) != NULL) {
+		TAILQ_REMOVE(&restarts, j, entry);
+		dom_start(dom_get(&doms, j->domain), j);
+	}
 	TAILQ_FOREACH_SAFE(m, &rq, entry, next) {
 		if (m->removed) {
 			if (m->inflight == 0)
@@ -548,19 +567,38 @@ sched_pass(int fd, short ev, void *arg)
 				continue;
 			dn = rcpt_domain(m->env.rcpts[i].addr);
 			d = dom_get(&doms, dn);
-			if (!dom_conn_ok(d) || !may_dispatch(m, d, now))
+			if ((c = mta_idle(dn)) != NULL) {
+				if (!may_dispatch(m, d, now))
+					continue;
+				d->win_count++;
+				mta_reuse(c, job_make(m, dn, now));
+				continue;
+			}
+			if (!dom_conn_ok(d)) {
+				/* a smart host's slot held by an idle one */
+				if (mta_smarthost())
+					(void)mta_idle_quit();
+				continue;
+			}
+			if (!may_dispatch(m, d, now))
 				continue;
 			d->win_count++;
-			d->nconn++;
-			nconn_all++;
-			j = job_make(m, dn, now);
-			if (mta_start(j) == -1) {
-				d->nconn--;
-				nconn_all--;
-				fail_job(j, "cannot start a connection");
-			}
+			dom_start(d, job_make(m, dn, now));
 		}
 	}
+}
+
+/*
+ * A job whose connection, kept open from an earlier message, was closed
+ * by the server before it answered MAIL (mta.c): it goes on a new one,
+ * started by the next pass (not from inside the old connection's
+ * callbacks).
+ */
+void
+sched_restart(struct rjob *j)
+{
+	TAILQ_INSERT_TAIL(&restarts, j, entry);
+	sched_kick();
 }
 
 /* a connection to domain is free: the next due job for it, if any */
@@ -717,7 +755,12 @@ sched_shutdown(void)
 {
 	struct rmsg	*m;
 	struct rdom	*d;
+	struct rjob	*j;
 
+	while ((j = TAILQ_FIRST(&restarts)) != NULL) {
+		TAILQ_REMOVE(&restarts, j, entry);
+		sched_job_done(j);
+	}
 	while ((m = TAILQ_FIRST(&rq)) != NULL) {
 		TAILQ_REMOVE(&rq, m, entry);
 		msg_free(m);
