@@ -30,6 +30,85 @@
 #define PIXEL_TAIL	"\" width=\"1\" height=\"1\" alt=\"\" " \
 			"style=\"border:0;width:1px;height:1px\">"
 
+/*
+ * gumbo's memory for one parse of a small document: bump-allocated from
+ * chunks and released at once (gumbo frees node by node and grows its
+ * buffers by copying; malloc and free were a third of a parse).  The
+ * first chunk is kept for the next parse.  A document over ARENA_DOC_MAX
+ * uses malloc: what gumbo frees during the parse stays allocated in an
+ * arena until the end, a multiple of the document's size.
+ */
+#define ARENA_DOC_MAX	(256 * 1024)
+#define ARENA_CHUNK	(256 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk	*next;
+	size_t			 size, used;
+	max_align_t		 data[];
+};
+
+static struct arena_chunk	*arena;		/* the kept chunk first */
+
+static struct arena_chunk *
+arena_chunk_new(size_t size, struct arena_chunk *next)
+{
+	struct arena_chunk	*c;
+
+	if ((c = malloc(sizeof(*c) + size)) == NULL)
+		return (NULL);
+	c->next = next;
+	c->size = size;
+	c->used = 0;
+	return (c);
+}
+
+static void *
+arena_alloc(void *ud, size_t size)
+{
+	struct arena_chunk	*c;
+	size_t			 n;
+
+	(void)ud;
+	n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (n < size)
+		return (NULL);
+	if (arena == NULL || arena->size - arena->used < n) {
+		if ((c = arena_chunk_new(n > ARENA_CHUNK ? n : ARENA_CHUNK,
+		    arena)) == NULL)
+			return (NULL);
+		arena = c;
+	}
+	c = arena;
+	c->used += n;
+	return ((char *)c->data + c->used - n);
+}
+
+static void
+arena_free(void *ud, void *p)
+{
+	(void)ud;
+	(void)p;
+}
+
+/* everything of the parse released; one chunk kept */
+static void
+arena_reset(void)
+{
+	struct arena_chunk	*c;
+
+	while (arena != NULL && arena->next != NULL) {
+		c = arena;
+		arena = c->next;
+		free(c);
+	}
+	if (arena != NULL && arena->size != ARENA_CHUNK) {
+		free(arena);
+		arena = NULL;
+	}
+	if (arena != NULL)
+		arena->used = 0;
+}
+
 struct html_link {
 	size_t		 off;		/* the value without its quotes */
 	size_t		 end;
@@ -226,13 +305,20 @@ html_plan_new(const char *html, size_t len)
 		return (NULL);
 	opts = kGumboDefaultOptions;
 	opts.max_errors = 0;		/* parse errors are not wanted here */
+	if (len <= ARENA_DOC_MAX) {
+		opts.allocator = arena_alloc;
+		opts.deallocator = arena_free;
+	}
 	if ((out = gumbo_parse_with_options(&opts, html, len)) == NULL) {
+		arena_reset();
 		free(p);
 		return (NULL);
 	}
 	rv = plan_walk(p, out->root, html, len);
 	p->pixel_off = pixel_offset(out, html, len);
 	gumbo_destroy_output(&opts, out);
+	if (len <= ARENA_DOC_MAX)
+		arena_reset();
 	if (rv == -1) {
 		html_plan_free(p);
 		return (NULL);
