@@ -9,10 +9,12 @@ a free loopback port.  Rounds alternate webd, nginx, webd, nginx, ... so
 that the load of the shared machine falls on both; every round is kept
 (the spread), the result is the median of each.  webd is measured twice:
 without an events block (the 302 goes out at once) and with one, where
-each 302 waits until hookd has the click event on disk (group commit).
+each 302 waits until hookd has written the click event into its spool
+(hookd/evack.c: it survives kill -9 of any process; the group commit
+that puts it on the disk follows without holding the redirect).
 The goal (>= 50% of nginx) is checked on both: clicks_50pct_nginx (the
-HTTP path) and clicks_durable_50pct_nginx (with durable events, bound
-by hookd's event store).
+HTTP path) and clicks_durable_50pct_nginx (with events, bound by
+hookd's event store).
 """
 import os
 import re
