@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: ISC (see the file LICENSE)
 """The ratios and goals computed from a run's results, and the table
 printed at the end."""
+import outbound
 from benchlib import SENDERS, SIZE, ratio
 
 
@@ -99,6 +100,7 @@ def compute_ratios(res):
     if "relay_tracking_on_vs_off" in r:
         res["goals"]["relay_tracking_80pct"] = \
             r["relay_tracking_on_vs_off"] >= 0.80
+    outbound.ratios(res, r)
     if "dkim_relay_rsa" in res:
         res["goals"].update({
             "dkim_relay_3x_postfix_opendkim":
@@ -189,6 +191,7 @@ def report(res):
         c = res["postfix_relay"]
         row("postfix relay (reference)", c["msgs"], c["accepted_rate"],
             c["delivered_rate"], "accepted / delivered to smtp-sink")
+    outbound.report(res, row)
     for kind in ("rsa", "ed25519"):
         c = res.get("dkim_relay_" + kind)
         if c:

@@ -1,0 +1,179 @@
+# Copyright (c) 2026 The mailhook authors
+# SPDX-License-Identifier: ISC (see the file LICENSE)
+"""Outbound scenarios of issue 15: the relay load on a mailhookd with an
+events block subscribed to every kind (its events POSTed to an HTTP
+target that counts them), and the scaling table (the relay load at 1, 20
+and 200 senders, and at 4 KiB, 64 KiB and 1 MiB messages)."""
+import json
+import os
+import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from benchlib import (SIZE, BenchDaemon, daemon_config, rate,
+                      ratio, smtp_source, wait_count)
+
+# (senders, message bytes, messages) of the scaling table
+SCALING = [(1, SIZE, 300), (20, SIZE, 2000), (200, SIZE, 3000),
+           (20, 64 * 1024, 600), (20, 1024 * 1024, 60)]
+SCALING_QUICK = [(1, SIZE, 30), (20, SIZE, 100), (200, SIZE, 200),
+                 (20, 64 * 1024, 40), (20, 1024 * 1024, 10)]
+
+
+class EventTarget:
+    """An HTTP server on loopback that answers 200 to each POST of
+    hookd's format events ({"events": [...]}) and counts the events by
+    kind (the bench's benchtool target counts POSTs, not events)."""
+
+    def __init__(self):
+        kinds = self.kinds = {}
+        lock = self.lock = threading.Lock()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(n)
+                try:
+                    evs = json.loads(body).get("events", [])
+                except ValueError:
+                    evs = []
+                with lock:
+                    for e in evs:
+                        k = e.get("kind", "?")
+                        kinds[k] = kinds.get(k, 0) + 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d/events" % self.port
+
+    def count(self, kind=None):
+        with self.lock:
+            return sum(self.kinds.values()) if kind is None else \
+                self.kinds.get(kind, 0)
+
+    def stop(self):
+        self.srv.shutdown()
+
+
+def run_relay_events(ctx, dns_port, n):
+    """The relay load (20 senders, 4 KiB, to smtp-sink) on a mailhookd of
+    its own whose config adds one events block, kinds all, to an HTTP
+    target; delivered/s at the sink, and the time until the target has
+    every message's delivery event (registration, dispatch and delivery:
+    3 events a message)."""
+    ev = EventTarget()
+    conf = daemon_config(ctx) + """
+events {
+    url "%s"
+    format events
+    kinds all
+}
+""" % ev.url()
+    d = BenchDaemon(conf, resolver=("127.0.0.1", dns_port)).start()
+    try:
+        c0 = ctx.sink.count()
+        t0 = time.monotonic()
+        secs = smtp_source(d.smtp_port, n, "rcpt@remote.test")
+        t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
+        if t is None:
+            raise RuntimeError("relay with events: the sink got %d of %d" %
+                               (ctx.sink.count() - c0, n))
+        te = wait_count(lambda: ev.count("delivery"), n, 300)
+        out = {"msgs": n, "accept_secs": round(secs, 3),
+               "accepted_rate": rate(n, secs),
+               "deliver_secs": round(t - t0, 3),
+               "delivered_rate": rate(n, t - t0),
+               "events": dict(ev.kinds),
+               "all_delivery_events": te is not None,
+               "events_done_secs": round(te - t0, 3) if te else None,
+               "events_done_rate": rate(n, te - t0) if te else 0.0}
+        if te is None:
+            raise RuntimeError("relay with events: %d of %d delivery "
+                               "events arrived: %s" %
+                               (ev.count("delivery"), n, ev.kinds))
+        return out
+    finally:
+        d.stop()
+        log_tail = d.logtext()
+        if "lost child" not in log_tail and "fatal" not in log_tail:
+            shutil.rmtree(d.dir, ignore_errors=True)
+        ev.stop()
+
+
+def run_scaling(ctx, quick):
+    """The relay load (to smtp-sink) at 1, 20 and 200 senders with 4 KiB
+    messages, and at 20 senders with 64 KiB and 1 MiB messages:
+    delivered msg/s and MB/s of each."""
+    rows = []
+    for senders, size, n in (SCALING_QUICK if quick else SCALING):
+        msgfile = None
+        if size != SIZE:
+            msgfile = os.path.join(ctx.dir, "scale-%d.eml" % size)
+            with open(msgfile, "w") as f:
+                f.write("From: sender@bench.test\nTo: rcpt@remote.test\n"
+                        "Subject: scaling\n\n")
+                line = "x" * 75 + "\n"
+                f.write(line * (size // len(line)))
+        c0 = ctx.sink.count()
+        t0 = time.monotonic()
+        secs = smtp_source(ctx.daemon.smtp_port, n, "rcpt@remote.test",
+                           senders=senders, msgfile=msgfile)
+        t = wait_count(lambda: ctx.sink.count() - c0, n, 600)
+        if t is None:
+            raise RuntimeError("scaling %d senders %d bytes: the sink got "
+                               "%d of %d" % (senders, size,
+                                             ctx.sink.count() - c0, n))
+        rows.append({"senders": senders, "msg_bytes": size, "msgs": n,
+                     "accepted_rate": rate(n, secs),
+                     "delivered_rate": rate(n, t - t0),
+                     "delivered_mb_s": round(n * size / (t - t0) / 1e6, 2)})
+    return {"rows": rows}
+
+
+def ratios(res, r):
+    """the ratios and goals of these scenarios into r and res["goals"]"""
+    ev = res.get("relay_events")
+    if not ev:
+        return
+    pf = res.get("postfix_relay", {}).get("delivered_rate", 0)
+    r["relay_events_deliver_vs_postfix"] = ratio(ev["delivered_rate"], pf)
+    r["relay_events_done_vs_postfix"] = ratio(ev["events_done_rate"], pf)
+    res["goals"]["relay_events_2.5x_postfix"] = \
+        r["relay_events_deliver_vs_postfix"] >= 2.5 and \
+        ev["all_delivery_events"]
+
+
+def report(res, row):
+    ev = res.get("relay_events")
+    if ev:
+        row("mailhook relay, events kinds all", ev["msgs"],
+            ev["accepted_rate"], ev["delivered_rate"],
+            "every delivery event at the target: %.1f/s (%s)" %
+            (ev["events_done_rate"], ", ".join(
+                "%s %d" % kv for kv in sorted(ev["events"].items()))))
+    sc = res.get("relay_scaling")
+    if sc:
+        print()
+        print("relay scaling (mailhook -> smtp-sink, delivered)")
+        print("%8s %10s %7s %10s %10s %8s" % ("senders", "msg bytes", "msgs",
+                                              "accepted/s", "msg/s",
+                                              "MB/s"))
+        for x in sc["rows"]:
+            print("%8d %10d %7d %10.1f %10.1f %8.2f" % (
+                x["senders"], x["msg_bytes"], x["msgs"], x["accepted_rate"],
+                x["delivered_rate"], x["delivered_mb_s"]))
+        print()
+
