@@ -120,7 +120,7 @@ print_record(const json_t *r)
 		printf("%-9s  %s  %s", "event", str(r, "kind"),
 		    dash(str(r, "recipient")));
 	} else if (strcmp(w, "event_post") == 0) {
-		printf("%-9s  %s  %s  %s  %s", "event", str(r, "kind"),
+		printf("%-9s  %s  %s  %s  %s", "posted", str(r, "kind"),
 		    dash(str(r, "recipient")), str(r, "url"), str(r, "result"));
 		print_reply(r, "error");
 	} else if (strcmp(w, "done") == 0) {
@@ -143,6 +143,9 @@ print_message(json_t *reply)
 	static const char *keys[] = { "id", "queue", "state", "sender",
 			    "route", "size", "message_id", "subject" };
 	const char	*e;
+	struct tm	 tm;
+	time_t		 c;
+	char		 buf[32];
 	size_t		 i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -154,6 +157,11 @@ print_message(json_t *reply)
 		else
 			printf("%lld\n", json_integer_value(
 			    json_object_get(reply, keys[i])));
+	}
+	if ((c = json_integer_value(json_object_get(reply, "created"))) > 0) {
+		gmtime_r(&c, &tm);
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%-11s %s\n", "created", buf);
 	}
 	if (json_array_size(rcpts) > 0)
 		printf("recipients:\n");
