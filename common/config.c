@@ -104,6 +104,10 @@ config_new(void)
 	c->session_timeout = 3600;
 	c->max_errors = 10;
 	c->max_junk = 100;
+	c->mime_parts = 1000;
+	c->mime_depth = 100;
+	c->mime_headers = 10000;
+	c->mime_header_size = 1024 * 1024;
 	c->bounce_dsn = 1;
 	c->queue_lifetime = 5 * 86400;
 	c->history = 7 * 86400;

@@ -340,6 +340,10 @@ struct config {
 	int			 greeting_delay_ms;	/* limit greeting-delay, ms, default 0 */
 	int			 session_timeout;	/* limit session-timeout, seconds, default 3600 */
 	int			 max_errors;		/* limit errors, bad commands, default 10 */
+	int			 mime_parts;		/* limit mime-parts, default 1000 */
+	int			 mime_depth;		/* limit mime-depth, default 100 */
+	int			 mime_headers;		/* limit mime-headers, fields, default 10000 */
+	int			 mime_header_size;	/* limit mime-header-size, default 1M */
 	int			 max_junk;		/* limit junk-commands: NOOP RSET HELP VRFY, default 100 */
 	int			 allow_private;		/* allow private-addresses */
 	int			 spf_reject_fail;	/* spf reject fail */

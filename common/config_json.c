@@ -379,6 +379,10 @@ config_to_json(const struct config *c, int flags)
 	jint(o, "session_timeout", c->session_timeout);
 	jint(o, "max_errors", c->max_errors);
 	jint(o, "max_junk", c->max_junk);
+	jint(o, "mime_parts", c->mime_parts);
+	jint(o, "mime_depth", c->mime_depth);
+	jint(o, "mime_headers", c->mime_headers);
+	jint(o, "mime_header_size", c->mime_header_size);
 	jset(o, "allow_private", json_boolean(c->allow_private));
 	jset(o, "spf_reject_fail", json_boolean(c->spf_reject_fail));
 	jset(o, "listeners", listeners_to_json(c));
@@ -902,6 +906,10 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "session_timeout", 1, 86400, c->session_timeout);
 	GINT(o, "max_errors", 1, 1000, c->max_errors);
 	GINT(o, "max_junk", 1, 100000, c->max_junk);
+	GINT(o, "mime_parts", 1, 100000, c->mime_parts);
+	GINT(o, "mime_depth", 1, 1000, c->mime_depth);
+	GINT(o, "mime_headers", 1, 1000000, c->mime_headers);
+	GINT(o, "mime_header_size", 1024, 67108864, c->mime_header_size);
 	return (testing_from_json(c, json_object_get(o, "testing")));
 }
 

@@ -85,6 +85,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET MINDATARATE JUNK
+%token	MIMEPARTS MIMEDEPTH MIMEHEADERS MIMEHEADERSIZE
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
 %token	DNSSEC POLICY TRUSTANCHOR
@@ -665,6 +666,26 @@ limit		: MESSAGESIZE size {
 			if (parse_check_range(&$<pos>2, $2, 1, 100000,
 			    "junk-commands") == 0)
 				conf->max_junk = $2;
+		}
+		| MIMEPARTS number {
+			if (parse_check_range(&$<pos>2, $2, 1, 100000,
+			    "mime-parts") == 0)
+				conf->mime_parts = $2;
+		}
+		| MIMEDEPTH number {
+			if (parse_check_range(&$<pos>2, $2, 1, 1000,
+			    "mime-depth") == 0)
+				conf->mime_depth = $2;
+		}
+		| MIMEHEADERS number {
+			if (parse_check_range(&$<pos>2, $2, 1, 1000000,
+			    "mime-headers") == 0)
+				conf->mime_headers = $2;
+		}
+		| MIMEHEADERSIZE size {
+			if (parse_check_range(&$<pos>2, $2, 1024, 67108864,
+			    "mime-header-size") == 0)
+				conf->mime_header_size = $2;
 		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {

@@ -550,7 +550,9 @@ static const struct {
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
 	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
-	    "sessions-per-ip | sessions-per-network | errors | junk-commands NUMBER, "
+	    "sessions-per-ip | sessions-per-network | errors | junk-commands | "
+	    "mime-parts | mime-depth | mime-headers NUMBER, "
+	    "limit mime-header-size SIZE, "
 	    "limit min-data-rate SIZE, limit idle-timeout | "
 	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
 	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
@@ -563,6 +565,10 @@ static const struct {
 	    "limit sessions-per-network NUMBER" },
 	{ "", "limit errors", "limit errors NUMBER" },
 	{ "", "limit junk-commands", "limit junk-commands NUMBER" },
+	{ "", "limit mime-parts", "limit mime-parts NUMBER" },
+	{ "", "limit mime-depth", "limit mime-depth NUMBER" },
+	{ "", "limit mime-headers", "limit mime-headers NUMBER" },
+	{ "", "limit mime-header-size", "limit mime-header-size SIZE" },
 	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
 	{ "", "limit min-data-rate", "limit min-data-rate SIZE" },
 	{ "", "limit session-timeout", "limit session-timeout DURATION" },

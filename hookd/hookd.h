@@ -28,6 +28,8 @@ struct inmsg {
 	char			 reply_enh[16];
 	char			 reply_text[256];
 	struct event		*timer;		/* next attempt */
+	struct mime_doc		*doc;		/* parsed for this round */
+	int			 parsing;	/* in the MIME thread */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 

@@ -39,6 +39,7 @@
 #include "sign.h"
 #include "hookd.h"
 #include "mime.h"
+#include "mimejob.h"
 #include "seal.h"
 #include "sanitize.h"
 #include "verdict.h"
@@ -79,6 +80,7 @@ static void
 msg_free(struct inmsg *m)
 {
 	TAILQ_REMOVE(&msgs, m, entry);
+	mime_doc_free(m->doc);
 	if (m->timer != NULL)
 		event_free(m->timer);
 	envelope_clear(&m->env);
@@ -323,14 +325,14 @@ struct post_body {
 };
 
 static int
-post_body(struct inmsg *m, const struct route *rt, size_t i, int fd,
+post_body(struct inmsg *m, const struct route *rt, size_t i,
     struct post_body *b, struct http_request *req)
 {
 	char	seed[64];
 
 	memset(b, 0, sizeof(*b));
-	if (mime_render(fd, &m->env, m->env.rcpts[i].addr, rt->format,
-	    &b->payload) == -1) {
+	if (m->doc == NULL || mime_doc_render(m->doc, &m->env,
+	    m->env.rcpts[i].addr, rt->format, &b->payload) == -1) {
 		log_warn("msgid=%s: render", m->env.id);
 		return (-1);
 	}
@@ -355,7 +357,7 @@ post_body(struct inmsg *m, const struct route *rt, size_t i, int fd,
 }
 
 static int
-post_start(struct inmsg *m, size_t i, int fd)
+post_start(struct inmsg *m, size_t i)
 {
 	struct envelope_rcpt	*r = &m->env.rcpts[i];
 	const struct route	*rt = rcpt_route(r);
@@ -373,7 +375,7 @@ post_start(struct inmsg *m, size_t i, int fd)
 		return (-1);
 	}
 	memset(&req, 0, sizeof(req));
-	if (post_body(m, rt, i, fd, &b, &req) == -1)
+	if (post_body(m, rt, i, &b, &req) == -1)
 		return (-1);
 	req.url = rt->url;
 	req.headers = &rt->headers;
@@ -439,21 +441,172 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	return (1);
 }
 
-/* every recipient whose time has come gets its POST */
+/* a recipient whose POST is due this round */
+static int
+rcpt_due(const struct envelope_rcpt *r, time_t now)
+{
+	return (r->dest == DEST_ROUTE && r->state == RS_PENDING &&
+	    r->next_try <= now);
+}
+
+/* the MIME_WANT_ formats of the POSTs due now; -1: none is due */
+static int
+round_formats(const struct inmsg *m, time_t now)
+{
+	const struct route	*rt;
+	size_t			 i;
+	int			 f = -1;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (!rcpt_due(&m->env.rcpts[i], now))
+			continue;
+		if (f == -1)
+			f = 0;
+		if ((rt = rcpt_route(&m->env.rcpts[i])) == NULL)
+			continue;
+		if (rt->format == FORMAT_JSON)
+			f |= MIME_WANT_JSON;
+		else if (rt->format == FORMAT_MULTIPART)
+			f |= MIME_WANT_MULTIPART;
+	}
+	return (f);
+}
+
+static const char *
+limit_text(const char *what, char *buf, size_t len)
+{
+	const struct config	*c = hookd_conf;
+
+	if (strcmp(what, "parts") == 0)
+		snprintf(buf, len, "Message has more than %d MIME parts",
+		    c->mime_parts);
+	else if (strcmp(what, "depth") == 0)
+		snprintf(buf, len, "Message nests MIME parts deeper than %d",
+		    c->mime_depth);
+	else if (strcmp(what, "headers") == 0)
+		snprintf(buf, len, "Message has more than %d header fields",
+		    c->mime_headers);
+	else
+		snprintf(buf, len, "Message header is larger than %d bytes",
+		    c->mime_header_size);
+	return (buf);
+}
+
+/*
+ * A message past a MIME limit: in mode sync it is refused with 552 5.3.4
+ * (and the error callback fires); in mode queue (250 already given) it is
+ * posted truncated, with the "truncated" field.  0 to go on posting.
+ */
+static int
+over_limit(struct inmsg *m, const char *what, time_t now)
+{
+	struct envelope_rcpt	*r;
+	const struct route	*rt;
+	char			 text[200];
+	size_t			 i;
+
+	limit_text(what, text, sizeof(text));
+	if (!m->sync) {
+		log_warnx("msgid=%s result=truncated limit=%s: %s", m->env.id,
+		    what, text);
+		return (0);
+	}
+	log_info("msgid=%s result=refused reason=limit limit=%s: %s",
+	    m->env.id, what, text);
+	for (i = 0; i < m->env.nrcpt; i++) {
+		r = &m->env.rcpts[i];
+		if (!rcpt_due(r, now))
+			continue;
+		r->state = RS_FAILED;
+		st_failed++;
+		if ((rt = rcpt_route(r)) != NULL)
+			errcb_send(rt, &m->env, r->addr, 552, text,
+			    strlen(text));
+	}
+	m->worst = 4;
+	m->reply_code = 552;
+	strlcpy(m->reply_enh, "5.3.4", sizeof(m->reply_enh));
+	strlcpy(m->reply_text, text, sizeof(m->reply_text));
+	return (-1);
+}
+
+/* the message parsed by the MIME thread: the round goes on */
+static void
+inbound_parsed(struct mime_doc *doc, void *arg)
+{
+	struct inmsg	*m = arg;
+	const char	*what;
+
+	m->parsing = 0;
+	m->inflight--;
+	if (doc == NULL) {
+		/* sync: 451; queue: the next round tries again */
+		log_warn("msgid=%s: render", m->env.id);
+		inbound_schedule(m);
+		return;
+	}
+	m->doc = doc;
+	if ((what = mime_doc_truncated(doc)) != NULL &&
+	    over_limit(m, what, time(NULL)) == -1) {
+		mime_doc_free(m->doc);
+		m->doc = NULL;
+		inbound_schedule(m);
+		return;
+	}
+	inbound_run(m);
+}
+
+/* read and parse the message in the MIME thread; 0: it comes back */
+static int
+inbound_parse(struct inmsg *m, int fd, int formats)
+{
+	struct mime_limits	 lim;
+	char			*ar = NULL;
+
+	if (m->env.auth_checked &&
+	    (ar = verdict_ar_header(&m->env, "\r\n")) == NULL)
+		return (-1);
+	lim.parts = hookd_conf->mime_parts;
+	lim.depth = hookd_conf->mime_depth;
+	lim.headers = hookd_conf->mime_headers;
+	lim.header_size = hookd_conf->mime_header_size;
+	if (mimejob_submit(fd, ar, &lim, formats, inbound_parsed, m) == -1) {
+		free(ar);
+		return (-1);
+	}
+	m->parsing = 1;
+	m->inflight++;		/* no answer may finish m meanwhile */
+	return (0);
+}
+
+/*
+ * Every recipient whose time has come gets its POST: the message is read
+ * and parsed once for them all, in the MIME thread, and rendered for each.
+ */
 static void
 inbound_run(struct inmsg *m)
 {
 	time_t	now = time(NULL);
 	size_t	i;
-	int	fd;
+	int	fd, formats;
 
+	if (m->parsing)
+		return;		/* inbound_parsed() comes back */
 	if (paused && !m->sync) {
 		inbound_schedule(m);
 		return;
 	}
-	if ((fd = spool_open_message(m->env.id, m->transient)) == -1) {
-		/* sync: 451 now; queue: the next round tries again */
-		log_warn("msgid=%s: open", m->env.id);
+	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
+		if ((fd = spool_open_message(m->env.id, m->transient)) == -1) {
+			/* sync: 451; queue: the next round tries again */
+			log_warn("msgid=%s: open", m->env.id);
+			inbound_schedule(m);
+			return;
+		}
+		if (inbound_parse(m, fd, formats) == 0)
+			return;
+		log_warn("msgid=%s: render", m->env.id);
+		close(fd);
 		inbound_schedule(m);
 		return;
 	}
@@ -461,14 +614,15 @@ inbound_run(struct inmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
 
-		if (r->dest != DEST_ROUTE || r->state != RS_PENDING ||
-		    r->next_try > now || lifetime_over(m, r, now))
+		if (!rcpt_due(r, now) || lifetime_over(m, r, now))
 			continue;
-		if (post_start(m, i, fd) == -1 && m->sync)
+		if (post_start(m, i) == -1 && m->sync)
 			m->worst = 5;
 	}
+	/* the POSTs have their bodies: the next round parses again */
+	mime_doc_free(m->doc);
+	m->doc = NULL;
 	m->inflight--;
-	close(fd);
 	if (m->inflight == 0)
 		inbound_schedule(m);
 }
@@ -821,6 +975,7 @@ inbound_metrics(json_t *samples)
 void
 inbound_init(void)
 {
+	mimejob_init(proc_base);
 }
 
 static json_t *

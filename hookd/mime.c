@@ -28,7 +28,6 @@
 #include "mime.h"
 #include "verdict.h"
 
-#define MIME_MAX_DEPTH	100		/* nested multiparts walked */
 #define UTF8_REPLACEMENT "\xef\xbf\xbd"
 
 struct attach {
@@ -47,6 +46,16 @@ struct doc {
 	size_t		 natt;
 	int		 crlf;		/* the message ends its lines in CRLF */
 	int		 failed;	/* allocation failure somewhere */
+	size_t		 max_depth;	/* nested multiparts walked */
+};
+
+struct mime_doc {
+	GByteArray	*raw;		/* as spooled, our A-R header first */
+	int		 parsed;	/* d is there */
+	struct doc	 d;
+	char		*reply;		/* reply_plain, malloc'd, or NULL */
+	const char	*over;		/* the limit exceeded, or NULL */
+	char		*jtail;		/* the JSON after the envelope */
 };
 
 struct owned_ptr {
@@ -218,27 +227,35 @@ read_fd(int fd)
 	return (a);
 }
 
-/* the message with our Authentication-Results header first, if any */
+/* the message with our Authentication-Results header (CRLF) first */
 static GByteArray *
-read_message(int fd, const struct envelope *env)
+read_message(int fd, const char *ar)
 {
 	GByteArray	*a;
 	const guint8	*nl;
-	char		*ar;
+	char		*lf;
+	size_t		 i, o;
 
 	if ((a = read_fd(fd)) == NULL)
 		return (NULL);
 	g_byte_array_set_size(a, verdict_ar_strip((char *)a->data, a->len));
-	if (!env->auth_checked)
+	if (ar == NULL)
 		return (a);
 	nl = memchr(a->data, '\n', a->len);
-	if ((ar = verdict_ar_header(env, nl != NULL && nl > a->data &&
-	    nl[-1] != '\r' ? "\n" : "\r\n")) == NULL) {
+	if (nl == NULL || nl == a->data || nl[-1] == '\r') {
+		g_byte_array_prepend(a, (const guint8 *)ar, strlen(ar));
+		return (a);
+	}
+	/* the message's line ends are LF: so are the header's */
+	if ((lf = strdup(ar)) == NULL) {
 		g_byte_array_unref(a);
 		return (NULL);
 	}
-	g_byte_array_prepend(a, (const guint8 *)ar, strlen(ar));
-	free(ar);
+	for (i = o = 0; lf[i] != '\0'; i++)
+		if (lf[i] != '\r' || lf[i + 1] != '\n')
+			lf[o++] = lf[i];
+	g_byte_array_prepend(a, (const guint8 *)lf, o);
+	free(lf);
 	return (a);
 }
 
@@ -638,7 +655,7 @@ doc_walk(struct doc *d, GMimeObject *obj, GMimeObject *parent, int depth)
 	const char	*prefix;
 	int		 i, n;
 
-	if (obj == NULL || depth > MIME_MAX_DEPTH)
+	if (obj == NULL || (size_t)depth > d->max_depth)
 		return;
 	if (GMIME_IS_MULTIPART(obj)) {
 		mp = GMIME_MULTIPART(obj);
@@ -708,30 +725,37 @@ next:
 	return (0);
 }
 
+/* the first len bytes of raw */
 static int
-doc_parse(struct doc *d, GByteArray *raw)
+doc_parse(struct doc *d, GByteArray *raw, size_t len, size_t max_depth)
 {
-	GMimeStream	*stream;
+	const guint8	*data = raw->data, *nl;
+	GMimeStream	*stream, *whole;
 	GMimeParser	*parser;
 	GMimeMessage	*msg;
 	GByteArray	*fixed = NULL;
-	guint8		*nl;
 	size_t		 cut;
 
 	memset(d, 0, sizeof(*d));
 	if ((d->headers = json_object()) == NULL)
 		return (-1);
+	d->max_depth = max_depth;
 	mime_init();
-	nl = memchr(raw->data, '\n', raw->len);
-	d->crlf = nl != NULL && nl > raw->data && nl[-1] == '\r';
-	if ((cut = header_end_missing(raw->data, raw->len)) > 0) {
-		fixed = g_byte_array_sized_new(raw->len + 2);
-		g_byte_array_append(fixed, raw->data, cut);
+	nl = memchr(data, '\n', len);
+	d->crlf = nl != NULL && nl > data && nl[-1] == '\r';
+	if ((cut = header_end_missing(data, len)) > 0) {
+		fixed = g_byte_array_sized_new(len + 2);
+		g_byte_array_append(fixed, data, cut);
 		g_byte_array_append(fixed, (const guint8 *)"\r\n", 2);
-		g_byte_array_append(fixed, raw->data + cut, raw->len - cut);
+		g_byte_array_append(fixed, data + cut, len - cut);
 	}
 	stream = g_mime_stream_mem_new_with_byte_array(fixed ? fixed : raw);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	if (fixed == NULL && len < raw->len) {
+		whole = stream;
+		stream = g_mime_stream_substream(whole, 0, len);
+		g_object_unref(whole);
+	}
 	parser = g_mime_parser_new_with_stream(stream);
 	msg = g_mime_parser_construct_message(parser, NULL);
 	if (msg != NULL) {
@@ -744,8 +768,7 @@ doc_parse(struct doc *d, GByteArray *raw)
 	if (json_object_size(d->headers) == 0 && d->html == NULL &&
 	    d->natt == 0 && (d->plain == NULL || *d->plain == '\0')) {
 		g_free(d->plain);
-		d->plain = text_convert((const char *)raw->data, raw->len,
-		    NULL);
+		d->plain = text_convert((const char *)data, len, NULL);
 		text_unix_eol(d->plain);
 	}
 	g_object_unref(parser);
@@ -962,12 +985,13 @@ attach_json(const struct attach *a)
 	return (j);
 }
 
+/* everything but the envelope: the same for every recipient */
 static json_t *
-doc_json(const struct doc *d, const struct envelope *env, const char *rcpt)
+doc_json(const struct mime_doc *md)
 {
-	json_t	*root, *atts, *a;
-	char	*reply = NULL;
-	size_t	 i;
+	const struct doc *d = &md->d;
+	json_t		*root, *atts, *a;
+	size_t		 i;
 
 	if ((atts = json_array()) == NULL)
 		return (NULL);
@@ -978,37 +1002,57 @@ doc_json(const struct doc *d, const struct envelope *env, const char *rcpt)
 			return (NULL);
 		}
 	}
-	if (d->plain != NULL && (reply = mime_reply_text(d->plain)) == NULL) {
-		json_decref(atts);
-		return (NULL);
-	}
-	root = json_pack("{s:o, s:O, s:o, s:o, s:o, s:o}",
-	    "envelope", envelope_json(env, rcpt),
+	root = json_pack("{s:O, s:o, s:o, s:o, s:o}",
 	    "headers", d->headers,
 	    "plain", jstr(d->plain),
 	    "html", jstr(d->html),
-	    "reply_plain", jstr(reply),
+	    "reply_plain", jstr(md->reply),
 	    "attachments", atts);
-	free(reply);
+	if (root != NULL && md->over != NULL &&
+	    json_object_set_new(root, "truncated", json_string(md->over)) ==
+	    -1) {
+		json_decref(root);
+		return (NULL);
+	}
 	return (root);
 }
+
+/* the JSON text of doc_json() after its "{": the envelope goes first */
+static int
+doc_jtail(struct mime_doc *md)
+{
+	json_t	*j;
+
+	if (md->jtail != NULL)
+		return (0);
+	if ((j = doc_json(md)) == NULL)
+		return (-1);
+	md->jtail = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return (md->jtail != NULL && md->jtail[0] == '{' ? 0 : -1);
+}
+
+static struct mime_doc	*mime_parse_env(int, const struct envelope *, int);
 
 json_t *
 mime_to_json(int fd, const struct envelope *env, const char *rcpt)
 {
-	GByteArray	*raw;
-	struct doc	 d;
-	json_t		*j;
+	struct mime_doc	*md;
+	json_t		*j, *e, *rest;
 
-	if ((raw = read_message(fd, env)) == NULL)
+	if ((md = mime_parse_env(fd, env, MIME_WANT_MULTIPART)) == NULL)
 		return (NULL);
-	if (doc_parse(&d, raw) == -1) {
-		g_byte_array_unref(raw);
-		return (NULL);
+	j = json_object();
+	e = envelope_json(env, rcpt);
+	rest = doc_json(md);
+	if (j == NULL || e == NULL || rest == NULL ||
+	    json_object_set_new(j, "envelope", e) == -1 ||
+	    json_object_update(j, rest) == -1) {
+		json_decref(j);
+		j = NULL;
 	}
-	j = doc_json(&d, env, rcpt);
-	doc_free(&d);
-	g_byte_array_unref(raw);
+	json_decref(rest);
+	mime_doc_free(md);
 	return (j);
 }
 
@@ -1150,12 +1194,12 @@ render_text(struct mime_payload *out, const char *name, const char *text)
 }
 
 static int
-render_multipart(struct mime_payload *out, struct doc *d,
+render_multipart(struct mime_payload *out, struct mime_doc *md,
     const struct envelope *env, const char *rcpt)
 {
+	struct doc	*d = &md->d;
 	struct attach	*a;
 	const char	*name, *fn, *ct;
-	char		*reply;
 	size_t		 i;
 
 	if (render_envelope(out, env, rcpt) == -1)
@@ -1164,15 +1208,9 @@ render_multipart(struct mime_payload *out, struct doc *d,
 	    flatten(out, "headers", d->headers) == -1)
 		return (-1);
 	if (render_text(out, "plain", d->plain) == -1 ||
-	    render_text(out, "html", d->html) == -1)
+	    render_text(out, "html", d->html) == -1 ||
+	    render_text(out, "reply_plain", md->reply) == -1)
 		return (-1);
-	if (d->plain != NULL) {
-		if ((reply = mime_reply_text(d->plain)) == NULL ||
-		    owned_add(out, reply, free) == -1 ||
-		    add_part(out, "reply_plain", NULL, NULL, reply,
-		    strlen(reply)) == -1)
-			return (-1);
-	}
 	for (i = 0; i < d->natt; i++) {
 		a = &d->att[i];
 		name = owned_printf(out, "attachments[%zu]", i);
@@ -1187,21 +1225,29 @@ render_multipart(struct mime_payload *out, struct doc *d,
 		    a->data->len) == -1)
 			return (-1);
 	}
-	return (0);
+	return (render_text(out, "truncated", md->over));
 }
 
+/* {"envelope":...,<the rest, rendered once>} */
 static int
-render_json(struct mime_payload *out, struct doc *d,
+render_json(struct mime_payload *out, struct mime_doc *md,
     const struct envelope *env, const char *rcpt)
 {
-	json_t	*j;
-	char	*s;
+	json_t	*e;
+	char	*es, *s;
 
-	if ((j = doc_json(d, env, rcpt)) == NULL)
+	if (doc_jtail(md) == -1 || (e = envelope_json(env, rcpt)) == NULL)
 		return (-1);
-	s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (s == NULL || owned_add(out, s, free) == -1)
+	es = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	if (es == NULL)
+		return (-1);
+	if (asprintf(&s, "{\"envelope\":%s,%s", es, md->jtail + 1) == -1) {
+		free(es);
+		return (-1);
+	}
+	free(es);
+	if (owned_add(out, s, free) == -1)
 		return (-1);
 	out->content_type = "application/json";
 	out->body = s;
@@ -1209,38 +1255,130 @@ render_json(struct mime_payload *out, struct doc *d,
 	return (0);
 }
 
-int
-mime_render(int fd, const struct envelope *env, const char *rcpt,
-    enum post_format fmt, struct mime_payload *out)
+void
+mime_limits_default(struct mime_limits *lim)
 {
-	GByteArray	*raw;
-	struct doc	 d;
-	int		 rv;
+	lim->parts = MIME_PARTS_DEFAULT;
+	lim->depth = MIME_DEPTH_DEFAULT;
+	lim->headers = MIME_HEADERS_DEFAULT;
+	lim->header_size = MIME_HEADER_SIZE_DEFAULT;
+}
+
+struct mime_doc *
+mime_parse(int fd, const char *ar, const struct mime_limits *lim,
+    int formats)
+{
+	struct mime_doc	*md;
+	size_t		 len;
+
+	if ((md = calloc(1, sizeof(*md))) == NULL)
+		return (NULL);
+	if ((md->raw = read_message(fd, ar)) == NULL) {
+		free(md);
+		return (NULL);
+	}
+	if ((formats & (MIME_WANT_JSON | MIME_WANT_MULTIPART)) == 0)
+		return (md);
+	md->over = mime_scan(md->raw->data, md->raw->len, lim, &len);
+	if (md->over != NULL && strcmp(md->over, "memory") == 0)
+		goto fail;
+	if (doc_parse(&md->d, md->raw, len, lim->depth) == -1)
+		goto fail;
+	md->parsed = 1;
+	if (md->d.plain != NULL &&
+	    (md->reply = mime_reply_text(md->d.plain)) == NULL)
+		goto fail;
+	/* the JSON text now, while we are off the event loop */
+	if ((formats & MIME_WANT_JSON) && doc_jtail(md) == -1)
+		goto fail;
+	return (md);
+ fail:
+	mime_doc_free(md);
+	errno = ENOMEM;
+	return (NULL);
+}
+
+/* mime_parse() for env, with the default limits */
+static struct mime_doc *
+mime_parse_env(int fd, const struct envelope *env, int formats)
+{
+	struct mime_limits	 lim;
+	struct mime_doc		*md;
+	char			*ar = NULL;
+
+	if (env->auth_checked &&
+	    (ar = verdict_ar_header(env, "\r\n")) == NULL)
+		return (NULL);
+	mime_limits_default(&lim);
+	md = mime_parse(fd, ar, &lim, formats);
+	free(ar);
+	return (md);
+}
+
+const char *
+mime_doc_truncated(const struct mime_doc *md)
+{
+	return (md->over);
+}
+
+void
+mime_doc_free(struct mime_doc *md)
+{
+	if (md == NULL)
+		return;
+	if (md->parsed)
+		doc_free(&md->d);
+	if (md->raw != NULL)
+		g_byte_array_unref(md->raw);
+	free(md->reply);
+	free(md->jtail);
+	free(md);
+}
+
+int
+mime_doc_render(struct mime_doc *md, const struct envelope *env,
+    const char *rcpt, enum post_format fmt, struct mime_payload *out)
+{
+	int	 rv;
 
 	memset(out, 0, sizeof(*out));
-	if ((raw = read_message(fd, env)) == NULL)
-		return (-1);
-	if (owned_add(out, raw, free_bytes) == -1)
-		goto fail;
 	if (fmt == FORMAT_RAW) {
+		if (owned_add(out, g_byte_array_ref(md->raw), free_bytes) == -1)
+			goto fail;
 		if (render_envelope(out, env, rcpt) == -1 ||
-		    add_part(out, "message", NULL, NULL, raw->data,
-		    raw->len) == -1)
+		    add_part(out, "message", NULL, NULL, md->raw->data,
+		    md->raw->len) == -1)
 			goto fail;
 		return (0);
 	}
-	if (doc_parse(&d, raw) == -1)
-		goto fail;
+	if (!md->parsed) {
+		errno = EINVAL;		/* parsed without this format */
+		return (-1);
+	}
 	if (fmt == FORMAT_MULTIPART)
-		rv = render_multipart(out, &d, env, rcpt);
+		rv = render_multipart(out, md, env, rcpt);
 	else
-		rv = render_json(out, &d, env, rcpt);
-	doc_free(&d);
-	if (rv == -1)
-		goto fail;
-	return (0);
+		rv = render_json(out, md, env, rcpt);
+	if (rv == 0)
+		return (0);
  fail:
 	mime_payload_free(out);
 	errno = ENOMEM;
 	return (-1);
+}
+
+int
+mime_render(int fd, const struct envelope *env, const char *rcpt,
+    enum post_format fmt, struct mime_payload *out)
+{
+	struct mime_doc	*md;
+	int		 rv;
+
+	memset(out, 0, sizeof(*out));
+	if ((md = mime_parse_env(fd, env, fmt == FORMAT_RAW ? 0 :
+	    fmt == FORMAT_JSON ? MIME_WANT_JSON : MIME_WANT_MULTIPART)) == NULL)
+		return (-1);
+	rv = mime_doc_render(md, env, rcpt, fmt, out);
+	mime_doc_free(md);
+	return (rv);
 }

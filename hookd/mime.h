@@ -54,12 +54,21 @@
  *	a plain FIELD (not a file part) named "message" holding the message
  *	bytes exactly as spooled.  The message is not parsed.
  *
+ * Limits (struct mime_limits, from the config's limit mime-parts,
+ * mime-depth, mime-headers and mime-header-size): the message is scanned
+ * before GMime parses it (mimescan.c) and only the bytes before the line
+ * where a limit is first exceeded are parsed.  Such a message is rendered
+ * truncated, with one more field, "truncated", naming the limit
+ * ("parts", "depth", "headers" or "header-size"): a top-level key in
+ * FORMAT_JSON, a field in FORMAT_MULTIPART.  FORMAT_RAW is never parsed
+ * and never truncated.  hookd refuses such a message with 552 5.3.4 where
+ * it still can (mode sync) and POSTs it truncated in mode queue.
+ *
  * Malformed input is rendered as well as it can be parsed: a message
  * that GMime cannot parse at all (binary junk, no header) has empty
  * headers and its bytes as plain text; bad base64 is decoded leniently,
  * a truncated part keeps what arrived, a multipart without boundary gives
- * its text as plain, broken encoded-words are left as they are.  Nesting
- * deeper than 100 multiparts is not walked.  A message/rfc822 attachment
+ * its text as plain, broken encoded-words are left as they are.  A message/rfc822 attachment
  * is the inner message as GMime writes it, with the outer message's
  * newline convention.  Rendering fails only on a read or
  * allocation error.
@@ -92,13 +101,57 @@ struct mime_payload {
 	struct mime_owned	*owned;		/* storage behind the pointers above */
 };
 
+struct mime_limits {
+	size_t			 parts;		/* parts, the message included */
+	size_t			 depth;		/* nested multiparts and messages */
+	size_t			 headers;	/* header fields, all blocks */
+	size_t			 header_size;	/* bytes of header, all blocks */
+};
+#define MIME_PARTS_DEFAULT	1000
+#define MIME_DEPTH_DEFAULT	100
+#define MIME_HEADERS_DEFAULT	10000
+#define MIME_HEADER_SIZE_DEFAULT (1024 * 1024)
+
+/*
+ * mimescan.c: NULL if the message is within lim; else the limit it first
+ * exceeds ("parts", "depth", "headers", "header-size"; "memory" when the
+ * scan could not allocate) and in *cut the offset of the line where it
+ * does, the bytes GMime may be given.
+ */
+const char	*mime_scan(const unsigned char *, size_t,
+		    const struct mime_limits *, size_t *cut);
+
+/*
+ * A message read and parsed once, rendered for each recipient.  Parsing
+ * reads fd (rewound here) and runs GMime: it may take long on a large
+ * message, so hookd calls it in a thread of its own (mimejob.c); it
+ * touches no global state but GMime's and the log.  ar: the
+ * Authentication-Results header to put first (CRLF line ends, turned to
+ * LF for a message in LF), or NULL.  formats: the MIME_WANT_ bits of the
+ * formats that will be rendered (FORMAT_RAW needs none: the message is
+ * not parsed then).  NULL (errno set) on a read or allocation error.
+ */
+#define MIME_WANT_JSON		0x1
+#define MIME_WANT_MULTIPART	0x2
+struct mime_doc;
+struct mime_doc	*mime_parse(int fd, const char *ar, const struct mime_limits *,
+		    int formats);
+/* NULL, or the limit the message went past (then rendered truncated) */
+const char	*mime_doc_truncated(const struct mime_doc *);
+int		 mime_doc_render(struct mime_doc *, const struct envelope *,
+		    const char *rcpt, enum post_format, struct mime_payload *);
+void		 mime_doc_free(struct mime_doc *);
+/* the limits of the defaults above */
+void		 mime_limits_default(struct mime_limits *);
+
 /* once, before the sandbox: g_mime_init() and mime_preload() */
 void	 mime_init(void);
 /* keep iconv converters to UTF-8 open for the common charsets; returns how many */
 int	 mime_preload(void);
 
 /*
- * Render the message in fd (rewound here; read to its end) for recipient
+ * mime_parse() with the default limits and mime_doc_render() in one: render
+ * the message in fd (rewound here; read to its end) for recipient
  * rcpt.  0 on success, -1 (errno set) only on a read or allocation error.
  * out must be released with mime_payload_free() after a success.
  */

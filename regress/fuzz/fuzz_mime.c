@@ -3,8 +3,10 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * libFuzzer: inbound rendering (GMime) of arbitrary bytes, in the three
- * POST formats; rendering must always succeed on a readable file.
+ * libFuzzer: inbound rendering (GMime) of arbitrary bytes, as hookd does
+ * it: mime_parse() once, within small MIME limits (so that the scan of
+ * mimescan.c cuts often), then mime_doc_render() in the three POST
+ * formats; parsing and rendering must always succeed on a readable file.
  */
 #include <sys/mman.h>
 
@@ -23,6 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int		 init;
 	struct envelope		 env;
 	struct mime_payload	 out;
+	struct mime_limits	 lim = { 8, 4, 32, 2048 };
+	struct mime_doc		*md;
 	int			 fd, fmt;
 
 	if (!init) {
@@ -38,11 +42,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	envelope_init(&env);
 	strlcpy(env.sender, "a@example.test", sizeof(env.sender));
 	envelope_add_rcpt(&env, "b@example.test");
+	if ((md = mime_parse(fd, NULL, &lim, MIME_WANT_JSON |
+	    MIME_WANT_MULTIPART)) == NULL)
+		abort();
 	for (fmt = FORMAT_JSON; fmt <= FORMAT_RAW; fmt++) {
-		if (mime_render(fd, &env, "b@example.test", fmt, &out) == -1)
+		if (mime_doc_render(md, &env, "b@example.test", fmt,
+		    &out) == -1)
 			abort();
 		mime_payload_free(&out);
 	}
+	mime_doc_free(md);
+	/* and the default limits, as mimedump and the tests render */
+	if (mime_render(fd, &env, "b@example.test", FORMAT_JSON, &out) == -1)
+		abort();
+	mime_payload_free(&out);
 	envelope_clear(&env);
 	close(fd);
 	return (0);
