@@ -111,7 +111,8 @@ ids_sort(struct hseg *s)
 
 	if (s->sorted)
 		return;
-	qsort(s->ids, s->nids, sizeof(*s->ids), u64_cmp);
+	if (s->nids > 1)
+		qsort(s->ids, s->nids, sizeof(*s->ids), u64_cmp);
 	for (i = 0; i < s->nids; i++)
 		if (o == 0 || s->ids[o - 1] != s->ids[i])
 			s->ids[o++] = s->ids[i];
@@ -324,7 +325,8 @@ seg_held(struct hseg *s, struct live *l)
 		live_cur = l;
 		hlive(live_add);
 		live_cur = NULL;
-		qsort(l->ids, l->n, sizeof(*l->ids), u64_cmp);
+		if (l->n > 1)
+			qsort(l->ids, l->n, sizeof(*l->ids), u64_cmp);
 		l->built = 1;
 	}
 	ids_sort(s);
@@ -453,7 +455,8 @@ load_dir(void)
 		nsegs++;
 	}
 	closedir(d);
-	qsort(segs, nsegs, sizeof(*segs), seg_cmp);
+	if (nsegs > 0)
+		qsort(segs, nsegs, sizeof(*segs), seg_cmp);
 	for (i = 0; i < nsegs; i++)
 		seg_load_ids(&segs[i]);
 	return (0);
