@@ -106,6 +106,19 @@ tx_abort(struct session *s)
 	tx_free(s);
 }
 
+/* the transaction cannot have its files: DATA answered, or BDAT's chunk
+ * discarded with that answer; the transaction ends */
+static void
+spool_refuse(struct session *s, const char *reply)
+{
+	if (s->tx->mode == DM_BDAT) {
+		s->bdat_discard = reply;
+		s->state = S_BDAT;
+	} else
+		session_reply(s, "%s", reply);
+	tx_abort(s);
+}
+
 /*
  * The descriptors kept for message files (smtp.c fd_budget) are all
  * taken: a temporary failure, before anything is opened.
@@ -116,14 +129,8 @@ spool_files_busy(struct session *s)
 	if (smtp_g.tx_files < smtp_g.fd_tx)
 		return (0);
 	SLOG(s, "event=spool result=busy files=%d", smtp_g.tx_files);
-	if (s->tx->mode == DM_BDAT) {
-		s->bdat_discard = "452 4.3.1 Insufficient system resources, "
-		    "try again later";
-		s->state = S_BDAT;
-	} else
-		session_reply(s, "452 4.3.1 Insufficient system resources, "
-		    "try again later");
-	tx_abort(s);
+	spool_refuse(s, "452 4.3.1 Insufficient system resources, try again "
+	    "later");
 	if (s->state == S_BDAT && s->bdat_left == 0)
 		tx_bdat_input(s);
 	return (1);
@@ -324,14 +331,8 @@ spool_ready(struct session *s)
 	}
 	if (failed) {
 		SLOG(s, "event=spool result=fail");
-		if (tx->mode == DM_BDAT) {
-			s->bdat_discard = "451 4.3.0 Temporary failure, try "
-			    "again later";
-			s->state = S_BDAT;
-		} else
-			session_reply(s, "451 4.3.0 Temporary failure, try "
-			    "again later");
-		tx_abort(s);
+		spool_refuse(s, "451 4.3.0 Temporary failure, try again "
+		    "later");
 		session_resume(s);
 		return;
 	}
