@@ -6,7 +6,7 @@
  * Recycled spool files (filepool.h).  Pooled files are named p<hex> in
  * the pool's directory and are always empty: a released file leaves its
  * directory by rename (atomic, like the unlink it replaces) and is
- * truncated there; what a crash leaves in between is emptied at open.
+ * emptied there; what a crash leaves in between is emptied at open.
  * Handing one out is a rename that refuses to replace (RENAME_NOREPLACE,
  * the O_EXCL of a create).  Where the system has no such rename the pool
  * stays empty and every call is the plain open(2) or unlink(2).
@@ -37,6 +37,25 @@ struct filepool {
 	unsigned long	 next;		/* the next free name */
 };
 
+/*
+ * Empty a pooled file.  Through open(O_TRUNC) and close, not truncate(2):
+ * ext4 (auto_da_alloc) marks a file truncated to zero and starts writing
+ * it back at its next close, which would be the close of the next
+ * message written into it, a disk write for every message, even one
+ * removed before it needed to reach the disk; this close is that one,
+ * on an empty file.
+ */
+static int
+pool_empty(const char *path)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		return (-1);
+	return (close(fd));
+}
+
 static int
 pool_path(const struct filepool *fp, unsigned long id, char *buf,
     size_t len)
@@ -62,7 +81,7 @@ pool_adopt(struct filepool *fp, const char *name)
 	errno = 0;
 	id = strtoul(name + 1, &end, 16);
 	if (name[0] != 'p' || name[1] == '\0' || *end != '\0' || errno ||
-	    fp->n == fp->max || truncate(path, 0) == -1) {
+	    fp->n == fp->max || pool_empty(path) == -1) {
 		if (unlink(path) == -1)
 			log_warn("filepool: unlink %s", path);
 		return;
@@ -183,7 +202,7 @@ filepool_release(struct filepool *fp, const char *path)
 	if (rename(path, to) == -1)
 		return (-1);
 	fp->next++;
-	if (truncate(to, 0) == -1) {
+	if (pool_empty(to) == -1) {
 		log_warn("filepool: truncate %s", to);
 		unlink(to);
 		return (0);
