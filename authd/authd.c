@@ -248,6 +248,9 @@ authd_configure(struct config *conf)
 	creds_free(authd_creds);
 	authd_creds = c;
 	authd_conf = conf;
+	/* authorize callbacks started from now on trust the new CA bundle */
+	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
+		log_warnx("authd: the CA bundle stays as it was");
 	if (seal_set_key(conf->verdict_key) == -1)
 		log_warnx("authd: no verdict key: accepted recipients will "
 		    "be refused by the spool owners");

@@ -75,6 +75,13 @@ struct endpoint {
 };
 TAILQ_HEAD(endpointlist, endpoint);
 
+/* a CA bundle, kept by every call started with it (http_set_ca) */
+struct cabundle {
+	int			 refs;
+	size_t			 len;
+	char			 pem[];
+};
+
 struct http_call {
 	TAILQ_ENTRY(http_call)	 entry;		/* all calls */
 	TAILQ_ENTRY(http_call)	 qentry;	/* endpoint wait queue */
@@ -116,6 +123,8 @@ struct http_call {
 	size_t			 max_response;
 
 	struct event		*timer;		/* deadline, or an early error */
+	struct cabundle		*ca;		/* NULL: the system's */
+	struct curl_blob	 cablob;	/* ca, for libcurl */
 	CURL			*easy;
 	struct curl_slist	*hdrlist;
 	struct curl_slist	*resolve;
@@ -130,9 +139,8 @@ TAILQ_HEAD(calllist, http_call);
 static struct event_base	*http_base;
 static CURLM			*http_multi;
 static struct event		*http_timer;
-static struct curl_blob		 http_ca;
+static struct cabundle		*http_ca;	/* of the calls to come */
 static char			 http_empty[1];
-static char			*http_cabuf;
 static struct endpointlist	 http_endpoints =
     TAILQ_HEAD_INITIALIZER(http_endpoints);
 static struct calllist		 http_calls = TAILQ_HEAD_INITIALIZER(http_calls);
@@ -347,17 +355,34 @@ http_init(struct event_base *base, const char *cabundle, size_t len)
 	curl_multi_setopt(http_multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(http_multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, 64L);
-	free(http_cabuf);
-	http_cabuf = NULL;
-	memset(&http_ca, 0, sizeof(http_ca));
-	if (cabundle != NULL && len > 0) {
-		if ((http_cabuf = malloc(len)) == NULL)
+	return (http_set_ca(cabundle, len));
+}
+
+static void
+ca_unref(struct cabundle *ca)
+{
+	if (ca != NULL && --ca->refs == 0)
+		free(ca);
+}
+
+/*
+ * The CA bundle of the calls started from now on (a reload gives the new
+ * one); a call under way keeps the one it started with until it ends.
+ */
+int
+http_set_ca(const char *pem, size_t len)
+{
+	struct cabundle	*ca = NULL;
+
+	if (pem != NULL && len > 0) {
+		if ((ca = malloc(sizeof(*ca) + len)) == NULL)
 			return (-1);
-		memcpy(http_cabuf, cabundle, len);
-		http_ca.data = http_cabuf;
-		http_ca.len = len;
-		http_ca.flags = CURL_BLOB_NOCOPY;
+		ca->refs = 1;
+		ca->len = len;
+		memcpy(ca->pem, pem, len);
 	}
+	ca_unref(http_ca);
+	http_ca = ca;
 	return (0);
 }
 
@@ -388,8 +413,8 @@ http_shutdown(void)
 		event_free(http_timer);
 		http_timer = NULL;
 	}
-	free(http_cabuf);
-	http_cabuf = NULL;
+	ca_unref(http_ca);
+	http_ca = NULL;
 	curl_global_cleanup();
 }
 
@@ -643,6 +668,8 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 		return (NULL);
 	call->cb = cb;
 	call->arg = arg;
+	if ((call->ca = http_ca) != NULL)
+		call->ca->refs++;
 	call->resp.retry_after = -1;
 	call->timeout = req->timeout > 0 ? req->timeout : HTTP_DEF_TIMEOUT;
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
@@ -1106,8 +1133,15 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	ms = remaining_ms(call);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
-	if (http_ca.data != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &http_ca);
+	if (call->ca != NULL) {
+		call->cablob.data = call->ca->pem;
+		call->cablob.len = call->ca->len;
+		call->cablob.flags = CURL_BLOB_NOCOPY;
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &call->cablob);
+		/* only the blob: no file or directory to stat in a sandbox */
+		curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
 	if (call->user != NULL &&
 	    strcmp(call->origin, call->cred_origin) == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -1354,6 +1388,7 @@ call_free(struct http_call *call)
 	if (!call->orphan)
 		TAILQ_REMOVE(&http_calls, call, entry);
 	call_easy_free(call);
+	ca_unref(call->ca);
 	if (call->timer != NULL)
 		event_free(call->timer);
 	free(call->url);

@@ -78,6 +78,9 @@ typedef void (*http_cb)(const struct http_response *, void *);
 
 /* before the sandbox; cabundle is PEM text (may be NULL for system default) */
 int		 http_init(struct event_base *, const char *cabundle, size_t cabundlelen);
+/* the CA bundle (PEM, NULL: the system's) of the calls started from now
+ * on, as at a reload; the calls under way keep theirs */
+int		 http_set_ca(const char *cabundle, size_t cabundlelen);
 void		 http_shutdown(void);
 /* copies everything it needs from the request; NULL only on allocation failure */
 struct http_call *http_post(const struct http_request *, http_cb, void *);

@@ -159,6 +159,9 @@ hookd_configure(struct config *conf)
 	int	 fd;
 
 	hookd_conf = conf;
+	/* POSTs started from now on trust the new CA bundle */
+	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
+		log_warnx("hookd: the CA bundle stays as it was");
 	if (seal_set_key(conf->verdict_key) == -1)
 		log_warnx("hookd: no verdict key: messages from smtpd are "
 		    "refused");

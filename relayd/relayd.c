@@ -465,6 +465,9 @@ relayd_configure(struct config *conf)
 		log_warnx("relayd: no verdict key: submissions are refused");
 	relayd_seal_window = conf->session_timeout + 300;
 	outbox_keep(relayd_keep_events);
+	/* MTA-STS fetches started from now on trust the new CA bundle */
+	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
+		log_warnx("relayd: the CA bundle stays as it was");
 	if (relayd_started) {
 		if (dns_reconfigure(conf->resolver, conf->resolver_port,
 		    conf->dnssec_anchor_data) == -1)
