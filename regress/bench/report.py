@@ -94,6 +94,8 @@ def compute_ratios(res):
         res["goals"]["clicks_50pct_nginx"] = r["clicks_webd_vs_nginx"] >= 0.5
         res["goals"]["clicks_durable_50pct_nginx"] = \
             r["clicks_durable_webd_vs_nginx"] >= 0.5
+    if "cluster" in res:
+        r["relay_cluster_vs_local"] = res["cluster"]["cluster_vs_solo"]
     if "api" in res:
         r["api_accept_vs_smtp"] = res["api"]["api_vs_smtp"]
         res["goals"]["api_at_least_smtp"] = r["api_accept_vs_smtp"] >= 1.0
@@ -187,6 +189,20 @@ def report(res):
                 "%g" % x for x in c["smtp"]))
         print("%-34s pair ratios API/SMTP: %s" % ("", " ".join(
             "%.3f" % x for x in c["pair_ratios"])))
+    if "cluster" in res:
+        c = res["cluster"]
+        row("relay, allowance in redis", "%dx%d" % (len(c["cluster"]),
+                                                    c["msgs"]),
+            None, c["cluster_rate"], "delivered/s; rounds %s" % " ".join(
+                "%g" % x for x in c["cluster"]))
+        row("relay, allowance local", "%dx%d" % (len(c["solo"]), c["msgs"]),
+            None, c["solo_rate"], "delivered/s; rounds %s" % " ".join(
+                "%g" % x for x in c["solo"]))
+        print("%-34s redis: %.1f us CPU and %.2f commands per message: "
+              "one redis core carries about %d msg/s" % (
+                  "", c["redis_cpu_us_per_msg"],
+                  c["redis_commands_per_msg"],
+                  c["redis_core_msgs_per_sec"]))
     if "postfix_relay" in res:
         c = res["postfix_relay"]
         row("postfix relay (reference)", c["msgs"], c["accepted_rate"],
