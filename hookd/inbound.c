@@ -265,6 +265,17 @@ sync_verdict(struct inmsg *m, const struct http_response *res, int cls)
 	strlcpy(m->reply_text, text, sizeof(m->reply_text));
 }
 
+/* a route in the metrics, as its statement names it */
+static const char *
+route_label(const struct route *rt, char *buf, size_t len)
+{
+	if (rt == NULL)
+		return ("none");
+	snprintf(buf, len, "%s%s", rt->match == ROUTE_ANY ? "any" :
+	    rt->match == ROUTE_SUBDOMAINS ? "*." : "", rt->pattern);
+	return (buf);
+}
+
 static void
 post_done(const struct http_response *res, void *arg)
 {
@@ -272,7 +283,7 @@ post_done(const struct http_response *res, void *arg)
 	struct inmsg		*m = p->msg;
 	struct envelope_rcpt	*r = &m->env.rcpts[p->rcpt];
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX], url[MH_URL_MAX];
+	char			 to[MH_ADDR_MAX], url[MH_URL_MAX], lb[MH_NAME_MAX + 4];
 	int			 cls = answer_class(res);
 	struct timespec		 now;
 	long			 ms;
@@ -293,7 +304,7 @@ post_done(const struct http_response *res, void *arg)
 	ihist_post(&m->env, p->rcpt, url, res, ms, cls == 2 ? "sent" :
 	    cls == 4 ? "refused" : m->sync ? "tempfail" : "deferred");
 	r->attempts++;
-	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
+	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
 	    cls == 2 ? "delivered" : cls == 4 ? "rejected" : m->sync ?
 	    "tempfailed" : "deferred");
 	if (cls == 2) {
@@ -425,7 +436,7 @@ static int
 lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 {
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX];
+	char			 to[MH_ADDR_MAX], lb[MH_NAME_MAX + 4];
 
 	if (m->sync || (rt != NULL && now - m->env.created <= rt->lifetime))
 		return (0);
@@ -434,7 +445,7 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
 	ihist_expired(&m->env, r - m->env.rcpts, rt == NULL ? "route gone" :
 	    "lifetime over");
-	metrics_inc(M_INBOUND_MESSAGES, rt != NULL ? rt->pattern : "none",
+	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
 	    "expired");
 	r->state = RS_FAILED;
 	st_failed++;
