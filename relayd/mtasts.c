@@ -16,7 +16,8 @@
  * half way to its max_age, at least daily: the TXT record is looked up
  * and the policy fetched again even when the id did not change (a record
  * removed by an attacker must not let the policy expire).  A refresh that
- * fails keeps the policy and is tried again before it expires.
+ * fails keeps the policy and is tried again before it expires.  The
+ * policies an earlier run cached are refreshed too (mtasts_init).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -435,6 +436,47 @@ sts_refresh(int fd, short ev, void *arg)
 		sts_finish(e);
 }
 
+/* the entry of a domain, made (with the spool's copy) if need be */
+static struct sts_entry *
+sts_entry(const char *domain)
+{
+	struct sts_entry	*e;
+
+	TAILQ_FOREACH(e, &sts_cache, entry)
+		if (strcasecmp(e->domain, domain) == 0)
+			return (e);
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		fatal("calloc");
+	strlcpy(e->domain, domain, sizeof(e->domain));
+	if ((e->refresh = evtimer_new(relay_base, sts_refresh, e)) == NULL)
+		fatal("evtimer_new");
+	TAILQ_INIT(&e->waiters);
+	TAILQ_INSERT_TAIL(&sts_cache, e, entry);
+	sts_load(e);
+	return (e);
+}
+
+static void
+sts_restore(const char *name)
+{
+	struct sts_entry	*e;
+	const char		*domain = name + strlen("mta-sts.");
+
+	if (!sts_domain_ok(domain) || !(e = sts_entry(domain))->valid)
+		return;
+	sts_schedule(e);
+	log_info("mta-sts: %s: cached policy id %s restored, %s", domain,
+	    e->id, evtimer_pending(e->refresh, NULL) ? "refreshed in the "
+	    "background" : "expired");
+}
+
+/* the policies an earlier run cached: their background refresh goes on */
+void
+mtasts_init(void)
+{
+	queue_state_each("mta-sts.", sts_restore);
+}
+
 int
 mtasts_lookup(const char *domain, mtasts_cb cb, void *arg)
 {
@@ -444,20 +486,7 @@ mtasts_lookup(const char *domain, mtasts_cb cb, void *arg)
 
 	if (!sts_domain_ok(domain))
 		return (-1);
-	TAILQ_FOREACH(e, &sts_cache, entry)
-		if (strcasecmp(e->domain, domain) == 0)
-			break;
-	if (e == NULL) {
-		if ((e = calloc(1, sizeof(*e))) == NULL)
-			fatal("calloc");
-		strlcpy(e->domain, domain, sizeof(e->domain));
-		if ((e->refresh = evtimer_new(relay_base, sts_refresh,
-		    e)) == NULL)
-			fatal("evtimer_new");
-		TAILQ_INIT(&e->waiters);
-		TAILQ_INSERT_TAIL(&sts_cache, e, entry);
-		sts_load(e);
-	}
+	e = sts_entry(domain);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	w->cb = cb;

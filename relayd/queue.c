@@ -817,6 +817,29 @@ queue_state_write(const char *name, const char *text, size_t len)
 	return (queue_write(outfd, name, text, len, FR_FSYNC | FR_SYNCDIR));
 }
 
+/* fn(name) for each state file whose name begins with prefix */
+void
+queue_state_each(const char *prefix, void (*fn)(const char *))
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n = strlen(prefix);
+	int		 fd;
+
+	if ((fd = dup(outfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, n) == 0 &&
+		    queue_state_name(de->d_name) &&
+		    strstr(de->d_name, ".tmp") == NULL)
+			fn(de->d_name);
+	closedir(d);
+}
+
 char *
 queue_state_read(const char *name, size_t max, size_t *lenp)
 {

@@ -73,6 +73,7 @@ relay_init(struct event_base *base, const struct config *conf,
 	if (sched_init(base) == -1)
 		return (-1);
 	tlsrpt_init(base, conf->testing.tlsrpt_period);
+	mtasts_init();
 	cluster_configure(base, conf);
 	while ((m = TAILQ_FIRST(&loaded)) != NULL) {
 		TAILQ_REMOVE(&loaded, m, entry);

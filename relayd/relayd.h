@@ -94,6 +94,7 @@ int	 queue_suppress_write(const char *text, size_t len);
 /* relayd's state files beside the queue (outbound/NAME), fsync'd */
 int	 queue_state_write(const char *name, const char *, size_t);
 char	*queue_state_read(const char *name, size_t max, size_t *lenp);
+void	 queue_state_each(const char *prefix, void (*)(const char *name));
 char	*queue_suppress_read(size_t *);
 
 /* relay.c */
@@ -168,6 +169,7 @@ struct sts_policy {
 };
 /* the policy of a domain, NULL if it has none (or none usable) */
 typedef void	(*mtasts_cb)(const struct sts_policy *, void *);
+void	 mtasts_init(void);	/* the policies cached in the spool */
 int	 mtasts_lookup(const char *domain, mtasts_cb, void *);
 void	 mtasts_cancel(void *);
 int	 mtasts_mx_match(const struct sts_policy *, const char *host);
