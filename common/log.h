@@ -10,11 +10,7 @@
 
 #include <stdarg.h>
 
-struct event_base;
-
 void	log_init(int debug, int facility);
-/* on stderr: info and debug lines written once per pass of base's loop */
-void	log_setbase(struct event_base *);
 void	log_procinit(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);
