@@ -14,13 +14,16 @@
  * keeps reading and writing while the disk works: what is written
  * meanwhile waits for the next flush, which starts as soon as this one
  * ends (a pipelined commit).  The thread only flushes; every callback
- * runs on the loop, woken through a pipe.
+ * runs on the loop, woken through a pipe.  Files to remove once the flush
+ * is done (gsync_unlinkat) are removed by the thread after it.
  */
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,11 +42,18 @@ struct gsync_cb {
 	void		*arg;
 };
 
+struct gsync_unlink {
+	int		 dfd;
+	char		 name[NAME_MAX + 1];
+};
+
 struct gsync_batch {
 	struct gsync_cb	*cb;
 	size_t		 ncb, cbcap;
 	int		*fds;
 	size_t		 nfd, fdcap;
+	struct gsync_unlink *unl;
+	size_t		 nunl, unlcap;
 };
 
 static struct gsync_batch	 next;
@@ -69,6 +79,7 @@ static struct {
 static void	flush_cb(evutil_socket_t, short, void *);
 static void	done_cb(evutil_socket_t, short, void *);
 static int	flush_disk(struct gsync_batch *);
+static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
 
 static void *
@@ -85,6 +96,7 @@ flusher(void *arg)
 			break;
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
+		unlink_all(&fl.batch);
 		pthread_mutex_lock(&fl.mu);
 		fl.rc = rc;
 		fl.todo = 0;
@@ -146,7 +158,7 @@ flusher_stop(void)
 static void
 flusher_give(void)
 {
-	if (fl.busy || (next.ncb == 0 && next.nfd == 0))
+	if (fl.busy || (next.ncb == 0 && next.nfd == 0 && next.nunl == 0))
 		return;
 	fl.batch = next;
 	memset(&next, 0, sizeof(next));
@@ -268,6 +280,42 @@ gsync_path(const char *path)
 }
 
 void
+gsync_unlinkat(int dfd, const char *name)
+{
+	struct gsync_unlink	*v;
+
+	if (next.nunl == next.unlcap) {
+		next.unlcap = next.unlcap ? next.unlcap * 2 : 32;
+		if ((v = reallocarray(next.unl, next.unlcap,
+		    sizeof(*v))) == NULL)
+			fatal("gsync: reallocarray");
+		next.unl = v;
+	}
+	next.unl[next.nunl].dfd = dfd;
+	if (strlcpy(next.unl[next.nunl].name, name,
+	    sizeof(next.unl[next.nunl].name)) >=
+	    sizeof(next.unl[next.nunl].name))
+		fatalx("gsync: name too long: %s", name);
+	next.nunl++;
+	if (flush_ev == NULL)
+		gsync_flush();		/* no event loop: at once */
+	else
+		schedule();
+}
+
+/* the batch's files to remove: after its flush, whatever it returned */
+static void
+unlink_all(struct gsync_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->nunl; i++)
+		if (unlinkat(b->unl[i].dfd, b->unl[i].name, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("gsync: unlink %s", b->unl[i].name);
+}
+
+void
 gsync_then(gsync_fn fn, void *arg)
 {
 	struct gsync_cb	*v;
@@ -330,6 +378,7 @@ run_callbacks(struct gsync_batch *b, int err)
 	}
 	free(b->cb);
 	free(b->fds);
+	free(b->unl);
 }
 
 /* everything, now, on this thread: what the thread has first */
@@ -337,20 +386,23 @@ void
 gsync_flush(void)
 {
 	struct gsync_batch	 b;
+	int			 rc;
 
 	flusher_done();
-	if (next.ncb == 0 && next.nfd == 0)
+	if (next.ncb == 0 && next.nfd == 0 && next.nunl == 0)
 		return;
 	/* what the callbacks register goes to the next flush */
 	b = next;
 	memset(&next, 0, sizeof(next));
-	run_callbacks(&b, flush_disk(&b));
+	rc = flush_disk(&b);
+	unlink_all(&b);
+	run_callbacks(&b, rc);
 }
 
 int
 gsync_busy(void)
 {
-	return (fl.busy || next.ncb != 0 || next.nfd != 0);
+	return (fl.busy || next.ncb != 0 || next.nfd != 0 || next.nunl != 0);
 }
 
 static void

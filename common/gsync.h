@@ -34,6 +34,10 @@ void	gsync_fd(int fd);
 void	gsync_path(const char *path);
 /* fn NULL: nothing waits, but the flush happens this pass */
 void	gsync_then(gsync_fn, void *arg);
+/* remove dfd's name after the next flush, off the event loop (on the
+ * flusher thread: an unlink may wait for the disk, e.g. a discard); a
+ * name that does not exist is no error */
+void	gsync_unlinkat(int dfd, const char *name);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
 /* a flush is waiting or running */

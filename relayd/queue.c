@@ -562,25 +562,25 @@ queue_update(const struct envelope *env)
 	return (write_env(env, FR_FSYNC));
 }
 
-static void
-delete_now(int ok, void *arg)
-{
-	char	*msgid = arg;
-
-	(void)ok;
-	queue_delete(msgid);
-	free(msgid);
-}
-
-/* after the next group commit: what was written about it comes first */
+/*
+ * After the next group commit (what was written about it comes first),
+ * by the flusher thread: the envelope, the message, its ncopies
+ * recipient copies.
+ */
 void
-queue_delete_group(const char *msgid)
+queue_delete_group(const char *msgid, size_t ncopies)
 {
-	char	*id;
+	char	 name[64];
+	size_t	 i;
 
-	if ((id = strdup(msgid)) == NULL)
-		fatal("strdup");
-	gsync_then(delete_now, id);
+	snprintf(name, sizeof(name), "%s.env", msgid);
+	gsync_unlinkat(qfd, name);
+	snprintf(name, sizeof(name), "%s.msg", msgid);
+	gsync_unlinkat(qfd, name);
+	for (i = 0; i < ncopies && i < COPIES_MAX; i++) {
+		copy_name(name, sizeof(name), msgid, i);
+		gsync_unlinkat(qfd, name);
+	}
 }
 
 void

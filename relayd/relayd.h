@@ -79,7 +79,7 @@ void	 queue_commit_group(const char *msgid, struct envelope *,
 int	 queue_abort(const char *msgid);	/* -1: not a message id */
 int	 queue_update(const struct envelope *);
 void	 queue_delete(const char *msgid);
-void	 queue_delete_group(const char *msgid);
+void	 queue_delete_group(const char *msgid, size_t ncopies);
 int	 queue_open_msg(const char *msgid);
 /* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */
 int	 queue_open_incoming_ro(const char *msgid, int copy);

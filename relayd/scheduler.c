@@ -381,7 +381,7 @@ sched_settle(struct rmsg *m)
 	}
 	msghist_done(&m->env, m->removed);
 	/* after the flush that makes its last events durable */
-	queue_delete_group(m->id);
+	queue_delete_group(m->id, m->env.tracked ? m->env.nrcpt : 0);
 	TAILQ_REMOVE(&rq, m, entry);
 	msg_free(m);
 }
