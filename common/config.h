@@ -125,6 +125,8 @@ struct route {
 	int			 require;	/* REQUIRE_* bits, 0 = none */
 	int			 require_quarantine;	/* deliver failing mail, flagged */
 	int			 no_verdicts;	/* "verdicts no": no DKIM/DMARC checks */
+	char			 fallback_maildir[MH_PATH_MAX];	/* "" = none:
+						   expired mail is a dead letter */
 };
 TAILQ_HEAD(routelist, route);
 

@@ -189,6 +189,7 @@ routes_to_json(const struct config *c, int flags)
 		jint(o, "require", r->require);
 		jint(o, "require_quarantine", r->require_quarantine);
 		jint(o, "no_verdicts", r->no_verdicts);
+		jstr(o, "fallback_maildir", r->fallback_maildir);
 		append(a, o);
 	}
 	return (a);
@@ -647,6 +648,8 @@ route_from_json(struct config *c, const json_t *o)
 	    gstr(o, "url", r->url, sizeof(r->url), 0) == -1 ||
 	    gstr(o, "authorize", r->authorize, sizeof(r->authorize), 0) == -1 ||
 	    gstr(o, "errors", r->errors, sizeof(r->errors), 0) == -1 ||
+	    gstr(o, "fallback_maildir", r->fallback_maildir,
+	    sizeof(r->fallback_maildir), 1) == -1 ||
 	    gstr(o, "secret", r->secret, sizeof(r->secret), 1) == -1 ||
 	    headers_from_json(o, &r->headers) == -1)
 		return (-1);

@@ -98,6 +98,11 @@ enum imsg_type {
 	IMSG_API_IDEM,		/* struct api_idem: an Idempotency-Key seen? */
 	IMSG_API_IDEM_RES,	/* struct api_idem, found and its first answer */
 
+	/* hookd <-> parent: an expired inbound message to a route's
+	 * fallback maildir (the parent writes it: hookd is chrooted) */
+	IMSG_FALLBACK_MAILDIR,	/* struct fallback_req, the message fd */
+	IMSG_FALLBACK_RES,	/* struct fallback_res */
+
 	IMSG_TYPE_MAX
 };
 
@@ -298,6 +303,25 @@ struct api_status_req {
 struct api_status_res {
 	uint64_t	 reqid;
 	int		 found;			/* the JSON follows */
+};
+
+/* IMSG_FALLBACK_MAILDIR: the route names the maildir (the parent's own
+ * config says where it is); rcpt is the recipient's index */
+struct fallback_req {
+	char		 msgid[MH_MSGID_LEN];
+	uint32_t	 rcpt;
+	char		 route[MH_NAME_MAX];	/* the route's pattern */
+	char		 sender[MH_ADDR_MAX];
+	char		 to[MH_ADDR_MAX];
+};
+
+/* IMSG_FALLBACK_RES */
+struct fallback_res {
+	char		 msgid[MH_MSGID_LEN];
+	uint32_t	 rcpt;
+	int		 ok;
+	char		 name[MH_NAME_MAX + 64];	/* the file in new/ */
+	char		 error[128];
 };
 
 /* IMSG_API_IDEM, IMSG_API_IDEM_RES */

@@ -78,7 +78,7 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
-%token	GROUP HISTORY
+%token	GROUP HISTORY FALLBACK
 %token	METRICS
 %token	FROM GREETDELAY HEADER HOSTNAME HTTP IDLETIMEOUT INCLUDE KEY KEYS KINDS
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
@@ -840,6 +840,21 @@ routeopt	: URL STRING {
 			if (parse_check_range(&$<pos>2, $2, 1, 1024,
 			    "concurrency") == 0)
 				cur_route->concurrency = $2;
+		}
+		| FALLBACK STRING STRING {
+			if (strcmp($2, "maildir") != 0)
+				perr(&$<pos>2, "unknown fallback \"%s\" "
+				    "(maildir)", $2);
+			else if ($3[0] != '/' || strstr($3, "/../") != NULL)
+				perr(&$<pos>3, "fallback maildir wants an "
+				    "absolute path");
+			else
+				parse_copystr(&$<pos>3,
+				    cur_route->fallback_maildir,
+				    sizeof(cur_route->fallback_maildir), $3,
+				    "fallback maildir");
+			free($2);
+			free($3);
 		}
 		| VERDICTS STRING {
 			if (strcmp($2, "yes") == 0)

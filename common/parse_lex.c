@@ -107,6 +107,7 @@ static const struct keywords keywords[] = {
 	{ "errors",		ERRORS,		0 },
 	{ "events",		EVENTS,		1 },
 	{ "fail",		FAIL,		0 },
+	{ "fallback",		FALLBACK,	0 },
 	{ "format",		FORMAT,		0 },
 	{ "from",		FROM,		0 },
 	{ "greeting-delay",	GREETDELAY,	0 },

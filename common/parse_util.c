@@ -387,7 +387,7 @@ parse_nearest(const char *word, const char *const *list, size_t n)
  */
 static const char *const route_opts[] = { "url", "format", "mode",
     "authorize", "errors", "header", "secret", "timeout", "lifetime",
-    "concurrency", "require", "verdicts" };
+    "concurrency", "require", "verdicts", "fallback" };
 static const char *const events_opts[] = { "url", "format", "kinds",
     "secret", "header", "timeout", "batch", "wait" };
 static const char *const tracking_opts[] = { "url", "secret", "opens",
@@ -605,6 +605,7 @@ static const struct {
 	{ "route", "timeout", "timeout DURATION" },
 	{ "route", "lifetime", "lifetime DURATION" },
 	{ "route", "concurrency", "concurrency NUMBER" },
+	{ "route", "fallback", "fallback maildir PATH" },
 	{ "events", "url", "url URL" },
 	{ "events", "format", "format events | failures | callback" },
 	{ "events", "kinds", "kinds all | KIND ..." },

@@ -11,7 +11,14 @@
  *
  *	ev-<endpoint key>-<event id>.json	{"type":"event", "id", "endpoint",
  *					 "url", "reason", "time", "record"}
+ *	in-<queue id>.msg		an inbound message, as spooled
+ *	in-<queue id>.env		its envelope: the dead recipients
+ *					 pending, the others done
+ *	in-<queue id>.json		{"type":"inbound", "id", "url",
+ *					 "reason", "time", "recipients"}
  *
+ * An inbound letter is written .msg, .env, then .json (each fsynced): it
+ * exists once its .json does.
  * Each file is written whole (fsynced, then its directory) before what
  * it replaces is removed from its queue, so a crash in between leaves
  * the letter in both places (sent twice at worst), never in none.
@@ -21,6 +28,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "envelope.h"
 #include "fileio.h"
 #include "log.h"
 #include "mh_event.h"
@@ -121,7 +130,197 @@ dead_event(const char *key, const char *url, const json_t *rec,
 static char **
 dead_names(size_t *np)
 {
-	return (dir_names(dead_dir, "ev-", np));
+	char	**v;
+	size_t	 n, i, j;
+
+	*np = 0;
+	if ((v = dir_names(dead_dir, "", &n)) == NULL)
+		return (NULL);
+	for (i = j = 0; i < n; i++) {
+		if ((strncmp(v[i], "ev-", 3) == 0 ||
+		    strncmp(v[i], "in-", 3) == 0) && strlen(v[i]) > 5 &&
+		    strcmp(v[i] + strlen(v[i]) - 5, ".json") == 0)
+			v[j++] = v[i];
+		else
+			free(v[i]);
+	}
+	*np = j;
+	return (v);
+}
+
+/* --- inbound messages ------------------------------------------------- */
+
+static int
+in_path(char *buf, size_t len, const char *id, const char *ext)
+{
+	return ((size_t)snprintf(buf, len, "%s/in-%s.%s", dead_dir, id, ext) >=
+	    len ? -1 : 0);
+}
+
+/* the .msg and .env of a letter that is gone */
+static void
+inbound_files_remove(const char *id)
+{
+	char	path[PATH_MAX];
+
+	if (id == NULL || !envelope_id_ok(id))
+		return;
+	if (in_path(path, sizeof(path), id, "env") == 0)
+		unlink(path);
+	if (in_path(path, sizeof(path), id, "msg") == 0)
+		unlink(path);
+	if (fsync_dir(dead_dir) == -1)
+		log_warn("dead: fsync %s", dead_dir);
+}
+
+/* the envelope of a letter, NULL if there is none (or it is unusable) */
+static struct envelope *
+inbound_env_load(const char *id)
+{
+	char		 path[PATH_MAX], buf[256 * 1024];
+	struct envelope	*env;
+	ssize_t		 n;
+	int		 fd;
+
+	if (in_path(path, sizeof(path), id, "env") == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0 || (size_t)n == sizeof(buf) ||
+	    (env = calloc(1, sizeof(*env))) == NULL)
+		return (NULL);
+	envelope_init(env);
+	if (envelope_decode(env, buf, n) == -1) {
+		free(env);
+		return (NULL);
+	}
+	return (env);
+}
+
+/*
+ * Recipient rcpt of env ran out of lifetime with no fallback: the
+ * message and an envelope in which it (and the recipients dead before
+ * it) are pending, the others done.  0 once the letter is on disk.
+ */
+int
+dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
+    const char *reason)
+{
+	struct envelope	*dead, *old;
+	char		 path[PATH_MAX], tmp[PATH_MAX], name[64], to[MH_ADDR_MAX];
+	char		*text;
+	size_t		 len, i;
+	json_t		*o, *rcpts;
+	int		 fd, rc;
+
+	if ((text = envelope_encode(env, &len)) == NULL ||
+	    (dead = calloc(1, sizeof(*dead))) == NULL) {
+		free(text);
+		return (-1);
+	}
+	envelope_init(dead);
+	rc = envelope_decode(dead, text, len);
+	free(text);
+	if (rc == -1) {
+		free(dead);
+		return (-1);
+	}
+	old = inbound_env_load(env->id);
+	rcpts = json_array();
+	for (i = 0; i < dead->nrcpt; i++) {
+		struct envelope_rcpt *r = &dead->rcpts[i];
+
+		if (i == rcpt || (old != NULL && i < old->nrcpt &&
+		    old->rcpts[i].state == RS_PENDING)) {
+			r->state = RS_PENDING;
+			r->attempts = 0;
+			r->next_try = 0;
+			json_array_append_new(rcpts, json_string(r->addr));
+		} else
+			r->state = RS_DONE;
+	}
+	if (old != NULL) {
+		envelope_clear(old);
+		free(old);
+	}
+	rc = -1;
+	text = envelope_encode(dead, &len);
+	/* the message first, then the envelope, then the letter */
+	if (text != NULL && in_path(path, sizeof(path), env->id, "msg") == 0 &&
+	    in_path(tmp, sizeof(tmp), env->id, "tmp") == 0 &&
+	    (fd = spool_open_message(env->id, 0)) != -1) {
+		rc = file_replace_copy(AT_FDCWD, tmp, path, NULL, 0, fd,
+		    FR_FSYNC);
+		close(fd);
+		snprintf(name, sizeof(name), "in-%s.env", env->id);
+		if (rc == 0)
+			rc = file_replace_in(dead_dir, name, text, len,
+			    FR_FSYNC);
+		snprintf(name, sizeof(name), "in-%s.json", env->id);
+		o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:O,s:s}", "type",
+		    "inbound", "id", env->id, "url", url, "reason", reason,
+		    "time", (json_int_t)time(NULL), "recipients", rcpts,
+		    "sender", env->sender);
+		free(text);
+		text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (rc == 0)
+			rc = text == NULL ? -1 : file_replace_in(dead_dir,
+			    name, text, strlen(text), FR_FSYNC | FR_SYNCDIR);
+	}
+	free(text);
+	json_decref(rcpts);
+	envelope_clear(dead);
+	free(dead);
+	if (rc == -1) {
+		log_warn("dead: msgid=%s", env->id);
+		return (-1);
+	}
+	log_info("dead: action=add type=inbound id=%s msgid=%s to=<%s> url=%s "
+	    "reason=%s", env->id, env->id, log_sanitize(to, sizeof(to),
+	    env->rcpts[rcpt].addr), url, reason);
+	return (0);
+}
+
+/* an inbound letter back into the queue, under a new id */
+static int
+dead_replay_inbound(const json_t *o)
+{
+	const char	*id = json_string_value(json_object_get(o, "id"));
+	struct envelope	*env;
+	char		 path[PATH_MAX], old[MH_MSGID_LEN];
+	size_t		 i;
+	int		 fd, rc;
+
+	if (id == NULL || !envelope_id_ok(id) ||
+	    (env = inbound_env_load(id)) == NULL)
+		return (-1);
+	strlcpy(old, id, sizeof(old));
+	if (in_path(path, sizeof(path), old, "msg") == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		envelope_clear(env);
+		free(env);
+		return (-1);
+	}
+	envelope_new_id(env->id);
+	env->created = time(NULL);
+	for (i = 0; i < env->nrcpt; i++)
+		env->rcpts[i].lasterr[0] = '\0';
+	rc = spool_adopt(env, fd);
+	close(fd);
+	if (rc == -1) {
+		envelope_clear(env);
+		free(env);
+		return (-1);
+	}
+	if (in_path(path, sizeof(path), old, "json") == 0)
+		unlink(path);
+	inbound_files_remove(old);
+	log_info("dead: action=replay type=inbound id=%s msgid=%s by=mhctl",
+	    old, env->id);
+	inbound_recovered(env);
+	return (0);
 }
 
 /* does the letter in name match id ("all", an event id or a queue id)? */
@@ -164,7 +363,9 @@ dead_list(void)
 		    "kind", json_object_get(rec, "kind") ?
 		    json_object_get(rec, "kind") : json_null(),
 		    "recipient", json_object_get(rec, "recipient") ?
-		    json_object_get(rec, "recipient") : json_null()));
+		    json_object_get(rec, "recipient") :
+		    json_object_get(o, "recipients") ?
+		    json_object_get(o, "recipients") : json_null()));
 		json_decref(o);
 	}
 	dir_names_free(v, n);
@@ -232,6 +433,9 @@ dead_remove_one(const char *name, const json_t *o)
 		log_warn("dead: unlink %s/%s", dead_dir, name);
 		return (-1);
 	}
+	if (strncmp(name, "in-", 3) == 0)
+		inbound_files_remove(json_string_value(json_object_get(o,
+		    "id")));
 	log_info("dead: action=remove type=%s id=%s by=mhctl",
 	    json_string_value(json_object_get(o, "type")),
 	    json_string_value(json_object_get(o, "id")));
@@ -256,7 +460,8 @@ dead_act(int replay, const char *id)
 		if ((o = dead_load(v[i])) == NULL)
 			continue;
 		if (dead_matches(o, id)) {
-			if ((replay ? dead_replay_one(v[i], o) :
+			if ((replay ? (strncmp(v[i], "in-", 3) == 0 ?
+			    dead_replay_inbound(o) : dead_replay_one(v[i], o)) :
 			    dead_remove_one(v[i], o)) == 0)
 				done++;
 			else

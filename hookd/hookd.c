@@ -235,6 +235,24 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	}
 }
 
+/* the parent's answer to a fallback maildir request */
+static void
+hookd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct fallback_res	*res;
+
+	if (imsg->hdr.type != IMSG_FALLBACK_RES)
+		fatalx("hookd: unexpected %s from %s",
+		    imsg_type_name(imsg->hdr.type), p->name);
+	res = msg_get(p, imsg, sizeof(*res));
+	if (!msg_str_ok(res->msgid, sizeof(res->msgid)) ||
+	    !msg_str_ok(res->name, sizeof(res->name)) ||
+	    !msg_str_ok(res->error, sizeof(res->error)) ||
+	    (res->ok != 0 && res->ok != 1))
+		fatalx("hookd: malformed FALLBACK_RES from %s", p->name);
+	inbound_fallback_done(res);
+}
+
 static const struct child_ops hookd_ops = {
 	.proc = PROC_HOOKD,
 	.preinit = hookd_preinit,
@@ -242,6 +260,7 @@ static const struct child_ops hookd_ops = {
 	.configure = hookd_configure,
 	.start = hookd_start,
 	.peer_dispatch = hookd_dispatch,
+	.parent_dispatch = hookd_parent_dispatch,
 	.control = hookd_control,
 };
 

@@ -30,6 +30,8 @@ struct inmsg {
 	struct event		*timer;		/* next attempt */
 	struct mime_doc		*doc;		/* parsed for this round */
 	int			 parsing;	/* in the MIME thread */
+	char			*fallback;	/* nrcpt, or NULL: 1 while the
+						   parent writes its maildir */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 
@@ -45,12 +47,15 @@ void	 spool_remove(const char *msgid);
 int	 spool_discard(const char *msgid);		/* never committed; -1: not an id */
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
+int	 spool_adopt(const struct envelope *, int src);	/* dead.c */
 
 /* inbound.c */
 void	 inbound_init(void);
 void	 inbound_configure(const struct config *);
 void	 inbound_commit(const struct spool_commit *, const char *, size_t);
 void	 inbound_recovered(struct envelope *);
+struct fallback_res;
+void	 inbound_fallback_done(const struct fallback_res *);
 void	 inbound_pause(int);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
@@ -97,6 +102,8 @@ time_t	 hooks_parse_time(const char *, time_t now);	/* -1: not one */
 /* dead.c: the dead letters, <spool>/dead */
 int	 dead_init(const char *root);
 int	 dead_event(const char *key, const char *url, const json_t *record,
+	    const char *reason);
+int	 dead_inbound(const struct envelope *, size_t rcpt, const char *url,
 	    const char *reason);
 json_t	*dead_list(void);
 json_t	*dead_act(int replay, const char *id);	/* replay or remove */

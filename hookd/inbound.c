@@ -84,6 +84,7 @@ msg_free(struct inmsg *m)
 	if (m->timer != NULL)
 		event_free(m->timer);
 	envelope_clear(&m->env);
+	free(m->fallback);
 	free(m);
 }
 
@@ -431,25 +432,107 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	inbound_run(arg);
 }
 
-/* a recipient whose route's lifetime is over has failed for good */
+/* an expired recipient to its route's fallback maildir (the parent) */
+static int
+fallback_send(struct inmsg *m, size_t i, const struct route *rt)
+{
+	struct fallback_req	 req;
+	int			 fd;
+
+	if (proc_peer[PROC_PARENT] == NULL ||
+	    (m->fallback == NULL && (m->fallback = calloc(m->env.nrcpt,
+	    1)) == NULL) || (fd = spool_open_message(m->env.id, 0)) == -1)
+		return (-1);
+	memset(&req, 0, sizeof(req));
+	strlcpy(req.msgid, m->env.id, sizeof(req.msgid));
+	req.rcpt = i;
+	strlcpy(req.route, rt->pattern, sizeof(req.route));
+	strlcpy(req.sender, m->env.sender, sizeof(req.sender));
+	strlcpy(req.to, m->env.rcpts[i].addr, sizeof(req.to));
+	mproc_compose(proc_peer[PROC_PARENT], IMSG_FALLBACK_MAILDIR, 0, fd,
+	    &req, sizeof(req));
+	m->fallback[i] = 1;
+	return (0);
+}
+
+/* an expired recipient kept in the dead letters: 0, or -1 (not yet) */
+static int
+dead_letter(struct inmsg *m, size_t i, const struct route *rt,
+    const char *reason)
+{
+	char	url[MH_URL_MAX], to[MH_ADDR_MAX];
+
+	config_url_public(rt ? rt->url : "-", url, sizeof(url));
+	if (dead_inbound(&m->env, i, url, reason) == -1)
+		return (-1);
+	m->env.rcpts[i].state = RS_FAILED;
+	st_failed++;
+	log_info("msgid=%s to=<%s> url=%s result=dead reason=%s", m->env.id,
+	    log_sanitize(to, sizeof(to), m->env.rcpts[i].addr), url, reason);
+	return (0);
+}
+
+/*
+ * A recipient whose route's lifetime is over: to the route's fallback
+ * maildir, or to the dead letters.  0: not over; 1: done with it; 2: at
+ * the fallback, an answer comes; 3: could not be stored, try again.
+ */
 static int
 lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 {
 	const struct route	*rt = rcpt_route(r);
 	char			 to[MH_ADDR_MAX], lb[MH_NAME_MAX + 4];
+	size_t			 i = r - m->env.rcpts;
 
+	if (m->fallback != NULL && m->fallback[i])
+		return (2);
 	if (m->sync || (rt != NULL && now - m->env.created <= rt->lifetime))
 		return (0);
-	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s, "
-	    "giving up", m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s",
+	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
 	ihist_expired(&m->env, r - m->env.rcpts, rt == NULL ? "route gone" :
 	    "lifetime over");
 	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
 	    "expired");
-	r->state = RS_FAILED;
-	st_failed++;
-	return (1);
+	if (rt != NULL && rt->fallback_maildir[0] != '\0' &&
+	    fallback_send(m, i, rt) == 0)
+		return (2);
+	return (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
+	    "expired") == 0 ? 1 : 3);
+}
+
+/* the parent wrote the maildir, or could not: then a dead letter */
+void
+inbound_fallback_done(const struct fallback_res *res)
+{
+	struct inmsg		*m;
+	struct envelope_rcpt	*r;
+	char			 to[MH_ADDR_MAX];
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (strcmp(m->env.id, res->msgid) == 0)
+			break;
+	if (m == NULL || res->rcpt >= m->env.nrcpt || m->fallback == NULL ||
+	    !m->fallback[res->rcpt])
+		fatalx("hookd: FALLBACK_RES for no request (%s)", res->msgid);
+	m->fallback[res->rcpt] = 0;
+	r = &m->env.rcpts[res->rcpt];
+	if (res->ok) {
+		r->state = RS_DONE;
+		log_info("msgid=%s to=<%s> result=fallback maildir=%s",
+		    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+		    res->name);
+	} else {
+		log_warnx("msgid=%s to=<%s> fallback maildir failed: %s",
+		    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+		    res->error);
+		if (dead_letter(m, res->rcpt, rcpt_route(r), "fallback-failed")
+		    == -1)
+			r->next_try = time(NULL) + retry_base();
+	}
+	if (m->inflight == 0)
+		inbound_schedule(m);
 }
 
 /* a recipient whose POST is due this round */
@@ -625,7 +708,7 @@ inbound_run(struct inmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
 
-		if (!rcpt_due(r, now) || lifetime_over(m, r, now))
+		if (!rcpt_due(r, now) || lifetime_over(m, r, now) != 0)
 			continue;
 		if (post_start(m, i) == -1 && m->sync)
 			m->worst = 5;
@@ -673,8 +756,16 @@ inbound_schedule(struct inmsg *m)
 			waiting++;
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
 			continue;
-		if (lifetime_over(m, r, now))
+		switch (lifetime_over(m, r, now)) {
+		case 1:
 			continue;
+		case 2:
+			waiting++;
+			continue;
+		case 3:
+			r->next_try = now + retry_base();
+			break;
+		}
 		if (r->next_try <= now) {
 			delay = (time_t)retry_base() << (r->attempts > 10 ?
 			    10 : r->attempts > 0 ? r->attempts - 1 : 0);

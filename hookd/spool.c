@@ -353,3 +353,26 @@ spool_recover(void (*cb)(struct envelope *))
 	closedir(d);
 	return (0);
 }
+
+/*
+ * A message taken back from the dead letters (dead.c): the text on src
+ * and env (a fresh id) into queue/, both fsynced with the directory.
+ */
+int
+spool_adopt(const struct envelope *env, int src)
+{
+	char	path[MH_PATH_MAX + 64], tmp[MH_PATH_MAX + 64];
+
+	if (!envelope_id_ok(env->id))
+		return (-1);
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, env->id);
+	snprintf(tmp, sizeof(tmp), "%s/tmp-%s", sp_queue, env->id);
+	if (file_replace_copy(AT_FDCWD, tmp, path, NULL, 0, src,
+	    FR_FSYNC) == -1 || envelope_store(sp_queue, env, 0) == -1 ||
+	    fsync_dir(sp_queue) == -1) {
+		log_warn("spool: %s", path);
+		spool_remove(env->id);
+		return (-1);
+	}
+	return (0);
+}

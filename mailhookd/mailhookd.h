@@ -52,4 +52,7 @@ struct cluster_link;
 void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);
 
+/* maildir.c: hookd's IMSG_FALLBACK_MAILDIR */
+void	maildir_fallback(struct mproc *, struct mh_imsg *);
+
 #endif /* MH_MAILHOOKD_H */

@@ -590,6 +590,9 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 			fatalx("METRICS_REQ from %s: malformed", p->name);
 		control_scrape(imsg->hdr.peerid);
 		break;
+	case IMSG_FALLBACK_MAILDIR:
+		maildir_fallback(p, imsg);
+		break;
 	case IMSG_CTL_CLUSTER:
 		cl = msg_get(p, imsg, sizeof(*cl));
 		if (p->proc != PROC_RELAYD || (cl->up != 0 && cl->up != 1) ||

@@ -1,0 +1,187 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The parent's part of "fallback maildir": an inbound message whose POSTs
+ * ran out of lifetime, handed over by hookd (IMSG_FALLBACK_MAILDIR with
+ * the message's fd), written into the route's maildir.
+ *
+ * Why the parent: hookd is chrooted in the spool and may not open
+ * anything outside it, and the maildir is the operator's directory
+ * anywhere on the system.  hookd names the route only; the path comes
+ * from the parent's own configuration, so a compromised hookd can write
+ * a message into a configured maildir and nowhere else.  The descriptor
+ * must be a regular file (a pipe could stall the parent) and is read
+ * with pread(2), bounded.
+ *
+ * Maildir (as qmail's maildir(5)): the file is written in tmp/ under a
+ * unique name (time, microseconds, pid, a counter, the host name),
+ * fsynced, renamed into new/ and new/ fsynced; only then is hookd told.
+ * Lines end in LF, with Return-Path and Delivered-To first.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "fileio.h"
+#include "envelope.h"
+#include "proc.h"
+#include "mailhookd.h"
+
+#define MAILDIR_MSG_MAX	(512L * 1024 * 1024)
+
+static int
+maildir_mkdirs(const char *dir)
+{
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	char	 path[MH_PATH_MAX + 8];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		if (mkdir(path, 0700) == -1 && errno != EEXIST)
+			return (-1);
+	}
+	return (0);
+}
+
+/* the message, CRLF as LF, after the two header lines */
+static int
+maildir_copy(int src, off_t size, int dst, const char *head)
+{
+	char	 in[32768], out[2 * 32768];
+	off_t	 off = 0;
+	ssize_t	 n, i;
+	size_t	 o;
+	int	 cr = 0;
+
+	if (write_all(dst, head, strlen(head)) == -1)
+		return (-1);
+	while (off < size) {
+		if ((n = pread(src, in, sizeof(in), off)) <= 0)
+			return (-1);
+		off += n;
+		for (i = 0, o = 0; i < n; i++) {
+			if (cr && in[i] != '\n')
+				out[o++] = '\r';
+			cr = in[i] == '\r';
+			if (!cr)
+				out[o++] = in[i];
+		}
+		if (write_all(dst, out, o) == -1)
+			return (-1);
+	}
+	if (cr && write_all(dst, "\r", 1) == -1)
+		return (-1);
+	return (0);
+}
+
+static int
+maildir_write(const char *dir, int fd, const struct fallback_req *req,
+    char *name, size_t namelen)
+{
+	static unsigned int	 counter;
+	char			 host[MH_NAME_MAX], tmp[MH_PATH_MAX + 400];
+	char			 new[MH_PATH_MAX + 400], head[2 * MH_ADDR_MAX + 64];
+	struct timeval		 tv;
+	struct stat		 st;
+	size_t			 i;
+	int			 out, err;
+
+	if (fstat(fd, &st) == -1)
+		return (-1);
+	if (!S_ISREG(st.st_mode) || st.st_size > MAILDIR_MSG_MAX) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (maildir_mkdirs(dir) == -1)
+		return (-1);
+	/* "/" and ":" cannot be in the host part of the name */
+	strlcpy(host, parent_conf->hostname[0] ? parent_conf->hostname :
+	    "localhost", sizeof(host));
+	for (i = 0; host[i] != '\0'; i++)
+		if (host[i] == '/' || host[i] == ':')
+			host[i] = '_';
+	gettimeofday(&tv, NULL);
+	snprintf(name, namelen, "%lld.M%06ldP%dQ%u.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (int)getpid(), ++counter, host);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
+	snprintf(new, sizeof(new), "%s/new/%s", dir, name);
+	snprintf(head, sizeof(head), "Return-Path: <%s>\nDelivered-To: %s\n",
+	    req->sender, req->to);
+	if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1)
+		return (-1);
+	if (maildir_copy(fd, st.st_size, out, head) == -1 ||
+	    fsync(out) == -1) {
+		err = errno;
+		close(out);
+		unlink(tmp);
+		errno = err;
+		return (-1);
+	}
+	if (close(out) == -1 || rename(tmp, new) == -1) {
+		err = errno;
+		unlink(tmp);
+		errno = err;
+		return (-1);
+	}
+	snprintf(tmp, sizeof(tmp), "%s/new", dir);
+	return (fsync_dir(tmp));
+}
+
+static const struct route *
+fallback_route(const char *pattern)
+{
+	const struct route	*rt;
+
+	TAILQ_FOREACH(rt, &parent_conf->routes, entry)
+		if (strcmp(rt->pattern, pattern) == 0 &&
+		    rt->fallback_maildir[0] != '\0')
+			return (rt);
+	return (NULL);
+}
+
+/* IMSG_FALLBACK_MAILDIR from hookd */
+void
+maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct fallback_req	*req;
+	struct fallback_res	 res;
+	const struct route	*rt;
+
+	req = msg_get(p, imsg, sizeof(*req));
+	if (p->proc != PROC_HOOKD || imsg->fd == -1 ||
+	    !msg_str_ok(req->msgid, sizeof(req->msgid)) ||
+	    !envelope_id_ok(req->msgid) ||
+	    !msg_str_ok(req->route, sizeof(req->route)) ||
+	    !msg_str_ok(req->sender, sizeof(req->sender)) ||
+	    !msg_str_ok(req->to, sizeof(req->to)) ||
+	    !envelope_field_ok(req->sender) || !envelope_field_ok(req->to))
+		fatalx("FALLBACK_MAILDIR from %s: malformed", p->name);
+	memset(&res, 0, sizeof(res));
+	strlcpy(res.msgid, req->msgid, sizeof(res.msgid));
+	res.rcpt = req->rcpt;
+	if ((rt = fallback_route(req->route)) == NULL)
+		strlcpy(res.error, "the route has no fallback maildir now",
+		    sizeof(res.error));
+	else if (maildir_write(rt->fallback_maildir, imsg->fd, req, res.name,
+	    sizeof(res.name)) == -1) {
+		snprintf(res.error, sizeof(res.error), "%.60s: %.60s",
+		    rt->fallback_maildir, strerror(errno));
+		log_warnx("msgid=%s fallback maildir: %s", req->msgid,
+		    res.error);
+	} else
+		res.ok = 1;
+	close(imsg->fd);
+	mproc_compose(p, IMSG_FALLBACK_RES, 0, -1, &res, sizeof(res));
+}
