@@ -229,7 +229,7 @@ read_fd(int fd)
 
 /* the message with our Authentication-Results header (CRLF) first */
 static GByteArray *
-read_message(int fd, const char *ar)
+read_message(int fd, const char *ar, const char *authserv)
 {
 	GByteArray	*a;
 	const guint8	*nl;
@@ -238,7 +238,8 @@ read_message(int fd, const char *ar)
 
 	if ((a = read_fd(fd)) == NULL)
 		return (NULL);
-	g_byte_array_set_size(a, verdict_ar_strip((char *)a->data, a->len));
+	g_byte_array_set_size(a, verdict_ar_strip((char *)a->data, a->len,
+	    authserv));
 	if (ar == NULL)
 		return (a);
 	nl = memchr(a->data, '\n', a->len);
@@ -1265,15 +1266,15 @@ mime_limits_default(struct mime_limits *lim)
 }
 
 struct mime_doc *
-mime_parse(int fd, const char *ar, const struct mime_limits *lim,
-    int formats)
+mime_parse(int fd, const char *ar, const char *authserv,
+    const struct mime_limits *lim, int formats)
 {
 	struct mime_doc	*md;
 	size_t		 len;
 
 	if ((md = calloc(1, sizeof(*md))) == NULL)
 		return (NULL);
-	if ((md->raw = read_message(fd, ar)) == NULL) {
+	if ((md->raw = read_message(fd, ar, authserv)) == NULL) {
 		free(md);
 		return (NULL);
 	}
@@ -1310,7 +1311,7 @@ mime_parse_env(int fd, const struct envelope *env, int formats)
 	    (ar = verdict_ar_header(env, "\r\n")) == NULL)
 		return (NULL);
 	mime_limits_default(&lim);
-	md = mime_parse(fd, ar, &lim, formats);
+	md = mime_parse(fd, ar, NULL, &lim, formats);
 	free(ar);
 	return (md);
 }

@@ -125,17 +125,19 @@ const char	*mime_scan(const unsigned char *, size_t,
  * A message read and parsed once, rendered for each recipient.  Parsing
  * reads fd (rewound here) and runs GMime: it may take long on a large
  * message, so hookd calls it in a thread of its own (mimejob.c); it
- * touches no global state but GMime's and the log.  ar: the
+ * touches no global state but GMime's.  ar: the
  * Authentication-Results header to put first (CRLF line ends, turned to
- * LF for a message in LF), or NULL.  formats: the MIME_WANT_ bits of the
+ * LF for a message in LF), or NULL; authserv: the authserv-id whose
+ * Authentication-Results are removed (verdict_ar_strip), NULL for the
+ * one configured now (on the event loop only).  formats: the MIME_WANT_ bits of the
  * formats that will be rendered (FORMAT_RAW needs none: the message is
  * not parsed then).  NULL (errno set) on a read or allocation error.
  */
 #define MIME_WANT_JSON		0x1
 #define MIME_WANT_MULTIPART	0x2
 struct mime_doc;
-struct mime_doc	*mime_parse(int fd, const char *ar, const struct mime_limits *,
-		    int formats);
+struct mime_doc	*mime_parse(int fd, const char *ar, const char *authserv,
+		    const struct mime_limits *, int formats);
 /* NULL, or the limit the message went past (then rendered truncated) */
 const char	*mime_doc_truncated(const struct mime_doc *);
 int		 mime_doc_render(struct mime_doc *, const struct envelope *,

@@ -10,8 +10,9 @@
  * own parses the messages, one at a time in the order they were given,
  * and the event loop gets each result back through a pipe, as gsync.c
  * does for its flushes.  The thread touches nothing but the job it holds
- * (the descriptor, the header text and the limits it was given) and the
- * GMime objects it creates; every callback runs on the event loop.
+ * (the descriptor, the header text, the authserv-id and the limits it was
+ * given, copied) and the GMime objects it creates; every callback runs on
+ * the event loop.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -29,11 +30,13 @@
 #include "log.h"
 #include "mime.h"
 #include "mimejob.h"
+#include "verdict.h"
 
 struct mimejob {
 	TAILQ_ENTRY(mimejob)	 entry;
 	int			 fd;
 	char			*ar;
+	char			 authserv[256];
 	struct mime_limits	 lim;
 	int			 formats;
 	struct mime_doc		*doc;		/* the result */
@@ -69,7 +72,7 @@ parser_thread(void *arg)
 		j = TAILQ_FIRST(&mj.todo);
 		TAILQ_REMOVE(&mj.todo, j, entry);
 		pthread_mutex_unlock(&mj.mu);
-		if ((j->doc = mime_parse(j->fd, j->ar, &j->lim,
+		if ((j->doc = mime_parse(j->fd, j->ar, j->authserv, &j->lim,
 		    j->formats)) == NULL)
 			j->err = errno;
 		pthread_mutex_lock(&mj.mu);
@@ -137,6 +140,8 @@ mimejob_submit(int fd, char *ar, const struct mime_limits *lim,
 		return (-1);
 	j->fd = fd;
 	j->ar = ar;
+	/* the thread reads no configuration: a reload may change it */
+	strlcpy(j->authserv, verdict_authserv(), sizeof(j->authserv));
 	j->lim = *lim;
 	j->formats = formats;
 	j->done = done;

@@ -862,9 +862,9 @@ vd_skip_cfws(const char *p, const char *end)
 	return (p);
 }
 
-/* does the field value [p, end) start with our authserv-id? */
+/* does the field value [p, end) start with authserv-id? */
 static int
-vd_ar_ours(const char *p, const char *end)
+vd_ar_ours(const char *p, const char *end, const char *authserv)
 {
 	char	 id[sizeof(vd_authserv)];
 	size_t	 n = 0;
@@ -884,7 +884,7 @@ vd_ar_ours(const char *p, const char *end)
 		id[n++] = *p;
 	}
 	id[n] = '\0';
-	return (strcasecmp(id, vd_authserv) == 0);
+	return (strcasecmp(id, authserv) == 0);
 }
 
 /* the end of the header field at p (past its continuation lines) */
@@ -902,11 +902,13 @@ vd_field_end(char *p, char *end)
 }
 
 size_t
-verdict_ar_strip(char *buf, size_t len)
+verdict_ar_strip(char *buf, size_t len, const char *authserv)
 {
 	static const char	 name[] = "Authentication-Results";
 	char			*p = buf, *end = buf + len, *f, *v;
 
+	if (authserv == NULL)
+		authserv = vd_authserv;
 	while (p < end && *p != '\r' && *p != '\n') {
 		f = vd_field_end(p, end);
 		v = p + sizeof(name) - 1;
@@ -914,7 +916,8 @@ verdict_ar_strip(char *buf, size_t len)
 		    strncasecmp(p, name, sizeof(name) - 1) == 0) {
 			while (v < f && (*v == ' ' || *v == '\t'))
 				v++;
-			if (v < f && *v == ':' && vd_ar_ours(v + 1, f)) {
+			if (v < f && *v == ':' &&
+			    vd_ar_ours(v + 1, f, authserv)) {
 				memmove(p, f, end - f);
 				end -= f - p;
 				continue;
@@ -923,6 +926,12 @@ verdict_ar_strip(char *buf, size_t len)
 		p = f;
 	}
 	return (end - buf);
+}
+
+const char *
+verdict_authserv(void)
+{
+	return (vd_authserv);
 }
 
 /* one word of a verdict, safe in a header: a known result, or "none" */

@@ -49,9 +49,13 @@ char	*verdict_ar_header(const struct envelope *env, const char *eol);
 /*
  * RFC 8601 5: remove the Authentication-Results fields of the message's
  * header section (buf, len bytes) that claim our authserv-id, which only
- * we may add.  Returns the new length.
+ * we may add.  Returns the new length.  authserv: the id (as
+ * verdict_authserv() gave it, for a thread other than the event loop's),
+ * NULL for the one configured now.
  */
-size_t	 verdict_ar_strip(char *buf, size_t len);
+size_t	 verdict_ar_strip(char *buf, size_t len, const char *authserv);
+/* our authserv-id, for verdict_ar_strip() */
+const char *verdict_authserv(void);
 
 /* counts of the results: {dkim: {pass, ...}, dmarc: {pass, ...}} */
 json_t	*verdict_stats(void);

@@ -80,7 +80,7 @@ strip(const uint8_t *data, size_t size)
 	if ((m = malloc(size + 1)) == NULL)
 		return;
 	memcpy(m, data, size);
-	if ((n = verdict_ar_strip(m, size)) > size)
+	if ((n = verdict_ar_strip(m, size, NULL)) > size)
 		abort();
 	free(m);
 }
