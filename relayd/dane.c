@@ -154,8 +154,20 @@ dane_check(struct tls *tls, const struct dns_tlsalist *tl, const char *host,
 	return (ok);
 }
 
+/*
+ * A new config (maybe a new CA bundle): the store is made again when
+ * pkix_check next needs it, not at every reload (a bundle of a thousand
+ * certificates takes a while to parse).
+ */
+void
+dane_pkix_reset(void)
+{
+	X509_STORE_free(pkix_store);
+	pkix_store = NULL;
+}
+
 /* the CA bundle (PEM) pkix_check trusts; -1 none usable */
-int
+static int
 dane_pkix_load(const char *pem, size_t len)
 {
 	STACK_OF(X509_INFO)	*infos = NULL;
@@ -220,7 +232,10 @@ dane_pkix_check(struct tls *tls, const char *host)
 	X509_STORE_CTX	*ctx = NULL;
 	const char	*why = "validation-failure";
 
-	if (pkix_store == NULL || (chain = dane_chain(tls)) == NULL)
+	if (pkix_store == NULL && dane_pkix_load(relay_conf->cabundle_data,
+	    relay_conf->cabundle_len) == -1)
+		return (why);
+	if ((chain = dane_chain(tls)) == NULL)
 		return (why);
 	if ((ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_CTX_init(ctx, pkix_store, sk_X509_value(chain, 0),

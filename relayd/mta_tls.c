@@ -40,8 +40,7 @@ mtls_init(void)
 	    tlscfg_verify, (const uint8_t *)relay_conf->cabundle_data,
 	    relay_conf->cabundle_len) == -1)
 		log_warnx("tls verify: %s", tls_config_error(tlscfg_verify));
-	(void)dane_pkix_load(relay_conf->cabundle_data,
-	    relay_conf->cabundle_len);
+	dane_pkix_reset();
 	return (0);
 }
 

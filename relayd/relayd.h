@@ -151,7 +151,7 @@ struct tls;
 struct dns_tlsalist;
 int	 dane_check(struct tls *, const struct dns_tlsalist *, const char *host,
 	    char *spki, size_t spkilen);
-int	 dane_pkix_load(const char *pem, size_t len);
+void	 dane_pkix_reset(void);	/* a new config: the CA bundle again */
 const char *dane_pkix_check(struct tls *, const char *host);
 
 /* mtasts.c: MTA-STS (RFC 8461) */
