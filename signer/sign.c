@@ -8,7 +8,10 @@
  * Each signature is relaxed/relaxed, RSA-SHA256 or Ed25519-SHA256 (the
  * key's type), over the headers of sign_hdrs that the message has, with
  * From over-signed.  libopendkim reads the whole message from the fd in
- * chunks; its LF-folded header lines are returned with CRLF.
+ * chunks; its LF-folded header lines are returned with CRLF.  Queued
+ * messages have CRLF line ends, and libopendkim's repair of bare LFs
+ * (DKIM_LIBFLAGS_FIXCRLF) costs a sixth of an Ed25519 signature, so it
+ * is used only for a message that has one (lib_fix).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -52,7 +55,7 @@ TAILQ_HEAD(skeylist, skey);
 
 static struct skeylist	 keys = TAILQ_HEAD_INITIALIZER(keys);
 static int		 nkeys;
-static DKIM_LIB		*lib;
+static DKIM_LIB		*lib, *lib_fix;	/* lib_fix: bare LFs repaired */
 static unsigned char	*chunk;
 
 static struct {
@@ -111,11 +114,26 @@ PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 	return (openssl_pem_read(bp, x, cb, u));
 }
 
+static DKIM_LIB *
+lib_new(unsigned int flags)
+{
+	DKIM_LIB	*l;
+
+	if ((l = dkim_init(NULL, NULL)) == NULL)
+		fatalx("signer: dkim_init");
+	if (dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
+	    sizeof(flags)) != DKIM_STAT_OK ||
+	    dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign_hdrs,
+	    sizeof(char **)) != DKIM_STAT_OK ||
+	    dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
+	    oversign_hdrs, sizeof(char **)) != DKIM_STAT_OK)
+		fatalx("signer: dkim_options");
+	return (l);
+}
+
 void
 signer_init(void)
 {
-	unsigned int	flags = DKIM_LIBFLAGS_FIXCRLF;
-
 	/* OpenSSL reads its config file once: before the sandbox */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
 	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS,
@@ -125,15 +143,8 @@ signer_init(void)
 	if ((openssl_pem_read = (pem_read_fn)dlsym(RTLD_NEXT,
 	    "PEM_read_bio_PrivateKey")) == NULL)
 		fatalx("signer: no PEM_read_bio_PrivateKey in libcrypto");
-	if ((lib = dkim_init(NULL, NULL)) == NULL)
-		fatalx("signer: dkim_init");
-	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
-	    sizeof(flags)) != DKIM_STAT_OK ||
-	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign_hdrs,
-	    sizeof(char **)) != DKIM_STAT_OK ||
-	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
-	    oversign_hdrs, sizeof(char **)) != DKIM_STAT_OK)
-		fatalx("signer: dkim_options");
+	lib = lib_new(0);
+	lib_fix = lib_new(DKIM_LIBFLAGS_FIXCRLF);
 	if ((chunk = malloc(SIGN_CHUNK)) == NULL)
 		fatal("signer: malloc");
 }
@@ -196,16 +207,48 @@ signer_key_add(const char *domain, const char *selector, const char *file,
 static int
 append_header(FILE *fp, const char *h)
 {
+	size_t	 n;
+
 	fputs("DKIM-Signature: ", fp);
-	for (; *h != '\0'; h++) {
-		if (*h == '\r')
-			continue;
+	while (*h != '\0') {
+		n = strcspn(h, "\r\n");
+		fwrite(h, 1, n, fp);
+		h += n;
 		if (*h == '\n')
-			fputc('\r', fp);
-		fputc(*h, fp);
+			fputs("\r\n", fp);
+		if (*h != '\0')
+			h++;
 	}
 	fputs("\r\n", fp);
 	return (ferror(fp) ? -1 : 0);
+}
+
+/* 1 if the message has a LF not after a CR, 0 if not, -1 and why */
+static int
+bare_lf(int fd, char *why, size_t wlen)
+{
+	const unsigned char	*p, *end;
+	unsigned char		 prev = '\0';
+	off_t			 off = 0;
+	ssize_t			 r;
+
+	for (;;) {
+		if ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(why, wlen, "read: %s", strerror(errno));
+			return (-1);
+		}
+		if (r == 0)
+			return (0);
+		end = chunk + r;
+		for (p = chunk; (p = memchr(p, '\n', end - p)) != NULL; p++)
+			if ((p == chunk ? prev : p[-1]) != '\r')
+				return (1);
+		prev = end[-1];
+		off += r;
+	}
 }
 
 /* the keys of domain into ks; 0 and how many, or -1 and why */
@@ -271,12 +314,14 @@ sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 	DKIM_STAT	 st;
 	unsigned char	*h;
 	size_t		 n, i, made = 0, hlen;
-	int		 rv = -1;
+	int		 rv = -1, fix;
 
-	if (domain_keys(domain, ks, &n, why, wlen) == -1)
+	if (domain_keys(domain, ks, &n, why, wlen) == -1 ||
+	    (fix = bare_lf(fd, why, wlen)) == -1)
 		return (-1);
 	for (made = 0; made < n; made++) {
-		d[made] = dkim_sign(lib, (const u_char *)"mailhook", NULL,
+		d[made] = dkim_sign(fix ? lib_fix : lib,
+		    (const u_char *)"mailhook", NULL,
 		    (dkim_sigkey_t)ks[made]->pem,
 		    (const u_char *)ks[made]->selector,
 		    (const u_char *)ks[made]->domain, DKIM_CANON_RELAXED,
