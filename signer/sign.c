@@ -223,6 +223,19 @@ append_header(FILE *fp, const char *h)
 	return (ferror(fp) ? -1 : 0);
 }
 
+/* the message's bytes at off into chunk: how many, 0 at its end, -1 */
+static ssize_t
+chunk_at(int fd, off_t off, char *why, size_t wlen)
+{
+	ssize_t	 r;
+
+	while ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 && errno == EINTR)
+		;
+	if (r == -1)
+		snprintf(why, wlen, "read: %s", strerror(errno));
+	return (r);
+}
+
 /* 1 if the message has a LF not after a CR, 0 if not, -1 and why */
 static int
 bare_lf(int fd, char *why, size_t wlen)
@@ -233,15 +246,8 @@ bare_lf(int fd, char *why, size_t wlen)
 	ssize_t			 r;
 
 	for (;;) {
-		if ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(why, wlen, "read: %s", strerror(errno));
-			return (-1);
-		}
-		if (r == 0)
-			return (0);
+		if ((r = chunk_at(fd, off, why, wlen)) <= 0)
+			return (r);
 		end = chunk + r;
 		for (p = chunk; (p = memchr(p, '\n', end - p)) != NULL; p++)
 			if ((p == chunk ? prev : p[-1]) != '\r')
@@ -286,15 +292,8 @@ feed(int fd, DKIM **d, size_t n, char *why, size_t wlen)
 	size_t		 i;
 
 	for (;;) {
-		if ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(why, wlen, "read: %s", strerror(errno));
-			return (-1);
-		}
-		if (r == 0)
-			return (0);
+		if ((r = chunk_at(fd, off, why, wlen)) <= 0)
+			return (r);
 		off += r;
 		for (i = 0; i < n; i++)
 			if ((st = dkim_chunk(d[i], chunk, r)) != DKIM_STAT_OK) {
