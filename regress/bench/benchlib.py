@@ -288,6 +288,18 @@ def wait_count(fn, want, timeout):
     return None
 
 
+def send_and_count(port, n, rcpt, count, what, **kw):
+    """smtp_source n messages to rcpt, then wait until count() has grown
+    by n: (seconds to send, seconds until they all arrived)"""
+    c0 = count()
+    t0 = time.monotonic()
+    secs = smtp_source(port, n, rcpt, **kw)
+    t = wait_count(lambda: count() - c0, n, 300)
+    if t is None:
+        raise RuntimeError("%s: %d of %d arrived" % (what, count() - c0, n))
+    return secs, t - t0
+
+
 def rate(n, secs):
     return round(n / secs, 1) if secs and secs > 0 else 0.0
 

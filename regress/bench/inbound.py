@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from benchlib import (FROM, SENDERS, SIZE, cpu_secs, mh_pids, rate,
-                      smtp_source, wait_count)
+                      send_and_count, smtp_source, wait_count)
 
 
 def run_ceiling(ctx, n):
@@ -139,17 +139,13 @@ def run_sync_dkim(ctx, n):
 
 
 def run_queue(ctx, n):
-    c0 = ctx.target.count()
-    t0 = time.monotonic()
-    secs = smtp_source(ctx.daemon.smtp_port, n, "rcpt@queue.test")
-    t = wait_count(lambda: ctx.target.count() - c0, n, 300)
-    if t is None:
-        raise RuntimeError("queue: the target got %d of %d" %
-                           (ctx.target.count() - c0, n))
+    secs, drained = send_and_count(ctx.daemon.smtp_port, n,
+                                   "rcpt@queue.test", ctx.target.count,
+                                   "queue")
     return {"msgs": n, "accept_secs": round(secs, 3),
             "accepted_rate": rate(n, secs),
-            "drain_secs": round(t - t0, 3),
-            "drained_rate": rate(n, t - t0)}
+            "drain_secs": round(drained, 3),
+            "drained_rate": rate(n, drained)}
 
 
 def run_disk(ctx, n):

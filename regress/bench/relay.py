@@ -3,25 +3,19 @@
 """Outbound scenarios: the relay load (mailhook or Postfix to smtp-sink)
 and tracking on against off."""
 import os
-import time
 
 from benchlib import (FROM, TRACKED, cpu_secs, mh_pids, rate, ratio,
-                      smtp_source, wait_count)
+                      send_and_count)
 
 
 def run_relay(ctx, port, n, msgfile=None, sender=FROM):
-    c0 = ctx.sink.count()
-    t0 = time.monotonic()
-    secs = smtp_source(port, n, "rcpt@remote.test", msgfile=msgfile,
-                       sender=sender)
-    t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
-    if t is None:
-        raise RuntimeError("relay: the sink got %d of %d" %
-                           (ctx.sink.count() - c0, n))
+    secs, delivered = send_and_count(port, n, "rcpt@remote.test",
+                                     ctx.sink.count, "relay",
+                                     msgfile=msgfile, sender=sender)
     return {"msgs": n, "accept_secs": round(secs, 3),
             "accepted_rate": rate(n, secs),
-            "deliver_secs": round(t - t0, 3),
-            "delivered_rate": rate(n, t - t0)}
+            "deliver_secs": round(delivered, 3),
+            "delivered_rate": rate(n, delivered)}
 
 
 def html_message(path, sender):
