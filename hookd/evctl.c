@@ -178,7 +178,7 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 		return (-1);
 	if (ep->cur != NULL && batch_has(ep->cur, id)) {
 		/* in the request under way: its answer covers it */
-		if (ep->call != NULL || ep->asking)
+		if (ep->call != NULL || ep->asking || ep->cur->syncing)
 			return (-2);
 		if ((rc = batch_take(ep, ep->cur, id, keep, arg)) == 1) {
 			if (json_array_size(ep->cur->records) == 0) {

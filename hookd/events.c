@@ -856,11 +856,17 @@ events_submit_written(const struct event_record *ev, events_durable_fn fn,
 void
 evq_batch_free(struct evbatch *b)
 {
+	struct evitem	*it;
+
 	if (b == NULL)
 		return;
 	json_decref(b->records);
 	if (b->item != NULL)
 		evq_item_free(b->item, 0);
+	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
+		TAILQ_REMOVE(&b->taken, it, entry);
+		evq_item_free(it, 0);
+	}
 	free(b);
 }
 
@@ -899,6 +905,34 @@ evq_item_load(struct endpoint *ep, struct evitem *it)
 	}
 	mh_event_clear(&ev);
 	return (o);
+}
+
+/*
+ * The batch file is durable: the batch can go, and its events leave
+ * their files (a crash before the removals are durable: loading skips
+ * what a batch holds).
+ */
+static void
+batch_durable(int ok, void *arg)
+{
+	struct endpoint	*ep = arg;
+	struct evbatch	*b = ep->cur;
+	struct evitem	*it;
+
+	if (b == NULL || !b->syncing)
+		fatalx("events: %s: no batch being flushed", ep->pub);
+	b->syncing = 0;
+	if (!ok)
+		log_warnx("events: %s/%s may not be durable", ep->dir,
+		    b->name);
+	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
+		TAILQ_REMOVE(&b->taken, it, entry);
+		if (ok)
+			evq_item_done(ep, it);
+		else
+			evq_item_free(it, 0);
+	}
+	evq_kick(ep);
 }
 
 /* the next thing to send: a reloaded batch, a new batch, or one event */
@@ -964,8 +998,8 @@ ep_next(struct endpoint *ep, int force)
 		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
 		    b->records);
 		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
-		    NULL || file_replace_in(ep->dir, b->name, s, strlen(s), FR_FSYNC) == -1 ||
-		    fsync_dir(ep->dir) == -1) {
+		    NULL || file_replace_in(ep->dir, b->name, s, strlen(s),
+		    FR_GROUP) == -1) {
 			/* keep the events where they were, try again later */
 			log_warn("events: cannot persist batch %s/%s", ep->dir,
 			    b->name);
@@ -985,12 +1019,11 @@ ep_next(struct endpoint *ep, int force)
 		}
 		free(s);
 		json_decref(batch);
-		/* the batch is safe: its events leave their files (a crash
-		 * before the removals are durable: loading skips them) */
-		while ((it = TAILQ_FIRST(&taken)) != NULL) {
-			TAILQ_REMOVE(&taken, it, entry);
-			evq_item_done(ep, it);
-		}
+		/* sent once the group commit has it, off the loop */
+		TAILQ_INIT(&b->taken);
+		TAILQ_CONCAT(&b->taken, &taken, entry);
+		b->syncing = 1;
+		gsync_then(batch_durable, ep);
 		return (b);
 	}
 	return (NULL);
@@ -1116,6 +1149,8 @@ evq_kick(struct endpoint *ep)
 		if ((ep->cur = ep_next(ep, force)) == NULL)
 			return;
 	}
+	if (ep->cur->syncing)
+		return;		/* batch_durable() kicks again */
 	if (!ep->cur->asked) {
 		switch (delivered_check(ep->key, ep->cur->records, ep_checked,
 		    ep)) {

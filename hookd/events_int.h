@@ -40,6 +40,8 @@ struct evbatch {
 	char			 name[80];	/* "" for a single event */
 	json_t			*records;	/* array of event records */
 	struct evitem		*item;		/* single event: the item */
+	struct evitemlist	 taken;		/* its items, until durable */
+	int			 syncing;	/* its file not durable yet */
 };
 
 struct endpoint {
