@@ -515,7 +515,8 @@ inbound_fallback_done(const struct fallback_res *res)
 			break;
 	if (m == NULL || res->rcpt >= m->env.nrcpt || m->fallback == NULL ||
 	    !m->fallback[res->rcpt])
-		fatalx("hookd: FALLBACK_RES for no request (%s)", res->msgid);
+		fatalx("hookd: FALLBACK_RES from parent for no request (%s)",
+		    res->msgid);
 	m->fallback[res->rcpt] = 0;
 	r = &m->env.rcpts[res->rcpt];
 	if (res->ok) {

@@ -188,6 +188,7 @@ size_of(uint32_t type)
 	case IMSG_UNSUBSCRIBE_RES:	return (sizeof(struct unsub_res));
 	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
+	case IMSG_FALLBACK_RES:		return (sizeof(struct fallback_res));
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 	case IMSG_SETUP_PEER:		return (sizeof(int));
@@ -212,6 +213,7 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct unsub_req	*uq = (void *)b;
 	struct sign_req		*gq = (void *)b;
 	struct sign_res		*gs = (void *)b;
+	struct fallback_res	*fr = (void *)b;
 
 	switch (type) {
 	case IMSG_AUTHD_RCPT_REQ:
@@ -281,6 +283,10 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		gs->status = SIGN_FAIL;
 		strlcpy(gs->error, "no key", sizeof(gs->error));
 		break;
+	case IMSG_FALLBACK_RES:
+		strlcpy(fr->msgid, "0123456789abcdef", sizeof(fr->msgid));
+		fr->ok = 1;
+		break;
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 		break;
@@ -332,6 +338,9 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_SIGN_RES:
 		*len = sizeof(((struct sign_res *)0)->error);
 		return (((struct sign_res *)b)->error);
+	case IMSG_FALLBACK_RES:
+		*len = sizeof(((struct fallback_res *)0)->name);
+		return (((struct fallback_res *)b)->name);
 	}
 	errx(2, "%s has no string field", imsg_type_name(type));
 }
@@ -351,6 +360,9 @@ out_of_range(uint32_t type, char *b)
 		break;
 	case IMSG_SIGN_RES:
 		((struct sign_res *)b)->status = 9;
+		break;
+	case IMSG_FALLBACK_RES:
+		((struct fallback_res *)b)->ok = 7;
 		break;
 	default:
 		errx(2, "%s has no number to spoil", imsg_type_name(type));
