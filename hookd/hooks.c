@@ -41,6 +41,7 @@ hooks_parse_time(const char *s, time_t now)
 	const char	*end;
 	char		*ep;
 	long long	 v;
+	time_t		 t;
 	static const char *const fmts[] = { "%Y-%m-%dT%H:%M:%SZ",
 	    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
 	    "%Y-%m-%d" };
@@ -51,7 +52,7 @@ hooks_parse_time(const char *s, time_t now)
 	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		memset(&tm, 0, sizeof(tm));
 		if ((end = strptime(s, fmts[i], &tm)) != NULL && *end == '\0')
-			return (timegm(&tm));
+			return ((t = timegm(&tm)) < 0 ? -1 : t);
 	}
 	if (!isdigit((unsigned char)s[0]))
 		return (-1);
