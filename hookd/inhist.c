@@ -8,8 +8,10 @@
  * message to its route (URL without password or query values, status,
  * result, reply, time); "expired", a recipient whose route's lifetime
  * ended; "event_post", each attempt to deliver the events made of a
- * message to an events endpoint.  And mhctl show message for what
- * hookd holds: the inbound queue, and the history of any message.
+ * message to an events endpoint (once a recipient's last event is out,
+ * the older records of the message count from then: history_settle).
+ * And mhctl show message for what hookd holds: the inbound queue, and
+ * the history of any message.
  */
 #include <sys/types.h>
 
@@ -61,6 +63,22 @@ ihist_expired(const struct envelope *e, size_t i, const char *why)
 	json_decref(rec);
 }
 
+/* the kinds after which nothing more happens to a recipient in the queue */
+static int
+final_kind(const char *kind)
+{
+	static const char	*finals[] = { "delivery", "bounce",
+				    "retries_exhausted", "removed",
+				    "suppressed", "error" };
+	size_t			 i;
+
+	for (i = 0; kind != NULL && i < sizeof(finals) / sizeof(finals[0]);
+	    i++)
+		if (strcmp(kind, finals[i]) == 0)
+			return (1);
+	return (0);
+}
+
 /* one record per event of a batch, under the message it was made of */
 void
 ihist_event_post(const json_t *records, const char *url, long status,
@@ -87,6 +105,11 @@ ihist_event_post(const json_t *records, const char *url, long status,
 			continue;
 		history_add(q, rec);
 		json_decref(rec);
+		/* a recipient's last event is out: what came before counts
+		 * from now, as relayd's records do when the message leaves */
+		if (strcmp(result, "delivered") == 0 && final_kind(
+		    json_string_value(json_object_get(r, "kind"))))
+			history_settle(q);
 	}
 }
 

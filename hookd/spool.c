@@ -12,6 +12,7 @@
  * posted from incoming/ and removed, and what a crash leaves in incoming/
  * is removed at start.  Removed files are recycled through pool/
  * (filepool.h): a message's files are taken from it, not created.
+ * inbound/history holds the messages' history (history.h, inhist.c).
  */
 #include <sys/types.h>
 #include <sys/stat.h>

@@ -13,6 +13,7 @@
  *	outbound/queue/<msgid>.msg, .env	committed messages
  *	outbound/suppress			the suppression list
  *	outbound/idem/<hash>			the API's idempotency keys (idem.c)
+ *	outbound/history/<time>[.idx]		the messages' history (history.h)
  *	outbound/mta-sts.<domain>		MTA-STS policies (mtasts.c)
  *	outbound/tls-rpt			TLS-RPT counts (tlsrpt.c)
  *
