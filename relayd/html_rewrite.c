@@ -270,6 +270,10 @@ pixel_offset(const GumboOutput *out, const char *html, size_t len)
 	}
 	if ((off = end_tag_off(root, html, len)) != -1)
 		return (off);
+	/* at the end, but before a last line end: the part keeps ending
+	 * with one (DKIM signs a body that ends with CRLF) */
+	if (len > 0 && html[len - 1] == '\n')
+		len -= len > 1 && html[len - 2] == '\r' ? 2 : 1;
 	return (len);
 }
 

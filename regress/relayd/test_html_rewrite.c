@@ -78,6 +78,11 @@ main(void)
 	    "pixel before </body>");
 	check("<p>no body at all", "P", "<p>no body at all" PIX, 0,
 	    "no body, no html: pixel at the end");
+	check("<a href=\"https://a.test/\">x</a>\r\n", "P",
+	    "<a href=\"T0\">x</a>" PIX "\r\n", 1,
+	    "no end tag: pixel before the last CRLF (the part ends with one)");
+	check("<p>x</p>\n", "P", "<p>x</p>" PIX "\n", 0,
+	    "no end tag: pixel before the last LF");
 	check("<html><p>x</p></html>\r\n", "P",
 	    "<html><p>x</p>" PIX "</html>\r\n", 0,
 	    "no </body>: pixel before </html>");
