@@ -336,7 +336,9 @@ class Ctx:
     pass
 
 
-def daemon_config(ctx):
+def daemon_config(ctx, api=False):
+    """the bench daemon's config; api: with the api listener (the main
+    daemon only: the others would take the same port)"""
     return """
 listen on 127.0.0.1 port {smtp_port}
 allow private-addresses
@@ -362,5 +364,5 @@ tracking domain "%s" {
        ctx.target.url("/plain"), ctx.target.url("/queue"), SENDERS,
        ctx.sink.port, POSTFIX_CONCURRENCY, TRACKED) + (
         'listen on 127.0.0.1 port %d api\napi keys "%s"\n' %
-        (ctx.api_port, ctx.api_keys) if getattr(ctx, "api_port", 0) else "")
+        (ctx.api_port, ctx.api_keys) if api else "")
 
