@@ -535,6 +535,29 @@ show_reply(const json_t *reply, int jflag)
 	return (json_object_get(reply, "error") != NULL);
 }
 
+/*
+ * Options after the command words, as the usage lines write them (mhctl
+ * show queue -t inbound): taken out of argv.  Option parsing stops at
+ * the command (getopt "+"), so that hooks replay keeps its --since.
+ */
+static int
+show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
+{
+	int	 i, n = 2;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-j") == 0)
+			*jflag = 1;
+		else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc &&
+		    (strcmp(argv[i + 1], "inbound") == 0 ||
+		    strcmp(argv[i + 1], "outbound") == 0))
+			*which = argv[++i];
+		else
+			argv[n++] = argv[i];
+	}
+	return (n);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -580,6 +603,8 @@ main(int argc, char *argv[])
 		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 		usage();
 	}
+	if (cmd->id == CTL_SHOW_QUEUE)
+		argc = show_queue_opts(argc, argv, &jflag, &which);
 	if (!ctl_cmd_args_ok(cmd, argc) || (cmd->id == CTL_HOOKS_REPLAY &&
 	    !ctl_cmd_replay_ok(argc, argv[3]))) {
 		/* its own usage line, not the whole list */
