@@ -103,6 +103,9 @@ enum imsg_type {
 	IMSG_FALLBACK_MAILDIR,	/* struct fallback_req, the message fd */
 	IMSG_FALLBACK_RES,	/* struct fallback_res */
 
+	/* relayd -> hookd: a TLS-RPT report for an https: rua */
+	IMSG_TLSRPT_POST,	/* struct tlsrpt_post + the gzip'd report */
+
 	IMSG_TYPE_MAX
 };
 
@@ -243,6 +246,16 @@ struct unsubscribe_mailto {
 	char		 local[MH_ADDR_MAX];	/* local part of the recipient */
 	char		 sender[MH_ADDR_MAX];	/* who sent it: the subscriber */
 	char		 queue_id[MH_MSGID_LEN];	/* the mail at hookd */
+};
+
+/*
+ * IMSG_TLSRPT_POST: relayd makes the reports (relayd/tlsrpt.c); hookd,
+ * the process that makes HTTP requests, POSTs one to an https: rua.
+ */
+#define TLSRPT_BODY_MAX		(512 * 1024)
+struct tlsrpt_post {
+	char		 url[MH_URL_MAX];	/* https://... */
+	int32_t		 allow_private;		/* the tests' loopback rua */
 };
 
 /* IMSG_EVENT_ACK */

@@ -362,6 +362,7 @@ imsg_type_name(uint32_t t)
 		[IMSG_API_IDEM_RES] = "API_IDEM_RES",
 		[IMSG_FALLBACK_MAILDIR] = "FALLBACK_MAILDIR",
 		[IMSG_FALLBACK_RES] = "FALLBACK_RES",
+		[IMSG_TLSRPT_POST] = "TLSRPT_POST",
 	};
 
 	if (t >= IMSG_TYPE_MAX || names[t] == NULL)

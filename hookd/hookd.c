@@ -115,6 +115,11 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			break;
 		event_from_peer(p, imsg);
 		return;
+	case IMSG_TLSRPT_POST:
+		if (p->proc != PROC_RELAYD)
+			break;
+		tlsrpt_post(p, imsg);
+		return;
 	}
 	fatalx("hookd: unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);

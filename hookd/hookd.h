@@ -119,6 +119,10 @@ json_t	*replay_status(const char *key);
 /* text.c */
 char	*text_utf8_clean(const char *, size_t, size_t);
 
+/* tlsrpt_post.c: relayd's TLS-RPT reports to https: rua addresses */
+struct mh_imsg;
+void	 tlsrpt_post(struct mproc *, struct mh_imsg *);
+
 extern struct config	*hookd_conf;
 
 #endif /* MH_HOOKD_H */

@@ -7,8 +7,9 @@
  * policy (MTA-STS "sts", DANE "tlsa") are counted, successes and
  * failures by result type; once a day (testing tls-rpt-period) the
  * counts of a domain become one JSON report, gzip-compressed (zlib),
- * POSTed (application/tlsrpt+gzip) to every https: rua of the domain's
- * "_smtp._tls" TXT record (v=TLSRPTv1; rua=...) and mailed to every
+ * handed to hookd to be POSTed (application/tlsrpt+gzip) to every https:
+ * rua of the domain's "_smtp._tls" TXT record (v=TLSRPTv1; rua=...), as
+ * every HTTP request of the daemon is hookd's, and mailed to every
  * mailto: rua through relayd's own queue (tlsrpt_mail.c).
  *
  * The counts are kept in the spool ("tls-rpt", JSON, replaced whole and
@@ -35,13 +36,13 @@
 #include <zlib.h>
 
 #include "dns.h"
-#include "http.h"
 #include "log.h"
+#include "mailhook.h"
+#include "proc.h"
 #include "relayd.h"
 
 #define RPT_MAX_FAIL	16
 #define RPT_MAX_RUA	4
-#define RPT_TIMEOUT	60
 #define RPT_SAVE	60		/* seconds between saves, at most */
 #define RPT_STATE	"tls-rpt"
 #define RPT_STATE_MAX	(4 * 1024 * 1024)
@@ -215,36 +216,22 @@ rpt_gzip(const char *text, size_t len, size_t *zlen)
 	return (out);
 }
 
-static void
-rpt_posted(const struct http_response *res, void *arg)
-{
-	char	*url = arg;
-
-	if (res->error != HTTP_OK || res->status < 200 || res->status > 299)
-		log_warnx("tls-rpt: %s: %s (HTTP %ld)", url, res->error !=
-		    HTTP_OK ? res->errstr : "refused", res->status);
-	else
-		log_info("tls-rpt: report delivered to %s", url);
-	free(url);
-}
-
+/* to hookd, which POSTs it (hookd/tlsrpt_post.c) */
 static void
 rpt_post(const char *url, const u_char *gz, size_t zlen)
 {
-	struct http_request	 req;
-	char			*u;
+	struct tlsrpt_post	 tp;
+	struct mproc		*p = proc_peer[PROC_HOOKD];
 
-	if ((u = strdup(url)) == NULL)
+	memset(&tp, 0, sizeof(tp));
+	if (p == NULL || p->closed || zlen > TLSRPT_BODY_MAX ||
+	    strlcpy(tp.url, url, sizeof(tp.url)) >= sizeof(tp.url)) {
+		log_warnx("tls-rpt: the report for %s cannot be handed to "
+		    "hookd", url);
 		return;
-	memset(&req, 0, sizeof(req));
-	req.url = u;
-	req.content_type = "application/tlsrpt+gzip";
-	req.body = gz;
-	req.bodylen = zlen;
-	req.timeout = RPT_TIMEOUT;
-	req.allow_private = relay_conf->testing.mtasts_port != 0;
-	if (http_post(&req, rpt_posted, u) == NULL)
-		free(u);
+	}
+	tp.allow_private = relay_conf->testing.mtasts_port != 0;
+	mproc_compose2(p, IMSG_TLSRPT_POST, 0, -1, &tp, sizeof(tp), gz, zlen);
 }
 
 /* the report of r, gzip'd; NULL on failure */

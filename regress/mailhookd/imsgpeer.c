@@ -189,6 +189,7 @@ size_of(uint32_t type)
 	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_FALLBACK_RES:		return (sizeof(struct fallback_res));
+	case IMSG_TLSRPT_POST:		return (sizeof(struct tlsrpt_post));
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 	case IMSG_SETUP_PEER:		return (sizeof(int));
@@ -214,6 +215,7 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct sign_req		*gq = (void *)b;
 	struct sign_res		*gs = (void *)b;
 	struct fallback_res	*fr = (void *)b;
+	struct tlsrpt_post	*tp = (void *)b;
 
 	switch (type) {
 	case IMSG_AUTHD_RCPT_REQ:
@@ -287,6 +289,9 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		strlcpy(fr->msgid, "0123456789abcdef", sizeof(fr->msgid));
 		fr->ok = 1;
 		break;
+	case IMSG_TLSRPT_POST:
+		strlcpy(tp->url, "https://rua.example.test/r", sizeof(tp->url));
+		break;
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
 		break;
@@ -341,6 +346,9 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_FALLBACK_RES:
 		*len = sizeof(((struct fallback_res *)0)->name);
 		return (((struct fallback_res *)b)->name);
+	case IMSG_TLSRPT_POST:
+		*len = sizeof(((struct tlsrpt_post *)0)->url);
+		return (((struct tlsrpt_post *)b)->url);
 	}
 	errx(2, "%s has no string field", imsg_type_name(type));
 }
@@ -363,6 +371,9 @@ out_of_range(uint32_t type, char *b)
 		break;
 	case IMSG_FALLBACK_RES:
 		((struct fallback_res *)b)->ok = 7;
+		break;
+	case IMSG_TLSRPT_POST:
+		((struct tlsrpt_post *)b)->allow_private = 7;
 		break;
 	default:
 		errx(2, "%s has no number to spoil", imsg_type_name(type));
@@ -453,6 +464,11 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 		memcpy(buf + size, text, flen);
 		len = size + flen;
 		free(text);
+	}
+	/* a report follows the struct: what is spoilt is the struct */
+	if (type == IMSG_TLSRPT_POST && strcmp(kind, "short") != 0) {
+		memcpy(buf + len, "gzip", 4);
+		len += 4;
 	}
 	mproc_compose(chan[peer], type, 0, fd, buf, len);
 }
