@@ -156,10 +156,10 @@ rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(req->sender, sizeof(req->sender)) ||
 	    !msg_str_ok(req->rcpt, sizeof(req->rcpt)) ||
 	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)))
-		fatalx("authd: malformed RCPT_REQ from smtpd");
+		fatalx("malformed RCPT_REQ from smtpd");
 	if (req->auth_user[0] != '\0' &&
 	    !auth_session_ok(req->sessid, req->auth_user)) {
-		log_warnx("authd: smtpd claims AUTH as \"%s\" for a session "
+		log_warnx("smtpd claims AUTH as \"%s\" for a session "
 		    "that did not authenticate: ignored", req->auth_user);
 		memset(req->auth_user, 0, sizeof(req->auth_user));
 	}
@@ -187,7 +187,7 @@ auth_req(struct mproc *p, struct mh_imsg *imsg)
 	if (!msg_str_ok(req->remote_ip, sizeof(req->remote_ip)) ||
 	    memchr(req->user, '\0', sizeof(req->user)) == NULL ||
 	    memchr(req->pass, '\0', sizeof(req->pass)) == NULL)
-		fatalx("authd: malformed AUTH_REQ from smtpd");
+		fatalx("malformed AUTH_REQ from smtpd");
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
 	if (authd_creds == NULL)
@@ -219,7 +219,7 @@ authd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			return;
 		}
 	}
-	fatalx("authd: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),
 	    p->name);
 }
 
@@ -231,7 +231,7 @@ authd_preinit(const struct config *conf)
 	if (http_init(proc_base, conf->cabundle_data, conf->cabundle_len) == -1)
 		fatalx("http_init");
 	if (authd_modules_init(proc_base) == -1)
-		fatalx("authd: cannot initialize");
+		fatalx("cannot initialize");
 }
 
 static void
@@ -242,17 +242,17 @@ authd_configure(struct config *conf)
 	if (conf->credentials_data != NULL &&
 	    (c = creds_load(conf->credentials_data,
 	    conf->credentials_len)) == NULL)
-		log_warnx("authd: credentials unusable, AUTH will fail");
+		log_warnx("credentials unusable, AUTH will fail");
 	if (c != NULL)
-		log_info("authd: %zu credentials loaded", creds_count(c));
+		log_info("%zu credentials loaded", creds_count(c));
 	creds_free(authd_creds);
 	authd_creds = c;
 	authd_conf = conf;
 	/* authorize callbacks started from now on trust the new CA bundle */
 	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
-		log_warnx("authd: the CA bundle stays as it was");
+		log_warnx("the CA bundle stays as it was");
 	if (seal_set_key(conf->verdict_key) == -1)
-		log_warnx("authd: no verdict key: accepted recipients will "
+		log_warnx("no verdict key: accepted recipients will "
 		    "be refused by the spool owners");
 	spf_cache_flush();
 }

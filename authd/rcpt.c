@@ -299,7 +299,7 @@ rcpt_finish(struct rcpt_check *rc)
 	/* the spool owners take an accepted recipient on this seal only */
 	if (rc->res.verdict == RCPT_ACCEPT &&
 	    seal_rcpt_verdict(&rc->req, &rc->res, time(NULL)) == -1) {
-		log_warnx("authd: cannot seal the verdict for %s",
+		log_warnx("cannot seal the verdict for %s",
 		    rc->req.rcpt);
 		rcpt_reply(&rc->res, RCPT_TEMPFAIL, 451, "4.3.0",
 		    "Local error, try again later");

@@ -54,7 +54,7 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 	json_t			*j = msg_get_json(p, imsg);
 
 	if (mh_event_from_json(&ev, j) == -1)
-		fatalx("hookd: malformed event from %s", p->name);
+		fatalx("malformed event from %s", p->name);
 	json_decref(j);
 	/* webd cannot remember across restarts: the spool does */
 	if (p->proc == PROC_WEBD && (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
@@ -64,7 +64,7 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 			return;
 	}
 	if (events_submit_ack(p, &ev) == -1)
-		log_warnx("hookd: event %s could not be stored", ev.id);
+		log_warnx("event %s could not be stored", ev.id);
 	mh_event_clear(&ev);
 }
 
@@ -121,7 +121,7 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		tlsrpt_post(p, imsg);
 		return;
 	}
-	fatalx("hookd: unexpected or malformed %s from %s",
+	fatalx("unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
 }
 
@@ -166,9 +166,9 @@ hookd_configure(struct config *conf)
 	hookd_conf = conf;
 	/* POSTs started from now on trust the new CA bundle */
 	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
-		log_warnx("hookd: the CA bundle stays as it was");
+		log_warnx("the CA bundle stays as it was");
 	if (seal_set_key(conf->verdict_key) == -1)
-		log_warnx("hookd: no verdict key: messages from smtpd are "
+		log_warnx("no verdict key: messages from smtpd are "
 		    "refused");
 	verdict_configure(conf->hostname);
 	redis_link_configure(proc_base, conf, &hookd_cluster);
@@ -181,25 +181,25 @@ hookd_configure(struct config *conf)
 	}
 	hookd_started = 1;
 	if (spool_init(hookd_root()) == -1)
-		fatalx("hookd: cannot prepare the inbound spool");
+		fatalx("cannot prepare the inbound spool");
 	if ((fd = open(hookd_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("hookd: %s", hookd_root());
+		fatal("%s", hookd_root());
 	gsync_init(proc_base, fd);
 	/* the inbound messages' histories, and the deliveries of events */
 	if (history_init(proc_base, fd, "inbound/history", conf->history,
 	    inbound_live) == -1)
-		fatalx("hookd: cannot prepare the message history");
+		fatalx("cannot prepare the message history");
 	close(fd);
 	if (events_init(proc_base, conf, hookd_root()) == -1)
-		fatalx("hookd: cannot prepare the event queue");
+		fatalx("cannot prepare the event queue");
 	/* its directory is the event queue's */
 	if (seen_init(hookd_root()) == -1)
-		log_warnx("hookd: no track-seen table: every open counts as "
+		log_warnx("no track-seen table: every open counts as "
 		    "unique");
 	events_set_monitor(hookd_monitor);
 	if (dead_init(hookd_root()) == -1 ||
 	    evlog_init(proc_base, hookd_root()) == -1)
-		fatalx("hookd: cannot prepare the dead letters or the event "
+		fatalx("cannot prepare the dead letters or the event "
 		    "log");
 	inbound_init();
 }
@@ -247,14 +247,14 @@ hookd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	struct fallback_res	*res;
 
 	if (imsg->hdr.type != IMSG_FALLBACK_RES)
-		fatalx("hookd: unexpected %s from %s",
+		fatalx("unexpected %s from %s",
 		    imsg_type_name(imsg->hdr.type), p->name);
 	res = msg_get(p, imsg, sizeof(*res));
 	if (!msg_str_ok(res->msgid, sizeof(res->msgid)) ||
 	    !msg_str_ok(res->name, sizeof(res->name)) ||
 	    !msg_str_ok(res->error, sizeof(res->error)) ||
 	    (res->ok != 0 && res->ok != 1))
-		fatalx("hookd: malformed FALLBACK_RES from %s", p->name);
+		fatalx("malformed FALLBACK_RES from %s", p->name);
 	inbound_fallback_done(res);
 }
 

@@ -116,7 +116,7 @@ static void
 errcb_done(const struct http_response *res, void *arg)
 {
 	if (res->error != HTTP_OK || res->status / 100 != 2)
-		log_warnx("hookd: error callback failed: %s",
+		log_warnx("error callback failed: %s",
 		    res->error != HTTP_OK ? res->errstr : "non-2xx answer");
 }
 
@@ -177,7 +177,7 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 		return;
 	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
 	    &json)) == NULL) {
-		log_warnx("hookd: error callback: cannot build the body");
+		log_warnx("error callback: cannot build the body");
 		return;
 	}
 	memset(&req, 0, sizeof(req));
@@ -404,7 +404,7 @@ post_start(struct inmsg *m, size_t i)
 			req.extra_headers[1] = sh.timestamp;
 			req.extra_headers[2] = sh.signature;
 		} else
-			log_warnx("hookd: route %s: cannot sign", rt->pattern);
+			log_warnx("route %s: cannot sign", rt->pattern);
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		rv = -1;
@@ -515,7 +515,7 @@ inbound_fallback_done(const struct fallback_res *res)
 			break;
 	if (m == NULL || res->rcpt >= m->env.nrcpt || m->fallback == NULL ||
 	    !m->fallback[res->rcpt])
-		fatalx("hookd: FALLBACK_RES from parent for no request (%s)",
+		fatalx("FALLBACK_RES from parent for no request (%s)",
 		    res->msgid);
 	m->fallback[res->rcpt] = 0;
 	r = &m->env.rcpts[res->rcpt];
@@ -971,10 +971,10 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	envelope_init(&m->env);
 	if (envelope_decode(&m->env, text, len) == -1 ||
 	    strcmp(m->env.id, c->msgid) != 0 || m->env.nrcpt == 0)
-		fatalx("hookd: malformed envelope from smtpd");
+		fatalx("malformed envelope from smtpd");
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].dest == DEST_RELAY)
-			fatalx("hookd: relay recipient from smtpd");
+			fatalx("relay recipient from smtpd");
 	/* routes, SPF and AUTH identity as authd sealed them, or nothing */
 	if (seal_envelope_check(&m->env, time(NULL),
 	    hookd_conf->session_timeout + 300, &bad) == -1) {

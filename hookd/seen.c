@@ -65,16 +65,16 @@ seen_load(void)
 	ssize_t		 n;
 
 	if (fstat(seen_fd, &st) == -1) {
-		log_warn("hookd: %s", seen_path);
+		log_warn("%s", seen_path);
 		return (-1);
 	}
 	if (st.st_size != SEEN_SIZE) {
 		if (st.st_size != 0)
-			log_warnx("hookd: %s: unexpected size %lld, started "
+			log_warnx("%s: unexpected size %lld, started "
 			    "over", seen_path, (long long)st.st_size);
 		if (ftruncate(seen_fd, 0) == -1 ||
 		    ftruncate(seen_fd, SEEN_SIZE) == -1) {
-			log_warn("hookd: %s", seen_path);
+			log_warn("%s", seen_path);
 			return (-1);
 		}
 		gsync_fd(seen_fd);
@@ -85,7 +85,7 @@ seen_load(void)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("hookd: %s: read", seen_path);
+			log_warn("%s: read", seen_path);
 			return (-1);
 		}
 		done += n;
@@ -102,7 +102,7 @@ seen_open(int create)
 	if ((seen_fd = open(seen_path, O_RDWR | O_CLOEXEC |
 	    (create ? O_CREAT : 0), 0600)) == -1) {
 		if (errno != ENOENT || create)
-			log_warn("hookd: %s", seen_path);
+			log_warn("%s", seen_path);
 		return (-1);
 	}
 	if (seen_load() == -1) {
@@ -185,7 +185,7 @@ seen_first(const struct event_record *ev)
 	if (seen_open(1) == -1)
 		return (1);
 	if (pwrite(seen_fd, &key, sizeof(key), off) != sizeof(key))
-		log_warn("hookd: %s: write", SEEN_FILE);
+		log_warn("%s: write", SEEN_FILE);
 	else
 		gsync_fd(seen_fd);
 	return (1);
@@ -215,7 +215,7 @@ seen_answer(const redisReply *r, void *arg)
 	else if (r->type == REDIS_REPLY_NIL)
 		w->ev.unique_open = 0;		/* another node's first */
 	if (events_submit_ack(w->p, &w->ev) == -1)
-		log_warnx("hookd: event %s could not be stored", w->ev.id);
+		log_warnx("event %s could not be stored", w->ev.id);
 	mh_event_clear(&w->ev);
 	free(w);
 }

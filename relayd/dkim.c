@@ -203,7 +203,7 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	}
 	/* the signer is a peer process: a malformed answer is fatal */
 	if (dkim_sig_lines_ok(hdrs, len) == -1)
-		fatalx("relayd: malformed signature from the signer");
+		fatalx("malformed signature from the signer");
 	if (queue_prepend(st->msgid, m != NULL, st->copy, hdrs, len) == -1) {
 		step_held(st, "cannot write the signed message");
 		return;

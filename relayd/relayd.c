@@ -75,10 +75,10 @@ event_ack(struct mproc *p, struct mh_imsg *imsg)
 
 	/* the id names a file in the outbox: an event id or fatal */
 	if (!msg_str_ok(a->id, sizeof(a->id)) || (r = outbox_ack(a->id)) == -1)
-		fatalx("relayd: malformed EVENT_ACK from %s", p->name);
+		fatalx("malformed EVENT_ACK from %s", p->name);
 	/* an ack of a re-sent event may come twice: harmless */
 	if (r == 1)
-		log_debug("relayd: ack for unknown event %s", a->id);
+		log_debug("ack for unknown event %s", a->id);
 }
 
 /*
@@ -131,17 +131,17 @@ sign_result(struct mproc *p, struct mh_imsg *imsg)
 	size_t			 len = MH_IMSG_DATA_SIZE(imsg);
 
 	if (len < sizeof(res) || len - sizeof(res) > SIGN_HDRS_MAX)
-		fatalx("relayd: malformed SIGN_RES from %s", p->name);
+		fatalx("malformed SIGN_RES from %s", p->name);
 	memcpy(&res, imsg->data, sizeof(res));
 	if (!msg_str_ok(res.error, sizeof(res.error)) ||
 	    (res.status == SIGN_OK) != (len > sizeof(res)) ||
 	    (res.status != SIGN_OK && res.status != SIGN_FAIL))
-		fatalx("relayd: malformed SIGN_RES from %s", p->name);
+		fatalx("malformed SIGN_RES from %s", p->name);
 	TAILQ_FOREACH(w, &sign_waits, entry)
 		if (w->reqid == res.reqid)
 			break;
 	if (w == NULL)
-		fatalx("relayd: SIGN_RES from %s for no request", p->name);
+		fatalx("SIGN_RES from %s for no request", p->name);
 	TAILQ_REMOVE(&sign_waits, w, entry);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	sign_answers++;
@@ -181,25 +181,25 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	size_t			 i;
 
 	if (MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
-		fatalx("relayd: short SPOOL_COMMIT from %s", p->name);
+		fatalx("short SPOOL_COMMIT from %s", p->name);
 	c = imsg->data;
 	if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
 	    !msg_str_ok(c->idem, sizeof(c->idem)) ||
 	    !msg_str_ok(c->message_id, sizeof(c->message_id)) ||
 	    (p->proc != PROC_WEBD && c->idem[0] != '\0'))
-		fatalx("relayd: malformed SPOOL_COMMIT from %s", p->name);
+		fatalx("malformed SPOOL_COMMIT from %s", p->name);
 	envelope_init(&env);
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
 	    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
 	    strcmp(env.id, c->msgid) != 0)
-		fatalx("relayd: malformed envelope from %s", p->name);
+		fatalx("malformed envelope from %s", p->name);
 	for (i = 0; i < env.nrcpt; i++)
 		if (env.rcpts[i].dest != DEST_RELAY)
-			fatalx("relayd: non-relay recipient from %s", p->name);
+			fatalx("non-relay recipient from %s", p->name);
 	/* webd's submissions carry the API key that allowed them */
 	if (p->proc == PROC_WEBD && strncmp(env.auth_user, API_USER_PREFIX,
 	    strlen(API_USER_PREFIX)) != 0)
-		fatalx("relayd: API submission without a key from %s",
+		fatalx("API submission without a key from %s",
 		    p->name);
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		fatal("calloc");
@@ -280,7 +280,7 @@ unsubscribe_mailto(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(u->sender, sizeof(u->sender)) ||
 	    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
 	    !envelope_id_ok(u->queue_id))
-		fatalx("relayd: malformed UNSUBSCRIBE_MAILTO from %s",
+		fatalx("malformed UNSUBSCRIBE_MAILTO from %s",
 		    p->name);
 	if (relay_unsubscribe_mailto(u->local, u->sender, u->queue_id) == -2)
 		return;
@@ -304,7 +304,7 @@ unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(r->domain, sizeof(r->domain)) ||
 	    strchr(r->addr, '@') == NULL || strchr(r->addr, ' ') != NULL ||
 	    config_check_domain(r->domain) == -1)
-		fatalx("relayd: malformed UNSUBSCRIBE from %s", p->name);
+		fatalx("malformed UNSUBSCRIBE from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = r->reqid;
 	res.ok = relay_unsubscribe_web(r->addr, r->domain, r->queue_id,
@@ -327,7 +327,7 @@ api_status_req(struct mproc *p, struct mh_imsg *imsg)
 
 	if (!msg_str_ok(r->id, sizeof(r->id)) || !envelope_id_ok(r->id) ||
 	    !msg_str_ok(r->key, sizeof(r->key)) || r->key[0] == '\0')
-		fatalx("relayd: malformed API_STATUS from %s", p->name);
+		fatalx("malformed API_STATUS from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = r->reqid;
 	snprintf(user, sizeof(user), "%s%s", API_USER_PREFIX, r->key);
@@ -350,13 +350,13 @@ api_idem_req(struct mproc *p, struct mh_imsg *imsg)
 	struct api_idem	 res;
 
 	if (!msg_str_ok(r->hash, sizeof(r->hash)))
-		fatalx("relayd: malformed API_IDEM from %s", p->name);
+		fatalx("malformed API_IDEM from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = r->reqid;
 	strlcpy(res.hash, r->hash, sizeof(res.hash));
 	if ((res.found = relay_idem_get(r->hash, res.id, res.message_id,
 	    sizeof(res.message_id))) == -1)
-		fatalx("relayd: malformed API_IDEM from %s", p->name);
+		fatalx("malformed API_IDEM from %s", p->name);
 	mproc_compose(p, IMSG_API_IDEM_RES, 0, -1, &res, sizeof(res));
 }
 
@@ -433,7 +433,7 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		api_idem_req(p, imsg);
 		return;
 	}
-	fatalx("relayd: unexpected or malformed %s from %s",
+	fatalx("unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
 }
 
@@ -462,16 +462,16 @@ relayd_configure(struct config *conf)
 	/* with no events block, no event needs a net */
 	relayd_keep_events = !TAILQ_EMPTY(&conf->events);
 	if (seal_set_key(conf->verdict_key) == -1)
-		log_warnx("relayd: no verdict key: submissions are refused");
+		log_warnx("no verdict key: submissions are refused");
 	relayd_seal_window = conf->session_timeout + 300;
 	outbox_keep(relayd_keep_events);
 	/* MTA-STS fetches started from now on trust the new CA bundle */
 	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
-		log_warnx("relayd: the CA bundle stays as it was");
+		log_warnx("the CA bundle stays as it was");
 	if (relayd_started) {
 		if (dns_reconfigure(conf->resolver, conf->resolver_port,
 		    conf->dnssec_anchor_data) == -1)
-			log_warnx("relayd: the resolver and its trust anchors "
+			log_warnx("the resolver and its trust anchors "
 			    "stay as they were");
 		relay_configure(conf);
 		return;
@@ -481,12 +481,12 @@ relayd_configure(struct config *conf)
 		relay_set_port(conf->testing.relay_port);
 	if (outbox_init(child_chrooted ? "/" : conf->spool,
 	    relayd_event_send) == -1)
-		fatalx("relayd: cannot prepare the event outbox");
+		fatalx("cannot prepare the event outbox");
 	relay_set_signer(relayd_signer);
 	if (relay_idem_init(child_chrooted ? "" : conf->spool) == -1 ||
 	    relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
 	    relayd_event) == -1)
-		fatalx("relayd: cannot start the outbound queue");
+		fatalx("cannot start the outbound queue");
 }
 
 /* show message ID --raw: the queued file goes to mhctl with the reply */

@@ -120,14 +120,14 @@ lib_new(unsigned int flags)
 	DKIM_LIB	*l;
 
 	if ((l = dkim_init(NULL, NULL)) == NULL)
-		fatalx("signer: dkim_init");
+		fatalx("dkim_init");
 	if (dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
 	    sizeof(flags)) != DKIM_STAT_OK ||
 	    dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign_hdrs,
 	    sizeof(char **)) != DKIM_STAT_OK ||
 	    dkim_options(l, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
 	    oversign_hdrs, sizeof(char **)) != DKIM_STAT_OK)
-		fatalx("signer: dkim_options");
+		fatalx("dkim_options");
 	return (l);
 }
 
@@ -138,15 +138,15 @@ signer_init(void)
 	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
 	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS,
 	    NULL) != 1)
-		fatalx("signer: OPENSSL_init_crypto");
+		fatalx("OPENSSL_init_crypto");
 	/* before the sandbox */
 	if ((openssl_pem_read = (pem_read_fn)dlsym(RTLD_NEXT,
 	    "PEM_read_bio_PrivateKey")) == NULL)
-		fatalx("signer: no PEM_read_bio_PrivateKey in libcrypto");
+		fatalx("no PEM_read_bio_PrivateKey in libcrypto");
 	lib = lib_new(0);
 	lib_fix = lib_new(DKIM_LIBFLAGS_FIXCRLF);
 	if ((chunk = malloc(SIGN_CHUNK)) == NULL)
-		fatal("signer: malloc");
+		fatal("malloc");
 }
 
 static void
@@ -182,7 +182,7 @@ signer_key_add(const char *domain, const char *selector, const char *file,
 		return (-1);
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (k->pem = malloc(len + 1)) == NULL)
-		fatal("signer: key");
+		fatal("key");
 	strlcpy(k->domain, domain, sizeof(k->domain));
 	strlcpy(k->selector, selector, sizeof(k->selector));
 	strlcpy(k->file, file, sizeof(k->file));

@@ -32,7 +32,7 @@ key_msg(struct mproc *p, struct mh_imsg *imsg)
 	char			*pem;
 
 	if (len <= sizeof(sk) || len - sizeof(sk) > 64 * 1024)
-		fatalx("signer: malformed SIGNER_KEY from %s", p->name);
+		fatalx("malformed SIGNER_KEY from %s", p->name);
 	memcpy(&sk, imsg->data, sizeof(sk));
 	pem = (char *)imsg->data + sizeof(sk);
 	if (!msg_str_ok(sk.domain, sizeof(sk.domain)) ||
@@ -41,7 +41,7 @@ key_msg(struct mproc *p, struct mh_imsg *imsg)
 	    config_check_domain(sk.domain) == -1 ||
 	    signer_key_add(sk.domain, sk.selector, sk.file, pem,
 	    len - sizeof(sk)) == -1)
-		fatalx("signer: malformed SIGNER_KEY from %s", p->name);
+		fatalx("malformed SIGNER_KEY from %s", p->name);
 	explicit_bzero(pem, len - sizeof(sk));
 }
 
@@ -51,14 +51,14 @@ signer_parent(struct mproc *p, struct mh_imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_SIGNER_RESET:
 		if (MH_IMSG_DATA_SIZE(imsg) != 0)
-			fatalx("signer: malformed SIGNER_RESET");
+			fatalx("malformed SIGNER_RESET");
 		signer_keys_reset();
 		return;
 	case IMSG_SIGNER_KEY:
 		key_msg(p, imsg);
 		return;
 	}
-	fatalx("signer: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),
 	    p->name);
 }
 
@@ -72,7 +72,7 @@ sign_request(struct mproc *p, struct mh_imsg *imsg)
 	FILE		*fp;
 
 	if (imsg->fd == -1 || !msg_str_ok(req->domain, sizeof(req->domain)))
-		fatalx("signer: malformed SIGN_REQ from %s", p->name);
+		fatalx("malformed SIGN_REQ from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
 	if ((fp = open_memstream(&hdrs, &len)) == NULL)
@@ -81,7 +81,7 @@ sign_request(struct mproc *p, struct mh_imsg *imsg)
 	    sizeof(res.error)) == 0 ? SIGN_OK : SIGN_FAIL;
 	close(imsg->fd);
 	if (fclose(fp) != 0)
-		fatal("signer: fclose");
+		fatal("fclose");
 	if (res.status == SIGN_OK && len > SIGN_HDRS_MAX) {
 		res.status = SIGN_FAIL;
 		strlcpy(res.error, "signatures too long", sizeof(res.error));
@@ -105,7 +105,7 @@ signer_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		sign_request(p, imsg);
 		return;
 	}
-	fatalx("signer: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),
 	    p->name);
 }
 

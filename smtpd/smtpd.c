@@ -80,7 +80,7 @@ smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		    rr->verdict < RCPT_ACCEPT || rr->verdict > RCPT_TEMPFAIL ||
 		    (rr->verdict == RCPT_ACCEPT && (rr->dest < DEST_ROUTE ||
 		    rr->dest > DEST_BOUNCE)))
-			fatalx("smtpd: malformed RCPT_RES from authd");
+			fatalx("malformed RCPT_RES from authd");
 		smtp_rcpt_verdict(rr);
 		return;
 	case IMSG_AUTHD_AUTH_RES:
@@ -88,7 +88,7 @@ smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			break;
 		ar = msg_get(p, imsg, sizeof(*ar));
 		if (ar->result < AUTH_OK || ar->result > AUTH_THROTTLED)
-			fatalx("smtpd: malformed AUTH_RES from authd");
+			fatalx("malformed AUTH_RES from authd");
 		smtp_auth_verdict(ar);
 		return;
 	case IMSG_SPOOL_FD:
@@ -98,10 +98,10 @@ smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		/* the id names the owner's spool file: nothing else */
 		if (sf->ok && (!msg_str_ok(sf->msgid, sizeof(sf->msgid)) ||
 		    !envelope_id_ok(sf->msgid)))
-			fatalx("smtpd: malformed SPOOL_FD from %s", p->name);
+			fatalx("malformed SPOOL_FD from %s", p->name);
 		/* lost on the way (no descriptor left): this transaction fails */
 		if (sf->ok && imsg->fd == -1)
-			log_warnx("smtpd: message file %s from %s lost: "
+			log_warnx("message file %s from %s lost: "
 			    "descriptor limit?", sf->msgid, p->name);
 		smtp_spool_fd(p->proc, sf, imsg->fd);
 		return;
@@ -114,12 +114,12 @@ smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		    !msg_str_ok(sr->enhanced, sizeof(sr->enhanced)) ||
 		    !msg_str_ok(sr->text, sizeof(sr->text)) ||
 		    sr->code < 200 || sr->code > 599)
-			fatalx("smtpd: malformed SPOOL_RESULT from %s",
+			fatalx("malformed SPOOL_RESULT from %s",
 			    p->name);
 		smtp_spool_result(p->proc, sr);
 		return;
 	}
-	fatalx("smtpd: unexpected %s from %s", imsg_type_name(imsg->hdr.type),
+	fatalx("unexpected %s from %s", imsg_type_name(imsg->hdr.type),
 	    p->name);
 }
 

@@ -471,7 +471,7 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(r->id, sizeof(r->id)) ||
 	    !msg_str_ok(r->message_id, sizeof(r->message_id)) ||
 	    (r->found && !envelope_id_ok(r->id)))
-		fatalx("webd: malformed API_IDEM_RES from %s", p->name);
+		fatalx("malformed API_IDEM_RES from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status ||
 	    strcmp(s->idem, r->hash) != 0)
 		return;
@@ -544,7 +544,7 @@ api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 
 	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
 	    (r->ok && (imsg->fd == -1 || !envelope_id_ok(r->msgid))))
-		fatalx("webd: malformed SPOOL_FD from %s", p->name);
+		fatalx("malformed SPOOL_FD from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status) {
 		/* timed out meanwhile */
 		if (imsg->fd != -1)
@@ -595,7 +595,7 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(r->enhanced, sizeof(r->enhanced)) ||
 	    !msg_str_ok(r->text, sizeof(r->text)) ||
 	    r->code < 200 || r->code > 599)
-		fatalx("webd: malformed SPOOL_RESULT from %s", p->name);
+		fatalx("malformed SPOOL_RESULT from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status) {
 		log_warnx("api: %s: queued with %d after its request timed "
 		    "out", r->msgid, r->code);
@@ -662,11 +662,11 @@ api_status_result(struct mproc *p, struct mh_imsg *imsg)
 	json_t			*j = NULL;
 
 	if (len < sizeof(r))
-		fatalx("webd: malformed API_STATUS_RES from %s", p->name);
+		fatalx("malformed API_STATUS_RES from %s", p->name);
 	memcpy(&r, imsg->data, sizeof(r));
 	if (r.found && (j = json_loadb((char *)imsg->data + sizeof(r),
 	    len - sizeof(r), 0, NULL)) == NULL)
-		fatalx("webd: malformed API_STATUS_RES from %s", p->name);
+		fatalx("malformed API_STATUS_RES from %s", p->name);
 	if ((s = sub_find(r.reqid)) == NULL || !s->status) {
 		json_decref(j);
 		return;

@@ -52,7 +52,7 @@ scrape_answer(struct evhttp_request *req, int code, const char *reason,
 	struct evbuffer		*b;
 
 	if ((b = evbuffer_new()) == NULL)
-		fatal("webd: evbuffer_new");
+		fatal("evbuffer_new");
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	if (code == 405)
@@ -88,7 +88,7 @@ scrape_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct scrape	*s = arg;
 
-	log_warnx("webd: metrics: no answer from the parent in %ds",
+	log_warnx("metrics: no answer from the parent in %ds",
 	    SCRAPE_TIMEOUT);
 	n_failed++;
 	scrape_error(s->req, 503, "Service Unavailable");
@@ -132,12 +132,12 @@ scrape_request(struct evhttp_request *req)
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		fatal("webd: scrape");
+		fatal("scrape");
 	s->id = ++scrape_ids;
 	s->req = req;
 	s->openmetrics = wants_openmetrics(req);
 	if ((s->timeout = evtimer_new(proc_base, scrape_timeout, s)) == NULL)
-		fatalx("webd: evtimer_new");
+		fatalx("evtimer_new");
 	evtimer_add(s->timeout, &tv);
 	TAILQ_INSERT_TAIL(&scrapes, s, entry);
 	n_scrapes++;
@@ -155,7 +155,7 @@ scrape_result(struct mproc *p, struct mh_imsg *imsg)
 
 	j = msg_get_json(p, imsg);
 	if (!json_is_object(json_object_get(j, "metrics")))
-		fatalx("webd: malformed METRICS_RES from %s", p->name);
+		fatalx("malformed METRICS_RES from %s", p->name);
 	TAILQ_FOREACH(s, &scrapes, entry)
 		if (s->id == imsg->hdr.peerid)
 			break;
@@ -166,7 +166,7 @@ scrape_result(struct mproc *p, struct mh_imsg *imsg)
 	}
 	if ((text = metrics_render(json_object_get(j, "metrics"),
 	    s->openmetrics, &len, err, sizeof(err))) == NULL)
-		fatalx("webd: malformed METRICS_RES from %s: %s", p->name,
+		fatalx("malformed METRICS_RES from %s: %s", p->name,
 		    err);
 	json_decref(j);
 	n_served++;

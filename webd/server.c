@@ -125,7 +125,7 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 	struct web_conn	*c = arg;
 
 	n_timeouts++;
-	log_debug("webd: connection %d: no request within %ds, closing",
+	log_debug("connection %d: no request within %ds, closing",
 	    c->fd, WEB_HEAD_TIMEOUT);
 	/* this frees c through conn_free() */
 	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
@@ -300,9 +300,9 @@ head_refuse(struct web_conn *c, int status)
 	if (c->tls == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);
 	else if (tls_write(c->tls, msg, len) != len)
-		log_debug("webd: connection %d: tls: %s", c->fd,
+		log_debug("connection %d: tls: %s", c->fd,
 		    tls_error(c->tls));
-	log_debug("webd: connection %d: refused before evhttp: %d %s",
+	log_debug("connection %d: refused before evhttp: %d %s",
 	    c->fd, status, reason);
 	n_refused++;
 	bufferevent_enable(c->under, EV_WRITE);
@@ -365,7 +365,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			break;
 		if (n == -1) {
 			n_tls_errors++;
-			log_debug("webd: tls: %s", tls_error(c->tls));
+			log_debug("tls: %s", tls_error(c->tls));
 			return (BEV_ERROR);
 		}
 		if (n == 0)
@@ -406,7 +406,7 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			return (BEV_NEED_MORE);
 		if (n == -1) {
 			n_tls_errors++;
-			log_debug("webd: tls: %s", tls_error(c->tls));
+			log_debug("tls: %s", tls_error(c->tls));
 			return (BEV_ERROR);
 		}
 		evbuffer_drain(src, n);
@@ -487,25 +487,25 @@ conn_new(struct event_base *base, void *arg)
 	struct web_conn		*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		fatal("webd: conn_new");
+		fatal("conn_new");
 	c->l = l;
 	c->fd = -1;
 	if ((c->deadline = evtimer_new(base, deadline_cb, c)) == NULL ||
 	    (c->kick = event_new(base, -1, 0, kick_cb, c)) == NULL ||
 	    (c->under = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
-		fatalx("webd: conn_new: libevent");
+		fatalx("conn_new: libevent");
 	if (l->tls != NULL && tls_accept_cbs(l->tls, &c->tls, tls_rcb,
 	    tls_wcb, c) == -1)
-		fatalx("webd: tls_accept_cbs: %s", tls_error(l->tls));
+		fatalx("tls_accept_cbs: %s", tls_error(l->tls));
 	if ((c->bev = bufferevent_filter_new(c->under, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c)) == NULL)
-		fatalx("webd: bufferevent_filter_new");
+		fatalx("bufferevent_filter_new");
 	bufferevent_getcb(c->under, &c->ur, &c->uw, &c->ue, &c->uarg);
 	bufferevent_setcb(c->under, under_read, under_write, under_event, c);
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), out_added,
 	    c) == NULL)
-		fatalx("webd: evbuffer_add_cb");
+		fatalx("evbuffer_add_cb");
 	n_conns++;
 	n_open++;
 	head_reset(c);
@@ -601,7 +601,7 @@ server_tls(const struct pki *pki)
 	char		 why[256];
 
 	if ((tls = config_tls_server(pki, NULL, why, sizeof(why))) == NULL)
-		fatalx("webd: pki %s: %s", pki->name, why);
+		fatalx("pki %s: %s", pki->name, why);
 	return (tls);
 }
 
@@ -611,12 +611,12 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	struct web_listener	*l;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		fatal("webd: server_listen");
+		fatal("server_listen");
 	l->id = lc->id;
 	if (evutil_make_socket_nonblocking(fd) == -1)
-		fatal("webd: listener %u", lc->id);
+		fatal("listener %u", lc->id);
 	if ((l->http = evhttp_new(srv_base)) == NULL)
-		fatalx("webd: evhttp_new");
+		fatalx("evhttp_new");
 	if (pki != NULL)
 		l->tls = server_tls(pki);
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
@@ -635,7 +635,7 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	evhttp_set_bevcb(l->http, conn_new, l);
 	evhttp_set_gencb(l->http, server_request, l);
 	if (evhttp_accept_socket(l->http, fd) == -1)
-		fatalx("webd: cannot serve listener %u", lc->id);
+		fatalx("cannot serve listener %u", lc->id);
 	log_info("serving %s%s on %s port %u", pki != NULL ? "https" :
 	    "http", l->api ? " (api)" : l->metrics ? " (metrics)" : "",
 	    lc->addr, lc->port);

@@ -65,7 +65,7 @@ waiter_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct waiter	*w = arg;
 
-	log_warnx("webd: no answer for %s %s in %ds",
+	log_warnx("no answer for %s %s in %ds",
 	    w->id[0] ? "event" : "unsubscribe request",
 	    w->id[0] ? w->id : "", WAIT_TIMEOUT);
 	waiter_end(w, 0);
@@ -78,11 +78,11 @@ waiter_new(web_done_fn done, void *arg)
 	struct timeval	 tv = { WAIT_TIMEOUT, 0 };
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
-		fatal("webd: waiter");
+		fatal("waiter");
 	w->done = done;
 	w->arg = arg;
 	if ((w->timeout = evtimer_new(proc_base, waiter_timeout, w)) == NULL)
-		fatalx("webd: evtimer_new");
+		fatalx("evtimer_new");
 	evtimer_add(w->timeout, &tv);
 	TAILQ_INSERT_TAIL(&waiting, w, entry);
 	return (w);
@@ -101,7 +101,7 @@ web_event(struct event_record *ev, web_done_fn done, void *arg)
 		return;
 	}
 	if ((j = mh_event_to_json(ev)) == NULL)
-		fatalx("webd: cannot encode event %s", ev->id);
+		fatalx("cannot encode event %s", ev->id);
 	json_object_set_new(j, "kind", json_string(event_kind_name(ev->kind)));
 	child_monitor(j);
 	if (!keep_events || p == NULL || p->closed) {
@@ -145,14 +145,14 @@ event_acked(struct mproc *p, struct mh_imsg *imsg)
 	struct waiter		*w;
 
 	if (!msg_str_ok(a->id, sizeof(a->id)))
-		fatalx("webd: malformed EVENT_ACK from %s", p->name);
+		fatalx("malformed EVENT_ACK from %s", p->name);
 	TAILQ_FOREACH(w, &waiting, entry)
 		if (w->id[0] != '\0' && strcmp(w->id, a->id) == 0) {
 			waiter_end(w, 1);
 			return;
 		}
 	/* timed out meanwhile: the client was told to try again */
-	log_debug("webd: ack for unknown event %s", a->id);
+	log_debug("ack for unknown event %s", a->id);
 }
 
 static void
@@ -166,7 +166,7 @@ unsub_answered(struct mproc *p, struct mh_imsg *imsg)
 			waiter_end(w, r->ok != 0);
 			return;
 		}
-	log_debug("webd: answer for unknown request %llu",
+	log_debug("answer for unknown request %llu",
 	    (unsigned long long)r->reqid);
 }
 
@@ -205,7 +205,7 @@ webd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		api_idem_result(p, imsg);
 		return;
 	}
-	fatalx("webd: unexpected or malformed %s from %s",
+	fatalx("unexpected or malformed %s from %s",
 	    imsg_type_name(imsg->hdr.type), p->name);
 }
 
@@ -222,7 +222,7 @@ webd_keys(const struct config *conf)
 		if (t->secret[0] != '\0' &&
 		    token_key_from_secret(&k, t->secret) == 0 &&
 		    token_keys_add(&ks, &k) == -1)
-			log_warnx("webd: more than %d token keys: %s left out",
+			log_warnx("more than %d token keys: %s left out",
 			    TOKEN_KEYS_MAX, t->domain);
 		if (t->prev_secret[0] != '\0' &&
 		    token_key_from_secret(&k, t->prev_secret) == 0)
@@ -233,7 +233,7 @@ webd_keys(const struct config *conf)
 	web_keys = ks;
 	explicit_bzero(&ks, sizeof(ks));
 	if (web_keys.count == 0 && !TAILQ_EMPTY(&conf->trackings))
-		log_warnx("webd: tracking blocks without a key: every token "
+		log_warnx("tracking blocks without a key: every token "
 		    "will be refused");
 }
 
@@ -275,12 +275,12 @@ webd_listener(int fd, uint32_t id)
 	/* listeners and keys as the parent bound them: the first config */
 	if ((l = config_listener(first_conf, id)) == NULL ||
 	    !(l->flags & LF_HTTP))
-		fatalx("webd: listener %u is not an http listener", id);
+		fatalx("listener %u is not an http listener", id);
 	if (l->pki[0] != '\0' &&
 	    (pki = config_pki(first_conf, l->pki)) == NULL)
-		fatalx("webd: listener %u: no pki %s", id, l->pki);
+		fatalx("listener %u: no pki %s", id, l->pki);
 	if (pki != NULL && (pki->cert == NULL || pki->key == NULL))
-		fatalx("webd: pki %s: the parent sent no keypair", pki->name);
+		fatalx("pki %s: the parent sent no keypair", pki->name);
 	server_listen(fd, l, pki);
 }
 
@@ -303,7 +303,7 @@ static void
 webd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
 	if (imsg->hdr.type != IMSG_METRICS_RES)
-		fatalx("webd: unexpected %s from %s",
+		fatalx("unexpected %s from %s",
 		    imsg_type_name(imsg->hdr.type), p->name);
 	scrape_result(p, imsg);
 }
