@@ -6,6 +6,11 @@ import outbound
 from benchlib import SENDERS, SIZE, ratio
 
 
+def nums(xs, fmt="%g"):
+    """a run's figures on one line"""
+    return " ".join(fmt % x for x in xs)
+
+
 def order_ok(fs, path):
     """every accepted message checked, none out of order"""
     p = fs.get(path, {}) if fs.get("checked") else {}
@@ -164,40 +169,36 @@ def report(res):
                         ("webd_events", "webd clicks, durable events")):
             row(what, c["wrk"], c[k]["median"], c["nginx_" + k]["median"],
                 "nginx 302/s beside it; rounds webd %s nginx %s" % (
-                    c[k]["rounds"], c["nginx_" + k]["rounds"]))
+                    nums(c[k]["rounds"]), nums(c["nginx_" + k]["rounds"])))
     if "tracking" in res:
         c = res["tracking"]
         for kind in ("off", "on"):
             row("relay HTML, tracking %s" % kind, "%dx%d" % (
                 len(c[kind]["delivered_rate"]), c["msgs"]),
-                " ".join("%g" % x for x in c[kind]["accepted_rate"]),
+                nums(c[kind]["accepted_rate"]),
                 c[kind]["delivered_rate_all"],
-                "delivered/s per run: %s" % " ".join(
-                    "%g" % x for x in c[kind]["delivered_rate"]))
-        print("%-34s pair ratios on/off: %s" % ("", " ".join(
-            "%.3f" % x for x in c["pair_ratios"])))
-        print("%-34s relayd CPU ms/msg off %s, on %s" % ("", " ".join(
-            "%g" % x for x in c["off"]["relayd_cpu_ms_per_msg"]), " ".join(
-            "%g" % x for x in c["on"]["relayd_cpu_ms_per_msg"])))
+                "delivered/s per run: %s" % nums(c[kind]["delivered_rate"]))
+        print("%-34s pair ratios on/off: %s" % (
+            "", nums(c["pair_ratios"], "%.3f")))
+        print("%-34s relayd CPU ms/msg off %s, on %s" % (
+            "", nums(c["off"]["relayd_cpu_ms_per_msg"]),
+            nums(c["on"]["relayd_cpu_ms_per_msg"])))
     if "api" in res:
         c = res["api"]
         row("submission: JSON API", "%dx%d" % (len(c["api"]), c["msgs"]),
-            c["api_rate"], None, "accepted/s; rounds %s" % " ".join(
-                "%g" % x for x in c["api"]))
+            c["api_rate"], None, "accepted/s; rounds %s" % nums(c["api"]))
         row("submission: SMTP", "%dx%d" % (len(c["smtp"]), c["msgs"]),
-            c["smtp_rate"], None, "accepted/s; rounds %s" % " ".join(
-                "%g" % x for x in c["smtp"]))
-        print("%-34s pair ratios API/SMTP: %s" % ("", " ".join(
-            "%.3f" % x for x in c["pair_ratios"])))
+            c["smtp_rate"], None, "accepted/s; rounds %s" % nums(c["smtp"]))
+        print("%-34s pair ratios API/SMTP: %s" % (
+            "", nums(c["pair_ratios"], "%.3f")))
     if "cluster" in res:
         c = res["cluster"]
         row("relay, allowance in redis", "%dx%d" % (len(c["cluster"]),
                                                     c["msgs"]),
-            None, c["cluster_rate"], "delivered/s; rounds %s" % " ".join(
-                "%g" % x for x in c["cluster"]))
+            None, c["cluster_rate"],
+            "delivered/s; rounds %s" % nums(c["cluster"]))
         row("relay, allowance local", "%dx%d" % (len(c["solo"]), c["msgs"]),
-            None, c["solo_rate"], "delivered/s; rounds %s" % " ".join(
-                "%g" % x for x in c["solo"]))
+            None, c["solo_rate"], "delivered/s; rounds %s" % nums(c["solo"]))
         print("%-34s redis: %.1f us CPU and %.2f commands per message: "
               "one redis core carries about %d msg/s" % (
                   "", c["redis_cpu_us_per_msg"],
@@ -282,8 +283,7 @@ def report(res):
                   m["smtpd_bytes_per_session"]))
         print("  a new client meanwhile: banner max %.1f ms (%s), "
               "transaction p50 %.1f ms max %.1f ms" % (
-                  m["new_banner_max_ms"], " ".join(
-                      "%g" % x for x in m["new_banner_ms"][:10]),
+                  m["new_banner_max_ms"], nums(m["new_banner_ms"][:10]),
                   m["new_tx_p50_ms"], m["new_tx_max_ms"]))
     if "profile" in res and res["profile"].get("tool"):
         for name in ("sync", "relay", "queue"):
