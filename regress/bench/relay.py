@@ -8,14 +8,23 @@ from benchlib import (FROM, TRACKED, cpu_secs, mh_pids, rate, ratio,
                       send_and_count)
 
 
-def run_relay(ctx, port, n, msgfile=None, sender=FROM):
+def run_relay(ctx, port, n, msgfile=None, sender=FROM, cpu=False):
+    """cpu: also each mailhook process's CPU milliseconds per message
+    (user + system, every thread, from /proc): what a message costs,
+    which a loaded machine does not change the way it changes msg/s"""
+    pids = mh_pids(ctx.daemon) if cpu else {}
+    c0 = {k: cpu_secs(p) for k, p in pids.items()}
     secs, delivered = send_and_count(port, n, "rcpt@remote.test",
                                      ctx.sink.count, "relay",
                                      msgfile=msgfile, sender=sender)
-    return {"msgs": n, "accept_secs": round(secs, 3),
-            "accepted_rate": rate(n, secs),
-            "deliver_secs": round(delivered, 3),
-            "delivered_rate": rate(n, delivered)}
+    r = {"msgs": n, "accept_secs": round(secs, 3),
+         "accepted_rate": rate(n, secs),
+         "deliver_secs": round(delivered, 3),
+         "delivered_rate": rate(n, delivered)}
+    if pids:
+        r["cpu_ms_per_msg"] = {k: round((cpu_secs(p) - c0[k]) * 1000 / n,
+                                        3) for k, p in pids.items()}
+    return r
 
 
 def html_message(path, sender):

@@ -163,6 +163,10 @@ def report(res):
         c = res["relay"]
         row("mailhook relay", c["msgs"], c["accepted_rate"],
             c["delivered_rate"], "accepted / delivered to smtp-sink")
+        if "cpu_ms_per_msg" in c:
+            print("%-34s CPU ms per message: %s" % ("", ", ".join(
+                "%s %.3f" % (k, v) for k, v in sorted(
+                    c["cpu_ms_per_msg"].items()) if v > 0)))
     if "clicks" in res:
         c = res["clicks"]
         for k, what in (("webd", "webd clicks (302/s)"),
