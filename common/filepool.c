@@ -10,6 +10,9 @@
  * Handing one out is a rename that refuses to replace (RENAME_NOREPLACE,
  * the O_EXCL of a create).  Where the system has no such rename the pool
  * stays empty and every call is the plain open(2) or unlink(2).
+ *
+ * The stack of pooled names is guarded by a mutex, held only to push or
+ * pop a name: a file being emptied is on no stack, so nobody takes it.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -18,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +34,22 @@
 #define HAVE_NOREPLACE	1
 #endif
 
+#define POOL_NAME_MAX	24		/* "p" and a hex unsigned long */
+
 struct filepool {
-	char		 dir[PATH_MAX];
+	int		 dfd;		/* the pool's directory */
+	pthread_mutex_t	 mu;
 	unsigned long	*ids;		/* the pooled files, a stack */
 	size_t		 n, max;
+	size_t		 busy;		/* released, being emptied */
 	unsigned long	 next;		/* the next free name */
 };
+
+static void
+pool_name(unsigned long id, char buf[POOL_NAME_MAX])
+{
+	snprintf(buf, POOL_NAME_MAX, "p%lx", id);
+}
 
 /*
  * Empty a pooled file.  Through open(O_TRUNC) and close, not truncate(2):
@@ -46,44 +60,29 @@ struct filepool {
  * on an empty file.
  */
 static int
-pool_empty(const char *path)
+pool_empty(const struct filepool *fp, const char *name)
 {
 	int	 fd;
 
-	if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)) ==
-	    -1)
+	if ((fd = openat(fp->dfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
 		return (-1);
 	return (close(fd));
-}
-
-static int
-pool_path(const struct filepool *fp, unsigned long id, char *buf,
-    size_t len)
-{
-	if ((size_t)snprintf(buf, len, "%s/p%lx", fp->dir, id) >= len) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	return (0);
 }
 
 /* a name left by an earlier run: kept (emptied) or removed */
 static void
 pool_adopt(struct filepool *fp, const char *name)
 {
-	char		 path[PATH_MAX];
 	unsigned long	 id;
 	char		*end;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", fp->dir, name) >=
-	    sizeof(path))
-		return;
 	errno = 0;
 	id = strtoul(name + 1, &end, 16);
 	if (name[0] != 'p' || name[1] == '\0' || *end != '\0' || errno ||
-	    fp->n == fp->max || pool_empty(path) == -1) {
-		if (unlink(path) == -1)
-			log_warn("filepool: unlink %s", path);
+	    fp->n == fp->max || pool_empty(fp, name) == -1) {
+		if (unlinkat(fp->dfd, name, 0) == -1)
+			log_warn("filepool: unlink %s", name);
 		return;
 	}
 	fp->ids[fp->n++] = id;
@@ -97,14 +96,12 @@ filepool_open(const char *dir, size_t max)
 	struct filepool	*fp;
 	struct dirent	*de;
 	DIR		*d;
+	int		 fd;
 
 	if ((fp = calloc(1, sizeof(*fp))) == NULL)
 		fatal("filepool: calloc");
-	if (strlcpy(fp->dir, dir, sizeof(fp->dir)) >= sizeof(fp->dir)) {
-		free(fp);
-		errno = ENAMETOOLONG;
-		return (NULL);
-	}
+	if ((errno = pthread_mutex_init(&fp->mu, NULL)) != 0)
+		fatal("filepool: pthread_mutex_init");
 #ifdef HAVE_NOREPLACE
 	fp->max = max;
 #else
@@ -113,8 +110,15 @@ filepool_open(const char *dir, size_t max)
 	if (fp->max > 0 &&
 	    (fp->ids = calloc(fp->max, sizeof(*fp->ids))) == NULL)
 		fatal("filepool: calloc");
+	fp->dfd = -1;
 	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
-	    (d = opendir(dir)) == NULL) {
+	    (fp->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (fd = dup(fp->dfd)) == -1) {
+		filepool_close(fp);
+		return (NULL);
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
 		filepool_close(fp);
 		return (NULL);
 	}
@@ -130,89 +134,152 @@ filepool_close(struct filepool *fp)
 {
 	if (fp == NULL)
 		return;
+	if (fp->dfd != -1)
+		close(fp->dfd);
+	pthread_mutex_destroy(&fp->mu);
 	free(fp->ids);
 	free(fp);
 }
 
-/* the top pooled file renamed to path: 0, -1 with errno (EEXIST: path
- * exists; anything else: create it instead) */
+/* the top pooled file renamed to dfd's name: 0, -1 with errno (EEXIST:
+ * name exists; anything else: create it instead) */
 static int
-pool_take(struct filepool *fp, const char *path)
+pool_take(struct filepool *fp, int dfd, const char *name)
 {
 #ifdef HAVE_NOREPLACE
-	char	 from[PATH_MAX];
+	char		 from[POOL_NAME_MAX];
+	unsigned long	 id;
+	int		 full;
 
-	if (fp != NULL && fp->n > 0) {
-		if (pool_path(fp, fp->ids[fp->n - 1], from,
-		    sizeof(from)) == -1)
-			return (-1);
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, path,
-		    RENAME_NOREPLACE) == 0) {
-			fp->n--;
-			return (0);
-		}
-		if (errno == EEXIST)
-			return (-1);
-		/* gone or unusable: forget it, create instead */
-		log_warn("filepool: %s", from);
-		fp->n--;
+	if (fp == NULL)
+		goto none;
+	pthread_mutex_lock(&fp->mu);
+	if (fp->n == 0) {
+		pthread_mutex_unlock(&fp->mu);
+		goto none;
 	}
+	id = fp->ids[--fp->n];
+	pthread_mutex_unlock(&fp->mu);
+	pool_name(id, from);
+	if (renameat2(fp->dfd, from, dfd, name, RENAME_NOREPLACE) == 0)
+		return (0);
+	if (errno == EEXIST) {
+		/* still pooled: back on the stack if a release did not
+		 * fill it meanwhile */
+		pthread_mutex_lock(&fp->mu);
+		if ((full = fp->n + fp->busy >= fp->max) == 0)
+			fp->ids[fp->n++] = id;
+		pthread_mutex_unlock(&fp->mu);
+		if (full)
+			unlinkat(fp->dfd, from, 0);
+		errno = EEXIST;
+		return (-1);
+	}
+	/* gone or unusable: forget it, create instead */
+	log_warn("filepool: %s", from);
+ none:
 #else
 	(void)fp;
-	(void)path;
+	(void)dfd;
+	(void)name;
 #endif
 	errno = ENOENT;
 	return (-1);
 }
 
 int
-filepool_create(struct filepool *fp, const char *path)
+filepool_createat(struct filepool *fp, int dfd, const char *name)
 {
 	int	 fd, saved;
 
-	if (pool_take(fp, path) == -1) {
+	if (pool_take(fp, dfd, name) == -1) {
 		if (errno == EEXIST)
 			return (-1);
-		return (open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600));
+		return (openat(dfd, name, O_RDWR | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0600));
 	}
-	if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		saved = errno;
-		unlink(path);
+		unlinkat(dfd, name, 0);
 		errno = saved;
 	}
 	return (fd);
 }
 
+int
+filepool_create(struct filepool *fp, const char *path)
+{
+	return (filepool_createat(fp, AT_FDCWD, path));
+}
+
+void
+filepool_placeat(struct filepool *fp, int dfd, const char *name)
+{
+	(void)pool_take(fp, dfd, name);
+}
+
 void
 filepool_place(struct filepool *fp, const char *path)
 {
-	(void)pool_take(fp, path);
+	filepool_placeat(fp, AT_FDCWD, path);
+}
+
+int
+filepool_releaseat(struct filepool *fp, int dfd, const char *name)
+{
+	char		 to[POOL_NAME_MAX];
+	unsigned long	 id;
+	int		 saved;
+
+	if (fp == NULL)
+		return (unlinkat(dfd, name, 0));
+	pthread_mutex_lock(&fp->mu);
+	if (fp->n + fp->busy >= fp->max) {
+		pthread_mutex_unlock(&fp->mu);
+		return (unlinkat(dfd, name, 0));
+	}
+	id = fp->next++;
+	fp->busy++;
+	pthread_mutex_unlock(&fp->mu);
+	pool_name(id, to);
+	if (renameat(dfd, name, fp->dfd, to) == -1) {
+		saved = errno;
+		pthread_mutex_lock(&fp->mu);
+		fp->busy--;
+		pthread_mutex_unlock(&fp->mu);
+		errno = saved;
+		return (-1);
+	}
+	if (pool_empty(fp, to) == -1) {
+		log_warn("filepool: truncate %s", to);
+		unlinkat(fp->dfd, to, 0);
+		pthread_mutex_lock(&fp->mu);
+		fp->busy--;
+		pthread_mutex_unlock(&fp->mu);
+		return (0);
+	}
+	pthread_mutex_lock(&fp->mu);
+	fp->busy--;
+	fp->ids[fp->n++] = id;
+	pthread_mutex_unlock(&fp->mu);
+	return (0);
 }
 
 int
 filepool_release(struct filepool *fp, const char *path)
 {
-	char	 to[PATH_MAX];
-
-	if (fp == NULL || fp->n >= fp->max)
-		return (unlink(path));
-	if (pool_path(fp, fp->next, to, sizeof(to)) == -1)
-		return (unlink(path));
-	if (rename(path, to) == -1)
-		return (-1);
-	fp->next++;
-	if (pool_empty(to) == -1) {
-		log_warn("filepool: truncate %s", to);
-		unlink(to);
-		return (0);
-	}
-	fp->ids[fp->n++] = fp->next - 1;
-	return (0);
+	return (filepool_releaseat(fp, AT_FDCWD, path));
 }
 
 size_t
-filepool_count(const struct filepool *fp)
+filepool_count(struct filepool *fp)
 {
-	return (fp == NULL ? 0 : fp->n);
+	size_t	 n;
+
+	if (fp == NULL)
+		return (0);
+	pthread_mutex_lock(&fp->mu);
+	n = fp->n;
+	pthread_mutex_unlock(&fp->mu);
+	return (n);
 }

@@ -8,7 +8,9 @@
  * for each: on ext4 without a journal every allocation scans past each
  * inode freed in the last seconds (recently_deleted()), which grows with
  * the rate.  A pool keeps removed files, emptied, in a directory of the
- * same file system and hands them out again by rename.
+ * same file system and hands them out again by rename.  A pool may be
+ * used from two threads (a release on gsync's flusher thread, a create on
+ * the event loop).
  */
 #ifndef MH_FILEPOOL_H
 #define MH_FILEPOOL_H
@@ -31,7 +33,11 @@ void		 filepool_place(struct filepool *, const char *path);
 /* remove path, like unlink(2): it leaves its directory at once and is
  * kept (emptied) if the pool has room; 0, or -1 (errno) */
 int		 filepool_release(struct filepool *, const char *path);
+/* the same relative to the directory dfd (AT_FDCWD: a path) */
+int		 filepool_createat(struct filepool *, int dfd, const char *name);
+void		 filepool_placeat(struct filepool *, int dfd, const char *name);
+int		 filepool_releaseat(struct filepool *, int dfd, const char *name);
 /* files in the pool now */
-size_t		 filepool_count(const struct filepool *);
+size_t		 filepool_count(struct filepool *);
 
 #endif /* MH_FILEPOOL_H */

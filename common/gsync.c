@@ -15,7 +15,8 @@
  * meanwhile waits for the next flush, which starts as soon as this one
  * ends (a pipelined commit).  The thread only flushes; every callback
  * runs on the loop, woken through a pipe.  Files to remove once the flush
- * is done (gsync_unlinkat) are removed by the thread after it.
+ * is done (gsync_unlinkat) are removed by the thread after it, or put
+ * in their file pool (gsync_releaseat).
  */
 #include <sys/types.h>
 
@@ -30,6 +31,7 @@
 
 #include <event2/event.h>
 
+#include "filepool.h"
 #include "gsync.h"
 #include "log.h"
 
@@ -43,6 +45,7 @@ struct gsync_cb {
 };
 
 struct gsync_unlink {
+	struct filepool	*pool;		/* NULL: unlink */
 	int		 dfd;
 	char		 name[NAME_MAX + 1];
 };
@@ -282,6 +285,12 @@ gsync_path(const char *path)
 void
 gsync_unlinkat(int dfd, const char *name)
 {
+	gsync_releaseat(NULL, dfd, name);
+}
+
+void
+gsync_releaseat(struct filepool *pool, int dfd, const char *name)
+{
 	struct gsync_unlink	*v;
 
 	if (next.nunl == next.unlcap) {
@@ -291,6 +300,7 @@ gsync_unlinkat(int dfd, const char *name)
 			fatal("gsync: reallocarray");
 		next.unl = v;
 	}
+	next.unl[next.nunl].pool = pool;
 	next.unl[next.nunl].dfd = dfd;
 	if (strlcpy(next.unl[next.nunl].name, name,
 	    sizeof(next.unl[next.nunl].name)) >=
@@ -310,8 +320,8 @@ unlink_all(struct gsync_batch *b)
 	size_t	 i;
 
 	for (i = 0; i < b->nunl; i++)
-		if (unlinkat(b->unl[i].dfd, b->unl[i].name, 0) == -1 &&
-		    errno != ENOENT)
+		if (filepool_releaseat(b->unl[i].pool, b->unl[i].dfd,
+		    b->unl[i].name) == -1 && errno != ENOENT)
 			log_warn("gsync: unlink %s", b->unl[i].name);
 }
 

@@ -19,6 +19,7 @@
 #define MH_GSYNC_H
 
 struct event_base;
+struct filepool;
 
 /* ok: 1 if everything written before the flush is on disk; 0: errno
  * tells why */
@@ -38,6 +39,8 @@ void	gsync_then(gsync_fn, void *arg);
  * flusher thread: an unlink may wait for the disk, e.g. a discard); a
  * name that does not exist is no error */
 void	gsync_unlinkat(int dfd, const char *name);
+/* the same, the file kept in pool for reuse (filepool.h) */
+void	gsync_releaseat(struct filepool *pool, int dfd, const char *name);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
 /* a flush is waiting or running */

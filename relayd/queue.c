@@ -9,6 +9,7 @@
  *	outbound/queue/<msgid>.msg	committed message
  *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
  *	outbound/queue/<msgid>.tNNNN	recipient NNNN's copy, if tracked
+ *	outbound/pool/p<hex>		empty files kept for reuse
  *	outbound/suppress		the suppression list
  *
  * Commit: rename the message into queue/, make it durable, then write
@@ -16,6 +17,13 @@
  * from smtpd are made durable by the group commit (gsync.h), a DSN by
  * fsync at once.  At start the leftovers of an interrupted commit are
  * removed; only an .env makes a message exist.
+ *
+ * The queue's files are recycled through pool/ (filepool.h), as the
+ * inbound spool's are: an incoming file or a temporary one is a pooled
+ * file renamed into place, and a removed one is renamed into the pool
+ * and emptied there, so that no message allocates or frees an inode.
+ * Leaving or entering the pool is a rename, atomic as the create or
+ * unlink it replaces; what sits in pool/ is never part of a message.
  *
  * Tracked mail (track.h) gets one copy per recipient, written with the
  * message before its envelope: each recipient's links and pixel carry
@@ -40,6 +48,7 @@
 #include <gmime/gmime.h>
 
 #include "fileio.h"
+#include "filepool.h"
 #include "gsync.h"
 #include "log.h"
 #include "relayd.h"
@@ -49,8 +58,11 @@
 #define HDR_READ_MAX	(256 * 1024)
 #define COPY_SUFFIX_LEN	6		/* ".tNNNN" */
 #define COPIES_MAX	10000
+/* files kept for reuse: about what the busiest moments hold at once */
+#define QUEUE_POOL_MAX	1024
 
 static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
+static struct filepool	*pool;
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
 static void	 delete_copies(int, const char *);
@@ -87,7 +99,7 @@ clean_dir(int dfd, int (*keep)(const char *))
 			continue;
 		if (keep != NULL && keep(de->d_name))
 			continue;
-		if (unlinkat(dfd, de->d_name, 0) == -1)
+		if (filepool_releaseat(pool, dfd, de->d_name) == -1)
 			log_warn("unlink %s", de->d_name);
 	}
 	closedir(d);
@@ -96,6 +108,8 @@ clean_dir(int dfd, int (*keep)(const char *))
 int
 queue_init(const char *root)
 {
+	char	 path[PATH_MAX];
+
 	queue_shutdown();
 	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		log_warn("spool %s", root);
@@ -105,6 +119,11 @@ queue_init(const char *root)
 	    (incfd = opendir_at(outfd, "incoming")) == -1 ||
 	    (qfd = opendir_at(outfd, "queue")) == -1)
 		return (-1);
+	if (pool == NULL && ((size_t)snprintf(path, sizeof(path),
+	    "%s/outbound/pool", root) >= sizeof(path) ||
+	    (pool = filepool_open(path, QUEUE_POOL_MAX)) == NULL))
+		log_warn("queue: %s/outbound/pool (files are not recycled)",
+		    root);
 	/* nobody acknowledged what is still in incoming/ */
 	clean_dir(incfd, NULL);
 	return (0);
@@ -129,6 +148,7 @@ queue_shutdown(void)
 	if (rootfd != -1)
 		close(rootfd);
 	rootfd = outfd = incfd = qfd = -1;
+	/* the pool stays: gsync's thread may be releasing into it */
 }
 
 int
@@ -138,8 +158,7 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 
 	for (tries = 0; tries < 10; tries++) {
 		envelope_new_id(msgid);
-		fd = openat(incfd, msgid, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
-		    0600);
+		fd = filepool_createat(pool, incfd, msgid);
 		if (fd != -1)
 			return (fd);
 		if (errno != EEXIST)
@@ -154,7 +173,7 @@ queue_abort(const char *msgid)
 {
 	if (!envelope_id_ok(msgid))
 		return (-1);
-	unlinkat(incfd, msgid, 0);
+	filepool_releaseat(pool, incfd, msgid);
 	delete_copies(qfd, msgid);
 	return (0);
 }
@@ -170,6 +189,7 @@ queue_write(int dfd, const char *name, const char *data, size_t len,
 		log_warnx("write %s: name too long", name);
 		return (-1);
 	}
+	filepool_placeat(pool, dfd, tmp);
 	if (file_replace(dfd, tmp, name, data, len, flags) == -1) {
 		log_warn("write %s", name);
 		return (-1);
@@ -342,7 +362,7 @@ delete_copies(int dfd, const char *msgid)
 
 	for (i = 0; i < COPIES_MAX; i++) {
 		copy_name(name, sizeof(name), msgid, i);
-		if (unlinkat(dfd, name, 0) == -1) {
+		if (filepool_releaseat(pool, dfd, name) == -1) {
 			if (errno != ENOENT)
 				log_warn("unlink %s", name);
 			break;
@@ -469,7 +489,7 @@ commit_move(const char *msgid, struct envelope *env)
  fail:
 	err = errno;
 	close(fd);
-	unlinkat(incfd, msgid, 0);
+	filepool_releaseat(pool, incfd, msgid);
 	errno = err;
 	return (-1);
 }
@@ -480,9 +500,9 @@ commit_undo(const char *msgid)
 	char	 name[64];
 
 	snprintf(name, sizeof(name), "%s.msg", msgid);
-	unlinkat(qfd, name, 0);
+	filepool_releaseat(pool, qfd, name);
 	snprintf(name, sizeof(name), "%s.env", msgid);
-	unlinkat(qfd, name, 0);
+	filepool_releaseat(pool, qfd, name);
 	delete_copies(qfd, msgid);
 }
 
@@ -574,12 +594,12 @@ queue_delete_group(const char *msgid, size_t ncopies)
 	size_t	 i;
 
 	snprintf(name, sizeof(name), "%s.env", msgid);
-	gsync_unlinkat(qfd, name);
+	gsync_releaseat(pool, qfd, name);
 	snprintf(name, sizeof(name), "%s.msg", msgid);
-	gsync_unlinkat(qfd, name);
+	gsync_releaseat(pool, qfd, name);
 	for (i = 0; i < ncopies && i < COPIES_MAX; i++) {
 		copy_name(name, sizeof(name), msgid, i);
-		gsync_unlinkat(qfd, name);
+		gsync_releaseat(pool, qfd, name);
 	}
 }
 
@@ -589,10 +609,10 @@ queue_delete(const char *msgid)
 	char	 name[64];
 
 	snprintf(name, sizeof(name), "%s.env", msgid);
-	if (unlinkat(qfd, name, 0) == -1 && errno != ENOENT)
+	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
 		log_warn("unlink %s", name);
 	snprintf(name, sizeof(name), "%s.msg", msgid);
-	if (unlinkat(qfd, name, 0) == -1 && errno != ENOENT)
+	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
 		log_warn("unlink %s", name);
 	delete_copies(qfd, msgid);
 }
@@ -661,6 +681,7 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		return (-1);
 	file_name(name, sizeof(name), msgid, queued, copy);
 	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
+	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("open %s", name);
 		return (-1);
@@ -731,25 +752,25 @@ queue_load(struct rmsglist *list)
 			id[MH_MSGID_LEN - 1] = '\0';
 			snprintf(name, sizeof(name), "%s.env", id);
 			if (!envelope_id_ok(id) || fstatat(qfd, name, &st, 0) == -1)
-				unlinkat(qfd, de->d_name, 0);
+				filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
 		if (l != MH_MSGID_LEN - 1 + 4) {
 			/* .tmp files and strays */
-			unlinkat(qfd, de->d_name, 0);
+			filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
 		memcpy(id, de->d_name, MH_MSGID_LEN - 1);
 		id[MH_MSGID_LEN - 1] = '\0';
 		if (!envelope_id_ok(id)) {
-			unlinkat(qfd, de->d_name, 0);
+			filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s.env", id);
 		if (strcmp(de->d_name + MH_MSGID_LEN - 1, ".msg") == 0) {
 			if (fstatat(qfd, name, &st, 0) == -1) {
 				log_info("%s: removing uncommitted message", id);
-				unlinkat(qfd, de->d_name, 0);
+				filepool_releaseat(pool, qfd, de->d_name);
 			}
 			continue;
 		}
@@ -758,7 +779,7 @@ queue_load(struct rmsglist *list)
 		snprintf(name, sizeof(name), "%s.msg", id);
 		if (fstatat(qfd, name, &st, 0) == -1) {
 			log_warnx("%s: envelope without message, removed", id);
-			unlinkat(qfd, de->d_name, 0);
+			filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
 		if ((text = read_file_at(qfd, de->d_name, 16 * 1024 * 1024,

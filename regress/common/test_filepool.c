@@ -17,6 +17,7 @@
 
 #include "fileio.h"
 #include "filepool.h"
+#include "gsync.h"
 #include "tap.h"
 
 static char	 dir[] = "/tmp/mh-filepool.XXXXXX";
@@ -127,6 +128,40 @@ check_reopen(void)
 	filepool_close(fp);
 }
 
+/* by a directory's descriptor and a name (relayd's queue), and from
+ * gsync's flusher thread (gsync_releaseat) */
+static void
+check_at(void)
+{
+	struct filepool	*fp;
+	ino_t		 first;
+	int		 dfd, fd;
+
+	fp = filepool_open(pooldir, 4);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	fd = filepool_createat(fp, dfd, "a1");
+	first = ino(at("a1"));
+	ok(fd != -1 && first != 0, "createat: a file by name in dfd");
+	ok(write(fd, "data", 4) == 4, "written");
+	close(fd);
+	ok(filepool_releaseat(fp, dfd, "a1") == 0 && access(at("a1"),
+	    F_OK) == -1 && filepool_count(fp) >= 1, "releaseat: pooled");
+	filepool_placeat(fp, dfd, "a2.tmp");
+	ok(ino(at("a2.tmp")) == first && size(at("a2.tmp")) == 0,
+	    "placeat: the same inode, empty, at the temporary name");
+	gsync_init(NULL, dfd);
+	gsync_releaseat(fp, dfd, "a2.tmp");
+	ok(access(at("a2.tmp"), F_OK) == -1 && filepool_count(fp) >= 1,
+	    "gsync_releaseat: after the flush, back in the pool");
+	gsync_shutdown();
+	fd = filepool_createat(fp, dfd, "a3");
+	ok(fd != -1 && ino(at("a3")) == first, "and handed out again");
+	close(fd);
+	filepool_releaseat(fp, dfd, "a3");
+	close(dfd);
+	filepool_close(fp);
+}
+
 int
 main(void)
 {
@@ -140,6 +175,7 @@ main(void)
 	snprintf(pooldir, sizeof(pooldir), "%s/pool", dir);
 	check_reuse();
 	check_reopen();
+	check_at();
 
 	fd = filepool_create(NULL, at("plain"));
 	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&

@@ -15,7 +15,8 @@ write it covers and ended before the acknowledgement:
       event spool (its own e- file, or the s- segment written with it)
       were renamed into place and flushed;
   check_removals(relayd)        every message relayd removed after its
-      delivery (unlink of ID.env) was removed after the events about it
+      delivery (unlink of ID.env, or its rename into relayd's pool of
+      files for reuse, outbound/pool) was removed after the events about it
       in relayd's outbox were renamed into place and flushed.
 
 Traces come from `strace -f -ff -ttt -T -s 65536 -o PREFIX -p PID...`:
@@ -165,11 +166,27 @@ def check_event_acks(hookd):
     return ok, bad
 
 
+def _removed_env(name, text):
+    """the message ID whose ID.env this call removes: an unlink, or a
+    rename that takes it away (into a pool of files), else None"""
+    if name == "unlinkat":
+        m = re.search(r'"([0-9a-f]{16})\.env", 0\)', text)
+        return m.group(1) if m else None
+    if name.startswith("rename"):
+        paths = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
+        if len(paths) >= 2:
+            m = re.fullmatch(r"([0-9a-f]{16})\.env",
+                             paths[0].rsplit("/", 1)[-1])
+            if m and not _renamed_to(text, m.group(0)):
+                return m.group(1)
+    return None
+
+
 def check_removals(relayd):
-    """For every ID.env relayd unlinked: the outbox events about message
-    ID (their JSON names it as queue_id) were renamed into place before,
-    and a flush started after the last of those renames and ended before
-    the unlink."""
+    """For every ID.env relayd unlinked or renamed away (into its pool):
+    the outbox events about message ID (their JSON names it as queue_id)
+    were renamed into place before, and a flush started after the last of
+    those renames and ended before the removal."""
     ok, bad = 0, []
     flushes = [c for c in relayd if c[2] in FLUSHES]
     about = {}	# queue id -> event ids written to the outbox
@@ -180,10 +197,9 @@ def check_removals(relayd):
             if m and q:
                 about.setdefault(q.group(1), set()).add(m.group(1))
     for t, _, name, text in relayd:
-        m = re.search(r'"([0-9a-f]{16})\.env", 0\)', text)
-        if name != "unlinkat" or not m:
+        mid = _removed_env(name, text)
+        if mid is None:
             continue
-        mid = m.group(1)
         evs = about.get(mid, set())
         ren = [c[1] for c in relayd if c[2].startswith("rename") and
                c[0] < t and any('"%s.json"' % e in c[3] for e in evs)]
