@@ -228,6 +228,7 @@ struct events_block {
 	int			 timeout;	/* seconds, default 30 */
 	int			 batch_max;	/* events per batch, default 100 */
 	int			 batch_wait;	/* ms before a partial batch goes, default 1000 */
+	int			 lifetime;	/* seconds an event is retried, default 3 days */
 };
 TAILQ_HEAD(eventslist, events_block);
 

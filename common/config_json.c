@@ -283,6 +283,7 @@ events_to_json(const struct config *c, int flags)
 		jint(o, "timeout", e->timeout);
 		jint(o, "batch_max", e->batch_max);
 		jint(o, "batch_wait", e->batch_wait);
+		jint(o, "lifetime", e->lifetime);
 		append(a, o);
 	}
 	return (a);
@@ -764,6 +765,7 @@ events_from_json(struct config *c, const json_t *o)
 	GINT(o, "timeout", 1, 3600, e->timeout);
 	GINT(o, "batch_max", 1, 10000, e->batch_max);
 	GINT(o, "batch_wait", 0, 600000, e->batch_wait);
+	GINT(o, "lifetime", 60, 90 * 86400, e->lifetime);
 	if (genum(o, "format", evfmt_names, NELEM(evfmt_names), &k) == -1)
 		return (-1);
 	e->format = k;

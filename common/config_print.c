@@ -375,8 +375,10 @@ print_events(struct evbuffer *b, const struct events_block *e)
 	masked_headers(b, &e->headers);
 	evbuffer_add_printf(b, "\ttimeout ");
 	dur(b, e->timeout);
-	evbuffer_add_printf(b, "\n\tbatch %d\n\twait %dms\n}\n", e->batch_max,
-	    e->batch_wait);
+	evbuffer_add_printf(b, "\n\tbatch %d\n\twait %dms\n\tlifetime ",
+	    e->batch_max, e->batch_wait);
+	dur(b, e->lifetime);
+	evbuffer_add_printf(b, "\n}\n");
 }
 
 static void

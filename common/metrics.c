@@ -61,12 +61,22 @@ static const struct mfamily families[M_MAX] = {
 	    "deferred, bounced, expired, suppressed, error, removed) and "
 	    "destination domain (the first 50 seen; later ones \"other\")." },
 	{ "mailhook_queue_messages", MT_GAUGE, 1, { "queue" },
-	    "Messages (inbound, outbound) or events (events) waiting in a "
-	    "queue." },
+	    "Messages (inbound, outbound), events (events) or dead letters "
+	    "(dead) waiting in a queue." },
 	{ "mailhook_queue_oldest_seconds", MT_GAUGE, 1, { "queue" },
 	    "Age of the oldest entry of a queue, 0 when it is empty." },
 	{ "mailhook_process_up", MT_GAUGE, 1, { "process" },
 	    "1 if the process answered this scrape in time, else 0." },
+	{ "mailhook_events_queue_messages", MT_GAUGE, 1, { "endpoint" },
+	    "Events waiting for one events endpoint (its URL without "
+	    "password or query values)." },
+	{ "mailhook_events_queue_oldest_seconds", MT_GAUGE, 1,
+	    { "endpoint" },
+	    "Age of the oldest event waiting for one events endpoint, 0 "
+	    "when none waits." },
+	{ "mailhook_events_dead", MT_COUNTER, 1, { "endpoint" },
+	    "Events given up for one endpoint (lifetime over, or mhctl "
+	    "hooks skip) and kept in the dead letters." },
 };
 
 /* upper bounds of the histogram buckets, seconds (+Inf is the count) */

@@ -32,6 +32,9 @@ enum metric_id {
 	M_QUEUE_MESSAGES,	/* gauge {queue} */
 	M_QUEUE_OLDEST,		/* gauge {queue} */
 	M_PROCESS_UP,		/* gauge {process} */
+	M_EVENTS_QUEUE,		/* gauge {endpoint} */
+	M_EVENTS_QUEUE_OLDEST,	/* gauge {endpoint} */
+	M_EVENTS_DEAD,		/* counter {endpoint} */
 	M_MAX
 };
 

@@ -935,6 +935,7 @@ eventshead	: EVENTS {
 			e->timeout = 30;
 			e->batch_max = 100;
 			e->batch_wait = 1000;
+			e->lifetime = 3 * 86400;
 			TAILQ_INSERT_TAIL(&conf->events, e, entry);
 			cur_events = e;
 			cur_events_pos = $<pos>1;
@@ -989,6 +990,11 @@ eventsopt	: URL STRING {
 		| WAIT mstime {
 			if (parse_check_mstime(&$<pos>2, $2, 0, 600000, "wait") == 0)
 				cur_events->batch_wait = $2;
+		}
+		| LIFETIME time {
+			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
+			    "lifetime") == 0)
+				cur_events->lifetime = $2;
 		}
 		;
 

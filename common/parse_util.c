@@ -389,7 +389,7 @@ static const char *const route_opts[] = { "url", "format", "mode",
     "authorize", "errors", "header", "secret", "timeout", "lifetime",
     "concurrency", "require", "verdicts", "fallback" };
 static const char *const events_opts[] = { "url", "format", "kinds",
-    "secret", "header", "timeout", "batch", "wait" };
+    "secret", "header", "timeout", "batch", "wait", "lifetime" };
 static const char *const tracking_opts[] = { "url", "secret", "opens",
     "clicks", "read", "unsubscribe" };
 #define NOPTS(a)	(sizeof(a) / sizeof(a[0]))
@@ -614,6 +614,7 @@ static const struct {
 	{ "events", "timeout", "timeout DURATION" },
 	{ "events", "batch", "batch NUMBER" },
 	{ "events", "wait", "wait DURATION" },
+	{ "events", "lifetime", "lifetime DURATION" },
 	{ "tracking", "url", "url URL" },
 	{ "tracking", "secret", "secret STRING" },
 	{ "tracking", "opens", "opens yes | no" },

@@ -41,6 +41,7 @@
 #include "envelope.h"
 #include "fileio.h"
 #include "log.h"
+#include "metrics.h"
 #include "mh_event.h"
 #include "events.h"
 #include "hookd.h"
@@ -114,6 +115,7 @@ dead_event(const char *key, const char *url, const json_t *rec,
 		log_warn("dead: %s/%s", dead_dir, name);
 		return (-1);
 	}
+	metrics_inc(M_EVENTS_DEAD, url, NULL);
 	q = json_string_value(json_object_get(rec, "queue_id"));
 	log_sanitize(to, sizeof(to), json_string_value(json_object_get(rec,
 	    "recipient")) ? json_string_value(json_object_get(rec,
@@ -146,6 +148,28 @@ dead_names(size_t *np)
 	}
 	*np = j;
 	return (v);
+}
+
+/* how many letters there are, and when the oldest was written */
+size_t
+dead_count(time_t *oldest)
+{
+	char		**v;
+	struct stat	 st;
+	size_t		 n, i;
+	int		 dfd;
+
+	*oldest = 0;
+	v = dead_names(&n);
+	if ((dfd = open(dead_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		for (i = 0; i < n; i++)
+			if (fstatat(dfd, v[i], &st, 0) == 0 && (*oldest == 0 ||
+			    st.st_mtime < *oldest))
+				*oldest = st.st_mtime;
+		close(dfd);
+	}
+	dir_names_free(v, n);
+	return (n);
 }
 
 /* --- inbound messages ------------------------------------------------- */

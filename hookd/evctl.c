@@ -21,6 +21,7 @@
 #include "gsync.h"
 #include "log.h"
 #include "events_int.h"
+#include "hookd.h"
 
 /* an endpoint by its key, its URL or its URL as shown (no password) */
 static struct endpoint *
@@ -289,4 +290,47 @@ events_pending(const char *key)
 	struct endpoint	*ep;
 
 	return ((ep = evq_endpoint_find(key)) != NULL ? evq_backlog(ep) : 0);
+}
+
+/*
+ * The batch under way failed again and even its newest event is older
+ * than the endpoint's lifetime: each event to the dead letters, the batch
+ * out of the queue.  1: done, the next may go; 0: not over yet; -1: a
+ * dead letter could not be written (all kept, retried as before; a
+ * letter written twice is replaced).
+ */
+int
+evq_expire(struct endpoint *ep)
+{
+	struct evbatch	*b = ep->cur;
+	const json_t	*r;
+	time_t		 now = time(NULL), t, newest = 0;
+	size_t		 i, n;
+
+	if (b == NULL || b->syncing || ep->lifetime <= 0)
+		return (0);
+	json_array_foreach(b->records, i, r)
+		if ((t = json_integer_value(json_object_get(r, "time"))) >
+		    newest)
+			newest = t;
+	if (newest == 0 || now - newest <= ep->lifetime)
+		return (0);
+	json_array_foreach(b->records, i, r)
+		if (dead_event(ep->key, ep->pub, r, "expired") == -1)
+			return (-1);
+	n = json_array_size(b->records);
+	ihist_event_post(b->records, ep->pub, ep->last_status, 0, "dead",
+	    ep->last_error, ep->attempts);
+	log_warnx("batch=%s events=%zu url=%s attempts=%d age=%llds "
+	    "result=dead reason=expired error=\"%s\"", b->id, n, ep->pub,
+	    ep->attempts, (long long)(now - newest), ep->last_error);
+	if (b->item != NULL) {
+		evq_item_done(ep, b->item);
+		b->item = NULL;
+	} else
+		evq_remove_file(ep, b->name);
+	evq_batch_free(b);
+	ep->cur = NULL;
+	ep->attempts = 0;
+	return (1);
 }

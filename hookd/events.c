@@ -616,6 +616,8 @@ events_configure(const struct config *conf)
 			ep->batch_max = eb->batch_max > 0 ? eb->batch_max : 100;
 			ep->batch_wait = eb->batch_wait >= 0 ?
 			    eb->batch_wait : 1000;
+			ep->lifetime = eb->lifetime > 0 ? eb->lifetime :
+			    3 * 86400;
 		}
 		ep->kinds |= eb->kinds;
 		ep->configured = 1;
@@ -1294,6 +1296,10 @@ ep_done(const struct http_response *res, void *arg)
 	}
 	ihist_event_post(ep->cur->records, ep->pub, ep->last_status, took,
 	    "deferred", ep->last_error, ep->attempts);
+	if (evq_expire(ep) == 1) {
+		evq_kick(ep);
+		return;
+	}
 	ms = retry_delay_ms(ep->attempts);
 	if (res->error == HTTP_OK && res->retry_after >= 0) {
 		ra = res->retry_after > EV_RETRY_AFTER_MAX ?
@@ -1396,6 +1402,30 @@ events_stats(void)
 		json_array_append_new(a, o);
 	}
 	return (a);
+}
+
+/*
+ * "show metrics": the events queue as a whole (size, oldest) and per
+ * endpoint, labelled with its URL as logged (masked)
+ */
+void
+events_metrics(json_t *samples)
+{
+	struct endpoint	*ep;
+	time_t		 now = time(NULL), t, oldest = 0;
+	size_t		 n, total = 0;
+
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
+		n = evq_backlog(ep);
+		t = n > 0 ? ep_oldest(ep) : 0;
+		total += n;
+		if (t > 0 && (oldest == 0 || t < oldest))
+			oldest = t;
+		metrics_sample(samples, M_EVENTS_QUEUE, ep->pub, NULL, n);
+		metrics_sample(samples, M_EVENTS_QUEUE_OLDEST, ep->pub, NULL,
+		    t > 0 && t < now ? now - t : 0);
+	}
+	metrics_queue(samples, "events", total, oldest > 0 ? oldest : now);
 }
 
 void

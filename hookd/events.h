@@ -71,6 +71,7 @@ struct mproc;
 int	 events_submit_ack(struct mproc *, const struct event_record *);
 size_t	 events_backlog(void);				/* all endpoints */
 json_t	*events_stats(void);				/* array, per endpoint */
+void	 events_metrics(json_t *samples);		/* show metrics */
 void	 events_set_monitor(void (*)(const json_t *));
 /* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */
 void	 events_set_retry(long base_ms, long cap_ms);

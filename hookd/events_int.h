@@ -57,6 +57,7 @@ struct endpoint {
 	int			 timeout;
 	int			 batch_max;
 	int			 batch_wait;
+	int			 lifetime;	/* seconds; then dead letters */
 	int			 configured;
 	int			 disabled;	/* 410 Gone */
 
@@ -98,5 +99,6 @@ void		 evq_item_done(struct endpoint *, struct evitem *);
 void		 evq_item_free(struct evitem *, int done);
 void		 evq_kick(struct endpoint *);
 size_t		 evq_backlog(const struct endpoint *);
+int		 evq_expire(struct endpoint *);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

@@ -214,6 +214,8 @@ static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
 	json_t	*j;
+	time_t	 oldest;
+	size_t	 n;
 
 	switch (cmd->id) {
 	case CTL_PAUSE_HOOKS:
@@ -229,8 +231,9 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	case CTL_SHOW_METRICS:
 		j = json_array();
 		inbound_metrics(j);
-		metrics_sample(j, M_QUEUE_MESSAGES, "events", NULL,
-		    events_backlog());
+		events_metrics(j);
+		n = dead_count(&oldest);
+		metrics_queue(j, "dead", n, oldest);
 		return (j);
 	case CTL_SHOW_STATS:
 		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),

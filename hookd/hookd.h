@@ -106,6 +106,7 @@ int	 dead_event(const char *key, const char *url, const json_t *record,
 int	 dead_inbound(const struct envelope *, size_t rcpt, const char *url,
 	    const char *reason);
 json_t	*dead_list(void);
+size_t	 dead_count(time_t *oldest);	/* letters, the oldest's mtime */
 json_t	*dead_act(int replay, const char *id);	/* replay or remove */
 
 /* evlog.c: the event log, <spool>/evlog, and hooks replay */
