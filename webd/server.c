@@ -21,7 +21,10 @@
  * soon as it hears "written": answers were stuck or cut.  So the filter
  * here moves output from an event of its own (kick) and never says
  * "written" itself; the wrapped write callback of the socket says it
- * once the socket's buffer is empty, as a plain socket would.  Nor does
+ * once the socket's buffer is empty, as a plain socket would.  On plain
+ * http the filter first writes to the socket itself when nothing waits
+ * in the socket's buffer (a 302 fits at once): then no write event is
+ * armed and disarmed per answer, and the kick says "written".  Nor does
  * the filter go back to bytes it read while evhttp was answering
  * (pipelined requests): the kick hands them on too.
  *
@@ -73,6 +76,7 @@ struct web_conn {
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
 	int			 owed;		/* evhttp awaits "written" */
+	int			 direct;	/* filter_out wrote to the socket */
 	int			 fd;		/* -1 until the first bytes */
 	/* the head being awaited (head_scan) */
 	int			 in_head;	/* counting: no blank line yet */
@@ -392,6 +396,14 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
 	if (c->tls == NULL) {
+		/*
+		 * straight to the socket when nothing waits before it: what
+		 * it takes needs no write event (kick_cb says "written")
+		 */
+		if (evbuffer_get_length(dst) == 0 &&
+		    evbuffer_get_length(src) > 0 &&
+		    evbuffer_write(src, bufferevent_getfd(c->under)) > 0)
+			c->direct = 1;
 		evbuffer_add_buffer(dst, src);
 		/* not BEV_OK: "written" is said by under_write() */
 		return (BEV_NEED_MORE);
@@ -414,12 +426,22 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	return (BEV_NEED_MORE);
 }
 
+static void	under_write(struct bufferevent *, void *);
+
 static void
 kick_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct web_conn	*c = arg;
 
 	bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+	/* filter_out wrote it all itself: as if the socket had said so */
+	if (c->direct) {
+		c->direct = 0;
+		if (evbuffer_get_length(bufferevent_get_output(c->under)) == 0) {
+			under_write(c->under, c);
+			return;
+		}
+	}
 	/* pipelined requests read while evhttp was answering */
 	if ((bufferevent_get_enabled(c->bev) & EV_READ) &&
 	    evbuffer_get_length(bufferevent_get_input(c->under)) > 0)

@@ -170,6 +170,11 @@ hit_event(struct hit *h, enum event_kind kind, web_done_fn done)
 {
 	struct event_record	 ev;
 
+	/* nobody to tell: no record to make (no id, no copies) */
+	if (!web_event_wanted()) {
+		done(1, h);
+		return;
+	}
 	mh_event_init(&ev, kind);
 	strlcpy(ev.queue_id, h->t.queue_id, sizeof(ev.queue_id));
 	strlcpy(ev.recipient, h->t.recipient, sizeof(ev.recipient));

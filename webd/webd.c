@@ -88,6 +88,14 @@ waiter_new(web_done_fn done, void *arg)
 	return (w);
 }
 
+int
+web_event_wanted(void)
+{
+	struct mproc	*p = proc_peer[PROC_HOOKD];
+
+	return ((keep_events && p != NULL && !p->closed) || child_monitoring);
+}
+
 void
 web_event(struct event_record *ev, web_done_fn done, void *arg)
 {

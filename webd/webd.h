@@ -45,6 +45,8 @@ extern struct web_settings	 web_settings;
 typedef void	(*web_done_fn)(int ok, void *arg);
 /* send an event to hookd; done once it is durable (or at once, if unused) */
 void	 web_event(struct event_record *, web_done_fn, void *);
+/* would web_event() tell anyone (hookd, "mhctl monitor")? */
+int	 web_event_wanted(void);
 /* unsubscribe (resubscribe = 0) or resubscribe at relayd; done when durable */
 void	 web_unsubscribe(const struct token *, int resubscribe, web_done_fn,
 	    void *);
