@@ -37,9 +37,13 @@
  * answers 414 if the request line alone is over the cap, 431 otherwise,
  * then closes (head_refuse).  The one field it reads is Content-Length
  * (body_declared): a body declared over the listener's cap gets 413 there
- * too, as JSON on the API, where evhttp would answer an HTML page.  (A
- * chunked body over the cap still gets evhttp's own 413.)  Bytes that evhttp holds for a pipelined
- * request are counted when the request before it is answered.
+ * too.  Bytes that evhttp holds for a pipelined request are counted when
+ * the request before it is answered.
+ *
+ * On the API listener every answer is JSON (api_page): the ones evhttp
+ * makes on its own (a request it cannot parse, a chunked body over the
+ * cap, ...) are HTML pages, which the filter replaces on their way out;
+ * and a request begun but not whole at the head deadline gets 408.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -48,6 +52,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -88,13 +94,19 @@ struct web_conn {
 	char			 lstart[40];	/* its current line's start */
 	size_t			 lstart_len;
 	int			 too_big;	/* Content-Length over the cap */
+	int			 ostart;	/* output: an answer begins */
+	int			 linger_fd;	/* refused: read on after close */
 	/* the filter's callbacks on the socket, which we wrap */
 	bufferevent_data_cb	 ur, uw;
 	bufferevent_event_cb	 ue;
 	void			*uarg;
 };
 
+static void	 head_refuse(struct web_conn *, int);
+static void	 linger_start(int);
+
 static struct event_base	 *srv_base;
+static size_t			  n_linger;
 static struct web_conn		**conn_by_fd;
 static size_t			  conn_max;
 static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors,
@@ -131,9 +143,71 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 	n_timeouts++;
 	log_debug("connection %d: no request within %ds, closing",
 	    c->fd, WEB_HEAD_TIMEOUT);
+	/* the API says so (JSON) when a request was begun; closes after */
+	if (c->l->api && c->head_len > 0 && !c->refused) {
+		head_refuse(c, 408);
+		deadline_arm(c);
+		return;
+	}
 	/* this frees c through conn_free() */
 	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
 	    0);
+}
+
+/*
+ * A connection webd refused while its client was still sending (a body
+ * over the cap): closing it with unread bytes would reset it, and the
+ * client would lose the answer.  So a copy of the socket outlives the
+ * connection: its sending side is shut once the answer is out, and what
+ * the client still sends is read and dropped until it closes, or for
+ * WEB_LINGER seconds.  At most WEB_LINGER_MAX at once: others just close.
+ */
+struct web_linger {
+	struct event	*ev;
+	time_t		 until;
+};
+
+static void
+linger_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_linger	*l = arg;
+	char		 buf[16384];
+	ssize_t		 n = 0;
+	int		 i;
+
+	for (i = 0; (ev & EV_READ) && i < 64; i++)
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			break;
+	/* a persistent event's timeout restarts: the deadline is ours */
+	if ((ev & EV_READ) && (i == 64 || (n == -1 && (errno == EAGAIN ||
+	    errno == EINTR))) && time(NULL) < l->until)
+		return;
+	event_free(l->ev);
+	free(l);
+	close(fd);
+	n_linger--;
+}
+
+static void
+linger_start(int fd)
+{
+	struct timeval	 tv = { WEB_LINGER, 0 };
+	struct web_linger	*l;
+
+	if (n_linger >= WEB_LINGER_MAX || shutdown(fd, SHUT_WR) == -1 ||
+	    (l = calloc(1, sizeof(*l))) == NULL) {
+		close(fd);
+		return;
+	}
+	if ((l->ev = event_new(srv_base, fd, EV_READ | EV_PERSIST, linger_cb,
+	    l)) == NULL) {
+		free(l);
+		close(fd);
+		return;
+	}
+	l->until = time(NULL) + WEB_LINGER;
+	event_add(l->ev, &tv);
+	n_linger++;
 }
 
 static void
@@ -142,6 +216,8 @@ conn_free(void *arg)
 	struct web_conn	*c = arg;
 
 	event_free(c->kick);
+	if (c->linger_fd != -1)
+		linger_start(c->linger_fd);
 	if (c->fd >= 0 && (size_t)c->fd < conn_max && conn_by_fd[c->fd] == c)
 		conn_by_fd[c->fd] = NULL;
 	event_free(c->deadline);
@@ -271,29 +347,43 @@ head_scan_buf(struct web_conn *c, struct evbuffer *b)
 	return (0);
 }
 
+/* the API's error code and the reason phrase of a status webd answers */
+static const char *
+status_code(int status, const char **reason)
+{
+	switch (status) {
+	case 400: *reason = "Bad Request"; return ("bad_request");
+	case 405: *reason = "Method Not Allowed"; return ("method_not_allowed");
+	case 408: *reason = "Request Timeout"; return ("timeout");
+	case 411: *reason = "Length Required"; return ("length_required");
+	case 413: *reason = "Payload Too Large"; return ("too_large");
+	case 414: *reason = "URI Too Long"; return ("uri_too_long");
+	case 417: *reason = "Expectation Failed";
+		return ("expectation_failed");
+	case 431: *reason = "Request Header Fields Too Large";
+		return ("headers_too_large");
+	case 501: *reason = "Not Implemented"; return ("not_implemented");
+	case 505: *reason = "HTTP Version Not Supported";
+		return ("version_not_supported");
+	default: *reason = "Error"; return ("http_error");
+	}
+}
+
 /*
- * A head over the cap, or a body: the status straight to the socket
- * (through TLS on https), nothing more to evhttp; the connection closes
- * once the answer is out (under_write) or at the head deadline.  The
- * API's is JSON, as its other errors (api.c).
+ * An answer of webd's own straight to the socket (through TLS on https),
+ * past evhttp, and the connection closes after it: JSON on the API, as
+ * its other errors (api.c), plain text elsewhere.
  */
 static void
-head_refuse(struct web_conn *c, int status)
+conn_answer(struct web_conn *c, int status)
 {
-	const char	*reason = status == 414 ? "URI Too Long" :
-			    status == 413 ? "Payload Too Large" :
-			    "Request Header Fields Too Large";
+	const char	*reason, *code = status_code(status, &reason);
 	char		 msg[512], body[256];
-	int		 len;
+	int		 len, fd;
 
-	c->refused = 1;
-	c->in_head = 0;
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	if (c->l->api)
 		snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":"
-		    "\"%s\"}\n", status == 414 ? "uri_too_long" : status == 413 ?
-		    "too_large" : "headers_too_large", reason);
+		    "\"%s\"}\n", code, reason);
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\n"
@@ -306,10 +396,66 @@ head_refuse(struct web_conn *c, int status)
 	else if (tls_write(c->tls, msg, len) != len)
 		log_debug("connection %d: tls: %s", c->fd,
 		    tls_error(c->tls));
-	log_debug("connection %d: refused before evhttp: %d %s",
-	    c->fd, status, reason);
-	n_refused++;
 	bufferevent_enable(c->under, EV_WRITE);
+	if (c->linger_fd == -1 && (fd = bufferevent_getfd(c->under)) >= 0)
+		c->linger_fd = dup(fd);
+}
+
+/*
+ * A head over the cap, or a body: the status, nothing more to evhttp;
+ * the connection closes once the answer is out (under_write) or at the
+ * head deadline.
+ */
+static void
+head_refuse(struct web_conn *c, int status)
+{
+	c->refused = 1;
+	c->in_head = 0;
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	conn_answer(c, status);
+	log_debug("connection %d: refused before evhttp: %d", c->fd,
+	    status);
+	n_refused++;
+}
+
+/*
+ * On the API every answer is JSON.  evhttp answers some requests itself
+ * with an HTML page (evhttp_send_error: a request line or header field
+ * it cannot parse, a chunk size it cannot read, a chunked body over the
+ * cap, an unknown method, an unknown Expect), and libevent 2.1 has no
+ * hook for that.  So the filter looks at the head of every answer on the
+ * API before moving it on: evhttp's pages are the only text/html there,
+ * and are replaced by the same status as JSON.  evhttp closes the
+ * connection after them (Connection: close), and so does ours.  Returns
+ * 1 when it replaced one (src drained), 0 when the answer goes on as is.
+ */
+static int
+api_page(struct web_conn *c, struct evbuffer *src)
+{
+	static const char	 html[] = "\r\nContent-Type: text/html\r\n";
+	struct evbuffer_ptr	 end;
+	const char		*p;
+	size_t			 n;
+	int			 status;
+
+	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0 || end.pos > 4096 ||
+	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
+		return (0);
+	n = end.pos + 2;
+	if (n < 13 || strncmp(p, "HTTP/1.", 7) != 0 ||
+	    memmem(p, n, html, sizeof(html) - 1) == NULL)
+		return (0);
+	status = atoi(p + 9);
+	if (status < 400 || status > 599)
+		status = 400;	/* evhttp's 0 for a method it does not know */
+	evbuffer_drain(src, evbuffer_get_length(src));
+	log_debug("connection %d: evhttp's %d answered as JSON", c->fd,
+	    status);
+	n_refused++;
+	conn_answer(c, status);
+	return (1);
 }
 
 /* libtls reads ciphertext from the socket's input buffer */
@@ -395,6 +541,14 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
+	if (c->l->api && c->ostart) {
+		/* the head is read once evhttp has queued it all (kick) */
+		if (mode == BEV_NORMAL)
+			return (BEV_NEED_MORE);
+		c->ostart = 0;
+		if (api_page(c, src))
+			return (BEV_NEED_MORE);
+	}
 	if (c->tls == NULL) {
 		/*
 		 * straight to the socket when nothing waits before it: what
@@ -455,8 +609,12 @@ out_added(struct evbuffer *b, const struct evbuffer_cb_info *info,
 {
 	struct web_conn	*c = arg;
 
-	if (info->n_added > 0)
+	if (info->n_added > 0) {
+		/* evhttp queues an answer whole, after the last went out */
+		if (info->orig_size == 0)
+			c->ostart = 1;
 		event_active(c->kick, 0, 0);
+	}
 }
 
 static void
@@ -512,6 +670,7 @@ conn_new(struct event_base *base, void *arg)
 		fatal("conn_new");
 	c->l = l;
 	c->fd = -1;
+	c->linger_fd = -1;
 	if ((c->deadline = evtimer_new(base, deadline_cb, c)) == NULL ||
 	    (c->kick = event_new(base, -1, 0, kick_cb, c)) == NULL ||
 	    (c->under = bufferevent_socket_new(base, -1,
@@ -671,4 +830,5 @@ server_stats(json_t *o)
 	json_object_set_new(o, "head_timeouts", json_integer(n_timeouts));
 	json_object_set_new(o, "tls_errors", json_integer(n_tls_errors));
 	json_object_set_new(o, "heads_refused", json_integer(n_refused));
+	json_object_set_new(o, "lingering", json_integer(n_linger));
 }
