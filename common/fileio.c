@@ -139,6 +139,9 @@ file_replace_copy(int dfd, const char *tmp, const char *name,
 		goto fail;
 	}
 	fd = -1;
+	if ((flags & FR_FRESH) && unlinkat(dfd, name, 0) == -1 &&
+	    errno != ENOENT)
+		goto fail;
 	if (renameat(dfd, tmp, dfd, name) == -1)
 		goto fail;
 	return (sync_dir(dfd, name, flags));

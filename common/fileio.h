@@ -16,6 +16,13 @@
 #define FR_FSYNC	0x01	/* the file is on disk before the rename */
 #define FR_SYNCDIR	0x02	/* the directory too, after the rename */
 #define FR_GROUP	0x04	/* both left to the next group commit (gsync.h) */
+/*
+ * name is nobody's yet (a file not committed): it is removed first, so
+ * that the rename creates it instead of replacing it.  ext4 writes a file
+ * renamed over another out at once (auto_da_alloc), a write that group
+ * commit would otherwise fold into its next flush.
+ */
+#define FR_FRESH	0x08
 
 /*
  * tmp and name are relative to the directory dfd, or paths with

@@ -686,10 +686,14 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		log_warn("open %s", name);
 		return (-1);
 	}
+	/*
+	 * Not committed yet, nobody reads it (FR_FRESH); a copy is flushed
+	 * by the commit's group flush, as it was written.
+	 */
 	if (queued)
 		flags = FR_FSYNC | FR_SYNCDIR;
-	else if (copy >= 0)
-		flags = FR_GROUP;	/* the commit's flush, as the copy was */
+	else
+		flags = FR_FRESH | (copy >= 0 ? FR_GROUP : 0);
 	if ((rc = file_replace_copy(dfd, tmp, name, hdrs, len, in,
 	    flags)) == -1)
 		log_warn("prepend to %s", name);

@@ -7,14 +7,17 @@
  *
  * Each signature is relaxed/relaxed, RSA-SHA256 or Ed25519-SHA256 (the
  * key's type), over the headers of sign_hdrs that the message has, with
- * From over-signed.  libopendkim reads the whole message from the fd in
- * chunks; its LF-folded header lines are returned with CRLF.  Queued
+ * From over-signed.  libopendkim is given the whole message in chunks
+ * of the fd; its LF-folded header lines are returned with CRLF.  Queued
  * messages have CRLF line ends, and libopendkim's repair of bare LFs
  * (DKIM_LIBFLAGS_FIXCRLF) costs a sixth of an Ed25519 signature, so it
- * is used only for a message that has one (lib_fix).
+ * is used only for a message that has one (lib_fix).  A message of one
+ * chunk (most) is read once: scanned for bare LFs, then signed from
+ * memory; a longer one is read twice.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -236,25 +239,51 @@ chunk_at(int fd, off_t off, char *why, size_t wlen)
 	return (r);
 }
 
-/* 1 if the message has a LF not after a CR, 0 if not, -1 and why */
+/* 1 if buf has a LF not after a CR (prev: the byte before buf), else 0 */
 static int
-bare_lf(int fd, char *why, size_t wlen)
+bare_lf_in(const unsigned char *buf, size_t len, unsigned char prev)
 {
-	const unsigned char	*p, *end;
-	unsigned char		 prev = '\0';
-	off_t			 off = 0;
-	ssize_t			 r;
+	const unsigned char	*p, *end = buf + len;
 
-	for (;;) {
-		if ((r = chunk_at(fd, off, why, wlen)) <= 0)
-			return (r);
-		end = chunk + r;
-		for (p = chunk; (p = memchr(p, '\n', end - p)) != NULL; p++)
-			if ((p == chunk ? prev : p[-1]) != '\r')
-				return (1);
-		prev = end[-1];
-		off += r;
+	for (p = buf; (p = memchr(p, '\n', end - p)) != NULL; p++)
+		if ((p == buf ? prev : p[-1]) != '\r')
+			return (1);
+	return (0);
+}
+
+/*
+ * The first chunk of the message is read (*first bytes); 1 if the
+ * message has a bare LF, 0 if not, -1 and why.  *whole says whether the
+ * first chunk was all of it: then it is signed from memory, without a
+ * second read.
+ */
+static int
+bare_lf(int fd, ssize_t *first, int *whole, char *why, size_t wlen)
+{
+	struct stat	 st;
+	unsigned char	 prev;
+	off_t		 off;
+	ssize_t		 r;
+	int		 fix;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, wlen, "fstat: %s", strerror(errno));
+		return (-1);
 	}
+	if ((*first = chunk_at(fd, 0, why, wlen)) == -1)
+		return (-1);
+	*whole = *first == st.st_size && *first < SIGN_CHUNK;
+	if ((fix = bare_lf_in(chunk, *first, '\0')) || *whole ||
+	    *first == 0)
+		return (fix);
+	/* a long message: the rest, chunk by chunk (read again to sign) */
+	prev = chunk[*first - 1];
+	for (off = *first; (r = chunk_at(fd, off, why, wlen)) > 0; off += r) {
+		if (bare_lf_in(chunk, r, prev))
+			return (1);
+		prev = chunk[r - 1];
+	}
+	return (r == -1 ? -1 : 0);
 }
 
 /* the keys of domain into ks; 0 and how many, or -1 and why */
@@ -282,26 +311,41 @@ domain_keys(const char *domain, struct skey **ks, size_t *n, char *why,
 	return (0);
 }
 
-/* the whole message, chunk by chunk, to every handle */
+/* len bytes of the message to every handle */
 static int
-feed(int fd, DKIM **d, size_t n, char *why, size_t wlen)
+feed_chunk(DKIM **d, size_t n, const unsigned char *buf, size_t len,
+    char *why, size_t wlen)
 {
 	DKIM_STAT	 st;
-	off_t		 off = 0;
-	ssize_t		 r;
 	size_t		 i;
 
+	for (i = 0; i < n; i++)
+		if ((st = dkim_chunk(d[i], (u_char *)buf, len)) !=
+		    DKIM_STAT_OK) {
+			snprintf(why, wlen, "dkim_chunk: %s",
+			    dkim_geterror(d[i]) ? dkim_geterror(d[i]) :
+			    dkim_getresultstr(st));
+			return (-1);
+		}
+	return (0);
+}
+
+/* the whole message to every handle: from chunk if whole, else read */
+static int
+feed(int fd, DKIM **d, size_t n, ssize_t first, int whole, char *why,
+    size_t wlen)
+{
+	off_t		 off = 0;
+	ssize_t		 r;
+
+	if (whole)
+		return (feed_chunk(d, n, chunk, first, why, wlen));
 	for (;;) {
 		if ((r = chunk_at(fd, off, why, wlen)) <= 0)
 			return (r);
 		off += r;
-		for (i = 0; i < n; i++)
-			if ((st = dkim_chunk(d[i], chunk, r)) != DKIM_STAT_OK) {
-				snprintf(why, wlen, "dkim_chunk: %s",
-				    dkim_geterror(d[i]) ? dkim_geterror(d[i]) :
-				    dkim_getresultstr(st));
-				return (-1);
-			}
+		if (feed_chunk(d, n, chunk, r, why, wlen) == -1)
+			return (-1);
 	}
 }
 
@@ -313,10 +357,11 @@ sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 	DKIM_STAT	 st;
 	unsigned char	*h;
 	size_t		 n, i, made = 0, hlen;
-	int		 rv = -1, fix;
+	ssize_t		 first;
+	int		 rv = -1, fix, whole;
 
 	if (domain_keys(domain, ks, &n, why, wlen) == -1 ||
-	    (fix = bare_lf(fd, why, wlen)) == -1)
+	    (fix = bare_lf(fd, &first, &whole, why, wlen)) == -1)
 		return (-1);
 	for (made = 0; made < n; made++) {
 		d[made] = dkim_sign(fix ? lib_fix : lib,
@@ -332,7 +377,7 @@ sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 			goto done;
 		}
 	}
-	if (feed(fd, d, n, why, wlen) == -1)
+	if (feed(fd, d, n, first, whole, why, wlen) == -1)
 		goto done;
 	for (i = 0; i < n; i++) {
 		if ((st = dkim_chunk(d[i], NULL, 0)) != DKIM_STAT_OK ||
