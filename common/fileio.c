@@ -6,6 +6,7 @@
  * Durable replacement of a file (fileio.h).
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,9 +91,9 @@ sync_dir(int dfd, const char *name, int flags)
 	return ((flags & FR_SYNCDIR) ? fsync_dir(dir) : 0);
 }
 
-/* all that is left to read on src, to fd */
+/* all that is left to read on src, to fd; *total grows by its length */
 static int
-copy_rest(int src, int fd)
+copy_rest(int src, int fd, off_t *total)
 {
 	char	 buf[64 * 1024];
 	ssize_t	 n;
@@ -107,7 +108,36 @@ copy_rest(int src, int fd)
 			return (0);
 		if (write_all(fd, buf, n) == -1)
 			return (-1);
+		*total += n;
 	}
+}
+
+/*
+ * The temporary file's descriptor.  Not opened with O_TRUNC: it is
+ * usually an empty file a spool's pool put there (filepool.h), and ext4
+ * (auto_da_alloc) takes a truncation to zero for a file being replaced,
+ * so the close after the write would start writing the data back on
+ * the caller's thread, the event loop, a disk write per file; a file
+ * that turns out longer than what was written is cut after (trim_tmp).
+ */
+static int
+open_tmp(int dfd, const char *tmp)
+{
+	return (openat(dfd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600));
+}
+
+/* what a longer earlier content left behind the total written */
+static int
+trim_tmp(int fd, off_t total)
+{
+	struct stat	 st;
+
+	if (fstat(fd, &st) == -1)
+		return (-1);
+	if (st.st_size > total && ftruncate(fd, total) == -1)
+		return (-1);
+	return (0);
 }
 
 int
@@ -121,14 +151,16 @@ int
 file_replace_copy(int dfd, const char *tmp, const char *name,
     const void *data, size_t len, int src, int flags)
 {
+	off_t	 total = len;
 	int	 fd, saved;
 
-	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
+	if ((fd = open_tmp(dfd, tmp)) == -1)
 		return (-1);
 	if (write_all(fd, data, len) == -1)
 		goto fail;
-	if (src != -1 && copy_rest(src, fd) == -1)
+	if (src != -1 && copy_rest(src, fd, &total) == -1)
+		goto fail;
+	if (trim_tmp(fd, total) == -1)
 		goto fail;
 	if ((flags & FR_FSYNC) && fsync(fd) == -1)
 		goto fail;

@@ -63,6 +63,10 @@
 
 static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
 static struct filepool	*pool;
+/* the incoming message whose headers queue_track() read into its
+ * envelope, its content unchanged since: its commit need not read them
+ * again */
+static char	 hdrs_read[MH_MSGID_LEN];
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
 static void	 delete_copies(int, const char *);
@@ -310,15 +314,18 @@ read_headers(int fd, struct envelope *env)
 {
 	char		*buf, *p, *end, *line, *colon, *next;
 	ssize_t		 n;
-	size_t		 len = 0;
+	size_t		 len = 0, want;
 
 	if ((buf = malloc(HDR_READ_MAX + 1)) == NULL)
 		return;
 	while (len < HDR_READ_MAX) {
-		n = pread(fd, buf + len, HDR_READ_MAX - len, len);
+		want = HDR_READ_MAX - len;
+		n = pread(fd, buf + len, want, len);
 		if (n <= 0)
 			break;
 		len += n;
+		if ((size_t)n < want)
+			break;		/* a regular file: its end */
 	}
 	buf[len] = '\0';
 	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
@@ -415,6 +422,7 @@ queue_track(const char *msgid, struct envelope *env)
 		return (-1);
 	read_headers(fd, env);
 	close(fd);
+	strlcpy(hdrs_read, msgid, sizeof(hdrs_read));
 	if (config_tracking(relay_conf, env->from_domain) == NULL)
 		return (0);
 	if ((buf = read_file_at(incfd, msgid, SIZE_MAX, &len)) == NULL) {
@@ -431,8 +439,10 @@ queue_track(const char *msgid, struct envelope *env)
 		if ((copy = track_render(tm, env->rcpts[i].addr, &clen)) ==
 		    NULL)
 			rv = -1;
-		else if (env->nrcpt == 1)
+		else if (env->nrcpt == 1) {
+			hdrs_read[0] = '\0';	/* the content changes */
 			rv = rewrite_incoming(msgid, copy, clen);
+		}
 		else
 			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
 		err = rv == -1 && copy != NULL ? errno : ENOMEM;
@@ -476,7 +486,9 @@ commit_move(const char *msgid, struct envelope *env)
 		log_warn("commit %s", msgid);
 		goto fail;
 	}
-	read_headers(fd, env);
+	if (strcmp(hdrs_read, msgid) != 0)
+		read_headers(fd, env);
+	hdrs_read[0] = '\0';
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
 	snprintf(name, sizeof(name), "%s.msg", msgid);
@@ -681,6 +693,8 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		return (-1);
 	file_name(name, sizeof(name), msgid, queued, copy);
 	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
+	if (strcmp(hdrs_read, msgid) == 0)
+		hdrs_read[0] = '\0';	/* the content changes */
 	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("open %s", name);

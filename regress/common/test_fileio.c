@@ -45,6 +45,19 @@ exists(const char *name)
 	return (access(path, F_OK) == 0);
 }
 
+/* a file with text, as a crash may leave one */
+static int
+put(int dfd, const char *name, const char *text)
+{
+	int	 fd, rc;
+
+	if ((fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		return (-1);
+	rc = write_all(fd, text, strlen(text));
+	close(fd);
+	return (rc);
+}
+
 /* file_replace_copy: a prefix, then a source longer than one read */
 static void
 check_copy(int dfd)
@@ -89,7 +102,7 @@ main(void)
 {
 	char		 big[5000];
 	struct stat	 st;
-	int		 dfd;
+	int		 dfd, in;
 
 	if (mkdtemp(dir) == NULL || (dfd = open(dir, O_RDONLY |
 	    O_DIRECTORY)) == -1) {
@@ -108,6 +121,23 @@ main(void)
 	ok(file_replace(dfd, "a.tmp", "a", "", 0, 0) == 0 &&
 	    slurp("a") != NULL && slurp("a")[0] == '\0',
 	    "an empty file can be written");
+
+	/* a temporary file left longer than the new content (not opened
+	 * with O_TRUNC: a pooled one is empty, this one is not) */
+	ok(put(dfd, "f.tmp", "a longer leftover") == 0 &&
+	    file_replace(dfd, "f.tmp", "f", "short", 5, 0) == 0,
+	    "a longer file at the temporary name is written over");
+	is_str(slurp("f"), "short", "and cut to the new content");
+	in = openat(dfd, "f", O_RDONLY);
+	ok(in != -1 && lseek(in, 2, SEEK_SET) == 2 &&
+	    put(dfd, "f.tmp", "a longer leftover") == 0 &&
+	    file_replace_copy(dfd, "f.tmp", "f", "<", 1, in, 0) == 0,
+	    "file_replace_copy over a longer temporary file");
+	is_str(slurp("f"), "<ort", "cut to the prefix and what was copied");
+	if (in != -1)
+		close(in);
+	ok(!exists("f.tmp"), "no temporary file left");
+	unlinkat(dfd, "f", 0);
 
 	ok(file_replace_in(dir, "b", "in dir", 6, FR_FSYNC) == 0,
 	    "file_replace_in writes dir/name");
