@@ -12,7 +12,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 
 #include "log.h"
@@ -135,20 +136,70 @@ token_check(const struct token *t)
 	return (0);
 }
 
+/*
+ * HMAC-SHA256 contexts with their key already set (the padded key's
+ * hash state), one per key seen, so that a token costs two hash passes
+ * over its bytes and no setup: the fetch of the algorithm and the key
+ * schedule were most of HMAC()'s time per token.  Evicted round-robin
+ * past MAC_CACHE_MAX keys (freeing a context cleanses it).  For one
+ * thread: the processes that make or check tokens have one.
+ */
+#define MAC_CACHE_MAX	(2 * TOKEN_KEYS_MAX)
+
+struct mac_cache {
+	unsigned char	 key[TOKEN_KEY_LEN];
+	EVP_MAC_CTX	*ctx;
+};
+
+static struct mac_cache	 mac_cache[MAC_CACHE_MAX];
+static int		 mac_cached, mac_evict;
+
+static EVP_MAC_CTX *
+mac_ctx(const struct token_key *k)
+{
+	static EVP_MAC		*alg;
+	struct mac_cache	*c;
+	OSSL_PARAM		 params[2];
+	int			 i;
+
+	for (i = 0; i < mac_cached; i++)
+		if (CRYPTO_memcmp(mac_cache[i].key, k->key,
+		    TOKEN_KEY_LEN) == 0)
+			return (mac_cache[i].ctx);
+	if (alg == NULL && (alg = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		fatalx("token: no HMAC in libcrypto");
+	if (mac_cached < MAC_CACHE_MAX)
+		c = &mac_cache[mac_cached++];
+	else {
+		c = &mac_cache[mac_evict++ % MAC_CACHE_MAX];
+		EVP_MAC_CTX_free(c->ctx);
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	memcpy(c->key, k->key, TOKEN_KEY_LEN);
+	if ((c->ctx = EVP_MAC_CTX_new(alg)) == NULL ||
+	    EVP_MAC_init(c->ctx, k->key, TOKEN_KEY_LEN, params) != 1)
+		fatalx("token: HMAC-SHA256 setup failed");
+	return (c->ctx);
+}
+
 static void
 mac(const struct token_key *k, const unsigned char *p, size_t len,
     unsigned char out[TOKEN_MAC_LEN])
 {
-	unsigned char	 msg[sizeof(mac_context) - 1 + TOKEN_BIN_MAX];
+	EVP_MAC_CTX	*ctx = mac_ctx(k);
 	unsigned char	 full[EVP_MAX_MD_SIZE];
-	unsigned int	 flen = 0;
+	size_t		 flen = 0;
 
 	if (len > TOKEN_BIN_MAX)
 		fatalx("token: record too long");
-	memcpy(msg, mac_context, sizeof(mac_context) - 1);
-	memcpy(msg + sizeof(mac_context) - 1, p, len);
-	if (HMAC(EVP_sha256(), k->key, TOKEN_KEY_LEN, msg,
-	    sizeof(mac_context) - 1 + len, full, &flen) == NULL ||
+	/* a NULL key: the one set in mac_ctx(), its schedule kept */
+	if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(ctx, (const unsigned char *)mac_context,
+	    sizeof(mac_context) - 1) != 1 ||
+	    EVP_MAC_update(ctx, p, len) != 1 ||
+	    EVP_MAC_final(ctx, full, &flen, sizeof(full)) != 1 ||
 	    flen < TOKEN_MAC_LEN)
 		fatalx("token: HMAC-SHA256 failed");
 	memcpy(out, full, TOKEN_MAC_LEN);
