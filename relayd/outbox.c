@@ -6,21 +6,32 @@
  * relayd's event outbox (outbox.h): nothing the engine reports is lost
  * if relayd or hookd dies before hookd has made the event durable.
  *
- *	outbound/outbox/<eventid>.json		one unacknowledged event
- *	outbound/outbox/tmp-<eventid>		being written
+ *	outbound/outbox/j-<n>		a journal: lines, each an event
+ *					(mh_event_to_json) or "ack <id>"
+ *	outbound/outbox/<eventid>.json	one event (older versions)
  *
- * Files are written under a temporary name and renamed; the event goes to
- * hookd once the group commit (gsync.h) has made the file durable, in the
- * same flush as the queue change that caused it.  An ack removes the file
- * (no flush needed: a removal lost to a crash only means one more
- * harmless re-send).  Pending events stay in memory in arrival order.
- * Without any events block in the configuration nothing would deliver an
- * event, so none is written: each goes to hookd (for mhctl monitor) and
- * is forgotten.
+ * An event is appended to the current journal with one write and goes to
+ * hookd once the group commit (gsync.h) has made it durable, in the same
+ * flush as the queue change that caused it.  A file per event cost more
+ * than the rest of the relay: ext4 looks through the recently deleted
+ * inodes for every file it creates.  An ack is noted in memory and, at
+ * the end of the loop pass, as an "ack" line in the event's journal (no
+ * flush needed: one lost to a crash only means one more harmless
+ * re-send).  A journal goes once all its events are acknowledged; the
+ * current one is left for a new one at OUTBOX_JOURNAL_MAX bytes.  At
+ * start the unacknowledged events of every journal (and the files of
+ * older versions) are written to a fresh journal, flushed, and the old
+ * files removed; a line cut by a crash is ignored (it was never flushed,
+ * so never sent), a malformed one keeps its file aside as bad-*.
+ * Pending events stay in memory in arrival order.  Without any events
+ * block in the configuration nothing would deliver an event, so none is
+ * written: each goes to hookd (for mhctl monitor) and is forgotten.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/tree.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,26 +51,55 @@
 #include "log.h"
 #include "outbox.h"
 
-#define OUTBOX_DIR	"outbound/outbox"
-#define OUTBOX_FILE_MAX	(1024 * 1024)
+#define OUTBOX_DIR		"outbound/outbox"
+#define OUTBOX_FILE_MAX		(1024 * 1024)	/* one event */
+#define OUTBOX_JOURNAL_MAX	(1024 * 1024)	/* then a new journal */
+#define OUTBOX_READ_MAX		(64 * 1024 * 1024)
+#define ACK_PREFIX		"ack "
+
+struct jfile {
+	TAILQ_ENTRY(jfile)	 entry;
+	unsigned long		 seq;
+	int			 fd;
+	off_t			 size;
+	size_t			 live;		/* its events not acked */
+	char			*acks;		/* "ack ID\n" lines to write */
+	size_t			 nacks, ackcap;
+};
+TAILQ_HEAD(jlist, jfile);
 
 struct obentry {
 	TAILQ_ENTRY(obentry)	 entry;
+	RB_ENTRY(obentry)	 node;
 	char			 id[EVENT_ID_LEN];
 	char			*json;
 	size_t			 len;
+	struct jfile		*jf;
 	time_t			 sent;		/* 0: not yet */
 	int			 durable;	/* may be sent */
 };
 TAILQ_HEAD(oblist, obentry);
+RB_HEAD(obtree, obentry);
+
+static int
+ob_cmp(struct obentry *a, struct obentry *b)
+{
+	return (strcmp(a->id, b->id));
+}
+RB_PROTOTYPE(obtree, obentry, node, ob_cmp);
+RB_GENERATE(obtree, obentry, node, ob_cmp);
 
 static struct oblist	 pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct obtree	 byid = RB_INITIALIZER(&byid);
+static struct jlist	 journals = TAILQ_HEAD_INITIALIZER(journals);
+static struct jfile	*cur;
+static unsigned long	 jseq;
 static size_t		 npending;
 static int		 obfd = -1;
 static int		 started;
 static int		 keep = 1;	/* persist until acknowledged */
 static outbox_send_fn	 send_fn;
-static struct event	*resend_ev;
+static struct event	*resend_ev, *acks_ev;
 
 /* an event id is safe as a file name: [0-9a-zA-Z-], full length */
 static int
@@ -78,12 +118,11 @@ id_ok(const char *id)
 static struct obentry *
 find(const char *id)
 {
-	struct obentry	*e;
+	struct obentry	 key;
 
-	TAILQ_FOREACH(e, &pending, entry)
-		if (strcmp(e->id, id) == 0)
-			return (e);
-	return (NULL);
+	if (strlcpy(key.id, id, sizeof(key.id)) >= sizeof(key.id))
+		return (NULL);
+	return (RB_FIND(obtree, &byid, &key));
 }
 
 static void
@@ -95,19 +134,132 @@ send_one(struct obentry *e)
 		e->sent = time(NULL);
 }
 
-static int
-persist(const char *id, const char *json, size_t len)
-{
-	char	 tmp[64], name[64];
+/* --- journals ------------------------------------------------------------ */
 
-	snprintf(tmp, sizeof(tmp), "tmp-%s", id);
-	snprintf(name, sizeof(name), "%s.json", id);
-	if (file_replace(obfd, tmp, name, json, len, FR_GROUP) == -1) {
+static void
+jname(char *buf, size_t len, unsigned long seq)
+{
+	snprintf(buf, len, "j-%lu", seq);
+}
+
+static struct jfile *
+jopen(void)
+{
+	struct jfile	*jf;
+	char		 name[32];
+	int		 fd;
+
+	jname(name, sizeof(name), ++jseq);
+	if ((fd = openat(obfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0600)) == -1) {
 		log_warn("outbox: %s", name);
+		return (NULL);
+	}
+	if ((jf = calloc(1, sizeof(*jf))) == NULL)
+		fatal("outbox: calloc");
+	jf->seq = jseq;
+	jf->fd = fd;
+	TAILQ_INSERT_TAIL(&journals, jf, entry);
+	/* its directory entry reaches the disk with the next flush */
+	gsync_fd(obfd);
+	return (jf);
+}
+
+static void
+jclose(struct jfile *jf, int remove)
+{
+	char	 name[32];
+
+	TAILQ_REMOVE(&journals, jf, entry);
+	if (cur == jf)
+		cur = NULL;
+	close(jf->fd);
+	jname(name, sizeof(name), jf->seq);
+	if (remove && unlinkat(obfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("outbox: unlink %s", name);
+	free(jf->acks);
+	free(jf);
+}
+
+/* one line to jf; on a failed write the line is cut off again */
+static int
+jappend(struct jfile *jf, const char *data, size_t len, const char *nl)
+{
+	struct iovec	 iov[2];
+	ssize_t		 n;
+	size_t		 want = len + (nl != NULL);
+
+	iov[0].iov_base = (void *)data;
+	iov[0].iov_len = len;
+	iov[1].iov_base = (void *)"\n";
+	iov[1].iov_len = nl != NULL;
+	do {
+		n = writev(jf->fd, iov, nl != NULL ? 2 : 1);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1 || (size_t)n != want) {
+		if (n != -1)
+			errno = ENOSPC;
+		/* a part of a line would spoil the next one */
+		if (ftruncate(jf->fd, jf->size) == -1)
+			log_warn("outbox: ftruncate");
 		return (-1);
 	}
+	jf->size += want;
 	return (0);
 }
+
+/* the pass's "ack" lines, one write per journal */
+static void
+acks_write(int fd, short what, void *arg)
+{
+	struct jfile	*jf;
+
+	TAILQ_FOREACH(jf, &journals, entry) {
+		if (jf->nacks == 0)
+			continue;
+		if (jappend(jf, jf->acks, jf->nacks, NULL) == -1)
+			log_warn("outbox: ack lines");
+		jf->nacks = 0;
+	}
+}
+
+static void
+ack_note(struct jfile *jf, const char *id)
+{
+	struct timeval	 now = { 0, 0 };
+	size_t		 need = strlen(ACK_PREFIX) + strlen(id) + 1;
+	char		*v;
+
+	if (jf->nacks + need + 1 > jf->ackcap) {
+		jf->ackcap = jf->ackcap ? jf->ackcap * 2 : 4096;
+		if (jf->ackcap < jf->nacks + need + 1)
+			jf->ackcap = jf->nacks + need + 1;
+		if ((v = realloc(jf->acks, jf->ackcap)) == NULL)
+			fatal("outbox: realloc");
+		jf->acks = v;
+	}
+	snprintf(jf->acks + jf->nacks, jf->ackcap - jf->nacks, "%s%s\n",
+	    ACK_PREFIX, id);
+	jf->nacks += need;
+	if (acks_ev != NULL && !evtimer_pending(acks_ev, NULL))
+		evtimer_add(acks_ev, &now);
+}
+
+/* the journal for the next event; NULL if none can be made */
+static struct jfile *
+jcurrent(void)
+{
+	if (cur != NULL && cur->size >= OUTBOX_JOURNAL_MAX) {
+		if (cur->live == 0)
+			jclose(cur, 1);
+		cur = NULL;
+	}
+	if (cur == NULL)
+		cur = jopen();
+	return (cur);
+}
+
+/* --- entries ------------------------------------------------------------- */
 
 static struct obentry *
 entry_new(const char *id, char *json, size_t len)
@@ -120,6 +272,7 @@ entry_new(const char *id, char *json, size_t len)
 	e->json = json;
 	e->len = len;
 	TAILQ_INSERT_TAIL(&pending, e, entry);
+	RB_INSERT(obtree, &byid, e);
 	npending++;
 	return (e);
 }
@@ -140,8 +293,10 @@ int
 outbox_put(const struct event_record *ev)
 {
 	struct obentry	*e;
+	struct jfile	*jf;
 	json_t		*j;
 	char		*s;
+	size_t		 len;
 
 	if (!id_ok(ev->id)) {
 		log_warnx("outbox: event with a malformed id dropped");
@@ -158,20 +313,27 @@ outbox_put(const struct event_record *ev)
 	json_decref(j);
 	if (s == NULL)
 		fatalx("outbox: json_dumps");
+	len = strlen(s);
 	if (!keep) {
 		if (started && send_fn != NULL)
-			send_fn(s, strlen(s));
+			send_fn(s, len);
 		free(s);
 		return (0);
 	}
-	e = entry_new(ev->id, s, strlen(s));
-	if (persist(ev->id, s, strlen(s)) == -1) {
+	e = entry_new(ev->id, s, len);
+	if ((jf = jcurrent()) == NULL || jappend(jf, s, len, "\n") == -1) {
 		/* still send it: better delivered without a net than never */
+		if (jf != NULL)
+			log_warn("outbox: journal write");
 		log_warnx("outbox: event %s is not durable", ev->id);
 		e->durable = 1;
 		send_one(e);
-	} else
-		gsync_then(persisted, e);
+		return (0);
+	}
+	e->jf = jf;
+	jf->live++;
+	gsync_fd(jf->fd);
+	gsync_then(persisted, e);
 	return (0);
 }
 
@@ -185,19 +347,27 @@ int
 outbox_ack(const char *id)
 {
 	struct obentry	*e;
-	char		 name[64];
+	struct jfile	*jf;
 
 	if (!id_ok(id))
 		return (-1);
 	if ((e = find(id)) == NULL)
 		return (1);
-	snprintf(name, sizeof(name), "%s.json", id);
-	if (unlinkat(obfd, name, 0) == -1 && errno != ENOENT)
-		log_warn("outbox: unlink %s", name);
+	if ((jf = e->jf) != NULL) {
+		/* a journal goes with its last event */
+		if (--jf->live == 0 && jf != cur)
+			jclose(jf, 1);
+		else
+			ack_note(jf, id);
+	}
+	RB_REMOVE(obtree, &byid, e);
 	TAILQ_REMOVE(&pending, e, entry);
 	npending--;
 	free(e->json);
 	free(e);
+	/* all acknowledged: nothing is left on disk */
+	if (npending == 0 && cur != NULL && cur->live == 0)
+		jclose(cur, 1);
 	return (0);
 }
 
@@ -207,48 +377,135 @@ outbox_pending(void)
 	return (npending);
 }
 
-/* read one file left by a previous run; NULL if it is not an event */
-static char *
-load_file(const char *name, const char *id, size_t *lenp)
-{
-	struct event_record	 ev;
-	struct stat		 st;
-	json_error_t		 err;
-	json_t			*j = NULL;
-	char			*buf = NULL;
-	ssize_t			 n;
-	size_t			 off = 0;
-	int			 fd, ok = 0;
+/* --- loading what a previous run left ------------------------------------ */
 
-	if ((fd = openat(obfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+/* a whole file, NUL-terminated; NULL if it is not a regular file or
+ * larger than max */
+static char *
+read_all(const char *name, size_t max, size_t *lenp)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = openat(obfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return (NULL);
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size <= 0 || st.st_size > OUTBOX_FILE_MAX ||
-	    (buf = malloc(st.st_size + 1)) == NULL)
-		goto out;
+	    (size_t)st.st_size > max || (buf = malloc(st.st_size + 1)) == NULL)
+		goto fail;
 	while (off < (size_t)st.st_size) {
 		if ((n = read(fd, buf + off, st.st_size - off)) <= 0) {
 			if (n == -1 && errno == EINTR)
 				continue;
-			goto out;
+			goto fail;
 		}
 		off += n;
 	}
-	buf[off] = '\0';
-	if ((j = json_loadb(buf, off, JSON_REJECT_DUPLICATES, &err)) == NULL ||
-	    mh_event_from_json(&ev, j) == -1)
-		goto out;
-	ok = strcmp(ev.id, id) == 0;
-	mh_event_clear(&ev);
- out:
-	json_decref(j);
 	close(fd);
-	if (!ok) {
-		free(buf);
-		return (NULL);
-	}
+	buf[off] = '\0';
 	*lenp = off;
 	return (buf);
+ fail:
+	free(buf);
+	close(fd);
+	return (NULL);
+}
+
+/* json is the event named id (or any event, id "") */
+static int
+event_ok(const char *json, size_t len, char id[EVENT_ID_LEN])
+{
+	struct event_record	 ev;
+	json_error_t		 err;
+	json_t			*j;
+	int			 ok = 0;
+
+	if ((j = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err)) == NULL)
+		return (0);
+	if (mh_event_from_json(&ev, j) == 0) {
+		if (id[0] == '\0' && id_ok(ev.id))
+			strlcpy(id, ev.id, EVENT_ID_LEN);
+		ok = strcmp(ev.id, id) == 0;
+		mh_event_clear(&ev);
+	}
+	json_decref(j);
+	return (ok);
+}
+
+/* an event of a previous run: pending unless acked or known already */
+static void
+load_event(const char *id, const char *json, size_t len, json_t *acked)
+{
+	char	*copy;
+
+	if (json_object_get(acked, id) != NULL || find(id) != NULL)
+		return;
+	if ((copy = malloc(len + 1)) == NULL)
+		fatal("outbox: malloc");
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	entry_new(id, copy, len)->durable = 1;
+}
+
+/* keep it out of the way, say so, never drop it */
+static void
+set_aside(const char *name, const char *why)
+{
+	char	 bad[NAME_MAX + 1];
+
+	snprintf(bad, sizeof(bad), "bad-%s", name);
+	if (renameat(obfd, name, obfd, bad) == -1)
+		log_warn("outbox: rename %s", name);
+	log_warnx("outbox: %s %s, kept as %s", name, why, bad);
+}
+
+/* the ids acknowledged in one journal, into acked */
+static void
+journal_acks(const char *buf, size_t len, json_t *acked)
+{
+	const char	*p = buf, *end = buf + len, *nl;
+	char		 id[EVENT_ID_LEN];
+	size_t		 plen = strlen(ACK_PREFIX);
+
+	for (; p < end && (nl = memchr(p, '\n', end - p)) != NULL; p = nl + 1)
+		if ((size_t)(nl - p) == plen + EVENT_ID_LEN - 1 &&
+		    memcmp(p, ACK_PREFIX, plen) == 0) {
+			memcpy(id, p + plen, EVENT_ID_LEN - 1);
+			id[EVENT_ID_LEN - 1] = '\0';
+			if (id_ok(id))
+				json_object_set_new(acked, id, json_true());
+		}
+}
+
+/* the unacknowledged events of one journal; -1 if a line is malformed
+ * (what could be read is loaded) */
+static int
+journal_events(const char *name, const char *buf, size_t len, json_t *acked)
+{
+	const char	*p = buf, *end = buf + len, *nl;
+	char		 id[EVENT_ID_LEN];
+	int		 rc = 0;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL) {
+			/* cut by a crash: never flushed, so never sent */
+			log_warnx("outbox: %s: an unfinished line ignored",
+			    name);
+			break;
+		}
+		if (nl == p || strncmp(p, ACK_PREFIX, strlen(ACK_PREFIX)) == 0)
+			continue;
+		id[0] = '\0';
+		if ((size_t)(nl - p) > OUTBOX_FILE_MAX ||
+		    !event_ok(p, nl - p, id)) {
+			rc = -1;
+			continue;
+		}
+		load_event(id, p, nl - p, acked);
+	}
+	return (rc);
 }
 
 static int
@@ -257,23 +514,22 @@ name_cmp(const void *a, const void *b)
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
-/* the files of a previous run, in name order (ids are not ordered, but
- * the order of events of one recipient does not depend on it: hookd
- * delivers each event by itself) */
-static void
-load(void)
+/* the names in the outbox, sorted; tmp- files (older versions) removed */
+static char **
+outbox_names(size_t *np)
 {
 	DIR		*d;
 	struct dirent	*de;
-	char		**v = NULL, **nv, id[EVENT_ID_LEN], *json, bad[80];
-	size_t		 n = 0, cap = 0, i, len, nl;
+	char		**v = NULL, **nv;
+	size_t		 n = 0, cap = 0;
 	int		 fd;
 
+	*np = 0;
 	if ((fd = dup(obfd)) == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
 		log_warn("outbox: opendir");
-		return;
+		return (NULL);
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || strncmp(de->d_name, "bad-", 4) == 0)
@@ -295,28 +551,122 @@ load(void)
 	closedir(d);
 	if (n > 0)
 		qsort(v, n, sizeof(*v), name_cmp);
+	*np = n;
+	return (v);
+}
+
+static int
+is_journal(const char *name, unsigned long *seq)
+{
+	char		*ep;
+	unsigned long	 v;
+
+	if (strncmp(name, "j-", 2) != 0 || name[2] < '0' || name[2] > '9')
+		return (0);
+	errno = 0;
+	v = strtoul(name + 2, &ep, 10);
+	if (*ep != '\0' || errno != 0)
+		return (0);
+	*seq = v;
+	return (1);
+}
+
+/* an event file of an older version: <id>.json */
+static int
+load_file(const char *name, json_t *acked)
+{
+	char	 id[EVENT_ID_LEN], *buf;
+	size_t	 nl = strlen(name), len;
+	int	 ok = 0;
+
+	if (nl != EVENT_ID_LEN - 1 + 5 || strcmp(name + nl - 5, ".json") != 0)
+		return (-1);
+	memcpy(id, name, EVENT_ID_LEN - 1);
+	id[EVENT_ID_LEN - 1] = '\0';
+	if (!id_ok(id) || (buf = read_all(name, OUTBOX_FILE_MAX, &len)) == NULL)
+		return (-1);
+	if (len > 0 && event_ok(buf, len, id)) {
+		load_event(id, buf, len, acked);
+		ok = 1;
+	}
+	free(buf);
+	return (ok ? 0 : -1);
+}
+
+/*
+ * Everything a previous run left: the unacknowledged events, in one new
+ * journal made durable before the old files are removed.
+ */
+static void
+load(void)
+{
+	struct obentry	 *e;
+	struct jfile	 *jf;
+	json_t		 *acked;
+	char		**v, **bufs;
+	size_t		  n, i, *lens;
+	unsigned long	  seq;
+	int		 *kind;		/* 1 journal, 2 file, 0 set aside */
+
+	if ((acked = json_object()) == NULL)
+		fatal("outbox: json_object");
+	v = outbox_names(&n);
+	if ((bufs = calloc(n + 1, sizeof(*bufs))) == NULL ||
+	    (lens = calloc(n + 1, sizeof(*lens))) == NULL ||
+	    (kind = calloc(n + 1, sizeof(*kind))) == NULL)
+		fatal("outbox: calloc");
 	for (i = 0; i < n; i++) {
-		nl = strlen(v[i]);
-		json = NULL;
-		if (nl == EVENT_ID_LEN - 1 + 5 &&
-		    strcmp(v[i] + nl - 5, ".json") == 0) {
-			memcpy(id, v[i], EVENT_ID_LEN - 1);
-			id[EVENT_ID_LEN - 1] = '\0';
-			if (id_ok(id) && find(id) == NULL)
-				json = load_file(v[i], id, &len);
+		if (!is_journal(v[i], &seq))
+			continue;
+		if (seq > jseq)
+			jseq = seq;
+		if ((bufs[i] = read_all(v[i], OUTBOX_READ_MAX, &lens[i])) ==
+		    NULL) {
+			set_aside(v[i], "cannot be read");
+			continue;
 		}
-		if (json == NULL) {
-			/* keep it out of the way, say so, never drop it */
-			snprintf(bad, sizeof(bad), "bad-%s", v[i]);
-			if (renameat(obfd, v[i], obfd, bad) == -1)
-				log_warn("outbox: rename %s", v[i]);
-			log_warnx("outbox: %s is not an event, kept as %s",
-			    v[i], bad);
-		} else
-			entry_new(id, json, len)->durable = 1;
+		kind[i] = 1;
+		journal_acks(bufs[i], lens[i], acked);
+	}
+	for (i = 0; i < n; i++) {
+		if (kind[i] == 1) {
+			if (journal_events(v[i], bufs[i], lens[i], acked) == -1) {
+				set_aside(v[i], "has a line that is not an "
+				    "event");
+				kind[i] = 0;
+			}
+		} else if (!is_journal(v[i], &seq)) {
+			if (load_file(v[i], acked) == -1)
+				set_aside(v[i], "is not an event");
+			else
+				kind[i] = 2;
+		}
+		free(bufs[i]);
+	}
+	json_decref(acked);
+	free(bufs);
+	free(lens);
+
+	/* the survivors in a journal of their own, durable at once */
+	TAILQ_FOREACH(e, &pending, entry) {
+		if (jcurrent() == NULL || jappend(cur, e->json, e->len, "\n") ==
+		    -1)
+			fatal("outbox: cannot rewrite the outbox");
+		e->jf = cur;
+		cur->live++;
+	}
+	TAILQ_FOREACH(jf, &journals, entry)
+		if (fsync(jf->fd) == -1)
+			fatal("outbox: fsync");
+	if (n > 0 && fsync(obfd) == -1)
+		fatal("outbox: fsync");
+	for (i = 0; i < n; i++) {
+		if (kind[i] != 0 && unlinkat(obfd, v[i], 0) == -1)
+			log_warn("outbox: unlink %s", v[i]);
 		free(v[i]);
 	}
 	free(v);
+	free(kind);
 	if (npending > 0)
 		log_info("outbox: %zu unacknowledged event(s) from the last "
 		    "run", npending);
@@ -372,7 +722,8 @@ outbox_start(struct event_base *base)
 	started = 1;
 	TAILQ_FOREACH(e, &pending, entry)
 		send_one(e);
-	if ((resend_ev = evtimer_new(base, resend, NULL)) == NULL)
+	if ((resend_ev = evtimer_new(base, resend, NULL)) == NULL ||
+	    (acks_ev = evtimer_new(base, acks_write, NULL)) == NULL)
 		fatal("outbox: evtimer_new");
 	evtimer_add(resend_ev, &tv);
 }

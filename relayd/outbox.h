@@ -3,12 +3,13 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * relayd's event outbox: every event the engine makes is written to
- * <spoolroot>/outbound/outbox/<eventid>.json and made durable by the
- * group commit (gsync.h) before it is sent to hookd; hookd answers IMSG_EVENT_ACK once the event is in its own
- * spool, and only then is the outbox file removed.  Whatever is still in
- * the outbox at start (a crash of relayd or hookd before the ack) is sent
- * again; hookd and the receivers de-duplicate by event id.
+ * relayd's event outbox: every event the engine makes is appended to a
+ * journal in <spoolroot>/outbound/outbox/ and made durable by the group
+ * commit (gsync.h) before it is sent to hookd; hookd answers
+ * IMSG_EVENT_ACK once the event is in its own spool, and the journal goes
+ * once all its events are acknowledged.  Whatever is unacknowledged at
+ * start (a crash of relayd or hookd before the ack) is sent again; hookd
+ * and the receivers de-duplicate by event id.
  */
 #ifndef MH_RELAYD_OUTBOX_H
 #define MH_RELAYD_OUTBOX_H
@@ -22,8 +23,8 @@ typedef int	(*outbox_send_fn)(const char *json, size_t len);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */
 int	 outbox_init(const char *spoolroot, outbox_send_fn);
-/* persist (write, rename; durable at the next group commit), then send
- * if started */
+/* persist (a line of the journal; durable at the next group commit),
+ * then send if started */
 int	 outbox_put(const struct event_record *);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);

@@ -17,7 +17,8 @@ write it covers and ended before the acknowledgement:
   check_removals(relayd)        every message relayd removed after its
       delivery (unlink of ID.env, or its rename into relayd's pool of
       files for reuse, outbound/pool) was removed after the events about it
-      in relayd's outbox were renamed into place and flushed.
+      in relayd's outbox were in place (renamed, for a file per event;
+      written, for a line of the outbox journal) and flushed.
 
 Traces come from `strace -f -ff -ttt -T -s 65536 -o PREFIX -p PID...`:
 timed_calls() reads one file into [(start, end, syscall, text)].  Each
@@ -166,6 +167,17 @@ def check_event_acks(hookd):
     return ok, bad
 
 
+def _in_place(relayd, eid, written, t):
+    """when event eid was in place in relayd's outbox before t: the end
+    of the rename of its own file, else of its journal write; None"""
+    ren = [c[1] for c in relayd if c[2].startswith("rename") and
+           c[0] < t and '"%s.json"' % eid in c[3]]
+    if ren:
+        return max(ren)
+    w = written.get(eid)
+    return w if w is not None and w < t else None
+
+
 def _removed_env(name, text):
     """the message ID whose ID.env this call removes: an unlink, or a
     rename that takes it away (into a pool of files), else None"""
@@ -185,24 +197,27 @@ def _removed_env(name, text):
 def check_removals(relayd):
     """For every ID.env relayd unlinked or renamed away (into its pool):
     the outbox events about message ID (their JSON names it as queue_id)
-    were renamed into place before, and a flush started after the last of
-    those renames and ended before the removal."""
+    were in place before (a file per event renamed, or a line written to
+    the outbox journal), and a flush started after the last of them and
+    ended before the removal."""
     ok, bad = 0, []
     flushes = [c for c in relayd if c[2] in FLUSHES]
     about = {}	# queue id -> event ids written to the outbox
+    written = {}	# event id -> end of its journal write
     for c in relayd:
-        if c[2] in ("write", "pwrite64"):
+        if c[2] in ("write", "pwrite64", "writev"):
             m = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
             q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
             if m and q:
                 about.setdefault(q.group(1), set()).add(m.group(1))
+                written.setdefault(m.group(1), c[1])
     for t, _, name, text in relayd:
         mid = _removed_env(name, text)
         if mid is None:
             continue
         evs = about.get(mid, set())
-        ren = [c[1] for c in relayd if c[2].startswith("rename") and
-               c[0] < t and any('"%s.json"' % e in c[3] for e in evs)]
+        ren = [_in_place(relayd, e, written, t) for e in evs]
+        ren = [x for x in ren if x is not None]
         if not evs or not ren:
             bad.append("%s: removed, no event about it in the outbox" % mid)
         elif not _flushed_between(flushes, max(ren), t):
