@@ -309,6 +309,7 @@ child_run(const struct child_ops *o)
 	log_procinit(proc_name(o->proc));
 	if ((proc_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	log_buffer(proc_base);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	p = mproc_new(PROC_PARENT_FD, PROC_PARENT, child_dispatch_parent);

@@ -4,8 +4,19 @@
  */
 /*
  * Logging to syslog or stderr.
+ *
+ * On stderr (-d, as under systemd) a child's event loop thread collects
+ * its lines and writes them once per pass of the loop (log_buffer): a
+ * message costs a handful of lines in several processes, and each line a
+ * write(2) of its own was a good part of their system calls.  The lines
+ * stay whole: they leave in writes of at most PIPE_BUF bytes cut at line
+ * ends (atomic on a pipe shared with the other processes), before the
+ * pass ends, before a fatal() exits and at exit.  Other threads, and a
+ * process without a loop, write each line at once as before.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +24,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 #include "sanitize.h"
+
+#define LOG_BUF_MAX	(64 * 1024)	/* written out when fuller */
 
 static int		 log_debug_mode;
 static int		 log_verbose;
 static const char	*log_procname = "mailhookd";
+
+/* the lines of this pass of the loop (log_buffer) */
+static struct {
+	char		 buf[LOG_BUF_MAX];
+	size_t		 len;
+	int		 on;
+	pthread_t	 thread;	/* the event loop's */
+	struct event	*ev;
+} lb;
+
+static void	log_flush_cb(evutil_socket_t, short, void *);
 
 void
 log_init(int debug, int facility)
@@ -48,6 +74,101 @@ log_getverbose(void)
 	return (log_verbose);
 }
 
+/* the lines of base's thread leave once per pass of its loop */
+void
+log_buffer(struct event_base *base)
+{
+	if (!log_debug_mode || lb.on)
+		return;
+	if ((lb.ev = event_new(base, -1, 0, log_flush_cb, NULL)) == NULL)
+		return;		/* unbuffered, as before */
+	lb.thread = pthread_self();
+	lb.len = 0;
+	lb.on = 1;
+	atexit(log_flush);
+}
+
+/* whole lines, at most PIPE_BUF bytes per write where lines allow */
+static void
+log_write_lines(const char *p, size_t len)
+{
+	const char	*nl;
+	size_t		 n, cut;
+	ssize_t		 w;
+
+	while (len > 0) {
+		n = len;
+		if (n > PIPE_BUF) {
+			for (cut = PIPE_BUF; cut > 0 && p[cut - 1] != '\n';
+			    cut--)
+				;
+			if (cut > 0)
+				n = cut;
+			else if ((nl = memchr(p, '\n', len)) != NULL)
+				n = nl - p + 1;	/* one long line */
+		}
+		if ((w = write(STDERR_FILENO, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;		/* nowhere to log it (as stdio) */
+		}
+		p += w;
+		len -= w;
+	}
+}
+
+/* what this pass logged goes out now (async-signal-safe) */
+void
+log_flush(void)
+{
+	size_t	 n = lb.len;
+	int	 saved = errno;
+
+	if (n == 0)
+		return;
+	lb.len = 0;
+	log_write_lines(lb.buf, n);
+	errno = saved;
+}
+
+static void
+log_flush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	log_flush();
+}
+
+/* one line to stderr: into this pass's lines, or out at once */
+static void
+log_stderr(const char *line)
+{
+	char	*p;
+	size_t	 n, pn, need;
+
+	if (!lb.on || !pthread_equal(pthread_self(), lb.thread)) {
+		fprintf(stderr, "%s: %s\n", log_procname, line);
+		fflush(stderr);
+		return;
+	}
+	pn = strlen(log_procname);
+	n = strlen(line);
+	need = pn + 2 + n + 1;
+	if (lb.len + need > sizeof(lb.buf))
+		log_flush();
+	if (need > sizeof(lb.buf)) {
+		fprintf(stderr, "%s: %s\n", log_procname, line);
+		fflush(stderr);
+		return;
+	}
+	if (lb.len == 0)
+		event_active(lb.ev, EV_TIMEOUT, 0);
+	p = lb.buf + lb.len;
+	memcpy(p, log_procname, pn);
+	memcpy(p + pn, ": ", 2);
+	memcpy(p + pn + 2, line, n);
+	p[pn + 2 + n] = '\n';
+	lb.len += need;
+}
+
 const char *
 log_sanitize(char *dst, size_t n, const char *src)
 {
@@ -64,10 +185,9 @@ vlog(int pri, const char *fmt, va_list ap)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* a log line never carries CR, LF or other control bytes */
 	sanitize_text(buf, sizeof(buf), buf, sizeof(buf), SAN_UTF8);
-	if (log_debug_mode) {
-		fprintf(stderr, "%s: %s\n", log_procname, buf);
-		fflush(stderr);
-	} else
+	if (log_debug_mode)
+		log_stderr(buf);
+	else
 		syslog(pri, "%s: %s", log_procname, buf);
 	errno = saved;
 }
@@ -148,6 +268,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog_errno(LOG_CRIT, err, fmt, ap);
 	va_end(ap);
+	log_flush();
 	exit(1);
 }
 
@@ -159,5 +280,6 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_CRIT, fmt, ap);
 	va_end(ap);
+	log_flush();
 	exit(1);
 }

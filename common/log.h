@@ -10,7 +10,17 @@
 
 #include <stdarg.h>
 
+struct event_base;
+
 void	log_init(int debug, int facility);
+/*
+ * On stderr: the lines of the calling thread, base's loop, are written
+ * once per pass of that loop (and before fatal() exits, and at exit)
+ * instead of one write each; a child calls it once it runs its loop.
+ */
+void	log_buffer(struct event_base *);
+/* write the lines kept so far (async-signal-safe) */
+void	log_flush(void);
 void	log_procinit(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);

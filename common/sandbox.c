@@ -341,6 +341,7 @@ sb_sigsys(int sig, siginfo_t *si, void *uctx)
 	len = sb_append(buf, len, sizeof(buf),
 	    nr < SB_NAMES_MAX && sb_names[nr] ? sb_names[nr] : "?");
 	len = sb_append(buf, len, sizeof(buf), ")\n");
+	log_flush();		/* what the process logged before */
 	/* best effort: a failed write changes nothing (and a cast to
 	 * void does not silence warn_unused_result under _FORTIFY_SOURCE) */
 	if (write(STDERR_FILENO, buf, len) != (ssize_t)len)

@@ -174,7 +174,10 @@ session_timer(int fd, short ev, void *arg)
 
 	switch (s->state) {
 	case S_GREETING:
-		/* last chance for an early talker to show itself */
+		/* last chance for an early talker to show itself (with no
+		 * delay the loop has already reported any input) */
+		if (smtp_g.greet_delay_ms > 0)
+			s->rdrained = 0;
 		if (session_io(s) == -1 || s->state != S_GREETING)
 			return;
 		send_greeting(s);
@@ -260,7 +263,11 @@ timer_data(struct session *s, size_t n)
 static void
 io_cb(int fd, short ev, void *arg)
 {
-	session_io(arg);
+	struct session	*s = arg;
+
+	if (ev & EV_READ)
+		s->rdrained = 0;
+	session_io(s);
 }
 
 static int
@@ -345,6 +352,8 @@ io_fill(struct session *s)
 			n = read(s->fd, s->ibuf + s->ilen,
 			    SMTP_IBUF_SIZE - s->ilen);
 			if (n == -1) {
+				if (errno == EAGAIN)
+					s->rdrained = 1;
 				if (errno == EAGAIN || errno == EINTR)
 					break;
 				strlcpy(s->reason, "read-error",
@@ -358,6 +367,9 @@ io_fill(struct session *s)
 				break;
 			return (-1);
 		}
+		if (s->tls == NULL && n > 0 &&
+		    (size_t)n < SMTP_IBUF_SIZE - s->ilen)
+			s->rdrained = 1;	/* took all there was */
 		s->ilen += n;
 		total += n;
 		if (s->tls == NULL)
@@ -590,7 +602,7 @@ session_io(struct session *s)
 			}
 			continue;
 		}
-		if (reading_enabled(s)) {
+		if (reading_enabled(s) && (s->tls != NULL || !s->rdrained)) {
 			partial = s->ibuf != NULL && s->ioff < s->ilen;
 			if ((r = io_fill(s)) == -1) {
 				if (s->state == S_GREETING)
@@ -652,6 +664,7 @@ session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
 		return;
 	}
 	s->fd = fd;
+	s->rdrained = 1;	/* the loop reports the first bytes */
 	s->conf = c;
 	c->refcnt++;
 	s->lc = lc;

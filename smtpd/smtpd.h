@@ -149,6 +149,12 @@ struct session {
 	struct event		 tmo;		/* greeting delay, timeouts */
 	int64_t			 deadline;	/* ms, monotonic: of tmo */
 	int			 evflags;
+	/*
+	 * A plaintext read came up short: the socket is empty until the
+	 * (level-triggered) event loop reports it readable again, so no
+	 * read that could only answer EAGAIN is made meanwhile.
+	 */
+	int			 rdrained;
 	struct tls		*tls;
 	int			 tls_on;
 	int			 tls_want;	/* TLS_WANT_* of the last call */
