@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * The history journal (history.h).  Appends are one write(2) to the
- * current file, which the spool's group commit flushes with everything
- * else; nothing here waits for the disk.  Reads (mhctl, the API) and
+ * The history journal (history.h).  The records of a pass of the event
+ * loop go to the current file in one write(2) at the end of the pass
+ * (before that if they pile up, and before the file is read, closed or
+ * the journal shut), which the spool's group commit flushes with
+ * everything else; nothing here waits for the disk.  Reads (mhctl, the API) and
  * the expiry work on whole files, off the write path.
  */
 #include <sys/types.h>
@@ -34,6 +36,7 @@
 #define REC_MAX		(32 * 1024)		/* one record line */
 #define GET_MAX		(512 * 1024)		/* what history_get returns */
 #define SCAN_BUF	(64 * 1024)
+#define PEND_MAX	(256 * 1024)		/* written at once when over */
 
 struct hseg {
 	time_t		 start;		/* its name */
@@ -50,6 +53,13 @@ static int		 hdirfd = -1, curfd = -1;
 static int		 hretention = 7 * 86400;
 static history_live_fn	 hlive;
 static struct event	*hev;
+
+/* the records of this pass, for the current file */
+static char		*hpend;
+static size_t		 hplen, hpcap;
+static struct event	*hflush_ev;
+
+static void	pend_flush(void);
 
 static int
 seg_len(void)
@@ -143,6 +153,7 @@ seg_scan(const struct hseg *s, void (*fn)(const char *, size_t, void *),
 	ssize_t		 n;
 	int		 fd;
 
+	pend_flush();		/* the file has every record so far */
 	seg_name(name, sizeof(name), s, "");
 	if ((fd = openat(hdirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno != ENOENT)
@@ -225,6 +236,7 @@ seg_close(time_t now)
 
 	if (curfd == -1 || nsegs == 0)
 		return;
+	pend_flush();
 	s = &segs[nsegs - 1];
 	close(curfd);
 	curfd = -1;
@@ -271,20 +283,53 @@ seg_free(struct hseg *s)
 	s->ids = NULL;
 }
 
+/* the records kept so far to the current file */
+static void
+pend_flush(void)
+{
+	if (hplen == 0)
+		return;
+	if (curfd != -1) {
+		if (write_all(curfd, hpend, hplen) == -1)
+			log_warn("history: write");
+		gsync_fd(curfd);
+	}
+	hplen = 0;
+}
+
+static void
+pend_flush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	pend_flush();
+}
+
+/* a record joins this pass's, written at its end (at once without a
+ * loop) */
 static void
 append_line(const char *line, size_t len)
 {
 	struct hseg	*s = &segs[nsegs - 1];
 	uint64_t	 v;
+	char		*n;
+	size_t		 cap;
 
-	if (write_all(curfd, line, len) == -1) {
-		log_warn("history: write");
-		return;
+	if (hplen + len > hpcap) {
+		for (cap = hpcap ? hpcap : 4096; cap < hplen + len; cap *= 2)
+			;
+		if ((n = realloc(hpend, cap)) == NULL)
+			fatal("history: realloc");
+		hpend = n;
+		hpcap = cap;
 	}
-	gsync_fd(curfd);
+	if (hplen == 0 && hflush_ev != NULL)
+		event_active(hflush_ev, EV_TIMEOUT, 0);
+	memcpy(hpend + hplen, line, len);
+	hplen += len;
 	s->size += len;
 	if (id_value(line, &v) == 0)
 		ids_push(s, v);
+	if (hflush_ev == NULL || hplen >= PEND_MAX)
+		pend_flush();
 }
 
 /* the ids still queued, sorted: a file holding one of them stays */
@@ -480,8 +525,9 @@ history_init(struct event_base *base, int dirfd, const char *name,
 	}
 	if (load_dir() == -1 || seg_open(time(NULL)) == -1)
 		return (-1);
-	if (base != NULL && (hev = event_new(base, -1, EV_PERSIST, prune_cb,
-	    NULL)) == NULL)
+	if (base != NULL && ((hev = event_new(base, -1, EV_PERSIST, prune_cb,
+	    NULL)) == NULL || (hflush_ev = event_new(base, -1, 0,
+	    pend_flush_cb, NULL)) == NULL))
 		return (-1);
 	/* the first prune on the timer: the queue is loaded by then */
 	timer_set();
@@ -500,6 +546,13 @@ history_shutdown(void)
 {
 	size_t	 i;
 
+	pend_flush();
+	if (hflush_ev != NULL)
+		event_free(hflush_ev);
+	hflush_ev = NULL;
+	free(hpend);
+	hpend = NULL;
+	hpcap = 0;
 	if (hev != NULL)
 		event_free(hev);
 	hev = NULL;
