@@ -665,7 +665,9 @@ inbound_parse(struct inmsg *m, int fd, int formats)
 	lim.depth = hookd_conf->mime_depth;
 	lim.headers = hookd_conf->mime_headers;
 	lim.header_size = hookd_conf->mime_header_size;
-	if (mimejob_submit(fd, ar, &lim, formats, inbound_parsed, m) == -1) {
+	/* the size of a sync message is the file's (spool_transient) */
+	if (mimejob_submit(fd, m->transient ? m->env.size : SIZE_MAX, ar,
+	    &lim, formats, inbound_parsed, m) == -1) {
 		free(ar);
 		return (-1);
 	}

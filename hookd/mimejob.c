@@ -12,7 +12,10 @@
  * does for its flushes.  The thread touches nothing but the job it holds
  * (the descriptor, the header text, the authserv-id and the limits it was
  * given, copied) and the GMime objects it creates; every callback runs on
- * the event loop.
+ * the event loop.  A small message (MIMEJOB_INLINE_MAX) costs less to
+ * parse than to hand over (two thread switches, the pipe, the lock's
+ * futexes): it is parsed at once on the loop, and its result still comes
+ * back at the end of the pass, as the thread's do.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -31,6 +34,8 @@
 #include "mime.h"
 #include "mimejob.h"
 #include "verdict.h"
+
+#define MIMEJOB_INLINE_MAX	(64 * 1024)	/* bytes parsed on the loop */
 
 struct mimejob {
 	TAILQ_ENTRY(mimejob)	 entry;
@@ -54,10 +59,13 @@ static struct {
 	struct mimejobq		 done;		/* for the loop */
 	int			 wake[2];	/* thread -> loop */
 	struct event		*done_ev;
+	struct mimejobq		 ready;		/* parsed on the loop */
+	struct event		*ready_ev;
 	int			 running;
 } mj = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
     .todo = TAILQ_HEAD_INITIALIZER(mj.todo),
-    .done = TAILQ_HEAD_INITIALIZER(mj.done), .wake = { -1, -1 } };
+    .done = TAILQ_HEAD_INITIALIZER(mj.done),
+    .ready = TAILQ_HEAD_INITIALIZER(mj.ready), .wake = { -1, -1 } };
 
 static void *
 parser_thread(void *arg)
@@ -84,11 +92,26 @@ parser_thread(void *arg)
 	return (NULL);
 }
 
+/* the results in q to their callers, on the loop */
+static void
+finish_all(struct mimejobq *q)
+{
+	struct mimejob	*j;
+
+	while ((j = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, j, entry);
+		close(j->fd);
+		free(j->ar);
+		errno = j->err;
+		j->done(j->doc, j->arg);
+		free(j);
+	}
+}
+
 static void
 done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mimejobq	 q = TAILQ_HEAD_INITIALIZER(q);
-	struct mimejob	*j;
 	char		 buf[64];
 
 	(void)what;
@@ -98,14 +121,19 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&mj.mu);
 	TAILQ_CONCAT(&q, &mj.done, entry);
 	pthread_mutex_unlock(&mj.mu);
-	while ((j = TAILQ_FIRST(&q)) != NULL) {
-		TAILQ_REMOVE(&q, j, entry);
-		close(j->fd);
-		free(j->ar);
-		errno = j->err;
-		j->done(j->doc, j->arg);
-		free(j);
-	}
+	finish_all(&q);
+}
+
+static void
+ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mimejobq	 q = TAILQ_HEAD_INITIALIZER(q);
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	TAILQ_CONCAT(&q, &mj.ready, entry);
+	finish_all(&q);
 }
 
 void
@@ -118,7 +146,8 @@ mimejob_init(struct event_base *base)
 	if (pipe2(mj.wake, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("mimejob: pipe2");
 	if ((mj.done_ev = event_new(base, mj.wake[0], EV_READ | EV_PERSIST,
-	    done_cb, NULL)) == NULL || event_add(mj.done_ev, NULL) == -1)
+	    done_cb, NULL)) == NULL || event_add(mj.done_ev, NULL) == -1 ||
+	    (mj.ready_ev = event_new(base, -1, 0, ready_cb, NULL)) == NULL)
 		fatal("mimejob: event_new");
 	/* signals stay with the event loop's thread */
 	sigfillset(&all);
@@ -131,7 +160,7 @@ mimejob_init(struct event_base *base)
 }
 
 int
-mimejob_submit(int fd, char *ar, const struct mime_limits *lim,
+mimejob_submit(int fd, size_t size, char *ar, const struct mime_limits *lim,
     int formats, mimejob_fn done, void *arg)
 {
 	struct mimejob	*j;
@@ -146,6 +175,15 @@ mimejob_submit(int fd, char *ar, const struct mime_limits *lim,
 	j->formats = formats;
 	j->done = done;
 	j->arg = arg;
+	if (size <= MIMEJOB_INLINE_MAX) {
+		if ((j->doc = mime_parse(j->fd, j->ar, j->authserv, &j->lim,
+		    j->formats)) == NULL)
+			j->err = errno;
+		if (TAILQ_EMPTY(&mj.ready))
+			event_active(mj.ready_ev, EV_TIMEOUT, 0);
+		TAILQ_INSERT_TAIL(&mj.ready, j, entry);
+		return (0);
+	}
 	pthread_mutex_lock(&mj.mu);
 	TAILQ_INSERT_TAIL(&mj.todo, j, entry);
 	pthread_cond_signal(&mj.cv);
