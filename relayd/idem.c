@@ -5,7 +5,8 @@
 /*
  * The API's idempotency keys (relay.h): outbound/idem/<hash> holds the
  * first answer to a POST with that key, "ID MESSAGE-ID\n", written and
- * fsynced before the 202 goes out, kept IDEM_KEEP seconds.  hash is
+ * made durable (by the group commit) before the 202 goes out, kept
+ * IDEM_KEEP seconds.  hash is
  * webd's SHA-256 of the API key's name and the Idempotency-Key, hex.
  * The message's envelope carries the hash too (relay_idem_restore).
  */
@@ -97,8 +98,9 @@ relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 	return (1);
 }
 
+/* group: left to the next group commit (gsync.h), else fsync'd now */
 int
-relay_idem_put(const char *hash, const char *id, const char *mid)
+relay_idem_put(const char *hash, const char *id, const char *mid, int group)
 {
 	char	 buf[400];
 	int	 n;
@@ -108,8 +110,8 @@ relay_idem_put(const char *hash, const char *id, const char *mid)
 	n = snprintf(buf, sizeof(buf), "%s %s\n", id, mid);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return (-1);
-	return (file_replace_in(idem_dir, hash, buf, n, FR_FSYNC |
-	    FR_SYNCDIR));
+	return (file_replace_in(idem_dir, hash, buf, n, group ? FR_GROUP :
+	    FR_FSYNC | FR_SYNCDIR));
 }
 
 /*
@@ -125,7 +127,7 @@ relay_idem_restore(const char *hash, const char *id, const char *mid)
 
 	if (relay_idem_get(hash, oid, omid, sizeof(omid)) != 0)
 		return;
-	if (relay_idem_put(hash, id, mid) == -1)
+	if (relay_idem_put(hash, id, mid, 0) == -1)
 		log_warn("relayd msgid=%s: cannot restore its idempotency key",
 		    id);
 	else

@@ -72,7 +72,8 @@ int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
 int	 relay_idem_init(const char *spoolroot);
 int	 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 	    size_t);
-int	 relay_idem_put(const char *hash, const char *id, const char *mid);
+int	 relay_idem_put(const char *hash, const char *id, const char *mid,
+	    int);
 void	 relay_idem_restore(const char *hash, const char *id,
 	    const char *mid);
 

@@ -37,6 +37,10 @@ struct commit_ctx {
 	int		proc;		/* who asked: smtpd or webd */
 	char		idem[65];	/* webd: the Idempotency-Key's hash */
 	char		message_id[256];
+	char		msgid[MH_MSGID_LEN];	/* the answer, once durable */
+	int		code;
+	char		enh[16];
+	char		text[256];
 };
 
 _Static_assert(sizeof(((struct event_ack *)0)->id) == EVENT_ID_LEN,
@@ -155,17 +159,45 @@ sign_result(struct mproc *p, struct mh_imsg *imsg)
 	free(w);
 }
 
+/* the idempotency key's record is durable (or could not be): answer */
+static void
+commit_idem_durable(int ok, void *arg)
+{
+	struct commit_ctx	*ctx = arg;
+
+	if (!ok)
+		log_warn("relayd msgid=%s: its idempotency key is not on disk",
+		    ctx->msgid);
+	child_spool_result_to(ctx->proc, ctx->reqid, ctx->msgid, ctx->code,
+	    ctx->enh, ctx->text, 0);
+	free(ctx);
+}
+
 static void
 commit_done(const char *msgid, int code, const char *enh, const char *text,
     void *arg)
 {
 	struct commit_ctx	*ctx = arg;
 
-	/* the first answer of an idempotency key: durable before it is sent */
-	if (code / 100 == 2 && ctx->idem[0] != '\0' &&
-	    relay_idem_put(ctx->idem, msgid, ctx->message_id) == -1)
+	/*
+	 * The first answer of an idempotency key: durable before it is sent,
+	 * flushed with the next group commit, not by two fsyncs of its own
+	 * in the event loop (the envelope names the key already: a crash
+	 * before the flush is repaired by relay_idem_restore).
+	 */
+	if (code / 100 == 2 && ctx->idem[0] != '\0') {
+		if (relay_idem_put(ctx->idem, msgid, ctx->message_id,
+		    1) == 0) {
+			strlcpy(ctx->msgid, msgid, sizeof(ctx->msgid));
+			ctx->code = code;
+			strlcpy(ctx->enh, enh, sizeof(ctx->enh));
+			strlcpy(ctx->text, text, sizeof(ctx->text));
+			gsync_then(commit_idem_durable, ctx);
+			return;
+		}
 		log_warn("relayd msgid=%s: cannot store its idempotency key",
 		    msgid);
+	}
 	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text,
 	    0);
 	free(ctx);

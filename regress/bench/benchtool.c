@@ -15,7 +15,7 @@
  *	COUNT POSTs of SIZE bytes over CONNS keep-alive connections (one
  *	thread each); prints one JSON line {n, errors, secs, rate}.
  *
- *   benchtool apiload PORT CONNS COUNT JSONFILE KEY
+ *   benchtool apiload PORT CONNS COUNT JSONFILE KEY [idem]
  *	COUNT POSTs of the JSON in JSONFILE to /messages (mailhook's API,
  *	Authorization: Bearer KEY) over CONNS keep-alive connections; each
  *	must be answered 202; prints the same JSON line as hload.
@@ -272,6 +272,8 @@ static long		 g_count;
 static atomic_long	 g_next, g_ok, g_err;
 static const char	*g_from, *g_to;
 static const char	*g_status = "HTTP/1.1 200";	/* hload, apiload */
+static size_t		 g_idem_at;	/* apiload idem: its key's offset */
+static unsigned long	 g_nonce;
 static double		*g_lat;
 
 static int
@@ -467,9 +469,13 @@ static void *
 http_worker(void *arg)
 {
 	struct rd	 r;
-	char		*req = arg, line[1024];
+	char		*req = arg, line[1024], key[32];
 	size_t		 rlen = strlen(req);
 	long		 i, clen;
+
+	/* idem: a new Idempotency-Key per request, in a copy of its own */
+	if (g_idem_at > 0 && (req = strdup(req)) == NULL)
+		die("strdup");
 
 	if ((r.fd = dial()) == -1) {
 		atomic_fetch_add(&g_err, 1);
@@ -477,6 +483,10 @@ http_worker(void *arg)
 	}
 	r.len = 0;
 	while ((i = atomic_fetch_add(&g_next, 1)) < g_count) {
+		if (g_idem_at > 0) {
+			snprintf(key, sizeof(key), "%08lx-%015ld", g_nonce, i);
+			memcpy(req + g_idem_at, key, 24);
+		}
 		if (sendall(r.fd, req, rlen) == -1)
 			break;
 		clen = 0;
@@ -497,6 +507,8 @@ http_worker(void *arg)
 	if (i < g_count)
 		atomic_fetch_add(&g_err, 1);
 	close(r.fd);
+	if (g_idem_at > 0)
+		free(req);
 	return NULL;
 }
 
@@ -535,9 +547,10 @@ run_threads(int conns, void *(*fn)(void *), void *arg)
 	free(t);
 }
 
-/* apiload's request: the JSON of a file, POSTed with the key */
+/* apiload's request: the JSON of a file, POSTed with the key; idem: with
+ * an Idempotency-Key, a new one per request (http_worker) */
 static char *
-api_request(const char *path, const char *key)
+api_request(const char *path, const char *key, int idem)
 {
 	FILE	*f;
 	char	*b;
@@ -551,7 +564,14 @@ api_request(const char *path, const char *key)
 		die("malloc");
 	h = sprintf(b, "POST /messages HTTP/1.1\r\nHost: bench\r\n"
 	    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %ld\r\n\r\n", key, n);
+	    "Content-Length: %ld\r\n", key, n);
+	if (idem) {
+		h += sprintf(b + h, "Idempotency-Key: ");
+		g_idem_at = h;
+		g_nonce = (unsigned long)time(NULL) ^ (unsigned long)getpid();
+		h += sprintf(b + h, "%024d\r\n", 0);
+	}
+	h += sprintf(b + h, "\r\n");
 	if (fread(b + h, 1, n, f) != (size_t)n)
 		die(path);
 	b[h + n] = '\0';
@@ -576,7 +596,8 @@ client(int argc, char *argv[], int smtp)
 	if (conns < 1 || g_count < 1 || g_size < 0)
 		return 2;
 	if (strcmp(argv[1], "apiload") == 0)
-		payload = api_request(argv[5], argv[6]);
+		payload = api_request(argv[5], argv[6], argc == 8 &&
+		    strcmp(argv[7], "idem") == 0);
 	else if (smtp) {
 		g_from = argv[6];
 		g_to = argv[7];
@@ -619,13 +640,13 @@ main(int argc, char *argv[])
 		return serve(argv[2]);
 	if (argc == 6 && strcmp(argv[1], "hload") == 0)
 		return client(argc, argv, 0);
-	if (argc == 7 && strcmp(argv[1], "apiload") == 0)
+	if ((argc == 7 || argc == 8) && strcmp(argv[1], "apiload") == 0)
 		return client(argc, argv, 0);
 	if ((argc == 8 || argc == 9) && strcmp(argv[1], "smtplat") == 0)
 		return client(argc, argv, 1);
 	fprintf(stderr, "usage: benchtool serve PORTFILE\n"
 	    "       benchtool hload PORT CONNS COUNT SIZE\n"
-	    "       benchtool apiload PORT CONNS COUNT JSONFILE KEY\n"
+	    "       benchtool apiload PORT CONNS COUNT JSONFILE KEY [idem]\n"
 	    "       benchtool smtplat PORT CONNS COUNT SIZE FROM TO "
 	    "[MSGFILE]\n");
 	return 2;

@@ -191,10 +191,19 @@ def report(res):
         c = res["api"]
         row("submission: JSON API", "%dx%d" % (len(c["api"]), c["msgs"]),
             c["api_rate"], None, "accepted/s; rounds %s" % nums(c["api"]))
+        if c.get("api_idem"):
+            row("submission: API, Idempotency-Key", "%dx%d" % (
+                len(c["api_idem"]), c["msgs"]), c["api_idem_rate"], None,
+                "accepted/s; rounds %s" % nums(c["api_idem"]))
         row("submission: SMTP", "%dx%d" % (len(c["smtp"]), c["msgs"]),
             c["smtp_rate"], None, "accepted/s; rounds %s" % nums(c["smtp"]))
         print("%-34s pair ratios API/SMTP: %s" % (
             "", nums(c["pair_ratios"], "%.3f")))
+        for k in ("api", "api_idem", "smtp"):
+            if k + "_cpu_ms_per_msg" in c:
+                print("%-34s %s: CPU ms per message: %s" % (
+                    "", k, ", ".join("%s %.3f" % (p, v) for p, v in sorted(
+                        c[k + "_cpu_ms_per_msg"].items()))))
     if "cluster" in res:
         c = res["cluster"]
         row("relay, allowance in redis", "%dx%d" % (len(c["cluster"]),
