@@ -18,6 +18,7 @@
  * the message cannot be measured this way: no "read" from them.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "webd.h"
 
 #define PIXELS_HELD_MAX	4096	/* more at once: answered without "read" */
+#define HITS_KEPT_MAX	256	/* freed hits kept for the next requests */
 
 /* a transparent 1x1 GIF: header, then a comment we stream, then the rest */
 static const unsigned char gif_head[] = {
@@ -60,6 +62,7 @@ static const char *const machine_agents[] = {
 };
 
 struct hit {
+	SLIST_ENTRY(hit)	 next;		/* hits_free */
 	struct evhttp_request	*req;
 	struct token		 t;
 	struct event		*tick;
@@ -71,6 +74,8 @@ struct hit {
 };
 
 static int		 pixels_held;
+static SLIST_HEAD(, hit)	 hits_free = SLIST_HEAD_INITIALIZER(hits_free);
+static int		 hits_kept;
 static uint64_t		 n_open, n_read, n_click, n_unsub, n_resub, n_bad;
 
 static void	 pixel_tick(evutil_socket_t, short, void *);
@@ -140,7 +145,12 @@ hit_new(struct evhttp_request *req, const struct token *t)
 	struct hit		*h;
 	const char		*ua;
 
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	/* a hit is a few KiB (the token): kept for reuse, not freed */
+	if ((h = SLIST_FIRST(&hits_free)) != NULL) {
+		SLIST_REMOVE_HEAD(&hits_free, next);
+		hits_kept--;
+		memset(h, 0, sizeof(*h));
+	} else if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatal("hit_new");
 	h->req = req;
 	h->t = *t;
@@ -161,7 +171,11 @@ hit_free(struct hit *h)
 		event_free(h->tick);
 		pixels_held--;
 	}
-	free(h);
+	if (hits_kept < HITS_KEPT_MAX) {
+		SLIST_INSERT_HEAD(&hits_free, h, next);
+		hits_kept++;
+	} else
+		free(h);
 }
 
 /* unique_open is hookd's to say (hookd/seen.c): it survives restarts */
