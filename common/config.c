@@ -28,6 +28,7 @@
 #include <tls.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "log.h"
 
 #define MH_CABUNDLE	"/etc/ssl/certs/ca-certificates.crt"
@@ -659,6 +660,24 @@ config_check_relay_via(const char *s)
 	return (why);
 }
 
+/* a route's fallback smtp: a host (and port), no credentials, never mx */
+const char *
+config_check_fallback_smtp(const char *s)
+{
+	struct relay_via	 v;
+	const char		*why;
+
+	if (strncasecmp(s, "smtp://", 7) != 0 &&
+	    strncasecmp(s, "smtps://", 8) != 0)
+		return ("want an smtp:// or smtps:// URL");
+	if (strlen(s) >= MH_RELAY_MAX)
+		return ("too long");
+	if ((why = config_relay_via_parse(s, &v)) == NULL && v.user[0] != '\0')
+		why = "credentials are not taken here";
+	explicit_bzero(&v, sizeof(v));
+	return (why);
+}
+
 struct tls *
 config_tls_server(const struct pki *p, const char *ciphers, char *why,
     size_t whylen)
@@ -906,6 +925,19 @@ config_route(const struct config *c, uint32_t id)
 
 	TAILQ_FOREACH(r, &c->routes, entry)
 		if (r->id == id)
+			return (r);
+	return (NULL);
+}
+
+/* the route of that pattern with a fallback maildir (or smtp), NULL */
+const struct route *
+config_route_fallback(const struct config *c, const char *pattern, int smtp)
+{
+	const struct route	*r;
+
+	TAILQ_FOREACH(r, &c->routes, entry)
+		if (strcmp(r->pattern, pattern) == 0 && (smtp ?
+		    r->fallback_smtp[0] : r->fallback_maildir[0]) != '\0')
 			return (r);
 	return (NULL);
 }

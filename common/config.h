@@ -127,6 +127,8 @@ struct route {
 	int			 no_verdicts;	/* "verdicts no": no DKIM/DMARC checks */
 	char			 fallback_maildir[MH_PATH_MAX];	/* "" = none:
 						   expired mail is a dead letter */
+	char			 fallback_smtp[MH_URL_MAX];	/* "" = none, or
+						   smtp[s]://host[:port] (relayd) */
 };
 TAILQ_HEAD(routelist, route);
 
@@ -415,6 +417,7 @@ const char	*config_check_url(const char *);		/* http(s)://host... */
 const char	*config_check_secret(const char *);		/* whsec_ + base64 */
 const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
+const char	*config_check_fallback_smtp(const char *);	/* smtp[s]://host[:port] */
 /* relay via, read: host "" for mx; NULL or why not (v untouched then) */
 struct relay_via {
 	char			 host[MH_NAME_MAX];
@@ -470,6 +473,8 @@ struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 
 /* config.c: lookups */
 const struct route *config_route(const struct config *, uint32_t);
+const struct route *config_route_fallback(const struct config *,
+		    const char *pattern, int smtp);
 const struct listener *config_listener(const struct config *, uint32_t);
 const struct pki *config_pki(const struct config *, const char *);
 /* the tracking block of a From: domain, or NULL */

@@ -190,6 +190,7 @@ routes_to_json(const struct config *c, int flags)
 		jint(o, "require_quarantine", r->require_quarantine);
 		jint(o, "no_verdicts", r->no_verdicts);
 		jstr(o, "fallback_maildir", r->fallback_maildir);
+		jstr(o, "fallback_smtp", r->fallback_smtp);
 		append(a, o);
 	}
 	return (a);
@@ -651,6 +652,8 @@ route_from_json(struct config *c, const json_t *o)
 	    gstr(o, "errors", r->errors, sizeof(r->errors), 0) == -1 ||
 	    gstr(o, "fallback_maildir", r->fallback_maildir,
 	    sizeof(r->fallback_maildir), 1) == -1 ||
+	    gstr(o, "fallback_smtp", r->fallback_smtp,
+	    sizeof(r->fallback_smtp), 1) == -1 ||
 	    gstr(o, "secret", r->secret, sizeof(r->secret), 1) == -1 ||
 	    headers_from_json(o, &r->headers) == -1)
 		return (-1);
@@ -658,6 +661,8 @@ route_from_json(struct config *c, const json_t *o)
 	    (r->authorize[0] && config_check_url(r->authorize) != NULL) ||
 	    (r->errors[0] && config_check_url(r->errors) != NULL) ||
 	    (r->secret[0] && config_check_secret(r->secret) != NULL) ||
+	    (r->fallback_smtp[0] &&
+	    config_check_fallback_smtp(r->fallback_smtp) != NULL) ||
 	    (r->match != ROUTE_ANY && r->pattern[0] == '\0'))
 		return (-1);
 	return (0);

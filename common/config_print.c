@@ -261,6 +261,16 @@ print_route(struct evbuffer *b, const struct route *r)
 	evbuffer_add_printf(b, "\n\tlifetime ");
 	dur(b, r->lifetime);
 	evbuffer_add_printf(b, "\n\tconcurrency %d\n", r->concurrency);
+	if (r->fallback_maildir[0] != '\0') {
+		evbuffer_add_printf(b, "\tfallback maildir ");
+		q(b, r->fallback_maildir);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (r->fallback_smtp[0] != '\0') {
+		evbuffer_add_printf(b, "\tfallback smtp ");
+		qurl(b, r->fallback_smtp);
+		evbuffer_add_printf(b, "\n");
+	}
 	if (r->no_verdicts)
 		evbuffer_add_printf(b, "\tverdicts no\n");
 	if (r->require & REQUIRE_DKIM)

@@ -20,6 +20,7 @@
 #define MH_ADDR_MAX		320	/* local 64 + @ + domain 255 */
 #define MH_MSGID_LEN		17	/* 16 hex digits + NUL */
 #define MH_SESSION_LEN		17	/* smtpd session id, 16 hex digits + NUL */
+#define MH_RELAY_MAX		256	/* envelope relay: a fallback smtp URL */
 #define MH_SEAL_MAX		96	/* a sealed verdict, "TIME.HEX" (seal.h) */
 
 /* where a recipient goes, decided by authd */
@@ -97,6 +98,9 @@ struct envelope {
 	int		 auth_checked;		/* the verdicts below are set */
 	int		 quarantined;		/* failed a route's require ... quarantine */
 	int		 held;			/* mhctl hold: not sent until released */
+	char		 relay[MH_RELAY_MAX];	/* relayd only: "smtp[s]://host:port"
+						   to send to instead of the MX
+						   (a route's fallback smtp), "" */
 	size_t		 ndkim;
 	struct envelope_dkim dkim[ENVELOPE_DKIM_MAX];
 	char		 dmarc_result[16];	/* pass, fail, none, temperror, permerror */

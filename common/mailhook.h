@@ -106,6 +106,11 @@ enum imsg_type {
 	/* relayd -> hookd: a TLS-RPT report for an https: rua */
 	IMSG_TLSRPT_POST,	/* struct tlsrpt_post + the gzip'd report */
 
+	/* hookd <-> relayd: an expired inbound message to a route's
+	 * fallback smtp (relayd queues it for that host); the answer is
+	 * IMSG_FALLBACK_RES, its name the outbound queue id */
+	IMSG_FALLBACK_SMTP,	/* struct fallback_req, the message fd */
+
 	IMSG_TYPE_MAX
 };
 
@@ -318,8 +323,11 @@ struct api_status_res {
 	int		 found;			/* the JSON follows */
 };
 
-/* IMSG_FALLBACK_MAILDIR: the route names the maildir (the parent's own
- * config says where it is); rcpt is the recipient's index */
+/* IMSG_FALLBACK_MAILDIR, IMSG_FALLBACK_SMTP: the route names the maildir
+ * or the host (the receiver's own config says which); rcpt is the
+ * recipient's index; the message is a regular file, FALLBACK_MSG_MAX at
+ * most */
+#define FALLBACK_MSG_MAX	(512L * 1024 * 1024)
 struct fallback_req {
 	char		 msgid[MH_MSGID_LEN];
 	uint32_t	 rcpt;
@@ -348,5 +356,8 @@ struct api_idem {
 
 /* proc.c: payload checks */
 int	 msg_str_ok(const char *, size_t);	/* NUL within size, printable, no CR/LF */
+int	 fallback_req_ok(const struct fallback_req *);	/* every field */
+struct stat;
+int	 fallback_fd_ok(int, struct stat *);	/* a regular file, not too big */
 
 #endif /* MH_MAILHOOK_H */

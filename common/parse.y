@@ -842,9 +842,24 @@ routeopt	: URL STRING {
 				cur_route->concurrency = $2;
 		}
 		| FALLBACK STRING STRING {
-			if (strcmp($2, "maildir") != 0)
+			const char	*why;
+
+			if (cur_route->fallback_maildir[0] != '\0' ||
+			    cur_route->fallback_smtp[0] != '\0')
+				perr(&$<pos>1, "a route has one fallback");
+			else if (strcmp($2, "smtp") == 0) {
+				if ((why = config_check_fallback_smtp($3)) !=
+				    NULL)
+					perr(&$<pos>3, "fallback smtp \"%s\": %s",
+					    $3, why);
+				else
+					parse_copystr(&$<pos>3,
+					    cur_route->fallback_smtp,
+					    sizeof(cur_route->fallback_smtp), $3,
+					    "fallback smtp");
+			} else if (strcmp($2, "maildir") != 0)
 				perr(&$<pos>2, "unknown fallback \"%s\" "
-				    "(maildir)", $2);
+				    "(maildir or smtp)", $2);
 			else if ($3[0] != '/' || strstr($3, "/../") != NULL)
 				perr(&$<pos>3, "fallback maildir wants an "
 				    "absolute path");

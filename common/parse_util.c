@@ -605,7 +605,7 @@ static const struct {
 	{ "route", "timeout", "timeout DURATION" },
 	{ "route", "lifetime", "lifetime DURATION" },
 	{ "route", "concurrency", "concurrency NUMBER" },
-	{ "route", "fallback", "fallback maildir PATH" },
+	{ "route", "fallback", "fallback maildir PATH | smtp URL" },
 	{ "events", "url", "url URL" },
 	{ "events", "format", "format events | failures | callback" },
 	{ "events", "kinds", "kinds all | KIND ..." },

@@ -7,6 +7,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -314,6 +315,31 @@ msg_str_ok(const char *s, size_t size)
 	return (0);
 }
 
+int
+fallback_req_ok(const struct fallback_req *req)
+{
+	return (msg_str_ok(req->msgid, sizeof(req->msgid)) &&
+	    envelope_id_ok(req->msgid) &&
+	    msg_str_ok(req->route, sizeof(req->route)) &&
+	    msg_str_ok(req->sender, sizeof(req->sender)) &&
+	    msg_str_ok(req->to, sizeof(req->to)) &&
+	    envelope_field_ok(req->sender) && envelope_field_ok(req->to) &&
+	    req->to[0] != '\0');
+}
+
+/* the message of a fallback request: 0, or -1 (errno set) */
+int
+fallback_fd_ok(int fd, struct stat *st)
+{
+	if (fstat(fd, st) == -1)
+		return (-1);
+	if (!S_ISREG(st->st_mode) || st->st_size > FALLBACK_MSG_MAX) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (0);
+}
+
 const char *
 imsg_type_name(uint32_t t)
 {
@@ -362,6 +388,7 @@ imsg_type_name(uint32_t t)
 		[IMSG_API_IDEM_RES] = "API_IDEM_RES",
 		[IMSG_FALLBACK_MAILDIR] = "FALLBACK_MAILDIR",
 		[IMSG_FALLBACK_RES] = "FALLBACK_RES",
+		[IMSG_FALLBACK_SMTP] = "FALLBACK_SMTP",
 		[IMSG_TLSRPT_POST] = "TLSRPT_POST",
 	};
 

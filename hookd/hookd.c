@@ -68,6 +68,21 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 	mh_event_clear(&ev);
 }
 
+/* the answer to a fallback request: the parent's (maildir), relayd's (smtp) */
+static void
+fallback_res(struct mproc *p, struct mh_imsg *imsg, int smtp)
+{
+	struct fallback_res	*res;
+
+	res = msg_get(p, imsg, sizeof(*res));
+	if (!msg_str_ok(res->msgid, sizeof(res->msgid)) ||
+	    !msg_str_ok(res->name, sizeof(res->name)) ||
+	    !msg_str_ok(res->error, sizeof(res->error)) ||
+	    (res->ok != 0 && res->ok != 1))
+		fatalx("malformed FALLBACK_RES from %s", p->name);
+	inbound_fallback_done(res, smtp);
+}
+
 static void
 hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -119,6 +134,11 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		if (p->proc != PROC_RELAYD)
 			break;
 		tlsrpt_post(p, imsg);
+		return;
+	case IMSG_FALLBACK_RES:
+		if (p->proc != PROC_RELAYD)
+			break;
+		fallback_res(p, imsg, 1);
 		return;
 	}
 	fatalx("unexpected or malformed %s from %s",
@@ -247,18 +267,10 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 static void
 hookd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
 {
-	struct fallback_res	*res;
-
 	if (imsg->hdr.type != IMSG_FALLBACK_RES)
 		fatalx("unexpected %s from %s",
 		    imsg_type_name(imsg->hdr.type), p->name);
-	res = msg_get(p, imsg, sizeof(*res));
-	if (!msg_str_ok(res->msgid, sizeof(res->msgid)) ||
-	    !msg_str_ok(res->name, sizeof(res->name)) ||
-	    !msg_str_ok(res->error, sizeof(res->error)) ||
-	    (res->ok != 0 && res->ok != 1))
-		fatalx("malformed FALLBACK_RES from %s", p->name);
-	inbound_fallback_done(res);
+	fallback_res(p, imsg, 0);
 }
 
 static const struct child_ops hookd_ops = {

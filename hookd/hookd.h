@@ -55,7 +55,7 @@ void	 inbound_configure(const struct config *);
 void	 inbound_commit(const struct spool_commit *, const char *, size_t);
 void	 inbound_recovered(struct envelope *);
 struct fallback_res;
-void	 inbound_fallback_done(const struct fallback_res *);
+void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
@@ -71,6 +71,8 @@ struct ctl_cmd;
 void	 ihist_post(const struct envelope *, size_t i, const char *url,
 	    const struct http_response *, long ms, const char *result);
 void	 ihist_expired(const struct envelope *, size_t i, const char *why);
+void	 ihist_fallback(const struct envelope *, size_t i, const char *how,
+	    const char *where);
 void	 ihist_event_post(const json_t *records, const char *url,
 	    long status, long ms, const char *result, const char *error,
 	    int attempt);

@@ -432,14 +432,19 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	inbound_run(arg);
 }
 
-/* an expired recipient to its route's fallback maildir (the parent) */
+/*
+ * An expired recipient to its route's fallback: a maildir (the parent
+ * writes it) or an SMTP host (relayd queues it for that host).
+ */
 static int
 fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 {
 	struct fallback_req	 req;
-	int			 fd;
+	struct mproc		*to;
+	int			 fd, smtp = rt->fallback_smtp[0] != '\0';
 
-	if (proc_peer[PROC_PARENT] == NULL ||
+	to = proc_peer[smtp ? PROC_RELAYD : PROC_PARENT];
+	if (to == NULL ||
 	    (m->fallback == NULL && (m->fallback = calloc(m->env.nrcpt,
 	    1)) == NULL) || (fd = spool_open_message(m->env.id, 0)) == -1)
 		return (-1);
@@ -449,8 +454,8 @@ fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 	strlcpy(req.route, rt->pattern, sizeof(req.route));
 	strlcpy(req.sender, m->env.sender, sizeof(req.sender));
 	strlcpy(req.to, m->env.rcpts[i].addr, sizeof(req.to));
-	mproc_compose(proc_peer[PROC_PARENT], IMSG_FALLBACK_MAILDIR, 0, fd,
-	    &req, sizeof(req));
+	mproc_compose(to, smtp ? IMSG_FALLBACK_SMTP : IMSG_FALLBACK_MAILDIR,
+	    0, fd, &req, sizeof(req));
 	m->fallback[i] = 1;
 	return (0);
 }
@@ -495,16 +500,19 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	    "lifetime over");
 	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
 	    "expired");
-	if (rt != NULL && rt->fallback_maildir[0] != '\0' &&
-	    fallback_send(m, i, rt) == 0)
+	if (rt != NULL && (rt->fallback_maildir[0] != '\0' ||
+	    rt->fallback_smtp[0] != '\0') && fallback_send(m, i, rt) == 0)
 		return (2);
 	return (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
 	    "expired") == 0 ? 1 : 3);
 }
 
-/* the parent wrote the maildir, or could not: then a dead letter */
+/*
+ * The parent wrote the maildir, or relayd queued the message for the
+ * fallback host (smtp), or could not: then a dead letter.
+ */
 void
-inbound_fallback_done(const struct fallback_res *res)
+inbound_fallback_done(const struct fallback_res *res, int smtp)
 {
 	struct inmsg		*m;
 	struct envelope_rcpt	*r;
@@ -515,19 +523,28 @@ inbound_fallback_done(const struct fallback_res *res)
 			break;
 	if (m == NULL || res->rcpt >= m->env.nrcpt || m->fallback == NULL ||
 	    !m->fallback[res->rcpt])
-		fatalx("FALLBACK_RES from parent for no request (%s)",
-		    res->msgid);
+		fatalx("FALLBACK_RES from %s for no request (%s)",
+		    smtp ? "relayd" : "parent", res->msgid);
 	m->fallback[res->rcpt] = 0;
 	r = &m->env.rcpts[res->rcpt];
+	if (res->ok && smtp && !envelope_id_ok(res->name))
+		fatalx("FALLBACK_RES from relayd: not a queue id");
 	if (res->ok) {
 		r->state = RS_DONE;
-		log_info("msgid=%s to=<%s> result=fallback maildir=%s",
-		    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+		if (smtp)
+			log_info("msgid=%s to=<%s> result=fallback smtp "
+			    "queued_as=%s", m->env.id, log_sanitize(to,
+			    sizeof(to), r->addr), res->name);
+		else
+			log_info("msgid=%s to=<%s> result=fallback maildir=%s",
+			    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+			    res->name);
+		ihist_fallback(&m->env, res->rcpt, smtp ? "smtp" : "maildir",
 		    res->name);
 	} else {
-		log_warnx("msgid=%s to=<%s> fallback maildir failed: %s",
+		log_warnx("msgid=%s to=<%s> fallback %s failed: %s",
 		    m->env.id, log_sanitize(to, sizeof(to), r->addr),
-		    res->error);
+		    smtp ? "smtp" : "maildir", res->error);
 		if (dead_letter(m, res->rcpt, rcpt_route(r), "fallback-failed")
 		    == -1)
 			r->next_try = time(NULL) + retry_base();

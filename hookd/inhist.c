@@ -63,6 +63,21 @@ ihist_expired(const struct envelope *e, size_t i, const char *why)
 	json_decref(rec);
 }
 
+/* a recipient given to its route's fallback: where (a file, a queue id) */
+void
+ihist_fallback(const struct envelope *e, size_t i, const char *how,
+    const char *where)
+{
+	json_t	*rec;
+
+	if ((rec = json_pack("{s:s, s:s, s:s, s:s}", "what", "fallback",
+	    "recipient", e->rcpts[i].addr, how, where, "result",
+	    strcmp(how, "smtp") == 0 ? "queued" : "written")) == NULL)
+		return;
+	history_add(e->id, rec);
+	json_decref(rec);
+}
+
 /* the kinds after which nothing more happens to a recipient in the queue */
 static int
 final_kind(const char *kind)

@@ -37,7 +37,6 @@
 #include "proc.h"
 #include "mailhookd.h"
 
-#define MAILDIR_MSG_MAX	(512L * 1024 * 1024)
 
 static int
 maildir_mkdirs(const char *dir)
@@ -97,12 +96,8 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
 	size_t			 i;
 	int			 out, err;
 
-	if (fstat(fd, &st) == -1)
+	if (fallback_fd_ok(fd, &st) == -1)
 		return (-1);
-	if (!S_ISREG(st.st_mode) || st.st_size > MAILDIR_MSG_MAX) {
-		errno = EINVAL;
-		return (-1);
-	}
 	if (maildir_mkdirs(dir) == -1)
 		return (-1);
 	/* "/" and ":" cannot be in the host part of the name */
@@ -139,18 +134,6 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
 	return (fsync_dir(tmp));
 }
 
-static const struct route *
-fallback_route(const char *pattern)
-{
-	const struct route	*rt;
-
-	TAILQ_FOREACH(rt, &parent_conf->routes, entry)
-		if (strcmp(rt->pattern, pattern) == 0 &&
-		    rt->fallback_maildir[0] != '\0')
-			return (rt);
-	return (NULL);
-}
-
 /* IMSG_FALLBACK_MAILDIR from hookd */
 void
 maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
@@ -160,18 +143,12 @@ maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
 	const struct route	*rt;
 
 	req = msg_get(p, imsg, sizeof(*req));
-	if (p->proc != PROC_HOOKD || imsg->fd == -1 ||
-	    !msg_str_ok(req->msgid, sizeof(req->msgid)) ||
-	    !envelope_id_ok(req->msgid) ||
-	    !msg_str_ok(req->route, sizeof(req->route)) ||
-	    !msg_str_ok(req->sender, sizeof(req->sender)) ||
-	    !msg_str_ok(req->to, sizeof(req->to)) ||
-	    !envelope_field_ok(req->sender) || !envelope_field_ok(req->to))
+	if (p->proc != PROC_HOOKD || imsg->fd == -1 || !fallback_req_ok(req))
 		fatalx("FALLBACK_MAILDIR from %s: malformed", p->name);
 	memset(&res, 0, sizeof(res));
 	strlcpy(res.msgid, req->msgid, sizeof(res.msgid));
 	res.rcpt = req->rcpt;
-	if ((rt = fallback_route(req->route)) == NULL)
+	if ((rt = config_route_fallback(parent_conf, req->route, 0)) == NULL)
 		strlcpy(res.error, "the route has no fallback maildir now",
 		    sizeof(res.error));
 	else if (maildir_write(rt->fallback_maildir, imsg->fd, req, res.name,

@@ -123,6 +123,16 @@ print_record(const json_t *r)
 		printf("%-9s  %s  %s  %s  %s", "posted", str(r, "kind"),
 		    dash(str(r, "recipient")), str(r, "url"), str(r, "result"));
 		print_reply(r, "error");
+	} else if (strcmp(w, "fallback") == 0 &&
+	    str(r, "inbound_id")[0] != '\0') {
+		printf("%-9s  from inbound %s (route %s) to %s", w,
+		    str(r, "inbound_id"), dash(str(r, "route")),
+		    str(r, "relay"));
+	} else if (strcmp(w, "fallback") == 0) {
+		printf("%-9s  %s  %s %s %s", w, str(r, "recipient"),
+		    str(r, "smtp")[0] != '\0' ? "smtp, queued as" : "maildir",
+		    str(r, "smtp")[0] != '\0' ? str(r, "smtp") :
+		    str(r, "maildir"), str(r, "result"));
 	} else if (strcmp(w, "done") == 0) {
 		printf("%-9s  left the queue", w);
 	} else if (strcmp(w, "held") == 0 || strcmp(w, "released") == 0) {

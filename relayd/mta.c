@@ -380,10 +380,10 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 		*ss = a->ss[i];
 		if (ss->ss_family == AF_INET)
 			((struct sockaddr_in *)ss)->sin_port = htons(
-			    via.host[0] ? via.port : relay_port);
+			    c->via->host[0] ? c->via->port : relay_port);
 		else if (ss->ss_family == AF_INET6)
 			((struct sockaddr_in6 *)ss)->sin6_port = htons(
-			    via.host[0] ? via.port : relay_port);
+			    c->via->host[0] ? c->via->port : relay_port);
 		else
 			continue;
 		c->addr_host[c->naddrs++] = c->hcur;
@@ -392,7 +392,7 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS)) {
 		c->dns_pending = 1;
 		if (dns_resolve_tlsa(c->hosts[c->hcur], c->smarthost ?
-		    via.port : 25, tlsa_cb, c) == 0)
+		    c->via->port : 25, tlsa_cb, c) == 0)
 			return;
 		c->dns_pending = 0;
 		c->tlsa_fail[c->hcur] = 1;
@@ -507,6 +507,14 @@ mta_start(struct rjob *j)
 	c->fd = c->bodyfd = -1;
 	c->job = j;
 	strlcpy(c->domain, j->domain, sizeof(c->domain));
+	/* a route's fallback smtp (fallback.c): that host, not the MX */
+	c->via = &via;
+	if (strncasecmp(c->domain, "smtp://", 7) == 0 ||
+	    strncasecmp(c->domain, "smtps://", 8) == 0) {
+		if (config_relay_via_parse(c->domain, &c->fvia) != NULL)
+			log_warnx("%s: not a usable relay", c->domain);
+		c->via = &c->fvia;
+	}
 	if ((c->in = evbuffer_new()) == NULL ||
 	    (c->out = evbuffer_new()) == NULL ||
 	    (c->evt = evtimer_new(relay_base, conn_timeout, c)) == NULL) {
@@ -527,14 +535,14 @@ mta_start(struct rjob *j)
 			}
 	}
 	c->policy = config_tls_policy_for(relay_conf, c->domain);
-	if (via.host[0] != '\0' && via.authfile)
+	if (c->via->host[0] != '\0' && c->via->authfile)
 		c->tls_verify = 1;	/* AUTH only over verified TLS */
 	c->state = M_DNS;
 	set_timeout(c, relay_command_timeout);
-	if (via.host[0] != '\0') {
+	if (c->via->host[0] != '\0') {
 		/* RFC 7672 3.2: the smart host's own TLSA, its name */
 		c->smarthost = c->mx_secure = 1;
-		strlcpy(c->hosts[0], via.host, sizeof(c->hosts[0]));
+		strlcpy(c->hosts[0], c->via->host, sizeof(c->hosts[0]));
 		c->nhosts = 1;
 		resolve_hosts(c);
 		return (0);
@@ -814,7 +822,8 @@ auth_start(struct mconn *c)
 		send_line(c, "AUTH LOGIN");
 		return;
 	}
-	n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, via.user, 0, via.pass);
+	n = snprintf(raw, sizeof(raw), "%c%s%c%s", 0, c->via->user, 0,
+	    c->via->pass);
 	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
 	send_line(c, "AUTH PLAIN %s", b64);
 	explicit_bzero(raw, sizeof(raw));
@@ -826,7 +835,7 @@ static void
 auth_login_step(struct mconn *c)
 {
 	char		 b64[820];
-	const char	*v = c->auth_step == 1 ? via.user : via.pass;
+	const char	*v = c->auth_step == 1 ? c->via->user : c->via->pass;
 
 	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)v,
 	    strlen(v));
@@ -846,8 +855,8 @@ after_ehlo(struct mconn *c)
 	}
 	if (!c->tls_done && mtls_no_starttls(c) == -1)
 		return;
-	if (via.user[0] != '\0' && !c->authed) {
-		if (via.authfile && !c->evtls.verified) {
+	if (c->via->user[0] != '\0' && !c->authed) {
+		if (c->via->authfile && !c->evtls.verified) {
 			conn_fail(c, 0, "4.7.0", "smarthost: AUTH only over "
 			    "verified TLS");
 			return;
@@ -1297,7 +1306,7 @@ conn_io(int fd, short ev, void *arg)
 		c->state = M_GREETING;
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
-		if (via.host[0] != '\0' && via.smtps)
+		if (c->via->host[0] != '\0' && c->via->smtps)
 			mtls_start(c);	/* smtps: the greeting comes under TLS */
 		return;
 	}

@@ -60,6 +60,9 @@ struct mconn {
 	int			 sts_on;	/* this attempt: MTA-STS applies */
 	const char		*sts_fail;	/* testing: MX matches no mx */
 	int			 smarthost;	/* relay via: hosts[0] is it */
+	const struct relay_via	*via;		/* the smart host (host "": MX),
+						   the global one or fvia */
+	struct relay_via	 fvia;		/* a fallback smtp's host */
 	struct event_tls	 evtls;		/* for the events of this attempt */
 	int			 greeted;	/* 220 seen (smtps: after TLS) */
 	int			 nmsgs;

@@ -127,4 +127,9 @@ int	 relay_busy(void);		/* connections or lookups in flight */
 void	 relay_set_port(int);		/* TCP port of MX hosts, default 25 */
 void	 relay_set_timeouts(int connect, int command);	/* seconds */
 
+/* fallback.c: a route's fallback smtp (IMSG_FALLBACK_SMTP from hookd) */
+struct mproc;
+struct mh_imsg;
+void	 fallback_smtp(struct mproc *, struct mh_imsg *);
+
 #endif /* MH_RELAY_H */

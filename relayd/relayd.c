@@ -228,6 +228,9 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	for (i = 0; i < env.nrcpt; i++)
 		if (env.rcpts[i].dest != DEST_RELAY)
 			fatalx("non-relay recipient from %s", p->name);
+	/* where a message goes is relayd's to say (fallback.c) */
+	if (env.relay[0] != '\0')
+		fatalx("envelope with a relay from %s", p->name);
 	/* webd's submissions carry the API key that allowed them */
 	if (p->proc == PROC_WEBD && strncmp(env.auth_user, API_USER_PREFIX,
 	    strlen(API_USER_PREFIX)) != 0)
@@ -463,6 +466,11 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		if (p->proc != PROC_WEBD)
 			break;
 		api_idem_req(p, imsg);
+		return;
+	case IMSG_FALLBACK_SMTP:
+		if (p->proc != PROC_HOOKD)
+			break;
+		fallback_smtp(p, imsg);
 		return;
 	}
 	fatalx("unexpected or malformed %s from %s",

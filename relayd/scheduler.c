@@ -65,6 +65,14 @@ rcpt_domain(const char *addr)
 	return (at ? at + 1 : "");
 }
 
+/* where recipient i goes: its domain, or the message's fallback host */
+static const char *
+rcpt_dest(const struct rmsg *m, size_t i)
+{
+	return (m->env.relay[0] != '\0' ? m->env.relay :
+	    rcpt_domain(m->env.rcpts[i].addr));
+}
+
 static struct rdom *
 dom_get(struct rdomlist *list, const char *name)
 {
@@ -472,7 +480,7 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 	strlcpy(j->relay, "none", sizeof(j->relay));
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (!rcpt_due(m, i, now) ||
-		    strcasecmp(rcpt_domain(m->env.rcpts[i].addr), domain) != 0)
+		    strcasecmp(rcpt_dest(m, i), domain) != 0)
 			continue;
 		j->idx[j->n++] = i;
 		m->rflags[i] |= RR_INFLIGHT;
@@ -565,7 +573,7 @@ sched_pass(int fd, short ev, void *arg)
 		for (i = 0; i < m->env.nrcpt; i++) {
 			if (!rcpt_due(m, i, now))
 				continue;
-			dn = rcpt_domain(m->env.rcpts[i].addr);
+			dn = rcpt_dest(m, i);
 			d = dom_get(&doms, dn);
 			if ((c = mta_idle(dn)) != NULL) {
 				if (!may_dispatch(m, d, now))
@@ -619,8 +627,7 @@ sched_next_job(const char *domain)
 		for (i = 0; i < m->env.nrcpt; i++) {
 			if (!rcpt_due(m, i, now) || suppress_has(
 			    m->env.rcpts[i].addr, m->env.from_domain) ||
-			    strcasecmp(rcpt_domain(
-			    m->env.rcpts[i].addr), domain) != 0)
+			    strcasecmp(rcpt_dest(m, i), domain) != 0)
 				continue;
 			if (!may_dispatch(m, d, now))
 				return (NULL);

@@ -189,6 +189,7 @@ size_of(uint32_t type)
 	case IMSG_SIGN_REQ:		return (sizeof(struct sign_req));
 	case IMSG_SIGN_RES:		return (sizeof(struct sign_res));
 	case IMSG_FALLBACK_RES:		return (sizeof(struct fallback_res));
+	case IMSG_FALLBACK_SMTP:	return (sizeof(struct fallback_req));
 	case IMSG_TLSRPT_POST:		return (sizeof(struct tlsrpt_post));
 	case IMSG_CTL_VERBOSE:
 	case IMSG_CTL_MONITOR:
@@ -215,6 +216,7 @@ fill(uint32_t type, char *b, enum mh_proc child)
 	struct sign_req		*gq = (void *)b;
 	struct sign_res		*gs = (void *)b;
 	struct fallback_res	*fr = (void *)b;
+	struct fallback_req	*fq = (void *)b;
 	struct tlsrpt_post	*tp = (void *)b;
 
 	switch (type) {
@@ -289,6 +291,12 @@ fill(uint32_t type, char *b, enum mh_proc child)
 		strlcpy(fr->msgid, "0123456789abcdef", sizeof(fr->msgid));
 		fr->ok = 1;
 		break;
+	case IMSG_FALLBACK_SMTP:
+		strlcpy(fq->msgid, "0123456789abcdef", sizeof(fq->msgid));
+		strlcpy(fq->route, "example.test", sizeof(fq->route));
+		strlcpy(fq->sender, "a@peer.test", sizeof(fq->sender));
+		strlcpy(fq->to, "b@example.test", sizeof(fq->to));
+		break;
 	case IMSG_TLSRPT_POST:
 		strlcpy(tp->url, "https://rua.example.test/r", sizeof(tp->url));
 		break;
@@ -346,6 +354,9 @@ string_field(uint32_t type, char *b, size_t *len)
 	case IMSG_FALLBACK_RES:
 		*len = sizeof(((struct fallback_res *)0)->name);
 		return (((struct fallback_res *)b)->name);
+	case IMSG_FALLBACK_SMTP:
+		*len = sizeof(((struct fallback_req *)0)->to);
+		return (((struct fallback_req *)b)->to);
 	case IMSG_TLSRPT_POST:
 		*len = sizeof(((struct tlsrpt_post *)0)->url);
 		return (((struct tlsrpt_post *)b)->url);
