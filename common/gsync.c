@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -57,9 +58,11 @@ struct gsync_batch {
 	size_t		 nfd, fdcap;
 	struct gsync_unlink *unl;
 	size_t		 nunl, unlcap;
+	unsigned long long usec;	/* its flush took */
 };
 
 static struct gsync_batch	 next;
+static struct gsync_stats	 stats;
 static struct event		*flush_ev;
 static int			 gs_fd = -1;
 
@@ -349,9 +352,11 @@ gsync_then(gsync_fn fn, void *arg)
 static int
 flush_disk(struct gsync_batch *b)
 {
-	int	 rc = 0;
+	struct timespec	 t0, t1;
+	int		 rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 #ifdef HAVE_SYNCFS
-	(void)b;
 	if (gs_fd == -1)
 		sync();
 	else if (syncfs(gs_fd) == -1) {
@@ -371,6 +376,9 @@ flush_disk(struct gsync_batch *b)
 	if (gs_fd != -1 && fsync(gs_fd) == -1 && errno != EINVAL)
 		rc = errno;
 #endif
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	b->usec = (t1.tv_sec - t0.tv_sec) * 1000000ULL +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000;
 	return (rc);
 }
 
@@ -380,8 +388,11 @@ run_callbacks(struct gsync_batch *b, int err)
 {
 	size_t	 i;
 
+	stats.flushes++;
+	stats.flush_usec += b->usec;
 	for (i = 0; i < b->ncb; i++) {
 		if (b->cb[i].fn != NULL) {
+			stats.waiters++;
 			errno = err;
 			b->cb[i].fn(err == 0, b->cb[i].arg);
 		}
@@ -425,4 +436,10 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 		flusher_give();
 	else
 		gsync_flush();
+}
+
+void
+gsync_stats(struct gsync_stats *st)
+{
+	*st = stats;
 }

@@ -46,4 +46,12 @@ void	gsync_flush(void);
 /* a flush is waiting or running */
 int	gsync_busy(void);
 
+/* what the flushes cost so far (show stats) */
+struct gsync_stats {
+	unsigned long long	 flushes;	/* syncfs (or fsync rounds) */
+	unsigned long long	 waiters;	/* gsync_then callbacks run */
+	unsigned long long	 flush_usec;	/* time spent flushing */
+};
+void	gsync_stats(struct gsync_stats *);
+
 #endif /* MH_GSYNC_H */

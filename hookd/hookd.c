@@ -233,9 +233,10 @@ hookd_start(void)
 static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	json_t	*j;
-	time_t	 oldest;
-	size_t	 n;
+	struct gsync_stats	 gs;
+	json_t			*j;
+	time_t			 oldest;
+	size_t			 n;
 
 	switch (cmd->id) {
 	case CTL_PAUSE_HOOKS:
@@ -256,8 +257,13 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		metrics_queue(j, "dead", n, oldest);
 		return (j);
 	case CTL_SHOW_STATS:
-		return (json_pack("{s:o,s:I}", "inbound", inbound_stats(),
-		    "event_backlog", (json_int_t)events_backlog()));
+		gsync_stats(&gs);
+		return (json_pack("{s:o,s:I,s:{s:I,s:I,s:I}}", "inbound",
+		    inbound_stats(), "event_backlog",
+		    (json_int_t)events_backlog(), "spool_flushes",
+		    "flushes", (json_int_t)gs.flushes,
+		    "waiters", (json_int_t)gs.waiters,
+		    "flush_ms", (json_int_t)(gs.flush_usec / 1000)));
 	default:
 		return (hooks_control(cmd, argv));
 	}

@@ -36,6 +36,8 @@
 
 static char	sp_incoming[MH_PATH_MAX + 32];
 static char	sp_queue[MH_PATH_MAX + 32];
+static int	sp_queuefd = -1;
+/* kept for the process's life: gsync's thread releases into it */
 static struct filepool	*sp_pool;
 
 static int
@@ -59,9 +61,14 @@ spool_init(const char *root)
 	if (spool_mkdir(path) == -1 || spool_mkdir(sp_incoming) == -1 ||
 	    spool_mkdir(sp_queue) == -1)
 		return (-1);
+	if (sp_queuefd == -1 && (sp_queuefd = open(sp_queue,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("spool: %s", sp_queue);
+		return (-1);
+	}
 	snprintf(path, sizeof(path), "%s/inbound/pool", root);
-	filepool_close(sp_pool);
-	if ((sp_pool = filepool_open(path, SPOOL_POOL_MAX)) == NULL)
+	if (sp_pool == NULL &&
+	    (sp_pool = filepool_open(path, SPOOL_POOL_MAX)) == NULL)
 		log_warn("spool: %s (files are not recycled)", path);
 	return (0);
 }
@@ -226,24 +233,23 @@ spool_update(const struct envelope *env)
 	return (fsync_dir(sp_queue));
 }
 
+/*
+ * A message is done: its files go to the pool after the next group
+ * commit, on gsync's thread (emptying a file frees its blocks, which may
+ * wait for the disk: a discard), the envelope first, since without it
+ * the message is not committed.  Until the flush after that a crash
+ * would only post it again.
+ */
 void
 spool_remove(const char *msgid)
 {
-	char	path[MH_PATH_MAX + 64];
+	char	name[MH_MSGID_LEN + 8];
 
 	if (!envelope_id_ok(msgid))
 		return;
-	/* the envelope first: without it the message is not committed */
-	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
-	if (filepool_release(sp_pool, path) == -1 && errno != ENOENT)
-		log_warn("spool: unlink %s", path);
-	snprintf(path, sizeof(path), "%s/%s", sp_queue, msgid);
-	if (filepool_release(sp_pool, path) == -1 && errno != ENOENT)
-		log_warn("spool: unlink %s", path);
-	/* durable with the next group commit: until then a crash would
-	 * only post it again */
-	gsync_path(sp_queue);
-	gsync_then(NULL, NULL);
+	snprintf(name, sizeof(name), "%s.env", msgid);
+	gsync_releaseat(sp_pool, sp_queuefd, name);
+	gsync_releaseat(sp_pool, sp_queuefd, msgid);
 }
 
 int

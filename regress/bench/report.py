@@ -159,6 +159,13 @@ def report(res):
         c = res["inbound_queue"]
         row("mailhook inbound queue", c["msgs"], c["accepted_rate"],
             c["drained_rate"], "accepted / drained to the target")
+        if "flushes_per_msg" in c:
+            print("%-34s %.2f flushes/msg (%.1f msgs/flush, flushing %.0f%%"
+                  " of the time); CPU per message: hookd %.3f ms, smtpd "
+                  "%.3f ms" % ("", c["flushes_per_msg"], c["msgs_per_flush"],
+                               c["flush_busy"] * 100,
+                               c["hookd_cpu_ms_per_msg"],
+                               c["smtpd_cpu_ms_per_msg"]))
     if "relay" in res:
         c = res["relay"]
         row("mailhook relay", c["msgs"], c["accepted_rate"],
