@@ -20,8 +20,7 @@
  *   asks netlink, which is not needed here;
  * - smtpd and webd: no open, no socket/connect (accept only); authd:
  *   network, no files; relayd and hookd: network and files inside their
- *   chroot; signer: neither (it reads the message fds relayd hands it),
- *   but threads.
+ *   chroot; signer: neither (it reads the message fds relayd hands it).
  * - fstat()-like calls on a path (newfstatat, statx without AT_EMPTY_PATH)
  *   are refused to the processes that have no files.
  */
@@ -283,14 +282,6 @@ sb_common(scmp_filter_ctx ctx, int files)
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
 }
 
-/* threads, never fork */
-static void
-sb_threads(scmp_filter_ctx ctx)
-{
-	sb_allow1(ctx, SCMP_ACT_ALLOW, "clone",
-	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-}
-
 static void
 sb_network(scmp_filter_ctx ctx)
 {
@@ -301,8 +292,9 @@ sb_network(scmp_filter_ctx ctx)
 	/* an unnamed pair (libcurl's multi wakeup) reaches nothing */
 	sb_allow1(ctx, SCMP_ACT_ALLOW, "socketpair",
 	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	/* threads (libcurl's resolver thread if ever used) */
-	sb_threads(ctx);
+	/* threads (libcurl's resolver thread if ever used), never fork */
+	sb_allow1(ctx, SCMP_ACT_ALLOW, "clone",
+	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 }
 
 static size_t
@@ -422,8 +414,6 @@ sandbox_apply(int proc)
 		break;
 	case PROC_SIGNER:
 		sb_common(ctx, 0);
-		/* its signing threads (signer.c) */
-		sb_threads(ctx);
 		break;
 	case PROC_CONTROL:
 		sb_common(ctx, 0);

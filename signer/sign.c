@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <dlfcn.h>
-#include <pthread.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -57,24 +56,16 @@ struct skey {
 };
 TAILQ_HEAD(skeylist, skey);
 
-/*
- * Signatures are made on several threads at once (signer.c): they read
- * the keys under keys_lock, which the event loop's thread takes to write
- * when the parent sends the keys again; each thread has its own chunk.
- * libopendkim's library handles are shared, as its milter shares them.
- */
 static struct skeylist	 keys = TAILQ_HEAD_INITIALIZER(keys);
 static int		 nkeys;
-static pthread_rwlock_t	 keys_lock;
 static DKIM_LIB		*lib, *lib_fix;	/* lib_fix: bare LFs repaired */
-static __thread unsigned char *chunk;
+static unsigned char	*chunk;
 
-static pthread_mutex_t	 stats_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	unsigned long long	 signed_msgs;
 	unsigned long long	 sigs[2];	/* per enum dkimkey_type */
 	unsigned long long	 failed;
-	double			 cpu;		/* CPU seconds spent signing */
+	double			 cpu;		/* seconds spent signing */
 } stats;
 
 typedef EVP_PKEY *(*pem_read_fn)(BIO *, EVP_PKEY **, pem_password_cb *,
@@ -146,8 +137,6 @@ lib_new(unsigned int flags)
 void
 signer_init(void)
 {
-	pthread_rwlockattr_t	 attr;
-
 	/* OpenSSL reads its config file once: before the sandbox */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG |
 	    OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS,
@@ -159,13 +148,8 @@ signer_init(void)
 		fatalx("no PEM_read_bio_PrivateKey in libcrypto");
 	lib = lib_new(0);
 	lib_fix = lib_new(DKIM_LIBFLAGS_FIXCRLF);
-	/* a reload waits for the signatures under way, not for every one */
-	if ((errno = pthread_rwlockattr_init(&attr)) != 0 ||
-	    (errno = pthread_rwlockattr_setkind_np(&attr,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP)) != 0 ||
-	    (errno = pthread_rwlock_init(&keys_lock, &attr)) != 0)
-		fatal("pthread_rwlock_init");
-	pthread_rwlockattr_destroy(&attr);
+	if ((chunk = malloc(SIGN_CHUNK)) == NULL)
+		fatal("malloc");
 }
 
 static void
@@ -184,13 +168,11 @@ signer_keys_reset(void)
 {
 	struct skey	*k;
 
-	pthread_rwlock_wrlock(&keys_lock);
 	while ((k = TAILQ_FIRST(&keys)) != NULL) {
 		TAILQ_REMOVE(&keys, k, entry);
 		key_free(k);
 	}
 	nkeys = 0;
-	pthread_rwlock_unlock(&keys_lock);
 }
 
 int
@@ -204,7 +186,6 @@ signer_key_add(const char *domain, const char *selector, const char *file,
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (k->pem = malloc(len + 1)) == NULL)
 		fatal("key");
-	pthread_rwlock_wrlock(&keys_lock);
 	strlcpy(k->domain, domain, sizeof(k->domain));
 	strlcpy(k->selector, selector, sizeof(k->selector));
 	strlcpy(k->file, file, sizeof(k->file));
@@ -222,7 +203,6 @@ signer_key_add(const char *domain, const char *selector, const char *file,
 		    k->selector, dkimkey_type_name(k->type));
 	TAILQ_INSERT_TAIL(&keys, k, entry);
 	nkeys++;
-	pthread_rwlock_unlock(&keys_lock);
 	return (0);
 }
 
@@ -380,10 +360,6 @@ sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 	ssize_t		 first;
 	int		 rv = -1, fix, whole;
 
-	if (chunk == NULL && (chunk = malloc(SIGN_CHUNK)) == NULL) {
-		snprintf(why, wlen, "out of memory");
-		return (-1);
-	}
 	if (domain_keys(domain, ks, &n, why, wlen) == -1 ||
 	    (fix = bare_lf(fd, &first, &whole, why, wlen)) == -1)
 		return (-1);
@@ -417,9 +393,7 @@ sign_fd(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 			snprintf(why, wlen, "out of memory");
 			goto done;
 		}
-		pthread_mutex_lock(&stats_mu);
 		stats.sigs[ks[i]->type]++;
-		pthread_mutex_unlock(&stats_mu);
 	}
 	rv = 0;
  done:
@@ -433,7 +407,7 @@ cputime(void)
 {
 	struct timespec	ts;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
@@ -443,16 +417,11 @@ signer_sign(int fd, const char *domain, FILE *fp, char *why, size_t wlen)
 	double	 t0 = cputime();
 	int	 rv;
 
-	pthread_rwlock_rdlock(&keys_lock);
-	rv = sign_fd(fd, domain, fp, why, wlen);
-	pthread_rwlock_unlock(&keys_lock);
-	pthread_mutex_lock(&stats_mu);
-	if (rv == 0)
+	if ((rv = sign_fd(fd, domain, fp, why, wlen)) == 0)
 		stats.signed_msgs++;
 	else
 		stats.failed++;
 	stats.cpu += cputime() - t0;
-	pthread_mutex_unlock(&stats_mu);
 	return (rv);
 }
 
@@ -463,7 +432,6 @@ signer_show(const char *domain)
 	json_t		*a = json_array();
 	char		*txt;
 
-	/* the keys change on this thread only: no lock to read them */
 	TAILQ_FOREACH(k, &keys, entry) {
 		if (domain != NULL && strcasecmp(domain, k->domain) != 0)
 			continue;
@@ -492,15 +460,10 @@ signer_show(const char *domain)
 json_t *
 signer_stats(void)
 {
-	json_t	*j;
-
-	pthread_mutex_lock(&stats_mu);
-	j = json_pack("{s:I,s:I,s:I,s:I,s:i,s:f}",
+	return (json_pack("{s:I,s:I,s:I,s:I,s:i,s:f}",
 	    "signed", (json_int_t)stats.signed_msgs,
 	    "rsa_signatures", (json_int_t)stats.sigs[DKIMKEY_RSA],
 	    "ed25519_signatures", (json_int_t)stats.sigs[DKIMKEY_ED25519],
 	    "failed", (json_int_t)stats.failed, "keys", nkeys,
-	    "cpu_seconds", stats.cpu);
-	pthread_mutex_unlock(&stats_mu);
-	return (j);
+	    "cpu_seconds", stats.cpu));
 }

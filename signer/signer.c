@@ -23,9 +23,6 @@
 #include "child.h"
 #include "log.h"
 #include "signer.h"
-#include "workq.h"
-
-#define SIGN_THREADS_MAX	8
 
 static void
 key_msg(struct mproc *p, struct mh_imsg *imsg)
@@ -65,91 +62,40 @@ signer_parent(struct mproc *p, struct mh_imsg *imsg)
 	    p->name);
 }
 
-/* a request on its way through a signing thread */
-struct sign_job {
-	struct sign_res	 res;
-	int		 fd;
-	char		 domain[MH_NAME_MAX];
-	char		*hdrs;
-	size_t		 len;
-};
-
-/* on a signing thread: the job's own memory and the keys (sign.c) */
-static void
-sign_work(void *arg)
-{
-	struct sign_job	*j = arg;
-	FILE		*fp;
-
-	if ((fp = open_memstream(&j->hdrs, &j->len)) == NULL) {
-		j->res.status = SIGN_FAIL;
-		strlcpy(j->res.error, "out of memory", sizeof(j->res.error));
-	} else {
-		j->res.status = signer_sign(j->fd, j->domain, fp,
-		    j->res.error, sizeof(j->res.error)) == 0 ? SIGN_OK :
-		    SIGN_FAIL;
-		if (fclose(fp) != 0 && j->res.status == SIGN_OK) {
-			j->res.status = SIGN_FAIL;
-			strlcpy(j->res.error, "out of memory",
-			    sizeof(j->res.error));
-		}
-	}
-	close(j->fd);
-}
-
-/* back on the event loop: the answer to relayd */
-static void
-sign_done(void *arg)
-{
-	struct sign_job	*j = arg;
-	struct mproc	*p = proc_peer[PROC_RELAYD];
-
-	if (j->res.status == SIGN_OK && j->len > SIGN_HDRS_MAX) {
-		j->res.status = SIGN_FAIL;
-		strlcpy(j->res.error, "signatures too long",
-		    sizeof(j->res.error));
-	}
-	if (j->res.status != SIGN_OK)
-		log_warnx("cannot sign for %s: %s", j->domain, j->res.error);
-	if (p != NULL && !p->closed) {
-		if (j->res.status == SIGN_OK)
-			mproc_compose2(p, IMSG_SIGN_RES, 0, -1, &j->res,
-			    sizeof(j->res), j->hdrs, j->len);
-		else
-			mproc_compose(p, IMSG_SIGN_RES, 0, -1, &j->res,
-			    sizeof(j->res));
-		/* relayd goes on with this one while the next are signed */
-		mproc_flush_now(p);
-	}
-	free(j->hdrs);
-	free(j);
-}
-
-/*
- * A signature costs one core a few hundred microseconds (RSA-2048), and
- * relayd asks for them in bursts (a group commit answers many clients
- * at once, which send their next messages together): one signing thread
- * per CPU this process may use.  They are made at the first request,
- * inside the sandbox.
- */
 static void
 sign_request(struct mproc *p, struct mh_imsg *imsg)
 {
-	static struct workq	*wq;
-	struct sign_req		*req = msg_get(p, imsg, sizeof(*req));
-	struct sign_job		*j;
+	struct sign_req	*req = msg_get(p, imsg, sizeof(*req));
+	struct sign_res	 res;
+	char		*hdrs = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
 
 	if (imsg->fd == -1 || !msg_str_ok(req->domain, sizeof(req->domain)))
 		fatalx("malformed SIGN_REQ from %s", p->name);
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		fatal("calloc");
-	j->res.reqid = req->reqid;
-	j->fd = imsg->fd;
-	strlcpy(j->domain, req->domain, sizeof(j->domain));
-	if (wq == NULL)
-		wq = workq_new(proc_base, workq_cpus() < SIGN_THREADS_MAX ?
-		    workq_cpus() : SIGN_THREADS_MAX);
-	workq_submit(wq, j, sign_work, sign_done);
+	memset(&res, 0, sizeof(res));
+	res.reqid = req->reqid;
+	if ((fp = open_memstream(&hdrs, &len)) == NULL)
+		fatal("open_memstream");
+	res.status = signer_sign(imsg->fd, req->domain, fp, res.error,
+	    sizeof(res.error)) == 0 ? SIGN_OK : SIGN_FAIL;
+	close(imsg->fd);
+	if (fclose(fp) != 0)
+		fatal("fclose");
+	if (res.status == SIGN_OK && len > SIGN_HDRS_MAX) {
+		res.status = SIGN_FAIL;
+		strlcpy(res.error, "signatures too long", sizeof(res.error));
+	}
+	if (res.status == SIGN_OK)
+		mproc_compose2(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res),
+		    hdrs, len);
+	else {
+		log_warnx("cannot sign for %s: %s", req->domain, res.error);
+		mproc_compose(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res));
+	}
+	free(hdrs);
+	/* relayd goes on with this one while the next is signed */
+	mproc_flush_now(p);
 }
 
 static void

@@ -74,7 +74,6 @@
 #include "../../signer/signer.h"
 #include "dkimkey.h"
 #include "sandbox.h"
-#include "workq.h"
 #include "mhtest.h"
 
 static int	 failures;
@@ -542,37 +541,10 @@ work_mime(struct ctx *c)
 	unlink("/queue/mime.1");
 }
 
-/* a signature made on one of the signer's threads (workq.h) */
-struct sbx_signjob {
-	int	 fd, rv, done;
-	char	*out, why[256];
-	size_t	 len;
-};
-
-static void
-sbx_sign_work(void *arg)
-{
-	struct sbx_signjob	*j = arg;
-	FILE			*fp;
-
-	if ((fp = open_memstream(&j->out, &j->len)) == NULL)
-		return;
-	j->rv = signer_sign(j->fd, "sandbox.test", fp, j->why,
-	    sizeof(j->why));
-	fclose(fp);
-}
-
-static void
-sbx_sign_done(void *arg)
-{
-	((struct sbx_signjob *)arg)->done = 1;
-}
-
 /* the signer's real work: take keys, sign a message fd with both */
 static void
 work_signer(struct ctx *c)
 {
-	struct sbx_signjob	 job = { .rv = -1 };
 	char	*out = NULL, why[256];
 	size_t	 len = 0;
 	FILE	*fp;
@@ -593,17 +565,6 @@ work_signer(struct ctx *c)
 	    "%s: an RSA and an Ed25519 signature of a message fd (%s)",
 	    c->profile, rv == 0 ? "ok" : why);
 	free(out);
-	/* as signer.c does: on its threads, made inside the sandbox */
-	job.fd = c->msgfd;
-	workq_submit(workq_new(c->base, 2), &job, sbx_sign_work,
-	    sbx_sign_done);
-	while (!job.done && event_base_loop(c->base, EVLOOP_ONCE) == 0)
-		;
-	CHECK(job.done && job.rv == 0 && job.out != NULL &&
-	    strncmp(job.out, "DKIM-Signature: v=1; a=rsa-sha256;", 34) == 0,
-	    "%s: signs on a thread of its own (clone with CLONE_THREAD, "
-	    "futex, the pipe back to the event loop)", c->profile);
-	free(job.out);
 	j = signer_show("sandbox.test");
 	CHECK(json_array_size(json_object_get(j, "dkim")) == 2,
 	    "%s: the DNS records of both keys", c->profile);
