@@ -1018,190 +1018,19 @@ doc_json(const struct mime_doc *md)
 	return (root);
 }
 
-/*
- * The JSON text of doc_json(), written here: json_dumps() decodes and
- * checks every character of the bodies again (they are valid UTF-8
- * already), a good part of hookd's time per message.  The bytes are
- * json_dumps(doc_json(md), JSON_COMPACT)'s: the same members in the same
- * order, the same escapes (", \, \b \f \n \r \t, \u00XX for other
- * controls, nothing else); test_json_fast compares the two.
- */
-struct jbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-static void
-jb_add(struct jbuf *b, const char *s, size_t n)
-{
-	char	*np;
-	size_t	 cap;
-
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		for (cap = b->cap ? b->cap : 4096; cap < b->len + n + 1;
-		    cap *= 2)
-			;
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-jb_lit(struct jbuf *b, const char *s)
-{
-	jb_add(b, s, strlen(s));
-}
-
-/* a JSON string of s, valid UTF-8 */
-static void
-jb_escaped(struct jbuf *b, const char *s)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p = (const unsigned char *)s, *run = p;
-	char			 esc[7];
-
-	jb_add(b, "\"", 1);
-	for (; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p != '"' && *p != '\\')
-			continue;
-		jb_add(b, (const char *)run, p - run);
-		run = p + 1;
-		esc[0] = '\\';
-		esc[2] = '\0';
-		switch (*p) {
-		case '"':
-		case '\\':
-			esc[1] = *p;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 0xf];
-			esc[6] = '\0';
-			break;
-		}
-		jb_lit(b, esc);
-	}
-	jb_add(b, (const char *)run, p - run);
-	jb_add(b, "\"", 1);
-}
-
-/* jstr(): null, or the text made valid UTF-8 */
-static void
-jb_text(struct jbuf *b, const char *s)
-{
-	char	*c;
-
-	if (s == NULL)
-		jb_lit(b, "null");
-	else if (g_utf8_validate(s, -1, NULL))
-		jb_escaped(b, s);
-	else {
-		c = utf8_clean(s, -1);
-		jb_escaped(b, c);
-		g_free(c);
-	}
-}
-
-/* json_pack's "s": a string that must be there and be valid */
-static void
-jb_strict(struct jbuf *b, const char *s)
-{
-	if (s == NULL || !g_utf8_validate(s, -1, NULL))
-		b->err = 1;
-	else
-		jb_escaped(b, s);
-}
-
-static void
-jb_attach(struct jbuf *b, const struct attach *a)
-{
-	char	*b64, num[32];
-
-	jb_lit(b, "{\"file_name\":");
-	jb_text(b, a->file_name);
-	jb_lit(b, ",\"content_type\":");
-	jb_strict(b, a->content_type);
-	snprintf(num, sizeof(num), ",\"size\":%llu",
-	    (unsigned long long)a->data->len);
-	jb_lit(b, num);
-	jb_lit(b, ",\"disposition\":");
-	jb_strict(b, a->disposition);
-	jb_lit(b, ",\"content_id\":");
-	jb_text(b, a->content_id);
-	/* base64: nothing to escape */
-	b64 = g_base64_encode(a->data->data, a->data->len);
-	jb_lit(b, ",\"content\":\"");
-	jb_lit(b, b64);
-	jb_lit(b, "\"}");
-	g_free(b64);
-}
-
+/* the JSON text of doc_json() after its "{": the envelope goes first */
 static int
 doc_jtail(struct mime_doc *md)
 {
-	const struct doc	*d = &md->d;
-	struct jbuf		 b;
-	char			*h;
-	size_t			 i;
+	json_t	*j;
 
 	if (md->jtail != NULL)
 		return (0);
-	memset(&b, 0, sizeof(b));
-	if ((h = json_dumps(d->headers, JSON_COMPACT)) == NULL)
+	if ((j = doc_json(md)) == NULL)
 		return (-1);
-	jb_lit(&b, "{\"headers\":");
-	jb_lit(&b, h);
-	free(h);
-	jb_lit(&b, ",\"plain\":");
-	jb_text(&b, d->plain);
-	jb_lit(&b, ",\"html\":");
-	jb_text(&b, d->html);
-	jb_lit(&b, ",\"reply_plain\":");
-	jb_text(&b, md->reply);
-	jb_lit(&b, ",\"attachments\":[");
-	for (i = 0; i < d->natt; i++) {
-		if (i > 0)
-			jb_lit(&b, ",");
-		jb_attach(&b, &d->att[i]);
-	}
-	jb_lit(&b, "]");
-	if (md->over != NULL) {
-		jb_lit(&b, ",\"truncated\":");
-		jb_strict(&b, md->over);
-	}
-	jb_lit(&b, "}");
-	if (b.err) {
-		free(b.p);
-		return (-1);
-	}
-	md->jtail = b.p;
-	return (0);
+	md->jtail = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return (md->jtail != NULL && md->jtail[0] == '{' ? 0 : -1);
 }
 
 static struct mime_doc	*mime_parse_env(int, const struct envelope *, int);
@@ -1407,7 +1236,6 @@ render_json(struct mime_payload *out, struct mime_doc *md,
 {
 	json_t	*e;
 	char	*es, *s;
-	size_t	 el, tl;
 
 	if (doc_jtail(md) == -1 || (e = envelope_json(env, rcpt)) == NULL)
 		return (-1);
@@ -1415,23 +1243,16 @@ render_json(struct mime_payload *out, struct mime_doc *md,
 	json_decref(e);
 	if (es == NULL)
 		return (-1);
-	/* {"envelope":ES,<jtail after its "{"> */
-	el = strlen(es);
-	tl = strlen(md->jtail + 1);
-	if ((s = malloc(13 + el + 1 + tl + 1)) == NULL) {
+	if (asprintf(&s, "{\"envelope\":%s,%s", es, md->jtail + 1) == -1) {
 		free(es);
 		return (-1);
 	}
-	memcpy(s, "{\"envelope\":", 12);
-	memcpy(s + 12, es, el);
-	s[12 + el] = ',';
-	memcpy(s + 13 + el, md->jtail + 1, tl + 1);
 	free(es);
 	if (owned_add(out, s, free) == -1)
 		return (-1);
 	out->content_type = "application/json";
 	out->body = s;
-	out->bodylen = 13 + el + tl;
+	out->bodylen = strlen(s);
 	return (0);
 }
 

@@ -9,9 +9,6 @@
  *	[-i ip] [-r rcpt[:route]]... [-S spfresult] [-s sender] [-t to] file
  *
  *	-f tree		(default) print mime_to_json() as JSON
- *	-f compact	the same in jansson's JSON_COMPACT form: what format
- *			json's body (-f json, written by mime.c itself) must
- *			be byte for byte
  *	-f json		print the body mime_render() builds for format json
  *	-f multipart|raw	print the form parts mime_render() builds as a
  *			JSON array of {name, filename, content_type, len,
@@ -156,8 +153,7 @@ main(int argc, char *argv[])
 		fmt = FORMAT_MULTIPART;
 	else if (strcmp(fmtname, "raw") == 0)
 		fmt = FORMAT_RAW;
-	else if (strcmp(fmtname, "json") != 0 &&
-	    strcmp(fmtname, "tree") != 0 && strcmp(fmtname, "compact") != 0)
+	else if (strcmp(fmtname, "json") != 0 && strcmp(fmtname, "tree") != 0)
 		usage();
 	if (to == NULL)
 		to = env.nrcpt > 0 ? env.rcpts[0].addr : "to@example.com";
@@ -171,11 +167,10 @@ main(int argc, char *argv[])
 	if (root != NULL && (chroot(root) == -1 || chdir("/") == -1))
 		err(1, "chroot %s", root);
 
-	if (strcmp(fmtname, "tree") == 0 || strcmp(fmtname, "compact") == 0) {
+	if (strcmp(fmtname, "tree") == 0) {
 		if ((j = mime_to_json(fd, &env, to)) == NULL)
 			err(1, "mime_to_json");
-		if (json_dumpf(j, stdout, strcmp(fmtname, "tree") == 0 ?
-		    JSON_INDENT(1) : JSON_COMPACT) == -1)
+		if (json_dumpf(j, stdout, JSON_INDENT(1)) == -1)
 			errx(1, "json_dumpf");
 		putchar('\n');
 		json_decref(j);
