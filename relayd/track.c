@@ -443,6 +443,7 @@ put_encoded(struct track_msg *m, const struct track_part *p,
     GMimeContentEncoding enc, const char *html, size_t len, FILE *o)
 {
 	GMimeStream	*mem, *f;
+	GMimeFilter	*filter;
 	GByteArray	*a;
 	size_t		 n;
 	int		 raw_nl = p->end > p->start && m->buf[p->end - 1] == '\n';
@@ -454,11 +455,15 @@ put_encoded(struct track_msg *m, const struct track_part *p,
 	}
 	mem = g_mime_stream_mem_new();
 	f = g_mime_stream_filter_new(mem);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f),
-	    g_mime_filter_basic_new(enc, TRUE));
-	if (m->crlf)
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f),
-		    g_mime_filter_unix2dos_new(FALSE));
+	/* the stream takes a reference of its own to each filter */
+	filter = g_mime_filter_basic_new(enc, TRUE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+	g_object_unref(filter);
+	if (m->crlf) {
+		filter = g_mime_filter_unix2dos_new(FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+		g_object_unref(filter);
+	}
 	if (g_mime_stream_write(f, html, len) == -1 ||
 	    g_mime_stream_flush(f) == -1) {
 		g_object_unref(f);
