@@ -208,35 +208,89 @@ name_cmp(const void *a, const void *b)
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
-char **
-dir_names(const char *dir, const char *prefix, size_t *np)
+/* one more name at the end of *vp; -1 ENOMEM */
+static int
+names_add(char ***vp, size_t *np, size_t *capp, const char *name)
+{
+	char	**nv;
+	size_t	  cap;
+
+	if (*np == *capp) {
+		cap = *capp ? *capp * 2 : 64;
+		if ((nv = reallocarray(*vp, cap, sizeof(**vp))) == NULL)
+			return (-1);
+		*vp = nv;
+		*capp = cap;
+	}
+	if (((*vp)[*np] = strdup(name)) == NULL)
+		return (-1);
+	(*np)++;
+	return (0);
+}
+
+int
+dir_names_at(int dfd, const char *dir, dir_filter_fn keep, void *arg,
+    char ***vp, size_t *np)
 {
 	DIR		*d;
 	struct dirent	*de;
-	char		**v = NULL, **nv;
+	char		**v = NULL;
 	size_t		 n = 0, cap = 0;
+	int		 fd, saved;
 
+	*vp = NULL;
 	*np = 0;
-	if ((d = opendir(dir)) == NULL)
-		return (NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-		    strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
+	if ((fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return (-1);
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (-1);
 	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (keep != NULL && !keep(de->d_name, arg)))
+			continue;
+		if (names_add(&v, &n, &cap, de->d_name) == -1) {
+			errno = ENOMEM;
+			break;
+		}
+	}
+	saved = errno;
 	closedir(d);
+	if (saved != 0) {
+		/* never a part of the list: the caller would take it whole */
+		dir_names_free(v, n);
+		errno = saved;
+		return (-1);
+	}
 	if (n > 0)
 		qsort(v, n, sizeof(*v), name_cmp);
+	*vp = v;
 	*np = n;
+	return (0);
+}
+
+static int
+has_prefix(const char *name, void *prefix)
+{
+	return (strncmp(name, prefix, strlen(prefix)) == 0);
+}
+
+char **
+dir_names(const char *dir, const char *prefix, size_t *np)
+{
+	char	**v;
+
+	if (dir_names_at(AT_FDCWD, dir, has_prefix, (void *)prefix, &v, np) ==
+	    -1)
+		return (NULL);
 	return (v);
 }
 

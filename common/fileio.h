@@ -40,8 +40,19 @@ int	file_replace_in(const char *dir, const char *name, const void *data,
 	    size_t len, int flags);
 /* all of data to fd, across short writes and EINTR; 0 ok, -1 error */
 int	write_all(int fd, const void *data, size_t len);
-/* the sorted names in dir starting with prefix ("" for all but . and
- * ..); NULL and *np 0 if there are none or dir cannot be read */
+/*
+ * The sorted names in the directory dir (relative to dfd, or a path with
+ * AT_FDCWD), but . and .., for which keep (if not NULL) returns nonzero;
+ * keep may remove the file it is shown.  All or nothing: 0 and the whole
+ * list in *vp and *np (NULL and 0 if empty), or -1 and errno (the
+ * directory cannot be opened or read, or ENOMEM) with nothing in them,
+ * never a part of the list, which a caller would take for all there is.
+ */
+typedef int (*dir_filter_fn)(const char *name, void *arg);
+int	 dir_names_at(int dfd, const char *dir, dir_filter_fn keep, void *arg,
+	    char ***vp, size_t *np);
+/* dir_names_at of the path dir, the names starting with prefix ("" for
+ * all); NULL and *np 0 if there are none or the list cannot be had */
 char	**dir_names(const char *dir, const char *prefix, size_t *np);
 void	 dir_names_free(char **, size_t);
 /* fsync(2) of a directory by path */

@@ -33,9 +33,9 @@
 #include <sys/tree.h>
 #include <sys/uio.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,50 +508,33 @@ journal_events(const char *name, const char *buf, size_t len, json_t *acked)
 	return (rc);
 }
 
+/* the names load() reads: not bad-* (set aside), tmp-* (older versions)
+ * removed */
 static int
-name_cmp(const void *a, const void *b)
+name_wanted(const char *name, void *arg)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	if (name[0] == '.' || strncmp(name, "bad-", 4) == 0)
+		return (0);
+	if (strncmp(name, "tmp-", 4) == 0) {
+		unlinkat(obfd, name, 0);
+		return (0);
+	}
+	return (1);
 }
 
-/* the names in the outbox, sorted; tmp- files (older versions) removed */
+/*
+ * The names in the outbox, sorted.  Not having them all is fatal: load()
+ * starts the next journal after the highest one it saw, opened with
+ * O_TRUNC, so one it missed could be the one overwritten, and the events
+ * of every journal it missed would not go to hookd in this run.
+ */
 static char **
 outbox_names(size_t *np)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL, **nv;
-	size_t		 n = 0, cap = 0;
-	int		 fd;
+	char	**v;
 
-	*np = 0;
-	if ((fd = dup(obfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		log_warn("outbox: opendir");
-		return (NULL);
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strncmp(de->d_name, "bad-", 4) == 0)
-			continue;
-		if (strncmp(de->d_name, "tmp-", 4) == 0) {
-			unlinkat(obfd, de->d_name, 0);
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				fatal("outbox: reallocarray");
-			v = nv;
-		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
-			fatal("outbox: strdup");
-		n++;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof(*v), name_cmp);
-	*np = n;
+	if (dir_names_at(obfd, ".", name_wanted, NULL, &v, np) == -1)
+		fatal("outbox: cannot list %s", OUTBOX_DIR);
 	return (v);
 }
 

@@ -18,6 +18,23 @@
 #include "tap.h"
 
 static char	 dir[] = "/tmp/mh-fileio.XXXXXX";
+static int	 strdup_fail;		/* the strdup calls before one fails */
+
+/* libc's strdup, but out of memory when strdup_fail counts down to 1 */
+char *
+strdup(const char *s)
+{
+	size_t	 len = strlen(s) + 1;
+	char	*p;
+
+	if (strdup_fail > 0 && --strdup_fail == 0) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	if ((p = malloc(len)) != NULL)
+		memcpy(p, s, len);
+	return (p);
+}
 
 static char *
 slurp(const char *name)
@@ -97,6 +114,63 @@ check_copy(int dfd)
 	unlinkat(dfd, "e", 0);
 }
 
+/* the outbox's filter: no bad-*, tmp-* removed */
+static int
+wanted(const char *name, void *arg)
+{
+	if (strncmp(name, "bad-", 4) == 0)
+		return (0);
+	if (strncmp(name, "tmp-", 4) == 0) {
+		unlinkat(*(int *)arg, name, 0);
+		return (0);
+	}
+	return (1);
+}
+
+/* dir_names_at: sorted, filtered, all or nothing */
+static void
+check_names(int dfd)
+{
+	const char	*names[] = { "j-2", "bad-j-1", "tmp-x", "j-10", "e.json" };
+	char		**v;
+	size_t		  n, i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		put(dfd, names[i], "x");
+	ok(dir_names_at(dfd, ".", wanted, &dfd, &v, &n) == 0 && n == 3,
+	    "dir_names_at lists what the filter keeps, relative to dfd");
+	ok(n == 3 && strcmp(v[0], "e.json") == 0 && strcmp(v[1], "j-10") ==
+	    0 && strcmp(v[2], "j-2") == 0, "sorted by strcmp");
+	ok(!exists("tmp-x") && exists("bad-j-1"),
+	    "the filter may remove a file it is shown");
+	dir_names_free(v, n);
+
+	ok(dir_names_at(dfd, ".", NULL, NULL, &v, &n) == 0 && n == 4,
+	    "no filter: every name but . and ..");
+	dir_names_free(v, n);
+
+	strdup_fail = 2;
+	ok(dir_names_at(dfd, ".", NULL, NULL, &v, &n) == -1 &&
+	    errno == ENOMEM && v == NULL && n == 0,
+	    "out of memory at the second name: -1 ENOMEM, no part of the list");
+	strdup_fail = 0;
+	ok(dir_names(dir, "j-", &n) != NULL && n == 2, "dir_names: a prefix");
+	dir_names_free(dir_names(dir, "j-", &n), n);
+	strdup_fail = 1;
+	ok(dir_names(dir, "", &n) == NULL && n == 0,
+	    "dir_names out of memory: none, not a part");
+	strdup_fail = 0;
+
+	ok(dir_names_at(dfd, "nodir", NULL, NULL, &v, &n) == -1 &&
+	    errno == ENOENT && v == NULL && n == 0,
+	    "a missing directory: -1 ENOENT");
+	ok(dir_names_at(dfd, "j-2", NULL, NULL, &v, &n) == -1 &&
+	    errno == ENOTDIR, "a file: -1 ENOTDIR");
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		unlinkat(dfd, names[i], 0);
+}
+
 int
 main(void)
 {
@@ -168,6 +242,7 @@ main(void)
 
 	unlinkat(dfd, "a", 0);
 	unlinkat(dfd, "b", 0);
+	check_names(dfd);
 	close(dfd);
 	rmdir(dir);
 	return (tap_done());
