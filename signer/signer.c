@@ -65,27 +65,18 @@ signer_parent(struct mproc *p, struct mh_imsg *imsg)
 static void
 sign_request(struct mproc *p, struct mh_imsg *imsg)
 {
+	static char	 hdrs[SIGN_HDRS_MAX];
 	struct sign_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct sign_res	 res;
-	char		*hdrs = NULL;
-	size_t		 len = 0;
-	FILE		*fp;
+	size_t		 len;
 
 	if (imsg->fd == -1 || !msg_str_ok(req->domain, sizeof(req->domain)))
 		fatalx("malformed SIGN_REQ from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
-	if ((fp = open_memstream(&hdrs, &len)) == NULL)
-		fatal("open_memstream");
-	res.status = signer_sign(imsg->fd, req->domain, fp, res.error,
-	    sizeof(res.error)) == 0 ? SIGN_OK : SIGN_FAIL;
+	res.status = signer_sign(imsg->fd, req->domain, hdrs, sizeof(hdrs),
+	    &len, res.error, sizeof(res.error)) == 0 ? SIGN_OK : SIGN_FAIL;
 	close(imsg->fd);
-	if (fclose(fp) != 0)
-		fatal("fclose");
-	if (res.status == SIGN_OK && len > SIGN_HDRS_MAX) {
-		res.status = SIGN_FAIL;
-		strlcpy(res.error, "signatures too long", sizeof(res.error));
-	}
 	if (res.status == SIGN_OK)
 		mproc_compose2(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res),
 		    hdrs, len);
@@ -93,7 +84,6 @@ sign_request(struct mproc *p, struct mh_imsg *imsg)
 		log_warnx("cannot sign for %s: %s", req->domain, res.error);
 		mproc_compose(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res));
 	}
-	free(hdrs);
 	/* relayd goes on with this one while the next is signed */
 	mproc_flush_now(p);
 }

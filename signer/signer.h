@@ -10,7 +10,7 @@
 #ifndef MH_SIGNER_H
 #define MH_SIGNER_H
 
-#include <stdio.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -21,9 +21,12 @@ void	 signer_keys_reset(void);
 /* a key for domain/selector; an unusable one is kept to say why; -1 if full */
 int	 signer_key_add(const char *domain, const char *selector,
 	    const char *file, const char *pem, size_t len);
-/* sign the message on fd for d=domain: header lines to out; -1 and why */
-int	 signer_sign(int fd, const char *domain, FILE *out, char *why,
-	    size_t whylen);
+/*
+ * sign the message on fd for d=domain: its CRLF ended header lines in
+ * out (*outlen bytes, not NUL terminated); -1 and why
+ */
+int	 signer_sign(int fd, const char *domain, char *out, size_t outsize,
+	    size_t *outlen, char *why, size_t whylen);
 /* "mhctl dkim show [DOMAIN]": the records to publish */
 json_t	*signer_show(const char *domain);
 json_t	*signer_stats(void);
