@@ -66,13 +66,15 @@ int
 bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
     const struct rres *res, struct envelope *out)
 {
-	char		 msgid[MH_MSGID_LEN], boundary[64], date[64], hbuf[8192];
-	const char	*host;
-	FILE		*fp;
-	time_t		 now = time(NULL);
-	size_t		 i, hlen = 0;
-	ssize_t		 n;
-	int		 fd, mfd;
+	struct envelope_rcpt	*to;
+	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
+	char			 hbuf[8192];
+	const char		*host;
+	FILE			*fp;
+	time_t			 now = time(NULL);
+	size_t			 i, hlen = 0;
+	ssize_t			 n;
+	int			 fd, mfd;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	if ((fd = queue_open_incoming(msgid)) == -1)
@@ -141,12 +143,14 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	fclose(fp);
 	envelope_init(out);
 	out->sender[0] = '\0';
-	if (envelope_add_rcpt(out, orig->sender) == NULL ||
-	    queue_commit(msgid, out) == -1) {
+	/* where the recipient goes is in the committed envelope: a restart
+	 * before the delivery reads it from there */
+	if ((to = envelope_add_rcpt(out, orig->sender)) != NULL)
+		to->dest = DEST_RELAY;
+	if (to == NULL || queue_commit(msgid, out) == -1) {
 		envelope_clear(out);
 		queue_abort(msgid);
 		return (-1);
 	}
-	out->rcpts[0].dest = DEST_RELAY;
 	return (0);
 }

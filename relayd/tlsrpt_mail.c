@@ -162,10 +162,11 @@ int
 tlsrpt_mail(const char *rua, const char *domain, const char *id,
     time_t start, time_t end, const u_char *gz, size_t zlen)
 {
-	char		 to[MH_ADDR_MAX], msgid[MH_MSGID_LEN];
-	struct rmsg	*m;
-	GByteArray	*ba;
-	int		 fd;
+	char			 to[MH_ADDR_MAX], msgid[MH_MSGID_LEN];
+	struct rmsg		*m;
+	struct envelope_rcpt	*r;
+	GByteArray		*ba;
+	int			 fd;
 
 	if (tlsrpt_mailto(rua, to, sizeof(to)) == -1) {
 		log_warnx("tls-rpt: %s: rua mailto:%.64s is not an address",
@@ -182,8 +183,10 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	ba = rpt_message(to, domain, id, msgid, start, end, gz, zlen);
 	envelope_init(&m->env);
 	m->env.sender[0] = '\0';
-	if (write_all(fd, ba->data, ba->len) == -1 ||
-	    envelope_add_rcpt(&m->env, to) == NULL ||
+	/* the recipient's destination is committed with it (bounce.c) */
+	if ((r = envelope_add_rcpt(&m->env, to)) != NULL)
+		r->dest = DEST_RELAY;
+	if (r == NULL || write_all(fd, ba->data, ba->len) == -1 ||
 	    queue_commit(msgid, &m->env) == -1) {
 		log_warnx("tls-rpt: %s: cannot queue the report", domain);
 		g_byte_array_free(ba, TRUE);
@@ -195,7 +198,6 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	}
 	g_byte_array_free(ba, TRUE);
 	close(fd);
-	m->env.rcpts[0].dest = DEST_RELAY;
 	strlcpy(m->id, m->env.id, sizeof(m->id));
 	log_info("tls-rpt: %s: report to %s queued as %s", domain, to, m->id);
 	sched_add_message(m, 1);
