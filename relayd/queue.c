@@ -5,7 +5,7 @@
 /*
  * The outbound spool on disk.
  *
- *	outbound/incoming/<msgid>	open files handed to smtpd
+ *	outbound/incoming/<msgid>	open files handed to smtpd and webd
  *	outbound/queue/<msgid>.msg	committed message
  *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
  *	outbound/queue/<msgid>.tNNNN	recipient NNNN's copy, if tracked

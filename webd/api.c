@@ -16,6 +16,13 @@
  * relayd as smtpd's does: a spool file from relayd (IMSG_SPOOL_OPEN),
  * written here, committed with its envelope (IMSG_SPOOL_COMMIT); relayd
  * answers once the message is durable, and only then is the 202 sent.
+ *
+ * Unlike an SMTP transaction, a submission has its whole message at once:
+ * webd keeps a few empty spool files asked for ahead (spares, up to
+ * SPARES_MAX, refilled in batches), so that a submission costs one
+ * exchange with relayd (commit, answer) and not two.  A spare is an
+ * incoming file like any other: nothing acknowledged it, relayd removes
+ * what is left of them at its start.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -47,6 +54,8 @@
 #define API_WAIT	60	/* seconds for relayd to answer */
 #define API_KEY_NAME	64
 #define API_DOMAINS_MAX	64
+#define SPARES_MAX	32	/* spool files asked for ahead */
+#define SPARE_REQID	0	/* the reqid of a spare's SPOOL_OPEN */
 
 struct api_key {
 	char		 name[API_KEY_NAME];
@@ -70,6 +79,7 @@ struct api_sub {
 
 static TAILQ_HEAD(, api_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
 static struct api_sub		*sub_find(uint64_t);
+static void			 sub_open(struct mproc *, struct api_sub *);
 static struct api_key		*keys;
 static size_t			 nkeys;
 static uint64_t			 next_reqid;
@@ -77,6 +87,14 @@ static size_t			 max_size = 25 * 1024 * 1024;
 static size_t			 max_rcpts = 100;
 static char			 hostname[MH_NAME_MAX];
 static uint64_t			 n_accepted, n_refused, n_unauthorized;
+
+/* spool files from relayd for the next submissions (a stack) */
+static struct {
+	int	 fd;
+	char	 msgid[MH_MSGID_LEN];
+}				 spares[SPARES_MAX];
+static size_t			 nspares, spares_asked;
+static uint64_t			 n_spared;
 
 static void
 keys_free(void)
@@ -387,7 +405,6 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	struct api_limits	 lim;
 	struct api_error	 e;
 	struct api_sub		*s;
-	struct spool_open	 o;
 	struct api_idem		 ik;
 	struct timeval		 tv = { API_WAIT, 0 };
 	struct mproc		*p;
@@ -454,9 +471,7 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 		mproc_compose(p, IMSG_API_IDEM, 0, -1, &ik, sizeof(ik));
 		return;
 	}
-	memset(&o, 0, sizeof(o));
-	o.reqid = s->reqid;
-	mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+	sub_open(p, s);
 }
 
 /* relayd: the Idempotency-Key's first answer, or go on */
@@ -465,7 +480,6 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct api_idem		*r = msg_get(p, imsg, sizeof(*r));
 	struct api_sub		*s;
-	struct spool_open	 o;
 
 	if (!msg_str_ok(r->hash, sizeof(r->hash)) ||
 	    !msg_str_ok(r->id, sizeof(r->id)) ||
@@ -486,9 +500,7 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 		sub_free(s);
 		return;
 	}
-	memset(&o, 0, sizeof(o));
-	o.reqid = s->reqid;
-	mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+	sub_open(p, s);
 }
 
 static struct api_sub *
@@ -531,50 +543,38 @@ sub_envelope(struct api_sub *s, size_t *len)
 	return (text);
 }
 
-/* relayd's spool file: the message goes in, then the commit */
-void
-api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
+/* the spool file is gone unused: relayd releases it */
+static void
+spool_drop(struct mproc *p, int fd, const char *msgid)
 {
-	struct spool_fd		*r = msg_get(p, imsg, sizeof(*r));
-	struct spool_commit	 c;
 	struct spool_abort	 a;
-	struct api_sub		*s;
+
+	if (fd != -1)
+		close(fd);
+	memset(&a, 0, sizeof(a));
+	strlcpy(a.msgid, msgid, sizeof(a.msgid));
+	mproc_compose(p, IMSG_SPOOL_ABORT, 0, -1, &a, sizeof(a));
+}
+
+/* the message goes into spool file fd (closed here), then the commit */
+static void
+sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
+{
+	struct spool_commit	 c;
 	char			*env;
 	size_t			 len;
 
-	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
-	    (r->ok && (imsg->fd == -1 || !envelope_id_ok(r->msgid))))
-		fatalx("malformed SPOOL_FD from %s", p->name);
-	if ((s = sub_find(r->reqid)) == NULL || s->status) {
-		/* timed out meanwhile */
-		if (imsg->fd != -1)
-			close(imsg->fd);
-		if (r->ok) {
-			strlcpy(a.msgid, r->msgid, sizeof(a.msgid));
-			mproc_compose(p, IMSG_SPOOL_ABORT, 0, -1, &a,
-			    sizeof(a));
-		}
-		return;
-	}
-	if (!r->ok) {
-		api_fail(s->req, 503, "unavailable", "the queue cannot take "
-		    "it now, try again");
-		sub_free(s);
-		return;
-	}
-	strlcpy(s->msgid, r->msgid, sizeof(s->msgid));
-	if (write_all(imsg->fd, s->m.data, s->m.len) == -1 ||
+	strlcpy(s->msgid, msgid, sizeof(s->msgid));
+	if (write_all(fd, s->m.data, s->m.len) == -1 ||
 	    (env = sub_envelope(s, &len)) == NULL) {
 		log_warn("api: %s: cannot write the message", s->msgid);
-		close(imsg->fd);
-		strlcpy(a.msgid, r->msgid, sizeof(a.msgid));
-		mproc_compose(p, IMSG_SPOOL_ABORT, 0, -1, &a, sizeof(a));
+		spool_drop(p, fd, msgid);
 		api_fail(s->req, 503, "unavailable", "the queue cannot take "
 		    "it now, try again");
 		sub_free(s);
 		return;
 	}
-	close(imsg->fd);
+	close(fd);
 	memset(&c, 0, sizeof(c));
 	c.reqid = s->reqid;
 	strlcpy(c.msgid, s->msgid, sizeof(c.msgid));
@@ -582,6 +582,84 @@ api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 	strlcpy(c.message_id, s->m.message_id, sizeof(c.message_id));
 	mproc_compose2(p, IMSG_SPOOL_COMMIT, 0, -1, &c, sizeof(c), env, len);
 	free(env);
+}
+
+/* below half the spares (counting those asked for): ask for the rest */
+static void
+spares_fill(struct mproc *p)
+{
+	struct spool_open	 o;
+
+	if (nspares + spares_asked >= SPARES_MAX / 2)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.reqid = SPARE_REQID;
+	while (nspares + spares_asked < SPARES_MAX) {
+		mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+		spares_asked++;
+	}
+}
+
+/* a spool file for s: a spare at once, else one asked for */
+static void
+sub_open(struct mproc *p, struct api_sub *s)
+{
+	struct spool_open	 o;
+
+	if (nspares > 0) {
+		nspares--;
+		n_spared++;
+		sub_write(p, s, spares[nspares].fd, spares[nspares].msgid);
+	} else {
+		memset(&o, 0, sizeof(o));
+		o.reqid = s->reqid;
+		mproc_compose(p, IMSG_SPOOL_OPEN, 0, -1, &o, sizeof(o));
+	}
+	spares_fill(p);
+}
+
+/* relayd's spool file: a spare, or the one a submission waits for */
+void
+api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct spool_fd		*r = msg_get(p, imsg, sizeof(*r));
+	struct api_sub		*s;
+
+	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
+	    (r->ok && (imsg->fd == -1 || !envelope_id_ok(r->msgid))) ||
+	    (r->reqid == SPARE_REQID && spares_asked == 0))
+		fatalx("malformed SPOOL_FD from %s", p->name);
+	if (r->reqid == SPARE_REQID) {
+		spares_asked--;
+		if (!r->ok) {
+			if (imsg->fd != -1)
+				close(imsg->fd);
+		} else if (nspares < SPARES_MAX) {
+			spares[nspares].fd = imsg->fd;
+			strlcpy(spares[nspares].msgid, r->msgid,
+			    sizeof(spares[nspares].msgid));
+			nspares++;
+		} else
+			spool_drop(p, imsg->fd, r->msgid);
+		return;
+	}
+	if ((s = sub_find(r->reqid)) == NULL || s->status) {
+		/* timed out meanwhile */
+		if (r->ok)
+			spool_drop(p, imsg->fd, r->msgid);
+		else if (imsg->fd != -1)
+			close(imsg->fd);
+		return;
+	}
+	if (!r->ok) {
+		if (imsg->fd != -1)
+			close(imsg->fd);
+		api_fail(s->req, 503, "unavailable", "the queue cannot take "
+		    "it now, try again");
+		sub_free(s);
+		return;
+	}
+	sub_write(p, s, imsg->fd, r->msgid);
 }
 
 /* relayd's answer: 250 once the message is durable */
@@ -737,4 +815,6 @@ api_stats(json_t *o)
 	json_object_set_new(o, "api_refused", json_integer(n_refused));
 	json_object_set_new(o, "api_unauthorized",
 	    json_integer(n_unauthorized));
+	json_object_set_new(o, "api_spool_spares", json_integer(nspares));
+	json_object_set_new(o, "api_spool_spared", json_integer(n_spared));
 }
