@@ -88,10 +88,17 @@ static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
 
+/*
+ * The thread: flush a batch, say it is done, then release its files.
+ * The callbacks (a 250 waits on them) do not wait for the releases:
+ * emptying a file frees its blocks, which can take as long as the flush
+ * (ext4 mounted with discard).  The next batch is flushed after them.
+ */
 static void *
 flusher(void *arg)
 {
-	int	 rc;
+	struct gsync_batch	 rel;
+	int			 rc;
 
 	(void)arg;
 	pthread_mutex_lock(&fl.mu);
@@ -102,13 +109,22 @@ flusher(void *arg)
 			break;
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
-		unlink_all(&fl.batch);
+		/* the files to release are the thread's from here */
+		memset(&rel, 0, sizeof(rel));
+		rel.unl = fl.batch.unl;
+		rel.nunl = fl.batch.nunl;
+		fl.batch.unl = NULL;
+		fl.batch.nunl = fl.batch.unlcap = 0;
 		pthread_mutex_lock(&fl.mu);
 		fl.rc = rc;
 		fl.todo = 0;
 		pthread_cond_broadcast(&fl.cv);
 		/* a full pipe already says "done" */
 		(void)!write(fl.wake[1], "", 1);
+		pthread_mutex_unlock(&fl.mu);
+		unlink_all(&rel);
+		free(rel.unl);
+		pthread_mutex_lock(&fl.mu);
 	}
 	pthread_mutex_unlock(&fl.mu);
 	return (NULL);

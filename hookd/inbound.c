@@ -429,7 +429,25 @@ post_start(struct inmsg *m, size_t i)
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	inbound_run(arg);
+	struct inmsg	*m = arg;
+
+	/* a round in progress comes back by itself (inbound_schedule) */
+	if (m->inflight == 0)
+		inbound_run(m);
+}
+
+/* the next round of m in secs seconds (0: after this loop pass) */
+static void
+inbound_timer(struct inmsg *m, time_t secs)
+{
+	struct timeval	 tv;
+
+	if (m->timer == NULL &&
+	    (m->timer = evtimer_new(proc_base, timer_cb, m)) == NULL)
+		fatal("evtimer_new");
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	evtimer_add(m->timer, &tv);
 }
 
 /*
@@ -745,7 +763,6 @@ inbound_run(struct inmsg *m)
 static void
 inbound_schedule(struct inmsg *m)
 {
-	struct timeval		 tv;
 	time_t			 now = time(NULL), next = 0, delay;
 	size_t			 i;
 	int			 pending = 0, waiting = 0;
@@ -809,11 +826,7 @@ inbound_schedule(struct inmsg *m)
 		log_warnx("msgid=%s: cannot store progress", m->env.id);
 	if (pending == 0)
 		return;		/* inbound_unsubscribed() comes back */
-	if (m->timer == NULL)
-		m->timer = evtimer_new(proc_base, timer_cb, m);
-	tv.tv_sec = next > now ? next - now : 0;
-	tv.tv_usec = 0;
-	evtimer_add(m->timer, &tv);
+	inbound_timer(m, next > now ? next - now : 0);
 }
 
 static int
@@ -857,7 +870,12 @@ inbound_committed(int ok, void *arg)
 	bounce_received(&m->env);
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
 	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
-	inbound_run(m);
+	/*
+	 * The POSTs in the next loop pass: smtpd's messages are written at
+	 * the end of this one, so the 250s of a whole group commit leave
+	 * before any of its messages is parsed and posted.
+	 */
+	inbound_timer(m, 0);
 }
 
 /* a sync-mode message: posted at once, the reply waits for the verdict */
