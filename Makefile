@@ -115,11 +115,13 @@ sanitize:
 # The sanitizer build on the tests that attack the running daemon: floods
 # and limits, MIME bombs, faults (disk full, hostile peers), kill -9,
 # reloads.  A sanitizer report stops the process (UBSan too), which the
-# tests see; no leak check (the children's chroots have no /proc).
+# tests see; no leak check (the children skip theirs, sandbox.c;
+# test_stop_clean turns it on for the parent's).
 SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
 	e2e/outbound/test_crash e2e/inbound/test_queue \
 	e2e/inbound/test_concurrency e2e/inbound/test_smtp_daemon_limits \
-	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer
+	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer \
+	e2e/mailhookd/test_stop_clean
 sanitize-test: sanitize
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

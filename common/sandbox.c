@@ -57,6 +57,17 @@
 #include "mailhook.h"
 #include "sandbox.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MH_LSAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define MH_LSAN	1
+#endif
+#endif
+#ifdef MH_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static char	 sb_chroot[PATH_MAX] = "none";
 static char	 sb_user[64] = "";
 static char	 sb_filter[32] = "none";
@@ -68,6 +79,28 @@ static const char *const sb_procnames[PROC_MAX] = {
 	"parent", "smtpd", "authd", "relayd", "hookd", "signer", "webd",
 	"control"
 };
+
+#ifdef MH_LSAN
+/*
+ * Sanitizer builds only (make sanitize).  LeakSanitizer's check at exit
+ * stops the threads with a tracer: prctl(PR_GET_DUMPABLE and
+ * SET_DUMPABLE), a clone that is not a thread, prctl(PR_SET_PTRACER),
+ * ptrace, and /proc/self/task to list them.  A child has none of these:
+ * the filter killed it at the first prctl (SIGSYS at every exit, a
+ * "lost child" for each at every stop) and its chroot has no /proc.
+ * They are not allowed there either, a tracer being what the filter
+ * exists to refuse; so a child skips the check (LSan asks this function
+ * when it is about to run it) and the parent, neither chrooted nor
+ * filtered, keeps it.  Set before the filter, never changed after.
+ */
+static int	 sb_no_leak_check;
+
+int __attribute__((used))
+__lsan_is_turned_off(void)
+{
+	return (sb_no_leak_check);
+}
+#endif
 
 static const char *
 procname(int proc)
@@ -423,6 +456,9 @@ sandbox_apply(int proc)
 
 	if (debug)
 		sb_debug_setup();
+#ifdef MH_LSAN
+	sb_no_leak_check = 1;
+#endif
 	if ((r = seccomp_load(ctx)) != 0)
 		fatalx("sandbox: seccomp_load: %s", strerror(-r));
 	seccomp_release(ctx);
