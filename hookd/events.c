@@ -55,6 +55,7 @@
 #include "metrics.h"
 #include "sign.h"
 #include "fileio.h"
+#include "filepool.h"
 #include "gsync.h"
 #include "events.h"
 #include "hookd.h"
@@ -66,9 +67,12 @@
 #define EV_RETRY_AFTER_MAX (24 * 3600)
 #define EV_MEM_RECORDS	20000	/* queued events kept in memory too */
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
+#define EV_POOL_MAX	64		/* segment files kept for reuse */
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
+/* kept for the process's life: gsync's thread releases into it */
+struct filepool			*evq_pool;
 struct endpointlist	 evq_endpoints = TAILQ_HEAD_INITIALIZER(evq_endpoints);
 static void			(*ev_monitor)(const json_t *);
 static events_log_fn		 ev_logger;
@@ -568,6 +572,8 @@ int
 events_init(struct event_base *base, const struct config *conf,
     const char *spoolroot)
 {
+	char	pool[PATH_MAX];
+
 	ev_base = base;
 	if ((size_t)snprintf(ev_root, sizeof(ev_root), "%s/events",
 	    spoolroot) >= sizeof(ev_root))
@@ -576,6 +582,11 @@ events_init(struct event_base *base, const struct config *conf,
 		log_warn("events: mkdir %s", ev_root);
 		return (-1);
 	}
+	/* not an endpoint's directory: its name is no key */
+	if (evq_pool == NULL && evq_path_join(pool, sizeof(pool), ev_root, "",
+	    "pool") == 0 && (evq_pool = filepool_open(pool,
+	    EV_POOL_MAX)) == NULL)
+		log_warn("events: %s (files are not recycled)", pool);
 	/* "testing events-retry": base*2^n ms, capped */
 	if (conf->testing.events_retry > 0)
 		events_set_retry(conf->testing.events_retry,
@@ -692,8 +703,10 @@ submit_durable(int ok, void *arg)
 	else if (!sb->failed)
 		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
-		if (sb->it[i]->seg != NULL && evseg_failed(sb->it[i]->seg)) {
-			evq_item_free(sb->it[i], 0);
+		if (sb->it[i]->seg != NULL && evseg_failed(sb->it[i]->seg,
+		    sb->it[i]->idx)) {
+			/* cut off its file again: nothing of it to keep */
+			evq_item_free(sb->it[i], 1);
 			continue;
 		}
 		TAILQ_INSERT_TAIL(&sb->ep[i]->items, sb->it[i], entry);
@@ -718,13 +731,16 @@ pass_end(int fd, short what, void *arg)
 	TAILQ_FOREACH(ep, &evq_endpoints, entry)
 		if (ep->fill != NULL) {
 			(void)evseg_write(ep->fill);
-			ep->fill = NULL;
+			/* full: the next event begins a new one */
+			if (ep->fill != NULL &&
+			    evseg_size(ep->fill) >= EV_SEG_MAX)
+				evseg_close(ep->fill);
 		}
 	while ((sb = TAILQ_FIRST(&passing)) != NULL) {
 		TAILQ_REMOVE(&passing, sb, entry);
 		for (i = 0; i < sb->n; i++)
 			if (sb->it[i]->seg != NULL &&
-			    evseg_failed(sb->it[i]->seg))
+			    evseg_failed(sb->it[i]->seg, sb->it[i]->idx))
 				sb->failed = 1;
 		if (sb->written && !sb->failed && sb->fn != NULL) {
 			sb->fn(1, sb->arg);
@@ -761,12 +777,13 @@ item_store(struct endpoint *ep, struct evitem *it,
 	if (ep->format != EVFMT_EVENTS)
 		return (file_replace_in(ep->dir, it->name, s, len, FR_GROUP));
 	if (ep->fill == NULL)
-		ep->fill = evseg_new(ep->dir, ev->time, ev->id);
+		ep->fill = evseg_new(ep->dir, ev->time, ev->id, &ep->fill);
 	it->seg = ep->fill;
 	it->idx = evseg_add(ep->fill, s, len);
 	if (evseg_size(ep->fill) >= EV_SEG_MAX) {
 		(void)evseg_write(ep->fill);
-		ep->fill = NULL;
+		if (ep->fill != NULL)
+			evseg_close(ep->fill);
 	}
 	return (0);
 }
@@ -1446,6 +1463,8 @@ events_shutdown(void)
 		TAILQ_REMOVE(&evq_endpoints, ep, entry);
 		if (ep->call != NULL)
 			http_cancel(ep->call);
+		if (ep->fill != NULL)
+			evseg_close(ep->fill);
 		event_free(ep->timer);
 		evq_batch_free(ep->cur);
 		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {

@@ -77,13 +77,15 @@ void	 events_set_monitor(void (*)(const json_t *));
 void	 events_set_retry(long base_ms, long cap_ms);
 void	 events_shutdown(void);
 
-/* evseg.c: the events of one loop pass for one endpoint, in one file */
+/* evseg.c: an endpoint's events, appended to a file a pass at a time */
 struct evseg;
-struct evseg	*evseg_new(const char *dir, time_t, const char *first_id);
+struct evseg	*evseg_new(const char *dir, time_t, const char *first_id,
+		    struct evseg **owner);
 size_t		 evseg_add(struct evseg *, const char *json, size_t);
 size_t		 evseg_size(const struct evseg *);
 int		 evseg_write(struct evseg *);
-int		 evseg_failed(const struct evseg *);
+void		 evseg_close(struct evseg *);
+int		 evseg_failed(const struct evseg *, size_t);
 const char	*evseg_name(const struct evseg *);
 void		 evseg_unref(struct evseg *, int done);
 json_t		*evseg_record(struct evseg *, size_t, const char *id);

@@ -23,6 +23,8 @@
 #include "mh_event.h"
 #include "events.h"
 
+struct filepool;
+
 struct evitem {
 	TAILQ_ENTRY(evitem)	 entry;
 	char			 id[EVENT_ID_LEN];
@@ -63,7 +65,7 @@ struct endpoint {
 
 	struct evitemlist	 items;
 	size_t			 nitems;
-	struct evseg		*fill;		/* this pass's segment */
+	struct evseg		*fill;		/* the open segment (evseg.c) */
 	struct evbatch		*cur;		/* being sent / retried */
 	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
 	struct http_call	*call;
@@ -88,6 +90,8 @@ struct evbatchq {
 };
 
 extern struct endpointlist	 evq_endpoints;
+/* events/pool: segment files recycled (common/filepool.h), or NULL */
+extern struct filepool		*evq_pool;
 
 int		 evq_path_join(char *, size_t, const char *, const char *,
 		    const char *);

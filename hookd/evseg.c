@@ -5,22 +5,31 @@
 /*
  * hookd: event segments, the batched form of the event spool (events.h).
  *
- * An endpoint of format events gets, for every pass of the event loop,
- * one file with all the events submitted to it in that pass:
+ * An endpoint of format events appends the events submitted to it to
+ * one file, its open segment, a line per event:
  *
- *	<key>/s-<time>-<first event id>.json	[record, record, ...]
+ *	<key>/s-<time>-<first event id>.json	record\nrecord\n...
  *
- * written to a temporary name and renamed like an event file, and made
- * durable by the same group commit (gsync.h).  A click burst then costs
- * one file and one flush per pass instead of a file per event: creating,
- * renaming and removing a file per event was what bounded hookd.
+ * At the end of each pass of the event loop the pass's records go to the
+ * file with one write(2), made durable by the group commit (gsync.h).  A
+ * click burst then costs one write and one flush per pass, and a new
+ * file only every EV_SEG_MAX bytes: a file created per pass made ext4
+ * look through its recently deleted inodes at every create (a third of
+ * hookd's CPU per click), a file per event was worse.
  *
- * A segment counts the events of it still queued; its file is removed
- * when the last of them is inside a persisted batch file (b-), which is
- * how events of format events leave the queue.  Loading skips what a
- * batch file already holds (events.c), so a crash between a batch and
- * the removal of its segment repeats nothing.  Other formats POST one
- * event per request and keep a file per event (e-).
+ * A segment counts the events of it still queued, and the endpoint's
+ * hold while it is open.  It is closed when it is full, when a write
+ * fails (what that write held is cut off again and its events are not
+ * acknowledged) and when no event of it is queued any more; its file is
+ * removed, back to the file pool, once it is closed and the last of its
+ * events is inside a persisted batch file (b-), which is how events of
+ * format events leave the queue.  Loading skips what a batch file
+ * already holds (events.c), so a crash between a batch and the removal
+ * of its segment repeats nothing; a last line without its newline was
+ * cut by a crash in its write, which was never acknowledged: it is
+ * ignored.  Files of older versions hold a JSON array, read as such.
+ * Other formats POST one event per request and keep a file per event
+ * (e-).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -28,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,21 +48,29 @@
 #include <jansson.h>
 
 #include "fileio.h"
+#include "filepool.h"
+#include "gsync.h"
 #include "log.h"
 #include "mh_event.h"
 #include "events.h"
+#include "events_int.h"
 
 #define SEG_FILE_MAX	(64 * 1024 * 1024)
 
 struct evseg {
 	char		 name[80];
 	const char	*dir;		/* the endpoint's, outlives it */
-	size_t		 refs;		/* events of it not yet batched */
+	size_t		 refs;		/* events not yet batched, the hold */
 	size_t		 n;		/* events in it */
-	int		 failed;	/* could not be written */
+	size_t		 n_written;	/* events in the file */
+	size_t		 fail_idx;	/* events from here: not written */
+	off_t		 size;		/* bytes in the file */
+	int		 fd;		/* open: appended to, or -1 */
+	struct evseg	**owner;	/* open: the endpoint's pointer */
+	int		 exists;	/* its file was made */
 	int		 keep;		/* stays on disk (shutdown, bad) */
 	int		 bad;		/* a record did not load */
-	struct evbuffer	*buf;		/* while being filled */
+	struct evbuffer	*buf;		/* this pass's records */
 };
 
 /* one segment's records, read back when they are not in memory */
@@ -60,6 +78,8 @@ static struct {
 	const struct evseg	*seg;
 	json_t			*records;
 } cache;
+
+static void	seg_close(struct evseg *);
 
 static void
 seg_path(const struct evseg *s, const char *prefix, char *buf, size_t len)
@@ -69,8 +89,20 @@ seg_path(const struct evseg *s, const char *prefix, char *buf, size_t len)
 		fatalx("events: segment path too long");
 }
 
+static void
+cache_drop(const struct evseg *s)
+{
+	if (cache.seg == s) {
+		json_decref(cache.records);
+		cache.seg = NULL;
+		cache.records = NULL;
+	}
+}
+
+/* an open segment for *owner, which it clears when it closes */
 struct evseg *
-evseg_new(const char *dir, time_t t, const char *first_id)
+evseg_new(const char *dir, time_t t, const char *first_id,
+    struct evseg **owner)
 {
 	struct evseg	*s;
 
@@ -78,18 +110,20 @@ evseg_new(const char *dir, time_t t, const char *first_id)
 	    (s->buf = evbuffer_new()) == NULL)
 		fatal("events: evseg_new");
 	s->dir = dir;
+	s->fd = -1;
+	s->fail_idx = SIZE_MAX;
+	s->refs = 1;		/* the hold while open */
+	s->owner = owner;
 	snprintf(s->name, sizeof(s->name), "s-%011lld-%s.json",
 	    (long long)t, first_id);
-	evbuffer_add(s->buf, "[", 1);
 	return (s);
 }
 
 size_t
 evseg_add(struct evseg *s, const char *json, size_t len)
 {
-	if (s->n > 0)
-		evbuffer_add(s->buf, ",\n", 2);
 	evbuffer_add(s->buf, json, len);
+	evbuffer_add(s->buf, "\n", 1);
 	s->refs++;
 	return (s->n++);
 }
@@ -97,34 +131,56 @@ evseg_add(struct evseg *s, const char *json, size_t len)
 size_t
 evseg_size(const struct evseg *s)
 {
-	return (s->buf != NULL ? evbuffer_get_length(s->buf) : 0);
+	return (s->size + evbuffer_get_length(s->buf));
 }
 
-/* the file, renamed into place (durable at the next group commit) */
+/* this pass's records, appended (durable at the next group commit) */
 int
 evseg_write(struct evseg *s)
 {
+	char		 path[PATH_MAX];
 	unsigned char	*p;
 	size_t		 len;
-	int		 rc;
+	int		 saved;
 
-	evbuffer_add(s->buf, "]\n", 2);
-	len = evbuffer_get_length(s->buf);
+	if ((len = evbuffer_get_length(s->buf)) == 0)
+		return (0);
 	if ((p = evbuffer_pullup(s->buf, -1)) == NULL)
 		fatalx("events: evbuffer_pullup");
-	if ((rc = file_replace_in(s->dir, s->name, p, len, FR_GROUP)) == -1) {
-		log_warn("events: %s/%s", s->dir, s->name);
-		s->failed = 1;
+	seg_path(s, "", path, sizeof(path));
+	if (s->fd == -1) {
+		if ((s->fd = filepool_create(evq_pool, path)) == -1)
+			goto fail;
+		s->exists = 1;
 	}
-	evbuffer_free(s->buf);
-	s->buf = NULL;
-	return (rc);
+	if (write_all(s->fd, p, len) == -1)
+		goto fail;
+	gsync_fd(s->fd);
+	s->size += len;
+	s->n_written = s->n;
+	evbuffer_drain(s->buf, len);
+	cache_drop(s);
+	return (0);
+ fail:
+	/* what this write left is cut off: the file ends with a record */
+	saved = errno;
+	if (s->fd != -1 && ftruncate(s->fd, s->size) == -1)
+		log_warn("events: truncate %s", path);
+	errno = saved;
+	log_warn("events: %s", path);
+	if (s->fail_idx > s->n_written)
+		s->fail_idx = s->n_written;
+	evbuffer_drain(s->buf, len);
+	cache_drop(s);
+	seg_close(s);
+	return (-1);
 }
 
+/* event idx of s could not be written */
 int
-evseg_failed(const struct evseg *s)
+evseg_failed(const struct evseg *s, size_t idx)
 {
-	return (s->failed);
+	return (idx >= s->fail_idx);
 }
 
 const char *
@@ -133,16 +189,31 @@ evseg_name(const struct evseg *s)
 	return (s->name);
 }
 
+/*
+ * The file goes back to the pool after the next flush, on the flusher
+ * thread (gsync.h); an unlink per segment would free an inode per
+ * segment, which the next creates look through.
+ */
+static void
+seg_remove(const char *path)
+{
+	if (strlen(path) < NAME_MAX) {
+		gsync_releaseat(evq_pool, AT_FDCWD, path);
+		return;
+	}
+	if (filepool_release(evq_pool, path) == -1 && errno != ENOENT)
+		log_warn("events: unlink %s", path);
+}
+
 static void
 seg_free(struct evseg *s)
 {
 	char	from[PATH_MAX], to[PATH_MAX];
 
-	if (cache.seg == s) {
-		json_decref(cache.records);
-		cache.seg = NULL;
-		cache.records = NULL;
-	}
+	cache_drop(s);
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
 	seg_path(s, "", from, sizeof(from));
 	if (s->bad) {
 		seg_path(s, "bad-", to, sizeof(to));
@@ -151,17 +222,35 @@ seg_free(struct evseg *s)
 		else
 			log_warnx("events: %s: unreadable events, kept as %s",
 			    from, to);
-	} else if (!s->keep && !s->failed && unlink(from) == -1 &&
-	    errno != ENOENT)
-		log_warn("events: unlink %s", from);
-	if (s->buf != NULL)
-		evbuffer_free(s->buf);
+	} else if (!s->keep && s->exists)
+		seg_remove(from);
+	evbuffer_free(s->buf);
 	free(s);
+}
+
+/* no more appends: the endpoint lets go of s */
+static void
+seg_close(struct evseg *s)
+{
+	if (s->owner == NULL)
+		return;
+	*s->owner = NULL;
+	s->owner = NULL;
+	if (--s->refs == 0)
+		seg_free(s);
+}
+
+/* the endpoint's open segment is done with (full, shutdown) */
+void
+evseg_close(struct evseg *s)
+{
+	seg_close(s);
 }
 
 /*
  * One event of s leaves the queue: done, it is in a persisted batch
  * (the file goes with the last); not done, it stays on disk (shutdown).
+ * An open segment none of whose events is queued is closed.
  */
 void
 evseg_unref(struct evseg *s, int done)
@@ -170,23 +259,87 @@ evseg_unref(struct evseg *s, int done)
 		s->keep = 1;
 	if (--s->refs == 0)
 		seg_free(s);
+	else if (s->refs == 1 && s->owner != NULL)
+		seg_close(s);
+}
+
+/* the file's records: lines, or a JSON array (older versions); NULL if
+ * it cannot be read or a line is malformed */
+static json_t *
+seg_read(const char *path)
+{
+	struct stat	 st;
+	json_t		*a = NULL, *r;
+	json_error_t	 err;
+	char		*buf = NULL, *p, *nl, *end;
+	ssize_t		 got;
+	size_t		 len = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	    fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > SEG_FILE_MAX) {
+		log_warnx("events: %s: cannot read, not a regular file or "
+		    "too large", path);
+		goto done;
+	}
+	if ((buf = malloc(st.st_size + 1)) == NULL)
+		fatal("events: seg_read");
+	while (len < (size_t)st.st_size && (got = read(fd, buf + len,
+	    st.st_size - len)) > 0)
+		len += got;
+	if (len != (size_t)st.st_size) {
+		log_warn("events: read %s", path);
+		goto done;
+	}
+	buf[len] = '\0';
+	if (len > 0 && buf[0] == '[') {
+		if ((a = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
+		    &err)) == NULL || !json_is_array(a)) {
+			log_warnx("events: %s: %s", path, a == NULL ?
+			    err.text : "not an array");
+			json_decref(a);
+			a = NULL;
+		}
+		goto done;
+	}
+	if ((a = json_array()) == NULL)
+		fatal("events: json_array");
+	end = buf + len;
+	for (p = buf; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL) {
+			/* cut by a crash in its write: never acknowledged */
+			log_warnx("events: %s: a record cut short, ignored",
+			    path);
+			break;
+		}
+		if ((r = json_loadb(p, nl - p, JSON_REJECT_DUPLICATES,
+		    &err)) == NULL) {
+			log_warnx("events: %s: %s", path, err.text);
+			json_decref(a);
+			a = NULL;
+			break;
+		}
+		json_array_append_new(a, r);
+	}
+ done:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return (a);
 }
 
 /* the records of s, read once for a run of its events */
 static json_t *
 seg_records(struct evseg *s)
 {
-	char		 path[PATH_MAX];
-	json_error_t	 err;
+	char	 path[PATH_MAX];
 
 	if (cache.seg != s) {
 		json_decref(cache.records);
 		seg_path(s, "", path, sizeof(path));
-		cache.records = json_load_file(path, JSON_REJECT_DUPLICATES,
-		    &err);
+		cache.records = seg_read(path);
 		cache.seg = s;
-		if (cache.records == NULL)
-			log_warnx("events: %s: %s", path, err.text);
 	}
 	return (cache.records);
 }
@@ -220,18 +373,45 @@ evseg_record(struct evseg *s, size_t idx, const char *id)
 int
 evseg_drop(struct evseg *s, size_t idx)
 {
-	json_t	*a;
-	char	*txt;
-	int	 rc;
+	struct evbuffer	*b;
+	json_t		*a, *r;
+	char		 path[PATH_MAX];
+	char		*txt;
+	size_t		 i;
+	int		 rc = -1;
 
 	if ((a = seg_records(s)) == NULL ||
-	    json_array_set_new(a, idx, json_null()) == -1 ||
-	    (txt = json_dumps(a, JSON_COMPACT)) == NULL)
+	    json_array_set_new(a, idx, json_null()) == -1)
 		return (-1);
-	if ((rc = file_replace_in(s->dir, s->name, txt, strlen(txt),
-	    FR_FSYNC)) == -1)
+	if ((b = evbuffer_new()) == NULL)
+		fatal("events: evbuffer_new");
+	json_array_foreach(a, i, r) {
+		if ((txt = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY)) ==
+		    NULL)
+			goto done;
+		evbuffer_add_printf(b, "%s\n", txt);
+		free(txt);
+	}
+	if ((rc = file_replace_in(s->dir, s->name, evbuffer_pullup(b, -1),
+	    evbuffer_get_length(b), FR_FSYNC)) == -1) {
 		log_warn("events: %s/%s", s->dir, s->name);
-	free(txt);
+		goto done;
+	}
+	s->size = evbuffer_get_length(b);
+	/* the open segment goes on in the new file */
+	seg_path(s, "", path, sizeof(path));
+	if (s->fd != -1) {
+		close(s->fd);
+		if ((s->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC |
+		    O_NOFOLLOW)) == -1) {
+			log_warn("events: %s", path);
+			if (s->fail_idx > s->n_written)
+				s->fail_idx = s->n_written;
+			seg_close(s);
+		}
+	}
+ done:
+	evbuffer_free(b);
 	return (rc);
 }
 
@@ -248,28 +428,15 @@ evseg_load(const char *dir, const char *name,
 {
 	struct evseg		*s;
 	struct event_record	 ev;
-	struct stat		 st;
 	json_t			*a, *r;
-	json_error_t		 err;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || strlen(name) >= sizeof(s->name))
 		return (-1);
-	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > SEG_FILE_MAX) {
-		log_warnx("events: %s: not a regular file or too large", path);
+	if ((a = seg_read(path)) == NULL)
 		return (-1);
-	}
-	if ((a = json_load_file(path, JSON_REJECT_DUPLICATES, &err)) == NULL) {
-		log_warnx("events: %s: %s", path, err.text);
-		return (-1);
-	}
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return (-1);
-	}
 	json_array_foreach(a, i, r) {
 		if (json_is_null(r))
 			continue;	/* taken out (evseg_drop) */
@@ -279,11 +446,15 @@ evseg_load(const char *dir, const char *name,
 		}
 		mh_event_clear(&ev);
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->buf = evbuffer_new()) == NULL)
 		fatal("events: evseg_load");
 	s->dir = dir;
+	s->fd = -1;
+	s->fail_idx = SIZE_MAX;
 	strlcpy(s->name, name, sizeof(s->name));
-	s->n = json_array_size(a);
+	s->n = s->n_written = json_array_size(a);
+	s->exists = 1;
 	s->refs = 1;		/* held while the records are handed out */
 	json_array_foreach(a, i, r) {
 		if (json_is_null(r))

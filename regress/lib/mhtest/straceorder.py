@@ -12,8 +12,8 @@ write it covers and ended before the acknowledgement:
       renaming ID.env into place) and flushed again after that rename;
   check_event_acks(hookd)       every event id hookd acknowledged to
       relayd (in an imsg: sendmsg) came after the event's files in hookd's
-      event spool (its own e- file, or the s- segment written with it)
-      were renamed into place and flushed;
+      event spool (its own e- file renamed into place, or its line
+      appended to an s- segment) were in place and flushed;
   check_removals(relayd)        every message relayd removed after its
       delivery (unlink of ID.env, or its rename into relayd's pool of
       files for reuse, outbound/pool) was removed after the events about it
@@ -116,8 +116,9 @@ RENAMED = re.compile(r'^(?:\w+, )?"([^"]*)", (?:\w+, )?"([^"]*)"')
 def _event_renames(hookd):
     """{event id: [end of each rename into place of a file holding it]}:
     an event file (e-TIME-ID.json, named by its one event) or a segment
-    (s-TIME-ID.json, the events of a loop pass), whose temporary file
-    got a write naming the event."""
+    (s-TIME-ID.json) rewritten whole, whose temporary file got a write
+    naming the event; or the end of the write that appended the event's
+    line to its open segment (s-TIME-ID.json itself)."""
     fds, tmps, out = {}, {}, {}
     for _, end, name, text in sorted(hookd):
         if name in ("open", "openat"):
@@ -128,6 +129,10 @@ def _event_renames(hookd):
             path = fds.get(text.split(",", 1)[0])
             if path and "/tmp-" in path:
                 tmps.setdefault(path, set()).update(re.findall(UUID, text))
+            elif path and re.search(r"/s-\d+-%s\.json$" % UUID, path):
+                # appended to the open segment: in place once written
+                for eid in set(re.findall(UUID, text)):
+                    out.setdefault(eid, []).append((end, path))
         elif name.startswith("rename"):
             m = RENAMED.match(text)
             if not m or not re.search(r"/[es]-\d+-%s\.json$" % UUID,
