@@ -154,8 +154,9 @@ check_names(int dfd)
 	    errno == ENOMEM && v == NULL && n == 0,
 	    "out of memory at the second name: -1 ENOMEM, no part of the list");
 	strdup_fail = 0;
-	ok(dir_names(dir, "j-", &n) != NULL && n == 2, "dir_names: a prefix");
-	dir_names_free(dir_names(dir, "j-", &n), n);
+	ok((v = dir_names(dir, "j-", &n)) != NULL && n == 2,
+	    "dir_names: a prefix");
+	dir_names_free(v, n);
 	strdup_fail = 1;
 	ok(dir_names(dir, "", &n) == NULL && n == 0,
 	    "dir_names out of memory: none, not a part");
