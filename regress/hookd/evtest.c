@@ -208,12 +208,13 @@ cmd_queue(int argc, char **argv)
 		errx(1, "event_base_new");
 	if (http_init(base, NULL, 0) == -1)
 		errx(1, "http_init");
-	if (events_init(base, conf, spool) == -1)
-		errx(1, "events_init");
+	/* the group commit first, as in hookd: loading may flush a batch */
 	if ((sfd = open(spool, O_RDONLY | O_DIRECTORY)) == -1)
 		err(1, "%s", spool);
 	gsync_init(base, sfd);
 	close(sfd);
+	if (events_init(base, conf, spool) == -1)
+		errx(1, "events_init");
 	if (efile != NULL)
 		n = load_events(efile, &evs);
 	submitted = n;
