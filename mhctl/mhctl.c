@@ -701,6 +701,7 @@ main(int argc, char *argv[])
 		if (!monitor || rc)
 			break;
 	}
+	mh_imsg_clear(&ibuf);
 	close(fd);
 	return (rc);
 }
