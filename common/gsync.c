@@ -15,8 +15,9 @@
  * meanwhile waits for the next flush, which starts as soon as this one
  * ends (a pipelined commit).  The thread only flushes; every callback
  * runs on the loop, woken through a pipe.  Files to remove once the flush
- * is done (gsync_unlinkat) are removed by the thread after it, or put
- * in their file pool (gsync_releaseat).
+ * is done (gsync_unlinkat) are removed after it, or put in their file
+ * pool (gsync_releaseat), by a second thread, so that neither the
+ * callbacks nor the next flush wait for them.
  */
 #include <sys/types.h>
 
@@ -82,23 +83,86 @@ static struct {
 } fl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
     .wake = { -1, -1 } };
 
+/*
+ * The releaser thread: the files of flushed batches, released in the
+ * order they were given.  Emptying a file frees its blocks, which takes
+ * longer than the flush itself (ext4 mounted with discard); on a thread
+ * of its own it delays neither the callbacks nor the next flush.
+ */
+static struct {
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	int			 running;
+	int			 quit;
+	struct gsync_unlink	*unl;		/* waiting, oldest first */
+	size_t			 nunl, unlcap;
+} rl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
 static void	flush_cb(evutil_socket_t, short, void *);
 static void	done_cb(evutil_socket_t, short, void *);
 static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
 
-/*
- * The thread: flush a batch, say it is done, then release its files.
- * The callbacks (a 250 waits on them) do not wait for the releases:
- * emptying a file frees its blocks, which can take as long as the flush
- * (ext4 mounted with discard).  The next batch is flushed after them.
- */
+/* the releaser: empty what waits, until told to quit with nothing left */
+static void *
+releaser(void *arg)
+{
+	struct gsync_batch	 b;
+
+	(void)arg;
+	memset(&b, 0, sizeof(b));
+	pthread_mutex_lock(&rl.mu);
+	for (;;) {
+		while (rl.nunl == 0 && !rl.quit)
+			pthread_cond_wait(&rl.cv, &rl.mu);
+		if (rl.nunl == 0)
+			break;
+		b.unl = rl.unl;
+		b.nunl = rl.nunl;
+		rl.unl = NULL;
+		rl.nunl = rl.unlcap = 0;
+		pthread_mutex_unlock(&rl.mu);
+		unlink_all(&b);
+		free(b.unl);
+		pthread_mutex_lock(&rl.mu);
+	}
+	pthread_mutex_unlock(&rl.mu);
+	return (NULL);
+}
+
+/* the flusher: a flushed batch's files to the releaser */
+static void
+release_later(struct gsync_batch *b)
+{
+	struct gsync_unlink	*v;
+	size_t			 cap;
+
+	if (b->nunl == 0)
+		return;
+	pthread_mutex_lock(&rl.mu);
+	if (rl.nunl + b->nunl > rl.unlcap) {
+		cap = rl.nunl + b->nunl;
+		if (cap < 2 * rl.unlcap)
+			cap = 2 * rl.unlcap;
+		if ((v = reallocarray(rl.unl, cap, sizeof(*v))) == NULL)
+			fatal("gsync: reallocarray");
+		rl.unl = v;
+		rl.unlcap = cap;
+	}
+	memcpy(rl.unl + rl.nunl, b->unl, b->nunl * sizeof(*b->unl));
+	rl.nunl += b->nunl;
+	pthread_cond_signal(&rl.cv);
+	pthread_mutex_unlock(&rl.mu);
+	b->nunl = 0;
+}
+
+/* the flusher: a batch flushed, its files to the releaser, then done */
 static void *
 flusher(void *arg)
 {
-	struct gsync_batch	 rel;
-	int			 rc;
+	int	 rc;
 
 	(void)arg;
 	pthread_mutex_lock(&fl.mu);
@@ -109,22 +173,13 @@ flusher(void *arg)
 			break;
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
-		/* the files to release are the thread's from here */
-		memset(&rel, 0, sizeof(rel));
-		rel.unl = fl.batch.unl;
-		rel.nunl = fl.batch.nunl;
-		fl.batch.unl = NULL;
-		fl.batch.nunl = fl.batch.unlcap = 0;
+		release_later(&fl.batch);
 		pthread_mutex_lock(&fl.mu);
 		fl.rc = rc;
 		fl.todo = 0;
 		pthread_cond_broadcast(&fl.cv);
 		/* a full pipe already says "done" */
 		(void)!write(fl.wake[1], "", 1);
-		pthread_mutex_unlock(&fl.mu);
-		unlink_all(&rel);
-		free(rel.unl);
-		pthread_mutex_lock(&fl.mu);
 	}
 	pthread_mutex_unlock(&fl.mu);
 	return (NULL);
@@ -142,6 +197,10 @@ flusher_start(struct event_base *base)
 	if ((errno = pthread_create(&fl.thread, NULL, flusher, NULL)) != 0)
 		fatal("gsync: pthread_create");
 	fl.running = 1;
+	rl.quit = 0;
+	if ((errno = pthread_create(&rl.thread, NULL, releaser, NULL)) != 0)
+		fatal("gsync: pthread_create");
+	rl.running = 1;
 }
 
 /* the batch handed over is flushed; with wait, block until it is */
@@ -169,6 +228,15 @@ flusher_stop(void)
 	pthread_mutex_unlock(&fl.mu);
 	pthread_join(fl.thread, NULL);
 	fl.running = 0;
+	if (rl.running) {
+		/* it empties what it has before it quits */
+		pthread_mutex_lock(&rl.mu);
+		rl.quit = 1;
+		pthread_cond_broadcast(&rl.cv);
+		pthread_mutex_unlock(&rl.mu);
+		pthread_join(rl.thread, NULL);
+		rl.running = 0;
+	}
 	event_free(fl.done_ev);
 	fl.done_ev = NULL;
 	close(fl.wake[0]);
