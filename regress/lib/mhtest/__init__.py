@@ -7,6 +7,7 @@ TAP-style checks ("ok - ..." / "not ok - ...") for regress/run.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -190,6 +191,28 @@ class Daemon:
                 return f.read()
         except OSError:
             return ""
+
+    def wait_log(self, pattern, timeout=10, since=0):
+        """
+        Wait for a line in the log: pattern is a regular expression (str
+        or compiled) searched for from offset since, or a function of the
+        log text from there that returns a true value.  Returns the match
+        (or the function's value), None after timeout seconds.  A child's
+        stderr lines leave at the end of its event loop's pass (log_buffer
+        in common/log.c), a little after what it did became visible: read
+        a line logged by an action through this, not logtext() at once.
+        An absence ("X was not logged") is checked after waiting here for
+        a later line of the pass, or the process, that would have logged X.
+        """
+        if callable(pattern):
+            return wait_for(lambda: pattern(self.logtext()[since:]),
+                            timeout)
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        return wait_for(lambda: rx.search(self.logtext(), since), timeout)
+
+    def logsize(self):
+        """The log's length so far, a since for wait_log."""
+        return len(self.logtext())
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:
