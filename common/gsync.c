@@ -93,7 +93,6 @@ static struct {
 	pthread_t		 thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	int			 running;
 	int			 quit;
 	struct gsync_unlink	*unl;		/* waiting, oldest first */
 	size_t			 nunl, unlcap;
@@ -200,7 +199,6 @@ flusher_start(struct event_base *base)
 	rl.quit = 0;
 	if ((errno = pthread_create(&rl.thread, NULL, releaser, NULL)) != 0)
 		fatal("gsync: pthread_create");
-	rl.running = 1;
 }
 
 /* the batch handed over is flushed; with wait, block until it is */
@@ -217,26 +215,26 @@ flusher_wait(void)
 	return (rc);
 }
 
+/* tell a thread to quit and wait until it has */
+static void
+thread_quit(pthread_t t, pthread_mutex_t *mu, pthread_cond_t *cv, int *quit)
+{
+	pthread_mutex_lock(mu);
+	*quit = 1;
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(mu);
+	pthread_join(t, NULL);
+}
+
 static void
 flusher_stop(void)
 {
 	if (!fl.running)
 		return;
-	pthread_mutex_lock(&fl.mu);
-	fl.quit = 1;
-	pthread_cond_broadcast(&fl.cv);
-	pthread_mutex_unlock(&fl.mu);
-	pthread_join(fl.thread, NULL);
+	thread_quit(fl.thread, &fl.mu, &fl.cv, &fl.quit);
 	fl.running = 0;
-	if (rl.running) {
-		/* it empties what it has before it quits */
-		pthread_mutex_lock(&rl.mu);
-		rl.quit = 1;
-		pthread_cond_broadcast(&rl.cv);
-		pthread_mutex_unlock(&rl.mu);
-		pthread_join(rl.thread, NULL);
-		rl.running = 0;
-	}
+	/* the releaser empties what it has before it quits */
+	thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
 	event_free(fl.done_ev);
 	fl.done_ev = NULL;
 	close(fl.wake[0]);
