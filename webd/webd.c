@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -39,7 +40,7 @@ struct waiter {
 	uint64_t		 reqid;			/* unsubscribe */
 	web_done_fn		 done;
 	void			*arg;
-	struct event		*timeout;
+	time_t			 deadline;		/* monotonic */
 };
 TAILQ_HEAD(waitlist, waiter);
 
@@ -47,6 +48,7 @@ struct token_keys		 web_keys;
 struct web_settings		 web_settings = { 8, 10 };
 
 static struct waitlist		 waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static struct event		*wait_ev;	/* waiters_expire */
 static uint64_t			 next_reqid;
 static int			 keep_events;
 static struct config		*first_conf;
@@ -55,35 +57,60 @@ static void
 waiter_end(struct waiter *w, int ok)
 {
 	TAILQ_REMOVE(&waiting, w, entry);
-	event_free(w->timeout);
 	w->done(ok, w->arg);
 	free(w);
 }
 
-static void
-waiter_timeout(evutil_socket_t fd, short ev, void *arg)
+static time_t
+wait_now(void)
 {
-	struct waiter	*w = arg;
+	struct timespec	 ts;
 
-	log_warnx("no answer for %s %s in %ds",
-	    w->id[0] ? "event" : "unsubscribe request",
-	    w->id[0] ? w->id : "", WAIT_TIMEOUT);
-	waiter_end(w, 0);
+	/* the vDSO's coarse clock: no system call per click */
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
+		fatal("clock_gettime");
+	return (ts.tv_sec);
+}
+
+/*
+ * One timer for every waiter instead of one each (an allocation and a
+ * heap insert and removal per click): all wait WAIT_TIMEOUT, so the
+ * list is in deadline order and the timer looks at its head once a
+ * second.
+ */
+static void
+waiters_expire(evutil_socket_t fd, short ev, void *arg)
+{
+	struct waiter	*w;
+	struct timeval	 tv = { 1, 0 };
+	time_t		 now = wait_now();
+
+	while ((w = TAILQ_FIRST(&waiting)) != NULL && w->deadline <= now) {
+		log_warnx("no answer for %s %s in %ds",
+		    w->id[0] ? "event" : "unsubscribe request",
+		    w->id[0] ? w->id : "", WAIT_TIMEOUT);
+		waiter_end(w, 0);
+	}
+	if (!TAILQ_EMPTY(&waiting))
+		evtimer_add(wait_ev, &tv);
 }
 
 static struct waiter *
 waiter_new(web_done_fn done, void *arg)
 {
 	struct waiter	*w;
-	struct timeval	 tv = { WAIT_TIMEOUT, 0 };
+	struct timeval	 tv = { 1, 0 };
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("waiter");
 	w->done = done;
 	w->arg = arg;
-	if ((w->timeout = evtimer_new(proc_base, waiter_timeout, w)) == NULL)
+	w->deadline = wait_now() + WAIT_TIMEOUT;
+	if (wait_ev == NULL && (wait_ev = evtimer_new(proc_base,
+	    waiters_expire, NULL)) == NULL)
 		fatalx("evtimer_new");
-	evtimer_add(w->timeout, &tv);
+	if (!evtimer_pending(wait_ev, NULL))
+		evtimer_add(wait_ev, &tv);
 	TAILQ_INSERT_TAIL(&waiting, w, entry);
 	return (w);
 }
