@@ -398,6 +398,32 @@ gsync_releaseat(struct filepool *pool, int dfd, const char *name)
 		schedule();
 }
 
+/*
+ * A file that needs no flush before it goes (never made durable, like a
+ * sync-mode message's): released on the releaser thread, not the loop.
+ */
+void
+gsync_release_now(struct filepool *pool, int dfd, const char *name)
+{
+	struct gsync_batch	 b;
+	struct gsync_unlink	 u;
+
+	if (!fl.running) {
+		if (filepool_releaseat(pool, dfd, name) == -1 &&
+		    errno != ENOENT)
+			log_warn("gsync: unlink %s", name);
+		return;
+	}
+	memset(&b, 0, sizeof(b));
+	u.pool = pool;
+	u.dfd = dfd;
+	if (strlcpy(u.name, name, sizeof(u.name)) >= sizeof(u.name))
+		fatalx("gsync: name too long: %s", name);
+	b.unl = &u;
+	b.nunl = 1;
+	release_later(&b);
+}
+
 /* the batch's files to remove: after its flush, whatever it returned */
 static void
 unlink_all(struct gsync_batch *b)

@@ -41,6 +41,8 @@ void	gsync_then(gsync_fn, void *arg);
 void	gsync_unlinkat(int dfd, const char *name);
 /* the same, the file kept in pool for reuse (filepool.h) */
 void	gsync_releaseat(struct filepool *pool, int dfd, const char *name);
+/* the same at once, on the same thread: a file never made durable */
+void	gsync_release_now(struct filepool *pool, int dfd, const char *name);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
 /* a flush is waiting or running */

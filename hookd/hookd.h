@@ -45,6 +45,7 @@ int	 spool_transient(struct envelope *);	/* sync mode: no commit */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);
 int	 spool_discard(const char *msgid);		/* never committed; -1: not an id */
+void	 spool_discard_later(const char *msgid);	/* the same, off the loop */
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
 int	 spool_adopt(const struct envelope *, int src);	/* dead.c */

@@ -779,7 +779,7 @@ inbound_schedule(struct inmsg *m)
 		sync_reply(m);
 		msghist_done(&m->env, 0);
 		if (m->transient)
-			spool_discard(m->env.id);
+			spool_discard_later(m->env.id);
 		else
 			spool_remove(m->env.id);
 		msg_free(m);

@@ -37,6 +37,7 @@
 static char	sp_incoming[MH_PATH_MAX + 32];
 static char	sp_queue[MH_PATH_MAX + 32];
 static int	sp_queuefd = -1;
+static int	sp_incomingfd = -1;
 /* kept for the process's life: gsync's thread releases into it */
 static struct filepool	*sp_pool;
 
@@ -64,6 +65,11 @@ spool_init(const char *root)
 	if (sp_queuefd == -1 && (sp_queuefd = open(sp_queue,
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		log_warn("spool: %s", sp_queue);
+		return (-1);
+	}
+	if (sp_incomingfd == -1 && (sp_incomingfd = open(sp_incoming,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("spool: %s", sp_incoming);
 		return (-1);
 	}
 	snprintf(path, sizeof(path), "%s/inbound/pool", root);
@@ -262,6 +268,18 @@ spool_discard(const char *msgid)
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, msgid);
 	filepool_release(sp_pool, path);
 	return (0);
+}
+
+/*
+ * A sync-mode message that has its answer: its file goes to the pool on
+ * gsync's releaser thread (emptying it frees its blocks, which the loop
+ * need not wait for); it was never made durable, so no flush comes first.
+ */
+void
+spool_discard_later(const char *msgid)
+{
+	if (envelope_id_ok(msgid))
+		gsync_release_now(sp_pool, sp_incomingfd, msgid);
 }
 
 int
