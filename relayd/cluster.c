@@ -51,18 +51,25 @@ static const char set_newer[] =
     "  '\t' .. ARGV[3]) "
     "return 1";
 
-/* one more message in the window: its number, or -(ms left) if spent */
+/*
+ * One more message in the window: its number, or -(ms left) if spent.
+ * The window ends when its counter expires, never later.  A refusal in
+ * its last millisecond sees PTTL 0 (so does one in a script that began
+ * before the end, even after it: Redis judges a key's expiry at the
+ * script's start); renewing the counter then would keep it at the limit
+ * a whole window more, nothing sent by any node, so the answer is 1 ms
+ * left.  Only a counter without an expiry (-1, not made here) gets one.
+ */
 static const char take_one[] =
     "local n = redis.call('INCR', KEYS[1]) "
     "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-    "if n > tonumber(ARGV[1]) then "
-    "  redis.call('DECR', KEYS[1]) "
-    "  local t = redis.call('PTTL', KEYS[1]) "
-    "  if t < 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
-    "    t = tonumber(ARGV[2]) end "
-    "  return -t "
-    "end "
-    "return n";
+    "if n <= tonumber(ARGV[1]) then return n end "
+    "redis.call('DECR', KEYS[1]) "
+    "local t = redis.call('PTTL', KEYS[1]) "
+    "if t == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "  t = tonumber(ARGV[2]) "
+    "elseif t < 1 then t = 1 end "
+    "return -t";
 
 /*
  * Resubscribes (lifted suppressions) until Redis has them: pushed at
@@ -79,11 +86,11 @@ struct lifted {
 };
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
-/* a sender domain whose shared allowance is spent until */
+/* a sender domain whose shared allowance is spent until (ms) */
 struct spent {
 	TAILQ_ENTRY(spent)	 entry;
 	char			 domain[MH_NAME_MAX];
-	time_t			 until;
+	long long		 until;
 };
 static TAILQ_HEAD(, spent)	 spents = TAILQ_HEAD_INITIALIZER(spents);
 
@@ -342,9 +349,9 @@ on_taken(const redisReply *r, void *arg)
 			m->counted = 1;
 			granted++;
 		} else {
+			/* asked again at the first pass after its end */
 			left = -r->integer;
-			spent_get(a->domain)->until = time(NULL) +
-			    (left + 999) / 1000;
+			spent_get(a->domain)->until = now_ms() + left;
 			refused++;
 		}
 	}
@@ -365,7 +372,7 @@ allowance_local(int rate, int *share)
 
 enum allowance
 cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
-    time_t now, int *share)
+    int *share)
 {
 	struct asking	*a;
 	struct spent	*s;
@@ -378,7 +385,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	if (m->asking)
 		return (ALLOW_ASKING);
 	s = spent_get(domain);
-	if (s->until > now)
+	if (s->until > now_ms())
 		return (ALLOW_SPENT);
 	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, domain);
 	snprintf(limit, sizeof(limit), "%d", rate);

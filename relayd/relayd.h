@@ -219,7 +219,7 @@ void	 cluster_configure(struct event_base *, const struct config *);
 void	 cluster_suppress_changed(const char *addr, const char *domain,
 	    const char *reason);
 enum allowance cluster_allowance(struct rmsg *, const char *domain,
-	    int rate, int per, time_t now, int *share);
+	    int rate, int per, int *share);
 json_t	*cluster_show(void);
 
 #endif /* MH_RELAYD_H */

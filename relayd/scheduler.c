@@ -160,8 +160,7 @@ sender_ok(struct rmsg *m, time_t now)
 		return (1);
 	rate = l->rate;
 	if (relay_conf->cluster.redis[0] != '\0') {
-		switch (cluster_allowance(m, sd, l->rate, l->per, now,
-		    &rate)) {
+		switch (cluster_allowance(m, sd, l->rate, l->per, &rate)) {
 		case ALLOW_GRANTED:
 			return (1);
 		case ALLOW_SPENT:
