@@ -12,6 +12,18 @@
  * hands back the wire-format answer; dns_query() turns it into a
  * struct ub_result so callers get the usual libunbound view, with the
  * raw packet in answer_packet for those that parse it themselves.
+ *
+ * libunbound caches answers, but even an answer from its cache costs a
+ * pass through its module chain (a mesh state, the validator and the
+ * iterator, the reply encoded again) and our timer; hookd asks for the
+ * same DKIM key and DMARC record for every message of a sender.  So
+ * positive answers are also kept here, DNS_CACHE_SLOTS of them by name
+ * and type, for the smallest TTL of their answer records (at most
+ * DNS_CACHE_TTL_MAX; the TTLs libunbound hands back already count down
+ * in its own cache, so an answer is never kept past its expiry).  A hit
+ * is answered from the event loop, never from inside dns_query(), as a
+ * miss may be.  Negative, failed, bogus and zero-TTL answers are not
+ * kept: they go to libunbound every time.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -35,6 +47,9 @@
 #include "log.h"
 
 #define DNS_TIMEOUT	10	/* seconds before a query counts as SERVFAIL */
+#define DNS_CACHE_SLOTS	256	/* answers kept (a power of two) */
+#define DNS_CACHE_PKT_MAX 4096	/* bytes of a packet kept */
+#define DNS_CACHE_TTL_MAX 3600	/* seconds an answer is kept at most */
 
 struct dns_q {
 	TAILQ_ENTRY(dns_q)	 entry;
@@ -42,6 +57,9 @@ struct dns_q {
 	int			 rrtype;
 	int			 done;		/* callback ran (or timed out) */
 	int			 inflight;	/* libunbound still owns a reference */
+	u_char			*hit;		/* a cached answer, for the timer */
+	int			 hit_len;
+	int			 hit_sec;
 	dns_raw_cb		 cb;
 	void			*arg;
 	char			 name[256];
@@ -72,6 +90,18 @@ struct dns_literal {
 static struct ub_ctx		*dns_ctx;
 static struct event_base	*dns_base;
 static struct dns_qlist		 dns_queries = TAILQ_HEAD_INITIALIZER(dns_queries);
+
+/* a positive answer kept for its TTL */
+struct dns_centry {
+	char			 name[256];	/* as asked, compared caselessly */
+	int			 rrtype;
+	int			 sec;		/* libunbound's DNSSEC status */
+	time_t			 stored;	/* the loop's clock, seconds */
+	time_t			 expires;
+	int			 len;
+	u_char			*pkt;		/* NULL: a free slot */
+};
+static struct dns_centry	 dns_cache[DNS_CACHE_SLOTS];
 static char			*dns_cur_resolver, *dns_cur_anchors;
 static int			 dns_cur_port;
 
@@ -85,6 +115,7 @@ static int	dns_rdata_expand(const u_char *, const u_char *, int,
 		    const u_char *, size_t, u_char **, size_t *);
 static int	dns_wire_len(const u_char *, size_t);
 static void	dns_init_cb(void *, int, void *, int, int, char *, int);
+static void	dns_cache_flush(void);
 
 int
 dns_init(struct event_base *base, const char *resolver, int port)
@@ -236,8 +267,11 @@ dns_reconfigure(const char *resolver, int port, const char *anchors)
 		return (-1);
 	ub_ctx_delete(dns_ctx);
 	dns_ctx = ctx;
+	dns_cache_flush();
 	TAILQ_FOREACH_SAFE(q, &dns_queries, entry, tq) {
 		q->inflight = 0;
+		free(q->hit);
+		q->hit = NULL;
 		if (q->done)
 			dns_q_free(q);
 		else
@@ -264,6 +298,7 @@ dns_shutdown(void)
 		ub_ctx_delete(dns_ctx);
 		dns_ctx = NULL;
 	}
+	dns_cache_flush();
 	/* libunbound dropped its references: nobody will call back */
 	while ((q = TAILQ_FIRST(&dns_queries)) != NULL) {
 		q->inflight = 0;
@@ -280,7 +315,103 @@ dns_q_free(struct dns_q *q)
 	TAILQ_REMOVE(&dns_queries, q, entry);
 	if (q->timer != NULL)
 		event_free(q->timer);
+	free(q->hit);
 	free(q);
+}
+
+/* the loop's clock in seconds (no system call in a callback) */
+static time_t
+dns_now(void)
+{
+	struct timeval	 tv;
+
+	if (dns_base == NULL || event_base_gettimeofday_cached(dns_base,
+	    &tv) == -1)
+		return (0);
+	return (tv.tv_sec);
+}
+
+static struct dns_centry *
+dns_cache_slot(const char *name, int rrtype)
+{
+	uint32_t	 h = 2166136261U ^ (uint32_t)rrtype;
+	const char	*p;
+
+	for (p = name; *p != '\0'; p++)
+		h = (h ^ (uint32_t)tolower((u_char)*p)) * 16777619U;
+	return (&dns_cache[h & (DNS_CACHE_SLOTS - 1)]);
+}
+
+static void
+dns_cache_flush(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < DNS_CACHE_SLOTS; i++) {
+		free(dns_cache[i].pkt);
+		dns_cache[i].pkt = NULL;
+	}
+}
+
+/* a copy of the live answer to name/rrtype into q, or -1 */
+static int
+dns_cache_get(struct dns_q *q)
+{
+	struct dns_centry	*e = dns_cache_slot(q->name, q->rrtype);
+	time_t			 now = dns_now();
+
+	if (e->pkt == NULL || e->rrtype != q->rrtype ||
+	    strcasecmp(e->name, q->name) != 0)
+		return (-1);
+	if (now < e->stored || now >= e->expires) {
+		free(e->pkt);
+		e->pkt = NULL;
+		return (-1);
+	}
+	if ((q->hit = malloc(e->len)) == NULL)
+		return (-1);
+	memcpy(q->hit, e->pkt, e->len);
+	q->hit_len = e->len;
+	q->hit_sec = e->sec;
+	return (0);
+}
+
+/* keep a positive answer for the smallest TTL of its answer records */
+static void
+dns_cache_put(const struct dns_q *q, int rcode, const u_char *pkt, int len,
+    int sec)
+{
+	struct dns_centry	*e;
+	ns_msg			 msg;
+	ns_rr			 rr;
+	uint32_t		 ttl = DNS_CACHE_TTL_MAX;
+	int			 i, n;
+	time_t			 now;
+
+	if (rcode != 0 || sec == 1 || pkt == NULL || len <= 0 ||
+	    len > DNS_CACHE_PKT_MAX || ns_initparse(pkt, len, &msg) == -1 ||
+	    ns_msg_getflag(msg, ns_f_rcode) != 0 ||
+	    (n = ns_msg_count(msg, ns_s_an)) == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return;
+		if (ns_rr_ttl(rr) < ttl)
+			ttl = ns_rr_ttl(rr);
+	}
+	if (ttl == 0 || (now = dns_now()) == 0)
+		return;
+	e = dns_cache_slot(q->name, q->rrtype);
+	free(e->pkt);
+	if ((e->pkt = malloc(len)) == NULL)
+		return;
+	memcpy(e->pkt, pkt, len);
+	e->len = len;
+	strlcpy(e->name, q->name, sizeof(e->name));
+	e->rrtype = q->rrtype;
+	e->sec = sec;
+	e->stored = now;
+	e->expires = now + ttl;
 }
 
 int
@@ -306,6 +437,12 @@ dns_query(const char *name, int rrtype, dns_raw_cb cb, void *arg)
 		return (-1);
 	}
 	TAILQ_INSERT_TAIL(&dns_queries, q, entry);
+	if (dns_cache_get(q) == 0) {
+		/* answered by the timer, from the loop */
+		tv.tv_sec = 0;
+		evtimer_add(q->timer, &tv);
+		return (0);
+	}
 	q->inflight = 1;
 	evtimer_add(q->timer, &tv);
 	r = ub_resolve_event(dns_ctx, q->name, rrtype, 1, q, dns_ub_cb, &aid);
@@ -322,12 +459,20 @@ dns_query(const char *name, int rrtype, dns_raw_cb cb, void *arg)
 static void
 dns_timeout(int fd, short ev, void *arg)
 {
-	struct dns_q	*q = arg;
+	struct dns_q		*q = arg;
+	struct ub_result	*res;
+	int			 status;
 
 	if (q->done)
 		return;
 	q->done = 1;
-	q->cb(DNS_SERVFAIL, NULL, q->arg);
+	if (q->hit != NULL) {
+		res = dns_result(q, 0, q->hit, q->hit_len, q->hit_sec,
+		    &status);
+		q->cb(status, res, q->arg);
+		dns_result_free(res);
+	} else
+		q->cb(DNS_SERVFAIL, NULL, q->arg);
 	dns_q_free(q);
 }
 
@@ -346,6 +491,7 @@ dns_ub_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why,
 	}
 	q->done = 1;
 	evtimer_del(q->timer);
+	dns_cache_put(q, rcode, pkt, len, sec);
 	res = dns_result(q, rcode, pkt, len, sec, &status);
 	q->cb(status, res, q->arg);
 	dns_result_free(res);

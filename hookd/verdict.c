@@ -318,32 +318,39 @@ verdict_configure(const char *authserv_id)
 	    sizeof(vd_authserv));
 }
 
-/* step 1: the whole message through the verifying handle */
+/*
+ * step 1: the whole message through the verifying handle, read with
+ * pread from its start (no lseek); a read shorter than the buffer is the
+ * end of the spooled file, so most messages take one system call.
+ */
 static void
 vd_feed(struct vd_job *j, int fd)
 {
 	static u_char	 buf[VD_CHUNK];
 	DKIM_STAT	 st;
+	off_t		 off = 0;
 	ssize_t		 n;
 
-	if (lseek(fd, 0, SEEK_SET) == -1)
-		return;
 	for (;;) {
-		if ((n = read(fd, buf, sizeof(buf))) == -1) {
+		if ((n = pread(fd, buf, sizeof(buf), off)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_warn("msgid=%s verdict: read", j->env->id);
 			return;
 		}
-		st = n == 0 ? dkim_chunk(j->dkim, NULL, 0) :
-		    dkim_chunk(j->dkim, buf, n);
-		if (st != DKIM_STAT_OK && st != DKIM_STAT_NOSIG) {
-			log_debug("msgid=%s verdict: %s", j->env->id,
-			    dkim_getresultstr(st));
-			return;
-		}
-		if (n == 0)
+		off += n;
+		if (n > 0 && (st = dkim_chunk(j->dkim, buf, n)) !=
+		    DKIM_STAT_OK && st != DKIM_STAT_NOSIG)
 			break;
+		if (n < (ssize_t)sizeof(buf)) {
+			st = dkim_chunk(j->dkim, NULL, 0);
+			break;
+		}
+	}
+	if (st != DKIM_STAT_OK && st != DKIM_STAT_NOSIG) {
+		log_debug("msgid=%s verdict: %s", j->env->id,
+		    dkim_getresultstr(st));
+		return;
 	}
 	j->usable = 1;
 }

@@ -5,7 +5,12 @@
 /*
  * dnsq: run one query through common/dns.c and print the answer.
  *
- * usage: dnsq -R ip:port host|mx|txt|raw NAME [TYPE]
+ * usage: dnsq -R ip:port [-n N] host|mx|txt|raw NAME [TYPE]
+ *
+ * -n N asks N times, each after the answer before (a second answer may
+ * come from the cache of common/dns.c), and prints "asked" each time
+ * the call has returned: an answer printed before it came from inside
+ * the call.
  *
  * Output, one item a line:
  *	status OK|NXDOMAIN|NODATA|SERVFAIL|BOGUS
@@ -112,10 +117,14 @@ int
 main(int argc, char *argv[])
 {
 	char	*resolver = NULL, *p;
-	int	 ch, port = 53, r;
+	int	 ch, port = 53, r, n = 1, i;
 
-	while ((ch = getopt(argc, argv, "R:")) != -1) {
+	while ((ch = getopt(argc, argv, "R:n:")) != -1) {
 		switch (ch) {
+		case 'n':
+			if ((n = atoi(optarg)) < 1)
+				goto usage;
+			break;
 		case 'R':
 			resolver = optarg;
 			if ((p = strrchr(optarg, ':')) != NULL &&
@@ -136,24 +145,29 @@ main(int argc, char *argv[])
 		errx(1, "event_base_new");
 	if (dns_init(base, resolver, port) == -1)
 		errx(1, "dns_init");
-	if (strcmp(argv[0], "host") == 0)
-		r = dns_resolve_host(argv[1], host_cb, NULL);
-	else if (strcmp(argv[0], "mx") == 0)
-		r = dns_resolve_mx(argv[1], mx_cb, NULL);
-	else if (strcmp(argv[0], "txt") == 0)
-		r = dns_query(argv[1], ns_t_txt, txt_cb, NULL);
-	else if (strcmp(argv[0], "raw") == 0 && argc == 3)
-		r = dns_query(argv[1], atoi(argv[2]), raw_cb, NULL);
-	else
-		goto usage;
-	if (r == -1)
-		errx(1, "query failed to start");
-	event_base_dispatch(base);
+	for (i = 0; i < n; i++) {
+		if (strcmp(argv[0], "host") == 0)
+			r = dns_resolve_host(argv[1], host_cb, NULL);
+		else if (strcmp(argv[0], "mx") == 0)
+			r = dns_resolve_mx(argv[1], mx_cb, NULL);
+		else if (strcmp(argv[0], "txt") == 0)
+			r = dns_query(argv[1], ns_t_txt, txt_cb, NULL);
+		else if (strcmp(argv[0], "raw") == 0 && argc == 3)
+			r = dns_query(argv[1], atoi(argv[2]), raw_cb, NULL);
+		else
+			goto usage;
+		if (r == -1)
+			errx(1, "query failed to start");
+		if (n > 1)
+			printf("asked\n");
+		fflush(stdout);
+		event_base_dispatch(base);
+	}
 	dns_shutdown();
 	event_base_free(base);
 	return (0);
  usage:
-	fprintf(stderr, "usage: dnsq -R ip[:port] host|mx|txt|raw name "
-	    "[type]\n");
+	fprintf(stderr, "usage: dnsq -R ip[:port] [-n N] host|mx|txt|raw "
+	    "name [type]\n");
 	return (2);
 }
