@@ -76,6 +76,9 @@ enum imsg_type {
 
 	/* hookd -> relayd: the IMSG_EVENT with this id is durable */
 	IMSG_EVENT_ACK,		/* struct event_ack */
+	/* webd -> hookd: an open, read or click (acknowledged by
+	 * IMSG_EVENT_ACK once written) */
+	IMSG_TRACK_EVENT,	/* struct track_event + link (mh_event.h) */
 	/* hookd -> relayd: mail to the mailto List-Unsubscribe address */
 	IMSG_UNSUBSCRIBE_MAILTO,	/* struct unsubscribe_mailto */
 	/* relayd -> hookd: handled (suppression and event durable) */

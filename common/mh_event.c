@@ -224,6 +224,190 @@ mh_event_to_json(const struct event_record *ev)
 	return (o);
 }
 
+/* well-formed UTF-8 (no overlong forms, surrogates or > U+10FFFF) */
+static int
+event_utf8_ok(const unsigned char *s, size_t len)
+{
+	size_t		 i, n, k;
+	uint32_t	 c;
+
+	for (i = 0; i < len; i += n) {
+		c = s[i];
+		if (c < 0x80) {
+			n = 1;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 2, c &= 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 3, c &= 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 4, c &= 0x07;
+		else
+			return (0);
+		if (i + n > len)
+			return (0);
+		for (k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (0);
+			c = (c << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+		    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+			return (0);
+	}
+	return (1);
+}
+
+/* "key":"value" with JSON's escapes, as jansson writes them */
+static char *
+line_str(char *p, const char *key, const char *v, int comma)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 c;
+
+	p += sprintf(p, "%s\"%s\":\"", comma ? "," : "", key);
+	for (; (c = (unsigned char)*v) != '\0'; v++) {
+		if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = c;
+		} else if (c == '\t') {
+			*p++ = '\\';
+			*p++ = 't';
+		} else if (c < 0x20) {
+			p += sprintf(p, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+		} else
+			*p++ = c;
+	}
+	*p++ = '"';
+	return (p);
+}
+
+/*
+ * The record's JSON line without building a jansson object: hookd
+ * writes one per event into its spool (webd's clicks come in bursts).
+ * Same keys, order and escapes as mh_event_to_json() + json_dumps();
+ * records with tls, custom headers or a bounce go through jansson.
+ */
+char *
+mh_event_line(const struct event_record *ev, size_t *lenp)
+{
+	const char	*kind, *v;
+	char		*buf, *p;
+	size_t		 i, len, need;
+
+	if ((int)ev->kind < 0 || ev->kind >= EV_KIND_MAX ||
+	    (kind = event_kind_name(ev->kind)) == NULL ||
+	    ev->tls.present || ev->custom_headers != NULL ||
+	    ev->bounce_mime != NULL || strlen(ev->id) >= sizeof(ev->id))
+		return (NULL);
+	need = 128 + strlen(ev->id) + strlen(kind);
+	for (i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++) {
+		v = (const char *)ev + ev_fields[i].off;
+		if ((len = strnlen(v, ev_fields[i].size)) ==
+		    ev_fields[i].size ||
+		    !event_utf8_ok((const unsigned char *)v, len))
+			return (NULL);
+		if (len > 0)
+			need += strlen(ev_fields[i].key) + 6 + 6 * len;
+	}
+	if ((buf = malloc(need)) == NULL)
+		return (NULL);
+	p = buf;
+	*p++ = '{';
+	p = line_str(p, "id", ev->id, 0);
+	p = line_str(p, "kind", kind, 1);
+	p += sprintf(p, ",\"time\":%lld", (long long)ev->time);
+	for (i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++) {
+		v = (const char *)ev + ev_fields[i].off;
+		if (v[0] != '\0')
+			p = line_str(p, ev_fields[i].key, v, 1);
+	}
+	if (ev->code != 0)
+		p += sprintf(p, ",\"code\":%d", ev->code);
+	if (ev->unique_open)
+		p += sprintf(p, ",\"unique_open\":true");
+	if (ev->async)
+		p += sprintf(p, ",\"async\":true");
+	if (ev->machine)
+		p += sprintf(p, ",\"machine\":true");
+	*p++ = '}';
+	*p = '\0';
+	*lenp = p - buf;
+	return (buf);
+}
+
+/* a fixed-size string: NUL inside, and of its type */
+static int
+event_fixed_ok(const char *s, size_t size, enum evftype type)
+{
+	size_t	len = strnlen(s, size);
+
+	return (len < size && event_str_ok(s, len, type) &&
+	    event_utf8_ok((const unsigned char *)s, len));
+}
+
+size_t
+mh_event_track_pack(const struct event_record *ev, void *buf, size_t size)
+{
+	struct track_event	 t;
+	size_t			 n = 0;
+
+	memset(&t, 0, sizeof(t));
+	strlcpy(t.id, ev->id, sizeof(t.id));
+	strlcpy(t.queue_id, ev->queue_id, sizeof(t.queue_id));
+	strlcpy(t.recipient, ev->recipient, sizeof(t.recipient));
+	t.time = ev->time;
+	t.kind = ev->kind;
+	t.machine = ev->machine != 0;
+	if (ev->kind == EV_CLICK)
+		n = strnlen(ev->link, sizeof(ev->link) - 1);
+	/* what hookd would refuse (mh_event_track_unpack) is not sent */
+	if (size < sizeof(t) + n || !event_id_ok(t.id) ||
+	    !event_fixed_ok(t.queue_id, sizeof(t.queue_id), EF_TOKEN) ||
+	    !event_fixed_ok(t.recipient, sizeof(t.recipient), EF_LINE) ||
+	    !event_str_ok(ev->link, n, EF_LINE) ||
+	    !event_utf8_ok((const unsigned char *)ev->link, n))
+		return (0);
+	memcpy(buf, &t, sizeof(t));
+	memcpy((char *)buf + sizeof(t), ev->link, n);
+	return (sizeof(t) + n);
+}
+
+/* what webd sent, checked as strictly as the JSON decoder: -1 if bad */
+int
+mh_event_track_unpack(struct event_record *ev, const void *buf, size_t len)
+{
+	struct track_event	 t;
+	size_t			 n;
+
+	memset(ev, 0, sizeof(*ev));
+	if (len < sizeof(t) || (n = len - sizeof(t)) >= sizeof(ev->link))
+		return (-1);
+	memcpy(&t, buf, sizeof(t));
+	if (strnlen(t.id, sizeof(t.id)) == sizeof(t.id) ||
+	    !event_id_ok(t.id) ||
+	    !event_fixed_ok(t.queue_id, sizeof(t.queue_id), EF_TOKEN) ||
+	    !event_fixed_ok(t.recipient, sizeof(t.recipient), EF_LINE) ||
+	    (t.kind != EV_OPEN && t.kind != EV_READ_MAIL &&
+	    t.kind != EV_CLICK) || (t.kind != EV_CLICK && n != 0) ||
+	    (t.machine != 0 && t.machine != 1) || t.time < 0 ||
+	    t.time > INT64_C(253402300799))
+		return (-1);
+	memcpy(ev->link, (const char *)buf + sizeof(t), n);
+	ev->link[n] = '\0';
+	if (!event_fixed_ok(ev->link, sizeof(ev->link), EF_LINE))
+		return (-1);
+	memcpy(ev->id, t.id, sizeof(ev->id));
+	memcpy(ev->queue_id, t.queue_id, sizeof(ev->queue_id));
+	memcpy(ev->recipient, t.recipient, sizeof(ev->recipient));
+	ev->time = (time_t)t.time;
+	ev->kind = t.kind;
+	ev->machine = t.machine;
+	strlcpy(ev->stage, "tracking", sizeof(ev->stage));
+	return (0);
+}
+
 /* a boolean, or the integers 0 and 1 */
 static int
 event_bool(const json_t *v, int *out)

@@ -10,6 +10,7 @@
 #ifndef MH_EVENT_H
 #define MH_EVENT_H
 
+#include <stdint.h>
 #include <time.h>
 #include <jansson.h>
 
@@ -56,11 +57,33 @@ struct event_record {
 	struct event_tls tls;			/* delivery, bounces; present or not */
 };
 
+/*
+ * A tracking event (open, read, click) as webd sends it to hookd
+ * (IMSG_TRACK_EVENT): this, then the link (clicks; no NUL) to the end of
+ * the message.  No JSON on either side of the channel.
+ */
+struct track_event {
+	char		 id[EVENT_ID_LEN];
+	char		 queue_id[MH_MSGID_LEN];
+	char		 recipient[MH_ADDR_MAX];
+	int64_t		 time;
+	int32_t		 kind;		/* EV_OPEN, EV_READ_MAIL, EV_CLICK */
+	int32_t		 machine;
+};
+
 /* mh_event.c */
 void	 mh_event_init(struct event_record *, enum event_kind);	/* fresh id, time now */
 void	 mh_event_clear(struct event_record *);			/* frees the pointers */
 json_t	*mh_event_to_json(const struct event_record *);
 int	 mh_event_from_json(struct event_record *, const json_t *);	/* -1 if malformed */
 json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
+/* the compact JSON line of a record, as json_dumps(mh_event_to_json(),
+ * JSON_COMPACT) makes it; NULL for what it does not write (tls, custom
+ * headers, bounce, a string that is not UTF-8) */
+char	*mh_event_line(const struct event_record *, size_t *);
+/* struct track_event + link into buf (at least sizeof(struct
+ * track_event) + MH_URL_MAX): its length */
+size_t	 mh_event_track_pack(const struct event_record *, void *, size_t);
+int	 mh_event_track_unpack(struct event_record *, const void *, size_t);
 
 #endif /* MH_EVENT_H */

@@ -51,11 +51,20 @@ static void
 event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct event_record	 ev;
-	json_t			*j = msg_get_json(p, imsg);
+	json_t			*j;
 
-	if (mh_event_from_json(&ev, j) == -1)
-		fatalx("malformed event from %s", p->name);
-	json_decref(j);
+	if (imsg->hdr.type == IMSG_TRACK_EVENT) {
+		/* webd's compact form: no JSON to parse */
+		if (mh_event_track_unpack(&ev, imsg->data,
+		    MH_IMSG_DATA_SIZE(imsg)) == -1)
+			fatalx("malformed %s from %s",
+			    imsg_type_name(imsg->hdr.type), p->name);
+	} else {
+		j = msg_get_json(p, imsg);
+		if (mh_event_from_json(&ev, j) == -1)
+			fatalx("malformed event from %s", p->name);
+		json_decref(j);
+	}
 	/* webd cannot remember across restarts: the spool does */
 	if (p->proc == PROC_WEBD && (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
 		ev.unique_open = seen_first(&ev);
@@ -127,6 +136,11 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_EVENT:
 		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD &&
 		    p->proc != PROC_WEBD)
+			break;
+		event_from_peer(p, imsg);
+		return;
+	case IMSG_TRACK_EVENT:
+		if (p->proc != PROC_WEBD || imsg->data == NULL)
 			break;
 		event_from_peer(p, imsg);
 		return;

@@ -129,25 +129,33 @@ web_event(struct event_record *ev, web_done_fn done, void *arg)
 	struct mproc	*p = proc_peer[PROC_HOOKD];
 	struct waiter	*w;
 	json_t		*j;
+	char		 buf[sizeof(struct track_event) + MH_URL_MAX];
+	size_t		 len;
 
-	/* nobody to tell: no JSON to build (the common case under load) */
+	/* nobody to tell: no record to send (the common case under load) */
 	if ((!keep_events || p == NULL || p->closed) && !child_monitoring) {
 		done(1, arg);
 		return;
 	}
-	if ((j = mh_event_to_json(ev)) == NULL)
-		fatalx("cannot encode event %s", ev->id);
-	json_object_set_new(j, "kind", json_string(event_kind_name(ev->kind)));
-	child_monitor(j);
-	if (!keep_events || p == NULL || p->closed) {
+	if (child_monitoring) {
+		if ((j = mh_event_to_json(ev)) == NULL)
+			fatalx("cannot encode event %s", ev->id);
+		child_monitor(j);
 		json_decref(j);
+	}
+	if (!keep_events || p == NULL || p->closed) {
 		done(1, arg);
+		return;
+	}
+	/* the compact form, no JSON: hookd writes the record's line */
+	if ((len = mh_event_track_pack(ev, buf, sizeof(buf))) == 0) {
+		log_warnx("event %s: not a valid tracking event", ev->id);
+		done(0, arg);
 		return;
 	}
 	w = waiter_new(done, arg);
 	strlcpy(w->id, ev->id, sizeof(w->id));
-	mproc_send_json(p, IMSG_EVENT, 0, j);
-	json_decref(j);
+	mproc_compose(p, IMSG_TRACK_EVENT, 0, -1, buf, len);
 }
 
 void

@@ -76,6 +76,151 @@ decode_with(const char *key, json_t *val)
 	return (rc);
 }
 
+/* the line mh_event_line() writes: what jansson writes for the record */
+static int
+line_same(const struct event_record *ev)
+{
+	json_t	*o = mh_event_to_json(ev);
+	char	*want, *got;
+	size_t	 len = 0;
+	int	 same;
+
+	want = json_dumps(o, JSON_COMPACT);
+	got = mh_event_line(ev, &len);
+	same = want != NULL && got != NULL && strcmp(want, got) == 0 &&
+	    len == strlen(want);
+	if (!same)
+		printf("# jansson: %s\n# line:    %s\n", want ? want : "(null)",
+		    got ? got : "(null)");
+	json_decref(o);
+	free(want);
+	free(got);
+	return (same);
+}
+
+static void
+click(struct event_record *ev)
+{
+	mh_event_init(ev, EV_CLICK);
+	strlcpy(ev->queue_id, "0123456789abcdef", sizeof(ev->queue_id));
+	strlcpy(ev->recipient, "r\xc3\xa9" "ader@example.net",
+	    sizeof(ev->recipient));
+	strlcpy(ev->stage, "tracking", sizeof(ev->stage));
+	strlcpy(ev->link, "https://shop.example/a?b=\"c\"&d=\\e\tf/\xe2\x82\xac",
+	    sizeof(ev->link));
+	ev->machine = 1;
+	ev->unique_open = 1;
+}
+
+/* webd's compact form, decoded by hookd: 0 if accepted */
+static int
+track_round(const struct event_record *ev, struct event_record *out,
+    size_t cut)
+{
+	char	buf[sizeof(struct track_event) + MH_URL_MAX];
+	size_t	len;
+
+	if ((len = mh_event_track_pack(ev, buf, sizeof(buf))) == 0)
+		return (-2);
+	return (mh_event_track_unpack(out, buf, len - cut));
+}
+
+static void
+test_line_and_track(void)
+{
+	struct event_record	 a, b;
+	struct track_event	 t;
+	char			 buf[sizeof(t) + MH_URL_MAX + 8];
+	char			*s;
+	size_t			 len;
+
+	click(&a);
+	ok(line_same(&a), "line: a click as jansson writes it (escapes, "
+	    "UTF-8, flags)");
+	fill(&b);
+	ok(mh_event_line(&b, &len) == NULL, "line: tls, custom headers and "
+	    "bounce left to jansson");
+	b.tls.present = 0;
+	free(b.custom_headers);
+	free(b.bounce_mime);
+	b.custom_headers = b.bounce_mime = NULL;
+	ok(line_same(&b), "line: every string field, code, flags");
+	mh_event_clear(&b);
+	click(&b);
+	strlcpy(b.recipient, "a\x01" "b@example.net", sizeof(b.recipient));
+	ok(line_same(&b), "line: a control character as \\u00XX");
+	strlcpy(b.recipient, "\xc3(@example.net", sizeof(b.recipient));
+	ok(mh_event_line(&b, &len) == NULL, "line: not UTF-8: NULL");
+	strlcpy(b.recipient, "\xed\xa0\x80@example.net", sizeof(b.recipient));
+	ok(mh_event_line(&b, &len) == NULL, "line: a surrogate: NULL");
+
+	ok(track_round(&a, &b, 0) == 0, "track: round trip");
+	ok(strcmp(a.id, b.id) == 0 && a.time == b.time && b.kind == EV_CLICK &&
+	    strcmp(a.queue_id, b.queue_id) == 0 &&
+	    strcmp(a.recipient, b.recipient) == 0 &&
+	    strcmp(a.link, b.link) == 0 && b.machine == 1 &&
+	    b.unique_open == 0 && strcmp(b.stage, "tracking") == 0,
+	    "track: id, time, kind, queue id, recipient, link, machine; "
+	    "unique_open is hookd's");
+	ok(track_round(&a, &b, 3) == 0 && strlen(b.link) ==
+	    strlen(a.link) - 3, "track: the link is what follows the struct");
+	ok(track_round(&a, &b, 1) == -1,
+	    "track: a link cut inside a UTF-8 sequence refused");
+	a.kind = EV_OPEN;
+	ok(track_round(&a, &b, 0) == 0 && b.link[0] == '\0',
+	    "track: an open carries no link");
+	a.kind = EV_DELIVERY;
+	ok(track_round(&a, &b, 0) == -1, "track: kind delivery refused");
+	a.kind = EV_CLICK;
+	strlcpy(a.recipient, "a@b\r\nX-Evil: 1", sizeof(a.recipient));
+	ok(track_round(&a, &b, 0) == -2, "track: webd sends no CRLF");
+	mh_event_clear(&a);
+
+	/* what a compromised webd could send */
+	click(&a);
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	ok(mh_event_track_unpack(&b, buf, sizeof(t) - 1) == -1,
+	    "track: short refused");
+	memcpy(&t, buf, sizeof(t));
+	memset(t.recipient, 'x', sizeof(t.recipient));
+	memcpy(buf, &t, sizeof(t));
+	ok(mh_event_track_unpack(&b, buf, len) == -1,
+	    "track: recipient without NUL refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	memcpy(&t, buf, sizeof(t));
+	strlcpy(t.recipient, "a@b\r\nX: 1", sizeof(t.recipient));
+	memcpy(buf, &t, sizeof(t));
+	ok(mh_event_track_unpack(&b, buf, len) == -1,
+	    "track: CRLF in recipient refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	memcpy(&t, buf, sizeof(t));
+	strlcpy(t.id, "../../etc/passwd-1111-4222-8333-4444555", sizeof(t.id));
+	memcpy(buf, &t, sizeof(t));
+	ok(mh_event_track_unpack(&b, buf, len) == -1, "track: bad id refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	memcpy(&t, buf, sizeof(t));
+	t.machine = 2;
+	memcpy(buf, &t, sizeof(t));
+	ok(mh_event_track_unpack(&b, buf, len) == -1,
+	    "track: machine not 0 or 1 refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	buf[len - 2] = '\0';
+	ok(mh_event_track_unpack(&b, buf, len) == -1,
+	    "track: NUL in the link refused");
+	buf[len - 2] = '\n';
+	ok(mh_event_track_unpack(&b, buf, len) == -1,
+	    "track: LF in the link refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	memset(buf + sizeof(t), 'a', MH_URL_MAX);
+	ok(mh_event_track_unpack(&b, buf, sizeof(t) + MH_URL_MAX) == -1,
+	    "track: a link over MH_URL_MAX - 1 refused");
+	len = mh_event_track_pack(&a, buf, sizeof(buf));
+	ok(mh_event_track_unpack(&b, buf, len) == 0 &&
+	    (s = mh_event_line(&b, &len)) != NULL, "track: decoded, written");
+	free(s);
+	mh_event_clear(&a);
+}
+
 int
 main(void)
 {
@@ -198,5 +343,6 @@ main(void)
 	ok(decode_with("future_field", json_string("x")) == 0,
 	    "unknown key ignored");
 
+	test_line_and_track();
 	return (tap_done());
 }
