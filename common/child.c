@@ -119,6 +119,20 @@ child_empty_root(const struct config *conf)
 	return (dir);
 }
 
+/*
+ * A peer went away: it crashed, or it stopped first when all of us were
+ * told to (the signal may still be on its way here).  Either way this
+ * process ends, finishing what must not be lost as a SIGTERM would.
+ */
+static void
+child_lost(struct mproc *p)
+{
+	log_warnx("lost channel to %s", p->name);
+	if (ops->stop != NULL)
+		ops->stop();
+	exit(1);
+}
+
 static void
 child_peer(struct mh_imsg *imsg)
 {
@@ -131,6 +145,7 @@ child_peer(struct mh_imsg *imsg)
 	    !proc_edge(proc_self, peer) || proc_peer[peer] != NULL)
 		fatalx("SETUP_PEER: refused channel to %d", peer);
 	proc_peer[peer] = mproc_new(imsg->fd, peer, ops->peer_dispatch);
+	proc_peer[peer]->lost = child_lost;
 	log_debug("channel to %s", proc_name(peer));
 }
 
@@ -293,6 +308,8 @@ static void
 child_sigterm(evutil_socket_t sig, short ev, void *arg)
 {
 	log_info("exiting on signal %d", (int)sig);
+	if (ops->stop != NULL)
+		ops->stop();
 	exit(0);
 }
 
@@ -313,6 +330,7 @@ child_run(const struct child_ops *o)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	p = mproc_new(PROC_PARENT_FD, PROC_PARENT, child_dispatch_parent);
+	p->lost = child_lost;
 	proc_peer[PROC_PARENT] = p;
 
 	child_conf = child_recv_config(p);

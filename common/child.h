@@ -27,6 +27,9 @@ struct child_ops {
 	void		 (*configure)(struct config *);
 	/* every peer channel is there: start serving */
 	void		 (*start)(void);
+	/* SIGTERM or SIGINT: finish what must not be lost, then the process
+	 * exits; NULL: nothing to finish */
+	void		 (*stop)(void);
 	/* messages from peers other than the parent */
 	mproc_handler	 peer_dispatch;
 	/* messages from the parent that child.c does not handle, NULL: none */

@@ -266,6 +266,25 @@ filepool_releaseat(struct filepool *fp, int dfd, const char *name)
 }
 
 int
+filepool_dropat(struct filepool *fp, int dfd, const char *name)
+{
+	char		 to[POOL_NAME_MAX];
+	unsigned long	 id;
+
+	if (fp == NULL)
+		return (unlinkat(dfd, name, 0));
+	pthread_mutex_lock(&fp->mu);
+	id = fp->next++;
+	pthread_mutex_unlock(&fp->mu);
+	pool_name(id, to);
+	if (renameat(dfd, name, fp->dfd, to) == 0)
+		return (0);
+	if (errno == ENOENT)
+		return (-1);
+	return (unlinkat(dfd, name, 0));
+}
+
+int
 filepool_release(struct filepool *fp, const char *path)
 {
 	return (filepool_releaseat(fp, AT_FDCWD, path));

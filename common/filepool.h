@@ -37,6 +37,10 @@ int		 filepool_release(struct filepool *, const char *path);
 int		 filepool_createat(struct filepool *, int dfd, const char *name);
 void		 filepool_placeat(struct filepool *, int dfd, const char *name);
 int		 filepool_releaseat(struct filepool *, int dfd, const char *name);
+/* remove name at once, for a process about to exit: moved into the pool
+ * as it is, to be emptied by the next filepool_open (unlinked where that
+ * fails); 0, or -1 (errno) */
+int		 filepool_dropat(struct filepool *, int dfd, const char *name);
 /* files in the pool now */
 size_t		 filepool_count(struct filepool *);
 

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,7 @@ static struct {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
 	int			 quit;
+	atomic_int		 stopping;	/* gsync_stop: no emptying */
 	struct gsync_unlink	*unl;		/* waiting, oldest first */
 	size_t			 nunl, unlcap;
 } rl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -431,8 +433,11 @@ unlink_all(struct gsync_batch *b)
 	size_t	 i;
 
 	for (i = 0; i < b->nunl; i++)
-		if (filepool_releaseat(b->unl[i].pool, b->unl[i].dfd,
-		    b->unl[i].name) == -1 && errno != ENOENT)
+		if ((atomic_load(&rl.stopping) ?
+		    filepool_dropat(b->unl[i].pool, b->unl[i].dfd,
+		    b->unl[i].name) :
+		    filepool_releaseat(b->unl[i].pool, b->unl[i].dfd,
+		    b->unl[i].name)) == -1 && errno != ENOENT)
 			log_warn("gsync: unlink %s", b->unl[i].name);
 }
 
@@ -526,6 +531,45 @@ gsync_flush(void)
 	rc = flush_disk(&b);
 	unlink_all(&b);
 	run_callbacks(&b, rc);
+}
+
+/*
+ * A clean stop: what was written is flushed and the files waiting for a
+ * flush leave their directories, the batch the thread works on first.
+ * Removing is quick (pooled files are emptied at the next start), so
+ * that a stopped process leaves no delivered message behind to be sent
+ * again.  No callback runs: what waits for them is going away.
+ */
+void
+gsync_stop(void)
+{
+	struct gsync_batch	 b;
+
+	atomic_store(&rl.stopping, 1);
+	if (fl.running) {
+		(void)flusher_wait();
+		thread_quit(fl.thread, &fl.mu, &fl.cv, &fl.quit);
+	}
+	b = next;
+	memset(&next, 0, sizeof(next));
+	if (b.ncb != 0 || b.nfd != 0 || b.nunl != 0) {
+		if (flush_disk(&b) == 0) {
+			if (fl.running)
+				release_later(&b);
+			else
+				unlink_all(&b);
+		} else
+			log_warnx("gsync: stopping with an unflushed batch: "
+			    "its %zu files stay", b.nunl);
+	}
+	free(b.cb);
+	free(b.fds);
+	free(b.unl);
+	if (fl.running) {
+		/* the releaser empties its list before it quits */
+		thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
+		fl.running = 0;
+	}
 }
 
 int

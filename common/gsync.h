@@ -45,6 +45,9 @@ void	gsync_releaseat(struct filepool *pool, int dfd, const char *name);
 void	gsync_release_now(struct filepool *pool, int dfd, const char *name);
 /* run the pending flush now (tests; a shutdown) */
 void	gsync_flush(void);
+/* a clean stop (the process exits next): flush what was written and
+ * remove what waits for a flush, without running callbacks */
+void	gsync_stop(void);
 /* a flush is waiting or running */
 int	gsync_busy(void);
 

@@ -299,6 +299,7 @@ static const struct child_ops hookd_ops = {
 	.chroot = hookd_chroot,
 	.configure = hookd_configure,
 	.start = hookd_start,
+	.stop = gsync_stop,
 	.peer_dispatch = hookd_dispatch,
 	.parent_dispatch = hookd_parent_dispatch,
 	.control = hookd_control,

@@ -636,6 +636,7 @@ static const struct child_ops relayd_ops = {
 	.chroot = relayd_chroot,
 	.configure = relayd_configure,
 	.start = relayd_start,
+	.stop = gsync_stop,
 	.peer_dispatch = relayd_dispatch,
 	.control = relayd_control,
 };

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "fileio.h"
 #include "filepool.h"
 #include "gsync.h"
@@ -162,6 +164,67 @@ check_at(void)
 	filepool_close(fp);
 }
 
+static int	 stop_cb_ran;
+
+static void
+stop_cb(int ok_, void *arg)
+{
+	stop_cb_ran = 1;
+}
+
+/* a clean stop (relayd, hookd on SIGTERM): every file waiting for a
+ * flush leaves its directory before gsync_stop returns, none emptied */
+static void
+check_stop(void)
+{
+	struct event_base	*base;
+	struct filepool		*fp;
+	char			 name[32];
+	int			 dfd, fd, i, left = 0, full = 0;
+
+	base = event_base_new();
+	fp = filepool_open(pooldir, 512);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	gsync_init(base, dfd);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		fd = filepool_createat(fp, dfd, name);
+		if (fd == -1 || write(fd, "delivered", 9) != 9)
+			break;
+		close(fd);
+		gsync_releaseat(fp, dfd, name);
+	}
+	ok(i == 300, "300 files written, each to go after the next flush");
+	gsync_then(stop_cb, NULL);
+	/* the loop never ran: nothing was flushed or removed yet */
+	gsync_stop();
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		if (faccessat(dfd, name, F_OK, 0) == 0)
+			left++;
+	}
+	ok(left == 0, "gsync_stop: every one left its directory (%d stayed)",
+	    left);
+	ok(!stop_cb_ran, "and no callback ran");
+	filepool_close(fp);
+	fp = filepool_open(pooldir, 512);
+	ok(filepool_count(fp) >= 300,
+	    "the next start adopts them");
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		if ((fd = filepool_createat(fp, dfd, name)) == -1)
+			continue;
+		if (size(at(name)) != 0)
+			full++;
+		close(fd);
+		unlinkat(dfd, name, 0);
+	}
+	ok(full == 0, "emptied: what it hands out has nothing of before");
+	filepool_close(fp);
+	close(dfd);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -176,6 +239,7 @@ main(void)
 	check_reuse();
 	check_reopen();
 	check_at();
+	check_stop();
 
 	fd = filepool_create(NULL, at("plain"));
 	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&
