@@ -81,6 +81,10 @@ struct web_conn {
 	struct tls		*tls;		/* https only */
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
+	struct event		*hold;		/* keeps the socket in epoll */
+	int			 held;		/* hold is added */
+	uint64_t		 reads;		/* under_read calls */
+	uint64_t		 hold_reads;	/* reads at hold's last call */
 	int			 owed;		/* evhttp awaits "written" */
 	int			 direct;	/* filter_out wrote to the socket */
 	int			 fd;		/* -1 until the first bytes */
@@ -215,6 +219,9 @@ conn_free(void *arg)
 {
 	struct web_conn	*c = arg;
 
+	/* before the socket closes (the underlying bufferevent's end) */
+	if (c->hold != NULL)
+		event_free(c->hold);
 	event_free(c->kick);
 	if (c->linger_fd != -1)
 		linger_start(c->linger_fd);
@@ -227,6 +234,40 @@ conn_free(void *arg)
 	free(c);
 }
 
+/*
+ * evhttp stops reading while a request is answered and reads again
+ * after; when the answer waits for hookd (a click's event) that is an
+ * epoll_ctl to take the socket out of epoll and one to put it back, per
+ * request.  A second read event on the socket, always added, keeps it
+ * in (libevent changes epoll only when the last event of a descriptor
+ * goes), so neither is made.  It does nothing itself; should it fire
+ * twice with nothing read between (bytes or the end of the stream
+ * arrived while evhttp is not reading: level-triggered, it would fire
+ * at every pass), it steps aside until the answer is out.
+ */
+static void
+hold_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	if (c->reads == c->hold_reads) {
+		event_del(c->hold);
+		c->held = 0;
+	}
+	c->hold_reads = c->reads;
+}
+
+static void
+hold_add(struct web_conn *c)
+{
+	if (c->hold == NULL || c->held)
+		return;
+	if (event_add(c->hold, NULL) == -1)
+		fatalx("event_add");
+	c->held = 1;
+	c->hold_reads = c->reads;
+}
+
 static void
 conn_seen(struct web_conn *c)
 {
@@ -235,6 +276,10 @@ conn_seen(struct web_conn *c)
 	c->fd = bufferevent_getfd(c->under);
 	if (c->fd >= 0 && (size_t)c->fd < conn_max)
 		conn_by_fd[c->fd] = c;
+	if (c->fd >= 0 && (c->hold = event_new(srv_base, c->fd,
+	    EV_READ | EV_PERSIST, hold_cb, c)) == NULL)
+		fatalx("event_new");
+	hold_add(c);
 }
 
 static void
@@ -622,6 +667,7 @@ under_read(struct bufferevent *bev, void *arg)
 {
 	struct web_conn	*c = arg;
 
+	c->reads++;
 	c->ur(bev, c->uarg);
 }
 
@@ -723,6 +769,7 @@ request_done(struct evhttp_request *req, void *arg)
 	if ((c = conn_of(req)) == NULL)
 		return;
 	deadline_arm(c);
+	hold_add(c);
 	head_reset(c);
 	if ((st = head_scan_buf(c, bufferevent_get_input(c->bev))) != 0)
 		head_refuse(c, st);

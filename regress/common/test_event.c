@@ -5,9 +5,12 @@
 /*
  * event record: ids, JSON round trip, strict decoder.
  */
+#include <sys/wait.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "mh_event.h"
@@ -221,6 +224,43 @@ test_line_and_track(void)
 	mh_event_clear(&a);
 }
 
+/* ids drawn from a pool of random bytes: a forked child draws its own */
+static void
+test_id_fork(void)
+{
+	struct event_record	 a, b;
+	char			 child[EVENT_ID_LEN] = "";
+	int			 fd[2], st, i, distinct = 1;
+	char			 seen[300][EVENT_ID_LEN];
+	pid_t			 pid;
+
+	mh_event_init(&a, EV_CLICK);
+	if (pipe(fd) == -1 || (pid = fork()) == -1)
+		return;
+	if (pid == 0) {
+		mh_event_init(&b, EV_CLICK);
+		(void)write(fd[1], b.id, sizeof(b.id));
+		_exit(0);
+	}
+	close(fd[1]);
+	(void)read(fd[0], child, sizeof(child));
+	close(fd[0]);
+	waitpid(pid, &st, 0);
+	mh_event_init(&b, EV_CLICK);
+	ok(strlen(child) == 36 && strcmp(child, b.id) != 0 &&
+	    strcmp(child, a.id) != 0, "a forked child's next id is not the "
+	    "parent's");
+	/* more than one pool's worth (4 KiB: 256 ids) */
+	for (i = 0; i < 300; i++) {
+		mh_event_init(&a, EV_CLICK);
+		memcpy(seen[i], a.id, sizeof(a.id));
+	}
+	for (i = 1; i < 300; i++)
+		if (strcmp(seen[i], seen[i - 1]) == 0)
+			distinct = 0;
+	ok(distinct, "300 ids in a row, each new");
+}
+
 int
 main(void)
 {
@@ -344,5 +384,6 @@ main(void)
 	    "unknown key ignored");
 
 	test_line_and_track();
+	test_id_fork();
 	return (tap_done());
 }
