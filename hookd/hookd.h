@@ -32,6 +32,8 @@ struct inmsg {
 	int			 parsing;	/* in the MIME thread */
 	char			*fallback;	/* nrcpt, or NULL: 1 while the
 						   parent writes its maildir */
+	int			 msgfd;		/* the file the verdict read, */
+	int			 have_msgfd;	/* kept for the first parse */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 
@@ -41,7 +43,7 @@ int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
 /* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
 typedef void	(*spool_commit_fn)(int ok, void *arg);
 void	 spool_commit(struct envelope *, spool_commit_fn, void *);
-int	 spool_transient(struct envelope *);	/* sync mode: no commit */
+int	 spool_transient(struct envelope *, int fd);	/* sync mode: no commit; fd or -1 */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);
 int	 spool_discard(const char *msgid);		/* never committed; -1: not an id */

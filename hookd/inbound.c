@@ -77,8 +77,17 @@ rcpt_route(const struct envelope_rcpt *r)
 }
 
 static void
+msgfd_close(struct inmsg *m)
+{
+	if (m->have_msgfd)
+		close(m->msgfd);
+	m->have_msgfd = 0;
+}
+
+static void
 msg_free(struct inmsg *m)
 {
+	msgfd_close(m);
 	TAILQ_REMOVE(&msgs, m, entry);
 	mime_doc_free(m->doc);
 	if (m->timer != NULL)
@@ -729,7 +738,11 @@ inbound_run(struct inmsg *m)
 		return;
 	}
 	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
-		if ((fd = spool_open_message(m->env.id, m->transient)) == -1) {
+		/* a sync message's file is still open from its verdict */
+		fd = m->have_msgfd ? m->msgfd : spool_open_message(m->env.id,
+		    m->transient);
+		m->have_msgfd = 0;
+		if (fd == -1) {
 			/* sync: 451; queue: the next round tries again */
 			log_warn("msgid=%s: open", m->env.id);
 			inbound_schedule(m);
@@ -885,8 +898,9 @@ inbound_sync(struct inmsg *m)
 	const char	*enh, *text;
 	int		 code;
 
-	if (spool_transient(&m->env) == -1) {
+	if (spool_transient(&m->env, m->have_msgfd ? m->msgfd : -1) == -1) {
 		code = enhanced_spool_error(errno, &enh, &text);
+		msgfd_close(m);
 		spool_discard(m->env.id);
 		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
 		envelope_clear(&m->env);
@@ -907,8 +921,10 @@ inbound_accept(struct inmsg *m)
 {
 	if (wants_sync(&m->env))
 		inbound_sync(m);
-	else
+	else {
+		msgfd_close(m);
 		spool_commit(&m->env, inbound_committed, m);
+	}
 }
 
 /*
@@ -954,6 +970,7 @@ inbound_policy(struct inmsg *m)
 			    strlen(text));
 	}
 	child_spool_result(m->reqid, m->env.id, 550, "5.7.1", text, 0);
+	msgfd_close(m);
 	spool_discard(m->env.id);
 	envelope_clear(&m->env);
 	free(m);
@@ -986,14 +1003,21 @@ inbound_verify(struct inmsg *m)
 		inbound_accept(m);
 		return;
 	}
-	if ((fd = spool_open_message(m->env.id, 1)) == -1 ||
+	/*
+	 * The file stays open in m (have_msgfd): a sync message is parsed
+	 * from it at once, without opening it again; any other way out
+	 * closes it (msgfd_close).
+	 */
+	if ((fd = spool_open_message(m->env.id, 1)) != -1) {
+		m->msgfd = fd;
+		m->have_msgfd = 1;
+	}
+	if (fd == -1 ||
 	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
 		/* no verdict: a route that requires one refuses */
 		log_warn("msgid=%s: cannot verify", m->env.id);
 		inbound_verified(m);
 	}
-	if (fd != -1)
-		close(fd);
 }
 
 void

@@ -138,7 +138,7 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 
 /* a sync-mode message: its size; it stays in incoming/ */
 int
-spool_transient(struct envelope *env)
+spool_transient(struct envelope *env, int fd)
 {
 	char		 path[MH_PATH_MAX + 64];
 	struct stat	 st;
@@ -146,7 +146,8 @@ spool_transient(struct envelope *env)
 	if (!envelope_id_ok(env->id))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
-	if (stat(path, &st) == -1) {
+	/* fd: the message already open (no path lookup) */
+	if ((fd != -1 ? fstat(fd, &st) : stat(path, &st)) == -1) {
 		log_warn("spool: %s", env->id);
 		return (-1);
 	}
