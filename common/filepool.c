@@ -4,10 +4,9 @@
  */
 /*
  * Recycled spool files (filepool.h).  Pooled files are named p<hex> in
- * the pool's directory and are empty (FP_KEEP: at most FILEPOOL_KEEP_MAX
- * long): a released file leaves its directory by rename (atomic, like
- * the unlink it replaces) and is emptied there; what a crash leaves in
- * between is emptied at open.
+ * the pool's directory and are always empty: a released file leaves its
+ * directory by rename (atomic, like the unlink it replaces) and is
+ * emptied there; what a crash leaves in between is emptied at open.
  * Handing one out is a rename that refuses to replace (RENAME_NOREPLACE,
  * the O_EXCL of a create).  Where the system has no such rename the pool
  * stays empty and every call is the plain open(2) or unlink(2).
@@ -44,7 +43,6 @@ struct filepool {
 	size_t		 n, max;
 	size_t		 busy;		/* released, being emptied */
 	unsigned long	 next;		/* the next free name */
-	int		 flags;		/* FP_KEEP */
 };
 
 static void
@@ -72,26 +70,6 @@ pool_empty(const struct filepool *fp, const char *name)
 	return (close(fd));
 }
 
-/* a file entering the pool: emptied, or under FP_KEEP kept as it is
- * unless it is long */
-static int
-pool_settle(const struct filepool *fp, const char *name)
-{
-	struct stat	 st;
-
-	if (!(fp->flags & FP_KEEP))
-		return (pool_empty(fp, name));
-	if (fstatat(fp->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		return (-1);
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		return (-1);
-	}
-	if (st.st_size > FILEPOOL_KEEP_MAX)
-		return (pool_empty(fp, name));
-	return (0);
-}
-
 /* a name left by an earlier run: kept (emptied) or removed */
 static void
 pool_adopt(struct filepool *fp, const char *name)
@@ -102,7 +80,7 @@ pool_adopt(struct filepool *fp, const char *name)
 	errno = 0;
 	id = strtoul(name + 1, &end, 16);
 	if (name[0] != 'p' || name[1] == '\0' || *end != '\0' || errno ||
-	    fp->n == fp->max || pool_settle(fp, name) == -1) {
+	    fp->n == fp->max || pool_empty(fp, name) == -1) {
 		if (unlinkat(fp->dfd, name, 0) == -1)
 			log_warn("filepool: unlink %s", name);
 		return;
@@ -113,7 +91,7 @@ pool_adopt(struct filepool *fp, const char *name)
 }
 
 struct filepool *
-filepool_open(const char *dir, size_t max, int flags)
+filepool_open(const char *dir, size_t max)
 {
 	struct filepool	*fp;
 	struct dirent	*de;
@@ -124,7 +102,6 @@ filepool_open(const char *dir, size_t max, int flags)
 		fatal("filepool: calloc");
 	if ((errno = pthread_mutex_init(&fp->mu, NULL)) != 0)
 		fatal("filepool: pthread_mutex_init");
-	fp->flags = flags;
 #ifdef HAVE_NOREPLACE
 	fp->max = max;
 #else
@@ -213,16 +190,15 @@ pool_take(struct filepool *fp, int dfd, const char *name)
 int
 filepool_createat(struct filepool *fp, int dfd, const char *name)
 {
-	int	 fd, saved, mode;
+	int	 fd, saved;
 
-	mode = fp != NULL && (fp->flags & FP_KEEP) ? O_WRONLY : O_RDWR;
 	if (pool_take(fp, dfd, name) == -1) {
 		if (errno == EEXIST)
 			return (-1);
-		return (openat(dfd, name, mode | O_CREAT | O_EXCL |
+		return (openat(dfd, name, O_RDWR | O_CREAT | O_EXCL |
 		    O_CLOEXEC | O_NOFOLLOW, 0600));
 	}
-	if ((fd = openat(dfd, name, mode | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		saved = errno;
 		unlinkat(dfd, name, 0);
 		errno = saved;
@@ -274,7 +250,7 @@ filepool_releaseat(struct filepool *fp, int dfd, const char *name)
 		errno = saved;
 		return (-1);
 	}
-	if (pool_settle(fp, to) == -1) {
+	if (pool_empty(fp, to) == -1) {
 		log_warn("filepool: truncate %s", to);
 		unlinkat(fp->dfd, to, 0);
 		pthread_mutex_lock(&fp->mu);

@@ -19,41 +19,27 @@
 
 struct filepool;
 
-/*
- * FP_KEEP: a released file keeps its content and blocks when it is at
- * most FILEPOOL_KEEP_MAX long (emptying frees them, which on a file
- * system mounted with discard waits for the disk, and the next message
- * allocates them again); a larger one is emptied.  The taker writes
- * from the start and cuts the file to its own length before anyone
- * reads it (fileio.c does; smtpd does for its spool files), and gets a
- * write-only descriptor: it cannot read what an earlier message left.
- */
-#define FP_KEEP			0x01
-#define FILEPOOL_KEEP_MAX	(64 * 1024)
-
 /* dir: the pool's directory (created if missing), on the spool's file
- * system; at most max files are kept.  Files found there are emptied
- * (FP_KEEP: those past FILEPOOL_KEEP_MAX). */
-struct filepool	*filepool_open(const char *dir, size_t max, int flags);
+ * system; at most max files are kept.  Files found there are emptied. */
+struct filepool	*filepool_open(const char *dir, size_t max);
 void		 filepool_close(struct filepool *);
 /* a new file at path, like open(path, O_RDWR|O_CREAT|O_EXCL, 0600): a
- * pooled one when there is one; fd or -1 (errno).  FP_KEEP: O_WRONLY,
- * and the file may hold an earlier content past what the taker writes */
+ * pooled one when there is one; fd or -1 (errno) */
 int		 filepool_create(struct filepool *, const char *path);
-/* put a pooled file at path, where a writer will open it with O_CREAT
- * and cut it to what it wrote (a temporary name, fileio.h); nothing
- * when the pool is empty or path exists */
+/* put an empty pooled file at path, where a writer will open it with
+ * O_CREAT|O_TRUNC (a temporary name); nothing when the pool is empty
+ * or path exists */
 void		 filepool_place(struct filepool *, const char *path);
 /* remove path, like unlink(2): it leaves its directory at once and is
- * kept (emptied unless FP_KEEP) if the pool has room; 0, or -1 (errno) */
+ * kept (emptied) if the pool has room; 0, or -1 (errno) */
 int		 filepool_release(struct filepool *, const char *path);
 /* the same relative to the directory dfd (AT_FDCWD: a path) */
 int		 filepool_createat(struct filepool *, int dfd, const char *name);
 void		 filepool_placeat(struct filepool *, int dfd, const char *name);
 int		 filepool_releaseat(struct filepool *, int dfd, const char *name);
 /* remove name at once, for a process about to exit: moved into the pool
- * as it is, to be emptied by the next filepool_open as it empties what it
- * finds (unlinked where the move fails); 0, or -1 (errno) */
+ * as it is, to be emptied by the next filepool_open (unlinked where that
+ * fails); 0, or -1 (errno) */
 int		 filepool_dropat(struct filepool *, int dfd, const char *name);
 /* files in the pool now */
 size_t		 filepool_count(struct filepool *);

@@ -18,8 +18,7 @@
  *   LOG_NDELAY, so this only happens when the log daemon restarted; the
  *   line is then lost, not the process), and getaddrinfo(AI_ADDRCONFIG)
  *   asks netlink, which is not needed here;
- * - smtpd and webd: no open, no socket/connect (accept only); smtpd
- *   cuts the spool files it is handed to what it wrote (ftruncate); authd:
+ * - smtpd and webd: no open, no socket/connect (accept only); authd:
  *   network, no files; relayd and hookd: network and files inside their
  *   chroot; signer: neither (it reads the message fds relayd hands it).
  * - fstat()-like calls on a path (newfstatat, statx without AT_EMPTY_PATH)
@@ -428,9 +427,6 @@ sandbox_apply(int proc)
 
 	switch (proc) {
 	case PROC_SMTPD:
-		/* cutting a recycled spool file it was handed (filepool.h) */
-		sb_rule(ctx, SCMP_ACT_ALLOW, "ftruncate", 0, NULL);
-		/* FALLTHROUGH */
 	case PROC_WEBD:
 		/* Internet-facing parsers: accept, no files, no sockets */
 		sb_common(ctx, 0);

@@ -586,7 +586,7 @@ events_init(struct event_base *base, const struct config *conf,
 	/* not an endpoint's directory: its name is no key */
 	if (evq_pool == NULL && evq_path_join(pool, sizeof(pool), ev_root, "",
 	    "pool") == 0 && (evq_pool = filepool_open(pool,
-	    EV_POOL_MAX, 0)) == NULL)
+	    EV_POOL_MAX)) == NULL)
 		log_warn("events: %s (files are not recycled)", pool);
 	/* "testing events-retry": base*2^n ms, capped */
 	if (conf->testing.events_retry > 0)

@@ -11,10 +11,7 @@
  * the application has taken it, so until then the client keeps it; it is
  * posted from incoming/ and removed, and what a crash leaves in incoming/
  * is removed at start.  Removed files are recycled through pool/
- * (filepool.h): a message's files are taken from it, not created.  The
- * pool keeps a small file's blocks (FP_KEEP): smtpd, handed it write-only,
- * cuts it to the message it wrote, and an envelope's writer (fileio.c)
- * to the envelope.
+ * (filepool.h): a message's files are taken from it, not created.
  * inbound/history holds the messages' history (history.h, inhist.c).
  */
 #include <sys/types.h>
@@ -77,7 +74,7 @@ spool_init(const char *root)
 	}
 	snprintf(path, sizeof(path), "%s/inbound/pool", root);
 	if (sp_pool == NULL &&
-	    (sp_pool = filepool_open(path, SPOOL_POOL_MAX, FP_KEEP)) == NULL)
+	    (sp_pool = filepool_open(path, SPOOL_POOL_MAX)) == NULL)
 		log_warn("spool: %s (files are not recycled)", path);
 	return (0);
 }
@@ -245,8 +242,8 @@ spool_update(const struct envelope *env)
 
 /*
  * A message is done: its files go to the pool after the next group
- * commit, on gsync's thread (emptying a large file frees its blocks,
- * which may wait for the disk: a discard), the envelope first, since without it
+ * commit, on gsync's thread (emptying a file frees its blocks, which may
+ * wait for the disk: a discard), the envelope first, since without it
  * the message is not committed.  Until the flush after that a crash
  * would only post it again.
  */

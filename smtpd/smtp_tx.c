@@ -200,24 +200,9 @@ spool_flush(struct spool_out *so)
 			return (-1);
 		}
 		off += n;
-		so->written += n;
 	}
 	so->len = 0;
 	return (0);
-}
-
-/*
- * The last of the message to its file, which is cut to what was written:
- * a recycled spool file may be longer (filepool.h, FP_KEEP) and its
- * owner reads it to its end.
- */
-static void
-spool_finish(struct spool_out *so)
-{
-	if (spool_flush(so) == -1)
-		return;
-	if (ftruncate(so->fd, so->written) == -1)
-		so->werr = errno;
 }
 
 static void
@@ -398,7 +383,6 @@ tx_spool_fd(struct session *s, int owner, const struct spool_fd *sf, int fd)
 	if (sf->ok) {
 		so->state = SO_OPEN;
 		so->fd = fd;
-		so->written = 0;
 		strlcpy(so->msgid, sf->msgid, sizeof(so->msgid));
 	} else {
 		so->state = SO_FAILED;
@@ -600,7 +584,7 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	for (k = 0; k < TX_OWNERS; k++) {
 		so = &tx->so[k];
 		if (so->state == SO_OPEN && !so->werr)
-			spool_finish(so);
+			(void)spool_flush(so);
 		if (so->state == SO_OPEN && so->werr) {
 			errno = so->werr;
 			log_warn("session=%012llx spool write",

@@ -80,7 +80,6 @@ struct spool_out {
 	char			 msgid[MH_MSGID_LEN];
 	char			*buf;
 	size_t			 len;
-	off_t			 written;	/* to fd so far */
 	int			 werr;
 	struct spool_result	 res;
 };

@@ -59,7 +59,7 @@ check_reuse(void)
 	ino_t		 first;
 	int		 fd;
 
-	fp = filepool_open(pooldir, 2, 0);
+	fp = filepool_open(pooldir, 2);
 	ok(fp != NULL && filepool_count(fp) == 0, "a new pool is empty");
 	fd = filepool_create(fp, at("m1"));
 	ok(fd != -1 && write(fd, "secret", 6) == 6, "a file is created");
@@ -114,7 +114,7 @@ check_reopen(void)
 	close(fd);
 	snprintf(path, sizeof(path), "%s/junk", pooldir);
 	close(open(path, O_WRONLY | O_CREAT, 0600));
-	fp = filepool_open(pooldir, 8, 0);
+	fp = filepool_open(pooldir, 8);
 	ok(fp != NULL && filepool_count(fp) == 2, "reopened: the two pooled "
 	    "files, not the stray one");
 	ok(access(path, F_OK) == -1, "the stray name is removed");
@@ -139,7 +139,7 @@ check_at(void)
 	ino_t		 first;
 	int		 dfd, fd;
 
-	fp = filepool_open(pooldir, 4, 0);
+	fp = filepool_open(pooldir, 4);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	fd = filepool_createat(fp, dfd, "a1");
 	first = ino(at("a1"));
@@ -183,7 +183,7 @@ check_stop(void)
 	int			 dfd, fd, i, left = 0, full = 0;
 
 	base = event_base_new();
-	fp = filepool_open(pooldir, 512, 0);
+	fp = filepool_open(pooldir, 512);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	gsync_init(base, dfd);
 	for (i = 0; i < 300; i++) {
@@ -207,7 +207,7 @@ check_stop(void)
 	    left);
 	ok(!stop_cb_ran, "and no callback ran");
 	filepool_close(fp);
-	fp = filepool_open(pooldir, 512, 0);
+	fp = filepool_open(pooldir, 512);
 	ok(filepool_count(fp) >= 300,
 	    "the next start adopts them");
 	for (i = 0; i < 4; i++) {
@@ -225,69 +225,6 @@ check_stop(void)
 	event_base_free(base);
 }
 
-/*
- * FP_KEEP (hookd's inbound pool): a small released file keeps its content
- * and blocks, handed out write-only; a large one is emptied; the writer
- * of a placed temporary file cuts it to what it wrote (fileio.c).
- */
-static void
-check_keep(void)
-{
-	struct filepool	*fp;
-	char		 big[FILEPOOL_KEEP_MAX + 1], kp[600], rb[16];
-	ino_t		 first;
-	int		 fd, rfd;
-
-	snprintf(kp, sizeof(kp), "%s/keep", dir);
-	fp = filepool_open(kp, 4, FP_KEEP);
-	fd = filepool_create(fp, at("k1"));
-	first = ino(at("k1"));
-	ok(fd != -1 && write(fd, "0123456789", 10) == 10, "keep: written");
-	close(fd);
-	ok(filepool_release(fp, at("k1")) == 0 && filepool_count(fp) == 1,
-	    "keep: released");
-	fd = filepool_create(fp, at("k2"));
-	ok(fd != -1 && ino(at("k2")) == first && size(at("k2")) == 10,
-	    "keep: handed out again with its blocks and length");
-	ok(read(fd, rb, sizeof(rb)) == -1 && errno == EBADF,
-	    "keep: write-only, what it held cannot be read through it");
-	ok(write(fd, "abc", 3) == 3 && ftruncate(fd, 3) == 0 &&
-	    size(at("k2")) == 3, "keep: the taker cuts it to its own length");
-	close(fd);
-	filepool_release(fp, at("k2"));
-	filepool_place(fp, at("tmp-k3"));
-	ok(ino(at("tmp-k3")) == first && size(at("tmp-k3")) == 3,
-	    "keep: placed as it is");
-	ok(file_replace(AT_FDCWD, at("tmp-k3"), at("k3"), "x", 1, 0) == 0 &&
-	    size(at("k3")) == 1 && ino(at("k3")) == first,
-	    "keep: file_replace cuts the placed file to what it wrote");
-	filepool_release(fp, at("k3"));
-
-	memset(big, 'b', sizeof(big));
-	fd = filepool_create(fp, at("k4"));
-	ok(fd != -1 && write(fd, big, sizeof(big)) == (ssize_t)sizeof(big),
-	    "keep: a file past FILEPOOL_KEEP_MAX written");
-	close(fd);
-	first = ino(at("k4"));
-	filepool_release(fp, at("k4"));
-	fd = filepool_create(fp, at("k5"));
-	ok(fd != -1 && ino(at("k5")) == first && size(at("k5")) == 0,
-	    "keep: a long file is emptied in the pool");
-	close(fd);
-	filepool_release(fp, at("k5"));
-	filepool_close(fp);
-
-	/* a long file found in the pool at open is emptied too */
-	rfd = open(at("keep/p77"), O_WRONLY | O_CREAT, 0600);
-	ok(rfd != -1 && write(rfd, big, sizeof(big)) ==
-	    (ssize_t)sizeof(big), "keep: a long file left in the pool");
-	close(rfd);
-	fp = filepool_open(kp, 8, FP_KEEP);
-	ok(fp != NULL && size(at("keep/p77")) == 0 &&
-	    filepool_count(fp) >= 1, "keep: emptied at open");
-	filepool_close(fp);
-}
-
 int
 main(void)
 {
@@ -303,13 +240,12 @@ main(void)
 	check_reopen();
 	check_at();
 	check_stop();
-	check_keep();
 
 	fd = filepool_create(NULL, at("plain"));
 	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&
 	    access(at("plain"), F_OK) == -1, "no pool: open and unlink");
 	close(fd);
-	ok(filepool_open("/nonexistent-mh/pool", 4, 0) == NULL,
+	ok(filepool_open("/nonexistent-mh/pool", 4) == NULL,
 	    "a pool that cannot be made: NULL");
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
