@@ -702,7 +702,7 @@ submit_durable(int ok, void *arg)
 
 	if (!ok)
 		log_warnx("events: %s may not be durable", sb->id);
-	else if (!sb->failed)
+	else if (!sb->failed && !sb->written)
 		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
 		if (sb->it[i]->seg != NULL && evseg_failed(sb->it[i]->seg,
@@ -802,7 +802,13 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	char		*s;
 	size_t		 len;
 
-	if (recent_has(ev->id)) {
+	/*
+	 * Only relayd sends an event again (after a restart, unanswered).
+	 * webd's (written) never: its client, told 503, asks again and
+	 * that is a new event; so they stay out of the recent ids, four
+	 * hash table operations per click.
+	 */
+	if (!written && recent_has(ev->id)) {
 		/* sent again after a restart: it is already durable here */
 		log_debug("events: %s already queued", ev->id);
 		if (fn != NULL)
