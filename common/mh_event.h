@@ -77,10 +77,6 @@ void	 mh_event_clear(struct event_record *);			/* frees the pointers */
 json_t	*mh_event_to_json(const struct event_record *);
 int	 mh_event_from_json(struct event_record *, const json_t *);	/* -1 if malformed */
 json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
-/* the compact JSON line of a record, as json_dumps(mh_event_to_json(),
- * JSON_COMPACT) makes it; NULL for what it does not write (tls, custom
- * headers, bounce, a string that is not UTF-8) */
-char	*mh_event_line(const struct event_record *, size_t *);
 /* struct track_event + link into buf (at least sizeof(struct
  * track_event) + MH_URL_MAX): its length */
 size_t	 mh_event_track_pack(const struct event_record *, void *, size_t);

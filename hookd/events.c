@@ -60,7 +60,6 @@
 #include "events.h"
 #include "hookd.h"
 #include "events_int.h"
-#include "child.h"
 
 #define EV_KEY_LEN	EVENTS_KEY_LEN
 #define EV_FILE_MAX	(2 * 1024 * 1024)
@@ -678,7 +677,6 @@ void
 evq_item_free(struct evitem *it, int done)
 {
 	json_decref(it->rec);
-	free(it->line);
 	if (it->seg != NULL)
 		evseg_unref(it->seg, done);
 	free(it);
@@ -816,29 +814,17 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		return (0);
 	}
 	metrics_inc(M_EVENTS, event_kind_name(ev->kind), NULL);
-	/*
-	 * The record's line straight from the struct (webd's clicks come
-	 * in bursts); the JSON object only if a monitor wants it or the
-	 * record has what mh_event_line() does not write.  Without one,
-	 * the queued item keeps the line and parses it when it is sent.
-	 */
-	o = NULL;
-	s = NULL;
-	if (ev_monitor == NULL || !child_monitoring)
-		s = mh_event_line(ev, &len);
-	if (s == NULL) {
-		if ((o = mh_event_to_json(ev)) == NULL) {
-			log_warnx("events: cannot encode event %s", ev->id);
-			return (-1);
-		}
-		if (ev_monitor != NULL)
-			ev_monitor(o);
-		if ((s = json_dumps(o, JSON_COMPACT)) == NULL) {
-			json_decref(o);
-			return (-1);
-		}
-		len = strlen(s);
+	if ((o = mh_event_to_json(ev)) == NULL) {
+		log_warnx("events: cannot encode event %s", ev->id);
+		return (-1);
 	}
+	if (ev_monitor != NULL)
+		ev_monitor(o);
+	if ((s = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return (-1);
+	}
+	len = strlen(s);
 	sb = submit_new(ev->id, fn, arg);
 	sb->written = written;
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
@@ -859,12 +845,8 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 			free(it);
 			continue;
 		}
-		if (ep->nitems < EV_MEM_RECORDS) {
-			if (o != NULL)
-				it->rec = json_incref(o);
-			else if ((it->line = strndup(s, len)) == NULL)
-				fatal("events: strndup");
-		}
+		if (ep->nitems < EV_MEM_RECORDS)
+			it->rec = json_incref(o);
 		sb->ep[sb->n] = ep;
 		sb->it[sb->n++] = it;
 	}
@@ -930,15 +912,6 @@ evq_item_load(struct endpoint *ep, struct evitem *it)
 	json_t			*o;
 	struct event_record	 ev;
 
-	if (it->rec == NULL && it->line != NULL) {
-		/* our own line (submit): parsed once, kept as the record */
-		if ((it->rec = json_loads(it->line, JSON_REJECT_DUPLICATES,
-		    NULL)) == NULL)
-			log_warnx("events: %s: its line does not parse",
-			    it->id);
-		free(it->line);
-		it->line = NULL;
-	}
 	if (it->rec != NULL)
 		return (json_incref(it->rec));
 	if (it->seg != NULL) {

@@ -32,7 +32,6 @@ struct evitem {
 	struct evseg		*seg;		/* or its segment, and where */
 	size_t			 idx;
 	json_t			*rec;		/* its record, if in memory */
-	char			*line;		/* or its JSON line, unparsed */
 	struct timespec		 ts;		/* arrival, monotonic */
 };
 TAILQ_HEAD(evitemlist, evitem);
