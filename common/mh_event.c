@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "mh_event.h"
+#include "sanitize.h"
 
 #define EV_CUSTOM_HEADERS_MAX	(16 * 1024)
 #define EV_BOUNCE_MIME_MAX	(1024 * 1024)
@@ -254,34 +255,11 @@ mh_event_to_json(const struct event_record *ev)
 static int
 event_utf8_ok(const unsigned char *s, size_t len)
 {
-	size_t		 i, n, k;
-	uint32_t	 c;
+	size_t	 i, n;
 
-	for (i = 0; i < len; i += n) {
-		c = s[i];
-		if (c < 0x80) {
-			n = 1;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 2, c &= 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 3, c &= 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 4, c &= 0x07;
-		else
+	for (i = 0; i < len; i += n)
+		if ((n = utf8_seq(s + i, len - i)) == 0)
 			return (0);
-		if (i + n > len)
-			return (0);
-		for (k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (0);
-			c = (c << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-		    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
-			return (0);
-	}
 	return (1);
 }
 
@@ -340,7 +318,7 @@ mh_event_track_unpack(struct event_record *ev, const void *buf, size_t len)
 	    (t.kind != EV_OPEN && t.kind != EV_READ_MAIL &&
 	    t.kind != EV_CLICK) || (t.kind != EV_CLICK && n != 0) ||
 	    (t.machine != 0 && t.machine != 1) || t.time < 0 ||
-	    t.time > INT64_C(253402300799))
+	    t.time > EVENT_TIME_MAX)
 		return (-1);
 	memcpy(ev->link, (const char *)buf + sizeof(t), n);
 	ev->link[n] = '\0';
@@ -461,7 +439,7 @@ event_from_json1(struct event_record *ev, const json_t *o)
 		return (-1);
 	ev->kind = k;
 	if ((v = json_object_get(o, "time")) == NULL || !json_is_integer(v) ||
-	    (n = json_integer_value(v)) < 0 || n > INT64_C(253402300799))
+	    (n = json_integer_value(v)) < 0 || n > EVENT_TIME_MAX)
 		return (-1);
 	ev->time = (time_t)n;
 

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "envelope.h"
 
+#define EVENT_TIME_MAX	INT64_C(253402300799)	/* 9999-12-31T23:59:59Z */
 #define EVENT_ID_LEN	37	/* 36 chars + NUL: uuid-like, stable across retries */
 
 /* how an outbound attempt used TLS (delivery events, issue 17) */

@@ -147,7 +147,7 @@ web_event(struct event_record *ev, web_done_fn done, void *arg)
 		done(1, arg);
 		return;
 	}
-	/* the compact form, no JSON: hookd writes the record's line */
+	/* the compact form (struct track_event), no JSON */
 	if ((len = mh_event_track_pack(ev, buf, sizeof(buf))) == 0) {
 		log_warnx("event %s: not a valid tracking event", ev->id);
 		done(0, arg);
