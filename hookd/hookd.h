@@ -32,8 +32,9 @@ struct inmsg {
 	int			 parsing;	/* in the MIME thread */
 	char			*fallback;	/* nrcpt, or NULL: 1 while the
 						   parent writes its maildir */
-	int			 msgfd;		/* the file the verdict read, */
-	int			 have_msgfd;	/* kept for the first parse */
+	int			 msgfd;		/* the file the verdict read,
+						   kept for the first parse;
+						   -1: none */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 

@@ -79,9 +79,9 @@ rcpt_route(const struct envelope_rcpt *r)
 static void
 msgfd_close(struct inmsg *m)
 {
-	if (m->have_msgfd)
+	if (m->msgfd != -1)
 		close(m->msgfd);
-	m->have_msgfd = 0;
+	m->msgfd = -1;
 }
 
 static void
@@ -739,9 +739,9 @@ inbound_run(struct inmsg *m)
 	}
 	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
 		/* a sync message's file is still open from its verdict */
-		fd = m->have_msgfd ? m->msgfd : spool_open_message(m->env.id,
+		fd = m->msgfd != -1 ? m->msgfd : spool_open_message(m->env.id,
 		    m->transient);
-		m->have_msgfd = 0;
+		m->msgfd = -1;
 		if (fd == -1) {
 			/* sync: 451; queue: the next round tries again */
 			log_warn("msgid=%s: open", m->env.id);
@@ -898,7 +898,7 @@ inbound_sync(struct inmsg *m)
 	const char	*enh, *text;
 	int		 code;
 
-	if (spool_transient(&m->env, m->have_msgfd ? m->msgfd : -1) == -1) {
+	if (spool_transient(&m->env, m->msgfd) == -1) {
 		code = enhanced_spool_error(errno, &enh, &text);
 		msgfd_close(m);
 		spool_discard(m->env.id);
@@ -1004,14 +1004,11 @@ inbound_verify(struct inmsg *m)
 		return;
 	}
 	/*
-	 * The file stays open in m (have_msgfd): a sync message is parsed
+	 * The file stays open in m (msgfd): a sync message is parsed
 	 * from it at once, without opening it again; any other way out
 	 * closes it (msgfd_close).
 	 */
-	if ((fd = spool_open_message(m->env.id, 1)) != -1) {
-		m->msgfd = fd;
-		m->have_msgfd = 1;
-	}
+	fd = m->msgfd = spool_open_message(m->env.id, 1);
 	if (fd == -1 ||
 	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
 		/* no verdict: a route that requires one refuses */
@@ -1029,6 +1026,7 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal("calloc");
+	m->msgfd = -1;
 	envelope_init(&m->env);
 	if (envelope_decode(&m->env, text, len) == -1 ||
 	    strcmp(m->env.id, c->msgid) != 0 || m->env.nrcpt == 0)
@@ -1063,6 +1061,7 @@ inbound_recovered(struct envelope *env)
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal("calloc");
+	m->msgfd = -1;
 	m->env = *env;
 	free(env);
 	m->committed = 1;
