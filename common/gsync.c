@@ -566,7 +566,7 @@ gsync_stop(void)
 	free(b.fds);
 	free(b.unl);
 	if (fl.running) {
-		/* the releaser empties its list before it quits */
+		/* the releaser moves out what it has left before it quits */
 		thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
 		fl.running = 0;
 	}
