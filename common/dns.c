@@ -67,7 +67,8 @@ struct dns_q {
 TAILQ_HEAD(dns_qlist, dns_q);
 
 struct dns_host {
-	int			 pending;
+	int			 pending;	/* queries not answered yet */
+	int			 starting;	/* dns_resolve_host not returned */
 	int			 st[2];
 	int			 sec[2];
 	struct dns_addrs	 part[2];	/* A, AAAA */
@@ -102,6 +103,9 @@ struct dns_centry {
 	u_char			*pkt;		/* NULL: a free slot */
 };
 static struct dns_centry	 dns_cache[DNS_CACHE_SLOTS];
+#ifdef DNS_TEST_FAULT
+int				 dns_test_fault = -1;
+#endif
 static char			*dns_cur_resolver, *dns_cur_anchors;
 static int			 dns_cur_port;
 
@@ -116,6 +120,7 @@ static int	dns_rdata_expand(const u_char *, const u_char *, int,
 static int	dns_wire_len(const u_char *, size_t);
 static void	dns_init_cb(void *, int, void *, int, int, char *, int);
 static void	dns_cache_flush(void);
+static void	dns_host_done(struct dns_host *);
 
 int
 dns_init(struct event_base *base, const char *resolver, int port)
@@ -445,6 +450,12 @@ dns_query(const char *name, int rrtype, dns_raw_cb cb, void *arg)
 	}
 	q->inflight = 1;
 	evtimer_add(q->timer, &tv);
+#ifdef DNS_TEST_FAULT
+	/* tests only (regress/common/dnsfault.c): this type fails to start */
+	if (rrtype == dns_test_fault)
+		r = UB_NOMEM;
+	else
+#endif
 	r = ub_resolve_event(dns_ctx, q->name, rrtype, 1, q, dns_ub_cb, &aid);
 	if (r != 0) {
 		log_warnx("dns: %s: %s", q->name, ub_strerror(r));
@@ -727,7 +738,6 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 {
 	struct sockaddr_in	*sin;
 	struct sockaddr_in6	*sin6;
-	size_t			 i;
 	int			 j;
 
 	h->st[idx] = status;
@@ -748,8 +758,19 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 			}
 		}
 	}
-	if (--h->pending > 0)
+	/* an answer from inside dns_query: dns_resolve_host calls back */
+	if (--h->pending > 0 || h->starting)
 		return;
+	dns_host_done(h);
+}
+
+/* both answers are in: merge them, call back once, free */
+static void
+dns_host_done(struct dns_host *h)
+{
+	size_t	 i;
+	int	 idx;
+
 	/* A first, then AAAA */
 	for (idx = 0; idx < 2; idx++)
 		for (i = 0; i < h->part[idx].n && h->out.n < DNS_MAX_ADDRS; i++)
@@ -767,6 +788,12 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 		h->out.status = DNS_NODATA;
 	h->cb(&h->out, h->arg);
 	free(h);
+}
+
+static void
+dns_host_later(int fd, short ev, void *arg)
+{
+	dns_host_done(arg);
 }
 
 static void
@@ -811,8 +838,15 @@ dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
 		return (-1);
 	h->cb = cb;
 	h->arg = arg;
+	/*
+	 * Either query may be answered from inside dns_query (libunbound's
+	 * cache, a local zone): while starting, an answer only counts down,
+	 * and whoever brings pending to 0 after the start calls back.
+	 */
 	h->pending = 2;
+	h->starting = 1;
 	if (dns_query(name, ns_t_a, dns_host_a, h) == -1) {
+		/* nothing started, nothing will call back */
 		free(h);
 		return (-1);
 	}
@@ -820,6 +854,15 @@ dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
 		/* the A query is out: let it finish as the only answer */
 		h->st[1] = DNS_SERVFAIL;
 		h->pending--;
+	}
+	h->starting = 0;
+	if (h->pending > 0)
+		return (0);	/* the last answer calls back */
+	/* both are in already: call back from the loop, not from here */
+	if (event_base_once(dns_base, -1, EV_TIMEOUT, dns_host_later, h,
+	    &tv) == -1) {
+		free(h);
+		return (-1);
 	}
 	return (0);
 }

@@ -82,7 +82,11 @@ void	dns_shutdown(void);
 int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
 /* TXT record i's character-strings, joined; -1 if it does not fit or has NUL */
 int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
-/* A and AAAA of a name, or the name itself when it is a literal address */
+/*
+ * A and AAAA of a name, or the name itself when it is a literal address.
+ * 0: the callback runs exactly once, from the event loop, never from
+ * inside this call; -1: it never runs.
+ */
 int	dns_resolve_host(const char *name, dns_addrs_cb, void *);
 /* MX of a domain, sorted, null MX flagged */
 int	dns_resolve_mx(const char *domain, dns_mx_cb, void *);
