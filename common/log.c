@@ -13,6 +13,13 @@
  * ends (atomic on a pipe shared with the other processes), before the
  * pass ends, before a fatal() exits and at exit.  Other threads, and a
  * process without a loop, write each line at once as before.
+ *
+ * libevent's own messages (a warning about a bufferevent, an error
+ * before it exits) come here too, set up by log_init in every process:
+ * "libevent: ..." lines, sanitized as every other, never its bare
+ * "[warn] ..." on stderr.  libevent may be in the middle of changing
+ * its loop when it logs, so these lines do not touch the loop: the
+ * lines kept so far and then this one are written at once.
  */
 #include <errno.h>
 #include <limits.h>
@@ -45,6 +52,8 @@ static struct {
 } lb;
 
 static void	log_flush_cb(evutil_socket_t, short, void *);
+static void	log_libevent(int, const char *);
+static void	log_out(int, char *, size_t, int);
 
 void
 log_init(int debug, int facility)
@@ -53,6 +62,7 @@ log_init(int debug, int facility)
 	if (!debug)
 		openlog("mailhookd", LOG_PID | LOG_NDELAY, facility);
 	tzset();
+	event_set_log_callback(log_libevent);
 }
 
 void
@@ -176,6 +186,24 @@ log_sanitize(char *dst, size_t n, const char *src)
 	return (dst);
 }
 
+/* one line out, sanitized; now: past the loop (log_libevent) */
+static void
+log_out(int pri, char *buf, size_t size, int now)
+{
+	/* a log line never carries CR, LF or other control bytes */
+	sanitize_text(buf, size, buf, size, SAN_UTF8);
+	if (!log_debug_mode)
+		syslog(pri, "%s: %s", log_procname, buf);
+	else if (!now)
+		log_stderr(buf);
+	else {
+		if (lb.on && pthread_equal(pthread_self(), lb.thread))
+			log_flush();
+		fprintf(stderr, "%s: %s\n", log_procname, buf);
+		fflush(stderr);
+	}
+}
+
 void
 vlog(int pri, const char *fmt, va_list ap)
 {
@@ -183,12 +211,32 @@ vlog(int pri, const char *fmt, va_list ap)
 	int	 saved = errno;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	/* a log line never carries CR, LF or other control bytes */
-	sanitize_text(buf, sizeof(buf), buf, sizeof(buf), SAN_UTF8);
-	if (log_debug_mode)
-		log_stderr(buf);
-	else
-		syslog(pri, "%s: %s", log_procname, buf);
+	log_out(pri, buf, sizeof(buf), 0);
+	errno = saved;
+}
+
+/* a message of libevent's: see the top of this file */
+static void
+log_libevent(int severity, const char *msg)
+{
+	char	 buf[1024];
+	int	 pri, saved = errno;
+
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		if (log_verbose < 1)
+			return;
+		pri = LOG_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		pri = LOG_INFO;
+		break;
+	default:
+		pri = LOG_ERR;
+		break;
+	}
+	snprintf(buf, sizeof(buf), "libevent: %s", msg != NULL ? msg : "");
+	log_out(pri, buf, sizeof(buf), 1);
 	errno = saved;
 }
 

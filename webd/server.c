@@ -81,6 +81,7 @@ struct web_conn {
 	struct tls		*tls;		/* https only */
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
+	int			 kicked;	/* kick active: holds a ref */
 	struct event		*hold;		/* keeps the socket in epoll */
 	int			 held;		/* hold is added */
 	uint64_t		 reads;		/* under_read calls */
@@ -627,24 +628,46 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 static void	under_write(struct bufferevent *, void *);
 
+/*
+ * Run kick_cb from the loop.  The kick holds a reference on the filter
+ * until it has run: evhttp may free the connection in between (its
+ * answer is out and the connection closes), and a kick that then
+ * flushed the filter would drop the filter's last reference a second
+ * time (libevent's "BEV_OPT_CLOSE_ON_FREE set on an bufferevent with
+ * too few references", and a second finalization of the filter).
+ */
+static void
+kick(struct web_conn *c)
+{
+	if (c->kicked)
+		return;
+	c->kicked = 1;
+	bufferevent_incref(c->bev);
+	event_active(c->kick, 0, 0);
+}
+
 static void
 kick_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct web_conn	*c = arg;
 
+	c->kicked = 0;
 	bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
 	/* filter_out wrote it all itself: as if the socket had said so */
 	if (c->direct) {
 		c->direct = 0;
 		if (evbuffer_get_length(bufferevent_get_output(c->under)) == 0) {
 			under_write(c->under, c);
-			return;
+			goto done;
 		}
 	}
 	/* pipelined requests read while evhttp was answering */
 	if ((bufferevent_get_enabled(c->bev) & EV_READ) &&
 	    evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
 		c->ur(c->under, c->uarg);
+ done:
+	/* the last reference when evhttp let go: c is freed later */
+	bufferevent_decref(c->bev);
 }
 
 /* evhttp added output: move it on from the event loop */
@@ -658,7 +681,7 @@ out_added(struct evbuffer *b, const struct evbuffer_cb_info *info,
 		/* evhttp queues an answer whole, after the last went out */
 		if (info->orig_size == 0)
 			c->ostart = 1;
-		event_active(c->kick, 0, 0);
+		kick(c);
 	}
 }
 
@@ -700,7 +723,7 @@ under_write(struct bufferevent *bev, void *arg)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		c->owed = 0;
 		/* c is freed by a finalizer, later: still valid here */
-		event_active(c->kick, 0, 0);
+		kick(c);
 		bufferevent_trigger(c->bev, EV_WRITE, 0);
 	}
 }
