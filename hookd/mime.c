@@ -285,6 +285,11 @@ utf8_clean(const char *s, gssize len)
 	return (g_utf8_make_valid(s, len));
 }
 
+/*
+ * A JSON string of s, made valid UTF-8.  glib has checked it (or made
+ * it valid), so jansson is spared a second pass over every byte: the
+ * bodies are the longest strings a payload has.
+ */
 static json_t *
 jstr(const char *s)
 {
@@ -294,11 +299,19 @@ jstr(const char *s)
 	if (s == NULL)
 		return (json_null());
 	if (g_utf8_validate(s, -1, NULL))
-		return (json_string(s));
+		return (json_string_nocheck(s));
 	c = utf8_clean(s, -1);
-	j = json_string(c);
+	j = json_string_nocheck(c);
 	g_free(c);
 	return (j);
+}
+
+/* a JSON string of text_convert()'s output (or text made from it by
+ * cutting lines and ASCII white space): valid UTF-8 already */
+static json_t *
+jtext(const char *s)
+{
+	return (s == NULL ? json_null() : json_string_nocheck(s));
 }
 
 static int
@@ -375,11 +388,9 @@ text_convert(const char *p, size_t len, const char *charset)
 		n = strip_nul(q, len);
 		q[n] = '\0';
 		if (g_utf8_validate(q, n, NULL))
-			s = q;
-		else {
-			s = g_mime_utils_decode_8bit(NULL, q, n);
-			g_free(q);
-		}
+			return (q);	/* checked: no second pass */
+		s = g_mime_utils_decode_8bit(NULL, q, n);
+		g_free(q);
 	}
 	if (s == NULL)
 		return (utf8_clean(p, len));
@@ -532,7 +543,7 @@ hdr_add(json_t *obj, const char *name, const char *value)
 	key = hdr_key(name);
 	val = utf8_clean(value, -1);
 	g_strstrip(val);
-	if ((v = json_string(val)) == NULL)
+	if ((v = json_string_nocheck(val)) == NULL)	/* made valid */
 		goto done;
 	if ((old = json_object_get(obj, key)) == NULL)
 		rv = json_object_set_new(obj, key, v);
@@ -1021,9 +1032,9 @@ doc_json(const struct mime_doc *md)
 	}
 	root = json_pack("{s:O, s:o, s:o, s:o, s:o}",
 	    "headers", d->headers,
-	    "plain", jstr(d->plain),
-	    "html", jstr(d->html),
-	    "reply_plain", jstr(md->reply),
+	    "plain", jtext(d->plain),
+	    "html", jtext(d->html),
+	    "reply_plain", jtext(md->reply),
 	    "attachments", atts);
 	if (root != NULL && md->over != NULL &&
 	    json_object_set_new(root, "truncated", json_string(md->over)) ==
