@@ -119,6 +119,30 @@ child_empty_root(const struct config *conf)
 	return (dir);
 }
 
+static int	child_draining;		/* ops->drain under way */
+static int	child_drain_status;	/* exit status after it */
+
+/* 1: ops->drain runs the loop on, and calls child_drained() */
+static int
+child_drain(int status)
+{
+	if (child_draining)
+		return (1);
+	if (ops->drain == NULL || !ops->drain())
+		return (0);
+	child_draining = 1;
+	child_drain_status = status;
+	return (1);
+}
+
+void
+child_drained(void)
+{
+	if (ops->stop != NULL)
+		ops->stop();
+	exit(child_drain_status);
+}
+
 /*
  * A peer went away: it crashed, or it stopped first when all of us were
  * told to (the signal may still be on its way here).  Either way this
@@ -128,6 +152,9 @@ static void
 child_lost(struct mproc *p)
 {
 	log_warnx("lost channel to %s", p->name);
+	/* the other children stop too: a drain under way goes on */
+	if (p != proc_peer[PROC_PARENT] && child_drain(1))
+		return;
 	if (ops->stop != NULL)
 		ops->stop();
 	exit(1);
@@ -307,7 +334,11 @@ child_monitor(const json_t *ev)
 static void
 child_sigterm(evutil_socket_t sig, short ev, void *arg)
 {
+	if (child_draining)
+		return;		/* it ends by itself, soon */
 	log_info("exiting on signal %d", (int)sig);
+	if (child_drain(0))
+		return;
 	if (ops->stop != NULL)
 		ops->stop();
 	exit(0);

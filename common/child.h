@@ -30,6 +30,12 @@ struct child_ops {
 	/* SIGTERM or SIGINT: finish what must not be lost, then the process
 	 * exits; NULL: nothing to finish */
 	void		 (*stop)(void);
+	/*
+	 * SIGTERM, SIGINT or a peer gone, before stop: 1 when the loop
+	 * must run on a little (a bounded time) to finish what is under
+	 * way, and child_drained() is called then; 0 (or NULL): stop now
+	 */
+	int		 (*drain)(void);
 	/* messages from peers other than the parent */
 	mproc_handler	 peer_dispatch;
 	/* messages from the parent that child.c does not handle, NULL: none */
@@ -63,6 +69,8 @@ void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
  * reply to mhctl (show message ID --raw: the queued message)
  */
 void	child_control_fd(int fd);
+/* what a drain waited for is done (or its time is up): stop, exit */
+__attribute__((noreturn)) void child_drained(void);
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

@@ -323,12 +323,19 @@ listeners_send(const struct config *conf)
 	}
 }
 
-/* stop everything: the children first, then us */
+/*
+ * Stop everything: the children first, then us.  A child gets
+ * PARENT_STOP_WAIT seconds before it is killed: relayd may wait up to 4
+ * for the replies to final dots it has sent (relayd_drain), then
+ * flushes its spool.
+ */
+#define PARENT_STOP_WAIT	8
+
 static void
 parent_shutdown(int status)
 {
 	size_t	i;
-	struct timeval tv = { 5, 0 };
+	struct timeval tv = { PARENT_STOP_WAIT, 0 };
 
 	if (shutting_down)
 		return;

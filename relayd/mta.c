@@ -59,6 +59,7 @@ static TAILQ_HEAD(, mconn) dirtyconns = TAILQ_HEAD_INITIALIZER(dirtyconns);
 static TAILQ_HEAD(, mconn) idleconns = TAILQ_HEAD_INITIALIZER(idleconns);
 static struct event	*flush_ev;
 static struct relay_via	 via;		/* host "": by MX */
+static int		 stopping;	/* mta_stop: nothing new starts */
 
 static void	 conn_io(int, short, void *);
 static void	 conn_flush_all(int, short, void *);
@@ -66,6 +67,7 @@ static int	 conn_write(struct mconn *);
 static void	 conn_timeout(int, short, void *);
 static void	 conn_next_addr(struct mconn *);
 static void	 conn_free(struct mconn *);
+static void	 conn_undirty(struct mconn *);
 static void	 tx_start(struct mconn *);
 static void	 job_finish(struct mconn *);
 static void	 idle_leave(struct mconn *);
@@ -115,6 +117,46 @@ mta_shutdown(void)
 		}
 		conn_free(c);
 	}
+}
+
+/*
+ * A stop (relayd_drain): a connection whose final dot is sent goes on
+ * until its reply is in (mta_in_dot); every other one stops where it is,
+ * no byte more, no new connection, as if the process had already exited
+ * (its messages are tried again at the next start).  Returns how many
+ * replies to a final dot are awaited.
+ */
+int
+mta_stop(void)
+{
+	struct mconn	*c;
+
+	stopping = 1;
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (c->state == M_DOT)
+			continue;
+		conn_undirty(c);
+		if (c->evr != NULL)
+			event_del(c->evr);
+		if (c->evw != NULL)
+			event_del(c->evw);
+		if (c->evt != NULL)
+			event_del(c->evt);
+	}
+	return (mta_in_dot());
+}
+
+/* connections whose final dot is sent and its reply not yet read */
+int
+mta_in_dot(void)
+{
+	struct mconn	*c;
+	int		 n = 0;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (c->state == M_DOT)
+			n++;
+	return (n);
 }
 
 int
@@ -566,6 +608,8 @@ conn_next_addr(struct mconn *c)
 	char			 host[64];
 	size_t			 h;
 
+	if (stopping)
+		return;		/* stopped where it is (mta_stop) */
 	for (; c->acur < c->naddrs; c->acur++) {
 		ss = &c->addrs[c->acur];
 		h = c->addr_host[c->acur];

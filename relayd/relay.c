@@ -467,6 +467,19 @@ relay_pause(int p)
 }
 
 int
+relay_stop(void)
+{
+	sched_pause(1);
+	return (mta_stop());
+}
+
+int
+relay_in_dot(void)
+{
+	return (mta_in_dot());
+}
+
+int
 relay_suppress_add(const char *addr, const char *sender_domain,
     const char *reason)
 {

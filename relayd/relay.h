@@ -88,6 +88,9 @@ int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
 int	 relay_remove(const char *id);			/* -1 unknown */
 int	 relay_hold(const char *id, int on);		/* id or "all"; -1 unknown */
 void	 relay_pause(int);				/* 1 pause, 0 resume */
+/* a stop: nothing new starts; replies to final dots still awaited */
+int	 relay_stop(void);
+int	 relay_in_dot(void);		/* those replies not yet in */
 /* sender_domain NULL: for every sender; else mail from that domain only */
 int	 relay_suppress_add(const char *addr, const char *sender_domain,
 	    const char *reason);

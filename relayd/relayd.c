@@ -630,6 +630,53 @@ relayd_start(void)
 	relay_dkim_retry();
 }
 
+/*
+ * A stop waits up to RELAYD_STOP_WAIT seconds for the replies to final
+ * dots already sent: a message whose reply is lost would be delivered
+ * again at the next start (RFC 1047).  Most mail exchangers answer the
+ * dot within a second or two, after their content checks; the bound
+ * keeps a stop well within the parent's deadline for its children
+ * (8 s) and the service manager's (30 s).  Nothing new starts meanwhile.
+ */
+#define RELAYD_STOP_WAIT	4	/* seconds */
+#define RELAYD_STOP_POLL	20	/* milliseconds between looks */
+
+static struct event	*drain_poll, *drain_deadline;
+
+static void
+relayd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	int	 n = relay_in_dot();
+
+	if (n > 0 && arg == NULL)
+		return;		/* a poll: still waiting */
+	if (n > 0)
+		log_warnx("stopping with %d final dot%s unanswered: tried "
+		    "again at the next start", n, n == 1 ? "" : "s");
+	child_drained();
+}
+
+static int
+relayd_drain(void)
+{
+	struct timeval	 poll = { 0, RELAYD_STOP_POLL * 1000 };
+	struct timeval	 wait = { RELAYD_STOP_WAIT, 0 };
+	int		 n;
+
+	if ((n = relay_stop()) == 0)
+		return (0);
+	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
+	    relayd_drain_cb, NULL)) == NULL ||
+	    (drain_deadline = evtimer_new(proc_base, relayd_drain_cb,
+	    &drain_deadline)) == NULL ||
+	    event_add(drain_poll, &poll) == -1 ||
+	    evtimer_add(drain_deadline, &wait) == -1)
+		return (0);
+	log_info("stopping: waiting up to %ds for %d repl%s to a final dot",
+	    RELAYD_STOP_WAIT, n, n == 1 ? "y" : "ies");
+	return (1);
+}
+
 static const struct child_ops relayd_ops = {
 	.proc = PROC_RELAYD,
 	.preinit = relayd_preinit,
@@ -637,6 +684,7 @@ static const struct child_ops relayd_ops = {
 	.configure = relayd_configure,
 	.start = relayd_start,
 	.stop = gsync_stop,
+	.drain = relayd_drain,
 	.peer_dispatch = relayd_dispatch,
 	.control = relayd_control,
 };

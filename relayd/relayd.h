@@ -194,6 +194,8 @@ void	 mta_shutdown(void);
 int	 mta_start(struct rjob *);
 int	 mta_active(void);
 int	 mta_smarthost(void);		/* relay via a smart host */
+int	 mta_stop(void);		/* replies to final dots awaited */
+int	 mta_in_dot(void);
 struct mconn *mta_idle(const char *domain);
 void	 mta_reuse(struct mconn *, struct rjob *);
 int	 mta_idle_quit(void);
