@@ -43,7 +43,7 @@ int	 spool_init(const char *root);
 int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
 /* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
 typedef void	(*spool_commit_fn)(int ok, void *arg);
-void	 spool_commit(struct envelope *, spool_commit_fn, void *);
+void	 spool_commit(struct envelope *, int, spool_commit_fn, void *);
 int	 spool_transient(struct envelope *, int fd);	/* sync mode: no commit; fd or -1 */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);

@@ -919,11 +919,15 @@ inbound_sync(struct inmsg *m)
 static void
 inbound_accept(struct inmsg *m)
 {
+	int	 fd;
+
 	if (wants_sync(&m->env))
 		inbound_sync(m);
 	else {
-		msgfd_close(m);
-		spool_commit(&m->env, inbound_committed, m);
+		/* the verdict's descriptor, if any, is the commit's */
+		fd = m->msgfd;
+		m->msgfd = -1;
+		spool_commit(&m->env, fd, inbound_committed, m);
 	}
 }
 

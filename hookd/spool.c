@@ -194,23 +194,26 @@ spool_commit_step(int ok, void *arg)
 /*
  * Commit a queue-mode message (env->id in incoming/): done(1, arg) once
  * the message and its envelope are durable in queue/, done(0, arg) when
- * it could not be (nothing is left of it then).
+ * it could not be (nothing is left of it then).  fd: the message already
+ * open (its verdict's descriptor: no second open), or -1; it is closed.
  */
 void
-spool_commit(struct envelope *env, spool_commit_fn done, void *arg)
+spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 {
 	struct spool_commit_state	*cs;
 	char				 path[MH_PATH_MAX + 64];
 	struct stat			 st;
-	int				 fd, err;
+	int				 err;
 
 	if (!envelope_id_ok(env->id)) {
+		if (fd != -1)
+			close(fd);
 		errno = EINVAL;
 		done(0, arg);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	if ((fd == -1 && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) ||
 	    fstat(fd, &st) == -1) {
 		err = errno;
 		log_warn("spool: commit %s", env->id);
