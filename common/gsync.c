@@ -154,18 +154,26 @@ release_later(struct gsync_batch *b)
 	}
 	memcpy(rl.unl + rl.nunl, b->unl, b->nunl * sizeof(*b->unl));
 	rl.nunl += b->nunl;
-	pthread_cond_signal(&rl.cv);
 	pthread_mutex_unlock(&rl.mu);
+	/* after the unlock: the woken releaser does not block on rl.mu */
+	pthread_cond_signal(&rl.cv);
 	b->nunl = 0;
 }
 
-/* the flusher: a batch flushed, its files to the releaser, then done */
+/*
+ * The flusher: a batch flushed, the loop told, then its files to the
+ * releaser.  Every wake-up is made with the lock released, so that the
+ * thread woken does not wake only to wait for it: each hand-over is on
+ * the way to the 250s of the batch.
+ */
 static void *
 flusher(void *arg)
 {
-	int	 rc;
+	struct gsync_batch	 rel;
+	int			 rc;
 
 	(void)arg;
+	memset(&rel, 0, sizeof(rel));
 	pthread_mutex_lock(&fl.mu);
 	for (;;) {
 		while (!fl.todo && !fl.quit)
@@ -174,13 +182,22 @@ flusher(void *arg)
 			break;
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
-		release_later(&fl.batch);
+		/* the files are the releaser's: the loop frees the rest */
+		rel.unl = fl.batch.unl;
+		rel.nunl = fl.batch.nunl;
+		fl.batch.unl = NULL;
+		fl.batch.nunl = 0;
 		pthread_mutex_lock(&fl.mu);
 		fl.rc = rc;
 		fl.todo = 0;
+		pthread_mutex_unlock(&fl.mu);
 		pthread_cond_broadcast(&fl.cv);
 		/* a full pipe already says "done" */
 		(void)!write(fl.wake[1], "", 1);
+		release_later(&rel);
+		free(rel.unl);
+		rel.unl = NULL;
+		pthread_mutex_lock(&fl.mu);
 	}
 	pthread_mutex_unlock(&fl.mu);
 	return (NULL);
@@ -255,8 +272,8 @@ flusher_give(void)
 	fl.busy = 1;
 	pthread_mutex_lock(&fl.mu);
 	fl.todo = 1;
-	pthread_cond_broadcast(&fl.cv);
 	pthread_mutex_unlock(&fl.mu);
+	pthread_cond_signal(&fl.cv);
 }
 
 /* the thread's batch is durable (or failed): its callbacks, the next */
@@ -283,8 +300,8 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	(void)arg;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	/* one read: a byte left over (64 batches behind) wakes us again */
+	(void)!read(fd, buf, sizeof(buf));
 	pthread_mutex_lock(&fl.mu);
 	if (fl.todo) {
 		/* a byte from an earlier batch: this one is not done */

@@ -85,8 +85,13 @@ parser_thread(void *arg)
 			j->err = errno;
 		pthread_mutex_lock(&mj.mu);
 		TAILQ_INSERT_TAIL(&mj.done, j, entry);
-		/* a full pipe already says "done" */
+		pthread_mutex_unlock(&mj.mu);
+		/*
+		 * Told with the lock released, so that the loop does not
+		 * wake only to wait for it; a full pipe already says "done"
+		 */
 		(void)!write(mj.wake[1], "", 1);
+		pthread_mutex_lock(&mj.mu);
 	}
 	/* NOTREACHED */
 	return (NULL);
@@ -116,8 +121,8 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	(void)arg;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	/* one read: a byte left over wakes us again */
+	(void)!read(fd, buf, sizeof(buf));
 	pthread_mutex_lock(&mj.mu);
 	TAILQ_CONCAT(&q, &mj.done, entry);
 	pthread_mutex_unlock(&mj.mu);
@@ -186,7 +191,8 @@ mimejob_submit(int fd, size_t size, char *ar, const struct mime_limits *lim,
 	}
 	pthread_mutex_lock(&mj.mu);
 	TAILQ_INSERT_TAIL(&mj.todo, j, entry);
-	pthread_cond_signal(&mj.cv);
 	pthread_mutex_unlock(&mj.mu);
+	/* after the unlock: the woken thread does not block on mj.mu */
+	pthread_cond_signal(&mj.cv);
 	return (0);
 }
