@@ -307,27 +307,43 @@ hdr_one(struct envelope *env, const char *name, size_t nlen, const char *v,
 #undef HIS
 }
 
-/* walk the header section: name at line start, value up to the next
- * line that does not start with white space */
-static void
-read_headers(int fd, struct envelope *env)
+/*
+ * The first HDR_READ_MAX bytes of the file (NUL-terminated), *whole set
+ * if that is all of it; NULL if it cannot be allocated.
+ */
+static char *
+read_start(int fd, size_t *lenp, int *whole)
 {
-	char		*buf, *p, *end, *line, *colon, *next;
+	char		*buf;
 	ssize_t		 n;
 	size_t		 len = 0, want;
 
+	*whole = 0;
 	if ((buf = malloc(HDR_READ_MAX + 1)) == NULL)
-		return;
+		return (NULL);
 	while (len < HDR_READ_MAX) {
 		want = HDR_READ_MAX - len;
 		n = pread(fd, buf + len, want, len);
-		if (n <= 0)
+		if (n < 0)
 			break;
 		len += n;
-		if ((size_t)n < want)
-			break;		/* a regular file: its end */
+		if ((size_t)n < want) {
+			*whole = n >= 0;	/* a regular file: its end */
+			break;
+		}
 	}
 	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+}
+
+/* walk the header section of buf (NUL-terminated): name at line start,
+ * value up to the next line that does not start with white space */
+static void
+parse_headers(struct envelope *env, const char *buf, size_t len)
+{
+	const char	*p, *end, *line, *colon, *next;
+
 	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
 	env->message_id[0] = env->subject[0] = env->from_domain[0] = '\0';
 	end = buf + len;
@@ -351,6 +367,18 @@ read_headers(int fd, struct envelope *env)
 			continue;
 		hdr_one(env, line, colon - line, colon + 1, next - colon - 1);
 	}
+}
+
+static void
+read_headers(int fd, struct envelope *env)
+{
+	char	*buf;
+	size_t	 len;
+	int	 whole;
+
+	if ((buf = read_start(fd, &len, &whole)) == NULL)
+		return;
+	parse_headers(env, buf, len);
 	free(buf);
 }
 
@@ -378,23 +406,42 @@ delete_copies(int dfd, const char *msgid)
 }
 
 /*
- * An incoming file's new content, in place: nothing acknowledged it yet
- * (a crash leaves a file that start-up removes), and no new file is
- * made (creating one is what costs most on a busy file system).
+ * An incoming file's new content, in place through fd (open for reading
+ * and writing, its offset still 0): nothing acknowledged it yet (a crash
+ * leaves a file that start-up removes), and no new file is made
+ * (creating one is what costs most on a busy file system).
  */
 static int
-rewrite_incoming(const char *msgid, const char *data, size_t len)
+rewrite_incoming(int fd, const char *msgid, const char *data, size_t len)
 {
-	int	 fd, rv = 0;
-
-	if ((fd = openat(incfd, msgid, O_WRONLY | O_CLOEXEC)) == -1 ||
-	    write_all(fd, data, len) == -1 || ftruncate(fd, len) == -1)
-		rv = -1;
-	if (rv == -1)
+	if (write_all(fd, data, len) == -1 || ftruncate(fd, len) == -1) {
 		log_warn("%s: rewrite", msgid);
-	if (fd != -1)
-		close(fd);
-	return (rv);
+		return (-1);
+	}
+	return (0);
+}
+
+/* the rest of fd's file after its first len bytes in *buf (NUL-terminated) */
+static int
+read_rest(int fd, char **buf, size_t *lenp)
+{
+	struct stat	 st;
+	char		*b;
+	ssize_t		 n;
+	size_t		 len = *lenp;
+
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size < len ||
+	    (b = realloc(*buf, st.st_size + 1)) == NULL)
+		return (-1);
+	*buf = b;
+	while (len < (size_t)st.st_size) {
+		if ((n = pread(fd, b + len, st.st_size - len, len)) <= 0)
+			break;
+		len += n;
+	}
+	b[len] = '\0';
+	*lenp = len;
+	return (0);
 }
 
 /*
@@ -412,26 +459,37 @@ queue_track(const char *msgid, struct envelope *env)
 	struct track_msg	*tm;
 	char			*buf, *copy, name[64];
 	size_t			 i, len, clen;
-	int			 fd, rv = 0, err = 0;
+	int			 fd, whole, rv = 0, err = 0;
 
 	env->tracked = 0;
 	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
 	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
 		return (0);
-	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1)
+	/* one open and one read of the file for its headers, its tracking
+	 * and its tracked content */
+	if ((fd = openat(incfd, msgid, O_RDWR | O_CLOEXEC)) == -1)
 		return (-1);
-	read_headers(fd, env);
-	close(fd);
+	if ((buf = read_start(fd, &len, &whole)) == NULL) {
+		close(fd);
+		return (-1);
+	}
+	parse_headers(env, buf, len);
 	strlcpy(hdrs_read, msgid, sizeof(hdrs_read));
-	if (config_tracking(relay_conf, env->from_domain) == NULL)
+	if (config_tracking(relay_conf, env->from_domain) == NULL) {
+		free(buf);
+		close(fd);
 		return (0);
-	if ((buf = read_file_at(incfd, msgid, SIZE_MAX, &len)) == NULL) {
+	}
+	if (!whole && read_rest(fd, &buf, &len) == -1) {
 		log_warn("%s: read for tracking", msgid);
+		free(buf);
+		close(fd);
 		return (-1);
 	}
 	if ((tm = track_prepare(relay_conf, msgid, env->from_domain, buf,
 	    len)) == NULL) {
 		free(buf);
+		close(fd);
 		return (0);
 	}
 	for (i = 0; i < env->nrcpt && rv == 0; i++) {
@@ -440,8 +498,11 @@ queue_track(const char *msgid, struct envelope *env)
 		    NULL)
 			rv = -1;
 		else if (env->nrcpt == 1) {
-			hdrs_read[0] = '\0';	/* the content changes */
-			rv = rewrite_incoming(msgid, copy, clen);
+			/* the content changes: its headers, read again */
+			if ((rv = rewrite_incoming(fd, msgid, copy, clen)) == 0)
+				parse_headers(env, copy, clen);
+			else
+				hdrs_read[0] = '\0';
 		}
 		else
 			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
@@ -450,6 +511,7 @@ queue_track(const char *msgid, struct envelope *env)
 	}
 	track_free(tm);
 	free(buf);
+	close(fd);
 	if (rv == -1) {
 		log_warnx("%s: tracked copies not written", msgid);
 		delete_copies(qfd, msgid);
