@@ -36,6 +36,7 @@
 #include "log.h"
 #include "../../relayd/relay.h"
 #include "dns.h"
+#include "gsync.h"
 #include "mhtest.h"
 
 #include <event2/event.h>
@@ -337,6 +338,8 @@ main(int argc, char *argv[])
 			break;
 		command(line);
 	}
+	/* as relayd stops: removals waiting for a flush are not lost */
+	gsync_stop();
 	relay_shutdown();
 	return (0);
 }
