@@ -734,11 +734,13 @@ inbound_run(struct inmsg *m)
 	if (m->parsing)
 		return;		/* inbound_parsed() comes back */
 	if (paused && !m->sync) {
+		msgfd_close(m);		/* kept for no round that waits */
 		inbound_schedule(m);
 		return;
 	}
 	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
-		/* a sync message's file is still open from its verdict */
+		/* the file may still be open from the verdict (a sync
+		 * message, or a queue-mode one's first round) */
 		fd = m->msgfd != -1 ? m->msgfd : spool_open_message(m->env.id,
 		    m->transient);
 		m->msgfd = -1;
@@ -755,6 +757,7 @@ inbound_run(struct inmsg *m)
 		inbound_schedule(m);
 		return;
 	}
+	msgfd_close(m);
 	m->inflight++;		/* no answer may finish m during the loop */
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
@@ -871,6 +874,7 @@ inbound_committed(int ok, void *arg)
 	if (!ok) {
 		code = enhanced_spool_error(errno, &enh, &text);
 		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
+		msgfd_close(m);
 		envelope_clear(&m->env);
 		free(m);
 		return;
@@ -919,15 +923,15 @@ inbound_sync(struct inmsg *m)
 static void
 inbound_accept(struct inmsg *m)
 {
-	int	 fd;
-
 	if (wants_sync(&m->env))
 		inbound_sync(m);
 	else {
-		/* the verdict's descriptor, if any, is the commit's */
-		fd = m->msgfd;
-		m->msgfd = -1;
-		spool_commit(&m->env, fd, inbound_committed, m);
+		/*
+		 * The verdict's descriptor, if any, serves the commit and
+		 * stays open for the first round's parse (the file keeps
+		 * its inode when it is renamed into queue/)
+		 */
+		spool_commit(&m->env, m->msgfd, inbound_committed, m);
 	}
 }
 

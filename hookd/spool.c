@@ -195,7 +195,8 @@ spool_commit_step(int ok, void *arg)
  * Commit a queue-mode message (env->id in incoming/): done(1, arg) once
  * the message and its envelope are durable in queue/, done(0, arg) when
  * it could not be (nothing is left of it then).  fd: the message already
- * open (its verdict's descriptor: no second open), or -1; it is closed.
+ * open (its verdict's descriptor: no second open), left open for the
+ * caller; -1: it is opened and closed here.
  */
 void
 spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
@@ -203,21 +204,19 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 	struct spool_commit_state	*cs;
 	char				 path[MH_PATH_MAX + 64];
 	struct stat			 st;
-	int				 err;
+	int				 err, own = fd == -1;
 
 	if (!envelope_id_ok(env->id)) {
-		if (fd != -1)
-			close(fd);
 		errno = EINVAL;
 		done(0, arg);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
-	if ((fd == -1 && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) ||
+	if ((own && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) ||
 	    fstat(fd, &st) == -1) {
 		err = errno;
 		log_warn("spool: commit %s", env->id);
-		if (fd != -1)
+		if (own && fd != -1)
 			close(fd);
 		filepool_release(sp_pool, path);
 		errno = err;
@@ -225,7 +224,8 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 		return;
 	}
 	gsync_fd(fd);
-	close(fd);
+	if (own)
+		close(fd);
 	env->size = st.st_size;
 	if ((cs = calloc(1, sizeof(*cs))) == NULL)
 		fatal("calloc");
