@@ -377,8 +377,16 @@ spool_recover(void (*cb)(struct envelope *))
 		log_warn("spool: %s", sp_queue);
 		return (-1);
 	}
-	while ((de = readdir(d)) != NULL)
+	while ((de = readdir(d)) != NULL) {
+		/* half written by an update or an adoption a crash cut short */
+		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", sp_queue,
+			    de->d_name);
+			filepool_release(sp_pool, path);
+			continue;
+		}
 		recover_one(de->d_name, cb);
+	}
 	closedir(d);
 	return (0);
 }
