@@ -328,7 +328,7 @@ read_start(int fd, size_t *lenp, int *whole)
 			break;
 		len += n;
 		if ((size_t)n < want) {
-			*whole = n >= 0;	/* a regular file: its end */
+			*whole = 1;	/* a regular file: its end */
 			break;
 		}
 	}
@@ -337,7 +337,7 @@ read_start(int fd, size_t *lenp, int *whole)
 	return (buf);
 }
 
-/* walk the header section of buf (NUL-terminated): name at line start,
+/* walk the header section in buf's first len bytes: name at line start,
  * value up to the next line that does not start with white space */
 static void
 parse_headers(struct envelope *env, const char *buf, size_t len)
