@@ -21,6 +21,8 @@
 #include <err.h>
 #include <unistd.h>
 
+#include "mhtest.h"
+
 static const char *statname[] = { "OK", "NXDOMAIN", "NODATA", "SERVFAIL",
     "BOGUS" };
 static struct event_base *base;
@@ -51,7 +53,6 @@ int
 main(int argc, char *argv[])
 {
 	struct timeval	 tv;
-	char		*p;
 	int		 ch, port = 53, r, i;
 	char		*resolver = NULL;
 
@@ -59,10 +60,7 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'R':
 			resolver = optarg;
-			if ((p = strrchr(optarg, ':')) != NULL) {
-				*p++ = '\0';
-				port = atoi(p);
-			}
+			mhtest_hostport(optarg, &port);
 			break;
 		default:
 			goto usage;

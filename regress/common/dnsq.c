@@ -35,6 +35,7 @@
 #include <unbound.h>
 
 #include "dns.h"
+#include "mhtest.h"
 
 static const char *statname[] = { "OK", "NXDOMAIN", "NODATA", "SERVFAIL",
     "BOGUS" };
@@ -116,7 +117,7 @@ raw_cb(int st, struct ub_result *r, void *arg)
 int
 main(int argc, char *argv[])
 {
-	char	*resolver = NULL, *p;
+	char	*resolver = NULL;
 	int	 ch, port = 53, r, n = 1, i;
 
 	while ((ch = getopt(argc, argv, "R:n:")) != -1) {
@@ -127,11 +128,7 @@ main(int argc, char *argv[])
 			break;
 		case 'R':
 			resolver = optarg;
-			if ((p = strrchr(optarg, ':')) != NULL &&
-			    strchr(optarg, ':') == p) {
-				*p++ = '\0';
-				port = atoi(p);
-			}
+			mhtest_hostport(optarg, &port);
 			break;
 		default:
 			goto usage;

@@ -76,4 +76,20 @@ mhtest_listen(int *port, int flags, int backlog)
 	return (fd);
 }
 
+/*
+ * A -R HOST[:PORT] argument: the port cut off at its only colon (an
+ * IPv6 address keeps its colons) into *port, which is left as it is
+ * when none is given; arg is the host then.
+ */
+static inline void
+mhtest_hostport(char *arg, int *port)
+{
+	char	*p;
+
+	if ((p = strrchr(arg, ':')) != NULL && strchr(arg, ':') == p) {
+		*p++ = '\0';
+		*port = atoi(p);
+	}
+}
+
 #endif /* MH_MHTEST_H */
