@@ -272,6 +272,12 @@ def report(res):
                 continue
             print("  %-6s flushes (fsync, fdatasync, syncfs) %.2f/msg" %
                   (path, f[path]["per_msg"]))
+            st = f[path].get("settled")
+            if st:
+                print("         before it, %d spool files left to remove, "
+                      "gone in %.1fs%s" % (st["files"], st["secs"],
+                                          " (%d stayed)" % st["left"]
+                                          if st["left"] else ""))
             if "order_verified" in f[path]:
                 print("         data flushed, then envelope flushed, then "
                       "250: %d of %d messages%s" %
