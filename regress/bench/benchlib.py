@@ -323,6 +323,41 @@ def cpu_secs(pid):
     return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu():
+    """user + system CPU seconds of the bench's waited-for children
+    (smtp-source and the other tools subprocess.run waits for)"""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds of named processes (pids) and of the children run
+    meanwhile (the load generator), per message: what separates a slow
+    run that lost the CPU to other work (the same CPU per message, the
+    cores not all ours) from one that stalls (idle cores) or got dearer
+    (more CPU per message)."""
+
+    def __init__(self, pids):
+        self.pids = {k: p for k, p in pids.items() if p}
+        self.t0 = time.monotonic()
+        self.c0 = {k: cpu_secs(p) for k, p in self.pids.items()}
+        self.gen0 = children_cpu()
+
+    def result(self, n, generator):
+        secs = time.monotonic() - self.t0
+        per = {k: cpu_secs(p) - self.c0[k] for k, p in self.pids.items()}
+        per[generator] = children_cpu() - self.gen0
+        tot = sum(per.values())
+        ncpu = len(os.sched_getaffinity(0))
+        return {"cpu_ms_per_msg": {k: round(v * 1000 / n, 3)
+                                   for k, v in per.items()},
+                "cpu_ms_per_msg_total": round(tot * 1000 / n, 3),
+                # the share of the cores these processes had: near 1 is
+                # CPU-bound; a low share with a low load is a stall
+                "cpu_busy": round(tot / (secs * ncpu), 3) if secs else 0.0,
+                "loadavg": round(os.getloadavg()[0], 2)}
+
+
 def mh_pids(daemon):
     st = daemon.ctl("show", "status")
     pids = {"parent": daemon.proc.pid}

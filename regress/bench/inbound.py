@@ -8,18 +8,21 @@ import shutil
 import subprocess
 import time
 
-from benchlib import (FROM, SENDERS, SIZE, cpu_secs, mh_pids, rate,
-                      send_and_count, smtp_source, wait_count)
+from benchlib import (FROM, SENDERS, SIZE, CpuMeter, cpu_secs, mh_pids,
+                      rate, send_and_count, smtp_source, wait_count)
 
 
 def run_ceiling(ctx, n):
     c0 = ctx.sink.count()
+    cpu = CpuMeter({"smtp-sink": ctx.sink.proc.pid})
     secs = smtp_source(ctx.sink.port, n, "rcpt@remote.test")
     t = wait_count(ctx.sink.count, c0 + n, 30)
     if t is None:
         raise RuntimeError("smtp-sink counted %d of %d" %
                            (ctx.sink.count() - c0, n))
-    return {"msgs": n, "secs": round(secs, 3), "rate": rate(n, secs)}
+    out = {"msgs": n, "secs": round(secs, 3), "rate": rate(n, secs)}
+    out.update(cpu.result(n, "smtp-source"))
+    return out
 
 
 def run_http(ctx, n):
@@ -34,12 +37,17 @@ def run_http(ctx, n):
 
 def run_sync(ctx, n, nlat):
     c0 = ctx.target.count()
+    pids = mh_pids(ctx.daemon)
+    cpu = CpuMeter({"smtpd": pids.get("smtpd"), "hookd": pids.get("hookd"),
+                    "authd": pids.get("authd"),
+                    "target": ctx.target.proc.pid})
     secs = smtp_source(ctx.daemon.smtp_port, n, "rcpt@sync.test")
+    out = {"msgs": n, "secs": round(secs, 3), "rate": rate(n, secs)}
+    out.update(cpu.result(n, "smtp-source"))
     got = ctx.target.count() - c0
     if got < n:
         raise RuntimeError("sync: the target got %d POSTs for %d messages"
                            % (got, n))
-    out = {"msgs": n, "secs": round(secs, 3), "rate": rate(n, secs)}
     r = subprocess.run([ctx.tool, "smtplat", str(ctx.daemon.smtp_port),
                         str(SENDERS), str(nlat), str(SIZE), FROM,
                         "lat@sync.test"],

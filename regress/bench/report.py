@@ -146,6 +146,15 @@ def report(res):
         row("mailhook inbound sync", c["msgs"], c["rate"], None,
             "latency p50 %.1f ms p99 %.1f ms (%s msgs, %.0f/s)" %
             (lt["p50_ms"], lt["p99_ms"], lt["msgs"], lt["rate"]))
+    for k in ("ceiling", "inbound_sync"):
+        c = res.get(k, {})
+        if "cpu_ms_per_msg" in c:
+            print("%-34s %s CPU ms per message: %s; total %.3f, cores "
+                  "busy %.0f%%, load %.1f" % (
+                      "", k, ", ".join("%s %.3f" % kv for kv in sorted(
+                          c["cpu_ms_per_msg"].items())),
+                      c["cpu_ms_per_msg_total"], c["cpu_busy"] * 100,
+                      c["loadavg"]))
     if "inbound_sync_dkim" in res:
         c = res["inbound_sync_dkim"]
         row("inbound sync, DKIM+DMARC", c["msgs"] * 2, c["dkim_rate"], None,
