@@ -184,25 +184,44 @@ mac_ctx(const struct token_key *k)
 	return (c->ctx);
 }
 
+/* HMAC-SHA256 of pre (plen bytes) then p (len bytes): full, flen bytes */
+static void
+mac_run(const struct token_key *k, const void *pre, size_t plen,
+    const void *p, size_t len, unsigned char full[EVP_MAX_MD_SIZE])
+{
+	EVP_MAC_CTX	*ctx = mac_ctx(k);
+	size_t		 flen = 0;
+
+	/* a NULL key: the one set in mac_ctx(), its schedule kept */
+	if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+	    (plen > 0 && EVP_MAC_update(ctx, pre, plen) != 1) ||
+	    EVP_MAC_update(ctx, p, len) != 1 ||
+	    EVP_MAC_final(ctx, full, &flen, EVP_MAX_MD_SIZE) != 1 ||
+	    flen != TOKEN_HMAC_LEN)
+		fatalx("token: HMAC-SHA256 failed");
+}
+
 static void
 mac(const struct token_key *k, const unsigned char *p, size_t len,
     unsigned char out[TOKEN_MAC_LEN])
 {
-	EVP_MAC_CTX	*ctx = mac_ctx(k);
 	unsigned char	 full[EVP_MAX_MD_SIZE];
-	size_t		 flen = 0;
 
 	if (len > TOKEN_BIN_MAX)
 		fatalx("token: record too long");
-	/* a NULL key: the one set in mac_ctx(), its schedule kept */
-	if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
-	    EVP_MAC_update(ctx, (const unsigned char *)mac_context,
-	    sizeof(mac_context) - 1) != 1 ||
-	    EVP_MAC_update(ctx, p, len) != 1 ||
-	    EVP_MAC_final(ctx, full, &flen, sizeof(full)) != 1 ||
-	    flen < TOKEN_MAC_LEN)
-		fatalx("token: HMAC-SHA256 failed");
+	mac_run(k, mac_context, sizeof(mac_context) - 1, p, len, full);
 	memcpy(out, full, TOKEN_MAC_LEN);
+	OPENSSL_cleanse(full, sizeof(full));
+}
+
+void
+token_hmac(const struct token_key *k, const void *p, size_t len,
+    unsigned char *out)
+{
+	unsigned char	 full[EVP_MAX_MD_SIZE];
+
+	mac_run(k, NULL, 0, p, len, full);
+	memcpy(out, full, TOKEN_HMAC_LEN);
 	OPENSSL_cleanse(full, sizeof(full));
 }
 

@@ -78,5 +78,12 @@ int	 token_encode(const struct token *, const struct token_key *,
 /* 0 and *t filled, or -1: malformed, tampered, truncated, oversized, unknown key */
 int	 token_decode(const char *, const struct token_keys *, struct token *);
 const char *token_kind_name(enum token_kind);
+/*
+ * HMAC-SHA256 of len bytes under the key, through the context kept for
+ * that key (no key schedule per call); out gets TOKEN_HMAC_LEN bytes
+ */
+#define TOKEN_HMAC_LEN	32
+void	 token_hmac(const struct token_key *, const void *, size_t,
+	    unsigned char *);
 
 #endif /* MH_TOKEN_H */

@@ -32,8 +32,6 @@
 #include <strings.h>
 
 #include <gmime/gmime.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "html_rewrite.h"
 #include "log.h"
@@ -86,8 +84,7 @@ void
 track_mailto_mac(const struct token_key *k, const char *rcpt,
     const char *domain, char *out)
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0;
+	unsigned char	 md[TOKEN_HMAC_LEN];
 	char		 msg[sizeof(MAC_CONTEXT) + MH_ADDR_MAX + MH_NAME_MAX];
 	size_t		 n = 0, i;
 	const char	*s;
@@ -99,9 +96,7 @@ track_mailto_mac(const struct token_key *k, const char *rcpt,
 	msg[n++] = '\0';
 	for (s = domain; *s != '\0' && n < sizeof(msg) - 1; s++)
 		msg[n++] = tolower((unsigned char)*s);
-	if (HMAC(EVP_sha256(), k->key, TOKEN_KEY_LEN, (unsigned char *)msg, n,
-	    md, &mdlen) == NULL || mdlen < TRACK_MAC_HEX / 2)
-		fatalx("track: HMAC-SHA256 failed");
+	token_hmac(k, msg, n, md);
 	for (i = 0; i < TRACK_MAC_HEX / 2; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	explicit_bzero(md, sizeof(md));
