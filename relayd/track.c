@@ -432,15 +432,40 @@ put_unsub(struct track_msg *m, FILE *o)
 	    nl, nl);
 }
 
-/* the HTML encoded as the part was: the same final line break or none */
+/* buf to o, each LF without a CR before it as CRLF (GMime's unix2dos) */
+static void
+put_crlf(FILE *o, const char *buf, size_t len)
+{
+	const char	*nl, *end = buf + len;
+	char		 pc = '\0';
+
+	while (buf < end && (nl = memchr(buf, '\n', end - buf)) != NULL) {
+		if (nl > buf)
+			pc = nl[-1];
+		fwrite(buf, 1, nl - buf, o);
+		if (pc != '\r')
+			fputc('\r', o);
+		fputc('\n', o);
+		pc = '\n';
+		buf = nl + 1;
+	}
+	if (buf < end)
+		fwrite(buf, 1, end - buf, o);
+}
+
+/*
+ * The HTML encoded as the part was: the same final line break or none.
+ * GMime's encoder on the whole part at once, then its flush: what a
+ * filter stream with the basic filter writes, without the stream, its
+ * filters and their buffers per part.
+ */
 static int
 put_encoded(struct track_msg *m, const struct track_part *p,
     GMimeContentEncoding enc, const char *html, size_t len, FILE *o)
 {
-	GMimeStream	*mem, *f;
-	GMimeFilter	*filter;
-	GByteArray	*a;
-	size_t		 n;
+	GMimeEncoding	 st;
+	char		*buf;
+	size_t		 n, cap;
 	int		 raw_nl = p->end > p->start && m->buf[p->end - 1] == '\n';
 
 	if (enc != GMIME_CONTENT_ENCODING_BASE64 &&
@@ -448,33 +473,22 @@ put_encoded(struct track_msg *m, const struct track_part *p,
 		fwrite(html, 1, len, o);
 		return (0);
 	}
-	mem = g_mime_stream_mem_new();
-	f = g_mime_stream_filter_new(mem);
-	/* the stream takes a reference of its own to each filter */
-	filter = g_mime_filter_basic_new(enc, TRUE);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
-	g_object_unref(filter);
-	if (m->crlf) {
-		filter = g_mime_filter_unix2dos_new(FALSE);
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
-		g_object_unref(filter);
-	}
-	if (g_mime_stream_write(f, html, len) == -1 ||
-	    g_mime_stream_flush(f) == -1) {
-		g_object_unref(f);
-		g_object_unref(mem);
+	g_mime_encoding_init_encode(&st, enc);
+	cap = g_mime_encoding_outlen(&st, len) + g_mime_encoding_outlen(&st, 0);
+	if ((buf = malloc(cap)) == NULL)
 		return (-1);
-	}
-	a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	n = a->len;
-	if (!raw_nl && n > 0 && a->data[n - 1] == '\n') {
+	n = g_mime_encoding_step(&st, html, len, buf);
+	n += g_mime_encoding_flush(&st, "", 0, buf + n);
+	if (!raw_nl && n > 0 && buf[n - 1] == '\n') {
 		n--;
-		if (n > 0 && a->data[n - 1] == '\r')
+		if (n > 0 && buf[n - 1] == '\r')
 			n--;
 	}
-	fwrite(a->data, 1, n, o);
-	g_object_unref(f);
-	g_object_unref(mem);
+	if (m->crlf)
+		put_crlf(o, buf, n);
+	else
+		fwrite(buf, 1, n, o);
+	free(buf);
 	return (0);
 }
 
