@@ -409,12 +409,18 @@ delete_copies(int dfd, const char *msgid)
  * An incoming file's new content, in place through fd (open for reading
  * and writing, its offset still 0): nothing acknowledged it yet (a crash
  * leaves a file that start-up removes), and no new file is made
- * (creating one is what costs most on a busy file system).
+ * (creating one is what costs most on a busy file system).  Truncated
+ * only if the file is still longer: a tracked copy is mostly longer than
+ * what was submitted, and an ftruncate to the size the write left is an
+ * inode update for nothing.
  */
 static int
 rewrite_incoming(int fd, const char *msgid, const char *data, size_t len)
 {
-	if (write_all(fd, data, len) == -1 || ftruncate(fd, len) == -1) {
+	struct stat	 st;
+
+	if (write_all(fd, data, len) == -1 || fstat(fd, &st) == -1 ||
+	    ((size_t)st.st_size > len && ftruncate(fd, len) == -1)) {
 		log_warn("%s: rewrite", msgid);
 		return (-1);
 	}
