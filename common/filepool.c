@@ -224,6 +224,39 @@ filepool_place(struct filepool *fp, const char *path)
 	filepool_placeat(fp, AT_FDCWD, path);
 }
 
+/* room for one more pooled file, taken (busy): 1, or 0 when full */
+static int
+pool_reserve(struct filepool *fp)
+{
+	int	 room;
+
+	pthread_mutex_lock(&fp->mu);
+	if ((room = fp->n + fp->busy < fp->max) != 0)
+		fp->busy++;
+	pthread_mutex_unlock(&fp->mu);
+	return (room);
+}
+
+/* the file at the pool's name for id, a reserved slot: emptied, then
+ * on the stack (removed if it cannot be emptied) */
+static void
+pool_fill(struct filepool *fp, unsigned long id)
+{
+	char	 name[POOL_NAME_MAX];
+	int	 ok;
+
+	pool_name(id, name);
+	if ((ok = pool_empty(fp, name) == 0) == 0) {
+		log_warn("filepool: truncate %s", name);
+		unlinkat(fp->dfd, name, 0);
+	}
+	pthread_mutex_lock(&fp->mu);
+	fp->busy--;
+	if (ok)
+		fp->ids[fp->n++] = id;
+	pthread_mutex_unlock(&fp->mu);
+}
+
 int
 filepool_releaseat(struct filepool *fp, int dfd, const char *name)
 {
@@ -231,15 +264,10 @@ filepool_releaseat(struct filepool *fp, int dfd, const char *name)
 	unsigned long	 id;
 	int		 saved;
 
-	if (fp == NULL)
+	if (fp == NULL || !pool_reserve(fp))
 		return (unlinkat(dfd, name, 0));
 	pthread_mutex_lock(&fp->mu);
-	if (fp->n + fp->busy >= fp->max) {
-		pthread_mutex_unlock(&fp->mu);
-		return (unlinkat(dfd, name, 0));
-	}
 	id = fp->next++;
-	fp->busy++;
 	pthread_mutex_unlock(&fp->mu);
 	pool_name(id, to);
 	if (renameat(dfd, name, fp->dfd, to) == -1) {
@@ -250,38 +278,50 @@ filepool_releaseat(struct filepool *fp, int dfd, const char *name)
 		errno = saved;
 		return (-1);
 	}
-	if (pool_empty(fp, to) == -1) {
-		log_warn("filepool: truncate %s", to);
-		unlinkat(fp->dfd, to, 0);
-		pthread_mutex_lock(&fp->mu);
-		fp->busy--;
-		pthread_mutex_unlock(&fp->mu);
-		return (0);
-	}
-	pthread_mutex_lock(&fp->mu);
-	fp->busy--;
-	fp->ids[fp->n++] = id;
-	pthread_mutex_unlock(&fp->mu);
+	pool_fill(fp, id);
 	return (0);
+}
+
+int
+filepool_detachat(struct filepool *fp, int dfd, const char *name,
+    unsigned long *id)
+{
+	char	 to[POOL_NAME_MAX];
+
+	if (fp == NULL)
+		return (unlinkat(dfd, name, 0));
+	pthread_mutex_lock(&fp->mu);
+	*id = fp->next++;
+	pthread_mutex_unlock(&fp->mu);
+	pool_name(*id, to);
+	if (renameat(dfd, name, fp->dfd, to) == 0)
+		return (1);
+	if (errno == ENOENT)
+		return (-1);
+	return (unlinkat(dfd, name, 0));
+}
+
+void
+filepool_keep(struct filepool *fp, unsigned long id)
+{
+	char	 name[POOL_NAME_MAX];
+
+	if (pool_reserve(fp)) {
+		pool_fill(fp, id);
+		return;
+	}
+	/* full: it goes, unemptied (its blocks are freed once, here) */
+	pool_name(id, name);
+	if (unlinkat(fp->dfd, name, 0) == -1)
+		log_warn("filepool: unlink %s", name);
 }
 
 int
 filepool_dropat(struct filepool *fp, int dfd, const char *name)
 {
-	char		 to[POOL_NAME_MAX];
 	unsigned long	 id;
 
-	if (fp == NULL)
-		return (unlinkat(dfd, name, 0));
-	pthread_mutex_lock(&fp->mu);
-	id = fp->next++;
-	pthread_mutex_unlock(&fp->mu);
-	pool_name(id, to);
-	if (renameat(dfd, name, fp->dfd, to) == 0)
-		return (0);
-	if (errno == ENOENT)
-		return (-1);
-	return (unlinkat(dfd, name, 0));
+	return (filepool_detachat(fp, dfd, name, &id) == -1 ? -1 : 0);
 }
 
 int

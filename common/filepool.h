@@ -37,9 +37,17 @@ int		 filepool_release(struct filepool *, const char *path);
 int		 filepool_createat(struct filepool *, int dfd, const char *name);
 void		 filepool_placeat(struct filepool *, int dfd, const char *name);
 int		 filepool_releaseat(struct filepool *, int dfd, const char *name);
-/* remove name at once, for a process about to exit: moved into the pool
- * as it is, to be emptied by the next filepool_open (unlinked where that
- * fails); 0, or -1 (errno) */
+/* filepool_releaseat in two steps, so that a file leaves its directory
+ * at once even while emptying others waits for the disk: detach moves
+ * name into the pool as it is (a rename, no block freed) under *id, not
+ * yet handed out: 1; without a pool or where the rename fails it is
+ * unlinked: 0; -1 (errno).  keep then empties a detached file and pools
+ * it, or removes it when the pool is full. */
+int		 filepool_detachat(struct filepool *, int dfd, const char *name,
+		    unsigned long *id);
+void		 filepool_keep(struct filepool *, unsigned long id);
+/* remove name at once, for a process about to exit: detached, to be
+ * emptied by the next filepool_open; 0, or -1 (errno) */
 int		 filepool_dropat(struct filepool *, int dfd, const char *name);
 /* files in the pool now */
 size_t		 filepool_count(struct filepool *);

@@ -17,7 +17,11 @@
  * runs on the loop, woken through a pipe.  Files to remove once the flush
  * is done (gsync_unlinkat) are removed after it, or put in their file
  * pool (gsync_releaseat), by a second thread, so that neither the
- * callbacks nor the next flush wait for them.
+ * callbacks nor the next flush wait for them.  That thread only moves
+ * them out of their directories, a rename each; a third empties them in
+ * the pool, which waits for the disk and can fall behind under a
+ * sustained load: a delivered message must not stay in the queue (sent
+ * again after a crash) for as long as that backlog lasts.
  */
 #include <sys/types.h>
 
@@ -51,6 +55,7 @@ struct gsync_unlink {
 	struct filepool	*pool;		/* NULL: unlink */
 	int		 dfd;
 	char		 name[NAME_MAX + 1];
+	unsigned long	 id;		/* detached: its name in the pool */
 };
 
 struct gsync_batch {
@@ -85,20 +90,32 @@ static struct {
     .wake = { -1, -1 } };
 
 /*
- * The releaser thread: the files of flushed batches, released in the
- * order they were given.  Emptying a file frees its blocks, which takes
- * longer than the flush itself (ext4 mounted with discard); on a thread
- * of its own it delays neither the callbacks nor the next flush.
+ * A thread working through a list of files, in the order they were given
+ * (w.mu guards the list).  The releaser moves the files of flushed
+ * batches out of their directories into their pools; the emptier empties
+ * them there.  Emptying a file frees its blocks, which takes longer than
+ * the flush itself (ext4 mounted with discard); on threads of their own
+ * neither the callbacks nor the next flush wait for it, and the releaser
+ * does not wait for the emptier.
  */
-static struct {
+struct gsync_worker {
 	pthread_t		 thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
 	int			 quit;
-	atomic_int		 stopping;	/* gsync_stop: no emptying */
 	struct gsync_unlink	*unl;		/* waiting, oldest first */
 	size_t			 nunl, unlcap;
-} rl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	void			(*work)(struct gsync_unlink *, size_t);
+};
+
+static void	detach_all(struct gsync_unlink *, size_t);
+static void	empty_all(struct gsync_unlink *, size_t);
+
+static struct gsync_worker rl = { .mu = PTHREAD_MUTEX_INITIALIZER,
+    .cv = PTHREAD_COND_INITIALIZER, .work = detach_all };
+static struct gsync_worker em = { .mu = PTHREAD_MUTEX_INITIALIZER,
+    .cv = PTHREAD_COND_INITIALIZER, .work = empty_all };
+static atomic_int	 stopping;	/* gsync_stop: no emptying */
 
 static void	flush_cb(evutil_socket_t, short, void *);
 static void	done_cb(evutil_socket_t, short, void *);
@@ -106,58 +123,106 @@ static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
 
-/* the releaser: empty what waits, until told to quit with nothing left */
+/* a worker: its work on what waits, until told to quit with nothing
+ * left */
 static void *
-releaser(void *arg)
+worker(void *arg)
 {
-	struct gsync_batch	 b;
+	struct gsync_worker	*w = arg;
+	struct gsync_unlink	*v;
+	size_t			 n;
 
-	(void)arg;
-	memset(&b, 0, sizeof(b));
-	pthread_mutex_lock(&rl.mu);
+	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (rl.nunl == 0 && !rl.quit)
-			pthread_cond_wait(&rl.cv, &rl.mu);
-		if (rl.nunl == 0)
+		while (w->nunl == 0 && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->nunl == 0)
 			break;
-		b.unl = rl.unl;
-		b.nunl = rl.nunl;
-		rl.unl = NULL;
-		rl.nunl = rl.unlcap = 0;
-		pthread_mutex_unlock(&rl.mu);
-		unlink_all(&b);
-		free(b.unl);
-		pthread_mutex_lock(&rl.mu);
+		v = w->unl;
+		n = w->nunl;
+		w->unl = NULL;
+		w->nunl = w->unlcap = 0;
+		pthread_mutex_unlock(&w->mu);
+		w->work(v, n);
+		free(v);
+		pthread_mutex_lock(&w->mu);
 	}
-	pthread_mutex_unlock(&rl.mu);
+	pthread_mutex_unlock(&w->mu);
 	return (NULL);
+}
+
+/* n files to a worker's list */
+static void
+worker_give(struct gsync_worker *w, const struct gsync_unlink *unl,
+    size_t n)
+{
+	struct gsync_unlink	*v;
+	size_t			 cap;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->nunl + n > w->unlcap) {
+		cap = w->nunl + n;
+		if (cap < 2 * w->unlcap)
+			cap = 2 * w->unlcap;
+		if ((v = reallocarray(w->unl, cap, sizeof(*v))) == NULL)
+			fatal("gsync: reallocarray");
+		w->unl = v;
+		w->unlcap = cap;
+	}
+	memcpy(w->unl + w->nunl, unl, n * sizeof(*unl));
+	w->nunl += n;
+	pthread_mutex_unlock(&w->mu);
+	/* after the unlock: the woken worker does not block on w->mu */
+	pthread_cond_signal(&w->cv);
+}
+
+static void
+worker_start(struct gsync_worker *w)
+{
+	w->quit = 0;
+	if ((errno = pthread_create(&w->thread, NULL, worker, w)) != 0)
+		fatal("gsync: pthread_create");
 }
 
 /* the flusher: a flushed batch's files to the releaser */
 static void
 release_later(struct gsync_batch *b)
 {
-	struct gsync_unlink	*v;
-	size_t			 cap;
-
-	if (b->nunl == 0)
-		return;
-	pthread_mutex_lock(&rl.mu);
-	if (rl.nunl + b->nunl > rl.unlcap) {
-		cap = rl.nunl + b->nunl;
-		if (cap < 2 * rl.unlcap)
-			cap = 2 * rl.unlcap;
-		if ((v = reallocarray(rl.unl, cap, sizeof(*v))) == NULL)
-			fatal("gsync: reallocarray");
-		rl.unl = v;
-		rl.unlcap = cap;
-	}
-	memcpy(rl.unl + rl.nunl, b->unl, b->nunl * sizeof(*b->unl));
-	rl.nunl += b->nunl;
-	pthread_mutex_unlock(&rl.mu);
-	/* after the unlock: the woken releaser does not block on rl.mu */
-	pthread_cond_signal(&rl.cv);
+	worker_give(&rl, b->unl, b->nunl);
 	b->nunl = 0;
+}
+
+/*
+ * The releaser: each file out of its directory, into its pool as it is
+ * (a rename), then to the emptier.  On a stop they stay unemptied there:
+ * the next start empties them.
+ */
+static void
+detach_all(struct gsync_unlink *v, size_t n)
+{
+	size_t	 i, nkeep = 0;
+	int	 rc;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = filepool_detachat(v[i].pool, v[i].dfd, v[i].name,
+		    &v[i].id)) == -1 && errno != ENOENT)
+			log_warn("gsync: unlink %s", v[i].name);
+		if (rc == 1 && !atomic_load(&stopping))
+			v[nkeep++] = v[i];
+	}
+	worker_give(&em, v, nkeep);
+}
+
+/* the emptier: the detached files emptied and pooled */
+static void
+empty_all(struct gsync_unlink *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n && !atomic_load(&stopping); i++)
+		filepool_keep(v[i].pool, v[i].id);
 }
 
 /*
@@ -215,9 +280,9 @@ flusher_start(struct event_base *base)
 	if ((errno = pthread_create(&fl.thread, NULL, flusher, NULL)) != 0)
 		fatal("gsync: pthread_create");
 	fl.running = 1;
-	rl.quit = 0;
-	if ((errno = pthread_create(&rl.thread, NULL, releaser, NULL)) != 0)
-		fatal("gsync: pthread_create");
+	atomic_store(&stopping, 0);
+	worker_start(&rl);
+	worker_start(&em);
 }
 
 /* the batch handed over is flushed; with wait, block until it is */
@@ -245,6 +310,14 @@ thread_quit(pthread_t t, pthread_mutex_t *mu, pthread_cond_t *cv, int *quit)
 	pthread_join(t, NULL);
 }
 
+/* the releaser, then the emptier, once they have done what they have */
+static void
+workers_quit(void)
+{
+	thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
+	thread_quit(em.thread, &em.mu, &em.cv, &em.quit);
+}
+
 static void
 flusher_stop(void)
 {
@@ -252,8 +325,8 @@ flusher_stop(void)
 		return;
 	thread_quit(fl.thread, &fl.mu, &fl.cv, &fl.quit);
 	fl.running = 0;
-	/* the releaser empties what it has before it quits */
-	thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
+	/* the workers empty what they have before they quit */
+	workers_quit();
 	event_free(fl.done_ev);
 	fl.done_ev = NULL;
 	close(fl.wake[0]);
@@ -419,7 +492,7 @@ gsync_releaseat(struct filepool *pool, int dfd, const char *name)
 
 /*
  * A file that needs no flush before it goes (never made durable, like a
- * sync-mode message's): released on the releaser thread, not the loop.
+ * sync-mode message's): released on the workers' threads, not the loop.
  */
 void
 gsync_release_now(struct filepool *pool, int dfd, const char *name)
@@ -450,7 +523,7 @@ unlink_all(struct gsync_batch *b)
 	size_t	 i;
 
 	for (i = 0; i < b->nunl; i++)
-		if ((atomic_load(&rl.stopping) ?
+		if ((atomic_load(&stopping) ?
 		    filepool_dropat(b->unl[i].pool, b->unl[i].dfd,
 		    b->unl[i].name) :
 		    filepool_releaseat(b->unl[i].pool, b->unl[i].dfd,
@@ -562,7 +635,7 @@ gsync_stop(void)
 {
 	struct gsync_batch	 b;
 
-	atomic_store(&rl.stopping, 1);
+	atomic_store(&stopping, 1);
 	if (fl.running) {
 		(void)flusher_wait();
 		thread_quit(fl.thread, &fl.mu, &fl.cv, &fl.quit);
@@ -583,8 +656,9 @@ gsync_stop(void)
 	free(b.fds);
 	free(b.unl);
 	if (fl.running) {
-		/* the releaser moves out what it has left before it quits */
-		thread_quit(rl.thread, &rl.mu, &rl.cv, &rl.quit);
+		/* the releaser moves out what it has left before it quits;
+		 * the emptier stops at the file it is on */
+		workers_quit();
 		fl.running = 0;
 	}
 }

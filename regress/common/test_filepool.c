@@ -164,6 +164,44 @@ check_at(void)
 	filepool_close(fp);
 }
 
+/* releaseat in two steps (gsync's releaser and emptier threads) */
+static void
+check_detach(void)
+{
+	struct filepool	*fp;
+	unsigned long	 id1, id2;
+	char		 path[600];
+	int		 fd;
+
+	fp = filepool_open(pooldir, 1);
+	while (filepool_count(fp) > 0) {
+		close(filepool_create(fp, at("drain")));
+		unlink(at("drain"));
+	}
+	fd = filepool_create(fp, at("d1"));
+	ok(fd != -1 && write(fd, "delivered", 9) == 9, "d1 written");
+	close(fd);
+	close(open(at("d2"), O_WRONLY | O_CREAT, 0600));
+	ok(filepool_detachat(fp, AT_FDCWD, at("d1"), &id1) == 1 &&
+	    filepool_detachat(fp, AT_FDCWD, at("d2"), &id2) == 1 &&
+	    access(at("d1"), F_OK) == -1 && access(at("d2"), F_OK) == -1,
+	    "detach: gone from their directory");
+	snprintf(path, sizeof(path), "%s/p%lx", pooldir, id1);
+	ok(size(path) == 9 && filepool_count(fp) == 0,
+	    "in the pool as they were, not handed out");
+	filepool_keep(fp, id1);
+	ok(size(path) == 0 && filepool_count(fp) == 1, "keep: emptied, pooled");
+	filepool_keep(fp, id2);
+	snprintf(path, sizeof(path), "%s/p%lx", pooldir, id2);
+	ok(access(path, F_OK) == -1 && filepool_count(fp) == 1,
+	    "keep with the pool full: removed");
+	ok(filepool_detachat(fp, AT_FDCWD, at("none"), &id1) == -1 &&
+	    errno == ENOENT, "detach of a missing file: ENOENT");
+	ok(filepool_detachat(NULL, AT_FDCWD, at("none"), &id1) == -1 &&
+	    errno == ENOENT, "and without a pool");
+	filepool_close(fp);
+}
+
 static int	 stop_cb_ran;
 
 static void
@@ -239,6 +277,7 @@ main(void)
 	check_reuse();
 	check_reopen();
 	check_at();
+	check_detach();
 	check_stop();
 
 	fd = filepool_create(NULL, at("plain"));
