@@ -79,6 +79,7 @@ static const struct efield env_fields[] = {
 	ESTR("auth-user", auth_user, 0),
 	ENUM("size-declared", F_I64, size_declared, 0),
 	ENUM("size", F_SIZE, size, 0),
+	ENUM("data-check", F_I64, data_check, 0),
 	ENUM("body-8bit", F_BOOL, body_8bit, 0),
 	ENUM("smtputf8", F_BOOL, smtputf8, 0),
 	ESTR("dsn-ret", dsn_ret, 0),

@@ -81,6 +81,9 @@ struct envelope {
 	char		 auth_user[256];	/* "" if not authenticated */
 	int64_t		 size_declared;		/* SIZE=, -1 if none */
 	size_t		 size;			/* bytes in the spool file */
+	int64_t		 data_check;		/* hookd: the spool file's CRC-32
+						   with bit 32 set, 0 if not
+						   recorded (spool.c) */
 	int		 body_8bit;		/* BODY=8BITMIME */
 	int		 smtputf8;
 	char		 dsn_ret[8];		/* "", "FULL" or "HDRS" */

@@ -4,10 +4,10 @@
  */
 /*
  * The inbound spool.  A message is born in incoming/ (its fd handed to
- * smtpd).  A queue-mode message is committed in two group commits
- * (gsync.h): its data is made durable, then it is renamed into queue/ and
- * its envelope written next to it, and once that is durable smtpd may say
- * 250.  A sync-mode message needs no durability: smtpd answers only after
+ * smtpd).  A queue-mode message is committed in one group commit
+ * (gsync.h): it is renamed into queue/ and its envelope, which records
+ * the data's CRC-32, written next to it; once that is durable smtpd may
+ * say 250.  A sync-mode message needs no durability: smtpd answers only after
  * the application has taken it, so until then the client keeps it; it is
  * posted from incoming/ and removed, and what a crash leaves in incoming/
  * is removed at start.  Removed files are recycled through pool/
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gsync.h"
 #include "log.h"
@@ -156,35 +157,48 @@ struct spool_commit_state {
 	struct envelope	*env;
 	spool_commit_fn	 done;
 	void		*arg;
-	int		 stage;
 };
 
+/*
+ * The check recorded in a queue-mode envelope: the CRC-32 of the spool
+ * file's size bytes, with bit 32 set (0 means none); -1 if it cannot be
+ * read whole.
+ */
+static int64_t
+data_check(int fd, size_t size)
+{
+	unsigned char	 buf[16384];
+	uLong		 crc = crc32(0L, Z_NULL, 0);
+	size_t		 off = 0, want;
+	ssize_t		 n;
+
+	while (off < size) {
+		want = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		if ((n = pread(fd, buf, want, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (n == 0) {
+			errno = EIO;	/* shorter than fstat said */
+			return (-1);
+		}
+		crc = crc32(crc, buf, n);
+		off += n;
+	}
+	return ((int64_t)crc | (1LL << 32));
+}
+
+/* the one flush of a commit is over: the 250, or nothing left of it */
 static void
-spool_commit_step(int ok, void *arg)
+spool_committed(int ok, void *arg)
 {
 	struct spool_commit_state	*cs = arg;
-	char				 from[MH_PATH_MAX + 64];
-	char				 to[MH_PATH_MAX + 64];
 	int				 err = errno;
 
-	snprintf(from, sizeof(from), "%s/%s", sp_incoming, cs->env->id);
-	snprintf(to, sizeof(to), "%s/%s", sp_queue, cs->env->id);
-	if (ok && cs->stage++ == 0) {
-		/* the data is durable: make the message exist */
-		if (rename(from, to) == -1 ||
-		    envelope_store(sp_queue, cs->env, 1) == -1) {
-			err = errno;
-			log_warn("spool: commit %s", cs->env->id);
-			ok = 0;
-		} else {
-			gsync_then(spool_commit_step, cs);
-			return;
-		}
-	}
 	if (!ok) {
 		log_warnx("spool: %s: not committed", cs->env->id);
 		spool_remove(cs->env->id);
-		filepool_release(sp_pool, from);
 	}
 	errno = err;
 	cs->done(ok, cs->arg);
@@ -197,13 +211,22 @@ spool_commit_step(int ok, void *arg)
  * it could not be (nothing is left of it then).  fd: the message already
  * open (its verdict's descriptor: no second open), left open for the
  * caller; -1: it is opened and closed here.
+ *
+ * One group commit: the message is renamed into queue/ and its envelope
+ * written next to it before the flush, so a crash before the flush may
+ * leave an envelope whose data never reached the disk (no 250 was sent
+ * for it).  The envelope records the data's size and CRC-32
+ * (data-check), and spool_recover drops a message whose file does not
+ * match them.
  */
 void
 spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 {
 	struct spool_commit_state	*cs;
 	char				 path[MH_PATH_MAX + 64];
+	char				 to[MH_PATH_MAX + 64];
 	struct stat			 st;
+	int64_t				 check = -1;
 	int				 err, own = fd == -1;
 
 	if (!envelope_id_ok(env->id)) {
@@ -212,8 +235,10 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
+	snprintf(to, sizeof(to), "%s/%s", sp_queue, env->id);
 	if ((own && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) ||
-	    fstat(fd, &st) == -1) {
+	    fstat(fd, &st) == -1 ||
+	    (check = data_check(fd, st.st_size)) == -1) {
 		err = errno;
 		log_warn("spool: commit %s", env->id);
 		if (own && fd != -1)
@@ -227,12 +252,23 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 	if (own)
 		close(fd);
 	env->size = st.st_size;
+	env->data_check = check;
+	if (rename(path, to) == -1 ||
+	    envelope_store(sp_queue, env, 1) == -1) {
+		err = errno;
+		log_warn("spool: commit %s", env->id);
+		filepool_release(sp_pool, path);
+		spool_remove(env->id);
+		errno = err;
+		done(0, arg);
+		return;
+	}
 	if ((cs = calloc(1, sizeof(*cs))) == NULL)
 		fatal("calloc");
 	cs->env = env;
 	cs->done = done;
 	cs->arg = arg;
-	gsync_then(spool_commit_step, cs);
+	gsync_then(spool_committed, cs);
 }
 
 int
@@ -324,6 +360,27 @@ read_small(const char *path, size_t *len)
 	return (buf);
 }
 
+/* the message's file is what its envelope's data-check recorded, if any */
+static int
+data_matches(const struct envelope *env)
+{
+	char		 path[MH_PATH_MAX + 64];
+	struct stat	 st;
+	int64_t		 check;
+	int		 fd;
+
+	if (env->data_check == 0)
+		return (1);	/* written before the check existed */
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, env->id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	check = -1;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size == env->size)
+		check = data_check(fd, st.st_size);
+	close(fd);
+	return (check == env->data_check);
+}
+
 static void
 recover_one(const char *name, void (*cb)(struct envelope *))
 {
@@ -349,6 +406,16 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 	if (envelope_decode(env, text, len) == -1 ||
 	    strcmp(env->id, id) != 0) {
 		log_warnx("spool: %s: corrupt envelope, left in place", path);
+		free(env);
+	} else if (!data_matches(env)) {
+		/* a commit a crash cut short before its flush: no 250 */
+		log_warnx("spool: %s: data does not match its envelope "
+		    "(never committed), removed", id);
+		snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
+		filepool_release(sp_pool, path);
+		snprintf(path, sizeof(path), "%s/%s", sp_queue, id);
+		filepool_release(sp_pool, path);
+		envelope_clear(env);
 		free(env);
 	} else
 		cb(env);

@@ -136,7 +136,9 @@ def run_fsync(ctx, n):
         d = os.path.join(ctx.dir, "strace-" + name)
         os.makedirs(d)
         settled = wait_settled(ctx.daemon.spool)
-        args = ["strace", "-f", "-ff", "-qq", "-ttt", "-T", "-s", "128",
+        # -s 2048: the order check reads hookd's envelope (its
+        # data-check line) from the write of it
+        args = ["strace", "-f", "-ff", "-qq", "-ttt", "-T", "-s", "2048",
                 "-o", os.path.join(d, "t")]
         for p in pids.values():
             args += ["-p", str(p)]
