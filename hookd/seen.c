@@ -33,10 +33,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
 
 #include <hiredis/hiredis.h>
 
+#include "digest.h"
 #include "events.h"
 #include "gsync.h"
 #include "log.h"
@@ -145,7 +145,7 @@ seen_key(const struct event_record *ev, unsigned *bucket)
 {
 	unsigned char	 buf[1 + sizeof(ev->queue_id) + sizeof(ev->recipient) +
 			    sizeof(ev->link)];
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	unsigned char	 h[MH_SHA256_LEN];
 	uint64_t	 key;
 	size_t		 n = 0;
 
@@ -154,7 +154,7 @@ seen_key(const struct event_record *ev, unsigned *bucket)
 	n = put(buf, n, ev->recipient, sizeof(ev->recipient));
 	if (ev->kind == EV_CLICK)
 		n = put(buf, n, ev->link, sizeof(ev->link));
-	SHA256(buf, n, h);
+	mh_sha256(buf, n, h);
 	memcpy(&key, h, sizeof(key));
 	key |= 1;			/* 0 is an empty slot */
 	*bucket = h[8] | h[9] << 8;
