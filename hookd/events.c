@@ -788,6 +788,34 @@ item_store(struct endpoint *ep, struct evitem *it,
 	return (0);
 }
 
+/*
+ * An event's record as text, in a buffer kept for the next one (valid
+ * until then, not NUL-terminated): json_dumps grew a fresh string by
+ * reallocation for every event.
+ */
+static const char *
+record_text(const json_t *o, size_t *len)
+{
+	static char	*buf;
+	static size_t	 cap;
+	size_t		 n;
+	char		*p;
+
+	if ((n = json_dumpb(o, buf, cap, JSON_COMPACT)) == 0)
+		return (NULL);
+	if (n > cap) {
+		if ((p = realloc(buf, n + 1024)) == NULL)
+			fatal("events: record_text");
+		buf = p;
+		cap = n + 1024;
+		if ((n = json_dumpb(o, buf, cap, JSON_COMPACT)) == 0 ||
+		    n > cap)
+			return (NULL);
+	}
+	*len = n;
+	return (buf);
+}
+
 static int
 submit(const struct event_record *ev, events_durable_fn fn, void *arg,
     int written)
@@ -797,7 +825,7 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	struct submit	*sb;
 	struct timeval	 now = { 0, 0 };
 	json_t		*o;
-	char		*s;
+	const char	*s;
 	size_t		 len;
 
 	/*
@@ -820,11 +848,10 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	}
 	if (ev_monitor != NULL)
 		ev_monitor(o);
-	if ((s = json_dumps(o, JSON_COMPACT)) == NULL) {
+	if ((s = record_text(o, &len)) == NULL) {
 		json_decref(o);
 		return (-1);
 	}
-	len = strlen(s);
 	sb = submit_new(ev->id, fn, arg);
 	sb->written = written;
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
@@ -851,7 +878,6 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		sb->it[sb->n++] = it;
 	}
 	json_decref(o);
-	free(s);
 	TAILQ_INSERT_TAIL(&passing, sb, entry);
 	if (pass_ev == NULL && (pass_ev = evtimer_new(ev_base, pass_end,
 	    NULL)) == NULL)

@@ -70,7 +70,9 @@ struct evseg {
 	int		 exists;	/* its file was made */
 	int		 keep;		/* stays on disk (shutdown, bad) */
 	int		 bad;		/* a record did not load */
-	struct evbuffer	*buf;		/* this pass's records */
+	char		*buf;		/* this pass's records, */
+	size_t		 len;		/* kept for the next pass */
+	size_t		 cap;
 };
 
 /* one segment's records, read back when they are not in memory */
@@ -106,8 +108,7 @@ evseg_new(const char *dir, time_t t, const char *first_id,
 {
 	struct evseg	*s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->buf = evbuffer_new()) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("events: evseg_new");
 	s->dir = dir;
 	s->fd = -1;
@@ -119,11 +120,30 @@ evseg_new(const char *dir, time_t t, const char *first_id,
 	return (s);
 }
 
+/*
+ * The pass's records go to a buffer the segment keeps from pass to pass
+ * (an evbuffer allocated a chain per pass and a contiguous copy for the
+ * write, and its 1 KiB chains set off the allocator's consolidation).
+ */
 size_t
 evseg_add(struct evseg *s, const char *json, size_t len)
 {
-	evbuffer_add(s->buf, json, len);
-	evbuffer_add(s->buf, "\n", 1);
+	size_t	 want = s->len + len + 1;
+	char	*p;
+
+	if (want > s->cap) {
+		if (want < 4096)
+			want = 4096;
+		else if (want < 2 * s->cap)
+			want = 2 * s->cap;
+		if ((p = realloc(s->buf, want)) == NULL)
+			fatal("events: evseg_add");
+		s->buf = p;
+		s->cap = want;
+	}
+	memcpy(s->buf + s->len, json, len);
+	s->buf[s->len + len] = '\n';
+	s->len += len + 1;
 	s->refs++;
 	return (s->n++);
 }
@@ -131,7 +151,7 @@ evseg_add(struct evseg *s, const char *json, size_t len)
 size_t
 evseg_size(const struct evseg *s)
 {
-	return (s->size + evbuffer_get_length(s->buf));
+	return (s->size + s->len);
 }
 
 /* this pass's records, appended (durable at the next group commit) */
@@ -139,26 +159,23 @@ int
 evseg_write(struct evseg *s)
 {
 	char		 path[PATH_MAX];
-	unsigned char	*p;
 	size_t		 len;
 	int		 saved;
 
-	if ((len = evbuffer_get_length(s->buf)) == 0)
+	if ((len = s->len) == 0)
 		return (0);
-	if ((p = evbuffer_pullup(s->buf, -1)) == NULL)
-		fatalx("events: evbuffer_pullup");
 	seg_path(s, "", path, sizeof(path));
 	if (s->fd == -1) {
 		if ((s->fd = filepool_create(evq_pool, path)) == -1)
 			goto fail;
 		s->exists = 1;
 	}
-	if (write_all(s->fd, p, len) == -1)
+	if (write_all(s->fd, s->buf, len) == -1)
 		goto fail;
 	gsync_fd(s->fd);
 	s->size += len;
 	s->n_written = s->n;
-	evbuffer_drain(s->buf, len);
+	s->len = 0;
 	cache_drop(s);
 	return (0);
  fail:
@@ -170,7 +187,7 @@ evseg_write(struct evseg *s)
 	log_warn("events: %s", path);
 	if (s->fail_idx > s->n_written)
 		s->fail_idx = s->n_written;
-	evbuffer_drain(s->buf, len);
+	s->len = 0;
 	cache_drop(s);
 	seg_close(s);
 	return (-1);
@@ -224,7 +241,7 @@ seg_free(struct evseg *s)
 			    from, to);
 	} else if (!s->keep && s->exists)
 		seg_remove(from);
-	evbuffer_free(s->buf);
+	free(s->buf);
 	free(s);
 }
 
@@ -236,6 +253,11 @@ seg_close(struct evseg *s)
 		return;
 	*s->owner = NULL;
 	s->owner = NULL;
+	/* nothing more is appended: a closed segment waiting for its
+	 * events to be batched keeps no buffer */
+	free(s->buf);
+	s->buf = NULL;
+	s->len = s->cap = 0;
 	if (--s->refs == 0)
 		seg_free(s);
 }
@@ -446,8 +468,7 @@ evseg_load(const char *dir, const char *name,
 		}
 		mh_event_clear(&ev);
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->buf = evbuffer_new()) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("events: evseg_load");
 	s->dir = dir;
 	s->fd = -1;
