@@ -385,8 +385,10 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 {
 	struct token	 tk;
 	char		 enc[TOKEN_STR_MAX], *out;
-	const char	*path = kind == TOKEN_OPEN ? "o" : kind == TOKEN_CLICK ?
-			    "c" : "u";
+	const char	*path = kind == TOKEN_OPEN ? "/o/" : kind == TOKEN_CLICK ?
+			    "/c/" : "/u/";
+	size_t		 ulen, elen;
+	int		 n;
 
 	if (link > UINT16_MAX)
 		return (NULL);
@@ -399,10 +401,17 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 	    strlcpy(tk.url, url, sizeof(tk.url)) >= sizeof(tk.url)))
 		return (NULL);
 	strlcpy(tk.domain, m->domain, sizeof(tk.domain));
-	if (token_encode(&tk, &m->key, enc, sizeof(enc)) == -1)
+	if ((n = token_encode(&tk, &m->key, enc, sizeof(enc))) == -1)
 		return (NULL);
-	if (asprintf(&out, "%s/%s/%s", m->t->url, path, enc) == -1)
+	/* URL/x/TOKEN by hand: asprintf's format pass cost as much again
+	 * as the copies, once per link */
+	ulen = strlen(m->t->url);
+	elen = n;
+	if ((out = malloc(ulen + 3 + elen + 1)) == NULL)
 		return (NULL);
+	memcpy(out, m->t->url, ulen);
+	memcpy(out + ulen, path, 3);
+	memcpy(out + ulen + 3, enc, elen + 1);
 	return (out);
 }
 
