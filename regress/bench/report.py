@@ -283,7 +283,8 @@ def report(res):
                   (path, f[path]["per_msg"]))
             st = f[path].get("settled")
             if st:
-                print("         before it, %d spool files left to remove, "
+                print("         before it, %d spool files left to remove or "
+                      "empty, "
                       "gone in %.1fs%s" % (st["files"], st["secs"],
                                           " (%d stayed)" % st["left"]
                                           if st["left"] else ""))

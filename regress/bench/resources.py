@@ -84,26 +84,38 @@ def count_syscalls(path):
 
 
 # the spool directories a delivered message leaves, after a flush, on
-# the group commit's releaser thread (common/gsync.c)
+# the group commit's releaser thread (common/gsync.c), for its pool,
+# where a thread of its own empties it later
 SETTLE_DIRS = ("outbound/queue", "outbound/incoming", "inbound/queue")
+POOL_DIRS = ("outbound/pool", "inbound/pool", "events/pool")
 
 
 def spool_files(spool):
-    """files in SETTLE_DIRS now"""
+    """files in SETTLE_DIRS and pooled files not yet emptied, now"""
     n = 0
-    for sub in SETTLE_DIRS:
+    for sub in SETTLE_DIRS + POOL_DIRS:
         try:
-            n += sum(1 for x in os.listdir(os.path.join(spool, sub))
-                     if not x.startswith("."))
+            with os.scandir(os.path.join(spool, sub)) as it:
+                n += sum(1 for e in it if not e.name.startswith(".") and
+                         (sub in SETTLE_DIRS or pooled_data(e)))
         except OSError:
             pass
     return n
 
 
+def pooled_data(entry):
+    """a pooled file not emptied yet (one renamed away meanwhile is not)"""
+    try:
+        return entry.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def wait_settled(spool, timeout=120, still=2.0):
     """Wait until the earlier loads' delivered messages have left the
-    spool: their removals run after the loads end, on a thread of their
-    own, and strace would count them against the next path's messages.
+    spool and been emptied: that runs after the loads end, on threads of
+    their own, and strace would count it against the next path's
+    messages.
     Done when nothing is left, or when nothing went for `still` seconds
     (a message still queued for a retry).  {"files": left when called,
     "secs": waited, "left": at the end}"""
@@ -111,7 +123,7 @@ def wait_settled(spool, timeout=120, still=2.0):
     n0 = n = spool_files(spool)
     while n > 0 and time.monotonic() - t0 < timeout and \
             time.monotonic() - last < still:
-        time.sleep(0.1)
+        time.sleep(0.2)
         m = spool_files(spool)
         if m != n:
             n, last = m, time.monotonic()
