@@ -195,12 +195,42 @@ field_range(struct track_msg *m, GMimeObject *obj, const char *name,
 	return (0);
 }
 
+/*
+ * A part's body decoded (NUL-terminated, malloc'd): GMime's decoder run
+ * once over the submitted bytes, what the data wrapper writes through a
+ * filter stream, without the streams and the filter.  Encodings other
+ * than base64 and quoted-printable are the bytes as they are (uuencode
+ * is not tracked).
+ */
+static char *
+part_decode(const char *raw, size_t len, GMimeContentEncoding enc,
+    size_t *outlen)
+{
+	GMimeEncoding	 st;
+	char		*out;
+
+	if (enc != GMIME_CONTENT_ENCODING_BASE64 &&
+	    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {
+		if ((out = malloc(len + 1)) == NULL)
+			return (NULL);
+		memcpy(out, raw, len);
+		out[len] = '\0';
+		*outlen = len;
+		return (out);
+	}
+	g_mime_encoding_init_decode(&st, enc);
+	if ((out = malloc(g_mime_encoding_outlen(&st, len) + 1)) == NULL)
+		return (NULL);
+	*outlen = g_mime_encoding_step(&st, raw, len, out);
+	out[*outlen] = '\0';
+	return (out);
+}
+
 static void
 part_add(struct track_msg *m, GMimePart *part)
 {
 	GMimeDataWrapper	*w;
-	GMimeStream		*s, *dec;
-	GByteArray		*a;
+	GMimeStream		*s;
 	struct track_part	*p, *np;
 	gint64			 start, end;
 
@@ -227,19 +257,9 @@ part_add(struct track_msg *m, GMimePart *part)
 	    (p->cte_start == 0 || m->buf[p->cte_start - 1] != '\n'))
 		return;		/* no blank line found where expected */
 	p->enc = g_mime_part_get_content_encoding(part);
-	dec = g_mime_stream_mem_new();
-	if (g_mime_data_wrapper_write_to_stream(w, dec) == -1) {
-		g_object_unref(dec);
-		return;
-	}
-	a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(dec));
-	if ((p->html = malloc(a->len + 1)) != NULL) {
-		memcpy(p->html, a->data, a->len);
-		p->html[a->len] = '\0';
-		p->len = a->len;
+	if ((p->html = part_decode(m->buf + start, end - start,
+	    g_mime_data_wrapper_get_encoding(w), &p->len)) != NULL)
 		p->plan = html_plan_new(p->html, p->len);
-	}
-	g_object_unref(dec);
 	if (p->plan == NULL) {
 		free(p->html);
 		return;
