@@ -12,6 +12,7 @@
 #include <sys/tree.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -418,9 +419,19 @@ int
 smtp_listen(int fd, uint32_t id)
 {
 	struct smtp_listener	*l;
+	int			 on = 1;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return (-1);
+	/*
+	 * No Nagle on the sessions (they inherit it from the listener):
+	 * the replies to a pipelined group go out as each is ready (MAIL's
+	 * at once, RCPT's after authd's verdict), and with Nagle the later
+	 * ones waited for the client's delayed ACK of the first, 40 ms or
+	 * more per transaction.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		log_warn("smtp: listener TCP_NODELAY");
 	l->fd = fd;
 	l->id = id;
 	l->active = 1;
