@@ -50,7 +50,6 @@ import hmac
 import json
 import os
 import signal
-import socketserver
 import sys
 import threading
 import time
