@@ -46,9 +46,9 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "config.h"
+#include "digest.h"
 #include "mh_event.h"
 #include "http.h"
 #include "log.h"
@@ -258,12 +258,12 @@ format_from_name(const char *s, enum event_format *f)
 static void
 endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
 {
-	unsigned char	 md[SHA256_DIGEST_LENGTH];
+	unsigned char	 md[MH_SHA256_LEN];
 	char		 buf[MH_URL_MAX + 16];
 	int		 i;
 
 	snprintf(buf, sizeof(buf), "%s %s", format_name(f), url);
-	SHA256((const unsigned char *)buf, strlen(buf), md);
+	mh_sha256(buf, strlen(buf), md);
 	for (i = 0; i < 8; i++)
 		snprintf(key + 2 * i, 3, "%02x", md[i]);
 }

@@ -33,7 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include <hiredis/hiredis.h>
 
 #include "digest.h"

@@ -16,8 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 
+#include "digest.h"
 #include "gsync.h"
 #include "log.h"
 #include "metrics.h"
@@ -183,13 +183,12 @@ sender_ok(struct rmsg *m, time_t now)
 static void
 event_id(char *out, const char *qid, size_t i, int kind, int attempt)
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen;
+	unsigned char	 md[MH_SHA256_LEN];
 	char		 in[128], hex[65];
 	int		 n, k;
 
 	n = snprintf(in, sizeof(in), "%s/%zu/%d/%d", qid, i, kind, attempt);
-	EVP_Digest(in, n, md, &mdlen, EVP_sha256(), NULL);
+	mh_sha256(in, n, md);
 	for (k = 0; k < 16; k++)
 		snprintf(hex + 2 * k, 3, "%02x", md[k]);
 	snprintf(out, EVENT_ID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,

@@ -42,9 +42,9 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "child.h"
+#include "digest.h"
 #include "fileio.h"
 #include "log.h"
 #include "mailhook.h"
@@ -59,7 +59,7 @@
 
 struct api_key {
 	char		 name[API_KEY_NAME];
-	unsigned char	 hash[SHA256_DIGEST_LENGTH];
+	unsigned char	 hash[MH_SHA256_LEN];
 	char		*domains[API_DOMAINS_MAX + 1];	/* NULL-ended; none: any */
 	size_t		 ndomains;
 };
@@ -126,7 +126,7 @@ key_parse(char *line, struct api_key *k)
 	    strlen(name) >= sizeof(k->name) ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789._-") != strlen(name) ||
-	    strlen(hash) != 2 * SHA256_DIGEST_LENGTH)
+	    strlen(hash) != 2 * MH_SHA256_LEN)
 		return (-1);
 	strlcpy(k->name, name, sizeof(k->name));
 	/* lower-case hex, as mhctl api keygen and sha256sum write it */
@@ -279,7 +279,7 @@ static const struct api_key *
 api_auth(struct evhttp_request *req)
 {
 	const char		*h, *why = NULL;
-	unsigned char		 hash[SHA256_DIGEST_LENGTH];
+	unsigned char		 hash[MH_SHA256_LEN];
 	const struct api_key	*found = NULL;
 	char			 ip[64];
 	size_t			 i;
@@ -291,7 +291,7 @@ api_auth(struct evhttp_request *req)
 	else if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
 		why = "not a Bearer key";
 	else {
-		SHA256((const unsigned char *)h + 7, strlen(h + 7), hash);
+		mh_sha256(h + 7, strlen(h + 7), hash);
 		/* every key compared: the time says nothing of which */
 		for (i = 0; i < nkeys; i++)
 			if (CRYPTO_memcmp(hash, keys[i].hash,
@@ -323,7 +323,7 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
     char out[65])
 {
 	const char	*v;
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	unsigned char	 h[MH_SHA256_LEN];
 	char		 buf[API_KEY_NAME + 1 + 256];
 	size_t		 i, n;
 
@@ -343,7 +343,7 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 	/* the key's name, a NUL, the Idempotency-Key */
 	n = strlcpy(buf, k->name, sizeof(buf)) + 1;
 	memcpy(buf + n, v, i);
-	SHA256((unsigned char *)buf, n + i, h);
+	mh_sha256(buf, n + i, h);
 	for (i = 0; i < sizeof(h); i++)
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 	return (0);
