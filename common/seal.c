@@ -14,9 +14,8 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include "digest.h"
 #include "seal.h"
 
 #define SEAL_BUF	2048
@@ -86,18 +85,18 @@ seal_new_key(char *hex)
 static int
 seal_mac(const struct sbuf *sb, time_t t, char *out, size_t outlen)
 {
-	unsigned char	 mac[EVP_MAX_MD_SIZE];
-	unsigned int	 maclen = 0, i;
+	unsigned char	 mac[MH_SHA256_LEN];
+	unsigned int	 i;
 	int		 n;
 
-	if (!seal_have_key || sb->overflow ||
-	    HMAC(EVP_sha256(), seal_key, sizeof(seal_key),
-	    (const unsigned char *)sb->b, sb->len, mac, &maclen) == NULL)
+	if (!seal_have_key || sb->overflow)
 		return (-1);
+	mh_hmac_sha256(seal_key, sizeof(seal_key), NULL, 0, sb->b, sb->len,
+	    mac);
 	n = snprintf(out, outlen, "%lld.", (long long)t);
-	if (n < 0 || (size_t)n + 2 * maclen >= outlen)
+	if (n < 0 || (size_t)n + 2 * sizeof(mac) >= outlen)
 		return (-1);
-	for (i = 0; i < maclen; i++)
+	for (i = 0; i < sizeof(mac); i++)
 		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
 	return (0);
 }

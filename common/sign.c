@@ -13,9 +13,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "sign.h"
 
-#define SIGN_KEY_MAX	256
+#define SIGN_KEY_MAX	MH_HMAC_KEY_MAX
 
 /* decode the key; -1 if it is not valid base64 */
 static int
@@ -57,12 +58,9 @@ int
 sign_webhook(const char *secret, const char *msg_id, long timestamp,
     const void *body, size_t len, char *sig, size_t siglen)
 {
-	unsigned char	 key[SIGN_KEY_MAX], mac[EVP_MAX_MD_SIZE];
-	unsigned char	 b64[EVP_MAX_MD_SIZE * 2];
+	unsigned char	 key[SIGN_KEY_MAX], mac[MH_SHA256_LEN];
+	unsigned char	 b64[MH_SHA256_LEN * 2];
 	char		 prefix[SIGN_ID_MAX + 32];
-	size_t		 maclen = sizeof(mac);
-	EVP_MD_CTX	*ctx = NULL;
-	EVP_PKEY	*pkey = NULL;
 	int		 keylen, n, ret = -1;
 
 	if (!sign_id_ok(msg_id) ||
@@ -71,22 +69,13 @@ sign_webhook(const char *secret, const char *msg_id, long timestamp,
 	n = snprintf(prefix, sizeof(prefix), "%s.%ld.", msg_id, timestamp);
 	if (n < 0 || (size_t)n >= sizeof(prefix))
 		goto done;
-	/* HMAC through the EVP signing interface: streams the body */
-	if ((pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL, key,
-	    keylen)) == NULL || (ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
-	    EVP_DigestSignUpdate(ctx, prefix, n) != 1 ||
-	    EVP_DigestSignUpdate(ctx, body, len) != 1 ||
-	    EVP_DigestSignFinal(ctx, mac, &maclen) != 1)
-		goto done;
-	EVP_EncodeBlock(b64, mac, maclen);
+	mh_hmac_sha256(key, keylen, prefix, n, body, len, mac);
+	EVP_EncodeBlock(b64, mac, sizeof(mac));
 	n = snprintf(sig, siglen, "v1,%s", b64);
 	if (n < 0 || (size_t)n >= siglen)
 		goto done;
 	ret = 0;
  done:
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
 	OPENSSL_cleanse(key, sizeof(key));
 	return (ret);
 }

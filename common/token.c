@@ -11,11 +11,8 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
-#include <openssl/sha.h>
 
+#include "digest.h"
 #include "log.h"
 #include "token.h"
 
@@ -46,11 +43,11 @@ token_kind_name(enum token_kind k)
 void
 token_key_init(struct token_key *k, const unsigned char *key, size_t len)
 {
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	unsigned char	 h[MH_SHA256_LEN];
 
 	/* keys of any length become 32 bytes; the id is a hash of those */
-	SHA256(key, len, k->key);
-	SHA256(k->key, sizeof(k->key), h);
+	mh_sha256(key, len, k->key);
+	mh_sha256(k->key, sizeof(k->key), h);
 	k->id = (uint16_t)(h[0] << 8 | h[1]);
 	OPENSSL_cleanse(h, sizeof(h));
 }
@@ -136,80 +133,16 @@ token_check(const struct token *t)
 	return (0);
 }
 
-/*
- * HMAC-SHA256 contexts with their key already set (the padded key's
- * hash state), one per key seen, so that a token costs two hash passes
- * over its bytes and no setup: the fetch of the algorithm and the key
- * schedule were most of HMAC()'s time per token.  Evicted round-robin
- * past MAC_CACHE_MAX keys (freeing a context cleanses it).  For one
- * thread: the processes that make or check tokens have one.
- */
-#define MAC_CACHE_MAX	(2 * TOKEN_KEYS_MAX)
-
-struct mac_cache {
-	unsigned char	 key[TOKEN_KEY_LEN];
-	EVP_MAC_CTX	*ctx;
-};
-
-static struct mac_cache	 mac_cache[MAC_CACHE_MAX];
-static int		 mac_cached, mac_evict;
-
-static EVP_MAC_CTX *
-mac_ctx(const struct token_key *k)
-{
-	static EVP_MAC		*alg;
-	struct mac_cache	*c;
-	OSSL_PARAM		 params[2];
-	int			 i;
-
-	for (i = 0; i < mac_cached; i++)
-		if (CRYPTO_memcmp(mac_cache[i].key, k->key,
-		    TOKEN_KEY_LEN) == 0)
-			return (mac_cache[i].ctx);
-	if (alg == NULL && (alg = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
-		fatalx("token: no HMAC in libcrypto");
-	if (mac_cached < MAC_CACHE_MAX)
-		c = &mac_cache[mac_cached++];
-	else {
-		c = &mac_cache[mac_evict++ % MAC_CACHE_MAX];
-		EVP_MAC_CTX_free(c->ctx);
-	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	memcpy(c->key, k->key, TOKEN_KEY_LEN);
-	if ((c->ctx = EVP_MAC_CTX_new(alg)) == NULL ||
-	    EVP_MAC_init(c->ctx, k->key, TOKEN_KEY_LEN, params) != 1)
-		fatalx("token: HMAC-SHA256 setup failed");
-	return (c->ctx);
-}
-
-/* HMAC-SHA256 of pre (plen bytes) then p (len bytes): full, flen bytes */
-static void
-mac_run(const struct token_key *k, const void *pre, size_t plen,
-    const void *p, size_t len, unsigned char full[EVP_MAX_MD_SIZE])
-{
-	EVP_MAC_CTX	*ctx = mac_ctx(k);
-	size_t		 flen = 0;
-
-	/* a NULL key: the one set in mac_ctx(), its schedule kept */
-	if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
-	    (plen > 0 && EVP_MAC_update(ctx, pre, plen) != 1) ||
-	    EVP_MAC_update(ctx, p, len) != 1 ||
-	    EVP_MAC_final(ctx, full, &flen, EVP_MAX_MD_SIZE) != 1 ||
-	    flen != TOKEN_HMAC_LEN)
-		fatalx("token: HMAC-SHA256 failed");
-}
-
 static void
 mac(const struct token_key *k, const unsigned char *p, size_t len,
     unsigned char out[TOKEN_MAC_LEN])
 {
-	unsigned char	 full[EVP_MAX_MD_SIZE];
+	unsigned char	 full[MH_SHA256_LEN];
 
 	if (len > TOKEN_BIN_MAX)
 		fatalx("token: record too long");
-	mac_run(k, mac_context, sizeof(mac_context) - 1, p, len, full);
+	mh_hmac_sha256(k->key, TOKEN_KEY_LEN, mac_context,
+	    sizeof(mac_context) - 1, p, len, full);
 	memcpy(out, full, TOKEN_MAC_LEN);
 	OPENSSL_cleanse(full, sizeof(full));
 }
@@ -218,9 +151,9 @@ void
 token_hmac(const struct token_key *k, const void *p, size_t len,
     unsigned char *out)
 {
-	unsigned char	 full[EVP_MAX_MD_SIZE];
+	unsigned char	 full[MH_SHA256_LEN];
 
-	mac_run(k, NULL, 0, p, len, full);
+	mh_hmac_sha256(k->key, TOKEN_KEY_LEN, NULL, 0, p, len, full);
 	memcpy(out, full, TOKEN_HMAC_LEN);
 	OPENSSL_cleanse(full, sizeof(full));
 }
