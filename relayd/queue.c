@@ -410,24 +410,26 @@ delete_copies(int dfd, const char *msgid)
  * and writing, its offset still 0): nothing acknowledged it yet (a crash
  * leaves a file that start-up removes), and no new file is made
  * (creating one is what costs most on a busy file system).  Truncated
- * only if the file is still longer: a tracked copy is mostly longer than
- * what was submitted, and an ftruncate to the size the write left is an
- * inode update for nothing.
+ * only if the file was longer (old, the size it was read with): a
+ * tracked copy is mostly longer than what was submitted, and an
+ * ftruncate to the size the write left is an inode update for nothing.
  */
 static int
-rewrite_incoming(int fd, const char *msgid, const char *data, size_t len)
+rewrite_incoming(int fd, const char *msgid, const char *data, size_t len,
+    size_t old)
 {
-	struct stat	 st;
-
-	if (write_all(fd, data, len) == -1 || fstat(fd, &st) == -1 ||
-	    ((size_t)st.st_size > len && ftruncate(fd, len) == -1)) {
+	if (write_all(fd, data, len) == -1 ||
+	    (old > len && ftruncate(fd, len) == -1)) {
 		log_warn("%s: rewrite", msgid);
 		return (-1);
 	}
 	return (0);
 }
 
-/* the rest of fd's file after its first len bytes in *buf (NUL-terminated) */
+/*
+ * The rest of fd's file after its first len bytes in *buf (NUL-terminated),
+ * *lenp then its whole size; -1 if it cannot all be read.
+ */
 static int
 read_rest(int fd, char **buf, size_t *lenp)
 {
@@ -441,8 +443,14 @@ read_rest(int fd, char **buf, size_t *lenp)
 		return (-1);
 	*buf = b;
 	while (len < (size_t)st.st_size) {
-		if ((n = pread(fd, b + len, st.st_size - len, len)) <= 0)
-			break;
+		if ((n = pread(fd, b + len, st.st_size - len, len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;	/* shorter than fstat said */
+			return (-1);
+		}
 		len += n;
 	}
 	b[len] = '\0';
@@ -505,7 +513,8 @@ queue_track(const char *msgid, struct envelope *env)
 			rv = -1;
 		else if (env->nrcpt == 1) {
 			/* the content changes: its headers, read again */
-			if ((rv = rewrite_incoming(fd, msgid, copy, clen)) == 0)
+			if ((rv = rewrite_incoming(fd, msgid, copy, clen,
+			    len)) == 0)
 				parse_headers(env, copy, clen);
 			else
 				hdrs_read[0] = '\0';
