@@ -14,6 +14,7 @@
 
 #include <netinet/in.h>
 
+#include <err.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -64,6 +65,33 @@ setup(void)
 	server_listen(fd, &l, NULL);
 }
 
+/*
+ * A connected client socket, from the next of 65534 loopback addresses
+ * (127.1.0.1 to 127.1.255.254).  The client half-closes first, so each
+ * run leaves its port in TIME_WAIT for a minute: from one address, a few
+ * thousand runs a second use up the ephemeral ports in seconds and
+ * connect fails (EADDRNOTAVAIL).
+ */
+static int
+client(void)
+{
+	static uint32_t		 next;
+	struct sockaddr_in	 sin;
+	int			 c;
+
+	next = next % 65534 + 1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f010000 | next);
+	if ((c = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		err(1, "socket");
+	if (bind(c, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		err(1, "bind");
+	if (connect(c, (struct sockaddr *)&srv, sizeof(srv)) == -1)
+		err(1, "connect");
+	return (c);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,9 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 		ready = 1;
 	}
-	if ((c = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    connect(c, (struct sockaddr *)&srv, sizeof(srv)) == -1)
-		abort();
+	c = client();
 	fcntl(c, F_SETFL, O_NONBLOCK);
 	if (size > 0 && write(c, data, size) < 0)
 		;	/* a full buffer: what was written is fuzzed */
