@@ -213,7 +213,9 @@ struct spool_fd {
 /*
  * IMSG_SPOOL_COMMIT: followed by the envelope text (envelope_encode).
  * From webd (the JSON API) the envelope's auth_user is API_USER_PREFIX
- * and the key's name.
+ * and the key's name.  data_size and data_crc are smtpd's, for hookd:
+ * the bytes smtpd wrote to the file and their CRC-32, which hookd's
+ * envelope records (data-check) without reading the file again.
  */
 #define API_USER_PREFIX	"api:"
 struct spool_commit {
@@ -221,6 +223,8 @@ struct spool_commit {
 	char		 msgid[MH_MSGID_LEN];
 	char		 idem[65];		/* webd: idempotency hash or "" */
 	char		 message_id[256];	/* webd: for the idem answer */
+	int64_t		 data_size;		/* smtpd: bytes written, >= 0 */
+	uint32_t	 data_crc;		/* smtpd: zlib crc32() of them */
 };
 
 /* IMSG_SPOOL_RESULT: the SMTP reply for the DATA/BDAT LAST */

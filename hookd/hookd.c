@@ -110,7 +110,9 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		    MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
 			break;
 		c = imsg->data;
-		if (!msg_str_ok(c->msgid, sizeof(c->msgid)))
+		/* data_size: compared with the file's at the commit */
+		if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
+		    c->data_size < 0)
 			break;
 		inbound_commit(c, (char *)imsg->data + sizeof(*c),
 		    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c));

@@ -35,6 +35,8 @@ struct inmsg {
 	int			 msgfd;		/* the file the verdict read,
 						   kept for the first parse;
 						   -1: none */
+	int64_t			 data_size;	/* smtpd's count of the bytes */
+	uint32_t		 data_crc;	/* and their CRC-32 (commit) */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 
@@ -43,7 +45,8 @@ int	 spool_init(const char *root);
 int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
 /* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
 typedef void	(*spool_commit_fn)(int ok, void *arg);
-void	 spool_commit(struct envelope *, int, spool_commit_fn, void *);
+void	 spool_commit(struct envelope *, int, int64_t, uint32_t,
+	    spool_commit_fn, void *);
 int	 spool_transient(struct envelope *, int fd);	/* sync mode: no commit; fd or -1 */
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);

@@ -931,7 +931,8 @@ inbound_accept(struct inmsg *m)
 		 * stays open for the first round's parse (the file keeps
 		 * its inode when it is renamed into queue/)
 		 */
-		spool_commit(&m->env, m->msgfd, inbound_committed, m);
+		spool_commit(&m->env, m->msgfd, m->data_size, m->data_crc,
+		    inbound_committed, m);
 	}
 }
 
@@ -1058,6 +1059,10 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	if (m->env.created == 0)
 		m->env.created = time(NULL);
 	m->reqid = c->reqid;
+	/* the check is hookd's to record, from these (spool_commit) */
+	m->env.data_check = 0;
+	m->data_size = c->data_size;
+	m->data_crc = c->data_crc;
 	inbound_verify(m);
 }
 

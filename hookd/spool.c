@@ -159,10 +159,12 @@ struct spool_commit_state {
 	void		*arg;
 };
 
+/* the check a queue-mode envelope records: CRC-32 with bit 32 set */
+#define DATA_CHECK(crc)	((int64_t)(crc) | (1LL << 32))
+
 /*
- * The check recorded in a queue-mode envelope: the CRC-32 of the spool
- * file's size bytes, with bit 32 set (0 means none); -1 if it cannot be
- * read whole.
+ * The check of the spool file's size bytes as recovery computes it
+ * (the commit has smtpd's); -1 if it cannot be read whole.
  */
 static int64_t
 data_check(int fd, size_t size)
@@ -186,7 +188,7 @@ data_check(int fd, size_t size)
 		crc = crc32(crc, buf, n);
 		off += n;
 	}
-	return ((int64_t)crc | (1LL << 32));
+	return (DATA_CHECK(crc));
 }
 
 /* the one flush of a commit is over: the 250, or nothing left of it */
@@ -205,28 +207,53 @@ spool_committed(int ok, void *arg)
 	free(cs);
 }
 
+/* the file holds what smtpd wrote, as far as its size tells: 0, or -1 */
+static int
+commit_size(const char *msgid, int fd, int64_t size, struct stat *st)
+{
+	if (fstat(fd, st) == -1) {
+		log_warn("spool: commit %s", msgid);
+		return (-1);
+	}
+	if (st->st_size != size) {
+		log_warnx("spool: commit %s: the file has %lld bytes, smtpd "
+		    "wrote %lld", msgid, (long long)st->st_size,
+		    (long long)size);
+		errno = EIO;
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * Commit a queue-mode message (env->id in incoming/): done(1, arg) once
  * the message and its envelope are durable in queue/, done(0, arg) when
  * it could not be (nothing is left of it then).  fd: the message already
  * open (its verdict's descriptor: no second open), left open for the
- * caller; -1: it is opened and closed here.
+ * caller; -1: it is opened and closed here.  size and crc: smtpd's count
+ * of the bytes it wrote to the file and their CRC-32.
  *
  * One group commit: the message is renamed into queue/ and its envelope
  * written next to it before the flush, so a crash before the flush may
  * leave an envelope whose data never reached the disk (no 250 was sent
  * for it).  The envelope records the data's size and CRC-32
  * (data-check), and spool_recover drops a message whose file does not
- * match them.
+ * match them.  The CRC-32 is smtpd's, computed as it wrote the bytes, so
+ * that hookd does not read the file again on its event loop.  smtpd is
+ * not trusted, but the check only tells a crash's unflushed data: a
+ * lying smtpd can only have its own message dropped after a crash, and
+ * it could as well have written garbage into the file.  Its count must
+ * still be the file's size (fstat), or the commit fails (a 451): a
+ * wrong check is never recorded.
  */
 void
-spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
+spool_commit(struct envelope *env, int fd, int64_t size, uint32_t crc,
+    spool_commit_fn done, void *arg)
 {
 	struct spool_commit_state	*cs;
 	char				 path[MH_PATH_MAX + 64];
 	char				 to[MH_PATH_MAX + 64];
 	struct stat			 st;
-	int64_t				 check = -1;
 	int				 err, own = fd == -1;
 
 	if (!envelope_id_ok(env->id)) {
@@ -236,11 +263,10 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 	}
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
 	snprintf(to, sizeof(to), "%s/%s", sp_queue, env->id);
-	if ((own && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) ||
-	    fstat(fd, &st) == -1 ||
-	    (check = data_check(fd, st.st_size)) == -1) {
-		err = errno;
+	if (own && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		log_warn("spool: commit %s", env->id);
+	if (fd == -1 || commit_size(env->id, fd, size, &st) == -1) {
+		err = errno;
 		if (own && fd != -1)
 			close(fd);
 		filepool_release(sp_pool, path);
@@ -252,7 +278,7 @@ spool_commit(struct envelope *env, int fd, spool_commit_fn done, void *arg)
 	if (own)
 		close(fd);
 	env->size = st.st_size;
-	env->data_check = check;
+	env->data_check = DATA_CHECK(crc);
 	if (rename(path, to) == -1 ||
 	    envelope_store(sp_queue, env, 1) == -1) {
 		err = errno;

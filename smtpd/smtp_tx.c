@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "enhanced.h"
 #include "log.h"
@@ -51,8 +52,10 @@ tx_new(struct session *s)
 		return (-1);
 	tx->so[0].owner = PROC_HOOKD;
 	tx->so[1].owner = PROC_RELAYD;
-	for (i = 0; i < TX_OWNERS; i++)
+	for (i = 0; i < TX_OWNERS; i++) {
 		tx->so[i].fd = -1;
+		tx->so[i].crc = crc32(0L, Z_NULL, 0);
+	}
 	s->tx = tx;
 	return (0);
 }
@@ -184,6 +187,13 @@ tx_bdat_start(struct session *s)
 	spool_open_all(s);
 }
 
+/*
+ * The buffer into the file.  For hookd, the CRC-32 of exactly what was
+ * written, while it is in memory: sent with the commit, hookd's
+ * envelope records it (data-check) so that recovery after a crash can
+ * tell a file whose data never reached the disk, and hookd need not
+ * read the file again to compute it.
+ */
 static int
 spool_flush(struct spool_out *so)
 {
@@ -199,6 +209,11 @@ spool_flush(struct spool_out *so)
 			so->len = 0;
 			return (-1);
 		}
+		/* n <= SSIZE_MAX and Linux writes at most 2 GiB: a uInt */
+		if (so->owner == PROC_HOOKD)
+			so->crc = crc32(so->crc,
+			    (const unsigned char *)so->buf + off, (uInt)n);
+		so->written += n;
 		off += n;
 	}
 	so->len = 0;
@@ -618,6 +633,8 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 		memset(&sc, 0, sizeof(sc));
 		sc.reqid = so->reqid;
 		strlcpy(sc.msgid, so->msgid, sizeof(sc.msgid));
+		sc.data_size = so->written;
+		sc.data_crc = so->crc;
 		backend_spool_commit(so->owner, &sc, text, len);
 		free(text);
 	}

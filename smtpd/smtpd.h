@@ -81,6 +81,8 @@ struct spool_out {
 	char			*buf;
 	size_t			 len;
 	int			 werr;
+	int64_t			 written;	/* bytes in the file */
+	uint32_t		 crc;		/* hookd's: their CRC-32 */
 	struct spool_result	 res;
 };
 

@@ -16,6 +16,7 @@
  *	valid	sealed with the key, as authd would (the control case)
  *	spf	valid recipient seal, an SPF "pass" nobody sealed
  *	auth	valid seals for no AUTH, the envelope claims a user
+ *	size	valid seals, but a byte count one more than it wrote
  * Prints "result CODE ENHANCED TEXT" for the SPOOL_RESULT, then keeps
  * the owner running until its standard input ends; exit 0 when a result
  * came.
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <zlib.h>
 
 #include "config.h"
 #include "envelope.h"
@@ -253,6 +255,10 @@ main(int argc, char *argv[])
 	memset(&sc, 0, sizeof(sc));
 	sc.reqid = 2;
 	strlcpy(sc.msgid, sf.msgid, sizeof(sc.msgid));
+	/* what smtpd wrote, as smtpd counts it (a lie in mode size) */
+	sc.data_size = sizeof(msg) - 1 + (strcmp(mode, "size") == 0);
+	sc.data_crc = crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)msg,
+	    sizeof(msg) - 1);
 	mh_imsg_compose2(&sib, IMSG_SPOOL_COMMIT, 0, 0, -1, &sc, sizeof(sc),
 	    text, len);
 	flush(&sib);

@@ -374,6 +374,9 @@ out_of_range(uint32_t type, char *b)
 	case IMSG_AUTHD_AUTH_RES:
 		((struct authd_auth_res *)b)->result = 77;
 		break;
+	case IMSG_SPOOL_COMMIT:
+		((struct spool_commit *)b)->data_size = -1;
+		break;
 	case IMSG_SPOOL_RESULT:
 		((struct spool_result *)b)->code = 999;
 		break;

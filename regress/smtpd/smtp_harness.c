@@ -20,8 +20,9 @@
  * crlf.test a reject text with CR/LF in it, slow.test answers after
  * 300 ms, anything else route 1.  AUTH: good/secret ok, temp tempfail,
  * throttle throttled, else fail.  A file dir/FAIL_OPEN makes spool
- * opens fail.  Commit: the envelope goes to dir/ID.env (first line
- * "owner hookd|relayd"); a recipient fail550@... or fail451@... makes
+ * opens fail.  Commit: the envelope goes to dir/ID.env (first lines
+ * "owner hookd|relayd" and "commit-data SIZE CRC", the commit's count
+ * of the bytes written and their CRC-32); a recipient fail550@... or fail451@... makes
  * the result 550 / 451.  Abort renames dir/ID.msg to dir/ID.aborted.
  * SIGUSR1 writes smtp_stats() to dir/stats.json.
  */
@@ -278,7 +279,8 @@ backend_spool_commit(int owner, const struct spool_commit *sc,
 	snprintf(path, sizeof(path), "%s/%s.env", dir, sc->msgid);
 	if ((f = fopen(path, "w")) == NULL)
 		fatal("%s", path);
-	fprintf(f, "owner %s\n", owner_name(owner));
+	fprintf(f, "owner %s\ncommit-data %lld %u\n", owner_name(owner),
+	    (long long)sc->data_size, (unsigned)sc->data_crc);
 	fwrite(text, 1, len, f);
 	fflush(f);
 	fsync(fileno(f));
