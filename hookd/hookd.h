@@ -37,6 +37,9 @@ struct inmsg {
 						   -1: none */
 	int64_t			 data_size;	/* smtpd's count of the bytes */
 	uint32_t		 data_crc;	/* and their CRC-32 (commit) */
+	char			*msgbuf;	/* what it read, when whole
+						   (malloc'd), or NULL */
+	size_t			 msglen;
 };
 TAILQ_HEAD(inmsglist, inmsg);
 

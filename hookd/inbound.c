@@ -82,6 +82,8 @@ msgfd_close(struct inmsg *m)
 	if (m->msgfd != -1)
 		close(m->msgfd);
 	m->msgfd = -1;
+	free(m->msgbuf);
+	m->msgbuf = NULL;
 }
 
 static void
@@ -709,12 +711,17 @@ inbound_parse(struct inmsg *m, int fd, int formats)
 	lim.depth = hookd_conf->mime_depth;
 	lim.headers = hookd_conf->mime_headers;
 	lim.header_size = hookd_conf->mime_header_size;
-	/* the size of a sync message is the file's (spool_transient) */
-	if (mimejob_submit(fd, m->transient ? m->env.size : SIZE_MAX, ar,
-	    &lim, formats, inbound_parsed, m) == -1) {
+	/*
+	 * The message as the verdict read it, if it did; else the size of
+	 * a sync message is the file's (spool_transient)
+	 */
+	if (mimejob_submit(fd, m->msgbuf, m->msgbuf != NULL ? m->msglen :
+	    m->transient ? m->env.size : SIZE_MAX, ar, &lim, formats,
+	    inbound_parsed, m) == -1) {
 		free(ar);
 		return (-1);
 	}
+	m->msgbuf = NULL;	/* the job's now */
 	m->parsing = 1;
 	m->inflight++;		/* no answer may finish m meanwhile */
 	return (0);
@@ -754,6 +761,7 @@ inbound_run(struct inmsg *m)
 			return;
 		log_warn("msgid=%s: render", m->env.id);
 		close(fd);
+		msgfd_close(m);		/* the verdict's copy too */
 		inbound_schedule(m);
 		return;
 	}
@@ -902,7 +910,10 @@ inbound_sync(struct inmsg *m)
 	const char	*enh, *text;
 	int		 code;
 
-	if (spool_transient(&m->env, m->msgfd) == -1) {
+	/* the size: what the verdict read whole, or the file's */
+	if (m->msgbuf != NULL)
+		m->env.size = m->msglen;
+	else if (spool_transient(&m->env, m->msgfd) == -1) {
 		code = enhanced_spool_error(errno, &enh, &text);
 		msgfd_close(m);
 		spool_discard(m->env.id);
@@ -987,10 +998,12 @@ inbound_policy(struct inmsg *m)
 }
 
 static void
-inbound_verified(void *arg)
+inbound_verified(void *arg, char *msg, size_t len)
 {
 	struct inmsg	*m = arg;
 
+	m->msgbuf = msg;	/* for the first parse, with msgfd */
+	m->msglen = len;
 	if (inbound_policy(m) == 0)
 		inbound_accept(m);
 }
@@ -1022,7 +1035,7 @@ inbound_verify(struct inmsg *m)
 	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
 		/* no verdict: a route that requires one refuses */
 		log_warn("msgid=%s: cannot verify", m->env.id);
-		inbound_verified(m);
+		inbound_verified(m, NULL, 0);
 	}
 }
 

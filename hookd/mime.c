@@ -243,16 +243,27 @@ read_fd(int fd)
 	return (a);
 }
 
-/* the message with our Authentication-Results header (CRLF) first */
+/*
+ * the message (msg if not NULL, malloc'd and taken: glib's allocator is
+ * malloc, else read from fd) with our Authentication-Results header
+ * (CRLF) first
+ */
 static GByteArray *
-read_message(int fd, const char *ar, const char *authserv)
+read_message(int fd, char *msg, size_t msglen, const char *ar,
+    const char *authserv)
 {
 	GByteArray	*a;
 	const guint8	*nl;
 	char		*lf;
 	size_t		 i, o;
 
-	if ((a = read_fd(fd)) == NULL)
+	if (msg != NULL && msglen > 0 && msglen <= G_MAXUINT)
+		a = g_byte_array_new_take((guint8 *)msg, msglen);
+	else {
+		free(msg);
+		a = read_fd(fd);
+	}
+	if (a == NULL)
 		return (NULL);
 	g_byte_array_set_size(a, verdict_ar_strip((char *)a->data, a->len,
 	    authserv));
@@ -1293,15 +1304,17 @@ mime_limits_default(struct mime_limits *lim)
 }
 
 struct mime_doc *
-mime_parse(int fd, const char *ar, const char *authserv,
-    const struct mime_limits *lim, int formats)
+mime_parse(int fd, char *msg, size_t msglen, const char *ar,
+    const char *authserv, const struct mime_limits *lim, int formats)
 {
 	struct mime_doc	*md;
 	size_t		 len;
 
-	if ((md = calloc(1, sizeof(*md))) == NULL)
+	if ((md = calloc(1, sizeof(*md))) == NULL) {
+		free(msg);
 		return (NULL);
-	if ((md->raw = read_message(fd, ar, authserv)) == NULL) {
+	}
+	if ((md->raw = read_message(fd, msg, msglen, ar, authserv)) == NULL) {
 		free(md);
 		return (NULL);
 	}
@@ -1338,7 +1351,7 @@ mime_parse_env(int fd, const struct envelope *env, int formats)
 	    (ar = verdict_ar_header(env, "\r\n")) == NULL)
 		return (NULL);
 	mime_limits_default(&lim);
-	md = mime_parse(fd, ar, NULL, &lim, formats);
+	md = mime_parse(fd, NULL, 0, ar, NULL, &lim, formats);
 	free(ar);
 	return (md);
 }

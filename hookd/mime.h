@@ -123,7 +123,9 @@ const char	*mime_scan(const unsigned char *, size_t,
 
 /*
  * A message read and parsed once, rendered for each recipient.  Parsing
- * reads fd (rewound here) and runs GMime: it may take long on a large
+ * reads fd (rewound here), unless msg holds the whole message already
+ * (msglen bytes, malloc'd: taken, freed on failure too, as the verdict
+ * gives it), and runs GMime: it may take long on a large
  * message, so hookd calls it in a thread of its own (mimejob.c); it
  * touches no global state but GMime's.  ar: the
  * Authentication-Results header to put first (CRLF line ends, turned to
@@ -136,8 +138,9 @@ const char	*mime_scan(const unsigned char *, size_t,
 #define MIME_WANT_JSON		0x1
 #define MIME_WANT_MULTIPART	0x2
 struct mime_doc;
-struct mime_doc	*mime_parse(int fd, const char *ar, const char *authserv,
-		    const struct mime_limits *, int formats);
+struct mime_doc	*mime_parse(int fd, char *msg, size_t msglen, const char *ar,
+		    const char *authserv, const struct mime_limits *,
+		    int formats);
 /* NULL, or the limit the message went past (then rendered truncated) */
 const char	*mime_doc_truncated(const struct mime_doc *);
 int		 mime_doc_render(struct mime_doc *, const struct envelope *,

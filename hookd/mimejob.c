@@ -40,6 +40,8 @@
 struct mimejob {
 	TAILQ_ENTRY(mimejob)	 entry;
 	int			 fd;
+	char			*msg;		/* read already, or NULL */
+	size_t			 msglen;
 	char			*ar;
 	char			 authserv[256];
 	struct mime_limits	 lim;
@@ -80,8 +82,8 @@ parser_thread(void *arg)
 		j = TAILQ_FIRST(&mj.todo);
 		TAILQ_REMOVE(&mj.todo, j, entry);
 		pthread_mutex_unlock(&mj.mu);
-		if ((j->doc = mime_parse(j->fd, j->ar, j->authserv, &j->lim,
-		    j->formats)) == NULL)
+		if ((j->doc = mime_parse(j->fd, j->msg, j->msglen, j->ar,
+		    j->authserv, &j->lim, j->formats)) == NULL)
 			j->err = errno;
 		pthread_mutex_lock(&mj.mu);
 		TAILQ_INSERT_TAIL(&mj.done, j, entry);
@@ -165,14 +167,16 @@ mimejob_init(struct event_base *base)
 }
 
 int
-mimejob_submit(int fd, size_t size, char *ar, const struct mime_limits *lim,
-    int formats, mimejob_fn done, void *arg)
+mimejob_submit(int fd, char *msg, size_t size, char *ar,
+    const struct mime_limits *lim, int formats, mimejob_fn done, void *arg)
 {
 	struct mimejob	*j;
 
 	if (!mj.running || (j = calloc(1, sizeof(*j))) == NULL)
 		return (-1);
 	j->fd = fd;
+	j->msg = msg;
+	j->msglen = msg != NULL ? size : 0;
 	j->ar = ar;
 	/* the thread reads no configuration: a reload may change it */
 	strlcpy(j->authserv, verdict_authserv(), sizeof(j->authserv));
@@ -181,8 +185,8 @@ mimejob_submit(int fd, size_t size, char *ar, const struct mime_limits *lim,
 	j->done = done;
 	j->arg = arg;
 	if (size <= MIMEJOB_INLINE_MAX) {
-		if ((j->doc = mime_parse(j->fd, j->ar, j->authserv, &j->lim,
-		    j->formats)) == NULL)
+		if ((j->doc = mime_parse(j->fd, j->msg, j->msglen, j->ar,
+		    j->authserv, &j->lim, j->formats)) == NULL)
 			j->err = errno;
 		if (TAILQ_EMPTY(&mj.ready))
 			event_active(mj.ready_ev, EV_TIMEOUT, 0);

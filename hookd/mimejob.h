@@ -21,12 +21,14 @@ void	mimejob_init(struct event_base *);
 /*
  * Parse fd (closed afterwards) with the Authentication-Results header ar
  * (malloc'd or NULL, freed afterwards) within lim, for the MIME_WANT_
- * formats; done(doc, arg) runs later on the event loop.  size: what fd
- * holds as hookd measured it (SIZE_MAX: not known); a small message is
- * parsed at once on the loop, a larger one in the thread.  -1: not
- * queued, fd and ar are still the caller's.
+ * formats; done(doc, arg) runs later on the event loop.  msg: the whole
+ * message already read (size bytes, malloc'd, freed afterwards), or
+ * NULL to read fd.  size: what fd holds as hookd measured it (SIZE_MAX:
+ * not known); a small message is parsed at once on the loop, a larger
+ * one in the thread.  -1: not queued, fd, msg and ar are still the
+ * caller's.
  */
-int	mimejob_submit(int fd, size_t size, char *ar,
+int	mimejob_submit(int fd, char *msg, size_t size, char *ar,
 	    const struct mime_limits *lim, int formats, mimejob_fn done,
 	    void *arg);
 

@@ -82,6 +82,8 @@ struct vd_job {
 	int		 dmarc_stage;	/* 0 none, 1 from, 2 org */
 	int		 dmarc_temp;	/* a DMARC query failed for now */
 	char		*dmarc;		/* the one v=DMARC1 record found */
+	char		*msg;		/* the message, read whole, or NULL */
+	size_t		 msglen;
 	verdict_cb	 cb;
 	void		*arg;
 };
@@ -321,7 +323,9 @@ verdict_configure(const char *authserv_id)
 /*
  * step 1: the whole message through the verifying handle, read with
  * pread from its start (no lseek); a read shorter than the buffer is the
- * end of the spooled file, so most messages take one system call.
+ * end of the spooled file, so most messages take one system call.  Such
+ * a message is kept (j->msg) for the caller, who parses it next: one
+ * read of the file instead of two.
  */
 static void
 vd_feed(struct vd_job *j, int fd)
@@ -337,6 +341,11 @@ vd_feed(struct vd_job *j, int fd)
 				continue;
 			log_warn("msgid=%s verdict: read", j->env->id);
 			return;
+		}
+		if (off == 0 && n > 0 && n < (ssize_t)sizeof(buf) &&
+		    (j->msg = malloc(n)) != NULL) {
+			memcpy(j->msg, buf, n);
+			j->msglen = n;
 		}
 		off += n;
 		if (n > 0 && (st = dkim_chunk(j->dkim, buf, n)) !=
@@ -641,6 +650,7 @@ vd_free(struct vd_job *j)
 	if (j->dkim != NULL)
 		dkim_free(j->dkim);
 	free(j->dmarc);
+	free(j->msg);
 	free(j);
 }
 
@@ -677,7 +687,8 @@ vd_finish(struct vd_job *j)
 	struct envelope	*env = j->env;
 	verdict_cb	 cb = j->cb;
 	void		*arg = j->arg;
-	size_t		 i;
+	char		*msg = j->msg;
+	size_t		 i, msglen = j->msglen;
 	char		 list[160];
 
 	vd_dkim(j);
@@ -696,9 +707,12 @@ vd_finish(struct vd_job *j)
 	    env->id, list[0] ? list : "none", env->dmarc_result,
 	    env->dmarc_policy[0] ? env->dmarc_policy : "-",
 	    env->dmarc_domain[0] ? env->dmarc_domain : "-");
+	j->msg = NULL;
 	vd_free(j);
 	if (cb != NULL)
-		cb(arg);
+		cb(arg, msg, msglen);
+	else
+		free(msg);
 }
 
 static void

@@ -21,7 +21,12 @@
 /* Debian's publicsuffix package: the organizational domain (RFC 7489 3.2) */
 #define VERDICT_PSL_FILE	"/usr/share/publicsuffix/effective_tld_names.dat"
 
-typedef void	(*verdict_cb)(void *arg);
+/*
+ * msg: the whole message as the verdict read it (malloc'd, the callee's
+ * to free), so that it need not be read again; NULL when it was not read
+ * whole in one go (64 KiB and more, or a read error).
+ */
+typedef void	(*verdict_cb)(void *arg, char *msg, size_t len);
 
 /* before the sandbox: libopendkim, libopendmarc and the Public Suffix List */
 void	 verdict_init(const char *psl_file);
@@ -30,7 +35,8 @@ void	 verdict_configure(const char *authserv_id);
 
 /*
  * Verify the message in fd (read from the start, not closed) and fill
- * the verdict fields of env (auth_checked, dkim, dmarc_*), then call cb.
+ * the verdict fields of env (auth_checked, dkim, dmarc_*), then call cb
+ * with the message read.
  * cb may run before this returns.  env must stay alive until cb runs.
  * -1 (env untouched, cb never called) on allocation failure.
  */

@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	envelope_init(&env);
 	strlcpy(env.sender, "a@example.test", sizeof(env.sender));
 	envelope_add_rcpt(&env, "b@example.test");
-	if ((md = mime_parse(fd, NULL, NULL, &lim, MIME_WANT_JSON |
+	if ((md = mime_parse(fd, NULL, 0, NULL, NULL, &lim, MIME_WANT_JSON |
 	    MIME_WANT_MULTIPART)) == NULL)
 		abort();
 	for (fmt = FORMAT_JSON; fmt <= FORMAT_RAW; fmt++) {
