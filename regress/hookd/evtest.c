@@ -245,6 +245,8 @@ cmd_queue(int argc, char **argv)
 	free(s);
 	json_decref(st);
 	events_shutdown();
+	/* as the daemon stops: the files of delivered events leave */
+	gsync_stop();
 	http_shutdown();
 	event_free(t);
 	event_free(to);
