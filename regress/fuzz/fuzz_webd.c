@@ -8,6 +8,10 @@
  * loopback TCP connection to webd's listener, then the event loop runs
  * until the connection is done.  No peer process: events
  * are answered at once, unsubscribes get 503, the pixel is not held.
+ * Built with FUZZ_WEBD_API (fuzz_webd_api.c), the listener is an "api"
+ * one with one key, whose SHA-256 is FUZZ_API_KEY_SHA256, for senders of
+ * example.test and b.test: submissions go through the API's checks and
+ * the message builder, then get 503 (no relayd).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -25,6 +29,7 @@
 #include <event2/event.h>
 #include <tls.h>
 
+#include "apimsg.h"
 #include "config.h"
 #include "proc.h"
 #include "token.h"
@@ -33,6 +38,29 @@
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static struct sockaddr_in	 srv;
+
+#ifdef FUZZ_WEBD_API
+static void
+api_setup(void)
+{
+	const char	 keys[] = "# name:sha256 of the key[:domains]\n"
+	    "fuzz:" FUZZ_API_KEY_SHA256 ":example.test,b.test\n";
+	struct config	*c;
+
+	apimsg_init();		/* as webd does at start */
+	if ((c = config_new()) == NULL)
+		abort();
+	strlcpy(c->hostname, "mx.test", sizeof(c->hostname));
+	strlcpy(c->api_keys, "fuzz-keys", sizeof(c->api_keys));
+	c->max_message_size = 1024 * 1024;
+	c->max_recipients = 20;
+	if ((c->api_keys_data = strdup(keys)) == NULL)
+		abort();
+	c->api_keys_len = strlen(keys);
+	api_configure(c);
+	config_free(c);
+}
+#endif
 
 static void
 setup(void)
@@ -62,6 +90,10 @@ setup(void)
 	len = sizeof(srv);
 	if (getsockname(fd, (struct sockaddr *)&srv, &len) == -1)
 		abort();
+#ifdef FUZZ_WEBD_API
+	l.flags = LF_HTTP | LF_API;
+	api_setup();
+#endif
 	server_listen(fd, &l, NULL);
 }
 
