@@ -134,7 +134,9 @@ static int
 ids_has(struct hseg *s, uint64_t v)
 {
 	ids_sort(s);
-	return (bsearch(&v, s->ids, s->nids, sizeof(v), u64_cmp) != NULL);
+	/* a file without a record has no array: bsearch must not get NULL */
+	return (s->nids > 0 &&
+	    bsearch(&v, s->ids, s->nids, sizeof(v), u64_cmp) != NULL);
 }
 
 static void
