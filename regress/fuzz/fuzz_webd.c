@@ -19,7 +19,9 @@
 #include <netinet/in.h>
 
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -104,6 +106,28 @@ setup(void)
  * thousand runs a second use up the ephemeral ports in seconds and
  * connect fails (EADDRNOTAVAIL).
  */
+/* an interrupted connect's end: 0 connected, -1 not (errno set) */
+static int
+connected(int c)
+{
+	struct pollfd	 pfd;
+	socklen_t	 len = sizeof(int);
+	int		 e, r;
+
+	pfd.fd = c;
+	pfd.events = POLLOUT;
+	while ((r = poll(&pfd, 1, 30000)) == -1 && errno == EINTR)
+		;
+	if (r == 0)
+		errno = ETIMEDOUT;
+	if (r <= 0)
+		return (-1);
+	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		return (-1);
+	errno = e;
+	return (e == 0 ? 0 : -1);
+}
+
 static int
 client(void)
 {
@@ -119,7 +143,13 @@ client(void)
 		err(1, "socket");
 	if (bind(c, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		err(1, "bind");
-	if (connect(c, (struct sockaddr *)&srv, sizeof(srv)) == -1)
+	/*
+	 * a SYN now and then gets no answer and is sent again a second
+	 * later: libFuzzer's timer cuts the wait (EINTR) while the connect
+	 * goes on, so wait for it to end
+	 */
+	if (connect(c, (struct sockaddr *)&srv, sizeof(srv)) == -1 &&
+	    (errno != EINTR || connected(c) == -1))
 		err(1, "connect");
 	return (c);
 }
