@@ -99,13 +99,6 @@ setup(void)
 	server_listen(fd, &l, NULL);
 }
 
-/*
- * A connected client socket, from the next of 65534 loopback addresses
- * (127.1.0.1 to 127.1.255.254).  The client half-closes first, so each
- * run leaves its port in TIME_WAIT for a minute: from one address, a few
- * thousand runs a second use up the ephemeral ports in seconds and
- * connect fails (EADDRNOTAVAIL).
- */
 /* an interrupted connect's end: 0 connected, -1 not (errno set) */
 static int
 connected(int c)
@@ -128,6 +121,13 @@ connected(int c)
 	return (e == 0 ? 0 : -1);
 }
 
+/*
+ * A connected client socket, from the next of 65534 loopback addresses
+ * (127.1.0.1 to 127.1.255.254).  The client half-closes first, so each
+ * run leaves its port in TIME_WAIT for a minute: from one address, a few
+ * thousand runs a second use up the ephemeral ports in seconds and
+ * connect fails (EADDRNOTAVAIL).
+ */
 static int
 client(void)
 {
