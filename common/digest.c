@@ -20,15 +20,18 @@
 
 #include "digest.h"
 #include "log.h"
+#include "token.h"
 
 /*
  * The HMAC contexts of one thread, each with its key already set (the
  * padded key's hash state), evicted round-robin past HMAC_KEPT keys:
- * the configuration's few keys (verdict seals, tracking tokens, endpoint
- * secrets) each get one.  Freeing a context cleanses it; the kept copy
- * of the key is cleansed with it.
+ * the configuration's keys (verdict seals, tracking tokens, endpoint
+ * secrets) each get one.  Room for twice the tracking keys a
+ * configuration and its predecessor may hold, as token.c's own cache
+ * had, and for the others beside them.  Freeing a context cleanses it;
+ * the kept copy of the key is cleansed with it.
  */
-#define HMAC_KEPT	32
+#define HMAC_KEPT	(2 * TOKEN_KEYS_MAX + 16)
 
 struct hmac_kept {
 	unsigned char	 key[MH_HMAC_KEY_MAX];
@@ -116,7 +119,7 @@ mh_hmac_sha256(const void *key, size_t keylen, const void *pre, size_t plen,
 
 	if ((ctx = hmac_kept(key, keylen)) == NULL)
 		ctx = own = hmac_new(key, keylen);
-	/* a NULL key: the one set when the context was made, its schedule kept */
+	/* a NULL key: the one set when the context was made, schedule kept */
 	else if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1)
 		fatalx("digest: HMAC-SHA256 failed");
 	if ((plen > 0 && EVP_MAC_update(ctx, pre, plen) != 1) ||

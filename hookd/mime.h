@@ -138,9 +138,9 @@ const char	*mime_scan(const unsigned char *, size_t,
 #define MIME_WANT_JSON		0x1
 #define MIME_WANT_MULTIPART	0x2
 struct mime_doc;
-struct mime_doc	*mime_parse(int fd, char *msg, size_t msglen, const char *ar,
-		    const char *authserv, const struct mime_limits *,
-		    int formats);
+struct mime_doc	*mime_parse(int fd, char *msg, size_t msglen,
+		    const char *ar, const char *authserv,
+		    const struct mime_limits *, int formats);
 /* NULL, or the limit the message went past (then rendered truncated) */
 const char	*mime_doc_truncated(const struct mime_doc *);
 int		 mime_doc_render(struct mime_doc *, const struct envelope *,

@@ -16,7 +16,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 #include "digest.h"
 #include "gsync.h"
 #include "log.h"
