@@ -11,8 +11,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import (SIZE, BenchDaemon, daemon_config, rate,
+from benchlib import (SIZE, TRACKED, BenchDaemon, daemon_config, rate,
                       ratio, smtp_source, wait_count)
+from relay import html_message
 
 # (senders, message bytes, messages) of the scaling table
 SCALING = [(1, SIZE, 300), (20, SIZE, 2000), (200, SIZE, 3000),
@@ -68,12 +69,38 @@ class EventTarget:
         self.srv.shutdown()
 
 
+def relay_round(ctx, d, ev, n, what, **kw):
+    """n messages through d to the sink (kw: smtp_source's msgfile and
+    sender), then until ev has their n delivery events: the rates"""
+    c0 = ctx.sink.count()
+    e0 = ev.count("delivery")
+    t0 = time.monotonic()
+    secs = smtp_source(d.smtp_port, n, "rcpt@remote.test", **kw)
+    t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
+    if t is None:
+        raise RuntimeError("%s: the sink got %d of %d" %
+                           (what, ctx.sink.count() - c0, n))
+    te = wait_count(lambda: ev.count("delivery") - e0, n, 300)
+    if te is None:
+        raise RuntimeError("%s: %d of %d delivery events arrived: %s" %
+                           (what, ev.count("delivery") - e0, n, ev.kinds))
+    return {"msgs": n, "accept_secs": round(secs, 3),
+            "accepted_rate": rate(n, secs),
+            "deliver_secs": round(t - t0, 3),
+            "delivered_rate": rate(n, t - t0),
+            "all_delivery_events": True,
+            "events_done_secs": round(te - t0, 3),
+            "events_done_rate": rate(n, te - t0)}
+
+
 def run_relay_events(ctx, dns_port, n):
     """The relay load (20 senders, 4 KiB, to smtp-sink) on a mailhookd of
     its own whose config adds one events block, kinds all, to an HTTP
     target; delivered/s at the sink, and the time until the target has
     every message's delivery event (registration, dispatch and delivery:
-    3 events a message)."""
+    3 events a message).  Then the configuration users run: the same
+    daemon and load with tracking on too (relay.py's HTML message, From:
+    the tracked domain)."""
     ev = EventTarget()
     conf = daemon_config(ctx) + """
 events {
@@ -82,28 +109,15 @@ events {
     kinds all
 }
 """ % ev.url()
+    html = os.path.join(ctx.dir, "html-events.eml")
+    html_message(html, "news@" + TRACKED)
     d = BenchDaemon(conf, resolver=("127.0.0.1", dns_port)).start()
     try:
-        c0 = ctx.sink.count()
-        t0 = time.monotonic()
-        secs = smtp_source(d.smtp_port, n, "rcpt@remote.test")
-        t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
-        if t is None:
-            raise RuntimeError("relay with events: the sink got %d of %d" %
-                               (ctx.sink.count() - c0, n))
-        te = wait_count(lambda: ev.count("delivery"), n, 300)
-        out = {"msgs": n, "accept_secs": round(secs, 3),
-               "accepted_rate": rate(n, secs),
-               "deliver_secs": round(t - t0, 3),
-               "delivered_rate": rate(n, t - t0),
-               "events": dict(ev.kinds),
-               "all_delivery_events": te is not None,
-               "events_done_secs": round(te - t0, 3) if te else None,
-               "events_done_rate": rate(n, te - t0) if te else 0.0}
-        if te is None:
-            raise RuntimeError("relay with events: %d of %d delivery "
-                               "events arrived: %s" %
-                               (ev.count("delivery"), n, ev.kinds))
+        out = relay_round(ctx, d, ev, n, "relay with events")
+        out["tracking"] = relay_round(ctx, d, ev, n,
+                                      "relay with events and tracking",
+                                      msgfile=html, sender="news@" + TRACKED)
+        out["events"] = dict(ev.kinds)
         return out
     finally:
         d.stop()
@@ -154,6 +168,14 @@ def ratios(res, r):
     res["goals"]["relay_events_2.5x_postfix"] = \
         r["relay_events_deliver_vs_postfix"] >= 2.5 and \
         ev["all_delivery_events"]
+    tr = ev.get("tracking")
+    if tr:
+        # the same goal, held to with tracking on as well
+        r["relay_events_tracking_deliver_vs_postfix"] = \
+            ratio(tr["delivered_rate"], pf)
+        res["goals"]["relay_events_tracking_2.5x_postfix"] = \
+            r["relay_events_tracking_deliver_vs_postfix"] >= 2.5 and \
+            tr["all_delivery_events"]
 
 
 def report(res, row):
@@ -164,6 +186,12 @@ def report(res, row):
             "every delivery event at the target: %.1f/s (%s)" %
             (ev["events_done_rate"], ", ".join(
                 "%s %d" % kv for kv in sorted(ev["events"].items()))))
+        tr = ev.get("tracking")
+        if tr:
+            row("  the same, tracking on (HTML)", tr["msgs"],
+                tr["accepted_rate"], tr["delivered_rate"],
+                "every delivery event at the target: %.1f/s" %
+                tr["events_done_rate"])
     sc = res.get("relay_scaling")
     if sc:
         print()
