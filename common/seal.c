@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "digest.h"
+#include "hex.h"
 #include "seal.h"
 
 #define SEAL_BUF	2048
@@ -73,11 +74,9 @@ void
 seal_new_key(char *hex)
 {
 	unsigned char	 raw[SEAL_KEY_HEX / 2];
-	size_t		 i;
 
 	arc4random_buf(raw, sizeof(raw));
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	mh_hex(hex, raw, sizeof(raw));
 	explicit_bzero(raw, sizeof(raw));
 }
 
@@ -86,7 +85,6 @@ static int
 seal_mac(const struct sbuf *sb, time_t t, char *out, size_t outlen)
 {
 	unsigned char	 mac[MH_SHA256_LEN];
-	unsigned int	 i;
 	int		 n;
 
 	if (!seal_have_key || sb->overflow)
@@ -96,8 +94,7 @@ seal_mac(const struct sbuf *sb, time_t t, char *out, size_t outlen)
 	n = snprintf(out, outlen, "%lld.", (long long)t);
 	if (n < 0 || (size_t)n + 2 * sizeof(mac) >= outlen)
 		return (-1);
-	for (i = 0; i < sizeof(mac); i++)
-		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
+	mh_hex(out + n, mac, sizeof(mac));
 	return (0);
 }
 

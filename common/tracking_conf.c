@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "hex.h"
 #include "log.h"
 
 #define KEY_FILE	"tracking.key"
@@ -92,12 +93,10 @@ key_make(const char *spool, char *key)
 	unsigned char	 raw[KEY_HEX / 2];
 	char		 path[MH_PATH_MAX + 32], tmp[MH_PATH_MAX + 32];
 	char		 line[KEY_HEX + 1];
-	size_t		 i;
 	int		 rc;
 
 	arc4random_buf(raw, sizeof(raw));
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(key + 2 * i, 3, "%02x", raw[i]);
+	mh_hex(key, raw, sizeof(raw));
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, KEY_FILE);

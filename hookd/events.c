@@ -49,6 +49,7 @@
 
 #include "config.h"
 #include "digest.h"
+#include "hex.h"
 #include "mh_event.h"
 #include "http.h"
 #include "log.h"
@@ -260,12 +261,10 @@ endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
 {
 	unsigned char	 md[MH_SHA256_LEN];
 	char		 buf[MH_URL_MAX + 16];
-	int		 i;
 
 	snprintf(buf, sizeof(buf), "%s %s", format_name(f), url);
 	mh_sha256(buf, strlen(buf), md);
-	for (i = 0; i < 8; i++)
-		snprintf(key + 2 * i, 3, "%02x", md[i]);
+	mh_hex(key, md, (EV_KEY_LEN - 1) / 2);
 }
 
 static void

@@ -25,6 +25,7 @@
 
 #include "ctlcmd.h"
 #include "dkimkey.h"
+#include "hex.h"
 #include "mh_imsg.h"
 #include "mailhook.h"
 #include "metrics.h"
@@ -271,12 +272,10 @@ api_keygen(int argc, char *argv[], int jflag)
 	}
 	arc4random_buf(raw, sizeof(raw));
 	strlcpy(key, "mhk_", sizeof(key));
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(key + 4 + 2 * i, 3, "%02x", raw[i]);
+	mh_hex(key + 4, raw, sizeof(raw));
 	explicit_bzero(raw, sizeof(raw));
 	SHA256((unsigned char *)key, strlen(key), hash);
-	for (i = 0; i < sizeof(hash); i++)
-		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	mh_hex(hex, hash, sizeof(hash));
 	if (asprintf(&line, "%s:%s%s%s", name, hex, doms ? ":" : "",
 	    doms ? doms : "") == -1)
 		errx(1, "out of memory");

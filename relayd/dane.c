@@ -28,6 +28,7 @@
 #include <tls.h>
 
 #include "dns.h"
+#include "hex.h"
 #include "log.h"
 #include "relayd.h"
 
@@ -127,7 +128,7 @@ dane_check(struct tls *tls, const struct dns_tlsalist *tl, const char *host,
 	STACK_OF(X509)	*chain;
 	X509		*leaf;
 	u_char		 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen, k;
+	unsigned int	 mdlen;
 	size_t		 i;
 	int		 j, ok = 0;
 
@@ -137,8 +138,7 @@ dane_check(struct tls *tls, const struct dns_tlsalist *tl, const char *host,
 		return (0);
 	leaf = sk_X509_value(chain, 0);
 	if (spkilen >= 65 && dane_digest(leaf, 1, 1, md, &mdlen) == 0)
-		for (k = 0; k < mdlen && k < 32; k++)
-			snprintf(spki + 2 * k, 3, "%02x", md[k]);
+		mh_hex(spki, md, mdlen < 32 ? mdlen : 32);
 	for (i = 0; tl != NULL && i < tl->n && !ok; i++) {
 		if (tl->rr[i].usage == 3) {
 			/* DANE-EE: the key itself; no name, no dates */

@@ -18,6 +18,7 @@
 
 #include "digest.h"
 #include "gsync.h"
+#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 #include "relayd.h"
@@ -183,13 +184,12 @@ static void
 event_id(char *out, const char *qid, size_t i, int kind, int attempt)
 {
 	unsigned char	 md[MH_SHA256_LEN];
-	char		 in[128], hex[65];
-	int		 n, k;
+	char		 in[128], hex[33];
+	int		 n;
 
 	n = snprintf(in, sizeof(in), "%s/%zu/%d/%d", qid, i, kind, attempt);
 	mh_sha256(in, n, md);
-	for (k = 0; k < 16; k++)
-		snprintf(hex + 2 * k, 3, "%02x", md[k]);
+	mh_hex(hex, md, 16);
 	snprintf(out, EVENT_ID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
 	    hex + 12, hex + 16, hex + 20);
 }

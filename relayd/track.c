@@ -33,6 +33,7 @@
 
 #include <gmime/gmime.h>
 
+#include "hex.h"
 #include "html_rewrite.h"
 #include "log.h"
 #include "token.h"
@@ -86,7 +87,7 @@ track_mailto_mac(const struct token_key *k, const char *rcpt,
 {
 	unsigned char	 md[TOKEN_HMAC_LEN];
 	char		 msg[sizeof(MAC_CONTEXT) + MH_ADDR_MAX + MH_NAME_MAX];
-	size_t		 n = 0, i;
+	size_t		 n = 0;
 	const char	*s;
 
 	memcpy(msg, MAC_CONTEXT, sizeof(MAC_CONTEXT));	/* with its NUL */
@@ -97,8 +98,7 @@ track_mailto_mac(const struct token_key *k, const char *rcpt,
 	for (s = domain; *s != '\0' && n < sizeof(msg) - 1; s++)
 		msg[n++] = tolower((unsigned char)*s);
 	token_hmac(k, msg, n, md);
-	for (i = 0; i < TRACK_MAC_HEX / 2; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	mh_hex(out, md, TRACK_MAC_HEX / 2);
 	explicit_bzero(md, sizeof(md));
 }
 

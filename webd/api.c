@@ -46,6 +46,7 @@
 #include "child.h"
 #include "digest.h"
 #include "fileio.h"
+#include "hex.h"
 #include "log.h"
 #include "mailhook.h"
 #include "webd.h"
@@ -344,8 +345,7 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 	n = strlcpy(buf, k->name, sizeof(buf)) + 1;
 	memcpy(buf + n, v, i);
 	mh_sha256(buf, n + i, h);
-	for (i = 0; i < sizeof(h); i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+	mh_hex(out, h, sizeof(h));
 	return (0);
 }
 

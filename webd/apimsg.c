@@ -26,6 +26,7 @@
 
 #include "apimsg.h"
 #include "config.h"
+#include "hex.h"
 
 #define HDR_NAME_MAX	76
 #define HDR_VALUE_MAX	2048
@@ -325,12 +326,10 @@ static void
 new_message_id(struct api_msg *m, const struct api_limits *lim)
 {
 	unsigned char	 r[16];
-	char		 hex[33];
-	size_t		 i;
+	char		 hex[2 * sizeof(r) + 1];
 
 	arc4random_buf(r, sizeof(r));
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	mh_hex(hex, r, sizeof(r));
 	snprintf(m->message_id, sizeof(m->message_id), "%s@%s", hex,
 	    lim->hostname != NULL && *lim->hostname ? lim->hostname :
 	    "localhost");
@@ -571,14 +570,12 @@ multipart(const char *subtype, GMimeObject *first)
 	GMimeContentType *ct = g_mime_content_type_new("multipart", subtype);
 	unsigned char	 r[12];
 	char		 b[3 + 2 * sizeof(r) + 1];
-	size_t		 i;
 
 	g_mime_object_set_content_type(GMIME_OBJECT(mp), ct);
 	g_object_unref(ct);
 	arc4random_buf(r, sizeof(r));
 	strlcpy(b, "=_-", sizeof(b));
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(b + 3 + 2 * i, 3, "%02x", r[i]);
+	mh_hex(b + 3, r, sizeof(r));
 	g_mime_multipart_set_boundary(mp, b);
 	g_mime_multipart_add(mp, first);
 	g_object_unref(first);
