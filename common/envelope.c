@@ -37,6 +37,7 @@
 
 #include "envelope.h"
 #include "evbuf.h"
+#include "hex.h"
 
 #define ENV_VERSION_LINE	"mailhook-envelope 1"
 #define ENV_MAX_RCPT		10000
@@ -159,16 +160,10 @@ envelope_add_rcpt(struct envelope *env, const char *addr)
 void
 envelope_new_id(char id[MH_MSGID_LEN])
 {
-	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 b[8];
-	size_t			 i;
+	unsigned char	 b[(MH_MSGID_LEN - 1) / 2];
 
 	arc4random_buf(b, sizeof(b));
-	for (i = 0; i < sizeof(b); i++) {
-		id[2 * i] = hex[b[i] >> 4];
-		id[2 * i + 1] = hex[b[i] & 0xf];
-	}
-	id[16] = '\0';
+	mh_hex(id, b, sizeof(b));
 }
 
 /* the text being encoded (evbuffer) and whether anything failed */

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "digest.h"
+#include "hex.h"
 #include "log.h"
 #include "token.h"
 
@@ -292,13 +293,11 @@ get_str(const unsigned char *p, size_t len, size_t *off, int wide,
 	return (0);
 }
 
-static const char hexdig[] = "0123456789abcdef";
-
 int
 token_decode(const char *s, const struct token_keys *ks, struct token *t)
 {
 	unsigned char	 bin[TOKEN_BIN_MAX], m[TOKEN_MAC_LEN];
-	size_t		 len, n, off, i;
+	size_t		 len, n, off;
 	uint16_t	 keyid;
 	int		 k, good = 0;
 
@@ -330,11 +329,7 @@ token_decode(const char *s, const struct token_keys *ks, struct token *t)
 	t->link = (uint16_t)(bin[4] << 8 | bin[5]);
 	t->issued = (int64_t)((uint32_t)bin[6] << 24 | (uint32_t)bin[7] << 16 |
 	    (uint32_t)bin[8] << 8 | bin[9]);
-	for (i = 0; i < 8; i++) {
-		t->queue_id[2 * i] = hexdig[bin[10 + i] >> 4];
-		t->queue_id[2 * i + 1] = hexdig[bin[10 + i] & 15];
-	}
-	t->queue_id[16] = '\0';
+	mh_hex(t->queue_id, bin + 10, 8);
 	off = TOKEN_HDR_LEN;
 	if (get_str(bin, n, &off, 0, t->recipient, sizeof(t->recipient)) ||
 	    get_str(bin, n, &off, 0, t->domain, sizeof(t->domain)))
