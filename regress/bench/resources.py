@@ -91,20 +91,25 @@ POOL_DIRS = ("outbound/pool", "inbound/pool", "events/pool")
 
 
 def spool_files(spool):
-    """files in SETTLE_DIRS and pooled files not yet emptied, now"""
+    """files in SETTLE_DIRS and pooled files not yet emptied, now; an
+    empty file in outbound/incoming is one of webd's spares (webd/api.c:
+    asked for ahead of API submissions, there for as long as webd runs),
+    not a message"""
     n = 0
     for sub in SETTLE_DIRS + POOL_DIRS:
+        keep_empty = sub in SETTLE_DIRS and sub != "outbound/incoming"
         try:
             with os.scandir(os.path.join(spool, sub)) as it:
                 n += sum(1 for e in it if not e.name.startswith(".") and
-                         (sub in SETTLE_DIRS or pooled_data(e)))
+                         (keep_empty or pooled_data(e)))
         except OSError:
             pass
     return n
 
 
 def pooled_data(entry):
-    """a pooled file not emptied yet (one renamed away meanwhile is not)"""
+    """a file with data: a pooled one not emptied yet, or a message
+    being submitted (one renamed away meanwhile is neither)"""
     try:
         return entry.stat().st_size > 0
     except OSError:
