@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hex.h"
 #include "log.h"
 
 /*
@@ -891,8 +892,7 @@ scalars_from_json(struct config *c, const json_t *o)
 	    &c->api_keys_len) == -1 ||
 	    gstr(o, "verdict_key", c->verdict_key, sizeof(c->verdict_key),
 	    1) == -1 ||
-	    (c->verdict_key[0] != '\0' && (strlen(c->verdict_key) != 64 ||
-	    strspn(c->verdict_key, "0123456789abcdef") != 64)) ||
+	    (c->verdict_key[0] != '\0' && !mh_ishex(c->verdict_key, 64)) ||
 	    gdata(o, "credentials_data", &c->credentials_data,
 	    &c->credentials_len) == -1 ||
 	    gdata(o, "cabundle_data", &c->cabundle_data,

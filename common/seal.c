@@ -55,17 +55,9 @@ sb_num(struct sbuf *sb, long long v)
 int
 seal_set_key(const char *hex)
 {
-	size_t	 i;
-	unsigned int b;
-
-	if (hex == NULL || strlen(hex) != SEAL_KEY_HEX ||
-	    strspn(hex, "0123456789abcdef") != SEAL_KEY_HEX)
+	if (hex == NULL || !mh_ishex(hex, SEAL_KEY_HEX) ||
+	    mh_unhex(seal_key, hex, sizeof(seal_key)) == -1)
 		return (-1);
-	for (i = 0; i < sizeof(seal_key); i++) {
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return (-1);
-		seal_key[i] = b;
-	}
 	seal_have_key = 1;
 	return (0);
 }

@@ -93,16 +93,6 @@ field_ok(const char *s, size_t max, int allow_empty)
 }
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
-static int
 url_ok(const char *u)
 {
 	if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
@@ -178,7 +168,6 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 	unsigned char	 bin[TOKEN_BIN_MAX];
 	size_t		 n = 0, i, need;
 	uint32_t	 v, issued;
-	int		 a, b;
 
 	if (token_check(t) == -1)
 		return (-1);
@@ -191,12 +180,9 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 	issued = t->issued != 0 ? (uint32_t)t->issued : (uint32_t)time(NULL);
 	for (i = 0; i < 4; i++)
 		bin[n++] = (unsigned char)(issued >> (24 - 8 * i));
-	for (i = 0; i < 8; i++) {
-		if ((a = hexval(t->queue_id[2 * i])) < 0 ||
-		    (b = hexval(t->queue_id[2 * i + 1])) < 0)
-			return (-1);
-		bin[n++] = (unsigned char)(a << 4 | b);
-	}
+	if (mh_unhex(bin + n, t->queue_id, 8) == -1)
+		return (-1);
+	n += 8;
 	if (strlen(t->recipient) > 255 || strlen(t->domain) > 255)
 		return (-1);
 	n += put_str(bin + n, t->recipient, strlen(t->recipient), 0);

@@ -65,7 +65,6 @@ key_read(int fd, char *key)
 {
 	ssize_t	 n;
 	size_t	 off = 0;
-	size_t	 i;
 
 	while (off < KEY_HEX + 1) {
 		n = read(fd, key + off, KEY_HEX + 1 - off);
@@ -77,13 +76,8 @@ key_read(int fd, char *key)
 	}
 	if (off > 0 && key[off - 1] == '\n')
 		off--;
-	if (off != KEY_HEX)
-		return (-1);
-	for (i = 0; i < KEY_HEX; i++)
-		if (strchr("0123456789abcdef", key[i]) == NULL)
-			return (-1);
-	key[KEY_HEX] = '\0';
-	return (0);
+	key[off] = '\0';
+	return (mh_ishex(key, KEY_HEX) ? 0 : -1);
 }
 
 /* a new key, durable before it is used (tmp, fsync, rename, fsync dir) */

@@ -42,6 +42,7 @@
 
 #include "fileio.h"
 #include "gsync.h"
+#include "hex.h"
 #include "log.h"
 #include "mailhook.h"
 #include "events.h"
@@ -622,9 +623,7 @@ evlog_init(struct event_base *base, const char *root)
 	if ((d = opendir(evlog_dir)) == NULL)
 		return (-1);
 	while ((de = readdir(d)) != NULL)
-		if (strlen(de->d_name) == EVENTS_KEY_LEN - 1 &&
-		    strspn(de->d_name, "0123456789abcdef") ==
-		    EVENTS_KEY_LEN - 1) {
+		if (mh_ishex(de->d_name, EVENTS_KEY_LEN - 1)) {
 			evlog_expire(de->d_name);
 			replay_resume(de->d_name);
 		}

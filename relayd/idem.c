@@ -23,6 +23,7 @@
 
 #include "envelope.h"
 #include "fileio.h"
+#include "hex.h"
 #include "log.h"
 #include "relay.h"
 
@@ -33,7 +34,7 @@ static char	 idem_dir[1024];
 static int
 hash_ok(const char *h)
 {
-	return (strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64);
+	return (mh_ishex(h, 64));
 }
 
 /* every entry older than a day goes */

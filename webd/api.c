@@ -117,7 +117,6 @@ static int
 key_parse(char *line, struct api_key *k)
 {
 	char	*name, *hash, *doms, *d;
-	size_t	 n;
 
 	memset(k, 0, sizeof(*k));
 	name = strsep(&line, ":");
@@ -131,9 +130,8 @@ key_parse(char *line, struct api_key *k)
 		return (-1);
 	strlcpy(k->name, name, sizeof(k->name));
 	/* lower-case hex, as mhctl api keygen and sha256sum write it */
-	if (strspn(hash, "0123456789abcdef") != strlen(hash) ||
-	    OPENSSL_hexstr2buf_ex(k->hash, sizeof(k->hash), &n, hash,
-	    '\0') != 1 || n != sizeof(k->hash))
+	if (!mh_ishex(hash, 2 * sizeof(k->hash)) ||
+	    mh_unhex(k->hash, hash, sizeof(k->hash)) == -1)
 		return (-1);
 	while (doms != NULL && (d = strsep(&doms, ",")) != NULL) {
 		if (*d == '\0')

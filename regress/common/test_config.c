@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "seal.h"
 #include "tap.h"
 
 static char	 dir[64];
@@ -852,6 +853,127 @@ test_tracking(void)
 	    "not a valid domain name") != NULL, "bad tracking domain");
 }
 
+/* the spool's tracking.key with these len bytes: config_tracking_key's rc */
+static int
+key_file(const char *bytes, size_t len, char *secret, size_t slen)
+{
+	struct config	*c;
+	char		 path[PATH_MAX];
+	int		 fd, rc;
+
+	snprintf(path, sizeof(path), "%s/tracking.key", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
+	    write(fd, bytes, len) != (ssize_t)len || close(fd) == -1)
+		fatal("%s", path);
+	if ((c = parse_text("tracking domain \"a.test\" "
+	    "{ url \"http://t.a.test\" }\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	fflush(stderr);
+	rc = config_tracking_key(c, dir);
+	strlcpy(secret, config_tracking(c, "a.test")->secret, slen);
+	config_free(c);
+	unlink(path);
+	return (rc);
+}
+
+/* tracking.key: 64 lower-case hex digits and an optional newline only */
+static void
+test_tracking_key_file(void)
+{
+	static const char hex[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char	 b[160], secret[128];
+	size_t	 i;
+
+	snprintf(b, sizeof(b), "%s\n", hex);
+	ok(key_file(b, 65, secret, sizeof(secret)) == 0 &&
+	    strcmp(secret, hex) == 0, "tracking.key: 64 digits, a newline");
+	ok(key_file(hex, 64, secret, sizeof(secret)) == 0 &&
+	    strcmp(secret, hex) == 0, "tracking.key: 64 digits, no newline");
+	strlcpy(b, hex, sizeof(b));
+	for (i = 0; i < 64; i++)
+		if (b[i] >= 'a')
+			b[i] -= 'a' - 'A';
+	ok(key_file(b, 64, secret, sizeof(secret)) == -1,
+	    "tracking.key: upper case refused");
+	ok(key_file(hex, 63, secret, sizeof(secret)) == -1,
+	    "tracking.key: 63 digits refused");
+	snprintf(b, sizeof(b), "%sa\n", hex);
+	ok(key_file(b, 66, secret, sizeof(secret)) == -1,
+	    "tracking.key: 65 digits refused");
+	snprintf(b, sizeof(b), "%s\r\n", hex);
+	ok(key_file(b, 66, secret, sizeof(secret)) == -1,
+	    "tracking.key: CR LF refused");
+	snprintf(b, sizeof(b), " %s", hex);
+	ok(key_file(b, 64, secret, sizeof(secret)) == -1,
+	    "tracking.key: a leading space refused");
+	strlcpy(b, hex, sizeof(b));
+	b[10] = 'g';
+	ok(key_file(b, 64, secret, sizeof(secret)) == -1,
+	    "tracking.key: a g refused");
+	strlcpy(b, hex, sizeof(b));
+	b[10] = '\0';
+	ok(key_file(b, 64, secret, sizeof(secret)) == -1,
+	    "tracking.key: a NUL among the digits refused");
+	memset(b, '\0', 64);
+	b[64] = '\n';
+	ok(key_file(b, 65, secret, sizeof(secret)) == -1 && secret[0] == '\0',
+	    "tracking.key: 64 NULs refused");
+}
+
+/*
+ * the verdict key in the parent's JSON: 64 lower-case hex digits or none;
+ * seal_set_key, which the children give it to, the same
+ */
+static void
+test_verdict_key(void)
+{
+	static const char hex[] =
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const struct {
+		const char	*key;
+		int		 good;
+		const char	*what;
+	} v[] = {
+		{ hex, 1, "64 digits" },
+		{ "", 1, "none" },
+		{ hex + 1, 0, "63 digits" },
+		{ "0123456789ABCDEF0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef", 0, "upper case" },
+		{ " 123456789abcdef0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef", 0, "a leading space" },
+		{ "+123456789abcdef0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef", 0, "a sign" },
+		{ "0123456789abcdeg0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef", 0, "a g" },
+	};
+	struct config	*c, *c2;
+	json_t		*j;
+	size_t		 i;
+
+	if ((c = parse_text("")) == NULL) {
+		ok(0, "empty config: %s", errbuf);
+		return;
+	}
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		strlcpy(c->verdict_key, hex, sizeof(c->verdict_key));
+		j = config_to_json(c, CONF_VERDICT_KEY);
+		json_object_set_new(j, "verdict_key", json_string(v[i].key));
+		c2 = config_from_json(j);
+		if (v[i].good)
+			ok(c2 != NULL && strcmp(c2->verdict_key, v[i].key) == 0,
+			    "verdict_key %s: taken", v[i].what);
+		else
+			ok(c2 == NULL, "verdict_key %s: refused", v[i].what);
+		/* and seal_set_key takes the same keys (none is no key) */
+		is_int(seal_set_key(v[i].key), v[i].good && *v[i].key ? 0 : -1,
+		    "seal_set_key, %s", v[i].what);
+		config_free(c2);
+		json_decref(j);
+	}
+	config_free(c);
+}
+
 static void
 test_kinds(void)
 {
@@ -891,6 +1013,8 @@ main(void)
 	test_errors();
 	test_smtp_limits();
 	test_tracking();
+	test_tracking_key_file();
+	test_verdict_key();
 	test_kinds();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
