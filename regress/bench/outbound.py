@@ -182,21 +182,21 @@ def ratios(res, r):
             tr["all_delivery_events"]
 
 
+def events_row(row, label, x):
+    """a relay_round's line, with the events its round made"""
+    row(label, x["msgs"], x["accepted_rate"], x["delivered_rate"],
+        "every delivery event at the target: %.1f/s (%s)" %
+        (x["events_done_rate"], ", ".join(
+            "%s %d" % kv for kv in sorted(x["events"].items()))))
+
+
 def report(res, row):
     ev = res.get("relay_events")
     if ev:
-        row("mailhook relay, events kinds all", ev["msgs"],
-            ev["accepted_rate"], ev["delivered_rate"],
-            "every delivery event at the target: %.1f/s (%s)" %
-            (ev["events_done_rate"], ", ".join(
-                "%s %d" % kv for kv in sorted(ev["events"].items()))))
-        tr = ev.get("tracking")
-        if tr:
-            row("  the same, tracking on (HTML)", tr["msgs"],
-                tr["accepted_rate"], tr["delivered_rate"],
-                "every delivery event at the target: %.1f/s (%s)" %
-                (tr["events_done_rate"], ", ".join(
-                    "%s %d" % kv for kv in sorted(tr["events"].items()))))
+        events_row(row, "mailhook relay, events kinds all", ev)
+        if ev.get("tracking"):
+            events_row(row, "  the same, tracking on (HTML)",
+                       ev["tracking"])
     sc = res.get("relay_scaling")
     if sc:
         print()
