@@ -65,12 +65,25 @@ struct gsync_batch {
 	size_t		 nfd, fdcap;
 	struct gsync_unlink *unl;
 	size_t		 nunl, unlcap;
+	size_t		 nurgent;	/* gsync_then, gsync_releaseat */
+	size_t		 nlazy;		/* gsync_later */
+	struct timespec	 lazy_since;	/* the first gsync_later */
 	unsigned long long usec;	/* its flush took */
 };
+
+/*
+ * How long a batch of nothing but gsync_later() callbacks may wait before
+ * its flush starts.  A flush costs about the same whatever it carries
+ * (the file system's dirty inodes walked, a journal commit, a cache
+ * flush of the disk): under a steady stream of such writes, one flush
+ * per period instead of one after another.
+ */
+#define GSYNC_LAZY_USEC		20000
 
 static struct gsync_batch	 next;
 static struct gsync_stats	 stats;
 static struct event		*flush_ev;
+static int			 flush_now;	/* flush_ev fires this pass */
 static int			 gs_fd = -1;
 
 /* the flusher thread: one batch at a time (fl.mu guards the fields) */
@@ -334,12 +347,42 @@ flusher_stop(void)
 	fl.wake[0] = fl.wake[1] = -1;
 }
 
-/* the loop: hand what was written so far to the thread, if it is idle */
+/*
+ * b may be flushed now: something waits for it, or its lazy callbacks
+ * have waited long enough; else *left is how much longer they may
+ */
+static int
+batch_due(const struct gsync_batch *b, struct timeval *left)
+{
+	struct timespec	 now;
+	long long	 usec;
+
+	if (b->nurgent > 0 || b->nlazy == 0)
+		return (1);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	usec = (now.tv_sec - b->lazy_since.tv_sec) * 1000000LL +
+	    (now.tv_nsec - b->lazy_since.tv_nsec) / 1000;
+	if (usec >= GSYNC_LAZY_USEC)
+		return (1);
+	left->tv_sec = 0;
+	left->tv_usec = GSYNC_LAZY_USEC - usec;
+	return (0);
+}
+
+/* the loop: hand what was written so far to the thread, if it is idle
+ * and the batch is due (else the timer is set for when it is) */
 static void
 flusher_give(void)
 {
+	struct timeval	 left;
+
 	if (fl.busy || (next.ncb == 0 && next.nfd == 0 && next.nunl == 0))
 		return;
+	if (!batch_due(&next, &left)) {
+		if (flush_ev != NULL && !evtimer_pending(flush_ev, NULL))
+			evtimer_add(flush_ev, &left);
+		return;
+	}
 	fl.batch = next;
 	memset(&next, 0, sizeof(next));
 	fl.busy = 1;
@@ -406,19 +449,29 @@ gsync_shutdown(void)
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	flush_ev = NULL;
+	flush_now = 0;
 	if (gs_fd != -1)
 		close(gs_fd);
 	gs_fd = -1;
 }
 
+/*
+ * The flush at the end of this pass (a zero timer runs after the pass's
+ * I/O callbacks), or for a batch of only lazy callbacks once they have
+ * waited GSYNC_LAZY_USEC; something urgent cuts that wait short.
+ */
 static void
 schedule(void)
 {
-	struct timeval	 now = { 0, 0 };
+	struct timeval	 now = { 0, 0 }, left;
 
-	/* a zero timer runs after the I/O callbacks of this pass */
-	if (flush_ev != NULL && !evtimer_pending(flush_ev, NULL))
+	if (flush_ev == NULL || flush_now)
+		return;
+	if (batch_due(&next, &left)) {
 		evtimer_add(flush_ev, &now);
+		flush_now = 1;
+	} else if (!evtimer_pending(flush_ev, NULL))
+		evtimer_add(flush_ev, &left);
 }
 
 void
@@ -477,6 +530,7 @@ gsync_releaseat(struct filepool *pool, int dfd, const char *name)
 			fatal("gsync: reallocarray");
 		next.unl = v;
 	}
+	next.nurgent++;
 	next.unl[next.nunl].pool = pool;
 	next.unl[next.nunl].dfd = dfd;
 	if (strlcpy(next.unl[next.nunl].name, name,
@@ -531,8 +585,8 @@ unlink_all(struct gsync_batch *b)
 			log_warn("gsync: unlink %s", b->unl[i].name);
 }
 
-void
-gsync_then(gsync_fn fn, void *arg)
+static void
+add_callback(gsync_fn fn, void *arg)
 {
 	struct gsync_cb	*v;
 
@@ -549,6 +603,21 @@ gsync_then(gsync_fn fn, void *arg)
 		gsync_flush();		/* no event loop: at once */
 	else
 		schedule();
+}
+
+void
+gsync_then(gsync_fn fn, void *arg)
+{
+	next.nurgent++;
+	add_callback(fn, arg);
+}
+
+void
+gsync_later(gsync_fn fn, void *arg)
+{
+	if (next.nlazy++ == 0)
+		clock_gettime(CLOCK_MONOTONIC, &next.lazy_since);
+	add_callback(fn, arg);
 }
 
 /* make everything written so far durable; 0 on success, else an errno */
@@ -675,6 +744,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	flush_now = 0;
 	if (fl.running)
 		flusher_give();
 	else

@@ -35,6 +35,10 @@ void	gsync_fd(int fd);
 void	gsync_path(const char *path);
 /* fn NULL: nothing waits, but the flush happens this pass */
 void	gsync_then(gsync_fn, void *arg);
+/* the same for what nobody waits on: the flush may start up to 20 ms
+ * later, shared with what else comes meanwhile (a gsync_then() or a
+ * release still has it start this pass) */
+void	gsync_later(gsync_fn, void *arg);
 /* remove dfd's name after the next flush, off the event loop (on the
  * flusher thread: an unlink may wait for the disk, e.g. a discard); a
  * name that does not exist is no error */

@@ -8,14 +8,16 @@
  * only once the event is durable in hookd's spool (events_submit()'s
  * callback, after the group commit).
  *
- * webd's tracking events (open, read, click) are acknowledged once their
- * files are written and renamed into place, before the group commit that
- * follows at once makes them durable: from then on they survive kill -9
- * of any process (the kernel has them), and the 302 or the pixel does
- * not wait for the disk.  The client of a click is a browser that never
- * sends it again, so nothing upstream drops a copy on this answer; what
- * a crash of the whole machine can lose is the clicks of the last flush
- * (milliseconds).  Unsubscribes go through relayd and wait for its flush.
+ * webd's tracking events (open, read, click) are acknowledged once they
+ * are written into their endpoints' segments, before the group commit
+ * that makes them durable: from then on they survive kill -9 of any
+ * process (the kernel has them), and the 302 or the pixel does not wait
+ * for the disk.  That commit starts within 20 ms (gsync_later), shared
+ * by the hits that come meanwhile.  The client of a click is a browser
+ * that never sends it again, so nothing upstream drops a copy on this
+ * answer; what a crash of the whole machine can lose is the clicks of
+ * the last 20 ms or so.  Unsubscribes go through relayd and wait for its
+ * flush.
  * A re-sent event (relayd restarted before it saw the ack) is recognised
  * by its id in events_submit() and acknowledged again, not queued twice.
  */

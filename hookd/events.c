@@ -745,7 +745,12 @@ pass_end(int fd, short what, void *arg)
 			sb->fn(1, sb->arg);
 			sb->fn = NULL;
 		}
-		gsync_then(submit_durable, sb);
+		/* acknowledged once written (evack.c): no one waits for the
+		 * flush, which may gather more first */
+		if (sb->written)
+			gsync_later(submit_durable, sb);
+		else
+			gsync_then(submit_durable, sb);
 	}
 }
 

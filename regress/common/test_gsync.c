@@ -1,0 +1,160 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * common/gsync.c's callbacks: gsync_then() runs after the flush of its
+ * pass; gsync_later() (what nobody waits on) shares a flush with what
+ * else comes for up to its period, unless something urgent comes first.
+ */
+#include <sys/time.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gsync.h"
+#include "tap.h"
+
+#define LAZY_MSEC	10	/* gsync_later()'s period is at least this */
+
+static struct event_base	*base;
+static int			 ran, ran_ok;
+static double			 ran_at;
+
+static double
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+}
+
+static void
+count_cb(int ok_, void *arg)
+{
+	ran++;
+	ran_ok += ok_;
+	ran_at = now_ms();
+}
+
+/* the loop until n callbacks have run (or 10 s) */
+static void
+run_until(int n)
+{
+	double	 t0 = now_ms();
+
+	while (ran < n && now_ms() - t0 < 10000)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+static unsigned long long
+flushes(void)
+{
+	struct gsync_stats	 st;
+
+	gsync_stats(&st);
+	return (st.flushes);
+}
+
+static void
+check_later_waits(void)
+{
+	double	 t0;
+
+	ran = ran_ok = 0;
+	t0 = now_ms();
+	gsync_later(count_cb, NULL);
+	run_until(1);
+	ok(ran == 1 && ran_ok == 1, "gsync_later: the callback ran, flushed");
+	ok(ran_at - t0 >= LAZY_MSEC,
+	    "and not before its period (%.1f ms)", ran_at - t0);
+}
+
+static void
+check_then_cuts_short(void)
+{
+	unsigned long long	 f0 = flushes();
+
+	ran = ran_ok = 0;
+	gsync_later(count_cb, NULL);
+	gsync_later(count_cb, NULL);
+	gsync_then(count_cb, NULL);
+	run_until(3);
+	ok(ran == 3 && ran_ok == 3, "gsync_later twice, gsync_then: all ran");
+	is_int(flushes() - f0, 1, "one flush for the three");
+}
+
+/* a lazy callback about every millisecond: a flush per period, not one
+ * after another (each pass of the loop would flush) */
+static void
+check_stream(void)
+{
+	unsigned long long	 f0 = flushes(), n;
+	struct timeval		 ms = { 0, 1000 };
+	double			 t0 = now_ms(), took;
+	int			 i;
+
+	ran = ran_ok = 0;
+	for (i = 0; i < 200; i++) {
+		gsync_later(count_cb, NULL);
+		event_base_loopexit(base, &ms);
+		event_base_dispatch(base);
+	}
+	run_until(200);
+	took = now_ms() - t0;
+	n = flushes() - f0;
+	ok(ran == 200 && ran_ok == 200, "200 lazy callbacks ran");
+	ok(n <= took / LAZY_MSEC + 2,
+	    "in %llu flushes over %.0f ms: at most one per %d ms", n, took,
+	    LAZY_MSEC);
+}
+
+static void
+check_flush_now(void)
+{
+	ran = ran_ok = 0;
+	gsync_later(count_cb, NULL);
+	gsync_flush();
+	ok(ran == 1 && ran_ok == 1, "gsync_flush: a lazy callback runs at once");
+}
+
+int
+main(void)
+{
+	/* tmpfs where there is one: its flush takes no time, so only
+	 * gsync's own wait can hold a callback back */
+	char	 shm[] = "/dev/shm/mh-gsync.XXXXXX";
+	char	 tmp[] = "/tmp/mh-gsync.XXXXXX";
+	char	*dir;
+	int	 dfd;
+
+	if ((dir = mkdtemp(shm)) == NULL)
+		dir = mkdtemp(tmp);
+	if (dir == NULL || (dfd = open(dir, O_RDONLY |
+	    O_DIRECTORY)) == -1 || (base = event_base_new()) == NULL) {
+		perror("setup");
+		return (1);
+	}
+	gsync_init(base, dfd);
+	check_later_waits();
+	check_then_cuts_short();
+	check_stream();
+	check_flush_now();
+	gsync_shutdown();
+
+	/* without an event loop, at once */
+	gsync_init(NULL, dfd);
+	ran = ran_ok = 0;
+	gsync_later(count_cb, NULL);
+	ok(ran == 1 && ran_ok == 1, "no event loop: gsync_later runs at once");
+	gsync_shutdown();
+	close(dfd);
+	rmdir(dir);
+	return (tap_done());
+}
