@@ -539,15 +539,15 @@ lexquoted(int quote, const struct pos *start)
 static int
 statement_word(const char *w, const struct pos *start)
 {
-	struct pos	 p[64];
-	int		 c[64], n = 0, isvar;
+	struct pos	 p;
+	int		 c, isvar;
 
-	do {
-		c[n] = lgetc(&p[n]);
-	} while ((c[n] == ' ' || c[n] == '\t') && ++n < 63);
-	isvar = c[n] == '=';
-	for (; n >= 0; n--)
-		lungetc(c[n], &p[n]);
+	/* the blanks after it go (lex() skips them anyway), however many;
+	 * what follows them goes back */
+	while ((c = lgetc(&p)) == ' ' || c == '\t')
+		;
+	isvar = c == '=';
+	lungetc(c, &p);
 	if (isvar)
 		return (STRING);
 	if (!suppress)		/* once a line: not again after its '{' */
