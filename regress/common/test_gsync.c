@@ -77,7 +77,7 @@ check_later_waits(void)
 }
 
 static void
-check_then_cuts_short(void)
+check_then_joins(void)
 {
 	unsigned long long	 f0 = flushes();
 
@@ -143,7 +143,7 @@ main(void)
 	}
 	gsync_init(base, dfd);
 	check_later_waits();
-	check_then_cuts_short();
+	check_then_joins();
 	check_stream();
 	check_flush_now();
 	gsync_shutdown();
