@@ -65,8 +65,7 @@ struct gsync_batch {
 	size_t		 nfd, fdcap;
 	struct gsync_unlink *unl;
 	size_t		 nunl, unlcap;
-	size_t		 nurgent;	/* gsync_then, gsync_releaseat */
-	size_t		 nlazy;		/* gsync_later */
+	size_t		 nlazy;		/* of ncb, gsync_later's */
 	struct timespec	 lazy_since;	/* the first gsync_later */
 	unsigned long long usec;	/* its flush took */
 };
@@ -357,7 +356,8 @@ batch_due(const struct gsync_batch *b, struct timeval *left)
 	struct timespec	 now;
 	long long	 usec;
 
-	if (b->nurgent > 0 || b->nlazy == 0)
+	/* a gsync_then() callback or a release: at once */
+	if (b->nlazy == 0 || b->ncb > b->nlazy || b->nunl > 0)
 		return (1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	usec = (now.tv_sec - b->lazy_since.tv_sec) * 1000000LL +
@@ -530,7 +530,6 @@ gsync_releaseat(struct filepool *pool, int dfd, const char *name)
 			fatal("gsync: reallocarray");
 		next.unl = v;
 	}
-	next.nurgent++;
 	next.unl[next.nunl].pool = pool;
 	next.unl[next.nunl].dfd = dfd;
 	if (strlcpy(next.unl[next.nunl].name, name,
@@ -585,8 +584,8 @@ unlink_all(struct gsync_batch *b)
 			log_warn("gsync: unlink %s", b->unl[i].name);
 }
 
-static void
-add_callback(gsync_fn fn, void *arg)
+void
+gsync_then(gsync_fn fn, void *arg)
 {
 	struct gsync_cb	*v;
 
@@ -605,19 +604,13 @@ add_callback(gsync_fn fn, void *arg)
 		schedule();
 }
 
-void
-gsync_then(gsync_fn fn, void *arg)
-{
-	next.nurgent++;
-	add_callback(fn, arg);
-}
-
+/* gsync_then()'s, counted as lazy: batch_due() lets its batch wait */
 void
 gsync_later(gsync_fn fn, void *arg)
 {
 	if (next.nlazy++ == 0)
 		clock_gettime(CLOCK_MONOTONIC, &next.lazy_since);
-	add_callback(fn, arg);
+	gsync_then(fn, arg);
 }
 
 /* make everything written so far durable; 0 on success, else an errno */
