@@ -658,13 +658,15 @@ events_set_monitor(void (*fn)(const json_t *))
 struct submit {
 	TAILQ_ENTRY(submit)	  entry;
 	char			  id[EVENT_ID_LEN];
-	struct endpoint		**ep;
-	struct evitem		**it;
 	size_t			  n;
 	events_durable_fn	  fn;
 	void			 *arg;
 	int			  written;	/* fn once written */
 	int			  failed;	/* a file was not written */
+	struct {
+		struct endpoint	 *ep;
+		struct evitem	 *it;
+	}			  to[];		/* one per endpoint at most */
 };
 TAILQ_HEAD(submitlist, submit);
 
@@ -702,20 +704,18 @@ submit_durable(int ok, void *arg)
 	else if (!sb->failed && !sb->written)
 		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
-		if (sb->it[i]->seg != NULL && evseg_failed(sb->it[i]->seg,
-		    sb->it[i]->idx)) {
+		if (sb->to[i].it->seg != NULL && evseg_failed(sb->to[i].it->seg,
+		    sb->to[i].it->idx)) {
 			/* cut off its file again: nothing of it to keep */
-			evq_item_free(sb->it[i], 1);
+			evq_item_free(sb->to[i].it, 1);
 			continue;
 		}
-		TAILQ_INSERT_TAIL(&sb->ep[i]->items, sb->it[i], entry);
-		sb->ep[i]->nitems++;
-		evq_kick(sb->ep[i]);
+		TAILQ_INSERT_TAIL(&sb->to[i].ep->items, sb->to[i].it, entry);
+		sb->to[i].ep->nitems++;
+		evq_kick(sb->to[i].ep);
 	}
 	if (sb->fn != NULL)
 		sb->fn(ok && !sb->failed, sb->arg);
-	free(sb->ep);
-	free(sb->it);
 	free(sb);
 }
 
@@ -738,8 +738,8 @@ pass_end(int fd, short what, void *arg)
 	while ((sb = TAILQ_FIRST(&passing)) != NULL) {
 		TAILQ_REMOVE(&passing, sb, entry);
 		for (i = 0; i < sb->n; i++)
-			if (sb->it[i]->seg != NULL &&
-			    evseg_failed(sb->it[i]->seg, sb->it[i]->idx))
+			if (sb->to[i].it->seg != NULL &&
+			    evseg_failed(sb->to[i].it->seg, sb->to[i].it->idx))
 				sb->failed = 1;
 		if (sb->written && !sb->failed && sb->fn != NULL) {
 			sb->fn(1, sb->arg);
@@ -763,9 +763,8 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
 
 	TAILQ_FOREACH(ep, &evq_endpoints, entry)
 		n++;
-	if ((sb = calloc(1, sizeof(*sb))) == NULL ||
-	    (sb->ep = calloc(n + 1, sizeof(*sb->ep))) == NULL ||
-	    (sb->it = calloc(n + 1, sizeof(*sb->it))) == NULL)
+	/* one allocation: its endpoints and items after it */
+	if ((sb = calloc(1, sizeof(*sb) + n * sizeof(sb->to[0]))) == NULL)
 		fatal("calloc");
 	strlcpy(sb->id, id, sizeof(sb->id));
 	sb->fn = fn;
@@ -878,8 +877,8 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		}
 		if (ep->nitems < EV_MEM_RECORDS)
 			it->rec = json_incref(o);
-		sb->ep[sb->n] = ep;
-		sb->it[sb->n++] = it;
+		sb->to[sb->n].ep = ep;
+		sb->to[sb->n++].it = it;
 	}
 	json_decref(o);
 	TAILQ_INSERT_TAIL(&passing, sb, entry);
