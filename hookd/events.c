@@ -9,8 +9,8 @@
  *
  *	<key>/endpoint.json		{"url":..., "format":...}
  *	<key>/e-<time>-<eventid>.json	one pending event (mh_event_to_json)
- *	<key>/s-<time>-<eventid>.json	format events: the pending events
- *					of one loop pass, an array (evseg.c)
+ *	<key>/s-<time>-<eventid>.json	format events: a segment, the
+ *					pending events a line each (evseg.c)
  *	<key>/b-<batchid>.json		a formed batch (format events):
  *					{"batch":id, "events":[records]}
  *
@@ -18,10 +18,11 @@
  * its backlog across reloads and restarts.  An event file is written to
  * a temporary name and renamed; the group commit (gsync.h) makes it
  * durable, and only then is it queued for delivery and acknowledged to
- * relayd.  Other files are fsynced, and their directory, at once.  A batch is persisted before its events' files
- * are removed, so its events never land in another batch and its
- * webhook-id (the batch id) is stable across retries and restarts; at load
- * time events already inside a batch file are skipped.
+ * relayd.  Other files are fsynced, and their directory, at once.  A
+ * batch is persisted before its events' files are removed, so its events
+ * never land in another batch and its webhook-id (the batch id) is
+ * stable across retries and restarts; at load time events already inside
+ * a batch file are skipped.
  *
  * One request at a time per endpoint, in order.  2xx: done, the file is
  * removed.  410: the endpoint is disabled until the next configuration,
@@ -1165,7 +1166,8 @@ ep_send(struct endpoint *ep)
 	free(body);
 	if (ep->call == NULL) {
 		ep->attempts++;
-		strlcpy(ep->last_error, "out of memory", sizeof(ep->last_error));
+		strlcpy(ep->last_error, "out of memory",
+		    sizeof(ep->last_error));
 		ep_arm(ep, retry_delay_ms(ep->attempts), 1);
 	}
 }
