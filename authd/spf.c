@@ -79,9 +79,11 @@ struct spf_check {
 	int			 issuing;
 	int			 passes;
 	int			 missed;	/* misses in the current pass */
-	int			 overflow;	/* more names than SPF_MAX_NAMES */
+	int			 overflow;	/* more names than
+						   SPF_MAX_NAMES */
 	int			 cancelled;
-	int			 finished;	/* result known (or delivered) */
+	int			 finished;	/* result known
+						   (or delivered) */
 	struct event		*ev;
 	char			 ip[64];
 	char			 sender[MH_ADDR_MAX];

@@ -29,7 +29,8 @@ static const struct child_ops	*ops;
 
 /*
  * The config from the parent (parent_send_config in mailhookd/parent.c):
- * SETUP_CONF_START with its length, SETUP_CONF_DATA chunks of JSON, SETUP_CONF_END.
+ * SETUP_CONF_START with its length, SETUP_CONF_DATA chunks of JSON,
+ * SETUP_CONF_END.
  */
 static char	*conf_buf;
 static size_t	 conf_len, conf_want;
@@ -65,7 +66,8 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		if (conf_buf == NULL || conf_len != conf_want)
 			fatalx("SETUP_CONF_END: incomplete config");
 		*done = 1;
-		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES, &err);
+		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES,
+		    &err);
 		free(conf_buf);
 		conf_buf = NULL;
 		if (j == NULL)
@@ -75,7 +77,8 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		json_decref(j);
 		return (conf);
 	default:
-		fatalx("unexpected %s during config", imsg_type_name(imsg->hdr.type));
+		fatalx("unexpected %s during config",
+		    imsg_type_name(imsg->hdr.type));
 	}
 }
 

@@ -420,7 +420,8 @@ config_url_public(const char *url, char *buf, size_t len)
 		return;
 	scheme = strstr(url, "://");
 	at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
-	if (at != NULL && strcspn(scheme + 3, "/?#") < (size_t)(at - scheme - 3))
+	if (at != NULL &&
+	    strcspn(scheme + 3, "/?#") < (size_t)(at - scheme - 3))
 		at = NULL;	/* an @ in the path is no userinfo */
 	colon = at != NULL ? memchr(scheme + 3, ':', at - scheme - 3) : NULL;
 	/* a user without a password may be the token itself: all of it */
@@ -641,7 +642,8 @@ config_relay_auth_parse(const char *data, struct relay_via *v)
 		    (size_t)(colon - p) + 1 == len)
 			return ("want one line user:password");
 		if (copy_part(v->user, sizeof(v->user), p, colon) == -1 ||
-		    copy_part(v->pass, sizeof(v->pass), colon + 1, p + len) == -1)
+		    copy_part(v->pass, sizeof(v->pass), colon + 1,
+		    p + len) == -1)
 			return ("user or password too long");
 		v->authfile = 1;
 		return (NULL);

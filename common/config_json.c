@@ -522,7 +522,8 @@ genum(const json_t *o, const char *k, const char *const names[], int n,
 static int
 gper(const json_t *o, enum rate_unit *per)
 {
-	static const char *const names[] = { "second", "minute", "hour", "day" };
+	static const char *const names[] = { "second", "minute", "hour",
+	    "day" };
 	static const enum rate_unit units[] = {
 		RATE_SECOND, RATE_MINUTE, RATE_HOUR, RATE_DAY
 	};
@@ -837,7 +838,8 @@ lists_from_json(struct config *c, const json_t *o)
 		const char	*key;
 		int		(*fn)(struct config *, const json_t *);
 	} lists[] = {
-		{ "pkis", pki_from_json },	/* before listeners: they refer to them */
+		{ "pkis", pki_from_json },	/* before listeners:
+						   they refer to them */
 		{ "listeners", listener_from_json },
 		{ "routes", route_from_json },
 		{ "events", events_from_json },

@@ -55,9 +55,12 @@ struct dns_q {
 	TAILQ_ENTRY(dns_q)	 entry;
 	struct event		*timer;
 	int			 rrtype;
-	int			 done;		/* callback ran (or timed out) */
-	int			 inflight;	/* libunbound still owns a reference */
-	u_char			*hit;		/* a cached answer, for the timer */
+	int			 done;		/* callback ran
+						   (or timed out) */
+	int			 inflight;	/* libunbound still owns a
+						   reference */
+	u_char			*hit;		/* a cached answer, for the
+						   timer */
 	int			 hit_len;
 	int			 hit_sec;
 	dns_raw_cb		 cb;
@@ -68,7 +71,8 @@ TAILQ_HEAD(dns_qlist, dns_q);
 
 struct dns_host {
 	int			 pending;	/* queries not answered yet */
-	int			 starting;	/* dns_resolve_host not returned */
+	int			 starting;	/* dns_resolve_host not
+						   returned */
 	int			 st[2];
 	int			 sec[2];
 	struct dns_addrs	 part[2];	/* A, AAAA */
@@ -90,11 +94,13 @@ struct dns_literal {
 
 static struct ub_ctx		*dns_ctx;
 static struct event_base	*dns_base;
-static struct dns_qlist		 dns_queries = TAILQ_HEAD_INITIALIZER(dns_queries);
+static struct dns_qlist		 dns_queries =
+    TAILQ_HEAD_INITIALIZER(dns_queries);
 
 /* a positive answer kept for its TTL */
 struct dns_centry {
-	char			 name[256];	/* as asked, compared caselessly */
+	char			 name[256];	/* as asked, compared
+						   caselessly */
 	int			 rrtype;
 	int			 sec;		/* libunbound's DNSSEC status */
 	time_t			 stored;	/* the loop's clock, seconds */
@@ -654,7 +660,8 @@ dns_rdata_expand(const u_char *base, const u_char *end, int type,
 	o = fixed;
 	p += fixed;
 	for (i = 0; i < names; i++) {
-		if ((c = ns_name_unpack(base, end, p, name, sizeof(name))) == -1)
+		if ((c = ns_name_unpack(base, end, p, name,
+		    sizeof(name))) == -1)
 			return (-1);
 		p += c;
 		if (p > rend)

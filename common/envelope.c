@@ -17,11 +17,12 @@
  *
  * "dkim RESULT DOMAIN SELECTOR" lines (at most ENVELOPE_DKIM_MAX, before
  * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
- * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines after it are its
- * fields.  Integers are decimal; strings are the rest of the line after
- * the first space and must pass envelope_field_ok().  The decoder is
- * strict: unknown keys, repeated keys, missing required keys, overlong or
- * unsafe values, malformed numbers and too many recipients are refused.
+ * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
+ * after it are its fields.  Integers are decimal; strings are the rest of
+ * the line after the first space and must pass envelope_field_ok().  The
+ * decoder is strict: unknown keys, repeated keys, missing required keys,
+ * overlong or unsafe values, malformed numbers and too many recipients are
+ * refused.
  */
 #include <sys/types.h>
 
@@ -281,7 +282,8 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	struct ebuf	 b;
 	size_t		 i;
 
-	if (env->nrcpt > ENV_MAX_RCPT || (env->nrcpt > 0 && env->rcpts == NULL) ||
+	if (env->nrcpt > ENV_MAX_RCPT ||
+	    (env->nrcpt > 0 && env->rcpts == NULL) ||
 	    env->ndkim > ENVELOPE_DKIM_MAX)
 		return (NULL);
 	if ((b.eb = evbuffer_new()) == NULL)
@@ -309,7 +311,8 @@ parse_ll(const char *s, long long min, long long max, long long *v)
 		return (-1);
 	if (s[0] == '-' && (s[1] == '\0' || s[1] == '0'))
 		return (-1);
-	if (strspn(s + (s[0] == '-'), "0123456789") != strlen(s + (s[0] == '-')))
+	if (strspn(s + (s[0] == '-'), "0123456789") !=
+	    strlen(s + (s[0] == '-')))
 		return (-1);
 	*v = strtonum(s, min, max, &errstr);
 	return (errstr == NULL ? 0 : -1);
@@ -338,7 +341,8 @@ envelope_id_ok(const char *s)
 	size_t	 i;
 
 	for (i = 0; i < MH_MSGID_LEN - 1; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
 			return (0);
 	return (s[i] == '\0');
 }

@@ -93,7 +93,8 @@ static struct {
 	int			 running;	/* the thread exists */
 	int			 quit;
 	int			 todo;		/* batch handed over */
-	int			 busy;		/* handed over, callbacks not run */
+	int			 busy;		/* handed over,
+						   callbacks not run */
 	int			 rc;		/* its flush's result */
 	struct gsync_batch	 batch;
 	int			 wake[2];	/* thread -> loop: done */

@@ -87,7 +87,8 @@ struct http_call {
 	TAILQ_ENTRY(http_call)	 qentry;	/* endpoint wait queue */
 	enum call_state		 state;
 	int			 dns_pending;	/* dns.c still holds us */
-	int			 orphan;	/* left behind by http_shutdown */
+	int			 orphan;	/* left behind by
+						   http_shutdown */
 	int			 in_cb;
 	int			 started;	/* deadline timer runs */
 	struct endpoint		*ep;		/* slot held or queued on */
@@ -100,7 +101,8 @@ struct http_call {
 	/* the current hop */
 	char			*url;		/* without credentials */
 	char			 scheme[8];
-	char			 host[MH_NAME_MAX];	/* no brackets, no dot */
+	char			 host[MH_NAME_MAX];	/* no brackets,
+							   no dot */
 	long			 port;
 	char			 origin[HTTP_ORIGIN_MAX];
 	int			 get;		/* after a 303 */
@@ -108,8 +110,10 @@ struct http_call {
 	/* from the request */
 	char			*user, *pass;
 	char			 cred_origin[HTTP_ORIGIN_MAX];
-	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's own */
-	char			**headers;	/* "Name: value", for req_origin only */
+	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's
+								   own */
+	char			**headers;	/* "Name: value",
+						   for req_origin only */
 	size_t			 nheaders;
 	char			*content_type;
 	char			*body;
@@ -122,7 +126,8 @@ struct http_call {
 	int			 concurrency;
 	size_t			 max_response;
 
-	struct event		*timer;		/* deadline, or an early error */
+	struct event		*timer;		/* deadline, or an early
+						   error */
 	struct cabundle		*ca;		/* NULL: the system's */
 	struct curl_blob	 cablob;	/* ca, for libcurl */
 	CURL			*easy;
@@ -143,7 +148,8 @@ static struct cabundle		*http_ca;	/* of the calls to come */
 static char			 http_empty[1];
 static struct endpointlist	 http_endpoints =
     TAILQ_HEAD_INITIALIZER(http_endpoints);
-static struct calllist		 http_calls = TAILQ_HEAD_INITIALIZER(http_calls);
+static struct calllist		 http_calls =
+    TAILQ_HEAD_INITIALIZER(http_calls);
 
 static void	call_hop(struct http_call *);
 static void	call_finish(struct http_call *, int, const char *, ...)
@@ -199,7 +205,8 @@ v6_allowed(const unsigned char *a)
 	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||	/* fe80::/10 */
 	    (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||	/* fec0::/10 */
 	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d &&
-	    a[3] == 0xb8) ||			/* 2001:db8::/32 documentation */
+	    a[3] == 0xb8) ||			/* 2001:db8::/32
+						   documentation */
 	    (a[0] == 0x01 && a[1] == 0 && a[2] == 0 && a[3] == 0 &&
 	    a[4] == 0 && a[5] == 0 && a[6] == 0 && a[7] == 0))	/* 100::/64 */
 		return (0);
@@ -1216,7 +1223,8 @@ response_meta(struct http_call *call)
 		return;
 	for (i = 0; ct[i] != '\0' && ct[i] != ';' && ct[i] != ' ' &&
 	    ct[i] != '\t' && i < 127; i++)
-		if ((unsigned char)ct[i] <= 0x20 || (unsigned char)ct[i] >= 0x7f)
+		if ((unsigned char)ct[i] <= 0x20 ||
+		    (unsigned char)ct[i] >= 0x7f)
 			return;
 	if (i == 0 || (call->resp.content_type = strndup(ct, i)) == NULL)
 		return;
@@ -1313,7 +1321,8 @@ call_done(struct http_call *call, CURLcode rc)
 		call->get = 1;
 	if (call_seturl(call, next, 0) == -1) {
 		free(next);
-		call_finish(call, HTTP_EREDIRECT, "redirect to an unusable URL");
+		call_finish(call, HTTP_EREDIRECT,
+		    "redirect to an unusable URL");
 		return;
 	}
 	free(next);

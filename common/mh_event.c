@@ -32,7 +32,8 @@
 #define EV_BOUNCE_MIME_MAX	(1024 * 1024)
 
 enum evftype {
-	EF_LINE,	/* one line of printable text (UTF-8 allowed), no CR/LF/NUL */
+	EF_LINE,	/* one line of printable text (UTF-8 allowed),
+			   no CR/LF/NUL */
 	EF_TOKEN	/* printable ASCII, no space */
 };
 
@@ -243,7 +244,8 @@ mh_event_to_json(const struct event_record *ev)
 	if (ev->machine)
 		rc |= json_object_set_new(o, "machine", json_true());
 	if (ev->tls.present)
-		rc |= json_object_set_new(o, "tls", mh_event_tls_json(&ev->tls));
+		rc |= json_object_set_new(o, "tls",
+		    mh_event_tls_json(&ev->tls));
 	if (rc != 0) {
 		json_decref(o);
 		return (NULL);

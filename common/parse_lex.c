@@ -44,8 +44,10 @@ struct file {
 	char			*name;
 	int			 line;
 	int			 col;
-	int			 depth;		/* brace depth when it was entered */
-	int			 bol;		/* next token starts a statement */
+	int			 depth;		/* brace depth when it was
+						   entered */
+	int			 bol;		/* next token starts a
+						   statement */
 };
 TAILQ_HEAD(filelist, file);
 
@@ -66,7 +68,8 @@ static char		 lasttext[64];
 static int		 lastquoted;
 static struct pos	 lastpos;
 static int		 lastbol;	/* it started a statement */
-static int		 suppress;	/* the lexer reported; quiet until '\n' */
+static int		 suppress;	/* the lexer reported;
+					   quiet until '\n' */
 
 static int		 stmt_tok;	/* the token a statement began with */
 static char		 stmt_text[64];	/* and its text, */
@@ -252,7 +255,8 @@ unknown_word(const struct pos *p, const char *w)
 	if (near == NULL)
 		near = parse_nearest(w, names, i);
 	if (near != NULL && strcmp(near, "url") == 0)
-		parse_url_said();	/* a misspelt url line: not missing too */
+		parse_url_said();	/* a misspelt url line:
+					   not missing too */
 	if (near != NULL)
 		perr(p, "unknown keyword \"%s\" (did you mean \"%s\"?)", w,
 		    near);

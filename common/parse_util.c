@@ -88,7 +88,8 @@ parse_copystr(const struct pos *p, char *dst, size_t len, const char *src,
     const char *what)
 {
 	if (strlcpy(dst, src, len) >= len) {
-		parse_error(p, "%s too long (at most %zu bytes)", what, len - 1);
+		parse_error(p, "%s too long (at most %zu bytes)", what,
+		    len - 1);
 		dst[0] = '\0';
 		return (-1);
 	}

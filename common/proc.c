@@ -68,8 +68,10 @@ proc_edge(enum mh_proc a, enum mh_proc b)
 	if (a == PROC_PARENT || b == PROC_PARENT)
 		return (a != b);
 	for (i = 0; i < sizeof(proc_edges) / sizeof(proc_edges[0]); i++)
-		if (((int)a == proc_edges[i][0] && (int)b == proc_edges[i][1]) ||
-		    ((int)b == proc_edges[i][0] && (int)a == proc_edges[i][1]))
+		if (((int)a == proc_edges[i][0] &&
+		    (int)b == proc_edges[i][1]) ||
+		    ((int)b == proc_edges[i][0] &&
+		    (int)a == proc_edges[i][1]))
 			return (1);
 	return (0);
 }
@@ -251,7 +253,8 @@ mproc_compose2(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
 	}
 	if (mh_imsg_compose2(&p->ibuf, type, peerid, 0, fd, d1, l1, d2,
 	    l2) == -1)
-		fatal("mh_imsg_compose %s to %s", imsg_type_name(type), p->name);
+		fatal("mh_imsg_compose %s to %s", imsg_type_name(type),
+		    p->name);
 	mproc_update(p);
 }
 

@@ -207,7 +207,8 @@ static const char *const sb_base[] = {
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	"shutdown",
 	/* libevent, libcurl wakeups */
-	"pipe", "pipe2", "eventfd", "eventfd2", "poll", "ppoll", "select", "pselect6",
+	"pipe", "pipe2", "eventfd", "eventfd2", "poll", "ppoll", "select",
+	"pselect6",
 	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
 	"epoll_pwait", "epoll_pwait2",
 	"timerfd_create", "timerfd_settime", "timerfd_gettime",

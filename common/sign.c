@@ -47,7 +47,8 @@ sign_id_ok(const char *id)
 	if (*id == '\0' || strlen(id) >= SIGN_ID_MAX)
 		return (0);
 	for (; *id != '\0'; id++)
-		if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
+		if (!((*id >= 'a' && *id <= 'z') ||
+		    (*id >= 'A' && *id <= 'Z') ||
 		    (*id >= '0' && *id <= '9') || *id == '_' || *id == '-' ||
 		    *id == '.'))
 			return (0);

@@ -18,7 +18,8 @@
 #include "token.h"
 
 #define TOKEN_VERSION	1
-#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 4 + 8)	/* version keyid kind link issued qid */
+#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 4 + 8)	/* version keyid kind link
+						   issued qid */
 #define TOKEN_BIN_MAX	(TOKEN_HDR_LEN + 1 + MH_ADDR_MAX + 1 + MH_NAME_MAX + \
 			    2 + MH_URL_MAX + TOKEN_MAC_LEN)
 #define TOKEN_SECRET_MIN 16
@@ -259,7 +260,10 @@ unbase64url(const char *s, size_t len, unsigned char *out, size_t *outlen)
 	return (0);
 }
 
-/* a length-prefixed string into a NUL-terminated field; -1 if it does not fit */
+/*
+ * a length-prefixed string into a NUL-terminated field; -1 if it does not
+ * fit
+ */
 static int
 get_str(const unsigned char *p, size_t len, size_t *off, int wide,
     char *dst, size_t dstlen)

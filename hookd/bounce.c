@@ -44,10 +44,12 @@
 #define TEXT_MAX	(256 * 1024)	/* human-readable text examined */
 
 struct scan {
-	GString		*text;		/* text/plain (or html) parts, concatenated */
+	GString		*text;		/* text/plain (or html) parts,
+					   concatenated */
 	GString		*dsn;		/* message/delivery-status content */
 	GString		*orig_headers;	/* text/rfc822-headers content */
-	char		 orig_msgid[256];	/* Message-ID of the returned message */
+	char		 orig_msgid[256];	/* Message-ID of the returned
+						   message */
 };
 
 
@@ -247,8 +249,8 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 		    GMIME_MESSAGE_PART(part));
 		if (inner != NULL && sc->orig_msgid[0] == '\0' &&
 		    (mid = g_mime_message_get_message_id(inner)) != NULL)
-			sanitize_text(sc->orig_msgid, sizeof(sc->orig_msgid), mid,
-			    strlen(mid), SAN_SQUEEZE);
+			sanitize_text(sc->orig_msgid, sizeof(sc->orig_msgid),
+			    mid, strlen(mid), SAN_SQUEEZE);
 		return;
 	}
 	if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
@@ -569,7 +571,8 @@ from_addr(GMimeMessage *msg, char *out, size_t len)
 	    internet_address_list_length(l) < 1)
 		return;
 	a = internet_address_list_get_address(l, 0);
-	if (INTERNET_ADDRESS_IS_MAILBOX(a) && (v = internet_address_mailbox_get_addr(
+	if (INTERNET_ADDRESS_IS_MAILBOX(a) &&
+	    (v = internet_address_mailbox_get_addr(
 	    INTERNET_ADDRESS_MAILBOX(a))) != NULL)
 		sanitize_text(out, len, v, strlen(v), SAN_SQUEEZE);
 }

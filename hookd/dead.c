@@ -9,8 +9,9 @@
  * here until "mhctl dead replay" sends it again or "mhctl dead remove"
  * drops it; nothing is dropped silently.
  *
- *	ev-<endpoint key>-<event id>.json	{"type":"event", "id", "endpoint",
- *					 "url", "reason", "time", "record"}
+ *	ev-<endpoint key>-<event id>.json	{"type":"event", "id",
+ *					 "endpoint", "url", "reason", "time",
+ *					 "record"}
  *	in-<queue id>.msg		an inbound message, as spooled
  *	in-<queue id>.env		its envelope: the dead recipients
  *					 pending, the others done
@@ -232,7 +233,8 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
     const char *reason)
 {
 	struct envelope	*dead, *old;
-	char		 path[PATH_MAX], tmp[PATH_MAX], name[64], to[MH_ADDR_MAX];
+	char		 path[PATH_MAX], tmp[PATH_MAX], name[64],
+			    to[MH_ADDR_MAX];
 	char		*text;
 	size_t		 len, i;
 	json_t		*o, *rcpts;
@@ -352,7 +354,8 @@ static int
 dead_matches(const json_t *o, const char *id)
 {
 	const json_t	*rec = json_object_get(o, "record");
-	const char	*q = json_string_value(json_object_get(rec, "queue_id"));
+	const char	*q = json_string_value(json_object_get(rec,
+			    "queue_id"));
 
 	return (strcmp(id, "all") == 0 ||
 	    strcmp(json_string_value(json_object_get(o, "id")), id) == 0 ||

@@ -3,9 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * hookd: the acknowledgement of an event from relayd or webd.  relayd keeps each
- * event in its outbox until hookd answers IMSG_EVENT_ACK, which it does
- * only once the event is durable in hookd's spool (events_submit()'s
+ * hookd: the acknowledgement of an event from relayd or webd.  relayd keeps
+ * each event in its outbox until hookd answers IMSG_EVENT_ACK, which it
+ * does only once the event is durable in hookd's spool (events_submit()'s
  * callback, after the group commit).
  *
  * webd's tracking events (open, read, click) are acknowledged once they

@@ -264,8 +264,8 @@ events_requeue(const char *key, const json_t *records, events_durable_fn fn,
 		snprintf(name, sizeof(name), "e-%011lld-%s.json",
 		    (long long)time(NULL), record_id(r));
 		/* the same event queued this second already */
-		if (evq_path_join(path, sizeof(path), ep->dir, "", name) == -1 ||
-		    stat(path, &st) == 0)
+		if (evq_path_join(path, sizeof(path), ep->dir, "",
+		    name) == -1 || stat(path, &st) == 0)
 			continue;
 		if ((s = json_dumps(r, JSON_COMPACT)) == NULL ||
 		    file_replace_in(ep->dir, name, s, strlen(s), FR_GROUP) ==

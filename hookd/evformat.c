@@ -322,7 +322,8 @@ render_callback(const struct event_record *ev, char **body, size_t *len)
 		json_object_set_new(e, "bounce_reason",
 		    json_string(ev->bounce_reason));
 		json_object_set_new(e, "trans_bcontent_complete_mime",
-		    json_string(ev->bounce_mime != NULL ? ev->bounce_mime : ""));
+		    json_string(ev->bounce_mime != NULL ? ev->bounce_mime :
+		    ""));
 	} else {
 		if (strcmp(type, "clicked") == 0)
 			json_object_set_new(e, "unique_open",

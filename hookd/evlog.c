@@ -71,7 +71,8 @@ struct replay {
 	long long		 off;			/* next line there */
 	char			 endfile[DAYNAME_LEN];	/* the log's end */
 	long long		 endoff;		/* when it began */
-	long long		 chunk_end;	/* off once the chunk is durable */
+	long long		 chunk_end;	/* off once the chunk is
+						   durable */
 	char			 chunk_file[DAYNAME_LEN];
 	unsigned long		 queued;
 	int			 busy;		/* a chunk waits for the disk */
@@ -145,8 +146,9 @@ evlog_expire(const char *key)
 		if (key_dir(key, dir, sizeof(dir)) == 0 &&
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, v[i]) <
 		    sizeof(path) && unlink(path) == 0)
-			log_info("evlog: endpoint=%s %s expired (history %llds)",
-			    key, v[i], (long long)evlog_history);
+			log_info("evlog: endpoint=%s %s expired "
+			    "(history %llds)", key, v[i],
+			    (long long)evlog_history);
 	}
 	dir_names_free(v, n);
 }
@@ -393,7 +395,8 @@ replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
 				continue;
 			t = json_integer_value(json_object_get(o, "t"));
 			r = json_object_get(o, "r");
-			if (t >= rp->since && t <= rp->until && json_is_object(r))
+			if (t >= rp->since && t <= rp->until &&
+			    json_is_object(r))
 				json_array_append(chunk, r);
 			json_decref(o);
 		}

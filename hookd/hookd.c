@@ -66,7 +66,8 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 		json_decref(j);
 	}
 	/* webd cannot remember across restarts: the spool does */
-	if (p->proc == PROC_WEBD && (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
+	if (p->proc == PROC_WEBD &&
+	    (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
 		ev.unique_open = seen_first(&ev);
 		/* and the other nodes: the event goes when they answer */
 		if (ev.unique_open && seen_shared(p, &ev) == 0)

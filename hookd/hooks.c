@@ -5,9 +5,11 @@
 /*
  * hookd: the webhook endpoints under mhctl.
  *
- *	show hooks				every event endpoint and route URL
+ *	show hooks				every event endpoint
+ *						and route URL
  *	hooks retry ENDPOINT			retry now, backoff reset
- *	hooks skip ENDPOINT EVENT-ID		one stuck event to the dead letters
+ *	hooks skip ENDPOINT EVENT-ID		one stuck event to the
+ *						dead letters
  *	hooks replay ENDPOINT --since TIME	send again what was delivered
  *	hooks replay ENDPOINT stop
  *	show dead, dead replay|remove ID|all	the dead letters (dead.c)
@@ -143,7 +145,8 @@ hooks_cmd(const json_t *argv)
 		events_retry(key);
 		log_info("hooks: action=retry endpoint=%s url=%s backlog=%zu "
 		    "by=mhctl", key, url, events_pending(key));
-		return (json_pack("{s:s,s:s}", "endpoint", key, "retry", "now"));
+		return (json_pack("{s:s,s:s}", "endpoint", key, "retry",
+		    "now"));
 	}
 	if (strcmp(what, "skip") == 0) {
 		id = word(argv, 3);
@@ -164,7 +167,8 @@ hooks_cmd(const json_t *argv)
 			return (hooks_error("event %s: cannot write the dead "
 			    "letter", id));
 		default:
-			return (hooks_error("event %s is not waiting there", id));
+			return (hooks_error("event %s is not waiting there",
+			    id));
 		}
 	}
 	/* replay */

@@ -159,7 +159,8 @@ errcb_body(const struct route *rt, long status, const char *to,
 		    (json_int_t)status, "to", to, strlen(to), "from", from,
 		    strlen(from), "response", resp);
 		if (j != NULL)
-			body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			body = json_dumps(j, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER);
 		json_decref(j);
 		free(resp);
 		return (body);
@@ -295,7 +296,8 @@ post_done(const struct http_response *res, void *arg)
 	struct inmsg		*m = p->msg;
 	struct envelope_rcpt	*r = &m->env.rcpts[p->rcpt];
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX], url[MH_URL_MAX], lb[MH_NAME_MAX + 4];
+	char			 to[MH_ADDR_MAX], url[MH_URL_MAX],
+				    lb[MH_NAME_MAX + 4];
 	int			 cls = answer_class(res);
 	struct timespec		 now;
 	long			 ms;
@@ -797,7 +799,8 @@ inbound_schedule(struct inmsg *m)
 		if (m->reply_code == 0) {
 			m->reply_code = 451;
 			strlcpy(m->reply_enh, "4.3.0", sizeof(m->reply_enh));
-			strlcpy(m->reply_text, "Internal error, try again later",
+			strlcpy(m->reply_text,
+			    "Internal error, try again later",
 			    sizeof(m->reply_text));
 		}
 		sync_reply(m);

@@ -342,7 +342,8 @@ iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
 	size_t	 inleft = len, oleft;
 
 	s = g_string_sized_new(len + len / 2 + 16);
-	(void)iconv(cd, NULL, NULL, NULL, NULL);	/* initial shift state */
+	(void)iconv(cd, NULL, NULL, NULL, NULL);	/* initial shift
+							   state */
 	while (inleft > 0) {
 		o = buf;
 		oleft = sizeof(buf);
@@ -858,7 +859,8 @@ line_attribution(const char *l, size_t len, const char *next, size_t nlen)
 		    line_ends(next, nlen, "wrote:"))
 			return (1);
 	}
-	if (line_starts(l, len, "Le ") && (line_ends(l, len, "a \xc3\xa9" "crit :") ||
+	if (line_starts(l, len, "Le ") &&
+	    (line_ends(l, len, "a \xc3\xa9" "crit :") ||
 	    line_ends(l, len, "a \xc3\xa9" "crit:")))
 		return (1);
 	if (line_starts(l, len, "Am ") && line_ends(l, len, "schrieb:"))
@@ -939,7 +941,10 @@ mime_reply_text(const char *plain)
 /*
  * JSON.
  */
-/* envelope.dkim [{domain, selector, result}], envelope.dmarc {result, policy, domain} */
+/*
+ * envelope.dkim [{domain, selector, result}], envelope.dmarc {result,
+ * policy, domain}
+ */
 static int
 verdict_json(json_t *e, const struct envelope *env)
 {
@@ -1259,7 +1264,8 @@ render_multipart(struct mime_payload *out, struct mime_doc *md,
 		ct = header_safe(owned_strdup(out, a->content_type));
 		if (name == NULL || fn == NULL || ct == NULL)
 			return (-1);
-		if (owned_add(out, g_byte_array_ref(a->data), free_bytes) == -1 ||
+		if (owned_add(out, g_byte_array_ref(a->data),
+		    free_bytes) == -1 ||
 		    add_part(out, name, fn, ct, a->data->data,
 		    a->data->len) == -1)
 			return (-1);

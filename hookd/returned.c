@@ -139,7 +139,8 @@ bounce_unsubscribed(struct envelope *env, const char *local)
 		struct envelope_rcpt *r = &env->rcpts[i];
 
 		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING ||
-		    strncasecmp(r->addr, local, len) != 0 || r->addr[len] != '@')
+		    strncasecmp(r->addr, local, len) != 0 ||
+		    r->addr[len] != '@')
 			continue;
 		r->state = RS_DONE;
 		changed = 1;

@@ -526,7 +526,8 @@ vd_dkim(struct vd_job *j)
 	for (i = 0; i < nsigs && env->ndkim < ENVELOPE_DKIM_MAX; i++) {
 		struct envelope_dkim *d = &env->dkim[env->ndkim++];
 
-		vd_word(d->domain, sizeof(d->domain), dkim_sig_getdomain(sigs[i]));
+		vd_word(d->domain, sizeof(d->domain),
+		    dkim_sig_getdomain(sigs[i]));
 		vd_word(d->selector, sizeof(d->selector),
 		    dkim_sig_getselector(sigs[i]));
 		strlcpy(d->result, vd_sig_result(sigs[i]), sizeof(d->result));

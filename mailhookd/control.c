@@ -43,12 +43,15 @@ struct ctl_client {
 	int			 monitor;
 	int			 waiting;	/* replies still expected */
 	json_t			*collected;	/* fan-out replies */
-	int			 merge;		/* one answer of two processes */
+	int			 merge;		/* one answer of two
+						   processes */
 	int			 done;
-	int			 metrics;	/* show metrics: with a deadline */
+	int			 metrics;	/* show metrics:
+						   with a deadline */
 	uint32_t		 scrape;	/* webd's scrape (mp NULL) */
 	struct event		*deadline;
-	int			 fd;		/* a child's, for the reply; -1 */
+	int			 fd;		/* a child's, for the
+						   reply; -1 */
 };
 TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
 

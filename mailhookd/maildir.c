@@ -90,7 +90,8 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
 {
 	static unsigned int	 counter;
 	char			 host[MH_NAME_MAX], tmp[MH_PATH_MAX + 400];
-	char			 new[MH_PATH_MAX + 400], head[2 * MH_ADDR_MAX + 64];
+	char			 new[MH_PATH_MAX + 400],
+				    head[2 * MH_ADDR_MAX + 64];
 	struct timeval		 tv;
 	struct stat		 st;
 	size_t			 i;

@@ -474,8 +474,8 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
- * Config transfer to a child: SETUP_CONF_START (the length), SETUP_CONF_DATA chunks
- * of JSON, SETUP_CONF_END; child.c reassembles it.
+ * Config transfer to a child: SETUP_CONF_START (the length),
+ * SETUP_CONF_DATA chunks of JSON, SETUP_CONF_END; child.c reassembles it.
  */
 #define CONF_CHUNK	(256 * 1024)
 

@@ -94,12 +94,14 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	hbuf[hlen] = '\0';
 	for (i = 0; i + 1 < hlen; i++)
 		if (hbuf[i] == '\n' && (hbuf[i + 1] == '\n' ||
-		    (hbuf[i + 1] == '\r' && i + 2 < hlen && hbuf[i + 2] == '\n'))) {
+		    (hbuf[i + 1] == '\r' && i + 2 < hlen &&
+		    hbuf[i + 2] == '\n'))) {
 			hbuf[i + 1] = '\0';
 			break;
 		}
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", gmtime(&now));
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+	    gmtime(&now));
 	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
 	    "To: <%s>\r\n"
 	    "Subject: Undelivered Mail Returned to Sender\r\n"

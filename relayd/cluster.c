@@ -82,7 +82,8 @@ struct lifted {
 	TAILQ_ENTRY(lifted)	 entry;
 	char			 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	long long		 ms;
-	long long		 sent;		/* ms of the push in flight, 0 */
+	long long		 sent;		/* ms of the push in
+						   flight, 0 */
 };
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
@@ -199,7 +200,8 @@ lifted_load(void)
 		ms = strtoll(line, &tab, 10);
 		if (ms <= 0 || *tab != '\t' || strchr(tab + 1, '\t') == NULL ||
 		    strlen(tab + 1) >= sizeof(((struct lifted *)0)->field)) {
-			log_warnx("cluster: cluster-lifted: a bad line skipped");
+			log_warnx("cluster: cluster-lifted: a bad line "
+			    "skipped");
 			continue;
 		}
 		remember_lifted(tab + 1, ms);

@@ -73,7 +73,8 @@ from_value(const char *buf, size_t len, char *out, size_t outlen)
 			nl = end;
 		if (in && *p != ' ' && *p != '\t')
 			break;
-		if (!in && (size_t)(nl - p) > 5 && strncasecmp(p, "From:", 5) == 0) {
+		if (!in && (size_t)(nl - p) > 5 &&
+		    strncasecmp(p, "From:", 5) == 0) {
 			in = 1;
 			p += 5;
 		}
@@ -154,7 +155,10 @@ dkim_sig_lines_ok(const char *h, size_t len)
 			return (-1);
 		bol = 0;
 		if (h[i] == '\r' && i + 1 < len && h[i + 1] == '\n') {
-			/* a header ends with its line, never with an empty one */
+			/*
+			 * a header ends with its line, never with an empty
+			 * one
+			 */
 			if (i + 2 < len && h[i + 2] == '\r')
 				return (-1);
 			bol = 1;
@@ -209,7 +213,8 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 		return;
 	}
 	if (st->copy >= 0 && ++st->copy < st->ncopies) {
-		step_start(st, m != NULL ? queue_open_copy(st->msgid, st->copy) :
+		step_start(st, m != NULL ?
+		    queue_open_copy(st->msgid, st->copy) :
 		    queue_open_incoming_ro(st->msgid, st->copy));
 		return;
 	}

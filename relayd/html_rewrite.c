@@ -169,7 +169,8 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 
 	if (e->tag != GUMBO_TAG_A && e->tag != GUMBO_TAG_AREA)
 		return (0);
-	if (gumbo_get_attribute(&e->attributes, "data-mailhook-notrack") != NULL)
+	if (gumbo_get_attribute(&e->attributes,
+	    "data-mailhook-notrack") != NULL)
 		return (0);
 	if ((a = gumbo_get_attribute(&e->attributes, "href")) == NULL)
 		return (0);
@@ -215,7 +216,8 @@ plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len)
 	stack[sp++] = root;
 	while (sp > 0) {
 		n = stack[--sp];
-		if (n->type != GUMBO_NODE_ELEMENT && n->type != GUMBO_NODE_TEMPLATE)
+		if (n->type != GUMBO_NODE_ELEMENT &&
+		    n->type != GUMBO_NODE_TEMPLATE)
 			continue;
 		if (plan_link(p, &lcap, &n->v.element, html, len) == -1)
 			goto fail;

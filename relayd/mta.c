@@ -233,7 +233,8 @@ conn_flush_all(int fd, short ev, void *arg)
 			continue;
 		}
 		if ((r = conn_write(c)) == -1)
-			conn_fail(c, 0, "4.4.2", "connection lost while writing");
+			conn_fail(c, 0, "4.4.2",
+			    "connection lost while writing");
 	}
 }
 
@@ -657,7 +658,8 @@ conn_next_addr(struct mconn *c)
 		conn_nodelay(c->fd);
 		if (connect(c->fd, (struct sockaddr *)ss, ss->ss_family ==
 		    AF_INET ? sizeof(struct sockaddr_in) :
-		    sizeof(struct sockaddr_in6)) == -1 && errno != EINPROGRESS) {
+		    sizeof(struct sockaddr_in6)) == -1 &&
+		    errno != EINPROGRESS) {
 			getnameinfo((struct sockaddr *)ss, sizeof(*ss), host,
 			    sizeof(host), NULL, 0, NI_NUMERICHOST);
 			snprintf(c->lasterr, sizeof(c->lasterr),
@@ -752,7 +754,8 @@ reply_line(struct mconn *c, const char *line, size_t len)
 	last = (len == 3 || line[3] == ' ');
 	if (c->rlines == 0) {
 		c->rcode = code;
-		log_sanitize(c->rtext, sizeof(c->rtext), len > 4 ? line + 4 : "");
+		log_sanitize(c->rtext, sizeof(c->rtext),
+		    len > 4 ? line + 4 : "");
 	} else if (code != c->rcode)
 		return (-1);	/* inconsistent multi-line reply */
 	else if (c->state == M_EHLO && len > 4)
@@ -780,10 +783,12 @@ body_fragment(struct mconn *c, int complete)
 			else if (c->lb[0] == ' ' || c->lb[0] == '\t')
 				c->drop_line = c->skip_hdr;
 			else {
-				c->skip_hdr =
-				    strncasecmp(c->lb, "X-Mailhook-Tag:", 15) == 0 ||
-				    strncasecmp(c->lb, "X-Mailhook-Group:", 17) == 0 ||
-				    strncasecmp(c->lb, "X-Mailhook-Transaction:", 23) == 0;
+				c->skip_hdr = strncasecmp(c->lb,
+				    "X-Mailhook-Tag:", 15) == 0 ||
+				    strncasecmp(c->lb,
+				    "X-Mailhook-Group:", 17) == 0 ||
+				    strncasecmp(c->lb,
+				    "X-Mailhook-Transaction:", 23) == 0;
 				c->drop_line = c->skip_hdr;
 			}
 		}
@@ -881,7 +886,8 @@ auth_start(struct mconn *c)
 
 	c->state = M_AUTH;
 	if (!c->ext_auth_plain) {
-		c->auth_step = 1;	/* 334 for the user, then the password */
+		c->auth_step = 1;	/* 334 for the user,
+					   then the password */
 		send_line(c, "AUTH LOGIN");
 		return;
 	}
@@ -962,9 +968,11 @@ tx_send(struct mconn *c)
 				strlcpy(from, env->sender, sizeof(from));
 			sz[0] = '\0';
 			if (c->ext_size)
-				snprintf(sz, sizeof(sz), " SIZE=%zu", env->size);
+				snprintf(sz, sizeof(sz), " SIZE=%zu",
+				    env->size);
 			send_line(c, "MAIL FROM:<%s>%s%s", from, sz,
-			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" : "");
+			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" :
+			    "");
 		} else if (c->tx_sent <= j->n)
 			send_line(c, "RCPT TO:<%s>",
 			    j->msg->env.rcpts[j->idx[c->tx_sent - 1]].addr);
@@ -1170,7 +1178,8 @@ reply(struct mconn *c, int code, const char *text)
 				conn_retry_next(c, code, "STARTTLS: %d %s",
 				    code, text);
 			else {
-				c->tls_done = -1;	/* go on in plain text */
+				c->tls_done = -1;	/* go on in
+							   plain text */
 				after_ehlo(c);
 			}
 			return;
@@ -1370,7 +1379,8 @@ conn_io(int fd, short ev, void *arg)
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
 		if (c->via->host[0] != '\0' && c->via->smtps)
-			mtls_start(c);	/* smtps: the greeting comes under TLS */
+			mtls_start(c);	/* smtps: the greeting
+					   comes under TLS */
 		return;
 	}
 	if (c->state == M_HANDSHAKE) {
@@ -1382,7 +1392,8 @@ conn_io(int fd, short ev, void *arg)
 			return;
 		}
 		if (r == -1) {
-			mtls_report(c, strstr(tls_error(c->tls), "not present") ?
+			mtls_report(c,
+			    strstr(tls_error(c->tls), "not present") ?
 			    "certificate-host-mismatch" : "validation-failure");
 			conn_retry_next(c, 0, "TLS handshake: %s",
 			    tls_error(c->tls));

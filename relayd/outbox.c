@@ -613,7 +613,8 @@ load(void)
 	}
 	for (i = 0; i < n; i++) {
 		if (kind[i] == 1) {
-			if (journal_events(v[i], bufs[i], lens[i], acked) == -1) {
+			if (journal_events(v[i], bufs[i], lens[i],
+			    acked) == -1) {
 				set_aside(v[i], "has a line that is not an "
 				    "event");
 				kind[i] = 0;

@@ -846,7 +846,8 @@ queue_load(struct rmsglist *list)
 			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
 			id[MH_MSGID_LEN - 1] = '\0';
 			snprintf(name, sizeof(name), "%s.env", id);
-			if (!envelope_id_ok(id) || fstatat(qfd, name, &st, 0) == -1)
+			if (!envelope_id_ok(id) ||
+			    fstatat(qfd, name, &st, 0) == -1)
 				filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
@@ -864,7 +865,8 @@ queue_load(struct rmsglist *list)
 		snprintf(name, sizeof(name), "%s.env", id);
 		if (strcmp(de->d_name + MH_MSGID_LEN - 1, ".msg") == 0) {
 			if (fstatat(qfd, name, &st, 0) == -1) {
-				log_info("%s: removing uncommitted message", id);
+				log_info("%s: removing uncommitted message",
+				    id);
 				filepool_releaseat(pool, qfd, de->d_name);
 			}
 			continue;

@@ -296,8 +296,9 @@ msg_json(struct rmsg *m, int full)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		r = json_pack("{s:s, s:s, s:i, s:I, s:b, s:s}",
 		    "address", m->env.rcpts[i].addr,
-		    "state", m->env.held && m->env.rcpts[i].state == RS_PENDING ?
-		    "held" : state_name(m->env.rcpts[i].state),
+		    "state", m->env.held &&
+		    m->env.rcpts[i].state == RS_PENDING ? "held" :
+		    state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
 		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
 		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
@@ -308,7 +309,8 @@ msg_json(struct rmsg *m, int full)
 		json_array_append_new(a, r);
 	}
 	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", m->id,
-	    "queue", "outbound", "sender", m->env.sender, "created", (json_int_t)m->env.created,
+	    "queue", "outbound", "sender", m->env.sender,
+	    "created", (json_int_t)m->env.created,
 	    "size", (json_int_t)m->env.size, "recipients", a);
 	if (m->env.dkim_pending[0] != '\0')
 		json_object_set_new(o, "held", json_string("dkim"));

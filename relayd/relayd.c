@@ -96,7 +96,8 @@ struct sign_wait {
 	relay_signed_fn		 done;
 	void			*arg;
 };
-static TAILQ_HEAD(, sign_wait)	 sign_waits = TAILQ_HEAD_INITIALIZER(sign_waits);
+static TAILQ_HEAD(, sign_wait)	 sign_waits =
+    TAILQ_HEAD_INITIALIZER(sign_waits);
 static uint64_t			 sign_reqid;
 static uint64_t			 sign_answers;
 static double			 sign_wait_secs;	/* request to answer */

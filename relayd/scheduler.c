@@ -229,8 +229,8 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	strlcpy(ev.subject, env->subject, sizeof(ev.subject));
 	if (kind == EV_BOUNCE) {
 		strlcpy(ev.bounce_type, "hard", sizeof(ev.bounce_type));
-		sanitize_text(ev.bounce_reason, sizeof(ev.bounce_reason), desc ? desc : "",
-	    SIZE_MAX, SAN_FIELD);
+		sanitize_text(ev.bounce_reason, sizeof(ev.bounce_reason),
+		    desc ? desc : "", SIZE_MAX, SAN_FIELD);
 	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
 	if (tls != NULL)
@@ -345,7 +345,8 @@ msg_free(struct rmsg *m)
 static time_t
 backoff(int attempts)
 {
-	long long	 d = relay_conf->retry_min > 0 ? relay_conf->retry_min : 1;
+	long long	 d = relay_conf->retry_min > 0 ?
+			    relay_conf->retry_min : 1;
 	int		 k;
 
 	for (k = 1; k < attempts && d < relay_conf->retry_max; k++)
@@ -506,7 +507,8 @@ may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
 			    !(m->rflags[i] & RR_RATE_SEEN)) {
 				m->rflags[i] |= RR_RATE_SEEN;
 				sched_emit(m, i, EV_RATE_LIMIT, 0, "4.7.0",
-				    "sender domain allowance exceeded", "queue");
+				    "sender domain allowance exceeded",
+				    "queue");
 			}
 		return (0);
 	}
@@ -714,8 +716,8 @@ sched_job_done(struct rjob *j)
 			r->next_try = now + backoff(r->attempts);
 			if (expired(m, r->next_try)) {
 				r->state = RS_FAILED;
-				sched_emit(m, i, EV_RETRIES_EXHAUSTED, res->code,
-				    res->ext, res->desc, res->stage);
+				sched_emit(m, i, EV_RETRIES_EXHAUSTED,
+				    res->code, res->ext, res->desc, res->stage);
 				sched_log(m, i, "expired", j->relay, &res->tls,
 				    res->code, res->ext, res->desc);
 				failed[nf] = i;
@@ -748,7 +750,8 @@ sched_init(struct event_base *base)
 	struct timeval	 tv = { 1, 0 };
 
 	if ((ev_kick = evtimer_new(base, sched_pass, NULL)) == NULL ||
-	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick, NULL)) == NULL)
+	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick,
+	    NULL)) == NULL)
 		return (-1);
 	evtimer_add(ev_tick, &tv);
 	return (0);

@@ -49,7 +49,8 @@ tlsrpt_mailto(const char *rua, char *addr, size_t len)
 			return (-1);
 	dom = at + 1;
 	if (*dom == '\0' || *dom == '.' || *dom == '-' ||
-	    strstr(dom, "..") != NULL || strspn(dom, "abcdefghijklmnopqrstuvwxyz"
+	    strstr(dom, "..") != NULL ||
+	    strspn(dom, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != strlen(dom))
 		return (-1);
 	return (0);

@@ -61,7 +61,8 @@ struct track_msg {
 	char			 bounce[MH_NAME_MAX];
 	const char		*buf;
 	size_t			 len;
-	size_t			 hdr_end;	/* where the blank line starts */
+	size_t			 hdr_end;	/* where the blank line
+						   starts */
 	int			 crlf;
 	int			 unsub;		/* add List-Unsubscribe */
 	size_t			 drop[DROPS_MAX][2]; /* the submitter's */
@@ -300,7 +301,8 @@ submitters_unsub(struct track_msg *m, GMimeObject *msg)
 		    field_range(m, msg, names[i], nth, &a, &b); nth++) {
 			if (b > m->hdr_end)
 				continue;
-			for (j = m->ndrop; j > 0 && m->drop[j - 1][0] > a; j--) {
+			for (j = m->ndrop; j > 0 && m->drop[j - 1][0] > a;
+			    j--) {
 				m->drop[j][0] = m->drop[j - 1][0];
 				m->drop[j][1] = m->drop[j - 1][1];
 			}
@@ -405,8 +407,8 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 {
 	struct token	 tk;
 	char		 enc[TOKEN_STR_MAX], *out;
-	const char	*path = kind == TOKEN_OPEN ? "/o/" : kind == TOKEN_CLICK ?
-			    "/c/" : "/u/";
+	const char	*path = kind == TOKEN_OPEN ? "/o/" :
+			    kind == TOKEN_CLICK ? "/c/" : "/u/";
 	size_t		 ulen, elen;
 	int		 n;
 
@@ -495,7 +497,8 @@ put_encoded(struct track_msg *m, const struct track_part *p,
 	GMimeEncoding	 st;
 	char		*buf;
 	size_t		 n, cap;
-	int		 raw_nl = p->end > p->start && m->buf[p->end - 1] == '\n';
+	int		 raw_nl = p->end > p->start &&
+			    m->buf[p->end - 1] == '\n';
 
 	if (enc != GMIME_CONTENT_ENCODING_BASE64 &&
 	    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) {

@@ -56,10 +56,13 @@ struct skey {
 	char			 selector[MH_NAME_MAX];
 	char			 file[MH_PATH_MAX];
 	int			 type;		/* enum dkimkey_type */
-	char			*pem;		/* NUL terminated, for libopendkim */
+	char			*pem;		/* NUL terminated, for
+						   libopendkim */
 	size_t			 pemlen;
-	EVP_PKEY		*pk;		/* NULL: unusable, why says why */
-	EVP_MD_CTX		*signctx;	/* Ed25519: readied once (sign_init) */
+	EVP_PKEY		*pk;		/* NULL: unusable,
+						   why says why */
+	EVP_MD_CTX		*signctx;	/* Ed25519: readied once
+						   (sign_init) */
 	char			 why[128];
 };
 TAILQ_HEAD(skeylist, skey);

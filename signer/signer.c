@@ -103,7 +103,8 @@ static json_t *
 signer_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
 	if (cmd->id == CTL_DKIM_SHOW)
-		return (signer_show(json_string_value(json_array_get(argv, 2))));
+		return (signer_show(json_string_value(
+		    json_array_get(argv, 2))));
 	if (cmd->id == CTL_SHOW_STATS)
 		return (signer_stats());
 	return (NULL);

@@ -359,7 +359,8 @@ listener_accept(int fd, short ev, void *arg)
 		if (smtp_g.nsessions >= smtp_g.fd_sessions) {
 			/* descriptors in reserve: leave the rest queued */
 			if (!smtp_g.fd_full)
-				log_warnx("smtp: %d sessions use the descriptors "
+				log_warnx("smtp: %d sessions use the "
+				    "descriptors "
 				    "the limit leaves: not accepting",
 				    smtp_g.nsessions);
 			smtp_g.fd_full = 1;
@@ -384,7 +385,8 @@ listener_accept(int fd, short ev, void *arg)
 		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
 		if (smtp_g.paused) {
 			/* mhctl pause smtp: an answer, not a hanging client */
-			refuse(s, "421 4.3.2 Service paused, try again later\r\n",
+			refuse(s,
+			    "421 4.3.2 Service paused, try again later\r\n",
 			    ip, "paused");
 			continue;
 		}

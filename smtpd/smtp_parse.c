@@ -122,7 +122,8 @@ data_parser_feed(struct data_parser *dp, const char *buf, size_t len)
 
 	while (off < len && !dp->done) {
 		if (dp->skipping) {
-			r = smtp_line_skip(buf + off, len - off, LMODE_TEXT, &c);
+			r = smtp_line_skip(buf + off, len - off, LMODE_TEXT,
+			    &c);
 			off += c;
 			if (!r)
 				break;
@@ -376,7 +377,8 @@ smtp_addr_valid(const char *addr, int utf8)
 			if (p[i] == '%' || p[i] == '!')
 				return (ADDR_RELAY);
 			if (p[i] == '.') {
-				if (i == 0 || p[i - 1] == '.' || p[i + 1] == '@')
+				if (i == 0 || p[i - 1] == '.' ||
+				    p[i + 1] == '@')
 					return (ADDR_SYNTAX);
 			} else if (p[i] < 0x80 && !atext(p[i]))
 				return (p[i] == ':' ? ADDR_ROUTE : ADDR_SYNTAX);

@@ -606,7 +606,8 @@ session_io(struct session *s)
 			partial = s->ibuf != NULL && s->ioff < s->ilen;
 			if ((r = io_fill(s)) == -1) {
 				if (s->state == S_GREETING)
-					strlcpy(s->reason, "eof-before-greeting",
+					strlcpy(s->reason,
+					    "eof-before-greeting",
 					    sizeof(s->reason));
 				session_destroy(s);
 				return (-1);

@@ -99,7 +99,10 @@ smtpd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		if (sf->ok && (!msg_str_ok(sf->msgid, sizeof(sf->msgid)) ||
 		    !envelope_id_ok(sf->msgid)))
 			fatalx("malformed SPOOL_FD from %s", p->name);
-		/* lost on the way (no descriptor left): this transaction fails */
+		/*
+		 * lost on the way (no descriptor left): this transaction
+		 * fails
+		 */
 		if (sf->ok && imsg->fd == -1)
 			log_warnx("message file %s from %s lost: "
 			    "descriptor limit?", sf->msgid, p->name);

@@ -61,7 +61,8 @@
 struct api_key {
 	char		 name[API_KEY_NAME];
 	unsigned char	 hash[MH_SHA256_LEN];
-	char		*domains[API_DOMAINS_MAX + 1];	/* NULL-ended; none: any */
+	char		*domains[API_DOMAINS_MAX + 1];	/* NULL-ended;
+							   none: any */
 	size_t		 ndomains;
 };
 
@@ -71,11 +72,13 @@ struct api_sub {
 	struct evhttp_request	*req;
 	const struct api_key	*key;
 	char			 remote_ip[64];
-	char			 msgid[MH_MSGID_LEN];	/* once relayd gave one */
+	char			 msgid[MH_MSGID_LEN];	/* once relayd gave
+							   one */
 	struct api_msg		 m;
 	struct event		*timeout;
 	int			 status;	/* a GET, not a submission */
-	char			 idem[65];	/* Idempotency-Key hash, "" none */
+	char			 idem[65];	/* Idempotency-Key hash,
+						   "" none */
 };
 
 static TAILQ_HEAD(, api_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
@@ -357,7 +360,8 @@ idem_busy(struct evhttp_request *req, const char *hash)
 		return (0);
 	TAILQ_FOREACH(s, &subs, entry)
 		if (strcmp(s->idem, hash) == 0) {
-			api_fail(req, 409, "idempotency_in_progress", "a request "
+			api_fail(req, 409, "idempotency_in_progress",
+			    "a request "
 			    "with this Idempotency-Key is being answered");
 			return (1);
 		}

@@ -388,7 +388,8 @@ check_headers(const json_t *o, struct api_error *e)
 static GMimeObject *
 text_part(const char *subtype, const char *text)
 {
-	GMimeTextPart		*tp = g_mime_text_part_new_with_subtype(subtype);
+	GMimeTextPart		*tp =
+				    g_mime_text_part_new_with_subtype(subtype);
 	GMimeStream		*st;
 	GMimeDataWrapper	*w;
 	GMimePart		*p = GMIME_PART(tp);

@@ -87,10 +87,12 @@ struct web_conn {
 	uint64_t		 reads;		/* under_read calls */
 	uint64_t		 hold_reads;	/* reads at hold's last call */
 	int			 owed;		/* evhttp awaits "written" */
-	int			 direct;	/* filter_out wrote to the socket */
+	int			 direct;	/* filter_out wrote to the
+						   socket */
 	int			 fd;		/* -1 until the first bytes */
 	/* the head being awaited (head_scan) */
-	int			 in_head;	/* counting: no blank line yet */
+	int			 in_head;	/* counting: no blank line
+						   yet */
 	int			 refused;	/* 414/431 sent: closing */
 	size_t			 head_len;	/* its bytes so far */
 	size_t			 line_len;	/* bytes of its current line */
@@ -98,9 +100,11 @@ struct web_conn {
 	char			 last;		/* its last byte */
 	char			 lstart[40];	/* its current line's start */
 	size_t			 lstart_len;
-	int			 too_big;	/* Content-Length over the cap */
+	int			 too_big;	/* Content-Length over the
+						   cap */
 	int			 ostart;	/* output: an answer begins */
-	int			 linger_fd;	/* refused: read on after close */
+	int			 linger_fd;	/* refused: read on after
+						   close */
 	/* the filter's callbacks on the socket, which we wrap */
 	bufferevent_data_cb	 ur, uw;
 	bufferevent_event_cb	 ue;
@@ -656,7 +660,8 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 	/* filter_out wrote it all itself: as if the socket had said so */
 	if (c->direct) {
 		c->direct = 0;
-		if (evbuffer_get_length(bufferevent_get_output(c->under)) == 0) {
+		if (evbuffer_get_length(
+		    bufferevent_get_output(c->under)) == 0) {
 			under_write(c->under, c);
 			goto done;
 		}

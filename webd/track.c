@@ -67,10 +67,12 @@ struct hit {
 	struct token		 t;
 	struct event		*tick;
 	int			 held;		/* seconds the pixel was held */
-	int			 read_secs;	/* its domain's read time, 0: off */
+	int			 read_secs;	/* its domain's read time,
+						   0: off */
 	int			 machine;
 	int			 head;
-	int			 resubscribe;	/* /u/: the page's other button */
+	int			 resubscribe;	/* /u/: the page's other
+						   button */
 };
 
 static int		 pixels_held;
@@ -312,7 +314,10 @@ click_durable(int ok, void *arg)
 		return;
 	}
 	no_store(h->req);
-	/* only the URL inside the authenticated token: never an open redirect */
+	/*
+	 * only the URL inside the authenticated token: never an open
+	 * redirect
+	 */
 	evhttp_add_header(oh, "Location", h->t.url);
 	evhttp_send_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
@@ -372,9 +377,11 @@ unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
 	no_store(req);
 	evhttp_add_header(oh, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(oh, "Content-Security-Policy",
-	    "default-src 'none'; form-action 'self'; style-src 'unsafe-inline'");
+	    "default-src 'none'; form-action 'self'; "
+	    "style-src 'unsafe-inline'");
 	evhttp_add_header(oh, "X-Frame-Options", "DENY");
-	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n"
+	    "<html><head><meta charset=\"utf-8\">"
 	    "<meta name=\"robots\" content=\"noindex\">"
 	    "<title>%s</title></head>\n<body style=\"font-family:sans-serif;"
 	    "max-width:32em;margin:3em auto\">\n<p>",
@@ -385,7 +392,8 @@ unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
 	case PAGE_CONFIRM:
 		evbuffer_add_printf(b, " receives mail from ");
 		html_escape(b, t->domain);
-		evbuffer_add_printf(b, ".</p>\n<form method=\"post\" action=\"\">"
+		evbuffer_add_printf(b, ".</p>\n"
+		    "<form method=\"post\" action=\"\">"
 		    "<input type=\"hidden\" name=\"List-Unsubscribe\" "
 		    "value=\"One-Click\"><button type=\"submit\">Unsubscribe"
 		    "</button></form>\n");
@@ -393,8 +401,10 @@ unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
 	case PAGE_UNSUBSCRIBED:
 		evbuffer_add_printf(b, " will receive no more mail from ");
 		html_escape(b, t->domain);
-		evbuffer_add_printf(b, ".</p>\n<form method=\"post\" action=\"\">"
-		    "<input type=\"hidden\" name=\"action\" value=\"resubscribe\">"
+		evbuffer_add_printf(b, ".</p>\n"
+		    "<form method=\"post\" action=\"\">"
+		    "<input type=\"hidden\" name=\"action\" "
+		    "value=\"resubscribe\">"
 		    "<button type=\"submit\">Resubscribe</button></form>\n");
 		break;
 	case PAGE_RESUBSCRIBED:
