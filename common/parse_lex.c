@@ -255,8 +255,8 @@ unknown_word(const struct pos *p, const char *w)
 	if (near == NULL)
 		near = parse_nearest(w, names, i);
 	if (near != NULL && strcmp(near, "url") == 0)
-		parse_url_said();	/* a misspelt url line:
-					   not missing too */
+		/* a misspelt url line: not missing too */
+		parse_url_said();
 	if (near != NULL)
 		perr(p, "unknown keyword \"%s\" (did you mean \"%s\"?)", w,
 		    near);

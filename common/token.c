@@ -18,8 +18,8 @@
 #include "token.h"
 
 #define TOKEN_VERSION	1
-#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 4 + 8)	/* version keyid kind link
-						   issued qid */
+/* version, key id, kind, link, issued, queue id */
+#define TOKEN_HDR_LEN	(1 + 2 + 1 + 2 + 4 + 8)
 #define TOKEN_BIN_MAX	(TOKEN_HDR_LEN + 1 + MH_ADDR_MAX + 1 + MH_NAME_MAX + \
 			    2 + MH_URL_MAX + TOKEN_MAC_LEN)
 #define TOKEN_SECRET_MIN 16

@@ -342,8 +342,8 @@ iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
 	size_t	 inleft = len, oleft;
 
 	s = g_string_sized_new(len + len / 2 + 16);
-	(void)iconv(cd, NULL, NULL, NULL, NULL);	/* initial shift
-							   state */
+	/* the initial shift state */
+	(void)iconv(cd, NULL, NULL, NULL, NULL);
 	while (inleft > 0) {
 		o = buf;
 		oleft = sizeof(buf);

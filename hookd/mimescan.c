@@ -241,8 +241,8 @@ mime_scan(const unsigned char *p, size_t len, const struct mime_limits *lim,
 				}
 				depth++;
 				if (bk.message) {
-					hdr = 1;	/* the inner
-							   message's */
+					/* the inner message's */
+					hdr = 1;
 					if (++parts > lim->parts)
 						over = "parts";
 				}

@@ -886,8 +886,8 @@ auth_start(struct mconn *c)
 
 	c->state = M_AUTH;
 	if (!c->ext_auth_plain) {
-		c->auth_step = 1;	/* 334 for the user,
-					   then the password */
+		/* 334 for the user, then the password */
+		c->auth_step = 1;
 		send_line(c, "AUTH LOGIN");
 		return;
 	}
@@ -1178,8 +1178,8 @@ reply(struct mconn *c, int code, const char *text)
 				conn_retry_next(c, code, "STARTTLS: %d %s",
 				    code, text);
 			else {
-				c->tls_done = -1;	/* go on in
-							   plain text */
+				/* go on in plain text */
+				c->tls_done = -1;
 				after_ehlo(c);
 			}
 			return;
@@ -1379,8 +1379,8 @@ conn_io(int fd, short ev, void *arg)
 		event_add(c->evr, NULL);
 		set_timeout(c, relay_command_timeout);
 		if (c->via->host[0] != '\0' && c->via->smtps)
-			mtls_start(c);	/* smtps: the greeting
-					   comes under TLS */
+			/* smtps: the greeting comes under TLS */
+			mtls_start(c);
 		return;
 	}
 	if (c->state == M_HANDSHAKE) {
