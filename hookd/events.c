@@ -693,6 +693,13 @@ evq_item_done(struct endpoint *ep, struct evitem *it)
 	evq_item_free(it, 1);
 }
 
+/* an item whose segment write failed: its line was cut off the file */
+static int
+item_cut(const struct evitem *it)
+{
+	return (it->seg != NULL && evseg_failed(it->seg, it->idx));
+}
+
 /* the files are durable: the items join their evq_endpoints' queues */
 static void
 submit_durable(int ok, void *arg)
@@ -705,8 +712,7 @@ submit_durable(int ok, void *arg)
 	else if (!sb->failed && !sb->written)
 		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
-		if (sb->to[i].it->seg != NULL && evseg_failed(sb->to[i].it->seg,
-		    sb->to[i].it->idx)) {
+		if (item_cut(sb->to[i].it)) {
 			/* cut off its file again: nothing of it to keep */
 			evq_item_free(sb->to[i].it, 1);
 			continue;
@@ -739,8 +745,7 @@ pass_end(int fd, short what, void *arg)
 	while ((sb = TAILQ_FIRST(&passing)) != NULL) {
 		TAILQ_REMOVE(&passing, sb, entry);
 		for (i = 0; i < sb->n; i++)
-			if (sb->to[i].it->seg != NULL &&
-			    evseg_failed(sb->to[i].it->seg, sb->to[i].it->idx))
+			if (item_cut(sb->to[i].it))
 				sb->failed = 1;
 		if (sb->written && !sb->failed && sb->fn != NULL) {
 			sb->fn(1, sb->arg);
