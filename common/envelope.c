@@ -338,13 +338,7 @@ id_ok(const char *s)
 int
 envelope_id_ok(const char *s)
 {
-	size_t	 i;
-
-	for (i = 0; i < MH_MSGID_LEN - 1; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return (0);
-	return (s[i] == '\0');
+	return (mh_ishex(s, MH_MSGID_LEN - 1));
 }
 
 static int
