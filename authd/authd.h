@@ -5,8 +5,8 @@
 /*
  * authd's decision modules: routes (route.c), the RCPT decision and
  * relay policy (rcpt.c), SPF (spf.c), authorization callbacks
- * (authorize.c), SMTP AUTH (credentials.c).  authd.c owns the process and the imsg dispatch and
- * calls these.
+ * (authorize.c), SMTP AUTH (credentials.c).  authd.c owns the process and the
+ * imsg dispatch and calls these.
  *
  * Everything that waits on the network is asynchronous on the event base
  * given to authd_modules_init(): a call starts the work and returns a
@@ -123,7 +123,9 @@ struct authz_params {
 	const char	*spf_domain;
 };
 
-/* the body in a format (malloc'ed, NUL-terminated, *lenp set); NULL: no memory */
+/*
+ * the body in a format (malloc'ed, NUL-terminated, *lenp set); NULL: no memory
+ */
 char	*authorize_body(enum authz_format, const struct authz_params *,
 	    size_t *lenp);
 const char *authorize_content_type(enum authz_format);
@@ -164,7 +166,8 @@ size_t	 creds_count(const struct creds *);
  */
 void	 auth_check(const struct creds *, const struct authd_auth_req *,
 	    struct authd_auth_res *);
-void	 auth_throttle_set(int max, int window);	/* default 5 per 300 s */
+/* default 5 per 300 s */
+void	 auth_throttle_set(int max, int window);
 void	 auth_throttle_reset(void);
 
 #endif /* MH_AUTHD_H */

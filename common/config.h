@@ -22,7 +22,8 @@
 #include <jansson.h>
 
 #define MH_CONF_FILE		"/etc/mailhook/mailhook.conf"
-#define CONFIG_FILE_MAX		(64 * 1024 * 1024)	/* a file the config names */
+/* a file the config names */
+#define CONFIG_FILE_MAX		(64 * 1024 * 1024)
 #define MH_SPOOL		"/var/spool/mailhook"
 #define MH_CONTROL		"/run/mailhook/mhctl.sock"
 #define MH_USER			"_mailhook"
@@ -37,13 +38,19 @@
 
 /* listener flags */
 #define LF_STARTTLS		0x01	/* "tls": STARTTLS offered */
-#define LF_TLS_REQUIRE		0x02	/* "tls-require": no command but EHLO/STARTTLS/QUIT before TLS */
+/* "tls-require": no command but EHLO/STARTTLS/QUIT before TLS */
+#define LF_TLS_REQUIRE		0x02
 #define LF_SMTPS		0x04	/* "smtps": TLS from the first byte */
-#define LF_AUTH			0x08	/* "auth": AUTH offered (under TLS only) */
-#define LF_AUTH_REQUIRE		0x10	/* "auth-require": MAIL needs AUTH first */
-#define LF_HTTP			0x20	/* "http": webd's; with LF_STARTTLS, https */
-#define LF_API			0x40	/* "api": webd's JSON submission API (with LF_HTTP) */
-#define LF_METRICS		0x80	/* "metrics": webd's metrics (with LF_HTTP) */
+/* "auth": AUTH offered (under TLS only) */
+#define LF_AUTH			0x08
+/* "auth-require": MAIL needs AUTH first */
+#define LF_AUTH_REQUIRE		0x10
+/* "http": webd's; with LF_STARTTLS, https */
+#define LF_HTTP			0x20
+/* "api": webd's JSON submission API (with LF_HTTP) */
+#define LF_API			0x40
+/* "metrics": webd's metrics (with LF_HTTP) */
+#define LF_METRICS		0x80
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;
@@ -64,7 +71,8 @@ struct pki {
 	char			 name[MH_NAME_MAX];
 	char			 cert_file[MH_PATH_MAX];
 	char			 key_file[MH_PATH_MAX];
-	char			 cert_at[MH_AT_MAX];	/* where they were named */
+	/* where they were named */
+	char			 cert_at[MH_AT_MAX];
 	char			 key_at[MH_AT_MAX];
 	char			*cert;		/* PEM, loaded by the parent */
 	size_t			 certlen;
@@ -83,7 +91,8 @@ TAILQ_HEAD(headerlist, header);
 enum route_match {
 	ROUTE_ADDRESS,		/* route "user@example.com" */
 	ROUTE_DOMAIN,		/* route domain "example.com" */
-	ROUTE_SUBDOMAINS,	/* route domain "*.example.com": any subdomain */
+	/* route domain "*.example.com": any subdomain */
+	ROUTE_SUBDOMAINS,
 	ROUTE_ANY		/* route any: catch-all */
 };
 
@@ -108,14 +117,18 @@ struct route {
 	TAILQ_ENTRY(route)	 entry;
 	uint32_t		 id;		/* index, stable for a config */
 	enum route_match	 match;
-	char			 pattern[MH_NAME_MAX];	/* lower-cased; ROUTE_SUBDOMAINS: the parent
-						   domain without "*." ("example.com"); ROUTE_ANY: "" */
+	/*
+	 * lower-cased; ROUTE_SUBDOMAINS: the parent domain without "*."
+	 * ("example.com"); ROUTE_ANY: ""
+	 */
+	char			 pattern[MH_NAME_MAX];
 	char			 url[MH_URL_MAX];
 	enum post_format	 format;
 	enum route_mode		 mode;
 	char			 authorize[MH_URL_MAX];	/* "" = none */
 	enum authz_format	 authorize_format;
-	int			 authorize_timeout;	/* seconds, default 10 */
+	/* seconds, default 10 */
+	int			 authorize_timeout;
 	char			 errors[MH_URL_MAX];	/* "" = none */
 	struct headerlist	 headers;
 	char			 secret[MH_NAME_MAX];	/* "whsec_..." or "" */
@@ -123,12 +136,14 @@ struct route {
 	int			 lifetime;	/* seconds, default 3 days */
 	int			 concurrency;	/* per endpoint, default 8 */
 	int			 require;	/* REQUIRE_* bits, 0 = none */
-	int			 require_quarantine;	/* deliver failing mail, flagged */
-	int			 no_verdicts;	/* "verdicts no": no DKIM/DMARC checks */
-	char			 fallback_maildir[MH_PATH_MAX];	/* "" = none:
-						   expired mail is a dead letter */
-	char			 fallback_smtp[MH_URL_MAX];	/* "" = none, or
-						   smtp[s]://host[:port] (relayd) */
+	/* deliver failing mail, flagged */
+	int			 require_quarantine;
+	/* "verdicts no": no DKIM/DMARC checks */
+	int			 no_verdicts;
+	/* "" = none: expired mail is a dead letter */
+	char			 fallback_maildir[MH_PATH_MAX];
+	/* "" = none, or smtp[s]://host[:port] (relayd) */
+	char			 fallback_smtp[MH_URL_MAX];
 };
 TAILQ_HEAD(routelist, route);
 
@@ -165,8 +180,10 @@ TAILQ_HEAD(domainlimitlist, domain_limit);
 
 /* tls policy [domain "example.net"] dane|mta-sts|verify|opportunistic|none */
 enum tls_policy {
-	TLSP_DANE,		/* DANE where TLSA is usable, else opportunistic */
-	TLSP_MTASTS,		/* MTA-STS (RFC 8461), DANE first (relayd/mtasts.c) */
+	/* DANE where TLSA is usable, else opportunistic */
+	TLSP_DANE,
+	/* MTA-STS (RFC 8461), DANE first (relayd/mtasts.c) */
+	TLSP_MTASTS,
 	TLSP_VERIFY,		/* STARTTLS, certificate verified, MX name */
 	TLSP_OPPORTUNISTIC,	/* STARTTLS when offered, nothing verified */
 	TLSP_NONE		/* never STARTTLS */
@@ -224,13 +241,17 @@ struct events_block {
 	uint32_t		 id;
 	char			 url[MH_URL_MAX];
 	enum event_format	 format;
-	uint32_t		 kinds;		/* bitmask of 1 << enum event_kind */
+	/* bitmask of 1 << enum event_kind */
+	uint32_t		 kinds;
 	char			 secret[MH_NAME_MAX];
 	struct headerlist	 headers;
 	int			 timeout;	/* seconds, default 30 */
-	int			 batch_max;	/* events per batch, default 100 */
-	int			 batch_wait;	/* ms before a partial batch goes, default 1000 */
-	int			 lifetime;	/* seconds an event is retried, default 3 days */
+	/* events per batch, default 100 */
+	int			 batch_max;
+	/* ms before a partial batch goes, default 1000 */
+	int			 batch_wait;
+	/* seconds an event is retried, default 3 days */
+	int			 lifetime;
 };
 TAILQ_HEAD(eventslist, events_block);
 
@@ -277,13 +298,19 @@ TAILQ_HEAD(trackinglist, tracking);
  * need to run the daemon on loopback and fast.  0: not set.
  */
 struct testing {
-	int			 relay_port;	/* relayd connects here, not 25 */
-	int			 hook_retry;	/* hookd's first POST retry, seconds */
-	int			 events_retry;	/* first event delivery retry, ms */
-	int			 events_retry_max;	/* longest event retry, ms */
+	/* relayd connects here, not 25 */
+	int			 relay_port;
+	/* hookd's first POST retry, seconds */
+	int			 hook_retry;
+	/* first event delivery retry, ms */
+	int			 events_retry;
+	/* longest event retry, ms */
+	int			 events_retry_max;
 	int			 seccomp_debug;	/* a forbidden call is named */
-	int			 mtasts_port;	/* MTA-STS policies: https on this port, loopback allowed */
-	int			 tlsrpt_period;	/* TLS-RPT reports every N seconds, not daily */
+	/* MTA-STS policies: https on this port, loopback allowed */
+	int			 mtasts_port;
+	/* TLS-RPT reports every N seconds, not daily */
+	int			 tlsrpt_period;
 };
 
 /*
@@ -307,50 +334,82 @@ struct cluster_conf {
 };
 
 struct config {
-	int			 refcnt;	/* config_ref(), config_unref() */
+	/* config_ref(), config_unref() */
+	int			 refcnt;
 	char			 file[MH_PATH_MAX];
 	char			 hostname[MH_NAME_MAX];
+	/* tls ciphers, OpenSSL syntax */
 	char			 tls_ciphers[256];
-	char			 postmaster[MH_NAME_MAX];	/* RCPT TO:<postmaster> goes to its route */	/* tls ciphers, OpenSSL syntax */
+	/* RCPT TO:<postmaster> goes to its route */
+	char			 postmaster[MH_NAME_MAX];
 	char			 resolver[64];		/* numeric address */
 	in_port_t		 resolver_port;		/* default 53 */
-	char			 dnssec_anchor[MH_PATH_MAX];	/* "" = no DNSSEC */
-	char			 dnssec_anchor_at[MH_AT_MAX];	/* where named */
-	char			*dnssec_anchor_data;	/* loaded by the parent */
+	/* "" = no DNSSEC */
+	char			 dnssec_anchor[MH_PATH_MAX];
+	/* where named */
+	char			 dnssec_anchor_at[MH_AT_MAX];
+	/* loaded by the parent */
+	char			*dnssec_anchor_data;
 	size_t			 dnssec_anchor_len;
 	char			 spool[MH_PATH_MAX];
 	char			 control[MH_PATH_MAX];
-	char			 control_group[MH_NAME_MAX];	/* may read the socket; "" none */
+	/* may read the socket; "" none */
+	char			 control_group[MH_NAME_MAX];
 	char			 credentials[MH_PATH_MAX];	/* "" = none */
-	char			 credentials_at[MH_AT_MAX];	/* where named */
-	char			*credentials_data;	/* file contents, loaded by the parent */
+	/* where named */
+	char			 credentials_at[MH_AT_MAX];
+	/* file contents, loaded by the parent */
+	char			*credentials_data;
 	size_t			 credentials_len;
-	char			 api_keys[MH_PATH_MAX];	/* "api keys": "" = none */
-	char			 api_keys_at[MH_AT_MAX];	/* where named */
-	char			*api_keys_data;		/* file contents, loaded by the parent */
+	/* "api keys": "" = none */
+	char			 api_keys[MH_PATH_MAX];
+	/* where named */
+	char			 api_keys_at[MH_AT_MAX];
+	/* file contents, loaded by the parent */
+	char			*api_keys_data;
 	size_t			 api_keys_len;
-	char			 cabundle[MH_PATH_MAX];	/* CA file for https and tls verify */
-	char			 cabundle_at[MH_AT_MAX];	/* where named */
-	char			*cabundle_data;		/* loaded by the parent */
+	/* CA file for https and tls verify */
+	char			 cabundle[MH_PATH_MAX];
+	/* where named */
+	char			 cabundle_at[MH_AT_MAX];
+	/* loaded by the parent */
+	char			*cabundle_data;
 	size_t			 cabundle_len;
-	char			 verdict_key[65];	/* made by the parent at start, hex */
+	/* made by the parent at start, hex */
+	char			 verdict_key[65];
 
-	size_t			 max_message_size;	/* limit message-size, default 25M */
-	int			 max_recipients;	/* limit recipients, default 100 */
-	int			 max_sessions;		/* limit sessions, default 1024 */
-	int			 max_sessions_per_ip;	/* limit sessions-per-ip, default 64 */
-	int			 max_sessions_per_net;	/* limit sessions-per-network (/24, /64), default 256 */
-	int			 smtp_timeout;		/* limit idle-timeout, seconds, default 300 */
-	int			 min_data_rate;		/* limit min-data-rate, bytes/s, default 500 */
-	int			 greeting_delay_ms;	/* limit greeting-delay, ms, default 0 */
-	int			 session_timeout;	/* limit session-timeout, seconds, default 3600 */
-	int			 max_errors;		/* limit errors, bad commands, default 10 */
-	int			 mime_parts;		/* limit mime-parts, default 1000 */
-	int			 mime_depth;		/* limit mime-depth, default 100 */
-	int			 mime_headers;		/* limit mime-headers, fields, default 10000 */
-	int			 mime_header_size;	/* limit mime-header-size, default 1M */
-	int			 max_junk;		/* limit junk-commands: NOOP RSET HELP VRFY, default 100 */
-	int			 allow_private;		/* allow private-addresses */
+	/* limit message-size, default 25M */
+	size_t			 max_message_size;
+	/* limit recipients, default 100 */
+	int			 max_recipients;
+	/* limit sessions, default 1024 */
+	int			 max_sessions;
+	/* limit sessions-per-ip, default 64 */
+	int			 max_sessions_per_ip;
+	/* limit sessions-per-network (/24, /64), default 256 */
+	int			 max_sessions_per_net;
+	/* limit idle-timeout, seconds, default 300 */
+	int			 smtp_timeout;
+	/* limit min-data-rate, bytes/s, default 500 */
+	int			 min_data_rate;
+	/* limit greeting-delay, ms, default 0 */
+	int			 greeting_delay_ms;
+	/* limit session-timeout, seconds, default 3600 */
+	int			 session_timeout;
+	/* limit errors, bad commands, default 10 */
+	int			 max_errors;
+	/* limit mime-parts, default 1000 */
+	int			 mime_parts;
+	/* limit mime-depth, default 100 */
+	int			 mime_depth;
+	/* limit mime-headers, fields, default 10000 */
+	int			 mime_headers;
+	/* limit mime-header-size, default 1M */
+	int			 mime_header_size;
+	/* limit junk-commands: NOOP RSET HELP VRFY, default 100 */
+	int			 max_junk;
+	/* allow private-addresses */
+	int			 allow_private;
 	int			 spf_reject_fail;	/* spf reject fail */
 
 	struct listenerlist	 listeners;
@@ -360,21 +419,31 @@ struct config {
 	int			 relay_from_auth;
 	struct netlist		 relay_from;		/* relay from CIDR */
 	char			 relay_via[MH_URL_MAX];	/* "" = mx */
-	char			 relay_auth[MH_PATH_MAX];	/* relay via ... auth "FILE" */
-	char			 relay_auth_at[MH_AT_MAX];	/* where named */
-	char			*relay_auth_data;	/* "user:password", relayd only */
+	/* relay via ... auth "FILE" */
+	char			 relay_auth[MH_PATH_MAX];
+	/* where named */
+	char			 relay_auth_at[MH_AT_MAX];
+	/* "user:password", relayd only */
+	char			*relay_auth_data;
 	size_t			 relay_auth_len;
 	char			 bounce_domain[MH_NAME_MAX];
-	int			 bounce_dsn;		/* send RFC 3464 DSN, default 1 */
-	int			 queue_lifetime;	/* seconds, default 5 days */
-	int			 history;		/* seconds a message's history is
-							   kept after it leaves the queue,
-							   default 7 days */
-	int			 retry_min;		/* seconds, default 300 */
-	int			 retry_max;		/* seconds, default 3600 */
+	/* send RFC 3464 DSN, default 1 */
+	int			 bounce_dsn;
+	/* seconds, default 5 days */
+	int			 queue_lifetime;
+	/*
+	 * seconds a message's history is kept after it leaves the queue,
+	 * default 7 days
+	 */
+	int			 history;
+	/* seconds, default 300 */
+	int			 retry_min;
+	/* seconds, default 3600 */
+	int			 retry_max;
 	struct domainlimitlist	 domain_limits;
 	struct senderlimitlist	 sender_limits;
-	int			 tls_policy;		/* default for every domain */
+	/* default for every domain */
+	int			 tls_policy;
 	struct tlspolicylist	 tls_policies;		/* tls policy domain */
 
 	struct eventslist	 events;
@@ -386,8 +455,10 @@ struct config {
 };
 
 /* parse.y */
-struct config	*config_parse(const char *file);	/* NULL on error, errors logged as file:line:col: msg */
-void		 config_allow_testing(int);	/* 1: "testing" statements allowed (-X) */
+/* NULL on error, errors logged as file:line:col: msg */
+struct config	*config_parse(const char *file);
+/* 1: "testing" statements allowed (-X) */
+void		 config_allow_testing(int);
 struct config	*config_new(void);			/* defaults filled in */
 void		 config_free(struct config *);
 /*
@@ -407,17 +478,29 @@ struct tls;
 struct tls	*config_tls_server(const struct pki *, const char *ciphers,
 		    char *why, size_t whylen);
 /* numeric address or "localhost" + port -> sockaddr; -1 if not an address */
-int		 config_addr(const char *, in_port_t, struct sockaddr_storage *, socklen_t *);
-/* "10.0.0.0/8", "fd00::/8", "192.0.2.1" -> netaddr (host bits must be 0); -1 if bad */
+int		 config_addr(const char *, in_port_t, struct sockaddr_storage *,
+		    socklen_t *);
+/*
+ * "10.0.0.0/8", "fd00::/8", "192.0.2.1" -> netaddr (host bits must be 0);
+ * -1 if bad
+ */
 int		 config_cidr(const char *, struct netaddr *);
 /* does the address fall inside the network? */
-int		 config_cidr_match(const struct netaddr *, const struct sockaddr *);
-/* value checks shared by parse.y and config_from_json: NULL (or 0) if good, else why not */
-const char	*config_check_url(const char *);		/* http(s)://host... */
-const char	*config_check_secret(const char *);		/* whsec_ + base64 */
+int		 config_cidr_match(const struct netaddr *,
+		    const struct sockaddr *);
+/*
+ * value checks shared by parse.y and config_from_json: NULL (or 0) if good,
+ * else why not
+ */
+/* http(s)://host... */
+const char	*config_check_url(const char *);
+/* whsec_ + base64 */
+const char	*config_check_secret(const char *);
 const char	*config_check_header(const char *, const char *);
-const char	*config_check_relay_via(const char *);	/* mx, smtp[s]://[u:p@]host[:port] */
-const char	*config_check_fallback_smtp(const char *);	/* smtp[s]://host[:port] */
+/* mx, smtp[s]://[u:p@]host[:port] */
+const char	*config_check_relay_via(const char *);
+/* smtp[s]://host[:port] */
+const char	*config_check_fallback_smtp(const char *);
 /* relay via, read: host "" for mx; NULL or why not (v untouched then) */
 struct relay_via {
 	char			 host[MH_NAME_MAX];
@@ -425,19 +508,26 @@ struct relay_via {
 	char			 pass[MH_NAME_MAX];
 	int			 port;		/* 25, smtps 465 */
 	int			 smtps;		/* TLS from the first byte */
-	int			 authfile;	/* user, pass from relay via auth */
+	/* user, pass from relay via auth */
+	int			 authfile;
 };
 const char	*config_relay_via_parse(const char *, struct relay_via *);
 /* the relay via auth file's data into v's user, pass: NULL or why not */
 const char	*config_relay_auth_parse(const char *, struct relay_via *);
-/* redis://[user:password@]address[:port][/db] into cc (redis, host, port, db, user, password) */
+/*
+ * redis://[user:password@]address[:port][/db] into cc (redis, host, port, db,
+ * user, password)
+ */
 const char	*config_check_redis(const char *, struct cluster_conf *cc);
-int		 config_tls_policy(const char *);	/* name -> enum tls_policy, -1 */
+/* name -> enum tls_policy, -1 */
+int		 config_tls_policy(const char *);
 const char	*config_tls_policy_name(int);
-int		 config_tls_policy_for(const struct config *, const char *domain);
+int		 config_tls_policy_for(const struct config *,
+		    const char *domain);
 /* the URL with its password (or a lone user) and query values as "*" */
 void		 config_url_public(const char *, char *, size_t);
-int		 config_check_domain(const char *);		/* -1 if not a domain name */
+/* -1 if not a domain name */
+int		 config_check_domain(const char *);
 void		 config_headers_free(struct headerlist *);
 
 /*
@@ -458,14 +548,17 @@ const char	*config_rate_unit_name(enum rate_unit);
  */
 #define CONF_TLS_KEYS		0x01	/* pki cert and key PEM */
 #define CONF_CREDENTIALS	0x02	/* the SMTP AUTH credentials file */
-#define CONF_ROUTE_HEADERS	0x04	/* route header values (bearer tokens) */
+/* route header values (bearer tokens) */
+#define CONF_ROUTE_HEADERS	0x04
 #define CONF_ROUTE_SECRETS	0x08	/* route webhook signing secrets */
-#define CONF_EVENT_SECRETS	0x10	/* events block secrets and header values */
+/* events block secrets and header values */
+#define CONF_EVENT_SECRETS	0x10
 #define CONF_RELAY_AUTH		0x20	/* relay via user:password */
 /* the six above, none of the keys below (tests, fuzzing) */
 #define CONF_SECRETS		0x3f
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
-#define CONF_VERDICT_KEY	0x80	/* the key of sealed verdicts (seal.h) */
+/* the key of sealed verdicts (seal.h) */
+#define CONF_VERDICT_KEY	0x80
 #define CONF_CLUSTER_AUTH	0x100	/* the cluster's Redis password */
 #define CONF_API_KEYS		0x200	/* the api keys file (hashes of keys) */
 json_t		*config_to_json(const struct config *, int flags);

@@ -59,7 +59,8 @@ enum ctl_id {
 
 struct ctl_cmd {
 	const char	*w1;
-	const char	*w2;		/* NULL: the second word is an argument */
+	/* NULL: the second word is an argument */
+	const char	*w2;
 	enum ctl_id	 id;
 	int		 target;	/* PROC_*, CTL_CHILDREN or CTL_MHCTL */
 	int		 target2;	/* a second process (its answer merged),

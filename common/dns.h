@@ -28,7 +28,8 @@ enum dns_status {
 
 struct dns_addrs {
 	int			 status;	/* enum dns_status */
-	int			 secure;	/* DNSSEC: A and AAAA validated */
+	/* DNSSEC: A and AAAA validated */
+	int			 secure;
 	size_t			 n;
 	struct sockaddr_storage	 ss[DNS_MAX_ADDRS];	/* port 0 */
 };
@@ -51,7 +52,8 @@ struct dns_mxlist {
 /* one TLSA record (RFC 6698) that RFC 7672 lets an SMTP client use */
 struct dns_tlsa {
 	uint8_t		 usage;		/* 2 DANE-TA, 3 DANE-EE */
-	uint8_t		 selector;	/* 0 certificate, 1 SubjectPublicKeyInfo */
+	/* 0 certificate, 1 SubjectPublicKeyInfo */
+	uint8_t		 selector;
 	uint8_t		 mtype;		/* 1 SHA-256, 2 SHA-512 */
 	size_t		 len;
 	u_char		 data[64];

@@ -19,15 +19,19 @@
 
 #define MH_ADDR_MAX		320	/* local 64 + @ + domain 255 */
 #define MH_MSGID_LEN		17	/* 16 hex digits + NUL */
-#define MH_SESSION_LEN		17	/* smtpd session id, 16 hex digits + NUL */
-#define MH_RELAY_MAX		256	/* envelope relay: a fallback smtp URL */
-#define MH_SEAL_MAX		96	/* a sealed verdict, "TIME.HEX" (seal.h) */
+/* smtpd session id, 16 hex digits + NUL */
+#define MH_SESSION_LEN		17
+/* envelope relay: a fallback smtp URL */
+#define MH_RELAY_MAX		256
+/* a sealed verdict, "TIME.HEX" (seal.h) */
+#define MH_SEAL_MAX		96
 
 /* where a recipient goes, decided by authd */
 enum rcpt_dest {
 	DEST_ROUTE,		/* inbound: POST to route's url (hookd) */
 	DEST_RELAY,		/* outbound: relay to remote MX (relayd) */
-	DEST_BOUNCE		/* returning mail on the bounce domain (hookd) */
+	/* returning mail on the bounce domain (hookd) */
+	DEST_BOUNCE
 };
 
 /* DSN NOTIFY bits (RFC 3461) */
@@ -46,15 +50,16 @@ enum rcpt_state {
 struct envelope_rcpt {
 	char		 addr[MH_ADDR_MAX];
 	char		 orcpt[MH_ADDR_MAX];	/* DSN ORCPT, "" if none */
-	int		 notify;		/* DSN_NOTIFY_* bits, 0 = default */
+	/* DSN_NOTIFY_* bits, 0 = default */
+	int		 notify;
 	enum rcpt_dest	 dest;
 	uint32_t	 route;			/* route id for DEST_ROUTE */
 	enum rcpt_state	 state;
 	int		 attempts;
 	time_t		 next_try;		/* 0 = now */
 	char		 seal[MH_SEAL_MAX];	/* authd's sealed verdict */
-	char		 lasterr[160];		/* the last failure: reply or HTTP
-						   status, "" if none */
+	/* the last failure: reply or HTTP status, "" if none */
+	char		 lasterr[160];
 };
 
 /* one verified DKIM signature (hookd, inbound) */
@@ -71,43 +76,64 @@ struct envelope {
 	char		 sender[MH_ADDR_MAX];	/* "" = null reverse path */
 	char		 helo[256];
 	char		 remote_ip[64];
-	char		 spf_result[16];	/* pass, fail, softfail, neutral, none, temperror, permerror */
+	/* pass, fail, softfail, neutral, none, temperror, permerror */
+	char		 spf_result[16];
 	char		 spf_domain[256];
-	char		 spf_seal[MH_SEAL_MAX];	/* authd's seal of the SPF result */
-	char		 session[MH_SESSION_LEN];	/* smtpd session, in the seals */
-	int		 tls;			/* 1 if the session was under TLS */
+	/* authd's seal of the SPF result */
+	char		 spf_seal[MH_SEAL_MAX];
+	/* smtpd session, in the seals */
+	char		 session[MH_SESSION_LEN];
+	/* 1 if the session was under TLS */
+	int		 tls;
 	char		 tls_version[32];
 	char		 tls_cipher[64];
 	char		 auth_user[256];	/* "" if not authenticated */
 	int64_t		 size_declared;		/* SIZE=, -1 if none */
 	size_t		 size;			/* bytes in the spool file */
-	int64_t		 data_check;		/* hookd: the spool file's CRC-32
-						   with bit 32 set, 0 if not
-						   recorded (spool.c) */
+	/*
+	 * hookd: the spool file's CRC-32 with bit 32 set, 0 if not recorded
+	 * (spool.c)
+	 */
+	int64_t		 data_check;
 	int		 body_8bit;		/* BODY=8BITMIME */
 	int		 smtputf8;
 	char		 dsn_ret[8];		/* "", "FULL" or "HDRS" */
-	char		 dsn_envid[104];	/* xtext-decoded ENVID, printable */
-	int		 force_queue;		/* recipients span routes or owners */
-	char		 tags[512];		/* X-Mailhook-Tag, comma separated */
+	/* xtext-decoded ENVID, printable */
+	char		 dsn_envid[104];
+	/* recipients span routes or owners */
+	int		 force_queue;
+	/* X-Mailhook-Tag, comma separated */
+	char		 tags[512];
 	char		 group[128];		/* X-Mailhook-Group */
 	char		 transaction[128];	/* X-Mailhook-Transaction */
-	char		 message_id[256];	/* Message-ID header, without <> */
-	char		 idem[65];		/* API: the Idempotency-Key's hash */
-	char		 subject[512];		/* Subject header, UTF-8, one line */
-	char		 dkim_pending[256];	/* d= domain the signer could not sign for yet */
-	char		 from_domain[256];	/* From: header's domain, lower-cased */
-	int		 tracked;		/* per-recipient copies (tracking) */
+	/* Message-ID header, without <> */
+	char		 message_id[256];
+	/* API: the Idempotency-Key's hash */
+	char		 idem[65];
+	/* Subject header, UTF-8, one line */
+	char		 subject[512];
+	/* d= domain the signer could not sign for yet */
+	char		 dkim_pending[256];
+	/* From: header's domain, lower-cased */
+	char		 from_domain[256];
+	/* per-recipient copies (tracking) */
+	int		 tracked;
 	int		 auth_checked;		/* the verdicts below are set */
-	int		 quarantined;		/* failed a route's require ... quarantine */
-	int		 held;			/* mhctl hold: not sent until released */
-	char		 relay[MH_RELAY_MAX];	/* relayd only: "smtp[s]://host:port"
-						   to send to instead of the MX
-						   (a route's fallback smtp), "" */
+	/* failed a route's require ... quarantine */
+	int		 quarantined;
+	/* mhctl hold: not sent until released */
+	int		 held;
+	/*
+	 * relayd only: "smtp[s]://host:port" to send to instead of the MX (a
+	 * route's fallback smtp), ""
+	 */
+	char		 relay[MH_RELAY_MAX];
 	size_t		 ndkim;
 	struct envelope_dkim dkim[ENVELOPE_DKIM_MAX];
-	char		 dmarc_result[16];	/* pass, fail, none, temperror, permerror */
-	char		 dmarc_policy[16];	/* none, quarantine, reject, "" */
+	/* pass, fail, none, temperror, permerror */
+	char		 dmarc_result[16];
+	/* none, quarantine, reject, "" */
+	char		 dmarc_policy[16];
 	char		 dmarc_domain[254];	/* RFC5322.From domain */
 	size_t		 nrcpt;
 	struct envelope_rcpt *rcpts;		/* malloc'd array of nrcpt */
@@ -117,10 +143,13 @@ struct envelope {
 void	 envelope_init(struct envelope *);
 void	 envelope_clear(struct envelope *);	/* frees rcpts */
 struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
-char	*envelope_encode(const struct envelope *, size_t *);	/* malloc'd text, NULL if a field is unsafe */
-int	 envelope_decode(struct envelope *, const char *, size_t);	/* -1 if malformed */
+/* malloc'd text, NULL if a field is unsafe */
+char	*envelope_encode(const struct envelope *, size_t *);
+/* -1 if malformed */
+int	 envelope_decode(struct envelope *, const char *, size_t);
 int	 envelope_field_ok(const char *);	/* printable, no CR/LF/NUL */
-int	 envelope_id_ok(const char *);		/* a message id: 16 lower-case hex digits */
+/* a message id: 16 lower-case hex digits */
+int	 envelope_id_ok(const char *);
 void	 envelope_new_id(char [MH_MSGID_LEN]);	/* random 16 hex digits */
 
 #endif /* MH_ENVELOPE_H */

@@ -15,7 +15,8 @@
 
 #define FR_FSYNC	0x01	/* the file is on disk before the rename */
 #define FR_SYNCDIR	0x02	/* the directory too, after the rename */
-#define FR_GROUP	0x04	/* both left to the next group commit (gsync.h) */
+/* both left to the next group commit (gsync.h) */
+#define FR_GROUP	0x04
 /*
  * name is nobody's yet (a file not committed): it is removed first, so
  * that the rename creates it instead of replacing it.  ext4 writes a file

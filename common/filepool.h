@@ -34,9 +34,11 @@ void		 filepool_place(struct filepool *, const char *path);
  * kept (emptied) if the pool has room; 0, or -1 (errno) */
 int		 filepool_release(struct filepool *, const char *path);
 /* the same relative to the directory dfd (AT_FDCWD: a path) */
-int		 filepool_createat(struct filepool *, int dfd, const char *name);
+int		 filepool_createat(struct filepool *, int dfd,
+		    const char *name);
 void		 filepool_placeat(struct filepool *, int dfd, const char *name);
-int		 filepool_releaseat(struct filepool *, int dfd, const char *name);
+int		 filepool_releaseat(struct filepool *, int dfd,
+		    const char *name);
 /* filepool_releaseat in two steps, so that a file leaves its directory
  * at once even while emptying others waits for the disk: detach moves
  * name into the pool as it is (a rename, no block freed) under *id, not

@@ -28,7 +28,8 @@ enum http_error {
 	HTTP_ECONNECT,		/* connection refused, reset, unreachable */
 	HTTP_EDNS,		/* the host does not resolve */
 	HTTP_ESSRF,		/* the host resolves to a refused address */
-	HTTP_EREDIRECT,		/* more than max_redirects hops, or a bad Location */
+	/* more than max_redirects hops, or a bad Location */
+	HTTP_EREDIRECT,
 	HTTP_ETLS,		/* TLS handshake or verification failed */
 	HTTP_EURL,		/* unusable URL */
 	HTTP_EOTHER
@@ -44,29 +45,40 @@ struct http_part {
 };
 
 struct http_request {
-	const char		*url;		/* http:// or https://, may carry user:pass@ */
+	/* http:// or https://, may carry user:pass@ */
+	const char		*url;
 	const struct headerlist	*headers;	/* extra headers, may be NULL */
-	const char		*extra_headers[8];	/* "Name: value", NULL-terminated, e.g. signature */
+	/* "Name: value", NULL-terminated, e.g. signature */
+	const char		*extra_headers[8];
 	const char		*content_type;	/* for body */
-	const void		*body;		/* POST body, or NULL with parts */
+	/* POST body, or NULL with parts */
+	const void		*body;
 	size_t			 bodylen;
-	const struct http_part	*parts;		/* multipart/form-data instead of body */
+	/* multipart/form-data instead of body */
+	const struct http_part	*parts;
 	size_t			 nparts;
-	int			 timeout;	/* seconds for the whole exchange, redirects included */
-	int			 max_redirects;	/* 3 for callbacks and messages */
+	/* seconds for the whole exchange, redirects included */
+	int			 timeout;
+	/* 3 for callbacks and messages */
+	int			 max_redirects;
 	int			 allow_private;	/* allow private-addresses */
 	int			 concurrency;	/* per endpoint, 0 = 8 */
-	size_t			 max_response;	/* response body kept, 0 = 64 KiB; the rest is read and dropped */
-	int			 get;		/* GET, no body (MTA-STS policies) */
+	/* response body kept, 0 = 64 KiB; the rest is read and dropped */
+	size_t			 max_response;
+	/* GET, no body (MTA-STS policies) */
+	int			 get;
 };
 
 struct http_response {
 	int		 error;		/* enum http_error */
 	long		 status;	/* HTTP status when error == HTTP_OK */
-	char		*content_type;	/* lower-cased media type, no parameters; may be NULL */
-	char		*body;		/* NUL-terminated, at most max_response bytes */
+	/* lower-cased media type, no parameters; may be NULL */
+	char		*content_type;
+	/* NUL-terminated, at most max_response bytes */
+	char		*body;
 	size_t		 bodylen;
-	long		 retry_after;	/* seconds from Retry-After, -1 if none */
+	/* seconds from Retry-After, -1 if none */
+	long		 retry_after;
 	int		 redirects;	/* hops followed */
 	char		 errstr[256];	/* what went wrong, for logs */
 	char		 final_url[MH_URL_MAX];
@@ -77,14 +89,18 @@ struct http_call;
 typedef void (*http_cb)(const struct http_response *, void *);
 
 /* before the sandbox; cabundle is PEM text (may be NULL for system default) */
-int		 http_init(struct event_base *, const char *cabundle, size_t cabundlelen);
+int		 http_init(struct event_base *, const char *cabundle,
+		    size_t cabundlelen);
 /* the CA bundle (PEM, NULL: the system's) of the calls started from now
  * on, as at a reload; the calls under way keep theirs */
 int		 http_set_ca(const char *cabundle, size_t cabundlelen);
 void		 http_shutdown(void);
-/* copies everything it needs from the request; NULL only on allocation failure */
+/*
+ * copies everything it needs from the request; NULL only on allocation failure
+ */
 struct http_call *http_post(const struct http_request *, http_cb, void *);
-void		 http_cancel(struct http_call *);	/* the callback will not run */
+/* the callback will not run */
+void		 http_cancel(struct http_call *);
 /* the SSRF guard itself: 1 if the address may be contacted */
 int		 http_addr_allowed(const struct sockaddr *, int allow_private);
 /*
@@ -92,7 +108,8 @@ int		 http_addr_allowed(const struct sockaddr *, int allow_private);
  * (the number pinned, 0 if none is allowed), and the socket libcurl opens
  * to connect (-1 with EACCES for a refused address).
  */
-#define HTTP_PIN_MAX	(MH_NAME_MAX + 32 + DNS_MAX_ADDRS * (INET6_ADDRSTRLEN + 3))
+#define HTTP_PIN_MAX	(MH_NAME_MAX + 32 + \
+			    DNS_MAX_ADDRS * (INET6_ADDRSTRLEN + 3))
 struct dns_addrs;
 size_t		 http_pin(char *, size_t, const char *host, long port,
 		    const struct dns_addrs *, int allow_private);

@@ -40,20 +40,29 @@ enum imsg_type {
 	IMSG_SETUP_CONF_START,	/* -> child: a new config follows */
 	IMSG_SETUP_CONF_DATA,	/* -> child: a chunk of config JSON */
 	IMSG_SETUP_CONF_END,	/* -> child: apply it */
-	IMSG_SETUP_PEER,	/* -> child: fd is a socket to peer (enum mh_proc) */
-	IMSG_SETUP_LISTENER,	/* -> smtpd: fd is a bound listener (uint32_t id) */
-	IMSG_SETUP_READY,	/* <- child: confined and configured (text: confinement) */
+	/* -> child: fd is a socket to peer (enum mh_proc) */
+	IMSG_SETUP_PEER,
+	/* -> smtpd: fd is a bound listener (uint32_t id) */
+	IMSG_SETUP_LISTENER,
+	/* <- child: confined and configured (text: confinement) */
+	IMSG_SETUP_READY,
 	IMSG_SETUP_START,	/* -> child: every peer is there, start */
 
 	/* parent <-> child: control (mhctl, -v, -X) */
 	IMSG_CTL_VERBOSE,	/* -> child: int verbosity */
-	IMSG_CTL_FORBIDDEN,	/* -> child: test trigger, make a forbidden syscall */
-	IMSG_CTL_REQUEST,	/* -> child: control request (JSON), peerid = client */
-	IMSG_CTL_REPLY,		/* <- child: control reply (JSON), peerid = client */
-	IMSG_CTL_LOG_EVENT,	/* <- child: an event for "mhctl monitor" (JSON) */
+	/* -> child: test trigger, make a forbidden syscall */
+	IMSG_CTL_FORBIDDEN,
+	/* -> child: control request (JSON), peerid = client */
+	IMSG_CTL_REQUEST,
+	/* <- child: control reply (JSON), peerid = client */
+	IMSG_CTL_REPLY,
+	/* <- child: an event for "mhctl monitor" (JSON) */
+	IMSG_CTL_LOG_EVENT,
 	IMSG_CTL_MONITOR,	/* -> child: int, 1 while a monitor listens */
-	IMSG_CTL_CLUSTER,	/* <- relayd: struct cluster_link, on a change */
-	IMSG_METRICS_REQ,	/* <- webd: a scrape, peerid = its id, no payload */
+	/* <- relayd: struct cluster_link, on a change */
+	IMSG_CTL_CLUSTER,
+	/* <- webd: a scrape, peerid = its id, no payload */
+	IMSG_METRICS_REQ,
 	IMSG_METRICS_RES,	/* -> webd: {"metrics": {process: samples}} */
 
 	/* smtpd <-> authd */
@@ -88,8 +97,10 @@ enum imsg_type {
 	IMSG_SIGNER_RESET,	/* no payload: forget every key */
 	IMSG_SIGNER_KEY,	/* struct signer_key + the key's PEM */
 	/* relayd <-> signer */
-	IMSG_SIGN_REQ,		/* struct sign_req, the message fd (read-only) */
-	IMSG_SIGN_RES,		/* struct sign_res + "DKIM-Signature: ..." lines */
+	/* struct sign_req, the message fd (read-only) */
+	IMSG_SIGN_REQ,
+	/* struct sign_res + "DKIM-Signature: ..." lines */
+	IMSG_SIGN_RES,
 
 	/* webd <-> relayd: a recipient unsubscribes or resubscribes */
 	IMSG_UNSUBSCRIBE,	/* struct unsub_req */
@@ -99,7 +110,8 @@ enum imsg_type {
 	IMSG_API_STATUS,	/* struct api_status_req */
 	IMSG_API_STATUS_RES,	/* struct api_status_res + JSON when found */
 	IMSG_API_IDEM,		/* struct api_idem: an Idempotency-Key seen? */
-	IMSG_API_IDEM_RES,	/* struct api_idem, found and its first answer */
+	/* struct api_idem, found and its first answer */
+	IMSG_API_IDEM_RES,
 
 	/* hookd <-> parent: an expired inbound message to a route's
 	 * fallback maildir (the parent writes it: hookd is chrooted) */
@@ -165,21 +177,24 @@ enum rcpt_verdict {
 struct authd_rcpt_res {
 	uint64_t	 reqid;
 	int		 verdict;		/* enum rcpt_verdict */
-	int		 dest;			/* enum rcpt_dest, when accepted */
+	/* enum rcpt_dest, when accepted */
+	int		 dest;
 	uint32_t	 route;			/* route id, for DEST_ROUTE */
 	int		 code;			/* SMTP reply code */
 	char		 enhanced[16];		/* "2.1.5" */
 	char		 text[256];		/* reply text, sanitized */
 	char		 spf_result[16];
 	char		 spf_domain[256];
-	char		 seal[MH_SEAL_MAX];	/* accepted: the sealed verdict */
+	/* accepted: the sealed verdict */
+	char		 seal[MH_SEAL_MAX];
 	char		 spf_seal[MH_SEAL_MAX];	/* and SPF result (seal.h) */
 };
 
 /* IMSG_AUTHD_AUTH_REQ */
 struct authd_auth_req {
 	uint64_t	 reqid;
-	uint64_t	 sessid;		/* authd binds the identity to it */
+	/* authd binds the identity to it */
+	uint64_t	 sessid;
 	char		 remote_ip[64];
 	char		 user[256];
 	char		 pass[256];
@@ -221,10 +236,12 @@ struct spool_fd {
 struct spool_commit {
 	uint64_t	 reqid;
 	char		 msgid[MH_MSGID_LEN];
-	char		 idem[65];		/* webd: idempotency hash or "" */
+	/* webd: idempotency hash or "" */
+	char		 idem[65];
 	char		 message_id[256];	/* webd: for the idem answer */
 	int64_t		 data_size;		/* smtpd: bytes written, >= 0 */
-	uint32_t	 data_crc;		/* smtpd: zlib crc32() of them */
+	/* smtpd: zlib crc32() of them */
+	uint32_t	 data_crc;
 };
 
 /* IMSG_SPOOL_RESULT: the SMTP reply for the DATA/BDAT LAST */
@@ -234,7 +251,8 @@ struct spool_result {
 	int		 code;			/* 250, 451, 550, ... */
 	char		 enhanced[16];
 	char		 text[256];		/* sanitized, one line */
-	int		 delivered;		/* handed on already (mode sync) */
+	/* handed on already (mode sync) */
+	int		 delivered;
 };
 
 /* IMSG_SPOOL_ABORT */
@@ -255,8 +273,10 @@ struct suppress_req {
  */
 #define UNSUBSCRIBE_PREFIX	"unsubscribe+"	/* the local part's start */
 struct unsubscribe_mailto {
-	char		 local[MH_ADDR_MAX];	/* local part of the recipient */
-	char		 sender[MH_ADDR_MAX];	/* who sent it: the subscriber */
+	/* local part of the recipient */
+	char		 local[MH_ADDR_MAX];
+	/* who sent it: the subscriber */
+	char		 sender[MH_ADDR_MAX];
 	char		 queue_id[MH_MSGID_LEN];	/* the mail at hookd */
 };
 
@@ -306,7 +326,8 @@ struct sign_res {
 struct unsub_req {
 	uint64_t	 reqid;
 	int		 resubscribe;
-	char		 queue_id[MH_MSGID_LEN];	/* the message it came from */
+	/* the message it came from */
+	char		 queue_id[MH_MSGID_LEN];
 	char		 addr[MH_ADDR_MAX];
 	char		 domain[MH_NAME_MAX];		/* sender domain */
 };
@@ -355,16 +376,19 @@ struct fallback_res {
 /* IMSG_API_IDEM, IMSG_API_IDEM_RES */
 struct api_idem {
 	uint64_t	 reqid;
-	char		 hash[65];		/* SHA-256 of key name and Idempotency-Key, hex */
+	/* SHA-256 of key name and Idempotency-Key, hex */
+	char		 hash[65];
 	int		 found;			/* _RES: the answer follows */
 	char		 id[MH_MSGID_LEN];
 	char		 message_id[256];
 };
 
 /* proc.c: payload checks */
-int	 msg_str_ok(const char *, size_t);	/* NUL within size, printable, no CR/LF */
+/* NUL within size, printable, no CR/LF */
+int	 msg_str_ok(const char *, size_t);
 int	 fallback_req_ok(const struct fallback_req *);	/* every field */
 struct stat;
-int	 fallback_fd_ok(int, struct stat *);	/* a regular file, not too big */
+/* a regular file, not too big */
+int	 fallback_fd_ok(int, struct stat *);
 
 #endif /* MH_MAILHOOK_H */

@@ -38,7 +38,8 @@ enum metric_id {
 	M_MAX
 };
 
-#define METRICS_LABEL_MAX	128	/* bytes of a label value, NUL included */
+/* bytes of a label value, NUL included */
+#define METRICS_LABEL_MAX	128
 #define METRICS_SERIES_MAX	1024	/* series of one process's table */
 #define METRICS_FAMILY_MAX	256	/* series of one family; then "other" */
 #define METRICS_DOMAINS_MAX	50	/* destination domains with a label */

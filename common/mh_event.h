@@ -18,17 +18,21 @@
 #include "envelope.h"
 
 #define EVENT_TIME_MAX	INT64_C(253402300799)	/* 9999-12-31T23:59:59Z */
-#define EVENT_ID_LEN	37	/* 36 chars + NUL: uuid-like, stable across retries */
+/* 36 chars + NUL: uuid-like, stable across retries */
+#define EVENT_ID_LEN	37
 
 /* how an outbound attempt used TLS (delivery events, issue 17) */
 struct event_tls {
-	int		 present;		/* an MX or smart host was tried */
+	/* an MX or smart host was tried */
+	int		 present;
 	int		 verified;		/* DANE or PKIX said yes */
 	char		 version[16];		/* "TLSv1.3", "" without TLS */
 	char		 cipher[64];
-	char		 policy[16];		/* dane, verify, opportunistic, none */
+	/* dane, verify, opportunistic, none */
+	char		 policy[16];
 	char		 mx[256];		/* the host name tried last */
-	char		 spki[65];		/* hex SHA-256 of the peer's key */
+	/* hex SHA-256 of the peer's key */
+	char		 spki[65];
 };
 
 struct event_record {
@@ -39,23 +43,29 @@ struct event_record {
 	char		 message_id[256];	/* Message-ID header, no <> */
 	char		 recipient[MH_ADDR_MAX];
 	char		 sender[MH_ADDR_MAX];
-	char		 stage[16];		/* connect, helo, mail, rcpt, data, tls, dns, queue, bounce */
+	/* connect, helo, mail, rcpt, data, tls, dns, queue, bounce */
+	char		 stage[16];
 	int		 code;			/* SMTP code, 0 if none */
 	char		 extended[16];		/* "5.1.1", "" if none */
 	char		 description[512];
 	char		 tags[512];		/* comma separated */
 	char		 group[128];
 	char		 transaction[128];
-	char		*custom_headers;	/* "Name: value\r\n..." or NULL */
+	/* "Name: value\r\n..." or NULL */
+	char		*custom_headers;
 	char		 subject[512];
 	char		 bounce_type[8];	/* "hard", "soft" or "" */
 	char		 bounce_reason[128];
-	char		*bounce_mime;		/* the bounce message, or NULL */
+	/* the bounce message, or NULL */
+	char		*bounce_mime;
 	char		 link[MH_URL_MAX];	/* click */
 	int		 unique_open;		/* open/click: first one */
-	int		 machine;		/* open/click: a proxy or scanner */
-	int		 async;			/* failure reported after acceptance */
-	struct event_tls tls;			/* delivery, bounces; present or not */
+	/* open/click: a proxy or scanner */
+	int		 machine;
+	/* failure reported after acceptance */
+	int		 async;
+	/* delivery, bounces; present or not */
+	struct event_tls tls;
 };
 
 /*
@@ -73,10 +83,13 @@ struct track_event {
 };
 
 /* mh_event.c */
-void	 mh_event_init(struct event_record *, enum event_kind);	/* fresh id, time now */
-void	 mh_event_clear(struct event_record *);			/* frees the pointers */
+/* fresh id, time now */
+void	 mh_event_init(struct event_record *, enum event_kind);
+/* frees the pointers */
+void	 mh_event_clear(struct event_record *);
 json_t	*mh_event_to_json(const struct event_record *);
-int	 mh_event_from_json(struct event_record *, const json_t *);	/* -1 if malformed */
+/* -1 if malformed */
+int	 mh_event_from_json(struct event_record *, const json_t *);
 json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
 /* struct track_event + link into buf (at least sizeof(struct
  * track_event) + MH_URL_MAX): its length */

@@ -64,12 +64,13 @@ const char	*parse_macro_get(const char *);
 void		 parse_macros_clear(void);
 int		 parse_copystr(const struct pos *, char *, size_t, const char *,
 		    const char *);
-int		 parse_check_url(const struct pos *, const char *, const char *);
+int		 parse_check_url(const struct pos *, const char *,
+		    const char *);
 int		 parse_check_secret(const struct pos *, const char *);
 int		 parse_check_domain(const struct pos *, const char *,
 		    const char *);
-int		 parse_check_range(const struct pos *, int64_t, int64_t, int64_t,
-		    const char *);
+int		 parse_check_range(const struct pos *, int64_t, int64_t,
+		    int64_t, const char *);
 int		 parse_header_add(const struct pos *, struct headerlist *,
 		    char *, char *);
 int		 parse_rate_unit(const struct pos *, const char *);

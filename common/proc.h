@@ -40,12 +40,14 @@ struct mproc {
 };
 
 extern struct event_base *proc_base;	/* this process's event base */
-extern struct mproc	 *proc_peer[PROC_MAX];	/* channels, NULL where no edge */
+/* channels, NULL where no edge */
+extern struct mproc	 *proc_peer[PROC_MAX];
 extern enum mh_proc	  proc_self;
 
 const char	*proc_name(enum mh_proc);
 int		 proc_byname(const char *);		/* -1 if unknown */
-int		 proc_edge(enum mh_proc, enum mh_proc);	/* 1 if a channel may exist */
+/* 1 if a channel may exist */
+int		 proc_edge(enum mh_proc, enum mh_proc);
 
 struct mproc	*mproc_new(int fd, enum mh_proc, mproc_handler);
 void		 mproc_free(struct mproc *);

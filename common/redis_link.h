@@ -35,7 +35,8 @@ struct cluster_link {
 };
 
 struct redis_hooks {
-	void	(*linked)(void);			/* up (again): reconcile */
+	/* up (again): reconcile */
+	void	(*linked)(void);
 	void	(*message)(const char *, size_t);	/* from the channel */
 	void	(*changed)(const struct cluster_link *);	/* up or down */
 };

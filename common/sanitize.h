@@ -13,10 +13,12 @@
 
 #include <stddef.h>
 
-#define SAN_LINE	0x01	/* the first line only (leading line breaks skipped) */
+/* the first line only (leading line breaks skipped) */
+#define SAN_LINE	0x01
 #define SAN_UNFOLD	0x02	/* CR and LF dropped (a folded header) */
 #define SAN_TRIM	0x04	/* no blanks at either end; a tab is a space */
-#define SAN_SQUEEZE	0x08	/* every run of blanks and line breaks: one space; trimmed */
+/* every run of blanks and line breaks: one space; trimmed */
+#define SAN_SQUEEZE	0x08
 #define SAN_CTLSPACE	0x10	/* control bytes become ' ' (else '?') */
 #define SAN_8BIT	0x20	/* bytes >= 0x80 kept, never cut inside a UTF-8
 				   sequence (else '?') */
@@ -26,9 +28,11 @@
 
 /* what each place uses */
 #define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */
-#define SAN_LOG		SAN_UTF8		/* printable ASCII, valid UTF-8 */
+/* printable ASCII, valid UTF-8 */
+#define SAN_LOG		SAN_UTF8
 #define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_8BIT)
-#define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)	/* event, suppression text */
+/* event, suppression text */
+#define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)
 
 /*
  * At most srclen bytes of src (it ends at a NUL before) into dst, NUL

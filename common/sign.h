@@ -18,8 +18,10 @@
 
 struct sign_headers {
 	char	 id[SIGN_HDR_MAX];		/* "webhook-id: msg_..." */
-	char	 timestamp[SIGN_HDR_MAX];	/* "webhook-timestamp: 1700000000" */
-	char	 signature[SIGN_HDR_MAX];	/* "webhook-signature: v1,..." */
+	/* "webhook-timestamp: 1700000000" */
+	char	 timestamp[SIGN_HDR_MAX];
+	/* "webhook-signature: v1,..." */
+	char	 signature[SIGN_HDR_MAX];
 };
 
 /*

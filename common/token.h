@@ -13,13 +13,13 @@
  *	len(1) recipient  len(1) sender domain  len(2) url  mac(16)
  *
  * (integers big-endian, the queue id's 16 hex digits as 8 bytes, the url
- * only for clicks, issued in seconds since the epoch), then base64url without padding.  The MAC is the first
- * 16 bytes (128 bits, RFC 2104 section 5) of HMAC-SHA256 under the key
- * named by keyid over "mailhook-token" and every byte before it.  keyid is
- * derived from the key itself (token_key_init), so a reload that rotates
- * the key keeps accepting tokens of the previous key.  The fields are
- * signed, not encrypted: anyone holding a token can read its recipient and
- * link, nobody without the key can make or change one.
+ * only for clicks, issued in seconds since the epoch), then base64url without
+ * padding.  The MAC is the first 16 bytes (128 bits, RFC 2104 section 5) of
+ * HMAC-SHA256 under the key named by keyid over "mailhook-token" and every byte
+ * before it.  keyid is derived from the key itself (token_key_init), so a
+ * reload that rotates the key keeps accepting tokens of the previous key.  The
+ * fields are signed, not encrypted: anyone holding a token can read its
+ * recipient and link, nobody without the key can make or change one.
  */
 #ifndef MH_TOKEN_H
 #define MH_TOKEN_H
@@ -32,7 +32,8 @@
 #include "envelope.h"
 
 #define TOKEN_KEY_LEN	32		/* HMAC-SHA256 key bytes */
-#define TOKEN_KEYS_MAX	32		/* the keys of this config and the previous one */
+/* the keys of this config and the previous one */
+#define TOKEN_KEYS_MAX	32
 #define TOKEN_MAC_LEN	16
 /* longest encoded token + NUL: every field at its maximum */
 #define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + MH_ADDR_MAX + 1 + \
@@ -47,12 +48,17 @@ enum token_kind {
 
 struct token {
 	enum token_kind	 kind;
-	char		 queue_id[MH_MSGID_LEN];	/* 16 lower-case hex digits */
+	/* 16 lower-case hex digits */
+	char		 queue_id[MH_MSGID_LEN];
 	char		 recipient[MH_ADDR_MAX];
-	char		 domain[MH_NAME_MAX];	/* sender domain: unsubscribe scope */
-	uint16_t	 link;			/* link index in the message, clicks */
-	char		 url[MH_URL_MAX];	/* clicks: the original http(s) URL */
-	int64_t		 issued;		/* when made; 0 to encode: now */
+	/* sender domain: unsubscribe scope */
+	char		 domain[MH_NAME_MAX];
+	/* link index in the message, clicks */
+	uint16_t	 link;
+	/* clicks: the original http(s) URL */
+	char		 url[MH_URL_MAX];
+	/* when made; 0 to encode: now */
+	int64_t		 issued;
 };
 
 struct token_key {
@@ -61,7 +67,8 @@ struct token_key {
 };
 
 struct token_keys {
-	struct token_key key[TOKEN_KEYS_MAX];	/* decoding tries every one with the id */
+	/* decoding tries every one with the id */
+	struct token_key key[TOKEN_KEYS_MAX];
 	int		 count;
 };
 
@@ -75,7 +82,10 @@ int	 token_keys_add(struct token_keys *, const struct token_key *);
 /* encoded length (without NUL), or -1: bad field or buffer too small */
 int	 token_encode(const struct token *, const struct token_key *,
 	    char *, size_t);
-/* 0 and *t filled, or -1: malformed, tampered, truncated, oversized, unknown key */
+/*
+ * 0 and *t filled, or -1: malformed, tampered, truncated, oversized,
+ * unknown key
+ */
 int	 token_decode(const char *, const struct token_keys *, struct token *);
 const char *token_kind_name(enum token_kind);
 /*

@@ -24,12 +24,17 @@
 #define BOUNCE_READ_MAX		(32 * 1024 * 1024)
 
 struct bounce_info {
-	struct event_record	 ev;		/* kind, recipient, queue_id, code,
-						   extended, description, bounce_type,
-						   bounce_reason, bounce_mime, async=1 */
-	char			 format[16];	/* "dsn", "exim", "qmail", "exchange",
-						   "generic", "auto-reply", "reply" */
-	char			 action[16];	/* DSN Action: failed, delayed, ... */
+	/*
+	 * kind, recipient, queue_id, code, extended, description, bounce_type,
+	 * bounce_reason, bounce_mime, async=1
+	 */
+	struct event_record	 ev;
+	/*
+	 * "dsn", "exim", "qmail", "exchange", "generic", "auto-reply", "reply"
+	 */
+	char			 format[16];
+	/* DSN Action: failed, delayed, ... */
+	char			 action[16];
 };
 
 /*

@@ -70,7 +70,8 @@ int	 events_submit_written(const struct event_record *,
 struct mproc;
 int	 events_submit_ack(struct mproc *, const struct event_record *);
 size_t	 events_backlog(void);				/* all endpoints */
-json_t	*events_stats(void);				/* array, per endpoint */
+/* array, per endpoint */
+json_t	*events_stats(void);
 void	 events_metrics(json_t *samples);		/* show metrics */
 void	 events_set_monitor(void (*)(const json_t *));
 /* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */

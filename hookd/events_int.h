@@ -28,7 +28,8 @@ struct filepool;
 struct evitem {
 	TAILQ_ENTRY(evitem)	 entry;
 	char			 id[EVENT_ID_LEN];
-	char			 name[80];	/* file name in the endpoint dir */
+	/* file name in the endpoint dir */
+	char			 name[80];
 	struct evseg		*seg;		/* or its segment, and where */
 	size_t			 idx;
 	json_t			*rec;		/* its record, if in memory */
@@ -51,7 +52,8 @@ struct endpoint {
 	char			 key[EVENTS_KEY_LEN];
 	char			 dir[PATH_MAX];
 	char			 url[MH_URL_MAX];
-	char			 pub[MH_URL_MAX];	/* url for logs: masked */
+	/* url for logs: masked */
+	char			 pub[MH_URL_MAX];
 	enum event_format	 format;
 	uint32_t		 kinds;
 	char			 secret[MH_NAME_MAX];
@@ -69,7 +71,8 @@ struct endpoint {
 	struct evbatch		*cur;		/* being sent / retried */
 	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
 	struct http_call	*call;
-	int			 asking;	/* the cluster: delivered yet? */
+	/* the cluster: delivered yet? */
+	int			 asking;
 	struct event		*timer;
 	int			 timer_backoff;	/* timer is a retry wait */
 

@@ -19,11 +19,13 @@ struct inmsg {
 	TAILQ_ENTRY(inmsg)	 entry;
 	struct envelope		 env;
 	int			 committed;
-	int			 sync;		/* smtpd waits for the verdict */
+	/* smtpd waits for the verdict */
+	int			 sync;
 	int			 transient;	/* sync: never committed */
 	uint64_t		 reqid;		/* smtpd's, when sync */
 	int			 inflight;	/* POSTs under way */
-	int			 worst;		/* sync: worst status class seen */
+	/* sync: worst status class seen */
+	int			 worst;
 	int			 reply_code;	/* sync: the reply so far */
 	char			 reply_enh[16];
 	char			 reply_text[256];
@@ -50,11 +52,14 @@ int	 spool_create(char msgid[MH_MSGID_LEN]);	/* fd for smtpd */
 typedef void	(*spool_commit_fn)(int ok, void *arg);
 void	 spool_commit(struct envelope *, int, int64_t, uint32_t,
 	    spool_commit_fn, void *);
-int	 spool_transient(struct envelope *, int fd);	/* sync mode: no commit; fd or -1 */
+/* sync mode: no commit; fd or -1 */
+int	 spool_transient(struct envelope *, int fd);
 int	 spool_update(const struct envelope *);
 void	 spool_remove(const char *msgid);
-int	 spool_discard(const char *msgid);		/* never committed; -1: not an id */
-void	 spool_discard_later(const char *msgid);	/* the same, off the loop */
+/* never committed; -1: not an id */
+int	 spool_discard(const char *msgid);
+/* the same, off the loop */
+void	 spool_discard_later(const char *msgid);
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
 int	 spool_adopt(const struct envelope *, int src);	/* dead.c */

@@ -68,9 +68,9 @@
  * that GMime cannot parse at all (binary junk, no header) has empty
  * headers and its bytes as plain text; bad base64 is decoded leniently,
  * a truncated part keeps what arrived, a multipart without boundary gives
- * its text as plain, broken encoded-words are left as they are.  A message/rfc822 attachment
- * is the inner message as GMime writes it, with the outer message's
- * newline convention.  Rendering fails only on a read or
+ * its text as plain, broken encoded-words are left as they are.  A
+ * message/rfc822 attachment is the inner message as GMime writes it, with the
+ * outer message's newline convention.  Rendering fails only on a read or
  * allocation error.
  *
  * Sandbox: call mime_init() before chroot/seccomp.  It initializes GMime
@@ -93,19 +93,25 @@
 struct mime_owned;
 
 struct mime_payload {
-	const char		*content_type;	/* "application/json", or NULL with parts */
-	const char		*body;		/* JSON text, or NULL when parts are used */
+	/* "application/json", or NULL with parts */
+	const char		*content_type;
+	/* JSON text, or NULL when parts are used */
+	const char		*body;
 	size_t			 bodylen;
 	struct http_part	*parts;		/* multipart and raw formats */
 	size_t			 nparts;
-	struct mime_owned	*owned;		/* storage behind the pointers above */
+	/* storage behind the pointers above */
+	struct mime_owned	*owned;
 };
 
 struct mime_limits {
-	size_t			 parts;		/* parts, the message included */
-	size_t			 depth;		/* nested multiparts and messages */
+	/* parts, the message included */
+	size_t			 parts;
+	/* nested multiparts and messages */
+	size_t			 depth;
 	size_t			 headers;	/* header fields, all blocks */
-	size_t			 header_size;	/* bytes of header, all blocks */
+	/* bytes of header, all blocks */
+	size_t			 header_size;
 };
 #define MIME_PARTS_DEFAULT	1000
 #define MIME_DEPTH_DEFAULT	100
@@ -131,9 +137,9 @@ const char	*mime_scan(const unsigned char *, size_t,
  * Authentication-Results header to put first (CRLF line ends, turned to
  * LF for a message in LF), or NULL; authserv: the authserv-id whose
  * Authentication-Results are removed (verdict_ar_strip), NULL for the
- * one configured now (on the event loop only).  formats: the MIME_WANT_ bits of the
- * formats that will be rendered (FORMAT_RAW needs none: the message is
- * not parsed then).  NULL (errno set) on a read or allocation error.
+ * one configured now (on the event loop only).  formats: the MIME_WANT_ bits of
+ * the formats that will be rendered (FORMAT_RAW needs none: the message is not
+ * parsed then).  NULL (errno set) on a read or allocation error.
  */
 #define MIME_WANT_JSON		0x1
 #define MIME_WANT_MULTIPART	0x2
@@ -151,7 +157,9 @@ void		 mime_limits_default(struct mime_limits *);
 
 /* once, before the sandbox: g_mime_init() and mime_preload() */
 void	 mime_init(void);
-/* keep iconv converters to UTF-8 open for the common charsets; returns how many */
+/*
+ * keep iconv converters to UTF-8 open for the common charsets; returns how many
+ */
 int	 mime_preload(void);
 
 /*

@@ -19,7 +19,8 @@
 #include "envelope.h"
 
 /* Debian's publicsuffix package: the organizational domain (RFC 7489 3.2) */
-#define VERDICT_PSL_FILE	"/usr/share/publicsuffix/effective_tld_names.dat"
+#define VERDICT_PSL_FILE \
+	"/usr/share/publicsuffix/effective_tld_names.dat"
 
 /*
  * msg: the whole message as the verdict read it (malloc'd, the callee's

@@ -15,7 +15,8 @@
 
 #include <stddef.h>
 
-#define HTML_REWRITE_MAX	(32 * 1024 * 1024)	/* larger: not planned */
+/* larger: not planned */
+#define HTML_REWRITE_MAX	(32 * 1024 * 1024)
 
 struct html_plan;
 

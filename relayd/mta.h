@@ -35,7 +35,8 @@ struct mconn {
 	int			 dirty;		/* output to flush this pass */
 	TAILQ_ENTRY(mconn)	 dirty_entry;
 	TAILQ_ENTRY(mconn)	 idle_entry;	/* M_IDLE: in idleconns */
-	int			 reused;	/* the job came to an open one */
+	/* the job came to an open one */
+	int			 reused;
 	struct evbuffer		*in, *out;
 	int			 dns_pending;
 	/* hosts and addresses */
@@ -47,31 +48,40 @@ struct mconn {
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_starttls, ext_auth_plain, ext_auth_login;
-	int			 auth_step;	/* AUTH LOGIN: 1 user, 2 password */
+	/* AUTH LOGIN: 1 user, 2 password */
+	int			 auth_step;
 	int			 tls_done, tls_require, tls_verify, authed;
 	/* TLS policy (tls policy, DANE) */
-	int			 policy;	/* enum tls_policy of the domain */
-	int			 mx_secure;	/* MX RRset validated (DNSSEC) */
-	struct dns_tlsalist	*tlsa[DNS_MAX_MX];	/* per host, NULL none */
+	/* enum tls_policy of the domain */
+	int			 policy;
+	/* MX RRset validated (DNSSEC) */
+	int			 mx_secure;
+	/* per host, NULL none */
+	struct dns_tlsalist	*tlsa[DNS_MAX_MX];
 	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
 	int			 dane;		/* this attempt: DANE applies */
-	int			 has_sts;	/* sts is the domain's MTA-STS policy */
+	/* sts is the domain's MTA-STS policy */
+	int			 has_sts;
 	struct sts_policy	 sts;
-	int			 sts_on;	/* this attempt: MTA-STS applies */
+	/* this attempt: MTA-STS applies */
+	int			 sts_on;
 	const char		*sts_fail;	/* testing: MX matches no mx */
 	int			 smarthost;	/* relay via: hosts[0] is it */
 	const struct relay_via	*via;		/* the smart host (host "": MX),
 						   the global one or fvia */
 	struct relay_via	 fvia;		/* a fallback smtp's host */
-	struct event_tls	 evtls;		/* for the events of this attempt */
-	int			 greeted;	/* 220 seen (smtps: after TLS) */
+	/* for the events of this attempt */
+	struct event_tls	 evtls;
+	/* 220 seen (smtps: after TLS) */
+	int			 greeted;
 	int			 nmsgs;
 	/* reply accumulation */
 	int			 rcode;
 	size_t			 rlines, rbytes;
 	char			 rtext[512];
 	/* transaction */
-	size_t			 tx_sent, tx_acked;	/* 0 MAIL, 1..n RCPT, n+1 DATA */
+	/* 0 MAIL, 1..n RCPT, n+1 DATA */
+	size_t			 tx_sent, tx_acked;
 	int			 mail_failed;
 	int			 rset_end;	/* this RSET ends the job */
 	int			*accepted;

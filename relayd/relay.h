@@ -12,8 +12,10 @@
  *	outbound/incoming/<msgid>		files being written by smtpd
  *	outbound/queue/<msgid>.msg, .env	committed messages
  *	outbound/suppress			the suppression list
- *	outbound/idem/<hash>			the API's idempotency keys (idem.c)
- *	outbound/history/<time>[.idx]		the messages' history (history.h)
+ *	outbound/idem/<hash>			the API's idempotency keys
+ *						(idem.c)
+ *	outbound/history/<time>[.idx]		the messages' history
+ *						(history.h)
  *	outbound/mta-sts.<domain>		MTA-STS policies (mtasts.c)
  *	outbound/tls-rpt			TLS-RPT counts (tlsrpt.c)
  *
@@ -84,9 +86,11 @@ json_t	*relay_message_show(const char *id);		/* NULL if unknown */
 int	 relay_message_raw(const char *id, int *fd);
 /* who submitted a queued message (envelope auth_user), NULL if unknown */
 const char *relay_message_owner(const char *id);
-int	 relay_schedule(const char *id);		/* id or "all"; -1 unknown */
+/* id or "all"; -1 unknown */
+int	 relay_schedule(const char *id);
 int	 relay_remove(const char *id);			/* -1 unknown */
-int	 relay_hold(const char *id, int on);		/* id or "all"; -1 unknown */
+/* id or "all"; -1 unknown */
+int	 relay_hold(const char *id, int on);
 void	 relay_pause(int);				/* 1 pause, 0 resume */
 /* a stop: nothing new starts; replies to final dots still awaited */
 int	 relay_stop(void);

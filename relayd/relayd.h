@@ -24,10 +24,14 @@ struct rmsg {
 	char			 id[MH_MSGID_LEN];
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
-	struct event_tls	*rtls;		/* nrcpt: the last attempt's TLS */
-	int			 counted;	/* counted against sender allowance */
-	int			 asking;	/* the cluster's allowance, asked */
-	int			 removed;	/* remove once nothing is in flight */
+	/* nrcpt: the last attempt's TLS */
+	struct event_tls	*rtls;
+	/* counted against sender allowance */
+	int			 counted;
+	/* the cluster's allowance, asked */
+	int			 asking;
+	/* remove once nothing is in flight */
+	int			 removed;
 	int			 inflight;	/* jobs out */
 	time_t			 dkim_next;	/* held unsigned: next try */
 	int			 dkim_busy;	/* a signature is being made */
@@ -165,7 +169,8 @@ struct sts_policy {
 	int		 mode;			/* enum sts_mode */
 	long		 max_age;		/* seconds */
 	size_t		 nmx;
-	char		 mx[STS_MAX_MX][256];	/* "mx.example.net", "*.example.net" */
+	/* "mx.example.net", "*.example.net" */
+	char		 mx[STS_MAX_MX][256];
 };
 /* the policy of a domain, NULL if it has none (or none usable) */
 typedef void	(*mtasts_cb)(const struct sts_policy *, void *);

@@ -22,7 +22,8 @@ int	smtp_configure(const struct config *);
 /* accept sessions on a bound, listening socket */
 int	smtp_listen(int fd, uint32_t listener_id);
 void	smtp_pause(int);		/* 1: stop accepting, 0: resume */
-void	smtp_shutdown(void);		/* close listeners, end sessions with 421 */
+/* close listeners, end sessions with 421 */
+void	smtp_shutdown(void);
 json_t	*smtp_stats(void);		/* sessions, per-state counts, totals */
 /*
  * limit greeting-delay (ms; input before the banner is refused; default

@@ -33,7 +33,8 @@ struct smtp_lconf {
 	uint32_t		 id;
 	int			 flags;		/* LF_* of config.h */
 	char			 hostname[MH_NAME_MAX];
-	char			 label[MH_NAME_MAX + 8];	/* metrics: addr:port */
+	/* metrics: addr:port */
+	char			 label[MH_NAME_MAX + 8];
 	struct tls		*tls;		/* server context or NULL */
 };
 
@@ -48,7 +49,8 @@ struct smtp_conf {
 	int			 max_per_net;	/* per /24 or /64 */
 	int			 timeout;	/* idle, seconds */
 	int			 min_data_rate;	/* bytes/s, 0: none */
-	int			 max_junk;	/* NOOP RSET HELP VRFY per transaction */
+	/* NOOP RSET HELP VRFY per transaction */
+	int			 max_junk;
 	size_t			 nlisteners;
 	struct smtp_lconf	*listeners;
 };
@@ -59,7 +61,8 @@ struct smtp_rcpt {
 	int			 notify;
 	int			 dest;
 	uint32_t		 route;
-	char			 seal[MH_SEAL_MAX];	/* authd's, for the owner */
+	/* authd's, for the owner */
+	char			 seal[MH_SEAL_MAX];
 };
 
 enum spool_state {
@@ -159,7 +162,8 @@ struct session {
 	int			 rdrained;
 	struct tls		*tls;
 	int			 tls_on;
-	int			 tls_want;	/* TLS_WANT_* of the last call */
+	/* TLS_WANT_* of the last call */
+	int			 tls_want;
 	int			 rd_want;	/* what tls_read wants */
 	int			 wr_want;	/* what tls_write wants */
 	char			 tls_version[32];
@@ -180,10 +184,12 @@ struct session {
 	char			 auth_user[256];
 	char			 login_user[256];
 	int			 errors;
-	int			 junk;		/* commands since the last message */
+	/* commands since the last message */
+	int			 junk;
 	size_t			 bdat_left;
 	int			 bdat_last;
-	const char		*bdat_discard;	/* reply after a discarded chunk */
+	/* reply after a discarded chunk */
+	const char		*bdat_discard;
 	struct smtp_tx		*tx;
 	int			 destroyed;
 	char			 reason[64];
@@ -199,16 +205,20 @@ struct smtp_global {
 	uint64_t		 next_id;
 	int			 paused;
 	int			 nsessions;
-	int			 fd_sessions;	/* the descriptor limit's share */
-	int			 fd_tx;		/* transactions with files, at most */
-	int			 tx_files;	/* transactions holding files now */
+	/* the descriptor limit's share */
+	int			 fd_sessions;
+	/* transactions with files, at most */
+	int			 fd_tx;
+	/* transactions holding files now */
+	int			 tx_files;
 	int			 fd_full;	/* said so in the log */
 	int			 greet_delay_ms;
 	int			 session_timeout;
 	int			 max_errors;
 	/* totals */
 	uint64_t		 t_sessions, t_refused, t_messages, t_rejected;
-	uint64_t		 t_rcpt_ok, t_rcpt_rej, t_tls, t_auth_ok, t_auth_fail;
+	uint64_t		 t_rcpt_ok, t_rcpt_rej, t_tls, t_auth_ok,
+				    t_auth_fail;
 	uint64_t		 t_timeouts, t_bytes;
 };
 extern struct smtp_global smtp_g;

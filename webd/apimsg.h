@@ -36,7 +36,8 @@ struct api_limits {
 	size_t		 max_size;	/* of the message built, bytes */
 	size_t		 max_rcpts;	/* to + cc + bcc */
 	const char	*hostname;	/* Message-ID's right side */
-	const char	*const *domains;	/* sender domains allowed; NULL: any */
+	/* sender domains allowed; NULL: any */
+	const char	*const *domains;
 };
 
 struct api_msg {

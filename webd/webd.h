@@ -32,13 +32,16 @@
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
 #define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
 #define WEB_WRITE_TIMEOUT	30
-#define WEB_LINGER		2	/* seconds a refused client may send on */
+/* seconds a refused client may send on */
+#define WEB_LINGER		2
 #define WEB_LINGER_MAX		256	/* refused connections read at once */
 
 /* what webd knows of the tracking config */
 struct web_settings {
-	int		 read_secs;	/* hold the pixel this long for "read", 0: off */
-	int		 machine_secs;	/* a hit this soon after submission is a machine */
+	/* hold the pixel this long for "read", 0: off */
+	int		 read_secs;
+	/* a hit this soon after submission is a machine */
+	int		 machine_secs;
 };
 
 /* webd.c */
