@@ -142,6 +142,9 @@ enum imsg_type {
 #define MH_FDS_PER_TX		2
 #define MH_TX_FILES_MAX		1024
 #define MH_FD_RESERVE		64
+/* smtpd's spare message files, opened ahead: this many per spool owner */
+#define MH_SPARE_FILES		4
+#define MH_FDS_SPARE		(MH_FDS_PER_TX * MH_SPARE_FILES)
 
 static inline unsigned long long
 mh_fds_needed(int sessions)
@@ -150,7 +153,7 @@ mh_fds_needed(int sessions)
 	    MH_TX_FILES_MAX;
 
 	return ((unsigned long long)sessions * MH_FDS_PER_SESSION +
-	    tx * MH_FDS_PER_TX + MH_FD_RESERVE);
+	    tx * MH_FDS_PER_TX + MH_FDS_SPARE + MH_FD_RESERVE);
 }
 
 /* IMSG_AUTHD_RCPT_REQ */

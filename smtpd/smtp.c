@@ -243,8 +243,8 @@ fd_budget(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
 	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
 		return;
-	avail = rl.rlim_cur > MH_FD_RESERVE + each ?
-	    rl.rlim_cur - MH_FD_RESERVE : each;
+	avail = rl.rlim_cur > MH_FD_RESERVE + MH_FDS_SPARE + each ?
+	    rl.rlim_cur - MH_FD_RESERVE - MH_FDS_SPARE : each;
 	if (avail / each <= MH_TX_FILES_MAX) {
 		smtp_g.fd_sessions = smtp_g.fd_tx = avail / each;
 		return;
@@ -491,7 +491,9 @@ smtp_session_find(uint64_t reqid)
 void
 smtp_session_insert(struct session *s)
 {
-	s->id = smtp_g.next_id++ & 0xffffffffffffULL;
+	/* id 0 is the spare files' (smtp_tx.c) */
+	if ((s->id = smtp_g.next_id++ & 0xffffffffffffULL) == 0)
+		s->id = smtp_g.next_id++ & 0xffffffffffffULL;
 	RB_INSERT(session_tree, &smtp_g.sessions, s);
 	smtp_g.nsessions++;
 	smtp_g.t_sessions++;
@@ -530,7 +532,9 @@ smtp_spool_fd(int owner, const struct spool_fd *sf, int fd)
 {
 	struct session	*s;
 
-	if ((s = smtp_session_find(sf->reqid)) != NULL)
+	if (tx_spare_reqid(sf->reqid))
+		tx_spare_fd(owner, sf, fd);
+	else if ((s = smtp_session_find(sf->reqid)) != NULL)
 		tx_spool_fd(s, owner, sf, fd);
 	else	/* the session is gone: give the file back */
 		tx_spool_giveback(owner, sf, fd);
@@ -577,6 +581,7 @@ smtp_stats(void)
 	    "timeouts", (json_int_t)smtp_g.t_timeouts,
 	    "bytes", (json_int_t)smtp_g.t_bytes,
 	    "paused", (json_int_t)smtp_g.paused);
-	return (json_pack("{sIsoso}", "sessions",
-	    (json_int_t)smtp_g.nsessions, "states", states, "totals", tot));
+	return (json_pack("{sIsososo}", "sessions",
+	    (json_int_t)smtp_g.nsessions, "states", states, "totals", tot,
+	    "spare_files", tx_spares_json()));
 }

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <jansson.h>
+
 #include "enhanced.h"
 #include "log.h"
 #include "metrics.h"
@@ -35,11 +37,101 @@ tx_owner_index(int owner)
 }
 
 static void	message_end(struct session *, int, int, size_t);
+static void	spool_begin(struct session *);
 
 static int
 dest_index(int dest)
 {
 	return (dest == DEST_RELAY ? 1 : 0);
+}
+
+/*
+ * Spare message files.  A spool open is a round trip through its owner,
+ * a busy process, between DATA and its 354 (or BDAT and its chunk).  So
+ * smtpd keeps up to MH_SPARE_FILES files of each owner opened ahead: a
+ * transaction takes one at once and asks for another in its place.
+ * Spares are asked for once a transaction has needed a file of that
+ * owner, so an owner nobody sends to has none.  A spare is a file in
+ * its owner's incoming/ that was never committed: should smtpd go away,
+ * the owner removes it at its next start, as any uncommitted file.
+ * Their requests carry session id 0, which no session has.
+ */
+static struct spares {
+	int		 fd[MH_SPARE_FILES];
+	char		 msgid[MH_SPARE_FILES][MH_MSGID_LEN];
+	int		 n;		/* in fd[] */
+	int		 asked;		/* asked for, not answered yet */
+	uint16_t	 seq;
+} spares[TX_OWNERS];
+static unsigned long long spares_taken;
+
+/* owner k's spares asked for up to MH_SPARE_FILES */
+static void
+spare_ask(int k, int owner)
+{
+	struct spool_open	 so;
+
+	while (spares[k].n + spares[k].asked < MH_SPARE_FILES) {
+		memset(&so, 0, sizeof(so));
+		so.reqid = ++spares[k].seq;
+		spares[k].asked++;
+		backend_spool_open(owner, &so);
+	}
+}
+
+/* a spare of so's owner into so: 1, or 0 when there is none */
+static int
+spare_take(struct spool_out *so)
+{
+	struct spares	*sp = &spares[tx_owner_index(so->owner)];
+
+	if (sp->n == 0)
+		return (0);
+	sp->n--;
+	spares_taken++;
+	so->state = SO_OPEN;
+	so->fd = sp->fd[sp->n];
+	strlcpy(so->msgid, sp->msgid[sp->n], sizeof(so->msgid));
+	return (1);
+}
+
+/* for smtp_stats(): the spares held and how many were taken */
+json_t *
+tx_spares_json(void)
+{
+	return (json_pack("{s:i, s:i, s:I}", "hookd", spares[0].n,
+	    "relayd", spares[1].n, "taken", (json_int_t)spares_taken));
+}
+
+int
+tx_spare_reqid(uint64_t reqid)
+{
+	return ((reqid >> 16) == 0);
+}
+
+/* an owner's answer to a spare's request */
+void
+tx_spare_fd(int owner, const struct spool_fd *sf, int fd)
+{
+	struct spares	*sp;
+	int		 k;
+
+	if ((k = tx_owner_index(owner)) == -1) {
+		tx_spool_giveback(-1, sf, fd);
+		return;
+	}
+	sp = &spares[k];
+	if (sp->asked > 0)
+		sp->asked--;
+	/* a file whose descriptor was lost on the way goes back too */
+	if (!sf->ok || fd == -1 || sp->n == MH_SPARE_FILES) {
+		tx_spool_giveback(owner, sf, fd);
+		return;
+	}
+	/* smtpd_dispatch() checked the id */
+	sp->fd[sp->n] = fd;
+	strlcpy(sp->msgid[sp->n], sf->msgid, sizeof(sp->msgid[sp->n]));
+	sp->n++;
 }
 
 int
@@ -145,7 +237,7 @@ spool_open_all(struct session *s)
 	struct smtp_tx		*tx = s->tx;
 	struct spool_open	 so;
 	size_t			 i;
-	int			 need[TX_OWNERS] = { 0, 0 }, k;
+	int			 need[TX_OWNERS] = { 0, 0 }, k, opening = 0;
 
 	if (spool_files_busy(s))
 		return;
@@ -157,12 +249,19 @@ spool_open_all(struct session *s)
 	for (k = 0; k < TX_OWNERS; k++) {
 		if (!need[k])
 			continue;
-		tx->so[k].state = SO_OPENING;
-		tx->so[k].reqid = smtp_reqid(s);
-		memset(&so, 0, sizeof(so));
-		so.reqid = tx->so[k].reqid;
-		backend_spool_open(tx->so[k].owner, &so);
+		if (!spare_take(&tx->so[k])) {
+			tx->so[k].state = SO_OPENING;
+			tx->so[k].reqid = smtp_reqid(s);
+			memset(&so, 0, sizeof(so));
+			so.reqid = tx->so[k].reqid;
+			backend_spool_open(tx->so[k].owner, &so);
+			opening = 1;
+		}
+		spare_ask(k, tx->so[k].owner);
 	}
+	/* all from spares: on at once, inside the command */
+	if (!opening)
+		spool_begin(s);
 }
 
 void
@@ -331,8 +430,10 @@ write_received(struct session *s)
 	tx->hdrlen = n > 0 ? n : 0;
 }
 
+/* the files are open, or one failed: the 354, BDAT's chunk, or the
+ * refusal; the caller resumes the session */
 static void
-spool_ready(struct session *s)
+spool_begin(struct session *s)
 {
 	struct smtp_tx	*tx = s->tx;
 	int		 i, failed = 0;
@@ -348,7 +449,6 @@ spool_ready(struct session *s)
 		SLOG(s, "event=spool result=fail");
 		spool_refuse(s, "451 4.3.0 Temporary failure, try again "
 		    "later");
-		session_resume(s);
 		return;
 	}
 	write_received(s);
@@ -361,6 +461,12 @@ spool_ready(struct session *s)
 		if (s->bdat_left == 0)
 			tx_bdat_input(s);
 	}
+}
+
+static void
+spool_ready(struct session *s)
+{
+	spool_begin(s);
 	session_resume(s);
 }
 

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <event2/buffer.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <time.h>
 #include <tls.h>
@@ -260,6 +261,9 @@ void	 tx_spool_fd(struct session *, int owner, const struct spool_fd *,
 void	 tx_spool_result(struct session *, int owner,
 	    const struct spool_result *);
 int	 tx_owner_index(int owner);
+int	 tx_spare_reqid(uint64_t reqid);
+json_t	*tx_spares_json(void);
+void	 tx_spare_fd(int owner, const struct spool_fd *, int fd);
 
 #define SLOG(s, fmt, ...) \
 	log_info("session=%012llx " fmt, (unsigned long long)(s)->id, \
