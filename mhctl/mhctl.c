@@ -90,34 +90,69 @@ print_scalar(const json_t *v)
 	}
 }
 
-/* an array of objects as a table, columns from the first object */
+/* a table cell as text: a string as it is, anything else as JSON */
+static char *
+cell_text(const json_t *cell)
+{
+	char	*s;
+
+	if (json_is_string(cell))
+		s = strdup(json_string_value(cell));
+	else if (cell == NULL || json_is_null(cell))
+		s = strdup("-");
+	else
+		s = json_dumps(cell, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s == NULL)
+		err(1, "table cell");
+	return (s);
+}
+
+/*
+ * An array of objects as a table, columns from the first object, each as
+ * wide as its widest cell, two spaces apart.
+ */
 static void
 print_table(const json_t *a)
 {
 	const json_t	*row, *first = json_array_get(a, 0);
 	const char	*key;
 	json_t		*v;
-	size_t		 i;
+	char		**cell;
+	size_t		 i, c, ncols = json_object_size(first);
+	size_t		 nrows = json_array_size(a), *width;
+	int		 last;
 
-	json_object_foreach((json_t *)first, key, v)
-		printf("%-16s ", key);
-	printf("\n");
-	json_array_foreach(a, i, row) {
-		json_object_foreach((json_t *)first, key, v) {
-			const json_t *cell = json_object_get(row, key);
-			char *s = NULL;
-
-			if (json_is_string(cell))
-				printf("%-16s ", json_string_value(cell));
-			else {
-				s = cell ? json_dumps(cell,
-				    JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-				printf("%-16s ", s ? s : "-");
-				free(s);
-			}
+	if (ncols == 0 || nrows == 0)
+		return;
+	if ((width = calloc(ncols, sizeof(*width))) == NULL ||
+	    (cell = calloc(ncols * nrows, sizeof(*cell))) == NULL)
+		err(1, "table");
+	c = 0;
+	json_object_foreach((json_t *)first, key, v) {
+		width[c] = strlen(key);
+		json_array_foreach(a, i, row) {
+			cell[i * ncols + c] = cell_text(json_object_get(row,
+			    key));
+			if (strlen(cell[i * ncols + c]) > width[c])
+				width[c] = strlen(cell[i * ncols + c]);
 		}
-		printf("\n");
+		c++;
 	}
+	c = 0;
+	json_object_foreach((json_t *)first, key, v) {
+		last = ++c == ncols;
+		printf("%-*s%s", last ? 0 : (int)width[c - 1], key,
+		    last ? "\n" : "  ");
+	}
+	for (i = 0; i < nrows; i++)
+		for (c = 0; c < ncols; c++) {
+			last = c + 1 == ncols;
+			printf("%-*s%s", last ? 0 : (int)width[c],
+			    cell[i * ncols + c], last ? "\n" : "  ");
+			free(cell[i * ncols + c]);
+		}
+	free(cell);
+	free(width);
 }
 
 static void
