@@ -121,7 +121,7 @@ SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
 	e2e/outbound/test_crash e2e/inbound/test_queue \
 	e2e/inbound/test_concurrency e2e/inbound/test_smtp_daemon_limits \
 	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer \
-	e2e/mailhookd/test_stop_clean
+	e2e/mailhookd/test_stop_clean common/test_addrguard
 sanitize-test: sanitize
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <gmime/gmime.h>
 
+#include "addrguard.h"
 #include "config.h"
 #include "evbuf.h"
 #include "mh_event.h"
@@ -686,6 +687,7 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 
 	s = g_mime_stream_mem_new_with_buffer(raw, len);
 	parser = g_mime_parser_new_with_stream(s);
+	addr_guard_parser(parser);
 	msg = g_mime_parser_construct_message(parser, NULL);
 	g_object_unref(parser);
 	g_object_unref(s);

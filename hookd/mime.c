@@ -26,6 +26,7 @@
 #include <gmime/gmime.h>
 #include <jansson.h>
 
+#include "addrguard.h"
 #include "log.h"
 #include "mime.h"
 #include "verdict.h"
@@ -797,6 +798,7 @@ doc_parse(struct doc *d, GByteArray *raw, size_t len, size_t max_depth)
 		g_object_unref(whole);
 	}
 	parser = g_mime_parser_new_with_stream(stream);
+	addr_guard_parser(parser);
 	msg = g_mime_parser_construct_message(parser, NULL);
 	if (msg != NULL) {
 		if (doc_headers(d, msg) == -1)

@@ -30,6 +30,7 @@
 
 #include <gmime/gmime.h>
 
+#include "addrguard.h"
 #include "log.h"
 #include "mailhook.h"
 #include "relayd.h"
@@ -101,6 +102,7 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	int			 rv = -1;
 
 	from_value(buf, len, value, sizeof(value));
+	addr_unclose(value);
 	if (value[0] == '\0' ||
 	    (list = internet_address_list_parse(NULL, value)) == NULL)
 		return (-1);

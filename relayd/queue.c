@@ -47,6 +47,7 @@
 
 #include <gmime/gmime.h>
 
+#include "addrguard.h"
 #include "fileio.h"
 #include "filepool.h"
 #include "gsync.h"
@@ -267,6 +268,7 @@ hdr_from(struct envelope *env, const char *v, size_t vlen)
 	const char		*addr, *at;
 
 	hdr_copy(raw, sizeof(raw), v, vlen);
+	addr_unclose(raw);
 	if ((l = internet_address_list_parse(NULL, raw)) == NULL)
 		return;
 	if (internet_address_list_length(l) > 0 &&

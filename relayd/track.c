@@ -33,6 +33,7 @@
 
 #include <gmime/gmime.h>
 
+#include "addrguard.h"
 #include "hex.h"
 #include "html_rewrite.h"
 #include "log.h"
@@ -325,6 +326,7 @@ parse(struct track_msg *m)
 	st = g_mime_stream_mem_new_with_buffer(m->buf, m->len);
 	parser = g_mime_parser_new_with_stream(st);
 	g_object_unref(st);
+	addr_guard_parser(parser);
 	msg = g_mime_parser_construct_message(parser, NULL);
 	g_object_unref(parser);
 	if (msg == NULL)

@@ -24,6 +24,7 @@
 #include <gmime/gmime.h>
 #include <jansson.h>
 
+#include "addrguard.h"
 #include "apimsg.h"
 #include "config.h"
 #include "hex.h"
@@ -143,6 +144,11 @@ addr_parse(const char *what, const char *s, struct api_error *e)
 	if (strstr(s, "=?") != NULL || !g_utf8_validate(s, -1, NULL)) {
 		api_err(e, 400, "invalid_address", "%s: send names as UTF-8, "
 		    "not encoded words", what);
+		return (NULL);
+	}
+	if (addr_open_comment(s) != NULL) {
+		api_err(e, 400, "invalid_address", "%s: a comment \"(\" that "
+		    "is never closed", what);
 		return (NULL);
 	}
 	if ((l = internet_address_list_parse(NULL, s)) == NULL ||
