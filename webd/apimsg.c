@@ -28,6 +28,7 @@
 #include "apimsg.h"
 #include "config.h"
 #include "hex.h"
+#include "sanitize.h"
 
 #define HDR_NAME_MAX	76
 #define HDR_VALUE_MAX	2048
@@ -50,6 +51,12 @@ api_err(struct api_error *e, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
+	/*
+	 * a message may quote the client's bytes (jansson's "near '...'"
+	 * cuts a UTF-8 sequence in two): the JSON answer needs valid UTF-8
+	 */
+	sanitize_text(e->message, sizeof(e->message), e->message,
+	    sizeof(e->message), SAN_LOG);
 	return (-1);
 }
 
