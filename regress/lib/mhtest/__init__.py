@@ -244,6 +244,11 @@ def proc_status(pid):
     return out
 
 
+def rss_kb(pid):
+    """A process's resident set size (VmRSS) in kB."""
+    return int(proc_status(pid)["VmRSS"].split()[0])
+
+
 def children_of(pid):
     try:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
