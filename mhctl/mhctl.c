@@ -74,37 +74,54 @@ ctl_connect(const char *path)
 	return (fd);
 }
 
+/*
+ * A value as a person reads it: a string as it is, nothing (null, "") as
+ * "-", an empty list as "(none)", a list of strings comma separated,
+ * anything else as JSON.
+ */
+static char *
+human_text(const json_t *v)
+{
+	const json_t	*e;
+	char		*s = NULL, *t;
+	size_t		 i;
+
+	if (v == NULL || json_is_null(v) ||
+	    (json_is_string(v) && json_string_length(v) == 0))
+		s = strdup("-");
+	else if (json_is_string(v))
+		s = strdup(json_string_value(v));
+	else if (json_is_array(v) && json_array_size(v) == 0)
+		s = strdup("(none)");
+	else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e)) {
+				free(s);
+				s = NULL;
+				break;
+			}
+			if (asprintf(&t, "%s%s%s", s ? s : "", s ? ", " : "",
+			    json_string_value(e)) == -1)
+				err(1, "list");
+			free(s);
+			s = t;
+		}
+		if (s == NULL)
+			s = json_dumps(v, JSON_COMPACT);
+	} else
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s == NULL)
+		err(1, "value");
+	return (s);
+}
+
 static void
 print_scalar(const json_t *v)
 {
-	char	*s;
+	char	*s = human_text(v);
 
-	if (json_is_string(v))
-		printf("%s", json_string_value(v));
-	else if (json_is_null(v))
-		printf("-");
-	else {
-		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		printf("%s", s ? s : "?");
-		free(s);
-	}
-}
-
-/* a table cell as text: a string as it is, anything else as JSON */
-static char *
-cell_text(const json_t *cell)
-{
-	char	*s;
-
-	if (json_is_string(cell))
-		s = strdup(json_string_value(cell));
-	else if (cell == NULL || json_is_null(cell))
-		s = strdup("-");
-	else
-		s = json_dumps(cell, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (s == NULL)
-		err(1, "table cell");
-	return (s);
+	printf("%s", s);
+	free(s);
 }
 
 /*
@@ -131,7 +148,7 @@ print_table(const json_t *a)
 	json_object_foreach((json_t *)first, key, v) {
 		width[c] = strlen(key);
 		json_array_foreach(a, i, row) {
-			cell[i * ncols + c] = cell_text(json_object_get(row,
+			cell[i * ncols + c] = human_text(json_object_get(row,
 			    key));
 			if (strlen(cell[i * ncols + c]) > width[c])
 				width[c] = strlen(cell[i * ncols + c]);
