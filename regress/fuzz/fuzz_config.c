@@ -20,18 +20,24 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* the text without the "(masked)" comment lines, in place */
+/*
+ * The text without the comment lines that stand for a masked secret, in
+ * place: "# ... (masked)" or "# ... (value masked)" after the indent. A
+ * file name or a string that holds "masked)" stays.
+ */
 static void
 unmasked(char *s)
 {
 	char	*line = s, *nl, *out = s;
-	size_t	 n;
+	size_t	 n, lead;
 
 	for (; *line != '\0'; line = nl) {
 		nl = strchr(line, '\n');
 		nl = nl != NULL ? nl + 1 : line + strlen(line);
 		n = nl - line;
-		if (memmem(line, n, "masked)", 7) != NULL)
+		lead = strspn(line, "\t ");
+		if (lead < n && line[lead] == '#' && n >= 8 &&
+		    memcmp(nl - 8, "masked)\n", 8) == 0)
 			continue;
 		memmove(out, line, n);
 		out += n;
