@@ -74,41 +74,46 @@ ctl_connect(const char *path)
 	return (fd);
 }
 
-/*
- * A value as a person reads it: a string as it is, nothing (null, "") as
- * "-", an empty list as "(none)", a list of strings comma separated,
- * anything else as JSON.
- */
+/* a list as text: its strings comma separated, "(none)", else JSON */
 static char *
-human_text(const json_t *v)
+human_list(const json_t *a)
 {
 	const json_t	*e;
 	char		*s = NULL, *t;
 	size_t		 i;
+
+	if (json_array_size(a) == 0)
+		return (strdup("(none)"));
+	json_array_foreach(a, i, e)
+		if (!json_is_string(e))
+			return (json_dumps(a, JSON_COMPACT));
+	json_array_foreach(a, i, e) {
+		if (asprintf(&t, "%s%s%s", s ? s : "", s ? ", " : "",
+		    json_string_value(e)) == -1)
+			err(1, "list");
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/*
+ * A value as a person reads it: a string as it is, nothing (null, "") as
+ * "-", a list by human_list(), anything else as JSON.
+ */
+static char *
+human_text(const json_t *v)
+{
+	char	*s;
 
 	if (v == NULL || json_is_null(v) ||
 	    (json_is_string(v) && json_string_length(v) == 0))
 		s = strdup("-");
 	else if (json_is_string(v))
 		s = strdup(json_string_value(v));
-	else if (json_is_array(v) && json_array_size(v) == 0)
-		s = strdup("(none)");
-	else if (json_is_array(v)) {
-		json_array_foreach(v, i, e) {
-			if (!json_is_string(e)) {
-				free(s);
-				s = NULL;
-				break;
-			}
-			if (asprintf(&t, "%s%s%s", s ? s : "", s ? ", " : "",
-			    json_string_value(e)) == -1)
-				err(1, "list");
-			free(s);
-			s = t;
-		}
-		if (s == NULL)
-			s = json_dumps(v, JSON_COMPACT);
-	} else
+	else if (json_is_array(v))
+		s = human_list(v);
+	else
 		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (s == NULL)
 		err(1, "value");
