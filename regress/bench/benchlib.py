@@ -20,7 +20,7 @@ TOP = os.environ.get("MH_TOP") or os.path.abspath(os.path.join(HERE, "..",
                                                                ".."))
 BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
 os.environ.setdefault("MH_BUILD", BUILD)
-from mhtest import Daemon, free_port, wait_for  # noqa: E402
+from mhtest import Daemon, free_port, rss_kb, wait_for  # noqa: E402,F401
 
 SENDERS = 20
 # Postfix's default_destination_concurrency_limit: both relays may open as
@@ -306,14 +306,6 @@ def rate(n, secs):
 
 def ratio(a, b):
     return round(a / b, 3) if a and b else 0.0
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def cpu_secs(pid):
