@@ -12,9 +12,10 @@
 #   make install    DESTDIR=... PREFIX=/usr/local
 #   make deps       install every Debian package the above need (as root)
 #
-# make, make run and make test first install the Debian packages they miss
+# Each target above first installs the Debian packages it misses
 # (etc/deps.sh: the one list; as root only, else it names the command);
-# MH_NO_DEPS=1 skips that.
+# MH_NO_DEPS=1 skips that.  The tests' daemons drop to _mailhook when run
+# as root: make test and make sanitize-test create it if missing.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -103,8 +104,12 @@ deps-build:
 deps:
 	etc/deps.sh -b $(BUILD) all
 
+# as root, the user the daemons under test drop to, created if missing
+MHUSER = [ "$$(id -u)" -ne 0 ] || etc/mailhook-setup.sh -u
+
 test: all
 	etc/deps.sh -b $(BUILD) test
+	$(MHUSER)
 	MH_BUILD=$(CURDIR)/$(BUILD) regress/run $(TESTS)
 
 sanitize:
@@ -123,6 +128,8 @@ SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
 	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer \
 	e2e/mailhookd/test_stop_clean common/test_addrguard
 sanitize-test: sanitize
+	etc/deps.sh -b $(BUILD) test
+	$(MHUSER)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    MH_BUILD=$(CURDIR)/obj-san regress/run $(SAN_TESTS)
@@ -131,6 +138,7 @@ sanitize-test: sanitize
 # beside the build under test)
 FUZZBUILD ?= obj-fuzz
 fuzz:
+	etc/deps.sh fuzz
 	$(MAKE) CC=clang BUILD=$(FUZZBUILD) \
 	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-missing-field-initializers" \
 	    $(FUZZBUILD)/libmh.a
@@ -143,6 +151,7 @@ fuzz:
 	done
 
 bench: all
+	etc/deps.sh -b $(BUILD) bench
 	MH_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/regress/lib \
 	    regress/bench/run
 

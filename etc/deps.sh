@@ -7,15 +7,17 @@
 # take their packages from here: add a new dependency to the right level
 # below and nowhere else.
 #
-# usage: etc/deps.sh [-b BUILD] [build|run|test|all]
+# usage: etc/deps.sh [-b BUILD] [build|run|fuzz|test|bench|package|all]
 #		install what is missing for that level (default: all)
-#        etc/deps.sh -l [build|run|test|package|all]
+#        etc/deps.sh -l [build|run|fuzz|test|bench|package|all]
 #		print the level's packages, one a line
 #        etc/deps.sh -s
 #		stop and disable the packaged daemons the tests replace
 #
-# Levels add up: run is build and more, test is run and more; package is
-# build plus what dpkg-buildpackage needs; all is test and package.
+# Levels add up: run is build and more, fuzz is build and clang, test is
+# run and fuzz and more, bench is test and more; package is build plus
+# what dpkg-buildpackage needs; all is test and package (what CI
+# installs: it runs no bench).
 # Nothing runs apt-get when every package is installed (dpkg-query).  As
 # root the missing ones are installed (apt-get update once, then apt-get
 # install -y --no-install-recommends); as another user the script stops
@@ -43,17 +45,27 @@ RUN_PKGS="
 	publicsuffix
 "
 
+# what "make fuzz" adds: clang and its libFuzzer and sanitizer runtimes
+FUZZ_PKGS="
+	clang libclang-rt-14-dev
+"
+
 # what "make test" adds: real peers, tools, the linters and the packager;
 # manpages-dev: the system pages our manual pages refer to (syslog(3),
 # seccomp(2)), which the mandoc lint test looks for
 TEST_PKGS="
-	clang libclang-rt-14-dev
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
 	opendkim opendkim-tools python3-aiosmtpd python3-dkim
 	python3-prometheus-client python3-jsonschema chromium openssl curl wrk
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
 	manpages-dev
+"
+
+# what "make bench" adds: perf for its profiles, and libeatmydata for
+# its what-if run (flushes made no-ops, to show what they cost)
+BENCH_PKGS="
+	linux-perf eatmydata
 "
 
 # what dpkg-buildpackage needs beyond the build level
@@ -74,9 +86,11 @@ pkgs_of() {
 	case $1 in
 	build)	echo $BUILD_PKGS ;;
 	run)	echo $BUILD_PKGS $RUN_PKGS ;;
-	test)	echo $BUILD_PKGS $RUN_PKGS $TEST_PKGS ;;
+	fuzz)	echo $BUILD_PKGS $FUZZ_PKGS ;;
+	test)	echo $BUILD_PKGS $RUN_PKGS $FUZZ_PKGS $TEST_PKGS ;;
+	bench)	echo $BUILD_PKGS $RUN_PKGS $FUZZ_PKGS $TEST_PKGS $BENCH_PKGS ;;
 	package) echo $BUILD_PKGS $PACKAGE_PKGS ;;
-	all)	echo $BUILD_PKGS $RUN_PKGS $TEST_PKGS $PACKAGE_PKGS ;;
+	all)	echo $BUILD_PKGS $RUN_PKGS $FUZZ_PKGS $TEST_PKGS $PACKAGE_PKGS ;;
 	esac | tr ' ' '\n' | awk 'NF && !seen[$0]++'
 }
 
@@ -151,8 +165,8 @@ shift $((OPTIND - 1))
 level=${1:-all}
 
 case $level in
-build|run|test|package|all) ;;
-*)	say "unknown level '$level' (build, run, test, package or all)"; exit 2 ;;
+build|run|fuzz|test|bench|package|all) ;;
+*)	say "unknown level '$level' (build, run, fuzz, test, bench, package or all)"; exit 2 ;;
 esac
 case $mode in
 list)	pkgs_of "$level"; exit 0 ;;
@@ -170,7 +184,7 @@ trap 'rm -f "$tmp"' EXIT
 # shellcheck disable=SC2046
 missing=$(missing_of $(pkgs_of "$level") | tr '\n' ' ')
 case $level in
-test|all)
+test|bench|all)
 	# node and npm: the machine's own if it has them, else Debian's
 	command -v npm >/dev/null 2>&1 ||
 	    missing="$missing$(missing_of nodejs npm | tr '\n' ' ')" ;;
@@ -189,6 +203,6 @@ if [ -n "$missing" ]; then
 fi
 
 case $level in
-test|all) npm_modules ;;
+test|bench|all) npm_modules ;;
 esac
 exit 0

@@ -11,7 +11,8 @@
 #     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700)
 #   - /run/mailhook (root:root 0755) for the control socket
 #
-# usage: mailhook-setup [-s spooldir] [-r rundir] [-c confdir]
+# usage: mailhook-setup [-u] [-s spooldir] [-r rundir] [-c confdir]
+# -u: the user and group only (make run, make test and make bench).
 # Idempotent; run as root.
 set -eu
 
@@ -19,13 +20,15 @@ USER=${MAILHOOK_USER:-_mailhook}
 SPOOL=/var/spool/mailhook
 RUNDIR=/run/mailhook
 CONFDIR=/etc/mailhook
+USERONLY=0
 
-while getopts "s:r:c:" opt; do
+while getopts "us:r:c:" opt; do
 	case $opt in
+	u) USERONLY=1 ;;
 	s) SPOOL=$OPTARG ;;
 	r) RUNDIR=$OPTARG ;;
 	c) CONFDIR=$OPTARG ;;
-	*) echo "usage: $0 [-s spooldir] [-r rundir] [-c confdir]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-u] [-s spooldir] [-r rundir] [-c confdir]" >&2; exit 2 ;;
 	esac
 done
 
@@ -45,6 +48,7 @@ if ! getent group "$USER" >/dev/null 2>&1; then
 	fi
 fi
 if ! getent passwd "$USER" >/dev/null 2>&1; then
+	echo "mailhook-setup: creating the system user $USER"
 	if command -v useradd >/dev/null 2>&1; then
 		useradd --system --gid "$USER" --no-create-home \
 		    --home-dir /nonexistent --shell "$NOLOGIN" \
@@ -54,6 +58,7 @@ if ! getent passwd "$USER" >/dev/null 2>&1; then
 		    -G "$USER" "$USER"			# busybox
 	fi
 fi
+[ "$USERONLY" = 1 ] && exit 0
 
 mkdirp() {	# path owner mode
 	[ -d "$1" ] || mkdir -p "$1"

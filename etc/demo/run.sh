@@ -39,11 +39,7 @@ port_busy "$SMTP_PORT" && die "127.0.0.1:$SMTP_PORT is in use (MH_DEMO_SMTP_PORT
 port_busy "$HTTP_PORT" && die "127.0.0.1:$HTTP_PORT is in use (MH_DEMO_HTTP_PORT=...)"
 
 if [ "$(id -u)" -eq 0 ]; then
-	if ! getent passwd _mailhook >/dev/null; then
-		echo "make run: creating the system user _mailhook"
-		useradd --system --no-create-home --home-dir /nonexistent \
-		    --shell /usr/sbin/nologin _mailhook
-	fi
+	"$TOP/etc/mailhook-setup.sh" -u
 else
 	echo "make run: not root: mailhookd stays $(id -un), without chroot"
 fi

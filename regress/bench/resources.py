@@ -281,10 +281,7 @@ EATMYDATA = "/usr/lib/x86_64-linux-gnu/libeatmydata.so"
 
 
 def ensure_eatmydata():
-    if not os.path.exists(EATMYDATA):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "eatmydata"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """etc/deps.sh's bench level installs it (ensure_tools)."""
     return os.path.exists(EATMYDATA)
 
 
@@ -295,7 +292,7 @@ def run_whatif(ctx, P, dns_port):
     hookd's and relayd's event loops cost, i.e. what group commit or
     fsync off the loop could win back."""
     if not ensure_eatmydata():
-        return {"skipped": "eatmydata not installable"}
+        return {"skipped": "eatmydata is not installed (etc/deps.sh bench)"}
     main = ctx.daemon
     ctx.daemon = BenchDaemon(daemon_config(ctx), resolver=(
         "127.0.0.1", dns_port), env={"LD_PRELOAD": EATMYDATA})

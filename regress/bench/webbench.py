@@ -98,7 +98,7 @@ def webd_start(daemon_cls, build, events):
 
 def run_clicks(daemon_cls, build, quick):
     if shutil.which("wrk") is None or shutil.which("nginx") is None:
-        raise RuntimeError("wrk or nginx not installed (etc/deps.sh test)")
+        raise RuntimeError("wrk or nginx not installed (etc/deps.sh bench)")
     secs = 2 if quick else 5
     rounds = 2 if quick else 3
     d = tempfile.mkdtemp(prefix="mh-clicks-")
