@@ -58,7 +58,7 @@ struct mime_doc {
 	struct doc	 d;
 	char		*reply;		/* reply_plain, malloc'd, or NULL */
 	const char	*over;		/* the limit exceeded, or NULL */
-	char		*jtail;		/* the JSON after the envelope */
+	char		*jtail;		/* the JSON after the envelope, g_malloc'd */
 };
 
 struct owned_ptr {
@@ -1031,12 +1031,11 @@ attach_json(const struct attach *a)
 	return (j);
 }
 
-/* everything but the envelope: the same for every recipient */
+/* the attachments array, in message order */
 static json_t *
-doc_json(const struct mime_doc *md)
+doc_attachments(const struct doc *d)
 {
-	const struct doc *d = &md->d;
-	json_t		*root, *atts, *a;
+	json_t		*atts, *a;
 	size_t		 i;
 
 	if ((atts = json_array()) == NULL)
@@ -1048,12 +1047,22 @@ doc_json(const struct mime_doc *md)
 			return (NULL);
 		}
 	}
+	return (atts);
+}
+
+/* everything but the envelope: the same for every recipient */
+static json_t *
+doc_json(const struct mime_doc *md)
+{
+	const struct doc *d = &md->d;
+	json_t		*root;
+
 	root = json_pack("{s:O, s:o, s:o, s:o, s:o}",
 	    "headers", d->headers,
 	    "plain", jtext(d->plain),
 	    "html", jtext(d->html),
 	    "reply_plain", jtext(md->reply),
-	    "attachments", atts);
+	    "attachments", doc_attachments(d));
 	if (root != NULL && md->over != NULL &&
 	    json_object_set_new(root, "truncated", json_string(md->over)) ==
 	    -1) {
@@ -1063,19 +1072,118 @@ doc_json(const struct mime_doc *md)
 	return (root);
 }
 
-/* the JSON text of doc_json() after its "{": the envelope goes first */
+static int
+jappend_cb(const char *buf, size_t len, void *t)
+{
+	g_string_append_len(t, buf, len);
+	return (0);
+}
+
+/* jansson's text of j (released) after t */
+static int
+jappend(GString *t, json_t *j)
+{
+	int	 rc;
+
+	if (j == NULL)
+		return (-1);
+	rc = json_dump_callback(j, jappend_cb, t,
+	    JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	return (rc);
+}
+
+/* the JSON string of p[0..len) (valid UTF-8) after t, without its quotes */
+static int
+jappend_inner(GString *t, const char *p, size_t len)
+{
+	size_t	 at = t->len;
+
+	if (len == 0)
+		return (0);
+	if (jappend(t, json_stringn_nocheck(p, len)) == -1)
+		return (-1);
+	g_string_erase(t, at, 1);
+	g_string_truncate(t, t->len - 1);
+	return (0);
+}
+
+/*
+ * "plain" after t, and reply_plain's JSON text in r.  The reply is most
+ * often the plain text less its surrounding blank lines, so found inside
+ * it; jansson then escapes that text once, not twice (escaping the two
+ * was half of rendering a 4 KiB plain message).  Escapes are made a
+ * character at a time and both texts are valid UTF-8, so pieces join.
+ */
+static int
+jtail_texts(GString *t, GString *r, const char *plain, const char *reply)
+{
+	const char	*at;
+	size_t		 rlen;
+
+	at = plain && reply && *reply != '\0' ? strstr(plain, reply) : NULL;
+	if (at == NULL)
+		return (jappend(t, jtext(plain)) == -1 ||
+		    jappend(r, jtext(reply)) == -1 ? -1 : 0);
+	rlen = strlen(reply);
+	g_string_append_c(r, '"');
+	if (jappend_inner(r, reply, rlen) == -1)
+		return (-1);
+	g_string_append_c(t, '"');
+	if (jappend_inner(t, plain, at - plain) == -1)
+		return (-1);
+	g_string_append_len(t, r->str + 1, r->len - 1);
+	if (jappend_inner(t, at + rlen, strlen(at + rlen)) == -1)
+		return (-1);
+	g_string_append_c(t, '"');
+	g_string_append_c(r, '"');
+	return (0);
+}
+
+/*
+ * The JSON text of doc_json() after its "{": the envelope goes first.
+ * Its members are jansson's text, joined in doc_json()'s order
+ * (regress/hookd/test_mime compares the two on every fixture).
+ */
 static int
 doc_jtail(struct mime_doc *md)
 {
-	json_t	*j;
+	const struct doc *d = &md->d;
+	GString		*t, *r;
+	int		 rc = -1;
 
 	if (md->jtail != NULL)
 		return (0);
-	if ((j = doc_json(md)) == NULL)
-		return (-1);
-	md->jtail = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	return (md->jtail != NULL && md->jtail[0] == '{' ? 0 : -1);
+	t = g_string_sized_new(md->raw->len + 256);
+	r = g_string_new(NULL);
+	g_string_append(t, "{\"headers\":");
+	if (jappend(t, json_incref(d->headers)) == -1)
+		goto done;
+	g_string_append(t, ",\"plain\":");
+	if (jtail_texts(t, r, d->plain, md->reply) == -1)
+		goto done;
+	g_string_append(t, ",\"html\":");
+	if (jappend(t, jtext(d->html)) == -1)
+		goto done;
+	g_string_append(t, ",\"reply_plain\":");
+	g_string_append_len(t, r->str, r->len);
+	g_string_append(t, ",\"attachments\":");
+	if (jappend(t, doc_attachments(d)) == -1)
+		goto done;
+	if (md->over != NULL) {
+		g_string_append(t, ",\"truncated\":");
+		if (jappend(t, json_string(md->over)) == -1)
+			goto done;
+	}
+	g_string_append_c(t, '}');
+	md->jtail = g_string_free(t, FALSE);
+	t = NULL;
+	rc = 0;
+ done:
+	if (t != NULL)
+		g_string_free(t, TRUE);
+	g_string_free(r, TRUE);
+	return (rc);
 }
 
 static struct mime_doc	*mime_parse_env(int, const struct envelope *, int);
@@ -1380,7 +1488,7 @@ mime_doc_free(struct mime_doc *md)
 	if (md->raw != NULL)
 		g_byte_array_unref(md->raw);
 	free(md->reply);
-	free(md->jtail);
+	g_free(md->jtail);
 	free(md);
 }
 
