@@ -7,6 +7,8 @@
  * it: mime_parse() once, within small MIME limits (so that the scan of
  * mimescan.c cuts often), then mime_doc_render() in the three POST
  * formats; parsing and rendering must always succeed on a readable file.
+ * Then with the default limits: the json body, which hookd joins from
+ * pieces (mime.c, doc_jtail), must hold what mime_to_json()'s tree holds.
  */
 #include <sys/mman.h>
 
@@ -27,6 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mime_payload	 out;
 	struct mime_limits	 lim = { 8, 4, 32, 2048 };
 	struct mime_doc		*md;
+	json_t			*body, *tree;
 	int			 fd, fmt;
 
 	if (!init) {
@@ -55,6 +58,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* and the default limits, as mimedump and the tests render */
 	if (mime_render(fd, &env, "b@example.test", FORMAT_JSON, &out) == -1)
 		abort();
+	body = json_loadb(out.body, out.bodylen, 0, NULL);
+	tree = mime_to_json(fd, &env, "b@example.test");
+	if (body == NULL || tree == NULL || !json_equal(body, tree))
+		abort();
+	json_decref(body);
+	json_decref(tree);
 	mime_payload_free(&out);
 	envelope_clear(&env);
 	close(fd);
