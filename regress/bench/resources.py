@@ -280,18 +280,13 @@ def perf_summary(data, names):
 EATMYDATA = "/usr/lib/x86_64-linux-gnu/libeatmydata.so"
 
 
-def ensure_eatmydata():
-    """etc/deps.sh's bench level installs it (ensure_tools)."""
-    return os.path.exists(EATMYDATA)
-
-
 def run_whatif(ctx, P, dns_port):
     """DIAGNOSTIC ONLY, not a valid configuration: the same loads on a
     second mailhookd whose fsync/fdatasync are no-ops (libeatmydata
     preloaded).  The gap to the real run is what the serial fsyncs on
     hookd's and relayd's event loops cost, i.e. what group commit or
     fsync off the loop could win back."""
-    if not ensure_eatmydata():
+    if not os.path.exists(EATMYDATA):  # etc/deps.sh's bench level has it
         return {"skipped": "eatmydata is not installed (etc/deps.sh bench)"}
     main = ctx.daemon
     ctx.daemon = BenchDaemon(daemon_config(ctx), resolver=(
