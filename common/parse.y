@@ -58,7 +58,7 @@ static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
 static struct pos		 api_pos;	/* the first api listener */
 static int			 cur_listen_pki;	/* pki option seen */
-static int			 url_seen;	/* url option seen in the block */
+static int			 url_seen;	/* url option seen in a block */
 
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
@@ -76,7 +76,8 @@ static void	 route_require(const struct pos *, int, const char *, int);
 
 %}
 
-%token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS CONCURRENCY
+%token	ALLOW ANY API AUTH AUTHREQ AUTHORIZE BATCH BOUNCE CA CERT CIPHERS
+%token	CONCURRENCY
 %token	CONNECTIONS CONTROL CREDENTIALS DKIM DOMAIN DSN ERRORS EVENTS FAIL
 %token	GROUP HISTORY FALLBACK
 %token	METRICS
@@ -84,7 +85,8 @@ static void	 route_require(const struct pos *, int, const char *, int);
 %token	LIFETIME LIMIT LISTEN MESSAGESIZE MODE ON PER PKI PORT POSTMASTER
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
-%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET MINDATARATE JUNK
+%token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET
+%token	MINDATARATE JUNK
 %token	MIMEPARTS MIMEDEPTH MIMEHEADERS MIMEHEADERSIZE
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
@@ -151,7 +153,8 @@ port		: NUMBER {
 				$$ = $1.n;
 		}
 		| STRING {
-			perr(&$<pos>1, "expected a port number, not \"%s\"", $1);
+			perr(&$<pos>1, "expected a port number, not \"%s\"",
+			    $1);
 			free($1);
 			$$ = 25;
 		}
@@ -181,7 +184,8 @@ size		: NUMBER {
 			$$ = m ? $1.n * m : NUMERR;
 		}
 		| STRING {
-			perr(&$<pos>1, "expected a size such as 512K or 25M, not \"%s\"", $1);
+			perr(&$<pos>1, "expected a size such as 512K or 25M, "
+			    "not \"%s\"", $1);
 			free($1);
 			$$ = NUMERR;
 		}
@@ -210,7 +214,8 @@ time		: NUMBER {
 			$$ = m ? $1.n * m : NUMERR;
 		}
 		| STRING {
-			perr(&$<pos>1, "expected a duration such as 30s, 5m, 1h or 2d, not \"%s\"", $1);
+			perr(&$<pos>1, "expected a duration such as 30s, 5m, "
+			    "1h or 2d, not \"%s\"", $1);
 			free($1);
 			$$ = NUMERR;
 		}
@@ -221,7 +226,8 @@ mstime		: NUMBER {
 
 			if (strcmp($1.unit, "ms") == 0)
 				m = 1;
-			else if ($1.unit[0] == '\0' || strcmp($1.unit, "s") == 0)
+			else if ($1.unit[0] == '\0' ||
+			    strcmp($1.unit, "s") == 0)
 				m = 1000;
 			else if (strcmp($1.unit, "m") == 0)
 				m = 60000;
@@ -237,7 +243,8 @@ mstime		: NUMBER {
 			$$ = m ? $1.n * m : NUMERR;
 		}
 		| STRING {
-			perr(&$<pos>1, "expected a duration such as 500ms, 30s or 5m, not \"%s\"", $1);
+			perr(&$<pos>1, "expected a duration such as 500ms, 30s "
+			    "or 5m, not \"%s\"", $1);
 			free($1);
 			$$ = NUMERR;
 		}
@@ -264,8 +271,8 @@ main		: HOSTNAME STRING {
 		}
 		| SPOOL STRING {
 			if ($2[0] != '/')
-				perr(&$<pos>2, "spool \"%s\" is not an absolute "
-				    "path", $2);
+				perr(&$<pos>2, "spool \"%s\" is not an "
+				    "absolute path", $2);
 			else
 				parse_copystr(&$<pos>2, conf->spool,
 				    sizeof(conf->spool), $2, "spool");
@@ -323,14 +330,16 @@ main		: HOSTNAME STRING {
 			else if (parse_def(&$<pos>2, "pki", $2, what) == 0) {
 				if ((p = calloc(1, sizeof(*p))) == NULL)
 					fatal("calloc");
-				parse_copystr(&$<pos>2, p->name, sizeof(p->name), $2,
-				    "pki name");
+				parse_copystr(&$<pos>2, p->name,
+				    sizeof(p->name), $2, "pki name");
 				parse_copystr(&$<pos>4, p->cert_file,
 				    sizeof(p->cert_file), $4, "cert");
 				parse_copystr(&$<pos>6, p->key_file,
 				    sizeof(p->key_file), $6, "key");
-				parse_at(&$<pos>4, p->cert_at, sizeof(p->cert_at));
-				parse_at(&$<pos>6, p->key_at, sizeof(p->key_at));
+				parse_at(&$<pos>4, p->cert_at,
+				    sizeof(p->cert_at));
+				parse_at(&$<pos>6, p->key_at,
+				    sizeof(p->key_at));
 				TAILQ_INSERT_TAIL(&conf->pkis, p, entry);
 			}
 			free($2);
@@ -369,7 +378,8 @@ main		: HOSTNAME STRING {
 			free($5);
 		}
 		| BOUNCE DOMAIN STRING {
-			if (parse_check_domain(&$<pos>3, $3, "bounce domain") == 0)
+			if (parse_check_domain(&$<pos>3, $3,
+			    "bounce domain") == 0)
 				parse_copystr(&$<pos>3, conf->bounce_domain,
 				    sizeof(conf->bounce_domain), $3,
 				    "bounce domain");
@@ -459,13 +469,13 @@ main		: HOSTNAME STRING {
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
 			parse_at(&$<pos>7, d->key_at, sizeof(d->key_at));
-			if (parse_check_domain(&$<pos>3, $3, "dkim domain") == 0 &&
-			    parse_copystr(&$<pos>3, d->domain, sizeof(d->domain), $3,
-			    "dkim domain") == 0 &&
-			    parse_copystr(&$<pos>5, d->selector, sizeof(d->selector),
-			    $5, "dkim selector") == 0 &&
-			    parse_copystr(&$<pos>7, d->key_file, sizeof(d->key_file),
-			    $7, "dkim key") == 0)
+			if (parse_check_domain(&$<pos>3, $3, "dkim domain") ==
+			    0 && parse_copystr(&$<pos>3, d->domain,
+			    sizeof(d->domain), $3, "dkim domain") == 0 &&
+			    parse_copystr(&$<pos>5, d->selector,
+			    sizeof(d->selector), $5, "dkim selector") == 0 &&
+			    parse_copystr(&$<pos>7, d->key_file,
+			    sizeof(d->key_file), $7, "dkim key") == 0)
 				TAILQ_INSERT_TAIL(&conf->dkims, d, entry);
 			else
 				free(d);
@@ -508,7 +518,8 @@ trackopt	: URL STRING {
 			if (why == NULL && strpbrk($2, "?#") != NULL)
 				why = "has a query or fragment";
 			if (why != NULL)
-				perr(&$<pos>2, "tracking url \"%s\" %s", $2, why);
+				perr(&$<pos>2, "tracking url \"%s\" %s", $2,
+				    why);
 			else {
 				while ((n = strlen($2)) > 0 && $2[n - 1] == '/')
 					$2[n - 1] = '\0';
@@ -529,15 +540,18 @@ trackopt	: URL STRING {
 			free($2);
 		}
 		| OPENS STRING {
-			tracking_yesno(&$<pos>2, "opens", $2, &cur_track->opens);
+			tracking_yesno(&$<pos>2, "opens", $2,
+			    &cur_track->opens);
 			free($2);
 		}
 		| CLICKS STRING {
-			tracking_yesno(&$<pos>2, "clicks", $2, &cur_track->clicks);
+			tracking_yesno(&$<pos>2, "clicks", $2,
+			    &cur_track->clicks);
 			free($2);
 		}
 		| READ time {
-			if (parse_check_time(&$<pos>2, $2, 1, 3600, "read") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			    "read") == 0)
 				cur_track->read = $2;
 		}
 		| UNSUBSCRIBE STRING {
@@ -546,8 +560,8 @@ trackopt	: URL STRING {
 			else if (strcmp($2, "no") == 0)
 				cur_track->unsubscribe = 0;
 			else
-				perr(&$<pos>2, "unsubscribe wants one-click or no, "
-				    "not \"%s\"", $2);
+				perr(&$<pos>2, "unsubscribe wants one-click or "
+				    "no, not \"%s\"", $2);
 			free($2);
 		}
 		;
@@ -576,7 +590,9 @@ resolverdnssec	: /* empty */
 		}
 		;
 
-listenhead	: LISTEN ON STRING	{ listen_begin(&$<pos>1, &$<pos>3, $3); }
+listenhead	: LISTEN ON STRING {
+			listen_begin(&$<pos>1, &$<pos>3, $3);
+		}
 		;
 
 listenopts	: /* empty */
@@ -589,7 +605,8 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 					    LF_TLS_REQUIRE; }
 		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
 		| HTTP			{ cur_listen->flags |= LF_HTTP; }
-		| API			{ cur_listen->flags |= LF_HTTP | LF_API; }
+		| API			{ cur_listen->flags |= LF_HTTP |
+					    LF_API; }
 		| METRICS		{ cur_listen->flags |= LF_HTTP |
 					    LF_METRICS; }
 		| AUTH			{ cur_listen->flags |= LF_AUTH; }
@@ -624,7 +641,8 @@ limit		: MESSAGESIZE size {
 				conf->max_recipients = $2;
 		}
 		| SESSIONS number {
-			if (parse_check_range(&$<pos>2, $2, 1, 65536, "sessions") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 65536,
+			    "sessions") == 0)
 				conf->max_sessions = $2;
 		}
 		| SESSIONSPERIP number {
@@ -694,14 +712,16 @@ limit		: MESSAGESIZE size {
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
-			if (parse_check_domain(&$<pos>2, $2, "sender-domain") == 0 &&
-			    parse_copystr(&$<pos>2, s->domain, sizeof(s->domain), $2,
-			    "sender-domain") == 0 &&
-			    parse_check_range(&$<pos>4, $4, 1, INT_MAX, "rate") == 0 &&
+			if (parse_check_domain(&$<pos>2, $2, "sender-domain") ==
+			    0 && parse_copystr(&$<pos>2, s->domain,
+			    sizeof(s->domain), $2, "sender-domain") == 0 &&
+			    parse_check_range(&$<pos>4, $4, 1, INT_MAX,
+			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>6, $6)) != -1) {
 				s->rate = $4;
 				s->per = u;
-				TAILQ_INSERT_TAIL(&conf->sender_limits, s, entry);
+				TAILQ_INSERT_TAIL(&conf->sender_limits, s,
+				    entry);
 			} else
 				free(s);
 			free($2);
@@ -717,9 +737,10 @@ dlimithead	: DOMAIN STRING {
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
-			if (parse_check_domain(&$<pos>2, $2, "limit domain") == 0)
-				parse_copystr(&$<pos>2, d->domain, sizeof(d->domain),
-				    $2, "limit domain");
+			if (parse_check_domain(&$<pos>2, $2, "limit domain") ==
+			    0)
+				parse_copystr(&$<pos>2, d->domain,
+				    sizeof(d->domain), $2, "limit domain");
 			for (s = $2; *s != '\0'; s++)
 				*s = tolower((unsigned char)*s);
 			snprintf(what, sizeof(what), "limit domain \"%s\"", $2);
@@ -737,7 +758,8 @@ dlimitopts	: /* empty */
 dlimitopt	: RATE number PER STRING {
 			int	 u;
 
-			if (parse_check_range(&$<pos>2, $2, 1, INT_MAX, "rate") == 0 &&
+			if (parse_check_range(&$<pos>2, $2, 1, INT_MAX,
+			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>4, $4)) != -1) {
 				cur_dlimit->rate = $2;
 				cur_dlimit->per = u;
@@ -828,7 +850,8 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| TIMEOUT time {
-			if (parse_check_time(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			    "timeout") == 0)
 				cur_route->timeout = $2;
 		}
 		| LIFETIME time {
@@ -850,13 +873,13 @@ routeopt	: URL STRING {
 			else if (strcmp($2, "smtp") == 0) {
 				if ((why = config_check_fallback_smtp($3)) !=
 				    NULL)
-					perr(&$<pos>3, "fallback smtp \"%s\": %s",
-					    $3, why);
+					perr(&$<pos>3, "fallback smtp \"%s\": "
+					    "%s", $3, why);
 				else
 					parse_copystr(&$<pos>3,
 					    cur_route->fallback_smtp,
-					    sizeof(cur_route->fallback_smtp), $3,
-					    "fallback smtp");
+					    sizeof(cur_route->fallback_smtp),
+					    $3, "fallback smtp");
 			} else if (strcmp($2, "maildir") != 0)
 				perr(&$<pos>2, "unknown fallback \"%s\" "
 				    "(maildir or smtp)", $2);
@@ -924,8 +947,8 @@ authzopt	: FORMAT STRING {
 			else if (strcmp($2, "xml") == 0)
 				cur_route->authorize_format = AUTHZ_XML;
 			else
-				perr(&$<pos>2, "unknown authorize format \"%s\" "
-				    "(form, json or xml)", $2);
+				perr(&$<pos>2, "unknown authorize format "
+				    "\"%s\" (form, json or xml)", $2);
 			free($2);
 		}
 		| TIMEOUT time {
@@ -992,18 +1015,22 @@ eventsopt	: URL STRING {
 			free($2);
 		}
 		| HEADER STRING STRING {
-			parse_header_add(&$<pos>2, &cur_events->headers, $2, $3);
+			parse_header_add(&$<pos>2, &cur_events->headers, $2,
+			    $3);
 		}
 		| TIMEOUT time {
-			if (parse_check_time(&$<pos>2, $2, 1, 3600, "timeout") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			    "timeout") == 0)
 				cur_events->timeout = $2;
 		}
 		| BATCH number {
-			if (parse_check_range(&$<pos>2, $2, 1, 10000, "batch") == 0)
+			if (parse_check_range(&$<pos>2, $2, 1, 10000,
+			    "batch") == 0)
 				cur_events->batch_max = $2;
 		}
 		| WAIT mstime {
-			if (parse_check_mstime(&$<pos>2, $2, 0, 600000, "wait") == 0)
+			if (parse_check_mstime(&$<pos>2, $2, 0, 600000,
+			    "wait") == 0)
 				cur_events->batch_wait = $2;
 		}
 		| LIFETIME time {
@@ -1189,8 +1216,10 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 static int
 listen_loopback(const struct listener *l)
 {
-	const struct sockaddr_in	*sin = (const struct sockaddr_in *)&l->ss;
-	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)&l->ss;
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
 
 	if (l->ss.ss_family == AF_INET)
 		return ((ntohl(sin->sin_addr.s_addr) >> 24) == 127);
@@ -1326,8 +1355,8 @@ config_allow_testing(int on)
 
 /*
  * testing relay-port N | mta-sts-port N | tls-rpt-period SECONDS |
- * hook-retry SECONDS |
- * events-retry MS [MAX_MS] | seccomp-debug: only with mailhookd -X, never in production.
+ * hook-retry SECONDS | events-retry MS [MAX_MS] | seccomp-debug: only
+ * with mailhookd -X, never in production.
  */
 static void
 testing_set(const struct pos *kw, const struct pos *p, const char *what,
@@ -1343,7 +1372,8 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 	if (a == NUMERR || b == NUMERR)
 		return;
 	if (strcmp(what, "relay-port") == 0 && n == 1) {
-		if (parse_check_range(p, a, 1, 65535, "testing relay-port") == 0)
+		if (parse_check_range(p, a, 1, 65535,
+		    "testing relay-port") == 0)
 			t->relay_port = a;
 	} else if (strcmp(what, "mta-sts-port") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 65535,
@@ -1354,7 +1384,8 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		    "testing tls-rpt-period") == 0)
 			t->tlsrpt_period = a;
 	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
-		if (parse_check_range(p, a, 1, 86400, "testing hook-retry") == 0)
+		if (parse_check_range(p, a, 1, 86400,
+		    "testing hook-retry") == 0)
 			t->hook_retry = a;
 	} else if (strcmp(what, "events-retry") == 0 && n >= 1) {
 		if (parse_check_range(p, a, 1, 86400000,

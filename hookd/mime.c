@@ -58,7 +58,8 @@ struct mime_doc {
 	struct doc	 d;
 	char		*reply;		/* reply_plain, malloc'd, or NULL */
 	const char	*over;		/* the limit exceeded, or NULL */
-	char		*jtail;		/* the JSON after the envelope, g_malloc'd */
+	char		*jtail;		/* the JSON after the envelope
+					   (g_malloc'd) */
 };
 
 struct owned_ptr {
