@@ -817,14 +817,6 @@ body_fill(struct mconn *c)
 			conn_fail(c, 0, "4.3.0", "message file read error");
 			return (-1);
 		}
-		if (n == 0) {
-			if (c->lblen > 0 || c->lb_cont)
-				body_fragment(c, 1);
-			evbuffer_add(c->out, ".\r\n", 3);
-			c->body_eof = 1;
-			c->state = M_DOT;
-			break;
-		}
 		for (i = 0; i < n; i++) {
 			if (buf[i] == '\r')
 				continue;
@@ -838,6 +830,15 @@ body_fill(struct mconn *c)
 				body_fragment(c, 0);
 			}
 			c->lb[c->lblen] = '\0';
+		}
+		/* a regular file: a read shorter than asked for is its end
+		 * (no read to see 0) */
+		if ((size_t)n < sizeof(buf)) {
+			if (c->lblen > 0 || c->lb_cont)
+				body_fragment(c, 1);
+			evbuffer_add(c->out, ".\r\n", 3);
+			c->body_eof = 1;
+			c->state = M_DOT;
 		}
 	}
 	want_write(c);
@@ -1258,6 +1259,14 @@ conn_read(struct mconn *c)
 		evbuffer_add(c->in, buf, n);
 		if (evbuffer_get_length(c->in) > REPLY_BYTES_MAX * 2)
 			return (-1);
+		/*
+		 * A short read took all the socket had (the read event is
+		 * level-triggered: what comes later wakes us again), so no
+		 * read to see EAGAIN.  libtls may hold a record it has
+		 * read: under TLS, on until it wants more.
+		 */
+		if (c->tls == NULL && (size_t)n < sizeof(buf))
+			return (0);
 	}
 }
 

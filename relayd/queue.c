@@ -65,12 +65,31 @@
 static int	 rootfd = -1, outfd = -1, incfd = -1, qfd = -1;
 static struct filepool	*pool;
 /* the incoming message whose headers queue_track() read into its
- * envelope, its content unchanged since: its commit need not read them
- * again */
+ * envelope, its content unchanged since, and the descriptor they were
+ * read through: its commit need not open the file or read them again */
 static char	 hdrs_read[MH_MSGID_LEN];
+static int	 hdrs_fd = -1;
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
 static void	 delete_copies(int, const char *);
+
+static void
+hdrs_forget(void)
+{
+	hdrs_read[0] = '\0';
+	if (hdrs_fd != -1)
+		close(hdrs_fd);
+	hdrs_fd = -1;
+}
+
+/* fd (open on msgid in incoming/) is kept for the commit */
+static void
+hdrs_keep(const char *msgid, int fd)
+{
+	hdrs_forget();
+	strlcpy(hdrs_read, msgid, sizeof(hdrs_read));
+	hdrs_fd = fd;
+}
 
 static int
 opendir_at(int dfd, const char *name)
@@ -144,6 +163,7 @@ queue_dirfd(void)
 void
 queue_shutdown(void)
 {
+	hdrs_forget();
 	if (qfd != -1)
 		close(qfd);
 	if (incfd != -1)
@@ -178,6 +198,8 @@ queue_abort(const char *msgid)
 {
 	if (!envelope_id_ok(msgid))
 		return (-1);
+	if (strcmp(hdrs_read, msgid) == 0)
+		hdrs_forget();
 	filepool_releaseat(pool, incfd, msgid);
 	delete_copies(qfd, msgid);
 	return (0);
@@ -481,8 +503,9 @@ queue_track(const char *msgid, struct envelope *env)
 	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
 	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
 		return (0);
+	hdrs_forget();
 	/* one open and one read of the file for its headers, its tracking
-	 * and its tracked content */
+	 * and its tracked content; the commit takes the descriptor */
 	if ((fd = openat(incfd, msgid, O_RDWR | O_CLOEXEC)) == -1)
 		return (-1);
 	if ((buf = read_start(fd, &len, &whole)) == NULL) {
@@ -490,10 +513,9 @@ queue_track(const char *msgid, struct envelope *env)
 		return (-1);
 	}
 	parse_headers(env, buf, len);
-	strlcpy(hdrs_read, msgid, sizeof(hdrs_read));
 	if (config_tracking(relay_conf, env->from_domain) == NULL) {
 		free(buf);
-		close(fd);
+		hdrs_keep(msgid, fd);
 		return (0);
 	}
 	if (!whole && read_rest(fd, &buf, &len) == -1) {
@@ -505,7 +527,7 @@ queue_track(const char *msgid, struct envelope *env)
 	if ((tm = track_prepare(relay_conf, msgid, env->from_domain, buf,
 	    len)) == NULL) {
 		free(buf);
-		close(fd);
+		hdrs_keep(msgid, fd);
 		return (0);
 	}
 	for (i = 0; i < env->nrcpt && rv == 0; i++) {
@@ -518,8 +540,6 @@ queue_track(const char *msgid, struct envelope *env)
 			if ((rv = rewrite_incoming(fd, msgid, copy, clen,
 			    len)) == 0)
 				parse_headers(env, copy, clen);
-			else
-				hdrs_read[0] = '\0';
 		}
 		else
 			rv = queue_write(qfd, name, copy, clen, FR_GROUP);
@@ -528,13 +548,14 @@ queue_track(const char *msgid, struct envelope *env)
 	}
 	track_free(tm);
 	free(buf);
-	close(fd);
 	if (rv == -1) {
+		close(fd);
 		log_warnx("%s: tracked copies not written", msgid);
 		delete_copies(qfd, msgid);
 		errno = err;
 		return (-1);
 	}
+	hdrs_keep(msgid, fd);
 	env->tracked = env->nrcpt > 1;
 	return (0);
 }
@@ -542,8 +563,7 @@ queue_track(const char *msgid, struct envelope *env)
 /*
  * The first half of a commit: the message moves from incoming/ to
  * queue/<id>.msg and env learns its id, size and headers.  Without its
- * .env
- * it does not exist yet (queue_load removes it).  Returns the open
+ * .env it does not exist yet (queue_load removes it).  Returns the open
  * message file, or -1 (the file is gone).
  */
 static int
@@ -557,17 +577,23 @@ commit_move(const char *msgid, struct envelope *env)
 		errno = EINVAL;
 		return (-1);
 	}
-	if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("commit %s", msgid);
-		return (-1);
+	if (strcmp(hdrs_read, msgid) == 0) {
+		/* queue_track() read its headers through this one */
+		fd = hdrs_fd;
+		hdrs_fd = -1;
+		hdrs_read[0] = '\0';
+	} else {
+		hdrs_forget();
+		if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_warn("commit %s", msgid);
+			return (-1);
+		}
+		read_headers(fd, env);
 	}
 	if (fstat(fd, &st) == -1) {
 		log_warn("commit %s", msgid);
 		goto fail;
 	}
-	if (strcmp(hdrs_read, msgid) != 0)
-		read_headers(fd, env);
-	hdrs_read[0] = '\0';
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
 	snprintf(name, sizeof(name), "%s.msg", msgid);
@@ -773,7 +799,7 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 	file_name(name, sizeof(name), msgid, queued, copy);
 	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
 	if (strcmp(hdrs_read, msgid) == 0)
-		hdrs_read[0] = '\0';	/* the content changes */
+		hdrs_forget();	/* the content changes */
 	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("open %s", name);

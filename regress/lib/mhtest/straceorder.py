@@ -7,9 +7,10 @@ after a flush (fsync, fdatasync, syncfs) that started after the last
 write it covers and ended before the acknowledgement:
 
   check_replies(smtpd, owner)   every "250 ... queued as ID" smtpd wrote
-      for a message of that owner came after the owner (hookd for queue mode, relayd for relaying)
-      flushed the message's data (after opening it for the commit, before
-      renaming ID.env into place) and flushed again after that rename;
+      for a message of that owner came after the owner (hookd for queue
+      mode, relayd for relaying) flushed the message's data (after its
+      commit began, before renaming ID.env into place) and flushed again
+      after that rename;
   check_event_acks(hookd)       every event id hookd acknowledged to
       relayd (in an imsg: sendmsg) came after the event's files in hookd's
       event spool (its own e- file renamed into place, or its line
@@ -83,9 +84,12 @@ def _checked_envelope(owner, mid, after, before):
 
 def check_replies(smtpd, owner):
     """For every "queued as ID" reply smtpd wrote: the owner flushed the
-    message's data after opening it for the commit and before renaming
-    ID.env into place, and flushed again after that rename and before
-    smtpd wrote the 250.  An envelope that records the data's check
+    message's data after its commit began and before renaming ID.env into
+    place, and flushed again after that rename and before smtpd wrote the
+    250.  The commit begins where relayd renames the message into its
+    queue as ID.msg (the content final: its tracking step may have opened
+    and rewritten it before), else where the owner first opens ID
+    read-only (hookd).  An envelope that records the data's check
     (hookd's data-check: a crash before the flush leaves a file recovery
     finds does not match) needs no flush of its own before the rename:
     one flush after it, before the 250, covers both."""
@@ -96,8 +100,10 @@ def check_replies(smtpd, owner):
         if name not in SENDS or not m:
             continue
         mid = m.group(1)
-        opened = [c[0] for c in owner if c[2] in ("open", "openat") and
-                  re.search(r'"(?:[^"]*/)?%s", O_RDONLY' % mid, c[3])]
+        opened = [c[1] for c in owner if c[2].startswith("rename") and
+                  _renamed_to(c[3], mid + ".msg")][:1] or \
+            [c[0] for c in owner if c[2] in ("open", "openat") and
+             re.search(r'"(?:[^"]*/)?%s", O_RDONLY' % mid, c[3])]
         # the renames that put ID.env in place (not those that take it
         # away later, into a spool's pool of files for reuse)
         env = [c[1] for c in owner if c[2].startswith("rename") and
