@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -552,10 +553,11 @@ run_threads(int conns, void *(*fn)(void *), void *arg)
 static char *
 api_request(const char *path, const char *key, int idem)
 {
-	FILE	*f;
-	char	*b;
-	long	 n;
-	int	 h;
+	FILE		*f;
+	char		*b;
+	long		 n;
+	int		 h;
+	uint32_t	 r32;
 
 	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) == -1 ||
 	    (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) == -1)
@@ -568,7 +570,11 @@ api_request(const char *path, const char *key, int idem)
 	if (idem) {
 		h += sprintf(b + h, "Idempotency-Key: ");
 		g_idem_at = h;
-		g_nonce = (unsigned long)time(NULL) ^ (unsigned long)getpid();
+		/* one run's keys unlike every other run's: time ^ pid gave
+		 * two rounds the same keys once (a 202 for each, no mail) */
+		if (getrandom(&r32, sizeof(r32), 0) != sizeof(r32))
+			die("getrandom");
+		g_nonce = r32;
 		h += sprintf(b + h, "%024d\r\n", 0);
 	}
 	h += sprintf(b + h, "\r\n");
