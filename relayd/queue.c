@@ -91,6 +91,21 @@ hdrs_keep(const char *msgid, int fd)
 	hdrs_fd = fd;
 }
 
+/* the descriptor kept for msgid, now the caller's; -1 if none (any
+ * other is dropped) */
+static int
+hdrs_take(const char *msgid)
+{
+	int	 fd = -1;
+
+	if (strcmp(hdrs_read, msgid) == 0) {
+		fd = hdrs_fd;
+		hdrs_fd = -1;
+	}
+	hdrs_forget();
+	return (fd);
+}
+
 static int
 opendir_at(int dfd, const char *name)
 {
@@ -503,7 +518,6 @@ queue_track(const char *msgid, struct envelope *env)
 	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
 	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
 		return (0);
-	hdrs_forget();
 	/* one open and one read of the file for its headers, its tracking
 	 * and its tracked content; the commit takes the descriptor */
 	if ((fd = openat(incfd, msgid, O_RDWR | O_CLOEXEC)) == -1)
@@ -577,13 +591,8 @@ commit_move(const char *msgid, struct envelope *env)
 		errno = EINVAL;
 		return (-1);
 	}
-	if (strcmp(hdrs_read, msgid) == 0) {
-		/* queue_track() read its headers through this one */
-		fd = hdrs_fd;
-		hdrs_fd = -1;
-		hdrs_read[0] = '\0';
-	} else {
-		hdrs_forget();
+	/* queue_track() read its headers through the one it kept */
+	if ((fd = hdrs_take(msgid)) == -1) {
 		if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
 			log_warn("commit %s", msgid);
 			return (-1);
