@@ -469,9 +469,10 @@ main		: HOSTNAME STRING {
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
 			parse_at(&$<pos>7, d->key_at, sizeof(d->key_at));
-			if (parse_check_domain(&$<pos>3, $3, "dkim domain") ==
-			    0 && parse_copystr(&$<pos>3, d->domain,
-			    sizeof(d->domain), $3, "dkim domain") == 0 &&
+			if (parse_check_domain(&$<pos>3, $3,
+			    "dkim domain") == 0 && parse_copystr(&$<pos>3,
+			    d->domain, sizeof(d->domain), $3,
+			    "dkim domain") == 0 &&
 			    parse_copystr(&$<pos>5, d->selector,
 			    sizeof(d->selector), $5, "dkim selector") == 0 &&
 			    parse_copystr(&$<pos>7, d->key_file,
@@ -712,9 +713,10 @@ limit		: MESSAGESIZE size {
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
-			if (parse_check_domain(&$<pos>2, $2, "sender-domain") ==
-			    0 && parse_copystr(&$<pos>2, s->domain,
-			    sizeof(s->domain), $2, "sender-domain") == 0 &&
+			if (parse_check_domain(&$<pos>2, $2,
+			    "sender-domain") == 0 && parse_copystr(&$<pos>2,
+			    s->domain, sizeof(s->domain), $2,
+			    "sender-domain") == 0 &&
 			    parse_check_range(&$<pos>4, $4, 1, INT_MAX,
 			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>6, $6)) != -1) {
@@ -737,8 +739,8 @@ dlimithead	: DOMAIN STRING {
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
-			if (parse_check_domain(&$<pos>2, $2, "limit domain") ==
-			    0)
+			if (parse_check_domain(&$<pos>2, $2,
+			    "limit domain") == 0)
 				parse_copystr(&$<pos>2, d->domain,
 				    sizeof(d->domain), $2, "limit domain");
 			for (s = $2; *s != '\0'; s++)
