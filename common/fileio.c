@@ -118,7 +118,7 @@ copy_rest(int src, int fd, off_t *total)
  * (auto_da_alloc) takes a truncation to zero for a file being replaced,
  * so the close after the write would start writing the data back on
  * the caller's thread, the event loop, a disk write per file; a file
- * that turns out longer than what was written is cut after (trim_tmp).
+ * that turns out longer than what was written is cut after (file_cut).
  */
 static int
 open_tmp(int dfd, const char *tmp)
@@ -127,15 +127,14 @@ open_tmp(int dfd, const char *tmp)
 	    0600));
 }
 
-/* what a longer earlier content left behind the total written */
-static int
-trim_tmp(int fd, off_t total)
+int
+file_cut(int fd, off_t len)
 {
 	struct stat	 st;
 
 	if (fstat(fd, &st) == -1)
 		return (-1);
-	if (st.st_size > total && ftruncate(fd, total) == -1)
+	if (st.st_size > len && ftruncate(fd, len) == -1)
 		return (-1);
 	return (0);
 }
@@ -160,7 +159,7 @@ file_replace_copy(int dfd, const char *tmp, const char *name,
 		goto fail;
 	if (src != -1 && copy_rest(src, fd, &total) == -1)
 		goto fail;
-	if (trim_tmp(fd, total) == -1)
+	if (file_cut(fd, total) == -1)
 		goto fail;
 	if ((flags & FR_FSYNC) && fsync(fd) == -1)
 		goto fail;

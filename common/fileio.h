@@ -11,6 +11,8 @@
 #ifndef MH_FILEIO_H
 #define MH_FILEIO_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #define FR_FSYNC	0x01	/* the file is on disk before the rename */
@@ -41,6 +43,9 @@ int	file_replace_in(const char *dir, const char *name, const void *data,
 	    size_t len, int flags);
 /* all of data to fd, across short writes and EINTR; 0 ok, -1 error */
 int	write_all(int fd, const void *data, size_t len);
+/* a file just written with len bytes from its start, cut there if it
+ * was longer (a pooled file, filepool.h); 0 ok, -1 error */
+int	file_cut(int fd, off_t len);
 /*
  * The sorted names in the directory dir (relative to dfd, or a path with
  * AT_FDCWD), but . and .., for which keep (if not NULL) returns nonzero;

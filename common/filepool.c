@@ -4,9 +4,10 @@
  */
 /*
  * Recycled spool files (filepool.h).  Pooled files are named p<hex> in
- * the pool's directory and are always empty: a released file leaves its
- * directory by rename (atomic, like the unlink it replaces) and is
- * emptied there; what a crash leaves in between is emptied at open.
+ * the pool's directory and hold no byte of what they held before: a
+ * released file leaves its directory by rename (atomic, like the unlink
+ * it replaces) and is emptied there; what a crash leaves in between is
+ * emptied at open.
  * Handing one out is a rename that refuses to replace (RENAME_NOREPLACE,
  * the O_EXCL of a create).  Where the system has no such rename the pool
  * stays empty and every call is the plain open(2) or unlink(2).
@@ -16,6 +17,9 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <linux/falloc.h>
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +40,10 @@
 
 #define POOL_NAME_MAX	24		/* "p" and a hex unsigned long */
 
+#if defined(__linux__) && defined(FALLOC_FL_ZERO_RANGE)
+#define HAVE_ZERO_RANGE	1
+#endif
+
 struct filepool {
 	int		 dfd;		/* the pool's directory */
 	pthread_mutex_t	 mu;
@@ -43,6 +51,7 @@ struct filepool {
 	size_t		 n, max;
 	size_t		 busy;		/* released, being emptied */
 	unsigned long	 next;		/* the next free name */
+	int		 zeroed;	/* FILEPOOL_ZEROED, and possible */
 };
 
 static void
@@ -60,7 +69,7 @@ pool_name(unsigned long id, char buf[POOL_NAME_MAX])
  * on an empty file.
  */
 static int
-pool_empty(const struct filepool *fp, const char *name)
+pool_truncate(const struct filepool *fp, const char *name)
 {
 	int	 fd;
 
@@ -68,6 +77,80 @@ pool_empty(const struct filepool *fp, const char *name)
 	    O_NOFOLLOW)) == -1)
 		return (-1);
 	return (close(fd));
+}
+
+/*
+ * A FILEPOOL_ZEROED pool's file keeps its first block, made to read as
+ * zeros (FALLOC_FL_ZERO_RANGE: on ext4 the extent becomes unwritten, a
+ * change of metadata); what lies past it is freed here, on the thread
+ * that empties.  Freeing blocks is what costs on a file system mounted
+ * with discard (ext4 sends the discard and waits for it), so a file of
+ * one block (an envelope, a short message) frees none, and the writer's
+ * cut (file_cut) of a file no longer than a block never frees one on
+ * the writer's thread (smtpd's event loop).  0, or -1 with errno.
+ */
+static int
+pool_zero(const struct filepool *fp, const char *name)
+{
+#ifdef HAVE_ZERO_RANGE
+	struct stat	 st;
+	off_t		 blk;
+	int		 fd, saved;
+
+	if ((fd = openat(fp->dfd, name, O_WRONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		return (-1);
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	blk = st.st_blksize > 0 ? st.st_blksize : 4096;
+	if (st.st_size > blk && ftruncate(fd, blk) == -1)
+		goto fail;
+	if (st.st_size > 0 && fallocate(fd, FALLOC_FL_ZERO_RANGE |
+	    FALLOC_FL_KEEP_SIZE, 0, blk) == -1)
+		goto fail;
+	return (close(fd));
+ fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (-1);
+#else
+	(void)fp;
+	(void)name;
+	errno = EOPNOTSUPP;
+	return (-1);
+#endif
+}
+
+/* whether files in dfd can be zeroed in place: tried on a file of its own */
+static int
+pool_zero_works(int dfd)
+{
+#ifdef HAVE_ZERO_RANGE
+	const char	*probe = ".zero-probe";	/* pool_adopt skips it */
+	int		 fd, ok;
+
+	(void)unlinkat(dfd, probe, 0);
+	if ((fd = openat(dfd, probe, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return (0);
+	ok = write(fd, "x", 1) == 1 && fallocate(fd, FALLOC_FL_ZERO_RANGE |
+	    FALLOC_FL_KEEP_SIZE, 0, 1) == 0;
+	close(fd);
+	(void)unlinkat(dfd, probe, 0);
+	return (ok);
+#else
+	(void)dfd;
+	return (0);
+#endif
+}
+
+static int
+pool_empty(const struct filepool *fp, const char *name)
+{
+	if (fp->zeroed && pool_zero(fp, name) == 0)
+		return (0);
+	return (pool_truncate(fp, name));
 }
 
 /* a name left by an earlier run: kept (emptied) or removed */
@@ -91,7 +174,7 @@ pool_adopt(struct filepool *fp, const char *name)
 }
 
 struct filepool *
-filepool_open(const char *dir, size_t max)
+filepool_open(const char *dir, size_t max, int flags)
 {
 	struct filepool	*fp;
 	struct dirent	*de;
@@ -117,6 +200,8 @@ filepool_open(const char *dir, size_t max)
 		filepool_close(fp);
 		return (NULL);
 	}
+	fp->zeroed = (flags & FILEPOOL_ZEROED) && fp->max > 0 &&
+	    pool_zero_works(fp->dfd);
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
 		filepool_close(fp);

@@ -19,19 +19,30 @@
 
 struct filepool;
 
-/* dir: the pool's directory (created if missing), on the spool's file
- * system; at most max files are kept.  Files found there are emptied. */
-struct filepool	*filepool_open(const char *dir, size_t max);
+/*
+ * dir: the pool's directory (created if missing), on the spool's file
+ * system; at most max files are kept.  Files found there are emptied.
+ * flags: 0, or FILEPOOL_ZEROED: a file keeps its first block (its size
+ * at most that block's), made to read as zeros, where the file system
+ * can (Linux's FALLOC_FL_ZERO_RANGE), so that reusing a short file
+ * frees and allocates no disk block; a file handed out may then be
+ * longer than empty, and whoever writes one cuts it to what it wrote
+ * (file_cut(), fileio.h).  Either way no byte of an earlier content is
+ * ever read from a file handed out.
+ */
+#define FILEPOOL_ZEROED		0x01
+struct filepool	*filepool_open(const char *dir, size_t max, int flags);
 void		 filepool_close(struct filepool *);
 /* a new file at path, like open(path, O_RDWR|O_CREAT|O_EXCL, 0600): a
- * pooled one when there is one; fd or -1 (errno) */
+ * pooled one when there is one (FILEPOOL_ZEROED: perhaps not empty but
+ * zeros); fd or -1 (errno) */
 int		 filepool_create(struct filepool *, const char *path);
-/* put an empty pooled file at path, where a writer will open it with
- * O_CREAT|O_TRUNC (a temporary name); nothing when the pool is empty
- * or path exists */
+/* put a pooled file at path, where a writer will open it with O_CREAT
+ * and cut it (file_replace, fileio.h; a temporary name); nothing when
+ * the pool is empty or path exists */
 void		 filepool_place(struct filepool *, const char *path);
 /* remove path, like unlink(2): it leaves its directory at once and is
- * kept (emptied) if the pool has room; 0, or -1 (errno) */
+ * kept (emptied, or zeroed) if the pool has room; 0, or -1 (errno) */
 int		 filepool_release(struct filepool *, const char *path);
 /* the same relative to the directory dfd (AT_FDCWD: a path) */
 int		 filepool_createat(struct filepool *, int dfd,

@@ -222,6 +222,12 @@ static const char *const sb_accept[] = {
 	"accept", "accept4", NULL
 };
 
+/* the spool file a front end was handed: cut to what it wrote (a
+ * pooled file may have been longer, filepool.h) */
+static const char *const sb_spool_fd[] = {
+	"ftruncate", NULL
+};
+
 /* outbound network: DNS (libunbound), HTTP (libcurl), SMTP client */
 static const char *const sb_net[] = {
 	"connect", "bind", "sendmmsg", "recvmmsg", NULL
@@ -432,6 +438,7 @@ sandbox_apply(int proc)
 		/* Internet-facing parsers: accept, no files, no sockets */
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
+		sb_allow_list(ctx, sb_spool_fd);
 		break;
 	case PROC_AUTHD:
 		sb_common(ctx, 0);

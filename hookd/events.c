@@ -582,10 +582,11 @@ events_init(struct event_base *base, const struct config *conf,
 		log_warn("events: mkdir %s", ev_root);
 		return (-1);
 	}
-	/* not an endpoint's directory: its name is no key */
+	/* not an endpoint's directory: its name is no key; its files
+	 * empty (0), since a segment is appended to and read to its end */
 	if (evq_pool == NULL && evq_path_join(pool, sizeof(pool), ev_root, "",
 	    "pool") == 0 && (evq_pool = filepool_open(pool,
-	    EV_POOL_MAX)) == NULL)
+	    EV_POOL_MAX, 0)) == NULL)
 		log_warn("events: %s (files are not recycled)", pool);
 	/* "testing events-retry": base*2^n ms, capped */
 	if (conf->testing.events_retry > 0)

@@ -75,7 +75,8 @@ spool_init(const char *root)
 	}
 	snprintf(path, sizeof(path), "%s/inbound/pool", root);
 	if (sp_pool == NULL &&
-	    (sp_pool = filepool_open(path, SPOOL_POOL_MAX)) == NULL)
+	    (sp_pool = filepool_open(path, SPOOL_POOL_MAX,
+	    FILEPOOL_ZEROED)) == NULL)
 		log_warn("spool: %s (files are not recycled)", path);
 	return (0);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "relayd.h"
 
@@ -137,7 +138,8 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	}
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
 	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
-	if (fflush(fp) == EOF || ferror(fp)) {
+	if (fflush(fp) == EOF || ferror(fp) ||
+	    file_cut(fileno(fp), ftello(fp)) == -1) {
 		fclose(fp);
 		queue_abort(msgid);
 		return (-1);

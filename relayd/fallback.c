@@ -53,7 +53,7 @@ fallback_copy(int src, off_t size, int dst, const char *head)
 			return (-1);
 		off += n;
 	}
-	return (0);
+	return (file_cut(dst, (off_t)strlen(head) + off));
 }
 
 /* queue the message of fd for rt's fallback host; its id in id */

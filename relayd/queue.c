@@ -160,7 +160,8 @@ queue_init(const char *root)
 		return (-1);
 	if (pool == NULL && ((size_t)snprintf(path, sizeof(path),
 	    "%s/outbound/pool", root) >= sizeof(path) ||
-	    (pool = filepool_open(path, QUEUE_POOL_MAX)) == NULL))
+	    (pool = filepool_open(path, QUEUE_POOL_MAX,
+	    FILEPOOL_ZEROED)) == NULL))
 		log_warn("queue: %s/outbound/pool (files are not recycled)",
 		    root);
 	/* nobody acknowledged what is still in incoming/ */

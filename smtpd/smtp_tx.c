@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "enhanced.h"
+#include "fileio.h"
 #include "log.h"
 #include "metrics.h"
 #include "smtp.h"
@@ -704,8 +705,11 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	}
 	for (k = 0; k < TX_OWNERS; k++) {
 		so = &tx->so[k];
-		if (so->state == SO_OPEN && !so->werr)
-			(void)spool_flush(so);
+		/* a pooled file may have been longer: zeros, cut off */
+		if (so->state == SO_OPEN && !so->werr &&
+		    spool_flush(so) == 0 &&
+		    file_cut(so->fd, (off_t)so->written) == -1)
+			so->werr = errno;
 		if (so->state == SO_OPEN && so->werr) {
 			errno = so->werr;
 			log_warn("session=%012llx spool write",

@@ -568,6 +568,7 @@ sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
 
 	strlcpy(s->msgid, msgid, sizeof(s->msgid));
 	if (write_all(fd, s->m.data, s->m.len) == -1 ||
+	    file_cut(fd, (off_t)s->m.len) == -1 ||
 	    (env = sub_envelope(s, &len)) == NULL) {
 		log_warn("api: %s: cannot write the message", s->msgid);
 		spool_drop(p, fd, msgid);

@@ -7,7 +7,11 @@
  * again, the same inode, with the semantics of open(O_EXCL) and unlink.
  */
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
+#include <linux/magic.h>
+
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -59,7 +63,7 @@ check_reuse(void)
 	ino_t		 first;
 	int		 fd;
 
-	fp = filepool_open(pooldir, 2);
+	fp = filepool_open(pooldir, 2, 0);
 	ok(fp != NULL && filepool_count(fp) == 0, "a new pool is empty");
 	fd = filepool_create(fp, at("m1"));
 	ok(fd != -1 && write(fd, "secret", 6) == 6, "a file is created");
@@ -114,7 +118,7 @@ check_reopen(void)
 	close(fd);
 	snprintf(path, sizeof(path), "%s/junk", pooldir);
 	close(open(path, O_WRONLY | O_CREAT, 0600));
-	fp = filepool_open(pooldir, 8);
+	fp = filepool_open(pooldir, 8, 0);
 	ok(fp != NULL && filepool_count(fp) == 2, "reopened: the two pooled "
 	    "files, not the stray one");
 	ok(access(path, F_OK) == -1, "the stray name is removed");
@@ -139,7 +143,7 @@ check_at(void)
 	ino_t		 first;
 	int		 dfd, fd;
 
-	fp = filepool_open(pooldir, 4);
+	fp = filepool_open(pooldir, 4, 0);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	fd = filepool_createat(fp, dfd, "a1");
 	first = ino(at("a1"));
@@ -173,7 +177,7 @@ check_detach(void)
 	char		 path[600];
 	int		 fd;
 
-	fp = filepool_open(pooldir, 1);
+	fp = filepool_open(pooldir, 1, 0);
 	while (filepool_count(fp) > 0) {
 		close(filepool_create(fp, at("drain")));
 		unlink(at("drain"));
@@ -221,7 +225,7 @@ check_stop(void)
 	int			 dfd, fd, i, left = 0, full = 0;
 
 	base = event_base_new();
-	fp = filepool_open(pooldir, 512);
+	fp = filepool_open(pooldir, 512, 0);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	gsync_init(base, dfd);
 	for (i = 0; i < 300; i++) {
@@ -245,7 +249,7 @@ check_stop(void)
 	    left);
 	ok(!stop_cb_ran, "and no callback ran");
 	filepool_close(fp);
-	fp = filepool_open(pooldir, 512);
+	fp = filepool_open(pooldir, 512, 0);
 	ok(filepool_count(fp) >= 300,
 	    "the next start adopts them");
 	for (i = 0; i < 4; i++) {
@@ -261,6 +265,98 @@ check_stop(void)
 	filepool_close(fp);
 	close(dfd);
 	event_base_free(base);
+}
+
+/* nothing but zeros in path, or -1 if it cannot be read */
+static int
+all_zero(const char *path)
+{
+	char	 buf[4096];
+	ssize_t	 n, i;
+	int	 fd, zero = 1;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return (-1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++)
+			if (buf[i] != '\0')
+				zero = 0;
+	close(fd);
+	return (n == 0 ? zero : -1);
+}
+
+static blkcnt_t
+blocks(const char *path)
+{
+	struct stat	 st;
+
+	return (stat(path, &st) == 0 ? st.st_blocks : -1);
+}
+
+/*
+ * FILEPOOL_ZEROED (the spools smtpd writes into): a released file reads
+ * as zeros, never as what it held; on ext4 it keeps its first block
+ * (none freed for a file of one block, so no discard, and a writer's
+ * cut within it frees none either); file_cut() leaves exactly what
+ * was written.
+ */
+static void
+check_zeroed(void)
+{
+	struct filepool	*fp;
+	struct statfs	 sfs;
+	struct stat	 st;
+	char		 secret[6000];
+	blkcnt_t	 one;
+	int		 fd, ext4;
+
+	memset(secret, 'S', sizeof(secret));
+	fp = filepool_open(pooldir, 4, FILEPOOL_ZEROED);
+	ok(fp != NULL, "a zeroed pool opens");
+	ext4 = statfs(pooldir, &sfs) == 0 && sfs.f_type == EXT4_SUPER_MAGIC;
+	ok(access(at("pool/.zero-probe"), F_OK) == -1, "its probe file is "
+	    "gone");
+
+	/* a file of one block */
+	fd = filepool_create(fp, at("z1"));
+	ok(fd != -1 && write(fd, secret, 1000) == 1000 && fsync(fd) == 0 &&
+	    fstat(fd, &st) == 0, "1,000 bytes written and flushed");
+	close(fd);
+	one = blocks(at("z1"));
+	ok(filepool_release(fp, at("z1")) == 0, "released");
+	fd = filepool_create(fp, at("z2"));
+	ok(fd != -1 && all_zero(at("z2")) == 1, "handed out again: zeros, "
+	    "no byte of what it held");
+	if (ext4)
+		ok(size(at("z2")) == 1000 && blocks(at("z2")) == one,
+		    "on ext4 with its size and its block");
+	else
+		printf("# not ext4: the blocks are not looked at\n");
+	ok(fd != -1 && write(fd, "short", 5) == 5 && file_cut(fd, 5) == 0 &&
+	    size(at("z2")) == 5, "file_cut: what was written, no more");
+	ok(file_cut(fd, 5) == 0 && size(at("z2")) == 5, "file_cut of a file "
+	    "already that long changes nothing");
+	if (ext4)
+		ok(blocks(at("z2")) == one, "the cut kept the block");
+	close(fd);
+
+	/* a file of two blocks and more keeps its first one */
+	fd = filepool_create(fp, at("z3"));
+	ok(fd != -1 && write(fd, secret, sizeof(secret)) ==
+	    (ssize_t)sizeof(secret) && fsync(fd) == 0 && fstat(fd, &st) == 0,
+	    "6,000 bytes written and flushed");
+	close(fd);
+	ok(filepool_release(fp, at("z3")) == 0, "released");
+	fd = filepool_create(fp, at("z4"));
+	ok(fd != -1 && all_zero(at("z4")) == 1, "a longer file: zeros too");
+	if (ext4)
+		ok(size(at("z4")) == st.st_blksize && blocks(at("z4")) == one,
+		    "on ext4 its first block kept, the rest freed (%lld "
+		    "bytes)", (long long)size(at("z4")));
+	close(fd);
+	unlink(at("z2"));
+	unlink(at("z4"));
+	filepool_close(fp);
 }
 
 int
@@ -279,12 +375,13 @@ main(void)
 	check_at();
 	check_detach();
 	check_stop();
+	check_zeroed();
 
 	fd = filepool_create(NULL, at("plain"));
 	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&
 	    access(at("plain"), F_OK) == -1, "no pool: open and unlink");
 	close(fd);
-	ok(filepool_open("/nonexistent-mh/pool", 4) == NULL,
+	ok(filepool_open("/nonexistent-mh/pool", 4, 0) == NULL,
 	    "a pool that cannot be made: NULL");
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
