@@ -114,7 +114,7 @@ copy_rest(int src, int fd, off_t *total)
 
 /*
  * The temporary file's descriptor.  Not opened with O_TRUNC: it is
- * usually an empty file a spool's pool put there (filepool.h), and ext4
+ * usually a file a spool's pool put there (filepool.h), and ext4
  * (auto_da_alloc) takes a truncation to zero for a file being replaced,
  * so the close after the write would start writing the data back on
  * the caller's thread, the event loop, a disk write per file; a file

@@ -9,7 +9,7 @@
  *	outbound/queue/<msgid>.msg	committed message
  *	outbound/queue/<msgid>.env	its envelope; renamed last = registered
  *	outbound/queue/<msgid>.tNNNN	recipient NNNN's copy, if tracked
- *	outbound/pool/p<hex>		empty files kept for reuse
+ *	outbound/pool/p<hex>		files kept for reuse, zeros
  *	outbound/suppress		the suppression list
  *
  * Commit: rename the message into queue/, make it durable, then write

@@ -188,7 +188,8 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	if ((r = envelope_add_rcpt(&m->env, to)) != NULL)
 		r->dest = DEST_RELAY;
 	if (r == NULL || write_all(fd, ba->data, ba->len) == -1 ||
-	    file_cut(fd, (off_t)ba->len) == -1 || queue_commit(msgid, &m->env) == -1) {
+	    file_cut(fd, (off_t)ba->len) == -1 ||
+	    queue_commit(msgid, &m->env) == -1) {
 		log_warnx("tls-rpt: %s: cannot queue the report", domain);
 		g_byte_array_free(ba, TRUE);
 		close(fd);

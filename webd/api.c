@@ -18,7 +18,7 @@
  * answers once the message is durable, and only then is the 202 sent.
  *
  * Unlike an SMTP transaction, a submission has its whole message at once:
- * webd keeps a few empty spool files asked for ahead (spares, up to
+ * webd keeps a few fresh spool files asked for ahead (spares, up to
  * SPARES_MAX, refilled in batches), so that a submission costs one
  * exchange with relayd (commit, answer) and not two.  A spare is an
  * incoming file like any other: nothing acknowledged it, relayd removes
