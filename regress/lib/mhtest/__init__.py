@@ -244,6 +244,13 @@ def proc_status(pid):
     return out
 
 
+def zeros_only(path):
+    """A pooled spool file (common/filepool.h) holds nothing but zeros, or
+    nothing: no byte of what it held before."""
+    with open(path, "rb") as f:
+        return f.read().strip(b"\0") == b""
+
+
 def rss_kb(pid):
     """A process's resident set size (VmRSS) in kB."""
     return int(proc_status(pid)["VmRSS"].split()[0])
