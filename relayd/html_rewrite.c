@@ -119,7 +119,26 @@ struct html_plan {
 	struct html_link *links;
 	size_t		 nlinks;
 	size_t		 pixel_off;
+	unsigned int	 refs;		/* holders: callers and the cache */
 };
+
+/*
+ * The plans of the last documents parsed.  A campaign submits the same
+ * HTML to each of its recipients, usually as one message each, and a
+ * plan depends on nothing but the document's bytes: a document equal,
+ * byte for byte, to a kept one shares its plan and is not parsed again.
+ * The most recently used is first.
+ */
+#define PLAN_KEEP	4
+#define PLAN_KEEP_MAX	(256 * 1024)	/* larger documents are not kept */
+
+struct plan_kept {
+	char			*doc;
+	size_t			 len;
+	struct html_plan	*plan;
+};
+
+static struct plan_kept	 kept[PLAN_KEEP];
 
 static int
 link_cmp(const void *a, const void *b)
@@ -299,16 +318,17 @@ plan_sort(struct html_plan *p)
 	p->nlinks = k + 1;
 }
 
-struct html_plan *
-html_plan_new(const char *html, size_t len)
+static struct html_plan *
+plan_parse(const char *html, size_t len)
 {
 	struct html_plan	*p;
 	GumboOptions		 opts;
 	GumboOutput		*out;
 	int			 rv;
 
-	if (len > HTML_REWRITE_MAX || (p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return (NULL);
+	p->refs = 1;
 	opts = kGumboDefaultOptions;
 	opts.max_errors = 0;		/* parse errors are not wanted here */
 	if (len <= ARENA_DOC_MAX) {
@@ -333,12 +353,66 @@ html_plan_new(const char *html, size_t len)
 	return (p);
 }
 
+/* the kept plan of a document equal to html, moved first; or NULL */
+static struct html_plan *
+plan_find(const char *html, size_t len)
+{
+	struct plan_kept	 k;
+	size_t			 i;
+
+	for (i = 0; i < PLAN_KEEP && kept[i].plan != NULL; i++) {
+		if (kept[i].len != len || memcmp(kept[i].doc, html, len) != 0)
+			continue;
+		k = kept[i];
+		memmove(&kept[1], &kept[0], i * sizeof(kept[0]));
+		kept[0] = k;
+		return (k.plan);
+	}
+	return (NULL);
+}
+
+/* p kept first for html; the least recently used dropped */
+static void
+plan_keep(struct html_plan *p, const char *html, size_t len)
+{
+	char	*doc;
+
+	if (len > PLAN_KEEP_MAX || (doc = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(doc, html, len);
+	if (kept[PLAN_KEEP - 1].plan != NULL) {
+		free(kept[PLAN_KEEP - 1].doc);
+		html_plan_free(kept[PLAN_KEEP - 1].plan);
+	}
+	memmove(&kept[1], &kept[0], (PLAN_KEEP - 1) * sizeof(kept[0]));
+	kept[0].doc = doc;
+	kept[0].len = len;
+	kept[0].plan = p;
+	p->refs++;
+}
+
+struct html_plan *
+html_plan_new(const char *html, size_t len)
+{
+	struct html_plan	*p;
+
+	if (len > HTML_REWRITE_MAX)
+		return (NULL);
+	if ((p = plan_find(html, len)) != NULL) {
+		p->refs++;
+		return (p);
+	}
+	if ((p = plan_parse(html, len)) != NULL)
+		plan_keep(p, html, len);
+	return (p);
+}
+
 void
 html_plan_free(struct html_plan *p)
 {
 	size_t	 i;
 
-	if (p == NULL)
+	if (p == NULL || --p->refs > 0)
 		return;
 	for (i = 0; i < p->nlinks; i++)
 		free(p->links[i].url);

@@ -8,7 +8,9 @@
  * </body>.  The document is parsed once (gumbo, with source positions)
  * into a plan; the plan is applied once per recipient with that
  * recipient's URLs.  Every byte outside the rewritten href values and
- * the inserted pixel stays as it was.
+ * the inserted pixel stays as it was.  A document equal to one of the
+ * last few planned shares that plan, unparsed (a campaign's messages);
+ * plans are for one thread only.
  */
 #ifndef MH_HTML_REWRITE_H
 #define MH_HTML_REWRITE_H

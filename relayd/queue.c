@@ -551,9 +551,14 @@ queue_track(const char *msgid, struct envelope *env)
 		    NULL)
 			rv = -1;
 		else if (env->nrcpt == 1) {
-			/* the content changes: its headers, read again */
+			/*
+			 * The copy's header fields that parse_headers() reads
+			 * are the submitted ones (the tracking step adds or
+			 * drops only List-Unsubscribe fields): read again only
+			 * if the first read did not see all of the header.
+			 */
 			if ((rv = rewrite_incoming(fd, msgid, copy, clen,
-			    len)) == 0)
+			    len)) == 0 && !whole)
 				parse_headers(env, copy, clen);
 		}
 		else

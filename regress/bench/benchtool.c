@@ -26,7 +26,9 @@
  *	connect to the reply to the final "."; prints one JSON line {n, ok,
  *	errors, secs, rate, p50_ms, p90_ms, p99_ms, max_ms}.  With MSGFILE
  *	every transaction sends that message (CRLF lines, no line starting
- *	with a dot; SIZE is ignored), e.g. one signed with DKIM.
+ *	with a dot; SIZE is ignored), e.g. one signed with DKIM.  Each
+ *	@SEQNUM@ in it becomes the transaction's number (8 digits), so
+ *	that no two messages are the same.
  *
  * Built by regress/bench/run with plain cc; no mailhook code is used.
  */
@@ -403,16 +405,34 @@ file_body(const char *path)
 	return b;
 }
 
+#define SEQ_MARK	"@SEQNUM@"
+
+/* body with every SEQ_MARK made transaction i's number */
+static void
+number_body(char *body, const char *tmpl, size_t len, long i)
+{
+	char	*m, num[sizeof(SEQ_MARK)];
+
+	memcpy(body, tmpl, len + 1);
+	snprintf(num, sizeof(num), "%08lu", (unsigned long)i % 100000000);
+	for (m = body; (m = strstr(m, SEQ_MARK)) != NULL; m += sizeof(num) - 1)
+		memcpy(m, num, sizeof(num) - 1);
+}
+
 static void *
 smtp_worker(void *arg)
 {
 	struct rd	 r;
-	char		 cmd[1024], *body = arg;
+	char		 cmd[1024], *tmpl = arg, *body = arg;
 	size_t		 blen = strlen(body);
 	long		 i;
 	double		 t0;
 
+	if (strstr(tmpl, SEQ_MARK) != NULL && (body = malloc(blen + 1)) == NULL)
+		die("malloc");
 	while ((i = atomic_fetch_add(&g_next, 1)) < g_count) {
+		if (body != tmpl)
+			number_body(body, tmpl, blen, i);
 		t0 = now();
 		if ((r.fd = dial()) == -1) {
 			atomic_fetch_add(&g_err, 1);
@@ -444,6 +464,8 @@ smtp_worker(void *arg)
 		atomic_fetch_add(&g_err, 1);
 		close(r.fd);
 	}
+	if (body != tmpl)
+		free(body);
 	return NULL;
 }
 

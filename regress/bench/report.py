@@ -50,6 +50,10 @@ def compute_ratios(res):
     if tr:
         r["relay_tracking_on_vs_off"] = ratio(
             tr["on"]["delivered_rate_all"], tr["off"]["delivered_rate_all"])
+        if "distinct_on" in tr:
+            r["relay_tracking_distinct_on_vs_off"] = ratio(
+                tr["distinct_on"]["delivered_rate_all"],
+                tr["distinct_off"]["delivered_rate_all"])
     w = res.get("whatif_nofsync", {})
     if "relay" in w:
         r["whatif_sync_vs_ceiling"] = ratio(w["inbound_sync"]["rate"], ceil)
@@ -106,7 +110,8 @@ def compute_ratios(res):
         res["goals"]["api_at_least_smtp"] = r["api_accept_vs_smtp"] >= 1.0
     if "relay_tracking_on_vs_off" in r:
         res["goals"]["relay_tracking_80pct"] = \
-            r["relay_tracking_on_vs_off"] >= 0.80
+            r["relay_tracking_on_vs_off"] >= 0.80 and \
+            r.get("relay_tracking_distinct_on_vs_off", 0) >= 0.80
     outbound.ratios(res, r)
     if "dkim_relay_rsa" in res:
         res["goals"].update({
@@ -192,17 +197,25 @@ def report(res):
                     nums(c[k]["rounds"]), nums(c["nginx_" + k]["rounds"])))
     if "tracking" in res:
         c = res["tracking"]
-        for kind in ("off", "on"):
-            row("relay HTML, tracking %s" % kind, "%dx%d" % (
+        for kind, what in (("off", "off"), ("on", "on"),
+                           ("distinct_off", "off, new HTML"),
+                           ("distinct_on", "on, new HTML")):
+            if kind not in c:
+                continue
+            row("relay HTML, tracking %s" % what, "%dx%d" % (
                 len(c[kind]["delivered_rate"]), c["msgs"]),
                 nums(c[kind]["accepted_rate"]),
                 c[kind]["delivered_rate_all"],
                 "delivered/s per run: %s" % nums(c[kind]["delivered_rate"]))
-        print("%-34s pair ratios on/off: %s" % (
-            "", nums(c["pair_ratios"], "%.3f")))
-        print("%-34s relayd CPU ms/msg off %s, on %s" % (
-            "", nums(c["off"]["relayd_cpu_ms_per_msg"]),
-            nums(c["on"]["relayd_cpu_ms_per_msg"])))
+        for pre, what in (("", "the same message"),
+                          ("distinct_", "each HTML new")):
+            if pre + "on" not in c:
+                continue
+            print("%-34s %s: pair ratios on/off %s; relayd CPU ms/msg "
+                  "off %s, on %s" % (
+                      "", what, nums(c[pre + "pair_ratios"], "%.3f"),
+                      nums(c[pre + "off"]["relayd_cpu_ms_per_msg"]),
+                      nums(c[pre + "on"]["relayd_cpu_ms_per_msg"])))
     if "api" in res:
         c = res["api"]
         row("submission: JSON API", "%dx%d" % (len(c["api"]), c["msgs"]),

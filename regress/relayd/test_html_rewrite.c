@@ -5,7 +5,8 @@
 /*
  * The HTML tracking rewrite (relayd/html_rewrite.c) on odd documents:
  * which links are tracked, where the pixel goes, and that every byte
- * outside the rewritten values is the original's.
+ * outside the rewritten values is the original's; and the plans kept
+ * for documents seen again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,59 @@ check(const char *in, const char *pixel, const char *want, size_t nlinks,
 	is_str(out, want, "%s", what);
 	is_int(s.n, nlinks, "%s: %zu links tracked", what, nlinks);
 	free(out);
+}
+
+/* the kept plans: shared only by documents equal byte for byte */
+static void
+check_kept(void)
+{
+	const char	*a = "<a href=\"https://a.test/1\">x</a></body>";
+	const char	*b = "<a href=\"https://a.test/2\">x</a></body>";
+	struct html_plan *p1, *p2, *p3, *o;
+	char		 big[300 * 1024], other[64];
+	struct seen	 s;
+	char		*out;
+	int		 i;
+
+	p1 = html_plan_new(a, strlen(a));
+	p2 = html_plan_new(a, strlen(a));
+	ok(p1 != NULL && p1 == p2, "a document seen again shares its plan");
+	p3 = html_plan_new(b, strlen(b));
+	ok(p3 != NULL && p3 != p1 && strcmp(html_plan_url(p3, 0),
+	    "https://a.test/2") == 0,
+	    "one byte different, same length: a plan of its own");
+	html_plan_free(p1);
+	html_plan_free(p2);
+	html_plan_free(p3);
+	out = run(a, NULL, &s);
+	is_str(out, "<a href=\"T0\">x</a></body>",
+	    "a kept plan outlives its callers' holds");
+	is_str(s.urls[0], "https://a.test/1", "and is the right one");
+	free(out);
+
+	p1 = html_plan_new(a, strlen(a));
+	for (i = 0; i < 4; i++) {
+		snprintf(other, sizeof(other), "<a href=\"http://o.test/%d\">",
+		    i);
+		o = html_plan_new(other, strlen(other));
+		html_plan_free(o);
+	}
+	p2 = html_plan_new(a, strlen(a));
+	ok(p2 != NULL && p2 != p1 &&
+	    strcmp(html_plan_url(p2, 0), "https://a.test/1") == 0,
+	    "after four other documents the first is parsed again");
+	html_plan_free(p1);
+	html_plan_free(p2);
+
+	memset(big, ' ', sizeof(big));
+	memcpy(big, a, strlen(a));
+	p1 = html_plan_new(big, sizeof(big));
+	p2 = html_plan_new(big, sizeof(big));
+	ok(p1 != NULL && p2 != NULL && p1 != p2 &&
+	    html_plan_nlinks(p2) == 1,
+	    "a document over 256 KiB is parsed each time, not kept");
+	html_plan_free(p1);
+	html_plan_free(p2);
 }
 
 int
@@ -147,5 +201,6 @@ main(void)
 	check("<body>a</body><body>b</body>", "P",
 	    "<body>a</body><body>b" PIX "</body>", 0,
 	    "two </body>: the last, after all the content");
+	check_kept();
 	return (tap_done());
 }
