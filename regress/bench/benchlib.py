@@ -4,6 +4,7 @@
 smtp-sink, a private Postfix, mailhookd), the load generator and the
 measures read from /proc.  The scenarios are in inbound.py, relay.py,
 dkimbench.py, resources.py and webbench.py; run drives them."""
+import json
 import os
 import re
 import resource
@@ -278,6 +279,21 @@ def smtp_source(port, n, rcpt, senders=SENDERS, msgfile=None, sender=FROM):
     return secs
 
 
+def smtplat_source(tool, port, n, rcpt, msgfile, sender=FROM):
+    """smtp_source's load sent by benchtool smtplat (SENDERS sessions at
+    once, a new one per message), msgfile's @SEQNUM@ numbered in each;
+    returns the elapsed seconds"""
+    t0 = time.monotonic()
+    r = subprocess.run([tool, "smtplat", str(port), str(SENDERS), str(n),
+                        "0", sender, rcpt, msgfile],
+                       capture_output=True, text=True, timeout=900)
+    secs = time.monotonic() - t0
+    if r.returncode != 0 or json.loads(r.stdout).get("ok") != n:
+        raise RuntimeError("smtplat: exit %d: %s" %
+                           (r.returncode, (r.stdout + r.stderr)[-1000:]))
+    return secs
+
+
 def wait_count(fn, want, timeout):
     """Poll fn() until it reaches want; the monotonic time it did, or
     None."""
@@ -289,12 +305,12 @@ def wait_count(fn, want, timeout):
     return None
 
 
-def send_and_count(port, n, rcpt, count, what, **kw):
-    """smtp_source n messages to rcpt, then wait until count() has grown
-    by n: (seconds to send, seconds until they all arrived)"""
+def send_and_count(port, n, rcpt, count, what, source=smtp_source, **kw):
+    """source (smtp_source) n messages to rcpt, then wait until count()
+    has grown by n: (seconds to send, seconds until they all arrived)"""
     c0 = count()
     t0 = time.monotonic()
-    secs = smtp_source(port, n, rcpt, **kw)
+    secs = source(port, n, rcpt, **kw)
     t = wait_count(lambda: count() - c0, n, 300)
     if t is None:
         raise RuntimeError("%s: %d of %d arrived" % (what, count() - c0, n))

@@ -2,24 +2,27 @@
 # SPDX-License-Identifier: ISC (see the file LICENSE)
 """Outbound scenarios: the relay load (mailhook or Postfix to smtp-sink)
 and tracking on against off."""
-import json
+import functools
 import os
-import subprocess
-import time
 
-from benchlib import (FROM, SENDERS, TRACKED, children_cpu, cpu_secs,
-                      mh_pids, rate, ratio, send_and_count, wait_count)
+from benchlib import (FROM, TRACKED, children_cpu, cpu_secs, mh_pids, rate,
+                      ratio, send_and_count, smtplat_source)
 
 
-def run_relay(ctx, port, n, msgfile=None, sender=FROM, cpu=False):
+def run_relay(ctx, port, n, msgfile=None, sender=FROM, cpu=False,
+              numbered=False):
     """cpu: also each mailhook process's CPU milliseconds per message
     (user + system, every thread, from /proc): what a message costs,
-    which a loaded machine does not change the way it changes msg/s"""
+    which a loaded machine does not change the way it changes msg/s.
+    numbered: sent by benchtool smtplat, msgfile's @SEQNUM@ numbered in
+    each message (html_message's numbered)."""
     pids = mh_pids(ctx.daemon) if cpu else {}
     c0 = {k: cpu_secs(p) for k, p in pids.items()}
+    kw = {"source": functools.partial(smtplat_source, ctx.tool)} \
+        if numbered else {}
     secs, delivered = send_and_count(port, n, "rcpt@remote.test",
                                      ctx.sink.count, "relay",
-                                     msgfile=msgfile, sender=sender)
+                                     msgfile=msgfile, sender=sender, **kw)
     r = {"msgs": n, "accept_secs": round(secs, 3),
          "accepted_rate": rate(n, secs),
          "deliver_secs": round(delivered, 3),
@@ -65,27 +68,6 @@ def html_message(path, sender, numbered=False):
     return len(msg)
 
 
-def run_numbered(ctx, port, n, msgfile, sender):
-    """run_relay's load sent by benchtool smtplat (a session per message,
-    SENDERS at once), each message numbered (html_message's numbered)"""
-    c0 = ctx.sink.count()
-    t0 = time.monotonic()
-    r = subprocess.run([ctx.tool, "smtplat", str(port), str(SENDERS),
-                        str(n), "0", sender, "rcpt@remote.test", msgfile],
-                       capture_output=True, text=True, timeout=300)
-    out = json.loads(r.stdout) if r.returncode == 0 else {}
-    if out.get("ok") != n:
-        raise RuntimeError("smtplat: %s %s" % (r.stdout, r.stderr))
-    t = wait_count(lambda: ctx.sink.count() - c0, n, 300)
-    if t is None:
-        raise RuntimeError("numbered relay: %d of %d arrived" %
-                           (ctx.sink.count() - c0, n))
-    return {"msgs": n, "accept_secs": round(out["secs"], 3),
-            "accepted_rate": rate(n, out["secs"]),
-            "deliver_secs": round(t - t0, 3),
-            "delivered_rate": rate(n, t - t0)}
-
-
 def run_tracking(ctx, port, n):
     """The same HTML message from an untracked and a tracked domain,
     alternating off, on three times: delivered/s of each, the ratio of
@@ -108,11 +90,9 @@ def run_tracking(ctx, port, n):
     for kind in ("off", "on") * 3 + ("distinct_off", "distinct_on") * 3:
         c0 = {k: cpu_secs(p) for k, p in pids.items()}
         g0 = children_cpu()
-        if kind.startswith("distinct"):
-            r = run_numbered(ctx, port, n, *files[kind])
-        else:
-            r = run_relay(ctx, port, n, msgfile=files[kind][0],
-                          sender=files[kind][1])
+        r = run_relay(ctx, port, n, msgfile=files[kind][0],
+                      sender=files[kind][1],
+                      numbered=kind.startswith("distinct"))
         r["cpu"] = {k: round((cpu_secs(p) - c0[k]) * 1000 / n, 3)
                     for k, p in pids.items()}
         r["cpu"]["client"] = round((children_cpu() - g0) * 1000 / n, 3)
