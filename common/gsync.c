@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "filepool.h"
 #include "gsync.h"
@@ -749,4 +750,12 @@ void
 gsync_stats(struct gsync_stats *st)
 {
 	*st = stats;
+}
+
+json_t *
+gsync_stats_json(void)
+{
+	return (json_pack("{s:I,s:I,s:I}", "flushes", (json_int_t)stats.flushes,
+	    "waiters", (json_int_t)stats.waiters,
+	    "flush_ms", (json_int_t)(stats.flush_usec / 1000)));
 }

@@ -20,6 +20,7 @@
 
 struct event_base;
 struct filepool;
+struct json_t;
 
 /* ok: 1 if everything written before the flush is on disk; 0: errno
  * tells why */
@@ -62,5 +63,7 @@ struct gsync_stats {
 	unsigned long long	 flush_usec;	/* time spent flushing */
 };
 void	gsync_stats(struct gsync_stats *);
+/* the same as {flushes, waiters, flush_ms} (show stats' spool_flushes) */
+struct json_t	*gsync_stats_json(void);
 
 #endif /* MH_GSYNC_H */

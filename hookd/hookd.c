@@ -250,7 +250,6 @@ hookd_start(void)
 static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	struct gsync_stats	 gs;
 	json_t			*j;
 	time_t			 oldest;
 	size_t			 n;
@@ -274,13 +273,10 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		metrics_queue(j, "dead", n, oldest);
 		return (j);
 	case CTL_SHOW_STATS:
-		gsync_stats(&gs);
-		return (json_pack("{s:o,s:I,s:{s:I,s:I,s:I}}", "inbound",
+		return (json_pack("{s:o,s:I,s:o}", "inbound",
 		    inbound_stats(), "event_backlog",
 		    (json_int_t)events_backlog(), "spool_flushes",
-		    "flushes", (json_int_t)gs.flushes,
-		    "waiters", (json_int_t)gs.waiters,
-		    "flush_ms", (json_int_t)(gs.flush_usec / 1000)));
+		    gsync_stats_json()));
 	default:
 		return (hooks_control(cmd, argv));
 	}

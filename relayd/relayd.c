@@ -575,6 +575,8 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		if ((j = relay_stats()) != NULL) {
 			json_object_set_new(j, "event_outbox",
 			    json_integer(outbox_pending()));
+			json_object_set_new(j, "spool_flushes",
+			    gsync_stats_json());
 			json_object_set_new(j, "dkim", json_pack("{s:I,s:f}",
 			    "answers", (json_int_t)sign_answers, "wait_ms_avg",
 			    sign_answers ? sign_wait_secs * 1e3 / sign_answers :

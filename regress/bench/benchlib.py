@@ -339,6 +339,16 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+def machine_ticks():
+    """(busy, all) clock ticks of every core so far (/proc/stat): busy is
+    all but idle and iowait, so it counts the kernel's own workers (ext4
+    writeback, unwritten extent conversion) that no process is charged
+    for"""
+    with open("/proc/stat") as f:
+        t = [int(x) for x in f.readline().split()[1:]]
+    return sum(t) - t[3] - t[4], sum(t)
+
+
 class CpuMeter:
     """CPU seconds of named processes (pids) and of the children run
     meanwhile (the load generator), per message: what separates a slow
@@ -351,6 +361,7 @@ class CpuMeter:
         self.t0 = time.monotonic()
         self.c0 = {k: cpu_secs(p) for k, p in self.pids.items()}
         self.gen0 = children_cpu()
+        self.m0 = machine_ticks()
 
     def result(self, n, generator):
         secs = time.monotonic() - self.t0
@@ -358,12 +369,16 @@ class CpuMeter:
         per[generator] = children_cpu() - self.gen0
         tot = sum(per.values())
         ncpu = len(os.sched_getaffinity(0))
+        m1 = machine_ticks()
         return {"cpu_ms_per_msg": {k: round(v * 1000 / n, 3)
                                    for k, v in per.items()},
                 "cpu_ms_per_msg_total": round(tot * 1000 / n, 3),
                 # the share of the cores these processes had: near 1 is
                 # CPU-bound; a low share with a low load is a stall
                 "cpu_busy": round(tot / (secs * ncpu), 3) if secs else 0.0,
+                # the whole machine's share, kernel workers included
+                "machine_busy": round((m1[0] - self.m0[0]) /
+                                      max(1, m1[1] - self.m0[1]), 3),
                 "loadavg": round(os.getloadavg()[0], 2)}
 
 

@@ -11,8 +11,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import (SIZE, TRACKED, BenchDaemon, daemon_config, rate,
-                      ratio, smtp_source, wait_count)
+from benchlib import (SIZE, TRACKED, BenchDaemon, CpuMeter, daemon_config,
+                      mh_pids, rate, ratio, smtp_source, wait_count)
 from relay import html_message
 
 # (senders, message bytes, messages) of the scaling table
@@ -69,9 +69,23 @@ class EventTarget:
         self.srv.shutdown()
 
 
+def spool_flushes(d):
+    """{process: {flushes, flush_ms}} of d's group commits so far"""
+    st = d.ctl("show", "stats") or {}
+    return {k: st.get(k, {}).get("spool_flushes", {})
+            for k in ("relayd", "hookd")}
+
+
 def relay_round(ctx, d, ev, n, what, **kw):
     """n messages through d to the sink (kw: smtp_source's msgfile and
-    sender), then until ev has their n delivery events: the rates"""
+    sender), then until ev has their n delivery events: the rates; the
+    CPU per message of each process (the bench's own is mostly the
+    event target's; client is smtp-source) and the whole machine's busy
+    share; relayd's and hookd's group commit flushes (how many, how long
+    in all)"""
+    cpu = CpuMeter(dict(mh_pids(d), sink=ctx.sink.proc.pid,
+                        bench=os.getpid()))
+    f0 = spool_flushes(d)
     c0 = ctx.sink.count()
     e0 = ev.count("delivery")
     t0 = time.monotonic()
@@ -84,13 +98,19 @@ def relay_round(ctx, d, ev, n, what, **kw):
     if te is None:
         raise RuntimeError("%s: %d of %d delivery events arrived: %s" %
                            (what, ev.count("delivery") - e0, n, ev.kinds))
-    return {"msgs": n, "accept_secs": round(secs, 3),
-            "accepted_rate": rate(n, secs),
-            "deliver_secs": round(t - t0, 3),
-            "delivered_rate": rate(n, t - t0),
-            "all_delivery_events": True,
-            "events_done_secs": round(te - t0, 3),
-            "events_done_rate": rate(n, te - t0)}
+    out = {"msgs": n, "accept_secs": round(secs, 3),
+           "accepted_rate": rate(n, secs),
+           "deliver_secs": round(t - t0, 3),
+           "delivered_rate": rate(n, t - t0),
+           "all_delivery_events": True,
+           "events_done_secs": round(te - t0, 3),
+           "events_done_rate": rate(n, te - t0)}
+    out.update(cpu.result(n, "client"))
+    f1 = spool_flushes(d)
+    out["spool_flushes"] = {k: {x: f1[k].get(x, 0) - f0[k].get(x, 0)
+                                for x in ("flushes", "flush_ms")}
+                            for k in f1}
+    return out
 
 
 def run_relay_events(ctx, dns_port, n):
@@ -183,11 +203,22 @@ def ratios(res, r):
 
 
 def events_row(row, label, x):
-    """a relay_round's line, with the events its round made"""
+    """a relay_round's line, with the events its round made, its CPU
+    and its flushes"""
     row(label, x["msgs"], x["accepted_rate"], x["delivered_rate"],
         "every delivery event at the target: %.1f/s (%s)" %
         (x["events_done_rate"], ", ".join(
             "%s %d" % kv for kv in sorted(x["events"].items()))))
+    if "cpu_ms_per_msg" not in x:
+        return
+    print("%-34s CPU ms per message: %s; total %.3f, cores busy %.0f%% "
+          "(the machine %.0f%%)" % ("", ", ".join(
+              "%s %.3f" % kv for kv in sorted(x["cpu_ms_per_msg"].items())
+              if kv[1] > 0), x["cpu_ms_per_msg_total"],
+              x["cpu_busy"] * 100, x["machine_busy"] * 100))
+    print("%-34s flushes: %s" % ("", ", ".join(
+        "%s %d (%d ms)" % (k, v["flushes"], v["flush_ms"])
+        for k, v in sorted(x["spool_flushes"].items()))))
 
 
 def report(res, row):
