@@ -755,7 +755,8 @@ gsync_stats(struct gsync_stats *st)
 json_t *
 gsync_stats_json(void)
 {
-	return (json_pack("{s:I,s:I,s:I}", "flushes", (json_int_t)stats.flushes,
+	return (json_pack("{s:I,s:I,s:I}",
+	    "flushes", (json_int_t)stats.flushes,
 	    "waiters", (json_int_t)stats.waiters,
 	    "flush_ms", (json_int_t)(stats.flush_usec / 1000)));
 }

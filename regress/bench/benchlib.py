@@ -341,12 +341,14 @@ def children_cpu():
 
 def machine_ticks():
     """(busy, all) clock ticks of every core so far (/proc/stat): busy is
-    all but idle and iowait, so it counts the kernel's own workers (ext4
-    writeback, unwritten extent conversion) that no process is charged
-    for"""
+    user, nice, system, irq and softirq, so it counts the kernel's own
+    workers (ext4 writeback, unwritten extent conversion) that no
+    process is charged for; all adds idle, iowait and steal (guest time
+    is already in user)"""
     with open("/proc/stat") as f:
-        t = [int(x) for x in f.readline().split()[1:]]
-    return sum(t) - t[3] - t[4], sum(t)
+        t = [int(x) for x in f.readline().split()[1:9]]
+    busy = t[0] + t[1] + t[2] + t[5] + t[6]
+    return busy, busy + t[3] + t[4] + t[7]
 
 
 class CpuMeter:
