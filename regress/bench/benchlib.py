@@ -384,6 +384,14 @@ class CpuMeter:
                 "loadavg": round(os.getloadavg()[0], 2)}
 
 
+def spool_flushes(daemon):
+    """{process: {flushes, waiters, flush_ms}} of relayd's and hookd's
+    group commits so far (mhctl show stats)"""
+    st = daemon.ctl("show", "stats") or {}
+    return {k: st.get(k, {}).get("spool_flushes", {})
+            for k in ("relayd", "hookd")}
+
+
 def mh_pids(daemon):
     st = daemon.ctl("show", "status")
     pids = {"parent": daemon.proc.pid}

@@ -9,7 +9,8 @@ import subprocess
 import time
 
 from benchlib import (FROM, SENDERS, SIZE, CpuMeter, cpu_secs, mh_pids,
-                      rate, send_and_count, smtp_source, wait_count)
+                      rate, send_and_count, smtp_source, spool_flushes,
+                      wait_count)
 
 
 def run_ceiling(ctx, n):
@@ -148,8 +149,7 @@ def run_sync_dkim(ctx, n):
 
 def hookd_flushes(ctx):
     """hookd's group commit so far: (flushes, callbacks waiting on one)"""
-    st = ctx.daemon.ctl("show", "stats") or {}
-    f = st.get("hookd", {}).get("spool_flushes", {})
+    f = spool_flushes(ctx.daemon)["hookd"]
     return f.get("flushes", 0), f.get("waiters", 0), f.get("flush_ms", 0)
 
 

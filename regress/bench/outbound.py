@@ -12,7 +12,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchlib import (SIZE, TRACKED, BenchDaemon, CpuMeter, daemon_config,
-                      mh_pids, rate, ratio, smtp_source, wait_count)
+                      mh_pids, rate, ratio, smtp_source, spool_flushes,
+                      wait_count)
 from relay import html_message
 
 # (senders, message bytes, messages) of the scaling table
@@ -67,13 +68,6 @@ class EventTarget:
 
     def stop(self):
         self.srv.shutdown()
-
-
-def spool_flushes(d):
-    """{process: {flushes, flush_ms}} of d's group commits so far"""
-    st = d.ctl("show", "stats") or {}
-    return {k: st.get(k, {}).get("spool_flushes", {})
-            for k in ("relayd", "hookd")}
 
 
 def relay_round(ctx, d, ev, n, what, **kw):
