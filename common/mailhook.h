@@ -78,8 +78,8 @@ enum imsg_type {
 	IMSG_SPOOL_RESULT,	/* struct spool_result */
 	IMSG_SPOOL_ABORT,	/* struct spool_abort */
 
-	/* relayd, authd -> hookd */
-	IMSG_EVENT,		/* event JSON (common/mh_event.h) */
+	/* relayd -> hookd */
+	IMSG_EVENT,		/* struct event_wire + strings (mh_event.h) */
 	/* hookd -> relayd */
 	IMSG_SUPPRESS,		/* struct suppress_req: hard bounce came back */
 

@@ -5,11 +5,14 @@
 /*
  * The internal event record and its JSON form (common/mh_event.h).
  *
- * The JSON form travels over imsg (relayd, authd -> hookd) and is what
- * hookd keeps in its event spool.  The decoder is strict: a wrong type, an
- * unknown kind, an overlong string or a string carrying NUL, CR or LF
- * where it could end up in a header is refused.  Unknown keys are ignored
- * so that a newer writer can add fields.
+ * The JSON form is what hookd keeps in its event spool and relayd in its
+ * outbox.  Over imsg an event travels in a binary form (relayd -> hookd:
+ * struct event_wire; webd -> hookd: struct track_event), so that hookd
+ * parses no JSON per event; its decoders take exactly what the JSON one
+ * takes.  The JSON decoder is strict: a wrong type, an unknown kind, an
+ * overlong string or a string carrying NUL, CR or LF where it could end
+ * up in a header is refused.  Unknown keys are ignored so that a newer
+ * writer can add fields.
  */
 #include <sys/types.h>
 
@@ -333,6 +336,173 @@ mh_event_track_unpack(struct event_record *ev, const void *buf, size_t len)
 	ev->kind = t.kind;
 	ev->machine = t.machine;
 	strlcpy(ev->stage, "tracking", sizeof(ev->stage));
+	return (0);
+}
+
+/* the TLS strings of the wire form, after ev_fields */
+static const struct evfield tls_fields[] = {
+	EVF("version", EF_TOKEN, tls.version),
+	EVF("cipher", EF_TOKEN, tls.cipher),
+	EVF("policy", EF_TOKEN, tls.policy),
+	EVF("mx", EF_TOKEN, tls.mx),
+	EVF("peer_spki_sha256", EF_TOKEN, tls.spki),
+};
+
+#define NEVF	(sizeof(ev_fields) / sizeof(ev_fields[0]))
+#define NFIXED	(NEVF + sizeof(tls_fields) / sizeof(tls_fields[0]))
+_Static_assert(NFIXED + 2 == EVENT_WIRE_NSTR, "event_wire's strings");
+
+/* the fixed-size string field i of the wire form */
+static const struct evfield *
+wire_field(size_t i)
+{
+	return (i < NEVF ? &ev_fields[i] :
+	    &tls_fields[i - NEVF]);
+}
+
+/* a string of the wire form: as the JSON decoder would take it */
+static int
+wire_str_ok(const char *s, size_t len, const struct evfield *f)
+{
+	if (f != NULL && (len >= f->size || !event_str_ok(s, len, f->type)))
+		return (0);
+	return (memchr(s, '\0', len) == NULL &&
+	    event_utf8_ok((const unsigned char *)s, len));
+}
+
+void *
+mh_event_pack(const struct event_record *ev, size_t *lenp)
+{
+	struct event_wire	 w;
+	const char		*s[EVENT_WIRE_NSTR];
+	char			*buf, *p;
+	size_t			 i, len, max;
+
+	memset(&w, 0, sizeof(w));
+	if (strlcpy(w.id, ev->id, sizeof(w.id)) >= sizeof(w.id) ||
+	    !event_id_ok(w.id) || (int)ev->kind < 0 ||
+	    ev->kind >= EV_KIND_MAX || event_kind_name(ev->kind) == NULL ||
+	    ev->time < 0 || ev->time > EVENT_TIME_MAX || ev->code < 0 ||
+	    ev->code > 999 || (ev->custom_headers != NULL &&
+	    !event_headers_ok(ev->custom_headers,
+	    strlen(ev->custom_headers))))
+		return (NULL);
+	w.kind = ev->kind;
+	w.time = ev->time;
+	w.code = ev->code;
+	w.flags = (ev->unique_open ? EVW_UNIQUE_OPEN : 0) |
+	    (ev->async ? EVW_ASYNC : 0) | (ev->machine ? EVW_MACHINE : 0) |
+	    (ev->tls.present ? EVW_TLS : 0) |
+	    (ev->tls.present && ev->tls.verified ? EVW_TLS_VERIFIED : 0) |
+	    (ev->custom_headers != NULL ? EVW_HEADERS : 0) |
+	    (ev->bounce_mime != NULL ? EVW_BOUNCE_MIME : 0);
+	len = sizeof(w);
+	for (i = 0; i < EVENT_WIRE_NSTR; i++) {
+		if (i < NFIXED) {
+			s[i] = (const char *)ev + wire_field(i)->off;
+			/* no TLS: its strings are not sent */
+			if (i >= NEVF && !ev->tls.present)
+				s[i] = "";
+			max = wire_field(i)->size;
+		} else {
+			s[i] = i == NFIXED ? ev->custom_headers :
+			    ev->bounce_mime;
+			if (s[i] == NULL)
+				s[i] = "";
+			max = i == NFIXED ? EV_CUSTOM_HEADERS_MAX + 1 :
+			    EV_BOUNCE_MIME_MAX + 1;
+		}
+		w.len[i] = strnlen(s[i], max);
+		if (!wire_str_ok(s[i], w.len[i], i < NFIXED ?
+		    wire_field(i) : NULL) || w.len[i] >= max)
+			return (NULL);
+		len += w.len[i];
+	}
+	if ((buf = malloc(len)) == NULL)
+		return (NULL);
+	memcpy(buf, &w, sizeof(w));
+	p = buf + sizeof(w);
+	for (i = 0; i < EVENT_WIRE_NSTR; i++) {
+		memcpy(p, s[i], w.len[i]);
+		p += w.len[i];
+	}
+	*lenp = len;
+	return (buf);
+}
+
+/* a string of the wire form that may be absent (NULL), malloc'd */
+static int
+wire_dup(const char *s, size_t len, size_t max, int present, char **out)
+{
+	if (!present)
+		return (len == 0 ? 0 : -1);
+	if (len > max || !wire_str_ok(s, len, NULL) ||
+	    (*out = strndup(s, len)) == NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+event_unpack1(struct event_record *ev, const struct event_wire *w,
+    const char *p)
+{
+	const struct evfield	*f;
+	size_t			 i;
+
+	if (strnlen(w->id, sizeof(w->id)) == sizeof(w->id) ||
+	    !event_id_ok(w->id) || w->kind < 0 || w->kind >= EV_KIND_MAX ||
+	    event_kind_name(w->kind) == NULL || w->time < 0 ||
+	    w->time > EVENT_TIME_MAX || w->code < 0 || w->code > 999 ||
+	    (w->flags & ~EVW_ALL) != 0 || ((w->flags & EVW_TLS_VERIFIED) &&
+	    !(w->flags & EVW_TLS)))
+		return (-1);
+	memcpy(ev->id, w->id, sizeof(ev->id));
+	ev->kind = w->kind;
+	ev->time = (time_t)w->time;
+	ev->code = w->code;
+	ev->unique_open = (w->flags & EVW_UNIQUE_OPEN) != 0;
+	ev->async = (w->flags & EVW_ASYNC) != 0;
+	ev->machine = (w->flags & EVW_MACHINE) != 0;
+	ev->tls.present = (w->flags & EVW_TLS) != 0;
+	ev->tls.verified = (w->flags & EVW_TLS_VERIFIED) != 0;
+	for (i = 0; i < NFIXED; p += w->len[i++]) {
+		f = wire_field(i);
+		if (!wire_str_ok(p, w->len[i], f) || (i >= NEVF &&
+		    !ev->tls.present && w->len[i] != 0))
+			return (-1);
+		memcpy((char *)ev + f->off, p, w->len[i]);
+	}
+	if (wire_dup(p, w->len[i], EV_CUSTOM_HEADERS_MAX,
+	    w->flags & EVW_HEADERS, &ev->custom_headers) == -1 ||
+	    (ev->custom_headers != NULL &&
+	    !event_headers_ok(ev->custom_headers, w->len[i])))
+		return (-1);
+	p += w->len[i++];
+	return (wire_dup(p, w->len[i], EV_BOUNCE_MIME_MAX,
+	    w->flags & EVW_BOUNCE_MIME, &ev->bounce_mime));
+}
+
+int
+mh_event_unpack(struct event_record *ev, const void *buf, size_t len)
+{
+	struct event_wire	 w;
+	size_t			 i, need = sizeof(w);
+
+	memset(ev, 0, sizeof(*ev));
+	if (len < sizeof(w))
+		return (-1);
+	memcpy(&w, buf, sizeof(w));
+	for (i = 0; i < EVENT_WIRE_NSTR; i++) {
+		if (w.len[i] > len - need)
+			return (-1);
+		need += w.len[i];
+	}
+	if (need != len ||
+	    event_unpack1(ev, &w, (const char *)buf + sizeof(w)) == -1) {
+		mh_event_clear(ev);
+		memset(ev, 0, sizeof(*ev));
+		return (-1);
+	}
 	return (0);
 }
 

@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * One internal event record.  relayd and authd make them, hookd persists
- * them and renders them in the three payload formats.  Travels over imsg
- * as JSON (mh_event_to_json/mh_event_from_json).
+ * One internal event record.  relayd, webd and hookd make them, hookd
+ * persists them and renders them in the three payload formats.  Travels
+ * over imsg in a compact binary form (struct event_wire, struct track_event),
+ * checked field by field on arrival; stored and shown as JSON
+ * (mh_event_to_json/mh_event_from_json).
  */
 #ifndef MH_EVENT_H
 #define MH_EVENT_H
@@ -82,6 +84,31 @@ struct track_event {
 	int32_t		 machine;
 };
 
+/*
+ * An event as relayd sends it to hookd (IMSG_EVENT): this, then its
+ * strings one after another, without NULs, each len[] bytes long: the
+ * fixed fields in the order of mh_event.c's ev_fields, the TLS ones
+ * (version, cipher, policy, mx, spki), custom_headers, bounce_mime.
+ * Every string is checked as the JSON decoder checks it.
+ */
+#define EVENT_WIRE_NSTR		21
+#define EVW_UNIQUE_OPEN		0x01
+#define EVW_ASYNC		0x02
+#define EVW_MACHINE		0x04
+#define EVW_TLS			0x08	/* tls.present */
+#define EVW_TLS_VERIFIED	0x10
+#define EVW_HEADERS		0x20	/* custom_headers is not NULL */
+#define EVW_BOUNCE_MIME		0x40	/* bounce_mime is not NULL */
+#define EVW_ALL			0x7f
+struct event_wire {
+	char		 id[EVENT_ID_LEN];
+	int32_t		 kind;
+	int64_t		 time;
+	int32_t		 code;
+	uint32_t	 flags;		/* EVW_* */
+	uint32_t	 len[EVENT_WIRE_NSTR];
+};
+
 /* mh_event.c */
 /* fresh id, time now */
 void	 mh_event_init(struct event_record *, enum event_kind);
@@ -95,5 +122,10 @@ json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
  * track_event) + MH_URL_MAX): its length */
 size_t	 mh_event_track_pack(const struct event_record *, void *, size_t);
 int	 mh_event_track_unpack(struct event_record *, const void *, size_t);
+/* the wire form (malloc'd, *len bytes); NULL if hookd would refuse it
+ * (mh_event_unpack) or memory ran out */
+void	*mh_event_pack(const struct event_record *, size_t *len);
+/* what relayd sent: -1 if malformed (nothing to clear then) */
+int	 mh_event_unpack(struct event_record *, const void *, size_t);
 
 #endif /* MH_EVENT_H */

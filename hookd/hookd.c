@@ -51,20 +51,18 @@ static void
 event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct event_record	 ev;
-	json_t			*j;
+	int			 rc;
 
-	if (imsg->hdr.type == IMSG_TRACK_EVENT) {
-		/* webd's compact form: no JSON to parse */
-		if (mh_event_track_unpack(&ev, imsg->data,
-		    MH_IMSG_DATA_SIZE(imsg)) == -1)
-			fatalx("malformed %s from %s",
-			    imsg_type_name(imsg->hdr.type), p->name);
-	} else {
-		j = msg_get_json(p, imsg);
-		if (mh_event_from_json(&ev, j) == -1)
-			fatalx("malformed event from %s", p->name);
-		json_decref(j);
-	}
+	/* binary forms, checked as strictly as JSON: none to parse */
+	if (imsg->hdr.type == IMSG_TRACK_EVENT)
+		rc = mh_event_track_unpack(&ev, imsg->data,
+		    MH_IMSG_DATA_SIZE(imsg));
+	else
+		rc = mh_event_unpack(&ev, imsg->data,
+		    MH_IMSG_DATA_SIZE(imsg));
+	if (rc == -1)
+		fatalx("malformed %s from %s", imsg_type_name(imsg->hdr.type),
+		    p->name);
 	/* webd cannot remember across restarts: the spool does */
 	if (p->proc == PROC_WEBD &&
 	    (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
@@ -137,8 +135,7 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		inbound_unsubscribed(u->queue_id, u->local);
 		return;
 	case IMSG_EVENT:
-		if (p->proc != PROC_RELAYD && p->proc != PROC_AUTHD &&
-		    p->proc != PROC_WEBD)
+		if (p->proc != PROC_RELAYD)
 			break;
 		event_from_peer(p, imsg);
 		return;

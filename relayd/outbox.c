@@ -23,7 +23,8 @@
  * older versions) are written to a fresh journal, flushed, and the old
  * files removed; a line cut by a crash is ignored (it was never flushed,
  * so never sent), a malformed one keeps its file aside as bad-*.
- * Pending events stay in memory in arrival order.  Without any events
+ * Pending events stay in memory in arrival order, in the binary form they
+ * are sent in (mh_event_pack: hookd parses no JSON).  Without any events
  * block in the configuration nothing would deliver an event, so none is
  * written: each goes to hookd (for mhctl monitor) and is forgotten.
  */
@@ -72,7 +73,9 @@ struct obentry {
 	TAILQ_ENTRY(obentry)	 entry;
 	RB_ENTRY(obentry)	 node;
 	char			 id[EVENT_ID_LEN];
-	char			*json;
+	void			*wire;		/* what is sent */
+	size_t			 wlen;
+	char			*json;		/* loaded: until rewritten */
 	size_t			 len;
 	struct jfile		*jf;
 	time_t			 sent;		/* 0: not yet */
@@ -130,7 +133,7 @@ send_one(struct obentry *e)
 {
 	if (!started || send_fn == NULL || !e->durable)
 		return;
-	if (send_fn(e->json, e->len) == 0)
+	if (send_fn(e->wire, e->wlen) == 0)
 		e->sent = time(NULL);
 }
 
@@ -262,15 +265,15 @@ jcurrent(void)
 /* --- entries ------------------------------------------------------------- */
 
 static struct obentry *
-entry_new(const char *id, char *json, size_t len)
+entry_new(const char *id, void *wire, size_t wlen)
 {
 	struct obentry	*e;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		fatal("outbox: calloc");
 	strlcpy(e->id, id, sizeof(e->id));
-	e->json = json;
-	e->len = len;
+	e->wire = wire;
+	e->wlen = wlen;
 	TAILQ_INSERT_TAIL(&pending, e, entry);
 	RB_INSERT(obtree, &byid, e);
 	npending++;
@@ -295,8 +298,9 @@ outbox_put(const struct event_record *ev)
 	struct obentry	*e;
 	struct jfile	*jf;
 	json_t		*j;
+	void		*wire;
 	char		*s;
-	size_t		 len;
+	size_t		 len, wlen;
 
 	if (!id_ok(ev->id)) {
 		log_warnx("outbox: event with a malformed id dropped");
@@ -305,8 +309,20 @@ outbox_put(const struct event_record *ev)
 	/* the same event again (a retried step after a restart) */
 	if (find(ev->id) != NULL)
 		return (0);
+	/* what hookd would refuse is not kept either */
+	if ((wire = mh_event_pack(ev, &wlen)) == NULL) {
+		log_warnx("outbox: event %s cannot be encoded", ev->id);
+		return (-1);
+	}
+	if (!keep) {
+		if (started && send_fn != NULL)
+			send_fn(wire, wlen);
+		free(wire);
+		return (0);
+	}
 	if ((j = mh_event_to_json(ev)) == NULL) {
 		log_warnx("outbox: event %s cannot be encoded", ev->id);
+		free(wire);
 		return (-1);
 	}
 	s = json_dumps(j, JSON_COMPACT);
@@ -314,22 +330,18 @@ outbox_put(const struct event_record *ev)
 	if (s == NULL)
 		fatalx("outbox: json_dumps");
 	len = strlen(s);
-	if (!keep) {
-		if (started && send_fn != NULL)
-			send_fn(s, len);
-		free(s);
-		return (0);
-	}
-	e = entry_new(ev->id, s, len);
+	e = entry_new(ev->id, wire, wlen);
 	if ((jf = jcurrent()) == NULL || jappend(jf, s, len, "\n") == -1) {
 		/* still send it: better delivered without a net than never */
 		if (jf != NULL)
 			log_warn("outbox: journal write");
 		log_warnx("outbox: event %s is not durable", ev->id);
+		free(s);
 		e->durable = 1;
 		send_one(e);
 		return (0);
 	}
+	free(s);
 	e->jf = jf;
 	jf->live++;
 	gsync_fd(jf->fd);
@@ -363,6 +375,7 @@ outbox_ack(const char *id)
 	RB_REMOVE(obtree, &byid, e);
 	TAILQ_REMOVE(&pending, e, entry);
 	npending--;
+	free(e->wire);
 	free(e->json);
 	free(e);
 	/* all acknowledged: nothing is left on disk */
@@ -413,40 +426,51 @@ read_all(const char *name, size_t max, size_t *lenp)
 	return (NULL);
 }
 
-/* json is the event named id (or any event, id "") */
-static int
-event_ok(const char *json, size_t len, char id[EVENT_ID_LEN])
+/*
+ * json is the event named id (or any event, id ""): its wire form, or
+ * NULL
+ */
+static void *
+event_ok(const char *json, size_t len, char id[EVENT_ID_LEN], size_t *wlen)
 {
 	struct event_record	 ev;
 	json_error_t		 err;
 	json_t			*j;
-	int			 ok = 0;
+	void			*wire = NULL;
 
 	if ((j = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err)) == NULL)
-		return (0);
+		return (NULL);
 	if (mh_event_from_json(&ev, j) == 0) {
 		if (id[0] == '\0' && id_ok(ev.id))
 			strlcpy(id, ev.id, EVENT_ID_LEN);
-		ok = strcmp(ev.id, id) == 0;
+		if (strcmp(ev.id, id) == 0)
+			wire = mh_event_pack(&ev, wlen);
 		mh_event_clear(&ev);
 	}
 	json_decref(j);
-	return (ok);
+	return (wire);
 }
 
 /* an event of a previous run: pending unless acked or known already */
 static void
-load_event(const char *id, const char *json, size_t len, json_t *acked)
+load_event(const char *id, void *wire, size_t wlen, const char *json,
+    size_t len, json_t *acked)
 {
-	char	*copy;
+	struct obentry	*e;
+	char		*copy;
 
-	if (json_object_get(acked, id) != NULL || find(id) != NULL)
+	if (json_object_get(acked, id) != NULL || find(id) != NULL) {
+		free(wire);
 		return;
+	}
 	if ((copy = malloc(len + 1)) == NULL)
 		fatal("outbox: malloc");
 	memcpy(copy, json, len);
 	copy[len] = '\0';
-	entry_new(id, copy, len)->durable = 1;
+	e = entry_new(id, wire, wlen);
+	e->json = copy;
+	e->len = len;
+	e->durable = 1;
 }
 
 /* keep it out of the way, say so, never drop it */
@@ -486,6 +510,8 @@ journal_events(const char *name, const char *buf, size_t len, json_t *acked)
 {
 	const char	*p = buf, *end = buf + len, *nl;
 	char		 id[EVENT_ID_LEN];
+	void		*wire;
+	size_t		 wlen;
 	int		 rc = 0;
 
 	for (; p < end; p = nl + 1) {
@@ -499,11 +525,11 @@ journal_events(const char *name, const char *buf, size_t len, json_t *acked)
 			continue;
 		id[0] = '\0';
 		if ((size_t)(nl - p) > OUTBOX_FILE_MAX ||
-		    !event_ok(p, nl - p, id)) {
+		    (wire = event_ok(p, nl - p, id, &wlen)) == NULL) {
 			rc = -1;
 			continue;
 		}
-		load_event(id, p, nl - p, acked);
+		load_event(id, wire, wlen, p, nl - p, acked);
 	}
 	return (rc);
 }
@@ -559,7 +585,8 @@ static int
 load_file(const char *name, json_t *acked)
 {
 	char	 id[EVENT_ID_LEN], *buf;
-	size_t	 nl = strlen(name), len;
+	void	*wire;
+	size_t	 nl = strlen(name), len, wlen;
 	int	 ok = 0;
 
 	if (nl != EVENT_ID_LEN - 1 + 5 || strcmp(name + nl - 5, ".json") != 0)
@@ -568,8 +595,8 @@ load_file(const char *name, json_t *acked)
 	id[EVENT_ID_LEN - 1] = '\0';
 	if (!id_ok(id) || (buf = read_all(name, OUTBOX_FILE_MAX, &len)) == NULL)
 		return (-1);
-	if (len > 0 && event_ok(buf, len, id)) {
-		load_event(id, buf, len, acked);
+	if (len > 0 && (wire = event_ok(buf, len, id, &wlen)) != NULL) {
+		load_event(id, wire, wlen, buf, len, acked);
 		ok = 1;
 	}
 	free(buf);
@@ -636,6 +663,8 @@ load(void)
 		if (jcurrent() == NULL || jappend(cur, e->json, e->len, "\n") ==
 		    -1)
 			fatal("outbox: cannot rewrite the outbox");
+		free(e->json);
+		e->json = NULL;
 		e->jf = cur;
 		cur->live++;
 	}

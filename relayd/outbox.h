@@ -18,8 +18,8 @@
 
 struct event_base;
 
-/* hand one event (JSON text, mh_event_to_json) to hookd; 0 if sent */
-typedef int	(*outbox_send_fn)(const char *json, size_t len);
+/* hand one event (its wire form, mh_event_pack) to hookd; 0 if sent */
+typedef int	(*outbox_send_fn)(const void *wire, size_t len);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */
 int	 outbox_init(const char *spoolroot, outbox_send_fn);

@@ -60,13 +60,13 @@ relayd_event(const struct event_record *ev)
 }
 
 static int
-relayd_event_send(const char *json, size_t len)
+relayd_event_send(const void *wire, size_t len)
 {
 	struct mproc	*p = proc_peer[PROC_HOOKD];
 
 	if (p == NULL || p->closed)
 		return (-1);
-	mproc_compose(p, IMSG_EVENT, 0, -1, json, len);
+	mproc_compose(p, IMSG_EVENT, 0, -1, wire, len);
 	return (0);
 }
 

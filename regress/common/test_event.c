@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * event record: ids, JSON round trip, strict decoder.
+ * event record: ids, JSON round trip, strict decoders (JSON and the two
+ * binary forms of the imsg channels).
  */
 #include <sys/wait.h>
 
@@ -202,6 +203,242 @@ test_track(void)
 	mh_event_clear(&a);
 }
 
+/* the wire form of a, spoilt by fn, decoded: 0 if accepted */
+static int
+wire_spoilt(const struct event_record *a, void (*fn)(char *, size_t *),
+    struct event_record *out)
+{
+	char	*buf;
+	size_t	 len;
+	int	 rc;
+
+	if ((buf = mh_event_pack(a, &len)) == NULL)
+		return (-2);
+	/* room for what a spoiler adds */
+	if ((buf = realloc(buf, len + 8)) == NULL)
+		return (-2);
+	if (fn != NULL)
+		fn(buf, &len);
+	rc = mh_event_unpack(out, buf, len);
+	free(buf);
+	return (rc);
+}
+
+/* the string lengths of a packed event, as a copy of its struct */
+static struct event_wire *
+wire_hdr(char *buf)
+{
+	return ((struct event_wire *)(void *)buf);
+}
+
+static void
+cut_last(char *buf, size_t *len)
+{
+	(*len)--;
+}
+
+static void
+junk_after(char *buf, size_t *len)
+{
+	memcpy(buf + *len, "junk", 4);
+	*len += 4;
+}
+
+static void
+id_unterminated(char *buf, size_t *len)
+{
+	memset(wire_hdr(buf)->id, 'a', EVENT_ID_LEN);
+}
+
+static void
+id_path(char *buf, size_t *len)
+{
+	strlcpy(wire_hdr(buf)->id, "../../etc/passwd-1111-4222-8333-4444555",
+	    EVENT_ID_LEN);
+}
+
+static void
+kind_range(char *buf, size_t *len)
+{
+	wire_hdr(buf)->kind = EV_KIND_MAX;
+}
+
+static void
+time_range(char *buf, size_t *len)
+{
+	wire_hdr(buf)->time = EVENT_TIME_MAX + 1;
+}
+
+static void
+code_range(char *buf, size_t *len)
+{
+	wire_hdr(buf)->code = 1000;
+}
+
+static void
+flags_unknown(char *buf, size_t *len)
+{
+	wire_hdr(buf)->flags |= 0x100;
+}
+
+static void
+lengths_overflow(char *buf, size_t *len)
+{
+	/* two lengths whose sum wraps around to the right total */
+	wire_hdr(buf)->len[0] += 0x80000000U;
+	wire_hdr(buf)->len[1] += 0x80000000U;
+}
+
+static void
+queue_id_long(char *buf, size_t *len)
+{
+	/* queue_id (the first string) takes message_id's bytes */
+	wire_hdr(buf)->len[0] += wire_hdr(buf)->len[1];
+	wire_hdr(buf)->len[1] = 0;
+}
+
+/* the first byte of the description (ev_fields' seventh string) */
+static char *
+description(char *buf)
+{
+	struct event_wire	*w = wire_hdr(buf);
+	size_t			 i, off = sizeof(*w);
+
+	for (i = 0; i < 6; i++)
+		off += w->len[i];
+	return (buf + off);
+}
+
+static void
+description_cr(char *buf, size_t *len)
+{
+	description(buf)[2] = '\r';
+}
+
+static void
+description_nul(char *buf, size_t *len)
+{
+	description(buf)[2] = '\0';
+}
+
+static void
+description_utf8(char *buf, size_t *len)
+{
+	description(buf)[2] = (char)0xc3;
+	description(buf)[3] = '(';
+}
+
+static void
+stage_space(char *buf, size_t *len)
+{
+	/* stage is the fifth string, a token */
+	struct event_wire	*w = wire_hdr(buf);
+	size_t			 i, off = sizeof(*w);
+
+	for (i = 0; i < 4; i++)
+		off += w->len[i];
+	buf[off] = ' ';
+}
+
+static void
+headers_absent(char *buf, size_t *len)
+{
+	/* custom headers given although the flag says there are none */
+	wire_hdr(buf)->flags &= ~EVW_HEADERS;
+}
+
+static void
+tls_absent(char *buf, size_t *len)
+{
+	/* TLS strings given although the flag says there was no TLS */
+	wire_hdr(buf)->flags &= ~(EVW_TLS | EVW_TLS_VERIFIED);
+}
+
+static void
+test_wire(void)
+{
+	struct event_record	 a, b;
+	const struct {
+		void		(*fn)(char *, size_t *);
+		const char	*what;
+	} bad[] = {
+		{ cut_last, "one byte short" },
+		{ junk_after, "junk after the strings" },
+		{ id_unterminated, "an id without NUL" },
+		{ id_path, "an id that is a path" },
+		{ kind_range, "kind out of range" },
+		{ time_range, "time after 9999" },
+		{ code_range, "code 1000" },
+		{ flags_unknown, "an unknown flag" },
+		{ lengths_overflow, "lengths that wrap around" },
+		{ queue_id_long, "a queue id longer than its field" },
+		{ description_cr, "CR in a line field" },
+		{ description_nul, "NUL in a string" },
+		{ description_utf8, "a line field not UTF-8" },
+		{ stage_space, "a space in a token field" },
+		{ headers_absent, "custom headers not flagged" },
+		{ tls_absent, "TLS strings not flagged" },
+	};
+	char			*buf;
+	size_t			 i, len;
+
+	fill(&a);
+	ok(wire_spoilt(&a, NULL, &b) == 0 && json_same(&a, &b) &&
+	    strcmp(a.custom_headers, b.custom_headers) == 0 &&
+	    strcmp(a.bounce_mime, b.bounce_mime) == 0 && b.tls.present &&
+	    b.tls.verified && b.unique_open && b.async && !b.machine,
+	    "wire: round trip of every field");
+	mh_event_clear(&b);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ok(wire_spoilt(&a, bad[i].fn, &b) == -1 && b.custom_headers ==
+		    NULL && b.id[0] == '\0', "wire: %s refused", bad[i].what);
+	}
+	ok(mh_event_unpack(&b, "", 0) == -1, "wire: nothing refused");
+	mh_event_clear(&a);
+
+	/* NULL and "" stay apart; no TLS sends no TLS strings */
+	mh_event_init(&a, EV_DELIVERY);
+	a.custom_headers = strdup("");
+	strlcpy(a.tls.mx, "mx.example", sizeof(a.tls.mx));
+	ok(wire_spoilt(&a, NULL, &b) == 0 && b.custom_headers != NULL &&
+	    b.custom_headers[0] == '\0' && b.bounce_mime == NULL &&
+	    !b.tls.present && b.tls.mx[0] == '\0' && json_same(&a, &b),
+	    "wire: empty custom headers kept, no bounce, no TLS");
+	mh_event_clear(&b);
+	mh_event_clear(&a);
+
+	/* what the packer will not send (hookd would refuse it) */
+	fill(&a);
+	strlcpy(a.recipient, "a@b\r\nX-Evil: 1", sizeof(a.recipient));
+	ok(mh_event_pack(&a, &len) == NULL, "wire: CRLF not packed");
+	mh_event_clear(&a);
+	fill(&a);
+	free(a.custom_headers);
+	a.custom_headers = strdup("no colon here\r\n");
+	ok(mh_event_pack(&a, &len) == NULL,
+	    "wire: custom headers that are not headers not packed");
+	mh_event_clear(&a);
+	fill(&a);
+	a.code = 1000;
+	ok(mh_event_pack(&a, &len) == NULL, "wire: code 1000 not packed");
+	a.code = 250;
+	free(a.bounce_mime);
+	if ((a.bounce_mime = malloc(1024 * 1024 + 2)) != NULL) {
+		memset(a.bounce_mime, 'x', 1024 * 1024 + 1);
+		a.bounce_mime[1024 * 1024 + 1] = '\0';
+	}
+	ok(mh_event_pack(&a, &len) == NULL,
+	    "wire: a bounce over 1 MiB not packed");
+	a.bounce_mime[1024 * 1024] = '\0';
+	buf = mh_event_pack(&a, &len);
+	ok(buf != NULL && mh_event_unpack(&b, buf, len) == 0 &&
+	    strlen(b.bounce_mime) == 1024 * 1024,
+	    "wire: a bounce of 1 MiB goes whole");
+	free(buf);
+	mh_event_clear(&b);
+	mh_event_clear(&a);
+}
+
 /* ids drawn from a pool of random bytes: a forked child draws its own */
 static void
 test_id_fork(void)
@@ -362,6 +599,7 @@ main(void)
 	    "unknown key ignored");
 
 	test_track();
+	test_wire();
 	test_id_fork();
 	return (tap_done());
 }

@@ -49,6 +49,7 @@
 
 #include "log.h"
 #include "mailhookd.h"
+#include "mh_event.h"
 #include "proc.h"
 #include "seal.h"
 
@@ -432,6 +433,42 @@ commit_text(const char *id, enum mh_proc owner, size_t *len)
 	return (s);
 }
 
+/*
+ * relayd's event (IMSG_EVENT, struct event_wire and its strings), valid
+ * but for what kind spoils
+ */
+static void
+event_attack(int peer, const char *kind)
+{
+	struct event_record	 ev;
+	struct event_wire	*w;
+	char			*buf;
+	size_t			 len;
+
+	mh_event_init(&ev, EV_DELIVERY);
+	strlcpy(ev.queue_id, "0123456789abcdef", sizeof(ev.queue_id));
+	strlcpy(ev.recipient, "b@example.test", sizeof(ev.recipient));
+	if ((buf = mh_event_pack(&ev, &len)) == NULL ||
+	    (buf = realloc(buf, len + 4)) == NULL)
+		errx(2, "mh_event_pack");
+	w = (struct event_wire *)(void *)buf;
+	if (strcmp(kind, "short") == 0)
+		len--;
+	else if (strcmp(kind, "long") == 0) {
+		memcpy(buf + len, "junk", 4);
+		len += 4;
+	} else if (strcmp(kind, "unterminated") == 0)
+		memset(w->id, 'a', sizeof(w->id));
+	else if (strcmp(kind, "range") == 0)
+		w->kind = EV_KIND_MAX;
+	else if (strcmp(kind, "fields") == 0)
+		buf[sizeof(*w) + 1] = ' ';	/* in the queue id, a token */
+	else
+		errx(2, "EVENT: no kind %s", kind);
+	mproc_compose(chan[peer], IMSG_EVENT, 0, -1, buf, len);
+	free(buf);
+}
+
 static void
 attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
     const unsigned char *id, size_t idlen)
@@ -440,6 +477,11 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 	size_t		 size = size_of(type), len = size, flen;
 	int		 fd = -1;
 
+	if (type == IMSG_EVENT && strcmp(kind, "json") != 0 &&
+	    strcmp(kind, "unexpected") != 0) {
+		event_attack(peer, kind);
+		return;
+	}
 	memset(buf, 0, sizeof(buf));
 	fill(type, buf, child);
 	if (type == IMSG_SPOOL_FD || type == IMSG_SIGN_REQ)
