@@ -339,7 +339,7 @@ mh_event_track_unpack(struct event_record *ev, const void *buf, size_t len)
 	return (0);
 }
 
-/* the TLS strings of the wire form, after ev_fields */
+/* the members of "tls"; in the wire form, the strings after ev_fields */
 static const struct evfield tls_fields[] = {
 	EVF("version", EF_TOKEN, tls.version),
 	EVF("cipher", EF_TOKEN, tls.cipher),
@@ -356,18 +356,53 @@ _Static_assert(NFIXED + 2 == EVENT_WIRE_NSTR, "event_wire's strings");
 static const struct evfield *
 wire_field(size_t i)
 {
-	return (i < NEVF ? &ev_fields[i] :
-	    &tls_fields[i - NEVF]);
+	return (i < NEVF ? &ev_fields[i] : &tls_fields[i - NEVF]);
 }
 
-/* a string of the wire form: as the JSON decoder would take it */
-static int
-wire_str_ok(const char *s, size_t len, const struct evfield *f)
+/* the longest string i of the wire form may be */
+static size_t
+wire_max(size_t i)
 {
-	if (f != NULL && (len >= f->size || !event_str_ok(s, len, f->type)))
+	if (i < NFIXED)
+		return (wire_field(i)->size - 1);	/* its NUL */
+	return (i == NFIXED ? EV_CUSTOM_HEADERS_MAX : EV_BOUNCE_MIME_MAX);
+}
+
+/* string i of the wire form, len bytes: as the JSON decoder takes it */
+static int
+wire_str_ok(size_t i, const char *s, size_t len)
+{
+	if (len > wire_max(i) || memchr(s, '\0', len) != NULL ||
+	    !event_utf8_ok((const unsigned char *)s, len))
 		return (0);
-	return (memchr(s, '\0', len) == NULL &&
-	    event_utf8_ok((const unsigned char *)s, len));
+	if (i < NFIXED)
+		return (event_str_ok(s, len, wire_field(i)->type));
+	return (i != NFIXED || event_headers_ok(s, len));
+}
+
+/* the struct of the wire form: as the JSON decoder takes its fields */
+static int
+wire_head_ok(const struct event_wire *w)
+{
+	return (strnlen(w->id, sizeof(w->id)) < sizeof(w->id) &&
+	    event_id_ok(w->id) && w->kind >= 0 && w->kind < EV_KIND_MAX &&
+	    event_kind_name(w->kind) != NULL && w->time >= 0 &&
+	    w->time <= EVENT_TIME_MAX && w->code >= 0 && w->code <= 999 &&
+	    (w->flags & ~EVW_ALL) == 0 &&
+	    (!(w->flags & EVW_TLS_VERIFIED) || (w->flags & EVW_TLS)));
+}
+
+/* string i of ev as the wire form has it ("" if absent) */
+static const char *
+wire_str(const struct event_record *ev, size_t i)
+{
+	const char	*s;
+
+	if (i < NFIXED)		/* no TLS: its strings are not sent */
+		return (i >= NEVF && !ev->tls.present ? "" :
+		    (const char *)ev + wire_field(i)->off);
+	s = i == NFIXED ? ev->custom_headers : ev->bounce_mime;
+	return (s != NULL ? s : "");
 }
 
 void *
@@ -376,16 +411,10 @@ mh_event_pack(const struct event_record *ev, size_t *lenp)
 	struct event_wire	 w;
 	const char		*s[EVENT_WIRE_NSTR];
 	char			*buf, *p;
-	size_t			 i, len, max;
+	size_t			 i, len;
 
 	memset(&w, 0, sizeof(w));
-	if (strlcpy(w.id, ev->id, sizeof(w.id)) >= sizeof(w.id) ||
-	    !event_id_ok(w.id) || (int)ev->kind < 0 ||
-	    ev->kind >= EV_KIND_MAX || event_kind_name(ev->kind) == NULL ||
-	    ev->time < 0 || ev->time > EVENT_TIME_MAX || ev->code < 0 ||
-	    ev->code > 999 || (ev->custom_headers != NULL &&
-	    !event_headers_ok(ev->custom_headers,
-	    strlen(ev->custom_headers))))
+	if (strlcpy(w.id, ev->id, sizeof(w.id)) >= sizeof(w.id))
 		return (NULL);
 	w.kind = ev->kind;
 	w.time = ev->time;
@@ -396,25 +425,13 @@ mh_event_pack(const struct event_record *ev, size_t *lenp)
 	    (ev->tls.present && ev->tls.verified ? EVW_TLS_VERIFIED : 0) |
 	    (ev->custom_headers != NULL ? EVW_HEADERS : 0) |
 	    (ev->bounce_mime != NULL ? EVW_BOUNCE_MIME : 0);
+	if (!wire_head_ok(&w))
+		return (NULL);
 	len = sizeof(w);
 	for (i = 0; i < EVENT_WIRE_NSTR; i++) {
-		if (i < NFIXED) {
-			s[i] = (const char *)ev + wire_field(i)->off;
-			/* no TLS: its strings are not sent */
-			if (i >= NEVF && !ev->tls.present)
-				s[i] = "";
-			max = wire_field(i)->size;
-		} else {
-			s[i] = i == NFIXED ? ev->custom_headers :
-			    ev->bounce_mime;
-			if (s[i] == NULL)
-				s[i] = "";
-			max = i == NFIXED ? EV_CUSTOM_HEADERS_MAX + 1 :
-			    EV_BOUNCE_MIME_MAX + 1;
-		}
-		w.len[i] = strnlen(s[i], max);
-		if (!wire_str_ok(s[i], w.len[i], i < NFIXED ?
-		    wire_field(i) : NULL) || w.len[i] >= max)
+		s[i] = wire_str(ev, i);
+		w.len[i] = strnlen(s[i], wire_max(i) + 1);
+		if (!wire_str_ok(i, s[i], w.len[i]))
 			return (NULL);
 		len += w.len[i];
 	}
@@ -430,31 +447,15 @@ mh_event_pack(const struct event_record *ev, size_t *lenp)
 	return (buf);
 }
 
-/* a string of the wire form that may be absent (NULL), malloc'd */
-static int
-wire_dup(const char *s, size_t len, size_t max, int present, char **out)
-{
-	if (!present)
-		return (len == 0 ? 0 : -1);
-	if (len > max || !wire_str_ok(s, len, NULL) ||
-	    (*out = strndup(s, len)) == NULL)
-		return (-1);
-	return (0);
-}
-
 static int
 event_unpack1(struct event_record *ev, const struct event_wire *w,
     const char *p)
 {
-	const struct evfield	*f;
-	size_t			 i;
+	char	**dup;
+	size_t	  i;
+	int	  present;
 
-	if (strnlen(w->id, sizeof(w->id)) == sizeof(w->id) ||
-	    !event_id_ok(w->id) || w->kind < 0 || w->kind >= EV_KIND_MAX ||
-	    event_kind_name(w->kind) == NULL || w->time < 0 ||
-	    w->time > EVENT_TIME_MAX || w->code < 0 || w->code > 999 ||
-	    (w->flags & ~EVW_ALL) != 0 || ((w->flags & EVW_TLS_VERIFIED) &&
-	    !(w->flags & EVW_TLS)))
+	if (!wire_head_ok(w))
 		return (-1);
 	memcpy(ev->id, w->id, sizeof(ev->id));
 	ev->kind = w->kind;
@@ -465,21 +466,25 @@ event_unpack1(struct event_record *ev, const struct event_wire *w,
 	ev->machine = (w->flags & EVW_MACHINE) != 0;
 	ev->tls.present = (w->flags & EVW_TLS) != 0;
 	ev->tls.verified = (w->flags & EVW_TLS_VERIFIED) != 0;
-	for (i = 0; i < NFIXED; p += w->len[i++]) {
-		f = wire_field(i);
-		if (!wire_str_ok(p, w->len[i], f) || (i >= NEVF &&
-		    !ev->tls.present && w->len[i] != 0))
+	for (i = 0; i < EVENT_WIRE_NSTR; p += w->len[i++]) {
+		if (!wire_str_ok(i, p, w->len[i]))
 			return (-1);
-		memcpy((char *)ev + f->off, p, w->len[i]);
+		if (i < NFIXED) {
+			/* no TLS, no TLS strings */
+			if (i >= NEVF && !ev->tls.present && w->len[i] != 0)
+				return (-1);
+			memcpy((char *)ev + wire_field(i)->off, p, w->len[i]);
+			continue;
+		}
+		/* an absent string (NULL) is not an empty one */
+		present = w->flags & (i == NFIXED ? EVW_HEADERS :
+		    EVW_BOUNCE_MIME);
+		dup = i == NFIXED ? &ev->custom_headers : &ev->bounce_mime;
+		if (!present ? w->len[i] != 0 :
+		    (*dup = strndup(p, w->len[i])) == NULL)
+			return (-1);
 	}
-	if (wire_dup(p, w->len[i], EV_CUSTOM_HEADERS_MAX,
-	    w->flags & EVW_HEADERS, &ev->custom_headers) == -1 ||
-	    (ev->custom_headers != NULL &&
-	    !event_headers_ok(ev->custom_headers, w->len[i])))
-		return (-1);
-	p += w->len[i++];
-	return (wire_dup(p, w->len[i], EV_BOUNCE_MIME_MAX,
-	    w->flags & EVW_BOUNCE_MIME, &ev->bounce_mime));
+	return (0);
 }
 
 int
@@ -574,21 +579,23 @@ event_tls_str(const json_t *o, const char *k, char *dst, size_t size)
 }
 
 static int
-event_tls_from_json(struct event_tls *t, const json_t *o)
+event_tls_from_json(struct event_record *ev, const json_t *o)
 {
-	const json_t	*v;
+	const struct evfield	*f;
+	const json_t		*v;
+	size_t			 i;
 
-	if (!json_is_object(o) ||
-	    event_tls_str(o, "version", t->version, sizeof(t->version)) ||
-	    event_tls_str(o, "cipher", t->cipher, sizeof(t->cipher)) ||
-	    event_tls_str(o, "policy", t->policy, sizeof(t->policy)) ||
-	    event_tls_str(o, "mx", t->mx, sizeof(t->mx)) ||
-	    event_tls_str(o, "peer_spki_sha256", t->spki, sizeof(t->spki)))
+	if (!json_is_object(o))
 		return (-1);
+	for (i = 0; i < sizeof(tls_fields) / sizeof(tls_fields[0]); i++) {
+		f = &tls_fields[i];
+		if (event_tls_str(o, f->key, (char *)ev + f->off, f->size))
+			return (-1);
+	}
 	if ((v = json_object_get(o, "verified")) != NULL &&
-	    event_bool(v, &t->verified) == -1)
+	    event_bool(v, &ev->tls.verified) == -1)
 		return (-1);
-	t->present = 1;
+	ev->tls.present = 1;
 	return (0);
 }
 
@@ -643,7 +650,7 @@ event_from_json1(struct event_record *ev, const json_t *o)
 	    event_bool(v, &ev->machine) == -1)
 		return (-1);
 	if ((v = json_object_get(o, "tls")) != NULL && !json_is_null(v) &&
-	    event_tls_from_json(&ev->tls, v) == -1)
+	    event_tls_from_json(ev, v) == -1)
 		return (-1);
 	if ((v = json_object_get(o, "custom_headers")) != NULL &&
 	    !json_is_null(v) &&

@@ -224,7 +224,7 @@ wire_spoilt(const struct event_record *a, void (*fn)(char *, size_t *),
 	return (rc);
 }
 
-/* the string lengths of a packed event, as a copy of its struct */
+/* the struct at the start of a packed event, in place */
 static struct event_wire *
 wire_hdr(char *buf)
 {
