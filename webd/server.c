@@ -82,10 +82,9 @@ struct web_conn {
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
 	int			 kicked;	/* kick active: holds a ref */
-	struct event		*hold;		/* keeps the socket in epoll */
-	int			 held;		/* hold is added */
-	uint64_t		 reads;		/* under_read calls */
-	uint64_t		 hold_reads;	/* reads at hold's last call */
+	struct event		*reader;	/* reads the socket (conn_read) */
+	int			 reading;	/* reader added, the socket
+						   bufferevent's own off */
 	int			 owed;		/* evhttp awaits "written" */
 	int			 direct;	/* filter_out wrote to the
 						   socket */
@@ -225,8 +224,8 @@ conn_free(void *arg)
 	struct web_conn	*c = arg;
 
 	/* before the socket closes (the underlying bufferevent's end) */
-	if (c->hold != NULL)
-		event_free(c->hold);
+	if (c->reader != NULL)
+		event_free(c->reader);
 	event_free(c->kick);
 	if (c->linger_fd != -1)
 		linger_start(c->linger_fd);
@@ -239,38 +238,81 @@ conn_free(void *arg)
 	free(c);
 }
 
-/*
- * evhttp stops reading while a request is answered and reads again
- * after; when the answer waits for hookd (a click's event) that is an
- * epoll_ctl to take the socket out of epoll and one to put it back, per
- * request.  A second read event on the socket, always added, keeps it
- * in (libevent changes epoll only when the last event of a descriptor
- * goes), so neither is made.  It does nothing itself; should it fire
- * twice with nothing read between (bytes or the end of the stream
- * arrived while evhttp is not reading: level-triggered, it would fire
- * at every pass), it steps aside until the answer is out.
- */
-static void
-hold_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct web_conn	*c = arg;
+static void	under_read(struct bufferevent *, void *);
+static void	under_event(struct bufferevent *, short, void *);
 
-	if (c->reads == c->hold_reads) {
-		event_del(c->hold);
-		c->held = 0;
-	}
-	c->hold_reads = c->reads;
+/*
+ * Reading the socket.  The socket bufferevent reads with an
+ * ioctl(FIONREAD) before each readv, a system call a request more; and
+ * while evhttp stops reading around an answer that waits for hookd (a
+ * click's event), libevent would take the socket out of epoll and put
+ * it back, an epoll_ctl pair a request.  So once a connection has sent
+ * its first bytes, an event of our own reads it: one read(2), added to
+ * the socket bufferevent's input (chains sized by what came, not by
+ * what might), then the filter hears of it as from the
+ * bufferevent itself (under_read; the end of the stream and errors
+ * through under_event).  It stays added while evhttp answers, so the
+ * socket stays in epoll.  Should the socket become readable while evhttp
+ * is not reading (a pipelined request, or the client's close, during the
+ * wait), it steps aside: the bufferevent reads again as libevent made
+ * it, and hands back at its next read (reader_take).
+ */
+static int
+evhttp_reading(const struct web_conn *c)
+{
+	return ((bufferevent_get_enabled(c->bev) & EV_READ) != 0);
 }
 
 static void
-hold_add(struct web_conn *c)
+reader_aside(struct web_conn *c)
 {
-	if (c->hold == NULL || c->held)
+	if (!c->reading)
 		return;
-	if (event_add(c->hold, NULL) == -1)
-		fatalx("event_add");
-	c->held = 1;
-	c->hold_reads = c->reads;
+	event_del(c->reader);
+	c->reading = 0;
+	bufferevent_enable(c->under, EV_READ);
+}
+
+static void
+conn_read(struct web_conn *c)
+{
+	static char	 buf[WEB_READ_MAX];
+	struct evbuffer	*in = bufferevent_get_input(c->under);
+	ssize_t		 n;
+	int		 rv;
+
+	if ((n = read(c->fd, buf, sizeof(buf))) > 0) {
+		/* the bufferevent keeps its input's end frozen but to read */
+		evbuffer_unfreeze(in, 0);
+		rv = evbuffer_add(in, buf, n);
+		evbuffer_freeze(in, 0);
+		if (rv == -1)
+			fatalx("conn_read: evbuffer_add");
+		under_read(c->under, c);
+		return;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* as the bufferevent does: no more reading, then the event */
+	event_del(c->reader);
+	c->reading = 0;
+	under_event(c->under, BEV_EVENT_READING |
+	    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+}
+
+static void
+reader_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_conn	*c = arg;
+
+	if (!evhttp_reading(c)) {
+		reader_aside(c);
+		return;
+	}
+	/* evhttp may let the connection go meanwhile: c outlives the call */
+	bufferevent_incref(c->bev);
+	conn_read(c);
+	bufferevent_decref(c->bev);
 }
 
 static void
@@ -281,10 +323,22 @@ conn_seen(struct web_conn *c)
 	c->fd = bufferevent_getfd(c->under);
 	if (c->fd >= 0 && (size_t)c->fd < conn_max)
 		conn_by_fd[c->fd] = c;
-	if (c->fd >= 0 && (c->hold = event_new(srv_base, c->fd,
-	    EV_READ | EV_PERSIST, hold_cb, c)) == NULL)
+	if (c->fd >= 0 && (c->reader = event_new(srv_base, c->fd,
+	    EV_READ | EV_PERSIST, reader_cb, c)) == NULL)
 		fatalx("event_new");
-	hold_add(c);
+}
+
+/* the socket bufferevent read: from now on the reader does */
+static void
+reader_take(struct web_conn *c)
+{
+	conn_seen(c);
+	if (c->reading || c->reader == NULL || !evhttp_reading(c))
+		return;
+	bufferevent_disable(c->under, EV_READ);
+	if (event_add(c->reader, NULL) == -1)
+		fatalx("event_add");
+	c->reading = 1;
 }
 
 static void
@@ -695,7 +749,7 @@ under_read(struct bufferevent *bev, void *arg)
 {
 	struct web_conn	*c = arg;
 
-	c->reads++;
+	reader_take(c);
 	c->ur(bev, c->uarg);
 }
 
@@ -797,7 +851,6 @@ request_done(struct evhttp_request *req, void *arg)
 	if ((c = conn_of(req)) == NULL)
 		return;
 	deadline_arm(c);
-	hold_add(c);
 	head_reset(c);
 	if ((st = head_scan_buf(c, bufferevent_get_input(c->bev))) != 0)
 		head_refuse(c, st);
@@ -887,7 +940,8 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(l->http, "text/plain; charset=utf-8");
+	/* an answer with a body names its type; an empty one none */
+	evhttp_set_default_content_type(l->http, NULL);
 	evhttp_set_bevcb(l->http, conn_new, l);
 	evhttp_set_gencb(l->http, server_request, l);
 	if (evhttp_accept_socket(l->http, fd) == -1)

@@ -128,15 +128,29 @@ not_found(struct evhttp_request *req)
 	reply_text(req, 404, "Not Found", "not found");
 }
 
+/*
+ * A redirect is never cached (a 302 is cacheable only when its headers
+ * say so, to HTTP/1.0 caches as to later ones), and the page that held
+ * the link is not told to its target.  It has no body: nothing to sniff.
+ */
 static void
-no_store(struct evhttp_request *req)
+no_store_redirect(struct evhttp_request *req)
 {
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
 
 	evhttp_add_header(h, "Cache-Control",
 	    "no-store, no-cache, must-revalidate, max-age=0, private");
-	evhttp_add_header(h, "Pragma", "no-cache");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+/* an answer with a body: no cache of any age keeps it, nor sniffs it */
+static void
+no_store(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+
+	no_store_redirect(req);
+	evhttp_add_header(h, "Pragma", "no-cache");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 }
 
@@ -313,7 +327,7 @@ click_durable(int ok, void *arg)
 		hit_free(h);
 		return;
 	}
-	no_store(h->req);
+	no_store_redirect(h->req);
 	/*
 	 * only the URL inside the authenticated token: never an open
 	 * redirect
