@@ -21,7 +21,8 @@ TOP = os.environ.get("MH_TOP") or os.path.abspath(os.path.join(HERE, "..",
                                                                ".."))
 BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
 os.environ.setdefault("MH_BUILD", BUILD)
-from mhtest import Daemon, free_port, rss_kb, wait_for  # noqa: E402,F401
+from mhtest import (Daemon, cpu_secs, free_port, rss_kb,  # noqa: E402,F401
+                    wait_for)
 
 SENDERS = 20
 # Postfix's default_destination_concurrency_limit: both relays may open as
@@ -323,13 +324,6 @@ def rate(n, secs):
 
 def ratio(a, b):
     return round(a / b, 3) if a and b else 0.0
-
-
-def cpu_secs(pid):
-    """user + system CPU seconds of a process so far"""
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read().rsplit(")", 1)[1].split()
-    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu():

@@ -256,6 +256,13 @@ def rss_kb(pid):
     return int(proc_status(pid)["VmRSS"].split()[0])
 
 
+def cpu_secs(pid):
+    """user + system CPU seconds of a process so far"""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children_of(pid):
     try:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
