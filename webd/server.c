@@ -315,6 +315,7 @@ reader_cb(evutil_socket_t fd, short ev, void *arg)
 	bufferevent_decref(c->bev);
 }
 
+/* the socket's first bytes (reader_take): its descriptor is known */
 static void
 conn_seen(struct web_conn *c)
 {
@@ -597,7 +598,6 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	ssize_t		 n;
 	int		 got = 0, st;
 
-	conn_seen(c);
 	if (c->refused) {
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return (BEV_NEED_MORE);
