@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "fileio.h"
 #include "gsync.h"
@@ -301,4 +302,44 @@ dir_names_free(char **v, size_t n)
 	for (i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int64_t
+file_data_check(int fd, size_t size)
+{
+	unsigned char	 buf[16384];
+	uLong		 crc = crc32(0L, Z_NULL, 0);
+	size_t		 off = 0, want;
+	ssize_t		 n;
+
+	while (off < size) {
+		want = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		if ((n = pread(fd, buf, want, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (n == 0) {
+			errno = EIO;	/* shorter than fstat said */
+			return (-1);
+		}
+		crc = crc32(crc, buf, n);
+		off += n;
+	}
+	return (DATA_CHECK(crc));
+}
+
+int
+file_data_matches(int dfd, const char *name, size_t size, int64_t check)
+{
+	struct stat	 st;
+	int64_t		 got = -1;
+	int		 fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return (0);
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size == size)
+		got = file_data_check(fd, size);
+	close(fd);
+	return (got == check);
 }

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FR_FSYNC	0x01	/* the file is on disk before the rename */
 #define FR_SYNCDIR	0x02	/* the directory too, after the rename */
@@ -63,5 +64,19 @@ char	**dir_names(const char *dir, const char *prefix, size_t *np);
 void	 dir_names_free(char **, size_t);
 /* fsync(2) of a directory by path */
 int	fsync_dir(const char *);
+/*
+ * A spool's data-check (the envelope's "data-check", envelope.h): the
+ * CRC-32 of a message file with bit 32 set, so that 0 means none.  An
+ * envelope written in the same flush as its data records it; recovery
+ * drops a message whose file no longer matches (its data never reached
+ * the disk before a crash, and no 250 was sent for it).
+ */
+#define DATA_CHECK(crc)	((int64_t)(crc) | (1LL << 32))
+/* the data-check of fd's first size bytes, read with pread; -1 (errno)
+ * if they cannot be read whole */
+int64_t	file_data_check(int fd, size_t size);
+/* whether the file name in dfd is size bytes matching check */
+int	file_data_matches(int dfd, const char *name, size_t size,
+	    int64_t check);
 
 #endif /* MH_FILEIO_H */

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "gsync.h"
 #include "log.h"
@@ -159,38 +158,6 @@ struct spool_commit_state {
 	spool_commit_fn	 done;
 	void		*arg;
 };
-
-/* the check a queue-mode envelope records: CRC-32 with bit 32 set */
-#define DATA_CHECK(crc)	((int64_t)(crc) | (1LL << 32))
-
-/*
- * The check of the spool file's size bytes as recovery computes it
- * (the commit has smtpd's); -1 if it cannot be read whole.
- */
-static int64_t
-data_check(int fd, size_t size)
-{
-	unsigned char	 buf[16384];
-	uLong		 crc = crc32(0L, Z_NULL, 0);
-	size_t		 off = 0, want;
-	ssize_t		 n;
-
-	while (off < size) {
-		want = size - off < sizeof(buf) ? size - off : sizeof(buf);
-		if ((n = pread(fd, buf, want, off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		if (n == 0) {
-			errno = EIO;	/* shorter than fstat said */
-			return (-1);
-		}
-		crc = crc32(crc, buf, n);
-		off += n;
-	}
-	return (DATA_CHECK(crc));
-}
 
 /* the one flush of a commit is over: the 250, or nothing left of it */
 static void
@@ -391,21 +358,10 @@ read_small(const char *path, size_t *len)
 static int
 data_matches(const struct envelope *env)
 {
-	char		 path[MH_PATH_MAX + 64];
-	struct stat	 st;
-	int64_t		 check;
-	int		 fd;
-
 	if (env->data_check == 0)
 		return (1);	/* written before the check existed */
-	snprintf(path, sizeof(path), "%s/%s", sp_queue, env->id);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (0);
-	check = -1;
-	if (fstat(fd, &st) == 0 && (size_t)st.st_size == env->size)
-		check = data_check(fd, st.st_size);
-	close(fd);
-	return (check == env->data_check);
+	return (file_data_matches(sp_queuefd, env->id, env->size,
+	    env->data_check));
 }
 
 static void

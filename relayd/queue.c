@@ -12,11 +12,16 @@
  *	outbound/pool/p<hex>		files kept for reuse, zeros
  *	outbound/suppress		the suppression list
  *
- * Commit: rename the message into queue/, make it durable, then write
- * its envelope (temporary name, rename) and make that durable.  Messages
- * from smtpd are made durable by the group commit (gsync.h), a DSN by
- * fsync at once.  At start the leftovers of an interrupted commit are
- * removed; only an .env makes a message exist.
+ * Commit: rename the message into queue/ and write its envelope
+ * (temporary name, rename).  Messages from smtpd and webd are made
+ * durable by the group commit (gsync.h): the data and the envelope in
+ * one flush, the envelope recording the data's size and CRC-32
+ * (data-check, fileio.h), so that a restart drops a message a crash
+ * left with an envelope but not all of its data (no 250 was sent for
+ * it).  Tracked mail with copies flushes its data first and writes the
+ * envelope after, as a DSN does with fsync at once.  At start the
+ * leftovers of an interrupted commit are removed; only an .env (whose
+ * data matches its check, if it records one) makes a message exist.
  *
  * The queue's files are recycled through pool/ (filepool.h), as the
  * inbound spool's are: an incoming file or a temporary one is a pooled
@@ -611,6 +616,7 @@ commit_move(const char *msgid, struct envelope *env)
 	}
 	strlcpy(env->id, msgid, sizeof(env->id));
 	env->size = st.st_size;
+	env->data_check = 0;	/* relayd's own, or none (queue_commit_group) */
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
 		log_warn("rename %s", msgid);
@@ -681,17 +687,25 @@ commit_env(int ok, void *arg)
 }
 
 /*
- * Commit in the group (gsync.h): the message file is flushed by the next
- * group commit, then its envelope is written, and done() is called; the
- * envelope itself is durable after the flush that follows, so the caller
- * answers from a gsync_then() callback.
+ * Commit in the group (gsync.h).  done() is called once the envelope is
+ * written, and the caller answers from a gsync_then() callback: the
+ * envelope is durable after the next flush.
+ *
+ * The envelope is written at once, recording the data's check, so that
+ * one flush covers the data and the envelope.  A crash during that flush
+ * may leave the envelope on disk without all of the data; queue_load
+ * then finds the data does not match and drops the message, for which no
+ * 250 was sent.  The check is of the file as it is now, read back here
+ * (tracking and DKIM may have changed what the client sent).  Mail with
+ * recipient copies (tracked, several recipients) has no check for them:
+ * its data is flushed first, and its envelope written only after.
  */
 void
 queue_commit_group(const char *msgid, struct envelope *env,
     queue_commit_fn done, void *arg)
 {
 	struct commit_state	*cs;
-	int			 fd;
+	int			 fd, err;
 
 	if ((fd = commit_move(msgid, env)) == -1) {
 		done(0, env, arg);
@@ -699,6 +713,22 @@ queue_commit_group(const char *msgid, struct envelope *env,
 	}
 	gsync_fd(fd);
 	gsync_fd(qfd);
+	if (!env->tracked) {
+		env->data_check = file_data_check(fd, env->size);
+		err = errno;
+		close(fd);
+		if (env->data_check == -1 || write_env(env, FR_GROUP) == -1) {
+			if (env->data_check == -1)
+				errno = err;
+			log_warn("%s: commit", env->id);
+			env->data_check = 0;
+			commit_undo(env->id);
+			done(0, env, arg);
+			return;
+		}
+		done(1, env, arg);
+		return;
+	}
 	close(fd);
 	if ((cs = calloc(1, sizeof(*cs))) == NULL)
 		fatal("calloc");
@@ -938,6 +968,16 @@ queue_load(struct rmsglist *list)
 			continue;
 		}
 		free(text);
+		if (m->env.data_check != 0 && !file_data_matches(qfd, name,
+		    m->env.size, m->env.data_check)) {
+			/* a commit a crash cut short before its flush */
+			log_warnx("%s: data does not match its envelope (never "
+			    "committed), removed", id);
+			commit_undo(id);
+			envelope_clear(&m->env);
+			free(m);
+			continue;
+		}
 		strlcpy(m->id, id, sizeof(m->id));
 		TAILQ_INSERT_TAIL(list, m, entry);
 	}

@@ -138,7 +138,8 @@ relay_spool_abort(const char *msgid)
 }
 
 struct spool_commit_state {
-	struct rmsg	*m;		/* until it is scheduled */
+	/* after it is scheduled, NULL once it is freed (rmsg.flushing) */
+	struct rmsg	*m;
 	char		 id[MH_MSGID_LEN];	/* after: m may be delivered */
 	relay_commit_fn	 done;
 	void		*arg;
@@ -154,6 +155,15 @@ spool_committed(int ok, void *arg)
 	char				 text[128];
 	int				 code;
 
+	if (cs->m != NULL) {
+		cs->m->flushing = NULL;
+		/*
+		 * Its data is on disk: the envelope's next write drops the
+		 * check, which would otherwise be read back at every start
+		 */
+		if (ok)
+			cs->m->env.data_check = 0;
+	}
 	if (!ok) {
 		/* the message stays queued; the client may send it again */
 		code = enhanced_spool_error(errno, &enh, &etext);
@@ -167,7 +177,7 @@ spool_committed(int ok, void *arg)
 	free(cs);
 }
 
-/* the message is durable and its envelope written */
+/* the message and its envelope are written, durable after the flush */
 static void
 spool_envelope_written(int ok, struct envelope *env, void *arg)
 {
@@ -194,7 +204,7 @@ spool_envelope_written(int ok, struct envelope *env, void *arg)
 		dkim_held_events(m, cs->held);
 	}
 	/* m is the scheduler's now: it may be delivered before the flush */
-	cs->m = NULL;
+	m->flushing = &cs->m;
 	gsync_then(spool_committed, cs);
 }
 

@@ -35,6 +35,8 @@ struct rmsg {
 	int			 inflight;	/* jobs out */
 	time_t			 dkim_next;	/* held unsigned: next try */
 	int			 dkim_busy;	/* a signature is being made */
+	/* its commit's flush still to come: NULLed when m is freed */
+	struct rmsg		**flushing;
 };
 TAILQ_HEAD(rmsglist, rmsg);
 

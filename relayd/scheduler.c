@@ -336,6 +336,8 @@ sched_add_message(struct rmsg *m, int announce)
 static void
 msg_free(struct rmsg *m)
 {
+	if (m->flushing != NULL)
+		*m->flushing = NULL;
 	envelope_clear(&m->env);
 	free(m->rflags);
 	free(m->rtls);
