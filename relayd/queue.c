@@ -714,15 +714,17 @@ queue_commit_group(const char *msgid, struct envelope *env,
 	gsync_fd(fd);
 	gsync_fd(qfd);
 	if (!env->tracked) {
-		env->data_check = file_data_check(fd, env->size);
+		if ((env->data_check = file_data_check(fd, env->size)) == -1)
+			log_warn("%s: commit: read back", env->id);
 		err = errno;
 		close(fd);
+		/* write_env() logs why it failed */
 		if (env->data_check == -1 || write_env(env, FR_GROUP) == -1) {
-			if (env->data_check == -1)
-				errno = err;
-			log_warn("%s: commit", env->id);
+			if (env->data_check != -1)
+				err = errno;
 			env->data_check = 0;
 			commit_undo(env->id);
+			errno = err;	/* the reply tells why (a full disk) */
 			done(0, env, arg);
 			return;
 		}
