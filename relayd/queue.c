@@ -185,6 +185,7 @@ void
 queue_shutdown(void)
 {
 	hdrs_forget();
+	track_forget();
 	if (qfd != -1)
 		close(qfd);
 	if (incfd != -1)

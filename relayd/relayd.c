@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "track.h"
 #include "relay.h"
 #include "seal.h"
 
@@ -559,6 +560,7 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
 	const char	*arg;
 	json_t		*j;
+	unsigned long	 parsed, reused;
 
 	arg = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
 	switch (cmd->id) {
@@ -577,6 +579,10 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    json_integer(outbox_pending()));
 			json_object_set_new(j, "spool_flushes",
 			    gsync_stats_json());
+			track_counts(&parsed, &reused);
+			json_object_set_new(j, "tracking", json_pack(
+			    "{s:I,s:I}", "parsed", (json_int_t)parsed,
+			    "layouts_reused", (json_int_t)reused));
 			json_object_set_new(j, "dkim", json_pack("{s:I,s:f}",
 			    "answers", (json_int_t)sign_answers, "wait_ms_avg",
 			    sign_answers ? sign_wait_secs * 1e3 / sign_answers :

@@ -54,6 +54,15 @@ struct track_part {
 	struct html_plan	*plan;
 };
 
+/* where a text/html part is: byte offsets, from the message's start or
+ * (a kept layout's) from its body's */
+struct part_loc {
+	size_t			 start, end;
+	size_t			 cte_start, cte_end;
+	GMimeContentEncoding	 enc;		/* its transfer encoding */
+	GMimeContentEncoding	 decode;	/* its content's, to decode */
+};
+
 struct track_msg {
 	const struct tracking	*t;
 	struct token_key	 key;
@@ -71,6 +80,13 @@ struct track_msg {
 	struct track_part	*parts;
 	size_t			 nparts;
 	const char		*rcpt;		/* while rendering */
+};
+
+/* what GMime's walk over the parts finds */
+struct track_scan {
+	struct track_msg	*m;
+	struct part_loc		*locs;
+	size_t			 nlocs;
 };
 
 int
@@ -198,6 +214,44 @@ field_range(struct track_msg *m, GMimeObject *obj, const char *name,
 }
 
 /*
+ * The next field of the message's own header section at *off: its name
+ * (without the colon and the blanks before it) in [*off, *name_end), the
+ * field to its last folded line in [*off, *end).  0 at the end of the
+ * section or at a line that is no field.
+ */
+static int
+header_field(const struct track_msg *m, size_t *off, size_t *name_end,
+    size_t *end)
+{
+	const char	*colon;
+	size_t		 n;
+
+	if (*off >= m->hdr_end || m->buf[*off] == ' ' ||
+	    m->buf[*off] == '\t')
+		return (0);
+	if ((colon = memchr(m->buf + *off, ':', m->hdr_end - *off)) == NULL)
+		return (0);
+	n = colon - m->buf;
+	if (memchr(m->buf + *off, '\n', n - *off) != NULL)
+		return (0);
+	while (n > *off && (m->buf[n - 1] == ' ' || m->buf[n - 1] == '\t'))
+		n--;
+	*name_end = n;
+	*end = field_end(m->buf, m->hdr_end, *off);
+	return (1);
+}
+
+static int
+field_is(const struct track_msg *m, size_t off, size_t name_end,
+    const char *name, int prefix)
+{
+	size_t	 n = strlen(name);
+
+	return ((prefix ? name_end - off >= n : name_end - off == n) &&
+	    strncasecmp(m->buf + off, name, n) == 0);
+}
+
+/*
  * A part's body decoded (NUL-terminated, malloc'd): GMime's decoder run
  * once over the submitted bytes, what the data wrapper writes through a
  * filter stream, without the streams and the filter.  Encodings other
@@ -228,39 +282,24 @@ part_decode(const char *raw, size_t len, GMimeContentEncoding enc,
 	return (out);
 }
 
+/* the part at loc (offsets from base) decoded and planned, if it can be */
 static void
-part_add(struct track_msg *m, GMimePart *part)
+part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 {
-	GMimeDataWrapper	*w;
-	GMimeStream		*s;
 	struct track_part	*p, *np;
-	gint64			 start, end;
 
-	if ((w = g_mime_part_get_content(part)) == NULL ||
-	    (s = g_mime_data_wrapper_get_stream(w)) == NULL)
-		return;
-	start = s->bound_start;
-	end = s->bound_end == -1 ? (gint64)m->len : s->bound_end;
-	if (start < (gint64)m->hdr_end || end < start || end > (gint64)m->len ||
-	    (m->nparts > 0 && (size_t)start < m->parts[m->nparts - 1].end))
-		return;
 	if ((np = reallocarray(m->parts, m->nparts + 1, sizeof(*np))) == NULL)
 		return;
 	m->parts = np;
 	p = &m->parts[m->nparts];
 	memset(p, 0, sizeof(*p));
-	p->start = start;
-	p->end = end;
-	/* a new CTE field goes where the blank line before the body is */
-	p->cte_start = p->cte_end = start >= 2 && m->buf[start - 2] == '\r' ?
-	    start - 2 : start - 1;
-	if (!field_range(m, GMIME_OBJECT(part), "Content-Transfer-Encoding",
-	    0, &p->cte_start, &p->cte_end) &&
-	    (p->cte_start == 0 || m->buf[p->cte_start - 1] != '\n'))
-		return;		/* no blank line found where expected */
-	p->enc = g_mime_part_get_content_encoding(part);
-	if ((p->html = part_decode(m->buf + start, end - start,
-	    g_mime_data_wrapper_get_encoding(w), &p->len)) != NULL)
+	p->start = loc->start + base;
+	p->end = loc->end + base;
+	p->cte_start = loc->cte_start + base;
+	p->cte_end = loc->cte_end + base;
+	p->enc = loc->enc;
+	if ((p->html = part_decode(m->buf + p->start, p->end - p->start,
+	    loc->decode, &p->len)) != NULL)
 		p->plan = html_plan_new(p->html, p->len);
 	if (p->plan == NULL) {
 		free(p->html);
@@ -269,10 +308,45 @@ part_add(struct track_msg *m, GMimePart *part)
 	m->nparts++;
 }
 
+/* a text/html part GMime found: where it is, if it is where it says */
+static void
+part_locate(struct track_scan *sc, GMimePart *part)
+{
+	struct track_msg	*m = sc->m;
+	GMimeDataWrapper	*w;
+	GMimeStream		*s;
+	struct part_loc		*loc, *nl;
+	gint64			 start, end;
+
+	if ((w = g_mime_part_get_content(part)) == NULL ||
+	    (s = g_mime_data_wrapper_get_stream(w)) == NULL)
+		return;
+	start = s->bound_start;
+	end = s->bound_end == -1 ? (gint64)m->len : s->bound_end;
+	if (start < (gint64)m->hdr_end || end < start || end > (gint64)m->len ||
+	    (sc->nlocs > 0 && (size_t)start < sc->locs[sc->nlocs - 1].end))
+		return;
+	if ((nl = reallocarray(sc->locs, sc->nlocs + 1, sizeof(*nl))) == NULL)
+		return;
+	sc->locs = nl;
+	loc = &sc->locs[sc->nlocs];
+	loc->start = start;
+	loc->end = end;
+	/* a new CTE field goes where the blank line before the body is */
+	loc->cte_start = loc->cte_end = start >= 2 &&
+	    m->buf[start - 2] == '\r' ? start - 2 : start - 1;
+	if (!field_range(m, GMIME_OBJECT(part), "Content-Transfer-Encoding",
+	    0, &loc->cte_start, &loc->cte_end) &&
+	    (loc->cte_start == 0 || m->buf[loc->cte_start - 1] != '\n'))
+		return;		/* no blank line found where expected */
+	loc->enc = g_mime_part_get_content_encoding(part);
+	loc->decode = g_mime_data_wrapper_get_encoding(w);
+	sc->nlocs++;
+}
+
 static void
 part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 {
-	struct track_msg		*m = arg;
 	GMimeContentDisposition		*d;
 	GMimeContentEncoding		 enc;
 
@@ -285,30 +359,21 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 	enc = g_mime_part_get_content_encoding(GMIME_PART(obj));
 	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
 		return;
-	part_add(m, GMIME_PART(obj));
+	part_locate(arg, GMIME_PART(obj));
 }
 
 /* the submitter's List-Unsubscribe fields: replaced by ours */
 static void
-submitters_unsub(struct track_msg *m, GMimeObject *msg)
+submitters_unsub(struct track_msg *m)
 {
-	const char	*names[] = { "List-Unsubscribe",
-			    "List-Unsubscribe-Post" };
-	size_t		 i, j, a, b;
-	int		 nth;
+	size_t	 off = 0, name_end, end;
 
-	for (i = 0; i < 2; i++)
-		for (nth = 0; m->ndrop < DROPS_MAX &&
-		    field_range(m, msg, names[i], nth, &a, &b); nth++) {
-			if (b > m->hdr_end)
-				continue;
-			for (j = m->ndrop; j > 0 && m->drop[j - 1][0] > a;
-			    j--) {
-				m->drop[j][0] = m->drop[j - 1][0];
-				m->drop[j][1] = m->drop[j - 1][1];
-			}
-			m->drop[j][0] = a;
-			m->drop[j][1] = b;
+	for (; m->ndrop < DROPS_MAX && header_field(m, &off, &name_end, &end);
+	    off = end)
+		if (field_is(m, off, name_end, "List-Unsubscribe", 0) ||
+		    field_is(m, off, name_end, "List-Unsubscribe-Post", 0)) {
+			m->drop[m->ndrop][0] = off;
+			m->drop[m->ndrop][1] = end;
 			m->ndrop++;
 		}
 	if (m->ndrop > 0)
@@ -316,13 +381,190 @@ submitters_unsub(struct track_msg *m, GMimeObject *msg)
 		    "the tracking one", m->queue_id);
 }
 
+/*
+ * The layouts of the last multipart messages parsed.  Where the parts
+ * of a multipart message are depends on nothing but its own header's
+ * MIME fields (Content-*, MIME-Version) and its body: a message whose
+ * fields and body are equal, byte for byte, to a kept one's (a campaign
+ * sends one message per recipient, the same but for To: and the ids)
+ * has its parts at the same offsets from its body, and is not parsed
+ * again.  The most recently used is first.  A message that is one part
+ * (its transfer encoding in its own header) is parsed each time.
+ */
+#define LAYOUT_KEEP	4
+#define LAYOUT_KEEP_MAX	(256 * 1024)	/* larger ones are not kept */
+#define LAYOUT_MIME_MAX	4096		/* MIME fields, kept ones */
+
+struct layout_kept {
+	char		*key;		/* the MIME fields, then the body */
+	size_t		 mimelen, len;
+	struct part_loc	*locs;		/* offsets from the body */
+	size_t		 nlocs;
+};
+static struct layout_kept	layouts[LAYOUT_KEEP];
+static unsigned long		layouts_parsed, layouts_reused;
+
+/*
+ * A field of a plain form, which GMime reads as this file does: a name
+ * of printable ASCII without blanks before its colon, lines that end
+ * with CRLF or LF, no NUL, no other CR, no line of blanks only.
+ */
+static int
+field_plain(const struct track_msg *m, size_t off, size_t name_end,
+    size_t end)
+{
+	const char	*b = m->buf, *nl;
+	size_t		 i, at;
+
+	if (name_end == off || b[name_end] != ':' || b[end - 1] != '\n')
+		return (0);
+	for (i = off; i < name_end; i++)
+		if ((unsigned char)b[i] <= ' ' || (unsigned char)b[i] > '~')
+			return (0);
+	for (i = name_end; i < end; i++)
+		if (b[i] == '\0' || (b[i] == '\r' && b[i + 1] != '\n'))
+			return (0);
+	/* each folded line holds more than blanks */
+	for (at = off; at < end; at = nl - b + 1) {
+		nl = memchr(b + at, '\n', end - at);
+		if (at > off && at + strspn(b + at, " \t\r") >= (size_t)(nl -
+		    b))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * The message's MIME fields one after another into key, from a header
+ * section of plain fields only (field_plain: where GMime and this file
+ * see the same fields, so that the fields of the key are all that GMime
+ * reads the structure from); -1 if it is not, or the key too long.
+ */
+static int
+layout_mime(const struct track_msg *m, char *key, size_t *len)
+{
+	size_t	 off = 0, name_end, end, n = 0;
+
+	for (; header_field(m, &off, &name_end, &end); off = end) {
+		if (!field_plain(m, off, name_end, end))
+			return (-1);
+		if (!field_is(m, off, name_end, "Content-", 1) &&
+		    !field_is(m, off, name_end, "MIME-Version", 0))
+			continue;
+		if (end - off > LAYOUT_MIME_MAX - n)
+			return (-1);
+		memcpy(key + n, m->buf + off, end - off);
+		n += end - off;
+	}
+	if (off != m->hdr_end)
+		return (-1);	/* a line that is no field */
+	*len = n;
+	return (0);
+}
+
+static struct layout_kept *
+layout_find(const char *mime, size_t mimelen, const char *body, size_t len)
+{
+	struct layout_kept	 t;
+	int			 i;
+
+	for (i = 0; i < LAYOUT_KEEP && layouts[i].key != NULL; i++) {
+		if (layouts[i].mimelen != mimelen ||
+		    layouts[i].len != mimelen + len ||
+		    memcmp(layouts[i].key, mime, mimelen) != 0 ||
+		    memcmp(layouts[i].key + mimelen, body, len) != 0)
+			continue;
+		t = layouts[i];
+		memmove(&layouts[1], &layouts[0], i * sizeof(layouts[0]));
+		layouts[0] = t;
+		return (&layouts[0]);
+	}
+	return (NULL);
+}
+
+static void
+layout_keep(const char *mime, size_t mimelen, const char *body, size_t len,
+    const struct part_loc *locs, size_t nlocs, size_t base)
+{
+	struct layout_kept	 l;
+	size_t			 i;
+
+	if (len > LAYOUT_KEEP_MAX)
+		return;
+	for (i = 0; i < nlocs; i++)
+		if (locs[i].cte_start < base)
+			return;		/* a field of the message's header */
+	memset(&l, 0, sizeof(l));
+	if ((l.key = malloc(mimelen + len + 1)) == NULL ||
+	    (nlocs > 0 && (l.locs = reallocarray(NULL, nlocs,
+	    sizeof(*l.locs))) == NULL)) {
+		free(l.key);
+		return;
+	}
+	memcpy(l.key, mime, mimelen);
+	memcpy(l.key + mimelen, body, len);
+	l.mimelen = mimelen;
+	l.len = mimelen + len;
+	for (i = 0; i < nlocs; i++) {
+		l.locs[i] = locs[i];
+		l.locs[i].start -= base;
+		l.locs[i].end -= base;
+		l.locs[i].cte_start -= base;
+		l.locs[i].cte_end -= base;
+	}
+	l.nlocs = nlocs;
+	free(layouts[LAYOUT_KEEP - 1].key);
+	free(layouts[LAYOUT_KEEP - 1].locs);
+	memmove(&layouts[1], &layouts[0], (LAYOUT_KEEP - 1) *
+	    sizeof(layouts[0]));
+	layouts[0] = l;
+}
+
+void
+track_counts(unsigned long *parsed, unsigned long *reused)
+{
+	*parsed = layouts_parsed;
+	*reused = layouts_reused;
+}
+
+void
+track_forget(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < LAYOUT_KEEP; i++) {
+		free(layouts[i].key);
+		free(layouts[i].locs);
+	}
+	memset(layouts, 0, sizeof(layouts));
+}
+
+/* the text/html parts: GMime's parse, or a kept layout's */
 static int
 parse(struct track_msg *m)
 {
-	GMimeStream	*st;
-	GMimeParser	*parser;
-	GMimeMessage	*msg;
+	struct track_scan	 sc;
+	struct layout_kept	*l;
+	GMimeStream		*st;
+	GMimeParser		*parser;
+	GMimeMessage		*msg;
+	char			 mime[LAYOUT_MIME_MAX];
+	size_t			 i, mimelen = 0, base;
+	int			 keep, multipart;
 
+	if (m->unsub)
+		submitters_unsub(m);
+	base = m->hdr_end + (m->buf[m->hdr_end] == '\r' ? 2 : 1);
+	keep = base <= m->len && layout_mime(m, mime, &mimelen) == 0;
+	if (keep && (l = layout_find(mime, mimelen, m->buf + base,
+	    m->len - base)) != NULL) {
+		layouts_reused++;
+		if (m->t->opens || m->t->clicks)
+			for (i = 0; i < l->nlocs; i++)
+				part_load(m, &l->locs[i], base);
+		return (0);
+	}
+	layouts_parsed++;
 	st = g_mime_stream_mem_new_with_buffer(m->buf, m->len);
 	parser = g_mime_parser_new_with_stream(st);
 	g_object_unref(st);
@@ -331,11 +573,18 @@ parse(struct track_msg *m)
 	g_object_unref(parser);
 	if (msg == NULL)
 		return (-1);
-	if (m->unsub)
-		submitters_unsub(m, GMIME_OBJECT(msg));
-	if (m->t->opens || m->t->clicks)
-		g_mime_message_foreach(msg, part_cb, m);
+	memset(&sc, 0, sizeof(sc));
+	sc.m = m;
+	g_mime_message_foreach(msg, part_cb, &sc);
+	multipart = GMIME_IS_MULTIPART(g_mime_message_get_mime_part(msg));
 	g_object_unref(msg);
+	if (keep && multipart)
+		layout_keep(mime, mimelen, m->buf + base, m->len - base,
+		    sc.locs, sc.nlocs, base);
+	if (m->t->opens || m->t->clicks)
+		for (i = 0; i < sc.nlocs; i++)
+			part_load(m, &sc.locs[i], 0);
+	free(sc.locs);
 	return (0);
 }
 

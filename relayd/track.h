@@ -45,6 +45,14 @@ struct track_msg *track_prepare(const struct config *, const char *queue_id,
 /* the copy for rcpt: malloc'd, *len bytes; NULL if memory ran out */
 char	*track_render(struct track_msg *, const char *rcpt, size_t *len);
 void	 track_free(struct track_msg *);
+/*
+ * Messages parsed with GMime, and those whose layout was a kept one's (a
+ * multipart message equal to one of the last few in its MIME fields and
+ * body, as a campaign's are: not parsed again); track_forget() drops the
+ * kept layouts.
+ */
+void	 track_counts(unsigned long *parsed, unsigned long *reused);
+void	 track_forget(void);
 
 /* the token key of a tracking block; -1 if its secret is unusable */
 int	 track_key(const struct tracking *, struct token_key *, int prev);

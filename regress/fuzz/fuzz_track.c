@@ -1,0 +1,123 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * libFuzzer: arbitrary bytes as a submitted message through tracking
+ * (relayd/track.c), as relayd drives it for mail of a tracked domain:
+ * track_prepare(), then track_render() for one recipient.
+ *
+ * Invariant checked: a copy made with a kept layout (the message, or
+ * the message behind one more header field, after the message itself
+ * left its layout) is byte for byte the copy made after a parse, with no
+ * layout kept; either both are made or neither.  A token holds the
+ * second it was made in: copies made in different seconds are not
+ * compared.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "config.h"
+#include "log.h"
+#include "track.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+#define EXTRA	"X-Fuzz: a field more\r\n"
+
+static struct config	*conf;
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void
+setup(void)
+{
+	const char	*text = "bounce domain \"bounces.test\"\n"
+			    "tracking domain \"sender.test\" {\n"
+			    "\turl \"https://t.sender.test\"\n"
+			    "\topens yes\n\tclicks yes\n"
+			    "\tunsubscribe one-click\n"
+			    "\tsecret \"fuzz-tracking-secret-0123456789\"\n}\n";
+	char		 path[] = "/tmp/mh-fuzz-track-XXXXXX";
+	int		 fd;
+
+	log_init(0, 0);
+	g_mime_init();
+	check((fd = mkstemp(path)) != -1);
+	check(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	conf = config_parse(path);
+	unlink(path);
+	check(conf != NULL);
+}
+
+static char *
+render(const char *msg, size_t len, size_t *outlen)
+{
+	struct track_msg	*m;
+	char			*out;
+
+	*outlen = 0;
+	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test", msg,
+	    len)) == NULL)
+		return (NULL);
+	out = track_render(m, "rcpt@example.test", outlen);
+	track_free(m);
+	return (out);
+}
+
+static void
+same(const char *a, size_t alen, const char *b, size_t blen, time_t t0)
+{
+	check((a == NULL) == (b == NULL));
+	if (time(NULL) != t0)
+		return;
+	check(alen == blen && (a == NULL || memcmp(a, b, alen) == 0));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char	*msg, *cold, *warm;
+	size_t	 clen, wlen, n = strlen(EXTRA);
+	time_t	 t0;
+
+	if (conf == NULL)
+		setup();
+	if ((msg = malloc(n + size + 1)) == NULL)
+		return (0);
+	memcpy(msg, EXTRA, n);
+	memcpy(msg + n, data, size);
+	msg[n + size] = '\0';
+
+	/* the message, parsed; then again, perhaps with its layout */
+	track_forget();
+	t0 = time(NULL);
+	cold = render(msg + n, size, &clen);
+	warm = render(msg + n, size, &wlen);
+	same(cold, clen, warm, wlen, t0);
+	free(cold);
+	free(warm);
+
+	/* one field more: with the layout the message left, then parsed */
+	t0 = time(NULL);
+	warm = render(msg, n + size, &wlen);
+	track_forget();
+	cold = render(msg, n + size, &clen);
+	same(cold, clen, warm, wlen, t0);
+	free(cold);
+	free(warm);
+	free(msg);
+	return (0);
+}

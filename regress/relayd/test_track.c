@@ -1,0 +1,219 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The layouts tracking keeps (relayd/track.c): a multipart message equal
+ * to a recent one in its MIME fields and its body is not parsed again,
+ * and its copies must be, byte for byte, what a parse gives.  Each
+ * message below is rendered twice: once after a first message has left
+ * its layout behind, once with no layout kept (track_forget).  The
+ * counters tell which of them reused a layout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "config.h"
+#include "log.h"
+#include "track.h"
+#include "tap.h"
+
+static struct config *
+conf_text(const char *text)
+{
+	char		 path[] = "/tmp/mh-track-XXXXXX";
+	struct config	*conf;
+	int		 fd;
+
+	if ((fd = mkstemp(path)) == -1)
+		return (NULL);
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return (NULL);
+	}
+	close(fd);
+	conf = config_parse(path);
+	unlink(path);
+	return (conf);
+}
+
+#define BOUNDARY	"=_b1"
+#define BODY	"--" BOUNDARY "\r\n" \
+	"Content-Type: text/plain; charset=utf-8\r\n\r\n" \
+	"See https://example.org/plain\r\n" \
+	"--" BOUNDARY "\r\n" \
+	"Content-Type: text/html; charset=utf-8\r\n" \
+	"Content-Transfer-Encoding: quoted-printable\r\n\r\n" \
+	"<html><body><p>Hi=20there</p><a href=3D\"https://example.org/a\">a</a>\r\n" \
+	"<a href=3D\"mailto:x@example.org\">m</a></body></html>\r\n" \
+	"--" BOUNDARY "\r\n" \
+	"Content-Type: text/html\r\n\r\n" \
+	"<p><a href=\"http://example.org/b?q=1\">b</a></p>\r\n" \
+	"--" BOUNDARY "--\r\n"
+#define MIME	"MIME-Version: 1.0\r\n" \
+	"Content-Type: multipart/alternative; boundary=\"" BOUNDARY "\"\r\n"
+
+/* the first message, then the others: same MIME fields and body */
+static const char *same[] = {
+	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
+	    "Subject: one\r\n" MIME "\r\n" BODY,
+	/* a longer header: the body further on */
+	"Received: from app.local by relay\r\n\tfor <a@example.test>\r\n"
+	    "From: App <app@sender.test>\r\n"
+	    "To: A Long Name <a.long.name@example.test>\r\n"
+	    "Subject: two, with a longer subject\r\n" MIME "\r\n" BODY,
+	/* the submitter's List-Unsubscribe, replaced by ours */
+	"From: <app@sender.test>\r\n"
+	    "List-Unsubscribe: <https://app.example/u/1>,\r\n"
+	    " <mailto:u@app.example>\r\n"
+	    "To: <b@example.test>\r\n"
+	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+	    MIME "\r\n" BODY,
+	/* a shorter header */
+	"From: <x@sender.test>\r\n" MIME "\r\n" BODY,
+};
+
+/* ones that must be parsed: a MIME field or the body differs */
+static const char *other[] = {
+	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"" BOUNDARY "\"\r\n"
+	    "\r\n" BODY,
+	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
+	    MIME "Content-Transfer-Encoding: 7bit\r\n\r\n" BODY,
+	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
+	    MIME "\r\n" BODY "epilogue\r\n",
+	/* one part: its transfer encoding is in the message's header */
+	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+	    "<p><a href=\"https://example.org/c\">c</a></p>\r\n",
+};
+
+static char *
+render(const struct config *conf, const char *msg, size_t *len)
+{
+	struct track_msg	*m;
+	char			*out;
+
+	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test", msg,
+	    strlen(msg))) == NULL)
+		return (NULL);
+	out = track_render(m, "rcpt@example.test", len);
+	track_free(m);
+	return (out);
+}
+
+/* msg after a message that kept its layout, and after none; reused: 1
+ * if the first was to reuse it */
+static void
+compare(const struct config *conf, const char *first, const char *msg,
+    int reused, const char *what)
+{
+	unsigned long	 p0, r0, p1, r1;
+	char		*warm = NULL, *cold = NULL;
+	size_t		 wlen = 0, clen = 0, flen;
+	time_t		 t0;
+	int		 tries = 0;
+
+	/* a token holds the second it was made in: both in the same one */
+	do {
+		free(warm);
+		free(cold);
+		track_forget();
+		t0 = time(NULL);
+		free(render(conf, first, &flen));
+		track_counts(&p0, &r0);
+		warm = render(conf, msg, &wlen);
+		track_counts(&p1, &r1);
+		track_forget();
+		cold = render(conf, msg, &clen);
+	} while (time(NULL) != t0 && ++tries < 5);
+	is_int(r1 - r0, reused, "%s: %s", what, reused ? "its layout reused" :
+	    "parsed");
+	ok(warm != NULL && cold != NULL && wlen == clen &&
+	    memcmp(warm, cold, wlen) == 0, "%s: the copy is the one a parse "
+	    "gives (%zu and %zu bytes)", what, wlen, clen);
+	ok(cold != NULL && strstr(cold, "https://t.sender.test/c/") != NULL,
+	    "%s: its links tracked", what);
+	free(warm);
+	free(cold);
+}
+
+/* same[0] with the epilogue "e<n>": a body of its own */
+static char *
+epilogue(const struct config *conf, size_t n)
+{
+	char	*msg, *out;
+	size_t	 len;
+
+	if (asprintf(&msg, "%se%zu\r\n", same[0], n) == -1)
+		return (NULL);
+	out = render(conf, msg, &len);
+	free(msg);
+	return (out);
+}
+
+int
+main(void)
+{
+	struct config	*conf;
+	char		*out, what[64];
+	size_t		 i, len;
+	unsigned long	 p0, r0, p1, r1;
+
+	log_init(1, 0);
+	g_mime_init();
+	conf = conf_text("bounce domain \"bounces.test\"\n"
+	    "tracking domain \"sender.test\" {\n"
+	    "\turl \"https://t.sender.test\"\n\topens yes\n\tclicks yes\n"
+	    "\tunsubscribe one-click\n"
+	    "\tsecret \"tracking-test-secret-0123456789\"\n}\n");
+	ok(conf != NULL, "the configuration parses");
+	if (conf == NULL)
+		return (tap_done());
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		snprintf(what, sizeof(what), "same MIME fields and body %zu",
+		    i);
+		compare(conf, same[0], same[i], 1, what);
+	}
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		snprintf(what, sizeof(what), "another message %zu", i);
+		compare(conf, same[0], other[i], 0, what);
+	}
+	out = render(conf, same[0], &len);
+	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
+	    "the text/plain part as it was");
+	free(out);
+
+	/* the submitter's fields go, whether parsed or reused */
+	track_forget();
+	out = render(conf, same[2], &len);
+	ok(out != NULL && strstr(out, "app.example") == NULL &&
+	    strstr(out, "List-Unsubscribe: <https://t.sender.test/u/") !=
+	    NULL, "the submitter's List-Unsubscribe fields replaced");
+	free(out);
+
+	/* the last LAYOUT_KEEP (4) layouts are kept, the oldest goes */
+	track_forget();
+	free(render(conf, same[0], &len));
+	for (i = 0; i < 3; i++)
+		free(epilogue(conf, i));
+	track_counts(&p0, &r0);
+	free(render(conf, same[1], &len));
+	track_counts(&p1, &r1);
+	is_int(r1 - r0, 1, "four kept: the first one's layout reused");
+	for (i = 3; i < 7; i++)
+		free(epilogue(conf, i));
+	track_counts(&p0, &r0);
+	free(render(conf, same[1], &len));
+	track_counts(&p1, &r1);
+	is_int(r1 - r0, 0, "four more: the least recently used one is gone");
+	track_forget();
+	config_free(conf);
+	return (tap_done());
+}
