@@ -126,7 +126,8 @@ SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
 	e2e/outbound/test_crash e2e/inbound/test_queue \
 	e2e/inbound/test_concurrency e2e/inbound/test_smtp_daemon_limits \
 	e2e/webd/test_kill e2e/mailhookd/test_hostile_peer \
-	e2e/mailhookd/test_stop_clean common/test_addrguard
+	e2e/mailhookd/test_stop_clean common/test_addrguard relayd/test_track \
+	e2e/outbound/test_data_check
 sanitize-test: sanitize
 	etc/deps.sh -b $(BUILD) test
 	$(MHUSER)
@@ -145,7 +146,7 @@ fuzz:
 	@mkdir -p $(FUZZBUILD)/fuzz
 	for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd -Iwebd $(PKG_CFLAGS) \
+	    clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -Ismtpd -Ihookd -Irelayd -Iwebd -Iregress/lib $(PKG_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined $$f $(FUZZBUILD)/libmh.a \
 	        $(PKG_LIBS) -o $(FUZZBUILD)/fuzz/$$n || exit 1; \
 	done

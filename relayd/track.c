@@ -7,7 +7,9 @@
  *
  * The message is parsed once with GMime, which gives each part's body as
  * a byte range of the submitted message (the parser's substreams) and its
- * decoded content.  Each text/html part is planned once (gumbo); each
+ * decoded content; a multipart message like one of the last few takes
+ * their ranges instead (the kept layouts, below).  Each text/html part is
+ * planned once (gumbo; html_rewrite.c keeps the last plans too); each
  * recipient's copy is then the submitted bytes with those ranges replaced
  * by the rewritten HTML, encoded again with the part's own transfer
  * encoding (GMime's encoder, CRLF where the message has CRLF), and the

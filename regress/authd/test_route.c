@@ -15,26 +15,8 @@
 #include "log.h"
 #include "http.h"
 #include "../../authd/authd.h"
+#include "conftext.h"
 #include "tap.h"
-
-static struct config *
-conf_text(const char *text)
-{
-	char		 path[] = "/tmp/mh-route-XXXXXX";
-	struct config	*conf;
-	int		 fd;
-
-	if ((fd = mkstemp(path)) == -1)
-		return (NULL);
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		close(fd);
-		return (NULL);
-	}
-	close(fd);
-	conf = config_parse(path);
-	unlink(path);
-	return (conf);
-}
 
 /* the url of the route for rcpt, "-" when none */
 static const char *

@@ -24,6 +24,7 @@
 #include <gmime/gmime.h>
 
 #include "config.h"
+#include "conftext.h"
 #include "log.h"
 #include "track.h"
 
@@ -49,16 +50,10 @@ setup(void)
 			    "\topens yes\n\tclicks yes\n"
 			    "\tunsubscribe one-click\n"
 			    "\tsecret \"fuzz-tracking-secret-0123456789\"\n}\n";
-	char		 path[] = "/tmp/mh-fuzz-track-XXXXXX";
-	int		 fd;
 
 	log_init(0, 0);
 	g_mime_init();
-	check((fd = mkstemp(path)) != -1);
-	check(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-	close(fd);
-	conf = config_parse(path);
-	unlink(path);
+	conf = conf_text(text);
 	check(conf != NULL);
 }
 

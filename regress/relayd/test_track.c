@@ -21,26 +21,8 @@
 #include "config.h"
 #include "log.h"
 #include "track.h"
+#include "conftext.h"
 #include "tap.h"
-
-static struct config *
-conf_text(const char *text)
-{
-	char		 path[] = "/tmp/mh-track-XXXXXX";
-	struct config	*conf;
-	int		 fd;
-
-	if ((fd = mkstemp(path)) == -1)
-		return (NULL);
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		close(fd);
-		return (NULL);
-	}
-	close(fd);
-	conf = config_parse(path);
-	unlink(path);
-	return (conf);
-}
 
 #define BOUNDARY	"=_b1"
 #define BODY	"--" BOUNDARY "\r\n" \
@@ -144,6 +126,19 @@ compare(const struct config *conf, const char *first, const char *msg,
 	free(cold);
 }
 
+/* msg rendered: 1 if it took a kept layout, 0 if it was parsed */
+static unsigned long
+reuses(const struct config *conf, const char *msg)
+{
+	unsigned long	 p0, r0, p1, r1;
+	size_t		 len;
+
+	track_counts(&p0, &r0);
+	free(render(conf, msg, &len));
+	track_counts(&p1, &r1);
+	return (r1 - r0);
+}
+
 /* same[0] with the epilogue "e<n>": a body of its own */
 static char *
 epilogue(const struct config *conf, size_t n)
@@ -164,7 +159,6 @@ main(void)
 	struct config	*conf;
 	char		*out, what[64];
 	size_t		 i, len;
-	unsigned long	 p0, r0, p1, r1;
 
 	log_init(1, 0);
 	g_mime_init();
@@ -203,16 +197,12 @@ main(void)
 	free(render(conf, same[0], &len));
 	for (i = 0; i < 3; i++)
 		free(epilogue(conf, i));
-	track_counts(&p0, &r0);
-	free(render(conf, same[1], &len));
-	track_counts(&p1, &r1);
-	is_int(r1 - r0, 1, "four kept: the first one's layout reused");
+	is_int(reuses(conf, same[1]), 1, "four kept: the first one's layout "
+	    "reused");
 	for (i = 3; i < 7; i++)
 		free(epilogue(conf, i));
-	track_counts(&p0, &r0);
-	free(render(conf, same[1], &len));
-	track_counts(&p1, &r1);
-	is_int(r1 - r0, 0, "four more: the least recently used one is gone");
+	is_int(reuses(conf, same[1]), 0, "four more: the least recently used "
+	    "one is gone");
 	track_forget();
 	config_free(conf);
 	return (tap_done());
