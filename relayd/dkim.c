@@ -211,16 +211,13 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	if (dkim_sig_lines_ok(hdrs, len) == -1)
 		fatalx("malformed signature from the signer");
 	/*
-	 * A queued message whose commit's flush has not ended yet (or
-	 * failed) still has its data's check: the envelope forgets it on
-	 * disk before the data changes, or a restart would drop the message
+	 * A queued message whose commit's flush has not ended (or failed)
+	 * still has its data's check: the envelope forgets it on disk
+	 * before the data changes, or a restart would drop the message
 	 */
-	if (m != NULL && m->env.data_check != 0) {
-		m->env.data_check = 0;
-		if (!m->removed && queue_update(&m->env) == -1) {
-			step_held(st, "cannot write the envelope");
-			return;
-		}
+	if (m != NULL && !m->removed && queue_drop_check(&m->env) == -1) {
+		step_held(st, "cannot write the envelope");
+		return;
 	}
 	if (queue_prepend(st->msgid, m != NULL, st->copy, hdrs, len) == -1) {
 		step_held(st, "cannot write the signed message");

@@ -747,6 +747,25 @@ queue_update(const struct envelope *env)
 	return (write_env(env, FR_FSYNC));
 }
 
+int
+queue_drop_check(struct envelope *env)
+{
+	char	 name[64];
+	int	 fd, rv;
+
+	if (env->data_check == 0)
+		return (0);
+	snprintf(name, sizeof(name), "%s.msg", env->id);
+	if ((fd = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	rv = fsync(fd);
+	close(fd);
+	if (rv == -1)
+		return (-1);
+	env->data_check = 0;
+	return (queue_update(env));
+}
+
 /*
  * After the next group commit (what was written about it comes first),
  * by the flusher thread: the envelope, the message, its ncopies
