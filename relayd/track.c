@@ -368,16 +368,25 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 static void
 submitters_unsub(struct track_msg *m)
 {
-	size_t	 off = 0, name_end, end;
+	const char	*nl;
+	size_t		 off = 0, name_end, end;
 
-	for (; m->ndrop < DROPS_MAX && header_field(m, &off, &name_end, &end);
-	    off = end)
+	while (m->ndrop < DROPS_MAX && off < m->hdr_end) {
+		if (!header_field(m, &off, &name_end, &end)) {
+			/* a line that is no field: the next one */
+			nl = memchr(m->buf + off, '\n', m->hdr_end - off);
+			off = nl != NULL ? (size_t)(nl - m->buf) + 1 :
+			    m->hdr_end;
+			continue;
+		}
 		if (field_is(m, off, name_end, "List-Unsubscribe", 0) ||
 		    field_is(m, off, name_end, "List-Unsubscribe-Post", 0)) {
 			m->drop[m->ndrop][0] = off;
 			m->drop[m->ndrop][1] = end;
 			m->ndrop++;
 		}
+		off = end;
+	}
 	if (m->ndrop > 0)
 		log_info("%s: the submitter's List-Unsubscribe replaced by "
 		    "the tracking one", m->queue_id);

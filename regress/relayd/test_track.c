@@ -60,6 +60,10 @@ static const char *same[] = {
 	"From: <x@sender.test>\r\n" MIME "\r\n" BODY,
 };
 
+/* a header line that is no field: never keyed */
+static const char *odd = "From: <app@sender.test>\r\na line, no field\r\n"
+    "List-Unsubscribe: <https://app.example/u/2>\r\n" MIME "\r\n" BODY;
+
 /* ones that must be parsed: a MIME field or the body differs */
 static const char *other[] = {
 	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n"
@@ -191,6 +195,11 @@ main(void)
 	    strstr(out, "List-Unsubscribe: <https://t.sender.test/u/") !=
 	    NULL, "the submitter's List-Unsubscribe fields replaced");
 	free(out);
+	out = render(conf, odd, &len);
+	ok(out != NULL && strstr(out, "app.example") == NULL,
+	    "and after a header line that is no field");
+	free(out);
+	is_int(reuses(conf, odd), 0, "such a message is parsed each time");
 
 	/* the last LAYOUT_KEEP (4) layouts are kept, the oldest goes */
 	track_forget();
