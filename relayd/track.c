@@ -187,10 +187,10 @@ field_end(const char *buf, size_t len, size_t off)
 	return (len);
 }
 
-/* where the field name is in obj's header, its range; 0 if it is not */
+/* where the first field name is in obj's header, its range; 0 if none */
 static int
 field_range(struct track_msg *m, GMimeObject *obj, const char *name,
-    int nth, size_t *start, size_t *end)
+    size_t *start, size_t *end)
 {
 	GMimeHeaderList	*l = g_mime_object_get_header_list(obj);
 	GMimeHeader	*h;
@@ -202,8 +202,7 @@ field_range(struct track_msg *m, GMimeObject *obj, const char *name,
 	n = g_mime_header_list_get_count(l);
 	for (i = 0; i < n; i++) {
 		h = g_mime_header_list_get_header_at(l, i);
-		if (strcasecmp(g_mime_header_get_name(h), name) != 0 ||
-		    nth-- > 0)
+		if (strcasecmp(g_mime_header_get_name(h), name) != 0)
 			continue;
 		off = g_mime_header_get_offset(h);
 		if (off < 0 || off >= (gint64)m->len)
@@ -338,7 +337,7 @@ part_locate(struct track_scan *sc, GMimePart *part)
 	loc->cte_start = loc->cte_end = start >= 2 &&
 	    m->buf[start - 2] == '\r' ? start - 2 : start - 1;
 	if (!field_range(m, GMIME_OBJECT(part), "Content-Transfer-Encoding",
-	    0, &loc->cte_start, &loc->cte_end) &&
+	    &loc->cte_start, &loc->cte_end) &&
 	    (loc->cte_start == 0 || m->buf[loc->cte_start - 1] != '\n'))
 		return;		/* no blank line found where expected */
 	loc->enc = g_mime_part_get_content_encoding(part);
