@@ -49,6 +49,7 @@
 #include "log.h"
 #include "dns.h"
 #include "evbuf.h"
+#include "kept.h"
 #include "config.h"
 #include "verdict.h"
 
@@ -102,16 +103,12 @@ static const char	*vd_results[] = { "pass", "fail", "none", "temperror",
 static unsigned long	 vd_st_dkim[VD_NRESULTS], vd_st_dmarc[VD_NRESULTS];
 
 /* decoded public keys, by their DER bytes: see d2i_PUBKEY_bio below */
-#define VD_PUBKEYS	64
 #define VD_PUBKEY_MAX	2048		/* DER of an RSA-8192 key: ~1,100 */
-struct vd_pubkey {
-	size_t		 len;
-	u_char		 der[VD_PUBKEY_MAX];
-	EVP_PKEY	*pk;
-};
 typedef EVP_PKEY *(*vd_d2i_fn)(BIO *, EVP_PKEY **);
-static struct vd_pubkey	 vd_pubkeys[VD_PUBKEYS];
-static size_t		 vd_pubkey_next;
+static void		 vd_pubkey_free(void *);
+static struct kept_slot	 vd_pubkey_slots[64];
+static struct kept	 vd_pubkeys = KEPT_INIT(vd_pubkey_slots,
+			    VD_PUBKEY_MAX, vd_pubkey_free);
 static vd_d2i_fn	 openssl_d2i_pubkey;
 
 static void	vd_key_done(int, struct ub_result *, void *);
@@ -219,17 +216,21 @@ vd_dns_close(void *srv)
  * memory BIO whose bytes are exactly those of a key decoded before with
  * that EVP_PKEY (one more reference; libopendkim frees it): the same
  * bytes are the same key, so nothing goes stale (the DNS answer itself
- * follows its TTL in libunbound).  The last VD_PUBKEYS keys are kept;
+ * follows its TTL in libunbound).  The 64 keys used last are kept;
  * other calls go to libcrypto's.
  */
+static void
+vd_pubkey_free(void *pk)
+{
+	EVP_PKEY_free(pk);
+}
+
 EVP_PKEY *
 d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 {
-	struct vd_pubkey	*c;
-	EVP_PKEY		*pk;
-	char			*data;
-	long			 n;
-	size_t			 i;
+	EVP_PKEY	*pk;
+	char		*data;
+	long		 n;
 
 	if (openssl_d2i_pubkey == NULL && (openssl_d2i_pubkey = (vd_d2i_fn)
 	    dlsym(RTLD_NEXT, "d2i_PUBKEY_bio")) == NULL)
@@ -237,21 +238,15 @@ d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 	if (a != NULL || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
 	    (n = BIO_get_mem_data(bp, &data)) <= 0 || n > VD_PUBKEY_MAX)
 		return (openssl_d2i_pubkey(bp, a));
-	for (i = 0; i < VD_PUBKEYS; i++) {
-		c = &vd_pubkeys[i];
-		if (c->pk != NULL && c->len == (size_t)n &&
-		    memcmp(c->der, data, n) == 0 && EVP_PKEY_up_ref(c->pk) == 1)
-			return (c->pk);
-	}
+	if ((pk = kept_find(&vd_pubkeys, data, n, NULL, 0)) != NULL)
+		return (EVP_PKEY_up_ref(pk) == 1 ? pk :
+		    openssl_d2i_pubkey(bp, NULL));
 	/* data stays valid: a memory BIO of libopendkim's buffer */
 	if ((pk = openssl_d2i_pubkey(bp, NULL)) == NULL ||
 	    EVP_PKEY_up_ref(pk) != 1)
 		return (pk);
-	c = &vd_pubkeys[vd_pubkey_next++ % VD_PUBKEYS];
-	EVP_PKEY_free(c->pk);
-	memcpy(c->der, data, n);
-	c->len = n;
-	c->pk = pk;
+	if (kept_add(&vd_pubkeys, data, n, NULL, 0, pk) == -1)
+		EVP_PKEY_free(pk);	/* the reference the cache would hold */
 	return (pk);
 }
 

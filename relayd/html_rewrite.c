@@ -25,6 +25,7 @@
 #include <gumbo.h>
 
 #include "html_rewrite.h"
+#include "kept.h"
 
 #define PIXEL_HEAD	"<img src=\""
 #define PIXEL_TAIL	"\" width=\"1\" height=\"1\" alt=\"\" " \
@@ -126,19 +127,16 @@ struct html_plan {
  * The plans of the last documents parsed.  A campaign submits the same
  * HTML to each of its recipients, usually as one message each, and a
  * plan depends on nothing but the document's bytes: a document equal,
- * byte for byte, to a kept one shares its plan and is not parsed again.
- * The most recently used is first.
+ * byte for byte, to one of the last four shares its plan and is not
+ * parsed again.
  */
-#define PLAN_KEEP	4
 #define PLAN_KEEP_MAX	(256 * 1024)	/* larger documents are not kept */
 
-struct plan_kept {
-	char			*doc;
-	size_t			 len;
-	struct html_plan	*plan;
-};
+static void	 plan_unref(void *);
 
-static struct plan_kept	 kept[PLAN_KEEP];
+static struct kept_slot	 plan_slots[4];
+static struct kept	 plans = KEPT_INIT(plan_slots, PLAN_KEEP_MAX,
+			    plan_unref);
 
 static int
 link_cmp(const void *a, const void *b)
@@ -353,42 +351,10 @@ plan_parse(const char *html, size_t len)
 	return (p);
 }
 
-/* the kept plan of a document equal to html, moved first; or NULL */
-static struct html_plan *
-plan_find(const char *html, size_t len)
-{
-	struct plan_kept	 k;
-	size_t			 i;
-
-	for (i = 0; i < PLAN_KEEP && kept[i].plan != NULL; i++) {
-		if (kept[i].len != len || memcmp(kept[i].doc, html, len) != 0)
-			continue;
-		k = kept[i];
-		memmove(&kept[1], &kept[0], i * sizeof(kept[0]));
-		kept[0] = k;
-		return (k.plan);
-	}
-	return (NULL);
-}
-
-/* p kept first for html; the least recently used dropped */
 static void
-plan_keep(struct html_plan *p, const char *html, size_t len)
+plan_unref(void *p)
 {
-	char	*doc;
-
-	if (len > PLAN_KEEP_MAX || (doc = malloc(len ? len : 1)) == NULL)
-		return;
-	memcpy(doc, html, len);
-	if (kept[PLAN_KEEP - 1].plan != NULL) {
-		free(kept[PLAN_KEEP - 1].doc);
-		html_plan_free(kept[PLAN_KEEP - 1].plan);
-	}
-	memmove(&kept[1], &kept[0], (PLAN_KEEP - 1) * sizeof(kept[0]));
-	kept[0].doc = doc;
-	kept[0].len = len;
-	kept[0].plan = p;
-	p->refs++;
+	html_plan_free(p);
 }
 
 struct html_plan *
@@ -398,12 +364,13 @@ html_plan_new(const char *html, size_t len)
 
 	if (len > HTML_REWRITE_MAX)
 		return (NULL);
-	if ((p = plan_find(html, len)) != NULL) {
+	if ((p = kept_find(&plans, html, len, NULL, 0)) != NULL) {
 		p->refs++;
 		return (p);
 	}
-	if ((p = plan_parse(html, len)) != NULL)
-		plan_keep(p, html, len);
+	if ((p = plan_parse(html, len)) != NULL &&
+	    kept_add(&plans, html, len, NULL, 0, p) == 0)
+		p->refs++;
 	return (p);
 }
 

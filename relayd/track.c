@@ -38,6 +38,7 @@
 #include "addrguard.h"
 #include "hex.h"
 #include "html_rewrite.h"
+#include "kept.h"
 #include "log.h"
 #include "token.h"
 #include "track.h"
@@ -398,21 +399,23 @@ submitters_unsub(struct track_msg *m)
  * fields and body are equal, byte for byte, to a kept one's (a campaign
  * sends one message per recipient, the same but for To: and the ids)
  * has its parts at the same offsets from its body, and is not parsed
- * again.  The most recently used is first.  A message that is one part
- * (its transfer encoding in its own header) is parsed each time.
+ * again; the last four are kept.  A message that is one part (its
+ * transfer encoding in its own header) is parsed each time.
  */
-#define LAYOUT_KEEP	4
-#define LAYOUT_KEEP_MAX	(256 * 1024)	/* larger ones are not kept */
+#define LAYOUT_KEEP_MAX	(256 * 1024)	/* longer fields and body: not kept */
 #define LAYOUT_MIME_MAX	4096		/* MIME fields, kept ones */
 
-struct layout_kept {
-	char		*key;		/* the MIME fields, then the body */
-	size_t		 mimelen, len;
+struct layout {
 	struct part_loc	*locs;		/* offsets from the body */
 	size_t		 nlocs;
 };
-static struct layout_kept	layouts[LAYOUT_KEEP];
-static unsigned long		layouts_parsed, layouts_reused;
+
+static void	layout_free(void *);
+
+static struct kept_slot	 layout_slots[4];
+static struct kept	 layouts = KEPT_INIT(layout_slots, LAYOUT_KEEP_MAX,
+			    layout_free);
+static unsigned long	 layouts_parsed, layouts_reused;
 
 /*
  * A field of a plain form, which GMime reads as this file does: a name
@@ -472,62 +475,42 @@ layout_mime(const struct track_msg *m, char *key, size_t *len)
 	return (0);
 }
 
-static struct layout_kept *
-layout_find(const char *mime, size_t mimelen, const char *body, size_t len)
+static void
+layout_free(void *v)
 {
-	struct layout_kept	 t;
-	int			 i;
+	struct layout	*l = v;
 
-	for (i = 0; i < LAYOUT_KEEP && layouts[i].key != NULL; i++) {
-		if (layouts[i].mimelen != mimelen ||
-		    layouts[i].len != mimelen + len ||
-		    memcmp(layouts[i].key, mime, mimelen) != 0 ||
-		    memcmp(layouts[i].key + mimelen, body, len) != 0)
-			continue;
-		t = layouts[i];
-		memmove(&layouts[1], &layouts[0], i * sizeof(layouts[0]));
-		layouts[0] = t;
-		return (&layouts[0]);
-	}
-	return (NULL);
+	free(l->locs);
+	free(l);
 }
 
+/* the part offsets of a multipart message, from its body, kept */
 static void
 layout_keep(const char *mime, size_t mimelen, const char *body, size_t len,
     const struct part_loc *locs, size_t nlocs, size_t base)
 {
-	struct layout_kept	 l;
-	size_t			 i;
+	struct layout	*l;
+	size_t		 i;
 
-	if (len > LAYOUT_KEEP_MAX)
-		return;
 	for (i = 0; i < nlocs; i++)
 		if (locs[i].cte_start < base)
 			return;		/* a field of the message's header */
-	memset(&l, 0, sizeof(l));
-	if ((l.key = malloc(mimelen + len + 1)) == NULL ||
-	    (nlocs > 0 && (l.locs = reallocarray(NULL, nlocs,
-	    sizeof(*l.locs))) == NULL)) {
-		free(l.key);
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (nlocs > 0 && (l->locs = reallocarray(NULL, nlocs,
+	    sizeof(*l->locs))) == NULL)) {
+		free(l);
 		return;
 	}
-	memcpy(l.key, mime, mimelen);
-	memcpy(l.key + mimelen, body, len);
-	l.mimelen = mimelen;
-	l.len = mimelen + len;
 	for (i = 0; i < nlocs; i++) {
-		l.locs[i] = locs[i];
-		l.locs[i].start -= base;
-		l.locs[i].end -= base;
-		l.locs[i].cte_start -= base;
-		l.locs[i].cte_end -= base;
+		l->locs[i] = locs[i];
+		l->locs[i].start -= base;
+		l->locs[i].end -= base;
+		l->locs[i].cte_start -= base;
+		l->locs[i].cte_end -= base;
 	}
-	l.nlocs = nlocs;
-	free(layouts[LAYOUT_KEEP - 1].key);
-	free(layouts[LAYOUT_KEEP - 1].locs);
-	memmove(&layouts[1], &layouts[0], (LAYOUT_KEEP - 1) *
-	    sizeof(layouts[0]));
-	layouts[0] = l;
+	l->nlocs = nlocs;
+	if (kept_add(&layouts, mime, mimelen, body, len, l) == -1)
+		layout_free(l);
 }
 
 void
@@ -540,13 +523,7 @@ track_counts(unsigned long *parsed, unsigned long *reused)
 void
 track_forget(void)
 {
-	size_t	 i;
-
-	for (i = 0; i < LAYOUT_KEEP; i++) {
-		free(layouts[i].key);
-		free(layouts[i].locs);
-	}
-	memset(layouts, 0, sizeof(layouts));
+	kept_clear(&layouts);
 }
 
 /* the text/html parts: GMime's parse, or a kept layout's */
@@ -554,7 +531,7 @@ static int
 parse(struct track_msg *m)
 {
 	struct track_scan	 sc;
-	struct layout_kept	*l;
+	struct layout		*l;
 	GMimeStream		*st;
 	GMimeParser		*parser;
 	GMimeMessage		*msg;
@@ -566,7 +543,7 @@ parse(struct track_msg *m)
 		submitters_unsub(m);
 	base = m->hdr_end + (m->buf[m->hdr_end] == '\r' ? 2 : 1);
 	keep = base <= m->len && layout_mime(m, mime, &mimelen) == 0;
-	if (keep && (l = layout_find(mime, mimelen, m->buf + base,
+	if (keep && (l = kept_find(&layouts, mime, mimelen, m->buf + base,
 	    m->len - base)) != NULL) {
 		layouts_reused++;
 		if (m->t->opens || m->t->clicks)

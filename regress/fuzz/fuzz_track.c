@@ -27,6 +27,7 @@
 #include "conftext.h"
 #include "log.h"
 #include "track.h"
+#include "trackcopy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -57,21 +58,6 @@ setup(void)
 	check(conf != NULL);
 }
 
-static char *
-render(const char *msg, size_t len, size_t *outlen)
-{
-	struct track_msg	*m;
-	char			*out;
-
-	*outlen = 0;
-	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test", msg,
-	    len)) == NULL)
-		return (NULL);
-	out = track_render(m, "rcpt@example.test", outlen);
-	track_free(m);
-	return (out);
-}
-
 static void
 same(const char *a, size_t alen, const char *b, size_t blen, time_t t0)
 {
@@ -99,17 +85,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the message, parsed; then again, perhaps with its layout */
 	track_forget();
 	t0 = time(NULL);
-	cold = render(msg + n, size, &clen);
-	warm = render(msg + n, size, &wlen);
+	cold = track_copy(conf, msg + n, size, &clen);
+	warm = track_copy(conf, msg + n, size, &wlen);
 	same(cold, clen, warm, wlen, t0);
 	free(cold);
 	free(warm);
 
 	/* one field more: with the layout the message left, then parsed */
 	t0 = time(NULL);
-	warm = render(msg, n + size, &wlen);
+	warm = track_copy(conf, msg, n + size, &wlen);
 	track_forget();
-	cold = render(msg, n + size, &clen);
+	cold = track_copy(conf, msg, n + size, &clen);
 	same(cold, clen, warm, wlen, t0);
 	free(cold);
 	free(warm);

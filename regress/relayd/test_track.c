@@ -22,6 +22,7 @@
 #include "log.h"
 #include "track.h"
 #include "conftext.h"
+#include "trackcopy.h"
 #include "tap.h"
 
 #define BOUNDARY	"=_b1"
@@ -80,18 +81,11 @@ static const char *other[] = {
 	    "<p><a href=\"https://example.org/c\">c</a></p>\r\n",
 };
 
+/* msg's copy (a string) */
 static char *
 render(const struct config *conf, const char *msg, size_t *len)
 {
-	struct track_msg	*m;
-	char			*out;
-
-	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test", msg,
-	    strlen(msg))) == NULL)
-		return (NULL);
-	out = track_render(m, "rcpt@example.test", len);
-	track_free(m);
-	return (out);
+	return (track_copy(conf, msg, strlen(msg), len));
 }
 
 /* msg after a message that kept its layout, and after none; reused: 1
@@ -201,7 +195,7 @@ main(void)
 	free(out);
 	is_int(reuses(conf, odd), 0, "such a message is parsed each time");
 
-	/* the last LAYOUT_KEEP (4) layouts are kept, the oldest goes */
+	/* the last four layouts are kept, the oldest goes */
 	track_forget();
 	free(render(conf, same[0], &len));
 	for (i = 0; i < 3; i++)
