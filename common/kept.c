@@ -26,9 +26,10 @@ kept_find(struct kept *c, const void *k1, size_t len1, const void *k2,
 
 	for (i = 0; i < c->nslots && c->slots[i].key != NULL; i++) {
 		s = &c->slots[i];
+		/* no memcmp of an empty part: it may be NULL */
 		if (s->len1 != len1 || s->len - len1 != len2 ||
-		    memcmp(s->key, k1, len1) != 0 ||
-		    memcmp(s->key + len1, k2, len2) != 0)
+		    (len1 > 0 && memcmp(s->key, k1, len1) != 0) ||
+		    (len2 > 0 && memcmp(s->key + len1, k2, len2) != 0))
 			continue;
 		kept_first(c, i);
 		return (c->slots[0].val);

@@ -7,7 +7,8 @@
  * are equal; a find makes the value the most recently used; a new key
  * with every slot taken frees the least recently used value; a key over
  * the limit is not kept and stays the caller's; kept_clear frees every
- * value once.
+ * value once; an empty part may be NULL (checked by UBSan in
+ * sanitize-test: no NULL reaches memcmp).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,5 +102,18 @@ main(void)
 	is_int(find(&c, "abc", 1), 7, "found");
 	kept_clear(&c);
 	is_int(nfreed(), 6, "cleared once more");
+
+	/* an empty part may be NULL (html_rewrite.c passes NULL, 0) */
+	is_int(kept_add(&c, "doc", 3, NULL, 0, &vals[8]), 0,
+	    "doc with a NULL second part kept");
+	ok(kept_find(&c, "doc", 3, NULL, 0) == &vals[8],
+	    "and found by the same");
+	ok(kept_find(&c, NULL, 0, "doc", 3) == NULL,
+	    "a NULL first part and doc: another key");
+	is_int(kept_add(&c, NULL, 0, NULL, 0, &vals[9]), 0,
+	    "the empty key of two NULL parts kept");
+	ok(kept_find(&c, NULL, 0, NULL, 0) == &vals[9], "and found");
+	kept_clear(&c);
+	is_int(nfreed(), 8, "both freed by kept_clear");
 	return (tap_done());
 }
