@@ -75,7 +75,7 @@ main(void)
 	is_int(find(&c, "", 0), 3, "the empty key found");
 	is_int(nfreed(), 0, "nothing freed with a free slot");
 
-	/* the order now: a|bc (found last) ... */
+	/* a|bc used again leaves ab|c the least recently used */
 	is_int(find(&c, "abc", 1), 1, "a|bc used again");
 	is_int(add(&c, "zzz", 3, 4), 0, "a fourth key in three slots");
 	is_int(freed[2], 1, "the least recently used (ab|c) freed");
