@@ -750,13 +750,11 @@ queue_update(const struct envelope *env)
 int
 queue_drop_check(struct envelope *env)
 {
-	char	 name[64];
 	int	 fd, rv;
 
 	if (env->data_check == 0)
 		return (0);
-	snprintf(name, sizeof(name), "%s.msg", env->id);
-	if ((fd = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = queue_open_msg(env->id)) == -1)
 		return (-1);
 	rv = fsync(fd);
 	close(fd);
