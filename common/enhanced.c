@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "enhanced.h"
 
@@ -42,6 +44,21 @@ enhanced_ok(const char *s, int cls)
 	size_t	 n = enhanced_len(s, cls);
 
 	return (n > 0 && s[n] == '\0');
+}
+
+int
+enhanced_suppresses(const char *stage, const char *ext)
+{
+	unsigned long	 sub, det;
+	char		*end;
+
+	if (strcmp(stage, "rcpt") == 0)
+		return (1);
+	if (!enhanced_ok(ext, 0))
+		return (stage[0] == '\0');
+	sub = strtoul(ext + 2, &end, 10);
+	det = strtoul(end + 1, NULL, 10);
+	return ((sub == 1 && det != 7 && det != 8) || (sub == 2 && det == 1));
 }
 
 int

@@ -22,6 +22,16 @@ size_t	enhanced_len(const char *s, int cls);
 int	enhanced_ok(const char *s, int cls);
 
 /*
+ * Whether a permanent failure is about the recipient, so that relayd
+ * suppresses it.  A refusal of RCPT is.  A refusal of MAIL or of the data
+ * (the message's size or content, the sender) is only when ext names the
+ * address: X.1.x but the sender's X.1.7 and X.1.8, or X.2.1 (mailbox
+ * disabled).  A report with no stage ("", a DSN that came back) is
+ * unless ext names another cause.
+ */
+int	enhanced_suppresses(const char *stage, const char *ext);
+
+/*
  * The answer to a message the spool could not take, by the errno of the
  * failed write: 452 4.3.1 "Insufficient system storage" when the disk is
  * full (ENOSPC, EDQUOT; RFC 3463 4.3.1 mail system full), else 451 4.3.0.

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "enhanced.h"
 #include "log.h"
 #include "proc.h"
 #include "bounce.h"
@@ -96,7 +97,8 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 		return (-1);
 	}
 	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
-	    bi.ev.recipient[0] != '\0')
+	    bi.ev.recipient[0] != '\0' &&
+	    enhanced_suppresses("", bi.ev.extended))
 		suppress(&bi.ev);
 	mh_event_clear(&bi.ev);
 	return (0);

@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "relayd.h"
+#include "sanitize.h"
 
 /* send a DSN for the recipients that just failed */
 void
@@ -59,6 +60,15 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 	free(r);
 }
 
+/* a server's text as the report repeats it: US-ASCII, as RFC 3464 2.1.1
+ * wants of the delivery-status part and the text part declares */
+static const char *
+ascii_desc(char *dst, size_t len, const char *desc)
+{
+	sanitize_text(dst, len, desc, SIZE_MAX, SAN_CTLSPACE);
+	return (dst);
+}
+
 /*
  * RFC 3464 delivery status notification for the failed recipients,
  * committed as a new message with the null sender.
@@ -69,13 +79,13 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 {
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
-	char			 hbuf[8192];
+	char			 hbuf[8192], desc[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
 	time_t			 now = time(NULL);
 	size_t			 i, hlen = 0;
 	ssize_t			 n;
-	int			 fd, mfd;
+	int			 fd, mfd, eightbit = 0;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	if ((fd = queue_open_incoming(msgid)) == -1)
@@ -100,6 +110,10 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 			hbuf[i + 1] = '\0';
 			break;
 		}
+	/* an original's 8-bit header fields make the report 8-bit too */
+	for (i = 0; hbuf[i] != '\0'; i++)
+		if ((unsigned char)hbuf[i] >= 0x80)
+			eightbit = 1;
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
 	    gmtime(&now));
@@ -118,7 +132,7 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	    host, orig->sender, date, msgid, host, boundary, boundary);
 	for (i = 0; i < nfailed; i++)
 		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[failed[i]].addr,
-		    res[i].desc);
+		    ascii_desc(desc, sizeof(desc), res[i].desc));
 	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
 	    "Reporting-MTA: dns; %s\r\n", boundary, host);
 	if (orig->dsn_envid[0] != '\0')
@@ -134,7 +148,8 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 		    res[i].ext[0] ? res[i].ext : "5.0.0");
 		if (res[i].code >= 400)
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
-			    res[i].code, res[i].desc);
+			    res[i].code, ascii_desc(desc, sizeof(desc),
+			    res[i].desc));
 	}
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
 	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
@@ -147,6 +162,7 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	fclose(fp);
 	envelope_init(out);
 	out->sender[0] = '\0';
+	out->body_8bit = eightbit;
 	/* where the recipient goes is in the committed envelope: a restart
 	 * before the delivery reads it from there */
 	if ((to = envelope_add_rcpt(out, orig->sender)) != NULL)

@@ -345,6 +345,18 @@ job_finish(struct mconn *c)
 		sched_job_done(j);
 }
 
+/* the SMTP step a failure belongs to: in a transaction, the command
+ * whose reply is awaited (MAIL, then each RCPT, then DATA) */
+static const char *
+conn_stage(const struct mconn *c)
+{
+	if (c->state != M_TX || c->job == NULL)
+		return (stage_names[c->state]);
+	if (c->tx_acked == 0)
+		return ("mail");
+	return (c->tx_acked <= c->job->n ? "rcpt" : "data");
+}
+
 /* connection-level trouble: the job is retried, the connection ends */
 void
 conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
@@ -366,7 +378,7 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 		return;
 	}
 	job_fail_all(c, EV_DISPATCH_SOFT_BOUNCE, code, ext ? ext : "4.4.2",
-	    desc, stage_names[c->state]);
+	    desc, conn_stage(c));
 	job_finish(c);
 	conn_free(c);
 }
@@ -758,8 +770,8 @@ reply_line(struct mconn *c, const char *line, size_t len)
 		    len > 4 ? line + 4 : "");
 	} else if (code != c->rcode)
 		return (-1);	/* inconsistent multi-line reply */
-	else if (c->state == M_EHLO && len > 4)
-		ehlo_keyword(c, line + 4);
+	else if (c->state == M_EHLO && code == 250 && len > 4)
+		ehlo_keyword(c, line + 4);	/* a refused EHLO offers none */
 	c->rlines++;
 	c->rbytes += len;
 	if (c->rlines > REPLY_LINES_MAX || c->rbytes > REPLY_BYTES_MAX)
@@ -842,7 +854,8 @@ body_fill(struct mconn *c)
 		}
 	}
 	want_write(c);
-	set_timeout(c, relay_command_timeout);
+	set_timeout(c, c->body_eof ? relay_dot_timeout :
+	    relay_command_timeout);
 	return (0);
 }
 
@@ -1049,10 +1062,20 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 				c->body_eof = 1;
 				evbuffer_add(c->out, ".\r\n", 3);
 				want_write(c);
-				set_timeout(c, relay_command_timeout);
+				set_timeout(c, relay_dot_timeout);
 				return;
 			}
 			body_start(c);
+			return;
+		}
+		if (code / 100 == 2 || code / 100 == 3) {
+			/*
+			 * Only 354 lets the data go (RFC 5321 4.3.2): no
+			 * message was sent, and the server is out of step
+			 * with our commands.
+			 */
+			conn_fail(c, 0, "4.5.0", "unexpected reply to DATA: "
+			    "%d %s", code, text);
 			return;
 		}
 		for (i = 0; i < j->n; i++)
@@ -1464,5 +1487,5 @@ conn_timeout(int fd, short ev, void *arg)
 		conn_retry_next(c, 0, "timeout at %s", stage_names[c->state]);
 		return;
 	}
-	conn_fail(c, 0, "4.4.2", "timeout at %s", stage_names[c->state]);
+	conn_fail(c, 0, "4.4.2", "timeout at %s", conn_stage(c));
 }

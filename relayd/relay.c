@@ -30,6 +30,8 @@ const struct config	*relay_conf;
 int			 relay_port = 25;
 int			 relay_connect_timeout = 30;
 int			 relay_command_timeout = 300;
+/* the reply to the final dot: 10 minutes (RFC 5321 4.5.3.2.6) */
+int			 relay_dot_timeout = 600;
 
 static relay_event_fn	 relay_evfn;
 static unsigned long long stat_kind[EV_KIND_MAX];
@@ -571,8 +573,9 @@ relay_set_port(int port)
 }
 
 void
-relay_set_timeouts(int connect, int command)
+relay_set_timeouts(int connect, int command, int dot)
 {
 	relay_connect_timeout = connect;
 	relay_command_timeout = command;
+	relay_dot_timeout = dot;
 }

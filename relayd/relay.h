@@ -132,7 +132,8 @@ int	 relay_busy(void);		/* connections or lookups in flight */
 
 /* testing knobs */
 void	 relay_set_port(int);		/* TCP port of MX hosts, default 25 */
-void	 relay_set_timeouts(int connect, int command);	/* seconds */
+/* seconds: to connect, for a reply, for the reply to the final dot */
+void	 relay_set_timeouts(int connect, int command, int dot);
 
 /* fallback.c: a route's fallback smtp (IMSG_FALLBACK_SMTP from hookd) */
 struct mproc;

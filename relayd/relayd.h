@@ -70,6 +70,7 @@ extern const struct config	*relay_conf;
 extern int			 relay_port;
 extern int			 relay_connect_timeout;
 extern int			 relay_command_timeout;
+extern int			 relay_dot_timeout;
 
 /* queue.c */
 int	 queue_init(const char *root);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "digest.h"
+#include "enhanced.h"
 #include "gsync.h"
 #include "hex.h"
 #include "log.h"
@@ -706,7 +707,8 @@ sched_job_done(struct rjob *j)
 			break;
 		case EV_BOUNCE:
 			r->state = RS_FAILED;
-			suppress_add(r->addr, NULL, res->desc);
+			if (enhanced_suppresses(res->stage, res->ext))
+				suppress_add(r->addr, NULL, res->desc);
 			failed[nf] = i;
 			failres[nf++] = *res;
 			break;

@@ -325,7 +325,8 @@ main(int argc, char *argv[])
 	if (rport && dns_init(base, "127.0.0.1", rport) == -1)
 		errx(1, "dns_init");
 	relay_set_port(port);
-	relay_set_timeouts(tmo, tmo);
+	/* the final dot's reply waits twice as long, as 600 s to 300 s */
+	relay_set_timeouts(tmo, tmo, 2 * tmo);
 	if (relay_init(base, c, spool, print_event) == -1)
 		errx(1, "relay_init");
 	if ((ev_check = event_new(base, -1, EV_PERSIST, check_cb, NULL)) == NULL)
