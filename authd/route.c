@@ -20,7 +20,7 @@
 
 static void	 lower(char *, size_t, const char *);
 static int	 domain_in(const char *, const char *);
-static int	 route_matches(const struct route *, const char *,
+static size_t	 route_rank(const struct route *, const char *,
 		    const char *, const char *);
 
 /* lower-cased copy, truncated to the buffer */
@@ -48,41 +48,76 @@ domain_in(const char *domain, const char *parent)
 }
 
 /*
- * addr: the lower-cased address, base: the same with the +tag removed
- * (or NULL), domain: its domain ("" if none).
+ * How well r takes the recipient, 0 if not at all: the address itself,
+ * then the address without its +tag, then the domain, then a parent
+ * domain (the nearest best), then any.  addr: the lower-cased address,
+ * base: the same with the +tag removed (or NULL), domain: its domain (""
+ * if none).
  */
-static int
-route_matches(const struct route *r, const char *addr, const char *base,
+static size_t
+route_rank(const struct route *r, const char *addr, const char *base,
     const char *domain)
 {
 	switch (r->match) {
 	case ROUTE_ADDRESS:
-		return (strcmp(r->pattern, addr) == 0 ||
-		    (base != NULL && strcmp(r->pattern, base) == 0));
+		if (strcmp(r->pattern, addr) == 0)
+			return (MH_ADDR_MAX * 4);
+		if (base != NULL && strcmp(r->pattern, base) == 0)
+			return (MH_ADDR_MAX * 3);
+		return (0);
 	case ROUTE_DOMAIN:
-		return (*domain != '\0' && strcmp(r->pattern, domain) == 0);
+		return (*domain != '\0' && strcmp(r->pattern, domain) == 0 ?
+		    MH_ADDR_MAX * 2 : 0);
 	case ROUTE_SUBDOMAINS:
-		return (domain_in(domain, r->pattern));
+		return (domain_in(domain, r->pattern) ?
+		    MH_ADDR_MAX + strlen(r->pattern) : 0);
 	case ROUTE_ANY:
 		return (1);
 	}
 	return (0);
 }
 
+/*
+ * The local part of rcpt without its quotes and quoted-pairs, so that
+ * "user"@d is the mailbox user@d (RFC 5321 4.1.2); the rest as it is.
+ */
+static void
+unquote(char *dst, size_t len, const char *rcpt)
+{
+	const char	*p = rcpt;
+	size_t		 n = 0;
+
+	if (*p != '"') {
+		strlcpy(dst, rcpt, len);
+		return;
+	}
+	for (p++; *p != '\0' && *p != '"' && n + 1 < len; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		dst[n++] = *p;
+	}
+	dst[n] = '\0';
+	if (*p == '"')
+		strlcat(dst, p + 1, len);
+}
+
 const struct route *
 route_lookup(const struct config *conf, const char *rcpt, char *tag,
     size_t taglen)
 {
-	char			 addr[MH_ADDR_MAX], base[MH_ADDR_MAX];
+	char			 uq[MH_ADDR_MAX], addr[MH_ADDR_MAX];
+	char			 base[MH_ADDR_MAX];
 	const char		*domain = "", *basep = NULL;
 	char			*at, *plus;
-	const struct route	*r;
+	const struct route	*r, *best = NULL;
+	size_t			 rank, best_rank = 0;
 
 	if (tag != NULL && taglen > 0)
 		*tag = '\0';
 	if (conf == NULL || rcpt == NULL || strlen(rcpt) >= sizeof(addr))
 		return (NULL);
-	lower(addr, sizeof(addr), rcpt);
+	unquote(uq, sizeof(uq), rcpt);
+	lower(addr, sizeof(addr), uq);
 	if ((at = strrchr(addr, '@')) != NULL) {
 		domain = at + 1;
 		plus = memchr(addr, '+', at - addr);
@@ -98,15 +133,18 @@ route_lookup(const struct config *conf, const char *rcpt, char *tag,
 
 				if (n >= taglen)
 					n = taglen - 1;
-				memcpy(tag, rcpt + (plus - addr) + 1, n);
+				memcpy(tag, uq + (plus - addr) + 1, n);
 				tag[n] = '\0';
 			}
 		}
 	}
+	/* the best match whatever the order of the file; the first of equals */
 	TAILQ_FOREACH(r, &conf->routes, entry)
-		if (route_matches(r, addr, basep, domain))
-			return (r);
-	return (NULL);
+		if ((rank = route_rank(r, addr, basep, domain)) > best_rank) {
+			best = r;
+			best_rank = rank;
+		}
+	return (best);
 }
 
 int

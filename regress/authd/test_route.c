@@ -31,9 +31,11 @@ static const char *conf1 =
     "route \"support@example.com\" { url \"http://h/support\" }\n"
     "route domain \"example.com\" { url \"http://h/example.com\" }\n"
     "route domain \"*.example.org\" { url \"http://h/sub.example.org\" }\n"
+    "route domain \"*.deep.example.org\" { url \"http://h/deep\" }\n"
+    "route domain \"in.deep.example.org\" { url \"http://h/in.deep\" }\n"
     "route \"first@example.net\" { url \"http://h/first\" }\n"
     "route domain \"example.net\" { url \"http://h/example.net\" }\n"
-    "route \"sales@example.net\" { url \"http://h/sales-never\" }\n"
+    "route \"sales@example.net\" { url \"http://h/sales\" }\n"
     "route \"user+special@example.io\" { url \"http://h/special\" }\n"
     "route \"user@example.io\" { url \"http://h/user\" }\n"
     "relay from 10.0.0.0/8\n"
@@ -42,8 +44,8 @@ static const char *conf1 =
     "bounce domain \"bounces.example.com\"\n";
 
 static const char *conf2 =
-    "route \"a@example.com\" { url \"http://h/a\" }\n"
     "route any { url \"http://h/any\" }\n"
+    "route \"a@example.com\" { url \"http://h/a\" }\n"
     "relay from auth\n";
 
 static void
@@ -74,8 +76,21 @@ test_routes(void)
 	    "wildcard needs a dot boundary");
 	is_str(lookup(c, "first@example.net", NULL, 0), "http://h/first",
 	    "order: address before domain");
-	is_str(lookup(c, "sales@example.net", NULL, 0), "http://h/example.net",
-	    "order: domain before a later address, first match wins");
+	is_str(lookup(c, "sales@example.net", NULL, 0), "http://h/sales",
+	    "an address route written after its domain's still comes first");
+	is_str(lookup(c, "\"sales\"@example.net", NULL, 0), "http://h/sales",
+	    "a quoted local part is the same mailbox");
+	is_str(lookup(c, "\"s\\ales\"@Example.NET", NULL, 0),
+	    "http://h/sales", "a quoted-pair is the character it quotes");
+	is_str(lookup(c, "\"sales x\"@example.net", NULL, 0),
+	    "http://h/example.net", "another quoted local part: the domain");
+	is_str(lookup(c, "\"support+T\"@example.com", tag, sizeof(tag)),
+	    "http://h/support", "quoted plus address");
+	is_str(tag, "T", "its tag, unquoted");
+	is_str(lookup(c, "x@a.deep.example.org", NULL, 0), "http://h/deep",
+	    "the nearer of two parent domains, whatever their order");
+	is_str(lookup(c, "x@in.deep.example.org", NULL, 0),
+	    "http://h/in.deep", "a domain route before a parent's");
 	is_str(lookup(c, "support+ticket-42@example.com", tag, sizeof(tag)),
 	    "http://h/support", "plus address matches the base route");
 	is_str(tag, "ticket-42", "plus tag returned");
@@ -86,7 +101,7 @@ test_routes(void)
 	    "http://h/support", "no plus");
 	is_str(tag, "", "no plus, empty tag");
 	is_str(lookup(c, "user+special@example.io", tag, sizeof(tag)),
-	    "http://h/special", "explicit plus route first in order");
+	    "http://h/special", "the plus address before its base route");
 	is_str(lookup(c, "user+other@example.io", tag, sizeof(tag)),
 	    "http://h/user", "other tag falls to the base route");
 	is_str(lookup(c, "+x@example.io", tag, sizeof(tag)), "-",
@@ -120,7 +135,7 @@ test_routes(void)
 		return;
 	}
 	is_str(lookup(c, "a@example.com", NULL, 0), "http://h/a",
-	    "address before any");
+	    "address before any, though written after it");
 	is_str(lookup(c, "who@ever.test", NULL, 0), "http://h/any",
 	    "route any");
 	ok(relay_allowed(c, "8.8.8.8", "alice"), "relay from auth: user");
