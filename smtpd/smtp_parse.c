@@ -130,8 +130,10 @@ data_parser_feed(struct data_parser *dp, const char *buf, size_t len)
 			dp->skipping = 0;
 			continue;
 		}
-		r = smtp_line_scan(buf + off, len - off, SMTP_TEXT_MAX,
-		    LMODE_TEXT, &ll, &c, &fl);
+		/* the dot doubled for transparency does not count
+		 * (RFC 5321 4.5.3.1.6) */
+		r = smtp_line_scan(buf + off, len - off, SMTP_TEXT_MAX +
+		    (buf[off] == '.'), LMODE_TEXT, &ll, &c, &fl);
 		if (r == LINE_MORE)
 			break;
 		if (r == LINE_LONG) {

@@ -16,6 +16,9 @@
 #include "envelope.h"
 
 #define SMTP_CMD_MAX		512	/* command line, CRLF included */
+/* MAIL and RCPT: 500 more for DSN's NOTIFY and ORCPT (RFC 3461 5), room
+ * for MAIL's RET, ENVID (4), SIZE (RFC 1870) and BODY */
+#define SMTP_MAILRCPT_MAX	1024
 #define SMTP_AUTH_LINE_MAX	2048	/* AUTH and its continuation lines */
 #define SMTP_TEXT_MAX		1000	/* DATA line, CRLF included */
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <resolv.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "enhanced.h"
 #include "log.h"
 #include "metrics.h"
+#include "sanitize.h"
 #include "smtp.h"
 #include "smtp_backend.h"
 #include "smtpd.h"
@@ -187,6 +189,13 @@ session_timer(int fd, short ev, void *arg)
 		session_destroy(s);
 		return;
 	default:
+		if (s->wait != W_NONE &&
+		    time(NULL) < s->started + smtp_g.session_timeout) {
+			/* the client waits for us (a verdict, a commit), not
+			 * we for it: its idle time starts when we answer */
+			timer_reset(s);
+			return;
+		}
 		smtp_g.t_timeouts++;
 		if (time(NULL) >= s->started + smtp_g.session_timeout) {
 			session_reply(s, "421 4.4.2 %s Session time limit "
@@ -480,6 +489,9 @@ cmd_line_max(struct session *s, const char *p, size_t avail)
 		return (SMTP_AUTH_LINE_MAX);
 	if (avail >= 5 && strncasecmp(p, "AUTH ", 5) == 0)
 		return (SMTP_AUTH_LINE_MAX);
+	if (avail >= 5 && (strncasecmp(p, "MAIL ", 5) == 0 ||
+	    strncasecmp(p, "RCPT ", 5) == 0))
+		return (SMTP_MAILRCPT_MAX);
 	return (SMTP_CMD_MAX);
 }
 
@@ -647,6 +659,7 @@ session_io(struct session *s)
 void
 session_resume(struct session *s)
 {
+	timer_reset(s);		/* we answered: the client's turn */
 	session_io(s);
 }
 
@@ -833,13 +846,25 @@ cmd_mail(struct session *s, char *args)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
+/* addr is already a recipient of tx */
+static int
+rcpt_dup(const struct smtp_tx *tx, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < tx->nrcpt; i++)
+		if (strcasecmp(tx->rcpts[i].addr, addr) == 0)
+			return (1);
+	return (0);
+}
+
 static void
 cmd_rcpt(struct session *s, char *args)
 {
 	struct authd_rcpt_req	 req;
 	struct rcpt_params	 rp;
 	struct smtp_rcpt	*r;
-	char			*params;
+	char			*params, logb[MH_ADDR_MAX];
 	const char		*err;
 	int			 e;
 
@@ -878,6 +903,13 @@ cmd_rcpt(struct session *s, char *args)
 		    s->lc->hostname);
 	r->notify = rp.notify;
 	strlcpy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
+	if (rcpt_dup(s->tx, r->addr)) {
+		/* the same mailbox again: it gets one copy */
+		SLOG(s, "event=rcpt to=<%s> result=duplicate code=250",
+		    log_sanitize(logb, sizeof(logb), r->addr));
+		session_reply(s, "250 2.1.5 Ok");
+		return;
+	}
 
 	memset(&req, 0, sizeof(req));
 	req.reqid = s->reqid = smtp_reqid(s);
@@ -937,8 +969,10 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 		if (tx->spf_result[0] == '\0') {
 			smtp_safe(tx->spf_result, sizeof(tx->spf_result),
 			    res->spf_result);
-			smtp_safe(tx->spf_domain, sizeof(tx->spf_domain),
-			    res->spf_domain);
+			/* an SMTPUTF8 sender's domain stays as authd sealed
+			 * it: valid UTF-8 kept, anything else '?' */
+			sanitize_text(tx->spf_domain, sizeof(tx->spf_domain),
+			    res->spf_domain, SIZE_MAX, SAN_UTF8);
 			strlcpy(tx->spf_seal, res->spf_seal,
 			    sizeof(tx->spf_seal));
 		}

@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,11 +402,29 @@ comment_safe(char *dst, size_t n, const char *src)
 			dst[i] = '?';
 }
 
+/*
+ * The client's EHLO name where Received: wants a domain or an address
+ * literal (RFC 5321 4.4): any other byte becomes '?', so that a name
+ * cannot add a comment, a ';' and a date of its own.
+ */
+static void
+domain_safe(char *dst, size_t n, const char *src)
+{
+	size_t	 i;
+
+	strlcpy(dst, src, n);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (!isalnum((unsigned char)dst[i]) &&
+		    strchr("-._:[]", dst[i]) == NULL)
+			dst[i] = '?';
+}
+
 static void
 write_received(struct session *s)
 {
 	struct smtp_tx	*tx = s->tx;
 	char		 hdr[2048], date[64], user[256], tlsc[160] = "";
+	char		 helo[sizeof(s->helo)];
 	char		 authc[300] = "", forc[MH_ADDR_MAX + 16] = "";
 	int		 n;
 
@@ -421,9 +440,10 @@ write_received(struct session *s)
 	if (tx->nrcpt == 1)
 		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
 		    tx->rcpts[0].addr);
+	domain_safe(helo, sizeof(helo), s->helo[0] ? s->helo : "unknown");
 	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])%s%s\r\n"
 	    "\tby %s (mailhook) with %s id %s%s;\r\n\t%s\r\n",
-	    s->helo[0] ? s->helo : "unknown", s->ip, tlsc, authc,
+	    helo, s->ip, tlsc, authc,
 	    s->lc->hostname, protocol_name(s), tx->msgid, forc, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(s, hdr, n);
