@@ -221,7 +221,7 @@ api_reply(struct evhttp_request *req, int status, const char *reason,
 	    "Content-Type", "application/json");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-store");
-	evhttp_send_reply(req, status, reason, b);
+	server_reply(req, status, reason, b);
 	evbuffer_free(b);
 }
 

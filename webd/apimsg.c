@@ -763,6 +763,21 @@ msgid_ok(const char *s)
 	return (strchr(s, '@') != NULL);
 }
 
+/* a field name: printable US-ASCII but the colon (RFC 5322 3.6.8), so
+ * that "From\t:" cannot pass for another field beside From */
+static int
+field_name_ok(const char *p, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return (0);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127)
+			return (0);
+	return (1);
+}
+
 /* the header section's fields: From checked, Date and Message-ID seen */
 static int
 raw_headers(const char *s, int *has_date, int *has_msgid,
@@ -783,8 +798,8 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 		    next += 2)
 			;
 		next = next == NULL ? end + 2 : next + 2;
-		if ((colon = memchr(p, ':', next - p)) == NULL || colon == p ||
-		    memchr(p, ' ', colon - p) != NULL)
+		if ((colon = memchr(p, ':', next - p)) == NULL ||
+		    !field_name_ok(p, colon - p))
 			return (api_err(e, 400, "invalid_raw",
 			    "raw has a header line without a name"));
 #define IS(n)	((size_t)(colon - p) == strlen(n) && \

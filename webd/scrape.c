@@ -58,8 +58,7 @@ scrape_answer(struct evhttp_request *req, int code, const char *reason,
 	if (code == 405)
 		evhttp_add_header(h, "Allow", "GET, HEAD");
 	evbuffer_add(b, body, len);
-	evhttp_send_reply(req, code, reason,
-	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
+	server_reply(req, code, reason, b);
 	evbuffer_free(b);
 }
 

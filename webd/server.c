@@ -862,6 +862,14 @@ server_gone(struct evhttp_request *req)
 	return (evhttp_request_get_connection(req) == NULL);
 }
 
+void
+server_reply(struct evhttp_request *req, int code, const char *reason,
+    struct evbuffer *body)
+{
+	evhttp_send_reply(req, code, reason,
+	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : body);
+}
+
 int
 server_check_limits(struct evhttp_request *req)
 {

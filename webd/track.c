@@ -117,7 +117,7 @@ reply_text(struct evhttp_request *req, int code, const char *reason,
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; charset=utf-8");
 	evbuffer_add_printf(b, "%s\n", text);
-	evhttp_send_reply(req, code, reason, b);
+	server_reply(req, code, reason, b);
 	evbuffer_free(b);
 }
 
@@ -289,7 +289,7 @@ open_durable(int ok, void *arg)
 			fatal("evbuffer_new");
 		evbuffer_add(b, gif_head, sizeof(gif_head));
 		evbuffer_add(b, gif_tail, sizeof(gif_tail));
-		evhttp_send_reply(h->req, 200, "OK", h->head ? NULL : b);
+		server_reply(h->req, 200, "OK", b);
 		evbuffer_free(b);
 		hit_free(h);
 		return;
@@ -428,8 +428,7 @@ unsub_page(struct evhttp_request *req, const struct token *t, enum page p)
 		break;
 	}
 	evbuffer_add_printf(b, "</body></html>\n");
-	evhttp_send_reply(req, 200, "OK",
-	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
+	server_reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
 

@@ -62,6 +62,9 @@ void	 server_init(struct event_base *);
 void	 server_listen(int fd, const struct listener *, const struct pki *);
 /* the request's client is gone (closed before the answer) */
 int	 server_gone(struct evhttp_request *);
+/* evhttp_send_reply, but an answer to HEAD carries no body (RFC 9110 9.3.2) */
+void	 server_reply(struct evhttp_request *, int, const char *,
+	    struct evbuffer *);
 /* a request head passed the limit checks: 0, else the error was sent */
 int	 server_check_limits(struct evhttp_request *);
 void	 server_stats(json_t *);
