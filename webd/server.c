@@ -35,9 +35,11 @@
  * 400: while a head is awaited the filter counts its bytes up to the
  * blank line that ends it (head_scan, no parsing: evhttp does that) and
  * answers 414 if the request line alone is over the cap, 431 otherwise,
- * then closes (head_refuse).  The one field it reads is Content-Length
- * (body_declared): a body declared over the listener's cap gets 413 there
- * too.  Bytes that evhttp holds for a pipelined request are counted when
+ * then closes (head_refuse).  It reads the start of each line (head_line):
+ * a body declared over the listener's cap gets 413 there too, and framing
+ * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 6.1,
+ * 6.3), so that a proxy in front cannot see a request boundary webd does
+ * not.  Bytes that evhttp holds for a pipelined request are counted when
  * the request before it is answered.
  *
  * On the API listener every answer is JSON (api_page): the ones evhttp
@@ -59,6 +61,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <tls.h>
@@ -101,6 +104,10 @@ struct web_conn {
 	size_t			 lstart_len;
 	int			 too_big;	/* Content-Length over the
 						   cap */
+	int			 bad;		/* its framing: 400 or 501 */
+	int			 reqline;	/* its request line came */
+	int			 no_body;	/* HEAD, TRACE, CONNECT */
+	int			 clen_seen;	/* a Content-Length came */
 	int			 ostart;	/* output: an answer begins */
 	int			 linger_fd;	/* refused: read on after
 						   close */
@@ -347,7 +354,7 @@ head_reset(struct web_conn *c)
 {
 	c->in_head = 1;
 	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
-	c->too_big = 0;
+	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->last = '\0';
 }
 
@@ -357,28 +364,100 @@ body_cap(const struct web_conn *c)
 	return (c->l->api ? api_body_max() : WEB_BODY_MAX);
 }
 
+static int
+head_starts(const struct web_conn *c, const char *w)
+{
+	return (c->lstart_len >= strlen(w) &&
+	    strncmp(c->lstart, w, strlen(w)) == 0);
+}
+
+/* the value of the field name (with its colon) the line starts with */
+static const char *
+head_field(const struct web_conn *c, const char *name)
+{
+	size_t	 n = strlen(name);
+	const char *v, *end = c->lstart + c->lstart_len;
+
+	if (c->lstart_len < n || strncasecmp(c->lstart, name, n) != 0)
+		return (NULL);
+	for (v = c->lstart + n; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	return (v);
+}
+
+/* only blanks (and the CR) from v to the end of what was kept */
+static int
+head_rest_blank(const struct web_conn *c, const char *v)
+{
+	for (; v < c->lstart + c->lstart_len; v++)
+		if (*v != ' ' && *v != '\t' && *v != '\r')
+			return (0);
+	return (1);
+}
+
 /*
- * A whole head line's start: if it is Content-Length, is the size over
- * the cap?  Digits that run past what was kept are a larger number.
+ * Content-Length: one, digits only; over the cap is 413.  Digits that
+ * run past what was kept are a larger number.
  */
 static void
-body_declared(struct web_conn *c)
+head_length(struct web_conn *c, const char *v)
 {
-	const char	*v, *end = c->lstart + c->lstart_len;
+	const char	*end = c->lstart + c->lstart_len;
 	size_t		 n;
 
-	if (c->lstart_len < 15 || strncasecmp(c->lstart, "Content-Length:",
-	    15) != 0)
-		return;
-	for (v = c->lstart + 15; v < end && (*v == ' ' || *v == '\t'); v++)
-		;
 	for (n = 0; v + n < end && v[n] >= '0' && v[n] <= '9'; n++)
 		;
-	if (n == 0)
-		return;		/* evhttp refuses it */
+	if (n == 0 || c->clen_seen++ || (v + n < end &&
+	    !head_rest_blank(c, v + n))) {
+		c->bad = 400;
+		return;
+	}
 	if ((v + n == end && c->line_len > c->lstart_len) || n > 18 ||
 	    strtoull(v, NULL, 10) > body_cap(c))
 		c->too_big = 1;
+	if (c->no_body && strtoull(v, NULL, 10) > 0)
+		c->bad = 400;	/* evhttp would read it as the next request */
+}
+
+/*
+ * A whole head line, from its start: the request line says whether a
+ * body may come; a field name has no blank before its colon (RFC 9112
+ * 5.1); Content-Length is checked (head_length); the one transfer
+ * coding evhttp reads is chunked, any other gets 501 (6.1).
+ */
+static void
+head_line(struct web_conn *c)
+{
+	const char	*colon, *v;
+	int		 blank = c->line_len == 0 ||
+			    (c->line_len == 1 && c->last == '\r');
+
+	if (!c->reqline) {
+		if (blank)
+			return;		/* CRLF before it (RFC 9112 2.2) */
+		c->reqline = 1;
+		c->no_body = head_starts(c, "HEAD ") ||
+		    head_starts(c, "TRACE ") || head_starts(c, "CONNECT ");
+		return;
+	}
+	if (blank || c->lstart[0] == ' ' || c->lstart[0] == '\t')
+		return;		/* the end, or a folded line: evhttp's 400 */
+	if ((colon = memchr(c->lstart, ':', c->lstart_len)) != NULL &&
+	    (memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
+	    memchr(c->lstart, '\t', colon - c->lstart) != NULL)) {
+		c->bad = 400;
+		return;
+	}
+	if ((v = head_field(c, "Content-Length:")) != NULL)
+		head_length(c, v);
+	else if ((v = head_field(c, "Transfer-Encoding:")) != NULL) {
+		if (c->no_body)
+			c->bad = 400;
+		else if (c->line_len > c->lstart_len ||
+		    strncasecmp(v, "chunked", 7) != 0 ||
+		    !head_rest_blank(c, v + 7))
+			c->bad = 501;
+	}
 }
 
 /*
@@ -399,6 +478,8 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		else
 			k = lf - p;
 		c->head_len += k;
+		if (memchr(p, '\0', k) != NULL)
+			c->bad = 400;	/* RFC 9110 5.5 */
 		take = sizeof(c->lstart) - c->lstart_len;
 		if (take > k)
 			take = k;
@@ -412,9 +493,8 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		if (lf == NULL)
 			break;
 		c->head_len++;
-		if (c->lines > 0)
-			body_declared(c);
-		if (c->lines > 0 && (c->line_len == 0 ||
+		head_line(c);
+		if (c->reqline && (c->line_len == 0 ||
 		    (c->line_len == 1 && c->last == '\r')))
 			c->in_head = 0;
 		c->lines++;
@@ -422,7 +502,9 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		c->last = '\n';
 		p = lf + 1;
 	}
-	return (!c->in_head && c->too_big ? 413 : 0);
+	if (c->in_head)
+		return (0);
+	return (c->bad ? c->bad : c->too_big ? 413 : 0);
 }
 
 /* the same over what an evbuffer holds */
@@ -876,16 +958,25 @@ server_check_limits(struct evhttp_request *req)
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	struct evkeyval		*kv;
 	const char		*uri = evhttp_request_get_uri(req);
-	size_t			 total = 0;
+	size_t			 total = 0, nhost = 0;
 
 	if (uri == NULL || strlen(uri) > WEB_URI_MAX) {
 		evhttp_send_error(req, 414, "URI Too Long");
 		return (-1);
 	}
-	TAILQ_FOREACH(kv, h, next)
+	TAILQ_FOREACH(kv, h, next) {
 		total += strlen(kv->key) + strlen(kv->value) + 4;
+		if (strcasecmp(kv->key, "Host") == 0)
+			nhost++;
+	}
 	if (total > WEB_HEADERS_MAX) {
 		evhttp_send_error(req, 431, "Request Header Fields Too Large");
+		return (-1);
+	}
+	/* one Host, and an HTTP/1.1 request has it (RFC 9112 3.2) */
+	if (nhost > 1 || (nhost == 0 && (req->major > 1 ||
+	    (req->major == 1 && req->minor >= 1)))) {
+		evhttp_send_error(req, 400, "Bad Request");
 		return (-1);
 	}
 	return (0);
