@@ -276,33 +276,57 @@ peer_ip(struct evhttp_request *req, char *buf, size_t len)
 	strlcpy(buf, ip != NULL ? ip : "unknown", len);
 }
 
+/* the key of an Authorization value "Bearer KEY" (h may be NULL), or
+ * NULL and why not */
+static const struct api_key *
+api_key_of(const char *h, const char **why)
+{
+	unsigned char		 hash[MH_SHA256_LEN];
+	const struct api_key	*found = NULL;
+	size_t			 i;
+
+	if (h == NULL) {
+		*why = "no Authorization header";
+		return (NULL);
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+		*why = "not a Bearer key";
+		return (NULL);
+	}
+	mh_sha256(h + 7, strlen(h + 7), hash);
+	/* every key compared: the time says nothing of which */
+	for (i = 0; i < nkeys; i++)
+		if (CRYPTO_memcmp(hash, keys[i].hash, sizeof(hash)) == 0)
+			found = &keys[i];
+	explicit_bzero(hash, sizeof(hash));
+	*why = "unknown key";
+	return (found);
+}
+
+const char *
+api_key_refusal(const char *authorization)
+{
+	const char	*why;
+
+	return (api_key_of(authorization, &why) != NULL ? NULL : why);
+}
+
+void
+api_refused_early(void)
+{
+	n_unauthorized++;
+}
+
 /* the key of "Authorization: Bearer KEY", or NULL (401 sent, logged) */
 static const struct api_key *
 api_auth(struct evhttp_request *req)
 {
-	const char		*h, *why = NULL;
-	unsigned char		 hash[MH_SHA256_LEN];
-	const struct api_key	*found = NULL;
+	const char		*why;
+	const struct api_key	*found;
 	char			 ip[64];
-	size_t			 i;
 
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	if (h == NULL)
-		why = "no Authorization header";
-	else if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
-		why = "not a Bearer key";
-	else {
-		mh_sha256(h + 7, strlen(h + 7), hash);
-		/* every key compared: the time says nothing of which */
-		for (i = 0; i < nkeys; i++)
-			if (CRYPTO_memcmp(hash, keys[i].hash,
-			    sizeof(hash)) == 0)
-				found = &keys[i];
-		explicit_bzero(hash, sizeof(hash));
-		if (found == NULL)
-			why = "unknown key";
-	}
+	found = api_key_of(evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization"), &why);
 	if (found != NULL)
 		return (found);
 	n_unauthorized++;

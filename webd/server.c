@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,7 +102,8 @@ struct web_conn {
 	size_t			 line_len;	/* bytes of its current line */
 	size_t			 lines;		/* complete lines */
 	char			 last;		/* its last byte */
-	char			 lstart[40];	/* its current line's start */
+	char			 lstart[320];	/* its current line's start:
+						   room for Authorization */
 	size_t			 lstart_len;
 	int			 too_big;	/* Content-Length over the
 						   cap */
@@ -108,6 +111,12 @@ struct web_conn {
 	int			 reqline;	/* its request line came */
 	int			 no_body;	/* HEAD, TRACE, CONNECT */
 	int			 clen_seen;	/* a Content-Length came */
+	uint64_t		 clen;		/* its value */
+	int			 chunked;	/* Transfer-Encoding: chunked */
+	int			 auth_seen;	/* API: 1 Authorization read,
+						   2 too long to read here */
+	const char		*auth_why;	/* 1: why its key is refused,
+						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
 	int			 linger_fd;	/* refused: read on after
 						   close */
@@ -355,6 +364,9 @@ head_reset(struct web_conn *c)
 	c->in_head = 1;
 	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
+	c->clen = 0;
+	c->chunked = c->auth_seen = 0;
+	c->auth_why = NULL;
 	c->last = '\0';
 }
 
@@ -413,10 +425,61 @@ head_length(struct web_conn *c, const char *v)
 		return;
 	}
 	if ((v + n == end && c->line_len > c->lstart_len) || n > 18 ||
-	    strtoull(v, NULL, 10) > body_cap(c))
+	    (c->clen = strtoull(v, NULL, 10)) > body_cap(c)) {
 		c->too_big = 1;
-	if (c->no_body && strtoull(v, NULL, 10) > 0)
+		c->clen = UINT64_MAX;
+	}
+	if (c->no_body && c->clen > 0)
 		c->bad = 400;	/* evhttp would read it as the next request */
+}
+
+/* the API: the first Authorization field, its key checked here if the
+ * whole line was kept */
+static void
+head_auth(struct web_conn *c, const char *v)
+{
+	char	 value[sizeof(c->lstart)];
+	size_t	 n;
+
+	if (c->auth_seen)
+		return;
+	if (c->line_len > c->lstart_len) {
+		c->auth_seen = 2;
+		return;
+	}
+	n = c->lstart + c->lstart_len - v;
+	memcpy(value, v, n);
+	while (n > 0 && (value[n - 1] == '\r' || value[n - 1] == ' ' ||
+	    value[n - 1] == '\t'))
+		n--;
+	value[n] = '\0';
+	c->auth_seen = 1;
+	c->auth_why = api_key_refusal(value);
+	explicit_bzero(value, sizeof(value));
+}
+
+/*
+ * The head is whole: on the API, a body is read only for a client whose
+ * key is valid (a key too long to be read here is left to api.c), so
+ * that nobody can make webd hold a body of api_body_max() unasked.
+ */
+static void
+head_end(struct web_conn *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 ip[NI_MAXHOST] = "unknown";
+
+	if (!c->l->api || c->bad || (c->clen == 0 && !c->chunked) ||
+	    c->auth_seen == 2 || (c->auth_seen == 1 && c->auth_why == NULL))
+		return;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		(void)getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof(ip),
+		    NULL, 0, NI_NUMERICHOST);
+	log_warnx("api: request from %s refused before its body: %s", ip,
+	    c->auth_seen ? c->auth_why : "no Authorization header");
+	api_refused_early();
+	c->bad = 401;
 }
 
 /*
@@ -440,8 +503,12 @@ head_line(struct web_conn *c)
 		    head_starts(c, "TRACE ") || head_starts(c, "CONNECT ");
 		return;
 	}
-	if (blank || c->lstart[0] == ' ' || c->lstart[0] == '\t')
-		return;		/* the end, or a folded line: evhttp's 400 */
+	if (blank) {
+		head_end(c);
+		return;
+	}
+	if (c->lstart[0] == ' ' || c->lstart[0] == '\t')
+		return;		/* a folded line: evhttp's 400 */
 	if ((colon = memchr(c->lstart, ':', c->lstart_len)) != NULL &&
 	    (memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
 	    memchr(c->lstart, '\t', colon - c->lstart) != NULL)) {
@@ -457,7 +524,11 @@ head_line(struct web_conn *c)
 		    strncasecmp(v, "chunked", 7) != 0 ||
 		    !head_rest_blank(c, v + 7))
 			c->bad = 501;
-	}
+		else
+			c->chunked = 1;
+	} else if (c->l->api &&
+	    (v = head_field(c, "Authorization:")) != NULL)
+		head_auth(c, v);
 }
 
 /*
@@ -540,6 +611,7 @@ status_code(int status, const char **reason)
 {
 	switch (status) {
 	case 400: *reason = "Bad Request"; return ("bad_request");
+	case 401: *reason = "Unauthorized"; return ("unauthorized");
 	case 405: *reason = "Method Not Allowed"; return ("method_not_allowed");
 	case 408: *reason = "Request Timeout"; return ("timeout");
 	case 411: *reason = "Length Required"; return ("length_required");
@@ -574,10 +646,12 @@ conn_answer(struct web_conn *c, int status)
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: %s\r\n"
+	    "Content-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	    status, reason, c->l->api ? "application/json" :
-	    "text/plain; charset=utf-8", strlen(body), body);
+	    "text/plain; charset=utf-8", status == 401 ?
+	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" : "",
+	    strlen(body), body);
 	if (c->tls == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);
 	else if (tls_write(c->tls, msg, len) != len)

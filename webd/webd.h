@@ -74,6 +74,10 @@ struct mproc;
 struct mh_imsg;
 void	 api_configure(const struct config *);
 size_t	 api_body_max(void);
+/* NULL if an Authorization value (NULL: none) names a key, else why not */
+const char *api_key_refusal(const char *authorization);
+/* a request without a valid key was refused before its body (server.c) */
+void	 api_refused_early(void);
 void	 api_request(struct evhttp_request *);
 void	 api_spool_fd(struct mproc *, struct mh_imsg *);
 void	 api_spool_result(struct mproc *, struct mh_imsg *);
