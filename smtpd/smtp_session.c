@@ -290,6 +290,8 @@ reading_enabled(struct session *s)
 	default:
 		break;
 	}
+	if (s->peer_eof)
+		return (0);
 	if (s->ibuf != NULL && s->ilen - s->ioff >= SMTP_IBUF_SIZE)
 		return (0);
 	return (evbuffer_get_length(s->out) < SMTP_OUT_MAX);
@@ -372,8 +374,13 @@ io_fill(struct session *s)
 		}
 		if (n == 0) {
 			strlcpy(s->reason, "eof", sizeof(s->reason));
-			if (total > 0)
+			/* a half-close: what came is answered first (RFC
+			 * 2920), then the session ends (session_io) */
+			if (total > 0 || s->ioff < s->ilen ||
+			    s->wait != W_NONE) {
+				s->peer_eof = 1;
 				break;
+			}
 			return (-1);
 		}
 		if (s->tls == NULL && n > 0 &&
@@ -640,6 +647,12 @@ session_io(struct session *s)
 			timer_reset(s);		/* a command ended */
 		if (s->ioff != before || evbuffer_get_length(s->out) != outlen)
 			progress = 1;
+		else if (s->peer_eof && s->wait == W_NONE &&
+		    s->state != S_CLOSING) {
+			/* nothing more comes: the replies go, then the end */
+			session_close(s, "eof");
+			progress = 1;
+		}
 		if (s->state == S_CLOSING || s->state == S_STARTTLS)
 			progress = 1;
 		if (!progress)

@@ -161,6 +161,8 @@ struct session {
 	 * read that could only answer EAGAIN is made meanwhile.
 	 */
 	int			 rdrained;
+	int			 peer_eof;	/* the client half-closed:
+						   answer what came, then end */
 	struct tls		*tls;
 	int			 tls_on;
 	/* TLS_WANT_* of the last call */
