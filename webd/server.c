@@ -109,7 +109,7 @@ struct web_conn {
 						   cap */
 	int			 bad;		/* its framing: 400 or 501 */
 	int			 reqline;	/* its request line came */
-	int			 no_body;	/* HEAD, TRACE, CONNECT */
+	int			 no_body;	/* HEAD, TRACE */
 	int			 clen_seen;	/* a Content-Length came */
 	uint64_t		 clen;		/* its value */
 	int			 chunked;	/* Transfer-Encoding: chunked */
@@ -500,7 +500,11 @@ head_line(struct web_conn *c)
 			return;		/* CRLF before it (RFC 9112 2.2) */
 		c->reqline = 1;
 		c->no_body = head_starts(c, "HEAD ") ||
-		    head_starts(c, "TRACE ") || head_starts(c, "CONNECT ");
+		    head_starts(c, "TRACE ");
+		/* no tunnels: answered here, framed, and closed (evhttp's
+		 * answer to CONNECT has no length and stays open) */
+		if (head_starts(c, "CONNECT "))
+			c->bad = 501;
 		return;
 	}
 	if (blank) {
@@ -1047,6 +1051,10 @@ server_check_limits(struct evhttp_request *req)
 		evhttp_send_error(req, 431, "Request Header Fields Too Large");
 		return (-1);
 	}
+	/* HTTP/1.2 and later minors are answered as HTTP/1.1 (RFC 9110
+	 * 2.5), which evhttp would not do */
+	if (req->major == 1 && req->minor > 1)
+		req->minor = 1;
 	/* one Host, and an HTTP/1.1 request has it (RFC 9112 3.2) */
 	if (nhost > 1 || (nhost == 0 && (req->major > 1 ||
 	    (req->major == 1 && req->minor >= 1)))) {
