@@ -422,12 +422,40 @@ relayd_peer(void)
 	return (p == NULL || p->closed ? NULL : p);
 }
 
+/*
+ * The values of a JSON text, counted from its commas, brackets and braces
+ * outside strings (jansson parses it after).  A message has a few
+ * hundred; jansson spends some 200 bytes on each, so a body of a few
+ * million empty objects would cost webd 70 times its size.
+ */
+#define API_JSON_VALUES_MAX	100000
+
+static size_t
+json_values(const char *p, size_t len)
+{
+	size_t	 i, n = 1;
+	int	 in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_str) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_str = 0;
+		} else if (p[i] == '"')
+			in_str = 1;
+		else if (p[i] == ',' || p[i] == '[' || p[i] == '{')
+			n++;
+	}
+	return (n);
+}
+
 static void
 api_submit(struct evhttp_request *req, const struct api_key *k)
 {
 	struct evkeyvalq	*ih = evhttp_request_get_input_headers(req);
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
-	const char		*ct;
+	const char		*ct, *body;
 	struct api_limits	 lim;
 	struct api_error	 e;
 	struct api_sub		*s;
@@ -446,8 +474,12 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 		return;
 	}
 	len = evbuffer_get_length(in);
-	j = json_loadb((const char *)evbuffer_pullup(in, len), len,
-	    JSON_REJECT_DUPLICATES, &jerr);
+	body = (const char *)evbuffer_pullup(in, len);
+	if (json_values(body, len) > API_JSON_VALUES_MAX) {
+		api_fail(req, 413, "too_large", "more than 100000 JSON values");
+		return;
+	}
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL) {
 		api_err(&e, 400, "malformed_json", "not JSON: %s at line %d "
 		    "column %d", jerr.text, jerr.line, jerr.column);
