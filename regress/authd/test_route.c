@@ -43,6 +43,54 @@ static const char *conf1 =
     "relay from 2001:db8::/32\n"
     "bounce domain \"bounces.example.com\"\n";
 
+/* recipient, the url of its route ("-": none), its tag (NULL: unasked) */
+static const struct {
+	const char	*rcpt, *url, *tag, *what;
+} lookups1[] = {
+	{ "support@example.com", "http://h/support", NULL, "exact address" },
+	{ "Support@EXAMPLE.com", "http://h/support", NULL,
+	    "exact address, any case (local part too)" },
+	{ "other@example.com", "http://h/example.com", NULL, "domain route" },
+	{ "x@sub.example.com", "-", NULL,
+	    "a domain route does not take subdomains" },
+	{ "x@a.example.org", "http://h/sub.example.org", NULL,
+	    "wildcard: one level" },
+	{ "x@b.c.example.org", "http://h/sub.example.org", NULL,
+	    "wildcard: two levels" },
+	{ "x@example.org", "-", NULL, "wildcard does not take the parent" },
+	{ "x@badexample.org", "-", NULL, "wildcard needs a dot boundary" },
+	{ "first@example.net", "http://h/first", NULL,
+	    "order: address before domain" },
+	{ "sales@example.net", "http://h/sales", NULL,
+	    "an address route written after its domain's still comes first" },
+	{ "\"sales\"@example.net", "http://h/sales", NULL,
+	    "a quoted local part is the same mailbox" },
+	{ "\"s\\ales\"@Example.NET", "http://h/sales", NULL,
+	    "a quoted-pair is the character it quotes" },
+	{ "\"sales x\"@example.net", "http://h/example.net", NULL,
+	    "another quoted local part: the domain" },
+	{ "\"support+T\"@example.com", "http://h/support", "T",
+	    "quoted plus address, its tag unquoted" },
+	{ "x@a.deep.example.org", "http://h/deep", NULL,
+	    "the nearer of two parent domains, whatever their order" },
+	{ "x@in.deep.example.org", "http://h/in.deep", NULL,
+	    "a domain route before a parent's" },
+	{ "support+ticket-42@example.com", "http://h/support", "ticket-42",
+	    "plus address matches the base route, its tag returned" },
+	{ "support+A+B@example.com", "http://h/support", "A+B",
+	    "plus: the first + splits, the tag keeps its case and later +" },
+	{ "support@example.com", "http://h/support", "",
+	    "no plus, empty tag" },
+	{ "user+special@example.io", "http://h/special", "special",
+	    "the plus address before its base route" },
+	{ "user+other@example.io", "http://h/user", "other",
+	    "other tag falls to the base route" },
+	{ "+x@example.io", "-", "", "empty user part does not match" },
+	{ "nobody@elsewhere.test", "-", NULL,
+	    "no route for a foreign domain" },
+	{ "postmaster", "-", NULL, "no domain, no route" },
+};
+
 static const char *conf2 =
     "route any { url \"http://h/any\" }\n"
     "route \"a@example.com\" { url \"http://h/a\" }\n"
@@ -53,63 +101,18 @@ test_routes(void)
 {
 	struct config	*c;
 	char		 tag[64];
+	size_t		 i;
 
 	if ((c = conf_text(conf1)) == NULL) {
 		ok(0, "config 1 parses");
 		return;
 	}
-	is_str(lookup(c, "support@example.com", NULL, 0), "http://h/support",
-	    "exact address");
-	is_str(lookup(c, "Support@EXAMPLE.com", NULL, 0), "http://h/support",
-	    "exact address, any case (local part too)");
-	is_str(lookup(c, "other@example.com", NULL, 0), "http://h/example.com",
-	    "domain route");
-	is_str(lookup(c, "x@sub.example.com", NULL, 0), "-",
-	    "a domain route does not take subdomains");
-	is_str(lookup(c, "x@a.example.org", NULL, 0),
-	    "http://h/sub.example.org", "wildcard: one level");
-	is_str(lookup(c, "x@b.c.example.org", NULL, 0),
-	    "http://h/sub.example.org", "wildcard: two levels");
-	is_str(lookup(c, "x@example.org", NULL, 0), "-",
-	    "wildcard does not take the parent");
-	is_str(lookup(c, "x@badexample.org", NULL, 0), "-",
-	    "wildcard needs a dot boundary");
-	is_str(lookup(c, "first@example.net", NULL, 0), "http://h/first",
-	    "order: address before domain");
-	is_str(lookup(c, "sales@example.net", NULL, 0), "http://h/sales",
-	    "an address route written after its domain's still comes first");
-	is_str(lookup(c, "\"sales\"@example.net", NULL, 0), "http://h/sales",
-	    "a quoted local part is the same mailbox");
-	is_str(lookup(c, "\"s\\ales\"@Example.NET", NULL, 0),
-	    "http://h/sales", "a quoted-pair is the character it quotes");
-	is_str(lookup(c, "\"sales x\"@example.net", NULL, 0),
-	    "http://h/example.net", "another quoted local part: the domain");
-	is_str(lookup(c, "\"support+T\"@example.com", tag, sizeof(tag)),
-	    "http://h/support", "quoted plus address");
-	is_str(tag, "T", "its tag, unquoted");
-	is_str(lookup(c, "x@a.deep.example.org", NULL, 0), "http://h/deep",
-	    "the nearer of two parent domains, whatever their order");
-	is_str(lookup(c, "x@in.deep.example.org", NULL, 0),
-	    "http://h/in.deep", "a domain route before a parent's");
-	is_str(lookup(c, "support+ticket-42@example.com", tag, sizeof(tag)),
-	    "http://h/support", "plus address matches the base route");
-	is_str(tag, "ticket-42", "plus tag returned");
-	is_str(lookup(c, "support+A+B@example.com", tag, sizeof(tag)),
-	    "http://h/support", "plus: first + splits");
-	is_str(tag, "A+B", "plus tag keeps its case and later +");
-	is_str(lookup(c, "support@example.com", tag, sizeof(tag)),
-	    "http://h/support", "no plus");
-	is_str(tag, "", "no plus, empty tag");
-	is_str(lookup(c, "user+special@example.io", tag, sizeof(tag)),
-	    "http://h/special", "the plus address before its base route");
-	is_str(lookup(c, "user+other@example.io", tag, sizeof(tag)),
-	    "http://h/user", "other tag falls to the base route");
-	is_str(lookup(c, "+x@example.io", tag, sizeof(tag)), "-",
-	    "empty user part does not match");
-	is_str(lookup(c, "nobody@elsewhere.test", NULL, 0), "-",
-	    "no route for a foreign domain");
-	is_str(lookup(c, "postmaster", NULL, 0), "-",
-	    "no domain, no route");
+	for (i = 0; i < sizeof(lookups1) / sizeof(lookups1[0]); i++) {
+		is_str(lookup(c, lookups1[i].rcpt, tag, sizeof(tag)),
+		    lookups1[i].url, lookups1[i].what);
+		if (lookups1[i].tag != NULL)
+			is_str(tag, lookups1[i].tag, lookups1[i].what);
+	}
 
 	ok(relay_allowed(c, "10.1.2.3", ""), "relay from 10/8");
 	ok(!relay_allowed(c, "11.1.2.3", ""), "not from 11.1.2.3");
