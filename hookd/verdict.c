@@ -884,7 +884,7 @@ static int
 vd_ar_ours(const char *p, const char *end, const char *authserv)
 {
 	char	 id[sizeof(vd_authserv)];
-	size_t	 n = 0;
+	size_t	 n = 0, alen;
 	int	 quoted;
 
 	p = vd_skip_cfws(p, end);
@@ -900,8 +900,12 @@ vd_ar_ours(const char *p, const char *end, const char *authserv)
 			return (0);
 		id[n++] = *p;
 	}
-	id[n] = '\0';
-	return (strcasecmp(id, authserv) == 0);
+	/* "mx.test." is the name mx.test too, either way */
+	if (n > 1 && id[n - 1] == '.')
+		n--;
+	if ((alen = strlen(authserv)) > 1 && authserv[alen - 1] == '.')
+		alen--;
+	return (n == alen && strncasecmp(id, authserv, n) == 0);
 }
 
 /* the end of the header field at p (past its continuation lines) */
