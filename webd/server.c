@@ -641,7 +641,8 @@ static void
 conn_answer(struct web_conn *c, int status)
 {
 	const char	*reason, *code = status_code(status, &reason);
-	char		 msg[512], body[256];
+	char		 msg[640], body[256], date[40];
+	time_t		 now;
 	int		 len, fd;
 
 	if (c->l->api)
@@ -649,10 +650,13 @@ conn_answer(struct web_conn *c, int status)
 		    "\"%s\"}\n", code, reason);
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
-	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\n"
+	now = time(NULL);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT",
+	    gmtime(&now));
+	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    status, reason, c->l->api ? "application/json" :
+	    status, reason, date, c->l->api ? "application/json" :
 	    "text/plain; charset=utf-8", status == 401 ?
 	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" : "",
 	    strlen(body), body);
