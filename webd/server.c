@@ -376,6 +376,13 @@ body_cap(const struct web_conn *c)
 	return (c->l->api ? api_body_max() : WEB_BODY_MAX);
 }
 
+/* the head line just ended is empty (or "\r") */
+static int
+head_blank(const struct web_conn *c)
+{
+	return (c->line_len == 0 || (c->line_len == 1 && c->last == '\r'));
+}
+
 static int
 head_starts(const struct web_conn *c, const char *w)
 {
@@ -492,8 +499,7 @@ static void
 head_line(struct web_conn *c)
 {
 	const char	*colon, *v;
-	int		 blank = c->line_len == 0 ||
-			    (c->line_len == 1 && c->last == '\r');
+	int		 blank = head_blank(c);
 
 	if (!c->reqline) {
 		if (blank)
@@ -569,8 +575,7 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 			break;
 		c->head_len++;
 		head_line(c);
-		if (c->reqline && (c->line_len == 0 ||
-		    (c->line_len == 1 && c->last == '\r')))
+		if (c->reqline && head_blank(c))
 			c->in_head = 0;
 		c->lines++;
 		c->line_len = c->lstart_len = 0;
