@@ -405,6 +405,20 @@ spf_result_name(SPF_result_t r)
 	}
 }
 
+/*
+ * Whether there is a domain to look up (RFC 7208 4.3): an address
+ * literal ("a@[192.0.2.1]", "a@[IPv6:::1]") names none, and neither does
+ * a single label; check_host() gives "none" for both without asking DNS.
+ */
+static int
+spf_checkable(const char *domain)
+{
+	const char	*dot = strchr(domain, '.');
+
+	return (domain[0] != '\0' && domain[0] != '[' && dot != NULL &&
+	    dot != domain && dot[1] != '\0');
+}
+
 static void
 spf_evaluate(struct spf_check *sc)
 {
@@ -421,7 +435,9 @@ spf_evaluate(struct spf_check *sc)
 		spf_set(sc, "temperror");
 		return;
 	}
-	if (sc->domain[0] == '\0') {
+	if (!spf_checkable(sc->domain)) {
+		log_debug("spf: \"%s\" is not a multi-label domain name: "
+		    "none", sc->domain);
 		spf_set(sc, "none");
 		return;
 	}
