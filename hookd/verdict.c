@@ -320,7 +320,10 @@ verdict_configure(const char *authserv_id)
  * pread from its start (no lseek); a read shorter than the buffer is the
  * end of the spooled file, so most messages take one system call.  Such
  * a message is kept (j->msg) for the caller, who parses it next: one
- * read of the file instead of two.
+ * read of the file instead of two.  An unsigned message ends the feed
+ * where its header ends: libopendkim says DKIM_STAT_NOSIG there, and
+ * would answer any later chunk, the closing one too, with
+ * DKIM_STAT_INVALID ("Invalid parameter"); there is nothing to verify.
  */
 static void
 vd_feed(struct vd_job *j, int fd)
@@ -344,16 +347,18 @@ vd_feed(struct vd_job *j, int fd)
 		}
 		off += n;
 		if (n > 0 && (st = dkim_chunk(j->dkim, buf, n)) !=
-		    DKIM_STAT_OK && st != DKIM_STAT_NOSIG)
+		    DKIM_STAT_OK)
 			break;
 		if (n < (ssize_t)sizeof(buf)) {
 			st = dkim_chunk(j->dkim, NULL, 0);
 			break;
 		}
 	}
-	if (st != DKIM_STAT_OK && st != DKIM_STAT_NOSIG) {
-		log_debug("msgid=%s verdict: %s", j->env->id,
-		    dkim_getresultstr(st));
+	if (st == DKIM_STAT_NOSIG)
+		return;		/* no DKIM-Signature: dkim=none */
+	if (st != DKIM_STAT_OK) {
+		log_info("msgid=%s verdict: message unusable for DKIM (%s): "
+		    "dkim=none", j->env->id, dkim_getresultstr(st));
 		return;
 	}
 	j->usable = 1;
@@ -983,10 +988,11 @@ verdict_ar_header(const struct envelope *env, const char *eol)
 	vd_word(helo, sizeof(helo), (const u_char *)env->helo);
 	bad |= evbuffer_add_printf(b, "Authentication-Results: %s;%s\tspf=%s",
 	    vd_authserv, eol, vd_result_word(env->spf_result)) < 0;
+	/* a sender at an address literal has no domain to name */
 	if (w[0] != '\0')
 		bad |= evbuffer_add_printf(b, " smtp.%s=%s",
 		    env->sender[0] != '\0' ? "mailfrom" : "helo", w) < 0;
-	else if (helo[0] != '\0')
+	else if (helo[0] != '\0' && env->sender[0] == '\0')
 		bad |= evbuffer_add_printf(b, " smtp.helo=%s", helo) < 0;
 	for (i = 0; i < env->ndkim; i++) {
 		bad |= evbuffer_add_printf(b, ";%s\tdkim=%s", eol,
