@@ -488,6 +488,24 @@ tls_start(struct session *s)
 	return (0);
 }
 
+/*
+ * What EHLO offers in this session, and so what HELP lists: STARTTLS
+ * before TLS on a listener with it, AUTH only over TLS on a listener
+ * with it (cmd_auth refuses it otherwise).
+ */
+static int
+offers_starttls(struct session *s)
+{
+	return (!s->tls_on && s->lc->tls != NULL &&
+	    (s->lc->flags & (LF_STARTTLS | LF_TLS_REQUIRE)));
+}
+
+static int
+offers_auth(struct session *s)
+{
+	return (s->tls_on && (s->lc->flags & LF_AUTH));
+}
+
 static size_t
 cmd_line_max(struct session *s, const char *p, size_t avail)
 {
@@ -765,12 +783,11 @@ cmd_helo(struct session *s, char *args, int ehlo)
 	ext[n++] = "8BITMIME";
 	ext[n++] = "SMTPUTF8";
 	ext[n++] = "ENHANCEDSTATUSCODES";
-	if (!s->tls_on && s->lc->tls != NULL &&
-	    (s->lc->flags & (LF_STARTTLS | LF_TLS_REQUIRE)))
+	if (offers_starttls(s))
 		ext[n++] = "STARTTLS";
 	ext[n++] = "CHUNKING";
 	ext[n++] = "DSN";
-	if (s->tls_on && (s->lc->flags & LF_AUTH))
+	if (offers_auth(s))
 		ext[n++] = "AUTH PLAIN LOGIN";
 	ext[n++] = "HELP";
 	session_reply(s, "250-%s Hello %s [%s]", s->lc->hostname, s->helo,
@@ -1386,7 +1403,9 @@ session_command(struct session *s, char *line)
 		break;
 	case CMD_HELP:
 		session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT "
-		    "DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS AUTH");
+		    "DATA BDAT RSET NOOP QUIT HELP VRFY%s%s",
+		    offers_starttls(s) ? " STARTTLS" : "",
+		    offers_auth(s) ? " AUTH" : "");
 		break;
 	case CMD_VRFY:
 		session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
