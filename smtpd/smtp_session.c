@@ -489,9 +489,10 @@ tls_start(struct session *s)
 }
 
 /*
- * What EHLO offers in this session, and so what HELP lists: STARTTLS
- * before TLS on a listener with it, AUTH only over TLS on a listener
- * with it (cmd_auth refuses it otherwise).
+ * What EHLO offers in this session, and so what HELP lists and which
+ * command lines may be long: STARTTLS before TLS on a listener with
+ * it, AUTH only over TLS on a listener with it (cmd_auth refuses it
+ * otherwise).
  */
 static int
 offers_starttls(struct session *s)
@@ -506,13 +507,18 @@ offers_auth(struct session *s)
 	return (s->tls_on && (s->lc->flags & LF_AUTH));
 }
 
+/*
+ * The longest command line: AUTH's lines may carry SMTP_AUTH_LINE_MAX
+ * where AUTH is offered; elsewhere an AUTH line is an ordinary command
+ * (RFC 5321 4.5.3.1.4), to be refused after it is read.
+ */
 static size_t
 cmd_line_max(struct session *s, const char *p, size_t avail)
 {
 	if (s->state == S_AUTH_PLAIN || s->state == S_AUTH_USER ||
 	    s->state == S_AUTH_PASS)
 		return (SMTP_AUTH_LINE_MAX);
-	if (avail >= 5 && strncasecmp(p, "AUTH ", 5) == 0)
+	if (avail >= 5 && strncasecmp(p, "AUTH ", 5) == 0 && offers_auth(s))
 		return (SMTP_AUTH_LINE_MAX);
 	if (avail >= 5 && (strncasecmp(p, "MAIL ", 5) == 0 ||
 	    strncasecmp(p, "RCPT ", 5) == 0))
