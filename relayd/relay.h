@@ -95,7 +95,10 @@ void	 relay_pause(int);				/* 1 pause, 0 resume */
 /* a stop: nothing new starts; replies to final dots still awaited */
 int	 relay_stop(void);
 int	 relay_in_dot(void);		/* those replies not yet in */
-/* sender_domain NULL: for every sender; else mail from that domain only */
+/*
+ * sender_domain NULL: for every sender; else mail from that domain only.
+ * 1 added, 0 there already (reason and time replaced), -1 not stored.
+ */
 int	 relay_suppress_add(const char *addr, const char *sender_domain,
 	    const char *reason);
 /*
@@ -110,7 +113,8 @@ int	 relay_suppressed(const char *addr, const char *sender_domain);
 /*
  * Mail to local@the bounce domain from sender (unsubscribe.c): if local
  * is the mailto List-Unsubscribe address made for sender, the recipient
- * is suppressed for that sender domain and an unsubscribe event made.
+ * is suppressed for that sender domain and an unsubscribe event made
+ * (none if it already was: unsubscribing again changes nothing).
  * 1 done, 0 not such an address, -1 a wrong MAC (logged), -2 the
  * suppression could not be stored (logged).
  */
@@ -118,8 +122,9 @@ int	 relay_unsubscribe_mailto(const char *local, const char *sender,
 	    const char *queue_id);
 /*
  * webd's one-click unsubscribe (or the resubscribe of its page): addr
- * suppressed for mail from domain, or that lifted, with the event.  -1 if
- * the suppression could not be stored.
+ * suppressed for mail from domain, or that lifted, with the event only
+ * when the suppression was added or removed (a repeated POST makes none).
+ * -1 if the suppression could not be stored.
  */
 int	 relay_unsubscribe_web(const char *addr, const char *domain,
 	    const char *queue_id, int resubscribe);

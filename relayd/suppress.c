@@ -78,11 +78,13 @@ supp_key(struct supp *key, const char *addr, const char *domain)
 	return (0);
 }
 
+/* 1 a new entry, 0 one that was there (its reason and time replaced) */
 static int
 supp_insert(const char *addr, const char *domain, const char *reason,
     time_t t)
 {
 	struct supp	*s, key;
+	int		 added = 0;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
@@ -92,11 +94,12 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 		strlcpy(s->addr, key.addr, sizeof(s->addr));
 		strlcpy(s->domain, key.domain, sizeof(s->domain));
 		RB_INSERT(supptree, &supps, s);
+		added = 1;
 	}
 	sanitize_text(s->reason, sizeof(s->reason), reason ? reason : "",
 	    SIZE_MAX, SAN_FIELD);
 	s->time = t;
-	return (0);
+	return (added);
 }
 
 static int
@@ -175,18 +178,22 @@ suppress_has(const char *addr, const char *domain)
 	return (RB_FIND(supptree, &supps, &key) != NULL);
 }
 
-/* domain NULL or "": for every sender; shared with the cluster */
+/*
+ * domain NULL or "": for every sender; shared with the cluster.  1 if
+ * the entry is new, 0 if it was there already (an unsubscribe repeated).
+ */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
 	struct supp	 key;
+	int		 added;
 
-	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
+	if ((added = supp_insert(addr, domain, reason, time(NULL))) == -1 ||
 	    supp_save() == -1)
 		return (-1);
 	if (supp_key(&key, addr, domain) == 0)
 		cluster_suppress_changed(key.addr, key.domain, reason);
-	return (0);
+	return (added);
 }
 
 /*

@@ -44,6 +44,36 @@ resubscribed(const char *addr, const char *domain)
 		    "suppression removed");
 }
 
+/*
+ * addr suppressed for mail from domain (how: "mailto", "one-click"); the
+ * unsubscribe event only if it was not already: a second unsubscribe
+ * (a repeated POST, the page and then the mailto) changes nothing more.
+ */
+static int
+unsubscribe(const char *addr, const char *domain, const char *queue_id,
+    const char *how)
+{
+	char	 a[MH_ADDR_MAX], reason[64];
+	int	 rv;
+
+	log_sanitize(a, sizeof(a), addr);
+	snprintf(reason, sizeof(reason), "unsubscribe (%s)", how);
+	if ((rv = suppress_add(addr, domain, reason)) == -1) {
+		log_warnx("%s: cannot suppress <%s> for %s", queue_id, a,
+		    domain);
+		return (-1);
+	}
+	if (rv == 0) {
+		log_info("%s: <%s> already unsubscribed from %s (%s)",
+		    queue_id, a, domain, how);
+		return (0);
+	}
+	log_info("%s: <%s> unsubscribed from %s (%s)", queue_id, a, domain,
+	    how);
+	subscription_event(EV_UNSUBSCRIBE, addr, domain, how);
+	return (0);
+}
+
 int
 relay_suppress_del(const char *addr, const char *sender_domain)
 {
@@ -70,14 +100,8 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 		    log_sanitize(s, sizeof(s), sender));
 		return (-1);
 	}
-	if (suppress_add(sender, domain, "unsubscribe (mailto)") == -1) {
-		log_warnx("%s: cannot suppress <%s> for %s", queue_id,
-		    log_sanitize(s, sizeof(s), sender), domain);
+	if (unsubscribe(sender, domain, queue_id, "mailto") == -1)
 		return (-2);
-	}
-	log_info("%s: <%s> unsubscribed from %s (mailto)", queue_id,
-	    log_sanitize(s, sizeof(s), sender), domain);
-	subscription_event(EV_UNSUBSCRIBE, sender, domain, "mailto");
 	return (1);
 }
 
@@ -97,13 +121,5 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 		}
 		return (0);
 	}
-	if (suppress_add(addr, domain, "unsubscribe (one-click)") == -1) {
-		log_warnx("%s: cannot suppress <%s> for %s", queue_id,
-		    log_sanitize(a, sizeof(a), addr), domain);
-		return (-1);
-	}
-	log_info("%s: <%s> unsubscribed from %s (one-click)", queue_id,
-	    log_sanitize(a, sizeof(a), addr), domain);
-	subscription_event(EV_UNSUBSCRIBE, addr, domain, "one-click");
-	return (0);
+	return (unsubscribe(addr, domain, queue_id, "one-click"));
 }
