@@ -26,7 +26,10 @@
  * in the socket's buffer (a 302 fits at once): then no write event is
  * armed and disarmed per answer, and the kick says "written".  Nor does
  * the filter go back to bytes it read while evhttp was answering
- * (pipelined requests): the kick hands them on too.
+ * (pipelined requests): the kick hands them on too.  The filter reads
+ * the head of each answer once evhttp has queued it (kick): on the API
+ * it replaces evhttp's HTML pages (api_page), everywhere it adds the
+ * Date that evhttp gives only to HTTP/1.1 answers (head_date).
  *
  * Limits: a URI over WEB_URI_MAX gets 414 and headers over
  * WEB_HEADERS_MAX get 431 (server_check_limits), bodies over WEB_BODY_MAX
@@ -637,6 +640,15 @@ status_code(int status, const char **reason)
 	}
 }
 
+/* now as an HTTP-date (RFC 9110 5.6.7), for the Date field of 6.6.1 */
+static void
+http_date(char *buf, size_t len)
+{
+	time_t	 now = time(NULL);
+
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&now));
+}
+
 /*
  * An answer of webd's own straight to the socket (through TLS on https),
  * past evhttp, and the connection closes after it: JSON on the API, as
@@ -647,7 +659,6 @@ conn_answer(struct web_conn *c, int status)
 {
 	const char	*reason, *code = status_code(status, &reason);
 	char		 msg[640], body[256], date[40];
-	time_t		 now;
 	int		 len, fd;
 
 	if (c->l->api)
@@ -655,9 +666,7 @@ conn_answer(struct web_conn *c, int status)
 		    "\"%s\"}\n", code, reason);
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
-	now = time(NULL);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT",
-	    gmtime(&now));
+	http_date(date, sizeof(date));
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
@@ -730,6 +739,48 @@ api_page(struct web_conn *c, struct evbuffer *src)
 	n_refused++;
 	conn_answer(c, status);
 	return (1);
+}
+
+/*
+ * Every answer carries a Date (RFC 9110 6.6.1), whatever the version:
+ * evhttp adds one only to HTTP/1.1 answers, so the head of any other
+ * (an HTTP/1.0 request's, evhttp_send_error's page to one) gets it here,
+ * after its status line, before it moves on.  src holds the head whole
+ * (an answer's start, read once evhttp has queued it: kick).
+ */
+static void
+head_date(struct evbuffer *src)
+{
+	struct evbuffer_ptr	 end;
+	struct evbuffer		*line;
+	const char		*p, *l, *e;
+	char			 date[40];
+	size_t			 n, status_len;
+
+	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0 || end.pos > 8192 ||
+	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
+		return;
+	n = end.pos + 2;
+	if (n < 13 || strncmp(p, "HTTP/1.", 7) != 0 ||
+	    (e = memmem(p, n, "\r\n", 2)) == NULL)
+		return;
+	status_len = e + 2 - p;
+	/* each field line after the status line, up to the blank one */
+	for (l = e + 2; l < p + n; l = e + 2) {
+		if ((e = memmem(l, p + n - l, "\r\n", 2)) == NULL)
+			return;
+		if (e - l >= 5 && strncasecmp(l, "Date:", 5) == 0)
+			return;
+	}
+	if ((line = evbuffer_new()) == NULL)
+		return;
+	http_date(date, sizeof(date));
+	/* the status line, the Date, then the rest as it was */
+	evbuffer_remove_buffer(src, line, status_len);
+	evbuffer_add_printf(line, "Date: %s\r\n", date);
+	evbuffer_prepend_buffer(src, line);
+	evbuffer_free(line);
 }
 
 /* libtls reads ciphertext from the socket's input buffer */
@@ -814,13 +865,14 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
-	if (c->l->api && c->ostart) {
+	if (c->ostart) {
 		/* the head is read once evhttp has queued it all (kick) */
 		if (mode == BEV_NORMAL)
 			return (BEV_NEED_MORE);
 		c->ostart = 0;
-		if (api_page(c, src))
+		if (c->l->api && api_page(c, src))
 			return (BEV_NEED_MORE);
+		head_date(src);
 	}
 	if (c->tls == NULL) {
 		/*
