@@ -42,6 +42,7 @@
 #include "log.h"
 #include "token.h"
 #include "track.h"
+#include "uri.h"
 
 #define MAC_CONTEXT	"mailhook-unsubscribe"
 #define LINE_MAX_OCTETS	998	/* RFC 5322 2.1.1, without the CRLF */
@@ -675,10 +676,25 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 	return (out);
 }
 
+/*
+ * The token carries the link as a URI (uri.h): an IRI's path and query,
+ * a quote or a space in it, percent-encoded.  One whose host is not
+ * ASCII (no IDNA here) or that grows too long stays as it is, untracked.
+ */
 static char *
 link_cb(void *arg, size_t idx, const char *url)
 {
-	return (token_url(arg, TOKEN_CLICK, idx, url));
+	struct track_msg	*m = arg;
+	char			 uri[MH_URL_MAX];
+	int			 n;
+
+	n = uri_encode(url, uri, sizeof(uri));
+	if (n == -1 || (size_t)n >= sizeof(uri)) {
+		log_debug("%s: link %zu not tracked: %s", m->queue_id, idx,
+		    n == -1 ? "its host is not ASCII" : "too long as a URI");
+		return (NULL);
+	}
+	return (token_url(m, TOKEN_CLICK, idx, uri));
 }
 
 /* List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post (RFC 8058) */

@@ -34,6 +34,7 @@
 #include "child.h"
 #include "log.h"
 #include "proc.h"
+#include "uri.h"
 #include "webd.h"
 
 #define PIXELS_HELD_MAX	4096	/* more at once: answered without "read" */
@@ -321,6 +322,7 @@ click_durable(int ok, void *arg)
 {
 	struct hit	*h = arg;
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(h->req);
+	char		 loc[3 * MH_URL_MAX];
 
 	if (!ok) {
 		reply_text(h->req, 503, "Service Unavailable", "try again");
@@ -330,9 +332,11 @@ click_durable(int ok, void *arg)
 	no_store_redirect(h->req);
 	/*
 	 * only the URL inside the authenticated token: never an open
-	 * redirect
+	 * redirect; as a URI, also from a token made before relayd put one
+	 * there (track_click checked that it can be)
 	 */
-	evhttp_add_header(oh, "Location", h->t.url);
+	uri_encode(h->t.url, loc, sizeof(loc));
+	evhttp_add_header(oh, "Location", loc);
 	evhttp_send_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
 }
@@ -340,8 +344,15 @@ click_durable(int ok, void *arg)
 static void
 track_click(struct evhttp_request *req, const struct token *t)
 {
-	struct hit	*h = hit_new(req, t);
+	struct hit	*h;
 
+	/* a link no Location can hold (a host that is not ASCII): as a bad
+	 * token, no event */
+	if (uri_encode(t->url, NULL, 0) == -1) {
+		not_found(req);
+		return;
+	}
+	h = hit_new(req, t);
 	n_click++;
 	hit_event(h, EV_CLICK, click_durable);
 }

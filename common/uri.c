@@ -1,0 +1,67 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * Percent-encoding of a tracked link (uri.h).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "uri.h"
+
+/* a byte that may not stand in a URI as it is */
+static int
+uri_unsafe(unsigned char c)
+{
+	return (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL);
+}
+
+/* where the authority after "scheme://" ends, or url if there is none */
+static const char *
+uri_authority_end(const char *url)
+{
+	const char	*p;
+
+	if ((p = strstr(url, "://")) == NULL || strcspn(url, "/?#") <
+	    (size_t)(p - url))
+		return (url);
+	p += 3;
+	return (p + strcspn(p, "/?#"));
+}
+
+int
+uri_encode(const char *url, char *out, size_t len)
+{
+	static const char	 hexd[] = "0123456789ABCDEF";
+	const unsigned char	*p = (const unsigned char *)url;
+	const char		*auth = uri_authority_end(url);
+	size_t			 n = 0, k;
+	int			 full = len == 0;
+	char			 e[3];
+
+	for (; *p != '\0'; p++) {
+		k = 1;
+		e[0] = *p;
+		if (uri_unsafe(*p) || (*p == '%' &&
+		    (!isxdigit(p[1]) || !isxdigit(p[2])))) {
+			if ((const char *)p < auth)
+				return (-1);
+			e[0] = '%';
+			e[1] = hexd[*p >> 4];
+			e[2] = hexd[*p & 0x0f];
+			k = 3;
+		}
+		/* what fits of the start, never half an escape */
+		if (!full && n + k < len)
+			memcpy(out + n, e, k);
+		else if (!full) {
+			out[n] = '\0';
+			full = 1;
+		}
+		n += k;
+	}
+	if (!full)
+		out[n] = '\0';
+	return ((int)n);
+}

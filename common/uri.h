@@ -1,0 +1,28 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * A tracked link as a URI (RFC 3986), decided in one place for relayd,
+ * which puts it in the click token at submission, and webd, which sends
+ * it as the Location of the click's 302.
+ */
+#ifndef MH_URI_H
+#define MH_URI_H
+
+#include <stddef.h>
+
+/*
+ * url with every byte that may not stand in a URI percent-encoded
+ * (RFC 3986 2.1): controls, space, DEL, the bytes of a non-ASCII
+ * character (UTF-8, as an IRI's path and query become a URI: RFC 3987
+ * 3.1), and " < > \ ^ ` { | }; a % that does not begin a %XX becomes
+ * %25, an existing %XX is kept, so a URI comes out as it went in.  The
+ * authority (host, port, userinfo) is left alone: one with such a byte
+ * (an IDN not written as its A-labels) cannot be converted, and gives
+ * -1.  Otherwise the length of the result, as snprintf: at most len - 1
+ * bytes and a NUL are written to out (len 0: none).
+ */
+int	 uri_encode(const char *url, char *out, size_t len);
+
+#endif /* MH_URI_H */
