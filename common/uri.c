@@ -41,6 +41,9 @@ uri_encode(const char *url, char *out, size_t len)
 	char			 e[3];
 
 	for (; *p != '\0'; p++) {
+		/* a browser drops these from a URL (WHATWG URL, basic parser) */
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			continue;
 		k = 1;
 		e[0] = *p;
 		if (uri_unsafe(*p) || (*p == '%' &&
