@@ -9,8 +9,9 @@
  * headers stripped, dot-stuffing, connection reuse per domain.
  *
  * Every byte from the server is checked: a reply is "ddd[- ]text" lines
- * with one code, bounded in line length, line count and total size;
- * anything else ends the connection as a temporary failure.
+ * with one code, bounded in line length and total size (any number of
+ * lines up to that size: only the first line's text is kept); anything
+ * else ends the connection as a temporary failure.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -42,8 +43,8 @@
 #include <event2/buffer.h>
 
 #define REPLY_LINE_MAX	1024
-#define REPLY_LINES_MAX	64
-#define REPLY_BYTES_MAX	16384
+/* a whole reply, its line ends counted: 64 lines of the longest kind */
+#define REPLY_BYTES_MAX	(64 * (REPLY_LINE_MAX + 2))
 #define MAX_MSGS_CONN	100
 /* an open connection waits this long for the next message to its domain
  * (Postfix's smtp_connection_cache_time_limit) */
@@ -772,9 +773,11 @@ reply_line(struct mconn *c, const char *line, size_t len)
 		return (-1);	/* inconsistent multi-line reply */
 	else if (c->state == M_EHLO && code == 250 && len > 4)
 		ehlo_keyword(c, line + 4);	/* a refused EHLO offers none */
+	/* a long multi-line reply is legal: its code decides (the rest of
+	 * its text is not kept), up to a total size */
 	c->rlines++;
-	c->rbytes += len;
-	if (c->rlines > REPLY_LINES_MAX || c->rbytes > REPLY_BYTES_MAX)
+	c->rbytes += len + 2;
+	if (c->rbytes > REPLY_BYTES_MAX)
 		return (-1);
 	if (last) {
 		c->rlines = c->rbytes = 0;
