@@ -288,6 +288,15 @@ conn_free(struct mconn *c)
 	free(c);
 }
 
+/* what an EHLO offered: nothing yet */
+static void
+ext_reset(struct mconn *c)
+{
+	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
+	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
+	c->size_max = 0;
+}
+
 /* close the socket, keep the connection object (try another address) */
 static void
 conn_close_sock(struct mconn *c)
@@ -311,8 +320,7 @@ conn_close_sock(struct mconn *c)
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->tls_done = c->authed = c->greeted = c->auth_step = 0;
 	c->dane = c->sts_on = 0;
-	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
-	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
+	ext_reset(c);
 	c->rcode = 0;
 	c->rlines = c->rbytes = 0;
 }
@@ -712,15 +720,32 @@ conn_peer(struct mconn *c)
 
 /* replies */
 
+/* RFC 1870: "SIZE N", N > 0 the server's fixed maximum message size */
+static void
+ehlo_size(struct mconn *c, const char *arg)
+{
+	unsigned long long	 n;
+	char			*end;
+
+	c->size_max = 0;
+	if (*arg++ != ' ' || !isdigit((unsigned char)*arg))
+		return;
+	errno = 0;
+	n = strtoull(arg, &end, 10);
+	if (errno == 0 && (*end == '\0' || *end == ' ') && n <= SIZE_MAX)
+		c->size_max = n;
+}
+
 static void
 ehlo_keyword(struct mconn *c, const char *kw)
 {
 	if (strcasecmp(kw, "PIPELINING") == 0)
 		c->ext_pipelining = 1;
 	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' ||
-	    kw[4] == ' '))
+	    kw[4] == ' ')) {
 		c->ext_size = 1;
-	else if (strcasecmp(kw, "8BITMIME") == 0)
+		ehlo_size(c, kw + 4);
+	} else if (strcasecmp(kw, "8BITMIME") == 0)
 		c->ext_8bit = 1;
 	else if (strcasecmp(kw, "STARTTLS") == 0)
 		c->ext_starttls = 1;
@@ -888,8 +913,7 @@ static void
 send_ehlo(struct mconn *c)
 {
 	c->state = M_EHLO;
-	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
-	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
+	ext_reset(c);
 	send_line(c, "EHLO %s", relay_conf->hostname[0] ?
 	    relay_conf->hostname : "localhost");
 }
@@ -958,6 +982,36 @@ after_ehlo(struct mconn *c)
 	tx_start(c);
 }
 
+/* the transaction ends before its data: RSET, whose reply reports the
+ * results (dot_reply) */
+static void
+tx_rset_end(struct mconn *c)
+{
+	c->rset_end = 1;
+	c->state = M_RSET;
+	send_line(c, "RSET");
+}
+
+/*
+ * A message over the maximum size the server announced (EHLO SIZE N,
+ * RFC 1870) fails for good, as Postfix has it: no MAIL is sent.
+ */
+static int
+tx_too_big(struct mconn *c)
+{
+	size_t	 size = c->job->msg->env.size;
+	char	 desc[512];
+
+	if (!c->ext_size || c->size_max == 0 || size <= c->size_max)
+		return (0);
+	snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
+	    "maximum message size %zu of %s", size, c->size_max,
+	    c->hosts[c->addr_host[c->acur]]);
+	log_info("mta %s: %s: %s", c->domain, c->peer, desc);
+	job_fail_all(c, EV_BOUNCE, 0, "5.3.4", desc, "mail");
+	return (1);
+}
+
 /* the transaction: MAIL, RCPT..., DATA; pipelined when offered */
 static void
 tx_send(struct mconn *c)
@@ -969,9 +1023,7 @@ tx_send(struct mconn *c)
 	while (c->tx_sent < total &&
 	    (c->ext_pipelining || c->tx_sent == c->tx_acked)) {
 		if (!c->ext_pipelining && c->mail_failed) {
-			c->rset_end = 1;
-			c->state = M_RSET;
-			send_line(c, "RSET");
+			tx_rset_end(c);
 			return;
 		}
 		if (c->tx_sent == 0) {
@@ -998,9 +1050,7 @@ tx_send(struct mconn *c)
 			if (!c->ext_pipelining && (c->mail_failed ||
 			    c->naccepted == 0)) {
 				c->tx_sent = c->tx_acked = total;
-				c->rset_end = 1;
-				c->state = M_RSET;
-				send_line(c, "RSET");
+				tx_rset_end(c);
 				return;
 			}
 			send_line(c, "DATA");
@@ -1022,6 +1072,12 @@ tx_start(struct mconn *c)
 	free(c->accepted);
 	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
 		fatal("calloc");
+	if (tx_too_big(c)) {
+		/* reported once RSET is answered, not from inside the
+		 * caller (it may be the scheduler's pass, mta_reuse) */
+		tx_rset_end(c);
+		return;
+	}
 	tx_send(c);
 }
 
@@ -1085,9 +1141,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			if (c->accepted[i])
 				sched_result(j, i, code_kind(code), code, ext,
 				    text, "data");
-		c->rset_end = 1;
-		c->state = M_RSET;
-		send_line(c, "RSET");
+		tx_rset_end(c);
 		return;
 	}
 	tx_send(c);

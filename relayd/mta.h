@@ -48,6 +48,7 @@ struct mconn {
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_starttls, ext_auth_plain, ext_auth_login;
+	size_t			 size_max;	/* EHLO SIZE N; 0: none */
 	/* AUTH LOGIN: 1 user, 2 password */
 	int			 auth_step;
 	int			 tls_done, tls_require, tls_verify, authed;
