@@ -404,6 +404,29 @@ conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
 	c->lastcode = code;
 	conn_close_sock(c);
 	c->acur++;
+	c->tls_plain = 0;
+	conn_next_addr(c);
+}
+
+/*
+ * A failed STARTTLS handshake: opportunistic TLS (Postfix's
+ * smtp_tls_security_level may) tries the same address once more without
+ * STARTTLS.  Not where TLS is required, nor with a smart host's password.
+ */
+static int
+tls_may_plain(const struct mconn *c)
+{
+	return (c->greeted && !c->tls_plain && !mtls_mandatory(c) &&
+	    c->via->user[0] == '\0');
+}
+
+static void
+conn_tls_plain(struct mconn *c, const char *why)
+{
+	log_warnx("mta %s: %s: TLS handshake failed (%s); trying again "
+	    "without STARTTLS", c->domain, c->peer, why);
+	conn_close_sock(c);
+	c->tls_plain = 1;
 	conn_next_addr(c);
 }
 
@@ -957,6 +980,8 @@ auth_login_step(struct mconn *c)
 static void
 after_ehlo(struct mconn *c)
 {
+	if (c->tls_plain)
+		c->tls_done = -1;	/* its TLS handshake failed */
 	if (!c->tls_done && c->ext_starttls && (c->policy != TLSP_NONE ||
 	    mtls_mandatory(c))) {
 		c->state = M_STARTTLS;
@@ -1484,8 +1509,11 @@ conn_io(int fd, short ev, void *arg)
 			mtls_report(c,
 			    strstr(tls_error(c->tls), "not present") ?
 			    "certificate-host-mismatch" : "validation-failure");
-			conn_retry_next(c, 0, "TLS handshake: %s",
-			    tls_error(c->tls));
+			if (tls_may_plain(c))
+				conn_tls_plain(c, tls_error(c->tls));
+			else
+				conn_retry_next(c, 0, "TLS handshake: %s",
+				    tls_error(c->tls));
 			return;
 		}
 		c->tls_done = 1;
@@ -1542,6 +1570,10 @@ conn_timeout(int fd, short ev, void *arg)
 	}
 	if (c->state == M_CONNECT || c->state == M_GREETING) {
 		conn_retry_next(c, 0, "timeout at %s", stage_names[c->state]);
+		return;
+	}
+	if (c->state == M_HANDSHAKE && tls_may_plain(c)) {
+		conn_tls_plain(c, "timeout");
 		return;
 	}
 	conn_fail(c, 0, "4.4.2", "timeout at %s", conn_stage(c));

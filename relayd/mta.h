@@ -52,6 +52,8 @@ struct mconn {
 	/* AUTH LOGIN: 1 user, 2 password */
 	int			 auth_step;
 	int			 tls_done, tls_require, tls_verify, authed;
+	/* this address again in plain text: its TLS handshake failed */
+	int			 tls_plain;
 	/* TLS policy (tls policy, DANE) */
 	/* enum tls_policy of the domain */
 	int			 policy;
