@@ -1256,7 +1256,10 @@ reply(struct mconn *c, int code, const char *text)
 	switch (c->state) {
 	case M_GREETING:
 		if (code != 220) {
-			conn_retry_next(c, code, "greeting: %d %s", code, text);
+			/* 554: no SMTP service here (RFC 5321 3.1), the next
+			 * address or MX is tried */
+			conn_retry_next(c, code, "greeting refused: %d %s",
+			    code, text);
 			return;
 		}
 		c->greeted = 1;
