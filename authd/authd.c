@@ -255,6 +255,7 @@ authd_configure(struct config *conf)
 		log_warnx("no verdict key: accepted recipients will "
 		    "be refused by the spool owners");
 	spf_cache_flush();
+	rcpt_postmaster_check(conf);
 }
 
 static const struct child_ops authd_ops = {

@@ -39,10 +39,11 @@ void	 authd_modules_shutdown(void);
  */
 
 /*
- * First route, in config order, that takes rcpt: an address route
- * ("user@example.com"), a domain route ("example.com"), a subdomain route
- * ("*.example.com": a.example.com, b.c.example.com, not example.com) or
- * "route any".  The comparison is case-insensitive for the domain and the
+ * The route that takes rcpt, by rank whatever the file order: an address
+ * route ("user@example.com", then "user@d" for "user+tag@d"), a domain
+ * route ("example.com"), the nearest subdomain route ("*.example.com":
+ * a.example.com, b.c.example.com, not example.com), "route any"; the
+ * first of equal ranks in the file.  The comparison is case-insensitive for the domain and the
  * local part alike.  "user+tag@d" also matches a "user@d" route; the tag
  * (after the first '+', "" if none) is copied into tag when tag != NULL.
  * NULL: no route.
@@ -64,6 +65,12 @@ void	 route_free(struct route *);
  * rcpt.c
  */
 
+/*
+ * At start and reload: a warning for each of our host names whose
+ * <postmaster> nothing takes (no "postmaster" statement, no route), since
+ * RFC 5321 4.5.1 wants that mail accepted and it will be refused.
+ */
+void	 rcpt_postmaster_check(const struct config *);
 /* "relay from auth" with a user, or remote_ip inside a "relay from" CIDR */
 int	 relay_allowed(const struct config *, const char *remote_ip,
 	    const char *auth_user);
@@ -79,6 +86,7 @@ int	 relay_allowed(const struct config *, const char *remote_ip,
  *   result is only reported); then the route's authorization callback if
  *   it has one; accepted -> DEST_ROUTE with the route id; spf_result/spf_domain
  *   filled for every routed recipient;
+ * - postmaster at one of our host names that nothing takes: 550 5.1.1;
  * - anything else: 550 5.7.1 Relaying denied (never an open relay).
  * The config need not outlive the call: what the check needs is copied.
  */

@@ -155,6 +155,44 @@ rcpt_is_postmaster(const struct config *conf, const char *rcpt)
 	return (0);
 }
 
+/* postmaster@name goes nowhere: warn, the mail will be refused */
+static void
+postmaster_warn(const struct config *conf, const char *name)
+{
+	char	 pm[MH_ADDR_MAX];
+
+	snprintf(pm, sizeof(pm), "postmaster@%s", name);
+	if (conf->postmaster[0] != '\0') {
+		if (route_lookup(conf, conf->postmaster, NULL, 0) == NULL)
+			log_warnx("postmaster \"%s\": no route takes it, so "
+			    "mail to <%s> is refused", conf->postmaster, pm);
+	} else if (route_lookup(conf, pm, NULL, 0) == NULL)
+		log_warnx("no postmaster: mail to <%s> is refused, though "
+		    "RFC 5321 4.5.1 wants it taken (set \"postmaster\" or "
+		    "route it)", pm);
+}
+
+void
+rcpt_postmaster_check(const struct config *conf)
+{
+	const struct listener	*l, *m;
+
+	if (conf->hostname[0] != '\0')
+		postmaster_warn(conf, conf->hostname);
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		if (l->hostname[0] == '\0' ||
+		    strcasecmp(l->hostname, conf->hostname) == 0)
+			continue;
+		/* each name once */
+		for (m = TAILQ_FIRST(&conf->listeners); m != l &&
+		    strcasecmp(m->hostname, l->hostname) != 0;
+		    m = TAILQ_NEXT(m, entry))
+			;
+		if (m == l)
+			postmaster_warn(conf, l->hostname);
+	}
+}
+
 struct rcpt_check *
 rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
     rcpt_check_cb cb, void *arg)
@@ -200,6 +238,14 @@ rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
 		r = route_lookup(conf, conf->postmaster, NULL, 0);
 	else
 		r = route_lookup(conf, rc->req.rcpt, NULL, 0);
+	if (r == NULL && rcpt_is_postmaster(conf, rc->req.rcpt)) {
+		/* said at start (rcpt_postmaster_check); not relayed back
+		 * to ourselves either */
+		rcpt_reply(&rc->res, RCPT_REJECT, 550, "5.1.1",
+		    "No postmaster configured here");
+		evtimer_add(rc->ev, &tv);
+		return (rc);
+	}
 	if (relay_allowed(conf, rc->req.remote_ip, rc->req.auth_user) &&
 	    strchr(rc->req.rcpt, '@') != NULL &&
 	    !rcpt_domain_is_local(conf, rc->req.rcpt) &&
