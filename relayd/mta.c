@@ -292,7 +292,7 @@ conn_free(struct mconn *c)
 static void
 ext_reset(struct mconn *c)
 {
-	c->ext_pipelining = c->ext_size = c->ext_8bit = 0;
+	c->ext_pipelining = c->ext_size = c->ext_8bit = c->ext_smtputf8 = 0;
 	c->ext_starttls = c->ext_auth_plain = c->ext_auth_login = 0;
 	c->size_max = 0;
 }
@@ -770,6 +770,8 @@ ehlo_keyword(struct mconn *c, const char *kw)
 		ehlo_size(c, kw + 4);
 	} else if (strcasecmp(kw, "8BITMIME") == 0)
 		c->ext_8bit = 1;
+	else if (strcasecmp(kw, "SMTPUTF8") == 0)
+		c->ext_smtputf8 = 1;
 	else if (strcasecmp(kw, "STARTTLS") == 0)
 		c->ext_starttls = 1;
 	else if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' ||
@@ -1017,23 +1019,59 @@ tx_rset_end(struct mconn *c)
 	send_line(c, "RSET");
 }
 
+static int
+addr_ascii(const char *a)
+{
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a >= 0x80)
+			return (0);
+	return (1);
+}
+
 /*
- * A message over the maximum size the server announced (EHLO SIZE N,
- * RFC 1870) fails for good, as Postfix has it: no MAIL is sent.
+ * The transaction needs SMTPUTF8 (RFC 6531 3.4): its sender or one of its
+ * recipients is not ASCII.  Only the client's SMTPUTF8 (a header in
+ * UTF-8, ASCII addresses) does not make a server without it unusable.
  */
 static int
-tx_too_big(struct mconn *c)
+tx_utf8(const struct mconn *c)
 {
-	size_t	 size = c->job->msg->env.size;
-	char	 desc[512];
+	const struct envelope	*env = &c->job->msg->env;
+	size_t			 i;
 
-	if (!c->ext_size || c->size_max == 0 || size <= c->size_max)
+	if (!addr_ascii(env->sender))
+		return (1);
+	for (i = 0; i < c->job->n; i++)
+		if (!addr_ascii(env->rcpts[c->job->idx[i]].addr))
+			return (1);
+	return (0);
+}
+
+/*
+ * A message this server cannot take fails for good, and no MAIL is sent:
+ * one over the maximum size it announced (EHLO SIZE N, RFC 1870), as
+ * Postfix has it, or one with a non-ASCII address when it does not offer
+ * SMTPUTF8 (RFC 6531 3.4: not sent, returned).
+ */
+static int
+tx_refused(struct mconn *c)
+{
+	size_t		 size = c->job->msg->env.size;
+	const char	*host = c->hosts[c->addr_host[c->acur]], *ext;
+	char		 desc[512];
+
+	if (c->ext_size && c->size_max != 0 && size > c->size_max) {
+		ext = "5.3.4";
+		snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
+		    "maximum message size %zu of %s", size, c->size_max, host);
+	} else if (!c->ext_smtputf8 && tx_utf8(c)) {
+		ext = "5.6.7";
+		snprintf(desc, sizeof(desc), "a non-ASCII address, and %s "
+		    "does not offer SMTPUTF8", host);
+	} else
 		return (0);
-	snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
-	    "maximum message size %zu of %s", size, c->size_max,
-	    c->hosts[c->addr_host[c->acur]]);
 	log_info("mta %s: %s: %s", c->domain, c->peer, desc);
-	job_fail_all(c, EV_BOUNCE, 0, "5.3.4", desc, "mail");
+	job_fail_all(c, EV_BOUNCE, 0, ext, desc, "mail");
 	return (1);
 }
 
@@ -1064,9 +1102,10 @@ tx_send(struct mconn *c)
 			if (c->ext_size)
 				snprintf(sz, sizeof(sz), " SIZE=%zu",
 				    env->size);
-			send_line(c, "MAIL FROM:<%s>%s%s", from, sz,
+			send_line(c, "MAIL FROM:<%s>%s%s%s", from, sz,
 			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" :
-			    "");
+			    "", (env->smtputf8 || tx_utf8(c)) &&
+			    c->ext_smtputf8 ? " SMTPUTF8" : "");
 		} else if (c->tx_sent <= j->n)
 			send_line(c, "RCPT TO:<%s>",
 			    j->msg->env.rcpts[j->idx[c->tx_sent - 1]].addr);
@@ -1097,7 +1136,7 @@ tx_start(struct mconn *c)
 	free(c->accepted);
 	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
 		fatal("calloc");
-	if (tx_too_big(c)) {
+	if (tx_refused(c)) {
 		/* reported once RSET is answered, not from inside the
 		 * caller (it may be the scheduler's pass, mta_reuse) */
 		tx_rset_end(c);

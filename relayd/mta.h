@@ -47,6 +47,7 @@ struct mconn {
 	size_t			 naddrs, acur;
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
+	int			 ext_smtputf8;
 	int			 ext_starttls, ext_auth_plain, ext_auth_login;
 	size_t			 size_max;	/* EHLO SIZE N; 0: none */
 	/* AUTH LOGIN: 1 user, 2 password */
