@@ -23,7 +23,9 @@
  * URL are only sent to the origin they were given for.
  *
  * The timeout counts from the moment the first hop gets its slot, so a
- * burst queued behind a slow endpoint does not time out while waiting.
+ * burst queued behind a slow endpoint does not time out while waiting;
+ * a request with wait_counts (an SMTP client waits for its answer) counts
+ * from http_post(), the wait for a slot included.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -151,6 +153,7 @@ static struct endpointlist	 http_endpoints =
 static struct calllist		 http_calls =
     TAILQ_HEAD_INITIALIZER(http_calls);
 
+static void	call_deadline(struct http_call *);
 static void	call_hop(struct http_call *);
 static void	call_finish(struct http_call *, int, const char *, ...)
 		    __attribute__((__format__ (printf, 3, 4)));
@@ -545,8 +548,12 @@ call_early_error(int fd, short what, void *arg)
 		call_finish(call, call->resp.error, "%s", call->resp.errstr);
 		return;
 	}
-	call_finish(call, HTTP_ETIMEOUT, "no complete response within %ds",
-	    call->timeout);
+	if (call->state == CS_QUEUED)
+		call_finish(call, HTTP_ETIMEOUT, "%s: no free connection "
+		    "within %ds (concurrency)", call->origin, call->timeout);
+	else
+		call_finish(call, HTTP_ETIMEOUT, "no complete response "
+		    "within %ds", call->timeout);
 }
 
 /* fail from the event loop: the callback never runs inside http_post() */
@@ -716,6 +723,8 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 		call_fail_soon(call, HTTP_EURL, "unusable URL");
 		return (call);
 	}
+	if (req->wait_counts)
+		call_deadline(call);
 	call_hop(call);
 	return (call);
  fail:
@@ -853,6 +862,20 @@ call_literal(int fd, short what, void *arg)
 	call_dns(&addrs, call);
 }
 
+/* the deadline of the whole call starts now, unless it already runs */
+static void
+call_deadline(struct http_call *call)
+{
+	struct timeval	 tv;
+
+	if (call->started)
+		return;
+	call->started = 1;
+	tv.tv_sec = call->timeout;
+	tv.tv_usec = 0;
+	evtimer_add(call->timer, &tv);
+}
+
 /*
  * Start the current hop: take a slot (or wait for one), then resolve.
  * Called again by ep_release() for a call that was waiting.
@@ -867,12 +890,7 @@ call_hop(struct http_call *call)
 		if (call->state != CS_DNS)
 			return;		/* queued, or failed */
 	}
-	if (!call->started) {
-		call->started = 1;
-		tv.tv_sec = call->timeout;
-		tv.tv_usec = 0;
-		evtimer_add(call->timer, &tv);
-	}
+	call_deadline(call);
 	call->dns_pending = 1;
 	if (host_literal(call->host, NULL)) {
 		/* no resolver needed; still answer from the event loop */

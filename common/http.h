@@ -57,8 +57,14 @@ struct http_request {
 	/* multipart/form-data instead of body */
 	const struct http_part	*parts;
 	size_t			 nparts;
-	/* seconds for the whole exchange, redirects included */
+	/*
+	 * seconds for the whole exchange, redirects included, counted from
+	 * the moment the endpoint has a free slot (see concurrency); with
+	 * wait_counts, from http_post(): the wait for a slot counts too (a
+	 * client waits for the answer)
+	 */
 	int			 timeout;
+	int			 wait_counts;
 	/* 3 for callbacks and messages */
 	int			 max_redirects;
 	int			 allow_private;	/* allow private-addresses */

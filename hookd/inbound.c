@@ -408,6 +408,8 @@ post_start(struct inmsg *m, size_t i)
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;
 	req.concurrency = rt->concurrency;
+	/* mode sync: the SMTP client waits, in line for a slot too */
+	req.wait_counts = m->sync;
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
 		snprintf(id, sizeof(id), "msg_%s_%zu", m->env.id, i);
