@@ -330,6 +330,8 @@ authorize_start(const struct route *route, int allow_private,
 	req.max_redirects = AUTHZ_MAX_REDIRECTS;
 	req.allow_private = allow_private;
 	req.concurrency = route->concurrency;
+	/* the client waits at RCPT: in line for a slot too */
+	req.wait_counts = 1;
 	req.max_response = 4096;
 	a->starting = 1;
 	a->call = http_post(&req, authz_http_done, a);
