@@ -355,13 +355,14 @@ static void
 authz_http_done(const struct http_response *r, void *arg)
 {
 	struct authorize	*a = arg;
-	char			 url[128], why[256];
+	char			 url[MH_URL_MAX], why[256];
 
 	a->call = NULL;
 	authorize_map(r, &a->res);
+	/* as every URL logged: no credentials, no query values */
+	config_url_public(a->url, url, sizeof(url));
 	if (r->error != HTTP_OK || r->status < 200 || r->status > 299)
-		log_info("authorize %s: %s %ld -> %d %s",
-		    log_sanitize(url, sizeof(url), a->url),
+		log_info("authorize %s: %s %ld -> %d %s", url,
 		    http_strerror(r->error), r->status, a->res.code,
 		    log_sanitize(why, sizeof(why), r->errstr));
 	a->done = 1;
