@@ -1207,7 +1207,7 @@ call_easy_free(struct http_call *call)
 static long
 parse_retry_after(const char *v)
 {
-	const char	*errstr;
+	const char	*errstr, *p;
 	long long	 n;
 	time_t		 t;
 
@@ -1215,7 +1215,12 @@ parse_retry_after(const char *v)
 		v++;
 	if (isdigit((unsigned char)*v)) {
 		n = strtonum(v, 0, 365LL * 86400, &errstr);
-		return (errstr == NULL ? (long)n : -1);
+		if (errstr == NULL)
+			return ((long)n);
+		/* seconds past a year (or past long long): a year */
+		for (p = v; isdigit((unsigned char)*p); p++)
+			;
+		return (*p == '\0' ? 365L * 86400 : -1);
 	}
 	if ((t = curl_getdate(v, NULL)) == -1)
 		return (-1);
