@@ -1270,6 +1270,8 @@ curl_error(struct http_call *call, CURLcode rc)
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_WEIRD_SERVER_REPLY:
+	/* the URL's scheme was checked: this is the peer's HTTP/0.9 */
+	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 	case CURLE_HTTP3:
@@ -1293,7 +1295,6 @@ curl_error(struct http_call *call, CURLcode rc)
 	case CURLE_USE_SSL_FAILED:
 		return (HTTP_ETLS);
 	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
 		return (HTTP_EURL);
 	default:
 		return (HTTP_EOTHER);
