@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -690,6 +691,15 @@ yylex(void)
 	return (tok);
 }
 
+/* a directory reads as an empty file: refuse it */
+static int
+isdir(FILE *fp)
+{
+	struct stat	 st;
+
+	return (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode));
+}
+
 static struct file *
 pushfile(const char *name, const struct pos *where)
 {
@@ -727,7 +737,12 @@ pushfile(const char *name, const struct pos *where)
 	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
 	    (nf->name = strdup(path)) == NULL)
 		fatal("calloc");
-	if ((nf->stream = fopen(path, "r")) == NULL) {
+	if ((nf->stream = fopen(path, "r")) != NULL && isdir(nf->stream)) {
+		fclose(nf->stream);
+		nf->stream = NULL;
+		errno = EISDIR;
+	}
+	if (nf->stream == NULL) {
 		if (where != NULL)
 			perr(where, "cannot open \"%s\": %s", path,
 			    strerror(errno));
