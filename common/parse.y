@@ -130,7 +130,9 @@ varset		: STRING '=' STRING {
 		;
 
 number		: NUMBER {
-			if ($1.unit[0] != '\0') {
+			if ($1.n == NUMERR)
+				$$ = NUMERR;
+			else if ($1.unit[0] != '\0') {
 				perr(&$<pos>1, "unexpected suffix \"%s\" on %s",
 				    $1.unit, $1.raw);
 				$$ = NUMERR;
@@ -145,7 +147,10 @@ number		: NUMBER {
 		;
 
 port		: NUMBER {
-			if ($1.unit[0] != '\0' || $1.n < 1 || $1.n > 65535) {
+			if ($1.n == NUMERR)
+				$$ = 25;
+			else if ($1.unit[0] != '\0' || $1.n < 1 ||
+			    $1.n > 65535) {
 				perr(&$<pos>1, "port %s out of range (1-65535)",
 				    $1.raw);
 				$$ = 25;
@@ -177,7 +182,9 @@ size		: NUMBER {
 				    "(use K, M or G)", $1.unit);
 				m = 0;
 			}
-			if ($1.n > INT64_MAX / (m ? m : 1)) {
+			if ($1.n == NUMERR)
+				m = 0;
+			else if ($1.n > INT64_MAX / (m ? m : 1)) {
 				perr(&$<pos>1, "size %s too large", $1.raw);
 				m = 0;
 			}
@@ -207,7 +214,9 @@ time		: NUMBER {
 				    "(use s, m, h or d)", $1.unit);
 				m = 0;
 			}
-			if ($1.n > INT_MAX / (m ? m : 1)) {
+			if ($1.n == NUMERR)
+				m = 0;
+			else if ($1.n > INT_MAX / (m ? m : 1)) {
 				perr(&$<pos>1, "time %s too large", $1.raw);
 				m = 0;
 			}
@@ -236,7 +245,9 @@ mstime		: NUMBER {
 				    "(use ms, s or m)", $1.unit);
 				m = 0;
 			}
-			if ($1.n > INT_MAX / (m ? m : 1)) {
+			if ($1.n == NUMERR)
+				m = 0;
+			else if ($1.n > INT_MAX / (m ? m : 1)) {
 				perr(&$<pos>1, "time %s too large", $1.raw);
 				m = 0;
 			}

@@ -431,7 +431,7 @@ lexnumber(const char *w, struct numval *nv, const struct pos *p)
 	while (isdigit((unsigned char)*s)) {
 		if (n > (INT64_MAX - 9) / 10) {
 			lexerr(p, "number %.20s... too large", w);
-			n = 0;
+			n = NUMERR;	/* said: no range error too */
 			break;
 		}
 		n = n * 10 + (*s - '0');
