@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -744,8 +745,8 @@ readfile(const char *path, const char *at, const char *what, char **data,
 		return (-1);
 	}
 	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)))
-		log_warnx("%s%swarning: %s \"%s\" is accessible by group "
-		    "or others (mode %03o)", AT(at), what, path,
+		logit(LOG_WARNING, "%s%swarning: %s \"%s\" is accessible by "
+		    "group or others (mode %03o)", AT(at), what, path,
 		    (unsigned int)st.st_mode & 0777);
 	if ((buf = malloc(st.st_size + 1)) == NULL) {
 		log_warn("%s%s%s \"%s\"", AT(at), what, path);

@@ -51,6 +51,13 @@ static struct {
 	struct event	*ev;
 } lb;
 
+/* the first error logged while log_capture() is on, and how many */
+static struct {
+	char		*buf;
+	size_t		 len;
+	int		 n;
+} cap;
+
 static void	log_flush_cb(evutil_socket_t, short, void *);
 static void	log_libevent(int, const char *);
 static void	log_out(int, char *, size_t, int);
@@ -186,12 +193,31 @@ log_sanitize(char *dst, size_t n, const char *src)
 	return (dst);
 }
 
+/*
+ * From now on keep the first error logged in buf (len bytes, "" if none)
+ * and count them, until log_capture(NULL, 0), which returns the count.
+ */
+int
+log_capture(char *buf, size_t len)
+{
+	int	 n = cap.n;
+
+	cap.buf = buf;
+	cap.len = len;
+	cap.n = 0;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	return (n);
+}
+
 /* one line out, sanitized; now: past the loop (log_libevent) */
 static void
 log_out(int pri, char *buf, size_t size, int now)
 {
 	/* a log line never carries CR, LF or other control bytes */
 	sanitize_text(buf, size, buf, size, SAN_UTF8);
+	if (cap.buf != NULL && pri <= LOG_ERR && cap.n++ == 0)
+		strlcpy(cap.buf, buf, cap.len);
 	if (!log_debug_mode)
 		syslog(pri, "%s: %s", log_procname, buf);
 	else if (!now)

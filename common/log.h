@@ -40,6 +40,8 @@ __attribute__((noreturn)) void fatal(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));
 __attribute__((noreturn)) void fatalx(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));
+/* keep the first error in buf until log_capture(NULL, 0): their count */
+int	log_capture(char *buf, size_t len);
 /* copy src into dst (size n) replacing anything not printable ASCII by '?' */
 const char *log_sanitize(char *dst, size_t n, const char *src);
 

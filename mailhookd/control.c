@@ -225,7 +225,7 @@ static json_t *
 ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
     const char *arg2)
 {
-	char	err[256];
+	char	err[1024];
 	int	p, how;
 
 	switch (cmd->id) {

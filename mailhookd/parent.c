@@ -467,10 +467,9 @@ sigterm_cb(evutil_socket_t sig, short ev, void *arg)
 static void
 sighup_cb(evutil_socket_t sig, short ev, void *arg)
 {
-	char	err[256];
+	char	err[1024];
 
-	if (parent_reload(err, sizeof(err)) == -1)
-		log_warnx("reload failed: %s", err);
+	parent_reload(err, sizeof(err));
 }
 
 /*
@@ -501,6 +500,22 @@ parent_send_config(struct mproc *p, const struct config *conf, int flags)
 	free(s);
 }
 
+/* why a reload was refused: the first error and how many more */
+static void
+reload_refused(char *err, size_t errlen, const char *first, int n)
+{
+	if (first[0] == '\0')
+		snprintf(err, errlen, "%s: configuration has errors, keeping "
+		    "the running one", parent_opts.conffile);
+	else if (n > 1)
+		snprintf(err, errlen, "configuration has errors, keeping the "
+		    "running one: %s (and %d more in the log)", first, n - 1);
+	else
+		snprintf(err, errlen, "configuration has errors, keeping the "
+		    "running one: %s", first);
+	log_warnx("reload failed: %s", err);
+}
+
 /*
  * Reload: parse the file again; on success every child gets the new
  * config.  Listeners are bound at start only: a changed listen line needs
@@ -511,13 +526,17 @@ parent_reload(char *err, size_t errlen)
 {
 	struct config	*conf;
 	size_t		 i;
+	char		 first[768];
+	int		 n, bad;
 
 	log_info("reloading %s", parent_opts.conffile);
-	if ((conf = config_parse(parent_opts.conffile)) == NULL ||
+	log_capture(first, sizeof(first));
+	bad = (conf = config_parse(parent_opts.conffile)) == NULL ||
 	    config_load_files(conf) == -1 ||
-	    config_tracking_key(conf, parent_conf->spool) == -1) {
-		snprintf(err, errlen, "%s: configuration has errors, "
-		    "keeping the running one", parent_opts.conffile);
+	    config_tracking_key(conf, parent_conf->spool) == -1;
+	n = log_capture(NULL, 0);
+	if (bad) {
+		reload_refused(err, errlen, first, n);
 		if (conf != NULL)
 			config_free(conf);
 		return (-1);
