@@ -1240,6 +1240,60 @@ listen_loopback(const struct listener *l)
 	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
 }
 
+/* "ADDRESS PORT" of what a listener binds: one spelling an address */
+static void
+listen_key(const struct listener *l, char *key, size_t len)
+{
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+	char				 a[INET6_ADDRSTRLEN];
+	const char			*s = NULL;
+
+	if (l->sslen != 0 && l->ss.ss_family == AF_INET)
+		s = inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+	else if (l->sslen != 0 && l->ss.ss_family == AF_INET6)
+		s = inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+	snprintf(key, len, "%s %d", s != NULL ? s : l->addr, l->port);
+}
+
+static int
+listen_wildcard(const struct listener *l)
+{
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+
+	if (l->ss.ss_family == AF_INET)
+		return (sin->sin_addr.s_addr == htonl(INADDR_ANY));
+	return (l->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+}
+
+/* 0.0.0.0 (::) takes its port on every address: no other listener there */
+static void
+listen_overlap(const struct pos *p, const struct listener *l)
+{
+	const struct listener	*o;
+
+	if (l->sslen == 0)
+		return;
+	TAILQ_FOREACH(o, &conf->listeners, entry) {
+		if (o == l)
+			break;
+		if (o->sslen == 0 || o->port != l->port ||
+		    o->ss.ss_family != l->ss.ss_family ||
+		    listen_wildcard(o) == listen_wildcard(l))
+			continue;
+		perr(p, "listener %s port %d overlaps listener %s port %d: "
+		    "%s takes the port on every address", l->addr, l->port,
+		    o->addr, o->port, listen_wildcard(o) ? o->addr : l->addr);
+		return;
+	}
+}
+
 static void
 listen_end(void)
 {
@@ -1275,9 +1329,10 @@ listen_end(void)
 	if ((l->flags & LF_METRICS) && !tls && l->sslen != 0 &&
 	    !listen_loopback(l))
 		perr(p, "a metrics listener off loopback needs tls and a pki");
-	snprintf(key, sizeof(key), "%s %d", l->addr, l->port);
+	listen_key(l, key, sizeof(key));
 	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
-	parse_def(p, "listener", key, what);
+	if (parse_def(p, "listener", key, what) == 0)
+		listen_overlap(p, l);
 	cur_listen = NULL;
 }
 
