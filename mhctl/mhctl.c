@@ -69,6 +69,10 @@ ctl_connect(const char *path)
 		if (errno == ECONNREFUSED)
 			errx(1, "%s: connection refused: is mailhookd running?",
 			    path);
+		if (errno == EACCES)
+			errx(1, "%s: permission denied: only root may connect, "
+			    "and the members of the \"control group\" of "
+			    "mailhook.conf", path);
 		err(1, "connect %s", path);
 	}
 	return (fd);
