@@ -49,6 +49,8 @@ struct file {
 						   entered */
 	int			 bol;		/* next token starts a
 						   statement */
+	dev_t			 dev;		/* which file it is, */
+	ino_t			 ino;		/* whatever its name */
 };
 TAILQ_HEAD(filelist, file);
 
@@ -691,13 +693,38 @@ yylex(void)
 	return (tok);
 }
 
-/* a directory reads as an empty file: refuse it */
-static int
-isdir(FILE *fp)
+/* open a file to read, and which it is; a directory (read as empty) is not */
+static FILE *
+openconf(const char *path, struct stat *st)
 {
-	struct stat	 st;
+	FILE	*fp;
+	int	 saved;
 
-	return (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode));
+	if ((fp = fopen(path, "r")) == NULL)
+		return (NULL);
+	if (fstat(fileno(fp), st) == -1 || S_ISDIR(st->st_mode)) {
+		saved = S_ISDIR(st->st_mode) ? EISDIR : errno;
+		fclose(fp);
+		errno = saved;
+		return (NULL);
+	}
+	return (fp);
+}
+
+/* a file already being read, by any name (./x, a link): a loop */
+static int
+include_loop(const struct pos *where, const char *path,
+    const struct stat *st)
+{
+	struct file	*f;
+
+	TAILQ_FOREACH(f, &files, entry) {
+		if (f->dev == st->st_dev && f->ino == st->st_ino) {
+			perr(where, "include loop: \"%s\"", path);
+			return (1);
+		}
+	}
+	return (0);
 }
 
 static struct file *
@@ -705,6 +732,7 @@ pushfile(const char *name, const struct pos *where)
 {
 	struct file	*nf;
 	struct file	*f;
+	struct stat	 st;
 	char		*dir, *copy, path[PATH_MAX];
 	int		 depth = 0;
 
@@ -723,13 +751,8 @@ pushfile(const char *name, const struct pos *where)
 		perr(where, "include path too long");
 		return (NULL);
 	}
-	TAILQ_FOREACH(f, &files, entry) {
+	TAILQ_FOREACH(f, &files, entry)
 		depth++;
-		if (strcmp(f->name, path) == 0) {
-			perr(where, "include loop: \"%s\"", path);
-			return (NULL);
-		}
-	}
 	if (depth >= MAXINCLUDE) {
 		perr(where, "includes nested too deep");
 		return (NULL);
@@ -737,13 +760,11 @@ pushfile(const char *name, const struct pos *where)
 	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
 	    (nf->name = strdup(path)) == NULL)
 		fatal("calloc");
-	if ((nf->stream = fopen(path, "r")) != NULL && isdir(nf->stream)) {
-		fclose(nf->stream);
-		nf->stream = NULL;
-		errno = EISDIR;
-	}
-	if (nf->stream == NULL) {
-		if (where != NULL)
+	if ((nf->stream = openconf(path, &st)) == NULL ||
+	    include_loop(where, path, &st)) {
+		if (nf->stream != NULL)
+			fclose(nf->stream);
+		else if (where != NULL)
 			perr(where, "cannot open \"%s\": %s", path,
 			    strerror(errno));
 		else
@@ -752,6 +773,8 @@ pushfile(const char *name, const struct pos *where)
 		free(nf);
 		return (NULL);
 	}
+	nf->dev = st.st_dev;
+	nf->ino = st.st_ino;
 	nf->line = 1;
 	nf->col = 1;
 	nf->bol = 1;
