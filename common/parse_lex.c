@@ -524,7 +524,7 @@ lexquoted(int quote, const struct pos *start)
 		if (i + 1 >= sizeof(buf)) {
 			lexerr(start, "string too long");
 			findeol();
-			break;
+			return (ERRTOK);	/* not cut short and used */
 		}
 		buf[i++] = c;
 	}
