@@ -1121,7 +1121,6 @@ static void
 route_begin(const struct pos *p, int match, char *pattern)
 {
 	struct route	*r, *o;
-	uint32_t	 n = 0;
 	char		*s;
 	const char	*what;
 
@@ -1139,9 +1138,9 @@ route_begin(const struct pos *p, int match, char *pattern)
 	cur_route = r;
 	cur_route_pos = *p;
 	url_seen = 0;
-	TAILQ_FOREACH(o, &conf->routes, entry)
-		n++;
-	r->id = n;
+	/* the number of routes before it, without walking them all */
+	if ((o = TAILQ_LAST(&conf->routes, routelist)) != NULL)
+		r->id = o->id + 1;
 	TAILQ_INSERT_TAIL(&conf->routes, r, entry);
 	if (pattern == NULL)
 		return;

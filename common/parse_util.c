@@ -478,7 +478,18 @@ struct def {
 	struct pos		 pos;
 	char			 key[];
 };
-static SLIST_HEAD(, def)	 defs = SLIST_HEAD_INITIALIZER(defs);
+#define DEF_BUCKETS	4096	/* a config of many routes stays linear */
+static SLIST_HEAD(, def)	 defs[DEF_BUCKETS];
+
+static unsigned int
+def_hash(const char *s)
+{
+	unsigned int	 h = 2166136261u;	/* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h % DEF_BUCKETS);
+}
 
 /*
  * Record that KIND KEY (such as "listener", "127.0.0.1 25") is defined at
@@ -489,24 +500,25 @@ int
 parse_def(const struct pos *p, const char *kind, const char *key,
     const char *what)
 {
-	struct def	*d;
+	struct def	*d, *o;
 	size_t		 len = strlen(kind) + strlen(key) + 2;
+	unsigned int	 h;
 
-	SLIST_FOREACH(d, &defs, entry) {
-		if (strncmp(d->key, kind, strlen(kind)) == 0 &&
-		    d->key[strlen(kind)] == ' ' &&
-		    strcmp(d->key + strlen(kind) + 1, key) == 0) {
-			parse_error(p, "duplicate %s (first defined at "
-			    "%s:%d:%d)", what, d->pos.file, d->pos.line,
-			    d->pos.col);
-			return (-1);
-		}
-	}
 	if ((d = malloc(sizeof(*d) + len)) == NULL)
 		fatal("malloc");
 	d->pos = *p;
 	snprintf(d->key, len, "%s %s", kind, key);
-	SLIST_INSERT_HEAD(&defs, d, entry);
+	h = def_hash(d->key);
+	SLIST_FOREACH(o, &defs[h], entry) {
+		if (strcmp(o->key, d->key) == 0) {
+			parse_error(p, "duplicate %s (first defined at "
+			    "%s:%d:%d)", what, o->pos.file, o->pos.line,
+			    o->pos.col);
+			free(d);
+			return (-1);
+		}
+	}
+	SLIST_INSERT_HEAD(&defs[h], d, entry);
 	return (0);
 }
 
@@ -514,10 +526,13 @@ void
 parse_defs_clear(void)
 {
 	struct def	*d;
+	size_t		 i;
 
-	while ((d = SLIST_FIRST(&defs)) != NULL) {
-		SLIST_REMOVE_HEAD(&defs, entry);
-		free(d);
+	for (i = 0; i < DEF_BUCKETS; i++) {
+		while ((d = SLIST_FIRST(&defs[i])) != NULL) {
+			SLIST_REMOVE_HEAD(&defs[i], entry);
+			free(d);
+		}
 	}
 }
 
