@@ -42,6 +42,8 @@ struct inmsg {
 	char			*msgbuf;	/* what it read, when whole
 						   (malloc'd), or NULL */
 	size_t			 msglen;
+	char			*slot;		/* queue mode: nrcpt, or NULL:
+						   each one's route slot */
 };
 TAILQ_HEAD(inmsglist, inmsg);
 

@@ -52,12 +52,37 @@ struct post {
 	struct timespec	 sent;
 };
 
+/*
+ * Mode queue: a route has at most SLOTS_PER_CONC times its concurrency
+ * recipients in a round (their POST bodies built, in flight or in line
+ * in the HTTP client).  The others due wait in its list, in order, their
+ * bodies not built, and are called as its slots free.
+ */
+#define SLOTS_PER_CONC	2
+
+enum { SLOT_NONE, SLOT_WAIT, SLOT_CALLED, SLOT_ROUND };
+
+struct hold {
+	TAILQ_ENTRY(hold)	 entry;
+	struct inmsg		*m;
+	size_t			 rcpt;
+};
+
+struct rtslots {
+	TAILQ_ENTRY(rtslots)	 entry;
+	uint32_t		 route;
+	int			 used;
+	TAILQ_HEAD(, hold)	 waiting;
+};
+
 static struct inmsglist	 msgs = TAILQ_HEAD_INITIALIZER(msgs);
+static TAILQ_HEAD(, rtslots) rtslots = TAILQ_HEAD_INITIALIZER(rtslots);
 static int		 paused;
 static unsigned long	 st_posted, st_failed, st_retried, st_policy;
 
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
+static void	inbound_timer(struct inmsg *, time_t);
 
 /* the first retry of a POST, in seconds ("testing hook-retry" or 30) */
 static int
@@ -86,9 +111,99 @@ msgfd_close(struct inmsg *m)
 	m->msgbuf = NULL;
 }
 
+static struct rtslots *
+slots_of(uint32_t route)
+{
+	struct rtslots	*s;
+
+	TAILQ_FOREACH(s, &rtslots, entry)
+		if (s->route == route)
+			return (s);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("calloc");
+	s->route = route;
+	TAILQ_INIT(&s->waiting);
+	TAILQ_INSERT_TAIL(&rtslots, s, entry);
+	return (s);
+}
+
+static int
+slots_max(const struct rtslots *s)
+{
+	const struct route	*rt = config_route(hookd_conf, s->route);
+
+	/* a route gone: the HTTP client's default */
+	return ((rt != NULL ? rt->concurrency : 8) * SLOTS_PER_CONC);
+}
+
+/* recipient i gives its slot back: the next ones waiting are called */
+static void
+slot_free(struct inmsg *m, size_t i)
+{
+	struct rtslots	*s = slots_of(m->env.rcpts[i].route);
+	struct hold	*h;
+
+	m->slot[i] = SLOT_NONE;
+	s->used--;
+	while (s->used < slots_max(s) &&
+	    (h = TAILQ_FIRST(&s->waiting)) != NULL) {
+		TAILQ_REMOVE(&s->waiting, h, entry);
+		h->m->slot[h->rcpt] = SLOT_CALLED;
+		s->used++;
+		/* its round: in the next pass, or when the one on ends */
+		inbound_timer(h->m, 0);
+		free(h);
+	}
+}
+
+/* in a route's list, the slot wanted for recipient i */
+static void
+slot_wait(struct rtslots *s, struct inmsg *m, size_t i)
+{
+	struct hold	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatal("calloc");
+	h->m = m;
+	h->rcpt = i;
+	TAILQ_INSERT_TAIL(&s->waiting, h, entry);
+	m->slot[i] = SLOT_WAIT;
+}
+
+/* m is going: out of the lists, its slots to the next ones */
+static void
+slots_drop(struct inmsg *m)
+{
+	struct rtslots	*s;
+	struct hold	*h;
+	size_t		 i;
+
+	if (m->slot == NULL)
+		return;
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->slot[i] != SLOT_WAIT)
+			continue;
+		s = slots_of(m->env.rcpts[i].route);
+		TAILQ_FOREACH(h, &s->waiting, entry)
+			if (h->m == m && h->rcpt == i)
+				break;
+		if (h == NULL)
+			fatalx("msgid=%s: not in its route's list", m->env.id);
+		TAILQ_REMOVE(&s->waiting, h, entry);
+		free(h);
+		m->slot[i] = SLOT_NONE;
+	}
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->slot[i] != SLOT_NONE)
+			slot_free(m, i);
+	free(m->slot);
+	m->slot = NULL;
+}
+
 static void
 msg_free(struct inmsg *m)
 {
+	slots_drop(m);
 	msgfd_close(m);
 	TAILQ_REMOVE(&msgs, m, entry);
 	mime_doc_free(m->doc);
@@ -336,6 +451,8 @@ post_done(const struct http_response *res, void *arg)
 	}
 	if (m->sync)
 		sync_verdict(m, res, cls);
+	else if (m->slot != NULL && m->slot[p->rcpt] == SLOT_ROUND)
+		slot_free(m, p->rcpt);
 	free(p);
 	if (m->inflight == 0)
 		inbound_schedule(m);
@@ -594,6 +711,70 @@ rcpt_due(const struct envelope_rcpt *r, time_t now)
 	    r->next_try <= now);
 }
 
+/* a recipient posted in this round: due, and in mode queue its slot had */
+static int
+rcpt_round(const struct inmsg *m, size_t i, time_t now)
+{
+	return (rcpt_due(&m->env.rcpts[i], now) && (m->sync ||
+	    (m->slot != NULL && m->slot[i] == SLOT_ROUND)));
+}
+
+/*
+ * Mode queue, a round begins: the recipients due take their routes'
+ * slots, or wait in line for one.  -1: none has a slot, no round.
+ */
+static int
+slots_take(struct inmsg *m, time_t now)
+{
+	struct rtslots	*s;
+	size_t		 i;
+	int		 n = 0;
+
+	if (m->slot == NULL && (m->slot = calloc(m->env.nrcpt, 1)) == NULL)
+		fatal("calloc");
+	for (i = 0; i < m->env.nrcpt; i++) {
+		/* at the fallback: no POST */
+		if (!rcpt_due(&m->env.rcpts[i], now) ||
+		    (m->fallback != NULL && m->fallback[i])) {
+			if (m->slot[i] == SLOT_CALLED)
+				slot_free(m, i);
+			continue;
+		}
+		s = slots_of(m->env.rcpts[i].route);
+		if (m->slot[i] == SLOT_WAIT)
+			continue;
+		if (m->slot[i] == SLOT_NONE) {
+			/* none passes those in line */
+			if (s->used >= slots_max(s) ||
+			    !TAILQ_EMPTY(&s->waiting)) {
+				slot_wait(s, m, i);
+				continue;
+			}
+			s->used++;
+		}
+		m->slot[i] = SLOT_ROUND;
+		n++;
+	}
+	return (n > 0 ? 0 : -1);
+}
+
+/*
+ * A round is over: its slots free, and a called recipient's too while
+ * paused (it waits for its retry, as the others).
+ */
+static void
+slots_round_end(struct inmsg *m)
+{
+	size_t	i;
+
+	if (m->slot == NULL)
+		return;
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->slot[i] == SLOT_ROUND || (m->slot[i] == SLOT_CALLED &&
+		    (paused || m->env.rcpts[i].state != RS_PENDING)))
+			slot_free(m, i);
+}
+
 /* the MIME_WANT_ formats of the POSTs due now; -1: none is due */
 static int
 round_formats(const struct inmsg *m, time_t now)
@@ -603,7 +784,7 @@ round_formats(const struct inmsg *m, time_t now)
 	int			 f = -1;
 
 	for (i = 0; i < m->env.nrcpt; i++) {
-		if (!rcpt_due(&m->env.rcpts[i], now))
+		if (!rcpt_round(m, i, now))
 			continue;
 		if (f == -1)
 			f = 0;
@@ -749,6 +930,11 @@ inbound_run(struct inmsg *m)
 		inbound_schedule(m);
 		return;
 	}
+	if (m->doc == NULL && !m->sync && slots_take(m, now) == -1) {
+		msgfd_close(m);		/* the next round opens it again */
+		inbound_schedule(m);
+		return;
+	}
 	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
 		/* the file may still be open from the verdict (a sync
 		 * message, or a queue-mode one's first round) */
@@ -774,7 +960,7 @@ inbound_run(struct inmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct envelope_rcpt *r = &m->env.rcpts[i];
 
-		if (!rcpt_due(r, now) || lifetime_over(m, r, now) != 0)
+		if (!rcpt_round(m, i, now) || lifetime_over(m, r, now) != 0)
 			continue;
 		if (post_start(m, i) == -1 && m->sync)
 			m->worst = 5;
@@ -793,10 +979,11 @@ inbound_schedule(struct inmsg *m)
 {
 	time_t			 now = time(NULL), next = 0, delay;
 	size_t			 i;
-	int			 pending = 0, waiting = 0;
+	int			 pending = 0, waiting = 0, called = 0;
 
 	if (m->inflight > 0)
 		return;
+	slots_round_end(m);
 	if (m->sync) {
 		if (m->reply_code == 0) {
 			m->reply_code = 451;
@@ -822,6 +1009,16 @@ inbound_schedule(struct inmsg *m)
 			waiting++;
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
 			continue;
+		/* in line for its route's slot, or called: no backoff */
+		if (m->slot != NULL && m->slot[i] == SLOT_WAIT) {
+			waiting++;
+			continue;
+		}
+		if (m->slot != NULL && m->slot[i] == SLOT_CALLED) {
+			called = 1;
+			pending++;
+			continue;
+		}
 		switch (lifetime_over(m, r, now)) {
 		case 1:
 			continue;
@@ -854,8 +1051,8 @@ inbound_schedule(struct inmsg *m)
 	if (spool_update(&m->env) == -1)
 		log_warnx("msgid=%s: cannot store progress", m->env.id);
 	if (pending == 0)
-		return;		/* inbound_unsubscribed() comes back */
-	inbound_timer(m, next > now ? next - now : 0);
+		return;		/* inbound_unsubscribed(), slot_free() come back */
+	inbound_timer(m, called || next <= now ? 0 : next - now);
 }
 
 static int
