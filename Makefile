@@ -129,7 +129,8 @@ SAN_TESTS ?= harden/ hookd/test_mime hookd/test_outage relayd/test_crash \
 	e2e/mailhookd/test_stop_clean common/test_addrguard relayd/test_track \
 	e2e/outbound/test_data_check common/test_kept relayd/test_hostile \
 	e2e/webd/test_badinput e2e/webd/test_links \
-	e2e/inbound/test_sender_forms smtpd/test_smtp_offers
+	e2e/inbound/test_sender_forms smtpd/test_smtp_offers \
+	e2e/inbound/test_sync_busy e2e/mailhookd/test_reload_reason
 sanitize-test: sanitize
 	etc/deps.sh -b $(BUILD) test
 	$(MHUSER)
