@@ -103,10 +103,11 @@ nofile_raise(const struct config *conf, pid_t pid)
 {
 	struct rlimit	 rl;
 	rlim_t		 want;
+	const char	*who = pid == 0 ? "mailhookd" : "smtpd";
 
 	want = (rlim_t)mh_fds_needed(conf->max_sessions);
 	if (prlimit(pid, RLIMIT_NOFILE, NULL, &rl) == -1) {
-		log_warn("getrlimit");
+		log_warn("prlimit: the descriptor limit of %s", who);
 		return;
 	}
 	if (rl.rlim_cur >= want)
@@ -121,7 +122,8 @@ nofile_raise(const struct config *conf, pid_t pid)
 		rl.rlim_cur = rl.rlim_max;
 	}
 	if (prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == -1)
-		log_warn("setrlimit");
+		log_warn("prlimit: the descriptor limit of %s to %llu", who,
+		    (unsigned long long)rl.rlim_cur);
 	if (rl.rlim_cur < want)
 		log_warnx("limit sessions %d needs %llu descriptors, the "
 		    "limit is %llu: smtpd takes fewer sessions",
