@@ -42,12 +42,14 @@
 #include "parse.h"
 
 #define perr	parse_error
+#define SYNC_TIMEOUT_MAX	540	/* seconds: under the 10 minutes of RFC 5321 */
 
 static struct config	*conf;
 static int		 allow_testing;	/* mailhookd -X */
 
 static struct route		*cur_route;
 static struct pos		 cur_route_pos;
+static struct pos		 cur_route_timeout_pos;	/* file NULL: none */
 static struct listener		*cur_listen;
 static struct pos		 cur_listen_pos;
 static struct events_block	*cur_events;
@@ -864,8 +866,10 @@ routeopt	: URL STRING {
 		}
 		| TIMEOUT time {
 			if (parse_check_time(&$<pos>2, $2, 1, 3600,
-			    "timeout") == 0)
+			    "timeout") == 0) {
 				cur_route->timeout = $2;
+				cur_route_timeout_pos = $<pos>2;
+			}
 		}
 		| LIFETIME time {
 			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
@@ -1137,6 +1141,7 @@ route_begin(const struct pos *p, int match, char *pattern)
 	r->concurrency = 8;
 	cur_route = r;
 	cur_route_pos = *p;
+	memset(&cur_route_timeout_pos, 0, sizeof(cur_route_timeout_pos));
 	url_seen = 0;
 	/* the number of routes before it, without walking them all */
 	if ((o = TAILQ_LAST(&conf->routes, routelist)) != NULL)
@@ -1174,6 +1179,15 @@ route_end(void)
 
 	if (cur_route->url[0] == '\0' && !url_seen)
 		perr(&cur_route_pos, "route without url");
+	/* the POST's answer is the reply to the client's data, which it
+	 * waits 10 minutes for (RFC 5321 4.5.3.2.6) */
+	if (cur_route->mode == MODE_SYNC && cur_route->timeout >
+	    SYNC_TIMEOUT_MAX && cur_route_timeout_pos.file != NULL)
+		perr(&cur_route_timeout_pos, "timeout %s: in mode sync at most "
+		    "%s, as the SMTP client waits 10 minutes for the reply to "
+		    "its data; longer needs mode queue",
+		    parse_fmt_time(cur_route->timeout, what, sizeof(what)),
+		    parse_fmt_time(SYNC_TIMEOUT_MAX, key, sizeof(key)));
 	if (cur_route->match == ROUTE_ANY)
 		parse_def(&cur_route_pos, "route", "any", "route any");
 	else {
