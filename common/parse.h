@@ -52,6 +52,8 @@ void		 yyerror(const char *);
 void		 parse_error(const struct pos *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 int		 parse_errors(void);	/* counted since parse_lex_open */
+/* a block's '}' was missing: what follows was read into it */
+int		 parse_brace_lost(void);
 int		 parse_lex_open(const char *);	/* -1: cannot read (logged) */
 /* include "name": the file is entered after the end of the line */
 void		 parse_lex_include(const struct pos *, const struct pos *,

@@ -64,6 +64,8 @@ static int			 url_seen;	/* url option seen in a block */
 
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
+static void	 route_once(const struct pos *, const char *);
+static void	 events_once(const struct pos *, const char *);
 static void	 listen_begin(const struct pos *, const struct pos *, char *);
 static void	 listen_end(void);
 static void	 events_end(void);
@@ -814,12 +816,14 @@ routeopts	: /* empty */
 
 routeopt	: URL STRING {
 			url_seen = 1;
+			route_once(&$<pos>1, "url");
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
 				parse_copystr(&$<pos>2, cur_route->url,
 				    sizeof(cur_route->url), $2, "url");
 			free($2);
 		}
 		| FORMAT STRING {
+			route_once(&$<pos>1, "format");
 			if (strcmp($2, "json") == 0)
 				cur_route->format = FORMAT_JSON;
 			else if (strcmp($2, "multipart") == 0)
@@ -831,8 +835,12 @@ routeopt	: URL STRING {
 				    "multipart or raw)", $2);
 			free($2);
 		}
-		| MODE QUEUE		{ cur_route->mode = MODE_QUEUE; }
+		| MODE QUEUE {
+			route_once(&$<pos>1, "mode");
+			cur_route->mode = MODE_QUEUE;
+		}
 		| MODE STRING {
+			route_once(&$<pos>1, "mode");
 			if (strcmp($2, "sync") == 0)
 				cur_route->mode = MODE_SYNC;
 			else if (strcmp($2, "queue") == 0)
@@ -843,6 +851,7 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| AUTHORIZE STRING authzopts %prec LOWEST {
+			route_once(&$<pos>1, "authorize");
 			if (parse_check_url(&$<pos>2, $2, "authorize") == 0)
 				parse_copystr(&$<pos>2, cur_route->authorize,
 				    sizeof(cur_route->authorize), $2,
@@ -850,6 +859,7 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| ERRORS STRING {
+			route_once(&$<pos>1, "errors");
 			if (parse_check_url(&$<pos>2, $2, "errors") == 0)
 				parse_copystr(&$<pos>2, cur_route->errors,
 				    sizeof(cur_route->errors), $2, "errors");
@@ -859,12 +869,14 @@ routeopt	: URL STRING {
 			parse_header_add(&$<pos>2, &cur_route->headers, $2, $3);
 		}
 		| SECRET STRING {
+			route_once(&$<pos>1, "secret");
 			if (parse_check_secret(&$<pos>2, $2) == 0)
 				parse_copystr(&$<pos>2, cur_route->secret,
 				    sizeof(cur_route->secret), $2, "secret");
 			free($2);
 		}
 		| TIMEOUT time {
+			route_once(&$<pos>1, "timeout");
 			if (parse_check_time(&$<pos>2, $2, 1, 3600,
 			    "timeout") == 0) {
 				cur_route->timeout = $2;
@@ -872,11 +884,13 @@ routeopt	: URL STRING {
 			}
 		}
 		| LIFETIME time {
+			route_once(&$<pos>1, "lifetime");
 			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
 			    "lifetime") == 0)
 				cur_route->lifetime = $2;
 		}
 		| CONCURRENCY number {
+			route_once(&$<pos>1, "concurrency");
 			if (parse_check_range(&$<pos>2, $2, 1, 1024,
 			    "concurrency") == 0)
 				cur_route->concurrency = $2;
@@ -912,6 +926,7 @@ routeopt	: URL STRING {
 			free($3);
 		}
 		| VERDICTS STRING {
+			route_once(&$<pos>1, "verdicts");
 			if (strcmp($2, "yes") == 0)
 				cur_route->no_verdicts = 0;
 			else if (strcmp($2, "no") == 0)
@@ -957,6 +972,7 @@ authzopts	: /* empty */
 		;
 
 authzopt	: FORMAT STRING {
+			route_once(&$<pos>1, "authorize format");
 			if (strcmp($2, "form") == 0)
 				cur_route->authorize_format = AUTHZ_FORM;
 			else if (strcmp($2, "json") == 0)
@@ -969,6 +985,7 @@ authzopt	: FORMAT STRING {
 			free($2);
 		}
 		| TIMEOUT time {
+			route_once(&$<pos>1, "authorize timeout");
 			if (parse_check_time(&$<pos>2, $2, 1, 300,
 			    "authorize timeout") == 0)
 				cur_route->authorize_timeout = $2;
@@ -1006,12 +1023,14 @@ eventsopts	: /* empty */
 
 eventsopt	: URL STRING {
 			url_seen = 1;
+			events_once(&$<pos>1, "url");
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
 				parse_copystr(&$<pos>2, cur_events->url,
 				    sizeof(cur_events->url), $2, "url");
 			free($2);
 		}
 		| FORMAT STRING {
+			events_once(&$<pos>1, "format");
 			if (strcmp($2, "events") == 0)
 				cur_events->format = EVFMT_EVENTS;
 			else if (strcmp($2, "failures") == 0)
@@ -1023,9 +1042,13 @@ eventsopt	: URL STRING {
 				    "(events, failures or callback)", $2);
 			free($2);
 		}
-		| FORMAT EVENTS		{ cur_events->format = EVFMT_EVENTS; }
+		| FORMAT EVENTS {
+			events_once(&$<pos>1, "format");
+			cur_events->format = EVFMT_EVENTS;
+		}
 		| KINDS kindlist
 		| SECRET STRING {
+			events_once(&$<pos>1, "secret");
 			if (parse_check_secret(&$<pos>2, $2) == 0)
 				parse_copystr(&$<pos>2, cur_events->secret,
 				    sizeof(cur_events->secret), $2, "secret");
@@ -1036,21 +1059,25 @@ eventsopt	: URL STRING {
 			    $3);
 		}
 		| TIMEOUT time {
+			events_once(&$<pos>1, "timeout");
 			if (parse_check_time(&$<pos>2, $2, 1, 3600,
 			    "timeout") == 0)
 				cur_events->timeout = $2;
 		}
 		| BATCH number {
+			events_once(&$<pos>1, "batch");
 			if (parse_check_range(&$<pos>2, $2, 1, 10000,
 			    "batch") == 0)
 				cur_events->batch_max = $2;
 		}
 		| WAIT mstime {
+			events_once(&$<pos>1, "wait");
 			if (parse_check_mstime(&$<pos>2, $2, 0, 600000,
 			    "wait") == 0)
 				cur_events->batch_wait = $2;
 		}
 		| LIFETIME time {
+			events_once(&$<pos>1, "lifetime");
 			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
 			    "lifetime") == 0)
 				cur_events->lifetime = $2;
@@ -1170,6 +1197,34 @@ route_begin(const struct pos *p, int match, char *pattern)
 	parse_copystr(p, r->pattern, sizeof(r->pattern), pattern, what);
  done:
 	free(pattern);
+}
+
+/*
+ * A setting of a block given twice is an error (which one was meant?),
+ * not the last one silently winning.
+ */
+static void
+block_once(const struct pos *p, const char *block, uint32_t id,
+    const char *what)
+{
+	char	 key[64];
+
+	if (parse_brace_lost())
+		return;		/* the next block's settings in this one */
+	snprintf(key, sizeof(key), "%s %u %s", block, id, what);
+	parse_def(p, "setting", key, what);
+}
+
+static void
+route_once(const struct pos *p, const char *what)
+{
+	block_once(p, "route", cur_route->id, what);
+}
+
+static void
+events_once(const struct pos *p, const char *what)
+{
+	block_once(p, "events", cur_events->id, what);
 }
 
 static void

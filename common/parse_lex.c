@@ -71,6 +71,7 @@ static char		 lasttext[64];
 static int		 lastquoted;
 static struct pos	 lastpos;
 static int		 lastbol;	/* it started a statement */
+static int		 brace_lost;	/* a block ran into the next one */
 static int		 suppress;	/* the lexer reported;
 					   quiet until '\n' */
 
@@ -315,6 +316,7 @@ yyerror(const char *msg)
 		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
 		    "at line %d", lasttext, lastpos.line);
 		nbraces = 0;
+		brace_lost = 1;
 	} else if (block != NULL && lastbol &&
 	    !lastquoted && lookup(lasttext, NULL) != STRING &&
 	    !parse_block_has(block, lasttext))
@@ -804,6 +806,7 @@ parse_lex_open(const char *name)
 	errors = 0;
 	npushback = 0;
 	nbraces = 0;
+	brace_lost = 0;
 	lasttok = 0;
 	suppress = 0;
 	memset(&lastpos, 0, sizeof(lastpos));
@@ -830,6 +833,12 @@ int
 parse_errors(void)
 {
 	return (errors);
+}
+
+int
+parse_brace_lost(void)
+{
+	return (brace_lost);
 }
 
 void
