@@ -33,6 +33,7 @@
 #include "evbuf.h"
 #include "log.h"
 #include "metrics.h"
+#include "msghdr.h"
 #include "msghist.h"
 #include "proc.h"
 #include "http.h"
@@ -59,6 +60,8 @@ struct post {
  * bodies not built, and are called as its slots free.
  */
 #define SLOTS_PER_CONC	2
+/* where Message-ID and Subject are looked for: the first 16 KiB */
+#define HEADER_SCAN_MAX	16384
 
 enum { SLOT_NONE, SLOT_WAIT, SLOT_CALLED, SLOT_ROUND };
 
@@ -1132,10 +1135,44 @@ inbound_sync(struct inmsg *m)
 	inbound_run(m);
 }
 
+static void
+inbound_field(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	(void)msghdr_envelope(arg, name, nlen, value, vlen);
+}
+
+/*
+ * Message-ID and Subject into the envelope, for mhctl show queue, show
+ * message and the history: from what the verdict read whole, else from
+ * the start of the file, which stays open for the commit and the first
+ * parse as the verdict's does.
+ */
+static void
+inbound_headers(struct inmsg *m)
+{
+	char	 buf[HEADER_SCAN_MAX];
+	ssize_t	 n;
+
+	if (m->msgbuf != NULL) {
+		msghdr_walk(m->msgbuf, m->msglen, inbound_field, &m->env);
+		return;
+	}
+	if (m->msgfd == -1 &&
+	    (m->msgfd = spool_open_message(m->env.id, 1)) == -1)
+		return;
+	while ((n = pread(m->msgfd, buf, sizeof(buf), 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n > 0)
+		msghdr_walk(buf, n, inbound_field, &m->env);
+}
+
 /* a sync-mode message is posted now, a queue-mode one committed first */
 static void
 inbound_accept(struct inmsg *m)
 {
+	inbound_headers(m);
 	if (wants_sync(&m->env))
 		inbound_sync(m);
 	else {

@@ -57,6 +57,7 @@
 #include "filepool.h"
 #include "gsync.h"
 #include "log.h"
+#include "msghdr.h"
 #include "relayd.h"
 #include "track.h"
 #include "sanitize.h"
@@ -266,20 +267,13 @@ write_env(const struct envelope *env, int flags)
 	return (rv);
 }
 
-/* header value into dst: unfolded, trimmed, control bytes made spaces */
-static void
-hdr_copy(char *dst, size_t dstlen, const char *v, size_t vlen)
-{
-	sanitize_text(dst, dstlen, v, vlen, SAN_HEADER);
-}
-
 static void
 hdr_append(char *dst, size_t dstlen, const char *v, size_t vlen)
 {
 	char	 tmp[512];
 	size_t	 l = strlen(dst);
 
-	hdr_copy(tmp, sizeof(tmp), v, vlen);
+	msghdr_copy(tmp, sizeof(tmp), v, vlen);
 	if (tmp[0] == '\0')
 		return;
 	if (l > 0 && l + 1 < dstlen)
@@ -287,19 +281,6 @@ hdr_append(char *dst, size_t dstlen, const char *v, size_t vlen)
 	dst[l] = '\0';
 	if (l + strlen(tmp) < dstlen)
 		strlcat(dst, tmp, dstlen);
-}
-
-static void
-hdr_subject(struct envelope *env, const char *v, size_t vlen)
-{
-	char	 raw[2048];
-	char	*dec;
-
-	hdr_copy(raw, sizeof(raw), v, vlen);
-	dec = g_mime_utils_header_decode_text(NULL, raw);
-	hdr_copy(env->subject, sizeof(env->subject), dec ? dec : raw,
-	    strlen(dec ? dec : raw));
-	g_free(dec);
 }
 
 /* the domain of the From: header's first mailbox, lower-cased */
@@ -311,7 +292,7 @@ hdr_from(struct envelope *env, const char *v, size_t vlen)
 	InternetAddress		*a;
 	const char		*addr, *at;
 
-	hdr_copy(raw, sizeof(raw), v, vlen);
+	msghdr_copy(raw, sizeof(raw), v, vlen);
 	addr_unclose(raw);
 	if ((l = internet_address_list_parse(NULL, raw)) == NULL)
 		return;
@@ -328,28 +309,25 @@ hdr_from(struct envelope *env, const char *v, size_t vlen)
 	g_object_unref(l);
 }
 
+/* a field for the envelope: msghdr.h's, From's domain, X-Mailhook-* */
 static void
-hdr_one(struct envelope *env, const char *name, size_t nlen, const char *v,
+hdr_one(void *arg, const char *name, size_t nlen, const char *v,
     size_t vlen)
 {
-	char	 tmp[256], *p;
+	struct envelope	*env = arg;
 
 #define HIS(s)	(nlen == strlen(s) && strncasecmp(name, s, nlen) == 0)
-	if (HIS("message-id") && env->message_id[0] == '\0') {
-		hdr_copy(tmp, sizeof(tmp), v, vlen);
-		p = tmp + (tmp[0] == '<');
-		p[strcspn(p, ">")] = '\0';
-		strlcpy(env->message_id, p, sizeof(env->message_id));
-	} else if (HIS("subject") && env->subject[0] == '\0')
-		hdr_subject(env, v, vlen);
-	else if (HIS("from") && env->from_domain[0] == '\0')
+	if (msghdr_envelope(env, name, nlen, v, vlen))
+		return;
+	if (HIS("from") && env->from_domain[0] == '\0')
 		hdr_from(env, v, vlen);
 	else if (HIS("x-mailhook-tag"))
 		hdr_append(env->tags, sizeof(env->tags), v, vlen);
 	else if (HIS("x-mailhook-group"))
-		hdr_copy(env->group, sizeof(env->group), v, vlen);
+		msghdr_copy(env->group, sizeof(env->group), v, vlen);
 	else if (HIS("x-mailhook-transaction"))
-		hdr_copy(env->transaction, sizeof(env->transaction), v, vlen);
+		msghdr_copy(env->transaction, sizeof(env->transaction), v,
+		    vlen);
 #undef HIS
 }
 
@@ -383,36 +361,13 @@ read_start(int fd, size_t *lenp, int *whole)
 	return (buf);
 }
 
-/* walk the header section in buf's first len bytes: name at line start,
- * value up to the next line that does not start with white space */
+/* the envelope's fields from the header section in buf's first len bytes */
 static void
 parse_headers(struct envelope *env, const char *buf, size_t len)
 {
-	const char	*p, *end, *line, *colon, *next;
-
 	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
 	env->message_id[0] = env->subject[0] = env->from_domain[0] = '\0';
-	end = buf + len;
-	for (p = buf; p < end; p = next) {
-		line = p;
-		if (*p == '\r' || *p == '\n')
-			break;		/* end of headers */
-		/* find the end of this (folded) header */
-		next = p;
-		for (;;) {
-			char *nl = memchr(next, '\n', end - next);
-			if (nl == NULL) {
-				next = end;
-				break;
-			}
-			next = nl + 1;
-			if (next >= end || (*next != ' ' && *next != '\t'))
-				break;
-		}
-		if ((colon = memchr(line, ':', next - line)) == NULL)
-			continue;
-		hdr_one(env, line, colon - line, colon + 1, next - colon - 1);
-	}
+	msghdr_walk(buf, len, hdr_one, env);
 }
 
 static void

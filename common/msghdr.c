@@ -1,0 +1,85 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The header fields the envelope keeps (msghdr.h).
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gmime/gmime.h>
+
+#include "envelope.h"
+#include "msghdr.h"
+#include "sanitize.h"
+
+void
+msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen)
+{
+	sanitize_text(dst, dstlen, value, vlen, SAN_HEADER);
+}
+
+void
+msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
+{
+	const char	*p, *end = buf + len, *line, *colon, *next, *nl;
+
+	for (p = buf; p < end; p = next) {
+		line = p;
+		if (*p == '\r' || *p == '\n')
+			break;		/* end of the header section */
+		/* the end of this field: a line not folded onto it */
+		for (next = p;;) {
+			if ((nl = memchr(next, '\n', end - next)) == NULL) {
+				next = end;
+				break;
+			}
+			next = nl + 1;
+			if (next >= end || (*next != ' ' && *next != '\t'))
+				break;
+		}
+		if ((colon = memchr(line, ':', next - line)) == NULL)
+			continue;
+		fn(arg, line, colon - line, colon + 1, next - colon - 1);
+	}
+}
+
+static void
+subject(struct envelope *env, const char *v, size_t vlen)
+{
+	char	 raw[2048];
+	char	*dec;
+
+	msghdr_copy(raw, sizeof(raw), v, vlen);
+	dec = g_mime_utils_header_decode_text(NULL, raw);
+	msghdr_copy(env->subject, sizeof(env->subject), dec ? dec : raw,
+	    strlen(dec ? dec : raw));
+	g_free(dec);
+}
+
+int
+msghdr_envelope(struct envelope *env, const char *name, size_t nlen,
+    const char *v, size_t vlen)
+{
+	char	 tmp[256], *p;
+
+	if (nlen == strlen("message-id") &&
+	    strncasecmp(name, "message-id", nlen) == 0) {
+		if (env->message_id[0] == '\0') {
+			msghdr_copy(tmp, sizeof(tmp), v, vlen);
+			p = tmp + (tmp[0] == '<');
+			p[strcspn(p, ">")] = '\0';
+			strlcpy(env->message_id, p, sizeof(env->message_id));
+		}
+		return (1);
+	}
+	if (nlen == strlen("subject") &&
+	    strncasecmp(name, "subject", nlen) == 0) {
+		if (env->subject[0] == '\0')
+			subject(env, v, vlen);
+		return (1);
+	}
+	return (0);
+}

@@ -1,0 +1,38 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The header section of a message as the queue owners read it for the
+ * envelope (msghdr.c): relayd for its events and tracking, hookd for
+ * mhctl show queue, show message and the history.  Call GMime's
+ * g_mime_init() first (Subject is RFC 2047 decoded).
+ */
+#ifndef MH_MSGHDR_H
+#define MH_MSGHDR_H
+
+#include <stddef.h>
+
+struct envelope;
+
+/* one field: its name and its value (folded, as in the message) */
+typedef void (*msghdr_fn)(void *arg, const char *name, size_t nlen,
+	    const char *value, size_t vlen);
+
+/*
+ * Each field of the header section that starts buf (len bytes, up to the
+ * empty line or the end of buf), in order; a line without a colon is
+ * skipped.
+ */
+void	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
+/* value into dst: unfolded, trimmed, control bytes made spaces */
+void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
+/*
+ * A Message-ID (without <>) or Subject (decoded to UTF-8) field into
+ * env's message_id or subject, the first of each only: 1 if the field
+ * was one of them, 0 if not.
+ */
+int	 msghdr_envelope(struct envelope *env, const char *name, size_t nlen,
+	    const char *value, size_t vlen);
+
+#endif /* MH_MSGHDR_H */
