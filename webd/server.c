@@ -783,6 +783,20 @@ head_date(struct evbuffer *src)
 	evbuffer_free(line);
 }
 
+/*
+ * An answer evhttp dates itself: HTTP/1.1 (its status line is the first
+ * thing it queues); any other waits for the kick and head_date().
+ */
+static int
+head_dated(struct evbuffer *src)
+{
+	const char	*p;
+
+	return (evbuffer_get_length(src) >= 9 &&
+	    (p = (const char *)evbuffer_pullup(src, 9)) != NULL &&
+	    memcmp(p, "HTTP/1.1 ", 9) == 0);
+}
+
 /* libtls reads ciphertext from the socket's input buffer */
 static ssize_t
 tls_rcb(struct tls *ctx, void *buf, size_t len, void *arg)
@@ -865,6 +879,8 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
+	if (c->ostart && !c->l->api && head_dated(src))
+		c->ostart = 0;		/* nothing to add: out at once */
 	if (c->ostart) {
 		/* the head is read once evhttp has queued it all (kick) */
 		if (mode == BEV_NORMAL)
