@@ -238,20 +238,19 @@ rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
 		r = route_lookup(conf, conf->postmaster, NULL, 0);
 	else
 		r = route_lookup(conf, rc->req.rcpt, NULL, 0);
-	if (r == NULL && rcpt_is_postmaster(conf, rc->req.rcpt)) {
-		/* said at start (rcpt_postmaster_check); not relayed back
-		 * to ourselves either */
-		rcpt_reply(&rc->res, RCPT_REJECT, 550, "5.1.1",
-		    "No postmaster configured here");
-		evtimer_add(rc->ev, &tv);
-		return (rc);
-	}
 	if (relay_allowed(conf, rc->req.remote_ip, rc->req.auth_user) &&
 	    strchr(rc->req.rcpt, '@') != NULL &&
 	    !rcpt_domain_is_local(conf, rc->req.rcpt) &&
 	    (r == NULL || r->match == ROUTE_ANY)) {
 		rc->res.dest = DEST_RELAY;
 		rcpt_reply(&rc->res, RCPT_ACCEPT, 250, "2.1.5", "Ok");
+		evtimer_add(rc->ev, &tv);
+		return (rc);
+	}
+	if (r == NULL && rcpt_is_postmaster(conf, rc->req.rcpt)) {
+		/* said at start too (rcpt_postmaster_check) */
+		rcpt_reply(&rc->res, RCPT_REJECT, 550, "5.1.1",
+		    "No postmaster configured here");
 		evtimer_add(rc->ev, &tv);
 		return (rc);
 	}
