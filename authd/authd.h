@@ -66,7 +66,8 @@ void	 route_free(struct route *);
  */
 
 /*
- * At start and reload: a warning for each of our host names whose
+ * At start and reload, when there is a route (a mail exchanger, not only
+ * a relay for its clients): a warning for each of our host names whose
  * <postmaster> nothing takes (no "postmaster" statement, no route), since
  * RFC 5321 4.5.1 wants that mail accepted and it will be refused.
  */

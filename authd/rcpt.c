@@ -177,6 +177,9 @@ rcpt_postmaster_check(const struct config *conf)
 {
 	const struct listener	*l, *m;
 
+	/* no route: a relay for its clients, not a domain's mail exchanger */
+	if (TAILQ_EMPTY(&conf->routes))
+		return;
 	if (conf->hostname[0] != '\0')
 		postmaster_warn(conf, conf->hostname);
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
