@@ -1301,6 +1301,23 @@ curl_error(struct http_call *call, CURLcode rc)
 	}
 }
 
+/*
+ * libcurl refuses a response header line (the status line included)
+ * longer than CURL_MAX_HTTP_HEADER with CURLE_OUT_OF_MEMORY and no error
+ * text: once the request went out, that is the peer's answer, not our
+ * memory (an allocation failing inside libcurl just then is far less
+ * likely than an endpoint that sends such a line).
+ */
+static int
+header_too_large(struct http_call *call, CURLcode rc)
+{
+	long	 sent = 0;
+
+	return (rc == CURLE_OUT_OF_MEMORY && call->errbuf[0] == '\0' &&
+	    curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &sent) ==
+	    CURLE_OK && sent > 0);
+}
+
 /* a hop ended: report, or follow the redirect */
 static void
 call_done(struct http_call *call, CURLcode rc)
@@ -1310,6 +1327,12 @@ call_done(struct http_call *call, CURLcode rc)
 	int	 err;
 
 	if (rc != CURLE_OK) {
+		if (header_too_large(call, rc)) {
+			call_finish(call, HTTP_ECONNECT, "%s: response header "
+			    "too large (a line over %d KiB)", call->origin,
+			    CURL_MAX_HTTP_HEADER / 1024);
+			return;
+		}
 		err = curl_error(call, rc);
 		call_finish(call, err, "%s: %s", call->origin,
 		    err == HTTP_ESSRF ? "address refused at connect" :
