@@ -66,7 +66,6 @@
 #define EV_KEY_LEN	EVENTS_KEY_LEN
 #define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
-#define EV_RETRY_AFTER_MAX (24 * 3600)
 #define EV_MEM_RECORDS	20000	/* queued events kept in memory too */
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
@@ -1362,8 +1361,8 @@ ep_done(const struct http_response *res, void *arg)
 	}
 	ms = retry_delay_ms(ep->attempts);
 	if (res->error == HTTP_OK && res->retry_after >= 0) {
-		ra = res->retry_after > EV_RETRY_AFTER_MAX ?
-		    EV_RETRY_AFTER_MAX : res->retry_after;
+		ra = res->retry_after > HOOK_RETRY_AFTER_MAX ?
+		    HOOK_RETRY_AFTER_MAX : res->retry_after;
 		if (ra * 1000 > ms)
 			ms = ra * 1000;
 	}

@@ -15,6 +15,12 @@
 
 #include "mailhook.h"
 
+/*
+ * The longest wait a Retry-After header gets (an events endpoint's,
+ * an inbound route's in mode queue): a day.
+ */
+#define HOOK_RETRY_AFTER_MAX	(24 * 3600)
+
 struct inmsg {
 	TAILQ_ENTRY(inmsg)	 entry;
 	struct envelope		 env;

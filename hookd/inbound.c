@@ -96,6 +96,19 @@ retry_base(void)
 	return (30);
 }
 
+/* a failed POST's backoff: retry_base() doubling to an hour, +20% */
+static time_t
+retry_delay(const struct envelope_rcpt *r)
+{
+	time_t	delay;
+
+	delay = (time_t)retry_base() << (r->attempts > 10 ?
+	    10 : r->attempts > 0 ? r->attempts - 1 : 0);
+	if (delay > 3600)
+		delay = 3600;
+	return (delay + arc4random_uniform(delay / 5 + 1));
+}
+
 static const struct route *
 rcpt_route(const struct envelope_rcpt *r)
 {
@@ -407,6 +420,43 @@ route_label(const struct route *rt, char *buf, size_t len)
 	return (buf);
 }
 
+/*
+ * A deferred recipient whose endpoint answered with a Retry-After waits
+ * that long at least (up to HOOK_RETRY_AFTER_MAX), or its backoff if
+ * longer; never past its route's lifetime, though: its next round is
+ * then the first second after the lifetime, which gives it up as ever
+ * (lifetime_over()).  next_try counts whole seconds: the second after
+ * now + Retry-After, so that no less than that passes.
+ */
+static void
+retry_after(struct inmsg *m, struct envelope_rcpt *r,
+    const struct route *rt, const struct http_response *res)
+{
+	char		 to[MH_ADDR_MAX];
+	const char	*why = "retry-after";
+	time_t		 now, ra, end, next, backoff;
+
+	if (res->error != HTTP_OK || res->retry_after < 0 || rt == NULL)
+		return;
+	now = time(NULL);
+	ra = res->retry_after > HOOK_RETRY_AFTER_MAX ?
+	    HOOK_RETRY_AFTER_MAX : res->retry_after;
+	end = m->env.created + rt->lifetime + 1;
+	next = now + ra + 1;
+	if (next > end) {
+		next = end;
+		why = "lifetime";
+	}
+	if (next <= (backoff = now + retry_delay(r))) {
+		next = backoff;
+		why = "backoff";
+	}
+	r->next_try = next;
+	log_info("msgid=%s to=<%s> retry_after=%lds wait=%llds by=%s",
+	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	    res->retry_after, (long long)(next - now), why);
+}
+
 static void
 post_done(const struct http_response *res, void *arg)
 {
@@ -449,8 +499,10 @@ post_done(const struct http_response *res, void *arg)
 		if (cls == 4 || m->sync) {
 			r->state = RS_FAILED;
 			st_failed++;
-		} else
+		} else {
 			st_retried++;
+			retry_after(m, r, rt, res);
+		}
 	}
 	if (m->sync)
 		sync_verdict(m, res, cls);
@@ -980,7 +1032,7 @@ inbound_run(struct inmsg *m)
 static void
 inbound_schedule(struct inmsg *m)
 {
-	time_t			 now = time(NULL), next = 0, delay;
+	time_t			 now = time(NULL), next = 0;
 	size_t			 i;
 	int			 pending = 0, waiting = 0, called = 0;
 
@@ -1032,14 +1084,8 @@ inbound_schedule(struct inmsg *m)
 			r->next_try = now + retry_base();
 			break;
 		}
-		if (r->next_try <= now) {
-			delay = (time_t)retry_base() << (r->attempts > 10 ?
-			    10 : r->attempts > 0 ? r->attempts - 1 : 0);
-			if (delay > 3600)
-				delay = 3600;
-			delay += arc4random_uniform(delay / 5 + 1);
-			r->next_try = now + delay;
-		}
+		if (r->next_try <= now)
+			r->next_try = now + retry_delay(r);
 		if (next == 0 || r->next_try < next)
 			next = r->next_try;
 		pending++;
