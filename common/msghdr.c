@@ -5,9 +5,13 @@
 /*
  * The header fields the envelope keeps (msghdr.h).
  */
+#include <sys/types.h>
+
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <gmime/gmime.h>
 
@@ -44,6 +48,17 @@ msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 			continue;
 		fn(arg, line, colon - line, colon + 1, next - colon - 1);
 	}
+}
+
+ssize_t
+msghdr_read_start(int fd, char *buf, size_t size)
+{
+	ssize_t	 n;
+
+	/* one read: a regular file's is short only at its end */
+	while ((n = pread(fd, buf, size, 0)) == -1 && errno == EINTR)
+		;
+	return (n);
 }
 
 static void

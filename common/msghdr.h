@@ -11,6 +11,8 @@
 #ifndef MH_MSGHDR_H
 #define MH_MSGHDR_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 struct envelope;
@@ -25,6 +27,13 @@ typedef void (*msghdr_fn)(void *arg, const char *name, size_t nlen,
  * skipped.
  */
 void	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
+/*
+ * The start of a message file (a regular file) for msghdr_walk(): up to
+ * size bytes from its offset 0 into buf, not NUL-terminated, read again
+ * after EINTR.  The bytes read, fewer than size only when that is the
+ * whole file; -1 on an error (errno).
+ */
+ssize_t	 msghdr_read_start(int fd, char *buf, size_t size);
 /* value into dst: unfolded, trimmed, control bytes made spaces */
 void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
 /*

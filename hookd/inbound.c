@@ -1207,10 +1207,7 @@ inbound_headers(struct inmsg *m)
 	if (m->msgfd == -1 &&
 	    (m->msgfd = spool_open_message(m->env.id, 1)) == -1)
 		return;
-	while ((n = pread(m->msgfd, buf, sizeof(buf), 0)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n > 0)
+	if ((n = msghdr_read_start(m->msgfd, buf, sizeof(buf))) > 0)
 		msghdr_walk(buf, n, inbound_field, &m->env);
 }
 

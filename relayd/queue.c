@@ -340,24 +340,15 @@ read_start(int fd, size_t *lenp, int *whole)
 {
 	char		*buf;
 	ssize_t		 n;
-	size_t		 len = 0, want;
 
-	*whole = 0;
 	if ((buf = malloc(HDR_READ_MAX + 1)) == NULL)
 		return (NULL);
-	while (len < HDR_READ_MAX) {
-		want = HDR_READ_MAX - len;
-		n = pread(fd, buf + len, want, len);
-		if (n < 0)
-			break;
-		len += n;
-		if ((size_t)n < want) {
-			*whole = 1;	/* a regular file: its end */
-			break;
-		}
-	}
-	buf[len] = '\0';
-	*lenp = len;
+	n = msghdr_read_start(fd, buf, HDR_READ_MAX);
+	*whole = n != -1 && n < HDR_READ_MAX;
+	if (n == -1)
+		n = 0;		/* nothing read: read_rest() reads it all */
+	buf[n] = '\0';
+	*lenp = n;
 	return (buf);
 }
 

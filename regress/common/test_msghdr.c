@@ -1,0 +1,82 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * common/msghdr.c: the start of a message file read for its header
+ * section (hookd's inbound_headers(), relayd's read_start()), then
+ * walked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "msghdr.h"
+#include "tap.h"
+
+static const char msg[] = "Message-ID: <a@b>\r\nSubject: hi\r\n"
+    "\r\nbody\r\n";
+
+struct seen {
+	int	 n;
+	char	 last[64];
+};
+
+static void
+field(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	struct seen	*s = arg;
+
+	s->n++;
+	snprintf(s->last, sizeof(s->last), "%.*s", (int)nlen, name);
+}
+
+int
+main(void)
+{
+	char		 path[] = "/tmp/mh-msghdr.XXXXXX", buf[16], big[256];
+	struct seen	 s;
+	ssize_t		 n;
+	int		 fd, dfd;
+
+	if ((fd = mkstemp(path)) == -1 ||
+	    write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1) {
+		perror("mkstemp");
+		return (2);
+	}
+	unlink(path);
+
+	/* the descriptor's offset is at the end: read from 0 all the same */
+	n = msghdr_read_start(fd, big, sizeof(big));
+	is_int(n, sizeof(msg) - 1, "a file shorter than the buffer: all of it");
+	ok(n > 0 && memcmp(big, msg, n) == 0, "its bytes, from offset 0");
+	memset(&s, 0, sizeof(s));
+	msghdr_walk(big, n, field, &s);
+	ok(s.n == 2 && strcmp(s.last, "Subject") == 0,
+	    "its header section walked: Message-ID, Subject");
+
+	n = msghdr_read_start(fd, buf, sizeof(buf));
+	is_int(n, sizeof(buf), "a file longer than the buffer: the buffer's "
+	    "size, the start");
+	ok(memcmp(buf, msg, sizeof(buf)) == 0, "the start's bytes");
+	is_int(lseek(fd, 0, SEEK_CUR), sizeof(msg) - 1,
+	    "the descriptor's offset untouched");
+
+	n = msghdr_read_start(fd, buf, 0);
+	is_int(n, 0, "size 0: nothing");
+	close(fd);
+
+	errno = 0;
+	n = msghdr_read_start(fd, buf, sizeof(buf));
+	ok(n == -1 && errno == EBADF, "a closed descriptor: -1, errno set");
+	if ((dfd = open("/tmp", O_RDONLY | O_DIRECTORY)) != -1) {
+		n = msghdr_read_start(dfd, buf, sizeof(buf));
+		ok(n == -1 && errno == EISDIR, "a directory: -1 (EISDIR)");
+		close(dfd);
+	}
+	return (tap_done());
+}
