@@ -363,6 +363,36 @@ control_scrape(uint32_t scrape)
 	json_decref(argv);
 }
 
+/*
+ * Who asked for what: a command that changes something is logged at info
+ * (the administrator's record of who reloaded, removed or suppressed),
+ * the others at debug.  The words are joined, cut at a bound and
+ * sanitized by the log as every line is.
+ */
+static void
+ctl_log_command(struct ctl_client *c, const struct ctl_cmd *cmd,
+    const char **words, size_t n)
+{
+	char	 line[256];
+	size_t	 i, len = 0;
+	int	 w;
+
+	line[0] = '\0';
+	for (i = 0; i < n && len < sizeof(line); i++) {
+		w = snprintf(line + len, sizeof(line) - len, "%s%s",
+		    i > 0 ? " " : "", words[i]);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	if (len >= sizeof(line))
+		memcpy(line + sizeof(line) - 4, "...", 4);
+	if (cmd->mutating)
+		log_info("control: uid %u \"%s\"", (unsigned)c->uid, line);
+	else
+		log_debug("control: uid %u \"%s\"", (unsigned)c->uid, line);
+}
+
 static void
 ctl_request(struct ctl_client *c, json_t *req)
 {
@@ -403,8 +433,7 @@ ctl_request(struct ctl_client *c, json_t *req)
 		    "permission denied: this command is root's"));
 		return;
 	}
-	log_debug("control: uid %u \"%s %s\"", (unsigned)c->uid, words[0],
-	    n > 1 ? words[1] : "");
+	ctl_log_command(c, cmd, words, n);
 	if (cmd->target == PROC_PARENT) {
 		reply = ctl_parent(c, cmd, n > ctl_cmd_skip(cmd) ?
 		    words[ctl_cmd_skip(cmd)] : NULL, n > ctl_cmd_skip(cmd) + 1 ?
