@@ -43,6 +43,7 @@
 
 #define perr	parse_error
 #define SYNC_TIMEOUT_MAX	540	/* seconds: under the 10 minutes of RFC 5321 */
+#define AUTHZ_TIMEOUT_MAX	300	/* seconds: RFC 5321's wait for RCPT's reply */
 
 static struct config	*conf;
 static int		 allow_testing;	/* mailhookd -X */
@@ -986,8 +987,8 @@ authzopt	: FORMAT STRING {
 		}
 		| TIMEOUT time {
 			route_once(&$<pos>1, "authorize timeout");
-			if (parse_check_time(&$<pos>2, $2, 1, 300,
-			    "authorize timeout") == 0)
+			if (parse_check_time(&$<pos>2, $2, 1,
+			    AUTHZ_TIMEOUT_MAX, "authorize timeout") == 0)
 				cur_route->authorize_timeout = $2;
 		}
 		;
