@@ -495,6 +495,44 @@ expand(const struct pos *start)
 	return (0);
 }
 
+/*
+ * A string too long, named by the keyword before it (url, secret) or
+ * that began its statement (header): not by its text, which may be a
+ * secret or a URL with a password.
+ */
+static void
+toolong(const struct pos *start)
+{
+	const char	*what = NULL;
+
+	if (lastbol)
+		;		/* the statement's first word */
+	else if (lasttok != STRING && lasttok != NUMBER &&
+	    lookup(lasttext, NULL) != STRING)
+		what = lasttext;
+	else if (stmt_tok != STRING && lookup(stmt_text, NULL) != STRING)
+		what = stmt_text;
+	lexerr(start, "%s%sstring too long (at most %d bytes)",
+	    what != NULL ? what : "", what != NULL ? " " : "", MAXWORD - 1);
+}
+
+/* past the closing quote of a string, or to the end of its line */
+static void
+skipquoted(int quote)
+{
+	struct pos	 p;
+	int		 c;
+
+	while ((c = lgetc(&p)) != EOF && c != quote) {
+		if (c == '\n') {
+			lungetc(c, &p);
+			return;
+		}
+		if (c == '\\' && (c = lgetc(&p)) != quote && c != '\\')
+			lungetc(c, &p);
+	}
+}
+
 static int
 lexquoted(int quote, const struct pos *start)
 {
@@ -524,8 +562,8 @@ lexquoted(int quote, const struct pos *start)
 			continue;
 		}
 		if (i + 1 >= sizeof(buf)) {
-			lexerr(start, "string too long");
-			findeol();
+			toolong(start);
+			skipquoted(quote);	/* what follows it is read */
 			return (ERRTOK);	/* not cut short and used */
 		}
 		buf[i++] = c;
