@@ -14,7 +14,7 @@
 
 #include "config.h"
 
-/* where a token starts: file name, line and column (1-based, bytes) */
+/* where a token starts: file name, line and column (1-based, characters) */
 struct pos {
 	const char	*file;
 	int		 line;
@@ -48,7 +48,8 @@ void		 parse_url_said(void);	/* the block's url line was seen */
 /* parse_lex.c: the lexer and the error reports */
 int		 yylex(void);
 void		 yyerror(const char *);
-/* report FILE:LINE:COL: message (NULL: the last token) and count it */
+/* report FILE:LINE:COL: message (NULL: the last token) and count it;
+ * after PARSE_ERRORS_MAX, "FILE: too many errors, stopping" and no more */
 void		 parse_error(const struct pos *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 int		 parse_errors(void);	/* counted since parse_lex_open */
@@ -108,6 +109,7 @@ void		 parse_at(const struct pos *, char *, size_t);
 const char	*parse_usage(const char *, const char *, const char *);
 
 #define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */
+#define PARSE_ERRORS_MAX 25	/* errors reported before parsing stops */
 
 #define NUMERR		INT64_MIN	/* a bad number, already reported */
 

@@ -5,9 +5,11 @@
 /*
  * mailhook.conf parser (byacc), in the style of OpenBSD's parse.y files.
  *
- * The lexer (parse_lex.c) tracks the line and column (1-based, in bytes)
- * of every token; every error is reported as FILE:LINE:COL: message and
- * parsing goes on to the end of the file so that all errors show at once.
+ * The lexer (parse_lex.c) tracks the line and column (1-based, in
+ * characters: a UTF-8 sequence or a tab is one) of every token; every
+ * error is reported as FILE:LINE:COL: message and parsing goes on to the
+ * end of the file so that all errors show at once (up to PARSE_ERRORS_MAX
+ * of them, then it stops).
  * config_parse() returns NULL if there was any error.
  *
  * Macros: `name = "value"` defines, a bare `$name` expands (not inside

@@ -74,6 +74,8 @@ static int		 lastbol;	/* it started a statement */
 static int		 brace_lost;	/* a block ran into the next one */
 static int		 suppress;	/* the lexer reported;
 					   quiet until '\n' */
+static int		 stopped;	/* too many errors: the rest
+					   is not read */
 
 static int		 stmt_tok;	/* the token a statement began with */
 static char		 stmt_text[64];	/* and its text, */
@@ -209,12 +211,22 @@ vperr(const struct pos *p, const char *fmt, va_list ap)
 {
 	char	 msg[1024];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (p == NULL || p->file == NULL)
 		p = &lastpos;
+	errors++;
+	if (stopped)
+		return;		/* counted, not said */
+	if (errors > PARSE_ERRORS_MAX) {
+		/* thousands of bad lines are not thousands of messages */
+		log_warnx("%s: too many errors, stopping",
+		    !TAILQ_EMPTY(&files) ? TAILQ_FIRST(&files)->name :
+		    p->file ? p->file : "?");
+		stopped = 1;
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
 	    msg);
-	errors++;
 	if (stmt_tok == URL)
 		parse_url_said();	/* wrong, already said, not missing */
 }
@@ -358,8 +370,8 @@ lgetc(struct pos *p)
 	if (c == '\n') {
 		file->line++;
 		file->col = 1;
-	} else if (c != EOF)
-		file->col++;
+	} else if (c != EOF && (c & 0xc0) != 0x80)
+		file->col++;	/* a character: not a UTF-8 continuation byte */
 	return (c);
 }
 
@@ -612,6 +624,10 @@ lex(void)
 	int		 c, tok, top, bol;
 
  again:
+	if (stopped) {
+		strlcpy(lasttext, "end of file", sizeof(lasttext));
+		return (0);
+	}
 	if (pending != NULL && (lasttok == '\n' || lasttok == 0)) {
 		TAILQ_INSERT_TAIL(&files, pending, entry);
 		pending->depth = nbraces;
@@ -847,6 +863,7 @@ parse_lex_open(const char *name)
 	brace_lost = 0;
 	lasttok = 0;
 	suppress = 0;
+	stopped = 0;
 	memset(&lastpos, 0, sizeof(lastpos));
 	if ((file = pushfile(name, NULL)) == NULL)
 		return (-1);
