@@ -14,8 +14,9 @@
  *
  * Macros: `name = "value"` defines, a bare `$name` expands (not inside
  * quotes).  `include "file"` reads another file (relative to the
- * including file's directory).  Numbers take size suffixes K, M, G and
- * time suffixes ms, s, m, h, d; a time without suffix is in seconds.
+ * including file's directory).  Numbers take size suffixes K, M, G (or
+ * k, m, g) and time suffixes ms, s, m, h, d; a time without suffix is in
+ * seconds.
  */
 
 %{
@@ -177,12 +178,11 @@ size		: NUMBER {
 
 			if ($1.unit[0] == '\0')
 				m = 1;
-			else if (strcmp($1.unit, "K") == 0 ||
-			    strcmp($1.unit, "k") == 0)
+			else if (strcasecmp($1.unit, "K") == 0)
 				m = 1024;
-			else if (strcmp($1.unit, "M") == 0)
+			else if (strcasecmp($1.unit, "M") == 0)
 				m = 1024 * 1024;
-			else if (strcmp($1.unit, "G") == 0)
+			else if (strcasecmp($1.unit, "G") == 0)
 				m = 1024 * 1024 * 1024;
 			else {
 				perr(&$<pos>1, "bad size suffix \"%s\" "

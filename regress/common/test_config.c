@@ -596,6 +596,33 @@ test_errors(void)
 	    "missing file");
 }
 
+/* a size's suffix K, M or G in either case; no other letter */
+static void
+test_size_suffix(void)
+{
+	struct config	*c;
+
+	c = parse_text("limit message-size 1g\nlimit min-data-rate 1k\n"
+	    "limit mime-header-size 2m\n");
+	ok(c != NULL, "size suffixes g, k and m");
+	if (c != NULL) {
+		is_int(c->max_message_size, 1024 * 1024 * 1024, "1g is 1G");
+		is_int(c->min_data_rate, 1024, "1k is 1K");
+		is_int(c->mime_header_size, 2 * 1024 * 1024, "2m is 2M");
+		config_free(c);
+	}
+	c = parse_text("limit message-size 1G\nlimit min-data-rate 1K\n"
+	    "limit mime-header-size 2M\n");
+	ok(c != NULL && c->max_message_size == 1024 * 1024 * 1024 &&
+	    c->min_data_rate == 1024 && c->mime_header_size == 2 * 1024 * 1024,
+	    "size suffixes G, K and M");
+	config_free(c);
+	c = parse_text("limit message-size 25t\n");
+	ok(c == NULL && strstr(errbuf, "t.conf:1:20: bad size suffix \"t\" "
+	    "(use K, M or G)") != NULL, "size suffix t refused");
+	config_free(c);
+}
+
 /* limit greeting-delay, session-timeout and errors: units and ranges */
 static void
 test_smtp_limits(void)
@@ -1011,6 +1038,7 @@ main(void)
 	test_json_strict();
 	test_macros_include();
 	test_errors();
+	test_size_suffix();
 	test_smtp_limits();
 	test_tracking();
 	test_tracking_key_file();
