@@ -70,6 +70,9 @@ static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
 static void	 route_once(const struct pos *, const char *);
 static void	 events_once(const struct pos *, const char *);
+static void	 global_once(const struct pos *, const char *);
+static void	 block_once(const struct pos *, const char *, uint32_t,
+		    const char *);
 static void	 listen_begin(const struct pos *, const struct pos *, char *);
 static void	 listen_end(void);
 static void	 events_end(void);
@@ -269,6 +272,7 @@ mstime		: NUMBER {
 		;
 
 main		: HOSTNAME STRING {
+			global_once(&$<pos>1, "hostname");
 			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
 				parse_copystr(&$<pos>2, conf->hostname,
 				    sizeof(conf->hostname), $2, "hostname");
@@ -278,6 +282,7 @@ main		: HOSTNAME STRING {
 			struct sockaddr_storage	 ss;
 			socklen_t		 sl;
 
+			global_once(&$<pos>1, "resolver");
 			if (strcasecmp($2, "localhost") == 0 ||
 			    config_addr($2, 53, &ss, &sl) == -1)
 				perr(&$<pos>2, "resolver \"%s\" is not a "
@@ -288,6 +293,7 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| SPOOL STRING {
+			global_once(&$<pos>1, "spool");
 			if ($2[0] != '/')
 				perr(&$<pos>2, "spool \"%s\" is not an "
 				    "absolute path", $2);
@@ -297,6 +303,7 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| CONTROL GROUP STRING {
+			global_once(&$<pos>1, "control group");
 			if (getgrnam($3) == NULL)
 				perr(&$<pos>3, "control group \"%s\": no such "
 				    "group", $3);
@@ -307,6 +314,7 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| CONTROL STRING {
+			global_once(&$<pos>1, "control");
 			if ($2[0] != '/')
 				perr(&$<pos>2, "control \"%s\" is not an "
 				    "absolute path", $2);
@@ -318,6 +326,7 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| API KEYS STRING {
+			global_once(&$<pos>1, "api keys");
 			parse_copystr(&$<pos>3, conf->api_keys,
 			    sizeof(conf->api_keys), $3, "api keys");
 			parse_at(&$<pos>3, conf->api_keys_at,
@@ -325,6 +334,7 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| CREDENTIALS STRING {
+			global_once(&$<pos>1, "credentials");
 			parse_copystr(&$<pos>2, conf->credentials,
 			    sizeof(conf->credentials), $2, "credentials");
 			parse_at(&$<pos>2, conf->credentials_at,
@@ -332,6 +342,7 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| CA STRING {
+			global_once(&$<pos>1, "ca");
 			parse_copystr(&$<pos>2, conf->cabundle,
 			    sizeof(conf->cabundle), $2, "ca");
 			parse_at(&$<pos>2, conf->cabundle_at,
@@ -386,16 +397,19 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| RELAY VIA STRING {
+			global_once(&$<pos>1, "relay via");
 			parse_relay_via(conf, &$<pos>3, $3);
 			free($3);
 		}
 		| RELAY VIA STRING AUTH STRING {
+			global_once(&$<pos>1, "relay via");
 			parse_relay_via(conf, &$<pos>3, $3);
 			parse_relay_auth(conf, &$<pos>5, $5);
 			free($3);
 			free($5);
 		}
 		| BOUNCE DOMAIN STRING {
+			global_once(&$<pos>1, "bounce domain");
 			if (parse_check_domain(&$<pos>3, $3,
 			    "bounce domain") == 0)
 				parse_copystr(&$<pos>3, conf->bounce_domain,
@@ -404,6 +418,7 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| BOUNCE DSN STRING {
+			global_once(&$<pos>1, "bounce dsn");
 			if (strcmp($3, "yes") == 0)
 				conf->bounce_dsn = 1;
 			else if (strcmp($3, "no") == 0)
@@ -414,11 +429,13 @@ main		: HOSTNAME STRING {
 			free($3);
 		}
 		| HISTORY time {
+			global_once(&$<pos>1, "history");
 			if (parse_check_time(&$<pos>2, $2, 1, 366 * 86400,
 			    "history") == 0)
 				conf->history = $2;
 		}
 		| QUEUE LIFETIME time {
+			global_once(&$<pos>1, "queue lifetime");
 			if (parse_check_time(&$<pos>3, $3, 60, 90 * 86400,
 			    "queue lifetime") == 0)
 				conf->queue_lifetime = $3;
@@ -426,6 +443,7 @@ main		: HOSTNAME STRING {
 		| QUEUE RETRY time TO time {
 			char	 t1[32], t2[32];
 
+			global_once(&$<pos>1, "queue retry");
 			if (parse_check_time(&$<pos>3, $3, 1, 86400,
 			    "queue retry minimum") == 0 &&
 			    parse_check_time(&$<pos>5, $5, 1, 7 * 86400,
@@ -442,6 +460,7 @@ main		: HOSTNAME STRING {
 		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
 		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
 		| POSTMASTER STRING {
+			global_once(&$<pos>1, "postmaster");
 			if (strchr($2, '@') == NULL ||
 			    config_check_domain(strrchr($2, '@') + 1) == -1)
 				perr(&$<pos>2, "postmaster \"%s\": want an "
@@ -453,12 +472,14 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| TLS CIPHERS STRING {
+			global_once(&$<pos>1, "tls ciphers");
 			parse_tls_ciphers(conf, &$<pos>3, $3);
 			free($3);
 		}
 		| TLS POLICY STRING {
 			int	 p;
 
+			global_once(&$<pos>1, "tls policy");
 			if ((p = parse_tls_policy(&$<pos>3, $3)) != -1)
 				conf->tls_policy = p;
 			free($3);
@@ -513,6 +534,7 @@ main		: HOSTNAME STRING {
 			tracking_end();
 		}
 		| CLUSTER '{' clusteropts '}'	{
+			global_once(&$<pos>1, "cluster");
 			parse_cluster_end(conf, &$<pos>1);
 		}
 		;
@@ -650,76 +672,91 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		;
 
 limit		: MESSAGESIZE size {
+			global_once(&$<pos>1, "limit message-size");
 			if (parse_check_range(&$<pos>2, $2, 1024, INT_MAX,
 			    "message-size") == 0)
 				conf->max_message_size = $2;
 		}
 		| RECIPIENTS number {
+			global_once(&$<pos>1, "limit recipients");
 			if (parse_check_range(&$<pos>2, $2, 1, 100000,
 			    "recipients") == 0)
 				conf->max_recipients = $2;
 		}
 		| SESSIONS number {
+			global_once(&$<pos>1, "limit sessions");
 			if (parse_check_range(&$<pos>2, $2, 1, 65536,
 			    "sessions") == 0)
 				conf->max_sessions = $2;
 		}
 		| SESSIONSPERIP number {
+			global_once(&$<pos>1, "limit sessions-per-ip");
 			if (parse_check_range(&$<pos>2, $2, 1, 65536,
 			    "sessions-per-ip") == 0)
 				conf->max_sessions_per_ip = $2;
 		}
 		| SESSIONSPERNET number {
+			global_once(&$<pos>1, "limit sessions-per-network");
 			if (parse_check_range(&$<pos>2, $2, 1, 65536,
 			    "sessions-per-network") == 0)
 				conf->max_sessions_per_net = $2;
 		}
 		| MINDATARATE size {
+			global_once(&$<pos>1, "limit min-data-rate");
 			if (parse_check_range(&$<pos>2, $2, 0, 1073741824,
 			    "min-data-rate") == 0)
 				conf->min_data_rate = $2;
 		}
 		| IDLETIMEOUT time {
+			global_once(&$<pos>1, "limit idle-timeout");
 			if (parse_check_time(&$<pos>2, $2, 1, 86400,
 			    "idle-timeout") == 0)
 				conf->smtp_timeout = $2;
 		}
 		| GREETDELAY mstime {
+			global_once(&$<pos>1, "limit greeting-delay");
 			if (parse_check_mstime(&$<pos>2, $2, 0, 60000,
 			    "greeting-delay") == 0)
 				conf->greeting_delay_ms = $2;
 		}
 		| SESSIONTIMEOUT time {
+			global_once(&$<pos>1, "limit session-timeout");
 			if (parse_check_time(&$<pos>2, $2, 1, 86400,
 			    "session-timeout") == 0)
 				conf->session_timeout = $2;
 		}
 		| ERRORS number {
+			global_once(&$<pos>1, "limit errors");
 			if (parse_check_range(&$<pos>2, $2, 1, 1000,
 			    "errors") == 0)
 				conf->max_errors = $2;
 		}
 		| JUNK number {
+			global_once(&$<pos>1, "limit junk-commands");
 			if (parse_check_range(&$<pos>2, $2, 1, 100000,
 			    "junk-commands") == 0)
 				conf->max_junk = $2;
 		}
 		| MIMEPARTS number {
+			global_once(&$<pos>1, "limit mime-parts");
 			if (parse_check_range(&$<pos>2, $2, 1, 100000,
 			    "mime-parts") == 0)
 				conf->mime_parts = $2;
 		}
 		| MIMEDEPTH number {
+			global_once(&$<pos>1, "limit mime-depth");
 			if (parse_check_range(&$<pos>2, $2, 1, 1000,
 			    "mime-depth") == 0)
 				conf->mime_depth = $2;
 		}
 		| MIMEHEADERS number {
+			global_once(&$<pos>1, "limit mime-headers");
 			if (parse_check_range(&$<pos>2, $2, 1, 1000000,
 			    "mime-headers") == 0)
 				conf->mime_headers = $2;
 		}
 		| MIMEHEADERSIZE size {
+			global_once(&$<pos>1, "limit mime-header-size");
 			if (parse_check_range(&$<pos>2, $2, 1024, 67108864,
 			    "mime-header-size") == 0)
 				conf->mime_header_size = $2;
@@ -1094,16 +1131,19 @@ clusteropts	: /* empty */
 		;
 
 clusteropt	: REDIS STRING {
+			block_once(&$<pos>1, "cluster", 0, "redis");
 			parse_cluster_redis(conf, &$<pos>2, $2);
 			free($2);
 		}
 		| NODE STRING {
+			block_once(&$<pos>1, "cluster", 0, "node");
 			if (parse_check_domain(&$<pos>2, $2, "node") == 0)
 				parse_copystr(&$<pos>2, conf->cluster.node,
 				    sizeof(conf->cluster.node), $2, "node");
 			free($2);
 		}
 		| AUTH STRING {
+			block_once(&$<pos>1, "cluster", 0, "auth");
 			parse_copystr(&$<pos>2, conf->cluster.auth_file,
 			    sizeof(conf->cluster.auth_file), $2, "auth");
 			parse_at(&$<pos>2, conf->cluster.auth_at,
@@ -1228,6 +1268,13 @@ static void
 events_once(const struct pos *p, const char *what)
 {
 	block_once(p, "events", cur_events->id, what);
+}
+
+/* a global setting that takes one value: the same, once in the file */
+static void
+global_once(const struct pos *p, const char *what)
+{
+	block_once(p, "global", 0, what);
 }
 
 static void

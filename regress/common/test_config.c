@@ -629,8 +629,8 @@ test_smtp_limits(void)
 {
 	struct config	*c;
 	json_t		*j;
-	int		 lines = 0;
-	char		*s;
+	int		 lines = 0, dups = 0;
+	char		*s, *e;
 
 	c = parse_text("limit greeting-delay 2s\nlimit session-timeout 1d\n"
 	    "limit errors 1000\n");
@@ -641,11 +641,15 @@ test_smtp_limits(void)
 		is_int(c->max_errors, 1000, "errors 1000");
 		config_free(c);
 	}
-	c = parse_text("limit greeting-delay 1\nlimit session-timeout 1\n"
-	    "limit errors 1\nlimit greeting-delay 0\n");
+	c = parse_text("limit greeting-delay 0\nlimit session-timeout 1\n"
+	    "limit errors 1\n");
 	ok(c != NULL && c->greeting_delay_ms == 0 && c->session_timeout == 1 &&
-	    c->max_errors == 1, "lower bounds; a bare number is seconds, "
-	    "the last statement wins");
+	    c->max_errors == 1, "lower bounds; a bare number is seconds");
+	config_free(c);
+	c = parse_text("limit greeting-delay 1\nlimit greeting-delay 0\n");
+	ok(c == NULL && strstr(errbuf, "t.conf:2:7: duplicate limit "
+	    "greeting-delay (first defined at ") != NULL,
+	    "a limit given twice is refused, not the last one winning");
 	config_free(c);
 	c = parse_text("limit greeting-delay 60s\n");
 	ok(c != NULL && c->greeting_delay_ms == 60000, "greeting-delay 60s");
@@ -662,9 +666,15 @@ test_smtp_limits(void)
 	    "limit errors 5s\n"
 	    "limit errors\n");
 	ok(c == NULL, "out of range SMTP limits refused");
-	for (s = errbuf; (s = strchr(s, '\n')) != NULL; s++)
-		lines++;
+	for (s = errbuf; (e = strchr(s, '\n')) != NULL; s = e + 1) {
+		if (memmem(s, e - s, "duplicate", 9) != NULL)
+			dups++;
+		else
+			lines++;
+	}
 	is_int(lines, 9, "one error per bad limit");
+	/* and the second and later of each (not the incomplete one) */
+	is_int(dups, 5, "limits given again are duplicates");
 	ok(strstr(errbuf, "t.conf:1:22: greeting-delay 61s is too long: "
 	    "at most 1m") != NULL, "greeting-delay over 60 s");
 	ok(strstr(errbuf, "t.conf:2:22: bad time suffix \"h\" (use ms, s or "
