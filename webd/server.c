@@ -12,7 +12,9 @@
  * http it passes the bytes through.  Either way the filter's context is
  * the connection's: it carries the deadline that bounds the time a client
  * may take to send a request head (slowloris), which evhttp's idle
- * timeout alone does not, and it is freed with the connection.
+ * timeout alone does not, and it is freed with the connection.  A
+ * handshake or record that libtls refuses closes the connection at once
+ * (conn_fail).
  *
  * libevent 2.1's filter tells its user that output is written as soon as
  * the filter has moved it to the socket's buffer, and does not move
@@ -121,6 +123,7 @@ struct web_conn {
 	const char		*auth_why;	/* 1: why its key is refused,
 						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
+	int			 failed;	/* TLS broke: closing now */
 	int			 linger_fd;	/* refused: read on after
 						   close */
 	/* the filter's callbacks on the socket, which we wrap */
@@ -161,12 +164,21 @@ deadline_arm(struct web_conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
-/* no complete request in time: evhttp closes it as on a read timeout */
+/*
+ * No complete request in time: evhttp closes it as on a read timeout.
+ * Also made active at once when the connection's TLS broke (conn_fail).
+ */
 static void
 deadline_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct web_conn	*c = arg;
 
+	if (c->failed) {
+		/* this frees c through conn_free() */
+		bufferevent_trigger_event(c->bev,
+		    BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
+		return;
+	}
 	n_timeouts++;
 	log_debug("connection %d: no request within %ds, closing",
 	    c->fd, WEB_HEAD_TIMEOUT);
@@ -823,6 +835,23 @@ tls_wcb(struct tls *ctx, const void *buf, size_t len, void *arg)
 	return ((ssize_t)len);
 }
 
+/*
+ * The client broke the connection's TLS: a handshake that failed (plain
+ * http or garbage on an https listener, an alert) or a record that does
+ * not decrypt.  Nothing more can be read or answered on it, and libevent
+ * 2.1's filter does nothing with BEV_ERROR: it closes now, from the loop
+ * (deadline_cb, made active), not at the head deadline.
+ */
+static void
+conn_fail(struct web_conn *c)
+{
+	n_tls_errors++;
+	log_debug("connection %d: tls: %s, closing", c->fd,
+	    tls_error(c->tls));
+	c->failed = 1;
+	event_active(c->deadline, EV_TIMEOUT, 1);
+}
+
 static enum bufferevent_filter_result
 filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
@@ -832,7 +861,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	ssize_t		 n;
 	int		 got = 0, st;
 
-	if (c->refused) {
+	if (c->refused || c->failed) {
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return (BEV_NEED_MORE);
 	}
@@ -852,8 +881,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
 			break;
 		if (n == -1) {
-			n_tls_errors++;
-			log_debug("tls: %s", tls_error(c->tls));
+			conn_fail(c);
 			return (BEV_ERROR);
 		}
 		if (n == 0)
@@ -913,7 +941,8 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			return (BEV_NEED_MORE);
 		if (n == -1) {
 			n_tls_errors++;
-			log_debug("tls: %s", tls_error(c->tls));
+			log_debug("connection %d: tls: %s", c->fd,
+			    tls_error(c->tls));
 			return (BEV_ERROR);
 		}
 		evbuffer_drain(src, n);
