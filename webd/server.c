@@ -12,9 +12,9 @@
  * http it passes the bytes through.  Either way the filter's context is
  * the connection's: it carries the deadline that bounds the time a client
  * may take to send a request head (slowloris), which evhttp's idle
- * timeout alone does not, and it is freed with the connection.  A
- * handshake or record that libtls refuses closes the connection at once
- * (conn_fail).
+ * timeout alone does not, and on the API the pace of its body
+ * (body_came), and it is freed with the connection.  A handshake or
+ * record that libtls refuses closes the connection at once (conn_fail).
  *
  * libevent 2.1's filter tells its user that output is written as soon as
  * the filter has moved it to the socket's buffer, and does not move
@@ -124,6 +124,10 @@ struct web_conn {
 						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
 	int			 failed;	/* TLS broke: closing now */
+	/* the API: when the request began, the body bytes since
+	   (body_came) */
+	struct timespec		 since;
+	uint64_t		 body_len;
 	int			 linger_fd;	/* refused: read on after
 						   close */
 	/* the filter's callbacks on the socket, which we wrap */
@@ -164,6 +168,51 @@ deadline_arm(struct web_conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* milliseconds since the request began (head_reset) */
+static uint64_t
+since_ms(const struct web_conn *c)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < c->since.tv_sec)
+		return (0);
+	return ((uint64_t)(now.tv_sec - c->since.tv_sec) * 1000 +
+	    now.tv_nsec / 1000000 - c->since.tv_nsec / 1000000);
+}
+
+/*
+ * n bytes of an API request's body came: its deadline moves to
+ * WEB_HEAD_TIMEOUT seconds from now, but never past WEB_HEAD_TIMEOUT
+ * seconds from the request's start plus a second for every
+ * WEB_BODY_RATE bytes of body so far.  A large submission on a slow link
+ * is whole in time as long as it keeps coming at that rate on average;
+ * a client that trickles a few bytes now and then is cut near the first
+ * deadline, as before.  Nothing moves while the request is answered (no
+ * deadline then) or once it is refused.
+ */
+static void
+body_came(struct web_conn *c, size_t n)
+{
+	struct timeval	 tv;
+	uint64_t	 now, until, cap;
+
+	if (n == 0 || !c->l->api || c->refused || c->failed ||
+	    !evtimer_pending(c->deadline, NULL))
+		return;
+	c->body_len += n;
+	now = since_ms(c);
+	until = now + WEB_HEAD_TIMEOUT * 1000;
+	cap = WEB_HEAD_TIMEOUT * 1000 + c->body_len * 1000 / WEB_BODY_RATE;
+	if (until > cap)
+		until = cap;
+	if (until <= now)
+		return;		/* due: the deadline as it is */
+	tv.tv_sec = (until - now) / 1000;
+	tv.tv_usec = (until - now) % 1000 * 1000;
+	evtimer_add(c->deadline, &tv);
+}
+
 /*
  * No complete request in time: evhttp closes it as on a read timeout.
  * Also made active at once when the connection's TLS broke (conn_fail).
@@ -180,8 +229,7 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	n_timeouts++;
-	log_debug("connection %d: no request within %ds, closing",
-	    c->fd, WEB_HEAD_TIMEOUT);
+	log_debug("connection %d: no whole request in time, closing", c->fd);
 	/* the API says so (JSON) when a request was begun; closes after */
 	if (c->l->api && c->head_len > 0 && !c->refused) {
 		head_refuse(c, 408);
@@ -383,6 +431,9 @@ head_reset(struct web_conn *c)
 	c->chunked = c->auth_seen = 0;
 	c->auth_why = NULL;
 	c->last = '\0';
+	c->body_len = 0;
+	if (c->l->api)
+		clock_gettime(CLOCK_MONOTONIC, &c->since);
 }
 
 static size_t
@@ -859,6 +910,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	struct web_conn	*c = arg;
 	char		 buf[16384];
 	ssize_t		 n;
+	size_t		 len, head, body = 0;
 	int		 got = 0, st;
 
 	if (c->refused || c->failed) {
@@ -866,13 +918,16 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		return (BEV_NEED_MORE);
 	}
 	if (c->tls == NULL) {
-		if (evbuffer_get_length(src) == 0)
+		if ((len = evbuffer_get_length(src)) == 0)
 			return (BEV_NEED_MORE);
+		head = c->head_len;
 		if ((st = head_scan_buf(c, src)) != 0) {
 			head_refuse(c, st);
 			evbuffer_drain(src, evbuffer_get_length(src));
 			return (BEV_NEED_MORE);
 		}
+		/* what is not the head's is the body's */
+		body_came(c, len - (c->head_len - head));
 		evbuffer_add_buffer(dst, src);
 		return (BEV_OK);
 	}
@@ -886,13 +941,16 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		}
 		if (n == 0)
 			break;
+		head = c->head_len;
 		if ((st = head_scan(c, buf, n)) != 0) {
 			head_refuse(c, st);
 			return (BEV_NEED_MORE);
 		}
+		body += n - (c->head_len - head);
 		evbuffer_add(dst, buf, n);
 		got = 1;
 	}
+	body_came(c, body);
 	return (got ? BEV_OK : BEV_NEED_MORE);
 }
 

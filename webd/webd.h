@@ -32,6 +32,9 @@
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
 #define WEB_READ_MAX		16384	/* bytes a read(2) of a socket takes */
 #define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
+/* the API: body bytes a second a request must average after its first
+   WEB_HEAD_TIMEOUT seconds, each arrival moving its deadline on */
+#define WEB_BODY_RATE		1024
 #define WEB_WRITE_TIMEOUT	30
 /* seconds a refused client may send on */
 #define WEB_LINGER		2
