@@ -74,6 +74,8 @@ struct hit {
 	int			 head;
 	int			 resubscribe;	/* /u/: the page's other
 						   button */
+	char			*loc;		/* /c/: the Location, its
+						   URL encoded once */
 };
 
 static int		 pixels_held;
@@ -184,6 +186,8 @@ hit_new(struct evhttp_request *req, const struct token *t)
 static void
 hit_free(struct hit *h)
 {
+	free(h->loc);
+	h->loc = NULL;
 	if (h->tick != NULL) {
 		event_free(h->tick);
 		pixels_held--;
@@ -322,7 +326,6 @@ click_durable(int ok, void *arg)
 {
 	struct hit	*h = arg;
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(h->req);
-	char		 loc[3 * MH_URL_MAX];
 
 	if (!ok) {
 		reply_text(h->req, 503, "Service Unavailable", "try again");
@@ -333,10 +336,9 @@ click_durable(int ok, void *arg)
 	/*
 	 * only the URL inside the authenticated token: never an open
 	 * redirect; as a URI, also from a token made before relayd put one
-	 * there (track_click checked that it can be)
+	 * there (track_click made it one)
 	 */
-	uri_encode(h->t.url, loc, sizeof(loc));
-	evhttp_add_header(oh, "Location", loc);
+	evhttp_add_header(oh, "Location", h->loc);
 	evhttp_send_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
 }
@@ -345,14 +347,17 @@ static void
 track_click(struct evhttp_request *req, const struct token *t)
 {
 	struct hit	*h;
+	char		 loc[3 * MH_URL_MAX];
 
 	/* a link no Location can hold (a host that is not ASCII): as a bad
-	 * token, no event */
-	if (uri_encode(t->url, NULL, 0) == -1) {
+	 * token, no event; any other fits loc whole */
+	if (uri_encode(t->url, loc, sizeof(loc)) == -1) {
 		not_found(req);
 		return;
 	}
 	h = hit_new(req, t);
+	if ((h->loc = strdup(loc)) == NULL)
+		fatal("track_click");
 	n_click++;
 	hit_event(h, EV_CLICK, click_durable);
 }
