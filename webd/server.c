@@ -888,14 +888,17 @@ tls_wcb(struct tls *ctx, const void *buf, size_t len, void *arg)
 
 /*
  * The client broke the connection's TLS: a handshake that failed (plain
- * http or garbage on an https listener, an alert) or a record that does
- * not decrypt.  Nothing more can be read or answered on it, and libevent
- * 2.1's filter does nothing with BEV_ERROR: it closes now, from the loop
- * (deadline_cb, made active), not at the head deadline.
+ * http or garbage on an https listener, an alert), a record that does
+ * not decrypt or an answer that cannot be written.  Nothing more can be
+ * read or answered on it, and libevent 2.1's filter does nothing with
+ * BEV_ERROR: it closes now, from the loop (deadline_cb, made active), not
+ * at the head deadline.
  */
 static void
 conn_fail(struct web_conn *c)
 {
+	if (c->failed)
+		return;
 	n_tls_errors++;
 	log_debug("connection %d: tls: %s, closing", c->fd,
 	    tls_error(c->tls));
@@ -998,9 +1001,7 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
 			return (BEV_NEED_MORE);
 		if (n == -1) {
-			n_tls_errors++;
-			log_debug("connection %d: tls: %s", c->fd,
-			    tls_error(c->tls));
+			conn_fail(c);
 			return (BEV_ERROR);
 		}
 		evbuffer_drain(src, n);
