@@ -52,8 +52,9 @@
 #define OUT_LOW		(64 * 1024)
 
 static const char *stage_names[] = {
-	"dns", "connect", "connect", "helo", "helo", "starttls", "starttls",
-	"auth", "mail", "data", "data", "rset", "mail", "quit", "quit"
+	"dns", "connect", "connect", "connect", "helo", "helo", "starttls",
+	"starttls", "auth", "mail", "data", "data", "rset", "mail", "quit",
+	"quit"
 };
 
 static struct mconnlist	 conns = TAILQ_HEAD_INITIALIZER(conns);
@@ -68,6 +69,8 @@ static void	 conn_flush_all(int, short, void *);
 static int	 conn_write(struct mconn *);
 static void	 conn_timeout(int, short, void *);
 static void	 conn_next_addr(struct mconn *);
+static void	 conn_leave_addr(struct mconn *);
+static void	 refused_done(struct mconn *);
 static void	 conn_free(struct mconn *);
 static void	 conn_undirty(struct mconn *);
 static void	 tx_start(struct mconn *);
@@ -377,6 +380,12 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 	vsnprintf(desc, sizeof(desc), fmt, ap);
 	va_end(ap);
 	log_debug("mta %s: %s", c->domain, desc);
+	if (c->state == M_REFUSED) {
+		/* the QUIT after a refused greeting: its reply is not
+		 * waited for any more */
+		refused_done(c);
+		return;
+	}
 	if (c->reused && c->job != NULL && c->state == M_TX &&
 	    c->tx_acked == 0) {
 		/* the server closed a connection it had kept open: the job
@@ -402,10 +411,44 @@ conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
 	vsnprintf(c->lasterr, sizeof(c->lasterr), fmt, ap);
 	va_end(ap);
 	c->lastcode = code;
+	conn_leave_addr(c);
+}
+
+/* this address is done with (c->lasterr says why): on to the next */
+static void
+conn_leave_addr(struct mconn *c)
+{
 	conn_close_sock(c);
 	c->acur++;
 	c->tls_plain = 0;
 	conn_next_addr(c);
+}
+
+/*
+ * A greeting other than 220 (554: no SMTP service here, RFC 5321 3.1):
+ * QUIT, and its reply waited for (RFC 5321 4.3.2) no longer than a
+ * connection is; then the next address or MX.  Whatever ends the wait
+ * (the reply, the server closing, a timeout, an error) ends it alike.
+ */
+static void
+greeting_refused(struct mconn *c, int code, const char *text)
+{
+	snprintf(c->lasterr, sizeof(c->lasterr), "greeting refused: %d ",
+	    code);
+	strlcat(c->lasterr, text, sizeof(c->lasterr));
+	c->lastcode = code;
+	c->state = M_REFUSED;
+	send_line(c, "QUIT");
+	set_timeout(c, relay_connect_timeout);
+}
+
+/* the wait for the reply to that QUIT is over */
+static void
+refused_done(struct mconn *c)
+{
+	/* a failure now is one at the greeting, no longer this QUIT's */
+	c->state = M_GREETING;
+	conn_leave_addr(c);
 }
 
 /*
@@ -1295,10 +1338,7 @@ reply(struct mconn *c, int code, const char *text)
 	switch (c->state) {
 	case M_GREETING:
 		if (code != 220) {
-			/* 554: no SMTP service here (RFC 5321 3.1), the next
-			 * address or MX is tried */
-			conn_retry_next(c, code, "greeting refused: %d %s",
-			    code, text);
+			greeting_refused(c, code, text);
 			return;
 		}
 		c->greeted = 1;
@@ -1374,6 +1414,9 @@ reply(struct mconn *c, int code, const char *text)
 	case M_QUIT:
 		c->state = M_DONE;
 		conn_free(c);
+		break;
+	case M_REFUSED:
+		refused_done(c);
 		break;
 	default:
 		conn_fail(c, 0, "4.5.0", "unexpected reply %d", code);
@@ -1581,9 +1624,15 @@ conn_io(int fd, short ev, void *arg)
 	conn_process(c);
 	if (!conn_alive(c))
 		return;
+	if (c->state == M_DNS || c->state == M_CONNECT)
+		/* a reply sent c to the next address: the end of the
+		 * socket it came on is no news */
+		return;
 	if (r == -1) {
 		if (c->state == M_QUIT || c->state == M_DONE)
 			conn_free(c);
+		else if (c->state == M_REFUSED)
+			refused_done(c);
 		else if (c->state == M_GREETING)
 			conn_retry_next(c, 0, "connection closed");
 		else
@@ -1608,6 +1657,10 @@ conn_timeout(int fd, short ev, void *arg)
 	}
 	if (c->state == M_QUIT) {
 		conn_free(c);
+		return;
+	}
+	if (c->state == M_REFUSED) {
+		refused_done(c);
 		return;
 	}
 	if (c->state == M_CONNECT || c->state == M_GREETING) {

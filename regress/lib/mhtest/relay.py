@@ -85,9 +85,9 @@ class Handler:
 
 
 class Sink:
-    """aiosmtpd on 127.0.0.1:port, optionally offering STARTTLS."""
+    """aiosmtpd on host (127.0.0.1):port, optionally offering STARTTLS."""
 
-    def __init__(self, port=None, tls=False, tmpdir=None):
+    def __init__(self, port=None, tls=False, tmpdir=None, host="127.0.0.1"):
         self.port = port or free_port()
         self.handler = Handler()
         kw = {}
@@ -96,7 +96,7 @@ class Sink:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(crt, key)
             kw = {"tls_context": ctx, "require_starttls": False}
-        self.ctl = Controller(self.handler, hostname="127.0.0.1",
+        self.ctl = Controller(self.handler, hostname=host,
                               port=self.port, server_hostname="mx.example.test",
                               **kw)
         self.ctl.start()
