@@ -29,6 +29,7 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 	size_t		 i, k = 0;
 	size_t		*f;
 	struct rres	*r;
+	char		 to[MH_ADDR_MAX];
 
 	if (n == 0 || !relay_conf->bounce_dsn || m->env.sender[0] == '\0')
 		return;
@@ -48,11 +49,14 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 		if ((d = calloc(1, sizeof(*d))) == NULL)
 			fatal("calloc");
 		if (bounce_queue(&m->env, f, k, r, &d->env) == -1) {
-			log_warnx("%s: cannot queue DSN", m->id);
+			log_warnx("msgid=%s report=dsn status=error (cannot "
+			    "queue the DSN)", m->id);
 			free(d);
 		} else {
 			strlcpy(d->id, d->env.id, sizeof(d->id));
-			log_info("%s: DSN queued as %s", m->id, d->id);
+			log_info("msgid=%s report=dsn orig_msgid=%s to=<%s> "
+			    "status=queued", d->id, m->id, log_sanitize(to,
+			    sizeof(to), m->env.sender));
 			sched_add_message(d, 1);
 		}
 	}

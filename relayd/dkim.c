@@ -180,16 +180,16 @@ step_held(struct dkim_step *st, const char *why)
 	if (st->env != NULL) {
 		strlcpy(st->env->dkim_pending, st->domain,
 		    sizeof(st->env->dkim_pending));
-		log_warnx("%s: cannot be signed for %s, held: %s", st->msgid,
-		    st->domain, why);
+		log_warnx("msgid=%s dkim=%s status=held (cannot be signed: "
+		    "%s)", st->msgid, st->domain, why);
 		st->done(0, why, st->arg);
 	} else {
 		st->m->dkim_busy = 0;
 		st->m->inflight--;
 		st->m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
 		    relay_conf->retry_min : 60);
-		log_info("%s: still cannot be signed for %s: %s", st->msgid,
-		    st->domain, why);
+		log_info("msgid=%s dkim=%s status=held (still cannot be "
+		    "signed: %s)", st->msgid, st->domain, why);
 		sched_kick();
 	}
 	free(st);
@@ -241,7 +241,8 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	m->env.size += len;
 	if (!m->removed)
 		queue_update(&m->env);
-	log_info("%s: signed for %s, released", m->id, st->domain);
+	log_info("msgid=%s dkim=%s status=released (signed)", m->id,
+	    st->domain);
 	free(st);
 	sched_kick();
 }

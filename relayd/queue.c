@@ -904,8 +904,8 @@ queue_load(struct rmsglist *list)
 		snprintf(name, sizeof(name), "%s.env", id);
 		if (strcmp(de->d_name + MH_MSGID_LEN - 1, ".msg") == 0) {
 			if (fstatat(qfd, name, &st, 0) == -1) {
-				log_info("%s: removing uncommitted message",
-				    id);
+				log_info("msgid=%s status=removed (never "
+				    "committed)", id);
 				filepool_releaseat(pool, qfd, de->d_name);
 			}
 			continue;
@@ -914,7 +914,8 @@ queue_load(struct rmsglist *list)
 			continue;
 		snprintf(name, sizeof(name), "%s.msg", id);
 		if (fstatat(qfd, name, &st, 0) == -1) {
-			log_warnx("%s: envelope without message, removed", id);
+			log_warnx("msgid=%s status=removed (an envelope "
+			    "without its message)", id);
 			filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}

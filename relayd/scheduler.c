@@ -272,14 +272,16 @@ kind_status(enum event_kind kind)
 
 /*
  * One key=value line per recipient outcome, Postfix style:
- * msgid=… to=<…> relay=host[ip]:port delay=… tls=… dsn=… status=… (reply)
+ * msgid=… from=<…> to=<…> relay=host[ip]:port delay=… tls=… dsn=…
+ * status=… (reply)
  */
 void
 sched_log(const struct rmsg *m, size_t i, const char *status,
     const char *relay, const struct event_tls *tls, int code, const char *ext,
     const char *desc)
 {
-	char		 to[MH_ADDR_MAX], why[600], reply[16], tv[96], st[16];
+	char		 from[MH_ADDR_MAX], to[MH_ADDR_MAX], why[600];
+	char		 reply[16], tv[96], st[16];
 	long long	 delay = (long long)(time(NULL) - m->env.created);
 	const char	*at = strrchr(m->env.rcpts[i].addr, '@');
 
@@ -287,6 +289,7 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
 	strlcpy(st, status, sizeof(st));
 	st[strcspn(st, " ")] = '\0';
 	metrics_inc(M_DELIVERIES, st, metrics_domain(at ? at + 1 : NULL));
+	log_sanitize(from, sizeof(from), m->env.sender);
 	log_sanitize(to, sizeof(to), m->env.rcpts[i].addr);
 	log_sanitize(why, sizeof(why), desc ? desc : "");
 	reply[0] = '\0';
@@ -297,8 +300,9 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
 	if (code > 0)
 		snprintf(reply, sizeof(reply), "%d%s", code, why[0] ? " " : "");
 	rhist_outcome(m, i, status, relay, tls, code, ext, desc);
-	log_info("msgid=%s to=<%s> relay=%s delay=%lld tls=%s "
-	    "dsn=%s status=%s%s%s%s%s", m->id, to, relay ? relay : "none",
+	log_info("msgid=%s from=<%s> to=<%s> relay=%s delay=%lld tls=%s "
+	    "dsn=%s status=%s%s%s%s%s", m->id, from, to,
+	    relay ? relay : "none",
 	    delay < 0 ? 0 : delay,
 	    tv, ext && ext[0] ? ext : "-", status,
 	    reply[0] || why[0] ? " (" : "", reply, why,

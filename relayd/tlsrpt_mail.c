@@ -201,7 +201,8 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	g_byte_array_free(ba, TRUE);
 	close(fd);
 	strlcpy(m->id, m->env.id, sizeof(m->id));
-	log_info("tls-rpt: %s: report to %s queued as %s", domain, to, m->id);
+	log_info("msgid=%s report=tls-rpt domain=%s to=<%s> status=queued",
+	    m->id, domain, to);
 	sched_add_message(m, 1);
 	return (0);
 }

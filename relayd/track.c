@@ -389,8 +389,8 @@ submitters_unsub(struct track_msg *m)
 		off = end;
 	}
 	if (m->ndrop > 0)
-		log_info("%s: the submitter's List-Unsubscribe replaced by "
-		    "the tracking one", m->queue_id);
+		log_info("msgid=%s list_unsubscribe=replaced (the "
+		    "submitter's, by the tracking one)", m->queue_id);
 }
 
 /*

@@ -18,6 +18,13 @@
 #include "relayd.h"
 #include "track.h"
 
+/* a log line's msgid: "-" where no message is named (webd may not) */
+static const char *
+msgid_of(const char *queue_id)
+{
+	return (queue_id[0] != '\0' ? queue_id : "-");
+}
+
 /* no queue id: it is about the address and the domain, not one message */
 static void
 subscription_event(enum event_kind kind, const char *addr,
@@ -59,17 +66,18 @@ unsubscribe(const char *addr, const char *domain, const char *queue_id,
 	log_sanitize(a, sizeof(a), addr);
 	snprintf(reason, sizeof(reason), "unsubscribe (%s)", how);
 	if ((rv = suppress_add(addr, domain, reason)) == -1) {
-		log_warnx("%s: cannot suppress <%s> for %s", queue_id, a,
-		    domain);
+		log_warnx("msgid=%s addr=<%s> domain=%s via=%s status=error "
+		    "(cannot suppress)", msgid_of(queue_id), a, domain, how);
 		return (-1);
 	}
 	if (rv == 0) {
-		log_info("%s: <%s> already unsubscribed from %s (%s)",
-		    queue_id, a, domain, how);
+		log_info("msgid=%s addr=<%s> domain=%s via=%s "
+		    "status=already_unsubscribed", msgid_of(queue_id), a,
+		    domain, how);
 		return (0);
 	}
-	log_info("%s: <%s> unsubscribed from %s (%s)", queue_id, a, domain,
-	    how);
+	log_info("msgid=%s addr=<%s> domain=%s via=%s status=unsubscribed",
+	    msgid_of(queue_id), a, domain, how);
 	subscription_event(EV_UNSUBSCRIBE, addr, domain, how);
 	return (0);
 }
@@ -95,9 +103,11 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 	if (rv == 0)
 		return (0);
 	if (rv == -1) {
-		log_warnx("%s: unsubscribe address <%s> not made for <%s>, "
-		    "ignored", queue_id, log_sanitize(l, sizeof(l), local),
-		    log_sanitize(s, sizeof(s), sender));
+		log_warnx("msgid=%s addr=<%s> via=mailto local=%s "
+		    "status=ignored (an unsubscribe address not made for "
+		    "this sender)", msgid_of(queue_id),
+		    log_sanitize(s, sizeof(s), sender),
+		    log_sanitize(l, sizeof(l), local));
 		return (-1);
 	}
 	if (unsubscribe(sender, domain, queue_id, "mailto") == -1)
@@ -114,7 +124,8 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 	if (resubscribe) {
 		/* not (or no longer) unsubscribed: nothing to undo */
 		if (suppress_del(addr, domain, NULL) > 0) {
-			log_info("%s: <%s> resubscribed to %s (web)", queue_id,
+			log_info("msgid=%s addr=<%s> domain=%s via=web "
+			    "status=resubscribed", msgid_of(queue_id),
 			    log_sanitize(a, sizeof(a), addr), domain);
 			subscription_event(EV_RESUBSCRIBE, addr, domain,
 			    "web");
