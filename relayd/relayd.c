@@ -617,6 +617,10 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (json_pack("{s:s}", "relay", cmd->id == CTL_PAUSE_RELAY ?
 		    "paused" : "running"));
 	case CTL_SUPPRESS_ADD:
+		/* one listed already keeps its reason and time (a bounce's,
+		 * an unsubscribe's): nothing is written or pushed */
+		if (relay_suppressed(arg, NULL))
+			return (json_pack("{s:s}", "already_suppressed", arg));
 		if (relay_suppress_add(arg, NULL, "added by mhctl") == -1)
 			return (json_pack("{s:s}", "error",
 			    "not a valid address"));
