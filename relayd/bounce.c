@@ -64,15 +64,6 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 	free(r);
 }
 
-/* a server's text as the report repeats it: US-ASCII, as RFC 3464 2.1.1
- * wants of the delivery-status part and the text part declares */
-static const char *
-ascii_desc(char *dst, size_t len, const char *desc)
-{
-	sanitize_text(dst, len, desc, SIZE_MAX, SAN_CTLSPACE);
-	return (dst);
-}
-
 /*
  * RFC 3464 delivery status notification for the failed recipients,
  * committed as a new message with the null sender.
@@ -83,7 +74,8 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 {
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
-	char			 hbuf[8192], desc[sizeof(res->desc)];
+	char			 hbuf[8192];
+	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
 	time_t			 now = time(NULL);
@@ -99,6 +91,16 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 		queue_abort(msgid);
 		return (-1);
 	}
+	/*
+	 * A server's text as the report repeats it, in the text part and in
+	 * the delivery-status part: US-ASCII, as RFC 3464 2.1.1 wants of the
+	 * latter and the text part declares.  Made once for both.
+	 */
+	if ((desc = calloc(nfailed, sizeof(*desc))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < nfailed; i++)
+		sanitize_text(desc[i], sizeof(desc[i]), res[i].desc, SIZE_MAX,
+		    SAN_CTLSPACE);
 	/* the original's header section, for text/rfc822-headers */
 	if ((mfd = queue_open_msg(orig->id)) != -1) {
 		while (hlen < sizeof(hbuf) - 1 &&
@@ -136,7 +138,7 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	    host, orig->sender, date, msgid, host, boundary, boundary);
 	for (i = 0; i < nfailed; i++)
 		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[failed[i]].addr,
-		    ascii_desc(desc, sizeof(desc), res[i].desc));
+		    desc[i]);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
 	    "Reporting-MTA: dns; %s\r\n", boundary, host);
 	if (orig->dsn_envid[0] != '\0')
@@ -152,9 +154,9 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 		    res[i].ext[0] ? res[i].ext : "5.0.0");
 		if (res[i].code >= 400)
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
-			    res[i].code, ascii_desc(desc, sizeof(desc),
-			    res[i].desc));
+			    res[i].code, desc[i]);
 	}
+	free(desc);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
 	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
 	if (fflush(fp) == EOF || ferror(fp) ||
