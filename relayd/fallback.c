@@ -119,7 +119,8 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	struct fallback_req	*req;
 	struct fallback_res	 res;
 	const struct route	*rt;
-	char			 to[MH_ADDR_MAX], id[MH_MSGID_LEN];
+	char			 to[MH_ADDR_MAX], from[MH_ADDR_MAX];
+	char			 id[MH_MSGID_LEN];
 
 	req = msg_get(p, imsg, sizeof(*req));
 	if (p->proc != PROC_HOOKD || imsg->fd == -1 || !fallback_req_ok(req))
@@ -139,9 +140,10 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	} else {
 		res.ok = 1;
 		strlcpy(res.name, id, sizeof(res.name));
-		log_info("msgid=%s from=inbound:%s to=<%s> relay=%s "
+		log_info("msgid=%s inbound_id=%s from=<%s> to=<%s> relay=%s "
 		    "status=queued (fallback smtp, route %s)", id, req->msgid,
-		    to, rt->fallback_smtp, rt->pattern);
+		    log_sanitize(from, sizeof(from), req->sender), to,
+		    rt->fallback_smtp, rt->pattern);
 	}
 	close(imsg->fd);
 	mproc_compose(p, IMSG_FALLBACK_RES, 0, -1, &res, sizeof(res));
