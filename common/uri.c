@@ -14,7 +14,21 @@
 static int
 uri_unsafe(unsigned char c)
 {
-	return (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL);
+	if (c <= 0x20 || c >= 0x7f)
+		return (1);
+	switch (c) {
+	case '"': case '<': case '>': case '\\': case '^': case '`':
+	case '{': case '|': case '}':
+		return (1);
+	}
+	return (0);
+}
+
+/* a byte to change: unsafe, or a % (kept only as the start of a %XX) */
+static int
+uri_change(unsigned char c)
+{
+	return (c == '%' || uri_unsafe(c));
 }
 
 /* where the authority after "scheme://" ends, or url if there is none */
@@ -35,12 +49,26 @@ uri_encode(const char *url, char *out, size_t len)
 {
 	static const char	 hexd[] = "0123456789ABCDEF";
 	const unsigned char	*p = (const unsigned char *)url;
-	const char		*auth = uri_authority_end(url);
+	const char		*auth;
 	size_t			 n = 0, k;
 	int			 full = len == 0;
 	char			 e[3];
 
-	for (; *p != '\0'; p++) {
+	/* most links need nothing: copied whole (or what fits of them) */
+	while (*p != '\0' && !uri_change(*p))
+		p++;
+	if (*p == '\0') {
+		n = (const char *)p - url;
+		if (len > 0) {
+			k = n < len ? n : len - 1;
+			memcpy(out, url, k);
+			out[k] = '\0';
+		}
+		return ((int)n);
+	}
+
+	auth = uri_authority_end(url);
+	for (p = (const unsigned char *)url; *p != '\0'; p++) {
 		/* a browser drops these from a URL (WHATWG URL, basic parser) */
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			continue;

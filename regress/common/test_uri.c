@@ -1,0 +1,168 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * uri_encode (common/uri.c): known cases (a URI kept as it is, bytes
+ * encoded, %XX kept and a lone % made %25, tabs and line breaks dropped,
+ * a non-ASCII host refused, a non-ASCII path encoded), the result cut
+ * at every buffer length (a prefix, never half an escape, the length
+ * always the whole), and, over 20,000 random URLs of the bytes that
+ * matter, the same result as the plain one-byte-at-a-time statement of
+ * the rule below.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "uri.h"
+
+/* the rule, byte by byte, as uri.h states it */
+static int
+ref_encode(const char *url, char *out, size_t len)
+{
+	static const char	 hexd[] = "0123456789ABCDEF";
+	const unsigned char	*p = (const unsigned char *)url;
+	const char		*s, *auth = url;
+	size_t			 n = 0, k;
+	int			 full = len == 0, unsafe;
+	char			 e[3];
+
+	if ((s = strstr(url, "://")) != NULL &&
+	    strcspn(url, "/?#") >= (size_t)(s - url)) {
+		s += 3;
+		auth = s + strcspn(s, "/?#");
+	}
+	for (; *p != '\0'; p++) {
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			continue;
+		unsafe = *p <= 0x20 || *p >= 0x7f ||
+		    strchr("\"<>\\^`{|}", *p) != NULL ||
+		    (*p == '%' && (!isxdigit(p[1]) || !isxdigit(p[2])));
+		k = 1;
+		e[0] = *p;
+		if (unsafe) {
+			if ((const char *)p < auth)
+				return (-1);
+			e[0] = '%';
+			e[1] = hexd[*p >> 4];
+			e[2] = hexd[*p & 0x0f];
+			k = 3;
+		}
+		if (!full && n + k < len)
+			memcpy(out + n, e, k);
+		else if (!full) {
+			out[n] = '\0';
+			full = 1;
+		}
+		n += k;
+	}
+	if (!full)
+		out[n] = '\0';
+	return ((int)n);
+}
+
+static void
+known(const char *url, const char *want, const char *what)
+{
+	char	 out[512];
+	int	 n;
+
+	n = uri_encode(url, out, sizeof(out));
+	if (want == NULL) {
+		is_int(n, -1, "%s: refused", what);
+		return;
+	}
+	is_str(out, want, "%s", what);
+	is_int(n, strlen(want), "%s: its length", what);
+	is_int(uri_encode(url, NULL, 0), strlen(want),
+	    "%s: the length alone (len 0)", what);
+}
+
+static void
+test_known(void)
+{
+	known("https://example.com/a/b?c=d&e=f#g",
+	    "https://example.com/a/b?c=d&e=f#g", "a URI as it is");
+	known("https://example.com/a b", "https://example.com/a%20b",
+	    "a space");
+	known("https://example.com/\"<>\\^`{|}",
+	    "https://example.com/%22%3C%3E%5C%5E%60%7B%7C%7D",
+	    "\" < > \\ ^ ` { | }");
+	known("https://example.com/%41%zz%4", "https://example.com/%41%25zz%254",
+	    "%XX kept, a lone % made %25");
+	known("https://exa\tmple.com/a\r\nb", "https://example.com/ab",
+	    "tabs and line breaks dropped, in the host too");
+	known("https://exämple.com/", NULL, "a host not ASCII");
+	known("https://u ser@example.com/", NULL, "a space in the userinfo");
+	known("https://example.com/ä?q=é", "https://example.com/%C3%A4?q=%C3%A9",
+	    "a path and query not ASCII, as UTF-8");
+	known("https://example.com/\x7f\x01", "https://example.com/%7F%01",
+	    "DEL and a control");
+	known("mailto:a b@example.com", "mailto:a%20b@example.com",
+	    "no authority: every byte may be encoded");
+	known("", "", "nothing");
+}
+
+static void
+test_cut(void)
+{
+	const char	*url = "https://example.com/a b%c";
+	char		 want[64], got[64];
+	size_t		 len;
+	int		 n, m, bad = 0;
+
+	n = ref_encode(url, want, sizeof(want));
+	for (len = 1; len <= (size_t)n + 2; len++) {
+		memset(got, '#', sizeof(got));
+		m = uri_encode(url, got, len);
+		ref_encode(url, want, len);
+		if (m != n || strcmp(got, want) != 0 || strlen(got) >= len ||
+		    got[len] != '#') {
+			printf("# len %zu: got %d \"%s\", want %d \"%s\"\n",
+			    len, m, got, n, want);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "cut at every length: a prefix without half an escape, "
+	    "nothing past len, the whole length returned");
+}
+
+static void
+test_random(void)
+{
+	static const char	 bytes[] = "ab/:?#%%%%419Fz \t\r\n\"<>\\^`{|}@"
+	    "\x01\x7f\x80\xc3\xa4\xff";
+	char			 url[80], got[256], want[256];
+	size_t			 i, j, n, k;
+	int			 bad = 0, g, w;
+
+	for (i = 0; i < 20000; i++) {
+		n = i % 3 == 0 ? 0 : 8;
+		if (n != 0)
+			memcpy(url, "https://", n);
+		k = n + arc4random_uniform(40);
+		for (j = n; j < k; j++)
+			url[j] = bytes[arc4random_uniform(sizeof(bytes) - 1)];
+		url[j] = '\0';
+		g = uri_encode(url, got, i % 2 ? sizeof(got) : 20);
+		w = ref_encode(url, want, i % 2 ? sizeof(want) : 20);
+		if (g != w || (w != -1 && strcmp(got, want) != 0)) {
+			if (bad++ < 5)
+				printf("# \"%s\": got %d \"%s\", want %d "
+				    "\"%s\"\n", url, g, got, w, want);
+		}
+	}
+	is_int(bad, 0, "20,000 random URLs: as the rule byte by byte");
+}
+
+int
+main(void)
+{
+	test_known();
+	test_cut();
+	test_random();
+	return (tap_done());
+}
