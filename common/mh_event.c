@@ -278,6 +278,20 @@ event_fixed_ok(const char *s, size_t size, enum evftype type)
 	    event_utf8_ok((const unsigned char *)s, len));
 }
 
+int
+mh_event_field_ok(const char *key, const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++)
+		if (strcmp(ev_fields[i].key, key) == 0)
+			return (len < ev_fields[i].size &&
+			    memchr(s, '\0', len) == NULL &&
+			    event_str_ok(s, len, ev_fields[i].type) &&
+			    event_utf8_ok((const unsigned char *)s, len));
+	return (0);
+}
+
 size_t
 mh_event_track_pack(const struct event_record *ev, void *buf, size_t size)
 {

@@ -118,6 +118,9 @@ json_t	*mh_event_to_json(const struct event_record *);
 /* -1 if malformed */
 int	 mh_event_from_json(struct event_record *, const json_t *);
 json_t	*mh_event_tls_json(const struct event_tls *);	/* "tls": {...} */
+/* len bytes at s as the string field key (mh_event_to_json's name) of a
+ * record, as the JSON decoder takes it (no NUL, fits its array) */
+int	 mh_event_field_ok(const char *key, const char *s, size_t len);
 /* struct track_event + link into buf (at least sizeof(struct
  * track_event) + MH_URL_MAX): its length */
 size_t	 mh_event_track_pack(const struct event_record *, void *, size_t);

@@ -63,6 +63,11 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 	if (rc == -1)
 		fatalx("malformed %s from %s", imsg_type_name(imsg->hdr.type),
 		    p->name);
+	/* the message's facts, kept for the events that come later */
+	if (ev.kind == EV_REGISTRATION)
+		facts_note(&ev);
+	else
+		(void)facts_fill(&ev);
 	/* webd cannot remember across restarts: the spool does */
 	if (p->proc == PROC_WEBD &&
 	    (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
@@ -230,6 +235,9 @@ hookd_configure(struct config *conf)
 	if (seen_init(hookd_root()) == -1)
 		log_warnx("no track-seen table: every open counts as "
 		    "unique");
+	if (facts_init(hookd_root(), 0) == -1)
+		log_warnx("no facts log: opens, clicks and returned mail "
+		    "name no tags, group or transaction");
 	events_set_monitor(hookd_monitor);
 	if (dead_init(hookd_root()) == -1 ||
 	    evlog_init(proc_base, hookd_root()) == -1)

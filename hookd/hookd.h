@@ -108,6 +108,18 @@ int	 seen_first(const struct event_record *);
 struct mproc;
 int	 seen_shared(struct mproc *, struct event_record *);	/* 0: taken */
 
+/* facts.c: each outbound message's Message-ID, sender, tags, group,
+ * transaction and subject, from its registration event, kept in the
+ * spool for the events made later (opens, clicks, what comes back) */
+#define FACTS_REC_MAX	2048		/* a record's bytes at most */
+int	 facts_init(const char *root, unsigned max_records);	/* 0: default */
+void	 facts_note(const struct event_record *);	/* registration */
+int	 facts_fill(struct event_record *);	/* 1: found, empty fields set */
+/* a record: its length into buf (FACTS_REC_MAX bytes at least), 0 if it
+ * cannot be one; from buf: its length, 0 if not whole, -1 if invalid */
+size_t	 facts_encode(const struct event_record *, void *, size_t);
+int	 facts_decode(const void *, size_t, struct event_record *);
+
 /* returned.c */
 void	 bounce_received(struct envelope *);
 int	 bounce_unsubscribed(struct envelope *, const char *local);

@@ -92,6 +92,8 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	    "recipient=<%s> type=%s", env->id,
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
+	/* what the report does not say, the message's registration did */
+	(void)facts_fill(&bi.ev);
 	if (events_submit(&bi.ev, NULL, NULL) == -1) {
 		mh_event_clear(&bi.ev);
 		return (-1);

@@ -1,0 +1,471 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd: what each outbound message is (its facts), for the events made
+ * long after it was submitted, which know it only by its queue id: opens,
+ * reads and clicks from webd, and what comes back to the bounce address
+ * (a DSN, an auto-reply, a reply).  They get the message's Message-ID,
+ * sender, tags, group, transaction and subject from here.
+ *
+ * Every message's registration event passes through hookd: its facts are
+ * appended to <spool>/events/facts.0 with one write(2) before the event
+ * is stored, and made durable by the same group commit (gsync.h) before
+ * relayd is answered.  A record is
+ *
+ *	magic (4), CRC-32 of the rest (4), queue id (16 hex digits),
+ *	six lengths (2 each), the six strings without NUL
+ *
+ * in the host's byte order.  Bounded: once facts.0 holds FACTS_GEN_RECS
+ * records or FACTS_GEN_SIZE bytes it becomes facts.1 (the previous one
+ * goes) and a new facts.0 begins; so the facts of the last 100,000 to
+ * 200,000 messages are kept, 64 MiB of disk at most.  An index in memory
+ * (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB) maps a hash of the
+ * queue id to the record; a full bucket forgets its oldest.  Rebuilt at
+ * start from both files; a record that is not whole or not valid (a
+ * crash while it was written) ends a file, and facts.0 is cut there.
+ * Everything read back is checked as the events relayd sends are.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "envelope.h"
+#include "gsync.h"
+#include "log.h"
+#include "mh_event.h"
+#include "hookd.h"
+
+#define FACTS_DIR	"events"
+#define FACTS_CUR	FACTS_DIR "/facts.0"
+#define FACTS_PREV	FACTS_DIR "/facts.1"
+#define FACTS_GEN_RECS	100000
+#define FACTS_GEN_SIZE	((off_t)32 << 20)
+#define FACTS_BUCKETS	(1 << 15)
+#define FACTS_WAYS	8
+#define FACTS_MAGIC	0x3146484dU		/* "MHF1" */
+#define FACTS_QID	(MH_MSGID_LEN - 1)
+#define FACTS_NSTR	6
+#define FACTS_HEAD	(4 + 4 + FACTS_QID + 2 * FACTS_NSTR)
+
+#define FF(k, m)	{ k, offsetof(struct event_record, m),		\
+			    sizeof(((struct event_record *)0)->m) }
+static const struct {
+	const char	*key;
+	size_t		 off;
+	size_t		 size;
+} ff[FACTS_NSTR] = {
+	FF("message_id", message_id),
+	FF("sender", sender),
+	FF("tags", tags),
+	FF("group", group),
+	FF("transaction", transaction),
+	FF("subject", subject),
+};
+
+/* the longest record: each string one byte short of its array */
+_Static_assert(FACTS_HEAD + 255 + MH_ADDR_MAX - 1 + 511 + 127 + 127 + 511 <=
+    FACTS_REC_MAX &&
+    sizeof(((struct event_record *)0)->message_id) == 256 &&
+    sizeof(((struct event_record *)0)->sender) == MH_ADDR_MAX &&
+    sizeof(((struct event_record *)0)->tags) == 512 &&
+    sizeof(((struct event_record *)0)->group) == 128 &&
+    sizeof(((struct event_record *)0)->transaction) == 128 &&
+    sizeof(((struct event_record *)0)->subject) == 512,
+    "FACTS_REC_MAX counts the fields of struct event_record");
+
+struct facts_slot {
+	uint64_t	 key;		/* 0: empty */
+	uint32_t	 gen;
+	uint32_t	 off;
+};
+
+static struct facts_slot (*idx)[FACTS_WAYS];
+static uint32_t		 cur_gen = 2;	/* the previous one: cur_gen - 1 */
+static int		 cur_fd = -1, prev_fd = -1;
+static off_t		 cur_size;
+static unsigned		 cur_recs, gen_recs = FACTS_GEN_RECS;
+static char		 cur_path[MH_PATH_MAX], prev_path[MH_PATH_MAX];
+
+static uint64_t
+facts_key(const char *qid, unsigned *bucket)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	size_t		 i;
+
+	for (i = 0; i < FACTS_QID; i++) {
+		h ^= (unsigned char)qid[i];
+		h *= 0x100000001b3ULL;
+	}
+	*bucket = (h >> 40) % FACTS_BUCKETS;
+	return (h | 1);
+}
+
+static int
+slot_live(const struct facts_slot *s)
+{
+	return (s->key != 0 && (s->gen == cur_gen || s->gen + 1 == cur_gen));
+}
+
+static struct facts_slot *
+slot_find(uint64_t key, unsigned b)
+{
+	unsigned	 i;
+
+	for (i = 0; i < FACTS_WAYS; i++)
+		if (idx[b][i].key == key && slot_live(&idx[b][i]))
+			return (&idx[b][i]);
+	return (NULL);
+}
+
+/* a free slot, else the oldest of the bucket */
+static void
+slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off)
+{
+	struct facts_slot	*s, *old = NULL;
+	unsigned		 i;
+
+	if ((s = slot_find(key, b)) == NULL) {
+		for (i = 0; i < FACTS_WAYS; i++) {
+			s = &idx[b][i];
+			if (!slot_live(s))
+				break;
+			if (old == NULL || s->gen < old->gen ||
+			    (s->gen == old->gen && s->off < old->off))
+				old = s;
+		}
+		if (i == FACTS_WAYS)
+			s = old;
+	}
+	s->key = key;
+	s->gen = gen;
+	s->off = off;
+}
+
+static void
+put16(unsigned char *p, size_t v)
+{
+	uint16_t	 u = v;
+
+	memcpy(p, &u, sizeof(u));
+}
+
+size_t
+facts_encode(const struct event_record *ev, void *buf, size_t size)
+{
+	unsigned char	*p = buf;
+	const char	*s;
+	uint32_t	 u;
+	size_t		 i, len, n = FACTS_HEAD;
+
+	if (size < FACTS_REC_MAX || !envelope_id_ok(ev->queue_id))
+		return (0);
+	memcpy(p + 8, ev->queue_id, FACTS_QID);
+	for (i = 0; i < FACTS_NSTR; i++) {
+		s = (const char *)ev + ff[i].off;
+		len = strnlen(s, ff[i].size - 1);
+		put16(p + 8 + FACTS_QID + 2 * i, len);
+		memcpy(p + n, s, len);
+		n += len;
+	}
+	u = FACTS_MAGIC;
+	memcpy(p, &u, sizeof(u));
+	u = crc32(crc32(0L, Z_NULL, 0), p + 8, n - 8);
+	memcpy(p + 4, &u, sizeof(u));
+	return (n);
+}
+
+int
+facts_decode(const void *buf, size_t size, struct event_record *ev)
+{
+	const unsigned char	*p = buf;
+	uint32_t		 u;
+	uint16_t		 l;
+	size_t			 i, n = FACTS_HEAD;
+	char			*s;
+
+	if (size < FACTS_HEAD)
+		return (0);
+	memcpy(&u, p, sizeof(u));
+	if (u != FACTS_MAGIC)
+		return (-1);
+	for (i = 0; i < FACTS_NSTR; i++) {
+		memcpy(&l, p + 8 + FACTS_QID + 2 * i, sizeof(l));
+		if (l >= ff[i].size)
+			return (-1);
+		n += l;
+	}
+	if (size < n)
+		return (0);
+	memcpy(&u, p + 4, sizeof(u));
+	if (u != crc32(crc32(0L, Z_NULL, 0), p + 8, n - 8))
+		return (-1);
+	memset(ev, 0, sizeof(*ev));
+	memcpy(ev->queue_id, p + 8, FACTS_QID);
+	if (!envelope_id_ok(ev->queue_id))
+		return (-1);
+	n = FACTS_HEAD;
+	for (i = 0; i < FACTS_NSTR; i++) {
+		memcpy(&l, p + 8 + FACTS_QID + 2 * i, sizeof(l));
+		if (!mh_event_field_ok(ff[i].key, (const char *)p + n, l))
+			return (-1);
+		s = (char *)ev + ff[i].off;
+		memcpy(s, p + n, l);
+		s[l] = '\0';
+		n += l;
+	}
+	return ((int)n);
+}
+
+/*
+ * The records of fd into the index as generation gen: where the last
+ * whole one ends (the rest is a torn write or not ours), -1 if it
+ * cannot be read.
+ */
+static off_t
+facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
+{
+	static unsigned char	 buf[64 * 1024];
+	struct event_record	 ev;
+	struct stat		 st;
+	size_t			 have = 0, at;
+	off_t			 end = 0;
+	ssize_t			 n;
+	int			 eof = 0, r;
+	unsigned		 b;
+	uint64_t		 key;
+
+	*nrec = 0;
+	for (;;) {
+		while (!eof && have < sizeof(buf)) {
+			n = pread(fd, buf + have, sizeof(buf) - have,
+			    end + have);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1) {
+				log_warn("%s", path);
+				return (-1);
+			}
+			if (n == 0)
+				eof = 1;
+			have += n;
+		}
+		r = 0;
+		for (at = 0; at < have; at += r) {
+			if ((r = facts_decode(buf + at, have - at, &ev)) <= 0)
+				break;
+			if (end + (off_t)(at + r) > FACTS_GEN_SIZE) {
+				r = -1;
+				break;
+			}
+			key = facts_key(ev.queue_id, &b);
+			slot_put(key, b, gen, end + at);
+			(*nrec)++;
+		}
+		memmove(buf, buf + at, have - at);
+		have -= at;
+		end += at;
+		if (r == -1 || eof)
+			break;
+	}
+	if (fstat(fd, &st) == 0 && st.st_size > end)
+		log_warnx("%s: %lld bytes after the last whole record "
+		    "ignored", path, (long long)(st.st_size - end));
+	return (end);
+}
+
+static int
+facts_open(const char *path, int flags, uint32_t gen, off_t *size,
+    unsigned *nrec)
+{
+	int	 fd;
+	off_t	 end;
+
+	if ((fd = open(path, flags | O_CLOEXEC, 0600)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s", path);
+		return (-1);
+	}
+	if ((end = facts_load(fd, path, gen, nrec)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	*size = end;
+	return (fd);
+}
+
+int
+facts_init(const char *root, unsigned max_records)
+{
+	off_t		 size;
+	unsigned	 nrec;
+
+	gen_recs = max_records > 0 ? max_records : FACTS_GEN_RECS;
+	if (snprintf(cur_path, sizeof(cur_path), "%s/%s", root,
+	    FACTS_CUR) >= (int)sizeof(cur_path) ||
+	    snprintf(prev_path, sizeof(prev_path), "%s/%s", root,
+	    FACTS_PREV) >= (int)sizeof(prev_path))
+		return (-1);
+	/* once in hookd (its pages touched as slots are used); again in
+	 * the tests, as after a restart */
+	if (idx != NULL)
+		memset(idx, 0, (size_t)FACTS_BUCKETS * sizeof(*idx));
+	else if ((idx = calloc(FACTS_BUCKETS, sizeof(*idx))) == NULL)
+		fatal("facts_init");
+	if (cur_fd != -1)
+		close(cur_fd);
+	if (prev_fd != -1)
+		close(prev_fd);
+	cur_gen = 2;
+	prev_fd = facts_open(prev_path, O_RDONLY, cur_gen - 1, &size, &nrec);
+	if ((cur_fd = facts_open(cur_path, O_RDWR | O_CREAT, cur_gen,
+	    &cur_size, &cur_recs)) == -1)
+		return (-1);
+	/* what follows the last whole record goes: the next one is
+	 * written there */
+	if (ftruncate(cur_fd, cur_size) == -1) {
+		log_warn("%s", cur_path);
+		close(cur_fd);
+		cur_fd = -1;
+		return (-1);
+	}
+	gsync_fd(cur_fd);
+	return (0);
+}
+
+/* facts.0 is full: it becomes facts.1, a new one begins */
+static int
+facts_rotate(void)
+{
+	char	*slash, dir[MH_PATH_MAX];
+
+	if (prev_fd != -1)
+		close(prev_fd);
+	prev_fd = -1;
+	if (rename(cur_path, prev_path) == -1) {
+		log_warn("%s", cur_path);
+		return (-1);
+	}
+	prev_fd = cur_fd;
+	cur_gen++;
+	cur_size = 0;
+	cur_recs = 0;
+	if ((cur_fd = open(cur_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("%s", cur_path);
+		return (-1);
+	}
+	strlcpy(dir, cur_path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	gsync_path(dir);
+	return (0);
+}
+
+void
+facts_note(const struct event_record *ev)
+{
+	static unsigned char	 buf[FACTS_REC_MAX];
+	uint64_t		 key;
+	unsigned		 b;
+	size_t			 n;
+
+	if (idx == NULL || cur_fd == -1 || ev->kind != EV_REGISTRATION ||
+	    !envelope_id_ok(ev->queue_id))
+		return;
+	/* one registration per recipient: the first one says it */
+	key = facts_key(ev->queue_id, &b);
+	if (slot_find(key, b) != NULL)
+		return;
+	if ((n = facts_encode(ev, buf, sizeof(buf))) == 0)
+		return;
+	if ((cur_recs >= gen_recs || cur_size + (off_t)n > FACTS_GEN_SIZE) &&
+	    facts_rotate() == -1)
+		return;
+	if (pwrite(cur_fd, buf, n, cur_size) != (ssize_t)n) {
+		log_warn("%s: write", FACTS_CUR);
+		/* no torn record before the next one */
+		if (ftruncate(cur_fd, cur_size) == -1)
+			log_warn("%s", FACTS_CUR);
+		return;
+	}
+	gsync_fd(cur_fd);
+	slot_put(key, b, cur_gen, cur_size);
+	cur_size += n;
+	cur_recs++;
+}
+
+/* the events that know the message by its queue id only */
+static int
+facts_wanted(const struct event_record *ev)
+{
+	switch (ev->kind) {
+	case EV_OPEN:
+	case EV_READ_MAIL:
+	case EV_CLICK:
+	case EV_AUTO_REPLY:
+	case EV_BOUNCE_REPLY:
+	case EV_UNSUBSCRIBE:
+	case EV_RESUBSCRIBE:
+		return (1);
+	case EV_BOUNCE:
+		return (ev->async);
+	default:
+		return (0);
+	}
+}
+
+static void
+fill(char *dst, const char *src, size_t size)
+{
+	if (dst[0] == '\0')
+		strlcpy(dst, src, size);
+}
+
+int
+facts_fill(struct event_record *ev)
+{
+	static unsigned char	 buf[FACTS_REC_MAX];
+	struct event_record	 f;
+	struct facts_slot	*s;
+	uint64_t		 key;
+	unsigned		 b;
+	ssize_t			 n;
+	int			 fd;
+
+	if (idx == NULL || !facts_wanted(ev) ||
+	    !envelope_id_ok(ev->queue_id))
+		return (0);
+	key = facts_key(ev->queue_id, &b);
+	if ((s = slot_find(key, b)) == NULL)
+		return (0);
+	fd = s->gen == cur_gen ? cur_fd : prev_fd;
+	if (fd == -1)
+		return (0);
+	while ((n = pread(fd, buf, sizeof(buf), s->off)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n <= 0 || facts_decode(buf, n, &f) <= 0 ||
+	    strcmp(f.queue_id, ev->queue_id) != 0)
+		return (0);
+	fill(ev->message_id, f.message_id, sizeof(ev->message_id));
+	fill(ev->sender, f.sender, sizeof(ev->sender));
+	fill(ev->tags, f.tags, sizeof(ev->tags));
+	fill(ev->group, f.group, sizeof(ev->group));
+	fill(ev->transaction, f.transaction, sizeof(ev->transaction));
+	/* a reply's subject is its own */
+	if (ev->kind != EV_AUTO_REPLY && ev->kind != EV_BOUNCE_REPLY)
+		fill(ev->subject, f.subject, sizeof(ev->subject));
+	return (1);
+}

@@ -1,0 +1,248 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd/facts.c: a registration's facts fill a later event of the same
+ * queue id (only its empty fields; a reply keeps its own subject); they
+ * are found again after a restart; a torn last record is cut and what
+ * was before it kept; two generations of three records: the oldest are
+ * forgotten, never more than facts.0 and facts.1 on disk; a record with
+ * a bad magic, CRC, length, queue id or byte (NUL, CR) is refused, one
+ * not whole asks for more.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "hookd.h"
+#include "log.h"
+#include "mh_event.h"
+#include "tap.h"
+
+static char	 root[] = "/tmp/mh-facts-XXXXXX";
+static char	 f0[256], f1[256], f2[256];
+
+static void
+reg(struct event_record *ev, const char *qid, const char *group)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = EV_REGISTRATION;
+	strlcpy(ev->queue_id, qid, sizeof(ev->queue_id));
+	snprintf(ev->message_id, sizeof(ev->message_id), "m-%s@sender.test",
+	    qid);
+	strlcpy(ev->sender, "app@sender.test", sizeof(ev->sender));
+	strlcpy(ev->tags, "t1, t2", sizeof(ev->tags));
+	strlcpy(ev->group, group, sizeof(ev->group));
+	strlcpy(ev->transaction, "4711", sizeof(ev->transaction));
+	strlcpy(ev->subject, "Caf\xc3\xa9", sizeof(ev->subject));
+}
+
+/* the group a click of qid gets, "" if none, "-" if not found */
+static const char *
+click_group(const char *qid)
+{
+	static struct event_record	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EV_CLICK;
+	strlcpy(ev.queue_id, qid, sizeof(ev.queue_id));
+	if (!facts_fill(&ev))
+		return ("-");
+	return (ev.group);
+}
+
+static off_t
+fsize(const char *path)
+{
+	struct stat	 st;
+
+	return (stat(path, &st) == -1 ? -1 : st.st_size);
+}
+
+static void
+qid_of(char *qid, int i)
+{
+	snprintf(qid, MH_MSGID_LEN, "%016x", 0xa000 + i);
+}
+
+static void
+crc_again(unsigned char *b, size_t n)
+{
+	uint32_t	 u = crc32(crc32(0L, Z_NULL, 0), b + 8, n - 8);
+
+	memcpy(b + 4, &u, sizeof(u));
+}
+
+static void
+decoding(void)
+{
+	struct event_record	 ev, out;
+	unsigned char		 b[FACTS_REC_MAX], c[FACTS_REC_MAX];
+	size_t			 n, qoff = 8, loff = 8 + MH_MSGID_LEN - 1;
+	uint16_t		 l;
+
+	reg(&ev, "00000000000000ff", "onboarding");
+	n = facts_encode(&ev, b, sizeof(b));
+	ok(n > 0, "encoded");
+	is_int(facts_encode(&ev, b, 100), 0, "not into a short buffer");
+	is_int(facts_decode(b, n, &out), (int)n, "decoded whole");
+	ok(strcmp(out.queue_id, ev.queue_id) == 0 &&
+	    strcmp(out.message_id, ev.message_id) == 0 &&
+	    strcmp(out.sender, ev.sender) == 0 &&
+	    strcmp(out.tags, ev.tags) == 0 &&
+	    strcmp(out.group, ev.group) == 0 &&
+	    strcmp(out.transaction, ev.transaction) == 0 &&
+	    strcmp(out.subject, ev.subject) == 0, "every field back");
+	is_int(facts_decode(b, n - 1, &out), 0, "one byte short: not whole");
+	is_int(facts_decode(b, 10, &out), 0, "a piece of the head: not whole");
+
+	memcpy(c, b, n);
+	c[0] ^= 1;
+	is_int(facts_decode(c, n, &out), -1, "bad magic");
+	memcpy(c, b, n);
+	c[n - 1] ^= 1;
+	is_int(facts_decode(c, n, &out), -1, "bad CRC");
+	memcpy(c, b, n);
+	l = 600;			/* over message_id's 255 */
+	memcpy(c + loff, &l, sizeof(l));
+	is_int(facts_decode(c, sizeof(c), &out), -1,
+	    "a length over its field");
+	memcpy(c, b, n);
+	c[qoff] = 'x';
+	crc_again(c, n);
+	is_int(facts_decode(c, n, &out), -1, "a queue id not of hex");
+	memcpy(c, b, n);
+	c[n - 2] = '\0';		/* in the subject */
+	crc_again(c, n);
+	is_int(facts_decode(c, n, &out), -1, "a NUL in a string");
+	memcpy(c, b, n);
+	c[n - 2] = '\r';
+	crc_again(c, n);
+	is_int(facts_decode(c, n, &out), -1, "a CR in a string");
+	memcpy(c, b, n);
+	c[n - 1] = 0xff;
+	crc_again(c, n);
+	is_int(facts_decode(c, n, &out), -1, "not UTF-8");
+	strlcpy(ev.queue_id, "nothex", sizeof(ev.queue_id));
+	is_int(facts_encode(&ev, b, sizeof(b)), 0, "no record without a "
+	    "queue id");
+}
+
+int
+main(void)
+{
+	struct event_record	 ev;
+	char			 qid[MH_MSGID_LEN], path[256];
+	int			 i, fd, all;
+	off_t			 sz;
+
+	log_init(1, 0);
+	decoding();
+	if (mkdtemp(root) == NULL)
+		fatal("mkdtemp");
+	snprintf(path, sizeof(path), "%s/events", root);
+	if (mkdir(path, 0700) == -1)
+		fatal("mkdir");
+	snprintf(f0, sizeof(f0), "%s/events/facts.0", root);
+	snprintf(f1, sizeof(f1), "%s/events/facts.1", root);
+	snprintf(f2, sizeof(f2), "%s/events/facts.2", root);
+
+	is_int(facts_init(root, 3), 0, "started on an empty spool");
+	is_str(click_group("00000000000000aa"), "-", "nothing known");
+	reg(&ev, "00000000000000aa", "onboarding");
+	facts_note(&ev);
+	sz = fsize(f0);
+	ok(sz > 0, "a registration wrote its record");
+	strlcpy(ev.group, "other", sizeof(ev.group));
+	facts_note(&ev);		/* the second recipient's */
+	is_int(fsize(f0), sz, "its second recipient's wrote nothing");
+	is_str(click_group("00000000000000aa"), "onboarding",
+	    "a click of the message gets its group");
+	is_str(click_group("00000000000000ab"), "-", "another's does not");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EV_AUTO_REPLY;
+	strlcpy(ev.queue_id, "00000000000000aa", sizeof(ev.queue_id));
+	strlcpy(ev.message_id, "quoted@remote.test", sizeof(ev.message_id));
+	strlcpy(ev.subject, "Out of office", sizeof(ev.subject));
+	is_int(facts_fill(&ev), 1, "an auto-reply found it");
+	ok(strcmp(ev.message_id, "quoted@remote.test") == 0 &&
+	    strcmp(ev.subject, "Out of office") == 0 &&
+	    strcmp(ev.sender, "app@sender.test") == 0 &&
+	    strcmp(ev.tags, "t1, t2") == 0 &&
+	    strcmp(ev.transaction, "4711") == 0,
+	    "its own Message-ID and subject kept, the rest filled");
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EV_DELIVERY;
+	strlcpy(ev.queue_id, "00000000000000aa", sizeof(ev.queue_id));
+	is_int(facts_fill(&ev), 0, "a delivery event is relayd's: untouched");
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EV_BOUNCE;
+	strlcpy(ev.queue_id, "00000000000000aa", sizeof(ev.queue_id));
+	is_int(facts_fill(&ev), 0, "nor a bounce at SMTP time");
+	ev.async = 1;
+	is_int(facts_fill(&ev), 1, "a bounce that came back is filled");
+	is_str(ev.subject, "Caf\xc3\xa9", "with the message's subject");
+
+	/* a restart; then a torn record after the whole one */
+	is_int(facts_init(root, 3), 0, "restarted");
+	is_str(click_group("00000000000000aa"), "onboarding",
+	    "found after a restart");
+	if ((fd = open(f0, O_WRONLY | O_APPEND)) == -1)
+		fatal("%s", f0);
+	if (write(fd, "\x4d\x48\x46\x31garbage", 11) != 11)
+		fatal("write");
+	close(fd);
+	is_int(facts_init(root, 3), 0, "restarted after a torn write");
+	is_int(fsize(f0), sz, "the torn record is cut");
+	is_str(click_group("00000000000000aa"), "onboarding",
+	    "the record before it still found");
+	reg(&ev, "00000000000000bb", "second");
+	facts_note(&ev);
+	is_int(facts_init(root, 3), 0, "restarted");
+	ok(strcmp(click_group("00000000000000aa"), "onboarding") == 0 &&
+	    strcmp(click_group("00000000000000bb"), "second") == 0,
+	    "the record written after the cut is found too");
+
+	/* aa bb 1 | 2 3 4 | 5: the third generation begun, the first
+	 * (aa bb 1) is forgotten */
+	for (i = 1; i <= 5; i++) {
+		qid_of(qid, i);
+		reg(&ev, qid, "g");
+		facts_note(&ev);
+	}
+	is_int(fsize(f2), -1, "no third file");
+	ok(fsize(f1) > 0 && fsize(f0) > 0, "facts.0 and facts.1");
+	for (all = 1, i = 2; i <= 5; i++) {
+		qid_of(qid, i);
+		all &= strcmp(click_group(qid), "g") == 0;
+	}
+	ok(all, "the last two generations' records are found");
+	qid_of(qid, 1);
+	ok(strcmp(click_group("00000000000000aa"), "-") == 0 &&
+	    strcmp(click_group("00000000000000bb"), "-") == 0 &&
+	    strcmp(click_group(qid), "-") == 0,
+	    "the oldest generation's are forgotten");
+	is_int(facts_init(root, 3), 0, "restarted");
+	for (all = 1, i = 2; i <= 5; i++) {
+		qid_of(qid, i);
+		all &= strcmp(click_group(qid), "g") == 0;
+	}
+	ok(all && strcmp(click_group("00000000000000aa"), "-") == 0,
+	    "the same after a restart");
+
+	unlink(f0);
+	unlink(f1);
+	snprintf(path, sizeof(path), "%s/events", root);
+	rmdir(path);
+	rmdir(root);
+	return (tap_done());
+}
