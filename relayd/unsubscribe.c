@@ -25,14 +25,21 @@ msgid_of(const char *queue_id)
 	return (queue_id[0] != '\0' ? queue_id : "-");
 }
 
-/* no queue id: it is about the address and the domain, not one message */
+/*
+ * About the address and the domain; queue_id (or NULL) names the message
+ * whose unsubscribe page was used, whose facts (Message-ID, tags, group,
+ * transaction) hookd then adds.  The mailto form has none of its own:
+ * what it has is the id of the mail that came in.
+ */
 static void
 subscription_event(enum event_kind kind, const char *addr,
-    const char *domain, const char *how)
+    const char *domain, const char *how, const char *queue_id)
 {
 	struct event_record	 ev;
 
 	mh_event_init(&ev, kind);
+	if (queue_id != NULL && envelope_id_ok(queue_id))
+		strlcpy(ev.queue_id, queue_id, sizeof(ev.queue_id));
 	strlcpy(ev.recipient, addr, sizeof(ev.recipient));
 	strlcpy(ev.stage, kind == EV_UNSUBSCRIBE ? "unsubscribe" :
 	    "resubscribe", sizeof(ev.stage));
@@ -48,17 +55,19 @@ resubscribed(const char *addr, const char *domain)
 {
 	if (domain[0] != '\0')
 		subscription_event(EV_RESUBSCRIBE, addr, domain,
-		    "suppression removed");
+		    "suppression removed", NULL);
 }
 
 /*
  * addr suppressed for mail from domain (how: "mailto", "one-click"); the
  * unsubscribe event only if it was not already: a second unsubscribe
  * (a repeated POST, the page and then the mailto) changes nothing more.
+ * queue_id is logged; the event names it only if it is the outbound
+ * message's (outbound), not the id of the mail that came in.
  */
 static int
 unsubscribe(const char *addr, const char *domain, const char *queue_id,
-    const char *how)
+    int outbound, const char *how)
 {
 	char	 a[MH_ADDR_MAX], reason[64];
 	int	 rv;
@@ -78,7 +87,8 @@ unsubscribe(const char *addr, const char *domain, const char *queue_id,
 	}
 	log_info("msgid=%s addr=<%s> domain=%s via=%s status=unsubscribed",
 	    msgid_of(queue_id), a, domain, how);
-	subscription_event(EV_UNSUBSCRIBE, addr, domain, how);
+	subscription_event(EV_UNSUBSCRIBE, addr, domain, how,
+	    outbound ? queue_id : NULL);
 	return (0);
 }
 
@@ -110,7 +120,7 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 		    log_sanitize(l, sizeof(l), local));
 		return (-1);
 	}
-	if (unsubscribe(sender, domain, queue_id, "mailto") == -1)
+	if (unsubscribe(sender, domain, queue_id, 0, "mailto") == -1)
 		return (-2);
 	return (1);
 }
@@ -128,9 +138,9 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 			    "status=resubscribed", msgid_of(queue_id),
 			    log_sanitize(a, sizeof(a), addr), domain);
 			subscription_event(EV_RESUBSCRIBE, addr, domain,
-			    "web");
+			    "web", queue_id);
 		}
 		return (0);
 	}
-	return (unsubscribe(addr, domain, queue_id, "one-click"));
+	return (unsubscribe(addr, domain, queue_id, 1, "one-click"));
 }
