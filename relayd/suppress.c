@@ -180,20 +180,23 @@ suppress_has(const char *addr, const char *domain)
 
 /*
  * domain NULL or "": for every sender; shared with the cluster.  1 if
- * the entry is new, 0 if it was there already (an unsubscribe repeated).
+ * the entry is new, 0 if it was there already (an unsubscribe repeated):
+ * that one keeps its reason and time, nothing is written or pushed.
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
 	struct supp	 key;
-	int		 added;
 
-	if ((added = supp_insert(addr, domain, reason, time(NULL))) == -1 ||
+	if (supp_key(&key, addr, domain) == -1)
+		return (-1);
+	if (RB_FIND(supptree, &supps, &key) != NULL)
+		return (0);
+	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
 	    supp_save() == -1)
 		return (-1);
-	if (supp_key(&key, addr, domain) == 0)
-		cluster_suppress_changed(key.addr, key.domain, reason);
-	return (added);
+	cluster_suppress_changed(key.addr, key.domain, reason);
+	return (1);
 }
 
 /*
