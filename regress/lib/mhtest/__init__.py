@@ -5,8 +5,10 @@ mailhook end-to-end test support: start a real mailhookd with a generated
 config in a temporary directory, talk to it with mhctl, stop it, and print
 TAP-style checks ("ok - ..." / "not ok - ...") for regress/run.
 """
+import fcntl
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -60,21 +62,70 @@ def stop_process(p, timeout=5):
         p.wait()
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def _port_range():
+    """Ports outside the kernel's ephemeral range, so that no outgoing
+    connection (a test's client, a daemon's) takes one as its source
+    port between free_port() and the bind that follows."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    if lo - 10000 >= 2000:
+        return 10000, lo - 1
+    return hi + 1, 65535
+
+
+_PORT_LOCKS = {}
+_PORT_LOCKDIR = os.path.join(tempfile.gettempdir(), "mhtest-ports")
+
+
+def _port_claim(port):
+    """Holds a lock on port for this process's life: another test
+    process (a parallel run, a bench) skips it, and so does this one."""
+    if port in _PORT_LOCKS:
+        return False
+    if not os.path.isdir(_PORT_LOCKDIR):
+        os.makedirs(_PORT_LOCKDIR, exist_ok=True)
         try:
-            u.bind(("127.0.0.1", port))
+            os.chmod(_PORT_LOCKDIR, 0o1777)
         except OSError:
-            t.close()
-            continue
-        t.close()
-        u.close()
-        return port
+            pass
+    try:
+        fd = os.open(os.path.join(_PORT_LOCKDIR, str(port)),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _PORT_LOCKS[port] = fd
+    return True
+
+
+def _port_bindable(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1, outside the
+    ephemeral range and never handed out twice while this process or
+    another test process that has it lives."""
+    lo, hi = _port_range()
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        if _port_claim(port) and _port_bindable(port):
+            return port
     raise RuntimeError("no free port")
 
 
