@@ -497,7 +497,8 @@ dead_act(int replay, const char *id)
 		json_decref(o);
 	}
 	dir_names_free(v, n);
-	if (done == 0 && failed == 0)
+	/* all of none is done: only an id that matches nothing is wrong */
+	if (done == 0 && failed == 0 && strcmp(id, "all") != 0)
 		return (json_pack("{s:s}", "error", "no such dead letter"));
 	if (replay && failed > 0)
 		return (json_pack("{s:i,s:i,s:s}", "replayed", (int)done,

@@ -421,7 +421,8 @@ relay_schedule(const char *id)
 			m->env.rcpts[i].next_try = 0;
 	}
 	sched_kick();
-	return (found ? 0 : -1);
+	/* "all" of an empty queue is done, as with hold all */
+	return (found || strcmp(id, "all") == 0 ? 0 : -1);
 }
 
 int
