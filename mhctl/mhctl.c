@@ -725,7 +725,8 @@ main(int argc, char *argv[])
 			rc = json_object_get(reply, "error") != NULL ?
 			    show_reply(reply, jflag) : copy_out(imsg.fd);
 			close(imsg.fd);
-		} else if (monitor && !jflag) {
+		} else if (monitor) {
+			/* one object a line, with -j or without */
 			s = json_dumps(reply, JSON_COMPACT);
 			printf("%s\n", s);
 			fflush(stdout);
