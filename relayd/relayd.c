@@ -23,6 +23,7 @@
 #include "dns.h"
 #include "mh_event.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "track.h"
@@ -617,6 +618,11 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (json_pack("{s:s}", "relay", cmd->id == CTL_PAUSE_RELAY ?
 		    "paused" : "running"));
 	case CTL_SUPPRESS_ADD:
+		/* what a recipient can be, as smtpd takes it: "<a@b>",
+		 * "a@b@c" or "a@" would be listed and never match */
+		if (smtp_addr_valid(arg, 1) != ADDR_OK)
+			return (json_pack("{s:s}", "error",
+			    "not a valid address"));
 		/* one listed already keeps its reason and time (a bounce's,
 		 * an unsubscribe's): nothing is written or pushed */
 		if (relay_suppressed(arg, NULL))

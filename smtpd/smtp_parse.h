@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "mailaddr.h"
 
 #define SMTP_CMD_MAX		512	/* command line, CRLF included */
 /* MAIL and RCPT: 500 more for DSN's NOTIFY and ORCPT (RFC 3461 5), room
@@ -102,27 +103,12 @@ enum smtp_verb {
 int	smtp_cmd_parse(char *line, char **args);
 const char *smtp_cmd_name(int);
 
-/* address errors, mapped to replies by the session */
-enum addr_err {
-	ADDR_OK,
-	ADDR_SYNTAX,		/* 501 5.1.7 / 5.1.3 */
-	ADDR_ROUTE,		/* source route: 553 5.1.3 */
-	ADDR_RELAY,		/* % or ! tricks: 553 5.1.3 */
-	ADDR_QUOTED,		/* quoted local part with specials: 553 5.1.3 */
-	ADDR_8BIT,		/* non-ASCII without SMTPUTF8: 553 5.6.7 */
-	ADDR_LENGTH,		/* too long: 501 5.1.3 */
-	ADDR_EMPTY		/* <> where not allowed */
-};
-
 /*
  * parse "FROM:<addr> params" / "TO:<addr> params": prefix is "FROM:" or
  * "TO:"; addr receives the address, *params the rest (may be "").
  */
 int	smtp_parse_path(char *args, const char *prefix, char *addr,
 	    size_t addrsz, int utf8, char **params);
-int	smtp_addr_valid(const char *addr, int utf8);
-int	smtp_utf8_valid(const char *, size_t);
-int	smtp_domain_valid(const char *, int utf8);
 
 /* ESMTP parameters */
 struct mail_params {

@@ -1,0 +1,173 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * Mailbox addresses as SMTP takes them (RFC 5321 4.1.2, RFC 6531): the
+ * check smtpd makes of MAIL FROM and RCPT TO, and relayd of an address
+ * mhctl suppresses, so that what is listed is what a recipient can be.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mailaddr.h"
+
+int
+smtp_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n, k;
+	uint32_t		 cp;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 1;
+			cp = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 3;
+			cp = p[i] & 0x07;
+		} else
+			return (0);
+		if (i + n >= len)
+			return (0);
+		for (k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return (0);
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+			return (0);
+		i += n + 1;
+	}
+	return (1);
+}
+
+static int
+addr_literal_valid(const char *d)
+{
+	char		 buf[64];
+	unsigned char	 a[16];
+	size_t		 len = strlen(d);
+
+	if (len < 3 || len - 2 >= sizeof(buf) || d[len - 1] != ']')
+		return (0);
+	memcpy(buf, d + 1, len - 2);
+	buf[len - 2] = '\0';
+	if (strncasecmp(buf, "IPv6:", 5) == 0)
+		return (inet_pton(AF_INET6, buf + 5, a) == 1);
+	return (inet_pton(AF_INET, buf, a) == 1);
+}
+
+int
+smtp_domain_valid(const char *d, int utf8)
+{
+	const unsigned char	*p;
+	size_t			 label = 0, total;
+
+	if (d[0] == '[')
+		return (addr_literal_valid(d));
+	total = strlen(d);
+	if (total == 0 || total > 253)
+		return (0);
+	for (p = (const unsigned char *)d; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return (0);
+			label = 0;
+			continue;
+		}
+		if (*p == '-') {
+			if (label == 0)
+				return (0);
+		} else if (*p >= 0x80) {
+			if (!utf8)
+				return (0);
+		} else if (!isalnum(*p))
+			return (0);
+		if (++label > 63)
+			return (0);
+	}
+	if (label == 0 || p[-1] == '-')
+		return (0);
+	if (utf8 && !smtp_utf8_valid(d, total))
+		return (0);
+	return (1);
+}
+
+static int
+atext(unsigned char c)
+{
+	return (isalnum(c) || (c != '\0' && strchr("#$&'*+-/=?^_`{|}~", c)
+	    != NULL));
+}
+
+/* is addr an acceptable mailbox?  returns enum addr_err */
+int
+smtp_addr_valid(const char *addr, int utf8)
+{
+	const unsigned char	*p = (const unsigned char *)addr, *at;
+	size_t			 len = strlen(addr), i;
+	int			 eight = 0;
+
+	if (len == 0)
+		return (ADDR_EMPTY);
+	if (len > 254)
+		return (ADDR_LENGTH);
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return (ADDR_SYNTAX);
+		if (p[i] >= 0x80)
+			eight = 1;
+	}
+	if (eight && !utf8)
+		return (ADDR_8BIT);
+	if (eight && !smtp_utf8_valid(addr, len))
+		return (ADDR_SYNTAX);
+	if (strcasecmp(addr, "postmaster") == 0)
+		return (ADDR_OK);
+	if (p[0] == '@')
+		return (ADDR_ROUTE);
+	if (p[0] == '"') {
+		/* quoted local part: accepted only without specials */
+		for (i = 1; i < len && p[i] != '"'; i++)
+			if (strchr("@%!\\:,<>[]", p[i]) != NULL)
+				return (ADDR_QUOTED);
+		if (i >= len || i == 1 || i > 65 || p[i + 1] != '@')
+			return (ADDR_QUOTED);
+		at = p + i + 1;
+	} else {
+		for (i = 0; i < len && p[i] != '@'; i++) {
+			if (p[i] == '%' || p[i] == '!')
+				return (ADDR_RELAY);
+			if (p[i] == '.') {
+				if (i == 0 || p[i - 1] == '.' ||
+				    p[i + 1] == '@')
+					return (ADDR_SYNTAX);
+			} else if (p[i] < 0x80 && !atext(p[i]))
+				return (p[i] == ':' ? ADDR_ROUTE : ADDR_SYNTAX);
+		}
+		if (i == len || i == 0)
+			return (ADDR_SYNTAX);
+		if (i > 64)
+			return (ADDR_LENGTH);
+		at = p + i;
+	}
+	if (!smtp_domain_valid((const char *)at + 1, utf8))
+		return (ADDR_SYNTAX);
+	return (ADDR_OK);
+}
