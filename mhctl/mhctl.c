@@ -665,6 +665,12 @@ main(int argc, char *argv[])
 	}
 	if (cmd->id == CTL_SHOW_QUEUE)
 		argc = show_queue_opts(argc, argv, &jflag, &which);
+	else if (which != NULL) {
+		/* a filter that would be ignored: the admin thinks it holds */
+		fprintf(stderr, "mhctl: -t is for show queue only\n");
+		ctl_cmd_usage_one(cmd, stderr);
+		return (1);
+	}
 	if (!ctl_cmd_args_ok(cmd, argc) || (cmd->id == CTL_HOOKS_REPLAY &&
 	    !ctl_cmd_replay_ok(argc, argv[3]))) {
 		/* its own usage line, not the whole list */
