@@ -4,9 +4,9 @@
  */
 /*
  * SMTP parsing without sockets: lines, the DATA state machine, commands,
- * paths and ESMTP parameters (the addresses: common/mailaddr.c).  Everything here works on bytes
- * handed in by the caller and keeps no global state, so the fuzzer can
- * drive it directly.
+ * paths and ESMTP parameters (the addresses: common/mailaddr.c).
+ * Everything here works on bytes handed in by the caller and keeps no
+ * global state, so the fuzzer can drive it directly.
  */
 #include <sys/types.h>
 
