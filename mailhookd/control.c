@@ -363,31 +363,42 @@ control_scrape(uint32_t scrape)
 	json_decref(argv);
 }
 
-/*
- * Who asked for what: a command that changes something is logged at info
- * (the administrator's record of who reloaded, removed or suppressed),
- * the others at debug.  The words are joined, cut at a bound and
- * sanitized by the log as every line is.
- */
+/* the words of a command joined by spaces, cut at a bound ("...") */
 static void
-ctl_log_command(struct ctl_client *c, const struct ctl_cmd *cmd,
-    const char **words, size_t n)
+ctl_words_join(char *line, size_t size, const char **words, size_t n)
 {
-	char	 line[256];
 	size_t	 i, len = 0;
 	int	 w;
 
 	line[0] = '\0';
-	for (i = 0; i < n && len < sizeof(line); i++) {
-		w = snprintf(line + len, sizeof(line) - len, "%s%s",
-		    i > 0 ? " " : "", words[i]);
+	for (i = 0; i < n && len < size; i++) {
+		w = snprintf(line + len, size - len, "%s%s", i > 0 ? " " : "",
+		    words[i]);
 		if (w < 0)
 			break;
 		len += (size_t)w;
 	}
-	if (len >= sizeof(line))
-		memcpy(line + sizeof(line) - 4, "...", 4);
-	if (cmd->mutating)
+	if (len >= size)
+		memcpy(line + size - 4, "...", 4);
+}
+
+/*
+ * Who asked for what: a command that changes something is logged at info
+ * (the administrator's record of who reloaded, removed or suppressed),
+ * the others at debug; one refused is a warning.  The log sanitizes the
+ * words as it does every line.
+ */
+static void
+ctl_log_command(struct ctl_client *c, const struct ctl_cmd *cmd,
+    const char **words, size_t n, int refused)
+{
+	char	 line[256];
+
+	ctl_words_join(line, sizeof(line), words, n);
+	if (refused)
+		log_warnx("control: uid %u refused \"%s\"", (unsigned)c->uid,
+		    line);
+	else if (cmd->mutating)
 		log_info("control: uid %u \"%s\"", (unsigned)c->uid, line);
 	else
 		log_debug("control: uid %u \"%s\"", (unsigned)c->uid, line);
@@ -427,13 +438,12 @@ ctl_request(struct ctl_client *c, json_t *req)
 		return;
 	}
 	if (cmd->mutating && c->uid != 0) {
-		log_warnx("control: uid %u refused \"%s %s\"",
-		    (unsigned)c->uid, words[0], n > 1 ? words[1] : "");
+		ctl_log_command(c, cmd, words, n, 1);
 		ctl_send(c, json_pack("{s:s}", "error",
 		    "permission denied: this command is root's"));
 		return;
 	}
-	ctl_log_command(c, cmd, words, n);
+	ctl_log_command(c, cmd, words, n, 0);
 	if (cmd->target == PROC_PARENT) {
 		reply = ctl_parent(c, cmd, n > ctl_cmd_skip(cmd) ?
 		    words[ctl_cmd_skip(cmd)] : NULL, n > ctl_cmd_skip(cmd) + 1 ?
