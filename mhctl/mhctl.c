@@ -263,6 +263,9 @@ dkim_keygen(int argc, char *argv[], int jflag)
 		type = DKIMKEY_ED25519;
 	else if (argc > 4 && strcmp(argv[4], "rsa") != 0)
 		usage();
+	/* before anything is made, the default directory too */
+	if (geteuid() != 0)
+		errx(1, "dkim keygen: must be run as root (the key is root's)");
 	if (argc > 5)
 		file = argv[5];
 	else {
@@ -272,8 +275,6 @@ dkim_keygen(int argc, char *argv[], int jflag)
 		    sel, domain);
 		file = path;
 	}
-	if (geteuid() != 0)
-		errx(1, "dkim keygen: must be run as root (the key is root's)");
 	if ((k = dkimkey_generate(type, DKIMKEY_RSA_MIN)) == NULL)
 		errx(1, "cannot generate the key");
 	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
