@@ -72,6 +72,16 @@ write_all(int fd, const void *data, size_t len)
 	return (0);
 }
 
+ssize_t
+pread_eintr(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t	 n;
+
+	while ((n = pread(fd, buf, len, off)) == -1 && errno == EINTR)
+		;
+	return (n);
+}
+
 /* after the rename: the directory's entry durable now or at the flush */
 static int
 sync_dir(int dfd, const char *name, int flags)
@@ -314,11 +324,8 @@ file_data_check(int fd, size_t size)
 
 	while (off < size) {
 		want = size - off < sizeof(buf) ? size - off : sizeof(buf);
-		if ((n = pread(fd, buf, want, off)) == -1) {
-			if (errno == EINTR)
-				continue;
+		if ((n = pread_eintr(fd, buf, want, off)) == -1)
 			return (-1);
-		}
 		if (n == 0) {
 			errno = EIO;	/* shorter than fstat said */
 			return (-1);

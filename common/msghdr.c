@@ -7,15 +7,14 @@
  */
 #include <sys/types.h>
 
-#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <gmime/gmime.h>
 
 #include "envelope.h"
+#include "fileio.h"
 #include "msghdr.h"
 #include "sanitize.h"
 
@@ -53,12 +52,8 @@ msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 ssize_t
 msghdr_read_start(int fd, char *buf, size_t size)
 {
-	ssize_t	 n;
-
 	/* one read: a regular file's is short only at its end */
-	while ((n = pread(fd, buf, size, 0)) == -1 && errno == EINTR)
-		;
-	return (n);
+	return (pread_eintr(fd, buf, size, 0));
 }
 
 static void

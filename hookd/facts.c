@@ -42,6 +42,7 @@
 #include <zlib.h>
 
 #include "envelope.h"
+#include "fileio.h"
 #include "gsync.h"
 #include "log.h"
 #include "mh_event.h"
@@ -249,10 +250,8 @@ facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
 	*nrec = 0;
 	for (;;) {
 		while (!eof && have < sizeof(buf)) {
-			n = pread(fd, buf + have, sizeof(buf) - have,
+			n = pread_eintr(fd, buf + have, sizeof(buf) - have,
 			    end + have);
-			if (n == -1 && errno == EINTR)
-				continue;
 			if (n == -1) {
 				log_warn("%s", path);
 				return (-1);
@@ -453,9 +452,7 @@ facts_fill(struct event_record *ev)
 	fd = s->gen == cur_gen ? cur_fd : prev_fd;
 	if (fd == -1)
 		return (0);
-	while ((n = pread(fd, buf, sizeof(buf), s->off)) == -1 &&
-	    errno == EINTR)
-		;
+	n = pread_eintr(fd, buf, sizeof(buf), s->off);
 	if (n <= 0 || facts_decode(buf, n, &f) <= 0 ||
 	    strcmp(f.queue_id, ev->queue_id) != 0)
 		return (0);

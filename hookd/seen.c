@@ -37,6 +37,7 @@
 
 #include "digest.h"
 #include "events.h"
+#include "fileio.h"
 #include "gsync.h"
 #include "log.h"
 #include "mh_event.h"
@@ -80,9 +81,8 @@ seen_load(void)
 		return (0);
 	}
 	while (done < (size_t)SEEN_SIZE) {
-		n = pread(seen_fd, (char *)seen + done, SEEN_SIZE - done, done);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = pread_eintr(seen_fd, (char *)seen + done, SEEN_SIZE - done,
+		    done);
 		if (n <= 0) {
 			log_warn("%s: read", seen_path);
 			return (-1);

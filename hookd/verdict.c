@@ -28,7 +28,6 @@
 
 #include <arpa/nameser.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +49,7 @@
 #include "dns.h"
 #include "evbuf.h"
 #include "kept.h"
+#include "fileio.h"
 #include "config.h"
 #include "verdict.h"
 
@@ -334,9 +334,7 @@ vd_feed(struct vd_job *j, int fd)
 	ssize_t		 n;
 
 	for (;;) {
-		if ((n = pread(fd, buf, sizeof(buf), off)) == -1) {
-			if (errno == EINTR)
-				continue;
+		if ((n = pread_eintr(fd, buf, sizeof(buf), off)) == -1) {
 			log_warn("msgid=%s verdict: read", j->env->id);
 			return;
 		}

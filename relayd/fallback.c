@@ -42,11 +42,8 @@ fallback_copy(int src, off_t size, int dst, const char *head)
 	if (write_all(dst, head, strlen(head)) == -1)
 		return (-1);
 	while (off < size) {
-		if ((n = pread(src, buf, sizeof(buf), off)) == -1) {
-			if (errno == EINTR)
-				continue;
+		if ((n = pread_eintr(src, buf, sizeof(buf), off)) == -1)
 			return (-1);
-		}
 		if (n == 0)
 			break;
 		if (write_all(dst, buf, n) == -1)

@@ -435,9 +435,7 @@ read_rest(int fd, char **buf, size_t *lenp)
 		return (-1);
 	*buf = b;
 	while (len < (size_t)st.st_size) {
-		if ((n = pread(fd, b + len, st.st_size - len, len)) == -1 &&
-		    errno == EINTR)
-			continue;
+		n = pread_eintr(fd, b + len, st.st_size - len, len);
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;	/* shorter than fstat said */

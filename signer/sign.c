@@ -43,6 +43,7 @@
 
 #include "config.h"
 #include "dkimkey.h"
+#include "fileio.h"
 #include "log.h"
 #include "signer.h"
 
@@ -374,8 +375,7 @@ chunk_at(int fd, off_t off, char *why, size_t wlen)
 {
 	ssize_t	 r;
 
-	while ((r = pread(fd, chunk, SIGN_CHUNK, off)) == -1 && errno == EINTR)
-		;
+	r = pread_eintr(fd, chunk, SIGN_CHUNK, off);
 	if (r == -1)
 		snprintf(why, wlen, "read: %s", strerror(errno));
 	return (r);
