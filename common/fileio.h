@@ -47,8 +47,8 @@ int	write_all(int fd, const void *data, size_t len);
 /* one pread(2), again after EINTR: the bytes read (fewer than len only
  * at the end of a regular file), 0 at its end, -1 on an error */
 ssize_t	pread_eintr(int fd, void *buf, size_t len, off_t off);
-/* a file just written with len bytes from its start, cut there if it
- * was longer (a pooled file, filepool.h); 0 ok, -1 error */
+/* fd cut to len bytes if it is longer (a pooled file just written with
+ * len bytes, filepool.h; a log's torn tail); 0 ok, -1 error */
 int	file_cut(int fd, off_t len);
 /*
  * The sorted names in the directory dir (relative to dfd, or a path with

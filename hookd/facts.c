@@ -333,7 +333,7 @@ facts_init(const char *root, unsigned max_records)
 		return (-1);
 	/* what follows the last whole record goes: the next one is
 	 * written there */
-	if (ftruncate(cur_fd, cur_size) == -1) {
+	if (file_cut(cur_fd, cur_size) == -1) {
 		log_warn("%s", cur_path);
 		close(cur_fd);
 		cur_fd = -1;
@@ -395,7 +395,7 @@ facts_note(const struct event_record *ev)
 	if (pwrite(cur_fd, buf, n, cur_size) != (ssize_t)n) {
 		log_warn("%s: write", FACTS_CUR);
 		/* no torn record before the next one */
-		if (ftruncate(cur_fd, cur_size) == -1)
+		if (file_cut(cur_fd, cur_size) == -1)
 			log_warn("%s", FACTS_CUR);
 		return;
 	}
