@@ -129,8 +129,8 @@ relay_idem_restore(const char *hash, const char *id, const char *mid)
 	if (relay_idem_get(hash, oid, omid, sizeof(omid)) != 0)
 		return;
 	if (relay_idem_put(hash, id, mid, 0) == -1)
-		log_warn("relayd msgid=%s: cannot restore its idempotency key",
-		    id);
+		log_warn("msgid=%s status=error (cannot restore its "
+		    "idempotency key)", id);
 	else
 		log_info("relayd msgid=%s: idempotency key restored", id);
 }

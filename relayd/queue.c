@@ -255,7 +255,8 @@ write_env(const struct envelope *env, int flags)
 	int	 rv, err;
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
-		log_warnx("%s: envelope cannot be encoded", env->id);
+		log_warnx("msgid=%s status=error (envelope cannot be encoded)",
+		    env->id);
 		errno = EINVAL;
 		return (-1);
 	}
@@ -391,7 +392,8 @@ delete_copies(int dfd, const char *msgid)
 		copy_name(name, sizeof(name), msgid, i);
 		if (filepool_releaseat(pool, dfd, name) == -1) {
 			if (errno != ENOENT)
-				log_warn("unlink %s", name);
+				log_warn("msgid=%s file=%s status=error "
+				    "(cannot unlink)", msgid, name);
 			break;
 		}
 	}
@@ -412,7 +414,7 @@ rewrite_incoming(int fd, const char *msgid, const char *data, size_t len,
 {
 	if (write_all(fd, data, len) == -1 ||
 	    (old > len && ftruncate(fd, len) == -1)) {
-		log_warn("%s: rewrite", msgid);
+		log_warn("msgid=%s status=error (cannot rewrite)", msgid);
 		return (-1);
 	}
 	return (0);
@@ -484,7 +486,8 @@ queue_track(const char *msgid, struct envelope *env)
 		return (0);
 	}
 	if (!whole && read_rest(fd, &buf, &len) == -1) {
-		log_warn("%s: read for tracking", msgid);
+		log_warn("msgid=%s status=error (cannot read for tracking)",
+		    msgid);
 		free(buf);
 		close(fd);
 		return (-1);
@@ -520,7 +523,8 @@ queue_track(const char *msgid, struct envelope *env)
 	free(buf);
 	if (rv == -1) {
 		close(fd);
-		log_warnx("%s: tracked copies not written", msgid);
+		log_warnx("msgid=%s status=error (tracked copies not written)",
+		    msgid);
 		delete_copies(qfd, msgid);
 		errno = err;
 		return (-1);
@@ -550,13 +554,14 @@ commit_move(const char *msgid, struct envelope *env)
 	/* queue_track() read its headers through the one it kept */
 	if ((fd = hdrs_take(msgid)) == -1) {
 		if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
-			log_warn("commit %s", msgid);
+			log_warn("msgid=%s status=error (cannot commit)",
+			    msgid);
 			return (-1);
 		}
 		read_headers(fd, env);
 	}
 	if (fstat(fd, &st) == -1) {
-		log_warn("commit %s", msgid);
+		log_warn("msgid=%s status=error (cannot commit)", msgid);
 		goto fail;
 	}
 	strlcpy(env->id, msgid, sizeof(env->id));
@@ -564,7 +569,7 @@ commit_move(const char *msgid, struct envelope *env)
 	env->data_check = 0;	/* relayd's own, or none (queue_commit_group) */
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
-		log_warn("rename %s", msgid);
+		log_warn("msgid=%s status=error (cannot rename)", msgid);
 		delete_copies(qfd, msgid);
 		goto fail;
 	}
@@ -600,7 +605,7 @@ queue_commit(const char *msgid, struct envelope *env)
 	rv = fsync(fd);
 	close(fd);
 	if (rv == -1 || write_env(env, FR_FSYNC | FR_SYNCDIR) == -1) {
-		log_warn("commit %s", msgid);
+		log_warn("msgid=%s status=error (cannot commit)", msgid);
 		commit_undo(msgid);
 		return (-1);
 	}
@@ -622,7 +627,8 @@ commit_env(int ok, void *arg)
 
 	if (!ok || write_env(cs->env, FR_GROUP) == -1) {
 		err = errno;
-		log_warnx("%s: commit failed", cs->env->id);
+		log_warnx("msgid=%s status=error (commit failed)",
+		    cs->env->id);
 		commit_undo(cs->env->id);
 		ok = 0;
 	}
@@ -660,7 +666,8 @@ queue_commit_group(const char *msgid, struct envelope *env,
 	gsync_fd(qfd);
 	if (!env->tracked) {
 		if ((env->data_check = file_data_check(fd, env->size)) == -1)
-			log_warn("%s: commit: read back", env->id);
+			log_warn("msgid=%s status=error (cannot read back "
+			    "to commit)", env->id);
 		err = errno;
 		close(fd);
 		/* write_env() logs why it failed */
@@ -736,10 +743,12 @@ queue_delete(const char *msgid)
 
 	snprintf(name, sizeof(name), "%s.env", msgid);
 	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
-		log_warn("unlink %s", name);
+		log_warn("msgid=%s file=%s status=error (cannot unlink)",
+		    msgid, name);
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
-		log_warn("unlink %s", name);
+		log_warn("msgid=%s file=%s status=error (cannot unlink)",
+		    msgid, name);
 	delete_copies(qfd, msgid);
 }
 
@@ -811,7 +820,8 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		hdrs_forget();	/* the content changes */
 	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("open %s", name);
+		log_warn("msgid=%s file=%s status=error (cannot open to "
+		    "prepend)", msgid, name);
 		return (-1);
 	}
 	/*
@@ -824,7 +834,8 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 		flags = FR_FRESH | (copy >= 0 ? FR_GROUP : 0);
 	if ((rc = file_replace_copy(dfd, tmp, name, hdrs, len, in,
 	    flags)) == -1)
-		log_warn("prepend to %s", name);
+		log_warn("msgid=%s file=%s status=error (cannot prepend)",
+		    msgid, name);
 	close(in);
 	return (rc);
 }
@@ -919,14 +930,16 @@ queue_load(struct rmsglist *list)
 		}
 		if ((text = read_file_at(qfd, de->d_name, 16 * 1024 * 1024,
 		    &len)) == NULL) {
-			log_warn("%s", de->d_name);
+			log_warn("msgid=%s file=%s status=error (cannot read)",
+			    id, de->d_name);
 			continue;
 		}
 		if ((m = calloc(1, sizeof(*m))) == NULL)
 			fatal("calloc");
 		if (envelope_decode(&m->env, text, len) == -1 ||
 		    strcmp(m->env.id, id) != 0) {
-			log_warnx("%s: corrupt envelope, left in place", id);
+			log_warnx("msgid=%s status=error (corrupt envelope, "
+			    "left in place)", id);
 			free(text);
 			envelope_clear(&m->env);
 			free(m);
@@ -936,8 +949,8 @@ queue_load(struct rmsglist *list)
 		if (m->env.data_check != 0 && !file_data_matches(qfd, name,
 		    m->env.size, m->env.data_check)) {
 			/* a commit a crash cut short before its flush */
-			log_warnx("%s: data does not match its envelope (never "
-			    "committed), removed", id);
+			log_warnx("msgid=%s status=removed (data does not "
+			    "match its envelope, never committed)", id);
 			commit_undo(id);
 			envelope_clear(&m->env);
 			free(m);

@@ -169,8 +169,8 @@ spool_committed(int ok, void *arg)
 	if (!ok) {
 		/* the message stays queued; the client may send it again */
 		code = enhanced_spool_error(errno, &enh, &etext);
-		log_warnx("%s: queued, but the disk did not confirm it",
-		    cs->id);
+		log_warnx("msgid=%s status=error (queued, but the disk did "
+		    "not confirm it)", cs->id);
 		cs->done(cs->id, code, enh, etext, cs->arg);
 	} else {
 		snprintf(text, sizeof(text), "Ok: queued as %s", cs->id);
@@ -379,7 +379,8 @@ relay_message_raw(const char *id, int *fd)
 	if ((m = msg_find(id)) == NULL)
 		return (msghist_known(id) ? -2 : -1);
 	if ((*fd = queue_open_msg(m->id)) == -1) {
-		log_warn("%s: open for show message --raw", m->id);
+		log_warn("msgid=%s status=error (cannot open for show "
+		    "message --raw)", m->id);
 		return (-1);
 	}
 	return (0);
@@ -468,8 +469,8 @@ relay_hold(const char *id, int on)
 		msghist_note(m->id, on ? "held" : "released");
 		/* a hold outlives a restart */
 		if (queue_update(&m->env) == -1)
-			log_warnx("%s: the %s is not on disk", m->id,
-			    on ? "hold" : "release");
+			log_warnx("msgid=%s status=error (the %s is not on "
+			    "disk)", m->id, on ? "hold" : "release");
 	}
 	sched_kick();
 	return (found || strcmp(id, "all") == 0 ? 0 : -1);

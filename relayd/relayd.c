@@ -169,8 +169,8 @@ commit_idem_durable(int ok, void *arg)
 	struct commit_ctx	*ctx = arg;
 
 	if (!ok)
-		log_warn("relayd msgid=%s: its idempotency key is not on disk",
-		    ctx->msgid);
+		log_warn("msgid=%s status=error (its idempotency key is not "
+		    "on disk)", ctx->msgid);
 	child_spool_result_to(ctx->proc, ctx->reqid, ctx->msgid, ctx->code,
 	    ctx->enh, ctx->text, 0);
 	free(ctx);
@@ -198,8 +198,8 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 			gsync_then(commit_idem_durable, ctx);
 			return;
 		}
-		log_warn("relayd msgid=%s: cannot store its idempotency key",
-		    msgid);
+		log_warn("msgid=%s status=error (cannot store its idempotency "
+		    "key)", msgid);
 	}
 	child_spool_result_to(ctx->proc, ctx->reqid, msgid, code, enh, text,
 	    0);
@@ -253,8 +253,8 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	 */
 	if (p->proc == PROC_SMTPD && seal_envelope_check(&env, time(NULL),
 	    relayd_seal_window, &bad) == -1) {
-		log_warnx("relayd msgid=%s: %s from smtpd without a valid "
-		    "verdict from authd: refused", c->msgid,
+		log_warnx("msgid=%s status=refused (%s from smtpd without a "
+		    "valid verdict from authd)", c->msgid,
 		    bad != NULL ? bad : "SPF result");
 		relay_spool_abort(c->msgid);
 		envelope_clear(&env);

@@ -589,15 +589,16 @@ track_prepare(const struct config *conf, const char *queue_id,
 	    (!t->opens && !t->clicks && !t->unsubscribe))
 		return (NULL);
 	if ((he = header_end(buf, len)) == -1) {
-		log_warnx("%s: no header section, not tracked", queue_id);
+		log_warnx("msgid=%s tracked=no (no header section)",
+		    queue_id);
 		return (NULL);
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return (NULL);
 	m->t = t;
 	if (track_key(t, &m->key, 0) == -1) {
-		log_warnx("%s: tracking domain %s has no usable key, not "
-		    "tracked", queue_id, t->domain);
+		log_warnx("msgid=%s tracking_domain=%s tracked=no (it has "
+		    "no usable key)", queue_id, t->domain);
 		free(m);
 		return (NULL);
 	}
@@ -612,7 +613,8 @@ track_prepare(const struct config *conf, const char *queue_id,
 	m->crlf = he >= 2 && buf[he - 2] == '\r';
 	m->unsub = t->unsubscribe;
 	if (parse(m) == -1) {
-		log_warnx("%s: not parsed as MIME, not tracked", queue_id);
+		log_warnx("msgid=%s tracked=no (not parsed as MIME)",
+		    queue_id);
 		track_free(m);
 		return (NULL);
 	}
