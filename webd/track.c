@@ -74,8 +74,6 @@ struct hit {
 	int			 head;
 	int			 resubscribe;	/* /u/: the page's other
 						   button */
-	char			*loc;		/* /c/: the Location, its
-						   URL encoded once */
 };
 
 static int		 pixels_held;
@@ -186,8 +184,6 @@ hit_new(struct evhttp_request *req, const struct token *t)
 static void
 hit_free(struct hit *h)
 {
-	free(h->loc);
-	h->loc = NULL;
 	if (h->tick != NULL) {
 		event_free(h->tick);
 		pixels_held--;
@@ -328,17 +324,12 @@ click_durable(int ok, void *arg)
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(h->req);
 
 	if (!ok) {
+		evhttp_remove_header(oh, "Location");
 		reply_text(h->req, 503, "Service Unavailable", "try again");
 		hit_free(h);
 		return;
 	}
 	no_store_redirect(h->req);
-	/*
-	 * only the URL inside the authenticated token: never an open
-	 * redirect; as a URI, also from a token made before relayd put one
-	 * there (track_click made it one)
-	 */
-	evhttp_add_header(oh, "Location", h->loc);
 	evhttp_send_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
 }
@@ -355,9 +346,15 @@ track_click(struct evhttp_request *req, const struct token *t)
 		not_found(req);
 		return;
 	}
+	/*
+	 * only the URL inside the authenticated token: never an open
+	 * redirect; as a URI, also from a token made before relayd put one
+	 * there.  Into the reply's headers now (evhttp keeps a copy of its
+	 * own), taken out if the click cannot be made durable.
+	 */
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
+	    loc);
 	h = hit_new(req, t);
-	if ((h->loc = strdup(loc)) == NULL)
-		fatal("track_click");
 	n_click++;
 	hit_event(h, EV_CLICK, click_durable);
 }
