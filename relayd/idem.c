@@ -132,5 +132,5 @@ relay_idem_restore(const char *hash, const char *id, const char *mid)
 		log_warn("msgid=%s status=error (cannot restore its "
 		    "idempotency key)", id);
 	else
-		log_info("relayd msgid=%s: idempotency key restored", id);
+		log_info("msgid=%s idempotency key restored", id);
 }
