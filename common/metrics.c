@@ -45,7 +45,7 @@ static const struct mfamily families[M_MAX] = {
 	    "rejected, tempfailed)." },
 	{ "mailhook_inbound_messages", MT_COUNTER, 2, { "route", "result" },
 	    "Inbound message POSTs to a route's URL, per route and result "
-	    "(delivered, rejected, deferred, failed)." },
+	    "(delivered, rejected, tempfailed, deferred, expired)." },
 	{ "mailhook_webhook_requests", MT_COUNTER, 2, { "endpoint", "class" },
 	    "HTTP POSTs made (messages, events, callbacks), per endpoint "
 	    "(its URL without password or query values) and status class "
