@@ -189,8 +189,9 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	    etc/mailhook.service.in >$(BUILD)/mailhook.service
 	install -m 0644 $(BUILD)/mailhook.service \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service
-	sed 's|^daemon=.*|daemon="$(SBINDIR)/mailhookd"|' etc/rc.d/mailhook \
-	    >$(BUILD)/rc.d-mailhook
+	sed -e 's|^daemon=.*|daemon="$(SBINDIR)/mailhookd"|' \
+	    -e 's|^daemon_flags=.*|daemon_flags="-f $(SYSCONFDIR)/mailhook.conf"|' \
+	    etc/rc.d/mailhook >$(BUILD)/rc.d-mailhook
 	install -m 0755 $(BUILD)/rc.d-mailhook $(DESTDIR)$(DATADIR)/rc.d-mailhook
 
 clean:
