@@ -130,6 +130,7 @@ struct authz_params {
 	const char	*remote_ip;
 	const char	*spf_result;
 	const char	*spf_domain;
+	uint64_t	 sessid;	/* smtpd's session, for the log only */
 };
 
 /*

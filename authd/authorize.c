@@ -41,6 +41,8 @@ struct authorize {
 	int			 done;
 	struct authd_rcpt_res	 res;
 	char			 url[MH_URL_MAX];
+	uint64_t		 sessid;	/* the log line's */
+	char			 to[MH_ADDR_MAX];
 	authorize_cb		 cb;
 	void			*arg;
 };
@@ -313,6 +315,8 @@ authorize_start(const struct route *route, int allow_private,
 	a->cb = cb;
 	a->arg = arg;
 	strlcpy(a->url, route->authorize, sizeof(a->url));
+	a->sessid = p->sessid;
+	strlcpy(a->to, p->to, sizeof(a->to));
 	if ((body = authorize_body(route->authorize_format, p, &len)) ==
 	    NULL) {
 		event_free(a->ev);
@@ -362,7 +366,8 @@ authz_http_done(const struct http_response *r, void *arg)
 	/* as every URL logged: no credentials, no query values */
 	config_url_public(a->url, url, sizeof(url));
 	if (r->error != HTTP_OK || r->status < 200 || r->status > 299)
-		log_info("authorize %s: %s %ld -> %d %s", url,
+		log_info("session=%012llx to=<%s> authorize %s: %s %ld -> %d "
+		    "%s", (unsigned long long)a->sessid, a->to, url,
 		    http_strerror(r->error), r->status, a->res.code,
 		    log_sanitize(why, sizeof(why), r->errstr));
 	a->done = 1;

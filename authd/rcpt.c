@@ -303,6 +303,7 @@ rcpt_spf_done(const char *result, const char *domain, void *arg)
 		return;
 	}
 	memset(&p, 0, sizeof(p));
+	p.sessid = rc->req.sessid;
 	p.size = rc->req.size;
 	p.to = rc->req.rcpt;
 	p.from = rc->req.sender;
