@@ -841,9 +841,12 @@ parse_ext(const char *text, char *ext, size_t len)
 
 static void	reply(struct mconn *, int, const char *);
 
-/* one line from the server; -1 if the connection must end */
+/*
+ * One line from the server; -1 if the connection must end, *why saying
+ * what is wrong with the reply.
+ */
 static int
-reply_line(struct mconn *c, const char *line, size_t len)
+reply_line(struct mconn *c, const char *line, size_t len, const char **why)
 {
 	int	 code, last;
 	size_t	 i;
@@ -851,27 +854,34 @@ reply_line(struct mconn *c, const char *line, size_t len)
 	if (len < 3 || !isdigit((unsigned char)line[0]) ||
 	    !isdigit((unsigned char)line[1]) ||
 	    !isdigit((unsigned char)line[2]) || line[0] < '2' ||
-	    line[0] > '5' || (len > 3 && line[3] != ' ' && line[3] != '-'))
+	    line[0] > '5' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		*why = "no reply code";
 		return (-1);
+	}
 	for (i = 0; i < len; i++)
-		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t') {
+			*why = "a control character";
 			return (-1);
+		}
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	last = (len == 3 || line[3] == ' ');
 	if (c->rlines == 0) {
 		c->rcode = code;
 		log_sanitize(c->rtext, sizeof(c->rtext),
 		    len > 4 ? line + 4 : "");
-	} else if (code != c->rcode)
-		return (-1);	/* inconsistent multi-line reply */
-	else if (c->state == M_EHLO && code == 250 && len > 4)
+	} else if (code != c->rcode) {
+		*why = "a multi-line reply changes its code";
+		return (-1);
+	} else if (c->state == M_EHLO && code == 250 && len > 4)
 		ehlo_keyword(c, line + 4);	/* a refused EHLO offers none */
 	/* a long multi-line reply is legal: its code decides (the rest of
 	 * its text is not kept), up to a total size */
 	c->rlines++;
 	c->rbytes += len + 2;
-	if (c->rbytes > REPLY_BYTES_MAX)
+	if (c->rbytes > REPLY_BYTES_MAX) {
+		*why = "a multi-line reply too long";
 		return (-1);
+	}
 	if (last) {
 		c->rlines = c->rbytes = 0;
 		reply(c, code, c->rtext);
@@ -1500,8 +1510,10 @@ conn_write(struct mconn *c)
 static void
 conn_process(struct mconn *c)
 {
-	char	*line;
-	size_t	 len;
+	char		*line;
+	size_t		 len;
+	const char	*why = "a line too long";
+	char		 what[80];
 	struct evbuffer_ptr pos;
 
 	while (c->fd != -1 && c->state != M_DONE) {
@@ -1523,8 +1535,12 @@ conn_process(struct mconn *c)
 			conn_fail(c, 0, "4.5.0", "unexpected data from server");
 			return;
 		}
-		if (memchr(line, '\0', len) != NULL ||
-		    reply_line(c, line, len) == -1) {
+		if (memchr(line, '\0', len) != NULL) {
+			why = "a NUL character";
+			free(line);
+			goto bad;
+		}
+		if (reply_line(c, line, len, &why) == -1) {
 			free(line);
 			goto bad;
 		}
@@ -1541,12 +1557,14 @@ conn_process(struct mconn *c)
 	}
 	return;
  bad:
+	/* what was wrong, not only that something was */
+	snprintf(what, sizeof(what), "malformed reply from server: %s", why);
 	if (c->state == M_GREETING || c->state == M_EHLO ||
 	    c->state == M_HELO) {
-		conn_retry_next(c, 0, "malformed reply from server");
+		conn_retry_next(c, 0, "%s", what);
 		return;
 	}
-	conn_fail(c, 0, "4.5.0", "malformed reply from server");
+	conn_fail(c, 0, "4.5.0", "%s", what);
 }
 
 static int
