@@ -254,12 +254,28 @@ sync_reply(struct inmsg *m)
 }
 
 /* the error callback: status, to, from, response (seed) */
+struct errcb {
+	char		 msgid[MH_MSGID_LEN];
+	char		 to[MH_ADDR_MAX];
+	char		 url[MH_URL_MAX];	/* config_url_public's */
+	int		 starting;	/* in http_post() */
+	int		 done;
+};
+
 static void
 errcb_done(const struct http_response *res, void *arg)
 {
-	if (res->error != HTTP_OK || res->status / 100 != 2)
-		log_warnx("error callback failed: %s",
-		    res->error != HTTP_OK ? res->errstr : "non-2xx answer");
+	struct errcb	*ec = arg;
+
+	if (res->error != HTTP_OK)
+		log_warnx("msgid=%s to=<%s> errors=%s status=0 result=failed "
+		    "error=\"%s\"", ec->msgid, ec->to, ec->url, res->errstr);
+	else if (res->status / 100 != 2)
+		log_warnx("msgid=%s to=<%s> errors=%s status=%ld "
+		    "result=failed", ec->msgid, ec->to, ec->url, res->status);
+	ec->done = 1;
+	if (!ec->starting)
+		free(ec);
 }
 
 /* "a URL ending in .json", its query and fragment aside */
@@ -313,6 +329,8 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
     long status, const char *resp, size_t rlen)
 {
 	struct http_request	 req;
+	struct errcb		*ec;
+	struct http_call	*call;
 	char			*body;
 	int			 json;
 
@@ -320,9 +338,18 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 		return;
 	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
 	    &json)) == NULL) {
-		log_warnx("error callback: cannot build the body");
+		log_warnx("msgid=%s to=<%s> error callback: cannot build the "
+		    "body", env->id, to);
 		return;
 	}
+	if ((ec = calloc(1, sizeof(*ec))) == NULL) {
+		log_warn("msgid=%s to=<%s> error callback", env->id, to);
+		free(body);
+		return;
+	}
+	strlcpy(ec->msgid, env->id, sizeof(ec->msgid));
+	strlcpy(ec->to, to, sizeof(ec->to));
+	config_url_public(rt->errors, ec->url, sizeof(ec->url));
 	memset(&req, 0, sizeof(req));
 	req.url = rt->errors;
 	req.headers = &rt->headers;
@@ -334,7 +361,12 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;
 	req.concurrency = rt->concurrency;
-	http_post(&req, errcb_done, NULL);
+	ec->starting = 1;
+	call = http_post(&req, errcb_done, ec);
+	ec->starting = 0;
+	/* answered at once, or never to be: nobody else frees it */
+	if (ec->done || call == NULL)
+		free(ec);
 	free(body);
 }
 
