@@ -731,10 +731,13 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 		    file_cut(so->fd, (off_t)so->written) == -1)
 			so->werr = errno;
 		if (so->state == SO_OPEN && so->werr) {
-			errno = so->werr;
-			log_warn("session=%012llx spool write",
-			    (unsigned long long)s->id);
 			code = enhanced_spool_error(so->werr, &enh, &etext);
+			/* the message's line, as its other outcomes have */
+			log_warnx("session=%012llx event=message msgid=%s "
+			    "result=%s code=%d error=\"spool write: %s\"",
+			    (unsigned long long)s->id, so->msgid,
+			    code < 500 ? "tempfail" : "reject", code,
+			    strerror(so->werr));
 			session_reply(s, "%d %s %s", code, enh, etext);
 			tx_abort(s);
 			return;
@@ -748,8 +751,10 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			continue;
 		if ((text = envelope_text(s, so, size + hdrlen, force,
 		    &len)) == NULL) {
-			log_warnx("session=%012llx: envelope refused",
-			    (unsigned long long)s->id);
+			log_warnx("session=%012llx event=message msgid=%s "
+			    "result=reject code=554 error=\"envelope could not "
+			    "be encoded\"", (unsigned long long)s->id,
+			    so->msgid);
 			s->wait = W_NONE;
 			session_reply(s, "554 5.6.0 Envelope could not be "
 			    "encoded");
