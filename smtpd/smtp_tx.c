@@ -683,6 +683,7 @@ static void
 message_reject(struct session *s, int errors, size_t size)
 {
 	const char	*reply, *why;
+	char		 logb[MH_ADDR_MAX];
 
 	if (errors & DATA_ERR_SIZE) {
 		reply = "552 5.3.4 Message size exceeds fixed maximum "
@@ -701,8 +702,9 @@ message_reject(struct session *s, int errors, size_t size)
 	}
 	smtp_g.t_rejected++;
 	metrics_inc(M_SMTP_MESSAGES, s->lc->label, "rejected");
-	SLOG(s, "event=message msgid=%s size=%zu result=reject reason=%s",
-	    s->tx->msgid, size, why);
+	SLOG(s, "event=message msgid=%s size=%zu result=reject reason=%s "
+	    "from=<%s> ip=%s", s->tx->msgid, size, why, log_sanitize(logb,
+	    sizeof(logb), s->tx->sender), s->ip);
 	session_reply(s, "%s", reply);
 	tx_abort(s);
 }
@@ -781,7 +783,7 @@ commit_done(struct session *s)
 {
 	struct smtp_tx		*tx = s->tx;
 	struct spool_result	*best = NULL, *r;
-	char			 text[256], ids[40] = "";
+	char			 text[256], ids[40] = "", logb[MH_ADDR_MAX];
 	const char		*enh;
 	int			 k, code, delivered = 1;
 
@@ -817,9 +819,11 @@ commit_done(struct session *s)
 		smtp_g.t_rejected++;
 	metrics_inc(M_SMTP_MESSAGES, s->lc->label, code < 300 ? "accepted" :
 	    code < 500 ? "tempfailed" : "rejected");
-	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d",
-	    ids, tx->nrcpt, code < 300 ? (delivered ? "delivered" : "queued") :
-	    code < 500 ? "tempfail" : "reject", code);
+	/* the sender and client with the id: one grep finds them */
+	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d "
+	    "from=<%s> ip=%s", ids, tx->nrcpt, code < 300 ? (delivered ?
+	    "delivered" : "queued") : code < 500 ? "tempfail" : "reject", code,
+	    log_sanitize(logb, sizeof(logb), tx->sender), s->ip);
 	session_reply(s, "%d %s %s", code, enh, text);
 	tx_free(s);
 }
