@@ -1034,9 +1034,11 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 	}
 	metrics_inc(M_SMTP_RECIPIENTS, s->lc->label, code < 300 ? "accepted" :
 	    code < 500 ? "tempfailed" : "rejected");
-	SLOG(s, "event=rcpt to=<%s> result=%s code=%d enhanced=%s", 
+	/* a refusal with its text, the reason (SPF, the callback's answer) */
+	SLOG(s, "event=rcpt to=<%s> result=%s code=%d enhanced=%s%s%s%s",
 	    log_sanitize(logb, sizeof(logb), tx->pending.addr), result, code,
-	    enh);
+	    enh, code < 400 ? "" : " (", code < 400 ? "" : text,
+	    code < 400 ? "" : ")");
 	session_reply(s, "%d %s %s", code, enh, text);
 	session_resume(s);
 }
