@@ -70,7 +70,8 @@ struct api_sub {
 	TAILQ_ENTRY(api_sub)	 entry;
 	uint64_t		 reqid;
 	struct evhttp_request	*req;
-	const struct api_key	*key;
+	char			 key[API_KEY_NAME];	/* its name: a
+							   reload frees the keys */
 	char			 remote_ip[64];
 	char			 msgid[MH_MSGID_LEN];	/* once relayd gave
 							   one */
@@ -406,8 +407,9 @@ sub_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct api_sub	*s = arg;
 
-	log_warnx("api: no answer from relayd for %s in %ds",
-	    s->msgid[0] ? s->msgid : "a spool file", API_WAIT);
+	log_warnx("api: msgid=%s api_key=%s status=unknown (no answer from "
+	    "relayd in %ds)", s->msgid[0] ? s->msgid : "-", s->key,
+	    API_WAIT);
 	/* a submission's client may learn its fate with GET /messages/ID */
 	api_fail(s->req, 503, "unavailable", "the queue did not answer, "
 	    "try again");
@@ -509,7 +511,7 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 		return;
 	}
 	s->req = req;
-	s->key = k;
+	strlcpy(s->key, k->name, sizeof(s->key));
 	s->reqid = ++next_reqid;
 	peer_ip(req, s->remote_ip, sizeof(s->remote_ip));
 	if (idem_hash(req, k, s->idem) == -1 || idem_busy(req, s->idem)) {
@@ -549,8 +551,8 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 		return;
 	if (r->found) {
 		n_accepted++;
-		log_info("api: %s: the answer to a repeated idempotency key "
-		    "for key %s", r->id, s->key->name);
+		log_info("api: msgid=%s api_key=%s status=replayed (a repeated "
+		    "idempotency key)", r->id, s->key);
 		evhttp_add_header(evhttp_request_get_output_headers(s->req),
 		    "Idempotent-Replayed", "true");
 		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
@@ -586,7 +588,7 @@ sub_envelope(struct api_sub *s, size_t *len)
 	strlcpy(env.helo, "api", sizeof(env.helo));
 	strlcpy(env.remote_ip, s->remote_ip, sizeof(env.remote_ip));
 	snprintf(env.auth_user, sizeof(env.auth_user), "%s%s",
-	    API_USER_PREFIX, s->key->name);
+	    API_USER_PREFIX, s->key);
 	env.size_declared = -1;
 	env.size = s->m.len;
 	env.body_8bit = 1;
@@ -626,7 +628,8 @@ sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
 	if (write_all(fd, s->m.data, s->m.len) == -1 ||
 	    file_cut(fd, (off_t)s->m.len) == -1 ||
 	    (env = sub_envelope(s, &len)) == NULL) {
-		log_warn("api: %s: cannot write the message", s->msgid);
+		log_warn("api: msgid=%s api_key=%s status=error (cannot write "
+		    "the message)", s->msgid, s->key);
 		spool_drop(p, fd, msgid);
 		api_fail(s->req, 503, "unavailable", "the queue cannot take "
 		    "it now, try again");
@@ -734,18 +737,26 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 	    r->code < 200 || r->code > 599)
 		fatalx("malformed SPOOL_RESULT from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status) {
-		log_warnx("api: %s: queued with %d after its request timed "
-		    "out", r->msgid, r->code);
+		log_warnx("api: msgid=%s code=%d status=%s (answered after "
+		    "its request timed out)", r->msgid, r->code,
+		    r->code / 100 == 2 ? "queued" : "refused");
 		return;
 	}
 	if (r->code / 100 == 2) {
 		n_accepted++;
-		log_info("api: %s: queued for key %s from %s, %zu "
-		    "recipients, message-id <%s>", s->msgid, s->key->name,
+		log_info("api: msgid=%s api_key=%s ip=%s rcpts=%zu "
+		    "message_id=<%s> status=queued", s->msgid, s->key,
 		    s->remote_ip, s->m.nrcpt, s->m.message_id);
 		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
 		    "id", s->msgid, "message_id", s->m.message_id));
-	} else if (r->code / 100 == 4)
+		sub_free(s);
+		return;
+	}
+	/* relayd's refusal, with its reason: the id names it in the log */
+	log_warnx("api: msgid=%s api_key=%s ip=%s code=%d status=%s (%s)",
+	    s->msgid, s->key, s->remote_ip, r->code, r->code / 100 == 4 ?
+	    "deferred" : "rejected", r->text);
+	if (r->code / 100 == 4)
 		api_fail(s->req, 503, "unavailable", r->text);
 	else
 		api_fail(s->req, 400, "rejected", r->text);
@@ -775,7 +786,7 @@ api_status(struct evhttp_request *req, const struct api_key *k,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("api_status");
 	s->req = req;
-	s->key = k;
+	strlcpy(s->key, k->name, sizeof(s->key));
 	s->reqid = ++next_reqid;
 	s->status = 1;
 	strlcpy(s->msgid, id, sizeof(s->msgid));
