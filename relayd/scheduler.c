@@ -497,6 +497,18 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 	return (j);
 }
 
+/* a recipient held by its sender domain's allowance, once per hold */
+static void
+held_log(const struct rmsg *m, size_t i)
+{
+	char	 from[MH_ADDR_MAX], to[MH_ADDR_MAX];
+
+	log_info("msgid=%s from=<%s> to=<%s> status=held (sender domain "
+	    "allowance exceeded)", m->id, log_sanitize(from, sizeof(from),
+	    m->env.sender), log_sanitize(to, sizeof(to),
+	    m->env.rcpts[i].addr));
+}
+
 /* can m go to domain now?  emits rate_limit for a held message */
 static int
 may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
@@ -516,6 +528,7 @@ may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
 				sched_emit(m, i, EV_RATE_LIMIT, 0, "4.7.0",
 				    "sender domain allowance exceeded",
 				    "queue");
+				held_log(m, i);
 			}
 		return (0);
 	}
