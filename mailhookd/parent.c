@@ -519,9 +519,55 @@ reload_refused(char *err, size_t errlen, const char *first, int n)
 }
 
 /*
+ * The sockets are bound at start; a reloaded config keeps them.  The
+ * children find a socket's settings by its listener id: each listener of
+ * the new config takes the id (and the descriptor) of the socket bound
+ * to its address and port for its child, smtpd or webd, so that a listen
+ * line added above another does not hand that one's port the settings of
+ * the line before it.  A new listener gets an id no socket has and
+ * listens from the next restart; one removed is closed then (smtpd
+ * answers it "421" meanwhile).  Both are said in the log.
+ */
+static void
+listeners_keep(struct config *conf, struct config *old)
+{
+	struct listener	*l, *o;
+	uint32_t	 next = 0;
+
+	TAILQ_FOREACH(o, &old->listeners, entry)
+		if (o->id >= next)
+			next = o->id + 1;
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		l->fd = -1;
+		TAILQ_FOREACH(o, &old->listeners, entry)
+			if (o->fd != -1 && o->sslen == l->sslen &&
+			    memcmp(&o->ss, &l->ss, l->sslen) == 0 &&
+			    (o->flags & LF_HTTP) == (l->flags & LF_HTTP))
+				break;
+		if (o != NULL) {
+			l->id = o->id;
+			l->fd = o->fd;
+			o->fd = -1;
+		} else {
+			l->id = next++;
+			log_warnx("reload: listener %s port %u is new: it "
+			    "listens from the next restart", l->addr, l->port);
+		}
+	}
+	TAILQ_FOREACH(o, &old->listeners, entry) {
+		if (o->fd == -1)
+			continue;
+		log_warnx("reload: listener %s port %u is gone from the "
+		    "configuration: it is closed at the next restart",
+		    o->addr, o->port);
+		close(o->fd);
+		o->fd = -1;
+	}
+}
+
+/*
  * Reload: parse the file again; on success every child gets the new
- * config.  Listeners are bound at start only: a changed listen line needs
- * a restart (said in the log).
+ * config.  Listeners are bound at start only: listeners_keep().
  */
 int
 parent_reload(char *err, size_t errlen)
@@ -550,19 +596,11 @@ parent_reload(char *err, size_t errlen)
 		nofile_raise(conf, children[PROC_SMTPD].pid);
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	config_tracking_rotate(conf, parent_conf);
+	listeners_keep(conf, parent_conf);
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
 	dkim_keys_send(conf);
-	/* keep the bound listeners */
-	{
-		struct listener *l, *o;
-		TAILQ_FOREACH(l, &conf->listeners, entry)
-			l->fd = -1;
-		TAILQ_FOREACH(o, &parent_conf->listeners, entry)
-			if (o->fd != -1)
-				close(o->fd);
-	}
 	config_free(parent_conf);
 	parent_conf = conf;
 	log_info("configuration reloaded");
