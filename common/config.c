@@ -921,6 +921,41 @@ config_load_files(struct config *c)
 	return (rv);
 }
 
+/*
+ * Every address a listener names is one of this host's (a wildcard
+ * always is): a bind to it, on a port the kernel picks, says so without
+ * taking the listener's port.  For mailhookd -n and the start, whose
+ * bind would fail without saying which line named the address.
+ */
+int
+config_check_listeners(const struct config *c)
+{
+	const struct listener	*l;
+	struct sockaddr_storage	 ss;
+	int			 fd, rv = 0;
+
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		if (l->sslen == 0)
+			continue;
+		memcpy(&ss, &l->ss, sizeof(ss));
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+		if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
+		    0)) == -1)
+			continue;	/* no such family here: bind says */
+		if (bind(fd, (struct sockaddr *)&ss, l->sslen) == -1 &&
+		    errno == EADDRNOTAVAIL) {
+			log_warnx("%s%slisten on %s: not an address of this "
+			    "host", AT(l->addr_at), l->addr);
+			rv = -1;
+		}
+		close(fd);
+	}
+	return (rv);
+}
+
 const struct route *
 config_route(const struct config *c, uint32_t id)
 {

@@ -63,6 +63,7 @@ struct listener {
 	char			 pki[MH_NAME_MAX];	/* pki name or "" */
 	char			 hostname[MH_NAME_MAX];	/* "" = global */
 	int			 fd;		/* parent only; -1 elsewhere */
+	char			 addr_at[MH_AT_MAX];	/* where it was named */
 };
 TAILQ_HEAD(listenerlist, listener);
 
@@ -473,6 +474,7 @@ void		 config_unref(struct config *);
  * serves the pair), credentials and CA bundle; -1 on error (logged)
  */
 int		 config_load_files(struct config *);
+int		 config_check_listeners(const struct config *);
 /* a pki's TLS server context (ciphers NULL: the library's); NULL and why */
 struct tls;
 struct tls	*config_tls_server(const struct pki *, const char *ciphers,

@@ -1340,6 +1340,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
 	parse_copystr(ap, l->addr, sizeof(l->addr), addr, "address");
+	parse_at(ap, l->addr_at, sizeof(l->addr_at));
 	free(addr);
 	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
 }

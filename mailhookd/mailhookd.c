@@ -46,10 +46,15 @@ static int
 check_config(const char *file)
 {
 	struct config	*conf;
+	int		 bad;
 
 	if ((conf = config_parse(file)) == NULL)
 		return (1);
-	if (config_load_files(conf) == -1) {
+	/* every error at once: the files, then the addresses */
+	bad = config_load_files(conf) == -1;
+	if (config_check_listeners(conf) == -1)
+		bad = 1;
+	if (bad) {
 		config_free(conf);
 		return (1);
 	}

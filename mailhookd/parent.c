@@ -699,6 +699,9 @@ parent_main(void)
 	if (config_load_files(parent_conf) == -1)
 		fatalx("%s: cannot load the files it names",
 		    parent_opts.conffile);
+	if (config_check_listeners(parent_conf) == -1)
+		fatalx("%s: cannot listen on an address of another host",
+		    parent_opts.conffile);
 	nofile_raise(parent_conf, 0);
 	seal_new_key(verdict_key);
 	strlcpy(parent_conf->verdict_key, verdict_key,

@@ -8,7 +8,8 @@
  * usage: conftest [-jlrs] file
  *	-j	print the configuration as JSON on stdout
  *	-s	include secrets in the JSON (CONF_SECRETS)
- *	-l	also load the files (config_load_files)
+ *	-l	also load the files (config_load_files) and check that
+ *		the listeners' addresses are this host's
  *	-r	round trip: to JSON, back, to JSON again; fail if they differ
  * Errors go to stderr as "conftest: FILE:LINE:COL: message"; exit 1.
  */
@@ -85,7 +86,8 @@ main(int argc, char *argv[])
 
 	if ((conf = config_parse(argv[0])) == NULL)
 		return (1);
-	if (lflag && config_load_files(conf) == -1) {
+	if (lflag && (config_load_files(conf) == -1 ||
+	    config_check_listeners(conf) == -1)) {
 		config_free(conf);
 		return (1);
 	}
