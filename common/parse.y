@@ -64,6 +64,7 @@ static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
 static struct pos		 api_pos;	/* the first api listener */
 static int			 cur_listen_pki;	/* pki option seen */
+static int			 cur_listen_hostname;	/* hostname seen */
 static int			 url_seen;	/* url option seen in a block */
 
 static void	 route_begin(const struct pos *, int, char *);
@@ -640,7 +641,10 @@ listenopts	: /* empty */
 		| listenopts listenopt
 		;
 
-listenopt	: PORT port		{ cur_listen->port = $2; }
+listenopt	: PORT port {
+			block_once(&$<pos>1, "listen", cur_listen->id, "port");
+			cur_listen->port = $2;
+		}
 		| TLS			{ cur_listen->flags |= LF_STARTTLS; }
 		| TLSREQ		{ cur_listen->flags |= LF_STARTTLS |
 					    LF_TLS_REQUIRE; }
@@ -654,6 +658,7 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
 					    LF_AUTH_REQUIRE; }
 		| PKI STRING {
+			block_once(&$<pos>1, "listen", cur_listen->id, "pki");
 			cur_listen_pki = 1;
 			if (config_pki(conf, $2) == NULL)
 				perr(&$<pos>2, "unknown pki \"%s\"", $2);
@@ -663,6 +668,9 @@ listenopt	: PORT port		{ cur_listen->port = $2; }
 			free($2);
 		}
 		| HOSTNAME STRING {
+			block_once(&$<pos>1, "listen", cur_listen->id,
+			    "hostname");
+			cur_listen_hostname = 1;
 			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
 				parse_copystr(&$<pos>2, cur_listen->hostname,
 				    sizeof(cur_listen->hostname), $2,
@@ -1336,6 +1344,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	cur_listen = l;
 	cur_listen_pos = *p;
 	cur_listen_pki = 0;
+	cur_listen_hostname = 0;
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
@@ -1424,8 +1433,8 @@ listen_end(void)
 	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
 		perr(p, "listener cannot be both smtps and tls");
 	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
-	if ((l->flags & LF_HTTP) && (l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
-	    LF_AUTH)))
+	if ((l->flags & LF_HTTP) && ((l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
+	    LF_AUTH)) || cur_listen_hostname))
 		perr(p, "an %s listener takes only port, tls and pki",
 		    (l->flags & LF_API) ? "api" : (l->flags & LF_METRICS) ?
 		    "metrics" : "http");
@@ -1437,6 +1446,10 @@ listen_end(void)
 		perr(p, "auth on a listener without tls");
 	if (tls && l->pki[0] == '\0' && !cur_listen_pki)
 		perr(p, "tls on a listener without pki");
+	/* not plain text where a key pair was meant to be used */
+	if (!tls && cur_listen_pki)
+		perr(p, "pki on a listener without %s", (l->flags & LF_HTTP) ?
+		    "tls" : "tls, tls-require or smtps");
 	if ((l->flags & LF_AUTH) && tls && auth_pos.file == NULL)
 		auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
