@@ -59,6 +59,7 @@ static struct pos		 cur_listen_pos;
 static struct events_block	*cur_events;
 static struct pos		 cur_events_pos;
 static struct domain_limit	*cur_dlimit;
+static uint32_t			 cur_dlimit_n;	/* limit domain lines */
 static struct tracking		*cur_track;
 static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
@@ -70,6 +71,7 @@ static int			 url_seen;	/* url option seen in a block */
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
 static void	 route_once(const struct pos *, const char *);
+static void	 dlimit_once(const struct pos *, const char *);
 static void	 events_once(const struct pos *, const char *);
 static void	 global_once(const struct pos *, const char *);
 static void	 block_once(const struct pos *, const char *, uint32_t,
@@ -505,12 +507,21 @@ main		: HOSTNAME STRING {
 		}
 		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
 			struct dkim	*d;
+			char		 key[2 * MH_NAME_MAX + 2], *s;
+			char		 what[2 * MH_NAME_MAX + 32];
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
 			parse_at(&$<pos>7, d->key_at, sizeof(d->key_at));
+			/* one selector is one DNS record: one key */
+			snprintf(key, sizeof(key), "%s %s", $3, $5);
+			for (s = key; *s != '\0'; s++)
+				*s = tolower((unsigned char)*s);
+			snprintf(what, sizeof(what), "dkim domain \"%s\" "
+			    "selector \"%s\"", $3, $5);
 			if (parse_check_domain(&$<pos>3, $3,
-			    "dkim domain") == 0 && parse_copystr(&$<pos>3,
+			    "dkim domain") == 0 && parse_def(&$<pos>5, "dkim",
+			    key, what) == 0 && parse_copystr(&$<pos>3,
 			    d->domain, sizeof(d->domain), $3,
 			    "dkim domain") == 0 &&
 			    parse_copystr(&$<pos>5, d->selector,
@@ -772,12 +783,20 @@ limit		: MESSAGESIZE size {
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {
 			struct sender_limit	*s;
+			char			 what[MH_NAME_MAX + 32], *c;
 			int			 u;
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
+			/* relayd takes the first: a second would be ignored */
+			snprintf(what, sizeof(what),
+			    "limit sender-domain \"%s\"", $2);
+			for (c = what; *c != '\0'; c++)
+				*c = tolower((unsigned char)*c);
 			if (parse_check_domain(&$<pos>2, $2,
-			    "sender-domain") == 0 && parse_copystr(&$<pos>2,
+			    "sender-domain") == 0 &&
+			    parse_def(&$<pos>2, "limit", what, what) == 0 &&
+			    parse_copystr(&$<pos>2,
 			    s->domain, sizeof(s->domain), $2,
 			    "sender-domain") == 0 &&
 			    parse_check_range(&$<pos>4, $4, 1, INT_MAX,
@@ -802,6 +821,7 @@ dlimithead	: DOMAIN STRING {
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
+			cur_dlimit_n++;
 			if (parse_check_domain(&$<pos>2, $2,
 			    "limit domain") == 0)
 				parse_copystr(&$<pos>2, d->domain,
@@ -823,6 +843,7 @@ dlimitopts	: /* empty */
 dlimitopt	: RATE number PER STRING {
 			int	 u;
 
+			dlimit_once(&$<pos>1, "rate");
 			if (parse_check_range(&$<pos>2, $2, 1, INT_MAX,
 			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>4, $4)) != -1) {
@@ -832,6 +853,7 @@ dlimitopt	: RATE number PER STRING {
 			free($4);
 		}
 		| CONNECTIONS number {
+			dlimit_once(&$<pos>1, "connections");
 			if (parse_check_range(&$<pos>2, $2, 1, 1000,
 			    "connections") == 0)
 				cur_dlimit->connections = $2;
@@ -1264,6 +1286,12 @@ block_once(const struct pos *p, const char *block, uint32_t id,
 		return;		/* the next block's settings in this one */
 	snprintf(key, sizeof(key), "%s %u %s", block, id, what);
 	parse_def(p, "setting", key, what);
+}
+
+static void
+dlimit_once(const struct pos *p, const char *what)
+{
+	block_once(p, "limit domain", cur_dlimit_n, what);
 }
 
 static void
