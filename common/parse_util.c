@@ -203,9 +203,21 @@ parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 void
 parse_relay_auth(struct config *conf, const struct pos *p, const char *s)
 {
+	struct relay_via	 v;
+	int			 login = 0;
+
+	/* which login would be meant?  The file's would silently win */
+	if (conf->relay_via[0] != '\0' &&
+	    config_relay_via_parse(conf->relay_via, &v) == NULL) {
+		login = v.user[0] != '\0';
+		explicit_bzero(&v, sizeof(v));
+	}
 	if (conf->relay_via[0] == '\0')
 		parse_error(p, "auth needs a smart host (relay via \"smtp://"
 		    "...\" or \"smtps://...\"), not mx");
+	else if (login)
+		parse_error(p, "auth and a user:password in the smart host's "
+		    "URL: give the login once");
 	else if (s[0] != '/')
 		parse_error(p, "auth \"%s\" is not an absolute path", s);
 	else if (parse_copystr(p, conf->relay_auth, sizeof(conf->relay_auth),
