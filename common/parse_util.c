@@ -569,14 +569,28 @@ static const struct {
 } usages[] = {
 	{ "", "hostname", "hostname NAME" },
 	{ "", "history", "history DURATION" },
-	{ "", "resolver", "resolver ADDRESS [port PORT]" },
+	{ "", "resolver", "resolver ADDRESS [port PORT] [dnssec trust-anchor "
+	    "FILE]" },
 	{ "", "spool", "spool DIRECTORY" },
-	{ "", "control", "control PATH" },
+	{ "", "control", "control PATH, control group GROUP" },
+	{ "", "control group", "control group GROUP" },
 	{ "", "ca", "ca FILE" },
 	{ "", "pki", "pki NAME cert FILE key FILE" },
 	{ "", "credentials", "credentials FILE" },
+	{ "", "api", "api keys FILE" },
+	{ "", "postmaster", "postmaster ADDRESS" },
+	{ "", "tls", "tls ciphers LIST, tls policy POLICY, tls policy domain "
+	    "DOMAIN POLICY" },
+	{ "", "tls ciphers", "tls ciphers LIST" },
+	{ "", "tls policy", "tls policy POLICY, tls policy domain DOMAIN "
+	    "POLICY" },
+	{ "", "cluster", "cluster { redis URL [node NAME] [auth FILE] }" },
+	{ "", "testing", "testing relay-port PORT | mta-sts-port PORT | "
+	    "tls-rpt-period SECONDS | hook-retry SECONDS | events-retry MS "
+	    "[MAX_MS] | seccomp-debug" },
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
-	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME]" },
+	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME], "
+	    "listen on ADDRESS port PORT http | api | metrics [tls pki NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
 	    "sessions-per-ip | sessions-per-network | errors | junk-commands | "
 	    "mime-parts | mime-depth | mime-headers NUMBER, "
@@ -608,11 +622,12 @@ static const struct {
 	{ "", "queue lifetime", "queue lifetime DURATION" },
 	{ "", "queue retry", "queue retry DURATION to DURATION" },
 	{ "", "relay from", "relay from auth | NETWORK" },
-	{ "", "relay via", "relay via mx | URL" },
+	{ "", "relay via", "relay via mx | URL [auth FILE]" },
 	{ "", "bounce domain", "bounce domain DOMAIN" },
 	{ "", "bounce dsn", "bounce dsn yes | no" },
 	{ "", "route", "route ADDRESS | domain DOMAIN | any { ... }" },
-	{ "", "relay", "relay from auth | NETWORK, relay via mx | URL" },
+	{ "", "relay", "relay from auth | NETWORK, relay via mx | URL "
+	    "[auth FILE]" },
 	{ "", "bounce", "bounce domain DOMAIN, bounce dsn yes | no" },
 	{ "", "queue", "queue lifetime DURATION, queue retry DURATION to "
 	    "DURATION" },
@@ -634,6 +649,8 @@ static const struct {
 	{ "route", "lifetime", "lifetime DURATION" },
 	{ "route", "concurrency", "concurrency NUMBER" },
 	{ "route", "fallback", "fallback maildir PATH | smtp URL" },
+	{ "route", "require", "require dkim | dmarc pass [quarantine]" },
+	{ "route", "verdicts", "verdicts yes | no" },
 	{ "events", "url", "url URL" },
 	{ "events", "format", "format events | failures | callback" },
 	{ "events", "kinds", "kinds all | KIND ..." },
