@@ -67,6 +67,9 @@ static struct pos		 api_pos;	/* the first api listener */
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 cur_listen_hostname;	/* hostname seen */
 static int			 url_seen;	/* url option seen in a block */
+static int			 in_cluster;	/* in the cluster block */
+static uint32_t			 ncluster;	/* cluster blocks so far */
+static struct pos		 cluster_pos;	/* where the block began */
 
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
@@ -545,9 +548,22 @@ main		: HOSTNAME STRING {
 			yyerrok;
 			tracking_end();
 		}
-		| CLUSTER '{' clusteropts '}'	{
+		| clusterhead clusteropts '}' {
+			parse_cluster_end(conf, &cluster_pos);
+			in_cluster = 0;
+		}
+		| clusterhead clusteropts error '}' {
+			yyerrok;
+			parse_cluster_end(conf, &cluster_pos);
+			in_cluster = 0;
+		}
+		;
+
+clusterhead	: CLUSTER '{' {
 			global_once(&$<pos>1, "cluster");
-			parse_cluster_end(conf, &$<pos>1);
+			cluster_pos = $<pos>1;
+			in_cluster = 1;
+			ncluster++;
 		}
 		;
 
@@ -1161,19 +1177,19 @@ clusteropts	: /* empty */
 		;
 
 clusteropt	: REDIS STRING {
-			block_once(&$<pos>1, "cluster", 0, "redis");
+			block_once(&$<pos>1, "cluster", ncluster, "redis");
 			parse_cluster_redis(conf, &$<pos>2, $2);
 			free($2);
 		}
 		| NODE STRING {
-			block_once(&$<pos>1, "cluster", 0, "node");
+			block_once(&$<pos>1, "cluster", ncluster, "node");
 			if (parse_check_domain(&$<pos>2, $2, "node") == 0)
 				parse_copystr(&$<pos>2, conf->cluster.node,
 				    sizeof(conf->cluster.node), $2, "node");
 			free($2);
 		}
 		| AUTH STRING {
-			block_once(&$<pos>1, "cluster", 0, "auth");
+			block_once(&$<pos>1, "cluster", ncluster, "auth");
 			parse_copystr(&$<pos>2, conf->cluster.auth_file,
 			    sizeof(conf->cluster.auth_file), $2, "auth");
 			parse_at(&$<pos>2, conf->cluster.auth_at,
@@ -1211,7 +1227,7 @@ const char *
 parse_cur_block(void)
 {
 	return (cur_route != NULL ? "route" : cur_events != NULL ? "events" :
-	    cur_track != NULL ? "tracking" : NULL);
+	    cur_track != NULL ? "tracking" : in_cluster ? "cluster" : NULL);
 }
 
 /* an error on the block's url line, or a misspelt url: not missing too */
@@ -1645,6 +1661,7 @@ config_parse(const char *filename)
 	cur_listen = NULL;
 	cur_events = NULL;
 	cur_dlimit = NULL;
+	in_cluster = 0;
 	strlcpy(conf->file, filename, sizeof(conf->file));
 
 	if (parse_lex_open(filename) == -1) {

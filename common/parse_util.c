@@ -405,6 +405,8 @@ static const char *const events_opts[] = { "url", "format", "kinds",
     "secret", "header", "timeout", "batch", "wait", "lifetime" };
 static const char *const tracking_opts[] = { "url", "secret", "opens",
     "clicks", "read", "unsubscribe" };
+static const char *const cluster_opts[] = { "redis", "node",
+    "auth" };
 #define NOPTS(a)	(sizeof(a) / sizeof(a[0]))
 static const struct {
 	const char		*block;
@@ -413,7 +415,8 @@ static const struct {
 } blocks[] = {
 	{ "route", route_opts, NOPTS(route_opts) },
 	{ "events", events_opts, NOPTS(events_opts) },
-	{ "tracking", tracking_opts, NOPTS(tracking_opts) }
+	{ "tracking", tracking_opts, NOPTS(tracking_opts) },
+	{ "cluster", cluster_opts, NOPTS(cluster_opts) }
 };
 
 static int
@@ -665,7 +668,10 @@ static const struct {
 	{ "tracking", "opens", "opens yes | no" },
 	{ "tracking", "clicks", "clicks yes | no" },
 	{ "tracking", "read", "read DURATION" },
-	{ "tracking", "unsubscribe", "unsubscribe one-click | no" }
+	{ "tracking", "unsubscribe", "unsubscribe one-click | no" },
+	{ "cluster", "redis", "redis URL" },
+	{ "cluster", "node", "node NAME" },
+	{ "cluster", "auth", "auth FILE" }
 };
 
 /*
