@@ -591,6 +591,10 @@ parent_reload(char *err, size_t errlen)
 	}
 	if (strcmp(conf->spool, parent_conf->spool) != 0)
 		log_warnx("reload: a new spool takes effect at restart");
+	if (strcmp(conf->control, parent_conf->control) != 0 ||
+	    strcmp(conf->control_group, parent_conf->control_group) != 0)
+		log_warnx("reload: a new control socket or control group takes "
+		    "effect at restart");
 	nofile_raise(conf, 0);
 	if (children[PROC_SMTPD].pid > 0)
 		nofile_raise(conf, children[PROC_SMTPD].pid);
