@@ -71,6 +71,14 @@ static int			 in_cluster;	/* in the cluster block */
 static uint32_t			 ncluster;	/* cluster blocks so far */
 static struct pos		 cluster_pos;	/* where the block began */
 
+/* the pki each listener names, checked once the whole file is read */
+struct pki_ref {
+	struct pos		 pos;
+	const struct listener	*l;
+};
+static struct pki_ref		*pki_refs;
+static size_t			 npki_refs;
+
 static void	 route_begin(const struct pos *, int, char *);
 static void	 route_end(void);
 static void	 route_once(const struct pos *, const char *);
@@ -90,6 +98,8 @@ static int	 kind_add(const struct pos *, const char *);
 static void	 testing_set(const struct pos *, const struct pos *,
 		    const char *, int, int64_t, int64_t);
 static void	 route_require(const struct pos *, int, const char *, int);
+static void	 pki_ref(const struct pos *, const struct listener *);
+static void	 pki_refs_check(void);
 
 %}
 
@@ -687,11 +697,10 @@ listenopt	: PORT port {
 		| PKI STRING {
 			block_once(&$<pos>1, "listen", cur_listen->id, "pki");
 			cur_listen_pki = 1;
-			if (config_pki(conf, $2) == NULL)
-				perr(&$<pos>2, "unknown pki \"%s\"", $2);
-			else
-				parse_copystr(&$<pos>2, cur_listen->pki,
-				    sizeof(cur_listen->pki), $2, "pki name");
+			/* the pki may be defined further on: see pki_refs */
+			if (parse_copystr(&$<pos>2, cur_listen->pki,
+			    sizeof(cur_listen->pki), $2, "pki name") == 0)
+				pki_ref(&$<pos>2, cur_listen);
 			free($2);
 		}
 		| HOSTNAME STRING {
@@ -1584,6 +1593,37 @@ kind_add(const struct pos *p, const char *name)
 }
 
 static void
+pki_ref(const struct pos *p, const struct listener *l)
+{
+	struct pki_ref	*r;
+
+	if ((r = reallocarray(pki_refs, npki_refs + 1, sizeof(*r))) == NULL)
+		fatal("reallocarray");
+	pki_refs = r;
+	pki_refs[npki_refs].pos = *p;
+	pki_refs[npki_refs].l = l;
+	npki_refs++;
+}
+
+/*
+ * The sections come in any order: a listener may name a pki defined
+ * further on, and only one defined nowhere is unknown.
+ */
+static void
+pki_refs_check(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < npki_refs; i++)
+		if (config_pki(conf, pki_refs[i].l->pki) == NULL)
+			perr(&pki_refs[i].pos, "unknown pki \"%s\"",
+			    pki_refs[i].l->pki);
+	free(pki_refs);
+	pki_refs = NULL;
+	npki_refs = 0;
+}
+
+static void
 parse_cleanup(void)
 {
 	parse_lex_close();
@@ -1676,6 +1716,7 @@ config_parse(const char *filename)
 		perr(&auth_pos, "auth on a listener needs a credentials file");
 	if (conf->api_keys[0] == '\0' && api_pos.file != NULL)
 		perr(&api_pos, "an api listener needs an api keys file");
+	pki_refs_check();
 
 	parse_cleanup();
 	c = conf;
