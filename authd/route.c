@@ -15,6 +15,7 @@
 
 #include "mailhook.h"
 #include "log.h"
+#include "mailaddr.h"
 
 #include "authd.h"
 
@@ -77,30 +78,6 @@ route_rank(const struct route *r, const char *addr, const char *base,
 	return (0);
 }
 
-/*
- * The local part of rcpt without its quotes and quoted-pairs, so that
- * "user"@d is the mailbox user@d (RFC 5321 4.1.2); the rest as it is.
- */
-static void
-unquote(char *dst, size_t len, const char *rcpt)
-{
-	const char	*p = rcpt;
-	size_t		 n = 0;
-
-	if (*p != '"') {
-		strlcpy(dst, rcpt, len);
-		return;
-	}
-	for (p++; *p != '\0' && *p != '"' && n + 1 < len; p++) {
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		dst[n++] = *p;
-	}
-	dst[n] = '\0';
-	if (*p == '"')
-		strlcat(dst, p + 1, len);
-}
-
 const struct route *
 route_lookup(const struct config *conf, const char *rcpt, char *tag,
     size_t taglen)
@@ -116,7 +93,7 @@ route_lookup(const struct config *conf, const char *rcpt, char *tag,
 		*tag = '\0';
 	if (conf == NULL || rcpt == NULL || strlen(rcpt) >= sizeof(addr))
 		return (NULL);
-	unquote(uq, sizeof(uq), rcpt);
+	addr_unquote(uq, sizeof(uq), rcpt);
 	lower(addr, sizeof(addr), uq);
 	if ((at = strrchr(addr, '@')) != NULL) {
 		domain = at + 1;

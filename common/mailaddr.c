@@ -171,3 +171,29 @@ smtp_addr_valid(const char *addr, int utf8)
 		return (ADDR_SYNTAX);
 	return (ADDR_OK);
 }
+
+/*
+ * The local part of rcpt without its quotes and quoted-pairs, so that
+ * "user"@d is the mailbox user@d (RFC 5321 4.1.2); the rest as it is.
+ * authd looks a recipient's route up by it, and the parser keys a
+ * route's address by it.
+ */
+void
+addr_unquote(char *dst, size_t len, const char *rcpt)
+{
+	const char	*p = rcpt;
+	size_t		 n = 0;
+
+	if (*p != '"') {
+		strlcpy(dst, rcpt, len);
+		return;
+	}
+	for (p++; *p != '\0' && *p != '"' && n + 1 < len; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		dst[n++] = *p;
+	}
+	dst[n] = '\0';
+	if (*p == '"')
+		strlcat(dst, p + 1, len);
+}

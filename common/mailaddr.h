@@ -28,5 +28,7 @@ int	smtp_addr_valid(const char *addr, int utf8);
 int	smtp_utf8_valid(const char *, size_t);
 /* a domain name or an address literal ([192.0.2.1], [IPv6:...]) */
 int	smtp_domain_valid(const char *, int utf8);
+/* the address with its local part unquoted: "user"@d is user@d */
+void	addr_unquote(char *, size_t, const char *);
 
 #endif /* MH_MAILADDR_H */

@@ -42,6 +42,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "parse.h"
 
 #define perr	parse_error
@@ -79,7 +80,8 @@ struct pki_ref {
 static struct pki_ref		*pki_refs;
 static size_t			 npki_refs;
 
-static void	 route_begin(const struct pos *, int, char *);
+static void	 route_begin(const struct pos *, const struct pos *, int,
+		    char *);
 static void	 route_end(void);
 static void	 route_once(const struct pos *, const char *);
 static void	 dlimit_once(const struct pos *, const char *);
@@ -895,12 +897,12 @@ dlimitopt	: RATE number PER STRING {
 		}
 		;
 
-routehead	: ROUTE STRING		{ route_begin(&$<pos>1, ROUTE_ADDRESS,
-					    $2); }
-		| ROUTE DOMAIN STRING	{ route_begin(&$<pos>1, ROUTE_DOMAIN,
-					    $3); }
-		| ROUTE ANY		{ route_begin(&$<pos>1, ROUTE_ANY,
-					    NULL); }
+routehead	: ROUTE STRING		{ route_begin(&$<pos>1, &$<pos>2,
+					    ROUTE_ADDRESS, $2); }
+		| ROUTE DOMAIN STRING	{ route_begin(&$<pos>1, &$<pos>3,
+					    ROUTE_DOMAIN, $3); }
+		| ROUTE ANY		{ route_begin(&$<pos>1, &$<pos>2,
+					    ROUTE_ANY, NULL); }
 		;
 
 routeopts	: /* empty */
@@ -1247,10 +1249,11 @@ parse_url_said(void)
 }
 
 static void
-route_begin(const struct pos *p, int match, char *pattern)
+route_begin(const struct pos *p, const struct pos *pp, int match,
+    char *pattern)
 {
 	struct route	*r, *o;
-	char		*s;
+	char		*s, uq[MH_NAME_MAX];
 	const char	*what;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -1278,21 +1281,33 @@ route_begin(const struct pos *p, int match, char *pattern)
 		*s = tolower((unsigned char)*s);
 	what = match == ROUTE_ADDRESS ? "route address" : "route domain";
 	if (match == ROUTE_ADDRESS) {
-		if ((s = strrchr(pattern, '@')) == NULL || s == pattern) {
-			perr(p, "route \"%s\" is not an address (use route "
+		/* the mailbox, as authd looks the recipient up */
+		if (strlen(pattern) >= sizeof(uq)) {
+			perr(pp, "%s too long (at most %zu bytes)", what,
+			    sizeof(uq) - 1);
+			goto done;
+		}
+		addr_unquote(uq, sizeof(uq), pattern);
+		if ((s = strrchr(uq, '@')) == NULL || s == uq) {
+			perr(pp, "route \"%s\" is not an address (use route "
 			    "domain)", pattern);
 			goto done;
 		}
-		if (parse_check_domain(p, s + 1, what) == -1)
+		if (parse_check_domain(pp, s + 1, what) == -1)
 			goto done;
+		parse_copystr(pp, r->pattern, sizeof(r->pattern), uq, what);
+		goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
 		r->match = ROUTE_SUBDOMAINS;
-		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
-		if (parse_check_domain(p, pattern, what) == -1)
+		if (config_check_domain(pattern + 2) == -1) {
+			perr(pp, "route domain \"%s\" is not \"*.\" and a "
+			    "valid domain name", pattern);
 			goto done;
-	} else if (parse_check_domain(p, pattern, what) == -1)
+		}
+		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
+	} else if (parse_check_domain(pp, pattern, what) == -1)
 		goto done;
-	parse_copystr(p, r->pattern, sizeof(r->pattern), pattern, what);
+	parse_copystr(pp, r->pattern, sizeof(r->pattern), pattern, what);
  done:
 	free(pattern);
 }

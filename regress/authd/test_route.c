@@ -38,6 +38,8 @@ static const char *conf1 =
     "route \"sales@example.net\" { url \"http://h/sales\" }\n"
     "route \"user+special@example.io\" { url \"http://h/special\" }\n"
     "route \"user@example.io\" { url \"http://h/user\" }\n"
+    "route \"\\\"Help Desk\\\"@example.io\" { url \"http://h/desk\" }\n"
+    "route \"\\\"info\\\"@example.io\" { url \"http://h/info\" }\n"
     "relay from 10.0.0.0/8\n"
     "relay from 192.0.2.128/25\n"
     "relay from 2001:db8::/32\n"
@@ -86,6 +88,12 @@ static const struct {
 	{ "user+other@example.io", "http://h/user", "other",
 	    "other tag falls to the base route" },
 	{ "+x@example.io", "-", "", "empty user part does not match" },
+	{ "info@example.io", "http://h/info", NULL,
+	    "a route written with a quoted local part takes its mailbox" },
+	{ "\"info\"@example.io", "http://h/info", NULL,
+	    "... written quoted by the client too" },
+	{ "\"help desk\"@example.io", "http://h/desk", NULL,
+	    "a quoted route with a space takes the quoted recipient" },
 	{ "nobody@elsewhere.test", "-", NULL,
 	    "no route for a foreign domain" },
 	{ "postmaster", "-", NULL, "no domain, no route" },
