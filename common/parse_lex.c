@@ -324,7 +324,7 @@ yyerror(const char *msg)
 	    lookup(lasttext, NULL) == STRING)
 		unknown_word(&lastpos, lasttext);
 	else if (nbraces > 0 && lookup(lasttext, &top) != STRING && top &&
-	    !lastquoted && lasttok != HOSTNAME) {
+	    !lastquoted && lasttok != HOSTNAME && lastbol) {
 		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
 		    "at line %d", lasttext, lastpos.line);
 		nbraces = 0;
@@ -333,6 +333,10 @@ yyerror(const char *msg)
 	    !lastquoted && lookup(lasttext, NULL) != STRING &&
 	    !parse_block_has(block, lasttext))
 		misplaced_word(&lastpos, lasttext, block);
+	else if (!lastbol && !lastquoted && lookup(lasttext, NULL) != STRING)
+		/* "format queue", "pki api": not a missing '}' */
+		perr(&lastpos, "%s near keyword \"%s\" (if it is a value "
+		    "here, quote it)", msg, lasttext);
 	else
 		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
 }
