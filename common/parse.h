@@ -99,6 +99,7 @@ int		 parse_check_mstime(const struct pos *, int64_t, int64_t,
 const char	*parse_nearest(const char *, const char *const *, size_t);
 const char	*parse_block_options(const char *, char *, size_t);
 const char	*parse_block_of(const char *, const char *);
+const char	*parse_blocks_of(const char *, char *, size_t);
 int		 parse_block_has(const char *, const char *);
 const char	*parse_nearest_option(const char *, const char *);
 

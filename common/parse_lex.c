@@ -305,6 +305,7 @@ void
 yyerror(const char *msg)
 {
 	const char	*block = parse_cur_block(), *usage;
+	char		 opts[128];
 	int		 top = 0;
 
 	if (suppress)
@@ -333,6 +334,12 @@ yyerror(const char *msg)
 	    !lastquoted && lookup(lasttext, NULL) != STRING &&
 	    !parse_block_has(block, lasttext))
 		misplaced_word(&lastpos, lasttext, block);
+	else if (block == NULL && lastbol && !lastquoted &&
+	    lookup(lasttext, &top) != STRING && !top)
+		/* "url" outside a block: which blocks take it */
+		perr(&lastpos, "\"%s\" does not start a statement%s%s",
+		    lasttext, *parse_blocks_of(lasttext, opts, sizeof(opts)) ?
+		    ": it is an option of " : "", opts);
 	else if (!lastbol && !lastquoted && lookup(lasttext, NULL) != STRING)
 		/* "format queue", "pki api": not a missing '}' */
 		perr(&lastpos, "%s near keyword \"%s\" (if it is a value "

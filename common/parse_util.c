@@ -476,6 +476,32 @@ parse_block_of(const char *word, const char *notthis)
 	return (NULL);
 }
 
+/* "a route, events or tracking block": the blocks that take word; "" */
+const char *
+parse_blocks_of(const char *word, char *buf, size_t len)
+{
+	size_t	 i, n = 0, k = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NOPTS(blocks); i++)
+		if (parse_block_has(blocks[i].block, word))
+			n++;
+	for (i = 0; i < NOPTS(blocks); i++) {
+		if (!parse_block_has(blocks[i].block, word))
+			continue;
+		if (k == 0)
+			strlcat(buf, strchr("aeiou", blocks[i].block[0]) !=
+			    NULL ? "an " : "a ", len);
+		else
+			strlcat(buf, k + 1 == n ? " or " : ", ", len);
+		strlcat(buf, blocks[i].block, len);
+		k++;
+	}
+	if (n > 0)
+		strlcat(buf, " block", len);
+	return (buf);
+}
+
 /* the option of the block nearest to a misspelt word, or NULL */
 const char *
 parse_nearest_option(const char *word, const char *block)
