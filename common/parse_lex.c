@@ -72,6 +72,7 @@ static int		 lastquoted;
 static struct pos	 lastpos;
 static int		 lastbol;	/* it started a statement */
 static int		 brace_lost;	/* a block ran into the next one */
+static int		 stray_brace;	/* the last '}' closed no block */
 static int		 suppress;	/* the lexer reported;
 					   quiet until '\n' */
 static int		 stopped;	/* too many errors: the rest
@@ -315,7 +316,9 @@ yyerror(const char *msg)
 			perr(&braces[nbraces - 1], "missing '}'");
 		else
 			perr(&lastpos, "unexpected end of file");
-	} else if (lasttok == '\n' && stmt_tok != STRING &&
+	} else if (lasttok == '}' && stray_brace)
+		perr(&lastpos, "'}' without a block to close");
+	else if (lasttok == '\n' && stmt_tok != STRING &&
 	    (usage = parse_usage(block, stmt_text, stmt_text2)) != NULL)
 		perr(&lastpos, "incomplete statement at end of line: expected "
 		    "%s", usage);
@@ -699,7 +702,7 @@ lex(void)
 		strlcpy(lasttext, "{", sizeof(lasttext));
 		return (c);
 	case '}':
-		if (nbraces > file->depth)
+		if ((stray_brace = nbraces <= file->depth) == 0)
 			nbraces--;
 		file->bol = 1;
 		strlcpy(lasttext, "}", sizeof(lasttext));
@@ -872,6 +875,7 @@ parse_lex_open(const char *name)
 	npushback = 0;
 	nbraces = 0;
 	brace_lost = 0;
+	stray_brace = 0;
 	lasttok = 0;
 	suppress = 0;
 	stopped = 0;
