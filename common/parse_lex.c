@@ -314,7 +314,7 @@ yyerror(const char *msg)
 	if (lasttok == 0) {
 		if (nbraces > 0)
 			perr(&braces[nbraces - 1], "missing '}'");
-		else
+		else if (!brace_lost)	/* else said: "missing '}' before" */
 			perr(&lastpos, "unexpected end of file");
 	} else if (lasttok == '}' && stray_brace)
 		perr(&lastpos, "'}' without a block to close");
