@@ -1339,12 +1339,39 @@ mta_idle_quit(void)
 	return (1);
 }
 
+/*
+ * 421: the server is closing the channel (RFC 5321 3.8), so nothing more
+ * goes on it, no next command, no next message, no QUIT.  Whoever of the
+ * job has no result yet is deferred with this reply, at the step it came
+ * to.  A kept connection that says it as its next message starts costs
+ * that message nothing, as a close does (conn_fail).
+ */
+static void
+conn_closing(struct mconn *c, int code, const char *text, const char *ext)
+{
+	if (c->reused && c->job != NULL && c->state == M_TX &&
+	    c->tx_acked == 0) {
+		conn_fail(c, code, ext, "%d %s", code, text);
+		return;
+	}
+	log_debug("mta %s: %s: %d %s: closing", c->domain, c->peer, code,
+	    text);
+	job_fail_all(c, EV_SOFT_BOUNCE, code, ext, text, conn_stage(c));
+	job_finish(c);
+	conn_free(c);
+}
+
 static void
 reply(struct mconn *c, int code, const char *text)
 {
 	char	 ext[16];
 
 	parse_ext(text, ext, sizeof(ext));
+	if (code == 421 && (c->state == M_TX || c->state == M_DOT ||
+	    c->state == M_RSET || c->state == M_IDLE)) {
+		conn_closing(c, code, text, ext);
+		return;
+	}
 	switch (c->state) {
 	case M_GREETING:
 		if (code != 220) {
@@ -1372,7 +1399,8 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_STARTTLS:
 		if (code != 220) {
-			if (mtls_mandatory(c))
+			/* 421: the server is closing, no plain text on it */
+			if (mtls_mandatory(c) || code == 421)
 				conn_retry_next(c, code, "STARTTLS: %d %s",
 				    code, text);
 			else {
@@ -1653,6 +1681,11 @@ conn_io(int fd, short ev, void *arg)
 			refused_done(c);
 		else if (c->state == M_GREETING)
 			conn_retry_next(c, 0, "connection closed");
+		else if (c->state == M_DOT)
+			/* RFC 5321 6.1: deferred, at the risk of a copy */
+			conn_fail(c, 0, "4.4.2", "connection closed by server "
+			    "after the end of data: the message may arrive "
+			    "twice");
 		else
 			conn_fail(c, 0, "4.4.2", "connection closed by server");
 	}
@@ -1687,6 +1720,11 @@ conn_timeout(int fd, short ev, void *arg)
 	}
 	if (c->state == M_HANDSHAKE && tls_may_plain(c)) {
 		conn_tls_plain(c, "timeout");
+		return;
+	}
+	if (c->state == M_DOT) {
+		conn_fail(c, 0, "4.4.2", "timeout after the end of data: "
+		    "the message may arrive twice");
 		return;
 	}
 	conn_fail(c, 0, "4.4.2", "timeout at %s", conn_stage(c));
