@@ -882,15 +882,22 @@ dns_mx_cmp(const void *a, const void *b)
 	return (x->preference - y->preference);
 }
 
-/* a host name from the wire: letters, digits, '-', '_' and dots only */
+/*
+ * A host name from the wire: letters, digits, '-', '_' and dots only, and
+ * not an IPv4 address (RFC 5321 5.1: an MX names a host, not an address;
+ * Postfix skips such a record too).
+ */
 static int
 dns_hostname_ok(const char *s)
 {
-	if (*s == '\0')
+	struct in_addr	 in;
+	const char	*p;
+
+	if (*s == '\0' || inet_pton(AF_INET, s, &in) == 1)
 		return (0);
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
-		    *s != '.')
+	for (p = s; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+		    *p != '.')
 			return (0);
 	return (1);
 }
@@ -949,7 +956,8 @@ dns_mx_result(int status, struct ub_result *res, void *arg)
 			out.mx[j] = out.mx[j - 1];
 		out.mx[j] = tmp;
 	}
-	if (status == DNS_OK && out.n == 0 && !out.null_mx)
+	/* records, none usable: no implicit MX (RFC 5321 5.1), n is 0 */
+	if (status == DNS_OK && nrec == 0)
 		out.status = DNS_NODATA;
 	m->cb(&out, m->arg);
 	free(m);

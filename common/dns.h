@@ -90,7 +90,10 @@ int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
  * inside this call; -1: it never runs.
  */
 int	dns_resolve_host(const char *name, dns_addrs_cb, void *);
-/* MX of a domain, sorted, null MX flagged */
+/*
+ * MX of a domain, sorted, null MX flagged; DNS_OK with n 0 and no null MX:
+ * records, none naming a usable host (an address, a malformed name)
+ */
 int	dns_resolve_mx(const char *domain, dns_mx_cb, void *);
 /* TLSA of "_25._tcp.host" (RFC 7672): the usable records, validated */
 int	dns_resolve_tlsa(const char *host, int port, dns_tlsa_cb, void *);

@@ -581,6 +581,12 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 	}
 	switch (mx->status) {
 	case DNS_OK:
+		if (mx->n == 0) {
+			/* RFC 5321 5.1: an error, never the implicit MX */
+			conn_fail(c, 0, "4.4.3", "no usable host in the MX "
+			    "records of %s", c->domain);
+			return;
+		}
 		for (i = 0; i < mx->n; i++)
 			strlcpy(c->hosts[i], mx->mx[i].host,
 			    sizeof(c->hosts[i]));
