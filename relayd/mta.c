@@ -505,6 +505,9 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 	size_t		 i;
 
 	c->dns_pending = 0;
+	if (a->status != DNS_OK && a->status != DNS_NXDOMAIN &&
+	    a->status != DNS_NODATA)
+		c->addr_soft = 1;
 	for (i = 0; a->status == DNS_OK && i < a->n && c->naddrs < MAX_ADDRS;
 	    i++) {
 		struct sockaddr_storage *ss = &c->addrs[c->naddrs];
@@ -540,9 +543,29 @@ host_done(struct mconn *c)
 		c->dns_pending = 1;
 		if (dns_resolve_host(c->hosts[c->hcur], addrs_cb, c) == -1) {
 			c->dns_pending = 0;
+			c->addr_soft = 1;
 			c->hcur = c->nhosts;
 		} else
 			return;
+	}
+	if (c->naddrs == 0 && !c->addr_soft && !c->smarthost) {
+		/*
+		 * RFC 5321 5.1: the (implicit) MX is unusable, an error; the
+		 * DNS said so for good (NXDOMAIN or NODATA), so a bounce, as
+		 * Postfix has it (5.4.4).  A smart host's name stays a retry.
+		 */
+		char desc[512];
+		if (c->nhosts > 1)
+			snprintf(desc, sizeof(desc), "no MX host of %s has an "
+			    "A or AAAA record", c->domain);
+		else
+			snprintf(desc, sizeof(desc), "no A or AAAA record for "
+			    "%s", c->hosts[0]);
+		log_info("mta %s: %s", c->domain, desc);
+		job_fail_all(c, EV_BOUNCE, 550, "5.4.4", desc, "dns");
+		job_finish(c);
+		conn_free(c);
+		return;
 	}
 	if (c->naddrs == 0) {
 		conn_fail(c, 0, "4.4.4", "no address for %s",

@@ -46,6 +46,7 @@ struct mconn {
 	struct sockaddr_storage	 addrs[MAX_ADDRS];
 	size_t			 addr_host[MAX_ADDRS];
 	size_t			 naddrs, acur;
+	int			 addr_soft;	/* a lookup failed for now */
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_smtputf8;
