@@ -1242,6 +1242,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 {
 	struct rjob	*j = c->job;
 	size_t		 k = c->tx_acked++, i;
+	char		 ext4[16] = "";
 
 	if (k == 0) {
 		if (code / 100 != 2) {
@@ -1251,6 +1252,18 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 				    text, "mail");
 		}
 	} else if (k <= j->n) {
+		if (code == 552) {
+			/*
+			 * RFC 5321 4.5.3.1.10: a 552 to RCPT is the old code
+			 * for too many recipients (452), temporary, as Postfix
+			 * has it; so is its enhanced code.
+			 */
+			code = 452;
+			if (ext[0] == '5') {
+				snprintf(ext4, sizeof(ext4), "4%s", ext + 1);
+				ext = ext4;
+			}
+		}
 		if (c->mail_failed)
 			;
 		else if (code / 100 == 2) {
