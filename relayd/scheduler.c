@@ -36,6 +36,8 @@
  */
 #define DEFAULT_CONNECTIONS	4
 #define SMARTHOST_CONNECTIONS	20
+/* recipients in one transaction (job_make) */
+#define JOB_RCPTS_MAX		100
 
 struct rdom {
 	TAILQ_ENTRY(rdom)	 entry;
@@ -466,8 +468,12 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 	    m->env.dkim_pending[0] == '\0');
 }
 
-/* one job: the due recipients of m for domain, one only with VERP or
- * per-recipient copies */
+/*
+ * One job: the due recipients of m for domain, one only with VERP or
+ * per-recipient copies, and no more than a server must take in one
+ * transaction (RFC 5321 4.5.3.1.8: 100); the rest go in the next job,
+ * on this connection or another, not after a 452 and a retry delay.
+ */
 static struct rjob *
 job_make(struct rmsg *m, const char *domain, time_t now)
 {
@@ -490,7 +496,7 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 		j->idx[j->n++] = i;
 		m->rflags[i] |= RR_INFLIGHT;
 		sched_emit(m, i, EV_DISPATCH, 0, "", "dispatched", "queue");
-		if (one)
+		if (one || j->n == JOB_RCPTS_MAX)
 			break;
 	}
 	m->inflight++;
