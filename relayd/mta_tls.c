@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <tls.h>
 
 #include "log.h"
@@ -182,6 +183,18 @@ mtls_check_peer(struct mconn *c)
 void
 mtls_start(struct mconn *c)
 {
+	size_t	 left;
+
+	/*
+	 * What came after the 220 to STARTTLS came before TLS: never part of
+	 * the protected session (RFC 3207 4.2; a man in the middle's
+	 * injected replies would answer the EHLO and commands after it).
+	 */
+	if (c->greeted && (left = evbuffer_get_length(c->in)) > 0) {
+		log_warnx("mta %s: %s: %zu bytes after the reply to STARTTLS "
+		    "discarded", c->domain, c->peer, left);
+		evbuffer_drain(c->in, left);
+	}
 	if ((c->tls = tls_client()) == NULL ||
 	    tls_configure(c->tls, mtls_pkix(c) ? tlscfg_verify :
 	    tlscfg_noverify) == -1 ||
