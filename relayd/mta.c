@@ -1269,7 +1269,15 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		else if (code / 100 == 2) {
 			c->accepted[k - 1] = 1;
 			c->naccepted++;
-		} else
+		} else if (code == 452 && c->naccepted > 0)
+			/*
+			 * Too many recipients for this transaction (RFC 5321
+			 * 4.5.3.1.10): the rest go in the next one at once,
+			 * as Postfix sends them.  Not after none was taken,
+			 * which would never end.
+			 */
+			sched_untried(j, k - 1);
+		else
 			sched_result(j, k - 1, code_kind(code), code, ext, text,
 			    "rcpt");
 	} else {

@@ -43,6 +43,7 @@ TAILQ_HEAD(rmsglist, rmsg);
 /* the result of one recipient in a job */
 struct rres {
 	int		 done;
+	int		 untried;	/* not tried: due again at once */
 	enum event_kind	 kind;
 	int		 code;
 	char		 ext[16];
@@ -136,6 +137,7 @@ void	 sched_job_done(struct rjob *);
 struct rjob *sched_next_job(const char *domain);
 void	 sched_conn_closed(const char *domain);
 void	 sched_restart(struct rjob *);
+void	 sched_untried(struct rjob *, size_t i);
 void	 sched_add_message(struct rmsg *, int announce);
 void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);

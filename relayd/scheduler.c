@@ -693,6 +693,21 @@ sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
 	r->tls = j->tls;
 }
 
+/*
+ * Recipient i of j was not tried after all (a 452 for too many recipients
+ * in this transaction): no event, no attempt counted, due again at once,
+ * so the next transaction (on this connection: sched_next_job) takes it.
+ */
+void
+sched_untried(struct rjob *j, size_t i)
+{
+	struct rres	*r = &j->res[i];
+
+	if (r->done)
+		return;
+	r->done = r->untried = 1;
+}
+
 void
 sched_job_done(struct rjob *j)
 {
@@ -716,7 +731,7 @@ sched_job_done(struct rjob *j)
 		if (!res->done)
 			sched_result(j, k, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0",
 			    "delivery not completed", "connect");
-		if (m->removed)
+		if (m->removed || res->untried)
 			continue;
 		sched_emit_tls(m, i, res->kind, res->code, res->ext, res->desc,
 		    res->stage, &res->tls);
