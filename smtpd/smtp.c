@@ -454,11 +454,10 @@ smtp_pause(int on)
 	log_info("event=%s", on ? "pause" : "resume");
 }
 
-void
-smtp_shutdown(void)
+static void
+listeners_close(void)
 {
 	struct smtp_listener	*l;
-	struct session		*s, *next;
 
 	while ((l = listeners) != NULL) {
 		listeners = l->next;
@@ -467,8 +466,41 @@ smtp_shutdown(void)
 		close(l->fd);
 		free(l);
 	}
+}
+
+void
+smtp_shutdown(void)
+{
+	struct session		*s, *next;
+
+	listeners_close();
 	RB_FOREACH_SAFE(s, session_tree, &smtp_g.sessions, next)
 		session_shutdown(s);
+}
+
+/*
+ * A stop begins: nothing new is accepted, a session that waits for
+ * nothing from us is told 421 now; one whose recipient, login or
+ * message is being decided gets that answer first if it comes in time,
+ * then its 421 (session_resume).  The sessions left.
+ */
+int
+smtp_stop(void)
+{
+	struct session		*s, *next;
+
+	listeners_close();
+	smtp_g.stopping = 1;
+	RB_FOREACH_SAFE(s, session_tree, &smtp_g.sessions, next)
+		if (s->wait == W_NONE)
+			session_shutdown(s);
+	return (smtp_g.nsessions);
+}
+
+int
+smtp_sessions(void)
+{
+	return (smtp_g.nsessions);
 }
 
 /* sessions register themselves here */

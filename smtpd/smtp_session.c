@@ -696,6 +696,11 @@ session_io(struct session *s)
 void
 session_resume(struct session *s)
 {
+	/* stopping: the answer just given is the last one before 421 */
+	if (smtp_g.stopping && s->wait == W_NONE) {
+		session_shutdown(s);
+		return;
+	}
 	timer_reset(s);		/* we answered: the client's turn */
 	session_io(s);
 }

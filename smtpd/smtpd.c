@@ -173,11 +173,71 @@ smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	}
 }
 
+/*
+ * A stop (SIGTERM, or a peer gone): every client is told 421 rather than
+ * left with a closed connection.  One whose message (or recipient) is
+ * being decided gets that answer first if it comes within
+ * SMTPD_STOP_WAIT: a message hookd or relayd has committed is answered
+ * 250, not 421, so the client does not send it again.  At the bound the
+ * rest get 421: such a message may have been committed, or a sync
+ * route's POST made, and comes again with the client's retry.
+ */
+#define SMTPD_STOP_WAIT		2	/* seconds */
+#define SMTPD_STOP_POLL		20	/* milliseconds between looks */
+
+static struct event	*drain_poll, *drain_deadline;
+
+/* 1: a peer that may still answer a session is there */
+static int
+smtpd_peers_up(void)
+{
+	int	i;
+
+	for (i = PROC_PARENT + 1; i < PROC_CONTROL; i++)
+		if (proc_peer[i] != NULL && !proc_peer[i]->closed)
+			return (1);
+	return (0);
+}
+
+static void
+smtpd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	if (arg == NULL && smtp_sessions() > 0 && smtpd_peers_up())
+		return;		/* a poll: still waiting */
+	if (smtp_sessions() > 0) {
+		log_warnx("stopping: %d session%s told 421 without their answer",
+		    smtp_sessions(), smtp_sessions() == 1 ? "" : "s");
+		smtp_shutdown();
+	}
+	child_drained();
+}
+
+static int
+smtpd_drain(void)
+{
+	struct timeval	 poll = { 0, SMTPD_STOP_POLL * 1000 };
+	struct timeval	 wait = { SMTPD_STOP_WAIT, 0 };
+
+	if (smtp_stop() == 0)
+		return (0);
+	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
+	    smtpd_drain_cb, NULL)) == NULL ||
+	    (drain_deadline = evtimer_new(proc_base, smtpd_drain_cb,
+	    &drain_deadline)) == NULL ||
+	    event_add(drain_poll, &poll) == -1 ||
+	    evtimer_add(drain_deadline, &wait) == -1) {
+		smtp_shutdown();
+		return (0);
+	}
+	return (1);
+}
+
 static const struct child_ops smtpd_ops = {
 	.proc = PROC_SMTPD,
 	.preinit = smtpd_preinit,
 	.chroot = child_empty_root,
 	.configure = smtpd_configure,
+	.drain = smtpd_drain,
 	.peer_dispatch = smtpd_dispatch,
 	.listener = smtpd_listener,
 	.control = smtpd_control,

@@ -207,6 +207,7 @@ struct smtp_global {
 	struct session_tree	 sessions;
 	uint64_t		 next_id;
 	int			 paused;
+	int			 stopping;	/* smtp_stop() */
 	int			 nsessions;
 	/* the descriptor limit's share */
 	int			 fd_sessions;
