@@ -297,6 +297,53 @@ hookd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	fallback_res(p, imsg, 0);
 }
 
+/*
+ * A stop: a mode sync POST under way may still be answered, and its
+ * verdict told to the SMTP client (smtpd waits longer, SMTPD_STOP_WAIT)
+ * instead of a 421 after which the client sends the message again.  No
+ * queued message starts meanwhile.  The wait is bounded well within the
+ * parent's deadline for its children (8 s).
+ */
+#define HOOKD_STOP_WAIT		4	/* seconds */
+#define HOOKD_STOP_POLL		20	/* milliseconds between looks */
+
+static struct event	*drain_poll, *drain_deadline;
+
+static void
+hookd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	int	 n = inbound_sync_waiting();
+
+	if (n > 0 && arg == NULL)
+		return;		/* a poll: still waiting */
+	if (n > 0)
+		log_warnx("stopping with %d sync POST%s unanswered: the "
+		    "client is told 421", n, n == 1 ? "" : "s");
+	child_drained();
+}
+
+static int
+hookd_drain(void)
+{
+	struct timeval	 poll = { 0, HOOKD_STOP_POLL * 1000 };
+	struct timeval	 wait = { HOOKD_STOP_WAIT, 0 };
+	int		 n;
+
+	if ((n = inbound_sync_waiting()) == 0)
+		return (0);
+	inbound_pause(1);
+	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
+	    hookd_drain_cb, NULL)) == NULL ||
+	    (drain_deadline = evtimer_new(proc_base, hookd_drain_cb,
+	    &drain_deadline)) == NULL ||
+	    event_add(drain_poll, &poll) == -1 ||
+	    evtimer_add(drain_deadline, &wait) == -1)
+		return (0);
+	log_info("stopping: waiting up to %ds for %d sync POST%s",
+	    HOOKD_STOP_WAIT, n, n == 1 ? "" : "s");
+	return (1);
+}
+
 static const struct child_ops hookd_ops = {
 	.proc = PROC_HOOKD,
 	.preinit = hookd_preinit,
@@ -304,6 +351,7 @@ static const struct child_ops hookd_ops = {
 	.configure = hookd_configure,
 	.start = hookd_start,
 	.stop = gsync_stop,
+	.drain = hookd_drain,
 	.peer_dispatch = hookd_dispatch,
 	.parent_dispatch = hookd_parent_dispatch,
 	.control = hookd_control,

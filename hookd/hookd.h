@@ -80,6 +80,7 @@ void	 inbound_recovered(struct envelope *);
 struct fallback_res;
 void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);
+int	 inbound_sync_waiting(void);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */

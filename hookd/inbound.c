@@ -1446,6 +1446,19 @@ inbound_pause(int p)
 				inbound_run(m);
 }
 
+/* sync messages whose client waits for the POST's verdict */
+int
+inbound_sync_waiting(void)
+{
+	struct inmsg	*m;
+	int		 n = 0;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (m->sync)
+			n++;
+	return (n);
+}
+
 json_t *
 inbound_stats(void)
 {

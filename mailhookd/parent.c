@@ -329,7 +329,8 @@ listeners_send(const struct config *conf)
  * Stop everything: the children first, then us.  A child gets
  * PARENT_STOP_WAIT seconds before it is killed: relayd may wait up to 4
  * for the replies to final dots it has sent (relayd_drain), then
- * flushes its spool.
+ * flushes its spool; hookd up to 4 for the answers to sync POSTs
+ * (hookd_drain); smtpd until its peers are gone, 5 at most (smtpd_drain).
  */
 #define PARENT_STOP_WAIT	8
 

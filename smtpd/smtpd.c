@@ -177,12 +177,14 @@ smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
  * A stop (SIGTERM, or a peer gone): every client is told 421 rather than
  * left with a closed connection.  One whose message (or recipient) is
  * being decided gets that answer first if it comes within
- * SMTPD_STOP_WAIT: a message hookd or relayd has committed is answered
- * 250, not 421, so the client does not send it again.  At the bound the
- * rest get 421: such a message may have been committed, or a sync
- * route's POST made, and comes again with the client's retry.
+ * SMTPD_STOP_WAIT, or before every peer is gone: a message hookd or
+ * relayd has committed is answered 250, not 421, so the client does not
+ * send it again, and a mode sync POST hookd waits for (HOOKD_STOP_WAIT)
+ * gives its verdict.  At the bound the rest get 421: such a message may
+ * have been committed, or its POST made, and comes again with the
+ * client's retry.
  */
-#define SMTPD_STOP_WAIT		2	/* seconds */
+#define SMTPD_STOP_WAIT		5	/* seconds, hookd's wait and more */
 #define SMTPD_STOP_POLL		20	/* milliseconds between looks */
 
 static struct event	*drain_poll, *drain_deadline;
