@@ -678,6 +678,28 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 	}
 }
 
+/*
+ * SIGHUP, SIGTERM and SIGINT wait (blocked) from the start of
+ * parent_main until their handlers are there: a reload sent as soon as
+ * the service manager started us (systemctl reload, rcctl reload) is
+ * done once we run, not the death of the daemon by the default action,
+ * which the service manager would take for a clean stop; a stop is a
+ * clean stop of whatever started.  The children inherit the mask: it is
+ * lifted before they are spawned.
+ */
+static void
+parent_sigmask(int how)
+{
+	sigset_t	 set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(how, &set, NULL) == -1)
+		fatal("sigprocmask");
+}
+
 static void
 parent_signals(void)
 {
@@ -691,6 +713,7 @@ parent_signals(void)
 	evsignal_add(ev_sigint, NULL);
 	evsignal_add(ev_sighup, NULL);
 	evsignal_add(ev_sigchld, NULL);
+	parent_sigmask(SIG_UNBLOCK);
 }
 
 void
@@ -698,6 +721,7 @@ parent_main(void)
 {
 	size_t	i;
 
+	parent_sigmask(SIG_BLOCK);
 	log_procinit("parent");
 	if ((parent_conf = config_parse(parent_opts.conffile)) == NULL)
 		fatalx("%s: configuration has errors", parent_opts.conffile);
