@@ -337,13 +337,24 @@ listeners_send(const struct config *conf)
 static void
 parent_shutdown(int status)
 {
-	size_t	i;
-	struct timeval tv = { PARENT_STOP_WAIT, 0 };
+	struct listener	*l;
+	size_t		 i;
+	struct timeval	 tv = { PARENT_STOP_WAIT, 0 };
 
 	if (shutting_down)
 		return;
 	shutting_down = 1;
 	exit_status = status;
+	/*
+	 * Our copies of the listening sockets go: once the children that
+	 * serve them have ended, a client is refused at once instead of
+	 * waiting in the backlog for the end of the stop and a reset.
+	 */
+	TAILQ_FOREACH(l, &parent_conf->listeners, entry)
+		if (l->fd != -1) {
+			close(l->fd);
+			l->fd = -1;
+		}
 	for (i = 0; i < NCHILD; i++)
 		if (children[child_procs[i]].pid > 0)
 			kill(children[child_procs[i]].pid, SIGTERM);

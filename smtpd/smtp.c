@@ -383,6 +383,11 @@ listener_accept(int fd, short ev, void *arg)
 			return;
 		}
 		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
+		if (smtp_g.stopping) {
+			refuse(s, "421 4.3.2 Service shutting down\r\n", ip,
+			    "stopping");
+			continue;
+		}
 		if (smtp_g.paused) {
 			/* mhctl pause smtp: an answer, not a hanging client */
 			refuse(s,
@@ -479,17 +484,17 @@ smtp_shutdown(void)
 }
 
 /*
- * A stop begins: nothing new is accepted, a session that waits for
- * nothing from us is told 421 now; one whose recipient, login or
- * message is being decided gets that answer first if it comes in time,
- * then its 421 (session_resume).  The sessions left.
+ * A stop begins: a new client is told 421 at once (the listeners stay
+ * until the end), a session that waits for nothing from us is told 421
+ * now; one whose recipient, login or message is being decided gets that
+ * answer first if it comes in time, then its 421 (session_resume).  The
+ * sessions left.
  */
 int
 smtp_stop(void)
 {
 	struct session		*s, *next;
 
-	listeners_close();
 	smtp_g.stopping = 1;
 	RB_FOREACH_SAFE(s, session_tree, &smtp_g.sessions, next)
 		if (s->wait == W_NONE)

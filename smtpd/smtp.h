@@ -24,8 +24,8 @@ int	smtp_listen(int fd, uint32_t listener_id);
 void	smtp_pause(int);		/* 1: stop accepting, 0: resume */
 /* close listeners, end sessions with 421 */
 void	smtp_shutdown(void);
-/* a stop: close listeners, 421 now or once a pending answer is given;
- * both return the sessions left */
+/* a stop: 421 to new clients, and to sessions now or once a pending
+ * answer is given; both return the sessions left */
 int	smtp_stop(void);
 int	smtp_sessions(void);
 json_t	*smtp_stats(void);		/* sessions, per-state counts, totals */
