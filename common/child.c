@@ -146,6 +146,42 @@ child_drained(void)
 	exit(child_drain_status);
 }
 
+#define CHILD_DRAIN_POLL	20	/* milliseconds between looks */
+
+static int		(*drain_busy)(void);
+static void		(*drain_late)(int);
+static struct event	*drain_poll, *drain_deadline;
+
+static void
+child_drain_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	int	 n = drain_busy();
+
+	if (n > 0 && arg == NULL)
+		return;		/* a poll: still waiting */
+	if (drain_late != NULL)
+		drain_late(n);
+	child_drained();
+}
+
+int
+child_drain_wait(int secs, int (*busy)(void), void (*late)(int))
+{
+	struct timeval	 poll = { 0, CHILD_DRAIN_POLL * 1000 };
+	struct timeval	 wait = { secs, 0 };
+
+	drain_busy = busy;
+	drain_late = late;
+	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
+	    child_drain_cb, NULL)) == NULL ||
+	    (drain_deadline = evtimer_new(proc_base, child_drain_cb,
+	    &drain_deadline)) == NULL ||
+	    event_add(drain_poll, &poll) == -1 ||
+	    evtimer_add(drain_deadline, &wait) == -1)
+		return (0);
+	return (1);
+}
+
 /*
  * A peer went away: it crashed, or it stopped first when all of us were
  * told to (the signal may still be on its way here).  Either way this

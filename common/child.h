@@ -71,6 +71,12 @@ void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
 void	child_control_fd(int fd);
 /* what a drain waited for is done (or its time is up): stop, exit */
 __attribute__((noreturn)) void child_drained(void);
+/*
+ * A drain's wait, for ops->drain: busy() is asked every 20 ms what is
+ * left; at 0, or after secs seconds, late(what is left) is called (if
+ * not NULL) and child_drained().  0 if the wait cannot be set up.
+ */
+int	child_drain_wait(int secs, int (*busy)(void), void (*late)(int));
 /* send an event to the parent for "mhctl monitor" */
 void	child_monitor(const json_t *);
 

@@ -305,39 +305,25 @@ hookd_parent_dispatch(struct mproc *p, struct mh_imsg *imsg)
  * parent's deadline for its children (8 s).
  */
 #define HOOKD_STOP_WAIT		4	/* seconds */
-#define HOOKD_STOP_POLL		20	/* milliseconds between looks */
-
-static struct event	*drain_poll, *drain_deadline;
 
 static void
-hookd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+hookd_drain_late(int n)
 {
-	int	 n = inbound_sync_waiting();
-
-	if (n > 0 && arg == NULL)
-		return;		/* a poll: still waiting */
 	if (n > 0)
 		log_warnx("stopping with %d sync POST%s unanswered: the "
 		    "client is told 421", n, n == 1 ? "" : "s");
-	child_drained();
 }
 
 static int
 hookd_drain(void)
 {
-	struct timeval	 poll = { 0, HOOKD_STOP_POLL * 1000 };
-	struct timeval	 wait = { HOOKD_STOP_WAIT, 0 };
-	int		 n;
+	int	 n;
 
 	if ((n = inbound_sync_waiting()) == 0)
 		return (0);
 	inbound_pause(1);
-	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
-	    hookd_drain_cb, NULL)) == NULL ||
-	    (drain_deadline = evtimer_new(proc_base, hookd_drain_cb,
-	    &drain_deadline)) == NULL ||
-	    event_add(drain_poll, &poll) == -1 ||
-	    evtimer_add(drain_deadline, &wait) == -1)
+	if (!child_drain_wait(HOOKD_STOP_WAIT, inbound_sync_waiting,
+	    hookd_drain_late))
 		return (0);
 	log_info("stopping: waiting up to %ds for %d sync POST%s",
 	    HOOKD_STOP_WAIT, n, n == 1 ? "" : "s");

@@ -658,38 +658,23 @@ relayd_start(void)
  * (8 s) and the service manager's (30 s).  Nothing new starts meanwhile.
  */
 #define RELAYD_STOP_WAIT	4	/* seconds */
-#define RELAYD_STOP_POLL	20	/* milliseconds between looks */
-
-static struct event	*drain_poll, *drain_deadline;
 
 static void
-relayd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+relayd_drain_late(int n)
 {
-	int	 n = relay_in_dot();
-
-	if (n > 0 && arg == NULL)
-		return;		/* a poll: still waiting */
 	if (n > 0)
 		log_warnx("stopping with %d final dot%s unanswered: tried "
 		    "again at the next start", n, n == 1 ? "" : "s");
-	child_drained();
 }
 
 static int
 relayd_drain(void)
 {
-	struct timeval	 poll = { 0, RELAYD_STOP_POLL * 1000 };
-	struct timeval	 wait = { RELAYD_STOP_WAIT, 0 };
-	int		 n;
+	int	 n;
 
-	if ((n = relay_stop()) == 0)
-		return (0);
-	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
-	    relayd_drain_cb, NULL)) == NULL ||
-	    (drain_deadline = evtimer_new(proc_base, relayd_drain_cb,
-	    &drain_deadline)) == NULL ||
-	    event_add(drain_poll, &poll) == -1 ||
-	    evtimer_add(drain_deadline, &wait) == -1)
+	if ((n = relay_stop()) == 0 ||
+	    !child_drain_wait(RELAYD_STOP_WAIT, relay_in_dot,
+	    relayd_drain_late))
 		return (0);
 	log_info("stopping: waiting up to %ds for %d repl%s to a final dot",
 	    RELAYD_STOP_WAIT, n, n == 1 ? "y" : "ies");

@@ -185,49 +185,36 @@ smtpd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
  * client's retry.
  */
 #define SMTPD_STOP_WAIT		5	/* seconds, hookd's wait and more */
-#define SMTPD_STOP_POLL		20	/* milliseconds between looks */
 
-static struct event	*drain_poll, *drain_deadline;
-
-/* 1: a peer that may still answer a session is there */
+/* the sessions still waiting for an answer one of our peers may give */
 static int
-smtpd_peers_up(void)
+smtpd_drain_busy(void)
 {
 	int	i;
 
 	for (i = PROC_PARENT + 1; i < PROC_CONTROL; i++)
 		if (proc_peer[i] != NULL && !proc_peer[i]->closed)
-			return (1);
+			return (smtp_sessions());
 	return (0);
 }
 
 static void
-smtpd_drain_cb(evutil_socket_t fd, short ev, void *arg)
+smtpd_drain_late(int n)
 {
-	if (arg == NULL && smtp_sessions() > 0 && smtpd_peers_up())
-		return;		/* a poll: still waiting */
-	if (smtp_sessions() > 0) {
-		log_warnx("stopping: %d session%s told 421 without their answer",
-		    smtp_sessions(), smtp_sessions() == 1 ? "" : "s");
+	if ((n = smtp_sessions()) > 0) {
+		log_warnx("stopping: %d session%s told 421 without their "
+		    "answer", n, n == 1 ? "" : "s");
 		smtp_shutdown();
 	}
-	child_drained();
 }
 
 static int
 smtpd_drain(void)
 {
-	struct timeval	 poll = { 0, SMTPD_STOP_POLL * 1000 };
-	struct timeval	 wait = { SMTPD_STOP_WAIT, 0 };
-
 	if (smtp_stop() == 0)
 		return (0);
-	if ((drain_poll = event_new(proc_base, -1, EV_PERSIST,
-	    smtpd_drain_cb, NULL)) == NULL ||
-	    (drain_deadline = evtimer_new(proc_base, smtpd_drain_cb,
-	    &drain_deadline)) == NULL ||
-	    event_add(drain_poll, &poll) == -1 ||
-	    evtimer_add(drain_deadline, &wait) == -1) {
+	if (!child_drain_wait(SMTPD_STOP_WAIT, smtpd_drain_busy,
+	    smtpd_drain_late)) {
 		smtp_shutdown();
 		return (0);
 	}
