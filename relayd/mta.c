@@ -878,7 +878,6 @@ static int
 reply_line(struct mconn *c, const char *line, size_t len, const char **why)
 {
 	int	 code, last;
-	size_t	 i;
 
 	if (len < 3 || !isdigit((unsigned char)line[0]) ||
 	    !isdigit((unsigned char)line[1]) ||
@@ -887,11 +886,12 @@ reply_line(struct mconn *c, const char *line, size_t len, const char **why)
 		*why = "no reply code";
 		return (-1);
 	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)line[i] < 0x20 && line[i] != '\t') {
-			*why = "a control character";
-			return (-1);
-		}
+	/*
+	 * A control character in the text does not make the reply less of
+	 * one: its code decides, as Postfix takes it, and the text is kept
+	 * with '?' for it (log_sanitize).  A 550 with an escape sequence in
+	 * it is a bounce, not a retry until the queue lifetime ends.
+	 */
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	last = (len == 3 || line[3] == ' ');
 	if (c->rlines == 0) {
