@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * Delivery status notifications (RFC 3464) for recipients that failed
- * for good: which of them want one (NOTIFY), and the DSN itself, queued
- * as a new message with the null sender.
+ * Delivery status notifications (RFC 3464): for recipients that failed
+ * for good, and for those delivered that asked for it with NOTIFY=SUCCESS
+ * (relayd does not pass NOTIFY on, so a delivery is reported as
+ * "relayed", RFC 3461 5.2.2); who wants one (NOTIFY), and the DSN itself,
+ * queued as a new message with the null sender.
  */
 #include <sys/types.h>
 
@@ -20,10 +22,38 @@
 #include "relayd.h"
 #include "sanitize.h"
 
-/* send a DSN for the recipients that just failed */
+/* what differs between the reports, by action */
+static const struct dsn_text {
+	const char	*action;
+	const char	*subject;
+	const char	*intro;		/* the text part's first words */
+	char		 class;		/* of a reply's code it takes */
+	const char	*status;	/* the Status without one */
+} dsn_texts[] = {
+	[DSN_FAILED] = { "failed", "Undelivered Mail Returned to Sender",
+	    "Your message could not be delivered to these recipients:",
+	    '\0', "5.0.0" },
+	[DSN_RELAYED] = { "relayed", "Successful Mail Delivery Report",
+	    "Your message was delivered to the mail server of these "
+	    "recipients;\r\nno further notice of success will come from "
+	    "there:", '2', "2.0.0" }
+};
+
+/* does recipient r want a report of action a (RFC 3461 4.1)? */
+static int
+dsn_wanted(const struct envelope_rcpt *r, enum dsn_action a)
+{
+	if (r->notify & DSN_NOTIFY_NEVER)
+		return (0);
+	if (a == DSN_RELAYED)
+		return ((r->notify & DSN_NOTIFY_SUCCESS) != 0);
+	return (r->notify == 0 || (r->notify & DSN_NOTIFY_FAILURE));
+}
+
+/* send a DSN for those of the recipients rcpts that want one */
 void
-bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
-    size_t n)
+bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
+    const struct rres *res, size_t n, const char *relay)
 {
 	struct rmsg	*d;
 	size_t		 i, k = 0;
@@ -38,25 +68,25 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 	if (f == NULL || r == NULL)
 		fatal("calloc");
 	for (i = 0; i < n; i++) {
-		int notify = m->env.rcpts[failed[i]].notify;
-		if (notify != 0 && (notify & DSN_NOTIFY_NEVER ||
-		    !(notify & DSN_NOTIFY_FAILURE)))
+		if (!dsn_wanted(&m->env.rcpts[rcpts[i]], a))
 			continue;
-		f[k] = failed[i];
+		f[k] = rcpts[i];
 		r[k++] = res[i];
 	}
 	if (k > 0) {
 		if ((d = calloc(1, sizeof(*d))) == NULL)
 			fatal("calloc");
-		if (bounce_queue(&m->env, f, k, r, &d->env) == -1) {
-			log_warnx("msgid=%s report=dsn status=error (cannot "
-			    "queue the DSN)", m->id);
+		if (bounce_queue(&m->env, a, f, k, r, relay, &d->env) == -1) {
+			log_warnx("msgid=%s report=dsn action=%s status=error "
+			    "(cannot queue the DSN)", m->id,
+			    dsn_texts[a].action);
 			free(d);
 		} else {
 			strlcpy(d->id, d->env.id, sizeof(d->id));
-			log_info("msgid=%s report=dsn orig_msgid=%s to=<%s> "
-			    "status=queued", d->id, m->id, log_sanitize(to,
-			    sizeof(to), m->env.sender));
+			log_info("msgid=%s report=dsn orig_msgid=%s action=%s "
+			    "to=<%s> status=queued", d->id, m->id,
+			    dsn_texts[a].action, log_sanitize(to, sizeof(to),
+			    m->env.sender));
 			sched_add_message(d, 1);
 		}
 	}
@@ -64,23 +94,38 @@ bounce_send(struct rmsg *m, const size_t *failed, const struct rres *res,
 	free(r);
 }
 
+/* the host of a job's "host[ip]:port", as a Remote-MTA names it */
+static void
+dsn_remote(char *dst, size_t len, const char *relay)
+{
+	dst[0] = '\0';
+	if (relay == NULL || strcmp(relay, "none") == 0)
+		return;
+	sanitize_text(dst, len, relay, strcspn(relay, "["), SAN_CTLSPACE);
+	dst[strcspn(dst, " ")] = '\0';
+	if (dst[0] != '\0' && dst[strlen(dst) - 1] == '.')
+		dst[strlen(dst) - 1] = '\0';
+}
+
 /*
- * RFC 3464 delivery status notification for the failed recipients,
- * committed as a new message with the null sender.
+ * RFC 3464 delivery status notification of action a for the recipients
+ * rcpts (outcomes res), committed as a new message with the null sender.
  */
 int
-bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
-    const struct rres *res, struct envelope *out)
+bounce_queue(const struct envelope *orig, enum dsn_action a,
+    const size_t *rcpts, size_t n, const struct rres *res, const char *relay,
+    struct envelope *out)
 {
+	const struct dsn_text	*t = &dsn_texts[a];
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
-	char			 hbuf[8192];
+	char			 hbuf[8192], remote[256];
 	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
 	time_t			 now = time(NULL);
 	size_t			 i, hlen = 0;
-	ssize_t			 n;
+	ssize_t			 nr;
 	int			 fd, mfd, eightbit = 0;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
@@ -96,16 +141,16 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	 * the delivery-status part: US-ASCII, as RFC 3464 2.1.1 wants of the
 	 * latter and the text part declares.  Made once for both.
 	 */
-	if ((desc = calloc(nfailed, sizeof(*desc))) == NULL)
+	if ((desc = calloc(n, sizeof(*desc))) == NULL)
 		fatal("calloc");
-	for (i = 0; i < nfailed; i++)
+	for (i = 0; i < n; i++)
 		sanitize_text(desc[i], sizeof(desc[i]), res[i].desc, SIZE_MAX,
 		    SAN_CTLSPACE);
 	/* the original's header section, for text/rfc822-headers */
 	if ((mfd = queue_open_msg(orig->id)) != -1) {
 		while (hlen < sizeof(hbuf) - 1 &&
-		    (n = read(mfd, hbuf + hlen, sizeof(hbuf) - 1 - hlen)) > 0)
-			hlen += n;
+		    (nr = read(mfd, hbuf + hlen, sizeof(hbuf) - 1 - hlen)) > 0)
+			hlen += nr;
 		close(mfd);
 	}
 	hbuf[hlen] = '\0';
@@ -125,7 +170,7 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	    gmtime(&now));
 	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
 	    "To: <%s>\r\n"
-	    "Subject: Undelivered Mail Returned to Sender\r\n"
+	    "Subject: %s\r\n"
 	    "Date: %s\r\n"
 	    "Message-ID: <%s.dsn@%s>\r\n"
 	    "Auto-Submitted: auto-replied\r\n"
@@ -134,27 +179,37 @@ bounce_queue(const struct envelope *orig, const size_t *failed, size_t nfailed,
 	    "\tboundary=\"%s\"\r\n\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n"
 	    "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-	    "Your message could not be delivered to these recipients:\r\n\r\n",
-	    host, orig->sender, date, msgid, host, boundary, boundary);
-	for (i = 0; i < nfailed; i++)
-		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[failed[i]].addr,
+	    "%s\r\n\r\n",
+	    host, orig->sender, t->subject, date, msgid, host, boundary,
+	    boundary, t->intro);
+	for (i = 0; i < n; i++)
+		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[rcpts[i]].addr,
 		    desc[i]);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
 	    "Reporting-MTA: dns; %s\r\n", boundary, host);
 	if (orig->dsn_envid[0] != '\0')
 		fprintf(fp, "Original-Envelope-Id: %s\r\n", orig->dsn_envid);
 	fprintf(fp, "Arrival-Date: %s\r\n", date);
-	for (i = 0; i < nfailed; i++) {
-		const struct envelope_rcpt *r = &orig->rcpts[failed[i]];
+	dsn_remote(remote, sizeof(remote), relay);
+	for (i = 0; i < n; i++) {
+		const struct envelope_rcpt *r = &orig->rcpts[rcpts[i]];
+		const char *ext = res[i].ext;
+
+		/* a reply's code of another class than the action's: ours */
+		if (ext[0] == '\0' || (t->class != '\0' && ext[0] != t->class))
+			ext = t->status;
 		fprintf(fp, "\r\n");
 		if (r->orcpt[0] != '\0')
 			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
-		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
-		    "Status: %s\r\n", r->addr,
-		    res[i].ext[0] ? res[i].ext : "5.0.0");
-		if (res[i].code >= 400)
+		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: %s\r\n"
+		    "Status: %s\r\n", r->addr, t->action, ext);
+		/* the server whose reply this is, and the reply */
+		if (res[i].code >= 200) {
+			if (remote[0] != '\0')
+				fprintf(fp, "Remote-MTA: dns; %s\r\n", remote);
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
 			    res[i].code, desc[i]);
+		}
 	}
 	free(desc);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"

@@ -116,11 +116,17 @@ void	 rhist_outcome(const struct rmsg *, size_t i, const char *status,
 	    const char *relay, const struct event_tls *, int code,
 	    const char *ext, const char *desc);
 
-/* bounce.c */
-void	 bounce_send(struct rmsg *, const size_t *failed, const struct rres *,
-	    size_t n);
-int	 bounce_queue(const struct envelope *, const size_t *failed,
-	    size_t nfailed, const struct rres *res, struct envelope *out);
+/* bounce.c: what a DSN reports of its recipients (RFC 3464 2.3.3) */
+enum dsn_action {
+	DSN_FAILED,		/* failed for good */
+	DSN_RELAYED		/* delivered to a server not told of DSN */
+};
+/* relay: the job's "host[ip]:port" (Remote-MTA), NULL or "none" if none */
+void	 bounce_send(struct rmsg *, enum dsn_action, const size_t *rcpts,
+	    const struct rres *, size_t n, const char *relay);
+int	 bounce_queue(const struct envelope *, enum dsn_action,
+	    const size_t *rcpts, size_t n, const struct rres *res,
+	    const char *relay, struct envelope *out);
 
 /* scheduler.c */
 int	 sched_init(struct event_base *);

@@ -440,7 +440,7 @@ msg_precheck(struct rmsg *m, time_t now)
 			changed = 1;
 		}
 	}
-	bounce_send(m, failed, res, n);
+	bounce_send(m, DSN_FAILED, failed, res, n, NULL);
 	free(failed);
 	free(res);
 	if (!changed)
@@ -713,13 +713,15 @@ sched_job_done(struct rjob *j)
 {
 	struct rmsg		*m = j->msg;
 	struct envelope_rcpt	*r;
-	struct rres		*res, *failres;
-	size_t			 i, k, *failed, nf = 0;
+	struct rres		*res, *failres, *okres;
+	size_t			 i, k, *failed, nf = 0, *ok, nok = 0;
 	time_t			 now = time(NULL);
 
 	failed = calloc(j->n + 1, sizeof(*failed));
 	failres = calloc(j->n + 1, sizeof(*failres));
-	if (failed == NULL || failres == NULL)
+	ok = calloc(j->n + 1, sizeof(*ok));
+	okres = calloc(j->n + 1, sizeof(*okres));
+	if (failed == NULL || failres == NULL || ok == NULL || okres == NULL)
 		fatal("calloc");
 	for (k = 0; k < j->n; k++) {
 		i = j->idx[k];
@@ -742,6 +744,8 @@ sched_job_done(struct rjob *j)
 		switch (res->kind) {
 		case EV_DELIVERY:
 			r->state = RS_DONE;
+			ok[nok] = i;
+			okres[nok++] = *res;
 			break;
 		case EV_BOUNCE:
 			r->state = RS_FAILED;
@@ -769,10 +773,15 @@ sched_job_done(struct rjob *j)
 		}
 	}
 	m->inflight--;
-	if (!m->removed)
-		bounce_send(m, failed, failres, nf);
+	if (!m->removed) {
+		bounce_send(m, DSN_FAILED, failed, failres, nf, j->relay);
+		/* NOTIFY=SUCCESS: relayed, the next server was not told */
+		bounce_send(m, DSN_RELAYED, ok, okres, nok, j->relay);
+	}
 	free(failed);
 	free(failres);
+	free(ok);
+	free(okres);
 	free(j->idx);
 	free(j->res);
 	free(j);
