@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,6 +200,34 @@ bdat_check_end(struct bdat_checker *bc)
 	if (bc->cr)
 		bc->errors |= DATA_ERR_BARE;
 	bc->cr = 0;
+}
+
+void
+hops_scan(struct hop_counter *hc, const char *buf, size_t len)
+{
+	static const char	 name[] = "received:";
+	size_t			 i;
+	unsigned char		 c;
+
+	for (i = 0; i < len && !hc->body; i++) {
+		c = (unsigned char)buf[i];
+		if (c == '\r')
+			continue;
+		if (c == '\n') {
+			/* an empty line ends the header section */
+			hc->body = hc->col == 0;
+			hc->col = 0;
+			hc->miss = 0;
+			continue;
+		}
+		if (hc->col < sizeof(name) - 1) {
+			if (tolower(c) != name[hc->col])
+				hc->miss = 1;
+			else if (hc->col == sizeof(name) - 2 && !hc->miss)
+				hc->hops++;
+		}
+		hc->col++;
+	}
 }
 
 static const struct {

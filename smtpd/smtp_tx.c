@@ -355,7 +355,10 @@ spool_write(struct session *s, const char *p, size_t len)
 static void
 data_out(void *arg, const char *p, size_t len)
 {
-	spool_write(arg, p, len);
+	struct session	*s = arg;
+
+	hops_scan(&s->tx->hops, p, len);
+	spool_write(s, p, len);
 }
 
 static const char *
@@ -589,6 +592,7 @@ tx_bdat_input(struct session *s)
 		n = s->bdat_left;
 	if (n > 0 && tx != NULL && s->bdat_discard == NULL) {
 		bdat_check(&tx->bc, p, n);
+		hops_scan(&tx->hops, p, n);
 		tx->bdat_size += n;
 		if (s->conf->max_size > 0 && tx->bdat_size > s->conf->max_size)
 			tx->bc.errors |= DATA_ERR_SIZE;
@@ -696,9 +700,13 @@ message_reject(struct session *s, int errors, size_t size)
 		reply = "500 5.5.2 Line too long in message (max 1000 "
 		    "octets)";
 		why = "line-too-long";
-	} else {
+	} else if (errors & DATA_ERR_NUL) {
 		reply = "550 5.6.0 Message contains NUL characters";
 		why = "nul";
+	} else {
+		reply = "554 5.4.6 Too many hops: a mail loop (more than "
+		    "50 Received: header fields)";
+		why = "hops";
 	}
 	smtp_g.t_rejected++;
 	metrics_inc(M_SMTP_MESSAGES, s->lc->label, "rejected");
@@ -721,6 +729,8 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	int			 k, force, code;
 
 	s->state = S_CMD;
+	if (tx->hops.hops > SMTP_HOPS_MAX)
+		errors |= DATA_ERR_HOPS;
 	if (errors) {
 		message_reject(s, errors, size);
 		return;

@@ -113,6 +113,7 @@ struct smtp_tx {
 	enum data_mode		 mode;
 	struct data_parser	 dp;
 	struct bdat_checker	 bc;
+	struct hop_counter	 hops;		/* DATA's or BDAT's */
 	size_t			 bdat_size;
 	size_t			 hdrlen;	/* Received: */
 	char			 msgid[MH_MSGID_LEN];
