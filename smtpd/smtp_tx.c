@@ -687,7 +687,7 @@ static void
 message_reject(struct session *s, int errors, size_t size)
 {
 	const char	*reply, *why;
-	char		 logb[MH_ADDR_MAX];
+	char		 logb[MH_ADDR_MAX], hops[96];
 
 	if (errors & DATA_ERR_SIZE) {
 		reply = "552 5.3.4 Message size exceeds fixed maximum "
@@ -704,8 +704,10 @@ message_reject(struct session *s, int errors, size_t size)
 		reply = "550 5.6.0 Message contains NUL characters";
 		why = "nul";
 	} else {
-		reply = "554 5.4.6 Too many hops: a mail loop (more than "
-		    "50 Received: header fields)";
+		(void)snprintf(hops, sizeof(hops), "554 5.4.6 Too many "
+		    "hops: a mail loop (more than %d Received: header "
+		    "fields)", SMTP_HOPS_MAX);
+		reply = hops;
 		why = "hops";
 	}
 	smtp_g.t_rejected++;
