@@ -198,8 +198,9 @@ tx_abort(struct session *s)
 		aborted = 1;
 	}
 	if (aborted || tx->mode != DM_NONE)
-		SLOG(s, "event=abort from=<%s> msgid=%s", log_sanitize(logb,
-		    sizeof(logb), tx->sender), tx->msgid[0] ? tx->msgid : "-");
+		SLOG(s, "event=abort msgid=%s from=<%s>", tx->msgid[0] ?
+		    tx->msgid : "-", log_sanitize(logb, sizeof(logb),
+		    tx->sender));
 	tx_free(s);
 }
 
@@ -712,9 +713,9 @@ message_reject(struct session *s, int errors, size_t size)
 	}
 	smtp_g.t_rejected++;
 	metrics_inc(M_SMTP_MESSAGES, s->lc->label, "rejected");
-	SLOG(s, "event=message msgid=%s size=%zu result=reject reason=%s "
-	    "from=<%s> ip=%s", s->tx->msgid, size, why, log_sanitize(logb,
-	    sizeof(logb), s->tx->sender), s->ip);
+	SLOG(s, "event=message msgid=%s size=%zu result=reject code=%d "
+	    "reason=%s from=<%s> ip=%s", s->tx->msgid, size, atoi(reply), why,
+	    log_sanitize(logb, sizeof(logb), s->tx->sender), s->ip);
 	session_reply(s, "%s", reply);
 	tx_abort(s);
 }
