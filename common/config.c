@@ -922,10 +922,31 @@ config_load_files(struct config *c)
 }
 
 /*
+ * A tracking block's links (pixel, click redirect, unsubscribe page)
+ * are served by an http listener: without one here, a warning, not an
+ * error, as another node of a cluster or a proxy may serve them.
+ */
+static void
+config_check_tracking(const struct config *c)
+{
+	const struct listener	*l;
+	const struct tracking	*t;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (l->flags & LF_HTTP)
+			return;
+	TAILQ_FOREACH(t, &c->trackings, entry)
+		logit(LOG_WARNING, "%s%swarning: tracking domain %s: no "
+		    "\"listen on ... http\" serves its links (%s/...) here",
+		    AT(t->at), t->domain, t->url);
+}
+
+/*
  * Every address a listener names is one of this host's (a wildcard
  * always is): a bind to it, on a port the kernel picks, says so without
  * taking the listener's port.  For mailhookd -n and the start, whose
- * bind would fail without saying which line named the address.
+ * bind would fail without saying which line named the address.  A
+ * tracking block without an http listener is warned about.
  */
 int
 config_check_listeners(const struct config *c)
@@ -934,6 +955,7 @@ config_check_listeners(const struct config *c)
 	struct sockaddr_storage	 ss;
 	int			 fd, rv = 0;
 
+	config_check_tracking(c);
 	TAILQ_FOREACH(l, &c->listeners, entry) {
 		if (l->sslen == 0)
 			continue;

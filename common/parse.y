@@ -1556,6 +1556,7 @@ tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 		fatal("calloc");
 	t->opens = t->clicks = t->unsubscribe = 1;
 	t->read = 8;
+	parse_at(p, t->at, sizeof(t->at));
 	for (s = domain; *s != '\0'; s++)
 		*s = tolower((unsigned char)*s);
 	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
