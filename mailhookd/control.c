@@ -238,6 +238,9 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
 	case CTL_RELOAD:
 		if (parent_reload(err, sizeof(err)) == -1)
 			return (json_pack("{s:s}", "error", err));
+		if (err[0] != '\0')
+			return (json_pack("{s:b,s:s}", "reloaded", 1,
+			    "at_restart", err));
 		return (json_pack("{s:b}", "reloaded", 1));
 	case CTL_LOG_VERBOSE:
 	case CTL_LOG_BRIEF:

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,6 +531,21 @@ reload_refused(char *err, size_t errlen, const char *first, int n)
 	log_warnx("reload failed: %s", err);
 }
 
+/* one more thing a reload leaves to the next restart, "; " between */
+static void __attribute__((format(printf, 3, 4)))
+restart_note(char *note, size_t len, const char *fmt, ...)
+{
+	char	 one[MH_NAME_MAX + 64];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(one, sizeof(one), fmt, ap);
+	va_end(ap);
+	if (note[0] != '\0')
+		(void)strlcat(note, "; ", len);
+	(void)strlcat(note, one, len);
+}
+
 /*
  * The sockets are bound at start; a reloaded config keeps them.  The
  * children find a socket's settings by its listener id: each listener of
@@ -538,10 +554,11 @@ reload_refused(char *err, size_t errlen, const char *first, int n)
  * line added above another does not hand that one's port the settings of
  * the line before it.  A new listener gets an id no socket has and
  * listens from the next restart; one removed is closed then (smtpd
- * answers it "421" meanwhile).  Both are said in the log.
+ * answers it "421" meanwhile).  Both are said in the log and in note.
  */
 static void
-listeners_keep(struct config *conf, struct config *old)
+listeners_keep(struct config *conf, struct config *old, char *note,
+    size_t len)
 {
 	struct listener	*l, *o;
 	uint32_t	 next = 0;
@@ -564,6 +581,8 @@ listeners_keep(struct config *conf, struct config *old)
 			l->id = next++;
 			log_warnx("reload: listener %s port %u is new: it "
 			    "listens from the next restart", l->addr, l->port);
+			restart_note(note, len, "new listener %s port %u",
+			    l->addr, l->port);
 		}
 	}
 	TAILQ_FOREACH(o, &old->listeners, entry) {
@@ -572,6 +591,8 @@ listeners_keep(struct config *conf, struct config *old)
 		log_warnx("reload: listener %s port %u is gone from the "
 		    "configuration: it is closed at the next restart",
 		    o->addr, o->port);
+		restart_note(note, len, "closing listener %s port %u",
+		    o->addr, o->port);
 		close(o->fd);
 		o->fd = -1;
 	}
@@ -579,10 +600,11 @@ listeners_keep(struct config *conf, struct config *old)
 
 /*
  * Reload: parse the file again; on success every child gets the new
- * config.  Listeners are bound at start only: listeners_keep().
+ * config.  Listeners are bound at start only: listeners_keep().  -1: msg
+ * is the error; 0: msg says what waits for the next restart ("": none).
  */
 int
-parent_reload(char *err, size_t errlen)
+parent_reload(char *msg, size_t len)
 {
 	struct config	*conf;
 	size_t		 i;
@@ -596,23 +618,28 @@ parent_reload(char *err, size_t errlen)
 	    config_tracking_key(conf, parent_conf->spool) == -1;
 	n = log_capture(NULL, 0);
 	if (bad) {
-		reload_refused(err, errlen, first, n);
+		reload_refused(msg, len, first, n);
 		if (conf != NULL)
 			config_free(conf);
 		return (-1);
 	}
-	if (strcmp(conf->spool, parent_conf->spool) != 0)
+	msg[0] = '\0';
+	if (strcmp(conf->spool, parent_conf->spool) != 0) {
 		log_warnx("reload: a new spool takes effect at restart");
+		restart_note(msg, len, "new spool");
+	}
 	if (strcmp(conf->control, parent_conf->control) != 0 ||
-	    strcmp(conf->control_group, parent_conf->control_group) != 0)
+	    strcmp(conf->control_group, parent_conf->control_group) != 0) {
 		log_warnx("reload: a new control socket or control group takes "
 		    "effect at restart");
+		restart_note(msg, len, "new control socket or group");
+	}
 	nofile_raise(conf, 0);
 	if (children[PROC_SMTPD].pid > 0)
 		nofile_raise(conf, children[PROC_SMTPD].pid);
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	config_tracking_rotate(conf, parent_conf);
-	listeners_keep(conf, parent_conf);
+	listeners_keep(conf, parent_conf, msg, len);
 	for (i = 0; i < NCHILD; i++)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
