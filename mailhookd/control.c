@@ -446,6 +446,14 @@ ctl_request(struct ctl_client *c, json_t *req)
 		    "permission denied: this command is root's"));
 		return;
 	}
+	/* a reload, resume or schedule would restart what the stop ends */
+	if (cmd->mutating && parent_stopping() && cmd->id != CTL_LOG_VERBOSE &&
+	    cmd->id != CTL_LOG_BRIEF) {
+		ctl_log_command(c, cmd, words, n, 1);
+		ctl_send(c, json_pack("{s:s}", "error", "mailhookd is "
+		    "stopping: only show and log commands are taken"));
+		return;
+	}
 	ctl_log_command(c, cmd, words, n, 0);
 	if (cmd->target == PROC_PARENT) {
 		reply = ctl_parent(c, cmd, n > ctl_cmd_skip(cmd) ?

@@ -37,6 +37,7 @@ extern struct parent_opts	 parent_opts;
 extern time_t			 parent_started;
 
 int	parent_reload(char *msg, size_t len);
+int	parent_stopping(void);
 /* a child's config, with the secrets that child uses (CONF_*) */
 void	parent_send_config(struct mproc *, const struct config *, int flags);
 int	child_conf_flags(enum mh_proc);

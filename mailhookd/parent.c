@@ -484,7 +484,18 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	char	err[1024];
 
+	if (shutting_down) {
+		log_warnx("received SIGHUP while stopping: no reload");
+		return;
+	}
 	parent_reload(err, sizeof(err));
+}
+
+/* a stop under way: the children drain, nothing new is started */
+int
+parent_stopping(void)
+{
+	return (shutting_down);
 }
 
 /*
