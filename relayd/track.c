@@ -311,6 +311,27 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 	m->nparts++;
 }
 
+/*
+ * A charset in which ASCII text is not ASCII bytes (UTF-16 and -32, UCS-2
+ * and -4, UTF-7): a pixel or a link of ASCII bytes would corrupt the
+ * part, and gumbo could not read it; such a part is not tracked.  1 if
+ * so.
+ */
+static int
+charset_not_ascii(const char *cs)
+{
+	static const char *const wide[] = {
+		"utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2",
+		"ucs-4", "ucs4", "utf-7", "utf7", "unicode", "csunicode", NULL
+	};
+	size_t	 i;
+
+	for (i = 0; cs != NULL && wide[i] != NULL; i++)
+		if (strncasecmp(cs, wide[i], strlen(wide[i])) == 0)
+			return (1);
+	return (0);
+}
+
 /* a text/html part GMime found: where it is, if it is where it says */
 static void
 part_locate(struct track_scan *sc, GMimePart *part)
@@ -352,9 +373,13 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 {
 	GMimeContentDisposition		*d;
 	GMimeContentEncoding		 enc;
+	GMimeContentType		*ct;
 
-	if (!GMIME_IS_PART(obj) || !g_mime_content_type_is_type(
-	    g_mime_object_get_content_type(obj), "text", "html"))
+	if (!GMIME_IS_PART(obj) || (ct = g_mime_object_get_content_type(
+	    obj)) == NULL || !g_mime_content_type_is_type(ct, "text", "html"))
+		return;
+	if (charset_not_ascii(g_mime_content_type_get_parameter(ct,
+	    "charset")))
 		return;
 	if ((d = g_mime_object_get_content_disposition(obj)) != NULL &&
 	    g_mime_content_disposition_is_attachment(d))

@@ -81,6 +81,59 @@ static const char *other[] = {
 	    "<p><a href=\"https://example.org/c\">c</a></p>\r\n",
 };
 
+/*
+ * Charsets.  A part in UTF-16 is not ASCII: a pixel or a token put in
+ * it as ASCII bytes corrupts it, so it goes as it was.
+ */
+#define HDR(cs, cte)	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n" \
+	"MIME-Version: 1.0\r\nContent-Type: text/html; charset=" cs "\r\n" \
+	"Content-Transfer-Encoding: " cte "\r\n\r\n"
+/* "<html><body><a href="https://example.org/a">x</a></body></html>\n"
+ * in UTF-16 with its BOM, base64 */
+#define UTF16_B64 \
+	"//48AGgAdABtAGwAPgA8AGIAbwBkAHkAPgA8AGEAIABoAHIAZQBmAD0AIgBo\r\n" \
+	"AHQAdABwAHMAOgAvAC8AZQB4AGEAbQBwAGwAZQAuAG8AcgBnAC8AYQAiAD4A\r\n" \
+	"eAA8AC8AYQA+ADwALwBiAG8AZAB5AD4APAAvAGgAdABtAGwAPgAKAA==\r\n"
+
+/* the copy's body (after the blank line), or "" */
+static const char *
+body_of(const char *copy)
+{
+	const char	*b;
+
+	if (copy == NULL || (b = strstr(copy, "\r\n\r\n")) == NULL)
+		return ("");
+	return (b + 4);
+}
+
+static void
+check_charsets(const struct config *conf)
+{
+	const char	*u16 = HDR("\"utf-16\"", "base64") UTF16_B64;
+	const char	*u16mp = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n"
+	    "--b\r\nContent-Type: text/html; charset=UTF-16\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n" UTF16_B64
+	    "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+	    "<p><a href=\"https://example.org/u8\">u</a></p>\r\n--b--\r\n";
+	char		*out;
+	size_t		 len;
+
+	out = track_copy(conf, u16, strlen(u16), &len);
+	ok(out != NULL && strcmp(body_of(out), UTF16_B64) == 0 &&
+	    strstr(out, "List-Unsubscribe: <https://t.sender.test/u/") != NULL,
+	    "a UTF-16 part goes as it was (no pixel of ASCII bytes in it), "
+	    "the headers are added");
+	free(out);
+	out = track_copy(conf, u16mp, strlen(u16mp), &len);
+	ok(out != NULL && strstr(out, UTF16_B64 "--b\r\n") != NULL &&
+	    strstr(out, "example.org/u8") == NULL &&
+	    strstr(out, "<a href=\"https://t.sender.test/c/") != NULL,
+	    "beside a UTF-16 part left as it was, the UTF-8 one is tracked");
+	free(out);
+}
+
 /* msg's copy (a string) */
 static char *
 render(const struct config *conf, const char *msg, size_t *len)
@@ -177,6 +230,7 @@ main(void)
 		snprintf(what, sizeof(what), "another message %zu", i);
 		compare(conf, same[0], other[i], 0, what);
 	}
+	check_charsets(conf);
 	out = render(conf, same[0], &len);
 	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
 	    "the text/plain part as it was");
