@@ -174,10 +174,71 @@ tracked_url(const char *v)
 	return (u);
 }
 
+/* s[0..n) is UTF-8 (RFC 3629: no overlong form, no surrogate) */
+static int
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t		 i = 0, k, more;
+	unsigned int	 c;
+
+	while (i < n) {
+		c = s[i++];
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			more = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			more = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			more = 3;
+		else
+			return (0);
+		c &= 0x3f >> more;
+		if (more > n - i)
+			return (0);
+		for (k = 0; k < more; k++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return (0);
+			c = c << 6 | (s[i++] & 0x3f);
+		}
+		if ((more == 2 && (c < 0x800 || (c >= 0xd800 &&
+		    c <= 0xdfff))) || (more == 3 && (c < 0x10000 ||
+		    c > 0x10ffff)))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * A link whose target gumbo cannot give as the browser follows it: 8-bit
+ * bytes of another charset than UTF-8 (gumbo reads UTF-8 only and would
+ * make them U+FFFD), or bytes that are not UTF-8 at all; and, in a
+ * document of another charset, a query with characters beyond ASCII,
+ * which a browser encodes in the document's charset, not in UTF-8.
+ */
+static int
+link_charset_bad(const char *raw, size_t n, const char *url, int legacy)
+{
+	const unsigned char	*q;
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)raw[i] >= 0x80)
+			break;
+	if (i < n && (legacy || !utf8_valid((const unsigned char *)raw, n)))
+		return (1);
+	if (!legacy || (q = (const unsigned char *)strchr(url, '?')) == NULL)
+		return (0);
+	for (; *q != '\0' && *q != '#'; q++)
+		if (*q >= 0x80)
+			return (1);
+	return (0);
+}
+
 /* a link worth tracking in element e: 1 added, 0 none, -1 no memory */
 static int
 plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
-    const char *html, size_t len)
+    const char *html, size_t len, int legacy)
 {
 	const GumboAttribute	*a;
 	const char		*d;
@@ -211,6 +272,10 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 	l = &p->links[p->nlinks];
 	if ((l->url = tracked_url(a->value)) == NULL)
 		return (0);
+	if (link_charset_bad(html + off, n, l->url, legacy)) {
+		free(l->url);
+		return (0);
+	}
 	l->off = off;
 	l->end = off + n;
 	p->nlinks++;
@@ -219,7 +284,8 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 
 /* every element, depth first without recursion (documents nest deep) */
 static int
-plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len)
+plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len,
+    int legacy)
 {
 	GumboNode	**stack = NULL, **ns, *n;
 	size_t		 sp = 0, scap = 0, lcap = 0, i;
@@ -236,7 +302,8 @@ plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len)
 		if (n->type != GUMBO_NODE_ELEMENT &&
 		    n->type != GUMBO_NODE_TEMPLATE)
 			continue;
-		if (plan_link(p, &lcap, &n->v.element, html, len) == -1)
+		if (plan_link(p, &lcap, &n->v.element, html, len,
+		    legacy) == -1)
 			goto fail;
 		kids = &n->v.element.children;
 		if (sp + kids->length > scap) {
@@ -317,7 +384,7 @@ plan_sort(struct html_plan *p)
 }
 
 static struct html_plan *
-plan_parse(const char *html, size_t len)
+plan_parse(const char *html, size_t len, int legacy)
 {
 	struct html_plan	*p;
 	GumboOptions		 opts;
@@ -338,7 +405,7 @@ plan_parse(const char *html, size_t len)
 		free(p);
 		return (NULL);
 	}
-	rv = plan_walk(p, out->root, html, len);
+	rv = plan_walk(p, out->root, html, len, legacy);
 	p->pixel_off = pixel_offset(out, html, len);
 	gumbo_destroy_output(&opts, out);
 	if (len <= ARENA_DOC_MAX)
@@ -358,18 +425,20 @@ plan_unref(void *p)
 }
 
 struct html_plan *
-html_plan_new(const char *html, size_t len)
+html_plan_new(const char *html, size_t len, int legacy)
 {
 	struct html_plan	*p;
+	const char		*k2 = legacy ? "legacy" : NULL;
+	size_t			 k2len = legacy ? 6 : 0;
 
 	if (len > HTML_REWRITE_MAX)
 		return (NULL);
-	if ((p = kept_find(&plans, html, len, NULL, 0)) != NULL) {
+	if ((p = kept_find(&plans, html, len, k2, k2len)) != NULL) {
 		p->refs++;
 		return (p);
 	}
-	if ((p = plan_parse(html, len)) != NULL &&
-	    kept_add(&plans, html, len, NULL, 0, p) == 0)
+	if ((p = plan_parse(html, len, legacy)) != NULL &&
+	    kept_add(&plans, html, len, k2, k2len, p) == 0)
 		p->refs++;
 	return (p);
 }

@@ -30,8 +30,14 @@ struct html_plan;
  */
 typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url);
 
-/* NULL if len is over HTML_REWRITE_MAX or memory ran out */
-struct html_plan *html_plan_new(const char *html, size_t len);
+/*
+ * legacy: the document's charset is neither UTF-8 nor US-ASCII (an
+ * ASCII-compatible one: the caller leaves the others alone); a link
+ * with 8-bit bytes, or with characters beyond ASCII in its query, is
+ * then not tracked (gumbo reads UTF-8 only).  NULL if len is over
+ * HTML_REWRITE_MAX or memory ran out.
+ */
+struct html_plan *html_plan_new(const char *html, size_t len, int legacy);
 void		 html_plan_free(struct html_plan *);
 size_t		 html_plan_nlinks(const struct html_plan *);
 const char	*html_plan_url(const struct html_plan *, size_t idx);

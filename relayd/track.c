@@ -65,6 +65,8 @@ struct part_loc {
 	size_t			 cte_start, cte_end;
 	GMimeContentEncoding	 enc;		/* its transfer encoding */
 	GMimeContentEncoding	 decode;	/* its content's, to decode */
+	int			 legacy;	/* a charset other than UTF-8
+						   and US-ASCII */
 };
 
 struct track_msg {
@@ -303,7 +305,7 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 	p->enc = loc->enc;
 	if ((p->html = part_decode(m->buf + p->start, p->end - p->start,
 	    loc->decode, &p->len)) != NULL)
-		p->plan = html_plan_new(p->html, p->len);
+		p->plan = html_plan_new(p->html, p->len, loc->legacy);
 	if (p->plan == NULL) {
 		free(p->html);
 		return;
@@ -332,9 +334,18 @@ charset_not_ascii(const char *cs)
 	return (0);
 }
 
+/* a charset other than UTF-8 and US-ASCII (html_plan_new's legacy) */
+static int
+charset_legacy(const char *cs)
+{
+	return (cs != NULL && strcasecmp(cs, "utf-8") != 0 &&
+	    strcasecmp(cs, "utf8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
+	    strcasecmp(cs, "ascii") != 0);
+}
+
 /* a text/html part GMime found: where it is, if it is where it says */
 static void
-part_locate(struct track_scan *sc, GMimePart *part)
+part_locate(struct track_scan *sc, GMimePart *part, const char *charset)
 {
 	struct track_msg	*m = sc->m;
 	GMimeDataWrapper	*w;
@@ -365,6 +376,7 @@ part_locate(struct track_scan *sc, GMimePart *part)
 		return;		/* no blank line found where expected */
 	loc->enc = g_mime_part_get_content_encoding(part);
 	loc->decode = g_mime_data_wrapper_get_encoding(w);
+	loc->legacy = charset_legacy(charset);
 	sc->nlocs++;
 }
 
@@ -374,12 +386,13 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 	GMimeContentDisposition		*d;
 	GMimeContentEncoding		 enc;
 	GMimeContentType		*ct;
+	const char			*cs;
 
 	if (!GMIME_IS_PART(obj) || (ct = g_mime_object_get_content_type(
 	    obj)) == NULL || !g_mime_content_type_is_type(ct, "text", "html"))
 		return;
-	if (charset_not_ascii(g_mime_content_type_get_parameter(ct,
-	    "charset")))
+	cs = g_mime_content_type_get_parameter(ct, "charset");
+	if (charset_not_ascii(cs))
 		return;
 	if ((d = g_mime_object_get_content_disposition(obj)) != NULL &&
 	    g_mime_content_disposition_is_attachment(d))
@@ -387,7 +400,7 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 	enc = g_mime_part_get_content_encoding(GMIME_PART(obj));
 	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
 		return;
-	part_locate(arg, GMIME_PART(obj));
+	part_locate(arg, GMIME_PART(obj), cs);
 }
 
 /* the submitter's List-Unsubscribe fields: replaced by ours */

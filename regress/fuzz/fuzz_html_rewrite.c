@@ -91,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			*out, *want;
 	size_t			 olen, wlen, n = 0;
 
-	if ((p = html_plan_new(in, size)) == NULL)
+	if ((p = html_plan_new(in, size, 0)) == NULL)
 		return (0);
 	out = html_plan_apply(p, in, size, NULL, NULL, NULL, &olen);
 	check(out != NULL && olen == size && memcmp(out, in, size) == 0);

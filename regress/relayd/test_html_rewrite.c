@@ -45,7 +45,7 @@ run(const char *in, const char *pixel, struct seen *s)
 	size_t			 len;
 
 	memset(s, 0, sizeof(*s));
-	if ((p = html_plan_new(in, strlen(in))) == NULL)
+	if ((p = html_plan_new(in, strlen(in), 0)) == NULL)
 		return (NULL);
 	out = html_plan_apply(p, in, strlen(in), pixel, link_cb, s, &len);
 	if (out != NULL && strlen(out) != len) {
@@ -80,10 +80,10 @@ check_kept(void)
 	char		*out;
 	int		 i;
 
-	p1 = html_plan_new(a, strlen(a));
-	p2 = html_plan_new(a, strlen(a));
+	p1 = html_plan_new(a, strlen(a), 0);
+	p2 = html_plan_new(a, strlen(a), 0);
 	ok(p1 != NULL && p1 == p2, "a document seen again shares its plan");
-	p3 = html_plan_new(b, strlen(b));
+	p3 = html_plan_new(b, strlen(b), 0);
 	ok(p3 != NULL && p3 != p1 && strcmp(html_plan_url(p3, 0),
 	    "https://a.test/2") == 0,
 	    "one byte different, same length: a plan of its own");
@@ -96,14 +96,14 @@ check_kept(void)
 	is_str(s.urls[0], "https://a.test/1", "and is the right one");
 	free(out);
 
-	p1 = html_plan_new(a, strlen(a));
+	p1 = html_plan_new(a, strlen(a), 0);
 	for (i = 0; i < 4; i++) {
 		snprintf(other, sizeof(other), "<a href=\"http://o.test/%d\">",
 		    i);
-		o = html_plan_new(other, strlen(other));
+		o = html_plan_new(other, strlen(other), 0);
 		html_plan_free(o);
 	}
-	p2 = html_plan_new(a, strlen(a));
+	p2 = html_plan_new(a, strlen(a), 0);
 	ok(p2 != NULL && p2 != p1 &&
 	    strcmp(html_plan_url(p2, 0), "https://a.test/1") == 0,
 	    "after four other documents the first is parsed again");
@@ -112,13 +112,34 @@ check_kept(void)
 
 	memset(big, ' ', sizeof(big));
 	memcpy(big, a, strlen(a));
-	p1 = html_plan_new(big, sizeof(big));
-	p2 = html_plan_new(big, sizeof(big));
+	p1 = html_plan_new(big, sizeof(big), 0);
+	p2 = html_plan_new(big, sizeof(big), 0);
 	ok(p1 != NULL && p2 != NULL && p1 != p2 &&
 	    html_plan_nlinks(p2) == 1,
 	    "a document over 256 KiB is parsed each time, not kept");
 	html_plan_free(p1);
 	html_plan_free(p2);
+}
+
+/* a document of another charset than UTF-8 (legacy) */
+static void
+check_legacy(void)
+{
+	const char	*in = "<a href=\"https://a.test/\xe9\">1</a>"
+	    "<a href=\"https://a.test/?q=&#233;#\">2</a>"
+	    "<a href=\"https://a.test/&#233;?q=1#&#233;\">3</a>";
+	struct html_plan *p, *u;
+
+	p = html_plan_new(in, strlen(in), 1);
+	u = html_plan_new(in, strlen(in), 0);
+	ok(p != NULL && html_plan_nlinks(p) == 1 && strcmp(html_plan_url(p,
+	    0), "https://a.test/\xc3\xa9?q=1#\xc3\xa9") == 0,
+	    "legacy charset: 8-bit bytes, and a query beyond ASCII, not "
+	    "tracked; a path and fragment beyond ASCII tracked");
+	ok(u != NULL && u != p && html_plan_nlinks(u) == 2,
+	    "the same document as UTF-8: a plan of its own");
+	html_plan_free(p);
+	html_plan_free(u);
 }
 
 int
@@ -190,8 +211,9 @@ main(void)
 	    "<a href>e</a><a href=\"\">f</a><a>g</a>", 0,
 	    "empty and missing href");
 	check("<body>\xff\xfe<a href=\"http://x.test/\xe9\">\xe9</a></body>",
-	    "P", "<body>\xff\xfe<a href=\"T0\">\xe9</a>" PIX "</body>", 1,
-	    "bytes that are not UTF-8 stay as they were");
+	    "P", "<body>\xff\xfe<a href=\"http://x.test/\xe9\">\xe9</a>" PIX
+	    "</body>", 0, "bytes that are not UTF-8 stay as they were, a link "
+	    "with them untracked (gumbo would make them U+FFFD)");
 	check("<a href=\"http://a.test/\">a</a></body>", "https://t.test/o/a&b\"c",
 	    "<a href=\"T0\">a</a><img src=\"https://t.test/o/a&amp;b&quot;c\" "
 	    "width=\"1\" height=\"1\" alt=\"\" "
@@ -202,5 +224,6 @@ main(void)
 	    "<body>a</body><body>b" PIX "</body>", 0,
 	    "two </body>: the last, after all the content");
 	check_kept();
+	check_legacy();
 	return (tap_done());
 }

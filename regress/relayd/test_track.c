@@ -83,7 +83,10 @@ static const char *other[] = {
 
 /*
  * Charsets.  A part in UTF-16 is not ASCII: a pixel or a token put in
- * it as ASCII bytes corrupts it, so it goes as it was.
+ * it as ASCII bytes corrupts it, so it goes as it was.  In an 8-bit
+ * charset other than UTF-8 a link with 8-bit bytes cannot be read by
+ * gumbo (UTF-8 only: they become U+FFFD, and the redirect went to a
+ * URL that was never in the mail): it stays as written, untracked.
  */
 #define HDR(cs, cte)	"From: <app@sender.test>\r\nTo: <a@example.test>\r\n" \
 	"MIME-Version: 1.0\r\nContent-Type: text/html; charset=" cs "\r\n" \
@@ -117,7 +120,19 @@ check_charsets(const struct config *conf)
 	    "Content-Transfer-Encoding: base64\r\n\r\n" UTF16_B64
 	    "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
 	    "<p><a href=\"https://example.org/u8\">u</a></p>\r\n--b--\r\n";
+	const char	*latin = HDR("iso-8859-1", "8bit")
+	    "<html><body><a href=\"https://example.org/caf\xe9?q=\xe9t\xe9\">"
+	    "l</a> <a href=\"https://example.org/q?x=&#233;\">e</a> "
+	    "<a href=\"https://example.org/&#233;\">p</a> "
+	    "<a href=\"https://example.org/ascii\">a</a></body></html>\r\n";
+	const char	*noset = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+	    "<a href=\"https://example.org/\xe9\">n</a>"
+	    "<a href=\"https://example.org/\xc3\xa9\">u</a>\r\n";
+	const char	*u8 = HDR("utf-8", "8bit")
+	    "<a href=\"https://example.org/caf\xc3\xa9?q=\xc3\xa9\">u</a>\r\n";
 	char		*out;
+	const char	*b;
 	size_t		 len;
 
 	out = track_copy(conf, u16, strlen(u16), &len);
@@ -131,6 +146,31 @@ check_charsets(const struct config *conf)
 	    strstr(out, "example.org/u8") == NULL &&
 	    strstr(out, "<a href=\"https://t.sender.test/c/") != NULL,
 	    "beside a UTF-16 part left as it was, the UTF-8 one is tracked");
+	free(out);
+
+	out = track_copy(conf, latin, strlen(latin), &len);
+	b = body_of(out);
+	ok(strstr(b, "<a href=\"https://example.org/caf\xe9?q=\xe9t\xe9\">")
+	    != NULL, "ISO-8859-1: a link with 8-bit bytes stays as written");
+	ok(strstr(b, "<a href=\"https://example.org/q?x=&#233;\">") != NULL,
+	    "ISO-8859-1: a query with a character beyond ASCII stays as "
+	    "written (a browser encodes it in ISO-8859-1)");
+	ok(strstr(b, "example.org/&#233;") == NULL &&
+	    strstr(b, "example.org/ascii") == NULL &&
+	    strstr(b, "https://t.sender.test/o/") != NULL,
+	    "ISO-8859-1: the other links tracked, the pixel added");
+	free(out);
+
+	out = track_copy(conf, noset, strlen(noset), &len);
+	b = body_of(out);
+	ok(strstr(b, "<a href=\"https://example.org/\xe9\">") != NULL &&
+	    strstr(b, "example.org/\xc3\xa9") == NULL,
+	    "no charset: bytes that are not UTF-8 stay as written, UTF-8 "
+	    "ones are tracked");
+	free(out);
+	out = track_copy(conf, u8, strlen(u8), &len);
+	ok(out != NULL && strstr(body_of(out), "example.org") == NULL,
+	    "UTF-8: a link with 8-bit bytes is tracked");
 	free(out);
 }
 
