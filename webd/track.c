@@ -546,13 +546,18 @@ track_request(struct evhttp_request *req, void *arg)
 		    "method not allowed");
 		return;
 	}
-	if (path == NULL || strlen(path) < 4 || path[0] != '/' ||
-	    path[2] != '/' || strchr("ocu", path[1]) == NULL) {
+	/*
+	 * .../o/TOKEN: the tracking url's path, if it has one, comes
+	 * first (or a proxy took it off); the token alone decides
+	 */
+	if (path == NULL || (tok = strrchr(path, '/')) == NULL ||
+	    tok - path < 2 || tok[-2] != '/' || strchr("ocu", tok[-1]) ==
+	    NULL || tok[1] == '\0') {
 		not_found(req);
 		return;
 	}
-	kind = path[1];
-	tok = path + 3;
+	kind = tok[-1];
+	tok++;
 	if (cmd == EVHTTP_REQ_POST && kind != 'u') {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, HEAD");
