@@ -381,7 +381,7 @@ part_locate(struct track_scan *sc, GMimePart *part, const char *charset)
 }
 
 static void
-part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
+part_cb(GMimeObject *obj, struct track_scan *sc)
 {
 	GMimeContentDisposition		*d;
 	GMimeContentEncoding		 enc;
@@ -400,7 +400,36 @@ part_cb(GMimeObject *parent, GMimeObject *obj, gpointer arg)
 	enc = g_mime_part_get_content_encoding(GMIME_PART(obj));
 	if (enc == GMIME_CONTENT_ENCODING_UUENCODE)
 		return;
-	part_locate(arg, GMIME_PART(obj), cs);
+	part_locate(sc, GMIME_PART(obj), cs);
+}
+
+/*
+ * The parts in order, as g_mime_message_foreach walks them, but not
+ * into a multipart/signed (S/MIME, PGP/MIME: RFC 1847): its content is
+ * what the signature covers, and a byte changed in it breaks the
+ * signature; the part goes as submitted.
+ */
+static void
+part_walk(GMimeObject *obj, struct track_scan *sc)
+{
+	GMimeMultipart	*mp;
+	int		 i, n;
+
+	if (obj == NULL)
+		return;
+	if (GMIME_IS_MULTIPART_SIGNED(obj)) {
+		log_info("msgid=%s tracking: a signed part (multipart/signed) "
+		    "goes as submitted", sc->m->queue_id);
+		return;
+	}
+	if (!GMIME_IS_MULTIPART(obj)) {
+		part_cb(obj, sc);
+		return;
+	}
+	mp = GMIME_MULTIPART(obj);
+	n = g_mime_multipart_get_count(mp);
+	for (i = 0; i < n; i++)
+		part_walk(g_mime_multipart_get_part(mp, i), sc);
 }
 
 /* the submitter's List-Unsubscribe fields: replaced by ours */
@@ -601,7 +630,7 @@ parse(struct track_msg *m)
 		return (-1);
 	memset(&sc, 0, sizeof(sc));
 	sc.m = m;
-	g_mime_message_foreach(msg, part_cb, &sc);
+	part_walk(g_mime_message_get_mime_part(msg), &sc);
 	multipart = GMIME_IS_MULTIPART(g_mime_message_get_mime_part(msg));
 	g_object_unref(msg);
 	if (keep && multipart)

@@ -174,6 +174,58 @@ check_charsets(const struct config *conf)
 	free(out);
 }
 
+/*
+ * A multipart/signed (S/MIME, PGP/MIME) part: what its signature covers
+ * goes as submitted; an HTML part beside it is tracked.
+ */
+#define SIGNED \
+	"Content-Type: multipart/signed; micalg=sha-256;\r\n" \
+	" protocol=\"application/pkcs7-signature\"; boundary=\"s\"\r\n\r\n" \
+	"--s\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n" \
+	"--a\r\nContent-Type: text/plain\r\n\r\nhi\r\n" \
+	"--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" \
+	"<html><body><a href=\"https://example.org/signed\">s</a>" \
+	"</body></html>\r\n--a--\r\n\r\n" \
+	"--s\r\nContent-Type: application/pkcs7-signature; " \
+	"name=\"smime.p7s\"\r\n" \
+	"Content-Transfer-Encoding: base64\r\n\r\n" \
+	"MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0B\r\n" \
+	"--s--\r\n"
+
+static void
+check_signed(const struct config *conf)
+{
+	const char	*smime = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\n" SIGNED;
+	const char	*mixed = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+	    "--m\r\n" SIGNED "\r\n"
+	    "--m\r\nContent-Type: text/html\r\n\r\n"
+	    "<p><a href=\"https://example.org/outside\">o</a></p>\r\n"
+	    "--m--\r\n";
+	char		*out;
+	size_t		 len;
+	int		 i;
+
+	/* twice: parsed, then from the kept layout */
+	for (i = 0; i < 2; i++) {
+		out = track_copy(conf, smime, strlen(smime), &len);
+		ok(out != NULL && strcmp(body_of(out), strstr(smime,
+		    "\r\n\r\n") + 4) == 0 && strstr(out,
+		    "List-Unsubscribe: <https://t.sender.test/u/") != NULL,
+		    "multipart/signed: the signed content as submitted (%s)",
+		    i ? "kept layout" : "parsed");
+		free(out);
+	}
+	out = track_copy(conf, mixed, strlen(mixed), &len);
+	ok(out != NULL && strstr(out, "example.org/signed\">s</a>"
+	    "</body></html>\r\n--a--") != NULL &&
+	    strstr(out, "example.org/outside") == NULL,
+	    "beside a multipart/signed, an HTML part is tracked");
+	free(out);
+}
+
 /* msg's copy (a string) */
 static char *
 render(const struct config *conf, const char *msg, size_t *len)
@@ -271,6 +323,7 @@ main(void)
 		compare(conf, same[0], other[i], 0, what);
 	}
 	check_charsets(conf);
+	check_signed(conf);
 	out = render(conf, same[0], &len);
 	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
 	    "the text/plain part as it was");
