@@ -425,6 +425,27 @@ vd_query_dmarc(struct vd_job *j, const char *domain)
 	}
 }
 
+/*
+ * A DMARC record's version tag, RFC 7489 6.4: dmarc-version = "v" *WSP
+ * "=" *WSP "DMARC1" (the tag's name in any case, the value exactly),
+ * then the end, blanks or ';'.
+ */
+static int
+vd_dmarc_version(const char *r)
+{
+	if (*r != 'v' && *r != 'V')
+		return (0);
+	r++;
+	r += strspn(r, " \t");
+	if (*r++ != '=')
+		return (0);
+	r += strspn(r, " \t");
+	if (strncmp(r, "DMARC1", 6) != 0)
+		return (0);
+	r += 6;
+	return (*r == '\0' || *r == ';' || *r == ' ' || *r == '\t');
+}
+
 /* the single v=DMARC1 record among the TXT answers (RFC 7489 6.6.3) */
 static char *
 vd_dmarc_record(struct ub_result *res)
@@ -449,9 +470,7 @@ vd_dmarc_record(struct ub_result *res)
 			p += l;
 		}
 		rec[n] = '\0';
-		if (strlen(rec) != n || strncmp(rec, "v=DMARC1", 8) != 0 ||
-		    (rec[8] != '\0' && rec[8] != ';' && rec[8] != ' ' &&
-		    rec[8] != '\t'))
+		if (strlen(rec) != n || !vd_dmarc_version(rec))
 			continue;
 		if (count++ == 0)
 			found = strdup(rec);
