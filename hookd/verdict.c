@@ -505,7 +505,13 @@ vd_dmarc_done(int status, struct ub_result *res, void *arg)
 static const char *
 vd_sig_result(DKIM_SIGINFO *sig)
 {
-	int	 err = dkim_sig_geterror(sig);
+	int		 err = dkim_sig_geterror(sig);
+	dkim_alg_t	 alg;
+
+	/* RFC 8301 3.1: rsa-sha1 is not used for verifying, ever */
+	if (dkim_sig_getsignalg(sig, &alg) == DKIM_STAT_OK &&
+	    alg == DKIM_SIGN_RSASHA1)
+		return ("permerror");
 
 	if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 &&
 	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH &&
