@@ -36,6 +36,7 @@
 #include "log.h"
 #include "../../relayd/relay.h"
 #include "dns.h"
+#include "fileio.h"
 #include "gsync.h"
 #include "mhtest.h"
 
@@ -112,6 +113,7 @@ submit(char *file, char *sender, char *rcpts)
 	struct envelope	 env;
 	char		 msgid[MH_MSGID_LEN], buf[65536], *r;
 	ssize_t		 n;
+	off_t		 total = 0;
 	int		 in, out;
 
 	if ((in = open(file, O_RDONLY)) == -1) {
@@ -123,9 +125,14 @@ submit(char *file, char *sender, char *rcpts)
 		close(in);
 		return;
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
 		if (write(out, buf, n) != n)
 			err(1, "write");
+		total += n;
+	}
+	/* a pooled file may be longer (zeros): cut, as every writer does */
+	if (file_cut(out, total) == -1)
+		err(1, "file_cut");
 	close(in);
 	close(out);
 	envelope_init(&env);
