@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -24,7 +25,7 @@ msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen)
 	sanitize_text(dst, dstlen, value, vlen, SAN_HEADER);
 }
 
-void
+size_t
 msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 {
 	const char	*p, *end = buf + len, *line, *colon, *next, *nl;
@@ -32,7 +33,7 @@ msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 	for (p = buf; p < end; p = next) {
 		line = p;
 		if (*p == '\r' || *p == '\n')
-			break;		/* end of the header section */
+			return (p - buf);	/* end of the header section */
 		/* the end of this field: a line not folded onto it */
 		for (next = p;;) {
 			if ((nl = memchr(next, '\n', end - next)) == NULL) {
@@ -47,6 +48,25 @@ msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 			continue;
 		fn(arg, line, colon - line, colon + 1, next - colon - 1);
 	}
+	return (len);
+}
+
+void
+msghdr_date(char *buf, size_t size, time_t t)
+{
+	static const char *days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec"
+	};
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 ssize_t

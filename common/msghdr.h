@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <time.h>
 
 struct envelope;
 
@@ -24,9 +25,10 @@ typedef void (*msghdr_fn)(void *arg, const char *name, size_t nlen,
 /*
  * Each field of the header section that starts buf (len bytes, up to the
  * empty line or the end of buf), in order; a line without a colon is
- * skipped.
+ * skipped.  The offset of the empty line that ends the section, len if
+ * buf ends first.
  */
-void	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
+size_t	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
 /*
  * The start of a message file (a regular file) for msghdr_walk(): up to
  * size bytes from its offset 0 into buf, not NUL-terminated, read again
@@ -34,6 +36,8 @@ void	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
  * whole file; -1 on an error (errno).
  */
 ssize_t	 msghdr_read_start(int fd, char *buf, size_t size);
+/* t as a Date: field's value (RFC 5322 3.3), in UTC */
+void	 msghdr_date(char *buf, size_t size, time_t t);
 /* value into dst: unfolded, trimmed, control bytes made spaces */
 void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
 /*

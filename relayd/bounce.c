@@ -19,6 +19,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "msghdr.h"
 #include "relayd.h"
 #include "sanitize.h"
 
@@ -166,8 +167,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		if ((unsigned char)hbuf[i] >= 0x80)
 			eightbit = 1;
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
-	    gmtime(&now));
+	msghdr_date(date, sizeof(date), now);
 	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
 	    "To: <%s>\r\n"
 	    "Subject: %s\r\n"

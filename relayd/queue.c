@@ -310,17 +310,32 @@ hdr_from(struct envelope *env, const char *v, size_t vlen)
 	g_object_unref(l);
 }
 
+/* what parse_headers() saw of the header section */
+#define HS_DATE		0x01	/* a Date: field */
+#define HS_MSGID	0x02	/* a Message-ID: field */
+
+struct hdr_scan {
+	struct envelope	*env;
+	int		 seen;		/* HS_* */
+	size_t		 end;		/* msghdr_walk()'s */
+};
+
 /* a field for the envelope: msghdr.h's, From's domain, X-Mailhook-* */
 static void
 hdr_one(void *arg, const char *name, size_t nlen, const char *v,
     size_t vlen)
 {
-	struct envelope	*env = arg;
+	struct hdr_scan	*hs = arg;
+	struct envelope	*env = hs->env;
 
 #define HIS(s)	(nlen == strlen(s) && strncasecmp(name, s, nlen) == 0)
+	if (HIS("message-id"))
+		hs->seen |= HS_MSGID;
 	if (msghdr_envelope(env, name, nlen, v, vlen))
 		return;
-	if (HIS("from") && env->from_domain[0] == '\0')
+	if (HIS("date"))
+		hs->seen |= HS_DATE;
+	else if (HIS("from") && env->from_domain[0] == '\0')
 		hdr_from(env, v, vlen);
 	else if (HIS("x-mailhook-tag"))
 		hdr_append(env->tags, sizeof(env->tags), v, vlen);
@@ -355,11 +370,22 @@ read_start(int fd, size_t *lenp, int *whole)
 
 /* the envelope's fields from the header section in buf's first len bytes */
 static void
-parse_headers(struct envelope *env, const char *buf, size_t len)
+parse_headers_scan(struct hdr_scan *hs, const char *buf, size_t len)
 {
+	struct envelope	*env = hs->env;
+
 	env->tags[0] = env->group[0] = env->transaction[0] = '\0';
 	env->message_id[0] = env->subject[0] = env->from_domain[0] = '\0';
-	msghdr_walk(buf, len, hdr_one, env);
+	hs->seen = 0;
+	hs->end = msghdr_walk(buf, len, hdr_one, hs);
+}
+
+static void
+parse_headers(struct envelope *env, const char *buf, size_t len)
+{
+	struct hdr_scan	 hs = { env, 0, 0 };
+
+	parse_headers_scan(&hs, buf, len);
 }
 
 static void
@@ -451,6 +477,73 @@ read_rest(int fd, char **buf, size_t *lenp)
 }
 
 /*
+ * Mail submitted without a Date: or a Message-ID: field gets it at the
+ * end of its header section, as an MSA may add them (RFC 6409 8.3) and
+ * as the API does: some receivers refuse mail without a Message-ID.
+ * The file is rewritten in place (rewrite_incoming), its offset back at
+ * 0, and *bufp, *lenp are its new content.  A header section whose end
+ * is beyond what was read (HDR_READ_MAX) is left as it is.
+ */
+static int
+headers_complete(int fd, const char *msgid, struct envelope *env,
+    const struct hdr_scan *hs, char **bufp, size_t *lenp, int *wholep)
+{
+	char	 add[MH_NAME_MAX + 192], date[64];
+	char	*b, *old = *bufp;
+	size_t	 n, len = *lenp, at = hs->end;
+	int	 k;
+
+	if ((hs->seen & (HS_DATE | HS_MSGID)) == (HS_DATE | HS_MSGID) ||
+	    (!*wholep && at == len) || (at > 0 && old[at - 1] != '\n'))
+		return (0);
+	if (!*wholep && read_rest(fd, bufp, lenp) == -1) {
+		log_warn("msgid=%s status=error (cannot read to add Date: or "
+		    "Message-ID:)", msgid);
+		return (-1);
+	}
+	*wholep = 1;
+	old = *bufp;
+	len = *lenp;
+	add[0] = '\0';
+	if (!(hs->seen & HS_DATE)) {
+		msghdr_date(date, sizeof(date), time(NULL));
+		snprintf(add, sizeof(add), "Date: %s\r\n", date);
+	}
+	if (!(hs->seen & HS_MSGID)) {
+		k = snprintf(env->message_id, sizeof(env->message_id),
+		    "%s.%lld@%s", msgid, (long long)time(NULL),
+		    relay_conf->hostname);
+		if (k < 0 || (size_t)k >= sizeof(env->message_id)) {
+			env->message_id[0] = '\0';
+			return (0);	/* no hostname that long is valid */
+		}
+		n = strlen(add);
+		snprintf(add + n, sizeof(add) - n, "Message-ID: <%s>\r\n",
+		    env->message_id);
+	}
+	n = strlen(add);
+	if ((b = malloc(len + n + 1)) == NULL)
+		return (-1);
+	memcpy(b, old, at);
+	memcpy(b + at, add, n);
+	memcpy(b + at + n, old + at, len - at);
+	b[len + n] = '\0';
+	if (rewrite_incoming(fd, msgid, b, len + n, len) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1) {
+		free(b);
+		return (-1);
+	}
+	log_info("msgid=%s added=%s%s%s (missing from the submission)",
+	    msgid, (hs->seen & HS_DATE) ? "" : "Date",
+	    (hs->seen & (HS_DATE | HS_MSGID)) ? "" : ",",
+	    (hs->seen & HS_MSGID) ? "" : "Message-ID");
+	free(old);
+	*bufp = b;
+	*lenp = len + n;
+	return (0);
+}
+
+/*
  * The tracking step of a submission, before signing (relay.c), for mail
  * with a tracking block for its From: domain (not a bounce).  One
  * recipient: the message is replaced by its tracked copy.  More: one
@@ -463,13 +556,13 @@ int
 queue_track(const char *msgid, struct envelope *env)
 {
 	struct track_msg	*tm;
+	struct hdr_scan		 hs = { env, 0, 0 };
 	char			*buf, *copy, name[64];
 	size_t			 i, len, clen;
 	int			 fd, whole, rv = 0, err = 0;
 
 	env->tracked = 0;
-	if (TAILQ_EMPTY(&relay_conf->trackings) || !envelope_id_ok(msgid) ||
-	    env->sender[0] == '\0' || env->nrcpt > COPIES_MAX)
+	if (!envelope_id_ok(msgid))
 		return (0);
 	/* one open and one read of the file for its headers, its tracking
 	 * and its tracked content; the commit takes the descriptor */
@@ -479,8 +572,15 @@ queue_track(const char *msgid, struct envelope *env)
 		close(fd);
 		return (-1);
 	}
-	parse_headers(env, buf, len);
-	if (config_tracking(relay_conf, env->from_domain) == NULL) {
+	parse_headers_scan(&hs, buf, len);
+	if (headers_complete(fd, msgid, env, &hs, &buf, &len, &whole) == -1) {
+		free(buf);
+		close(fd);
+		return (-1);
+	}
+	if (TAILQ_EMPTY(&relay_conf->trackings) || env->sender[0] == '\0' ||
+	    env->nrcpt > COPIES_MAX ||
+	    config_tracking(relay_conf, env->from_domain) == NULL) {
 		free(buf);
 		hdrs_keep(msgid, fd);
 		return (0);

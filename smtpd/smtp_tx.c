@@ -24,6 +24,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "metrics.h"
+#include "msghdr.h"
 #include "smtp.h"
 #include "smtp_backend.h"
 #include "smtpd.h"
@@ -375,25 +376,6 @@ protocol_name(struct session *s)
 	return (buf);
 }
 
-static void
-rfc5322_date(char *buf, size_t n)
-{
-	static const char *days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char *months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-		"Oct", "Nov", "Dec"
-	};
-	time_t		 now = time(NULL);
-	struct tm	 tm;
-
-	gmtime_r(&now, &tm);
-	snprintf(buf, n, "%s, %d %s %d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* comment-safe copy: printable, no parentheses or backslash */
 static void
 comment_safe(char *dst, size_t n, const char *src)
@@ -432,7 +414,7 @@ write_received(struct session *s)
 	char		 authc[300] = "", forc[MH_ADDR_MAX + 16] = "";
 	int		 n;
 
-	rfc5322_date(date, sizeof(date));
+	msghdr_date(date, sizeof(date), time(NULL));
 	if (s->tls_on)
 		snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with cipher %s)",
 		    s->tls_version, s->tls_cipher);
