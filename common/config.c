@@ -978,14 +978,83 @@ config_check_listeners(const struct config *c)
 	return (rv);
 }
 
+/* FNV-1a of the route's match and pattern, in the ids' space */
+static uint32_t
+route_hash(const struct route *r)
+{
+	const unsigned char	*p = (const unsigned char *)r->pattern;
+	uint32_t		 h = 2166136261U;
+
+	h = (h ^ (uint32_t)r->match) * 16777619U;
+	for (; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619U;
+	return (h | ROUTE_ID_STABLE);
+}
+
+static int
+route_id_cmp(const void *a, const void *b)
+{
+	const struct route	*x = *(struct route * const *)a;
+	const struct route	*y = *(struct route * const *)b;
+
+	if (x->id != y->id)
+		return (x->id < y->id ? -1 : 1);
+	if (x->match != y->match)
+		return (x->match < y->match ? -1 : 1);
+	return (strcmp(x->pattern, y->pattern));
+}
+
+/*
+ * Each route's id from its match and pattern (unique in a config), so
+ * that a recipient queued for a route finds it again after a reload or a
+ * restart that added, removed or moved other routes; it was the route's
+ * index, and a route put before it sent its mail to another endpoint.
+ * Two routes of the same hash: the one whose match and pattern sort
+ * after the other's takes the next id, whatever the order of the file.
+ */
+void
+config_route_ids(struct config *c)
+{
+	struct route	*r, **v;
+	size_t		 n = 0, i;
+	int		 clash;
+
+	TAILQ_FOREACH(r, &c->routes, entry) {
+		r->id = route_hash(r);
+		n++;
+	}
+	if (n < 2)
+		return;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		fatal("calloc");
+	do {
+		i = 0;
+		TAILQ_FOREACH(r, &c->routes, entry)
+			v[i++] = r;
+		qsort(v, n, sizeof(*v), route_id_cmp);
+		clash = 0;
+		for (i = 1; i < n; i++)
+			if (v[i]->id == v[i - 1]->id) {
+				v[i]->id = (v[i]->id + 1) | ROUTE_ID_STABLE;
+				clash = 1;
+			}
+	} while (clash);
+	free(v);
+}
+
 const struct route *
 config_route(const struct config *c, uint32_t id)
 {
 	const struct route	*r;
+	uint32_t		 i = 0;
 
-	TAILQ_FOREACH(r, &c->routes, entry)
+	TAILQ_FOREACH(r, &c->routes, entry) {
 		if (r->id == id)
 			return (r);
+		/* an envelope queued before ids were stable: the index */
+		if ((id & ROUTE_ID_STABLE) == 0 && i++ == id)
+			return (r);
+	}
 	return (NULL);
 }
 

@@ -54,7 +54,12 @@
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;
-	uint32_t		 id;		/* index, stable for a config */
+	/*
+	 * ROUTE_ID_STABLE and a hash of match and pattern: the same route
+	 * keeps it across reloads and restarts, however the routes are
+	 * ordered (config_route_ids); a queued recipient names its route by it
+	 */
+	uint32_t		 id;
 	char			 addr[MH_NAME_MAX];	/* as written */
 	in_port_t		 port;		/* host order */
 	struct sockaddr_storage	 ss;
@@ -566,6 +571,10 @@ const char	*config_rate_unit_name(enum rate_unit);
 #define CONF_API_KEYS		0x200	/* the api keys file (hashes of keys) */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
+
+/* a route's id; without this bit, an older one: its route's index */
+#define ROUTE_ID_STABLE		0x80000000U
+void		 config_route_ids(struct config *);
 
 /* config.c: lookups */
 const struct route *config_route(const struct config *, uint32_t);

@@ -53,6 +53,7 @@ static struct config	*conf;
 static int		 allow_testing;	/* mailhookd -X */
 
 static struct route		*cur_route;
+static uint32_t			 cur_route_n;	/* route blocks */
 static struct pos		 cur_route_pos;
 static struct pos		 cur_route_timeout_pos;	/* file NULL: none */
 static struct listener		*cur_listen;
@@ -1252,7 +1253,7 @@ static void
 route_begin(const struct pos *p, const struct pos *pp, int match,
     char *pattern)
 {
-	struct route	*r, *o;
+	struct route	*r;
 	char		*s, uq[MH_NAME_MAX];
 	const char	*what;
 
@@ -1271,9 +1272,8 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
 	cur_route_pos = *p;
 	memset(&cur_route_timeout_pos, 0, sizeof(cur_route_timeout_pos));
 	url_seen = 0;
-	/* the number of routes before it, without walking them all */
-	if ((o = TAILQ_LAST(&conf->routes, routelist)) != NULL)
-		r->id = o->id + 1;
+	/* its settings' key while it is read; its id: config_route_ids */
+	cur_route_n++;
 	TAILQ_INSERT_TAIL(&conf->routes, r, entry);
 	if (pattern == NULL)
 		return;
@@ -1337,7 +1337,7 @@ dlimit_once(const struct pos *p, const char *what)
 static void
 route_once(const struct pos *p, const char *what)
 {
-	block_once(p, "route", cur_route->id, what);
+	block_once(p, "route", cur_route_n, what);
 }
 
 static void
@@ -1714,6 +1714,7 @@ config_parse(const char *filename)
 	memset(&auth_pos, 0, sizeof(auth_pos));
 	memset(&api_pos, 0, sizeof(api_pos));
 	cur_route = NULL;
+	cur_route_n = 0;
 	cur_listen = NULL;
 	cur_events = NULL;
 	cur_dlimit = NULL;
@@ -1733,6 +1734,7 @@ config_parse(const char *filename)
 	if (conf->api_keys[0] == '\0' && api_pos.file != NULL)
 		perr(&api_pos, "an api listener needs an api keys file");
 	pki_refs_check();
+	config_route_ids(conf);
 
 	parse_cleanup();
 	c = conf;
