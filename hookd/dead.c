@@ -224,7 +224,8 @@ inbound_env_load(const char *id)
 }
 
 /*
- * Recipient rcpt of env ran out of lifetime with no fallback: the
+ * Recipient rcpt of env ran out of lifetime with no fallback, or was
+ * refused by its endpoint after the 250 (reason): the
  * message and an envelope in which it (and the recipients dead before
  * it) are pending, the others done.  0 once the letter is on disk.
  */

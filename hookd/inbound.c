@@ -86,6 +86,8 @@ static unsigned long	 st_posted, st_failed, st_retried, st_policy;
 static void	inbound_schedule(struct inmsg *);
 static void	inbound_run(struct inmsg *);
 static void	inbound_timer(struct inmsg *, time_t);
+static int	dead_letter(struct inmsg *, size_t, const struct route *,
+		    const char *);
 
 /* the first retry of a POST, in seconds ("testing hook-retry" or 30) */
 static int
@@ -533,7 +535,15 @@ post_done(const struct http_response *res, void *arg)
 		post_lasterr(m, p->rcpt, res);
 		if (rt != NULL)
 			error_callback(rt, &m->env, r->addr, res);
-		if (cls == 4 || m->sync) {
+		if (cls == 4 && !m->sync) {
+			/* the sender had its 250: kept, not dropped */
+			if (dead_letter(m, p->rcpt, rt, "refused") == -1) {
+				log_warnx("msgid=%s to=<%s> refused, not yet in "
+				    "the dead letters: posted again later",
+				    m->env.id, to);
+				st_retried++;
+			}
+		} else if (m->sync) {
 			r->state = RS_FAILED;
 			st_failed++;
 		} else {
@@ -702,7 +712,7 @@ fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 	return (0);
 }
 
-/* an expired recipient kept in the dead letters: 0, or -1 (not yet) */
+/* an expired or refused recipient kept in the dead letters: 0, or -1 */
 static int
 dead_letter(struct inmsg *m, size_t i, const struct route *rt,
     const char *reason)
