@@ -275,6 +275,9 @@ errcb_done(const struct http_response *res, void *arg)
 	else if (res->status / 100 != 2)
 		log_warnx("msgid=%s to=<%s> errors=%s status=%ld "
 		    "result=failed", ec->msgid, ec->to, ec->url, res->status);
+	else
+		log_info("msgid=%s to=<%s> errors=%s status=%ld result=sent",
+		    ec->msgid, ec->to, ec->url, res->status);
 	ec->done = 1;
 	if (!ec->starting)
 		free(ec);
