@@ -137,6 +137,7 @@ struct http_call {
 	struct curl_slist	*resolve;
 	curl_mime		*mime;
 	int			 ssrf_blocked;
+	int			 capped;	/* body over max_response */
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct evbuffer		*rbody;		/* at most max_response */
 	struct http_response	 resp;
@@ -923,7 +924,17 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		take = len;
 	if (take > 0 && evbuffer_add(call->rbody, data, take) == -1)
 		return (0);
-	return (len);		/* over the cap: read and drop */
+	if (take < len) {
+		/*
+		 * Over the cap: the answer ends here (call_done), its status
+		 * and headers as they came.  Reading the rest to drop it
+		 * made a 2xx with a long or endless body a time-out, and
+		 * what the endpoint took was posted again and again.
+		 */
+		call->capped = 1;
+		return (0);
+	}
+	return (len);
 }
 
 /* the connect-time layer of the SSRF guard */
@@ -1134,6 +1145,7 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	    (e = call->easy = curl_easy_init()) == NULL)
 		goto nomem;
 	call->ssrf_blocked = 0;
+	call->capped = 0;
 	call->errbuf[0] = '\0';
 	evbuffer_drain(call->rbody, evbuffer_get_length(call->rbody));
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
@@ -1326,6 +1338,9 @@ call_done(struct http_call *call, CURLcode rc)
 	long	 status = 0;
 	int	 err;
 
+	/* the body went past max_response: what came of it is the answer */
+	if (rc == CURLE_WRITE_ERROR && call->capped)
+		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
 		if (header_too_large(call, rc)) {
 			call_finish(call, HTTP_ECONNECT, "%s: response header "

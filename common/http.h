@@ -69,7 +69,7 @@ struct http_request {
 	int			 max_redirects;
 	int			 allow_private;	/* allow private-addresses */
 	int			 concurrency;	/* per endpoint, 0 = 8 */
-	/* response body kept, 0 = 64 KiB; the rest is read and dropped */
+	/* response body kept, 0 = 64 KiB; the rest is not read */
 	size_t			 max_response;
 	/* GET, no body (MTA-STS policies) */
 	int			 get;
