@@ -20,7 +20,9 @@
  * into a GET without a body; 301, 302, 307 and 308 repeat the POST with
  * the same body (a webhook is a POST; turning it into a GET, as browsers
  * do for 301/302, would silently lose the payload).  Credentials from the
- * URL are only sent to the origin they were given for.
+ * URL are only sent to the origin they were given for.  A request with
+ * same_host (an event webhook) follows no redirect to another host, nor
+ * from https to http.
  *
  * The timeout counts from the moment the first hop gets its slot, so a
  * burst queued behind a slow endpoint does not time out while waiting;
@@ -114,6 +116,9 @@ struct http_call {
 	char			 cred_origin[HTTP_ORIGIN_MAX];
 	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's
 								   own */
+	char			 req_host[MH_NAME_MAX];	/* its host */
+	char			 req_scheme[8];
+	int			 same_host;	/* redirects stay on req_host */
 	char			**headers;	/* "Name: value",
 						   for req_origin only */
 	size_t			 nheaders;
@@ -653,9 +658,14 @@ call_seturl(struct http_call *call, const char *url, int first)
 		    sizeof(call->cred_origin));
 	} else if (first)
 		call->cred_origin[0] = '\0';
-	if (first)
+	if (first) {
 		(void)strlcpy(call->req_origin, call->origin,
 		    sizeof(call->req_origin));
+		(void)strlcpy(call->req_host, call->host,
+		    sizeof(call->req_host));
+		(void)strlcpy(call->req_scheme, call->scheme,
+		    sizeof(call->req_scheme));
+	}
 	ret = 0;
  done:
 	if (pass != NULL)
@@ -689,6 +699,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	call->timeout = req->timeout > 0 ? req->timeout : HTTP_DEF_TIMEOUT;
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
 	call->allow_private = req->allow_private;
+	call->same_host = req->same_host;
 	call->get = req->get;
 	call->concurrency = req->concurrency > 0 ? req->concurrency :
 	    HTTP_DEF_CONCURRENCY;
@@ -1388,6 +1399,14 @@ call_done(struct http_call *call, CURLcode rc)
 		return;
 	}
 	free(next);
+	if (call->same_host && (strcmp(call->host, call->req_host) != 0 ||
+	    (strcmp(call->req_scheme, "https") == 0 &&
+	    strcmp(call->scheme, "https") != 0))) {
+		call_finish(call, HTTP_EREDIRECT, "HTTP %ld to %s refused: "
+		    "not the host of the URL, or not https after https",
+		    status, call->origin);
+		return;
+	}
 	call_hop(call);
 }
 
