@@ -16,8 +16,9 @@
  *           timestamp (UTC "YYYY-MM-DD HH:MM:SS"), time, recipient, action,
  *           state, code, extended, description, tags[] (once per tag).
  *           Kinds: bounce, retries_exhausted, error (action "failed": final)
- *           and soft_bounce, dispatch_soft_bounce (action "failure": the
- *           message will be retried).  state is the SMTP stage of a
+ *           and soft_bounce, dispatch_soft_bounce, a bounce reported
+ *           "delayed" (async, soft) (action "failure": the message will be
+ *           retried).  state is the SMTP stage of a
  *           synchronous failure, "bounce" for an asynchronous one.
  * callback  {"event":{event_id, event_date, event_type, email_to,
  *           group_name, custom_headers, trans_id, ...}}, one per POST.
@@ -53,6 +54,7 @@
 #define CT_FORM		"application/x-www-form-urlencoded"
 
 static int	failure_kind(enum event_kind, const char **);
+static const char *failure_action(const struct event_record *, const char *);
 static const char *callback_type(const struct event_record *);
 
 /* failures format: which kinds, and their action */
@@ -72,6 +74,19 @@ failure_kind(enum event_kind k, const char **action)
 	default:
 		return (0);
 	}
+}
+
+/*
+ * A report that came back saying "delayed" (an asynchronous bounce of
+ * bounce_type soft) is not final: the remote server goes on trying.
+ */
+static const char *
+failure_action(const struct event_record *ev, const char *action)
+{
+	if (ev->kind == EV_BOUNCE && ev->async &&
+	    strcmp(ev->bounce_type, "soft") == 0)
+		return ("failure");
+	return (action);
 }
 
 static const char *
@@ -256,7 +271,7 @@ render_failures(const struct event_record *ev, char **body, size_t *len)
 	rc |= http_form_add(buf, "timestamp", ts, 0);
 	rc |= http_form_add(buf, "time", num, 0);
 	rc |= http_form_add(buf, "recipient", ev->recipient, 0);
-	rc |= http_form_add(buf, "action", action, 0);
+	rc |= http_form_add(buf, "action", failure_action(ev, action), 0);
 	rc |= http_form_add(buf, "state", ev->async ? "bounce" :
 	    ev->stage[0] != '\0' ? ev->stage : "unknown", 0);
 	rc |= http_form_add(buf, "code", code, 0);
