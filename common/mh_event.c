@@ -28,6 +28,8 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "digest.h"
+#include "hex.h"
 #include "mh_event.h"
 #include "sanitize.h"
 
@@ -123,6 +125,18 @@ mh_event_init(struct event_record *ev, enum event_kind kind)
 	event_make_id(ev->id);
 	ev->kind = kind;
 	ev->time = time(NULL);
+}
+
+void
+mh_event_id_hash(char *id, const char *text, size_t len)
+{
+	unsigned char	 md[MH_SHA256_LEN];
+	char		 hex[33];
+
+	mh_sha256(text, len, md);
+	mh_hex(hex, md, 16);
+	snprintf(id, EVENT_ID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+	    hex + 12, hex + 16, hex + 20);
 }
 
 void

@@ -112,6 +112,9 @@ struct event_wire {
 /* mh_event.c */
 /* fresh id, time now */
 void	 mh_event_init(struct event_record *, enum event_kind);
+/* a stable id: uuid-like, the hex of SHA-256 of text (the same text, the
+ * same id: an event made again after a restart is known by it) */
+void	 mh_event_id_hash(char *id, const char *text, size_t len);
 /* frees the pointers */
 void	 mh_event_clear(struct event_record *);
 json_t	*mh_event_to_json(const struct event_record *);

@@ -82,6 +82,8 @@ void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);
 int	 inbound_sync_waiting(void);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
+/* returned mail: the event of recipient idx is durable */
+void	 inbound_returned(const char *msgid, size_t idx);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */

@@ -1193,7 +1193,9 @@ inbound_committed(int ok, void *arg)
 	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
 	    m->env.id, m->env.size, m->env.nrcpt);
 	msghist_accepted(&m->env);
+	m->inflight++;		/* an event's callback may come at once */
 	bounce_received(&m->env);
+	m->inflight--;
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
 	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
 	/*
@@ -1429,8 +1431,35 @@ inbound_recovered(struct envelope *env)
 		m->env.rcpts[i].next_try = 0;
 	log_info("msgid=%s event=recovered rcpts=%zu", m->env.id,
 	    m->env.nrcpt);
+	m->inflight++;		/* an event's callback may come at once */
 	bounce_received(&m->env);
+	m->inflight--;
 	inbound_run(m);
+}
+
+/* returned mail: the event of recipient idx of msgid is durable */
+void
+inbound_returned(const char *msgid, size_t idx)
+{
+	struct inmsg		*m;
+	struct envelope_rcpt	*r;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (strcmp(m->env.id, msgid) == 0)
+			break;
+	if (m == NULL || idx >= m->env.nrcpt)
+		return;
+	r = &m->env.rcpts[idx];
+	if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
+		return;
+	r->state = RS_DONE;
+	/* a recipient of a route still to post: its round stores this */
+	for (idx = 0; idx < m->env.nrcpt; idx++)
+		if (m->env.rcpts[idx].dest == DEST_ROUTE &&
+		    m->env.rcpts[idx].state == RS_PENDING)
+			return;
+	if (m->inflight == 0)
+		inbound_schedule(m);
 }
 
 /* relayd: the unsubscribe mail msgid to local@ is handled durably */

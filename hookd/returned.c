@@ -11,9 +11,16 @@
  * pending until relayd says the suppression and its event are durable
  * (IMSG_UNSUBSCRIBE_MAILTO_ACK, bounce_unsubscribed): if relayd dies
  * first, the mail is still in the spool and is sent again at restart.
+ * Likewise a recipient of a bounce, a reply or an automatic reply stays
+ * pending until its event is durable in the event spool (returned_durable,
+ * inbound_returned): a crash before, or an event that could not be
+ * written, leaves the mail to be classified again at the next start, and
+ * the event's id, made of the queue id and the recipient, is the same.
  */
 #include <sys/types.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -67,13 +74,35 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 	return (1);
 }
 
-/* 0 done, 1 waiting for relayd, -1 not yet */
-static int
-classify_one(struct envelope *env, struct envelope_rcpt *r)
+/* a recipient of returned mail whose event is in the event spool, or not */
+struct returned_wait {
+	char	msgid[MH_MSGID_LEN];
+	size_t	idx;
+};
+
+static void
+returned_durable(int ok, void *arg)
 {
+	struct returned_wait	*w = arg;
+
+	if (ok)
+		inbound_returned(w->msgid, w->idx);
+	else
+		log_warnx("msgid=%s: the event of returned mail is not stored; "
+		    "the mail is kept and classified again at the next start",
+		    w->msgid);
+	free(w);
+}
+
+/* 1 waiting (for relayd, or for the event to be durable), -1 not yet */
+static int
+classify_one(struct envelope *env, size_t idx)
+{
+	struct envelope_rcpt	*r = &env->rcpts[idx];
 	struct bounce_info	bi;
-	char			to[MH_ADDR_MAX];
-	int			fd;
+	struct returned_wait	*w;
+	char			to[MH_ADDR_MAX], key[64];
+	int			fd, n;
 
 	if (unsubscribe(env, r))
 		return (1);
@@ -94,7 +123,15 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
 	/* what the report does not say, the message's registration did */
 	(void)facts_fill(&bi.ev);
-	if (events_submit(&bi.ev, NULL, NULL) == -1) {
+	/* classified again after a crash: the same event */
+	n = snprintf(key, sizeof(key), "returned/%s/%zu", env->id, idx);
+	mh_event_id_hash(bi.ev.id, key, n);
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("calloc");
+	strlcpy(w->msgid, env->id, sizeof(w->msgid));
+	w->idx = idx;
+	if (events_submit(&bi.ev, returned_durable, w) == -1) {
+		free(w);
 		mh_event_clear(&bi.ev);
 		return (-1);
 	}
@@ -103,33 +140,28 @@ classify_one(struct envelope *env, struct envelope_rcpt *r)
 	    enhanced_suppresses("", bi.ev.extended))
 		suppress(&bi.ev);
 	mh_event_clear(&bi.ev);
-	return (0);
+	return (1);
 }
 
+/*
+ * Each recipient of returned mail is classified and its event submitted;
+ * it is done once that event is durable (inbound_returned), which the
+ * caller's message must not wait for inside this call.
+ */
 void
 bounce_received(struct envelope *env)
 {
 	size_t	i;
-	int	changed = 0;
 
 	for (i = 0; i < env->nrcpt; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
 
 		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
 			continue;
-		switch (classify_one(env, r)) {
-		case -1:
+		if (classify_one(env, i) == -1)
 			log_warnx("msgid=%s: returned mail not "
 			    "classified yet, kept", env->id);
-			continue;
-		case 1:
-			continue;
-		}
-		r->state = RS_DONE;
-		changed = 1;
 	}
-	if (changed && spool_update(env) == -1)
-		log_warnx("msgid=%s: cannot store progress", env->id);
 }
 
 /* relayd handled the unsubscribe mail to local@: that recipient is done */

@@ -16,10 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "digest.h"
 #include "enhanced.h"
 #include "gsync.h"
-#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 #include "relayd.h"
@@ -186,15 +184,11 @@ sender_ok(struct rmsg *m, time_t now)
 static void
 event_id(char *out, const char *qid, size_t i, int kind, int attempt)
 {
-	unsigned char	 md[MH_SHA256_LEN];
-	char		 in[128], hex[33];
+	char		 in[128];
 	int		 n;
 
 	n = snprintf(in, sizeof(in), "%s/%zu/%d/%d", qid, i, kind, attempt);
-	mh_sha256(in, n, md);
-	mh_hex(hex, md, 16);
-	snprintf(out, EVENT_ID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
-	    hex + 12, hex + 16, hex + 20);
+	mh_event_id_hash(out, in, n);
 }
 
 void
