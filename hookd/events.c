@@ -8,7 +8,10 @@
  * Spool layout, under <spool>/events/:
  *
  *	<key>/endpoint.json		{"url":..., "format":...}
- *	<key>/e-<time>-<eventid>.json	one pending event (mh_event_to_json)
+ *	<key>/e-<time>-<stamp>-<eventid>.json	one pending event
+ *					(mh_event_to_json); stamp: when it
+ *					was queued, in ns, so that a reload
+ *					keeps the order of one second's
  *	<key>/s-<time>-<eventid>.json	format events: a segment, the
  *					pending events a line each (evseg.c)
  *	<key>/b-<batchid>.json		a formed batch (format events):
@@ -372,7 +375,7 @@ endpoint_persist(struct endpoint *ep)
 
 /* --- loading ------------------------------------------------------------ */
 
-/* the event id inside "e-<time>-<id>.json" */
+/* the event id inside "e-<time>-[<stamp>-]<id>.json" */
 static int
 item_name_id(const char *name, char id[EVENT_ID_LEN])
 {
@@ -778,6 +781,29 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
 	return (sb);
 }
 
+/*
+ * The file of an event of its own: named by its time, then when it was
+ * queued (nanoseconds, increasing), so that loading them in the order of
+ * their names keeps the order they came in; the event id, random, put
+ * the events of one second in any order after a restart (a soft_bounce
+ * after the retries_exhausted that followed it).
+ */
+static void
+item_name(struct evitem *it, const struct event_record *ev)
+{
+	static long long	 last;
+	struct timespec		 now;
+	long long		 stamp;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	stamp = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+	if (stamp <= last)
+		stamp = last + 1;
+	last = stamp;
+	snprintf(it->name, sizeof(it->name), "e-%011lld-%019lld-%s.json",
+	    (long long)ev->time, stamp, ev->id);
+}
+
 /* format events: into this pass's segment; others: a file of its own */
 static int
 item_store(struct endpoint *ep, struct evitem *it,
@@ -870,8 +896,7 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		if ((it = calloc(1, sizeof(*it))) == NULL)
 			fatal("calloc");
 		strlcpy(it->id, ev->id, sizeof(it->id));
-		snprintf(it->name, sizeof(it->name), "e-%011lld-%s.json",
-		    (long long)ev->time, ev->id);
+		item_name(it, ev);
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
 		if (item_store(ep, it, ev, s, len) == -1) {
 			/* what was written is delivered; the sender keeps
