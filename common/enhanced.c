@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,4 +73,51 @@ enhanced_spool_error(int err, const char **enh, const char **text)
 	*enh = "4.3.0";
 	*text = "Temporary failure writing the message";
 	return (451);
+}
+
+static int
+has(const char *text, const char *needle)
+{
+	return (text != NULL && strcasestr(text, needle) != NULL);
+}
+
+const char *
+enhanced_reason(const char *ext, const char *text)
+{
+	int	klass = 0, subj = -1, det = -1;
+
+	if (ext != NULL && ext[0] != '\0')
+		sscanf(ext, "%d.%d.%d", &klass, &subj, &det);
+	if (has(text, "quota") || has(text, "mailbox full") ||
+	    has(text, "mailbox is full") || has(text, "over quota") ||
+	    (subj == 2 && det == 2))
+		return ("Mailbox Full");
+	if (has(text, "spam") || has(text, "blocked") ||
+	    has(text, "blacklist") || has(text, "blocklist") ||
+	    has(text, "policy") || subj == 7)
+		return ("Policy-Related");
+	if ((subj == 1 && (det == 1 || det == 0 || det == 6 || det == 10)) ||
+	    has(text, "user unknown") || has(text, "no such user") ||
+	    has(text, "does not exist") || has(text,
+	    "address not found") || has(text, "unknown user") ||
+	    has(text, "recipient address rejected"))
+		return ("Invalid Recipient");
+	if (subj == 1 && det == 2)
+		return ("Invalid Domain");
+	if (subj == 2 && det == 1)
+		return ("Mailbox Disabled");
+	if ((subj == 3 && det == 4) || (subj == 2 && det == 3) ||
+	    has(text, "too large") || has(text, "size limit"))
+		return ("Message Too Large");
+	if (subj == 4 || has(text, "timed out") ||
+	    has(text, "connection refused") ||
+	    has(text, "host not found"))
+		return ("Routing-Related");
+	if (subj == 5)
+		return ("Protocol-Related");
+	if (subj == 6)
+		return ("Content-Related");
+	if (subj == 3)
+		return ("System-Related");
+	return ("Other");
 }

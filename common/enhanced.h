@@ -39,4 +39,14 @@ int	enhanced_suppresses(const char *stage, const char *ext);
  */
 int	enhanced_spool_error(int err, const char **enh, const char **text);
 
+/*
+ * A bounce's reason, as the transactional-callbacks seed names them, from
+ * its enhanced code and its text (a server's reply, a report's
+ * Diagnostic-Code): "Mailbox Full", "Policy-Related", "Invalid
+ * Recipient", "Invalid Domain", "Mailbox Disabled", "Message Too Large",
+ * "Routing-Related", "Protocol-Related", "Content-Related",
+ * "System-Related" or "Other".  A static string.
+ */
+const char *enhanced_reason(const char *ext, const char *text);
+
 #endif /* MH_ENHANCED_H */

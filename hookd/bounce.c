@@ -34,6 +34,7 @@
 
 #include "addrguard.h"
 #include "config.h"
+#include "enhanced.h"
 #include "evbuf.h"
 #include "mh_event.h"
 #include "log.h"
@@ -137,47 +138,6 @@ field_get(const char *block, size_t blen, const char *name, char *out,
 }
 
 /* --- bounce reason and type ----------------------------------------- */
-
-static const char *
-reason_from(const char *ext, const char *text)
-{
-	int	klass = 0, subj = -1, det = -1;
-
-	if (ext != NULL && ext[0] != '\0')
-		sscanf(ext, "%d.%d.%d", &klass, &subj, &det);
-	if (ci_find(text, "quota") || ci_find(text, "mailbox full") ||
-	    ci_find(text, "mailbox is full") || ci_find(text, "over quota") ||
-	    (subj == 2 && det == 2))
-		return ("Mailbox Full");
-	if (ci_find(text, "spam") || ci_find(text, "blocked") ||
-	    ci_find(text, "blacklist") || ci_find(text, "blocklist") ||
-	    ci_find(text, "policy") || subj == 7)
-		return ("Policy-Related");
-	if ((subj == 1 && (det == 1 || det == 0 || det == 6 || det == 10)) ||
-	    ci_find(text, "user unknown") || ci_find(text, "no such user") ||
-	    ci_find(text, "does not exist") || ci_find(text,
-	    "address not found") || ci_find(text, "unknown user") ||
-	    ci_find(text, "recipient address rejected"))
-		return ("Invalid Recipient");
-	if (subj == 1 && det == 2)
-		return ("Invalid Domain");
-	if (subj == 2 && det == 1)
-		return ("Mailbox Disabled");
-	if ((subj == 3 && det == 4) || (subj == 2 && det == 3) ||
-	    ci_find(text, "too large") || ci_find(text, "size limit"))
-		return ("Message Too Large");
-	if (subj == 4 || ci_find(text, "timed out") ||
-	    ci_find(text, "connection refused") ||
-	    ci_find(text, "host not found"))
-		return ("Routing-Related");
-	if (subj == 5)
-		return ("Protocol-Related");
-	if (subj == 6)
-		return ("Content-Related");
-	if (subj == 3)
-		return ("System-Related");
-	return ("Other");
-}
 
 /* code and extended from a status text: "550 5.1.1 ...", "#5.1.1", "550-" */
 static void
@@ -629,7 +589,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	}
 
 	if (ev->kind == EV_BOUNCE) {
-		strlcpy(ev->bounce_reason, reason_from(ev->extended,
+		strlcpy(ev->bounce_reason, enhanced_reason(ev->extended,
 		    ev->description), sizeof(ev->bounce_reason));
 		ev->bounce_mime = mime_copy(raw, rawlen);
 		ev->async = 1;

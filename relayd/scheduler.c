@@ -226,8 +226,9 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	strlcpy(ev.subject, env->subject, sizeof(ev.subject));
 	if (kind == EV_BOUNCE) {
 		strlcpy(ev.bounce_type, "hard", sizeof(ev.bounce_type));
-		sanitize_text(ev.bounce_reason, sizeof(ev.bounce_reason),
-		    desc ? desc : "", SIZE_MAX, SAN_FIELD);
+		/* one of the seed's reasons, as for a report that came back */
+		strlcpy(ev.bounce_reason, enhanced_reason(ext, desc),
+		    sizeof(ev.bounce_reason));
 	} else if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		strlcpy(ev.bounce_type, "soft", sizeof(ev.bounce_type));
 	if (tls != NULL)
