@@ -26,7 +26,8 @@
  *           (a DSN came back) -> bounced (bounced_email instead of email_to,
  *           bounced_received_date, bounce_type, bounce_reason,
  *           trans_bcontent_complete_mime); bounce at SMTP time,
- *           retries_exhausted, error -> failed; open -> open; click ->
+ *           retries_exhausted, error, suppressed (not sent) -> failed;
+ *           open -> open; click ->
  *           clicked (+unique_open "yes"/"no", link); unsubscribe,
  *           resubscribe.  Other kinds are not sent in this format.
  *           event_date is a string of the Unix time (as in the seed);
@@ -99,6 +100,7 @@ callback_type(const struct event_record *ev)
 		return (ev->async ? "bounced" : "failed");
 	case EV_RETRIES_EXHAUSTED:
 	case EV_ERROR:
+	case EV_SUPPRESSED:	/* never sent: the seed's "failed to send" */
 		return ("failed");
 	case EV_OPEN:
 		return ("open");
