@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <iconv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "apimsg.h"
 #include "config.h"
 #include "hex.h"
+#include "log.h"
 #include "sanitize.h"
 
 #define HDR_NAME_MAX	76
@@ -60,10 +62,24 @@ api_err(struct api_error *e, int status, const char *code,
 	return (-1);
 }
 
+/*
+ * GMime writes a word too long to fold (a subject, header value or name
+ * of over 77 bytes without a blank: a link, a token) as an RFC 2047
+ * encoded word in us-ascii, through iconv_open("US-ASCII", "UTF-8"); the
+ * first iconv_open() of a process reads glibc's gconv configuration from
+ * files, which the sandbox refuses (SIGSYS: webd, and with it the
+ * daemon, ended).  Opened here, before the sandbox, and kept: both
+ * charsets are glibc's own converters, no module is loaded later.
+ */
+static iconv_t	 ascii_cd = (iconv_t)-1;
+
 void
 apimsg_init(void)
 {
 	g_mime_init();
+	if (ascii_cd == (iconv_t)-1 &&
+	    (ascii_cd = g_mime_iconv_open("US-ASCII", "UTF-8")) == (iconv_t)-1)
+		fatal("iconv_open US-ASCII");
 }
 
 void

@@ -12,7 +12,8 @@
  * from files).  So every text is UTF-8 (jansson checks that), every
  * encoded header and parameter is written with the charset "utf-8", and
  * no encoded word from the peer is ever decoded: an address with "=?"
- * is refused.
+ * is refused.  The one conversion GMime makes, UTF-8 to US-ASCII for a
+ * word too long to fold, has its converter opened by apimsg_init().
  */
 #ifndef MH_APIMSG_H
 #define MH_APIMSG_H
