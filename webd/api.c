@@ -254,18 +254,6 @@ api_error_reply(struct evhttp_request *req, const struct api_error *e)
 }
 
 static void
-api_fail(struct evhttp_request *req, int status, const char *code,
-    const char *msg)
-{
-	struct api_error	 e;
-
-	api_err(&e, status, code, "%s", msg);
-	api_error_reply(req, &e);
-}
-
-/* ---- authentication */
-
-static void
 peer_ip(struct evhttp_request *req, char *buf, size_t len)
 {
 	struct evhttp_connection	*c = evhttp_request_get_connection(req);
@@ -276,6 +264,65 @@ peer_ip(struct evhttp_request *req, char *buf, size_t len)
 		evhttp_connection_get_peer(c, (char **)&ip, &port);
 	strlcpy(buf, ip != NULL ? ip : "unknown", len);
 }
+
+/*
+ * The log line of a request refused, as the queued one's: key=value, the
+ * queue id (msgid=-: none yet) and key name (api_key=-: none valid)
+ * first, the reason last in parentheses (its client bytes made
+ * printable by api_err).  A 5xx is the queue's, a 4xx the client's.
+ */
+void
+api_log_refused(const char *msgid, const char *key, const char *ip,
+    int status, const char *code, const char *why)
+{
+	if (status >= 500)
+		log_warnx("api: msgid=%s api_key=%s ip=%s status=deferred "
+		    "http=%d error=%s (%s)", msgid != NULL && *msgid ? msgid :
+		    "-", key != NULL && *key ? key : "-", ip, status, code,
+		    why);
+	else
+		log_info("api: msgid=%s api_key=%s ip=%s status=refused "
+		    "http=%d error=%s (%s)", msgid != NULL && *msgid ? msgid :
+		    "-", key != NULL && *key ? key : "-", ip, status, code,
+		    why);
+}
+
+/* a request refused: logged, then answered; ip NULL: the request's */
+static void
+api_refuse(struct evhttp_request *req, const char *key, const char *msgid,
+    const char *ip, const struct api_error *e)
+{
+	char	 buf[64];
+
+	if (ip == NULL) {
+		peer_ip(req, buf, sizeof(buf));
+		ip = buf;
+	}
+	api_log_refused(msgid, key, ip, e->status, e->code, e->message);
+	api_error_reply(req, e);
+}
+
+static void
+api_fail(struct evhttp_request *req, const char *key, int status,
+    const char *code, const char *msg)
+{
+	struct api_error	 e;
+
+	api_err(&e, status, code, "%s", msg);
+	api_refuse(req, key, NULL, NULL, &e);
+}
+
+/* the same for a request under way (its key, id and address kept) */
+static void
+sub_fail(struct api_sub *s, int status, const char *code, const char *msg)
+{
+	struct api_error	 e;
+
+	api_err(&e, status, code, "%s", msg);
+	api_refuse(s->req, s->key, s->msgid, s->remote_ip, &e);
+}
+
+/* ---- authentication */
 
 /* the key of an Authorization value "Bearer KEY" (h may be NULL), or
  * NULL and why not */
@@ -305,11 +352,15 @@ api_key_of(const char *h, const char **why)
 }
 
 const char *
-api_key_refusal(const char *authorization)
+api_key_refusal(const char *authorization, char *name, size_t len)
 {
-	const char	*why;
+	const struct api_key	*k;
+	const char		*why;
 
-	return (api_key_of(authorization, &why) != NULL ? NULL : why);
+	if ((k = api_key_of(authorization, &why)) == NULL)
+		return (why);
+	strlcpy(name, k->name, len);
+	return (NULL);
 }
 
 void
@@ -324,6 +375,7 @@ api_auth(struct evhttp_request *req)
 {
 	const char		*why;
 	const struct api_key	*found;
+	struct api_error	 e;
 	char			 ip[64];
 
 	found = api_key_of(evhttp_find_header(
@@ -331,11 +383,12 @@ api_auth(struct evhttp_request *req)
 	if (found != NULL)
 		return (found);
 	n_unauthorized++;
-	peer_ip(req, ip, sizeof(ip));
-	log_warnx("api: request from %s refused: %s", ip, why);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "WWW-Authenticate", "Bearer realm=\"mailhook\"");
-	api_fail(req, 401, "unauthorized", "a valid API key is required");
+	api_err(&e, 401, "unauthorized", "a valid API key is required");
+	peer_ip(req, ip, sizeof(ip));
+	api_log_refused(NULL, NULL, ip, 401, e.code, why);
+	api_error_reply(req, &e);
 	return (NULL);
 }
 
@@ -363,7 +416,7 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
 			break;
 	if (i == 0 || v[i] != '\0' || i > 255) {
-		api_fail(req, 400, "invalid_idempotency_key",
+		api_fail(req, k->name, 400, "invalid_idempotency_key",
 		    "Idempotency-Key: 1 to 255 printable characters");
 		return (-1);
 	}
@@ -377,15 +430,15 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 
 /* the same key still being answered: refused, not sent twice */
 static int
-idem_busy(struct evhttp_request *req, const char *hash)
+idem_busy(struct api_sub *n)
 {
 	struct api_sub	*s;
 
-	if (hash[0] == '\0')
+	if (n->idem[0] == '\0')
 		return (0);
 	TAILQ_FOREACH(s, &subs, entry)
-		if (strcmp(s->idem, hash) == 0) {
-			api_fail(req, 409, "idempotency_in_progress",
+		if (strcmp(s->idem, n->idem) == 0) {
+			sub_fail(n, 409, "idempotency_in_progress",
 			    "a request "
 			    "with this Idempotency-Key is being answered");
 			return (1);
@@ -405,14 +458,16 @@ sub_free(struct api_sub *s)
 static void
 sub_timeout(evutil_socket_t fd, short ev, void *arg)
 {
-	struct api_sub	*s = arg;
+	struct api_sub		*s = arg;
+	struct api_error	 e;
 
 	log_warnx("api: msgid=%s api_key=%s status=unknown (no answer from "
 	    "relayd in %ds)", s->msgid[0] ? s->msgid : "-", s->key,
 	    API_WAIT);
 	/* a submission's client may learn its fate with GET /messages/ID */
-	api_fail(s->req, 503, "unavailable", "the queue did not answer, "
+	api_err(&e, 503, "unavailable", "the queue did not answer, "
 	    "try again");
+	api_error_reply(s->req, &e);
 	sub_free(s);
 }
 
@@ -471,21 +526,22 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	ct = evhttp_find_header(ih, "Content-Type");
 	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
 	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
-		api_fail(req, 415, "unsupported_media_type",
+		api_fail(req, k->name, 415, "unsupported_media_type",
 		    "Content-Type must be application/json");
 		return;
 	}
 	len = evbuffer_get_length(in);
 	body = (const char *)evbuffer_pullup(in, len);
 	if (json_values(body, len) > API_JSON_VALUES_MAX) {
-		api_fail(req, 413, "too_large", "more than 100000 JSON values");
+		api_fail(req, k->name, 413, "too_large",
+		    "more than 100000 JSON values");
 		return;
 	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL) {
 		api_err(&e, 400, "malformed_json", "not JSON: %s at line %d "
 		    "column %d", jerr.text, jerr.line, jerr.column);
-		api_error_reply(req, &e);
+		api_refuse(req, k->name, NULL, NULL, &e);
 		return;
 	}
 	memset(&lim, 0, sizeof(lim));
@@ -499,22 +555,22 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	if (apimsg_build(j, &lim, &s->m, &e) == -1) {
 		json_decref(j);
 		free(s);
-		api_error_reply(req, &e);
+		api_refuse(req, k->name, NULL, NULL, &e);
 		return;
 	}
 	json_decref(j);
 	if ((p = relayd_peer()) == NULL) {
 		apimsg_free(&s->m);
 		free(s);
-		api_fail(req, 503, "unavailable", "the queue is not there, "
-		    "try again");
+		api_fail(req, k->name, 503, "unavailable", "the queue is not "
+		    "there, try again");
 		return;
 	}
 	s->req = req;
 	strlcpy(s->key, k->name, sizeof(s->key));
 	s->reqid = ++next_reqid;
 	peer_ip(req, s->remote_ip, sizeof(s->remote_ip));
-	if (idem_hash(req, k, s->idem) == -1 || idem_busy(req, s->idem)) {
+	if (idem_hash(req, k, s->idem) == -1 || idem_busy(s)) {
 		apimsg_free(&s->m);
 		free(s);
 		return;
@@ -621,6 +677,7 @@ static void
 sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
 {
 	struct spool_commit	 c;
+	struct api_error	 e;
 	char			*env;
 	size_t			 len;
 
@@ -631,8 +688,9 @@ sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
 		log_warn("api: msgid=%s api_key=%s status=error (cannot write "
 		    "the message)", s->msgid, s->key);
 		spool_drop(p, fd, msgid);
-		api_fail(s->req, 503, "unavailable", "the queue cannot take "
+		api_err(&e, 503, "unavailable", "the queue cannot take "
 		    "it now, try again");
+		api_error_reply(s->req, &e);
 		sub_free(s);
 		return;
 	}
@@ -716,7 +774,7 @@ api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 	if (!r->ok) {
 		if (imsg->fd != -1)
 			close(imsg->fd);
-		api_fail(s->req, 503, "unavailable", "the queue cannot take "
+		sub_fail(s, 503, "unavailable", "the queue cannot take "
 		    "it now, try again");
 		sub_free(s);
 		return;
@@ -729,6 +787,7 @@ void
 api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_result	*r = msg_get(p, imsg, sizeof(*r));
+	struct api_error	 e;
 	struct api_sub		*s;
 
 	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
@@ -757,9 +816,10 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 	    s->msgid, s->key, s->remote_ip, r->code, r->code / 100 == 4 ?
 	    "deferred" : "rejected", r->text);
 	if (r->code / 100 == 4)
-		api_fail(s->req, 503, "unavailable", r->text);
+		api_err(&e, 503, "unavailable", "%s", r->text);
 	else
-		api_fail(s->req, 400, "rejected", r->text);
+		api_err(&e, 400, "rejected", "%s", r->text);
+	api_error_reply(s->req, &e);
 	sub_free(s);
 }
 
@@ -775,12 +835,12 @@ api_status(struct evhttp_request *req, const struct api_key *k,
 	struct mproc		*p;
 
 	if (!envelope_id_ok(id)) {
-		api_fail(req, 404, "not_found", "no such message");
+		api_fail(req, k->name, 404, "not_found", "no such message");
 		return;
 	}
 	if ((p = relayd_peer()) == NULL) {
-		api_fail(req, 503, "unavailable", "the queue is not there, "
-		    "try again");
+		api_fail(req, k->name, 503, "unavailable", "the queue is not "
+		    "there, try again");
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -790,6 +850,7 @@ api_status(struct evhttp_request *req, const struct api_key *k,
 	s->reqid = ++next_reqid;
 	s->status = 1;
 	strlcpy(s->msgid, id, sizeof(s->msgid));
+	peer_ip(req, s->remote_ip, sizeof(s->remote_ip));
 	if ((s->timeout = evtimer_new(proc_base, sub_timeout, s)) == NULL)
 		fatalx("api: evtimer_new");
 	evtimer_add(s->timeout, &tv);
@@ -820,7 +881,7 @@ api_status_result(struct mproc *p, struct mh_imsg *imsg)
 		return;
 	}
 	if (j == NULL)
-		api_fail(s->req, 404, "not_found", "no such message");
+		sub_fail(s, 404, "not_found", "no such message");
 	else
 		api_reply(s->req, 200, "OK", j);
 	sub_free(s);
@@ -853,7 +914,7 @@ api_request(struct evhttp_request *req)
 	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	if (path == NULL || (strcmp(path, "/messages") != 0 &&
 	    !cloudmailin_path(path) && strncmp(path, "/messages/", 10) != 0)) {
-		api_fail(req, 404, "not_found", "no such endpoint");
+		api_fail(req, NULL, 404, "not_found", "no such endpoint");
 		return;
 	}
 	if ((k = api_auth(req)) == NULL)
@@ -862,7 +923,7 @@ api_request(struct evhttp_request *req)
 		if (cmd != EVHTTP_REQ_GET) {
 			evhttp_add_header(evhttp_request_get_output_headers(
 			    req), "Allow", "GET");
-			api_fail(req, 405, "method_not_allowed",
+			api_fail(req, k->name, 405, "method_not_allowed",
 			    "use GET");
 			return;
 		}
@@ -872,7 +933,8 @@ api_request(struct evhttp_request *req)
 	if (cmd != EVHTTP_REQ_POST) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "POST");
-		api_fail(req, 405, "method_not_allowed", "use POST");
+		api_fail(req, k->name, 405, "method_not_allowed",
+		    "use POST");
 		return;
 	}
 	api_submit(req, k);

@@ -120,6 +120,7 @@ struct web_conn {
 	int			 chunked;	/* Transfer-Encoding: chunked */
 	int			 auth_seen;	/* API: 1 Authorization read,
 						   2 too long to read here */
+	char			 auth_name[64];	/* 1: its key's name, if valid */
 	const char		*auth_why;	/* 1: why its key is refused,
 						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
@@ -430,6 +431,7 @@ head_reset(struct web_conn *c)
 	c->clen = 0;
 	c->chunked = c->auth_seen = 0;
 	c->auth_why = NULL;
+	c->auth_name[0] = '\0';
 	c->last = '\0';
 	c->body_len = 0;
 	if (c->l->api)
@@ -527,7 +529,8 @@ head_auth(struct web_conn *c, const char *v)
 		n--;
 	value[n] = '\0';
 	c->auth_seen = 1;
-	c->auth_why = api_key_refusal(value);
+	c->auth_why = api_key_refusal(value, c->auth_name,
+	    sizeof(c->auth_name));
 	explicit_bzero(value, sizeof(value));
 }
 
@@ -539,18 +542,11 @@ head_auth(struct web_conn *c, const char *v)
 static void
 head_end(struct web_conn *c)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 sl = sizeof(ss);
-	char			 ip[NI_MAXHOST] = "unknown";
-
 	if (!c->l->api || c->bad || (c->clen == 0 && !c->chunked) ||
 	    c->auth_seen == 2 || (c->auth_seen == 1 && c->auth_why == NULL))
 		return;
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
-		(void)getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof(ip),
-		    NULL, 0, NI_NUMERICHOST);
-	log_warnx("api: request from %s refused before its body: %s", ip,
-	    c->auth_seen ? c->auth_why : "no Authorization header");
+	if (!c->auth_seen)
+		c->auth_why = "no Authorization header";
 	api_refused_early();
 	c->bad = 401;
 }
@@ -720,9 +716,24 @@ http_date(char *buf, size_t len)
 static void
 conn_answer(struct web_conn *c, int status)
 {
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
 	const char	*reason, *code = status_code(status, &reason);
-	char		 msg[640], body[256], date[40];
+	char		 msg[640], body[256], date[40], why[128];
+	char		 ip[NI_MAXHOST] = "unknown";
 	int		 len, fd;
+
+	/* logged as the API's own refusals are (api_log_refused) */
+	if (c->l->api) {
+		if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss,
+		    &sl) == 0)
+			(void)getnameinfo((struct sockaddr *)&ss, sl, ip,
+			    sizeof(ip), NULL, 0, NI_NUMERICHOST);
+		snprintf(why, sizeof(why), "%s, before its body was read",
+		    status == 401 && c->auth_why != NULL ? c->auth_why :
+		    reason);
+		api_log_refused(NULL, c->auth_name, ip, status, code, why);
+	}
 
 	if (c->l->api)
 		snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":"

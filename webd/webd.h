@@ -77,10 +77,15 @@ struct mproc;
 struct mh_imsg;
 void	 api_configure(const struct config *);
 size_t	 api_body_max(void);
-/* NULL if an Authorization value (NULL: none) names a key, else why not */
-const char *api_key_refusal(const char *authorization);
+/* NULL if an Authorization value (NULL: none) names a key (its name
+ * copied to name), else why not */
+const char *api_key_refusal(const char *authorization, char *name,
+	    size_t len);
 /* a request without a valid key was refused before its body (server.c) */
 void	 api_refused_early(void);
+/* the log line of a refused request (msgid, key NULL or "": "-") */
+void	 api_log_refused(const char *msgid, const char *key, const char *ip,
+	    int status, const char *code, const char *why);
 void	 api_request(struct evhttp_request *);
 void	 api_spool_fd(struct mproc *, struct mh_imsg *);
 void	 api_spool_result(struct mproc *, struct mh_imsg *);
