@@ -70,6 +70,7 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <tls.h>
 
@@ -79,6 +80,9 @@
 struct web_listener {
 	uint32_t		 id;
 	struct evhttp		*http;
+	struct evconnlistener	*lev;
+	struct event		*resume;	/* accept(2) again */
+	struct web_listener	*next;
 	struct tls		*tls;		/* NULL: plain http */
 	int			 api;		/* the JSON API (api.c) */
 	int			 metrics;	/* the metrics (scrape.c) */
@@ -141,11 +145,12 @@ static void	 head_refuse(struct web_conn *, int);
 static void	 linger_start(int);
 
 static struct event_base	 *srv_base;
+static struct web_listener	 *listeners;
 static size_t			  n_linger;
 static struct web_conn		**conn_by_fd;
 static size_t			  conn_max;
 static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors,
-				  n_refused;
+				  n_refused, n_accept_pauses;
 
 void
 server_init(struct event_base *base)
@@ -1260,6 +1265,43 @@ server_request(struct evhttp_request *req, void *arg)
 		track_request(req, arg);
 }
 
+static void
+accept_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct web_listener	*l = arg;
+
+	evconnlistener_enable(l->lev);
+}
+
+/*
+ * accept(2) failed for a reason other than a connection gone before it
+ * was taken.  Without a descriptor left (EMFILE, ENFILE) the listener
+ * stays readable and libevent would try again at once, forever, with a
+ * warning each time (millions of log lines a minute, a core spinning):
+ * the listener rests WEB_ACCEPT_PAUSE seconds instead, one line each
+ * time, while the connections it has end or time out.  Others (ENOBUFS,
+ * ENOMEM) likewise.
+ */
+static void
+accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct web_listener	*l;
+	struct timeval		 tv = { WEB_ACCEPT_PAUSE, 0 };
+	int			 saved = errno;
+
+	/* arg is evhttp's: the listener is found by its evconnlistener */
+	for (l = listeners; l != NULL && l->lev != lev; l = l->next)
+		;
+	if (l == NULL)
+		fatalx("accept_error: no such listener");
+	n_accept_pauses++;
+	evconnlistener_disable(lev);
+	evtimer_add(l->resume, &tv);
+	errno = saved;
+	log_warn("listener %u: accept: %zu connections open, not accepting "
+	    "for %d s", l->id, (size_t)n_open, WEB_ACCEPT_PAUSE);
+}
+
 static struct tls *
 server_tls(const struct pki *pki)
 {
@@ -1275,6 +1317,7 @@ void
 server_listen(int fd, const struct listener *lc, const struct pki *pki)
 {
 	struct web_listener	*l;
+	struct evhttp_bound_socket *bound;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("server_listen");
@@ -1301,8 +1344,14 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	evhttp_set_default_content_type(l->http, NULL);
 	evhttp_set_bevcb(l->http, conn_new, l);
 	evhttp_set_gencb(l->http, server_request, l);
-	if (evhttp_accept_socket(l->http, fd) == -1)
+	if ((bound = evhttp_accept_socket_with_handle(l->http, fd)) == NULL)
 		fatalx("cannot serve listener %u", lc->id);
+	l->lev = evhttp_bound_socket_get_listener(bound);
+	if ((l->resume = evtimer_new(srv_base, accept_resume, l)) == NULL)
+		fatalx("evtimer_new");
+	evconnlistener_set_error_cb(l->lev, accept_error);
+	l->next = listeners;
+	listeners = l;
 	log_info("serving %s%s on %s port %u", pki != NULL ? "https" :
 	    "http", l->api ? " (api)" : l->metrics ? " (metrics)" : "",
 	    lc->addr, lc->port);
@@ -1317,4 +1366,6 @@ server_stats(json_t *o)
 	json_object_set_new(o, "tls_errors", json_integer(n_tls_errors));
 	json_object_set_new(o, "heads_refused", json_integer(n_refused));
 	json_object_set_new(o, "lingering", json_integer(n_linger));
+	json_object_set_new(o, "accept_pauses",
+	    json_integer(n_accept_pauses));
 }

@@ -39,6 +39,8 @@
 /* seconds a refused client may send on */
 #define WEB_LINGER		2
 #define WEB_LINGER_MAX		256	/* refused connections read at once */
+#define WEB_ACCEPT_PAUSE	1	/* seconds a listener rests when
+					   accept(2) has no descriptor */
 
 /* what webd knows of the tracking config */
 struct web_settings {
