@@ -746,9 +746,20 @@ api_spool_fd(struct mproc *p, struct mh_imsg *imsg)
 	struct api_sub		*s;
 
 	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
-	    (r->ok && (imsg->fd == -1 || !envelope_id_ok(r->msgid))) ||
+	    (r->ok && !envelope_id_ok(r->msgid)) ||
 	    (r->reqid == SPARE_REQID && spares_asked == 0))
 		fatalx("malformed SPOOL_FD from %s", p->name);
+	/*
+	 * Lost on the way (no descriptor left, MSG_CTRUNC: mh_imsg.c): as
+	 * smtpd does, relayd releases the file and the submission waiting
+	 * for it gets 503; a spare is one fewer.
+	 */
+	if (r->ok && imsg->fd == -1) {
+		log_warnx("api: msgid=%s spool file from %s lost: descriptor "
+		    "limit?", r->msgid, p->name);
+		spool_drop(p, -1, r->msgid);
+		r->ok = 0;
+	}
 	if (r->reqid == SPARE_REQID) {
 		spares_asked--;
 		if (!r->ok) {
