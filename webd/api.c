@@ -530,7 +530,12 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 		    "Content-Type must be application/json");
 		return;
 	}
-	len = evbuffer_get_length(in);
+	if ((len = evbuffer_get_length(in)) == 0) {
+		/* jansson would say "wrong arguments at line -1" */
+		api_fail(req, k->name, 400, "malformed_json", "not JSON: the "
+		    "body is empty (no Content-Length?)");
+		return;
+	}
 	body = (const char *)evbuffer_pullup(in, len);
 	if (json_values(body, len) > API_JSON_VALUES_MAX) {
 		api_fail(req, k->name, 413, "too_large",
