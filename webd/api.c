@@ -612,8 +612,8 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 		return;
 	if (r->found) {
 		n_accepted++;
-		log_info("api: msgid=%s api_key=%s status=replayed (a repeated "
-		    "idempotency key)", r->id, s->key);
+		log_info("api: msgid=%s api_key=%s ip=%s status=replayed (a "
+		    "repeated idempotency key)", r->id, s->key, s->remote_ip);
 		evhttp_add_header(evhttp_request_get_output_headers(s->req),
 		    "Idempotent-Replayed", "true");
 		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
