@@ -485,8 +485,14 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 	strlcpy(j->domain, domain, sizeof(j->domain));
 	strlcpy(j->relay, "none", sizeof(j->relay));
 	for (i = 0; i < m->env.nrcpt; i++) {
+		/*
+		 * Suppressed since msg_precheck (sched_next_job takes m on a
+		 * connection that just bounced one): left to the next pass,
+		 * which makes its suppressed event.
+		 */
 		if (!rcpt_due(m, i, now) ||
-		    strcasecmp(rcpt_dest(m, i), domain) != 0)
+		    strcasecmp(rcpt_dest(m, i), domain) != 0 ||
+		    suppress_has(m->env.rcpts[i].addr, m->env.from_domain))
 			continue;
 		j->idx[j->n++] = i;
 		m->rflags[i] |= RR_INFLIGHT;
