@@ -124,6 +124,11 @@ struct envelope {
 	/* mhctl hold: not sent until released */
 	int		 held;
 	/*
+	 * relayd only: a TLS-RPT report, sent despite TLS policy failures
+	 * (RFC 8460 3)
+	 */
+	int		 tlsrpt;
+	/*
 	 * relayd only: "smtp[s]://host:port" to send to instead of the MX (a
 	 * route's fallback smtp), ""
 	 */

@@ -695,6 +695,17 @@ mta_start(struct rjob *j)
 			}
 	}
 	c->policy = config_tls_policy_for(relay_conf, c->domain);
+	if (j->msg->env.tlsrpt) {
+		/*
+		 * RFC 8460 3: a TLS-RPT report is delivered despite any TLS
+		 * failure (the one it reports, maybe): opportunistic TLS,
+		 * neither DANE nor MTA-STS, not counted; its connection takes
+		 * no other message (dot_reply).
+		 */
+		c->tlsrpt = 1;
+		c->policy = TLSP_OPPORTUNISTIC;
+		c->tls_require = c->tls_verify = 0;
+	}
 	if (c->via->host[0] != '\0' && c->via->authfile)
 		c->tls_verify = 1;	/* AUTH only over verified TLS */
 	c->state = M_DNS;
@@ -1325,7 +1336,8 @@ dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 			sched_result(c->job, i, code_kind(code), code, ext,
 			    text, "data");
 	job_finish(c);
-	if (c->nmsgs >= MAX_MSGS_CONN) {
+	/* a TLS-RPT report's connection was not under the domain's policy */
+	if (c->nmsgs >= MAX_MSGS_CONN || c->tlsrpt) {
 		c->state = M_QUIT;
 		send_line(c, "QUIT");
 		return;

@@ -38,6 +38,8 @@ struct mconn {
 	TAILQ_ENTRY(mconn)	 idle_entry;	/* M_IDLE: in idleconns */
 	/* the job came to an open one */
 	int			 reused;
+	/* for a TLS-RPT report: no TLS policy, no other message */
+	int			 tlsrpt;
 	struct evbuffer		*in, *out;
 	int			 dns_pending;
 	/* hosts and addresses */

@@ -184,6 +184,7 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	ba = rpt_message(to, domain, id, msgid, start, end, gz, zlen);
 	envelope_init(&m->env);
 	m->env.sender[0] = '\0';
+	m->env.tlsrpt = 1;	/* mta.c: despite the domain's TLS policy */
 	/* the recipient's destination is committed with it (bounce.c) */
 	if ((r = envelope_add_rcpt(&m->env, to)) != NULL)
 		r->dest = DEST_RELAY;
