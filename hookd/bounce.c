@@ -240,7 +240,8 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 	const char		*p, *end = dsn + len, *blk, *best = NULL;
 	size_t			 blen, bestlen = 0;
 	char			 action[32], addr[MH_ADDR_MAX], diag[512];
-	int			 rank, bestrank = 0;
+	char			 code[8];
+	int			 rank, bestrank = 0, smtp;
 
 	/* blocks are separated by empty lines; the first is per-message */
 	for (p = dsn; p < end; ) {
@@ -300,6 +301,8 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 	if (field_get(best, bestlen, "Diagnostic-Code", diag,
 	    sizeof(diag)) == 0) {
 		p = strchr(diag, ';');
+		smtp = p != NULL && p - diag == 4 &&
+		    strncasecmp(diag, "smtp", 4) == 0;
 		p = p != NULL ? p + 1 : diag;
 		while (*p == ' ')
 			p++;
@@ -308,6 +311,11 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 		if (strcmp(ev->extended + 1, ".0.0") == 0)
 			ev->extended[0] = '\0';
 		codes_from_text(ev->description, ev);
+		/* "smtp; 550 User unknown": an SMTP reply, its code first */
+		if (ev->code == 0 && smtp && re_first(ev->description,
+		    "^([45][0-9][0-9])([ -]|$)", 1, code, sizeof(code),
+		    NULL) == 0)
+			ev->code = atoi(code);
 		if (ev->extended[0] == '\0')
 			field_get(best, bestlen, "Status", ev->extended,
 			    sizeof(ev->extended));
