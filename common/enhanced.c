@@ -53,12 +53,13 @@ enhanced_suppresses(const char *stage, const char *ext)
 	unsigned long	 sub, det;
 	char		*end;
 
-	if (strcmp(stage, "rcpt") == 0)
-		return (1);
 	if (!enhanced_ok(ext, 0))
-		return (stage[0] == '\0');
+		return (stage[0] == '\0' || strcmp(stage, "rcpt") == 0);
 	sub = strtoul(ext + 2, &end, 10);
 	det = strtoul(end + 1, NULL, 10);
+	/* X.7.x to RCPT: a policy, the sending host on a block list */
+	if (strcmp(stage, "rcpt") == 0)
+		return (sub != 7);
 	return ((sub == 1 && det != 7 && det != 8) || (sub == 2 && det == 1));
 }
 

@@ -23,11 +23,14 @@ int	enhanced_ok(const char *s, int cls);
 
 /*
  * Whether a permanent failure is about the recipient, so that relayd
- * suppresses it.  A refusal of RCPT is.  A refusal of MAIL or of the data
- * (the message's size or content, the sender) is only when ext names the
- * address: X.1.x but the sender's X.1.7 and X.1.8, or X.2.1 (mailbox
- * disabled).  A report with no stage ("", a DSN that came back) is
- * unless ext names another cause.
+ * suppresses it.  A refusal of RCPT is, unless ext is X.7.x (security or
+ * policy: the client host on a block list, "554 5.7.1 Service
+ * unavailable; Client host [...] blocked"), which is about the sending
+ * host and would suppress every recipient it refused.  A refusal of MAIL
+ * or of the data (the message's size or content, the sender) is only
+ * when ext names the address: X.1.x but the sender's X.1.7 and X.1.8, or
+ * X.2.1 (mailbox disabled).  A report with no stage ("", a DSN that came
+ * back) is unless ext names another cause.
  */
 int	enhanced_suppresses(const char *stage, const char *ext);
 
