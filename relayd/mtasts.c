@@ -288,6 +288,21 @@ sts_save(struct sts_entry *e, const char *body, size_t len)
 	free(buf);
 }
 
+/*
+ * TLS-RPT (RFC 8460 4.3.2.2): a policy the record announced that could
+ * not be had, for the delivery that asked for it (not for a background
+ * refresh, whose sessions go on under the cached policy).
+ */
+static void
+sts_report(const struct sts_entry *e, const char *failtype)
+{
+	static const struct sts_policy	 none;
+
+	if (!e->refreshing)
+		tlsrpt_session(e->domain, e->valid ? &e->pol : &none, "",
+		    failtype);
+}
+
 static void
 sts_fetched(const struct http_response *r, void *arg)
 {
@@ -295,18 +310,23 @@ sts_fetched(const struct http_response *r, void *arg)
 	struct sts_policy	 pol;
 
 	e->call = NULL;
-	if (r->error != HTTP_OK || r->status != 200)
+	if (r->error != HTTP_OK || r->status != 200) {
 		log_warnx("mta-sts: %s: policy fetch failed: %s (HTTP %ld)",
 		    e->domain, r->error != HTTP_OK ? r->errstr : "status",
 		    r->status);
-	else if (r->bodylen > STS_MAX_POLICY)
+		sts_report(e, r->error == HTTP_ETLS ? "sts-webpki-invalid" :
+		    "sts-policy-fetch-error");
+	} else if (r->bodylen > STS_MAX_POLICY) {
 		log_warnx("mta-sts: %s: policy larger than 64 KiB", e->domain);
-	else if (r->content_type == NULL ||
-	    strcmp(r->content_type, "text/plain") != 0)
+		sts_report(e, "sts-policy-invalid");
+	} else if (r->content_type == NULL ||
+	    strcmp(r->content_type, "text/plain") != 0) {
 		log_warnx("mta-sts: %s: policy is not text/plain", e->domain);
-	else if (mtasts_parse(r->body, r->bodylen, &pol) == -1)
+		sts_report(e, "sts-policy-invalid");
+	} else if (mtasts_parse(r->body, r->bodylen, &pol) == -1) {
 		log_warnx("mta-sts: %s: malformed policy", e->domain);
-	else {
+		sts_report(e, "sts-policy-invalid");
+	} else {
 		e->pol = pol;
 		e->valid = 1;
 		e->fetched = time(NULL);

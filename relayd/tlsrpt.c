@@ -89,7 +89,12 @@ rpt_find(const char *domain, const char *ptype)
 	return (r);
 }
 
-/* one session of domain under a policy; failtype NULL: it succeeded */
+/*
+ * One session of domain under a policy; failtype NULL: it succeeded.  An
+ * MTA-STS policy that could not be had (mtasts.c) counts with mx "" and
+ * the policy held, or an empty one (mode none, no mx), which does not
+ * replace one counted before.
+ */
 void
 tlsrpt_session(const char *domain, const struct sts_policy *pol,
     const char *mx, const char *failtype)
@@ -101,7 +106,7 @@ tlsrpt_session(const char *domain, const struct sts_policy *pol,
 		return;
 	r = rpt_find(domain, pol != NULL ? "sts" : "tlsa");
 	rpt_dirty = 1;
-	if (pol != NULL)
+	if (pol != NULL && (pol->nmx > 0 || pol->mode != STS_NONE))
 		r->pol = *pol;
 	if (failtype == NULL) {
 		r->ok++;
@@ -141,7 +146,7 @@ rpt_host(void)
 static char *
 rpt_json(const struct rpt_dom *r, const char *id)
 {
-	json_t		*pol, *strs, *mxs, *fails, *rep;
+	json_t		*pol, *strs, *mxs, *fails, *fail, *rep;
 	char		 s[32], e[32], line[300], *out;
 	const char	*host = rpt_host();
 	size_t		 i;
@@ -150,7 +155,9 @@ rpt_json(const struct rpt_dom *r, const char *id)
 	rpt_time(e, sizeof(e), r->end);
 	strs = json_array();
 	mxs = json_array();
-	if (strcmp(r->ptype, "sts") == 0) {
+	/* an empty policy: none could be had (sts-policy-fetch-error) */
+	if (strcmp(r->ptype, "sts") == 0 && (r->pol.nmx > 0 ||
+	    r->pol.mode != STS_NONE)) {
 		json_array_append_new(strs, json_string("version: STSv1"));
 		snprintf(line, sizeof(line), "mode: %s", r->pol.mode ==
 		    STS_ENFORCE ? "enforce" : r->pol.mode == STS_TESTING ?
@@ -167,11 +174,15 @@ rpt_json(const struct rpt_dom *r, const char *id)
 	pol = json_pack("{s:s, s:o, s:s, s:o}", "policy-type", r->ptype,
 	    "policy-string", strs, "policy-domain", r->domain, "mx-host", mxs);
 	fails = json_array();
-	for (i = 0; i < r->nfail; i++)
-		json_array_append_new(fails, json_pack("{s:s, s:s, s:I}",
-		    "result-type", r->fail[i].type, "receiving-mx-hostname",
-		    r->fail[i].mx, "failed-session-count",
-		    (json_int_t)r->fail[i].n));
+	for (i = 0; i < r->nfail; i++) {
+		fail = json_pack("{s:s, s:I}", "result-type", r->fail[i].type,
+		    "failed-session-count", (json_int_t)r->fail[i].n);
+		/* none for a policy that could not be had */
+		if (fail != NULL && r->fail[i].mx[0] != '\0')
+			json_object_set_new(fail, "receiving-mx-hostname",
+			    json_string(r->fail[i].mx));
+		json_array_append_new(fails, fail);
+	}
 	rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:[{s:o, s:{s:I, s:I},"
 	    " s:o}]}", "organization-name", host, "date-range",
 	    "start-datetime", s, "end-datetime", e, "contact-info",
