@@ -405,6 +405,13 @@ msg_precheck(struct rmsg *m, time_t now)
 	int		 changed = 0, exp = expired(m, now);
 	struct envelope_rcpt *r;
 
+	/*
+	 * A message on hold does not expire (as postsuper -h); released, a
+	 * recipient whose lifetime is over gets one attempt first, and
+	 * expires if it fails (sched_job_done).
+	 */
+	if (m->env.held)
+		exp = 0;
 	failed = calloc(m->env.nrcpt + 1, sizeof(*failed));
 	res = calloc(m->env.nrcpt + 1, sizeof(*res));
 	if (failed == NULL || res == NULL)
@@ -413,7 +420,7 @@ msg_precheck(struct rmsg *m, time_t now)
 		r = &m->env.rcpts[i];
 		if (r->state != RS_PENDING || (m->rflags[i] & RR_INFLIGHT))
 			continue;
-		if (exp) {
+		if (exp && !(m->rflags[i] & RR_RELEASED)) {
 			r->state = RS_FAILED;
 			sched_emit(m, i, EV_RETRIES_EXHAUSTED, 0, "4.4.7",
 			    "message expired in queue", "queue");
@@ -728,7 +735,7 @@ sched_job_done(struct rjob *j)
 		i = j->idx[k];
 		r = &m->env.rcpts[i];
 		res = &j->res[k];
-		m->rflags[i] &= ~RR_INFLIGHT;
+		m->rflags[i] &= ~(RR_INFLIGHT | RR_RELEASED);
 		if (res->tls.present)
 			m->rtls[i] = res->tls;
 		if (!res->done)
