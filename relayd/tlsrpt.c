@@ -62,6 +62,8 @@ struct rpt_dom {
 	size_t			 nfail;
 	struct rpt_fail		 fail[RPT_MAX_FAIL];
 	time_t			 start, end;
+	/* at a flush: the domain's other policy type, in the same report */
+	struct rpt_dom		*other;
 };
 
 static TAILQ_HEAD(, rpt_dom) rpt_doms = TAILQ_HEAD_INITIALIZER(rpt_doms);
@@ -142,17 +144,14 @@ rpt_host(void)
 	return (relay_conf->hostname[0] ? relay_conf->hostname : "localhost");
 }
 
-/* RFC 8460 4.3; id: the report-id */
-static char *
-rpt_json(const struct rpt_dom *r, const char *id)
+/* one policy of a report (RFC 8460 4.3): the policy, its counts */
+static json_t *
+rpt_policy_json(const struct rpt_dom *r)
 {
-	json_t		*pol, *strs, *mxs, *fails, *fail, *rep;
-	char		 s[32], e[32], line[300], *out;
-	const char	*host = rpt_host();
+	json_t		*pol, *strs, *mxs, *fails, *fail;
+	char		 line[300];
 	size_t		 i;
 
-	rpt_time(s, sizeof(s), r->start);
-	rpt_time(e, sizeof(e), r->end);
 	strs = json_array();
 	mxs = json_array();
 	/* an empty policy: none could be had (sts-policy-fetch-error) */
@@ -183,13 +182,32 @@ rpt_json(const struct rpt_dom *r, const char *id)
 			    json_string(r->fail[i].mx));
 		json_array_append_new(fails, fail);
 	}
-	rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:[{s:o, s:{s:I, s:I},"
-	    " s:o}]}", "organization-name", host, "date-range",
-	    "start-datetime", s, "end-datetime", e, "contact-info",
-	    "postmaster", "report-id", id, "policies", "policy", pol,
+	return (json_pack("{s:o, s:{s:I, s:I}, s:o}", "policy", pol,
 	    "summary", "total-successful-session-count", (json_int_t)r->ok,
 	    "total-failure-session-count", (json_int_t)r->failed,
-	    "failure-details", fails);
+	    "failure-details", fails));
+}
+
+/*
+ * RFC 8460 4.3; id: the report-id.  One report per domain, with each of
+ * its policies (sts and tlsa when some of its MX hosts have DANE).
+ */
+static char *
+rpt_json(const struct rpt_dom *r, const char *id)
+{
+	json_t		*pols, *rep;
+	char		 s[32], e[32], *out;
+
+	rpt_time(s, sizeof(s), r->start);
+	rpt_time(e, sizeof(e), r->end);
+	pols = json_array();
+	json_array_append_new(pols, rpt_policy_json(r));
+	if (r->other != NULL)
+		json_array_append_new(pols, rpt_policy_json(r->other));
+	rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}",
+	    "organization-name", rpt_host(), "date-range", "start-datetime",
+	    s, "end-datetime", e, "contact-info", "postmaster", "report-id",
+	    id, "policies", pols);
 	if (rep == NULL)
 		fatalx("tlsrpt: json_pack");
 	out = json_dumps(rep, JSON_COMPACT);
@@ -321,6 +339,7 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 			    r->domain, rua[j]);
 	}
 	free(gz);
+	free(r->other);
 	free(r);
 }
 
@@ -505,7 +524,7 @@ rpt_load(void)
 static void
 rpt_flush(int fd, short ev, void *arg)
 {
-	struct rpt_dom	*r;
+	struct rpt_dom	*r, *o;
 	struct timeval	 tv = { rpt_period, 0 };
 	char		 name[300];
 	time_t		 now = time(NULL);
@@ -514,9 +533,17 @@ rpt_flush(int fd, short ev, void *arg)
 		TAILQ_REMOVE(&rpt_doms, r, entry);
 		r->start = rpt_start;
 		r->end = now;
+		/* its other policy type goes in the same report, one id */
+		TAILQ_FOREACH(o, &rpt_doms, entry)
+			if (strcasecmp(o->domain, r->domain) == 0)
+				break;
+		if ((r->other = o) != NULL)
+			TAILQ_REMOVE(&rpt_doms, o, entry);
 		snprintf(name, sizeof(name), "_smtp._tls.%s", r->domain);
-		if (dns_query(name, ns_t_txt, rpt_txt, r) == -1)
+		if (dns_query(name, ns_t_txt, rpt_txt, r) == -1) {
+			free(r->other);
 			free(r);
+		}
 	}
 	rpt_start = now;
 	rpt_dirty = 1;
