@@ -159,8 +159,10 @@ sts_field(struct sts_policy *pol, const char *key, const char *val,
 		if (errstr != NULL || n > 10)
 			return (-1);
 	} else if (strcmp(key, "mx") == 0) {
-		if (pol->nmx >= STS_MAX_MX)
+		if (pol->nmx >= STS_MAX_MX) {
+			pol->nmx_dropped++;
 			return (0);
+		}
 		if (n >= sizeof(pol->mx[0]) || !sts_domain_ok(
 		    strncmp(val, "*.", 2) == 0 ? val + 2 : val))
 			return (-1);
@@ -337,6 +339,11 @@ sts_fetched(const struct http_response *r, void *arg)
 		log_info("mta-sts: %s: policy id %s, mode %s, max_age %ld",
 		    e->domain, e->id, pol.mode == STS_ENFORCE ? "enforce" :
 		    pol.mode == STS_TESTING ? "testing" : "none", pol.max_age);
+		if (pol.nmx_dropped > 0)
+			log_warnx("mta-sts: %s: policy id %s has %zu mx lines "
+			    "past the first %d, ignored: an MX only they match "
+			    "is not used", e->domain, e->id, pol.nmx_dropped,
+			    STS_MAX_MX);
 	}
 	if (!sts_fresh(e) && e->valid)
 		log_warnx("mta-sts: %s: the cached policy has expired",

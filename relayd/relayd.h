@@ -174,7 +174,7 @@ void	 dane_pkix_reset(void);	/* a new config: the CA bundle again */
 const char *dane_pkix_check(struct tls *, const char *host);
 
 /* mtasts.c: MTA-STS (RFC 8461) */
-#define STS_MAX_MX	16
+#define STS_MAX_MX	64	/* more are ignored, and logged */
 enum sts_mode {
 	STS_NONE,
 	STS_TESTING,
@@ -184,6 +184,7 @@ struct sts_policy {
 	int		 mode;			/* enum sts_mode */
 	long		 max_age;		/* seconds */
 	size_t		 nmx;
+	size_t		 nmx_dropped;		/* past STS_MAX_MX */
 	/* "mx.example.net", "*.example.net" */
 	char		 mx[STS_MAX_MX][256];
 };
