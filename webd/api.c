@@ -936,9 +936,10 @@ api_request(struct evhttp_request *req)
 	if ((k = api_auth(req)) == NULL)
 		return;
 	if (strncmp(path, "/messages/", 10) == 0) {
-		if (cmd != EVHTTP_REQ_GET) {
+		/* HEAD: the same answer without its body (RFC 9110 9.3.2) */
+		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 			evhttp_add_header(evhttp_request_get_output_headers(
-			    req), "Allow", "GET");
+			    req), "Allow", "GET, HEAD");
 			api_fail(req, k->name, 405, "method_not_allowed",
 			    "use GET");
 			return;
