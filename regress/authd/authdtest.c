@@ -117,11 +117,11 @@ rcpt_done(const struct authd_rcpt_res *res, void *arg)
 		return;
 	}
 	j->done = 1;
-	o = json_pack("{s:s,s:I,s:s,s:s,s:i,s:i,s:s,s:s,s:s,s:s}",
+	o = json_pack("{s:s,s:I,s:s,s:s,s:I,s:i,s:s,s:s,s:s,s:s}",
 	    "rcpt", j->rcpt, "ms", (json_int_t)ms_since(&j->start),
 	    "verdict", verdict_name(res->verdict),
 	    "dest", res->verdict == RCPT_ACCEPT ? dest_name(res->dest) : "",
-	    "route", (int)res->route, "code", res->code,
+	    "route", (json_int_t)res->route, "code", res->code,
 	    "enhanced", res->enhanced, "text", res->text,
 	    "spf_result", res->spf_result, "spf_domain", res->spf_domain);
 	print_json(o);
