@@ -196,8 +196,8 @@ ctl_routes(void)
 	TAILQ_FOREACH(r, &parent_conf->routes, entry) {
 		config_url_public(r->url, url, sizeof(url));
 		config_url_public(r->authorize, authz, sizeof(authz));
-		json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,"
-		    "s:s}", "id", (int)r->id, "match", match[r->match],
+		json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,"
+		    "s:s}", "id", (json_int_t)r->id, "match", match[r->match],
 		    "pattern", r->pattern, "url", url,
 		    "format", fmt[r->format],
 		    "mode", r->mode == MODE_SYNC ? "sync" : "queue",
