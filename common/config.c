@@ -246,6 +246,7 @@ config_free(struct config *c)
 	freedata(&c->relay_auth_data, &c->relay_auth_len, 1);
 	explicit_bzero(c->relay_via, sizeof(c->relay_via));
 	explicit_bzero(c->verdict_key, sizeof(c->verdict_key));
+	explicit_bzero(c->verp_key, sizeof(c->verp_key));
 	free(c);
 }
 

@@ -384,6 +384,8 @@ struct config {
 	size_t			 cabundle_len;
 	/* made by the parent at start, hex */
 	char			 verdict_key[65];
+	/* the VERP key, SPOOL/verp.key (config_verp_key), hex */
+	char			 verp_key[65];
 
 	/* limit message-size, default 25M */
 	size_t			 max_message_size;
@@ -569,6 +571,7 @@ const char	*config_rate_unit_name(enum rate_unit);
 #define CONF_VERDICT_KEY	0x80
 #define CONF_CLUSTER_AUTH	0x100	/* the cluster's Redis password */
 #define CONF_API_KEYS		0x200	/* the api keys file (hashes of keys) */
+#define CONF_VERP_KEY		0x400	/* the VERP return paths' MAC key */
 json_t		*config_to_json(const struct config *, int flags);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 
@@ -586,6 +589,8 @@ const struct pki *config_pki(const struct config *, const char *);
 const struct tracking *config_tracking(const struct config *, const char *);
 /* parent: blocks without a secret get the key in spool (made once) */
 int		 config_tracking_key(struct config *, const char *spool);
+/* parent: with a bounce domain, the VERP key in spool (made once) */
+int		 config_verp_key(struct config *, const char *spool);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);

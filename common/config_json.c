@@ -372,6 +372,8 @@ config_to_json(const struct config *c, int flags)
 	jdata(o, "cabundle_data", c->cabundle_data, c->cabundle_len);
 	if ((flags & CONF_VERDICT_KEY) && c->verdict_key[0] != '\0')
 		jstr(o, "verdict_key", c->verdict_key);
+	if ((flags & CONF_VERP_KEY) && c->verp_key[0] != '\0')
+		jstr(o, "verp_key", c->verp_key);
 	jint(o, "max_message_size", c->max_message_size);
 	jint(o, "max_recipients", c->max_recipients);
 	jint(o, "max_sessions", c->max_sessions);
@@ -895,6 +897,8 @@ scalars_from_json(struct config *c, const json_t *o)
 	    gstr(o, "verdict_key", c->verdict_key, sizeof(c->verdict_key),
 	    1) == -1 ||
 	    (c->verdict_key[0] != '\0' && !mh_ishex(c->verdict_key, 64)) ||
+	    gstr(o, "verp_key", c->verp_key, sizeof(c->verp_key), 1) == -1 ||
+	    (c->verp_key[0] != '\0' && !mh_ishex(c->verp_key, 64)) ||
 	    gdata(o, "credentials_data", &c->credentials_data,
 	    &c->credentials_len) == -1 ||
 	    gdata(o, "cabundle_data", &c->cabundle_data,

@@ -10,7 +10,9 @@
  * The spool's key is SPOOL/tracking.key: 64 hex digits (32 random
  * bytes), made by the parent the first time a block needs it, mode
  * 0600, so that tokens in mail already sent keep working after a
- * restart.
+ * restart.  SPOOL/verp.key, the MAC key of VERP return paths (verp.h),
+ * is made and kept the same way when a bounce domain is set, so that
+ * bounces of mail sent before a restart still verify.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 #include "log.h"
 
 #define KEY_FILE	"tracking.key"
+#define VERP_KEY_FILE	"verp.key"
 #define KEY_HEX		64
 
 const struct tracking *
@@ -82,7 +85,7 @@ key_read(int fd, char *key)
 
 /* a new key, durable before it is used (tmp, fsync, rename, fsync dir) */
 static int
-key_make(const char *spool, char *key)
+key_make(const char *spool, const char *file, const char *what, char *key)
 {
 	unsigned char	 raw[KEY_HEX / 2];
 	char		 path[MH_PATH_MAX + 32], tmp[MH_PATH_MAX + 32];
@@ -92,18 +95,42 @@ key_make(const char *spool, char *key)
 	arc4random_buf(raw, sizeof(raw));
 	mh_hex(key, raw, sizeof(raw));
 	explicit_bzero(raw, sizeof(raw));
-	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, KEY_FILE);
+	snprintf(path, sizeof(path), "%s/%s", spool, file);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, file);
 	memcpy(line, key, KEY_HEX);
 	line[KEY_HEX] = '\n';
 	rc = file_replace(AT_FDCWD, tmp, path, line, sizeof(line),
 	    FR_FSYNC | FR_SYNCDIR);
 	explicit_bzero(line, sizeof(line));
 	if (rc == -1) {
-		log_warn("tracking key \"%s\"", path);
+		log_warn("%s key \"%s\"", what, path);
 		return (-1);
 	}
-	log_info("tracking: new token key in %s", path);
+	log_info("%s: new key in %s", what, path);
+	return (0);
+}
+
+/* the key in SPOOL/file, made the first time: 0 and key, or -1 */
+static int
+key_load(const char *spool, const char *file, const char *what, char *key)
+{
+	char	 path[MH_PATH_MAX + 32];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/%s", spool, file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		if (key_read(fd, key) == -1) {
+			log_warnx("%s key \"%s\": not 64 hex digits", what,
+			    path);
+			close(fd);
+			return (-1);
+		}
+		close(fd);
+	} else if (errno != ENOENT) {
+		log_warn("%s key \"%s\"", what, path);
+		return (-1);
+	} else if (key_make(spool, file, what, key) == -1)
+		return (-1);
 	return (0);
 }
 
@@ -111,31 +138,34 @@ int
 config_tracking_key(struct config *c, const char *spool)
 {
 	struct tracking	*t;
-	char		 key[KEY_HEX + 2], path[MH_PATH_MAX + 32];
-	int		 fd, need = 0;
+	char		 key[KEY_HEX + 2];
+	int		 need = 0;
 
 	TAILQ_FOREACH(t, &c->trackings, entry)
 		if (t->secret[0] == '\0')
 			need = 1;
 	if (!need)
 		return (0);
-	snprintf(path, sizeof(path), "%s/%s", spool, KEY_FILE);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
-		if (key_read(fd, key) == -1) {
-			log_warnx("tracking key \"%s\": not 64 hex digits",
-			    path);
-			close(fd);
-			return (-1);
-		}
-		close(fd);
-	} else if (errno != ENOENT) {
-		log_warn("tracking key \"%s\"", path);
-		return (-1);
-	} else if (key_make(spool, key) == -1)
+	if (key_load(spool, KEY_FILE, "tracking", key) == -1)
 		return (-1);
 	TAILQ_FOREACH(t, &c->trackings, entry)
 		if (t->secret[0] == '\0')
 			strlcpy(t->secret, key, sizeof(t->secret));
+	explicit_bzero(key, sizeof(key));
+	return (0);
+}
+
+int
+config_verp_key(struct config *c, const char *spool)
+{
+	char	 key[KEY_HEX + 2];
+
+	c->verp_key[0] = '\0';
+	if (c->bounce_domain[0] == '\0')
+		return (0);
+	if (key_load(spool, VERP_KEY_FILE, "verp", key) == -1)
+		return (-1);
+	strlcpy(c->verp_key, key, sizeof(c->verp_key));
 	explicit_bzero(key, sizeof(key));
 	return (0);
 }

@@ -10,15 +10,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
+#include "digest.h"
 #include "envelope.h"
+#include "hex.h"
 #include "verp.h"
 
 static int
-hex16_ok(const char *s, size_t n)
+hex_ok(const char *s, size_t n, size_t want)
 {
 	size_t	 i;
 
-	if (n != MH_MSGID_LEN - 1)
+	if (n != want)
 		return (0);
 	for (i = 0; i < n; i++)
 		if (!isxdigit((unsigned char)s[i]))
@@ -26,11 +30,42 @@ hex16_ok(const char *s, size_t n)
 	return (1);
 }
 
+static int
+hex16_ok(const char *s, size_t n)
+{
+	return (hex_ok(s, n, MH_MSGID_LEN - 1));
+}
+
+/*
+ * The MAC of msgid (16 lower-case hex digits) and rcpt, lower-cased (an
+ * MTA may change the case of the return path): VERP_MAC_LEN lower-case
+ * hex digits and a NUL in mac.  -1 without a key or for a long rcpt.
+ */
+static int
+verp_mac(const char *key, const char *msgid, const char *rcpt,
+    char mac[VERP_MAC_LEN + 1])
+{
+	unsigned char	 md[MH_SHA256_LEN];
+	char		 lc[MH_ADDR_MAX], hex[2 * MH_SHA256_LEN + 1];
+	size_t		 i, n;
+
+	if (key == NULL || key[0] == '\0' || (n = strlen(rcpt)) >= sizeof(lc))
+		return (-1);
+	for (i = 0; i < n; i++)
+		lc[i] = tolower((unsigned char)rcpt[i]);
+	mh_hmac_sha256(key, strlen(key), msgid, MH_MSGID_LEN - 1, lc, n, md);
+	mh_hex(hex, md, sizeof(md));
+	memcpy(mac, hex, VERP_MAC_LEN);
+	mac[VERP_MAC_LEN] = '\0';
+	return (0);
+}
+
 int
 verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
-    const char *bounce_domain)
+    const char *bounce_domain, const char *key)
 {
 	const char	*at;
+	char		 mac[VERP_MAC_LEN + 1];
 	int		 n;
 
 	if (!hex16_ok(msgid, strlen(msgid)) || bounce_domain[0] == '\0' ||
@@ -39,49 +74,88 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	if ((at = strrchr(rcpt, '@')) == NULL || at == rcpt || at[1] == '\0' ||
 	    strchr(at + 1, '=') != NULL)
 		return (-1);
-	n = snprintf(buf, len, VERP_PREFIX "%s-%.*s=%s@%s", msgid,
+	if (verp_mac(key, msgid, rcpt, mac) == -1)
+		return (-1);
+	n = snprintf(buf, len, VERP_PREFIX "%s-%s-%.*s=%s@%s", msgid, mac,
 	    (int)(at - rcpt), rcpt, at + 1, bounce_domain);
 	if (n < 0 || (size_t)n >= len)
 		return (-1);
 	return (0);
 }
 
-int
-verp_decode(const char *addr, const char *bounce_domain,
-    char msgid[MH_MSGID_LEN], char *rcpt, size_t rcptlen)
+/* local=domain between local and at, as local@domain in rcpt: 0 or -1 */
+static int
+verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
 {
-	const char	*at, *eq, *p, *local;
-	size_t		 i, plen = strlen(VERP_PREFIX), llen;
+	const char	*eq, *p;
 	int		 n;
 
-	if (addr == NULL || bounce_domain == NULL || bounce_domain[0] == '\0' ||
-	    !envelope_field_ok(addr))
-		return (-1);
-	/* from the right: the last '@' starts our domain */
-	if ((at = strrchr(addr, '@')) == NULL ||
-	    strcasecmp(at + 1, bounce_domain) != 0)
-		return (-1);
-	if ((size_t)(at - addr) < plen + MH_MSGID_LEN + 2 ||
-	    strncasecmp(addr, VERP_PREFIX, plen) != 0)
-		return (-1);
-	p = addr + plen;
-	if (!hex16_ok(p, MH_MSGID_LEN - 1) || p[MH_MSGID_LEN - 1] != '-')
-		return (-1);
-	local = p + MH_MSGID_LEN;
 	/* the last '=' before our '@' splits the recipient's local@domain */
 	for (eq = NULL, p = local; p < at; p++)
 		if (*p == '=')
 			eq = p;
 	if (eq == NULL || eq == local || eq + 1 == at)
 		return (-1);
-	llen = eq - local;
-	n = snprintf(rcpt, rcptlen, "%.*s@%.*s", (int)llen, local,
+	n = snprintf(rcpt, rcptlen, "%.*s@%.*s", (int)(eq - local), local,
 	    (int)(at - eq - 1), eq + 1);
 	if (n < 0 || (size_t)n >= rcptlen)
 		return (-1);
+	return (0);
+}
+
+int
+verp_decode(const char *addr, const char *bounce_domain, const char *key,
+    char msgid[MH_MSGID_LEN], char *rcpt, size_t rcptlen)
+{
+	const char	*at, *p, *local;
+	char		 want[VERP_MAC_LEN + 1], got[VERP_MAC_LEN + 1];
+	size_t		 i, plen = strlen(VERP_PREFIX);
+
+	if (addr == NULL || bounce_domain == NULL || bounce_domain[0] == '\0' ||
+	    !envelope_field_ok(addr))
+		return (VERP_NONE);
+	/* from the right: the last '@' starts our domain */
+	if ((at = strrchr(addr, '@')) == NULL ||
+	    strcasecmp(at + 1, bounce_domain) != 0)
+		return (VERP_NONE);
+	if ((size_t)(at - addr) < plen + MH_MSGID_LEN + 2 ||
+	    strncasecmp(addr, VERP_PREFIX, plen) != 0)
+		return (VERP_NONE);
 	p = addr + plen;
+	if (!hex16_ok(p, MH_MSGID_LEN - 1) || p[MH_MSGID_LEN - 1] != '-')
+		return (VERP_NONE);
 	for (i = 0; i < MH_MSGID_LEN - 1; i++)
 		msgid[i] = tolower((unsigned char)p[i]);
 	msgid[i] = '\0';
-	return (0);
+	local = p + MH_MSGID_LEN;
+	/* <mac>-<local>=<domain>; else the older form, <local>=<domain> */
+	if (at - local > VERP_MAC_LEN + 1 && local[VERP_MAC_LEN] == '-' &&
+	    hex_ok(local, VERP_MAC_LEN, VERP_MAC_LEN) &&
+	    verp_rcpt(local + VERP_MAC_LEN + 1, at, rcpt, rcptlen) == 0) {
+		for (i = 0; i < VERP_MAC_LEN; i++)
+			got[i] = tolower((unsigned char)local[i]);
+		got[i] = '\0';
+		if (verp_mac(key, msgid, rcpt, want) == 0 &&
+		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
+			return (VERP_SIGNED);
+		return (VERP_BADMAC);
+	}
+	if (verp_rcpt(local, at, rcpt, rcptlen) == -1)
+		return (VERP_NONE);
+	return (VERP_UNSIGNED);
+}
+
+const char *
+verp_status_name(int st)
+{
+	switch (st) {
+	case VERP_SIGNED:
+		return ("signed");
+	case VERP_BADMAC:
+		return ("bad_mac");
+	case VERP_UNSIGNED:
+		return ("unsigned");
+	default:
+		return ("none");
+	}
 }

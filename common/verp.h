@@ -4,8 +4,13 @@
  */
 /*
  * VERP return paths on the bounce domain:
- *	mh-<msgid>-<local>=<domain>@<bounce_domain>
+ *	mh-<msgid>-<mac>-<local>=<domain>@<bounce_domain>
  * so that a bounce names the message and the recipient it is about.
+ * mac is VERP_MAC_LEN lower-case hex digits of HMAC-SHA256 under the
+ * spool's VERP key (SPOOL/verp.key) over msgid and the lower-cased
+ * recipient: only a return path that relayd made verifies, so that a
+ * forged report cannot name whom it suppresses.  The older form without
+ * a MAC (mh-<msgid>-<local>=<domain>@) still decodes, unverified.
  */
 #ifndef MH_VERP_H
 #define MH_VERP_H
@@ -15,12 +20,27 @@
 #include "envelope.h"
 
 #define VERP_PREFIX	"mh-"
+#define VERP_MAC_LEN	10	/* hex digits: 40 bits of the HMAC */
+
+/* what verp_decode found */
+#define VERP_NONE	-1	/* not one of ours */
+#define VERP_SIGNED	0	/* its MAC verifies: relayd made it */
+#define VERP_BADMAC	1	/* a MAC that does not verify (or no key) */
+#define VERP_UNSIGNED	2	/* the older form, without a MAC */
 
 /* 0 ok, -1 if the result does not fit or an argument is malformed */
 int	verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
-	    const char *bounce_domain);
-/* 0 and msgid, rcpt filled; -1 if the address is not one of ours */
+	    const char *bounce_domain, const char *key);
+/*
+ * VERP_SIGNED, VERP_BADMAC or VERP_UNSIGNED with msgid and rcpt filled;
+ * VERP_NONE if the address is not one of ours.  key: the VERP key (the
+ * 64 hex digits of SPOOL/verp.key); NULL or "" when there is none, and
+ * then no MAC verifies and verp_encode() fails.
+ */
 int	verp_decode(const char *addr, const char *bounce_domain,
-	    char msgid[MH_MSGID_LEN], char *rcpt, size_t rcptlen);
+	    const char *key, char msgid[MH_MSGID_LEN],
+	    char *rcpt, size_t rcptlen);
+/* the name of a verp_decode() result, for logs */
+const char *verp_status_name(int);
 
 #endif /* MH_VERP_H */

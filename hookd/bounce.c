@@ -633,7 +633,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 
 int
 bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
-    struct bounce_info *out)
+    const char *verp_key, struct bounce_info *out)
 {
 	GMimeStream	*s;
 	GMimeParser	*parser;
@@ -647,8 +647,10 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 		return (-1);
 	mh_event_init(&out->ev, EV_BOUNCE_REPLY);
 	vrcpt[0] = '\0';
+	out->verp = VERP_NONE;
 	if (rcpt != NULL && bounce_domain != NULL &&
-	    verp_decode(rcpt, bounce_domain, vid, vrcpt, sizeof(vrcpt)) == 0)
+	    (out->verp = verp_decode(rcpt, bounce_domain, verp_key, vid, vrcpt,
+	    sizeof(vrcpt))) != VERP_NONE)
 		strlcpy(out->ev.queue_id, vid, sizeof(out->ev.queue_id));
 	else
 		vrcpt[0] = '\0';

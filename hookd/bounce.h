@@ -35,14 +35,20 @@ struct bounce_info {
 	char			 format[16];
 	/* DSN Action: failed, delayed, ... */
 	char			 action[16];
+	/*
+	 * the envelope recipient: VERP_SIGNED (verp.h) if relayd made it,
+	 * VERP_BADMAC, VERP_UNSIGNED (the older form), VERP_NONE (not VERP)
+	 */
+	int			 verp;
 };
 
 /*
  * fd: the message (read from its current offset); rcpt: the envelope
- * recipient, a VERP address on bounce_domain (may be NULL).  0 and *out
+ * recipient, a VERP address on bounce_domain (may be NULL), whose MAC is
+ * checked with verp_key (may be NULL: none verifies).  0 and *out
  * filled (mh_event_clear(&out->ev) afterwards), -1 on a read error.
  */
 int	bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
-	    struct bounce_info *out);
+	    const char *verp_key, struct bounce_info *out);
 
 #endif /* MH_HOOKD_BOUNCE_H */

@@ -5,7 +5,11 @@
 /*
  * Mail that came back to the bounce domain: classified (bounce.c) into
  * an asynchronous bounce, an automatic reply or a reply to the bounce
- * address, reported as an event; a hard bounce suppresses the recipient.
+ * address, reported as an event; a hard bounce suppresses the recipient,
+ * but only when it came to a VERP return path whose MAC verifies (verp.h):
+ * anyone can send mail to the bounce domain, and a report forged to any
+ * other address (one without a MAC, a MAC that does not verify, a plain
+ * address of the domain) must not choose whom it suppresses.
  * Mail to the mailto List-Unsubscribe address (unsubscribe+MAC@) goes to
  * relayd, which holds the key that checks it; its recipient stays
  * pending until relayd says the suppression and its event are durable
@@ -27,15 +31,27 @@
 
 #include "enhanced.h"
 #include "log.h"
+#include "verp.h"
 #include "proc.h"
 #include "bounce.h"
 #include "events.h"
 #include "hookd.h"
 
 static void
-suppress(const struct event_record *ev)
+suppress(const char *msgid, const struct event_record *ev, int verp)
 {
 	struct suppress_req	req;
+	char			a[MH_ADDR_MAX];
+
+	if (verp != VERP_SIGNED) {
+		log_warnx("msgid=%s recipient=<%s> event=returned suppress=no "
+		    "verp=%s (%s)", msgid, log_sanitize(a, sizeof(a),
+		    ev->recipient), verp_status_name(verp),
+		    verp == VERP_BADMAC ? "the return path's MAC does not "
+		    "verify" : verp == VERP_UNSIGNED ? "a return path without "
+		    "a MAC" : "not sent to a VERP return path");
+		return;
+	}
 
 	memset(&req, 0, sizeof(req));
 	if (strlcpy(req.addr, ev->recipient, sizeof(req.addr)) >=
@@ -110,7 +126,7 @@ classify_one(struct envelope *env, size_t idx)
 		return (-1);
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, r->addr, hookd_conf->bounce_domain,
-	    &bi) == -1) {
+	    hookd_conf->verp_key, &bi) == -1) {
 		close(fd);
 		return (-1);
 	}
@@ -118,9 +134,10 @@ classify_one(struct envelope *env, size_t idx)
 	if (bi.ev.queue_id[0] == '\0')
 		strlcpy(bi.ev.queue_id, env->id, sizeof(bi.ev.queue_id));
 	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
-	    "recipient=<%s> type=%s", env->id,
+	    "recipient=<%s> type=%s verp=%s", env->id,
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
-	    bi.format, bi.ev.recipient, bi.ev.bounce_type);
+	    bi.format, bi.ev.recipient, bi.ev.bounce_type,
+	    verp_status_name(bi.verp));
 	/* what the report does not say, the message's registration did */
 	(void)facts_fill(&bi.ev);
 	/* classified again after a crash: the same event */
@@ -138,7 +155,7 @@ classify_one(struct envelope *env, size_t idx)
 	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
 	    bi.ev.recipient[0] != '\0' &&
 	    enhanced_suppresses("", bi.ev.extended))
-		suppress(&bi.ev);
+		suppress(env->id, &bi.ev, bi.verp);
 	mh_event_clear(&bi.ev);
 	return (1);
 }

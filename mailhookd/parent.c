@@ -52,15 +52,18 @@ static const enum mh_proc child_procs[] = {
  * config.h).  A process missing here gets none.  smtpd verifies AUTH by
  * asking authd, so it holds no credentials; it carries authd's sealed
  * verdicts to the spool owners but cannot make them (CONF_VERDICT_KEY).
+ * The VERP key goes to relayd, which signs return paths with it, and to
+ * hookd, which verifies the bounces that come back (CONF_VERP_KEY).
  */
 static const int child_secrets[PROC_MAX] = {
 	[PROC_SMTPD] = CONF_TLS_KEYS,
 	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS |
 	    CONF_VERDICT_KEY,
 	[PROC_RELAYD] = CONF_RELAY_AUTH | CONF_VERDICT_KEY |
-	    CONF_TRACKING_KEY | CONF_CLUSTER_AUTH,
+	    CONF_TRACKING_KEY | CONF_CLUSTER_AUTH | CONF_VERP_KEY,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
-	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY | CONF_CLUSTER_AUTH,
+	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY | CONF_CLUSTER_AUTH |
+	    CONF_VERP_KEY,
 	/* its https keys, the token keys and api key hashes it checks */
 	[PROC_WEBD] = CONF_TLS_KEYS | CONF_TRACKING_KEY | CONF_API_KEYS,
 };
@@ -626,7 +629,8 @@ parent_reload(char *msg, size_t len)
 	log_capture(first, sizeof(first));
 	bad = (conf = config_parse(parent_opts.conffile)) == NULL ||
 	    config_load_files(conf) == -1 ||
-	    config_tracking_key(conf, parent_conf->spool) == -1;
+	    config_tracking_key(conf, parent_conf->spool) == -1 ||
+	    config_verp_key(conf, parent_conf->spool) == -1;
 	n = log_capture(NULL, 0);
 	if (bad) {
 		reload_refused(msg, len, first, n);
@@ -790,6 +794,8 @@ parent_main(void)
 	spool_setup(parent_conf);
 	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
 		fatalx("%s: no tracking key", parent_conf->spool);
+	if (config_verp_key(parent_conf, parent_conf->spool) == -1)
+		fatalx("%s: no VERP key", parent_conf->spool);
 	nofile_max();
 	listeners_bind(parent_conf);
 	if (!parent_opts.debug && daemon(1, 0) == -1)

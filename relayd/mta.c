@@ -1193,7 +1193,8 @@ tx_send(struct mconn *c)
 			else if (relay_conf->bounce_domain[0] == '\0' ||
 			    verp_encode(from, sizeof(from), env->id,
 			    env->rcpts[j->idx[0]].addr,
-			    relay_conf->bounce_domain) == -1)
+			    relay_conf->bounce_domain,
+			    relay_conf->verp_key) == -1)
 				strlcpy(from, env->sender, sizeof(from));
 			sz[0] = '\0';
 			if (c->ext_size)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hex.h"
 #include "log.h"
 #include "seal.h"
 #include "tap.h"
@@ -1029,6 +1030,54 @@ test_kinds(void)
 	is_int(event_kind_from_name(NULL), -1, "NULL kind");
 }
 
+/*
+ * SPOOL/verp.key: made once with a bounce domain (none without), the same
+ * at the next start, sent only with CONF_VERP_KEY.
+ */
+static void
+test_verp_key(void)
+{
+	struct config	*c, *c2;
+	struct stat	 st;
+	json_t		*j;
+	char		 path[PATH_MAX], key[65], *dump;
+
+	snprintf(path, sizeof(path), "%s/verp.key", dir);
+	unlink(path);
+	if ((c = parse_text("listen on 127.0.0.1 port 25\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	ok(config_verp_key(c, dir) == 0 && c->verp_key[0] == '\0' &&
+	    stat(path, &st) == -1, "no bounce domain: no VERP key");
+	config_free(c);
+	if ((c = parse_text("bounce domain \"b.test\"\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	ok(config_verp_key(c, dir) == 0 && mh_ishex(c->verp_key, 64),
+	    "a bounce domain: a VERP key of 64 hex digits");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	    "verp.key made in the spool, mode 0600");
+	strlcpy(key, c->verp_key, sizeof(key));
+	j = config_to_json(c, CONF_SECRETS | CONF_TRACKING_KEY |
+	    CONF_VERDICT_KEY);
+	dump = json_dumps(j, 0);
+	ok(dump != NULL && strstr(dump, key) == NULL,
+	    "without CONF_VERP_KEY the JSON has no VERP key");
+	free(dump);
+	json_decref(j);
+	j = config_to_json(c, CONF_VERP_KEY);
+	c2 = config_from_json(j);
+	ok(c2 != NULL && strcmp(c2->verp_key, key) == 0,
+	    "CONF_VERP_KEY carries it");
+	config_free(c2);
+	json_decref(j);
+	config_free(c);
+	if ((c = parse_text("bounce domain \"b.test\"\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	ok(config_verp_key(c, dir) == 0 && strcmp(c->verp_key, key) == 0,
+	    "the same VERP key at the next start");
+	config_free(c);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1053,6 +1102,7 @@ main(void)
 	test_tracking();
 	test_tracking_key_file();
 	test_verdict_key();
+	test_verp_key();
 	test_kinds();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

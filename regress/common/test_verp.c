@@ -5,90 +5,152 @@
 /*
  * VERP encode/decode.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "verp.h"
 #include "tap.h"
+
+/* the VERP key: 64 hex digits, as in SPOOL/verp.key */
+#define K	"00112233445566778899aabbccddeeff" \
+		"00112233445566778899aabbccddeeff"
+#define K2	"ffeeddccbbaa99887766554433221100" \
+		"ffeeddccbbaa99887766554433221100"
 
 int
 main(void)
 {
 	char	 buf[512], id[MH_MSGID_LEN], rcpt[MH_ADDR_MAX];
 
+	/* the MAC: HMAC-SHA256(K, msgid || lower-cased rcpt), 10 hex digits */
 	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef",
-	    "bob@example.net", "bounces.example.com"), 0, "encode");
-	is_str(buf, "mh-0123456789abcdef-bob=example.net@bounces.example.com",
-	    "encoded form");
-	is_int(verp_decode(buf, "bounces.example.com", id, rcpt, sizeof(rcpt)),
-	    0, "decode");
+	    "bob@example.net", "bounces.example.com", K), 0, "encode");
+	is_str(buf, "mh-0123456789abcdef-31b5b2a021-bob=example.net"
+	    "@bounces.example.com", "encoded form");
+	is_int(verp_decode(buf, "bounces.example.com", K, id, rcpt,
+	    sizeof(rcpt)), VERP_SIGNED, "decode: the MAC verifies");
 	is_str(id, "0123456789abcdef", "msgid");
 	is_str(rcpt, "bob@example.net", "rcpt");
+	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef",
+	    "Bob@Example.NET", "b.example", K), 0, "encode mixed case");
+	is_str(buf, "mh-0123456789abcdef-31b5b2a021-Bob=Example.NET@b.example",
+	    "the MAC is over the lower-cased recipient");
+	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef",
+	    "bob@example.net", "b.example", NULL), -1, "no key: no VERP");
+	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef",
+	    "bob@example.net", "b.example", ""), -1, "empty key: no VERP");
+
+	/* what a forger can send: none of it verifies */
+	is_int(verp_decode("mh-0123456789abcdef-31b5b2a021-bob=example.net"
+	    "@b.example", "b.example", K2, id, rcpt, sizeof(rcpt)),
+	    VERP_BADMAC, "another key: bad MAC");
+	is_int(verp_decode("mh-0123456789abcdef-31b5b2a021-bob=example.net"
+	    "@b.example", "b.example", NULL, id, rcpt, sizeof(rcpt)),
+	    VERP_BADMAC, "no key: bad MAC");
+	is_int(verp_decode("mh-0123456789abcdef-31b5b2a021-eve=example.net"
+	    "@b.example", "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_BADMAC, "the MAC of another recipient");
+	is_str(rcpt, "eve@example.net", "bad MAC: the recipient it names");
+	is_int(verp_decode("mh-0123456789abcde0-31b5b2a021-bob=example.net"
+	    "@b.example", "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_BADMAC, "the MAC of another message");
+	is_int(verp_decode("mh-0123456789abcdef-0000000000-bob=example.net"
+	    "@b.example", "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_BADMAC, "a made-up MAC");
+	is_int(verp_decode("MH-0123456789ABCDEF-31B5B2A021-BOB=EXAMPLE.NET"
+	    "@B.EXAMPLE", "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "upper-cased by an MTA, still verifies");
+	is_str(id, "0123456789abcdef", "msgid lower-cased");
 
 	/* local parts with '-' and '=' survive: parse from the right */
 	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
-	    "a-b=c+d@x.example", "b.example"), 0, "encode odd local");
-	is_int(verp_decode(buf, "B.Example", id, rcpt, sizeof(rcpt)), 0,
-	    "decode odd local, domain case-insensitive");
+	    "a-b=c+d@x.example", "b.example", K), 0, "encode odd local");
+	is_str(buf, "mh-00000000000000ff-8bda238762-a-b=c+d=x.example"
+	    "@b.example", "odd local encoded");
+	is_int(verp_decode(buf, "B.Example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "decode odd local, domain case-insensitive");
 	is_str(rcpt, "a-b=c+d@x.example", "odd local rcpt");
+
+	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), 0, "upper-cased by an MTA");
-	is_str(id, "00000000000000ff", "msgid lower-cased");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_UNSIGNED,
+	    "older form: decoded, unsigned");
+	is_str(id, "00000000000000ff", "older form: msgid lower-cased");
+	is_str(rcpt, "u@d.example", "older form: rcpt");
+	is_int(verp_decode("mh-00000000000000ff-a-b=c+d=x.example@b.example",
+	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_UNSIGNED,
+	    "older form, odd local");
+	is_str(rcpt, "a-b=c+d@x.example", "older form, odd local: rcpt");
+
+	/* long recipients: no limit but the buffer's, as before */
+	{
+		char	 lp[80], a[128];
+
+		memset(lp, 'l', 70);
+		lp[70] = '\0';
+		snprintf(a, sizeof(a), "%s@example.net", lp);
+		is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef", a,
+		    "b.example", K), 0, "a 70-octet local part is encoded");
+		is_int(verp_decode(buf, "b.example", K, id, rcpt,
+		    sizeof(rcpt)), VERP_SIGNED, "and verifies");
+		is_str(rcpt, a, "long local part rcpt");
+	}
 
 	is_int(verp_encode(buf, 20, "0123456789abcdef", "bob@example.net",
-	    "b.example"), -1, "too small buffer");
+	    "b.example", K), -1, "too small buffer");
 	is_int(verp_encode(buf, sizeof(buf), "xyz", "bob@example.net",
-	    "b.example"), -1, "bad msgid");
+	    "b.example", K), -1, "bad msgid");
 	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef", "bob",
-	    "b.example"), -1, "rcpt without domain");
+	    "b.example", K), -1, "rcpt without domain");
 	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef", "a@b\r\n",
-	    "b.example"), -1, "CRLF refused");
+	    "b.example", K), -1, "CRLF refused");
 
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@other.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "other domain");
-	is_int(verp_decode("postmaster@b.example", "b.example", id, rcpt,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "other domain");
+	is_int(verp_decode("postmaster@b.example", "b.example", K, id, rcpt,
 	    sizeof(rcpt)), -1, "not verp");
 	is_int(verp_decode("mh-0123456789abcdeg-bob=example.net@b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "bad hex");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "bad hex");
 	is_int(verp_decode("mh-0123456789abcdef-bobexample.net@b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "no '='");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "no '='");
 	is_int(verp_decode("mh-0123456789abcdef-=example.net@b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "empty local");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "empty local");
 	is_int(verp_decode("mh-0123456789abcdef-bob=@b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "empty domain");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "empty domain");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example",
-	    "b.example", id, rcpt, 8), -1, "rcpt buffer too small");
+	    "b.example", K, id, rcpt, 8), -1, "rcpt buffer too small");
 
 	/*
 	 * The bounce domain matches exactly (case aside): never as a prefix,
 	 * a suffix or a look-alike of the address's domain.
 	 */
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example.evil",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "our domain as a prefix of another (b.example.evil)");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.exampl",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "a prefix of our domain (b.exampl)");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@evilb.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "our domain as a suffix of another (evilb.example)");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@x.b.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "a subdomain of ours (x.b.example)");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b-example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "a look-alike (b-example)");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@b.example.",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "a trailing dot is another string");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1, "an empty domain");
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1, "an empty domain");
 	/* the domain is the part after the last '@': one in a quoted local
 	 * part does not make the address ours */
 	is_int(verp_decode("mh-0123456789abcdef-bob=x@b.example@other.example",
-	    "b.example", id, rcpt, sizeof(rcpt)), -1,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), -1,
 	    "our domain before the last '@' is not our domain");
 	is_int(verp_decode("mh-0123456789abcdef-bob=example.net@B.EXAMPLE",
-	    "b.example", id, rcpt, sizeof(rcpt)), 0,
+	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_UNSIGNED,
 	    "the exact domain in capitals is ours");
 	return (tap_done());
 }

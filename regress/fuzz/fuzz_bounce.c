@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lseek(fd, 0, SEEK_SET);
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
-	    "b.test", &bi) == -1)
+	    "b.test", "00", &bi) == -1)
 		abort();
 	mh_event_clear(&bi.ev);
 	close(fd);

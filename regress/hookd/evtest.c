@@ -17,7 +17,7 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
- *   evtest classify [-r RCPT -d BOUNCE_DOMAIN] FILE
+ *   evtest classify [-r RCPT -d BOUNCE_DOMAIN [-k VERP_KEY]] FILE
  *	Classifies a returned message; prints the result as JSON.
  */
 #include <sys/types.h>
@@ -41,6 +41,7 @@
 #include "log.h"
 #include "../../hookd/events.h"
 #include "../../hookd/bounce.h"
+#include "verp.h"
 
 static struct event_base	*base;
 static int			 keep;
@@ -52,7 +53,8 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-t secs] "
 	    "[-k]\n"
-	    "       evtest classify [-r rcpt -d bounce_domain] file\n");
+	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
+	    "file\n");
 	exit(1);
 }
 
@@ -258,15 +260,18 @@ static int
 cmd_classify(int argc, char **argv)
 {
 	struct bounce_info	 bi;
-	const char		*rcpt = NULL, *domain = NULL;
+	const char		*rcpt = NULL, *domain = NULL, *key = NULL;
 	json_t			*o;
 	char			*s;
 	int			 ch, fd;
 
-	while ((ch = getopt(argc, argv, "d:r:")) != -1) {
+	while ((ch = getopt(argc, argv, "d:k:r:")) != -1) {
 		switch (ch) {
 		case 'd':
 			domain = optarg;
+			break;
+		case 'k':
+			key = optarg;
 			break;
 		case 'r':
 			rcpt = optarg;
@@ -280,11 +285,11 @@ cmd_classify(int argc, char **argv)
 	if ((fd = open(argv[optind], O_RDONLY)) == -1)
 		err(1, "%s", argv[optind]);
 	g_mime_init();
-	if (bounce_classify(fd, rcpt, domain, &bi) == -1)
+	if (bounce_classify(fd, rcpt, domain, key, &bi) == -1)
 		errx(1, "bounce_classify failed");
 	close(fd);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,"
-	    "s:s,s:b,s:I}",
+	    "s:s,s:b,s:I,s:s}",
 	    "kind", event_kind_name(bi.ev.kind),
 	    "format", bi.format,
 	    "action", bi.action,
@@ -300,7 +305,8 @@ cmd_classify(int argc, char **argv)
 	    "stage", bi.ev.stage,
 	    "async", bi.ev.async,
 	    "mime_len", (json_int_t)(bi.ev.bounce_mime != NULL ?
-		strlen(bi.ev.bounce_mime) : 0));
+		strlen(bi.ev.bounce_mime) : 0),
+	    "verp", verp_status_name(bi.verp));
 	if (o == NULL)
 		errx(1, "json_pack");
 	/* the record must survive the event codec */

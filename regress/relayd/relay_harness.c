@@ -6,7 +6,8 @@
  * relay_harness: relayd's outbound engine in-process, for the tests.
  *
  * usage: relay_harness -s spool [-p mxport] [-R resolver_port]
- *	[-V via-url] [-b bounce-domain] [-m retry_min] [-M retry_max]
+ *	[-V via-url] [-b bounce-domain [-K verp-key]] [-m retry_min]
+ *	[-M retry_max]
  *	[-l lifetime] [-t timeout] [-n] [-H hostname] [-C cafile]
  *	[-D domain:rate:per:conns:tlsrequire:tlsverify] [-S domain:rate:per]
  *
@@ -275,10 +276,14 @@ main(int argc, char *argv[])
 	strlcpy(c->hostname, "relay.harness.test", sizeof(c->hostname));
 	c->retry_min = 1;
 	c->retry_max = 4;
-	while ((ch = getopt(argc, argv, "b:C:D:H:l:m:M:np:R:s:S:t:V:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:C:D:H:K:l:m:M:np:R:s:S:t:V:")) !=
+	    -1) {
 		switch (ch) {
 		case 'b':
 			strlcpy(c->bounce_domain, optarg, sizeof(c->bounce_domain));
+			break;
+		case 'K':
+			strlcpy(c->verp_key, optarg, sizeof(c->verp_key));
 			break;
 		case 'C':
 			if ((c->cabundle_data = mhtest_slurp(optarg,
