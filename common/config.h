@@ -436,6 +436,11 @@ struct config {
 	char			*relay_auth_data;
 	size_t			 relay_auth_len;
 	char			 bounce_domain[MH_NAME_MAX];
+	/*
+	 * "bounce secret": the VERP key is made from it (the same on every
+	 * node of a cluster), not kept in SPOOL/verp.key; parent only
+	 */
+	char			 bounce_secret[MH_NAME_MAX];
 	/* send RFC 3464 DSN, default 1 */
 	int			 bounce_dsn;
 	/* seconds, default 5 days */
@@ -594,6 +599,7 @@ int		 config_verp_key(struct config *, const char *spool);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);
+const char	*config_check_bounce_secret(const char *);
 /* the dkim entry for a From: domain (itself or the nearest parent), or NULL */
 const struct dkim *config_dkim_match(const struct config *, const char *);
 const char	*event_kind_name(enum event_kind);

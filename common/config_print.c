@@ -312,6 +312,8 @@ print_relay(struct evbuffer *b, const struct config *c,
 		q(b, c->bounce_domain);
 		evbuffer_add_printf(b, "\n");
 	}
+	if (c->bounce_secret[0] != '\0')
+		evbuffer_add_printf(b, "# bounce secret (masked)\n");
 	if (!c->bounce_dsn)
 		evbuffer_add_printf(b, "bounce dsn no\n");
 	if (c->queue_lifetime != d->queue_lifetime) {

@@ -436,6 +436,19 @@ main		: HOSTNAME STRING {
 				    "bounce domain");
 			free($3);
 		}
+		| BOUNCE SECRET STRING {
+			const char	*why;
+
+			global_once(&$<pos>1, "bounce secret");
+			if ((why = config_check_bounce_secret($3)) != NULL)
+				perr(&$<pos>3, "%s", why);
+			else
+				parse_copystr(&$<pos>3, conf->bounce_secret,
+				    sizeof(conf->bounce_secret), $3,
+				    "bounce secret");
+			explicit_bzero($3, strlen($3));
+			free($3);
+		}
 		| BOUNCE DSN STRING {
 			global_once(&$<pos>1, "bounce dsn");
 			if (strcmp($3, "yes") == 0)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "digest.h"
 #include "fileio.h"
 #include "hex.h"
 #include "log.h"
@@ -47,20 +48,37 @@ config_tracking(const struct config *c, const char *domain)
 	return (NULL);
 }
 
+/* a key's secret as written: NULL if good, else why (static) */
+static const char *
+secret_check(const char *s, const char *what)
+{
+	static char		 why[96];
+	const unsigned char	*p;
+	const char		*bad = NULL;
+
+	if (strlen(s) < TRACKING_SECRET_MIN)
+		bad = "shorter than 16 characters";
+	else if (strlen(s) >= MH_NAME_MAX)
+		bad = "too long";
+	for (p = (const unsigned char *)s; bad == NULL && *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			bad = "must be printable ASCII without spaces";
+	if (bad == NULL)
+		return (NULL);
+	snprintf(why, sizeof(why), "%s %s", what, bad);
+	return (why);
+}
+
 const char *
 config_check_tracking_secret(const char *s)
 {
-	const unsigned char	*p;
+	return (secret_check(s, "tracking secret"));
+}
 
-	if (strlen(s) < TRACKING_SECRET_MIN)
-		return ("tracking secret shorter than 16 characters");
-	if (strlen(s) >= MH_NAME_MAX)
-		return ("tracking secret too long");
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p <= 0x20 || *p >= 0x7f)
-			return ("tracking secret must be printable ASCII "
-			    "without spaces");
-	return (NULL);
+const char *
+config_check_bounce_secret(const char *s)
+{
+	return (secret_check(s, "bounce secret"));
 }
 
 static int
@@ -155,15 +173,33 @@ config_tracking_key(struct config *c, const char *spool)
 	return (0);
 }
 
+/*
+ * With "bounce secret", the key is SHA-256 of a label and the secret, so
+ * that every node of a cluster that has the same secret verifies the
+ * bounces of the others' mail; without it, SPOOL/verp.key.
+ */
 int
 config_verp_key(struct config *c, const char *spool)
 {
-	char	 key[KEY_HEX + 2];
+	static const char	 label[] = "mailhook verp key:";
+	unsigned char		 md[MH_SHA256_LEN];
+	char			 key[KEY_HEX + 2], *in;
+	size_t			 n;
 
 	c->verp_key[0] = '\0';
 	if (c->bounce_domain[0] == '\0')
 		return (0);
-	if (key_load(spool, VERP_KEY_FILE, "verp", key) == -1)
+	if (c->bounce_secret[0] != '\0') {
+		n = sizeof(label) - 1 + strlen(c->bounce_secret);
+		if ((in = malloc(n + 1)) == NULL)
+			return (-1);
+		snprintf(in, n + 1, "%s%s", label, c->bounce_secret);
+		mh_sha256(in, n, md);
+		explicit_bzero(in, n);
+		free(in);
+		mh_hex(key, md, sizeof(md));
+		explicit_bzero(md, sizeof(md));
+	} else if (key_load(spool, VERP_KEY_FILE, "verp", key) == -1)
 		return (-1);
 	strlcpy(c->verp_key, key, sizeof(c->verp_key));
 	explicit_bzero(key, sizeof(key));

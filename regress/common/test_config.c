@@ -1076,6 +1076,27 @@ test_verp_key(void)
 	    "the same VERP key at the next start");
 	config_free(c);
 	unlink(path);
+
+	/* bounce secret: the key made from it, the same on every node */
+	if ((c = parse_text("bounce domain \"b.test\"\n"
+	    "bounce secret \"shared-by-the-cluster-0123\"\n")) == NULL ||
+	    (c2 = parse_text("bounce secret \"shared-by-the-cluster-0123\"\n"
+	    "bounce domain \"b.test\"\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	ok(config_verp_key(c, dir) == 0 && mh_ishex(c->verp_key, 64) &&
+	    strcmp(c->verp_key, key) != 0 && stat(path, &st) == -1,
+	    "bounce secret: a VERP key made from it, no verp.key");
+	ok(config_verp_key(c2, "/nonexistent") == 0 &&
+	    strcmp(c->verp_key, c2->verp_key) == 0,
+	    "bounce secret: the same key on another node, whatever its spool");
+	j = config_to_json(c, CONF_SECRETS | CONF_VERP_KEY);
+	dump = json_dumps(j, 0);
+	ok(dump != NULL && strstr(dump, "shared-by-the-cluster") == NULL,
+	    "the bounce secret itself is in no child's JSON");
+	free(dump);
+	json_decref(j);
+	config_free(c);
+	config_free(c2);
 }
 
 int
