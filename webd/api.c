@@ -524,10 +524,9 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 	size_t			 len;
 
 	ct = evhttp_find_header(ih, "Content-Type");
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
-	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+	if (ct == NULL || !api_json_type(ct, strlen(ct))) {
 		api_fail(req, k->name, 415, "unsupported_media_type",
-		    "Content-Type must be application/json");
+		    API_CTYPE_WHY);
 		return;
 	}
 	if ((len = evbuffer_get_length(in)) == 0) {
@@ -917,6 +916,19 @@ cloudmailin_path(const char *path)
 	n = strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789._-");
 	return (n > 0 && n <= 128 && strcmp(a + n, "/messages") == 0);
+}
+
+int
+api_submit_path(const char *path)
+{
+	return (strcmp(path, "/messages") == 0 || cloudmailin_path(path));
+}
+
+int
+api_json_type(const char *v, size_t len)
+{
+	return (len >= 16 && strncasecmp(v, "application/json", 16) == 0 &&
+	    (len == 16 || (v[16] != '\0' && strchr(";\r\t ", v[16]) != NULL)));
 }
 
 void

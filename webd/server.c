@@ -122,6 +122,11 @@ struct web_conn {
 	int			 clen_seen;	/* a Content-Length came */
 	uint64_t		 clen;		/* its value */
 	int			 chunked;	/* Transfer-Encoding: chunked */
+	int			 submit;	/* API: POST to a submission
+						   path */
+	int			 ctype;		/* API: 1 its first
+						   Content-Type is JSON, -1 it
+						   is not, 0 none */
 	int			 auth_seen;	/* API: 1 Authorization read,
 						   2 too long to read here */
 	char			 auth_name[64];	/* 1: its key's name, if valid */
@@ -434,7 +439,7 @@ head_reset(struct web_conn *c)
 	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->clen = 0;
-	c->chunked = c->auth_seen = 0;
+	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';
 	c->last = '\0';
@@ -542,18 +547,39 @@ head_auth(struct web_conn *c, const char *v)
 /*
  * The head is whole: on the API, a body is read only for a client whose
  * key is valid (a key too long to be read here is left to api.c), so
- * that nobody can make webd hold a body of api_body_max() unasked.
+ * that nobody can make webd hold a body of api_body_max() unasked; and
+ * only for a submission whose Content-Type api.c takes, so that a client
+ * that sent "Expect: 100-continue" gets its 415 instead of a 100.
  */
 static void
 head_end(struct web_conn *c)
 {
 	if (!c->l->api || c->bad || (c->clen == 0 && !c->chunked) ||
-	    c->auth_seen == 2 || (c->auth_seen == 1 && c->auth_why == NULL))
+	    c->auth_seen == 2)
 		return;
+	if (c->auth_seen == 1 && c->auth_why == NULL) {
+		if (c->submit && c->ctype != 1)
+			c->bad = 415;
+		return;
+	}
 	if (!c->auth_seen)
 		c->auth_why = "no Authorization header";
 	api_refused_early();
 	c->bad = 401;
+}
+
+/* the API: whether a POST's target is a submission path (api.c) */
+static void
+head_target(struct web_conn *c)
+{
+	char	 path[sizeof(c->lstart)];
+	size_t	 n;
+
+	n = c->lstart_len - strlen("POST ");
+	memcpy(path, c->lstart + strlen("POST "), n);
+	path[n] = '\0';
+	path[strcspn(path, " ?#\r")] = '\0';
+	c->submit = api_submit_path(path);
 }
 
 /*
@@ -578,6 +604,8 @@ head_line(struct web_conn *c)
 		 * answer to CONNECT has no length and stays open) */
 		if (head_starts(c, "CONNECT "))
 			c->bad = 501;
+		if (c->l->api && head_starts(c, "POST "))
+			head_target(c);
 		return;
 	}
 	if (blank) {
@@ -606,6 +634,10 @@ head_line(struct web_conn *c)
 	} else if (c->l->api &&
 	    (v = head_field(c, "Authorization:")) != NULL)
 		head_auth(c, v);
+	else if (c->l->api && c->ctype == 0 &&
+	    (v = head_field(c, "Content-Type:")) != NULL)
+		c->ctype = api_json_type(v, c->lstart + c->lstart_len - v) ?
+		    1 : -1;
 }
 
 /*
@@ -692,6 +724,8 @@ status_code(int status, const char **reason)
 	case 408: *reason = "Request Timeout"; return ("timeout");
 	case 411: *reason = "Length Required"; return ("length_required");
 	case 413: *reason = "Payload Too Large"; return ("too_large");
+	case 415: *reason = "Unsupported Media Type";
+		return ("unsupported_media_type");
 	case 414: *reason = "URI Too Long"; return ("uri_too_long");
 	case 417: *reason = "Expectation Failed";
 		return ("expectation_failed");
@@ -724,10 +758,12 @@ conn_answer(struct web_conn *c, int status)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
 	const char	*reason, *code = status_code(status, &reason);
+	const char	*text;
 	char		 msg[640], body[256], date[40], why[128];
 	char		 ip[NI_MAXHOST] = "unknown";
 	int		 len, fd;
 
+	text = status == 415 ? API_CTYPE_WHY : reason;
 	/* logged as the API's own refusals are (api_log_refused) */
 	if (c->l->api) {
 		if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss,
@@ -736,13 +772,13 @@ conn_answer(struct web_conn *c, int status)
 			    sizeof(ip), NULL, 0, NI_NUMERICHOST);
 		snprintf(why, sizeof(why), "%s, before its body was read",
 		    status == 401 && c->auth_why != NULL ? c->auth_why :
-		    reason);
+		    text);
 		api_log_refused(NULL, c->auth_name, ip, status, code, why);
 	}
 
 	if (c->l->api)
 		snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":"
-		    "\"%s\"}\n", code, reason);
+		    "\"%s\"}\n", code, text);
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
 	http_date(date, sizeof(date));

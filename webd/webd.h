@@ -83,6 +83,12 @@ size_t	 api_body_max(void);
  * copied to name), else why not */
 const char *api_key_refusal(const char *authorization, char *name,
 	    size_t len);
+/* a POST to this path is a submission */
+int	 api_submit_path(const char *path);
+/* a Content-Type value (len bytes, not NUL-terminated) a submission may
+ * have: application/json, with parameters or not */
+int	 api_json_type(const char *value, size_t len);
+#define API_CTYPE_WHY	"Content-Type must be application/json"
 /* a request without a valid key was refused before its body (server.c) */
 void	 api_refused_early(void);
 /* the log line of a refused request (msgid, key NULL or "": "-") */
