@@ -483,6 +483,63 @@ b64_decode(const char *s, gsize *len)
 	return (g_base64_decode(s, len));
 }
 
+/*
+ * A multipart or message part may be sent 7bit, 8bit or binary only
+ * (RFC 2045 6.4, RFC 2046 5.2.1): not base64, which receivers need not
+ * open.  Such an attachment goes as it is, 7bit when it is US-ASCII,
+ * 8bit when it has 8-bit bytes (message/partial and message/external-body
+ * are 7bit only, RFC 2046 5.2.2, 5.2.3), its CRLF and LF line ends
+ * written as CRLF; one that does not fit (a NUL, a CR without LF, a line
+ * over 998 bytes) is refused.  A multipart cannot be sent at all:
+ * content_type carries no boundary parameter.  message/global and its
+ * kin may be base64 (RFC 6532 3.5, RFC 6533): they stay so.  Returns
+ * the encoding, with the content's line ends made LF (len updated).
+ */
+static int
+composite(const char *type, guchar *bin, gsize *len, struct api_error *e)
+{
+	gsize	 i, o = 0, col = 0;
+	int	 eight = 0;
+
+	if (strncasecmp(type, "multipart/", 10) == 0)
+		return (api_err(e, 400, "invalid_field", "a multipart "
+		    "attachment cannot be sent: content_type has no boundary "
+		    "parameter; attach its parts, or it as "
+		    "application/octet-stream"));
+	if (strncasecmp(type, "message/", 8) != 0 ||
+	    strncasecmp(type + 8, "global", 6) == 0)
+		return (GMIME_CONTENT_ENCODING_BASE64);
+	for (i = 0; i < *len; i++) {
+		if (bin[i] == '\0')
+			return (api_err(e, 400, "invalid_field", "a %s "
+			    "attachment is sent unencoded (RFC 2046) and may "
+			    "not hold a NUL", type));
+		if (bin[i] == '\r' && (i + 1 == *len || bin[i + 1] != '\n'))
+			return (api_err(e, 400, "invalid_field", "a %s "
+			    "attachment is sent unencoded (RFC 2046) and may "
+			    "not hold a CR without LF", type));
+		if (bin[i] == '\r')
+			continue;
+		if (bin[i] == '\n')
+			col = 0;
+		else if (++col > RAW_LINE_MAX)
+			return (api_err(e, 400, "invalid_field", "a %s "
+			    "attachment is sent unencoded (RFC 2046) and may "
+			    "not have a line over %d bytes", type,
+			    RAW_LINE_MAX));
+		if (bin[i] & 0x80)
+			eight = 1;
+		bin[o++] = bin[i];
+	}
+	*len = o;
+	if (eight && (strcasecmp(type, "message/partial") == 0 ||
+	    strcasecmp(type, "message/external-body") == 0))
+		return (api_err(e, 400, "invalid_field", "a %s attachment "
+		    "must be US-ASCII (RFC 2046 5.2)", type));
+	return (eight ? GMIME_CONTENT_ENCODING_8BIT :
+	    GMIME_CONTENT_ENCODING_7BIT);
+}
+
 /* checks an attachment; with parts, also makes it */
 static int
 attachment(const json_t *a, size_t *total, const struct api_limits *lim,
@@ -492,6 +549,7 @@ attachment(const json_t *a, size_t *total, const struct api_limits *lim,
 	char		 t[128], *sub;
 	guchar		*bin;
 	gsize		 blen;
+	int		 enc;
 	GMimePart	*p;
 	GMimeStream	*st;
 	GMimeDataWrapper *w;
@@ -530,6 +588,10 @@ attachment(const json_t *a, size_t *total, const struct api_limits *lim,
 	if ((bin = b64_decode(data, &blen)) == NULL)
 		return (api_err(e, 400, "invalid_field",
 		    "content is not base64"));
+	if ((enc = composite(type, bin, &blen, e)) == -1) {
+		g_free(bin);
+		return (-1);
+	}
 	if (parts == NULL) {
 		g_free(bin);
 		return (0);
@@ -568,7 +630,7 @@ attachment(const json_t *a, size_t *total, const struct api_limits *lim,
 	g_object_unref(st);
 	if (cid != NULL)
 		g_mime_part_set_content_id(p, cid);
-	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
+	g_mime_part_set_content_encoding(p, enc);
 	g_ptr_array_add(parts, p);
 	return (0);
 }
