@@ -804,6 +804,7 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 	struct spool_result	*r = msg_get(p, imsg, sizeof(*r));
 	struct api_error	 e;
 	struct api_sub		*s;
+	const char		*gone;
 
 	if (!msg_str_ok(r->msgid, sizeof(r->msgid)) ||
 	    !msg_str_ok(r->enhanced, sizeof(r->enhanced)) ||
@@ -816,20 +817,26 @@ api_spool_result(struct mproc *p, struct mh_imsg *imsg)
 		    r->code / 100 == 2 ? "queued" : "refused");
 		return;
 	}
+	/*
+	 * a client that closed its connection meanwhile gets no answer
+	 * (evhttp let go of the connection): the log says so, for it may
+	 * send the message again
+	 */
+	gone = server_gone(s->req) ? " client=gone" : "";
 	if (r->code / 100 == 2) {
 		n_accepted++;
 		log_info("api: msgid=%s api_key=%s ip=%s rcpts=%zu "
-		    "message_id=<%s> status=queued", s->msgid, s->key,
-		    s->remote_ip, s->m.nrcpt, s->m.message_id);
+		    "message_id=<%s> status=queued%s", s->msgid, s->key,
+		    s->remote_ip, s->m.nrcpt, s->m.message_id, gone);
 		api_reply(s->req, 202, "Accepted", json_pack("{s:s,s:s}",
 		    "id", s->msgid, "message_id", s->m.message_id));
 		sub_free(s);
 		return;
 	}
 	/* relayd's refusal, with its reason: the id names it in the log */
-	log_warnx("api: msgid=%s api_key=%s ip=%s code=%d status=%s (%s)",
+	log_warnx("api: msgid=%s api_key=%s ip=%s code=%d status=%s%s (%s)",
 	    s->msgid, s->key, s->remote_ip, r->code, r->code / 100 == 4 ?
-	    "deferred" : "rejected", r->text);
+	    "deferred" : "rejected", gone, r->text);
 	if (r->code / 100 == 4)
 		api_err(&e, 503, "unavailable", "%s", r->text);
 	else

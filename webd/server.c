@@ -134,6 +134,8 @@ struct web_conn {
 						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
 	int			 failed;	/* TLS broke: closing now */
+	int			 peer_closed;	/* the client closed while
+						   its answer was awaited */
 	/* the API: when the request began, the body bytes since
 	   (body_came) */
 	struct timespec		 since;
@@ -390,12 +392,32 @@ conn_read(struct web_conn *c)
 	    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
 }
 
+/*
+ * The socket is readable while evhttp is not reading: a pipelined
+ * request, or the client's close.  The bufferevent that reads on is
+ * suspended by the filter until evhttp reads again, after the answer, so
+ * the close would be learned only then: a look (MSG_PEEK) tells it now,
+ * for server_gone().
+ */
+static void
+peer_check(struct web_conn *c)
+{
+	char	 b;
+	ssize_t	 n;
+
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR))
+		c->peer_closed = 1;
+}
+
 static void
 reader_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct web_conn	*c = arg;
 
 	if (!evhttp_reading(c)) {
+		peer_check(c);
 		reader_aside(c);
 		return;
 	}
@@ -1233,10 +1255,20 @@ request_done(struct evhttp_request *req, void *arg)
 		head_refuse(c, st);
 }
 
+/*
+ * The client will not read the answer: evhttp let go of its connection
+ * (a write failed, a deadline), or it closed the connection (FIN or RST)
+ * while its answer was awaited (peer_check).  A client that only
+ * half-closed may still read it: the answer is sent all the same.
+ */
 int
 server_gone(struct evhttp_request *req)
 {
-	return (evhttp_request_get_connection(req) == NULL);
+	struct web_conn	*c;
+
+	if (evhttp_request_get_connection(req) == NULL)
+		return (1);
+	return ((c = conn_of(req)) != NULL && c->peer_closed);
 }
 
 void
