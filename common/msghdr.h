@@ -18,6 +18,13 @@
 
 struct envelope;
 
+/*
+ * More Received: fields than this in a message's header section is a
+ * mail loop (RFC 5321 6.3; Postfix's hopcount_limit): smtpd refuses it
+ * (554 5.4.6), the API too (400 mail_loop).
+ */
+#define MSG_HOPS_MAX		50
+
 /* one field: its name and its value (folded, as in the message) */
 typedef void (*msghdr_fn)(void *arg, const char *name, size_t nlen,
 	    const char *value, size_t vlen);

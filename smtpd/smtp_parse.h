@@ -49,7 +49,7 @@ int	smtp_line_skip(const char *, size_t, int mode, size_t *consumed);
 #define DATA_ERR_LONG		0x02	/* line over SMTP_TEXT_MAX */
 #define DATA_ERR_NUL		0x04	/* NUL byte */
 #define DATA_ERR_SIZE		0x08	/* over the size limit */
-#define DATA_ERR_HOPS		0x10	/* over SMTP_HOPS_MAX Received: */
+#define DATA_ERR_HOPS		0x10	/* over MSG_HOPS_MAX Received: */
 
 struct data_parser {
 	int		 skipping;	/* inside an overlong line */
@@ -84,9 +84,8 @@ void	bdat_check_end(struct bdat_checker *);
 /*
  * The Received: fields of a message's header section, counted across
  * the bytes of DATA lines or BDAT chunks as they come: more than
- * SMTP_HOPS_MAX is a mail loop (RFC 5321 6.3; Postfix's hopcount_limit).
+ * MSG_HOPS_MAX (msghdr.h) is a mail loop.
  */
-#define SMTP_HOPS_MAX		50
 
 struct hop_counter {
 	int		 body;		/* past the header section */

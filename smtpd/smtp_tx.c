@@ -689,7 +689,7 @@ message_reject(struct session *s, int errors, size_t size)
 	} else {
 		(void)snprintf(hops, sizeof(hops), "554 5.4.6 Too many "
 		    "hops: a mail loop (more than %d Received: header "
-		    "fields)", SMTP_HOPS_MAX);
+		    "fields)", MSG_HOPS_MAX);
 		reply = hops;
 		why = "hops";
 	}
@@ -714,7 +714,7 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 	int			 k, force, code;
 
 	s->state = S_CMD;
-	if (tx->hops.hops > SMTP_HOPS_MAX)
+	if (tx->hops.hops > MSG_HOPS_MAX)
 		errors |= DATA_ERR_HOPS;
 	if (errors) {
 		message_reject(s, errors, size);

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "hex.h"
 #include "log.h"
+#include "msghdr.h"
 #include "sanitize.h"
 
 #define HDR_NAME_MAX	76
@@ -864,7 +865,7 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 	const char		*p, *next, *colon, *end;
 	char			*v;
 	InternetAddressList	*l;
-	int			 i, nfrom = 0;
+	int			 i, nfrom = 0, nrecv = 0;
 
 	*has_date = *has_msgid = 0;
 	if ((end = strstr(s, "\r\n\r\n")) == NULL)
@@ -884,6 +885,8 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 		strncasecmp(p, n, colon - p) == 0)
 		if (IS("date"))
 			*has_date = 1;
+		else if (IS("received"))
+			nrecv++;
 		else if (IS("message-id")) {
 			*has_msgid = 1;
 			v = g_strndup(colon + 1, next - colon - 1);
@@ -918,6 +921,10 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 		}
 #undef IS
 	}
+	if (nrecv > MSG_HOPS_MAX)
+		return (api_err(e, 400, "mail_loop", "raw has more than %d "
+		    "Received: fields: a mail loop (RFC 5321 6.3)",
+		    MSG_HOPS_MAX));
 	if (nfrom != 1)
 		return (api_err(e, 400, "invalid_raw",
 		    "raw needs one From header"));
