@@ -768,7 +768,8 @@ sched_job_done(struct rjob *j)
 		default:
 			r->attempts++;
 			r->next_try = now + backoff(r->attempts);
-			if (expired(m, r->next_try)) {
+			/* held while this attempt was under way: kept */
+			if (!m->env.held && expired(m, r->next_try)) {
 				r->state = RS_FAILED;
 				sched_emit(m, i, EV_RETRIES_EXHAUSTED,
 				    res->code, res->ext, res->desc, res->stage);

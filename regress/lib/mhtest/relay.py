@@ -50,6 +50,7 @@ def skip_unless_ready():
 class Handler:
     """Per-recipient behaviour by local part prefix:
     hard* -> 550 5.1.1, soft* -> 450 4.2.0, flaky* -> 451 once then 250,
+    stall* -> 450 4.2.0, the first time after self.stall seconds,
     anything else -> 250.  Accepted messages are kept in self.msgs."""
 
     def __init__(self):
@@ -57,9 +58,17 @@ class Handler:
         self.seen = {}
         self.lock = threading.Lock()
         self.data_code = None
+        self.stall = 0
 
     async def handle_RCPT(self, server, session, envelope, address, opts):
         local = address.split("@")[0].lower()
+        if local.startswith("stall"):
+            with self.lock:
+                n = self.seen.get(address, 0)
+                self.seen[address] = n + 1
+            if n == 0:
+                await asyncio.sleep(self.stall)
+            return "450 4.2.0 mailbox busy"
         if local.startswith("hard"):
             return "550 5.1.1 no such user"
         if local.startswith("soft"):
