@@ -455,7 +455,6 @@ int
 relay_hold(const char *id, int on)
 {
 	struct rmsg	*m;
-	size_t		 i;
 	int		 found = 0;
 
 	TAILQ_FOREACH(m, sched_queue(), entry) {
@@ -467,9 +466,6 @@ relay_hold(const char *id, int on)
 		log_info("msgid=%s status=%s by=mhctl", m->id,
 		    on ? "held" : "released");
 		m->env.held = on;
-		/* its lifetime may be over: one attempt first (scheduler.c) */
-		for (i = 0; !on && i < m->env.nrcpt; i++)
-			m->rflags[i] |= RR_RELEASED;
 		msghist_note(m->id, on ? "held" : "released");
 		/* a hold outlives a restart */
 		if (queue_update(&m->env) == -1)

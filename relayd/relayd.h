@@ -18,7 +18,6 @@
 /* per recipient, in memory only */
 #define RR_INFLIGHT	0x01	/* handed to a connection */
 #define RR_RATE_SEEN	0x02	/* rate_limit event sent for this hold */
-#define RR_RELEASED	0x04	/* released from a hold: tried before expiry */
 
 struct rmsg {
 	TAILQ_ENTRY(rmsg)	 entry;

@@ -370,6 +370,22 @@ expired(struct rmsg *m, time_t now)
 	    now >= m->env.created + relay_conf->queue_lifetime);
 }
 
+/*
+ * When recipient i is due: its next try, or the end of the queue
+ * lifetime if that comes first.  The lifetime is a floor, as Postfix's
+ * maximal_queue_lifetime: the last attempt is made when it ends (or
+ * after), and a recipient expires when that attempt fails.
+ */
+static time_t
+rcpt_next(const struct rmsg *m, size_t i)
+{
+	time_t	 end = m->env.created + relay_conf->queue_lifetime;
+
+	if (relay_conf->queue_lifetime > 0 && m->env.rcpts[i].next_try > end)
+		return (end);
+	return (m->env.rcpts[i].next_try);
+}
+
 /* persist the recipients' states; remove the message when all are final */
 void
 sched_settle(struct rmsg *m)
@@ -406,11 +422,13 @@ msg_precheck(struct rmsg *m, time_t now)
 	struct envelope_rcpt *r;
 
 	/*
-	 * A message on hold does not expire (as postsuper -h); released, a
-	 * recipient whose lifetime is over gets one attempt first, and
-	 * expires if it fails (sched_job_done).
+	 * A recipient expires when an attempt at or after the end of its
+	 * lifetime fails (sched_job_done); here only a message that cannot
+	 * be attempted, waiting to be signed (dkim.c).  A message on hold
+	 * does not expire (as postsuper -h): released, each recipient gets
+	 * its attempt first.
 	 */
-	if (m->env.held)
+	if (m->env.held || m->env.dkim_pending[0] == '\0')
 		exp = 0;
 	failed = calloc(m->env.nrcpt + 1, sizeof(*failed));
 	res = calloc(m->env.nrcpt + 1, sizeof(*res));
@@ -420,7 +438,7 @@ msg_precheck(struct rmsg *m, time_t now)
 		r = &m->env.rcpts[i];
 		if (r->state != RS_PENDING || (m->rflags[i] & RR_INFLIGHT))
 			continue;
-		if (exp && !(m->rflags[i] & RR_RELEASED)) {
+		if (exp) {
 			r->state = RS_FAILED;
 			sched_emit(m, i, EV_RETRIES_EXHAUSTED, 0, "4.4.7",
 			    "message expired in queue", "queue");
@@ -466,7 +484,7 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 	/* a message held unsigned (dkim.c) is not sent */
 	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
 	    !m->env.held &&
-	    r->next_try <= now && r->dest == DEST_RELAY &&
+	    rcpt_next(m, i) <= now && r->dest == DEST_RELAY &&
 	    m->env.dkim_pending[0] == '\0');
 }
 
@@ -655,7 +673,7 @@ sched_next_job(const char *domain)
 		return (NULL);
 	d = dom_get(&doms, domain);
 	TAILQ_FOREACH(m, &rq, entry) {
-		if (m->removed || expired(m, now))
+		if (m->removed)
 			continue;
 		for (i = 0; i < m->env.nrcpt; i++) {
 			if (!rcpt_due(m, i, now) || suppress_has(
@@ -735,7 +753,7 @@ sched_job_done(struct rjob *j)
 		i = j->idx[k];
 		r = &m->env.rcpts[i];
 		res = &j->res[k];
-		m->rflags[i] &= ~(RR_INFLIGHT | RR_RELEASED);
+		m->rflags[i] &= ~RR_INFLIGHT;
 		if (res->tls.present)
 			m->rtls[i] = res->tls;
 		if (!res->done)
@@ -768,8 +786,10 @@ sched_job_done(struct rjob *j)
 		default:
 			r->attempts++;
 			r->next_try = now + backoff(r->attempts);
+			/* the last one: at the lifetime's end, not past it */
+			r->next_try = rcpt_next(m, i);
 			/* held while this attempt was under way: kept */
-			if (!m->env.held && expired(m, r->next_try)) {
+			if (!m->env.held && expired(m, now)) {
 				r->state = RS_FAILED;
 				sched_emit(m, i, EV_RETRIES_EXHAUSTED,
 				    res->code, res->ext, res->desc, res->stage);
