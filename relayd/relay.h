@@ -104,7 +104,8 @@ int	 relay_suppress_add(const char *addr, const char *sender_domain,
 /*
  * sender_domain NULL: every entry of addr (mhctl suppress del), each one
  * scoped to a sender domain (an unsubscribe) making a resubscribe event;
- * else the entry of that scope only, without an event.  -1 if none.
+ * else the entry of that scope only, without an event.  -1 if none, -2
+ * if the list cannot be written (then nothing is removed).
  */
 int	 relay_suppress_del(const char *addr, const char *sender_domain);
 json_t	*relay_suppress_list(void);

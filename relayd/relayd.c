@@ -632,8 +632,13 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    "not a valid address"));
 		return (json_pack("{s:s}", "suppressed", arg));
 	case CTL_SUPPRESS_DEL:
-		if (relay_suppress_del(arg, NULL) == -1)
+		switch (relay_suppress_del(arg, NULL)) {
+		case -1:
 			return (json_pack("{s:s}", "error", "not suppressed"));
+		case -2:
+			return (json_pack("{s:s}", "error", "the suppression "
+			    "list cannot be written: still suppressed"));
+		}
 		return (json_pack("{s:s}", "unsuppressed", arg));
 	default:
 		return (NULL);

@@ -245,13 +245,15 @@ suppress_foreach(void (*fn)(const char *addr, const char *domain,
 
 /*
  * domain NULL: every entry of addr, scoped or not (mhctl suppress del);
- * else only that scope ("" the unscoped one).  The number removed, or
- * -1 if none; fn is called for each, before it goes.
+ * else only that scope ("" the unscoped one).  The number removed, -1 if
+ * none, -2 if the list could not be written: then nothing is removed
+ * (memory stays as on disk).  fn is called for each one removed.
  */
 int
 suppress_del(const char *addr, const char *domain,
     void (*fn)(const char *addr, const char *domain))
 {
+	struct supptree	 gone = RB_INITIALIZER(&gone);
 	struct supp	*s, *next, key;
 	int		 n = 0;
 
@@ -264,17 +266,28 @@ suppress_del(const char *addr, const char *domain,
 			break;
 		if (domain != NULL && strcasecmp(s->domain, domain) != 0)
 			continue;
-		if (fn != NULL)
-			fn(s->addr, s->domain);
-		cluster_suppress_changed(s->addr, s->domain, NULL);
 		RB_REMOVE(supptree, &supps, s);
-		free(s);
+		RB_INSERT(supptree, &gone, s);
 		n++;
 	}
 	if (n == 0)
 		return (-1);
-	if (supp_save() == -1)
-		return (-1);
+	if (supp_save() == -1) {
+		RB_FOREACH_SAFE(s, supptree, &gone, next) {
+			RB_REMOVE(supptree, &gone, s);
+			RB_INSERT(supptree, &supps, s);
+		}
+		log_warnx("suppress: the list cannot be written: %d entries "
+		    "kept", n);
+		return (-2);
+	}
+	RB_FOREACH_SAFE(s, supptree, &gone, next) {
+		if (fn != NULL)
+			fn(s->addr, s->domain);
+		cluster_suppress_changed(s->addr, s->domain, NULL);
+		RB_REMOVE(supptree, &gone, s);
+		free(s);
+	}
 	return (n);
 }
 

@@ -95,10 +95,11 @@ unsubscribe(const char *addr, const char *domain, const char *queue_id,
 int
 relay_suppress_del(const char *addr, const char *sender_domain)
 {
-	if (suppress_del(addr, sender_domain,
-	    sender_domain == NULL ? resubscribed : NULL) == -1)
-		return (-1);
-	return (0);
+	int	 rv;
+
+	rv = suppress_del(addr, sender_domain,
+	    sender_domain == NULL ? resubscribed : NULL);
+	return (rv < 0 ? rv : 0);
 }
 
 int
@@ -130,10 +131,13 @@ relay_unsubscribe_web(const char *addr, const char *domain,
     const char *queue_id, int resubscribe)
 {
 	char	 a[MH_ADDR_MAX];
+	int	 rv;
 
 	if (resubscribe) {
 		/* not (or no longer) unsubscribed: nothing to undo */
-		if (suppress_del(addr, domain, NULL) > 0) {
+		if ((rv = suppress_del(addr, domain, NULL)) == -2)
+			return (-1);
+		if (rv > 0) {
 			log_info("msgid=%s addr=<%s> domain=%s via=web "
 			    "status=resubscribed", msgid_of(queue_id),
 			    log_sanitize(a, sizeof(a), addr), domain);
