@@ -383,53 +383,113 @@ sts_fetch(struct sts_entry *e)
 	}
 }
 
-/* "v=STSv1; id=20260101T000000;" (RFC 8461 3.1): the id, -1 if not one */
+/* ALPHA / DIGIT of the ABNF, whatever the locale */
+static int
+sts_alnum(int c)
+{
+	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9'));
+}
+
+/*
+ * A _mta-sts TXT record (RFC 8461 3.1):
+ *	sts-text-record = sts-version 1*(sts-field-delim sts-field)
+ *			  [sts-field-delim]
+ *	sts-field-delim = *WSP ";" *WSP
+ *	sts-version     = %s"v=STSv1"
+ *	sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
+ *	sts-extension   = sts-ext-name "=" sts-ext-value
+ *	sts-ext-name    = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
+ *	sts-ext-value   = 1*(%x21-3A / %x3C / %x3E-7E)
+ * and one id, required.  0 and the id: a valid record; -1: one that does
+ * not begin with v=STSv1, discarded; -2: one that does, not valid.
+ */
 static int
 sts_record(const char *rec, char *id, size_t idlen)
 {
-	const char	*p, *end;
-	size_t		 n;
+	const char	*p = rec + 7, *val;
+	size_t		 nlen, vlen, k;
+	int		 nf, nid = 0;
 
-	if (strncmp(rec, "v=STSv1", 7) != 0 || (rec[7] != ';' &&
-	    rec[7] != ' ' && rec[7] != '\0'))
+	if (strncmp(rec, "v=STSv1", 7) != 0 || (*p != ';' && *p != ' ' &&
+	    *p != '\t' && *p != '\0'))
 		return (-1);
-	for (p = rec + 7; (p = strstr(p, "id=")) != NULL; p += 3)
-		if (p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t')
+	for (nf = 0;; nf++) {
+		p += strspn(p, " \t");
+		if (*p == '\0' && nf > 0)
 			break;
-	if (p == NULL)
-		return (-1);
-	p += 3;
-	for (end = p; isalnum((unsigned char)*end); end++)
-		;
-	n = end - p;
-	if (n == 0 || n >= idlen || n > STS_ID_MAX)
-		return (-1);
-	memcpy(id, p, n);
-	id[n] = '\0';
-	return (0);
+		if (*p++ != ';')
+			return (-2);
+		p += strspn(p, " \t");
+		if (*p == '\0' && nf > 0)
+			break;		/* a delimiter at the end */
+		for (nlen = 0; sts_alnum(p[nlen]) || (nlen > 0 &&
+		    strchr("_-.", p[nlen]) != NULL && p[nlen] != '\0'); nlen++)
+			;
+		if (nlen == 0 || nlen > 32 || p[nlen] != '=')
+			return (-2);
+		val = p + nlen + 1;
+		for (vlen = 0; val[vlen] >= 0x21 && val[vlen] <= 0x7e &&
+		    val[vlen] != '=' && val[vlen] != ';'; vlen++)
+			;
+		if (vlen == 0)
+			return (-2);
+		if (nlen == 2 && strncmp(p, "id", 2) == 0) {
+			/* "id=abc_def" is no id, and two are one too many */
+			if (nid++ > 0 || vlen > STS_ID_MAX || vlen >= idlen)
+				return (-2);
+			for (k = 0; k < vlen; k++)
+				if (!sts_alnum(val[k]))
+					return (-2);
+			memcpy(id, val, vlen);
+			id[vlen] = '\0';
+		}
+		p = val + vlen;
+	}
+	return (nid == 1 ? 0 : -2);
 }
 
+/*
+ * RFC 8461 3.1: the records that begin with v=STSv1 must be one, and
+ * valid; else the domain has no policy (the cache may still hold one).
+ */
 static void
 sts_txt(int status, struct ub_result *res, void *arg)
 {
 	struct sts_entry	*e = arg;
 	char			 rec[1024], id[STS_ID_MAX + 1];
-	int			 i, n = 0;
+	int			 i, n = 0, valid = 0;
 
-	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++)
-		if (dns_txt_string(res, i, rec, sizeof(rec)) == 0 &&
-		    sts_record(rec, id, sizeof(id)) == 0)
-			if (n++ == 0)
-				strlcpy(e->newid, id, sizeof(e->newid));
-	/* a refresh fetches whatever the record says (or if it is gone) */
+	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
+		if (dns_txt_string(res, i, rec, sizeof(rec)) == -1)
+			continue;
+		switch (sts_record(rec, id, sizeof(id))) {
+		case -1:
+			continue;
+		case 0:
+			valid = (n == 0);
+			strlcpy(e->newid, id, sizeof(e->newid));
+			break;
+		default:
+			valid = 0;
+			break;
+		}
+		n++;
+	}
+	if (n != 1)
+		valid = 0;
+	if (n > 0 && !valid)
+		log_warnx("mta-sts: %s: %s _mta-sts record: no policy",
+		    e->domain, n > 1 ? "more than one" : "an invalid");
+/* a refresh fetches whatever the record says (or if it is gone) */
 	if (e->refreshing) {
 		if (n != 1)
 			strlcpy(e->newid, e->id, sizeof(e->newid));
 		sts_fetch(e);
 		return;
 	}
-	/* none, several (RFC 8461 3.1) or a failed look-up: the cache */
-	if (n != 1) {
+	/* none, several, an invalid one or a failed look-up: the cache */
+	if (!valid) {
 		if (status != DNS_OK && status != DNS_NXDOMAIN &&
 		    status != DNS_NODATA)
 			log_warnx("mta-sts: %s: TXT look-up failed",
