@@ -627,9 +627,14 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		 * an unsubscribe's): nothing is written or pushed */
 		if (relay_suppressed(arg, NULL))
 			return (json_pack("{s:s}", "already_suppressed", arg));
-		if (relay_suppress_add(arg, NULL, "added by mhctl") == -1)
+		switch (relay_suppress_add(arg, NULL, "added by mhctl")) {
+		case -1:
 			return (json_pack("{s:s}", "error",
 			    "not a valid address"));
+		case -2:
+			return (json_pack("{s:s}", "error", "the suppression "
+			    "list cannot be written: not suppressed"));
+		}
 		return (json_pack("{s:s}", "suppressed", arg));
 	case CTL_SUPPRESS_DEL:
 		switch (relay_suppress_del(arg, NULL)) {

@@ -181,20 +181,30 @@ suppress_has(const char *addr, const char *domain)
 /*
  * domain NULL or "": for every sender; shared with the cluster.  1 if
  * the entry is new, 0 if it was there already (an unsubscribe repeated):
- * that one keeps its reason and time, nothing is written or pushed.
+ * that one keeps its reason and time, nothing is written or pushed.  -1
+ * if it cannot be, -2 if the list cannot be written: then it is not
+ * added (memory stays as on disk).
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
-	struct supp	 key;
+	struct supp	*s, key;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
 	if (RB_FIND(supptree, &supps, &key) != NULL)
 		return (0);
-	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
-	    supp_save() == -1)
+	if (supp_insert(addr, domain, reason, time(NULL)) == -1)
 		return (-1);
+	if (supp_save() == -1) {
+		if ((s = RB_FIND(supptree, &supps, &key)) != NULL) {
+			RB_REMOVE(supptree, &supps, s);
+			free(s);
+		}
+		log_warnx("suppress: the list cannot be written: an entry "
+		    "not added");
+		return (-2);
+	}
 	cluster_suppress_changed(key.addr, key.domain, reason);
 	return (1);
 }

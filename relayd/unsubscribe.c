@@ -74,7 +74,7 @@ unsubscribe(const char *addr, const char *domain, const char *queue_id,
 
 	log_sanitize(a, sizeof(a), addr);
 	snprintf(reason, sizeof(reason), "unsubscribe (%s)", how);
-	if ((rv = suppress_add(addr, domain, reason)) == -1) {
+	if ((rv = suppress_add(addr, domain, reason)) < 0) {
 		log_warnx("msgid=%s addr=<%s> domain=%s via=%s status=error "
 		    "(cannot suppress)", msgid_of(queue_id), a, domain, how);
 		return (-1);
