@@ -98,7 +98,7 @@ int	 relay_in_dot(void);		/* those replies not yet in */
 /*
  * sender_domain NULL: for every sender; else mail from that domain only.
  * 1 added, 0 there already (reason and time replaced), -1 not stored,
- * -2 not stored because the list cannot be written.
+ * -2 kept in memory only: the list cannot be written.
  */
 int	 relay_suppress_add(const char *addr, const char *sender_domain,
 	    const char *reason);

@@ -633,7 +633,8 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    "not a valid address"));
 		case -2:
 			return (json_pack("{s:s}", "error", "the suppression "
-			    "list cannot be written: not suppressed"));
+			    "list cannot be written: suppressed until "
+			    "mailhookd restarts"));
 		}
 		return (json_pack("{s:s}", "suppressed", arg));
 	case CTL_SUPPRESS_DEL:

@@ -182,13 +182,15 @@ suppress_has(const char *addr, const char *domain)
  * domain NULL or "": for every sender; shared with the cluster.  1 if
  * the entry is new, 0 if it was there already (an unsubscribe repeated):
  * that one keeps its reason and time, nothing is written or pushed.  -1
- * if it cannot be, -2 if the list cannot be written: then it is not
- * added (memory stays as on disk).
+ * if it cannot be, -2 if the list cannot be written: the entry is kept
+ * in memory all the same, so that a bounce or an unsubscribe is honoured
+ * until the next start, and logged.
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
-	struct supp	*s, key;
+	struct supp	 key;
+	char		 a[MH_ADDR_MAX];
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
@@ -197,12 +199,9 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 	if (supp_insert(addr, domain, reason, time(NULL)) == -1)
 		return (-1);
 	if (supp_save() == -1) {
-		if ((s = RB_FIND(supptree, &supps, &key)) != NULL) {
-			RB_REMOVE(supptree, &supps, s);
-			free(s);
-		}
-		log_warnx("suppress: the list cannot be written: an entry "
-		    "not added");
+		log_warnx("suppress: the list cannot be written: <%s> is "
+		    "suppressed until the next start only", log_sanitize(a,
+		    sizeof(a), addr));
 		return (-2);
 	}
 	cluster_suppress_changed(key.addr, key.domain, reason);
