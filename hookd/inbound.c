@@ -393,11 +393,7 @@ error_callback(const struct route *rt, const struct envelope *env,
 	errcb_send(rt, env, to, status, resp, rlen);
 }
 
-/*
- * Status class of an answer: 2 ok, 4 refused, 5 try again later.  408
- * (Request Timeout) and 429 (Too Many Requests, RFC 6585) say "later",
- * not "never": a rate-limited endpoint does not bounce mail.
- */
+/* status class of an answer: 2 ok, 4 refused, 5 try again later */
 static int
 answer_class(const struct http_response *res)
 {
@@ -405,8 +401,7 @@ answer_class(const struct http_response *res)
 		return (5);
 	if (res->status >= 200 && res->status < 300)
 		return (2);
-	if (res->status >= 400 && res->status < 500 &&
-	    res->status != 408 && res->status != 429)
+	if (res->status >= 400 && res->status < 500)
 		return (4);
 	return (5);
 }
