@@ -34,6 +34,7 @@
 #include <strings.h>
 
 #include <gmime/gmime.h>
+#include <openssl/crypto.h>
 
 #include "addrguard.h"
 #include "hex.h"
@@ -133,7 +134,7 @@ track_mailto_check(const struct config *conf, const char *local,
 	const struct tracking	*t;
 	struct token_key	 k;
 	const char		*mac;
-	char			 want[TRACK_MAC_HEX + 1];
+	char			 want[TRACK_MAC_HEX + 1], got[TRACK_MAC_HEX];
 	size_t			 plen = strlen(TRACK_MAILTO_PREFIX), i;
 	int			 prev;
 
@@ -142,9 +143,12 @@ track_mailto_check(const struct config *conf, const char *local,
 	mac = local + plen;
 	if (strlen(mac) != TRACK_MAC_HEX || sender == NULL || sender[0] == '\0')
 		return (-1);
-	for (i = 0; i < TRACK_MAC_HEX; i++)
+	/* lower case, as made; compared in constant time */
+	for (i = 0; i < TRACK_MAC_HEX; i++) {
 		if (!isxdigit((unsigned char)mac[i]))
 			return (-1);
+		got[i] = tolower((unsigned char)mac[i]);
+	}
 	TAILQ_FOREACH(t, &conf->trackings, entry) {
 		if (!t->unsubscribe)
 			continue;
@@ -153,7 +157,7 @@ track_mailto_check(const struct config *conf, const char *local,
 				continue;
 			track_mailto_mac(&k, sender, t->domain, want);
 			explicit_bzero(&k, sizeof(k));
-			if (strncasecmp(want, mac, TRACK_MAC_HEX) == 0) {
+			if (CRYPTO_memcmp(want, got, TRACK_MAC_HEX) == 0) {
 				strlcpy(domain, t->domain, len);
 				return (1);
 			}

@@ -10,6 +10,7 @@
  * its layout behind, once with no layout kept (track_forget).  The
  * counters tell which of them reused a layout.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,38 @@ check_charsets(const struct config *conf)
 	"MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0B\r\n" \
 	"--s--\r\n"
 
+/* the mailto unsubscribe address: its MAC, in either case, and no other */
+static void
+check_mailto(const struct config *conf)
+{
+	struct token_key	 k;
+	char			 mac[TRACK_MAC_HEX + 1], local[128], dom[256];
+	size_t			 i;
+
+	ok(track_key(TAILQ_FIRST(&conf->trackings), &k, 0) == 0,
+	    "mailto: the block's key");
+	track_mailto_mac(&k, "ann@example.org", "sender.test", mac);
+	snprintf(local, sizeof(local), "%s%s", TRACK_MAILTO_PREFIX, mac);
+	dom[0] = '\0';
+	ok(track_mailto_check(conf, local, "ann@example.org", dom,
+	    sizeof(dom)) == 1 && strcmp(dom, "sender.test") == 0,
+	    "mailto: its own MAC names the tracked domain");
+	ok(track_mailto_check(conf, local, "ANN@Example.ORG", dom,
+	    sizeof(dom)) == 1, "mailto: the sender in another case");
+	for (i = 0; local[i] != '\0'; i++)
+		local[i] = toupper((unsigned char)local[i]);
+	ok(track_mailto_check(conf, local, "ann@example.org", dom,
+	    sizeof(dom)) == 1, "mailto: the address upper-cased on the way");
+	ok(track_mailto_check(conf, local, "bob@example.org", dom,
+	    sizeof(dom)) == -1, "mailto: another sender's mail: wrong MAC");
+	local[strlen(local) - 1] = local[strlen(local) - 1] == '0' ? '1' : '0';
+	ok(track_mailto_check(conf, local, "ann@example.org", dom,
+	    sizeof(dom)) == -1, "mailto: one digit changed: wrong MAC");
+	ok(track_mailto_check(conf, "someone", "ann@example.org", dom,
+	    sizeof(dom)) == 0, "mailto: another address: not one");
+	explicit_bzero(&k, sizeof(k));
+}
+
 static void
 check_signed(const struct config *conf)
 {
@@ -324,6 +357,7 @@ main(void)
 	}
 	check_charsets(conf);
 	check_signed(conf);
+	check_mailto(conf);
 	out = render(conf, same[0], &len);
 	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
 	    "the text/plain part as it was");
