@@ -1136,7 +1136,8 @@ inbound_schedule(struct inmsg *m)
 		pending++;
 	}
 	if (pending == 0 && waiting == 0) {
-		log_info("msgid=%s: done", m->env.id);
+		log_info("msgid=%s event=done rcpts=%zu", m->env.id,
+		    m->env.nrcpt);
 		msghist_done(&m->env, 0);
 		spool_remove(m->env.id);
 		msg_free(m);
