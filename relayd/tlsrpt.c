@@ -144,6 +144,19 @@ rpt_host(void)
 	return (relay_conf->hostname[0] ? relay_conf->hostname : "localhost");
 }
 
+/*
+ * RFC 8460 4.4 contact-info: an address; the configured postmaster's, or
+ * postmaster@ the host name.
+ */
+static void
+rpt_contact(char *buf, size_t len)
+{
+	if (relay_conf->postmaster[0] != '\0')
+		strlcpy(buf, relay_conf->postmaster, len);
+	else
+		snprintf(buf, len, "postmaster@%s", rpt_host());
+}
+
 /* one policy of a report (RFC 8460 4.3): the policy, its counts */
 static json_t *
 rpt_policy_json(const struct rpt_dom *r)
@@ -196,9 +209,10 @@ static char *
 rpt_json(const struct rpt_dom *r, const char *id)
 {
 	json_t		*pols, *rep;
-	char		 s[32], e[32], *out;
+	char		 s[32], e[32], contact[MH_NAME_MAX + 16], *out;
 
 	rpt_time(s, sizeof(s), r->start);
+	rpt_contact(contact, sizeof(contact));
 	rpt_time(e, sizeof(e), r->end);
 	pols = json_array();
 	json_array_append_new(pols, rpt_policy_json(r));
@@ -206,7 +220,7 @@ rpt_json(const struct rpt_dom *r, const char *id)
 		json_array_append_new(pols, rpt_policy_json(r->other));
 	rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}",
 	    "organization-name", rpt_host(), "date-range", "start-datetime",
-	    s, "end-datetime", e, "contact-info", "postmaster", "report-id",
+	    s, "end-datetime", e, "contact-info", contact, "report-id",
 	    id, "policies", pols);
 	if (rep == NULL)
 		fatalx("tlsrpt: json_pack");
