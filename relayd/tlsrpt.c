@@ -5,18 +5,21 @@
 /*
  * TLS-RPT (RFC 8460): the sessions of each domain delivered under a
  * policy (MTA-STS "sts", DANE "tlsa") are counted, successes and
- * failures by result type; once a day (testing tls-rpt-period) the
- * counts of a domain become one JSON report, gzip-compressed (zlib),
- * handed to hookd to be POSTed (application/tlsrpt+gzip) to every https:
- * rua of the domain's "_smtp._tls" TXT record (v=TLSRPTv1; rua=...), as
- * every HTTP request of the daemon is hookd's, and mailed to every
- * mailto: rua through relayd's own queue (tlsrpt_mail.c).
+ * failures by result type; at the end of each UTC day (RFC 8460 4.1:
+ * 00:00:00 to 23:59:59; testing tls-rpt-period: every so many seconds
+ * from the start) the counts of a domain become one JSON report,
+ * gzip-compressed (zlib), handed to hookd to be POSTed
+ * (application/tlsrpt+gzip) to every https: rua of the domain's
+ * "_smtp._tls" TXT record (v=TLSRPTv1; rua=...), as every HTTP request
+ * of the daemon is hookd's, and mailed to every mailto: rua through
+ * relayd's own queue (tlsrpt_mail.c).
  *
  * The counts are kept in the spool ("tls-rpt", JSON, replaced whole and
  * fsync'd) when they changed, once a minute at most, when the reports
  * are made and when relayd exits: a restart keeps the day's counts, a
  * kill -9 loses at most the last minute's, and a report being sent when
- * relayd dies is not sent again.
+ * relayd dies is not sent again.  A day that ended while relayd was
+ * stopped is reported at its start, dated that day.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -44,6 +47,7 @@
 #define RPT_MAX_FAIL	16
 #define RPT_MAX_RUA	4
 #define RPT_SAVE	60		/* seconds between saves, at most */
+#define RPT_DAY		86400		/* RFC 8460 4.1: a UTC day */
 #define RPT_STATE	"tls-rpt"
 #define RPT_STATE_MAX	(4 * 1024 * 1024)
 
@@ -71,8 +75,23 @@ static struct event	*rpt_timer, *rpt_save_timer;
 static time_t		 rpt_start;
 static int		 rpt_period;
 static int		 rpt_dirty;		/* counts not saved yet */
+static int		 rpt_daily;		/* UTC days, not a test period */
 
 static void	 rpt_save(void);
+
+/* the UTC day of t: its 00:00:00 */
+static time_t
+rpt_day(time_t t)
+{
+	return (t - t % RPT_DAY);
+}
+
+/* seconds from now to the next 00:00:00 UTC, at least 1 */
+static time_t
+rpt_next(time_t now)
+{
+	return (rpt_day(now) + RPT_DAY - now);
+}
 
 static struct rpt_dom *
 rpt_find(const char *domain, const char *ptype)
@@ -541,12 +560,20 @@ rpt_flush(int fd, short ev, void *arg)
 	struct rpt_dom	*r, *o;
 	struct timeval	 tv = { rpt_period, 0 };
 	char		 name[300];
-	time_t		 now = time(NULL);
+	time_t		 now = time(NULL), end;
 
+	/* a timer early against the clock: the day is not over yet */
+	if (rpt_daily && now < rpt_start + RPT_DAY) {
+		tv.tv_sec = rpt_next(now);
+		evtimer_add(rpt_timer, &tv);
+		return;
+	}
+	/* a day ends at 23:59:59 UTC; a test period when it is made */
+	end = rpt_daily ? rpt_start + RPT_DAY - 1 : now;
 	while ((r = TAILQ_FIRST(&rpt_doms)) != NULL) {
 		TAILQ_REMOVE(&rpt_doms, r, entry);
 		r->start = rpt_start;
-		r->end = now;
+		r->end = end;
 		/* its other policy type goes in the same report, one id */
 		TAILQ_FOREACH(o, &rpt_doms, entry)
 			if (strcasecmp(o->domain, r->domain) == 0)
@@ -559,13 +586,18 @@ rpt_flush(int fd, short ev, void *arg)
 			free(r);
 		}
 	}
-	rpt_start = now;
+	rpt_start = rpt_daily ? rpt_day(now) : now;
 	rpt_dirty = 1;
 	rpt_save();
+	if (rpt_daily)
+		tv.tv_sec = rpt_next(now);
 	evtimer_add(rpt_timer, &tv);
 }
 
-/* period: seconds between reports, 0 for a day */
+/*
+ * period: seconds between reports, from when it is called; 0: whole UTC
+ * days, 00:00:00 to 23:59:59 (RFC 8460 4.1).
+ */
 void
 tlsrpt_init(struct event_base *base, int period)
 {
@@ -574,10 +606,13 @@ tlsrpt_init(struct event_base *base, int period)
 
 	if (rpt_timer != NULL)
 		return;
-	rpt_period = period > 0 ? period : 86400;
-	rpt_start = now;
+	rpt_daily = period <= 0;
+	rpt_period = period > 0 ? period : RPT_DAY;
+	rpt_start = rpt_daily ? rpt_day(now) : now;
 	rpt_load();
 	/* the period that began before a restart ends when it would have */
+	if (rpt_daily)
+		rpt_start = rpt_day(rpt_start);
 	tv.tv_sec = rpt_start + rpt_period - now;
 	if (tv.tv_sec < 1 || tv.tv_sec > rpt_period)
 		tv.tv_sec = tv.tv_sec < 1 ? 1 : rpt_period;
