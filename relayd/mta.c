@@ -764,8 +764,8 @@ conn_next_addr(struct mconn *c)
 			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
 			/* TLS-RPT (RFC 8460 4.3.2.1) */
 			if (!c->smarthost)
-				tlsrpt_session(c->domain, NULL, c->hosts[h],
-				    "dnssec-invalid");
+				tlsrpt_session(c->domain, NULL, NULL,
+				    c->hosts[h], "dnssec-invalid");
 			continue;
 		}
 		/* records but none usable: TLS all the same (RFC 7672 2.2) */

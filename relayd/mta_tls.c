@@ -52,9 +52,11 @@ mtls_init(void)
 void
 mtls_report(const struct mconn *c, const char *failtype)
 {
+	size_t	 h = c->addr_host[c->acur];
+
 	if ((c->dane || c->sts_on) && !c->smarthost)
 		tlsrpt_session(c->domain, c->dane ? NULL : &c->sts,
-		    c->hosts[c->addr_host[c->acur]], failtype);
+		    c->dane ? c->tlsa[h] : NULL, c->hosts[h], failtype);
 }
 
 /* MTA-STS enforce: TLS, verified for the MX name */

@@ -301,8 +301,8 @@ sts_report(const struct sts_entry *e, const char *failtype)
 	static const struct sts_policy	 none;
 
 	if (!e->refreshing)
-		tlsrpt_session(e->domain, e->valid ? &e->pol : &none, "",
-		    failtype);
+		tlsrpt_session(e->domain, e->valid ? &e->pol : &none, NULL,
+		    "", failtype);
 }
 
 static void

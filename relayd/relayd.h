@@ -195,10 +195,11 @@ void	 mtasts_cancel(void *);
 int	 mtasts_mx_match(const struct sts_policy *, const char *host);
 int	 mtasts_parse(const char *text, size_t len, struct sts_policy *);
 
-/* tlsrpt.c: TLS-RPT (RFC 8460); pol NULL: DANE */
+/* tlsrpt.c: TLS-RPT (RFC 8460); pol NULL: DANE, with mx's TLSA records */
 void	 tlsrpt_init(struct event_base *, int period);
 void	 tlsrpt_session(const char *domain, const struct sts_policy *pol,
-	    const char *mx, const char *failtype);
+	    const struct dns_tlsalist *tlsa, const char *mx,
+	    const char *failtype);
 #define TLSRPT_RUA_MAX	512
 int	 tlsrpt_record(const char *rec, char (*rua)[TLSRPT_RUA_MAX],
 	    size_t max);

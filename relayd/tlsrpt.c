@@ -39,6 +39,7 @@
 #include <zlib.h>
 
 #include "dns.h"
+#include "hex.h"
 #include "log.h"
 #include "mailhook.h"
 #include "proc.h"
@@ -46,6 +47,8 @@
 
 #define RPT_MAX_FAIL	16
 #define RPT_MAX_RUA	4
+#define RPT_MAX_TLSA	16		/* TLSA records of a report */
+#define RPT_TLSA_LEN	(16 + 2 * 64)	/* "3 1 1 " and the hex digits */
 #define RPT_SAVE	60		/* seconds between saves, at most */
 #define RPT_DAY		86400		/* RFC 8460 4.1: a UTC day */
 #define RPT_STATE	"tls-rpt"
@@ -61,7 +64,10 @@ struct rpt_dom {
 	TAILQ_ENTRY(rpt_dom)	 entry;
 	char			 domain[256];
 	char			 ptype[8];		/* "sts" or "tlsa" */
-	struct sts_policy	 pol;			/* when sts */
+	/* sts: the policy; tlsa: in pol.mx the MX hosts, and their records */
+	struct sts_policy	 pol;
+	size_t			 ntlsa;
+	char			 tlsa[RPT_MAX_TLSA][RPT_TLSA_LEN];
 	unsigned long		 ok, failed;
 	size_t			 nfail;
 	struct rpt_fail		 fail[RPT_MAX_FAIL];
@@ -110,15 +116,55 @@ rpt_find(const char *domain, const char *ptype)
 	return (r);
 }
 
+/* a string s of the list of n, added if it is not in it yet and n < max */
+static void
+rpt_add(char *list, size_t *n, size_t max, size_t len, const char *s)
+{
+	size_t	 i;
+
+	if (*s == '\0' || strlen(s) >= len)
+		return;
+	for (i = 0; i < *n; i++)
+		if (strcasecmp(list + i * len, s) == 0)
+			return;
+	if (*n < max)
+		strlcpy(list + (*n)++ * len, s, len);
+}
+
+/*
+ * DANE (RFC 8460 4.3): the MX host and its TLSA records, in presentation
+ * form ("3 1 1 <hex>"), those of every MX host of the domain together.
+ */
+static void
+rpt_tlsa(struct rpt_dom *r, const struct dns_tlsalist *tl, const char *mx)
+{
+	char	 rec[RPT_TLSA_LEN];
+	size_t	 i, n;
+
+	rpt_add(r->pol.mx[0], &r->pol.nmx, STS_MAX_MX, sizeof(r->pol.mx[0]),
+	    mx);
+	for (i = 0; tl != NULL && i < tl->n; i++) {
+		n = snprintf(rec, sizeof(rec), "%u %u %u ", tl->rr[i].usage,
+		    tl->rr[i].selector, tl->rr[i].mtype);
+		if (tl->rr[i].len > sizeof(tl->rr[i].data) ||
+		    n + 2 * tl->rr[i].len >= sizeof(rec))
+			continue;
+		mh_hex(rec + n, tl->rr[i].data, tl->rr[i].len);
+		rpt_add(r->tlsa[0], &r->ntlsa, RPT_MAX_TLSA, sizeof(r->tlsa[0]),
+		    rec);
+	}
+}
+
 /*
  * One session of domain under a policy; failtype NULL: it succeeded.  An
  * MTA-STS policy that could not be had (mtasts.c) counts with mx "" and
  * the policy held, or an empty one (mode none, no mx), which does not
- * replace one counted before.
+ * replace one counted before.  Under DANE (pol NULL), tlsa: mx's TLSA
+ * records (NULL: their look-up failed).
  */
 void
 tlsrpt_session(const char *domain, const struct sts_policy *pol,
-    const char *mx, const char *failtype)
+    const struct dns_tlsalist *tlsa, const char *mx, const char *failtype)
 {
 	struct rpt_dom	*r;
 	size_t		 i;
@@ -129,6 +175,8 @@ tlsrpt_session(const char *domain, const struct sts_policy *pol,
 	rpt_dirty = 1;
 	if (pol != NULL && (pol->nmx > 0 || pol->mode != STS_NONE))
 		r->pol = *pol;
+	if (pol == NULL)
+		rpt_tlsa(r, tlsa, mx);
 	if (failtype == NULL) {
 		r->ok++;
 		return;
@@ -201,6 +249,11 @@ rpt_policy_json(const struct rpt_dom *r)
 		}
 		snprintf(line, sizeof(line), "max_age: %ld", r->pol.max_age);
 		json_array_append_new(strs, json_string(line));
+	} else if (strcmp(r->ptype, "tlsa") == 0) {
+		for (i = 0; i < r->ntlsa; i++)
+			json_array_append_new(strs, json_string(r->tlsa[i]));
+		for (i = 0; i < r->pol.nmx; i++)
+			json_array_append_new(mxs, json_string(r->pol.mx[i]));
 	}
 	pol = json_pack("{s:s, s:o, s:s, s:o}", "policy-type", r->ptype,
 	    "policy-string", strs, "policy-domain", r->domain, "mx-host", mxs);
@@ -379,22 +432,30 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 static json_t *
 rpt_dom_json(const struct rpt_dom *r)
 {
-	json_t	*mx, *fails;
+	json_t	*mx, *fails, *tlsa, *o;
 	size_t	 i;
 
 	mx = json_array();
 	fails = json_array();
+	tlsa = json_array();
 	for (i = 0; i < r->pol.nmx; i++)
 		json_array_append_new(mx, json_string(r->pol.mx[i]));
+	for (i = 0; i < r->ntlsa; i++)
+		json_array_append_new(tlsa, json_string(r->tlsa[i]));
 	for (i = 0; i < r->nfail; i++)
 		json_array_append_new(fails, json_pack("{s:s, s:s, s:I}",
 		    "type", r->fail[i].type, "mx", r->fail[i].mx, "n",
 		    (json_int_t)r->fail[i].n));
-	return (json_pack("{s:s, s:s, s:i, s:I, s:o, s:I, s:I, s:o}",
+	o = json_pack("{s:s, s:s, s:i, s:I, s:o, s:I, s:I, s:o}",
 	    "domain", r->domain, "type", r->ptype, "mode", r->pol.mode,
 	    "max_age", (json_int_t)r->pol.max_age, "mx", mx, "ok",
 	    (json_int_t)r->ok, "failed", (json_int_t)r->failed, "fail",
-	    fails));
+	    fails);
+	if (o != NULL && strcmp(r->ptype, "tlsa") == 0)
+		json_object_set_new(o, "tlsa", tlsa);
+	else
+		json_decref(tlsa);
+	return (o);
 }
 
 /* the counts into the spool (replaced whole, fsync'd) */
@@ -508,6 +569,17 @@ rpt_load_dom(const json_t *d)
 		    (n = rpt_int(f, "n", LLONG_MAX)) == -1)
 			return (-1);
 		r->fail[r->nfail++].n = n;
+	}
+	/* none in a file saved before they were */
+	json_array_foreach(json_object_get(d, "tlsa"), i, a) {
+		if (r->ntlsa == RPT_MAX_TLSA)
+			break;
+		if (!json_is_string(a) || strlcpy(r->tlsa[r->ntlsa],
+		    json_string_value(a), sizeof(r->tlsa[0])) >=
+		    sizeof(r->tlsa[0]) || strspn(r->tlsa[r->ntlsa],
+		    "0123456789abcdef ") != strlen(r->tlsa[r->ntlsa]))
+			return (-1);
+		r->ntlsa++;
 	}
 	return (0);
 }
