@@ -174,29 +174,23 @@ config_tracking_key(struct config *c, const char *spool)
 }
 
 /*
- * With "bounce secret", the key is SHA-256 of a label and the secret, so
- * that every node of a cluster that has the same secret verifies the
- * bounces of the others' mail; without it, SPOOL/verp.key.
+ * With "bounce secret", the key is HMAC-SHA256 of a label keyed with the
+ * secret, so that every node of a cluster that has the same secret
+ * verifies the bounces of the others' mail; without it, SPOOL/verp.key.
  */
 int
 config_verp_key(struct config *c, const char *spool)
 {
-	static const char	 label[] = "mailhook verp key:";
+	static const char	 label[] = "mailhook verp key";
 	unsigned char		 md[MH_SHA256_LEN];
-	char			 key[KEY_HEX + 2], *in;
-	size_t			 n;
+	char			 key[KEY_HEX + 2];
 
 	c->verp_key[0] = '\0';
 	if (c->bounce_domain[0] == '\0')
 		return (0);
 	if (c->bounce_secret[0] != '\0') {
-		n = sizeof(label) - 1 + strlen(c->bounce_secret);
-		if ((in = malloc(n + 1)) == NULL)
-			return (-1);
-		snprintf(in, n + 1, "%s%s", label, c->bounce_secret);
-		mh_sha256(in, n, md);
-		explicit_bzero(in, n);
-		free(in);
+		mh_hmac_sha256(c->bounce_secret, strlen(c->bounce_secret),
+		    NULL, 0, label, sizeof(label) - 1, md);
 		mh_hex(key, md, sizeof(md));
 		explicit_bzero(md, sizeof(md));
 	} else if (key_load(spool, VERP_KEY_FILE, "verp", key) == -1)
