@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -275,16 +276,10 @@ void
 api_log_refused(const char *msgid, const char *key, const char *ip,
     int status, const char *code, const char *why)
 {
-	if (status >= 500)
-		log_warnx("api: msgid=%s api_key=%s ip=%s status=deferred "
-		    "http=%d error=%s (%s)", msgid != NULL && *msgid ? msgid :
-		    "-", key != NULL && *key ? key : "-", ip, status, code,
-		    why);
-	else
-		log_info("api: msgid=%s api_key=%s ip=%s status=refused "
-		    "http=%d error=%s (%s)", msgid != NULL && *msgid ? msgid :
-		    "-", key != NULL && *key ? key : "-", ip, status, code,
-		    why);
+	logit(status >= 500 ? LOG_ERR : LOG_INFO, "api: msgid=%s api_key=%s "
+	    "ip=%s status=%s http=%d error=%s (%s)", msgid != NULL && *msgid ?
+	    msgid : "-", key != NULL && *key ? key : "-", ip, status >= 500 ?
+	    "deferred" : "refused", status, code, why);
 }
 
 /* a request refused: logged, then answered; ip NULL: the request's */
