@@ -143,6 +143,8 @@ struct http_call {
 	curl_mime		*mime;
 	int			 ssrf_blocked;
 	int			 capped;	/* body over max_response */
+	int			 head_ended;	/* the blank line after the
+						   last response's header */
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct evbuffer		*rbody;		/* at most max_response */
 	struct http_response	 resp;
@@ -948,6 +950,27 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return (len);
 }
 
+/*
+ * libcurl 7.88 ends a transfer whose connection closed inside the header
+ * section (after "HTTP/1.1 200 OK", before the blank line) with CURLE_OK
+ * and that status: an endpoint that died there had its answer cut off,
+ * and it is no answer.  Each response (a 100 Continue, a redirect) starts
+ * with its status line; only the blank line after one ends its header.
+ */
+static size_t
+header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct http_call	*call = arg;
+	size_t			 len = size * nmemb;
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+		call->head_ended = 0;
+	else if ((len == 2 && data[0] == '\r' && data[1] == '\n') ||
+	    (len == 1 && data[0] == '\n'))
+		call->head_ended = 1;
+	return (len);
+}
+
 /* the connect-time layer of the SSRF guard */
 int
 http_socket(const struct sockaddr *sa, int type, int protocol,
@@ -1157,6 +1180,7 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 		goto nomem;
 	call->ssrf_blocked = 0;
 	call->capped = 0;
+	call->head_ended = 0;
 	call->errbuf[0] = '\0';
 	evbuffer_drain(call->rbody, evbuffer_get_length(call->rbody));
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
@@ -1177,6 +1201,8 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	ms = remaining_ms(call);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
@@ -1363,6 +1389,11 @@ call_done(struct http_call *call, CURLcode rc)
 		call_finish(call, err, "%s: %s", call->origin,
 		    err == HTTP_ESSRF ? "address refused at connect" :
 		    call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
+		return;
+	}
+	if (!call->head_ended) {
+		call_finish(call, HTTP_ECONNECT, "%s: connection closed "
+		    "inside the response header", call->origin);
 		return;
 	}
 	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
