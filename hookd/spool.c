@@ -121,7 +121,8 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 	int	 rc;
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
-		log_warnx("spool: %s: envelope cannot be encoded", env->id);
+		log_warnx("msgid=%s status=error (envelope cannot be "
+		    "encoded)", env->id);
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
@@ -130,7 +131,8 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 	    group ? FR_GROUP : FR_FSYNC);
 	free(text);
 	if (rc == -1)
-		log_warn("spool: %s: envelope", env->id);
+		log_warn("msgid=%s status=error (envelope not written)",
+		    env->id);
 	return (rc);
 }
 
@@ -146,7 +148,8 @@ spool_transient(struct envelope *env, int fd)
 	snprintf(path, sizeof(path), "%s/%s", sp_incoming, env->id);
 	/* fd: the message already open (no path lookup) */
 	if ((fd != -1 ? fstat(fd, &st) : stat(path, &st)) == -1) {
-		log_warn("spool: %s", env->id);
+		log_warn("msgid=%s status=error (cannot stat its data)",
+		    env->id);
 		return (-1);
 	}
 	env->size = st.st_size;
@@ -167,7 +170,8 @@ spool_committed(int ok, void *arg)
 	int				 err = errno;
 
 	if (!ok) {
-		log_warnx("spool: %s: not committed", cs->env->id);
+		log_warnx("msgid=%s status=error (not committed)",
+		    cs->env->id);
 		spool_remove(cs->env->id);
 	}
 	errno = err;
