@@ -10,6 +10,8 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks (regress/bench)
 #   make install    DESTDIR=... PREFIX=/usr/local
+#   make uninstall  the same variables: removes what install put in place
+#                   but mailhook.conf (and the spool)
 #   make deps       install every Debian package the above need (as root)
 #
 # Each target above first installs the Debian packages it misses
@@ -194,8 +196,22 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 	    etc/rc.d/mailhook >$(BUILD)/rc.d-mailhook
 	install -m 0755 $(BUILD)/rc.d-mailhook $(DESTDIR)$(DATADIR)/rc.d-mailhook
 
+# what install put in place, with the same variables; mailhook.conf (the
+# operator's) and the spool stay, as a package's remove keeps them
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mailhookd $(DESTDIR)$(SBINDIR)/mhctl \
+	    $(DESTDIR)$(SBINDIR)/mailhook-setup \
+	    $(DESTDIR)$(MANDIR)/man8/mailhookd.8 $(DESTDIR)$(MANDIR)/man8/mhctl.8 \
+	    $(DESTDIR)$(MANDIR)/man8/mailhook-setup.8 \
+	    $(DESTDIR)$(MANDIR)/man5/mailhook.conf.5 \
+	    $(DESTDIR)$(SYSCONFDIR)/mailhook.conf.example \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service \
+	    $(DESTDIR)$(DATADIR)/rc.d-mailhook
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+
 clean:
 	rm -rf obj obj-san obj-fuzz
 
-.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install clean
+.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install uninstall \
+	clean
 .SECONDARY:
