@@ -82,16 +82,26 @@ EOF
 
 "$BUILD/mailhookd" -n -f "$CONF" || die "the demo configuration does not parse"
 
-RPID=
+# mailhookd runs in the background so that a signal to this script stops
+# it: Ctrl-C reaches both, but a hangup (the terminal or the ssh session
+# closed) is a reload to mailhookd, and make sends SIGTERM to its child
+# alone; either left it running without its terminal
+RPID= MPID=
 cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM HUP
+	if [ -n "$MPID" ]; then
+		kill -TERM "$MPID" 2>/dev/null || true
+		wait "$MPID" 2>/dev/null || true
+	fi
 	if [ -n "$RPID" ]; then
 		kill "$RPID" 2>/dev/null || true
 		wait "$RPID" 2>/dev/null || true
 	fi
 }
 trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 129' HUP
+trap 'cleanup; exit 143' TERM
 
 $PYTHON "$TOP/etc/demo/receiver.py" --port "$HTTP_PORT" --status "$STATUS" &
 RPID=$!
@@ -108,5 +118,8 @@ cat <<EOF
 
 EOF
 rc=0
-"$BUILD/mailhookd" -d -f "$CONF" || rc=$?
+"$BUILD/mailhookd" -d -f "$CONF" &
+MPID=$!
+wait "$MPID" || rc=$?
+MPID=
 exit "$rc"
