@@ -100,7 +100,7 @@ dkim_keys_send(const struct config *conf)
  * Enough descriptors for "limit sessions": each session's socket and
  * message files, and a reserve (mailhook.h).  Root raises the hard limit
  * too; otherwise as far as it goes, and smtpd accepts fewer sessions.
- * Children inherit it; at reload smtpd's is raised in place.
+ * Children inherit it; a reload to more sessions raises smtpd's in place.
  */
 static void
 nofile_raise(const struct config *conf, pid_t pid)
@@ -650,7 +650,13 @@ parent_reload(char *msg, size_t len)
 		restart_note(msg, len, "new control socket or group");
 	}
 	nofile_raise(conf, 0);
-	if (children[PROC_SMTPD].pid > 0)
+	/*
+	 * smtpd's limit is another process's: prlimit needs
+	 * CAP_SYS_RESOURCE even to read it (the systemd unit may not have
+	 * it), so only for more sessions than it was given for
+	 */
+	if (children[PROC_SMTPD].pid > 0 &&
+	    conf->max_sessions > parent_conf->max_sessions)
 		nofile_raise(conf, children[PROC_SMTPD].pid);
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	config_tracking_rotate(conf, parent_conf);
