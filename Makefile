@@ -66,7 +66,7 @@ all: $(BUILD)/mailhookd $(BUILD)/mhctl $(REGRESS_BINS)
 $(BUILD)/o/%.o: %.c common/*.h $(wildcard $(addsuffix /*.h,$(PROCDIRS))) \
     | deps-build
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(dir $<) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(MH_DEFS) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
 # the grammar, and its token numbers for the lexer (common/parse_lex.c)
 $(BUILD)/parse.c: common/parse.y | deps-build
@@ -86,6 +86,17 @@ $(BUILD)/libmh.a: $(LIB_OBJS)
 
 $(BUILD)/mailhookd: $(BUILD)/o/mailhookd/mailhookd.o $(BUILD)/libmh.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# SYSCONFDIR is compiled into mailhookd (the default -f) and mhctl (the
+# DKIM key directory): a file that changes with it rebuilds the two, so
+# that "make install SYSCONFDIR=..." after "make" installs binaries that
+# read there
+$(BUILD)/sysconfdir: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' >$@
+$(BUILD)/o/mailhookd/mailhookd.o $(BUILD)/o/mhctl/mhctl.o: $(BUILD)/sysconfdir
+$(BUILD)/o/mailhookd/mailhookd.o $(BUILD)/o/mhctl/mhctl.o: \
+    MH_DEFS = -DMH_SYSCONFDIR='"$(SYSCONFDIR)"'
 
 MHCTL_OBJS := $(patsubst %.c,$(BUILD)/o/%.o,$(wildcard mhctl/*.c))
 $(BUILD)/mhctl: $(MHCTL_OBJS) $(BUILD)/libmh.a
@@ -212,6 +223,6 @@ uninstall:
 clean:
 	rm -rf obj obj-san obj-fuzz
 
-.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install uninstall \
-	clean
+.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install \
+	uninstall clean FORCE
 .SECONDARY:

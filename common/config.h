@@ -21,7 +21,11 @@
 
 #include <jansson.h>
 
-#define MH_CONF_FILE		"/etc/mailhook/mailhook.conf"
+/* make's SYSCONFDIR, for mailhookd.c and mhctl.c (the Makefile) */
+#ifndef MH_SYSCONFDIR
+#define MH_SYSCONFDIR		"/etc/mailhook"
+#endif
+#define MH_CONF_FILE		MH_SYSCONFDIR "/mailhook.conf"
 /* a file the config names */
 #define CONFIG_FILE_MAX		(64 * 1024 * 1024)
 #define MH_SPOOL		"/var/spool/mailhook"

@@ -31,7 +31,7 @@
 #include "metrics.h"
 #include "mhctl.h"
 
-#define DKIM_KEY_DIR	"/etc/mailhook/dkim"
+#define DKIM_KEY_DIR	MH_SYSCONFDIR "/dkim"
 
 static int	show_reply(const json_t *, int);
 
