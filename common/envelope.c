@@ -524,6 +524,29 @@ dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
 	return (-1);
 }
 
+/* why the last envelope_decode() of this thread failed */
+static __thread char	 env_err[128];
+
+const char *
+envelope_error(void)
+{
+	return (env_err);
+}
+
+/* "line N: KEY", the key cut short and made printable */
+static void
+dec_error(int lineno, const char *line)
+{
+	char	 key[33];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(key) - 1 && line[i] != '\0' &&
+	    line[i] != ' '; i++)
+		key[i] = line[i] > 0x20 && line[i] < 0x7f ? line[i] : '?';
+	key[i] = '\0';
+	snprintf(env_err, sizeof(env_err), "line %d: %s", lineno, key);
+}
+
 static int
 decode_text(struct envelope *env, const char *text, size_t len)
 {
@@ -531,33 +554,48 @@ decode_text(struct envelope *env, const char *text, size_t len)
 	char		 line[ENV_LINE_MAX];
 	const char	*p, *end, *nl;
 	size_t		 n, i;
-	int		 first = 1, rseen = 0;
+	int		 first = 1, rseen = 0, lineno = 0;
 
 	memset(seen, 0, sizeof(seen));
+	strlcpy(env_err, "not an envelope", sizeof(env_err));
 	if (memchr(text, '\0', len) != NULL)
 		return (-1);
 	for (p = text, end = text + len; p < end; p = nl + 1) {
+		lineno++;
 		if ((nl = memchr(p, '\n', end - p)) == NULL)
 			nl = end;	/* last line without newline */
 		n = nl - p;
-		if (n >= sizeof(line))
+		if (n >= sizeof(line)) {
+			snprintf(env_err, sizeof(env_err),
+			    "line %d: too long", lineno);
 			return (-1);
+		}
 		memcpy(line, p, n);
 		line[n] = '\0';
 		if (first) {
-			if (strcmp(line, ENV_VERSION_LINE) != 0)
+			if (strcmp(line, ENV_VERSION_LINE) != 0) {
+				dec_error(lineno, line);
+				strlcat(env_err, " (want \"" ENV_VERSION_LINE
+				    "\")", sizeof(env_err));
 				return (-1);
+			}
 			first = 0;
 			continue;
 		}
-		if (dec_line(env, line, seen, &rseen) == -1)
+		if (dec_line(env, line, seen, &rseen) == -1) {
+			dec_error(lineno, line);
 			return (-1);
+		}
 	}
 	if (first)
 		return (-1);
 	for (i = 0; i < NENV_FIELDS; i++)
-		if (env_fields[i].required && !seen[i])
+		if (env_fields[i].required && !seen[i]) {
+			snprintf(env_err, sizeof(env_err), "no %s line",
+			    env_fields[i].key);
 			return (-1);
+		}
+	env_err[0] = '\0';
 	return (0);
 }
 

@@ -152,6 +152,8 @@ struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
 char	*envelope_encode(const struct envelope *, size_t *);
 /* -1 if malformed */
 int	 envelope_decode(struct envelope *, const char *, size_t);
+/* why the last envelope_decode() failed: "line 5: KEY", "no id line" */
+const char	*envelope_error(void);
 int	 envelope_field_ok(const char *);	/* printable, no CR/LF/NUL */
 /* a message id: 16 lower-case hex digits */
 int	 envelope_id_ok(const char *);

@@ -392,7 +392,9 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 	envelope_init(env);
 	if (envelope_decode(env, text, len) == -1 ||
 	    strcmp(env->id, id) != 0) {
-		log_warnx("spool: %s: corrupt envelope, left in place", path);
+		log_warnx("spool: %s: envelope %s not understood: corrupt, "
+		    "or written by a newer mailhookd; left in place", path,
+		    envelope_error()[0] != '\0' ? envelope_error() : "id");
 		free(env);
 	} else if (!data_matches(env)) {
 		/* a commit a crash cut short before its flush: no 250 */

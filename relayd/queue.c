@@ -1038,8 +1038,11 @@ queue_load(struct rmsglist *list)
 			fatal("calloc");
 		if (envelope_decode(&m->env, text, len) == -1 ||
 		    strcmp(m->env.id, id) != 0) {
-			log_warnx("msgid=%s status=error (corrupt envelope, "
-			    "left in place)", id);
+			log_warnx("msgid=%s status=error (envelope %s not "
+			    "understood: corrupt, or written by a newer "
+			    "mailhookd; left in place)", id,
+			    envelope_error()[0] != '\0' ? envelope_error() :
+			    "id");
 			free(text);
 			envelope_clear(&m->env);
 			free(m);

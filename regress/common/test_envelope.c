@@ -158,6 +158,22 @@ main(void)
 	is_int(decodes(HEAD "rcpt\n"), -1, "empty rcpt");
 	is_int(decodes(HEAD "subject a\rb\n"), -1, "CR in value");
 	is_int(decodes(HEAD "\n"), -1, "empty line");
+
+	/* what the administrator is told of an envelope not understood */
+	is_int(decodes(HEAD "future-field 1\n"), -1, "unknown key");
+	is_str(envelope_error(), "line 5: future-field", "its line and key");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest mars\n"), -1, "bad dest");
+	is_str(envelope_error(), "line 6: rcpt-dest", "a bad value's key");
+	is_int(decodes("mailhook-envelope 2\nid 0123456789abcdef\n"), -1,
+	    "another version");
+	is_str(envelope_error(),
+	    "line 1: mailhook-envelope (want \"mailhook-envelope 1\")",
+	    "the version line");
+	is_int(decodes("mailhook-envelope 1\ncreated 5\nsender a@b\n"), -1,
+	    "no id");
+	is_str(envelope_error(), "no id line", "a missing required line");
+	is_int(decodes(HEAD), 0, "valid");
+	is_str(envelope_error(), "", "no error after a valid one");
 	is_int(envelope_decode(&b, HEAD "helo a\0b\n", sizeof(HEAD) + 8), -1,
 	    "NUL in text");
 	envelope_clear(&b);
