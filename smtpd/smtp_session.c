@@ -526,6 +526,22 @@ cmd_line_max(struct session *s, const char *p, size_t avail)
 	return (SMTP_CMD_MAX);
 }
 
+/*
+ * A line that cannot be read (too long, bare CR or LF, NUL) during an
+ * AUTH exchange ends the exchange (RFC 4954 4), so the client's next
+ * line is a command again, not a response.
+ */
+static int
+auth_line_error(struct session *s)
+{
+	if (s->state != S_AUTH_PLAIN && s->state != S_AUTH_USER &&
+	    s->state != S_AUTH_PASS)
+		return (0);
+	s->state = S_CMD;
+	explicit_bzero(s->login_user, sizeof(s->login_user));
+	return (1);
+}
+
 /* one command line from the buffer; 0 when more input is needed */
 static int
 input_line(struct session *s)
@@ -541,7 +557,11 @@ input_line(struct session *s)
 		if (!r)
 			return (0);
 		s->skipping = 0;
-		session_error(s, "500 5.5.2 Line too long");
+		if (auth_line_error(s))
+			session_error(s, "500 5.5.6 Authentication Exchange "
+			    "line is too long");
+		else
+			session_error(s, "500 5.5.2 Line too long");
 		return (1);
 	}
 	r = smtp_line_scan(p, avail, cmd_line_max(s, p, avail), LMODE_CMD,
@@ -553,6 +573,8 @@ input_line(struct session *s)
 		return (1);
 	}
 	s->ioff += c;
+	if (fl & (LN_BARE_CR | LN_BARE_LF | LN_NUL))
+		(void)auth_line_error(s);
 	if (fl & (LN_BARE_CR | LN_BARE_LF)) {
 		session_error(s, "500 5.5.2 Bare CR or LF not allowed");
 		return (1);
