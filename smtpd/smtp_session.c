@@ -1108,7 +1108,10 @@ cmd_bdat(struct session *s, char *args)
 	s->bdat_left = size;
 	s->bdat_last = last;
 	s->bdat_discard = NULL;
-	if (s->tx == NULL)
+	if ((s->lc->flags & LF_TLS_REQUIRE) && !s->tls_on)
+		s->bdat_discard = "530 5.7.0 Must issue a STARTTLS command "
+		    "first";
+	else if (s->tx == NULL)
 		s->bdat_discard = "503 5.5.1 Need MAIL command";
 	else if (s->tx->mode == DM_DATA)
 		s->bdat_discard = "503 5.5.1 BDAT not allowed after DATA";
@@ -1370,6 +1373,7 @@ tls_gate(struct session *s, int verb)
 	case CMD_NOOP:
 	case CMD_RSET:
 	case CMD_HELP:
+	case CMD_BDAT:		/* its chunk is read and refused (cmd_bdat) */
 		return (0);
 	default:
 		session_error(s, "530 5.7.0 Must issue a STARTTLS command "
