@@ -397,7 +397,8 @@ smtp_mail_params(char *s, struct mail_params *mp, const char **err)
 	*err = "501 5.5.4 Syntax error in parameters";
 	while ((k = next_param(&s, &v)) != NULL) {
 		if (strcasecmp(k, "SIZE") == 0 && v != NULL) {
-			if (seen & 1 || strspn(v, "0123456789") != strlen(v))
+			if (seen & 1 || *v == '\0' ||
+			    strspn(v, "0123456789") != strlen(v))
 				return (-1);
 			mp->size = strtonum(v, 0, INT64_MAX / 2, &errstr);
 			if (errstr != NULL) {
