@@ -269,18 +269,50 @@ smtp_cmd_name(int verb)
 }
 
 /*
+ * A source route before the mailbox, "@a,@b:" (A-d-l, RFC 5321 4.1.2):
+ * servers must accept its syntax and should ignore it (4.1.1.3, appendix
+ * C).  The offset of the mailbox in s, or 0 if the route is malformed.
+ */
+static size_t
+route_skip(const char *s, size_t len, int utf8)
+{
+	char	 dom[256];
+	size_t	 i = 0, d;
+
+	for (;;) {
+		if (i >= len || s[i] != '@')
+			return (0);
+		d = ++i;
+		/* an address literal's IPv6 colons are not the route's end */
+		if (i < len && s[i] == '[')
+			while (i < len && s[i] != ']')
+				i++;
+		while (i < len && s[i] != ',' && s[i] != ':')
+			i++;
+		if (i == len || i == d || i - d >= sizeof(dom))
+			return (0);
+		memcpy(dom, s + d, i - d);
+		dom[i - d] = '\0';
+		if (!smtp_domain_valid(dom, utf8))
+			return (0);
+		if (s[i++] == ':')
+			return (i);
+	}
+}
+
+/*
  * "FROM:<addr> params": copy addr, point *params after it.  Returns an
- * enum addr_err; an empty path "<>" gives addr "" and ADDR_OK.
+ * enum addr_err; an empty path "<>" gives addr "" and ADDR_OK; a source
+ * route is dropped, the mailbox kept.
  */
 int
 smtp_parse_path(char *args, const char *prefix, char *addr, size_t addrsz,
     int utf8, char **params)
 {
-	size_t	 plen = strlen(prefix), i;
+	size_t	 plen = strlen(prefix), i, r;
 	char	*p, *start;
 	int	 quoted = 0;
 
-	(void)utf8;
 	*params = NULL;
 	addr[0] = '\0';
 	if (strncasecmp(args, prefix, plen) != 0)
@@ -306,12 +338,16 @@ smtp_parse_path(char *args, const char *prefix, char *addr, size_t addrsz,
 	i = p - start;
 	if (p[1] != '\0' && p[1] != ' ')
 		return (ADDR_SYNTAX);
+	if (i > 0 && start[0] == '@') {
+		if ((r = route_skip(start, i, utf8)) == 0 || r == i)
+			return (ADDR_SYNTAX);
+		start += r;
+		i -= r;
+	}
 	if (i > 254)
 		return (ADDR_LENGTH);
 	if (i >= addrsz)
 		return (ADDR_LENGTH);
-	if (i > 0 && start[0] == '@')
-		return (ADDR_ROUTE);
 	memcpy(addr, start, i);
 	addr[i] = '\0';
 	if (memchr(start, '\0', i) != NULL)
