@@ -427,9 +427,10 @@ write_received(struct session *s)
 		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
 		    tx->rcpts[0].addr);
 	domain_safe(helo, sizeof(helo), s->helo[0] ? s->helo : "unknown");
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])%s%s\r\n"
+	/* the client's address as an address literal (RFC 5321 4.1.3) */
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s%s])%s%s\r\n"
 	    "\tby %s (mailhook) with %s id %s%s;\r\n\t%s\r\n",
-	    helo, s->ip, tlsc, authc,
+	    helo, strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip, tlsc, authc,
 	    s->lc->hostname, protocol_name(s), tx->msgid, forc, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(s, hdr, n);

@@ -12,8 +12,9 @@
  *	[-m maxsize] [-r maxrcpt] [-s sessions] [-i per-ip]
  *
  * Each -L adds a listener on 127.0.0.1, an ephemeral port; flags is a
- * comma list of plain, starttls, tlsreq, smtps, auth, authreq.  The
- * ports are written, one per line in -L order, to portfile (atomically).
+ * comma list of plain, starttls, tlsreq, smtps, auth, authreq, and v6
+ * (the listener is on ::1 instead).  The ports are written, one per
+ * line in -L order, to portfile (atomically).
  *
  * Rules (recipient domain): reject.test 550 5.7.1, tempfail.test 450
  * 4.7.1, relay.test relay, bounce.test bounce, route2.test route 2,
@@ -327,6 +328,33 @@ backend_spool_abort(int owner, const struct spool_abort *sa)
 		fatal("rename %s", from);
 }
 
+#define HARNESS_V6	0x40000000	/* not an LF_ flag: listen on ::1 */
+
+/* mhtest_listen() on ::1 */
+static int
+listen_v6(int *port)
+{
+	struct sockaddr_in6	 sin6;
+	socklen_t		 len = sizeof(sin6);
+	int			 fd, one = 1;
+
+	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1 ||
+	    listen(fd, 4096) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin6, &len) == -1) {
+		close(fd);
+		return (-1);
+	}
+	*port = ntohs(sin6.sin6_port);
+	return (fd);
+}
+
 static int
 parse_flags(const char *s)
 {
@@ -349,6 +377,8 @@ parse_flags(const char *s)
 			fl |= LF_AUTH;
 		else if (strcmp(w, "authreq") == 0)
 			fl |= LF_AUTH_REQUIRE;
+		else if (strcmp(w, "v6") == 0)
+			fl |= HARNESS_V6;
 		else
 			fatalx("unknown listener flag %s", w);
 	}
@@ -506,8 +536,12 @@ main(int argc, char *argv[])
 	smtp_tune(greet, stime, errs);
 	i = 0;
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
-		if ((fds[i] = mhtest_listen(&port, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 4096)) == -1)
+		if (l->flags & HARNESS_V6)
+			fds[i] = listen_v6(&port);
+		else
+			fds[i] = mhtest_listen(&port, SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, 4096);
+		if (fds[i] == -1)
 			fatal("bind");
 		if (smtp_listen(fds[i], l->id) == -1)
 			fatalx("smtp_listen");

@@ -138,9 +138,10 @@ class Harness:
 class Client:
     """A raw SMTP client on a socket (optionally TLS)."""
 
-    def __init__(self, port, greet=True, tls=False, src=None, timeout=5):
+    def __init__(self, port, greet=True, tls=False, src=None, timeout=5,
+                 host="127.0.0.1"):
         self.sock = socket.create_connection(
-            ("127.0.0.1", port), timeout=timeout,
+            (host, port), timeout=timeout,
             source_address=(src, 0) if src else None)
         self.buf = b""
         if tls:
