@@ -43,6 +43,7 @@ static void	io_update(struct session *);
 static void	timer_reset(struct session *);
 static void	session_command(struct session *, char *);
 static void	auth_continue(struct session *, char *);
+static int	junk_count(struct session *);
 
 static const char *state_names[] = {
 	"greeting", "tls-handshake", "command", "auth", "auth", "auth",
@@ -1067,6 +1068,8 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 	    enh, code < 400 ? "" : " (", code < 400 ? "" : text,
 	    code < 400 ? "" : ")");
 	session_reply(s, "%d %s %s", code, enh, text);
+	if (code >= 500)
+		(void)junk_count(s);
 	session_resume(s);
 }
 
@@ -1383,17 +1386,16 @@ tls_gate(struct session *s, int verb)
 }
 
 /*
- * NOOP, RSET, HELP and VRFY move no transaction on: a client may send
- * limit junk-commands of them (default 100, as Postfix's
- * smtpd_junk_command_limit) between messages, then the session is closed,
- * so it cannot keep itself alive until the session timeout with them.
+ * NOOP, RSET, HELP and VRFY move no transaction on, nor does a recipient
+ * refused with a 5xx: a client may send limit junk-commands of them
+ * (default 100, as Postfix's smtpd_junk_command_limit) between messages,
+ * then the session is closed, so it cannot keep itself alive until the
+ * session timeout with them, nor try addresses one after the other (a
+ * directory harvest).  1 when this one was over the limit.
  */
 static int
-junk_gate(struct session *s, int verb)
+junk_count(struct session *s)
 {
-	if (verb != CMD_NOOP && verb != CMD_RSET && verb != CMD_HELP &&
-	    verb != CMD_VRFY)
-		return (0);
 	if (s->conf->max_junk <= 0 || ++s->junk <= s->conf->max_junk)
 		return (0);
 	SLOG(s, "event=junk-commands count=%d", s->junk - 1);
@@ -1401,6 +1403,15 @@ junk_gate(struct session *s, int verb)
 	    "closing connection");
 	session_close(s, "junk-commands");
 	return (1);
+}
+
+static int
+junk_gate(struct session *s, int verb)
+{
+	if (verb != CMD_NOOP && verb != CMD_RSET && verb != CMD_HELP &&
+	    verb != CMD_VRFY)
+		return (0);
+	return (junk_count(s));
 }
 
 static void

@@ -9,7 +9,7 @@
  *
  * usage: smtp_harness -d dir -p portfile [-c cert -k key] [-L flags]...
  *	[-H hostname] [-t idle] [-T session] [-g greet_ms] [-e errors]
- *	[-m maxsize] [-r maxrcpt] [-s sessions] [-i per-ip]
+ *	[-m maxsize] [-r maxrcpt] [-s sessions] [-i per-ip] [-j junk]
  *
  * Each -L adds a listener on 127.0.0.1, an ephemeral port; flags is a
  * comma list of plain, starttls, tlsreq, smtps, auth, authreq, and v6
@@ -438,7 +438,8 @@ main(int argc, char *argv[])
 	conf->max_sessions_per_ip = 2048;
 	conf->smtp_timeout = 30;
 
-	while ((ch = getopt(argc, argv, "c:d:e:g:H:i:k:L:m:p:r:s:t:T:")) != -1) {
+	while ((ch = getopt(argc, argv,
+	    "c:d:e:g:H:i:j:k:L:m:p:r:s:t:T:")) != -1) {
 		errstr = NULL;
 		switch (ch) {
 		case 'c':
@@ -459,6 +460,9 @@ main(int argc, char *argv[])
 		case 'i':
 			conf->max_sessions_per_ip = strtonum(optarg, 0, 100000,
 			    &errstr);
+			break;
+		case 'j':
+			conf->max_junk = strtonum(optarg, 0, 100000, &errstr);
 			break;
 		case 'k':
 			key = optarg;
