@@ -1418,8 +1418,13 @@ static void
 session_command(struct session *s, char *line)
 {
 	char	*args;
+	size_t	 n;
 	int	 verb;
 
+	/* trailing white space is tolerated (RFC 5321 4.1.1) */
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		line[--n] = '\0';
 	verb = smtp_cmd_parse(line, &args);
 	if (tls_gate(s, verb) || junk_gate(s, verb))
 		return;
