@@ -549,9 +549,18 @@ input_line(struct session *s)
 {
 	char		 line[SMTP_AUTH_LINE_MAX];
 	const char	*p = s->ibuf + s->ioff;
-	size_t		 avail = s->ilen - s->ioff, ll, c;
-	int		 r, fl;
+	size_t		 avail = s->ilen - s->ioff, ll = 0, c = 0;
+	int		 r, fl = 0;
 
+	if (!s->skipping) {
+		r = smtp_line_scan(p, avail, cmd_line_max(s, p, avail),
+		    LMODE_CMD, &ll, &c, &fl);
+		if (r == LINE_MORE)
+			return (0);
+		/* skipped now: a line that consumed nothing would leave a
+		 * session with all its input read waiting for more */
+		s->skipping = r == LINE_LONG;
+	}
 	if (s->skipping) {
 		r = smtp_line_skip(p, avail, LMODE_CMD, &c);
 		s->ioff += c;
@@ -563,14 +572,6 @@ input_line(struct session *s)
 			    "line is too long");
 		else
 			session_error(s, "500 5.5.2 Line too long");
-		return (1);
-	}
-	r = smtp_line_scan(p, avail, cmd_line_max(s, p, avail), LMODE_CMD,
-	    &ll, &c, &fl);
-	if (r == LINE_MORE)
-		return (0);
-	if (r == LINE_LONG) {
-		s->skipping = 1;
 		return (1);
 	}
 	s->ioff += c;
