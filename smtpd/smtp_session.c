@@ -1464,8 +1464,11 @@ session_command(struct session *s, char *line)
 		    offers_auth(s) ? " AUTH" : "");
 		break;
 	case CMD_VRFY:
-		session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept "
-		    "message and attempt delivery");
+		if (*args == '\0')	/* "VRFY" SP String (RFC 5321 4.1.1.6) */
+			session_error(s, "501 5.5.4 Syntax: VRFY address");
+		else
+			session_reply(s, "252 2.5.0 Cannot VRFY user, but will "
+			    "accept message and attempt delivery");
 		break;
 	case CMD_EXPN:
 		session_error(s, "502 5.5.1 EXPN not implemented");
