@@ -173,7 +173,8 @@ greeting_start(struct session *s)
 static void
 session_timer(int fd, short ev, void *arg)
 {
-	struct session	*s = arg;
+	static const struct timeval	 commit_wait = { 1, 0 };
+	struct session			*s = arg;
 
 	switch (s->state) {
 	case S_GREETING:
@@ -190,6 +191,16 @@ session_timer(int fd, short ev, void *arg)
 		session_destroy(s);
 		return;
 	default:
+		if (s->wait == W_COMMIT) {
+			/*
+			 * The message is being committed, or POSTed (mode
+			 * sync); its answer comes (hookd bounds a POST by the
+			 * route's timeout).  A 421 now would have the client
+			 * send again what may be taken: the time limit waits.
+			 */
+			evtimer_add(&s->tmo, &commit_wait);
+			return;
+		}
 		if (s->wait != W_NONE &&
 		    time(NULL) < s->started + smtp_g.session_timeout) {
 			/* the client waits for us (a verdict, a commit), not

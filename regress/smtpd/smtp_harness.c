@@ -24,7 +24,7 @@
  * opens fail.  Commit: the envelope goes to dir/ID.env (first lines
  * "owner hookd|relayd" and "commit-data SIZE CRC", the commit's count
  * of the bytes written and their CRC-32); a recipient fail550@... or fail451@... makes
- * the result 550 / 451.  Abort renames dir/ID.msg to dir/ID.aborted.
+ * the result 550 / 451, slowcommit@... makes it come after 2.5 s.  Abort renames dir/ID.msg to dir/ID.aborted.
  * SIGUSR1 writes smtp_stats() to dir/stats.json.
  */
 #include <sys/types.h>
@@ -309,7 +309,8 @@ backend_spool_commit(int owner, const struct spool_commit *sc,
 		    sc->msgid);
 	}
 	envelope_clear(&env);
-	later(res_answer, xmemdup(&a, sizeof(a)), 0);
+	later(res_answer, xmemdup(&a, sizeof(a)),
+	    memmem(text, len, "rcpt slowcommit@", 16) != NULL ? 2500 : 0);
 }
 
 void
