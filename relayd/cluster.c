@@ -87,12 +87,19 @@ struct lifted {
 };
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
-/* a sender domain whose shared allowance is spent until (ms) */
+/*
+ * A sender domain whose shared allowance is spent until (ms); or whose
+ * allowance Redis did not answer (an error reply: a user without the
+ * right to run scripts, OOM, READONLY; or no count), counted from this
+ * node's own share until local (ms), as when the link is down
+ */
 struct spent {
 	TAILQ_ENTRY(spent)	 entry;
 	char			 domain[MH_NAME_MAX];
 	long long		 until;
+	long long		 local;
 };
+#define ALLOW_LOCAL_MS	5000
 static TAILQ_HEAD(, spent)	 spents = TAILQ_HEAD_INITIALIZER(spents);
 
 static long long	 suppress_held = -1;	/* HLEN, at the last beat */
@@ -335,6 +342,7 @@ spent_get(const char *domain)
 struct asking {
 	struct rmsg	*m;
 	char		 domain[MH_NAME_MAX];
+	long long	 window;	/* ms */
 };
 
 static void
@@ -346,7 +354,8 @@ on_taken(const redisReply *r, void *arg)
 
 	m->asking = 0;
 	m->inflight--;
-	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer != 0 &&
+	    r->integer >= -a->window) {
 		if (r->integer > 0) {
 			m->counted = 1;
 			granted++;
@@ -356,7 +365,9 @@ on_taken(const redisReply *r, void *arg)
 			spent_get(a->domain)->until = now_ms() + left;
 			refused++;
 		}
-	}
+	} else if (redis_link_up())
+		/* not asked again at once, in a loop: a while on our own */
+		spent_get(a->domain)->local = now_ms() + ALLOW_LOCAL_MS;
 	free(a);
 	sched_kick();
 }
@@ -387,6 +398,8 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	if (m->asking)
 		return (ALLOW_ASKING);
 	s = spent_get(domain);
+	if (s->local > now_ms())
+		return (allowance_local(rate, share));
 	if (s->until > now_ms())
 		return (ALLOW_SPENT);
 	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, domain);
@@ -396,6 +409,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 		fatal("calloc");
 	a->m = m;
 	strlcpy(a->domain, domain, sizeof(a->domain));
+	a->window = (long long)per * 1000;
 	/* the message stays while its answer is awaited */
 	m->asking = 1;
 	m->inflight++;
