@@ -29,23 +29,35 @@ dkimkey_type_name(int type)
 	return (type == DKIMKEY_ED25519 ? "ed25519" : "rsa");
 }
 
+/*
+ * The passphrase of an encrypted key: there is none to give.  Without a
+ * callback OpenSSL asks on /dev/tty, which the signer may not open.
+ */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	*(int *)u = 1;
+	return (-1);
+}
+
 EVP_PKEY *
 dkimkey_load(const char *pem, size_t len, int *type, char *why,
     size_t whylen)
 {
 	BIO		*b;
 	EVP_PKEY	*k;
-	int		 bits;
+	int		 bits, asked = 0;
 
 	if (len > INT32_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return (NULL);
 	}
-	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, &asked);
 	BIO_free(b);
 	ERR_clear_error();
 	if (k == NULL) {
-		snprintf(why, whylen, "no PEM private key");
+		snprintf(why, whylen, asked ? "an encrypted private key "
+		    "(the key must have no passphrase)" : "no PEM private key");
 		return (NULL);
 	}
 	switch (EVP_PKEY_get_base_id(k)) {
