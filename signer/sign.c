@@ -48,7 +48,7 @@
 #include "signer.h"
 
 #define SIGN_CHUNK	(64 * 1024)
-#define KEYS_MAX	64
+#define KEYS_MAX	64	/* of one domain: the signatures of a message */
 #define CPU_SAMPLE	16	/* one signing call in 16 is timed */
 
 struct skey {
@@ -303,8 +303,6 @@ signer_key_add(const char *domain, const char *selector, const char *file,
 {
 	struct skey	*k;
 
-	if (nkeys >= KEYS_MAX)
-		return (-1);
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (k->pem = malloc(len + 1)) == NULL)
 		fatal("key");
@@ -437,6 +435,11 @@ domain_keys(const char *domain, struct skey **ks, size_t *n, char *why,
 		if (k->pk == NULL) {
 			snprintf(why, wlen, "dkim key \"%.100s\" is unusable: "
 			    "%.120s", k->file, k->why);
+			return (-1);
+		}
+		if (*n == KEYS_MAX) {
+			snprintf(why, wlen, "more than %d dkim keys for "
+			    "%.200s", KEYS_MAX, domain);
 			return (-1);
 		}
 		ks[(*n)++] = k;

@@ -18,7 +18,7 @@
 void	 signer_init(void);
 /* forget every key (the parent sends the whole set again) */
 void	 signer_keys_reset(void);
-/* a key for domain/selector; an unusable one is kept to say why; -1 if full */
+/* a key for domain/selector; an unusable one is kept to say why; 0 */
 int	 signer_key_add(const char *domain, const char *selector,
 	    const char *file, const char *pem, size_t len);
 /*
