@@ -45,6 +45,14 @@
 #define REDIS_VERSION_MIN	5
 #define REDIS_NODES		REDIS_PREFIX "nodes"
 #define REDIS_READ		16384
+/*
+ * The bytes of one reply that the reader may hold unparsed: a bulk
+ * string or a line (hiredis takes an array's elements as they come, so
+ * the suppression list's HGETALL never holds more than one).  Ours are
+ * a few hundred bytes; a broken or hostile Redis that announces a bulk
+ * of 512 MB and sends it would have it all buffered.
+ */
+#define REDIS_REPLY_MAX		(1024 * 1024)
 
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
@@ -341,6 +349,10 @@ conn_read(int fd, short ev, void *arg)
 		conn_dispatch(c);
 		if (--c->busy == 0 && c->dead) {
 			conn_destroy(c);
+			return;
+		}
+		if (c->reader->len - c->reader->pos > REDIS_REPLY_MAX) {
+			conn_error(c, "protocol", "a reply longer than 1 MB");
 			return;
 		}
 		if (c->dead || (c->tls == NULL && (size_t)n < sizeof(buf)))

@@ -84,8 +84,10 @@ def _bulk(s):
 class FakeRedis:
     """A TCP server on a free port that plays a broken Redis:
     'garbage' answers anything with bytes that are not RESP, 'midreply'
-    starts a bulk reply and closes, 'old' is a Redis 3.2 (too old), and
-    'silent' accepts and never answers."""
+    starts a bulk reply and closes, 'old' is a Redis 3.2 (too old),
+    'silent' accepts and never answers, and 'huge' answers INFO with a
+    bulk string of 1 GB and sends it (256 MB of it, as far as the client
+    reads), then closes."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -95,6 +97,7 @@ class FakeRedis:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.sent = 0       # 'huge': the bytes of bulk sent, all told
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self):
@@ -134,6 +137,9 @@ class FakeRedis:
                     return
                 if not data:
                     return
+                if self.mode == "huge" and b"INFO" in data.upper():
+                    self._huge(c)
+                    return
                 out, close = self._answer(data)
                 try:
                     if out:
@@ -143,6 +149,16 @@ class FakeRedis:
                 if close:
                     time.sleep(0.1)
                     return
+
+    def _huge(self, c):
+        chunk = b"x" * (1 << 20)
+        try:
+            c.sendall(b"$1073741824\r\n")
+            for _ in range(256):
+                c.sendall(chunk)
+                self.sent += len(chunk)
+        except OSError:
+            pass
 
     def close(self):
         self.sock.close()
