@@ -6,10 +6,14 @@
  * The link to the cluster's Redis (redis_link.h).  Linking: both
  * connections connect (through TLS for rediss://), AUTH (and SELECT) on
  * the command one, INFO checks the version, the other SUBSCRIBEs; only
- * then is the link up.  Every command has a deadline: a Redis that does
- * not answer in time is treated as down.  The node's heartbeat (a sorted
- * set of nodes by last beat) tells how many nodes share an allowance when
- * the link is down.
+ * then is the link up.  Every command has a deadline: a Redis that
+ * leaves the oldest command it has been sent unanswered for 2 s (from
+ * its writing or the answer before it) is treated as down.  One that
+ * answers, however long its queue (every suppression of a node pushed
+ * at a link, each a script call), is not; nor is the time this process
+ * was busy, with the command not written yet, counted against Redis.
+ * The node's heartbeat (a sorted set of nodes by last beat) tells how
+ * many nodes share an allowance when the link is down.
  *
  * The protocol is hiredis's: its command formatter and its reply reader.
  * The transport is ours, a non-blocking socket on the process's libevent
@@ -57,8 +61,15 @@
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
 
+struct rconn;
+
 struct pending {
 	TAILQ_ENTRY(pending)	 entry;
+	struct rconn		*conn;		/* in its fifo */
+	unsigned long long	 out_end;	/* its last byte: conn's
+						   queued count */
+	long long		 written_at;	/* ms, written as the
+						   oldest awaited */
 	redis_reply_fn		 fn;
 	void			*arg;
 	struct event		*deadline;
@@ -76,6 +87,9 @@ struct rconn {
 	struct evbuffer		*out;
 	redisReader		*reader;
 	struct pendinglist	 fifo;		/* replies awaited, in order */
+	unsigned long long	 queued, written;	/* bytes */
+	long long		 last_reply;	/* ms, monotonic */
+	long long		 last_write;
 	int			 sub;		/* the channel's: the rest */
 	int			 busy, dead;	/* in a dispatch; freed after */
 };
@@ -108,6 +122,15 @@ static void	 link_start(int, short, void *);
 static void	 link_fail(const char *, const char *);
 static void	 on_channel(struct rconn *, const redisReply *);
 static void	 on_connected(struct rconn *);
+
+static long long
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
 
 /* the state changed: whoever cares (relayd tells the parent) */
 static void
@@ -236,6 +259,7 @@ static void
 conn_flush(struct rconn *c)
 {
 	struct evbuffer_iovec	 v;
+	struct pending		*p;
 	ssize_t			 n;
 
 	while (evbuffer_get_length(c->out) > 0) {
@@ -256,6 +280,11 @@ conn_flush(struct rconn *c)
 			return;
 		}
 		evbuffer_drain(c->out, n);
+		c->written += n;
+		c->last_write = mono_ms();
+		if ((p = TAILQ_FIRST(&c->fifo)) != NULL &&
+		    p->written_at == 0 && p->out_end <= c->written)
+			p->written_at = c->last_write;
 	}
 	if (conn_wants_write(c))
 		event_add(c->wev, NULL);
@@ -275,6 +304,7 @@ conn_dispatch(struct rconn *c)
 		}
 		if (r == NULL)
 			break;
+		c->last_reply = mono_ms();
 		if ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
 			TAILQ_REMOVE(&c->fifo, p, entry);
 			on_reply(p, r);
@@ -462,9 +492,32 @@ on_deadline(int fd, short ev, void *arg)
 	struct pending	*p = arg;
 	redis_reply_fn	 fn = p->fn;
 	void		*fnarg = p->arg;
+	struct rconn	*c = p->conn;
+	struct pending	*head;
+	struct timeval	 tv;
+	long long	 since, quiet;
 
 	if (p->done)
 		return;
+	head = TAILQ_FIRST(&c->fifo);
+	/*
+	 * Redis owes the oldest command an answer since it was written (or
+	 * the one before answered); not written yet, since the last write
+	 * (a Redis that reads nothing lets none through).  Meanwhile p
+	 * waits its turn.
+	 */
+	if (head->out_end <= c->written)
+		since = head->written_at;
+	else
+		since = c->last_write;
+	if (c->last_reply > since)
+		since = c->last_reply;
+	if ((quiet = mono_ms() - since) < REDIS_TIMEOUT_MS) {
+		tv.tv_sec = (REDIS_TIMEOUT_MS - quiet) / 1000;
+		tv.tv_usec = (REDIS_TIMEOUT_MS - quiet) % 1000 * 1000;
+		evtimer_add(p->deadline, &tv);
+		return;
+	}
 	p->done = 1;
 	/* frees p with its connection; then the caller hears of it */
 	link_fail("timeout", "no answer within 2 s");
@@ -488,12 +541,15 @@ send_on(struct rconn *c, redis_reply_fn fn, void *arg, int argc,
 		return (-1);
 	if (evbuffer_add(c->out, cmd, len) == -1)
 		fatal("evbuffer_add");
+	c->queued += len;
 	redisFreeCommand(cmd);
 	if (fn != NULL) {
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			fatal("calloc");
 		p->fn = fn;
 		p->arg = arg;
+		p->conn = c;
+		p->out_end = c->queued;
 		if ((p->deadline = evtimer_new(rl.base, on_deadline,
 		    p)) == NULL)
 			fatal("evtimer_new");
