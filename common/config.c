@@ -712,6 +712,9 @@ config_tls_server(const struct pki *p, const char *ciphers, char *why,
 /*
  * Read a whole file into memory, NUL-terminated.  Errors name the file,
  * after the FILE:LINE:COL of the statement that named it when known.
+ * A symbolic link is followed (certbot's live/ files are links, and so
+ * is a key rotated by pointing a link elsewhere): the administrator named
+ * the path, and the mode checked is the file's it reaches.
  */
 #define AT(a)	(a), (a)[0] != '\0' ? ": " : ""
 static int
@@ -724,7 +727,7 @@ readfile(const char *path, const char *at, const char *what, char **data,
 	size_t		 off = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("%s%s%s \"%s\"", AT(at), what, path);
 		return (-1);
 	}
