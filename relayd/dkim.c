@@ -16,7 +16,7 @@
  * A message the signer cannot sign (unusable key) is committed all the
  * same but held (envelope dkim-pending), with an error event; it is not
  * sent unsigned.  It is signed again at every retry interval and after a
- * reload, and leaves once signed.
+ * reload, and leaves once signed, or once no dkim line applies to it.
  */
 #include <sys/types.h>
 
@@ -304,14 +304,43 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 	step_start(st, fd);
 }
 
-/* a held message's turn: try the signer again */
+/*
+ * A held message's turn: try the signer again, with the dkim line its
+ * From: domain has now (a reload may have changed them).  With none, it
+ * is sent as the domain's other mail is, unsigned: the configuration no
+ * longer signs it.
+ */
 void
 dkim_sign_held(struct rmsg *m)
 {
+	const struct dkim	*d;
 	struct dkim_step	*st;
+	char			 domain[MH_NAME_MAX];
+	int			 fd;
 
 	if (m->dkim_busy || m->env.dkim_pending[0] == '\0')
 		return;
+	fd = m->env.tracked ? queue_open_copy(m->id, 0) :
+	    queue_open_msg(m->id);
+	d = NULL;
+	if (fd != -1 && (from_domain(fd, domain, sizeof(domain)) == -1 ||
+	    (d = config_dkim_match(relay_conf, domain)) == NULL)) {
+		close(fd);
+		log_info("msgid=%s dkim=%s status=released (no dkim key "
+		    "for its From: domain now: sent unsigned)", m->id,
+		    m->env.dkim_pending);
+		m->env.dkim_pending[0] = '\0';
+		if (!m->removed)
+			queue_update(&m->env);
+		sched_kick();
+		return;
+	}
+	if (d != NULL && strcmp(d->domain, m->env.dkim_pending) != 0) {
+		strlcpy(m->env.dkim_pending, d->domain,
+		    sizeof(m->env.dkim_pending));
+		if (!m->removed)
+			queue_update(&m->env);
+	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		fatal("calloc");
 	/* in flight: not freed by a removal meanwhile (sched_pass) */
@@ -325,8 +354,7 @@ dkim_sign_held(struct rmsg *m)
 		st->ncopies = m->env.nrcpt;
 		st->copy = 0;
 	}
-	step_start(st, st->copy >= 0 ? queue_open_copy(m->id, 0) :
-	    queue_open_msg(m->id));
+	step_start(st, fd);
 }
 
 /* the message was committed held: say so to every recipient */
