@@ -35,7 +35,8 @@
 #include "mailhook.h"
 #include "relayd.h"
 
-#define FROM_READ_MAX	(64 * 1024)
+#define FROM_READ_MAX	(64 * 1024)	/* the first read, doubled */
+#define HEADERS_READ_MAX (4 * 1024 * 1024)	/* a header section, up to */
 
 static relay_signer_fn	 signer;
 
@@ -121,17 +122,34 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	return (rv);
 }
 
+/*
+ * The From: domain of the message on fd: its header section is read
+ * whole (up to HEADERS_READ_MAX): a From: may follow 64 KB of other
+ * fields.
+ */
 static int
 from_domain(int fd, char *domain, size_t len)
 {
-	char	*buf;
+	char	*buf = NULL, *nb;
+	size_t	 size = FROM_READ_MAX, have = 0;
 	ssize_t	 n;
 	int	 rv;
 
-	if ((buf = malloc(FROM_READ_MAX)) == NULL)
-		return (-1);
-	n = pread(fd, buf, FROM_READ_MAX, 0);
-	rv = dkim_from_domain(buf, n > 0 ? (size_t)n : 0, domain, len);
+	for (;;) {
+		if ((nb = realloc(buf, size)) == NULL)
+			fatal("realloc");
+		buf = nb;
+		if ((n = pread(fd, buf + have, size - have, have)) <= 0)
+			break;
+		have += n;
+		/* a regular file's read is short only at its end */
+		if (have < size || size >= HEADERS_READ_MAX ||
+		    memmem(buf, have, "\n\r\n", 3) != NULL ||
+		    memmem(buf, have, "\n\n", 2) != NULL)
+			break;
+		size *= 2;
+	}
+	rv = dkim_from_domain(buf, have, domain, len);
 	free(buf);
 	return (rv);
 }
