@@ -940,31 +940,51 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 	return (rc);
 }
 
+/*
+ * A whole file of dfd, NUL terminated; NULL and errno (ENOENT: none,
+ * EFBIG: larger than max, EIO: cut short) if not.
+ */
 static char *
 read_file_at(int dfd, const char *name, size_t max, size_t *lenp)
 {
 	struct stat	 st;
-	char		*buf;
+	char		*buf = NULL;
 	ssize_t		 n;
 	size_t		 len = 0;
-	int		 fd;
+	int		 fd, saved;
 
 	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1)
 		return (NULL);
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max ||
-	    (buf = malloc(st.st_size + 1)) == NULL) {
-		close(fd);
-		return (NULL);
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if ((size_t)st.st_size > max) {
+		errno = EFBIG;
+		goto fail;
 	}
+	if ((buf = malloc(st.st_size + 1)) == NULL)
+		goto fail;
 	while (len < (size_t)st.st_size) {
-		if ((n = read(fd, buf + len, st.st_size - len)) <= 0)
-			break;
+		if ((n = read(fd, buf + len, st.st_size - len)) <= 0) {
+			if (n == 0 || errno != EINTR)
+				break;
+			continue;
+		}
 		len += n;
+	}
+	if (len < (size_t)st.st_size) {
+		errno = EIO;
+		goto fail;
 	}
 	close(fd);
 	buf[len] = '\0';
 	*lenp = len;
 	return (buf);
+ fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return (NULL);
 }
 
 /* load every committed message; remove what an interrupted commit left */
@@ -1076,7 +1096,7 @@ queue_suppress_write(const char *text, size_t len)
 char *
 queue_suppress_read(size_t *lenp)
 {
-	return (read_file_at(outfd, "suppress", 64 * 1024 * 1024, lenp));
+	return (read_file_at(outfd, "suppress", SUPPRESS_FILE_MAX, lenp));
 }
 
 /*

@@ -106,6 +106,8 @@ int	 queue_suppress_write(const char *text, size_t len);
 int	 queue_state_write(const char *name, const char *, size_t);
 char	*queue_state_read(const char *name, size_t max, size_t *lenp);
 void	 queue_state_each(const char *prefix, void (*)(const char *name));
+/* the suppression list's file: NULL and errno (ENOENT: none) if unread */
+#define SUPPRESS_FILE_MAX	(1024 * 1024 * 1024)
 char	*queue_suppress_read(size_t *);
 
 /* relay.c */

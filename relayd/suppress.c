@@ -14,6 +14,7 @@
 #include <sys/tree.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,8 +132,17 @@ suppress_load(void)
 	long long	 t;
 
 	suppress_free();
-	if ((text = queue_suppress_read(&len)) == NULL)
-		return (0);
+	/*
+	 * A list there but unread is no empty list: started without it,
+	 * relayd would send to every address in it and write the next
+	 * change over it
+	 */
+	if ((text = queue_suppress_read(&len)) == NULL) {
+		if (errno == ENOENT)
+			return (0);
+		log_warn("suppress: cannot read the suppression list");
+		return (-1);
+	}
 	for (line = text; line != NULL && *line != '\0'; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
