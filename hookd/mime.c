@@ -634,6 +634,29 @@ disposition_of(GMimeObject *obj, GMimeObject *parent)
 	return ("attachment");
 }
 
+/*
+ * A part's file name as a receiver may use it: the last component of a
+ * path ("../../etc/passwd" is "passwd", "C:\x\a.exe" is "a.exe"), control
+ * characters as '_'; NULL (no name) for "", "." and "..".
+ */
+static char *
+file_name_of(const char *fn)
+{
+	const char	*base, *p;
+	char		*s, *q;
+
+	for (base = p = fn; *p != '\0'; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return (NULL);
+	s = utf8_clean(base, -1);
+	for (q = s; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = '_';
+	return (s);
+}
+
 static void
 doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
     GByteArray *data)
@@ -658,7 +681,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 		fn = g_mime_object_get_content_disposition_parameter(obj,
 		    "filename");
 	if (fn != NULL)
-		a->file_name = utf8_clean(fn, -1);
+		a->file_name = file_name_of(fn);
 	ct = g_mime_object_get_content_type(obj);
 	mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
 	a->content_type = utf8_clean(mt ? mt : "application/octet-stream",

@@ -35,7 +35,8 @@
  *     blank lines trimmed.  null when plain is null.
  *   - attachments: every other leaf part (inline images included;
  *     a message/rfc822 part is one attachment holding the message):
- *     file_name (null if none), content_type ("type/subtype"), size
+ *     file_name (null if none; its last path component only, control
+ *     characters as '_', null for ".."), content_type ("type/subtype"), size
  *     (decoded bytes), disposition ("attachment" or "inline": the header's
  *     value, else "inline" when the part has a Content-ID or lives in a
  *     multipart/related, else "attachment"), content_id (without <>,
