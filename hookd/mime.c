@@ -381,6 +381,42 @@ strip_nul(char *p, size_t len)
 	return (w);
 }
 
+/*
+ * The charset mail clients mean by a label: the superset they write under
+ * it (the WHATWG Encoding Standard's mapping).  Outlook labels Windows-1252
+ * text (curly quotes, the euro sign) ISO-8859-1, Japanese Windows labels
+ * CP932 text (circled digits, IBM kanji) Shift_JIS: decoded as labelled,
+ * those characters became C1 controls or replacement characters.
+ */
+static const char *
+charset_superset(const char *cs)
+{
+	static const struct {
+		const char	*label;
+		const char	*charset;
+	} map[] = {
+		{ "iso-8859-1", "windows-1252" },
+		{ "iso8859-1", "windows-1252" },
+		{ "iso_8859-1", "windows-1252" },
+		{ "latin1", "windows-1252" },
+		{ "iso-8859-9", "windows-1254" },
+		{ "shift_jis", "CP932" },
+		{ "shift-jis", "CP932" },
+		{ "sjis", "CP932" },
+		{ "x-sjis", "CP932" },
+		{ "euc-kr", "CP949" },
+		{ "gb2312", "GB18030" },
+		{ "gbk", "GB18030" },
+		{ "big5", "BIG5-HKSCS" }
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(cs, map[i].label) == 0)
+			return (map[i].charset);
+	return (cs);
+}
+
 /* bytes in charset (NULL: unknown) to g_malloc'd valid UTF-8 */
 static char *
 text_convert(const char *p, size_t len, const char *charset)
@@ -391,6 +427,8 @@ text_convert(const char *p, size_t len, const char *charset)
 
 	if (p == NULL || len == 0)
 		return (g_strdup(""));
+	if (!charset_is_utf8(charset))
+		charset = charset_superset(charset);
 	if (!charset_is_utf8(charset) &&
 	    (cd = g_mime_iconv_open("UTF-8", charset)) != (iconv_t)-1) {
 		s = iconv_all(cd, p, len, &n);

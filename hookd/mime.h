@@ -25,7 +25,9 @@
  *     a repeated header becomes an array of strings in message order.
  *   - plain, html: the first text/plain and text/html leaf parts whose
  *     disposition is not "attachment", decoded from their transfer
- *     encoding and charset to UTF-8, line ends normalized to "\n".  An
+ *     encoding and charset to UTF-8 (a label read as the superset clients
+ *     write under it: ISO-8859-1 as Windows-1252, Shift_JIS as CP932, ...;
+ *     see charset_superset), line ends normalized to "\n".  An
  *     unknown charset or undecodable bytes fall back to GMime's 8-bit
  *     guess; the text is always valid UTF-8 and NUL bytes are dropped.
  *   - reply_plain: plain without quoted lines (">"), without the
