@@ -534,6 +534,7 @@ part_text(GMimePart *part)
 struct hdr {
 	const char	*name;
 	const char	*value;
+	char		*own;		/* value, when decoded here */
 	gint64		 off;
 	size_t		 seq;
 };
@@ -546,6 +547,60 @@ hdr_cmp(const void *a, const void *b)
 	if (x->off != y->off)
 		return (x->off < y->off ? -1 : 1);
 	return (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+/*
+ * GMime 3.2 joins the payloads of adjacent encoded-words of one charset
+ * and encoding before it decodes them, so the base64 padding of a B-word
+ * followed by another ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", as PHP's
+ * mb_encode_mimeheader and others fold a long subject or name) decodes
+ * to a NUL that ends the value there: the rest of the text was lost.
+ * Such a value (raw has "=?=", padding closing a word) is decoded again
+ * with its B-words written as Q-words, whose payloads join safely (a
+ * character split between two words included).  NULL: use GMime's.
+ */
+static char *
+hdr_b_padded(const char *raw)
+{
+	GString		*s;
+	const char	*p, *cs, *q, *end;
+	guchar		*buf;
+	gint		 state;
+	guint		 save;
+	size_t		 i, n;
+	char		*u, *v;
+
+	if (raw == NULL || strstr(raw, "=?=") == NULL)
+		return (NULL);
+	s = g_string_new(NULL);
+	for (p = raw; (cs = strstr(p, "=?")) != NULL; p = end + 2) {
+		if ((q = strchr(cs + 2, '?')) == NULL || (q[1] != 'B' &&
+		    q[1] != 'b') || q[2] != '?' ||
+		    (end = strstr(q + 3, "?=")) == NULL ||
+		    memchr(cs, ' ', end - cs) != NULL ||
+		    memchr(cs, '\n', end - cs) != NULL) {
+			g_string_append_len(s, p, cs + 2 - p);
+			end = cs;		/* not a B-word: go on after "=?" */
+			continue;
+		}
+		g_string_append_len(s, p, q + 1 - p);
+		g_string_append(s, "Q?");
+		buf = g_malloc((end - (q + 3)) / 4 * 3 + 3);
+		state = 0;
+		save = 0;
+		n = g_base64_decode_step(q + 3, end - (q + 3), buf, &state,
+		    &save);
+		for (i = 0; i < n; i++)
+			g_string_append_printf(s, "=%02X", buf[i]);
+		g_free(buf);
+		g_string_append(s, "?=");
+	}
+	g_string_append(s, p);
+	u = g_mime_utils_header_unfold(s->str);
+	g_string_free(s, TRUE);
+	v = g_mime_utils_header_decode_text(NULL, u);
+	g_free(u);
+	return (v);
 }
 
 static size_t
@@ -561,7 +616,9 @@ hdr_collect(GMimeObject *obj, struct hdr *h, size_t n, size_t max)
 	for (i = 0; i < count && n < max; i++) {
 		gh = g_mime_header_list_get_header_at(hl, i);
 		h[n].name = g_mime_header_get_name(gh);
-		h[n].value = g_mime_header_get_value(gh);
+		h[n].own = hdr_b_padded(g_mime_header_get_raw_value(gh));
+		h[n].value = h[n].own ? h[n].own :
+		    g_mime_header_get_value(gh);
 		h[n].off = g_mime_header_get_offset(gh);
 		h[n].seq = n;
 		if (h[n].name != NULL)
@@ -635,9 +692,11 @@ doc_headers(struct doc *d, GMimeMessage *msg)
 	n = hdr_collect(top, h, n, max);
 	n = hdr_collect(part, h, n, max);
 	qsort(h, n, sizeof(*h), hdr_cmp);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (hdr_add(d->headers, h[i].name, h[i].value) == -1)
 			d->failed = 1;
+		g_free(h[i].own);
+	}
 	free(h);
 	return (0);
 }
