@@ -555,12 +555,13 @@ hdr_cmp(const void *a, const void *b)
  * followed by another ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", as PHP's
  * mb_encode_mimeheader and others fold a long subject or name) decodes
  * to a NUL that ends the value there: the rest of the text was lost.
- * Such a value (raw has "=?=", padding closing a word) is decoded again
- * with its B-words written as Q-words, whose payloads join safely (a
- * character split between two words included).  NULL: use GMime's.
+ * words_b_as_q() gives such a raw value (one with "=?=", padding closing
+ * a word) with its B-words written as Q-words, whose payloads join
+ * safely (a character split between two words included), unfolded;
+ * NULL for any other value: GMime's decoding is right for it.
  */
 static char *
-hdr_b_padded(const char *raw)
+words_b_as_q(const char *raw)
 {
 	GString		*s;
 	const char	*p, *cs, *q, *end;
@@ -568,7 +569,7 @@ hdr_b_padded(const char *raw)
 	gint		 state;
 	guint		 save;
 	size_t		 i, n;
-	char		*u, *v;
+	char		*u;
 
 	if (raw == NULL || strstr(raw, "=?=") == NULL)
 		return (NULL);
@@ -598,6 +599,17 @@ hdr_b_padded(const char *raw)
 	g_string_append(s, p);
 	u = g_mime_utils_header_unfold(s->str);
 	g_string_free(s, TRUE);
+	return (u);
+}
+
+/* a header's value decoded by words_b_as_q(), or NULL: use GMime's */
+static char *
+hdr_b_padded(const char *raw)
+{
+	char	*u, *v;
+
+	if ((u = words_b_as_q(raw)) == NULL)
+		return (NULL);
 	v = g_mime_utils_header_decode_text(NULL, u);
 	g_free(u);
 	return (v);
@@ -754,6 +766,45 @@ file_name_of(const char *fn)
 	return (s);
 }
 
+/*
+ * The file name of a part whose header has it in padded B-words (see
+ * words_b_as_q: Outlook writes a long non-ASCII name so), g_malloc'd; NULL
+ * when GMime's is right.
+ */
+static char *
+file_name_b_padded(GMimeObject *obj)
+{
+	GMimeContentDisposition	*cd;
+	GMimeContentType	*ct;
+	GMimeHeaderList		*hl;
+	GMimeHeader		*h;
+	const char		*fn = NULL;
+	char			*u, *r = NULL;
+	int			 disp;
+
+	disp = g_mime_object_get_content_disposition_parameter(obj,
+	    "filename") != NULL;
+	if ((hl = g_mime_object_get_header_list(obj)) == NULL ||
+	    (h = g_mime_header_list_get_header(hl, disp ?
+	    "Content-Disposition" : "Content-Type")) == NULL ||
+	    (u = words_b_as_q(g_mime_header_get_raw_value(h))) == NULL)
+		return (NULL);
+	if (disp) {
+		if ((cd = g_mime_content_disposition_parse(NULL, u)) != NULL) {
+			fn = g_mime_content_disposition_get_parameter(cd,
+			    "filename");
+			r = g_strdup(fn);
+			g_object_unref(cd);
+		}
+	} else if ((ct = g_mime_content_type_parse(NULL, u)) != NULL) {
+		fn = g_mime_content_type_get_parameter(ct, "name");
+		r = g_strdup(fn);
+		g_object_unref(ct);
+	}
+	g_free(u);
+	return (r);
+}
+
 static void
 doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
     GByteArray *data)
@@ -761,7 +812,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	struct attach	*a;
 	GMimeContentType *ct;
 	const char	*fn = NULL, *cid;
-	char		*mt;
+	char		*mt, *padded;
 
 	a = reallocarray(d->att, d->natt + 1, sizeof(*a));
 	if (a == NULL) {
@@ -777,7 +828,10 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	else
 		fn = g_mime_object_get_content_disposition_parameter(obj,
 		    "filename");
-	if (fn != NULL)
+	if (fn != NULL && (padded = file_name_b_padded(obj)) != NULL) {
+		a->file_name = file_name_of(padded);
+		g_free(padded);
+	} else if (fn != NULL)
 		a->file_name = file_name_of(fn);
 	ct = g_mime_object_get_content_type(obj);
 	mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
