@@ -615,11 +615,119 @@ hdr_b_padded(const char *raw)
 	return (v);
 }
 
+/*
+ * Address fields (as addrguard.c's ADDR_FIELDS).  A display name in
+ * encoded-words may hold what the phrase could not ("Müller, Jürgen" is
+ * =?utf-8?Q?M=C3=BCller=2C_J=C3=BCrgen?= as Exchange writes it): decoded
+ * as text, the field no longer parses as the addresses it holds.  Such a
+ * field is written again from its addresses, that name quoted.
+ */
+static int
+hdr_is_address(const char *name)
+{
+	if (strncasecmp(name, "resent-", 7) == 0)
+		name += 7;
+	return (strcasecmp(name, "from") == 0 ||
+	    strcasecmp(name, "sender") == 0 ||
+	    strcasecmp(name, "reply-to") == 0 ||
+	    strcasecmp(name, "to") == 0 || strcasecmp(name, "cc") == 0 ||
+	    strcasecmp(name, "bcc") == 0);
+}
+
+#define ADDR_SPECIALS	",;:<>@\"\\()[]"
+
+static int
+addr_needs_quotes(InternetAddressList *l)
+{
+	InternetAddress	*ia;
+	const char	*name;
+	int		 i, n;
+
+	n = internet_address_list_length(l);
+	for (i = 0; i < n; i++) {
+		ia = internet_address_list_get_address(l, i);
+		name = internet_address_get_name(ia);
+		if (name != NULL && strpbrk(name, ADDR_SPECIALS) != NULL)
+			return (1);
+		if (INTERNET_ADDRESS_IS_GROUP(ia) && addr_needs_quotes(
+		    internet_address_group_get_members(
+		    INTERNET_ADDRESS_GROUP(ia))))
+			return (1);
+	}
+	return (0);
+}
+
+static void
+addr_format(GString *s, InternetAddressList *l)
+{
+	InternetAddress	*ia;
+	const char	*name, *p;
+	int		 i, n;
+
+	n = internet_address_list_length(l);
+	for (i = 0; i < n; i++) {
+		ia = internet_address_list_get_address(l, i);
+		if (i > 0)
+			g_string_append(s, ", ");
+		if ((name = internet_address_get_name(ia)) != NULL &&
+		    *name != '\0') {
+			if (strpbrk(name, ADDR_SPECIALS) == NULL)
+				g_string_append(s, name);
+			else {
+				g_string_append_c(s, '"');
+				for (p = name; *p != '\0'; p++) {
+					if (*p == '"' || *p == '\\')
+						g_string_append_c(s, '\\');
+					g_string_append_c(s, *p);
+				}
+				g_string_append_c(s, '"');
+			}
+		}
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			g_string_append(s, ": ");
+			addr_format(s, internet_address_group_get_members(
+			    INTERNET_ADDRESS_GROUP(ia)));
+			g_string_append_c(s, ';');
+		} else if (INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+		    (p = internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(ia))) != NULL)
+			g_string_append_printf(s, name != NULL &&
+			    *name != '\0' ? " <%s>" : "%s", p);
+	}
+}
+
+/* an address field's value, when a decoded name needs quotes; else NULL */
+static char *
+hdr_addr_quoted(const char *name, const char *raw)
+{
+	InternetAddressList	*l;
+	GString			*s;
+	char			*u;
+
+	if (raw == NULL || strstr(raw, "=?") == NULL || !hdr_is_address(name))
+		return (NULL);
+	if ((u = words_b_as_q(raw)) == NULL)
+		u = g_mime_utils_header_unfold(raw);
+	l = internet_address_list_parse(NULL, u);
+	g_free(u);
+	if (l == NULL)
+		return (NULL);
+	if (!addr_needs_quotes(l)) {
+		g_object_unref(l);
+		return (NULL);
+	}
+	s = g_string_new(NULL);
+	addr_format(s, l);
+	g_object_unref(l);
+	return (g_string_free(s, FALSE));
+}
+
 static size_t
 hdr_collect(GMimeObject *obj, struct hdr *h, size_t n, size_t max)
 {
 	GMimeHeaderList	*hl;
 	GMimeHeader	*gh;
+	const char	*raw;
 	int		 i, count;
 
 	if (obj == NULL || (hl = g_mime_object_get_header_list(obj)) == NULL)
@@ -627,14 +735,16 @@ hdr_collect(GMimeObject *obj, struct hdr *h, size_t n, size_t max)
 	count = g_mime_header_list_get_count(hl);
 	for (i = 0; i < count && n < max; i++) {
 		gh = g_mime_header_list_get_header_at(hl, i);
-		h[n].name = g_mime_header_get_name(gh);
-		h[n].own = hdr_b_padded(g_mime_header_get_raw_value(gh));
+		if ((h[n].name = g_mime_header_get_name(gh)) == NULL)
+			continue;
+		raw = g_mime_header_get_raw_value(gh);
+		if ((h[n].own = hdr_addr_quoted(h[n].name, raw)) == NULL)
+			h[n].own = hdr_b_padded(raw);
 		h[n].value = h[n].own ? h[n].own :
 		    g_mime_header_get_value(gh);
 		h[n].off = g_mime_header_get_offset(gh);
 		h[n].seq = n;
-		if (h[n].name != NULL)
-			n++;
+		n++;
 	}
 	return (n);
 }

@@ -21,7 +21,9 @@
  *     envelope recipients with the same destination and route as `to`.
  *   - headers: every header of the message in order, the name lower-cased
  *     with '-' turned into '_'; the value unfolded and RFC 2047 decoded
- *     to UTF-8 (8-bit raw text is guessed by GMime's fallback charsets);
+ *     to UTF-8 (8-bit raw text is guessed by GMime's fallback charsets;
+ *     an address field whose decoded display name needs quotes is
+ *     written again from its addresses, that name quoted);
  *     a repeated header becomes an array of strings in message order.
  *   - plain, html: the first text/plain and text/html leaf parts whose
  *     disposition is not "attachment", decoded from their transfer
