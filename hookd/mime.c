@@ -1150,7 +1150,26 @@ line_attribution(const char *l, size_t len, const char *next, size_t nlen)
 	    (line_ends(l, len, "a \xc3\xa9" "crit :") ||
 	    line_ends(l, len, "a \xc3\xa9" "crit:")))
 		return (1);
-	if (line_starts(l, len, "Am ") && line_ends(l, len, "schrieb:"))
+	/* Thunderbird "Am <date> schrieb <name>:", Gmail's name follows */
+	if (line_starts(l, len, "Am ") && (line_ends(l, len, "schrieb:") ||
+	    (line_ends(l, len, ":") && memmem(l, len, " schrieb ", 9) != NULL)))
+		return (1);
+	if (line_starts(l, len, "Am ") && next != NULL && nlen > 0 &&
+	    !line_starts(next, nlen, ">") && line_ends(next, nlen, ":") &&
+	    (memmem(l, len, " schrieb ", 9) != NULL ||
+	    memmem(next, nlen, "schrieb ", 8) != NULL))
+		return (1);
+	/*
+	 * Outlook's header block of the quoted message (Outlook for Mac and
+	 * others write it without a rule above it): "From: ..." then "Sent:"
+	 * or "Date:".
+	 */
+	if ((line_starts(l, len, "From: ") && next != NULL &&
+	    (line_starts(next, nlen, "Sent: ") ||
+	    line_starts(next, nlen, "Date: "))) ||
+	    (line_starts(l, len, "Von: ") && next != NULL &&
+	    (line_starts(next, nlen, "Gesendet: ") ||
+	    line_starts(next, nlen, "Datum: "))))
 		return (1);
 	return (0);
 }

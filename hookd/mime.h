@@ -35,7 +35,8 @@
  *   - reply_plain: plain without quoted lines (">"), without the
  *     "On ... wrote:" attribution and everything after it, and without
  *     anything after a signature or forward marker ("-- ",
- *     "-----Original Message-----", a line of underscores); surrounding
+ *     "-----Original Message-----", a line of underscores, Outlook's
+ *     "From:" line followed by "Sent:" or "Date:"); surrounding
  *     blank lines trimmed.  null when plain is null.
  *   - attachments: every other leaf part (inline images included;
  *     a message/rfc822 part is one attachment holding the message):
