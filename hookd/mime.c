@@ -417,6 +417,44 @@ charset_superset(const char *cs)
 	return (cs);
 }
 
+/*
+ * Text that should be UTF-8 and is not (a stray Latin-1 byte in a UTF-8
+ * part, a footer a list server appended in Windows-1252, no charset at
+ * all): its valid UTF-8 sequences as they are, each other byte as the
+ * Windows-1252 character it is (the WHATWG mapping: the five bytes that
+ * have none are the C1 controls).  Decoding it all as one 8-bit charset
+ * turned every correct non-ASCII character of it into mojibake ("Grüße"
+ * into "GrÃ¼Ãe") to save the few that were not.  NUL bytes are gone.
+ */
+static char *
+text_utf8_or_1252(const char *p, size_t len)
+{
+	static const gunichar c1[32] = {
+		0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+		0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+		0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+		0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178
+	};
+	GString		*s;
+	const char	*end;
+	unsigned char	 c;
+
+	s = g_string_sized_new(len + len / 4 + 1);
+	while (len > 0) {
+		(void)g_utf8_validate(p, len, &end);
+		g_string_append_len(s, p, end - p);
+		len -= end - p;
+		p = end;
+		if (len == 0)
+			break;
+		if ((c = *p) >= 0x80)
+			g_string_append_unichar(s, c < 0xa0 ? c1[c - 0x80] : c);
+		p++;
+		len--;
+	}
+	return (g_string_free(s, FALSE));
+}
+
 /* bytes in charset (NULL: unknown) to g_malloc'd valid UTF-8 */
 static char *
 text_convert(const char *p, size_t len, const char *charset)
@@ -441,7 +479,7 @@ text_convert(const char *p, size_t len, const char *charset)
 		q[n] = '\0';
 		if (g_utf8_validate(q, n, NULL))
 			return (q);	/* checked: no second pass */
-		s = g_mime_utils_decode_8bit(NULL, q, n);
+		s = text_utf8_or_1252(q, n);
 		g_free(q);
 	}
 	if (s == NULL)

@@ -30,8 +30,10 @@
  *     encoding and charset to UTF-8 (a label read as the superset clients
  *     write under it: ISO-8859-1 as Windows-1252, Shift_JIS as CP932, ...;
  *     see charset_superset), line ends normalized to "\n".  An
- *     unknown charset or undecodable bytes fall back to GMime's 8-bit
- *     guess; the text is always valid UTF-8 and NUL bytes are dropped.
+ *     unknown charset, no charset or a UTF-8 part with bytes that are
+ *     not UTF-8: its UTF-8 sequences as they are, every other byte as
+ *     Windows-1252 (text_utf8_or_1252); a byte a known charset cannot
+ *     decode is U+FFFD.  The text is always valid UTF-8, NUL bytes dropped.
  *   - reply_plain: plain without quoted lines (">"), without the
  *     "On ... wrote:" attribution and everything after it, and without
  *     anything after a signature or forward marker ("-- ",
