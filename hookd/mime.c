@@ -593,37 +593,56 @@ hdr_cmp(const void *a, const void *b)
  * followed by another ("=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", as PHP's
  * mb_encode_mimeheader and others fold a long subject or name) decodes
  * to a NUL that ends the value there: the rest of the text was lost.
- * words_b_as_q() gives such a raw value (one with "=?=", padding closing
- * a word) with its B-words written as Q-words, whose payloads join
- * safely (a character split between two words included), unfolded;
- * NULL for any other value: GMime's decoding is right for it.
+ * And it decodes a word in the charset its label names, where mail
+ * clients mean the superset (charset_superset: Outlook's
+ * "=?iso-8859-1?Q?Don=92t?=" is Windows-1252, its apostrophe was a C1
+ * control).  words_fix() gives a raw value that has such a word with its
+ * B-words written as Q-words, whose payloads join safely (a character
+ * split between two words included), and its labels as the supersets,
+ * unfolded; NULL for any other value: GMime's decoding is right for it.
  */
 static char *
-words_b_as_q(const char *raw)
+words_fix(const char *raw)
 {
 	GString		*s;
-	const char	*p, *cs, *q, *end;
+	const char	*p, *cs, *q, *end, *sup;
 	guchar		*buf;
+	char		 label[32];
 	gint		 state;
 	guint		 save;
 	size_t		 i, n;
+	int		 b, changed = 0;
 	char		*u;
 
-	if (raw == NULL || strstr(raw, "=?=") == NULL)
+	if (raw == NULL || strstr(raw, "=?") == NULL)
 		return (NULL);
 	s = g_string_new(NULL);
 	for (p = raw; (cs = strstr(p, "=?")) != NULL; p = end + 2) {
-		if ((q = strchr(cs + 2, '?')) == NULL || (q[1] != 'B' &&
-		    q[1] != 'b') || q[2] != '?' ||
+		if ((q = strchr(cs + 2, '?')) == NULL ||
+		    (size_t)(q - (cs + 2)) >= sizeof(label) ||
+		    q[1] == '\0' || q[2] != '?' ||
 		    (end = strstr(q + 3, "?=")) == NULL ||
 		    memchr(cs, ' ', end - cs) != NULL ||
 		    memchr(cs, '\n', end - cs) != NULL) {
 			g_string_append_len(s, p, cs + 2 - p);
-			end = cs;		/* not a B-word: go on after "=?" */
+			end = cs;	/* not an encoded-word: on after "=?" */
 			continue;
 		}
-		g_string_append_len(s, p, q + 1 - p);
+		b = q[1] == 'B' || q[1] == 'b';
+		memcpy(label, cs + 2, q - (cs + 2));
+		label[q - (cs + 2)] = '\0';
+		if ((sup = charset_superset(label)) != label)
+			changed = 1;
+		g_string_append_len(s, p, cs + 2 - p);
+		g_string_append(s, sup);
+		g_string_append_c(s, '?');
+		if (!b) {
+			g_string_append_len(s, q + 1, end + 2 - (q + 1));
+			continue;
+		}
 		g_string_append(s, "Q?");
+		if (memchr(q + 3, '=', end - (q + 3)) != NULL)
+			changed = 1;	/* padding */
 		buf = g_malloc((end - (q + 3)) / 4 * 3 + 3);
 		state = 0;
 		save = 0;
@@ -634,19 +653,23 @@ words_b_as_q(const char *raw)
 		g_free(buf);
 		g_string_append(s, "?=");
 	}
+	if (!changed) {
+		g_string_free(s, TRUE);
+		return (NULL);
+	}
 	g_string_append(s, p);
 	u = g_mime_utils_header_unfold(s->str);
 	g_string_free(s, TRUE);
 	return (u);
 }
 
-/* a header's value decoded by words_b_as_q(), or NULL: use GMime's */
+/* a header's value decoded by words_fix(), or NULL: use GMime's */
 static char *
-hdr_b_padded(const char *raw)
+hdr_words_fixed(const char *raw)
 {
 	char	*u, *v;
 
-	if ((u = words_b_as_q(raw)) == NULL)
+	if ((u = words_fix(raw)) == NULL)
 		return (NULL);
 	v = g_mime_utils_header_decode_text(NULL, u);
 	g_free(u);
@@ -744,7 +767,7 @@ hdr_addr_quoted(const char *name, const char *raw)
 
 	if (raw == NULL || strstr(raw, "=?") == NULL || !hdr_is_address(name))
 		return (NULL);
-	if ((u = words_b_as_q(raw)) == NULL)
+	if ((u = words_fix(raw)) == NULL)
 		u = g_mime_utils_header_unfold(raw);
 	l = internet_address_list_parse(NULL, u);
 	g_free(u);
@@ -777,7 +800,7 @@ hdr_collect(GMimeObject *obj, struct hdr *h, size_t n, size_t max)
 			continue;
 		raw = g_mime_header_get_raw_value(gh);
 		if ((h[n].own = hdr_addr_quoted(h[n].name, raw)) == NULL)
-			h[n].own = hdr_b_padded(raw);
+			h[n].own = hdr_words_fixed(raw);
 		h[n].value = h[n].own ? h[n].own :
 		    g_mime_header_get_value(gh);
 		h[n].off = g_mime_header_get_offset(gh);
@@ -915,12 +938,13 @@ file_name_of(const char *fn)
 }
 
 /*
- * The file name of a part whose header has it in padded B-words (see
- * words_b_as_q: Outlook writes a long non-ASCII name so), g_malloc'd; NULL
- * when GMime's is right.
+ * The file name of a part whose header has it in encoded-words that
+ * words_fix() changes (padded B-words: Outlook writes a long non-ASCII
+ * name so; a charset read as its superset), g_malloc'd; NULL when
+ * GMime's is right.
  */
 static char *
-file_name_b_padded(GMimeObject *obj)
+file_name_words_fixed(GMimeObject *obj)
 {
 	GMimeContentDisposition	*cd;
 	GMimeContentType	*ct;
@@ -935,7 +959,7 @@ file_name_b_padded(GMimeObject *obj)
 	if ((hl = g_mime_object_get_header_list(obj)) == NULL ||
 	    (h = g_mime_header_list_get_header(hl, disp ?
 	    "Content-Disposition" : "Content-Type")) == NULL ||
-	    (u = words_b_as_q(g_mime_header_get_raw_value(h))) == NULL)
+	    (u = words_fix(g_mime_header_get_raw_value(h))) == NULL)
 		return (NULL);
 	if (disp) {
 		if ((cd = g_mime_content_disposition_parse(NULL, u)) != NULL) {
@@ -976,7 +1000,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	else
 		fn = g_mime_object_get_content_disposition_parameter(obj,
 		    "filename");
-	if (fn != NULL && (padded = file_name_b_padded(obj)) != NULL) {
+	if (fn != NULL && (padded = file_name_words_fixed(obj)) != NULL) {
 		a->file_name = file_name_of(padded);
 		g_free(padded);
 	} else if (fn != NULL)
