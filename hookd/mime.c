@@ -327,12 +327,18 @@ jtext(const char *s)
 	return (s == NULL ? json_null() : json_string_nocheck(s));
 }
 
+/*
+ * Text read as UTF-8 where it is, else Windows-1252 (text_utf8_or_1252):
+ * no charset, UTF-8, US-ASCII, and "X-UNKNOWN" (Pine and Alpine's label
+ * for 8-bit text of no charset they know; GMime converts it from the
+ * locale's, ASCII in hookd: every 8-bit character was lost).
+ */
 static int
 charset_is_utf8(const char *cs)
 {
 	return (cs == NULL || strcasecmp(cs, "utf-8") == 0 ||
 	    strcasecmp(cs, "utf8") == 0 || strcasecmp(cs, "us-ascii") == 0 ||
-	    strcasecmp(cs, "ascii") == 0);
+	    strcasecmp(cs, "ascii") == 0 || strcasecmp(cs, "x-unknown") == 0);
 }
 
 /* convert with cd, a replacement character for each undecodable byte */
@@ -407,7 +413,8 @@ charset_superset(const char *cs)
 		{ "euc-kr", "CP949" },
 		{ "gb2312", "GB18030" },
 		{ "gbk", "GB18030" },
-		{ "big5", "BIG5-HKSCS" }
+		{ "big5", "BIG5-HKSCS" },
+		{ "x-unknown", "windows-1252" }	/* encoded-words */
 	};
 	size_t	 i;
 
