@@ -470,6 +470,12 @@ text_convert(const char *p, size_t len, const char *charset)
 	char	*s, *v, *q;
 	size_t	 n;
 
+	/* a UTF-8 byte order mark (Outlook, .NET) is no text: "YES" is "YES" */
+	if (p != NULL && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0 &&
+	    charset_is_utf8(charset)) {
+		p += 3;
+		len -= 3;
+	}
 	if (p == NULL || len == 0)
 		return (g_strdup(""));
 	if (!charset_is_utf8(charset))
