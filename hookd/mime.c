@@ -480,6 +480,15 @@ text_convert(const char *p, size_t len, const char *charset)
 		return (g_strdup(""));
 	if (!charset_is_utf8(charset))
 		charset = charset_superset(charset);
+	/*
+	 * UTF-8 labelled ISO-8859-1 or Windows-1252 (a script that sends
+	 * UTF-8 under a fixed header): text in those charsets is all but never
+	 * valid UTF-8 once it has 8-bit bytes (the check stops at the first
+	 * that is not), so such text is UTF-8; "café" came as "cafÃ©".
+	 */
+	if (charset != NULL && strcasecmp(charset, "windows-1252") == 0 &&
+	    g_utf8_validate(p, len, NULL))
+		charset = NULL;
 	if (!charset_is_utf8(charset) &&
 	    (cd = g_mime_iconv_open("UTF-8", charset)) != (iconv_t)-1) {
 		s = iconv_all(cd, p, len, &n);

@@ -29,7 +29,8 @@
  *     disposition is not "attachment", decoded from their transfer
  *     encoding and charset to UTF-8 (a label read as the superset clients
  *     write under it: ISO-8859-1 as Windows-1252, Shift_JIS as CP932, ...;
- *     see charset_superset), line ends normalized to "\n".  An
+ *     see charset_superset; valid UTF-8 under a Windows-1252 or ISO-8859-1
+ *     label is UTF-8), line ends normalized to "\n".  An
  *     unknown charset, no charset or a UTF-8 part with bytes that are
  *     not UTF-8: its UTF-8 sequences as they are, every other byte as
  *     Windows-1252 (text_utf8_or_1252); a byte a known charset cannot
