@@ -1258,13 +1258,36 @@ line_attribution(const char *l, size_t len, const char *next, size_t nlen)
 	return (0);
 }
 
+/*
+ * Outlook's "-----Original Message-----" in the languages it is most
+ * often set up in (the text between the five dashes on either side)
+ */
+static int
+line_original(const char *l, size_t len)
+{
+	static const char *const what[] = {
+		"Original Message", "Urspr\xc3\xbcngliche Nachricht",
+		"Message d'origine", "Mensaje original", "Messaggio originale",
+		"Oorspronkelijk bericht", "Mensagem original"
+	};
+	size_t	 i;
+
+	if (len < 11 || !line_starts(l, len, "-----") ||
+	    !line_ends(l, len, "-----"))
+		return (0);
+	for (i = 0; i < sizeof(what) / sizeof(what[0]); i++)
+		if (line_is(l + 5, len - 10, what[i]))
+			return (1);
+	return (0);
+}
+
 static int
 line_marker(const char *l, size_t len)
 {
 	size_t	 i;
 
 	if (line_is(l, len, "--") || line_is(l, len, "-- ") ||
-	    line_is(l, len, "-----Original Message-----") ||
+	    line_original(l, len) ||
 	    line_is(l, len, "Begin forwarded message:") ||
 	    (line_starts(l, len, "---------- Forwarded message") &&
 	    line_ends(l, len, "---------")))
