@@ -411,8 +411,13 @@ charset_superset(const char *cs)
 		{ "sjis", "CP932" },
 		{ "x-sjis", "CP932" },
 		{ "euc-kr", "CP949" },
+		{ "ks_c_5601-1987", "CP949" },	/* Korean Outlook */
+		{ "ks_c_5601-1989", "CP949" },
+		{ "ks_c_5601", "CP949" },
+		{ "windows-949", "CP949" },
 		{ "gb2312", "GB18030" },
 		{ "gbk", "GB18030" },
+		{ "x-gbk", "GB18030" },
 		{ "big5", "BIG5-HKSCS" },
 		{ "x-unknown", "windows-1252" }	/* encoded-words */
 	};
