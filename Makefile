@@ -32,7 +32,8 @@ CC	?= cc
 YACC	?= byacc
 
 PKGS	:= libevent libevent_openssl libtls libcurl jansson gmime-3.0 libunbound \
-	   libseccomp libbsd-overlay libcrypto libssl gumbo opendkim hiredis zlib
+	   libseccomp libbsd-overlay libcrypto libssl gumbo opendkim hiredis zlib \
+	   libidn2
 # asked of pkg-config once, when first used: after etc/deps.sh has run
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)) \

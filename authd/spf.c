@@ -42,6 +42,7 @@
 #include "dns.h"
 
 #include <event2/event.h>
+#include <idn2.h>
 #include <unbound.h>
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
@@ -90,6 +91,9 @@ struct spf_check {
 	char			 helo[256];
 	char			 result[16];
 	char			 domain[256];
+	/* what libspf2 is given: the domain in A-labels */
+	char			 qsender[MH_ADDR_MAX];
+	char			 qdomain[256];
 	spf_cb			 cb;
 	void			*arg;
 };
@@ -275,6 +279,34 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	return (out);
 }
 
+/*
+ * A domain as DNS knows it (RFC 7208 4.3: internationalized names are
+ * looked up as A-labels): an SMTPUTF8 sender's "bücher.example" is
+ * "xn--bcher-kva.example" (libidn2, IDNA2008; no locale involved).  ""
+ * when it is not one (not UTF-8, not a valid IDN): check_host() then has
+ * no domain, result "none".
+ */
+static void
+spf_alabel(const char *in, char *out, size_t outlen)
+{
+	char		*a = NULL;
+	size_t		 i;
+	int		 idn = 0;
+
+	out[0] = '\0';
+	for (i = 0; in[i] != '\0'; i++)
+		if ((unsigned char)in[i] >= 0x80)
+			idn = 1;
+	if (!idn) {
+		strlcpy(out, in, outlen);
+		return;
+	}
+	if (idn2_to_ascii_8z(in, &a, IDN2_NONTRANSITIONAL) == IDN2_OK &&
+	    strlen(a) < outlen)
+		strlcpy(out, a, outlen);
+	idn2_free(a);
+}
+
 struct spf_check *
 spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
     void *arg)
@@ -313,6 +345,15 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 		strlcpy(sc->domain, at + 1, sizeof(sc->domain));
 	else
 		strlcpy(sc->domain, sender, sizeof(sc->domain));
+	spf_alabel(sc->domain, sc->qdomain, sizeof(sc->qdomain));
+	if (*sender != '\0') {
+		/* the local part as it is, the domain in A-labels */
+		if ((at = strrchr(sender, '@')) != NULL)
+			snprintf(sc->qsender, sizeof(sc->qsender), "%.*s@%s",
+			    (int)(at - sender), sender, sc->qdomain);
+		else
+			strlcpy(sc->qsender, sc->qdomain, sizeof(sc->qsender));
+	}
 	evtimer_add(sc->ev, &tv);
 	return (sc);
 }
@@ -435,7 +476,7 @@ spf_evaluate(struct spf_check *sc)
 		spf_set(sc, "temperror");
 		return;
 	}
-	if (!spf_checkable(sc->domain)) {
+	if (!spf_checkable(sc->qdomain)) {
 		log_debug("spf: \"%s\" is not a multi-label domain name: "
 		    "none", sc->domain);
 		spf_set(sc, "none");
@@ -451,7 +492,7 @@ spf_evaluate(struct spf_check *sc)
 		SPF_request_set_ipv4_str(req, sc->ip);
 	if (sc->helo[0] != '\0')
 		SPF_request_set_helo_dom(req, sc->helo);
-	from = sc->sender[0] != '\0' ? sc->sender : sc->domain;
+	from = sc->sender[0] != '\0' ? sc->qsender : sc->qdomain;
 	if (SPF_request_set_env_from(req, from) != 0) {
 		SPF_request_free(req);
 		spf_set(sc, "permerror");

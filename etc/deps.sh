@@ -35,7 +35,7 @@ BUILD_PKGS="
 	libspf2-dev libseccomp-dev libgmime-3.0-dev libunbound-dev nettle-dev
 	libssl-dev libcrypt-dev libbsd-dev
 	libopendkim-dev libopendmarc-dev libgumbo-dev libhiredis-dev
-	zlib1g-dev
+	zlib1g-dev libidn2-dev
 "
 
 # what "make run" adds: the demo receiver and the client its banner shows;
