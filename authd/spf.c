@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mailhook.h"
@@ -53,6 +54,7 @@
 #define SPF_MAX_NAMES		128	/* DNS answers one check may gather */
 #define SPF_CACHE_MAX		512
 #define SPF_CACHE_TTL		60
+#define SPF_MAX_VOID		2	/* RFC 7208 4.6.4 */
 
 enum spf_rr_state {
 	RR_MISSING,		/* wanted, not asked yet */
@@ -80,6 +82,7 @@ struct spf_check {
 	int			 issuing;
 	int			 passes;
 	int			 missed;	/* misses in the current pass */
+	int			 voids;		/* void answers in the pass */
 	int			 overflow;	/* more names than
 						   SPF_MAX_NAMES */
 	int			 cancelled;
@@ -213,6 +216,24 @@ spf_layer_filler(SPF_dns_server_t *layer, const char *domain, ns_type type)
 	return (out);
 }
 
+/* name is a host an MX or PTR answer of this check named */
+static int
+spf_rr_target(const struct spf_check *sc, const char *name)
+{
+	const struct spf_rr	*rr;
+	int			 i;
+
+	TAILQ_FOREACH(rr, &sc->rrs, entry) {
+		if (rr->state != RR_DONE ||
+		    (rr->type != ns_t_mx && rr->type != ns_t_ptr))
+			continue;
+		for (i = 0; i < rr->n; i++)
+			if (strcasecmp(rr->data[i], name) == 0)
+				return (1);
+	}
+	return (0);
+}
+
 /*
  * The libspf2 DNS layer: answers from the current check's cache only.
  */
@@ -262,6 +283,19 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		sc->missed++;
 		return (spf_layer_filler(layer, domain, type));
 	}
+	/*
+	 * A void lookup (RFC 7208 4.6.4 counts terms): no such name, or no
+	 * record of the type, for an a, exists, mx or ptr term's own
+	 * look-up.  The addresses of the hosts an MX or PTR answer named do
+	 * not count (an IPv6 client, MX hosts with IPv4 only), nor does a
+	 * TXT look-up: an include or redirect that finds no record is a
+	 * permerror anyway, and neither the checked domain's own record nor
+	 * an explanation is a term.
+	 */
+	if (type != ns_t_txt && (rr->herrno == HOST_NOT_FOUND ||
+	    rr->herrno == NO_DATA) && ((type != ns_t_a && type != ns_t_aaaa) ||
+	    !spf_rr_target(sc, name)))
+		sc->voids++;
 	out = SPF_dns_rr_new_init(layer, domain, type, 60, rr->herrno);
 	if (out == NULL)
 		return (NULL);
@@ -499,6 +533,7 @@ spf_evaluate(struct spf_check *sc)
 		return;
 	}
 	sc->missed = 0;
+	sc->voids = 0;
 	spf_current = sc;
 	err = SPF_request_query_mailfrom(req, &res);
 	spf_current = NULL;
@@ -517,6 +552,18 @@ spf_evaluate(struct spf_check *sc)
 
 	if (sc->overflow) {
 		spf_set(sc, "temperror");
+		return;
+	}
+	if (sc->missed == 0 && sc->voids > SPF_MAX_VOID &&
+	    r != SPF_RESULT_TEMPERROR) {
+		/*
+		 * libspf2 has no void lookup limit; mechanisms are evaluated
+		 * in order up to the first match, so the look-ups made are
+		 * those of the terms before the result
+		 */
+		log_debug("spf: %s: %d void lookups: permerror", sc->domain,
+		    sc->voids);
+		spf_set(sc, "permerror");
 		return;
 	}
 	if (sc->missed == 0) {
