@@ -104,7 +104,8 @@ void	 rcpt_check_cancel(struct rcpt_check *);
 /*
  * SPF for (ip, MAIL FROM) or, with sender "" (null sender), for the HELO
  * domain.  result: "pass", "fail", "softfail", "neutral", "none",
- * "temperror" or "permerror"; domain: the domain checked.  Results are
+ * "temperror" or "permerror" (also when there is no result within 20
+ * seconds); domain: the domain checked.  Results are
  * cached for a minute per (ip, sender, helo).  NULL only when it could not
  * start (bad address, no memory).
  */

@@ -19,8 +19,9 @@
  *   3. a pass without a miss gives the result.
  *
  * SPF allows 10 DNS mechanisms, so a handful of passes suffices; after
- * SPF_MAX_PASSES the result is temperror.  Results are cached for a minute
- * per (ip, sender, helo) so the recipients of one transaction share them.
+ * SPF_MAX_PASSES, or SPF_MAX_TIME seconds, the result is temperror.
+ * Results are cached for a minute per (ip, sender, helo) so the
+ * recipients of one transaction share them.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -55,6 +56,7 @@
 #define SPF_CACHE_MAX		512
 #define SPF_CACHE_TTL		60
 #define SPF_MAX_VOID		2	/* RFC 7208 4.6.4 */
+#define SPF_MAX_TIME		20	/* seconds, RFC 7208 4.6.4 */
 
 enum spf_rr_state {
 	RR_MISSING,		/* wanted, not asked yet */
@@ -89,6 +91,7 @@ struct spf_check {
 	int			 finished;	/* result known
 						   (or delivered) */
 	struct event		*ev;
+	struct event		*deadline;	/* SPF_MAX_TIME */
 	char			 ip[64];
 	char			 sender[MH_ADDR_MAX];
 	char			 helo[256];
@@ -123,6 +126,7 @@ static SPF_dns_rr_t *spf_layer_filler(SPF_dns_server_t *, const char *,
 		    ns_type);
 static void	 spf_evaluate(struct spf_check *);
 static void	 spf_step(int, short, void *);
+static void	 spf_expire(int, short, void *);
 static void	 spf_dns_done(int, struct ub_result *, void *);
 static void	 spf_rr_fill(struct spf_rr *, int, struct ub_result *);
 static void	 spf_maybe_free(struct spf_check *);
@@ -372,6 +376,11 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 		free(sc);
 		return (NULL);
 	}
+	if ((sc->deadline = evtimer_new(spf_base, spf_expire, sc)) == NULL) {
+		event_free(sc->ev);
+		free(sc);
+		return (NULL);
+	}
 	/* the domain checked: MAIL FROM's, or HELO's for the null sender */
 	if (*sender == '\0')
 		strlcpy(sc->domain, helo, sizeof(sc->domain));
@@ -389,6 +398,8 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 			strlcpy(sc->qsender, sc->qdomain, sizeof(sc->qsender));
 	}
 	evtimer_add(sc->ev, &tv);
+	tv.tv_sec = SPF_MAX_TIME;
+	evtimer_add(sc->deadline, &tv);
 	return (sc);
 }
 
@@ -399,6 +410,7 @@ spf_cancel(struct spf_check *sc)
 		return;
 	sc->cancelled = 1;
 	evtimer_del(sc->ev);
+	evtimer_del(sc->deadline);
 	spf_maybe_free(sc);
 }
 
@@ -419,6 +431,7 @@ spf_maybe_free(struct spf_check *sc)
 		free(rr);
 	}
 	event_free(sc->ev);
+	event_free(sc->deadline);
 	free(sc);
 }
 
@@ -455,6 +468,29 @@ spf_step(int fd, short ev, void *arg)
 		spf_cache_put(sc);
 	sc->cb(sc->result, sc->domain, sc->arg);
 	sc->cancelled = 1;	/* delivered: the handle is gone */
+	evtimer_del(sc->deadline);
+	spf_maybe_free(sc);
+}
+
+/*
+ * No result within SPF_MAX_TIME (answers that come slowly, pass after
+ * pass): temperror, as RFC 7208 4.6.4 wants, rather than hold the
+ * client's RCPT for up to SPF_MAX_PASSES DNS time-outs.  The queries
+ * still out keep the check until they end.
+ */
+static void
+spf_expire(int fd, short ev, void *arg)
+{
+	struct spf_check	*sc = arg;
+
+	if (sc->cancelled || sc->finished)
+		return;
+	log_debug("spf: %s: no result within %d seconds: temperror",
+	    sc->domain, SPF_MAX_TIME);
+	evtimer_del(sc->ev);
+	spf_set(sc, "temperror");
+	sc->cb(sc->result, sc->domain, sc->arg);
+	sc->cancelled = 1;
 	spf_maybe_free(sc);
 }
 

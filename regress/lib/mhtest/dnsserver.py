@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from mhtest import announce_port, free_port, stop_process  # noqa: F401 (callers import it from here)
@@ -163,6 +164,58 @@ class DNSServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class DNSDelay:
+    """A loopback UDP relay in front of a DNSServer that holds every query
+    `delay` seconds before passing it on (and the answer straight back):
+    a resolver whose every answer comes slowly, but comes.  .port, .addr,
+    .resolver as DNSServer."""
+
+    def __init__(self, backend, delay):
+        self.backend = ("127.0.0.1", backend.port)
+        self.delay = delay
+        self.addr = "127.0.0.1"
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.addr, 0))
+        self.port = self.sock.getsockname()[1]
+        self.running = False
+
+    @property
+    def resolver(self):
+        return "%s@%d" % (self.addr, self.port)
+
+    def _relay(self, pkt, client):
+        time.sleep(self.delay)
+        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        up.settimeout(5)
+        try:
+            up.sendto(pkt, self.backend)
+            ans, _ = up.recvfrom(65535)
+            if self.running:
+                self.sock.sendto(ans, client)
+        except OSError:
+            pass
+        finally:
+            up.close()
+
+    def _loop(self):
+        while self.running:
+            try:
+                pkt, client = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(pkt, client),
+                             daemon=True).start()
+
+    def start(self):
+        self.running = True
+        threading.Thread(target=self._loop, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.running = False
+        self.sock.close()
 
 
 def main(argv):
