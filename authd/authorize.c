@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mailhook.h"
 #include "log.h"
@@ -43,6 +44,7 @@ struct authorize {
 	char			 url[MH_URL_MAX];
 	uint64_t		 sessid;	/* the log line's */
 	char			 to[MH_ADDR_MAX];
+	struct timespec		 t0;		/* for time= */
 	authorize_cb		 cb;
 	void			*arg;
 };
@@ -317,6 +319,7 @@ authorize_start(const struct route *route, int allow_private,
 	strlcpy(a->url, route->authorize, sizeof(a->url));
 	a->sessid = p->sessid;
 	strlcpy(a->to, p->to, sizeof(a->to));
+	clock_gettime(CLOCK_MONOTONIC, &a->t0);
 	if ((body = authorize_body(route->authorize_format, p, &len)) ==
 	    NULL) {
 		event_free(a->ev);
@@ -355,21 +358,42 @@ authorize_start(const struct route *route, int allow_private,
 	return (a);
 }
 
+/*
+ * One key=value line a call, after smtpd's session and the recipient:
+ * session=... to=<...> authorize=URL status=N time=Nms
+ * result=accepted|refused|tempfail code=NNN, and error="..." when no
+ * answer came (status=0).  The URL as every URL is logged: no password,
+ * no query value.
+ */
+static void
+authz_log(const struct authorize *a, const struct http_response *r)
+{
+	char		 url[MH_URL_MAX], to[MH_ADDR_MAX], why[256];
+	struct timespec	 t1;
+	long		 ms;
+	int		 ok = r->error == HTTP_OK;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - a->t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - a->t0.tv_nsec) / 1000000;
+	config_url_public(a->url, url, sizeof(url));
+	log_info("session=%012llx to=<%s> authorize=%s status=%ld time=%ldms "
+	    "result=%s code=%d%s%s%s", (unsigned long long)a->sessid,
+	    log_sanitize(to, sizeof(to), a->to), url, ok ? r->status : 0L, ms,
+	    a->res.verdict == RCPT_ACCEPT ? "accepted" :
+	    a->res.verdict == RCPT_REJECT ? "refused" : "tempfail",
+	    a->res.code, ok ? "" : " error=\"",
+	    ok ? "" : log_sanitize(why, sizeof(why), r->errstr), ok ? "" : "\"");
+}
+
 static void
 authz_http_done(const struct http_response *r, void *arg)
 {
 	struct authorize	*a = arg;
-	char			 url[MH_URL_MAX], why[256];
 
 	a->call = NULL;
 	authorize_map(r, &a->res);
-	/* as every URL logged: no credentials, no query values */
-	config_url_public(a->url, url, sizeof(url));
-	if (r->error != HTTP_OK || r->status < 200 || r->status > 299)
-		log_info("session=%012llx to=<%s> authorize %s: %s %ld -> %d "
-		    "%s", (unsigned long long)a->sessid, a->to, url,
-		    http_strerror(r->error), r->status, a->res.code,
-		    log_sanitize(why, sizeof(why), r->errstr));
+	authz_log(a, r);
 	a->done = 1;
 	if (a->starting)
 		return;
