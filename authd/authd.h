@@ -44,12 +44,20 @@ void	 authd_modules_shutdown(void);
  * route ("example.com"), the nearest subdomain route ("*.example.com":
  * a.example.com, b.c.example.com, not example.com), "route any"; the
  * first of equal ranks in the file.  The comparison is case-insensitive for the domain and the
- * local part alike.  "user+tag@d" also matches a "user@d" route; the tag
+ * local part alike; a domain in U-labels is compared in its A-labels, as
+ * routes are written.  "user+tag@d" also matches a "user@d" route; the tag
  * (after the first '+', "" if none) is copied into tag when tag != NULL.
  * NULL: no route.
  */
 const struct route *route_lookup(const struct config *, const char *rcpt,
 	    char *tag, size_t taglen);
+/*
+ * A domain as the configuration and DNS write it: lower case, an
+ * internationalized one (an SMTPUTF8 client's "bücher.example") as its
+ * A-labels ("xn--bcher-kva.example"; libidn2, IDNA2008 with UTS #46
+ * mapping, no locale involved).  "" when it is no valid name.
+ */
+void	 domain_alabel(const char *in, char *out, size_t outlen);
 /* the recipient's domain is the bounce domain (case-insensitive) */
 int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 /*

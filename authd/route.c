@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
 #include "mailhook.h"
 #include "log.h"
 #include "mailaddr.h"
@@ -20,6 +22,7 @@
 #include "authd.h"
 
 static void	 lower(char *, size_t, const char *);
+static void	 addr_alabel(char *, size_t);
 static int	 domain_in(const char *, const char *);
 static size_t	 route_rank(const struct route *, const char *,
 		    const char *, const char *);
@@ -34,6 +37,47 @@ lower(char *dst, size_t len, const char *src)
 		dst[i] = tolower((unsigned char)src[i]);
 	if (len > 0)
 		dst[i] = '\0';
+}
+
+void
+domain_alabel(const char *in, char *out, size_t outlen)
+{
+	char	*a = NULL;
+	size_t	 i;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	for (i = 0; in[i] != '\0'; i++)
+		if ((unsigned char)in[i] >= 0x80)
+			break;
+	if (in[i] == '\0') {
+		lower(out, outlen, in);
+		return;
+	}
+	if (idn2_to_ascii_8z(in, &a, IDN2_NONTRANSITIONAL) == IDN2_OK &&
+	    strlen(a) < outlen)
+		lower(out, outlen, a);
+	idn2_free(a);
+}
+
+/* an address's domain in A-labels, in place (left alone if not valid) */
+static void
+addr_alabel(char *addr, size_t len)
+{
+	char	 d[MH_NAME_MAX], *at;
+	size_t	 i;
+
+	if ((at = strrchr(addr, '@')) == NULL)
+		return;
+	for (i = 1; at[i] != '\0'; i++)
+		if ((unsigned char)at[i] >= 0x80)
+			break;
+	if (at[i] == '\0')
+		return;
+	domain_alabel(at + 1, d, sizeof(d));
+	if (d[0] != '\0' && (size_t)(at + 1 - addr) + strlen(d) < len)
+		strlcpy(at + 1, d, len - (at + 1 - addr));
 }
 
 /* domain is parent or a subdomain of parent (both lower-cased) */
@@ -94,6 +138,8 @@ route_lookup(const struct config *conf, const char *rcpt, char *tag,
 	if (conf == NULL || rcpt == NULL || strlen(rcpt) >= sizeof(addr))
 		return (NULL);
 	addr_unquote(uq, sizeof(uq), rcpt);
+	/* routes name an internationalized domain by its A-labels */
+	addr_alabel(uq, sizeof(uq));
 	lower(addr, sizeof(addr), uq);
 	if ((at = strrchr(addr, '@')) != NULL) {
 		domain = at + 1;
@@ -127,12 +173,14 @@ route_lookup(const struct config *conf, const char *rcpt, char *tag,
 int
 rcpt_is_bounce(const struct config *conf, const char *rcpt)
 {
+	char		 domain[MH_NAME_MAX];
 	const char	*at;
 
 	if (conf == NULL || rcpt == NULL || conf->bounce_domain[0] == '\0' ||
 	    (at = strrchr(rcpt, '@')) == NULL)
 		return (0);
-	return (strcasecmp(at + 1, conf->bounce_domain) == 0);
+	domain_alabel(at + 1, domain, sizeof(domain));
+	return (strcasecmp(domain, conf->bounce_domain) == 0);
 }
 
 int
@@ -146,7 +194,7 @@ rcpt_domain_is_local(const struct config *conf, const char *rcpt)
 		return (0);
 	if (rcpt_is_bounce(conf, rcpt))
 		return (1);
-	lower(domain, sizeof(domain), at + 1);
+	domain_alabel(at + 1, domain, sizeof(domain));
 	TAILQ_FOREACH(r, &conf->routes, entry) {
 		switch (r->match) {
 		case ROUTE_ADDRESS:

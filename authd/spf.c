@@ -44,7 +44,6 @@
 #include "dns.h"
 
 #include <event2/event.h>
-#include <idn2.h>
 #include <unbound.h>
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
@@ -317,34 +316,6 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	return (out);
 }
 
-/*
- * A domain as DNS knows it (RFC 7208 4.3: internationalized names are
- * looked up as A-labels): an SMTPUTF8 sender's "bücher.example" is
- * "xn--bcher-kva.example" (libidn2, IDNA2008; no locale involved).  ""
- * when it is not one (not UTF-8, not a valid IDN): check_host() then has
- * no domain, result "none".
- */
-static void
-spf_alabel(const char *in, char *out, size_t outlen)
-{
-	char		*a = NULL;
-	size_t		 i;
-	int		 idn = 0;
-
-	out[0] = '\0';
-	for (i = 0; in[i] != '\0'; i++)
-		if ((unsigned char)in[i] >= 0x80)
-			idn = 1;
-	if (!idn) {
-		strlcpy(out, in, outlen);
-		return;
-	}
-	if (idn2_to_ascii_8z(in, &a, IDN2_NONTRANSITIONAL) == IDN2_OK &&
-	    strlen(a) < outlen)
-		strlcpy(out, a, outlen);
-	idn2_free(a);
-}
-
 struct spf_check *
 spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
     void *arg)
@@ -388,7 +359,8 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 		strlcpy(sc->domain, at + 1, sizeof(sc->domain));
 	else
 		strlcpy(sc->domain, sender, sizeof(sc->domain));
-	spf_alabel(sc->domain, sc->qdomain, sizeof(sc->qdomain));
+	/* RFC 7208 4.3: an internationalized name is looked up as A-labels */
+	domain_alabel(sc->domain, sc->qdomain, sizeof(sc->qdomain));
 	if (*sender != '\0') {
 		/* the local part as it is, the domain in A-labels */
 		if ((at = strrchr(sender, '@')) != NULL)

@@ -40,6 +40,9 @@ static const char *conf1 =
     "route \"user@example.io\" { url \"http://h/user\" }\n"
     "route \"\\\"Help Desk\\\"@example.io\" { url \"http://h/desk\" }\n"
     "route \"\\\"info\\\"@example.io\" { url \"http://h/info\" }\n"
+    "route domain \"xn--bcher-kva.example\" { url \"http://h/idn\" }\n"
+    "route \"info@xn--mnchen-3ya.example\" { url \"http://h/idn-info\" }\n"
+    "route domain \"*.xn--caf-dma.example\" { url \"http://h/idn-sub\" }\n"
     "relay from 10.0.0.0/8\n"
     "relay from 192.0.2.128/25\n"
     "relay from 2001:db8::/32\n"
@@ -94,6 +97,17 @@ static const struct {
 	    "... written quoted by the client too" },
 	{ "\"help desk\"@example.io", "http://h/desk", NULL,
 	    "a quoted route with a space takes the quoted recipient" },
+	{ "a@b\xc3\xbc" "cher.example", "http://h/idn", NULL,
+	    "an SMTPUTF8 recipient's U-labels take the route of their "
+	    "A-labels" },
+	{ "a@B\xc3\x9c" "CHER.Example", "http://h/idn", NULL,
+	    "... in capitals too" },
+	{ "info+t@m\xc3\xbc" "nchen.example", "http://h/idn-info", "t",
+	    "an address route at an A-label domain, plus address" },
+	{ "x@sub.caf\xc3\xa9.example", "http://h/idn-sub", NULL,
+	    "a subdomain route at an A-label domain" },
+	{ "a@b\xff" "cher.example", "-", NULL,
+	    "a domain that is no valid IDN: no route" },
 	{ "nobody@elsewhere.test", "-", NULL,
 	    "no route for a foreign domain" },
 	{ "postmaster", "-", NULL, "no domain, no route" },
@@ -139,6 +153,10 @@ test_routes(void)
 	ok(rcpt_domain_is_local(c, "x@example.io"), "local: address route");
 	ok(rcpt_domain_is_local(c, "x@deep.a.example.org"), "local: wildcard");
 	ok(!rcpt_domain_is_local(c, "x@gmail.test"), "foreign");
+	ok(rcpt_domain_is_local(c, "x@b\xc3\xbc" "cher.example"),
+	    "local: a route's domain in U-labels (not relayed away)");
+	ok(rcpt_domain_is_local(c, "x@m\xc3\xbc" "nchen.example"),
+	    "local: an address route's domain in U-labels");
 	config_free(c);
 
 	if ((c = conf_text(conf2)) == NULL) {
