@@ -140,6 +140,8 @@ struct authz_params {
 	const char	*spf_result;
 	const char	*spf_domain;
 	uint64_t	 sessid;	/* smtpd's session, for the log only */
+	/* ms since the RCPT (the SPF check), taken from the timeout */
+	long		 elapsed_ms;
 };
 
 /*

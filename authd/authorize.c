@@ -334,6 +334,15 @@ authorize_start(const struct route *route, int allow_private,
 	req.bodylen = len;
 	req.timeout = route->authorize_timeout > 0 ?
 	    route->authorize_timeout : 10;
+	/*
+	 * Counted from the RCPT (mailhook.conf(5)): what the SPF check
+	 * took is gone from it, whole seconds rounded up; a second at
+	 * least, for an endpoint that answers at once.
+	 */
+	if (p->elapsed_ms > 0)
+		req.timeout -= (p->elapsed_ms + 999) / 1000;
+	if (req.timeout < 1)
+		req.timeout = 1;
 	req.max_redirects = AUTHZ_MAX_REDIRECTS;
 	req.allow_private = allow_private;
 	req.concurrency = route->concurrency;

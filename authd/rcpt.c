@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mailhook.h"
 #include "log.h"
@@ -34,6 +35,7 @@ struct rcpt_check {
 	struct spf_check	*spf;
 	struct authorize	*authz;
 	struct event		*ev;
+	struct timespec		 t0;		/* the RCPT */
 	rcpt_check_cb		 cb;
 	void			*arg;
 };
@@ -214,6 +216,7 @@ rcpt_check(const struct config *conf, const struct authd_rcpt_req *req,
 	rc->req.rcpt[sizeof(rc->req.rcpt) - 1] = '\0';
 	rc->req.auth_user[sizeof(rc->req.auth_user) - 1] = '\0';
 	rc->res.reqid = req->reqid;
+	clock_gettime(CLOCK_MONOTONIC, &rc->t0);
 	rc->cb = cb;
 	rc->arg = arg;
 	rc->allow_private = conf->allow_private;
@@ -287,6 +290,7 @@ rcpt_spf_done(const char *result, const char *domain, void *arg)
 	struct rcpt_check	*rc = arg;
 	struct authz_params	 p;
 	struct timeval		 tv = { 0, 0 };
+	struct timespec		 now;
 
 	rc->spf = NULL;
 	strlcpy(rc->res.spf_result, result, sizeof(rc->res.spf_result));
@@ -304,6 +308,10 @@ rcpt_spf_done(const char *result, const char *domain, void *arg)
 	}
 	memset(&p, 0, sizeof(p));
 	p.sessid = rc->req.sessid;
+	/* the callback's timeout counts from the RCPT, SPF included */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	p.elapsed_ms = (now.tv_sec - rc->t0.tv_sec) * 1000 +
+	    (now.tv_nsec - rc->t0.tv_nsec) / 1000000;
 	p.size = rc->req.size;
 	p.to = rc->req.rcpt;
 	p.from = rc->req.sender;

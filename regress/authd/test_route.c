@@ -202,7 +202,7 @@ test_bodies(void)
 {
 	struct authz_params	 p = { 102400, "to@example.net",
 	    "from+test@example.com", "localhost", "127.0.0.1", "pass",
-	    "example.com", 0 };
+	    "example.com", 0, 0 };
 	char			*b;
 	size_t			 len;
 
