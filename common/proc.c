@@ -85,6 +85,8 @@ proc_edge(enum mh_proc a, enum mh_proc b)
 static TAILQ_HEAD(, mproc)	 dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct event		*flush_ev;
 
+static int	imsg_type_has_fd(uint32_t);
+
 static void
 mproc_lost(struct mproc *p)
 {
@@ -166,6 +168,15 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 		}
 		if (n == 0)
 			break;
+		if (imsg.fd != -1 && !imsg_type_has_fd(imsg.hdr.type)) {
+			/* control.c answers a client's as its other faults */
+			if (p->proc != PROC_CONTROL)
+				fatalx("%s: %s from %s with a descriptor",
+				    proc_name(proc_self),
+				    imsg_type_name(imsg.hdr.type), p->name);
+			close(imsg.fd);
+			imsg.fd = -1;
+		}
 		/* the handler owns imsg.fd: it keeps it or closes it */
 		p->handler(p, &imsg);
 		mh_imsg_free(&imsg);
@@ -339,6 +350,27 @@ fallback_fd_ok(int fd, struct stat *st)
 	if (!S_ISREG(st->st_mode) || st->st_size > FALLBACK_MSG_MAX) {
 		errno = EINVAL;
 		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The types that carry a descriptor.  Any other that comes with one is a
+ * peer's fault: no handler would close it, and a peer could fill the
+ * receiver's descriptor table with them.
+ */
+static int
+imsg_type_has_fd(uint32_t t)
+{
+	switch (t) {
+	case IMSG_SETUP_PEER:
+	case IMSG_SETUP_LISTENER:
+	case IMSG_CTL_REPLY:
+	case IMSG_SPOOL_FD:
+	case IMSG_SIGN_REQ:
+	case IMSG_FALLBACK_MAILDIR:
+	case IMSG_FALLBACK_SMTP:
+		return (1);
 	}
 	return (0);
 }

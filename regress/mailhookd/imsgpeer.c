@@ -25,6 +25,8 @@
  *	envelope	SPOOL_COMMIT: a well-formed id, a malformed envelope
  *	unexpected	a well-sized message of a type the child must not
  *			accept from this peer
+ *	fd		a well-formed message with a descriptor attached, of
+ *			a type that carries none
  * and prints how the child ended: "exit N", "signal N" or "alive" (then
  * it is killed).  The child's stderr (it runs with -d) goes to errfile.
  */
@@ -484,7 +486,8 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 	}
 	memset(buf, 0, sizeof(buf));
 	fill(type, buf, child);
-	if (type == IMSG_SPOOL_FD || type == IMSG_SIGN_REQ)
+	if (type == IMSG_SPOOL_FD || type == IMSG_SIGN_REQ ||
+	    strcmp(kind, "fd") == 0)
 		fd = spool_file();
 	if (strcmp(kind, "short") == 0)
 		len = size >= 4 ? size - 4 : 0;
@@ -508,7 +511,7 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 			errx(2, "envelope: SPOOL_COMMIT only");
 		len = size + strlcpy(buf + size, "id 0123456789abcdef\n"
 		    "bogus field\n", sizeof(buf) - size);
-	} else if (strcmp(kind, "unexpected") != 0)
+	} else if (strcmp(kind, "unexpected") != 0 && strcmp(kind, "fd") != 0)
 		errx(2, "unknown kind %s", kind);
 	/* a commit carries its envelope after the struct */
 	if (type == IMSG_SPOOL_COMMIT && strcmp(kind, "short") != 0 &&
