@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <idn2.h>
 #include <unbound.h>
 #include <unbound-event.h>
 
@@ -871,6 +872,47 @@ dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
 		free(h);
 		return (-1);
 	}
+	return (0);
+}
+
+int
+dns_domain_ascii(const char *in, char *out, size_t len)
+{
+	char		*a = NULL;
+	size_t		 n, i;
+	int		 eight = 0;
+
+	if (strlcpy(out, in, len) >= len) {
+		out[0] = '\0';
+		return (-1);
+	}
+	if (out[0] == '[')
+		return (0);
+	n = strlen(out);
+	if (n > 1 && out[n - 1] == '.')
+		out[--n] = '\0';
+	for (i = 0; i < n; i++) {
+		if ((u_char)out[i] >= 0x80)
+			eight = 1;
+		else
+			out[i] = tolower((u_char)out[i]);
+	}
+	if (!eight)
+		return (0);
+	/* UTS 46 mapping (case folding, NFC) first, as browsers and MTAs */
+	if (idn2_lookup_u8((const uint8_t *)out, (uint8_t **)&a,
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK || a == NULL) {
+		free(a);
+		return (-1);
+	}
+	if (strlcpy(out, a, len) >= len) {
+		free(a);
+		strlcpy(out, in, len);
+		return (-1);
+	}
+	free(a);
+	for (i = 0; out[i] != '\0'; i++)
+		out[i] = tolower((u_char)out[i]);
 	return (0);
 }
 

@@ -82,6 +82,13 @@ int	dns_reconfigure(const char *resolver, int port, const char *anchors);
 void	dns_shutdown(void);
 /* raw query; the callback owns nothing: the result is freed after it */
 int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
+/*
+ * The domain as the DNS knows it: ASCII lowercased, a trailing dot
+ * dropped, a U-label made its A-label (IDNA2008, "bücher" is
+ * "xn--bcher-kva"); an address literal as it is.  -1: not a name IDNA
+ * can convert (out then holds it lowercased, as it is).
+ */
+int	dns_domain_ascii(const char *, char *, size_t);
 /* TXT record i's character-strings, joined; -1 if it does not fit or has NUL */
 int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
 /*

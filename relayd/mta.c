@@ -1126,9 +1126,9 @@ addr_ascii(const char *a)
 }
 
 /*
- * The transaction needs SMTPUTF8 (RFC 6531 3.4): its sender or one of its
- * recipients is not ASCII.  Only the client's SMTPUTF8 (a header in
- * UTF-8, ASCII addresses) does not make a server without it unusable.
+ * The transaction has a non-ASCII address (RFC 6531 3.4): MAIL says
+ * SMTPUTF8 to a server that offers it.  Only the client's SMTPUTF8 (a
+ * header in UTF-8, ASCII addresses) does not count here.
  */
 static int
 tx_utf8(const struct mconn *c)
@@ -1140,6 +1140,68 @@ tx_utf8(const struct mconn *c)
 		return (1);
 	for (i = 0; i < c->job->n; i++)
 		if (!addr_ascii(env->rcpts[c->job->idx[i]].addr))
+			return (1);
+	return (0);
+}
+
+/*
+ * addr as MAIL or RCPT give it: as it is to a server with SMTPUTF8 (or
+ * when it is ASCII); to one without, an ASCII local part at a UTF-8
+ * domain goes with the domain's A-label (RFC 6531 3.2: only the local
+ * part needs SMTPUTF8).  -1: it cannot go without SMTPUTF8.
+ */
+static int
+addr_out(const char *addr, int utf8, char *buf, size_t len)
+{
+	const char	*at = strrchr(addr, '@');
+	char		 dom[256];
+
+	strlcpy(buf, addr, len);
+	if (utf8 || addr_ascii(addr))
+		return (0);
+	if (at == NULL || (size_t)(at - addr) >= len)
+		return (-1);
+	buf[at - addr] = '\0';
+	if (!addr_ascii(buf) || dns_domain_ascii(at + 1, dom,
+	    sizeof(dom)) == -1 || !addr_ascii(dom) ||
+	    strlcat(buf, "@", len) >= len || strlcat(buf, dom, len) >= len) {
+		strlcpy(buf, addr, len);
+		return (-1);
+	}
+	return (0);
+}
+
+/* the MAIL FROM address (VERP, with a bounce domain); see addr_out */
+static int
+tx_from(const struct mconn *c, int utf8, char *buf, size_t len)
+{
+	const struct envelope	*env = &c->job->msg->env;
+	char			 from[MH_ADDR_MAX + 64];
+
+	if (env->sender[0] == '\0') {
+		buf[0] = '\0';
+		return (0);
+	}
+	if (relay_conf->bounce_domain[0] == '\0' ||
+	    verp_encode(from, sizeof(from), env->id,
+	    env->rcpts[c->job->idx[0]].addr, relay_conf->bounce_domain,
+	    relay_conf->verp_key) == -1)
+		strlcpy(from, env->sender, sizeof(from));
+	return (addr_out(from, utf8, buf, len));
+}
+
+/* the transaction cannot go to a server without SMTPUTF8 */
+static int
+tx_needs_utf8(const struct mconn *c)
+{
+	char	 buf[MH_ADDR_MAX + 64];
+	size_t	 i;
+
+	if (tx_from(c, 0, buf, sizeof(buf)) == -1)
+		return (1);
+	for (i = 0; i < c->job->n; i++)
+		if (addr_out(c->job->msg->env.rcpts[c->job->idx[i]].addr, 0,
+		    buf, sizeof(buf)) == -1)
 			return (1);
 	return (0);
 }
@@ -1161,7 +1223,7 @@ tx_refused(struct mconn *c)
 		ext = "5.3.4";
 		snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
 		    "maximum message size %zu of %s", size, c->size_max, host);
-	} else if (!c->ext_smtputf8 && tx_utf8(c)) {
+	} else if (!c->ext_smtputf8 && tx_needs_utf8(c)) {
 		ext = "5.6.7";
 		snprintf(desc, sizeof(desc), "a non-ASCII address, and %s "
 		    "does not offer SMTPUTF8", host);
@@ -1188,14 +1250,7 @@ tx_send(struct mconn *c)
 		}
 		if (c->tx_sent == 0) {
 			const struct envelope *env = &j->msg->env;
-			if (env->sender[0] == '\0')
-				from[0] = '\0';
-			else if (relay_conf->bounce_domain[0] == '\0' ||
-			    verp_encode(from, sizeof(from), env->id,
-			    env->rcpts[j->idx[0]].addr,
-			    relay_conf->bounce_domain,
-			    relay_conf->verp_key) == -1)
-				strlcpy(from, env->sender, sizeof(from));
+			(void)tx_from(c, c->ext_smtputf8, from, sizeof(from));
 			sz[0] = '\0';
 			if (c->ext_size)
 				snprintf(sz, sizeof(sz), " SIZE=%zu",
@@ -1204,10 +1259,11 @@ tx_send(struct mconn *c)
 			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" :
 			    "", (env->smtputf8 || tx_utf8(c)) &&
 			    c->ext_smtputf8 ? " SMTPUTF8" : "");
-		} else if (c->tx_sent <= j->n)
-			send_line(c, "RCPT TO:<%s>",
-			    j->msg->env.rcpts[j->idx[c->tx_sent - 1]].addr);
-		else {
+		} else if (c->tx_sent <= j->n) {
+			(void)addr_out(j->msg->env.rcpts[j->idx[c->tx_sent -
+			    1]].addr, c->ext_smtputf8, from, sizeof(from));
+			send_line(c, "RCPT TO:<%s>", from);
+		} else {
 			/* without pipelining, no DATA when nobody is left */
 			if (!c->ext_pipelining && (c->mail_failed ||
 			    c->naccepted == 0)) {

@@ -24,6 +24,8 @@ struct rmsg {
 	char			 id[MH_MSGID_LEN];
 	struct envelope		 env;
 	unsigned char		*rflags;	/* nrcpt */
+	/* nrcpt: each recipient's destination, as dns_domain_ascii has it */
+	char			**rdest;
 	/* nrcpt: the last attempt's TLS */
 	struct event_tls	*rtls;
 	/* counted against sender allowance */

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dns.h"
 #include "enhanced.h"
 #include "gsync.h"
 #include "log.h"
@@ -66,12 +67,16 @@ rcpt_domain(const char *addr)
 	return (at ? at + 1 : "");
 }
 
-/* where recipient i goes: its domain, or the message's fallback host */
+/*
+ * Where recipient i goes: the message's fallback host, or its domain
+ * in the form the DNS knows (sched_add_message), so that Example.COM.,
+ * example.com, b\303\274cher.example and xn--bcher-kva.example are one
+ * destination each, its MX looked up by that name.
+ */
 static const char *
 rcpt_dest(const struct rmsg *m, size_t i)
 {
-	return (m->env.relay[0] != '\0' ? m->env.relay :
-	    rcpt_domain(m->env.rcpts[i].addr));
+	return (m->env.relay[0] != '\0' ? m->env.relay : m->rdest[i]);
 }
 
 static struct rdom *
@@ -318,12 +323,21 @@ sched_kick(void)
 void
 sched_add_message(struct rmsg *m, int announce)
 {
+	char	 dn[256];
 	size_t	 i;
 
 	if ((m->rflags = calloc(m->env.nrcpt ? m->env.nrcpt : 1, 1)) == NULL ||
 	    (m->rtls = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
-	    sizeof(*m->rtls))) == NULL)
+	    sizeof(*m->rtls))) == NULL ||
+	    (m->rdest = calloc(m->env.nrcpt ? m->env.nrcpt : 1,
+	    sizeof(*m->rdest))) == NULL)
 		fatal("calloc");
+	for (i = 0; i < m->env.nrcpt; i++) {
+		(void)dns_domain_ascii(rcpt_domain(m->env.rcpts[i].addr), dn,
+		    sizeof(dn));
+		if ((m->rdest[i] = strdup(dn)) == NULL)
+			fatal("strdup");
+	}
 	TAILQ_INSERT_TAIL(&rq, m, entry);
 	if (announce) {
 		stat_committed++;
@@ -338,8 +352,14 @@ sched_add_message(struct rmsg *m, int announce)
 static void
 msg_free(struct rmsg *m)
 {
+	size_t	 i;
+
 	if (m->flushing != NULL)
 		*m->flushing = NULL;
+	if (m->rdest != NULL)
+		for (i = 0; i < m->env.nrcpt; i++)
+			free(m->rdest[i]);
+	free(m->rdest);
 	envelope_clear(&m->env);
 	free(m->rflags);
 	free(m->rtls);
