@@ -952,7 +952,7 @@ dns_mx_result(int status, struct ub_result *res, void *arg)
 	struct dns_mx		 tmp;
 	char			 host[NS_MAXDNAME];
 	size_t			 i, j, k, len;
-	int			 nnull = 0, nrec = 0;
+	int			 nnull = 0, nrec = 0, pref;
 
 	memset(&out, 0, sizeof(out));
 	out.status = status;
@@ -971,15 +971,26 @@ dns_mx_result(int status, struct ub_result *res, void *arg)
 			nnull++;
 			continue;
 		}
-		if (!dns_hostname_ok(host) || len >= sizeof(out.mx[0].host) ||
-		    out.n >= DNS_MAX_MX)
+		if (!dns_hostname_ok(host) || len >= sizeof(out.mx[0].host))
 			continue;
 		for (j = 0; j < len; j++)
 			host[j] = tolower((unsigned char)host[j]);
-		memcpy(out.mx[out.n].host, host, len + 1);
-		out.mx[out.n].preference = ((u_char)res->data[i][0] << 8) |
-		    (u_char)res->data[i][1];
-		out.n++;
+		pref = ((u_char)res->data[i][0] << 8) | (u_char)res->data[i][1];
+		if ((k = out.n) == DNS_MAX_MX) {
+			/*
+			 * More records than kept: the most preferred ones
+			 * stay, whatever the order of the answer (a set
+			 * whose best MX came last lost it).
+			 */
+			for (j = 1, k = 0; j < out.n; j++)
+				if (out.mx[j].preference > out.mx[k].preference)
+					k = j;
+			if (pref >= out.mx[k].preference)
+				continue;
+		} else
+			out.n++;
+		memcpy(out.mx[k].host, host, len + 1);
+		out.mx[k].preference = pref;
 	}
 	/* RFC 7505: a single "0 ." means the domain takes no mail */
 	if (nnull > 0 && nrec == 1)

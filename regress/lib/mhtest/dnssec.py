@@ -13,6 +13,8 @@ anchors (the DS of every signed zone, in anchors.key).
 Every zone gets an SOA and an NS; records are zone-file lines relative to
 the zone.  tamper= changes the data of the named owner's records after
 signing, so their signature no longer verifies (a bogus answer).
+roundrobin=False: unbound answers every RRset in the zone file's order
+instead of rotating it.
 """
 import os
 import shutil
@@ -32,7 +34,8 @@ def _run(cmd, cwd):
 class SignedDNS(DNSServer):
     """DNSServer's interface (addr, port, resolver, with-statement)."""
 
-    def __init__(self, signed, unsigned=None, tamper=None):
+    def __init__(self, signed, unsigned=None, tamper=None, roundrobin=True):
+        self.roundrobin = roundrobin
         self.signed = dict(signed)
         self.unsigned = dict(unsigned or {})
         self.tamper = dict(tamper or {})
@@ -134,6 +137,9 @@ class SignedDNS(DNSServer):
                  "  do-not-query-localhost: no",
                  "  val-log-level: 2",
                  '  local-zone: "test." nodefault']
+        if not self.roundrobin:
+            # answers in the zone file's order, as nsd serves them
+            lines.append("  rrset-roundrobin: no")
         for z in zones:
             lines.append('  domain-insecure: "%s"' % z
                          if z in self.unsigned else "")
