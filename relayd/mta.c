@@ -587,6 +587,35 @@ resolve_hosts(struct mconn *c)
 	}
 }
 
+/* host is this host: the hostname, or a listener's */
+static int
+mx_self(const char *host)
+{
+	const struct listener	*l;
+
+	if (strcasecmp(host, relay_conf->hostname) == 0)
+		return (1);
+	TAILQ_FOREACH(l, &relay_conf->listeners, entry)
+		if (l->hostname[0] != '\0' &&
+		    strcasecmp(host, l->hostname) == 0)
+			return (1);
+	return (0);
+}
+
+/* the most preferred MX is this host: a bounce, as Postfix has it */
+static void
+mx_loop(struct mconn *c, const char *host)
+{
+	char	 desc[800];
+
+	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
+	    "is its most preferred MX)", c->domain, host);
+	log_warnx("mta %s: %s", c->domain, desc);
+	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "dns");
+	job_finish(c);
+	conn_free(c);
+}
+
 static void
 mx_cb(const struct dns_mxlist *mx, void *arg)
 {
@@ -610,13 +639,32 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 			    "records of %s", c->domain);
 			return;
 		}
-		for (i = 0; i < mx->n; i++)
+		/*
+		 * RFC 5321 5.1: this host among the MX hosts, those as
+		 * preferred as it or less go (it would send to itself);
+		 * when it is the most preferred, the mail loops.
+		 */
+		for (i = 0; i < mx->n && !mx_self(mx->mx[i].host); i++)
+			;
+		if (i < mx->n)
+			while (i > 0 && mx->mx[i - 1].preference ==
+			    mx->mx[i].preference)
+				i--;
+		if (i == 0) {
+			mx_loop(c, mx->mx[0].host);
+			return;
+		}
+		c->nhosts = i;
+		for (i = 0; i < c->nhosts; i++)
 			strlcpy(c->hosts[i], mx->mx[i].host,
 			    sizeof(c->hosts[i]));
-		c->nhosts = mx->n;
 		break;
 	case DNS_NODATA:
 		/* RFC 5321 5.1: the domain itself is the implicit MX */
+		if (mx_self(c->domain)) {
+			mx_loop(c, c->domain);
+			return;
+		}
 		strlcpy(c->hosts[0], c->domain, sizeof(c->hosts[0]));
 		c->nhosts = 1;
 		break;
