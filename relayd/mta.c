@@ -33,6 +33,7 @@
 #include <tls.h>
 
 #include "enhanced.h"
+#include "http.h"
 #include "log.h"
 #include "verp.h"
 #include "relayd.h"
@@ -705,6 +706,62 @@ sts_cb(const struct sts_policy *pol, void *arg)
 	start_mx(c);
 }
 
+/*
+ * A recipient at an address literal ([192.0.2.1], [IPv6:2001:db8::1]):
+ * that address, no MX, no MTA-STS, no DANE (RFC 5321 2.3.5, 5.1).  A
+ * loopback, private or otherwise special one only with "allow
+ * private-addresses", as for webhooks: a bounce otherwise.
+ */
+static void
+literal_cb(const struct dns_addrs *a, void *arg)
+{
+	struct mconn	*c = arg;
+	char		 desc[512];
+
+	if (a->status == DNS_OK && a->n > 0 && !http_addr_allowed(
+	    (const struct sockaddr *)&a->ss[0], relay_conf->allow_private)) {
+		c->dns_pending = 0;
+		snprintf(desc, sizeof(desc), "address literal %s is a "
+		    "loopback, private or reserved address", c->domain);
+		log_info("mta %s: %s", c->domain, desc);
+		job_fail_all(c, EV_BOUNCE, 550, "5.7.1", desc, "dns");
+		job_finish(c);
+		conn_free(c);
+		return;
+	}
+	addrs_cb(a, c);
+}
+
+static void
+start_literal(struct mconn *c)
+{
+	struct in6_addr	 in6;
+	size_t		 len = strlen(c->domain);
+	char		*h = c->hosts[0];
+
+	/* "[IPv6:::1]" and "[192.0.2.1]": the address, as dns_resolve_host
+	 * takes it; anything else is looked up as it is, and does not exist */
+	h[0] = '\0';
+	if (len >= 3 && len - 2 < sizeof(c->hosts[0])) {
+		memcpy(h, c->domain + 1, len - 2);
+		h[len - 2] = '\0';
+		if (strncasecmp(h, "IPv6:", 5) == 0 &&
+		    inet_pton(AF_INET6, h + 5, &in6) == 1)
+			memmove(h, h + 5, strlen(h + 5) + 1);
+		else if (inet_pton(AF_INET, h, &in6) != 1)
+			h[0] = '\0';
+	}
+	if (h[0] == '\0')
+		strlcpy(h, c->domain, sizeof(c->hosts[0]));
+	c->nhosts = 1;
+	c->hcur = 0;
+	c->dns_pending = 1;
+	if (dns_resolve_host(c->hosts[0], literal_cb, c) == -1) {
+		c->dns_pending = 0;
+		conn_fail(c, 0, "4.4.3", "DNS lookup failed");
+	}
+}
+
 int
 mta_start(struct rjob *j)
 {
@@ -764,6 +821,10 @@ mta_start(struct rjob *j)
 		strlcpy(c->hosts[0], c->via->host, sizeof(c->hosts[0]));
 		c->nhosts = 1;
 		resolve_hosts(c);
+		return (0);
+	}
+	if (c->domain[0] == '[') {
+		start_literal(c);
 		return (0);
 	}
 	if (c->policy == TLSP_MTASTS) {

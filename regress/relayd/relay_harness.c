@@ -8,7 +8,7 @@
  * usage: relay_harness -s spool [-p mxport] [-R resolver_port]
  *	[-V via-url] [-b bounce-domain [-K verp-key]] [-m retry_min]
  *	[-M retry_max]
- *	[-l lifetime] [-t timeout] [-n] [-H hostname] [-C cafile]
+ *	[-l lifetime] [-t timeout] [-n] [-P] [-H hostname] [-C cafile]
  *	[-D domain:rate:per:conns:tlsrequire:tlsverify] [-S domain:rate:per]
  *
  * Commands on stdin, one a line:
@@ -17,6 +17,7 @@
  *	wait SECS	run the loop SECS
  *	queue | show ID | stats | schedule ID|all | remove ID | pause | resume
  *	suppress add ADDR | suppress del ADDR | suppressions
+ * -P: allow private-addresses.
  * Every event is printed as "event {json}".  A "-" SENDER is the null
  * sender.
  */
@@ -276,7 +277,7 @@ main(int argc, char *argv[])
 	strlcpy(c->hostname, "relay.harness.test", sizeof(c->hostname));
 	c->retry_min = 1;
 	c->retry_max = 4;
-	while ((ch = getopt(argc, argv, "b:C:D:H:K:l:m:M:np:R:s:S:t:V:")) !=
+	while ((ch = getopt(argc, argv, "b:C:D:H:K:l:m:M:nPp:R:s:S:t:V:")) !=
 	    -1) {
 		switch (ch) {
 		case 'b':
@@ -307,6 +308,9 @@ main(int argc, char *argv[])
 			break;
 		case 'n':
 			c->bounce_dsn = 0;
+			break;
+		case 'P':
+			c->allow_private = 1;
 			break;
 		case 'p':
 			port = atoi(optarg);
