@@ -1254,18 +1254,24 @@ tx_utf8(const struct mconn *c)
 }
 
 /*
- * addr as MAIL or RCPT give it: as it is to a server with SMTPUTF8 (or
- * when it is ASCII); to one without, an ASCII local part at a UTF-8
- * domain goes with the domain's A-label (RFC 6531 3.2: only the local
- * part needs SMTPUTF8).  -1: it cannot go without SMTPUTF8.
+ * addr as MAIL or RCPT give it: without a trailing dot (not in the
+ * syntax of RFC 5321 4.1.2: User@Example.COM. is User@Example.COM),
+ * else as it is to a server with SMTPUTF8 (or when it is ASCII); to one
+ * without, an ASCII local part at a UTF-8 domain goes with the domain's
+ * A-label (RFC 6531 3.2: only the local part needs SMTPUTF8).  -1: it
+ * cannot go without SMTPUTF8.
  */
 static int
 addr_out(const char *addr, int utf8, char *buf, size_t len)
 {
 	const char	*at = strrchr(addr, '@');
 	char		 dom[256];
+	size_t		 n;
 
 	strlcpy(buf, addr, len);
+	if (at != NULL && at[1] != '\0' && at[1] != '[' &&
+	    (n = strlen(buf)) > 0 && buf[n - 1] == '.')
+		buf[n - 1] = '\0';
 	if (utf8 || addr_ascii(addr))
 		return (0);
 	if (at == NULL || (size_t)(at - addr) >= len)
