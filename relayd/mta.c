@@ -477,6 +477,7 @@ conn_tls_plain(struct mconn *c, const char *why)
 /* DNS */
 
 static void	host_done(struct mconn *);
+static void	mx_loop(struct mconn *, const char *);
 
 /*
  * RFC 7672 2.2: a host's TLSA records count only when its MX and address
@@ -499,11 +500,44 @@ tlsa_cb(const struct dns_tlsalist *tl, void *arg)
 	host_done(c);
 }
 
+/*
+ * ss (its port set) is where this host takes mail: a listener's address
+ * and port, or a loopback address at the port of a wildcard listener.
+ */
+static int
+addr_self(const struct sockaddr_storage *ss)
+{
+	const struct listener		*l;
+	const struct sockaddr_in	*a4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*a6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in	*l4;
+	const struct sockaddr_in6	*l6;
+
+	TAILQ_FOREACH(l, &relay_conf->listeners, entry) {
+		if (l->ss.ss_family != ss->ss_family)
+			continue;
+		l4 = (const struct sockaddr_in *)&l->ss;
+		l6 = (const struct sockaddr_in6 *)&l->ss;
+		if (ss->ss_family == AF_INET && l->port == ntohs(a4->sin_port) &&
+		    (l4->sin_addr.s_addr == a4->sin_addr.s_addr ||
+		    (l4->sin_addr.s_addr == htonl(INADDR_ANY) &&
+		    (ntohl(a4->sin_addr.s_addr) >> 24) == 127)))
+			return (1);
+		if (ss->ss_family == AF_INET6 &&
+		    l->port == ntohs(a6->sin6_port) &&
+		    (IN6_ARE_ADDR_EQUAL(&l6->sin6_addr, &a6->sin6_addr) ||
+		    (IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr) &&
+		    IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))))
+			return (1);
+	}
+	return (0);
+}
+
 static void
 addrs_cb(const struct dns_addrs *a, void *arg)
 {
 	struct mconn	*c = arg;
-	size_t		 i;
+	size_t		 i, n0 = c->naddrs;
 
 	c->dns_pending = 0;
 	if (a->status != DNS_OK && a->status != DNS_NXDOMAIN &&
@@ -521,6 +555,17 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 			    c->via->host[0] ? c->via->port : relay_port);
 		else
 			continue;
+		if (!c->smarthost && addr_self(ss)) {
+			/*
+			 * RFC 5321 5.1: this MX host is this host; it and
+			 * the MX hosts after it (as preferred or less) go.
+			 */
+			c->naddrs = n0;
+			c->nhosts = c->hcur + 1;
+			c->self_mx = 1;
+			host_done(c);
+			return;
+		}
 		c->addr_host[c->naddrs++] = c->hcur;
 	}
 	if (a->status == DNS_OK && a->secure && c->mx_secure &&
@@ -548,6 +593,10 @@ host_done(struct mconn *c)
 			c->hcur = c->nhosts;
 		} else
 			return;
+	}
+	if (c->naddrs == 0 && c->self_mx && !c->addr_soft) {
+		mx_loop(c, c->hosts[c->hcur - 1]);
+		return;
 	}
 	if (c->naddrs == 0 && !c->addr_soft && !c->smarthost) {
 		/*
@@ -603,14 +652,14 @@ mx_self(const char *host)
 	return (0);
 }
 
-/* the most preferred MX is this host: a bounce, as Postfix has it */
+/* the most preferred usable MX is this host: a bounce, as Postfix has it */
 static void
 mx_loop(struct mconn *c, const char *host)
 {
 	char	 desc[800];
 
 	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
-	    "is its most preferred MX)", c->domain, host);
+	    "is this host)", c->domain, host);
 	log_warnx("mta %s: %s", c->domain, desc);
 	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "dns");
 	job_finish(c);

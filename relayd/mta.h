@@ -49,6 +49,7 @@ struct mconn {
 	size_t			 addr_host[MAX_ADDRS];
 	size_t			 naddrs, acur;
 	int			 addr_soft;	/* a lookup failed for now */
+	int			 self_mx;	/* an MX host is this host */
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_smtputf8;
