@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * authd's decision modules: routes (route.c), the RCPT decision and
+ * authd's decision modules: routes (common/route.c), the RCPT decision and
  * relay policy (rcpt.c), SPF (spf.c), authorization callbacks
  * (authorize.c), SMTP AUTH (credentials.c).  authd.c owns the process and the
  * imsg dispatch and calls these.
@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "mailhook.h"
+#include "route.h"
 
 struct event_base;
 struct http_response;
@@ -34,40 +35,7 @@ struct http_response;
 int	 authd_modules_init(struct event_base *);
 void	 authd_modules_shutdown(void);
 
-/*
- * route.c
- */
-
-/*
- * The route that takes rcpt, by rank whatever the file order: an address
- * route ("user@example.com", then "user@d" for "user+tag@d"), a domain
- * route ("example.com"), the nearest subdomain route ("*.example.com":
- * a.example.com, b.c.example.com, not example.com), "route any"; the
- * first of equal ranks in the file.  The comparison is case-insensitive for the domain and the
- * local part alike; a domain in U-labels is compared in its A-labels, as
- * routes are written.  "user+tag@d" also matches a "user@d" route; the tag
- * (after the first '+', "" if none) is copied into tag when tag != NULL.
- * NULL: no route.
- */
-const struct route *route_lookup(const struct config *, const char *rcpt,
-	    char *tag, size_t taglen);
-/*
- * A domain as the configuration and DNS write it: lower case, an
- * internationalized one (an SMTPUTF8 client's "bücher.example") as its
- * A-labels ("xn--bcher-kva.example"; libidn2, IDNA2008 with UTS #46
- * mapping, no locale involved).  "" when it is no valid name.
- */
-void	 domain_alabel(const char *in, char *out, size_t outlen);
-/* the recipient's domain is the bounce domain (case-insensitive) */
-int	 rcpt_is_bounce(const struct config *, const char *rcpt);
-/*
- * The recipient's domain is ours: the bounce domain, or a domain taken by
- * an address, domain or subdomain route ("route any" does not count).
- */
-int	 rcpt_domain_is_local(const struct config *, const char *rcpt);
-/* a private copy of a route (headers included), NULL if out of memory */
-struct route *route_dup(const struct route *);
-void	 route_free(struct route *);
+/* route.c is common/route.c (route.h): relayd asks it too */
 
 /*
  * rcpt.c

@@ -38,6 +38,7 @@
 #include "verp.h"
 #include "relayd.h"
 #include "dns.h"
+#include "route.h"
 #include "mta.h"
 
 #include <event2/event.h>
@@ -501,6 +502,19 @@ tlsa_cb(const struct dns_tlsalist *tl, void *arg)
 }
 
 /*
+ * Mail for c's domain that comes back to this host is taken by one of
+ * our routes (smtpd posts it: a message the HTTP API sent to a domain
+ * this host is the MX of): no loop.
+ */
+static int
+dest_local(const struct mconn *c)
+{
+	return (c->job != NULL && c->job->n > 0 &&
+	    rcpt_domain_is_local(relay_conf,
+	    c->job->msg->env.rcpts[c->job->idx[0]].addr));
+}
+
+/*
  * ss (its port set) is where this host takes mail: a listener's address
  * and port, or a loopback address at the port of a wildcard listener.
  */
@@ -555,7 +569,7 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 			    c->via->host[0] ? c->via->port : relay_port);
 		else
 			continue;
-		if (!c->smarthost && addr_self(ss)) {
+		if (!c->smarthost && addr_self(ss) && !dest_local(c)) {
 			/*
 			 * RFC 5321 5.1: this MX host is this host; it and
 			 * the MX hosts after it (as preferred or less) go.
@@ -694,7 +708,8 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 		 * preferred as it or less go (it would send to itself);
 		 * when it is the most preferred, the mail loops.
 		 */
-		for (i = 0; i < mx->n && !mx_self(mx->mx[i].host); i++)
+		for (i = 0; i < mx->n && (!mx_self(mx->mx[i].host) ||
+		    dest_local(c)); i++)
 			;
 		if (i < mx->n)
 			while (i > 0 && mx->mx[i - 1].preference ==
@@ -711,7 +726,7 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 		break;
 	case DNS_NODATA:
 		/* RFC 5321 5.1: the domain itself is the implicit MX */
-		if (mx_self(c->domain)) {
+		if (mx_self(c->domain) && !dest_local(c)) {
 			mx_loop(c, c->domain);
 			return;
 		}

@@ -3,8 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * authd: which route takes a recipient, whether its domain is ours, and
- * private copies of a route for checks that outlive a reload.
+ * Which route takes a recipient, whether its domain is ours (authd's
+ * RCPT decision, relayd's loop check), and private copies of a route
+ * for checks that outlive a reload.
  */
 #include <sys/types.h>
 
@@ -18,8 +19,7 @@
 #include "mailhook.h"
 #include "log.h"
 #include "mailaddr.h"
-
-#include "authd.h"
+#include "route.h"
 
 static void	 lower(char *, size_t, const char *);
 static void	 addr_alabel(char *, size_t);
