@@ -360,7 +360,9 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 	else
 		strlcpy(sc->domain, sender, sizeof(sc->domain));
 	/* RFC 7208 4.3: an internationalized name is looked up as A-labels */
-	domain_alabel(sc->domain, sc->qdomain, sizeof(sc->qdomain));
+	if (dns_domain_ascii(sc->domain, sc->qdomain, sizeof(sc->qdomain)) ==
+	    -1)
+		sc->qdomain[0] = '\0';
 	if (*sender != '\0') {
 		/* the local part as it is, the domain in A-labels */
 		if ((at = strrchr(sender, '@')) != NULL)

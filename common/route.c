@@ -14,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <idn2.h>
 
 #include "mailhook.h"
+#include "dns.h"
 #include "log.h"
 #include "mailaddr.h"
 #include "route.h"
@@ -39,28 +39,6 @@ lower(char *dst, size_t len, const char *src)
 		dst[i] = '\0';
 }
 
-void
-domain_alabel(const char *in, char *out, size_t outlen)
-{
-	char	*a = NULL;
-	size_t	 i;
-
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
-	for (i = 0; in[i] != '\0'; i++)
-		if ((unsigned char)in[i] >= 0x80)
-			break;
-	if (in[i] == '\0') {
-		lower(out, outlen, in);
-		return;
-	}
-	if (idn2_to_ascii_8z(in, &a, IDN2_NONTRANSITIONAL) == IDN2_OK &&
-	    strlen(a) < outlen)
-		lower(out, outlen, a);
-	idn2_free(a);
-}
-
 /* an address's domain in A-labels, in place (left alone if not valid) */
 static void
 addr_alabel(char *addr, size_t len)
@@ -75,8 +53,8 @@ addr_alabel(char *addr, size_t len)
 			break;
 	if (at[i] == '\0')
 		return;
-	domain_alabel(at + 1, d, sizeof(d));
-	if (d[0] != '\0' && (size_t)(at + 1 - addr) + strlen(d) < len)
+	if (dns_domain_ascii(at + 1, d, sizeof(d)) == 0 &&
+	    (size_t)(at + 1 - addr) + strlen(d) < len)
 		strlcpy(at + 1, d, len - (at + 1 - addr));
 }
 
@@ -179,7 +157,7 @@ rcpt_is_bounce(const struct config *conf, const char *rcpt)
 	if (conf == NULL || rcpt == NULL || conf->bounce_domain[0] == '\0' ||
 	    (at = strrchr(rcpt, '@')) == NULL)
 		return (0);
-	domain_alabel(at + 1, domain, sizeof(domain));
+	(void)dns_domain_ascii(at + 1, domain, sizeof(domain));
 	return (strcasecmp(domain, conf->bounce_domain) == 0);
 }
 
@@ -194,7 +172,7 @@ rcpt_domain_is_local(const struct config *conf, const char *rcpt)
 		return (0);
 	if (rcpt_is_bounce(conf, rcpt))
 		return (1);
-	domain_alabel(at + 1, domain, sizeof(domain));
+	(void)dns_domain_ascii(at + 1, domain, sizeof(domain));
 	TAILQ_FOREACH(r, &conf->routes, entry) {
 		switch (r->match) {
 		case ROUTE_ADDRESS:

@@ -27,13 +27,6 @@
  */
 const struct route *route_lookup(const struct config *, const char *rcpt,
 	    char *tag, size_t taglen);
-/*
- * A domain as the configuration and DNS write it: lower case, an
- * internationalized one (an SMTPUTF8 client's "bücher.example") as its
- * A-labels ("xn--bcher-kva.example"; libidn2, IDNA2008 with UTS #46
- * mapping, no locale involved).  "" when it is no valid name.
- */
-void	 domain_alabel(const char *in, char *out, size_t outlen);
 /* the recipient's domain is the bounce domain (case-insensitive) */
 int	 rcpt_is_bounce(const struct config *, const char *rcpt);
 /*
