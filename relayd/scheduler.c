@@ -761,13 +761,16 @@ sched_job_done(struct rjob *j)
 	struct envelope_rcpt	*r;
 	struct rres		*res, *failres, *okres;
 	size_t			 i, k, *failed, nf = 0, *ok, nok = 0;
+	size_t			*supp, nsupp = 0;
 	time_t			 now = time(NULL);
 
 	failed = calloc(j->n + 1, sizeof(*failed));
 	failres = calloc(j->n + 1, sizeof(*failres));
 	ok = calloc(j->n + 1, sizeof(*ok));
 	okres = calloc(j->n + 1, sizeof(*okres));
-	if (failed == NULL || failres == NULL || ok == NULL || okres == NULL)
+	supp = calloc(j->n + 1, sizeof(*supp));
+	if (failed == NULL || failres == NULL || ok == NULL ||
+	    okres == NULL || supp == NULL)
 		fatal("calloc");
 	for (k = 0; k < j->n; k++) {
 		i = j->idx[k];
@@ -796,7 +799,7 @@ sched_job_done(struct rjob *j)
 		case EV_BOUNCE:
 			r->state = RS_FAILED;
 			if (enhanced_suppresses(res->stage, res->ext))
-				suppress_add(r->addr, NULL, res->desc);
+				supp[nsupp++] = k;
 			failed[nf] = i;
 			failres[nf++] = *res;
 			break;
@@ -827,6 +830,15 @@ sched_job_done(struct rjob *j)
 		/* NOTIFY=SUCCESS: relayed, the next server was not told */
 		bounce_send(m, DSN_RELAYED, ok, okres, nok, j->relay);
 	}
+	/*
+	 * Suppressed only once the DSN is queued: a restart in between
+	 * tries the recipient again (the envelope is not updated yet), and
+	 * found on the list it would be failed without its DSN
+	 */
+	for (k = 0; k < nsupp; k++)
+		suppress_add(m->env.rcpts[j->idx[supp[k]]].addr, NULL,
+		    j->res[supp[k]].desc);
+	free(supp);
 	free(failed);
 	free(failres);
 	free(ok);
