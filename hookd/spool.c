@@ -411,6 +411,29 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 	free(text);
 }
 
+/*
+ * A message's file without its envelope: a commit a crash cut short
+ * before the envelope (no 250 was sent), or a removal after the
+ * envelope went.  Nothing names it any more: it goes to the pool.
+ */
+static int
+orphan_data(const char *name)
+{
+	char		 env[MH_MSGID_LEN + 8], path[MH_PATH_MAX + 300];
+	struct stat	 st;
+
+	if (strlen(name) != MH_MSGID_LEN - 1 || !envelope_id_ok(name))
+		return (0);
+	snprintf(env, sizeof(env), "%s.env", name);
+	if (fstatat(sp_queuefd, env, &st, 0) == 0 || errno != ENOENT)
+		return (0);
+	log_info("msgid=%s status=removed (a message without its envelope, "
+	    "never committed or already done)", name);
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
+	filepool_release(sp_pool, path);
+	return (1);
+}
+
 int
 spool_recover(void (*cb)(struct envelope *))
 {
@@ -441,6 +464,8 @@ spool_recover(void (*cb)(struct envelope *))
 			filepool_release(sp_pool, path);
 			continue;
 		}
+		if (orphan_data(de->d_name))
+			continue;
 		recover_one(de->d_name, cb);
 	}
 	closedir(d);
