@@ -599,6 +599,23 @@ decode_text(struct envelope *env, const char *text, size_t len)
 	return (0);
 }
 
+/*
+ * An envelope file that holds nothing, or only zeros, never reached the
+ * disk: a crash of the system before its commit's flush (the file's name
+ * did, its data did not; a pooled file reads as zeros).  The flush comes
+ * before any 250, so nobody was told the message was taken.
+ */
+int
+envelope_blank(const char *text, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if (text[i] != '\0')
+			return (0);
+	return (1);
+}
+
 int
 envelope_decode(struct envelope *env, const char *text, size_t len)
 {

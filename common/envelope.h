@@ -154,6 +154,8 @@ char	*envelope_encode(const struct envelope *, size_t *);
 int	 envelope_decode(struct envelope *, const char *, size_t);
 /* why the last envelope_decode() failed: "line 5: KEY", "no id line" */
 const char	*envelope_error(void);
+/* empty or zeros only: a commit whose flush never ended (a power loss) */
+int	 envelope_blank(const char *, size_t);
 int	 envelope_field_ok(const char *);	/* printable, no CR/LF/NUL */
 /* a message id: 16 lower-case hex digits */
 int	 envelope_id_ok(const char *);

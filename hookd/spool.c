@@ -387,6 +387,15 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 		log_warn("spool: recover %s", path);
 		return;
 	}
+	if (envelope_blank(text, len)) {
+		log_warnx("msgid=%s status=removed (an empty envelope: its "
+		    "commit never reached the disk)", id);
+		filepool_release(sp_pool, path);
+		snprintf(path, sizeof(path), "%s/%s", sp_queue, id);
+		filepool_release(sp_pool, path);
+		free(text);
+		return;
+	}
 	if ((env = calloc(1, sizeof(*env))) == NULL)
 		fatal("calloc");
 	envelope_init(env);

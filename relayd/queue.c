@@ -1054,6 +1054,13 @@ queue_load(struct rmsglist *list)
 			    id, de->d_name);
 			continue;
 		}
+		if (envelope_blank(text, len)) {
+			log_warnx("msgid=%s status=removed (an empty "
+			    "envelope: its commit never reached the disk)", id);
+			free(text);
+			commit_undo(id);
+			continue;
+		}
 		if ((m = calloc(1, sizeof(*m))) == NULL)
 			fatal("calloc");
 		if (envelope_decode(&m->env, text, len) == -1 ||
