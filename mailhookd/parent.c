@@ -8,6 +8,7 @@
  * channels between them, watches them and serves the control socket.
  */
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -198,6 +199,50 @@ spool_setup(const struct config *conf)
 		snprintf(path, sizeof(path), "%s/%s", conf->spool, sub[i]);
 		spool_dir(path, uid, gid, 0700);
 	}
+}
+
+/*
+ * One mailhookd per spool: a second one started on it (by hand, while the
+ * first one's children still drain, the ports it listens on already
+ * closed) would take the same queued messages and send them twice.  An
+ * flock(2) lock, which stays with daemon()'s fork and goes with the
+ * process, whatever ends it; the file says whose it is.
+ */
+static int	spool_lock_fd = -1;
+
+static void
+spool_lock(const char *spool)
+{
+	char	 path[MH_PATH_MAX + 32], pid[24];
+	ssize_t	 n;
+
+	snprintf(path, sizeof(path), "%s/mailhookd.lock", spool);
+	if ((spool_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0644)) == -1)
+		fatal("%s", path);
+	if (flock(spool_lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return;
+	if (errno != EWOULDBLOCK)
+		fatal("flock %s", path);
+	n = pread(spool_lock_fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strspn(pid, "0123456789")] = '\0';
+	fatalx("%s: in use by another mailhookd%s%s%s: refusing to share "
+	    "its queues", spool, pid[0] ? " (pid " : "", pid,
+	    pid[0] ? ")" : "");
+}
+
+/* the lock's file names its holder, once daemon() gave it its pid */
+static void
+spool_lock_pid(void)
+{
+	char	 pid[24];
+	int	 n;
+
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(spool_lock_fd, 0) == -1 ||
+	    pwrite(spool_lock_fd, pid, n, 0) != n)
+		log_warn("spool lock: cannot write the pid");
 }
 
 static void
@@ -798,6 +843,7 @@ parent_main(void)
 		log_warnx("not started as root: no chroot and no privilege "
 		    "drop for the children (development mode)");
 	spool_setup(parent_conf);
+	spool_lock(parent_conf->spool);
 	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
 		fatalx("%s: no tracking key", parent_conf->spool);
 	if (config_verp_key(parent_conf, parent_conf->spool) == -1)
@@ -806,6 +852,7 @@ parent_main(void)
 	listeners_bind(parent_conf);
 	if (!parent_opts.debug && daemon(1, 0) == -1)
 		fatal("daemon");
+	spool_lock_pid();
 	parent_started = time(NULL);
 	if ((proc_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
