@@ -761,16 +761,13 @@ sched_job_done(struct rjob *j)
 	struct envelope_rcpt	*r;
 	struct rres		*res, *failres, *okres;
 	size_t			 i, k, *failed, nf = 0, *ok, nok = 0;
-	size_t			*supp, nsupp = 0;
 	time_t			 now = time(NULL);
 
 	failed = calloc(j->n + 1, sizeof(*failed));
 	failres = calloc(j->n + 1, sizeof(*failres));
 	ok = calloc(j->n + 1, sizeof(*ok));
 	okres = calloc(j->n + 1, sizeof(*okres));
-	supp = calloc(j->n + 1, sizeof(*supp));
-	if (failed == NULL || failres == NULL || ok == NULL ||
-	    okres == NULL || supp == NULL)
+	if (failed == NULL || failres == NULL || ok == NULL || okres == NULL)
 		fatal("calloc");
 	for (k = 0; k < j->n; k++) {
 		i = j->idx[k];
@@ -798,8 +795,6 @@ sched_job_done(struct rjob *j)
 			break;
 		case EV_BOUNCE:
 			r->state = RS_FAILED;
-			if (enhanced_suppresses(res->stage, res->ext))
-				supp[nsupp++] = k;
 			failed[nf] = i;
 			failres[nf++] = *res;
 			break;
@@ -835,10 +830,13 @@ sched_job_done(struct rjob *j)
 	 * tries the recipient again (the envelope is not updated yet), and
 	 * found on the list it would be failed without its DSN
 	 */
-	for (k = 0; k < nsupp; k++)
-		suppress_add(m->env.rcpts[j->idx[supp[k]]].addr, NULL,
-		    j->res[supp[k]].desc);
-	free(supp);
+	for (k = 0; k < j->n; k++) {
+		res = &j->res[k];
+		if (!m->removed && !res->untried && res->kind == EV_BOUNCE &&
+		    enhanced_suppresses(res->stage, res->ext))
+			suppress_add(m->env.rcpts[j->idx[k]].addr, NULL,
+			    res->desc);
+	}
 	free(failed);
 	free(failres);
 	free(ok);
