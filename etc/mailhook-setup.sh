@@ -6,10 +6,12 @@
 # start and refuses unsafe existing directories).
 #
 #   - the _mailhook system user and group (no home, no shell)
-#   - /etc/mailhook (root:root 0755)
+#   - /etc/mailhook (root:root 0755 when created; an existing one keeps
+#     its group and a tighter mode, only write access for others is taken)
 #   - the spool: root:root 0755, with empty/ (root 0555, smtpd's chroot)
 #     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700)
-#   - /run/mailhook (root:root 0755) for the control socket
+#   - /run/mailhook (root:root 0755) for the control socket, kept as
+#     /etc/mailhook is
 #
 # usage: mailhook-setup [-u] [-s spooldir] [-r rundir] [-c confdir]
 # -u: the user and group only (make run, make test and make bench).
@@ -66,12 +68,21 @@ mkdirp() {	# path owner mode
 	chmod "$3" "$1"
 }
 
-mkdirp "$CONFDIR" root:root 0755
+keepdir() {	# path: create root:root 0755, or make an existing one root's
+	if [ -d "$1" ]; then
+		chown root "$1"
+		chmod go-w "$1"
+	else
+		mkdirp "$1" root:root 0755
+	fi
+}
+
+keepdir "$CONFDIR"
 mkdirp "$SPOOL" root:root 0755
 mkdirp "$SPOOL/empty" root:root 0555
 for d in inbound outbound events evlog dead; do
 	mkdirp "$SPOOL/$d" "$USER:$USER" 0700
 done
-mkdirp "$RUNDIR" root:root 0755
+keepdir "$RUNDIR"
 
 echo "mailhook-setup: user $USER, $CONFDIR, $SPOOL, $RUNDIR ready"
