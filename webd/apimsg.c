@@ -777,8 +777,8 @@ build_fields(const json_t *o, const struct api_limits *lim,
 	add_addrs(msg, GMIME_ADDRESS_TYPE_FROM, from);
 	add_addrs(msg, GMIME_ADDRESS_TYPE_TO, to);
 	add_addrs(msg, GMIME_ADDRESS_TYPE_CC, cc);
-	g_mime_message_set_subject(msg, subject != NULL ? subject : "",
-	    "utf-8");
+	if (subject != NULL)
+		g_mime_message_set_subject(msg, subject, "utf-8");
 	now = g_date_time_new_now_utc();
 	g_mime_message_set_date(msg, now);
 	g_date_time_unref(now);
