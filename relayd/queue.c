@@ -1107,6 +1107,47 @@ queue_suppress_read(size_t *lenp)
 }
 
 /*
+ * The suppression list's log of changes (suppress.c): appended to and
+ * fsync'd, and a new log's directory entry too.
+ */
+int
+queue_suppress_append(const char *text, size_t len)
+{
+	int	 fd, made = 0, rv = 0;
+
+	if ((fd = openat(outfd, SUPPRESS_LOG, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1 && errno == ENOENT) {
+		fd = openat(outfd, SUPPRESS_LOG, O_WRONLY | O_APPEND |
+		    O_CREAT | O_CLOEXEC, 0600);
+		made = 1;
+	}
+	if (fd == -1) {
+		log_warn("write %s", SUPPRESS_LOG);
+		return (-1);
+	}
+	if (write_all(fd, text, len) == -1 || fsync(fd) == -1 ||
+	    (made && fsync(outfd) == -1)) {
+		log_warn("write %s", SUPPRESS_LOG);
+		rv = -1;
+	}
+	close(fd);
+	return (rv);
+}
+
+char *
+queue_suppress_log_read(size_t *lenp)
+{
+	return (read_file_at(outfd, SUPPRESS_LOG, SUPPRESS_FILE_MAX, lenp));
+}
+
+int
+queue_suppress_log_reset(void)
+{
+	return (queue_write(outfd, SUPPRESS_LOG, "", 0,
+	    FR_FSYNC | FR_SYNCDIR));
+}
+
+/*
  * relayd's own state beside the queue, replaced whole and fsync'd: the
  * MTA-STS policies ("mta-sts.DOMAIN", mtasts.c), the TLS-RPT counts
  * ("tls-rpt", tlsrpt.c).  name is one file name, never a path.

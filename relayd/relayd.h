@@ -111,6 +111,11 @@ void	 queue_state_each(const char *prefix, void (*)(const char *name));
 /* the suppression list's file: NULL and errno (ENOENT: none) if unread */
 #define SUPPRESS_FILE_MAX	(1024 * 1024 * 1024)
 char	*queue_suppress_read(size_t *);
+/* its log of changes since (suppress.c): append, read, empty */
+#define SUPPRESS_LOG		"suppress.log"
+int	 queue_suppress_append(const char *, size_t);
+char	*queue_suppress_log_read(size_t *);
+int	 queue_suppress_log_reset(void);
 
 /* relay.c */
 void	 relay_emit(const struct event_record *);

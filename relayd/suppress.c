@@ -6,9 +6,18 @@
  * The suppression list: recipients that hard-bounced (or were added by
  * hand) are not attempted again.  An entry may be scoped to a sender
  * domain (an unsubscribe): it then holds only mail whose From: domain is
- * that one.  Kept in memory as a tree, persisted as outbound/suppress
- * ("addr<TAB>time<TAB>reason[<TAB>domain]" lines), rewritten atomically
- * (tmp, fsync, rename, fsync dir) on every change.
+ * that one.  Kept in memory as a tree, persisted in two files:
+ * outbound/suppress, the whole list as of its last rewrite
+ * ("addr<TAB>time<TAB>reason[<TAB>domain]" lines), and
+ * outbound/suppress.log, every change since, appended and fsync'd before
+ * the change is answered: "+<TAB>" and a list line for an entry added,
+ * "-<TAB>addr<TAB>domain" for one lifted.  A start reads the list, then
+ * replays the log.  The log is folded into a new list (written whole:
+ * tmp, fsync, rename, fsync dir; then an empty log the same way) once it
+ * has grown past LOG_FOLD and a quarter of the list, so that a change
+ * costs a line, not the whole list, however long it is.  Replaying a log
+ * over the list it was folded into gives that list again, so a crash
+ * between the two renames loses nothing.
  */
 #include <sys/types.h>
 #include <sys/tree.h>
@@ -16,6 +25,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +35,24 @@
 #include "relayd.h"
 #include "sanitize.h"
 
+#define LOG_FOLD	(1024 * 1024)	/* bytes of log always kept */
+#define REASON_MAX	256
+
+/* one allocation: addr, domain and reason follow the struct */
 struct supp {
 	RB_ENTRY(supp)	 entry;
-	char		 addr[MH_ADDR_MAX];
-	char		 domain[MH_NAME_MAX];	/* "" = every sender */
-	char		 reason[256];
+	const char	*addr;
+	const char	*domain;		/* "" = every sender */
+	const char	*reason;
 	time_t		 time;
+	char		 text[];
+};
+
+/* a lookup's key: lower-cased copies of an address and its scope */
+struct supp_key {
+	struct supp	 s;
+	char		 addr[MH_ADDR_MAX];
+	char		 domain[MH_NAME_MAX];
 };
 
 static int
@@ -48,6 +70,11 @@ RB_PROTOTYPE(supptree, supp, entry, supp_cmp);
 RB_GENERATE(supptree, supp, entry, supp_cmp);
 
 static struct supptree	 supps = RB_INITIALIZER(&supps);
+static size_t		 list_bytes;	/* outbound/suppress, as written */
+static size_t		 log_bytes;	/* outbound/suppress.log */
+static int		 unsaved;	/* memory holds what the files lack */
+static char		*pend;		/* log lines not yet written */
+static size_t		 pend_len;
 
 /* lower-cased, printable, no white space */
 static int
@@ -69,13 +96,15 @@ supp_lower(char *dst, size_t len, const char *s)
 
 /* the address (one '@' at least) and the scope ("" or NULL: none) */
 static int
-supp_key(struct supp *key, const char *addr, const char *domain)
+supp_key(struct supp_key *key, const char *addr, const char *domain)
 {
 	if (addr == NULL || addr[0] == '\0' || strchr(addr, '@') == NULL ||
 	    supp_lower(key->addr, sizeof(key->addr), addr) == -1 ||
 	    supp_lower(key->domain, sizeof(key->domain),
 	    domain ? domain : "") == -1)
 		return (-1);
+	key->s.addr = key->addr;
+	key->s.domain = key->domain;
 	return (0);
 }
 
@@ -84,27 +113,38 @@ static int
 supp_insert(const char *addr, const char *domain, const char *reason,
     time_t t)
 {
-	struct supp	*s, key;
-	int		 added = 0;
+	struct supp_key	 key;
+	struct supp	*s, *old;
+	char		 r[REASON_MAX];
+	size_t		 al, dl, rl;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	if ((s = RB_FIND(supptree, &supps, &key)) == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return (-1);
-		strlcpy(s->addr, key.addr, sizeof(s->addr));
-		strlcpy(s->domain, key.domain, sizeof(s->domain));
-		RB_INSERT(supptree, &supps, s);
-		added = 1;
-	}
-	sanitize_text(s->reason, sizeof(s->reason), reason ? reason : "",
-	    SIZE_MAX, SAN_FIELD);
+	sanitize_text(r, sizeof(r), reason ? reason : "", SIZE_MAX,
+	    SAN_FIELD);
+	al = strlen(key.addr) + 1;
+	dl = strlen(key.domain) + 1;
+	rl = strlen(r) + 1;
+	if ((s = malloc(sizeof(*s) + al + dl + rl)) == NULL)
+		return (-1);
+	memcpy(s->text, key.addr, al);
+	memcpy(s->text + al, key.domain, dl);
+	memcpy(s->text + al + dl, r, rl);
+	s->addr = s->text;
+	s->domain = s->text + al;
+	s->reason = s->text + al + dl;
 	s->time = t;
-	return (added);
+	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
+		RB_REMOVE(supptree, &supps, old);
+		free(old);
+	}
+	RB_INSERT(supptree, &supps, s);
+	return (old == NULL);
 }
 
+/* the whole list as outbound/suppress, then an empty log */
 static int
-supp_save(void)
+supp_fold(void)
 {
 	struct supp	*s;
 	char		*buf = NULL;
@@ -117,19 +157,149 @@ supp_save(void)
 	RB_FOREACH(s, supptree, &supps)
 		fprintf(fp, "%s\t%lld\t%s%s%s\n", s->addr, (long long)s->time,
 		    s->reason, s->domain[0] ? "\t" : "", s->domain);
-	fclose(fp);
+	if (fclose(fp) != 0) {
+		free(buf);
+		return (-1);
+	}
 	rv = queue_suppress_write(buf ? buf : "", len);
 	free(buf);
-	return (rv);
+	if (rv == -1)
+		return (-1);
+	list_bytes = len;
+	unsaved = 0;
+	free(pend);
+	pend = NULL;
+	pend_len = 0;
+	/* a log left as it was replays to the same list: no harm */
+	if (queue_suppress_log_reset() == 0)
+		log_bytes = 0;
+	return (0);
+}
+
+/* a change, to be written by supp_flush() */
+static void
+supp_note(const char *fmt, ...)
+    __attribute__((__format__ (printf, 1, 2)));
+
+static void
+supp_note(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line, *np;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n == -1 || (np = realloc(pend, pend_len + n + 1)) == NULL) {
+		if (n != -1)
+			free(line);
+		unsaved = 1;	/* the next flush writes the whole list */
+		return;
+	}
+	pend = np;
+	memcpy(pend + pend_len, line, n + 1);
+	pend_len += n;
+	free(line);
+}
+
+/* the changes noted, on disk: appended to the log, or the list folded */
+static int
+supp_flush(void)
+{
+	int	 rv;
+
+	if (unsaved || log_bytes + pend_len > list_bytes / 4 + LOG_FOLD)
+		return (supp_fold());
+	if (pend_len == 0)
+		return (0);
+	rv = queue_suppress_append(pend, pend_len);
+	if (rv == -1) {
+		unsaved = 1;
+		return (-1);
+	}
+	log_bytes += pend_len;
+	free(pend);
+	pend = NULL;
+	pend_len = 0;
+	return (0);
+}
+
+static void
+supp_note_add(const struct supp *s)
+{
+	supp_note("+\t%s\t%lld\t%s\t%s\n", s->addr, (long long)s->time,
+	    s->reason, s->domain);
+}
+
+/*
+ * A line of the list ("addr\ttime\treason[\tdomain]"), or of the log
+ * (the same after "+\t", or "-\taddr\tdomain"), NUL-terminated and
+ * writable.  -1 if it is none of those.
+ */
+static int
+supp_parse(char *line, int log)
+{
+	struct supp_key	 key;
+	struct supp	*s;
+	char		*t1, *t2, *t3;
+	const char	*errstr;
+	long long	 t;
+
+	if (log && strncmp(line, "-\t", 2) == 0) {
+		if ((t1 = strchr(line + 2, '\t')) == NULL)
+			return (-1);
+		*t1++ = '\0';
+		if (supp_key(&key, line + 2, t1) == -1)
+			return (-1);
+		if ((s = RB_FIND(supptree, &supps, &key.s)) != NULL) {
+			RB_REMOVE(supptree, &supps, s);
+			free(s);
+		}
+		return (0);
+	}
+	if (log) {
+		if (strncmp(line, "+\t", 2) != 0)
+			return (-1);
+		line += 2;
+	}
+	if ((t1 = strchr(line, '\t')) == NULL ||
+	    (t2 = strchr(t1 + 1, '\t')) == NULL)
+		return (-1);
+	*t1++ = '\0';
+	*t2++ = '\0';
+	if ((t3 = strchr(t2, '\t')) != NULL)
+		*t3++ = '\0';
+	t = strtonum(t1, 0, LLONG_MAX, &errstr);
+	if (errstr != NULL || supp_insert(line, t3, t2, t) == -1)
+		return (-1);
+	return (0);
+}
+
+/* every line of text; the number that could not be read */
+static size_t
+supp_read(char *text, int log)
+{
+	char	*line, *next;
+	size_t	 bad = 0;
+
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		else if (log)
+			break;		/* a torn last line: never answered */
+		if (*line != '\0' && supp_parse(line, log) == -1)
+			bad++;
+	}
+	return (bad);
 }
 
 int
 suppress_load(void)
 {
-	char		*text, *line, *next, *t1, *t2, *t3;
-	const char	*errstr;
-	size_t		 len;
-	long long	 t;
+	char		*text;
+	size_t		 len, bad;
+	int		 torn = 0;
 
 	suppress_free();
 	/*
@@ -138,26 +308,41 @@ suppress_load(void)
 	 * change over it
 	 */
 	if ((text = queue_suppress_read(&len)) == NULL) {
-		if (errno == ENOENT)
-			return (0);
-		log_warn("suppress: cannot read the suppression list");
-		return (-1);
+		if (errno != ENOENT) {
+			log_warn("suppress: cannot read the suppression list");
+			return (-1);
+		}
+		len = 0;
+	} else {
+		if ((bad = supp_read(text, 0)) > 0)
+			log_warnx("suppress: %zu bad lines ignored", bad);
+		free(text);
 	}
-	for (line = text; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if ((t1 = strchr(line, '\t')) == NULL ||
-		    (t2 = strchr(t1 + 1, '\t')) == NULL)
-			continue;
-		*t1++ = '\0';
-		*t2++ = '\0';
-		if ((t3 = strchr(t2, '\t')) != NULL)
-			*t3++ = '\0';
-		t = strtonum(t1, 0, LLONG_MAX, &errstr);
-		if (errstr != NULL || supp_insert(line, t3, t2, t) == -1)
-			log_warnx("suppress: bad line ignored");
+	list_bytes = len;
+	if ((text = queue_suppress_log_read(&len)) == NULL) {
+		if (errno != ENOENT) {
+			log_warn("suppress: cannot read the suppression log");
+			return (-1);
+		}
+		len = 0;
+	} else {
+		torn = len > 0 && text[len - 1] != '\n';
+		if ((bad = supp_read(text, 1)) > 0)
+			log_warnx("suppress: %zu bad log lines ignored", bad);
+		free(text);
 	}
-	free(text);
+	log_bytes = len;
+	/*
+	 * A log that ends inside a line (a crash in an append, never
+	 * answered) is folded now, so that no line is written after the
+	 * torn one; so is a long one.  If it cannot be, every change tries
+	 * again.
+	 */
+	if ((torn || log_bytes > list_bytes / 4 + LOG_FOLD) &&
+	    supp_fold() == -1) {
+		log_warnx("suppress: the suppression log cannot be folded");
+		unsaved = 1;
+	}
 	return (0);
 }
 
@@ -170,22 +355,25 @@ suppress_free(void)
 		RB_REMOVE(supptree, &supps, s);
 		free(s);
 	}
+	free(pend);
+	pend = NULL;
+	pend_len = 0;
 }
 
 /* for every sender, or for mail from domain */
 int
 suppress_has(const char *addr, const char *domain)
 {
-	struct supp	 key;
+	struct supp_key	 key;
 
 	if (supp_key(&key, addr, NULL) == -1)
 		return (0);
-	if (RB_FIND(supptree, &supps, &key) != NULL)
+	if (RB_FIND(supptree, &supps, &key.s) != NULL)
 		return (1);
 	if (domain == NULL || domain[0] == '\0' ||
 	    supp_key(&key, addr, domain) == -1)
 		return (0);
-	return (RB_FIND(supptree, &supps, &key) != NULL);
+	return (RB_FIND(supptree, &supps, &key.s) != NULL);
 }
 
 /*
@@ -194,21 +382,24 @@ suppress_has(const char *addr, const char *domain)
  * that one keeps its reason and time, nothing is written or pushed.  -1
  * if it cannot be, -2 if the list cannot be written: the entry is kept
  * in memory all the same, so that a bounce or an unsubscribe is honoured
- * until the next start, and logged.
+ * until the next start (or the next change written), and logged.
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
 {
-	struct supp	 key;
+	struct supp_key	 key;
+	struct supp	*s;
 	char		 a[MH_ADDR_MAX];
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	if (RB_FIND(supptree, &supps, &key) != NULL)
+	if (RB_FIND(supptree, &supps, &key.s) != NULL)
 		return (0);
-	if (supp_insert(addr, domain, reason, time(NULL)) == -1)
+	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
+	    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
 		return (-1);
-	if (supp_save() == -1) {
+	supp_note_add(s);
+	if (supp_flush() == -1) {
 		log_warnx("suppress: the list cannot be written: <%s> is "
 		    "suppressed until the next start only", log_sanitize(a,
 		    sizeof(a), addr));
@@ -220,36 +411,40 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 
 /*
  * A change another node made (reason NULL: lifted), exactly that scope;
- * saved unless save is 0 (then suppress_save() after a batch).
+ * written unless save is 0 (then suppress_save() after a batch).
  */
 int
 suppress_apply(const char *addr, const char *domain, const char *reason,
     time_t t, int save)
 {
-	struct supp	*s, key;
+	struct supp_key	 key;
+	struct supp	*s;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	s = RB_FIND(supptree, &supps, &key);
+	s = RB_FIND(supptree, &supps, &key.s);
 	if (reason != NULL) {
 		/* older, or what this node has already: nothing to write */
 		if (s != NULL && (s->time > t || (s->time == t &&
 		    strcmp(s->reason, reason) == 0)))
 			return (0);
-		if (supp_insert(addr, domain, reason, t) == -1)
+		if (supp_insert(addr, domain, reason, t) == -1 ||
+		    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
 			return (-1);
+		supp_note_add(s);
 	} else if (s != NULL) {
+		supp_note("-\t%s\t%s\n", s->addr, s->domain);
 		RB_REMOVE(supptree, &supps, s);
 		free(s);
 	} else
 		return (0);
-	return (save ? supp_save() : 0);
+	return (save ? supp_flush() : 0);
 }
 
 int
 suppress_save(void)
 {
-	return (supp_save());
+	return (supp_flush());
 }
 
 void
@@ -273,13 +468,14 @@ suppress_del(const char *addr, const char *domain,
     void (*fn)(const char *addr, const char *domain))
 {
 	struct supptree	 gone = RB_INITIALIZER(&gone);
-	struct supp	*s, *next, key;
+	struct supp_key	 key;
+	struct supp	*s, *next;
 	int		 n = 0;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
 	key.domain[0] = '\0';
-	for (s = RB_NFIND(supptree, &supps, &key); s != NULL; s = next) {
+	for (s = RB_NFIND(supptree, &supps, &key.s); s != NULL; s = next) {
 		next = RB_NEXT(supptree, &supps, s);
 		if (strcmp(s->addr, key.addr) != 0)
 			break;
@@ -291,11 +487,17 @@ suppress_del(const char *addr, const char *domain,
 	}
 	if (n == 0)
 		return (-1);
-	if (supp_save() == -1) {
+	RB_FOREACH(s, supptree, &gone)
+		supp_note("-\t%s\t%s\n", s->addr, s->domain);
+	if (supp_flush() == -1) {
 		RB_FOREACH_SAFE(s, supptree, &gone, next) {
 			RB_REMOVE(supptree, &gone, s);
 			RB_INSERT(supptree, &supps, s);
 		}
+		/* the list in memory is the one on disk again */
+		free(pend);
+		pend = NULL;
+		pend_len = 0;
 		log_warnx("suppress: the list cannot be written: %d entries "
 		    "kept", n);
 		return (-2);

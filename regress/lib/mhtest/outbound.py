@@ -175,3 +175,36 @@ class Stripper:
     def stop(self):
         self.loop.call_soon_threadsafe(self.server.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def suppressions_on_disk(spool):
+    """{(address, sender domain): reason} as relayd would load them: the
+    list outbound/suppress, then its log outbound/suppress.log replayed
+    ("+\\t" and a list line, "-\\taddr\\tdomain"; a torn last line
+    ignored)."""
+    entries = {}
+
+    def read(name):
+        try:
+            with open(os.path.join(spool, "outbound", name),
+                      encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def add(fields):
+        if len(fields) >= 3:
+            dom = fields[3] if len(fields) > 3 else ""
+            entries[(fields[0], dom)] = fields[2]
+
+    for line in read("suppress").split("\n"):
+        add(line.split("\t"))
+    log = read("suppress.log")
+    lines = log.split("\n")
+    for line in lines[:-1]:		# the last is "" or torn
+        f = line.split("\t")
+        if f[0] == "+":
+            add(f[1:])
+        elif f[0] == "-" and len(f) == 3:
+            entries.pop((f[1], f[2]), None)
+    return entries
