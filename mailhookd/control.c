@@ -34,6 +34,8 @@
 #define CTL_MAX_WORDS	16
 #define CTL_METRICS_SECS 3	/* a process slower than this is not up */
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
+#define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
+#define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -480,6 +482,9 @@ ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 		return;
 	if (imsg->fd != -1)
 		close(imsg->fd);
+	/* one that asks and never reads: no more answers (ctl_unread) */
+	if (c->mp->ibuf.w.queued >= CTL_MAX_UNASKED)
+		return;
 	if (imsg->hdr.type != IMSG_CTL_REQUEST || imsg->data == NULL ||
 	    c->waiting > 0 ||
 	    (req = json_loadb(imsg->data, MH_IMSG_DATA_SIZE(imsg), 0, NULL)) ==
@@ -676,15 +681,32 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	c->collected = NULL;
 }
 
+/*
+ * A client that does not read what it is sent would have the parent keep
+ * it all, without end: a monitor (piped into a pager left alone) is
+ * closed past CTL_MAX_UNREAD events waiting for its socket; a client that
+ * only asks gets no more answers past CTL_MAX_UNASKED (ctl_dispatch).
+ */
+static int
+ctl_unread(struct ctl_client *c)
+{
+	if (c->mp == NULL || c->mp->ibuf.w.queued < CTL_MAX_UNREAD)
+		return (0);
+	log_warnx("control: monitor of uid %u reads nothing of %u events "
+	    "waiting, closing it", (unsigned)c->uid, c->mp->ibuf.w.queued);
+	ctl_free(c);
+	return (1);
+}
+
 void
 control_child_event(enum mh_proc proc, struct mh_imsg *imsg)
 {
-	struct ctl_client	*c;
+	struct ctl_client	*c, *tmp;
 	json_t			*ev;
 
 	ev = msg_get_json(proc_peer[proc], imsg);
-	TAILQ_FOREACH(c, &clients, entry)
-		if (c->monitor)
+	TAILQ_FOREACH_SAFE(c, &clients, entry, tmp)
+		if (c->monitor && !ctl_unread(c))
 			mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, ev);
 	json_decref(ev);
 }
