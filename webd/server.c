@@ -1300,6 +1300,10 @@ server_check_limits(struct evhttp_request *req)
 		evhttp_send_error(req, 431, "Request Header Fields Too Large");
 		return (-1);
 	}
+	/* an absolute-form target (RFC 9112 3.2.2) is no proxy request
+	 * here: evhttp would close its connection after the answer without
+	 * a "Connection: close", dropping the requests pipelined behind it */
+	req->flags &= ~EVHTTP_PROXY_REQUEST;
 	/* HTTP/1.2 and later minors are answered as HTTP/1.1 (RFC 9110
 	 * 2.5), which evhttp would not do */
 	if (req->major == 1 && req->minor > 1)
