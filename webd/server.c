@@ -158,6 +158,8 @@ static struct web_conn		**conn_by_fd;
 static size_t			  conn_max;
 static uint64_t			  n_conns, n_open, n_timeouts, n_tls_errors,
 				  n_refused, n_accept_pauses;
+static uint64_t			  api_bodies;	/* body bytes held, all
+						   API requests (body_came) */
 
 void
 server_init(struct event_base *base)
@@ -195,7 +197,11 @@ since_ms(const struct web_conn *c)
 }
 
 /*
- * n bytes of an API request's body came: its deadline moves to
+ * n bytes of an API request's body came.  webd holds the bodies of every
+ * request it reads: past WEB_API_BODIES whole ones at once (the client
+ * that sends the bytes over it is answered 503, and closed: 1 returned)
+ * nobody can have it hold more, however many connections one sends
+ * large bodies on, slowly.  Otherwise its deadline moves to
  * WEB_HEAD_TIMEOUT seconds from now, but never past WEB_HEAD_TIMEOUT
  * seconds from the request's start plus a second for every
  * WEB_BODY_RATE bytes of body so far.  A large submission on a slow link
@@ -204,7 +210,7 @@ since_ms(const struct web_conn *c)
  * deadline, as before.  Nothing moves while the request is answered (no
  * deadline then) or once it is refused.
  */
-static void
+static int
 body_came(struct web_conn *c, size_t n)
 {
 	struct timeval	 tv;
@@ -212,18 +218,25 @@ body_came(struct web_conn *c, size_t n)
 
 	if (n == 0 || !c->l->api || c->refused || c->failed ||
 	    !evtimer_pending(c->deadline, NULL))
-		return;
+		return (0);
 	c->body_len += n;
+	api_bodies += n;
+	if (api_bodies > (uint64_t)WEB_API_BODIES * api_body_max()) {
+		log_warnx("api: %llu bytes of request bodies held, refusing "
+		    "one more", (unsigned long long)api_bodies);
+		return (1);
+	}
 	now = since_ms(c);
 	until = now + WEB_HEAD_TIMEOUT * 1000;
 	cap = WEB_HEAD_TIMEOUT * 1000 + c->body_len * 1000 / WEB_BODY_RATE;
 	if (until > cap)
 		until = cap;
 	if (until <= now)
-		return;		/* due: the deadline as it is */
+		return (0);	/* due: the deadline as it is */
 	tv.tv_sec = (until - now) / 1000;
 	tv.tv_usec = (until - now) % 1000 * 1000;
 	evtimer_add(c->deadline, &tv);
+	return (0);
 }
 
 /*
@@ -323,6 +336,7 @@ conn_free(void *arg)
 		linger_start(c->linger_fd);
 	if (c->fd >= 0 && (size_t)c->fd < conn_max && conn_by_fd[c->fd] == c)
 		conn_by_fd[c->fd] = NULL;
+	api_bodies -= c->body_len;
 	event_free(c->deadline);
 	if (c->tls != NULL)
 		tls_free(c->tls);
@@ -465,6 +479,7 @@ head_reset(struct web_conn *c)
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';
 	c->last = '\0';
+	api_bodies -= c->body_len;	/* its request is answered */
 	c->body_len = 0;
 	if (c->l->api)
 		clock_gettime(CLOCK_MONOTONIC, &c->since);
@@ -754,6 +769,7 @@ status_code(int status, const char **reason)
 	case 431: *reason = "Request Header Fields Too Large";
 		return ("headers_too_large");
 	case 501: *reason = "Not Implemented"; return ("not_implemented");
+	case 503: *reason = "Service Unavailable"; return ("unavailable");
 	case 505: *reason = "HTTP Version Not Supported";
 		return ("version_not_supported");
 	default: *reason = "Error"; return ("http_error");
@@ -1004,7 +1020,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			return (BEV_NEED_MORE);
 		}
 		/* what is not the head's is the body's */
-		body_came(c, len - (c->head_len - head));
+		if (body_came(c, len - (c->head_len - head))) {
+			head_refuse(c, 503);
+			evbuffer_drain(src, evbuffer_get_length(src));
+			return (BEV_NEED_MORE);
+		}
 		evbuffer_add_buffer(dst, src);
 		return (BEV_OK);
 	}
@@ -1027,7 +1047,10 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		evbuffer_add(dst, buf, n);
 		got = 1;
 	}
-	body_came(c, body);
+	if (body_came(c, body)) {
+		head_refuse(c, 503);	/* drains what was added */
+		return (BEV_NEED_MORE);
+	}
 	return (got ? BEV_OK : BEV_NEED_MORE);
 }
 

@@ -35,6 +35,9 @@
 /* the API: body bytes a second a request must average after its first
    WEB_HEAD_TIMEOUT seconds, each arrival moving its deadline on */
 #define WEB_BODY_RATE		1024
+/* the API: request bodies of the largest size held at once, all
+   connections together (body_came) */
+#define WEB_API_BODIES		8
 #define WEB_WRITE_TIMEOUT	30
 /* seconds a refused client may send on */
 #define WEB_LINGER		2
