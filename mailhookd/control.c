@@ -30,7 +30,8 @@
 #include "mailhookd.h"
 #include "redis_link.h"
 
-#define CTL_MAX_CLIENTS	64
+#define CTL_MAX_CLIENTS	64	/* of the control group's users; root
+				   has as many more of its own */
 #define CTL_MAX_WORDS	16
 #define CTL_METRICS_SECS 3	/* a process slower than this is not up */
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
@@ -62,6 +63,7 @@ static char		 ctl_path[MH_PATH_MAX];
 static struct event	*ctl_ev;
 static uint32_t		 ctl_ids;
 static int		 ctl_nclients;
+static int		 ctl_nusers;	/* of them, not root's */
 
 static void	ctl_free(struct ctl_client *);
 
@@ -117,6 +119,8 @@ ctl_free(struct ctl_client *c)
 		event_free(c->deadline);
 	if (c->mp != NULL)
 		mproc_free(c->mp);
+	if (c->mp != NULL && c->uid != 0)
+		ctl_nusers--;
 	free(c);
 	ctl_nclients--;
 	if (monitor)
@@ -509,8 +513,10 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 			log_warn("control: accept");
 		return;
 	}
+	/* the control group's users cannot fill root's places */
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    ctl_nclients >= CTL_MAX_CLIENTS) {
+	    (cred.uid != 0 && ctl_nusers >= CTL_MAX_CLIENTS) ||
+	    ctl_nclients - ctl_nusers >= CTL_MAX_CLIENTS) {
 		close(s);
 		return;
 	}
@@ -525,6 +531,8 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	c->mp->lost = ctl_lost;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	ctl_nclients++;
+	if (c->uid != 0)
+		ctl_nusers++;
 }
 
 void
