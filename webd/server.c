@@ -122,6 +122,11 @@ struct web_conn {
 	int			 clen_seen;	/* a Content-Length came */
 	uint64_t		 clen;		/* its value */
 	int			 chunked;	/* Transfer-Encoding: chunked */
+	/* its chunked body being read (chunk_scan) */
+	int			 chunking;	/* until its last chunk */
+	uint64_t		 chunk_left;	/* data bytes of this chunk */
+	size_t			 chunk_len;
+	char			 chunk_line[WEB_CHUNK_LINE_MAX + 1];
 	int			 submit;	/* API: POST to a submission
 						   path */
 	int			 ctype;		/* API: 1 its first
@@ -476,6 +481,8 @@ head_reset(struct web_conn *c)
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
+	c->chunking = 0;
+	c->chunk_left = c->chunk_len = 0;
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';
 	c->last = '\0';
@@ -678,6 +685,62 @@ head_line(struct web_conn *c)
 }
 
 /*
+ * n bytes of a chunked body (RFC 9112 7.1), read as evhttp reads it: a
+ * line with a chunk size in hex (evhttp_handle_chunked_read: strtoll,
+ * then the end or a blank; an empty line, the end of a chunk's data, is
+ * skipped), that many bytes of data, up to the last chunk (0), whose
+ * trailer evhttp reads within its cap.  evhttp keeps a chunk's size line
+ * until its end however long it is, and looks for that end in all of it
+ * again at every read: a line that never ended grew webd without bound,
+ * a core spinning.  A line over WEB_CHUNK_LINE_MAX bytes, or one that is
+ * not a size, gets 400 here; a chunk over the body's cap 413.
+ */
+static int
+chunk_scan(struct web_conn *c, const char *p, size_t n)
+{
+	const char	*lf, *end = p + n;
+	char		*ep;
+	size_t		 k;
+	long long	 v;
+
+	while (c->chunking && p < end) {
+		if (c->chunk_left > 0) {
+			k = (size_t)(end - p) < c->chunk_left ? (size_t)(end - p) :
+			    c->chunk_left;
+			c->chunk_left -= k;
+			p += k;
+			continue;
+		}
+		lf = memchr(p, '\n', end - p);
+		k = (lf == NULL ? end : lf) - p;
+		if (c->chunk_len + k > WEB_CHUNK_LINE_MAX)
+			return (400);
+		memcpy(c->chunk_line + c->chunk_len, p, k);
+		c->chunk_len += k;
+		if (lf == NULL)
+			break;
+		p = lf + 1;
+		if (c->chunk_len > 0 && c->chunk_line[c->chunk_len - 1] == '\r')
+			c->chunk_len--;
+		c->chunk_line[c->chunk_len] = '\0';
+		if (c->chunk_len == 0)
+			continue;
+		c->chunk_len = 0;
+		errno = 0;
+		v = strtoll(c->chunk_line, &ep, 16);
+		if ((*ep != '\0' && *ep != ' ') || v < 0 || memchr(c->chunk_line,
+		    '\0', ep - c->chunk_line) != NULL)
+			return (400);
+		if (errno == ERANGE || (uint64_t)v > body_cap(c))
+			return (413);
+		if (v == 0)
+			c->chunking = 0;
+		c->chunk_left = v;
+	}
+	return (0);
+}
+
+/*
  * Count n more bytes of the head being awaited: 0 while it may go on,
  * else the status it gets (414: the request line alone is over the cap,
  * 431: the header fields are, 413: the body it declares is, once the
@@ -711,8 +774,10 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 			break;
 		c->head_len++;
 		head_line(c);
-		if (c->reqline && head_blank(c))
+		if (c->reqline && head_blank(c)) {
 			c->in_head = 0;
+			c->chunking = c->chunked && !c->bad && !c->too_big;
+		}
 		c->lines++;
 		c->line_len = c->lstart_len = 0;
 		c->last = '\n';
@@ -720,7 +785,9 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 	}
 	if (c->in_head)
 		return (0);
-	return (c->bad ? c->bad : c->too_big ? 413 : 0);
+	if (c->bad || c->too_big)
+		return (c->bad ? c->bad : 413);
+	return (chunk_scan(c, p, end - p));
 }
 
 /* the same over what an evbuffer holds */
@@ -733,7 +800,7 @@ head_scan_buf(struct web_conn *c, struct evbuffer *b)
 
 	if (evbuffer_ptr_set(b, &at, 0, EVBUFFER_PTR_SET) == -1)
 		return (0);
-	while (c->in_head) {
+	while (c->in_head || c->chunking) {
 		if ((n = evbuffer_peek(b, -1, &at, v, 8)) <= 0)
 			break;
 		for (i = 0; i < n && i < 8; i++)

@@ -30,6 +30,7 @@
 #define WEB_HEADERS_MAX		8192	/* more header bytes: 431 */
 #define WEB_HEAD_HARD_MAX	16384	/* a longer head: 414 or 431, closed */
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
+#define WEB_CHUNK_LINE_MAX	256	/* a chunk's size line: longer, 400 */
 #define WEB_READ_MAX		16384	/* bytes a read(2) of a socket takes */
 #define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
 /* the API: body bytes a second a request must average after its first
