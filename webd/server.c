@@ -1398,9 +1398,14 @@ server_check_limits(struct evhttp_request *req)
 	 * 2.5), which evhttp would not do */
 	if (req->major == 1 && req->minor > 1)
 		req->minor = 1;
-	/* one Host, and an HTTP/1.1 request has it (RFC 9112 3.2) */
+	/* one Host, and an HTTP/1.1 request has it (RFC 9112 3.2); an
+	 * HTTP/1.0 one has no Transfer-Encoding, whose framing is faulty
+	 * (6.1): evhttp read a chunked body and then the next request,
+	 * which a proxy in front would have taken for that body */
 	if (nhost > 1 || (nhost == 0 && (req->major > 1 ||
-	    (req->major == 1 && req->minor >= 1)))) {
+	    (req->major == 1 && req->minor >= 1))) || (req->major == 1 &&
+	    req->minor == 0 && evhttp_find_header(h, "Transfer-Encoding") !=
+	    NULL)) {
 		evhttp_send_error(req, 400, "Bad Request");
 		return (-1);
 	}
