@@ -694,15 +694,17 @@ session_io(struct session *s)
 				progress = 1;
 				if (s->state == S_DATA || s->state == S_BDAT)
 					timer_data(s, r);
-				else if (!partial)
+				else if (!partial && !s->skipping)
 					timer_reset(s);	/* a command begins */
 			}
 		}
 		outlen = evbuffer_get_length(s->out);
 		before = s->ioff;
 		process_input(s);
+		/* not the part of an overlong line that was skipped: a line
+		 * that never ends must not hold the session for ever */
 		if (s->ioff != before && s->state != S_DATA &&
-		    s->state != S_BDAT)
+		    s->state != S_BDAT && !s->skipping)
 			timer_reset(s);		/* a command ended */
 		if (s->ioff != before || evbuffer_get_length(s->out) != outlen)
 			progress = 1;
