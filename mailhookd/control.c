@@ -61,6 +61,7 @@ TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
 static int		 ctl_fd = -1;
 static char		 ctl_path[MH_PATH_MAX];
 static struct event	*ctl_ev;
+static struct event	*ctl_pause;	/* accept at EMFILE: a second off */
 static uint32_t		 ctl_ids;
 static int		 ctl_nclients;
 static int		 ctl_nusers;	/* of them, not root's */
@@ -501,6 +502,12 @@ ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 }
 
 static void
+ctl_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	event_add(ctl_ev, NULL);
+}
+
+static void
 ctl_accept(evutil_socket_t fd, short ev, void *arg)
 {
 	struct ctl_client	*c;
@@ -508,15 +515,22 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	socklen_t		 len = sizeof(cred);
 	int			 s;
 
+	struct timeval		 tv = { 1, 0 };
+
 	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno == EMFILE || errno == ENFILE) {
+			/* the connection stays queued: no spinning on it */
+			log_warn("control: accept");
+			event_del(ctl_ev);
+			evtimer_add(ctl_pause, &tv);
+		} else if (errno != EAGAIN && errno != EINTR)
 			log_warn("control: accept");
 		return;
 	}
 	/* the control group's users cannot fill root's places */
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    (cred.uid != 0 && ctl_nusers >= CTL_MAX_CLIENTS) ||
-	    ctl_nclients - ctl_nusers >= CTL_MAX_CLIENTS) {
+	    (cred.uid != 0 ? ctl_nusers : ctl_nclients - ctl_nusers) >=
+	    CTL_MAX_CLIENTS) {
 		close(s);
 		return;
 	}
@@ -588,6 +602,9 @@ control_init(const char *path, const char *group)
 	strlcpy(ctl_path, path, sizeof(ctl_path));
 	ctl_ev = event_new(proc_base, ctl_fd, EV_READ | EV_PERSIST, ctl_accept,
 	    NULL);
+	ctl_pause = evtimer_new(proc_base, ctl_resume, NULL);
+	if (ctl_ev == NULL || ctl_pause == NULL)
+		fatalx("control: event_new");
 	event_add(ctl_ev, NULL);
 }
 
