@@ -565,7 +565,8 @@ const char	*config_rate_unit_name(enum rate_unit);
  * member is left out (PEM data, credentials, header values, secrets) or
  * masked (the relay password becomes "*").
  */
-#define CONF_TLS_KEYS		0x01	/* pki cert and key PEM */
+/* pki cert and key PEM, of the pkis an SMTP listener names */
+#define CONF_TLS_KEYS		0x01
 #define CONF_CREDENTIALS	0x02	/* the SMTP AUTH credentials file */
 /* route header values (bearer tokens) */
 #define CONF_ROUTE_HEADERS	0x04
@@ -573,8 +574,10 @@ const char	*config_rate_unit_name(enum rate_unit);
 /* events block secrets and header values */
 #define CONF_EVENT_SECRETS	0x10
 #define CONF_RELAY_AUTH		0x20	/* relay via user:password */
-/* the six above, none of the keys below (tests, fuzzing) */
-#define CONF_SECRETS		0x3f
+/* pki cert and key PEM, of the pkis an http listener names */
+#define CONF_HTTPS_KEYS		0x800
+/* the seven above, none of the keys below (tests, fuzzing) */
+#define CONF_SECRETS		(0x3f | CONF_HTTPS_KEYS)
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 /* the key of sealed verdicts (seal.h) */
 #define CONF_VERDICT_KEY	0x80

@@ -142,6 +142,26 @@ listeners_to_json(const struct config *c)
 	return (a);
 }
 
+/*
+ * The keypair of a pki goes to the process that serves a listener naming
+ * it: smtpd (CONF_TLS_KEYS) for an SMTP listener, webd (CONF_HTTPS_KEYS)
+ * for an http one.
+ */
+static int
+pki_wanted(const struct config *c, const struct pki *p, int flags)
+{
+	const struct listener	*l;
+
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		if (strcmp(l->pki, p->name) != 0)
+			continue;
+		if ((flags & ((l->flags & LF_HTTP) ? CONF_HTTPS_KEYS :
+		    CONF_TLS_KEYS)) != 0)
+			return (1);
+	}
+	return (0);
+}
+
 static json_t *
 pkis_to_json(const struct config *c, int flags)
 {
@@ -153,7 +173,7 @@ pkis_to_json(const struct config *c, int flags)
 		jstr(o, "name", p->name);
 		jstr(o, "cert_file", p->cert_file);
 		jstr(o, "key_file", p->key_file);
-		if (flags & CONF_TLS_KEYS) {
+		if (pki_wanted(c, p, flags)) {
 			jdata(o, "cert", p->cert, p->certlen);
 			jdata(o, "key", p->key, p->keylen);
 		}

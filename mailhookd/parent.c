@@ -50,7 +50,9 @@ static const enum mh_proc child_procs[] = {
 
 /*
  * The secrets each child is sent: only those it uses (CONF_* in
- * config.h).  A process missing here gets none.  smtpd verifies AUTH by
+ * config.h).  A process missing here gets none.  The keypair of a pki
+ * goes to smtpd if an SMTP listener names it, to webd if an http one
+ * does.  smtpd verifies AUTH by
  * asking authd, so it holds no credentials; it carries authd's sealed
  * verdicts to the spool owners but cannot make them (CONF_VERDICT_KEY).
  * The VERP key goes to relayd, which signs return paths with it, and to
@@ -66,7 +68,7 @@ static const int child_secrets[PROC_MAX] = {
 	    CONF_EVENT_SECRETS | CONF_VERDICT_KEY | CONF_CLUSTER_AUTH |
 	    CONF_VERP_KEY,
 	/* its https keys, the token keys and api key hashes it checks */
-	[PROC_WEBD] = CONF_TLS_KEYS | CONF_TRACKING_KEY | CONF_API_KEYS,
+	[PROC_WEBD] = CONF_HTTPS_KEYS | CONF_TRACKING_KEY | CONF_API_KEYS,
 };
 
 /* the key of sealed verdicts: one per start, kept across reloads */

@@ -213,7 +213,9 @@ conf_snapshot(const struct config *conf)
 		    c->hostname, sizeof(lc->hostname));
 		snprintf(lc->label, sizeof(lc->label), strchr(l->addr, ':') ?
 		    "[%s]:%u" : "%s:%u", l->addr, (unsigned)l->port);
-		if (l->flags & (LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS)) {
+		/* an http listener is webd's: its key is not sent here */
+		if (!(l->flags & LF_HTTP) &&
+		    (l->flags & (LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS))) {
 			if ((lc->tls = tls_server_ctx(conf, l)) == NULL) {
 				smtp_conf_unref(c);
 				return (NULL);
