@@ -563,21 +563,25 @@ const char	*config_rate_unit_name(enum rate_unit);
  * Which secrets a config_to_json() carries: each process is sent only the
  * ones it uses (the parent's table in child_secrets()).  Without a bit the
  * member is left out (PEM data, credentials, header values, secrets) or
- * masked (the relay password becomes "*").
+ * masked (the relay password becomes "*", and so does a URL's password
+ * and each of its query values: config_url_public).
  */
 /* pki cert and key PEM, of the pkis an SMTP listener names */
 #define CONF_TLS_KEYS		0x01
 #define CONF_CREDENTIALS	0x02	/* the SMTP AUTH credentials file */
 /* route header values (bearer tokens) */
 #define CONF_ROUTE_HEADERS	0x04
-#define CONF_ROUTE_SECRETS	0x08	/* route webhook signing secrets */
-/* events block secrets and header values */
+/* route webhook signing secrets, the url and errors URLs whole */
+#define CONF_ROUTE_SECRETS	0x08
+/* events block secrets, header values, the URL whole */
 #define CONF_EVENT_SECRETS	0x10
 #define CONF_RELAY_AUTH		0x20	/* relay via user:password */
 /* pki cert and key PEM, of the pkis an http listener names */
 #define CONF_HTTPS_KEYS		0x800
-/* the seven above, none of the keys below (tests, fuzzing) */
-#define CONF_SECRETS		(0x3f | CONF_HTTPS_KEYS)
+/* the authorization callbacks' URLs whole (user:password@, query values) */
+#define CONF_AUTHZ_URLS		0x1000
+/* the eight above, none of the keys below (tests, fuzzing) */
+#define CONF_SECRETS		(0x3f | CONF_HTTPS_KEYS | CONF_AUTHZ_URLS)
 #define CONF_TRACKING_KEY	0x40	/* the tracking token keys */
 /* the key of sealed verdicts (seal.h) */
 #define CONF_VERDICT_KEY	0x80

@@ -54,6 +54,24 @@ jint(json_t *o, const char *k, long long v)
 	jset(o, k, json_integer(v));
 }
 
+/*
+ * A URL a process does not call: without its password or query values,
+ * which may be the endpoint's credentials (http://user:token@host/,
+ * ?key=token)
+ */
+static void
+jurl(json_t *o, const char *k, const char *url, int whole)
+{
+	char	 pub[MH_URL_MAX];
+
+	if (whole || url[0] == '\0') {
+		jstr(o, k, url);
+		return;
+	}
+	config_url_public(url, pub, sizeof(pub));
+	jstr(o, k, pub);
+}
+
 static void
 jdata(json_t *o, const char *k, const char *v, size_t len)
 {
@@ -193,13 +211,13 @@ routes_to_json(const struct config *c, int flags)
 		jint(o, "id", r->id);
 		jstr(o, "match", match_names[r->match]);
 		jstr(o, "pattern", r->pattern);
-		jstr(o, "url", r->url);
+		jurl(o, "url", r->url, flags & CONF_ROUTE_SECRETS);
 		jstr(o, "format", format_names[r->format]);
 		jstr(o, "mode", mode_names[r->mode]);
-		jstr(o, "authorize", r->authorize);
+		jurl(o, "authorize", r->authorize, flags & CONF_AUTHZ_URLS);
 		jstr(o, "authorize_format", authz_names[r->authorize_format]);
 		jint(o, "authorize_timeout", r->authorize_timeout);
-		jstr(o, "errors", r->errors);
+		jurl(o, "errors", r->errors, flags & CONF_ROUTE_SECRETS);
 		jset(o, "headers", headers_to_json(&r->headers,
 		    flags & CONF_ROUTE_HEADERS));
 		if (flags & CONF_ROUTE_SECRETS)
@@ -291,7 +309,7 @@ events_to_json(const struct config *c, int flags)
 	TAILQ_FOREACH(e, &c->events, entry) {
 		o = newobj();
 		jint(o, "id", e->id);
-		jstr(o, "url", e->url);
+		jurl(o, "url", e->url, flags & CONF_EVENT_SECRETS);
 		jstr(o, "format", evfmt_names[e->format]);
 		k = newarr();
 		for (i = 0; i < EV_KIND_MAX; i++)

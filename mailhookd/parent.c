@@ -52,7 +52,9 @@ static const enum mh_proc child_procs[] = {
  * The secrets each child is sent: only those it uses (CONF_* in
  * config.h).  A process missing here gets none.  The keypair of a pki
  * goes to smtpd if an SMTP listener names it, to webd if an http one
- * does.  smtpd verifies AUTH by
+ * does.  A URL with credentials in it (user:password@, query values)
+ * goes whole to the process that calls it alone: authd's authorization
+ * callbacks, hookd's route, errors and events URLs.  smtpd verifies AUTH by
  * asking authd, so it holds no credentials; it carries authd's sealed
  * verdicts to the spool owners but cannot make them (CONF_VERDICT_KEY).
  * The VERP key goes to relayd, which signs return paths with it, and to
@@ -61,7 +63,7 @@ static const enum mh_proc child_procs[] = {
 static const int child_secrets[PROC_MAX] = {
 	[PROC_SMTPD] = CONF_TLS_KEYS,
 	[PROC_AUTHD] = CONF_CREDENTIALS | CONF_ROUTE_HEADERS |
-	    CONF_VERDICT_KEY,
+	    CONF_AUTHZ_URLS | CONF_VERDICT_KEY,
 	[PROC_RELAYD] = CONF_RELAY_AUTH | CONF_VERDICT_KEY |
 	    CONF_TRACKING_KEY | CONF_CLUSTER_AUTH | CONF_VERP_KEY,
 	[PROC_HOOKD] = CONF_ROUTE_HEADERS | CONF_ROUTE_SECRETS |
