@@ -26,6 +26,7 @@
  */
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -110,6 +111,25 @@ procname(int proc)
 	return (sb_procnames[proc]);
 }
 
+/*
+ * No core dump, whatever the service manager's LimitCORE or the
+ * fs.suid_dumpable sysctl: the parent holds every key and password, each
+ * child those it uses.  Not dumpable also keeps other processes of the
+ * same user (another _mailhook child) from reading its memory.
+ */
+void
+sandbox_nodump(void)
+{
+	struct rlimit	 rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		fatal("setrlimit RLIMIT_CORE");
+#ifdef __linux__
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_DUMPABLE");
+#endif
+}
+
 void
 privdrop(const char *user, const char *chrootdir)
 {
@@ -152,6 +172,8 @@ privdrop(const char *user, const char *chrootdir)
 	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != uid ||
 	    geteuid() != uid || getgid() != gid || getegid() != gid)
 		fatalx("privdrop: still able to regain root");
+	/* a change of credentials made it fs.suid_dumpable again */
+	sandbox_nodump();
 }
 
 void

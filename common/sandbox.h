@@ -27,6 +27,13 @@
 void		 privdrop(const char *user, const char *chrootdir);
 
 /*
+ * No core dumps (RLIMIT_CORE 0, hard limit too) and, on Linux, not
+ * dumpable (PR_SET_DUMPABLE 0); mailhookd's first step, again after
+ * privdrop().  Fatal on failure.
+ */
+void		 sandbox_nodump(void);
+
+/*
  * no_new_privs and the system call filter of that process (enum mh_proc
  * from mailhook.h).  Fatal if it cannot be installed (fail closed).
  */

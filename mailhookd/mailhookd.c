@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proc.h"
 #include "mailhookd.h"
+#include "sandbox.h"
 
 static void
 usage(void)
@@ -101,6 +102,8 @@ main(int argc, char *argv[])
 		usage();
 
 	log_init(debug || noaction, LOG_MAIL);
+	/* before any key is read, in the parent and each child alike */
+	sandbox_nodump();
 	log_setverbose(verbose);
 	config_allow_testing(testing);
 	if (noaction)
