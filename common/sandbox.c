@@ -239,7 +239,7 @@ static const char *const sb_base[] = {
 	NULL
 };
 
-/* accepting on listeners the parent bound (smtpd, hookd's tracking) */
+/* accepting on listeners the parent bound (smtpd, webd) */
 static const char *const sb_accept[] = {
 	"accept", "accept4", NULL
 };
@@ -473,7 +473,6 @@ sandbox_apply(int proc)
 	case PROC_HOOKD:
 		sb_common(ctx, 1);
 		sb_network(ctx);
-		sb_allow_list(ctx, sb_accept);
 		break;
 	case PROC_SIGNER:
 		sb_common(ctx, 0);
