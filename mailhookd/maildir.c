@@ -18,6 +18,9 @@
  * Maildir (as qmail's maildir(5)): the file is written in tmp/ under a
  * unique name (time, microseconds, pid, a counter, the host name),
  * fsynced, renamed into new/ and new/ fsynced; only then is hookd told.
+ * The file, and tmp/ new/ cur/ when made here, belong to the maildir's
+ * owner; a tmp/ or new/ that is a symbolic link is refused (its owner
+ * could point it anywhere, and the parent is root).
  * Lines end in LF, with Return-Path and Delivered-To first.
  */
 #include <sys/types.h>
@@ -38,19 +41,48 @@
 #include "mailhookd.h"
 
 
+/*
+ * The maildir, made if missing, and its tmp/ and new/ opened without
+ * following a link: its owner may replace them, and the parent is root.
+ * What the parent makes in it goes to the maildir's owner.
+ */
 static int
-maildir_mkdirs(const char *dir)
+maildir_open(const char *dir, struct stat *owner, int *tmpfd, int *newfd)
 {
-	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
-	char	 path[MH_PATH_MAX + 8];
+	static const char *const sub[] = { "tmp", "new", "cur" };
 	size_t	 i;
+	int	 dfd, err;
 
+	*tmpfd = *newfd = -1;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return (-1);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	if (fstat(dfd, owner) == -1)
+		goto fail;
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
-		if (mkdir(path, 0700) == -1 && errno != EEXIST)
-			return (-1);
+		if (mkdirat(dfd, sub[i], 0700) == -1) {
+			if (errno != EEXIST)
+				goto fail;
+		} else if (geteuid() == 0 && fchownat(dfd, sub[i],
+		    owner->st_uid, owner->st_gid, AT_SYMLINK_NOFOLLOW) == -1)
+			goto fail;
 	}
+	if ((*tmpfd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (*newfd = openat(dfd, "new", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		goto fail;
+	close(dfd);
 	return (0);
+ fail:
+	err = errno;
+	if (*tmpfd != -1)
+		close(*tmpfd);
+	close(dfd);
+	*tmpfd = -1;
+	errno = err;
+	return (-1);
 }
 
 /* the message, CRLF as LF, after the two header lines */
@@ -89,17 +121,16 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
     char *name, size_t namelen)
 {
 	static unsigned int	 counter;
-	char			 host[MH_NAME_MAX], tmp[MH_PATH_MAX + 400];
-	char			 new[MH_PATH_MAX + 400],
+	char			 host[MH_NAME_MAX],
 				    head[2 * MH_ADDR_MAX + 64];
 	struct timeval		 tv;
-	struct stat		 st;
+	struct stat		 st, owner;
 	size_t			 i;
-	int			 out, err;
+	int			 out, err, tmpfd, newfd, rc = -1;
 
 	if (fallback_fd_ok(fd, &st) == -1)
 		return (-1);
-	if (maildir_mkdirs(dir) == -1)
+	if (maildir_open(dir, &owner, &tmpfd, &newfd) == -1)
 		return (-1);
 	/* "/" and ":" cannot be in the host part of the name */
 	strlcpy(host, parent_conf->hostname[0] ? parent_conf->hostname :
@@ -110,29 +141,34 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
 	gettimeofday(&tv, NULL);
 	snprintf(name, namelen, "%lld.M%06ldP%dQ%u.%s", (long long)tv.tv_sec,
 	    (long)tv.tv_usec, (int)getpid(), ++counter, host);
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-	snprintf(new, sizeof(new), "%s/new/%s", dir, name);
 	snprintf(head, sizeof(head), "Return-Path: <%s>\nDelivered-To: %s\n",
 	    req->sender, req->to);
-	if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) == -1)
-		return (-1);
-	if (maildir_copy(fd, st.st_size, out, head) == -1 ||
+	if ((out = openat(tmpfd, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		goto done;
+	if ((geteuid() == 0 &&
+	    fchown(out, owner.st_uid, owner.st_gid) == -1) ||
+	    maildir_copy(fd, st.st_size, out, head) == -1 ||
 	    fsync(out) == -1) {
 		err = errno;
 		close(out);
-		unlink(tmp);
+		unlinkat(tmpfd, name, 0);
 		errno = err;
-		return (-1);
+		goto done;
 	}
-	if (close(out) == -1 || rename(tmp, new) == -1) {
+	if (close(out) == -1 || renameat(tmpfd, name, newfd, name) == -1) {
 		err = errno;
-		unlink(tmp);
+		unlinkat(tmpfd, name, 0);
 		errno = err;
-		return (-1);
+		goto done;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/new", dir);
-	return (fsync_dir(tmp));
+	rc = fsync(newfd);
+ done:
+	err = errno;
+	close(tmpfd);
+	close(newfd);
+	errno = err;
+	return (rc);
 }
 
 /* IMSG_FALLBACK_MAILDIR from hookd */
