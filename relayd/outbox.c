@@ -12,7 +12,9 @@
  *
  * An event is appended to the current journal with one write and goes to
  * hookd once the group commit (gsync.h) has made it durable, in the same
- * flush as the queue change that caused it.  A file per event cost more
+ * flush as the queue change that caused it; a recipient's state, which
+ * the queue fsyncs on its own, waits for outbox_sync() to flush the
+ * journal first.  A file per event cost more
  * than the rest of the relay: ext4 looks through the recently deleted
  * inodes for every file it creates.  An ack is noted in memory and, at
  * the end of the loop pass, as an "ack" line in the event's journal (no
@@ -66,6 +68,7 @@ struct jfile {
 	size_t			 live;		/* its events not acked */
 	char			*acks;		/* "ack ID\n" lines to write */
 	size_t			 nacks, ackcap;
+	int			 unsynced;	/* lines since outbox_sync */
 };
 TAILQ_HEAD(jlist, jfile);
 
@@ -101,6 +104,8 @@ static size_t		 npending;
 static int		 obfd = -1;
 static int		 started;
 static int		 keep = 1;	/* persist until acknowledged */
+static int		 unsynced;	/* a line or journal since outbox_sync */
+static int		 dir_unsynced;	/* a journal made since outbox_sync */
 static outbox_send_fn	 send_fn;
 static struct event	*resend_ev, *acks_ev;
 
@@ -165,6 +170,7 @@ jopen(void)
 	TAILQ_INSERT_TAIL(&journals, jf, entry);
 	/* its directory entry reaches the disk with the next flush */
 	gsync_fd(obfd);
+	dir_unsynced = 1;
 	return (jf);
 }
 
@@ -344,9 +350,35 @@ outbox_put(const struct event_record *ev)
 	free(s);
 	e->jf = jf;
 	jf->live++;
+	jf->unsynced = unsynced = 1;
 	gsync_fd(jf->fd);
 	gsync_then(persisted, e);
 	return (0);
+}
+
+/*
+ * The events written so far durable now, not at the group commit: a
+ * queue change that makes one of them unreproducible (a recipient's final
+ * state) must not reach the disk first, as it may when it is fsynced on
+ * its own (a power loss between the two lost the event).
+ */
+void
+outbox_sync(void)
+{
+	struct jfile	*jf;
+
+	if (!unsynced)
+		return;
+	TAILQ_FOREACH(jf, &journals, entry) {
+		if (!jf->unsynced)
+			continue;
+		if (fdatasync(jf->fd) == -1)
+			log_warn("outbox: fdatasync");
+		jf->unsynced = 0;
+	}
+	if (dir_unsynced && fsync(obfd) == -1)
+		log_warn("outbox: fsync");
+	unsynced = dir_unsynced = 0;
 }
 
 void

@@ -26,6 +26,9 @@ int	 outbox_init(const char *spoolroot, outbox_send_fn);
 /* persist (a line of the journal; durable at the next group commit),
  * then send if started */
 int	 outbox_put(const struct event_record *);
+/* what outbox_put wrote durable now (before a queue change it
+ * explains), not only at the next group commit */
+void	 outbox_sync(void);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */

@@ -21,6 +21,7 @@
 #include "gsync.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "relayd.h"
 #include "sanitize.h"
 
@@ -406,7 +407,12 @@ rcpt_next(const struct rmsg *m, size_t i)
 	return (m->env.rcpts[i].next_try);
 }
 
-/* persist the recipients' states; remove the message when all are final */
+/*
+ * Persist the recipients' states; remove the message when all are final.
+ * The events that explain them are made durable first: a state on disk
+ * before its event (a power loss between the two) would lose the event,
+ * since the recipient is not tried again.
+ */
 void
 sched_settle(struct rmsg *m)
 {
@@ -417,11 +423,14 @@ sched_settle(struct rmsg *m)
 		if (m->env.rcpts[i].state == RS_PENDING)
 			pending = 1;
 	if (m->inflight > 0) {
-		if (!m->removed)
+		if (!m->removed) {
+			outbox_sync();
 			queue_update(&m->env);
+		}
 		return;
 	}
 	if (pending && !m->removed) {
+		outbox_sync();
 		queue_update(&m->env);
 		return;
 	}

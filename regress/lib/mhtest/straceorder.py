@@ -249,3 +249,51 @@ def check_removals(relayd):
         else:
             ok += 1
     return ok, bad
+
+
+def _journal_flush(c, fds):
+    """c flushes an outbox journal line written to one of fds: a syncfs,
+    or an fsync or fdatasync of that descriptor (not of another file,
+    which leaves the journal's data where it was)"""
+    if c[2] == "syncfs":
+        return True
+    return c[2] in ("fsync", "fdatasync") and c[3].split(")", 1)[0] in fds
+
+
+def check_updates(relayd):
+    """For every rewrite of ID.env relayd renamed into place: each outbox
+    event about message ID (a journal line naming it as queue_id) written
+    before it was flushed (a syncfs, or an fsync of the journal, started
+    after the line was written) before the rename.  A recipient's final
+    state on disk before its event would lose the event at a power loss
+    between the two, as the recipient is not tried again."""
+    ok, bad = 0, []
+    lines = {}		# queue id -> [(end of the journal write, fd)]
+    for c in relayd:
+        if c[2] in ("write", "pwrite64", "writev"):
+            m = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
+            q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
+            if m and q:
+                lines.setdefault(q.group(1), []).append(
+                    (c[1], c[3].split(",", 1)[0]))
+    for t, _, name, text in relayd:
+        if not name.startswith("rename"):
+            continue
+        paths = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
+        m = re.fullmatch(r"([0-9a-f]{16})\.env",
+                         paths[1].rsplit("/", 1)[-1]) if len(paths) >= 2 \
+            else None
+        if not m:
+            continue
+        before = [w for w in lines.get(m.group(1), ()) if w[0] < t]
+        if not before:
+            continue
+        unflushed = [w for w, fd in before if not any(
+            _journal_flush(c, (fd,)) and c[0] > w and c[1] < t
+            for c in relayd)]
+        if unflushed:
+            bad.append("%s: envelope rewritten before %d of its events "
+                       "were flushed" % (m.group(1), len(unflushed)))
+        else:
+            ok += 1
+    return ok, bad
