@@ -1397,19 +1397,23 @@ tx_refused(struct mconn *c)
 	size_t		 size = c->job->msg->env.size;
 	const char	*host = c->hosts[c->addr_host[c->acur]], *ext;
 	char		 desc[512];
+	int		 code;
 
+	/* the codes the server would have refused it with */
 	if (c->ext_size && c->size_max != 0 && size > c->size_max) {
+		code = 552;	/* RFC 1870 6.1 */
 		ext = "5.3.4";
 		snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
 		    "maximum message size %zu of %s", size, c->size_max, host);
 	} else if (!c->ext_smtputf8 && tx_needs_utf8(c)) {
+		code = 553;	/* RFC 6531: 553 with X.6.7 */
 		ext = "5.6.7";
 		snprintf(desc, sizeof(desc), "a non-ASCII address, and %s "
 		    "does not offer SMTPUTF8", host);
 	} else
 		return (0);
 	log_info("mta %s: %s: %s", c->domain, c->peer, desc);
-	job_fail_all(c, EV_BOUNCE, 0, ext, desc, "mail");
+	job_fail_all(c, EV_BOUNCE, code, ext, desc, "mail");
 	return (1);
 }
 
