@@ -11,7 +11,11 @@
  * key, which are put in front of the message before it is committed.  A
  * retry sends the committed file as it is: nothing is signed twice.
  * Tracked mail is sent as one copy per recipient (track.h): each copy is
- * signed, one after the other.
+ * signed, one after the other, and the signatures are put in front once
+ * every copy has one, so that a copy the signer fails leaves none signed.
+ * A held message's signed files go in place only through queue.c's
+ * aside files, after the envelope that no longer waits is on disk: a
+ * crash in between never has it signed twice.
  *
  * A message the signer cannot sign (unusable key) is committed all the
  * same but held (envelope dkim-pending), with an error event; it is not
@@ -49,6 +53,9 @@ struct dkim_step {
 	int		 ncopies;	/* tracked mail: one per recipient */
 	dkim_step_fn	 done;
 	void		*arg;
+	char		**sig;		/* each file's, once signed */
+	size_t		*siglen;
+	int		 nsig;
 };
 
 void
@@ -193,6 +200,18 @@ dkim_sig_lines_ok(const char *h, size_t len)
 }
 
 static void
+step_free(struct dkim_step *st)
+{
+	int	 i;
+
+	for (i = 0; i < st->nsig; i++)
+		free(st->sig[i]);
+	free(st->sig);
+	free(st->siglen);
+	free(st);
+}
+
+static void
 step_held(struct dkim_step *st, const char *why)
 {
 	if (st->env != NULL) {
@@ -210,16 +229,82 @@ step_held(struct dkim_step *st, const char *why)
 		    "signed: %s)", st->msgid, st->domain, why);
 		sched_kick();
 	}
-	free(st);
+	step_free(st);
 }
 
 static void	step_start(struct dkim_step *, int);
+
+/* room for the signature of each file: ncopies, or the message's */
+static void
+step_room(struct dkim_step *st)
+{
+	st->nsig = st->copy >= 0 ? st->ncopies : 1;
+	if ((st->sig = calloc(st->nsig, sizeof(*st->sig))) == NULL ||
+	    (st->siglen = calloc(st->nsig, sizeof(*st->siglen))) == NULL)
+		fatal("calloc");
+}
+
+/* the commit path: every file signed, the signatures put in front */
+static int
+put_incoming(struct dkim_step *st)
+{
+	int	 k;
+
+	for (k = 0; k < st->nsig; k++)
+		if (queue_prepend(st->msgid, 0, st->copy >= 0 ? k : -1,
+		    st->sig[k], st->siglen[k]) == -1)
+			return (-1);
+	return (0);
+}
+
+/*
+ * A held message: every file's signed version beside it, then the
+ * envelope that no longer waits, then the files in place (queue.c);
+ * a crash anywhere leaves it signed once or not at all.
+ */
+static int
+put_queued(struct dkim_step *st)
+{
+	struct rmsg	*m = st->m;
+	int		 k, n = st->nsig;
+	int		 ncopies = st->copy >= 0 ? st->ncopies : -1;
+
+	if (m->removed)
+		return (0);
+	/*
+	 * A queued message whose commit's flush has not ended (or failed)
+	 * still has its data's check: the envelope forgets it on disk
+	 * before the data changes, or a restart would drop the message
+	 */
+	if (queue_drop_check(&m->env) == -1)
+		return (-1);
+	for (k = 0; k < n; k++)
+		if (queue_prepend_aside(st->msgid, st->copy >= 0 ? k : -1,
+		    st->sig[k], st->siglen[k]) == -1)
+			goto fail;
+	if (queue_aside_sync() == -1)
+		goto fail;
+	m->env.dkim_pending[0] = '\0';
+	m->env.size += st->siglen[n - 1];
+	if (queue_update(&m->env) == -1) {
+		strlcpy(m->env.dkim_pending, st->domain,
+		    sizeof(m->env.dkim_pending));
+		m->env.size -= st->siglen[n - 1];
+		goto fail;
+	}
+	(void)queue_aside_end(st->msgid, ncopies, 1);
+	return (0);
+ fail:
+	(void)queue_aside_end(st->msgid, ncopies, 0);
+	return (-1);
+}
 
 static void
 signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 {
 	struct dkim_step	*st = arg;
 	struct rmsg		*m = st->m;
+	int			 k;
 
 	if (hdrs == NULL) {
 		step_held(st, error);
@@ -229,39 +314,45 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	if (dkim_sig_lines_ok(hdrs, len) == -1)
 		fatalx("malformed signature from the signer");
 	/*
-	 * A queued message whose commit's flush has not ended (or failed)
-	 * still has its data's check: the envelope forgets it on disk
-	 * before the data changes, or a restart would drop the message
+	 * Nothing changes before every file is signed: a copy that fails
+	 * leaves the others unsigned, to be signed once, all together, at
+	 * the next try.
 	 */
-	if (m != NULL && !m->removed && queue_drop_check(&m->env) == -1) {
-		step_held(st, "cannot write the envelope");
-		return;
-	}
-	if (queue_prepend(st->msgid, m != NULL, st->copy, hdrs, len) == -1) {
-		step_held(st, "cannot write the signed message");
-		return;
-	}
+	k = st->copy >= 0 ? st->copy : 0;
+	if (k >= st->nsig)
+		fatalx("dkim: a signature for no file");
+	free(st->sig[k]);
+	if ((st->sig[k] = malloc(len)) == NULL)
+		fatal("malloc");
+	memcpy(st->sig[k], hdrs, len);
+	st->siglen[k] = len;
 	if (st->copy >= 0 && ++st->copy < st->ncopies) {
 		step_start(st, m != NULL ?
 		    queue_open_copy(st->msgid, st->copy) :
 		    queue_open_incoming_ro(st->msgid, st->copy));
 		return;
 	}
+	if (st->copy >= 0)
+		st->copy = 0;
 	if (m == NULL) {
+		if (put_incoming(st) == -1) {
+			step_held(st, "cannot write the signed message");
+			return;
+		}
 		st->done(1, NULL, st->arg);
-		free(st);
+		step_free(st);
+		return;
+	}
+	if (put_queued(st) == -1) {
+		step_held(st, "cannot write the signed message");
 		return;
 	}
 	/* a held message: signed at last, it may leave */
 	m->dkim_busy = 0;
 	m->inflight--;
-	m->env.dkim_pending[0] = '\0';
-	m->env.size += len;
-	if (!m->removed)
-		queue_update(&m->env);
 	log_info("msgid=%s dkim=%s status=released (signed)", m->id,
 	    st->domain);
-	free(st);
+	step_free(st);
 	sched_kick();
 }
 
@@ -319,6 +410,7 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 		close(fd);
 		fd = queue_open_incoming_ro(msgid, 0);
 	}
+	step_room(st);
 	step_start(st, fd);
 }
 
@@ -372,6 +464,7 @@ dkim_sign_held(struct rmsg *m)
 		st->ncopies = m->env.nrcpt;
 		st->copy = 0;
 	}
+	step_room(st);
 	step_start(st, fd);
 }
 

@@ -941,6 +941,102 @@ queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
 }
 
 /*
+ * A queued message signed at last (dkim.c) changes in two steps that a
+ * crash must not separate, or it would be signed again after the
+ * restart: each file's signed version is written beside it, as
+ * NAME.dkim (queue_prepend_aside), and put in place (queue_aside_end)
+ * once the envelope that no longer waits for the signature is on disk.
+ * At start, an envelope that waits still has its NAME.dkim files
+ * removed; one that does not has them put in place (aside_settle).
+ */
+int
+queue_prepend_aside(const char *msgid, int copy, const char *hdrs,
+    size_t len)
+{
+	char	 name[64], aside[72], tmp[80];
+	int	 in, rc;
+
+	if (!envelope_id_ok(msgid))
+		return (-1);
+	file_name(name, sizeof(name), msgid, 1, copy);
+	snprintf(aside, sizeof(aside), "%s.dkim", name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", aside);
+	filepool_placeat(pool, qfd, tmp);
+	if ((in = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("msgid=%s file=%s status=error (cannot open to "
+		    "prepend)", msgid, name);
+		return (-1);
+	}
+	if ((rc = file_replace_copy(qfd, tmp, aside, hdrs, len, in,
+	    FR_FSYNC)) == -1)
+		log_warn("msgid=%s file=%s status=error (cannot prepend)",
+		    msgid, aside);
+	close(in);
+	return (rc);
+}
+
+/* the NAME.dkim files of msgid put in place (install) or removed;
+ * ncopies -1: the message's only */
+static int
+aside_each(const char *msgid, int ncopies, int install)
+{
+	char	 name[64], aside[72];
+	int	 i, rv = 0;
+
+	for (i = ncopies < 0 ? -1 : 0; i < (ncopies < 0 ? 0 : ncopies); i++) {
+		file_name(name, sizeof(name), msgid, 1, i);
+		snprintf(aside, sizeof(aside), "%s.dkim", name);
+		if (!install) {
+			if (filepool_releaseat(pool, qfd, aside) == -1 &&
+			    errno != ENOENT)
+				log_warn("unlink %s", aside);
+		} else if (renameat(qfd, aside, qfd, name) == -1 &&
+		    errno != ENOENT) {
+			log_warn("msgid=%s file=%s status=error (cannot put "
+			    "the signed message in place)", msgid, name);
+			rv = -1;
+		}
+	}
+	if (install && strcmp(hdrs_read, msgid) == 0)
+		hdrs_forget();	/* the content changed */
+	return (rv);
+}
+
+/* before the envelope that makes them count: the NAME.dkim names durable */
+int
+queue_aside_sync(void)
+{
+	if (fsync(qfd) == -1) {
+		log_warn("fsync queue");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+queue_aside_end(const char *msgid, int ncopies, int install)
+{
+	int	 rv;
+
+	rv = aside_each(msgid, ncopies, install);
+	if (install && fsync(qfd) == -1)
+		log_warn("fsync queue");
+	return (rv);
+}
+
+/* at start: what a crash left of a signature being put in place */
+static void
+aside_settle(const struct envelope *env)
+{
+	int	 ncopies = env->tracked ? (int)env->nrcpt : -1;
+
+	if (env->dkim_pending[0] != '\0')
+		(void)aside_each(env->id, ncopies, 0);
+	else
+		(void)queue_aside_end(env->id, ncopies, 1);
+}
+
+/*
  * A whole file of dfd, NUL terminated; NULL and errno (ENOENT: none,
  * EFBIG: larger than max, EIO: cut short) if not.
  */
@@ -1019,6 +1115,17 @@ queue_load(struct rmsglist *list)
 				filepool_releaseat(pool, qfd, de->d_name);
 			continue;
 		}
+		if (l > 5 && strcmp(de->d_name + l - 5, ".dkim") == 0 &&
+		    l > MH_MSGID_LEN - 1 && de->d_name[MH_MSGID_LEN - 1] ==
+		    '.') {
+			/* a signed version: its envelope decides */
+			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
+			id[MH_MSGID_LEN - 1] = '\0';
+			snprintf(name, sizeof(name), "%s.env", id);
+			if (envelope_id_ok(id) &&
+			    fstatat(qfd, name, &st, 0) == 0)
+				continue;
+		}
 		if (l != MH_MSGID_LEN - 1 + 4) {
 			/* .tmp files and strays */
 			filepool_releaseat(pool, qfd, de->d_name);
@@ -1087,6 +1194,7 @@ queue_load(struct rmsglist *list)
 			continue;
 		}
 		strlcpy(m->id, id, sizeof(m->id));
+		aside_settle(&m->env);
 		TAILQ_INSERT_TAIL(list, m, entry);
 	}
 	closedir(d);

@@ -98,6 +98,12 @@ int	 queue_open_msg(const char *msgid);
 int	 queue_open_incoming_ro(const char *msgid, int copy);
 int	 queue_prepend(const char *msgid, int queued, int copy, const char *,
 	    size_t);
+/* a queued message's signed file written beside it, then put in place
+ * (install) or dropped; ncopies -1: the message only (queue.c) */
+int	 queue_prepend_aside(const char *msgid, int copy, const char *,
+	    size_t);
+int	 queue_aside_sync(void);
+int	 queue_aside_end(const char *msgid, int ncopies, int install);
 /* the copies of tracked mail (track.h), before signing; -1 on error */
 int	 queue_track(const char *msgid, struct envelope *);
 int	 queue_open_copy(const char *msgid, size_t i);
