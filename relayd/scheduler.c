@@ -108,17 +108,21 @@ dom_limit(const char *name)
 
 /*
  * May one more connection to the domain start?  Its limit domain, if it
- * says how many; else the default of its destination.
+ * says how many; else the default of its destination.  A smart host is
+ * one destination whatever the domains: a limit domain only narrows its
+ * share of the smart host's connections.
  */
 static int
 dom_conn_ok(const struct rdom *d)
 {
 	const struct domain_limit	*l = dom_limit(d->name);
 
+	if (mta_smarthost() && nconn_all >= SMARTHOST_CONNECTIONS)
+		return (0);
 	if (l != NULL && l->connections > 0)
 		return (d->nconn < l->connections);
 	if (mta_smarthost())
-		return (nconn_all < SMARTHOST_CONNECTIONS);
+		return (1);
 	return (d->nconn < DEFAULT_CONNECTIONS);
 }
 
