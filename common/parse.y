@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "mailaddr.h"
 #include "parse.h"
@@ -856,21 +857,26 @@ limit		: MESSAGESIZE size {
 
 dlimithead	: DOMAIN STRING {
 			struct domain_limit	*d;
-			char			 what[MH_NAME_MAX + 16], *s;
+			char			 what[MH_NAME_MAX + 16];
+			char			 name[MH_NAME_MAX];
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
 			cur_dlimit_n++;
+			/*
+			 * as relayd names the destination it applies to:
+			 * lowercased, no trailing dot, an A-label
+			 */
+			(void)dns_domain_ascii($2, name, sizeof(name));
 			if (parse_check_domain(&$<pos>2, $2,
 			    "limit domain") == 0)
 				parse_copystr(&$<pos>2, d->domain,
-				    sizeof(d->domain), $2, "limit domain");
-			for (s = $2; *s != '\0'; s++)
-				*s = tolower((unsigned char)*s);
-			snprintf(what, sizeof(what), "limit domain \"%s\"", $2);
-			parse_def(&$<pos>2, "limit domain", $2, what);
+				    sizeof(d->domain), name, "limit domain");
+			snprintf(what, sizeof(what), "limit domain \"%s\"",
+			    name);
+			parse_def(&$<pos>2, "limit domain", name, what);
 			TAILQ_INSERT_TAIL(&conf->domain_limits, cur_dlimit,
 			    entry);
 			free($2);
