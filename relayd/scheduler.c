@@ -841,14 +841,18 @@ sched_job_done(struct rjob *j)
 	/*
 	 * Suppressed only once the DSN is queued: a restart in between
 	 * tries the recipient again (the envelope is not updated yet), and
-	 * found on the list it would be failed without its DSN
+	 * found on the list it would be failed without its DSN; and after
+	 * the bounce events are durable, or it would be failed as
+	 * suppressed, its bounce event lost
 	 */
 	for (k = 0; k < j->n; k++) {
 		res = &j->res[k];
 		if (!m->removed && !res->untried && res->kind == EV_BOUNCE &&
-		    enhanced_suppresses(res->stage, res->ext))
+		    enhanced_suppresses(res->stage, res->ext)) {
+			outbox_sync();
 			suppress_add(m->env.rcpts[j->idx[k]].addr, NULL,
 			    res->desc);
+		}
 	}
 	free(failed);
 	free(failres);

@@ -260,13 +260,17 @@ def _journal_flush(c, fds):
     return c[2] in ("fsync", "fdatasync") and c[3].split(")", 1)[0] in fds
 
 
-def check_updates(relayd):
+def check_updates(relayd, suppress=False):
     """For every rewrite of ID.env relayd renamed into place: each outbox
     event about message ID (a journal line naming it as queue_id) written
     before it was flushed (a syncfs, or an fsync of the journal, started
     after the line was written) before the rename.  A recipient's final
     state on disk before its event would lose the event at a power loss
-    between the two, as the recipient is not tried again."""
+    between the two, as the recipient is not tried again.  The same for
+    every rewrite of the suppression list (outbound/suppress) and every
+    event written before it, with suppress: a recipient suppressed before
+    its bounce event is durable is failed as suppressed after the
+    restart."""
     ok, bad = 0, []
     lines = {}		# queue id -> [(end of the journal write, fd)]
     for c in relayd:
@@ -280,20 +284,26 @@ def check_updates(relayd):
         if not name.startswith("rename"):
             continue
         paths = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
-        m = re.fullmatch(r"([0-9a-f]{16})\.env",
-                         paths[1].rsplit("/", 1)[-1]) if len(paths) >= 2 \
-            else None
-        if not m:
+        target = paths[1].rsplit("/", 1)[-1] if len(paths) >= 2 else ""
+        m = re.fullmatch(r"([0-9a-f]{16})\.env", target)
+        if suppress != (target == "suppress"):
             continue
-        before = [w for w in lines.get(m.group(1), ()) if w[0] < t]
+        if target == "suppress":
+            what = "suppress"
+            before = [w for ws in lines.values() for w in ws if w[0] < t]
+        elif m:
+            what = m.group(1)
+            before = [w for w in lines.get(what, ()) if w[0] < t]
+        else:
+            continue
         if not before:
             continue
         unflushed = [w for w, fd in before if not any(
             _journal_flush(c, (fd,)) and c[0] > w and c[1] < t
             for c in relayd)]
         if unflushed:
-            bad.append("%s: envelope rewritten before %d of its events "
-                       "were flushed" % (m.group(1), len(unflushed)))
+            bad.append("%s: rewritten before %d of the events before it "
+                       "were flushed" % (what, len(unflushed)))
         else:
             ok += 1
     return ok, bad
