@@ -976,12 +976,13 @@ queue_prepend_aside(const char *msgid, int copy, const char *hdrs,
 }
 
 /* the NAME.dkim files of msgid put in place (install) or removed;
- * ncopies -1: the message's only */
+ * ncopies -1: the message's only.  -1 on an error, else the number
+ * put in place */
 static int
 aside_each(const char *msgid, int ncopies, int install)
 {
 	char	 name[64], aside[72];
-	int	 i, rv = 0;
+	int	 i, rv = 0, n = 0;
 
 	for (i = ncopies < 0 ? -1 : 0; i < (ncopies < 0 ? 0 : ncopies); i++) {
 		file_name(name, sizeof(name), msgid, 1, i);
@@ -990,8 +991,9 @@ aside_each(const char *msgid, int ncopies, int install)
 			if (filepool_releaseat(pool, qfd, aside) == -1 &&
 			    errno != ENOENT)
 				log_warn("unlink %s", aside);
-		} else if (renameat(qfd, aside, qfd, name) == -1 &&
-		    errno != ENOENT) {
+		} else if (renameat(qfd, aside, qfd, name) == 0)
+			n++;
+		else if (errno != ENOENT) {
 			log_warn("msgid=%s file=%s status=error (cannot put "
 			    "the signed message in place)", msgid, name);
 			rv = -1;
@@ -999,7 +1001,7 @@ aside_each(const char *msgid, int ncopies, int install)
 	}
 	if (install && strcmp(hdrs_read, msgid) == 0)
 		hdrs_forget();	/* the content changed */
-	return (rv);
+	return (rv == -1 ? -1 : n);
 }
 
 /* before the envelope that makes them count: the NAME.dkim names durable */
@@ -1019,9 +1021,9 @@ queue_aside_end(const char *msgid, int ncopies, int install)
 	int	 rv;
 
 	rv = aside_each(msgid, ncopies, install);
-	if (install && fsync(qfd) == -1)
+	if (install && rv != 0 && fsync(qfd) == -1)
 		log_warn("fsync queue");
-	return (rv);
+	return (rv == -1 ? -1 : 0);
 }
 
 /* at start: what a crash left of a signature being put in place */
@@ -1093,7 +1095,7 @@ queue_load(struct rmsglist *list)
 	struct stat	 st;
 	char		 id[MH_MSGID_LEN], name[64], *text;
 	size_t		 len, l;
-	int		 fd;
+	int		 fd, asides = 0;
 
 	if ((fd = dup(qfd)) == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -1123,8 +1125,10 @@ queue_load(struct rmsglist *list)
 			id[MH_MSGID_LEN - 1] = '\0';
 			snprintf(name, sizeof(name), "%s.env", id);
 			if (envelope_id_ok(id) &&
-			    fstatat(qfd, name, &st, 0) == 0)
+			    fstatat(qfd, name, &st, 0) == 0) {
+				asides = 1;
 				continue;
+			}
 		}
 		if (l != MH_MSGID_LEN - 1 + 4) {
 			/* .tmp files and strays */
@@ -1194,10 +1198,13 @@ queue_load(struct rmsglist *list)
 			continue;
 		}
 		strlcpy(m->id, id, sizeof(m->id));
-		aside_settle(&m->env);
 		TAILQ_INSERT_TAIL(list, m, entry);
 	}
 	closedir(d);
+	/* only if a crash left some: a start with a long queue stays quick */
+	if (asides)
+		TAILQ_FOREACH(m, list, entry)
+			aside_settle(&m->env);
 	return (0);
 }
 
