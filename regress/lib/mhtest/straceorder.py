@@ -267,7 +267,8 @@ def check_updates(relayd, suppress=False):
     after the line was written) before the rename.  A recipient's final
     state on disk before its event would lose the event at a power loss
     between the two, as the recipient is not tried again.  The same for
-    every rewrite of the suppression list (outbound/suppress) and every
+    every change of the suppression list (outbound/suppress renamed into
+    place, or outbound/suppress.log opened for a line appended) and every
     event written before it, with suppress: a recipient suppressed before
     its bounce event is durable is failed as suppressed after the
     restart."""
@@ -281,10 +282,14 @@ def check_updates(relayd, suppress=False):
                 lines.setdefault(q.group(1), []).append(
                     (c[1], c[3].split(",", 1)[0]))
     for t, _, name, text in relayd:
-        if not name.startswith("rename"):
-            continue
         paths = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
-        target = paths[1].rsplit("/", 1)[-1] if len(paths) >= 2 else ""
+        if name.startswith("rename"):
+            target = paths[1].rsplit("/", 1)[-1] if len(paths) >= 2 else ""
+        elif name == "openat" and paths and \
+                paths[0].rsplit("/", 1)[-1] == "suppress.log":
+            target = "suppress"
+        else:
+            continue
         m = re.fullmatch(r"([0-9a-f]{16})\.env", target)
         if suppress != (target == "suppress"):
             continue
