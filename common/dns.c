@@ -916,6 +916,23 @@ dns_domain_ascii(const char *in, char *out, size_t len)
 	return (0);
 }
 
+int
+dns_domain_utf8(const char *in, char *out, size_t len)
+{
+	char	*u = NULL;
+	int	 rc;
+
+	if (dns_domain_ascii(in, out, len) == -1)
+		return (-1);
+	if (idn2_to_unicode_8z8z(out, &u, 0) != IDN2_OK || u == NULL) {
+		free(u);
+		return (-1);
+	}
+	rc = strlcpy(out, u, len) >= len ? -1 : 0;
+	free(u);
+	return (rc);
+}
+
 static int
 dns_mx_cmp(const void *a, const void *b)
 {

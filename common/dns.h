@@ -89,6 +89,12 @@ int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
  * can convert (out then holds it lowercased, as it is).
  */
 int	dns_domain_ascii(const char *, char *, size_t);
+/*
+ * The other way: a domain of dns_domain_ascii's form with its A-labels
+ * made U-labels ("xn--bcher-kva.example" is "bücher.example").  -1:
+ * not a name IDNA can convert, or out too short.
+ */
+int	dns_domain_utf8(const char *, char *, size_t);
 /* TXT record i's character-strings, joined; -1 if it does not fit or has NUL */
 int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
 /*

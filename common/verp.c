@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "digest.h"
+#include "dns.h"
 #include "envelope.h"
 #include "hex.h"
 #include "verp.h"
@@ -60,12 +61,44 @@ verp_mac(const char *key, const char *msgid, const char *rcpt,
 	return (0);
 }
 
+/*
+ * A recipient domain with a U-label goes in the return path as its
+ * A-labels (dom), so that MAIL FROM needs no SMTPUTF8 for it; the MAC is
+ * over the recipient with the U-labels of those A-labels (mac_rcpt), the
+ * form verp_decode() gives back.  An ASCII domain is as it is in both.
+ */
+static int
+verp_idn(const char *rcpt, const char *at, char *dom, size_t domlen,
+    char *mac_rcpt, size_t maclen)
+{
+	const char	*p;
+	char		 u[256];
+	int		 n;
+
+	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0') {
+		if (strlcpy(dom, at + 1, domlen) >= domlen ||
+		    strlcpy(mac_rcpt, rcpt, maclen) >= maclen)
+			return (-1);
+		return (0);
+	}
+	if (dns_domain_ascii(at + 1, dom, domlen) == -1 ||
+	    dns_domain_utf8(dom, u, sizeof(u)) == -1)
+		return (-1);
+	n = snprintf(mac_rcpt, maclen, "%.*s@%s", (int)(at - rcpt), rcpt, u);
+	if (n < 0 || (size_t)n >= maclen)
+		return (-1);
+	return (0);
+}
+
 int
 verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
     const char *bounce_domain, const char *key)
 {
 	const char	*at;
-	char		 mac[VERP_MAC_LEN + 1];
+	char		 mac[VERP_MAC_LEN + 1], dom[256];
+	char		 mrcpt[MH_ADDR_MAX];
 	int		 n;
 
 	if (!hex16_ok(msgid, strlen(msgid)) || bounce_domain[0] == '\0' ||
@@ -74,10 +107,11 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	if ((at = strrchr(rcpt, '@')) == NULL || at == rcpt || at[1] == '\0' ||
 	    strchr(at + 1, '=') != NULL)
 		return (-1);
-	if (verp_mac(key, msgid, rcpt, mac) == -1)
+	if (verp_idn(rcpt, at, dom, sizeof(dom), mrcpt, sizeof(mrcpt)) == -1 ||
+	    verp_mac(key, msgid, mrcpt, mac) == -1)
 		return (-1);
 	n = snprintf(buf, len, VERP_PREFIX "%s-%s-%.*s=%s@%s", msgid, mac,
-	    (int)(at - rcpt), rcpt, at + 1, bounce_domain);
+	    (int)(at - rcpt), rcpt, dom, bounce_domain);
 	if (n < 0 || (size_t)n >= len)
 		return (-1);
 	return (0);
@@ -103,12 +137,30 @@ verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
 	return (0);
 }
 
+/* rcpt with the U-labels of its domain's A-labels: 0, -1 if it has none */
+static int
+verp_ulabel(const char *rcpt, char *out, size_t outlen)
+{
+	const char	*at = strrchr(rcpt, '@');
+	char		 u[256];
+	int		 n;
+
+	if (at == NULL || strcasestr(at + 1, "xn--") == NULL ||
+	    dns_domain_utf8(at + 1, u, sizeof(u)) == -1)
+		return (-1);
+	n = snprintf(out, outlen, "%.*s@%s", (int)(at - rcpt), rcpt, u);
+	if (n < 0 || (size_t)n >= outlen)
+		return (-1);
+	return (0);
+}
+
 int
 verp_decode(const char *addr, const char *bounce_domain, const char *key,
     char msgid[MH_MSGID_LEN], char *rcpt, size_t rcptlen)
 {
 	const char	*at, *p, *local;
 	char		 want[VERP_MAC_LEN + 1], got[VERP_MAC_LEN + 1];
+	char		 urcpt[MH_ADDR_MAX];
 	size_t		 i, plen = strlen(VERP_PREFIX);
 
 	if (addr == NULL || bounce_domain == NULL || bounce_domain[0] == '\0' ||
@@ -137,6 +189,12 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 		got[i] = '\0';
 		if (verp_mac(key, msgid, rcpt, want) == 0 &&
 		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
+			return (VERP_SIGNED);
+		/* an A-label domain that verp_encode() made of U-labels */
+		if (verp_ulabel(rcpt, urcpt, sizeof(urcpt)) == 0 &&
+		    verp_mac(key, msgid, urcpt, want) == 0 &&
+		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0 &&
+		    strlcpy(rcpt, urcpt, rcptlen) < rcptlen)
 			return (VERP_SIGNED);
 		return (VERP_BADMAC);
 	}

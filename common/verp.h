@@ -11,6 +11,9 @@
  * recipient: only a return path that relayd made verifies, so that a
  * forged report cannot name whom it suppresses.  The older form without
  * a MAC (mh-<msgid>-<local>=<domain>@) still decodes, unverified.
+ * A recipient domain with U-labels is written as its A-labels (no
+ * SMTPUTF8 needed for it), the MAC taken over it with the U-labels of
+ * those A-labels, as verp_decode() gives the recipient back.
  */
 #ifndef MH_VERP_H
 #define MH_VERP_H

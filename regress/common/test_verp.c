@@ -71,6 +71,22 @@ main(void)
 	    VERP_SIGNED, "decode odd local, domain case-insensitive");
 	is_str(rcpt, "a-b=c+d@x.example", "odd local rcpt");
 
+	/* a UTF-8 domain goes as its A-labels, and comes back as U-labels */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "user@B\xc3\xbc" "cher.example", "b.example", K), 0,
+	    "encode a UTF-8 domain");
+	is_str(buf + 31, "user=xn--bcher-kva.example@b.example",
+	    "UTF-8 domain: as its A-labels");
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "UTF-8 domain: verifies");
+	is_str(rcpt, "user@b\xc3\xbc" "cher.example", "UTF-8 domain: U-labels");
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "user@xn--bcher-kva.example", "b.example", K), 0,
+	    "encode an A-label domain");
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "A-label domain: verifies");
+	is_str(rcpt, "user@xn--bcher-kva.example", "A-label domain: as it was");
+
 	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",
 	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_UNSIGNED,

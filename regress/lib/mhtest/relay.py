@@ -94,17 +94,19 @@ class Handler:
 
 
 class Sink:
-    """aiosmtpd on host (127.0.0.1):port, optionally offering STARTTLS."""
+    """aiosmtpd on host (127.0.0.1):port, optionally offering STARTTLS;
+    it offers SMTPUTF8 unless utf8 is False."""
 
-    def __init__(self, port=None, tls=False, tmpdir=None, host="127.0.0.1"):
+    def __init__(self, port=None, tls=False, tmpdir=None, host="127.0.0.1",
+                 utf8=True):
         self.port = port or free_port()
         self.handler = Handler()
-        kw = {}
+        kw = {"enable_SMTPUTF8": utf8}
         if tls:
             crt, key = make_cert(tmpdir, "mx.example.test")
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(crt, key)
-            kw = {"tls_context": ctx, "require_starttls": False}
+            kw.update({"tls_context": ctx, "require_starttls": False})
         self.ctl = Controller(self.handler, hostname=host,
                               port=self.port, server_hostname="mx.example.test",
                               **kw)
