@@ -17,7 +17,9 @@
  * has grown past LOG_FOLD and a quarter of the list, so that a change
  * costs a line, not the whole list, however long it is.  Replaying a log
  * over the list it was folded into gives that list again, so a crash
- * between the two renames loses nothing.
+ * between the two renames loses nothing.  An address's domain and a
+ * scope are kept in one form (supp_domain), so that user@bücher.example
+ * and user@xn--bcher-kva.example are one entry.
  */
 #include <sys/types.h>
 #include <sys/tree.h>
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dns.h"
 #include "log.h"
 #include "relayd.h"
 #include "sanitize.h"
@@ -94,15 +97,36 @@ supp_lower(char *dst, size_t len, const char *s)
 	return (0);
 }
 
+/*
+ * dom (lower-cased already) in one form: its U-labels, of the A-labels
+ * IDNA makes of it (bücher.example and xn--bcher-kva.example are
+ * the same domain, one entry), without a trailing dot; as it is when
+ * IDNA cannot convert it or the result does not fit.
+ */
+static void
+supp_domain(char *dom, size_t len)
+{
+	char	 u[MH_NAME_MAX];
+
+	if (dom[0] != '\0' && dom[0] != '[' &&
+	    dns_domain_utf8(dom, u, sizeof(u)) == 0 && strlen(u) < len)
+		strlcpy(dom, u, len);
+}
+
 /* the address (one '@' at least) and the scope ("" or NULL: none) */
 static int
 supp_key(struct supp_key *key, const char *addr, const char *domain)
 {
+	char	*at;
+
 	if (addr == NULL || addr[0] == '\0' || strchr(addr, '@') == NULL ||
 	    supp_lower(key->addr, sizeof(key->addr), addr) == -1 ||
 	    supp_lower(key->domain, sizeof(key->domain),
 	    domain ? domain : "") == -1)
 		return (-1);
+	at = strrchr(key->addr, '@');
+	supp_domain(at + 1, sizeof(key->addr) - (at + 1 - key->addr));
+	supp_domain(key->domain, sizeof(key->domain));
 	key->s.addr = key->addr;
 	key->s.domain = key->domain;
 	return (0);
@@ -470,16 +494,18 @@ suppress_del(const char *addr, const char *domain,
 	struct supptree	 gone = RB_INITIALIZER(&gone);
 	struct supp_key	 key;
 	struct supp	*s, *next;
+	char		 scope[MH_NAME_MAX];
 	int		 n = 0;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
+	strlcpy(scope, key.domain, sizeof(scope));
 	key.domain[0] = '\0';
 	for (s = RB_NFIND(supptree, &supps, &key.s); s != NULL; s = next) {
 		next = RB_NEXT(supptree, &supps, s);
 		if (strcmp(s->addr, key.addr) != 0)
 			break;
-		if (domain != NULL && strcasecmp(s->domain, domain) != 0)
+		if (domain != NULL && strcmp(s->domain, scope) != 0)
 			continue;
 		RB_REMOVE(supptree, &supps, s);
 		RB_INSERT(supptree, &gone, s);
