@@ -17,6 +17,8 @@
  * aside files, after the envelope that no longer waits is on disk: a
  * crash in between never has it signed twice.
  *
+ * A message with more than one From: field is refused (dkim_step_fn's
+ * ok -1) when a dkim line applies to its first.
  * A message the signer cannot sign (unusable key) is committed all the
  * same but held (envelope dkim-pending), with an error event; it is not
  * sent unsigned.  It is signed again at every retry interval and after a
@@ -35,6 +37,7 @@
 #include <gmime/gmime.h>
 
 #include "addrguard.h"
+#include "dns.h"
 #include "log.h"
 #include "mailhook.h"
 #include "relayd.h"
@@ -95,9 +98,35 @@ from_value(const char *buf, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* the number of From: fields ("From" WSP* ":") in the header section */
+static int
+from_count(const char *buf, size_t len)
+{
+	const char	*p = buf, *end = buf + len, *nl, *q;
+	int		 n = 0;
+
+	while (p < end && *p != '\r' && *p != '\n') {
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		if (nl - p > 4 && strncasecmp(p, "From", 4) == 0) {
+			q = p + 4;
+			while (q < nl && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q < nl && *q == ':')
+				n++;
+		}
+		p = nl + 1;
+	}
+	return (n);
+}
+
 /*
  * The domain of the first From: address in a message's first bytes
- * (buf, len), lower case, into domain; -1 if there is none.
+ * (buf, len), as the DNS knows it (lower case, A-labels: a dkim line
+ * names xn--bcher-kva.example for From: user@bücher.example), into
+ * domain; -1 if there is none.  1 instead of 0 when the header section
+ * has more than one From: field (RFC 5322 3.6 allows one): a message to
+ * refuse, not to sign for whichever From: a reader shows.
  */
 int
 dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
@@ -106,7 +135,6 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	InternetAddress		*ia;
 	char			 value[4096];
 	const char		*addr, *at;
-	size_t			 i;
 	int			 rv = -1;
 
 	from_value(buf, len, value, sizeof(value));
@@ -119,13 +147,12 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	    INTERNET_ADDRESS_IS_MAILBOX(ia) &&
 	    (addr = internet_address_mailbox_get_addr(
 	    INTERNET_ADDRESS_MAILBOX(ia))) != NULL &&
-	    (at = strrchr(addr, '@')) != NULL &&
-	    strlcpy(domain, at + 1, dlen) < dlen) {
-		for (i = 0; domain[i] != '\0'; i++)
-			domain[i] = tolower((unsigned char)domain[i]);
+	    (at = strrchr(addr, '@')) != NULL && at[1] != '[' &&
+	    dns_domain_ascii(at + 1, domain, dlen) == 0)
 		rv = config_check_domain(domain) == -1 ? -1 : 0;
-	}
 	g_object_unref(list);
+	if (rv == 0 && from_count(buf, len) > 1)
+		rv = 1;
 	return (rv);
 }
 
@@ -382,7 +409,7 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 	const struct dkim	*d;
 	struct dkim_step	*st;
 	char			 domain[MH_NAME_MAX];
-	int			 fd;
+	int			 fd, rv;
 
 	env->dkim_pending[0] = '\0';
 	if (signer == NULL || TAILQ_EMPTY(&relay_conf->dkims) ||
@@ -390,10 +417,18 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 		done(1, NULL, arg);
 		return;
 	}
-	if (from_domain(fd, domain, sizeof(domain)) == -1 ||
+	if ((rv = from_domain(fd, domain, sizeof(domain))) == -1 ||
 	    (d = config_dkim_match(relay_conf, domain)) == NULL) {
 		close(fd);
 		done(1, NULL, arg);
+		return;
+	}
+	if (rv == 1) {
+		close(fd);
+		log_warnx("msgid=%s dkim=%s status=refused (more than one "
+		    "From: field)", msgid, d->domain);
+		done(-1, "more than one From: field: the message cannot be "
+		    "DKIM-signed", arg);
 		return;
 	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)

@@ -215,7 +215,18 @@ static void
 spool_signed(int ok, const char *why, void *arg)
 {
 	struct spool_commit_state	*cs = arg;
+	char				 id[MH_MSGID_LEN];
 
+	if (ok == -1) {
+		/* refused: nothing is committed */
+		strlcpy(id, cs->m->id, sizeof(id));
+		envelope_clear(&cs->m->env);
+		free(cs->m);
+		queue_abort(id);
+		cs->done(id, 550, "5.6.0", why, cs->arg);
+		free(cs);
+		return;
+	}
 	if (!ok)
 		strlcpy(cs->held, why, sizeof(cs->held));
 	queue_commit_group(cs->m->id, &cs->m->env, spool_envelope_written,

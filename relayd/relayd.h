@@ -170,7 +170,10 @@ void	 sched_log(const struct rmsg *, size_t i, const char *status,
 	    const char *relay, const struct event_tls *, int code,
 	    const char *ext, const char *desc);
 
-/* dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending) */
+/*
+ * dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending), -1
+ * refused (why: the reason, for a 550 5.6.0): nothing is to be committed
+ */
 typedef void	(*dkim_step_fn)(int ok, const char *why, void *arg);
 void	 dkim_sign_incoming(const char *msgid, struct envelope *,
 	    dkim_step_fn, void *);
