@@ -116,9 +116,15 @@ atext(unsigned char c)
 	    != NULL));
 }
 
-/* is addr an acceptable mailbox?  returns enum addr_err */
-int
-smtp_addr_valid(const char *addr, int utf8)
+/*
+ * is addr an acceptable mailbox?  returns enum addr_err.  '%' and '!'
+ * are atext (RFC 5321 4.1.2), but in a recipient they are the old relay
+ * hacks (user%host@relay, host!user@relay) that a downstream MTA may
+ * route: refused there (ADDR_RELAY), taken in a sender (sender set),
+ * which this host never routes by its local part.
+ */
+static int
+addr_valid(const char *addr, int utf8, int sender)
 {
 	const unsigned char	*p = (const unsigned char *)addr, *at;
 	size_t			 len = strlen(addr), i;
@@ -145,16 +151,18 @@ smtp_addr_valid(const char *addr, int utf8)
 	if (p[0] == '"') {
 		/* quoted local part: accepted only without specials */
 		for (i = 1; i < len && p[i] != '"'; i++)
-			if (strchr("@%!\\:,<>[]", p[i]) != NULL)
+			if (strchr(sender ? "@\\:,<>[]" : "@%!\\:,<>[]",
+			    p[i]) != NULL)
 				return (ADDR_QUOTED);
 		if (i >= len || i == 1 || i > 65 || p[i + 1] != '@')
 			return (ADDR_QUOTED);
 		at = p + i + 1;
 	} else {
 		for (i = 0; i < len && p[i] != '@'; i++) {
-			if (p[i] == '%' || p[i] == '!')
-				return (ADDR_RELAY);
-			if (p[i] == '.') {
+			if (p[i] == '%' || p[i] == '!') {
+				if (!sender)
+					return (ADDR_RELAY);
+			} else if (p[i] == '.') {
 				if (i == 0 || p[i - 1] == '.' ||
 				    p[i + 1] == '@')
 					return (ADDR_SYNTAX);
@@ -170,6 +178,18 @@ smtp_addr_valid(const char *addr, int utf8)
 	if (!smtp_domain_valid((const char *)at + 1, utf8))
 		return (ADDR_SYNTAX);
 	return (ADDR_OK);
+}
+
+int
+smtp_addr_valid(const char *addr, int utf8)
+{
+	return (addr_valid(addr, utf8, 0));
+}
+
+int
+smtp_sender_valid(const char *addr, int utf8)
+{
+	return (addr_valid(addr, utf8, 1));
 }
 
 /*

@@ -15,7 +15,7 @@ enum addr_err {
 	ADDR_OK,
 	ADDR_SYNTAX,		/* 501 5.1.7 / 5.1.3 */
 	ADDR_ROUTE,		/* source route: 553 5.1.3 */
-	ADDR_RELAY,		/* % or ! tricks: 553 5.1.3 */
+	ADDR_RELAY,		/* % or ! in a recipient: 553 5.1.3 */
 	ADDR_QUOTED,		/* quoted local part with specials: 553 5.1.3 */
 	ADDR_8BIT,		/* non-ASCII without SMTPUTF8: 553 5.6.7 */
 	ADDR_LENGTH,		/* too long: 501 5.1.3 */
@@ -24,6 +24,8 @@ enum addr_err {
 
 /* is addr an acceptable mailbox (utf8: SMTPUTF8)?  an enum addr_err */
 int	smtp_addr_valid(const char *addr, int utf8);
+/* the same for MAIL FROM: '%' and '!' are taken in its local part */
+int	smtp_sender_valid(const char *addr, int utf8);
 /* s is well-formed UTF-8 of printable characters */
 int	smtp_utf8_valid(const char *, size_t);
 /* a domain name or an address literal ([192.0.2.1], [IPv6:...]) */

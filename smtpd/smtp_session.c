@@ -898,7 +898,7 @@ cmd_mail(struct session *s, char *args)
 		return;
 	}
 	if (addr[0] != '\0' && strcasecmp(addr, "postmaster") != 0 &&
-	    (e = smtp_addr_valid(addr, mp.smtputf8)) != ADDR_OK) {
+	    (e = smtp_sender_valid(addr, mp.smtputf8)) != ADDR_OK) {
 		session_error(s, "%s", addr_err_reply(e));
 		return;
 	}
