@@ -507,10 +507,71 @@ notify_parse(char *v, int *notify)
 	return (*notify == 0 ? -1 : 0);
 }
 
+/*
+ * An ORCPT address of type utf-8 (RFC 6533 3.2): xtext, or unitext with
+ * raw UTF-8 (under SMTPUTF8), made utf-8-addr-xtext, printable ASCII: a
+ * non-ASCII character is \x{HEX}, as a message/delivery-status carries
+ * it.  The length of dst's string, -1 if malformed or too long.
+ */
+static int
+orcpt_utf8_decode(const char *s, char *dst, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 o = 0, k, len;
+	uint32_t		 cp;
+	char			 one[4];
+	int			 w;
+
+	for (; *p != '\0'; p += len) {
+		len = 1;
+		if (*p < 0x80) {
+			one[0] = *p;
+			one[1] = p[0] == '+' ? p[1] : '\0';
+			one[2] = p[0] == '+' && p[1] != '\0' ? p[2] : '\0';
+			one[3] = '\0';
+			if (*p == '+')
+				len = 3;
+			if ((w = smtp_xtext_decode(one, dst + o, n - o)) <= 0)
+				return (-1);
+			o += w;
+			continue;
+		}
+		len = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+		if (strnlen((const char *)p, len) < len ||
+		    !smtp_utf8_valid((const char *)p, len))
+			return (-1);
+		cp = *p & (0x7f >> len);
+		for (k = 1; k < len; k++)
+			cp = (cp << 6) | (p[k] & 0x3f);
+		w = snprintf(dst + o, n - o, "\\x{%X}", cp);
+		if (w < 0 || (size_t)w >= n - o)
+			return (-1);
+		o += w;
+	}
+	return (o > 0 ? (int)o : -1);
+}
+
+/* an ORCPT addr-type (RFC 3461 4.2: an atom), lower-cased into t */
+static int
+orcpt_type(const char *v, char *t, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; v[i] != '\0'; i++) {
+		if (i + 1 >= n || (!isalnum((unsigned char)v[i]) &&
+		    strchr("!#$%&'*+-/=?^_`{|}~", v[i]) == NULL))
+			return (-1);
+		t[i] = tolower((unsigned char)v[i]);
+	}
+	t[i] = '\0';
+	return (i > 0 ? 0 : -1);
+}
+
 int
 smtp_rcpt_params(char *s, struct rcpt_params *rp, const char **err)
 {
-	char	*k, *v, *semi, dec[260];
+	char	*k, *v, *semi, dec[MH_ADDR_MAX], type[32];
+	int	 w;
 
 	memset(rp, 0, sizeof(*rp));
 	*err = "501 5.5.4 Syntax error in parameters";
@@ -523,14 +584,20 @@ smtp_rcpt_params(char *s, struct rcpt_params *rp, const char **err)
 			    (semi = strchr(v, ';')) == NULL)
 				return (-1);
 			*semi = '\0';
-			if (strcasecmp(v, "rfc822") != 0 &&
-			    strcasecmp(v, "utf-8") != 0)
+			/*
+			 * any addr-type is kept (RFC 3461 4.2: x400,
+			 * unknown...); utf-8's value may be raw UTF-8
+			 */
+			if (orcpt_type(v, type, sizeof(type)) == -1)
 				return (-1);
-			if (smtp_xtext_decode(semi + 1, dec, 256) <= 0)
+			if ((strcmp(type, "utf-8") == 0 ?
+			    orcpt_utf8_decode(semi + 1, dec, sizeof(dec)) :
+			    smtp_xtext_decode(semi + 1, dec, sizeof(dec))) <= 0)
 				return (-1);
-			snprintf(rp->orcpt, sizeof(rp->orcpt), "%s;%s",
-			    strcasecmp(v, "rfc822") == 0 ? "rfc822" : "utf-8",
-			    dec);
+			w = snprintf(rp->orcpt, sizeof(rp->orcpt), "%s;%s",
+			    type, dec);
+			if (w < 0 || (size_t)w >= sizeof(rp->orcpt))
+				return (-1);
 		} else {
 			*err = "555 5.5.4 Unsupported parameter";
 			return (-1);
