@@ -865,6 +865,16 @@ addr_err_reply(int err)
 	}
 }
 
+/*
+ * MAIL or RCPT without parameters: after HELO, which announced no
+ * extension, none is taken: 555 (RFC 5321 4.1.1.11)
+ */
+static int
+no_params(const char *params)
+{
+	return (params == NULL || params[strspn(params, " ")] == '\0');
+}
+
 static void
 cmd_mail(struct session *s, char *args)
 {
@@ -891,6 +901,11 @@ cmd_mail(struct session *s, char *args)
 		session_error(s, "%s", e == ADDR_SYNTAX ?
 		    "501 5.5.4 Syntax: MAIL FROM:<address>" :
 		    addr_err_reply(e));
+		return;
+	}
+	if (s->ehlo != 2 && !no_params(params)) {
+		session_error(s, "555 5.5.4 MAIL parameters need EHLO, not "
+		    "HELO");
 		return;
 	}
 	if (smtp_mail_params(params, &mp, &err) == -1) {
@@ -970,6 +985,11 @@ cmd_rcpt(struct session *s, char *args)
 		session_error(s, "%s", e == ADDR_SYNTAX && params == NULL ?
 		    "501 5.5.4 Syntax: RCPT TO:<address>" :
 		    addr_err_reply(e));
+		return;
+	}
+	if (s->ehlo != 2 && !no_params(params)) {
+		session_error(s, "555 5.5.4 RCPT parameters need EHLO, not "
+		    "HELO");
 		return;
 	}
 	if (smtp_rcpt_params(params, &rp, &err) == -1) {
@@ -1128,6 +1148,8 @@ cmd_bdat(struct session *s, char *args)
 	if ((s->lc->flags & LF_TLS_REQUIRE) && !s->tls_on)
 		s->bdat_discard = "530 5.7.0 Must issue a STARTTLS command "
 		    "first";
+	else if (s->ehlo != 2)
+		s->bdat_discard = "503 5.5.1 BDAT needs EHLO, not HELO";
 	else if (s->tx == NULL)
 		s->bdat_discard = "503 5.5.1 Need MAIL command";
 	else if (s->tx->mode == DM_DATA)
