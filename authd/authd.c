@@ -8,6 +8,7 @@
  * yes (DNS, callbacks), files no.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,19 @@ static struct {
 	uint64_t	 auth_ok, auth_failed, auth_throttled;
 } st;
 
+/*
+ * The RCPT checks under way, by smtpd's request id: one whose session is
+ * gone (IMSG_AUTHD_RCPT_CANCEL) is cancelled, its authorization callback
+ * with it, queued for a slot of its endpoint or in flight.
+ */
+struct rcpt_pending {
+	TAILQ_ENTRY(rcpt_pending)	 entry;
+	uint64_t			 reqid;
+	struct rcpt_check		*rc;
+};
+static TAILQ_HEAD(, rcpt_pending) rcpt_pendings =
+    TAILQ_HEAD_INITIALIZER(rcpt_pendings);
+
 static void
 rcpt_count(const struct authd_rcpt_res *res)
 {
@@ -77,8 +91,14 @@ rcpt_count(const struct authd_rcpt_res *res)
 static void
 rcpt_done(const struct authd_rcpt_res *res, void *arg)
 {
-	if (arg != NULL && st.pending > 0)
-		st.pending--;
+	struct rcpt_pending	*rp = arg;
+
+	if (rp != NULL) {
+		TAILQ_REMOVE(&rcpt_pendings, rp, entry);
+		free(rp);
+		if (st.pending > 0)
+			st.pending--;
+	}
 	rcpt_count(res);
 	mproc_compose(proc_peer[PROC_SMTPD], IMSG_AUTHD_RCPT_RES, 0, -1, res,
 	    sizeof(*res));
@@ -150,6 +170,7 @@ rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct authd_rcpt_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct authd_rcpt_res	 res;
+	struct rcpt_pending	*rp;
 
 	if (!msg_str_ok(req->remote_ip, sizeof(req->remote_ip)) ||
 	    !msg_str_ok(req->helo, sizeof(req->helo)) ||
@@ -164,9 +185,13 @@ rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 		memset(req->auth_user, 0, sizeof(req->auth_user));
 	}
 	/* arg: non-NULL marks an asynchronous answer (pending count) */
-	if (rcpt_check(authd_conf, req, rcpt_done, &st) != NULL)
+	if ((rp = calloc(1, sizeof(*rp))) != NULL &&
+	    (rp->rc = rcpt_check(authd_conf, req, rcpt_done, rp)) != NULL) {
+		rp->reqid = req->reqid;
+		TAILQ_INSERT_TAIL(&rcpt_pendings, rp, entry);
 		st.pending++;
-	else {
+	} else {
+		free(rp);
 		memset(&res, 0, sizeof(res));
 		res.reqid = req->reqid;
 		res.verdict = RCPT_TEMPFAIL;
@@ -176,6 +201,27 @@ rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 		    sizeof(res.text));
 		rcpt_done(&res, NULL);
 	}
+}
+
+/* the session is gone: its check ends unanswered (none if answered) */
+static void
+rcpt_cancel(struct mproc *p, struct mh_imsg *imsg)
+{
+	struct authd_rcpt_cancel	*c = msg_get(p, imsg, sizeof(*c));
+	struct rcpt_pending		*rp;
+
+	TAILQ_FOREACH(rp, &rcpt_pendings, entry)
+		if (rp->reqid == c->reqid)
+			break;
+	if (rp == NULL)
+		return;
+	rcpt_check_cancel(rp->rc);
+	TAILQ_REMOVE(&rcpt_pendings, rp, entry);
+	free(rp);
+	if (st.pending > 0)
+		st.pending--;
+	log_debug("rcpt request %llu: its session is gone, cancelled",
+	    (unsigned long long)c->reqid);
 }
 
 static void
@@ -216,6 +262,9 @@ authd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 			return;
 		case IMSG_AUTHD_AUTH_REQ:
 			auth_req(p, imsg);
+			return;
+		case IMSG_AUTHD_RCPT_CANCEL:
+			rcpt_cancel(p, imsg);
 			return;
 		}
 	}

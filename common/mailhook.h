@@ -70,6 +70,8 @@ enum imsg_type {
 	IMSG_AUTHD_RCPT_RES,	/* struct authd_rcpt_res */
 	IMSG_AUTHD_AUTH_REQ,	/* struct authd_auth_req */
 	IMSG_AUTHD_AUTH_RES,	/* struct authd_auth_res */
+	/* smtpd -> authd: the session of a RCPT_REQ is gone, no answer */
+	IMSG_AUTHD_RCPT_CANCEL,	/* struct authd_rcpt_cancel */
 
 	/* smtpd <-> spool owners (hookd for inbound, relayd for outbound) */
 	IMSG_SPOOL_OPEN,	/* struct spool_open */
@@ -191,6 +193,11 @@ struct authd_rcpt_res {
 	/* accepted: the sealed verdict */
 	char		 seal[MH_SEAL_MAX];
 	char		 spf_seal[MH_SEAL_MAX];	/* and SPF result (seal.h) */
+};
+
+/* IMSG_AUTHD_RCPT_CANCEL */
+struct authd_rcpt_cancel {
+	uint64_t	 reqid;
 };
 
 /* IMSG_AUTHD_AUTH_REQ */

@@ -17,6 +17,8 @@
 #include "mailhook.h"
 
 void	backend_rcpt(const struct authd_rcpt_req *);
+/* the session of RCPT request reqid is gone: it is not answered */
+void	backend_rcpt_cancel(uint64_t reqid);
 void	backend_auth(const struct authd_auth_req *);
 void	backend_spool_open(int owner, const struct spool_open *);
 void	backend_spool_commit(int owner, const struct spool_commit *,

@@ -101,6 +101,20 @@ session_error(struct session *s, const char *fmt, ...)
 	}
 }
 
+/*
+ * A RCPT whose verdict the session still waits for: authd forgets it, so
+ * that its authorization callback does not keep a place in the route's
+ * concurrency queue for a client that is gone
+ */
+static void
+rcpt_forget(struct session *s)
+{
+	if (s->wait == W_RCPT) {
+		backend_rcpt_cancel(s->reqid);
+		s->wait = W_NONE;
+	}
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
@@ -108,6 +122,7 @@ session_close(struct session *s, const char *reason)
 
 	if (s->state == S_CLOSING)
 		return;
+	rcpt_forget(s);
 	tx_abort(s);
 	s->wait = W_NONE;
 	s->state = S_CLOSING;
@@ -122,6 +137,7 @@ session_destroy(struct session *s)
 	if (s->destroyed)
 		return;
 	s->destroyed = 1;
+	rcpt_forget(s);
 	tx_abort(s);
 	SLOG(s, "event=disconnect reason=%s duration=%lld",
 	    s->reason[0] ? s->reason : "unknown",

@@ -29,6 +29,17 @@ backend_rcpt(const struct authd_rcpt_req *req)
 }
 
 void
+backend_rcpt_cancel(uint64_t reqid)
+{
+	struct authd_rcpt_cancel	 c;
+
+	memset(&c, 0, sizeof(c));
+	c.reqid = reqid;
+	mproc_compose(proc_peer[PROC_AUTHD], IMSG_AUTHD_RCPT_CANCEL, 0, -1,
+	    &c, sizeof(c));
+}
+
+void
 backend_auth(const struct authd_auth_req *req)
 {
 	mproc_compose(proc_peer[PROC_AUTHD], IMSG_AUTHD_AUTH_REQ, 0, -1, req,

@@ -99,6 +99,19 @@ rcpt_answer(int fd, short ev, void *arg)
 }
 
 void
+backend_rcpt_cancel(uint64_t reqid)
+{
+	char	 path[1024];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/rcpt.log", dir);
+	if ((f = fopen(path, "a")) != NULL) {
+		fprintf(f, "cancel reqid=%llu\n", (unsigned long long)reqid);
+		fclose(f);
+	}
+}
+
+void
 backend_rcpt(const struct authd_rcpt_req *req)
 {
 	struct authd_rcpt_res	 res;
