@@ -438,6 +438,14 @@ spf_step(int fd, short ev, void *arg)
 		spf_evaluate(sc);
 	if (!sc->finished)
 		return;		/* waiting for DNS */
+	/*
+	 * A temperror is not kept: servers that refuse or fail are
+	 * remembered by the resolver (the next RCPT's temperror comes at
+	 * once), and answers that came too slowly for SPF_MAX_TIME are in
+	 * its cache when they arrive, so the next RCPT of the transaction
+	 * gets the real result (pass) where a kept temperror would repeat
+	 * the failure
+	 */
 	if (strcmp(sc->result, "temperror") != 0)
 		spf_cache_put(sc);
 	sc->cb(sc->result, sc->domain, sc->arg);
