@@ -307,9 +307,19 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 		while (*p == ' ')
 			p++;
 		strlcpy(ev->description, p, sizeof(ev->description));
-		/* a generic Status (x.0.0) yields to the diagnostic's own */
-		if (strcmp(ev->extended + 1, ".0.0") == 0)
+		/*
+		 * A generic Status (x.0.0) yields to the diagnostic's own
+		 * code of its class: a delayed report's 4.0.0 stays, though
+		 * it quotes the 550 5.1.1 it will retry after.
+		 */
+		if (strcmp(ev->extended + 1, ".0.0") == 0) {
+			strlcpy(code, ev->extended, sizeof(code));
 			ev->extended[0] = '\0';
+			codes_from_text(ev->description, ev);
+			if (ev->extended[0] != code[0])
+				strlcpy(ev->extended, code,
+				    sizeof(ev->extended));
+		}
 		codes_from_text(ev->description, ev);
 		/* "smtp; 550 User unknown": an SMTP reply, its code first */
 		if (ev->code == 0 && smtp && re_first(ev->description,
@@ -583,7 +593,15 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 			if (ev->description[0] == '\0')
 				text_after(sc.text->str, "", ev->description,
 				    sizeof(ev->description));
-			set_type(ev, strcasecmp(bi->action, "delayed") == 0);
+			/*
+			 * The Action says whether it is over, not the code:
+			 * "delayed" is retried (even if it quotes a 5xx),
+			 * "failed" is final (even of 4.4.7, a message that
+			 * expired in a queue).
+			 */
+			strlcpy(ev->bounce_type, strcasecmp(bi->action,
+			    "delayed") == 0 ? "soft" : "hard",
+			    sizeof(ev->bounce_type));
 		} else
 			ev->kind = EV_BOUNCE_REPLY;	/* delivered, relayed */
 	} else if (nonstandard(msg, subject, &sc, bi) == 0)

@@ -152,8 +152,9 @@ classify_one(struct envelope *env, size_t idx)
 		mh_event_clear(&bi.ev);
 		return (-1);
 	}
+	/* a final report of a transient failure (4.4.7: expired) is not */
 	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
-	    bi.ev.recipient[0] != '\0' &&
+	    bi.ev.recipient[0] != '\0' && bi.ev.extended[0] != '4' &&
 	    enhanced_suppresses("", bi.ev.extended))
 		suppress(env->id, &bi.ev, bi.verp);
 	mh_event_clear(&bi.ev);
