@@ -443,6 +443,32 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	return (0);
 }
 
+/*
+ * Whether the paragraph of the report about rcpt says its server refused
+ * it at RCPT, as a refusal at SMTP time would be: Postfix's "(in reply to
+ * RCPT TO command)", Exim's "after RCPT TO:<...>".  A generic status
+ * (5.0.0 of a "550 User unknown") then suppresses as that refusal does.
+ */
+static void
+rcpt_stage(const char *text, const char *rcpt, struct bounce_info *bi)
+{
+	const char	*p, *e, *e2;
+	char		*para, buf[64];
+
+	if (rcpt[0] == '\0' || (p = ci_find(text, rcpt)) == NULL)
+		return;
+	e = strstr(p, "\n\n");
+	if ((e2 = strstr(p, "\r\n\r\n")) != NULL && (e == NULL || e2 < e))
+		e = e2;
+	if ((para = strndup(p, e != NULL ? (size_t)(e - p) : strlen(p))) ==
+	    NULL)
+		return;
+	if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after)"
+	    "[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf), NULL) == 0)
+		strlcpy(bi->stage, "rcpt", sizeof(bi->stage));
+	free(para);
+}
+
 /* --- automatic replies --------------------------------------------- */
 
 static int
@@ -615,6 +641,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	}
 
 	if (ev->kind == EV_BOUNCE) {
+		rcpt_stage(sc.text->str, ev->recipient, bi);
 		strlcpy(ev->bounce_reason, enhanced_reason(ev->extended,
 		    ev->description), sizeof(ev->bounce_reason));
 		ev->bounce_mime = mime_copy(raw, rawlen);

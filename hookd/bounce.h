@@ -35,6 +35,8 @@ struct bounce_info {
 	char			 format[16];
 	/* DSN Action: failed, delayed, ... */
 	char			 action[16];
+	/* "rcpt" when the report says the refusal answered RCPT, else "" */
+	char			 stage[8];
 	/*
 	 * the envelope recipient: VERP_SIGNED (verp.h) if relayd made it,
 	 * VERP_BADMAC, VERP_UNSIGNED (the older form), VERP_NONE (not VERP)

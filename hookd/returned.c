@@ -152,10 +152,16 @@ classify_one(struct envelope *env, size_t idx)
 		mh_event_clear(&bi.ev);
 		return (-1);
 	}
-	/* a final report of a transient failure (4.4.7: expired) is not */
+	/*
+	 * A final report of a transient failure (4.4.7: expired) is not;
+	 * the RCPT it names counts for a generic code (5.0.0) alone, as a
+	 * detailed one (552 5.2.2) is judged as in any report.
+	 */
 	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
 	    bi.ev.recipient[0] != '\0' && bi.ev.extended[0] != '4' &&
-	    enhanced_suppresses("", bi.ev.extended))
+	    enhanced_suppresses(bi.ev.extended[0] == '\0' ||
+	    strcmp(bi.ev.extended + 1, ".0.0") == 0 ? bi.stage : "",
+	    bi.ev.extended))
 		suppress(env->id, &bi.ev, bi.verp);
 	mh_event_clear(&bi.ev);
 	return (1);

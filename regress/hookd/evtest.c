@@ -288,11 +288,12 @@ cmd_classify(int argc, char **argv)
 	if (bounce_classify(fd, rcpt, domain, key, &bi) == -1)
 		errx(1, "bounce_classify failed");
 	close(fd);
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,"
-	    "s:s,s:b,s:I,s:s}",
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,"
+	    "s:s,s:s,s:b,s:I,s:s}",
 	    "kind", event_kind_name(bi.ev.kind),
 	    "format", bi.format,
 	    "action", bi.action,
+	    "smtp_stage", bi.stage,
 	    "recipient", bi.ev.recipient,
 	    "queue_id", bi.ev.queue_id,
 	    "message_id", bi.ev.message_id,
