@@ -52,7 +52,8 @@ static const char *const kind_names[EV_KIND_MAX] = {
 	[EV_SUPPRESSED] = "suppressed",
 	[EV_UNSUBSCRIBE] = "unsubscribe",
 	[EV_RESUBSCRIBE] = "resubscribe",
-	[EV_REMOVED] = "removed"
+	[EV_REMOVED] = "removed",
+	[EV_COMPLAINT] = "complaint"
 };
 
 const char *

@@ -242,6 +242,7 @@ enum event_kind {
 	EV_UNSUBSCRIBE,
 	EV_RESUBSCRIBE,
 	EV_REMOVED,		/* taken out of the queue by mhctl remove */
+	EV_COMPLAINT,		/* an ARF feedback report (RFC 5965) came back */
 	EV_KIND_MAX
 };
 #define EV_ALL		((1U << EV_KIND_MAX) - 1)

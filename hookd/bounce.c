@@ -6,7 +6,8 @@
  * hookd: classify a message that came back to the bounce domain
  * (hookd/bounce.h).
  *
- * Order of the checks: an RFC 3464 delivery-status report first (Postfix,
+ * Order of the checks: an ARF feedback report (RFC 5965) is a complaint,
+ * then an RFC 3464 delivery-status report (Postfix,
  * Gmail, Office 365 and most MTAs send one), then the known non-standard
  * bounce texts (Exim, qmail, legacy Exchange NDRs, then a generic
  * "undeliverable" report carrying a status code), then automatic replies
@@ -50,6 +51,8 @@ struct scan {
 					   concatenated */
 	GString		*dsn;		/* message/delivery-status content */
 	GString		*orig_headers;	/* text/rfc822-headers content */
+	GString		*arf;		/* message/feedback-report content */
+	char		 orig_rpath[MH_ADDR_MAX];	/* its Return-Path */
 	char		 orig_msgid[256];	/* Message-ID of the returned
 						   message */
 };
@@ -212,6 +215,15 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 		    (mid = g_mime_message_get_message_id(inner)) != NULL)
 			sanitize_text(sc->orig_msgid, sizeof(sc->orig_msgid),
 			    mid, strlen(mid), SAN_SQUEEZE);
+		if (inner != NULL && sc->orig_rpath[0] == '\0' &&
+		    (mid = g_mime_object_get_header(GMIME_OBJECT(inner),
+		    "Return-Path")) != NULL)
+			sanitize_text(sc->orig_rpath, sizeof(sc->orig_rpath),
+			    mid, strlen(mid), SAN_SQUEEZE);
+		return;
+	}
+	if (g_mime_content_type_is_type(ct, "message", "feedback-report")) {
+		part_append(part, sc->arf, TEXT_MAX);
 		return;
 	}
 	if (g_mime_content_type_is_type(ct, "message", "delivery-status") ||
@@ -469,6 +481,36 @@ rcpt_stage(const char *text, const char *rcpt, struct bounce_info *bi)
 	free(para);
 }
 
+/* --- complaints ---------------------------------------------------- */
+
+/*
+ * An ARF report (RFC 5965): Feedback-Type as the description, the
+ * complaining recipient from Original-Rcpt-To, and the reported message's
+ * return path (Original-Mail-From, else the Return-Path of the message it
+ * quotes), whose VERP names the message when the report came to another
+ * address (the feedback loop's).
+ */
+static void
+complaint(const struct scan *sc, struct bounce_info *bi)
+{
+	struct event_record	*ev = &bi->ev;
+	char			 v[MH_ADDR_MAX];
+
+	ev->kind = EV_COMPLAINT;
+	strlcpy(bi->format, "arf", sizeof(bi->format));
+	if (field_get(sc->arf->str, sc->arf->len, "Feedback-Type",
+	    ev->description, sizeof(ev->description)) == -1)
+		strlcpy(ev->description, "abuse", sizeof(ev->description));
+	if (field_get(sc->arf->str, sc->arf->len, "Original-Rcpt-To", v,
+	    sizeof(v)) == 0)
+		addr_value(ev->recipient, sizeof(ev->recipient), v);
+	if (field_get(sc->arf->str, sc->arf->len, "Original-Mail-From", v,
+	    sizeof(v)) == 0)
+		addr_value(bi->arf_from, sizeof(bi->arf_from), v);
+	else if (sc->orig_rpath[0] != '\0')
+		addr_value(bi->arf_from, sizeof(bi->arf_from), sc->orig_rpath);
+}
+
 /* --- automatic replies --------------------------------------------- */
 
 static int
@@ -590,12 +632,13 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	struct scan		 sc;
 	GMimeContentType	*ct;
 	const char		*subject, *rt;
-	int			 dsn = 0;
+	int			 dsn = 0, arf = 0;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.text = g_string_new(NULL);
 	sc.dsn = g_string_new(NULL);
 	sc.orig_headers = g_string_new(NULL);
+	sc.arf = g_string_new(NULL);
 	g_mime_message_foreach(msg, scan_part, &sc);
 	if (sc.text->len == 0 && GMIME_IS_PART(g_mime_message_get_mime_part(
 	    msg)))
@@ -610,8 +653,16 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		dsn = 1;
 	if (sc.dsn->len > 0)
 		dsn = 1;
+	if (ct != NULL && g_mime_content_type_is_type(ct, "multipart",
+	    "report") && (rt = g_mime_content_type_get_parameter(ct,
+	    "report-type")) != NULL && strcasecmp(rt, "feedback-report") == 0)
+		arf = 1;
+	if (sc.arf->len > 0)
+		arf = 1;
 
-	if (dsn && dsn_parse(sc.dsn->str, sc.dsn->len, verp_rcpt, bi) == 0) {
+	if (arf)
+		complaint(&sc, bi);
+	else if (dsn && dsn_parse(sc.dsn->str, sc.dsn->len, verp_rcpt, bi) == 0) {
 		strlcpy(bi->format, "dsn", sizeof(bi->format));
 		if (strcasecmp(bi->action, "failed") == 0 ||
 		    strcasecmp(bi->action, "delayed") == 0) {
@@ -647,16 +698,19 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		ev->bounce_mime = mime_copy(raw, rawlen);
 		ev->async = 1;
 		strlcpy(ev->stage, "bounce", sizeof(ev->stage));
-	} else if (subject != NULL)
+	} else if (subject != NULL && ev->kind != EV_COMPLAINT)
 		sanitize_text(ev->description, sizeof(ev->description), subject,
 		    strlen(subject), SAN_SQUEEZE);
 
 	/* our own VERP recipient wins over what the report says */
 	if (verp_rcpt != NULL && verp_rcpt[0] != '\0')
 		strlcpy(ev->recipient, verp_rcpt, sizeof(ev->recipient));
-	else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE)
+	else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE &&
+	    ev->kind != EV_COMPLAINT)
 		from_addr(msg, ev->recipient, sizeof(ev->recipient));
-	if (subject != NULL && ev->kind != EV_BOUNCE)
+	/* a complaint's subject is the message's (facts_fill) */
+	if (subject != NULL && ev->kind != EV_BOUNCE &&
+	    ev->kind != EV_COMPLAINT)
 		sanitize_text(ev->subject, sizeof(ev->subject), subject,
 		    strlen(subject), SAN_SQUEEZE);
 
@@ -674,6 +728,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	g_string_free(sc.text, TRUE);
 	g_string_free(sc.dsn, TRUE);
 	g_string_free(sc.orig_headers, TRUE);
+	g_string_free(sc.arf, TRUE);
 }
 
 int
@@ -714,6 +769,14 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	} else {
 		classify(msg, raw, len, vrcpt[0] != '\0' ? vrcpt : NULL, out);
 		g_object_unref(msg);
+	}
+	/* a complaint to the feedback loop's address: the VERP it quotes */
+	if (out->ev.kind == EV_COMPLAINT && out->verp == VERP_NONE &&
+	    out->arf_from[0] != '\0' && bounce_domain != NULL &&
+	    (out->verp = verp_decode(out->arf_from, bounce_domain, verp_key,
+	    vid, vrcpt, sizeof(vrcpt))) != VERP_NONE) {
+		strlcpy(out->ev.queue_id, vid, sizeof(out->ev.queue_id));
+		strlcpy(out->ev.recipient, vrcpt, sizeof(out->ev.recipient));
 	}
 	free(raw);
 	return (0);

@@ -12,6 +12,9 @@
  *   EV_AUTO_REPLY    an automatic reply (Auto-Submitted, X-Autoreply,
  *                    X-Autorespond, Precedence auto_reply, out-of-office
  *                    subjects)
+ *   EV_COMPLAINT     an ARF feedback report (RFC 5965: multipart/report;
+ *                    report-type=feedback-report), a recipient who
+ *                    marked the message as spam
  *   EV_BOUNCE_REPLY  anything else (a human replied to the return path)
  *
  * g_mime_init() must have been called by the process.
@@ -30,13 +33,19 @@ struct bounce_info {
 	 */
 	struct event_record	 ev;
 	/*
-	 * "dsn", "exim", "qmail", "exchange", "generic", "auto-reply", "reply"
+	 * "dsn", "exim", "qmail", "exchange", "generic", "arf", "auto-reply",
+	 * "reply"
 	 */
 	char			 format[16];
 	/* DSN Action: failed, delayed, ... */
 	char			 action[16];
 	/* "rcpt" when the report says the refusal answered RCPT, else "" */
 	char			 stage[8];
+	/*
+	 * of a complaint: the reported message's return path (its
+	 * Original-Mail-From, else the Return-Path it quotes), "" if none
+	 */
+	char			 arf_from[MH_ADDR_MAX];
 	/*
 	 * the envelope recipient: VERP_SIGNED (verp.h) if relayd made it,
 	 * VERP_BADMAC, VERP_UNSIGNED (the older form), VERP_NONE (not VERP)

@@ -415,6 +415,7 @@ facts_wanted(const struct event_record *ev)
 	case EV_CLICK:
 	case EV_AUTO_REPLY:
 	case EV_BOUNCE_REPLY:
+	case EV_COMPLAINT:
 	case EV_UNSUBSCRIBE:
 	case EV_RESUBSCRIBE:
 		return (1);

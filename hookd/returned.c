@@ -4,8 +4,8 @@
  */
 /*
  * Mail that came back to the bounce domain: classified (bounce.c) into
- * an asynchronous bounce, an automatic reply or a reply to the bounce
- * address, reported as an event; a hard bounce suppresses the recipient,
+ * an asynchronous bounce, an automatic reply, a complaint (ARF) or a reply
+ * to the bounce address, reported as an event; a hard bounce suppresses the recipient,
  * but only when it came to a VERP return path whose MAC verifies (verp.h):
  * anyone can send mail to the bounce domain, and a report forged to any
  * other address (one without a MAC, a MAC that does not verify, a plain
