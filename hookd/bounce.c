@@ -100,7 +100,8 @@ addr_value(char *dst, size_t len, const char *v)
 	while (*v == ' ' || *v == '\t' || *v == '<')
 		v++;
 	sanitize_text(tmp, sizeof(tmp), v, strlen(v), SAN_SQUEEZE);
-	tmp[strcspn(tmp, "> ")] = '\0';
+	/* the first of a list (Exim's X-Failed-Recipients: a, b) */
+	tmp[strcspn(tmp, "> ,")] = '\0';
 	strlcpy(dst, tmp, len);
 }
 
