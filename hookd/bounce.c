@@ -457,29 +457,40 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 }
 
 /*
- * Whether the paragraph of the report about rcpt says its server refused
- * it at RCPT, as a refusal at SMTP time would be: Postfix's "(in reply to
- * RCPT TO command)", Exim's "after RCPT TO:<...>".  A generic status
- * (5.0.0 of a "550 User unknown") then suppresses as that refusal does.
+ * Whether a paragraph of the report about rcpt says its server refused it
+ * at RCPT, as a refusal at SMTP time would be: Postfix's "(in reply to
+ * RCPT TO command)", Exim's "after RCPT TO:<...>", sendmail's transcript
+ * (">>> RCPT To:<...>").  A generic status (5.0.0 of a "550 User
+ * unknown") then suppresses as that refusal does.
  */
 static void
 rcpt_stage(const char *text, const char *rcpt, struct bounce_info *bi)
 {
-	const char	*p, *e, *e2;
+	const char	*p, *s, *e, *e2;
 	char		*para, buf[64];
+	int		 n = 0;
 
-	if (rcpt[0] == '\0' || (p = ci_find(text, rcpt)) == NULL)
+	if (rcpt[0] == '\0')
 		return;
-	e = strstr(p, "\n\n");
-	if ((e2 = strstr(p, "\r\n\r\n")) != NULL && (e == NULL || e2 < e))
-		e = e2;
-	if ((para = strndup(p, e != NULL ? (size_t)(e - p) : strlen(p))) ==
-	    NULL)
-		return;
-	if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after)"
-	    "[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf), NULL) == 0)
-		strlcpy(bi->stage, "rcpt", sizeof(bi->stage));
-	free(para);
+	for (p = text; n < 8 && (p = ci_find(p, rcpt)) != NULL;
+	    p += strlen(rcpt), n++) {
+		for (s = p; s > text && s[-1] != '\n'; s--)
+			;
+		e = strstr(p, "\n\n");
+		if ((e2 = strstr(p, "\r\n\r\n")) != NULL &&
+		    (e == NULL || e2 < e))
+			e = e2;
+		if ((para = strndup(s, e != NULL ? (size_t)(e - s) :
+		    strlen(s))) == NULL)
+			return;
+		if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after|"
+		    ">>>)[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf),
+		    NULL) == 0)
+			strlcpy(bi->stage, "rcpt", sizeof(bi->stage));
+		free(para);
+		if (bi->stage[0] != '\0')
+			return;
+	}
 }
 
 /* --- complaints ---------------------------------------------------- */
