@@ -924,6 +924,8 @@ dns_domain_utf8(const char *in, char *out, size_t len)
 
 	if (dns_domain_ascii(in, out, len) == -1)
 		return (-1);
+	if (strstr(out, "xn--") == NULL)
+		return (0);	/* no A-label: as it is (every lookup) */
 	if (idn2_to_unicode_8z8z(out, &u, 0) != IDN2_OK || u == NULL) {
 		free(u);
 		return (-1);
