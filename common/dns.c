@@ -1106,23 +1106,28 @@ dns_resolve_tlsa(const char *host, int port, dns_tlsa_cb cb, void *arg)
 	return (0);
 }
 
-int
-dns_txt_string(const struct ub_result *res, int i, char *buf, size_t len)
+char *
+dns_txt_string(const struct ub_result *res, int i)
 {
 	const u_char	*p, *end;
 	size_t		 n = 0, l;
+	char		*buf;
 
+	/* the strings joined are shorter than the record's data */
+	if ((buf = malloc((size_t)res->len[i] + 1)) == NULL)
+		return (NULL);
 	p = (const u_char *)res->data[i];
 	end = p + res->len[i];
 	while (p < end) {
 		l = *p++;
-		if (l > (size_t)(end - p) || n + l >= len ||
-		    memchr(p, '\0', l) != NULL)
-			return (-1);
+		if (l > (size_t)(end - p) || memchr(p, '\0', l) != NULL) {
+			free(buf);
+			return (NULL);
+		}
 		memcpy(buf + n, p, l);
 		n += l;
 		p += l;
 	}
 	buf[n] = '\0';
-	return (0);
+	return (buf);
 }

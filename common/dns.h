@@ -95,8 +95,11 @@ int	dns_domain_ascii(const char *, char *, size_t);
  * not a name IDNA can convert, or out too short.
  */
 int	dns_domain_utf8(const char *, char *, size_t);
-/* TXT record i's character-strings, joined; -1 if it does not fit or has NUL */
-int	dns_txt_string(const struct ub_result *, int i, char *, size_t);
+/*
+ * TXT record i's character-strings, joined, however long (RFC 7208 3.3,
+ * RFC 8461 3.1); to free.  NULL if one holds a NUL (or no memory).
+ */
+char	*dns_txt_string(const struct ub_result *, int i);
 /*
  * A and AAAA of a name, or the name itself when it is a literal address.
  * 0: the callback runs exactly once, from the event loop, never from

@@ -457,13 +457,15 @@ static void
 sts_txt(int status, struct ub_result *res, void *arg)
 {
 	struct sts_entry	*e = arg;
-	char			 rec[1024], id[STS_ID_MAX + 1];
-	int			 i, n = 0, valid = 0;
+	char			*rec, id[STS_ID_MAX + 1];
+	int			 i, n = 0, valid = 0, r;
 
 	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
-		if (dns_txt_string(res, i, rec, sizeof(rec)) == -1)
+		if ((rec = dns_txt_string(res, i)) == NULL)
 			continue;
-		switch (sts_record(rec, id, sizeof(id))) {
+		r = sts_record(rec, id, sizeof(id));
+		free(rec);
+		switch (r) {
 		case -1:
 			continue;
 		case 0:

@@ -400,7 +400,7 @@ static void
 rpt_txt(int status, struct ub_result *res, void *arg)
 {
 	struct rpt_dom	*r = arg;
-	char		 rec[1024], s[32], id[640];
+	char		*rec, s[32], id[640];
 	char		 rua[RPT_MAX_RUA][TLSRPT_RUA_MAX];
 	u_char		*gz = NULL;
 	size_t		 zlen = 0;
@@ -410,8 +410,10 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
 	    r->domain, rpt_host());
 	for (i = 0; status == DNS_OK && res->data[i] != NULL && n == -1; i++)
-		if (dns_txt_string(res, i, rec, sizeof(rec)) == 0)
+		if ((rec = dns_txt_string(res, i)) != NULL) {
 			n = tlsrpt_record(rec, rua, RPT_MAX_RUA);
+			free(rec);
+		}
 	for (j = 0; j < n; j++) {
 		if (gz == NULL && (gz = rpt_report(r, id, &zlen)) == NULL)
 			break;
