@@ -404,16 +404,28 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 	char		 rua[RPT_MAX_RUA][TLSRPT_RUA_MAX];
 	u_char		*gz = NULL;
 	size_t		 zlen = 0;
-	int		 i, j, n = -1;
+	int		 i, j, n = -1, nrec = 0;
 
 	rpt_time(s, sizeof(s), r->start);
 	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
 	    r->domain, rpt_host());
-	for (i = 0; status == DNS_OK && res->data[i] != NULL && n == -1; i++)
-		if ((rec = dns_txt_string(res, i)) != NULL) {
+	/*
+	 * RFC 8460 3: of the records, those that begin with v=TLSRPTv1 must
+	 * be one, else the domain does not take reports
+	 */
+	for (i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
+		if ((rec = dns_txt_string(res, i)) == NULL)
+			continue;
+		if (strncmp(rec, "v=TLSRPTv1", 10) == 0 &&
+		    strchr("; \t", rec[10]) != NULL && nrec++ == 0)
 			n = tlsrpt_record(rec, rua, RPT_MAX_RUA);
-			free(rec);
-		}
+		free(rec);
+	}
+	if (nrec > 1) {
+		log_warnx("tls-rpt: %s: more than one _smtp._tls record: no "
+		    "report", r->domain);
+		n = -1;
+	}
 	for (j = 0; j < n; j++) {
 		if (gz == NULL && (gz = rpt_report(r, id, &zlen)) == NULL)
 			break;
