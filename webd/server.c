@@ -328,6 +328,29 @@ linger_start(int fd)
 	n_linger++;
 }
 
+/*
+ * evhttp lets go of a connection that had a request (before it shuts the
+ * socket): on https a close_notify alert goes first (RFC 8446 6.1), else
+ * the client cannot tell the end of an answer that the close delimits
+ * (HTTP/1.0, RFC 9112 9.8) from a truncation.  What the socket takes now
+ * goes.
+ */
+static void
+tls_notify(struct evhttp_connection *evcon, void *arg)
+{
+	struct web_conn	*c = arg;
+	struct evbuffer	*out = bufferevent_get_output(c->under);
+	int		 fd = bufferevent_getfd(c->under);
+
+	if (c->failed || fd < 0 || tls_close(c->tls) == -1)
+		return;
+	/* the socket bufferevent keeps its output's start frozen */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+		;
+	evbuffer_freeze(out, 1);
+}
+
 static void
 conn_free(void *arg)
 {
@@ -899,6 +922,8 @@ conn_answer(struct web_conn *c, int status)
 	else if (tls_write(c->tls, msg, len) != len)
 		log_debug("connection %d: tls: %s", c->fd,
 		    tls_error(c->tls));
+	else
+		(void)tls_close(c->tls);	/* the close_notify after it */
 	bufferevent_enable(c->under, EV_WRITE);
 	if (c->linger_fd == -1 && (fd = bufferevent_getfd(c->under)) >= 0)
 		c->linger_fd = dup(fd);
@@ -1421,6 +1446,9 @@ server_request(struct evhttp_request *req, void *arg)
 	if ((c = conn_of(req)) != NULL) {
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(req, request_done, NULL);
+		if (c->tls != NULL)
+			evhttp_connection_set_closecb(
+			    evhttp_request_get_connection(req), tls_notify, c);
 	}
 	if (server_check_limits(req) == -1)
 		return;
