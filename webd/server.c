@@ -77,13 +77,21 @@
 #include "log.h"
 #include "webd.h"
 
+/* a listener's libtls server: freed with the last connection it made */
+struct web_tls {
+	struct tls		*ctx;
+	int			 refs;		/* the listener's, a
+						   connection's */
+};
+
 struct web_listener {
 	uint32_t		 id;
 	struct evhttp		*http;
 	struct evconnlistener	*lev;
 	struct event		*resume;	/* accept(2) again */
 	struct web_listener	*next;
-	struct tls		*tls;		/* NULL: plain http */
+	struct web_tls		*tls;		/* NULL: plain http */
+	char			 pki[MH_NAME_MAX];
 	int			 api;		/* the JSON API (api.c) */
 	int			 metrics;	/* the metrics (scrape.c) */
 };
@@ -93,6 +101,7 @@ struct web_conn {
 	struct bufferevent	*bev;		/* the filter: evhttp's */
 	struct bufferevent	*under;		/* the socket */
 	struct tls		*tls;		/* https only */
+	struct web_tls		*srv;		/* the server it came from */
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
 	int			 kicked;	/* kick active: holds a ref */
@@ -155,6 +164,7 @@ struct web_conn {
 
 static void	 head_refuse(struct web_conn *, int);
 static void	 linger_start(int);
+static void	 web_tls_unref(struct web_tls *);
 
 static struct event_base	 *srv_base;
 static struct web_listener	 *listeners;
@@ -368,6 +378,8 @@ conn_free(void *arg)
 	event_free(c->deadline);
 	if (c->tls != NULL)
 		tls_free(c->tls);
+	if (c->srv != NULL)
+		web_tls_unref(c->srv);
 	n_open--;
 	free(c);
 }
@@ -1318,9 +1330,13 @@ conn_new(struct event_base *base, void *arg)
 	    (c->under = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("conn_new: libevent");
-	if (l->tls != NULL && tls_accept_cbs(l->tls, &c->tls, tls_rcb,
-	    tls_wcb, c) == -1)
-		fatalx("tls_accept_cbs: %s", tls_error(l->tls));
+	if (l->tls != NULL) {
+		if (tls_accept_cbs(l->tls->ctx, &c->tls, tls_rcb, tls_wcb,
+		    c) == -1)
+			fatalx("tls_accept_cbs: %s", tls_error(l->tls->ctx));
+		c->srv = l->tls;
+		c->srv->refs++;
+	}
 	if ((c->bev = bufferevent_filter_new(c->under, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c)) == NULL)
 		fatalx("bufferevent_filter_new");
@@ -1497,15 +1513,62 @@ accept_error(struct evconnlistener *lev, void *arg)
 	    "for %d s", l->id, (size_t)n_open, WEB_ACCEPT_PAUSE);
 }
 
-static struct tls *
-server_tls(const struct pki *pki)
+/* a server for pki; NULL (why said) if libtls refuses it */
+static struct web_tls *
+web_tls_new(const struct pki *pki, char *why, size_t whylen)
 {
-	struct tls	*tls;
-	char		 why[256];
+	struct web_tls	*wt;
 
-	if ((tls = config_tls_server(pki, NULL, why, sizeof(why))) == NULL)
-		fatalx("pki %s: %s", pki->name, why);
-	return (tls);
+	if ((wt = calloc(1, sizeof(*wt))) == NULL)
+		fatal("web_tls_new");
+	if ((wt->ctx = config_tls_server(pki, NULL, why, whylen)) == NULL) {
+		free(wt);
+		return (NULL);
+	}
+	wt->refs = 1;
+	return (wt);
+}
+
+static void
+web_tls_unref(struct web_tls *wt)
+{
+	if (--wt->refs > 0)
+		return;
+	tls_free(wt->ctx);
+	free(wt);
+}
+
+/*
+ * A reload: each https listener presents its pki's key pair as the
+ * parent read it again (a renewed certificate) to the connections that
+ * come next; those under way keep the one they began with.  A key pair
+ * that libtls refuses leaves the one in use.
+ */
+void
+server_reload(const struct config *conf)
+{
+	struct web_listener	*l;
+	const struct pki	*pki;
+	struct web_tls		*wt;
+	char			 why[256];
+
+	for (l = listeners; l != NULL; l = l->next) {
+		if (l->tls == NULL)
+			continue;
+		if ((pki = config_pki(conf, l->pki)) == NULL ||
+		    pki->cert == NULL || pki->key == NULL) {
+			log_warnx("listener %u: pki %s gone: the key pair "
+			    "loaded before is kept", l->id, l->pki);
+			continue;
+		}
+		if ((wt = web_tls_new(pki, why, sizeof(why))) == NULL) {
+			log_warnx("listener %u: pki %s: %s: the key pair "
+			    "loaded before is kept", l->id, l->pki, why);
+			continue;
+		}
+		web_tls_unref(l->tls);
+		l->tls = wt;
+	}
 }
 
 void
@@ -1513,6 +1576,7 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 {
 	struct web_listener	*l;
 	struct evhttp_bound_socket *bound;
+	char			 why[256];
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("server_listen");
@@ -1521,8 +1585,11 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 		fatal("listener %u", lc->id);
 	if ((l->http = evhttp_new(srv_base)) == NULL)
 		fatalx("evhttp_new");
-	if (pki != NULL)
-		l->tls = server_tls(pki);
+	if (pki != NULL) {
+		if ((l->tls = web_tls_new(pki, why, sizeof(why))) == NULL)
+			fatalx("pki %s: %s", pki->name, why);
+		strlcpy(l->pki, pki->name, sizeof(l->pki));
+	}
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
 	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
 	l->api = (lc->flags & LF_API) != 0;

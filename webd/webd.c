@@ -299,6 +299,8 @@ webd_configure(struct config *conf)
 	/* the listeners are the first config's: it is kept */
 	if (first_conf == NULL)
 		first_conf = config_ref(conf);
+	else
+		server_reload(conf);	/* their key pairs are the new ones */
 	keep_events = !TAILQ_EMPTY(&conf->events);
 	webd_keys(conf);
 	api_configure(conf);

@@ -69,6 +69,7 @@ void	 web_unsubscribe(const struct token *, int resubscribe, web_done_fn,
 /* server.c */
 void	 server_init(struct event_base *);
 void	 server_listen(int fd, const struct listener *, const struct pki *);
+void	 server_reload(const struct config *);
 /* the request's client is gone (closed before the answer) */
 int	 server_gone(struct evhttp_request *);
 /* evhttp_send_reply, but an answer to HEAD carries no body (RFC 9110 9.3.2) */
