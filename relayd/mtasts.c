@@ -177,7 +177,7 @@ mtasts_parse(const char *text, size_t len, struct sts_policy *pol)
 {
 	char		 line[512], *v, *k;
 	size_t		 i, n;
-	int		 version = 0, mode = 0, age = 0;
+	int		 version = 0, vseen = 0, mode = 0, age = 0;
 
 	memset(pol, 0, sizeof(*pol));
 	pol->max_age = -1;
@@ -207,8 +207,11 @@ mtasts_parse(const char *text, size_t len, struct sts_policy *pol)
 		if (strcmp(line, "mx") == 0)
 			for (k = v; *k != '\0'; k++)
 				*k = tolower((unsigned char)*k);
-		mode |= strcmp(line, "mode") == 0;
-		age |= strcmp(line, "max_age") == 0;
+		/* RFC 8461 3.2: of a field other than mx, the first counts */
+		if ((strcmp(line, "version") == 0 && vseen++) ||
+		    (strcmp(line, "mode") == 0 && mode++) ||
+		    (strcmp(line, "max_age") == 0 && age++))
+			continue;
 		if (sts_field(pol, line, v, &version) == -1)
 			return (-1);
 	}
