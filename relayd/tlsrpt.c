@@ -389,9 +389,12 @@ tlsrpt_record(const char *rec, char (*rua)[TLSRPT_RUA_MAX], size_t max)
 			memcpy(rua[n], p, len);
 			rua[n++][len] = '\0';
 		}
+		/* RFC 8460 3: *WSP "," *WSP between two */
+		end += strspn(end, " \t");
 		if (*end != ',')
 			break;
 		end++;
+		end += strspn(end, " \t");
 	}
 	return (n);
 }
