@@ -1140,8 +1140,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			conn_fail(c);
 			return (BEV_ERROR);
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* close_notify: the client reads no more */
+			c->peer_closed = 1;
 			break;
+		}
 		head = c->head_len;
 		if ((st = head_scan(c, buf, n)) != 0) {
 			head_refuse(c, st);
@@ -1389,8 +1392,9 @@ request_done(struct evhttp_request *req, void *arg)
 /*
  * The client will not read the answer: evhttp let go of its connection
  * (a write failed, a deadline), or it closed the connection (FIN or RST)
- * while its answer was awaited (peer_check).  A client that only
- * half-closed may still read it: the answer is sent all the same.
+ * while its answer was awaited (peer_check), or its TLS (close_notify,
+ * filter_in).  A client that only half-closed may still read it: the
+ * answer is sent all the same.
  */
 int
 server_gone(struct evhttp_request *req)
