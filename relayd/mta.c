@@ -1944,8 +1944,7 @@ conn_io(int fd, short ev, void *arg)
 		}
 		if (r == -1) {
 			mtls_report(c,
-			    strstr(tls_error(c->tls), "not present") ?
-			    "certificate-host-mismatch" : "validation-failure");
+			    mtls_handshake_failtype(tls_error(c->tls)));
 			if (tls_may_plain(c))
 				conn_tls_plain(c, tls_error(c->tls));
 			else

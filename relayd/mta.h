@@ -118,6 +118,7 @@ void	 conn_retry_next(struct mconn *, int code, const char *fmt, ...)
 /* mta_tls.c */
 int	 mtls_init(void);
 void	 mtls_report(const struct mconn *, const char *failtype);
+const char *mtls_handshake_failtype(const char *tlserr);
 int	 mtls_mandatory(const struct mconn *);
 int	 mtls_pkix(const struct mconn *);
 void	 mtls_sync(struct mconn *);

@@ -59,6 +59,29 @@ mtls_report(const struct mconn *c, const char *failtype)
 		    c->dane ? c->tlsa[h] : NULL, c->hosts[h], failtype);
 }
 
+/*
+ * RFC 8460 4.3.2.2's result type of a failed handshake, from libtls's
+ * error: its own name check, or OpenSSL's verification (X509 error
+ * string after "certificate verification failed: ").
+ */
+const char *
+mtls_handshake_failtype(const char *tlserr)
+{
+	if (strstr(tlserr, "not present") != NULL)
+		return ("certificate-host-mismatch");
+	if (strstr(tlserr, "certificate verification failed") == NULL)
+		return ("validation-failure");
+	if (strstr(tlserr, "expired") != NULL ||
+	    strstr(tlserr, "not yet valid") != NULL)
+		return ("certificate-expired");
+	if (strstr(tlserr, "issuer") != NULL ||
+	    strstr(tlserr, "self-signed") != NULL ||
+	    strstr(tlserr, "self signed") != NULL ||
+	    strstr(tlserr, "unable to verify") != NULL)
+		return ("certificate-not-trusted");
+	return ("validation-failure");
+}
+
 /* MTA-STS enforce: TLS, verified for the MX name */
 static int
 mtls_sts_enforce(const struct mconn *c)
