@@ -20,9 +20,9 @@
  * into a GET without a body; 301, 302, 307 and 308 repeat the POST with
  * the same body (a webhook is a POST; turning it into a GET, as browsers
  * do for 301/302, would silently lose the payload).  Credentials from the
- * URL are only sent to the origin they were given for.  A request with
- * same_host (an event webhook) follows no redirect to another host, nor
- * from https to http.
+ * URL are only sent to the origin they were given for.  No request
+ * follows a redirect from https to http (its body would go in plain
+ * text); one with same_host (an event webhook) none to another host.
  *
  * The timeout counts from the moment the first hop gets its slot, so a
  * burst queued behind a slow endpoint does not time out while waiting;
@@ -1430,9 +1430,9 @@ call_done(struct http_call *call, CURLcode rc)
 		return;
 	}
 	free(next);
-	if (call->same_host && (strcmp(call->host, call->req_host) != 0 ||
+	if ((call->same_host && strcmp(call->host, call->req_host) != 0) ||
 	    (strcmp(call->req_scheme, "https") == 0 &&
-	    strcmp(call->scheme, "https") != 0))) {
+	    strcmp(call->scheme, "https") != 0)) {
 		call_finish(call, HTTP_EREDIRECT, "HTTP %ld to %s refused: "
 		    "not the host of the URL, or not https after https",
 		    status, call->origin);
