@@ -1705,6 +1705,8 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_STARTTLS:
 		if (code != 220) {
+			/* refused: as good as not offered (RFC 8460 4.3.1) */
+			mtls_report(c, "starttls-not-supported");
 			/* 421: the server is closing, no plain text on it */
 			if (mtls_mandatory(c) || code == 421)
 				conn_retry_next(c, code, "STARTTLS: %d %s",
