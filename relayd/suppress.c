@@ -318,12 +318,38 @@ supp_read(char *text, int log)
 	return (bad);
 }
 
+/*
+ * One of the two files (rd its reader, what its name in the log), read
+ * into the tree: 0, with its size and whether it ends inside a line; -1
+ * if it is there but unread
+ */
+static int
+supp_load_file(char *(*rd)(size_t *), int log, const char *what,
+    size_t *lenp, int *tornp)
+{
+	char	*text;
+	size_t	 bad;
+
+	*tornp = 0;
+	if ((text = rd(lenp)) == NULL) {
+		*lenp = 0;
+		if (errno == ENOENT)
+			return (0);
+		log_warn("suppress: cannot read the suppression %s", what);
+		return (-1);
+	}
+	*tornp = *lenp > 0 && text[*lenp - 1] != '\n';
+	if ((bad = supp_read(text, log)) > 0)
+		log_warnx("suppress: %zu bad lines of the %s ignored", bad,
+		    what);
+	free(text);
+	return (0);
+}
+
 int
 suppress_load(void)
 {
-	char		*text;
-	size_t		 len, bad;
-	int		 torn = 0;
+	int	 torn;
 
 	suppress_free();
 	/*
@@ -331,31 +357,10 @@ suppress_load(void)
 	 * relayd would send to every address in it and write the next
 	 * change over it
 	 */
-	if ((text = queue_suppress_read(&len)) == NULL) {
-		if (errno != ENOENT) {
-			log_warn("suppress: cannot read the suppression list");
-			return (-1);
-		}
-		len = 0;
-	} else {
-		if ((bad = supp_read(text, 0)) > 0)
-			log_warnx("suppress: %zu bad lines ignored", bad);
-		free(text);
-	}
-	list_bytes = len;
-	if ((text = queue_suppress_log_read(&len)) == NULL) {
-		if (errno != ENOENT) {
-			log_warn("suppress: cannot read the suppression log");
-			return (-1);
-		}
-		len = 0;
-	} else {
-		torn = len > 0 && text[len - 1] != '\n';
-		if ((bad = supp_read(text, 1)) > 0)
-			log_warnx("suppress: %zu bad log lines ignored", bad);
-		free(text);
-	}
-	log_bytes = len;
+	if (supp_load_file(queue_suppress_read, 0, "list", &list_bytes,
+	    &torn) == -1 || supp_load_file(queue_suppress_log_read, 1, "log",
+	    &log_bytes, &torn) == -1)
+		return (-1);
 	/*
 	 * A log that ends inside a line (a crash in an append, never
 	 * answered) is folded now, so that no line is written after the
