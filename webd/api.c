@@ -941,6 +941,16 @@ api_request(struct evhttp_request *req)
 	const struct api_key	*k;
 	const char		*path;
 
+	/* "OPTIONS *" (RFC 9110 9.3.7): refused as the other methods the
+	 * API does not take are */
+	if (cmd == EVHTTP_REQ_OPTIONS &&
+	    strcmp(evhttp_request_get_uri(req), "*") == 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD, POST");
+		api_fail(req, NULL, 405, "method_not_allowed",
+		    "use GET or POST");
+		return;
+	}
 	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	if (path == NULL || (strcmp(path, "/messages") != 0 &&
 	    !cloudmailin_path(path) && strncmp(path, "/messages/", 10) != 0)) {
