@@ -572,23 +572,26 @@ head_rest_blank(const struct web_conn *c, const char *v)
 }
 
 /*
- * Content-Length: one, digits only; over the cap is 413.  Digits that
- * run past what was kept are a larger number.
+ * Content-Length: one, digits only; over the cap is 413, by its value:
+ * leading zeros are no larger a number (RFC 9110 8.6).  Digits that run
+ * past what was kept are a larger number.
  */
 static void
 head_length(struct web_conn *c, const char *v)
 {
 	const char	*end = c->lstart + c->lstart_len;
-	size_t		 n;
+	size_t		 n, z;
 
 	for (n = 0; v + n < end && v[n] >= '0' && v[n] <= '9'; n++)
+		;
+	for (z = 0; z + 1 < n && v[z] == '0'; z++)
 		;
 	if (n == 0 || c->clen_seen++ || (v + n < end &&
 	    !head_rest_blank(c, v + n))) {
 		c->bad = 400;
 		return;
 	}
-	if ((v + n == end && c->line_len > c->lstart_len) || n > 18 ||
+	if ((v + n == end && c->line_len > c->lstart_len) || n - z > 18 ||
 	    (c->clen = strtoull(v, NULL, 10)) > body_cap(c)) {
 		c->too_big = 1;
 		c->clen = UINT64_MAX;
