@@ -44,8 +44,9 @@
  * a body declared over the listener's cap gets 413 there too, and framing
  * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 6.1,
  * 6.3), so that a proxy in front cannot see a request boundary webd does
- * not.  Bytes that evhttp holds for a pipelined request are counted when
- * the request before it is answered.
+ * not; a chunk size line reaches it without the chunk extensions it
+ * refuses (chunk_scan).  Bytes that evhttp holds for a pipelined request
+ * are counted when the request before it is answered.
  *
  * On the API listener every answer is JSON (api_page): the ones evhttp
  * makes on its own (a request it cannot parse, a chunked body over the
@@ -731,13 +732,15 @@ head_line(struct web_conn *c)
  * until its end however long it is, and looks for that end in all of it
  * again at every read: a line that never ended grew webd without bound,
  * a core spinning.  A line over WEB_CHUNK_LINE_MAX bytes, or one that is
- * not a size, gets 400 here; a chunk over the body's cap 413.
+ * not a size, gets 400 here; a chunk over the body's cap 413.  The bytes
+ * go on to out, a size line once whole and without its chunk extensions
+ * (";name=value", 7.1.1: ignored), which evhttp refuses.
  */
 static int
-chunk_scan(struct web_conn *c, const char *p, size_t n)
+chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 {
 	const char	*lf, *end = p + n;
-	char		*ep;
+	char		*ep, *semi;
 	size_t		 k;
 	long long	 v;
 
@@ -745,6 +748,8 @@ chunk_scan(struct web_conn *c, const char *p, size_t n)
 		if (c->chunk_left > 0) {
 			k = (size_t)(end - p) < c->chunk_left ? (size_t)(end - p) :
 			    c->chunk_left;
+			if (evbuffer_add(out, p, k) == -1)
+				fatalx("evbuffer_add");
 			c->chunk_left -= k;
 			p += k;
 			continue;
@@ -755,26 +760,42 @@ chunk_scan(struct web_conn *c, const char *p, size_t n)
 			return (400);
 		memcpy(c->chunk_line + c->chunk_len, p, k);
 		c->chunk_len += k;
+		p += k;
 		if (lf == NULL)
 			break;
 		p = lf + 1;
 		if (c->chunk_len > 0 && c->chunk_line[c->chunk_len - 1] == '\r')
 			c->chunk_len--;
+		if ((semi = memchr(c->chunk_line, ';', c->chunk_len)) != NULL) {
+			for (c->chunk_len = semi - c->chunk_line;
+			    c->chunk_len > 0 && (c->chunk_line[c->chunk_len -
+			    1] == ' ' || c->chunk_line[c->chunk_len - 1] == '\t');
+			    c->chunk_len--)
+				;
+			if (c->chunk_len == 0)
+				return (400);	/* no size before it */
+		}
 		c->chunk_line[c->chunk_len] = '\0';
+		if (evbuffer_add(out, c->chunk_line, c->chunk_len) == -1 ||
+		    evbuffer_add(out, "\r\n", 2) == -1)
+			fatalx("evbuffer_add");
 		if (c->chunk_len == 0)
 			continue;
-		c->chunk_len = 0;
 		errno = 0;
 		v = strtoll(c->chunk_line, &ep, 16);
-		if ((*ep != '\0' && *ep != ' ') || v < 0 || memchr(c->chunk_line,
-		    '\0', ep - c->chunk_line) != NULL)
+		if (ep == c->chunk_line || (*ep != '\0' && *ep != ' ') ||
+		    v < 0 || memchr(c->chunk_line, '\0', c->chunk_len) != NULL)
 			return (400);
+		c->chunk_len = 0;
 		if (errno == ERANGE || (uint64_t)v > body_cap(c))
 			return (413);
 		if (v == 0)
 			c->chunking = 0;
 		c->chunk_left = v;
 	}
+	/* the trailer and what follows it, as they are */
+	if (p < end && evbuffer_add(out, p, end - p) == -1)
+		fatalx("evbuffer_add");
 	return (0);
 }
 
@@ -782,12 +803,13 @@ chunk_scan(struct web_conn *c, const char *p, size_t n)
  * Count n more bytes of the head being awaited: 0 while it may go on,
  * else the status it gets (414: the request line alone is over the cap,
  * 431: the header fields are, 413: the body it declares is, once the
- * head is whole).  A line that is empty or "\r" ends it.
+ * head is whole).  A line that is empty or "\r" ends it.  The bytes go
+ * on to out (a chunked body's as chunk_scan says).
  */
 static int
-head_scan(struct web_conn *c, const char *p, size_t n)
+head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 {
-	const char	*lf, *end = p + n;
+	const char	*lf, *s = p, *end = p + n;
 	size_t		 k, take;
 
 	while (c->in_head && p < end) {
@@ -822,36 +844,48 @@ head_scan(struct web_conn *c, const char *p, size_t n)
 		p = lf + 1;
 	}
 	if (c->in_head)
+		p = end;
+	if (p > s && evbuffer_add(out, s, p - s) == -1)
+		fatalx("evbuffer_add");
+	if (c->in_head)
 		return (0);
 	if (c->bad || c->too_big)
 		return (c->bad ? c->bad : 413);
-	return (chunk_scan(c, p, end - p));
+	return (chunk_scan(c, p, end - p, out));
 }
 
-/* the same over what an evbuffer holds */
+/* the same over what an evbuffer holds, all of it moved on to out */
 static int
-head_scan_buf(struct web_conn *c, struct evbuffer *b)
+head_scan_buf(struct web_conn *c, struct evbuffer *b, struct evbuffer *out)
 {
 	struct evbuffer_iovec	 v[8];
 	struct evbuffer_ptr	 at;
+	size_t			 done = 0;
 	int			 i, n, st;
 
 	if (evbuffer_ptr_set(b, &at, 0, EVBUFFER_PTR_SET) == -1)
-		return (0);
+		goto rest;
 	while (c->in_head || c->chunking) {
 		if ((n = evbuffer_peek(b, -1, &at, v, 8)) <= 0)
 			break;
-		for (i = 0; i < n && i < 8; i++)
+		for (i = 0; i < n && i < 8; i++) {
 			if ((st = head_scan(c, v[i].iov_base,
-			    v[i].iov_len)) != 0)
+			    v[i].iov_len, out)) != 0)
 				return (st);
+			done += v[i].iov_len;
+		}
 		if (n <= 8)
 			break;
 		for (i = 0; i < 8; i++)
 			if (evbuffer_ptr_set(b, &at, v[i].iov_len,
 			    EVBUFFER_PTR_ADD) == -1)
-				return (0);
+				goto rest;
 	}
+ rest:
+	/* what was not scanned goes on as it is */
+	evbuffer_drain(b, done);
+	if (evbuffer_add_buffer(out, b) == -1)
+		fatalx("evbuffer_add_buffer");
 	return (0);
 }
 
@@ -1121,7 +1155,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		if ((len = evbuffer_get_length(src)) == 0)
 			return (BEV_NEED_MORE);
 		head = c->head_len;
-		if ((st = head_scan_buf(c, src)) != 0) {
+		if ((st = head_scan_buf(c, src, dst)) != 0) {
 			head_refuse(c, st);
 			evbuffer_drain(src, evbuffer_get_length(src));
 			return (BEV_NEED_MORE);
@@ -1132,7 +1166,6 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			evbuffer_drain(src, evbuffer_get_length(src));
 			return (BEV_NEED_MORE);
 		}
-		evbuffer_add_buffer(dst, src);
 		return (BEV_OK);
 	}
 	for (;;) {
@@ -1149,12 +1182,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			break;
 		}
 		head = c->head_len;
-		if ((st = head_scan(c, buf, n)) != 0) {
+		if ((st = head_scan(c, buf, n, dst)) != 0) {
 			head_refuse(c, st);
 			return (BEV_NEED_MORE);
 		}
 		body += n - (c->head_len - head);
-		evbuffer_add(dst, buf, n);
 		got = 1;
 	}
 	if (body_came(c, body)) {
@@ -1382,13 +1414,21 @@ static void
 request_done(struct evhttp_request *req, void *arg)
 {
 	struct web_conn	*c;
+	struct evbuffer	*in, *held;
 	int		 st;
 
 	if ((c = conn_of(req)) == NULL)
 		return;
 	deadline_arm(c);
 	head_reset(c);
-	if ((st = head_scan_buf(c, bufferevent_get_input(c->bev))) != 0)
+	/* scanned, and moved back as the filter would have moved them */
+	in = bufferevent_get_input(c->bev);
+	if ((held = evbuffer_new()) == NULL ||
+	    evbuffer_add_buffer(held, in) == -1)
+		fatalx("request_done: evbuffer");
+	st = head_scan_buf(c, held, in);
+	evbuffer_free(held);
+	if (st != 0)
 		head_refuse(c, st);
 }
 
