@@ -37,6 +37,7 @@
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
 #define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
 #define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
+#define CTL_IDLE_SECS	60	/* a connection with nothing asked */
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -53,6 +54,7 @@ struct ctl_client {
 						   with a deadline */
 	uint32_t		 scrape;	/* webd's scrape (mp NULL) */
 	struct event		*deadline;
+	struct event		*idle;		/* CTL_IDLE_SECS */
 	int			 fd;		/* a child's, for the
 						   reply; -1 */
 };
@@ -118,6 +120,8 @@ ctl_free(struct ctl_client *c)
 	json_decref(c->collected);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->idle != NULL)
+		event_free(c->idle);
 	if (c->mp != NULL)
 		mproc_free(c->mp);
 	if (c->mp != NULL && c->uid != 0)
@@ -474,10 +478,32 @@ ctl_request(struct ctl_client *c, json_t *req)
 	ctl_forward(c, cmd, argv);
 }
 
+/*
+ * A connection that asks nothing for CTL_IDLE_SECS is closed: else a
+ * member of the control group could hold all its places for ever, and
+ * keep the others out.  A monitor, or a request being answered, is not
+ * idle.
+ */
+static void
+ctl_idle(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_client	*c = arg;
+	struct timeval		 tv = { CTL_IDLE_SECS, 0 };
+
+	if (c->monitor || c->waiting > 0) {
+		evtimer_add(c->idle, &tv);
+		return;
+	}
+	log_info("control: connection of uid %u idle for %d s, closing it",
+	    (unsigned)c->uid, CTL_IDLE_SECS);
+	ctl_free(c);
+}
+
 static void
 ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c;
+	struct timeval		 tv = { CTL_IDLE_SECS, 0 };
 	json_t			*req;
 
 	TAILQ_FOREACH(c, &clients, entry)
@@ -485,6 +511,7 @@ ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 			break;
 	if (c == NULL)
 		return;
+	evtimer_add(c->idle, &tv);
 	if (imsg->fd != -1)
 		close(imsg->fd);
 	/* one that asks and never reads: no more answers (ctl_unread) */
@@ -515,7 +542,7 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	socklen_t		 len = sizeof(cred);
 	int			 s;
 
-	struct timeval		 tv = { 1, 0 };
+	struct timeval		 tv = { 1, 0 }, idle = { CTL_IDLE_SECS, 0 };
 
 	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 		if (errno == EMFILE || errno == ENFILE) {
@@ -541,6 +568,9 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	c->id = ++ctl_ids;
 	c->uid = cred.uid;
 	c->fd = -1;
+	if ((c->idle = evtimer_new(proc_base, ctl_idle, c)) == NULL)
+		fatalx("control: evtimer_new");
+	evtimer_add(c->idle, &idle);
 	c->mp = mproc_new(s, PROC_CONTROL, ctl_dispatch);
 	c->mp->lost = ctl_lost;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
