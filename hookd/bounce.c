@@ -15,7 +15,8 @@
  * reply to the bounce address.
  *
  * The recipient and queue id come from the VERP envelope recipient when
- * it is one of ours; otherwise from the report.  Every text that ends up
+ * relayd signed it (its MAC verifies); otherwise the recipient is the
+ * report's and there is no queue id.  Every text that ends up
  * in the event is made one printable line; the bounce MIME is capped and
  * made valid UTF-8.
  */
@@ -760,9 +761,14 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	mh_event_init(&out->ev, EV_BOUNCE_REPLY);
 	vrcpt[0] = '\0';
 	out->verp = VERP_NONE;
-	if (rcpt != NULL && bounce_domain != NULL &&
-	    (out->verp = verp_decode(rcpt, bounce_domain, verp_key, vid, vrcpt,
-	    sizeof(vrcpt))) != VERP_NONE)
+	if (rcpt != NULL && bounce_domain != NULL)
+		out->verp = verp_decode(rcpt, bounce_domain, verp_key, vid,
+		    vrcpt, sizeof(vrcpt));
+	/*
+	 * Only a return path relayd signed names a message and its
+	 * recipient: anyone may write a queue id into another one.
+	 */
+	if (out->verp == VERP_SIGNED)
 		strlcpy(out->ev.queue_id, vid, sizeof(out->ev.queue_id));
 	else
 		vrcpt[0] = '\0';
@@ -786,7 +792,7 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	if (out->ev.kind == EV_COMPLAINT && out->verp == VERP_NONE &&
 	    out->arf_from[0] != '\0' && bounce_domain != NULL &&
 	    (out->verp = verp_decode(out->arf_from, bounce_domain, verp_key,
-	    vid, vrcpt, sizeof(vrcpt))) != VERP_NONE) {
+	    vid, vrcpt, sizeof(vrcpt))) == VERP_SIGNED) {
 		strlcpy(out->ev.queue_id, vid, sizeof(out->ev.queue_id));
 		strlcpy(out->ev.recipient, vrcpt, sizeof(out->ev.recipient));
 	}

@@ -9,7 +9,8 @@
  * but only when it came to a VERP return path whose MAC verifies (verp.h):
  * anyone can send mail to the bounce domain, and a report forged to any
  * other address (one without a MAC, a MAC that does not verify, a plain
- * address of the domain) must not choose whom it suppresses.
+ * address of the domain) must not choose whom it suppresses, nor name a
+ * message: its event has no queue id, so none of the message's facts.
  * Mail to the mailto List-Unsubscribe address (unsubscribe+MAC@) goes to
  * relayd, which holds the key that checks it; its recipient stays
  * pending until relayd says the suppression and its event are durable
@@ -131,15 +132,18 @@ classify_one(struct envelope *env, size_t idx)
 		return (-1);
 	}
 	close(fd);
-	if (bi.ev.queue_id[0] == '\0')
-		strlcpy(bi.ev.queue_id, env->id, sizeof(bi.ev.queue_id));
 	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
 	    "recipient=<%s> type=%s verp=%s", env->id,
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type,
 	    verp_status_name(bi.verp));
-	/* what the report does not say, the message's registration did */
-	(void)facts_fill(&bi.ev);
+	/*
+	 * What the report does not say, the message's registration did; a
+	 * return path whose MAC does not verify names no message (no queue
+	 * id): its event has only what the report itself says.
+	 */
+	if (bi.verp == VERP_SIGNED)
+		(void)facts_fill(&bi.ev);
 	/* classified again after a crash: the same event */
 	n = snprintf(key, sizeof(key), "returned/%s/%zu", env->id, idx);
 	mh_event_id_hash(bi.ev.id, key, n);
