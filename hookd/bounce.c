@@ -36,6 +36,7 @@
 
 #include "addrguard.h"
 #include "config.h"
+#include "dns.h"
 #include "enhanced.h"
 #include "evbuf.h"
 #include "mh_event.h"
@@ -240,6 +241,25 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 		part_append(part, sc->text, TEXT_MAX);
 }
 
+/*
+ * The same mailbox: local parts alike but for case (an MTA may change it),
+ * domains alike whether written with U-labels or A-labels.
+ */
+static int
+same_rcpt(const char *a, const char *b)
+{
+	const char	*aat = strrchr(a, '@'), *bat = strrchr(b, '@');
+	char		 ad[256], bd[256];
+
+	if (aat == NULL || bat == NULL)
+		return (strcasecmp(a, b) == 0);
+	if (aat - a != bat - b || strncasecmp(a, b, aat - a) != 0)
+		return (0);
+	(void)dns_domain_ascii(aat + 1, ad, sizeof(ad));
+	(void)dns_domain_ascii(bat + 1, bd, sizeof(bd));
+	return (strcmp(ad, bd) == 0);
+}
+
 /* --- RFC 3464 ------------------------------------------------------- */
 
 /*
@@ -289,7 +309,7 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 			char a[MH_ADDR_MAX];
 
 			addr_value(a, sizeof(a), addr);
-			if (strcasecmp(a, want) == 0)
+			if (same_rcpt(a, want))
 				rank += 10;
 		}
 		if (rank > bestrank) {
@@ -715,10 +735,20 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		sanitize_text(ev->description, sizeof(ev->description), subject,
 		    strlen(subject), SAN_SQUEEZE);
 
-	/* our own VERP recipient wins over what the report says */
-	if (verp_rcpt != NULL && verp_rcpt[0] != '\0')
-		strlcpy(ev->recipient, verp_rcpt, sizeof(ev->recipient));
-	else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE &&
+	/*
+	 * Our own VERP recipient wins over what the report says, unless a
+	 * DSN's blocks are about other addresses only (a forwarding target's
+	 * refusal): then it is a bounce of that address, not of ours.  The
+	 * other formats' recipient is a guess from their text.
+	 */
+	if (verp_rcpt != NULL && verp_rcpt[0] != '\0') {
+		if (ev->kind == EV_BOUNCE && ev->recipient[0] != '\0' &&
+		    strcmp(bi->format, "dsn") == 0 &&
+		    !same_rcpt(ev->recipient, verp_rcpt))
+			bi->other_rcpt = 1;
+		else
+			strlcpy(ev->recipient, verp_rcpt, sizeof(ev->recipient));
+	} else if (ev->recipient[0] == '\0' && ev->kind != EV_BOUNCE &&
 	    ev->kind != EV_COMPLAINT)
 		from_addr(msg, ev->recipient, sizeof(ev->recipient));
 	/* a complaint's subject is the message's (facts_fill) */

@@ -51,6 +51,12 @@ struct bounce_info {
 	 * VERP_BADMAC, VERP_UNSIGNED (the older form), VERP_NONE (not VERP)
 	 */
 	int			 verp;
+	/*
+	 * 1: a bounce whose report names only another address than the
+	 * signed return path's recipient (a forwarding target): ev.recipient
+	 * is the report's, and it suppresses no one
+	 */
+	int			 other_rcpt;
 };
 
 /*

@@ -165,8 +165,16 @@ classify_one(struct envelope *env, size_t idx)
 	    bi.ev.recipient[0] != '\0' && bi.ev.extended[0] != '4' &&
 	    enhanced_suppresses(bi.ev.extended[0] == '\0' ||
 	    strcmp(bi.ev.extended + 1, ".0.0") == 0 ? bi.stage : "",
-	    bi.ev.extended))
-		suppress(env->id, &bi.ev, bi.verp);
+	    bi.ev.extended)) {
+		/* a forwarding target's refusal: not of the return path's */
+		if (bi.other_rcpt)
+			log_warnx("msgid=%s recipient=<%s> event=returned "
+			    "suppress=no (the report names another address than "
+			    "the return path <%s>)", env->id, bi.ev.recipient,
+			    to);
+		else
+			suppress(env->id, &bi.ev, bi.verp);
+	}
 	mh_event_clear(&bi.ev);
 	return (1);
 }
