@@ -263,6 +263,32 @@ same_rcpt(const char *a, const char *b)
 /* --- RFC 3464 ------------------------------------------------------- */
 
 /*
+ * A block's Action, its comments dropped (RFC 3464 2.1.1 allows them as
+ * in RFC 822): "failed (permanent)" is "failed".
+ */
+static int
+action_get(const char *blk, size_t blen, char *action, size_t size)
+{
+	char	*r, *w;
+	int	 depth = 0;
+
+	if (field_get(blk, blen, "Action", action, size) == -1)
+		return (-1);
+	for (r = w = action; *r != '\0'; r++) {
+		if (*r == '(')
+			depth++;
+		else if (*r == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && *r != ' ' && *r != '\t')
+			*w++ = *r;
+		else if (depth == 0 && w > action)
+			break;
+	}
+	*w = '\0';
+	return (0);
+}
+
+/*
  * The per-recipient blocks of a delivery-status body: choose the one for
  * our recipient, else the first failed, else the first delayed one.
  */
@@ -295,7 +321,7 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 				break;
 		}
 		blen = p - blk;
-		if (blen == 0 || field_get(blk, blen, "Action", action,
+		if (blen == 0 || action_get(blk, blen, action,
 		    sizeof(action)) == -1)
 			continue;
 		rank = 1;
@@ -321,7 +347,7 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 	if (best == NULL)
 		return (-1);
 
-	field_get(best, bestlen, "Action", action, sizeof(action));
+	action_get(best, bestlen, action, sizeof(action));
 	sanitize_text(bi->action, sizeof(bi->action), action, strlen(action),
 	    SAN_SQUEEZE);
 	if (field_get(best, bestlen, "Final-Recipient", addr,
