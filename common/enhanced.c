@@ -101,7 +101,9 @@ enhanced_reason(const char *ext, const char *text)
 	    has(text, "user unknown") || has(text, "no such user") ||
 	    has(text, "does not exist") || has(text,
 	    "address not found") || has(text, "unknown user") ||
-	    has(text, "recipient address rejected"))
+	    has(text, "recipient address rejected") ||
+	    /* RFC 5321's 550 text (sendmail's), when no code says more */
+	    (has(text, "mailbox unavailable") && klass != 4 && subj <= 0))
 		return ("Invalid Recipient");
 	if (subj == 1 && det == 2)
 		return ("Invalid Domain");

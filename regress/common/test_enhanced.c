@@ -33,5 +33,15 @@ main(void)
 	is_int(enhanced_len("4.4.17", 4), 6, "len: a code at the end");
 	is_int(enhanced_len("5.1.1x", 0), 0, "len: no code when a letter follows");
 	is_int(enhanced_len("User unknown", 0), 0, "len: no code at all");
+	/* RFC 5321's text of a 550, sendmail's without an enhanced code */
+	is_str(enhanced_reason("5.0.0", "550 Requested action not taken: "
+	    "mailbox unavailable"), "Invalid Recipient",
+	    "reason: 5.0.0 mailbox unavailable is an invalid recipient");
+	is_str(enhanced_reason("", "550 mailbox unavailable"),
+	    "Invalid Recipient", "reason: 550 mailbox unavailable, no code");
+	is_str(enhanced_reason("5.2.1", "550 5.2.1 mailbox unavailable"),
+	    "Mailbox Disabled", "reason: a detailed code wins over the text");
+	is_str(enhanced_reason("4.0.0", "450 mailbox unavailable"), "Other",
+	    "reason: 450 mailbox unavailable (busy) is no invalid recipient");
 	return (tap_done());
 }
