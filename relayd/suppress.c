@@ -41,14 +41,14 @@
 #define LOG_FOLD	(1024 * 1024)	/* bytes of log always kept */
 #define REASON_MAX	256
 
-/* one allocation: addr, domain and reason follow the struct */
+/* one allocation: addr, domain and reason follow the struct (no
+ * flexible array member: struct supp_key holds one) */
 struct supp {
 	RB_ENTRY(supp)	 entry;
 	const char	*addr;
 	const char	*domain;		/* "" = every sender */
 	const char	*reason;
 	time_t		 time;
-	char		 text[];
 };
 
 /* a lookup's key: lower-cased copies of an address and its scope */
@@ -139,7 +139,7 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 {
 	struct supp_key	 key;
 	struct supp	*s, *old;
-	char		 r[REASON_MAX];
+	char		 r[REASON_MAX], *text;
 	size_t		 al, dl, rl;
 
 	if (supp_key(&key, addr, domain) == -1)
@@ -151,12 +151,13 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 	rl = strlen(r) + 1;
 	if ((s = malloc(sizeof(*s) + al + dl + rl)) == NULL)
 		return (-1);
-	memcpy(s->text, key.addr, al);
-	memcpy(s->text + al, key.domain, dl);
-	memcpy(s->text + al + dl, r, rl);
-	s->addr = s->text;
-	s->domain = s->text + al;
-	s->reason = s->text + al + dl;
+	text = (char *)(s + 1);
+	memcpy(text, key.addr, al);
+	memcpy(text + al, key.domain, dl);
+	memcpy(text + al + dl, r, rl);
+	s->addr = text;
+	s->domain = text + al;
+	s->reason = text + al + dl;
 	s->time = t;
 	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
 		RB_REMOVE(supptree, &supps, old);
