@@ -899,9 +899,13 @@ dns_domain_ascii(const char *in, char *out, size_t len)
 	}
 	if (!eight)
 		return (0);
-	/* UTS 46 mapping (case folding, NFC) first, as browsers and MTAs */
+	/*
+	 * UTS 46 mapping (case folding, NFC) first, as browsers and MTAs;
+	 * a name of ignored code points alone (U+00AD, U+034F) maps to ""
+	 */
 	if (idn2_lookup_u8((const uint8_t *)out, (uint8_t **)&a,
-	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK || a == NULL) {
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK || a == NULL ||
+	    a[0] == '\0') {
 		free(a);
 		return (-1);
 	}

@@ -86,6 +86,11 @@ main(void)
 	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
 	    VERP_SIGNED, "A-label domain: verifies");
 	is_str(rcpt, "user@xn--bcher-kva.example", "A-label domain: as it was");
+	/* a domain of ignored code points alone (U+034F) has no A-labels:
+	 * it made "o=@b.example", a return path that decodes to no one */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "o@\xcd\x8f", "b.example", K), -1,
+	    "encode a domain that IDNA maps to nothing: refused");
 
 	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",

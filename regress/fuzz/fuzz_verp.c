@@ -1,0 +1,82 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * libFuzzer: the VERP decoder on arbitrary return paths (with and without
+ * a key, the bounce domain in any case), and the round trip: a recipient
+ * that verp_encode() takes (U-labels, A-labels, any local part) decodes
+ * as signed to the same message and to a recipient that encodes to the
+ * same return path again.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "envelope.h"
+#include "verp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+#define KEY	"00112233445566778899aabbccddeeff" \
+		"00112233445566778899aabbccddeeff"
+#define MSGID	"0123456789abcdef"
+#define BOUNCE	"bounces.example.org"
+
+static void
+decode_any(const char *s)
+{
+	char	 msgid[MH_MSGID_LEN], rcpt[MH_ADDR_MAX];
+	int	 st;
+
+	st = verp_decode(s, BOUNCE, KEY, msgid, rcpt, sizeof(rcpt));
+	if (st != VERP_NONE && (strlen(msgid) != MH_MSGID_LEN - 1 ||
+	    strchr(rcpt, '@') == NULL))
+		abort();
+	(void)verp_status_name(st);
+	(void)verp_decode(s, "BOUNCES.example.org", NULL, msgid, rcpt,
+	    sizeof(rcpt));
+	(void)verp_decode(s, BOUNCE, KEY, msgid, rcpt, 8);
+}
+
+static void
+round_trip(const char *rcpt)
+{
+	char	 rp[MH_ADDR_MAX], rp2[MH_ADDR_MAX];
+	char	 msgid[MH_MSGID_LEN], back[MH_ADDR_MAX], *p;
+
+	if (verp_encode(rp, sizeof(rp), MSGID, rcpt, BOUNCE, KEY) == -1)
+		return;
+	if (verp_decode(rp, BOUNCE, KEY, msgid, back, sizeof(back)) !=
+	    VERP_SIGNED || strcmp(msgid, MSGID) != 0)
+		abort();
+	/* the local part comes back as it was */
+	if (strncmp(back, rcpt, strrchr(rcpt, '@') - rcpt) != 0)
+		abort();
+	if (verp_encode(rp2, sizeof(rp2), MSGID, back, BOUNCE, KEY) == -1 ||
+	    strcasecmp(rp, rp2) != 0)
+		abort();
+	/* an MTA may change the case of the return path */
+	for (p = rp; *p != '\0'; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p -= 'a' - 'A';
+	if (verp_decode(rp, BOUNCE, KEY, msgid, back, sizeof(back)) !=
+	    VERP_SIGNED)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char	*s;
+
+	if (size > 2 * MH_ADDR_MAX || (s = malloc(size + 1)) == NULL)
+		return (0);
+	memcpy(s, data, size);
+	s[size] = '\0';
+	decode_any(s);
+	round_trip(s);
+	free(s);
+	return (0);
+}
