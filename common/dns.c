@@ -875,6 +875,19 @@ dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
 	return (0);
 }
 
+/*
+ * A name IDNA mapped: no empty label (a label of ignored code points
+ * alone, U+00AD or U+034F, maps to nothing: "x.\xcd\x8f" is "x.")
+ */
+static int
+dns_labels_ok(const char *a)
+{
+	size_t	 n = strlen(a);
+
+	return (n > 0 && a[0] != '.' && a[n - 1] != '.' &&
+	    strstr(a, "..") == NULL);
+}
+
 int
 dns_domain_ascii(const char *in, char *out, size_t len)
 {
@@ -905,7 +918,7 @@ dns_domain_ascii(const char *in, char *out, size_t len)
 	 */
 	if (idn2_lookup_u8((const uint8_t *)out, (uint8_t **)&a,
 	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK || a == NULL ||
-	    a[0] == '\0') {
+	    !dns_labels_ok(a)) {
 		free(a);
 		return (-1);
 	}

@@ -91,6 +91,14 @@ main(void)
 	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
 	    "o@\xcd\x8f", "b.example", K), -1,
 	    "encode a domain that IDNA maps to nothing: refused");
+	/* nor one with a label of them: "x.example.\xcd\x8f" was mapped
+	 * to "x.example.", which encoded and decoded to another domain */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "o@x.example.\xcd\x8f", "b.example", K), -1,
+	    "encode a domain with a label IDNA maps to nothing: refused");
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "o@x.\xcd\x8f.example", "b.example", K), -1,
+	    "encode a domain with an inner label IDNA maps to nothing: refused");
 
 	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",
