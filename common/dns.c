@@ -876,8 +876,10 @@ dns_resolve_host(const char *name, dns_addrs_cb cb, void *arg)
 }
 
 /*
- * A name IDNA mapped: no empty label (a label of ignored code points
- * alone, U+00AD or U+034F, maps to nothing: "x.\xcd\x8f" is "x.")
+ * A name IDNA mapped: letters, digits, '-', '_' and dots, and no empty
+ * label.  A label of ignored code points alone (U+00AD, U+034F) maps to
+ * nothing ("x.\xcd\x8f" is "x."), and one before a '[' leaves a name
+ * that looks like an address literal.
  */
 static int
 dns_labels_ok(const char *a)
@@ -885,7 +887,9 @@ dns_labels_ok(const char *a)
 	size_t	 n = strlen(a);
 
 	return (n > 0 && a[0] != '.' && a[n - 1] != '.' &&
-	    strstr(a, "..") == NULL);
+	    strstr(a, "..") == NULL &&
+	    strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.") == n);
 }
 
 int

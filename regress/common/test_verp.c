@@ -99,6 +99,9 @@ main(void)
 	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
 	    "o@x.\xcd\x8f.example", "b.example", K), -1,
 	    "encode a domain with an inner label IDNA maps to nothing: refused");
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "o@\xcd\x8f[b\xc3\xbc.example", "b.example", K), -1,
+	    "encode a domain IDNA maps to one that begins with '[': refused");
 
 	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",
