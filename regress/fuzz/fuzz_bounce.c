@@ -3,8 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * libFuzzer: classification of returning mail (DSN, auto-replies) on
- * arbitrary bytes.
+ * libFuzzer: classification of returning mail (DSN, ARF, auto-replies)
+ * on arbitrary bytes, as it comes to a VERP return path and to another
+ * address of the bounce domain (a feedback loop's, an Exim bounce's).
  */
 #include <sys/mman.h>
 
@@ -40,6 +41,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
 	    "b.test", "00", &bi) == -1)
+		abort();
+	mh_event_clear(&bi.ev);
+	lseek(fd, 0, SEEK_SET);
+	memset(&bi, 0, sizeof(bi));
+	if (bounce_classify(fd, "fbl@b.test", "b.test", "00", &bi) == -1)
 		abort();
 	mh_event_clear(&bi.ev);
 	close(fd);

@@ -5,7 +5,7 @@
 /*
  * libFuzzer: the VERP decoder on arbitrary return paths (with and without
  * a key, the bounce domain in any case), and the round trip: a recipient
- * that verp_encode() takes (U-labels, A-labels, any local part) decodes
+ * of a domain smtpd takes that verp_encode() takes (U-labels, A-labels, any local part) decodes
  * as signed to the same message and to a recipient that encodes to the
  * same return path again.
  */
@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "envelope.h"
+#include "mailaddr.h"
 #include "verp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -46,7 +47,9 @@ round_trip(const char *rcpt)
 	char	 rp[MH_ADDR_MAX], rp2[MH_ADDR_MAX];
 	char	 msgid[MH_MSGID_LEN], back[MH_ADDR_MAX], *p;
 
-	if (verp_encode(rp, sizeof(rp), MSGID, rcpt, BOUNCE, KEY) == -1)
+	/* a domain smtpd takes (not "x..", which keeps a dot) */
+	if ((p = strrchr(rcpt, '@')) == NULL || !smtp_domain_valid(p + 1, 1) ||
+	    verp_encode(rp, sizeof(rp), MSGID, rcpt, BOUNCE, KEY) == -1)
 		return;
 	if (verp_decode(rp, BOUNCE, KEY, msgid, back, sizeof(back)) !=
 	    VERP_SIGNED || strcmp(msgid, MSGID) != 0)
