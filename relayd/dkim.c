@@ -278,7 +278,7 @@ put_incoming(struct dkim_step *st)
 	int	 k;
 
 	for (k = 0; k < st->nsig; k++)
-		if (queue_prepend(st->msgid, 0, st->copy >= 0 ? k : -1,
+		if (queue_prepend(st->msgid, st->copy >= 0 ? k : -1,
 		    st->sig[k], st->siglen[k]) == -1)
 			return (-1);
 	return (0);

@@ -900,44 +900,49 @@ queue_open_incoming_ro(const char *msgid, int copy)
 }
 
 /*
- * Put hdrs in front of a message: a copy behind them, renamed over the
- * original.  An incoming file is flushed later by its commit; a queued
- * one (queued != 0) was acknowledged already, so the copy reaches the
- * disk before it replaces the original.
+ * hdrs, then all of the file name of dfd, written as tmp and renamed to
+ * to (flags: file_replace's)
  */
-int
-queue_prepend(const char *msgid, int queued, int copy, const char *hdrs,
-    size_t len)
+static int
+prepend_copy(const char *msgid, int dfd, const char *name, const char *tmp,
+    const char *to, const char *hdrs, size_t len, int flags)
 {
-	char	 name[64], tmp[80];
-	int	 dfd = queued || copy >= 0 ? qfd : incfd, in, rc, flags = 0;
+	int	 in, rc;
 
-	if (!envelope_id_ok(msgid))
-		return (-1);
-	file_name(name, sizeof(name), msgid, queued, copy);
-	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
-	if (strcmp(hdrs_read, msgid) == 0)
-		hdrs_forget();	/* the content changes */
 	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("msgid=%s file=%s status=error (cannot open to "
 		    "prepend)", msgid, name);
 		return (-1);
 	}
-	/*
-	 * Not committed yet, nobody reads it (FR_FRESH); a copy is flushed
-	 * by the commit's group flush, as it was written.
-	 */
-	if (queued)
-		flags = FR_FSYNC | FR_SYNCDIR;
-	else
-		flags = FR_FRESH | (copy >= 0 ? FR_GROUP : 0);
-	if ((rc = file_replace_copy(dfd, tmp, name, hdrs, len, in,
+	if ((rc = file_replace_copy(dfd, tmp, to, hdrs, len, in,
 	    flags)) == -1)
 		log_warn("msgid=%s file=%s status=error (cannot prepend)",
-		    msgid, name);
+		    msgid, to);
 	close(in);
 	return (rc);
+}
+
+/*
+ * Put hdrs in front of an incoming message (the commit path): a copy
+ * behind them, renamed over the original.  Not committed yet, nobody
+ * reads it (FR_FRESH); a tracked copy is flushed by the commit's group
+ * flush, as it was written.
+ */
+int
+queue_prepend(const char *msgid, int copy, const char *hdrs, size_t len)
+{
+	char	 name[64], tmp[80];
+	int	 dfd = copy >= 0 ? qfd : incfd;
+
+	if (!envelope_id_ok(msgid))
+		return (-1);
+	file_name(name, sizeof(name), msgid, 0, copy);
+	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
+	if (strcmp(hdrs_read, msgid) == 0)
+		hdrs_forget();	/* the content changes */
+	return (prepend_copy(msgid, dfd, name, tmp, name, hdrs, len,
+	    FR_FRESH | (copy >= 0 ? FR_GROUP : 0)));
 }
 
 /*
@@ -954,25 +959,14 @@ queue_prepend_aside(const char *msgid, int copy, const char *hdrs,
     size_t len)
 {
 	char	 name[64], aside[72], tmp[80];
-	int	 in, rc;
 
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	file_name(name, sizeof(name), msgid, 1, copy);
 	snprintf(aside, sizeof(aside), "%s.dkim", name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", aside);
-	filepool_placeat(pool, qfd, tmp);
-	if ((in = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("msgid=%s file=%s status=error (cannot open to "
-		    "prepend)", msgid, name);
-		return (-1);
-	}
-	if ((rc = file_replace_copy(qfd, tmp, aside, hdrs, len, in,
-	    FR_FSYNC)) == -1)
-		log_warn("msgid=%s file=%s status=error (cannot prepend)",
-		    msgid, aside);
-	close(in);
-	return (rc);
+	return (prepend_copy(msgid, qfd, name, tmp, aside, hdrs, len,
+	    FR_FSYNC));
 }
 
 /* the NAME.dkim files of msgid put in place (install) or removed;

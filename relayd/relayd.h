@@ -96,8 +96,7 @@ void	 queue_delete_group(const char *msgid, size_t ncopies);
 int	 queue_open_msg(const char *msgid);
 /* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */
 int	 queue_open_incoming_ro(const char *msgid, int copy);
-int	 queue_prepend(const char *msgid, int queued, int copy, const char *,
-	    size_t);
+int	 queue_prepend(const char *msgid, int copy, const char *, size_t);
 /* a queued message's signed file written beside it, then put in place
  * (install) or dropped; ncopies -1: the message only (queue.c) */
 int	 queue_prepend_aside(const char *msgid, int copy, const char *,
