@@ -540,9 +540,8 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	struct ctl_client	*c;
 	struct ucred		 cred;
 	socklen_t		 len = sizeof(cred);
-	int			 s;
-
 	struct timeval		 tv = { 1, 0 }, idle = { CTL_IDLE_SECS, 0 };
+	int			 s;
 
 	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 		if (errno == EMFILE || errno == ENFILE) {

@@ -26,7 +26,6 @@
  */
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include "dns.h"
 #include "log.h"
 #include "mailhook.h"
+#include "msghdr.h"
 #include "relayd.h"
 
 #define FROM_READ_MAX	(64 * 1024)	/* the first read, doubled */
@@ -98,25 +98,28 @@ from_value(const char *buf, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* the number of From: fields ("From" WSP* ":") in the header section */
+/* a From: field ("From" WSP* ":"): one more in *arg (msghdr_walk) */
+static void
+from_seen(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	size_t	 i;
+
+	if (nlen < 4 || strncasecmp(name, "From", 4) != 0)
+		return;
+	for (i = 4; i < nlen; i++)
+		if (name[i] != ' ' && name[i] != '\t')
+			return;
+	(*(int *)arg)++;
+}
+
+/* the number of From: fields in the header section */
 static int
 from_count(const char *buf, size_t len)
 {
-	const char	*p = buf, *end = buf + len, *nl, *q;
-	int		 n = 0;
+	int	 n = 0;
 
-	while (p < end && *p != '\r' && *p != '\n') {
-		if ((nl = memchr(p, '\n', end - p)) == NULL)
-			nl = end;
-		if (nl - p > 4 && strncasecmp(p, "From", 4) == 0) {
-			q = p + 4;
-			while (q < nl && (*q == ' ' || *q == '\t'))
-				q++;
-			if (q < nl && *q == ':')
-				n++;
-		}
-		p = nl + 1;
-	}
+	(void)msghdr_walk(buf, len, from_seen, &n);
 	return (n);
 }
 
