@@ -691,7 +691,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	struct scan		 sc;
 	GMimeContentType	*ct;
 	const char		*subject, *rt;
-	int			 dsn = 0, arf = 0;
+	int			 dsn, arf;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.text = g_string_new(NULL);
@@ -706,18 +706,13 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	subject = g_mime_message_get_subject(msg);
 
 	ct = g_mime_object_get_content_type(g_mime_message_get_mime_part(msg));
-	if (ct != NULL && g_mime_content_type_is_type(ct, "multipart",
-	    "report") && (rt = g_mime_content_type_get_parameter(ct,
-	    "report-type")) != NULL && strcasecmp(rt, "delivery-status") == 0)
-		dsn = 1;
-	if (sc.dsn->len > 0)
-		dsn = 1;
-	if (ct != NULL && g_mime_content_type_is_type(ct, "multipart",
-	    "report") && (rt = g_mime_content_type_get_parameter(ct,
-	    "report-type")) != NULL && strcasecmp(rt, "feedback-report") == 0)
-		arf = 1;
-	if (sc.arf->len > 0)
-		arf = 1;
+	rt = ct != NULL && g_mime_content_type_is_type(ct, "multipart",
+	    "report") ? g_mime_content_type_get_parameter(ct, "report-type") :
+	    NULL;
+	dsn = sc.dsn->len > 0 ||
+	    (rt != NULL && strcasecmp(rt, "delivery-status") == 0);
+	arf = sc.arf->len > 0 ||
+	    (rt != NULL && strcasecmp(rt, "feedback-report") == 0);
 
 	if (arf)
 		complaint(&sc, bi);
