@@ -141,6 +141,7 @@ sts_field(struct sts_policy *pol, const char *key, const char *val,
     int *version)
 {
 	const char	*errstr;
+	long long	 age;
 	size_t		 n = strlen(val);
 
 	if (strcmp(key, "version") == 0)
@@ -155,9 +156,17 @@ sts_field(struct sts_policy *pol, const char *key, const char *val,
 		else
 			return (-1);
 	} else if (strcmp(key, "max_age") == 0) {
-		pol->max_age = strtonum(val, 0, STS_MAX_AGE, &errstr);
-		if (errstr != NULL || n > 10)
+		/*
+		 * 1*10DIGIT; a policy asking for more than the RFC's
+		 * maximum is kept for that maximum, not thrown away (which
+		 * would leave the domain without its policy)
+		 */
+		if (n == 0 || n > 10 || strspn(val, "0123456789") != n)
 			return (-1);
+		age = strtonum(val, 0, 9999999999LL, &errstr);
+		if (errstr != NULL)
+			return (-1);
+		pol->max_age = age > STS_MAX_AGE ? STS_MAX_AGE : (long)age;
 	} else if (strcmp(key, "mx") == 0) {
 		if (pol->nmx >= STS_MAX_MX) {
 			pol->nmx_dropped++;
