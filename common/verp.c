@@ -61,6 +61,20 @@ verp_mac(const char *key, const char *msgid, const char *rcpt,
 	return (0);
 }
 
+/* local@domain of the given lengths into out: 0, or -1 if it is too long */
+static int
+addr_join(char *out, size_t outlen, const char *local, size_t llen,
+    const char *dom, size_t dlen)
+{
+	int	 n;
+
+	n = snprintf(out, outlen, "%.*s@%.*s", (int)llen, local, (int)dlen,
+	    dom);
+	if (n < 0 || (size_t)n >= outlen)
+		return (-1);
+	return (0);
+}
+
 /*
  * A recipient domain with a U-label goes in the return path as its
  * A-labels (dom), so that MAIL FROM needs no SMTPUTF8 for it; the MAC is
@@ -73,7 +87,6 @@ verp_idn(const char *rcpt, const char *at, char *dom, size_t domlen,
 {
 	const char	*p;
 	char		 u[256];
-	int		 n;
 
 	for (p = at + 1; *p != '\0' && (unsigned char)*p < 0x80; p++)
 		;
@@ -86,10 +99,7 @@ verp_idn(const char *rcpt, const char *at, char *dom, size_t domlen,
 	if (dns_domain_ascii(at + 1, dom, domlen) == -1 ||
 	    dns_domain_utf8(dom, u, sizeof(u)) == -1)
 		return (-1);
-	n = snprintf(mac_rcpt, maclen, "%.*s@%s", (int)(at - rcpt), rcpt, u);
-	if (n < 0 || (size_t)n >= maclen)
-		return (-1);
-	return (0);
+	return (addr_join(mac_rcpt, maclen, rcpt, at - rcpt, u, strlen(u)));
 }
 
 int
@@ -122,7 +132,6 @@ static int
 verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
 {
 	const char	*eq, *p;
-	int		 n;
 
 	/* the last '=' before our '@' splits the recipient's local@domain */
 	for (eq = NULL, p = local; p < at; p++)
@@ -130,11 +139,8 @@ verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
 			eq = p;
 	if (eq == NULL || eq == local || eq + 1 == at)
 		return (-1);
-	n = snprintf(rcpt, rcptlen, "%.*s@%.*s", (int)(eq - local), local,
-	    (int)(at - eq - 1), eq + 1);
-	if (n < 0 || (size_t)n >= rcptlen)
-		return (-1);
-	return (0);
+	return (addr_join(rcpt, rcptlen, local, eq - local, eq + 1,
+	    at - eq - 1));
 }
 
 /* rcpt with the U-labels of its domain's A-labels: 0, -1 if it has none */
@@ -143,15 +149,11 @@ verp_ulabel(const char *rcpt, char *out, size_t outlen)
 {
 	const char	*at = strrchr(rcpt, '@');
 	char		 u[256];
-	int		 n;
 
 	if (at == NULL || strcasestr(at + 1, "xn--") == NULL ||
 	    dns_domain_utf8(at + 1, u, sizeof(u)) == -1)
 		return (-1);
-	n = snprintf(out, outlen, "%.*s@%s", (int)(at - rcpt), rcpt, u);
-	if (n < 0 || (size_t)n >= outlen)
-		return (-1);
-	return (0);
+	return (addr_join(out, outlen, rcpt, at - rcpt, u, strlen(u)));
 }
 
 int
