@@ -288,77 +288,36 @@ action_get(const char *blk, size_t blen, char *action, size_t size)
 	return (0);
 }
 
-/*
- * The per-recipient blocks of a delivery-status body: choose the one for
- * our recipient, else the first failed, else the first delayed one.
- */
+/* the address a block names: its Final-Recipient, else Original-Recipient */
 static int
-dsn_parse(const char *dsn, size_t len, const char *want,
-    struct bounce_info *bi)
+block_addr(const char *blk, size_t blen, char *out, size_t len)
 {
-	struct event_record	*ev = &bi->ev;
-	const char		*p, *end = dsn + len, *blk, *best = NULL;
-	size_t			 blen, bestlen = 0;
-	char			 action[32], addr[MH_ADDR_MAX], diag[512];
-	char			 code[8];
-	int			 rank, bestrank = 0, smtp;
+	char	v[MH_ADDR_MAX];
 
-	/* blocks are separated by empty lines; the first is per-message */
-	for (p = dsn; p < end; ) {
-		while (p < end && (*p == '\n' || *p == '\r'))
-			p++;
-		blk = p;
-		while (p < end) {
-			const char *eol = memchr(p, '\n', end - p);
-
-			if (eol == NULL) {
-				p = end;
-				break;
-			}
-			p = eol + 1;
-			if (p < end && (*p == '\n' || (*p == '\r' &&
-			    p + 1 < end && p[1] == '\n')))
-				break;
-		}
-		blen = p - blk;
-		if (blen == 0 || action_get(blk, blen, action,
-		    sizeof(action)) == -1)
-			continue;
-		rank = 1;
-		if (strcasecmp(action, "delayed") == 0)
-			rank = 2;
-		if (strcasecmp(action, "failed") == 0)
-			rank = 3;
-		if (want != NULL && (field_get(blk, blen, "Final-Recipient",
-		    addr, sizeof(addr)) == 0 || field_get(blk, blen,
-		    "Original-Recipient", addr, sizeof(addr)) == 0)) {
-			char a[MH_ADDR_MAX];
-
-			addr_value(a, sizeof(a), addr);
-			if (same_rcpt(a, want))
-				rank += 10;
-		}
-		if (rank > bestrank) {
-			bestrank = rank;
-			best = blk;
-			bestlen = blen;
-		}
-	}
-	if (best == NULL)
+	if (field_get(blk, blen, "Final-Recipient", v, sizeof(v)) == -1 &&
+	    field_get(blk, blen, "Original-Recipient", v, sizeof(v)) == -1)
 		return (-1);
+	addr_value(out, len, v);
+	return (0);
+}
 
-	action_get(best, bestlen, action, sizeof(action));
-	sanitize_text(bi->action, sizeof(bi->action), action, strlen(action),
-	    SAN_SQUEEZE);
-	if (field_get(best, bestlen, "Final-Recipient", addr,
-	    sizeof(addr)) == 0 || field_get(best, bestlen,
-	    "Original-Recipient", addr, sizeof(addr)) == 0)
-		addr_value(ev->recipient, sizeof(ev->recipient), addr);
-	if (field_get(best, bestlen, "Status", diag, sizeof(diag)) == 0 &&
+/* a per-recipient block's action, recipient, status and diagnostic */
+static void
+block_fill(const char *blk, size_t blen, char *act, size_t actlen,
+    struct event_record *ev)
+{
+	const char	*p;
+	char		 action[32], diag[512], code[8];
+	int		 smtp;
+
+	action_get(blk, blen, action, sizeof(action));
+	sanitize_text(act, actlen, action, strlen(action), SAN_SQUEEZE);
+	(void)block_addr(blk, blen, ev->recipient, sizeof(ev->recipient));
+	if (field_get(blk, blen, "Status", diag, sizeof(diag)) == 0 &&
 	    re_first(diag, "^([245]\\.[0-9]{1,3}\\.[0-9]{1,3})", 1,
 	    ev->extended, sizeof(ev->extended), NULL) == -1)
 		ev->extended[0] = '\0';
-	if (field_get(best, bestlen, "Diagnostic-Code", diag,
+	if (field_get(blk, blen, "Diagnostic-Code", diag,
 	    sizeof(diag)) == 0) {
 		p = strchr(diag, ';');
 		smtp = p != NULL && p - diag == 4 &&
@@ -387,9 +346,83 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 		    NULL) == 0)
 			ev->code = atoi(code);
 		if (ev->extended[0] == '\0')
-			field_get(best, bestlen, "Status", ev->extended,
+			field_get(blk, blen, "Status", ev->extended,
 			    sizeof(ev->extended));
 	}
+}
+
+/* the blocks of a delivery-status body */
+struct dsn_scan {
+	const char	*best;			/* the block of ev */
+	size_t		 bestlen;
+	struct {
+		const char	*p;
+		size_t		 len;
+	}		 failing[BOUNCE_RCPTS_MAX];	/* failed, delayed */
+	size_t		 nfailing;
+};
+
+/*
+ * The per-recipient blocks of a delivery-status body: ev is the one of
+ * our recipient that failed or was delayed, else the first failed, else
+ * the first delayed one, else our recipient's, else the first; those
+ * that failed or were delayed are kept in ds for their own events.
+ */
+static int
+dsn_parse(const char *dsn, size_t len, const char *want,
+    struct bounce_info *bi, struct dsn_scan *ds)
+{
+	const char		*p, *end = dsn + len, *blk;
+	size_t			 blen;
+	char			 action[32], a[MH_ADDR_MAX];
+	int			 rank, bestrank = 0, failing;
+
+	memset(ds, 0, sizeof(*ds));
+	/* blocks are separated by empty lines; the first is per-message */
+	for (p = dsn; p < end; ) {
+		while (p < end && (*p == '\n' || *p == '\r'))
+			p++;
+		blk = p;
+		while (p < end) {
+			const char *eol = memchr(p, '\n', end - p);
+
+			if (eol == NULL) {
+				p = end;
+				break;
+			}
+			p = eol + 1;
+			if (p < end && (*p == '\n' || (*p == '\r' &&
+			    p + 1 < end && p[1] == '\n')))
+				break;
+		}
+		blen = p - blk;
+		if (blen == 0 || action_get(blk, blen, action,
+		    sizeof(action)) == -1)
+			continue;
+		rank = 1;
+		if ((failing = strcasecmp(action, "delayed") == 0))
+			rank = 3;
+		if (strcasecmp(action, "failed") == 0) {
+			failing = 1;
+			rank = 4;
+		}
+		if (want != NULL && block_addr(blk, blen, a, sizeof(a)) == 0 &&
+		    same_rcpt(a, want))
+			rank += failing ? 10 : 1;
+		if (failing && ds->nfailing < BOUNCE_RCPTS_MAX) {
+			ds->failing[ds->nfailing].p = blk;
+			ds->failing[ds->nfailing++].len = blen;
+		}
+		if (rank > bestrank) {
+			bestrank = rank;
+			ds->best = blk;
+			ds->bestlen = blen;
+		}
+	}
+	if (ds->best == NULL)
+		return (-1);
+	block_fill(ds->best, ds->bestlen, bi->action, sizeof(bi->action),
+	    &bi->ev);
 	return (0);
 }
 
@@ -511,7 +544,7 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
  * unknown") then suppresses as that refusal does.
  */
 static void
-rcpt_stage(const char *text, const char *rcpt, struct bounce_info *bi)
+rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
 {
 	const char	*p, *s, *e, *e2;
 	char		*para, buf[64];
@@ -533,10 +566,64 @@ rcpt_stage(const char *text, const char *rcpt, struct bounce_info *bi)
 		if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after|"
 		    ">>>)[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf),
 		    NULL) == 0)
-			strlcpy(bi->stage, "rcpt", sizeof(bi->stage));
+			strlcpy(stage, "rcpt", len);
 		free(para);
-		if (bi->stage[0] != '\0')
+		if (stage[0] != '\0')
 			return;
+	}
+}
+
+/*
+ * The report's other recipients that failed or were delayed, one event
+ * each (an address once): bi->more.  Their stage and reason are found as
+ * ev's are; only an address the return path names is not another's.
+ */
+static void
+dsn_more(const struct scan *sc, const struct dsn_scan *ds,
+    const char *verp_rcpt, struct bounce_info *bi)
+{
+	struct event_record	 e;
+	struct bounce_rcpt	*m;
+	char			 first[MH_ADDR_MAX], action[16];
+	size_t			 i, j;
+
+	if (ds->nfailing < 2 || (bi->more = calloc(MIN(ds->nfailing,
+	    BOUNCE_RCPTS_MAX - 1), sizeof(*bi->more))) == NULL)
+		return;
+	if (block_addr(ds->best, ds->bestlen, first, sizeof(first)) == -1)
+		first[0] = '\0';
+	for (i = 0; i < ds->nfailing && bi->nmore < BOUNCE_RCPTS_MAX - 1;
+	    i++) {
+		if (ds->failing[i].p == ds->best)
+			continue;
+		memset(&e, 0, sizeof(e));
+		block_fill(ds->failing[i].p, ds->failing[i].len, action,
+		    sizeof(action), &e);
+		if (e.recipient[0] == '\0' || same_rcpt(e.recipient, first))
+			continue;
+		for (j = 0; j < bi->nmore; j++)
+			if (same_rcpt(e.recipient, bi->more[j].recipient))
+				break;
+		if (j < bi->nmore)
+			continue;
+		m = &bi->more[bi->nmore++];
+		strlcpy(m->recipient, e.recipient, sizeof(m->recipient));
+		strlcpy(m->action, action, sizeof(m->action));
+		m->code = e.code;
+		strlcpy(m->extended, e.extended, sizeof(m->extended));
+		if (e.description[0] == '\0')
+			text_after(sc->text->str, "", e.description,
+			    sizeof(e.description));
+		strlcpy(m->description, e.description,
+		    sizeof(m->description));
+		strlcpy(m->bounce_type, strcasecmp(action, "delayed") == 0 ?
+		    "soft" : "hard", sizeof(m->bounce_type));
+		strlcpy(m->bounce_reason, enhanced_reason(m->extended,
+		    m->description), sizeof(m->bounce_reason));
+		rcpt_stage(sc->text->str, m->recipient, m->stage,
+		    sizeof(m->stage));
+		m->other_rcpt = verp_rcpt != NULL &&
+		    !same_rcpt(m->recipient, verp_rcpt);
 	}
 }
 
@@ -689,6 +776,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 {
 	struct event_record	*ev = &bi->ev;
 	struct scan		 sc;
+	struct dsn_scan		 ds;
 	GMimeContentType	*ct;
 	const char		*subject, *rt;
 	int			 dsn, arf;
@@ -716,7 +804,8 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 
 	if (arf)
 		complaint(&sc, bi);
-	else if (dsn && dsn_parse(sc.dsn->str, sc.dsn->len, verp_rcpt, bi) == 0) {
+	else if (dsn && dsn_parse(sc.dsn->str, sc.dsn->len, verp_rcpt, bi,
+	    &ds) == 0) {
 		strlcpy(bi->format, "dsn", sizeof(bi->format));
 		if (strcasecmp(bi->action, "failed") == 0 ||
 		    strcasecmp(bi->action, "delayed") == 0) {
@@ -733,6 +822,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 			strlcpy(ev->bounce_type, strcasecmp(bi->action,
 			    "delayed") == 0 ? "soft" : "hard",
 			    sizeof(ev->bounce_type));
+			dsn_more(&sc, &ds, verp_rcpt, bi);
 		} else
 			ev->kind = EV_BOUNCE_REPLY;	/* delivered, relayed */
 	} else if (nonstandard(msg, subject, &sc, bi) == 0)
@@ -746,7 +836,8 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	}
 
 	if (ev->kind == EV_BOUNCE) {
-		rcpt_stage(sc.text->str, ev->recipient, bi);
+		rcpt_stage(sc.text->str, ev->recipient, bi->stage,
+		    sizeof(bi->stage));
 		strlcpy(ev->bounce_reason, enhanced_reason(ev->extended,
 		    ev->description), sizeof(ev->bounce_reason));
 		ev->bounce_mime = mime_copy(raw, rawlen);
@@ -849,4 +940,28 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	}
 	free(raw);
 	return (0);
+}
+
+void
+bounce_event(const struct bounce_info *bi, size_t i, struct event_record *ev)
+{
+	const struct bounce_rcpt	*m = &bi->more[i];
+
+	*ev = bi->ev;
+	strlcpy(ev->recipient, m->recipient, sizeof(ev->recipient));
+	ev->code = m->code;
+	strlcpy(ev->extended, m->extended, sizeof(ev->extended));
+	strlcpy(ev->description, m->description, sizeof(ev->description));
+	strlcpy(ev->bounce_type, m->bounce_type, sizeof(ev->bounce_type));
+	strlcpy(ev->bounce_reason, m->bounce_reason,
+	    sizeof(ev->bounce_reason));
+}
+
+void
+bounce_clear(struct bounce_info *bi)
+{
+	mh_event_clear(&bi->ev);
+	free(bi->more);
+	bi->more = NULL;
+	bi->nmore = 0;
 }

@@ -25,6 +25,24 @@
 #include "mh_event.h"
 
 #define BOUNCE_READ_MAX		(32 * 1024 * 1024)
+/* the events of one delivery report at most (RFC 5321 4.5.3.1.8) */
+#define BOUNCE_RCPTS_MAX	100
+
+/*
+ * Another recipient of a delivery report (RFC 3464) that failed or was
+ * delayed: its own bounce event (bounce_event)
+ */
+struct bounce_rcpt {
+	char			 recipient[MH_ADDR_MAX];
+	char			 action[16];
+	char			 stage[8];
+	int			 code;
+	char			 extended[16];
+	char			 description[512];
+	char			 bounce_type[8];
+	char			 bounce_reason[128];
+	int			 other_rcpt;
+};
 
 struct bounce_info {
 	/*
@@ -57,15 +75,32 @@ struct bounce_info {
 	 * is the report's, and it suppresses no one
 	 */
 	int			 other_rcpt;
+	/*
+	 * a delivery report's other recipients that failed or were
+	 * delayed, each a bounce of its own after ev (ev is the return
+	 * path's recipient's, else the first that failed, else the first
+	 * delayed); at most BOUNCE_RCPTS_MAX - 1
+	 */
+	struct bounce_rcpt	*more;
+	size_t			 nmore;
 };
 
 /*
  * fd: the message (read from its current offset); rcpt: the envelope
  * recipient, a VERP address on bounce_domain (may be NULL), whose MAC is
  * checked with verp_key (may be NULL: none verifies).  0 and *out
- * filled (mh_event_clear(&out->ev) afterwards), -1 on a read error.
+ * filled (bounce_clear(out) afterwards), -1 on a read error.
  */
 int	bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 	    const char *verp_key, struct bounce_info *out);
+/*
+ * The event of bi->more[i]: bi->ev (as it is now, its facts filled or
+ * not) with that recipient's own fields; its pointers are bi->ev's, not
+ * to be freed.
+ */
+void	bounce_event(const struct bounce_info *bi, size_t i,
+	    struct event_record *ev);
+/* frees what bounce_classify allocated in bi */
+void	bounce_clear(struct bounce_info *bi);
 
 #endif /* MH_HOOKD_BOUNCE_H */

@@ -17,7 +17,8 @@
  * (IMSG_UNSUBSCRIBE_MAILTO_ACK, bounce_unsubscribed): if relayd dies
  * first, the mail is still in the spool and is sent again at restart.
  * Likewise a recipient of a bounce, a reply or an automatic reply stays
- * pending until its event is durable in the event spool (returned_durable,
+ * pending until its events (one per recipient that failed or was delayed
+ * of a delivery report) are durable in the event spool (returned_durable,
  * inbound_returned): a crash before, or an event that could not be
  * written, leaves the mail to be classified again at the next start, and
  * the event's id, made of the queue id and the recipient, is the same.
@@ -91,10 +92,15 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 	return (1);
 }
 
-/* a recipient of returned mail whose event is in the event spool, or not */
+/*
+ * A recipient of returned mail whose events are in the event spool, or
+ * not: a delivery report of several recipients makes several events.
+ */
 struct returned_wait {
 	char	msgid[MH_MSGID_LEN];
 	size_t	idx;
+	size_t	pending;	/* events not durable yet, +1 while submitted */
+	int	failed;		/* one of them was not stored */
 };
 
 static void
@@ -102,24 +108,54 @@ returned_durable(int ok, void *arg)
 {
 	struct returned_wait	*w = arg;
 
-	if (ok)
-		inbound_returned(w->msgid, w->idx);
-	else
+	if (!ok && !w->failed)
 		log_warnx("msgid=%s: the event of returned mail is not stored; "
 		    "the mail is kept and classified again at the next start",
 		    w->msgid);
+	if (!ok)
+		w->failed = 1;
+	if (--w->pending > 0)
+		return;
+	if (!w->failed)
+		inbound_returned(w->msgid, w->idx);
 	free(w);
 }
 
-/* 1 waiting (for relayd, or for the event to be durable), -1 not yet */
+/*
+ * A final report of a transient failure (4.4.7: expired) is not; the
+ * RCPT it names counts for a generic code (5.0.0) alone, as a detailed
+ * one (552 5.2.2) is judged as in any report.
+ */
+static void
+returned_suppress(const char *msgid, const char *to,
+    const struct event_record *ev, const char *stage, int other, int verp)
+{
+	if (ev->kind != EV_BOUNCE || strcmp(ev->bounce_type, "hard") != 0 ||
+	    ev->recipient[0] == '\0' || ev->extended[0] == '4' ||
+	    !enhanced_suppresses(ev->extended[0] == '\0' ||
+	    strcmp(ev->extended + 1, ".0.0") == 0 ? stage : "", ev->extended))
+		return;
+	/* a forwarding target's refusal: not of the return path's */
+	if (other)
+		log_warnx("msgid=%s recipient=<%s> event=returned suppress=no "
+		    "(the report names another address than the return path "
+		    "<%s>)", msgid, ev->recipient, to);
+	else
+		suppress(msgid, ev, verp);
+}
+
+/* 1 waiting (for relayd, or for the events to be durable), -1 not yet */
 static int
 classify_one(struct envelope *env, size_t idx)
 {
 	struct envelope_rcpt	*r = &env->rcpts[idx];
-	struct bounce_info	bi;
+	struct bounce_info	 bi;
+	struct event_record	 more, *ev;
 	struct returned_wait	*w;
-	char			to[MH_ADDR_MAX], key[64];
-	int			fd, n;
+	const char		*stage;
+	char			 to[MH_ADDR_MAX], key[64];
+	size_t			 i;
+	int			 fd, n, other, failed = 0;
 
 	if (unsubscribe(env, r))
 		return (1);
@@ -144,39 +180,50 @@ classify_one(struct envelope *env, size_t idx)
 	 */
 	if (bi.verp == VERP_SIGNED)
 		(void)facts_fill(&bi.ev);
-	/* classified again after a crash: the same event */
-	n = snprintf(key, sizeof(key), "returned/%s/%zu", env->id, idx);
-	mh_event_id_hash(bi.ev.id, key, n);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	strlcpy(w->msgid, env->id, sizeof(w->msgid));
 	w->idx = idx;
-	if (events_submit(&bi.ev, returned_durable, w) == -1) {
-		free(w);
-		mh_event_clear(&bi.ev);
-		return (-1);
-	}
+	w->pending = 1;
 	/*
-	 * A final report of a transient failure (4.4.7: expired) is not;
-	 * the RCPT it names counts for a generic code (5.0.0) alone, as a
-	 * detailed one (552 5.2.2) is judged as in any report.
+	 * An event per recipient the report names as failed or delayed,
+	 * each known by the mail, the recipient of it and its place in the
+	 * report: classified again after a crash, the same events.
 	 */
-	if (bi.ev.kind == EV_BOUNCE && strcmp(bi.ev.bounce_type, "hard") == 0 &&
-	    bi.ev.recipient[0] != '\0' && bi.ev.extended[0] != '4' &&
-	    enhanced_suppresses(bi.ev.extended[0] == '\0' ||
-	    strcmp(bi.ev.extended + 1, ".0.0") == 0 ? bi.stage : "",
-	    bi.ev.extended)) {
-		/* a forwarding target's refusal: not of the return path's */
-		if (bi.other_rcpt)
-			log_warnx("msgid=%s recipient=<%s> event=returned "
-			    "suppress=no (the report names another address than "
-			    "the return path <%s>)", env->id, bi.ev.recipient,
-			    to);
-		else
-			suppress(env->id, &bi.ev, bi.verp);
+	for (i = 0; i <= bi.nmore; i++) {
+		ev = &bi.ev;
+		stage = bi.stage;
+		other = bi.other_rcpt;
+		if (i == 0)
+			n = snprintf(key, sizeof(key), "returned/%s/%zu",
+			    env->id, idx);
+		else {
+			bounce_event(&bi, i - 1, &more);
+			ev = &more;
+			stage = bi.more[i - 1].stage;
+			other = bi.more[i - 1].other_rcpt;
+			n = snprintf(key, sizeof(key), "returned/%s/%zu/%zu",
+			    env->id, idx, i);
+			log_info("msgid=%s to=<%s> event=returned kind=%s "
+			    "format=%s recipient=<%s> type=%s verp=%s",
+			    env->id, to, event_kind_name(ev->kind), bi.format,
+			    ev->recipient, ev->bounce_type,
+			    verp_status_name(bi.verp));
+		}
+		mh_event_id_hash(ev->id, key, n);
+		w->pending++;
+		if (events_submit(ev, returned_durable, w) == -1) {
+			w->pending--;
+			failed = 1;
+			continue;
+		}
+		returned_suppress(env->id, to, ev, stage, other, bi.verp);
 	}
-	mh_event_clear(&bi.ev);
-	return (1);
+	if (failed)
+		w->failed = 1;
+	returned_durable(1, w);		/* every event is submitted */
+	bounce_clear(&bi);
+	return (failed ? -1 : 1);
 }
 
 /*

@@ -25,6 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int		init;
 	struct bounce_info	bi;
+	struct event_record	e;
+	size_t			i;
 	int			fd;
 
 	if (!init) {
@@ -42,12 +44,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
 	    "b.test", "00", &bi) == -1)
 		abort();
-	mh_event_clear(&bi.ev);
+	for (i = 0; i < bi.nmore; i++) {
+		bounce_event(&bi, i, &e);
+		if (e.recipient[0] == '\0')
+			abort();
+	}
+	bounce_clear(&bi);
 	lseek(fd, 0, SEEK_SET);
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, "fbl@b.test", "b.test", "00", &bi) == -1)
 		abort();
-	mh_event_clear(&bi.ev);
+	bounce_clear(&bi);
 	close(fd);
 	return (0);
 }

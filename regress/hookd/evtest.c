@@ -324,7 +324,7 @@ cmd_classify(int argc, char **argv)
 	printf("%s\n", s);
 	free(s);
 	json_decref(o);
-	mh_event_clear(&bi.ev);
+	bounce_clear(&bi);
 	return (0);
 }
 
