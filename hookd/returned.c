@@ -5,8 +5,9 @@
 /*
  * Mail that came back to the bounce domain: classified (bounce.c) into
  * an asynchronous bounce, an automatic reply, a complaint (ARF) or a reply
- * to the bounce address, reported as an event; a hard bounce suppresses the recipient,
- * but only when it came to a VERP return path whose MAC verifies (verp.h):
+ * to the bounce address, reported as an event; a hard bounce or a spam
+ * complaint suppresses the recipient, but only when it came to (or, a
+ * complaint, quotes) a VERP return path whose MAC verifies (verp.h):
  * anyone can send mail to the bounce domain, and a report forged to any
  * other address (one without a MAC, a MAC that does not verify, a plain
  * address of the domain) must not choose whom it suppresses, nor name a
@@ -21,7 +22,8 @@
  * of a delivery report) are durable in the event spool (returned_durable,
  * inbound_returned): a crash before, or an event that could not be
  * written, leaves the mail to be classified again at the next start, and
- * the event's id, made of the queue id and the recipient, is the same.
+ * the event's id, made of the mail's id, the recipient of it and the
+ * event's place in the report, is the same.
  */
 #include <sys/types.h>
 
@@ -40,7 +42,8 @@
 #include "hookd.h"
 
 static void
-suppress(const char *msgid, const struct event_record *ev, int verp)
+suppress(const char *msgid, const struct event_record *ev, int verp,
+    const char *why)
 {
 	struct suppress_req	req;
 	char			a[MH_ADDR_MAX];
@@ -59,8 +62,13 @@ suppress(const char *msgid, const struct event_record *ev, int verp)
 	if (strlcpy(req.addr, ev->recipient, sizeof(req.addr)) >=
 	    sizeof(req.addr) || !msg_str_ok(req.addr, sizeof(req.addr)))
 		return;
-	snprintf(req.reason, sizeof(req.reason), "hard bounce %s%s%s",
-	    ev->extended, ev->bounce_reason[0] ? ": " : "", ev->bounce_reason);
+	if (ev->kind == EV_COMPLAINT)
+		snprintf(req.reason, sizeof(req.reason), "complaint %s",
+		    why);
+	else
+		snprintf(req.reason, sizeof(req.reason), "hard bounce %s%s%s",
+		    ev->extended, ev->bounce_reason[0] ? ": " : "",
+		    ev->bounce_reason);
 	log_sanitize(req.reason, sizeof(req.reason), req.reason);
 	mproc_compose(proc_peer[PROC_RELAYD], IMSG_SUPPRESS, 0, -1, &req,
 	    sizeof(req));
@@ -122,6 +130,20 @@ returned_durable(int ok, void *arg)
 }
 
 /*
+ * A spam complaint (RFC 5965 Feedback-Type abuse or fraud) suppresses its
+ * recipient, as a hosted sender's complaint list does; not-spam, virus,
+ * auth-failure (a DMARC failure report, RFC 6591) and other types are no
+ * one's wish to hear no more.
+ */
+static int
+complaint_suppresses(const struct event_record *ev)
+{
+	return (ev->recipient[0] != '\0' &&
+	    (strcasecmp(ev->description, "abuse") == 0 ||
+	    strcasecmp(ev->description, "fraud") == 0));
+}
+
+/*
  * A final report of a transient failure (4.4.7: expired) is not; the
  * RCPT it names counts for a generic code (5.0.0) alone, as a detailed
  * one (552 5.2.2) is judged as in any report.
@@ -130,6 +152,11 @@ static void
 returned_suppress(const char *msgid, const char *to,
     const struct event_record *ev, const char *stage, int other, int verp)
 {
+	if (ev->kind == EV_COMPLAINT) {
+		if (complaint_suppresses(ev))
+			suppress(msgid, ev, verp, ev->description);
+		return;
+	}
 	if (ev->kind != EV_BOUNCE || strcmp(ev->bounce_type, "hard") != 0 ||
 	    ev->recipient[0] == '\0' || ev->extended[0] == '4' ||
 	    !enhanced_suppresses(ev->extended[0] == '\0' ||
@@ -141,7 +168,7 @@ returned_suppress(const char *msgid, const char *to,
 		    "(the report names another address than the return path "
 		    "<%s>)", msgid, ev->recipient, to);
 	else
-		suppress(msgid, ev, verp);
+		suppress(msgid, ev, verp, NULL);
 }
 
 /* 1 waiting (for relayd, or for the events to be durable), -1 not yet */
