@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enhanced.h"
 #include "fileio.h"
 #include "log.h"
 #include "msghdr.h"
@@ -28,16 +29,16 @@ static const struct dsn_text {
 	const char	*action;
 	const char	*subject;
 	const char	*intro;		/* the text part's first words */
-	char		 class;		/* of a reply's code it takes */
+	const char	*classes;	/* of a Status it may have */
 	const char	*status;	/* the Status without one */
 } dsn_texts[] = {
 	[DSN_FAILED] = { "failed", "Undelivered Mail Returned to Sender",
 	    "Your message could not be delivered to these recipients:",
-	    '\0', "5.0.0" },
+	    "45", "5.0.0" },
 	[DSN_RELAYED] = { "relayed", "Successful Mail Delivery Report",
 	    "Your message was delivered to the mail server of these "
 	    "recipients;\r\nno further notice of success will come from "
-	    "there:", '2', "2.0.0" }
+	    "there:", "2", "2.0.0" }
 };
 
 /* does recipient r want a report of action a (RFC 3461 4.1)? */
@@ -93,6 +94,32 @@ bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
 	}
 	free(f);
 	free(r);
+}
+
+/*
+ * A recipient's Status (RFC 3464 2.3.4): the enhanced code of the outcome
+ * (a server's, RFC 3463, or relayd's own), in the class of the basic code
+ * of the reply that decided it (550 4.2.2: 5.2.2); without one, that
+ * class's X.0.0.  An expiry's is relayd's own (4.4.7), whatever the last
+ * reply was.
+ */
+static void
+dsn_status(char *dst, size_t len, const struct dsn_text *t,
+    const struct rres *r)
+{
+	char	 cls;
+
+	if ((r->kind == EV_BOUNCE || r->kind == EV_DELIVERY) &&
+	    r->code >= 200 && r->code < 600)
+		cls = '0' + r->code / 100;
+	else
+		cls = r->ext[0];
+	if (cls == '\0' || strchr(t->classes, cls) == NULL)
+		strlcpy(dst, t->status, len);
+	else if (enhanced_ok(r->ext, 0))
+		snprintf(dst, len, "%c%s", cls, r->ext + 1);
+	else
+		snprintf(dst, len, "%c.0.0", cls);
 }
 
 /* the host of a job's "host[ip]:port", as a Remote-MTA names it */
@@ -193,16 +220,14 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	dsn_remote(remote, sizeof(remote), relay);
 	for (i = 0; i < n; i++) {
 		const struct envelope_rcpt *r = &orig->rcpts[rcpts[i]];
-		const char *ext = res[i].ext;
+		char status[16];
 
-		/* a reply's code of another class than the action's: ours */
-		if (ext[0] == '\0' || (t->class != '\0' && ext[0] != t->class))
-			ext = t->status;
+		dsn_status(status, sizeof(status), t, &res[i]);
 		fprintf(fp, "\r\n");
 		if (r->orcpt[0] != '\0')
 			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
 		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: %s\r\n"
-		    "Status: %s\r\n", r->addr, t->action, ext);
+		    "Status: %s\r\n", r->addr, t->action, status);
 		/* the server whose reply this is, and the reply */
 		if (res[i].code >= 200) {
 			if (remote[0] != '\0')

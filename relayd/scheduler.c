@@ -826,8 +826,12 @@ sched_job_done(struct rjob *j)
 				    res->code, res->ext, res->desc, res->stage);
 				sched_log(m, i, "expired", j->relay, &res->tls,
 				    res->code, res->ext, res->desc);
+				/* the DSN's Status: expired (RFC 3463), the
+				 * last reply its Diagnostic-Code */
 				failed[nf] = i;
-				failres[nf++] = *res;
+				failres[nf] = *res;
+				strlcpy(failres[nf++].ext, "4.4.7",
+				    sizeof(res->ext));
 			}
 			break;
 		}
