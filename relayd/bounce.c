@@ -228,13 +228,20 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
 		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: %s\r\n"
 		    "Status: %s\r\n", r->addr, t->action, status);
-		/* the server whose reply this is, and the reply */
-		if (res[i].code >= 200) {
+		/*
+		 * The server whose reply this is, and the reply; a refusal
+		 * of relayd's own (no server answered, or none was asked:
+		 * DNS, the size the server announced) names none and says
+		 * why in its own words, as Postfix's X-Postfix
+		 */
+		if (res[i].remote && res[i].code >= 200) {
 			if (remote[0] != '\0')
 				fprintf(fp, "Remote-MTA: dns; %s\r\n", remote);
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
 			    res[i].code, desc[i]);
-		}
+		} else if (desc[i][0] != '\0')
+			fprintf(fp, "Diagnostic-Code: X-mailhook; %s\r\n",
+			    desc[i]);
 	}
 	free(desc);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"

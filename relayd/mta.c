@@ -1503,7 +1503,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		if (code / 100 != 2) {
 			c->mail_failed = 1;
 			for (i = 0; i < j->n; i++)
-				sched_result(j, i, code_kind(code), code, ext,
+				sched_reply(j, i, code_kind(code), code, ext,
 				    text, "mail");
 		}
 	} else if (k <= j->n) {
@@ -1533,7 +1533,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			 */
 			sched_untried(j, k - 1);
 		else
-			sched_result(j, k - 1, code_kind(code), code, ext, text,
+			sched_reply(j, k - 1, code_kind(code), code, ext, text,
 			    "rcpt");
 	} else {
 		/* DATA */
@@ -1561,7 +1561,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		}
 		for (i = 0; i < j->n; i++)
 			if (c->accepted[i])
-				sched_result(j, i, code_kind(code), code, ext,
+				sched_reply(j, i, code_kind(code), code, ext,
 				    text, "data");
 		tx_rset_end(c);
 		return;
@@ -1577,7 +1577,7 @@ dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 
 	for (i = 0; i < c->job->n; i++)
 		if (c->accepted[i])
-			sched_result(c->job, i, code_kind(code), code, ext,
+			sched_reply(c->job, i, code_kind(code), code, ext,
 			    text, "data");
 	job_finish(c);
 	/* a TLS-RPT report's connection was not under the domain's policy */
@@ -1655,6 +1655,8 @@ mta_idle_quit(void)
 static void
 conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 {
+	size_t	 i;
+
 	if (c->reused && c->job != NULL && c->state == M_TX &&
 	    c->tx_acked == 0) {
 		conn_fail(c, code, ext, "%d %s", code, text);
@@ -1662,7 +1664,9 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 	}
 	log_debug("mta %s: %s: %d %s: closing", c->domain, c->peer, code,
 	    text);
-	job_fail_all(c, EV_SOFT_BOUNCE, code, ext, text, conn_stage(c));
+	for (i = 0; c->job != NULL && i < c->job->n; i++)
+		sched_reply(c->job, i, EV_SOFT_BOUNCE, code, ext, text,
+		    conn_stage(c));
 	job_finish(c);
 	conn_free(c);
 }

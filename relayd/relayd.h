@@ -48,6 +48,7 @@ struct rres {
 	int		 untried;	/* not tried: due again at once */
 	enum event_kind	 kind;
 	int		 code;
+	int		 remote;	/* code and desc: a server's reply */
 	char		 ext[16];
 	char		 desc[512];
 	char		 stage[16];
@@ -153,6 +154,8 @@ unsigned long long sched_committed(void);
 void	 sched_kick(void);
 void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
+void	 sched_reply(struct rjob *, size_t i, enum event_kind, int code,
+	    const char *ext, const char *text, const char *stage);
 void	 sched_job_done(struct rjob *);
 struct rjob *sched_next_job(const char *domain);
 void	 sched_conn_closed(const char *domain);

@@ -752,6 +752,17 @@ sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
 	r->tls = j->tls;
 }
 
+/* as sched_result, the outcome being the server's reply code text */
+void
+sched_reply(struct rjob *j, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *text, const char *stage)
+{
+	if (j->res[i].done)
+		return;
+	sched_result(j, i, kind, code, ext, text, stage);
+	j->res[i].remote = 1;
+}
+
 /*
  * Recipient i of j was not tried after all (a 452 for too many recipients
  * in this transaction): no event, no attempt counted, due again at once,
