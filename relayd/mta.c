@@ -1059,6 +1059,28 @@ parse_ext(const char *text, char *ext, size_t len)
 static void	reply(struct mconn *, int, const char *);
 
 /*
+ * A refusal's next line, after the text kept of those before it (with a
+ * space, not its CR LF: a report repeats the whole reason on one line,
+ * RFC 3464 Diagnostic-Code), without the enhanced code its lines repeat
+ * ("550-5.1.1 The email account ... Please try\r\n550-5.1.1 double-checking
+ * ...").  Sanitized as the first line is.
+ */
+static void
+reply_join(struct mconn *c, const char *text)
+{
+	size_t	 n = enhanced_len(c->rtext, 0), len = strlen(c->rtext);
+
+	if (n > 0 && strncmp(text, c->rtext, n) == 0 &&
+	    (text[n] == ' ' || text[n] == '\0'))
+		text += text[n] == ' ' ? n + 1 : n;
+	if (text[0] == '\0' || len + 2 >= sizeof(c->rtext))
+		return;
+	if (len > 0)
+		c->rtext[len++] = ' ';
+	log_sanitize(c->rtext + len, sizeof(c->rtext) - len, text);
+}
+
+/*
  * One line from the server; -1 if the connection must end, *why saying
  * what is wrong with the reply.
  */
@@ -1091,8 +1113,10 @@ reply_line(struct mconn *c, const char *line, size_t len, const char **why)
 		return (-1);
 	} else if (c->state == M_EHLO && code == 250 && len > 4)
 		ehlo_keyword(c, line + 4);	/* a refused EHLO offers none */
-	/* a long multi-line reply is legal: its code decides (the rest of
-	 * its text is not kept), up to a total size */
+	else if (code >= 400 && len > 4)
+		reply_join(c, line + 4);
+	/* a long multi-line reply is legal: its code decides (a refusal's
+	 * text is kept as far as it fits), up to a total size */
 	c->rlines++;
 	c->rbytes += len + 2;
 	if (c->rbytes > REPLY_BYTES_MAX) {
