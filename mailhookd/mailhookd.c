@@ -24,7 +24,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mailhookd [-dnVvX] [-f file]\n");
+	fprintf(stderr, "usage: mailhookd [-dnVvX] [-f file] [-N socket]\n");
 	exit(1);
 }
 
@@ -71,13 +71,16 @@ main(int argc, char *argv[])
 	int		 ch, debug = 0, noaction = 0, verbose = 0, testing = 0;
 
 	parent_opts.conffile = MH_CONF_FILE;
-	while ((ch = getopt(argc, argv, "df:nP:VvX")) != -1) {
+	while ((ch = getopt(argc, argv, "df:N:nP:VvX")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
 			break;
 		case 'f':
 			parent_opts.conffile = optarg;
+			break;
+		case 'N':
+			parent_opts.notify = optarg;
 			break;
 		case 'n':
 			noaction = 1;

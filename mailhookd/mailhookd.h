@@ -26,6 +26,7 @@ struct child {
 struct parent_opts {
 	const char	*conffile;
 	const char	*self;		/* path of our binary, for re-exec */
+	const char	*notify;	/* -N: the service manager's socket */
 	int		 debug;
 	int		 verbose;
 	int		 testing;	/* -X: debug triggers allowed */
@@ -52,6 +53,12 @@ void	control_scrape(uint32_t);	/* webd's IMSG_METRICS_REQ */
 struct cluster_link;
 void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);
+
+/* notify.c: the service manager's readiness protocol (sd_notify) */
+void	notify_init(const char *path);
+void	notify_ready(const char *status);
+void	notify_reloading(const char *status);
+void	notify_stopping(const char *status);
 
 /* maildir.c: hookd's IMSG_FALLBACK_MAILDIR */
 void	maildir_fallback(struct mproc *, struct mh_imsg *);

@@ -39,6 +39,7 @@ struct parent_opts	 parent_opts;
 time_t			 parent_started;
 
 static int		 shutting_down;
+static int		 announced;	/* READY=1 sent to the service manager */
 static int		 exit_status;
 static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
 static struct event	*ev_deadline;
@@ -398,6 +399,8 @@ parent_shutdown(int status)
 		return;
 	shutting_down = 1;
 	exit_status = status;
+	notify_stopping(status == 0 ? "stopping" :
+	    "stopping: a process was lost");
 	/*
 	 * Our copies of the listening sockets go: once the children that
 	 * serve them have ended, a client is refused at once instead of
@@ -543,6 +546,32 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 	parent_reload(err, sizeof(err));
 }
 
+/*
+ * Ready for the service manager once every child has said it is: the
+ * listeners were bound before any child started (a failure is fatal),
+ * so smtpd and webd are handed sockets that already take connections.
+ */
+static void
+parent_ready(void)
+{
+	struct listener	*l;
+	char		 status[128];
+	size_t		 i;
+	int		 n = 0;
+
+	if (announced || shutting_down)
+		return;
+	for (i = 0; i < NCHILD; i++)
+		if (!children[child_procs[i]].ready)
+			return;
+	TAILQ_FOREACH(l, &parent_conf->listeners, entry)
+		n++;
+	snprintf(status, sizeof(status), "mailhookd %s: %d listener%s, %zu "
+	    "processes ready", MH_VERSION, n, n == 1 ? "" : "s", NCHILD);
+	notify_ready(status);
+	announced = 1;
+}
+
 /* a stop under way: the children drain, nothing new is started */
 int
 parent_stopping(void)
@@ -675,6 +704,9 @@ parent_reload(char *msg, size_t len)
 	int		 n, bad;
 
 	log_info("reloading %s", parent_opts.conffile);
+	/* a SIGHUP before the first READY=1: that one comes as planned */
+	if (announced)
+		notify_reloading("reloading the configuration");
 	log_capture(first, sizeof(first));
 	bad = (conf = config_parse(parent_opts.conffile)) == NULL ||
 	    config_load_files(conf) == -1 ||
@@ -685,6 +717,8 @@ parent_reload(char *msg, size_t len)
 		reload_refused(msg, len, first, n);
 		if (conf != NULL)
 			config_free(conf);
+		if (announced)
+			notify_ready(msg);
 		return (-1);
 	}
 	msg[0] = '\0';
@@ -717,6 +751,11 @@ parent_reload(char *msg, size_t len)
 	config_free(parent_conf);
 	parent_conf = conf;
 	log_info("configuration reloaded");
+	if (announced) {
+		snprintf(first, sizeof(first), "configuration reloaded%s%s",
+		    msg[0] != '\0' ? "; at the next restart: " : "", msg);
+		notify_ready(first);
+	}
 	return (0);
 }
 
@@ -757,6 +796,7 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 		strlcpy(c->confinement, s, sizeof(c->confinement));
 		c->ready = 1;
 		log_info("%s (pid %d) ready: %s", p->name, (int)c->pid, s);
+		parent_ready();
 		break;
 	case IMSG_CTL_REPLY:
 		control_child_reply(p->proc, imsg);
@@ -831,6 +871,8 @@ parent_main(void)
 
 	parent_sigmask(SIG_BLOCK);
 	log_procinit("parent");
+	/* a -N that names no socket is refused before anything starts */
+	notify_init(parent_opts.notify);
 	if ((parent_conf = config_parse(parent_opts.conffile)) == NULL)
 		fatalx("%s: configuration has errors", parent_opts.conffile);
 	if (config_load_files(parent_conf) == -1)

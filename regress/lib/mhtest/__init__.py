@@ -195,8 +195,9 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write(self.text)
 
-    def start(self, wait=True):
-        args = [MAILHOOKD, "-d", "-v", "-f", self.conf]
+    def start(self, wait=True, args=()):
+        """args: more options of mailhookd ("-N", path)"""
+        args = [MAILHOOKD, "-d", "-v", "-f", self.conf] + list(args)
         if self.testing:
             args.insert(1, "-X")
         self.log = open(self.logfile, "ab")
@@ -283,6 +284,46 @@ class Daemon:
 
     def __exit__(self, *a):
         self.stop()
+
+
+class NotifyReceiver:
+    """The service manager's end of the readiness protocol (sd_notify):
+    a unix datagram socket bound to path, or to an abstract name given as
+    "@name".  Each datagram is kept whole, as a list of (key, value)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + path[1:] if path.startswith("@") else path)
+        self.got = []
+
+    def recv(self, timeout=15):
+        """The next datagram as [(key, value), ...], None after timeout"""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        msg = [tuple(line.split("=", 1)) if "=" in line else (line, None)
+               for line in data.decode(errors="replace").split("\n") if line]
+        self.got.append(msg)
+        return msg
+
+    def close(self):
+        self.sock.close()
+        if not self.path.startswith("@"):
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def notify_get(msg, key):
+    """The value of key in a datagram of NotifyReceiver, or None"""
+    for k, v in msg or []:
+        if k == key:
+            return v
+    return None
 
 
 def proc_status(pid):
