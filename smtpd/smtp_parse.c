@@ -509,12 +509,13 @@ notify_parse(char *v, int *notify)
 
 /*
  * An ORCPT address of type utf-8 (RFC 6533 3.2): xtext, or unitext with
- * raw UTF-8 (under SMTPUTF8), made utf-8-addr-xtext, printable ASCII: a
- * non-ASCII character is \x{HEX}, as a message/delivery-status carries
- * it.  The length of dst's string, -1 if malformed or too long.
+ * raw UTF-8 (only under SMTPUTF8: utf8), made utf-8-addr-xtext,
+ * printable ASCII: a non-ASCII character is \x{HEX}, as a
+ * message/delivery-status carries it.  The length of dst's string, -1 if
+ * malformed or too long, -2 if raw UTF-8 without utf8.
  */
 static int
-orcpt_utf8_decode(const char *s, char *dst, size_t n)
+orcpt_utf8_decode(const char *s, int utf8, char *dst, size_t n)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	size_t			 o = 0, k, len;
@@ -536,6 +537,8 @@ orcpt_utf8_decode(const char *s, char *dst, size_t n)
 			o += w;
 			continue;
 		}
+		if (!utf8)
+			return (-2);
 		len = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
 		if (strnlen((const char *)p, len) < len ||
 		    !smtp_utf8_valid((const char *)p, len))
@@ -568,7 +571,8 @@ orcpt_type(const char *v, char *t, size_t n)
 }
 
 int
-smtp_rcpt_params(char *s, struct rcpt_params *rp, const char **err)
+smtp_rcpt_params(char *s, int utf8, struct rcpt_params *rp,
+    const char **err)
 {
 	char	*k, *v, *semi, dec[MH_ADDR_MAX], type[32];
 	int	 w;
@@ -586,13 +590,20 @@ smtp_rcpt_params(char *s, struct rcpt_params *rp, const char **err)
 			*semi = '\0';
 			/*
 			 * any addr-type is kept (RFC 3461 4.2: x400,
-			 * unknown...); utf-8's value may be raw UTF-8
+			 * unknown...), its value xtext, printable ASCII;
+			 * utf-8's may be raw UTF-8 if the MAIL had SMTPUTF8
+			 * (RFC 6533 3: utf-8-addr-unitext, RFC 6531 3.4)
 			 */
 			if (orcpt_type(v, type, sizeof(type)) == -1)
 				return (-1);
-			if ((strcmp(type, "utf-8") == 0 ?
-			    orcpt_utf8_decode(semi + 1, dec, sizeof(dec)) :
-			    smtp_xtext_decode(semi + 1, dec, sizeof(dec))) <= 0)
+			w = strcmp(type, "utf-8") == 0 ?
+			    orcpt_utf8_decode(semi + 1, utf8, dec,
+			    sizeof(dec)) :
+			    smtp_xtext_decode(semi + 1, dec, sizeof(dec));
+			if (w == -2)
+				*err = "501 5.5.4 ORCPT in raw UTF-8 needs "
+				    "SMTPUTF8 on MAIL (RFC 6533)";
+			if (w <= 0)
 				return (-1);
 			w = snprintf(rp->orcpt, sizeof(rp->orcpt), "%s;%s",
 			    type, dec);

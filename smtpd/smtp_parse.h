@@ -141,7 +141,9 @@ struct rcpt_params {
 
 /* 0 ok, else -1 with *err set to a static reply ("555 5.5.4 ...") */
 int	smtp_mail_params(char *, struct mail_params *, const char **err);
-int	smtp_rcpt_params(char *, struct rcpt_params *, const char **err);
+/* utf8: the MAIL had SMTPUTF8, an ORCPT of type utf-8 may be raw UTF-8 */
+int	smtp_rcpt_params(char *, int utf8, struct rcpt_params *,
+	    const char **err);
 int	smtp_xtext_decode(const char *, char *, size_t);
 
 /* BDAT arguments: size and LAST; -1 if malformed */

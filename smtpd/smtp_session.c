@@ -1008,7 +1008,7 @@ cmd_rcpt(struct session *s, char *args)
 		    "HELO");
 		return;
 	}
-	if (smtp_rcpt_params(params, &rp, &err) == -1) {
+	if (smtp_rcpt_params(params, s->tx->mp.smtputf8, &rp, &err) == -1) {
 		session_error(s, "%s", err);
 		return;
 	}

@@ -75,7 +75,8 @@ command(char *line)
 		if (verb == CMD_MAIL) {
 			if (smtp_mail_params(params, &mp, &err) == 0)
 				clean(mp.envid);
-		} else if (smtp_rcpt_params(params, &rp, &err) == 0)
+		} else if (smtp_rcpt_params(params, strlen(addr) & 1, &rp,
+		    &err) == 0)	/* with and without SMTPUTF8 */
 			clean(rp.orcpt);
 		break;
 	case CMD_BDAT:
