@@ -13,6 +13,9 @@
  * Tracked mail is sent as one copy per recipient (track.h): each copy is
  * signed, one after the other, and the signatures are put in front once
  * every copy has one, so that a copy the signer fails leaves none signed.
+ * They are put in front all together or not at all (put_incoming): a
+ * signed file that cannot be written (a full spool) leaves every file
+ * unsigned and the message held, as one the signer failed.
  * A held message's signed files go in place only through queue.c's
  * aside files, after the envelope that no longer waits is on disk: a
  * crash in between never has it signed twice.
@@ -274,16 +277,35 @@ step_room(struct dkim_step *st)
 		fatal("calloc");
 }
 
-/* the commit path: every file signed, the signatures put in front */
+/*
+ * The commit path: every file signed, the signatures put in front, all
+ * or nothing.  -1 if a signed file could not be written: none is put in
+ * place, the files are as they were (unsigned), and the message is held
+ * as one the signer failed.  -2 if one could not be put in place (its
+ * unsigned file may be gone, others signed): the message is refused
+ * for now (errno tells why).
+ */
 static int
 put_incoming(struct dkim_step *st)
 {
-	int	 k;
+	int	 k, err, ncopies = st->copy >= 0 ? st->ncopies : -1;
 
 	for (k = 0; k < st->nsig; k++)
 		if (queue_prepend(st->msgid, st->copy >= 0 ? k : -1,
-		    st->sig[k], st->siglen[k]) == -1)
+		    st->sig[k], st->siglen[k]) == -1) {
+			err = errno;
+			(void)queue_prepend_end(st->msgid, ncopies, 0);
+			errno = err;
 			return (-1);
+		}
+	if (queue_prepend_end(st->msgid, ncopies, 1) == -1) {
+		err = errno;
+		log_warnx("msgid=%s dkim=%s status=error (the signed message "
+		    "cannot be put in place: refused for now)", st->msgid,
+		    st->domain);
+		errno = err;
+		return (-2);
+	}
 	return (0);
 }
 
@@ -365,11 +387,12 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	if (st->copy >= 0)
 		st->copy = 0;
 	if (m == NULL) {
-		if (put_incoming(st) == -1) {
+		if ((k = put_incoming(st)) == -1) {
 			step_held(st, "cannot write the signed message");
 			return;
 		}
-		st->done(1, NULL, st->arg);
+		st->done(k == 0 ? 1 : -2, k == 0 ? NULL : "cannot write the "
+		    "signed message", st->arg);
 		step_free(st);
 		return;
 	}

@@ -924,25 +924,68 @@ prepend_copy(const char *msgid, int dfd, const char *name, const char *tmp,
 }
 
 /*
- * Put hdrs in front of an incoming message (the commit path): a copy
- * behind them, renamed over the original.  Not committed yet, nobody
- * reads it (FR_FRESH); a tracked copy is flushed by the commit's group
- * flush, as it was written.
+ * Put hdrs in front of an incoming message (the commit path), in two
+ * steps so that a write that fails (a full disk) changes nothing: each
+ * file's signed version is written beside it, as NAME.dkim (here), and
+ * they are put in place together once all are written
+ * (queue_prepend_end).  Not committed yet, nobody reads them, and a
+ * crash leaves nothing start-up keeps; a tracked copy is flushed by
+ * the commit's group flush, as it was written.
  */
 int
 queue_prepend(const char *msgid, int copy, const char *hdrs, size_t len)
 {
-	char	 name[64], tmp[80];
+	char	 name[64], aside[72];
 	int	 dfd = copy >= 0 ? qfd : incfd;
 
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	file_name(name, sizeof(name), msgid, 0, copy);
-	snprintf(tmp, sizeof(tmp), "%s.dkim", name);
-	if (strcmp(hdrs_read, msgid) == 0)
-		hdrs_forget();	/* the content changes */
-	return (prepend_copy(msgid, dfd, name, tmp, name, hdrs, len,
-	    FR_FRESH | (copy >= 0 ? FR_GROUP : 0)));
+	snprintf(aside, sizeof(aside), "%s.dkim", name);
+	/* written under its own name: renaming a file onto itself does
+	 * nothing (rename(2)), and file_replace_copy removes it on error */
+	return (prepend_copy(msgid, dfd, name, aside, aside, hdrs, len,
+	    copy >= 0 ? FR_GROUP : 0));
+}
+
+/*
+ * The NAME.dkim files of queue_prepend put in place, each over its
+ * unsigned file (install), or removed; ncopies -1: the message only.
+ * The unsigned file is removed before the rename, as FR_FRESH does
+ * (fileio.h).  -1 if one cannot be put in place: the message is to be
+ * refused (queue_abort), its files a mix of signed ones and missing
+ * ones; the copies from that one on are removed here, since
+ * queue_abort's stop at the first one missing.
+ */
+int
+queue_prepend_end(const char *msgid, int ncopies, int install)
+{
+	char	 name[64], aside[72];
+	int	 i, dfd, err = 0, rv = 0;
+
+	if (!envelope_id_ok(msgid))
+		return (-1);
+	for (i = ncopies < 0 ? -1 : 0; i < (ncopies < 0 ? 0 : ncopies); i++) {
+		dfd = i >= 0 ? qfd : incfd;
+		file_name(name, sizeof(name), msgid, 0, i);
+		snprintf(aside, sizeof(aside), "%s.dkim", name);
+		if (install && rv == 0 && ((unlinkat(dfd, name, 0) == -1 &&
+		    errno != ENOENT) || renameat(dfd, aside, dfd, name) == -1)) {
+			err = errno;
+			log_warn("msgid=%s file=%s status=error (cannot put "
+			    "the signed message in place)", msgid, name);
+			rv = -1;
+		}
+		if (rv == -1 && i >= 0)
+			(void)filepool_releaseat(pool, dfd, name);
+		if ((!install || rv == -1) && filepool_releaseat(pool, dfd,
+		    aside) == -1 && errno != ENOENT)
+			log_warn("unlink %s", aside);
+	}
+	if (install && strcmp(hdrs_read, msgid) == 0)
+		hdrs_forget();	/* the content changed */
+	errno = err;
+	return (rv);
 }
 
 /*

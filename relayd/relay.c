@@ -216,14 +216,18 @@ spool_signed(int ok, const char *why, void *arg)
 {
 	struct spool_commit_state	*cs = arg;
 	char				 id[MH_MSGID_LEN];
+	const char			*enh = "5.6.0", *text = why;
+	int				 code = 550;
 
-	if (ok == -1) {
-		/* refused: nothing is committed */
+	if (ok < 0) {
+		/* refused, for good or for now: nothing is committed */
+		if (ok == -2)
+			code = enhanced_spool_error(errno, &enh, &text);
 		strlcpy(id, cs->m->id, sizeof(id));
 		envelope_clear(&cs->m->env);
 		free(cs->m);
 		queue_abort(id);
-		cs->done(id, 550, "5.6.0", why, cs->arg);
+		cs->done(id, code, enh, text, cs->arg);
 		free(cs);
 		return;
 	}

@@ -97,7 +97,10 @@ void	 queue_delete_group(const char *msgid, size_t ncopies);
 int	 queue_open_msg(const char *msgid);
 /* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */
 int	 queue_open_incoming_ro(const char *msgid, int copy);
+/* an incoming file's signed version written beside it, then all put in
+ * place (install) or dropped; ncopies -1: the message only (queue.c) */
 int	 queue_prepend(const char *msgid, int copy, const char *, size_t);
+int	 queue_prepend_end(const char *msgid, int ncopies, int install);
 /* a queued message's signed file written beside it, then put in place
  * (install) or dropped; ncopies -1: the message only (queue.c) */
 int	 queue_prepend_aside(const char *msgid, int copy, const char *,
@@ -174,7 +177,9 @@ void	 sched_log(const struct rmsg *, size_t i, const char *status,
 
 /*
  * dkim.c: 1 signed or nothing to sign, 0 held (env->dkim_pending), -1
- * refused (why: the reason, for a 550 5.6.0): nothing is to be committed
+ * refused (why: the reason, for a 550 5.6.0), -2 refused for now (the
+ * signed files could not all be put in place; errno tells why, for a
+ * 4xx): nothing is to be committed
  */
 typedef void	(*dkim_step_fn)(int ok, const char *why, void *arg);
 void	 dkim_sign_incoming(const char *msgid, struct envelope *,
