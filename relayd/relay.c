@@ -161,7 +161,17 @@ spool_committed(int ok, void *arg)
 		cs->m->flushing = NULL;
 		/*
 		 * Its data is on disk: the envelope's next write drops the
-		 * check, which would otherwise be read back at every start
+		 * check, which would otherwise be read back at every start.
+		 * Until then the envelope on disk keeps it, which is
+		 * harmless: the data it covers is durable with it (this
+		 * flush), and the data of a queued message changes only
+		 * after an envelope without the check is on disk (dkim.c
+		 * put_queued: queue_update, or queue_drop_check while
+		 * memory still has it, as after a restart).  A restart (a
+		 * SIGKILL, a power loss) reads the data back, finds it
+		 * whole and keeps the message, sent once; writing the
+		 * envelope now would cost a write and an fsync per message
+		 * (regress/e2e/outbound/test_data_check_kill).
 		 */
 		if (ok)
 			cs->m->env.data_check = 0;
