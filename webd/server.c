@@ -724,15 +724,49 @@ head_line(struct web_conn *c)
 }
 
 /*
+ * A chunk size without its extensions: 1*HEXDIG (RFC 9112 7.1), nothing
+ * before it or after it.  evhttp reads it with strtoll, which takes
+ * blanks before it, a sign and "0x", and a blank after it: a proxy in
+ * front that reads such a line otherwise, or passes it on, would see
+ * another body, and another request after it, than webd (request
+ * smuggling).  0 with the size in v, else the status the request gets:
+ * 400, or 413 for a number over 64 bits.
+ */
+static int
+chunk_size(const char *s, size_t n, uint64_t *v)
+{
+	size_t	 i;
+	int	 d;
+
+	if (n == 0)
+		return (400);
+	for (*v = 0, i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			d = s[i] - 'A' + 10;
+		else
+			return (400);
+		if (*v > UINT64_MAX >> 4)
+			return (413);
+		*v = *v << 4 | d;
+	}
+	return (0);
+}
+
+/*
  * n bytes of a chunked body (RFC 9112 7.1), read as evhttp reads it: a
- * line with a chunk size in hex (evhttp_handle_chunked_read: strtoll,
- * then the end or a blank; an empty line, the end of a chunk's data, is
- * skipped), that many bytes of data, up to the last chunk (0), whose
+ * line with a chunk size in hex (evhttp_handle_chunked_read; an empty
+ * line, the end of a chunk's data, is skipped), that many bytes of data,
+ * up to the last chunk (0), whose
  * trailer evhttp reads within its cap.  evhttp keeps a chunk's size line
  * until its end however long it is, and looks for that end in all of it
  * again at every read: a line that never ended grew webd without bound,
  * a core spinning.  A line over WEB_CHUNK_LINE_MAX bytes, or one that is
- * not a size, gets 400 here; a chunk over the body's cap 413.  The bytes
+ * not a size (chunk_size), gets 400 here; a chunk over the body's cap 413.
+ * The bytes
  * go on to out, a size line once whole and without its chunk extensions
  * (";name=value", 7.1.1: ignored), which evhttp refuses.
  */
@@ -740,9 +774,10 @@ static int
 chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 {
 	const char	*lf, *end = p + n;
-	char		*ep, *semi;
+	char		*semi;
 	size_t		 k;
-	long long	 v;
+	uint64_t	 v;
+	int		 st;
 
 	while (c->chunking && p < end) {
 		if (c->chunk_left > 0) {
@@ -781,13 +816,10 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 			fatalx("evbuffer_add");
 		if (c->chunk_len == 0)
 			continue;
-		errno = 0;
-		v = strtoll(c->chunk_line, &ep, 16);
-		if (ep == c->chunk_line || (*ep != '\0' && *ep != ' ') ||
-		    v < 0 || memchr(c->chunk_line, '\0', c->chunk_len) != NULL)
-			return (400);
+		if ((st = chunk_size(c->chunk_line, c->chunk_len, &v)) != 0)
+			return (st);
 		c->chunk_len = 0;
-		if (errno == ERANGE || (uint64_t)v > body_cap(c))
+		if (v > body_cap(c))
 			return (413);
 		if (v == 0)
 			c->chunking = 0;
