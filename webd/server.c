@@ -149,6 +149,7 @@ struct web_conn {
 						   NULL if it is valid */
 	int			 ostart;	/* output: an answer begins */
 	int			 failed;	/* TLS broke: closing now */
+	int			 notify_set;	/* tls_notify_set */
 	int			 peer_closed;	/* the client closed while
 						   its answer was awaited */
 	/* the API: when the request began, the body bytes since
@@ -340,11 +341,12 @@ linger_start(int fd)
 }
 
 /*
- * evhttp lets go of a connection that had a request (before it shuts the
- * socket): on https a close_notify alert goes first (RFC 8446 6.1), else
- * the client cannot tell the end of an answer that the close delimits
- * (HTTP/1.0, RFC 9112 9.8) from a truncation.  What the socket takes now
- * goes.
+ * evhttp lets go of a connection (before it shuts the socket): on https
+ * a close_notify alert goes first (RFC 8446 6.1), else the client cannot
+ * tell the end of an answer that the close delimits (HTTP/1.0, RFC 9112
+ * 9.8), or a close before any request, from a truncation.  What the
+ * socket takes now goes: nothing waits for a slow client.  libtls sends
+ * it only if the handshake was complete.
  */
 static void
 tls_notify(struct evhttp_connection *evcon, void *arg)
@@ -360,6 +362,28 @@ tls_notify(struct evhttp_connection *evcon, void *arg)
 	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
 		;
 	evbuffer_freeze(out, 1);
+}
+
+/*
+ * tls_notify as evhttp's close callback from the client's first bytes,
+ * before a handshake can be complete: set only once a request came, a
+ * connection closed before (at the head deadline, after evhttp's own
+ * 400 to a request line it cannot parse) ended with no close_notify.
+ * libevent 2.1 gives no way to the evhttp connection before a request
+ * but the argument of the filter's callbacks, which evhttp sets to it.
+ */
+static void
+tls_notify_set(struct web_conn *c)
+{
+	void	*evcon;
+
+	if (c->notify_set)
+		return;
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+	if (evcon == NULL || evhttp_connection_get_bufferevent(evcon) != c->bev)
+		return;
+	evhttp_connection_set_closecb(evcon, tls_notify, c);
+	c->notify_set = 1;
 }
 
 static void
@@ -1183,6 +1207,8 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return (BEV_NEED_MORE);
 	}
+	if (c->tls != NULL)
+		tls_notify_set(c);
 	if (c->tls == NULL) {
 		if ((len = evbuffer_get_length(src)) == 0)
 			return (BEV_NEED_MORE);
@@ -1541,9 +1567,11 @@ server_request(struct evhttp_request *req, void *arg)
 	if ((c = conn_of(req)) != NULL) {
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(req, request_done, NULL);
-		if (c->tls != NULL)
+		if (c->tls != NULL && !c->notify_set) {
 			evhttp_connection_set_closecb(
 			    evhttp_request_get_connection(req), tls_notify, c);
+			c->notify_set = 1;
+		}
 	}
 	if (server_check_limits(req) == -1)
 		return;
