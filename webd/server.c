@@ -135,6 +135,7 @@ struct web_conn {
 	/* its chunked body being read (chunk_scan) */
 	int			 chunking;	/* until its last chunk */
 	uint64_t		 chunk_left;	/* data bytes of this chunk */
+	int			 chunk_crlf;	/* its data's CRLF is due */
 	size_t			 chunk_len;
 	char			 chunk_line[WEB_CHUNK_LINE_MAX + 1];
 	int			 submit;	/* API: POST to a submission
@@ -541,7 +542,7 @@ head_reset(struct web_conn *c)
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
-	c->chunking = 0;
+	c->chunking = c->chunk_crlf = 0;
 	c->chunk_left = c->chunk_len = 0;
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';
@@ -782,17 +783,19 @@ chunk_size(const char *s, size_t n, uint64_t *v)
 
 /*
  * n bytes of a chunked body (RFC 9112 7.1), read as evhttp reads it: a
- * line with a chunk size in hex (evhttp_handle_chunked_read; an empty
- * line, the end of a chunk's data, is skipped), that many bytes of data,
- * up to the last chunk (0), whose
- * trailer evhttp reads within its cap.  evhttp keeps a chunk's size line
- * until its end however long it is, and looks for that end in all of it
- * again at every read: a line that never ended grew webd without bound,
- * a core spinning.  A line over WEB_CHUNK_LINE_MAX bytes, or one that is
- * not a size (chunk_size), gets 400 here; a chunk over the body's cap 413.
- * The bytes
- * go on to out, a size line once whole and without its chunk extensions
- * (";name=value", 7.1.1: ignored), which evhttp refuses.
+ * line with a chunk size in hex (evhttp_handle_chunked_read), that many
+ * bytes of data and a CRLF, up to the last chunk (0), whose trailer
+ * evhttp reads within its cap.  evhttp keeps a chunk's size line until
+ * its end however long it is, and looks for that end in all of it again
+ * at every read: a line that never ended grew webd without bound, a core
+ * spinning.  A line over WEB_CHUNK_LINE_MAX bytes, or one that is not a
+ * size (chunk_size), gets 400 here; a chunk over the body's cap 413.
+ * evhttp skips empty lines where a size is due, and reads what follows a
+ * chunk's data up to a line's end as the next size: data not followed by
+ * its CRLF alone (a size that says less than was sent), or an empty line
+ * where a size is due, is 400 too.  The bytes go on to out, a size line
+ * once whole and without its chunk extensions (";name=value", 7.1.1:
+ * ignored), which evhttp refuses.
  */
 static int
 chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
@@ -809,7 +812,8 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 			    c->chunk_left;
 			if (evbuffer_add(out, p, k) == -1)
 				fatalx("evbuffer_add");
-			c->chunk_left -= k;
+			if ((c->chunk_left -= k) == 0)
+				c->chunk_crlf = 1;
 			p += k;
 			continue;
 		}
@@ -825,6 +829,15 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		p = lf + 1;
 		if (c->chunk_len > 0 && c->chunk_line[c->chunk_len - 1] == '\r')
 			c->chunk_len--;
+		if (c->chunk_crlf) {
+			/* a chunk's data ends with a CRLF, nothing before */
+			if (c->chunk_len > 0)
+				return (400);
+			c->chunk_crlf = 0;
+			if (evbuffer_add(out, "\r\n", 2) == -1)
+				fatalx("evbuffer_add");
+			continue;
+		}
 		if ((semi = memchr(c->chunk_line, ';', c->chunk_len)) != NULL) {
 			for (c->chunk_len = semi - c->chunk_line;
 			    c->chunk_len > 0 && (c->chunk_line[c->chunk_len -
@@ -838,8 +851,6 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		if (evbuffer_add(out, c->chunk_line, c->chunk_len) == -1 ||
 		    evbuffer_add(out, "\r\n", 2) == -1)
 			fatalx("evbuffer_add");
-		if (c->chunk_len == 0)
-			continue;
 		if ((st = chunk_size(c->chunk_line, c->chunk_len, &v)) != 0)
 			return (st);
 		c->chunk_len = 0;
