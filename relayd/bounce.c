@@ -235,10 +235,15 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		 * why in its own words, as Postfix's X-Postfix
 		 */
 		if (res[i].remote && res[i].code >= 200) {
+			size_t at = res[i].reply_at;
+
+			/* the reply alone, without what it was to */
+			if (at > strlen(desc[i]))
+				at = strlen(desc[i]);
 			if (remote[0] != '\0')
 				fprintf(fp, "Remote-MTA: dns; %s\r\n", remote);
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
-			    res[i].code, desc[i]);
+			    res[i].code, desc[i] + at);
 		} else if (desc[i][0] != '\0')
 			fprintf(fp, "Diagnostic-Code: X-mailhook; %s\r\n",
 			    desc[i]);

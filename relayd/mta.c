@@ -371,16 +371,17 @@ conn_stage(const struct mconn *c)
 	return (c->tx_acked <= c->job->n ? "rcpt" : "data");
 }
 
-/* connection-level trouble: the job is retried, the connection ends */
-void
-conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
+/*
+ * conn_fail's end: each recipient without a result gets desc; at is where
+ * the text of the server's reply (code) starts in desc, -1 when desc is
+ * relayd's own reason
+ */
+static void
+conn_fail_desc(struct mconn *c, int code, const char *ext, const char *desc,
+    ssize_t at)
 {
-	va_list	 ap;
-	char	 desc[512];
+	size_t	 i;
 
-	va_start(ap, fmt);
-	vsnprintf(desc, sizeof(desc), fmt, ap);
-	va_end(ap);
 	log_debug("mta %s: %s", c->domain, desc);
 	if (c->state == M_REFUSED) {
 		/* the QUIT after a refused greeting: its reply is not
@@ -397,22 +398,97 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 		conn_free(c);
 		return;
 	}
-	job_fail_all(c, EV_DISPATCH_SOFT_BOUNCE, code, ext ? ext : "4.4.2",
-	    desc, conn_stage(c));
+	if (ext == NULL)
+		ext = "4.4.2";
+	for (i = 0; c->job != NULL && i < c->job->n; i++)
+		if (at >= 0)
+			sched_reply_at(c->job, i, EV_DISPATCH_SOFT_BOUNCE, code,
+			    ext, desc, at, conn_stage(c));
+		else
+			sched_result(c->job, i, EV_DISPATCH_SOFT_BOUNCE, code,
+			    ext, desc, conn_stage(c));
 	job_finish(c);
 	conn_free(c);
 }
 
+/* connection-level trouble: the job is retried, the connection ends */
+void
+conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 desc[512];
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	conn_fail_desc(c, code, ext, desc, -1);
+}
+
+/*
+ * "what: code text": the server's reply to what, whose text a DSN gives
+ * as it came (RFC 3464 Diagnostic-Code); *at where that text starts
+ */
+static void
+reply_desc(char *desc, size_t len, const char *what, int code,
+    const char *text, size_t *at)
+{
+	snprintf(desc, len, "%s: %d ", what, code);
+	*at = strlen(desc);
+	strlcat(desc, text, len);
+}
+
+/* as conn_fail, with the server's refusal code text of what */
+static void
+conn_fail_reply(struct mconn *c, int code, const char *ext, const char *what,
+    const char *text)
+{
+	char	 desc[512];
+	size_t	 at;
+
+	reply_desc(desc, sizeof(desc), what, code, text, &at);
+	conn_fail_desc(c, code, ext, desc, at);
+}
+
+/* relayd's own reason to leave this address */
+static void
+conn_last_own(struct mconn *c, const char *ext)
+{
+	c->lastcode = 0;
+	c->lastremote = 0;
+	strlcpy(c->lastext, ext ? ext : "", sizeof(c->lastext));
+}
+
+/* the server's refusal code text of what, the reason to leave it */
+static void
+conn_last_reply(struct mconn *c, int code, const char *what,
+    const char *text)
+{
+	reply_desc(c->lasterr, sizeof(c->lasterr), what, code, text,
+	    &c->lastat);
+	c->lastcode = code;
+	c->lastremote = 1;
+	c->lastext[0] = '\0';
+}
+
 /* before a transaction: try the next address, or give up */
 void
-conn_retry_next(struct mconn *c, int code, const char *fmt, ...)
+conn_retry_next(struct mconn *c, const char *ext, const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(c->lasterr, sizeof(c->lasterr), fmt, ap);
 	va_end(ap);
-	c->lastcode = code;
+	conn_last_own(c, ext);
+	conn_leave_addr(c);
+}
+
+/* as conn_retry_next, for the server's refusal code text of what */
+static void
+conn_retry_reply(struct mconn *c, int code, const char *what,
+    const char *text)
+{
+	conn_last_reply(c, code, what, text);
 	conn_leave_addr(c);
 }
 
@@ -435,10 +511,7 @@ conn_leave_addr(struct mconn *c)
 static void
 greeting_refused(struct mconn *c, int code, const char *text)
 {
-	snprintf(c->lasterr, sizeof(c->lasterr), "greeting refused: %d ",
-	    code);
-	strlcat(c->lasterr, text, sizeof(c->lasterr));
-	c->lastcode = code;
+	conn_last_reply(c, code, "greeting refused", text);
 	c->state = M_REFUSED;
 	send_line(c, "QUIT");
 	set_timeout(c, relay_connect_timeout);
@@ -935,6 +1008,7 @@ conn_next_addr(struct mconn *c)
 		if (c->tlsa_fail[h]) {
 			snprintf(c->lasterr, sizeof(c->lasterr), "DANE: TLSA "
 			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
+			conn_last_own(c, NULL);
 			/* TLS-RPT (RFC 8460 4.3.2.1) */
 			if (!c->smarthost)
 				tlsrpt_session(c->domain, NULL, NULL,
@@ -952,6 +1026,7 @@ conn_next_addr(struct mconn *c)
 				snprintf(c->lasterr, sizeof(c->lasterr),
 				    "MTA-STS: MX %s matches no mx of the "
 				    "policy of %s", c->hosts[h], c->domain);
+				conn_last_own(c, NULL);
 				continue;
 			}
 			c->sts_fail = "validation-failure";
@@ -968,6 +1043,7 @@ conn_next_addr(struct mconn *c)
 			    sizeof(host), NULL, 0, NI_NUMERICHOST);
 			snprintf(c->lasterr, sizeof(c->lasterr),
 			    "connect to %s: %s", host, strerror(errno));
+			conn_last_own(c, NULL);
 			close(c->fd);
 			c->fd = -1;
 			continue;
@@ -983,8 +1059,13 @@ conn_next_addr(struct mconn *c)
 		set_timeout(c, relay_connect_timeout);
 		return;
 	}
-	conn_fail(c, c->lastcode, "4.4.1", "%s", c->lasterr[0] ? c->lasterr :
-	    "cannot connect");
+	if (c->lasterr[0] == '\0') {
+		strlcpy(c->lasterr, "cannot connect", sizeof(c->lasterr));
+		conn_last_own(c, NULL);
+	}
+	/* the last server's reply, or relayd's own reason */
+	conn_fail_desc(c, c->lastcode, c->lastext[0] ? c->lastext : "4.4.1",
+	    c->lasterr, c->lastremote ? (ssize_t)c->lastat : -1);
 }
 
 /* who we talk to, as the outcome log lines name it: host[ip]:port */
@@ -1723,11 +1804,11 @@ reply(struct mconn *c, int code, const char *text)
 			send_line(c, "HELO %s", relay_conf->hostname[0] ?
 			    relay_conf->hostname : "localhost");
 		} else
-			conn_retry_next(c, code, "EHLO: %d %s", code, text);
+			conn_retry_reply(c, code, "EHLO", text);
 		break;
 	case M_HELO:
 		if (code / 100 != 2)
-			conn_retry_next(c, code, "HELO: %d %s", code, text);
+			conn_retry_reply(c, code, "HELO", text);
 		else
 			after_ehlo(c);
 		break;
@@ -1737,8 +1818,7 @@ reply(struct mconn *c, int code, const char *text)
 			mtls_report(c, "starttls-not-supported");
 			/* 421: the server is closing, no plain text on it */
 			if (mtls_mandatory(c) || code == 421)
-				conn_retry_next(c, code, "STARTTLS: %d %s",
-				    code, text);
+				conn_retry_reply(c, code, "STARTTLS", text);
 			else {
 				/* go on in plain text */
 				c->tls_done = -1;
@@ -1754,8 +1834,8 @@ reply(struct mconn *c, int code, const char *text)
 			break;
 		}
 		if (code != 235) {
-			conn_fail(c, code, ext[0] ? ext : "4.7.0",
-			    "AUTH: %d %s", code, text);
+			conn_fail_reply(c, code, ext[0] ? ext : "4.7.0",
+			    "AUTH", text);
 			return;
 		}
 		c->authed = 1;
@@ -1769,7 +1849,7 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_RSET:
 		if (code / 100 != 2) {
-			conn_fail(c, code, ext, "RSET: %d %s", code, text);
+			conn_fail_reply(c, code, ext, "RSET", text);
 			return;
 		}
 		if (c->rset_end) {
@@ -1925,7 +2005,7 @@ conn_process(struct mconn *c)
 	snprintf(what, sizeof(what), "malformed reply from server: %s", why);
 	if (c->state == M_GREETING || c->state == M_EHLO ||
 	    c->state == M_HELO) {
-		conn_retry_next(c, 0, "%s", what);
+		conn_retry_next(c, NULL, "%s", what);
 		return;
 	}
 	conn_fail(c, 0, "4.5.0", "%s", what);
@@ -1952,7 +2032,8 @@ conn_io(int fd, short ev, void *arg)
 	if (c->state == M_CONNECT) {
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1 ||
 		    err != 0) {
-			conn_retry_next(c, 0, "connect: %s", strerror(err));
+			conn_retry_next(c, NULL, "connect: %s",
+			    strerror(err));
 			return;
 		}
 		conn_peer(c);
@@ -1978,7 +2059,7 @@ conn_io(int fd, short ev, void *arg)
 			if (tls_may_plain(c))
 				conn_tls_plain(c, tls_error(c->tls));
 			else
-				conn_retry_next(c, 0, "TLS handshake: %s",
+				conn_retry_next(c, NULL, "TLS handshake: %s",
 				    tls_error(c->tls));
 			return;
 		}
@@ -2015,7 +2096,7 @@ conn_io(int fd, short ev, void *arg)
 		else if (c->state == M_REFUSED)
 			refused_done(c);
 		else if (c->state == M_GREETING)
-			conn_retry_next(c, 0, "connection closed");
+			conn_retry_next(c, NULL, "connection closed");
 		else if (c->state == M_DOT)
 			/* RFC 5321 6.1: deferred, at the risk of a copy */
 			conn_fail(c, 0, "4.4.2", "connection closed by server "
@@ -2050,7 +2131,8 @@ conn_timeout(int fd, short ev, void *arg)
 		return;
 	}
 	if (c->state == M_CONNECT || c->state == M_GREETING) {
-		conn_retry_next(c, 0, "timeout at %s", stage_names[c->state]);
+		conn_retry_next(c, NULL, "timeout at %s",
+		    stage_names[c->state]);
 		return;
 	}
 	if (c->state == M_HANDSHAKE && tls_may_plain(c)) {

@@ -100,10 +100,14 @@ struct mconn {
 	char			 lb[BODY_LINE];
 	size_t			 lblen;
 	int			 lb_cont, in_hdr, skip_hdr, drop_line, body_eof;
+	/* why the last address was left: relayd's own reason, or a
+	 * server's reply (lastremote), its text from lasterr + lastat */
 	char			 lasterr[512];
 	int			 lastcode;
+	int			 lastremote;
+	size_t			 lastat;
 	char			 peer[320];	/* host[ip]:port, for the log */
-	char			 lastext[16];
+	char			 lastext[16];	/* "": 4.4.1 */
 };
 TAILQ_HEAD(mconnlist, mconn);
 
@@ -112,7 +116,7 @@ void	 want_write(struct mconn *);
 void	 conn_fail(struct mconn *, int code, const char *ext,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* before a transaction: try the next address, or give up */
-void	 conn_retry_next(struct mconn *, int code, const char *fmt, ...)
+void	 conn_retry_next(struct mconn *, const char *ext, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
 /* mta_tls.c */

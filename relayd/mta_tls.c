@@ -164,7 +164,7 @@ mtls_no_starttls(struct mconn *c)
 {
 	if (mtls_mandatory(c)) {
 		mtls_report(c, "starttls-not-supported");
-		conn_retry_next(c, 0, "TLS required but STARTTLS not offered");
+		conn_retry_next(c, NULL, "TLS required but STARTTLS not offered");
 		return (-1);
 	}
 	if (c->sts_on)
@@ -198,7 +198,7 @@ mtls_check_peer(struct mconn *c)
 	mtls_sync(c);
 	mtls_report(c, ok ? NULL : "tlsa-invalid");
 	if (!ok) {
-		conn_retry_next(c, 0, "DANE: the certificate of %s matches "
+		conn_retry_next(c, NULL, "DANE: the certificate of %s matches "
 		    "none of its TLSA records", c->hosts[h]);
 		return (-1);
 	}

@@ -49,6 +49,7 @@ struct rres {
 	enum event_kind	 kind;
 	int		 code;
 	int		 remote;	/* code and desc: a server's reply */
+	size_t		 reply_at;	/* where in desc its text starts */
 	char		 ext[16];
 	char		 desc[512];
 	char		 stage[16];
@@ -159,6 +160,8 @@ void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
 void	 sched_reply(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *text, const char *stage);
+void	 sched_reply_at(struct rjob *, size_t i, enum event_kind, int code,
+	    const char *ext, const char *desc, size_t at, const char *stage);
 void	 sched_job_done(struct rjob *);
 struct rjob *sched_next_job(const char *domain);
 void	 sched_conn_closed(const char *domain);

@@ -757,10 +757,27 @@ void
 sched_reply(struct rjob *j, size_t i, enum event_kind kind, int code,
     const char *ext, const char *text, const char *stage)
 {
-	if (j->res[i].done)
+	sched_reply_at(j, i, kind, code, ext, text, 0, stage);
+}
+
+/*
+ * As sched_reply, desc saying what the reply was to ("greeting refused:
+ * 554 text"): the reply's text starts at desc + at, which a DSN gives
+ * alone as its Diagnostic-Code
+ */
+void
+sched_reply_at(struct rjob *j, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *desc, size_t at, const char *stage)
+{
+	struct rres	*r = &j->res[i];
+
+	if (r->done)
 		return;
-	sched_result(j, i, kind, code, ext, text, stage);
-	j->res[i].remote = 1;
+	sched_result(j, i, kind, code, ext, desc, stage);
+	r->remote = 1;
+	/* the ASCII words before it are as they were, whatever the
+	 * sanitizing did to the text */
+	r->reply_at = at < strlen(r->desc) ? at : strlen(r->desc);
 }
 
 /*
