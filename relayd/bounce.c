@@ -210,8 +210,13 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    host, orig->sender, t->subject, date, msgid, host, boundary,
 	    boundary, t->intro);
 	for (i = 0; i < n; i++)
-		fprintf(fp, "<%s>: %s\r\n", orig->rcpts[rcpts[i]].addr,
-		    desc[i]);
+		if (desc[i][0] == '\0' && res[i].remote && res[i].code >= 200)
+			/* a reply without text: its code */
+			fprintf(fp, "<%s>: %d\r\n",
+			    orig->rcpts[rcpts[i]].addr, res[i].code);
+		else
+			fprintf(fp, "<%s>: %s\r\n",
+			    orig->rcpts[rcpts[i]].addr, desc[i]);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
 	    "Reporting-MTA: dns; %s\r\n", boundary, host);
 	if (orig->dsn_envid[0] != '\0')
@@ -242,8 +247,10 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 				at = strlen(desc[i]);
 			if (remote[0] != '\0')
 				fprintf(fp, "Remote-MTA: dns; %s\r\n", remote);
-			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
-			    res[i].code, desc[i] + at);
+			/* a reply without text: its code alone */
+			fprintf(fp, "Diagnostic-Code: smtp; %d%s%s\r\n",
+			    res[i].code, desc[i][at] != '\0' ? " " : "",
+			    desc[i] + at);
 		} else if (desc[i][0] != '\0')
 			fprintf(fp, "Diagnostic-Code: X-mailhook; %s\r\n",
 			    desc[i]);
