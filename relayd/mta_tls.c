@@ -164,7 +164,10 @@ mtls_no_starttls(struct mconn *c)
 {
 	if (mtls_mandatory(c)) {
 		mtls_report(c, "starttls-not-supported");
-		conn_retry_next(c, NULL, "TLS required but STARTTLS not offered");
+		/* RFC 3463 X.7.4 "security features not supported", as
+		 * Postfix's "TLS is required, but was not offered" */
+		conn_retry_next(c, "4.7.4", "TLS required but STARTTLS not "
+		    "offered");
 		return (-1);
 	}
 	if (c->sts_on)
