@@ -1615,8 +1615,8 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		if (code == 552) {
 			/*
 			 * RFC 5321 4.5.3.1.10: a 552 to RCPT is the old code
-			 * for too many recipients (452), temporary, as Postfix
-			 * has it; so is its enhanced code.
+			 * for too many recipients (452), temporary; so is its
+			 * enhanced code.  (Postfix's client keeps it a 5xx.)
 			 */
 			code = 452;
 			if (ext[0] == '5') {
@@ -1632,9 +1632,9 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		} else if (code == 452 && c->naccepted > 0)
 			/*
 			 * Too many recipients for this transaction (RFC 5321
-			 * 4.5.3.1.10): the rest go in the next one at once,
-			 * as Postfix sends them.  Not after none was taken,
-			 * which would never end.
+			 * 4.5.3.1.10): the rest go in the next one at once
+			 * (Postfix defers them as any 4xx).  Not after none
+			 * was taken, which would never end.
 			 */
 			sched_untried(j, k - 1);
 		else
