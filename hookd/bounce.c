@@ -447,95 +447,6 @@ text_after(const char *text, const char *marker, char *out, size_t len)
 
 #define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
 
-static int
-nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
-    struct bounce_info *bi)
-{
-	struct event_record	*ev = &bi->ev;
-	const char		*text = sc->text->str, *p, *v;
-	char			 buf[1024];
-	int			 soft = 0;
-
-	if (ci_find(text, "This is the qmail-send program")) {
-		strlcpy(bi->format, "qmail", sizeof(bi->format));
-		if ((p = ci_find(text, "\n<")) != NULL) {
-			re_first(p, "<" RE_ADDR ">:", 1, ev->recipient,
-			    sizeof(ev->recipient), NULL);
-			text_after(p + 2, ">:", ev->description,
-			    sizeof(ev->description));
-		}
-		soft = ci_find(text, "will keep trying") != NULL;
-	} else if (ci_find(text, "created automatically by mail delivery "
-	    "software")) {
-		strlcpy(bi->format, "exim", sizeof(bi->format));
-		if ((v = g_mime_object_get_header(GMIME_OBJECT(msg),
-		    "X-Failed-Recipients")) != NULL)
-			addr_value(ev->recipient, sizeof(ev->recipient), v);
-		else if ((p = ci_find(text, "address(es) failed:")) != NULL)
-			re_first(p, RE_ADDR, 1, ev->recipient,
-			    sizeof(ev->recipient), NULL);
-		if ((p = ci_find(text, "SMTP error from remote mail server"))
-		    != NULL && (p = strchr(p, '\n')) != NULL) {
-			text_after(p, "", ev->description,
-			    sizeof(ev->description));
-		} else if ((p = ci_find(text, "address(es) failed:")) != NULL)
-			text_after(p, "address(es) failed:", ev->description,
-			    sizeof(ev->description));
-		soft = ci_find(text, "permanent error") == NULL &&
-		    (ci_find(text, "has not yet been delivered") != NULL ||
-		    ci_find(text, "delayed") != NULL ||
-		    ci_find(text, "temporary") != NULL);
-	} else if (ci_find(text, "did not reach some or all of the intended "
-	    "recipients") || ci_find(text, "Delivery has failed to these "
-	    "recipients") || ci_find(text, "could not be delivered to the "
-	    "following recipients")) {
-		strlcpy(bi->format, "exchange", sizeof(bi->format));
-		if ((p = ci_find(text, "cannot be reached:")) != NULL ||
-		    (p = ci_find(text, "recipients or groups:")) != NULL ||
-		    (p = ci_find(text, "following recipients:")) != NULL)
-			re_first(p, RE_ADDR, 1, ev->recipient,
-			    sizeof(ev->recipient), NULL);
-		if (re_first(text, "<[^<>\n]*#([45]\\.[0-9.]+)[^<>\n]*>", 0,
-		    buf, sizeof(buf), NULL) == 0) {
-			strlcpy(ev->description, buf + 1,
-			    sizeof(ev->description));
-			ev->description[strcspn(ev->description, ">")] = '\0';
-		} else if (re_first(text, "Remote Server returned '([^'\n]*)'",
-		    1, buf, sizeof(buf), NULL) == 0)
-			strlcpy(ev->description, buf, sizeof(ev->description));
-		soft = ci_find(text, "delay") != NULL;
-	} else if (subject != NULL && (ci_find(subject, "undeliverable") ||
-	    ci_find(subject, "undelivered mail") ||
-	    ci_find(subject, "mail delivery failed") ||
-	    ci_find(subject, "delivery status notification") ||
-	    ci_find(subject, "failure notice") ||
-	    ci_find(subject, "returned mail") ||
-	    ci_find(subject, "delivery failure") ||
-	    ci_find(subject, "mail delivery failure") ||
-	    ci_find(subject, "delivery notification")) &&
-	    re_first(text, "([245]\\.[0-9]{1,3}\\.[0-9]{1,3}|[45][0-9][0-9] )",
-	    1, buf, sizeof(buf), &p) == 0) {
-		strlcpy(bi->format, "generic", sizeof(bi->format));
-		/* the line that carries the status */
-		while (p > text && p[-1] != '\n')
-			p--;
-		v = strchr(p, '\n');
-		sanitize_text(ev->description, sizeof(ev->description), p,
-		    v != NULL ? (size_t)(v - p) : strlen(p), SAN_SQUEEZE);
-		re_first(text, RE_ADDR, 1, ev->recipient,
-		    sizeof(ev->recipient), NULL);
-		soft = ci_find(subject, "delay") != NULL ||
-		    ci_find(text, "will retry") != NULL ||
-		    ci_find(text, "temporar") != NULL;
-	} else
-		return (-1);
-	codes_from_text(ev->description, ev);
-	codes_from_text(text, ev);
-	strlcpy(bi->action, soft ? "delayed" : "failed", sizeof(bi->action));
-	set_type(ev, soft);
-	return (0);
-}
-
 /*
  * Whether a paragraph of the report about rcpt says its server refused it
  * at RCPT, as a refusal at SMTP time would be: Postfix's "(in reply to
@@ -574,57 +485,400 @@ rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
 }
 
 /*
- * The report's other recipients that failed or were delayed, one event
- * each (an address once): bi->more.  Their stage and reason are found as
- * ev's are; only an address the return path names is not another's.
+ * e, another recipient the report says failed or was delayed (action),
+ * its bounce_type set, as an event of its own in bi->more: an address
+ * once, not ev's (first), at most BOUNCE_RCPTS_MAX - 1.  Its stage and
+ * reason are found as ev's are; only an address the return path names is
+ * not another's.
  */
+static void
+more_add(const struct scan *sc, const char *verp_rcpt, const char *first,
+    const char *action, const struct event_record *e, struct bounce_info *bi)
+{
+	struct bounce_rcpt	*m;
+	size_t			 j;
+
+	if (bi->more == NULL || bi->nmore >= BOUNCE_RCPTS_MAX - 1 ||
+	    e->recipient[0] == '\0' || same_rcpt(e->recipient, first))
+		return;
+	for (j = 0; j < bi->nmore; j++)
+		if (same_rcpt(e->recipient, bi->more[j].recipient))
+			return;
+	m = &bi->more[bi->nmore++];
+	strlcpy(m->recipient, e->recipient, sizeof(m->recipient));
+	strlcpy(m->action, action, sizeof(m->action));
+	m->code = e->code;
+	strlcpy(m->extended, e->extended, sizeof(m->extended));
+	strlcpy(m->description, e->description, sizeof(m->description));
+	strlcpy(m->bounce_type, e->bounce_type, sizeof(m->bounce_type));
+	strlcpy(m->bounce_reason, enhanced_reason(m->extended,
+	    m->description), sizeof(m->bounce_reason));
+	rcpt_stage(sc->text->str, m->recipient, m->stage, sizeof(m->stage));
+	m->other_rcpt = verp_rcpt != NULL &&
+	    !same_rcpt(m->recipient, verp_rcpt);
+}
+
+/* the report's other recipients that failed or were delayed: bi->more */
 static void
 dsn_more(const struct scan *sc, const struct dsn_scan *ds,
     const char *verp_rcpt, struct bounce_info *bi)
 {
 	struct event_record	 e;
-	struct bounce_rcpt	*m;
 	char			 first[MH_ADDR_MAX], action[16];
-	size_t			 i, j;
+	size_t			 i;
 
 	if (ds->nfailing < 2 || (bi->more = calloc(MIN(ds->nfailing,
 	    BOUNCE_RCPTS_MAX - 1), sizeof(*bi->more))) == NULL)
 		return;
 	if (block_addr(ds->best, ds->bestlen, first, sizeof(first)) == -1)
 		first[0] = '\0';
-	for (i = 0; i < ds->nfailing && bi->nmore < BOUNCE_RCPTS_MAX - 1;
-	    i++) {
+	for (i = 0; i < ds->nfailing; i++) {
 		if (ds->failing[i].p == ds->best)
 			continue;
 		memset(&e, 0, sizeof(e));
 		block_fill(ds->failing[i].p, ds->failing[i].len, action,
 		    sizeof(action), &e);
-		if (e.recipient[0] == '\0' || same_rcpt(e.recipient, first))
-			continue;
-		for (j = 0; j < bi->nmore; j++)
-			if (same_rcpt(e.recipient, bi->more[j].recipient))
-				break;
-		if (j < bi->nmore)
-			continue;
-		m = &bi->more[bi->nmore++];
-		strlcpy(m->recipient, e.recipient, sizeof(m->recipient));
-		strlcpy(m->action, action, sizeof(m->action));
-		m->code = e.code;
-		strlcpy(m->extended, e.extended, sizeof(m->extended));
 		if (e.description[0] == '\0')
 			text_after(sc->text->str, "", e.description,
 			    sizeof(e.description));
-		strlcpy(m->description, e.description,
-		    sizeof(m->description));
-		strlcpy(m->bounce_type, strcasecmp(action, "delayed") == 0 ?
-		    "soft" : "hard", sizeof(m->bounce_type));
-		strlcpy(m->bounce_reason, enhanced_reason(m->extended,
-		    m->description), sizeof(m->bounce_reason));
-		rcpt_stage(sc->text->str, m->recipient, m->stage,
-		    sizeof(m->stage));
-		m->other_rcpt = verp_rcpt != NULL &&
-		    !same_rcpt(m->recipient, verp_rcpt);
+		strlcpy(e.bounce_type, strcasecmp(action, "delayed") == 0 ?
+		    "soft" : "hard", sizeof(e.bounce_type));
+		more_add(sc, verp_rcpt, first, action, &e, bi);
 	}
+}
+
+/*
+ * A recipient a non-standard bounce names (in its text or its header),
+ * and its own paragraph of the text when it has one.
+ */
+struct ns_rcpt {
+	const char	*addr;
+	size_t		 alen;
+	const char	*para;		/* NULL: the report's whole text */
+	size_t		 plen;
+};
+
+struct ns_scan {
+	struct ns_rcpt	 r[BOUNCE_RCPTS_MAX];
+	size_t		 n;
+};
+
+/* the line at p: its end (before CR LF) and the start of the next */
+static const char *
+line_next(const char *p, const char **eol)
+{
+	const char	*e;
+
+	if ((e = strchr(p, '\n')) == NULL) {
+		*eol = p + strlen(p);
+		return (*eol);
+	}
+	*eol = e > p && e[-1] == '\r' ? e - 1 : e;
+	return (e + 1);
+}
+
+static int
+line_blank(const char *p, const char *eol)
+{
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	return (p == eol);
+}
+
+/* the address that starts the line at p (after blanks and '<'), or -1 */
+static int
+line_addr(const char *p, const char *eol, const char **a, size_t *alen)
+{
+	const char	*e, *at;
+
+	while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r' ||
+	    *p == '\n' || *p == '<'))
+		p++;
+	for (e = p; e < eol && strchr(" \t\r\n<>,;:\"", *e) == NULL; e++)
+		;
+	if ((at = memchr(p, '@', e - p)) == NULL || at == p || at + 1 == e ||
+	    (size_t)(e - p) >= MH_ADDR_MAX)
+		return (-1);
+	*a = p;
+	*alen = e - p;
+	return (0);
+}
+
+/* adds an address (once) and its paragraph */
+static void
+ns_add(struct ns_scan *ns, const char *a, size_t alen, const char *para,
+    size_t plen)
+{
+	char	x[MH_ADDR_MAX], y[MH_ADDR_MAX];
+	size_t	i;
+
+	if (ns->n >= BOUNCE_RCPTS_MAX || alen == 0 || alen >= sizeof(x))
+		return;
+	sanitize_text(x, sizeof(x), a, alen, SAN_SQUEEZE);
+	for (i = 0; i < ns->n; i++) {
+		sanitize_text(y, sizeof(y), ns->r[i].addr, ns->r[i].alen,
+		    SAN_SQUEEZE);
+		if (same_rcpt(x, y))
+			return;
+	}
+	ns->r[ns->n].addr = a;
+	ns->r[ns->n].alen = alen;
+	ns->r[ns->n].para = para;
+	ns->r[ns->n++].plen = plen;
+}
+
+/* the end of the paragraph whose first line is at p: an empty line */
+static const char *
+para_end(const char *p)
+{
+	const char	*eol, *next;
+
+	for (; *p != '\0'; p = next) {
+		next = line_next(p, &eol);
+		if (line_blank(p, eol))
+			break;
+	}
+	return (p);
+}
+
+/* qmail: a paragraph "<a@x>:" of each address, before the message's copy */
+static void
+qmail_list(const char *text, struct ns_scan *ns)
+{
+	const char	*p, *eol, *next, *a, *c;
+	size_t		 alen;
+
+	for (p = text; *p != '\0'; p = next) {
+		next = line_next(p, &eol);
+		if (strncmp(p, "--- ", 4) == 0)
+			break;
+		if (*p != '<' || (c = memchr(p, '>', eol - p)) == NULL ||
+		    c + 1 >= eol || c[1] != ':' ||
+		    line_addr(p, c, &a, &alen) == -1)
+			continue;
+		next = para_end(next);
+		ns_add(ns, a, alen, p, next - p);
+	}
+}
+
+/*
+ * Exim: after "The following address(es) failed:" (a delay warning: "...
+ * not yet been delivered is:"), each address on a line indented by two,
+ * what happened to it below, indented by four; then X-Failed-Recipients.
+ */
+static void
+exim_list(const char *text, const char *hdr, struct ns_scan *ns)
+{
+	const char	*p, *eol, *next, *a, *cur = NULL, *ca = NULL;
+	size_t		 alen, calen = 0, indent;
+
+	if ((p = ci_find(text, "address(es) failed:")) != NULL ||
+	    (p = ci_find(text, "yet been delivered is:")) != NULL ||
+	    (p = ci_find(text, "yet been delivered are:")) != NULL) {
+		for (p = line_next(p, &eol); *p != '\0'; p = next) {
+			next = line_next(p, &eol);
+			if (!line_blank(p, eol))
+				break;
+		}
+		for (; *p != '\0'; p = next) {
+			next = line_next(p, &eol);
+			if (line_blank(p, eol))
+				break;
+			for (indent = 0; p + indent < eol &&
+			    p[indent] == ' '; indent++)
+				;
+			if (indent >= 4 || p[indent] == '\t' ||
+			    line_addr(p, eol, &a, &alen) == -1)
+				continue;
+			if (cur != NULL)
+				ns_add(ns, ca, calen, cur, p - cur);
+			cur = p;
+			ca = a;
+			calen = alen;
+		}
+		if (cur != NULL)
+			ns_add(ns, ca, calen, cur, p - cur);
+	}
+	/* "a@x, b@y": those the text does not list */
+	for (p = hdr; p != NULL && *p != '\0'; p = next) {
+		if ((next = strchr(p, ',')) == NULL)
+			next = p + strlen(p);
+		if (line_addr(p, next, &a, &alen) == 0)
+			ns_add(ns, a, alen, NULL, 0);
+		if (*next == ',')
+			next++;
+	}
+}
+
+/*
+ * Exchange: after "The following recipient(s) cannot be reached:" (or
+ * "... recipients or groups:"), a paragraph of each address, the address
+ * first.  Else the first address after it.
+ */
+static void
+exchange_list(const char *text, struct ns_scan *ns)
+{
+	const char	*m, *p, *eol, *next, *a;
+	char		 buf[MH_ADDR_MAX];
+	size_t		 alen;
+
+	if ((m = ci_find(text, "cannot be reached:")) == NULL &&
+	    (m = ci_find(text, "recipients or groups:")) == NULL &&
+	    (m = ci_find(text, "following recipients:")) == NULL)
+		return;
+	for (next = line_next(m, &eol); *next != '\0'; ) {
+		p = next;
+		next = line_next(p, &eol);
+		if (line_blank(p, eol))
+			continue;
+		if (line_addr(p, eol, &a, &alen) == -1)
+			break;
+		next = para_end(next);
+		ns_add(ns, a, alen, p, next - p);
+	}
+	if (ns->n == 0 && re_first(m, RE_ADDR, 1, buf, sizeof(buf), &a) == 0)
+		ns_add(ns, a, strlen(buf), NULL, 0);
+}
+
+/*
+ * A recipient's description and status, from its own paragraph where the
+ * report gives one (else the report's), and its bounce type.
+ */
+static void
+ns_fill(const char *format, const char *text, const struct ns_rcpt *r,
+    int soft, struct event_record *ev)
+{
+	const char	*t = text, *p;
+	char		*para = NULL, buf[1024];
+
+	if (r != NULL) {
+		sanitize_text(ev->recipient, sizeof(ev->recipient), r->addr,
+		    r->alen, SAN_SQUEEZE);
+		if (r->para != NULL && (para = strndup(r->para,
+		    r->plen)) != NULL)
+			t = para;
+	}
+	if (strcmp(format, "qmail") == 0) {
+		if (para != NULL)
+			text_after(para, ">:", ev->description,
+			    sizeof(ev->description));
+	} else if (strcmp(format, "exim") == 0) {
+		if ((p = ci_find(t, "SMTP error from remote mail server")) !=
+		    NULL && (p = strchr(p, '\n')) != NULL)
+			text_after(p, "", ev->description,
+			    sizeof(ev->description));
+		else if (para != NULL && (p = strchr(para, '\n')) != NULL)
+			text_after(p, "", ev->description,
+			    sizeof(ev->description));
+		else if ((p = ci_find(t, "address(es) failed:")) != NULL)
+			text_after(p, "address(es) failed:", ev->description,
+			    sizeof(ev->description));
+	} else if (re_first(t, "<[^<>\n]*#([45]\\.[0-9.]+)[^<>\n]*>", 0,
+	    buf, sizeof(buf), NULL) == 0) {
+		strlcpy(ev->description, buf + 1, sizeof(ev->description));
+		ev->description[strcspn(ev->description, ">")] = '\0';
+	} else if (re_first(t, "Remote Server returned '([^'\n]*)'", 1, buf,
+	    sizeof(buf), NULL) == 0)
+		strlcpy(ev->description, buf, sizeof(ev->description));
+	codes_from_text(ev->description, ev);
+	codes_from_text(t, ev);
+	/* a paragraph without a status: the report's */
+	if (para != NULL && ev->code == 0 && ev->extended[0] == '\0')
+		codes_from_text(text, ev);
+	set_type(ev, soft);
+	free(para);
+}
+
+/*
+ * The known non-standard bounces.  ev is the recipient the return path
+ * names, else the first (the text's address is a guess: the return
+ * path's wins, classify); each other address is an event of its own in
+ * bi->more, as a delivery report's.
+ */
+static int
+nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
+    const char *verp_rcpt, struct bounce_info *bi)
+{
+	struct event_record	*ev = &bi->ev, e;
+	struct ns_scan		 ns;
+	const char		*text = sc->text->str, *p, *v;
+	char			 buf[1024];
+	size_t			 i, j;
+	int			 soft = 0;
+
+	ns.n = 0;
+	if (ci_find(text, "This is the qmail-send program")) {
+		strlcpy(bi->format, "qmail", sizeof(bi->format));
+		qmail_list(text, &ns);
+		soft = ci_find(text, "will keep trying") != NULL;
+	} else if (ci_find(text, "created automatically by mail delivery "
+	    "software")) {
+		strlcpy(bi->format, "exim", sizeof(bi->format));
+		exim_list(text, g_mime_object_get_header(GMIME_OBJECT(msg),
+		    "X-Failed-Recipients"), &ns);
+		soft = ci_find(text, "permanent error") == NULL &&
+		    (ci_find(text, "has not yet been delivered") != NULL ||
+		    ci_find(text, "delayed") != NULL ||
+		    ci_find(text, "temporary") != NULL);
+	} else if (ci_find(text, "did not reach some or all of the intended "
+	    "recipients") || ci_find(text, "Delivery has failed to these "
+	    "recipients") || ci_find(text, "could not be delivered to the "
+	    "following recipients")) {
+		strlcpy(bi->format, "exchange", sizeof(bi->format));
+		exchange_list(text, &ns);
+		soft = ci_find(text, "delay") != NULL;
+	} else if (subject != NULL && (ci_find(subject, "undeliverable") ||
+	    ci_find(subject, "undelivered mail") ||
+	    ci_find(subject, "mail delivery failed") ||
+	    ci_find(subject, "delivery status notification") ||
+	    ci_find(subject, "failure notice") ||
+	    ci_find(subject, "returned mail") ||
+	    ci_find(subject, "delivery failure") ||
+	    ci_find(subject, "mail delivery failure") ||
+	    ci_find(subject, "delivery notification")) &&
+	    re_first(text, "([245]\\.[0-9]{1,3}\\.[0-9]{1,3}|[45][0-9][0-9] )",
+	    1, buf, sizeof(buf), &p) == 0) {
+		/* a guess: the first address, the line with the status */
+		strlcpy(bi->format, "generic", sizeof(bi->format));
+		while (p > text && p[-1] != '\n')
+			p--;
+		v = strchr(p, '\n');
+		sanitize_text(ev->description, sizeof(ev->description), p,
+		    v != NULL ? (size_t)(v - p) : strlen(p), SAN_SQUEEZE);
+		re_first(text, RE_ADDR, 1, ev->recipient,
+		    sizeof(ev->recipient), NULL);
+		soft = ci_find(subject, "delay") != NULL ||
+		    ci_find(text, "will retry") != NULL ||
+		    ci_find(text, "temporar") != NULL;
+		codes_from_text(ev->description, ev);
+		codes_from_text(text, ev);
+		strlcpy(bi->action, soft ? "delayed" : "failed",
+		    sizeof(bi->action));
+		set_type(ev, soft);
+		return (0);
+	} else
+		return (-1);
+	strlcpy(bi->action, soft ? "delayed" : "failed", sizeof(bi->action));
+	for (i = 0; verp_rcpt != NULL && i < ns.n; i++) {
+		sanitize_text(buf, sizeof(buf), ns.r[i].addr, ns.r[i].alen,
+		    SAN_SQUEEZE);
+		if (same_rcpt(buf, verp_rcpt))
+			break;
+	}
+	if (i >= ns.n)
+		i = 0;
+	ns_fill(bi->format, text, ns.n > 0 ? &ns.r[i] : NULL, soft, ev);
+	if (ns.n < 2 || (bi->more = calloc(ns.n - 1,
+	    sizeof(*bi->more))) == NULL)
+		return (0);
+	for (j = 0; j < ns.n; j++) {
+		if (j == i)
+			continue;
+		memset(&e, 0, sizeof(e));
+		ns_fill(bi->format, text, &ns.r[j], soft, &e);
+		more_add(sc, verp_rcpt, ev->recipient, bi->action, &e, bi);
+	}
+	return (0);
 }
 
 /* --- complaints ---------------------------------------------------- */
@@ -825,7 +1079,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 			dsn_more(&sc, &ds, verp_rcpt, bi);
 		} else
 			ev->kind = EV_BOUNCE_REPLY;	/* delivered, relayed */
-	} else if (nonstandard(msg, subject, &sc, bi) == 0)
+	} else if (nonstandard(msg, subject, &sc, verp_rcpt, bi) == 0)
 		ev->kind = EV_BOUNCE;
 	else if (auto_reply(msg, subject)) {
 		ev->kind = EV_AUTO_REPLY;

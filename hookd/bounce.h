@@ -30,7 +30,8 @@
 
 /*
  * Another recipient of a delivery report (RFC 3464) that failed or was
- * delayed: its own bounce event (bounce_event)
+ * delayed, or another address a non-standard bounce lists as failed: its
+ * own bounce event (bounce_event)
  */
 struct bounce_rcpt {
 	char			 recipient[MH_ADDR_MAX];
@@ -79,7 +80,9 @@ struct bounce_info {
 	 * a delivery report's other recipients that failed or were
 	 * delayed, each a bounce of its own after ev (ev is the return
 	 * path's recipient's, else the first that failed, else the first
-	 * delayed); at most BOUNCE_RCPTS_MAX - 1
+	 * delayed), or a non-standard bounce's other addresses (ev is the
+	 * return path's recipient's, else the first); at most
+	 * BOUNCE_RCPTS_MAX - 1
 	 */
 	struct bounce_rcpt	*more;
 	size_t			 nmore;

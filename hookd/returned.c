@@ -19,7 +19,7 @@
  * first, the mail is still in the spool and is sent again at restart.
  * Likewise a recipient of a bounce, a reply or an automatic reply stays
  * pending until its events (one per recipient that failed or was delayed
- * of a delivery report) are durable in the event spool (returned_durable,
+ * of a bounce) are durable in the event spool (returned_durable,
  * inbound_returned): a crash before, or an event that could not be
  * written, leaves the mail to be classified again at the next start, and
  * the event's id, made of the mail's id, the recipient of it and the

@@ -260,9 +260,11 @@ static int
 cmd_classify(int argc, char **argv)
 {
 	struct bounce_info	 bi;
+	struct event_record	 ev;
 	const char		*rcpt = NULL, *domain = NULL, *key = NULL;
-	json_t			*o;
+	json_t			*o, *more, *m;
 	char			*s;
+	size_t			 i;
 	int			 ch, fd;
 
 	while ((ch = getopt(argc, argv, "d:k:r:")) != -1) {
@@ -310,6 +312,26 @@ cmd_classify(int argc, char **argv)
 	    "verp", verp_status_name(bi.verp));
 	if (o == NULL)
 		errx(1, "json_pack");
+	/* the other recipients, each its own event */
+	if ((more = json_array()) == NULL)
+		errx(1, "json_array");
+	for (i = 0; i < bi.nmore; i++) {
+		bounce_event(&bi, i, &ev);
+		if ((m = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:b}",
+		    "recipient", ev.recipient,
+		    "action", bi.more[i].action,
+		    "code", ev.code,
+		    "extended", ev.extended,
+		    "description", ev.description,
+		    "bounce_type", ev.bounce_type,
+		    "bounce_reason", ev.bounce_reason,
+		    "smtp_stage", bi.more[i].stage,
+		    "other_rcpt", bi.more[i].other_rcpt)) == NULL ||
+		    json_array_append_new(more, m) == -1)
+			errx(1, "json_pack more");
+	}
+	json_object_set_new(o, "more", more);
+	json_object_set_new(o, "other_rcpt", json_boolean(bi.other_rcpt));
 	/* the record must survive the event codec */
 	{
 		json_t			*r = mh_event_to_json(&bi.ev);
