@@ -428,6 +428,18 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 
 /* --- the non-standard bounces ------------------------------------- */
 
+/* the first empty line from p (LF or CR LF), else its end */
+static const char *
+empty_line(const char *p)
+{
+	const char	*e, *e2;
+
+	e = strstr(p, "\n\n");
+	if ((e2 = strstr(p, "\r\n\r\n")) != NULL && (e == NULL || e2 < e))
+		e = e2;
+	return (e != NULL ? e : p + strlen(p));
+}
+
 /* the text of the report right after a marker, up to an empty line */
 static void
 text_after(const char *text, const char *marker, char *out, size_t len)
@@ -439,9 +451,7 @@ text_after(const char *text, const char *marker, char *out, size_t len)
 	p += strlen(marker);
 	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
 		p++;
-	if ((e = strstr(p, "\n\n")) == NULL &&
-	    (e = strstr(p, "\r\n\r\n")) == NULL)
-		e = p + strlen(p);
+	e = empty_line(p);
 	sanitize_text(out, len, p, e - p, SAN_SQUEEZE);
 }
 
@@ -457,7 +467,7 @@ text_after(const char *text, const char *marker, char *out, size_t len)
 static void
 rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
 {
-	const char	*p, *s, *e, *e2;
+	const char	*p, *s, *e;
 	char		*para, buf[64];
 	int		 n = 0;
 
@@ -467,12 +477,8 @@ rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
 	    p += strlen(rcpt), n++) {
 		for (s = p; s > text && s[-1] != '\n'; s--)
 			;
-		e = strstr(p, "\n\n");
-		if ((e2 = strstr(p, "\r\n\r\n")) != NULL &&
-		    (e == NULL || e2 < e))
-			e = e2;
-		if ((para = strndup(s, e != NULL ? (size_t)(e - s) :
-		    strlen(s))) == NULL)
+		e = empty_line(p);
+		if ((para = strndup(s, e - s)) == NULL)
 			return;
 		if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after|"
 		    ">>>)[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf),
