@@ -18,7 +18,8 @@
  * unsigned and the message held, as one the signer failed.
  * A held message's signed files go in place only through queue.c's
  * aside files, after the envelope that no longer waits is on disk: a
- * crash in between never has it signed twice.
+ * crash in between never has it signed twice; one that cannot be put in
+ * place keeps the message from being sent until it is (dkim_aside_wait).
  *
  * A message with more than one From: field is refused (dkim_step_fn's
  * ok -1) when a dkim line applies to its first.
@@ -344,7 +345,10 @@ put_queued(struct dkim_step *st)
 		m->env.size -= st->siglen[n - 1];
 		goto fail;
 	}
-	(void)queue_aside_end(st->msgid, ncopies, 1);
+	/* signed on disk now (a restart puts them in place): not sent
+	 * before they are, never unsigned */
+	if (queue_aside_end(st->msgid, ncopies, 1) == -1)
+		dkim_aside_wait(m, "cannot be put in place");
 	return (0);
  fail:
 	(void)queue_aside_end(st->msgid, ncopies, 0);
@@ -403,8 +407,9 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	/* a held message: signed at last, it may leave */
 	m->dkim_busy = 0;
 	m->inflight--;
-	log_info("msgid=%s dkim=%s status=released (signed)", m->id,
-	    st->domain);
+	if (!m->dkim_aside)
+		log_info("msgid=%s dkim=%s status=released (signed)", m->id,
+		    st->domain);
 	step_free(st);
 	sched_kick();
 }
@@ -527,6 +532,36 @@ dkim_sign_held(struct rmsg *m)
 	}
 	step_room(st);
 	step_start(st, fd);
+}
+
+/*
+ * A message signed, its envelope no longer waiting, but a signed file
+ * (NAME.dkim) not put in place over its unsigned one (queue_aside_end):
+ * it is not sent, not even its other copies, until every one is in place,
+ * tried again at each retry interval (dkim_aside_retry) and at start.
+ */
+void
+dkim_aside_wait(struct rmsg *m, const char *why)
+{
+	m->dkim_aside = 1;
+	m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
+	    relay_conf->retry_min : 60);
+	log_warnx("msgid=%s status=held (its signed message %s: not sent "
+	    "unsigned)", m->id, why);
+}
+
+void
+dkim_aside_retry(struct rmsg *m)
+{
+	if (queue_aside_end(m->id, m->env.tracked ? (int)m->env.nrcpt : -1,
+	    1) == -1) {
+		dkim_aside_wait(m, "still cannot be put in place");
+		return;
+	}
+	m->dkim_aside = 0;
+	log_info("msgid=%s status=released (its signed message in place)",
+	    m->id);
+	sched_kick();
 }
 
 /* the message was committed held: say so to every recipient */

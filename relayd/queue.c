@@ -78,6 +78,7 @@ static int	 hdrs_fd = -1;
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
 static void	 delete_copies(int, const char *);
+static void	 file_name(char *, size_t, const char *, int, int);
 
 static void
 hdrs_forget(void)
@@ -818,12 +819,14 @@ queue_drop_check(struct envelope *env)
 /*
  * After the next group commit (what was written about it comes first),
  * by the flusher thread: the envelope, the message, its ncopies
- * recipient copies.
+ * recipient copies, and (asides) their signed versions not put in place
+ * (dkim.c), after the envelope: a crash before leaves them to be put in
+ * place at start.
  */
 void
-queue_delete_group(const char *msgid, size_t ncopies)
+queue_delete_group(const char *msgid, size_t ncopies, int asides)
 {
-	char	 name[64];
+	char	 name[64], aside[72];
 	size_t	 i;
 
 	snprintf(name, sizeof(name), "%s.env", msgid);
@@ -833,6 +836,13 @@ queue_delete_group(const char *msgid, size_t ncopies)
 	for (i = 0; i < ncopies && i < COPIES_MAX; i++) {
 		copy_name(name, sizeof(name), msgid, i);
 		gsync_releaseat(pool, qfd, name);
+	}
+	for (i = 0; asides && i < (ncopies > 0 ? ncopies : 1) &&
+	    i < COPIES_MAX; i++) {
+		file_name(name, sizeof(name), msgid, 1, ncopies > 0 ?
+		    (int)i : -1);
+		snprintf(aside, sizeof(aside), "%s.dkim", name);
+		gsync_releaseat(pool, qfd, aside);
 	}
 }
 
@@ -1063,16 +1073,23 @@ queue_aside_end(const char *msgid, int ncopies, int install)
 	return (rv == -1 ? -1 : 0);
 }
 
-/* at start: what a crash left of a signature being put in place */
+/*
+ * At start: what a crash left of a signature being put in place.  One
+ * that cannot be keeps the message from being sent (dkim.c), tried
+ * again at the first pass.
+ */
 static void
-aside_settle(const struct envelope *env)
+aside_settle(struct rmsg *m)
 {
-	int	 ncopies = env->tracked ? (int)env->nrcpt : -1;
+	const struct envelope	*env = &m->env;
+	int			 ncopies = env->tracked ? (int)env->nrcpt : -1;
 
 	if (env->dkim_pending[0] != '\0')
 		(void)aside_each(env->id, ncopies, 0);
-	else
-		(void)queue_aside_end(env->id, ncopies, 1);
+	else if (queue_aside_end(env->id, ncopies, 1) == -1) {
+		dkim_aside_wait(m, "cannot be put in place");
+		m->dkim_next = 0;
+	}
 }
 
 /*
@@ -1241,7 +1258,7 @@ queue_load(struct rmsglist *list)
 	/* only if a crash left some: a start with a long queue stays quick */
 	if (asides)
 		TAILQ_FOREACH(m, list, entry)
-			aside_settle(&m->env);
+			aside_settle(m);
 	return (0);
 }
 

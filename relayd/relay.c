@@ -349,7 +349,7 @@ msg_json(struct rmsg *m, int full)
 	    "queue", "outbound", "sender", m->env.sender,
 	    "created", (json_int_t)m->env.created,
 	    "size", (json_int_t)m->env.size, "recipients", a);
-	if (m->env.dkim_pending[0] != '\0')
+	if (m->env.dkim_pending[0] != '\0' || m->dkim_aside)
 		json_object_set_new(o, "held", json_string("dkim"));
 	if (full) {
 		json_object_set_new(o, "message_id",

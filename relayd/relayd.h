@@ -35,8 +35,10 @@ struct rmsg {
 	/* remove once nothing is in flight */
 	int			 removed;
 	int			 inflight;	/* jobs out */
-	time_t			 dkim_next;	/* held unsigned: next try */
+	time_t			 dkim_next;	/* held (unsigned, aside): next try */
 	int			 dkim_busy;	/* a signature is being made */
+	/* signed, its signed files not all in place: not sent (dkim.c) */
+	int			 dkim_aside;
 	/* its commit's flush still to come: NULLed when m is freed */
 	struct rmsg		**flushing;
 };
@@ -94,7 +96,7 @@ int	 queue_update(const struct envelope *);
  * envelope without the data's check (which would no longer match) */
 int	 queue_drop_check(struct envelope *);
 void	 queue_delete(const char *msgid);
-void	 queue_delete_group(const char *msgid, size_t ncopies);
+void	 queue_delete_group(const char *msgid, size_t ncopies, int asides);
 int	 queue_open_msg(const char *msgid);
 /* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */
 int	 queue_open_incoming_ro(const char *msgid, int copy);
@@ -188,6 +190,8 @@ typedef void	(*dkim_step_fn)(int ok, const char *why, void *arg);
 void	 dkim_sign_incoming(const char *msgid, struct envelope *,
 	    dkim_step_fn, void *);
 void	 dkim_sign_held(struct rmsg *);
+void	 dkim_aside_wait(struct rmsg *, const char *why);
+void	 dkim_aside_retry(struct rmsg *);
 void	 dkim_held_events(struct rmsg *, const char *why);
 int	 dkim_from_domain(const char *, size_t, char *, size_t);
 int	 dkim_sig_lines_ok(const char *, size_t);

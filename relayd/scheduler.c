@@ -440,7 +440,8 @@ sched_settle(struct rmsg *m)
 	}
 	msghist_done(&m->env, m->removed);
 	/* after the flush that makes its last events durable */
-	queue_delete_group(m->id, m->env.tracked ? m->env.nrcpt : 0);
+	queue_delete_group(m->id, m->env.tracked ? m->env.nrcpt : 0,
+	    m->dkim_aside);
 	TAILQ_REMOVE(&rq, m, entry);
 	msg_free(m);
 }
@@ -461,7 +462,8 @@ msg_precheck(struct rmsg *m, time_t now)
 	 * does not expire (as postsuper -h): released, each recipient gets
 	 * its attempt first.
 	 */
-	if (m->env.held || m->env.dkim_pending[0] == '\0')
+	if (m->env.held || (m->env.dkim_pending[0] == '\0' &&
+	    !m->dkim_aside))
 		exp = 0;
 	failed = calloc(m->env.nrcpt + 1, sizeof(*failed));
 	res = calloc(m->env.nrcpt + 1, sizeof(*res));
@@ -518,7 +520,7 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
 	return (r->state == RS_PENDING && !(m->rflags[i] & RR_INFLIGHT) &&
 	    !m->env.held &&
 	    rcpt_next(m, i) <= now && r->dest == DEST_RELAY &&
-	    m->env.dkim_pending[0] == '\0');
+	    m->env.dkim_pending[0] == '\0' && !m->dkim_aside);
 }
 
 /*
@@ -652,6 +654,11 @@ sched_pass(int fd, short ev, void *arg)
 		if (m->env.dkim_pending[0] != '\0') {
 			if (now >= m->dkim_next)
 				dkim_sign_held(m);
+			continue;
+		}
+		if (m->dkim_aside) {
+			if (now >= m->dkim_next)
+				dkim_aside_retry(m);
 			continue;
 		}
 		for (i = 0; i < m->env.nrcpt; i++) {
