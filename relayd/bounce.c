@@ -161,7 +161,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		return (-1);
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
-		queue_abort(msgid);
+		queue_abort(msgid, 0);
 		return (-1);
 	}
 	/*
@@ -261,7 +261,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	if (fflush(fp) == EOF || ferror(fp) ||
 	    file_cut(fileno(fp), ftello(fp)) == -1) {
 		fclose(fp);
-		queue_abort(msgid);
+		queue_abort(msgid, 0);
 		return (-1);
 	}
 	fclose(fp);
@@ -274,7 +274,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		to->dest = DEST_RELAY;
 	if (to == NULL || queue_commit(msgid, out) == -1) {
 		envelope_clear(out);
-		queue_abort(msgid);
+		queue_abort(msgid, 0);
 		return (-1);
 	}
 	return (0);

@@ -76,7 +76,7 @@ fallback_queue(const struct fallback_req *req, const struct route *rt,
 	if (fallback_copy(fd, st.st_size, out, head) == -1) {
 		err = errno;
 		close(out);
-		queue_abort(id);
+		queue_abort(id, 0);
 		errno = err;
 		return (-1);
 	}
@@ -94,7 +94,7 @@ fallback_queue(const struct fallback_req *req, const struct route *rt,
 		err = errno;
 		envelope_clear(&m->env);
 		free(m);
-		queue_abort(id);
+		queue_abort(id, 0);
 		errno = err;
 		return (-1);
 	}

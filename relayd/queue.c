@@ -77,7 +77,7 @@ static char	 hdrs_read[MH_MSGID_LEN];
 static int	 hdrs_fd = -1;
 
 static char	*read_file_at(int, const char *, size_t, size_t *);
-static void	 delete_copies(int, const char *);
+static void	 delete_copies(int, const char *, size_t);
 static void	 file_name(char *, size_t, const char *, int, int);
 
 static void
@@ -218,14 +218,14 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 }
 
 int
-queue_abort(const char *msgid)
+queue_abort(const char *msgid, size_t ncopies)
 {
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	if (strcmp(hdrs_read, msgid) == 0)
 		hdrs_forget();
 	filepool_releaseat(pool, incfd, msgid);
-	delete_copies(qfd, msgid);
+	delete_copies(qfd, msgid, ncopies);
 	return (0);
 }
 
@@ -408,21 +408,30 @@ copy_name(char *buf, size_t len, const char *msgid, size_t i)
 	snprintf(buf, len, "%s.t%04zu", msgid, i);
 }
 
-/* recipient copies 0, 1, ... in dfd until one is missing */
+/* the recipient copies env's message has */
+static size_t
+env_copies(const struct envelope *env)
+{
+	return (env->tracked ? env->nrcpt : 0);
+}
+
+/*
+ * Recipient copies 0 to ncopies - 1 in dfd (the envelope's count), each
+ * one: one that is missing (lost, or not written yet) is no reason to
+ * leave those after it.
+ */
 static void
-delete_copies(int dfd, const char *msgid)
+delete_copies(int dfd, const char *msgid, size_t ncopies)
 {
 	char	 name[64];
 	size_t	 i;
 
-	for (i = 0; i < COPIES_MAX; i++) {
+	for (i = 0; i < ncopies && i < COPIES_MAX; i++) {
 		copy_name(name, sizeof(name), msgid, i);
-		if (filepool_releaseat(pool, dfd, name) == -1) {
-			if (errno != ENOENT)
-				log_warn("msgid=%s file=%s status=error "
-				    "(cannot unlink)", msgid, name);
-			break;
-		}
+		if (filepool_releaseat(pool, dfd, name) == -1 &&
+		    errno != ENOENT)
+			log_warn("msgid=%s file=%s status=error (cannot "
+			    "unlink)", msgid, name);
 	}
 }
 
@@ -626,7 +635,7 @@ queue_track(const char *msgid, struct envelope *env)
 		close(fd);
 		log_warnx("msgid=%s status=error (tracked copies not written)",
 		    msgid);
-		delete_copies(qfd, msgid);
+		delete_copies(qfd, msgid, env->nrcpt > 1 ? env->nrcpt : 0);
 		errno = err;
 		return (-1);
 	}
@@ -671,7 +680,7 @@ commit_move(const char *msgid, struct envelope *env)
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
 		log_warn("msgid=%s status=error (cannot rename)", msgid);
-		delete_copies(qfd, msgid);
+		delete_copies(qfd, msgid, env_copies(env));
 		goto fail;
 	}
 	return (fd);
@@ -683,8 +692,9 @@ commit_move(const char *msgid, struct envelope *env)
 	return (-1);
 }
 
+/* ncopies: the envelope's (0 for one read blank: queue_load's sweep) */
 static void
-commit_undo(const char *msgid)
+commit_undo(const char *msgid, size_t ncopies)
 {
 	char	 name[64];
 
@@ -692,7 +702,7 @@ commit_undo(const char *msgid)
 	filepool_releaseat(pool, qfd, name);
 	snprintf(name, sizeof(name), "%s.env", msgid);
 	filepool_releaseat(pool, qfd, name);
-	delete_copies(qfd, msgid);
+	delete_copies(qfd, msgid, ncopies);
 }
 
 /* commit at once: three fsyncs (message, envelope, directory) */
@@ -707,7 +717,7 @@ queue_commit(const char *msgid, struct envelope *env)
 	close(fd);
 	if (rv == -1 || write_env(env, FR_FSYNC | FR_SYNCDIR) == -1) {
 		log_warn("msgid=%s status=error (cannot commit)", msgid);
-		commit_undo(msgid);
+		commit_undo(msgid, env_copies(env));
 		return (-1);
 	}
 	return (0);
@@ -730,7 +740,7 @@ commit_env(int ok, void *arg)
 		err = errno;
 		log_warnx("msgid=%s status=error (commit failed)",
 		    cs->env->id);
-		commit_undo(cs->env->id);
+		commit_undo(cs->env->id, env_copies(cs->env));
 		ok = 0;
 	}
 	errno = err;
@@ -776,7 +786,7 @@ queue_commit_group(const char *msgid, struct envelope *env,
 			if (env->data_check != -1)
 				err = errno;
 			env->data_check = 0;
-			commit_undo(env->id);
+			commit_undo(env->id, env_copies(env));
 			errno = err;	/* the reply tells why (a full disk) */
 			done(0, env, arg);
 			return;
@@ -844,22 +854,6 @@ queue_delete_group(const char *msgid, size_t ncopies, int asides)
 		snprintf(aside, sizeof(aside), "%s.dkim", name);
 		gsync_releaseat(pool, qfd, aside);
 	}
-}
-
-void
-queue_delete(const char *msgid)
-{
-	char	 name[64];
-
-	snprintf(name, sizeof(name), "%s.env", msgid);
-	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
-		log_warn("msgid=%s file=%s status=error (cannot unlink)",
-		    msgid, name);
-	snprintf(name, sizeof(name), "%s.msg", msgid);
-	if (filepool_releaseat(pool, qfd, name) == -1 && errno != ENOENT)
-		log_warn("msgid=%s file=%s status=error (cannot unlink)",
-		    msgid, name);
-	delete_copies(qfd, msgid);
 }
 
 int
@@ -964,8 +958,7 @@ queue_prepend(const char *msgid, int copy, const char *hdrs, size_t len)
  * The unsigned file is removed before the rename, as FR_FRESH does
  * (fileio.h).  -1 if one cannot be put in place: the message is to be
  * refused (queue_abort), its files a mix of signed ones and missing
- * ones; the copies from that one on are removed here, since
- * queue_abort's stop at the first one missing.
+ * ones; the copies from that one on are removed here at once.
  */
 int
 queue_prepend_end(const char *msgid, int ncopies, int install)
@@ -1139,6 +1132,14 @@ read_file_at(int dfd, const char *name, size_t max, size_t *lenp)
 	return (NULL);
 }
 
+/* a recipient's copy's name (l: its length) */
+static int
+is_copy(const char *name, size_t l)
+{
+	return (l == MH_MSGID_LEN - 1 + COPY_SUFFIX_LEN &&
+	    strncmp(name + MH_MSGID_LEN - 1, ".t", 2) == 0);
+}
+
 /* load every committed message; remove what an interrupted commit left */
 int
 queue_load(struct rmsglist *list)
@@ -1149,7 +1150,7 @@ queue_load(struct rmsglist *list)
 	struct stat	 st;
 	char		 id[MH_MSGID_LEN], name[64], *text;
 	size_t		 len, l;
-	int		 fd, asides = 0;
+	int		 fd, asides = 0, copies = 0;
 
 	if ((fd = dup(qfd)) == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -1160,15 +1161,8 @@ queue_load(struct rmsglist *list)
 		l = strlen(de->d_name);
 		if (de->d_name[0] == '.')
 			continue;
-		if (l == MH_MSGID_LEN - 1 + COPY_SUFFIX_LEN &&
-		    strncmp(de->d_name + MH_MSGID_LEN - 1, ".t", 2) == 0) {
-			/* a recipient's copy: kept with its envelope */
-			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
-			id[MH_MSGID_LEN - 1] = '\0';
-			snprintf(name, sizeof(name), "%s.env", id);
-			if (!envelope_id_ok(id) ||
-			    fstatat(qfd, name, &st, 0) == -1)
-				filepool_releaseat(pool, qfd, de->d_name);
+		if (is_copy(de->d_name, l)) {
+			copies = 1;	/* once every envelope is settled */
 			continue;
 		}
 		if (l > 5 && strcmp(de->d_name + l - 5, ".dkim") == 0 &&
@@ -1223,7 +1217,7 @@ queue_load(struct rmsglist *list)
 			log_warnx("msgid=%s status=removed (an empty "
 			    "envelope: its commit never reached the disk)", id);
 			free(text);
-			commit_undo(id);
+			commit_undo(id, 0);	/* its copies: swept below */
 			continue;
 		}
 		if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -1246,13 +1240,32 @@ queue_load(struct rmsglist *list)
 			/* a commit a crash cut short before its flush */
 			log_warnx("msgid=%s status=removed (data does not "
 			    "match its envelope, never committed)", id);
-			commit_undo(id);
+			commit_undo(id, env_copies(&m->env));
 			envelope_clear(&m->env);
 			free(m);
 			continue;
 		}
 		strlcpy(m->id, id, sizeof(m->id));
 		TAILQ_INSERT_TAIL(list, m, entry);
+	}
+	/*
+	 * A recipient's copy is kept with its envelope, after this pass:
+	 * an envelope it removed (an interrupted commit) takes its copies
+	 * with it wherever readdir puts them, and one read blank cannot say
+	 * how many it has.
+	 */
+	if (copies) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			if (!is_copy(de->d_name, strlen(de->d_name)))
+				continue;
+			memcpy(id, de->d_name, MH_MSGID_LEN - 1);
+			id[MH_MSGID_LEN - 1] = '\0';
+			snprintf(name, sizeof(name), "%s.env", id);
+			if (!envelope_id_ok(id) ||
+			    fstatat(qfd, name, &st, 0) == -1)
+				filepool_releaseat(pool, qfd, de->d_name);
+		}
 	}
 	closedir(d);
 	/* only if a crash left some: a start with a long queue stays quick */

@@ -133,10 +133,11 @@ relay_spool_open(char msgid[MH_MSGID_LEN])
 	return (queue_open_incoming(msgid));
 }
 
+/* before its commit: no recipient copy is made yet (queue_track) */
 int
 relay_spool_abort(const char *msgid)
 {
-	return (queue_abort(msgid));
+	return (queue_abort(msgid, 0));
 }
 
 struct spool_commit_state {
@@ -227,6 +228,7 @@ spool_signed(int ok, const char *why, void *arg)
 	struct spool_commit_state	*cs = arg;
 	char				 id[MH_MSGID_LEN];
 	const char			*enh = "5.6.0", *text = why;
+	size_t				 ncopies;
 	int				 code = 550;
 
 	if (ok < 0) {
@@ -234,9 +236,10 @@ spool_signed(int ok, const char *why, void *arg)
 		if (ok == -2)
 			code = enhanced_spool_error(errno, &enh, &text);
 		strlcpy(id, cs->m->id, sizeof(id));
+		ncopies = cs->m->env.tracked ? cs->m->env.nrcpt : 0;
 		envelope_clear(&cs->m->env);
 		free(cs->m);
-		queue_abort(id);
+		queue_abort(id, ncopies);
 		cs->done(id, code, enh, text, cs->arg);
 		free(cs);
 		return;
@@ -259,7 +262,7 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 
 	if (!envelope_id_ok(msgid) || env->nrcpt == 0 || env->rcpts == NULL ||
 	    !envelope_field_ok(env->sender)) {
-		queue_abort(msgid);
+		queue_abort(msgid, 0);
 		done(msgid, 554, "5.5.0", "Error: bad transaction", arg);
 		return;
 	}
@@ -294,7 +297,7 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		envelope_clear(&m->env);
 		free(m);
 		free(cs);
-		queue_abort(msgid);
+		queue_abort(msgid, 0);	/* queue_track removed its copies */
 		done(msgid, code, enh, text, arg);
 		return;
 	}

@@ -90,12 +90,11 @@ int	 queue_commit(const char *msgid, struct envelope *);
 typedef void	(*queue_commit_fn)(int ok, struct envelope *, void *);
 void	 queue_commit_group(const char *msgid, struct envelope *,
 	    queue_commit_fn, void *);
-int	 queue_abort(const char *msgid);	/* -1: not a message id */
+int	 queue_abort(const char *msgid, size_t ncopies);	/* -1: not a message id */
 int	 queue_update(const struct envelope *);
 /* before a queued message's data changes: its data on disk, then its
  * envelope without the data's check (which would no longer match) */
 int	 queue_drop_check(struct envelope *);
-void	 queue_delete(const char *msgid);
 void	 queue_delete_group(const char *msgid, size_t ncopies, int asides);
 int	 queue_open_msg(const char *msgid);
 /* copy -1: the message; >= 0: recipient copy's copy (tracked mail) */

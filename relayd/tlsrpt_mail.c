@@ -195,7 +195,7 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 		g_byte_array_free(ba, TRUE);
 		close(fd);
 		envelope_clear(&m->env);
-		queue_abort(msgid);
+		queue_abort(msgid, 0);
 		free(m);
 		return (-1);
 	}
