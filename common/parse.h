@@ -67,6 +67,9 @@ const char	*parse_macro_get(const char *);
 void		 parse_macros_clear(void);
 int		 parse_copystr(const struct pos *, char *, size_t, const char *,
 		    const char *);
+/* the same for a file name: refused if relative */
+int		 parse_copypath(const struct pos *, char *, size_t, const char *,
+		    const char *);
 int		 parse_check_url(const struct pos *, const char *,
 		    const char *);
 int		 parse_check_secret(const struct pos *, const char *);

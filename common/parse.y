@@ -347,7 +347,7 @@ main		: HOSTNAME STRING {
 		}
 		| API KEYS STRING {
 			global_once(&$<pos>1, "api keys");
-			parse_copystr(&$<pos>3, conf->api_keys,
+			parse_copypath(&$<pos>3, conf->api_keys,
 			    sizeof(conf->api_keys), $3, "api keys");
 			parse_at(&$<pos>3, conf->api_keys_at,
 			    sizeof(conf->api_keys_at));
@@ -355,7 +355,7 @@ main		: HOSTNAME STRING {
 		}
 		| CREDENTIALS STRING {
 			global_once(&$<pos>1, "credentials");
-			parse_copystr(&$<pos>2, conf->credentials,
+			parse_copypath(&$<pos>2, conf->credentials,
 			    sizeof(conf->credentials), $2, "credentials");
 			parse_at(&$<pos>2, conf->credentials_at,
 			    sizeof(conf->credentials_at));
@@ -363,7 +363,7 @@ main		: HOSTNAME STRING {
 		}
 		| CA STRING {
 			global_once(&$<pos>1, "ca");
-			parse_copystr(&$<pos>2, conf->cabundle,
+			parse_copypath(&$<pos>2, conf->cabundle,
 			    sizeof(conf->cabundle), $2, "ca");
 			parse_at(&$<pos>2, conf->cabundle_at,
 			    sizeof(conf->cabundle_at));
@@ -381,10 +381,10 @@ main		: HOSTNAME STRING {
 					fatal("calloc");
 				parse_copystr(&$<pos>2, p->name,
 				    sizeof(p->name), $2, "pki name");
-				parse_copystr(&$<pos>4, p->cert_file,
-				    sizeof(p->cert_file), $4, "cert");
-				parse_copystr(&$<pos>6, p->key_file,
-				    sizeof(p->key_file), $6, "key");
+				parse_copypath(&$<pos>4, p->cert_file,
+				    sizeof(p->cert_file), $4, "pki cert");
+				parse_copypath(&$<pos>6, p->key_file,
+				    sizeof(p->key_file), $6, "pki key");
 				parse_at(&$<pos>4, p->cert_at,
 				    sizeof(p->cert_at));
 				parse_at(&$<pos>6, p->key_at,
@@ -556,7 +556,7 @@ main		: HOSTNAME STRING {
 			    "dkim domain") == 0 &&
 			    parse_copystr(&$<pos>5, d->selector,
 			    sizeof(d->selector), $5, "dkim selector") == 0 &&
-			    parse_copystr(&$<pos>7, d->key_file,
+			    parse_copypath(&$<pos>7, d->key_file,
 			    sizeof(d->key_file), $7, "dkim key") == 0)
 				TAILQ_INSERT_TAIL(&conf->dkims, d, entry);
 			else
@@ -1221,7 +1221,7 @@ clusteropt	: REDIS STRING {
 		}
 		| AUTH STRING {
 			block_once(&$<pos>1, "cluster", ncluster, "auth");
-			parse_copystr(&$<pos>2, conf->cluster.auth_file,
+			parse_copypath(&$<pos>2, conf->cluster.auth_file,
 			    sizeof(conf->cluster.auth_file), $2, "auth");
 			parse_at(&$<pos>2, conf->cluster.auth_at,
 			    sizeof(conf->cluster.auth_at));

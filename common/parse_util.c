@@ -96,6 +96,22 @@ parse_copystr(const struct pos *p, char *dst, size_t len, const char *src,
 	return (0);
 }
 
+/*
+ * A file the parent reads at start and at each reload: an absolute path,
+ * the parent's directory being / once it started (parent_main).
+ */
+int
+parse_copypath(const struct pos *p, char *dst, size_t len, const char *src,
+    const char *what)
+{
+	if (src[0] != '/') {
+		parse_error(p, "%s \"%s\" is not an absolute path", what, src);
+		dst[0] = '\0';
+		return (-1);
+	}
+	return (parse_copystr(p, dst, len, src, what));
+}
+
 int
 parse_check_url(const struct pos *p, const char *url, const char *what)
 {

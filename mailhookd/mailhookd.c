@@ -43,6 +43,28 @@ self_path(const char *argv0)
 	return (path);
 }
 
+/*
+ * The parent reads its configuration again at each reload, from /
+ * (parent_main): a relative -f name is prefixed with the directory it
+ * was given in (not resolved: a symbolic link swapped for a reload is
+ * followed then, as before).
+ */
+static const char *
+conf_path(const char *file)
+{
+	static char	path[PATH_MAX];
+	char		cwd[PATH_MAX];
+
+	if (file[0] == '/')
+		return (file);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		err(1, "getcwd");
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cwd, file) >=
+	    sizeof(path))
+		errx(1, "%s/%s: path too long", cwd, file);
+	return (path);
+}
+
 static int
 check_config(const char *file)
 {
@@ -131,6 +153,7 @@ main(int argc, char *argv[])
 		}
 	}
 	parent_opts.self = self_path(argv[0]);
+	parent_opts.conffile = conf_path(parent_opts.conffile);
 	parent_opts.debug = debug;
 	parent_opts.verbose = verbose;
 	parent_opts.testing = testing;

@@ -881,6 +881,14 @@ parent_main(void)
 	if (config_check_listeners(parent_conf) == -1)
 		fatalx("%s: cannot listen on an address of another host",
 		    parent_opts.conffile);
+	/*
+	 * Every path the parent opens from now on is absolute (the parser
+	 * refuses relative file names, conf_path()): the directory it was
+	 * started from stays free to unmount, and neither it nor a child
+	 * started from it (one not chrooted, in development mode) keeps it.
+	 */
+	if (chdir("/") == -1)
+		fatal("chdir /");
 	nofile_raise(parent_conf, 0);
 	seal_new_key(verdict_key);
 	strlcpy(parent_conf->verdict_key, verdict_key,
