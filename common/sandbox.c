@@ -435,7 +435,8 @@ sandbox_apply(int proc)
 	scmp_filter_ctx	 ctx;
 	int		 debug, r;
 
-	if (proc <= PROC_PARENT || proc >= PROC_MAX)
+	/* the children only: PROC_CONTROL names a client, not a process */
+	if (proc <= PROC_PARENT || proc >= PROC_CONTROL)
 		fatalx("sandbox: no profile for process %d", proc);
 	sb_proc = proc;
 	debug = debug_mode();
@@ -476,10 +477,6 @@ sandbox_apply(int proc)
 		break;
 	case PROC_SIGNER:
 		sb_common(ctx, 0);
-		break;
-	case PROC_CONTROL:
-		sb_common(ctx, 0);
-		sb_allow_list(ctx, sb_accept);
 		break;
 	}
 
@@ -532,9 +529,6 @@ sandbox_apply(int proc)
 		break;
 	case PROC_SIGNER:
 		promises = "stdio recvfd";
-		break;
-	case PROC_CONTROL:
-		promises = "stdio unix recvfd";
 		break;
 	default:
 		fatalx("sandbox: no profile for process %d", proc);
