@@ -19,7 +19,12 @@
  *                       fork, vfork, clone (without CLONE_THREAD), ptrace,
  *                       process_vm_readv, process_vm_writev, unshare, mount,
  *                       chroot, setresuid, open, openat, socket, socket6,
- *                       connect, bind, accept, mprotect_exec (PROT_EXEC)
+ *                       connect, bind, accept, mprotect_exec (PROT_EXEC);
+ *                       the calls the allowlists no longer have: sys-NAME
+ *                       (any call by its name, -1 in every argument but
+ *                       the second), prctl_name (PR_GET_NAME),
+ *                       ioctl_fionbio, statx_fd (AT_EMPTY_PATH),
+ *                       socketpair (AF_UNIX), thread (pthread_create)
  *   -D: debug mode, the report on stderr must name the system call
  *
  * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
@@ -37,6 +42,8 @@
  */
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +57,7 @@
 #include <err.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -65,6 +73,7 @@
 #include <event2/event.h>
 #include <openssl/buffer.h>
 #include <openssl/pem.h>
+#include <seccomp.h>
 #include <tls.h>
 
 #include "dns.h"
@@ -462,7 +471,7 @@ work_files(struct ctx *c)
 	struct dirent	*de;
 	DIR		*d;
 	char		 buf[64];
-	int		 fd, found = 0, ok;
+	int		 fd, found = 0, ok, hookd;
 
 	/* the queue dance: create, write, fsync, rename, list, read, unlink */
 	fd = open("/queue/tmp.1", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -470,14 +479,17 @@ work_files(struct ctx *c)
 	CHECK(fd != -1, "%s: create a queue file in the chroot", c->profile);
 	if (fd == -1)
 		return;
+	/* fdatasync: relayd's outbox; rename(), unlink(): hookd's spools */
+	hookd = c->proc == PROC_HOOKD;
 	ok = write(fd, "queued\n", 7) == 7 && fsync(fd) == 0 &&
-	    fdatasync(fd) == 0 && ftruncate(fd, 7) == 0 &&
-	    fchmod(fd, 0600) == 0 && fstat(fd, &st) == 0 && st.st_size == 7;
+	    (hookd || fdatasync(fd) == 0) && ftruncate(fd, 7) == 0 &&
+	    fstat(fd, &st) == 0 && st.st_size == 7;
 	close(fd);
 	CHECK(ok, "%s: write, fsync, fdatasync, ftruncate, fstat", c->profile);
 	CHECK(mkdir("/queue/sub", 0700) == 0, "%s: mkdir", c->profile);
-	CHECK(rename("/queue/tmp.1", "/queue/sub/msg.1") == 0,
-	    "%s: rename", c->profile);
+	CHECK((hookd ? rename("/queue/tmp.1", "/queue/sub/msg.1") :
+	    renameat(AT_FDCWD, "/queue/tmp.1", AT_FDCWD,
+	    "/queue/sub/msg.1")) == 0, "%s: rename", c->profile);
 	if ((d = opendir("/queue/sub")) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strcmp(de->d_name, "msg.1") == 0)
@@ -492,8 +504,10 @@ work_files(struct ctx *c)
 		close(fd);
 	CHECK(stat("/queue/sub/msg.1", &st) == 0 && st.st_size == 7,
 	    "%s: stat", c->profile);
-	CHECK(unlink("/queue/sub/msg.1") == 0 && rmdir("/queue/sub") == 0,
-	    "%s: unlink, rmdir", c->profile);
+	CHECK((hookd ? unlink("/queue/sub/msg.1") :
+	    unlinkat(AT_FDCWD, "/queue/sub/msg.1", 0)) == 0 &&
+	    unlinkat(AT_FDCWD, "/queue/sub", AT_REMOVEDIR) == 0,
+	    "%s: unlink, unlinkat of a directory", c->profile);
 	CHECK(open("/etc/passwd", O_RDONLY) == -1,
 	    "%s: nothing outside the chroot (/etc/passwd absent)", c->profile);
 }
@@ -606,6 +620,12 @@ child_work(struct ctx *c)
 	}
 }
 
+static void *
+probe_thread(void *arg)
+{
+	return (arg);
+}
+
 /*
  * One direct system call each, with arguments that would do nothing
  * harmful if the filter let it through (the caller then exits 3).
@@ -617,6 +637,8 @@ probe(const char *name)
 	static char	 page[8192];
 	void		*p;
 	long		 r = 0;
+	int		 nr;
+	pthread_t	 th;
 
 	if (strcmp(name, "execve") == 0)
 		r = syscall(SYS_execve, "/nonexistent", argv, argv + 1);
@@ -669,6 +691,31 @@ probe(const char *name)
 	else if (strcmp(name, "mprotect_exec") == 0) {
 		p = (void *)(((uintptr_t)page + 4095) & ~(uintptr_t)4095);
 		r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC);
+	} else if (strncmp(name, "sys-", 4) == 0) {
+		/*
+		 * A call by its name, no allowlist has it: -1 (a bad
+		 * descriptor, address or clock) in every argument but the
+		 * second, a count of 0, so that it fails at once (EBADF,
+		 * EFAULT, EINVAL) if the filter let it through: no wait
+		 * without a timeout, as ppoll(NULL) would be
+		 */
+		if ((nr = seccomp_syscall_resolve_name(name + 4)) < 0) {
+			printf("# no system call %s here\n", name + 4);
+			exit(2);
+		}
+		r = syscall(nr, -1L, 0L, -1L, -1L, -1L, -1L);
+	} else if (strcmp(name, "prctl_name") == 0)
+		r = syscall(SYS_prctl, PR_GET_NAME, (long)-1, 0L, 0L, 0L);
+	else if (strcmp(name, "ioctl_fionbio") == 0)
+		r = syscall(SYS_ioctl, -1, FIONBIO, (long)-1);
+	else if (strcmp(name, "statx_fd") == 0)
+		r = syscall(SYS_statx, -1, "", AT_EMPTY_PATH, 0, NULL);
+	else if (strcmp(name, "socketpair") == 0)
+		r = syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, NULL);
+	else if (strcmp(name, "thread") == 0) {
+		/* glibc: clone3 (ENOSYS), then clone(CLONE_THREAD) */
+		if ((r = pthread_create(&th, NULL, probe_thread, NULL)) == 0)
+			pthread_join(th, NULL);
 	} else {
 		printf("# unknown probe %s\n", name);
 		exit(2);
