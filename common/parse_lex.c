@@ -85,6 +85,7 @@ static int		 stmt_ntok;	/* tokens after the first */
 
 static struct file	*pushfile(const char *, const struct pos *);
 static int		 popfile(void);
+static int		 lungetc(int, const struct pos *);
 
 struct keywords {
 	const char	*name;
@@ -351,6 +352,28 @@ yyerror(const char *msg)
 		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
 }
 
+/*
+ * After a backslash and a CR: '\n' if a LF follows (a CRLF file's
+ * continuation); else the CR and what follows are put back, to come after
+ * the backslash at p, and EOF says there is nothing more to put back.
+ */
+static int
+backslash_cr(const struct pos *p)
+{
+	struct pos	 cr;
+	int		 c;
+
+	if ((c = getc(file->stream)) == '\n')
+		return (c);
+	if (c != EOF)
+		ungetc(c, file->stream);
+	cr = *p;
+	cr.col++;
+	lungetc('\r', &cr);
+	file->col++;		/* the CR's column */
+	return (EOF);
+}
+
 /* one character with its position; pushback first, then the file */
 static int
 lgetc(struct pos *p)
@@ -368,8 +391,10 @@ lgetc(struct pos *p)
 		p->col = file->col;
 		c = getc(file->stream);
 		if (c == '\\') {
-			/* a backslash before a newline joins lines */
+			/* a backslash before a newline (or CRLF) joins lines */
 			c = getc(file->stream);
+			if (c == '\r')
+				c = backslash_cr(p);
 			if (c == '\n') {
 				file->line++;
 				file->col = 1;
