@@ -181,3 +181,24 @@ ctl_cmd_usage_one(const struct ctl_cmd *c, FILE *fp)
 	fprintf(fp, "usage: mhctl %s%s%s%s\n", c->w1, c->w2 ? " " : "",
 	    c->w2 ? c->w2 : "", ctl_cmd_args(c));
 }
+
+/*
+ * The usage lines of every command whose first word is w1, for a second
+ * word missing or unknown ("mhctl show", "mhctl pause smpt"); 0 if w1
+ * starts no command.  With fp NULL they are only counted.
+ */
+int
+ctl_cmd_usage_word(const char *w1, FILE *fp)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(ctl_cmds[i].w1, w1) != 0)
+			continue;
+		if (fp != NULL)
+			ctl_cmd_usage_one(&ctl_cmds[i], fp);
+		n++;
+	}
+	return (n);
+}

@@ -84,5 +84,7 @@ size_t	 ctl_cmd_skip(const struct ctl_cmd *);
 void	 ctl_cmd_usage(FILE *);
 /* the usage line of one command: "usage: mhctl remove ID" */
 void	 ctl_cmd_usage_one(const struct ctl_cmd *, FILE *);
+/* the usage lines of the commands w1 starts (fp NULL: none); how many */
+int	 ctl_cmd_usage_word(const char *w1, FILE *);
 
 #endif /* MH_CTLCMD_H */

@@ -659,7 +659,19 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
-	if ((cmd = ctl_cmd_lookup(argc, (const char *const *)argv)) == NULL) {
+	cmd = ctl_cmd_lookup(argc, (const char *const *)argv);
+	if (cmd == NULL && ctl_cmd_usage_word(argv[0], NULL) > 0) {
+		/* "show", "pause smpt": the forms its first word takes */
+		if (argc == 1)
+			fprintf(stderr, "mhctl: %s: missing subcommand\n",
+			    argv[0]);
+		else
+			fprintf(stderr, "mhctl: %s %s: unknown subcommand\n",
+			    argv[0], argv[1]);
+		ctl_cmd_usage_word(argv[0], stderr);
+		return (1);
+	}
+	if (cmd == NULL) {
 		fprintf(stderr, "mhctl: unknown command: %s%s%s\n", argv[0],
 		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 		usage();
