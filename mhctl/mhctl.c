@@ -256,13 +256,20 @@ dkim_keygen(int argc, char *argv[], int jflag)
 		usage();
 	domain = argv[2];
 	sel = argv[3];
-	if (config_check_domain(domain) == -1 || strchr(domain, '"') ||
-	    config_check_domain(sel) == -1 || strchr(sel, '"'))
-		errx(1, "bad domain or selector");
+	if (config_check_domain(domain) == -1 || strchr(domain, '"'))
+		errx(1, "dkim keygen: bad domain \"%s\"", domain);
+	if (config_check_domain(sel) == -1 || strchr(sel, '"'))
+		errx(1, "dkim keygen: bad selector \"%s\"", sel);
 	if (argc > 4 && strcmp(argv[4], "ed25519") == 0)
 		type = DKIMKEY_ED25519;
-	else if (argc > 4 && strcmp(argv[4], "rsa") != 0)
-		usage();
+	else if (argc > 4 && strcmp(argv[4], "rsa") != 0) {
+		/* a FILE without the type before it, a misspelt type */
+		fprintf(stderr, "mhctl: dkim keygen: unknown key type \"%s\" "
+		    "(rsa or ed25519; it comes before FILE)\n", argv[4]);
+		ctl_cmd_usage_one(ctl_cmd_lookup(argc,
+		    (const char *const *)argv), stderr);
+		exit(1);
+	}
 	/* before anything is made, the default directory too */
 	if (geteuid() != 0)
 		errx(1, "dkim keygen: must be run as root (the key is root's)");
