@@ -645,8 +645,11 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 't':
 			if (strcmp(optarg, "inbound") != 0 &&
-			    strcmp(optarg, "outbound") != 0)
+			    strcmp(optarg, "outbound") != 0) {
+				fprintf(stderr, "mhctl: -t takes inbound or "
+				    "outbound, not \"%s\"\n", optarg);
 				usage();
+			}
 			which = optarg;
 			break;
 		case 'j':
