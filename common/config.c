@@ -394,16 +394,34 @@ config_check_domain(const char *d)
 	return (0);
 }
 
+/*
+ * Headers the HTTP client sets itself: the framing of the request (a
+ * second Content-Length would smuggle the body past the server), its
+ * Content-Type (a multipart one carries its boundary) and the Standard
+ * Webhooks signature.
+ */
+static const char *const reserved_headers[] = {
+	"Connection", "Content-Length", "Content-Type", "Expect",
+	"Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+	"Transfer-Encoding", "Upgrade", "webhook-id", "webhook-signature",
+	"webhook-timestamp"
+};
+
 const char *
 config_check_header(const char *name, const char *value)
 {
 	const char	*s;
+	size_t		 i;
 
 	if (name[0] == '\0' || strlen(name) > 128)
 		return ("bad header name");
 	for (s = name; *s != '\0'; s++)
 		if (*s <= 0x20 || *s >= 0x7f || *s == ':')
 			return ("bad header name");
+	for (i = 0; i < sizeof(reserved_headers) /
+	    sizeof(reserved_headers[0]); i++)
+		if (strcasecmp(name, reserved_headers[i]) == 0)
+			return ("a header mailhook sets itself:");
 	if (strlen(value) > 4096)
 		return ("header value too long");
 	for (s = value; *s != '\0'; s++)
