@@ -415,8 +415,10 @@ config_check_header(const char *name, const char *value)
 
 	if (name[0] == '\0' || strlen(name) > 128)
 		return ("bad header name");
+	/* a token (RFC 9110 5.6.2): no separator a server would refuse */
 	for (s = name; *s != '\0'; s++)
-		if (*s <= 0x20 || *s >= 0x7f || *s == ':')
+		if (*s <= 0x20 || *s >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}",
+		    *s) != NULL)
 			return ("bad header name");
 	for (i = 0; i < sizeof(reserved_headers) /
 	    sizeof(reserved_headers[0]); i++)
