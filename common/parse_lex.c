@@ -474,6 +474,28 @@ wordchar(int c)
 	return (strchr("{}\"'#=,$()<>!;", c) == NULL);
 }
 
+/*
+ * After a 0xef at the start of a file: 1 if a UTF-8 byte order mark (EF BB
+ * BF) it is, read, the next character in column 1 as an editor shows it;
+ * else 0 and what followed is put back.
+ */
+static int
+bom(void)
+{
+	struct pos	 p2, p3;
+	int		 c2, c3;
+
+	c2 = lgetc(&p2);
+	c3 = lgetc(&p3);
+	if (c2 == 0xbb && c3 == 0xbf) {
+		file->col = 1;
+		return (1);
+	}
+	lungetc(c3, &p3);
+	lungetc(c2, &p2);
+	return (0);
+}
+
 /* "25", "25M", "30s", "500ms" -> NUMBER; 0 if not a number */
 static int
 lexnumber(const char *w, struct numval *nv, const struct pos *p)
@@ -740,6 +762,12 @@ lex(void)
 		lasttext[0] = c;
 		lasttext[1] = '\0';
 		return (c);
+	}
+	if (c == 0xef && start.line == 1 && start.col == 1 && bom()) {
+		perr(&start, "a UTF-8 byte order mark: save the file without "
+		    "it");
+		file->bol = bol;	/* what follows starts the line */
+		goto again;
 	}
 	if (!wordchar(c)) {
 		lexerr(&start, "unexpected character 0x%02x", c & 0xff);
