@@ -1558,8 +1558,22 @@ listen_end(void)
 static void
 events_end(void)
 {
+	static const char *const fmt[] = { "events", "failures", "callback" };
+	char		 pub[MH_URL_MAX], key[MH_URL_MAX + 16];
+	char		 what[MH_URL_MAX + 64];
+
 	if (cur_events->url[0] == '\0' && !url_seen)
 		perr(&cur_events_pos, "events without url");
+	else if (cur_events->url[0] != '\0') {
+		/* hookd makes one endpoint of them: the second block's
+		 * secret, headers and timeouts would go unused */
+		snprintf(key, sizeof(key), "%s %s", fmt[cur_events->format],
+		    cur_events->url);
+		config_url_public(cur_events->url, pub, sizeof(pub));
+		snprintf(what, sizeof(what), "events block for url \"%s\" "
+		    "format %s", pub, fmt[cur_events->format]);
+		parse_def(&cur_events_pos, "events", key, what);
+	}
 	if (cur_events->kinds == 0)
 		cur_events->kinds = EV_ALL;
 	cur_events = NULL;
