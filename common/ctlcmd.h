@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* the longest word of a request the control socket takes, in bytes */
+#define CTL_MAX_WORD	512
+
 enum ctl_id {
 	CTL_HELP,		/* mhctl's own */
 	CTL_DKIM_KEYGEN,

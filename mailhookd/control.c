@@ -434,7 +434,8 @@ ctl_request(struct ctl_client *c, json_t *req)
 	}
 	for (i = 0; i < json_array_size(argv); i++)
 		if (!json_is_string(json_array_get(argv, i)) ||
-		    json_string_length(json_array_get(argv, i)) > 512) {
+		    json_string_length(json_array_get(argv, i)) >
+		    CTL_MAX_WORD) {
 			ctl_send(c, json_pack("{s:s}", "error", "bad request"));
 			return;
 		}

@@ -626,6 +626,34 @@ show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
 	return (n);
 }
 
+/*
+ * The words of the request.  One json_string() refuses (not UTF-8) would
+ * be left out and the daemon take "dkim show DOMAIN" for "dkim show", one
+ * over CTL_MAX_WORD be "bad request": both are said here instead.
+ */
+static json_t *
+request_args(const struct ctl_cmd *cmd, int argc, char *argv[])
+{
+	json_t	*args, *w;
+	size_t	 skip = ctl_cmd_skip(cmd);
+	int	 i;
+
+	args = json_array();
+	for (i = 0; i < argc; i++) {
+		if (strlen(argv[i]) > CTL_MAX_WORD)
+			errx(1, "%s%s%s: argument %zu is too long (at most %d "
+			    "bytes)", cmd->w1, cmd->w2 != NULL ? " " : "",
+			    cmd->w2 != NULL ? cmd->w2 : "", i + 1 - skip,
+			    CTL_MAX_WORD);
+		if ((w = json_string(argv[i])) == NULL)
+			errx(1, "%s%s%s: argument %zu is not valid UTF-8",
+			    cmd->w1, cmd->w2 != NULL ? " " : "",
+			    cmd->w2 != NULL ? cmd->w2 : "", i + 1 - skip);
+		json_array_append_new(args, w);
+	}
+	return (args);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -637,7 +665,7 @@ main(int argc, char *argv[])
 	char		*s;
 	ssize_t		 n;
 	const char	*which = NULL;
-	int		 ch, jflag = 0, monitor, fd, rc = 0, i, raw = 0;
+	int		 ch, jflag = 0, monitor, fd, rc = 0, raw = 0;
 
 	if (getenv("MHCTL_SOCKET") != NULL)
 		sock = getenv("MHCTL_SOCKET");
@@ -717,9 +745,7 @@ main(int argc, char *argv[])
 		return (api_keygen(argc, argv, jflag));
 	monitor = cmd->id == CTL_MONITOR;
 
-	args = json_array();
-	for (i = 0; i < argc; i++)
-		json_array_append_new(args, json_string(argv[i]));
+	args = request_args(cmd, argc, argv);
 	req = json_pack("{s:o}", "argv", args);
 	s = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
