@@ -82,6 +82,7 @@ static int		 stmt_tok;	/* the token a statement began with */
 static char		 stmt_text[64];	/* and its text, */
 static char		 stmt_text2[64];	/* the second token's */
 static int		 stmt_ntok;	/* tokens after the first */
+static struct pos	 stmt_pos;	/* where the first one is */
 
 static struct file	*pushfile(const char *, const struct pos *);
 static int		 popfile(void);
@@ -319,6 +320,10 @@ yyerror(const char *msg)
 			perr(&lastpos, "unexpected end of file");
 	} else if (lasttok == '}' && stray_brace)
 		perr(&lastpos, "'}' without a block to close");
+	else if (lasttok == '=' && stmt_ntok == 1 && stmt_tok != STRING)
+		/* "hostname = ...": a macro by a keyword's name */
+		perr(&stmt_pos, "\"%s\" is a keyword: no '=' after it (a "
+		    "macro takes another name)", stmt_text);
 	else if (lasttok == '\n' && stmt_tok != STRING &&
 	    (usage = parse_usage(block, stmt_text, stmt_text2)) != NULL)
 		perr(&lastpos, "incomplete statement at end of line: expected "
@@ -809,6 +814,7 @@ yylex(void)
 	if (lastbol) {
 		stmt_tok = tok;
 		stmt_ntok = 0;
+		stmt_pos = lastpos;
 		strlcpy(stmt_text, lasttext, sizeof(stmt_text));
 		stmt_text2[0] = '\0';
 	} else if (++stmt_ntok == 1)
