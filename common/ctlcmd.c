@@ -128,14 +128,24 @@ ctl_cmd_replay_ok(size_t argc, const char *w3)
 void
 ctl_cmd_usage(FILE *fp)
 {
+	const char	*line;
+	size_t		 i;
+
+	fprintf(fp, "usage: %s\ncommands:\n", CTL_USAGE);
+	for (i = 0; (line = ctl_cmd_help_line(i)) != NULL; i++)
+		fprintf(fp, "  %s\n", line);
+}
+
+/* the n-th line of mhctl help's list of commands; NULL past the last */
+const char *
+ctl_cmd_help_line(size_t n)
+{
 	size_t	 i;
 
-	fprintf(fp, "usage: mhctl [-jV] [-s socket] [-t inbound|outbound] "
-	    "command [argument ...]\n"
-	    "commands:\n");
 	for (i = 0; i < NCMDS; i++)
-		if (ctl_cmds[i].usage != NULL)
-			fprintf(fp, "  %s\n", ctl_cmds[i].usage);
+		if (ctl_cmds[i].usage != NULL && n-- == 0)
+			return (ctl_cmds[i].usage);
+	return (NULL);
 }
 
 /* the arguments a command takes, as its usage line names them */

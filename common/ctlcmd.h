@@ -83,8 +83,12 @@ int	 ctl_cmd_args_ok(const struct ctl_cmd *, size_t argc);
 int	 ctl_cmd_replay_ok(size_t argc, const char *w3);
 /* the arguments after the command's own words: argv + ctl_cmd_skip() */
 size_t	 ctl_cmd_skip(const struct ctl_cmd *);
+#define CTL_USAGE	"mhctl [-jV] [-s socket] [-t inbound|outbound] " \
+			"command [argument ...]"
 /* mhctl help: every command, one usage line each */
 void	 ctl_cmd_usage(FILE *);
+/* the n-th of those lines (from 0), NULL past the last */
+const char *ctl_cmd_help_line(size_t);
 /* the usage line of one command: "usage: mhctl remove ID" */
 void	 ctl_cmd_usage_one(const struct ctl_cmd *, FILE *);
 /* the usage lines of the commands w1 starts (fp NULL: none); how many */

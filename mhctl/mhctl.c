@@ -626,6 +626,27 @@ show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
 	return (n);
 }
 
+/* mhctl help; with -j as JSON, as every command that prints */
+static int
+help(int jflag)
+{
+	json_t		*j, *lines;
+	const char	*line;
+	size_t		 i;
+
+	if (!jflag) {
+		ctl_cmd_usage(stdout);
+		return (0);
+	}
+	lines = json_array();
+	for (i = 0; (line = ctl_cmd_help_line(i)) != NULL; i++)
+		json_array_append_new(lines, json_string(line));
+	j = json_pack("{s:s,s:o}", "usage", CTL_USAGE, "commands", lines);
+	show_reply(j, 1);
+	json_decref(j);
+	return (0);
+}
+
 /*
  * The words of the request.  One json_string() refuses (not UTF-8) would
  * be left out and the daemon take "dkim show DOMAIN" for "dkim show", one
@@ -735,10 +756,8 @@ main(int argc, char *argv[])
 		ctl_cmd_usage_one(cmd, stderr);
 		return (1);
 	}
-	if (cmd->id == CTL_HELP) {
-		ctl_cmd_usage(stdout);
-		return (0);
-	}
+	if (cmd->id == CTL_HELP)
+		return (help(jflag));
 	if (cmd->id == CTL_DKIM_KEYGEN)
 		return (dkim_keygen(argc, argv, jflag));
 	if (cmd->id == CTL_API_KEYGEN)
