@@ -579,7 +579,7 @@ expand(const struct pos *start)
  * secret or a URL with a password.
  */
 static void
-toolong(const struct pos *start)
+toolong(const struct pos *start, const char *noun)
 {
 	const char	*what = NULL;
 
@@ -590,8 +590,9 @@ toolong(const struct pos *start)
 		what = lasttext;
 	else if (stmt_tok != STRING && lookup(stmt_text, NULL) != STRING)
 		what = stmt_text;
-	lexerr(start, "%s%sstring too long (at most %d bytes)",
-	    what != NULL ? what : "", what != NULL ? " " : "", MAXWORD - 1);
+	lexerr(start, "%s%s%s too long (at most %d bytes)",
+	    what != NULL ? what : "", what != NULL ? " " : "", noun,
+	    MAXWORD - 1);
 }
 
 /* past the closing quote of a string, or to the end of its line */
@@ -640,7 +641,7 @@ lexquoted(int quote, const struct pos *start)
 			continue;
 		}
 		if (i + 1 >= sizeof(buf)) {
-			toolong(start);
+			toolong(start, "string");
 			skipquoted(quote);	/* what follows it is read */
 			return (ERRTOK);	/* not cut short and used */
 		}
@@ -782,7 +783,7 @@ lex(void)
 	i = 0;
 	do {
 		if (i + 1 >= sizeof(buf)) {
-			lexerr(&start, "word too long");
+			toolong(&start, "word");
 			findeol();
 			return (ERRTOK);
 		}
