@@ -616,7 +616,7 @@ static int
 lexquoted(int quote, const struct pos *start)
 {
 	char		 buf[MAXWORD];
-	struct pos	 p;
+	struct pos	 p, np;
 	size_t		 i = 0;
 	int		 c, next;
 
@@ -636,8 +636,15 @@ lexquoted(int quote, const struct pos *start)
 			else
 				lungetc(next, &p);
 		}
+		if (c == '\r') {
+			/* a CRLF line's end: the string is unterminated */
+			next = lgetc(&np);
+			lungetc(next, &np);
+			if (next == '\n' || next == EOF)
+				continue;
+		}
 		if (c < 0x20 || c == 0x7f) {
-			lexerr(&p, "control character in string");
+			lexerr(&p, "control character 0x%02x in string", c);
 			continue;
 		}
 		if (i + 1 >= sizeof(buf)) {
