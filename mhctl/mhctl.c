@@ -688,7 +688,8 @@ main(int argc, char *argv[])
 	const char	*which = NULL;
 	int		 ch, jflag = 0, monitor, fd, rc = 0, raw = 0;
 
-	if (getenv("MHCTL_SOCKET") != NULL)
+	/* set but empty is unset, as for any such variable */
+	if (getenv("MHCTL_SOCKET") != NULL && *getenv("MHCTL_SOCKET") != '\0')
 		sock = getenv("MHCTL_SOCKET");
 	while ((ch = getopt(argc, argv, "+js:t:V")) != -1) {
 		switch (ch) {
@@ -705,6 +706,11 @@ main(int argc, char *argv[])
 			jflag = 1;
 			break;
 		case 's':
+			if (*optarg == '\0') {
+				fprintf(stderr, "mhctl: -s needs a socket path, "
+				    "not an empty one\n");
+				usage();
+			}
 			sock = optarg;
 			break;
 		case 'V':
