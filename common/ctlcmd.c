@@ -155,6 +155,9 @@ ctl_cmd_args(const struct ctl_cmd *c)
 	switch (c->id) {
 	case CTL_SHOW_MESSAGE:
 		return (" ID [--raw]");
+	case CTL_SHOW_QUEUE:
+		/* the options mhctl takes after these words too */
+		return (" [-j] [-t inbound|outbound]");
 	case CTL_REMOVE:
 		return (" ID");
 	case CTL_SCHEDULE:
