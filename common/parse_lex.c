@@ -49,6 +49,8 @@ struct file {
 						   entered */
 	int			 bol;		/* next token starts a
 						   statement */
+	int			 unclosed;	/* blocks it left open, to
+						   close at its end */
 	dev_t			 dev;		/* which file it is, */
 	ino_t			 ino;		/* whatever its name */
 };
@@ -728,6 +730,10 @@ lex(void)
 	if (c == EOF) {
 		if (nbraces > file->depth) {
 			lexerr(&braces[nbraces - 1], "missing '}'");
+			/* an included file's blocks end with it: closed
+			 * here, the includer is read as it stands */
+			if (TAILQ_PREV(file, filelist, entry) != NULL)
+				file->unclosed = nbraces - file->depth;
 			nbraces = file->depth;
 		}
 		if (!bol) {
@@ -735,6 +741,12 @@ lex(void)
 			file->bol = 1;
 			strlcpy(lasttext, "end of line", sizeof(lasttext));
 			return ('\n');
+		}
+		if (file->unclosed > 0) {
+			file->unclosed--;
+			file->bol = 0;		/* its newline next */
+			strlcpy(lasttext, "}", sizeof(lasttext));
+			return ('}');
 		}
 		if (popfile() == EOF) {
 			strlcpy(lasttext, "end of file", sizeof(lasttext));
