@@ -974,6 +974,8 @@ parse_lex_include(const struct pos *kw, const struct pos *p,
 
 	if (pending != NULL)
 		perr(kw, "only one include per line");
+	else if (name[0] == '\0')	/* not the includer's directory */
+		perr(p, "include of an empty file name");
 	else if ((nf = pushfile(name, p)) != NULL)
 		pending = nf;
 }
