@@ -1008,7 +1008,7 @@ conn_next_addr(struct mconn *c)
 		if (c->tlsa_fail[h]) {
 			snprintf(c->lasterr, sizeof(c->lasterr), "DANE: TLSA "
 			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
-			conn_last_own(c, NULL);
+			conn_last_own(c, "4.7.5");
 			/* TLS-RPT (RFC 8460 4.3.2.1) */
 			if (!c->smarthost)
 				tlsrpt_session(c->domain, NULL, NULL,
@@ -1026,7 +1026,7 @@ conn_next_addr(struct mconn *c)
 				snprintf(c->lasterr, sizeof(c->lasterr),
 				    "MTA-STS: MX %s matches no mx of the "
 				    "policy of %s", c->hosts[h], c->domain);
-				conn_last_own(c, NULL);
+				conn_last_own(c, "4.7.5");
 				continue;
 			}
 			c->sts_fail = "validation-failure";
@@ -2059,7 +2059,7 @@ conn_io(int fd, short ev, void *arg)
 			if (tls_may_plain(c))
 				conn_tls_plain(c, tls_error(c->tls));
 			else
-				conn_retry_next(c, NULL, "TLS handshake: %s",
+				conn_retry_next(c, "4.7.5", "TLS handshake: %s",
 				    tls_error(c->tls));
 			return;
 		}

@@ -201,8 +201,8 @@ mtls_check_peer(struct mconn *c)
 	mtls_sync(c);
 	mtls_report(c, ok ? NULL : "tlsa-invalid");
 	if (!ok) {
-		conn_retry_next(c, NULL, "DANE: the certificate of %s matches "
-		    "none of its TLSA records", c->hosts[h]);
+		conn_retry_next(c, "4.7.5", "DANE: the certificate of %s "
+		    "matches none of its TLSA records", c->hosts[h]);
 		return (-1);
 	}
 	return (0);
