@@ -365,6 +365,16 @@ tls_notify(struct evhttp_connection *evcon, void *arg)
 	evbuffer_freeze(out, 1);
 }
 
+/* tls_notify as evhttp's close callback of an https connection, once */
+static void
+tls_notify_on(struct web_conn *c, struct evhttp_connection *evcon)
+{
+	if (c->tls == NULL || c->notify_set || evcon == NULL)
+		return;
+	evhttp_connection_set_closecb(evcon, tls_notify, c);
+	c->notify_set = 1;
+}
+
 /*
  * tls_notify as evhttp's close callback from the client's first bytes,
  * before a handshake can be complete: set only once a request came, a
@@ -381,10 +391,8 @@ tls_notify_set(struct web_conn *c)
 	if (c->notify_set)
 		return;
 	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
-	if (evcon == NULL || evhttp_connection_get_bufferevent(evcon) != c->bev)
-		return;
-	evhttp_connection_set_closecb(evcon, tls_notify, c);
-	c->notify_set = 1;
+	if (evcon != NULL && evhttp_connection_get_bufferevent(evcon) == c->bev)
+		tls_notify_on(c, evcon);
 }
 
 static void
@@ -1218,8 +1226,6 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return (BEV_NEED_MORE);
 	}
-	if (c->tls != NULL)
-		tls_notify_set(c);
 	if (c->tls == NULL) {
 		if ((len = evbuffer_get_length(src)) == 0)
 			return (BEV_NEED_MORE);
@@ -1237,6 +1243,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		}
 		return (BEV_OK);
 	}
+	tls_notify_set(c);
 	for (;;) {
 		n = tls_read(c->tls, buf, sizeof(buf));
 		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
@@ -1578,11 +1585,7 @@ server_request(struct evhttp_request *req, void *arg)
 	if ((c = conn_of(req)) != NULL) {
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(req, request_done, NULL);
-		if (c->tls != NULL && !c->notify_set) {
-			evhttp_connection_set_closecb(
-			    evhttp_request_get_connection(req), tls_notify, c);
-			c->notify_set = 1;
-		}
+		tls_notify_on(c, evhttp_request_get_connection(req));
 	}
 	if (server_check_limits(req) == -1)
 		return;
