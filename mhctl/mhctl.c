@@ -685,12 +685,12 @@ main(int argc, char *argv[])
 	json_t		*req, *args, *reply;
 	char		*s;
 	ssize_t		 n;
-	const char	*which = NULL;
+	const char	*which = NULL, *env;
 	int		 ch, jflag = 0, monitor, fd, rc = 0, raw = 0;
 
 	/* set but empty is unset, as for any such variable */
-	if (getenv("MHCTL_SOCKET") != NULL && *getenv("MHCTL_SOCKET") != '\0')
-		sock = getenv("MHCTL_SOCKET");
+	if ((env = getenv("MHCTL_SOCKET")) != NULL && *env != '\0')
+		sock = env;
 	while ((ch = getopt(argc, argv, "+js:t:V")) != -1) {
 		switch (ch) {
 		case 't':
