@@ -10,7 +10,8 @@
 
 #include <stddef.h>
 
-/* address errors, mapped to replies by the session */
+/* address errors, mapped to replies by the session: X.1.3 for a
+ * recipient, X.1.7 for the sender (RFC 3463) */
 enum addr_err {
 	ADDR_OK,
 	ADDR_SYNTAX,		/* 501 5.1.7 / 5.1.3 */

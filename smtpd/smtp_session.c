@@ -860,25 +860,44 @@ cmd_helo(struct session *s, char *args, int ehlo)
 		session_reply(s, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
 }
 
-static const char *
-addr_err_reply(int err)
+/*
+ * The reply to an address refused: its enhanced code says whose, the
+ * sender's (X.1.7, RFC 3463) or a recipient's (X.1.3)
+ */
+static void
+addr_error(struct session *s, int err, int sender)
 {
+	const char	*code = "501", *text;
+
 	switch (err) {
 	case ADDR_ROUTE:
-		return ("553 5.1.3 Source routes are not accepted");
+		code = "553";
+		text = "Source routes are not accepted";
+		break;
 	case ADDR_RELAY:
-		return ("553 5.1.3 Address with % or ! not accepted");
+		code = "553";
+		text = "Address with % or ! not accepted";
+		break;
 	case ADDR_QUOTED:
-		return ("553 5.1.3 Quoted local part not accepted");
+		code = "553";
+		text = "Quoted local part not accepted";
+		break;
 	case ADDR_8BIT:
-		return ("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		session_error(s, "553 5.6.7 Non-ASCII address requires "
+		    "SMTPUTF8");
+		return;
 	case ADDR_LENGTH:
-		return ("501 5.1.3 Address too long");
+		text = "Address too long";
+		break;
 	case ADDR_EMPTY:
-		return ("501 5.1.3 Empty address not allowed here");
+		text = "Empty address not allowed here";
+		break;
 	default:
-		return ("501 5.1.3 Bad address syntax");
+		text = sender ? "Bad sender address syntax" :
+		    "Bad address syntax";
+		break;
 	}
+	session_error(s, "%s 5.1.%d %s", code, sender ? 7 : 3, text);
 }
 
 /*
@@ -913,10 +932,12 @@ cmd_mail(struct session *s, char *args)
 		return;
 	}
 	e = smtp_parse_path(args, "FROM:", addr, sizeof(addr), 1, &params);
+	if (e == ADDR_SYNTAX) {
+		session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
 	if (e != ADDR_OK) {
-		session_error(s, "%s", e == ADDR_SYNTAX ?
-		    "501 5.5.4 Syntax: MAIL FROM:<address>" :
-		    addr_err_reply(e));
+		addr_error(s, e, 1);
 		return;
 	}
 	if (s->ehlo != 2 && !no_params(params)) {
@@ -930,11 +951,11 @@ cmd_mail(struct session *s, char *args)
 	}
 	if (addr[0] != '\0' && strcasecmp(addr, "postmaster") != 0 &&
 	    (e = smtp_sender_valid(addr, mp.smtputf8)) != ADDR_OK) {
-		session_error(s, "%s", addr_err_reply(e));
+		addr_error(s, e, 1);
 		return;
 	}
 	if (strcasecmp(addr, "postmaster") == 0) {
-		session_error(s, "%s", addr_err_reply(ADDR_SYNTAX));
+		addr_error(s, ADDR_SYNTAX, 1);
 		return;
 	}
 	if (mp.size > 0 && s->conf->max_size > 0 &&
@@ -997,10 +1018,12 @@ cmd_rcpt(struct session *s, char *args)
 		e = ADDR_EMPTY;
 	if (e == ADDR_OK)
 		e = smtp_addr_valid(r->addr, s->tx->mp.smtputf8);
+	if (e == ADDR_SYNTAX && params == NULL) {
+		session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
 	if (e != ADDR_OK) {
-		session_error(s, "%s", e == ADDR_SYNTAX && params == NULL ?
-		    "501 5.5.4 Syntax: RCPT TO:<address>" :
-		    addr_err_reply(e));
+		addr_error(s, e, 0);
 		return;
 	}
 	if (s->ehlo != 2 && !no_params(params)) {
