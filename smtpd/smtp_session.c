@@ -1521,6 +1521,11 @@ session_command(struct session *s, char *line)
 		cmd_bdat(s, args);
 		break;
 	case CMD_RSET:
+		/* "RSET" CRLF (RFC 5321 4.1.1.5), as DATA */
+		if (*args != '\0') {
+			session_error(s, "501 5.5.4 Syntax: RSET");
+			break;
+		}
 		tx_abort(s);
 		session_reply(s, "250 2.0.0 Ok");
 		break;
