@@ -1340,7 +1340,8 @@ cmd_auth(struct session *s, char *args)
 	}
 	mech = strsep(&args, " ");
 	ir = args;
-	if (ir != NULL && (*ir == '\0' || strchr(ir, ' ') != NULL)) {
+	if (*mech == '\0' ||
+	    (ir != NULL && (*ir == '\0' || strchr(ir, ' ') != NULL))) {
 		session_error(s, "501 5.5.4 Syntax: AUTH mechanism "
 		    "[initial-response]");
 		return;
