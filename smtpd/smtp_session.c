@@ -1311,10 +1311,38 @@ auth_plain(struct session *s, const char *resp)
 	explicit_bzero(buf, sizeof(buf));
 }
 
+/*
+ * The LOGIN user name, base64, from AUTH LOGIN or its first response:
+ * one with a NUL in it or too long to keep would be taken cut short, a
+ * name the client did not give, so it ends the exchange, 501, whichever
+ * way it came.  Else the password is asked for.
+ */
+static void
+auth_login_user(struct session *s, const char *b64)
+{
+	char	 buf[512];
+	int	 len;
+
+	len = b64_decode(b64, buf, sizeof(buf));
+	if (len < 0) {
+		s->state = S_CMD;
+		session_error(s, "501 5.5.2 Invalid base64 data");
+	} else if (len == 0 || (size_t)len != strlen(buf) ||
+	    (size_t)len >= sizeof(s->login_user)) {
+		s->state = S_CMD;
+		session_error(s, "501 5.5.4 Malformed LOGIN user name");
+	} else {
+		memcpy(s->login_user, buf, len + 1);
+		s->state = S_AUTH_PASS;
+		session_reply(s, "334 UGFzc3dvcmQ6");
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
 static void
 cmd_auth(struct session *s, char *args)
 {
-	char	*mech, *ir, buf[512];
+	char	*mech, *ir;
 
 	if (!(s->lc->flags & LF_AUTH)) {
 		session_error(s, "503 5.5.1 AUTH not available");
@@ -1356,14 +1384,8 @@ cmd_auth(struct session *s, char *args)
 		if (ir == NULL) {
 			s->state = S_AUTH_USER;
 			session_reply(s, "334 VXNlcm5hbWU6");
-		} else if (b64_decode(ir, buf, sizeof(buf)) <= 0 ||
-		    strlen(buf) >= sizeof(s->login_user)) {
-			session_error(s, "501 5.5.2 Invalid base64 data");
-		} else {
-			strlcpy(s->login_user, buf, sizeof(s->login_user));
-			s->state = S_AUTH_PASS;
-			session_reply(s, "334 UGFzc3dvcmQ6");
-		}
+		} else
+			auth_login_user(s, ir);
 	} else
 		session_error(s, "504 5.5.4 Unrecognized authentication "
 		    "type");
@@ -1384,14 +1406,14 @@ auth_continue(struct session *s, char *line)
 		auth_plain(s, line);
 		return;
 	}
+	if (s->state == S_AUTH_USER) {
+		auth_login_user(s, line);
+		return;
+	}
 	len = b64_decode(line, buf, sizeof(buf));
 	if (len <= 0 || (size_t)len != strlen(buf)) {
 		s->state = S_CMD;
 		session_error(s, "501 5.5.2 Invalid base64 data");
-	} else if (s->state == S_AUTH_USER) {
-		strlcpy(s->login_user, buf, sizeof(s->login_user));
-		s->state = S_AUTH_PASS;
-		session_reply(s, "334 UGFzc3dvcmQ6");
 	} else {
 		char user[256];
 
