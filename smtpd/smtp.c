@@ -312,15 +312,24 @@ lconf_find(struct smtp_conf *c, uint32_t id)
 	return (NULL);
 }
 
+/*
+ * A connection refused before its session: the 421 in plain text, but
+ * not on an SMTPS listener (lc, NULL if unknown), whose client reads
+ * its first bytes as TLS and would say the port does not speak TLS
+ * ("wrong version number"); it gets the connection closed.
+ */
 static void
-refuse(int fd, const char *msg, const char *ip, const char *why)
+refuse(int fd, const struct smtp_lconf *lc, const char *msg,
+    const char *ip, const char *why)
 {
 	ssize_t	 n;
 
 	smtp_g.t_refused++;
 	log_info("event=refused ip=%s reason=%s", ip, why);
-	n = write(fd, msg, strlen(msg));
-	(void)n;
+	if (lc == NULL || !(lc->flags & LF_SMTPS)) {
+		n = write(fd, msg, strlen(msg));
+		(void)n;
+	}
 	close(fd);
 }
 
@@ -385,38 +394,39 @@ listener_accept(int fd, short ev, void *arg)
 			return;
 		}
 		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
+		lc = lconf_find(c, l->id);
 		if (smtp_g.stopping) {
-			refuse(s, "421 4.3.2 Service shutting down\r\n", ip,
-			    "stopping");
+			refuse(s, lc, "421 4.3.2 Service shutting down\r\n",
+			    ip, "stopping");
 			continue;
 		}
 		if (smtp_g.paused) {
 			/* mhctl pause smtp: an answer, not a hanging client */
-			refuse(s,
+			refuse(s, lc,
 			    "421 4.3.2 Service paused, try again later\r\n",
 			    ip, "paused");
 			continue;
 		}
-		if ((lc = lconf_find(c, l->id)) == NULL) {
-			refuse(s, "421 4.3.0 Listener not configured\r\n", ip,
-			    "listener");
+		if (lc == NULL) {
+			refuse(s, lc, "421 4.3.0 Listener not configured\r\n",
+			    ip, "listener");
 			continue;
 		}
 		if (c->max_sessions > 0 &&
 		    smtp_g.nsessions >= c->max_sessions) {
-			refuse(s, "421 4.7.0 Too many sessions, try again "
+			refuse(s, lc, "421 4.7.0 Too many sessions, try again "
 			    "later\r\n", ip, "max-sessions");
 			continue;
 		}
 		if (!ip_acquire(ip, c->max_per_ip)) {
-			refuse(s, "421 4.7.0 Too many sessions from your "
+			refuse(s, lc, "421 4.7.0 Too many sessions from your "
 			    "address\r\n", ip, "max-sessions-per-ip");
 			continue;
 		}
 		ip_net(ip, net, sizeof(net));
 		if (!ip_acquire(net, c->max_per_net)) {
 			ip_release(ip);
-			refuse(s, "421 4.7.0 Too many sessions from your "
+			refuse(s, lc, "421 4.7.0 Too many sessions from your "
 			    "network\r\n", ip, "max-sessions-per-network");
 			continue;
 		}
