@@ -69,6 +69,13 @@ static struct pos		 auth_pos;
 static struct pos		 api_pos;	/* the first api listener */
 static int			 cur_listen_pki;	/* pki option seen */
 static int			 cur_listen_hostname;	/* hostname seen */
+
+/* a listener's flag words, each once; where each was seen (file NULL: not) */
+enum listen_word {
+	LW_TLS, LW_TLSREQ, LW_SMTPS, LW_HTTP, LW_API, LW_METRICS, LW_AUTH,
+	LW_AUTHREQ, LW_MAX
+};
+static struct pos		 cur_listen_words[LW_MAX];
 static int			 url_seen;	/* url option seen in a block */
 static int			 in_cluster;	/* in the cluster block */
 static uint32_t			 ncluster;	/* cluster blocks so far */
@@ -93,6 +100,7 @@ static void	 block_once(const struct pos *, const char *, uint32_t,
 		    const char *);
 static void	 listen_begin(const struct pos *, const struct pos *, char *);
 static void	 listen_end(void);
+static void	 listen_flag(const struct pos *, enum listen_word);
 static void	 events_end(void);
 static void	 tracking_begin(const struct pos *, const struct pos *, char *);
 static void	 tracking_end(void);
@@ -699,18 +707,14 @@ listenopt	: PORT port {
 			block_once(&$<pos>1, "listen", cur_listen->id, "port");
 			cur_listen->port = $2;
 		}
-		| TLS			{ cur_listen->flags |= LF_STARTTLS; }
-		| TLSREQ		{ cur_listen->flags |= LF_STARTTLS |
-					    LF_TLS_REQUIRE; }
-		| SMTPS			{ cur_listen->flags |= LF_SMTPS; }
-		| HTTP			{ cur_listen->flags |= LF_HTTP; }
-		| API			{ cur_listen->flags |= LF_HTTP |
-					    LF_API; }
-		| METRICS		{ cur_listen->flags |= LF_HTTP |
-					    LF_METRICS; }
-		| AUTH			{ cur_listen->flags |= LF_AUTH; }
-		| AUTHREQ		{ cur_listen->flags |= LF_AUTH |
-					    LF_AUTH_REQUIRE; }
+		| TLS			{ listen_flag(&$<pos>1, LW_TLS); }
+		| TLSREQ		{ listen_flag(&$<pos>1, LW_TLSREQ); }
+		| SMTPS			{ listen_flag(&$<pos>1, LW_SMTPS); }
+		| HTTP			{ listen_flag(&$<pos>1, LW_HTTP); }
+		| API			{ listen_flag(&$<pos>1, LW_API); }
+		| METRICS		{ listen_flag(&$<pos>1, LW_METRICS); }
+		| AUTH			{ listen_flag(&$<pos>1, LW_AUTH); }
+		| AUTHREQ		{ listen_flag(&$<pos>1, LW_AUTHREQ); }
 		| PKI STRING {
 			block_once(&$<pos>1, "listen", cur_listen->id, "pki");
 			cur_listen_pki = 1;
@@ -1432,6 +1436,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	cur_listen_pos = *p;
 	cur_listen_pki = 0;
 	cur_listen_hostname = 0;
+	memset(cur_listen_words, 0, sizeof(cur_listen_words));
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
@@ -1439,6 +1444,55 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	parse_at(ap, l->addr_at, sizeof(l->addr_at));
 	free(addr);
 	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
+}
+
+/*
+ * A flag word of a listener: "tls tls" is a duplicate, and a word beside
+ * the one that includes it ("tls tls-require", "http api") says twice what
+ * the second says alone.
+ */
+static void
+listen_flag(const struct pos *p, enum listen_word w)
+{
+	static const struct {
+		const char	*name;
+		int		 flags;
+		enum listen_word within;	/* the word it includes */
+	} words[LW_MAX] = {
+		{ "tls",	  LF_STARTTLS,			LW_MAX },
+		{ "tls-require",  LF_STARTTLS | LF_TLS_REQUIRE,	LW_TLS },
+		{ "smtps",	  LF_SMTPS,			LW_MAX },
+		{ "http",	  LF_HTTP,			LW_MAX },
+		{ "api",	  LF_HTTP | LF_API,		LW_HTTP },
+		{ "metrics",	  LF_HTTP | LF_METRICS,		LW_HTTP },
+		{ "auth",	  LF_AUTH,			LW_MAX },
+		{ "auth-require", LF_AUTH | LF_AUTH_REQUIRE,	LW_AUTH }
+	};
+	const struct pos	*o = NULL;
+	enum listen_word	 i, big = w;
+	char			 at[PATH_MAX + 32];
+
+	block_once(p, "listen", cur_listen->id, words[w].name);
+	cur_listen->flags |= words[w].flags;
+	if (cur_listen_words[w].file != NULL)
+		return;		/* said: duplicate */
+	cur_listen_words[w] = *p;
+	if (words[w].within != LW_MAX &&
+	    cur_listen_words[words[w].within].file != NULL)
+		o = &cur_listen_words[words[w].within];
+	for (i = 0; o == NULL && i < LW_MAX; i++) {
+		if (words[i].within == w && cur_listen_words[i].file != NULL) {
+			o = &cur_listen_words[i];
+			big = i;
+		}
+	}
+	if (o == NULL)
+		return;
+	parse_at(o, at, sizeof(at));
+	perr(p, "\"%s\" beside \"%s\" (at %s): \"%s\" includes \"%s\", "
+	    "write \"%s\" alone", words[w].name, big == w ?
+	    words[words[w].within].name : words[big].name, at, words[big].name,
+	    words[words[big].within].name, words[big].name);
 }
 
 static int
