@@ -335,6 +335,10 @@ yyerror(const char *msg)
 	else if (lasttok == STRING && !lastquoted &&
 	    lookup(lasttext, NULL) == STRING)
 		unknown_word(&lastpos, lasttext);
+	else if (lasttok == INCLUDE && nbraces > 0 && lastbol && block != NULL)
+		/* not a missing '}': the block goes on after it */
+		perr(&lastpos, "include is allowed only at the top level, not "
+		    "inside %s %s block", AN(block), block);
 	else if (nbraces > 0 && lookup(lasttext, &top) != STRING && top &&
 	    !lastquoted && lasttok != HOSTNAME && lastbol) {
 		perr(&braces[nbraces - 1], "missing '}' before \"%s\" "
