@@ -1419,6 +1419,28 @@ route_require(const struct pos *p, int what, const char *result,
 		cur_route->require_quarantine = 1;
 }
 
+/*
+ * ::ffff:127.0.0.1 is 127.0.0.1 seen from IPv6, which an IPv6-only socket
+ * (as the listeners' are) cannot bind: bind said "Invalid argument" at
+ * start, and the same address written as IPv4 was not a duplicate.
+ */
+static void
+listen_mapped(const struct pos *ap, const struct listener *l,
+    const char *addr)
+{
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+	char				 v4[INET_ADDRSTRLEN];
+
+	if (l->ss.ss_family != AF_INET6 ||
+	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) ||
+	    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], v4,
+	    sizeof(v4)) == NULL)
+		return;
+	perr(ap, "listen on \"%s\": an IPv4-mapped IPv6 address, which an "
+	    "IPv6 listener cannot bind; write it as %s", addr, v4);
+}
+
 static void
 listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 {
@@ -1440,6 +1462,8 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
 		    "localhost", addr);
+	else
+		listen_mapped(ap, l, addr);
 	parse_copystr(ap, l->addr, sizeof(l->addr), addr, "address");
 	parse_at(ap, l->addr_at, sizeof(l->addr_at));
 	free(addr);
