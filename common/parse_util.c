@@ -160,6 +160,27 @@ parse_check_range(const struct pos *p, int64_t v, int64_t min, int64_t max,
 	return (0);
 }
 
+/*
+ * A header once in a block, its name in any case: "X-Foo" and "x-foo" are
+ * one field, and both were sent, the endpoint taking one or the other.
+ */
+static int
+header_once(const struct pos *p, const struct headerlist *list,
+    const char *name)
+{
+	char	 key[MH_NAME_MAX + 32], what[MH_NAME_MAX + 16];
+	size_t	 i, n;
+
+	if (parse_brace_lost())
+		return (0);	/* the next block's headers in this one */
+	n = snprintf(key, sizeof(key), "%p ", (const void *)list);
+	for (i = 0; name[i] != '\0' && n + 1 < sizeof(key); i++)
+		key[n++] = tolower((unsigned char)name[i]);
+	key[n] = '\0';
+	snprintf(what, sizeof(what), "header \"%s\"", name);
+	return (parse_def(p, "header", key, what));
+}
+
 int
 parse_header_add(const struct pos *p, struct headerlist *list, char *name,
     char *value)
@@ -169,6 +190,11 @@ parse_header_add(const struct pos *p, struct headerlist *list, char *name,
 
 	if ((why = config_check_header(name, value)) != NULL) {
 		parse_error(p, "%s \"%s\"", why, name);
+		free(name);
+		free(value);
+		return (-1);
+	}
+	if (header_once(p, list, name) == -1) {
 		free(name);
 		free(value);
 		return (-1);
