@@ -95,10 +95,13 @@ void		 parse_tls_policy_domain(struct config *, const struct pos *,
 int		 parse_utf8_valid(const char *);
 const char	*parse_fmt_time(int64_t, char *, size_t);
 const char	*parse_fmt_ms(int64_t, char *, size_t);
-int		 parse_check_time(const struct pos *, int64_t, int64_t, int64_t,
-		    const char *);
-int		 parse_check_mstime(const struct pos *, int64_t, int64_t,
-		    int64_t, const char *);
+/* a value out of range is said as written, the bound in its unit */
+int		 parse_check_time(const struct pos *, const struct numval *,
+		    int64_t, int64_t, const char *);
+int		 parse_check_mstime(const struct pos *, const struct numval *,
+		    int64_t, int64_t, const char *);
+int		 parse_check_size(const struct pos *, const struct numval *,
+		    int64_t, int64_t, const char *);
 const char	*parse_nearest(const char *, const char *const *, size_t);
 const char	*parse_block_options(const char *, char *, size_t);
 const char	*parse_block_of(const char *, const char *);

@@ -112,6 +112,8 @@ static void	 testing_set(const struct pos *, const struct pos *,
 static void	 route_require(const struct pos *, int, const char *, int);
 static void	 pki_ref(const struct pos *, const struct listener *);
 static void	 pki_refs_check(void);
+static int64_t	 num_scale(int64_t, int64_t);
+static struct numval num_err(void);
 
 %}
 
@@ -133,7 +135,8 @@ static void	 pki_refs_check(void);
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
-%type	<v.number>	number size time mstime port optquarantine
+%type	<v.number>	number port optquarantine
+%type	<v.num>		size time mstime
 %type	<v.string>	reqresult
 %destructor	{ free($$); } <v.string>
 %nonassoc	LOWEST
@@ -171,7 +174,11 @@ varset		: STRING '=' STRING {
 number		: NUMBER {
 			if ($1.n == NUMERR)
 				$$ = NUMERR;
-			else if ($1.unit[0] != '\0') {
+			else if ($1.n == INT64_MAX) {
+				/* not as a range error would show it */
+				perr(&$<pos>1, "number %s too large", $1.raw);
+				$$ = NUMERR;
+			} else if ($1.unit[0] != '\0') {
 				perr(&$<pos>1, "unexpected suffix \"%s\" on %s",
 				    $1.unit, $1.raw);
 				$$ = NUMERR;
@@ -207,6 +214,7 @@ port		: NUMBER {
 size		: NUMBER {
 			int64_t	 m = 1;
 
+			$$ = $1;
 			if ($1.unit[0] == '\0')
 				m = 1;
 			else if (strcasecmp($1.unit, "K") == 0)
@@ -220,25 +228,20 @@ size		: NUMBER {
 				    "(use K, M or G)", $1.unit);
 				m = 0;
 			}
-			if ($1.n == NUMERR)
-				m = 0;
-			else if ($1.n > INT64_MAX / (m ? m : 1)) {
-				perr(&$<pos>1, "size %s too large", $1.raw);
-				m = 0;
-			}
-			$$ = m ? $1.n * m : NUMERR;
+			$$.n = num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a size such as 512K or 25M, "
 			    "not \"%s\"", $1);
 			free($1);
-			$$ = NUMERR;
+			$$ = num_err();
 		}
 		;
 
 time		: NUMBER {
 			int64_t	 m = 1;
 
+			$$ = $1;
 			if ($1.unit[0] == '\0' || strcmp($1.unit, "s") == 0)
 				m = 1;
 			else if (strcmp($1.unit, "m") == 0)
@@ -252,25 +255,20 @@ time		: NUMBER {
 				    "(use s, m, h or d)", $1.unit);
 				m = 0;
 			}
-			if ($1.n == NUMERR)
-				m = 0;
-			else if ($1.n > INT_MAX / (m ? m : 1)) {
-				perr(&$<pos>1, "time %s too large", $1.raw);
-				m = 0;
-			}
-			$$ = m ? $1.n * m : NUMERR;
+			$$.n = num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 30s, 5m, "
 			    "1h or 2d, not \"%s\"", $1);
 			free($1);
-			$$ = NUMERR;
+			$$ = num_err();
 		}
 		;
 
 mstime		: NUMBER {
 			int64_t	 m = 1000;
 
+			$$ = $1;
 			if (strcmp($1.unit, "ms") == 0)
 				m = 1;
 			else if ($1.unit[0] == '\0' ||
@@ -283,19 +281,13 @@ mstime		: NUMBER {
 				    "(use ms, s or m)", $1.unit);
 				m = 0;
 			}
-			if ($1.n == NUMERR)
-				m = 0;
-			else if ($1.n > INT_MAX / (m ? m : 1)) {
-				perr(&$<pos>1, "time %s too large", $1.raw);
-				m = 0;
-			}
-			$$ = m ? $1.n * m : NUMERR;
+			$$.n = num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 500ms, 30s "
 			    "or 5m, not \"%s\"", $1);
 			free($1);
-			$$ = NUMERR;
+			$$ = num_err();
 		}
 		;
 
@@ -471,31 +463,28 @@ main		: HOSTNAME STRING {
 		}
 		| HISTORY time {
 			global_once(&$<pos>1, "history");
-			if (parse_check_time(&$<pos>2, $2, 1, 366 * 86400,
+			if (parse_check_time(&$<pos>2, &$2, 1, 366 * 86400,
 			    "history") == 0)
-				conf->history = $2;
+				conf->history = $2.n;
 		}
 		| QUEUE LIFETIME time {
 			global_once(&$<pos>1, "queue lifetime");
-			if (parse_check_time(&$<pos>3, $3, 60, 90 * 86400,
+			if (parse_check_time(&$<pos>3, &$3, 60, 90 * 86400,
 			    "queue lifetime") == 0)
-				conf->queue_lifetime = $3;
+				conf->queue_lifetime = $3.n;
 		}
 		| QUEUE RETRY time TO time {
-			char	 t1[32], t2[32];
-
 			global_once(&$<pos>1, "queue retry");
-			if (parse_check_time(&$<pos>3, $3, 1, 86400,
+			if (parse_check_time(&$<pos>3, &$3, 1, 86400,
 			    "queue retry minimum") == 0 &&
-			    parse_check_time(&$<pos>5, $5, 1, 7 * 86400,
+			    parse_check_time(&$<pos>5, &$5, 1, 7 * 86400,
 			    "queue retry maximum") == 0) {
-				if ($5 < $3)
+				if ($5.n < $3.n)
 					perr(&$<pos>5, "queue retry maximum %s "
-					    "is below the minimum %s",
-					    parse_fmt_time($5, t1, sizeof(t1)),
-					    parse_fmt_time($3, t2, sizeof(t2)));
-				conf->retry_min = $3;
-				conf->retry_max = $5;
+					    "is below the minimum %s", $5.raw,
+					    $3.raw);
+				conf->retry_min = $3.n;
+				conf->retry_max = $5.n;
 			}
 		}
 		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
@@ -654,9 +643,9 @@ trackopt	: URL STRING {
 			free($2);
 		}
 		| READ time {
-			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "read") == 0)
-				cur_track->read = $2;
+				cur_track->read = $2.n;
 		}
 		| UNSUBSCRIBE STRING {
 			if (strcmp($2, "one-click") == 0)
@@ -738,9 +727,9 @@ listenopt	: PORT port {
 
 limit		: MESSAGESIZE size {
 			global_once(&$<pos>1, "limit message-size");
-			if (parse_check_range(&$<pos>2, $2, 1024, INT_MAX,
+			if (parse_check_size(&$<pos>2, &$2, 1024, INT_MAX,
 			    "message-size") == 0)
-				conf->max_message_size = $2;
+				conf->max_message_size = $2.n;
 		}
 		| RECIPIENTS number {
 			global_once(&$<pos>1, "limit recipients");
@@ -768,27 +757,27 @@ limit		: MESSAGESIZE size {
 		}
 		| MINDATARATE size {
 			global_once(&$<pos>1, "limit min-data-rate");
-			if (parse_check_range(&$<pos>2, $2, 0, 1073741824,
+			if (parse_check_size(&$<pos>2, &$2, 0, 1073741824,
 			    "min-data-rate") == 0)
-				conf->min_data_rate = $2;
+				conf->min_data_rate = $2.n;
 		}
 		| IDLETIMEOUT time {
 			global_once(&$<pos>1, "limit idle-timeout");
-			if (parse_check_time(&$<pos>2, $2, 1, 86400,
+			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "idle-timeout") == 0)
-				conf->smtp_timeout = $2;
+				conf->smtp_timeout = $2.n;
 		}
 		| GREETDELAY mstime {
 			global_once(&$<pos>1, "limit greeting-delay");
-			if (parse_check_mstime(&$<pos>2, $2, 0, 60000,
+			if (parse_check_mstime(&$<pos>2, &$2, 0, 60000,
 			    "greeting-delay") == 0)
-				conf->greeting_delay_ms = $2;
+				conf->greeting_delay_ms = $2.n;
 		}
 		| SESSIONTIMEOUT time {
 			global_once(&$<pos>1, "limit session-timeout");
-			if (parse_check_time(&$<pos>2, $2, 1, 86400,
+			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "session-timeout") == 0)
-				conf->session_timeout = $2;
+				conf->session_timeout = $2.n;
 		}
 		| ERRORS number {
 			global_once(&$<pos>1, "limit errors");
@@ -822,9 +811,9 @@ limit		: MESSAGESIZE size {
 		}
 		| MIMEHEADERSIZE size {
 			global_once(&$<pos>1, "limit mime-header-size");
-			if (parse_check_range(&$<pos>2, $2, 1024, 67108864,
+			if (parse_check_size(&$<pos>2, &$2, 1024, 67108864,
 			    "mime-header-size") == 0)
-				conf->mime_header_size = $2;
+				conf->mime_header_size = $2.n;
 		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {
@@ -998,17 +987,17 @@ routeopt	: URL STRING {
 		}
 		| TIMEOUT time {
 			route_once(&$<pos>1, "timeout");
-			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "timeout") == 0) {
-				cur_route->timeout = $2;
+				cur_route->timeout = $2.n;
 				cur_route_timeout_pos = $<pos>2;
 			}
 		}
 		| LIFETIME time {
 			route_once(&$<pos>1, "lifetime");
-			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
+			if (parse_check_time(&$<pos>2, &$2, 60, 90 * 86400,
 			    "lifetime") == 0)
-				cur_route->lifetime = $2;
+				cur_route->lifetime = $2.n;
 		}
 		| CONCURRENCY number {
 			route_once(&$<pos>1, "concurrency");
@@ -1107,9 +1096,9 @@ authzopt	: FORMAT STRING {
 		}
 		| TIMEOUT time {
 			route_once(&$<pos>1, "authorize timeout");
-			if (parse_check_time(&$<pos>2, $2, 1,
+			if (parse_check_time(&$<pos>2, &$2, 1,
 			    AUTHZ_TIMEOUT_MAX, "authorize timeout") == 0)
-				cur_route->authorize_timeout = $2;
+				cur_route->authorize_timeout = $2.n;
 		}
 		;
 
@@ -1181,9 +1170,9 @@ eventsopt	: URL STRING {
 		}
 		| TIMEOUT time {
 			events_once(&$<pos>1, "timeout");
-			if (parse_check_time(&$<pos>2, $2, 1, 3600,
+			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "timeout") == 0)
-				cur_events->timeout = $2;
+				cur_events->timeout = $2.n;
 		}
 		| BATCH number {
 			events_once(&$<pos>1, "batch");
@@ -1193,15 +1182,15 @@ eventsopt	: URL STRING {
 		}
 		| WAIT mstime {
 			events_once(&$<pos>1, "wait");
-			if (parse_check_mstime(&$<pos>2, $2, 0, 600000,
+			if (parse_check_mstime(&$<pos>2, &$2, 0, 600000,
 			    "wait") == 0)
-				cur_events->batch_wait = $2;
+				cur_events->batch_wait = $2.n;
 		}
 		| LIFETIME time {
 			events_once(&$<pos>1, "lifetime");
-			if (parse_check_time(&$<pos>2, $2, 60, 90 * 86400,
+			if (parse_check_time(&$<pos>2, &$2, 60, 90 * 86400,
 			    "lifetime") == 0)
-				cur_events->lifetime = $2;
+				cur_events->lifetime = $2.n;
 		}
 		;
 
@@ -1417,6 +1406,32 @@ route_require(const struct pos *p, int what, const char *result,
 	cur_route->require |= what;
 	if (quarantine)
 		cur_route->require_quarantine = 1;
+}
+
+/*
+ * A number times its unit: NUMERR if either is bad (said), INT64_MAX if
+ * the product is too large for any setting, for its range check to say
+ * with the value as written.
+ */
+static int64_t
+num_scale(int64_t n, int64_t m)
+{
+	if (n == NUMERR || m == 0)
+		return (NUMERR);
+	if (n > INT64_MAX / m)
+		return (INT64_MAX);
+	return (n * m);
+}
+
+/* a size or time that was not a number: said already */
+static struct numval
+num_err(void)
+{
+	struct numval	 nv;
+
+	memset(&nv, 0, sizeof(nv));
+	nv.n = NUMERR;
+	return (nv);
 }
 
 /*

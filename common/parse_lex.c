@@ -517,20 +517,26 @@ lexnumber(const char *w, struct numval *nv, const struct pos *p)
 	if (!isdigit((unsigned char)*s))
 		return (0);
 	while (isdigit((unsigned char)*s)) {
-		if (n > (INT64_MAX - 9) / 10) {
-			lexerr(p, "number %.20s... too large", w);
-			n = NUMERR;	/* said: no range error too */
-			break;
-		}
-		n = n * 10 + (*s - '0');
+		if (n > (INT64_MAX - (*s - '0')) / 10)
+			n = INT64_MAX;	/* too large for any setting: its
+					   range check says so, as written */
+		else
+			n = n * 10 + (*s - '0');
 		s++;
 	}
-	while (isdigit((unsigned char)*s))
-		s++;
 	if (strlen(s) > 2 || (strlen(s) == 2 && strcmp(s, "ms") != 0))
 		return (0);
 	if (*s != '\0' && !isalpha((unsigned char)*s))
 		return (0);
+	if (strlen(w) >= sizeof(nv->raw)) {
+		/* not to be shown or used cut short */
+		if (n == INT64_MAX)
+			lexerr(p, "number %.20s... too large", w);
+		else
+			lexerr(p, "number %.20s... too long (at most %zu "
+			    "characters)", w, sizeof(nv->raw) - 1);
+		n = NUMERR;	/* said: no range error too */
+	}
 	nv->n = n;
 	strlcpy(nv->unit, s, sizeof(nv->unit));
 	strlcpy(nv->raw, w, sizeof(nv->raw));

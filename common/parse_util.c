@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -336,26 +337,6 @@ parse_fmt_time(int64_t secs, char *buf, size_t len)
 	return (buf);
 }
 
-static int
-check_duration(const struct pos *p, int64_t v, int64_t min, int64_t max,
-    const char *what, int64_t unit_ms)
-{
-	char	 a[32], b[32];
-
-	if (v == NUMERR)
-		return (-1);
-	if (v >= min && v <= max)
-		return (0);
-	parse_fmt_ms(v * unit_ms, a, sizeof(a));
-	if (v < min)
-		parse_error(p, "%s %s is too short: at least %s", what, a,
-		    parse_fmt_ms(min * unit_ms, b, sizeof(b)));
-	else
-		parse_error(p, "%s %s is too long: at most %s", what, a,
-		    parse_fmt_ms(max * unit_ms, b, sizeof(b)));
-	return (-1);
-}
-
 /* the same for milliseconds: 1500ms, or in seconds when whole */
 const char *
 parse_fmt_ms(int64_t ms, char *buf, size_t len)
@@ -366,20 +347,133 @@ parse_fmt_ms(int64_t ms, char *buf, size_t len)
 	return (buf);
 }
 
+/* a size in bytes as the configuration writes it: 25M, 1K, else bytes */
+static const char *
+fmt_size(int64_t v, char *buf, size_t len)
+{
+	if (v != 0 && v % (1024 * 1024 * 1024) == 0)
+		snprintf(buf, len, "%lldG", (long long)(v / (1024 * 1024 *
+		    1024)));
+	else if (v != 0 && v % (1024 * 1024) == 0)
+		snprintf(buf, len, "%lldM", (long long)(v / (1024 * 1024)));
+	else if (v != 0 && v % 1024 == 0)
+		snprintf(buf, len, "%lldK", (long long)(v / 1024));
+	else
+		snprintf(buf, len, "%lld bytes", (long long)v);
+	return (buf);
+}
+
+/*
+ * A bound of a range in the unit the value was written in (m base units
+ * each); a maximum that unit cannot say is the largest below it, the exact
+ * one after it ("at most 1G (2147483647 bytes)"); else the exact one
+ * alone ("at least 1K" for 0M).
+ */
+static const char *
+fmt_bound(int64_t b, int64_t min, int64_t max, int64_t m, const char *unit,
+    const char *exact, char *buf, size_t len)
+{
+	char	 n[32];
+	int64_t	 q = b / m;
+
+	snprintf(n, sizeof(n), "%lld", (long long)q);
+	if (q * m < min || q * m > max || (q == 0 && b != 0))
+		snprintf(buf, len, "%s", exact);
+	else if (q * m == b && (*unit != '\0' ||
+	    (strncmp(exact, n, strlen(n)) == 0 &&
+	    (exact[strlen(n)] == '\0' || exact[strlen(n)] == ' '))))
+		snprintf(buf, len, "%s%s", n, unit);
+	else	/* 2097151K (2147483647 bytes), 7776000 (90d), 1 (1s) */
+		snprintf(buf, len, "%s%s (%s)", n, unit, exact);
+	return (buf);
+}
+
+/*
+ * A value out of its range, said as written ("100G", "99999999d") with
+ * the bound it passed in the same unit; 1 if it was out.
+ */
+static int
+check_written(const struct pos *p, const struct numval *nv, int64_t min,
+    int64_t max, const char *what, int64_t m, const char *const words[2],
+    const char *emin, const char *emax)
+{
+	char	 b[64];
+
+	if (nv->n == NUMERR)
+		return (1);
+	if (nv->n >= min && nv->n <= max)
+		return (0);
+	if (m <= 0)
+		m = 1;
+	if (nv->n < min)
+		parse_error(p, "%s %s is %s: at least %s", what, nv->raw,
+		    words[0], fmt_bound(min, min, max, m, nv->unit, emin, b,
+		    sizeof(b)));
+	else
+		parse_error(p, "%s %s is %s: at most %s", what, nv->raw,
+		    words[1], fmt_bound(max, min, max, m, nv->unit, emax, b,
+		    sizeof(b)));
+	return (1);
+}
+
+/* a duration of unit_ms milliseconds a unit: its unit's, as written */
+static int
+check_duration(const struct pos *p, const struct numval *nv, int64_t min,
+    int64_t max, const char *what, int64_t unit_ms)
+{
+	static const char *const words[2] = { "too short", "too long" };
+	char		 emin[32], emax[32];
+	int64_t		 m = 1000;
+
+	if (strcmp(nv->unit, "ms") == 0)
+		m = 1;
+	else if (strcmp(nv->unit, "m") == 0)
+		m = 60 * 1000;
+	else if (strcmp(nv->unit, "h") == 0)
+		m = 3600 * 1000;
+	else if (strcmp(nv->unit, "d") == 0)
+		m = 86400 * 1000;
+	parse_fmt_ms(min * unit_ms, emin, sizeof(emin));
+	parse_fmt_ms(max * unit_ms, emax, sizeof(emax));
+	return (check_written(p, nv, min, max, what, m / unit_ms, words, emin,
+	    emax) ? -1 : 0);
+}
+
 /* like parse_check_range for a time in seconds, the bounds as durations */
 int
-parse_check_time(const struct pos *p, int64_t v, int64_t min, int64_t max,
-    const char *what)
+parse_check_time(const struct pos *p, const struct numval *nv, int64_t min,
+    int64_t max, const char *what)
 {
-	return (check_duration(p, v, min, max, what, 1000));
+	return (check_duration(p, nv, min, max, what, 1000));
 }
 
 /* the same for a time in milliseconds */
 int
-parse_check_mstime(const struct pos *p, int64_t v, int64_t min, int64_t max,
-    const char *what)
+parse_check_mstime(const struct pos *p, const struct numval *nv,
+    int64_t min, int64_t max, const char *what)
 {
-	return (check_duration(p, v, min, max, what, 1));
+	return (check_duration(p, nv, min, max, what, 1));
+}
+
+/* the same for a size in bytes, written with K, M or G or without */
+int
+parse_check_size(const struct pos *p, const struct numval *nv, int64_t min,
+    int64_t max, const char *what)
+{
+	static const char *const words[2] = { "too small", "too large" };
+	char		 emin[32], emax[32];
+	int64_t		 m = 1;
+
+	if (strcasecmp(nv->unit, "K") == 0)
+		m = 1024;
+	else if (strcasecmp(nv->unit, "M") == 0)
+		m = 1024 * 1024;
+	else if (strcasecmp(nv->unit, "G") == 0)
+		m = 1024 * 1024 * 1024;
+	fmt_size(min, emin, sizeof(emin));
+	fmt_size(max, emax, sizeof(emax));
+	return (check_written(p, nv, min, max, what, m, words, emin, emax) ?
+	    -1 : 0);
 }
 
 /* optimal string alignment distance (a transposition costs 1), capped */
