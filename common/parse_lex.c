@@ -680,6 +680,23 @@ lexquoted(int quote, const struct pos *start)
 	return (STRING);
 }
 
+/*
+ * A CR is a blank before a newline (a CRLF file); elsewhere (a file with
+ * old Mac line ends, or text a terminal would show over what precedes it)
+ * it is said.
+ */
+static void
+bare_cr(const struct pos *p)
+{
+	struct pos	 np;
+	int		 c;
+
+	c = lgetc(&np);
+	lungetc(c, &np);
+	if (c != '\n' && c != EOF)
+		lexerr(p, "carriage return (0x0d) not at the end of a line");
+}
+
 /* a bare word at the start of a statement must be a keyword or a macro */
 static int
 statement_word(const char *w, const struct pos *start)
@@ -723,7 +740,8 @@ lex(void)
 	}
 	bol = lastbol = file->bol;
 	while ((c = lgetc(&start)) == ' ' || c == '\t' || c == '\r')
-		;
+		if (c == '\r')
+			bare_cr(&start);
 	yylval.pos = start;
 	lastpos = start;
 	lastquoted = 0;
