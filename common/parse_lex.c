@@ -756,6 +756,14 @@ lex(void)
 		goto again;
 	}
 	if (c == EOF) {
+		if (!bol || (lasttok != '\n' && lasttok != 0)) {
+			/* a last line without newline still ends, one
+			 * ending in a brace too, before a block left open
+			 * is said */
+			file->bol = 1;
+			strlcpy(lasttext, "end of line", sizeof(lasttext));
+			return ('\n');
+		}
 		if (nbraces > file->depth) {
 			lexerr(&braces[nbraces - 1], "missing '}'");
 			/* an included file's blocks end with it: closed
@@ -763,12 +771,6 @@ lex(void)
 			if (TAILQ_PREV(file, filelist, entry) != NULL)
 				file->unclosed = nbraces - file->depth;
 			nbraces = file->depth;
-		}
-		if (!bol) {
-			/* a last line without newline still ends */
-			file->bol = 1;
-			strlcpy(lasttext, "end of line", sizeof(lasttext));
-			return ('\n');
 		}
 		if (file->unclosed > 0) {
 			file->unclosed--;
