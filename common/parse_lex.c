@@ -697,6 +697,35 @@ bare_cr(const struct pos *p)
 		lexerr(p, "carriage return (0x0d) not at the end of a line");
 }
 
+/*
+ * After a newline: 1 if the next line starts with '{' after blanks, the
+ * brace of a block whose head ends the line before (as in C's Allman
+ * style), the blanks skipped; else 0, and what was read is put back.
+ */
+static int
+brace_next(void)
+{
+	struct ichar	 seen[64];
+	size_t		 n = 0;
+	int		 c;
+
+	while (n < sizeof(seen) / sizeof(seen[0])) {
+		c = lgetc(&seen[n].pos);
+		seen[n++].c = c;
+		if (c != ' ' && c != '\t')
+			break;
+	}
+	if (seen[n - 1].c == '{') {
+		lungetc('{', &seen[n - 1].pos);
+		return (1);
+	}
+	while (n > 0) {
+		n--;
+		lungetc(seen[n].c, &seen[n].pos);
+	}
+	return (0);
+}
+
 /* a bare word at the start of a statement must be a keyword or a macro */
 static int
 statement_word(const char *w, const struct pos *start)
@@ -787,6 +816,8 @@ lex(void)
 	file->bol = 0;
 	switch (c) {
 	case '\n':
+		if (pending == NULL && brace_next())
+			goto again;	/* "route any" then "{": one line */
 		file->bol = 1;
 		strlcpy(lasttext, "end of line", sizeof(lasttext));
 		return ('\n');
