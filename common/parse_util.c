@@ -230,8 +230,12 @@ parse_relay_via(struct config *conf, const struct pos *p, const char *s)
 	const char	*why;
 	char		 pub[MH_URL_MAX];
 
+	/* not mx silently: a macro or template left empty */
+	if (s[0] == '\0')
+		parse_error(p, "relay via \"\" is empty: want mx, smtp:// or "
+		    "smtps:// URL");
 	/* the error names the URL without its password */
-	if ((why = config_check_relay_via(s)) != NULL) {
+	else if ((why = config_check_relay_via(s)) != NULL) {
 		config_url_public(s, pub, sizeof(pub));
 		parse_error(p, "relay via \"%s\": %s", pub, why);
 	}
