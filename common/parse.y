@@ -1230,6 +1230,10 @@ kindlist	: kind
 kind		: STRING {
 			char	*s, *w, *p = $1;
 
+			/* not every kind, as no kinds line would be */
+			if ($1[strspn($1, " ,")] == '\0')
+				perr(&$<pos>1, "kinds \"%s\" names no event kind "
+				    "(all, or kinds such as bounce)", $1);
 			while ((w = strsep(&p, ",")) != NULL) {
 				s = w;
 				while (*s == ' ')
