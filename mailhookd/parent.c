@@ -265,8 +265,11 @@ listeners_bind(struct config *conf)
 		if (l->ss.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
 			    sizeof(on));
+		/* which line: another listener's address, or a process's */
 		if (bind(fd, (struct sockaddr *)&l->ss, l->sslen) == -1)
-			fatal("bind %s port %u", l->addr, l->port);
+			fatal("%s%sbind %s port %u", l->addr_at,
+			    l->addr_at[0] != '\0' ? ": " : "", l->addr,
+			    l->port);
 		if (listen(fd, 512) == -1)
 			fatal("listen %s port %u", l->addr, l->port);
 		l->fd = fd;
