@@ -100,6 +100,8 @@ int		 parse_check_time(const struct pos *, const struct numval *,
 		    int64_t, int64_t, const char *);
 int		 parse_check_mstime(const struct pos *, const struct numval *,
 		    int64_t, int64_t, const char *);
+int		 parse_check_number(const struct pos *, const struct numval *,
+		    int64_t, int64_t, const char *);
 int		 parse_check_size(const struct pos *, const struct numval *,
 		    int64_t, int64_t, const char *);
 const char	*parse_nearest(const char *, const char *const *, size_t);

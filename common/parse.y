@@ -135,8 +135,8 @@ static struct numval num_err(void);
 %token	ERRTOK
 %token	<v.string>	STRING
 %token	<v.num>		NUMBER
-%type	<v.number>	number port optquarantine
-%type	<v.num>		size time mstime
+%type	<v.number>	port optquarantine
+%type	<v.num>		number size time mstime
 %type	<v.string>	reqresult
 %destructor	{ free($$); } <v.string>
 %nonassoc	LOWEST
@@ -172,23 +172,17 @@ varset		: STRING '=' STRING {
 		;
 
 number		: NUMBER {
-			if ($1.n == NUMERR)
-				$$ = NUMERR;
-			else if ($1.n == INT64_MAX) {
-				/* not as a range error would show it */
-				perr(&$<pos>1, "number %s too large", $1.raw);
-				$$ = NUMERR;
-			} else if ($1.unit[0] != '\0') {
+			$$ = $1;
+			if ($1.n != NUMERR && $1.unit[0] != '\0') {
 				perr(&$<pos>1, "unexpected suffix \"%s\" on %s",
 				    $1.unit, $1.raw);
-				$$ = NUMERR;
-			} else
-				$$ = $1.n;
+				$$.n = NUMERR;
+			}
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a number, not \"%s\"", $1);
 			free($1);
-			$$ = NUMERR;
+			$$ = num_err();
 		}
 		;
 
@@ -525,11 +519,11 @@ main		: HOSTNAME STRING {
 			free($2);
 		}
 		| TESTING STRING number {
-			testing_set(&$<pos>1, &$<pos>2, $2, 1, $3, 0);
+			testing_set(&$<pos>1, &$<pos>2, $2, 1, $3.n, 0);
 			free($2);
 		}
 		| TESTING STRING number number {
-			testing_set(&$<pos>1, &$<pos>2, $2, 2, $3, $4);
+			testing_set(&$<pos>1, &$<pos>2, $2, 2, $3.n, $4.n);
 			free($2);
 		}
 		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
@@ -733,27 +727,27 @@ limit		: MESSAGESIZE size {
 		}
 		| RECIPIENTS number {
 			global_once(&$<pos>1, "limit recipients");
-			if (parse_check_range(&$<pos>2, $2, 1, 100000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "recipients") == 0)
-				conf->max_recipients = $2;
+				conf->max_recipients = $2.n;
 		}
 		| SESSIONS number {
 			global_once(&$<pos>1, "limit sessions");
-			if (parse_check_range(&$<pos>2, $2, 1, 65536,
+			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions") == 0)
-				conf->max_sessions = $2;
+				conf->max_sessions = $2.n;
 		}
 		| SESSIONSPERIP number {
 			global_once(&$<pos>1, "limit sessions-per-ip");
-			if (parse_check_range(&$<pos>2, $2, 1, 65536,
+			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions-per-ip") == 0)
-				conf->max_sessions_per_ip = $2;
+				conf->max_sessions_per_ip = $2.n;
 		}
 		| SESSIONSPERNET number {
 			global_once(&$<pos>1, "limit sessions-per-network");
-			if (parse_check_range(&$<pos>2, $2, 1, 65536,
+			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions-per-network") == 0)
-				conf->max_sessions_per_net = $2;
+				conf->max_sessions_per_net = $2.n;
 		}
 		| MINDATARATE size {
 			global_once(&$<pos>1, "limit min-data-rate");
@@ -781,33 +775,33 @@ limit		: MESSAGESIZE size {
 		}
 		| ERRORS number {
 			global_once(&$<pos>1, "limit errors");
-			if (parse_check_range(&$<pos>2, $2, 1, 1000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "errors") == 0)
-				conf->max_errors = $2;
+				conf->max_errors = $2.n;
 		}
 		| JUNK number {
 			global_once(&$<pos>1, "limit junk-commands");
-			if (parse_check_range(&$<pos>2, $2, 1, 100000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "junk-commands") == 0)
-				conf->max_junk = $2;
+				conf->max_junk = $2.n;
 		}
 		| MIMEPARTS number {
 			global_once(&$<pos>1, "limit mime-parts");
-			if (parse_check_range(&$<pos>2, $2, 1, 100000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "mime-parts") == 0)
-				conf->mime_parts = $2;
+				conf->mime_parts = $2.n;
 		}
 		| MIMEDEPTH number {
 			global_once(&$<pos>1, "limit mime-depth");
-			if (parse_check_range(&$<pos>2, $2, 1, 1000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "mime-depth") == 0)
-				conf->mime_depth = $2;
+				conf->mime_depth = $2.n;
 		}
 		| MIMEHEADERS number {
 			global_once(&$<pos>1, "limit mime-headers");
-			if (parse_check_range(&$<pos>2, $2, 1, 1000000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 1000000,
 			    "mime-headers") == 0)
-				conf->mime_headers = $2;
+				conf->mime_headers = $2.n;
 		}
 		| MIMEHEADERSIZE size {
 			global_once(&$<pos>1, "limit mime-header-size");
@@ -834,10 +828,10 @@ limit		: MESSAGESIZE size {
 			    parse_copystr(&$<pos>2,
 			    s->domain, sizeof(s->domain), $2,
 			    "sender-domain") == 0 &&
-			    parse_check_range(&$<pos>4, $4, 1, INT_MAX,
+			    parse_check_number(&$<pos>4, &$4, 1, INT_MAX,
 			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>6, $6)) != -1) {
-				s->rate = $4;
+				s->rate = $4.n;
 				s->per = u;
 				TAILQ_INSERT_TAIL(&conf->sender_limits, s,
 				    entry);
@@ -884,19 +878,19 @@ dlimitopt	: RATE number PER STRING {
 			int	 u;
 
 			dlimit_once(&$<pos>1, "rate");
-			if (parse_check_range(&$<pos>2, $2, 1, INT_MAX,
+			if (parse_check_number(&$<pos>2, &$2, 1, INT_MAX,
 			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>4, $4)) != -1) {
-				cur_dlimit->rate = $2;
+				cur_dlimit->rate = $2.n;
 				cur_dlimit->per = u;
 			}
 			free($4);
 		}
 		| CONNECTIONS number {
 			dlimit_once(&$<pos>1, "connections");
-			if (parse_check_range(&$<pos>2, $2, 1, 1000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "connections") == 0)
-				cur_dlimit->connections = $2;
+				cur_dlimit->connections = $2.n;
 		}
 		| TLSREQ		{ cur_dlimit->tls_require = 1; }
 		| TLS REQUIRE		{ cur_dlimit->tls_require = 1; }
@@ -1001,9 +995,9 @@ routeopt	: URL STRING {
 		}
 		| CONCURRENCY number {
 			route_once(&$<pos>1, "concurrency");
-			if (parse_check_range(&$<pos>2, $2, 1, 1024,
+			if (parse_check_number(&$<pos>2, &$2, 1, 1024,
 			    "concurrency") == 0)
-				cur_route->concurrency = $2;
+				cur_route->concurrency = $2.n;
 		}
 		| FALLBACK STRING STRING {
 			const char	*why;
@@ -1176,9 +1170,9 @@ eventsopt	: URL STRING {
 		}
 		| BATCH number {
 			events_once(&$<pos>1, "batch");
-			if (parse_check_range(&$<pos>2, $2, 1, 10000,
+			if (parse_check_number(&$<pos>2, &$2, 1, 10000,
 			    "batch") == 0)
-				cur_events->batch_max = $2;
+				cur_events->batch_max = $2.n;
 		}
 		| WAIT mstime {
 			events_once(&$<pos>1, "wait");

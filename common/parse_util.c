@@ -351,6 +351,21 @@ parse_fmt_ms(int64_t ms, char *buf, size_t len)
 	return (buf);
 }
 
+/* parse_check_range for a number as written: "99999999999999999999" */
+int
+parse_check_number(const struct pos *p, const struct numval *nv,
+    int64_t min, int64_t max, const char *what)
+{
+	if (nv->n == NUMERR)
+		return (-1);
+	if (nv->n < min || nv->n > max) {
+		parse_error(p, "%s %s out of range (%lld-%lld)", what, nv->raw,
+		    (long long)min, (long long)max);
+		return (-1);
+	}
+	return (0);
+}
+
 /* a size in bytes as the configuration writes it: 25M, 1K, else bytes */
 static const char *
 fmt_size(int64_t v, char *buf, size_t len)
