@@ -1207,7 +1207,12 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	ms = remaining_ms(call);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
-	if (call->ca != NULL) {
+	/*
+	 * The CA bundle for TLS only: libcurl copies a blob into each
+	 * request's connection settings (a malloc, a copy and a free of the
+	 * whole bundle, over 200 KB for the system's), of no use to http.
+	 */
+	if (call->ca != NULL && strcmp(call->scheme, "https") == 0) {
 		call->cablob.data = call->ca->pem;
 		call->cablob.len = call->ca->len;
 		call->cablob.flags = CURL_BLOB_NOCOPY;
