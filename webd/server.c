@@ -1533,6 +1533,23 @@ server_reply(struct evhttp_request *req, int code, const char *reason,
 	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : body);
 }
 
+/*
+ * An answer whose length is not known when it starts (the pixel, sent
+ * slowly): chunked to HTTP/1.1, and delimited by the close to HTTP/1.0
+ * (RFC 9112 6.3), which has no chunks.  evhttp would keep an HTTP/1.0
+ * client's connection that asked for keep-alive and say
+ * "Content-Length: 0" before the bytes that come after: the client read
+ * an empty image and the rest as the next answer.
+ */
+void
+server_reply_start(struct evhttp_request *req, int code, const char *reason)
+{
+	if (req->major == 1 && req->minor == 0)
+		evhttp_remove_header(evhttp_request_get_input_headers(req),
+		    "Connection");
+	evhttp_send_reply_start(req, code, reason);
+}
+
 int
 server_check_limits(struct evhttp_request *req)
 {

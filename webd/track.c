@@ -296,7 +296,7 @@ open_durable(int ok, void *arg)
 		return;
 	}
 	/* streamed: the connection's lifetime says how long it is shown */
-	evhttp_send_reply_start(h->req, 200, "OK");
+	server_reply_start(h->req, 200, "OK");
 	pixel_send(h, gif_head, sizeof(gif_head));
 	pixel_send(h, gif_comment, sizeof(gif_comment));
 	if ((h->tick = evtimer_new(proc_base, pixel_tick,

@@ -75,6 +75,8 @@ int	 server_gone(struct evhttp_request *);
 /* evhttp_send_reply, but an answer to HEAD carries no body (RFC 9110 9.3.2) */
 void	 server_reply(struct evhttp_request *, int, const char *,
 	    struct evbuffer *);
+/* evhttp_send_reply_start, closing the connection after it on HTTP/1.0 */
+void	 server_reply_start(struct evhttp_request *, int, const char *);
 /* a request head passed the limit checks: 0, else the error was sent */
 int	 server_check_limits(struct evhttp_request *);
 void	 server_stats(json_t *);
