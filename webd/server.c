@@ -42,8 +42,8 @@
  * answers 414 if the request line alone is over the cap, 431 otherwise,
  * then closes (head_refuse).  It reads the start of each line (head_line):
  * a body declared over the listener's cap gets 413 there too, and framing
- * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 6.1,
- * 6.3), so that a proxy in front cannot see a request boundary webd does
+ * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 5.2,
+ * 6.1, 6.3), so that a proxy in front cannot see a request boundary webd does
  * not; a chunk size line reaches it without the chunk extensions it
  * refuses (chunk_scan).  Bytes that evhttp holds for a pipelined request
  * are counted when the request before it is answered.
@@ -701,7 +701,7 @@ head_target(struct web_conn *c)
 /*
  * A whole head line, from its start: the request line says whether a
  * body may come; a field name has no blank before its colon (RFC 9112
- * 5.1); Content-Length is checked (head_length); the one transfer
+ * 5.1), and no line is folded (5.2); Content-Length is checked (head_length); the one transfer
  * coding evhttp reads is chunked, any other gets 501 (6.1).
  */
 static void
@@ -728,8 +728,13 @@ head_line(struct web_conn *c)
 		head_end(c);
 		return;
 	}
-	if (c->lstart[0] == ' ' || c->lstart[0] == '\t')
-		return;		/* a folded line: evhttp's 400 */
+	/* a folded line (obs-fold, RFC 9112 5.2): evhttp joins it to the
+	 * field before, a proxy in front may read it as a field of its own
+	 * ("X: a" then " Transfer-Encoding: chunked") */
+	if (c->lstart[0] == ' ' || c->lstart[0] == '\t') {
+		c->bad = 400;
+		return;
+	}
 	if ((colon = memchr(c->lstart, ':', c->lstart_len)) != NULL &&
 	    (memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
 	    memchr(c->lstart, '\t', colon - c->lstart) != NULL)) {
