@@ -1555,6 +1555,20 @@ server_reply_start(struct evhttp_request *req, int code, const char *reason)
 	evhttp_send_reply_start(req, code, reason);
 }
 
+/*
+ * A Host value is uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2):
+ * a reg-name's, an IP address's or an IP literal's characters, no blank,
+ * no slash, no "@"; empty is allowed (a target without an authority).
+ */
+static int
+host_valid(const char *v)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=[]:";
+
+	return (v[strspn(v, ok)] == '\0');
+}
+
 int
 server_check_limits(struct evhttp_request *req)
 {
@@ -1569,8 +1583,9 @@ server_check_limits(struct evhttp_request *req)
 	}
 	TAILQ_FOREACH(kv, h, next) {
 		total += strlen(kv->key) + strlen(kv->value) + 4;
+		/* one that is no uri-host [":" port] counts as a second */
 		if (strcasecmp(kv->key, "Host") == 0)
-			nhost++;
+			nhost += host_valid(kv->value) ? 1 : 2;
 	}
 	if (total > WEB_HEADERS_MAX) {
 		evhttp_send_error(req, 431, "Request Header Fields Too Large");
@@ -1584,7 +1599,7 @@ server_check_limits(struct evhttp_request *req)
 	 * 2.5), which evhttp would not do */
 	if (req->major == 1 && req->minor > 1)
 		req->minor = 1;
-	/* one Host, and an HTTP/1.1 request has it (RFC 9112 3.2); an
+	/* one valid Host, and an HTTP/1.1 request has it (RFC 9112 3.2); an
 	 * HTTP/1.0 one has no Transfer-Encoding, whose framing is faulty
 	 * (6.1): evhttp read a chunked body and then the next request,
 	 * which a proxy in front would have taken for that body */
