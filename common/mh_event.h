@@ -20,6 +20,9 @@
 #include "envelope.h"
 
 #define EVENT_TIME_MAX	INT64_C(253402300799)	/* 9999-12-31T23:59:59Z */
+/* an open or click less than this many seconds after its message's
+ * submission (webd) or delivery to that recipient (hookd): machine */
+#define TRACK_MACHINE_SECS	10
 /* 36 chars + NUL: uuid-like, stable across retries */
 #define EVENT_ID_LEN	37
 

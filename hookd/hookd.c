@@ -68,9 +68,15 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 		facts_note(&ev);
 	else
 		(void)facts_fill(&ev);
+	if (ev.kind == EV_DELIVERY)
+		seen_delivered(&ev);
 	/* webd cannot remember across restarts: the spool does */
 	if (p->proc == PROC_WEBD &&
 	    (ev.kind == EV_OPEN || ev.kind == EV_CLICK)) {
+		/* webd knows when the message was submitted, not when it
+		 * reached its recipient's gateway */
+		if (seen_just_delivered(&ev))
+			ev.machine = 1;
 		ev.unique_open = seen_first(&ev);
 		/* and the other nodes: the event goes when they answer */
 		if (ev.unique_open && seen_shared(p, &ev) == 0)

@@ -110,6 +110,9 @@ int	 seen_init(const char *root);
 int	 seen_first(const struct event_record *);
 struct mproc;
 int	 seen_shared(struct mproc *, struct event_record *);	/* 0: taken */
+/* a delivery to a recipient; an open or click soon after it: machine */
+void	 seen_delivered(const struct event_record *);
+int	 seen_just_delivered(const struct event_record *);
 
 /* facts.c: each outbound message's Message-ID, sender, tags, group,
  * transaction and subject, from its registration event, kept in the

@@ -21,6 +21,15 @@
  * event's file, which is written before webd is answered (evack.c), and
  * both are made durable by the same group commit (gsync.h): an open
  * answered to a client is never counted as unique twice.
+ *
+ * And which recipients got their message in the last seconds (deliv):
+ * security gateways fetch every link and image of a message as soon as
+ * they receive it, which may be long after its submission (a queue, a
+ * greylisting retry), when webd's test of the token's age no longer
+ * says "machine".  An open or click within TRACK_MACHINE_SECS of the
+ * delivery to its recipient is flagged here.  In memory only, one slot
+ * per hash: a delivery overwritten by another one, or a restart of
+ * hookd in between, only misses the flag.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -50,7 +59,13 @@
 #define SEEN_WAYS	8
 #define SEEN_SIZE	((off_t)SEEN_BUCKETS * SEEN_WAYS * sizeof(uint64_t))
 
+#define DELIV_SLOTS	(1 << 14)
+
 static uint64_t		(*seen)[SEEN_WAYS];
+static struct {
+	uint64_t	 key;
+	int64_t		 when;		/* the delivery event's time */
+}			 deliv[DELIV_SLOTS];
 static int		 seen_fd = -1;
 static char		 seen_dir[MH_PATH_MAX];
 
@@ -241,4 +256,41 @@ seen_shared(struct mproc *p, struct event_record *ev)
 		return (-1);
 	}
 	return (0);
+}
+
+/* a hash of (queue id, recipient) and its slot in deliv */
+static uint64_t
+deliv_key(const struct event_record *ev, unsigned *slot)
+{
+	unsigned char	 buf[sizeof(ev->queue_id) + sizeof(ev->recipient)];
+	unsigned char	 h[MH_SHA256_LEN];
+	uint64_t	 key;
+	size_t		 n;
+
+	n = put(buf, 0, ev->queue_id, sizeof(ev->queue_id));
+	n = put(buf, n, ev->recipient, sizeof(ev->recipient));
+	mh_sha256(buf, n, h);
+	memcpy(&key, h, sizeof(key));
+	*slot = (h[8] | h[9] << 8) % DELIV_SLOTS;
+	return (key | 1);
+}
+
+void
+seen_delivered(const struct event_record *ev)
+{
+	unsigned	 s;
+	uint64_t	 key = deliv_key(ev, &s);
+
+	deliv[s].key = key;
+	deliv[s].when = ev->time;
+}
+
+int
+seen_just_delivered(const struct event_record *ev)
+{
+	unsigned	 s;
+	uint64_t	 key = deliv_key(ev, &s);
+
+	return (deliv[s].key == key && ev->time >= deliv[s].when &&
+	    ev->time - deliv[s].when < TRACK_MACHINE_SECS);
 }

@@ -45,7 +45,7 @@ struct waiter {
 TAILQ_HEAD(waitlist, waiter);
 
 struct token_keys		 web_keys;
-struct web_settings		 web_settings = { 8, 10 };
+struct web_settings		 web_settings = { 8, TRACK_MACHINE_SECS };
 
 static struct waitlist		 waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct event		*wait_ev;	/* waiters_expire */
