@@ -538,31 +538,31 @@ track_request(struct evhttp_request *req, void *arg)
 	char			 kind;
 
 	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD &&
-	    cmd != EVHTTP_REQ_POST) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD, POST");
-		reply_text(req, 405, "Method Not Allowed",
-		    "method not allowed");
-		return;
-	}
 	/*
 	 * .../o/TOKEN: the tracking url's path, if it has one, comes
 	 * first (or a proxy took it off); the token alone decides
 	 */
 	if (path == NULL || (tok = strrchr(path, '/')) == NULL ||
 	    tok - path < 2 || tok[-2] != '/' || strchr("ocu", tok[-1]) ==
-	    NULL || tok[1] == '\0') {
-		not_found(req);
-		return;
+	    NULL || tok[1] == '\0')
+		kind = '\0';
+	else {
+		kind = tok[-1];
+		tok++;
 	}
-	kind = tok[-1];
-	tok++;
-	if (cmd == EVHTTP_REQ_POST && kind != 'u') {
+	/* what the path takes: only /u/ a POST (RFC 9110 10.2.1) */
+	if ((cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD &&
+	    cmd != EVHTTP_REQ_POST) || (cmd == EVHTTP_REQ_POST &&
+	    kind != '\0' && kind != 'u')) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
+		    "Allow", kind == 'o' || kind == 'c' ? "GET, HEAD" :
+		    "GET, HEAD, POST");
 		reply_text(req, 405, "Method Not Allowed",
 		    "method not allowed");
+		return;
+	}
+	if (kind == '\0') {
+		not_found(req);
 		return;
 	}
 	if (token_decode(tok, &web_keys, &t) == -1 ||
