@@ -1595,6 +1595,14 @@ server_check_limits(struct evhttp_request *req)
 	 * here: evhttp would close its connection after the answer without
 	 * a "Connection: close", dropping the requests pipelined behind it */
 	req->flags &= ~EVHTTP_PROXY_REQUEST;
+	/* HTTP/0.x has no status line to answer with, and evhttp wrote
+	 * "HTTP/0.9 302" with fields after it, which no client reads: it
+	 * is refused (RFC 9110 15.6.6), in an HTTP/1.1 status line as
+	 * evhttp's errors are, and closed */
+	if (req->major < 1) {
+		evhttp_send_error(req, 505, "HTTP Version Not Supported");
+		return (-1);
+	}
 	/* HTTP/1.2 and later minors are answered as HTTP/1.1 (RFC 9110
 	 * 2.5), which evhttp would not do */
 	if (req->major == 1 && req->minor > 1)
