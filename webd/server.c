@@ -701,8 +701,9 @@ head_target(struct web_conn *c)
 /*
  * A whole head line, from its start: the request line says whether a
  * body may come; a field name has no blank before its colon (RFC 9112
- * 5.1), and no line is folded (5.2); Content-Length is checked (head_length); the one transfer
- * coding evhttp reads is chunked, any other gets 501 (6.1).
+ * 5.1) and is not empty, no line is folded (5.2); Content-Length is
+ * checked (head_length); the one transfer coding evhttp reads is
+ * chunked, any other gets 501 (6.1).
  */
 static void
 head_line(struct web_conn *c)
@@ -735,8 +736,10 @@ head_line(struct web_conn *c)
 		c->bad = 400;
 		return;
 	}
+	/* a field name is a token: one character at least (RFC 9110 5.1) */
 	if ((colon = memchr(c->lstart, ':', c->lstart_len)) != NULL &&
-	    (memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
+	    (colon == c->lstart ||
+	    memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
 	    memchr(c->lstart, '\t', colon - c->lstart) != NULL)) {
 		c->bad = 400;
 		return;
