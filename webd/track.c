@@ -53,7 +53,8 @@ static const unsigned char gif_comment[] = { 0x21, 0xfe };
 static const unsigned char gif_comment_byte[] = { 1, ' ' };
 static const unsigned char gif_comment_end[] = { 0 };
 
-/* user agents of image proxies, link scanners and HTTP libraries */
+/* user agents of image proxies, link scanners and HTTP libraries (README
+ * lists them: keep it in step) */
 static const char *const machine_agents[] = {
 	"googleimageproxy", "ggpht.com", "yahoomailproxy", "bot", "crawler",
 	"spider", "scanner", "preview", "barracuda", "mimecast", "proofpoint",
