@@ -461,6 +461,31 @@ unsub_durable(int ok, void *arg)
 }
 
 /*
+ * multipart/form-data (RFC 7578): a part named List-Unsubscribe whose
+ * content is One-Click and nothing else (up to the CRLF before the next
+ * boundary).
+ */
+static int
+form_one_click(const char *body)
+{
+	static const char	 name[] = "name=\"List-Unsubscribe\"";
+	static const char	 value[] = "One-Click\r\n--";
+	const char		*p = body, *v;
+
+	while ((p = strstr(p, name)) != NULL) {
+		p += sizeof(name) - 1;
+		if (*p != '\r' && *p != ';')
+			continue;	/* a longer name */
+		if ((v = strstr(p, "\r\n\r\n")) == NULL)
+			return (0);
+		v += 4;
+		if (strncmp(v, value, sizeof(value) - 1) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/*
  * The POST body: "List-Unsubscribe=One-Click" (RFC 8058, urlencoded or
  * multipart/form-data) or our page's "action=resubscribe".
  * 1 unsubscribe, 2 resubscribe, 0 neither.
@@ -486,8 +511,7 @@ unsub_action(struct evhttp_request *req)
 	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Content-Type");
 	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
-		return (strstr(body, "name=\"List-Unsubscribe\"") != NULL &&
-		    strstr(body, "One-Click") != NULL ? 1 : 0);
+		return (form_one_click(body));
 	TAILQ_INIT(&q);
 	if (evhttp_parse_query_str(body, &q) == -1)
 		return (0);
