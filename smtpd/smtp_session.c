@@ -206,6 +206,13 @@ session_timer(int fd, short ev, void *arg)
 		strlcpy(s->reason, "close-timeout", sizeof(s->reason));
 		session_destroy(s);
 		return;
+	case S_TLS_HS:
+		/* no reply can go before TLS is up: the session ends now */
+		smtp_g.t_timeouts++;
+		SLOG(s, "event=tls result=fail error=\"handshake timed out\"");
+		strlcpy(s->reason, "tls-handshake-timeout", sizeof(s->reason));
+		session_destroy(s);
+		return;
 	default:
 		if (s->wait == W_COMMIT) {
 			/*
