@@ -2135,8 +2135,13 @@ conn_timeout(int fd, short ev, void *arg)
 		    stage_names[c->state]);
 		return;
 	}
-	if (c->state == M_HANDSHAKE && tls_may_plain(c)) {
-		conn_tls_plain(c, "timeout");
+	if (c->state == M_HANDSHAKE) {
+		/* as a failed handshake: plain text where the policy lets
+		 * it, else the next address or MX (a timeout: 4.4.2) */
+		if (tls_may_plain(c))
+			conn_tls_plain(c, "timeout");
+		else
+			conn_retry_next(c, "4.4.2", "TLS handshake: timed out");
 		return;
 	}
 	if (c->state == M_DOT) {
