@@ -2135,11 +2135,14 @@ conn_timeout(int fd, short ev, void *arg)
 		    stage_names[c->state]);
 		return;
 	}
-	if (c->state == M_HANDSHAKE) {
+	if (c->state == M_STARTTLS || c->state == M_HANDSHAKE) {
 		/* as a failed handshake: plain text where the policy lets
 		 * it, else the next address or MX (a timeout: 4.4.2) */
 		if (tls_may_plain(c))
-			conn_tls_plain(c, "timeout");
+			conn_tls_plain(c, c->state == M_STARTTLS ?
+			    "no reply to STARTTLS" : "timeout");
+		else if (c->state == M_STARTTLS)
+			conn_retry_next(c, "4.4.2", "timeout at starttls");
 		else
 			conn_retry_next(c, "4.4.2", "TLS handshake: timed out");
 		return;
