@@ -332,17 +332,18 @@ authorize_start(const struct route *route, int allow_private,
 	req.content_type = authorize_content_type(route->authorize_format);
 	req.body = body;
 	req.bodylen = len;
-	req.timeout = route->authorize_timeout > 0 ?
-	    route->authorize_timeout : 10;
+	req.timeout_ms = (route->authorize_timeout > 0 ?
+	    route->authorize_timeout : 10) * 1000;
 	/*
 	 * Counted from the RCPT (mailhook.conf(5)): what the SPF check
-	 * took is gone from it, whole seconds rounded up; a second at
-	 * least, for an endpoint that answers at once.
+	 * took is gone from it, to the millisecond; a second at least,
+	 * for an endpoint that answers at once.
 	 */
 	if (p->elapsed_ms > 0)
-		req.timeout -= (p->elapsed_ms + 999) / 1000;
-	if (req.timeout < 1)
-		req.timeout = 1;
+		req.timeout_ms -= p->elapsed_ms > req.timeout_ms ?
+		    req.timeout_ms : (int)p->elapsed_ms;
+	if (req.timeout_ms < 1000)
+		req.timeout_ms = 1000;
 	req.max_redirects = AUTHZ_MAX_REDIRECTS;
 	req.allow_private = allow_private;
 	req.concurrency = route->concurrency;

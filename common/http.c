@@ -127,7 +127,8 @@ struct http_call {
 	size_t			 bodylen;
 	struct http_part	*parts;
 	size_t			 nparts;
-	int			 timeout;
+	int			 timeout;	/* seconds, as said */
+	long			 timeout_ms;
 	int			 max_redirects;
 	int			 allow_private;
 	int			 concurrency;
@@ -699,6 +700,11 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 		call->ca->refs++;
 	call->resp.retry_after = -1;
 	call->timeout = req->timeout > 0 ? req->timeout : HTTP_DEF_TIMEOUT;
+	call->timeout_ms = (long)call->timeout * 1000;
+	if (req->timeout_ms > 0) {
+		call->timeout_ms = req->timeout_ms;
+		call->timeout = (req->timeout_ms + 999) / 1000;
+	}
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
 	call->allow_private = req->allow_private;
 	call->same_host = req->same_host;
@@ -885,8 +891,8 @@ call_deadline(struct http_call *call)
 	if (call->started)
 		return;
 	call->started = 1;
-	tv.tv_sec = call->timeout;
-	tv.tv_usec = 0;
+	tv.tv_sec = call->timeout_ms / 1000;
+	tv.tv_usec = call->timeout_ms % 1000 * 1000;
 	evtimer_add(call->timer, &tv);
 }
 
@@ -1154,7 +1160,7 @@ remaining_ms(struct http_call *call)
 	struct timeval	 now, left;
 
 	if (evtimer_pending(call->timer, &left) == 0)
-		return (call->timeout * 1000L);
+		return (call->timeout_ms);
 	event_base_gettimeofday_cached(http_base, &now);
 	timersub(&left, &now, &left);
 	if (left.tv_sec < 0)

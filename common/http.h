@@ -64,6 +64,8 @@ struct http_request {
 	 * client waits for the answer)
 	 */
 	int			 timeout;
+	/* milliseconds instead of timeout when > 0 (a time partly spent) */
+	int			 timeout_ms;
 	int			 wait_counts;
 	/* 3 for callbacks and messages */
 	int			 max_redirects;
