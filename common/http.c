@@ -22,7 +22,8 @@
  * do for 301/302, would silently lose the payload).  Credentials from the
  * URL are only sent to the origin they were given for.  No request
  * follows a redirect from https to http (its body would go in plain
- * text); one with same_host (an event webhook) none to another host.
+ * text); one with same_origin (an event webhook) none out of the URL's
+ * origin, the only one its headers and signature go to.
  *
  * The timeout counts from the moment the first hop gets its slot, so a
  * burst queued behind a slow endpoint does not time out while waiting;
@@ -116,9 +117,8 @@ struct http_call {
 	char			 cred_origin[HTTP_ORIGIN_MAX];
 	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's
 								   own */
-	char			 req_host[MH_NAME_MAX];	/* its host */
 	char			 req_scheme[8];
-	int			 same_host;	/* redirects stay on req_host */
+	int			 same_origin;	/* redirects stay on req_origin */
 	char			**headers;	/* "Name: value",
 						   for req_origin only */
 	size_t			 nheaders;
@@ -664,8 +664,6 @@ call_seturl(struct http_call *call, const char *url, int first)
 	if (first) {
 		(void)strlcpy(call->req_origin, call->origin,
 		    sizeof(call->req_origin));
-		(void)strlcpy(call->req_host, call->host,
-		    sizeof(call->req_host));
 		(void)strlcpy(call->req_scheme, call->scheme,
 		    sizeof(call->req_scheme));
 	}
@@ -707,7 +705,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	}
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
 	call->allow_private = req->allow_private;
-	call->same_host = req->same_host;
+	call->same_origin = req->same_origin;
 	call->get = req->get;
 	call->concurrency = req->concurrency > 0 ? req->concurrency :
 	    HTTP_DEF_CONCURRENCY;
@@ -1441,11 +1439,12 @@ call_done(struct http_call *call, CURLcode rc)
 		return;
 	}
 	free(next);
-	if ((call->same_host && strcmp(call->host, call->req_host) != 0) ||
+	if ((call->same_origin && strcmp(call->origin,
+	    call->req_origin) != 0) ||
 	    (strcmp(call->req_scheme, "https") == 0 &&
 	    strcmp(call->scheme, "https") != 0)) {
 		call_finish(call, HTTP_EREDIRECT, "HTTP %ld to %s refused: "
-		    "not the host of the URL, or not https after https",
+		    "not the origin of the URL, or not https after https",
 		    status, call->origin);
 		return;
 	}

@@ -70,8 +70,11 @@ struct http_request {
 	/* 3 for callbacks and messages */
 	int			 max_redirects;
 	int			 allow_private;	/* allow private-addresses */
-	/* redirects only to the URL's host (and https stays https) */
-	int			 same_host;
+	/*
+	 * redirects only within the URL's origin (scheme, host, port), where
+	 * its headers and signature go too
+	 */
+	int			 same_origin;
 	int			 concurrency;	/* per endpoint, 0 = 8 */
 	/* response body kept, 0 = 64 KiB; the rest is not read */
 	size_t			 max_response;

@@ -1177,8 +1177,8 @@ ep_send(struct endpoint *ep)
 	req.bodylen = len;
 	req.timeout = ep->timeout;
 	req.max_redirects = 3;
-	/* the events go to the host configured, nowhere else */
-	req.same_host = 1;
+	/* the events go to the origin configured, signed, nowhere else */
+	req.same_origin = 1;
 	req.allow_private = ev_allow_private;
 	req.concurrency = 0;	/* one request per endpoint anyway */
 	if (ep->secret[0] != '\0') {
