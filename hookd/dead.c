@@ -4,8 +4,9 @@
  */
 /*
  * hookd: the dead letters, <spool>/dead/.  What could not be delivered
- * and was given up (an event skipped with "mhctl hooks skip", an inbound
- * message whose POSTs ran out of lifetime and has no fallback) is kept
+ * and was given up (an event skipped with "mhctl hooks skip", expired, or
+ * queued for an events block a reload removed, an inbound message whose
+ * POSTs ran out of lifetime and has no fallback) is kept
  * here until "mhctl dead replay" sends it again or "mhctl dead remove"
  * drops it; nothing is dropped silently.
  *

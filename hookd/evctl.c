@@ -251,7 +251,8 @@ events_requeue(const char *key, const json_t *records, events_durable_fn fn,
 	char		 name[80], path[PATH_MAX], *s;
 	size_t		 i;
 
-	if ((ep = evq_endpoint_find(key)) == NULL ||
+	/* none for an endpoint no longer configured: it would not go */
+	if ((ep = evq_endpoint_find(key)) == NULL || !ep->configured ||
 	    (rq = calloc(1, sizeof(*rq))) == NULL)
 		return (-1);
 	rq->ep = ep;
@@ -293,6 +294,32 @@ events_pending(const char *key)
 }
 
 /*
+ * Every record of b to the dead letters, then b out of the queue (its
+ * file, or its event's, removed; b freed).  0 done, -1: a letter could
+ * not be written (b kept as it was; a letter written twice is replaced).
+ */
+static int
+batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
+{
+	const json_t	*r;
+	size_t		 i;
+
+	json_array_foreach(b->records, i, r)
+		if (dead_event(ep->key, ep->pub, r, reason) == -1)
+			return (-1);
+	ihist_event_post(b->records, ep->pub, ep->last_status, 0, "dead",
+	    ep->last_error[0] != '\0' ? ep->last_error : reason,
+	    ep->attempts);
+	if (b->item != NULL) {
+		evq_item_done(ep, b->item);
+		b->item = NULL;
+	} else
+		evq_remove_file(ep, b->name);
+	evq_batch_free(b);
+	return (0);
+}
+
+/*
  * The batch under way failed again and even its newest event is older
  * than the endpoint's lifetime: each event to the dead letters, the batch
  * out of the queue.  1: done, the next may go; 0: not over yet; -1: a
@@ -306,6 +333,7 @@ evq_expire(struct endpoint *ep)
 	const json_t	*r;
 	time_t		 now = time(NULL), t, newest = 0;
 	size_t		 i, n;
+	char		 id[EVENT_ID_LEN];
 
 	if (b == NULL || b->syncing || ep->lifetime <= 0)
 		return (0);
@@ -315,22 +343,79 @@ evq_expire(struct endpoint *ep)
 			newest = t;
 	if (newest == 0 || now - newest <= ep->lifetime)
 		return (0);
-	json_array_foreach(b->records, i, r)
-		if (dead_event(ep->key, ep->pub, r, "expired") == -1)
-			return (-1);
 	n = json_array_size(b->records);
-	ihist_event_post(b->records, ep->pub, ep->last_status, 0, "dead",
-	    ep->last_error, ep->attempts);
+	strlcpy(id, b->id, sizeof(id));
+	if (batch_bury(ep, b, "expired") == -1)
+		return (-1);
 	log_warnx("batch=%s events=%zu url=%s attempts=%d age=%llds "
-	    "result=dead reason=expired error=\"%s\"", b->id, n, ep->pub,
+	    "result=dead reason=expired error=\"%s\"", id, n, ep->pub,
 	    ep->attempts, (long long)(now - newest), ep->last_error);
-	if (b->item != NULL) {
-		evq_item_done(ep, b->item);
-		b->item = NULL;
-	} else
-		evq_remove_file(ep, b->name);
-	evq_batch_free(b);
 	ep->cur = NULL;
 	ep->attempts = 0;
 	return (1);
+}
+
+/*
+ * An endpoint no longer configured (its events block removed, at a
+ * reload or while hookd was down): once no request of it is under way,
+ * its whole backlog goes to the dead letters, reason=endpoint-removed,
+ * for "dead replay" once a block names it again.  0 done (or nothing to
+ * do yet: called again when the request is over), -1 a letter could not
+ * be written (what is left is kept, tried again in a minute).
+ */
+int
+evq_retire(struct endpoint *ep)
+{
+	static const char	*why = "endpoint-removed";
+	struct evbatchq		*q;
+	struct evitem		*it;
+	json_t			*rec;
+	size_t			 n;
+	int			 rc = 0;
+
+	if (ep->call != NULL || ep->asking ||
+	    (ep->cur != NULL && ep->cur->syncing))
+		return (0);
+	if ((n = evq_backlog(ep)) == 0)
+		return (0);
+	if (ep->cur != NULL) {
+		if (batch_bury(ep, ep->cur, why) == -1)
+			rc = -1;
+		else
+			ep->cur = NULL;
+	}
+	while (rc == 0 && (q = TAILQ_FIRST(&ep->batches)) != NULL) {
+		if (batch_bury(ep, q->b, why) == -1) {
+			rc = -1;
+			break;
+		}
+		TAILQ_REMOVE(&ep->batches, q, entry);
+		free(q);
+	}
+	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
+		if ((rec = evq_item_load(ep, it)) != NULL &&
+		    dead_event(ep->key, ep->pub, rec, why) == -1) {
+			json_decref(rec);
+			rc = -1;
+			break;
+		}
+		TAILQ_REMOVE(&ep->items, it, entry);
+		ep->nitems--;
+		if (rec == NULL) {
+			evq_item_free(it, 0);	/* quarantined */
+			continue;
+		}
+		if ((rec = json_pack("[o]", rec)) != NULL)
+			ihist_event_post(rec, ep->pub, ep->last_status, 0,
+			    "dead", why, ep->attempts);
+		json_decref(rec);
+		evq_item_done(ep, it);
+	}
+	n -= evq_backlog(ep);
+	log_warnx("events: %s (%s) is no longer configured: %zu event(s) "
+	    "moved to the dead letters, reason=%s%s", ep->pub,
+	    evq_format_name(ep->format), n, why, rc == -1 ?
+	    "; the others are kept, tried again in a minute" : "");
+	ep->attempts = 0;
+	return (rc);
 }

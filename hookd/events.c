@@ -18,7 +18,8 @@
  *					{"batch":id, "events":[records]}
  *
  * <key> is 16 hex digits of SHA-256("format url"), so an endpoint keeps
- * its backlog across reloads and restarts.  An event file is written to
+ * its backlog across reloads and restarts; one no block names any more
+ * gives its backlog to the dead letters (evq_retire).  An event file is written to
  * a temporary name and renamed; the group commit (gsync.h) makes it
  * durable, and only then is it queued for delivery and acknowledged to
  * relayd.  Other files are fsynced, and their directory, at once.  A
@@ -231,8 +232,8 @@ events_set_retry(long base_ms, long cap_ms)
 
 /* --- endpoints ------------------------------------------------------------ */
 
-static const char *
-format_name(enum event_format f)
+const char *
+evq_format_name(enum event_format f)
 {
 	switch (f) {
 	case EVFMT_EVENTS:
@@ -265,7 +266,7 @@ endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
 	unsigned char	 md[MH_SHA256_LEN];
 	char		 buf[MH_URL_MAX + 16];
 
-	snprintf(buf, sizeof(buf), "%s %s", format_name(f), url);
+	snprintf(buf, sizeof(buf), "%s %s", evq_format_name(f), url);
 	mh_sha256(buf, strlen(buf), md);
 	mh_hex(key, md, (EV_KEY_LEN - 1) / 2);
 }
@@ -356,7 +357,7 @@ endpoint_persist(struct endpoint *ep)
 		return (-1);
 	}
 	o = json_pack("{s:s,s:s}", "url", ep->url, "format",
-	    format_name(ep->format));
+	    evq_format_name(ep->format));
 	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
 		json_decref(o);
 		return (-1);
@@ -638,15 +639,11 @@ events_configure(const struct config *conf)
 		if (endpoint_persist(ep) == -1)
 			rc = -1;
 	}
-	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
-		if (!ep->configured && (ep->nitems > 0 ||
-		    !TAILQ_EMPTY(&ep->batches) || ep->cur != NULL))
-			log_warnx("events: %s (%s) is no longer configured; "
-			    "its backlog is kept", ep->pub,
-			    format_name(ep->format));
-		if (!ep->timer_backoff)
+	/* an endpoint no longer configured: its backlog to the dead
+	 * letters (evq_kick), its retry wait over */
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		if (!ep->timer_backoff || !ep->configured)
 			evq_kick(ep);
-	}
 	return (rc);
 }
 
@@ -1212,8 +1209,14 @@ evq_kick(struct endpoint *ep)
 	long		 waited;
 	int		 force = 0;
 
-	if (!ep->configured || ep->disabled || ep->call != NULL ||
-	    ep->asking)
+	if (!ep->configured) {
+		evtimer_del(ep->timer);
+		ep->timer_backoff = 0;
+		if (evq_retire(ep) == -1)
+			ep_arm(ep, 60 * 1000, 1);
+		return;
+	}
+	if (ep->disabled || ep->call != NULL || ep->asking)
 		return;
 	if (evtimer_pending(ep->timer, NULL)) {
 		/* a batch wait ends early once the batch is full */
@@ -1280,6 +1283,10 @@ ep_checked(void *arg, const char *seen)
 			evq_kick(ep);
 			return;
 		}
+	}
+	if (!ep->configured) {
+		evq_kick(ep);		/* removed meanwhile */
+		return;
 	}
 	ep_send(ep);
 }
@@ -1374,6 +1381,10 @@ ep_done(const struct http_response *res, void *arg)
 	else
 		(void)!snprintf(ep->last_error, sizeof(ep->last_error),
 		    "%s: %.200s", http_strerror(res->error), res->errstr);
+	if (!ep->configured) {
+		evq_kick(ep);		/* removed meanwhile */
+		return;
+	}
 	if (res->error == HTTP_OK && res->status == 410) {
 		log_warnx("events: %s answered 410 Gone: endpoint disabled "
 		    "until the next configuration, backlog kept", ep->pub);
@@ -1468,7 +1479,7 @@ events_stats(void)
 		o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:b,s:i,s:I,s:s,s:I,s:I,"
 		    "s:I,s:I}",
 		    "url", ep->pub,
-		    "format", format_name(ep->format),
+		    "format", evq_format_name(ep->format),
 		    "configured", ep->configured,
 		    "disabled", ep->disabled,
 		    "backlog", (json_int_t)evq_backlog(ep),

@@ -107,5 +107,7 @@ void		 evq_item_free(struct evitem *, int done);
 void		 evq_kick(struct endpoint *);
 size_t		 evq_backlog(const struct endpoint *);
 int		 evq_expire(struct endpoint *);
+int		 evq_retire(struct endpoint *);
+const char	*evq_format_name(enum event_format);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

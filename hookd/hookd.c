@@ -235,6 +235,9 @@ hookd_configure(struct config *conf)
 	    inbound_live) == -1)
 		fatalx("cannot prepare the message history");
 	close(fd);
+	/* before the event queue: events of a removed block go there */
+	if (dead_init(hookd_root()) == -1)
+		fatalx("cannot prepare the dead letters");
 	if (events_init(proc_base, conf, hookd_root()) == -1)
 		fatalx("cannot prepare the event queue");
 	/* its directory is the event queue's */
@@ -245,10 +248,8 @@ hookd_configure(struct config *conf)
 		log_warnx("no facts log: opens, clicks and returned mail "
 		    "name no tags, group or transaction");
 	events_set_monitor(hookd_monitor);
-	if (dead_init(hookd_root()) == -1 ||
-	    evlog_init(proc_base, hookd_root()) == -1)
-		fatalx("cannot prepare the dead letters or the event "
-		    "log");
+	if (evlog_init(proc_base, hookd_root()) == -1)
+		fatalx("cannot prepare the event log");
 	inbound_init();
 }
 
