@@ -471,6 +471,19 @@ dead_remove_one(const char *name, const json_t *o)
 	return (0);
 }
 
+/* a letter that could not be replayed or removed: the log says which */
+static void
+dead_failed(int replay, const json_t *o)
+{
+	const char	*type, *key;
+
+	type = json_string_value(json_object_get(o, "type"));
+	key = json_string_value(json_object_get(o, "endpoint"));
+	log_warnx("dead: action=%s type=%s id=%s endpoint=%s result=failed "
+	    "by=mhctl", replay ? "replay" : "remove", type ? type : "-",
+	    json_string_value(json_object_get(o, "id")), key ? key : "-");
+}
+
 /*
  * mhctl dead replay|remove ID|all (an event id or a message's queue
  * id): the reply counts what was done and what failed (an endpoint no
@@ -483,6 +496,7 @@ dead_act(int replay, const char *id)
 	size_t		 n, i;
 	json_t		*o;
 	long		 done = 0, failed = 0;
+	char		 why[256];
 
 	v = dead_names(&n);
 	for (i = 0; i < n; i++) {
@@ -493,8 +507,10 @@ dead_act(int replay, const char *id)
 			    dead_replay_inbound(o) : dead_replay_one(v[i], o)) :
 			    dead_remove_one(v[i], o)) == 0)
 				done++;
-			else
+			else {
 				failed++;
+				dead_failed(replay, o);
+			}
 		}
 		json_decref(o);
 	}
@@ -502,9 +518,18 @@ dead_act(int replay, const char *id)
 	/* all of none is done: only an id that matches nothing is wrong */
 	if (done == 0 && failed == 0 && strcmp(id, "all") != 0)
 		return (json_pack("{s:s}", "error", "no such dead letter"));
-	if (replay && failed > 0)
-		return (json_pack("{s:i,s:i,s:s}", "replayed", (int)done,
-		    "failed", (int)failed, "error", "endpoint not known"));
+	/* the counts in the error too: mhctl shows only the error */
+	if (failed > 0) {
+		(void)snprintf(why, sizeof(why), "%ld of %ld dead letters not "
+		    "%s, kept (%s: see the log); %ld %s", failed,
+		    failed + done, replay ? "replayed" : "removed", replay ?
+		    "no events block names their endpoint, or they could "
+		    "not be queued" : "they could not be removed", done,
+		    replay ? "replayed" : "removed");
+		return (json_pack("{s:i,s:i,s:s}", replay ? "replayed" :
+		    "removed", (int)done, "failed", (int)failed, "error",
+		    why));
+	}
 	return (json_pack("{s:i}", replay ? "replayed" : "removed",
 	    (int)done));
 }
