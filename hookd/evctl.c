@@ -57,6 +57,14 @@ events_match(const char *spec, char key[EVENTS_KEY_LEN], char *url,
 }
 
 int
+events_configured(const char *key)
+{
+	struct endpoint	*ep;
+
+	return ((ep = evq_endpoint_find(key)) != NULL && ep->configured);
+}
+
+int
 events_retry(const char *key)
 {
 	struct endpoint	*ep;

@@ -103,6 +103,8 @@ int		 evseg_load(const char *dir, const char *name,
 /* key and shown URL of the endpoint spec names; -1: none (or ambiguous) */
 int	 events_match(const char *spec, char key[EVENTS_KEY_LEN], char *url,
 	    size_t len);
+/* does an events block name it (else its backlog is dead letters)? */
+int	 events_configured(const char *key);
 /* retry now: backoff reset, a 410 forgotten; -1: no such endpoint */
 int	 events_retry(const char *key);
 /*

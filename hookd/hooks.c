@@ -181,6 +181,10 @@ hooks_cmd(const json_t *argv)
 		return (json_pack("{s:s,s:s}", "endpoint", key, "replay",
 		    "stopped"));
 	}
+	/* what it queued would only become dead letters */
+	if (!events_configured(key))
+		return (hooks_error("%s is not configured (no events block "
+		    "names it): nothing to replay to", url));
 	if ((since = hooks_parse_time(word(argv, 4), time(NULL))) == -1)
 		return (hooks_error("bad time: %s (seconds since the epoch, "
 		    "2026-12-01T04:00:00Z or a duration ago: 2h, 7d)",
