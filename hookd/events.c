@@ -1178,15 +1178,18 @@ ep_send(struct endpoint *ep)
 	req.same_origin = 1;
 	req.allow_private = ev_allow_private;
 	req.concurrency = 0;	/* one request per endpoint anyway */
-	if (ep->secret[0] != '\0') {
-		if (sign_headers(ep->secret, b->id, (long)time(NULL), body, len,
-		    &sh) == -1) {
+	if (ep->secret[0] != '\0' && sign_headers(ep->secret, b->id,
+	    (long)time(NULL), body, len, &sh) == 0) {
+		req.extra_headers[0] = sh.id;
+		req.extra_headers[1] = sh.timestamp;
+		req.extra_headers[2] = sh.signature;
+	} else {
+		if (ep->secret[0] != '\0')
 			log_warnx("events: %s: cannot sign", ep->pub);
-		} else {
-			req.extra_headers[0] = sh.id;
-			req.extra_headers[1] = sh.timestamp;
-			req.extra_headers[2] = sh.signature;
-		}
+		/* unsigned, the id still tells a retry from a new request
+		 * (format failures has no other event id) */
+		(void)snprintf(sh.id, sizeof(sh.id), "webhook-id: %s", b->id);
+		req.extra_headers[0] = sh.id;
 	}
 	ep->last_attempt = time(NULL);
 	ep->next_attempt = 0;
