@@ -698,32 +698,38 @@ bare_cr(const struct pos *p)
 }
 
 /*
- * After a newline: 1 if the next line starts with '{' after blanks, the
- * brace of a block whose head ends the line before (as in C's Allman
- * style), the blanks skipped; else 0, and what was read is put back.
+ * After a newline: 1 if the next line that is neither blank nor only a
+ * comment starts with '{' after blanks, the brace of a block whose head
+ * ends a line before (as in C's Allman style), the lines between skipped;
+ * else 0, the blank and comment lines read (they are nothing to the
+ * parser) and the first character of the next line put back.
  */
 static int
 brace_next(void)
 {
-	struct ichar	 seen[64];
-	size_t		 n = 0;
-	int		 c;
+	struct pos	 p, np;
+	int		 c, nc;
 
-	while (n < sizeof(seen) / sizeof(seen[0])) {
-		c = lgetc(&seen[n].pos);
-		seen[n++].c = c;
-		if (c != ' ' && c != '\t')
-			break;
+	for (;;) {
+		while ((c = lgetc(&p)) == ' ' || c == '\t')
+			;
+		if (c == '#')
+			while ((c = lgetc(&p)) != '\n' && c != EOF)
+				;
+		if (c == '\r') {
+			nc = lgetc(&np);
+			if (nc != '\n') {	/* a bare CR: lex() says it */
+				lungetc(nc, &np);
+				lungetc(c, &p);
+				return (0);
+			}
+			c = nc;
+		}
+		if (c == '\n')
+			continue;
+		lungetc(c, &p);
+		return (c == '{');
 	}
-	if (seen[n - 1].c == '{') {
-		lungetc('{', &seen[n - 1].pos);
-		return (1);
-	}
-	while (n > 0) {
-		n--;
-		lungetc(seen[n].c, &seen[n].pos);
-	}
-	return (0);
 }
 
 /* a bare word at the start of a statement must be a keyword or a macro */
