@@ -89,6 +89,7 @@ static struct pos	 stmt_pos;	/* where the first one is */
 static struct file	*pushfile(const char *, const struct pos *);
 static int		 popfile(void);
 static int		 lungetc(int, const struct pos *);
+static void		 skipblock(void);
 
 struct keywords {
 	const char	*name;
@@ -306,6 +307,29 @@ misplaced_word(const struct pos *p, const char *w, const char *block)
 		    AN(block), block, opts);
 }
 
+/*
+ * A '{' where no block begins ("hostname x {"): said once, and its block
+ * skipped to its '}' (or the end of the file), not read as statements and
+ * said again, nor as a block left open.
+ */
+static void
+brace_unwanted(const char *block, const char *msg)
+{
+	const char	*usage = NULL;
+
+	if (stmt_tok != STRING && stmt_tok != '{')
+		usage = parse_usage(block, stmt_text, stmt_text2);
+	if (usage != NULL && strchr(usage, '{') == NULL)
+		perr(&lastpos, "\"%s\" takes no block: expected %s",
+		    stmt_text, usage);
+	else
+		perr(&lastpos, "%s near \"{\"", msg);
+	skipblock();
+	if (nbraces > 0)
+		nbraces--;
+	suppress = 1;
+}
+
 void
 yyerror(const char *msg)
 {
@@ -322,6 +346,8 @@ yyerror(const char *msg)
 			perr(&lastpos, "unexpected end of file");
 	} else if (lasttok == '}' && stray_brace)
 		perr(&lastpos, "'}' without a block to close");
+	else if (lasttok == '{')
+		brace_unwanted(block, msg);
 	else if (lasttok == '=' && stmt_ntok == 1 && stmt_tok != STRING)
 		/* "hostname = ...": a macro by a keyword's name */
 		perr(&stmt_pos, "\"%s\" is a keyword: no '=' after it (a "
