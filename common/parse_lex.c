@@ -73,6 +73,8 @@ static char		 lasttext[64];
 static int		 lastquoted;
 static struct pos	 lastpos;
 static int		 lastbol;	/* it started a statement */
+static int		 prevtok;	/* the token before it, */
+static struct pos	 prevpos;	/* and where it was */
 static int		 brace_lost;	/* a block ran into the next one */
 static int		 stray_brace;	/* the last '}' closed no block */
 static int		 suppress;	/* the lexer reported;
@@ -348,6 +350,12 @@ yyerror(const char *msg)
 		perr(&lastpos, "'}' without a block to close");
 	else if (lasttok == '{')
 		brace_unwanted(block, msg);
+	else if (prevtok == '}' && prevpos.line == lastpos.line &&
+	    prevpos.file == lastpos.file)
+		/* "route any { ... } route ...": not a bare syntax error */
+		perr(&lastpos, "\"%s\" after '}' on the same line: one "
+		    "statement per line, start it on a line of its own",
+		    lasttext);
 	else if (lasttok == '=' && stmt_ntok == 1 && stmt_tok != STRING)
 		/* "hostname = ...": a macro by a keyword's name */
 		perr(&stmt_pos, "\"%s\" is a keyword: no '=' after it (a "
@@ -922,6 +930,8 @@ yylex(void)
 
 	if (lasttok == '\n')
 		suppress = 0;
+	prevtok = lasttok;
+	prevpos = lastpos;
 	tok = lex();
 	lasttok = tok;
 	if (lastbol) {
