@@ -61,6 +61,11 @@ static struct listener		*cur_listen;
 static struct pos		 cur_listen_pos;
 static struct events_block	*cur_events;
 static struct pos		 cur_events_pos;
+/* in the events block: where kinds all, and a first other kind, were seen
+ * (file NULL: not) */
+static struct pos		 kinds_all_pos, kinds_one_pos;
+static char			 kinds_one[32];
+static int			 kinds_said;	/* all beside a kind said */
 static struct domain_limit	*cur_dlimit;
 static uint32_t			 cur_dlimit_n;	/* limit domain lines */
 static struct tracking		*cur_track;
@@ -1115,6 +1120,9 @@ eventshead	: EVENTS {
 			TAILQ_INSERT_TAIL(&conf->events, e, entry);
 			cur_events = e;
 			cur_events_pos = $<pos>1;
+			memset(&kinds_all_pos, 0, sizeof(kinds_all_pos));
+			memset(&kinds_one_pos, 0, sizeof(kinds_one_pos));
+			kinds_said = 0;
 			url_seen = 0;
 		}
 		;
@@ -1718,17 +1726,39 @@ tracking_yesno(const struct pos *p, const char *what, const char *v, int *dst)
 static int
 kind_add(const struct pos *p, const char *name)
 {
+	char	 at[PATH_MAX + 32];
 	int	 k;
 
 	if (strcmp(name, "all") == 0) {
 		cur_events->kinds = EV_ALL;
-		return (0);
-	}
-	if ((k = event_kind_from_name(name)) == -1) {
+		if (kinds_all_pos.file == NULL)
+			kinds_all_pos = *p;
+	} else if ((k = event_kind_from_name(name)) == -1) {
 		perr(p, "unknown event kind \"%s\"", name);
 		return (-1);
+	} else {
+		cur_events->kinds |= 1U << k;
+		if (kinds_one_pos.file == NULL) {
+			kinds_one_pos = *p;
+			strlcpy(kinds_one, name, sizeof(kinds_one));
+		}
 	}
-	cur_events->kinds |= 1U << k;
+	/* all beside a kind takes every kind, not the one named: said once */
+	if (kinds_all_pos.file == NULL || kinds_one_pos.file == NULL ||
+	    kinds_said)
+		return (0);
+	kinds_said = 1;
+	if (strcmp(name, "all") == 0) {
+		parse_at(&kinds_one_pos, at, sizeof(at));
+		perr(p, "kind all beside kind %s (at %s): all takes every "
+		    "kind; write all alone, or only the kinds wanted",
+		    kinds_one, at);
+	} else {
+		parse_at(&kinds_all_pos, at, sizeof(at));
+		perr(p, "kind %s beside kind all (at %s): all takes every "
+		    "kind; write all alone, or only the kinds wanted",
+		    name, at);
+	}
 	return (0);
 }
 
