@@ -1617,7 +1617,9 @@ listen_end(void)
 	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
 
 	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
-		perr(p, "listener cannot be both smtps and tls");
+		perr(p, "listener cannot be both smtps and %s",
+		    cur_listen_words[LW_TLSREQ].file != NULL ? "tls-require" :
+		    "tls");
 	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
 	if ((l->flags & LF_HTTP) && ((l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
 	    LF_AUTH)) || cur_listen_hostname))
