@@ -424,7 +424,7 @@ next_param(char **pp, char **val)
 int
 smtp_mail_params(char *s, struct mail_params *mp, const char **err)
 {
-	char		*k, *v;
+	char		*k, *v, xt[SMTP_MAILRCPT_MAX];
 	const char	*errstr;
 	int		 seen = 0;
 
@@ -474,7 +474,15 @@ smtp_mail_params(char *s, struct mail_params *mp, const char **err)
 				return (-1);
 			seen |= 16;
 		} else if (strcasecmp(k, "AUTH") == 0 && v != NULL) {
-			/* RFC 4954 AUTH=: accepted, not trusted */
+			/* RFC 4954 5 AUTH=<> or xtext: accepted, not
+			 * trusted; once, as Postfix refuses a second */
+			if (mp->auth_seen) {
+				*err = "503 5.5.4 Multiple AUTH= parameters";
+				return (-1);
+			}
+			if (strcmp(v, "<>") != 0 &&
+			    smtp_xtext_decode(v, xt, sizeof(xt)) <= 0)
+				return (-1);
 			mp->auth_seen = 1;
 		} else {
 			*err = "555 5.5.4 Unsupported parameter";
