@@ -1273,7 +1273,7 @@ auth_send(struct session *s, const char *user, const char *pass)
 	session_error(s, "535 5.7.8 Authentication credentials invalid");
 }
 
-/* base64 into buf; -1 if malformed */
+/* base64 into buf; -1 if malformed, -2 if good but too long for buf */
 static int
 b64_decode(const char *in, char *buf, size_t n)
 {
@@ -1284,9 +1284,20 @@ b64_decode(const char *in, char *buf, size_t n)
 		return (0);
 	}
 	if ((len = b64_pton(in, (unsigned char *)buf, n - 1)) < 0)
-		return (-1);
+		return (b64_pton(in, NULL, 0) < 0 ? -1 : -2);
 	buf[len] = '\0';
 	return (len);
+}
+
+/* the answer to a response b64_decode() refused (RFC 4954 4) */
+static void
+b64_refused(struct session *s, int len)
+{
+	s->state = S_CMD;
+	if (len == -2)
+		session_error(s, "500 5.5.6 Authentication response too long");
+	else
+		session_error(s, "501 5.5.2 Invalid base64 data");
 }
 
 static void
@@ -1296,8 +1307,7 @@ auth_plain(struct session *s, const char *resp)
 	int	 len;
 
 	if ((len = b64_decode(resp, buf, sizeof(buf))) < 0) {
-		s->state = S_CMD;
-		session_error(s, "501 5.5.2 Invalid base64 data");
+		b64_refused(s, len);
 		return;
 	}
 	authz = buf;
@@ -1331,10 +1341,9 @@ auth_login_user(struct session *s, const char *b64)
 	int	 len;
 
 	len = b64_decode(b64, buf, sizeof(buf));
-	if (len < 0) {
-		s->state = S_CMD;
-		session_error(s, "501 5.5.2 Invalid base64 data");
-	} else if (len == 0 || (size_t)len != strlen(buf) ||
+	if (len == -1)
+		b64_refused(s, len);
+	else if (len <= 0 || (size_t)len != strlen(buf) ||
 	    (size_t)len >= sizeof(s->login_user)) {
 		s->state = S_CMD;
 		session_error(s, "501 5.5.4 Malformed LOGIN user name");
@@ -1418,7 +1427,9 @@ auth_continue(struct session *s, char *line)
 		return;
 	}
 	len = b64_decode(line, buf, sizeof(buf));
-	if (len <= 0 || (size_t)len != strlen(buf)) {
+	if (len < 0)
+		b64_refused(s, len);
+	else if (len == 0 || (size_t)len != strlen(buf)) {
 		s->state = S_CMD;
 		session_error(s, "501 5.5.2 Invalid base64 data");
 	} else {
