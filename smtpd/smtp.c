@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/tree.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -313,21 +314,38 @@ lconf_find(struct smtp_conf *c, uint32_t id)
 }
 
 /*
- * A connection refused before its session: the 421 in plain text, but
- * not on an SMTPS listener (lc, NULL if unknown), whose client reads
- * its first bytes as TLS and would say the port does not speak TLS
- * ("wrong version number"); it gets the connection closed.
+ * A connection refused before its session: "421 CODE HOST TEXT" in plain
+ * text (RFC 5321 3.8, the server named as in its greeting), written from
+ * its parts as they stand, but not on an SMTPS listener (lc, NULL if
+ * unknown), whose client reads its first bytes as TLS and would say the
+ * port does not speak TLS ("wrong version number"); it gets the
+ * connection closed.
  */
 static void
-refuse(int fd, const struct smtp_lconf *lc, const char *msg,
-    const char *ip, const char *why)
+refuse(int fd, const struct smtp_lconf *lc, const char *code,
+    const char *text, const char *ip, const char *why)
 {
-	ssize_t	 n;
+	struct iovec	 iov[6];
+	const char	*host;
+	ssize_t		 n;
 
 	smtp_g.t_refused++;
 	log_info("event=refused ip=%s reason=%s", ip, why);
 	if (lc == NULL || !(lc->flags & LF_SMTPS)) {
-		n = write(fd, msg, strlen(msg));
+		host = lc != NULL ? lc->hostname : smtp_g.conf->hostname;
+		iov[0].iov_base = (void *)code;
+		iov[0].iov_len = strlen(code);
+		iov[1].iov_base = " ";
+		iov[1].iov_len = 1;
+		iov[2].iov_base = (void *)host;
+		iov[2].iov_len = strlen(host);
+		iov[3].iov_base = " ";
+		iov[3].iov_len = 1;
+		iov[4].iov_base = (void *)text;
+		iov[4].iov_len = strlen(text);
+		iov[5].iov_base = "\r\n";
+		iov[5].iov_len = 2;
+		n = writev(fd, iov, 6);
 		(void)n;
 	}
 	close(fd);
@@ -396,38 +414,37 @@ listener_accept(int fd, short ev, void *arg)
 		sockaddr_ip(&ss, sslen, ip, sizeof(ip));
 		lc = lconf_find(c, l->id);
 		if (smtp_g.stopping) {
-			refuse(s, lc, "421 4.3.2 Service shutting down\r\n",
+			refuse(s, lc, "421 4.3.2", "Service shutting down",
 			    ip, "stopping");
 			continue;
 		}
 		if (smtp_g.paused) {
 			/* mhctl pause smtp: an answer, not a hanging client */
-			refuse(s, lc,
-			    "421 4.3.2 Service paused, try again later\r\n",
-			    ip, "paused");
+			refuse(s, lc, "421 4.3.2",
+			    "Service paused, try again later", ip, "paused");
 			continue;
 		}
 		if (lc == NULL) {
-			refuse(s, lc, "421 4.3.0 Listener not configured\r\n",
+			refuse(s, lc, "421 4.3.0", "Listener not configured",
 			    ip, "listener");
 			continue;
 		}
 		if (c->max_sessions > 0 &&
 		    smtp_g.nsessions >= c->max_sessions) {
-			refuse(s, lc, "421 4.7.0 Too many sessions, try again "
-			    "later\r\n", ip, "max-sessions");
+			refuse(s, lc, "421 4.7.0", "Too many sessions, try "
+			    "again later", ip, "max-sessions");
 			continue;
 		}
 		if (!ip_acquire(ip, c->max_per_ip)) {
-			refuse(s, lc, "421 4.7.0 Too many sessions from your "
-			    "address\r\n", ip, "max-sessions-per-ip");
+			refuse(s, lc, "421 4.7.0", "Too many sessions from "
+			    "your address", ip, "max-sessions-per-ip");
 			continue;
 		}
 		ip_net(ip, net, sizeof(net));
 		if (!ip_acquire(net, c->max_per_net)) {
 			ip_release(ip);
-			refuse(s, lc, "421 4.7.0 Too many sessions from your "
-			    "network\r\n", ip, "max-sessions-per-network");
+			refuse(s, lc, "421 4.7.0", "Too many sessions from "
+			    "your network", ip, "max-sessions-per-network");
 			continue;
 		}
 		session_new(s, &ss, sslen, c, lc);

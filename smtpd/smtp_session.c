@@ -95,8 +95,8 @@ session_error(struct session *s, const char *fmt, ...)
 	reply_v(s, fmt, ap);
 	va_end(ap);
 	if (smtp_g.max_errors > 0 && ++s->errors >= smtp_g.max_errors) {
-		session_reply(s, "421 4.7.0 Too many errors, closing "
-		    "connection");
+		session_reply(s, "421 4.7.0 %s Too many errors, closing "
+		    "connection", s->lc->hostname);
 		session_close(s, "too-many-errors");
 	}
 }
@@ -161,7 +161,8 @@ session_destroy(struct session *s)
 void
 session_shutdown(struct session *s)
 {
-	session_reply(s, "421 4.3.2 Service shutting down");
+	session_reply(s, "421 4.3.2 %s Service shutting down",
+	    s->lc->hostname);
 	session_close(s, "shutdown");
 	(void)session_io(s);
 }
@@ -1465,7 +1466,8 @@ session_auth_verdict(struct session *s, const struct authd_auth_res *res)
 	case AUTH_THROTTLED:
 		smtp_g.t_auth_fail++;
 		SLOG(s, "event=auth user=%s result=throttled", logb);
-		session_reply(s, "421 4.7.0 Too many authentication failures");
+		session_reply(s, "421 4.7.0 %s Too many authentication "
+		    "failures", s->lc->hostname);
 		session_close(s, "auth-throttled");
 		break;
 	default:
@@ -1515,8 +1517,8 @@ junk_count(struct session *s)
 	if (s->conf->max_junk <= 0 || ++s->junk <= s->conf->max_junk)
 		return (0);
 	SLOG(s, "event=junk-commands count=%d", s->junk - 1);
-	session_reply(s, "421 4.7.0 Too many commands without a message, "
-	    "closing connection");
+	session_reply(s, "421 4.7.0 %s Too many commands without a "
+	    "message, closing connection", s->lc->hostname);
 	session_close(s, "junk-commands");
 	return (1);
 }
