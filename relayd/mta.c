@@ -1063,6 +1063,9 @@ conn_next_addr(struct mconn *c)
 		strlcpy(c->lasterr, "cannot connect", sizeof(c->lasterr));
 		conn_last_own(c, NULL);
 	}
+	/* the destination failed, not the message (sched_job_done) */
+	if (c->job != NULL)
+		c->job->site_failed = 1;
 	/* the last server's reply, or relayd's own reason */
 	conn_fail_desc(c, c->lastcode, c->lastext[0] ? c->lastext : "4.4.1",
 	    c->lasterr, c->lastremote ? (ssize_t)c->lastat : -1);

@@ -67,6 +67,8 @@ struct rjob {
 	struct rres	*res;
 	struct event_tls tls;		/* the connection's, set by mta.c */
 	char		 relay[320];	/* host[ip]:port, or "none" */
+	int		 site_failed;	/* 1: no address took a session,
+					   -1: no connection tried */
 	TAILQ_ENTRY(rjob) entry;	/* waiting for a new connection */
 };
 struct mconn;				/* mta.h */

@@ -45,6 +45,17 @@ struct rdom {
 	int			 nconn;
 	time_t			 win_start;
 	int			 win_count;
+	/*
+	 * No address of the destination took a session (refused, 421 at
+	 * the greeting, no answer): as Postfix's dead destination, its
+	 * due mail is deferred without a connection until until, then
+	 * one connection probes it; one that takes a session ends this.
+	 */
+	time_t			 until;
+	int			 failing;
+	int			 code;
+	char			 ext[16];
+	char			 why[560];
 };
 TAILQ_HEAD(rdomlist, rdom);
 
@@ -119,6 +130,8 @@ dom_conn_ok(const struct rdom *d)
 
 	if (mta_smarthost() && nconn_all >= SMARTHOST_CONNECTIONS)
 		return (0);
+	if (d->failing)
+		return (d->nconn < 1);
 	if (l != NULL && l->connections > 0)
 		return (d->nconn < l->connections);
 	if (mta_smarthost())
@@ -530,7 +543,7 @@ rcpt_due(struct rmsg *m, size_t i, time_t now)
  * on this connection or another, not after a 452 and a retry delay.
  */
 static struct rjob *
-job_make(struct rmsg *m, const char *domain, time_t now)
+job_new(struct rmsg *m, const char *domain, time_t now, int dispatch)
 {
 	struct rjob	*j;
 	size_t		 i;
@@ -556,12 +569,20 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 			continue;
 		j->idx[j->n++] = i;
 		m->rflags[i] |= RR_INFLIGHT;
-		sched_emit(m, i, EV_DISPATCH, 0, "", "dispatched", "queue");
+		if (dispatch)
+			sched_emit(m, i, EV_DISPATCH, 0, "", "dispatched",
+			    "queue");
 		if (one || j->n == JOB_RCPTS_MAX)
 			break;
 	}
 	m->inflight++;
 	return (j);
+}
+
+static struct rjob *
+job_make(struct rmsg *m, const char *domain, time_t now)
+{
+	return (job_new(m, domain, now, 1));
 }
 
 /* a recipient held by its sender domain's allowance, once per hold */
@@ -607,6 +628,7 @@ fail_job(struct rjob *j, const char *why)
 {
 	size_t	 i;
 
+	j->site_failed = -1;
 	for (i = 0; i < j->n; i++)
 		sched_result(j, i, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0", why,
 		    "connect");
@@ -626,6 +648,47 @@ dom_start(struct rdom *d, struct rjob *j)
 	}
 }
 
+/*
+ * The destination's failure, remembered from a job none of its addresses
+ * took (sched_job_done); a job that reached a server ends it
+ */
+static void
+dom_site_result(struct rjob *j, time_t now)
+{
+	struct rdom	*d = dom_get(&doms, j->domain);
+	struct rres	*r = &j->res[0];
+
+	if (j->site_failed == -1)
+		return;
+	if (!j->site_failed) {
+		d->failing = 0;
+		d->until = 0;
+		return;
+	}
+	d->failing = 1;
+	d->until = now + (relay_conf->retry_min > 0 ?
+	    relay_conf->retry_min : 1);
+	d->code = r->code;
+	strlcpy(d->ext, r->ext, sizeof(d->ext));
+	(void)!snprintf(d->why, sizeof(d->why), "delivery temporarily "
+	    "suspended: %s", r->desc);
+	log_info("mta %s: destination failing (%s): no connection to it "
+	    "for %llds", d->name, r->desc, (long long)(d->until - now));
+}
+
+/* a job for a suspended destination: deferred, no connection made */
+static void
+dom_defer(struct rdom *d, struct rjob *j)
+{
+	size_t	 i;
+
+	j->site_failed = -1;
+	for (i = 0; i < j->n; i++)
+		sched_result(j, i, EV_DISPATCH_SOFT_BOUNCE, d->code, d->ext,
+		    d->why, "connect");
+	sched_job_done(j);
+}
+
 static void
 sched_pass(int fd, short ev, void *arg)
 {
@@ -636,6 +699,7 @@ sched_pass(int fd, short ev, void *arg)
 	time_t		 now = time(NULL);
 	size_t		 i;
 	const char	*dn;
+	TAILQ_HEAD(, rjob) deferred = TAILQ_HEAD_INITIALIZER(deferred);
 
 	if (relay_conf == NULL)
 		return;
@@ -666,6 +730,12 @@ sched_pass(int fd, short ev, void *arg)
 				continue;
 			dn = rcpt_dest(m, i);
 			d = dom_get(&doms, dn);
+			if (d->until > now) {
+				/* done after the loop: it may free m */
+				j = job_new(m, dn, now, 0);
+				TAILQ_INSERT_TAIL(&deferred, j, entry);
+				continue;
+			}
 			if ((c = mta_idle(dn)) != NULL) {
 				if (!may_dispatch(m, d, now))
 					continue;
@@ -684,6 +754,10 @@ sched_pass(int fd, short ev, void *arg)
 			d->win_count++;
 			dom_start(d, job_make(m, dn, now));
 		}
+	}
+	while ((j = TAILQ_FIRST(&deferred)) != NULL) {
+		TAILQ_REMOVE(&deferred, j, entry);
+		dom_defer(dom_get(&doms, j->domain), j);
 	}
 }
 
@@ -811,6 +885,8 @@ sched_job_done(struct rjob *j)
 	size_t			 i, k, *failed, nf = 0, *ok, nok = 0;
 	time_t			 now = time(NULL);
 
+	if (j->n > 0)
+		dom_site_result(j, now);
 	failed = calloc(j->n + 1, sizeof(*failed));
 	failres = calloc(j->n + 1, sizeof(*failres));
 	ok = calloc(j->n + 1, sizeof(*ok));
