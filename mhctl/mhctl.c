@@ -408,6 +408,24 @@ queue_filter(json_t *reply, const char *which)
 	}
 }
 
+/* a message its sender domain's allowance holds: why, until when */
+static void
+print_allowance(const json_t *m)
+{
+	const char	*h = json_string_value(json_object_get(m, "held"));
+	time_t		 t;
+	struct tm	 tm;
+	char		 buf[32];
+
+	if (h == NULL || strcmp(h, "allowance") != 0)
+		return;
+	t = json_integer_value(json_object_get(m, "held_until"));
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%40s(held: sender domain allowance spent, until %s)\n", "",
+	    buf);
+}
+
 /*
  * show queue, mailq style: a line per message (id, queue, age, size,
  * sender), then one per recipient (state, address) with its last error.
@@ -440,6 +458,7 @@ print_queue(const json_t *reply)
 		    json_string_value(json_object_get(m, "id")),
 		    json_string_value(json_object_get(m, "queue")), age, size,
 		    s ? s : "");
+		print_allowance(m);
 		json_array_foreach(json_object_get(m, "recipients"), k, r) {
 			printf("%40s%-9s %s\n", "", json_string_value(
 			    json_object_get(r, "state")), json_string_value(

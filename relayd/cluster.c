@@ -383,6 +383,13 @@ allowance_local(int rate, int *share)
 	return (ALLOW_LOCAL);
 }
 
+/* the end of the domain's shared allowance, spent (seconds, rounded up) */
+time_t
+cluster_spent_until(const char *domain)
+{
+	return ((spent_get(domain)->until + 999) / 1000);
+}
+
 enum allowance
 cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
     int *share)

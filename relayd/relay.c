@@ -326,21 +326,38 @@ state_name(enum rcpt_state s)
 	    "pending");
 }
 
+/*
+ * Held by its sender domain's allowance (scheduler.c): until when, or 0.
+ * A message the allowance took or never refused is not.
+ */
+static time_t
+allow_held(const struct rmsg *m)
+{
+	return (m->counted || m->allow_until <= time(NULL) ? 0 :
+	    m->allow_until);
+}
+
 static json_t *
 msg_json(struct rmsg *m, int full)
 {
 	json_t	*o, *a, *r;
 	size_t	 i;
+	time_t	 until = allow_held(m), next;
+	int	 held;
 
 	a = json_array();
 	for (i = 0; i < m->env.nrcpt; i++) {
+		held = m->env.rcpts[i].state == RS_PENDING && (m->env.held ||
+		    (until > 0 && !(m->rflags[i] & RR_INFLIGHT)));
+		next = m->env.rcpts[i].next_try;
+		if (held && !m->env.held && until > next)
+			next = until;
 		r = json_pack("{s:s, s:s, s:i, s:I, s:b, s:s}",
 		    "address", m->env.rcpts[i].addr,
-		    "state", m->env.held &&
-		    m->env.rcpts[i].state == RS_PENDING ? "held" :
+		    "state", held ? "held" :
 		    state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
-		    "next_try", (json_int_t)m->env.rcpts[i].next_try,
+		    "next_try", (json_int_t)next,
 		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
 		    "last_error", m->env.rcpts[i].lasterr);
 		if (full && r != NULL && m->rtls[i].present)
@@ -354,6 +371,10 @@ msg_json(struct rmsg *m, int full)
 	    "size", (json_int_t)m->env.size, "recipients", a);
 	if (m->env.dkim_pending[0] != '\0' || m->dkim_aside)
 		json_object_set_new(o, "held", json_string("dkim"));
+	else if (until > 0 && !m->env.held) {
+		json_object_set_new(o, "held", json_string("allowance"));
+		json_object_set_new(o, "held_until", json_integer(until));
+	}
 	if (full) {
 		json_object_set_new(o, "message_id",
 		    json_string(m->env.message_id));

@@ -30,6 +30,8 @@ struct rmsg {
 	struct event_tls	*rtls;
 	/* counted against sender allowance */
 	int			 counted;
+	/* refused it: when its sender domain's allowance comes back */
+	time_t			 allow_until;
 	/* the cluster's allowance, asked */
 	int			 asking;
 	/* remove once nothing is in flight */
@@ -276,6 +278,7 @@ void	 cluster_suppress_changed(const char *addr, const char *domain,
 	    const char *reason);
 enum allowance cluster_allowance(struct rmsg *, const char *domain,
 	    int rate, int per, int *share);
+time_t	 cluster_spent_until(const char *domain);
 json_t	*cluster_show(void);
 
 #endif /* MH_RELAYD_H */

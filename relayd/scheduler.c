@@ -188,6 +188,7 @@ sender_ok(struct rmsg *m, time_t now)
 		case ALLOW_GRANTED:
 			return (1);
 		case ALLOW_SPENT:
+			m->allow_until = cluster_spent_until(sd);
 			return (0);
 		case ALLOW_ASKING:
 			return (-1);
@@ -196,8 +197,10 @@ sender_ok(struct rmsg *m, time_t now)
 		}
 	}
 	d = dom_get(&sdoms, sd);
-	if (!window_ok(d, rate, l->per, now))
+	if (!window_ok(d, rate, l->per, now)) {
+		m->allow_until = d->win_start + (l->per > 0 ? l->per : 1);
 		return (0);
+	}
 	d->win_count++;
 	m->counted = 1;
 	return (1);
