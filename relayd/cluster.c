@@ -473,11 +473,16 @@ cluster_configure(struct event_base *base, const struct config *c)
 		.changed = on_changed,
 	};
 
-	static int	loaded;
+	static int	 loaded;
+	struct spent	*s;
 
 	if (!loaded) {
 		loaded = 1;
 		lifted_load();
+	} else {
+		/* a reload: a limit raised may grant what its old one held */
+		TAILQ_FOREACH(s, &spents, entry)
+			s->until = 0;
 	}
 	redis_link_configure(base, c, &hooks);
 }
