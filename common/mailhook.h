@@ -249,6 +249,7 @@ struct spool_commit {
 	/* webd: idempotency hash or "" */
 	char		 idem[65];
 	char		 message_id[256];	/* webd: for the idem answer */
+	char		 idem_body[65];		/* webd: its body's SHA-256 */
 	int64_t		 data_size;		/* smtpd: bytes written, >= 0 */
 	/* smtpd: zlib crc32() of them */
 	uint32_t	 data_crc;
@@ -391,6 +392,8 @@ struct api_idem {
 	int		 found;			/* _RES: the answer follows */
 	char		 id[MH_MSGID_LEN];
 	char		 message_id[256];
+	/* _RES: the first request's body SHA-256, hex, or "" unknown */
+	char		 body[65];
 };
 
 /* proc.c: payload checks */

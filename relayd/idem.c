@@ -4,7 +4,9 @@
  */
 /*
  * The API's idempotency keys (relay.h): outbound/idem/<hash> holds the
- * first answer to a POST with that key, "ID MESSAGE-ID\n", written and
+ * first answer to a POST with that key, "ID MESSAGE-ID BODY\n" (BODY the
+ * SHA-256 of its request body, hex; absent from a record restored from
+ * an envelope, or written before it was kept), written and
  * made durable (by the group commit) before the 202 goes out, kept
  * IDEM_KEEP seconds.  hash is
  * webd's SHA-256 of the API key's name and the Idempotency-Key, hex.
@@ -69,13 +71,14 @@ relay_idem_init(const char *root)
 
 int
 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
-    size_t midlen)
+    size_t midlen, char body[65])
 {
-	char		 path[1200], buf[400], *sp;
+	char		 path[1200], buf[400], *sp, *bp;
 	struct stat	 st;
 	ssize_t		 n;
 	int		 fd;
 
+	body[0] = '\0';
 	if (!hash_ok(hash))
 		return (-1);
 	snprintf(path, sizeof(path), "%s/%s", idem_dir, hash);
@@ -94,6 +97,11 @@ relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 	*sp++ = '\0';
 	if (!envelope_id_ok(buf))
 		return (0);
+	if ((bp = strchr(sp, ' ')) != NULL) {
+		*bp++ = '\0';
+		if (hash_ok(bp))
+			strlcpy(body, bp, 65);
+	}
 	strlcpy(id, buf, MH_MSGID_LEN);
 	strlcpy(mid, sp, midlen);
 	return (1);
@@ -101,14 +109,17 @@ relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 
 /* group: left to the next group commit (gsync.h), else fsync'd now */
 int
-relay_idem_put(const char *hash, const char *id, const char *mid, int group)
+relay_idem_put(const char *hash, const char *id, const char *mid,
+    const char *body, int group)
 {
 	char	 buf[400];
 	int	 n;
 
-	if (!hash_ok(hash) || !envelope_field_ok(mid) || strchr(mid, ' '))
+	if (!hash_ok(hash) || !envelope_field_ok(mid) || strchr(mid, ' ') ||
+	    (body[0] != '\0' && !hash_ok(body)))
 		return (-1);
-	n = snprintf(buf, sizeof(buf), "%s %s\n", id, mid);
+	n = snprintf(buf, sizeof(buf), "%s %s%s%s\n", id, mid,
+	    body[0] != '\0' ? " " : "", body);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return (-1);
 	return (file_replace_in(idem_dir, hash, buf, n, group ? FR_GROUP :
@@ -124,11 +135,12 @@ relay_idem_put(const char *hash, const char *id, const char *mid, int group)
 void
 relay_idem_restore(const char *hash, const char *id, const char *mid)
 {
-	char	 oid[MH_MSGID_LEN], omid[256];
+	char	 oid[MH_MSGID_LEN], omid[256], obody[65];
 
-	if (relay_idem_get(hash, oid, omid, sizeof(omid)) != 0)
+	if (relay_idem_get(hash, oid, omid, sizeof(omid), obody) != 0)
 		return;
-	if (relay_idem_put(hash, id, mid, 0) == -1)
+	/* the body's hash is not in the envelope: not checked */
+	if (relay_idem_put(hash, id, mid, "", 0) == -1)
 		log_warn("msgid=%s status=error (cannot restore its "
 		    "idempotency key)", id);
 	else

@@ -73,9 +73,9 @@ int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
  */
 int	 relay_idem_init(const char *spoolroot);
 int	 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
-	    size_t);
+	    size_t, char body[65]);
 int	 relay_idem_put(const char *hash, const char *id, const char *mid,
-	    int);
+	    const char *body, int);
 void	 relay_idem_restore(const char *hash, const char *id,
 	    const char *mid);
 

@@ -38,6 +38,7 @@ struct commit_ctx {
 	uint64_t	reqid;
 	int		proc;		/* who asked: smtpd or webd */
 	char		idem[65];	/* webd: the Idempotency-Key's hash */
+	char		idem_body[65];	/* and its request body's */
 	char		message_id[256];
 	char		msgid[MH_MSGID_LEN];	/* the answer, once durable */
 	int		code;
@@ -190,7 +191,7 @@ commit_done(const char *msgid, int code, const char *enh, const char *text,
 	 */
 	if (code / 100 == 2 && ctx->idem[0] != '\0') {
 		if (relay_idem_put(ctx->idem, msgid, ctx->message_id,
-		    1) == 0) {
+		    ctx->idem_body, 1) == 0) {
 			strlcpy(ctx->msgid, msgid, sizeof(ctx->msgid));
 			ctx->code = code;
 			strlcpy(ctx->enh, enh, sizeof(ctx->enh));
@@ -220,6 +221,7 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	c = imsg->data;
 	if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
 	    !msg_str_ok(c->idem, sizeof(c->idem)) ||
+	    !msg_str_ok(c->idem_body, sizeof(c->idem_body)) ||
 	    !msg_str_ok(c->message_id, sizeof(c->message_id)) ||
 	    (p->proc != PROC_WEBD && c->idem[0] != '\0'))
 		fatalx("malformed SPOOL_COMMIT from %s", p->name);
@@ -244,6 +246,7 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	ctx->reqid = c->reqid;
 	ctx->proc = p->proc;
 	strlcpy(ctx->idem, c->idem, sizeof(ctx->idem));
+	strlcpy(ctx->idem_body, c->idem_body, sizeof(ctx->idem_body));
 	strlcpy(ctx->message_id, c->message_id, sizeof(ctx->message_id));
 	/* in the envelope too: a crash before the idem file cannot lose it */
 	strlcpy(env.idem, c->idem, sizeof(env.idem));
@@ -393,7 +396,7 @@ api_idem_req(struct mproc *p, struct mh_imsg *imsg)
 	res.reqid = r->reqid;
 	strlcpy(res.hash, r->hash, sizeof(res.hash));
 	if ((res.found = relay_idem_get(r->hash, res.id, res.message_id,
-	    sizeof(res.message_id))) == -1)
+	    sizeof(res.message_id), res.body)) == -1)
 		fatalx("malformed API_IDEM from %s", p->name);
 	mproc_compose(p, IMSG_API_IDEM_RES, 0, -1, &res, sizeof(res));
 }

@@ -81,6 +81,7 @@ struct api_sub {
 	int			 status;	/* a GET, not a submission */
 	char			 idem[65];	/* Idempotency-Key hash,
 						   "" none */
+	char			 body[65];	/* with one: the body's */
 };
 
 static TAILQ_HEAD(, api_sub)	 subs = TAILQ_HEAD_INITIALIZER(subs);
@@ -239,6 +240,7 @@ reason_of(int status)
 	case 404: return ("Not Found");
 	case 405: return ("Method Not Allowed");
 	case 409: return ("Conflict");
+	case 422: return ("Unprocessable Content");
 	case 413: return ("Payload Too Large");
 	case 415: return ("Unsupported Media Type");
 	case 503: return ("Service Unavailable");
@@ -423,6 +425,16 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 	return (0);
 }
 
+/* the request body's SHA-256, hex: what an Idempotency-Key answered */
+static void
+body_hash(char out[65], const char *body, size_t len)
+{
+	unsigned char	 h[MH_SHA256_LEN];
+
+	mh_sha256(body, len, h);
+	mh_hex(out, h, sizeof(h));
+}
+
 /* the same key still being answered: refused, not sent twice */
 static int
 idem_busy(struct api_sub *n)
@@ -574,6 +586,8 @@ api_submit(struct evhttp_request *req, const struct api_key *k)
 		free(s);
 		return;
 	}
+	if (s->idem[0] != '\0')
+		body_hash(s->body, body, len);
 	if ((s->timeout = evtimer_new(proc_base, sub_timeout, s)) == NULL)
 		fatalx("api: evtimer_new");
 	evtimer_add(s->timeout, &tv);
@@ -599,11 +613,19 @@ api_idem_result(struct mproc *p, struct mh_imsg *imsg)
 	if (!msg_str_ok(r->hash, sizeof(r->hash)) ||
 	    !msg_str_ok(r->id, sizeof(r->id)) ||
 	    !msg_str_ok(r->message_id, sizeof(r->message_id)) ||
+	    !msg_str_ok(r->body, sizeof(r->body)) ||
 	    (r->found && !envelope_id_ok(r->id)))
 		fatalx("malformed API_IDEM_RES from %s", p->name);
 	if ((s = sub_find(r->reqid)) == NULL || s->status ||
 	    strcmp(s->idem, r->hash) != 0)
 		return;
+	if (r->found && r->body[0] != '\0' && strcmp(r->body, s->body) != 0) {
+		/* not the request it answered: neither replayed nor sent */
+		sub_fail(s, 422, "idempotency_key_reused", "this "
+		    "Idempotency-Key was used with another request body");
+		sub_free(s);
+		return;
+	}
 	if (r->found) {
 		n_accepted++;
 		log_info("api: msgid=%s api_key=%s ip=%s status=replayed (a "
@@ -698,6 +720,7 @@ sub_write(struct mproc *p, struct api_sub *s, int fd, const char *msgid)
 	c.reqid = s->reqid;
 	strlcpy(c.msgid, s->msgid, sizeof(c.msgid));
 	strlcpy(c.idem, s->idem, sizeof(c.idem));
+	strlcpy(c.idem_body, s->body, sizeof(c.idem_body));
 	strlcpy(c.message_id, s->m.message_id, sizeof(c.message_id));
 	mproc_compose2(p, IMSG_SPOOL_COMMIT, 0, -1, &c, sizeof(c), env, len);
 	free(env);
