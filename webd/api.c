@@ -252,6 +252,9 @@ static void
 api_error_reply(struct evhttp_request *req, const struct api_error *e)
 {
 	n_refused++;
+	if (e->status == 503)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", WEB_RETRY_AFTER);
 	api_reply(req, e->status, reason_of(e->status), json_pack("{s:s,s:s}",
 	    "code", e->code, "message", e->message));
 }

@@ -1047,7 +1047,8 @@ conn_answer(struct web_conn *c, int status)
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	    status, reason, date, c->l->api ? "application/json" :
 	    "text/plain; charset=utf-8", status == 401 ?
-	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" : "",
+	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" :
+	    status == 503 ? "Retry-After: " WEB_RETRY_AFTER "\r\n" : "",
 	    strlen(body), body);
 	if (c->tls == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);

@@ -39,6 +39,8 @@
 /* the API: request bodies of the largest size held at once, all
    connections together (body_came) */
 #define WEB_API_BODIES		8
+/* a 503's Retry-After (RFC 9110 10.2.3): seconds before trying again */
+#define WEB_RETRY_AFTER		"5"
 #define WEB_WRITE_TIMEOUT	30
 /* seconds a refused client may send on */
 #define WEB_LINGER		2
