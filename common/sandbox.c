@@ -271,9 +271,10 @@ static const char *const sb_files[] = {
 	NULL
 };
 
-/* relayd's alone: the outbox journal's flush */
+/* relayd's alone: the outbox journal's flush, pwrite() of a sender
+ * domain's allowance window (scheduler.c) */
 static const char *const sb_relayd_files[] = {
-	"fdatasync", NULL
+	"fdatasync", "pwrite64", NULL
 };
 
 /* hookd's alone: its spools' glibc rename() and unlink(), pwrite() of

@@ -1349,6 +1349,23 @@ queue_state_write(const char *name, const char *text, size_t len)
 	return (queue_write(outfd, name, text, len, FR_FSYNC | FR_SYNCDIR));
 }
 
+/*
+ * A state file kept open and written in place (pwrite), not fsync'd: a
+ * crash keeps what was written, a power loss may not
+ */
+int
+queue_state_open(const char *name)
+{
+	int	 fd;
+
+	if (!queue_state_name(name))
+		return (-1);
+	if ((fd = openat(outfd, name, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		log_warn("open %s", name);
+	return (fd);
+}
+
 /* fn(name) for each state file whose name begins with prefix */
 void
 queue_state_each(const char *prefix, void (*fn)(const char *))

@@ -121,6 +121,7 @@ int	 queue_open_body(const struct envelope *, size_t i);
 int	 queue_suppress_write(const char *text, size_t len);
 /* relayd's state files beside the queue (outbound/NAME), fsync'd */
 int	 queue_state_write(const char *name, const char *, size_t);
+int	 queue_state_open(const char *name);
 char	*queue_state_read(const char *name, size_t max, size_t *lenp);
 void	 queue_state_each(const char *prefix, void (*)(const char *name));
 /* the suppression list's file: NULL and errno (ENOENT: none) if unread */

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dns.h"
 #include "enhanced.h"
+#include "fileio.h"
 #include "gsync.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,6 +38,8 @@
  */
 #define DEFAULT_CONNECTIONS	4
 #define SMARTHOST_CONNECTIONS	20
+/* a sender domain's window on disk: "START COUNT\n", fixed widths */
+#define ALLOW_REC		32
 /* recipients in one transaction (job_make) */
 #define JOB_RCPTS_MAX		100
 
@@ -45,6 +49,8 @@ struct rdom {
 	int			 nconn;
 	time_t			 win_start;
 	int			 win_count;
+	int			 loaded;	/* a sender domain's window read */
+	int			 fd;		/* and where it is kept, or -1 */
 	/*
 	 * No address of the destination took a session (refused, 421 at
 	 * the greeting, no answer): as Postfix's dead destination, its
@@ -163,6 +169,58 @@ dom_rate_ok(struct rdom *d, time_t now)
 }
 
 /*
+ * A sender domain's window, kept beside the queue ("allowance.DOMAIN":
+ * its start and count) each time a message is counted, so that a restart
+ * (a crash of relayd, of the parent) does not give the domain its whole
+ * allowance again in the same window.
+ */
+static void
+allow_name(char *name, size_t len, const char *domain)
+{
+	size_t	 i;
+
+	snprintf(name, len, "allowance.%s", domain);
+	for (i = 0; name[i] != '\0'; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] += 'a' - 'A';
+}
+
+static void
+allow_load(struct rdom *d, const char *domain, time_t now)
+{
+	char		 name[300], text[ALLOW_REC + 1];
+	long long	 start;
+	int		 count;
+
+	d->loaded = 1;
+	allow_name(name, sizeof(name), domain);
+	if ((d->fd = queue_state_open(name)) == -1)
+		return;
+	if (pread_eintr(d->fd, text, ALLOW_REC, 0) != ALLOW_REC)
+		return;
+	text[ALLOW_REC] = '\0';
+	if (sscanf(text, "%lld %d", &start, &count) == 2 && start <= now &&
+	    count >= 0) {
+		d->win_start = start;
+		d->win_count = count;
+	}
+}
+
+/* one fixed-size record written over the last: a write, no rename */
+static void
+allow_save(const struct rdom *d)
+{
+	char	 text[64];
+
+	if (d->fd == -1)
+		return;
+	(void)snprintf(text, sizeof(text), "%020lld %010d\n",
+	    (long long)d->win_start, d->win_count);
+	if (pwrite(d->fd, text, ALLOW_REC, 0) != ALLOW_REC)
+		log_warn("sender domain %s: its allowance's count", d->name);
+}
+
+/*
  * The sender domain's allowance; a message is counted once.  1: it may
  * go, 0: spent (held), -1: the cluster is asked (cluster.c).
  */
@@ -197,12 +255,15 @@ sender_ok(struct rmsg *m, time_t now)
 		}
 	}
 	d = dom_get(&sdoms, sd);
+	if (!d->loaded)
+		allow_load(d, l->domain, now);
 	if (!window_ok(d, rate, l->per, now)) {
 		m->allow_until = d->win_start + (l->per > 0 ? l->per : 1);
 		return (0);
 	}
 	d->win_count++;
 	m->counted = 1;
+	allow_save(d);
 	return (1);
 }
 
@@ -1023,6 +1084,8 @@ sched_shutdown(void)
 	}
 	while ((d = TAILQ_FIRST(&sdoms)) != NULL) {
 		TAILQ_REMOVE(&sdoms, d, entry);
+		if (d->loaded && d->fd != -1)
+			close(d->fd);
 		free(d);
 	}
 	if (ev_kick)
