@@ -52,10 +52,12 @@ struct rdom {
 	int			 loaded;	/* a sender domain's window read */
 	int			 fd;		/* and where it is kept, or -1 */
 	/*
-	 * No address of the destination took a session (refused, 421 at
-	 * the greeting, no answer): as Postfix's dead destination, its
-	 * due mail is deferred without a connection until until, then
-	 * one connection probes it; one that takes a session ends this.
+	 * failing: jobs in a row none of whose addresses took a session
+	 * (refused, 421 at the greeting, no answer); from the first, one
+	 * connection at a time, and after a cohort of them (dom_site_result)
+	 * as Postfix's dead destination its due mail is deferred without a
+	 * connection until until, then one connection probes it.  A job
+	 * that takes a session ends this.
 	 */
 	time_t			 until;
 	int			 failing;
@@ -123,6 +125,19 @@ dom_limit(const char *name)
 	return (NULL);
 }
 
+/* how many connections the domain may have at once */
+static int
+dom_conn_max(const struct rdom *d)
+{
+	const struct domain_limit	*l = dom_limit(d->name);
+
+	if (l != NULL && l->connections > 0)
+		return (l->connections);
+	if (mta_smarthost())
+		return (SMARTHOST_CONNECTIONS);
+	return (DEFAULT_CONNECTIONS);
+}
+
 /*
  * May one more connection to the domain start?  Its limit domain, if it
  * says how many; else the default of its destination.  A smart host is
@@ -132,17 +147,10 @@ dom_limit(const char *name)
 static int
 dom_conn_ok(const struct rdom *d)
 {
-	const struct domain_limit	*l = dom_limit(d->name);
-
 	if (mta_smarthost() && nconn_all >= SMARTHOST_CONNECTIONS)
 		return (0);
-	if (d->failing)
-		return (d->nconn < 1);
-	if (l != NULL && l->connections > 0)
-		return (d->nconn < l->connections);
-	if (mta_smarthost())
-		return (1);
-	return (d->nconn < DEFAULT_CONNECTIONS);
+	/* failing: one at a time, as Postfix's concurrency after a failure */
+	return (d->nconn < (d->failing ? 1 : dom_conn_max(d)));
 }
 
 /* fixed window: rate per unit */
@@ -729,7 +737,14 @@ dom_site_result(struct rjob *j, time_t now)
 		d->until = 0;
 		return;
 	}
-	d->failing = 1;
+	/*
+	 * Suspended after a cohort of failures in a row, as many as its
+	 * connections (Postfix's failed cohort limit of 1): one failure
+	 * among sessions taken (a busy server's 421 to one connection of
+	 * four) only lowers its concurrency
+	 */
+	if (++d->failing < dom_conn_max(d))
+		return;
 	d->until = now + (relay_conf->retry_min > 0 ?
 	    relay_conf->retry_min : 1);
 	d->code = r->code;
