@@ -1112,7 +1112,8 @@ doc_free(struct doc *d)
 
 /*
  * The header block ends at the first empty line.  A line that is neither
- * a header field nor a continuation before that (a message with no blank
+ * a header field (blanks before its colon allowed, as RFC 5322 4.5's
+ * obsolete syntax has them) nor a continuation before that (a message with no blank
  * line, or with no header but the Received: smtpd adds) starts the body:
  * return where to insert the missing empty line, or 0 when none is.
  */
@@ -1130,7 +1131,12 @@ header_end_missing(const guint8 *p, size_t len)
 		for (i = off; i < len && p[i] > 0x20 && p[i] < 0x7f &&
 		    p[i] != ':'; i++)
 			;
-		if (i == off || i >= len || p[i] != ':')
+		if (i == off)
+			return (off);		/* not a header field */
+		/* RFC 5322 4.5 obs-optional: blanks before the colon */
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i >= len || p[i] != ':')
 			return (off);		/* not a header field */
 next:
 		while (off < len && p[off] != '\n')
