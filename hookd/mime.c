@@ -1702,6 +1702,24 @@ header_safe(char *s)
 	return (s);
 }
 
+/*
+ * name[key]: a bracket in the key (a header "X-[a]" may have one) would
+ * end or open a level for a form parser, "headers[x_[a]]" nesting wrong
+ * or refused (Rack, PHP, qs): it becomes '_', "headers[x__a_]".
+ */
+static char *
+flat_key(struct mime_payload *out, const char *name, const char *key)
+{
+	char	*sub, *p;
+
+	if ((sub = owned_printf(out, "%s[%s]", name, key)) == NULL)
+		return (NULL);
+	for (p = sub + strlen(name) + 1; p[1] != '\0'; p++)
+		if (*p == '[' || *p == ']')
+			*p = '_';
+	return (sub);
+}
+
 /* name[key]... = value for every leaf of a tree kept alive by the payload */
 static int
 flatten(struct mime_payload *out, const char *name, json_t *v)
@@ -1713,8 +1731,7 @@ flatten(struct mime_payload *out, const char *name, json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		json_object_foreach(v, key, e) {
-			sub = header_safe(name ?
-			    owned_printf(out, "%s[%s]", name, key) :
+			sub = header_safe(name ? flat_key(out, name, key) :
 			    owned_strdup(out, key));
 			if (sub == NULL || flatten(out, sub, e) == -1)
 				return (-1);
