@@ -1230,30 +1230,61 @@ line_starts(const char *l, size_t len, const char *what)
 	return (len >= w && strncmp(l, what, w) == 0);
 }
 
-/* "On <date>, <name> wrote:" and the like, one or two lines */
+/*
+ * "On <date>, <name> wrote:" and the like, one line or wrapped onto a
+ * second: in the languages of line_original(), as Gmail, Thunderbird and
+ * Apple Mail write them
+ */
+static const struct {
+	const char	*start, *end;
+} attributions[] = {
+	{ "On ", "wrote:" },
+	{ "Le ", "a \xc3\xa9" "crit :" },
+	{ "Le ", "a \xc3\xa9" "crit:" },
+	{ "El ", "escribi\xc3\xb3:" },
+	{ "Il ", "ha scritto:" },
+	{ "Em ", "escreveu:" },
+};
+
+/* Thunderbird "Am <date> schrieb <name>:", Gmail's name follows */
+static const struct {
+	const char	*start, *verb;
+} attributions_verb[] = {
+	{ "Am ", "schrieb" },
+	{ "Op ", "schreef" },
+};
+
 static int
 line_attribution(const char *l, size_t len, const char *next, size_t nlen)
 {
-	if (line_starts(l, len, "On ")) {
-		if (line_ends(l, len, "wrote:"))
+	char		 v[16];
+	const char	*verb;
+	size_t		 i, vl;
+	int		 wrapped;
+
+	wrapped = next != NULL && nlen > 0 && !line_starts(next, nlen, ">");
+	for (i = 0; i < sizeof(attributions) / sizeof(attributions[0]); i++)
+		if (line_starts(l, len, attributions[i].start) &&
+		    (line_ends(l, len, attributions[i].end) || (wrapped &&
+		    line_ends(next, nlen, attributions[i].end))))
 			return (1);
-		if (next != NULL && nlen > 0 && !line_starts(next, nlen, ">") &&
-		    line_ends(next, nlen, "wrote:"))
+	for (i = 0; i < sizeof(attributions_verb) /
+	    sizeof(attributions_verb[0]); i++) {
+		if (!line_starts(l, len, attributions_verb[i].start))
+			continue;
+		verb = attributions_verb[i].verb;
+		vl = strlen(verb);
+		(void)snprintf(v, sizeof(v), "%s:", verb);
+		if (line_ends(l, len, v))
+			return (1);
+		(void)snprintf(v, sizeof(v), " %s ", verb);
+		if (line_ends(l, len, ":") && memmem(l, len, v, vl + 2) != NULL)
+			return (1);
+		if (wrapped && line_ends(next, nlen, ":") &&
+		    (memmem(l, len, v, vl + 2) != NULL ||
+		    memmem(next, nlen, v + 1, vl + 1) != NULL))
 			return (1);
 	}
-	if (line_starts(l, len, "Le ") &&
-	    (line_ends(l, len, "a \xc3\xa9" "crit :") ||
-	    line_ends(l, len, "a \xc3\xa9" "crit:")))
-		return (1);
-	/* Thunderbird "Am <date> schrieb <name>:", Gmail's name follows */
-	if (line_starts(l, len, "Am ") && (line_ends(l, len, "schrieb:") ||
-	    (line_ends(l, len, ":") && memmem(l, len, " schrieb ", 9) != NULL)))
-		return (1);
-	if (line_starts(l, len, "Am ") && next != NULL && nlen > 0 &&
-	    !line_starts(next, nlen, ">") && line_ends(next, nlen, ":") &&
-	    (memmem(l, len, " schrieb ", 9) != NULL ||
-	    memmem(next, nlen, "schrieb ", 8) != NULL))
-		return (1);
 	/*
 	 * Outlook's header block of the quoted message (Outlook for Mac and
 	 * others write it without a rule above it): "From: ..." then "Sent:"
