@@ -923,6 +923,16 @@ is_attachment_disposition(GMimeObject *obj)
 	return (disp != NULL && strcasecmp(disp, "attachment") == 0);
 }
 
+/* the Content-ID without its <>; NULL for none and for an empty "<>" */
+static const char *
+content_id_of(GMimeObject *obj)
+{
+	const char	*cid;
+
+	cid = g_mime_object_get_content_id(obj);
+	return (cid != NULL && *cid != '\0' ? cid : NULL);
+}
+
 static const char *
 disposition_of(GMimeObject *obj, GMimeObject *parent)
 {
@@ -933,7 +943,7 @@ disposition_of(GMimeObject *obj, GMimeObject *parent)
 		return ("attachment");
 	if (disp != NULL && strcasecmp(disp, "inline") == 0)
 		return ("inline");
-	if (g_mime_object_get_content_id(obj) != NULL)
+	if (content_id_of(obj) != NULL)
 		return ("inline");
 	if (parent != NULL && g_mime_content_type_is_type(
 	    g_mime_object_get_content_type(parent), "multipart", "related"))
@@ -1040,7 +1050,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	for (mt = a->content_type; *mt != '\0'; mt++)
 		*mt = g_ascii_tolower(*mt);
 	a->disposition = disposition_of(obj, parent);
-	if ((cid = g_mime_object_get_content_id(obj)) != NULL)
+	if ((cid = content_id_of(obj)) != NULL)
 		a->content_id = utf8_clean(cid, -1);
 	a->data = data;
 }
