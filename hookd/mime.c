@@ -1059,9 +1059,15 @@ static void
 doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
 {
 	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
+	const char		*fn = g_mime_part_get_filename(GMIME_PART(obj));
 	char			**slot = NULL;
 
-	if (ct != NULL && !is_attachment_disposition(obj)) {
+	/*
+	 * A text part of a multipart with a file name is a file, whatever
+	 * its disposition (Apple Mail sends a .txt "inline; filename=").
+	 */
+	if (ct != NULL && !is_attachment_disposition(obj) &&
+	    (parent == NULL || fn == NULL || *fn == '\0')) {
 		if (g_mime_content_type_is_type(ct, "text", "plain"))
 			slot = &d->plain;
 		else if (g_mime_content_type_is_type(ct, "text", "html"))
