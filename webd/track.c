@@ -54,9 +54,9 @@ static const unsigned char gif_comment_byte[] = { 1, ' ' };
 static const unsigned char gif_comment_end[] = { 0 };
 
 /* user agents of image proxies, link scanners and HTTP libraries (README
- * lists them: keep it in step) */
+ * lists them: keep it in step); "bot" is a word's end (agent_bot) */
 static const char *const machine_agents[] = {
-	"googleimageproxy", "ggpht.com", "yahoomailproxy", "bot", "crawler",
+	"googleimageproxy", "ggpht.com", "yahoomailproxy", "crawler",
 	"spider", "scanner", "preview", "barracuda", "mimecast", "proofpoint",
 	"symantec", "trendmicro", "fireeye", "forcepoint", "headlesschrome",
 	"python-", "go-http-client", "curl/", "wget", "libwww", "java/",
@@ -84,6 +84,36 @@ static uint64_t		 n_open, n_read, n_click, n_unsub, n_resub, n_bad;
 
 static void	 pixel_tick(evutil_socket_t, short, void *);
 
+static int
+agent_alnum(char ch)
+{
+	return ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'));
+}
+
+/*
+ * A word (letters and digits) that ends in "bot", any case, and has a
+ * small letter: "Googlebot/2.1", "bingbot", "AhrefsBot", "MJ12bot", "bot".
+ * Not "bot" inside a word ("Abbott", "both"), nor a word in capitals, as
+ * phone models are ("CUBOT_X30").  low is ua in small letters.
+ */
+static int
+agent_bot(const char *ua, const char *low)
+{
+	const char	*p = low;
+	size_t		 i, end;
+
+	while ((p = strstr(p, "bot")) != NULL) {
+		end = p - low + 3;
+		p += 3;
+		if (agent_alnum(low[end]))
+			continue;
+		for (i = end; i > 0 && agent_alnum(low[i - 1]); i--)
+			if (ua[i - 1] >= 'a' && ua[i - 1] <= 'z')
+				return (1);
+	}
+	return (0);
+}
+
 int
 track_is_machine(const char *ua, int64_t issued, time_t now, int head)
 {
@@ -98,6 +128,8 @@ track_is_machine(const char *ua, int64_t issued, time_t now, int head)
 	for (i = 0; ua[i] != '\0' && i < sizeof(low) - 1; i++)
 		low[i] = tolower((unsigned char)ua[i]);
 	low[i] = '\0';
+	if (agent_bot(ua, low))
+		return (1);
 	for (i = 0; machine_agents[i] != NULL; i++)
 		if (strstr(low, machine_agents[i]) != NULL)
 			return (1);
