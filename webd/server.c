@@ -698,12 +698,30 @@ head_target(struct web_conn *c)
 	c->submit = api_submit_path(path);
 }
 
+/* s[0..n) is a token (RFC 9110 5.6.2): one tchar at least */
+static int
+head_token(const char *s, size_t n)
+{
+	size_t	 i;
+	char	 ch;
+
+	for (i = 0; i < n; i++) {
+		ch = s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-')
+			continue;
+		if (ch == '\0' || strchr("!#$%&'*+.^_`|~", ch) == NULL)
+			return (0);
+	}
+	return (n > 0);
+}
+
 /*
  * A whole head line, from its start: the request line says whether a
- * body may come; a field name has no blank before its colon (RFC 9112
- * 5.1) and is not empty, no line is folded (5.2); Content-Length is
- * checked (head_length); the one transfer coding evhttp reads is
- * chunked, any other gets 501 (6.1).
+ * body may come; a field name is a token (RFC 9110 5.1: not empty, no
+ * blank before its colon, RFC 9112 5.1), no line is folded (5.2);
+ * Content-Length is checked (head_length); the one transfer coding
+ * evhttp reads is chunked, any other gets 501 (6.1).
  */
 static void
 head_line(struct web_conn *c)
@@ -736,11 +754,12 @@ head_line(struct web_conn *c)
 		c->bad = 400;
 		return;
 	}
-	/* a field name is a token: one character at least (RFC 9110 5.1) */
-	if ((colon = memchr(c->lstart, ':', c->lstart_len)) != NULL &&
-	    (colon == c->lstart ||
-	    memchr(c->lstart, ' ', colon - c->lstart) != NULL ||
-	    memchr(c->lstart, '\t', colon - c->lstart) != NULL)) {
+	/* a field name is a token (RFC 9110 5.1): no blank before the
+	 * colon, no separator, no control character; a line without a
+	 * colon (evhttp refuses it) is read as a name that went on */
+	colon = memchr(c->lstart, ':', c->lstart_len);
+	if (!head_token(c->lstart, colon != NULL ?
+	    (size_t)(colon - c->lstart) : c->lstart_len)) {
 		c->bad = 400;
 		return;
 	}
