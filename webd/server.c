@@ -1592,13 +1592,31 @@ host_valid(const char *v)
 	return (v[strspn(v, ok)] == '\0');
 }
 
+/* a Connection value lists the option close (RFC 9110 7.6.1), any case */
+static int
+conn_lists_close(const char *v)
+{
+	size_t	 n;
+
+	for (;;) {
+		v += strspn(v, " \t,");
+		if (*v == '\0')
+			return (0);
+		n = strcspn(v, " \t,");
+		if (n == 5 && strncasecmp(v, "close", 5) == 0)
+			return (1);
+		v += n;
+	}
+}
+
 int
 server_check_limits(struct evhttp_request *req)
 {
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	struct evkeyval		*kv;
 	const char		*uri = evhttp_request_get_uri(req);
-	size_t			 total = 0, nhost = 0;
+	size_t			 total = 0, nhost = 0, nconn = 0;
+	int			 closing = 0;
 
 	if (uri == NULL || strlen(uri) > WEB_URI_MAX) {
 		evhttp_send_error(req, 414, "URI Too Long");
@@ -1609,6 +1627,18 @@ server_check_limits(struct evhttp_request *req)
 		/* one that is no uri-host [":" port] counts as a second */
 		if (strcasecmp(kv->key, "Host") == 0)
 			nhost += host_valid(kv->value) ? 1 : 2;
+		/* evhttp closes only on a first one that is "close" alone */
+		else if (strcasecmp(kv->key, "Connection") == 0 &&
+		    (nconn++ > 0 || strcasecmp(kv->value, "close") != 0) &&
+		    conn_lists_close(kv->value))
+			closing = 1;
+	}
+	/* "TE, close", or close in a second field line: what evhttp reads */
+	if (closing) {
+		while (evhttp_remove_header(h, "Connection") == 0)
+			;
+		if (evhttp_add_header(h, "Connection", "close") == -1)
+			fatalx("evhttp_add_header");
 	}
 	if (total > WEB_HEADERS_MAX) {
 		evhttp_send_error(req, 431, "Request Header Fields Too Large");
