@@ -589,11 +589,25 @@ void
 track_request(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri	*u = evhttp_request_get_evhttp_uri(req);
+	const char		*uri = evhttp_request_get_uri(req);
 	const char		*path, *tok;
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	struct token		 t;
 	char			 kind;
 
+	/* asterisk-form is OPTIONS's alone (RFC 9112 3.2.4); OPTIONS *
+	 * asks what the server takes (RFC 9110 9.3.7) */
+	if (uri[0] == '*' && uri[1] == '\0') {
+		if (cmd != EVHTTP_REQ_OPTIONS) {
+			n_bad++;
+			reply_text(req, 400, "Bad Request", "bad request");
+			return;
+		}
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD, POST");
+		evhttp_send_reply(req, 200, "OK", NULL);
+		return;
+	}
 	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	/*
 	 * .../o/TOKEN: the tracking url's path, if it has one, comes
