@@ -593,6 +593,7 @@ track_request(struct evhttp_request *req, void *arg)
 	const char		*path, *tok;
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	struct token		 t;
+	char			 raw[WEB_URI_MAX + 1];
 	char			 kind;
 
 	/* asterisk-form is OPTIONS's alone (RFC 9112 3.2.4); OPTIONS *
@@ -608,7 +609,15 @@ track_request(struct evhttp_request *req, void *arg)
 		evhttp_send_reply(req, 200, "OK", NULL);
 		return;
 	}
-	path = u != NULL ? evhttp_uri_get_path(u) : NULL;
+	/* "//c/TOKEN" is a path with an empty segment (RFC 9112 3.2.1), as
+	 * a proxy that joins "/" and "/c/..." sends it: evhttp reads "//c"
+	 * as an authority */
+	if (uri[0] == '/' && uri[1] == '/') {
+		strlcpy(raw, uri, sizeof(raw));
+		raw[strcspn(raw, "?#")] = '\0';
+		path = raw;
+	} else
+		path = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	/*
 	 * .../o/TOKEN: the tracking url's path, if it has one, comes
 	 * first (or a proxy took it off); the token alone decides
