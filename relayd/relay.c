@@ -147,7 +147,23 @@ struct spool_commit_state {
 	relay_commit_fn	 done;
 	void		*arg;
 	char		 held[256];	/* why it cannot be signed */
+	int		 later;		/* scheduled after the answer */
 };
+
+/*
+ * The message is the scheduler's: it may be delivered, and its envelope
+ * removed, before the flush.
+ */
+static void
+spool_schedule(struct rmsg *m, struct spool_commit_state *cs)
+{
+	sched_add_message(m, 1);
+	if (m->env.dkim_pending[0] != '\0') {
+		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
+		    relay_conf->retry_min : 60);
+		dkim_held_events(m, cs->held);
+	}
+}
 
 /* envelope and registration events are durable: the 250 */
 static void
@@ -187,6 +203,8 @@ spool_committed(int ok, void *arg)
 		snprintf(text, sizeof(text), "Ok: queued as %s", cs->id);
 		cs->done(cs->id, 250, "2.0.0", text, cs->arg);
 	}
+	if (cs->later)
+		spool_schedule(cs->m, cs);
 	free(cs);
 }
 
@@ -208,16 +226,20 @@ spool_envelope_written(int ok, struct envelope *env, void *arg)
 		free(cs);
 		return;
 	}
-	/* the registration events go to the outbox in the same flush */
 	strlcpy(cs->id, m->id, sizeof(cs->id));
-	sched_add_message(m, 1);
-	if (m->env.dkim_pending[0] != '\0') {
-		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
-		    relay_conf->retry_min : 60);
-		dkim_held_events(m, cs->held);
-	}
-	/* m is the scheduler's now: it may be delivered before the flush */
 	m->flushing = &cs->m;
+	/*
+	 * The registration events go to the outbox in the same flush; but
+	 * a message with an idempotency key waits for the answer, which
+	 * writes the key's record (relayd.c commit_done): delivered and
+	 * removed before it, a crash would leave neither the record nor the
+	 * envelope that restores it, and the client's retry would queue
+	 * the message twice.
+	 */
+	if (m->env.idem[0] != '\0')
+		cs->later = 1;
+	else
+		spool_schedule(m, cs);
 	gsync_then(spool_committed, cs);
 }
 
