@@ -2155,5 +2155,12 @@ conn_timeout(int fd, short ev, void *arg)
 		    "the message may arrive twice");
 		return;
 	}
+	if (c->state == M_EHLO || c->state == M_HELO || c->state == M_AUTH ||
+	    (c->state == M_TX && c->tx_acked == 0 && !c->reused)) {
+		/* before the transaction, as a failed connection (Postfix):
+		 * the next address or MX (a kept connection: conn_fail) */
+		conn_retry_next(c, "4.4.2", "timeout at %s", conn_stage(c));
+		return;
+	}
 	conn_fail(c, 0, "4.4.2", "timeout at %s", conn_stage(c));
 }
