@@ -1829,6 +1829,8 @@ reply(struct mconn *c, int code, const char *text)
 			}
 			return;
 		}
+		/* the handshake's own budget, not what the reply left */
+		set_timeout(c, relay_command_timeout);
 		mtls_start(c);
 		break;
 	case M_AUTH:
