@@ -323,6 +323,8 @@ struct testing {
 	int			 mtasts_port;
 	/* TLS-RPT reports every N seconds, not daily */
 	int			 tlsrpt_period;
+	/* relayd's wait for a reply or a handshake, seconds, not 300 */
+	int			 relay_timeout;
 };
 
 /*

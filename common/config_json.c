@@ -437,8 +437,10 @@ config_to_json(const struct config *c, int flags)
 	jset(o, "dkim", dkims_to_json(c));
 	jset(o, "tracking", trackings_to_json(c, flags));
 	jset(o, "cluster", cluster_to_json(&c->cluster, flags));
-	jset(o, "testing", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:b}",
+	jset(o, "testing", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+	    "s:b}",
 	    "relay_port", c->testing.relay_port,
+	    "relay_timeout", c->testing.relay_timeout,
 	    "tlsrpt_period", c->testing.tlsrpt_period,
 	    "mtasts_port", c->testing.mtasts_port,
 	    "hook_retry", c->testing.hook_retry,
@@ -906,6 +908,7 @@ testing_from_json(struct config *c, const json_t *o)
 	    gbool(o, "seccomp_debug", &c->testing.seccomp_debug) == -1)
 		return (-1);
 	GINT(o, "relay_port", 0, 65535, c->testing.relay_port);
+	GINT(o, "relay_timeout", 0, 3600, c->testing.relay_timeout);
 	GINT(o, "mtasts_port", 0, 65535, c->testing.mtasts_port);
 	GINT(o, "tlsrpt_period", 0, 86400, c->testing.tlsrpt_period);
 	GINT(o, "hook_retry", 0, 86400, c->testing.hook_retry);

@@ -1810,9 +1810,9 @@ config_allow_testing(int on)
 }
 
 /*
- * testing relay-port N | mta-sts-port N | tls-rpt-period SECONDS |
- * hook-retry SECONDS | events-retry MS [MAX_MS] | seccomp-debug: only
- * with mailhookd -X, never in production.
+ * testing relay-port N | relay-timeout SECONDS | mta-sts-port N |
+ * tls-rpt-period SECONDS | hook-retry SECONDS | events-retry MS [MAX_MS] |
+ * seccomp-debug: only with mailhookd -X, never in production.
  */
 static void
 testing_set(const struct pos *kw, const struct pos *p, const char *what,
@@ -1831,6 +1831,10 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		if (parse_check_range(p, a, 1, 65535,
 		    "testing relay-port") == 0)
 			t->relay_port = a;
+	} else if (strcmp(what, "relay-timeout") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 3600,
+		    "testing relay-timeout") == 0)
+			t->relay_timeout = a;
 	} else if (strcmp(what, "mta-sts-port") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 65535,
 		    "testing mta-sts-port") == 0)
@@ -1854,8 +1858,8 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 	} else if (strcmp(what, "seccomp-debug") == 0 && n == 0)
 		t->seccomp_debug = 1;
 	else
-		perr(p, "expected testing relay-port PORT, mta-sts-port PORT, "
-		    "tls-rpt-period SECONDS, hook-retry SECONDS, "
+		perr(p, "expected testing relay-port PORT, relay-timeout "
+		    "SECONDS, mta-sts-port PORT, tls-rpt-period SECONDS, hook-retry SECONDS, "
 		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
 		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }

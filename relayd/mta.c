@@ -2141,6 +2141,14 @@ conn_timeout(int fd, short ev, void *arg)
 		return;
 	}
 	if (c->state == M_STARTTLS || c->state == M_HANDSHAKE) {
+		/*
+		 * TLS-RPT: a STARTTLS offered but never answered did not
+		 * start TLS (RFC 8460 4.3.2.1 starttls-not-supported, as
+		 * when it is refused); a handshake that stalls is none of
+		 * 4.3.2.1-3's types (4.3.2.4: validation-failure)
+		 */
+		mtls_report(c, c->state == M_STARTTLS ?
+		    "starttls-not-supported" : "validation-failure");
 		/* as a failed handshake: plain text where the policy lets
 		 * it, else the next address or MX (a timeout: 4.4.2) */
 		if (tls_may_plain(c))

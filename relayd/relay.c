@@ -648,7 +648,8 @@ relay_set_port(int port)
 void
 relay_set_timeouts(int connect, int command, int dot)
 {
-	relay_connect_timeout = connect;
+	if (connect != 0)	/* 0: as it is */
+		relay_connect_timeout = connect;
 	relay_command_timeout = command;
 	relay_dot_timeout = dot;
 }

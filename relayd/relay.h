@@ -139,7 +139,7 @@ int	 relay_busy(void);		/* connections or lookups in flight */
 
 /* testing knobs */
 void	 relay_set_port(int);		/* TCP port of MX hosts, default 25 */
-/* seconds: to connect, for a reply, for the reply to the final dot */
+/* seconds: to connect (0: as it is), for a reply, for the final dot's */
 void	 relay_set_timeouts(int connect, int command, int dot);
 
 /* fallback.c: a route's fallback smtp (IMSG_FALLBACK_SMTP from hookd) */

@@ -525,6 +525,9 @@ relayd_configure(struct config *conf)
 	relayd_started = 1;
 	if (conf->testing.relay_port != 0)
 		relay_set_port(conf->testing.relay_port);
+	if (conf->testing.relay_timeout != 0)
+		relay_set_timeouts(0, conf->testing.relay_timeout,
+		    2 * conf->testing.relay_timeout);
 	if (outbox_init(child_chrooted ? "/" : conf->spool,
 	    relayd_event_send) == -1)
 		fatalx("cannot prepare the event outbox");
