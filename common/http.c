@@ -119,6 +119,7 @@ struct http_call {
 								   own */
 	char			 req_scheme[8];
 	int			 same_origin;	/* redirects stay on req_origin */
+	int			 status_enough;	/* a 2xx with a cut body: 2xx */
 	char			**headers;	/* "Name: value",
 						   for req_origin only */
 	size_t			 nheaders;
@@ -706,6 +707,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	call->max_redirects = req->max_redirects > 0 ? req->max_redirects : 0;
 	call->allow_private = req->allow_private;
 	call->same_origin = req->same_origin;
+	call->status_enough = req->status_enough;
 	call->get = req->get;
 	call->concurrency = req->concurrency > 0 ? req->concurrency :
 	    HTTP_DEF_CONCURRENCY;
@@ -1386,6 +1388,12 @@ call_done(struct http_call *call, CURLcode rc)
 
 	/* the body went past max_response: what came of it is the answer */
 	if (rc == CURLE_WRITE_ERROR && call->capped)
+		rc = CURLE_OK;
+	/* a 2xx status line came, its body cut: the status is the answer */
+	if (rc == CURLE_PARTIAL_FILE && call->status_enough &&
+	    call->head_ended && curl_easy_getinfo(call->easy,
+	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+	    status >= 200 && status < 300)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
 		if (header_too_large(call, rc)) {

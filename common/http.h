@@ -80,6 +80,12 @@ struct http_request {
 	size_t			 max_response;
 	/* GET, no body (MTA-STS policies) */
 	int			 get;
+	/*
+	 * a 2xx status line is the answer: a body cut short after it is
+	 * the status, not a failed connection (events: the receiver took
+	 * them); never where the body is the reply (inbound routes)
+	 */
+	int			 status_enough;
 };
 
 struct http_response {

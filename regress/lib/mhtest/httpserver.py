@@ -31,7 +31,8 @@ A script entry has status, body (str or bytes), content_type, delay
 (seconds before answering), delay_ids (with delay: only the first request
 of each of the first delay_ids webhook-ids waits, so that the client times
 out and retries), location, headers (dict), close (bool: drop the
-connection after answering).  A list of entries is used in turn, the
+connection after answering), cut (N: Content-Length says N bytes more
+than the body has, and the connection is closed after the body).  A list of entries is used in turn, the
 last one repeating.  Built-in paths when nothing is scripted:
 /status/NNN, /redirect/N (N hops to /redirect/0, which answers 200),
 /slow/SECONDS, /big/BYTES; anything else answers 200 "ok".
@@ -126,8 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", spec["location"])
         for k, v in (spec.get("headers") or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        if spec.get("close"):
+        self.send_header("Content-Length",
+                         str(len(body) + int(spec.get("cut", 0))))
+        if spec.get("close") or spec.get("cut"):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
