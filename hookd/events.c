@@ -19,7 +19,8 @@
  *
  * <key> is 16 hex digits of SHA-256("format url"), so an endpoint keeps
  * its backlog across reloads and restarts; one no block names any more
- * gives its backlog to the dead letters (evq_retire).  An event file is written to
+ * gives its backlog to the dead letters (evq_retire), then its directory
+ * goes (endpoint_forget).  An event file is written to
  * a temporary name and renamed; the group commit (gsync.h) makes it
  * durable, and only then is it queued for delivery and acknowledged to
  * relayd.  Other files are fsynced, and their directory, at once.  A
@@ -374,6 +375,60 @@ endpoint_persist(struct endpoint *ep)
 	return (rc);
 }
 
+/*
+ * An endpoint directory with nothing in it but its endpoint.json (or
+ * not even that: a crash between the two steps) is removed, durably.
+ * 1 removed, 0 it holds other files (a quarantined "bad-" one: kept to
+ * be looked at), -1 an error (logged).
+ */
+static int
+endpoint_dir_drop(const char *dir)
+{
+	char	**v;
+	size_t	  n, i;
+	char	  path[PATH_MAX];
+	int	  other = 0;
+
+	v = dir_names(dir, "", &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], "endpoint.json") != 0)
+			other = 1;
+	dir_names_free(v, n);
+	if (other)
+		return (0);
+	if (evq_path_join(path, sizeof(path), dir, "", "endpoint.json") == -1 ||
+	    (unlink(path) == -1 && errno != ENOENT) ||
+	    unlinkat(AT_FDCWD, dir, AT_REMOVEDIR) == -1 ||
+	    fsync_dir(ev_root) == -1) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			return (0);	/* a file came meanwhile */
+		log_warn("events: remove %s", dir);
+		return (-1);
+	}
+	return (1);
+}
+
+/*
+ * An endpoint no block names, whose events have all gone (delivered, or
+ * dead letters, evq_retire): its directory goes, so that it is not
+ * loaded again at every start; it stays listed, with its counters, until
+ * hookd stops.  A block naming it again makes the directory anew.
+ */
+static void
+endpoint_forget(struct endpoint *ep)
+{
+	if (ep->configured || ep->forgotten || ep->call != NULL ||
+	    ep->asking || ep->fill != NULL || ep->cur != NULL ||
+	    evq_backlog(ep) > 0)
+		return;
+	if (endpoint_dir_drop(ep->dir) == 1) {
+		ep->forgotten = 1;
+		log_info("events: %s (%s) is no longer configured and has "
+		    "nothing queued: its directory %s is removed", ep->pub,
+		    evq_format_name(ep->format), ep->dir);
+	}
+}
+
 /* --- loading ------------------------------------------------------------ */
 
 /* the event id inside "e-<time>-[<stamp>-]<id>.json" */
@@ -528,7 +583,8 @@ events_load(void)
 {
 	char			**v;
 	size_t			 n, i;
-	char			 dir[PATH_MAX];
+	char			 dir[PATH_MAX], path[PATH_MAX];
+	struct stat		 st;
 	json_t			*o;
 	const char		*url, *fmt;
 	enum event_format	 f;
@@ -539,8 +595,13 @@ events_load(void)
 	for (i = 0; i < n; i++) {
 		if (v[i][0] == '.' || strlen(v[i]) != EV_KEY_LEN - 1)
 			continue;
-		if (evq_path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1 ||
-		    (o = read_json(dir, "endpoint.json", 65536)) == NULL)
+		if (evq_path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1)
+			continue;
+		if (evq_path_join(path, sizeof(path), dir, "",
+		    "endpoint.json") == 0 && stat(path, &st) == -1 &&
+		    errno == ENOENT && endpoint_dir_drop(dir) != 0)
+			continue;	/* removed, or an error logged */
+		if ((o = read_json(dir, "endpoint.json", 65536)) == NULL)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));
 		fmt = json_string_value(json_object_get(o, "format"));
@@ -636,6 +697,7 @@ events_configure(const struct config *conf)
 		}
 		ep->kinds |= eb->kinds;
 		ep->configured = 1;
+		ep->forgotten = 0;	/* endpoint_persist makes it again */
 		if (endpoint_persist(ep) == -1)
 			rc = -1;
 	}
@@ -1219,6 +1281,8 @@ evq_kick(struct endpoint *ep)
 		ep->timer_backoff = 0;
 		if (evq_retire(ep) == -1)
 			ep_arm(ep, 60 * 1000, 1);
+		else
+			endpoint_forget(ep);
 		return;
 	}
 	if (ep->disabled || ep->call != NULL || ep->asking)

@@ -64,6 +64,8 @@ struct endpoint {
 	int			 lifetime;	/* seconds; then dead letters */
 	int			 configured;
 	int			 disabled;	/* 410 Gone */
+	int			 forgotten;	/* not configured, its
+						   directory removed */
 
 	struct evitemlist	 items;
 	size_t			 nitems;
