@@ -327,6 +327,97 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
 	return (0);
 }
 
+/* the time of a batch's newest event, 0 if none has one */
+static time_t
+batch_newest(const struct evbatch *b)
+{
+	const json_t	*r;
+	time_t		 t, newest = 0;
+	size_t		 i;
+
+	json_array_foreach(b->records, i, r)
+		if ((t = json_integer_value(json_object_get(r, "time"))) >
+		    newest)
+			newest = t;
+	return (newest);
+}
+
+/*
+ * An endpoint disabled by a 410 Gone keeps its backlog for "hooks retry"
+ * or a reload, and takes the events submitted meanwhile, but its
+ * lifetime runs as ever: each event older than it becomes a dead letter,
+ * reason=gone (a batch whole once its newest event is), one log line a
+ * pass, so that the backlog does not grow without end.  Returns the
+ * seconds to the next pass.
+ */
+long
+evq_gone_expire(struct endpoint *ep)
+{
+	static const char	*why = "gone";
+	struct evbatchq		*q;
+	struct evitem		*it;
+	json_t			*rec;
+	time_t			 now = time(NULL), t, next = 0;
+	size_t			 n = evq_backlog(ep);
+	int			 rc = 0;
+
+	if (ep->cur != NULL && !ep->cur->syncing && ep->call == NULL &&
+	    !ep->asking && (t = batch_newest(ep->cur)) > 0) {
+		if (now - t <= ep->lifetime)
+			next = t;
+		else if ((rc = batch_bury(ep, ep->cur, why)) == 0) {
+			ep->cur = NULL;
+			ep->attempts = 0;
+		}
+	}
+	while (rc == 0 && (q = TAILQ_FIRST(&ep->batches)) != NULL &&
+	    (t = batch_newest(q->b)) > 0) {
+		if (now - t <= ep->lifetime) {
+			if (next == 0 || t < next)
+				next = t;
+			break;
+		}
+		if ((rc = batch_bury(ep, q->b, why)) == -1)
+			break;
+		TAILQ_REMOVE(&ep->batches, q, entry);
+		free(q);
+	}
+	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
+		if ((rec = evq_item_load(ep, it)) == NULL)
+			break;		/* unreadable: kept, logged */
+		t = json_integer_value(json_object_get(rec, "time"));
+		if (now - t <= ep->lifetime) {
+			json_decref(rec);
+			if (next == 0 || t < next)
+				next = t;
+			break;
+		}
+		if ((rc = dead_event(ep->key, ep->pub, rec, why)) == -1) {
+			json_decref(rec);
+			break;
+		}
+		TAILQ_REMOVE(&ep->items, it, entry);
+		ep->nitems--;
+		if ((rec = json_pack("[o]", rec)) != NULL)
+			ihist_event_post(rec, ep->pub, 410, 0, "dead", why,
+			    ep->attempts);
+		json_decref(rec);
+		evq_item_done(ep, it);
+	}
+	if ((n -= evq_backlog(ep)) > 0 || rc == -1)
+		log_warnx("events: %s (%s) answered 410 Gone: %zu event(s) "
+		    "older than its lifetime (%ds) moved to the dead letters, "
+		    "reason=%s%s", ep->pub, evq_format_name(ep->format), n,
+		    ep->lifetime, why, rc == -1 ?
+		    "; the others are kept, tried again in a minute" : "");
+	if (rc == -1)
+		return (60);
+	if (next == 0)
+		return (3600);	/* nothing queued, or nothing dated */
+	t = next + ep->lifetime + 1 - now;
+	return (t < 1 ? 1 : t > 3600 ? 3600 : (long)t);
+}
+
 /*
  * The batch under way failed again and even its newest event is older
  * than the endpoint's lifetime: each event to the dead letters, the batch
@@ -338,17 +429,13 @@ int
 evq_expire(struct endpoint *ep)
 {
 	struct evbatch	*b = ep->cur;
-	const json_t	*r;
-	time_t		 now = time(NULL), t, newest = 0;
-	size_t		 i, n;
+	time_t		 now = time(NULL), newest;
+	size_t		 n;
 	char		 id[EVENT_ID_LEN];
 
 	if (b == NULL || b->syncing || ep->lifetime <= 0)
 		return (0);
-	json_array_foreach(b->records, i, r)
-		if ((t = json_integer_value(json_object_get(r, "time"))) >
-		    newest)
-			newest = t;
+	newest = batch_newest(b);
 	if (newest == 0 || now - newest <= ep->lifetime)
 		return (0);
 	n = json_array_size(b->records);

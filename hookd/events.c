@@ -31,8 +31,9 @@
  *
  * One request at a time per endpoint, in order.  2xx: done, the file is
  * removed.  410: the endpoint is disabled until the next configuration,
- * its backlog is kept.  Anything else (other status, timeout, connection
- * failure): retried with exponential backoff and +-20% jitter, Retry-After
+ * its backlog is kept, and new events too, until its lifetime makes them
+ * dead letters, reason=gone (evq_gone_expire).  Anything else (other
+ * status, timeout, connection failure): retried with exponential backoff and +-20% jitter, Retry-After
  * honoured, forever; nothing is dropped.  A file that cannot be parsed is
  * renamed "bad-..." and logged, never silently removed.
  */
@@ -671,6 +672,11 @@ events_configure(const struct config *conf)
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		ep->configured = 0;
 		ep->kinds = 0;
+		if (ep->disabled) {
+			/* its lifetime's timer: the endpoint goes again */
+			evtimer_del(ep->timer);
+			ep->timer_backoff = 0;
+		}
 		ep->disabled = 0;
 	}
 	if (conf == NULL)
@@ -1360,12 +1366,27 @@ ep_checked(void *arg, const char *seen)
 	ep_send(ep);
 }
 
+/*
+ * A disabled endpoint's timer: its lifetime's next pass (a wait as a
+ * retry's, ended by "hooks retry" or a reload), no attempt shown.
+ */
+static void
+ep_gone_arm(struct endpoint *ep, long secs)
+{
+	ep_arm(ep, secs * 1000, 1);
+	ep->next_attempt = 0;
+}
+
 static void
 ep_timer(int fd, short what, void *arg)
 {
 	struct endpoint	*ep = arg;
 
 	ep->timer_backoff = 0;
+	if (ep->disabled && ep->configured) {
+		ep_gone_arm(ep, evq_gone_expire(ep));
+		return;
+	}
 	evq_kick(ep);
 }
 
@@ -1456,8 +1477,11 @@ ep_done(const struct http_response *res, void *arg)
 	}
 	if (res->error == HTTP_OK && res->status == 410) {
 		log_warnx("events: %s answered 410 Gone: endpoint disabled "
-		    "until the next configuration, backlog kept", ep->pub);
+		    "until the next configuration or hooks retry, backlog "
+		    "kept, its events dead letters (reason=gone) once older "
+		    "than its lifetime", ep->pub);
 		ep->disabled = 1;
+		ep_gone_arm(ep, evq_gone_expire(ep));
 		return;
 	}
 	ihist_event_post(ep->cur->records, ep->pub, ep->last_status, took,

@@ -110,6 +110,7 @@ void		 evq_kick(struct endpoint *);
 size_t		 evq_backlog(const struct endpoint *);
 int		 evq_expire(struct endpoint *);
 int		 evq_retire(struct endpoint *);
+long		 evq_gone_expire(struct endpoint *);
 const char	*evq_format_name(enum event_format);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */
