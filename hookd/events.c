@@ -33,9 +33,11 @@
  * removed.  410: the endpoint is disabled until the next configuration,
  * its backlog is kept, and new events too, until its lifetime makes them
  * dead letters, reason=gone (evq_gone_expire).  Anything else (other
- * status, timeout, connection failure): retried with exponential backoff and +-20% jitter, Retry-After
- * honoured, forever; nothing is dropped.  A file that cannot be parsed is
- * renamed "bad-..." and logged, never silently removed.
+ * status, timeout, connection failure): retried with exponential backoff
+ * and +-20% jitter, Retry-After honoured, until the endpoint's lifetime
+ * makes the event a dead letter (dead.c); nothing is dropped.  A file that
+ * cannot be parsed is renamed "bad-..." and logged, never silently
+ * removed.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
