@@ -63,7 +63,7 @@ struct rdom {
 	int			 failing;
 	int			 code;
 	char			 ext[16];
-	char			 why[560];
+	char			*why;		/* while suspended */
 };
 TAILQ_HEAD(rdomlist, rdom);
 
@@ -735,6 +735,8 @@ dom_site_result(struct rjob *j, time_t now)
 	if (!j->site_failed) {
 		d->failing = 0;
 		d->until = 0;
+		free(d->why);
+		d->why = NULL;
 		return;
 	}
 	/*
@@ -749,8 +751,10 @@ dom_site_result(struct rjob *j, time_t now)
 	    relay_conf->retry_min : 1);
 	d->code = r->code;
 	strlcpy(d->ext, r->ext, sizeof(d->ext));
-	(void)!snprintf(d->why, sizeof(d->why), "delivery temporarily "
-	    "suspended: %s", r->desc);
+	free(d->why);
+	if (asprintf(&d->why, "delivery temporarily suspended: %s",
+	    r->desc) == -1)
+		fatal("asprintf");
 	log_info("mta %s: destination failing (%s): no connection to it "
 	    "for %llds", d->name, r->desc, (long long)(d->until - now));
 }
@@ -1095,6 +1099,7 @@ sched_shutdown(void)
 	}
 	while ((d = TAILQ_FIRST(&doms)) != NULL) {
 		TAILQ_REMOVE(&doms, d, entry);
+		free(d->why);
 		free(d);
 	}
 	while ((d = TAILQ_FIRST(&sdoms)) != NULL) {
