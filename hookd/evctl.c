@@ -383,8 +383,14 @@ evq_gone_expire(struct endpoint *ep)
 		free(q);
 	}
 	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
-		if ((rec = evq_item_load(ep, it)) == NULL)
-			break;		/* unreadable: kept, logged */
+		if ((rec = evq_item_load(ep, it)) == NULL) {
+			/* unreadable: kept aside and logged, as when sent
+			 * (events.c), not left at the head of the queue */
+			TAILQ_REMOVE(&ep->items, it, entry);
+			ep->nitems--;
+			evq_item_free(it, 0);
+			continue;
+		}
 		t = json_integer_value(json_object_get(rec, "time"));
 		if (now - t <= ep->lifetime) {
 			json_decref(rec);
