@@ -118,7 +118,8 @@ struct http_call {
 	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's
 								   own */
 	char			 req_scheme[8];
-	int			 same_origin;	/* redirects stay on req_origin */
+	/* redirects stay on req_origin */
+	int			 same_origin;
 	int			 status_enough;	/* a 2xx with a cut body: 2xx */
 	char			**headers;	/* "Name: value",
 						   for req_origin only */

@@ -1234,8 +1234,8 @@ kind		: STRING {
 
 			/* not every kind, as no kinds line would be */
 			if ($1[strspn($1, " ,")] == '\0')
-				perr(&$<pos>1, "kinds \"%s\" names no event kind "
-				    "(all, or kinds such as bounce)", $1);
+				perr(&$<pos>1, "kinds \"%s\" names no event "
+				    "kind (all, or kinds such as bounce)", $1);
 			while ((w = strsep(&p, ",")) != NULL) {
 				s = w;
 				while (*s == ' ')
@@ -1859,7 +1859,8 @@ testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		t->seccomp_debug = 1;
 	else
 		perr(p, "expected testing relay-port PORT, relay-timeout "
-		    "SECONDS, mta-sts-port PORT, tls-rpt-period SECONDS, hook-retry SECONDS, "
+		    "SECONDS, mta-sts-port PORT, tls-rpt-period SECONDS, "
+		    "hook-retry SECONDS, "
 		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
 		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }

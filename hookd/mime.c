@@ -1129,9 +1129,10 @@ doc_free(struct doc *d)
 /*
  * The header block ends at the first empty line.  A line that is neither
  * a header field (blanks before its colon allowed, as RFC 5322 4.5's
- * obsolete syntax has them) nor a continuation before that (a message with no blank
- * line, or with no header but the Received: smtpd adds) starts the body:
- * return where to insert the missing empty line, or 0 when none is.
+ * obsolete syntax has them) nor a continuation before that (a message
+ * with no blank line, or with no header but the Received: smtpd adds)
+ * starts the body: return where to insert the missing empty line, or 0
+ * when none is.
  */
 static size_t
 header_end_missing(const guint8 *p, size_t len)

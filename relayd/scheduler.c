@@ -49,8 +49,9 @@ struct rdom {
 	int			 nconn;
 	time_t			 win_start;
 	int			 win_count;
-	int			 loaded;	/* a sender domain's window read */
-	int			 fd;		/* and where it is kept, or -1 */
+	/* a sender domain's window: read, and where it is kept, or -1 */
+	int			 loaded;
+	int			 fd;
 	/*
 	 * failing: jobs in a row none of whose addresses took a session
 	 * (refused, 421 at the greeting, no answer); from the first, one
