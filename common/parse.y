@@ -1608,6 +1608,17 @@ listen_overlap(const struct pos *p, const struct listener *l)
 	}
 }
 
+/* the word written that asked for TLS (smtps, tls-require, tls) */
+static const char *
+listen_tls_word(void)
+{
+	if (cur_listen_words[LW_SMTPS].file != NULL)
+		return ("smtps");
+	if (cur_listen_words[LW_TLSREQ].file != NULL)
+		return ("tls-require");
+	return ("tls");
+}
+
 static void
 listen_end(void)
 {
@@ -1631,9 +1642,11 @@ listen_end(void)
 	if ((l->flags & LF_API) && api_pos.file == NULL)
 		api_pos = *p;
 	if ((l->flags & LF_AUTH) && !tls)
-		perr(p, "auth on a listener without tls");
+		perr(p, "%s on a listener without tls",
+		    cur_listen_words[LW_AUTHREQ].file != NULL ?
+		    "auth-require" : "auth");
 	if (tls && l->pki[0] == '\0' && !cur_listen_pki)
-		perr(p, "tls on a listener without pki");
+		perr(p, "%s on a listener without pki", listen_tls_word());
 	/* not plain text where a key pair was meant to be used */
 	if (!tls && cur_listen_pki)
 		perr(p, "pki on a listener without %s", (l->flags & LF_HTTP) ?
