@@ -95,6 +95,10 @@ void		 parse_tls_policy_domain(struct config *, const struct pos *,
 int		 parse_utf8_valid(const char *);
 const char	*parse_fmt_time(int64_t, char *, size_t);
 const char	*parse_fmt_ms(int64_t, char *, size_t);
+/* what a number's unit stands for, 0 for a unit not of its kind: bytes
+ * ("", K, M, G in any case), milliseconds ("" is seconds; ms, s, m, h, d) */
+int64_t		 parse_size_unit(const char *);
+int64_t		 parse_time_unit(const char *);
 /* a value out of range is said as written, the bound in its unit */
 int		 parse_check_time(const struct pos *, const struct numval *,
 		    int64_t, int64_t, const char *);

@@ -211,22 +211,12 @@ port		: NUMBER {
 		;
 
 size		: NUMBER {
-			int64_t	 m = 1;
+			int64_t	 m;
 
 			$$ = $1;
-			if ($1.unit[0] == '\0')
-				m = 1;
-			else if (strcasecmp($1.unit, "K") == 0)
-				m = 1024;
-			else if (strcasecmp($1.unit, "M") == 0)
-				m = 1024 * 1024;
-			else if (strcasecmp($1.unit, "G") == 0)
-				m = 1024 * 1024 * 1024;
-			else {
+			if ((m = parse_size_unit($1.unit)) == 0)
 				perr(&$<pos>1, "bad size suffix \"%s\" "
 				    "(use K, M or G)", $1.unit);
-				m = 0;
-			}
 			$$.n = num_scale($1.n, m);
 		}
 		| STRING {
@@ -238,22 +228,14 @@ size		: NUMBER {
 		;
 
 time		: NUMBER {
-			int64_t	 m = 1;
+			int64_t	 m;
 
 			$$ = $1;
-			if ($1.unit[0] == '\0' || strcmp($1.unit, "s") == 0)
-				m = 1;
-			else if (strcmp($1.unit, "m") == 0)
-				m = 60;
-			else if (strcmp($1.unit, "h") == 0)
-				m = 3600;
-			else if (strcmp($1.unit, "d") == 0)
-				m = 86400;
-			else {
+			/* seconds: not ms */
+			m = parse_time_unit($1.unit) / 1000;
+			if (m == 0)
 				perr(&$<pos>1, "bad time suffix \"%s\" "
 				    "(use s, m, h or d)", $1.unit);
-				m = 0;
-			}
 			$$.n = num_scale($1.n, m);
 		}
 		| STRING {
@@ -265,21 +247,15 @@ time		: NUMBER {
 		;
 
 mstime		: NUMBER {
-			int64_t	 m = 1000;
+			int64_t	 m;
 
 			$$ = $1;
-			if (strcmp($1.unit, "ms") == 0)
-				m = 1;
-			else if ($1.unit[0] == '\0' ||
-			    strcmp($1.unit, "s") == 0)
-				m = 1000;
-			else if (strcmp($1.unit, "m") == 0)
-				m = 60000;
-			else {
+			/* milliseconds: up to minutes */
+			if ((m = parse_time_unit($1.unit)) > 60000)
+				m = 0;
+			if (m == 0)
 				perr(&$<pos>1, "bad time suffix \"%s\" "
 				    "(use ms, s or m)", $1.unit);
-				m = 0;
-			}
 			$$.n = num_scale($1.n, m);
 		}
 		| STRING {

@@ -435,6 +435,36 @@ check_written(const struct pos *p, const struct numval *nv, int64_t min,
 	return (1);
 }
 
+int64_t
+parse_size_unit(const char *unit)
+{
+	if (unit[0] == '\0')
+		return (1);
+	if (strcasecmp(unit, "K") == 0)
+		return (1024);
+	if (strcasecmp(unit, "M") == 0)
+		return (1024 * 1024);
+	if (strcasecmp(unit, "G") == 0)
+		return (1024 * 1024 * 1024);
+	return (0);
+}
+
+int64_t
+parse_time_unit(const char *unit)
+{
+	if (strcmp(unit, "ms") == 0)
+		return (1);
+	if (unit[0] == '\0' || strcmp(unit, "s") == 0)
+		return (1000);
+	if (strcmp(unit, "m") == 0)
+		return (60 * 1000);
+	if (strcmp(unit, "h") == 0)
+		return (3600 * 1000);
+	if (strcmp(unit, "d") == 0)
+		return (86400 * 1000);
+	return (0);
+}
+
 /* a duration of unit_ms milliseconds a unit: its unit's, as written */
 static int
 check_duration(const struct pos *p, const struct numval *nv, int64_t min,
@@ -442,16 +472,10 @@ check_duration(const struct pos *p, const struct numval *nv, int64_t min,
 {
 	static const char *const words[2] = { "too short", "too long" };
 	char		 emin[32], emax[32];
-	int64_t		 m = 1000;
+	int64_t		 m;
 
-	if (strcmp(nv->unit, "ms") == 0)
-		m = 1;
-	else if (strcmp(nv->unit, "m") == 0)
-		m = 60 * 1000;
-	else if (strcmp(nv->unit, "h") == 0)
-		m = 3600 * 1000;
-	else if (strcmp(nv->unit, "d") == 0)
-		m = 86400 * 1000;
+	if ((m = parse_time_unit(nv->unit)) == 0)
+		m = 1000;
 	parse_fmt_ms(min * unit_ms, emin, sizeof(emin));
 	parse_fmt_ms(max * unit_ms, emax, sizeof(emax));
 	return (check_written(p, nv, min, max, what, m / unit_ms, words, emin,
@@ -481,14 +505,10 @@ parse_check_size(const struct pos *p, const struct numval *nv, int64_t min,
 {
 	static const char *const words[2] = { "too small", "too large" };
 	char		 emin[32], emax[32];
-	int64_t		 m = 1;
+	int64_t		 m;
 
-	if (strcasecmp(nv->unit, "K") == 0)
-		m = 1024;
-	else if (strcasecmp(nv->unit, "M") == 0)
-		m = 1024 * 1024;
-	else if (strcasecmp(nv->unit, "G") == 0)
-		m = 1024 * 1024 * 1024;
+	if ((m = parse_size_unit(nv->unit)) == 0)
+		m = 1;
 	fmt_size(min, emin, sizeof(emin));
 	fmt_size(max, emax, sizeof(emax));
 	return (check_written(p, nv, min, max, what, m, words, emin, emax) ?
