@@ -327,6 +327,34 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
 	return (0);
 }
 
+/*
+ * The queue's first item: with its record rec (taken), to the dead
+ * letters and out of the queue, 0; or -1, a letter that could not be
+ * written (the item kept).  NULL rec: it could not be read, kept aside
+ * (evq_item_load), out of the queue.
+ */
+static int
+item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int status,
+    const char *why)
+{
+	if (rec != NULL && dead_event(ep->key, ep->pub, rec, why) == -1) {
+		json_decref(rec);
+		return (-1);
+	}
+	TAILQ_REMOVE(&ep->items, it, entry);
+	ep->nitems--;
+	if (rec == NULL) {
+		evq_item_free(it, 0);
+		return (0);
+	}
+	if ((rec = json_pack("[o]", rec)) != NULL)
+		ihist_event_post(rec, ep->pub, status, 0, "dead", why,
+		    ep->attempts);
+	json_decref(rec);
+	evq_item_done(ep, it);
+	return (0);
+}
+
 /* the time of a batch's newest event, 0 if none has one */
 static time_t
 batch_newest(const struct evbatch *b)
@@ -383,32 +411,18 @@ evq_gone_expire(struct endpoint *ep)
 		free(q);
 	}
 	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
-		if ((rec = evq_item_load(ep, it)) == NULL) {
-			/* unreadable: kept aside and logged, as when sent
-			 * (events.c), not left at the head of the queue */
-			TAILQ_REMOVE(&ep->items, it, entry);
-			ep->nitems--;
-			evq_item_free(it, 0);
-			continue;
+		/* unreadable: kept aside and logged, as when sent
+		 * (events.c), not left at the head of the queue */
+		if ((rec = evq_item_load(ep, it)) != NULL) {
+			t = json_integer_value(json_object_get(rec, "time"));
+			if (now - t <= ep->lifetime) {
+				json_decref(rec);
+				if (next == 0 || t < next)
+					next = t;
+				break;
+			}
 		}
-		t = json_integer_value(json_object_get(rec, "time"));
-		if (now - t <= ep->lifetime) {
-			json_decref(rec);
-			if (next == 0 || t < next)
-				next = t;
-			break;
-		}
-		if ((rc = dead_event(ep->key, ep->pub, rec, why)) == -1) {
-			json_decref(rec);
-			break;
-		}
-		TAILQ_REMOVE(&ep->items, it, entry);
-		ep->nitems--;
-		if ((rec = json_pack("[o]", rec)) != NULL)
-			ihist_event_post(rec, ep->pub, 410, 0, "dead", why,
-			    ep->attempts);
-		json_decref(rec);
-		evq_item_done(ep, it);
+		rc = item_bury(ep, it, rec, 410, why);
 	}
 	if ((n -= evq_backlog(ep)) > 0 || rc == -1)
 		log_warnx("events: %s (%s) answered 410 Gone: %zu event(s) "
@@ -470,7 +484,6 @@ evq_retire(struct endpoint *ep)
 	static const char	*why = "endpoint-removed";
 	struct evbatchq		*q;
 	struct evitem		*it;
-	json_t			*rec;
 	size_t			 n;
 	int			 rc = 0;
 
@@ -493,25 +506,9 @@ evq_retire(struct endpoint *ep)
 		TAILQ_REMOVE(&ep->batches, q, entry);
 		free(q);
 	}
-	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
-		if ((rec = evq_item_load(ep, it)) != NULL &&
-		    dead_event(ep->key, ep->pub, rec, why) == -1) {
-			json_decref(rec);
-			rc = -1;
-			break;
-		}
-		TAILQ_REMOVE(&ep->items, it, entry);
-		ep->nitems--;
-		if (rec == NULL) {
-			evq_item_free(it, 0);	/* quarantined */
-			continue;
-		}
-		if ((rec = json_pack("[o]", rec)) != NULL)
-			ihist_event_post(rec, ep->pub, ep->last_status, 0,
-			    "dead", why, ep->attempts);
-		json_decref(rec);
-		evq_item_done(ep, it);
-	}
+	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL)
+		rc = item_bury(ep, it, evq_item_load(ep, it),
+		    ep->last_status, why);
 	n -= evq_backlog(ep);
 	log_warnx("events: %s (%s) is no longer configured: %zu event(s) "
 	    "moved to the dead letters, reason=%s%s", ep->pub,
