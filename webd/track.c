@@ -54,10 +54,14 @@ static const unsigned char gif_comment_byte[] = { 1, ' ' };
 static const unsigned char gif_comment_end[] = { 0 };
 
 /* user agents of image proxies, link scanners and HTTP libraries (README
- * lists them: keep it in step); "bot" is a word's end (agent_bot) */
+ * lists them: keep it in step): these ends of a word (agent_word), then
+ * these strings anywhere */
+static const char *const machine_words[] = {
+	"bot", "crawler", "spider", "scanner", "preview", NULL
+};
 static const char *const machine_agents[] = {
-	"googleimageproxy", "ggpht.com", "yahoomailproxy", "crawler",
-	"spider", "scanner", "preview", "barracuda", "mimecast", "proofpoint",
+	"googleimageproxy", "ggpht.com", "yahoomailproxy",
+	"barracuda", "mimecast", "proofpoint",
 	"symantec", "trendmicro", "fireeye", "forcepoint", "headlesschrome",
 	"python-", "go-http-client", "curl/", "wget", "libwww", "java/",
 	"okhttp", "axios", "node-fetch", NULL
@@ -91,20 +95,21 @@ agent_alnum(char ch)
 }
 
 /*
- * A word (letters and digits) that ends in "bot", any case, and has a
- * small letter: "Googlebot/2.1", "bingbot", "AhrefsBot", "MJ12bot", "bot".
- * Not "bot" inside a word ("Abbott", "both"), nor a word in capitals, as
- * phone models are ("CUBOT_X30").  low is ua in small letters.
+ * A word (letters and digits) that ends in w ("bot"), any case, and has a
+ * small letter: "Googlebot/2.1", "bingbot", "AhrefsBot", "MJ12bot", "bot";
+ * "Baiduspider", "BingPreview/1.0b", "Google Web Preview".  Not w inside a
+ * word ("Abbott", "both", "Previewer"), nor a word in capitals, as phone
+ * models are ("CUBOT_X30").  low is ua in small letters.
  */
 static int
-agent_bot(const char *ua, const char *low)
+agent_word(const char *ua, const char *low, const char *w)
 {
 	const char	*p = low;
-	size_t		 i, end;
+	size_t		 i, end, wlen = strlen(w);
 
-	while ((p = strstr(p, "bot")) != NULL) {
-		end = p - low + 3;
-		p += 3;
+	while ((p = strstr(p, w)) != NULL) {
+		end = p - low + wlen;
+		p += wlen;
 		if (agent_alnum(low[end]))
 			continue;
 		for (i = end; i > 0 && agent_alnum(low[i - 1]); i--)
@@ -128,8 +133,9 @@ track_is_machine(const char *ua, int64_t issued, time_t now, int head)
 	for (i = 0; ua[i] != '\0' && i < sizeof(low) - 1; i++)
 		low[i] = tolower((unsigned char)ua[i]);
 	low[i] = '\0';
-	if (agent_bot(ua, low))
-		return (1);
+	for (i = 0; machine_words[i] != NULL; i++)
+		if (agent_word(ua, low, machine_words[i]))
+			return (1);
 	for (i = 0; machine_agents[i] != NULL; i++)
 		if (strstr(low, machine_agents[i]) != NULL)
 			return (1);
