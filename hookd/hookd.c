@@ -77,7 +77,9 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 		 * reached its recipient's gateway */
 		if (seen_just_delivered(&ev))
 			ev.machine = 1;
-		ev.unique_open = seen_first(&ev);
+		/* the first person's is the unique one: a machine's is
+		 * never unique and takes nothing from it */
+		ev.unique_open = !ev.machine && seen_first(&ev);
 		/* and the other nodes: the event goes when they answer */
 		if (ev.unique_open && seen_shared(p, &ev) == 0)
 			return;

@@ -9,7 +9,9 @@
  * webd cannot keep it: it has no open(2) under its filter, and whatever
  * it holds in memory dies with it.  hookd, which stores webd's events
  * anyway, decides instead: an open or click event from webd gets
- * unique_open from here, whatever webd said.
+ * unique_open from here, whatever webd said.  A machine's (an image
+ * proxy's, a link scanner's) is not asked here: never unique, it leaves
+ * the unique one to the person's first.
  *
  * <spool>/events/track-seen is a fixed table of SEEN_BUCKETS buckets of
  * SEEN_WAYS 8-byte keys (4 MiB): the first 8 bytes of SHA-256(kind,
