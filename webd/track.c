@@ -523,22 +523,102 @@ form_one_click(const char *body)
 	return (0);
 }
 
+static int
+form_hex(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (ch - '0');
+	if (ch >= 'a' && ch <= 'f')
+		return (ch - 'a' + 10);
+	if (ch >= 'A' && ch <= 'F')
+		return (ch - 'A' + 10);
+	return (-1);
+}
+
+/* n bytes of a name or value decoded into out ('+' a space, "%XX" a
+ * byte, another '%' itself); -1 if they do not fit */
+static int
+form_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t	 i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (o + 1 >= outlen)
+			return (-1);
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] == '%' && i + 2 < n &&
+		    form_hex(s[i + 1]) != -1 && form_hex(s[i + 2]) != -1) {
+			out[o++] = form_hex(s[i + 1]) << 4 | form_hex(s[i + 2]);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+/*
+ * application/x-www-form-urlencoded (WHATWG URL 5.1): fields between
+ * '&', empty ones skipped, each a name up to its first '=' and a value
+ * after it, or a name alone whose value is empty ("foo&a=b").  The value
+ * of the first field named name (any case) into val; -1 if there is none
+ * or it does not fit.
+ */
+static int
+form_value(const char *body, const char *name, char *val, size_t vlen)
+{
+	char		 n[32];
+	const char	*f, *e, *v;
+
+	for (f = body; *f != '\0'; f = *e == '\0' ? e : e + 1) {
+		e = f + strcspn(f, "&");
+		if ((v = memchr(f, '=', e - f)) == NULL)
+			v = e;
+		if (form_decode(f, v - f, n, sizeof(n)) == -1 ||
+		    strcasecmp(n, name) != 0)
+			continue;
+		if (v < e)
+			v++;
+		return (form_decode(v, e - v, val, vlen));
+	}
+	return (-1);
+}
+
+/* ct's media type is type, parameters or none after it (RFC 9110 8.3.1) */
+static int
+media_type_is(const char *ct, const char *type)
+{
+	size_t	 len = strlen(type);
+
+	return (strncasecmp(ct, type, len) == 0 && (ct[len] == '\0' ||
+	    ct[len] == ';' || ct[len] == ' ' || ct[len] == '\t'));
+}
+
 /*
  * The POST body: "List-Unsubscribe=One-Click" (RFC 8058, urlencoded or
- * multipart/form-data) or our page's "action=resubscribe".
- * 1 unsubscribe, 2 resubscribe, 0 neither.
+ * multipart/form-data) or our page's "action=resubscribe".  A body
+ * without a Content-Type is read as urlencoded (RFC 9110 8.3 lets the
+ * recipient look at the data); any other type is none of RFC 8058's.
+ * 1 unsubscribe, 2 resubscribe, 0 neither, -1 another media type.
  */
 static int
 unsub_action(struct evhttp_request *req)
 {
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 	const char		*ct;
-	struct evkeyvalq	 q;
 	char			 body[WEB_BODY_MAX + 1];
-	const char		*v;
+	char			 v[16];
 	size_t			 len;
-	int			 rv = 0;
+	int			 multipart = 0;
 
+	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	if (ct != NULL && media_type_is(ct, "multipart/form-data"))
+		multipart = 1;
+	else if (ct != NULL &&
+	    !media_type_is(ct, "application/x-www-form-urlencoded"))
+		return (-1);
 	len = evbuffer_get_length(in);
 	if (len > WEB_BODY_MAX)
 		return (0);
@@ -546,21 +626,15 @@ unsub_action(struct evhttp_request *req)
 	body[len] = '\0';
 	if (memchr(body, '\0', len) != NULL)
 		return (0);
-	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Type");
-	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
+	if (multipart)
 		return (form_one_click(body));
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(body, &q) == -1)
-		return (0);
-	if ((v = evhttp_find_header(&q, "List-Unsubscribe")) != NULL &&
+	if (form_value(body, "List-Unsubscribe", v, sizeof(v)) == 0 &&
 	    strcmp(v, "One-Click") == 0)
-		rv = 1;
-	else if ((v = evhttp_find_header(&q, "action")) != NULL &&
+		return (1);
+	if (form_value(body, "action", v, sizeof(v)) == 0 &&
 	    strcmp(v, "resubscribe") == 0)
-		rv = 2;
-	evhttp_clear_headers(&q);
-	return (rv);
+		return (2);
+	return (0);
 }
 
 static void
@@ -574,7 +648,16 @@ track_unsub(struct evhttp_request *req, const struct token *t)
 		unsub_page(req, t, PAGE_CONFIRM);
 		return;
 	}
-	if ((a = unsub_action(req)) == 0) {
+	if ((a = unsub_action(req)) == -1) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Accept-Post", "application/x-www-form-urlencoded, "
+		    "multipart/form-data");
+		reply_text(req, 415, "Unsupported Media Type",
+		    "expected application/x-www-form-urlencoded or "
+		    "multipart/form-data");
+		return;
+	}
+	if (a == 0) {
 		reply_text(req, 400, "Bad Request",
 		    "expected List-Unsubscribe=One-Click");
 		return;
