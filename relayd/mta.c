@@ -458,16 +458,19 @@ conn_last_own(struct mconn *c, const char *ext)
 	strlcpy(c->lastext, ext ? ext : "", sizeof(c->lastext));
 }
 
-/* the server's refusal code text of what, the reason to leave it */
+/*
+ * the server's refusal code text of what, the reason to leave it; ext
+ * the enhanced code its soft bounce says ("": 4.4.1)
+ */
 static void
-conn_last_reply(struct mconn *c, int code, const char *what,
-    const char *text)
+conn_last_reply(struct mconn *c, int code, const char *ext,
+    const char *what, const char *text)
 {
 	reply_desc(c->lasterr, sizeof(c->lasterr), what, code, text,
 	    &c->lastat);
 	c->lastcode = code;
 	c->lastremote = 1;
-	c->lastext[0] = '\0';
+	strlcpy(c->lastext, ext, sizeof(c->lastext));
 }
 
 /* before a transaction: try the next address, or give up */
@@ -485,10 +488,10 @@ conn_retry_next(struct mconn *c, const char *ext, const char *fmt, ...)
 
 /* as conn_retry_next, for the server's refusal code text of what */
 static void
-conn_retry_reply(struct mconn *c, int code, const char *what,
-    const char *text)
+conn_retry_reply(struct mconn *c, int code, const char *ext,
+    const char *what, const char *text)
 {
-	conn_last_reply(c, code, what, text);
+	conn_last_reply(c, code, ext, what, text);
 	conn_leave_addr(c);
 }
 
@@ -511,7 +514,7 @@ conn_leave_addr(struct mconn *c)
 static void
 greeting_refused(struct mconn *c, int code, const char *text)
 {
-	conn_last_reply(c, code, "greeting refused", text);
+	conn_last_reply(c, code, "", "greeting refused", text);
 	c->state = M_REFUSED;
 	send_line(c, "QUIT");
 	set_timeout(c, relay_connect_timeout);
@@ -1807,11 +1810,11 @@ reply(struct mconn *c, int code, const char *text)
 			send_line(c, "HELO %s", relay_conf->hostname[0] ?
 			    relay_conf->hostname : "localhost");
 		} else
-			conn_retry_reply(c, code, "EHLO", text);
+			conn_retry_reply(c, code, "", "EHLO", text);
 		break;
 	case M_HELO:
 		if (code / 100 != 2)
-			conn_retry_reply(c, code, "HELO", text);
+			conn_retry_reply(c, code, "", "HELO", text);
 		else
 			after_ehlo(c);
 		break;
@@ -1821,7 +1824,7 @@ reply(struct mconn *c, int code, const char *text)
 			mtls_report(c, "starttls-not-supported");
 			/* 421: the server is closing, no plain text on it */
 			if (mtls_mandatory(c) || code == 421)
-				conn_retry_reply(c, code, "STARTTLS", text);
+				conn_retry_reply(c, code, "", "STARTTLS", text);
 			else {
 				/* go on in plain text */
 				c->tls_done = -1;
@@ -1838,11 +1841,16 @@ reply(struct mconn *c, int code, const char *text)
 			auth_login_step(c);
 			break;
 		}
-		if (code != 235) {
+		/* 4xx: this server's trouble, the next address may take
+		 * it (Postfix); 5xx: the credentials', no other will */
+		if (code / 100 == 4)
+			conn_retry_reply(c, code, ext[0] ? ext : "4.7.0",
+			    "AUTH", text);
+		else if (code != 235)
 			conn_fail_reply(c, code, ext[0] ? ext : "4.7.0",
 			    "AUTH", text);
+		if (code != 235)
 			return;
-		}
 		c->authed = 1;
 		tx_start(c);
 		break;
