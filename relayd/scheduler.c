@@ -9,6 +9,7 @@
  * events of each recipient.  relay.c drives it.
  */
 #include <sys/types.h>
+#include <sys/time.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@
 #define ALLOW_REC		32
 /* recipients in one transaction (job_make) */
 #define JOB_RCPTS_MAX		100
+/* a limit domain's rate counted in sixteenths of its unit (dom_rate_ok) */
+#define RATE_SLOTS		16
 
 struct rdom {
 	TAILQ_ENTRY(rdom)	 entry;
@@ -49,6 +52,16 @@ struct rdom {
 	int			 nconn;
 	time_t			 win_start;
 	int			 win_count;
+	/*
+	 * a limit domain's rate: the messages sent in each of the last
+	 * RATE_SLOTS + 1 sixteenths of its unit (per), the latest rslot,
+	 * rsum in all; rated: the rate counts the next one sent
+	 */
+	long long		 rslot;
+	int			 rcount[RATE_SLOTS + 1];
+	int			 rsum;
+	int			 rper;
+	int			 rated;
 	/* a sender domain's window: read, and where it is kept, or -1 */
 	int			 loaded;
 	int			 fd;
@@ -72,6 +85,7 @@ static struct rmsglist	 rq = TAILQ_HEAD_INITIALIZER(rq);
 static struct rdomlist	 doms = TAILQ_HEAD_INITIALIZER(doms);
 static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
 static struct event	*ev_kick, *ev_tick;
+static struct event	*ev_rate;	/* room under a rate (rate_wake) */
 static int		 paused;
 static int		 nconn_all;	/* every domain's, for a smart host */
 static TAILQ_HEAD(, rjob) restarts = TAILQ_HEAD_INITIALIZER(restarts);
@@ -154,7 +168,7 @@ dom_conn_ok(const struct rdom *d)
 	return (d->nconn < (d->failing ? 1 : dom_conn_max(d)));
 }
 
-/* fixed window: rate per unit */
+/* a sender domain's allowance: a fixed window, rate per unit */
 static int
 window_ok(struct rdom *d, int rate, int per, time_t now)
 {
@@ -169,12 +183,110 @@ window_ok(struct rdom *d, int rate, int per, time_t now)
 	return (d->win_count < rate);
 }
 
+/* the sixteenth of per seconds now is in, counted from the epoch */
+static long long
+rate_slot(int per)
+{
+	struct timeval	 tv;
+
+	/* the loop's time: no system call */
+	event_base_gettimeofday_cached(relay_base, &tv);
+	return (((long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) *
+	    RATE_SLOTS / ((long long)per * 1000));
+}
+
+/* the sixteenths before slot - RATE_SLOTS no longer count */
+static void
+rate_advance(struct rdom *d, long long slot, int per)
+{
+	if (per != d->rper || slot > d->rslot + RATE_SLOTS ||
+	    slot < d->rslot - RATE_SLOTS) {
+		/* another unit (a reload), or nothing left of the last
+		 * count, or the clock stepped back */
+		memset(d->rcount, 0, sizeof(d->rcount));
+		d->rsum = 0;
+		d->rslot = slot;
+		d->rper = per;
+		return;
+	}
+	/* a clock a little behind: the latest sixteenth still */
+	while (d->rslot < slot) {
+		d->rslot++;
+		d->rsum -= d->rcount[d->rslot % (RATE_SLOTS + 1)];
+		d->rcount[d->rslot % (RATE_SLOTS + 1)] = 0;
+	}
+}
+
+/*
+ * The domain's rate has no room now: a pass when the oldest sixteenth it
+ * counts goes out of the count, not a second later at the tick's.
+ */
+static void
+rate_wake(const struct rdom *d, int per)
+{
+	struct timeval	 now, tv, at;
+	long long	 s, ms;
+
+	if (ev_rate == NULL)
+		return;
+	for (s = d->rslot - RATE_SLOTS; s < d->rslot; s++)
+		if (d->rcount[s % (RATE_SLOTS + 1)] > 0)
+			break;
+	/* the first millisecond of sixteenth s + RATE_SLOTS + 1 */
+	ms = ((s + RATE_SLOTS + 1) * per * 1000 + RATE_SLOTS - 1) /
+	    RATE_SLOTS;
+	event_base_gettimeofday_cached(relay_base, &now);
+	ms -= (long long)now.tv_sec * 1000 + now.tv_usec / 1000;
+	if (ms >= 1000)
+		return;		/* the tick's pass comes first */
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = 0;
+	tv.tv_usec = ms * 1000;
+	if (evtimer_pending(ev_rate, &at)) {
+		timeradd(&now, &tv, &now);
+		if (timercmp(&at, &now, <=))
+			return;
+	}
+	evtimer_add(ev_rate, &tv);
+}
+
+/*
+ * May one more message go to the domain under its rate?  At most rate in
+ * any interval of per seconds: one goes only while fewer than rate went
+ * in this sixteenth of per and the sixteen before it, which hold all of
+ * the last per seconds (and up to a sixteenth more).  A burst of rate
+ * may go at once, the next when the sixteenth of the first of them has
+ * gone out of the count.
+ */
 static int
-dom_rate_ok(struct rdom *d, time_t now)
+dom_rate_ok(struct rdom *d)
 {
 	const struct domain_limit	*l = dom_limit(d->name);
+	int				 per;
 
-	return (l == NULL || window_ok(d, l->rate, l->per, now));
+	d->rated = 0;
+	if (l == NULL || l->rate <= 0)
+		return (1);
+	per = l->per > 0 ? l->per : 1;
+	rate_advance(d, rate_slot(per), per);
+	if (d->rsum >= l->rate) {
+		rate_wake(d, per);
+		return (0);
+	}
+	d->rated = 1;
+	return (1);
+}
+
+/* one more message to the domain, as dom_rate_ok just let it go */
+static void
+dom_rate_count(struct rdom *d)
+{
+	if (!d->rated)
+		return;
+	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
+	d->rsum++;
+	d->rated = 0;
 }
 
 /*
@@ -677,7 +789,7 @@ may_dispatch(struct rmsg *m, struct rdom *d, time_t now)
 	size_t	 i;
 	int	 ok;
 
-	if (!dom_rate_ok(d, now))
+	if (!dom_rate_ok(d))
 		return (0);
 	if ((ok = sender_ok(m, now)) == -1)
 		return (0);
@@ -823,7 +935,7 @@ sched_pass(int fd, short ev, void *arg)
 			if ((c = mta_idle(dn)) != NULL) {
 				if (!may_dispatch(m, d, now))
 					continue;
-				d->win_count++;
+				dom_rate_count(d);
 				mta_reuse(c, job_make(m, dn, now));
 				continue;
 			}
@@ -835,7 +947,7 @@ sched_pass(int fd, short ev, void *arg)
 			}
 			if (!may_dispatch(m, d, now))
 				continue;
-			d->win_count++;
+			dom_rate_count(d);
 			dom_start(d, job_make(m, dn, now));
 		}
 	}
@@ -880,7 +992,7 @@ sched_next_job(const char *domain)
 				continue;
 			if (!may_dispatch(m, d, now))
 				return (NULL);
-			d->win_count++;
+			dom_rate_count(d);
 			return (job_make(m, domain, now));
 		}
 	}
@@ -1077,7 +1189,8 @@ sched_init(struct event_base *base)
 
 	if ((ev_kick = evtimer_new(base, sched_pass, NULL)) == NULL ||
 	    (ev_tick = event_new(base, -1, EV_PERSIST, sched_tick,
-	    NULL)) == NULL)
+	    NULL)) == NULL ||
+	    (ev_rate = evtimer_new(base, sched_tick, NULL)) == NULL)
 		return (-1);
 	evtimer_add(ev_tick, &tv);
 	return (0);
@@ -1113,7 +1226,9 @@ sched_shutdown(void)
 		event_free(ev_kick);
 	if (ev_tick)
 		event_free(ev_tick);
-	ev_kick = ev_tick = NULL;
+	if (ev_rate)
+		event_free(ev_rate);
+	ev_kick = ev_tick = ev_rate = NULL;
 }
 
 /* the messages in memory, removed ones included */
