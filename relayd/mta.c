@@ -460,7 +460,7 @@ conn_last_own(struct mconn *c, const char *ext)
 
 /*
  * the server's refusal code text of what, the reason to leave it; ext
- * the enhanced code its soft bounce says ("": 4.4.1)
+ * the enhanced code it gave, which its soft bounce says ("": 4.4.1)
  */
 static void
 conn_last_reply(struct mconn *c, int code, const char *ext,
@@ -512,9 +512,10 @@ conn_leave_addr(struct mconn *c)
  * (the reply, the server closing, a timeout, an error) ends it alike.
  */
 static void
-greeting_refused(struct mconn *c, int code, const char *text)
+greeting_refused(struct mconn *c, int code, const char *ext,
+    const char *text)
 {
-	conn_last_reply(c, code, "", "greeting refused", text);
+	conn_last_reply(c, code, ext, "greeting refused", text);
 	c->state = M_REFUSED;
 	send_line(c, "QUIT");
 	set_timeout(c, relay_connect_timeout);
@@ -1796,7 +1797,7 @@ reply(struct mconn *c, int code, const char *text)
 	switch (c->state) {
 	case M_GREETING:
 		if (code != 220) {
-			greeting_refused(c, code, text);
+			greeting_refused(c, code, ext, text);
 			return;
 		}
 		c->greeted = 1;
@@ -1810,11 +1811,11 @@ reply(struct mconn *c, int code, const char *text)
 			send_line(c, "HELO %s", relay_conf->hostname[0] ?
 			    relay_conf->hostname : "localhost");
 		} else
-			conn_retry_reply(c, code, "", "EHLO", text);
+			conn_retry_reply(c, code, ext, "EHLO", text);
 		break;
 	case M_HELO:
 		if (code / 100 != 2)
-			conn_retry_reply(c, code, "", "HELO", text);
+			conn_retry_reply(c, code, ext, "HELO", text);
 		else
 			after_ehlo(c);
 		break;
@@ -1824,7 +1825,8 @@ reply(struct mconn *c, int code, const char *text)
 			mtls_report(c, "starttls-not-supported");
 			/* 421: the server is closing, no plain text on it */
 			if (mtls_mandatory(c) || code == 421)
-				conn_retry_reply(c, code, "", "STARTTLS", text);
+				conn_retry_reply(c, code, ext, "STARTTLS",
+				    text);
 			else {
 				/* go on in plain text */
 				c->tls_done = -1;
