@@ -795,6 +795,68 @@ ns_fill(const char *format, const char *text, const struct ns_rcpt *r,
 	free(para);
 }
 
+/* --- automatic replies, told from a bounce ------------------------- */
+
+/*
+ * Whether the subject is an out-of-office one: it has such words, or
+ * (prefix) it starts with them, as a responder writes them before the
+ * subject it answers ("Automatic reply: Delivery notification ...").
+ */
+static int
+ooo_subject(const char *subject, int prefix)
+{
+	static const char	*subjects[] = {
+		"out of office", "out of the office", "automatic reply",
+		"auto-reply", "autoreply", "auto reply", "auto response",
+		"autoresponse", "abwesenheitsnotiz", "absence",
+		"automatische antwort", "r\xc3\xa9ponse automatique",
+		"respuesta autom\xc3\xa1tica", "risposta automatica",
+		"on vacation", "vacation reply", "away from the office",
+		"afwezigheidsbericht", "automatisch antwoord",
+	};
+	size_t			 i;
+
+	if (subject == NULL)
+		return (0);
+	while (prefix && (*subject == ' ' || *subject == '\t'))
+		subject++;
+	for (i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
+		if (prefix ? strncasecmp(subject, subjects[i],
+		    strlen(subjects[i])) == 0 : ci_find(subject,
+		    subjects[i]) != NULL)
+			return (1);
+	return (0);
+}
+
+/* a reply's subject ("Re: ...", German "AW: ..."), never a bounce's */
+static int
+reply_subject(const char *subject)
+{
+	while (*subject == ' ' || *subject == '\t')
+		subject++;
+	return (strncasecmp(subject, "re:", 3) == 0 ||
+	    strncasecmp(subject, "aw:", 3) == 0);
+}
+
+/*
+ * The headers of a responder (RFC 3834 Precedence auto_reply, vacation
+ * and autoresponder programs' own), which no MTA puts on a bounce; not
+ * Auto-Submitted, which Exim, Gmail and Exchange put on theirs.
+ */
+static int
+responder_marked(GMimeMessage *msg)
+{
+	GMimeObject	*o = GMIME_OBJECT(msg);
+	const char	*v;
+
+	return (g_mime_object_get_header(o, "X-Autoreply") != NULL ||
+	    g_mime_object_get_header(o, "X-Autorespond") != NULL ||
+	    g_mime_object_get_header(o, "X-Autoresponder") != NULL ||
+	    g_mime_object_get_header(o, "X-Vacation") != NULL ||
+	    ((v = g_mime_object_get_header(o, "Precedence")) != NULL &&
+	    ci_find(v, "auto_reply") != NULL));
+}
+
 /*
  * The known non-standard bounces.  ev is the recipient the return path
  * names, else the first (the text's address is a guess: the return
@@ -833,7 +895,9 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		strlcpy(bi->format, "exchange", sizeof(bi->format));
 		exchange_list(text, &ns);
 		soft = ci_find(text, "delay") != NULL;
-	} else if (subject != NULL && (ci_find(subject, "undeliverable") ||
+	} else if (subject != NULL && !ooo_subject(subject, 1) &&
+	    !reply_subject(subject) && !responder_marked(msg) &&
+	    (ci_find(subject, "undeliverable") ||
 	    ci_find(subject, "undelivered mail") ||
 	    ci_find(subject, "mail delivery failed") ||
 	    ci_find(subject, "delivery status notification") ||
@@ -844,7 +908,12 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	    ci_find(subject, "delivery notification")) &&
 	    re_first(text, "([245]\\.[0-9]{1,3}\\.[0-9]{1,3}|[45][0-9][0-9] )",
 	    1, buf, sizeof(buf), &p) == 0) {
-		/* a guess: the first address, the line with the status */
+		/*
+		 * A guess: the first address, the line with the status.  Not
+		 * of a responder's or a person's reply ("Automatic reply:
+		 * Delivery notification ...", "Re: ..."), whose text may have
+		 * a number such as a phone's "555 0100".
+		 */
 		strlcpy(bi->format, "generic", sizeof(bi->format));
 		while (p > text && p[-1] != '\n')
 			p--;
@@ -922,38 +991,18 @@ complaint(const struct scan *sc, struct bounce_info *bi)
 static int
 auto_reply(GMimeMessage *msg, const char *subject)
 {
-	static const char	*subjects[] = {
-		"out of office", "out of the office", "automatic reply",
-		"auto-reply", "autoreply", "auto reply", "auto response",
-		"autoresponse", "abwesenheitsnotiz", "absence",
-		"automatische antwort", "r\xc3\xa9ponse automatique",
-		"respuesta autom\xc3\xa1tica", "risposta automatica",
-		"on vacation", "vacation reply", "away from the office",
-		"afwezigheidsbericht", "automatisch antwoord",
-	};
 	GMimeObject	*o = GMIME_OBJECT(msg);
 	const char	*v;
-	size_t		 i;
-	int		 ooo = 0;
+	int		 ooo = ooo_subject(subject, 0);
 
-	if (subject != NULL)
-		for (i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
-			if (ci_find(subject, subjects[i]) != NULL)
-				ooo = 1;
 	if ((v = g_mime_object_get_header(o, "Auto-Submitted")) != NULL &&
 	    strncasecmp(v, "no", 2) != 0)
 		return (1);
-	if (g_mime_object_get_header(o, "X-Autoreply") != NULL ||
-	    g_mime_object_get_header(o, "X-Autorespond") != NULL ||
-	    g_mime_object_get_header(o, "X-Autoresponder") != NULL ||
-	    g_mime_object_get_header(o, "X-Vacation") != NULL)
+	if (responder_marked(msg))
 		return (1);
-	if ((v = g_mime_object_get_header(o, "Precedence")) != NULL) {
-		if (ci_find(v, "auto_reply") != NULL)
-			return (1);
-		if ((ci_find(v, "bulk") || ci_find(v, "junk")) && ooo)
-			return (1);
-	}
+	if ((v = g_mime_object_get_header(o, "Precedence")) != NULL &&
+	    (ci_find(v, "bulk") || ci_find(v, "junk")) && ooo)
+		return (1);
 	if ((v = g_mime_object_get_header(o, "X-Auto-Response-Suppress"))
 	    != NULL && ooo)
 		return (1);
