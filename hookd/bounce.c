@@ -861,7 +861,12 @@ responder_marked(GMimeMessage *msg)
  * The known non-standard bounces.  ev is the recipient the return path
  * names, else the first (the text's address is a guess: the return
  * path's wins, classify); each other address is an event of its own in
- * bi->more, as a delivery report's.
+ * bi->more, as a delivery report's.  A report that says it is final
+ * (qmail's and Exim's "This is a permanent error", qmail's "I'm not
+ * going to try again", Exchange's "did not reach", "Delivery has
+ * failed") is hard whatever reply it quotes, as a DSN's Action: failed
+ * is: the 451 or 4.4.7 of a message that expired in their queue is
+ * retried by no one.
  */
 static int
 nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
@@ -872,19 +877,22 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	const char		*text = sc->text->str, *p, *v;
 	char			 buf[1024];
 	size_t			 i, j;
-	int			 soft = 0;
+	int			 soft = 0, final = 0;
 
 	ns.n = 0;
 	if (ci_find(text, "This is the qmail-send program")) {
 		strlcpy(bi->format, "qmail", sizeof(bi->format));
 		qmail_list(text, &ns);
 		soft = ci_find(text, "will keep trying") != NULL;
+		final = !soft && (ci_find(text, "permanent error") != NULL ||
+		    ci_find(text, "not going to try again") != NULL);
 	} else if (ci_find(text, "created automatically by mail delivery "
 	    "software")) {
 		strlcpy(bi->format, "exim", sizeof(bi->format));
 		exim_list(text, g_mime_object_get_header(GMIME_OBJECT(msg),
 		    "X-Failed-Recipients"), &ns);
-		soft = ci_find(text, "permanent error") == NULL &&
+		final = ci_find(text, "permanent error") != NULL;
+		soft = !final &&
 		    (ci_find(text, "has not yet been delivered") != NULL ||
 		    ci_find(text, "delayed") != NULL ||
 		    ci_find(text, "temporary") != NULL);
@@ -895,6 +903,7 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		strlcpy(bi->format, "exchange", sizeof(bi->format));
 		exchange_list(text, &ns);
 		soft = ci_find(text, "delay") != NULL;
+		final = !soft;
 	} else if (subject != NULL && !ooo_subject(subject, 1) &&
 	    !reply_subject(subject) && !responder_marked(msg) &&
 	    (ci_find(subject, "undeliverable") ||
@@ -943,6 +952,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	if (i >= ns.n)
 		i = 0;
 	ns_fill(bi->format, text, ns.n > 0 ? &ns.r[i] : NULL, soft, ev);
+	if (final)
+		strlcpy(ev->bounce_type, "hard", sizeof(ev->bounce_type));
 	if (ns.n < 2 || (bi->more = calloc(ns.n - 1,
 	    sizeof(*bi->more))) == NULL)
 		return (0);
@@ -951,6 +962,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 			continue;
 		memset(&e, 0, sizeof(e));
 		ns_fill(bi->format, text, &ns.r[j], soft, &e);
+		if (final)
+			strlcpy(e.bounce_type, "hard", sizeof(e.bounce_type));
 		more_add(sc, verp_rcpt, ev->recipient, bi->action, &e, bi);
 	}
 	return (0);
