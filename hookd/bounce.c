@@ -461,8 +461,9 @@ text_after(const char *text, const char *marker, char *out, size_t len)
  * Whether a paragraph of the report about rcpt says its server refused it
  * at RCPT, as a refusal at SMTP time would be: Postfix's "(in reply to
  * RCPT TO command)", Exim's "after RCPT TO:<...>", sendmail's transcript
- * (">>> RCPT To:<...>").  A generic status (5.0.0 of a "550 User
- * unknown") then suppresses as that refusal does.
+ * (">>> RCPT To:<...>"), qmail's "does not like recipient", Yahoo's
+ * "[RCPT_TO]".  A generic status (5.0.0 of a "550 User unknown", or
+ * none) then suppresses as that refusal does.
  */
 static void
 rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
@@ -481,8 +482,9 @@ rcpt_stage(const char *text, const char *rcpt, char *stage, size_t len)
 		if ((para = strndup(s, e - s)) == NULL)
 			return;
 		if (re_first(para, "(in[[:space:]]+reply[[:space:]]+to|after|"
-		    ">>>)[[:space:]]+RCPT[[:space:]]+TO", 0, buf, sizeof(buf),
-		    NULL) == 0)
+		    ">>>)[[:space:]]+RCPT[[:space:]]+TO|does[[:space:]]+not"
+		    "[[:space:]]+like[[:space:]]+recipient|\\[RCPT_TO\\]", 0,
+		    buf, sizeof(buf), NULL) == 0)
 			strlcpy(stage, "rcpt", len);
 		free(para);
 		if (stage[0] != '\0')

@@ -144,23 +144,28 @@ complaint_suppresses(const struct event_record *ev)
 }
 
 /*
- * A final report of a transient failure (4.4.7: expired) is not; the
- * RCPT it names counts for a generic code (5.0.0) alone, as a detailed
- * one (552 5.2.2) is judged as in any report.
+ * A final report of a transient failure (4.4.7: expired) is not; one of
+ * a generic code (5.0.0) or of none (a text's "554 ... spam") is only
+ * when it names a refused RCPT, as a detailed one (552 5.2.2) is judged
+ * as in any report.
  */
 static void
 returned_suppress(const char *msgid, const char *to,
     const struct event_record *ev, const char *stage, int other, int verp)
 {
+	int	generic;
+
 	if (ev->kind == EV_COMPLAINT) {
 		if (complaint_suppresses(ev))
 			suppress(msgid, ev, verp, ev->description);
 		return;
 	}
+	generic = ev->extended[0] == '\0' ||
+	    strcmp(ev->extended + 1, ".0.0") == 0;
 	if (ev->kind != EV_BOUNCE || strcmp(ev->bounce_type, "hard") != 0 ||
 	    ev->recipient[0] == '\0' || ev->extended[0] == '4' ||
-	    !enhanced_suppresses(ev->extended[0] == '\0' ||
-	    strcmp(ev->extended + 1, ".0.0") == 0 ? stage : "", ev->extended))
+	    (generic && strcmp(stage, "rcpt") != 0) ||
+	    !enhanced_suppresses(generic ? stage : "", ev->extended))
 		return;
 	/* a forwarding target's refusal: not of the return path's */
 	if (other)
