@@ -455,6 +455,35 @@ text_after(const char *text, const char *marker, char *out, size_t len)
 	sanitize_text(out, len, p, e - p, SAN_SQUEEZE);
 }
 
+/*
+ * A recipient's words in the report's text, for a block without a
+ * Diagnostic-Code: the line that names it and the indented lines that go
+ * on with it (Postfix's "<bob@example.net>: host ... said: ...",
+ * sendmail's "<bob@example.net>... Deferred: Connection timed out ..."),
+ * not the text's first paragraph, which is a banner ("This is the mail
+ * system at host ...", sendmail's "THIS IS A WARNING MESSAGE ONLY")
+ * unless no line names it.
+ */
+static void
+rcpt_text(const char *text, const char *rcpt, char *out, size_t len)
+{
+	const char	*p, *e;
+
+	if (rcpt[0] == '\0' || (p = ci_find(text, rcpt)) == NULL) {
+		text_after(text, "", out, len);
+		return;
+	}
+	while (p > text && p[-1] != '\n')
+		p--;
+	for (e = p; (e = strchr(e, '\n')) != NULL; e++)
+		if ((e[1] != ' ' && e[1] != '\t') ||
+		    e[1 + strspn(e + 1, " \t\r")] == '\n')
+			break;
+	if (e == NULL)
+		e = p + strlen(p);
+	sanitize_text(out, len, p, e - p, SAN_SQUEEZE);
+}
+
 #define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
 
 /*
@@ -546,9 +575,11 @@ dsn_more(const struct scan *sc, const struct dsn_scan *ds,
 		memset(&e, 0, sizeof(e));
 		block_fill(ds->failing[i].p, ds->failing[i].len, action,
 		    sizeof(action), &e);
-		if (e.description[0] == '\0')
-			text_after(sc->text->str, "", e.description,
+		if (e.description[0] == '\0') {
+			rcpt_text(sc->text->str, e.recipient, e.description,
 			    sizeof(e.description));
+			codes_from_text(e.description, &e);
+		}
 		strlcpy(e.bounce_type, strcasecmp(action, "delayed") == 0 ?
 		    "soft" : "hard", sizeof(e.bounce_type));
 		more_add(sc, verp_rcpt, first, action, &e, bi);
@@ -1134,9 +1165,11 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		if (strcasecmp(bi->action, "failed") == 0 ||
 		    strcasecmp(bi->action, "delayed") == 0) {
 			ev->kind = EV_BOUNCE;
-			if (ev->description[0] == '\0')
-				text_after(sc.text->str, "", ev->description,
-				    sizeof(ev->description));
+			if (ev->description[0] == '\0') {
+				rcpt_text(sc.text->str, ev->recipient,
+				    ev->description, sizeof(ev->description));
+				codes_from_text(ev->description, ev);
+			}
 			/*
 			 * The Action says whether it is over, not the code:
 			 * "delayed" is retried (even if it quotes a 5xx),
