@@ -852,6 +852,30 @@ hdr_key(const char *name)
 	return (k);
 }
 
+/*
+ * A decoded value holds what its encoded-words decode to: a CR or LF
+ * there (=?utf-8?Q?a=0D=0Ab?=) would break the line of a receiver that
+ * puts the subject in a header or a log.  Each run of them is one space,
+ * in place.
+ */
+static void
+hdr_one_line(char *s)
+{
+	char	*r, *w;
+	int	 brk = 0;
+
+	for (r = w = s; *r != '\0'; r++) {
+		if (*r != '\r' && *r != '\n') {
+			*w++ = *r;
+			brk = 0;
+		} else if (!brk) {
+			*w++ = ' ';
+			brk = 1;
+		}
+	}
+	*w = '\0';
+}
+
 static int
 hdr_add(json_t *obj, const char *name, const char *value)
 {
@@ -861,6 +885,7 @@ hdr_add(json_t *obj, const char *name, const char *value)
 
 	key = hdr_key(name);
 	val = utf8_clean(value, -1);
+	hdr_one_line(val);
 	g_strstrip(val);
 	if ((v = json_string_nocheck(val)) == NULL)	/* made valid */
 		goto done;
