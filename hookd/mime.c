@@ -614,6 +614,40 @@ hdr_cmp(const void *a, const void *b)
 	return (x->seq < y->seq ? -1 : x->seq > y->seq);
 }
 
+/* a charset whose characters may have NUL bytes */
+static int
+charset_wide(const char *cs)
+{
+	return (strncasecmp(cs, "utf-16", 6) == 0 ||
+	    strncasecmp(cs, "utf16", 5) == 0 ||
+	    strncasecmp(cs, "utf-32", 6) == 0 ||
+	    strncasecmp(cs, "utf32", 5) == 0 ||
+	    strncasecmp(cs, "ucs-", 4) == 0 ||
+	    strncasecmp(cs, "ucs2", 4) == 0 ||
+	    strncasecmp(cs, "ucs4", 4) == 0);
+}
+
+/* a Q-word's payload [p, end) after s, its "=00" as nul; 1 if it had one */
+static int
+words_q_nul(GString *s, const char *p, const char *end, const char *nul)
+{
+	int	 had = 0;
+
+	while (p < end) {
+		if (*p == '=' && end - p >= 3 && g_ascii_isxdigit(p[1]) &&
+		    g_ascii_isxdigit(p[2])) {
+			if (nul != NULL && p[1] == '0' && p[2] == '0') {
+				g_string_append(s, nul);
+				had = 1;
+			} else
+				g_string_append_len(s, p, 3);
+			p += 3;
+		} else
+			g_string_append_c(s, *p++);
+	}
+	return (had);
+}
+
 /*
  * GMime 3.2 joins the payloads of adjacent encoded-words of one charset
  * and encoding before it decodes them, so the base64 padding of a B-word
@@ -627,9 +661,12 @@ hdr_cmp(const void *a, const void *b)
  * B-words written as Q-words, whose payloads join safely (a character
  * split between two words included), and its labels as the supersets,
  * unfolded; NULL for any other value: GMime's decoding is right for it.
+ * nul not NULL: a NUL byte a word decodes to is written as nul (GMime
+ * makes it '?'), unless the charset's characters have NUL bytes
+ * (UTF-16, UTF-32).
  */
 static char *
-words_fix(const char *raw)
+words_fix(const char *raw, const char *nul)
 {
 	GString		*s;
 	const char	*p, *cs, *q, *end, *sup;
@@ -637,6 +674,7 @@ words_fix(const char *raw)
 	char		 label[32];
 	gint		 state;
 	guint		 save;
+	const char	*nulas = nul;
 	size_t		 i, n;
 	int		 b, changed = 0;
 	char		*u;
@@ -663,8 +701,14 @@ words_fix(const char *raw)
 		g_string_append_len(s, p, cs + 2 - p);
 		g_string_append(s, sup);
 		g_string_append_c(s, '?');
+		if (charset_wide(label))
+			nulas = NULL;
 		if (!b) {
-			g_string_append_len(s, q + 1, end + 2 - (q + 1));
+			g_string_append_len(s, q + 1, 2);
+			if (words_q_nul(s, q + 3, end, nulas))
+				changed = 1;
+			g_string_append(s, "?=");
+			nulas = nul;
 			continue;
 		}
 		g_string_append(s, "Q?");
@@ -675,8 +719,14 @@ words_fix(const char *raw)
 		save = 0;
 		n = g_base64_decode_step(q + 3, end - (q + 3), buf, &state,
 		    &save);
-		for (i = 0; i < n; i++)
-			g_string_append_printf(s, "=%02X", buf[i]);
+		for (i = 0; i < n; i++) {
+			if (buf[i] == '\0' && nulas != NULL) {
+				g_string_append(s, nulas);
+				changed = 1;
+			} else
+				g_string_append_printf(s, "=%02X", buf[i]);
+		}
+		nulas = nul;
 		g_free(buf);
 		g_string_append(s, "?=");
 	}
@@ -696,7 +746,7 @@ hdr_words_fixed(const char *raw)
 {
 	char	*u, *v;
 
-	if ((u = words_fix(raw)) == NULL)
+	if ((u = words_fix(raw, NULL)) == NULL)
 		return (NULL);
 	v = g_mime_utils_header_decode_text(NULL, u);
 	g_free(u);
@@ -794,7 +844,7 @@ hdr_addr_quoted(const char *name, const char *raw)
 
 	if (raw == NULL || strstr(raw, "=?") == NULL || !hdr_is_address(name))
 		return (NULL);
-	if ((u = words_fix(raw)) == NULL)
+	if ((u = words_fix(raw, NULL)) == NULL)
 		u = g_mime_utils_header_unfold(raw);
 	l = internet_address_list_parse(NULL, u);
 	g_free(u);
@@ -1000,28 +1050,88 @@ file_name_of(const char *fn)
 }
 
 /*
- * The file name of a part whose header has it in encoded-words that
- * words_fix() changes (padded B-words: Outlook writes a long non-ASCII
- * name so; a charset read as its superset), g_malloc'd; NULL when
- * GMime's is right.
+ * A NUL byte in a file name would end it where a receiver reads it
+ * ("evil.exe%00.pdf" as "evil.exe"), and GMime ends it there: an RFC
+ * 2231 value's "%00" ("filename*=utf-8''a%00b.pdf", continuations too)
+ * is written as "%5F", '_' as file_name_of() makes every other control
+ * character; an encoded-word's NUL likewise (words_fix()).  Not in a
+ * value in UTF-16 or UTF-32, whose characters have NUL bytes.  The
+ * header's raw value so fixed, g_malloc'd; NULL if it has none.
  */
 static char *
-file_name_words_fixed(GMimeObject *obj)
+file_name_nul_fix(const char *raw)
+{
+	GString		*s;
+	const char	*p;
+	int		 quoted = 0, ext = 0, name = 0, changed = 0;
+
+	if (raw == NULL || strstr(raw, "%00") == NULL)
+		return (NULL);
+	s = g_string_new(NULL);
+	for (p = raw; *p != '\0'; p++) {
+		if (ext && strncmp(p, "%00", 3) == 0) {
+			g_string_append(s, "%5F");
+			p += 2;
+			changed = 1;
+			continue;
+		}
+		if (quoted) {
+			if (*p == '\\' && p[1] != '\0')
+				g_string_append_c(s, *p++);
+			else if (*p == '"')
+				quoted = 0;
+		} else if (*p == '"')
+			quoted = 1;
+		else if (*p == ';') {
+			name = 1;	/* a parameter's name follows */
+			ext = 0;
+		} else if (name && *p == '=') {
+			name = 0;
+			ext = p[-1] == '*';
+			/* charset'language'value: NUL bytes are characters */
+			if (ext && charset_wide(p + 1 + (p[1] == '"')))
+				break;
+		}
+		g_string_append_c(s, *p);
+	}
+	if (!changed || *p != '\0') {
+		g_string_free(s, TRUE);
+		return (NULL);
+	}
+	return (g_string_free(s, FALSE));
+}
+
+/*
+ * The file name of a part whose header has it in encoded-words that
+ * words_fix() changes (padded B-words: Outlook writes a long non-ASCII
+ * name so; a charset read as its superset; a NUL) or with a NUL in an
+ * RFC 2231 value (file_name_nul_fix()), g_malloc'd; NULL when GMime's is
+ * right.
+ */
+static char *
+file_name_fixed(GMimeObject *obj)
 {
 	GMimeContentDisposition	*cd;
 	GMimeContentType	*ct;
 	GMimeHeaderList		*hl;
 	GMimeHeader		*h;
 	const char		*fn = NULL;
-	char			*u, *r = NULL;
+	char			*u, *v, *r = NULL;
 	int			 disp;
 
 	disp = g_mime_object_get_content_disposition_parameter(obj,
 	    "filename") != NULL;
 	if ((hl = g_mime_object_get_header_list(obj)) == NULL ||
 	    (h = g_mime_header_list_get_header(hl, disp ?
-	    "Content-Disposition" : "Content-Type")) == NULL ||
-	    (u = words_fix(g_mime_header_get_raw_value(h))) == NULL)
+	    "Content-Disposition" : "Content-Type")) == NULL)
+		return (NULL);
+	u = words_fix(g_mime_header_get_raw_value(h), "=5F");
+	if ((v = file_name_nul_fix(u != NULL ? u :
+	    g_mime_header_get_raw_value(h))) != NULL) {
+		g_free(u);
+		u = v;
+	}
+	if (u == NULL)
 		return (NULL);
 	if (disp) {
 		if ((cd = g_mime_content_disposition_parse(NULL, u)) != NULL) {
@@ -1062,7 +1172,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	else
 		fn = g_mime_object_get_content_disposition_parameter(obj,
 		    "filename");
-	if (fn != NULL && (padded = file_name_words_fixed(obj)) != NULL) {
+	if (fn != NULL && (padded = file_name_fixed(obj)) != NULL) {
 		a->file_name = file_name_of(padded);
 		g_free(padded);
 	} else if (fn != NULL)
