@@ -1102,11 +1102,30 @@ file_name_nul_fix(const char *raw)
 }
 
 /*
+ * A Content-Type whose type GMime cannot read (";name=x.pdf", no type at
+ * all, or "text;name=x.pdf") loses its parameters with it: GMime makes it
+ * application/octet-stream without them.  The parameters are well
+ * formed, and readers that take a parameter by name (Thunderbird, mutt)
+ * still name the file x.pdf: file_name_fixed() reads them after that
+ * type.  The type stays GMime's.
+ */
+static int
+ctype_params_lost(GMimeObject *obj, const char *raw)
+{
+	GMimeContentType	*ct;
+
+	return (raw != NULL && strchr(raw, ';') != NULL &&
+	    (ct = g_mime_object_get_content_type(obj)) != NULL &&
+	    g_mime_param_list_length(
+	    g_mime_content_type_get_parameters(ct)) == 0);
+}
+
+/*
  * The file name of a part whose header has it in encoded-words that
  * words_fix() changes (padded B-words: Outlook writes a long non-ASCII
- * name so; a charset read as its superset; a NUL) or with a NUL in an
- * RFC 2231 value (file_name_nul_fix()), g_malloc'd; NULL when GMime's is
- * right.
+ * name so; a charset read as its superset; a NUL), with a NUL in an
+ * RFC 2231 value (file_name_nul_fix()), or in a Content-Type of no type
+ * (ctype_params_lost()), g_malloc'd; NULL when GMime's is right.
  */
 static char *
 file_name_fixed(GMimeObject *obj)
@@ -1115,9 +1134,9 @@ file_name_fixed(GMimeObject *obj)
 	GMimeContentType	*ct;
 	GMimeHeaderList		*hl;
 	GMimeHeader		*h;
-	const char		*fn = NULL;
+	const char		*fn = NULL, *raw;
 	char			*u, *v, *r = NULL;
-	int			 disp;
+	int			 disp, typeless;
 
 	disp = g_mime_object_get_content_disposition_parameter(obj,
 	    "filename") != NULL;
@@ -1125,14 +1144,21 @@ file_name_fixed(GMimeObject *obj)
 	    (h = g_mime_header_list_get_header(hl, disp ?
 	    "Content-Disposition" : "Content-Type")) == NULL)
 		return (NULL);
-	u = words_fix(g_mime_header_get_raw_value(h), "=5F");
-	if ((v = file_name_nul_fix(u != NULL ? u :
-	    g_mime_header_get_raw_value(h))) != NULL) {
+	raw = g_mime_header_get_raw_value(h);
+	typeless = !disp && ctype_params_lost(obj, raw);
+	u = words_fix(raw, "=5F");
+	if ((v = file_name_nul_fix(u != NULL ? u : raw)) != NULL) {
 		g_free(u);
 		u = v;
 	}
-	if (u == NULL)
+	if (u == NULL && !typeless)
 		return (NULL);
+	if (typeless) {
+		v = g_strconcat("application/octet-stream",
+		    strchr(u != NULL ? u : raw, ';'), NULL);
+		g_free(u);
+		u = v;
+	}
 	if (disp) {
 		if ((cd = g_mime_content_disposition_parse(NULL, u)) != NULL) {
 			fn = g_mime_content_disposition_get_parameter(cd,
@@ -1172,7 +1198,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	else
 		fn = g_mime_object_get_content_disposition_parameter(obj,
 		    "filename");
-	if (fn != NULL && (padded = file_name_fixed(obj)) != NULL) {
+	if ((padded = file_name_fixed(obj)) != NULL) {
 		a->file_name = file_name_of(padded);
 		g_free(padded);
 	} else if (fn != NULL)
