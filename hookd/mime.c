@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <gmime/gmime.h>
+#include <gumbo.h>
 #include <jansson.h>
 
 #include "addrguard.h"
@@ -1216,6 +1217,174 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	a->data = data;
 }
 
+/*
+ * The html field is UTF-8 whatever the part's charset was, but a
+ * <meta charset="iso-8859-1"> (or http-equiv Content-Type) in it still
+ * says the part's: a receiver that stores or serves the HTML as it is
+ * has it read as Latin-1 by a browser, every non-ASCII character as
+ * mojibake.  Each such declaration says utf-8 instead, rewritten in
+ * place; every other byte stays.  The first HTML_META_SCAN bytes are
+ * parsed (gumbo, as a browser would: not a <meta> in a comment or a
+ * script): a browser looks for the declaration at the start (the
+ * prescan reads 1024 bytes), and a whole parse of a large part would
+ * cost many times its size.
+ */
+#define HTML_META_SCAN	(64 * 1024)
+
+struct html_span {
+	size_t		 off, len;
+	const char	*with;
+};
+
+static int
+html_span_cmp(const void *a, const void *b)
+{
+	const struct html_span	*x = a, *y = b;
+
+	return (x->off < y->off ? -1 : x->off > y->off);
+}
+
+/* what a charset declaration's value names is UTF-8 already */
+static int
+html_charset_utf8(const char *v)
+{
+	while (*v == ' ' || *v == '\t' || *v == '"' || *v == '\'')
+		v++;
+	return (g_ascii_strncasecmp(v, "utf-8", 5) == 0 ||
+	    g_ascii_strncasecmp(v, "utf8", 4) == 0);
+}
+
+/* the charset a Content-Type value (text/html; charset=x) names, or NULL */
+static const char *
+html_content_charset(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (g_ascii_strncasecmp(v, "charset", 7) == 0) {
+			for (v += 7; *v == ' ' || *v == '\t'; v++)
+				;
+			if (*v == '=')
+				return (v + 1);
+		}
+	return (NULL);
+}
+
+/* a span of the source to write as with, if a is from the source */
+static void
+html_span_add(GArray *spans, const GumboAttribute *a, const char *html,
+    size_t len, const char *with)
+{
+	struct html_span	 sp;
+	const char		*p = a->original_value.data;
+
+	if (p == NULL || a->original_value.length == 0 || p < html ||
+	    (size_t)(p - html) > len ||
+	    a->original_value.length > len - (size_t)(p - html))
+		return;
+	sp.off = p - html;
+	sp.len = a->original_value.length;
+	sp.with = with;
+	g_array_append_val(spans, sp);
+}
+
+static void
+html_meta(GArray *spans, const GumboElement *e, const char *html, size_t len)
+{
+	const GumboAttribute	*a, *he;
+	const char		*cs;
+
+	if ((a = gumbo_get_attribute(&e->attributes, "charset")) != NULL &&
+	    !html_charset_utf8(a->value))
+		html_span_add(spans, a, html, len, "\"utf-8\"");
+	if ((he = gumbo_get_attribute(&e->attributes, "http-equiv")) !=
+	    NULL && g_ascii_strcasecmp(he->value, "content-type") == 0 &&
+	    (a = gumbo_get_attribute(&e->attributes, "content")) != NULL &&
+	    (cs = html_content_charset(a->value)) != NULL &&
+	    !html_charset_utf8(cs))
+		html_span_add(spans, a, html, len,
+		    "\"text/html; charset=utf-8\"");
+}
+
+/* the charset declarations of html[0..len) to rewrite, in spans */
+static void
+html_meta_walk(GArray *spans, const GumboNode *root, const char *html,
+    size_t len)
+{
+	GPtrArray		*stack;
+	const GumboNode		*n;
+	const GumboVector	*kids;
+	unsigned int		 i;
+
+	stack = g_ptr_array_new();
+	g_ptr_array_add(stack, (gpointer)root);
+	while (stack->len > 0) {
+		n = g_ptr_array_remove_index(stack, stack->len - 1);
+		if (n->type == GUMBO_NODE_ELEMENT ||
+		    n->type == GUMBO_NODE_TEMPLATE)
+			kids = &n->v.element.children;
+		else if (n->type == GUMBO_NODE_DOCUMENT)
+			kids = &n->v.document.children;
+		else
+			continue;
+		if (n->type == GUMBO_NODE_ELEMENT &&
+		    n->v.element.tag == GUMBO_TAG_META &&
+		    n->v.element.tag_namespace == GUMBO_NAMESPACE_HTML)
+			html_meta(spans, &n->v.element, html, len);
+		for (i = 0; i < kids->length; i++)
+			g_ptr_array_add(stack, kids->data[i]);
+	}
+	g_ptr_array_free(stack, TRUE);
+}
+
+/* html (g_malloc'd UTF-8, taken) with its charset declared as utf-8 */
+static char *
+html_meta_utf8(char *html)
+{
+	GumboOptions		 opts;
+	GumboOutput		*out;
+	GArray			*spans;
+	GString			*s;
+	struct html_span	*sp;
+	size_t			 len, i, at;
+
+	len = strlen(html);
+	if (len > HTML_META_SCAN) {
+		len = HTML_META_SCAN;
+		while (len > 0 && ((unsigned char)html[len] & 0xc0) == 0x80)
+			len--;		/* not inside a character */
+	}
+	for (i = 0; i + 7 <= len; i++)
+		if (g_ascii_strncasecmp(html + i, "charset", 7) == 0)
+			break;
+	if (i + 7 > len)
+		return (html);	/* no declaration: no parse */
+	opts = kGumboDefaultOptions;
+	/* each error keeps a copy of the open elements: none is wanted */
+	opts.max_errors = 0;
+	if ((out = gumbo_parse_with_options(&opts, html, len)) == NULL)
+		return (html);
+	spans = g_array_new(FALSE, FALSE, sizeof(struct html_span));
+	html_meta_walk(spans, out->root, html, len);
+	gumbo_destroy_output(&opts, out);
+	if (spans->len == 0) {
+		g_array_free(spans, TRUE);
+		return (html);
+	}
+	g_array_sort(spans, html_span_cmp);
+	s = g_string_sized_new(strlen(html) + 32);
+	for (at = 0, i = 0; i < spans->len; i++) {
+		sp = &g_array_index(spans, struct html_span, i);
+		if (sp->off < at)
+			continue;	/* overlaps: not from the source */
+		g_string_append_len(s, html + at, sp->off - at);
+		g_string_append(s, sp->with);
+		at = sp->off + sp->len;
+	}
+	g_string_append(s, html + at);
+	g_array_free(spans, TRUE);
+	g_free(html);
+	return (g_string_free(s, FALSE));
+}
+
 static void
 doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
 {
@@ -1234,9 +1403,11 @@ doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
 		else if (g_mime_content_type_is_type(ct, "text", "html"))
 			slot = &d->html;
 	}
-	if (slot != NULL && *slot == NULL)
+	if (slot != NULL && *slot == NULL) {
 		*slot = part_text(GMIME_PART(obj));
-	else
+		if (slot == &d->html)
+			d->html = html_meta_utf8(d->html);
+	} else
 		doc_attach(d, obj, parent, part_bytes(GMIME_PART(obj)));
 }
 
