@@ -1225,9 +1225,10 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
  * mojibake.  Each such declaration says utf-8 instead, rewritten in
  * place; every other byte stays.  The first HTML_META_SCAN bytes are
  * parsed (gumbo, as a browser would: not a <meta> in a comment or a
- * script): a browser looks for the declaration at the start (the
- * prescan reads 1024 bytes), and a whole parse of a large part would
- * cost many times its size.
+ * script), and only up to the end of the last "<meta" tag among them (a
+ * part with none is not parsed): a browser looks for the declaration at
+ * the start (the prescan reads 1024 bytes), and a parse costs hundreds
+ * of instructions a byte, which most of a part would not repay.
  */
 #define HTML_META_SCAN	(64 * 1024)
 
@@ -1352,11 +1353,17 @@ html_meta_utf8(char *html)
 		while (len > 0 && ((unsigned char)html[len] & 0xc0) == 0x80)
 			len--;		/* not inside a character */
 	}
-	for (i = 0; i + 7 <= len; i++)
-		if (g_ascii_strncasecmp(html + i, "charset", 7) == 0)
-			break;
-	if (i + 7 > len)
-		return (html);	/* no declaration: no parse */
+	/* only as far as the end of the last <meta tag: no parse without */
+	for (at = 0, i = 0; i + 5 <= len; i++)
+		if (html[i] == '<' && g_ascii_strncasecmp(html + i + 1, "meta",
+		    4) == 0)
+			at = i + 5;
+	if (at == 0)
+		return (html);
+	while (at < len && html[at] != '>')
+		at++;
+	if (at < len)
+		len = at + 1;
 	opts = kGumboDefaultOptions;
 	/* each error keeps a copy of the open elements: none is wanted */
 	opts.max_errors = 0;
