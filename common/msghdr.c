@@ -84,8 +84,10 @@ subject(struct envelope *env, const char *v, size_t vlen)
 
 	msghdr_copy(raw, sizeof(raw), v, vlen);
 	dec = g_mime_utils_header_decode_text(NULL, raw);
-	msghdr_copy(env->subject, sizeof(env->subject), dec ? dec : raw,
-	    strlen(dec ? dec : raw));
+	/* an encoded-word's CR LF (=0D=0A): a space, as in the payloads */
+	sanitize_text(env->subject, sizeof(env->subject), dec ? dec : raw,
+	    strlen(dec ? dec : raw),
+	    (SAN_HEADER & ~SAN_UNFOLD) | SAN_BREAKSPACE);
 	g_free(dec);
 }
 

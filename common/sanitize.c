@@ -87,6 +87,7 @@ sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 	size_t		 i = 0, o = 0, n;
 	unsigned char	 c;
 	int		 blank = 1;	/* the last byte out was a blank */
+	int		 brk = 0;	/* the last byte in was CR or LF */
 
 	if (dstlen == 0)
 		return (0);
@@ -101,6 +102,13 @@ sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 			break;
 		if (is_break(c) && (flags & SAN_UNFOLD))
 			continue;
+		if (is_break(c) && (flags & SAN_BREAKSPACE)) {
+			if (!brk)
+				dst[o++] = ' ';
+			brk = 1;
+			continue;
+		}
+		brk = 0;
 		if ((flags & SAN_SQUEEZE) && (is_blank(c) || is_break(c))) {
 			if (!blank)
 				dst[o++] = ' ';

@@ -25,6 +25,9 @@
 #define SAN_UTF8	0x40	/* bytes >= 0x80 kept only as whole, valid
 				   UTF-8 sequences that are not C1 controls or
 				   line separators (else '?') */
+/* every run of CR and LF: one space (a decoded header's encoded-words
+   may hold them, where a fold's would be dropped) */
+#define SAN_BREAKSPACE	0x80
 
 /* what each place uses */
 #define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */

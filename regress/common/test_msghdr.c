@@ -14,9 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gmime/gmime.h>
+
+#include "envelope.h"
 #include "msghdr.h"
 #include "tap.h"
 
+static const char ewsubj[] = "=?utf-8?Q?a=0D=0Ab?=";
 static const char msg[] = "Message-ID: <a@b>\r\nSubject: hi\r\n"
     "\r\nbody\r\n";
 
@@ -40,6 +44,7 @@ main(void)
 {
 	char		 path[] = "/tmp/mh-msghdr.XXXXXX", buf[16], big[256];
 	struct seen	 s;
+	struct envelope	 env;
 	ssize_t		 n;
 	int		 fd, dfd;
 
@@ -59,6 +64,12 @@ main(void)
 	ok(s.n == 2 && strcmp(s.last, "Subject") == 0,
 	    "its header section walked: Message-ID, Subject");
 
+	/* an encoded-word's CR LF is a space in the event's subject */
+	g_mime_init();
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Subject", 7, ewsubj, strlen(ewsubj));
+	is_str(env.subject, "a b", "an encoded CR LF in the subject: a space");
+
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	is_int(n, sizeof(buf), "a file longer than the buffer: the buffer's "
 	    "size, the start");
@@ -71,6 +82,11 @@ main(void)
 	close(fd);
 
 	errno = 0;
+	/* an encoded-word's CR LF is a space in the event's subject */
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Subject", 7, ewsubj, strlen(ewsubj));
+	is_str(env.subject, "a b", "an encoded CR LF in the subject: a space");
+
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	ok(n == -1 && errno == EBADF, "a closed descriptor: -1, errno set");
 	if ((dfd = open("/tmp", O_RDONLY | O_DIRECTORY)) != -1) {

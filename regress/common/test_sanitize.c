@@ -89,6 +89,12 @@ main(void)
 	is_str(S("\xe2\x9c\x93", SAN_FIELD), "\xe2\x9c\x93",
 	    "field: UTF-8 kept");
 
+	/* a decoded header: a run of breaks is one space, blanks kept */
+	is_str(S("a\r\n\r\nb  c\rd\ne", SAN_BREAKSPACE | SAN_8BIT),
+	    "a b  c d e", "breakspace: each run of CR and LF is one space");
+	is_str(S("a\r\nb\tc", (SAN_HEADER & ~SAN_UNFOLD) | SAN_BREAKSPACE),
+	    "a b c", "breakspace in a header: the tab a space too");
+
 	/* squeezed: one space for every run of blanks and line breaks */
 	is_str(S("  a \t\r\n b\n", SAN_SQUEEZE), "a b",
 	    "squeeze: runs of blanks and breaks are one space, trimmed");
