@@ -139,9 +139,9 @@ session_destroy(struct session *s)
 	s->destroyed = 1;
 	rcpt_forget(s);
 	tx_abort(s);
-	SLOG(s, "event=disconnect reason=%s duration=%lld",
+	SLOG(s, "event=disconnect reason=%s duration=%lld ip=%s",
 	    s->reason[0] ? s->reason : "unknown",
-	    (long long)(time(NULL) - s->started));
+	    (long long)(time(NULL) - s->started), s->ip);
 	if (s->evflags)
 		event_del(&s->ev);
 	evtimer_del(&s->tmo);
@@ -210,7 +210,8 @@ session_timer(int fd, short ev, void *arg)
 	case S_TLS_HS:
 		/* no reply can go before TLS is up: the session ends now */
 		smtp_g.t_timeouts++;
-		SLOG(s, "event=tls result=fail error=\"handshake timed out\"");
+		SLOG(s, "event=tls result=fail error=\"handshake timed out\" "
+		    "ip=%s", s->ip);
 		strlcpy(s->reason, "tls-handshake-timeout", sizeof(s->reason));
 		session_destroy(s);
 		return;
@@ -389,8 +390,8 @@ io_fill(struct session *s)
 			}
 			s->rd_want = 0;
 			if (n == -1) {
-				SLOG(s, "event=tls-error error=\"%s\"",
-				    tls_error(s->tls));
+				SLOG(s, "event=tls-error error=\"%s\" ip=%s",
+				    tls_error(s->tls), s->ip);
 				strlcpy(s->reason, "tls-error",
 				    sizeof(s->reason));
 				return (-1);
@@ -500,8 +501,8 @@ tls_hs(struct session *s)
 		return (0);
 	}
 	if (r == -1) {
-		SLOG(s, "event=tls result=fail error=\"%s\"",
-		    tls_error(s->tls));
+		SLOG(s, "event=tls result=fail error=\"%s\" ip=%s",
+		    tls_error(s->tls), s->ip);
 		strlcpy(s->reason, "tls-handshake", sizeof(s->reason));
 		return (-1);
 	}
@@ -514,7 +515,7 @@ tls_start(struct session *s)
 {
 	if (s->lc->tls == NULL ||
 	    tls_accept_socket(s->lc->tls, &s->tls, s->fd) == -1) {
-		SLOG(s, "event=tls result=fail error=accept");
+		SLOG(s, "event=tls result=fail error=accept ip=%s", s->ip);
 		strlcpy(s->reason, "tls-accept", sizeof(s->reason));
 		return (-1);
 	}
@@ -639,7 +640,7 @@ process_input(struct session *s)
 		before = s->ioff;
 		switch (s->state) {
 		case S_GREETING:
-			SLOG(s, "event=early-talker");
+			SLOG(s, "event=early-talker ip=%s", s->ip);
 			session_reply(s, "554 5.5.1 Protocol error: input "
 			    "before the greeting");
 			session_close(s, "early-talker");
@@ -1270,7 +1271,7 @@ auth_send(struct session *s, const char *user, const char *pass)
  bad:
 	s->state = S_CMD;
 	smtp_g.t_auth_fail++;
-	SLOG(s, "event=auth result=fail reason=malformed");
+	SLOG(s, "event=auth result=fail reason=malformed ip=%s", s->ip);
 	session_error(s, "535 5.7.8 Authentication credentials invalid");
 }
 
@@ -1465,14 +1466,15 @@ session_auth_verdict(struct session *s, const struct authd_auth_res *res)
 		break;
 	case AUTH_THROTTLED:
 		smtp_g.t_auth_fail++;
-		SLOG(s, "event=auth user=%s result=throttled", logb);
+		SLOG(s, "event=auth user=%s result=throttled ip=%s", logb,
+		    s->ip);
 		session_reply(s, "421 4.7.0 %s Too many authentication "
 		    "failures", s->lc->hostname);
 		session_close(s, "auth-throttled");
 		break;
 	default:
 		smtp_g.t_auth_fail++;
-		SLOG(s, "event=auth user=%s result=fail", logb);
+		SLOG(s, "event=auth user=%s result=fail ip=%s", logb, s->ip);
 		session_error(s, "535 5.7.8 Authentication credentials "
 		    "invalid");
 		break;
@@ -1516,7 +1518,8 @@ junk_count(struct session *s)
 {
 	if (s->conf->max_junk <= 0 || ++s->junk <= s->conf->max_junk)
 		return (0);
-	SLOG(s, "event=junk-commands count=%d", s->junk - 1);
+	SLOG(s, "event=junk-commands count=%d ip=%s", s->junk - 1,
+	    s->ip);
 	session_reply(s, "421 4.7.0 %s Too many commands without a "
 	    "message, closing connection", s->lc->hostname);
 	session_close(s, "junk-commands");
