@@ -102,6 +102,7 @@ config_new(void)
 	c->max_sessions_per_ip = 64;
 	c->max_sessions_per_net = 256;
 	c->smtp_timeout = 300;
+	c->tls_handshake_timeout = 30;
 	c->min_data_rate = 500;
 	c->greeting_delay_ms = 0;
 	c->session_timeout = 3600;

@@ -406,6 +406,8 @@ struct config {
 	int			 max_sessions_per_net;
 	/* limit idle-timeout, seconds, default 300 */
 	int			 smtp_timeout;
+	/* limit tls-handshake-timeout, seconds, default 30 */
+	int			 tls_handshake_timeout;
 	/* limit min-data-rate, bytes/s, default 500 */
 	int			 min_data_rate;
 	/* limit greeting-delay, ms, default 0 */

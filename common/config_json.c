@@ -418,6 +418,7 @@ config_to_json(const struct config *c, int flags)
 	jint(o, "max_sessions_per_ip", c->max_sessions_per_ip);
 	jint(o, "max_sessions_per_net", c->max_sessions_per_net);
 	jint(o, "smtp_timeout", c->smtp_timeout);
+	jint(o, "tls_handshake_timeout", c->tls_handshake_timeout);
 	jint(o, "min_data_rate", c->min_data_rate);
 	jint(o, "greeting_delay_ms", c->greeting_delay_ms);
 	jint(o, "session_timeout", c->session_timeout);
@@ -958,6 +959,7 @@ scalars_from_json(struct config *c, const json_t *o)
 	GINT(o, "max_sessions_per_ip", 1, 65536, c->max_sessions_per_ip);
 	GINT(o, "max_sessions_per_net", 1, 65536, c->max_sessions_per_net);
 	GINT(o, "smtp_timeout", 1, 86400, c->smtp_timeout);
+	GINT(o, "tls_handshake_timeout", 1, 86400, c->tls_handshake_timeout);
 	GINT(o, "min_data_rate", 0, 1073741824, c->min_data_rate);
 	GINT(o, "greeting_delay_ms", 0, 60000, c->greeting_delay_ms);
 	GINT(o, "session_timeout", 1, 86400, c->session_timeout);

@@ -208,6 +208,11 @@ print_limits(struct evbuffer *b, const struct config *c,
 		dur(b, c->smtp_timeout);
 		evbuffer_add_printf(b, "\n");
 	}
+	if (c->tls_handshake_timeout != d->tls_handshake_timeout) {
+		evbuffer_add_printf(b, "limit tls-handshake-timeout ");
+		dur(b, c->tls_handshake_timeout);
+		evbuffer_add_printf(b, "\n");
+	}
 	if (c->session_timeout != d->session_timeout) {
 		evbuffer_add_printf(b, "limit session-timeout ");
 		dur(b, c->session_timeout);

@@ -132,7 +132,7 @@ static struct numval num_err(void);
 %token	PRIVADDR QUEUE
 %token	QUARANTINE RATE READ RECIPIENTS REJECT RELAY REQUIRE RESOLVER RETRY
 %token	ROUTE SECRET SELECTOR SENDERDOMAIN SESSIONS SESSIONSPERIP SESSIONSPERNET
-%token	MINDATARATE JUNK
+%token	MINDATARATE JUNK TLSHSTIMEOUT
 %token	MIMEPARTS MIMEDEPTH MIMEHEADERS MIMEHEADERSIZE
 %token	SESSIONTIMEOUT SMTPS SPF SPOOL TLS TLSREQ TO TRACKING UNSUBSCRIBE URL
 %token	VERDICTS VIA WAIT OPENS CLICKS TESTING CLUSTER REDIS NODE
@@ -741,6 +741,12 @@ limit		: MESSAGESIZE size {
 			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "idle-timeout") == 0)
 				conf->smtp_timeout = $2.n;
+		}
+		| TLSHSTIMEOUT time {
+			global_once(&$<pos>1, "limit tls-handshake-timeout");
+			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
+			    "tls-handshake-timeout") == 0)
+				conf->tls_handshake_timeout = $2.n;
 		}
 		| GREETDELAY mstime {
 			global_once(&$<pos>1, "limit greeting-delay");

@@ -184,6 +184,7 @@ static const struct keywords keywords[] = {
 	{ "testing",		TESTING,	1 },
 	{ "timeout",		TIMEOUT,	0 },
 	{ "tls",		TLS,		1 },
+	{ "tls-handshake-timeout", TLSHSTIMEOUT, 0 },
 	{ "tls-require",	TLSREQ,		0 },
 	{ "to",			TO,		0 },
 	{ "tracking",		TRACKING,	1 },

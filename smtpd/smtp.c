@@ -198,6 +198,10 @@ conf_snapshot(const struct config *conf)
 	c->max_per_ip = conf->max_sessions_per_ip;
 	c->max_per_net = conf->max_sessions_per_net;
 	c->timeout = conf->smtp_timeout > 0 ? conf->smtp_timeout : 300;
+	c->hs_timeout = conf->tls_handshake_timeout > 0 ?
+	    conf->tls_handshake_timeout : 30;
+	if (c->hs_timeout > c->timeout)
+		c->hs_timeout = c->timeout;
 	c->min_data_rate = conf->min_data_rate;
 	c->max_junk = conf->max_junk;
 	TAILQ_FOREACH(l, &conf->listeners, entry)

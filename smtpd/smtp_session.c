@@ -521,7 +521,12 @@ tls_start(struct session *s)
 	}
 	s->state = S_TLS_HS;
 	s->tls_want = TLS_WANT_POLLIN;
-	timer_reset(s);
+	/*
+	 * A handshake in progress holds some 45 KB of TLS state (an idle
+	 * session 2 KB): it gets limit tls-handshake-timeout, not the idle
+	 * timeout, and its bytes do not extend it.
+	 */
+	timer_at(s, now_ms() + (int64_t)s->conf->hs_timeout * 1000);
 	return (0);
 }
 

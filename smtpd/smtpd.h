@@ -49,6 +49,7 @@ struct smtp_conf {
 	int			 max_per_ip;
 	int			 max_per_net;	/* per /24 or /64 */
 	int			 timeout;	/* idle, seconds */
+	int			 hs_timeout;	/* TLS handshake, seconds */
 	int			 min_data_rate;	/* bytes/s, 0: none */
 	/* NOOP RSET HELP VRFY per transaction */
 	int			 max_junk;

@@ -49,6 +49,7 @@ static const char full[] =
     "limit sessions 10\n"
     "limit sessions-per-ip 3\n"
     "limit idle-timeout 2m\n"
+    "limit tls-handshake-timeout 15s\n"
     "limit greeting-delay 750ms\n"
     "limit session-timeout 10m\n"
     "limit errors 5\n"
@@ -174,6 +175,8 @@ test_defaults(void)
 	is_int(c->max_sessions, 1024, "default sessions");
 	is_int(c->max_sessions_per_ip, 64, "default sessions-per-ip");
 	is_int(c->smtp_timeout, 300, "default idle timeout");
+	is_int(c->tls_handshake_timeout, 30,
+	    "default tls-handshake-timeout 30s");
 	is_int(c->greeting_delay_ms, 0, "default greeting-delay 0");
 	is_int(c->session_timeout, 3600, "default session-timeout 1h");
 	is_int(c->max_errors, 10, "default errors 10");
@@ -217,6 +220,7 @@ check_full(const struct config *c)
 	is_int(c->max_sessions, 10, "sessions");
 	is_int(c->max_sessions_per_ip, 3, "sessions-per-ip");
 	is_int(c->smtp_timeout, 120, "idle-timeout 2m");
+	is_int(c->tls_handshake_timeout, 15, "tls-handshake-timeout 15s");
 	is_int(c->greeting_delay_ms, 750, "greeting-delay 750ms");
 	is_int(c->session_timeout, 600, "session-timeout 10m");
 	is_int(c->max_errors, 5, "errors 5");
