@@ -15,9 +15,11 @@
  *   lost link delays what other nodes learn, never a delivery.
  * - Each sender domain's allowance: a counter per domain that expires
  *   with its window, taken one message at a time by a script, so the
- *   nodes together send no more than the limit.  Unlinked, a node sends
- *   its share (the limit divided by the nodes last seen) from its own
- *   window, and says so.
+ *   nodes together send no more than the limit (a fixed window: up to
+ *   twice the limit across the end of one; sliding it would take a
+ *   hash of sixteenths under a new key).  Unlinked, a node sends its
+ *   share (the limit divided by the nodes last seen) from its own
+ *   count, in any interval of the unit (scheduler.c), and says so.
  */
 #include <sys/types.h>
 #include <sys/queue.h>

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <sys/time.h>
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,13 @@
  */
 #define DEFAULT_CONNECTIONS	4
 #define SMARTHOST_CONNECTIONS	20
-/* a sender domain's window on disk: "START COUNT\n", fixed widths */
-#define ALLOW_REC		32
+/*
+ * A sender domain's count on disk (allow_save): "v2 SLOT PER" and the
+ * counts of the sixteenths SLOT - RATE_SLOTS to SLOT, fixed widths; or,
+ * as written before, its fixed window: "START COUNT\n"
+ */
+#define ALLOW_REC		(3 + 20 + 11 + (RATE_SLOTS + 1) * 11 + 1)
+#define ALLOW_REC_V1		32
 /* recipients in one transaction (job_make) */
 #define JOB_RCPTS_MAX		100
 /* a limit domain's rate counted in sixteenths of its unit (dom_rate_ok) */
@@ -50,19 +57,18 @@ struct rdom {
 	TAILQ_ENTRY(rdom)	 entry;
 	char			 name[256];
 	int			 nconn;
-	time_t			 win_start;
-	int			 win_count;
 	/*
-	 * a limit domain's rate: the messages sent in each of the last
-	 * RATE_SLOTS + 1 sixteenths of its unit (per), the latest rslot,
-	 * rsum in all; rated: the rate counts the next one sent
+	 * a limit domain's rate, or a sender domain's allowance: the
+	 * messages sent in each of the last RATE_SLOTS + 1 sixteenths of
+	 * its unit (per), the latest rslot, rsum in all; rated: the rate
+	 * counts the next one sent
 	 */
 	long long		 rslot;
 	int			 rcount[RATE_SLOTS + 1];
 	int			 rsum;
 	int			 rper;
 	int			 rated;
-	/* a sender domain's window: read, and where it is kept, or -1 */
+	/* a sender domain's count: read, and where it is kept, or -1 */
 	int			 loaded;
 	int			 fd;
 	/*
@@ -168,21 +174,6 @@ dom_conn_ok(const struct rdom *d)
 	return (d->nconn < (d->failing ? 1 : dom_conn_max(d)));
 }
 
-/* a sender domain's allowance: a fixed window, rate per unit */
-static int
-window_ok(struct rdom *d, int rate, int per, time_t now)
-{
-	if (rate <= 0)
-		return (1);
-	if (per <= 0)
-		per = 1;
-	if (now - d->win_start >= per) {
-		d->win_start = now;
-		d->win_count = 0;
-	}
-	return (d->win_count < rate);
-}
-
 /* the sixteenth of per seconds now is in, counted from the epoch */
 static long long
 rate_slot(int per)
@@ -217,6 +208,20 @@ rate_advance(struct rdom *d, long long slot, int per)
 	}
 }
 
+/* when the oldest sixteenth counted goes out of the count (ms) */
+static long long
+rate_room_ms(const struct rdom *d, int per)
+{
+	long long	 s;
+
+	for (s = d->rslot - RATE_SLOTS; s < d->rslot; s++)
+		if (d->rcount[s % (RATE_SLOTS + 1)] > 0)
+			break;
+	/* the first millisecond of sixteenth s + RATE_SLOTS + 1 */
+	return (((s + RATE_SLOTS + 1) * per * 1000 + RATE_SLOTS - 1) /
+	    RATE_SLOTS);
+}
+
 /*
  * The domain's rate has no room now: a pass when the oldest sixteenth it
  * counts goes out of the count, not a second later at the tick's.
@@ -225,16 +230,11 @@ static void
 rate_wake(const struct rdom *d, int per)
 {
 	struct timeval	 now, tv, at;
-	long long	 s, ms;
+	long long	 ms;
 
 	if (ev_rate == NULL)
 		return;
-	for (s = d->rslot - RATE_SLOTS; s < d->rslot; s++)
-		if (d->rcount[s % (RATE_SLOTS + 1)] > 0)
-			break;
-	/* the first millisecond of sixteenth s + RATE_SLOTS + 1 */
-	ms = ((s + RATE_SLOTS + 1) * per * 1000 + RATE_SLOTS - 1) /
-	    RATE_SLOTS;
+	ms = rate_room_ms(d, per);
 	event_base_gettimeofday_cached(relay_base, &now);
 	ms -= (long long)now.tv_sec * 1000 + now.tv_usec / 1000;
 	if (ms >= 1000)
@@ -290,10 +290,9 @@ dom_rate_count(struct rdom *d)
 }
 
 /*
- * A sender domain's window, kept beside the queue ("allowance.DOMAIN":
- * its start and count) each time a message is counted, so that a restart
- * (a crash of relayd, of the parent) does not give the domain its whole
- * allowance again in the same window.
+ * A sender domain's count, kept beside the queue ("allowance.DOMAIN")
+ * each time a message is counted, so that a restart (a crash of relayd,
+ * of the parent) does not give the domain its whole allowance again.
  */
 static void
 allow_name(char *name, size_t len, const char *domain)
@@ -306,24 +305,61 @@ allow_name(char *name, size_t len, const char *domain)
 			name[i] += 'a' - 'A';
 }
 
+/* "v2 SLOT PER C...": the counts as they were, 0 if it is not that */
+static int
+allow_parse(struct rdom *d, const char *text)
+{
+	long long	 slot, c[RATE_SLOTS + 1];
+	const char	*p;
+	char		*end;
+	int		 per, i, n;
+
+	if (sscanf(text, "v2 %lld %d%n", &slot, &per, &n) != 2 || per <= 0 ||
+	    slot < RATE_SLOTS)
+		return (0);
+	p = text + n;
+	for (i = 0; i <= RATE_SLOTS; i++) {
+		errno = 0;
+		c[i] = strtoll(p, &end, 10);
+		if (end == p || errno != 0 || c[i] < 0 || c[i] > INT_MAX)
+			return (0);
+		p = end;
+	}
+	d->rslot = slot;
+	d->rper = per;
+	d->rsum = 0;
+	for (i = 0; i <= RATE_SLOTS; i++) {
+		d->rcount[(slot - RATE_SLOTS + i) % (RATE_SLOTS + 1)] = c[i];
+		d->rsum += c[i];
+	}
+	return (1);
+}
+
 static void
-allow_load(struct rdom *d, const char *domain, time_t now)
+allow_load(struct rdom *d, const char *domain, int per)
 {
 	char		 name[300], text[ALLOW_REC + 1];
 	long long	 start;
+	ssize_t		 n;
 	int		 count;
 
 	d->loaded = 1;
 	allow_name(name, sizeof(name), domain);
 	if ((d->fd = queue_state_open(name)) == -1)
 		return;
-	if (pread_eintr(d->fd, text, ALLOW_REC, 0) != ALLOW_REC)
+	if ((n = pread_eintr(d->fd, text, ALLOW_REC, 0)) < ALLOW_REC_V1)
 		return;
-	text[ALLOW_REC] = '\0';
-	if (sscanf(text, "%lld %d", &start, &count) == 2 && start <= now &&
+	text[n] = '\0';
+	if (allow_parse(d, text))
+		return;
+	/* a fixed window, as kept before: its count in its first sixteenth */
+	if (sscanf(text, "%lld %d", &start, &count) == 2 && start >= 0 &&
 	    count >= 0) {
-		d->win_start = start;
-		d->win_count = count;
+		memset(d->rcount, 0, sizeof(d->rcount));
+		d->rper = per;
+		d->rslot = start * RATE_SLOTS / per;
+		d->rcount[d->rslot % (RATE_SLOTS + 1)] = count;
+		d->rsum = count;
 	}
 }
 
@@ -331,19 +367,28 @@ allow_load(struct rdom *d, const char *domain, time_t now)
 static void
 allow_save(const struct rdom *d)
 {
-	char	 text[64];
+	char		 text[ALLOW_REC + 1];
+	long long	 s;
+	int		 n;
 
 	if (d->fd == -1)
 		return;
-	(void)snprintf(text, sizeof(text), "%020lld %010d\n",
-	    (long long)d->win_start, d->win_count);
-	if (pwrite(d->fd, text, ALLOW_REC, 0) != ALLOW_REC)
+	n = snprintf(text, sizeof(text), "v2 %020lld %010d", d->rslot,
+	    d->rper);
+	for (s = d->rslot - RATE_SLOTS; s <= d->rslot; s++)
+		n += snprintf(text + n, sizeof(text) - n, " %010d",
+		    d->rcount[s % (RATE_SLOTS + 1)]);
+	n += snprintf(text + n, sizeof(text) - n, "\n");
+	if (n != ALLOW_REC || pwrite(d->fd, text, ALLOW_REC, 0) != ALLOW_REC)
 		log_warn("sender domain %s: its allowance's count", d->name);
 }
 
 /*
  * The sender domain's allowance; a message is counted once.  1: it may
- * go, 0: spent (held), -1: the cluster is asked (cluster.c).
+ * go, 0: spent (held), -1: the cluster is asked (cluster.c).  Counted
+ * as a limit domain's rate is (dom_rate_ok): at most rate in any
+ * interval of per, not in fixed windows that let 2 * rate go across
+ * the end of one.
  */
 static int
 sender_ok(struct rmsg *m, time_t now)
@@ -351,7 +396,7 @@ sender_ok(struct rmsg *m, time_t now)
 	const struct sender_limit	*l;
 	const char			*sd;
 	struct rdom			*d;
-	int				 rate;
+	int				 rate, per;
 
 	if (m->counted || m->env.sender[0] == '\0')
 		return (1);
@@ -359,7 +404,7 @@ sender_ok(struct rmsg *m, time_t now)
 	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry)
 		if (strcasecmp(l->domain, sd) == 0)
 			break;
-	if (l == NULL)
+	if (l == NULL || l->rate <= 0)
 		return (1);
 	rate = l->rate;
 	if (relay_conf->cluster.redis[0] != '\0') {
@@ -375,14 +420,17 @@ sender_ok(struct rmsg *m, time_t now)
 			break;
 		}
 	}
+	per = l->per > 0 ? l->per : 1;
 	d = dom_get(&sdoms, sd);
 	if (!d->loaded)
-		allow_load(d, l->domain, now);
-	if (!window_ok(d, rate, l->per, now)) {
-		m->allow_until = d->win_start + (l->per > 0 ? l->per : 1);
+		allow_load(d, l->domain, per);
+	rate_advance(d, rate_slot(per), per);
+	if (d->rsum >= rate) {
+		m->allow_until = (rate_room_ms(d, per) + 999) / 1000;
 		return (0);
 	}
-	d->win_count++;
+	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
+	d->rsum++;
 	m->counted = 1;
 	allow_save(d);
 	return (1);
