@@ -288,12 +288,49 @@ action_get(const char *blk, size_t blen, char *action, size_t size)
 	return (0);
 }
 
-/* the address a block names: its Final-Recipient, else Original-Recipient */
+/*
+ * Whether a block's Original-Recipient (RFC 3464 2.3.1, of type rfc822,
+ * or RFC 6533's utf-8) is want: the address we sent to, which the remote
+ * side routed to its Final-Recipient (a Microsoft 365 hybrid's
+ * user@tenant.mail.onmicrosoft.com, a Postfix alias or virtual map).
+ */
 static int
-block_addr(const char *blk, size_t blen, char *out, size_t len)
+block_orig_is(const char *blk, size_t blen, const char *want)
+{
+	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX];
+	size_t	n;
+
+	if (want == NULL || field_get(blk, blen, "Original-Recipient", v,
+	    sizeof(v)) == -1)
+		return (0);
+	n = strspn(v, " \t");
+	if (strncasecmp(v + n, "rfc822", 6) == 0)
+		n += 6;
+	else if (strncasecmp(v + n, "utf-8", 5) == 0)
+		n += 5;
+	else
+		return (0);
+	if (v[n + strspn(v + n, " \t")] != ';')
+		return (0);
+	addr_value(a, sizeof(a), v);
+	return (same_rcpt(a, want));
+}
+
+/*
+ * The address a block names: want when its Original-Recipient is want
+ * (our recipient's mail, whatever address it was routed to), else its
+ * Final-Recipient, else its Original-Recipient.
+ */
+static int
+block_addr(const char *blk, size_t blen, const char *want, char *out,
+    size_t len)
 {
 	char	v[MH_ADDR_MAX];
 
+	if (block_orig_is(blk, blen, want)) {
+		strlcpy(out, want, len);
+		return (0);
+	}
 	if (field_get(blk, blen, "Final-Recipient", v, sizeof(v)) == -1 &&
 	    field_get(blk, blen, "Original-Recipient", v, sizeof(v)) == -1)
 		return (-1);
@@ -303,8 +340,8 @@ block_addr(const char *blk, size_t blen, char *out, size_t len)
 
 /* a per-recipient block's action, recipient, status and diagnostic */
 static void
-block_fill(const char *blk, size_t blen, char *act, size_t actlen,
-    struct event_record *ev)
+block_fill(const char *blk, size_t blen, const char *want, char *act,
+    size_t actlen, struct event_record *ev)
 {
 	const char	*p;
 	char		 action[32], diag[512], code[8];
@@ -312,7 +349,8 @@ block_fill(const char *blk, size_t blen, char *act, size_t actlen,
 
 	action_get(blk, blen, action, sizeof(action));
 	sanitize_text(act, actlen, action, strlen(action), SAN_SQUEEZE);
-	(void)block_addr(blk, blen, ev->recipient, sizeof(ev->recipient));
+	(void)block_addr(blk, blen, want, ev->recipient,
+	    sizeof(ev->recipient));
 	if (field_get(blk, blen, "Status", diag, sizeof(diag)) == 0 &&
 	    re_first(diag, "^([245]\\.[0-9]{1,3}\\.[0-9]{1,3})", 1,
 	    ev->extended, sizeof(ev->extended), NULL) == -1)
@@ -406,8 +444,8 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 			failing = 1;
 			rank = 4;
 		}
-		if (want != NULL && block_addr(blk, blen, a, sizeof(a)) == 0 &&
-		    same_rcpt(a, want))
+		if (want != NULL && block_addr(blk, blen, want, a,
+		    sizeof(a)) == 0 && same_rcpt(a, want))
 			rank += failing ? 10 : 1;
 		if (failing && ds->nfailing < BOUNCE_RCPTS_MAX) {
 			ds->failing[ds->nfailing].p = blk;
@@ -421,8 +459,8 @@ dsn_parse(const char *dsn, size_t len, const char *want,
 	}
 	if (ds->best == NULL)
 		return (-1);
-	block_fill(ds->best, ds->bestlen, bi->action, sizeof(bi->action),
-	    &bi->ev);
+	block_fill(ds->best, ds->bestlen, want, bi->action,
+	    sizeof(bi->action), &bi->ev);
 	return (0);
 }
 
@@ -567,13 +605,14 @@ dsn_more(const struct scan *sc, const struct dsn_scan *ds,
 	if (ds->nfailing < 2 || (bi->more = calloc(MIN(ds->nfailing,
 	    BOUNCE_RCPTS_MAX - 1), sizeof(*bi->more))) == NULL)
 		return;
-	if (block_addr(ds->best, ds->bestlen, first, sizeof(first)) == -1)
+	if (block_addr(ds->best, ds->bestlen, verp_rcpt, first,
+	    sizeof(first)) == -1)
 		first[0] = '\0';
 	for (i = 0; i < ds->nfailing; i++) {
 		if (ds->failing[i].p == ds->best)
 			continue;
 		memset(&e, 0, sizeof(e));
-		block_fill(ds->failing[i].p, ds->failing[i].len, action,
+		block_fill(ds->failing[i].p, ds->failing[i].len, NULL, action,
 		    sizeof(action), &e);
 		if (e.description[0] == '\0') {
 			rcpt_text(sc->text->str, e.recipient, e.description,
