@@ -127,16 +127,90 @@ track_mailto_mac(const struct token_key *k, const char *rcpt,
 	explicit_bzero(md, sizeof(md));
 }
 
-int
-track_mailto_check(const struct config *conf, const char *local,
-    const char *sender, char *domain, size_t len)
+/* the length of a BATV tag-val at p, up to its '=': 0 if none */
+static size_t
+batv_tag(const char *p, const char *end)
+{
+	const char	*s;
+
+	for (s = p; s < end && isalnum((unsigned char)*s); s++)
+		;
+	return (s > p && s - p <= 64 && s < end && *s == '=' ? s - p : 0);
+}
+
+/*
+ * The mailbox of a BATV-signed sender in out: "prvs=TAG=user@example.com"
+ * (draft-levine-smtp-batv; Microsoft's "msprvs1=TAG=..."), or the older
+ * drafts' "user=prvs=TAG@example.com".  -1 if sender is not one.
+ */
+static int
+batv_mailbox(const char *sender, char *out, size_t len)
+{
+	static const char	*types[] = { "prvs=", "msprvs1=" };
+	const char		*at = strrchr(sender, '@'), *p;
+	size_t			 i, n, tl;
+	int			 w;
+
+	if (at == NULL)
+		return (-1);
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		n = strlen(types[i]);
+		if (strncasecmp(sender, types[i], n) != 0 ||
+		    (tl = batv_tag(sender + n, at)) == 0 ||
+		    sender + n + tl + 1 >= at)
+			continue;
+		w = snprintf(out, len, "%s", sender + n + tl + 1);
+		return (w < 0 || (size_t)w >= len ? -1 : 0);
+	}
+	/* user=prvs=TAG@domain: the tag runs to the '@' */
+	for (p = sender; p + 6 < at; p++) {
+		if (strncasecmp(p, "=prvs=", 6) != 0)
+			continue;
+		for (tl = 0; p + 6 + tl < at &&
+		    isalnum((unsigned char)p[6 + tl]); tl++)
+			;
+		if (p == sender || tl == 0 || tl > 64 || p + 6 + tl != at)
+			return (-1);
+		w = snprintf(out, len, "%.*s%s", (int)(p - sender), sender, at);
+		return (w < 0 || (size_t)w >= len ? -1 : 0);
+	}
+	return (-1);
+}
+
+/* whether got is the MAC of (addr, a tracked domain): that domain */
+static int
+mailto_mac_of(const struct config *conf, const char *got, const char *addr,
+    char *domain, size_t len)
 {
 	const struct tracking	*t;
 	struct token_key	 k;
-	const char		*mac;
-	char			 want[TRACK_MAC_HEX + 1], got[TRACK_MAC_HEX];
-	size_t			 plen = strlen(TRACK_MAILTO_PREFIX), i;
+	char			 want[TRACK_MAC_HEX + 1];
 	int			 prev;
+
+	TAILQ_FOREACH(t, &conf->trackings, entry) {
+		if (!t->unsubscribe)
+			continue;
+		for (prev = 0; prev < 2; prev++) {
+			if (track_key(t, &k, prev) == -1)
+				continue;
+			track_mailto_mac(&k, addr, t->domain, want);
+			explicit_bzero(&k, sizeof(k));
+			if (CRYPTO_memcmp(want, got, TRACK_MAC_HEX) == 0) {
+				strlcpy(domain, t->domain, len);
+				return (1);
+			}
+		}
+	}
+	return (0);
+}
+
+int
+track_mailto_check(const struct config *conf, const char *local,
+    const char *sender, char *addr, size_t alen, char *domain, size_t len)
+{
+	const char	*mac;
+	char		 got[TRACK_MAC_HEX], box[MH_ADDR_MAX];
+	size_t		 plen = strlen(TRACK_MAILTO_PREFIX), i;
 
 	if (strncasecmp(local, TRACK_MAILTO_PREFIX, plen) != 0)
 		return (0);
@@ -149,20 +223,20 @@ track_mailto_check(const struct config *conf, const char *local,
 			return (-1);
 		got[i] = tolower((unsigned char)mac[i]);
 	}
-	TAILQ_FOREACH(t, &conf->trackings, entry) {
-		if (!t->unsubscribe)
-			continue;
-		for (prev = 0; prev < 2; prev++) {
-			if (track_key(t, &k, prev) == -1)
-				continue;
-			track_mailto_mac(&k, sender, t->domain, want);
-			explicit_bzero(&k, sizeof(k));
-			if (CRYPTO_memcmp(want, got, TRACK_MAC_HEX) == 0) {
-				strlcpy(domain, t->domain, len);
-				return (1);
-			}
-		}
+	if (mailto_mac_of(conf, got, sender, domain, len)) {
+		strlcpy(addr, sender, alen);
+		return (1);
 	}
+	/* a BATV-signed sender is the same mailbox */
+	if (batv_mailbox(sender, box, sizeof(box)) == 0 &&
+	    mailto_mac_of(conf, got, box, domain, len)) {
+		strlcpy(addr, box, alen);
+		return (1);
+	}
+	/* a forwarder's SRS address: not the recipient's own */
+	if (strncasecmp(sender, "SRS0=", 5) == 0 ||
+	    strncasecmp(sender, "SRS1=", 5) == 0)
+		return (-2);
 	return (-1);
 }
 

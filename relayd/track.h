@@ -61,10 +61,14 @@ void	 track_mailto_mac(const struct token_key *, const char *rcpt,
 	    const char *domain, char *out);
 /*
  * Mail to local@bounce_domain from sender: if local is a mailto
- * unsubscribe address made for (sender, a tracked domain), 1 and that
- * domain in domain; 0 if it is not one; -1 if its MAC is wrong.
+ * unsubscribe address made for (sender, a tracked domain), 1, the
+ * address to unsubscribe in addr (sender, or the mailbox of a BATV-signed
+ * sender, prvs=TAG=user@domain) and that domain in domain; 0 if it is not
+ * one; -1 if its MAC is wrong; -2 if it is wrong and sender is a
+ * forwarder's SRS address (SRS0=..., SRS1=...).
  */
 int	 track_mailto_check(const struct config *, const char *local,
-	    const char *sender, char *domain, size_t len);
+	    const char *sender, char *addr, size_t alen, char *domain,
+	    size_t len);
 
 #endif /* MH_TRACK_H */

@@ -106,22 +106,25 @@ int
 relay_unsubscribe_mailto(const char *local, const char *sender,
     const char *queue_id)
 {
-	char	 domain[MH_NAME_MAX], s[MH_ADDR_MAX], l[MH_ADDR_MAX];
+	char	 domain[MH_NAME_MAX], addr[MH_ADDR_MAX], s[MH_ADDR_MAX];
+	char	 l[MH_ADDR_MAX];
 	int	 rv;
 
-	rv = track_mailto_check(relay_conf, local, sender, domain,
-	    sizeof(domain));
+	rv = track_mailto_check(relay_conf, local, sender, addr, sizeof(addr),
+	    domain, sizeof(domain));
 	if (rv == 0)
 		return (0);
-	if (rv == -1) {
+	if (rv < 0) {
 		log_warnx("msgid=%s addr=<%s> via=mailto local=%s "
-		    "status=ignored (an unsubscribe address not made for "
-		    "this sender)", msgid_of(queue_id),
+		    "status=ignored (%s)", msgid_of(queue_id),
 		    log_sanitize(s, sizeof(s), sender),
-		    log_sanitize(l, sizeof(l), local));
+		    log_sanitize(l, sizeof(l), local), rv == -2 ?
+		    "the sender is a forwarder's SRS address, not the "
+		    "recipient's own: an unsubscribe address not made for it" :
+		    "an unsubscribe address not made for this sender");
 		return (-1);
 	}
-	if (unsubscribe(sender, domain, queue_id, 0, "mailto") == -1)
+	if (unsubscribe(addr, domain, queue_id, 0, "mailto") == -1)
 		return (-2);
 	return (1);
 }

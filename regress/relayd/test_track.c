@@ -199,29 +199,60 @@ check_mailto(const struct config *conf)
 {
 	struct token_key	 k;
 	char			 mac[TRACK_MAC_HEX + 1], local[128], dom[256];
+	char			 addr[256];
 	size_t			 i;
+	static const char	*batv[] = {
+		"prvs=1234abcdef=ann@example.org",
+		"PRVS=0123abc=ann@example.org",
+		"msprvs1=19876abcdef=ann@example.org",
+		"ann=prvs=1234abcdef@example.org",
+	}, *notours[] = {
+		"prvs=1234abcdef=bob@example.org",
+		"prvs==ann@example.org",
+		"prvs=12-34=ann@example.org",
+		"bob=prvs=1234abcdef@example.org",
+		"ann=prvs=@example.org",
+		"=prvs=1234abcdef@example.org",
+		"xprvs=1234abcdef=ann@example.org",
+	};
 
 	ok(track_key(TAILQ_FIRST(&conf->trackings), &k, 0) == 0,
 	    "mailto: the block's key");
 	track_mailto_mac(&k, "ann@example.org", "sender.test", mac);
 	snprintf(local, sizeof(local), "%s%s", TRACK_MAILTO_PREFIX, mac);
 	dom[0] = '\0';
-	ok(track_mailto_check(conf, local, "ann@example.org", dom,
-	    sizeof(dom)) == 1 && strcmp(dom, "sender.test") == 0,
+	ok(track_mailto_check(conf, local, "ann@example.org", addr,
+	    sizeof(addr), dom, sizeof(dom)) == 1 && strcmp(dom, "sender.test") == 0,
 	    "mailto: its own MAC names the tracked domain");
-	ok(track_mailto_check(conf, local, "ANN@Example.ORG", dom,
-	    sizeof(dom)) == 1, "mailto: the sender in another case");
+	ok(track_mailto_check(conf, local, "ANN@Example.ORG", addr,
+	    sizeof(addr), dom, sizeof(dom)) == 1, "mailto: the sender in another case");
 	for (i = 0; local[i] != '\0'; i++)
 		local[i] = toupper((unsigned char)local[i]);
-	ok(track_mailto_check(conf, local, "ann@example.org", dom,
-	    sizeof(dom)) == 1, "mailto: the address upper-cased on the way");
-	ok(track_mailto_check(conf, local, "bob@example.org", dom,
-	    sizeof(dom)) == -1, "mailto: another sender's mail: wrong MAC");
+	ok(track_mailto_check(conf, local, "ann@example.org", addr,
+	    sizeof(addr), dom, sizeof(dom)) == 1, "mailto: the address upper-cased on the way");
+	ok(track_mailto_check(conf, local, "bob@example.org", addr,
+	    sizeof(addr), dom, sizeof(dom)) == -1, "mailto: another sender's mail: wrong MAC");
 	local[strlen(local) - 1] = local[strlen(local) - 1] == '0' ? '1' : '0';
-	ok(track_mailto_check(conf, local, "ann@example.org", dom,
-	    sizeof(dom)) == -1, "mailto: one digit changed: wrong MAC");
-	ok(track_mailto_check(conf, "someone", "ann@example.org", dom,
-	    sizeof(dom)) == 0, "mailto: another address: not one");
+	ok(track_mailto_check(conf, local, "ann@example.org", addr,
+	    sizeof(addr), dom, sizeof(dom)) == -1, "mailto: one digit changed: wrong MAC");
+	ok(track_mailto_check(conf, "someone", "ann@example.org", addr,
+	    sizeof(addr), dom, sizeof(dom)) == 0, "mailto: another address: not one");
+	/* a BATV-signed sender is the same mailbox, unsubscribed as such */
+	snprintf(local, sizeof(local), "%s%s", TRACK_MAILTO_PREFIX, mac);
+	for (i = 0; i < sizeof(batv) / sizeof(batv[0]); i++) {
+		addr[0] = '\0';
+		ok(track_mailto_check(conf, local, batv[i], addr, sizeof(addr),
+		    dom, sizeof(dom)) == 1 &&
+		    strcasecmp(addr, "ann@example.org") == 0,
+		    "mailto: BATV sender %s: ann@example.org", batv[i]);
+	}
+	for (i = 0; i < sizeof(notours) / sizeof(notours[0]); i++)
+		ok(track_mailto_check(conf, local, notours[i], addr,
+		    sizeof(addr), dom, sizeof(dom)) == -1,
+		    "mailto: sender %s: wrong MAC", notours[i]);
+	ok(track_mailto_check(conf, local,
+	    "SRS0=HHH=TT=example.org=ann@fwd.example.net", addr, sizeof(addr),
+	    dom, sizeof(dom)) == -2, "mailto: an SRS sender: -2, ignored");
 	explicit_bzero(&k, sizeof(k));
 }
 
