@@ -884,7 +884,11 @@ ooo_subject(const char *subject, int prefix)
 		"automatische antwort", "r\xc3\xa9ponse automatique",
 		"respuesta autom\xc3\xa1tica", "risposta automatica",
 		"on vacation", "vacation reply", "away from the office",
-		"afwezigheidsbericht", "automatisch antwoord",
+		"afwezigheidsbericht", "automatisch antwoord", "autosvar",
+		"automatisk svar", "automatiskt svar",
+		"odpowied\xc5\xba automatyczna",
+		"automatick\xc3\xa1 odpov\xc4\x9b\xc4\x8f",
+		"resposta autom\xc3\xa1tica", "automaattinen vastaus",
 	};
 	size_t			 i;
 
@@ -900,14 +904,34 @@ ooo_subject(const char *subject, int prefix)
 	return (0);
 }
 
-/* a reply's subject ("Re: ...", German "AW: ..."), never a bounce's */
+/*
+ * A reply's subject, never a bounce's: "Re: ...", German "AW: ...",
+ * Dutch "Antw:", Scandinavian "SV:", Finnish "VS:", Polish "Odp:",
+ * Italian "R:", Portuguese "RES:"; French typography puts a space (or a
+ * no-break space) before the colon: "RE : ...".
+ */
 static int
 reply_subject(const char *subject)
 {
+	static const char	*prefixes[] = {
+		"re", "aw", "antw", "sv", "vs", "odp", "r", "res",
+	};
+	const char		*p;
+	size_t			 i, n;
+
 	while (*subject == ' ' || *subject == '\t')
 		subject++;
-	return (strncasecmp(subject, "re:", 3) == 0 ||
-	    strncasecmp(subject, "aw:", 3) == 0);
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		n = strlen(prefixes[i]);
+		if (strncasecmp(subject, prefixes[i], n) != 0)
+			continue;
+		for (p = subject + n; *p == ' ' || (p[0] == '\xc2' &&
+		    p[1] == '\xa0'); p += *p == ' ' ? 1 : 2)
+			;
+		if (*p == ':')
+			return (1);
+	}
+	return (0);
 }
 
 /*
