@@ -1264,8 +1264,9 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 		ev->async = 1;
 		strlcpy(ev->stage, "bounce", sizeof(ev->stage));
 	} else if (subject != NULL && ev->kind != EV_COMPLAINT)
+		/* decoded (RFC 2047): its letters kept, as the message's */
 		sanitize_text(ev->description, sizeof(ev->description), subject,
-		    strlen(subject), SAN_SQUEEZE);
+		    strlen(subject), SAN_SQUEEZE | SAN_UTF8);
 
 	/*
 	 * Our own VERP recipient wins over what the report says, unless a
@@ -1287,7 +1288,7 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	if (subject != NULL && ev->kind != EV_BOUNCE &&
 	    ev->kind != EV_COMPLAINT)
 		sanitize_text(ev->subject, sizeof(ev->subject), subject,
-		    strlen(subject), SAN_SQUEEZE);
+		    strlen(subject), SAN_SQUEEZE | SAN_UTF8);
 
 	/* the returned message's Message-ID, when it is quoted */
 	if (sc.orig_msgid[0] == '\0' && sc.orig_headers->len > 0)
