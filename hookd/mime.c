@@ -1734,46 +1734,75 @@ rtrim_len(const char *l, size_t len)
 	return (len);
 }
 
+/*
+ * The first bytes line_marker() and line_attribution() can be true for
+ * ("--", "-----", "Begin", "____"; "On ", "Le ", ..., "From: ", "Von: "):
+ * a line starting otherwise is neither, without the two being asked.
+ */
+static int
+line_may_mark(const char *l, size_t len)
+{
+	return (len > 0 && strchr("-_Bb", l[0]) != NULL);
+}
+
+static int
+line_may_attribute(const char *l, size_t len)
+{
+	return (len > 0 && strchr("OLEIAFV", l[0]) != NULL);
+}
+
 char *
 mime_reply_text(const char *plain)
 {
-	GString		*s;
 	const char	*l, *e, *next, *ne;
-	size_t		 len, tlen, nlen;
+	char		*s;
+	size_t		 len, tlen, nlen, n = 0, lead;
 
-	s = g_string_new(NULL);
-	for (l = plain; l != NULL && *l != '\0'; l = next) {
+	if (plain == NULL)
+		plain = "";
+	/* each line of plain at most, and a newline after the last */
+	if ((s = malloc(strlen(plain) + 2)) == NULL)
+		return (NULL);
+	for (l = plain; *l != '\0'; l = next) {
 		e = strchr(l, '\n');
 		len = e ? (size_t)(e - l) : strlen(l);
 		next = e ? e + 1 : NULL;
 		tlen = rtrim_len(l, len);
-		nlen = 0;
-		if (next != NULL && *next != '\0') {
-			ne = strchr(next, '\n');
-			nlen = rtrim_len(next, ne ? (size_t)(ne - next) :
-			    strlen(next));
-		}
 		/* a marker line keeps its trailing space ("-- ") */
-		if (line_marker(l, len) || line_marker(l, tlen) ||
-		    line_attribution(l, tlen, next, nlen))
+		if (line_may_mark(l, len) &&
+		    (line_marker(l, len) || line_marker(l, tlen)))
 			break;
-		if (len > 0 && l[0] == '>')
+		if (line_may_attribute(l, tlen)) {
+			nlen = 0;
+			if (next != NULL && *next != '\0') {
+				ne = strchr(next, '\n');
+				nlen = rtrim_len(next, ne ?
+				    (size_t)(ne - next) : strlen(next));
+			}
+			if (line_attribution(l, tlen, next, nlen))
+				break;
+		}
+		if (len > 0 && l[0] == '>') {
+			if (next == NULL)
+				break;
 			continue;
-		g_string_append_len(s, l, len);
-		g_string_append_c(s, '\n');
+		}
+		memcpy(s + n, l, len);
+		n += len;
+		s[n++] = '\n';
+		if (next == NULL)
+			break;
 	}
 	/* trim blank lines and trailing white space */
-	while (s->len > 0 && g_ascii_isspace(s->str[s->len - 1]))
-		g_string_truncate(s, s->len - 1);
-	for (len = 0; len < s->len && g_ascii_isspace(s->str[len]); len++)
+	while (n > 0 && g_ascii_isspace(s[n - 1]))
+		n--;
+	for (lead = 0; lead < n && g_ascii_isspace(s[lead]); lead++)
 		;
-	while (len > 0 && s->str[len - 1] != '\n')
-		len--;
-	g_string_erase(s, 0, len);
-	l = g_string_free(s, FALSE);
-	e = strdup(l);
-	g_free((char *)l);
-	return ((char *)e);
+	while (lead > 0 && s[lead - 1] != '\n')
+		lead--;
+	memmove(s, s + lead, n - lead);
+	s[n - lead] = '\0';
+	return (s);
 }
 
 /*
