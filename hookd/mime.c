@@ -380,9 +380,13 @@ iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
 static size_t
 strip_nul(char *p, size_t len)
 {
-	size_t	 r, w;
+	const char	*z;
+	size_t		 r, w;
 
-	for (r = w = 0; r < len; r++)
+	/* most text has none: a byte at a time only from the first */
+	if ((z = memchr(p, '\0', len)) == NULL)
+		return (len);
+	for (r = w = z - p; r < len; r++)
 		if (p[r] != '\0')
 			p[w++] = p[r];
 	return (w);
@@ -524,17 +528,21 @@ text_convert(const char *p, size_t len, const char *charset)
 static void
 text_unix_eol(char *s)
 {
-	char	*r, *w;
+	char	*r, *w, *cr;
+	size_t	 n;
 
-	for (r = w = s; *r != '\0'; r++) {
-		if (*r == '\r') {
-			if (r[1] != '\n')
-				*w++ = '\n';
-			continue;
-		}
-		*w++ = *r;
+	if ((r = strchr(s, '\r')) == NULL)
+		return;
+	/* the text between two CRs moves in one piece */
+	for (w = r; r != NULL; r = cr) {
+		if (r[1] != '\n')
+			*w++ = '\n';
+		r++;
+		cr = strchr(r, '\r');
+		n = cr != NULL ? (size_t)(cr - r) : strlen(r) + 1;
+		memmove(w, r, n);
+		w += n;
 	}
-	*w = '\0';
 }
 
 /* the decoded bytes of a leaf part (never NULL) */
