@@ -1991,14 +1991,28 @@ jappend_inner(GString *t, const char *p, size_t len)
 static int
 jtail_texts(GString *t, GString *r, const char *plain, const char *reply)
 {
-	const char	*at;
-	size_t		 rlen;
+	const char	*at = NULL;
+	size_t		 rlen = 0, lead;
 
-	at = plain && reply && *reply != '\0' ? strstr(plain, reply) : NULL;
+	if (plain != NULL && reply != NULL && *reply != '\0') {
+		/*
+		 * Where mime_reply_text() starts it when no quoted line came
+		 * first: the line of the first non-blank character.  Any
+		 * place it is found gives the same text.
+		 */
+		rlen = strlen(reply);
+		for (lead = 0; g_ascii_isspace(plain[lead]); lead++)
+			;
+		while (lead > 0 && plain[lead - 1] != '\n')
+			lead--;
+		if (strncmp(plain + lead, reply, rlen) == 0)
+			at = plain + lead;
+		else
+			at = strstr(plain, reply);
+	}
 	if (at == NULL)
 		return (jappend(t, jtext(plain)) == -1 ||
 		    jappend(r, jtext(reply)) == -1 ? -1 : 0);
-	rlen = strlen(reply);
 	g_string_append_c(r, '"');
 	if (jappend_inner(r, reply, rlen) == -1)
 		return (-1);
