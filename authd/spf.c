@@ -55,6 +55,7 @@
 #define SPF_CACHE_MAX		512
 #define SPF_CACHE_TTL		60
 #define SPF_MAX_VOID		2	/* RFC 7208 4.6.4 */
+#define SPF_MAX_MX		10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_TIME		20	/* seconds, RFC 7208 4.6.4 */
 
 enum spf_rr_state {
@@ -84,6 +85,8 @@ struct spf_check {
 	int			 passes;
 	int			 missed;	/* misses in the current pass */
 	int			 voids;		/* void answers in the pass */
+	int			 mxover;	/* an mx term's answer named
+						   over SPF_MAX_MX hosts */
 	int			 overflow;	/* more names than
 						   SPF_MAX_NAMES */
 	int			 cancelled;
@@ -299,6 +302,14 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	    rr->herrno == NO_DATA) && ((type != ns_t_a && type != ns_t_aaaa) ||
 	    !spf_rr_target(sc, name)))
 		sc->voids++;
+	/*
+	 * An MX answer naming more than 10 hosts makes the mx term a
+	 * permerror (RFC 7208 4.6.4); libspf2 says so only once it has
+	 * looked at the hosts, and a client at one of them passes.
+	 */
+	if (type == ns_t_mx && rr->herrno == NETDB_SUCCESS &&
+	    rr->n > SPF_MAX_MX)
+		sc->mxover = 1;
 	out = SPF_dns_rr_new_init(layer, domain, type, 60, rr->herrno);
 	if (out == NULL)
 		return (NULL);
@@ -552,6 +563,7 @@ spf_evaluate(struct spf_check *sc)
 	}
 	sc->missed = 0;
 	sc->voids = 0;
+	sc->mxover = 0;
 	spf_current = sc;
 	err = SPF_request_query_mailfrom(req, &res);
 	spf_current = NULL;
@@ -570,6 +582,13 @@ spf_evaluate(struct spf_check *sc)
 
 	if (sc->overflow) {
 		spf_set(sc, "temperror");
+		return;
+	}
+	if (sc->missed == 0 && sc->mxover) {
+		/* the evaluation stops at that mx term: nothing after counts */
+		log_debug("spf: %s: an mx term with over %d MX hosts: "
+		    "permerror", sc->domain, SPF_MAX_MX);
+		spf_set(sc, "permerror");
 		return;
 	}
 	if (sc->missed == 0 && sc->voids > SPF_MAX_VOID &&
