@@ -87,6 +87,8 @@ struct spf_check {
 	int			 voids;		/* void answers in the pass */
 	int			 mxover;	/* an mx term's answer named
 						   over SPF_MAX_MX hosts */
+	int			 dupmod;	/* a record with redirect= or
+						   exp= twice */
 	int			 overflow;	/* more names than
 						   SPF_MAX_NAMES */
 	int			 cancelled;
@@ -241,6 +243,30 @@ spf_rr_target(const struct spf_check *sc, const char *name)
 }
 
 /*
+ * An SPF record with redirect= or exp= more than once: RFC 7208 6 makes
+ * it a permerror, libspf2 takes the last one.
+ */
+static int
+spf_dup_modifier(const char *txt)
+{
+	const char	*p;
+	int		 redirect = 0, exp = 0;
+
+	if (strncasecmp(txt, "v=spf1", 6) != 0 ||
+	    (txt[6] != '\0' && txt[6] != ' '))
+		return (0);
+	for (p = txt + 6; *p != '\0'; p++) {
+		if (p[-1] != ' ' || *p == ' ')
+			continue;
+		if (strncasecmp(p, "redirect=", 9) == 0)
+			redirect++;
+		else if (strncasecmp(p, "exp=", 4) == 0)
+			exp++;
+	}
+	return (redirect > 1 || exp > 1);
+}
+
+/*
  * The libspf2 DNS layer: answers from the current check's cache only.
  */
 static SPF_dns_rr_t *
@@ -322,6 +348,8 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		}
 		memcpy(out->rr[k], rr->data[k], rr->len[k]);
 		((char *)out->rr[k])[rr->len[k]] = '\0';
+		if (type == ns_t_txt && spf_dup_modifier(rr->data[k]))
+			sc->dupmod = 1;
 		out->num_rr = k + 1;
 	}
 	return (out);
@@ -564,6 +592,7 @@ spf_evaluate(struct spf_check *sc)
 	sc->missed = 0;
 	sc->voids = 0;
 	sc->mxover = 0;
+	sc->dupmod = 0;
 	spf_current = sc;
 	err = SPF_request_query_mailfrom(req, &res);
 	spf_current = NULL;
@@ -582,6 +611,12 @@ spf_evaluate(struct spf_check *sc)
 
 	if (sc->overflow) {
 		spf_set(sc, "temperror");
+		return;
+	}
+	if (sc->missed == 0 && sc->dupmod && r != SPF_RESULT_TEMPERROR) {
+		log_debug("spf: %s: a record with redirect= or exp= twice: "
+		    "permerror", sc->domain);
+		spf_set(sc, "permerror");
 		return;
 	}
 	if (sc->missed == 0 && sc->mxover) {
