@@ -59,8 +59,25 @@ int	opendmarc_get_tld(u_char *, u_char *, size_t);
 #define VD_CHUNK	65536
 #define VD_PACKET_MAX	8192		/* libopendkim's answer buffer */
 #define VD_DMARC_MAX	1024		/* bytes of a DMARC record kept */
+#define VD_FROM_MAX	2048		/* bytes of a From: field looked at */
 
 struct vd_job;
+
+/* the From: fields of the header section, read as it goes by */
+struct vd_from {
+	int		 done;		/* past the header section */
+	int		 bol;		/* at the start of a line */
+	int		 state;		/* VF_NAME, VF_FROM or VF_OTHER */
+	char		 name[8];	/* the field's name so far */
+	size_t		 nlen;
+	size_t		 vlen;
+	char		 val[VD_FROM_MAX];
+	int		 nfrom;		/* From: fields */
+	int		 unusable;	/* several domains, or none */
+};
+#define VF_NAME		0
+#define VF_FROM		1
+#define VF_OTHER	2
 
 struct vd_key {
 	struct vd_job	*job;
@@ -83,6 +100,7 @@ struct vd_job {
 	int		 dmarc_stage;	/* 0 none, 1 from, 2 org */
 	int		 dmarc_temp;	/* a DMARC query failed for now */
 	char		*dmarc;		/* the one v=DMARC1 record found */
+	struct vd_from	 fromscan;
 	char		*msg;		/* the message, read whole, or NULL */
 	size_t		 msglen;
 	verdict_cb	 cb;
@@ -315,6 +333,129 @@ verdict_configure(const char *authserv_id)
 	    sizeof(vd_authserv));
 }
 
+/* one address of a From: field: its domain must be the first one's */
+static void
+vd_from_address(struct vd_from *f, char *a, char *first, size_t size)
+{
+	u_char	*user = NULL, *dom = NULL;
+
+	if (a[strspn(a, " \t\r\n")] == '\0')
+		return;			/* nothing between two commas */
+	if (dkim_mail_parse((u_char *)a, &user, &dom) != 0 || dom == NULL ||
+	    dom[0] == '\0')
+		f->unusable = 1;
+	else if (first[0] == '\0')
+		strlcpy(first, (char *)dom, size);
+	else if (strcasecmp(first, (char *)dom) != 0)
+		f->unusable = 1;
+}
+
+/*
+ * The domains of a From: field's value, split at the commas between its
+ * addresses (not those in quotes, comments or angle brackets): unusable
+ * when they are not all one domain, or one has none.
+ */
+static void
+vd_from_value(struct vd_from *f)
+{
+	char	 first[254], *a, *p, *end = f->val + f->vlen;
+	int	 quoted = 0, depth = 0, angle = 0;
+
+	first[0] = '\0';
+	if (f->vlen >= sizeof(f->val)) {
+		f->unusable = 1;	/* too long to tell */
+		return;
+	}
+	*end = '\0';
+	for (a = p = f->val; p <= end; p++) {
+		if (p == end || (*p == ',' && !quoted && depth == 0 &&
+		    !angle)) {
+			*p = '\0';
+			vd_from_address(f, a, first, sizeof(first));
+			a = p + 1;
+		} else if ((quoted || depth > 0) && *p == '\\' && p + 1 < end)
+			p++;
+		else if (*p == '"' && depth == 0)
+			quoted = !quoted;
+		else if (quoted)
+			continue;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && (*p == '<' || *p == '>'))
+			angle = *p == '<';
+	}
+}
+
+/* the end of a field: a From:'s value is looked at */
+static void
+vd_from_field(struct vd_from *f)
+{
+	if (f->state == VF_FROM && f->nfrom == 1)
+		vd_from_value(f);
+	f->state = VF_NAME;
+	f->nlen = 0;
+	f->vlen = 0;
+}
+
+/*
+ * One more piece of the message for the From: scan.  RFC 7489 6.6.1
+ * wants one From: field with one domain in it; a message with two
+ * fields, or one naming addresses of two domains, has no single
+ * author domain to judge (libopendkim names the first).
+ */
+static void
+vd_from_scan(struct vd_from *f, const u_char *p, size_t len)
+{
+	size_t	 i;
+	u_char	 c;
+
+	for (i = 0; i < len && !f->done; i++) {
+		c = p[i];
+		if (f->bol) {
+			f->bol = 0;
+			if (c == '\r' || c == '\n') {
+				vd_from_field(f);
+				f->done = 1;
+				break;
+			}
+			if (c != ' ' && c != '\t')
+				vd_from_field(f);
+		}
+		if (c == '\n') {
+			f->bol = 1;
+			continue;
+		}
+		switch (f->state) {
+		case VF_NAME:
+			if (c != ':') {
+				if (f->nlen < sizeof(f->name))
+					f->name[f->nlen++] = c;
+				break;
+			}
+			while (f->nlen > 0 && (f->name[f->nlen - 1] == ' ' ||
+			    f->name[f->nlen - 1] == '\t'))
+				f->nlen--;
+			if (f->nlen == 4 && strncasecmp(f->name, "from", 4) ==
+			    0) {
+				f->state = VF_FROM;
+				f->nfrom++;
+			} else
+				f->state = VF_OTHER;
+			break;
+		case VF_FROM:
+			if (c == '\r')
+				break;
+			if (f->vlen < sizeof(f->val) - 1)
+				f->val[f->vlen++] = c;
+			else
+				f->vlen = sizeof(f->val);
+			break;
+		}
+	}
+}
+
 /*
  * step 1: the whole message through the verifying handle, read with
  * pread from its start (no lseek); a read shorter than the buffer is the
@@ -344,6 +485,7 @@ vd_feed(struct vd_job *j, int fd)
 			j->msglen = n;
 		}
 		off += n;
+		vd_from_scan(&j->fromscan, buf, n);
 		if (n > 0 && (st = dkim_chunk(j->dkim, buf, n)) !=
 		    DKIM_STAT_OK)
 			break;
@@ -646,6 +788,9 @@ vd_dmarc(struct vd_job *j)
 	const char	*res, *ip = env->remote_ip[0] ? env->remote_ip :
 			    "0.0.0.0";
 
+	/* no single From: domain: none to align a signature with either */
+	if (j->fromscan.nfrom > 1 || j->fromscan.unusable)
+		j->from[0] = '\0';
 	strlcpy(env->dmarc_domain, j->from, sizeof(env->dmarc_domain));
 	env->dmarc_policy[0] = '\0';
 	if (j->from[0] == '\0')
@@ -755,6 +900,7 @@ vd_job_new(struct envelope *env)
 	if (vd_lib == NULL || (j = calloc(1, sizeof(*j))) == NULL)
 		return (NULL);
 	j->env = env;
+	j->fromscan.bol = 1;
 	j->dkim = dkim_verify(vd_lib, (const u_char *)env->id, NULL, &st);
 	if (j->dkim == NULL) {
 		free(j);
@@ -831,6 +977,7 @@ verdict_fuzz(const unsigned char *data, size_t len, struct envelope *env)
 	if ((j = vd_job_new(env)) == NULL)
 		return;
 	j->starting = 1;
+	vd_from_scan(&j->fromscan, data, len);
 	st = dkim_chunk(j->dkim, (u_char *)data, len);
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
 		st = dkim_chunk(j->dkim, NULL, 0);
