@@ -116,7 +116,7 @@ static OPENDMARC_LIB_T	 vd_dmarclib;
 
 /* counters for mhctl show stats */
 static const char	*vd_results[] = { "pass", "fail", "none", "temperror",
-			    "permerror" };
+			    "permerror", "policy" };
 #define VD_NRESULTS	(sizeof(vd_results) / sizeof(vd_results[0]))
 static unsigned long	 vd_st_dkim[VD_NRESULTS], vd_st_dmarc[VD_NRESULTS];
 
@@ -657,8 +657,16 @@ vd_sig_result(DKIM_SIGINFO *sig)
 
 	if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 &&
 	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH &&
-	    (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN))
+	    (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN)) {
+		/*
+		 * RFC 6376 3.6.1: a message signed with a key in testing
+		 * mode (t=y) MUST NOT be treated differently from an
+		 * unsigned one; RFC 8601 2.7.1's "policy": valid, not taken
+		 */
+		if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_TESTKEY) != 0)
+			return ("policy");
 		return ("pass");
+	}
 	switch (err) {
 	case DKIM_SIGERROR_KEYFAIL:
 		return ("temperror");
@@ -1167,6 +1175,9 @@ verdict_ar_header(const struct envelope *env, const char *eol)
 	for (i = 0; i < env->ndkim; i++) {
 		bad |= evbuffer_add_printf(b, ";%s\tdkim=%s", eol,
 		    vd_result_word(env->dkim[i].result)) < 0;
+		if (strcmp(env->dkim[i].result, "policy") == 0)
+			bad |= evbuffer_add_printf(b, " (key in testing mode, "
+			    "t=y)") < 0;
 		if (env->dkim[i].domain[0] != '\0')
 			bad |= evbuffer_add_printf(b, " header.d=%s",
 			    env->dkim[i].domain) < 0;
