@@ -588,15 +588,19 @@ vd_dmarc_version(const char *r)
 	return (*r == '\0' || *r == ';' || *r == ' ' || *r == '\t');
 }
 
-/* the single v=DMARC1 record among the TXT answers (RFC 7489 6.6.3) */
+/*
+ * The single v=DMARC1 record among the TXT answers (RFC 7489 6.6.3);
+ * *count says how many there were.
+ */
 static char *
-vd_dmarc_record(struct ub_result *res)
+vd_dmarc_record(struct ub_result *res, int *count)
 {
 	char	 rec[VD_DMARC_MAX], *found = NULL;
 	size_t	 n, l;
-	int	 i, count = 0;
+	int	 i;
 	u_char	*p, *end;
 
+	*count = 0;
 	for (i = 0; res->data[i] != NULL; i++) {
 		p = (u_char *)res->data[i];
 		end = p + res->len[i];
@@ -614,10 +618,10 @@ vd_dmarc_record(struct ub_result *res)
 		rec[n] = '\0';
 		if (strlen(rec) != n || !vd_dmarc_version(rec))
 			continue;
-		if (count++ == 0)
+		if ((*count)++ == 0)
 			found = strdup(rec);
 	}
-	if (count != 1) {
+	if (*count != 1) {
 		free(found);
 		return (NULL);
 	}
@@ -628,16 +632,21 @@ static void
 vd_dmarc_done(int status, struct ub_result *res, void *arg)
 {
 	struct vd_job	*j = arg;
+	int		 count = 0;
 
 	j->pending--;
 	j->starting++;		/* a nested answer must not finish j */
 	if (status == DNS_OK && res != NULL && res->data != NULL)
-		j->dmarc = vd_dmarc_record(res);
+		j->dmarc = vd_dmarc_record(res, &count);
 	else if (status != DNS_OK && status != DNS_NXDOMAIN &&
 	    status != DNS_NODATA)
 		j->dmarc_temp = 1;
-	/* nothing at the From: domain: its organizational domain's */
-	if (j->dmarc == NULL && !j->dmarc_temp && j->dmarc_stage == 1 &&
+	/*
+	 * no record at the From: domain: its organizational domain's; two
+	 * or more end the discovery there, without a policy (6.6.3 step 5)
+	 */
+	if (j->dmarc == NULL && count == 0 && !j->dmarc_temp &&
+	    j->dmarc_stage == 1 &&
 	    j->org[0] != '\0' && strcmp(j->org, j->from) != 0)
 		vd_query_dmarc(j, j->org);
 	j->starting--;
