@@ -53,7 +53,7 @@
 #include "config.h"
 #include "verdict.h"
 
-/* exported by libopendmarc, but missing from its dmarc.h */
+/* libopendmarc's, missing from its dmarc.h; defined here (see below) */
 int	opendmarc_get_tld(u_char *, u_char *, size_t);
 
 #define VD_CHUNK	65536
@@ -111,6 +111,8 @@ static DKIM_LIB		*vd_lib;
 static struct vd_job	*vd_current;	/* during dkim_eom */
 static int		 vd_service;	/* a non-NULL handle for libopendkim */
 static int		 vd_psl;	/* Public Suffix List loaded */
+static char		**vd_rules;	/* its rules, sorted */
+static size_t		 vd_nrules;
 static char		 vd_authserv[256] = "localhost";
 static OPENDMARC_LIB_T	 vd_dmarclib;
 
@@ -268,6 +270,124 @@ d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 	return (pk);
 }
 
+/*
+ * The Public Suffix List, read whole: its rules as written ("co.uk",
+ * "*.kawasaki.jp", "!city.kawasaki.jp"), ASCII in lower case, sorted.
+ */
+static int
+vd_rule_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+static void
+vd_psl_load(const char *file)
+{
+	FILE	*fp;
+	char	*line = NULL, **r;
+	size_t	 cap = 0, i;
+
+	if (file == NULL || (fp = fopen(file, "r")) == NULL)
+		return;
+	while (getline(&line, &cap, fp) != -1) {
+		line[strcspn(line, " \t\r\n")] = '\0';
+		if (line[0] == '\0' || strncmp(line, "//", 2) == 0)
+			continue;
+		for (i = 0; line[i] != '\0'; i++)
+			if (line[i] >= 'A' && line[i] <= 'Z')
+				line[i] += 'a' - 'A';
+		if (vd_nrules % 1024 == 0) {
+			if ((r = reallocarray(vd_rules, vd_nrules + 1024,
+			    sizeof(*r))) == NULL)
+				fatal("verdict: Public Suffix List");
+			vd_rules = r;
+		}
+		if ((vd_rules[vd_nrules] = strdup(line)) == NULL)
+			fatal("verdict: Public Suffix List");
+		vd_nrules++;
+	}
+	free(line);
+	fclose(fp);
+	if (vd_nrules > 0)
+		qsort(vd_rules, vd_nrules, sizeof(*vd_rules), vd_rule_cmp);
+}
+
+static int
+vd_rule(const char *prefix, const char *name)
+{
+	char		 key[300];
+	const char	*k = key;
+
+	if (snprintf(key, sizeof(key), "%s%s", prefix, name) >=
+	    (int)sizeof(key))
+		return (0);
+	return (bsearch(&k, vd_rules, vd_nrules, sizeof(*vd_rules),
+	    vd_rule_cmp) != NULL);
+}
+
+/*
+ * The organizational domain by the list's own algorithm: the public
+ * suffix is what an exception rule ("!") leaves once its first label
+ * is off, else the longest rule that matches, "*" matching any one
+ * label, else the last label; the organizational domain is that suffix
+ * and one label more.  A domain that is a public suffix is its own.
+ */
+static void
+vd_psl_org(const char *domain, char *org, size_t size)
+{
+	char		 d[256];
+	const char	*p, *dot, *ps = NULL;
+	size_t		 i;
+
+	for (i = 0; domain[i] != '\0' && i < sizeof(d) - 1; i++)
+		d[i] = domain[i] >= 'A' && domain[i] <= 'Z' ?
+		    domain[i] + ('a' - 'A') : domain[i];
+	d[i] = '\0';
+	if (domain[i] != '\0') {
+		strlcpy(org, domain, size);
+		return;
+	}
+	for (p = d; p != NULL && ps == NULL; p = dot ? dot + 1 : NULL)
+		if ((dot = strchr(p, '.')) != NULL && vd_rule("!", p))
+			ps = dot + 1;
+	for (p = d; p != NULL && ps == NULL; p = dot ? dot + 1 : NULL) {
+		dot = strchr(p, '.');
+		if (vd_rule("", p) || (dot != NULL && vd_rule("*.", dot + 1)))
+			ps = p;
+	}
+	if (ps == NULL)
+		ps = (p = strrchr(d, '.')) != NULL ? p + 1 : d;
+	if (ps == d) {
+		strlcpy(org, d, size);
+		return;
+	}
+	for (p = ps - 1; p > d && p[-1] != '.'; p--)
+		;
+	strlcpy(org, p, size);
+}
+
+/*
+ * libopendmarc's opendmarc_get_tld: the organizational domain, which it
+ * asks for the alignment of SPF and DKIM domains with From:.  Its own
+ * reads a wildcard rule as its parent ("*.ck" as "ck") and so makes
+ * every registered domain under one label of such a suffix the same
+ * organization (a.foo.ck aligned with b.foo.ck, any two schools under
+ * essex.sch.uk).  libopendmarc calls it through its PLT, so this
+ * definition in the executable is the one it gets, as is ours.  Without
+ * a list, the domain itself, as libopendmarc's.
+ */
+int
+opendmarc_get_tld(u_char *domain, u_char *tld, size_t tld_len)
+{
+	if (domain == NULL || tld == NULL || tld_len == 0)
+		return (-1);
+	if (vd_nrules == 0)
+		strlcpy((char *)tld, (const char *)domain, tld_len);
+	else
+		vd_psl_org((const char *)domain, (char *)tld, tld_len);
+	return (0);
+}
+
 /* only the first ENVELOPE_DKIM_MAX signatures are verified */
 static DKIM_CBSTAT
 vd_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
@@ -316,11 +436,14 @@ verdict_init(const char *psl_file)
 	} else
 		log_warnx("verdict: no Public Suffix List at %s: DMARC uses "
 		    "the From: domain only", psl_file ? psl_file : "-");
-	if (opendmarc_policy_library_init(&vd_dmarclib) != DMARC_PARSE_OKAY)
+	if (vd_dmarclib.tld_type == OPENDMARC_TLD_TYPE_MOZILLA)
+		vd_psl_load(psl_file);
+	if (opendmarc_policy_library_init(&vd_dmarclib) != DMARC_PARSE_OKAY ||
+	    vd_nrules == 0)
 		log_warnx("verdict: Public Suffix List %s unreadable",
 		    psl_file);
 	else
-		vd_psl = vd_dmarclib.tld_type == OPENDMARC_TLD_TYPE_MOZILLA;
+		vd_psl = 1;
 }
 
 void
