@@ -1279,7 +1279,9 @@ inbound_accept(struct inmsg *m)
 
 /*
  * The routes' "require": 0 to go on (quarantined ones flagged), -1 when
- * the message was refused with 550 5.7.1 and m is gone.
+ * the message was refused with 550 5.7.1 and m is gone; 451 4.4.3 when
+ * what every refusing route misses is a look-up that failed for now
+ * (verdict_temporary), so that the sender tries again.
  */
 static int
 inbound_policy(struct inmsg *m)
@@ -1288,7 +1290,7 @@ inbound_policy(struct inmsg *m)
 	struct envelope_rcpt	*r;
 	char			 text[200];
 	size_t			 i;
-	int			 refuse = 0, what = 0;
+	int			 refuse = 0, what = 0, temp = 1, code;
 
 	for (i = 0; i < m->env.nrcpt; i++) {
 		rt = rcpt_route(&m->env.rcpts[i]);
@@ -1299,27 +1301,33 @@ inbound_policy(struct inmsg *m)
 		else {
 			refuse = 1;
 			what |= rt->require;
+			if (!verdict_temporary(&m->env, rt->require))
+				temp = 0;
 		}
 	}
 	if (!refuse)
 		return (0);
-	snprintf(text, sizeof(text), "Message refused: the recipient requires"
-	    " %s (dkim=%s, dmarc=%s)", (what & REQUIRE_DMARC) ? "DMARC pass" :
+	code = temp ? 451 : 550;
+	snprintf(text, sizeof(text), "Message %s: the recipient requires"
+	    " %s (dkim=%s, dmarc=%s)%s", temp ? "deferred" : "refused",
+	    (what & REQUIRE_DMARC) ? "DMARC pass" :
 	    "a passing DKIM signature", m->env.ndkim == 0 ? "none" :
 	    verdict_meets(&m->env, REQUIRE_DKIM) ? "pass" : "fail",
-	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none");
-	log_info("msgid=%s result=refused reason=policy: %s",
-	    m->env.id, text);
+	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none",
+	    temp ? ", a DNS look-up failed for now" : "");
+	log_info("msgid=%s result=%s reason=policy: %s",
+	    m->env.id, temp ? "deferred" : "refused", text);
 	st_policy++;
 	for (i = 0; i < m->env.nrcpt; i++) {
 		r = &m->env.rcpts[i];
 		rt = rcpt_route(r);
 		if (rt != NULL && !rt->require_quarantine &&
 		    !verdict_meets(&m->env, rt->require))
-			errcb_send(rt, &m->env, r->addr, 550, text,
+			errcb_send(rt, &m->env, r->addr, code, text,
 			    strlen(text));
 	}
-	child_spool_result(m->reqid, m->env.id, 550, "5.7.1", text, 0);
+	child_spool_result(m->reqid, m->env.id, code, temp ? "4.4.3" :
+	    "5.7.1", text, 0);
 	msgfd_close(m);
 	spool_discard(m->env.id);
 	envelope_clear(&m->env);

@@ -1174,6 +1174,35 @@ verdict_meets(const struct envelope *env, int require)
 	return (1);
 }
 
+/*
+ * Could a later attempt meet require, unmet now?  Each unmet part rests
+ * on a look-up that failed for now: dmarc=temperror, the key of a
+ * signature aligned with From: (temperror), or, for DMARC, SPF's
+ * temperror for an aligned MAIL FROM.
+ */
+int
+verdict_temporary(const struct envelope *env, int require)
+{
+	size_t	 i;
+	int	 dkim = 0, spf;
+
+	if (!env->auth_checked)
+		return (0);
+	for (i = 0; i < env->ndkim && i < ENVELOPE_DKIM_MAX; i++)
+		if (strcmp(env->dkim[i].result, "temperror") == 0 &&
+		    vd_aligned(env->dkim[i].domain, env->dmarc_domain))
+			dkim = 1;
+	spf = strcmp(env->spf_result, "temperror") == 0 &&
+	    vd_aligned(env->spf_domain, env->dmarc_domain);
+	if ((require & REQUIRE_DKIM) && !vd_dkim_aligned_pass(env) && !dkim)
+		return (0);
+	if ((require & REQUIRE_DMARC) &&
+	    strcmp(env->dmarc_result, "pass") != 0 &&
+	    strcmp(env->dmarc_result, "temperror") != 0 && !dkim && !spf)
+		return (0);
+	return (1);
+}
+
 /* past CFWS (RFC 5322 3.2.2): blanks, line folds and nested comments */
 static const char *
 vd_skip_cfws(const char *p, const char *end)

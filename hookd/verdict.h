@@ -46,6 +46,9 @@ int	 verdict_start(int fd, struct envelope *env, verdict_cb cb, void *arg);
 /* does env pass a route's REQUIRE_* bits? 1 yes, 0 no */
 int	 verdict_meets(const struct envelope *env, int require);
 
+/* could a later attempt meet what env misses? (a look-up failed for now) */
+int	 verdict_temporary(const struct envelope *env, int require);
+
 /*
  * The Authentication-Results header field (RFC 8601) for env, folded
  * with eol ("\r\n" or "\n") and ending with it; malloc'd, NULL when env
