@@ -882,7 +882,7 @@ vd_dmarc_eval(struct vd_job *j, DMARC_POLICY_T *pctx)
 	struct envelope	*env = j->env;
 	char		 spfd[254];
 	size_t		 i;
-	int		 pol, p = 0, sp = 0, org = j->dmarc_stage == 2;
+	int		 pol, p = 0, sp = 0, pct, org = j->dmarc_stage == 2;
 
 	if (opendmarc_policy_store_from_domain(pctx, (u_char *)j->from) !=
 	    DMARC_PARSE_OKAY ||
@@ -905,7 +905,19 @@ vd_dmarc_eval(struct vd_job *j, DMARC_POLICY_T *pctx)
 	pol = opendmarc_get_policy_to_enforce(pctx);
 	(void)opendmarc_policy_fetch_p(pctx, &p);
 	(void)opendmarc_policy_fetch_sp(pctx, &sp);
-	strlcpy(env->dmarc_policy, vd_policy_name(org && sp != 0 ? sp : p),
+	if (org && sp != 0)
+		p = sp;
+	/*
+	 * pct= (RFC 7489 6.3, 6.6.4): a failing message outside the
+	 * sample gets the next policy down, reject to quarantine,
+	 * quarantine to none
+	 */
+	if (pol != DMARC_POLICY_PASS && opendmarc_policy_fetch_pct(pctx,
+	    &pct) == DMARC_PARSE_OKAY && pct >= 0 && pct < 100 &&
+	    (int)arc4random_uniform(100) >= pct)
+		p = p == DMARC_RECORD_P_REJECT ? DMARC_RECORD_P_QUARANTINE :
+		    DMARC_RECORD_P_NONE;
+	strlcpy(env->dmarc_policy, vd_policy_name(p),
 	    sizeof(env->dmarc_policy));
 	switch (pol) {
 	case DMARC_POLICY_PASS:
