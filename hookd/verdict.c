@@ -1084,6 +1084,27 @@ vd_orgdomain(const char *domain, char *org, size_t size)
 	strlcpy(org, p, size);
 }
 
+/*
+ * The From: domain as DMARC looks it up: an internationalized one (an
+ * SMTPUTF8 message's a@b\xc3\xbccher.example) in A-labels, as DNS knows it
+ * and as its signatures' d= name it (RFC 8616 4, 5).
+ */
+static void
+vd_from_domain(char *dst, size_t size, const u_char *src)
+{
+	char		 a[256];
+	const u_char	*p;
+
+	for (p = src; p != NULL && *p != '\0' && *p < 0x80; p++)
+		;
+	if (p != NULL && *p != '\0') {
+		if (dns_domain_ascii((const char *)src, a, sizeof(a)) == -1)
+			a[0] = '\0';
+		src = (const u_char *)a;
+	}
+	vd_word(dst, size, src);
+}
+
 /* after step 1: what to look up */
 static void
 vd_targets(struct vd_job *j, int dns)
@@ -1095,7 +1116,7 @@ vd_targets(struct vd_job *j, int dns)
 	    DKIM_STAT_OK && dns)
 		for (i = 0; i < nsigs && i < ENVELOPE_DKIM_MAX; i++)
 			vd_query_key(j, sigs[i]);
-	vd_word(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
+	vd_from_domain(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
 	if (j->from[0] == '\0')
 		return;
 	vd_orgdomain(j->from, j->org, sizeof(j->org));
