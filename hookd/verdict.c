@@ -145,11 +145,14 @@ vd_word(char *dst, size_t size, const u_char *src)
 	if (src == NULL || strlen((const char *)src) >= size)
 		return;
 	for (i = 0; src[i] != '\0'; i++) {
+		/* none of it, never the part before (d=bank.example+.x.org) */
 		if (!((src[i] >= 'a' && src[i] <= 'z') ||
 		    (src[i] >= 'A' && src[i] <= 'Z') ||
 		    (src[i] >= '0' && src[i] <= '9') ||
-		    src[i] == '.' || src[i] == '-' || src[i] == '_'))
+		    src[i] == '.' || src[i] == '-' || src[i] == '_')) {
+			dst[0] = '\0';
 			return;
+		}
 		dst[i] = src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i];
 	}
 	dst[i] = '\0';
