@@ -703,12 +703,125 @@ spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
 	return (0);
 }
 
+/*
+ * A macro's value for spf_fix_macros, NULL when it is not known here
+ * (p, and c, r, t, which only explanations have).
+ */
+static const char *
+spf_macro_value(const struct spf_check *sc, const char *name, int letter,
+    char *buf, size_t size)
+{
+	struct in6_addr	 a6;
+	const char	*at;
+	size_t		 i, o = 0;
+
+	switch (tolower(letter)) {
+	case 'd':
+		return (name);
+	case 'h':
+		return (sc->helo);
+	case 'o':
+		return (sc->qdomain);
+	case 'v':
+		return (strchr(sc->ip, ':') != NULL ? "ip6" : "in-addr");
+	case 's':
+		if (sc->qsender[0] != '\0')
+			return (sc->qsender);
+		snprintf(buf, size, "postmaster@%s", sc->qdomain);
+		return (buf);
+	case 'l':
+		if ((at = strrchr(sc->qsender, '@')) == NULL)
+			return ("postmaster");
+		snprintf(buf, size, "%.*s", (int)(at - sc->qsender),
+		    sc->qsender);
+		return (buf);
+	case 'i':
+		if (strchr(sc->ip, ':') == NULL)
+			return (sc->ip);
+		if (inet_pton(AF_INET6, sc->ip, &a6) != 1 || size < 64)
+			return (NULL);
+		for (i = 0; i < 16; i++)
+			o += snprintf(buf + o, size - o, "%x.%x.",
+			    a6.s6_addr[i] >> 4, a6.s6_addr[i] & 0xf);
+		buf[o - 1] = '\0';
+		return (buf);
+	}
+	return (NULL);
+}
+
+/*
+ * libspf2 (1.2.10) expands a macro whose digit transformer keeps as many
+ * parts as its value has, or more (%{d2} of example.com, %{i4} of an IPv4
+ * address, %{l2-} of "a-b") wrongly: the first character lost
+ * ("xample.com") or a temperror, where RFC 7208 7.3 takes the whole
+ * value.  The digits of such a macro are taken out of an SPF record
+ * before libspf2 reads it, the same macro by the RFC.  NULL: unchanged.
+ */
+static char *
+spf_fix_macros(const struct spf_check *sc, const char *name, const char *txt)
+{
+	char		*out, buf[NS_MAXDNAME + 16];
+	const char	*p, *q, *v, *digits, *end, *delims;
+	size_t		 o = 0, parts, n;
+	long		 k;
+	int		 changed = 0;
+
+	if ((out = malloc(strlen(txt) + 1)) == NULL)
+		return (NULL);
+	for (p = txt; *p != '\0'; ) {
+		if (p[0] == '%' && (p[1] == '%' || p[1] == '_' ||
+		    p[1] == '-')) {
+			out[o++] = *p++;	/* an escape: "%%{d2}" is text */
+			out[o++] = *p++;
+			continue;
+		}
+		if (p[0] != '%' || p[1] != '{' || !isalpha((u_char)p[2]) ||
+		    (end = strchr(p, '}')) == NULL) {
+			out[o++] = *p++;
+			continue;
+		}
+		digits = p + 3;
+		for (q = digits; isdigit((u_char)*q); q++)
+			;
+		delims = q + (*q == 'r' || *q == 'R');
+		k = q > digits && q - digits < 4 ? strtol(digits, NULL, 10) :
+		    0;
+		v = spf_macro_value(sc, name, p[2], buf, sizeof(buf));
+		if (k > 0 && v != NULL && strspn(delims, ".-+,/_=") ==
+		    (size_t)(end - delims)) {
+			for (parts = 1, n = 0; v[n] != '\0'; n++)
+				if (delims == end ? v[n] == '.' :
+				    memchr(delims, v[n], end - delims) != NULL)
+					parts++;
+			if ((size_t)k >= parts) {
+				/* "%{" letter, then what follows the digits */
+				memcpy(out + o, p, 3);
+				o += 3;
+				memcpy(out + o, q, end + 1 - q);
+				o += end + 1 - q;
+				p = end + 1;
+				changed = 1;
+				continue;
+			}
+		}
+		memcpy(out + o, p, end + 1 - p);
+		o += end + 1 - p;
+		p = end + 1;
+	}
+	out[o] = '\0';
+	if (!changed) {
+		free(out);
+		return (NULL);
+	}
+	return (out);
+}
+
 /* store an answer in libspf2's layout: txt joined, names as text */
 static void
 spf_rr_fill(struct spf_rr *rr, int status, struct ub_result *res)
 {
 	const unsigned char	*d;
-	char			 buf[NS_MAXDNAME + 1], *txt;
+	char			 buf[NS_MAXDNAME + 1], *txt, *fixed;
 	size_t			 dl, o, l, tl;
 	int			 i, n = 0;
 
@@ -782,6 +895,15 @@ spf_rr_fill(struct spf_rr *rr, int status, struct ub_result *res)
 				tl += l;
 			}
 			txt[tl] = '\0';
+			if (rr->type == ns_t_txt &&
+			    strncasecmp(txt, "v=spf1", 6) == 0 &&
+			    strstr(txt, "%{") != NULL &&
+			    (fixed = spf_fix_macros(rr->sc, rr->name, txt)) !=
+			    NULL) {
+				free(txt);
+				txt = fixed;
+				tl = strlen(txt);
+			}
 			break;
 		}
 		if (txt == NULL) {
