@@ -283,6 +283,27 @@ vd_rule_cmp(const void *a, const void *b)
 	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
+/*
+ * A rule of the list as the domains it is matched with are written: an
+ * internationalized one ("\xe5\x85\xac\xe5\x8f\xb8.cn") in A-labels
+ * (xn--55qx5d.cn), after its "!" or "*."; NULL if it has none.
+ */
+static char *
+vd_psl_rule(const char *line)
+{
+	char		 a[256], *r;
+	size_t		 n = line[0] == '!' ? 1 :
+			    strncmp(line, "*.", 2) == 0 ? 2 : 0;
+
+	if (strspn(line + n, "abcdefghijklmnopqrstuvwxyz0123456789-._") ==
+	    strlen(line + n))
+		return (strdup(line));
+	if (dns_domain_ascii(line + n, a, sizeof(a)) == -1 ||
+	    asprintf(&r, "%.*s%s", (int)n, line, a) == -1)
+		return (NULL);
+	return (r);
+}
+
 static void
 vd_psl_load(const char *file)
 {
@@ -305,9 +326,8 @@ vd_psl_load(const char *file)
 				fatal("verdict: Public Suffix List");
 			vd_rules = r;
 		}
-		if ((vd_rules[vd_nrules] = strdup(line)) == NULL)
-			fatal("verdict: Public Suffix List");
-		vd_nrules++;
+		if ((vd_rules[vd_nrules] = vd_psl_rule(line)) != NULL)
+			vd_nrules++;
 	}
 	free(line);
 	fclose(fp);
