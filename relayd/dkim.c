@@ -311,6 +311,57 @@ put_incoming(struct dkim_step *st)
 }
 
 /*
+ * A signed file lost (removed from the spool, its unsigned file left): no
+ * retry brings it back.  The message is held again as one not signed
+ * (envelope dkim-pending, durable), to be signed again at its turn (the
+ * copies put in place get a second signature of the domain, which leaves
+ * the first valid), with an error event to each recipient.
+ */
+static void
+aside_lost(struct rmsg *m)
+{
+	const struct dkim	*d = NULL;
+	char			 domain[MH_NAME_MAX];
+	size_t			 i;
+	int			 fd;
+
+	fd = m->env.tracked ? queue_open_copy(m->id, 0) :
+	    queue_open_msg(m->id);
+	if (fd != -1 && from_domain(fd, domain, sizeof(domain)) != -1)
+		d = config_dkim_match(relay_conf, domain);
+	if (fd != -1)
+		close(fd);
+	/* none now: dkim_sign_held sends it as the domain's other mail */
+	strlcpy(m->env.dkim_pending, d != NULL ? d->domain : "-",
+	    sizeof(m->env.dkim_pending));
+	if (queue_update(&m->env) == -1) {
+		m->env.dkim_pending[0] = '\0';
+		dkim_aside_wait(m, "is lost");
+		return;
+	}
+	m->dkim_aside = 0;
+	m->dkim_next = 0;
+	log_warnx("msgid=%s status=held (its signed message is lost: signed "
+	    "again, not sent unsigned)", m->id);
+	for (i = 0; i < m->env.nrcpt; i++)
+		sched_emit_again(m, i, EV_ERROR, "4.7.0", "its DKIM signed "
+		    "message was lost from the queue: signed again, not "
+		    "sent unsigned", "queue");
+	sched_kick();
+}
+
+/* a signed file not put in place (-1), or lost (-2) */
+static void
+aside_failed(struct rmsg *m, int rv)
+{
+	if (rv == -2)
+		aside_lost(m);
+	else
+		dkim_aside_wait(m, m->dkim_aside ?
+		    "still cannot be put in place" : "cannot be put in place");
+}
+
+/*
  * A held message: every file's signed version beside it, then the
  * envelope that no longer waits, then the files in place (queue.c);
  * a crash anywhere leaves it signed once or not at all.
@@ -347,8 +398,8 @@ put_queued(struct dkim_step *st)
 	}
 	/* signed on disk now (a restart puts them in place): not sent
 	 * before they are, never unsigned */
-	if (queue_aside_end(st->msgid, ncopies, 1) == -1)
-		dkim_aside_wait(m, "cannot be put in place");
+	if ((k = queue_aside_end(st->msgid, ncopies, 1)) < 0)
+		aside_failed(m, k);
 	return (0);
  fail:
 	(void)queue_aside_end(st->msgid, ncopies, 0);
@@ -407,7 +458,7 @@ signed_cb(const char *hdrs, size_t len, const char *error, void *arg)
 	/* a held message: signed at last, it may leave */
 	m->dkim_busy = 0;
 	m->inflight--;
-	if (!m->dkim_aside)
+	if (!m->dkim_aside && m->env.dkim_pending[0] == '\0')
 		log_info("msgid=%s dkim=%s status=released (signed)", m->id,
 		    st->domain);
 	step_free(st);
@@ -553,9 +604,11 @@ dkim_aside_wait(struct rmsg *m, const char *why)
 void
 dkim_aside_retry(struct rmsg *m)
 {
-	if (queue_aside_end(m->id, m->env.tracked ? (int)m->env.nrcpt : -1,
-	    1) == -1) {
-		dkim_aside_wait(m, "still cannot be put in place");
+	int	 rv;
+
+	if ((rv = queue_aside_end(m->id, m->env.tracked ?
+	    (int)m->env.nrcpt : -1, 1)) < 0) {
+		aside_failed(m, rv);
 		return;
 	}
 	m->dkim_aside = 0;

@@ -1015,9 +1015,30 @@ queue_prepend_aside(const char *msgid, int copy, const char *hdrs,
 	    FR_FSYNC));
 }
 
+/*
+ * A NAME.dkim that is not there was put in place before (a crash, or a
+ * rename that failed for another file), or it was lost (removed by hand,
+ * a damaged file system): NAME begins with the signature then, or not.
+ */
+static int
+aside_in_place(const char *name)
+{
+	static const char	 hdr[] = "DKIM-Signature:";
+	char			 buf[sizeof(hdr) - 1];
+	ssize_t			 n;
+	int			 fd;
+
+	if ((fd = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return (n == (ssize_t)sizeof(buf) &&
+	    strncasecmp(buf, hdr, sizeof(buf)) == 0);
+}
+
 /* the NAME.dkim files of msgid put in place (install) or removed;
- * ncopies -1: the message's only.  -1 on an error, else the number
- * put in place */
+ * ncopies -1: the message's only.  -1 on an error, -2 if a signed file
+ * is lost (its unsigned one left), else the number put in place */
 static int
 aside_each(const char *msgid, int ncopies, int install)
 {
@@ -1036,12 +1057,17 @@ aside_each(const char *msgid, int ncopies, int install)
 		else if (errno != ENOENT) {
 			log_warn("msgid=%s file=%s status=error (cannot put "
 			    "the signed message in place)", msgid, name);
-			rv = -1;
+			if (rv == 0)
+				rv = -1;
+		} else if (!aside_in_place(name)) {
+			log_warnx("msgid=%s file=%s status=error (its signed "
+			    "version %s is lost)", msgid, name, aside);
+			rv = -2;
 		}
 	}
 	if (install && strcmp(hdrs_read, msgid) == 0)
 		hdrs_forget();	/* the content changed */
-	return (rv == -1 ? -1 : n);
+	return (rv < 0 ? rv : n);
 }
 
 /* before the envelope that makes them count: the NAME.dkim names durable */
@@ -1063,7 +1089,7 @@ queue_aside_end(const char *msgid, int ncopies, int install)
 	rv = aside_each(msgid, ncopies, install);
 	if (install && rv != 0 && fsync(qfd) == -1)
 		log_warn("fsync queue");
-	return (rv == -1 ? -1 : 0);
+	return (rv < 0 ? rv : 0);
 }
 
 /*
@@ -1079,7 +1105,7 @@ aside_settle(struct rmsg *m)
 
 	if (env->dkim_pending[0] != '\0')
 		(void)aside_each(env->id, ncopies, 0);
-	else if (queue_aside_end(env->id, ncopies, 1) == -1) {
+	else if (queue_aside_end(env->id, ncopies, 1) < 0) {
 		dkim_aside_wait(m, "cannot be put in place");
 		m->dkim_next = 0;
 	}

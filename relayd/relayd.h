@@ -179,6 +179,8 @@ void	 sched_emit(struct rmsg *, size_t i, enum event_kind, int code,
 void	 sched_emit_tls(struct rmsg *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage,
 	    const struct event_tls *);
+void	 sched_emit_again(struct rmsg *, size_t i, enum event_kind,
+	    const char *ext, const char *desc, const char *stage);
 const char *rcpt_domain(const char *);
 void	 sched_log(const struct rmsg *, size_t i, const char *status,
 	    const char *relay, const struct event_tls *, int code,

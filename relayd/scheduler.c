@@ -454,9 +454,8 @@ sched_emit(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	sched_emit_tls(m, i, kind, code, ext, desc, stage, NULL);
 }
 
-/* the event of one recipient; tls (or NULL) says how the attempt went */
-void
-sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
+static void
+emit(struct rmsg *m, size_t i, enum event_kind kind, int attempt, int code,
     const char *ext, const char *desc, const char *stage,
     const struct event_tls *tls)
 {
@@ -466,7 +465,7 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = kind;
 	ev.time = time(NULL);
-	event_id(ev.id, m->id, i, kind, env->rcpts[i].attempts);
+	event_id(ev.id, m->id, i, kind, attempt);
 	strlcpy(ev.queue_id, m->id, sizeof(ev.queue_id));
 	strlcpy(ev.message_id, env->message_id, sizeof(ev.message_id));
 	strlcpy(ev.recipient, env->rcpts[i].addr, sizeof(ev.recipient));
@@ -490,6 +489,29 @@ sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
 	if (tls != NULL)
 		ev.tls = *tls;
 	relay_emit(&ev);
+}
+
+/* the event of one recipient; tls (or NULL) says how the attempt went */
+void
+sched_emit_tls(struct rmsg *m, size_t i, enum event_kind kind, int code,
+    const char *ext, const char *desc, const char *stage,
+    const struct event_tls *tls)
+{
+	emit(m, i, kind, m->env.rcpts[i].attempts, code, ext, desc, stage,
+	    tls);
+}
+
+/*
+ * A second event of a kind the recipient had at this attempt (a held
+ * message's error, dkim.c): an id of its own, or it would be taken for
+ * the first one again and dropped
+ */
+void
+sched_emit_again(struct rmsg *m, size_t i, enum event_kind kind,
+    const char *ext, const char *desc, const char *stage)
+{
+	emit(m, i, kind, -1 - m->env.rcpts[i].attempts, 0, ext, desc, stage,
+	    NULL);
 }
 
 /* what show queue prints as a recipient's last error */
