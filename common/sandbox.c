@@ -218,8 +218,8 @@ static char	*sb_names[SB_NAMES_MAX];
  * of a path the suites do not take, each said where it comes from.
  */
 static const char *const sb_base[] = {
-	"read", "write", "readv", "writev", "pread64",
-	"close", "dup", "fcntl", "lseek", "getpid",
+	"read", "write", "readv", "writev",
+	"close", "fcntl", "getpid",
 	"exit", "exit_group",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
 	/* the kernel's, after a stop signal interrupted a futex or poll */
@@ -230,17 +230,36 @@ static const char *const sb_base[] = {
 	"munmap", "madvise", "brk", "mremap",	/* mmap, mprotect: below */
 	/* imsg with fd passing; send() of syslog(3) */
 	"recvmsg", "sendmsg", "recvfrom", "sendto",
-	/* on sockets the process was handed */
-	"getsockopt", "setsockopt", "getsockname", "getpeername",
-	"shutdown",
-	/* libevent, libcurl, hiredis */
-	"poll", "epoll_ctl", "epoll_wait",
+	/* libevent */
+	"epoll_ctl", "epoll_wait",
 	/* OpenSSL; glibc's qsort asks sysinfo once, for 1 KB or more */
 	"uname", "sysinfo",
 	/* the sanitizer runtime (make sanitize) in a thread started under
 	 * the filter: its signal stack, its stack bounds, its spin locks */
 	"gettid", "sigaltstack", "sched_getaffinity", "sched_yield",
 	NULL
+};
+
+/*
+ * Not every child's: smtpd and the signer (the Internet-facing parser,
+ * the process with the DKIM keys) have only those they call.
+ */
+/* reading a file at an offset: the signer's message, the queues */
+static const char *const sb_pread[] = {
+	"pread64", NULL
+};
+
+/* on sockets the process was handed, accepted or opened (not the
+ * signer's: its channels only) */
+static const char *const sb_sockopt[] = {
+	"getsockopt", "setsockopt", "getsockname", "getpeername",
+	"shutdown", NULL
+};
+
+/* libcurl, hiredis, libunbound; stdio's and fdopendir's lseek and dup
+ * of the processes with files (not smtpd's, nor the signer's) */
+static const char *const sb_more[] = {
+	"poll", "lseek", "dup", NULL
 };
 
 /* accepting on listeners the parent bound (smtpd, webd; libevent) */
@@ -477,9 +496,17 @@ sandbox_apply(int proc)
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
 		sb_allow_list(ctx, sb_spool_fd);
+		sb_allow_list(ctx, sb_sockopt);
+		if (proc == PROC_WEBD) {
+			sb_allow_list(ctx, sb_pread);
+			sb_allow_list(ctx, sb_more);
+		}
 		break;
 	case PROC_AUTHD:
 		sb_common(ctx, 0);
+		sb_allow_list(ctx, sb_pread);
+		sb_allow_list(ctx, sb_sockopt);
+		sb_allow_list(ctx, sb_more);
 		sb_network(ctx);
 		break;
 	case PROC_RELAYD:
@@ -487,11 +514,16 @@ sandbox_apply(int proc)
 		sb_common(ctx, 1);
 		sb_allow_list(ctx, proc == PROC_RELAYD ? sb_relayd_files :
 		    sb_hookd_files);
+		sb_allow_list(ctx, sb_pread);
+		sb_allow_list(ctx, sb_sockopt);
+		sb_allow_list(ctx, sb_more);
 		sb_network(ctx);
 		sb_threads(ctx);
 		break;
 	case PROC_SIGNER:
+		/* its channels and the message it is handed: pread only */
 		sb_common(ctx, 0);
+		sb_allow_list(ctx, sb_pread);
 		break;
 	}
 

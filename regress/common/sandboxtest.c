@@ -24,7 +24,8 @@
  *                       (any call by its name, -1 in every argument but
  *                       the second), prctl_name (PR_GET_NAME),
  *                       ioctl_fionbio, statx_fd (AT_EMPTY_PATH),
- *                       socketpair (AF_UNIX), thread (pthread_create)
+ *                       socketpair (AF_UNIX), thread (pthread_create),
+ *                       poll (no descriptor, no wait)
  *   -D: debug mode, the report on stderr must name the system call
  *
  * environment: SBX_ROOT (a directory with empty/ and spool/queue/ owned
@@ -691,7 +692,9 @@ probe(const char *name)
 	else if (strcmp(name, "mprotect_exec") == 0) {
 		p = (void *)(((uintptr_t)page + 4095) & ~(uintptr_t)4095);
 		r = syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC);
-	} else if (strncmp(name, "sys-", 4) == 0) {
+	} else if (strcmp(name, "poll") == 0)
+		r = syscall(SYS_poll, NULL, 0, 0);	/* at once */
+	else if (strncmp(name, "sys-", 4) == 0) {
 		/*
 		 * A call by its name, no allowlist has it: -1 (a bad
 		 * descriptor, address or clock) in every argument but the
