@@ -73,6 +73,7 @@ events_retry(const char *key)
 		return (-1);
 	ep->attempts = 0;
 	ep->disabled = 0;
+	evq_gone_forget(ep);
 	if (ep->timer_backoff) {
 		evtimer_del(ep->timer);
 		ep->timer_backoff = 0;

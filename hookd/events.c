@@ -7,7 +7,9 @@
  *
  * Spool layout, under <spool>/events/:
  *
- *	<key>/endpoint.json		{"url":..., "format":...}
+ *	<key>/endpoint.json		{"url":..., "format":...,
+ *					"gone":<block digest>, if disabled
+ *					by a 410 Gone}
  *	<key>/e-<time>-<stamp>-<eventid>.json	one pending event
  *					(mh_event_to_json); stamp: when it
  *					was queued, in ns, so that a reload
@@ -30,9 +32,11 @@
  * a batch file are skipped.
  *
  * One request at a time per endpoint, in order.  2xx: done, the file is
- * removed.  410: the endpoint is disabled until the next configuration,
- * its backlog is kept, and new events too, until its lifetime makes them
- * dead letters, reason=gone (evq_gone_expire).  Anything else (other
+ * removed.  410: the endpoint is disabled until its block changes or
+ * "hooks retry", across reloads and restarts (endpoint.json keeps the
+ * digest of the block that was, endpoint_conf); its backlog is kept, and
+ * new events too, until its lifetime makes them dead letters,
+ * reason=gone (evq_gone_expire).  Anything else (other
  * status, timeout, connection failure): retried with exponential backoff
  * and +-20% jitter, Retry-After honoured, until the endpoint's lifetime
  * makes the event a dead letter (dead.c); nothing is dropped.  A file that
@@ -264,6 +268,8 @@ format_from_name(const char *s, enum event_format *f)
 	return (0);
 }
 
+static void	ep_gone_arm(struct endpoint *, long);
+
 static void
 endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
 {
@@ -304,6 +310,40 @@ headers_copy(struct headerlist *dst, const struct headerlist *src)
 		}
 		TAILQ_INSERT_TAIL(dst, n, entry);
 	}
+	return (0);
+}
+
+/*
+ * What a block sets for its endpoint, as a digest in hex: a 410 Gone
+ * disables the endpoint until it differs (its url and format are its key).
+ */
+static int
+endpoint_conf(const struct events_block *eb, char out[2 * MH_SHA256_LEN + 1])
+{
+	unsigned char	 md[MH_SHA256_LEN];
+	struct header	*h;
+	json_t		*o, *hl;
+	char		*s;
+
+	if ((hl = json_array()) == NULL)
+		return (-1);
+	TAILQ_FOREACH(h, &eb->headers, entry)
+		json_array_append_new(hl, json_pack("[s,s]", h->name,
+		    h->value));
+	o = json_pack("{s:I,s:s,s:o,s:i,s:i,s:i,s:i}", "kinds",
+	    (json_int_t)eb->kinds, "secret", eb->secret, "headers", hl,
+	    "timeout", eb->timeout, "batch_max", eb->batch_max,
+	    "batch_wait", eb->batch_wait, "lifetime", eb->lifetime);
+	if (o == NULL || (s = json_dumps(o, JSON_COMPACT |
+	    JSON_SORT_KEYS)) == NULL) {
+		json_decref(o);
+		return (-1);
+	}
+	json_decref(o);
+	mh_sha256(s, strlen(s), md);
+	mh_hex(out, md, sizeof(md));
+	explicit_bzero(s, strlen(s));
+	free(s);
 	return (0);
 }
 
@@ -362,6 +402,11 @@ endpoint_persist(struct endpoint *ep)
 	}
 	o = json_pack("{s:s,s:s}", "url", ep->url, "format",
 	    evq_format_name(ep->format));
+	if (o != NULL && ep->gone[0] != '\0' &&
+	    json_object_set_new(o, "gone", json_string(ep->gone)) == -1) {
+		json_decref(o);
+		return (-1);
+	}
 	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
 		json_decref(o);
 		return (-1);
@@ -623,6 +668,11 @@ events_load(void)
 		}
 		if ((ep = endpoint_new(key, url, f)) == NULL)
 			fatal("events: endpoint");
+		/* disabled by a 410 Gone: events_configure says until when */
+		if (json_string_length(json_object_get(o, "gone")) ==
+		    sizeof(ep->gone) - 1)
+			strlcpy(ep->gone, json_string_value(json_object_get(o,
+			    "gone")), sizeof(ep->gone));
 		json_decref(o);
 		endpoint_load(ep);
 		if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
@@ -663,6 +713,52 @@ events_init(struct event_base *base, const struct config *conf,
 	return (events_configure(conf));
 }
 
+/* hooks retry: a 410 Gone forgotten, in endpoint.json too */
+void
+evq_gone_forget(struct endpoint *ep)
+{
+	if (ep->gone[0] == '\0')
+		return;
+	ep->gone[0] = '\0';
+	if (ep->configured)
+		(void)endpoint_persist(ep);
+}
+
+/* no longer disabled by a 410 Gone: its lifetime's timer stopped */
+static void
+endpoint_enable(struct endpoint *ep)
+{
+	if (ep->disabled) {
+		evtimer_del(ep->timer);
+		ep->timer_backoff = 0;
+	}
+	ep->disabled = 0;
+	ep->gone[0] = '\0';
+}
+
+/*
+ * An endpoint that answered 410 Gone stays disabled while its block is
+ * the one it was then (a reload, a restart); a block changed enables it.
+ */
+static void
+endpoint_gone_check(struct endpoint *ep)
+{
+	if (ep->gone[0] == '\0')
+		return;
+	if (strcmp(ep->gone, ep->conf) != 0) {
+		log_info("events: %s: its block changed: enabled again after "
+		    "its 410 Gone", ep->pub);
+		endpoint_enable(ep);
+		return;
+	}
+	if (ep->disabled)
+		return;		/* a reload: its timer goes on */
+	log_warnx("events: %s answered 410 Gone before: still disabled "
+	    "until its block changes or hooks retry", ep->pub);
+	ep->disabled = 1;
+	ep_gone_arm(ep, 0);	/* its lifetime's pass, once running */
+}
+
 int
 events_configure(const struct config *conf)
 {
@@ -674,15 +770,12 @@ events_configure(const struct config *conf)
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		ep->configured = 0;
 		ep->kinds = 0;
-		if (ep->disabled) {
-			/* its lifetime's timer: the endpoint goes again */
-			evtimer_del(ep->timer);
-			ep->timer_backoff = 0;
-		}
-		ep->disabled = 0;
 	}
-	if (conf == NULL)
+	if (conf == NULL) {
+		TAILQ_FOREACH(ep, &evq_endpoints, entry)
+			endpoint_enable(ep);
 		return (0);
+	}
 	ev_allow_private = conf->allow_private;
 	TAILQ_FOREACH(eb, &conf->events, entry) {
 		endpoint_key(eb->format, eb->url, key);
@@ -706,9 +799,16 @@ events_configure(const struct config *conf)
 		ep->kinds |= eb->kinds;
 		ep->configured = 1;
 		ep->forgotten = 0;	/* endpoint_persist makes it again */
+		if (endpoint_conf(eb, ep->conf) == -1)
+			rc = -1;
+		endpoint_gone_check(ep);
 		if (endpoint_persist(ep) == -1)
 			rc = -1;
 	}
+	/* one no block names: its backlog goes to the dead letters */
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		if (!ep->configured)
+			endpoint_enable(ep);
 	/* an endpoint no longer configured: its backlog to the dead
 	 * letters (evq_kick), its retry wait over */
 	TAILQ_FOREACH(ep, &evq_endpoints, entry)
@@ -1479,10 +1579,12 @@ ep_done(const struct http_response *res, void *arg)
 	}
 	if (res->error == HTTP_OK && res->status == 410) {
 		log_warnx("events: %s answered 410 Gone: endpoint disabled "
-		    "until the next configuration or hooks retry, backlog "
+		    "until its block changes or hooks retry, backlog "
 		    "kept, its events dead letters (reason=gone) once older "
 		    "than its lifetime", ep->pub);
 		ep->disabled = 1;
+		strlcpy(ep->gone, ep->conf, sizeof(ep->gone));
+		(void)endpoint_persist(ep);	/* a restart keeps it */
 		ep_gone_arm(ep, evq_gone_expire(ep));
 		return;
 	}

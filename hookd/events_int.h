@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "digest.h"
 #include "http.h"
 #include "mh_event.h"
 #include "events.h"
@@ -64,6 +65,10 @@ struct endpoint {
 	int			 lifetime;	/* seconds; then dead letters */
 	int			 configured;
 	int			 disabled;	/* 410 Gone */
+	/* its block as configured (endpoint_conf), and the block that was
+	   when it answered 410 ("" if enabled), kept in endpoint.json */
+	char			 conf[2 * MH_SHA256_LEN + 1];
+	char			 gone[2 * MH_SHA256_LEN + 1];
 	int			 forgotten;	/* not configured, its
 						   directory removed */
 
@@ -111,6 +116,7 @@ size_t		 evq_backlog(const struct endpoint *);
 int		 evq_expire(struct endpoint *);
 int		 evq_retire(struct endpoint *);
 long		 evq_gone_expire(struct endpoint *);
+void		 evq_gone_forget(struct endpoint *);
 const char	*evq_format_name(enum event_format);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */
