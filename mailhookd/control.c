@@ -34,6 +34,7 @@
 				   has as many more of its own */
 #define CTL_MAX_WORDS	16
 #define CTL_METRICS_SECS 3	/* a process slower than this is not up */
+#define CTL_ANSWER_SECS	20	/* a command's answer: "has not answered" */
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
 #define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
 #define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
@@ -52,6 +53,7 @@ struct ctl_client {
 	int			 done;
 	int			 metrics;	/* show metrics:
 						   with a deadline */
+	int			 asked[PROC_CONTROL]; /* processes asked */
 	uint32_t		 scrape;	/* webd's scrape (mp NULL) */
 	struct event		*deadline;
 	struct event		*idle;		/* CTL_IDLE_SECS */
@@ -310,6 +312,39 @@ ctl_metrics_deadline(evutil_socket_t fd, short ev, void *arg)
 	ctl_metrics_done(arg);
 }
 
+/*
+ * A process that has not answered a command in CTL_ANSWER_SECS (stopped,
+ * or busy for that long): the client is told which, rather than left to
+ * wait for ever; an answer that comes later is dropped (ctl_find).
+ */
+static void
+ctl_answer_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_client	*c = arg;
+	char			 who[128] = "", err[256];
+	int			 p;
+
+	for (p = PROC_SMTPD; p < PROC_CONTROL; p++)
+		if (c->asked[p] && json_object_get(c->collected,
+		    proc_name(p)) == NULL) {
+			if (who[0] != '\0')
+				strlcat(who, " and ", sizeof(who));
+			strlcat(who, proc_name(p), sizeof(who));
+		}
+	log_warnx("control: %s has not answered a command of uid %u in %d s",
+	    who, (unsigned)c->uid, CTL_ANSWER_SECS);
+	c->waiting = 0;
+	c->id = ++ctl_ids;	/* its answer, if it comes, finds no one */
+	event_free(c->deadline);
+	c->deadline = NULL;
+	json_decref(c->collected);
+	c->collected = NULL;
+	snprintf(err, sizeof(err), "%s has not answered in %d s (busy or "
+	    "stopped): the command may still be carried out once it does",
+	    who, CTL_ANSWER_SECS);
+	ctl_send(c, json_pack("{s:s}", "error", err));
+}
+
 static void
 ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 {
@@ -321,26 +356,31 @@ ctl_forward(struct ctl_client *c, const struct ctl_cmd *cmd, json_t *argv)
 	c->collected = json_object();
 	c->merge = cmd->target2 != 0;
 	c->waiting = 0;
-	if ((c->metrics = cmd->id == CTL_SHOW_METRICS)) {
-		if ((c->deadline = evtimer_new(proc_base, ctl_metrics_deadline,
-		    c)) == NULL)
-			fatalx("control: evtimer_new");
-		evtimer_add(c->deadline, &tv);
-	}
+	if (!(c->metrics = cmd->id == CTL_SHOW_METRICS))
+		tv.tv_sec = CTL_ANSWER_SECS;
+	if ((c->deadline = evtimer_new(proc_base, c->metrics ?
+	    ctl_metrics_deadline : ctl_answer_deadline, c)) == NULL)
+		fatalx("control: evtimer_new");
+	evtimer_add(c->deadline, &tv);
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++) {
+		c->asked[p] = 0;
 		if (cmd->target != CTL_CHILDREN && cmd->target != p &&
 		    (cmd->target2 == 0 || cmd->target2 != p))
 			continue;
 		if (children[p].mp == NULL || children[p].mp->closed)
 			continue;
 		mproc_send_json(children[p].mp, IMSG_CTL_REQUEST, c->id, req);
+		c->asked[p] = 1;
 		c->waiting++;
 	}
 	json_decref(req);
 	if (c->waiting == 0 && c->metrics)
 		ctl_metrics_done(c);
-	else if (c->waiting == 0)
+	else if (c->waiting == 0) {
+		event_free(c->deadline);
+		c->deadline = NULL;
 		ctl_send(c, json_pack("{s:s}", "error", "process not running"));
+	}
 }
 
 /* IMSG_METRICS_REQ: webd's scrape, served as "show metrics" */
@@ -722,6 +762,8 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	json_object_set_new(c->collected, proc_name(proc), reply);
 	if (--c->waiting > 0)
 		return;
+	event_free(c->deadline);
+	c->deadline = NULL;
 	if (c->merge && json_object_size(c->collected) > 1) {
 		ctl_send(c, ctl_merge(c->collected));
 	} else if (json_object_size(c->collected) == 1) {
