@@ -725,15 +725,25 @@ parent_reload(char *msg, size_t len)
 		return (-1);
 	}
 	msg[0] = '\0';
+	/*
+	 * Until the restart the running ones stay in the configuration:
+	 * the next reload compares with them and finds its keys there
+	 * again, and show config says what is in effect.
+	 */
 	if (strcmp(conf->spool, parent_conf->spool) != 0) {
 		log_warnx("reload: a new spool takes effect at restart");
 		restart_note(msg, len, "new spool");
+		strlcpy(conf->spool, parent_conf->spool, sizeof(conf->spool));
 	}
 	if (strcmp(conf->control, parent_conf->control) != 0 ||
 	    strcmp(conf->control_group, parent_conf->control_group) != 0) {
 		log_warnx("reload: a new control socket or control group takes "
 		    "effect at restart");
 		restart_note(msg, len, "new control socket or group");
+		strlcpy(conf->control, parent_conf->control,
+		    sizeof(conf->control));
+		strlcpy(conf->control_group, parent_conf->control_group,
+		    sizeof(conf->control_group));
 	}
 	nofile_raise(conf, 0);
 	/*
