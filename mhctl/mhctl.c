@@ -30,6 +30,7 @@
 #include "mailhook.h"
 #include "metrics.h"
 #include "mhctl.h"
+#include "sanitize.h"
 
 #define DKIM_KEY_DIR	MH_SYSCONFDIR "/dkim"
 
@@ -645,6 +646,37 @@ show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
 	return (n);
 }
 
+/*
+ * Every string of a reply printed for people, in place: a control byte,
+ * a C1 control (U+009B is CSI) or a byte that is not UTF-8 becomes '?',
+ * so that a subject, an address or a reply a peer wrote cannot drive the
+ * terminal.  -j prints the JSON as it came.
+ */
+static void
+reply_sanitize(json_t *v)
+{
+	const char	*key;
+	json_t		*e;
+	size_t		 i, len;
+	char		*s;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, e)
+			reply_sanitize(e);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			reply_sanitize(e);
+	} else if (json_is_string(v)) {
+		len = json_string_length(v);
+		if ((s = malloc(len + 1)) == NULL)
+			err(1, "reply");
+		sanitize_text(s, len + 1, json_string_value(v), len, SAN_UTF8);
+		if (json_string_set(v, s) == -1)
+			errx(1, "reply");
+		free(s);
+	}
+}
+
 /* mhctl help; with -j as JSON, as every command that prints */
 static int
 help(int jflag)
@@ -819,6 +851,10 @@ main(int argc, char *argv[])
 		    NULL)) == NULL)
 			errx(1, "malformed reply");
 		mh_imsg_free(&imsg);
+		/* not a configuration's text: its lines are the admin's */
+		if (!jflag && !monitor && cmd->id != CTL_SHOW_CONFIG &&
+		    cmd->id != CTL_SHOW_METRICS)
+			reply_sanitize(reply);
 		if (imsg.fd != -1) {
 			/* show message ID --raw: the queued file */
 			rc = json_object_get(reply, "error") != NULL ?
