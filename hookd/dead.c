@@ -485,6 +485,19 @@ dead_failed(int replay, const json_t *o)
 }
 
 /*
+ * An event letter whose endpoint is disabled by a 410 Gone: queued, it
+ * would wait, then be a dead letter again (reason gone), so it is kept.
+ */
+static int
+dead_gone(const char *name, const json_t *o)
+{
+	const char	*key = json_string_value(json_object_get(o, "endpoint"));
+
+	return (strncmp(name, "ev-", 3) == 0 && key != NULL &&
+	    events_disabled(key));
+}
+
+/*
  * mhctl dead replay|remove ID|all (an event id or a message's queue
  * id): the reply counts what was done and what failed (an endpoint no
  * longer there keeps its letters).
@@ -495,15 +508,20 @@ dead_act(int replay, const char *id)
 	char		**v;
 	size_t		 n, i;
 	json_t		*o;
-	long		 done = 0, failed = 0;
-	char		 why[256];
+	long		 done = 0, failed = 0, gone = 0;
+	char		 why[384];
 
 	v = dead_names(&n);
 	for (i = 0; i < n; i++) {
 		if ((o = dead_load(v[i])) == NULL)
 			continue;
 		if (dead_matches(o, id)) {
-			if ((replay ? (strncmp(v[i], "in-", 3) == 0 ?
+			if (replay && dead_gone(v[i], o)) {
+				gone++;
+				failed++;
+				dead_failed(replay, o);
+			} else if ((replay ?
+			    (strncmp(v[i], "in-", 3) == 0 ?
 			    dead_replay_inbound(o) : dead_replay_one(v[i], o)) :
 			    dead_remove_one(v[i], o)) == 0)
 				done++;
@@ -521,10 +539,14 @@ dead_act(int replay, const char *id)
 	/* the counts in the error too: mhctl shows only the error */
 	if (failed > 0) {
 		(void)snprintf(why, sizeof(why), "%ld of %ld dead letters not "
-		    "%s, kept (%s: see the log); %ld %s", failed,
-		    failed + done, replay ? "replayed" : "removed", replay ?
+		    "%s, kept (%s%s: see the log); %ld %s", failed,
+		    failed + done, replay ? "replayed" : "removed", gone > 0 ?
+		    "their endpoint answered 410 Gone and is disabled, "
+		    "mhctl hooks retry it first" : replay ?
 		    "no events block names their endpoint, or they could "
-		    "not be queued" : "they could not be removed", done,
+		    "not be queued" : "they could not be removed",
+		    gone > 0 && gone < failed ? ", or no events block names "
+		    "it, or they could not be queued" : "", done,
 		    replay ? "replayed" : "removed");
 		return (json_pack("{s:i,s:i,s:s}", replay ? "replayed" :
 		    "removed", (int)done, "failed", (int)failed, "error",

@@ -65,6 +65,15 @@ events_configured(const char *key)
 }
 
 int
+events_disabled(const char *key)
+{
+	struct endpoint	*ep;
+
+	return ((ep = evq_endpoint_find(key)) != NULL && ep->configured &&
+	    ep->disabled);
+}
+
+int
 events_retry(const char *key)
 {
 	struct endpoint	*ep;

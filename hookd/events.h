@@ -105,6 +105,8 @@ int	 events_match(const char *spec, char key[EVENTS_KEY_LEN], char *url,
 	    size_t len);
 /* does an events block name it (else its backlog is dead letters)? */
 int	 events_configured(const char *key);
+/* is it disabled by a 410 Gone (nothing is sent to it)? */
+int	 events_disabled(const char *key);
 /* retry now: backoff reset, a 410 forgotten; -1: no such endpoint */
 int	 events_retry(const char *key);
 /*

@@ -185,6 +185,10 @@ hooks_cmd(const json_t *argv)
 	if (!events_configured(key))
 		return (hooks_error("%s is not configured (no events block "
 		    "names it): nothing to replay to", url));
+	/* they would wait, then be dead letters, reason gone */
+	if (events_disabled(key))
+		return (hooks_error("%s answered 410 Gone and is disabled: "
+		    "nothing is sent to it (mhctl hooks retry it first)", url));
 	if ((since = hooks_parse_time(word(argv, 4), time(NULL))) == -1)
 		return (hooks_error("bad time: %s (seconds since the epoch, "
 		    "2026-12-01T04:00:00Z or a duration ago: 2h, 7d)",
