@@ -311,9 +311,12 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 	return (0);
 }
 
-/* an inbound letter back into the queue, under a new id */
+/*
+ * An inbound letter back into the queue, under a new id: set in
+ * queued_as (old id: new id) for the reply, and in the old id's history.
+ */
 static int
-dead_replay_inbound(const json_t *o)
+dead_replay_inbound(const json_t *o, json_t *queued_as)
 {
 	const char	*id = json_string_value(json_object_get(o, "id"));
 	struct envelope	*env;
@@ -347,6 +350,8 @@ dead_replay_inbound(const json_t *o)
 	inbound_files_remove(old);
 	log_info("dead: action=replay type=inbound id=%s msgid=%s by=mhctl",
 	    old, env->id);
+	json_object_set_new(queued_as, old, json_string(env->id));
+	ihist_replayed(old, env->id);
 	inbound_recovered(env);
 	return (0);
 }
@@ -507,10 +512,12 @@ dead_act(int replay, const char *id)
 {
 	char		**v;
 	size_t		 n, i;
-	json_t		*o;
+	json_t		*o, *queued_as, *reply;
 	long		 done = 0, failed = 0, gone = 0;
 	char		 why[384];
 
+	if ((queued_as = json_object()) == NULL)
+		return (NULL);
 	v = dead_names(&n);
 	for (i = 0; i < n; i++) {
 		if ((o = dead_load(v[i])) == NULL)
@@ -522,7 +529,8 @@ dead_act(int replay, const char *id)
 				dead_failed(replay, o);
 			} else if ((replay ?
 			    (strncmp(v[i], "in-", 3) == 0 ?
-			    dead_replay_inbound(o) : dead_replay_one(v[i], o)) :
+			    dead_replay_inbound(o, queued_as) :
+			    dead_replay_one(v[i], o)) :
 			    dead_remove_one(v[i], o)) == 0)
 				done++;
 			else {
@@ -534,8 +542,10 @@ dead_act(int replay, const char *id)
 	}
 	dir_names_free(v, n);
 	/* all of none is done: only an id that matches nothing is wrong */
-	if (done == 0 && failed == 0 && strcmp(id, "all") != 0)
+	if (done == 0 && failed == 0 && strcmp(id, "all") != 0) {
+		json_decref(queued_as);
 		return (json_pack("{s:s}", "error", "no such dead letter"));
+	}
 	/* the counts in the error too: mhctl shows only the error */
 	if (failed > 0) {
 		(void)snprintf(why, sizeof(why), "%ld of %ld dead letters not "
@@ -548,10 +558,15 @@ dead_act(int replay, const char *id)
 		    gone > 0 && gone < failed ? ", or no events block names "
 		    "it, or they could not be queued" : "", done,
 		    replay ? "replayed" : "removed");
-		return (json_pack("{s:i,s:i,s:s}", replay ? "replayed" :
+		reply = json_pack("{s:i,s:i,s:s}", replay ? "replayed" :
 		    "removed", (int)done, "failed", (int)failed, "error",
-		    why));
-	}
-	return (json_pack("{s:i}", replay ? "replayed" : "removed",
-	    (int)done));
+		    why);
+	} else
+		reply = json_pack("{s:i}", replay ? "replayed" : "removed",
+		    (int)done);
+	/* the inbound messages' new queue ids, for show message */
+	if (reply != NULL && json_object_size(queued_as) > 0)
+		json_object_set(reply, "queued_as", queued_as);
+	json_decref(queued_as);
+	return (reply);
 }

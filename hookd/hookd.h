@@ -97,6 +97,7 @@ struct ctl_cmd;
 void	 ihist_post(const struct envelope *, size_t i, const char *url,
 	    const struct http_response *, long ms, const char *result);
 void	 ihist_expired(const struct envelope *, size_t i, const char *why);
+void	 ihist_replayed(const char *id, const char *queued_as);
 void	 ihist_fallback(const struct envelope *, size_t i, const char *how,
 	    const char *where);
 void	 ihist_event_post(const json_t *records, const char *url,

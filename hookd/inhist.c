@@ -78,6 +78,19 @@ ihist_fallback(const struct envelope *e, size_t i, const char *how,
 	json_decref(rec);
 }
 
+/* a dead letter put back in the queue (dead replay), under a new id */
+void
+ihist_replayed(const char *id, const char *queued_as)
+{
+	json_t	*rec;
+
+	if ((rec = json_pack("{s:s, s:s, s:s}", "what", "replayed",
+	    "queued_as", queued_as, "by", "mhctl")) == NULL)
+		return;
+	history_add(id, rec);
+	json_decref(rec);
+}
+
 /* the kinds after which nothing more happens to a recipient in the queue */
 static int
 final_kind(const char *kind)

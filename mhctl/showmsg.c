@@ -133,6 +133,9 @@ print_record(const json_t *r)
 		    str(r, "smtp")[0] != '\0' ? "smtp, queued as" : "maildir",
 		    str(r, "smtp")[0] != '\0' ? str(r, "smtp") :
 		    str(r, "maildir"), str(r, "result"));
+	} else if (strcmp(w, "replayed") == 0) {
+		printf("%-9s  from the dead letters by %s, queued as %s", w,
+		    str(r, "by"), str(r, "queued_as"));
 	} else if (strcmp(w, "done") == 0) {
 		printf("%-9s  left the queue", w);
 	} else if (strcmp(w, "held") == 0 || strcmp(w, "released") == 0) {
