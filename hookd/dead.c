@@ -183,6 +183,37 @@ in_path(char *buf, size_t len, const char *id, const char *ext)
 	    len ? -1 : 0);
 }
 
+/*
+ * show message ID of an inbound dead letter: its .json (NULL if there is
+ * none), its message open for --raw (-1 if none).  id is a queue id.
+ */
+json_t *
+dead_inbound_find(const char *id)
+{
+	char		 path[PATH_MAX], name[64];
+	struct stat	 st;
+
+	if (!envelope_id_ok(id) || in_path(path, sizeof(path), id,
+	    "json") == -1 || stat(path, &st) == -1)
+		return (NULL);
+	snprintf(name, sizeof(name), "in-%s.json", id);
+	return (dead_load(name));
+}
+
+int
+dead_inbound_open(const char *id)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+
+	/* the letter exists once its .json does */
+	if (!envelope_id_ok(id) || in_path(path, sizeof(path), id,
+	    "json") == -1 || stat(path, &st) == -1 ||
+	    in_path(path, sizeof(path), id, "msg") == -1)
+		return (-1);
+	return (open(path, O_RDONLY | O_CLOEXEC));
+}
+
 /* the .msg and .env of a letter that is gone */
 static void
 inbound_files_remove(const char *id)

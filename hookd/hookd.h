@@ -150,6 +150,9 @@ int	 dead_event(const char *key, const char *url, const json_t *record,
 int	 dead_inbound(const struct envelope *, size_t rcpt, const char *url,
 	    const char *reason);
 json_t	*dead_list(void);
+/* an inbound dead letter: its record, its message (show message) */
+json_t	*dead_inbound_find(const char *id);
+int	 dead_inbound_open(const char *id);
 size_t	 dead_count(time_t *oldest);	/* letters, the oldest's mtime */
 json_t	*dead_act(int replay, const char *id);	/* replay or remove */
 

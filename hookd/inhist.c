@@ -151,7 +151,7 @@ json_t *
 ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 {
 	const char	*id, *opt;
-	json_t		*j, *recs;
+	json_t		*j, *recs, *dl;
 	int		 fd;
 
 	id = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
@@ -174,12 +174,27 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
 		    "inbound", "raw", 1));
 	}
-	if (opt != NULL)
+	if (opt != NULL) {
+		/* a dead letter keeps the message */
+		if ((fd = dead_inbound_open(id)) != -1) {
+			child_control_fd(fd);
+			return (json_pack("{s:s, s:s, s:b}", "id", id,
+			    "queue", "inbound", "raw", 1));
+		}
 		return (json_pack("{s:s}", "error", msghist_known(id) ?
 		    "the message has left the queue: only its history is "
 		    "kept (show message ID)" : "no such message"));
-	if ((j = msghist_show(id, "inbound")) != NULL)
+	}
+	if ((j = msghist_show(id, "inbound")) != NULL) {
+		/* not done: in the dead letters, for dead replay */
+		if ((dl = dead_inbound_find(id)) != NULL) {
+			json_object_set_new(j, "state", json_string("dead"));
+			json_object_set(j, "dead_reason",
+			    json_object_get(dl, "reason"));
+			json_decref(dl);
+		}
 		return (j);
+	}
 	recs = history_get(id);
 	if (json_array_size(recs) == 0) {
 		json_decref(recs);

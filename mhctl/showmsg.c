@@ -153,7 +153,8 @@ print_message(json_t *reply)
 {
 	const json_t	*rcpts = json_object_get(reply, "recipients"), *r;
 	const json_t	*h = json_object_get(reply, "history");
-	static const char *keys[] = { "id", "queue", "state", "sender",
+	static const char *keys[] = { "id", "queue", "state", "dead_reason",
+			    "sender",
 			    "route", "size", "message_id", "subject" };
 	const char	*e;
 	struct tm	 tm;
