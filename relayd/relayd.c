@@ -609,6 +609,10 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			return (json_pack("{s:s}", "error", "no such message"));
 		return (json_pack("{s:s}", "scheduled", arg));
 	case CTL_REMOVE:
+		/* postsuper -d ALL's habit: "no such message" said nothing */
+		if (arg != NULL && strcmp(arg, "all") == 0)
+			return (json_pack("{s:s}", "error", "remove takes one "
+			    "queue ID, not all (see show queue)"));
 		if (relay_remove(arg) == -1)
 			return (json_pack("{s:s}", "error", "no such message"));
 		return (json_pack("{s:s}", "removed", arg));
