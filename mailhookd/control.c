@@ -219,17 +219,33 @@ ctl_routes(void)
 	return (json_pack("{s:o}", "routes", a));
 }
 
-/* the configuration as mailhook.conf text, secrets masked */
+/*
+ * The configuration as mailhook.conf text, secrets masked; what the last
+ * reload left for the next restart (a listener not bound yet) said
+ * first, as a comment, and as at_restart.
+ */
 static json_t *
 ctl_config(void)
 {
-	json_t	*o;
-	char	*text;
+	const char	*pending = parent_restart_pending();
+	json_t		*o;
+	char		*text, *t;
 
 	if ((text = config_print(parent_conf)) == NULL)
 		return (json_pack("{s:s}", "error", "out of memory"));
+	if (pending[0] != '\0') {
+		if (asprintf(&t, "# not in effect until the next restart: "
+		    "%s\n%s", pending, text) == -1) {
+			free(text);
+			return (json_pack("{s:s}", "error", "out of memory"));
+		}
+		free(text);
+		text = t;
+	}
 	o = json_pack("{s:s,s:s}", "file", parent_opts.conffile, "config",
 	    text);
+	if (o != NULL && pending[0] != '\0')
+		json_object_set_new(o, "at_restart", json_string(pending));
 	free(text);
 	return (o);
 }

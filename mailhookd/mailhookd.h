@@ -38,6 +38,8 @@ extern struct parent_opts	 parent_opts;
 extern time_t			 parent_started;
 
 int	parent_reload(char *msg, size_t len);
+/* what the last reload left for the next restart ("" if nothing) */
+const char *parent_restart_pending(void);
 int	parent_stopping(void);
 /* a child's config, with the secrets that child uses (CONF_*) */
 void	parent_send_config(struct mproc *, const struct config *, int flags);

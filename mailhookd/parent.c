@@ -693,6 +693,15 @@ listeners_keep(struct config *conf, struct config *old, char *note,
 	}
 }
 
+/* the last reload's note: what waits for the next restart */
+static char	restart_pending[1024];
+
+const char *
+parent_restart_pending(void)
+{
+	return (restart_pending);
+}
+
 /*
  * Reload: parse the file again; on success every child gets the new
  * config.  Listeners are bound at start only: listeners_keep().  -1: msg
@@ -763,6 +772,7 @@ parent_reload(char *msg, size_t len)
 	dkim_keys_send(conf);
 	config_free(parent_conf);
 	parent_conf = conf;
+	strlcpy(restart_pending, msg, sizeof(restart_pending));
 	log_info("configuration reloaded");
 	if (announced) {
 		snprintf(first, sizeof(first), "configuration reloaded%s%s",
