@@ -593,6 +593,24 @@ more_add(const struct scan *sc, const char *verp_rcpt, const char *first,
 	    !same_rcpt(m->recipient, verp_rcpt);
 }
 
+/*
+ * bi->stage of ev's block by its Final-Recipient, when it is another
+ * address than ev's recipient (ours by its Original-Recipient)
+ */
+static void
+final_stage(const struct scan *sc, const struct dsn_scan *ds,
+    const char *rcpt, struct bounce_info *bi)
+{
+	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX];
+
+	if (ds->best == NULL || field_get(ds->best, ds->bestlen,
+	    "Final-Recipient", v, sizeof(v)) == -1)
+		return;
+	addr_value(a, sizeof(a), v);
+	if (a[0] != '\0' && !same_rcpt(a, rcpt))
+		rcpt_stage(sc->text->str, a, bi->stage, sizeof(bi->stage));
+}
+
 /* the report's other recipients that failed or were delayed: bi->more */
 static void
 dsn_more(const struct scan *sc, const struct dsn_scan *ds,
@@ -1258,6 +1276,13 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	if (ev->kind == EV_BOUNCE) {
 		rcpt_stage(sc.text->str, ev->recipient, bi->stage,
 		    sizeof(bi->stage));
+		/*
+		 * a block that is ours by its Original-Recipient: the text
+		 * may name only the address it was routed to (a Microsoft
+		 * 365 hybrid's user@tenant.mail.onmicrosoft.com)
+		 */
+		if (bi->stage[0] == '\0' && strcmp(bi->format, "dsn") == 0)
+			final_stage(&sc, &ds, ev->recipient, bi);
 		strlcpy(ev->bounce_reason, enhanced_reason(ev->extended,
 		    ev->description), sizeof(ev->bounce_reason));
 		ev->bounce_mime = mime_copy(raw, rawlen);
