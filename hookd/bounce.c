@@ -92,7 +92,7 @@ re_first(const char *s, const char *pattern, int sub, char *out, size_t len,
 
 /* "rfc822; bob@example.net" -> "bob@example.net" */
 static void
-addr_value(char *dst, size_t len, const char *v)
+addr_value_flags(char *dst, size_t len, const char *v, int flags)
 {
 	const char	*p;
 	char		 tmp[MH_ADDR_MAX + 16];
@@ -101,16 +101,22 @@ addr_value(char *dst, size_t len, const char *v)
 		v = p + 1;
 	while (*v == ' ' || *v == '\t' || *v == '<')
 		v++;
-	sanitize_text(tmp, sizeof(tmp), v, strlen(v), SAN_SQUEEZE);
+	sanitize_text(tmp, sizeof(tmp), v, strlen(v), SAN_SQUEEZE | flags);
 	/* the first of a list (Exim's X-Failed-Recipients: a, b) */
 	tmp[strcspn(tmp, "> ,")] = '\0';
 	strlcpy(dst, tmp, len);
 }
 
+static void
+addr_value(char *dst, size_t len, const char *v)
+{
+	addr_value_flags(dst, len, v, 0);
+}
+
 /* the whole remainder of the header line after "Name:", unfolded */
 static int
-field_get(const char *block, size_t blen, const char *name, char *out,
-    size_t outlen)
+field_get_flags(const char *block, size_t blen, const char *name, char *out,
+    size_t outlen, int flags)
 {
 	const char	*p, *end = block + blen, *eol, *v;
 	size_t		 nlen = strlen(name);
@@ -133,7 +139,8 @@ field_get(const char *block, size_t blen, const char *name, char *out,
 				g_string_append_c(g, ' ');
 				g_string_append_len(g, p, eol - p);
 			}
-			sanitize_text(out, outlen, g->str, g->len, SAN_SQUEEZE);
+			sanitize_text(out, outlen, g->str, g->len, SAN_SQUEEZE |
+			    flags);
 			g_string_free(g, TRUE);
 			return (0);
 		}
@@ -141,6 +148,13 @@ field_get(const char *block, size_t blen, const char *name, char *out,
 			break;
 	}
 	return (-1);
+}
+
+static int
+field_get(const char *block, size_t blen, const char *name, char *out,
+    size_t outlen)
+{
+	return (field_get_flags(block, blen, name, out, outlen, 0));
 }
 
 /* --- bounce reason and type ----------------------------------------- */
@@ -289,6 +303,44 @@ action_get(const char *blk, size_t blen, char *action, size_t size)
 }
 
 /*
+ * An RFC 6533 utf-8-address (3: a character written "\x{XXXX}", 1 to
+ * 6 hex digits) decoded into out: -1 on an invalid escape (a lone '\',
+ * no digits, a surrogate, past U+10FFFF) or if it does not fit.
+ */
+static int
+utf8_addr_decode(const char *s, char *out, size_t len)
+{
+	char		 u[8];
+	size_t		 o = 0, i;
+	gunichar	 c;
+	int		 n;
+
+	while (*s != '\0') {
+		if (*s != '\\') {
+			if (o + 1 >= len)
+				return (-1);
+			out[o++] = *s++;
+			continue;
+		}
+		if (s[1] != 'x' || s[2] != '{')
+			return (-1);
+		for (c = 0, i = 3; i < 9 && isxdigit((unsigned char)s[i]); i++)
+			c = c * 16 + g_ascii_xdigit_value(s[i]);
+		if (i == 3 || s[i] != '}' || c == 0 || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
+			return (-1);
+		n = g_unichar_to_utf8(c, u);
+		if (o + n >= len)
+			return (-1);
+		memcpy(out + o, u, n);
+		o += n;
+		s += i + 1;
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+/*
  * Whether a block's Original-Recipient (RFC 3464 2.3.1, of type rfc822,
  * or RFC 6533's utf-8) is want: the address we sent to, which the remote
  * side routed to its Final-Recipient (a Microsoft 365 hybrid's
@@ -297,11 +349,12 @@ action_get(const char *blk, size_t blen, char *action, size_t size)
 static int
 block_orig_is(const char *blk, size_t blen, const char *want)
 {
-	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX];
+	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX], d[MH_ADDR_MAX];
 	size_t	n;
 
-	if (want == NULL || field_get(blk, blen, "Original-Recipient", v,
-	    sizeof(v)) == -1)
+	/* RFC 6533's utf-8 type may have its letters as they are */
+	if (want == NULL || field_get_flags(blk, blen, "Original-Recipient",
+	    v, sizeof(v), SAN_UTF8) == -1)
 		return (0);
 	n = strspn(v, " \t");
 	if (strncasecmp(v + n, "rfc822", 6) == 0)
@@ -312,7 +365,13 @@ block_orig_is(const char *blk, size_t blen, const char *want)
 		return (0);
 	if (v[n + strspn(v + n, " \t")] != ';')
 		return (0);
-	addr_value(a, sizeof(a), v);
+	if (strncasecmp(v + strspn(v, " \t"), "utf-8", 5) == 0) {
+		/* its escapes decoded, its letters kept */
+		if (utf8_addr_decode(v, d, sizeof(d)) == -1)
+			return (0);
+		addr_value_flags(a, sizeof(a), d, SAN_UTF8);
+	} else
+		addr_value(a, sizeof(a), v);
 	return (same_rcpt(a, want));
 }
 
