@@ -946,6 +946,9 @@ ns_fill(const char *format, const char *text, const struct ns_rcpt *r,
 
 /* --- automatic replies, told from a bounce ------------------------- */
 
+/* the bytes of a subject matched as an automatic reply's */
+#define OOO_FOLD_MAX	1024
+
 /*
  * Whether the subject is an out-of-office one: it has such words, or
  * (prefix) it starts with them, as a responder writes them before the
@@ -967,18 +970,24 @@ ooo_subject(const char *subject, int prefix)
 		"automatick\xc3\xa1 odpov\xc4\x9b\xc4\x8f",
 		"resposta autom\xc3\xa1tica", "automaattinen vastaus",
 	};
+	char			*valid, *fold;
 	size_t			 i;
+	int			 found = 0;
 
 	if (subject == NULL)
 		return (0);
 	while (prefix && (*subject == ' ' || *subject == '\t'))
 		subject++;
-	for (i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
-		if (prefix ? strncasecmp(subject, subjects[i],
-		    strlen(subjects[i])) == 0 : ci_find(subject,
-		    subjects[i]) != NULL)
-			return (1);
-	return (0);
+	/* its start casefolded as UTF-8: accented capitals match too */
+	valid = g_utf8_make_valid(subject, strnlen(subject, OOO_FOLD_MAX));
+	fold = g_utf8_casefold(valid, -1);
+	g_free(valid);
+	for (i = 0; !found && i < sizeof(subjects) / sizeof(subjects[0]); i++)
+		found = prefix ? strncmp(fold, subjects[i],
+		    strlen(subjects[i])) == 0 : strstr(fold,
+		    subjects[i]) != NULL;
+	g_free(fold);
+	return (found);
 }
 
 /*
