@@ -1311,8 +1311,7 @@ inbound_policy(struct inmsg *m)
 	snprintf(text, sizeof(text), "Message %s: the recipient requires"
 	    " %s (dkim=%s, dmarc=%s)%s", temp ? "deferred" : "refused",
 	    (what & REQUIRE_DMARC) ? "DMARC pass" :
-	    "a passing DKIM signature", m->env.ndkim == 0 ? "none" :
-	    verdict_meets(&m->env, REQUIRE_DKIM) ? "pass" : "fail",
+	    "a passing DKIM signature", verdict_dkim(&m->env),
 	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none",
 	    temp ? ", a DNS look-up failed for now" : "");
 	log_info("msgid=%s result=%s reason=policy: %s",

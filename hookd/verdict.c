@@ -1215,6 +1215,23 @@ vd_dkim_aligned_pass(const struct envelope *env)
 	return (0);
 }
 
+const char *
+verdict_dkim(const struct envelope *env)
+{
+	size_t	 i;
+	int	 temp = 0;
+
+	if (env->ndkim == 0)
+		return ("none");
+	if (vd_dkim_aligned_pass(env))
+		return ("pass");
+	for (i = 0; i < env->ndkim && i < ENVELOPE_DKIM_MAX; i++)
+		if (strcmp(env->dkim[i].result, "temperror") == 0 &&
+		    vd_aligned(env->dkim[i].domain, env->dmarc_domain))
+			temp = 1;
+	return (temp ? "temperror" : "fail");
+}
+
 int
 verdict_meets(const struct envelope *env, int require)
 {

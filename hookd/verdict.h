@@ -45,6 +45,12 @@ int	 verdict_start(int fd, struct envelope *env, verdict_cb cb, void *arg);
 
 /* does env pass a route's REQUIRE_* bits? 1 yes, 0 no */
 int	 verdict_meets(const struct envelope *env, int require);
+/*
+ * what "require dkim pass" saw: "pass" (a passing signature aligned with
+ * From:), "temperror" (none, but an aligned one's key lookup failed for
+ * now), "fail", "none" (unsigned)
+ */
+const char *verdict_dkim(const struct envelope *env);
 
 /* could a later attempt meet what env misses? (a look-up failed for now) */
 int	 verdict_temporary(const struct envelope *env, int require);
