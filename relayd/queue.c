@@ -666,6 +666,9 @@ commit_move(const char *msgid, struct envelope *env)
 		if ((fd = openat(incfd, msgid, O_RDONLY | O_CLOEXEC)) == -1) {
 			log_warn("msgid=%s status=error (cannot commit)",
 			    msgid);
+			err = errno;
+			delete_copies(qfd, msgid, env_copies(env));
+			errno = err;
 			return (-1);
 		}
 		read_headers(fd, env);
@@ -680,7 +683,6 @@ commit_move(const char *msgid, struct envelope *env)
 	snprintf(name, sizeof(name), "%s.msg", msgid);
 	if (renameat(incfd, msgid, qfd, name) == -1) {
 		log_warn("msgid=%s status=error (cannot rename)", msgid);
-		delete_copies(qfd, msgid, env_copies(env));
 		goto fail;
 	}
 	return (fd);
@@ -688,6 +690,8 @@ commit_move(const char *msgid, struct envelope *env)
 	err = errno;
 	close(fd);
 	filepool_releaseat(pool, incfd, msgid);
+	/* its tracked recipient copies, made before: not left in queue/ */
+	delete_copies(qfd, msgid, env_copies(env));
 	errno = err;
 	return (-1);
 }
