@@ -32,6 +32,14 @@ hexval(unsigned char c)
 }
 
 int
+mh_hexdigit(int c)
+{
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (hexval((unsigned char)c));
+}
+
+int
 mh_ishex(const char *s, size_t len)
 {
 	size_t	 i;

@@ -22,5 +22,11 @@ int	mh_ishex(const char *s, size_t len);
  * at.
  */
 int	mh_unhex(void *out, const char *s, size_t len);
+/*
+ * The value of one hex digit of either case, as the protocols write them
+ * (%XX in URLs and forms, xtext's +XX, HTTP chunk sizes); -1 for anything
+ * else, NUL too.
+ */
+int	mh_hexdigit(int c);
 
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "smtp_parse.h"
 
 /*
@@ -359,18 +360,6 @@ smtp_parse_path(char *args, const char *prefix, char *addr, size_t addrsz,
 	return (ADDR_OK);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
 /* RFC 3461 xtext; the result must be printable ASCII.  -1 if not. */
 int
 smtp_xtext_decode(const char *s, char *dst, size_t n)
@@ -383,7 +372,8 @@ smtp_xtext_decode(const char *s, char *dst, size_t n)
 		if (c < 0x21 || c > 0x7e || c == '=')
 			return (-1);
 		if (c == '+') {
-			if ((h = hexval(s[1])) < 0 || (l = hexval(s[2])) < 0)
+			if ((h = mh_hexdigit(s[1])) < 0 ||
+			    (l = mh_hexdigit(s[2])) < 0)
 				return (-1);
 			c = h * 16 + l;
 			s += 2;

@@ -75,6 +75,7 @@
 #include <jansson.h>
 #include <tls.h>
 
+#include "hex.h"
 #include "log.h"
 #include "webd.h"
 
@@ -801,13 +802,7 @@ chunk_size(const char *s, size_t n, uint64_t *v)
 	if (n == 0)
 		return (400);
 	for (*v = 0, i = 0; i < n; i++) {
-		if (s[i] >= '0' && s[i] <= '9')
-			d = s[i] - '0';
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			d = s[i] - 'a' + 10;
-		else if (s[i] >= 'A' && s[i] <= 'F')
-			d = s[i] - 'A' + 10;
-		else
+		if ((d = mh_hexdigit(s[i])) == -1)
 			return (400);
 		if (*v > UINT64_MAX >> 4)
 			return (413);

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "child.h"
+#include "hex.h"
 #include "log.h"
 #include "proc.h"
 #include "uri.h"
@@ -523,18 +524,6 @@ form_one_click(const char *body)
 	return (0);
 }
 
-static int
-form_hex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return (ch - '0');
-	if (ch >= 'a' && ch <= 'f')
-		return (ch - 'a' + 10);
-	if (ch >= 'A' && ch <= 'F')
-		return (ch - 'A' + 10);
-	return (-1);
-}
-
 /* n bytes of a name or value decoded into out ('+' a space, "%XX" a
  * byte, another '%' itself); -1 if they do not fit */
 static int
@@ -548,8 +537,10 @@ form_decode(const char *s, size_t n, char *out, size_t outlen)
 		if (s[i] == '+')
 			out[o++] = ' ';
 		else if (s[i] == '%' && i + 2 < n &&
-		    form_hex(s[i + 1]) != -1 && form_hex(s[i + 2]) != -1) {
-			out[o++] = form_hex(s[i + 1]) << 4 | form_hex(s[i + 2]);
+		    mh_hexdigit(s[i + 1]) != -1 &&
+		    mh_hexdigit(s[i + 2]) != -1) {
+			out[o++] = mh_hexdigit(s[i + 1]) << 4 |
+			    mh_hexdigit(s[i + 2]);
 			i += 2;
 		} else
 			out[o++] = s[i];

@@ -13,6 +13,7 @@
  */
 #include <sys/mman.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,27 @@ test_guard(void)
 	munmap(page, 2 * psz);
 }
 
+/* mh_hexdigit: every byte value against strtol's reading of it */
+static void
+test_hexdigit(void)
+{
+	char	 one[2] = "";
+	int	 c, want, bad = 0;
+
+	for (c = -128; c < 256; c++) {
+		one[0] = (char)c;
+		want = isxdigit((unsigned char)c) ?
+		    (int)strtol(one, NULL, 16) : -1;
+		if (mh_hexdigit(c) != want) {
+			printf("# %d: got %d, want %d\n", c, mh_hexdigit(c),
+			    want);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "hexdigit: either case, -1 for every other byte "
+	    "(as a char of either sign)");
+}
+
 int
 main(void)
 {
@@ -227,6 +249,7 @@ main(void)
 	    "%%02x has them");
 	test_ishex();
 	test_unhex();
+	test_hexdigit();
 	test_guard();
 	return (tap_done());
 }
