@@ -20,7 +20,15 @@
  * "[warn] ..." on stderr.  libevent may be in the middle of changing
  * its loop when it logs, so these lines do not touch the loop: the
  * lines kept so far and then this one are written at once.
+ *
+ * A stderr that is a socket is the journal's stream under systemd (a
+ * pipe or a file elsewhere): there each line starts with its priority,
+ * "<3>" for an error, "<6>" for information, which journald reads
+ * (SyslogLevelPrefix=, on by default) instead of giving every line the
+ * unit's SyslogLevel=info; the facility is the unit's SyslogFacility=.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -39,6 +47,7 @@
 #define LOG_BUF_MAX	(64 * 1024)	/* written out when fuller */
 
 static int		 log_debug_mode;
+static int		 log_pri_prefix;	/* "<N>" first: the journal */
 static int		 log_verbose;
 static const char	*log_procname = "mailhookd";
 
@@ -65,9 +74,13 @@ static void	log_out(int, char *, size_t, int);
 void
 log_init(int debug, int facility)
 {
+	struct stat	 st;
+
 	log_debug_mode = debug;
 	if (!debug)
 		openlog("mailhookd", LOG_PID | LOG_NDELAY, facility);
+	else if (fstat(STDERR_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
+		log_pri_prefix = 1;
 	tzset();
 	event_set_log_callback(log_libevent);
 }
@@ -156,33 +169,38 @@ log_flush_cb(evutil_socket_t fd, short ev, void *arg)
 
 /* one line to stderr: into this pass's lines, or out at once */
 static void
-log_stderr(const char *line)
+log_stderr(int pri, const char *line)
 {
 	char	*p;
-	size_t	 n, pn, need;
+	char	 pre[8] = "";
+	size_t	 n, pn, xn, need;
 
+	if (log_pri_prefix)
+		snprintf(pre, sizeof(pre), "<%d>", LOG_PRI(pri));
 	if (!lb.on || !pthread_equal(pthread_self(), lb.thread)) {
-		fprintf(stderr, "%s: %s\n", log_procname, line);
+		fprintf(stderr, "%s%s: %s\n", pre, log_procname, line);
 		fflush(stderr);
 		return;
 	}
+	xn = strlen(pre);
 	pn = strlen(log_procname);
 	n = strlen(line);
-	need = pn + 2 + n + 1;
+	need = xn + pn + 2 + n + 1;
 	if (lb.len + need > sizeof(lb.buf))
 		log_flush();
 	if (need > sizeof(lb.buf)) {
-		fprintf(stderr, "%s: %s\n", log_procname, line);
+		fprintf(stderr, "%s%s: %s\n", pre, log_procname, line);
 		fflush(stderr);
 		return;
 	}
 	if (lb.len == 0)
 		event_active(lb.ev, EV_TIMEOUT, 0);
 	p = lb.buf + lb.len;
-	memcpy(p, log_procname, pn);
-	memcpy(p + pn, ": ", 2);
-	memcpy(p + pn + 2, line, n);
-	p[pn + 2 + n] = '\n';
+	memcpy(p, pre, xn);
+	memcpy(p + xn, log_procname, pn);
+	memcpy(p + xn + pn, ": ", 2);
+	memcpy(p + xn + pn + 2, line, n);
+	p[xn + pn + 2 + n] = '\n';
 	lb.len += need;
 }
 
@@ -221,11 +239,16 @@ log_out(int pri, char *buf, size_t size, int now)
 	if (!log_debug_mode)
 		syslog(pri, "%s: %s", log_procname, buf);
 	else if (!now)
-		log_stderr(buf);
+		log_stderr(pri, buf);
 	else {
 		if (lb.on && pthread_equal(pthread_self(), lb.thread))
 			log_flush();
-		fprintf(stderr, "%s: %s\n", log_procname, buf);
+		/* one write: the stream is shared with the other processes */
+		if (log_pri_prefix)
+			fprintf(stderr, "<%d>%s: %s\n", LOG_PRI(pri),
+			    log_procname, buf);
+		else
+			fprintf(stderr, "%s: %s\n", log_procname, buf);
 		fflush(stderr);
 	}
 }
