@@ -9,7 +9,8 @@
  * from, helo_domain, remote_ip and spf{result,domain} as urlencoded form,
  * JSON or XML (the seed's shapes, byte for byte), and the HTTP status
  * decides the RCPT reply: 2xx accept, 4xx 550 5.7.1, anything else 450
- * 4.7.1.  Redirects are followed by common/http.c (at most 3).
+ * 4.7.1 (a 2xx whose body is cut short accepts all the same: its body is
+ * never used).  Redirects are followed by common/http.c (at most 3).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -350,6 +351,8 @@ authorize_start(const struct route *route, int allow_private,
 	/* the client waits at RCPT: in line for a slot too */
 	req.wait_counts = 1;
 	req.max_response = 4096;
+	/* the status is the verdict: a 2xx whose body is cut short too */
+	req.status_enough = 1;
 	a->starting = 1;
 	a->call = http_post(&req, authz_http_done, a);
 	a->starting = 0;
