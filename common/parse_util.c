@@ -117,9 +117,12 @@ int
 parse_check_url(const struct pos *p, const char *url, const char *what)
 {
 	const char	*why;
+	char		 pub[MH_URL_MAX];
 
 	if ((why = config_check_url(url)) != NULL) {
-		parse_error(p, "%s \"%s\" %s", what, url, why);
+		/* shown as every URL is logged: no password, no query value */
+		config_url_public(url, pub, sizeof(pub));
+		parse_error(p, "%s \"%s\" %s", what, pub, why);
 		return (-1);
 	}
 	return (0);
