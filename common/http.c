@@ -906,6 +906,7 @@ call_hop(struct http_call *call)
 {
 	struct timeval	 tv;
 
+	call->resp.answered = 0;	/* this hop's, when it has one */
 	if (call->state != CS_DNS) {
 		ep_acquire(call);
 		if (call->state != CS_DNS)
@@ -1397,6 +1398,9 @@ call_done(struct http_call *call, CURLcode rc)
 	    status >= 200 && status < 300)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
+		if (call->head_ended && curl_easy_getinfo(call->easy,
+		    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+			call->resp.answered = status;
 		if (header_too_large(call, rc)) {
 			call_finish(call, HTTP_ECONNECT, "%s: response header "
 			    "too large (a line over %d KiB)", call->origin,
@@ -1415,7 +1419,7 @@ call_done(struct http_call *call, CURLcode rc)
 		return;
 	}
 	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
-	call->resp.status = status;
+	call->resp.status = call->resp.answered = status;
 	response_meta(call);
 	if (status != 301 && status != 302 && status != 303 &&
 	    status != 307 && status != 308) {

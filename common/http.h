@@ -99,6 +99,12 @@ struct http_response {
 	/* seconds from Retry-After, -1 if none */
 	long		 retry_after;
 	int		 redirects;	/* hops followed */
+	/*
+	 * the status line of the last hop's answer, also when that answer
+	 * could not be used (error: a redirect without a Location or one
+	 * too many, a body cut short); 0 when no status line came
+	 */
+	long		 answered;
 	char		 errstr[256];	/* what went wrong, for logs */
 	char		 final_url[MH_URL_MAX];
 };

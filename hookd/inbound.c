@@ -379,7 +379,9 @@ static void
 error_callback(const struct route *rt, const struct envelope *env,
     const char *to, const struct http_response *res)
 {
-	long		 status = res->error == HTTP_OK ? res->status : 0;
+	/* an answer that could not be used is reported with its status */
+	long		 status = res->error == HTTP_OK ? res->status :
+			    res->answered;
 	const char	*resp = res->error == HTTP_OK ? res->body :
 			    res->errstr;
 	size_t		 rlen;
