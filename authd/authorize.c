@@ -9,8 +9,8 @@
  * from, helo_domain, remote_ip and spf{result,domain} as urlencoded form,
  * JSON or XML (the seed's shapes, byte for byte), and the HTTP status
  * decides the RCPT reply: 2xx accept, 4xx 550 5.7.1, anything else 450
- * 4.7.1 (a 2xx whose body is cut short accepts all the same: its body is
- * never used).  Redirects are followed by common/http.c (at most 3).
+ * 4.7.1 (a 2xx or 4xx whose body is cut short accepts or refuses all the
+ * same, without the body's text).  Redirects are followed by common/http.c (at most 3).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -264,6 +264,13 @@ authorize_map(const struct http_response *r, struct authd_rcpt_res *res)
 {
 	char	 text[AUTHZ_TEXT_MAX + 1];
 
+	/* a 4xx whose body was cut short refuses all the same */
+	if (r->error != HTTP_OK && r->answered >= 400 &&
+	    r->answered <= 499) {
+		authz_set(res, RCPT_REJECT, 550, "5.7.1",
+		    "Recipient rejected by authorization");
+		return;
+	}
 	if (r->error != HTTP_OK) {
 		authz_set(res, RCPT_TEMPFAIL, 450, "4.7.1",
 		    r->error == HTTP_EREDIRECT ?
