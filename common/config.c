@@ -436,29 +436,26 @@ config_check_header(const char *name, const char *value)
 void
 config_url_public(const char *url, char *buf, size_t len)
 {
-	const char	*scheme, *at, *colon, *p;
+	const char	*scheme, *auth, *at, *colon, *hide, *p;
 	size_t		 o = 0;
 	int		 inval = 0;
 
 	if (len == 0)
 		return;
+	/* the authority: after "://", or the start of a URL typed without */
 	scheme = strstr(url, "://");
-	at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
-	if (at != NULL &&
-	    strcspn(scheme + 3, "/?#") < (size_t)(at - scheme - 3))
+	auth = scheme != NULL ? scheme + 3 : url;
+	at = strchr(auth, '@');
+	if (at != NULL && strcspn(auth, "/?#") < (size_t)(at - auth))
 		at = NULL;	/* an @ in the path is no userinfo */
-	colon = at != NULL ? memchr(scheme + 3, ':', at - scheme - 3) : NULL;
-	/* a user without a password may be the token itself: all of it */
-	if (at != NULL && colon == NULL)
-		colon = scheme + 2;
+	colon = at != NULL ? memchr(auth, ':', at - auth) : NULL;
+	/* the password; a user without one may be the token itself: all */
+	hide = at == NULL ? NULL : colon != NULL ? colon + 1 : auth;
 	for (p = url; *p != '\0' && o + 2 < len; p++) {
-		if (colon != NULL && p > colon && p < at)
-			continue;
-		if (colon != NULL && p == colon) {
-			buf[o++] = *p;
+		if (p == hide)
 			buf[o++] = '*';
+		if (hide != NULL && p >= hide && p < at)
 			continue;
-		}
 		if (inval && *p != '&' && *p != '#') {
 			if (buf[o - 1] != '*')
 				buf[o++] = '*';

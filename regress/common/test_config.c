@@ -1103,6 +1103,37 @@ test_verp_key(void)
 	config_free(c2);
 }
 
+/* config_url_public: what a log, an error or show config may show */
+static void
+test_url_public(void)
+{
+	static const struct {
+		const char	*url, *want;
+	} t[] = {
+		{ "https://h.example/x", "https://h.example/x" },
+		{ "https://u:pw@h.example/x", "https://u:*@h.example/x" },
+		{ "https://tok@h.example/", "https://*@h.example/" },
+		{ "https://u:@h.example/", "https://u:*@h.example/" },
+		{ "https://h.example/a@b?k=v&j=w#f",
+		    "https://h.example/a@b?k=*&j=*#f" },
+		{ "redis://:pw@127.0.0.1:6379/0", "redis://:*@127.0.0.1:6379/0" },
+		/* typed without "://": its userinfo hidden all the same */
+		{ "u:pw@h.example/x", "u:*@h.example/x" },
+		{ "tok@h.example", "*@h.example" },
+		{ "mx", "mx" },
+	};
+	char	 buf[256];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		config_url_public(t[i].url, buf, sizeof(buf));
+		is_str(buf, t[i].want, "url_public: %s", t[i].url);
+	}
+	config_url_public("https://u:pw@h.example/", buf, 12);
+	ok(strlen(buf) < 12 && strstr(buf, "pw") == NULL,
+	    "url_public: cut to its buffer, the password still hidden");
+}
+
 int
 main(void)
 {
@@ -1129,6 +1160,7 @@ main(void)
 	test_verdict_key();
 	test_verp_key();
 	test_kinds();
+	test_url_public();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
