@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -500,22 +501,24 @@ unsub_durable(int ok, void *arg)
 }
 
 /*
- * multipart/form-data (RFC 7578): a part named List-Unsubscribe whose
- * content is One-Click and nothing else (up to the CRLF before the next
- * boundary).
+ * multipart/form-data (RFC 7578): a part named List-Unsubscribe (any
+ * case, as the urlencoded name) whose content is One-Click and nothing
+ * else (up to the CRLF before the next boundary).
  */
 static int
 form_one_click(const char *body)
 {
 	static const char	 name[] = "name=\"List-Unsubscribe\"";
 	static const char	 value[] = "One-Click\r\n--";
-	const char		*p = body, *v;
+	const char		*p, *e, *v;
 
-	while ((p = strstr(p, name)) != NULL) {
-		p += sizeof(name) - 1;
-		if (*p != '\r' && *p != ';')
+	for (p = body; *p != '\0'; p++) {
+		if (strncasecmp(p, name, sizeof(name) - 1) != 0)
+			continue;
+		e = p + sizeof(name) - 1;
+		if (*e != '\r' && *e != ';')
 			continue;	/* a longer name */
-		if ((v = strstr(p, "\r\n\r\n")) == NULL)
+		if ((v = strstr(e, "\r\n\r\n")) == NULL)
 			return (0);
 		v += 4;
 		if (strncmp(v, value, sizeof(value) - 1) == 0)
