@@ -10,6 +10,7 @@
 
 #include "mailhook.h"
 #include "ctlcmd.h"
+#include "sanitize.h"
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "help", NULL,		CTL_HELP,	CTL_MHCTL, 0,	0, 0, 0,
@@ -214,4 +215,16 @@ ctl_cmd_usage_word(const char *w1, FILE *fp)
 		n++;
 	}
 	return (n);
+}
+
+const char *
+ctl_no_such(char *buf, size_t len, const char *what, const char *id)
+{
+	char	 v[80];
+
+	if (id == NULL)
+		id = "";
+	sanitize_text(v, sizeof(v), id, strlen(id), SAN_LOG);
+	snprintf(buf, len, "no such %s: %s", what, v);
+	return (buf);
 }

@@ -83,6 +83,10 @@ int	 ctl_cmd_args_ok(const struct ctl_cmd *, size_t argc);
 int	 ctl_cmd_replay_ok(size_t argc, const char *w3);
 /* the arguments after the command's own words: argv + ctl_cmd_skip() */
 size_t	 ctl_cmd_skip(const struct ctl_cmd *);
+/* "no such WHAT: ID" into buf (len bytes): an error that names the id
+   asked for, sanitized and cut short */
+const char *ctl_no_such(char *buf, size_t len, const char *what,
+	    const char *id);
 #define CTL_USAGE	"mhctl [-jV] [-s socket] [-t inbound|outbound] " \
 			"command [argument ...]"
 /* mhctl help: every command, one usage line each */

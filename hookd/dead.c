@@ -40,6 +40,7 @@
 
 #include <jansson.h>
 
+#include "ctlcmd.h"
 #include "envelope.h"
 #include "fileio.h"
 #include "log.h"
@@ -545,7 +546,7 @@ dead_act(int replay, const char *id)
 	size_t		 n, i;
 	json_t		*o, *queued_as, *reply;
 	long		 done = 0, failed = 0, gone = 0;
-	char		 why[384];
+	char		 why[384], nb[128];
 
 	if ((queued_as = json_object()) == NULL)
 		return (NULL);
@@ -575,7 +576,8 @@ dead_act(int replay, const char *id)
 	/* all of none is done: only an id that matches nothing is wrong */
 	if (done == 0 && failed == 0 && strcmp(id, "all") != 0) {
 		json_decref(queued_as);
-		return (json_pack("{s:s}", "error", "no such dead letter"));
+		return (json_pack("{s:s}", "error",
+		    ctl_no_such(nb, sizeof(nb), "dead letter", id)));
 	}
 	/* the counts in the error too: mhctl shows only the error */
 	if (failed > 0) {

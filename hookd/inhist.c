@@ -151,13 +151,15 @@ json_t *
 ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 {
 	const char	*id, *opt;
+	char		 nb[128];
 	json_t		*j, *recs, *dl;
 	int		 fd;
 
 	id = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
 	opt = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd) + 1));
 	if (id == NULL || !envelope_id_ok(id))
-		return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "error",
+		    ctl_no_such(nb, sizeof(nb), "message", id)));
 	if (opt != NULL && strcmp(opt, "--raw") != 0)
 		return (json_pack("{s:s}", "error",
 		    "usage: mhctl show message ID [--raw]"));
@@ -169,7 +171,8 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 		}
 		json_decref(j);
 		if ((fd = spool_open_message(id, 0)) == -1)
-			return (json_pack("{s:s}", "error", "no such message"));
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", id)));
 		child_control_fd(fd);
 		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
 		    "inbound", "raw", 1));
@@ -183,7 +186,8 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 		}
 		return (json_pack("{s:s}", "error", msghist_known(id) ?
 		    "the message has left the queue: only its history is "
-		    "kept (show message ID)" : "no such message"));
+		    "kept (show message ID)" :
+		    ctl_no_such(nb, sizeof(nb), "message", id)));
 	}
 	if ((j = msghist_show(id, "inbound")) != NULL) {
 		/* not done: in the dead letters, for dead replay */
@@ -198,7 +202,8 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 	recs = history_get(id);
 	if (json_array_size(recs) == 0) {
 		json_decref(recs);
-		return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "error",
+		    ctl_no_such(nb, sizeof(nb), "message", id)));
 	}
 	return (json_pack("{s:o}", "history", recs));
 }

@@ -726,10 +726,10 @@ ctl_merge(json_t *replies)
 	json_object_foreach(replies, proc, r) {
 		if (!json_is_object(r) || json_object_get(r, "error") != NULL) {
 			/* the one that knows the id says more than "no such" */
-			if (err == NULL || strcmp(json_string_value(
+			if (err == NULL || strncmp(json_string_value(
 			    json_object_get(err, "error")) ?
 			    json_string_value(json_object_get(err, "error")) :
-			    "", "no such message") == 0)
+			    "", "no such message", 15) == 0)
 				err = r;
 			continue;
 		}

@@ -543,6 +543,7 @@ static json_t *
 relayd_raw(const struct ctl_cmd *cmd, const json_t *argv, const char *id)
 {
 	const char	*opt;
+	char		 nb[128];
 	int		 fd;
 
 	opt = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd) + 1));
@@ -558,7 +559,8 @@ relayd_raw(const struct ctl_cmd *cmd, const json_t *argv, const char *id)
 		return (json_pack("{s:s}", "error", "the message has left the "
 		    "queue: only its history is kept (show message ID)"));
 	default:
-		return (json_pack("{s:s}", "error", "no such message"));
+		return (json_pack("{s:s}", "error",
+		    ctl_no_such(nb, sizeof(nb), "message", id)));
 	}
 }
 
@@ -566,6 +568,7 @@ static json_t *
 relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
 	const char	*arg;
+	char		 nb[128];
 	json_t		*j;
 	unsigned long	 parsed, reused;
 
@@ -602,11 +605,13 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		if (json_array_size(argv) > ctl_cmd_skip(cmd) + 1)
 			return (relayd_raw(cmd, argv, arg));
 		if ((j = relay_message_show(arg)) == NULL)
-			return (json_pack("{s:s}", "error", "no such message"));
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (j);
 	case CTL_SCHEDULE:
 		if (relay_schedule(arg) == -1)
-			return (json_pack("{s:s}", "error", "no such message"));
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (json_pack("{s:s}", "scheduled", arg));
 	case CTL_REMOVE:
 		/* postsuper -d ALL's habit: "no such message" said nothing */
@@ -614,12 +619,14 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			return (json_pack("{s:s}", "error", "remove takes one "
 			    "queue ID, not all (see show queue)"));
 		if (relay_remove(arg) == -1)
-			return (json_pack("{s:s}", "error", "no such message"));
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (json_pack("{s:s}", "removed", arg));
 	case CTL_HOLD:
 	case CTL_RELEASE:
 		if (relay_hold(arg, cmd->id == CTL_HOLD) == -1)
-			return (json_pack("{s:s}", "error", "no such message"));
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (json_pack("{s:s}", cmd->id == CTL_HOLD ? "held" :
 		    "released", arg));
 	case CTL_PAUSE_RELAY:
