@@ -604,6 +604,32 @@ copy_out(int fd)
 	return (0);
 }
 
+/*
+ * JSON text and a newline to stdout, the C1 controls (U+0080-U+009F, CSI
+ * among them) and U+2028/U+2029 as \u escapes: jansson escapes only
+ * those below U+0020, and a peer's text reaches the terminal.  Other
+ * UTF-8 as it is; jansson's text is valid UTF-8, so these bytes start
+ * a character, in a string.
+ */
+static void
+json_print(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			printf("\\u%04x", p[1]);
+			p++;
+		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
+		    (p[2] == 0xa8 || p[2] == 0xa9)) {
+			printf("\\u%04x", 0x2000 + p[2] - 0x80);
+			p += 2;
+		} else
+			putchar(*p);
+	}
+	putchar('\n');
+}
+
 static int
 show_reply(const json_t *reply, int jflag)
 {
@@ -612,7 +638,7 @@ show_reply(const json_t *reply, int jflag)
 
 	if (jflag) {
 		s = json_dumps(reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "null");
+		json_print(s ? s : "null");
 		free(s);
 	} else if ((e = json_object_get(reply, "error")) != NULL &&
 	    json_is_string(e))
@@ -863,7 +889,7 @@ main(int argc, char *argv[])
 		} else if (monitor) {
 			/* one object a line, with -j or without */
 			s = json_dumps(reply, JSON_COMPACT);
-			printf("%s\n", s);
+			json_print(s ? s : "null");
 			fflush(stdout);
 			free(s);
 			rc = json_object_get(reply, "error") != NULL;
