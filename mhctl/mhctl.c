@@ -409,7 +409,8 @@ queue_filter(json_t *reply, const char *which)
 	}
 }
 
-/* a message its sender domain's allowance holds: why, until when */
+/* a message held by mhctl hold or its sender domain's allowance: why,
+   until when */
 static void
 print_allowance(const json_t *m)
 {
@@ -418,6 +419,8 @@ print_allowance(const json_t *m)
 	struct tm	 tm;
 	char		 buf[32];
 
+	if (h != NULL && strcmp(h, "mhctl") == 0)
+		printf("%40s(held: mhctl hold, until mhctl release)\n", "");
 	if (h == NULL || strcmp(h, "allowance") != 0)
 		return;
 	t = json_integer_value(json_object_get(m, "held_until"));

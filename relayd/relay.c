@@ -374,12 +374,14 @@ msg_json(struct rmsg *m, int full)
 		next = m->env.rcpts[i].next_try;
 		if (held && !m->env.held && until > next)
 			next = until;
-		r = json_pack("{s:s, s:s, s:i, s:I, s:b, s:s}",
+		/* on hold no try is due: the one before the hold is past */
+		r = json_pack("{s:s, s:s, s:i, s:o, s:b, s:s}",
 		    "address", m->env.rcpts[i].addr,
 		    "state", held ? "held" :
 		    state_name(m->env.rcpts[i].state),
 		    "attempts", m->env.rcpts[i].attempts,
-		    "next_try", (json_int_t)next,
+		    "next_try", held && m->env.held ? json_null() :
+		    json_integer(next),
 		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
 		    "last_error", m->env.rcpts[i].lasterr);
 		if (full && r != NULL && m->rtls[i].present)
@@ -393,7 +395,9 @@ msg_json(struct rmsg *m, int full)
 	    "size", (json_int_t)m->env.size, "recipients", a);
 	if (m->env.dkim_pending[0] != '\0' || m->dkim_aside)
 		json_object_set_new(o, "held", json_string("dkim"));
-	else if (until > 0 && !m->env.held) {
+	else if (m->env.held)
+		json_object_set_new(o, "held", json_string("mhctl"));
+	else if (until > 0) {
 		json_object_set_new(o, "held", json_string("allowance"));
 		json_object_set_new(o, "held_until", json_integer(until));
 	}
