@@ -427,6 +427,8 @@ sender_ok(struct rmsg *m, time_t now)
 	rate_advance(d, rate_slot(per), per);
 	if (d->rsum >= rate) {
 		m->allow_until = (rate_room_ms(d, per) + 999) / 1000;
+		/* a pass when it has room, not at the tick's after that */
+		rate_wake(d, per);
 		return (0);
 	}
 	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
