@@ -451,18 +451,22 @@ verdict_init(const char *psl_file)
 	dkim_dns_set_query_cancel(vd_lib, vd_dns_cancel);
 	dkim_dns_set_query_waitreply(vd_lib, vd_dns_wait);
 
+	/*
+	 * The list is read once, here (vd_psl_load): libopendmarc's own copy
+	 * of it (tld_type MOZILLA) would only serve its opendmarc_get_tld,
+	 * which ours replaces, so it is not loaded (tld_type NONE).
+	 */
 	memset(&vd_dmarclib, 0, sizeof(vd_dmarclib));
-	if (psl_file != NULL && access(psl_file, R_OK) == 0) {
-		vd_dmarclib.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
-		strlcpy((char *)vd_dmarclib.tld_source_file, psl_file,
-		    sizeof(vd_dmarclib.tld_source_file));
-	} else
+	vd_dmarclib.tld_type = OPENDMARC_TLD_TYPE_NONE;
+	if (opendmarc_policy_library_init(&vd_dmarclib) != DMARC_PARSE_OKAY)
+		log_warnx("verdict: opendmarc_policy_library_init failed");
+	if (psl_file == NULL || access(psl_file, R_OK) != 0) {
 		log_warnx("verdict: no Public Suffix List at %s: DMARC uses "
 		    "the From: domain only", psl_file ? psl_file : "-");
-	if (vd_dmarclib.tld_type == OPENDMARC_TLD_TYPE_MOZILLA)
-		vd_psl_load(psl_file);
-	if (opendmarc_policy_library_init(&vd_dmarclib) != DMARC_PARSE_OKAY ||
-	    vd_nrules == 0)
+		return;
+	}
+	vd_psl_load(psl_file);
+	if (vd_nrules == 0)
 		log_warnx("verdict: Public Suffix List %s unreadable",
 		    psl_file);
 	else
