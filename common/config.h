@@ -482,6 +482,8 @@ struct config {
 struct config	*config_parse(const char *file);
 /* 1: "testing" statements allowed (-X) */
 void		 config_allow_testing(int);
+/* 1: refuse a config file others may change, warn if they may read it */
+void		 config_check_secrecy(int);
 struct config	*config_new(void);			/* defaults filled in */
 void		 config_free(struct config *);
 /*

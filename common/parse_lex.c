@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -86,6 +88,7 @@ static int		 stmt_tok;	/* the token a statement began with */
 static char		 stmt_text[64];	/* and its text, */
 static char		 stmt_text2[64];	/* the second token's */
 static int		 stmt_ntok;	/* tokens after the first */
+static int		 secrecy;	/* mailhookd: file_secrecy() */
 static struct pos	 stmt_pos;	/* where the first one is */
 
 static struct file	*pushfile(const char *, const struct pos *);
@@ -964,6 +967,54 @@ openconf(const char *path, struct stat *st)
 	return (fp);
 }
 
+/*
+ * The configuration holds secrets (webhook secrets, bearer tokens, the
+ * tracking key, Redis passwords) and says where mail goes: a file that
+ * someone else may change is refused (as OpenBGPD's check_file_secrecy
+ * does), one that others may read is only warned of.  The group may
+ * read it: the shipped mode is 0640 root:_mailhook.  Only mailhookd
+ * checks (config_check_secrecy); the test tools read files as they are.
+ */
+static int
+file_secrecy(const struct pos *where, const char *path,
+    const struct stat *st)
+{
+	unsigned int	 mode = st->st_mode & 07777;
+
+	if (!secrecy)
+		return (0);
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		if (where != NULL)
+			perr(where, "\"%s\" is owned by uid %u, neither root "
+			    "nor uid %u running mailhookd: refused", path,
+			    (unsigned int)st->st_uid, (unsigned int)geteuid());
+		else
+			log_warnx("%s: owned by uid %u, neither root nor uid "
+			    "%u running mailhookd: refused", path,
+			    (unsigned int)st->st_uid, (unsigned int)geteuid());
+		return (-1);
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		if (where != NULL)
+			perr(where, "\"%s\" is writable by group or others "
+			    "(mode %03o): refused (chmod go-w)", path, mode);
+		else
+			log_warnx("%s: writable by group or others (mode %03o): "
+			    "refused (chmod go-w)", path, mode);
+		return (-1);
+	}
+	if (st->st_mode & S_IROTH)
+		logit(LOG_WARNING, "%s: warning: readable by others (mode "
+		    "%03o), and it holds secrets (chmod o-r)", path, mode);
+	return (0);
+}
+
+void
+config_check_secrecy(int on)
+{
+	secrecy = on;
+}
+
 /* a file already being read, by any name (./x, a link): a loop */
 static int
 include_loop(const struct pos *where, const char *path,
@@ -1014,7 +1065,8 @@ pushfile(const char *name, const struct pos *where)
 	    (nf->name = strdup(path)) == NULL)
 		fatal("calloc");
 	if ((nf->stream = openconf(path, &st)) == NULL ||
-	    include_loop(where, path, &st)) {
+	    include_loop(where, path, &st) ||
+	    file_secrecy(where, path, &st) == -1) {
 		if (nf->stream != NULL)
 			fclose(nf->stream);
 		else if (where != NULL)

@@ -131,6 +131,7 @@ main(int argc, char *argv[])
 	sandbox_nodump();
 	log_setverbose(verbose);
 	config_allow_testing(testing);
+	config_check_secrecy(1);
 	if (noaction)
 		return (check_config(parent_opts.conffile));
 

@@ -57,7 +57,10 @@ case $NS in
 *:*|"") NS=127.0.0.1 ;;		# keep it simple: IPv4 only
 esac
 
-cat >"$CONF" <<EOF
+# mailhookd refuses a config that another user owns or that others may
+# change (it holds secrets): a new file of ours, 0600 whatever the umask
+rm -f "$CONF"
+(umask 077; cat >"$CONF") <<EOF
 # written by etc/demo/run.sh for "make run"; see etc/mailhook.conf
 hostname "localhost"
 resolver $NS port 53

@@ -194,6 +194,8 @@ class Daemon:
         self.text = head + body.replace("{smtp_port}", str(self.smtp_port))
         with open(self.conf, "w") as f:
             f.write(self.text)
+        # as installed: mailhookd warns of a config others may read
+        os.chmod(self.conf, 0o640)
 
     def start(self, wait=True, args=()):
         """args: more options of mailhookd ("-N", path)"""
