@@ -87,7 +87,7 @@ size_t	 ctl_cmd_skip(const struct ctl_cmd *);
    asked for, sanitized and cut short */
 const char *ctl_no_such(char *buf, size_t len, const char *what,
 	    const char *id);
-#define CTL_USAGE	"mhctl [-jV] [-s socket] [-t inbound|outbound] " \
+#define CTL_USAGE	"mhctl [-hjV] [-s socket] [-t inbound|outbound] " \
 			"command [argument ...]"
 /* mhctl help: every command, one usage line each */
 void	 ctl_cmd_usage(FILE *);

@@ -21,11 +21,13 @@
 #include "mailhookd.h"
 #include "sandbox.h"
 
-static void
-usage(void)
+/* -h: asked for, to stdout and exit 0; else a usage error */
+__attribute__((noreturn)) static void
+usage(int asked)
 {
-	fprintf(stderr, "usage: mailhookd [-dnVvX] [-f file] [-N socket]\n");
-	exit(1);
+	fprintf(asked ? stdout : stderr,
+	    "usage: mailhookd [-dhnVvX] [-f file] [-N socket]\n");
+	exit(asked ? 0 : 1);
 }
 
 static const char *
@@ -93,7 +95,7 @@ main(int argc, char *argv[])
 	int		 ch, debug = 0, noaction = 0, verbose = 0, testing = 0;
 
 	parent_opts.conffile = MH_CONF_FILE;
-	while ((ch = getopt(argc, argv, "df:N:nP:VvX")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hN:nP:VvX")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -101,6 +103,8 @@ main(int argc, char *argv[])
 		case 'f':
 			parent_opts.conffile = optarg;
 			break;
+		case 'h':
+			usage(1);
 		case 'N':
 			parent_opts.notify = optarg;
 			break;
@@ -120,11 +124,11 @@ main(int argc, char *argv[])
 			testing = 1;
 			break;
 		default:
-			usage();
+			usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 
 	log_init(debug || noaction, LOG_MAIL);
 	/* before any key is read, in the parent and each child alike */

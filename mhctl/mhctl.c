@@ -766,12 +766,13 @@ main(int argc, char *argv[])
 	char		*s;
 	ssize_t		 n;
 	const char	*which = NULL, *env;
-	int		 ch, jflag = 0, monitor, fd, rc = 0, raw = 0;
+	int		 ch, jflag = 0, hflag = 0, monitor, fd, rc = 0;
+	int		 raw = 0;
 
 	/* set but empty is unset, as for any such variable */
 	if ((env = getenv("MHCTL_SOCKET")) != NULL && *env != '\0')
 		sock = env;
-	while ((ch = getopt(argc, argv, "+js:t:V")) != -1) {
+	while ((ch = getopt(argc, argv, "+hjs:t:V")) != -1) {
 		switch (ch) {
 		case 't':
 			if (strcmp(optarg, "inbound") != 0 &&
@@ -781,6 +782,9 @@ main(int argc, char *argv[])
 				usage();
 			}
 			which = optarg;
+			break;
+		case 'h':
+			hflag = 1;
 			break;
 		case 'j':
 			jflag = 1;
@@ -802,6 +806,9 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	/* as mhctl help: the usage and every command, to stdout */
+	if (hflag)
+		return (help(jflag));
 	if (argc < 1)
 		usage();
 	cmd = ctl_cmd_lookup(argc, (const char *const *)argv);
