@@ -130,6 +130,7 @@ struct web_conn {
 	int			 bad;		/* its framing: 400 or 501 */
 	int			 reqline;	/* its request line came */
 	int			 no_body;	/* HEAD, TRACE */
+	int			 is_head;	/* HEAD: no body back */
 	int			 clen_seen;	/* a Content-Length came */
 	uint64_t		 clen;		/* its value */
 	int			 chunked;	/* Transfer-Encoding: chunked */
@@ -549,6 +550,7 @@ head_reset(struct web_conn *c)
 	c->in_head = 1;
 	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
+	c->is_head = 0;
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
 	c->chunking = c->chunk_crlf = 0;
@@ -734,8 +736,8 @@ head_line(struct web_conn *c)
 		if (blank)
 			return;		/* CRLF before it (RFC 9112 2.2) */
 		c->reqline = 1;
-		c->no_body = head_starts(c, "HEAD ") ||
-		    head_starts(c, "TRACE ");
+		c->is_head = head_starts(c, "HEAD ");
+		c->no_body = c->is_head || head_starts(c, "TRACE ");
 		/* no tunnels: answered here, framed, and closed (evhttp's
 		 * answer to CONNECT has no length and stays open) */
 		if (head_starts(c, "CONNECT "))
@@ -1056,6 +1058,7 @@ conn_answer(struct web_conn *c, int status)
 	else
 		snprintf(body, sizeof(body), "%s\n", reason);
 	http_date(date, sizeof(date));
+	/* to a HEAD: the length a GET would have, no body (RFC 9110 9.3.2) */
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
@@ -1063,7 +1066,7 @@ conn_answer(struct web_conn *c, int status)
 	    "text/plain; charset=utf-8", status == 401 ?
 	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" :
 	    status == 503 ? "Retry-After: " WEB_RETRY_AFTER "\r\n" : "",
-	    strlen(body), body);
+	    strlen(body), c->is_head ? "" : body);
 	if (c->tls == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);
 	else if (tls_write(c->tls, msg, len) != len)
@@ -1548,12 +1551,31 @@ server_gone(struct evhttp_request *req)
 	return ((c = conn_of(req)) != NULL && c->peer_closed);
 }
 
+/*
+ * An answer whose length is known.  To a HEAD it has the Content-Length
+ * a GET would have (RFC 9110 9.3.2), which evhttp leaves out, and no
+ * body; NULL is an empty body, "Content-Length: 0" as evhttp says to a
+ * GET.
+ */
 void
 server_reply(struct evhttp_request *req, int code, const char *reason,
     struct evbuffer *body)
 {
-	evhttp_send_reply(req, code, reason,
-	    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : body);
+	char	 len[24];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_reply(req, code, reason, body);
+		return;
+	}
+	if (code >= 200 && code != 204 && code != 304) {
+		snprintf(len, sizeof(len), "%zu",
+		    body != NULL ? evbuffer_get_length(body) : 0);
+		evhttp_remove_header(evhttp_request_get_output_headers(req),
+		    "Content-Length");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Length", len);
+	}
+	evhttp_send_reply(req, code, reason, NULL);
 }
 
 /*
@@ -1604,6 +1626,32 @@ conn_lists_close(const char *v)
 	}
 }
 
+/*
+ * evhttp_send_error, whose page goes to a HEAD too, without a
+ * Content-Length: to a HEAD the same page's length and no body.  The
+ * page is evhttp's (ERR_FORMAT in libevent's http.c), for its length.
+ */
+static void
+send_error(struct evhttp_request *req, int code, const char *reason)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct evbuffer		*b;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_error(req, code, reason);
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	evbuffer_add_printf(b, "<HTML><HEAD>\n<TITLE>%d %s</TITLE>\n"
+	    "</HEAD><BODY>\n<H1>%s</H1>\n</BODY></HTML>\n", code, reason,
+	    reason);
+	evhttp_add_header(h, "Content-Type", "text/html");
+	evhttp_add_header(h, "Connection", "close");
+	server_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
 int
 server_check_limits(struct evhttp_request *req)
 {
@@ -1614,7 +1662,7 @@ server_check_limits(struct evhttp_request *req)
 	int			 closing = 0;
 
 	if (uri == NULL || strlen(uri) > WEB_URI_MAX) {
-		evhttp_send_error(req, 414, "URI Too Long");
+		send_error(req, 414, "URI Too Long");
 		return (-1);
 	}
 	TAILQ_FOREACH(kv, h, next) {
@@ -1636,7 +1684,7 @@ server_check_limits(struct evhttp_request *req)
 			fatalx("evhttp_add_header");
 	}
 	if (total > WEB_HEADERS_MAX) {
-		evhttp_send_error(req, 431, "Request Header Fields Too Large");
+		send_error(req, 431, "Request Header Fields Too Large");
 		return (-1);
 	}
 	/* an absolute-form target (RFC 9112 3.2.2) is no proxy request
@@ -1648,7 +1696,7 @@ server_check_limits(struct evhttp_request *req)
 	 * is refused (RFC 9110 15.6.6), in an HTTP/1.1 status line as
 	 * evhttp's errors are, and closed */
 	if (req->major < 1) {
-		evhttp_send_error(req, 505, "HTTP Version Not Supported");
+		send_error(req, 505, "HTTP Version Not Supported");
 		return (-1);
 	}
 	/* HTTP/1.2 and later minors are answered as HTTP/1.1 (RFC 9110
@@ -1663,7 +1711,7 @@ server_check_limits(struct evhttp_request *req)
 	    (req->major == 1 && req->minor >= 1))) || (req->major == 1 &&
 	    req->minor == 0 && evhttp_find_header(h, "Transfer-Encoding") !=
 	    NULL)) {
-		evhttp_send_error(req, 400, "Bad Request");
+		send_error(req, 400, "Bad Request");
 		return (-1);
 	}
 	return (0);

@@ -331,7 +331,18 @@ open_durable(int ok, void *arg)
 			fatal("evbuffer_new");
 		evbuffer_add(b, gif_head, sizeof(gif_head));
 		evbuffer_add(b, gif_tail, sizeof(gif_tail));
-		server_reply(h->req, 200, "OK", b);
+		/*
+		 * With the read time tracked, a person's GET is streamed, of
+		 * no length known at its start, a machine's whole: which a
+		 * GET gets depends on its client (its User-Agent, when it
+		 * comes), so a HEAD says no Content-Length (RFC 9110 9.3.2
+		 * lets it leave out what the content decides).  Without it,
+		 * every GET gets this image: a HEAD says its length.
+		 */
+		if (h->head && h->read_secs > 0)
+			evhttp_send_reply(h->req, 200, "OK", NULL);
+		else
+			server_reply(h->req, 200, "OK", b);
 		evbuffer_free(b);
 		hit_free(h);
 		return;
@@ -371,7 +382,7 @@ click_durable(int ok, void *arg)
 		return;
 	}
 	no_store_redirect(h->req);
-	evhttp_send_reply(h->req, 302, "Found", NULL);
+	server_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
 }
 
