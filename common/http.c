@@ -550,11 +550,29 @@ copy_parts(struct http_call *call, const struct http_request *req)
 	return (0);
 }
 
+/*
+ * The status line of this hop's answer, once its head came whole: also
+ * of an answer cut off or that never ended (a body dripping past the
+ * time-out), and of a 1xx that no final answer followed.
+ */
+static void
+hop_answered(struct http_call *call)
+{
+	long	 status = 0;
+
+	if (call->easy != NULL && call->head_ended &&
+	    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) ==
+	    CURLE_OK && status > 0)
+		call->resp.answered = status;
+}
+
 static void
 call_early_error(int fd, short what, void *arg)
 {
 	struct http_call	*call = arg;
 
+	/* the deadline: what came of the answer before it */
+	hop_answered(call);
 	if (call->resp.error != HTTP_OK) {
 		call_finish(call, call->resp.error, "%s", call->resp.errstr);
 		return;
@@ -1398,9 +1416,7 @@ call_done(struct http_call *call, CURLcode rc)
 	    status >= 200 && status < 300)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
-		if (call->head_ended && curl_easy_getinfo(call->easy,
-		    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
-			call->resp.answered = status;
+		hop_answered(call);
 		if (header_too_large(call, rc)) {
 			call_finish(call, HTTP_ECONNECT, "%s: response header "
 			    "too large (a line over %d KiB)", call->origin,

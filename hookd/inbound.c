@@ -516,7 +516,8 @@ post_done(const struct http_response *res, void *arg)
 	config_url_public(rt ? rt->url : "-", url, sizeof(url));
 	log_info("msgid=%s to=<%s> url=%s status=%ld time=%ldms attempt=%d "
 	    "result=%s%s%s%s", m->env.id, log_sanitize(to, sizeof(to),
-	    r->addr), url, res->error == HTTP_OK ? res->status : 0L, ms,
+	    r->addr), url, res->error == HTTP_OK ? res->status : res->answered,
+	    ms,
 	    r->attempts + 1, cls == 2 ? "sent" : cls == 4 ? "refused" :
 	    m->sync ? "tempfail" : "deferred",
 	    res->error == HTTP_OK ? "" : " error=\"",

@@ -40,7 +40,8 @@ ihist_post(const struct envelope *e, size_t i, const char *url,
 		    SAN_SQUEEZE | SAN_CTLSPACE | SAN_UTF8);
 	rec = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:i}",
 	    "what", "post", "recipient", e->rcpts[i].addr, "url", url,
-	    "code", (json_int_t)(res->error == HTTP_OK ? res->status : 0),
+	    "code", (json_int_t)(res->error == HTTP_OK ? res->status :
+	    res->answered),
 	    "result", result, "error", res->error == HTTP_OK ? "" :
 	    res->errstr, "reply", reply, "time_ms", (json_int_t)ms,
 	    "attempt", e->rcpts[i].attempts + 1);
