@@ -46,6 +46,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mh_event.h"
+#include "msghist.h"
 #include "events.h"
 #include "hookd.h"
 
@@ -384,6 +385,9 @@ dead_replay_inbound(const json_t *o, json_t *queued_as)
 	    old, env->id);
 	json_object_set_new(queued_as, old, json_string(env->id));
 	ihist_replayed(old, env->id);
+	/* the new id's history starts as an accepted message's does: show
+	 * message has its sender, subject and verdicts once it left */
+	msghist_accepted(env);
 	inbound_recovered(env);
 	return (0);
 }
