@@ -57,11 +57,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
 #include "config.h"
 #include "digest.h"
+#include "evbuf.h"
 #include "hex.h"
 #include "mh_event.h"
 #include "http.h"
@@ -79,6 +81,8 @@
 #define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
 #define EV_MEM_RECORDS	20000	/* queued events kept in memory too */
+#define EV_MEM_TEXTS	4096	/* and their text (up to 2 KiB each) */
+#define EV_TEXT_MAX	2048
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
 
@@ -849,6 +853,7 @@ void
 evq_item_free(struct evitem *it, int done)
 {
 	json_decref(it->rec);
+	free(it->text);
 	if (it->seg != NULL)
 		evseg_unref(it->seg, done);
 	free(it);
@@ -1075,6 +1080,12 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		}
 		if (ep->nitems < EV_MEM_RECORDS)
 			it->rec = json_incref(o);
+		/* its text too, for the batch file and the event log */
+		if (it->rec != NULL && ep->nitems < EV_MEM_TEXTS &&
+		    len <= EV_TEXT_MAX && (it->text = malloc(len)) != NULL) {
+			memcpy(it->text, s, len);
+			it->textlen = len;
+		}
 		sb->to[sb->n].ep = ep;
 		sb->to[sb->n++].it = it;
 	}
@@ -1109,10 +1120,16 @@ void
 evq_batch_free(struct evbatch *b)
 {
 	struct evitem	*it;
+	size_t		 i;
 
 	if (b == NULL)
 		return;
 	json_decref(b->records);
+	for (i = 0; i < b->ntexts; i++) {
+		json_decref(b->texts[i].rec);
+		free(b->texts[i].s);
+	}
+	free(b->texts);
 	if (b->item != NULL)
 		evq_item_free(b->item, 0);
 	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
@@ -1187,6 +1204,83 @@ batch_durable(int ok, void *arg)
 	evq_kick(ep);
 }
 
+/*
+ * Record o of item it joins batch b (room made for cap records): its
+ * text, if the item kept it, goes along, so that neither the batch file
+ * nor the event log dumps the record again.
+ */
+static void
+batch_take_text(struct evbatch *b, size_t cap, json_t *o, struct evitem *it)
+{
+	struct rectext	*t;
+
+	if (it->text == NULL || o != it->rec)
+		return;
+	if (b->texts == NULL) {
+		if ((b->texts = calloc(cap, sizeof(*b->texts))) == NULL)
+			return;
+	} else if (b->ntexts >= cap)
+		return;
+	t = &b->texts[b->ntexts++];
+	t->rec = json_incref(o);
+	t->s = it->text;
+	t->len = it->textlen;
+	it->text = NULL;
+}
+
+/*
+ * The batch file's text, {"batch":ID,"events":[...]} as json_dumps
+ * makes it (JSON_COMPACT), from its records' texts; NULL if one has
+ * none (or out of memory): the caller dumps it.
+ */
+static char *
+batch_file_text(const struct evbatch *b, size_t *len)
+{
+	struct evbuffer	*buf;
+	size_t		 i;
+	int		 rc = 0;
+
+	if (b->ntexts == 0 || b->ntexts != json_array_size(b->records) ||
+	    (buf = evbuffer_new()) == NULL)
+		return (NULL);
+	/* the id: a uuid, nothing in it that JSON escapes */
+	rc |= evbuffer_add_printf(buf, "{\"batch\":\"%s\",\"events\":[",
+	    b->id) < 0;
+	for (i = 0; i < b->ntexts; i++) {
+		if (i > 0)
+			rc |= evbuffer_add(buf, ",", 1);
+		rc |= evbuffer_add(buf, b->texts[i].s, b->texts[i].len);
+	}
+	rc |= evbuffer_add(buf, "]}", 2);
+	return (evbuf_finish(buf, rc != 0, len));
+}
+
+/*
+ * The text of each record of b, in its order, s NULL where it has none
+ * (records may have left the batch since it was made), or NULL.
+ */
+static struct evtext *
+batch_texts(const struct evbatch *b)
+{
+	struct evtext	*t;
+	const json_t	*r;
+	size_t		 i, j = 0, k, n;
+
+	if (b->ntexts == 0 || (n = json_array_size(b->records)) == 0 ||
+	    (t = calloc(n, sizeof(*t))) == NULL)
+		return (NULL);
+	json_array_foreach(b->records, i, r) {
+		for (k = j; k < b->ntexts && b->texts[k].rec != r; k++)
+			;
+		if (k == b->ntexts)
+			continue;
+		t[i].s = b->texts[k].s;
+		t[i].len = b->texts[k].len;
+		j = k + 1;
+	}
+	return (t);
+}
+
 /* the next thing to send: a reloaded batch, a new batch, or one event */
 static struct evbatch *
 ep_next(struct endpoint *ep, int force)
@@ -1197,6 +1291,7 @@ ep_next(struct endpoint *ep, int force)
 	struct evitemlist taken;
 	json_t		*o, *batch;
 	char		*s;
+	size_t		 cap, len;
 	int		 n;
 
 	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
@@ -1223,6 +1318,7 @@ ep_next(struct endpoint *ep, int force)
 				continue;
 			}
 			json_array_append_new(b->records, o);
+			batch_take_text(b, 1, o, it);
 			strlcpy(b->id, it->id, sizeof(b->id));
 			b->item = it;
 			return (b);
@@ -1231,6 +1327,8 @@ ep_next(struct endpoint *ep, int force)
 		TAILQ_INIT(&taken);
 		make_batch_id(b->id);
 		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
+		cap = ep->nitems < (size_t)ep->batch_max ? ep->nitems :
+		    (size_t)ep->batch_max;
 		for (n = 0; n < ep->batch_max &&
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
 			TAILQ_REMOVE(&ep->items, it, entry);
@@ -1240,17 +1338,22 @@ ep_next(struct endpoint *ep, int force)
 				continue;
 			}
 			json_array_append_new(b->records, o);
+			batch_take_text(b, cap, o, it);
 			TAILQ_INSERT_TAIL(&taken, it, entry);
 		}
 		if (TAILQ_EMPTY(&taken)) {
 			evq_batch_free(b);
 			continue;
 		}
-		s = NULL;
-		batch = json_pack("{s:s,s:O}", "batch", b->id, "events",
-		    b->records);
-		if (batch == NULL || (s = json_dumps(batch, JSON_COMPACT)) ==
-		    NULL || file_replace_in(ep->dir, b->name, s, strlen(s),
+		batch = NULL;
+		if ((s = batch_file_text(b, &len)) == NULL) {
+			batch = json_pack("{s:s,s:O}", "batch", b->id,
+			    "events", b->records);
+			if (batch != NULL && (s = json_dumps(batch,
+			    JSON_COMPACT)) != NULL)
+				len = strlen(s);
+		}
+		if (s == NULL || file_replace_in(ep->dir, b->name, s, len,
 		    FR_GROUP) == -1) {
 			/* keep the events where they were, try again later */
 			log_warn("events: cannot persist batch %s/%s", ep->dir,
@@ -1550,6 +1653,7 @@ static void
 ep_done(const struct http_response *res, void *arg)
 {
 	struct endpoint	*ep = arg;
+	struct evtext	*texts;
 	long		 ms, ra, took = ep_elapsed(ep);
 
 	ep->call = NULL;
@@ -1558,8 +1662,11 @@ ep_done(const struct http_response *res, void *arg)
 		ep_log_delivered(ep, res->status, took);
 		ihist_event_post(ep->cur->records, ep->pub, res->status, took,
 		    "delivered", "", ep->attempts + 1);
-		if (ev_logger != NULL)
-			ev_logger(ep->key, ep->cur->records);
+		if (ev_logger != NULL) {
+			texts = batch_texts(ep->cur);
+			ev_logger(ep->key, ep->cur->records, texts);
+			free(texts);
+		}
 		delivered_mark(ep->key, ep->cur->records);
 		ep_delivered(ep);
 		evq_kick(ep);

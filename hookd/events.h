@@ -121,8 +121,16 @@ int	 events_take(const char *key, const char *id, events_keep_fn, void *);
 int	 events_requeue(const char *key, const json_t *records,
 	    events_durable_fn, void *);
 size_t	 events_pending(const char *key);		/* its backlog */
-/* called with the records of every delivered request (the event log) */
-typedef void	(*events_log_fn)(const char *key, const json_t *records);
+/*
+ * called with the records of every delivered request (the event log),
+ * and the text of each as json_dumps(JSON_COMPACT) makes it, or s NULL
+ */
+struct evtext {
+	const char	*s;
+	size_t		 len;
+};
+typedef void	(*events_log_fn)(const char *key, const json_t *records,
+	    const struct evtext *texts);
 void	 events_set_logger(events_log_fn);
 
 /*

@@ -34,15 +34,28 @@ struct evitem {
 	struct evseg		*seg;		/* or its segment, and where */
 	size_t			 idx;
 	json_t			*rec;		/* its record, if in memory */
+	char			*text;		/* and its text, if kept */
+	size_t			 textlen;
 	struct timespec		 ts;		/* arrival, monotonic */
 };
 TAILQ_HEAD(evitemlist, evitem);
+
+/* a record's text as submit() wrote it (json_dumpb, JSON_COMPACT) */
+struct rectext {
+	json_t			*rec;		/* a reference: the record */
+	char			*s;
+	size_t			 len;
+};
 
 struct evbatch {
 	char			 id[EVENT_ID_LEN];
 	int			 asked;		/* the cluster was asked */
 	char			 name[80];	/* "" for a single event */
 	json_t			*records;	/* array of event records */
+	/* the texts of those that had one, in their order (records may
+	 * lose some since: each is matched by its record) */
+	struct rectext		*texts;
+	size_t			 ntexts;
 	struct evitem		*item;		/* single event: the item */
 	struct evitemlist	 taken;		/* its items, until durable */
 	int			 syncing;	/* its file not durable yet */

@@ -199,7 +199,8 @@ logfile_get(const char *key)
  * written at once (one write per delivered request, not two per event)
  */
 static void
-evlog_append(const char *key, const json_t *records)
+evlog_append(const char *key, const json_t *records,
+    const struct evtext *texts)
 {
 	struct logfile	*lf;
 	struct evbuffer	*buf;
@@ -213,9 +214,17 @@ evlog_append(const char *key, const json_t *records)
 	if ((buf = evbuffer_new()) == NULL)
 		fatal("evlog: evbuffer_new");
 	json_array_foreach(records, i, r) {
+		/* {"t":<delivery time>,"r":<record>}, as json_pack made it;
+		 * the record's text as the queue wrote it, if it came along */
+		if (texts != NULL && texts[i].s != NULL) {
+			evbuffer_add_printf(buf, "{\"t\":%lld,\"r\":",
+			    (long long)now);
+			evbuffer_add(buf, texts[i].s, texts[i].len);
+			evbuffer_add(buf, "}\n", 2);
+			continue;
+		}
 		if ((s = json_dumps(r, JSON_COMPACT)) == NULL)
 			continue;
-		/* {"t":<delivery time>,"r":<record>}, as json_pack made it */
 		evbuffer_add_printf(buf, "{\"t\":%lld,\"r\":%s}\n",
 		    (long long)now, s);
 		free(s);
