@@ -52,10 +52,11 @@ FUZZ_PKGS="
 
 # what "make test" adds: real peers, tools, the linters and the packager;
 # manpages-dev: the system pages our manual pages refer to (syslog(3),
-# seccomp(2)), which the mandoc lint test looks for
+# seccomp(2)), which the mandoc lint test looks for; python3-cryptography:
+# the certificates test_sts_rpt_cert makes
 TEST_PKGS="
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
-	opendkim opendkim-tools python3-aiosmtpd python3-dkim
+	opendkim opendkim-tools python3-aiosmtpd python3-dkim python3-cryptography
 	python3-prometheus-client python3-jsonschema chromium openssl curl wrk
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
