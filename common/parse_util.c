@@ -21,6 +21,7 @@
 #include <tls.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "parse.h"
 
@@ -922,21 +923,25 @@ parse_tls_policy_domain(struct config *conf, const struct pos *dp,
     const struct pos *pp, const char *name)
 {
 	struct tls_policy_domain	*t;
-	char				 what[MH_NAME_MAX + 32], *s;
+	char				 what[MH_NAME_MAX + 32];
+	char				 dom[MH_NAME_MAX];
 	int				 v;
 
 	if (parse_check_domain(dp, domain, "tls policy domain") == -1)
 		return;
-	for (s = domain; *s != '\0'; s++)
-		*s = tolower((unsigned char)*s);
-	snprintf(what, sizeof(what), "tls policy domain \"%s\"", domain);
-	if (parse_def(dp, "tls policy domain", domain, what) != 0 ||
+	/*
+	 * as relayd names the destination it applies to (as a limit
+	 * domain): lowercased, no trailing dot, an A-label
+	 */
+	(void)dns_domain_ascii(domain, dom, sizeof(dom));
+	snprintf(what, sizeof(what), "tls policy domain \"%s\"", dom);
+	if (parse_def(dp, "tls policy domain", dom, what) != 0 ||
 	    (v = parse_tls_policy(pp, name)) == -1)
 		return;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal("calloc");
 	t->policy = v;
-	if (parse_copystr(dp, t->domain, sizeof(t->domain), domain,
+	if (parse_copystr(dp, t->domain, sizeof(t->domain), dom,
 	    "tls policy domain") == -1) {
 		free(t);
 		return;
