@@ -404,11 +404,18 @@ main		: HOSTNAME STRING {
 			free($5);
 		}
 		| BOUNCE DOMAIN STRING {
+			char	 name[MH_NAME_MAX];
+
 			global_once(&$<pos>1, "bounce domain");
+			/*
+			 * as authd names a recipient's domain: lowercased,
+			 * no trailing dot, an A-label
+			 */
+			(void)dns_domain_ascii($3, name, sizeof(name));
 			if (parse_check_domain(&$<pos>3, $3,
 			    "bounce domain") == 0)
 				parse_copystr(&$<pos>3, conf->bounce_domain,
-				    sizeof(conf->bounce_domain), $3,
+				    sizeof(conf->bounce_domain), name,
 				    "bounce domain");
 			free($3);
 		}
