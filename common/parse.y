@@ -518,12 +518,18 @@ main		: HOSTNAME STRING {
 			struct dkim	*d;
 			char		 key[2 * MH_NAME_MAX + 2], *s;
 			char		 what[2 * MH_NAME_MAX + 32];
+			char		 name[MH_NAME_MAX];
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
 			parse_at(&$<pos>7, d->key_at, sizeof(d->key_at));
+			/*
+			 * as relayd names the From: domain it signs for:
+			 * lowercased, no trailing dot, an A-label
+			 */
+			(void)dns_domain_ascii($3, name, sizeof(name));
 			/* one selector is one DNS record: one key */
-			snprintf(key, sizeof(key), "%s %s", $3, $5);
+			snprintf(key, sizeof(key), "%s %s", name, $5);
 			for (s = key; *s != '\0'; s++)
 				*s = tolower((unsigned char)*s);
 			snprintf(what, sizeof(what), "dkim domain \"%s\" "
@@ -531,7 +537,7 @@ main		: HOSTNAME STRING {
 			if (parse_check_domain(&$<pos>3, $3,
 			    "dkim domain") == 0 && parse_def(&$<pos>5, "dkim",
 			    key, what) == 0 && parse_copystr(&$<pos>3,
-			    d->domain, sizeof(d->domain), $3,
+			    d->domain, sizeof(d->domain), name,
 			    "dkim domain") == 0 &&
 			    parse_copystr(&$<pos>5, d->selector,
 			    sizeof(d->selector), $5, "dkim selector") == 0 &&
