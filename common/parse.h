@@ -75,6 +75,8 @@ int		 parse_check_url(const struct pos *, const char *,
 int		 parse_check_secret(const struct pos *, const char *);
 int		 parse_check_domain(const struct pos *, const char *,
 		    const char *);
+int		 parse_domain(const struct pos *, const char *, char *, size_t,
+		    const char *);
 int		 parse_check_range(const struct pos *, int64_t, int64_t,
 		    int64_t, const char *);
 int		 parse_header_add(const struct pos *, struct headerlist *,

@@ -411,8 +411,7 @@ main		: HOSTNAME STRING {
 			 * as authd names a recipient's domain: lowercased,
 			 * no trailing dot, an A-label
 			 */
-			(void)dns_domain_ascii($3, name, sizeof(name));
-			if (parse_check_domain(&$<pos>3, $3,
+			if (parse_domain(&$<pos>3, $3, name, sizeof(name),
 			    "bounce domain") == 0)
 				parse_copystr(&$<pos>3, conf->bounce_domain,
 				    sizeof(conf->bounce_domain), name,
@@ -519,6 +518,7 @@ main		: HOSTNAME STRING {
 			char		 key[2 * MH_NAME_MAX + 2], *s;
 			char		 what[2 * MH_NAME_MAX + 32];
 			char		 name[MH_NAME_MAX];
+			int		 bad;
 
 			if ((d = calloc(1, sizeof(*d))) == NULL)
 				fatal("calloc");
@@ -527,15 +527,15 @@ main		: HOSTNAME STRING {
 			 * as relayd names the From: domain it signs for:
 			 * lowercased, no trailing dot, an A-label
 			 */
-			(void)dns_domain_ascii($3, name, sizeof(name));
+			bad = parse_domain(&$<pos>3, $3, name, sizeof(name),
+			    "dkim domain");
 			/* one selector is one DNS record: one key */
 			snprintf(key, sizeof(key), "%s %s", name, $5);
 			for (s = key; *s != '\0'; s++)
 				*s = tolower((unsigned char)*s);
 			snprintf(what, sizeof(what), "dkim domain \"%s\" "
 			    "selector \"%s\"", $3, $5);
-			if (parse_check_domain(&$<pos>3, $3,
-			    "dkim domain") == 0 && parse_def(&$<pos>5, "dkim",
+			if (bad == 0 && parse_def(&$<pos>5, "dkim",
 			    key, what) == 0 && parse_copystr(&$<pos>3,
 			    d->domain, sizeof(d->domain), name,
 			    "dkim domain") == 0 &&
@@ -856,8 +856,7 @@ dlimithead	: DOMAIN STRING {
 			 * as relayd names the destination it applies to:
 			 * lowercased, no trailing dot, an A-label
 			 */
-			(void)dns_domain_ascii($2, name, sizeof(name));
-			if (parse_check_domain(&$<pos>2, $2,
+			if (parse_domain(&$<pos>2, $2, name, sizeof(name),
 			    "limit domain") == 0)
 				parse_copystr(&$<pos>2, d->domain,
 				    sizeof(d->domain), name, "limit domain");

@@ -151,6 +151,24 @@ parse_check_domain(const struct pos *p, const char *d, const char *what)
 	return (0);
 }
 
+/*
+ * A domain as the processes compare theirs (dns_domain_ascii): lowercased,
+ * without a trailing dot, a U-label as its A-label, into out; -1 (said,
+ * as written) if it is not a valid domain name.
+ */
+int
+parse_domain(const struct pos *p, const char *d, char *out, size_t len,
+    const char *what)
+{
+	if (dns_domain_ascii(d, out, len) == -1 ||
+	    config_check_domain(out) == -1) {
+		parse_error(p, "%s \"%s\" is not a valid domain name", what, d);
+		out[0] = '\0';
+		return (-1);
+	}
+	return (0);
+}
+
 int
 parse_check_range(const struct pos *p, int64_t v, int64_t min, int64_t max,
     const char *what)
@@ -927,13 +945,10 @@ parse_tls_policy_domain(struct config *conf, const struct pos *dp,
 	char				 dom[MH_NAME_MAX];
 	int				 v;
 
-	if (parse_check_domain(dp, domain, "tls policy domain") == -1)
+	/* as relayd names the destination it applies to (a limit domain) */
+	if (parse_domain(dp, domain, dom, sizeof(dom),
+	    "tls policy domain") == -1)
 		return;
-	/*
-	 * as relayd names the destination it applies to (as a limit
-	 * domain): lowercased, no trailing dot, an A-label
-	 */
-	(void)dns_domain_ascii(domain, dom, sizeof(dom));
 	snprintf(what, sizeof(what), "tls policy domain \"%s\"", dom);
 	if (parse_def(dp, "tls policy domain", dom, what) != 0 ||
 	    (v = parse_tls_policy(pp, name)) == -1)
