@@ -1691,20 +1691,20 @@ static void
 tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 {
 	struct tracking	*t;
-	char		*s, what[MH_NAME_MAX + 32];
+	char		 what[MH_NAME_MAX + 32], name[MH_NAME_MAX];
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal("calloc");
 	t->opens = t->clicks = t->unsubscribe = 1;
 	t->read = 8;
 	parse_at(p, t->at, sizeof(t->at));
-	for (s = domain; *s != '\0'; s++)
-		*s = tolower((unsigned char)*s);
 	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
+		/* as relayd names the From: domain: lowercased, no dot */
+		(void)dns_domain_ascii(domain, name, sizeof(name));
 		snprintf(what, sizeof(what), "tracking domain \"%s\"",
-		    domain);
-		parse_def(dp, "tracking", domain, what);
-		parse_copystr(dp, t->domain, sizeof(t->domain), domain,
+		    name);
+		parse_def(dp, "tracking", name, what);
+		parse_copystr(dp, t->domain, sizeof(t->domain), name,
 		    "tracking domain");
 	}
 	TAILQ_INSERT_TAIL(&conf->trackings, t, entry);
