@@ -812,21 +812,25 @@ limit		: MESSAGESIZE size {
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| SENDERDOMAIN STRING RATE number PER STRING {
 			struct sender_limit	*s;
-			char			 what[MH_NAME_MAX + 32], *c;
+			char			 what[MH_NAME_MAX + 32];
+			char			 name[MH_NAME_MAX];
 			int			 u;
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
-			/* relayd takes the first: a second would be ignored */
+			/*
+			 * as relayd names the sender's domain: lowercased,
+			 * no trailing dot; relayd takes the first: a second
+			 * would be ignored
+			 */
+			(void)dns_domain_ascii($2, name, sizeof(name));
 			snprintf(what, sizeof(what),
-			    "limit sender-domain \"%s\"", $2);
-			for (c = what; *c != '\0'; c++)
-				*c = tolower((unsigned char)*c);
+			    "limit sender-domain \"%s\"", name);
 			if (parse_check_domain(&$<pos>2, $2,
 			    "sender-domain") == 0 &&
 			    parse_def(&$<pos>2, "limit", what, what) == 0 &&
 			    parse_copystr(&$<pos>2,
-			    s->domain, sizeof(s->domain), $2,
+			    s->domain, sizeof(s->domain), name,
 			    "sender-domain") == 0 &&
 			    parse_check_number(&$<pos>4, &$4, 1, INT_MAX,
 			    "rate") == 0 &&
