@@ -1270,7 +1270,7 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
     char *pattern)
 {
 	struct route	*r;
-	char		*s, uq[MH_NAME_MAX];
+	char		*s, uq[MH_NAME_MAX], dom[MH_NAME_MAX];
 	const char	*what;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -1311,6 +1311,9 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
 		}
 		if (parse_check_domain(pp, s + 1, what) == -1)
 			goto done;
+		/* the domain as authd names it: no trailing dot */
+		(void)dns_domain_ascii(s + 1, dom, sizeof(dom));
+		strlcpy(s + 1, dom, sizeof(uq) - (s + 1 - uq));
 		parse_copystr(pp, r->pattern, sizeof(r->pattern), uq, what);
 		goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
@@ -1323,7 +1326,8 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
 		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
 	} else if (parse_check_domain(pp, pattern, what) == -1)
 		goto done;
-	parse_copystr(pp, r->pattern, sizeof(r->pattern), pattern, what);
+	(void)dns_domain_ascii(pattern, dom, sizeof(dom));
+	parse_copystr(pp, r->pattern, sizeof(r->pattern), dom, what);
  done:
 	free(pattern);
 }
