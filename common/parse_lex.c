@@ -267,12 +267,22 @@ lexerr(const struct pos *p, const char *fmt, ...)
 
 #define AN(w)	(strchr("aeiou", (w)[0]) != NULL ? "an" : "a")
 
+/*
+ * The block a word is in: none before its '{' ("route domain "x" y {"),
+ * nor after a head in error whose block was never opened
+ */
+static const char *
+inblock(void)
+{
+	return (nbraces > 0 ? parse_cur_block() : NULL);
+}
+
 /* an unknown word: the nearest keyword, else what the block takes */
 static void
 unknown_word(const struct pos *p, const char *w)
 {
 	static const char	*names[sizeof(keywords) / sizeof(keywords[0])];
-	const char		*block = parse_cur_block(), *near = NULL;
+	const char		*block = inblock(), *near = NULL;
 	char			 opts[256];
 	size_t			 i;
 
@@ -339,7 +349,7 @@ brace_unwanted(const char *block, const char *msg)
 void
 yyerror(const char *msg)
 {
-	const char	*block = parse_cur_block(), *usage;
+	const char	*block = inblock(), *usage;
 	char		 opts[128];
 	int		 top = 0;
 
@@ -353,7 +363,7 @@ yyerror(const char *msg)
 	} else if (lasttok == '}' && stray_brace)
 		perr(&lastpos, "'}' without a block to close");
 	else if (lasttok == '{')
-		brace_unwanted(block, msg);
+		brace_unwanted(parse_cur_block(), msg);
 	else if (prevtok == '}' && prevpos.line == lastpos.line &&
 	    prevpos.file == lastpos.file)
 		/* "route any { ... } route ...": not a bare syntax error */
