@@ -90,6 +90,7 @@ static char		 stmt_text2[64];	/* the second token's */
 static int		 stmt_ntok;	/* tokens after the first */
 static int		 secrecy;	/* mailhookd: file_secrecy() */
 static struct pos	 stmt_pos;	/* where the first one is */
+static int		 stmt_errors;	/* errors said before it */
 
 static struct file	*pushfile(const char *, const struct pos *);
 static int		 popfile(void);
@@ -393,6 +394,7 @@ yyerror(const char *msg)
 		    "at line %d", lasttext, lastpos.line);
 		nbraces = 0;
 		brace_lost = 1;
+		return;		/* its statement is read as it stands */
 	} else if (block != NULL && lastbol &&
 	    !lastquoted && lookup(lasttext, NULL) != STRING &&
 	    !parse_block_has(block, lasttext))
@@ -407,8 +409,15 @@ yyerror(const char *msg)
 		/* "format queue", "pki api": not a missing '}' */
 		perr(&lastpos, "%s near keyword \"%s\" (if it is a value "
 		    "here, quote it)", msg, lasttext);
-	else
+	else if (errors == stmt_errors)
 		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
+	/* else its statement's fault is said ("route dommain "x" {" is
+	 * not an address): not a bare syntax error after it too */
+	/*
+	 * said once: a block this line opens ("route dommain "x" {") is
+	 * skipped, its options not read as statements, each said again
+	 */
+	suppress = 1;
 }
 
 /*
@@ -952,6 +961,7 @@ yylex(void)
 		stmt_tok = tok;
 		stmt_ntok = 0;
 		stmt_pos = lastpos;
+		stmt_errors = errors;
 		strlcpy(stmt_text, lasttext, sizeof(stmt_text));
 		stmt_text2[0] = '\0';
 	} else if (++stmt_ntok == 1)
