@@ -725,10 +725,10 @@ lexquoted(int quote, const struct pos *start)
 	}
 	buf[i] = '\0';
 	if (!parse_utf8_valid(buf)) {
+		/* not used with '?' for its bytes: said again, as
+		 * "hostname "??" is not a valid domain name" */
 		lexerr(start, "string is not valid UTF-8");
-		for (i = 0; buf[i] != '\0'; i++)
-			if ((unsigned char)buf[i] >= 0x80)
-				buf[i] = '?';
+		return (ERRTOK);
 	}
 	if ((yylval.v.string = strdup(buf)) == NULL)
 		fatal("strdup");
