@@ -72,8 +72,9 @@ static struct tracking		*cur_track;
 static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
 static struct pos		 api_pos;	/* the first api listener */
-static int			 cur_listen_pki;	/* pki option seen */
-static int			 cur_listen_hostname;	/* hostname seen */
+/* where a listener's pki and hostname options were (file NULL: not) */
+static struct pos		 cur_listen_pki;
+static struct pos		 cur_listen_hostname;
 
 /* a listener's flag words, each once; where each was seen (file NULL: not) */
 enum listen_word {
@@ -694,7 +695,8 @@ listenopt	: PORT port {
 		| AUTHREQ		{ listen_flag(&$<pos>1, LW_AUTHREQ); }
 		| PKI STRING {
 			block_once(&$<pos>1, "listen", cur_listen->id, "pki");
-			cur_listen_pki = 1;
+			if (cur_listen_pki.file == NULL)
+				cur_listen_pki = $<pos>1;
 			/* the pki may be defined further on: see pki_refs */
 			if (parse_copystr(&$<pos>2, cur_listen->pki,
 			    sizeof(cur_listen->pki), $2, "pki name") == 0)
@@ -704,7 +706,8 @@ listenopt	: PORT port {
 		| HOSTNAME STRING {
 			block_once(&$<pos>1, "listen", cur_listen->id,
 			    "hostname");
-			cur_listen_hostname = 1;
+			if (cur_listen_hostname.file == NULL)
+				cur_listen_hostname = $<pos>1;
 			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
 				parse_copystr(&$<pos>2, cur_listen->hostname,
 				    sizeof(cur_listen->hostname), $2,
@@ -1479,8 +1482,8 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	l->id = n;
 	cur_listen = l;
 	cur_listen_pos = *p;
-	cur_listen_pki = 0;
-	cur_listen_hostname = 0;
+	memset(&cur_listen_pki, 0, sizeof(cur_listen_pki));
+	memset(&cur_listen_hostname, 0, sizeof(cur_listen_hostname));
 	memset(cur_listen_words, 0, sizeof(cur_listen_words));
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
@@ -1621,38 +1624,73 @@ listen_tls_word(void)
 	return ("tls");
 }
 
+/*
+ * Where an error about a listener's word is said: at the first of these
+ * words written (a pos whose file is NULL was not), else at its listen
+ */
+static const struct pos *
+listen_word_pos(const struct pos *a, const struct pos *b)
+{
+	if (a != NULL && a->file != NULL)
+		return (a);
+	if (b != NULL && b->file != NULL)
+		return (b);
+	return (&cur_listen_pos);
+}
+
+/* the later of two words, both written */
+static const struct pos *
+listen_later(const struct pos *a, const struct pos *b)
+{
+	if (a->file == NULL)
+		return (listen_word_pos(b, NULL));
+	if (b->file == NULL || a->line > b->line ||
+	    (a->line == b->line && a->col > b->col))
+		return (a);
+	return (b);
+}
+
 static void
 listen_end(void)
 {
 	struct listener	*l = cur_listen;
-	const struct pos *p = &cur_listen_pos;
+	const struct pos *p = &cur_listen_pos, *w = cur_listen_words;
 	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
 
+	/* each said at the word it names, the later of two */
 	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
-		perr(p, "listener cannot be both smtps and %s",
+		perr(listen_later(&w[LW_SMTPS], listen_word_pos(&w[LW_TLSREQ],
+		    &w[LW_TLS])), "listener cannot be both smtps and %s",
 		    cur_listen_words[LW_TLSREQ].file != NULL ? "tls-require" :
 		    "tls");
 	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
 	if ((l->flags & LF_HTTP) && ((l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
-	    LF_AUTH)) || cur_listen_hostname))
-		perr(p, "an %s listener takes only port, tls and pki",
+	    LF_AUTH)) || cur_listen_hostname.file != NULL))
+		perr(listen_later(listen_later(&w[LW_SMTPS], &w[LW_TLSREQ]),
+		    listen_later(listen_later(&w[LW_AUTH], &w[LW_AUTHREQ]),
+		    &cur_listen_hostname)),
+		    "an %s listener takes only port, tls and pki",
 		    (l->flags & LF_API) ? "api" : (l->flags & LF_METRICS) ?
 		    "metrics" : "http");
 	if ((l->flags & LF_API) && (l->flags & LF_METRICS))
-		perr(p, "a listener is either api or metrics");
+		perr(listen_later(&w[LW_API], &w[LW_METRICS]),
+		    "a listener is either api or metrics");
 	if ((l->flags & LF_API) && api_pos.file == NULL)
 		api_pos = *p;
 	if ((l->flags & LF_AUTH) && !tls)
-		perr(p, "%s on a listener without tls",
+		perr(listen_word_pos(&w[LW_AUTHREQ], &w[LW_AUTH]),
+		    "%s on a listener without tls",
 		    cur_listen_words[LW_AUTHREQ].file != NULL ?
 		    "auth-require" : "auth");
-	if (tls && l->pki[0] == '\0' && !cur_listen_pki)
-		perr(p, "%s on a listener without pki", listen_tls_word());
+	if (tls && l->pki[0] == '\0' && cur_listen_pki.file == NULL)
+		perr(listen_word_pos(&w[LW_SMTPS], listen_word_pos(
+		    &w[LW_TLSREQ], &w[LW_TLS])), "%s on a listener without pki",
+		    listen_tls_word());
 	/* not plain text where a key pair was meant to be used */
-	if (!tls && cur_listen_pki)
-		perr(p, "pki on a listener without %s", (l->flags & LF_HTTP) ?
-		    "tls" : "tls, tls-require or smtps");
+	if (!tls && cur_listen_pki.file != NULL)
+		perr(&cur_listen_pki, "pki on a listener without %s",
+		    (l->flags & LF_HTTP) ? "tls" : "tls, tls-require or smtps");
 	if ((l->flags & LF_AUTH) && tls && auth_pos.file == NULL)
 		auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
