@@ -109,6 +109,8 @@ static void	 listen_end(void);
 static void	 listen_flag(const struct pos *, enum listen_word);
 static void	 events_end(void);
 static void	 tracking_begin(const struct pos *, const struct pos *, char *);
+static void	 hostname_copy(const struct pos *, char *, size_t,
+		    const char *);
 static void	 tracking_end(void);
 static void	 tracking_yesno(const struct pos *, const char *, const char *,
 		    int *);
@@ -269,9 +271,8 @@ mstime		: NUMBER {
 
 main		: HOSTNAME STRING {
 			global_once(&$<pos>1, "hostname");
-			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
-				parse_copystr(&$<pos>2, conf->hostname,
-				    sizeof(conf->hostname), $2, "hostname");
+			hostname_copy(&$<pos>2, conf->hostname,
+			    sizeof(conf->hostname), $2);
 			free($2);
 		}
 		| RESOLVER STRING resolverport resolverdnssec {
@@ -708,10 +709,8 @@ listenopt	: PORT port {
 			    "hostname");
 			if (cur_listen_hostname.file == NULL)
 				cur_listen_hostname = $<pos>1;
-			if (parse_check_domain(&$<pos>2, $2, "hostname") == 0)
-				parse_copystr(&$<pos>2, cur_listen->hostname,
-				    sizeof(cur_listen->hostname), $2,
-				    "hostname");
+			hostname_copy(&$<pos>2, cur_listen->hostname,
+			    sizeof(cur_listen->hostname), $2);
 			free($2);
 		}
 		;
@@ -1757,6 +1756,22 @@ tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 	cur_track = t;
 	cur_track_pos = *p;
 	url_seen = 0;
+}
+
+/*
+ * A host name, as said in EHLO, the greeting and Received: without a
+ * trailing dot, which RFC 5321's Domain does not have (Postfix's
+ * reject_invalid_helo_hostname refuses "mx.example.com.")
+ */
+static void
+hostname_copy(const struct pos *p, char *dst, size_t len, const char *name)
+{
+	size_t	 n;
+
+	if (parse_check_domain(p, name, "hostname") == 0 &&
+	    parse_copystr(p, dst, len, name, "hostname") == 0 &&
+	    (n = strlen(dst)) > 1 && dst[n - 1] == '.')
+		dst[n - 1] = '\0';
 }
 
 static void
