@@ -72,6 +72,7 @@ int		 parse_copypath(const struct pos *, char *, size_t, const char *,
 		    const char *);
 int		 parse_check_url(const struct pos *, const char *,
 		    const char *);
+const char	*parse_url_port_check(const char *);
 int		 parse_check_secret(const struct pos *, const char *);
 int		 parse_check_domain(const struct pos *, const char *,
 		    const char *);

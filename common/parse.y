@@ -600,6 +600,8 @@ trackopt	: URL STRING {
 			url_seen = 1;
 			if (why == NULL && strpbrk($2, "?#") != NULL)
 				why = "has a query or fragment";
+			if (why == NULL)
+				why = parse_url_port_check($2);
 			if (why != NULL)
 				perr(&$<pos>2, "tracking url \"%s\" %s", $2,
 				    why);

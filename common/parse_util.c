@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include <tls.h>
@@ -114,13 +115,42 @@ parse_copypath(const struct pos *p, char *dst, size_t len, const char *src,
 	return (parse_copystr(p, dst, len, src, what));
 }
 
+/*
+ * What the HTTP client (call_seturl) would refuse at every POST: a URL
+ * libcurl does not parse, a port outside 1-65535 ("https://h:99999/",
+ * "https://h:0/"); NULL if none.
+ */
+const char *
+parse_url_port_check(const char *url)
+{
+	CURLU		*u;
+	CURLUcode	 rc;
+	char		*port = NULL;
+	const char	*why = NULL, *errstr;
+
+	if ((u = curl_url()) == NULL)
+		fatal("curl_url");
+	if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) ==
+	    CURLUE_BAD_PORT_NUMBER)
+		why = "has a bad port (1-65535)";
+	else if (rc != CURLUE_OK)
+		why = "is not a URL the HTTP client takes";
+	else if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK || (strtonum(port, 1, 65535, &errstr), errstr != NULL))
+		why = "has a bad port (1-65535)";
+	curl_free(port);
+	curl_url_cleanup(u);
+	return (why);
+}
+
 int
 parse_check_url(const struct pos *p, const char *url, const char *what)
 {
 	const char	*why;
 	char		 pub[MH_URL_MAX];
 
-	if ((why = config_check_url(url)) != NULL) {
+	if ((why = config_check_url(url)) != NULL ||
+	    (why = parse_url_port_check(url)) != NULL) {
 		/* shown as every URL is logged: no password, no query value */
 		config_url_public(url, pub, sizeof(pub));
 		parse_error(p, "%s \"%s\" %s", what, pub, why);
