@@ -600,6 +600,53 @@ lexnumber(const char *w, struct numval *nv, const struct pos *p)
 	return (1);
 }
 
+/*
+ * After a number without a unit: 1 if a unit follows it apart ("25 M",
+ * "1 h"), said at the unit and the line skipped (it was read as 25 bytes,
+ * "too small", then "unknown keyword "M""); else 0, all put back.
+ */
+static int
+unit_apart(const char *num)
+{
+	static const char *const units[] = { "K", "M", "G", "k", "m", "g",
+	    "s", "h", "d", "ms" };
+	struct ichar	 seen[16];
+	struct pos	 up;
+	char		 w[4];
+	size_t		 i, n = 0, nw = 0;
+	int		 c, blanks = 0, apart = 0;
+
+	memset(&up, 0, sizeof(up));
+	while (n < sizeof(seen) / sizeof(seen[0])) {
+		c = seen[n].c = lgetc(&seen[n].pos);
+		n++;
+		if ((c == ' ' || c == '\t') && nw == 0)
+			blanks = 1;
+		else if (blanks && c != EOF && isalpha(c) &&
+		    nw < sizeof(w) - 1) {
+			if (nw == 0)
+				up = seen[n - 1].pos;
+			w[nw++] = c;
+		} else
+			break;
+	}
+	w[nw] = '\0';
+	if (nw > 0 && !wordchar(seen[n - 1].c))
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(w, units[i]) == 0)
+				apart = 1;
+	while (n > 0) {
+		n--;
+		lungetc(seen[n].c, &seen[n].pos);
+	}
+	if (!apart)
+		return (0);
+	lexerr(&up, "unit \"%s\" apart from its number: write %s%s, "
+	    "without a blank", w, num, w);
+	findeol();
+	return (1);
+}
+
 /* expand $name: push the value back so that it is lexed again */
 static int
 expand(const struct pos *start)
@@ -935,8 +982,11 @@ lex(void)
 	lungetc(c, &p);
 	buf[i] = '\0';
 	strlcpy(lasttext, buf, sizeof(lasttext));
-	if (lexnumber(buf, &yylval.v.num, &start))
+	if (lexnumber(buf, &yylval.v.num, &start)) {
+		if (yylval.v.num.unit[0] == '\0' && unit_apart(buf))
+			return (ERRTOK);
 		return (NUMBER);
+	}
 	if ((tok = lookup(buf, &top)) != STRING)
 		return (tok);
 	if (bol && (tok = statement_word(buf, &start)) != STRING)
