@@ -1019,19 +1019,38 @@ yylex(void)
 	return (tok);
 }
 
-/* open a file to read, and which it is; a directory (read as empty) is not */
+/*
+ * Open a file to read, and which it is; NULL and why not (*why) if it
+ * cannot be read or is not a regular file: a directory (read as empty),
+ * a FIFO (its open waited for a writer: mailhookd -n hung, and the parent
+ * at a reload) or a device ("/dev/zero", read for ever) is not one, and
+ * it is not opened.
+ */
 static FILE *
-openconf(const char *path, struct stat *st)
+openconf(const char *path, struct stat *st, const char **why)
 {
 	FILE	*fp;
-	int	 saved;
 
-	if ((fp = fopen(path, "r")) == NULL)
+	if (stat(path, st) == -1) {
+		*why = strerror(errno);
 		return (NULL);
-	if (fstat(fileno(fp), st) == -1 || S_ISDIR(st->st_mode)) {
-		saved = S_ISDIR(st->st_mode) ? EISDIR : errno;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		*why = strerror(EISDIR);
+		return (NULL);
+	}
+	if (!S_ISREG(st->st_mode)) {
+		*why = "not a regular file";
+		return (NULL);
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		*why = strerror(errno);
+		return (NULL);
+	}
+	/* what was opened, should the name have changed in between */
+	if (fstat(fileno(fp), st) == -1 || !S_ISREG(st->st_mode)) {
+		*why = "not a regular file";
 		fclose(fp);
-		errno = saved;
 		return (NULL);
 	}
 	return (fp);
@@ -1107,6 +1126,7 @@ pushfile(const char *name, const struct pos *where)
 	struct file	*nf;
 	struct file	*f;
 	struct stat	 st;
+	const char	*why = NULL;
 	char		*dir, *copy, path[PATH_MAX];
 	int		 depth = 0;
 
@@ -1134,16 +1154,15 @@ pushfile(const char *name, const struct pos *where)
 	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
 	    (nf->name = strdup(path)) == NULL)
 		fatal("calloc");
-	if ((nf->stream = openconf(path, &st)) == NULL ||
+	if ((nf->stream = openconf(path, &st, &why)) == NULL ||
 	    include_loop(where, path, &st) ||
 	    file_secrecy(where, path, &st) == -1) {
 		if (nf->stream != NULL)
 			fclose(nf->stream);
 		else if (where != NULL)
-			perr(where, "cannot open \"%s\": %s", path,
-			    strerror(errno));
+			perr(where, "cannot open \"%s\": %s", path, why);
 		else
-			log_warn("%s", path);
+			log_warnx("%s: %s", path, why);
 		free(nf->name);
 		free(nf);
 		return (NULL);
