@@ -746,7 +746,8 @@ readfile(const char *path, const char *at, const char *what, char **data,
 	size_t		 off = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* not waiting at a FIFO's open for a writer: it is refused below */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		log_warn("%s%s%s \"%s\"", AT(at), what, path);
 		return (-1);
 	}
