@@ -72,6 +72,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <tls.h>
 
@@ -1576,6 +1577,34 @@ server_reply(struct evhttp_request *req, int code, const char *reason,
 		    "Content-Length", len);
 	}
 	evhttp_send_reply(req, code, reason, NULL);
+}
+
+/*
+ * The Date that evhttp_send_reply gives an HTTP/1.1 answer without one
+ * (it gives none to HTTP/1.0: head_date), made by the same libevent
+ * function, but once a second instead of once an answer: its gmtime_r
+ * and snprintf were about 6% of a click's instructions.
+ */
+void
+server_date(struct evhttp_request *req)
+{
+	static time_t	 when = -1;
+	static char	 date[50];
+	struct tm	 tm;
+	time_t		 now;
+
+	if (req->major != 1 || req->minor < 1)
+		return;
+	if ((now = time(NULL)) != when) {
+		if (gmtime_r(&now, &tm) == NULL || (size_t)evutil_date_rfc1123(
+		    date, sizeof(date), &tm) >= sizeof(date)) {
+			when = -1;
+			return;		/* evhttp dates it itself */
+		}
+		when = now;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Date",
+	    date);
 }
 
 /*

@@ -382,6 +382,7 @@ click_durable(int ok, void *arg)
 		return;
 	}
 	no_store_redirect(h->req);
+	server_date(h->req);
 	server_reply(h->req, 302, "Found", NULL);
 	hit_free(h);
 }

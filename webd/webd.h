@@ -79,6 +79,8 @@ void	 server_reply(struct evhttp_request *, int, const char *,
 	    struct evbuffer *);
 /* evhttp_send_reply_start, closing the connection after it on HTTP/1.0 */
 void	 server_reply_start(struct evhttp_request *, int, const char *);
+/* the Date evhttp would add to an HTTP/1.1 answer, kept a second */
+void	 server_date(struct evhttp_request *);
 /* a request head passed the limit checks: 0, else the error was sent */
 int	 server_check_limits(struct evhttp_request *);
 void	 server_stats(json_t *);
