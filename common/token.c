@@ -217,45 +217,67 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 	return ((int)need);
 }
 
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '-')
-		return (62);
-	if (c == '_')
-		return (63);
-	return (-1);
-}
+/* each byte's base64url value, -1 if it is none */
+static const signed char b64dec[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
 
-/* base64url without padding, canonical (unused bits zero); -1 if not */
+/*
+ * base64url without padding, canonical (unused bits zero); -1 if not.
+ * Four characters make three bytes; a token is decoded at each click.
+ */
 static int
 unbase64url(const char *s, size_t len, unsigned char *out, size_t *outlen)
 {
-	size_t		 i, n = 0;
-	uint32_t	 acc = 0;
-	int		 bits = 0, v;
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i, n = 0;
+	uint32_t		 acc;
+	int			 a, b, c, d;
 
 	if (len % 4 == 1)
 		return (-1);
-	for (i = 0; i < len; i++) {
-		if ((v = b64val((unsigned char)s[i])) < 0)
+	for (i = 0; i + 4 <= len; i += 4) {
+		a = b64dec[u[i]];
+		b = b64dec[u[i + 1]];
+		c = b64dec[u[i + 2]];
+		d = b64dec[u[i + 3]];
+		if ((a | b | c | d) < 0)
 			return (-1);
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1U << bits) - 1;
-		}
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 |
+		    (uint32_t)c << 6 | (uint32_t)d;
+		out[n++] = (unsigned char)(acc >> 16);
+		out[n++] = (unsigned char)(acc >> 8);
+		out[n++] = (unsigned char)acc;
 	}
-	if (acc != 0)
-		return (-1);
+	if (len - i >= 2) {
+		/* 12 bits: a byte and 4 unused, or 18: two and 2 unused */
+		a = b64dec[u[i]];
+		b = b64dec[u[i + 1]];
+		c = len - i == 3 ? b64dec[u[i + 2]] : 0;
+		if ((a | b | c) < 0)
+			return (-1);
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+		out[n++] = (unsigned char)(acc >> 16);
+		if (len - i == 3)
+			out[n++] = (unsigned char)(acc >> 8);
+		if ((acc & (len - i == 3 ? 0xffU : 0xffffU)) != 0)
+			return (-1);
+	}
 	*outlen = n;
 	return (0);
 }
