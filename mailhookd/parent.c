@@ -33,6 +33,8 @@
 #include "redis_link.h"
 #include "seal.h"
 
+extern char		**environ;
+
 struct child		 children[PROC_MAX];
 struct config		*parent_conf;
 struct parent_opts	 parent_opts;
@@ -304,11 +306,37 @@ child_lost_channel(struct mproc *p)
 	log_debug("channel to %s closed", p->name);
 }
 
+/*
+ * A child's environment: nothing of the invoker's (an admin's shell may
+ * hold tokens and passwords, and the libraries read proxies, CA paths,
+ * resolver and allocator settings from it) but the time zone its log
+ * lines are dated in and the sanitizer runtime's options of a make
+ * sanitize build, which no code of the daemon reads.  Called between
+ * fork and exec: no allocation.
+ */
+static void
+child_environ(char **envp, size_t max)
+{
+	static const char *const keep[] = {
+		"TZ=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=", NULL
+	};
+	char			**e;
+	size_t			  n = 0, i;
+
+	for (e = environ; e != NULL && *e != NULL && n + 1 < max; e++)
+		for (i = 0; keep[i] != NULL; i++)
+			if (strncmp(*e, keep[i], strlen(keep[i])) == 0) {
+				envp[n++] = *e;
+				break;
+			}
+	envp[n] = NULL;
+}
+
 static void
 child_spawn(enum mh_proc proc)
 {
 	struct child	*c = &children[proc];
-	char		*argv[8];
+	char		*argv[8], *envp[8];
 	int		 sp[2], argc = 0;
 	pid_t		 pid;
 
@@ -332,7 +360,8 @@ child_spawn(enum mh_proc proc)
 		if (parent_opts.verbose > 1)
 			argv[argc++] = "-v";
 		argv[argc] = NULL;
-		execv(parent_opts.self, argv);
+		child_environ(envp, sizeof(envp) / sizeof(envp[0]));
+		execve(parent_opts.self, argv, envp);
 		fatal("exec %s", parent_opts.self);
 	}
 	close(sp[1]);
