@@ -241,8 +241,8 @@ static const char *const sb_base[] = {
 };
 
 /*
- * Not every child's: smtpd and the signer (the Internet-facing parser,
- * the process with the DKIM keys) have only those they call.
+ * Not every child's: smtpd, webd and the signer (the Internet-facing
+ * parsers, the process with the DKIM keys) have only those they call.
  */
 /* reading a file at an offset: the signer's message, the queues */
 static const char *const sb_pread[] = {
@@ -250,16 +250,22 @@ static const char *const sb_pread[] = {
 };
 
 /* on sockets the process was handed, accepted or opened (not the
- * signer's: its channels only) */
+ * signer's: its channels only; webd's: sb_webd_sock) */
 static const char *const sb_sockopt[] = {
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	"shutdown", NULL
 };
 
 /* libcurl, hiredis, libunbound; stdio's and fdopendir's lseek and dup
- * of the processes with files (not smtpd's, nor the signer's) */
+ * of the processes with files (not smtpd's, webd's nor the signer's) */
 static const char *const sb_more[] = {
 	"poll", "lseek", "dup", NULL
+};
+
+/* webd's, on the connections it accepted: a client's address for its
+ * log lines, and a lingering close's half-close and dup (server.c) */
+static const char *const sb_webd_sock[] = {
+	"getpeername", "shutdown", "dup", NULL
 };
 
 /* accepting on listeners the parent bound (smtpd, webd; libevent) */
@@ -496,11 +502,8 @@ sandbox_apply(int proc)
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
 		sb_allow_list(ctx, sb_spool_fd);
-		sb_allow_list(ctx, sb_sockopt);
-		if (proc == PROC_WEBD) {
-			sb_allow_list(ctx, sb_pread);
-			sb_allow_list(ctx, sb_more);
-		}
+		sb_allow_list(ctx, proc == PROC_WEBD ? sb_webd_sock :
+		    sb_sockopt);
 		break;
 	case PROC_AUTHD:
 		sb_common(ctx, 0);
