@@ -244,7 +244,8 @@ static const char *const sb_base[] = {
  * Not every child's: smtpd, webd and the signer (the Internet-facing
  * parsers, the process with the DKIM keys) have only those they call.
  */
-/* reading a file at an offset: the signer's message, the queues */
+/* reading a file at an offset: the signer's message, the queues (not
+ * authd's: it has neither file nor descriptor handed to it) */
 static const char *const sb_pread[] = {
 	"pread64", NULL
 };
@@ -256,10 +257,15 @@ static const char *const sb_sockopt[] = {
 	"shutdown", NULL
 };
 
-/* libcurl, hiredis, libunbound; stdio's and fdopendir's lseek and dup
- * of the processes with files (not smtpd's, webd's nor the signer's) */
+/* libcurl, hiredis, libunbound (authd, relayd, hookd) */
+static const char *const sb_poll[] = {
+	"poll", NULL
+};
+
+/* stdio's and fdopendir's lseek and dup of the processes with files
+ * (relayd, hookd) */
 static const char *const sb_more[] = {
-	"poll", "lseek", "dup", NULL
+	"lseek", "dup", NULL
 };
 
 /* webd's, on the connections it accepted: a client's address for its
@@ -507,9 +513,8 @@ sandbox_apply(int proc)
 		break;
 	case PROC_AUTHD:
 		sb_common(ctx, 0);
-		sb_allow_list(ctx, sb_pread);
 		sb_allow_list(ctx, sb_sockopt);
-		sb_allow_list(ctx, sb_more);
+		sb_allow_list(ctx, sb_poll);
 		sb_network(ctx);
 		break;
 	case PROC_RELAYD:
@@ -519,6 +524,7 @@ sandbox_apply(int proc)
 		    sb_hookd_files);
 		sb_allow_list(ctx, sb_pread);
 		sb_allow_list(ctx, sb_sockopt);
+		sb_allow_list(ctx, sb_poll);
 		sb_allow_list(ctx, sb_more);
 		sb_network(ctx);
 		sb_threads(ctx);
