@@ -51,6 +51,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <termios.h>
 #include <seccomp.h>
 #endif
@@ -250,8 +252,8 @@ static const char *const sb_pread[] = {
 	"pread64", NULL
 };
 
-/* on sockets the process was handed, accepted or opened (not the
- * signer's: its channels only; webd's: sb_webd_sock) */
+/* on sockets the process was handed or opened (authd, relayd, hookd;
+ * not the signer's: its channels only; smtpd's and webd's: below) */
 static const char *const sb_sockopt[] = {
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	"shutdown", NULL
@@ -405,6 +407,20 @@ sb_threads(scmp_filter_ctx ctx)
 	sb_rule(ctx, SCMP_ACT_ALLOW, "pipe2", 0, NULL);
 }
 
+/*
+ * smtpd's one socket option: no Nagle on its listeners, which the
+ * sessions inherit (smtp.c); nothing else of the socket calls
+ */
+static void
+sb_smtpd_sock(scmp_filter_ctx ctx)
+{
+	struct scmp_arg_cmp	cmp[2];
+
+	cmp[0] = SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP);
+	cmp[1] = SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY);
+	sb_rule(ctx, SCMP_ACT_ALLOW, "setsockopt", 2, cmp);
+}
+
 static size_t
 sb_append(char *buf, size_t len, size_t size, const char *s)
 {
@@ -508,8 +524,10 @@ sandbox_apply(int proc)
 		sb_common(ctx, 0);
 		sb_allow_list(ctx, sb_accept);
 		sb_allow_list(ctx, sb_spool_fd);
-		sb_allow_list(ctx, proc == PROC_WEBD ? sb_webd_sock :
-		    sb_sockopt);
+		if (proc == PROC_WEBD)
+			sb_allow_list(ctx, sb_webd_sock);
+		else
+			sb_smtpd_sock(ctx);
 		break;
 	case PROC_AUTHD:
 		sb_common(ctx, 0);

@@ -23,7 +23,8 @@
  *                       the calls the allowlists no longer have: sys-NAME
  *                       (any call by its name, -1 in every argument but
  *                       the second), prctl_name (PR_GET_NAME),
- *                       ioctl_fionbio, statx_fd (AT_EMPTY_PATH),
+ *                       ioctl_fionbio, setsockopt_other (SO_KEEPALIVE,
+ *                       smtpd's is TCP_NODELAY), statx_fd (AT_EMPTY_PATH),
  *                       socketpair (AF_UNIX), thread (pthread_create),
  *                       poll (no descriptor, no wait)
  *   -D: debug mode, the report on stderr must name the system call
@@ -711,6 +712,9 @@ probe(const char *name)
 		r = syscall(SYS_prctl, PR_GET_NAME, (long)-1, 0L, 0L, 0L);
 	else if (strcmp(name, "ioctl_fionbio") == 0)
 		r = syscall(SYS_ioctl, -1, FIONBIO, (long)-1);
+	else if (strcmp(name, "setsockopt_other") == 0)
+		r = syscall(SYS_setsockopt, -1, SOL_SOCKET, SO_KEEPALIVE, NULL,
+		    0);
 	else if (strcmp(name, "statx_fd") == 0)
 		r = syscall(SYS_statx, -1, "", AT_EMPTY_PATH, 0, NULL);
 	else if (strcmp(name, "socketpair") == 0)
