@@ -2117,6 +2117,13 @@ conn_io(int fd, short ev, void *arg)
 			conn_fail(c, 0, "4.4.2", "connection closed by server "
 			    "after the end of data: the message may arrive "
 			    "twice");
+		else if (c->state == M_EHLO || c->state == M_HELO ||
+		    c->state == M_AUTH || (c->state == M_TX &&
+		    c->tx_acked == 0 && !c->reused))
+			/* before the transaction, as a timeout there: the
+			 * next address or MX (Postfix) */
+			conn_retry_next(c, "4.4.2", "connection closed by "
+			    "server at %s", conn_stage(c));
 		else
 			conn_fail(c, 0, "4.4.2", "connection closed by server");
 	}
