@@ -147,6 +147,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	const struct dsn_text	*t = &dsn_texts[a];
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
+	char			 arrival[64];
 	char			 hbuf[8192], remote[256];
 	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
@@ -221,7 +222,10 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    "Reporting-MTA: dns; %s\r\n", boundary, host);
 	if (orig->dsn_envid[0] != '\0')
 		fprintf(fp, "Original-Envelope-Id: %s\r\n", orig->dsn_envid);
-	fprintf(fp, "Arrival-Date: %s\r\n", date);
+	/* RFC 3464 2.2.5: when the original came, not this report */
+	msghdr_date(arrival, sizeof(arrival), orig->created ? orig->created :
+	    now);
+	fprintf(fp, "Arrival-Date: %s\r\n", arrival);
 	dsn_remote(remote, sizeof(remote), relay);
 	for (i = 0; i < n; i++) {
 		const struct envelope_rcpt *r = &orig->rcpts[rcpts[i]];
