@@ -11,6 +11,7 @@
  */
 #include <sys/types.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,52 @@ dsn_remote(char *dst, size_t len, const char *relay)
 		dst[strlen(dst) - 1] = '\0';
 }
 
+/* s is US-ASCII */
+static int
+dsn_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return (0);
+	return (1);
+}
+
+/*
+ * A Final-Recipient (RFC 3464 2.3.2) in the 7-bit message/delivery-status:
+ * an ASCII address as rfc822, another as utf-8 in its utf-8-addr-xtext
+ * form (RFC 6533 3), each character that is not ASCII (or is '+', '=',
+ * '\', a control or a blank) as \x{HEX}
+ */
+static void
+dsn_final_recipient(FILE *fp, const char *addr)
+{
+	const unsigned char	*p = (const unsigned char *)addr;
+	size_t			 rem = strlen(addr), len, k;
+	uint32_t		 cp;
+
+	if (dsn_ascii(addr)) {
+		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", addr);
+		return;
+	}
+	fprintf(fp, "Final-Recipient: utf-8; ");
+	for (; rem > 0; p += len, rem -= len) {
+		if ((len = utf8_seq(p, rem)) == 0) {
+			len = 1;
+			cp = 0xfffd;		/* not UTF-8 */
+		} else if (len == 1)
+			cp = *p;
+		else
+			for (cp = *p & (0x7f >> len), k = 1; k < len; k++)
+				cp = (cp << 6) | (p[k] & 0x3f);
+		if (cp > 0x20 && cp < 0x7f && cp != '+' && cp != '=' &&
+		    cp != '\\')
+			fputc(cp, fp);
+		else
+			fprintf(fp, "\\x{%X}", cp);
+	}
+	fprintf(fp, "\r\n");
+}
+
 /*
  * RFC 3464 delivery status notification of action a for the recipients
  * rcpts (outcomes res), committed as a new message with the null sender.
@@ -155,7 +202,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	time_t			 now = time(NULL);
 	size_t			 i, hlen = 0;
 	ssize_t			 nr;
-	int			 fd, mfd, eightbit = 0;
+	int			 fd, mfd, eightbit = 0, utf8 = 0;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	if ((fd = queue_open_incoming(msgid)) == -1)
@@ -194,6 +241,13 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	for (i = 0; hbuf[i] != '\0'; i++)
 		if ((unsigned char)hbuf[i] >= 0x80)
 			eightbit = 1;
+	/* so do a sender and recipients not ASCII (SMTPUTF8), which the
+	 * text part names as they are: in UTF-8 */
+	for (i = 0; i < n; i++)
+		if (!dsn_ascii(orig->rcpts[rcpts[i]].addr))
+			utf8 = 1;
+	if (utf8 || !dsn_ascii(orig->sender))
+		eightbit = 1;
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
 	msghdr_date(date, sizeof(date), now);
 	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
@@ -206,10 +260,10 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
 	    "\tboundary=\"%s\"\r\n\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n"
-	    "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+	    "--%s\r\nContent-Type: text/plain; charset=%s\r\n\r\n"
 	    "%s\r\n\r\n",
 	    host, orig->sender, t->subject, date, msgid, host, boundary,
-	    boundary, t->intro);
+	    boundary, utf8 ? "utf-8" : "us-ascii", t->intro);
 	for (i = 0; i < n; i++)
 		if (desc[i][0] == '\0' && res[i].remote && res[i].code >= 200)
 			/* a reply without text: its code */
@@ -235,8 +289,9 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		fprintf(fp, "\r\n");
 		if (r->orcpt[0] != '\0')
 			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
-		fprintf(fp, "Final-Recipient: rfc822; %s\r\nAction: %s\r\n"
-		    "Status: %s\r\n", r->addr, t->action, status);
+		dsn_final_recipient(fp, r->addr);
+		fprintf(fp, "Action: %s\r\nStatus: %s\r\n", t->action,
+		    status);
 		/*
 		 * The server whose reply this is, and the reply; a refusal
 		 * of relayd's own (no server answered, or none was asked:
