@@ -25,6 +25,10 @@
 #include "relayd.h"
 #include "sanitize.h"
 
+/* the most of the original's header section a report returns (as
+ * Postfix's header_size_limit) */
+#define DSN_HDR_MAX	(100 * 1024)
+
 /* what differs between the reports, by action */
 static const struct dsn_text {
 	const char	*action;
@@ -195,7 +199,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
 	char			 arrival[64];
-	char			 hbuf[8192], remote[256];
+	char			*hbuf, remote[256];
 	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
@@ -223,10 +227,11 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		sanitize_text(desc[i], sizeof(desc[i]), res[i].desc, SIZE_MAX,
 		    SAN_CTLSPACE);
 	/* the original's header section, for text/rfc822-headers */
+	if ((hbuf = malloc(DSN_HDR_MAX + 1)) == NULL)
+		fatal("malloc");
 	if ((mfd = queue_open_msg(orig->id)) != -1) {
-		while (hlen < sizeof(hbuf) - 1 &&
-		    (nr = read(mfd, hbuf + hlen, sizeof(hbuf) - 1 - hlen)) > 0)
-			hlen += nr;
+		if ((nr = msghdr_read_start(mfd, hbuf, DSN_HDR_MAX)) > 0)
+			hlen = nr;
 		close(mfd);
 	}
 	hbuf[hlen] = '\0';
@@ -237,6 +242,12 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			hbuf[i + 1] = '\0';
 			break;
 		}
+	/* longer than DSN_HDR_MAX: up to its last whole line */
+	if (i + 1 >= hlen && hlen == DSN_HDR_MAX) {
+		while (hlen > 0 && hbuf[hlen - 1] != '\n')
+			hlen--;
+		hbuf[hlen] = '\0';
+	}
 	/* an original's 8-bit header fields make the report 8-bit too */
 	for (i = 0; hbuf[i] != '\0'; i++)
 		if ((unsigned char)hbuf[i] >= 0x80)
@@ -317,6 +328,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	free(desc);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
 	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
+	free(hbuf);
 	if (fflush(fp) == EOF || ferror(fp) ||
 	    file_cut(fileno(fp), ftello(fp)) == -1) {
 		fclose(fp);
