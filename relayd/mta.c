@@ -1789,6 +1789,13 @@ reply(struct mconn *c, int code, const char *text)
 	char	 ext[16];
 
 	parse_ext(text, ext, sizeof(ext));
+	if (code == 421 && c->state == M_TX && c->tx_acked == 0 &&
+	    !c->reused) {
+		/* to MAIL on a new connection, as to the greeting: the
+		 * next address or MX (Postfix) */
+		conn_retry_reply(c, code, ext, "MAIL", text);
+		return;
+	}
 	if (code == 421 && (c->state == M_TX || c->state == M_DOT ||
 	    c->state == M_RSET || c->state == M_IDLE)) {
 		conn_closing(c, code, text, ext);
