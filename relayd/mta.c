@@ -648,10 +648,14 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 			continue;
 		if (!c->smarthost && addr_self(ss) && !dest_local(c)) {
 			/*
-			 * RFC 5321 5.1: this MX host is this host; it and
-			 * the MX hosts after it (as preferred or less) go.
+			 * RFC 5321 5.1: this MX host is this host; it, the
+			 * MX hosts after it (as preferred or less) and
+			 * those before it as preferred as it go.
 			 */
 			c->naddrs = n0;
+			while (c->naddrs > 0 && c->hpref[c->addr_host[
+			    c->naddrs - 1]] == c->hpref[c->hcur])
+				c->naddrs--;
 			c->nhosts = c->hcur + 1;
 			c->self_mx = 1;
 			host_done(c);
@@ -797,9 +801,11 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 			return;
 		}
 		c->nhosts = i;
-		for (i = 0; i < c->nhosts; i++)
+		for (i = 0; i < c->nhosts; i++) {
 			strlcpy(c->hosts[i], mx->mx[i].host,
 			    sizeof(c->hosts[i]));
+			c->hpref[i] = mx->mx[i].preference;
+		}
 		break;
 	case DNS_NODATA:
 		/* RFC 5321 5.1: the domain itself is the implicit MX */

@@ -44,6 +44,7 @@ struct mconn {
 	int			 dns_pending;
 	/* hosts and addresses */
 	char			 hosts[DNS_MAX_MX][256];
+	int			 hpref[DNS_MAX_MX];	/* MX preference */
 	size_t			 nhosts, hcur;
 	struct sockaddr_storage	 addrs[MAX_ADDRS];
 	size_t			 addr_host[MAX_ADDRS];
