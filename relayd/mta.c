@@ -1789,6 +1789,40 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 	conn_free(c);
 }
 
+/*
+ * A server that greets with this host's name is this host, reached at an
+ * address it does not know as its own (NAT, a load balancer): the mail
+ * would loop (Postfix: "host X greeted me with my own hostname").  From
+ * an MX host of the best preference (or the implicit MX, a smart host) a
+ * bounce, 550 5.4.6; from a less preferred one, the next address or MX.
+ * 1 if so (c is done with).
+ */
+static int
+greeting_self(struct mconn *c, const char *text)
+{
+	char	 word[256], desc[800];
+	size_t	 n = strcspn(text, " \t"), h = c->addr_host[c->acur];
+
+	if (n == 0 || n >= sizeof(word) || dest_local(c))
+		return (0);
+	memcpy(word, text, n);
+	word[n] = '\0';
+	if (!mx_self(word))
+		return (0);
+	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
+	    "greets with this host's name)", c->domain, c->hosts[h]);
+	log_warnx("mta %s: %s: %s", c->domain, c->peer, desc);
+	if (!c->smarthost && c->hpref[h] != c->hpref[0]) {
+		conn_retry_next(c, "4.4.6", "%s", desc);
+		return (1);
+	}
+	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "connect");
+	job_finish(c);
+	c->state = M_QUIT;
+	send_line(c, "QUIT");
+	return (1);
+}
+
 static void
 reply(struct mconn *c, int code, const char *text)
 {
@@ -1813,6 +1847,8 @@ reply(struct mconn *c, int code, const char *text)
 			greeting_refused(c, code, ext, text);
 			return;
 		}
+		if (greeting_self(c, text))
+			return;
 		c->greeted = 1;
 		send_ehlo(c);
 		break;
