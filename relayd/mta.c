@@ -779,9 +779,18 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 	switch (mx->status) {
 	case DNS_OK:
 		if (mx->n == 0) {
-			/* RFC 5321 5.1: an error, never the implicit MX */
-			conn_fail(c, 0, "4.4.3", "no usable host in the MX "
-			    "records of %s", c->domain);
+			/*
+			 * RFC 5321 5.1: an error, never the implicit MX; the
+			 * DNS said so, a bounce (Postfix: 5.4.4 "Malformed
+			 * or unexpected name server reply")
+			 */
+			char desc[512];
+			snprintf(desc, sizeof(desc), "no usable host in the "
+			    "MX records of %s", c->domain);
+			log_info("mta %s: %s", c->domain, desc);
+			job_fail_all(c, EV_BOUNCE, 550, "5.4.4", desc, "dns");
+			job_finish(c);
+			conn_free(c);
 			return;
 		}
 		/*
