@@ -657,7 +657,7 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 			    c->naddrs - 1]] == c->hpref[c->hcur])
 				c->naddrs--;
 			c->nhosts = c->hcur + 1;
-			c->self_mx = 1;
+			c->self_mx = c->hpref[c->hcur] == c->hpref[0] ? 2 : 1;
 			host_done(c);
 			return;
 		}
@@ -689,8 +689,18 @@ host_done(struct mconn *c)
 		} else
 			return;
 	}
-	if (c->naddrs == 0 && c->self_mx && !c->addr_soft) {
+	if (c->naddrs == 0 && c->self_mx == 2 && !c->addr_soft) {
 		mx_loop(c, c->hosts[c->hcur - 1]);
+		return;
+	}
+	if (c->naddrs == 0 && c->self_mx && !c->addr_soft) {
+		/*
+		 * A more preferred MX than this host has no address: it may
+		 * come back, this host is its backup (Postfix: 4.4.4)
+		 */
+		conn_fail(c, 0, "4.4.4", "unable to find primary relay for "
+		    "%s (the MX hosts more preferred than this host have no "
+		    "address)", c->domain);
 		return;
 	}
 	if (c->naddrs == 0 && !c->addr_soft && !c->smarthost) {
@@ -810,6 +820,8 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 			return;
 		}
 		c->nhosts = i;
+		if (i < mx->n)
+			c->self_mx = 1;		/* after the others */
 		for (i = 0; i < c->nhosts; i++) {
 			strlcpy(c->hosts[i], mx->mx[i].host,
 			    sizeof(c->hosts[i]));

@@ -50,7 +50,9 @@ struct mconn {
 	size_t			 addr_host[MAX_ADDRS];
 	size_t			 naddrs, acur;
 	int			 addr_soft;	/* a lookup failed for now */
-	int			 self_mx;	/* an MX host is this host */
+	/* an MX host is this host: 2 a most preferred one, 1 one less
+	 * preferred than others */
+	int			 self_mx;
 	/* extensions */
 	int			 ext_pipelining, ext_size, ext_8bit;
 	int			 ext_smtputf8;
