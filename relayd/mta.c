@@ -1814,8 +1814,10 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
  * A server that greets with this host's name is this host, reached at an
  * address it does not know as its own (NAT, a load balancer): the mail
  * would loop (Postfix: "host X greeted me with my own hostname").  From
- * an MX host of the best preference (or the implicit MX, a smart host) a
- * bounce, 550 5.4.6; from a less preferred one, the next address or MX.
+ * an MX host of the best preference (or the implicit MX) a bounce, 550
+ * 5.4.6; from a less preferred one, the next address or MX.  A smart host
+ * greeting so is a configuration to mend (a local MTA under this host's
+ * name), not mail to return: the next address, else deferred, 4.4.6.
  * 1 if so (c is done with).
  */
 static int
@@ -1833,7 +1835,7 @@ greeting_self(struct mconn *c, const char *text)
 	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
 	    "greets with this host's name)", c->domain, c->hosts[h]);
 	log_warnx("mta %s: %s: %s", c->domain, c->peer, desc);
-	if (!c->smarthost && c->hpref[h] != c->hpref[0]) {
+	if (c->smarthost || c->hpref[h] != c->hpref[0]) {
 		conn_retry_next(c, "4.4.6", "%s", desc);
 		return (1);
 	}
