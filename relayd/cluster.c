@@ -13,13 +13,15 @@
  *   applied by every node at once; a node that links (again) pushes all it
  *   has, then takes the hash whole.  The local list answers always, so a
  *   lost link delays what other nodes learn, never a delivery.
- * - Each sender domain's allowance: a counter per domain that expires
- *   with its window, taken one message at a time by a script, so the
- *   nodes together send no more than the limit (a fixed window: up to
- *   twice the limit across the end of one; sliding it would take a
- *   hash of sixteenths under a new key).  Unlinked, a node sends its
- *   share (the limit divided by the nodes last seen) from its own
- *   count, in any interval of the unit (scheduler.c), and says so.
+ * - Each sender domain's allowance: the messages granted in each
+ *   sixteenth of its unit, a hash "mailhook:allowance16:DOMAIN" that
+ *   expires two units after the last, taken one message at a time by a
+ *   script (take_one), so the nodes together send no more than the limit
+ *   in any interval of the unit, as a node alone counts (scheduler.c);
+ *   and, for nodes of an earlier version sharing the Redis, the fixed
+ *   window's counter "mailhook:allowance:DOMAIN" too.  Unlinked, a node
+ *   sends its share (the limit divided by the nodes last seen) from its
+ *   own count, in any interval of the unit, and says so.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -39,6 +41,7 @@
 
 #define SUPPRESS_KEY	REDIS_PREFIX "suppress"
 #define ALLOW_KEY	REDIS_PREFIX "allowance:"
+#define ALLOW_16THS_KEY	REDIS_PREFIX "allowance16:"
 #define LIFTED_FILE	"cluster-lifted"	/* queue_state_write */
 
 /* set the field if this write is newer; publish it */
@@ -54,24 +57,76 @@ static const char set_newer[] =
     "return 1";
 
 /*
- * One more message in the window: its number, or -(ms left) if spent.
- * The window ends when its counter expires, never later.  A refusal in
- * its last millisecond sees PTTL 0 (so does one in a script that began
- * before the end, even after it: Redis judges a key's expiry at the
- * script's start); renewing the counter then would keep it at the limit
- * a whole window more, nothing sent by any node, so the answer is 1 ms
- * left.  Only a counter without an expiry (-1, not made here) gets one.
+ * One more message under the allowance: its number in the last unit, or
+ * -(ms until there is room) if spent.  Counted as a node alone counts
+ * (scheduler.c, sender_ok): the grants of each sixteenth of the unit
+ * (ARGV[2] ms) in the hash KEYS[2], field the sixteenth's number from
+ * the epoch by Redis's clock (one clock for all nodes), "per" the unit
+ * they were counted in; one more goes only while fewer than the limit
+ * went in this sixteenth and the sixteen before it, so at most the
+ * limit in any interval of the unit.  A spent allowance has room when
+ * its oldest sixteenth counted goes out of the count.
+ *
+ * KEYS[1] is the fixed window's counter that nodes before this one
+ * count in alone (take it, as they do, or be refused until it expires):
+ * while such nodes share the Redis, every grant is in that counter too,
+ * so the nodes together send at most the limit per fixed window (as
+ * before: up to twice it across the end of one).  Alone in use, the
+ * counter never refuses what the sixteenths grant: the window it counts
+ * lies within the last unit.  The window ends when its counter expires,
+ * never later: a refusal in its last millisecond sees PTTL 0 (so does
+ * one in a script that began before the end, even after it: Redis
+ * judges a key's expiry at the script's start); renewing the counter
+ * then would keep it at the limit a whole window more, so the answer is
+ * 1 ms left.  Only a counter without an expiry (-1) gets one.
  */
 static const char take_one[] =
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-    "if n <= tonumber(ARGV[1]) then return n end "
-    "redis.call('DECR', KEYS[1]) "
-    "local t = redis.call('PTTL', KEYS[1]) "
-    "if t == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
-    "  t = tonumber(ARGV[2]) "
-    "elseif t < 1 then t = 1 end "
-    "return -t";
+    "if redis.replicate_commands then redis.replicate_commands() end "
+    "local n, per = tonumber(ARGV[1]), tonumber(ARGV[2]) "
+    "local tm = redis.call('TIME') "
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / "
+    "  1000) "
+    "local slot = math.floor(now * 16 / per) "
+    "local h = redis.call('HGETALL', KEYS[2]) "
+    "local sum, oldest, p = 0, nil, nil "
+    "for i = 1, #h, 2 do "
+    "  if h[i] == 'per' then p = h[i + 1] end "
+    "end "
+    "if p ~= ARGV[2] then "
+    "  redis.call('DEL', KEYS[2]) "
+    "  redis.call('HSET', KEYS[2], 'per', ARGV[2]) "
+    "  redis.call('PEXPIRE', KEYS[2], 2 * per) "
+    "  h = {} "
+    "end "
+    "for i = 1, #h, 2 do "
+    "  local s, c = tonumber(h[i]), tonumber(h[i + 1]) "
+    "  if h[i] == 'per' then "
+    "  elseif s == nil or c == nil or s < slot - 16 or s > slot then "
+    "    redis.call('HDEL', KEYS[2], h[i]) "
+    "  else "
+    "    sum = sum + c "
+    "    if oldest == nil or s < oldest then oldest = s end "
+    "  end "
+    "end "
+    "if sum >= n then "
+    "  if oldest == nil then oldest = slot end "
+    "  local t = math.floor(((oldest + 17) * per + 15) / 16) - now "
+    "  if t < 1 then t = 1 end "
+    "  return -t "
+    "end "
+    "local f = redis.call('INCR', KEYS[1]) "
+    "if f == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if f > n then "
+    "  redis.call('DECR', KEYS[1]) "
+    "  local t = redis.call('PTTL', KEYS[1]) "
+    "  if t == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "    t = per "
+    "  elseif t < 1 then t = 1 end "
+    "  return -t "
+    "end "
+    "redis.call('HINCRBY', KEYS[2], slot, 1) "
+    "redis.call('PEXPIRE', KEYS[2], 2 * per) "
+    "return sum + 1";
 
 /*
  * Resubscribes (lifted suppressions) until Redis has them: pushed at
@@ -356,8 +411,9 @@ on_taken(const redisReply *r, void *arg)
 
 	m->asking = 0;
 	m->inflight--;
+	/* room comes up to a sixteenth of the unit past a whole unit */
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer != 0 &&
-	    r->integer >= -a->window) {
+	    r->integer >= -(a->window + a->window / 16 + 1)) {
 		if (r->integer > 0) {
 			m->counted = 1;
 			granted++;
@@ -399,8 +455,10 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	struct asking	*a;
 	struct spent	*s;
 	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX], limit[16];
+	char		 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
 	char		 window[24];
-	const char	*argv[] = { "EVAL", take_one, "1", key, limit, window };
+	const char	*argv[] = { "EVAL", take_one, "2", key, key16, limit,
+			    window };
 
 	if (!redis_link_up())
 		return (allowance_local(rate, share));
@@ -412,6 +470,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	if (s->until > now_ms())
 		return (ALLOW_SPENT);
 	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, domain);
+	snprintf(key16, sizeof(key16), "%s%s", ALLOW_16THS_KEY, domain);
 	snprintf(limit, sizeof(limit), "%d", rate);
 	snprintf(window, sizeof(window), "%lld", (long long)per * 1000);
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -422,7 +481,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	/* the message stays while its answer is awaited */
 	m->asking = 1;
 	m->inflight++;
-	if (redis_command(on_taken, a, 6, argv, NULL) == -1) {
+	if (redis_command(on_taken, a, 7, argv, NULL) == -1) {
 		m->asking = 0;
 		m->inflight--;
 		free(a);

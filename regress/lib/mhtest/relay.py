@@ -89,7 +89,8 @@ class Handler:
             self.msgs.append({"from": envelope.mail_from,
                               "rcpts": list(envelope.rcpt_tos),
                               "data": envelope.original_content,
-                              "tls": session.ssl is not None})
+                              "tls": session.ssl is not None,
+                              "at": time.time()})
         return "250 2.0.0 accepted"
 
 
