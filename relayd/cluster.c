@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +457,8 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	struct spent	*s;
 	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX], limit[16];
 	char		 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
+	char		 low[MH_NAME_MAX];
+	size_t		 i;
 	char		 window[24];
 	const char	*argv[] = { "EVAL", take_one, "2", key, key16, limit,
 			    window };
@@ -469,8 +472,12 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 		return (allowance_local(rate, share));
 	if (s->until > now_ms())
 		return (ALLOW_SPENT);
-	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, domain);
-	snprintf(key16, sizeof(key16), "%s%s", ALLOW_16THS_KEY, domain);
+	/* one allowance however the senders write the domain */
+	for (i = 0; domain[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = tolower((unsigned char)domain[i]);
+	low[i] = '\0';
+	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, low);
+	snprintf(key16, sizeof(key16), "%s%s", ALLOW_16THS_KEY, low);
 	snprintf(limit, sizeof(limit), "%d", rate);
 	snprintf(window, sizeof(window), "%lld", (long long)per * 1000);
 	if ((a = calloc(1, sizeof(*a))) == NULL)
