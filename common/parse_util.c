@@ -329,9 +329,14 @@ void
 parse_cluster_redis(struct config *conf, const struct pos *p, const char *s)
 {
 	const char	*why;
+	char		 pub[MH_URL_MAX];
 
 	if ((why = config_check_redis(s, &conf->cluster)) != NULL) {
-		parse_error(p, "redis \"%s\": %s", s, why);
+		/* the error reaches the log and mhctl: not the password */
+		config_url_public(s, pub, sizeof(pub));
+		parse_error(p, "redis \"%s\": %s", pub, why);
+		explicit_bzero(conf->cluster.password,
+		    sizeof(conf->cluster.password));
 		/* named, if badly: no second error at the block's end */
 		strlcpy(conf->cluster.redis, "-", sizeof(conf->cluster.redis));
 	}
