@@ -21,7 +21,9 @@
  *   and, for nodes of an earlier version sharing the Redis, the fixed
  *   window's counter "mailhook:allowance:DOMAIN" too.  Unlinked, a node
  *   sends its share (the limit divided by the nodes last seen) from its
- *   own count, in any interval of the unit, and says so.
+ *   own count, in any interval of the unit, and says so; linked again,
+ *   it adds that count to the sixteenths (add_ages), so the end of an
+ *   outage does not open the whole allowance again.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -130,6 +132,35 @@ static const char take_one[] =
     "return sum + 1";
 
 /*
+ * What a node sent on its own share while Redis did not answer, handed
+ * to Redis when linked again (sched_allow_handover): ARGV[2 + i] the
+ * messages sent i sixteenths of the unit (ARGV[1] ms) ago, added to the
+ * sixteenths take_one counts, by Redis's clock.  The total.
+ */
+#define RATE_HANDOVER	17
+static const char add_ages[] =
+    "if redis.replicate_commands then redis.replicate_commands() end "
+    "local per = tonumber(ARGV[1]) "
+    "local tm = redis.call('TIME') "
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / "
+    "  1000) "
+    "local slot = math.floor(now * 16 / per) "
+    "if redis.call('HGET', KEYS[1], 'per') ~= ARGV[1] then "
+    "  redis.call('DEL', KEYS[1]) "
+    "  redis.call('HSET', KEYS[1], 'per', ARGV[1]) "
+    "end "
+    "local total = 0 "
+    "for i = 2, #ARGV do "
+    "  local c = tonumber(ARGV[i]) "
+    "  if c and c > 0 then "
+    "    redis.call('HINCRBY', KEYS[1], slot - (i - 2), c) "
+    "    total = total + c "
+    "  end "
+    "end "
+    "redis.call('PEXPIRE', KEYS[1], 2 * per) "
+    "return total";
+
+/*
  * Resubscribes (lifted suppressions) until Redis has them: pushed at
  * once when linked, else when the link is back, and kept in the spool
  * meanwhile ("MS\taddr\tdomain" lines in LIFTED_FILE): a restart
@@ -173,6 +204,7 @@ now_ms(void)
 }
 
 static void	lifted_save(void);
+static void	hand_over(const char *, int, const int *, int);
 
 static void
 on_pushed(const redisReply *r, void *arg)
@@ -379,6 +411,7 @@ on_linked(void)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
 	redis_command(on_whole, NULL, 2, argv, NULL);
+	sched_allow_handover(hand_over);
 	sched_kick();
 }
 
@@ -395,6 +428,61 @@ spent_get(const char *domain)
 	strlcpy(s->domain, domain, sizeof(s->domain));
 	TAILQ_INSERT_TAIL(&spents, s, entry);
 	return (s);
+}
+
+/* the allowance's keys: one however the senders write the domain */
+static void
+allow_keys(const char *domain, char *key, size_t klen, char *key16,
+    size_t k16len)
+{
+	char	 low[MH_NAME_MAX];
+	size_t	 i;
+
+	for (i = 0; domain[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = tolower((unsigned char)domain[i]);
+	low[i] = '\0';
+	snprintf(key, klen, "%s%s", ALLOW_KEY, low);
+	snprintf(key16, k16len, "%s%s", ALLOW_16THS_KEY, low);
+}
+
+static void
+on_handed(const redisReply *r, void *arg)
+{
+	char	*domain = arg;
+
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		log_info("cluster: sender domain %s: %lld messages sent on "
+		    "this node's share while redis did not answer, counted "
+		    "in redis now", domain, r->integer);
+	else
+		log_warnx("cluster: sender domain %s: what this node sent on "
+		    "its share could not be counted in redis", domain);
+	free(domain);
+}
+
+/* linked: what this node sent on its own share, into the sixteenths */
+static void
+hand_over(const char *domain, int per, const int *ages, int n)
+{
+	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX];
+	char		 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
+	char		 unit[24], counts[RATE_HANDOVER][12], *arg;
+	const char	*argv[5 + RATE_HANDOVER] = { "EVAL", add_ages, "1",
+			    key16, unit };
+	int		 i;
+
+	if (n > RATE_HANDOVER)
+		n = RATE_HANDOVER;
+	allow_keys(domain, key, sizeof(key), key16, sizeof(key16));
+	snprintf(unit, sizeof(unit), "%lld", (long long)per * 1000);
+	for (i = 0; i < n; i++) {
+		snprintf(counts[i], sizeof(counts[i]), "%d", ages[i]);
+		argv[5 + i] = counts[i];
+	}
+	if ((arg = strdup(domain)) == NULL)
+		fatal("strdup");
+	if (redis_command(on_handed, arg, 5 + n, argv, NULL) == -1)
+		free(arg);
 }
 
 struct asking {
@@ -457,8 +545,6 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	struct spent	*s;
 	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX], limit[16];
 	char		 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
-	char		 low[MH_NAME_MAX];
-	size_t		 i;
 	char		 window[24];
 	const char	*argv[] = { "EVAL", take_one, "2", key, key16, limit,
 			    window };
@@ -472,12 +558,7 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 		return (allowance_local(rate, share));
 	if (s->until > now_ms())
 		return (ALLOW_SPENT);
-	/* one allowance however the senders write the domain */
-	for (i = 0; domain[i] != '\0' && i < sizeof(low) - 1; i++)
-		low[i] = tolower((unsigned char)domain[i]);
-	low[i] = '\0';
-	snprintf(key, sizeof(key), "%s%s", ALLOW_KEY, low);
-	snprintf(key16, sizeof(key16), "%s%s", ALLOW_16THS_KEY, low);
+	allow_keys(domain, key, sizeof(key), key16, sizeof(key16));
 	snprintf(limit, sizeof(limit), "%d", rate);
 	snprintf(window, sizeof(window), "%lld", (long long)per * 1000);
 	if ((a = calloc(1, sizeof(*a))) == NULL)

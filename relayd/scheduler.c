@@ -438,6 +438,39 @@ sender_ok(struct rmsg *m, time_t now)
 	return (1);
 }
 
+/*
+ * Each sender domain's count here, to fn (cluster.c) and then forgotten
+ * here: what this node sent on its own share while Redis did not answer,
+ * which the cluster counts from now on.  ages[i]: the messages sent i
+ * sixteenths of the unit ago.
+ */
+void
+sched_allow_handover(void (*fn)(const char *domain, int per,
+    const int *ages, int n))
+{
+	const struct sender_limit	*l;
+	struct rdom			*d;
+	int				 ages[RATE_SLOTS + 1], per, i;
+
+	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry) {
+		if (l->rate <= 0)
+			continue;
+		per = l->per > 0 ? l->per : 1;
+		d = dom_get(&sdoms, l->domain);
+		if (!d->loaded)
+			allow_load(d, l->domain, per);
+		rate_advance(d, rate_slot(per), per);
+		if (d->rsum == 0)
+			continue;
+		for (i = 0; i <= RATE_SLOTS; i++)
+			ages[i] = d->rcount[(d->rslot - i) % (RATE_SLOTS + 1)];
+		fn(l->domain, per, ages, RATE_SLOTS + 1);
+		memset(d->rcount, 0, sizeof(d->rcount));
+		d->rsum = 0;
+		allow_save(d);
+	}
+}
+
 /* uuid-like and stable: a hash of queue id, recipient, kind and attempt */
 static void
 event_id(char *out, const char *qid, size_t i, int kind, int attempt)
