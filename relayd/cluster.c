@@ -35,6 +35,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "log.h"
@@ -191,6 +192,9 @@ struct spent {
 #define ALLOW_LOCAL_MS	5000
 static TAILQ_HEAD(, spent)	 spents = TAILQ_HEAD_INITIALIZER(spents);
 
+/* a pass when a spent allowance has room, not at the tick's after */
+static struct event	*ev_room;
+static long long	 room_at;		/* ms, pending on ev_room */
 static long long	 suppress_held = -1;	/* HLEN, at the last beat */
 static unsigned long long applied, pushed, granted, refused;
 
@@ -492,6 +496,30 @@ struct asking {
 };
 
 static void
+on_room(int fd, short ev, void *arg)
+{
+	room_at = 0;
+	sched_kick();
+}
+
+/* a pass at ms (from now) if it comes before the 1-second tick's */
+static void
+room_wake(long long ms)
+{
+	struct timeval	 tv;
+	long long	 at = now_ms() + ms;
+
+	if (ev_room == NULL || ms >= 1000)
+		return;
+	if (evtimer_pending(ev_room, NULL) && room_at <= at)
+		return;
+	room_at = at;
+	tv.tv_sec = 0;
+	tv.tv_usec = (ms < 1 ? 1 : ms) * 1000;
+	evtimer_add(ev_room, &tv);
+}
+
+static void
 on_taken(const redisReply *r, void *arg)
 {
 	struct asking	*a = arg;
@@ -510,6 +538,7 @@ on_taken(const redisReply *r, void *arg)
 			/* asked again at the first pass after its end */
 			left = -r->integer;
 			spent_get(a->domain)->until = now_ms() + left;
+			room_wake(left);
 			refused++;
 		}
 	} else if (redis_link_up())
@@ -556,8 +585,11 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	s = spent_get(domain);
 	if (s->local > now_ms())
 		return (allowance_local(rate, share));
-	if (s->until > now_ms())
+	if (s->until > now_ms()) {
+		/* a wake a little early (libevent's cached time): again */
+		room_wake(s->until - now_ms());
 		return (ALLOW_SPENT);
+	}
 	allow_keys(domain, key, sizeof(key), key16, sizeof(key16));
 	snprintf(limit, sizeof(limit), "%d", rate);
 	snprintf(window, sizeof(window), "%lld", (long long)per * 1000);
@@ -628,6 +660,8 @@ cluster_configure(struct event_base *base, const struct config *c)
 	if (!loaded) {
 		loaded = 1;
 		lifted_load();
+		if ((ev_room = evtimer_new(base, on_room, NULL)) == NULL)
+			fatal("evtimer_new");
 	} else {
 		/* a reload: a limit raised may grant what its old one held */
 		TAILQ_FOREACH(s, &spents, entry)
