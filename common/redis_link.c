@@ -98,6 +98,7 @@ static struct {
 	struct event_base	*base;
 	struct cluster_conf	 conf;
 	char			 node[MH_NAME_MAX];
+	char			 channel[sizeof(REDIS_CHANNEL) + 8];
 	struct redis_hooks	 hooks;
 	struct rconn		*cmd, *sub;
 	struct tls_config	*tlscfg;
@@ -714,7 +715,7 @@ static void
 on_connected(struct rconn *c)
 {
 	const char	*info[] = { "INFO", "server" };
-	const char	*subscribe[] = { "SUBSCRIBE", REDIS_CHANNEL };
+	const char	*subscribe[] = { "SUBSCRIBE", rl.channel };
 
 	evtimer_del(c->timer);
 	handshake(c, c == rl.cmd);
@@ -823,6 +824,12 @@ redis_link_configure(struct event_base *base, const struct config *c,
 		return;
 	redis_link_shutdown();
 	rl.conf = *cc;
+	/* one channel for every database: a cluster in db N has its own */
+	if (cc->db == 0)
+		strlcpy(rl.channel, REDIS_CHANNEL, sizeof(rl.channel));
+	else
+		snprintf(rl.channel, sizeof(rl.channel), "%s:%d",
+		    REDIS_CHANNEL, cc->db);
 	rl.configured = rl.since = time(NULL);
 	rl.state = LINK_DOWN;
 	rl.backoff = 0;
@@ -864,6 +871,12 @@ const char *
 redis_link_node(void)
 {
 	return (rl.node);
+}
+
+const char *
+redis_link_channel(void)
+{
+	return (rl.channel);
 }
 
 int

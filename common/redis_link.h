@@ -19,6 +19,10 @@
 #include "config.h"
 
 #define REDIS_PREFIX	"mailhook:"
+/*
+ * The channel of db 0; of db N, REDIS_CHANNEL ":N" (redis_link_channel):
+ * Redis's channels are one for all its databases
+ */
 #define REDIS_CHANNEL	REDIS_PREFIX "changes"
 
 struct event_base;
@@ -50,6 +54,7 @@ int		 redis_link_up(void);
 /* configured, not linked yet, for less than 5 s: worth waiting for */
 int		 redis_link_settling(void);
 const char	*redis_link_node(void);
+const char	*redis_link_channel(void);
 int		 redis_link_nodes(void);	/* seen lately, at least 1 */
 /* -1 (fn not called) when the link is down */
 int		 redis_command(redis_reply_fn, void *, int argc,

@@ -234,7 +234,7 @@ push(const char *field, long long ms, const char *reason, struct lifted *l)
 {
 	char		 t[32], value[300];
 	const char	*argv[] = { "EVAL", set_newer, "2", SUPPRESS_KEY,
-			    REDIS_CHANNEL, field, t, value,
+			    redis_link_channel(), field, t, value,
 			    redis_link_node() };
 
 	snprintf(t, sizeof(t), "%lld", ms);
