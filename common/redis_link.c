@@ -291,6 +291,19 @@ conn_flush(struct rconn *c)
 		event_add(c->wev, NULL);
 }
 
+/* on the channel's connection: a message or a subscription, no reply */
+static int
+channel_push(const redisReply *r)
+{
+	const redisReply	*kind;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    (kind = r->element[0])->type != REDIS_REPLY_STRING)
+		return (0);
+	return (strcmp(kind->str, "message") == 0 ||
+	    strcmp(kind->str, "subscribe") == 0);
+}
+
 /* the replies read so far, each to its pending in order (c is busy) */
 static void
 conn_dispatch(struct rconn *c)
@@ -306,7 +319,9 @@ conn_dispatch(struct rconn *c)
 		if (r == NULL)
 			break;
 		c->last_reply = mono_ms();
-		if ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
+		if (c->sub && channel_push(r))
+			on_channel(c, r);
+		else if ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
 			TAILQ_REMOVE(&c->fifo, p, entry);
 			on_reply(p, r);
 		} else if (c->sub)
@@ -779,9 +794,16 @@ heartbeat(int fd, short ev, void *arg)
 			    old };
 	const char	*zget[] = { "ZRANGE", REDIS_NODES, "0", "-1",
 			    "WITHSCORES" };
+	const char	*ping[] = { "PING" };
 
 	if (rl.state != LINK_UP)
 		return;
+	/*
+	 * the channel's connection has its deadline too: one a firewall
+	 * or NAT dropped without a word (idle) is found and linked again,
+	 * not left deaf to the other nodes with the link "up"
+	 */
+	send_on(rl.sub, on_ignore, NULL, 1, ping, NULL);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(old, sizeof(old), "%lld", (long long)time(NULL) - 86400);
 	redis_command(on_ignore, NULL, 4, zadd, NULL);
