@@ -32,8 +32,6 @@
 #include "envelope.h"
 #include "log.h"
 
-#define MH_CABUNDLE	"/etc/ssl/certs/ca-certificates.crt"
-
 static const char *const kind_names[EV_KIND_MAX] = {
 	[EV_REGISTRATION] = "registration",
 	[EV_DISPATCH] = "dispatch",

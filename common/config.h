@@ -291,6 +291,19 @@ TAILQ_HEAD(dkimlist, dkim);
  * reload, still accepted.  Both travel only with CONF_TRACKING_KEY.
  */
 #define TRACKING_SECRET_MIN	16
+
+/* the defaults of block options (parse.y sets them, show config omits them) */
+#define ROUTE_AUTHZ_TIMEOUT	10		/* seconds */
+#define ROUTE_TIMEOUT		30		/* seconds */
+#define ROUTE_LIFETIME		(3 * 86400)
+#define ROUTE_CONCURRENCY	8
+#define EVENTS_TIMEOUT		30		/* seconds */
+#define EVENTS_BATCH		100
+#define EVENTS_WAIT		1000		/* ms */
+#define EVENTS_LIFETIME		(3 * 86400)
+#define TRACKING_READ		8		/* seconds */
+#define MH_CABUNDLE		"/etc/ssl/certs/ca-certificates.crt"
+
 struct tracking {
 	TAILQ_ENTRY(tracking)	 entry;
 	char			 domain[MH_NAME_MAX];	/* lower-cased */

@@ -120,7 +120,7 @@ print_top(struct evbuffer *b, const struct config *c, const struct config *d)
 		q(b, c->tls_ciphers);
 		evbuffer_add_printf(b, "\n");
 	}
-	if (c->cabundle[0] != '\0') {
+	if (c->cabundle[0] != '\0' && strcmp(c->cabundle, MH_CABUNDLE) != 0) {
 		evbuffer_add_printf(b, "ca ");
 		q(b, c->cabundle);
 		evbuffer_add_printf(b, "\n");
@@ -243,14 +243,21 @@ print_route(struct evbuffer *b, const struct route *r)
 	}
 	evbuffer_add_printf(b, "\turl ");
 	qurl(b, r->url);
-	evbuffer_add_printf(b, "\n\tformat %s\n\tmode %s\n", fmt[r->format],
-	    r->mode == MODE_SYNC ? "sync" : "queue");
+	evbuffer_add_printf(b, "\n");
+	if (r->format != FORMAT_JSON)
+		evbuffer_add_printf(b, "\tformat %s\n", fmt[r->format]);
+	if (r->mode != MODE_SYNC)
+		evbuffer_add_printf(b, "\tmode queue\n");
 	if (r->authorize[0] != '\0') {
 		evbuffer_add_printf(b, "\tauthorize ");
 		qurl(b, r->authorize);
-		evbuffer_add_printf(b, " format %s timeout ",
-		    afmt[r->authorize_format]);
-		dur(b, r->authorize_timeout);
+		if (r->authorize_format != AUTHZ_FORM)
+			evbuffer_add_printf(b, " format %s",
+			    afmt[r->authorize_format]);
+		if (r->authorize_timeout != ROUTE_AUTHZ_TIMEOUT) {
+			evbuffer_add_printf(b, " timeout ");
+			dur(b, r->authorize_timeout);
+		}
 		evbuffer_add_printf(b, "\n");
 	}
 	if (r->errors[0] != '\0') {
@@ -261,11 +268,18 @@ print_route(struct evbuffer *b, const struct route *r)
 	masked_headers(b, &r->headers);
 	if (r->secret[0] != '\0')
 		evbuffer_add_printf(b, "\t# secret (masked)\n");
-	evbuffer_add_printf(b, "\ttimeout ");
-	dur(b, r->timeout);
-	evbuffer_add_printf(b, "\n\tlifetime ");
-	dur(b, r->lifetime);
-	evbuffer_add_printf(b, "\n\tconcurrency %d\n", r->concurrency);
+	if (r->timeout != ROUTE_TIMEOUT) {
+		evbuffer_add_printf(b, "\ttimeout ");
+		dur(b, r->timeout);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (r->lifetime != ROUTE_LIFETIME) {
+		evbuffer_add_printf(b, "\tlifetime ");
+		dur(b, r->lifetime);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (r->concurrency != ROUTE_CONCURRENCY)
+		evbuffer_add_printf(b, "\tconcurrency %d\n", r->concurrency);
 	if (r->fallback_maildir[0] != '\0') {
 		evbuffer_add_printf(b, "\tfallback maildir ");
 		q(b, r->fallback_maildir);
@@ -376,7 +390,9 @@ print_events(struct evbuffer *b, const struct events_block *e)
 
 	evbuffer_add_printf(b, "events {\n\turl ");
 	qurl(b, e->url);
-	evbuffer_add_printf(b, "\n\tformat %s\n", fmt[e->format]);
+	evbuffer_add_printf(b, "\n");
+	if (e->format != EVFMT_EVENTS)
+		evbuffer_add_printf(b, "\tformat %s\n", fmt[e->format]);
 	if (e->kinds != EV_ALL) {
 		evbuffer_add_printf(b, "\tkinds \"");
 		for (k = 0; k < EV_KIND_MAX; k++)
@@ -390,12 +406,21 @@ print_events(struct evbuffer *b, const struct events_block *e)
 	if (e->secret[0] != '\0')
 		evbuffer_add_printf(b, "\t# secret (masked)\n");
 	masked_headers(b, &e->headers);
-	evbuffer_add_printf(b, "\ttimeout ");
-	dur(b, e->timeout);
-	evbuffer_add_printf(b, "\n\tbatch %d\n\twait %dms\n\tlifetime ",
-	    e->batch_max, e->batch_wait);
-	dur(b, e->lifetime);
-	evbuffer_add_printf(b, "\n}\n");
+	if (e->timeout != EVENTS_TIMEOUT) {
+		evbuffer_add_printf(b, "\ttimeout ");
+		dur(b, e->timeout);
+		evbuffer_add_printf(b, "\n");
+	}
+	if (e->batch_max != EVENTS_BATCH)
+		evbuffer_add_printf(b, "\tbatch %d\n", e->batch_max);
+	if (e->batch_wait != EVENTS_WAIT)
+		evbuffer_add_printf(b, "\twait %dms\n", e->batch_wait);
+	if (e->lifetime != EVENTS_LIFETIME) {
+		evbuffer_add_printf(b, "\tlifetime ");
+		dur(b, e->lifetime);
+		evbuffer_add_printf(b, "\n");
+	}
+	evbuffer_add_printf(b, "}\n");
 }
 
 static void
@@ -418,11 +443,18 @@ print_outbound(struct evbuffer *b, const struct config *c)
 		q(b, t->domain);
 		evbuffer_add_printf(b, " {\n\turl ");
 		q(b, t->url);
-		evbuffer_add_printf(b, "\n\topens %s\n\tclicks %s\n\tread ",
-		    t->opens ? "yes" : "no", t->clicks ? "yes" : "no");
-		dur(b, t->read);
-		evbuffer_add_printf(b, "\n\tunsubscribe %s\n",
-		    t->unsubscribe ? "one-click" : "no");
+		evbuffer_add_printf(b, "\n");
+		if (!t->opens)
+			evbuffer_add_printf(b, "\topens no\n");
+		if (!t->clicks)
+			evbuffer_add_printf(b, "\tclicks no\n");
+		if (t->read != TRACKING_READ) {
+			evbuffer_add_printf(b, "\tread ");
+			dur(b, t->read);
+			evbuffer_add_printf(b, "\n");
+		}
+		if (!t->unsubscribe)
+			evbuffer_add_printf(b, "\tunsubscribe no\n");
 		if (t->secret[0] != '\0')
 			evbuffer_add_printf(b, "\t# secret (masked)\n");
 		evbuffer_add_printf(b, "}\n");

@@ -1115,10 +1115,10 @@ eventshead	: EVENTS {
 			e->format = EVFMT_EVENTS;
 			e->kinds = 0;
 			TAILQ_INIT(&e->headers);
-			e->timeout = 30;
-			e->batch_max = 100;
-			e->batch_wait = 1000;
-			e->lifetime = 3 * 86400;
+			e->timeout = EVENTS_TIMEOUT;
+			e->batch_max = EVENTS_BATCH;
+			e->batch_wait = EVENTS_WAIT;
+			e->lifetime = EVENTS_LIFETIME;
 			TAILQ_INSERT_TAIL(&conf->events, e, entry);
 			cur_events = e;
 			cur_events_pos = $<pos>1;
@@ -1284,10 +1284,10 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
 	r->format = FORMAT_JSON;
 	r->mode = MODE_SYNC;
 	r->authorize_format = AUTHZ_FORM;
-	r->authorize_timeout = 10;
-	r->timeout = 30;
-	r->lifetime = 3 * 86400;
-	r->concurrency = 8;
+	r->authorize_timeout = ROUTE_AUTHZ_TIMEOUT;
+	r->timeout = ROUTE_TIMEOUT;
+	r->lifetime = ROUTE_LIFETIME;
+	r->concurrency = ROUTE_CONCURRENCY;
 	cur_route = r;
 	cur_route_pos = *p;
 	memset(&cur_route_timeout_pos, 0, sizeof(cur_route_timeout_pos));
@@ -1743,7 +1743,7 @@ tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal("calloc");
 	t->opens = t->clicks = t->unsubscribe = 1;
-	t->read = 8;
+	t->read = TRACKING_READ;
 	parse_at(p, t->at, sizeof(t->at));
 	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
 		/* as relayd names the From: domain: lowercased, no dot */
