@@ -314,6 +314,7 @@ struct tracking {
 	int			 unsubscribe;	/* one-click, default yes */
 	char			 secret[MH_NAME_MAX];
 	char			 prev_secret[MH_NAME_MAX];
+	int			 spool_key;	/* secret: SPOOL/tracking.key */
 	char			 at[MH_AT_MAX];	/* where it was named */
 };
 TAILQ_HEAD(trackinglist, tracking);

@@ -455,7 +455,7 @@ print_outbound(struct evbuffer *b, const struct config *c)
 		}
 		if (!t->unsubscribe)
 			evbuffer_add_printf(b, "\tunsubscribe no\n");
-		if (t->secret[0] != '\0')
+		if (t->secret[0] != '\0' && !t->spool_key)
 			evbuffer_add_printf(b, "\t# secret (masked)\n");
 		evbuffer_add_printf(b, "}\n");
 	}

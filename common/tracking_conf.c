@@ -167,8 +167,10 @@ config_tracking_key(struct config *c, const char *spool)
 	if (key_load(spool, KEY_FILE, "tracking", key) == -1)
 		return (-1);
 	TAILQ_FOREACH(t, &c->trackings, entry)
-		if (t->secret[0] == '\0')
+		if (t->secret[0] == '\0') {
 			strlcpy(t->secret, key, sizeof(t->secret));
+			t->spool_key = 1;
+		}
 	explicit_bzero(key, sizeof(key));
 	return (0);
 }
