@@ -92,6 +92,25 @@ print_reply(const json_t *r, const char *textkey)
 		printf("  (%s)", text);
 }
 
+/* an inbound message's DKIM and DMARC verdicts, as hookd logs them */
+static void
+print_verdicts(const json_t *r)
+{
+	const json_t	*dkim = json_object_get(r, "dkim");
+	const json_t	*sig;
+	size_t		 i;
+
+	if (json_is_array(dkim)) {
+		printf(" dkim=%s", json_array_size(dkim) == 0 ? "none" : "");
+		json_array_foreach(dkim, i, sig)
+			printf("%s%s", i > 0 ? "," : "", dash(str(sig,
+			    "result")));
+	}
+	if (json_is_object(json_object_get(r, "dmarc")))
+		printf(" dmarc=%s",
+		    dash(str(json_object_get(r, "dmarc"), "result")));
+}
+
 static void
 print_record(const json_t *r)
 {
@@ -106,6 +125,7 @@ print_record(const json_t *r)
 		    json_is_object(tls) ? dash(str(tls, "version")) : "none",
 		    dash(str(json_object_get(r, "spf"), "result")),
 		    dash(str(r, "auth")));
+		print_verdicts(r);
 	} else if (strcmp(w, "delivery") == 0) {
 		printf("%-9s  %s  %s", str(r, "status"), str(r, "recipient"),
 		    str(r, "relay"));
