@@ -1657,7 +1657,8 @@ ep_done(const struct http_response *res, void *arg)
 	long		 ms, ra, took = ep_elapsed(ep);
 
 	ep->call = NULL;
-	ep->last_status = res->error == HTTP_OK ? res->status : 0;
+	/* a status line cut short (a body too slow, a lone 1xx) still counts */
+	ep->last_status = res->error == HTTP_OK ? res->status : res->answered;
 	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
 		ep_log_delivered(ep, res->status, took);
 		ihist_event_post(ep->cur->records, ep->pub, res->status, took,
