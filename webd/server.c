@@ -927,8 +927,12 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		c->line_len += k;
 		if (k > 0)
 			c->last = p[k - 1];
-		if (c->head_len > WEB_HEAD_HARD_MAX)
+		if (c->head_len > WEB_HEAD_HARD_MAX) {
+			/* a HEAD's request line cut short: no body either */
+			if (!c->reqline)
+				c->is_head = head_starts(c, "HEAD ");
 			return (c->lines == 0 ? 414 : 431);
+		}
 		if (lf == NULL)
 			break;
 		c->head_len++;
