@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "uri.h"
 
@@ -31,7 +32,18 @@ uri_change(unsigned char c)
 	return (c == '%' || uri_unsafe(c));
 }
 
-/* where the authority after "scheme://" ends, or url if there is none */
+/* http: or https:, whose backslashes before the query are slashes */
+static int
+uri_special(const char *url)
+{
+	return (strncasecmp(url, "http://", 7) == 0 ||
+	    strncasecmp(url, "https://", 8) == 0);
+}
+
+/*
+ * Where the authority after "scheme://" ends, or url if there is none:
+ * of http(s) at a backslash too, as a browser reads it (WHATWG URL).
+ */
 static const char *
 uri_authority_end(const char *url)
 {
@@ -41,7 +53,7 @@ uri_authority_end(const char *url)
 	    (size_t)(p - url))
 		return (url);
 	p += 3;
-	return (p + strcspn(p, "/?#"));
+	return (p + strcspn(p, uri_special(url) ? "/?#\\" : "/?#"));
 }
 
 int
@@ -51,7 +63,7 @@ uri_encode(const char *url, char *out, size_t len)
 	const unsigned char	*p = (const unsigned char *)url;
 	const char		*auth;
 	size_t			 n = 0, k;
-	int			 full = len == 0;
+	int			 full = len == 0, special;
 	char			 e[3];
 
 	/* most links need nothing: copied whole (or what fits of them) */
@@ -68,13 +80,19 @@ uri_encode(const char *url, char *out, size_t len)
 	}
 
 	auth = uri_authority_end(url);
+	special = uri_special(url);
 	for (p = (const unsigned char *)url; *p != '\0'; p++) {
 		/* a browser drops these from a URL (WHATWG URL, basic parser) */
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			continue;
+		if (*p == '?' || *p == '#')
+			special = 0;
 		k = 1;
 		e[0] = *p;
-		if (uri_unsafe(*p) || (*p == '%' &&
+		/* and reads a backslash in an http(s) path as a slash */
+		if (*p == '\\' && special && (const char *)p >= auth)
+			e[0] = '/';
+		else if (uri_unsafe(*p) || (*p == '%' &&
 		    (!isxdigit(p[1]) || !isxdigit(p[2])))) {
 			if ((const char *)p < auth)
 				return (-1);

@@ -17,7 +17,9 @@
  * WHATWG URL parser removes them), every other byte that may not stand
  * in a URI percent-encoded (RFC 3986 2.1): controls, space, DEL, the
  * bytes of a non-ASCII character (UTF-8, as an IRI's path and query
- * become a URI: RFC 3987 3.1), and " < > \ ^ ` { | }.  A % that does not
+ * become a URI: RFC 3987 3.1), and " < > \ ^ ` { | }; but of an http(s)
+ * URL a backslash before the query is a slash, as a browser reads it
+ * (WHATWG URL: it ends the host too).  A % that does not
  * begin a %XX becomes %25, an existing %XX is kept, so a URI comes out
  * as it went in.  The authority (host, port, userinfo) is left alone:
  * one with such a byte (an IDN not written as its A-labels) cannot be

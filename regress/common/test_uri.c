@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tap.h"
 #include "uri.h"
@@ -27,23 +28,30 @@ ref_encode(const char *url, char *out, size_t len)
 	const unsigned char	*p = (const unsigned char *)url;
 	const char		*s, *auth = url;
 	size_t			 n = 0, k;
-	int			 full = len == 0, unsafe;
+	int			 full = len == 0, unsafe, web;
 	char			 e[3];
 
+	/* http(s): a backslash ends the host, and is a slash in the path */
+	web = strncasecmp(url, "http://", 7) == 0 ||
+	    strncasecmp(url, "https://", 8) == 0;
 	if ((s = strstr(url, "://")) != NULL &&
 	    strcspn(url, "/?#") >= (size_t)(s - url)) {
 		s += 3;
-		auth = s + strcspn(s, "/?#");
+		auth = s + strcspn(s, web ? "/?#\\" : "/?#");
 	}
 	for (; *p != '\0'; p++) {
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			continue;
+		if (*p == '?' || *p == '#')
+			web = 0;
 		unsafe = *p <= 0x20 || *p >= 0x7f ||
 		    strchr("\"<>\\^`{|}", *p) != NULL ||
 		    (*p == '%' && (!isxdigit(p[1]) || !isxdigit(p[2])));
 		k = 1;
 		e[0] = *p;
-		if (unsafe) {
+		if (*p == '\\' && web && (const char *)p >= auth)
+			e[0] = '/';
+		else if (unsafe) {
 			if ((const char *)p < auth)
 				return (-1);
 			e[0] = '%';
@@ -88,9 +96,17 @@ test_known(void)
 	    "https://example.com/a/b?c=d&e=f#g", "a URI as it is");
 	known("https://example.com/a b", "https://example.com/a%20b",
 	    "a space");
-	known("https://example.com/\"<>\\^`{|}",
-	    "https://example.com/%22%3C%3E%5C%5E%60%7B%7C%7D",
-	    "\" < > \\ ^ ` { | }");
+	known("https://example.com/\"<>^`{|}",
+	    "https://example.com/%22%3C%3E%5E%60%7B%7C%7D",
+	    "\" < > ^ ` { | }");
+	known("https://example.com/a\\b?c\\d#e\\f",
+	    "https://example.com/a/b?c%5Cd#e%5Cf",
+	    "a backslash: a slash in the path, as a browser reads it; "
+	    "%5C in the query and fragment");
+	known("HTTP://example.com\\a\\b", "HTTP://example.com/a/b",
+	    "a backslash ends the host, as a slash");
+	known("ftp://example.com/a\\b", "ftp://example.com/a%5Cb",
+	    "a backslash of another scheme: %5C");
 	known("https://example.com/%41%zz%4", "https://example.com/%41%25zz%254",
 	    "%XX kept, a lone % made %25");
 	known("https://exa\tmple.com/a\r\nb", "https://example.com/ab",
