@@ -11,7 +11,8 @@
  * the href values worth tracking, quotes kept as they were) and the
  * offset of the pixel; applying it copies every other byte unchanged.
  * Script and style contents are text to the parser, so an "href=" in
- * them is never taken for a link.
+ * them is never taken for a link.  A conditional comment's content,
+ * HTML to Outlook, is parsed in place as a document of its own.
  */
 #include <sys/types.h>
 
@@ -235,17 +236,31 @@ link_charset_bad(const char *raw, size_t n, const char *url, int legacy)
 	return (0);
 }
 
-/* a link worth tracking in element e: 1 added, 0 none, -1 no memory */
+/* a VML shape (<v:roundrect>, <v:rect>...): Outlook follows its href */
+static int
+is_vml(const GumboElement *e)
+{
+	const GumboStringPiece	*t = &e->original_tag;
+
+	return (e->tag == GUMBO_TAG_UNKNOWN && t->data != NULL &&
+	    t->length > 3 && strncasecmp(t->data, "<v:", 3) == 0);
+}
+
+/*
+ * A link worth tracking in element e (of a conditional comment: vml set,
+ * VML shapes too): 1 added, 0 none, -1 no memory.
+ */
 static int
 plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
-    const char *html, size_t len, int legacy)
+    const char *html, size_t len, int legacy, int vml)
 {
 	const GumboAttribute	*a;
 	const char		*d;
 	size_t			 off, n;
 	struct html_link	*l;
 
-	if (e->tag != GUMBO_TAG_A && e->tag != GUMBO_TAG_AREA)
+	if (e->tag != GUMBO_TAG_A && e->tag != GUMBO_TAG_AREA &&
+	    (!vml || !is_vml(e)))
 		return (0);
 	if (gumbo_get_attribute(&e->attributes,
 	    "data-mailhook-notrack") != NULL)
@@ -282,13 +297,60 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 	return (1);
 }
 
-/* every element, depth first without recursion (documents nest deep) */
+static int	 plan_walk(struct html_plan *, size_t *, GumboNode *,
+		    const char *, size_t, int, int);
+
+/*
+ * A conditional comment (<!--[if mso]> ... <![endif]-->): its content is
+ * HTML to Outlook, which follows the links in it, a bulletproof button's
+ * <v:roundrect href> among them.  It is parsed as a document of its own
+ * in place, so that its links' positions are the source's.  0, or -1
+ * when out of memory.
+ */
 static int
-plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len,
-    int legacy)
+plan_comment(struct html_plan *p, size_t *lcap, const GumboNode *n,
+    const char *html, size_t len, int legacy)
+{
+	const GumboStringPiece	*o = &n->v.text.original_text;
+	const char		*src;
+	GumboOptions		 opts;
+	GumboOutput		*out;
+	size_t			 tlen;
+	int			 rv;
+
+	/* its text as in the source (CRLF kept), between <!-- and --> */
+	if (o->data == NULL || o->data < html || o->length < 8 ||
+	    (size_t)(o->data - html) > len - o->length ||
+	    strncmp(o->data, "<!--", 4) != 0 ||
+	    strncasecmp(o->data + 4, "[if ", 4) != 0)
+		return (0);
+	src = o->data + 4;
+	tlen = o->length - 4;
+	if (tlen >= 3 && strncmp(src + tlen - 3, "-->", 3) == 0)
+		tlen -= 3;
+	opts = kGumboDefaultOptions;
+	opts.max_errors = 0;
+	if (len <= ARENA_DOC_MAX) {
+		opts.allocator = arena_alloc;
+		opts.deallocator = arena_free;
+	}
+	if ((out = gumbo_parse_with_options(&opts, src, tlen)) == NULL)
+		return (0);
+	rv = plan_walk(p, lcap, out->root, html, len, legacy, 1);
+	gumbo_destroy_output(&opts, out);
+	return (rv);
+}
+
+/*
+ * every element, depth first without recursion (documents nest deep);
+ * vml: a conditional comment's, which has no comment of its own to read
+ */
+static int
+plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
+    const char *html, size_t len, int legacy, int vml)
 {
 	GumboNode	**stack = NULL, **ns, *n;
-	size_t		 sp = 0, scap = 0, lcap = 0, i;
+	size_t		 sp = 0, scap = 0, i;
 	const GumboVector *kids;
 
 	if (root == NULL)
@@ -299,11 +361,16 @@ plan_walk(struct html_plan *p, GumboNode *root, const char *html, size_t len,
 	stack[sp++] = root;
 	while (sp > 0) {
 		n = stack[--sp];
+		if (n->type == GUMBO_NODE_COMMENT && !vml) {
+			if (plan_comment(p, lcap, n, html, len, legacy) == -1)
+				goto fail;
+			continue;
+		}
 		if (n->type != GUMBO_NODE_ELEMENT &&
 		    n->type != GUMBO_NODE_TEMPLATE)
 			continue;
-		if (plan_link(p, &lcap, &n->v.element, html, len,
-		    legacy) == -1)
+		if (plan_link(p, lcap, &n->v.element, html, len,
+		    legacy, vml) == -1)
 			goto fail;
 		kids = &n->v.element.children;
 		if (sp + kids->length > scap) {
@@ -389,6 +456,8 @@ plan_parse(const char *html, size_t len, int legacy)
 	struct html_plan	*p;
 	GumboOptions		 opts;
 	GumboOutput		*out;
+	GumboNode		*k;
+	size_t			 lcap = 0, i;
 	int			 rv;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -405,7 +474,14 @@ plan_parse(const char *html, size_t len, int legacy)
 		free(p);
 		return (NULL);
 	}
-	rv = plan_walk(p, out->root, html, len, legacy);
+	rv = plan_walk(p, &lcap, out->root, html, len, legacy, 0);
+	for (i = 0; rv == 0 && i < out->document->v.document.children.length;
+	    i++) {
+		/* comments before <html> or after it hang on the document */
+		k = out->document->v.document.children.data[i];
+		if (k->type == GUMBO_NODE_COMMENT)
+			rv = plan_comment(p, &lcap, k, html, len, legacy);
+	}
 	p->pixel_off = pixel_offset(out, html, len);
 	gumbo_destroy_output(&opts, out);
 	if (len <= ARENA_DOC_MAX)

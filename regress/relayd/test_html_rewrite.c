@@ -194,6 +194,34 @@ main(void)
 	check("<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", NULL,
 	    "<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", 0,
 	    "links in comments untouched");
+	/* Outlook reads a conditional comment's content as HTML: a
+	 * bulletproof button's VML and its links are followed there */
+	check("<body><!--[if mso]>\r\n<v:roundrect xmlns:v=\"urn:schemas-"
+	    "microsoft-com:vml\" href=\"https://v.test/?a=1&amp;b=2\">"
+	    "<center>Buy</center></v:roundrect>\r\n<a href=\"https://o.test/"
+	    "\">o</a><v:rect href=\"mailto:a@b.test\"/>"
+	    "<a data-mailhook-notrack href=\"https://n.test/\">n</a>"
+	    "<![endif]--><!--[if !mso]><!--><a href=\"https://v.test/?a=1&amp;"
+	    "b=2\">Buy</a><!--<![endif]--><v:roundrect href=\"https://x.test/"
+	    "\"></v:roundrect></body>", NULL,
+	    "<body><!--[if mso]>\r\n<v:roundrect xmlns:v=\"urn:schemas-"
+	    "microsoft-com:vml\" href=\"T0\">"
+	    "<center>Buy</center></v:roundrect>\r\n<a href=\"T1\">o</a>"
+	    "<v:rect href=\"mailto:a@b.test\"/>"
+	    "<a data-mailhook-notrack href=\"https://n.test/\">n</a>"
+	    "<![endif]--><!--[if !mso]><!--><a href=\"T2\">Buy</a>"
+	    "<!--<![endif]--><v:roundrect href=\"https://x.test/"
+	    "\"></v:roundrect></body>", 3,
+	    "conditional comments: VML and <a> links tracked (not mailto, "
+	    "not notrack), a VML shape outside one untouched");
+	out = run("<!--[IF gte mso 9]><v:rect href=\"https://pre.test/\"/>"
+	    "<![endif]--><html><body>x</body></html><!--[if mso]><a href="
+	    "\"https://post.test/\">p</a><![endif]-->", NULL, &s);
+	is_str(out, "<!--[IF gte mso 9]><v:rect href=\"T0\"/><![endif]-->"
+	    "<html><body>x</body></html><!--[if mso]><a href=\"T1\">p</a>"
+	    "<![endif]-->", "conditional comments before <html> and after it");
+	is_str(s.urls[0], "https://pre.test/", "the first one's URL");
+	free(out);
 	check("<script>var s = '<a href=\"http://s.test/\">';"
 	    "document.write('href=http://t.test/')</script>"
 	    "<style>a[href=\"http://u.test\"]{}</style>"
