@@ -215,7 +215,10 @@ utf8_valid(const unsigned char *s, size_t n)
  * bytes of another charset than UTF-8 (gumbo reads UTF-8 only and would
  * make them U+FFFD), or bytes that are not UTF-8 at all; and, in a
  * document of another charset, a query with characters beyond ASCII,
- * which a browser encodes in the document's charset, not in UTF-8.
+ * which a browser encodes in the document's charset, not in UTF-8.  So
+ * too an escape sequence (ISO-2022-JP, -KR, -CN): the bytes after it are
+ * ASCII but not ASCII text, and a browser takes the characters they
+ * stand for (in UTF-8 in the path).
  */
 static int
 link_charset_bad(const char *raw, size_t n, const char *url, int legacy)
@@ -223,6 +226,8 @@ link_charset_bad(const char *raw, size_t n, const char *url, int legacy)
 	const unsigned char	*q;
 	size_t			 i;
 
+	if (memchr(raw, 0x1b, n) != NULL)
+		return (1);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)raw[i] >= 0x80)
 			break;

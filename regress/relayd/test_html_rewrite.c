@@ -140,6 +140,18 @@ check_legacy(void)
 	    "the same document as UTF-8: a plan of its own");
 	html_plan_free(p);
 	html_plan_free(u);
+
+	/* ISO-2022-JP: Japanese in ASCII bytes after an escape sequence;
+	 * a browser goes to /wiki/%E6%97%A5%E6%9C%AC, not to its bytes */
+	in = "<a href=\"https://a.test/wiki/\x1b$BF|K\\\x1b(B\">1</a>"
+	    "<a href=\"https://a.test/?q=\x1b$BF|K\\\x1b(B\">2</a>"
+	    "\x1b$BF|K\\\x1b(B<a href=\"https://a.test/ok\">3</a>";
+	p = html_plan_new(in, strlen(in), 1);
+	ok(p != NULL && html_plan_nlinks(p) == 1 && strcmp(html_plan_url(p,
+	    0), "https://a.test/ok") == 0,
+	    "ISO-2022-JP: a link with an escape sequence not tracked, one "
+	    "in ASCII tracked");
+	html_plan_free(p);
 }
 
 int
