@@ -805,6 +805,7 @@ cluster_auth_load(struct config *c)
 {
 	struct cluster_conf	*cc = &c->cluster;
 	char			*data = NULL, *colon;
+	const char		*why = NULL;
 	size_t			 len;
 
 	if (readfile(cc->auth_file, cc->auth_at, "cluster auth", &data,
@@ -815,13 +816,18 @@ cluster_auth_load(struct config *c)
 		*colon++ = '\0';
 		if (strlcpy(cc->user, data, sizeof(cc->user)) >=
 		    sizeof(cc->user))
-			colon = NULL;
+			why = "the user name is too long";
 	}
-	if (data[0] == '\0' || strlcpy(cc->password, colon ? colon : data,
-	    sizeof(cc->password)) >= sizeof(cc->password) ||
-	    cc->password[0] == '\0') {
-		log_warnx("%s%scluster auth \"%s\": want one line, password "
-		    "or user:password", AT(cc->auth_at), cc->auth_file);
+	if (why == NULL && strlcpy(cc->password, colon ? colon : data,
+	    sizeof(cc->password)) >= sizeof(cc->password))
+		why = "the password is too long";
+	if (why == NULL && (data[0] == '\0' || cc->password[0] == '\0'))
+		why = "want one line, password or user:password";
+	if (why != NULL) {
+		log_warnx("%s%scluster auth \"%s\": %s", AT(cc->auth_at),
+		    cc->auth_file, why);
+		explicit_bzero(cc->user, sizeof(cc->user));
+		explicit_bzero(cc->password, sizeof(cc->password));
 		freedata(&data, &len, 1);
 		return (-1);
 	}
