@@ -98,6 +98,8 @@ static struct {
 	struct event_base	*base;
 	struct cluster_conf	 conf;
 	char			 node[MH_NAME_MAX];
+	char			 renamed[MH_NAME_MAX];	/* the name before
+							   a reload, "" */
 	char			 channel[sizeof(REDIS_CHANNEL) + 8];
 	struct redis_hooks	 hooks;
 	struct rconn		*cmd, *sub;
@@ -795,6 +797,7 @@ heartbeat(int fd, short ev, void *arg)
 	const char	*zget[] = { "ZRANGE", REDIS_NODES, "0", "-1",
 			    "WITHSCORES" };
 	const char	*ping[] = { "PING" };
+	const char	*zgone[] = { "ZREM", REDIS_NODES, rl.renamed };
 
 	if (rl.state != LINK_UP)
 		return;
@@ -808,6 +811,10 @@ heartbeat(int fd, short ev, void *arg)
 	snprintf(old, sizeof(old), "%lld", (long long)time(NULL) - 86400);
 	redis_command(on_ignore, NULL, 4, zadd, NULL);
 	redis_command(on_ignore, NULL, 4, zrem, NULL);
+	/* renamed by a reload: the old name is no node alive any more */
+	if (rl.renamed[0] != '\0' &&
+	    redis_command(on_ignore, NULL, 3, zgone, NULL) == 0)
+		rl.renamed[0] = '\0';
 	redis_command(on_nodes, NULL, 5, zget, NULL);
 	evtimer_add(rl.beat, &tv);
 }
@@ -817,6 +824,7 @@ redis_link_configure(struct event_base *base, const struct config *c,
     const struct redis_hooks *hooks)
 {
 	const struct cluster_conf	*cc = &c->cluster;
+	const char			*name;
 
 	if (rl.retry == NULL) {
 		rl.base = base;
@@ -826,8 +834,14 @@ redis_link_configure(struct event_base *base, const struct config *c,
 		rl.nodes = 1;
 	}
 	rl.hooks = *hooks;
-	strlcpy(rl.node, cc->node[0] ? cc->node : c->hostname,
-	    sizeof(rl.node));
+	name = cc->node[0] ? cc->node : c->hostname;
+	if (rl.node[0] != '\0' && strcmp(rl.node, name) != 0) {
+		/* its beats stop: take it out at the next, not in 30 s */
+		strlcpy(rl.renamed, rl.node, sizeof(rl.renamed));
+		if (rl.state == LINK_UP)
+			event_active(rl.beat, EV_TIMEOUT, 0);
+	}
+	strlcpy(rl.node, name, sizeof(rl.node));
 	/* for the next TLS connection */
 	free(rl.ca);
 	rl.ca = NULL;
