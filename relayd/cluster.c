@@ -198,8 +198,9 @@ static long long	 room_at;		/* ms, pending on ev_room */
 static long long	 suppress_held = -1;	/* HLEN, at the last beat */
 static unsigned long long applied, pushed, granted, refused;
 
-static long long
-now_ms(void)
+/* the time of a suppression or a lift, here and in Redis */
+long long
+cluster_now_ms(void)
 {
 	struct timespec	 ts;
 
@@ -312,11 +313,10 @@ lifted_load(void)
 
 void
 cluster_suppress_changed(const char *addr, const char *domain,
-    const char *reason)
+    const char *reason, long long ms)
 {
 	char		 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	struct lifted	*l = NULL;
-	long long	 ms = now_ms();
 
 	if (!redis_link_enabled())
 		return;
@@ -351,7 +351,7 @@ apply(const char *field, size_t flen, const char *value, int save)
 	strlcpy(addr, f, sizeof(addr));
 	ms = strtoll(value, NULL, 10);
 	if (suppress_apply(addr, domain, mark[1] == '+' ? mark + 2 : NULL,
-	    ms / 1000, save) == 0)
+	    ms, save) == 0)
 		applied++;
 }
 
@@ -395,12 +395,14 @@ on_whole(const redisReply *r, void *arg)
 
 static void
 push_entry(const char *addr, const char *domain, const char *reason,
-    time_t t)
+    long long ms)
 {
 	char	 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
 
+	/* its own ms, as a lift's: not the second, which a lift made in
+	 * it, earlier or later, would beat or lose to wrongly */
 	snprintf(field, sizeof(field), "%s\t%s", addr, domain);
-	push(field, (long long)t * 1000, reason, NULL);
+	push(field, ms, reason, NULL);
 }
 
 /* linked (again): ours up, then theirs down */
@@ -507,7 +509,7 @@ static void
 room_wake(long long ms)
 {
 	struct timeval	 tv;
-	long long	 at = now_ms() + ms;
+	long long	 at = cluster_now_ms() + ms;
 
 	if (ev_room == NULL || ms >= 1000)
 		return;
@@ -537,13 +539,13 @@ on_taken(const redisReply *r, void *arg)
 		} else {
 			/* asked again at the first pass after its end */
 			left = -r->integer;
-			spent_get(a->domain)->until = now_ms() + left;
+			spent_get(a->domain)->until = cluster_now_ms() + left;
 			room_wake(left);
 			refused++;
 		}
 	} else if (redis_link_up())
 		/* not asked again at once, in a loop: a while on our own */
-		spent_get(a->domain)->local = now_ms() + ALLOW_LOCAL_MS;
+		spent_get(a->domain)->local = cluster_now_ms() + ALLOW_LOCAL_MS;
 	free(a);
 	sched_kick();
 }
@@ -583,11 +585,11 @@ cluster_allowance(struct rmsg *m, const char *domain, int rate, int per,
 	if (m->asking)
 		return (ALLOW_ASKING);
 	s = spent_get(domain);
-	if (s->local > now_ms())
+	if (s->local > cluster_now_ms())
 		return (allowance_local(rate, share));
-	if (s->until > now_ms()) {
+	if (s->until > cluster_now_ms()) {
 		/* a wake a little early (libevent's cached time): again */
-		room_wake(s->until - now_ms());
+		room_wake(s->until - cluster_now_ms());
 		return (ALLOW_SPENT);
 	}
 	allow_keys(domain, key, sizeof(key), key16, sizeof(key16));

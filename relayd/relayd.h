@@ -271,16 +271,17 @@ int	 suppress_del(const char *addr, const char *sender_domain,
 	    void (*)(const char *addr, const char *sender_domain));
 json_t	*suppress_list(void);
 int	 suppress_apply(const char *addr, const char *sender_domain,
-	    const char *reason, time_t, int save);
+	    const char *reason, long long ms, int save);
 int	 suppress_save(void);
 void	 suppress_foreach(void (*)(const char *addr, const char *domain,
-	    const char *reason, time_t));
+	    const char *reason, long long ms));
 
 /* cluster.c: the state shared with the other nodes (redis_link.h) */
 enum allowance { ALLOW_GRANTED, ALLOW_SPENT, ALLOW_ASKING, ALLOW_LOCAL };
 void	 cluster_configure(struct event_base *, const struct config *);
 void	 cluster_suppress_changed(const char *addr, const char *domain,
-	    const char *reason);
+	    const char *reason, long long ms);
+long long cluster_now_ms(void);
 enum allowance cluster_allowance(struct rmsg *, const char *domain,
 	    int rate, int per, int *share);
 time_t	 cluster_spent_until(const char *domain);

@@ -8,7 +8,9 @@
  * domain (an unsubscribe): it then holds only mail whose From: domain is
  * that one.  Kept in memory as a tree, persisted in two files:
  * outbound/suppress, the whole list as of its last rewrite
- * ("addr<TAB>time<TAB>reason[<TAB>domain]" lines), and
+ * ("addr<TAB>time<TAB>reason[<TAB>domain]" lines, time in ms since the
+ * epoch as in the cluster's hash; a list or log of a version before
+ * this one has it in seconds: a time below SECS_BELOW is read so), and
  * outbound/suppress.log, every change since, appended and fsync'd before
  * the change is answered: "+<TAB>" and a list line for an entry added,
  * "-<TAB>addr<TAB>domain" for one lifted.  A start reads the list, then
@@ -40,6 +42,7 @@
 
 #define LOG_FOLD	(1024 * 1024)	/* bytes of log always kept */
 #define REASON_MAX	256
+#define SECS_BELOW	100000000000LL	/* a time in s: year 5138; in ms 1973 */
 
 /* one allocation: addr, domain and reason follow the struct (no
  * flexible array member: struct supp_key holds one) */
@@ -48,7 +51,7 @@ struct supp {
 	const char	*addr;
 	const char	*domain;		/* "" = every sender */
 	const char	*reason;
-	time_t		 time;
+	long long	 ms;			/* since the epoch */
 };
 
 /* a lookup's key: lower-cased copies of an address and its scope */
@@ -135,7 +138,7 @@ supp_key(struct supp_key *key, const char *addr, const char *domain)
 /* 1 a new entry, 0 one that was there (its reason and time replaced) */
 static int
 supp_insert(const char *addr, const char *domain, const char *reason,
-    time_t t)
+    long long ms)
 {
 	struct supp_key	 key;
 	struct supp	*s, *old;
@@ -158,7 +161,7 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 	s->addr = text;
 	s->domain = text + al;
 	s->reason = text + al + dl;
-	s->time = t;
+	s->ms = ms;
 	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
 		RB_REMOVE(supptree, &supps, old);
 		free(old);
@@ -180,7 +183,7 @@ supp_fold(void)
 	if ((fp = open_memstream(&buf, &len)) == NULL)
 		return (-1);
 	RB_FOREACH(s, supptree, &supps)
-		fprintf(fp, "%s\t%lld\t%s%s%s\n", s->addr, (long long)s->time,
+		fprintf(fp, "%s\t%lld\t%s%s%s\n", s->addr, s->ms,
 		    s->reason, s->domain[0] ? "\t" : "", s->domain);
 	if (fclose(fp) != 0) {
 		free(buf);
@@ -253,7 +256,7 @@ supp_flush(void)
 static void
 supp_note_add(const struct supp *s)
 {
-	supp_note("+\t%s\t%lld\t%s\t%s\n", s->addr, (long long)s->time,
+	supp_note("+\t%s\t%lld\t%s\t%s\n", s->addr, s->ms,
 	    s->reason, s->domain);
 }
 
@@ -295,7 +298,9 @@ supp_parse(char *line, int log)
 	*t2++ = '\0';
 	if ((t3 = strchr(t2, '\t')) != NULL)
 		*t3++ = '\0';
-	t = strtonum(t1, 0, LLONG_MAX, &errstr);
+	t = strtonum(t1, 0, LLONG_MAX / 1000, &errstr);
+	if (t < SECS_BELOW)
+		t *= 1000;	/* written before ms */
 	if (errstr != NULL || supp_insert(line, t3, t2, t) == -1)
 		return (-1);
 	return (0);
@@ -420,12 +425,13 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 	struct supp_key	 key;
 	struct supp	*s;
 	char		 a[MH_ADDR_MAX];
+	long long	 ms = cluster_now_ms();
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
 	if (RB_FIND(supptree, &supps, &key.s) != NULL)
 		return (0);
-	if (supp_insert(addr, domain, reason, time(NULL)) == -1 ||
+	if (supp_insert(addr, domain, reason, ms) == -1 ||
 	    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
 		return (-1);
 	supp_note_add(s);
@@ -435,7 +441,7 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 		    sizeof(a), addr));
 		return (-2);
 	}
-	cluster_suppress_changed(key.addr, key.domain, reason);
+	cluster_suppress_changed(key.addr, key.domain, reason, ms);
 	return (1);
 }
 
@@ -445,7 +451,7 @@ suppress_add(const char *addr, const char *domain, const char *reason)
  */
 int
 suppress_apply(const char *addr, const char *domain, const char *reason,
-    time_t t, int save)
+    long long ms, int save)
 {
 	struct supp_key	 key;
 	struct supp	*s;
@@ -455,10 +461,10 @@ suppress_apply(const char *addr, const char *domain, const char *reason,
 	s = RB_FIND(supptree, &supps, &key.s);
 	if (reason != NULL) {
 		/* older, or what this node has already: nothing to write */
-		if (s != NULL && (s->time > t || (s->time == t &&
+		if (s != NULL && (s->ms > ms || (s->ms == ms &&
 		    strcmp(s->reason, reason) == 0)))
 			return (0);
-		if (supp_insert(addr, domain, reason, t) == -1 ||
+		if (supp_insert(addr, domain, reason, ms) == -1 ||
 		    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
 			return (-1);
 		supp_note_add(s);
@@ -479,12 +485,12 @@ suppress_save(void)
 
 void
 suppress_foreach(void (*fn)(const char *addr, const char *domain,
-    const char *reason, time_t t))
+    const char *reason, long long ms))
 {
 	struct supp	*s;
 
 	RB_FOREACH(s, supptree, &supps)
-		fn(s->addr, s->domain, s->reason, s->time);
+		fn(s->addr, s->domain, s->reason, s->ms);
 }
 
 /*
@@ -501,6 +507,7 @@ suppress_del(const char *addr, const char *domain,
 	struct supp_key	 key;
 	struct supp	*s, *next;
 	char		 scope[MH_NAME_MAX];
+	long long	 ms = cluster_now_ms();
 	int		 n = 0;
 
 	if (supp_key(&key, addr, domain) == -1)
@@ -537,7 +544,7 @@ suppress_del(const char *addr, const char *domain,
 	RB_FOREACH_SAFE(s, supptree, &gone, next) {
 		if (fn != NULL)
 			fn(s->addr, s->domain);
-		cluster_suppress_changed(s->addr, s->domain, NULL);
+		cluster_suppress_changed(s->addr, s->domain, NULL, ms);
 		RB_REMOVE(supptree, &gone, s);
 		free(s);
 	}
@@ -554,6 +561,6 @@ suppress_list(void)
 	RB_FOREACH(s, supptree, &supps)
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}",
 		    "address", s->addr, "sender_domain", s->domain,
-		    "reason", s->reason, "time", (json_int_t)s->time));
+		    "reason", s->reason, "time", (json_int_t)(s->ms / 1000)));
 	return (a);
 }
