@@ -446,8 +446,9 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 }
 
 /*
- * A change another node made (reason NULL: lifted), exactly that scope;
- * written unless save is 0 (then suppress_save() after a batch).
+ * A change another node made (reason NULL: lifted), exactly that scope,
+ * at ms: the newest wins, as in Redis (set_newer in cluster.c); written
+ * unless save is 0 (then suppress_save() after a batch).
  */
 int
 suppress_apply(const char *addr, const char *domain, const char *reason,
@@ -469,6 +470,9 @@ suppress_apply(const char *addr, const char *domain, const char *reason,
 			return (-1);
 		supp_note_add(s);
 	} else if (s != NULL) {
+		/* a lift older than this suppression: it stays, as in Redis */
+		if (s->ms > ms)
+			return (0);
 		supp_note("-\t%s\t%s\n", s->addr, s->domain);
 		RB_REMOVE(supptree, &supps, s);
 		free(s);
