@@ -112,6 +112,9 @@ static struct {
 	struct event		*retry, *beat;
 	char			 error[256];
 	char			 refusal[128];	/* the last error reply */
+	char			 refusal_logged[128];
+	time_t			 refusal_at;	/* when it was logged */
+	int			 refused;	/* in its callback */
 	char			 version[32];
 	time_t			 since;
 	time_t			 configured;
@@ -170,24 +173,46 @@ pending_free(struct pending *p)
 	free(p);
 }
 
-/* a reply to p, or NULL: the connection is gone */
+/*
+ * a reply to p, or NULL: the connection is gone, or an error reply
+ * (redis_link_refused() says which); the same error again is logged
+ * once in REFUSAL_LOG s, not at each command it refuses
+ */
+#define REFUSAL_LOG	300
 static void
 on_reply(struct pending *p, const redisReply *reply)
 {
+	time_t	 now;
+
 	if (!p->done) {
 		p->done = 1;
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
 			snprintf(rl.refusal, sizeof(rl.refusal), "%.*s",
 			    (int)(reply->len > 120 ? 120 : reply->len),
 			    reply->str);
-			if (rl.state == LINK_UP)
+			now = time(NULL);
+			if (rl.state == LINK_UP && (now - rl.refusal_at >=
+			    REFUSAL_LOG || strcmp(rl.refusal,
+			    rl.refusal_logged) != 0)) {
 				log_warnx("cluster: redis answered an error: "
 				    "%s", rl.refusal);
+				strlcpy(rl.refusal_logged, rl.refusal,
+				    sizeof(rl.refusal_logged));
+				rl.refusal_at = now;
+			}
 			reply = NULL;
+			rl.refused = 1;
 		}
 		p->fn(reply, p->arg);
+		rl.refused = 0;
 	}
 	pending_free(p);
+}
+
+const char *
+redis_link_refused(void)
+{
+	return (rl.refused ? rl.refusal : NULL);
 }
 
 static void

@@ -56,6 +56,8 @@ int		 redis_link_settling(void);
 const char	*redis_link_node(void);
 const char	*redis_link_channel(void);
 int		 redis_link_nodes(void);	/* seen lately, at least 1 */
+/* in a reply_fn called with NULL: Redis's error reply, else NULL */
+const char	*redis_link_refused(void);
 /* -1 (fn not called) when the link is down */
 int		 redis_command(redis_reply_fn, void *, int argc,
 		    const char **argv, const size_t *argvlen);

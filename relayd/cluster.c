@@ -178,6 +178,17 @@ struct lifted {
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
 /*
+ * A resubscribe Redis refused with an error reply (NOPERM, OOM,
+ * READONLY) while linked: pushed again after LIFT_RETRY_MIN s, doubled
+ * up to LIFT_RETRY_MAX, until Redis takes it; logged once, and once when
+ * Redis takes them again
+ */
+#define LIFT_RETRY_MIN	1
+#define LIFT_RETRY_MAX	60
+static struct event	*ev_lift_retry;
+static int		 lift_backoff;		/* s, 0: not refused */
+
+/*
  * A sender domain whose shared allowance is spent until (ms); or whose
  * allowance Redis did not answer (an error reply: a user without the
  * right to run scripts, OOM, READONLY; or no count), counted from this
@@ -209,7 +220,40 @@ cluster_now_ms(void)
 }
 
 static void	lifted_save(void);
+static int	push(const char *, long long, const char *, struct lifted *);
 static void	hand_over(const char *, int, const int *, int);
+
+/* while linked: the resubscribes Redis refused, again */
+static void
+on_lift_retry(int fd, short ev, void *arg)
+{
+	struct lifted	*l;
+
+	if (!redis_link_up())
+		return;		/* pushed by on_linked */
+	TAILQ_FOREACH(l, &lifted, entry)
+		if (l->sent == 0)
+			push(l->field, l->ms, NULL, l);
+}
+
+static void
+lift_refused(const char *why)
+{
+	struct timeval	 tv = { 0, 0 };
+	char		 w[128];
+
+	if (evtimer_pending(ev_lift_retry, NULL))
+		return;
+	if (lift_backoff == 0) {
+		log_warnx("cluster: redis refused a resubscribe (%s): kept, "
+		    "and pushed again until redis takes it", log_sanitize(w,
+		    sizeof(w), why ? why : ""));
+		lift_backoff = LIFT_RETRY_MIN;
+	} else if ((lift_backoff *= 2) > LIFT_RETRY_MAX)
+		lift_backoff = LIFT_RETRY_MAX;
+	tv.tv_sec = lift_backoff;
+	evtimer_add(ev_lift_retry, &tv);
+}
 
 static void
 on_pushed(const redisReply *r, void *arg)
@@ -220,9 +264,18 @@ on_pushed(const redisReply *r, void *arg)
 		pushed++;
 	if (l == NULL)
 		return;
-	if (r == NULL || r->type == REDIS_REPLY_ERROR || l->ms != l->sent) {
+	if (r == NULL && redis_link_refused() != NULL) {
+		l->sent = 0;
+		lift_refused(redis_link_refused());
+		return;
+	}
+	if (r == NULL || l->ms != l->sent) {
 		l->sent = 0;	/* again at the next link */
 		return;
+	}
+	if (lift_backoff != 0) {
+		lift_backoff = 0;
+		log_info("cluster: redis takes the resubscribes again");
 	}
 	TAILQ_REMOVE(&lifted, l, entry);
 	free(l);
@@ -662,7 +715,9 @@ cluster_configure(struct event_base *base, const struct config *c)
 	if (!loaded) {
 		loaded = 1;
 		lifted_load();
-		if ((ev_room = evtimer_new(base, on_room, NULL)) == NULL)
+		if ((ev_room = evtimer_new(base, on_room, NULL)) == NULL ||
+		    (ev_lift_retry = evtimer_new(base, on_lift_retry,
+		    NULL)) == NULL)
 			fatal("evtimer_new");
 	} else {
 		/* a reload: a limit raised may grant what its old one held */
