@@ -174,6 +174,7 @@ struct lifted {
 	long long		 ms;
 	long long		 sent;		/* ms of the push in
 						   flight, 0 */
+	int			 inflight;	/* pushes awaited */
 };
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
@@ -264,6 +265,9 @@ on_pushed(const redisReply *r, void *arg)
 		pushed++;
 	if (l == NULL)
 		return;
+	/* lifted, suppressed, lifted again: the last push answers for it */
+	if (--l->inflight > 0)
+		return;
 	if (r == NULL && redis_link_refused() != NULL) {
 		l->sent = 0;
 		lift_refused(redis_link_refused());
@@ -296,8 +300,10 @@ push(const char *field, long long ms, const char *reason, struct lifted *l)
 	    reason ? reason : "");
 	if (redis_command(on_pushed, l, 9, argv, NULL) == -1)
 		return (-1);
-	if (l != NULL)
+	if (l != NULL) {
 		l->sent = ms;
+		l->inflight++;
+	}
 	return (0);
 }
 
