@@ -119,6 +119,7 @@ static void	 testing_set(const struct pos *, const struct pos *,
 		    const char *, int, int64_t, int64_t);
 static void	 route_require(const struct pos *, int, const char *, int);
 static void	 pki_ref(const struct pos *, const struct listener *);
+static void	 postmaster_set(const struct pos *, const char *);
 static void	 pki_refs_check(void);
 static int64_t	 num_scale(int64_t, int64_t);
 static struct numval num_err(void);
@@ -474,14 +475,7 @@ main		: HOSTNAME STRING {
 		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
 		| POSTMASTER STRING {
 			global_once(&$<pos>1, "postmaster");
-			if (strchr($2, '@') == NULL ||
-			    config_check_domain(strrchr($2, '@') + 1) == -1)
-				perr(&$<pos>2, "postmaster \"%s\": want an "
-				    "address (user@domain) that a route takes",
-				    $2);
-			else
-				parse_copystr(&$<pos>2, conf->postmaster,
-				    sizeof(conf->postmaster), $2, "postmaster");
+			postmaster_set(&$<pos>2, $2);
 			free($2);
 		}
 		| TLS CIPHERS STRING {
@@ -1851,6 +1845,33 @@ pki_ref(const struct pos *p, const struct listener *l)
  * The sections come in any order: a listener may name a pki defined
  * further on, and only one defined nowhere is unknown.
  */
+/*
+ * The postmaster's domain as a route's: lowercased, an A-label, no
+ * trailing dot, which TLS-RPT's contact-info would carry otherwise.
+ */
+static void
+postmaster_set(const struct pos *p, const char *addr)
+{
+	char		 name[MH_NAME_MAX], buf[sizeof(conf->postmaster)];
+	const char	*at;
+
+	if ((at = strrchr(addr, '@')) == NULL ||
+	    dns_domain_ascii(at + 1, name, sizeof(name)) == -1 ||
+	    config_check_domain(name) == -1) {
+		perr(p, "postmaster \"%s\": want an address (user@domain) "
+		    "that a route takes", addr);
+		return;
+	}
+	if ((size_t)snprintf(buf, sizeof(buf), "%.*s@%s", (int)(at - addr),
+	    addr, name) >= sizeof(buf)) {
+		perr(p, "postmaster too long (at most %zu bytes)",
+		    sizeof(conf->postmaster) - 1);
+		return;
+	}
+	parse_copystr(p, conf->postmaster, sizeof(conf->postmaster), buf,
+	    "postmaster");
+}
+
 static void
 pki_refs_check(void)
 {
