@@ -68,6 +68,7 @@ static char			 kinds_one[32];
 static int			 kinds_said;	/* all beside a kind said */
 static struct domain_limit	*cur_dlimit;
 static uint32_t			 cur_dlimit_n;	/* limit domain lines */
+static struct pos		 cur_dlimit_pos;	/* its domain */
 static struct tracking		*cur_track;
 static struct pos		 cur_track_pos;
 static struct pos		 auth_pos;
@@ -808,6 +809,15 @@ limit		: MESSAGESIZE size {
 				conf->mime_header_size = $2.n;
 		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
+		| dlimithead {
+			/* a domain alone limits nothing */
+			if (cur_dlimit->domain[0] != '\0')
+				perr(&cur_dlimit_pos, "limit domain \"%s\" "
+				    "needs at least one of rate, connections, "
+				    "tls require or tls verify",
+				    cur_dlimit->domain);
+			cur_dlimit = NULL;
+		}
 		| SENDERDOMAIN STRING RATE number PER STRING {
 			struct sender_limit	*s;
 			char			 what[MH_NAME_MAX + 32];
@@ -853,6 +863,7 @@ dlimithead	: DOMAIN STRING {
 				fatal("calloc");
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
+			cur_dlimit_pos = $<pos>2;
 			cur_dlimit_n++;
 			/*
 			 * as relayd names the destination it applies to:
@@ -871,7 +882,7 @@ dlimithead	: DOMAIN STRING {
 		}
 		;
 
-dlimitopts	: /* empty */
+dlimitopts	: dlimitopt
 		| dlimitopts dlimitopt
 		;
 
