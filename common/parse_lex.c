@@ -381,6 +381,12 @@ yyerror(const char *msg)
 		    "%s", usage);
 	else if (lasttok == '\n')
 		perr(&lastpos, "%s: statement incomplete at end of line", msg);
+	else if (lasttok == STRING && stmt_ntok == 1 && block == NULL &&
+	    (stmt_tok == CLUSTER || stmt_tok == EVENTS) &&
+	    (usage = parse_usage("", stmt_text, "")) != NULL)
+		/* "cluster "x" {": a name where the block has none */
+		perr(&lastpos, "%s takes no name: expected %s", stmt_text,
+		    usage);
 	else if (lasttok == STRING && !lastquoted &&
 	    lookup(lasttext, NULL) == STRING)
 		unknown_word(&lastpos, lasttext);
