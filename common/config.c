@@ -396,11 +396,13 @@ config_check_domain(const char *d)
 /*
  * Headers the HTTP client sets itself: the framing of the request (a
  * second Content-Length would smuggle the body past the server), its
+ * Host (another one sends the request to another site behind the URL's
+ * server or proxy than the URL names, past the address guard), its
  * Content-Type (a multipart one carries its boundary) and the Standard
  * Webhooks signature.
  */
 static const char *const reserved_headers[] = {
-	"Connection", "Content-Length", "Content-Type", "Expect",
+	"Connection", "Content-Length", "Content-Type", "Expect", "Host",
 	"Keep-Alive", "Proxy-Connection", "TE", "Trailer",
 	"Transfer-Encoding", "Upgrade", "webhook-id", "webhook-signature",
 	"webhook-timestamp"
