@@ -64,6 +64,8 @@ void		 parse_lex_close(void);
 /* parse_util.c */
 int		 parse_macro_set(const char *, const char *);
 const char	*parse_macro_get(const char *);
+void		 parse_macro_refuse(const char *);
+int		 parse_macro_refused(const char *);
 void		 parse_macros_clear(void);
 int		 parse_copystr(const struct pos *, char *, size_t, const char *,
 		    const char *);

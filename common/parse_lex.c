@@ -677,7 +677,13 @@ expand(const struct pos *start)
 		lexerr(start, "'$' without a macro name");
 		return (-1);
 	}
-	if ((val = parse_macro_get(name)) == NULL) {
+	val = parse_macro_get(name);
+	if (val == NULL && parse_macro_refused(name)) {
+		/* its value was said: its statement is not said again */
+		suppress = 1;
+		return (-1);
+	}
+	if (val == NULL) {
 		lexerr(start, "macro \"%s\" is not defined (define it before "
 		    "its first use: %s = \"...\")", name, name);
 		return (-1);
@@ -1012,6 +1018,10 @@ yylex(void)
 	prevtok = lasttok;
 	prevpos = lastpos;
 	tok = lex();
+	/* "x = "\xff"": the value said, a use of x is not said again */
+	if (tok == ERRTOK && !lastbol && stmt_tok == STRING &&
+	    stmt_ntok == 1 && lasttok == '=')
+		parse_macro_refuse(stmt_text);
 	lasttok = tok;
 	if (lastbol) {
 		stmt_tok = tok;

@@ -73,6 +73,36 @@ parse_macro_get(const char *name)
 	return (NULL);
 }
 
+/*
+ * A macro whose value was refused (said so: not valid UTF-8, too long):
+ * defined, with no value, so that a use of it is not said again as "not
+ * defined".
+ */
+void
+parse_macro_refuse(const char *name)
+{
+	struct macro	*m;
+
+	if (parse_macro_set(name, "") == -1)
+		return;
+	TAILQ_FOREACH(m, &macros, entry)
+		if (strcmp(m->name, name) == 0) {
+			free(m->value);
+			m->value = NULL;
+		}
+}
+
+int
+parse_macro_refused(const char *name)
+{
+	struct macro	*m;
+
+	TAILQ_FOREACH(m, &macros, entry)
+		if (strcmp(m->name, name) == 0)
+			return (m->value == NULL);
+	return (0);
+}
+
 void
 parse_macros_clear(void)
 {
