@@ -1053,6 +1053,7 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| REQUIRE DKIM reqresult optquarantine {
+			route_once(&$<pos>1, "require dkim");
 			route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
 			free($3);
 		}
@@ -1065,8 +1066,11 @@ routeopt	: URL STRING {
 			if (strcmp($2, "dmarc") != 0)
 				perr(&$<pos>2, "unknown requirement \"%s\" "
 				    "(dkim or dmarc)", $2);
-			else
-				route_require(&$<pos>3, REQUIRE_DMARC, $3, $4);
+			else {
+				route_once(&$<pos>1, "require dmarc");
+				route_require(&$<pos>3, REQUIRE_DMARC, $3,
+				    $4);
+			}
 			free($2);
 			free($3);
 		}
