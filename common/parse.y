@@ -1807,9 +1807,14 @@ tracking_yesno(const struct pos *p, const char *what, const char *v, int *dst)
 static int
 kind_add(const struct pos *p, const char *name)
 {
-	char	 at[PATH_MAX + 32];
+	char	 at[PATH_MAX + 32], what[48];
 	int	 k;
 
+	if (strcmp(name, "all") == 0 || event_kind_from_name(name) != -1) {
+		/* "kinds delivery, delivery": which was meant? */
+		snprintf(what, sizeof(what), "kind \"%s\"", name);
+		events_once(p, what);
+	}
 	if (strcmp(name, "all") == 0) {
 		cur_events->kinds = EV_ALL;
 		if (kinds_all_pos.file == NULL)
