@@ -121,6 +121,8 @@ static void	 testing_set(const struct pos *, const struct pos *,
 static void	 route_require(const struct pos *, int, const char *, int);
 static void	 pki_ref(const struct pos *, const struct listener *);
 static void	 postmaster_set(const struct pos *, const char *);
+static int	 relay_from_once(const struct pos *, const struct netaddr *,
+		    const char *);
 static void	 pki_refs_check(void);
 static int64_t	 num_scale(int64_t, int64_t);
 static struct numval num_err(void);
@@ -391,7 +393,9 @@ main		: HOSTNAME STRING {
 				perr(&$<pos>3, "bad network \"%s\" (want "
 				    "ADDRESS/BITS with no host bits set)", $3);
 				free(n);
-			} else
+			} else if (relay_from_once(&$<pos>3, n, $3) == -1)
+				free(n);
+			else
 				TAILQ_INSERT_TAIL(&conf->relay_from, n, entry);
 			free($3);
 		}
@@ -1865,6 +1869,29 @@ pki_ref(const struct pos *p, const struct listener *l)
  * The sections come in any order: a listener may name a pki defined
  * further on, and only one defined nowhere is unknown.
  */
+/*
+ * A relay from network once, however written ("10.0.0.0/8" and
+ * "10.000.0.0/8", "2001:db8::/32" and "2001:DB8:0::/32" are one).
+ */
+static int
+relay_from_once(const struct pos *p, const struct netaddr *n,
+    const char *text)
+{
+	char		 addr[INET6_ADDRSTRLEN], key[INET6_ADDRSTRLEN + 8];
+	char		 what[128];
+	const void	*a;
+
+	if (n->ss.ss_family == AF_INET)
+		a = &((const struct sockaddr_in *)&n->ss)->sin_addr;
+	else
+		a = &((const struct sockaddr_in6 *)&n->ss)->sin6_addr;
+	if (inet_ntop(n->ss.ss_family, a, addr, sizeof(addr)) == NULL)
+		return (0);
+	snprintf(key, sizeof(key), "%s/%d", addr, n->bits);
+	snprintf(what, sizeof(what), "relay from \"%.80s\"", text);
+	return (parse_def(p, "relay from", key, what));
+}
+
 /*
  * The postmaster's domain as a route's: lowercased, an A-label, no
  * trailing dot, which TLS-RPT's contact-info would carry otherwise.
