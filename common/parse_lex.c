@@ -219,10 +219,14 @@ lookup(const char *s, int *top)
 	return (p != NULL ? p->token : STRING);
 }
 
+#define MSG_KEEP	510	/* bytes of each end of a long message */
+
 static void
 vperr(const struct pos *p, const char *fmt, va_list ap)
 {
-	char	 msg[1024];
+	char	 msg[1024], *all;
+	va_list	 aq;
+	int	 n;
 
 	if (p == NULL || p->file == NULL)
 		p = &lastpos;
@@ -237,7 +241,18 @@ vperr(const struct pos *p, const char *fmt, va_list ap)
 		stopped = 1;
 		return;
 	}
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(aq, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	/*
+	 * A message about a value of thousands of bytes: its start and its
+	 * end, which says what is wrong with it, not cut short after 1 KB
+	 */
+	if (n >= (int)sizeof(msg) && vasprintf(&all, fmt, aq) != -1) {
+		snprintf(msg, sizeof(msg), "%.*s...%s", MSG_KEEP, all,
+		    all + n - MSG_KEEP);
+		free(all);
+	}
+	va_end(aq);
 	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
 	    msg);
 	if (stmt_tok == URL)
