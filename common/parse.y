@@ -85,6 +85,7 @@ enum listen_word {
 static struct pos		 cur_listen_words[LW_MAX];
 static int			 url_seen;	/* url option seen in a block */
 static int			 in_cluster;	/* in the cluster block */
+static struct pos		 auth_header_pos;	/* the block's */
 static uint32_t			 ncluster;	/* cluster blocks so far */
 static struct pos		 cluster_pos;	/* where the block began */
 
@@ -121,6 +122,7 @@ static void	 testing_set(const struct pos *, const struct pos *,
 static void	 route_require(const struct pos *, int, const char *, int);
 static void	 pki_ref(const struct pos *, const struct listener *);
 static void	 postmaster_set(const struct pos *, const char *);
+static void	 auth_header_check(const char *, const char *);
 static int	 relay_from_once(const struct pos *, const struct netaddr *,
 		    const char *);
 static void	 pki_refs_check(void);
@@ -986,7 +988,11 @@ routeopt	: URL STRING {
 			free($2);
 		}
 		| HEADER STRING STRING {
-			parse_header_add(&$<pos>2, &cur_route->headers, $2, $3);
+			int	 auth = strcasecmp($2, "Authorization") == 0;
+
+			if (parse_header_add(&$<pos>2, &cur_route->headers, $2,
+			    $3) == 0 && auth)
+				auth_header_pos = $<pos>2;
 		}
 		| SECRET STRING {
 			route_once(&$<pos>1, "secret");
@@ -1182,8 +1188,11 @@ eventsopt	: URL STRING {
 			free($2);
 		}
 		| HEADER STRING STRING {
-			parse_header_add(&$<pos>2, &cur_events->headers, $2,
-			    $3);
+			int	 auth = strcasecmp($2, "Authorization") == 0;
+
+			if (parse_header_add(&$<pos>2, &cur_events->headers,
+			    $2, $3) == 0 && auth)
+				auth_header_pos = $<pos>2;
 		}
 		| TIMEOUT time {
 			events_once(&$<pos>1, "timeout");
@@ -1395,6 +1404,10 @@ route_end(void)
 {
 	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 
+	auth_header_check(cur_route->url, "url");
+	auth_header_check(cur_route->authorize, "authorize url");
+	auth_header_check(cur_route->errors, "errors url");
+	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
 	if (cur_route->url[0] == '\0' && !url_seen)
 		perr(&cur_route_pos, "route without url");
 	/* the POST's answer is the reply to the client's data, which it
@@ -1730,6 +1743,8 @@ events_end(void)
 	char		 pub[MH_URL_MAX], key[MH_URL_MAX + 16];
 	char		 what[MH_URL_MAX + 64];
 
+	auth_header_check(cur_events->url, "url");
+	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
 	if (cur_events->url[0] == '\0' && !url_seen)
 		perr(&cur_events_pos, "events without url");
 	else if (cur_events->url[0] != '\0') {
@@ -1870,6 +1885,27 @@ pki_ref(const struct pos *p, const struct listener *l)
  * further on, and only one defined nowhere is unknown.
  */
 /*
+ * A header "Authorization" beside a user and password in a URL the block's
+ * headers go to: libcurl sends the header alone, the URL's credentials
+ * unused without a word.  Said once, at the header.
+ */
+static void
+auth_header_check(const char *url, const char *what)
+{
+	const char	*a;
+
+	if (auth_header_pos.file == NULL || url[0] == '\0')
+		return;
+	a = strstr(url, "://") != NULL ? strstr(url, "://") + 3 : url;
+	if (memchr(a, '@', strcspn(a, "/?#")) == NULL)
+		return;
+	perr(&auth_header_pos, "header \"Authorization\" beside a user and "
+	    "password in the %s: only one of them would be sent; give one",
+	    what);
+	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
+}
+
+/*
  * A relay from network once, however written ("10.0.0.0/8" and
  * "10.000.0.0/8", "2001:db8::/32" and "2001:DB8:0::/32" are one).
  */
@@ -1939,6 +1975,7 @@ parse_cleanup(void)
 	parse_lex_close();
 	parse_macros_clear();
 	parse_defs_clear();
+	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
 }
 
 void
