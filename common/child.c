@@ -316,8 +316,12 @@ child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_SETUP_CONF_DATA:
 	case IMSG_SETUP_CONF_END:
 		conf = child_config_chunk(imsg, &done);
-		if (done)
-			child_reconfigure(conf);
+		if (!done)
+			break;
+		child_reconfigure(conf);
+		/* the parent answers mhctl reload once every child has it */
+		mproc_compose(p, IMSG_SETUP_CONF_DONE, imsg->hdr.peerid, -1,
+		    NULL, 0);
 		break;
 	case IMSG_SETUP_PEER:
 		child_peer(imsg);

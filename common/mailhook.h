@@ -39,7 +39,9 @@ enum imsg_type {
 	/* parent <-> child: setup (config, channels, listeners, start) */
 	IMSG_SETUP_CONF_START,	/* -> child: a new config follows */
 	IMSG_SETUP_CONF_DATA,	/* -> child: a chunk of config JSON */
-	IMSG_SETUP_CONF_END,	/* -> child: apply it */
+	IMSG_SETUP_CONF_END,	/* -> child: apply it (peerid: its number) */
+	/* <- child: that config is applied (peerid: its number), no data */
+	IMSG_SETUP_CONF_DONE,
 	/* -> child: fd is a socket to peer (enum mh_proc) */
 	IMSG_SETUP_PEER,
 	/* -> smtpd: fd is a bound listener (uint32_t id) */

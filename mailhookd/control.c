@@ -71,6 +71,7 @@ static int		 ctl_nclients;
 static int		 ctl_nusers;	/* of them, not root's */
 
 static void	ctl_free(struct ctl_client *);
+static struct ctl_client *ctl_find(uint32_t);
 
 static void
 ctl_send(struct ctl_client *c, json_t *reply)
@@ -265,12 +266,13 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
 	case CTL_SHOW_CONFIG:
 		return (ctl_config());
 	case CTL_RELOAD:
-		if (parent_reload(err, sizeof(err)) == -1)
+		/* answered once the children have it: control_reload_done */
+		c->waiting = 1;
+		if (parent_reload(err, sizeof(err), c->id) == -1) {
+			c->waiting = 0;
 			return (json_pack("{s:s}", "error", err));
-		if (err[0] != '\0')
-			return (json_pack("{s:b,s:s}", "reloaded", 1,
-			    "at_restart", err));
-		return (json_pack("{s:b}", "reloaded", 1));
+		}
+		return (json_null());
 	case CTL_LOG_VERBOSE:
 	case CTL_LOG_BRIEF:
 		parent_verbose(cmd->id == CTL_LOG_VERBOSE);
@@ -359,6 +361,34 @@ ctl_answer_deadline(evutil_socket_t fd, short ev, void *arg)
 	    "stopped): the command may still be carried out once it does",
 	    who, CTL_ANSWER_SECS);
 	ctl_send(c, json_pack("{s:s}", "error", err));
+}
+
+/*
+ * The end of a reload asked by client id (parent.c reload_done): every
+ * child has the new configuration (err ""), or err says who has not.
+ * note: what waits for the next restart.
+ */
+void
+control_reload_done(uint32_t id, const char *err, const char *note)
+{
+	struct ctl_client	*c;
+	struct mproc		*mp;
+
+	/* a client gone meanwhile, or a SIGHUP's reload: no one to tell */
+	if (id == 0 || (c = ctl_find(id)) == NULL || c->waiting == 0)
+		return;
+	c->waiting = 0;
+	mp = c->mp;
+	if (err[0] != '\0')
+		ctl_send(c, json_pack("{s:s}", "error", err));
+	else if (note[0] != '\0')
+		ctl_send(c, json_pack("{s:b,s:s}", "reloaded", 1,
+		    "at_restart", note));
+	else
+		ctl_send(c, json_pack("{s:b}", "reloaded", 1));
+	/* now: a stop (a child lost) may end the parent before its pass */
+	if (mp != NULL)
+		mproc_flush_now(mp);
 }
 
 static void
@@ -529,7 +559,11 @@ ctl_request(struct ctl_client *c, json_t *req)
 		    words[ctl_cmd_skip(cmd) + 1] : NULL);
 		if (reply == NULL)
 			reply = json_pack("{s:s}", "error", "unknown command");
-		ctl_send(c, reply);
+		/* null: answered later (reload) */
+		if (json_is_null(reply))
+			json_decref(reply);
+		else
+			ctl_send(c, reply);
 		return;
 	}
 	ctl_forward(c, cmd, argv);

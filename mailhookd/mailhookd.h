@@ -19,6 +19,7 @@ struct child {
 	pid_t		 pid;
 	time_t		 started;
 	int		 ready;
+	int		 conf_wait;	/* a reload's config not applied */
 	char		 confinement[256];
 	struct mproc	*mp;
 };
@@ -37,7 +38,8 @@ extern struct config		*parent_conf;
 extern struct parent_opts	 parent_opts;
 extern time_t			 parent_started;
 
-int	parent_reload(char *msg, size_t len);
+/* ctl: the control client to answer (control_reload_done), 0 none */
+int	parent_reload(char *msg, size_t len, uint32_t ctl);
 /* what the last reload left for the next restart ("" if nothing) */
 const char *parent_restart_pending(void);
 int	parent_stopping(void);
@@ -55,6 +57,8 @@ void	control_scrape(uint32_t);	/* webd's IMSG_METRICS_REQ */
 struct cluster_link;
 void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);
+/* a reload's answer: err "" when every child applied it */
+void	control_reload_done(uint32_t, const char *err, const char *note);
 
 /* notify.c: the service manager's readiness protocol (sd_notify) */
 void	notify_init(const char *path);

@@ -45,6 +45,7 @@ static int		 announced;	/* READY=1 sent to the service manager */
 static int		 exit_status;
 static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
 static struct event	*ev_deadline;
+static void		 reload_check(void);
 
 static const enum mh_proc child_procs[] = {
 	PROC_SMTPD, PROC_AUTHD, PROC_RELAYD, PROC_HOOKD, PROC_SIGNER, PROC_WEBD
@@ -524,6 +525,9 @@ child_reaped(struct child *c, int status)
 	}
 	c->pid = 0;
 	c->ready = 0;
+	/* a reload waits for no child that is gone: the stop answers it */
+	c->conf_wait = 0;
+	reload_check();
 }
 
 static void
@@ -575,7 +579,7 @@ sighup_cb(evutil_socket_t sig, short ev, void *arg)
 		log_warnx("received SIGHUP while stopping: no reload");
 		return;
 	}
-	parent_reload(err, sizeof(err));
+	parent_reload(err, sizeof(err), 0);
 }
 
 /*
@@ -613,9 +617,14 @@ parent_stopping(void)
 
 /*
  * Config transfer to a child: SETUP_CONF_START (the length),
- * SETUP_CONF_DATA chunks of JSON, SETUP_CONF_END; child.c reassembles it.
+ * SETUP_CONF_DATA chunks of JSON, SETUP_CONF_END with the config's
+ * number (0 the first, one more each reload); child.c reassembles it.
+ * Once it has applied a reloaded one, the child answers SETUP_CONF_DONE
+ * with that number.
  */
 #define CONF_CHUNK	(256 * 1024)
+
+static uint32_t		 conf_gen;
 
 void
 parent_send_config(struct mproc *p, const struct config *conf, int flags)
@@ -635,7 +644,7 @@ parent_send_config(struct mproc *p, const struct config *conf, int flags)
 		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
 		mproc_compose(p, IMSG_SETUP_CONF_DATA, 0, -1, s + off, n);
 	}
-	mproc_compose(p, IMSG_SETUP_CONF_END, 0, -1, NULL, 0);
+	mproc_compose(p, IMSG_SETUP_CONF_END, conf_gen, -1, NULL, 0);
 	free(s);
 }
 
@@ -732,18 +741,130 @@ parent_restart_pending(void)
 }
 
 /*
+ * A reload is done once every live child has applied the new config
+ * (SETUP_CONF_DONE): only then is it logged, READY=1 sent and mhctl
+ * reload answered, so that what comes after the answer (a message, a
+ * session) finds the new config in every process.  A child that does
+ * not within RELOAD_ACK_SECS (busy, stopped) is named and the reload
+ * ends without it; one that dies ends the daemon (child_reaped) and with
+ * it the reload.  A SIGHUP meanwhile reloads again once this one is
+ * done; an mhctl reload meanwhile is answered that a reload is under way.
+ */
+#define RELOAD_ACK_SECS	20
+
+static int		 reloading;	/* children are applying conf_gen */
+static int		 reload_again;	/* a SIGHUP came meanwhile */
+static uint32_t		 reload_ctl;	/* the control client waiting */
+static struct event	*ev_reload;
+
+static void
+reload_done(const char *late)
+{
+	char	 status[1400], err[1024];
+
+	reloading = 0;
+	evtimer_del(ev_reload);
+	if (shutting_down) {
+		log_warnx("reload: mailhookd is stopping: not every process "
+		    "has applied the configuration");
+		control_reload_done(reload_ctl, "mailhookd is stopping: not "
+		    "every process has applied the configuration",
+		    restart_pending);
+		reload_ctl = 0;
+		return;
+	}
+	if (late[0] != '\0')
+		log_warnx("reload: %s has not applied the configuration in "
+		    "%d s: it does once it reads it", late, RELOAD_ACK_SECS);
+	log_info("configuration reloaded");
+	if (announced) {
+		snprintf(status, sizeof(status), "configuration reloaded%s%s"
+		    "%s%s", restart_pending[0] != '\0' ?
+		    "; at the next restart: " : "", restart_pending,
+		    late[0] != '\0' ? "; not applied yet by " : "", late);
+		notify_ready(status);
+	}
+	if (late[0] != '\0') {
+		snprintf(status, sizeof(status), "%s has not applied the new "
+		    "configuration in %d s (busy or stopped): it does once it "
+		    "reads it", late, RELOAD_ACK_SECS);
+		control_reload_done(reload_ctl, status, restart_pending);
+	} else
+		control_reload_done(reload_ctl, "", restart_pending);
+	reload_ctl = 0;
+	if (reload_again) {
+		reload_again = 0;
+		parent_reload(err, sizeof(err), 0);
+	}
+}
+
+/* done when no live child has the new config still to apply */
+static void
+reload_check(void)
+{
+	size_t	i;
+
+	if (!reloading)
+		return;
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].conf_wait)
+			return;
+	reload_done("");
+}
+
+static void
+reload_late(evutil_socket_t fd, short ev, void *arg)
+{
+	char	who[128] = "";
+	size_t	i;
+
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].conf_wait) {
+			children[child_procs[i]].conf_wait = 0;
+			if (who[0] != '\0')
+				strlcat(who, " and ", sizeof(who));
+			strlcat(who, proc_name(child_procs[i]), sizeof(who));
+		}
+	reload_done(who);
+}
+
+/* SETUP_CONF_DONE: that child has applied config number gen */
+static void
+reload_applied(struct child *c, uint32_t gen)
+{
+	/* one a late child applies after its reload ended is no news */
+	if (!reloading || gen != conf_gen || !c->conf_wait)
+		return;
+	c->conf_wait = 0;
+	reload_check();
+}
+
+/*
  * Reload: parse the file again; on success every child gets the new
  * config.  Listeners are bound at start only: listeners_keep().  -1: msg
- * is the error; 0: msg says what waits for the next restart ("": none).
+ * is the error; 0: the reload is under way, reload_done() ends it and
+ * answers control client ctl (0: none).
  */
 int
-parent_reload(char *msg, size_t len)
+parent_reload(char *msg, size_t len, uint32_t ctl)
 {
 	struct config	*conf;
+	struct timeval	 tv = { RELOAD_ACK_SECS, 0 };
 	size_t		 i;
 	char		 first[768];
 	int		 n, bad;
 
+	if (reloading) {
+		if (ctl == 0) {
+			log_info("SIGHUP during a reload: reloading again "
+			    "once it is done");
+			reload_again = 1;
+			return (0);
+		}
+		snprintf(msg, len, "a reload is under way: try again once "
+		    "it is done");
+		return (-1);
+	}
 	log_info("reloading %s", parent_opts.conffile);
 	/* a SIGHUP before the first READY=1: that one comes as planned */
 	if (announced)
@@ -795,19 +916,22 @@ parent_reload(char *msg, size_t len)
 	strlcpy(conf->verdict_key, verdict_key, sizeof(conf->verdict_key));
 	config_tracking_rotate(conf, parent_conf);
 	listeners_keep(conf, parent_conf, msg, len);
-	for (i = 0; i < NCHILD; i++)
+	/* the keys first: the signer's SETUP_CONF_DONE says it has them */
+	dkim_keys_send(conf);
+	conf_gen++;
+	for (i = 0; i < NCHILD; i++) {
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
-	dkim_keys_send(conf);
+		children[child_procs[i]].conf_wait =
+		    children[child_procs[i]].pid > 0;
+	}
 	config_free(parent_conf);
 	parent_conf = conf;
 	strlcpy(restart_pending, msg, sizeof(restart_pending));
-	log_info("configuration reloaded");
-	if (announced) {
-		snprintf(first, sizeof(first), "configuration reloaded%s%s",
-		    msg[0] != '\0' ? "; at the next restart: " : "", msg);
-		notify_ready(first);
-	}
+	reloading = 1;
+	reload_ctl = ctl;
+	evtimer_add(ev_reload, &tv);
+	reload_check();
 	return (0);
 }
 
@@ -849,6 +973,12 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 		c->ready = 1;
 		log_info("%s (pid %d) ready: %s", p->name, (int)c->pid, s);
 		parent_ready();
+		break;
+	case IMSG_SETUP_CONF_DONE:
+		if (MH_IMSG_DATA_SIZE(imsg) != 0 || imsg->fd != -1 ||
+		    imsg->hdr.peerid == 0 || imsg->hdr.peerid > conf_gen)
+			fatalx("SETUP_CONF_DONE from %s: malformed", p->name);
+		reload_applied(c, imsg->hdr.peerid);
 		break;
 	case IMSG_CTL_REPLY:
 		control_child_reply(p->proc, imsg);
@@ -909,6 +1039,9 @@ parent_signals(void)
 	ev_sighup = evsignal_new(proc_base, SIGHUP, sighup_cb, NULL);
 	ev_sigchld = evsignal_new(proc_base, SIGCHLD, sigchld_cb, NULL);
 	ev_deadline = evtimer_new(proc_base, deadline_cb, NULL);
+	ev_reload = evtimer_new(proc_base, reload_late, NULL);
+	if (ev_deadline == NULL || ev_reload == NULL)
+		fatalx("evtimer_new");
 	evsignal_add(ev_sigterm, NULL);
 	evsignal_add(ev_sigint, NULL);
 	evsignal_add(ev_sighup, NULL);
