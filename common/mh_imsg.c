@@ -67,6 +67,11 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	ssize_t		 n;
 	int		*fdp, i, nfd, got = 0;
 
+	/* what is left of the last read (part of a message) to the front */
+	if (ibuf->roff > 0) {
+		memmove(ibuf->rbuf, ibuf->rbuf + ibuf->roff, ibuf->rlen);
+		ibuf->roff = 0;
+	}
 	if (rbuf_reserve(ibuf, 65536) == -1)
 		return (-1);
 	memset(&msg, 0, sizeof(msg));
@@ -123,7 +128,7 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 
 	if (ibuf->rlen < MH_IMSG_HDRSZ)
 		return (0);
-	memcpy(&hdr, ibuf->rbuf, sizeof(hdr));
+	memcpy(&hdr, ibuf->rbuf + ibuf->roff, sizeof(hdr));
 	if (hdr.len < MH_IMSG_HDRSZ || hdr.len > MH_IMSG_MAXSIZE ||
 	    (hdr.flags & ~MH_IMSGF_HASFD) != 0) {
 		errno = EBADMSG;
@@ -139,7 +144,8 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 		/* one spare NUL so text payloads can be checked safely */
 		if ((imsg->data = malloc(datalen + 1)) == NULL)
 			return (-1);
-		memcpy(imsg->data, ibuf->rbuf + MH_IMSG_HDRSZ, datalen);
+		memcpy(imsg->data, ibuf->rbuf + ibuf->roff + MH_IMSG_HDRSZ,
+		    datalen);
 		((char *)imsg->data)[datalen] = '\0';
 	}
 	if (hdr.flags & MH_IMSGF_HASFD) {
@@ -153,8 +159,9 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 		    (ibuf->nfds - 1) * sizeof(int));
 		ibuf->nfds--;
 	}
-	memmove(ibuf->rbuf, ibuf->rbuf + hdr.len, ibuf->rlen - hdr.len);
+	/* not moved down for each message: a read moves what is left */
 	ibuf->rlen -= hdr.len;
+	ibuf->roff = ibuf->rlen == 0 ? 0 : ibuf->roff + hdr.len;
 	return (hdr.len);
 }
 
@@ -321,5 +328,5 @@ mh_imsg_clear(struct mh_imsgbuf *ibuf)
 		close(ibuf->fds[--ibuf->nfds]);
 	free(ibuf->rbuf);
 	ibuf->rbuf = NULL;
-	ibuf->rsize = ibuf->rlen = 0;
+	ibuf->rsize = ibuf->roff = ibuf->rlen = 0;
 }

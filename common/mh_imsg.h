@@ -51,7 +51,8 @@ struct mh_imsgbuf {
 	pid_t		 pid;
 	unsigned char	*rbuf;
 	size_t		 rsize;
-	size_t		 rlen;
+	size_t		 roff;		/* where the unread bytes begin */
+	size_t		 rlen;		/* how many there are */
 	int		 fds[MH_IMSG_MAXFDS];
 	int		 nfds;
 };

@@ -105,6 +105,53 @@ test_fd(void)
 	close(sp[1]);
 }
 
+/*
+ * Messages taken one by one from a read, the last of them cut short:
+ * each arrives whole and in order, the cut one once the rest of it is
+ * read (what is left of a read is kept across the next one).
+ */
+static void
+test_split(void)
+{
+	struct mh_imsgbuf	b;
+	struct mh_imsg	im;
+	struct mh_imsg_hdr	h;
+	unsigned char	s[3 * (sizeof(h) + 8)], *m;
+	size_t		one = sizeof(h) + 8;
+	int		sp[2], i, good = 1;
+
+	for (i = 0; i < 3; i++) {
+		m = s + i * one;
+		memset(&h, 0, sizeof(h));
+		h.type = 20 + i;
+		h.len = one;
+		memcpy(m, &h, sizeof(h));
+		memset(m + sizeof(h), 'a' + i, 8);
+	}
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	mh_imsg_init(&b, sp[1]);
+	write(sp[0], s, sizeof(s) - 5);
+	mh_imsg_read(&b);
+	for (i = 0; i < 2; i++) {
+		if (mh_imsg_get(&b, &im) <= 0 || im.hdr.type != 20U + i ||
+		    im.data == NULL || memcmp(im.data, s + i * one +
+		    sizeof(h), 8) != 0)
+			good = 0;
+		mh_imsg_free(&im);
+	}
+	ok(good, "the whole messages of a read arrive in order");
+	ok(mh_imsg_get(&b, &im) == 0, "the cut one waits");
+	write(sp[0], s + sizeof(s) - 5, 5);
+	ok(get_one(&b, &im) > 0 && im.hdr.type == 22 && im.data != NULL &&
+	    memcmp(im.data, s + 2 * one + sizeof(h), 8) == 0,
+	    "the cut one arrives whole with the rest of it");
+	mh_imsg_free(&im);
+	ok(mh_imsg_get(&b, &im) == 0, "nothing more");
+	mh_imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 static void
 test_hostile(void)
 {
@@ -254,5 +301,6 @@ main(void)
 	test_fd();
 	test_fd_exhausted();
 	test_hostile();
+	test_split();
 	return (tap_done());
 }
