@@ -19,6 +19,15 @@
 #include "mailaddr.h"
 
 int
+addr_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return (0);
+	return (1);
+}
+
+int
 smtp_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)s;

@@ -27,6 +27,8 @@ enum addr_err {
 int	smtp_addr_valid(const char *addr, int utf8);
 /* the same for MAIL FROM: '%' and '!' are taken in its local part */
 int	smtp_sender_valid(const char *addr, int utf8);
+/* s has no byte over 0x7f (an address that needs no SMTPUTF8) */
+int	addr_is_ascii(const char *);
 /* s is well-formed UTF-8 of printable characters */
 int	smtp_utf8_valid(const char *, size_t);
 /* a domain name or an address literal ([192.0.2.1], [IPv6:...]) */

@@ -21,6 +21,7 @@
 #include "enhanced.h"
 #include "fileio.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "msghdr.h"
 #include "relayd.h"
 #include "sanitize.h"
@@ -140,16 +141,6 @@ dsn_remote(char *dst, size_t len, const char *relay)
 		dst[strlen(dst) - 1] = '\0';
 }
 
-/* s is US-ASCII */
-static int
-dsn_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return (0);
-	return (1);
-}
-
 /*
  * A Final-Recipient (RFC 3464 2.3.2) in the 7-bit message/delivery-status:
  * an ASCII address as rfc822, another as utf-8 in its utf-8-addr-xtext
@@ -163,7 +154,7 @@ dsn_final_recipient(FILE *fp, const char *addr)
 	size_t			 rem = strlen(addr), len, k;
 	uint32_t		 cp;
 
-	if (dsn_ascii(addr)) {
+	if (addr_is_ascii(addr)) {
 		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", addr);
 		return;
 	}
@@ -255,9 +246,9 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	/* so do a sender and recipients not ASCII (SMTPUTF8), which the
 	 * text part names as they are: in UTF-8 */
 	for (i = 0; i < n; i++)
-		if (!dsn_ascii(orig->rcpts[rcpts[i]].addr))
+		if (!addr_is_ascii(orig->rcpts[rcpts[i]].addr))
 			utf8 = 1;
-	if (utf8 || !dsn_ascii(orig->sender))
+	if (utf8 || !addr_is_ascii(orig->sender))
 		eightbit = 1;
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
 	msghdr_date(date, sizeof(date), now);
