@@ -35,6 +35,7 @@
 #include "enhanced.h"
 #include "http.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "verp.h"
 #include "relayd.h"
 #include "dns.h"
@@ -757,6 +758,16 @@ mx_self(const char *host)
 	return (0);
 }
 
+/* what the DNS said makes every recipient a bounce (550 ext), logged */
+static void
+dns_bounce(struct mconn *c, const char *ext, const char *desc)
+{
+	log_info("mta %s: %s", c->domain, desc);
+	job_fail_all(c, EV_BOUNCE, 550, ext, desc, "dns");
+	job_finish(c);
+	conn_free(c);
+}
+
 /* the most preferred usable MX is this host: a bounce, as Postfix has it */
 static void
 mx_loop(struct mconn *c, const char *host)
@@ -797,10 +808,7 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 			char desc[512];
 			snprintf(desc, sizeof(desc), "no usable host in the "
 			    "MX records of %s", c->domain);
-			log_info("mta %s: %s", c->domain, desc);
-			job_fail_all(c, EV_BOUNCE, 550, "5.4.4", desc, "dns");
-			job_finish(c);
-			conn_free(c);
+			dns_bounce(c, "5.4.4", desc);
 			return;
 		}
 		/*
@@ -891,10 +899,7 @@ literal_cb(const struct dns_addrs *a, void *arg)
 		c->dns_pending = 0;
 		snprintf(desc, sizeof(desc), "address literal %s is a "
 		    "loopback, private or reserved address", c->domain);
-		log_info("mta %s: %s", c->domain, desc);
-		job_fail_all(c, EV_BOUNCE, 550, "5.7.1", desc, "dns");
-		job_finish(c);
-		conn_free(c);
+		dns_bounce(c, "5.7.1", desc);
 		return;
 	}
 	addrs_cb(a, c);
@@ -1428,15 +1433,6 @@ tx_rset_end(struct mconn *c)
 	send_line(c, "RSET");
 }
 
-static int
-addr_ascii(const char *a)
-{
-	for (; *a != '\0'; a++)
-		if ((unsigned char)*a >= 0x80)
-			return (0);
-	return (1);
-}
-
 /*
  * The transaction has a non-ASCII address (RFC 6531 3.4): MAIL says
  * SMTPUTF8 to a server that offers it.  Only the client's SMTPUTF8 (a
@@ -1448,10 +1444,10 @@ tx_utf8(const struct mconn *c)
 	const struct envelope	*env = &c->job->msg->env;
 	size_t			 i;
 
-	if (!addr_ascii(env->sender))
+	if (!addr_is_ascii(env->sender))
 		return (1);
 	for (i = 0; i < c->job->n; i++)
-		if (!addr_ascii(env->rcpts[c->job->idx[i]].addr))
+		if (!addr_is_ascii(env->rcpts[c->job->idx[i]].addr))
 			return (1);
 	return (0);
 }
@@ -1475,13 +1471,13 @@ addr_out(const char *addr, int utf8, char *buf, size_t len)
 	if (at != NULL && at[1] != '\0' && at[1] != '[' &&
 	    (n = strlen(buf)) > 0 && buf[n - 1] == '.')
 		buf[n - 1] = '\0';
-	if (utf8 || addr_ascii(addr))
+	if (utf8 || addr_is_ascii(addr))
 		return (0);
 	if (at == NULL || (size_t)(at - addr) >= len)
 		return (-1);
 	buf[at - addr] = '\0';
-	if (!addr_ascii(buf) || dns_domain_ascii(at + 1, dom,
-	    sizeof(dom)) == -1 || !addr_ascii(dom) ||
+	if (!addr_is_ascii(buf) || dns_domain_ascii(at + 1, dom,
+	    sizeof(dom)) == -1 || !addr_is_ascii(dom) ||
 	    strlcat(buf, "@", len) >= len || strlcat(buf, dom, len) >= len) {
 		strlcpy(buf, addr, len);
 		return (-1);
