@@ -26,6 +26,7 @@
  * the letter in both places (sent twice at worst), never in none.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -442,17 +443,39 @@ dead_list(void)
 	return (json_pack("{s:o,s:I}", "dead", a, "total", (json_int_t)n));
 }
 
-/* a letter sent again: its file goes once the queue has it on disk */
+/*
+ * A letter sent again: its file goes once the queue has it on disk.
+ * Until then it is on the list of those being replayed, which neither
+ * dead replay (it would be queued twice) nor dead remove (removed, it is
+ * still sent; gone before its queue file is durable, a crash loses it)
+ * touches.
+ */
 struct dead_replayed {
+	TAILQ_ENTRY(dead_replayed) entry;
 	char	name[128];
 	char	id[EVENT_ID_LEN];
 };
+static TAILQ_HEAD(, dead_replayed) dead_replaying =
+    TAILQ_HEAD_INITIALIZER(dead_replaying);
+
+static int
+dead_is_replaying(const char *name)
+{
+	struct dead_replayed	*dr;
+
+	TAILQ_FOREACH(dr, &dead_replaying, entry)
+		if (strcmp(dr->name, name) == 0)
+			return (1);
+	return (0);
+}
 
 static void
 dead_requeued(int ok, void *arg)
 {
 	struct dead_replayed	*dr = arg;
 	char			 path[PATH_MAX];
+
+	TAILQ_REMOVE(&dead_replaying, dr, entry);
 
 	if (!ok)
 		log_warnx("dead: %s: queued again, but may not be durable: "
@@ -481,9 +504,11 @@ dead_replay_one(const char *name, const json_t *o)
 		return (-1);
 	}
 	strlcpy(dr->name, name, sizeof(dr->name));
+	TAILQ_INSERT_TAIL(&dead_replaying, dr, entry);
 	rc = events_requeue(key, recs, dead_requeued, dr);
 	json_decref(recs);
 	if (rc == -1) {
+		TAILQ_REMOVE(&dead_replaying, dr, entry);
 		free(dr);
 		return (-1);
 	}
@@ -549,7 +574,7 @@ dead_act(int replay, const char *id)
 	char		**v;
 	size_t		 n, i;
 	json_t		*o, *queued_as, *reply;
-	long		 done = 0, failed = 0, gone = 0;
+	long		 done = 0, failed = 0, gone = 0, busy = 0;
 	char		 why[384], nb[128];
 
 	if ((queued_as = json_object()) == NULL)
@@ -559,7 +584,9 @@ dead_act(int replay, const char *id)
 		if ((o = dead_load(v[i])) == NULL)
 			continue;
 		if (dead_matches(o, id)) {
-			if (replay && dead_gone(v[i], o)) {
+			if (dead_is_replaying(v[i]))
+				busy++;
+			else if (replay && dead_gone(v[i], o)) {
 				gone++;
 				failed++;
 				dead_failed(replay, o);
@@ -578,10 +605,19 @@ dead_act(int replay, const char *id)
 	}
 	dir_names_free(v, n);
 	/* all of none is done: only an id that matches nothing is wrong */
-	if (done == 0 && failed == 0 && strcmp(id, "all") != 0) {
+	if (done == 0 && failed == 0 && busy == 0 && strcmp(id, "all") != 0) {
 		json_decref(queued_as);
 		return (json_pack("{s:s}", "error",
 		    ctl_no_such(nb, sizeof(nb), "dead letter", id)));
+	}
+	/* one being replayed already: queued again once that is durable */
+	if (done == 0 && failed == 0 && busy > 0 && strcmp(id, "all") != 0) {
+		json_decref(queued_as);
+		(void)snprintf(why, sizeof(why), "dead letter %s is being "
+		    "replayed: not %s (it leaves the dead letters once it is "
+		    "queued again, on disk)", id, replay ? "replayed again" :
+		    "removed");
+		return (json_pack("{s:s}", "error", why));
 	}
 	/* the counts in the error too: mhctl shows only the error */
 	if (failed > 0) {
@@ -601,6 +637,9 @@ dead_act(int replay, const char *id)
 	} else
 		reply = json_pack("{s:i}", replay ? "replayed" : "removed",
 		    (int)done);
+	/* those being replayed (by an earlier dead replay) left alone */
+	if (reply != NULL && busy > 0)
+		json_object_set_new(reply, "replaying", json_integer(busy));
 	/* the inbound messages' new queue ids, for show message */
 	if (reply != NULL && json_object_size(queued_as) > 0)
 		json_object_set(reply, "queued_as", queued_as);
