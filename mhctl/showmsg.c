@@ -137,11 +137,12 @@ print_record(const json_t *r)
 		printf(" %lldms", json_integer_value(json_object_get(r,
 		    "time_ms")));
 	} else if (strcmp(w, "event") == 0) {
-		printf("%-9s  %s  %s", "event", str(r, "kind"),
-		    dash(str(r, "recipient")));
+		printf("%-9s  %s  %s  %s", "event", str(r, "kind"),
+		    dash(str(r, "event_id")), dash(str(r, "recipient")));
 	} else if (strcmp(w, "event_post") == 0) {
-		printf("%-9s  %s  %s  %s  %s", "posted", str(r, "kind"),
-		    dash(str(r, "recipient")), str(r, "url"), str(r, "result"));
+		printf("%-9s  %s  %s  %s  %s  %s", "posted", str(r, "kind"),
+		    dash(str(r, "event_id")), dash(str(r, "recipient")),
+		    str(r, "url"), str(r, "result"));
 		print_reply(r, "error");
 	} else if (strcmp(w, "fallback") == 0 &&
 	    str(r, "inbound_id")[0] != '\0') {
