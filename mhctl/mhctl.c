@@ -536,12 +536,14 @@ print_hooks(const json_t *reply)
 		human_when(old, sizeof(old), json_object_get(e, "oldest"), 0);
 		human_when(next, sizeof(next), json_object_get(e,
 		    "next_attempt"), 1);
-		printf("%-16s %-8s %7lld %6s %6lld %6s  %s%s\n", str(e, "id"),
+		printf("%-16s %-8s %7lld %6s %6lld %6s  %s%s%s\n", str(e, "id"),
 		    str(e, "format"), json_integer_value(json_object_get(e,
 		    "backlog")), old, json_integer_value(json_object_get(e,
 		    "last_status")), next, str(e, "url"),
 		    json_is_true(json_object_get(e, "disabled")) ?
-		    " (disabled: 410)" : "");
+		    " (disabled: 410)" : "",
+		    json_is_false(json_object_get(e, "configured")) ?
+		    " (removed)" : "");
 		if (json_string_length(json_object_get(e, "last_error")) > 0)
 			printf("%16s (%s, %lld attempts)\n", "",
 			    str(e, "last_error"), json_integer_value(
