@@ -148,14 +148,22 @@ smtpd_preinit(const struct config *conf)
 
 static int	smtpd_configured;
 
+/*
+ * The SMTP engine refuses a new config only when it cannot build its TLS
+ * contexts or is out of memory: the parent has already built every pki it
+ * sends here with the same function, library and ciphers
+ * (config_load_files(), pki_usable()) and refused the reload otherwise,
+ * so only memory remains.  Going on with the old config while the
+ * acknowledgement says the new one is applied would leave mhctl reload
+ * answering "reloaded" for a config not in use: the process stops
+ * instead, and the daemon with it, as for any child dying.
+ */
 static void
 smtpd_configure(struct config *conf)
 {
 	/* the first config went to smtp_init */
-	if (smtpd_configured++ && smtp_configure(conf) == -1) {
-		log_warnx("new configuration refused by the SMTP engine");
-		return;
-	}
+	if (smtpd_configured++ && smtp_configure(conf) == -1)
+		fatalx("the SMTP engine cannot apply the new configuration");
 	/* limit greeting-delay, session-timeout, errors */
 	smtp_tune(conf->greeting_delay_ms, conf->session_timeout,
 	    conf->max_errors);
