@@ -179,15 +179,17 @@ struct lifted {
 static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 
 /*
- * A resubscribe Redis refused with an error reply (NOPERM, OOM,
- * READONLY) while linked: pushed again after LIFT_RETRY_MIN s, doubled
- * up to LIFT_RETRY_MAX, until Redis takes it; logged once, and once when
- * Redis takes them again
+ * A suppression or a resubscribe Redis refused with an error reply
+ * (NOPERM, OOM, READONLY) while linked: pushed again after
+ * LIFT_RETRY_MIN s, doubled up to LIFT_RETRY_MAX, until Redis takes it
+ * (a suppression with the whole list, as at a link); logged once, and
+ * once when Redis takes them again
  */
 #define LIFT_RETRY_MIN	1
 #define LIFT_RETRY_MAX	60
 static struct event	*ev_lift_retry;
 static int		 lift_backoff;		/* s, 0: not refused */
+static int		 suppress_refused;	/* the list to push again */
 
 /*
  * A sender domain whose shared allowance is spent until (ms); or whose
@@ -223,8 +225,10 @@ cluster_now_ms(void)
 static void	lifted_save(void);
 static int	push(const char *, long long, const char *, struct lifted *);
 static void	hand_over(const char *, int, const int *, int);
+static void	push_entry(const char *, const char *, const char *,
+		    long long);
 
-/* while linked: the resubscribes Redis refused, again */
+/* while linked: the suppressions and resubscribes Redis refused, again */
 static void
 on_lift_retry(int fd, short ev, void *arg)
 {
@@ -232,6 +236,10 @@ on_lift_retry(int fd, short ev, void *arg)
 
 	if (!redis_link_up())
 		return;		/* pushed by on_linked */
+	if (suppress_refused) {
+		suppress_refused = 0;
+		suppress_foreach(push_entry);
+	}
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
@@ -246,14 +254,23 @@ lift_refused(const char *why)
 	if (evtimer_pending(ev_lift_retry, NULL))
 		return;
 	if (lift_backoff == 0) {
-		log_warnx("cluster: redis refused a resubscribe (%s): kept, "
-		    "and pushed again until redis takes it", log_sanitize(w,
-		    sizeof(w), why ? why : ""));
+		log_warnx("cluster: redis refused a suppression change (%s): "
+		    "kept, and pushed again until redis takes it",
+		    log_sanitize(w, sizeof(w), why ? why : ""));
 		lift_backoff = LIFT_RETRY_MIN;
 	} else if ((lift_backoff *= 2) > LIFT_RETRY_MAX)
 		lift_backoff = LIFT_RETRY_MAX;
 	tv.tv_sec = lift_backoff;
 	evtimer_add(ev_lift_retry, &tv);
+}
+
+static void
+lift_taken(void)
+{
+	if (lift_backoff != 0 && !suppress_refused) {
+		lift_backoff = 0;
+		log_info("cluster: redis takes the suppression changes again");
+	}
 }
 
 static void
@@ -263,8 +280,14 @@ on_pushed(const redisReply *r, void *arg)
 
 	if (r != NULL)
 		pushed++;
-	if (l == NULL)
+	if (l == NULL) {
+		if (r == NULL && redis_link_refused() != NULL) {
+			suppress_refused = 1;
+			lift_refused(redis_link_refused());
+		} else if (r != NULL)
+			lift_taken();
 		return;
+	}
 	/* lifted, suppressed, lifted again: the last push answers for it */
 	if (--l->inflight > 0)
 		return;
@@ -277,10 +300,7 @@ on_pushed(const redisReply *r, void *arg)
 		l->sent = 0;	/* again at the next link */
 		return;
 	}
-	if (lift_backoff != 0) {
-		lift_backoff = 0;
-		log_info("cluster: redis takes the resubscribes again");
-	}
+	lift_taken();
 	TAILQ_REMOVE(&lifted, l, entry);
 	free(l);
 	lifted_save();
@@ -471,6 +491,7 @@ on_linked(void)
 	struct lifted	*l;
 	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
 
+	suppress_refused = 0;
 	suppress_foreach(push_entry);
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (l->sent == 0)
