@@ -478,8 +478,8 @@ dead_requeued(int ok, void *arg)
 	TAILQ_REMOVE(&dead_replaying, dr, entry);
 
 	if (!ok)
-		log_warnx("dead: %s: queued again, but may not be durable: "
-		    "kept", dr->name);
+		log_warnx("dead: %s: its queue file may not be durable: "
+		    "not queued again, kept", dr->name);
 	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir,
 	    dr->name) < sizeof(path) && unlink(path) == -1 && errno != ENOENT)
 		log_warn("dead: unlink %s", path);

@@ -232,7 +232,12 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 	return (0);
 }
 
-/* records queued again for one endpoint: they join once durable */
+/*
+ * Records queued again for one endpoint: they join once durable.  If the
+ * flush failed they do not join, and their files go: what queued them
+ * again still has them (a dead letter, an event log) and says so, and
+ * queueing them anyway, then again from there, would send them twice.
+ */
 struct requeue {
 	struct endpoint		*ep;
 	struct evitemlist	 items;
@@ -248,6 +253,10 @@ requeue_durable(int ok, void *arg)
 
 	while ((it = TAILQ_FIRST(&rq->items)) != NULL) {
 		TAILQ_REMOVE(&rq->items, it, entry);
+		if (!ok) {
+			evq_item_done(rq->ep, it);
+			continue;
+		}
 		TAILQ_INSERT_TAIL(&rq->ep->items, it, entry);
 		rq->ep->nitems++;
 	}
