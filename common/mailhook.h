@@ -40,8 +40,6 @@ enum imsg_type {
 	IMSG_SETUP_CONF_START,	/* -> child: a new config follows */
 	IMSG_SETUP_CONF_DATA,	/* -> child: a chunk of config JSON */
 	IMSG_SETUP_CONF_END,	/* -> child: apply it (peerid: its number) */
-	/* <- child: that config is applied (peerid: its number), no data */
-	IMSG_SETUP_CONF_DONE,
 	/* -> child: fd is a socket to peer (enum mh_proc) */
 	IMSG_SETUP_PEER,
 	/* -> smtpd: fd is a bound listener (uint32_t id) */
@@ -129,6 +127,14 @@ enum imsg_type {
 	 * fallback smtp (relayd queues it for that host); the answer is
 	 * IMSG_FALLBACK_RES, its name the outbound queue id */
 	IMSG_FALLBACK_SMTP,	/* struct fallback_req, the message fd */
+
+	/*
+	 * child -> parent: the config of IMSG_SETUP_CONF_END is applied
+	 * (peerid: its number), no data.  New types go here, at the end:
+	 * the control socket's numbers (IMSG_CTL_*) stay those an mhctl of
+	 * an earlier version sends.
+	 */
+	IMSG_SETUP_CONF_DONE,
 
 	IMSG_TYPE_MAX
 };
