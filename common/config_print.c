@@ -57,6 +57,15 @@ dur(struct evbuffer *b, long s)
 		evbuffer_add_printf(b, "%lds", s);
 }
 
+/* a statement whose value is a duration: text, the duration, a newline */
+static void
+dur_line(struct evbuffer *b, const char *text, long s)
+{
+	evbuffer_add_printf(b, "%s", text);
+	dur(b, s);
+	evbuffer_add_printf(b, "\n");
+}
+
 static void
 size(struct evbuffer *b, long long n)
 {
@@ -204,19 +213,13 @@ print_limits(struct evbuffer *b, const struct config *c,
 	LIMIT_N(max_junk, "junk-commands");
 #undef LIMIT_N
 	if (c->smtp_timeout != d->smtp_timeout) {
-		evbuffer_add_printf(b, "limit idle-timeout ");
-		dur(b, c->smtp_timeout);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "limit idle-timeout ", c->smtp_timeout);
 	}
 	if (c->tls_handshake_timeout != d->tls_handshake_timeout) {
-		evbuffer_add_printf(b, "limit tls-handshake-timeout ");
-		dur(b, c->tls_handshake_timeout);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "limit tls-handshake-timeout ", c->tls_handshake_timeout);
 	}
 	if (c->session_timeout != d->session_timeout) {
-		evbuffer_add_printf(b, "limit session-timeout ");
-		dur(b, c->session_timeout);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "limit session-timeout ", c->session_timeout);
 	}
 	if (c->greeting_delay_ms != d->greeting_delay_ms)
 		evbuffer_add_printf(b, "limit greeting-delay %dms\n",
@@ -269,14 +272,10 @@ print_route(struct evbuffer *b, const struct route *r)
 	if (r->secret[0] != '\0')
 		evbuffer_add_printf(b, "\t# secret (masked)\n");
 	if (r->timeout != ROUTE_TIMEOUT) {
-		evbuffer_add_printf(b, "\ttimeout ");
-		dur(b, r->timeout);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "\ttimeout ", r->timeout);
 	}
 	if (r->lifetime != ROUTE_LIFETIME) {
-		evbuffer_add_printf(b, "\tlifetime ");
-		dur(b, r->lifetime);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "\tlifetime ", r->lifetime);
 	}
 	if (r->concurrency != ROUTE_CONCURRENCY)
 		evbuffer_add_printf(b, "\tconcurrency %d\n", r->concurrency);
@@ -336,21 +335,15 @@ print_relay(struct evbuffer *b, const struct config *c,
 	if (!c->bounce_dsn)
 		evbuffer_add_printf(b, "bounce dsn no\n");
 	if (c->queue_lifetime != d->queue_lifetime) {
-		evbuffer_add_printf(b, "queue lifetime ");
-		dur(b, c->queue_lifetime);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "queue lifetime ", c->queue_lifetime);
 	}
 	if (c->retry_min != d->retry_min || c->retry_max != d->retry_max) {
 		evbuffer_add_printf(b, "queue retry ");
 		dur(b, c->retry_min);
-		evbuffer_add_printf(b, " to ");
-		dur(b, c->retry_max);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, " to ", c->retry_max);
 	}
 	if (c->history != d->history) {
-		evbuffer_add_printf(b, "history ");
-		dur(b, c->history);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "history ", c->history);
 	}
 	TAILQ_FOREACH(dl, &c->domain_limits, entry) {
 		evbuffer_add_printf(b, "limit domain ");
@@ -407,18 +400,14 @@ print_events(struct evbuffer *b, const struct events_block *e)
 		evbuffer_add_printf(b, "\t# secret (masked)\n");
 	masked_headers(b, &e->headers);
 	if (e->timeout != EVENTS_TIMEOUT) {
-		evbuffer_add_printf(b, "\ttimeout ");
-		dur(b, e->timeout);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "\ttimeout ", e->timeout);
 	}
 	if (e->batch_max != EVENTS_BATCH)
 		evbuffer_add_printf(b, "\tbatch %d\n", e->batch_max);
 	if (e->batch_wait != EVENTS_WAIT)
 		evbuffer_add_printf(b, "\twait %dms\n", e->batch_wait);
 	if (e->lifetime != EVENTS_LIFETIME) {
-		evbuffer_add_printf(b, "\tlifetime ");
-		dur(b, e->lifetime);
-		evbuffer_add_printf(b, "\n");
+		dur_line(b, "\tlifetime ", e->lifetime);
 	}
 	evbuffer_add_printf(b, "}\n");
 }
@@ -449,9 +438,7 @@ print_outbound(struct evbuffer *b, const struct config *c)
 		if (!t->clicks)
 			evbuffer_add_printf(b, "\tclicks no\n");
 		if (t->read != TRACKING_READ) {
-			evbuffer_add_printf(b, "\tread ");
-			dur(b, t->read);
-			evbuffer_add_printf(b, "\n");
+			dur_line(b, "\tread ", t->read);
 		}
 		if (!t->unsubscribe)
 			evbuffer_add_printf(b, "\tunsubscribe no\n");
