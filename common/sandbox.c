@@ -231,7 +231,7 @@ static const char *const sb_base[] = {
 	"futex", "set_robust_list", "rseq", "getrandom",
 	"munmap", "madvise", "brk", "mremap",	/* mmap, mprotect: below */
 	/* imsg with fd passing; send() of syslog(3) */
-	"recvmsg", "sendmsg", "recvfrom", "sendto",
+	"recvmsg", "sendmsg", "sendto",
 	/* libevent */
 	"epoll_ctl", "epoll_wait",
 	/* OpenSSL; glibc's qsort asks sysinfo once, for 1 KB or more */
@@ -259,9 +259,10 @@ static const char *const sb_sockopt[] = {
 	"shutdown", NULL
 };
 
-/* libcurl, hiredis, libunbound (authd, relayd, hookd) */
+/* libcurl, hiredis, libunbound (authd, relayd, hookd): their waits and
+ * their reads of a datagram or a socket */
 static const char *const sb_poll[] = {
-	"poll", NULL
+	"poll", "recvfrom", NULL
 };
 
 /* stdio's and fdopendir's lseek and dup of the processes with files
@@ -271,9 +272,10 @@ static const char *const sb_more[] = {
 };
 
 /* webd's, on the connections it accepted: a client's address for its
- * log lines, and a lingering close's half-close and dup (server.c) */
+ * log lines, a lingering close's half-close and dup, and the look
+ * (recv with MSG_PEEK) at an idle kept connection (server.c) */
 static const char *const sb_webd_sock[] = {
-	"getpeername", "shutdown", "dup", NULL
+	"getpeername", "shutdown", "dup", "recvfrom", NULL
 };
 
 /* accepting on listeners the parent bound (smtpd, webd; libevent) */
