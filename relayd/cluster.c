@@ -23,7 +23,10 @@
  *   sends its share (the limit divided by the nodes last seen) from its
  *   own count, in any interval of the unit, and says so; linked again,
  *   it adds that count to the sixteenths (add_ages), so the end of an
- *   outage does not open the whole allowance again.
+ *   outage does not open the whole allowance again.  What Redis granted
+ *   it, it keeps too (sched_allow_grants), and adds it again when it
+ *   links to a Redis that no longer knows the node (restarted without
+ *   its data): such a restart does not open it again either.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -133,33 +136,55 @@ static const char take_one[] =
     "return sum + 1";
 
 /*
- * What a node sent on its own share while Redis did not answer, handed
- * to Redis when linked again (sched_allow_handover): ARGV[2 + i] the
- * messages sent i sixteenths of the unit (ARGV[1] ms) ago, added to the
- * sixteenths take_one counts, by Redis's clock.  The total.
+ * Messages counted in the sixteenths take_one counts, by Redis's clock:
+ * for each KEYS[1 + k], ARGV[2 + 18 * (k - 1)] the unit (ms) and the 17
+ * arguments after it the messages sent 0, 1, ... 16 sixteenths of the
+ * unit ago.  The total.  With ARGV[1] "", always (sched_allow_handover:
+ * what a node sent on its own share while Redis did not answer); else
+ * ARGV[1] is a node that links, and they are what Redis granted it
+ * (sched_allow_grants), counted again only if Redis does not know the
+ * node (the hash KEYS[1], node to the ms of its first link): a Redis
+ * restarted without its data (or flushed) has forgotten its grants with
+ * it, and would grant the whole allowance again; -1 if it knows it.
  */
 #define RATE_HANDOVER	17
+#define LINKED_KEY	REDIS_PREFIX "linked"
 static const char add_ages[] =
     "if redis.replicate_commands then redis.replicate_commands() end "
-    "local per = tonumber(ARGV[1]) "
     "local tm = redis.call('TIME') "
     "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / "
     "  1000) "
-    "local slot = math.floor(now * 16 / per) "
-    "if redis.call('HGET', KEYS[1], 'per') ~= ARGV[1] then "
-    "  redis.call('DEL', KEYS[1]) "
-    "  redis.call('HSET', KEYS[1], 'per', ARGV[1]) "
+    "if ARGV[1] ~= '' then "
+    "  if redis.call('HGET', KEYS[1], ARGV[1]) then return -1 end "
+    "  redis.call('HSET', KEYS[1], ARGV[1], now) "
     "end "
     "local total = 0 "
-    "for i = 2, #ARGV do "
-    "  local c = tonumber(ARGV[i]) "
-    "  if c and c > 0 then "
-    "    redis.call('HINCRBY', KEYS[1], slot - (i - 2), c) "
-    "    total = total + c "
+    "for k = 2, #KEYS do "
+    "  local b = 2 + (k - 2) * 18 "
+    "  local per = tonumber(ARGV[b]) "
+    "  local slot = math.floor(now * 16 / per) "
+    "  if redis.call('HGET', KEYS[k], 'per') ~= ARGV[b] then "
+    "    redis.call('DEL', KEYS[k]) "
+    "    redis.call('HSET', KEYS[k], 'per', ARGV[b]) "
     "  end "
+    "  for i = 1, 17 do "
+    "    local c = tonumber(ARGV[b + i]) "
+    "    if c and c > 0 then "
+    "      redis.call('HINCRBY', KEYS[k], slot - (i - 1), c) "
+    "      total = total + c "
+    "    end "
+    "  end "
+    "  redis.call('PEXPIRE', KEYS[k], 2 * per) "
     "end "
-    "redis.call('PEXPIRE', KEYS[1], 2 * per) "
     "return total";
+
+/* one sender domain's count for add_ages */
+struct ages {
+	char	 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
+	char	 arg[1 + RATE_HANDOVER][24];	/* the unit (ms), the ages */
+};
+static struct ages	*regrants;		/* sched_allow_grants' */
+static int		 nregrants;
 
 /*
  * Resubscribes (lifted suppressions) until Redis has them: pushed at
@@ -225,6 +250,7 @@ cluster_now_ms(void)
 static void	lifted_save(void);
 static int	push(const char *, long long, const char *, struct lifted *);
 static void	hand_over(const char *, int, const int *, int);
+static void	regrant(void);
 static void	push_entry(const char *, const char *, const char *,
 		    long long);
 
@@ -491,6 +517,7 @@ on_linked(void)
 	struct lifted	*l;
 	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
 
+	regrant();
 	suppress_refused = 0;
 	suppress_foreach(push_entry);
 	TAILQ_FOREACH(l, &lifted, entry)
@@ -546,29 +573,98 @@ on_handed(const redisReply *r, void *arg)
 	free(domain);
 }
 
+static void
+ages_fill(struct ages *g, const char *domain, int per, const int *ages,
+    int n)
+{
+	char	 key[sizeof(ALLOW_KEY) + MH_NAME_MAX];
+	int	 i;
+
+	allow_keys(domain, key, sizeof(key), g->key16, sizeof(g->key16));
+	snprintf(g->arg[0], sizeof(g->arg[0]), "%lld", (long long)per * 1000);
+	for (i = 0; i < RATE_HANDOVER; i++)
+		snprintf(g->arg[1 + i], sizeof(g->arg[1 + i]), "%d",
+		    i < n ? ages[i] : 0);
+}
+
+/* add_ages: node "" (counted always) or the node that links */
+static int
+ages_send(const char *node, const struct ages *g, int n, redis_reply_fn fn,
+    void *arg)
+{
+	const char	**argv;
+	char		  nkeys[16];
+	int		  argc = 0, i, j, rv;
+
+	if ((argv = calloc(5 + n * (2 + RATE_HANDOVER),
+	    sizeof(*argv))) == NULL)
+		fatal("calloc");
+	snprintf(nkeys, sizeof(nkeys), "%d", 1 + n);
+	argv[argc++] = "EVAL";
+	argv[argc++] = add_ages;
+	argv[argc++] = nkeys;
+	argv[argc++] = LINKED_KEY;
+	for (i = 0; i < n; i++)
+		argv[argc++] = g[i].key16;
+	argv[argc++] = node;
+	for (i = 0; i < n; i++)
+		for (j = 0; j <= RATE_HANDOVER; j++)
+			argv[argc++] = g[i].arg[j];
+	rv = redis_command(fn, arg, argc, argv, NULL);
+	free(argv);
+	return (rv);
+}
+
 /* linked: what this node sent on its own share, into the sixteenths */
 static void
 hand_over(const char *domain, int per, const int *ages, int n)
 {
-	char		 key[sizeof(ALLOW_KEY) + MH_NAME_MAX];
-	char		 key16[sizeof(ALLOW_16THS_KEY) + MH_NAME_MAX];
-	char		 unit[24], counts[RATE_HANDOVER][12], *arg;
-	const char	*argv[5 + RATE_HANDOVER] = { "EVAL", add_ages, "1",
-			    key16, unit };
-	int		 i;
+	struct ages	 g;
+	char		*arg;
 
-	if (n > RATE_HANDOVER)
-		n = RATE_HANDOVER;
-	allow_keys(domain, key, sizeof(key), key16, sizeof(key16));
-	snprintf(unit, sizeof(unit), "%lld", (long long)per * 1000);
-	for (i = 0; i < n; i++) {
-		snprintf(counts[i], sizeof(counts[i]), "%d", ages[i]);
-		argv[5 + i] = counts[i];
-	}
+	ages_fill(&g, domain, per, ages, n);
 	if ((arg = strdup(domain)) == NULL)
 		fatal("strdup");
-	if (redis_command(on_handed, arg, 5 + n, argv, NULL) == -1)
+	if (ages_send("", &g, 1, on_handed, arg) == -1)
 		free(arg);
+}
+
+static void
+regrant_add(const char *domain, int per, const int *ages, int n)
+{
+	struct ages	*g;
+
+	if ((g = reallocarray(regrants, nregrants + 1,
+	    sizeof(*regrants))) == NULL)
+		fatal("reallocarray");
+	regrants = g;
+	ages_fill(&regrants[nregrants++], domain, per, ages, n);
+}
+
+static void
+on_regranted(const redisReply *r, void *arg)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+		log_warnx("cluster: redis did not know this node (restarted "
+		    "without its data?): the %lld messages it granted this "
+		    "node in the sender domains' last unit are counted there "
+		    "again", r->integer);
+}
+
+/*
+ * linked: before any message is asked for, what Redis granted this node
+ * lately, counted again if Redis has lost it (add_ages); first of all,
+ * so that no grant comes from a count that lacks them
+ */
+static void
+regrant(void)
+{
+	nregrants = 0;
+	sched_allow_grants(regrant_add);
+	ages_send(redis_link_node(), regrants, nregrants, on_regranted, NULL);
+	free(regrants);
+	regrants = NULL;
+	nregrants = 0;
 }
 
 struct asking {
@@ -616,6 +712,7 @@ on_taken(const redisReply *r, void *arg)
 		if (r->integer > 0) {
 			m->counted = 1;
 			granted++;
+			sched_allow_granted(a->domain, a->window / 1000);
 		} else {
 			/* asked again at the first pass after its end */
 			left = -r->integer;

@@ -164,6 +164,9 @@ unsigned long long sched_committed(void);
 void	 sched_kick(void);
 void	 sched_allow_handover(void (*)(const char *domain, int per,
 	    const int *ages, int n));
+void	 sched_allow_granted(const char *domain, int per);
+void	 sched_allow_grants(void (*)(const char *domain, int per,
+	    const int *ages, int n));
 void	 sched_result(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, const char *stage);
 void	 sched_reply(struct rjob *, size_t i, enum event_kind, int code,

@@ -90,6 +90,8 @@ TAILQ_HEAD(rdomlist, rdom);
 static struct rmsglist	 rq = TAILQ_HEAD_INITIALIZER(rq);
 static struct rdomlist	 doms = TAILQ_HEAD_INITIALIZER(doms);
 static struct rdomlist	 sdoms = TAILQ_HEAD_INITIALIZER(sdoms);
+/* what the cluster's Redis granted this node, by sixteenth (cluster.c) */
+static struct rdomlist	 gdoms = TAILQ_HEAD_INITIALIZER(gdoms);
 static struct event	*ev_kick, *ev_tick;
 static struct event	*ev_rate;	/* room under a rate (rate_wake) */
 static int		 paused;
@@ -438,6 +440,18 @@ sender_ok(struct rmsg *m, time_t now)
 	return (1);
 }
 
+/* the count's sixteenths by age: ages[i], i sixteenths of per ago */
+static int
+allow_ages(struct rdom *d, int per, int *ages)
+{
+	int	 i;
+
+	rate_advance(d, rate_slot(per), per);
+	for (i = 0; i <= RATE_SLOTS; i++)
+		ages[i] = d->rcount[(d->rslot - i) % (RATE_SLOTS + 1)];
+	return (d->rsum);
+}
+
 /*
  * Each sender domain's count here, to fn (cluster.c) and then forgotten
  * here: what this node sent on its own share while Redis did not answer,
@@ -450,7 +464,7 @@ sched_allow_handover(void (*fn)(const char *domain, int per,
 {
 	const struct sender_limit	*l;
 	struct rdom			*d;
-	int				 ages[RATE_SLOTS + 1], per, i;
+	int				 ages[RATE_SLOTS + 1], per;
 
 	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry) {
 		if (l->rate <= 0)
@@ -459,15 +473,46 @@ sched_allow_handover(void (*fn)(const char *domain, int per,
 		d = dom_get(&sdoms, l->domain);
 		if (!d->loaded)
 			allow_load(d, l->domain, per);
-		rate_advance(d, rate_slot(per), per);
-		if (d->rsum == 0)
+		if (allow_ages(d, per, ages) == 0)
 			continue;
-		for (i = 0; i <= RATE_SLOTS; i++)
-			ages[i] = d->rcount[(d->rslot - i) % (RATE_SLOTS + 1)];
 		fn(l->domain, per, ages, RATE_SLOTS + 1);
 		memset(d->rcount, 0, sizeof(d->rcount));
 		d->rsum = 0;
 		allow_save(d);
+	}
+}
+
+/* one message of the domain granted by the cluster's Redis (cluster.c) */
+void
+sched_allow_granted(const char *domain, int per)
+{
+	struct rdom	*d = dom_get(&gdoms, domain);
+
+	rate_advance(d, rate_slot(per), per);
+	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
+	d->rsum++;
+}
+
+/*
+ * What the cluster's Redis granted this node in each sender domain's
+ * last unit, to fn as sched_allow_handover's, and kept: told again to a
+ * Redis that has lost it (cluster.c)
+ */
+void
+sched_allow_grants(void (*fn)(const char *domain, int per,
+    const int *ages, int n))
+{
+	const struct sender_limit	*l;
+	struct rdom			*d;
+	int				 ages[RATE_SLOTS + 1], per;
+
+	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry) {
+		if (l->rate <= 0)
+			continue;
+		per = l->per > 0 ? l->per : 1;
+		d = dom_get(&gdoms, l->domain);
+		if (allow_ages(d, per, ages) > 0)
+			fn(l->domain, per, ages, RATE_SLOTS + 1);
 	}
 }
 
@@ -1325,6 +1370,10 @@ sched_shutdown(void)
 		TAILQ_REMOVE(&sdoms, d, entry);
 		if (d->loaded && d->fd != -1)
 			close(d->fd);
+		free(d);
+	}
+	while ((d = TAILQ_FIRST(&gdoms)) != NULL) {
+		TAILQ_REMOVE(&gdoms, d, entry);
 		free(d);
 	}
 	if (ev_kick)
