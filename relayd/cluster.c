@@ -206,15 +206,25 @@ static TAILQ_HEAD(, lifted)	 lifted = TAILQ_HEAD_INITIALIZER(lifted);
 /*
  * A suppression or a resubscribe Redis refused with an error reply
  * (NOPERM, OOM, READONLY) while linked: pushed again after
- * LIFT_RETRY_MIN s, doubled up to LIFT_RETRY_MAX, until Redis takes it
- * (a suppression with the whole list, as at a link); logged once, and
- * once when Redis takes them again
+ * LIFT_RETRY_MIN s, doubled up to LIFT_RETRY_MAX, until Redis takes it;
+ * logged once, and once when Redis takes them again.  A suppression is
+ * pushed again alone, and only while this node has it as it was (one
+ * lifted or made again since is pushed as that); a round with nothing
+ * left to push ends the backoff.
  */
 #define LIFT_RETRY_MIN	1
 #define LIFT_RETRY_MAX	60
 static struct event	*ev_lift_retry;
 static int		 lift_backoff;		/* s, 0: not refused */
-static int		 suppress_refused;	/* the list to push again */
+static int		 repushed;		/* pushes of the round */
+
+/* a suppression pushed: its reply awaited, or refused (refusals) */
+struct supp_push {
+	TAILQ_ENTRY(supp_push)	 entry;
+	char			 field[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	long long		 ms;
+};
+static TAILQ_HEAD(, supp_push)	 refusals = TAILQ_HEAD_INITIALIZER(refusals);
 
 /*
  * A sender domain whose shared allowance is spent until (ms); or whose
@@ -254,21 +264,67 @@ static void	regrant(void);
 static void	push_entry(const char *, const char *, const char *,
 		    long long);
 
+/* a refused suppression again, if this node still has it as it was */
+static void
+repush(struct supp_push *sp)
+{
+	char		 addr[MH_ADDR_MAX];
+	const char	*reason;
+	char		*tab;
+
+	if ((tab = strchr(sp->field, '\t')) != NULL &&
+	    (size_t)(tab - sp->field) < sizeof(addr)) {
+		memcpy(addr, sp->field, tab - sp->field);
+		addr[tab - sp->field] = '\0';
+		if ((reason = suppress_made(addr, tab + 1, sp->ms)) != NULL)
+			push(sp->field, sp->ms, reason, NULL);
+	}
+	free(sp);
+}
+
+static void
+refusals_clear(void)
+{
+	struct supp_push	*sp;
+
+	while ((sp = TAILQ_FIRST(&refusals)) != NULL) {
+		TAILQ_REMOVE(&refusals, sp, entry);
+		free(sp);
+	}
+}
+
+/* a round of pushes again that had nothing left to push */
+static void
+retry_settled(void)
+{
+	if (repushed == 0 && lift_backoff != 0) {
+		lift_backoff = 0;
+		evtimer_del(ev_lift_retry);
+		log_info("cluster: no suppression change redis refused is "
+		    "left to push");
+	}
+}
+
 /* while linked: the suppressions and resubscribes Redis refused, again */
 static void
 on_lift_retry(int fd, short ev, void *arg)
 {
-	struct lifted	*l;
+	TAILQ_HEAD(, supp_push)	 again = TAILQ_HEAD_INITIALIZER(again);
+	struct supp_push	*sp;
+	struct lifted		*l;
 
 	if (!redis_link_up())
 		return;		/* pushed by on_linked */
-	if (suppress_refused) {
-		suppress_refused = 0;
-		suppress_foreach(push_entry);
+	repushed = 0;
+	TAILQ_CONCAT(&again, &refusals, entry);
+	while ((sp = TAILQ_FIRST(&again)) != NULL) {
+		TAILQ_REMOVE(&again, sp, entry);
+		repush(sp);
 	}
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
+	retry_settled();
 }
 
 static void
@@ -293,12 +349,30 @@ lift_refused(const char *why)
 static void
 lift_taken(void)
 {
-	if (lift_backoff != 0 && !suppress_refused) {
+	if (lift_backoff != 0 && TAILQ_EMPTY(&refusals)) {
 		lift_backoff = 0;
 		log_info("cluster: redis takes the suppression changes again");
 	}
 }
 
+/* a suppression's push answered */
+static void
+on_supp_pushed(const redisReply *r, void *arg)
+{
+	struct supp_push	*sp = arg;
+
+	if (r != NULL) {
+		pushed++;
+		free(sp);
+		lift_taken();
+	} else if (redis_link_refused() != NULL) {
+		TAILQ_INSERT_TAIL(&refusals, sp, entry);
+		lift_refused(redis_link_refused());
+	} else
+		free(sp);	/* with the whole list at the next link */
+}
+
+/* a resubscribe's push answered */
 static void
 on_pushed(const redisReply *r, void *arg)
 {
@@ -306,14 +380,6 @@ on_pushed(const redisReply *r, void *arg)
 
 	if (r != NULL)
 		pushed++;
-	if (l == NULL) {
-		if (r == NULL && redis_link_refused() != NULL) {
-			suppress_refused = 1;
-			lift_refused(redis_link_refused());
-		} else if (r != NULL)
-			lift_taken();
-		return;
-	}
 	/* lifted, suppressed, lifted again: the last push answers for it */
 	if (--l->inflight > 0)
 		return;
@@ -336,16 +402,30 @@ on_pushed(const redisReply *r, void *arg)
 static int
 push(const char *field, long long ms, const char *reason, struct lifted *l)
 {
-	char		 t[32], value[300];
-	const char	*argv[] = { "EVAL", set_newer, "2", SUPPRESS_KEY,
-			    redis_link_channel(), field, t, value,
-			    redis_link_node() };
+	char			 t[32], value[300];
+	const char		*argv[] = { "EVAL", set_newer, "2",
+				    SUPPRESS_KEY, redis_link_channel(), field,
+				    t, value, redis_link_node() };
+	struct supp_push	*sp = NULL;
+	int			 rv;
 
 	snprintf(t, sizeof(t), "%lld", ms);
 	snprintf(value, sizeof(value), "%lld:%c%s", ms, reason ? '+' : '-',
 	    reason ? reason : "");
-	if (redis_command(on_pushed, l, 9, argv, NULL) == -1)
+	if (l != NULL)
+		rv = redis_command(on_pushed, l, 9, argv, NULL);
+	else {
+		if ((sp = calloc(1, sizeof(*sp))) == NULL)
+			fatal("calloc");
+		strlcpy(sp->field, field, sizeof(sp->field));
+		sp->ms = ms;
+		rv = redis_command(on_supp_pushed, sp, 9, argv, NULL);
+	}
+	if (rv == -1) {
+		free(sp);
 		return (-1);
+	}
+	repushed++;
 	if (l != NULL) {
 		l->sent = ms;
 		l->inflight++;
@@ -518,11 +598,14 @@ on_linked(void)
 	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
 
 	regrant();
-	suppress_refused = 0;
+	/* the whole list: what Redis refused before is in it */
+	refusals_clear();
+	repushed = 0;
 	suppress_foreach(push_entry);
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
+	retry_settled();
 	redis_command(on_whole, NULL, 2, argv, NULL);
 	sched_allow_handover(hand_over);
 	sched_kick();

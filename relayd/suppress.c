@@ -481,6 +481,19 @@ suppress_apply(const char *addr, const char *domain, const char *reason,
 	return (save ? supp_flush() : 0);
 }
 
+/* the reason of exactly that scope's entry, if it was made at ms */
+const char *
+suppress_made(const char *addr, const char *domain, long long ms)
+{
+	struct supp_key	 key;
+	struct supp	*s;
+
+	if (supp_key(&key, addr, domain) == -1 ||
+	    (s = RB_FIND(supptree, &supps, &key.s)) == NULL || s->ms != ms)
+		return (NULL);
+	return (s->reason);
+}
+
 int
 suppress_save(void)
 {
