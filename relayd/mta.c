@@ -1029,6 +1029,39 @@ conn_nodelay(int fd)
 		log_warn("mta: TCP_NODELAY");
 }
 
+/*
+ * Address i may be tried: its host's TLSA lookup did not fail (DANE), nor
+ * does an enforced MTA-STS policy leave its host out (DANE wins over
+ * MTA-STS, RFC 8461 2); conn_next_addr skips the others, saying why
+ */
+static int
+addr_usable(const struct mconn *c, size_t i)
+{
+	size_t	 h = c->addr_host[i];
+
+	if (c->tlsa_fail[h])
+		return (0);
+	return (!c->has_sts || c->tlsa[h] != NULL ||
+	    c->sts.mode != STS_ENFORCE ||
+	    mtasts_mx_match(&c->sts, c->hosts[h]));
+}
+
+/*
+ * The address of this connection is the last one to try (Postfix's final
+ * server): no usable address after it, of this MX host or a less
+ * preferred one.
+ */
+static int
+conn_final(const struct mconn *c)
+{
+	size_t	 i;
+
+	for (i = c->acur + 1; i < c->naddrs; i++)
+		if (addr_usable(c, i))
+			return (0);
+	return (1);
+}
+
 static void
 conn_next_addr(struct mconn *c)
 {
@@ -1099,8 +1132,9 @@ conn_next_addr(struct mconn *c)
 		strlcpy(c->lasterr, "cannot connect", sizeof(c->lasterr));
 		conn_last_own(c, NULL);
 	}
-	/* the destination failed, not the message (sched_job_done) */
-	if (c->job != NULL)
+	/* the destination failed, not the message (sched_job_done); not
+	 * when an address took a session and deferred the job's rest */
+	if (c->job != NULL && !c->moved_on)
 		c->job->site_failed = 1;
 	/* the last server's reply, or relayd's own reason */
 	conn_fail_desc(c, c->lastcode, c->lastext[0] ? c->lastext : "4.4.1",
@@ -1604,6 +1638,7 @@ tx_start(struct mconn *c)
 	c->mail_failed = 0;
 	c->rset_end = 0;
 	c->naccepted = 0;
+	c->nkept = 0;
 	c->nmsgs++;
 	free(c->accepted);
 	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
@@ -1627,6 +1662,82 @@ code_kind(int code)
 	return (EV_SOFT_BOUNCE);
 }
 
+/*
+ * The reply code text to what deferred recipients of this transaction at
+ * a server that is not the last one to try (Postfix's smtp_rcpt_fail and
+ * smtp_mesg_fail, SMTP_MISC_FLAG_FINAL_SERVER): logged, no event; the
+ * next address takes them in this attempt (tx_move_on).
+ */
+static void
+tx_keep_log(struct mconn *c, int code, const char *ext, const char *text,
+    const char *what, size_t n)
+{
+	log_info("mta %s: %s said: %d %s (in reply to %s); %zu recipient%s "
+	    "on to the next address", c->domain, c->peer, code, text, what,
+	    n, n == 1 ? "" : "s");
+	conn_last_reply(c, code, ext, what, text);
+}
+
+/*
+ * Recipient k's reply in the transaction (stage mail, rcpt or data): a
+ * 4xx from a server not the last one to try leaves k without a result,
+ * kept for the next address (1); anything else is k's result (0).
+ */
+static int
+tx_rcpt_reply(struct mconn *c, size_t k, int code, const char *ext,
+    const char *text, const char *stage)
+{
+	if (code / 100 == 4 && !c->job->res[k].done && !conn_final(c)) {
+		c->nkept++;
+		return (1);
+	}
+	sched_reply(c->job, k, code_kind(code), code, ext, text, stage);
+	return (0);
+}
+
+/*
+ * The transaction is over, and recipients were kept (tx_rcpt_reply): the
+ * others' results are recorded now (those this server took are never
+ * sent again), the kept ones go to the next address in a job of their
+ * own.  quit: a QUIT first, not waited for (none after a 421).
+ */
+static void
+tx_move_on(struct mconn *c, int quit)
+{
+	struct rjob	*kept;
+
+	if (quit) {
+		send_line(c, "QUIT");
+		(void)conn_write(c);
+	}
+	if ((kept = sched_job_split(c->job)) != NULL) {
+		job_finish(c);
+		c->job = kept;
+	} else if (c->bodyfd != -1) {
+		close(c->bodyfd);
+		c->bodyfd = -1;
+	}
+	c->nkept = 0;
+	c->reused = 0;
+	c->moved_on = 1;
+	c->state = M_CONNECT;
+	conn_leave_addr(c);
+}
+
+/* the reply to DATA or the final dot: each recipient taken gets it */
+static void
+tx_accepted_reply(struct mconn *c, int code, const char *ext,
+    const char *text, const char *what)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < c->job->n; i++)
+		if (c->accepted[i])
+			n += tx_rcpt_reply(c, i, code, ext, text, "data");
+	if (n > 0)
+		tx_keep_log(c, code, ext, text, what, n);
+}
+
 static void
 tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 {
@@ -1638,8 +1749,11 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		if (code / 100 != 2) {
 			c->mail_failed = 1;
 			for (i = 0; i < j->n; i++)
-				sched_reply(j, i, code_kind(code), code, ext,
-				    text, "mail");
+				(void)tx_rcpt_reply(c, i, code, ext, text,
+				    "mail");
+			if (c->nkept > 0)
+				tx_keep_log(c, code, ext, text, "MAIL",
+				    c->nkept);
 		}
 	} else if (k <= j->n) {
 		if (code == 552) {
@@ -1667,9 +1781,8 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			 * was taken, which would never end.
 			 */
 			sched_untried(j, k - 1);
-		else
-			sched_reply(j, k - 1, code_kind(code), code, ext, text,
-			    "rcpt");
+		else if (tx_rcpt_reply(c, k - 1, code, ext, text, "rcpt"))
+			tx_keep_log(c, code, ext, text, "RCPT", 1);
 	} else {
 		/* DATA */
 		if (code == 354) {
@@ -1694,10 +1807,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			    "%d %s", code, text);
 			return;
 		}
-		for (i = 0; i < j->n; i++)
-			if (c->accepted[i])
-				sched_reply(j, i, code_kind(code), code, ext,
-				    text, "data");
+		tx_accepted_reply(c, code, ext, text, "DATA");
 		tx_rset_end(c);
 		return;
 	}
@@ -1708,12 +1818,12 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 static void
 dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 {
-	size_t	 i;
-
-	for (i = 0; i < c->job->n; i++)
-		if (c->accepted[i])
-			sched_reply(c->job, i, code_kind(code), code, ext,
-			    text, "data");
+	if (code != 0)
+		tx_accepted_reply(c, code, ext, text, "end of data");
+	if (c->nkept > 0) {
+		tx_move_on(c, 1);
+		return;
+	}
 	job_finish(c);
 	/* a TLS-RPT report's connection was not under the domain's policy */
 	if (c->nmsgs >= MAX_MSGS_CONN || c->tlsrpt) {
@@ -1790,11 +1900,22 @@ mta_idle_quit(void)
 static void
 conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 {
-	size_t	 i;
+	size_t	 i, n = 0;
 
 	if (c->reused && c->job != NULL && c->state == M_TX &&
 	    c->tx_acked == 0) {
 		conn_fail(c, code, ext, "%d %s", code, text);
+		return;
+	}
+	/* from a server not the last one to try, the next address takes
+	 * whoever has no result yet, as after any 4xx (tx_rcpt_reply) */
+	for (i = 0; c->job != NULL && i < c->job->n; i++)
+		if (!c->job->res[i].done)
+			n++;
+	if (n > 0 && !conn_final(c)) {
+		tx_keep_log(c, code, ext, text, conn_stage(c), n);
+		c->nkept = n;
+		tx_move_on(c, 0);
 		return;
 	}
 	log_debug("mta %s: %s: %d %s: closing", c->domain, c->peer, code,
@@ -1931,6 +2052,11 @@ reply(struct mconn *c, int code, const char *text)
 		dot_reply(c, code, text, ext);
 		break;
 	case M_RSET:
+		if (code / 100 != 2 && c->rset_end && c->nkept > 0) {
+			/* the kept recipients need nothing more here */
+			tx_move_on(c, 1);
+			return;
+		}
 		if (code / 100 != 2) {
 			conn_fail_reply(c, code, ext, "RSET", text);
 			return;

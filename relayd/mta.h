@@ -95,6 +95,11 @@ struct mconn {
 	/* 0 MAIL, 1..n RCPT, n+1 DATA */
 	size_t			 tx_sent, tx_acked;
 	int			 mail_failed;
+	/* recipients a server not the last one deferred: the next
+	 * address takes them in this attempt (tx_move_on) */
+	size_t			 nkept;
+	/* the job went on from an address that took a session */
+	int			 moved_on;
 	int			 rset_end;	/* this RSET ends the job */
 	int			*accepted;
 	size_t			 naccepted;

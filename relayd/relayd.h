@@ -174,6 +174,7 @@ void	 sched_reply(struct rjob *, size_t i, enum event_kind, int code,
 void	 sched_reply_at(struct rjob *, size_t i, enum event_kind, int code,
 	    const char *ext, const char *desc, size_t at, const char *stage);
 void	 sched_job_done(struct rjob *);
+struct rjob *sched_job_split(struct rjob *);
 struct rjob *sched_next_job(const char *domain);
 void	 sched_conn_closed(const char *domain);
 void	 sched_restart(struct rjob *);

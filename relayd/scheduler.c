@@ -1222,6 +1222,43 @@ sched_untried(struct rjob *j, size_t i)
 	r->done = r->untried = 1;
 }
 
+/*
+ * The recipients of j without a result, which a server that was not the
+ * last one to try deferred (mta.c): they go on to the next one in a job
+ * of their own, returned, still in flight; j keeps the others, to be done
+ * now (a recipient that server took is recorded at once, never sent
+ * again).  NULL: every recipient of j is without a result, j goes on.
+ */
+struct rjob *
+sched_job_split(struct rjob *j)
+{
+	struct rjob	*n;
+	size_t		 k, w = 0;
+
+	for (k = 0; k < j->n && !j->res[k].done; k++)
+		;
+	if (k == j->n)
+		return (NULL);
+	if ((n = calloc(1, sizeof(*n))) == NULL ||
+	    (n->idx = calloc(j->n, sizeof(*n->idx))) == NULL ||
+	    (n->res = calloc(j->n, sizeof(*n->res))) == NULL)
+		fatal("calloc");
+	n->msg = j->msg;
+	strlcpy(n->domain, j->domain, sizeof(n->domain));
+	strlcpy(n->relay, "none", sizeof(n->relay));
+	for (k = 0; k < j->n; k++) {
+		if (!j->res[k].done) {
+			n->idx[n->n++] = j->idx[k];
+			continue;
+		}
+		j->idx[w] = j->idx[k];
+		j->res[w++] = j->res[k];
+	}
+	j->n = w;
+	j->msg->inflight++;
+	return (n);
+}
+
 void
 sched_job_done(struct rjob *j)
 {

@@ -15,6 +15,7 @@
  *	submit FILE SENDER RCPT[,RCPT...]	prints "committed ID" after 250
  *	run SECS	until the queue is empty and idle, at most SECS
  *	wait SECS	run the loop SECS
+ *	until KIND N SECS	until N more events of KIND, at most SECS
  *	queue | show ID | stats | schedule ID|all | remove ID | pause | resume
  *	suppress add ADDR | suppress del ADDR | suppressions
  * -P: allow private-addresses.
@@ -47,6 +48,8 @@
 static struct event_base	*base;
 static struct event		*ev_check;
 static int			 run_mode;	/* 1: until idle */
+static int			 until_kind = -1;	/* until: its kind */
+static int			 until_left;	/* until: events to come */
 static struct timeval		 run_end;
 
 static void
@@ -65,6 +68,8 @@ print_event(const struct event_record *e)
 	    "group", e->group, "transaction", e->transaction,
 	    "subject", e->subject, "bounce_type", e->bounce_type,
 	    "bounce_reason", e->bounce_reason);
+	if ((int)e->kind == until_kind && until_left > 0)
+		until_left--;
 	s = json_dumps(o, JSON_COMPACT);
 	printf("event %s\n", s);
 	fflush(stdout);
@@ -79,7 +84,8 @@ check_cb(int fd, short ev, void *arg)
 
 	gettimeofday(&now, NULL);
 	if (timercmp(&now, &run_end, >=) ||
-	    (run_mode && relay_queue_size() == 0 && !relay_busy()))
+	    (run_mode && relay_queue_size() == 0 && !relay_busy()) ||
+	    (until_kind != -1 && until_left == 0))
 		event_base_loopbreak(base);
 }
 
@@ -183,6 +189,12 @@ command(char *line)
 	else if (strcmp(argv[0], "wait") == 0 && argc == 2) {
 		run_for(atof(argv[1]), 0);
 		printf("waited\n");
+	} else if (strcmp(argv[0], "until") == 0 && argc == 4 &&
+	    (until_kind = event_kind_from_name(argv[1])) != -1) {
+		until_left = atoi(argv[2]);
+		run_for(atof(argv[3]), 0);
+		printf("%s\n", until_left == 0 ? "seen" : "timeout");
+		until_kind = -1;
 	} else if (strcmp(argv[0], "queue") == 0)
 		print_json(relay_queue_list());
 	else if (strcmp(argv[0], "show") == 0 && argc == 2)
