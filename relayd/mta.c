@@ -79,6 +79,9 @@ static void	 conn_undirty(struct mconn *);
 static void	 tx_start(struct mconn *);
 static void	 job_finish(struct mconn *);
 static void	 idle_leave(struct mconn *);
+static int	 conn_final(const struct mconn *);
+static size_t	 tx_undone(const struct mconn *);
+static void	 tx_move_on(struct mconn *, int);
 
 int
 mta_init(void)
@@ -397,6 +400,20 @@ conn_fail_desc(struct mconn *c, int code, const char *ext, const char *desc,
 		sched_restart(c->job);
 		c->job = NULL;
 		conn_free(c);
+		return;
+	}
+	if ((c->state == M_TX || c->state == M_BODY || c->state == M_RSET) &&
+	    tx_undone(c) > 0 && !conn_final(c)) {
+		/*
+		 * In the transaction, before the end of data (a close, a
+		 * time-out): a server not the last one to try leaves whoever
+		 * it did not take to the next address, as after a 4xx
+		 * (Postfix's smtp_stream_except)
+		 */
+		log_info("mta %s: %s: %s; %zu recipient%s on to the next "
+		    "address", c->domain, c->peer, desc, tx_undone(c),
+		    tx_undone(c) == 1 ? "" : "s");
+		tx_move_on(c, 0);
 		return;
 	}
 	if (ext == NULL)
@@ -1695,11 +1712,24 @@ tx_rcpt_reply(struct mconn *c, size_t k, int code, const char *ext,
 	return (0);
 }
 
+/* the job's recipients without a result yet */
+static size_t
+tx_undone(const struct mconn *c)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; c->job != NULL && i < c->job->n; i++)
+		if (!c->job->res[i].done)
+			n++;
+	return (n);
+}
+
 /*
- * The transaction is over, and recipients were kept (tx_rcpt_reply): the
- * others' results are recorded now (those this server took are never
- * sent again), the kept ones go to the next address in a job of their
- * own.  quit: a QUIT first, not waited for (none after a 421).
+ * The transaction is over, and recipients were kept (tx_rcpt_reply), or
+ * it broke off before the end of data (conn_fail_desc): the others'
+ * results are recorded now (those this server took are never sent
+ * again), the rest go to the next address in a job of their own.  quit:
+ * a QUIT first, not waited for (none after a 421 or a close).
  */
 static void
 tx_move_on(struct mconn *c, int quit)
@@ -1900,7 +1930,7 @@ mta_idle_quit(void)
 static void
 conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 {
-	size_t	 i, n = 0;
+	size_t	 i, n = tx_undone(c);
 
 	if (c->reused && c->job != NULL && c->state == M_TX &&
 	    c->tx_acked == 0) {
@@ -1909,9 +1939,6 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 	}
 	/* from a server not the last one to try, the next address takes
 	 * whoever has no result yet, as after any 4xx (tx_rcpt_reply) */
-	for (i = 0; c->job != NULL && i < c->job->n; i++)
-		if (!c->job->res[i].done)
-			n++;
 	if (n > 0 && !conn_final(c)) {
 		tx_keep_log(c, code, ext, text, conn_stage(c), n);
 		c->nkept = n;
