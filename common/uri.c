@@ -56,12 +56,41 @@ uri_authority_end(const char *url)
 	return (p + strcspn(p, uri_special(url) ? "/?#\\" : "/?#"));
 }
 
+/* url without the controls and spaces around it: its start, *len */
+static const char *
+uri_trim(const char *url, size_t *len)
+{
+	size_t	 n;
+
+	while (*url != '\0' && (unsigned char)*url <= 0x20)
+		url++;
+	n = strlen(url);
+	while (n > 0 && (unsigned char)url[n - 1] <= 0x20)
+		n--;
+	*len = n;
+	return (url);
+}
+
+size_t
+uri_strip(char *url)
+{
+	const char	*s;
+	size_t		 len, i, n = 0;
+
+	s = uri_trim(url, &len);
+	for (i = 0; i < len; i++)
+		if (s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			url[n++] = s[i];
+	url[n] = '\0';
+	return (n);
+}
+
 int
 uri_encode(const char *url, char *out, size_t len)
 {
 	static const char	 hexd[] = "0123456789ABCDEF";
 	const unsigned char	*p = (const unsigned char *)url;
-	const char		*auth;
+	const char		*auth, *end;
 	size_t			 n = 0, k;
 	int			 full = len == 0, special;
 	char			 e[3];
@@ -79,9 +108,11 @@ uri_encode(const char *url, char *out, size_t len)
 		return ((int)n);
 	}
 
+	url = uri_trim(url, &k);
+	end = url + k;
 	auth = uri_authority_end(url);
 	special = uri_special(url);
-	for (p = (const unsigned char *)url; *p != '\0'; p++) {
+	for (p = (const unsigned char *)url; (const char *)p < end; p++) {
 		/* a browser drops these from a URL (WHATWG URL, basic parser) */
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			continue;

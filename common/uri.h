@@ -13,20 +13,26 @@
 #include <stddef.h>
 
 /*
- * url as a browser would follow it: tabs and line breaks dropped (the
- * WHATWG URL parser removes them), every other byte that may not stand
- * in a URI percent-encoded (RFC 3986 2.1): controls, space, DEL, the
- * bytes of a non-ASCII character (UTF-8, as an IRI's path and query
- * become a URI: RFC 3987 3.1), and " < > \ ^ ` { | }; but of an http(s)
- * URL a backslash before the query is a slash, as a browser reads it
- * (WHATWG URL: it ends the host too).  A % that does not
- * begin a %XX becomes %25, an existing %XX is kept, so a URI comes out
- * as it went in.  The authority (host, port, userinfo) is left alone:
- * one with such a byte (an IDN not written as its A-labels) cannot be
- * converted, and gives -1.  Otherwise the length of the result, as
- * snprintf: at most len - 1 bytes and a NUL are written to out (len 0:
- * none).
+ * url as a browser would follow it: the controls and spaces around it
+ * and every tab and line break in it dropped (the WHATWG URL parser
+ * removes them), every other byte that may not stand in a URI
+ * percent-encoded (RFC 3986 2.1): controls, space, DEL, the bytes of a
+ * non-ASCII character (UTF-8, as an IRI's path and query become a URI:
+ * RFC 3987 3.1), and " < > \\ ^ ` { | }; but of an http(s) URL a
+ * backslash before the query is a slash, as a browser reads it (WHATWG
+ * URL: it ends the host too).  A % that does not begin a %XX becomes
+ * %25, an existing %XX is kept, so a URI comes out as it went in.  The
+ * authority (host, port, userinfo) is left alone: one with such a byte
+ * (an IDN not written as its A-labels) cannot be converted, and gives
+ * -1.  Otherwise the length of the result, as snprintf: at most len - 1
+ * bytes and a NUL are written to out (len 0: none).
  */
 int	 uri_encode(const char *url, char *out, size_t len);
+/*
+ * url as a browser's URL parser starts on it, in place: the controls
+ * and spaces around it and every tab and line break in it removed; its
+ * new length
+ */
+size_t	 uri_strip(char *url);
 
 #endif /* MH_URI_H */

@@ -27,6 +27,7 @@
 
 #include "html_rewrite.h"
 #include "kept.h"
+#include "uri.h"
 
 #define PIXEL_HEAD	"<img src=\""
 #define PIXEL_TAIL	"\" width=\"1\" height=\"1\" alt=\"\" " \
@@ -147,29 +148,34 @@ link_cmp(const void *a, const void *b)
 	return (x->off < y->off ? -1 : x->off > y->off);
 }
 
-static int
-is_space(char c)
-{
-	return (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f');
-}
-
-/* the decoded href, trimmed, scheme in lower case, if it is http(s) */
+/*
+ * The href's value as a browser reads it, from its text in the source,
+ * raw[0..n), or gumbo's value v: the controls and spaces around it and
+ * tabs and line breaks in it removed (uri_strip), scheme in lower case;
+ * NULL if it is not http(s).  gumbo makes a control character in the
+ * source U+FFFD (a browser keeps it, and its URL parser drops it around
+ * a URL and percent-encodes it inside), so a value without a character
+ * reference (and without a NUL, which a browser makes U+FFFD too) is
+ * taken from the source as it is.
+ */
 static char *
-tracked_url(const char *v)
+tracked_url(const char *raw, size_t n, const char *v)
 {
-	size_t	 len, i;
+	size_t	 i;
 	char	*u;
 
-	while (is_space(*v))
-		v++;
-	len = strlen(v);
-	while (len > 0 && is_space(v[len - 1]))
-		len--;
-	if (strncasecmp(v, "http://", 7) != 0 &&
-	    strncasecmp(v, "https://", 8) != 0)
+	if (memchr(raw, '&', n) == NULL && memchr(raw, '\0', n) == NULL)
+		u = strndup(raw, n);
+	else
+		u = strdup(v);
+	if (u == NULL)
 		return (NULL);
-	if ((u = strndup(v, len)) == NULL)
+	uri_strip(u);
+	if (strncasecmp(u, "http://", 7) != 0 &&
+	    strncasecmp(u, "https://", 8) != 0) {
+		free(u);
 		return (NULL);
+	}
 	for (i = 0; u[i] != ':'; i++)
 		u[i] = tolower((unsigned char)u[i]);
 	return (u);
@@ -290,7 +296,7 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 		*cap = nc;
 	}
 	l = &p->links[p->nlinks];
-	if ((l->url = tracked_url(a->value)) == NULL)
+	if ((l->url = tracked_url(html + off, n, a->value)) == NULL)
 		return (0);
 	if (link_charset_bad(html + off, n, l->url, legacy)) {
 		free(l->url);

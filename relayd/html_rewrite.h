@@ -24,8 +24,9 @@ struct html_plan;
 
 /*
  * The replacement for tracked link number idx (0-based, document order)
- * whose target is url (entities decoded, surrounding white space
- * trimmed, the scheme in lower case): a malloc'd URL, or NULL to leave
+ * whose target is url (entities decoded, the controls and spaces around
+ * it and the tabs and line breaks in it removed as a browser does, the
+ * scheme in lower case): a malloc'd URL, or NULL to leave
  * that link alone.
  */
 typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url);

@@ -4,9 +4,10 @@
  */
 /*
  * uri_encode (common/uri.c): known cases (a URI kept as it is, bytes
- * encoded, %XX kept and a lone % made %25, tabs and line breaks dropped,
- * a non-ASCII host refused, a non-ASCII path encoded), the result cut
- * at every buffer length (a prefix, never half an escape, the length
+ * encoded, %XX kept and a lone % made %25, the controls and spaces
+ * around a URL and tabs and line breaks in it dropped, a non-ASCII host
+ * refused, a non-ASCII path encoded) and uri_strip, the result cut at
+ * every buffer length (a prefix, never half an escape, the length
  * always the whole), and, over 20,000 random URLs of the bytes that
  * matter, the same result as the plain one-byte-at-a-time statement of
  * the rule below.
@@ -25,12 +26,19 @@ static int
 ref_encode(const char *url, char *out, size_t len)
 {
 	static const char	 hexd[] = "0123456789ABCDEF";
-	const unsigned char	*p = (const unsigned char *)url;
-	const char		*s, *auth = url;
-	size_t			 n = 0, k;
+	const unsigned char	*p;
+	const char		*s, *auth;
+	size_t			 n = 0, k, end;
 	int			 full = len == 0, unsafe, web;
 	char			 e[3];
 
+	while (*url != '\0' && (unsigned char)*url <= ' ')
+		url++;
+	for (end = strlen(url); end > 0 && (unsigned char)url[end - 1] <= ' ';
+	    end--)
+		;
+	p = (const unsigned char *)url;
+	auth = url;
 	/* http(s): a backslash ends the host, and is a slash in the path */
 	web = strncasecmp(url, "http://", 7) == 0 ||
 	    strncasecmp(url, "https://", 8) == 0;
@@ -39,7 +47,7 @@ ref_encode(const char *url, char *out, size_t len)
 		s += 3;
 		auth = s + strcspn(s, web ? "/?#\\" : "/?#");
 	}
-	for (; *p != '\0'; p++) {
+	for (; p < (const unsigned char *)url + end; p++) {
 		if (*p == '\t' || *p == '\n' || *p == '\r')
 			continue;
 		if (*p == '?' || *p == '#')
@@ -109,17 +117,32 @@ test_known(void)
 	    "a backslash of another scheme: %5C");
 	known("https://example.com/%41%zz%4", "https://example.com/%41%25zz%254",
 	    "%XX kept, a lone % made %25");
+	known("\x01\x1f \nhttps://example.com/a \x0b\r\n",
+	    "https://example.com/a",
+	    "controls and spaces around the URL dropped (WHATWG URL)");
+	known(" \t", "", "nothing but spaces");
 	known("https://exa\tmple.com/a\r\nb", "https://example.com/ab",
 	    "tabs and line breaks dropped, in the host too");
 	known("https://exämple.com/", NULL, "a host not ASCII");
 	known("https://u ser@example.com/", NULL, "a space in the userinfo");
 	known("https://example.com/ä?q=é", "https://example.com/%C3%A4?q=%C3%A9",
 	    "a path and query not ASCII, as UTF-8");
-	known("https://example.com/\x7f\x01", "https://example.com/%7F%01",
-	    "DEL and a control");
+	known("https://example.com/\x7f\x01" "a", "https://example.com/%7F%01a",
+	    "DEL and a control inside");
 	known("mailto:a b@example.com", "mailto:a%20b@example.com",
 	    "no authority: every byte may be encoded");
 	known("", "", "nothing");
+}
+
+static void
+test_strip(void)
+{
+	char	 u[] = "\x01 \fht\ttps://ex\nample.com/a\r b\x1f\x7f \x0b";
+
+	is_int(uri_strip(u), 25, "uri_strip: the new length");
+	is_str(u, "https://example.com/a b\x1f\x7f",
+	    "uri_strip: controls and spaces around dropped, tabs and line "
+	    "breaks inside, a DEL and the controls inside kept");
 }
 
 static void
@@ -178,6 +201,7 @@ int
 main(void)
 {
 	test_known();
+	test_strip();
 	test_cut();
 	test_random();
 	return (tap_done());

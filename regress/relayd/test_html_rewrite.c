@@ -203,6 +203,21 @@ main(void)
 	is_str(s.urls[0], "https://a.test/x", "white space trimmed, "
 	    "scheme in any case, lower-cased");
 	free(out);
+	/* a browser drops the C0 controls and spaces around a URL, and
+	 * tabs and line breaks in it (WHATWG URL), entities or not */
+	out = run("<a href=\"\x01 https://a.test/x\x0b\">x</a>"
+	    "<a href=\"&#1;&#10;ht&#9;tps://b.test/&#x1f;\">y</a>"
+	    "<a href='\x1f\fhttp://c.test/ \x7f'>z</a>", NULL, &s);
+	is_str(out, "<a href=\"T0\">x</a><a href=\"T1\">y</a>"
+	    "<a href='T2'>z</a>", "controls and spaces around an href: "
+	    "tracked");
+	is_str(s.urls[0], "https://a.test/x", "the controls around it "
+	    "dropped");
+	is_str(s.urls[1], "https://b.test/", "as entities too, and a tab "
+	    "inside");
+	is_str(s.urls[2], "http://c.test/ \x7f", "a DEL is no control to "
+	    "drop (WHATWG URL: C0 controls and space)");
+	free(out);
 	check("<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", NULL,
 	    "<!-- <a href=\"http://c.test/\">c</a> --><p>x</p>", 0,
 	    "links in comments untouched");
