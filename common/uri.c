@@ -5,31 +5,30 @@
 /*
  * Percent-encoding of a tracked link (uri.h).
  */
-#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include "uri.h"
 
-/* a byte that may not stand in a URI as it is */
+/*
+ * A byte a browser percent-encodes wherever it stands in an http(s) URL
+ * (path, query and fragment: WHATWG URL's fragment set, which the path
+ * and query sets contain): a control, space, DEL, a byte of a non-ASCII
+ * character, " < >.  The others it may keep (^ ` { | } in the query, a
+ * lone %) or encode itself (them in the path, ' in the query): left to
+ * it, so that it reads the Location as it read the link.
+ */
 static int
 uri_unsafe(unsigned char c)
 {
-	if (c <= 0x20 || c >= 0x7f)
-		return (1);
-	switch (c) {
-	case '"': case '<': case '>': case '\\': case '^': case '`':
-	case '{': case '|': case '}':
-		return (1);
-	}
-	return (0);
+	return (c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>');
 }
 
-/* a byte to change: unsafe, or a % (kept only as the start of a %XX) */
+/* a byte to change: unsafe, or a backslash (a slash in a path) */
 static int
 uri_change(unsigned char c)
 {
-	return (c == '%' || uri_unsafe(c));
+	return (c == '\\' || uri_unsafe(c));
 }
 
 /* http: or https:, whose backslashes before the query are slashes */
@@ -123,8 +122,7 @@ uri_encode(const char *url, char *out, size_t len)
 		/* and reads a backslash in an http(s) path as a slash */
 		if (*p == '\\' && special && (const char *)p >= auth)
 			e[0] = '/';
-		else if (uri_unsafe(*p) || (*p == '%' &&
-		    (!isxdigit(p[1]) || !isxdigit(p[2])))) {
+		else if (uri_unsafe(*p)) {
 			if ((const char *)p < auth)
 				return (-1);
 			e[0] = '%';
