@@ -217,11 +217,12 @@ token_encode(const struct token *t, const struct token_key *k, char *out,
 	return ((int)need);
 }
 
-/* each byte's base64url value, -1 if it is none */
+/* each byte's base64url value, -1 if it is none; '.' is '-' too (the
+ * comment form, token_comment_form) */
 static const signed char b64dec[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, 62, -1,
 	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
 	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
 	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
@@ -280,6 +281,14 @@ unbase64url(const char *s, size_t len, unsigned char *out, size_t *outlen)
 	}
 	*outlen = n;
 	return (0);
+}
+
+void
+token_comment_form(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '-')
+			*s = '.';
 }
 
 /*

@@ -14,7 +14,8 @@
  *
  * (integers big-endian, the queue id's 16 hex digits as 8 bytes, the url
  * only for clicks, issued in seconds since the epoch), then base64url without
- * padding.  The MAC is the first 16 bytes (128 bits, RFC 2104 section 5) of
+ * padding ('.' for '-' in the comment form, token_comment_form).  The
+ * MAC is the first 16 bytes (128 bits, RFC 2104 section 5) of
  * HMAC-SHA256 under the key named by keyid over "mailhook-token" and every byte
  * before it.  keyid is derived from the key itself (token_key_init), so a
  * reload that rotates the key keeps accepting tokens of the previous key.  The
@@ -87,6 +88,13 @@ int	 token_encode(const struct token *, const struct token_key *,
  * unknown key
  */
 int	 token_decode(const char *, const struct token_keys *, struct token *);
+/*
+ * A token as written inside a conditional comment (<!--[if mso]>), where
+ * "--" may not stand (it ends the comment to older HTML parsers and to
+ * Outlook's Word engine): each '-' made '.', in place; token_decode reads
+ * a '.' as a '-'.
+ */
+void	 token_comment_form(char *);
 const char *token_kind_name(enum token_kind);
 /*
  * HMAC-SHA256 of len bytes under the key, through the context kept for

@@ -116,6 +116,7 @@ struct html_link {
 	size_t		 off;		/* the value without its quotes */
 	size_t		 end;
 	char		*url;		/* decoded and trimmed */
+	int		 comment;	/* in a conditional comment */
 };
 
 struct html_plan {
@@ -304,6 +305,7 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 	}
 	l->off = off;
 	l->end = off + n;
+	l->comment = vml;
 	p->nlinks++;
 	return (1);
 }
@@ -641,7 +643,8 @@ html_plan_apply(const struct html_plan *p, const char *html, size_t len,
 		at = cut;
 		if (cut == len)
 			break;
-		if ((url = fn(arg, i, p->links[i].url)) != NULL) {
+		if ((url = fn(arg, i, p->links[i].url,
+		    p->links[i].comment)) != NULL) {
 			put_attr(o, url);
 			free(url);
 			at = p->links[i].end;

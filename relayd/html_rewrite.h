@@ -27,9 +27,11 @@ struct html_plan;
  * whose target is url (entities decoded, the controls and spaces around
  * it and the tabs and line breaks in it removed as a browser does, the
  * scheme in lower case): a malloc'd URL, or NULL to leave
- * that link alone.
+ * that link alone.  comment: the link is inside a conditional comment,
+ * where the URL must not hold "--" (it would end the comment).
  */
-typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url);
+typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url,
+		    int comment);
 
 /*
  * legacy: the document's charset is neither UTF-8 nor US-ASCII (an

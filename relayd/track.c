@@ -786,10 +786,14 @@ track_free(struct track_msg *m)
 	free(m);
 }
 
-/* URL/x/TOKEN for the recipient being rendered; NULL if it cannot be */
+/*
+ * URL/x/TOKEN for the recipient being rendered; NULL if it cannot be.
+ * comment: inside a conditional comment, the token in its comment form
+ * (no '-', token.h).
+ */
 static char *
 token_url(struct track_msg *m, enum token_kind kind, size_t link,
-    const char *url)
+    const char *url, int comment)
 {
 	struct token	 tk;
 	char		 enc[TOKEN_STR_MAX], *out;
@@ -811,6 +815,8 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 	strlcpy(tk.domain, m->domain, sizeof(tk.domain));
 	if ((n = token_encode(&tk, &m->key, enc, sizeof(enc))) == -1)
 		return (NULL);
+	if (comment)
+		token_comment_form(enc);
 	/* URL/x/TOKEN by hand: asprintf's format pass cost as much again
 	 * as the copies, once per link */
 	ulen = strlen(m->t->url);
@@ -824,12 +830,14 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 }
 
 /*
- * The token carries the link as a URI (uri.h): an IRI's path and query,
- * a quote or a space in it, percent-encoded.  One whose host is not
- * ASCII (no IDNA here) or that grows too long stays as it is, untracked.
+ * The token carries the link as a browser follows it (uri.h): an IRI's
+ * path and query, a quote or a space in it, percent-encoded.  One whose
+ * host is not ASCII (no IDNA here) or that grows too long stays as it
+ * is, untracked; so does one in a conditional comment if the tracking
+ * URL holds "--" (an xn-- host), which would end the comment.
  */
 static char *
-link_cb(void *arg, size_t idx, const char *url)
+link_cb(void *arg, size_t idx, const char *url, int comment)
 {
 	struct track_msg	*m = arg;
 	char			 uri[MH_URL_MAX];
@@ -841,7 +849,12 @@ link_cb(void *arg, size_t idx, const char *url)
 		    n == -1 ? "its host is not ASCII" : "too long as a URI");
 		return (NULL);
 	}
-	return (token_url(m, TOKEN_CLICK, idx, uri));
+	if (comment && strstr(m->t->url, "--") != NULL) {
+		log_debug("%s: link %zu not tracked: in a conditional comment, "
+		    "and the tracking url has \"--\"", m->queue_id, idx);
+		return (NULL);
+	}
+	return (token_url(m, TOKEN_CLICK, idx, uri, comment));
 }
 
 /* List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post (RFC 8058) */
@@ -851,7 +864,7 @@ put_unsub(struct track_msg *m, FILE *o)
 	const char	*nl = m->crlf ? "\r\n" : "\n";
 	char		*u, mac[TRACK_MAC_HEX + 1];
 
-	if ((u = token_url(m, TOKEN_UNSUBSCRIBE, 0, NULL)) == NULL)
+	if ((u = token_url(m, TOKEN_UNSUBSCRIBE, 0, NULL, 0)) == NULL)
 		return;
 	fprintf(o, "List-Unsubscribe: <%s>", u);
 	free(u);
@@ -988,7 +1001,7 @@ track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 	m->rcpt = rcpt;
 	/* a recipient no token can carry (over 255 bytes) gets neither */
 	if (m->t->opens && m->nparts > 0)
-		pixel = token_url(m, TOKEN_OPEN, 0, NULL);
+		pixel = token_url(m, TOKEN_OPEN, 0, NULL, 0);
 	for (i = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
 		if ((html[i] = html_plan_apply(p->plan, p->html, p->len, pixel,

@@ -107,6 +107,22 @@ main(void)
 	bad[3] = '=';
 	ok(token_decode(bad, &ks, &d) == -1, "non-base64url refused");
 
+	/* the comment form: '.' for '-', the same token (the first second
+	 * whose token has a "--": a fixed search, the same each run) */
+	t = click();
+	for (t.issued = 1; t.issued < 100000; t.issued++)
+		if (token_encode(&t, &k2, buf, sizeof(buf)) > 0 &&
+		    strstr(buf, "--") != NULL)
+			break;
+	ok(strstr(buf, "--") != NULL, "a token with \"--\" (issued %lld)",
+	    (long long)t.issued);
+	memcpy(bad, buf, sizeof(bad));
+	token_comment_form(bad);
+	ok(strchr(bad, '-') == NULL && strlen(bad) == strlen(buf),
+	    "its comment form: no '-', the same length");
+	ok(token_decode(bad, &ks, &d) == 0 && d.issued == t.issued &&
+	    strcmp(d.url, t.url) == 0, "the comment form decodes the same");
+
 	/* open and unsubscribe: no url, link 0 */
 	t = click();
 	t.kind = TOKEN_OPEN;

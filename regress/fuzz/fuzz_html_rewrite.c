@@ -34,7 +34,7 @@ check(int cond)
 }
 
 static char *
-mark(void *arg, size_t idx, const char *url)
+mark(void *arg, size_t idx, const char *url, int comment)
 {
 	size_t	*n = arg;
 

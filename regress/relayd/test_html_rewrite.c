@@ -21,17 +21,20 @@
 /* link n -> "T<n>"; the URLs seen are kept for checks */
 struct seen {
 	char	 urls[16][256];
+	int	 comment[16];
 	size_t	 n;
 };
 
 static char *
-link_cb(void *arg, size_t idx, const char *url)
+link_cb(void *arg, size_t idx, const char *url, int comment)
 {
 	struct seen	*s = arg;
 	char		*r;
 
-	if (s->n < 16)
+	if (s->n < 16) {
+		s->comment[s->n] = comment;
 		strlcpy(s->urls[s->n++], url, sizeof(s->urls[0]));
+	}
 	if (asprintf(&r, "T%zu", idx) == -1)
 		return (NULL);
 	return (r);
@@ -248,6 +251,12 @@ main(void)
 	    "<html><body>x</body></html><!--[if mso]><a href=\"T1\">p</a>"
 	    "<![endif]-->", "conditional comments before <html> and after it");
 	is_str(s.urls[0], "https://pre.test/", "the first one's URL");
+	free(out);
+	out = run("<a href=\"https://a.test/\">a</a><!--[if mso]><a href="
+	    "\"https://b.test/\">b</a><![endif]--><a href=\"https://c.test/\">"
+	    "c</a>", NULL, &s);
+	ok(s.n == 3 && !s.comment[0] && s.comment[1] && !s.comment[2],
+	    "the callback told which link is in a conditional comment");
 	free(out);
 	check("<script>var s = '<a href=\"http://s.test/\">';"
 	    "document.write('href=http://t.test/')</script>"
