@@ -355,8 +355,10 @@ plan_comment(struct html_plan *p, size_t *lcap, const GumboNode *n,
 }
 
 /*
- * every element, depth first without recursion (documents nest deep);
- * vml: a conditional comment's, which has no comment of its own to read
+ * every element, depth first without recursion (documents nest deep),
+ * from the document node: the comments before <html> and after it hang
+ * on it; vml: a conditional comment's, which has no comment of its own
+ * to read
  */
 static int
 plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
@@ -379,13 +381,16 @@ plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
 				goto fail;
 			continue;
 		}
-		if (n->type != GUMBO_NODE_ELEMENT &&
-		    n->type != GUMBO_NODE_TEMPLATE)
+		if (n->type == GUMBO_NODE_DOCUMENT)
+			kids = &n->v.document.children;
+		else if (n->type == GUMBO_NODE_ELEMENT ||
+		    n->type == GUMBO_NODE_TEMPLATE) {
+			if (plan_link(p, lcap, &n->v.element, html, len,
+			    legacy, vml) == -1)
+				goto fail;
+			kids = &n->v.element.children;
+		} else
 			continue;
-		if (plan_link(p, lcap, &n->v.element, html, len,
-		    legacy, vml) == -1)
-			goto fail;
-		kids = &n->v.element.children;
 		if (sp + kids->length > scap) {
 			size_t nc = (sp + kids->length) * 2;
 			if ((ns = reallocarray(stack, nc, sizeof(*ns))) == NULL)
@@ -469,8 +474,7 @@ plan_parse(const char *html, size_t len, int legacy)
 	struct html_plan	*p;
 	GumboOptions		 opts;
 	GumboOutput		*out;
-	GumboNode		*k;
-	size_t			 lcap = 0, i;
+	size_t			 lcap = 0;
 	int			 rv;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -487,14 +491,7 @@ plan_parse(const char *html, size_t len, int legacy)
 		free(p);
 		return (NULL);
 	}
-	rv = plan_walk(p, &lcap, out->root, html, len, legacy, 0);
-	for (i = 0; rv == 0 && i < out->document->v.document.children.length;
-	    i++) {
-		/* comments before <html> or after it hang on the document */
-		k = out->document->v.document.children.data[i];
-		if (k->type == GUMBO_NODE_COMMENT)
-			rv = plan_comment(p, &lcap, k, html, len, legacy);
-	}
+	rv = plan_walk(p, &lcap, out->document, html, len, legacy, 0);
 	p->pixel_off = pixel_offset(out, html, len);
 	gumbo_destroy_output(&opts, out);
 	if (len <= ARENA_DOC_MAX)
