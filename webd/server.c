@@ -39,8 +39,10 @@
  * reaches evhttp's own cap (twice that), whose answer would be a bare
  * 400: while a head is awaited the filter counts its bytes up to the
  * blank line that ends it (head_scan, no parsing: evhttp does that) and
- * answers 414 if the request line alone is over the cap, 431 otherwise,
- * then closes (head_refuse).  It reads the start of each line (head_line):
+ * answers 414 if the request line alone is over the cap (empty lines
+ * before it or not), 431 otherwise, then closes (head_refuse).  Empty
+ * lines before a request line, which evhttp would refuse (400), are
+ * not handed on (RFC 9112 2.2: ignored).  It reads the start of each line (head_line):
  * a body declared over the listener's cap gets 413 there too, and framing
  * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 5.2,
  * 6.1, 6.3), so that a proxy in front cannot see a request boundary webd does
@@ -120,7 +122,6 @@ struct web_conn {
 	int			 refused;	/* 414/431 sent: closing */
 	size_t			 head_len;	/* its bytes so far */
 	size_t			 line_len;	/* bytes of its current line */
-	size_t			 lines;		/* complete lines */
 	char			 last;		/* its last byte */
 	char			 lstart[320];	/* its current line's start:
 						   room for Authorization */
@@ -548,7 +549,7 @@ static void
 head_reset(struct web_conn *c)
 {
 	c->in_head = 1;
-	c->head_len = c->line_len = c->lines = c->lstart_len = 0;
+	c->head_len = c->line_len = c->lstart_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->is_head = 0;
 	c->clen = 0;
@@ -575,6 +576,14 @@ static int
 head_blank(const struct web_conn *c)
 {
 	return (c->line_len == 0 || (c->line_len == 1 && c->last == '\r'));
+}
+
+/* before the request line, a line that is "\r" so far: held back */
+static int
+head_cr_held(const struct web_conn *c)
+{
+	return (c->in_head && !c->reqline && c->line_len == 1 &&
+	    c->last == '\r');
 }
 
 static int
@@ -911,6 +920,11 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 	const char	*lf, *s = p, *end = p + n;
 	size_t		 k, take;
 
+	/* a CR held back before the request line (below) that is no
+	 * empty line's: it goes on with what follows it */
+	if (head_cr_held(c) && n > 0 && p[0] != '\n' &&
+	    evbuffer_add(out, "\r", 1) == -1)
+		fatalx("evbuffer_add");
 	while (c->in_head && p < end) {
 		if ((lf = memchr(p, '\n', end - p)) == NULL)
 			k = end - p;
@@ -931,23 +945,31 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 			/* a HEAD's request line cut short: no body either */
 			if (!c->reqline)
 				c->is_head = head_starts(c, "HEAD ");
-			return (c->lines == 0 ? 414 : 431);
+			/* empty lines before the request line do not make
+			 * it a header field (RFC 9112 2.2) */
+			return (!c->reqline ? 414 : 431);
 		}
 		if (lf == NULL)
 			break;
 		c->head_len++;
 		head_line(c);
+		/* empty lines before the request line are not evhttp's,
+		 * which would refuse them (RFC 9112 2.2: ignored) */
+		if (!c->reqline)
+			s = lf + 1;
 		if (c->reqline && head_blank(c)) {
 			c->in_head = 0;
 			c->chunking = c->chunked && !c->bad && !c->too_big;
 		}
-		c->lines++;
 		c->line_len = c->lstart_len = 0;
 		c->last = '\n';
 		p = lf + 1;
 	}
 	if (c->in_head)
 		p = end;
+	/* and a CR that may begin one, until its LF tells */
+	if (head_cr_held(c) && p > s && p[-1] == '\r')
+		p--;
 	if (p > s && evbuffer_add(out, s, p - s) == -1)
 		fatalx("evbuffer_add");
 	if (c->in_head)
