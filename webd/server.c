@@ -31,7 +31,8 @@
  * (pipelined requests): the kick hands them on too.  The filter reads
  * the head of each answer once evhttp has queued it (kick): on the API
  * it replaces evhttp's HTML pages (api_page), everywhere it adds the
- * Date that evhttp gives only to HTTP/1.1 answers (head_date).
+ * Date that evhttp gives only to HTTP/1.1 answers (head_date) and drops
+ * the body that evhttp's own pages carry to a HEAD (head_nobody).
  *
  * Limits: a URI over WEB_URI_MAX gets 414 and headers over
  * WEB_HEADERS_MAX get 431 (server_check_limits), bodies over WEB_BODY_MAX
@@ -1218,6 +1219,46 @@ head_date(struct evbuffer *src)
 }
 
 /*
+ * An answer to a HEAD has no body (RFC 9110 9.3.2), but evhttp's own
+ * pages (evhttp_send_error from inside its parser: a request line whose
+ * version it cannot read, a field line it refuses) carry theirs to a
+ * HEAD too, and without a Content-Length.  The filter drops the body and
+ * says its length, as a GET would be told.  src holds the answer whole
+ * (an answer's start, read once evhttp has queued it: kick).
+ */
+static void
+head_nobody(struct evbuffer *src)
+{
+	struct evbuffer_ptr	 end;
+	struct evbuffer		*head;
+	const char		*p;
+	size_t			 n, body;
+	int			 has_len;
+
+	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0 || end.pos > 8192 ||
+	    (body = evbuffer_get_length(src) - (end.pos + 4)) == 0 ||
+	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
+		return;
+	n = end.pos + 2;
+	has_len = memmem(p, n, "\r\nContent-Length:", 17) != NULL;
+	if ((head = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	/* the head up to its blank line, its length, the blank line */
+	if (evbuffer_remove_buffer(src, head, n) != (int)n)
+		fatalx("evbuffer_remove_buffer");
+	if (!has_len && evbuffer_add_printf(head, "Content-Length: %zu\r\n", body) == -1)
+		fatalx("evbuffer_add_printf");
+	evbuffer_drain(src, evbuffer_get_length(src));
+	if (evbuffer_add(head, "\r\n", 2) == -1 ||
+	    evbuffer_add_buffer(src, head) == -1)
+		fatalx("evbuffer_add");
+	evbuffer_free(head);
+	log_debug("evhttp's answer to a HEAD: its body of %zu bytes dropped",
+	    body);
+}
+
+/*
  * An answer evhttp dates itself: HTTP/1.1 (its status line is the first
  * thing it queues); any other waits for the kick and head_date().
  */
@@ -1348,7 +1389,7 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
-	if (c->ostart && !c->l->api && head_dated(src))
+	if (c->ostart && !c->l->api && !c->is_head && head_dated(src))
 		c->ostart = 0;		/* nothing to add: out at once */
 	if (c->ostart) {
 		/* the head is read once evhttp has queued it all (kick) */
@@ -1357,6 +1398,8 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		c->ostart = 0;
 		if (c->l->api && api_page(c, src))
 			return (BEV_NEED_MORE);
+		if (c->is_head)
+			head_nobody(src);
 		head_date(src);
 	}
 	if (c->tls == NULL) {
