@@ -47,10 +47,11 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 	switch (imsg->hdr.type) {
 	case IMSG_SETUP_CONF_START:
 		if (n != sizeof(size_t))
-			fatalx("SETUP_CONF_START: bad size");
+			fatalx("SETUP_CONF_START from parent: bad size");
 		memcpy(&conf_want, imsg->data, sizeof(size_t));
 		if (conf_want > 64 * 1024 * 1024)
-			fatalx("SETUP_CONF_START: config too large");
+			fatalx("SETUP_CONF_START from parent: config too "
+			    "large");
 		free(conf_buf);
 		if ((conf_buf = malloc(conf_want + 1)) == NULL)
 			fatal("config buffer");
@@ -58,13 +59,15 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		return (NULL);
 	case IMSG_SETUP_CONF_DATA:
 		if (conf_buf == NULL || n > conf_want - conf_len)
-			fatalx("SETUP_CONF_DATA: unexpected or too long");
+			fatalx("SETUP_CONF_DATA from parent: unexpected or "
+			    "too long");
 		memcpy(conf_buf + conf_len, imsg->data, n);
 		conf_len += n;
 		return (NULL);
 	case IMSG_SETUP_CONF_END:
 		if (conf_buf == NULL || conf_len != conf_want)
-			fatalx("SETUP_CONF_END: incomplete config");
+			fatalx("SETUP_CONF_END from parent: incomplete "
+			    "config");
 		*done = 1;
 		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES,
 		    &err);
@@ -77,7 +80,7 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		json_decref(j);
 		return (conf);
 	default:
-		fatalx("unexpected %s during config",
+		fatalx("unexpected %s from parent during config",
 		    imsg_type_name(imsg->hdr.type));
 	}
 }

@@ -27,6 +27,9 @@
  *			accept from this peer
  *	fd		a well-formed message with a descriptor attached, of
  *			a type that carries none
+ *	early		as unexpected, from the parent before the child's
+ *			config (it waits for the config meanwhile: "ready"
+ *			once it is started)
  * and prints how the child ended: "exit N", "signal N" or "alive" (then
  * it is killed).  The child's stderr (it runs with -d) goes to errfile.
  */
@@ -511,7 +514,8 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 			errx(2, "envelope: SPOOL_COMMIT only");
 		len = size + strlcpy(buf + size, "id 0123456789abcdef\n"
 		    "bogus field\n", sizeof(buf) - size);
-	} else if (strcmp(kind, "unexpected") != 0 && strcmp(kind, "fd") != 0)
+	} else if (strcmp(kind, "unexpected") != 0 && strcmp(kind, "fd") != 0 &&
+	    strcmp(kind, "early") != 0)
 		errx(2, "unknown kind %s", kind);
 	/* a commit carries its envelope after the struct */
 	if (type == IMSG_SPOOL_COMMIT && strcmp(kind, "short") != 0 &&
@@ -554,7 +558,7 @@ main(int argc, char *argv[])
 	unsigned char	 id[64];
 	char		 line[16];
 	size_t		 idlen = 0;
-	int		 ch, fd, child, peer;
+	int		 ch, fd, child, peer, early;
 	uint32_t	 type;
 
 	while ((ch = getopt(argc, argv, "x:f:e:i:")) != -1) {
@@ -576,6 +580,9 @@ main(int argc, char *argv[])
 	    peer >= PROC_CONTROL || peer == child || !proc_edge(child, peer))
 		errx(2, "%s has no channel to %s", argv[0], argv[1]);
 	type = type_of(argv[3]);
+	early = strcmp(argv[2], "early") == 0;
+	if (early && peer != PROC_PARENT)
+		errx(2, "early: from the parent only");
 
 	log_init(1, LOG_DAEMON);
 	signal(SIGPIPE, SIG_IGN);
@@ -590,14 +597,18 @@ main(int argc, char *argv[])
 	/* as the parent does: its key of sealed verdicts, the child's
 	 * secrets */
 	seal_new_key(conf->verdict_key);
-	parent_send_config(chan[PROC_PARENT], conf, child_conf_flags(child));
-	connect_peers(child);
-	mproc_compose(chan[PROC_PARENT], IMSG_SETUP_START, 0, -1, NULL, 0);
-	spin(30, ready);
-	if (!child_ready) {
-		printf("not ready\n");
-		kill(child_pid, SIGKILL);
-		return (1);
+	if (!early) {
+		parent_send_config(chan[PROC_PARENT], conf,
+		    child_conf_flags(child));
+		connect_peers(child);
+		mproc_compose(chan[PROC_PARENT], IMSG_SETUP_START, 0, -1, NULL,
+		    0);
+		spin(30, ready);
+		if (!child_ready) {
+			printf("not ready\n");
+			kill(child_pid, SIGKILL);
+			return (1);
+		}
 	}
 	spin(0.3, NULL);	/* its start: recovery, timers */
 	printf("ready\n");
