@@ -246,13 +246,59 @@ child_control_fd(int fd)
 	ctl_reply_fd = fd;
 }
 
+/* the request being served, and whether its answer comes later */
+struct ctl_later {
+	struct mproc	*p;
+	uint32_t	 peerid;
+};
+static struct ctl_later	*ctl_serving;
+static int		 ctl_deferred;
+
+struct ctl_later *
+child_control_later(void)
+{
+	struct ctl_later	*l;
+
+	if (ctl_serving == NULL)
+		fatalx("child_control_later: no request being served");
+	if ((l = malloc(sizeof(*l))) == NULL)
+		fatal("child_control_later");
+	*l = *ctl_serving;
+	ctl_deferred = 1;
+	return (l);
+}
+
+/* the reply (a reference taken) to mhctl, with the fd given if any */
+static void
+child_control_send(struct mproc *p, uint32_t peerid, json_t *reply)
+{
+	char	*text;
+
+	if (reply == NULL)
+		reply = json_pack("{s:s}", "error", "unknown command");
+	if ((text = json_dumps(reply, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	mproc_compose(p, IMSG_CTL_REPLY, peerid, ctl_reply_fd, text,
+	    strlen(text));
+	ctl_reply_fd = -1;
+	free(text);
+	json_decref(reply);
+}
+
+void
+child_control_answer(struct ctl_later *l, json_t *reply)
+{
+	child_control_send(l->p, l->peerid, reply);
+	free(l);
+}
+
 static void
 child_control(struct mproc *p, struct mh_imsg *imsg)
 {
 	const struct ctl_cmd	*cmd = NULL;
+	struct ctl_later	 serving = { p, imsg->hdr.peerid };
 	const char		*words[2];
 	json_t			*req, *argv, *reply;
-	char			*text;
 	size_t			 n;
 	int			 root;
 
@@ -272,22 +318,20 @@ child_control(struct mproc *p, struct mh_imsg *imsg)
 		    cmd->target != CTL_CHILDREN)))
 			cmd = NULL;
 	}
+	ctl_serving = &serving;
+	ctl_deferred = 0;
 	if (cmd != NULL && cmd->id == CTL_SHOW_METRICS)
 		reply = child_metrics(cmd, argv, root);
 	else if (cmd == NULL || ops->control == NULL)
 		reply = json_pack("{s:s}", "error", "unsupported request");
 	else
 		reply = ops->control(cmd, argv, root);
-	if (reply == NULL)
-		reply = json_pack("{s:s}", "error", "unknown command");
-	if ((text = json_dumps(reply, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps");
+	ctl_serving = NULL;
 	/* the fd a command gave, if any, goes with its reply */
-	mproc_compose(p, IMSG_CTL_REPLY, imsg->hdr.peerid, ctl_reply_fd, text,
-	    strlen(text));
-	ctl_reply_fd = -1;
-	free(text);
-	json_decref(reply);
+	if (!ctl_deferred)
+		child_control_send(p, imsg->hdr.peerid, reply);
+	else
+		json_decref(reply);
 	json_decref(req);
 }
 

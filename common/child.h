@@ -69,6 +69,14 @@ void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
  * reply to mhctl (show message ID --raw: the queued message)
  */
 void	child_control_fd(int fd);
+/*
+ * from a control() callback whose answer must wait (for the disk): the
+ * callback returns NULL, and child_control_answer(l, reply) sends the
+ * reply (a reference it takes) later, once.
+ */
+struct ctl_later;
+struct ctl_later *child_control_later(void);
+void	child_control_answer(struct ctl_later *, json_t *reply);
 /* what a drain waited for is done (or its time is up): stop, exit */
 __attribute__((noreturn)) void child_drained(void);
 /*

@@ -41,6 +41,7 @@
 
 #include <jansson.h>
 
+#include "child.h"
 #include "ctlcmd.h"
 #include "envelope.h"
 #include "fileio.h"
@@ -444,6 +445,24 @@ dead_list(void)
 }
 
 /*
+ * One "dead replay|remove": what it did, answered once every event it
+ * queued again is durable or is known not to be (its letter kept), so
+ * that the answer says what happened, not what was asked.
+ */
+struct dead_req {
+	struct ctl_later	*later;	/* the answer waits: set once the
+					   letters were all gone through */
+	json_t			*queued_as;
+	char			*id;
+	int			 replay;
+	long			 done, failed, gone, unsynced, busy;
+	long			 pending;	/* queued, not durable yet */
+};
+
+static json_t	*dead_reply(struct dead_req *);
+static void	 dead_failed(int, const json_t *);
+
+/*
  * A letter sent again: its file goes once the queue has it on disk.
  * Until then it is on the list of those being replayed, which neither
  * dead replay (it would be queued twice) nor dead remove (removed, it is
@@ -452,8 +471,9 @@ dead_list(void)
  */
 struct dead_replayed {
 	TAILQ_ENTRY(dead_replayed) entry;
-	char	name[128];
-	char	id[EVENT_ID_LEN];
+	char			 name[128];
+	json_t			*letter;	/* for the log */
+	struct dead_req		*req;
 };
 static TAILQ_HEAD(, dead_replayed) dead_replaying =
     TAILQ_HEAD_INITIALIZER(dead_replaying);
@@ -473,21 +493,34 @@ static void
 dead_requeued(int ok, void *arg)
 {
 	struct dead_replayed	*dr = arg;
+	struct dead_req		*req = dr->req;
+	struct ctl_later	*later;
 	char			 path[PATH_MAX];
 
 	TAILQ_REMOVE(&dead_replaying, dr, entry);
 
-	if (!ok)
+	if (!ok) {
 		log_warnx("dead: %s: its queue file may not be durable: "
 		    "not queued again, kept", dr->name);
-	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir,
-	    dr->name) < sizeof(path) && unlink(path) == -1 && errno != ENOENT)
-		log_warn("dead: unlink %s", path);
+		dead_failed(1, dr->letter);
+		req->failed++;
+		req->unsynced++;
+	} else {
+		req->done++;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir,
+		    dr->name) < sizeof(path) && unlink(path) == -1 &&
+		    errno != ENOENT)
+			log_warn("dead: unlink %s", path);
+	}
+	json_decref(dr->letter);
 	free(dr);
+	/* the last one: mhctl is told now (dead_reply frees req) */
+	if (--req->pending == 0 && (later = req->later) != NULL)
+		child_control_answer(later, dead_reply(req));
 }
 
 static int
-dead_replay_one(const char *name, const json_t *o)
+dead_replay_one(const char *name, const json_t *o, struct dead_req *req)
 {
 	struct dead_replayed	*dr;
 	const char		*key, *url;
@@ -504,11 +537,16 @@ dead_replay_one(const char *name, const json_t *o)
 		return (-1);
 	}
 	strlcpy(dr->name, name, sizeof(dr->name));
+	dr->letter = json_incref((json_t *)o);
+	dr->req = req;
 	TAILQ_INSERT_TAIL(&dead_replaying, dr, entry);
+	req->pending++;
 	rc = events_requeue(key, recs, dead_requeued, dr);
 	json_decref(recs);
 	if (rc == -1) {
+		req->pending--;
 		TAILQ_REMOVE(&dead_replaying, dr, entry);
+		json_decref(dr->letter);
 		free(dr);
 		return (-1);
 	}
@@ -566,83 +604,114 @@ dead_gone(const char *name, const json_t *o)
 /*
  * mhctl dead replay|remove ID|all (an event id or a message's queue
  * id): the reply counts what was done and what failed (an endpoint no
- * longer there keeps its letters).
+ * longer there keeps its letters, so does a disk that fails).  Events
+ * queued again are counted once durable: then the answer goes
+ * (child_control_later), NULL returned meanwhile.
  */
 json_t *
 dead_act(int replay, const char *id)
 {
+	struct dead_req	*req;
 	char		**v;
 	size_t		 n, i;
-	json_t		*o, *queued_as, *reply;
-	long		 done = 0, failed = 0, gone = 0, busy = 0;
-	char		 why[384], nb[128];
+	json_t		*o;
+	int		 rc;
 
-	if ((queued_as = json_object()) == NULL)
+	if ((req = calloc(1, sizeof(*req))) == NULL ||
+	    (req->queued_as = json_object()) == NULL ||
+	    (req->id = strdup(id)) == NULL) {
+		if (req != NULL)
+			json_decref(req->queued_as);
+		free(req);
 		return (NULL);
+	}
+	req->replay = replay;
 	v = dead_names(&n);
 	for (i = 0; i < n; i++) {
 		if ((o = dead_load(v[i])) == NULL)
 			continue;
-		if (dead_matches(o, id)) {
-			if (dead_is_replaying(v[i]))
-				busy++;
-			else if (replay && dead_gone(v[i], o)) {
-				gone++;
-				failed++;
-				dead_failed(replay, o);
-			} else if ((replay ?
-			    (strncmp(v[i], "in-", 3) == 0 ?
-			    dead_replay_inbound(o, queued_as) :
-			    dead_replay_one(v[i], o)) :
-			    dead_remove_one(v[i], o)) == 0)
-				done++;
-			else {
-				failed++;
-				dead_failed(replay, o);
-			}
+		if (!dead_matches(o, id))
+			rc = 1;
+		else if (dead_is_replaying(v[i])) {
+			req->busy++;
+			rc = 1;
+		} else if (replay && dead_gone(v[i], o)) {
+			req->gone++;
+			rc = -1;
+		} else if (!replay)
+			rc = dead_remove_one(v[i], o);
+		else if (strncmp(v[i], "in-", 3) == 0)
+			rc = dead_replay_inbound(o, req->queued_as);
+		else
+			rc = dead_replay_one(v[i], o, req) == 0 ? 1 : -1;
+		/* 1: counted later (or not at all) */
+		if (rc == 0)
+			req->done++;
+		else if (rc == -1) {
+			req->failed++;
+			dead_failed(replay, o);
 		}
 		json_decref(o);
 	}
 	dir_names_free(v, n);
+	if (req->pending == 0)
+		return (dead_reply(req));
+	req->later = child_control_later();
+	return (NULL);
+}
+
+/* the answer to a dead replay|remove, once it is all done (req freed) */
+static json_t *
+dead_reply(struct dead_req *req)
+{
+	json_t		*reply;
+	const char	*did = req->replay ? "replayed" : "removed";
+	char		 why[512], nb[128];
+	long		 other = req->failed - req->gone - req->unsynced;
+
 	/* all of none is done: only an id that matches nothing is wrong */
-	if (done == 0 && failed == 0 && busy == 0 && strcmp(id, "all") != 0) {
-		json_decref(queued_as);
-		return (json_pack("{s:s}", "error",
-		    ctl_no_such(nb, sizeof(nb), "dead letter", id)));
-	}
+	if (req->done == 0 && req->failed == 0 && req->busy == 0 &&
+	    strcmp(req->id, "all") != 0)
+		reply = json_pack("{s:s}", "error",
+		    ctl_no_such(nb, sizeof(nb), "dead letter", req->id));
 	/* one being replayed already: queued again once that is durable */
-	if (done == 0 && failed == 0 && busy > 0 && strcmp(id, "all") != 0) {
-		json_decref(queued_as);
+	else if (req->done == 0 && req->failed == 0 && req->busy > 0 &&
+	    strcmp(req->id, "all") != 0) {
 		(void)snprintf(why, sizeof(why), "dead letter %s is being "
 		    "replayed: not %s (it leaves the dead letters once it is "
-		    "queued again, on disk)", id, replay ? "replayed again" :
-		    "removed");
-		return (json_pack("{s:s}", "error", why));
-	}
-	/* the counts in the error too: mhctl shows only the error */
-	if (failed > 0) {
+		    "queued again, on disk)", req->id, req->replay ?
+		    "replayed again" : "removed");
+		reply = json_pack("{s:s}", "error", why);
+	} else if (req->failed > 0) {
+		/* the counts in the error too: mhctl shows only the error */
 		(void)snprintf(why, sizeof(why), "%ld of %ld dead letters not "
-		    "%s, kept (%s%s: see the log); %ld %s", failed,
-		    failed + done, replay ? "replayed" : "removed", gone > 0 ?
+		    "%s, kept (%s%s%s%s%s: see the log); %ld %s", req->failed,
+		    req->failed + req->done, did, req->gone > 0 ?
 		    "their endpoint answered 410 Gone and is disabled, "
-		    "mhctl hooks retry it first" : replay ?
+		    "mhctl hooks retry it first" : "",
+		    req->gone > 0 && req->unsynced > 0 ? "; " : "",
+		    req->unsynced > 0 ? "the spool could not make their queue "
+		    "files durable (a disk error): replay them again once it "
+		    "can" : "", (req->gone > 0 || req->unsynced > 0) &&
+		    other > 0 ? "; or " : "", other <= 0 ? "" : req->replay ?
 		    "no events block names their endpoint, or they could "
-		    "not be queued" : "they could not be removed",
-		    gone > 0 && gone < failed ? ", or no events block names "
-		    "it, or they could not be queued" : "", done,
-		    replay ? "replayed" : "removed");
-		reply = json_pack("{s:i,s:i,s:s}", replay ? "replayed" :
-		    "removed", (int)done, "failed", (int)failed, "error",
-		    why);
+		    "not be queued" : "they could not be removed", req->done,
+		    did);
+		reply = json_pack("{s:i,s:i,s:s}", did, (int)req->done,
+		    "failed", (int)req->failed, "error", why);
 	} else
-		reply = json_pack("{s:i}", replay ? "replayed" : "removed",
-		    (int)done);
+		reply = json_pack("{s:i}", did, (int)req->done);
 	/* those being replayed (by an earlier dead replay) left alone */
-	if (reply != NULL && busy > 0)
-		json_object_set_new(reply, "replaying", json_integer(busy));
+	if (reply != NULL && req->busy > 0 && json_object_get(reply,
+	    did) != NULL)
+		json_object_set_new(reply, "replaying",
+		    json_integer(req->busy));
 	/* the inbound messages' new queue ids, for show message */
-	if (reply != NULL && json_object_size(queued_as) > 0)
-		json_object_set(reply, "queued_as", queued_as);
-	json_decref(queued_as);
+	if (reply != NULL && json_object_size(req->queued_as) > 0 &&
+	    json_object_get(reply, did) != NULL)
+		json_object_set(reply, "queued_as", req->queued_as);
+	json_decref(req->queued_as);
+	free(req->id);
+	free(req);
 	return (reply);
 }
