@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "enhanced.h"
 #include "fileio.h"
 #include "log.h"
@@ -142,23 +143,18 @@ dsn_remote(char *dst, size_t len, const char *relay)
 }
 
 /*
- * A Final-Recipient (RFC 3464 2.3.2) in the 7-bit message/delivery-status:
- * an ASCII address as rfc822, another as utf-8 in its utf-8-addr-xtext
- * form (RFC 6533 3), each character that is not ASCII (or is '+', '=',
- * '\', a control or a blank) as \x{HEX}
+ * s in the utf-8-addr-xtext form (RFC 6533 3): each character that is
+ * not ASCII (or is '+', '=', '\', a control or a blank) as \x{HEX}.
+ * Written to fp (NULL: only counted); its length.
  */
-static void
-dsn_final_recipient(FILE *fp, const char *addr)
+static size_t
+dsn_xtext(FILE *fp, const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)addr;
-	size_t			 rem = strlen(addr), len, k;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 rem = strlen(s), len, k, out = 0;
 	uint32_t		 cp;
+	char			 hex[16];
 
-	if (addr_is_ascii(addr)) {
-		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", addr);
-		return;
-	}
-	fprintf(fp, "Final-Recipient: utf-8; ");
 	for (; rem > 0; p += len, rem -= len) {
 		if ((len = utf8_seq(p, rem)) == 0) {
 			len = 1;
@@ -169,11 +165,52 @@ dsn_final_recipient(FILE *fp, const char *addr)
 			for (cp = *p & (0x7f >> len), k = 1; k < len; k++)
 				cp = (cp << 6) | (p[k] & 0x3f);
 		if (cp > 0x20 && cp < 0x7f && cp != '+' && cp != '=' &&
-		    cp != '\\')
-			fputc(cp, fp);
-		else
-			fprintf(fp, "\\x{%X}", cp);
+		    cp != '\\') {
+			if (fp != NULL)
+				fputc(cp, fp);
+			out++;
+		} else {
+			k = snprintf(hex, sizeof(hex), "\\x{%X}", cp);
+			if (fp != NULL)
+				fputs(hex, fp);
+			out += k;
+		}
 	}
+	return (out);
+}
+
+#define DSN_LINE_MAX	998	/* RFC 5322 2.1.1, without the CRLF */
+#define DSN_FR_UTF8	"Final-Recipient: utf-8; "
+
+/*
+ * A Final-Recipient (RFC 3464 2.3.2) in the 7-bit message/delivery-status:
+ * an ASCII address as rfc822, another as utf-8 in its utf-8-addr-xtext
+ * form.  That form of an address relayd takes (254 octets, a local part
+ * of 64) can pass the 998 characters of a line, and it cannot be folded:
+ * the address is one token, and unfolding keeps the blank of the fold in
+ * it.  Such an address names its domain by its A-labels (IDNA, the same
+ * domain), which bounds the line (64 octets of local part as \x{HEX}
+ * at most, an ASCII domain of 253).
+ */
+static void
+dsn_final_recipient(FILE *fp, const char *addr)
+{
+	char		 a[MH_ADDR_MAX + 512], dom[512];
+	const char	*at;
+
+	if (!addr_is_ascii(addr) &&
+	    strlen(DSN_FR_UTF8) + dsn_xtext(NULL, addr) > DSN_LINE_MAX &&
+	    (at = strrchr(addr, '@')) != NULL &&
+	    dns_domain_ascii(at + 1, dom, sizeof(dom)) == 0 &&
+	    (size_t)snprintf(a, sizeof(a), "%.*s@%s", (int)(at - addr), addr,
+	    dom) < sizeof(a))
+		addr = a;
+	if (addr_is_ascii(addr)) {
+		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", addr);
+		return;
+	}
+	fputs(DSN_FR_UTF8, fp);
+	dsn_xtext(fp, addr);
 	fprintf(fp, "\r\n");
 }
 
