@@ -430,8 +430,10 @@ endpoint_persist(struct endpoint *ep)
 /*
  * An endpoint directory with nothing in it but its endpoint.json (or
  * not even that: a crash between the two steps) is removed, durably.
- * 1 removed, 0 it holds other files (a quarantined "bad-" one: kept to
- * be looked at), -1 an error (logged).
+ * 1 removed; 0 it holds other files (a quarantined "bad-" one: kept to
+ * be looked at); 2 it holds segment files and nothing else of that
+ * kind, which go after the next flush (evseg.c releases them through
+ * gsync_releaseat), so it may be removed then; -1 an error (logged).
  */
 static int
 endpoint_dir_drop(const char *dir)
@@ -439,21 +441,25 @@ endpoint_dir_drop(const char *dir)
 	char	**v;
 	size_t	  n, i;
 	char	  path[PATH_MAX];
-	int	  other = 0;
+	int	  other = 0, seg = 0;
 
 	v = dir_names(dir, "", &n);
 	for (i = 0; i < n; i++)
-		if (strcmp(v[i], "endpoint.json") != 0)
+		if (strncmp(v[i], "s-", 2) == 0)
+			seg = 1;
+		else if (strcmp(v[i], "endpoint.json") != 0)
 			other = 1;
 	dir_names_free(v, n);
 	if (other)
 		return (0);
+	if (seg)
+		return (2);
 	if (evq_path_join(path, sizeof(path), dir, "", "endpoint.json") == -1 ||
 	    (unlink(path) == -1 && errno != ENOENT) ||
 	    unlinkat(AT_FDCWD, dir, AT_REMOVEDIR) == -1 ||
 	    fsync_dir(ev_root) == -1) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
-			return (0);	/* a file came meanwhile */
+			return (2);	/* a file came meanwhile */
 		log_warn("events: remove %s", dir);
 		return (-1);
 	}
@@ -469,15 +475,24 @@ endpoint_dir_drop(const char *dir)
 static void
 endpoint_forget(struct endpoint *ep)
 {
+	struct timeval	tv = { 1, 0 };
+
 	if (ep->configured || ep->forgotten || ep->call != NULL ||
 	    ep->asking || ep->fill != NULL || ep->cur != NULL ||
 	    evq_backlog(ep) > 0)
 		return;
-	if (endpoint_dir_drop(ep->dir) == 1) {
+	switch (endpoint_dir_drop(ep->dir)) {
+	case 1:
 		ep->forgotten = 1;
 		log_info("events: %s (%s) is no longer configured and has "
 		    "nothing queued: its directory %s is removed", ep->pub,
 		    evq_format_name(ep->format), ep->dir);
+		break;
+	case 2:
+		/* its last segments go after the flush: again in a second
+		 * (ep_timer, evq_kick), nothing shown as due */
+		evtimer_add(ep->timer, &tv);
+		break;
 	}
 }
 
@@ -642,6 +657,7 @@ events_load(void)
 	enum event_format	 f;
 	struct endpoint		*ep;
 	char			 key[EV_KEY_LEN];
+	int			 rc;
 
 	v = dir_names(ev_root, "", &n);
 	for (i = 0; i < n; i++) {
@@ -651,7 +667,8 @@ events_load(void)
 			continue;
 		if (evq_path_join(path, sizeof(path), dir, "",
 		    "endpoint.json") == 0 && stat(path, &st) == -1 &&
-		    errno == ENOENT && endpoint_dir_drop(dir) != 0)
+		    errno == ENOENT && ((rc = endpoint_dir_drop(dir)) == 1 ||
+		    rc == -1))
 			continue;	/* removed, or an error logged */
 		if ((o = read_json(dir, "endpoint.json", 65536)) == NULL)
 			continue;
