@@ -14,8 +14,12 @@
  * Commands on stdin, one a line:
  *	submit FILE SENDER RCPT[,RCPT...]	prints "committed ID" after 250
  *	run SECS	until the queue is empty and idle, at most SECS
+ *	until KINDS [N] SECS	until N (1) more events of each kind in the
+ *			comma list KINDS (a|b: either) have come and no
+ *			connection is open, at most SECS: an attempt over,
+ *			however long a loaded machine makes it; prints
+ *			"seen" or "timeout"
  *	wait SECS	run the loop SECS
- *	until KIND N SECS	until N more events of KIND, at most SECS
  *	queue | show ID | stats | schedule ID|all | remove ID | pause | resume
  *	suppress add ADDR | suppress del ADDR | suppressions
  * -P: allow private-addresses.
@@ -47,16 +51,50 @@
 
 static struct event_base	*base;
 static struct event		*ev_check;
-static int			 run_mode;	/* 1: until idle */
-static int			 until_kind = -1;	/* until: its kind */
-static int			 until_left;	/* until: events to come */
+static int			 run_mode;	/* RUN_* */
 static struct timeval		 run_end;
+#define RUN_WAIT	0		/* until run_end */
+#define RUN_IDLE	1		/* until the queue is empty and idle */
+#define RUN_UNTIL	2		/* until the kinds came, and idle */
+#define UNTIL_MAX	8
+static char			*until_kind[UNTIL_MAX];	/* "a|b" */
+static int			 until_left[UNTIL_MAX];	/* events to come */
+static int			 until_n;
+
+/* the event's kind is one of "a|b|..." */
+static int
+kind_in(const char *kind, const char *alts)
+{
+	size_t	len = strlen(kind);
+
+	while (*alts != '\0') {
+		if (strncmp(alts, kind, len) == 0 &&
+		    (alts[len] == '|' || alts[len] == '\0'))
+			return (1);
+		alts += strcspn(alts, "|");
+		alts += *alts == '|';
+	}
+	return (0);
+}
+
+/* every kind of an "until" has come as often as asked */
+static int
+until_done(void)
+{
+	int	i;
+
+	for (i = 0; i < until_n; i++)
+		if (until_left[i] > 0)
+			return (0);
+	return (1);
+}
 
 static void
 print_event(const struct event_record *e)
 {
 	json_t	*o;
 	char	*s;
+	int	 i;
 
 	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s, "
 	    "s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -68,8 +106,10 @@ print_event(const struct event_record *e)
 	    "group", e->group, "transaction", e->transaction,
 	    "subject", e->subject, "bounce_type", e->bounce_type,
 	    "bounce_reason", e->bounce_reason);
-	if ((int)e->kind == until_kind && until_left > 0)
-		until_left--;
+	for (i = 0; i < until_n; i++)
+		if (until_left[i] > 0 &&
+		    kind_in(event_kind_name(e->kind), until_kind[i]))
+			until_left[i]--;
 	s = json_dumps(o, JSON_COMPACT);
 	printf("event %s\n", s);
 	fflush(stdout);
@@ -84,13 +124,14 @@ check_cb(int fd, short ev, void *arg)
 
 	gettimeofday(&now, NULL);
 	if (timercmp(&now, &run_end, >=) ||
-	    (run_mode && relay_queue_size() == 0 && !relay_busy()) ||
-	    (until_kind != -1 && until_left == 0))
+	    (run_mode == RUN_IDLE && relay_queue_size() == 0 &&
+	    !relay_busy()) ||
+	    (run_mode == RUN_UNTIL && until_done() && !relay_busy()))
 		event_base_loopbreak(base);
 }
 
 static int
-run_for(double secs, int until_idle)
+run_for(double secs, int mode)
 {
 	struct timeval	 tv = { 0, 50000 }, d;
 
@@ -98,10 +139,51 @@ run_for(double secs, int until_idle)
 	d.tv_sec = (time_t)secs;
 	d.tv_usec = (suseconds_t)((secs - (double)d.tv_sec) * 1e6);
 	timeradd(&run_end, &d, &run_end);
-	run_mode = until_idle;
+	run_mode = mode;
 	evtimer_add(ev_check, &tv);
 	event_base_dispatch(base);
 	return (relay_queue_size() == 0 && !relay_busy());
+}
+
+/* each alternative of "a|b" is an event kind */
+static int
+kinds_ok(const char *alts)
+{
+	char	 name[64];
+	size_t	 len;
+
+	do {
+		len = strcspn(alts, "|");
+		if (len == 0 || len >= sizeof(name))
+			return (0);
+		memcpy(name, alts, len);
+		name[len] = '\0';
+		if (event_kind_from_name(name) == -1)
+			return (0);
+		alts += len;
+	} while (*alts++ == '|');
+	return (1);
+}
+
+/* "until KINDS [N] SECS"; 0, or -1 for a kind unknown */
+static int
+run_until(char *kinds, int n, double secs)
+{
+	char	*k;
+
+	until_n = 0;
+	while ((k = strsep(&kinds, ",")) != NULL) {
+		if (!kinds_ok(k) || until_n == UNTIL_MAX) {
+			until_n = 0;
+			return (-1);
+		}
+		until_left[until_n] = n;
+		until_kind[until_n++] = k;
+	}
+	run_for(secs, RUN_UNTIL);
+	printf("%s\n", until_done() && !relay_busy() ? "seen" : "timeout");
+	until_n = 0;
+	return (0);
 }
 
 static void
@@ -185,16 +267,15 @@ command(char *line)
 	if (strcmp(argv[0], "submit") == 0 && argc == 4)
 		submit(argv[1], argv[2], argv[3]);
 	else if (strcmp(argv[0], "run") == 0 && argc == 2)
-		printf("%s\n", run_for(atof(argv[1]), 1) ? "idle" : "timeout");
+		printf("%s\n", run_for(atof(argv[1]), RUN_IDLE) ? "idle" :
+		    "timeout");
 	else if (strcmp(argv[0], "wait") == 0 && argc == 2) {
-		run_for(atof(argv[1]), 0);
+		run_for(atof(argv[1]), RUN_WAIT);
 		printf("waited\n");
-	} else if (strcmp(argv[0], "until") == 0 && argc == 4 &&
-	    (until_kind = event_kind_from_name(argv[1])) != -1) {
-		until_left = atoi(argv[2]);
-		run_for(atof(argv[3]), 0);
-		printf("%s\n", until_left == 0 ? "seen" : "timeout");
-		until_kind = -1;
+	} else if (strcmp(argv[0], "until") == 0 && (argc == 3 || argc == 4)) {
+		if (run_until(argv[1], argc == 4 ? atoi(argv[2]) : 1,
+		    atof(argv[argc - 1])) == -1)
+			printf("unknown command\n");
 	} else if (strcmp(argv[0], "queue") == 0)
 		print_json(relay_queue_list());
 	else if (strcmp(argv[0], "show") == 0 && argc == 2)
