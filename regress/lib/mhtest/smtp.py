@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 
-from mhtest import BUILD, TOP, free_port, make_cert  # noqa: E402,F401
+from mhtest import (BUILD, TOP, free_port, make_cert,  # noqa: E402,F401
+                    wait_for)
 
 HARNESS = os.path.join(BUILD, "regress", "smtp_harness")
 
@@ -92,6 +93,13 @@ class Harness:
 
     def log(self):
         return open(self.logfile, "rb").read()
+
+    def wait_log(self, pred, timeout=10):
+        """The log's text once pred(text) holds, or as it is after timeout
+        seconds: a session's lines come when the engine gets to them,
+        which a loaded machine delays."""
+        wait_for(lambda: pred(self.log().decode(errors="replace")), timeout)
+        return self.log().decode(errors="replace")
 
     def envs(self):
         """committed envelopes: list of dicts (rcpts: list of dicts)"""
