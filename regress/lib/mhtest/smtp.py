@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 
 from mhtest import (BUILD, TOP, free_port, make_cert,  # noqa: E402,F401
                     wait_for)
@@ -62,12 +61,8 @@ class Harness:
         cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(self.logfile, "w"))
-        for _ in range(100):
-            if os.path.exists(portfile):
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: os.path.exists(portfile) or
+                 self.proc.poll() is not None, 30)
         if not os.path.exists(portfile):
             print(open(self.logfile).read())
             raise RuntimeError("harness did not start")
@@ -133,14 +128,12 @@ class Harness:
         if os.path.exists(p):
             os.unlink(p)
         self.proc.send_signal(signal.SIGUSR1)
-        for _ in range(50):
-            if os.path.exists(p):
-                try:
-                    return json.load(open(p))
-                except ValueError:
-                    pass
-            time.sleep(0.05)
-        return None
+
+        def written():
+            # None until the harness has written it whole
+            with open(p) as f:
+                return json.load(f)
+        return wait_for(written, 15)
 
 
 class Client:
