@@ -9,6 +9,7 @@
 #   make sanitize-test  on it, the tests that attack the daemon (SAN_TESTS)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make bench      benchmarks (regress/bench)
+#   make trackbench the tracking step on its own, for callgrind
 #   make install    DESTDIR=... PREFIX=/usr/local
 #   make uninstall  the same variables: removes what install put in place
 #                   but mailhook.conf (and the spool)
@@ -168,6 +169,12 @@ fuzz:
 	        $(PKG_LIBS) -o $(FUZZBUILD)/fuzz/$$n || exit 1; \
 	done
 
+# relayd's tracking step on its own, for callgrind (regress/bench/trackbench.c)
+trackbench: $(BUILD)/trackbench
+$(BUILD)/trackbench: regress/bench/trackbench.c $(BUILD)/libmh.a
+	$(CC) $(CFLAGS) -Iregress/lib -Irelayd -o $@ $< $(BUILD)/libmh.a \
+	    $(LDFLAGS) $(PKG_LIBS)
+
 bench: all
 	etc/deps.sh -b $(BUILD) bench
 	MH_BUILD=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/regress/lib \
@@ -224,6 +231,7 @@ uninstall:
 clean:
 	rm -rf obj obj-san obj-fuzz
 
-.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench run install \
+.PHONY: all deps deps-build test sanitize sanitize-test fuzz bench trackbench \
+	run install \
 	uninstall clean FORCE
 .SECONDARY:
