@@ -119,9 +119,26 @@ struct html_link {
 	int		 comment;	/* in a conditional comment */
 };
 
+/*
+ * A byte range of the document whose letters and digits may differ in
+ * another document with the same plan (plan_derive): the text of an
+ * element (not of one whose content the tokenizer reads otherwise:
+ * script, style, title...), without '<'; or the value of an attribute
+ * the parser does not look at (link: a tracked link's href, whose URL
+ * is then read again).
+ */
+struct html_span {
+	size_t		 off;
+	size_t		 end;
+	ssize_t		 link;		/* its index in links, or -1 (-2
+					   while parsing: the link at off) */
+};
+
 struct html_plan {
 	struct html_link *links;
 	size_t		 nlinks;
+	struct html_span *spans;
+	size_t		 nspans, spancap;
 	size_t		 pixel_off;
 	unsigned int	 refs;		/* holders: callers and the cache */
 };
@@ -140,6 +157,7 @@ static void	 plan_unref(void *);
 static struct kept_slot	 plan_slots[4];
 static struct kept	 plans = KEPT_INIT(plan_slots, PLAN_KEEP_MAX,
 			    plan_unref);
+static unsigned long	 plans_parsed, plans_derived;
 
 static int
 link_cmp(const void *a, const void *b)
@@ -258,6 +276,34 @@ is_vml(const GumboElement *e)
 	    t->length > 3 && strncasecmp(t->data, "<v:", 3) == 0);
 }
 
+/* where attribute a's value is in the document, without its quotes */
+static int
+attr_range(const GumboAttribute *a, const char *html, size_t len,
+    size_t *off, size_t *end)
+{
+	const char	*d = a->original_value.data;
+	size_t		 n = a->original_value.length;
+
+	if (d == NULL || n == 0 || d < html || (size_t)(d - html) > len ||
+	    n > len - (size_t)(d - html))
+		return (-1);	/* not from the source */
+	*off = d - html;
+	if (n >= 2 && (d[0] == '"' || d[0] == '\'') && d[n - 1] == d[0]) {
+		(*off)++;
+		n -= 2;
+	}
+	*end = *off + n;
+	return (0);
+}
+
+/* an element whose href is a link (of a conditional comment: vml set) */
+static int
+is_link(const GumboElement *e, int vml)
+{
+	return (e->tag == GUMBO_TAG_A || e->tag == GUMBO_TAG_AREA ||
+	    (vml && is_vml(e)));
+}
+
 /*
  * A link worth tracking in element e (of a conditional comment: vml set,
  * VML shapes too): 1 added, 0 none, -1 no memory.
@@ -267,28 +313,17 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
     const char *html, size_t len, int legacy, int vml)
 {
 	const GumboAttribute	*a;
-	const char		*d;
-	size_t			 off, n;
+	size_t			 off, end;
 	struct html_link	*l;
 
-	if (e->tag != GUMBO_TAG_A && e->tag != GUMBO_TAG_AREA &&
-	    (!vml || !is_vml(e)))
+	if (!is_link(e, vml))
 		return (0);
 	if (gumbo_get_attribute(&e->attributes,
 	    "data-mailhook-notrack") != NULL)
 		return (0);
-	if ((a = gumbo_get_attribute(&e->attributes, "href")) == NULL)
+	if ((a = gumbo_get_attribute(&e->attributes, "href")) == NULL ||
+	    attr_range(a, html, len, &off, &end) == -1)
 		return (0);
-	d = a->original_value.data;
-	n = a->original_value.length;
-	if (d == NULL || n == 0 || d < html || (size_t)(d - html) > len ||
-	    n > len - (size_t)(d - html))
-		return (0);	/* not from the source */
-	off = d - html;
-	if (n >= 2 && (d[0] == '"' || d[0] == '\'') && d[n - 1] == d[0]) {
-		off++;
-		n -= 2;
-	}
 	if (*cap == p->nlinks) {
 		size_t nc = *cap ? *cap * 2 : 16;
 		if ((l = reallocarray(p->links, nc, sizeof(*l))) == NULL)
@@ -297,21 +332,118 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 		*cap = nc;
 	}
 	l = &p->links[p->nlinks];
-	if ((l->url = tracked_url(html + off, n, a->value)) == NULL)
+	if ((l->url = tracked_url(html + off, end - off, a->value)) == NULL)
 		return (0);
-	if (link_charset_bad(html + off, n, l->url, legacy)) {
+	if (link_charset_bad(html + off, end - off, l->url, legacy)) {
 		free(l->url);
 		return (0);
 	}
 	l->off = off;
-	l->end = off + n;
+	l->end = end;
 	l->comment = vml;
 	p->nlinks++;
 	return (1);
 }
 
+/* [off, end) a span of p's document; link: see struct html_span */
+static int
+span_add(struct html_plan *p, size_t off, size_t end, ssize_t link)
+{
+	struct html_span	*s;
+	size_t			 nc;
+
+	if (end <= off)
+		return (0);
+	if (p->nspans == p->spancap) {
+		nc = p->spancap ? p->spancap * 2 : 64;
+		if ((s = reallocarray(p->spans, nc, sizeof(*s))) == NULL)
+			return (-1);
+		p->spans = s;
+		p->spancap = nc;
+	}
+	s = &p->spans[p->nspans++];
+	s->off = off;
+	s->end = end;
+	s->link = link;
+	return (0);
+}
+
+/* attributes the tree builder never reads (input's type, font's...) */
+static int
+attr_free(const char *name)
+{
+	return (strcmp(name, "href") == 0 || strcmp(name, "src") == 0 ||
+	    strcmp(name, "alt") == 0 || strcmp(name, "title") == 0);
+}
+
+/*
+ * The spans of element e's attributes at min or after: those the parser
+ * does not read, and a link's href: of a tracked link (linked: its URL
+ * read again when it changes), or of one data-mailhook-notrack keeps.
+ * An untracked link's href is none: a change could make it tracked.
+ */
+static int
+elem_spans(struct html_plan *p, const GumboElement *e, const char *html,
+    size_t len, int vml, int linked, size_t min)
+{
+	const GumboAttribute	*a;
+	size_t			 i, off, end;
+	ssize_t			 link;
+
+	for (i = 0; i < e->attributes.length; i++) {
+		a = e->attributes.data[i];
+		if (!attr_free(a->name) ||
+		    attr_range(a, html, len, &off, &end) == -1 || off < min)
+			continue;
+		link = -1;
+		if (strcmp(a->name, "href") == 0 && is_link(e, vml) &&
+		    gumbo_get_attribute(&e->attributes,
+		    "data-mailhook-notrack") == NULL) {
+			if (!linked)
+				continue;
+			link = -2;	/* the link at off: plan_spans_sort */
+		}
+		if (span_add(p, off, end, link) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* an element whose content the tokenizer does not read as markup */
+static int
+text_special(GumboTag t)
+{
+	return (t == GUMBO_TAG_SCRIPT || t == GUMBO_TAG_STYLE ||
+	    t == GUMBO_TAG_XMP || t == GUMBO_TAG_IFRAME ||
+	    t == GUMBO_TAG_NOEMBED || t == GUMBO_TAG_NOFRAMES ||
+	    t == GUMBO_TAG_NOSCRIPT || t == GUMBO_TAG_PLAINTEXT ||
+	    t == GUMBO_TAG_TITLE || t == GUMBO_TAG_TEXTAREA);
+}
+
+/* the span of text node n at min or after, if it holds no '<' */
+static int
+text_span(struct html_plan *p, const GumboNode *n, const char *html,
+    size_t len, size_t min)
+{
+	const GumboStringPiece	*o = &n->v.text.original_text;
+	const GumboNode		*par = n->parent;
+	size_t			 off;
+
+	if (par == NULL || par->type != GUMBO_NODE_ELEMENT ||
+	    par->v.element.tag_namespace != GUMBO_NAMESPACE_HTML ||
+	    text_special(par->v.element.tag))
+		return (0);
+	if (o->data == NULL || o->data < html || o->length > len ||
+	    (size_t)(o->data - html) > len - o->length)
+		return (0);
+	off = o->data - html;
+	if (off < min || memchr(o->data, '<', o->length) != NULL)
+		return (0);
+	return (span_add(p, off, off + o->length, -1));
+}
+
 static int	 plan_walk(struct html_plan *, size_t *, GumboNode *,
-		    const char *, size_t, int, int);
+		    const char *, size_t, int, int, size_t);
 
 /*
  * A conditional comment (<!--[if mso]> ... <![endif]-->): its content is
@@ -349,7 +481,9 @@ plan_comment(struct html_plan *p, size_t *lcap, const GumboNode *n,
 	}
 	if ((out = gumbo_parse_with_options(&opts, src, tlen)) == NULL)
 		return (0);
-	rv = plan_walk(p, lcap, out->root, html, len, legacy, 1);
+	/* a span from after "[if ": a change in it would make it none */
+	rv = plan_walk(p, lcap, out->root, html, len, legacy, 1,
+	    src + 4 - html);
 	gumbo_destroy_output(&opts, out);
 	return (rv);
 }
@@ -358,15 +492,16 @@ plan_comment(struct html_plan *p, size_t *lcap, const GumboNode *n,
  * every element, depth first without recursion (documents nest deep),
  * from the document node: the comments before <html> and after it hang
  * on it; vml: a conditional comment's, which has no comment of its own
- * to read
+ * to read; spans from min on
  */
 static int
 plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
-    const char *html, size_t len, int legacy, int vml)
+    const char *html, size_t len, int legacy, int vml, size_t min)
 {
 	GumboNode	**stack = NULL, **ns, *n;
 	size_t		 sp = 0, scap = 0, i;
 	const GumboVector *kids;
+	int		 linked;
 
 	if (root == NULL)
 		return (0);
@@ -381,12 +516,19 @@ plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
 				goto fail;
 			continue;
 		}
+		if (n->type == GUMBO_NODE_TEXT) {
+			if (text_span(p, n, html, len, min) == -1)
+				goto fail;
+			continue;
+		}
 		if (n->type == GUMBO_NODE_DOCUMENT)
 			kids = &n->v.document.children;
 		else if (n->type == GUMBO_NODE_ELEMENT ||
 		    n->type == GUMBO_NODE_TEMPLATE) {
-			if (plan_link(p, lcap, &n->v.element, html, len,
-			    legacy, vml) == -1)
+			if ((linked = plan_link(p, lcap, &n->v.element, html,
+			    len, legacy, vml)) == -1 ||
+			    elem_spans(p, &n->v.element, html, len, vml,
+			    linked, min) == -1)
 				goto fail;
 			kids = &n->v.element.children;
 		} else
@@ -468,6 +610,61 @@ plan_sort(struct html_plan *p)
 	p->nlinks = k + 1;
 }
 
+static int
+span_cmp(const void *a, const void *b)
+{
+	const struct html_span	*x = a, *y = b;
+
+	return (x->off < y->off ? -1 : x->off > y->off);
+}
+
+/*
+ * sorted; a range seen twice (a cloned element's) once; ranges that
+ * overlap, which the parser should not make, dropped; a link's href
+ * given its link's index, dropped if it has none
+ */
+static void
+plan_spans_sort(struct html_plan *p)
+{
+	struct html_span	*s;
+	size_t			 i, k = 0, lo, hi, mid, maxend = 0;
+
+	if (p->nspans == 0)
+		return;
+	qsort(p->spans, p->nspans, sizeof(*p->spans), span_cmp);
+	for (i = 0; i < p->nspans; i++) {
+		s = &p->spans[i];
+		if (k > 0 && s->off == p->spans[k - 1].off &&
+		    s->end == p->spans[k - 1].end &&
+		    s->link == p->spans[k - 1].link)
+			continue;
+		if (s->off < maxend) {
+			/* both dropped, and the one it overlaps */
+			if (k > 0 && p->spans[k - 1].end > s->off)
+				k--;
+			if (s->end > maxend)
+				maxend = s->end;
+			continue;
+		}
+		maxend = s->end;
+		if (s->link == -2) {
+			for (lo = 0, hi = p->nlinks; lo < hi; ) {
+				mid = lo + (hi - lo) / 2;
+				if (p->links[mid].off < s->off)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == p->nlinks || p->links[lo].off != s->off ||
+			    p->links[lo].end != s->end)
+				continue;
+			s->link = lo;
+		}
+		p->spans[k++] = *s;
+	}
+	p->nspans = k;
+}
+
 static struct html_plan *
 plan_parse(const char *html, size_t len, int legacy)
 {
@@ -491,7 +688,7 @@ plan_parse(const char *html, size_t len, int legacy)
 		free(p);
 		return (NULL);
 	}
-	rv = plan_walk(p, &lcap, out->document, html, len, legacy, 0);
+	rv = plan_walk(p, &lcap, out->document, html, len, legacy, 0, 0);
 	p->pixel_off = pixel_offset(out, html, len);
 	gumbo_destroy_output(&opts, out);
 	if (len <= ARENA_DOC_MAX)
@@ -501,6 +698,7 @@ plan_parse(const char *html, size_t len, int legacy)
 		return (NULL);
 	}
 	plan_sort(p);
+	plan_spans_sort(p);
 	return (p);
 }
 
@@ -508,6 +706,275 @@ static void
 plan_unref(void *p)
 {
 	html_plan_free(p);
+}
+
+/*
+ * The URL of a link whose href is v (n bytes, the inside of its quotes
+ * q, if any) as gumbo decodes it in the document: from a document of
+ * that one link, which the tokenizer reads in the same states.  NULL if
+ * it is not one to track (tracked_url, link_charset_bad).
+ */
+static char *
+link_reread(const char *v, size_t n, char q, int legacy)
+{
+	GumboOptions		 opts;
+	GumboOutput		*out;
+	const GumboNode		*k;
+	const GumboVector	*kids;
+	const GumboAttribute	*a;
+	char			*doc, *url = NULL;
+	size_t			 dlen = 0, i;
+
+	if (n > ARENA_DOC_MAX - 12 || (doc = malloc(n + 12)) == NULL)
+		return (NULL);
+	memcpy(doc, "<a href=", 8);
+	dlen = 8;
+	if (q != '\0')
+		doc[dlen++] = q;
+	memcpy(doc + dlen, v, n);
+	dlen += n;
+	if (q != '\0')
+		doc[dlen++] = q;
+	doc[dlen++] = '>';
+	opts = kGumboDefaultOptions;
+	opts.max_errors = 0;
+	opts.allocator = arena_alloc;
+	opts.deallocator = arena_free;
+	if ((out = gumbo_parse_with_options(&opts, doc, dlen)) != NULL &&
+	    out->root->type == GUMBO_NODE_ELEMENT) {
+		kids = &out->root->v.element.children;
+		for (i = 0; i < kids->length; i++) {
+			k = kids->data[i];
+			if (k->type != GUMBO_NODE_ELEMENT ||
+			    k->v.element.tag != GUMBO_TAG_BODY ||
+			    k->v.element.children.length != 1)
+				continue;
+			k = k->v.element.children.data[0];
+			if (k->type == GUMBO_NODE_ELEMENT &&
+			    k->v.element.tag == GUMBO_TAG_A &&
+			    (a = gumbo_get_attribute(&k->v.element.attributes,
+			    "href")) != NULL)
+				url = tracked_url(v, n, a->value);
+		}
+	}
+	if (out != NULL)
+		gumbo_destroy_output(&opts, out);
+	arena_reset();
+	free(doc);
+	if (url != NULL && link_charset_bad(v, n, url, legacy)) {
+		free(url);
+		url = NULL;
+	}
+	return (url);
+}
+
+static int
+is_alnum(char c)
+{
+	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'));
+}
+
+/* how many bytes x and y have in common at their start, n at most */
+static size_t
+same_prefix(const char *x, const char *y, size_t n)
+{
+	size_t	 k = 0;
+
+	while (n - k >= 64 && memcmp(x + k, y + k, 64) == 0)
+		k += 64;
+	while (k < n && x[k] == y[k])
+		k++;
+	return (k);
+}
+
+/* a run of letters and digits [off, end) of one document, now [noff, nend) */
+struct html_edit {
+	size_t		 off, end;
+	size_t		 noff, nend;
+};
+
+/* positions in increasing order from one document to the other */
+struct shifter {
+	const struct html_edit	*ed;
+	size_t			 ned, i;
+	size_t			 add, sub;
+};
+
+/* where x (in no edit) is in the other document */
+static size_t
+shift(struct shifter *sh, size_t x)
+{
+	const struct html_edit	*e;
+
+	while (sh->i < sh->ned && (e = &sh->ed[sh->i])->end <= x) {
+		sh->add += e->nend - e->noff;
+		sh->sub += e->end - e->off;
+		sh->i++;
+	}
+	return (x + sh->add - sh->sub);
+}
+
+/*
+ * The edits that make html (len bytes) of old (olen bytes, base's
+ * document): runs of letters and digits only, each in a span of base,
+ * and not after '&' or '#' (where a character reference would take it
+ * in).  The tokenizer reads such a run in the
+ * same state whatever its letters and digits (text, or an attribute's
+ * value), and the tree builder does the same for every character that
+ * is neither white space nor NUL: the parser builds the same tree from
+ * both documents, and only what is in the runs differs.  -1 if html is
+ * not so; *changed[i] set for each tracked link i with an edit.
+ */
+static int
+plan_edits(const struct html_plan *base, const char *old, size_t olen,
+    const char *html, size_t len, struct html_edit **edp, size_t *nedp,
+    char *changed)
+{
+	struct html_edit	*ed = NULL, *ne;
+	size_t			 ned = 0, cap = 0, i = 0, j = 0, s = 0, k;
+	size_t			 a, b, ae, be;
+
+	for (;;) {
+		k = same_prefix(old + i, html + j, olen - i < len - j ?
+		    olen - i : len - j);
+		if (i + k == olen && j + k == len)
+			break;
+		a = i + k;
+		b = j + k;
+		while (a > i && is_alnum(old[a - 1])) {
+			a--;
+			b--;
+		}
+		for (ae = a; ae < olen && is_alnum(old[ae]); ae++)
+			;
+		for (be = b; be < len && is_alnum(html[be]); be++)
+			;
+		if (ae == a || be == b || (a > 0 && (old[a - 1] == '&' ||
+		    old[a - 1] == '#')))
+			goto fail;
+		while (s < base->nspans && base->spans[s].end < ae)
+			s++;
+		if (s == base->nspans || base->spans[s].off > a)
+			goto fail;
+		if (base->spans[s].link >= 0)
+			changed[base->spans[s].link] = 1;
+		if (ned == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((ne = reallocarray(ed, cap, sizeof(*ne))) == NULL)
+				goto fail;
+			ed = ne;
+		}
+		ed[ned].off = a;
+		ed[ned].end = ae;
+		ed[ned].noff = b;
+		ed[ned].nend = be;
+		ned++;
+		i = ae;
+		j = be;
+	}
+	*edp = ed;
+	*nedp = ned;
+	return (0);
+ fail:
+	free(ed);
+	return (-1);
+}
+
+/*
+ * The plan of html from base's, made for old, if html differs from old
+ * only as plan_edits allows: base's links, spans and pixel moved by the
+ * edits before them, and the URL of a link with an edit read again.
+ * NULL if html is not so, if a changed link is no longer one to track,
+ * or if memory ran out: then html is parsed.
+ */
+static struct html_plan *
+plan_derive(const struct html_plan *base, const char *old, size_t olen,
+    const char *html, size_t len, int legacy)
+{
+	struct html_plan	*p;
+	struct html_edit	*ed = NULL;
+	struct shifter		 sh;
+	struct html_link	*l;
+	char			*changed, q;
+	size_t			 ned, i;
+
+	if ((changed = calloc(base->nlinks + 1, 1)) == NULL)
+		return (NULL);
+	if (plan_edits(base, old, olen, html, len, &ed, &ned, changed) ==
+	    -1 || (p = calloc(1, sizeof(*p))) == NULL) {
+		free(ed);
+		free(changed);
+		return (NULL);
+	}
+	p->refs = 1;
+	if ((base->nlinks > 0 && (p->links = reallocarray(NULL,
+	    base->nlinks, sizeof(*p->links))) == NULL) ||
+	    (base->nspans > 0 && (p->spans = reallocarray(NULL,
+	    base->nspans, sizeof(*p->spans))) == NULL))
+		goto fail;
+	memset(&sh, 0, sizeof(sh));
+	sh.ed = ed;
+	sh.ned = ned;
+	for (i = 0; i < base->nlinks; i++) {
+		l = &p->links[i];
+		l->off = shift(&sh, base->links[i].off);
+		l->end = shift(&sh, base->links[i].end);
+		l->comment = base->links[i].comment;
+		if (!changed[i])
+			l->url = strdup(base->links[i].url);
+		else {
+			q = l->off > 0 && (html[l->off - 1] == '"' ||
+			    html[l->off - 1] == '\'') ? html[l->off - 1] : '\0';
+			l->url = link_reread(html + l->off, l->end - l->off, q,
+			    legacy);
+		}
+		if (l->url == NULL)
+			goto fail;
+		p->nlinks++;
+	}
+	memset(&sh, 0, sizeof(sh));
+	sh.ed = ed;
+	sh.ned = ned;
+	for (i = 0; i < base->nspans; i++) {
+		p->spans[i] = base->spans[i];
+		p->spans[i].off = shift(&sh, base->spans[i].off);
+		p->spans[i].end = shift(&sh, base->spans[i].end);
+	}
+	p->nspans = p->spancap = base->nspans;
+	memset(&sh, 0, sizeof(sh));
+	sh.ed = ed;
+	sh.ned = ned;
+	p->pixel_off = shift(&sh, base->pixel_off);
+	free(ed);
+	free(changed);
+	return (p);
+ fail:
+	free(ed);
+	free(changed);
+	html_plan_free(p);
+	return (NULL);
+}
+
+/* the plan of html from a kept document's that it differs little from */
+static struct html_plan *
+plan_like_kept(const char *html, size_t len, int legacy)
+{
+	const struct kept_slot	*s;
+	struct html_plan	*p;
+	size_t			 i, k2len = legacy ? 6 : 0;
+
+	for (i = 0; i < sizeof(plan_slots) / sizeof(plan_slots[0]); i++) {
+		s = &plan_slots[i];
+		if (s->key == NULL)
+			break;
+		if (s->len - s->len1 != k2len)
+			continue;
+		if ((p = plan_derive(s->val, s->key, s->len1, html, len,
+		    legacy)) != NULL)
+			return (p);
+	}
+	return (NULL);
 }
 
 struct html_plan *
@@ -523,10 +990,26 @@ html_plan_new(const char *html, size_t len, int legacy)
 		p->refs++;
 		return (p);
 	}
-	if ((p = plan_parse(html, len, legacy)) != NULL &&
-	    kept_add(&plans, html, len, k2, k2len, p) == 0)
+	if ((p = plan_like_kept(html, len, legacy)) != NULL)
+		plans_derived++;
+	else if ((p = plan_parse(html, len, legacy)) != NULL)
+		plans_parsed++;
+	if (p != NULL && kept_add(&plans, html, len, k2, k2len, p) == 0)
 		p->refs++;
 	return (p);
+}
+
+void
+html_plan_counts(unsigned long *parsed, unsigned long *derived)
+{
+	*parsed = plans_parsed;
+	*derived = plans_derived;
+}
+
+void
+html_plan_forget(void)
+{
+	kept_clear(&plans);
 }
 
 void
@@ -539,6 +1022,7 @@ html_plan_free(struct html_plan *p)
 	for (i = 0; i < p->nlinks; i++)
 		free(p->links[i].url);
 	free(p->links);
+	free(p->spans);
 	free(p);
 }
 

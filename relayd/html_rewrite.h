@@ -9,8 +9,10 @@
  * into a plan; the plan is applied once per recipient with that
  * recipient's URLs.  Every byte outside the rewritten href values and
  * the inserted pixel stays as it was.  A document equal to one of the
- * last few planned shares that plan, unparsed (a campaign's messages);
- * plans are for one thread only.
+ * last few planned shares that plan, unparsed (a campaign's messages),
+ * and one that differs from one of them only in letters and digits of
+ * its text and its links gets that plan moved, unparsed (a personalised
+ * campaign's); plans are for one thread only.
  */
 #ifndef MH_HTML_REWRITE_H
 #define MH_HTML_REWRITE_H
@@ -42,6 +44,15 @@ typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url,
  */
 struct html_plan *html_plan_new(const char *html, size_t len, int legacy);
 void		 html_plan_free(struct html_plan *);
+/*
+ * Plans made by a parse, and those made from a kept document's plan (a
+ * document that differs from it only in letters and digits of its text
+ * and link values, as the copies of a personalised campaign do: not
+ * parsed); html_plan_forget() drops the kept plans.
+ */
+void		 html_plan_counts(unsigned long *parsed,
+		    unsigned long *derived);
+void		 html_plan_forget(void);
 size_t		 html_plan_nlinks(const struct html_plan *);
 const char	*html_plan_url(const struct html_plan *, size_t idx);
 /* where link idx's value is in the document: [*off, *end); -1 if none */

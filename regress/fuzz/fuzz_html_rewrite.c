@@ -12,7 +12,10 @@
  * every link replaced by a marker and a pixel added, the output is
  * exactly the input with those spans replaced and the pixel tag at its
  * offset, built here independently; the callback sees the links in
- * order, each an http(s) URL.
+ * order, each an http(s) URL.  And the input with its runs of letters
+ * and digits changed (some letters and digits other ones, some runs
+ * longer), planned with only the input's plan kept (which may give it
+ * that plan moved, unparsed), has the plan and the copy a parse gives.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +84,86 @@ expected(const struct html_plan *p, const char *in, size_t size,
 	return (buf);
 }
 
+static int
+alnum(char c)
+{
+	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'));
+}
+
+/* in, every other run of letters and digits changed, every third longer */
+static char *
+personalise(const char *in, size_t size, size_t *mlen)
+{
+	char	*m, c;
+	size_t	 i, n = 0, run = 0;
+
+	check((m = malloc(size + size / 2 + 2)) != NULL);
+	for (i = 0; i < size; i++) {
+		c = in[i];
+		if (alnum(c) && run % 2 == 0)
+			c = c == 'z' ? 'a' : c == 'Z' ? 'A' : c == '9' ? '0' :
+			    c + 1;
+		m[n++] = c;
+		if (alnum(in[i]) && (i + 1 == size || !alnum(in[i + 1]))) {
+			if (run % 3 == 0)
+				m[n++] = '7';
+			run++;
+		}
+	}
+	*mlen = n;
+	return (m);
+}
+
+static void
+same_plan(const struct html_plan *a, const struct html_plan *b)
+{
+	size_t	 i, ao, ae, bo, be;
+
+	check(html_plan_nlinks(a) == html_plan_nlinks(b));
+	check(html_plan_pixel_offset(a) == html_plan_pixel_offset(b));
+	for (i = 0; i < html_plan_nlinks(a); i++) {
+		check(html_plan_span(a, i, &ao, &ae) == 0);
+		check(html_plan_span(b, i, &bo, &be) == 0);
+		check(ao == bo && ae == be);
+		check(strcmp(html_plan_url(a, i), html_plan_url(b, i)) == 0);
+	}
+}
+
+/* the personalised input: with in's plan kept, and parsed, the same */
+static void
+check_derived(const char *in, size_t size)
+{
+	struct html_plan	*p, *d;
+	char			*m, *o1, *o2;
+	size_t			 mlen, l1, l2, n = 0;
+
+	m = personalise(in, size, &mlen);
+	html_plan_forget();
+	if ((p = html_plan_new(in, size, 0)) == NULL) {
+		free(m);
+		return;
+	}
+	html_plan_free(p);
+	d = html_plan_new(m, mlen, 0);
+	html_plan_forget();
+	p = html_plan_new(m, mlen, 0);
+	check((d == NULL) == (p == NULL));
+	if (d != NULL) {
+		same_plan(d, p);
+		o1 = html_plan_apply(d, m, mlen, "P", mark, &n, &l1);
+		n = 0;
+		o2 = html_plan_apply(p, m, mlen, "P", mark, &n, &l2);
+		check(o1 != NULL && o2 != NULL && l1 == l2 &&
+		    memcmp(o1, o2, l1) == 0);
+		free(o1);
+		free(o2);
+	}
+	html_plan_free(d);
+	html_plan_free(p);
+	free(m);
+}
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 int
@@ -104,5 +187,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(want);
 	free(out);
 	html_plan_free(p);
+	check_derived(in, size);
 	return (0);
 }

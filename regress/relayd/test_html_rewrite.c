@@ -5,9 +5,12 @@
 /*
  * The HTML tracking rewrite (relayd/html_rewrite.c) on odd documents:
  * which links are tracked, where the pixel goes, and that every byte
- * outside the rewritten values is the original's; and the plans kept
- * for documents seen again.
+ * outside the rewritten values is the original's; the plans kept for
+ * documents seen again, and those made from a kept one's for documents
+ * that differ from it only in letters and digits (a personalised
+ * campaign): each the plan a parse makes.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +160,164 @@ check_legacy(void)
 	html_plan_free(p);
 }
 
+/* the same links (offsets and URLs) and pixel offset */
+static int
+same_plan(const struct html_plan *a, const struct html_plan *b)
+{
+	size_t	 i, ao, ae, bo, be;
+
+	if (a == NULL || b == NULL)
+		return (a == b);
+	if (html_plan_nlinks(a) != html_plan_nlinks(b) ||
+	    html_plan_pixel_offset(a) != html_plan_pixel_offset(b))
+		return (0);
+	for (i = 0; i < html_plan_nlinks(a); i++)
+		if (html_plan_span(a, i, &ao, &ae) == -1 ||
+		    html_plan_span(b, i, &bo, &be) == -1 || ao != bo ||
+		    ae != be || strcmp(html_plan_url(a, i),
+		    html_plan_url(b, i)) != 0)
+			return (0);
+	return (1);
+}
+
+/*
+ * doc planned with only base kept, and after a parse: 1 if the plans
+ * and the copies are the same; *derived set if the first was made from
+ * base's plan (not parsed)
+ */
+static int
+derive_same(const char *base, const char *doc, int legacy, int *derived)
+{
+	struct html_plan *b, *d, *p;
+	unsigned long	 p0, d0, p1, d1;
+	struct seen	 s;
+	char		*o1, *o2;
+	size_t		 l1, l2, len = strlen(doc);
+	int		 same;
+
+	html_plan_forget();
+	b = html_plan_new(base, strlen(base), legacy);
+	html_plan_free(b);
+	html_plan_counts(&p0, &d0);
+	d = html_plan_new(doc, len, legacy);
+	html_plan_counts(&p1, &d1);
+	*derived = d1 == d0 + 1 && p1 == p0;
+	html_plan_forget();
+	p = html_plan_new(doc, len, legacy);
+	same = same_plan(d, p);
+	if (same && d != NULL) {
+		o1 = html_plan_apply(d, doc, len, "P", link_cb, &s, &l1);
+		o2 = html_plan_apply(p, doc, len, "P", link_cb, &s, &l2);
+		same = o1 != NULL && o2 != NULL && l1 == l2 &&
+		    memcmp(o1, o2, l1) == 0;
+		free(o1);
+		free(o2);
+	}
+	html_plan_free(d);
+	html_plan_free(p);
+	return (same);
+}
+
+#define NEWS(name, id, id2) "<!DOCTYPE html><html><head><title>News" \
+	"</title><style>.a1{color:red}</style></head>\r\n" \
+	"<body><table><tr><td style=\"color:#333\">Dear " name ", &amp; " \
+	"your code is " id ".</td></tr><tr><td><a href=\"https://s.test/" \
+	"p/" id "?u=" id "&amp;c=x" id2 "\" title=\"For " name "\">see</a>" \
+	"<img src=\"https://i.test/" id ".png\" alt=\"" name "\"></td></tr>" \
+	"<!--[if mso]><v:roundrect href=\"https://v.test/" id2 "\">" name \
+	"</v:roundrect><![endif]--><tr><td><a href=\"mailto:a@b.test\">m</a>" \
+	" <a data-mailhook-notrack href=\"https://n.test/" id "\">n</a>" \
+	"</td></tr></table><p>Bye " name "</p></body></html>\r\n"
+
+/* documents of a template, personalised: not parsed, the same plans */
+static void
+check_derived(void)
+{
+	static const char *unsafe[][2] = {
+		/* a run after '<' in text would start a tag */
+		{ "<p>x <3 y</p>", "<p>x <a y</p>" },
+		/* after '&': a character reference */
+		{ "<p>a &amp; b</p>", "<p>a &lt; b</p>" },
+		{ "<p>a &#38; b</p>", "<p>a &#60; b</p>" },
+		/* an attribute the parser reads */
+		{ "<table><input type=hidden></table>",
+		  "<table><input type=hiddex></table>" },
+		/* a conditional comment no more */
+		{ "<!--[if mso]><a href=\"https://a.test/\">a</a><![endif]-->",
+		  "<!--[xf mso]><a href=\"https://a.test/\">a</a><![endif]-->" },
+		/* an untracked link that would be tracked, and the reverse */
+		{ "<a href=\"xttp://a.test/1\">a</a>",
+		  "<a href=\"http://a.test/1\">a</a>" },
+		{ "<a href=\"http://a.test/1\">a</a>",
+		  "<a href=\"xttp://a.test/1\">a</a>" },
+		/* text the tokenizer reads otherwise */
+		{ "<script>a1</script><a href=\"http://a.test/\">a</a>",
+		  "<script>a2</script><a href=\"http://a.test/\">a</a>" },
+		{ "<textarea>a1</textarea><a href=\"http://a.test/\">a</a>",
+		  "<textarea>a2</textarea><a href=\"http://a.test/\">a</a>" },
+		/* a tag name, an attribute's name */
+		{ "<b>x</b>", "<i>x</i>" },
+		{ "<a hrex=\"http://a.test/\">a</a>",
+		  "<a href=\"http://a.test/\">a</a>" },
+		/* a byte other than a letter or digit */
+		{ "<p>a-b</p>", "<p>a.b</p>" },
+	};
+	const char	*base = NEWS("Ann", "17", "x1");
+	const char	*docs[] = {
+		NEWS("Bob", "170", "x1"), NEWS("Carla", "9", "y22"),
+		NEWS("D", "123456", "x1")
+	};
+	char		 mut[4096];
+	size_t		 i, n, k, at, len, nd = 0, bad = 0;
+	int		 derived;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		ok(derive_same(base, docs[i], 0, &derived),
+		    "personalised copy %zu: the plan a parse makes", i);
+		ok(derived, "personalised copy %zu: not parsed", i);
+	}
+	ok(derive_same(base, docs[0], 1, &derived) && derived,
+	    "the same in a legacy charset");
+	for (i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++) {
+		ok(derive_same(unsafe[i][0], unsafe[i][1], 0, &derived),
+		    "%s: the plan a parse makes", unsafe[i][1]);
+		ok(!derived, "%s: parsed", unsafe[i][1]);
+	}
+	/* runs of letters and digits anywhere changed: a plan made from
+	 * the kept one's is the one a parse makes */
+	srandom(20261206);
+	for (i = 0; i < 3000; i++) {
+		const char *src = i % 3 == 0 ? base : unsafe[i / 3 %
+		    (sizeof(unsafe) / sizeof(unsafe[0]))][i / 3 % 2];
+		len = strlen(src);
+		memcpy(mut, src, len + 1);
+		for (k = 0; k < 1 + (size_t)random() % 3; k++) {
+			at = random() % len;
+			while (at < len && !isalnum((unsigned char)mut[at]))
+				at++;
+			for (n = 0; at + n < len && isalnum((unsigned char)
+			    mut[at + n]); n++)
+				mut[at + n] = "a0Zq9x"[random() % 6];
+			if (n > 0 && random() % 2 && len + 3 < sizeof(mut)) {
+				memmove(mut + at + 3, mut + at, len - at + 1);
+				memcpy(mut + at, "b1c", 3);
+				len += 3;
+			} else if (n > 1 && random() % 2) {
+				memmove(mut + at, mut + at + 1, len - at);
+				len--;
+			}
+		}
+		if (!derive_same(src, mut, i % 5 == 0, &derived)) {
+			if (bad++ == 0)
+				printf("# %s\n#  -> %s\n", src, mut);
+		}
+		nd += derived;
+	}
+	is_int(bad, 0, "3000 documents with runs of letters and digits "
+	    "changed: each plan the one a parse makes");
+	ok(nd > 100, "and many not parsed (%zu)", nd);
+}
+
 int
 main(void)
 {
@@ -289,5 +450,6 @@ main(void)
 	    "two </body>: the last, after all the content");
 	check_kept();
 	check_legacy();
+	check_derived();
 	return (tap_done());
 }
