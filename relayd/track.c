@@ -89,11 +89,18 @@ struct track_msg {
 	const char		*rcpt;		/* while rendering */
 };
 
+/* where a part's content is: byte offsets, as part_loc's */
+struct leaf {
+	size_t			 start, end;
+};
+
 /* what GMime's walk over the parts finds */
 struct track_scan {
 	struct track_msg	*m;
 	struct part_loc		*locs;
 	size_t			 nlocs;
+	struct leaf		*leaves;	/* every part's content */
+	size_t			 nleaves;
 };
 
 int
@@ -421,23 +428,39 @@ charset_legacy(const char *cs)
 	    strcasecmp(cs, "ascii") != 0);
 }
 
+/* where part's content is in the message, if it is where GMime says */
+static int
+part_bounds(const struct track_msg *m, GMimePart *part,
+    GMimeDataWrapper **wp, size_t *startp, size_t *endp)
+{
+	GMimeDataWrapper	*w;
+	GMimeStream		*s;
+	gint64			 start, end;
+
+	if ((w = g_mime_part_get_content(part)) == NULL ||
+	    (s = g_mime_data_wrapper_get_stream(w)) == NULL)
+		return (-1);
+	start = s->bound_start;
+	end = s->bound_end == -1 ? (gint64)m->len : s->bound_end;
+	if (start < (gint64)m->hdr_end || end < start || end > (gint64)m->len)
+		return (-1);
+	*wp = w;
+	*startp = start;
+	*endp = end;
+	return (0);
+}
+
 /* a text/html part GMime found: where it is, if it is where it says */
 static void
 part_locate(struct track_scan *sc, GMimePart *part, const char *charset)
 {
 	struct track_msg	*m = sc->m;
 	GMimeDataWrapper	*w;
-	GMimeStream		*s;
 	struct part_loc		*loc, *nl;
-	gint64			 start, end;
+	size_t			 start, end;
 
-	if ((w = g_mime_part_get_content(part)) == NULL ||
-	    (s = g_mime_data_wrapper_get_stream(w)) == NULL)
-		return;
-	start = s->bound_start;
-	end = s->bound_end == -1 ? (gint64)m->len : s->bound_end;
-	if (start < (gint64)m->hdr_end || end < start || end > (gint64)m->len ||
-	    (sc->nlocs > 0 && (size_t)start < sc->locs[sc->nlocs - 1].end))
+	if (part_bounds(m, part, &w, &start, &end) == -1 ||
+	    (sc->nlocs > 0 && start < sc->locs[sc->nlocs - 1].end))
 		return;
 	if ((nl = reallocarray(sc->locs, sc->nlocs + 1, sizeof(*nl))) == NULL)
 		return;
@@ -481,6 +504,27 @@ part_cb(GMimeObject *obj, struct track_scan *sc)
 	part_locate(sc, GMIME_PART(obj), cs);
 }
 
+/* the content of a part that GMime does not parse further, in order */
+static void
+leaf_add(struct track_scan *sc, GMimeObject *obj)
+{
+	GMimeDataWrapper	*w;
+	struct leaf		*nl;
+	size_t			 start, end;
+
+	if (!GMIME_IS_PART(obj) || part_bounds(sc->m, GMIME_PART(obj), &w,
+	    &start, &end) == -1 || (sc->nleaves > 0 &&
+	    start < sc->leaves[sc->nleaves - 1].end))
+		return;
+	if ((nl = reallocarray(sc->leaves, sc->nleaves + 1,
+	    sizeof(*nl))) == NULL)
+		return;
+	sc->leaves = nl;
+	sc->leaves[sc->nleaves].start = start;
+	sc->leaves[sc->nleaves].end = end;
+	sc->nleaves++;
+}
+
 /*
  * The parts in order, as g_mime_message_foreach walks them, but not
  * into a multipart/signed (S/MIME, PGP/MIME: RFC 1847): its content is
@@ -501,6 +545,7 @@ part_walk(GMimeObject *obj, struct track_scan *sc)
 		return;
 	}
 	if (!GMIME_IS_MULTIPART(obj)) {
+		leaf_add(sc, obj);
 		part_cb(obj, sc);
 		return;
 	}
@@ -545,8 +590,10 @@ submitters_unsub(struct track_msg *m)
  * fields and body are equal, byte for byte, to a kept one's (a campaign
  * sends one message per recipient, the same but for To: and the ids)
  * has its parts at the same offsets from its body, and is not parsed
- * again; the last four are kept.  A message that is one part (its
- * transfer encoding in its own header) is parsed each time.
+ * again; the last four are kept.  One whose body differs from a kept
+ * one's only inside parts' contents takes that layout moved
+ * (layout_move: the copies of a personalised campaign).  A message that is one
+ * part (its transfer encoding in its own header) is parsed each time.
  */
 #define LAYOUT_KEEP_MAX	(256 * 1024)	/* longer fields and body: not kept */
 #define LAYOUT_MIME_MAX	4096		/* MIME fields, kept ones */
@@ -554,6 +601,8 @@ submitters_unsub(struct track_msg *m)
 struct layout {
 	struct part_loc	*locs;		/* offsets from the body */
 	size_t		 nlocs;
+	struct leaf	*leaves;	/* every part's content, from it */
+	size_t		 nleaves;
 };
 
 static void	layout_free(void *);
@@ -627,36 +676,200 @@ layout_free(void *v)
 	struct layout	*l = v;
 
 	free(l->locs);
+	free(l->leaves);
 	free(l);
+}
+
+/* a layout of nlocs part offsets and nleaves contents, unset */
+static struct layout *
+layout_new(size_t nlocs, size_t nleaves)
+{
+	struct layout	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return (NULL);
+	if ((nlocs > 0 && (l->locs = reallocarray(NULL, nlocs,
+	    sizeof(*l->locs))) == NULL) || (nleaves > 0 &&
+	    (l->leaves = reallocarray(NULL, nleaves,
+	    sizeof(*l->leaves))) == NULL)) {
+		layout_free(l);
+		return (NULL);
+	}
+	l->nlocs = nlocs;
+	l->nleaves = nleaves;
+	return (l);
 }
 
 /* the part offsets of a multipart message, from its body, kept */
 static void
 layout_keep(const char *mime, size_t mimelen, const char *body, size_t len,
-    const struct part_loc *locs, size_t nlocs, size_t base)
+    const struct track_scan *sc, size_t base)
 {
 	struct layout	*l;
 	size_t		 i;
 
-	for (i = 0; i < nlocs; i++)
-		if (locs[i].cte_start < base)
+	for (i = 0; i < sc->nlocs; i++)
+		if (sc->locs[i].cte_start < base)
 			return;		/* a field of the message's header */
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (nlocs > 0 && (l->locs = reallocarray(NULL, nlocs,
-	    sizeof(*l->locs))) == NULL)) {
-		free(l);
+	for (i = 0; i < sc->nleaves; i++)
+		if (sc->leaves[i].start < base)
+			return;
+	if ((l = layout_new(sc->nlocs, sc->nleaves)) == NULL)
 		return;
-	}
-	for (i = 0; i < nlocs; i++) {
-		l->locs[i] = locs[i];
+	for (i = 0; i < sc->nlocs; i++) {
+		l->locs[i] = sc->locs[i];
 		l->locs[i].start -= base;
 		l->locs[i].end -= base;
 		l->locs[i].cte_start -= base;
 		l->locs[i].cte_end -= base;
 	}
-	l->nlocs = nlocs;
+	for (i = 0; i < sc->nleaves; i++) {
+		l->leaves[i].start = sc->leaves[i].start - base;
+		l->leaves[i].end = sc->leaves[i].end - base;
+	}
 	if (kept_add(&layouts, mime, mimelen, body, len, l) == -1)
 		layout_free(l);
+}
+
+/* the first line of buf from off (a line's start) that starts "--" */
+static size_t
+dash_line(const char *buf, size_t len, size_t off)
+{
+	const char	*nl;
+
+	while (off + 1 < len && (buf[off] != '-' || buf[off + 1] != '-')) {
+		if ((nl = memchr(buf + off, '\n', len - off)) == NULL)
+			return (len);
+		off = nl - buf + 1;
+	}
+	return (off + 1 < len ? off : len);
+}
+
+/*
+ * Offset x of the old body in the new one (nls, nle: where each part's
+ * content starts and ends there): a part's start or (end set) end, or
+ * a byte between two contents, which are the same bytes; 0 if x is in
+ * a content.
+ */
+static int
+layout_map(const struct layout *k, const size_t *nls, const size_t *nle,
+    size_t *x, int end)
+{
+	const struct leaf	*f;
+	size_t			 t;
+
+	for (t = 0; t < k->nleaves; t++) {
+		f = &k->leaves[t];
+		if (*x < f->start)
+			break;
+		if (*x == f->start && !end) {
+			*x = nls[t];
+			return (1);
+		}
+		if (*x == f->end && end) {
+			*x = nle[t];
+			return (1);
+		}
+		if (*x < f->end)
+			return (0);
+	}
+	if (t > 0)
+		*x = *x - k->leaves[t - 1].end + nle[t - 1];
+	return (1);
+}
+
+/*
+ * The layout of body (len bytes) from k, the layout of old (olen bytes,
+ * a body with the same MIME fields), if they differ only inside parts'
+ * contents and no line of a content in body starts with "--": GMime
+ * looks for a boundary only at such a line, and reads nothing else in
+ * a content, so it finds the same parts, their contents where they now
+ * are (the copies of a personalised campaign).  Each content in body
+ * runs to its first line that starts with "--", less the line end
+ * before it in old; what follows, to the next content, must be the
+ * bytes that follow it in old.  NULL if not so.
+ */
+static struct layout *
+layout_move(const struct layout *k, const char *old, size_t olen,
+    const char *body, size_t len)
+{
+	struct layout		*l = NULL;
+	const struct leaf	*f;
+	size_t			*nls, *nle, t, po = 0, pn = 0, qo, qn, tail;
+
+	if ((nls = calloc(k->nleaves + 1, 2 * sizeof(*nls))) == NULL)
+		return (NULL);
+	nle = nls + k->nleaves + 1;
+	for (t = 0; t < k->nleaves; t++) {
+		f = &k->leaves[t];
+		if (f->start == 0 || old[f->start - 1] != '\n' ||
+		    f->start - po > len - pn ||
+		    memcmp(old + po, body + pn, f->start - po) != 0)
+			goto done;
+		nls[t] = pn + f->start - po;
+		/* after the content its line end, then a boundary; or none */
+		qo = f->end;
+		if (qo + 1 < olen && old[qo] == '\r' && old[qo + 1] == '\n')
+			qo += 2;
+		else if (qo < olen && old[qo] == '\n')
+			qo++;
+		if ((qo < olen && dash_line(old, olen, qo) != qo) ||
+		    (qo == f->end && qo != olen))
+			goto done;
+		qn = dash_line(body, len, nls[t]);
+		tail = qo - f->end;
+		if ((qo == olen) != (qn == len) || qn - nls[t] < tail ||
+		    memcmp(old + f->end, body + qn - tail, tail) != 0)
+			goto done;
+		nle[t] = qn - tail;
+		po = qo;
+		pn = qn;
+	}
+	if (olen - po != len - pn || memcmp(old + po, body + pn, olen - po) != 0)
+		goto done;
+	if ((l = layout_new(k->nlocs, k->nleaves)) == NULL)
+		goto done;
+	for (t = 0; t < k->nlocs; t++) {
+		l->locs[t] = k->locs[t];
+		if (!layout_map(k, nls, nle, &l->locs[t].start, 0) ||
+		    !layout_map(k, nls, nle, &l->locs[t].end, 1) ||
+		    !layout_map(k, nls, nle, &l->locs[t].cte_start, 0) ||
+		    !layout_map(k, nls, nle, &l->locs[t].cte_end, 0)) {
+			layout_free(l);
+			l = NULL;
+			goto done;
+		}
+	}
+	for (t = 0; t < k->nleaves; t++) {
+		l->leaves[t].start = nls[t];
+		l->leaves[t].end = nle[t];
+	}
+ done:
+	free(nls);
+	return (l);
+}
+
+/* the layout of body from a kept one's with the same MIME fields */
+static struct layout *
+layout_like_kept(const char *mime, size_t mimelen, const char *body,
+    size_t len)
+{
+	const struct kept_slot	*s;
+	struct layout		*l;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(layout_slots) / sizeof(layout_slots[0]);
+	    i++) {
+		s = &layout_slots[i];
+		if (s->key == NULL)
+			break;
+		if (s->len1 != mimelen || memcmp(s->key, mime, mimelen) != 0)
+			continue;
+		if ((l = layout_move(s->val, s->key + s->len1,
+		    s->len - s->len1, body, len)) != NULL)
+			return (l);
+	}
+	return (NULL);
 }
 
 void
@@ -677,7 +890,7 @@ static int
 parse(struct track_msg *m)
 {
 	struct track_scan	 sc;
-	struct layout		*l;
+	struct layout		*l = NULL, *own = NULL;
 	GMimeStream		*st;
 	GMimeParser		*parser;
 	GMimeMessage		*msg;
@@ -689,12 +902,20 @@ parse(struct track_msg *m)
 		submitters_unsub(m);
 	base = m->hdr_end + (m->buf[m->hdr_end] == '\r' ? 2 : 1);
 	keep = base <= m->len && layout_mime(m, mime, &mimelen) == 0;
+	/* a kept layout, or one moved from a kept one's (kept too) */
 	if (keep && (l = kept_find(&layouts, mime, mimelen, m->buf + base,
-	    m->len - base)) != NULL) {
+	    m->len - base)) == NULL && (l = layout_like_kept(mime, mimelen,
+	    m->buf + base, m->len - base)) != NULL &&
+	    kept_add(&layouts, mime, mimelen, m->buf + base, m->len - base,
+	    l) == -1)
+		own = l;
+	if (keep && l != NULL) {
 		layouts_reused++;
 		if (m->t->opens || m->t->clicks)
 			for (i = 0; i < l->nlocs; i++)
 				part_load(m, &l->locs[i], base);
+		if (own != NULL)
+			layout_free(own);
 		return (0);
 	}
 	layouts_parsed++;
@@ -713,11 +934,12 @@ parse(struct track_msg *m)
 	g_object_unref(msg);
 	if (keep && multipart)
 		layout_keep(mime, mimelen, m->buf + base, m->len - base,
-		    sc.locs, sc.nlocs, base);
+		    &sc, base);
 	if (m->t->opens || m->t->clicks)
 		for (i = 0; i < sc.nlocs; i++)
 			part_load(m, &sc.locs[i], 0);
 	free(sc.locs);
+	free(sc.leaves);
 	return (0);
 }
 

@@ -12,7 +12,9 @@
  * left its layout) is byte for byte the copy made after a parse, with no
  * layout kept; either both are made or neither.  A token holds the
  * second it was made in: copies made in different seconds are not
- * compared.
+ * compared.  So too the message with a few bytes put in the middle of
+ * its body, made after the message left its layout (which may give it
+ * that layout moved) and after a parse.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +69,35 @@ same(const char *a, size_t alen, const char *b, size_t blen, time_t t0)
 	check(alen == blen && (a == NULL || memcmp(a, b, alen) == 0));
 }
 
+/* msg (size bytes) and a copy with "Ann7" in the middle of its body */
+static void
+personalised(const char *msg, size_t size)
+{
+	char		*p, *cold, *warm;
+	const char	*b;
+	size_t		 at, clen, wlen;
+	time_t		 t0;
+
+	if ((b = memmem(msg, size, "\r\n\r\n", 4)) == NULL)
+		return;
+	at = (b + 4 - msg) + (size - (b + 4 - msg)) / 2;
+	if ((p = malloc(size + 4)) == NULL)
+		return;
+	memcpy(p, msg, at);
+	memcpy(p + at, "Ann7", 4);
+	memcpy(p + at + 4, msg + at, size - at);
+	track_forget();
+	free(track_copy(conf, msg, size, &clen));
+	t0 = time(NULL);
+	warm = track_copy(conf, p, size + 4, &wlen);
+	track_forget();
+	cold = track_copy(conf, p, size + 4, &clen);
+	same(cold, clen, warm, wlen, t0);
+	free(cold);
+	free(warm);
+	free(p);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -99,6 +130,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	same(cold, clen, warm, wlen, t0);
 	free(cold);
 	free(warm);
+
+	/* bytes put in the middle of the body: with the layout the message
+	 * left (which may give it that layout moved), then parsed */
+	personalised(msg + n, size);
 	free(msg);
 	return (0);
 }

@@ -417,6 +417,99 @@ reuses(const struct config *conf, const char *msg)
 	return (r1 - r0);
 }
 
+/* src with its first from replaced by to (malloc'd) */
+static char *
+variant(const char *src, const char *from, const char *to)
+{
+	const char	*at = strstr(src, from);
+	char		*out;
+
+	if (at == NULL || asprintf(&out, "%.*s%s%s", (int)(at - src), src,
+	    to, at + strlen(from)) == -1)
+		return (NULL);
+	return (out);
+}
+
+/*
+ * Copies of same[0] that differ inside parts' contents (a personalised
+ * campaign): the kept layout moved, not parsed; and ones that must be
+ * parsed: a line of a content that might be a boundary, a new part, a
+ * part's header or the epilogue changed.
+ */
+static void
+check_moved(const struct config *conf)
+{
+	static const char *moved[][2] = {
+		{ "Hi=20there", "Hi=20Bob, there and more" },
+		{ "Hi=20there", "Hi" },
+		{ "See https://example.org/plain", "Dear Ann, see "
+		    "https://example.org/plain\r\nand more" },
+		{ "b?q=1", "b?q=12345" },
+		/* three parts */
+		{ "See https://example.org/plain\r\n--" BOUNDARY "\r\n"
+		    "Content-Type: text/html; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		    "<html><body><p>Hi=20there</p><a href=3D\"https://example."
+		    "org/a\">a</a>\r\n<a href=3D\"mailto:x@example.org\">m</a>"
+		    "</body></html>\r\n--" BOUNDARY "\r\n"
+		    "Content-Type: text/html\r\n\r\n<p><a href=\"http://"
+		    "example.org/b?q=1",
+		  "Dear Ann, see https://example.org/plain\r\n--" BOUNDARY
+		    "\r\nContent-Type: text/html; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		    "<html><body><p>Hi=20Ann</p><a href=3D\"https://example."
+		    "org/a?u=3D7\">a</a>\r\n<a href=3D\"mailto:x@example.org\">"
+		    "m</a></body></html>\r\n--" BOUNDARY "\r\n"
+		    "Content-Type: text/html\r\n\r\n<p><a href=\"http://"
+		    "example.org/b?q=7" },
+	}, *parsed[][2] = {
+		/* a part's header */
+		{ "Content-Type: text/html\r\n\r\n<p>",
+		  "Content-Type: text/html; a=b\r\n\r\n<p>" },
+		/* a signature line, as a boundary could be: the parts are
+		 * not found after it */
+		{ "See https://example.org/plain", "See https://example.org/"
+		    "plain\r\n-- \r\nAnn" },
+		{ "Hi=20there", "Hi\r\n--" BOUNDARY "\r\n\r\nthere" },
+		{ "Hi=20there", "Hi\r\n--x" },
+		{ "b?q=1\">b</a></p>", "b?q=1\">b</a></p>\r\n--" BOUNDARY
+		    "\r\nContent-Type: text/html\r\n\r\n<a href=\"https://"
+		    "example.org/new\">n</a>" },
+	};
+	char		*msg, *first, what[64];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+		msg = variant(same[0], moved[i][0], moved[i][1]);
+		snprintf(what, sizeof(what), "contents changed %zu", i);
+		compare(conf, same[0], msg, 1, what);
+		free(msg);
+	}
+	for (i = 0; i < sizeof(parsed) / sizeof(parsed[0]); i++) {
+		msg = variant(same[0], parsed[i][0], parsed[i][1]);
+		snprintf(what, sizeof(what), "a change GMime may read %zu", i);
+		compare(conf, same[0], msg, 0, what);
+		free(msg);
+	}
+	/* no closing boundary: the last part runs to the end, and more
+	 * text at its end is its */
+	first = variant(same[0], "--" BOUNDARY "--\r\n", "");
+	msg = variant(same[0], "--" BOUNDARY "--\r\n", "<p>more</p>\r\n");
+	compare(conf, first, msg, 1, "more at the end of an open last part");
+	free(first);
+	free(msg);
+	/* copy after copy, each moved from the one before */
+	track_forget();
+	free(render(conf, same[0], &i));
+	for (i = 0; i < 6; i++) {
+		snprintf(what, sizeof(what), "Hi=20reader%zu", i * 1000);
+		msg = variant(same[0], "Hi=20there", what);
+		ok(msg != NULL && reuses(conf, msg) == 1,
+		    "copy %zu of a campaign: its layout moved", i);
+		free(msg);
+	}
+}
+
 /* same[0] with the epilogue "e<n>": a body of its own */
 static char *
 epilogue(const struct config *conf, size_t n)
@@ -457,6 +550,7 @@ main(void)
 		snprintf(what, sizeof(what), "another message %zu", i);
 		compare(conf, same[0], other[i], 0, what);
 	}
+	check_moved(conf);
 	check_charsets(conf);
 	check_signed(conf);
 	check_mailto(conf);
