@@ -176,8 +176,7 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 		    -1 : 1;
 	json_decref(rec);
 	if (rc == 1 || rec == NULL) {
-		TAILQ_REMOVE(&ep->items, it, entry);
-		ep->nitems--;
+		evq_item_unqueue(ep, it);
 		if (rc == 1)
 			evq_item_done(ep, it);	/* its file goes */
 		else
@@ -360,8 +359,7 @@ item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int status,
 		json_decref(rec);
 		return (-1);
 	}
-	TAILQ_REMOVE(&ep->items, it, entry);
-	ep->nitems--;
+	evq_item_unqueue(ep, it);
 	if (rec == NULL) {
 		evq_item_free(it, 0);
 		return (0);

@@ -80,8 +80,17 @@
 #define EV_KEY_LEN	EVENTS_KEY_LEN
 #define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
-#define EV_MEM_RECORDS	20000	/* queued events kept in memory too */
-#define EV_MEM_TEXTS	4096	/* and their text (up to 2 KiB each) */
+/*
+ * A queued event keeps its record in memory, and its text (at most
+ * EV_TEXT_MAX) for the batch file and the event log, while its endpoint
+ * has them in less than EV_MEM_BYTES; the others are read back from the
+ * spool when sent (evq_item_load).  A record costs about its text and
+ * 2 KiB of jansson's objects (a delivery event's 356 bytes of text took
+ * 2,384 bytes).  Counted in bytes, not events: a dead endpoint's backlog
+ * keeps at most this much, whatever the size of its events.
+ */
+#define EV_MEM_BYTES	(1024 * 1024)	/* per endpoint */
+#define EV_REC_COST(len) ((len) + 2048)
 #define EV_TEXT_MAX	2048
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
@@ -112,6 +121,7 @@ static void	ep_timer(int, short, void *);
 static void	ep_done(const struct http_response *, void *);
 static void	ep_checked(void *, const char *);
 static void	ep_delivered(struct endpoint *);
+static void	item_uncache(struct endpoint *, struct evitem *);
 
 /* --- files ------------------------------------------------------------ */
 
@@ -906,6 +916,7 @@ submit_durable(int ok, void *arg)
 	for (i = 0; i < sb->n; i++) {
 		if (item_cut(sb->to[i].it)) {
 			/* cut off its file again: nothing of it to keep */
+			item_uncache(sb->to[i].ep, sb->to[i].it);
 			evq_item_free(sb->to[i].it, 1);
 			continue;
 		}
@@ -1040,6 +1051,50 @@ record_text(const json_t *o, size_t *len)
 	return (buf);
 }
 
+/*
+ * Item it of ep keeps its record o in memory, and its text s too, for the
+ * batch file and the event log, as far as ep's EV_MEM_BYTES allow.
+ */
+static void
+item_cache(struct endpoint *ep, struct evitem *it, json_t *o, const char *s,
+    size_t len)
+{
+	size_t	cost = EV_REC_COST(len);
+
+	if (ep->mem + cost > EV_MEM_BYTES)
+		return;
+	it->rec = json_incref(o);
+	if (len <= EV_TEXT_MAX && ep->mem + cost + len <= EV_MEM_BYTES &&
+	    (it->text = malloc(len)) != NULL) {
+		memcpy(it->text, s, len);
+		it->textlen = len;
+		cost += len;
+	}
+	it->mem = cost;
+	ep->mem += cost;
+}
+
+/* what item it of ep kept in memory goes (a batch has its record) */
+static void
+item_uncache(struct endpoint *ep, struct evitem *it)
+{
+	json_decref(it->rec);
+	it->rec = NULL;
+	free(it->text);
+	it->text = NULL;
+	ep->mem -= it->mem;
+	it->mem = 0;
+}
+
+/* it leaves ep's queue, and what it kept in memory goes */
+void
+evq_item_unqueue(struct endpoint *ep, struct evitem *it)
+{
+	TAILQ_REMOVE(&ep->items, it, entry);
+	ep->nitems--;
+	item_uncache(ep, it);
+}
+
 static int
 submit(const struct event_record *ev, events_durable_fn fn, void *arg,
     int written)
@@ -1095,14 +1150,7 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 			free(it);
 			continue;
 		}
-		if (ep->nitems < EV_MEM_RECORDS)
-			it->rec = json_incref(o);
-		/* its text too, for the batch file and the event log */
-		if (it->rec != NULL && ep->nitems < EV_MEM_TEXTS &&
-		    len <= EV_TEXT_MAX && (it->text = malloc(len)) != NULL) {
-			memcpy(it->text, s, len);
-			it->textlen = len;
-		}
+		item_cache(ep, it, o, s, len);
 		sb->to[sb->n].ep = ep;
 		sb->to[sb->n++].it = it;
 	}
@@ -1327,15 +1375,17 @@ ep_next(struct endpoint *ep, int force)
 			return (NULL);
 		}
 		if (ep->format != EVFMT_EVENTS) {
-			TAILQ_REMOVE(&ep->items, it, entry);
-			ep->nitems--;
-			if ((o = evq_item_load(ep, it)) == NULL) {
+			o = evq_item_load(ep, it);
+			if (o != NULL) {
+				json_array_append_new(b->records, o);
+				batch_take_text(b, 1, o, it);
+			}
+			evq_item_unqueue(ep, it);
+			if (o == NULL) {
 				evq_item_free(it, 0);
 				evq_batch_free(b);
 				continue;
 			}
-			json_array_append_new(b->records, o);
-			batch_take_text(b, 1, o, it);
 			strlcpy(b->id, it->id, sizeof(b->id));
 			b->item = it;
 			return (b);
@@ -1348,14 +1398,16 @@ ep_next(struct endpoint *ep, int force)
 		    (size_t)ep->batch_max;
 		for (n = 0; n < ep->batch_max &&
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
-			TAILQ_REMOVE(&ep->items, it, entry);
-			ep->nitems--;
-			if ((o = evq_item_load(ep, it)) == NULL) {
+			o = evq_item_load(ep, it);
+			if (o != NULL) {
+				json_array_append_new(b->records, o);
+				batch_take_text(b, cap, o, it);
+			}
+			evq_item_unqueue(ep, it);
+			if (o == NULL) {
 				evq_item_free(it, 0);	/* quarantined */
 				continue;
 			}
-			json_array_append_new(b->records, o);
-			batch_take_text(b, cap, o, it);
 			TAILQ_INSERT_TAIL(&taken, it, entry);
 		}
 		if (TAILQ_EMPTY(&taken)) {

@@ -36,6 +36,7 @@ struct evitem {
 	json_t			*rec;		/* its record, if in memory */
 	char			*text;		/* and its text, if kept */
 	size_t			 textlen;
+	size_t			 mem;		/* what those cost (EV_MEM_BYTES) */
 	struct timespec		 ts;		/* arrival, monotonic */
 };
 TAILQ_HEAD(evitemlist, evitem);
@@ -87,6 +88,9 @@ struct endpoint {
 
 	struct evitemlist	 items;
 	size_t			 nitems;
+	/* bytes its items keep in memory, queued or being stored: at most
+	   EV_MEM_BYTES (events.c) */
+	size_t			 mem;
 	struct evseg		*fill;		/* the open segment (evseg.c) */
 	struct evbatch		*cur;		/* being sent / retried */
 	TAILQ_HEAD(, evbatchq)	 batches;	/* loaded from disk */
@@ -122,6 +126,7 @@ void		 evq_remove_file(struct endpoint *, const char *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
 json_t		*evq_item_load(struct endpoint *, struct evitem *);
+void		 evq_item_unqueue(struct endpoint *, struct evitem *);
 void		 evq_item_done(struct endpoint *, struct evitem *);
 void		 evq_item_free(struct evitem *, int done);
 void		 evq_kick(struct endpoint *);

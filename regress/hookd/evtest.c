@@ -10,10 +10,11 @@
  *	the body the format would POST (all lines in one batch for
  *	"events", the first line otherwise).  Exit 3 if the format does
  *	not carry the kind.
- *   evtest queue -f CONFIG -s SPOOL [-e EVENTS] [-t SECONDS] [-k]
+ *   evtest queue -f CONFIG -s SPOOL [-e EVENTS] [-c N] [-t SECONDS] [-k]
  *	Parses CONFIG (mailhook.conf grammar, its events blocks), runs the
  *	durable queue on SPOOL, submits the records of EVENTS (one a line;
- *	a record without id or time gets a fresh one), prints "submitted N"
+ *	a record without id or time gets a fresh one; -c: N a pass of the
+ *	event loop, as relayd's arrive, else all in one), prints "submitted N"
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
@@ -46,13 +47,17 @@
 static struct event_base	*base;
 static int			 keep;
 static size_t			 submitted, durable;
+/* what is left to submit, chunk a pass (0: all at once) */
+static struct event_record	*pending;
+static size_t			 npending, nfed, chunk;
+static struct event		*feed_ev;
 
 static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
-	    "       evtest queue -f config -s spool [-e events] [-t secs] "
-	    "[-k]\n"
+	    "       evtest queue -f config -s spool [-e events] [-c n] "
+	    "[-t secs] [-k]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -152,6 +157,28 @@ on_durable(int ok, void *arg)
 	}
 }
 
+/* the next chunk of events, then the next pass for the rest */
+static void
+feed(int fd, short what, void *arg)
+{
+	struct timeval	 now = { 0, 0 };
+	size_t		 i, n;
+
+	n = chunk == 0 || chunk > npending - nfed ? npending - nfed : chunk;
+	for (i = nfed; i < nfed + n; i++) {
+		if (events_submit(&pending[i], on_durable, NULL) == -1)
+			errx(1, "events_submit failed");
+		mh_event_clear(&pending[i]);
+	}
+	nfed += n;
+	if (nfed < npending)
+		evtimer_add(feed_ev, &now);
+	else {
+		free(pending);
+		pending = NULL;
+	}
+}
+
 static void
 tick(int fd, short what, void *arg)
 {
@@ -175,13 +202,16 @@ cmd_queue(int argc, char **argv)
 	struct timeval		 tv;
 	const char		*cfile = NULL, *spool = NULL, *efile = NULL;
 	int			 sfd;
-	size_t			 n = 0, i;
+	size_t			 n = 0;
 	int			 ch, secs = 30, timedout = 0;
 	json_t			*st;
 	char			*s;
 
-	while ((ch = getopt(argc, argv, "e:f:ks:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:f:ks:t:")) != -1) {
 		switch (ch) {
+		case 'c':
+			chunk = strtoul(optarg, NULL, 10);
+			break;
 		case 'e':
 			efile = optarg;
 			break;
@@ -220,12 +250,11 @@ cmd_queue(int argc, char **argv)
 	if (efile != NULL)
 		n = load_events(efile, &evs);
 	submitted = n;
-	for (i = 0; i < n; i++) {
-		if (events_submit(&evs[i], on_durable, NULL) == -1)
-			errx(1, "events_submit failed");
-		mh_event_clear(&evs[i]);
-	}
-	free(evs);
+	pending = evs;
+	npending = n;
+	if ((feed_ev = evtimer_new(base, feed, NULL)) == NULL)
+		errx(1, "evtimer_new");
+	feed(-1, 0, NULL);
 	if (n == 0) {
 		printf("submitted 0\n");
 		fflush(stdout);
@@ -252,6 +281,8 @@ cmd_queue(int argc, char **argv)
 	http_shutdown();
 	event_free(t);
 	event_free(to);
+	event_free(feed_ev);
+	free(pending);
 	config_free(conf);
 	return (timedout && !keep ? 2 : 0);
 }
