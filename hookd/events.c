@@ -92,6 +92,13 @@
 #define EV_MEM_BYTES	(1024 * 1024)	/* per endpoint */
 #define EV_REC_COST(len) ((len) + 2048)
 #define EV_TEXT_MAX	2048
+/*
+ * A batch (format events) ends at the record that takes its text to
+ * this (and at batch_max events): a request, the batch in memory while
+ * it is retried and its file (read back up to EV_BATCH_FILE_MAX) are
+ * bounded whatever the size of the records (bounce MIME).
+ */
+#define EV_BATCH_BYTES	(4 * 1024 * 1024)
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
 
@@ -1061,6 +1068,7 @@ item_cache(struct endpoint *ep, struct evitem *it, json_t *o, const char *s,
 {
 	size_t	cost = EV_REC_COST(len);
 
+	it->len = len;
 	if (ep->mem + cost > EV_MEM_BYTES)
 		return;
 	it->rec = json_incref(o);
@@ -1346,6 +1354,16 @@ batch_texts(const struct evbatch *b)
 	return (t);
 }
 
+/* the length of record o's text (item it's), for EV_BATCH_BYTES */
+static size_t
+item_len(const struct evitem *it, const json_t *o)
+{
+	if (it->len != 0)
+		return (it->len);
+	/* reloaded or queued again: measured, nothing written */
+	return (json_dumpb(o, NULL, 0, JSON_COMPACT));
+}
+
 /* the next thing to send: a reloaded batch, a new batch, or one event */
 static struct evbatch *
 ep_next(struct endpoint *ep, int force)
@@ -1356,7 +1374,7 @@ ep_next(struct endpoint *ep, int force)
 	struct evitemlist taken;
 	json_t		*o, *batch;
 	char		*s;
-	size_t		 cap, len;
+	size_t		 cap, len, bytes;
 	int		 n;
 
 	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
@@ -1396,10 +1414,12 @@ ep_next(struct endpoint *ep, int force)
 		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
 		cap = ep->nitems < (size_t)ep->batch_max ? ep->nitems :
 		    (size_t)ep->batch_max;
-		for (n = 0; n < ep->batch_max &&
+		for (n = 0, bytes = 0; n < ep->batch_max &&
+		    bytes < EV_BATCH_BYTES &&
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
 			o = evq_item_load(ep, it);
 			if (o != NULL) {
+				bytes += item_len(it, o);
 				json_array_append_new(b->records, o);
 				batch_take_text(b, cap, o, it);
 			}

@@ -37,6 +37,7 @@ struct evitem {
 	char			*text;		/* and its text, if kept */
 	size_t			 textlen;
 	size_t			 mem;		/* what those cost (EV_MEM_BYTES) */
+	size_t			 len;		/* its record's text; 0 unknown */
 	struct timespec		 ts;		/* arrival, monotonic */
 };
 TAILQ_HEAD(evitemlist, evitem);
