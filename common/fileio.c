@@ -161,10 +161,17 @@ int
 file_replace_copy(int dfd, const char *tmp, const char *name,
     const void *data, size_t len, int src, int flags)
 {
+	return (file_replace_from(dfd, tmp, dfd, name, data, len, src, flags));
+}
+
+int
+file_replace_from(int tdfd, const char *tmp, int dfd, const char *name,
+    const void *data, size_t len, int src, int flags)
+{
 	off_t	 total = len;
 	int	 fd, saved;
 
-	if ((fd = open_tmp(dfd, tmp)) == -1)
+	if ((fd = open_tmp(tdfd, tmp)) == -1)
 		return (-1);
 	if (write_all(fd, data, len) == -1)
 		goto fail;
@@ -184,16 +191,30 @@ file_replace_copy(int dfd, const char *tmp, const char *name,
 	if ((flags & FR_FRESH) && unlinkat(dfd, name, 0) == -1 &&
 	    errno != ENOENT)
 		goto fail;
-	if (renameat(dfd, tmp, dfd, name) == -1)
+	if (renameat(tdfd, tmp, dfd, name) == -1)
 		goto fail;
 	return (sync_dir(dfd, name, flags));
  fail:
 	saved = errno;
 	if (fd != -1)
 		close(fd);
-	unlinkat(dfd, tmp, 0);
+	unlinkat(tdfd, tmp, 0);
 	errno = saved;
 	return (-1);
+}
+
+int
+file_in_paths(const char *dir, const char *name, char tmp[PATH_MAX],
+    char path[PATH_MAX])
+{
+	if ((size_t)snprintf(tmp, PATH_MAX, "%s/tmp-%s", dir, name) >=
+	    PATH_MAX ||
+	    (size_t)snprintf(path, PATH_MAX, "%s/%s", dir, name) >=
+	    PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
 }
 
 int
@@ -202,13 +223,8 @@ file_replace_in(const char *dir, const char *name, const void *data,
 {
 	char	 tmp[PATH_MAX], path[PATH_MAX];
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) >=
-	    sizeof(tmp) ||
-	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path)) {
-		errno = ENAMETOOLONG;
+	if (file_in_paths(dir, name, tmp, path) == -1)
 		return (-1);
-	}
 	return (file_replace(AT_FDCWD, tmp, path, data, len, flags));
 }
 

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ int	file_replace(int dfd, const char *tmp, const char *name,
 /* the same, data followed by all that is left to read on src */
 int	file_replace_copy(int dfd, const char *tmp, const char *name,
 	    const void *data, size_t len, int src, int flags);
+/* file_replace_copy with tmp relative to the directory tdfd, name to dfd */
+int	file_replace_from(int tdfd, const char *tmp, int dfd, const char *name,
+	    const void *data, size_t len, int src, int flags);
+/* the paths file_replace_in uses for dir/name; -1 ENAMETOOLONG */
+int	file_in_paths(const char *dir, const char *name, char tmp[PATH_MAX],
+	    char path[PATH_MAX]);
 /* the same in directory dir: the temporary file is dir/tmp-name */
 int	file_replace_in(const char *dir, const char *name, const void *data,
 	    size_t len, int flags);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "filepool.h"
 #include "log.h"
 
@@ -226,6 +227,23 @@ filepool_close(struct filepool *fp)
 	free(fp);
 }
 
+/* the top pooled file off the stack, its id in *id: 0, or -1 if none */
+static int
+pool_pop(struct filepool *fp, unsigned long *id)
+{
+	int	 rc = -1;
+
+	if (fp == NULL)
+		return (-1);
+	pthread_mutex_lock(&fp->mu);
+	if (fp->n > 0) {
+		*id = fp->ids[--fp->n];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fp->mu);
+	return (rc);
+}
+
 /* the top pooled file renamed to dfd's name: 0, -1 with errno (EEXIST:
  * name exists; anything else: create it instead) */
 static int
@@ -236,15 +254,8 @@ pool_take(struct filepool *fp, int dfd, const char *name)
 	unsigned long	 id;
 	int		 full;
 
-	if (fp == NULL)
+	if (pool_pop(fp, &id) == -1)
 		goto none;
-	pthread_mutex_lock(&fp->mu);
-	if (fp->n == 0) {
-		pthread_mutex_unlock(&fp->mu);
-		goto none;
-	}
-	id = fp->ids[--fp->n];
-	pthread_mutex_unlock(&fp->mu);
 	pool_name(id, from);
 	if (renameat2(fp->dfd, from, dfd, name, RENAME_NOREPLACE) == 0)
 		return (0);
@@ -297,16 +308,20 @@ filepool_create(struct filepool *fp, const char *path)
 	return (filepool_createat(fp, AT_FDCWD, path));
 }
 
-void
-filepool_placeat(struct filepool *fp, int dfd, const char *name)
+int
+filepool_replaceat(struct filepool *fp, int dfd, const char *tmp,
+    const char *name, const void *data, size_t len, int src, int flags)
 {
-	(void)pool_take(fp, dfd, name);
-}
+	char		 from[POOL_NAME_MAX];
+	unsigned long	 id;
 
-void
-filepool_place(struct filepool *fp, const char *path)
-{
-	filepool_placeat(fp, AT_FDCWD, path);
+	if (pool_pop(fp, &id) == -1)
+		return (file_replace_copy(dfd, tmp, name, data, len, src,
+		    flags));
+	/* written where it lies, in the pool: one rename puts it in place */
+	pool_name(id, from);
+	return (file_replace_from(fp->dfd, from, dfd, name, data, len, src,
+	    flags));
 }
 
 /* room for one more pooled file, taken (busy): 1, or 0 when full */

@@ -37,17 +37,22 @@ void		 filepool_close(struct filepool *);
  * pooled one when there is one (FILEPOOL_ZEROED: perhaps not empty but
  * zeros); fd or -1 (errno) */
 int		 filepool_create(struct filepool *, const char *path);
-/* put a pooled file at path, where a writer will open it with O_CREAT
- * and cut it (file_replace, fileio.h; a temporary name); nothing when
- * the pool is empty or path exists */
-void		 filepool_place(struct filepool *, const char *path);
+/*
+ * dfd's name replaced whole by data and what is left to read on src (-1:
+ * nothing), with file_replace_copy's flags (fileio.h): written into a
+ * pooled file where it lies in the pool's directory and renamed from
+ * there into place, one rename where a pooled file placed at tmp took
+ * two; without a pooled file, file_replace_copy through tmp.
+ */
+int		 filepool_replaceat(struct filepool *, int dfd,
+		    const char *tmp, const char *name, const void *data,
+		    size_t len, int src, int flags);
 /* remove path, like unlink(2): it leaves its directory at once and is
  * kept (emptied, or zeroed) if the pool has room; 0, or -1 (errno) */
 int		 filepool_release(struct filepool *, const char *path);
 /* the same relative to the directory dfd (AT_FDCWD: a path) */
 int		 filepool_createat(struct filepool *, int dfd,
 		    const char *name);
-void		 filepool_placeat(struct filepool *, int dfd, const char *name);
 int		 filepool_releaseat(struct filepool *, int dfd,
 		    const char *name);
 /* filepool_releaseat in two steps, so that a file leaves its directory

@@ -100,15 +100,17 @@ spool_create(char msgid[MH_MSGID_LEN])
 	return (-1);
 }
 
-/* file_replace_in's temporary file for dir/name: a pooled one */
-static void
-spool_pool_tmp(const char *dir, const char *name)
+/* file_replace_in, through a pooled file (filepool_replaceat) */
+static int
+spool_replace(const char *dir, const char *name, const void *data,
+    size_t len, int flags)
 {
-	char	 tmp[MH_PATH_MAX + 64];
+	char	 tmp[PATH_MAX], path[PATH_MAX];
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp-%s", dir, name) <
-	    sizeof(tmp))
-		filepool_place(sp_pool, tmp);
+	if (file_in_paths(dir, name, tmp, path) == -1)
+		return (-1);
+	return (filepool_replaceat(sp_pool, AT_FDCWD, tmp, path, data, len,
+	    -1, flags));
 }
 
 /* write the envelope next to the message, atomically */
@@ -126,9 +128,7 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);
-	spool_pool_tmp(dir, name);
-	rc = file_replace_in(dir, name, text, len,
-	    group ? FR_GROUP : FR_FSYNC);
+	rc = spool_replace(dir, name, text, len, group ? FR_GROUP : FR_FSYNC);
 	free(text);
 	if (rc == -1)
 		log_warn("msgid=%s status=error (envelope not written)",

@@ -229,7 +229,8 @@ queue_abort(const char *msgid, size_t ncopies)
 	return (0);
 }
 
-/* a file of the queue, replaced whole: NAME.tmp, then renamed (fileio.h) */
+/* a file of the queue, replaced whole: written in a pooled file, then
+ * renamed (NAME.tmp when the pool has none; filepool.h, fileio.h) */
 static int
 queue_write(int dfd, const char *name, const char *data, size_t len,
     int flags)
@@ -240,8 +241,8 @@ queue_write(int dfd, const char *name, const char *data, size_t len,
 		log_warnx("write %s: name too long", name);
 		return (-1);
 	}
-	filepool_placeat(pool, dfd, tmp);
-	if (file_replace(dfd, tmp, name, data, len, flags) == -1) {
+	if (filepool_replaceat(pool, dfd, tmp, name, data, len, -1,
+	    flags) == -1) {
 		log_warn("write %s", name);
 		return (-1);
 	}
@@ -917,13 +918,12 @@ prepend_copy(const char *msgid, int dfd, const char *name, const char *tmp,
 {
 	int	 in, rc;
 
-	filepool_placeat(pool, dfd, tmp);
 	if ((in = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("msgid=%s file=%s status=error (cannot open to "
 		    "prepend)", msgid, name);
 		return (-1);
 	}
-	if ((rc = file_replace_copy(dfd, tmp, to, hdrs, len, in,
+	if ((rc = filepool_replaceat(pool, dfd, tmp, to, hdrs, len, in,
 	    flags)) == -1)
 		log_warn("msgid=%s file=%s status=error (cannot prepend)",
 		    msgid, to);

@@ -60,7 +60,7 @@ static void
 check_reuse(void)
 {
 	struct filepool	*fp;
-	ino_t		 first;
+	ino_t		 first, third;
 	int		 fd;
 
 	fp = filepool_open(pooldir, 2, 0);
@@ -80,6 +80,7 @@ check_reuse(void)
 
 	fd = open(at("m3"), O_WRONLY | O_CREAT, 0600);
 	close(fd);
+	third = ino(at("m3"));
 	ok(filepool_release(fp, at("m2")) == 0 &&
 	    filepool_create(fp, at("m3")) == -1 && errno == EEXIST &&
 	    filepool_count(fp) == 1, "an existing name: EEXIST, the pooled "
@@ -93,13 +94,22 @@ check_reuse(void)
 	ok(filepool_release(fp, at("none")) == -1 && errno == ENOENT,
 	    "a missing file: ENOENT, like unlink");
 
-	filepool_place(fp, at("tmp-e"));
-	first = ino(at("tmp-e"));
-	ok(first != 0 && filepool_count(fp) == 1, "place: a pooled file at a "
-	    "temporary name");
-	ok(file_replace_in(dir, "e", "env", 3, 0) == 0 && ino(at("e")) ==
-	    first && size(at("e")) == 3, "file_replace_in writes through it");
-	unlink(at("e"));
+	ok(filepool_replaceat(fp, AT_FDCWD, at("tmp-e"), at("e"), "env", 3,
+	    -1, 0) == 0 && ino(at("e")) == third && size(at("e")) == 3 &&
+	    filepool_count(fp) == 1, "replaceat: the last pooled file, "
+	    "written and renamed into place");
+	ok(access(at("tmp-e"), F_OK) == -1, "replaceat: no temporary name "
+	    "was made");
+	ok(filepool_replaceat(fp, AT_FDCWD, at("tmp-e"), at("e"), "env2", 4,
+	    -1, 0) == 0 && ino(at("e")) != third && size(at("e")) == 4 &&
+	    filepool_count(fp) == 0, "replaceat: an existing name replaced");
+	ok(filepool_replaceat(fp, AT_FDCWD, at("tmp-f"), at("f"), "env3", 5,
+	    -1, 0) == 0 && size(at("f")) == 5 && access(at("tmp-f"),
+	    F_OK) == -1, "replaceat with the pool empty: through tmp");
+	/* one left in the pool, for check_reopen */
+	ok(filepool_release(fp, at("e")) == 0 && filepool_count(fp) == 1,
+	    "e released into the pool");
+	unlink(at("f"));
 	filepool_close(fp);
 }
 
@@ -152,12 +162,13 @@ check_at(void)
 	close(fd);
 	ok(filepool_releaseat(fp, dfd, "a1") == 0 && access(at("a1"),
 	    F_OK) == -1 && filepool_count(fp) >= 1, "releaseat: pooled");
-	filepool_placeat(fp, dfd, "a2.tmp");
-	ok(ino(at("a2.tmp")) == first && size(at("a2.tmp")) == 0,
-	    "placeat: the same inode, empty, at the temporary name");
+	ok(filepool_replaceat(fp, dfd, "a2.tmp", "a2", "x", 1, -1,
+	    0) == 0 && ino(at("a2")) == first && size(at("a2")) == 1 &&
+	    access(at("a2.tmp"), F_OK) == -1, "replaceat: the same inode, "
+	    "written, at the name");
 	gsync_init(NULL, dfd);
-	gsync_releaseat(fp, dfd, "a2.tmp");
-	ok(access(at("a2.tmp"), F_OK) == -1 && filepool_count(fp) >= 1,
+	gsync_releaseat(fp, dfd, "a2");
+	ok(access(at("a2"), F_OK) == -1 && filepool_count(fp) >= 1,
 	    "gsync_releaseat: after the flush, back in the pool");
 	gsync_shutdown();
 	fd = filepool_createat(fp, dfd, "a3");
