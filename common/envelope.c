@@ -39,6 +39,7 @@
 #include "envelope.h"
 #include "evbuf.h"
 #include "hex.h"
+#include "randpool.h"
 
 #define ENV_VERSION_LINE	"mailhook-envelope 1"
 #define ENV_MAX_RCPT		10000
@@ -164,7 +165,7 @@ envelope_new_id(char id[MH_MSGID_LEN])
 {
 	unsigned char	 b[(MH_MSGID_LEN - 1) / 2];
 
-	arc4random_buf(b, sizeof(b));
+	mh_random_buf(b, sizeof(b));
 	mh_hex(id, b, sizeof(b));
 }
 

@@ -16,7 +16,6 @@
  */
 #include <sys/types.h>
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "digest.h"
 #include "hex.h"
 #include "mh_event.h"
+#include "randpool.h"
 #include "sanitize.h"
 
 #define EV_CUSTOM_HEADERS_MAX	(16 * 1024)
@@ -73,39 +73,14 @@ static int	event_str_ok(const char *, size_t, enum evftype);
 static int	event_headers_ok(const char *, size_t);
 static int	event_id_ok(const char *);
 
-/*
- * Random bytes for ids, drawn 4 KiB at a time: libbsd's arc4random_buf
- * makes a getpid(2) per call (its fork check), one per click in webd.
- * Per thread, and forgotten in a child of fork(2), so no two processes
- * or threads share a byte.
- */
-static __thread unsigned char	 id_pool[4096];
-static __thread size_t		 id_left;
-
-static void
-id_pool_forget(void)
-{
-	explicit_bzero(id_pool, sizeof(id_pool));
-	id_left = 0;
-}
-
 static void
 event_make_id(char *id)
 {
 	static const char	 hex[] = "0123456789abcdef";
-	static int		 atfork;
 	unsigned char		 r[16];
 	size_t			 i, j;
 
-	if (id_left < sizeof(r)) {
-		if (!atfork && pthread_atfork(NULL, NULL, id_pool_forget) == 0)
-			atfork = 1;
-		arc4random_buf(id_pool, sizeof(id_pool));
-		id_left = atfork ? sizeof(id_pool) : sizeof(r);
-	}
-	memcpy(r, id_pool + sizeof(id_pool) - id_left, sizeof(r));
-	explicit_bzero(id_pool + sizeof(id_pool) - id_left, sizeof(r));
-	id_left -= sizeof(r);
+	mh_random_buf(r, sizeof(r));
 	r[6] = (r[6] & 0x0f) | 0x40;	/* version 4 */
 	r[8] = (r[8] & 0x3f) | 0x80;	/* variant */
 	for (i = 0, j = 0; i < sizeof(r); i++) {

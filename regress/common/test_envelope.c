@@ -5,12 +5,62 @@
 /*
  * envelope codec: round trip, strictness, unsafe fields.
  */
+#include <sys/wait.h>
+
+#include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "envelope.h"
 #include "tap.h"
+
+/*
+ * Queue ids come from a pool of random bytes: after the first, a new id
+ * makes no system call (libbsd's arc4random_buf made a getpid(2) each
+ * time).  A child whose getpid kills it makes 100 ids; a forked child's
+ * first id differs from the parent's next one (the pool is forgotten).
+ */
+static void
+check_id_pool(void)
+{
+	char		 id[MH_MSGID_LEN], first[MH_MSGID_LEN];
+	char		 child[MH_MSGID_LEN];
+	scmp_filter_ctx	 sc;
+	int		 i, st, p[2];
+	pid_t		 pid;
+
+	if ((pid = fork()) == 0) {
+		envelope_new_id(id);
+		if ((sc = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+		    seccomp_rule_add(sc, SCMP_ACT_KILL_PROCESS,
+		    SCMP_SYS(getpid), 0) < 0 || seccomp_load(sc) < 0)
+			_exit(2);
+		for (i = 0; i < 100; i++)
+			envelope_new_id(id);
+		_exit(0);
+	}
+	ok(pid != -1 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0, "100 new ids without a system call");
+
+	envelope_new_id(first);
+	if (pipe(p) == -1)
+		return;
+	if ((pid = fork()) == 0) {
+		envelope_new_id(child);
+		_exit(write(p[1], child, sizeof(child)) == sizeof(child) ? 0 :
+		    1);
+	}
+	close(p[1]);
+	envelope_new_id(id);
+	ok(pid != -1 && read(p[0], child, sizeof(child)) == sizeof(child) &&
+	    strcmp(child, id) != 0 && strcmp(child, first) != 0,
+	    "a forked child draws its own ids");
+	close(p[0]);
+	waitpid(pid, &st, 0);
+}
 
 static void
 fill(struct envelope *env)
@@ -204,6 +254,7 @@ main(void)
 	ok(strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16,
 	    "new id is 16 hex digits");
 	ok(strcmp(id, id2) != 0, "new ids differ");
+	check_id_pool();
 	free(t);
 	return (tap_done());
 }
