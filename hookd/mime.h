@@ -84,9 +84,10 @@
  *
  * Sandbox: call mime_init() before chroot/seccomp.  It initializes GMime
  * and preloads the iconv converters of the common mail charsets (see
- * mime_preload in mime.c: glibc loads gconv modules from the file system
- * at the first use of a charset and unloads unused ones later, so the
- * converters are opened once and kept open for the life of the process).
+ * mime_preload in mimecharset.c: glibc loads gconv modules from the file
+ * system at the first use of a charset and unloads unused ones later, so
+ * the converters are opened once and kept open for the life of the
+ * process).
  * A charset that was not preloaded is decoded by the 8-bit fallback.
  */
 #ifndef MH_MIME_H

@@ -8,7 +8,7 @@
  * mimescan.c cuts often), then mime_doc_render() in the three POST
  * formats; parsing and rendering must always succeed on a readable file.
  * Then with the default limits: the json body, which hookd joins from
- * pieces (mime.c, doc_jtail), must hold what mime_to_json()'s tree holds.
+ * pieces (mimerender.c, doc_jtail), must hold what mime_to_json()'s tree holds.
  */
 #include <sys/mman.h>
 

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * mimedump: render a message file with hookd/mime.c and print the result.
+ * mimedump: render a message file with hookd/mimerender.c and print the result.
  *
  * usage: mimedump [-NT] [-C dir] [-D spfdomain] [-f fmt] [-H helo]
  *	[-i ip] [-r rcpt[:route]]... [-S spfresult] [-s sender] [-t to] file
