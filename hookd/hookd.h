@@ -72,10 +72,19 @@ int	 spool_open_message(const char *msgid, int transient); /* read-only */
 int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
 int	 spool_adopt(const struct envelope *, int src);	/* dead.c */
 
+/* inaccept.c */
+void	 inbound_commit(const struct spool_commit *, const char *, size_t);
+
+/* errcb.c: a route's error callback, for one recipient */
+struct http_response;
+void	 errcb_send(const struct route *, const struct envelope *,
+	    const char *to, long status, const char *resp, size_t rlen);
+void	 error_callback(const struct route *, const struct envelope *,
+	    const char *to, const struct http_response *);
+
 /* inbound.c */
 void	 inbound_init(void);
 void	 inbound_configure(const struct config *);
-void	 inbound_commit(const struct spool_commit *, const char *, size_t);
 void	 inbound_recovered(struct envelope *);
 struct fallback_res;
 void	 inbound_fallback_done(const struct fallback_res *, int smtp);

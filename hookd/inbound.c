@@ -13,6 +13,10 @@
  * (verdict.c); a route that requires "dkim pass" or "dmarc pass" refuses
  * failing mail with 550 5.7.1 (before any 250, in both modes) and fires
  * its error callback, or with "quarantine" takes it, flagged.
+ *
+ * A message from smtpd reaches this file through inaccept.c (its
+ * verdicts and the routes' policy, then mode sync or the commit); the
+ * error callback is errcb.c.
  */
 #include <sys/types.h>
 
@@ -24,28 +28,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
 #include "child.h"
-#include "enhanced.h"
-#include "evbuf.h"
 #include "log.h"
 #include "metrics.h"
-#include "msghdr.h"
 #include "msghist.h"
 #include "proc.h"
 #include "http.h"
 #include "sign.h"
 #include "hookd.h"
+#include "inbound_int.h"
 #include "mime.h"
 #include "mimejob.h"
-#include "seal.h"
 #include "sanitize.h"
 #include "verdict.h"
-
-#define ERRCB_RESPONSE_MAX	2048
 
 struct post {
 	struct inmsg	*msg;
@@ -60,8 +58,6 @@ struct post {
  * bodies not built, and are called as its slots free.
  */
 #define SLOTS_PER_CONC	2
-/* where Message-ID and Subject are looked for: the first 16 KiB */
-#define HEADER_SCAN_MAX	16384
 
 enum { SLOT_NONE, SLOT_WAIT, SLOT_CALLED, SLOT_ROUND };
 
@@ -84,8 +80,6 @@ static int		 paused;
 static unsigned long	 st_posted, st_failed, st_retried, st_policy;
 
 static void	inbound_schedule(struct inmsg *);
-static void	inbound_run(struct inmsg *);
-static void	inbound_timer(struct inmsg *, time_t);
 static int	dead_letter(struct inmsg *, size_t, const struct route *,
 		    const char *);
 
@@ -111,7 +105,7 @@ retry_delay(const struct envelope_rcpt *r)
 	return (delay + arc4random_uniform(delay / 5 + 1));
 }
 
-static const struct route *
+const struct route *
 rcpt_route(const struct envelope_rcpt *r)
 {
 	if (r->dest != DEST_ROUTE)
@@ -119,7 +113,7 @@ rcpt_route(const struct envelope_rcpt *r)
 	return (config_route(hookd_conf, r->route));
 }
 
-static void
+void
 msgfd_close(struct inmsg *m)
 {
 	if (m->msgfd != -1)
@@ -218,6 +212,20 @@ slots_drop(struct inmsg *m)
 	m->slot = NULL;
 }
 
+/* m is held here, to be posted (inaccept.c) */
+void
+inbound_enqueue(struct inmsg *m)
+{
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+}
+
+/* a message refused by the routes' policy (inaccept.c) */
+void
+inbound_policy_refused(void)
+{
+	st_policy++;
+}
+
 static void
 msg_free(struct inmsg *m)
 {
@@ -253,146 +261,6 @@ sync_reply(struct inmsg *m)
 	child_spool_result(m->reqid, m->env.id, m->reply_code, m->reply_enh,
 	    m->reply_text, m->reply_code < 300);
 	m->sync = 0;
-}
-
-/* the error callback: status, to, from, response (seed) */
-struct errcb {
-	char		 msgid[MH_MSGID_LEN];
-	char		 to[MH_ADDR_MAX];
-	char		 url[MH_URL_MAX];	/* config_url_public's */
-	int		 starting;	/* in http_post() */
-	int		 done;
-};
-
-static void
-errcb_done(const struct http_response *res, void *arg)
-{
-	struct errcb	*ec = arg;
-
-	if (res->error != HTTP_OK)
-		log_warnx("msgid=%s to=<%s> errors=%s status=0 result=failed "
-		    "error=\"%s\"", ec->msgid, ec->to, ec->url, res->errstr);
-	else if (res->status / 100 != 2)
-		log_warnx("msgid=%s to=<%s> errors=%s status=%ld "
-		    "result=failed", ec->msgid, ec->to, ec->url, res->status);
-	else
-		log_info("msgid=%s to=<%s> errors=%s status=%ld result=sent",
-		    ec->msgid, ec->to, ec->url, res->status);
-	ec->done = 1;
-	if (!ec->starting)
-		free(ec);
-}
-
-/* "a URL ending in .json", its query and fragment aside */
-static int
-url_is_json(const char *url)
-{
-	size_t	n = strcspn(url, "?#");
-
-	return (n > 5 && strncasecmp(url + n - 5, ".json", 5) == 0);
-}
-
-static char *
-errcb_body(const struct route *rt, long status, const char *to,
-    const char *from, const char *response, size_t rlen, int *json)
-{
-	struct evbuffer	*b;
-	json_t		*j;
-	char		*body = NULL, *resp, st[32];
-	int		 err;
-
-	/* valid UTF-8 for JSON and for the form alike, capped */
-	if ((resp = text_utf8_clean(response ? response : "", rlen,
-	    ERRCB_RESPONSE_MAX)) == NULL)
-		return (NULL);
-	*json = url_is_json(rt->errors);
-	if (*json) {
-		j = json_pack("{s:I,s:s%,s:s%,s:s}", "status",
-		    (json_int_t)status, "to", to, strlen(to), "from", from,
-		    strlen(from), "response", resp);
-		if (j != NULL)
-			body = json_dumps(j, JSON_COMPACT |
-			    JSON_PRESERVE_ORDER);
-		json_decref(j);
-		free(resp);
-		return (body);
-	}
-	snprintf(st, sizeof(st), "%ld", status);
-	if ((b = evbuffer_new()) != NULL) {
-		err = http_form_add(b, "status", st, 0);
-		err |= http_form_add(b, "to", to, 0);
-		err |= http_form_add(b, "from", from, 0);
-		err |= http_form_add(b, "response", resp, 0);
-		body = evbuf_finish(b, err, NULL);
-	}
-	free(resp);
-	return (body);
-}
-
-static void
-errcb_send(const struct route *rt, const struct envelope *env, const char *to,
-    long status, const char *resp, size_t rlen)
-{
-	struct http_request	 req;
-	struct errcb		*ec;
-	struct http_call	*call;
-	char			*body;
-	int			 json;
-
-	if (rt->errors[0] == '\0')
-		return;
-	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
-	    &json)) == NULL) {
-		log_warnx("msgid=%s to=<%s> error callback: cannot build the "
-		    "body", env->id, to);
-		return;
-	}
-	if ((ec = calloc(1, sizeof(*ec))) == NULL) {
-		log_warn("msgid=%s to=<%s> error callback", env->id, to);
-		free(body);
-		return;
-	}
-	strlcpy(ec->msgid, env->id, sizeof(ec->msgid));
-	strlcpy(ec->to, to, sizeof(ec->to));
-	config_url_public(rt->errors, ec->url, sizeof(ec->url));
-	memset(&req, 0, sizeof(req));
-	req.url = rt->errors;
-	req.headers = &rt->headers;
-	req.content_type = json ? "application/json" :
-	    "application/x-www-form-urlencoded";
-	req.body = body;
-	req.bodylen = strlen(body);
-	req.timeout = rt->timeout;
-	req.max_redirects = 3;
-	req.allow_private = hookd_conf->allow_private;
-	req.concurrency = rt->concurrency;
-	ec->starting = 1;
-	call = http_post(&req, errcb_done, ec);
-	ec->starting = 0;
-	/* answered at once, or never to be: nobody else frees it */
-	if (ec->done || call == NULL)
-		free(ec);
-	free(body);
-}
-
-static void
-error_callback(const struct route *rt, const struct envelope *env,
-    const char *to, const struct http_response *res)
-{
-	/* an answer that could not be used is reported with its status */
-	long		 status = res->error == HTTP_OK ? res->status :
-			    res->answered;
-	const char	*resp = res->error == HTTP_OK ? res->body :
-			    res->errstr;
-	size_t		 rlen;
-
-	if (resp == NULL)
-		rlen = 0;
-	else if (res->error == HTTP_OK)
-		rlen = res->bodylen;
-	else
-		rlen = strlen(resp);
-	errcb_send(rt, env, to, status, resp, rlen);
 }
 
 /* status class of an answer: 2 ok, 4 refused, 5 try again later */
@@ -672,7 +540,7 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /* the next round of m in secs seconds (0: after this loop pass) */
-static void
+void
 inbound_timer(struct inmsg *m, time_t secs)
 {
 	struct timeval	 tv;
@@ -1019,7 +887,7 @@ inbound_parse(struct inmsg *m, int fd, int formats)
  * Every recipient whose time has come gets its POST: the message is read
  * and parsed once for them all, in the MIME thread, and rendered for each.
  */
-static void
+void
 inbound_run(struct inmsg *m)
 {
 	time_t	now = time(NULL);
@@ -1151,272 +1019,6 @@ inbound_schedule(struct inmsg *m)
 	if (pending == 0)
 		return;		/* inbound_unsubscribed(), slot_free() come back */
 	inbound_timer(m, called || next <= now ? 0 : next - now);
-}
-
-static int
-wants_sync(const struct envelope *env)
-{
-	const struct route	*rt;
-	size_t			 i;
-
-	if (env->force_queue || env->nrcpt == 0)
-		return (0);
-	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpts[i].dest != DEST_ROUTE ||
-		    env->rcpts[i].route != env->rcpts[0].route)
-			return (0);
-	}
-	rt = config_route(hookd_conf, env->rcpts[0].route);
-	return (rt != NULL && rt->mode == MODE_SYNC);
-}
-
-/* a queue-mode message is durable (or is not): the 250, then the POSTs */
-static void
-inbound_committed(int ok, void *arg)
-{
-	struct inmsg	*m = arg;
-	const char	*enh, *text;
-	char		 ok_text[128];
-	int		 code;
-
-	if (!ok) {
-		code = enhanced_spool_error(errno, &enh, &text);
-		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
-		msgfd_close(m);
-		envelope_clear(&m->env);
-		free(m);
-		return;
-	}
-	m->committed = 1;
-	TAILQ_INSERT_TAIL(&msgs, m, entry);
-	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
-	    m->env.id, m->env.size, m->env.nrcpt);
-	msghist_accepted(&m->env);
-	m->inflight++;		/* an event's callback may come at once */
-	bounce_received(&m->env);
-	m->inflight--;
-	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
-	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
-	/*
-	 * The POSTs in the next loop pass: smtpd's messages are written at
-	 * the end of this one, so the 250s of a whole group commit leave
-	 * before any of its messages is parsed and posted.
-	 */
-	inbound_timer(m, 0);
-}
-
-/* a sync-mode message: posted at once, the reply waits for the verdict */
-static void
-inbound_sync(struct inmsg *m)
-{
-	const char	*enh, *text;
-	int		 code;
-
-	/* the size: what the verdict read whole, or the file's */
-	if (m->msgbuf != NULL)
-		m->env.size = m->msglen;
-	else if (spool_transient(&m->env, m->msgfd) == -1) {
-		code = enhanced_spool_error(errno, &enh, &text);
-		msgfd_close(m);
-		spool_discard(m->env.id);
-		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
-		envelope_clear(&m->env);
-		free(m);
-		return;
-	}
-	m->sync = m->transient = 1;
-	TAILQ_INSERT_TAIL(&msgs, m, entry);
-	log_info("msgid=%s event=received mode=sync size=%zu rcpts=%zu",
-	    m->env.id, m->env.size, m->env.nrcpt);
-	msghist_accepted(&m->env);
-	inbound_run(m);
-}
-
-static void
-inbound_field(void *arg, const char *name, size_t nlen, const char *value,
-    size_t vlen)
-{
-	(void)msghdr_envelope(arg, name, nlen, value, vlen);
-}
-
-/*
- * Message-ID and Subject into the envelope, for mhctl show queue, show
- * message and the history: from what the verdict read whole, else from
- * the start of the file, which stays open for the commit and the first
- * parse as the verdict's does.
- */
-static void
-inbound_headers(struct inmsg *m)
-{
-	char	 buf[HEADER_SCAN_MAX];
-	ssize_t	 n;
-
-	if (m->msgbuf != NULL) {
-		msghdr_walk(m->msgbuf, m->msglen, inbound_field, &m->env);
-		return;
-	}
-	if (m->msgfd == -1 &&
-	    (m->msgfd = spool_open_message(m->env.id, 1)) == -1)
-		return;
-	if ((n = msghdr_read_start(m->msgfd, buf, sizeof(buf))) > 0)
-		msghdr_walk(buf, n, inbound_field, &m->env);
-}
-
-/* a sync-mode message is posted now, a queue-mode one committed first */
-static void
-inbound_accept(struct inmsg *m)
-{
-	inbound_headers(m);
-	if (wants_sync(&m->env))
-		inbound_sync(m);
-	else {
-		/*
-		 * The verdict's descriptor, if any, serves the commit and
-		 * stays open for the first round's parse (the file keeps
-		 * its inode when it is renamed into queue/)
-		 */
-		spool_commit(&m->env, m->msgfd, m->data_size, m->data_crc,
-		    inbound_committed, m);
-	}
-}
-
-/*
- * The routes' "require": 0 to go on (quarantined ones flagged), -1 when
- * the message was refused with 550 5.7.1 and m is gone; 451 4.4.3 when
- * what every refusing route misses is a look-up that failed for now
- * (verdict_temporary), so that the sender tries again.
- */
-static int
-inbound_policy(struct inmsg *m)
-{
-	const struct route	*rt;
-	struct envelope_rcpt	*r;
-	char			 text[200];
-	size_t			 i;
-	int			 refuse = 0, what = 0, temp = 1, code;
-
-	for (i = 0; i < m->env.nrcpt; i++) {
-		rt = rcpt_route(&m->env.rcpts[i]);
-		if (rt == NULL || verdict_meets(&m->env, rt->require))
-			continue;
-		if (rt->require_quarantine)
-			m->env.quarantined = 1;
-		else {
-			refuse = 1;
-			what |= rt->require;
-			if (!verdict_temporary(&m->env, rt->require))
-				temp = 0;
-		}
-	}
-	if (!refuse)
-		return (0);
-	code = temp ? 451 : 550;
-	snprintf(text, sizeof(text), "Message %s: the recipient requires"
-	    " %s (dkim=%s, dmarc=%s)%s", temp ? "deferred" : "refused",
-	    (what & REQUIRE_DMARC) ? "DMARC pass" :
-	    "a passing DKIM signature", verdict_dkim(&m->env),
-	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none",
-	    temp ? ", a DNS look-up failed for now" : "");
-	log_info("msgid=%s result=%s reason=policy: %s",
-	    m->env.id, temp ? "deferred" : "refused", text);
-	st_policy++;
-	for (i = 0; i < m->env.nrcpt; i++) {
-		r = &m->env.rcpts[i];
-		rt = rcpt_route(r);
-		if (rt != NULL && !rt->require_quarantine &&
-		    !verdict_meets(&m->env, rt->require))
-			errcb_send(rt, &m->env, r->addr, code, text,
-			    strlen(text));
-	}
-	child_spool_result(m->reqid, m->env.id, code, temp ? "4.4.3" :
-	    "5.7.1", text, 0);
-	msgfd_close(m);
-	spool_discard(m->env.id);
-	envelope_clear(&m->env);
-	free(m);
-	return (-1);
-}
-
-static void
-inbound_verified(void *arg, char *msg, size_t len)
-{
-	struct inmsg	*m = arg;
-
-	m->msgbuf = msg;	/* for the first parse, with msgfd */
-	m->msglen = len;
-	if (inbound_policy(m) == 0)
-		inbound_accept(m);
-}
-
-/* the DKIM and DMARC verdicts first, unless no route wants them */
-static void
-inbound_verify(struct inmsg *m)
-{
-	size_t	 i;
-	int	 fd;
-
-	for (i = 0; i < m->env.nrcpt; i++) {
-		const struct route *rt = rcpt_route(&m->env.rcpts[i]);
-
-		if (rt != NULL && (!rt->no_verdicts || rt->require))
-			break;
-	}
-	if (i == m->env.nrcpt) {
-		inbound_accept(m);
-		return;
-	}
-	/*
-	 * The file stays open in m (msgfd): a sync message is parsed
-	 * from it at once, without opening it again; any other way out
-	 * closes it (msgfd_close).
-	 */
-	fd = m->msgfd = spool_open_message(m->env.id, 1);
-	if (fd == -1 ||
-	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
-		/* no verdict: a route that requires one refuses */
-		log_warn("msgid=%s: cannot verify", m->env.id);
-		inbound_verified(m, NULL, 0);
-	}
-}
-
-void
-inbound_commit(const struct spool_commit *c, const char *text, size_t len)
-{
-	struct inmsg	*m;
-	const char	*bad;
-	size_t		 i;
-
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		fatal("calloc");
-	m->msgfd = -1;
-	envelope_init(&m->env);
-	if (envelope_decode(&m->env, text, len) == -1 ||
-	    strcmp(m->env.id, c->msgid) != 0 || m->env.nrcpt == 0)
-		fatalx("malformed envelope from smtpd");
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].dest == DEST_RELAY)
-			fatalx("relay recipient from smtpd");
-	/* routes, SPF and AUTH identity as authd sealed them, or nothing */
-	if (seal_envelope_check(&m->env, time(NULL),
-	    hookd_conf->session_timeout + 300, &bad) == -1) {
-		log_warnx("msgid=%s: %s from smtpd without a valid "
-		    "verdict from authd: refused", m->env.id,
-		    bad != NULL ? bad : "SPF result");
-		spool_discard(m->env.id);
-		child_spool_result(c->reqid, m->env.id, 554, "5.7.1",
-		    "Transaction refused: no verdict from authd", 0);
-		envelope_clear(&m->env);
-		free(m);
-		return;
-	}
-	if (m->env.created == 0)
-		m->env.created = time(NULL);
-	m->reqid = c->reqid;
-	/* the check is hookd's to record, from these (spool_commit) */
-	m->env.data_check = 0;
-	m->data_size = c->data_size;
-	m->data_crc = c->data_crc;
-	inbound_verify(m);
 }
 
 void

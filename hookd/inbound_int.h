@@ -1,0 +1,27 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * hookd: the inbound engine's insides, shared by inbound.c (the messages
+ * it holds, posts and retries) and inaccept.c (how a message reaches
+ * it).  Nothing else includes this.
+ */
+#ifndef MH_HOOKD_INBOUND_INT_H
+#define MH_HOOKD_INBOUND_INT_H
+
+#include <time.h>
+
+struct envelope_rcpt;
+struct inmsg;
+struct route;
+
+/* inbound.c */
+const struct route *rcpt_route(const struct envelope_rcpt *);
+void	 msgfd_close(struct inmsg *);
+void	 inbound_enqueue(struct inmsg *);
+void	 inbound_run(struct inmsg *);
+void	 inbound_timer(struct inmsg *, time_t);
+void	 inbound_policy_refused(void);	/* counted in inbound_stats() */
+
+#endif /* MH_HOOKD_INBOUND_INT_H */
