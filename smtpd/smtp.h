@@ -3,9 +3,10 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * The SMTP engine (smtp.c, smtp_session.c): every listener, every session.
- * It runs in the confined smtpd process and knows nothing of imsg: it asks
- * the backend (smtp_backend.h) and is answered through smtp_*_verdict().
+ * The SMTP engine (smtp.c, smtp_session.c, smtp_cmd.c): every listener,
+ * every session.  It runs in the confined smtpd process and knows nothing
+ * of imsg: it asks the backend (smtp_backend.h) and is answered through
+ * smtp_*_verdict().
  */
 #ifndef MH_SMTP_H
 #define MH_SMTP_H

@@ -5,7 +5,8 @@
 /*
  * The pure, socket-free part of the SMTP engine: line splitting with bare
  * CR/LF detection, the DATA byte state machine, command, address and
- * ESMTP parameter parsing.  Driven by smtp_session.c and by the fuzzer.
+ * ESMTP parameter parsing.  Driven by smtp_session.c, smtp_cmd.c and
+ * smtp_tx.c, and by the fuzzer.
  */
 #ifndef MH_SMTP_PARSE_H
 #define MH_SMTP_PARSE_H

@@ -4,8 +4,8 @@
  */
 /*
  * Internals of the SMTP engine, shared by smtp.c (listeners, config,
- * dispatch of backend answers), smtp_session.c (I/O and commands) and
- * smtp_tx.c (transactions, spooling, DATA/BDAT).
+ * dispatch of backend answers), smtp_session.c (I/O), smtp_cmd.c
+ * (commands) and smtp_tx.c (transactions, spooling, DATA/BDAT).
  */
 #ifndef MH_SMTPD_H
 #define MH_SMTPD_H
@@ -248,9 +248,16 @@ void	 session_error(struct session *, const char *, ...)
 void	 session_close(struct session *, const char *reason);
 void	 session_resume(struct session *);
 void	 session_shutdown(struct session *);
+const char *session_state_name(int);
+/* what the session offers in EHLO (and accepts) */
+int	 offers_starttls(struct session *);
+int	 offers_auth(struct session *);
+
+/* smtp_cmd.c */
+void	 session_command(struct session *, char *);
+void	 auth_continue(struct session *, char *);	/* an AUTH exchange's line */
 void	 session_rcpt_verdict(struct session *, const struct authd_rcpt_res *);
 void	 session_auth_verdict(struct session *, const struct authd_auth_res *);
-const char *session_state_name(int);
 
 /* smtp_tx.c */
 int	 tx_new(struct session *);
