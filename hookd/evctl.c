@@ -429,7 +429,7 @@ evq_gone_expire(struct endpoint *ep)
 	}
 	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
 		/* unreadable: kept aside and logged, as when sent
-		 * (events.c), not left at the head of the queue */
+		 * (evsend.c), not left at the head of the queue */
 		if ((rec = evq_item_load(ep, it)) != NULL) {
 			t = json_integer_value(json_object_get(rec, "time"));
 			if (now - t <= ep->lifetime) {

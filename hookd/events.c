@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * hookd: the durable event queue and its delivery engine.
+ * hookd: the durable event queue: its endpoints, their files, what is
+ * loaded back and what is submitted (evsend.c delivers it).
  *
  * Spool layout, under <spool>/events/:
  *
@@ -22,7 +23,7 @@
  * <key> is 16 hex digits of SHA-256("format url"), so an endpoint keeps
  * its backlog across reloads and restarts; one no block names any more
  * gives its backlog to the dead letters (evq_retire), then its directory
- * goes (endpoint_forget).  An event file is written to
+ * goes (evq_endpoint_forget).  An event file is written to
  * a temporary name and renamed; the group commit (gsync.h) makes it
  * durable, and only then is it queued for delivery and acknowledged to
  * relayd.  Other files are fsynced, and their directory, at once.  A
@@ -31,8 +32,9 @@
  * stable across retries and restarts; at load time events already inside
  * a batch file are skipped.
  *
- * One request at a time per endpoint, in order.  2xx: done, the file is
- * removed.  410: the endpoint is disabled until its block changes or
+ * Delivery (evsend.c): one request at a time per endpoint, in order.
+ * 2xx: done, the file is removed.  410: the endpoint is disabled until
+ * its block changes or
  * "hooks retry", across reloads and restarts (endpoint.json keeps the
  * digest of the block that was, endpoint_conf); its backlog is kept, and
  * new events too, until its lifetime makes them dead letters,
@@ -78,7 +80,6 @@
 #include "events_int.h"
 
 #define EV_KEY_LEN	EVENTS_KEY_LEN
-#define EV_FILE_MAX	(2 * 1024 * 1024)
 #define EV_BATCH_FILE_MAX (64 * 1024 * 1024)
 /*
  * A queued event keeps its record in memory, and its text (at most
@@ -92,13 +93,6 @@
 #define EV_MEM_BYTES	(1024 * 1024)	/* per endpoint */
 #define EV_REC_COST(len) ((len) + 2048)
 #define EV_TEXT_MAX	2048
-/*
- * A batch (format events) ends at the record that takes its text to
- * this (and at batch_max events): a request, the batch in memory while
- * it is retried and its file (read back up to EV_BATCH_FILE_MAX) are
- * bounded whatever the size of the records (bounce MIME).
- */
-#define EV_BATCH_BYTES	(4 * 1024 * 1024)
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
 
@@ -108,10 +102,6 @@ static char			 ev_root[PATH_MAX];
 struct filepool			*evq_pool;
 struct endpointlist	 evq_endpoints = TAILQ_HEAD_INITIALIZER(evq_endpoints);
 static void			(*ev_monitor)(const json_t *);
-static events_log_fn		 ev_logger;
-static int			 ev_allow_private;
-static long			 ev_retry_base;		/* ms, 0 = table */
-static long			 ev_retry_cap;
 
 /*
  * The ids of the events submitted lately (and of those reloaded from the
@@ -123,11 +113,6 @@ static json_t			*recent;
 static char			 recent_ring[EV_RECENT_MAX][EVENT_ID_LEN];
 static size_t			 recent_pos;
 
-static void	ep_arm(struct endpoint *, long, int);
-static void	ep_timer(int, short, void *);
-static void	ep_done(const struct http_response *, void *);
-static void	ep_checked(void *, const char *);
-static void	ep_delivered(struct endpoint *);
 static void	item_uncache(struct endpoint *, struct evitem *);
 
 /* --- files ------------------------------------------------------------ */
@@ -147,8 +132,8 @@ evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
 	return (0);
 }
 
-static json_t *
-read_json(const char *dir, const char *name, size_t max)
+json_t *
+evq_read_json(const char *dir, const char *name, size_t max)
 {
 	char		 path[PATH_MAX];
 	struct stat	 st;
@@ -177,8 +162,8 @@ read_json(const char *dir, const char *name, size_t max)
 }
 
 /* keep what cannot be parsed, out of the way, and say so */
-static void
-quarantine(struct endpoint *ep, const char *name)
+void
+evq_quarantine(struct endpoint *ep, const char *name)
 {
 	char	from[PATH_MAX], to[PATH_MAX];
 
@@ -225,40 +210,6 @@ recent_add(const char *id)
 	recent_pos = (recent_pos + 1) % EV_RECENT_MAX;
 }
 
-/* --- retry schedule --------------------------------------------------- */
-
-static long
-retry_delay_ms(int attempts)
-{
-	static const long	 table[] = EVENTS_RETRY_SCHEDULE;
-	size_t			 n = sizeof(table) / sizeof(table[0]);
-	long			 d;
-	double			 j;
-	int			 i;
-
-	if (attempts < 1)
-		attempts = 1;
-	if (ev_retry_base > 0) {
-		d = ev_retry_base;
-		for (i = 1; i < attempts && d < ev_retry_cap; i++)
-			d *= 2;
-		if (ev_retry_cap > 0 && d > ev_retry_cap)
-			d = ev_retry_cap;
-	} else
-		d = table[(size_t)attempts - 1 < n ? (size_t)attempts - 1 :
-		    n - 1] * 1000L;
-	/* +-20% jitter */
-	j = 0.8 + 0.4 * ((double)arc4random_uniform(10001) / 10000.0);
-	return ((long)(d * j));
-}
-
-void
-events_set_retry(long base_ms, long cap_ms)
-{
-	ev_retry_base = base_ms > 0 ? base_ms : 0;
-	ev_retry_cap = cap_ms > 0 ? cap_ms : 36000000L;
-}
-
 /* --- endpoints ------------------------------------------------------------ */
 
 const char *
@@ -288,8 +239,6 @@ format_from_name(const char *s, enum event_format *f)
 		return (-1);
 	return (0);
 }
-
-static void	ep_gone_arm(struct endpoint *, long);
 
 static void
 endpoint_key(enum event_format f, const char *url, char key[EV_KEY_LEN])
@@ -401,7 +350,7 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 	TAILQ_INIT(&ep->headers);
 	TAILQ_INIT(&ep->items);
 	TAILQ_INIT(&ep->batches);
-	if ((ep->timer = evtimer_new(ev_base, ep_timer, ep)) == NULL) {
+	if ((ep->timer = evtimer_new(ev_base, evq_timer, ep)) == NULL) {
 		free(ep);
 		return (NULL);
 	}
@@ -410,8 +359,8 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 }
 
 /* make the directory and its endpoint.json for a configured endpoint */
-static int
-endpoint_persist(struct endpoint *ep)
+int
+evq_endpoint_persist(struct endpoint *ep)
 {
 	json_t	*o;
 	char	*s;
@@ -489,8 +438,8 @@ endpoint_dir_drop(const char *dir)
  * loaded again at every start; it stays listed, with its counters, until
  * hookd stops.  A block naming it again makes the directory anew.
  */
-static void
-endpoint_forget(struct endpoint *ep)
+void
+evq_endpoint_forget(struct endpoint *ep)
 {
 	struct timeval	tv = { 1, 0 };
 
@@ -507,7 +456,7 @@ endpoint_forget(struct endpoint *ep)
 		break;
 	case 2:
 		/* its last segments go after the flush: again in a second
-		 * (ep_timer, evq_kick), nothing shown as due */
+		 * (evq_timer, evq_kick), nothing shown as due */
 		evtimer_add(ep->timer, &tv);
 		break;
 	}
@@ -618,11 +567,12 @@ endpoint_load(struct endpoint *ep)
 	v = dir_names(ep->dir, "b-", &n);
 	for (i = 0; i < n; i++) {
 		b = NULL;
-		if ((o = read_json(ep->dir, v[i], EV_BATCH_FILE_MAX)) != NULL)
+		if ((o = evq_read_json(ep->dir, v[i],
+		    EV_BATCH_FILE_MAX)) != NULL)
 			b = batch_from_json(ep, v[i], o, seen);
 		json_decref(o);
 		if (b == NULL) {
-			quarantine(ep, v[i]);
+			evq_quarantine(ep, v[i]);
 			continue;
 		}
 		if ((q = calloc(1, sizeof(*q))) == NULL)
@@ -637,14 +587,14 @@ endpoint_load(struct endpoint *ep)
 		ld.ep = ep;
 		ld.seen = seen;
 		if (evseg_load(ep->dir, v[i], seg_item, &ld) == -1)
-			quarantine(ep, v[i]);
+			evq_quarantine(ep, v[i]);
 	}
 	dir_names_free(v, n);
 
 	v = dir_names(ep->dir, "e-", &n);
 	for (i = 0; i < n; i++) {
 		if (item_name_id(v[i], id) == -1) {
-			quarantine(ep, v[i]);
+			evq_quarantine(ep, v[i]);
 			continue;
 		}
 		if (json_object_get(seen, id) != NULL) {
@@ -687,7 +637,7 @@ events_load(void)
 		    errno == ENOENT && ((rc = endpoint_dir_drop(dir)) == 1 ||
 		    rc == -1))
 			continue;	/* removed, or an error logged */
-		if ((o = read_json(dir, "endpoint.json", 65536)) == NULL)
+		if ((o = evq_read_json(dir, "endpoint.json", 65536)) == NULL)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));
 		fmt = json_string_value(json_object_get(o, "format"));
@@ -759,7 +709,7 @@ evq_gone_forget(struct endpoint *ep)
 		return;
 	ep->gone[0] = '\0';
 	if (ep->configured)
-		(void)endpoint_persist(ep);
+		(void)evq_endpoint_persist(ep);
 }
 
 /* no longer disabled by a 410 Gone: its lifetime's timer stopped */
@@ -794,7 +744,7 @@ endpoint_gone_check(struct endpoint *ep)
 	log_warnx("events: %s answered 410 Gone before: still disabled "
 	    "until its block changes or hooks retry", ep->pub);
 	ep->disabled = 1;
-	ep_gone_arm(ep, 0);	/* its lifetime's pass, once running */
+	evq_gone_arm(ep, 0);	/* its lifetime's pass, once running */
 }
 
 int
@@ -814,7 +764,7 @@ events_configure(const struct config *conf)
 			endpoint_enable(ep);
 		return (0);
 	}
-	ev_allow_private = conf->allow_private;
+	evq_set_allow_private(conf->allow_private);
 	TAILQ_FOREACH(eb, &conf->events, entry) {
 		endpoint_key(eb->format, eb->url, key);
 		if ((ep = evq_endpoint_find(key)) == NULL &&
@@ -836,11 +786,12 @@ events_configure(const struct config *conf)
 		}
 		ep->kinds |= eb->kinds;
 		ep->configured = 1;
-		ep->forgotten = 0;	/* endpoint_persist makes it again */
+		/* evq_endpoint_persist makes it again */
+		ep->forgotten = 0;
 		if (endpoint_conf(eb, ep->conf) == -1)
 			rc = -1;
 		endpoint_gone_check(ep);
-		if (endpoint_persist(ep) == -1)
+		if (evq_endpoint_persist(ep) == -1)
 			rc = -1;
 	}
 	/* one no block names: its backlog goes to the dead letters */
@@ -1185,632 +1136,6 @@ events_submit_written(const struct event_record *ev, events_durable_fn fn,
     void *arg)
 {
 	return (submit(ev, fn, arg, 1));
-}
-
-/* --- the engine -------------------------------------------------------- */
-
-void
-evq_batch_free(struct evbatch *b)
-{
-	struct evitem	*it;
-	size_t		 i;
-
-	if (b == NULL)
-		return;
-	json_decref(b->records);
-	for (i = 0; i < b->ntexts; i++) {
-		json_decref(b->texts[i].rec);
-		free(b->texts[i].s);
-	}
-	free(b->texts);
-	if (b->item != NULL)
-		evq_item_free(b->item, 0);
-	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
-		TAILQ_REMOVE(&b->taken, it, entry);
-		evq_item_free(it, 0);
-	}
-	free(b);
-}
-
-static void
-make_batch_id(char id[EVENT_ID_LEN])
-{
-	struct event_record	ev;
-
-	mh_event_init(&ev, EV_DELIVERY);	/* only for a fresh uuid */
-	strlcpy(id, ev.id, EVENT_ID_LEN);
-}
-
-/* an item's record (in memory, from its segment or its own file), or
- * NULL: it is kept aside (quarantined) */
-json_t *
-evq_item_load(struct endpoint *ep, struct evitem *it)
-{
-	json_t			*o;
-	struct event_record	 ev;
-
-	if (it->rec != NULL)
-		return (json_incref(it->rec));
-	if (it->seg != NULL) {
-		if ((o = evseg_record(it->seg, it->idx, it->id)) == NULL)
-			log_warnx("events: %s/%s: event %s unreadable, kept",
-			    ep->dir, evseg_name(it->seg), it->id);
-		return (o);
-	}
-	if ((o = read_json(ep->dir, it->name, EV_FILE_MAX)) == NULL ||
-	    mh_event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
-		if (o != NULL)
-			mh_event_clear(&ev);
-		json_decref(o);
-		quarantine(ep, it->name);
-		return (NULL);
-	}
-	mh_event_clear(&ev);
-	return (o);
-}
-
-/*
- * The batch file is durable: the batch can go, and its events leave
- * their files (a crash before the removals are durable: loading skips
- * what a batch holds).
- */
-static void
-batch_durable(int ok, void *arg)
-{
-	struct endpoint	*ep = arg;
-	struct evbatch	*b = ep->cur;
-	struct evitem	*it;
-
-	if (b == NULL || !b->syncing)
-		fatalx("events: %s: no batch being flushed", ep->pub);
-	b->syncing = 0;
-	if (!ok)
-		log_warnx("events: %s/%s may not be durable", ep->dir,
-		    b->name);
-	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
-		TAILQ_REMOVE(&b->taken, it, entry);
-		if (ok)
-			evq_item_done(ep, it);
-		else
-			evq_item_free(it, 0);
-	}
-	evq_kick(ep);
-}
-
-/*
- * Record o of item it joins batch b (room made for cap records): its
- * text, if the item kept it, goes along, so that neither the batch file
- * nor the event log dumps the record again.
- */
-static void
-batch_take_text(struct evbatch *b, size_t cap, json_t *o, struct evitem *it)
-{
-	struct rectext	*t;
-
-	if (it->text == NULL || o != it->rec)
-		return;
-	if (b->texts == NULL) {
-		if ((b->texts = calloc(cap, sizeof(*b->texts))) == NULL)
-			return;
-	} else if (b->ntexts >= cap)
-		return;
-	t = &b->texts[b->ntexts++];
-	t->rec = json_incref(o);
-	t->s = it->text;
-	t->len = it->textlen;
-	it->text = NULL;
-}
-
-/*
- * The batch file's text, {"batch":ID,"events":[...]} as json_dumps
- * makes it (JSON_COMPACT), from its records' texts; NULL if one has
- * none (or out of memory): the caller dumps it.
- */
-static char *
-batch_file_text(const struct evbatch *b, size_t *len)
-{
-	struct evbuffer	*buf;
-	size_t		 i;
-	int		 rc = 0;
-
-	if (b->ntexts == 0 || b->ntexts != json_array_size(b->records) ||
-	    (buf = evbuffer_new()) == NULL)
-		return (NULL);
-	/* the id: a uuid, nothing in it that JSON escapes */
-	rc |= evbuffer_add_printf(buf, "{\"batch\":\"%s\",\"events\":[",
-	    b->id) < 0;
-	for (i = 0; i < b->ntexts; i++) {
-		if (i > 0)
-			rc |= evbuffer_add(buf, ",", 1);
-		rc |= evbuffer_add(buf, b->texts[i].s, b->texts[i].len);
-	}
-	rc |= evbuffer_add(buf, "]}", 2);
-	return (evbuf_finish(buf, rc != 0, len));
-}
-
-/*
- * The text of each record of b, in its order, s NULL where it has none
- * (records may have left the batch since it was made), or NULL.
- */
-static struct evtext *
-batch_texts(const struct evbatch *b)
-{
-	struct evtext	*t;
-	const json_t	*r;
-	size_t		 i, j = 0, k, n;
-
-	if (b->ntexts == 0 || (n = json_array_size(b->records)) == 0 ||
-	    (t = calloc(n, sizeof(*t))) == NULL)
-		return (NULL);
-	json_array_foreach(b->records, i, r) {
-		for (k = j; k < b->ntexts && b->texts[k].rec != r; k++)
-			;
-		if (k == b->ntexts)
-			continue;
-		t[i].s = b->texts[k].s;
-		t[i].len = b->texts[k].len;
-		j = k + 1;
-	}
-	return (t);
-}
-
-/* the length of record o's text (item it's), for EV_BATCH_BYTES */
-static size_t
-item_len(const struct evitem *it, const json_t *o)
-{
-	if (it->len != 0)
-		return (it->len);
-	/* reloaded or queued again: measured, nothing written */
-	return (json_dumpb(o, NULL, 0, JSON_COMPACT));
-}
-
-/* the next thing to send: a reloaded batch, a new batch, or one event */
-static struct evbatch *
-ep_next(struct endpoint *ep, int force)
-{
-	struct evbatchq	*q;
-	struct evbatch	*b;
-	struct evitem	*it;
-	struct evitemlist taken;
-	json_t		*o, *batch;
-	char		*s;
-	size_t		 cap, len, bytes;
-	int		 n;
-
-	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
-		TAILQ_REMOVE(&ep->batches, q, entry);
-		b = q->b;
-		free(q);
-		return (b);
-	}
-	while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
-		if (ep->format == EVFMT_EVENTS && !force &&
-		    ep->nitems < (size_t)ep->batch_max)
-			return (NULL);
-		if ((b = calloc(1, sizeof(*b))) == NULL ||
-		    (b->records = json_array()) == NULL) {
-			free(b);
-			return (NULL);
-		}
-		if (ep->format != EVFMT_EVENTS) {
-			o = evq_item_load(ep, it);
-			if (o != NULL) {
-				json_array_append_new(b->records, o);
-				batch_take_text(b, 1, o, it);
-			}
-			evq_item_unqueue(ep, it);
-			if (o == NULL) {
-				evq_item_free(it, 0);
-				evq_batch_free(b);
-				continue;
-			}
-			strlcpy(b->id, it->id, sizeof(b->id));
-			b->item = it;
-			return (b);
-		}
-		/* format events: persist a batch of up to batch_max */
-		TAILQ_INIT(&taken);
-		make_batch_id(b->id);
-		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
-		cap = ep->nitems < (size_t)ep->batch_max ? ep->nitems :
-		    (size_t)ep->batch_max;
-		for (n = 0, bytes = 0; n < ep->batch_max &&
-		    bytes < EV_BATCH_BYTES &&
-		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
-			o = evq_item_load(ep, it);
-			if (o != NULL) {
-				bytes += item_len(it, o);
-				json_array_append_new(b->records, o);
-				batch_take_text(b, cap, o, it);
-			}
-			evq_item_unqueue(ep, it);
-			if (o == NULL) {
-				evq_item_free(it, 0);	/* quarantined */
-				continue;
-			}
-			TAILQ_INSERT_TAIL(&taken, it, entry);
-		}
-		if (TAILQ_EMPTY(&taken)) {
-			evq_batch_free(b);
-			continue;
-		}
-		batch = NULL;
-		if ((s = batch_file_text(b, &len)) == NULL) {
-			batch = json_pack("{s:s,s:O}", "batch", b->id,
-			    "events", b->records);
-			if (batch != NULL && (s = json_dumps(batch,
-			    JSON_COMPACT)) != NULL)
-				len = strlen(s);
-		}
-		if (s == NULL || file_replace_in(ep->dir, b->name, s, len,
-		    FR_GROUP) == -1) {
-			/* keep the events where they were, try again later */
-			log_warn("events: cannot persist batch %s/%s", ep->dir,
-			    b->name);
-			evq_remove_file(ep, b->name);
-			while ((it = TAILQ_LAST(&taken, evitemlist)) != NULL) {
-				TAILQ_REMOVE(&taken, it, entry);
-				TAILQ_INSERT_HEAD(&ep->items, it, entry);
-				ep->nitems++;
-			}
-			free(s);
-			json_decref(batch);
-			evq_batch_free(b);
-			strlcpy(ep->last_error, "cannot write the spool",
-			    sizeof(ep->last_error));
-			ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
-			return (NULL);
-		}
-		free(s);
-		json_decref(batch);
-		/* sent once the group commit has it, off the loop */
-		TAILQ_INIT(&b->taken);
-		TAILQ_CONCAT(&b->taken, &taken, entry);
-		b->syncing = 1;
-		gsync_then(batch_durable, ep);
-		return (b);
-	}
-	return (NULL);
-}
-
-static void
-ep_arm(struct endpoint *ep, long ms, int backoff)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	ep->timer_backoff = backoff;
-	ep->next_attempt = time(NULL) + (ms + 999) / 1000;
-	evtimer_add(ep->timer, &tv);
-}
-
-static void
-ep_send(struct endpoint *ep)
-{
-	struct event_record	*evs, **pevs;
-	struct http_request	 req;
-	struct sign_headers	 sh;
-	struct evbatch		*b = ep->cur;
-	const char		*ctype;
-	char			*body = NULL;
-	size_t			 n, i, len;
-	json_t			*r;
-	int			 rc;
-
-	n = json_array_size(b->records);
-	evs = calloc(n, sizeof(*evs));
-	pevs = calloc(n, sizeof(*pevs));
-	if (evs == NULL || pevs == NULL)
-		fatal("events: calloc");
-	json_array_foreach(b->records, i, r) {
-		if (mh_event_from_json(&evs[i], r) == -1)
-			fatalx("events: record changed under us");
-		pevs[i] = &evs[i];
-	}
-	rc = events_render(ep->format, (const struct event_record *const *)pevs,
-	    n, &body, &len, &ctype);
-	for (i = 0; i < n; i++)
-		mh_event_clear(&evs[i]);
-	free(evs);
-	free(pevs);
-	if (rc != 0) {
-		/* cannot happen for what submit accepted: keep, say so */
-		log_warnx("events: %s: cannot render %s", ep->pub, b->id);
-		free(body);
-		if (b->item != NULL)
-			quarantine(ep, b->item->name);
-		else
-			quarantine(ep, b->name);
-		evq_batch_free(b);
-		ep->cur = NULL;
-		evq_kick(ep);
-		return;
-	}
-
-	memset(&req, 0, sizeof(req));
-	req.url = ep->url;
-	req.headers = &ep->headers;
-	req.content_type = ctype;
-	req.body = body;
-	req.bodylen = len;
-	req.timeout = ep->timeout;
-	req.max_redirects = 3;
-	/* the events go to the origin configured, signed, nowhere else */
-	req.same_origin = 1;
-	/* a 2xx whose body was cut short: delivered, as Svix, Stripe */
-	req.status_enough = 1;
-	req.allow_private = ev_allow_private;
-	req.concurrency = 0;	/* one request per endpoint anyway */
-	if (ep->secret[0] != '\0' && sign_headers(ep->secret, b->id,
-	    (long)time(NULL), body, len, &sh) == 0) {
-		req.extra_headers[0] = sh.id;
-		req.extra_headers[1] = sh.timestamp;
-		req.extra_headers[2] = sh.signature;
-	} else {
-		if (ep->secret[0] != '\0')
-			log_warnx("events: %s: cannot sign", ep->pub);
-		/* unsigned, the id still tells a retry from a new request
-		 * (format failures has no other event id) */
-		(void)snprintf(sh.id, sizeof(sh.id), "webhook-id: %s", b->id);
-		req.extra_headers[0] = sh.id;
-	}
-	ep->last_attempt = time(NULL);
-	ep->next_attempt = 0;
-	clock_gettime(CLOCK_MONOTONIC, &ep->sent);
-	ep->call = http_post(&req, ep_done, ep);
-	free(body);
-	if (ep->call == NULL) {
-		ep->attempts++;
-		strlcpy(ep->last_error, "out of memory",
-		    sizeof(ep->last_error));
-		ep_arm(ep, retry_delay_ms(ep->attempts), 1);
-	}
-}
-
-void
-evq_kick(struct endpoint *ep)
-{
-	struct timespec	 now;
-	struct evitem	*it;
-	long		 waited;
-	int		 force = 0;
-
-	if (!ep->configured) {
-		evtimer_del(ep->timer);
-		ep->timer_backoff = 0;
-		if (evq_retire(ep) == -1)
-			ep_arm(ep, 60 * 1000, 1);
-		else
-			endpoint_forget(ep);
-		return;
-	}
-	if (ep->disabled || ep->call != NULL || ep->asking)
-		return;
-	if (evtimer_pending(ep->timer, NULL)) {
-		/* a batch wait ends early once the batch is full */
-		if (ep->timer_backoff || ep->nitems < (size_t)ep->batch_max)
-			return;
-		evtimer_del(ep->timer);
-	}
-	if (ep->cur == NULL) {
-		if (ep->format == EVFMT_EVENTS && TAILQ_EMPTY(&ep->batches) &&
-		    (it = TAILQ_FIRST(&ep->items)) != NULL) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			waited = (now.tv_sec - it->ts.tv_sec) * 1000 +
-			    (now.tv_nsec - it->ts.tv_nsec) / 1000000;
-			if (waited >= ep->batch_wait)
-				force = 1;
-			else if (ep->nitems < (size_t)ep->batch_max) {
-				ep_arm(ep, ep->batch_wait - waited, 0);
-				return;
-			}
-		}
-		if ((ep->cur = ep_next(ep, force)) == NULL)
-			return;
-	}
-	if (ep->cur->syncing)
-		return;		/* batch_durable() kicks again */
-	if (!ep->cur->asked) {
-		switch (delivered_check(ep->key, ep->cur->records, ep_checked,
-		    ep)) {
-		case 0:
-			ep->cur->asked = 1;
-			ep->asking = 1;
-			return;
-		case 1:
-			ep_arm(ep, 200, 0);
-			return;
-		default:
-			ep->cur->asked = 1;
-			break;
-		}
-	}
-	ep_send(ep);
-}
-
-/* what another node delivered is left out; nothing left, nothing sent */
-static void
-ep_checked(void *arg, const char *seen)
-{
-	struct endpoint	*ep = arg;
-	struct evbatch	*b = ep->cur;
-	size_t		 i, n, left;
-
-	ep->asking = 0;
-	if (seen != NULL) {
-		n = json_array_size(b->records);
-		for (i = n; i-- > 0; )
-			if (seen[i])
-				json_array_remove(b->records, i);
-		if ((left = json_array_size(b->records)) < n)
-			log_info("events: %s: %s: %zu of %zu events delivered "
-			    "by the cluster already, not sent again", ep->pub,
-			    b->id, n - left, n);
-		if (left == 0) {
-			ep_delivered(ep);
-			evq_kick(ep);
-			return;
-		}
-	}
-	if (!ep->configured) {
-		evq_kick(ep);		/* removed meanwhile */
-		return;
-	}
-	ep_send(ep);
-}
-
-/*
- * A disabled endpoint's timer: its lifetime's next pass (a wait as a
- * retry's, ended by "hooks retry" or a reload), no attempt shown.
- */
-static void
-ep_gone_arm(struct endpoint *ep, long secs)
-{
-	ep_arm(ep, secs * 1000, 1);
-	ep->next_attempt = 0;
-}
-
-static void
-ep_timer(int fd, short what, void *arg)
-{
-	struct endpoint	*ep = arg;
-
-	ep->timer_backoff = 0;
-	if (ep->disabled && ep->configured) {
-		ep_gone_arm(ep, evq_gone_expire(ep));
-		return;
-	}
-	evq_kick(ep);
-}
-
-static void
-ep_delivered(struct endpoint *ep)
-{
-	struct evbatch	*b = ep->cur;
-
-	if (b->item != NULL) {
-		evq_item_done(ep, b->item);
-		b->item = NULL;
-	} else
-		evq_remove_file(ep, b->name);
-	ep->delivered += json_array_size(b->records);
-	evq_batch_free(b);
-	ep->cur = NULL;
-	ep->attempts = 0;
-	ep->last_error[0] = '\0';
-}
-
-/*
- * One line per event of a delivered batch, so that grepping a message's
- * id finds the events made of it:
- * msgid=… event=… kind=… to=<…> url=… status=200 time=…ms
- */
-static void
-ep_log_delivered(const struct endpoint *ep, long status, long ms)
-{
-	const json_t	*r;
-	char		 to[MH_ADDR_MAX];
-	const char	*q, *id, *kind;
-	size_t		 i;
-
-	json_array_foreach(ep->cur->records, i, r) {
-		q = json_string_value(json_object_get(r, "queue_id"));
-		id = json_string_value(json_object_get(r, "id"));
-		kind = json_string_value(json_object_get(r, "kind"));
-		log_sanitize(to, sizeof(to), json_string_value(
-		    json_object_get(r, "recipient")) ? json_string_value(
-		    json_object_get(r, "recipient")) : "");
-		log_info("msgid=%s event=%s kind=%s to=<%s> url=%s status=%ld "
-		    "time=%ldms", q && q[0] ? q : "-", id ? id : "-",
-		    kind ? kind : "-", to, ep->pub, status, ms);
-	}
-}
-
-/* milliseconds since the request was sent */
-static long
-ep_elapsed(const struct endpoint *ep)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((now.tv_sec - ep->sent.tv_sec) * 1000 +
-	    (now.tv_nsec - ep->sent.tv_nsec) / 1000000);
-}
-
-static void
-ep_done(const struct http_response *res, void *arg)
-{
-	struct endpoint	*ep = arg;
-	struct evtext	*texts;
-	long		 ms, ra, took = ep_elapsed(ep);
-
-	ep->call = NULL;
-	/* a status line cut short (a body too slow, a lone 1xx) still counts */
-	ep->last_status = res->error == HTTP_OK ? res->status : res->answered;
-	if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
-		ep_log_delivered(ep, res->status, took);
-		ihist_event_post(ep->cur->records, ep->pub, res->status, took,
-		    "delivered", "", ep->attempts + 1);
-		if (ev_logger != NULL) {
-			texts = batch_texts(ep->cur);
-			ev_logger(ep->key, ep->cur->records, texts);
-			free(texts);
-		}
-		delivered_mark(ep->key, ep->cur->records);
-		ep_delivered(ep);
-		evq_kick(ep);
-		return;
-	}
-	ep->attempts++;
-	ep->failures++;
-	if (res->error == HTTP_OK)
-		snprintf(ep->last_error, sizeof(ep->last_error), "HTTP %ld",
-		    res->status);
-	else
-		(void)!snprintf(ep->last_error, sizeof(ep->last_error),
-		    "%s: %.200s", http_strerror(res->error), res->errstr);
-	if (!ep->configured) {
-		evq_kick(ep);		/* removed meanwhile */
-		return;
-	}
-	if (res->error == HTTP_OK && res->status == 410) {
-		log_warnx("events: %s answered 410 Gone: endpoint disabled "
-		    "until its block changes or hooks retry, backlog "
-		    "kept, its events dead letters (reason=gone) once older "
-		    "than its lifetime", ep->pub);
-		ep->disabled = 1;
-		strlcpy(ep->gone, ep->conf, sizeof(ep->gone));
-		(void)endpoint_persist(ep);	/* a restart keeps it */
-		ep_gone_arm(ep, evq_gone_expire(ep));
-		return;
-	}
-	ihist_event_post(ep->cur->records, ep->pub, ep->last_status, took,
-	    "deferred", ep->last_error, ep->attempts);
-	if (evq_expire(ep) == 1) {
-		evq_kick(ep);
-		return;
-	}
-	ms = retry_delay_ms(ep->attempts);
-	if (res->error == HTTP_OK && res->retry_after >= 0) {
-		ra = res->retry_after > HOOK_RETRY_AFTER_MAX ?
-		    HOOK_RETRY_AFTER_MAX : res->retry_after;
-		if (ra * 1000 > ms)
-			ms = ra * 1000;
-	}
-	log_info("batch=%s events=%zu url=%s status=%ld time=%ldms attempt=%d "
-	    "retry=%ldms result=deferred error=\"%s\"", ep->cur->id,
-	    json_array_size(ep->cur->records), ep->pub, ep->last_status, took,
-	    ep->attempts, ms, ep->last_error);
-	ep_arm(ep, ms, 1);
-}
-
-/* --- the event log (evlog.c) ---------------------------------------- */
-
-void
-events_set_logger(events_log_fn fn)
-{
-	ev_logger = fn;
 }
 
 /* --- stats, shutdown ----------------------------------------------------- */

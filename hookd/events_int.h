@@ -3,9 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * hookd: the event queue's insides, shared by events.c (the queue and
- * its delivery engine) and evctl.c (what mhctl does to it: retry, skip,
- * queue again).  Nothing else includes this.
+ * hookd: the event queue's insides, shared by events.c (the queue),
+ * evsend.c (its delivery engine) and evctl.c (what mhctl does to it:
+ * retry, skip, queue again).  Nothing else includes this.
  */
 #ifndef MH_HOOKD_EVENTS_INT_H
 #define MH_HOOKD_EVENTS_INT_H
@@ -124,6 +124,10 @@ extern struct filepool		*evq_pool;
 int		 evq_path_join(char *, size_t, const char *, const char *,
 		    const char *);
 void		 evq_remove_file(struct endpoint *, const char *);
+json_t		*evq_read_json(const char *, const char *, size_t);
+void		 evq_quarantine(struct endpoint *, const char *);
+int		 evq_endpoint_persist(struct endpoint *);
+void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
 json_t		*evq_item_load(struct endpoint *, struct evitem *);
@@ -137,5 +141,10 @@ int		 evq_retire(struct endpoint *);
 long		 evq_gone_expire(struct endpoint *);
 void		 evq_gone_forget(struct endpoint *);
 const char	*evq_format_name(enum event_format);
+
+/* evsend.c: the delivery engine */
+void		 evq_set_allow_private(int);
+void		 evq_timer(int, short, void *);
+void		 evq_gone_arm(struct endpoint *, long);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */
