@@ -54,105 +54,11 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-
-#ifndef nitems
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
+#include "http_int.h"
 
 #define HTTP_DEF_TIMEOUT	30
 #define HTTP_DEF_CONCURRENCY	8
 #define HTTP_DEF_MAXRESPONSE	(64 * 1024)
-#define HTTP_ORIGIN_MAX		(MH_NAME_MAX + 32)
-
-enum call_state {
-	CS_IDLE,		/* between hops, or not started */
-	CS_QUEUED,		/* waiting for an endpoint slot */
-	CS_DNS,			/* holding a slot, resolving */
-	CS_RUNNING,		/* holding a slot, easy handle in the multi */
-	CS_DONE
-};
-
-struct endpoint {
-	TAILQ_ENTRY(endpoint)	 entry;
-	TAILQ_HEAD(, http_call)	 waiting;
-	int			 active;
-	char			 key[HTTP_ORIGIN_MAX];
-};
-TAILQ_HEAD(endpointlist, endpoint);
-
-/* a CA bundle, kept by every call started with it (http_set_ca) */
-struct cabundle {
-	int			 refs;
-	size_t			 len;
-	char			 pem[];
-};
-
-struct http_call {
-	TAILQ_ENTRY(http_call)	 entry;		/* all calls */
-	TAILQ_ENTRY(http_call)	 qentry;	/* endpoint wait queue */
-	enum call_state		 state;
-	int			 dns_pending;	/* dns.c still holds us */
-	int			 orphan;	/* left behind by
-						   http_shutdown */
-	int			 in_cb;
-	int			 started;	/* deadline timer runs */
-	struct endpoint		*ep;		/* slot held or queued on */
-	char			 mlabel[METRICS_LABEL_MAX];	/* metrics:
-					   the first URL, public; "" GET */
-	struct timespec		 t0;
-	http_cb			 cb;
-	void			*arg;
-
-	/* the current hop */
-	char			*url;		/* without credentials */
-	char			 scheme[8];
-	char			 host[MH_NAME_MAX];	/* no brackets,
-							   no dot */
-	long			 port;
-	char			 origin[HTTP_ORIGIN_MAX];
-	int			 get;		/* after a 303 */
-
-	/* from the request */
-	char			*user, *pass;
-	char			 cred_origin[HTTP_ORIGIN_MAX];
-	char			 req_origin[HTTP_ORIGIN_MAX];	/* the request's
-								   own */
-	char			 req_scheme[8];
-	/* redirects stay on req_origin */
-	int			 same_origin;
-	int			 status_enough;	/* a 2xx with a cut body: 2xx */
-	char			**headers;	/* "Name: value",
-						   for req_origin only */
-	size_t			 nheaders;
-	char			*content_type;
-	char			*body;
-	size_t			 bodylen;
-	struct http_part	*parts;
-	size_t			 nparts;
-	int			 timeout;	/* seconds, as said */
-	long			 timeout_ms;
-	int			 max_redirects;
-	int			 allow_private;
-	int			 concurrency;
-	size_t			 max_response;
-
-	struct event		*timer;		/* deadline, or an early
-						   error */
-	struct cabundle		*ca;		/* NULL: the system's */
-	struct curl_blob	 cablob;	/* ca, for libcurl */
-	CURL			*easy;
-	struct curl_slist	*hdrlist;
-	struct curl_slist	*resolve;
-	curl_mime		*mime;
-	int			 ssrf_blocked;
-	int			 capped;	/* body over max_response */
-	int			 head_ended;	/* the blank line after the
-						   last response's header */
-	char			 errbuf[CURL_ERROR_SIZE];
-	struct evbuffer		*rbody;		/* at most max_response */
-	struct http_response	 resp;
-};
-TAILQ_HEAD(calllist, http_call);
 
 static struct event_base	*http_base;
 static CURLM			*http_multi;
@@ -440,117 +346,6 @@ http_shutdown(void)
 }
 
 /*
- * Copying the request.
- */
-static int
-header_ok(const char *name, const char *value)
-{
-	const char	*p;
-
-	if (*name == '\0')
-		return (0);
-	for (p = name; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~",
-		    *p) == NULL)
-			return (0);
-	for (p = value; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\t')
-			return (0);
-	return (1);
-}
-
-static int
-add_header(struct http_call *call, const char *name, const char *value)
-{
-	char	**h, *line;
-
-	if (!header_ok(name, value))
-		return (0);
-	if (asprintf(&line, "%s: %s", name, value) == -1)
-		return (-1);
-	if ((h = reallocarray(call->headers, call->nheaders + 1,
-	    sizeof(*h))) == NULL) {
-		free(line);
-		return (-1);
-	}
-	call->headers = h;
-	call->headers[call->nheaders++] = line;
-	return (1);
-}
-
-/* 0 when a header is unusable, -1 on allocation failure */
-static int
-copy_headers(struct http_call *call, const struct http_request *req)
-{
-	const struct header	*hd;
-	char			 name[256];
-	const char		*colon, *v;
-	size_t			 i;
-	int			 r;
-
-	if (req->headers != NULL) {
-		TAILQ_FOREACH(hd, req->headers, entry) {
-			if ((r = add_header(call, hd->name, hd->value)) != 1)
-				return (r);
-		}
-	}
-	for (i = 0; i < nitems(req->extra_headers) &&
-	    req->extra_headers[i] != NULL; i++) {
-		if ((colon = strchr(req->extra_headers[i], ':')) == NULL ||
-		    (size_t)(colon - req->extra_headers[i]) >= sizeof(name))
-			return (0);
-		memcpy(name, req->extra_headers[i],
-		    colon - req->extra_headers[i]);
-		name[colon - req->extra_headers[i]] = '\0';
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		if ((r = add_header(call, name, v)) != 1)
-			return (r);
-	}
-	return (1);
-}
-
-static char *
-memdup(const void *p, size_t len)
-{
-	char	*s;
-
-	if ((s = malloc(len + 1)) == NULL)
-		return (NULL);
-	if (len > 0)
-		memcpy(s, p, len);
-	s[len] = '\0';
-	return (s);
-}
-
-static int
-copy_parts(struct http_call *call, const struct http_request *req)
-{
-	const struct http_part	*src;
-	struct http_part	*dst;
-	size_t			 i;
-
-	if (req->nparts == 0 || req->parts == NULL)
-		return (0);
-	if ((call->parts = calloc(req->nparts, sizeof(*call->parts))) == NULL)
-		return (-1);
-	call->nparts = req->nparts;
-	for (i = 0; i < req->nparts; i++) {
-		src = &req->parts[i];
-		dst = &call->parts[i];
-		if ((dst->name = strdup(src->name ? src->name : "")) == NULL ||
-		    (src->filename && (dst->filename =
-		    strdup(src->filename)) == NULL) ||
-		    (src->content_type && (dst->content_type =
-		    strdup(src->content_type)) == NULL) ||
-		    (dst->data = memdup(src->data, src->len)) == NULL)
-			return (-1);
-		dst->len = src->len;
-	}
-	return (0);
-}
-
-/*
  * The status line of this hop's answer, once its head came whole: also
  * of an answer cut off or that never ended (a body dripping past the
  * time-out), and of a 1xx that no final answer followed.
@@ -739,7 +534,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	if (req->content_type != NULL &&
 	    (call->content_type = strdup(req->content_type)) == NULL)
 		goto fail;
-	if ((call->body = memdup(req->body ? req->body : "",
+	if ((call->body = http_memdup(req->body ? req->body : "",
 	    req->body ? req->bodylen : 0)) == NULL)
 		goto fail;
 	call->bodylen = req->body ? req->bodylen : 0;
@@ -747,14 +542,15 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	if (!req->get)
 		config_url_public(req->url, call->mlabel, sizeof(call->mlabel));
 	clock_gettime(CLOCK_MONOTONIC, &call->t0);
-	if (copy_parts(call, req) == -1 || (r = copy_headers(call, req)) == -1)
+	if (http_copy_parts(call, req) == -1 ||
+	    (r = http_copy_headers(call, req)) == -1)
 		goto fail;
 	if (r == 0) {
 		call_fail_soon(call, HTTP_EOTHER, "unusable header");
 		return (call);
 	}
 	if (call->content_type != NULL &&
-	    !header_ok("Content-Type", call->content_type)) {
+	    !http_header_ok("Content-Type", call->content_type)) {
 		call_fail_soon(call, HTTP_EOTHER, "unusable content type");
 		return (call);
 	}
@@ -949,54 +745,6 @@ call_hop(struct http_call *call)
 	}
 }
 
-/*
- * libcurl callbacks of a hop.
- */
-static size_t
-write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct http_call	*call = arg;
-	size_t			 len = size * nmemb, take;
-
-	take = call->max_response - evbuffer_get_length(call->rbody);
-	if (take > len)
-		take = len;
-	if (take > 0 && evbuffer_add(call->rbody, data, take) == -1)
-		return (0);
-	if (take < len) {
-		/*
-		 * Over the cap: the answer ends here (call_done), its status
-		 * and headers as they came.  Reading the rest to drop it
-		 * made a 2xx with a long or endless body a time-out, and
-		 * what the endpoint took was posted again and again.
-		 */
-		call->capped = 1;
-		return (0);
-	}
-	return (len);
-}
-
-/*
- * libcurl 7.88 ends a transfer whose connection closed inside the header
- * section (after "HTTP/1.1 200 OK", before the blank line) with CURLE_OK
- * and that status: an endpoint that died there had its answer cut off,
- * and it is no answer.  Each response (a 100 Continue, a redirect) starts
- * with its status line; only the blank line after one ends its header.
- */
-static size_t
-header_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct http_call	*call = arg;
-	size_t			 len = size * nmemb;
-
-	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
-		call->head_ended = 0;
-	else if ((len == 2 && data[0] == '\r' && data[1] == '\n') ||
-	    (len == 1 && data[0] == '\n'))
-		call->head_ended = 1;
-	return (len);
-}
-
 /* the connect-time layer of the SSRF guard */
 int
 http_socket(const struct sockaddr *sa, int type, int protocol,
@@ -1102,78 +850,6 @@ build_resolve(struct http_call *call, const struct dns_addrs *addrs)
 	return (1);
 }
 
-static int
-build_body(struct http_call *call)
-{
-	curl_mimepart	*part;
-	size_t		 i;
-
-	if (call->get) {
-		curl_easy_setopt(call->easy, CURLOPT_HTTPGET, 1L);
-		return (0);
-	}
-	if (call->nparts == 0) {
-		curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)call->bodylen);
-		curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body);
-		return (0);
-	}
-	if ((call->mime = curl_mime_init(call->easy)) == NULL)
-		return (-1);
-	for (i = 0; i < call->nparts; i++) {
-		if ((part = curl_mime_addpart(call->mime)) == NULL ||
-		    curl_mime_name(part, call->parts[i].name) != CURLE_OK ||
-		    curl_mime_data(part, call->parts[i].data,
-		    call->parts[i].len) != CURLE_OK)
-			return (-1);
-		if (call->parts[i].filename != NULL &&
-		    curl_mime_filename(part, call->parts[i].filename) !=
-		    CURLE_OK)
-			return (-1);
-		if (call->parts[i].content_type != NULL &&
-		    curl_mime_type(part, call->parts[i].content_type) !=
-		    CURLE_OK)
-			return (-1);
-	}
-	curl_easy_setopt(call->easy, CURLOPT_MIMEPOST, call->mime);
-	return (0);
-}
-
-static int
-build_headers(struct http_call *call)
-{
-	struct curl_slist	*l;
-	char			*ct = NULL;
-	size_t			 i;
-
-	/*
-	 * The request's headers (bearer tokens, signatures) go to its own
-	 * origin only, never to the origin of a redirect (as curl does).
-	 */
-	for (i = 0; i < call->nheaders &&
-	    strcmp(call->origin, call->req_origin) == 0; i++) {
-		if ((l = curl_slist_append(call->hdrlist,
-		    call->headers[i])) == NULL)
-			return (-1);
-		call->hdrlist = l;
-	}
-	if (!call->get && call->nparts == 0 && call->content_type != NULL) {
-		if (asprintf(&ct, "Content-Type: %s", call->content_type) ==
-		    -1)
-			return (-1);
-		l = curl_slist_append(call->hdrlist, ct);
-		free(ct);
-		if (l == NULL)
-			return (-1);
-		call->hdrlist = l;
-	}
-	/* no "Expect: 100-continue" pause before large bodies */
-	if ((l = curl_slist_append(call->hdrlist, "Expect:")) == NULL)
-		return (-1);
-	call->hdrlist = l;
-	return (0);
-}
-
 static long
 remaining_ms(struct http_call *call)
 {
@@ -1225,9 +901,9 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "mailhook");
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	ms = remaining_ms(call);
@@ -1253,7 +929,7 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 		curl_easy_setopt(e, CURLOPT_USERNAME, call->user);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, call->pass);
 	}
-	if (build_headers(call) == -1 || build_body(call) == -1)
+	if (http_build_headers(call) == -1 || http_build_body(call) == -1)
 		goto nomem;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->hdrlist);
 	if (curl_multi_add_handle(http_multi, e) != CURLM_OK) {
@@ -1284,120 +960,6 @@ call_easy_free(struct http_call *call)
 	call->resolve = NULL;
 }
 
-static long
-parse_retry_after(const char *v)
-{
-	const char	*errstr, *p;
-	long long	 n;
-	time_t		 t;
-
-	while (*v == ' ' || *v == '\t')
-		v++;
-	if (isdigit((unsigned char)*v)) {
-		n = strtonum(v, 0, 365LL * 86400, &errstr);
-		if (errstr == NULL)
-			return ((long)n);
-		/* seconds past a year (or past long long): a year */
-		for (p = v; isdigit((unsigned char)*p); p++)
-			;
-		return (*p == '\0' ? 365L * 86400 : -1);
-	}
-	if ((t = curl_getdate(v, NULL)) == -1)
-		return (-1);
-	t -= time(NULL);
-	return (t < 0 ? 0 : (long)t);
-}
-
-static void
-response_meta(struct http_call *call)
-{
-	struct curl_header	*h;
-	char			*ct = NULL;
-	size_t			 i;
-
-	call->resp.retry_after = -1;
-	if (curl_easy_header(call->easy, "Retry-After", 0, CURLH_HEADER, -1,
-	    &h) == CURLHE_OK && h->value != NULL)
-		call->resp.retry_after = parse_retry_after(h->value);
-	free(call->resp.content_type);
-	call->resp.content_type = NULL;
-	if (curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct) !=
-	    CURLE_OK || ct == NULL)
-		return;
-	for (i = 0; ct[i] != '\0' && ct[i] != ';' && ct[i] != ' ' &&
-	    ct[i] != '\t' && i < 127; i++)
-		if ((unsigned char)ct[i] <= 0x20 ||
-		    (unsigned char)ct[i] >= 0x7f)
-			return;
-	if (i == 0 || (call->resp.content_type = strndup(ct, i)) == NULL)
-		return;
-	for (i = 0; call->resp.content_type[i] != '\0'; i++)
-		call->resp.content_type[i] =
-		    tolower((unsigned char)call->resp.content_type[i]);
-}
-
-static int
-curl_error(struct http_call *call, CURLcode rc)
-{
-	if (call->ssrf_blocked)
-		return (HTTP_ESSRF);
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return (HTTP_ETIMEOUT);
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_WEIRD_SERVER_REPLY:
-	/* the URL's scheme was checked: this is the peer's HTTP/0.9 */
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_HTTP3:
-	case CURLE_QUIC_CONNECT_ERROR:
-		return (HTTP_ECONNECT);
-	case CURLE_COULDNT_RESOLVE_HOST:
-		return (HTTP_EDNS);
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_USE_SSL_FAILED:
-		return (HTTP_ETLS);
-	case CURLE_URL_MALFORMAT:
-		return (HTTP_EURL);
-	default:
-		return (HTTP_EOTHER);
-	}
-}
-
-/*
- * libcurl refuses a response header line (the status line included)
- * longer than CURL_MAX_HTTP_HEADER with CURLE_OUT_OF_MEMORY and no error
- * text: once the request went out, that is the peer's answer, not our
- * memory (an allocation failing inside libcurl just then is far less
- * likely than an endpoint that sends such a line).
- */
-static int
-header_too_large(struct http_call *call, CURLcode rc)
-{
-	long	 sent = 0;
-
-	return (rc == CURLE_OUT_OF_MEMORY && call->errbuf[0] == '\0' &&
-	    curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &sent) ==
-	    CURLE_OK && sent > 0);
-}
-
 /* a hop ended: report, or follow the redirect */
 static void
 call_done(struct http_call *call, CURLcode rc)
@@ -1417,13 +979,13 @@ call_done(struct http_call *call, CURLcode rc)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
 		hop_answered(call);
-		if (header_too_large(call, rc)) {
+		if (http_header_too_large(call, rc)) {
 			call_finish(call, HTTP_ECONNECT, "%s: response header "
 			    "too large (a line over %d KiB)", call->origin,
 			    CURL_MAX_HTTP_HEADER / 1024);
 			return;
 		}
-		err = curl_error(call, rc);
+		err = http_curl_error(call, rc);
 		call_finish(call, err, "%s: %s", call->origin,
 		    err == HTTP_ESSRF ? "address refused at connect" :
 		    call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
@@ -1436,7 +998,7 @@ call_done(struct http_call *call, CURLcode rc)
 	}
 	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
 	call->resp.status = call->resp.answered = status;
-	response_meta(call);
+	http_response_meta(call);
 	if (status != 301 && status != 302 && status != 303 &&
 	    status != 307 && status != 308) {
 		call_finish(call, HTTP_OK, "%s: HTTP %ld", call->origin,
@@ -1572,23 +1134,4 @@ call_free(struct http_call *call)
 		evbuffer_free(call->rbody);
 	free(call->resp.content_type);
 	free(call);
-}
-
-int
-http_form_add(struct evbuffer *b, const char *key, const char *val,
-    int flags)
-{
-	char	*ek = NULL, *ev;
-	int	 rc = -1;
-
-	if ((flags & HTTP_FORM_RAWKEY) == 0 &&
-	    (ek = curl_easy_escape(NULL, key, 0)) == NULL)
-		return (-1);
-	if ((ev = curl_easy_escape(NULL, val != NULL ? val : "", 0)) != NULL &&
-	    evbuffer_add_printf(b, "%s%s=%s", evbuffer_get_length(b) > 0 ?
-	    "&" : "", ek != NULL ? ek : key, ev) != -1)
-		rc = 0;
-	curl_free(ek);
-	curl_free(ev);
-	return (rc);
 }
