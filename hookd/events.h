@@ -12,7 +12,7 @@
  * then POSTed with retries (exponential backoff with jitter, Retry-After
  * honoured, 410 Gone disables the endpoint until the next configuration).
  *
- * Kind mapping (see events.c for the details):
+ * Kind mapping (see evformat.c for the details):
  *   events    every kind, batched {"events":[...]}
  *   failures  bounce, soft_bounce, dispatch_soft_bounce, retries_exhausted,
  *             error; action "failed" when final (bounce, retries_exhausted,
