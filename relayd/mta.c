@@ -74,7 +74,7 @@ static void	 conn_timeout(int, short, void *);
 static void	 conn_next_addr(struct mconn *);
 static void	 conn_leave_addr(struct mconn *);
 static void	 refused_done(struct mconn *);
-static void	 conn_free(struct mconn *);
+static void	 mconn_free(struct mconn *);
 static void	 conn_undirty(struct mconn *);
 static void	 tx_start(struct mconn *);
 static void	 job_finish(struct mconn *);
@@ -126,7 +126,7 @@ mta_shutdown(void)
 			c->job = NULL;
 			sched_job_done(j);
 		}
-		conn_free(c);
+		mconn_free(c);
 	}
 }
 
@@ -266,7 +266,7 @@ send_line(struct mconn *c, const char *fmt, ...)
 }
 
 static void
-conn_free(struct mconn *c)
+mconn_free(struct mconn *c)
 {
 	size_t	 i;
 
@@ -399,7 +399,7 @@ conn_fail_desc(struct mconn *c, int code, const char *ext, const char *desc,
 		 * goes again on a new one, not counted as an attempt */
 		sched_restart(c->job);
 		c->job = NULL;
-		conn_free(c);
+		mconn_free(c);
 		return;
 	}
 	if ((c->state == M_TX || c->state == M_BODY || c->state == M_RSET) &&
@@ -426,7 +426,7 @@ conn_fail_desc(struct mconn *c, int code, const char *ext, const char *desc,
 			sched_result(c->job, i, EV_DISPATCH_SOFT_BOUNCE, code,
 			    ext, desc, conn_stage(c));
 	job_finish(c);
-	conn_free(c);
+	mconn_free(c);
 }
 
 /* connection-level trouble: the job is retried, the connection ends */
@@ -737,7 +737,7 @@ host_done(struct mconn *c)
 		log_info("mta %s: %s", c->domain, desc);
 		job_fail_all(c, EV_BOUNCE, 550, "5.4.4", desc, "dns");
 		job_finish(c);
-		conn_free(c);
+		mconn_free(c);
 		return;
 	}
 	if (c->naddrs == 0) {
@@ -782,7 +782,7 @@ dns_bounce(struct mconn *c, const char *ext, const char *desc)
 	log_info("mta %s: %s", c->domain, desc);
 	job_fail_all(c, EV_BOUNCE, 550, ext, desc, "dns");
 	job_finish(c);
-	conn_free(c);
+	mconn_free(c);
 }
 
 /* the most preferred usable MX is this host: a bounce, as Postfix has it */
@@ -796,7 +796,7 @@ mx_loop(struct mconn *c, const char *host)
 	log_warnx("mta %s: %s", c->domain, desc);
 	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "dns");
 	job_finish(c);
-	conn_free(c);
+	mconn_free(c);
 }
 
 static void
@@ -811,7 +811,7 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 		job_fail_all(c, EV_BOUNCE, 556, "5.1.10",
 		    "domain does not accept mail (null MX)", "dns");
 		job_finish(c);
-		conn_free(c);
+		mconn_free(c);
 		return;
 	}
 	switch (mx->status) {
@@ -866,7 +866,7 @@ mx_cb(const struct dns_mxlist *mx, void *arg)
 		job_fail_all(c, EV_BOUNCE, 550, "5.1.2",
 		    "recipient domain does not exist", "dns");
 		job_finish(c);
-		conn_free(c);
+		mconn_free(c);
 		return;
 	default:
 		conn_fail(c, 0, "4.4.3", "MX lookup failed for %s", c->domain);
@@ -1227,7 +1227,7 @@ parse_ext(const char *text, char *ext, size_t len)
 		snprintf(ext, len, "%.*s", (int)n, text);
 }
 
-static void	reply(struct mconn *, int, const char *);
+static void	conn_reply(struct mconn *, int, const char *);
 
 /*
  * A refusal's next line, after the text kept of those before it (with a
@@ -1296,7 +1296,7 @@ reply_line(struct mconn *c, const char *line, size_t len, const char **why)
 	}
 	if (last) {
 		c->rlines = c->rbytes = 0;
-		reply(c, code, c->rtext);
+		conn_reply(c, code, c->rtext);
 	}
 	return (0);
 }
@@ -1951,7 +1951,7 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 		sched_reply(c->job, i, EV_SOFT_BOUNCE, code, ext, text,
 		    conn_stage(c));
 	job_finish(c);
-	conn_free(c);
+	mconn_free(c);
 }
 
 /*
@@ -1991,7 +1991,7 @@ greeting_self(struct mconn *c, const char *text)
 }
 
 static void
-reply(struct mconn *c, int code, const char *text)
+conn_reply(struct mconn *c, int code, const char *text)
 {
 	char	 ext[16];
 
@@ -2103,7 +2103,7 @@ reply(struct mconn *c, int code, const char *text)
 		break;
 	case M_QUIT:
 		c->state = M_DONE;
-		conn_free(c);
+		mconn_free(c);
 		break;
 	case M_REFUSED:
 		refused_done(c);
@@ -2225,7 +2225,7 @@ conn_process(struct mconn *c)
 			goto bad;
 		}
 		free(line);
-		/* reply() may have freed c: stop if it is gone */
+		/* conn_reply() may have freed c: stop if it is gone */
 		{
 			struct mconn *x;
 			TAILQ_FOREACH(x, &conns, entry)
@@ -2328,7 +2328,7 @@ conn_io(int fd, short ev, void *arg)
 		return;
 	if (r == -1) {
 		if (c->state == M_QUIT || c->state == M_DONE)
-			conn_free(c);
+			mconn_free(c);
 		else if (c->state == M_REFUSED)
 			refused_done(c);
 		else if (c->state == M_GREETING)
@@ -2366,7 +2366,7 @@ conn_timeout(int fd, short ev, void *arg)
 		return;
 	}
 	if (c->state == M_QUIT) {
-		conn_free(c);
+		mconn_free(c);
 		return;
 	}
 	if (c->state == M_REFUSED) {
