@@ -3,10 +3,13 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * The SMTP client: MX lookup (or the smarthost), connect, EHLO/HELO,
- * STARTTLS through libtls, AUTH PLAIN or LOGIN to a smarthost, pipelined
- * multi-recipient transactions, body streaming with the X-Mailhook-*
- * headers stripped, dot-stuffing, connection reuse per domain.
+ * The SMTP client: its connections and their states, EHLO/HELO,
+ * STARTTLS through libtls, AUTH PLAIN or LOGIN to a smarthost, what each
+ * reply leads to, failures and why an address was left, the socket's
+ * reads and writes, connection reuse per domain.  Where a connection goes
+ * is mta_mx.c (MX lookup, or the smarthost, and connect), the reply lines
+ * mta_reply.c, the pipelined multi-recipient transactions and the body
+ * mta_tx.c, the TLS policy mta_tls.c.
  *
  * Every byte from the server is checked: a reply is "ddd[- ]text" lines
  * with one code, bounded in line length and total size (any number of
@@ -16,13 +19,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,27 +29,18 @@
 #include <openssl/evp.h>
 #include <tls.h>
 
-#include "enhanced.h"
-#include "http.h"
 #include "log.h"
-#include "mailaddr.h"
-#include "verp.h"
 #include "relayd.h"
 #include "dns.h"
-#include "route.h"
 #include "mta.h"
 
 #include <event2/event.h>
 #include <event2/buffer.h>
 
-#define REPLY_LINE_MAX	1024
-/* a whole reply, its line ends counted: 64 lines of the longest kind */
-#define REPLY_BYTES_MAX	(64 * (REPLY_LINE_MAX + 2))
 #define MAX_MSGS_CONN	100
 /* an open connection waits this long for the next message to its domain
  * (Postfix's smtp_connection_cache_time_limit) */
 #define IDLE_SECS	2
-#define OUT_LOW		(64 * 1024)
 
 static const char *stage_names[] = {
 	"dns", "connect", "connect", "connect", "helo", "helo", "starttls",
@@ -67,20 +55,12 @@ static struct event	*flush_ev;
 static struct relay_via	 via;		/* host "": by MX */
 static int		 stopping;	/* mta_stop: nothing new starts */
 
-static void	 conn_io(int, short, void *);
 static void	 conn_flush_all(int, short, void *);
 static int	 conn_write(struct mconn *);
 static void	 conn_timeout(int, short, void *);
-static void	 conn_next_addr(struct mconn *);
-static void	 conn_leave_addr(struct mconn *);
 static void	 refused_done(struct mconn *);
-static void	 mconn_free(struct mconn *);
 static void	 conn_undirty(struct mconn *);
-static void	 tx_start(struct mconn *);
-static void	 job_finish(struct mconn *);
 static void	 idle_leave(struct mconn *);
-static int	 conn_final(const struct mconn *);
-static size_t	 tx_undone(const struct mconn *);
 static void	 tx_move_on(struct mconn *, int);
 
 int
@@ -170,6 +150,13 @@ mta_in_dot(void)
 	return (n);
 }
 
+/* mta_stop was called: nothing new starts (conn_next_addr) */
+int
+mta_stopping(void)
+{
+	return (stopping);
+}
+
 int
 mta_smarthost(void)
 {
@@ -189,7 +176,7 @@ mta_active(void)
 	return (n);
 }
 
-static void
+void
 set_timeout(struct mconn *c, int secs)
 {
 	struct timeval	 tv = { secs, 0 };
@@ -248,11 +235,7 @@ conn_flush_all(int fd, short ev, void *arg)
 	}
 }
 
-static void
-send_line(struct mconn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
+void
 send_line(struct mconn *c, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -265,7 +248,7 @@ send_line(struct mconn *c, const char *fmt, ...)
 	set_timeout(c, relay_command_timeout);
 }
 
-static void
+void
 mconn_free(struct mconn *c)
 {
 	size_t	 i;
@@ -335,7 +318,7 @@ conn_close_sock(struct mconn *c)
 }
 
 /* every recipient of the job without a result gets this one */
-static void
+void
 job_fail_all(struct mconn *c, enum event_kind kind, int code, const char *ext,
     const char *desc, const char *stage)
 {
@@ -347,7 +330,7 @@ job_fail_all(struct mconn *c, enum event_kind kind, int code, const char *ext,
 		sched_result(c->job, i, kind, code, ext, desc, stage);
 }
 
-static void
+void
 job_finish(struct mconn *c)
 {
 	struct rjob	*j = c->job;
@@ -380,7 +363,7 @@ conn_stage(const struct mconn *c)
  * the text of the server's reply (code) starts in desc, -1 when desc is
  * relayd's own reason
  */
-static void
+void
 conn_fail_desc(struct mconn *c, int code, const char *ext, const char *desc,
     ssize_t at)
 {
@@ -468,7 +451,7 @@ conn_fail_reply(struct mconn *c, int code, const char *ext, const char *what,
 }
 
 /* relayd's own reason to leave this address */
-static void
+void
 conn_last_own(struct mconn *c, const char *ext)
 {
 	c->lastcode = 0;
@@ -480,7 +463,7 @@ conn_last_own(struct mconn *c, const char *ext)
  * the server's refusal code text of what, the reason to leave it; ext
  * the enhanced code it gave, which its soft bounce says ("": 4.4.1)
  */
-static void
+void
 conn_last_reply(struct mconn *c, int code, const char *ext,
     const char *what, const char *text)
 {
@@ -514,7 +497,7 @@ conn_retry_reply(struct mconn *c, int code, const char *ext,
 }
 
 /* this address is done with (c->lasterr says why): on to the next */
-static void
+void
 conn_leave_addr(struct mconn *c)
 {
 	conn_close_sock(c);
@@ -568,388 +551,6 @@ conn_tls_plain(struct mconn *c, const char *why)
 	conn_close_sock(c);
 	c->tls_plain = 1;
 	conn_next_addr(c);
-}
-
-/* DNS */
-
-static void	host_done(struct mconn *);
-static void	mx_loop(struct mconn *, const char *);
-
-/*
- * RFC 7672 2.2: a host's TLSA records count only when its MX and address
- * records were validated; a failed lookup makes the host unusable (never
- * a reason to go on without TLS).
- */
-static void
-tlsa_cb(const struct dns_tlsalist *tl, void *arg)
-{
-	struct mconn	*c = arg;
-
-	c->dns_pending = 0;
-	if (tl->status == DNS_OK && tl->secure) {
-		if ((c->tlsa[c->hcur] = malloc(sizeof(*tl))) == NULL)
-			fatal("malloc");
-		*c->tlsa[c->hcur] = *tl;
-	} else if (tl->status != DNS_OK && tl->status != DNS_NXDOMAIN &&
-	    tl->status != DNS_NODATA)
-		c->tlsa_fail[c->hcur] = 1;
-	host_done(c);
-}
-
-/*
- * Mail for c's domain that comes back to this host is taken by one of
- * our routes (smtpd posts it: a message the HTTP API sent to a domain
- * this host is the MX of): no loop.
- */
-static int
-dest_local(const struct mconn *c)
-{
-	return (c->job != NULL && c->job->n > 0 &&
-	    rcpt_domain_is_local(relay_conf,
-	    c->job->msg->env.rcpts[c->job->idx[0]].addr));
-}
-
-/*
- * ss (its port set) is where this host takes mail: a listener's address
- * and port, or a loopback address at the port of a wildcard listener.
- */
-static int
-addr_self(const struct sockaddr_storage *ss)
-{
-	const struct listener		*l;
-	const struct sockaddr_in	*a4 = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*a6 = (const struct sockaddr_in6 *)ss;
-	const struct sockaddr_in	*l4;
-	const struct sockaddr_in6	*l6;
-
-	TAILQ_FOREACH(l, &relay_conf->listeners, entry) {
-		if (l->ss.ss_family != ss->ss_family)
-			continue;
-		l4 = (const struct sockaddr_in *)&l->ss;
-		l6 = (const struct sockaddr_in6 *)&l->ss;
-		if (ss->ss_family == AF_INET && l->port == ntohs(a4->sin_port) &&
-		    (l4->sin_addr.s_addr == a4->sin_addr.s_addr ||
-		    (l4->sin_addr.s_addr == htonl(INADDR_ANY) &&
-		    (ntohl(a4->sin_addr.s_addr) >> 24) == 127)))
-			return (1);
-		if (ss->ss_family == AF_INET6 &&
-		    l->port == ntohs(a6->sin6_port) &&
-		    (IN6_ARE_ADDR_EQUAL(&l6->sin6_addr, &a6->sin6_addr) ||
-		    (IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr) &&
-		    IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))))
-			return (1);
-	}
-	return (0);
-}
-
-static void
-addrs_cb(const struct dns_addrs *a, void *arg)
-{
-	struct mconn	*c = arg;
-	size_t		 i, n0 = c->naddrs;
-
-	c->dns_pending = 0;
-	if (a->status != DNS_OK && a->status != DNS_NXDOMAIN &&
-	    a->status != DNS_NODATA)
-		c->addr_soft = 1;
-	for (i = 0; a->status == DNS_OK && i < a->n && c->naddrs < MAX_ADDRS;
-	    i++) {
-		struct sockaddr_storage *ss = &c->addrs[c->naddrs];
-		*ss = a->ss[i];
-		if (ss->ss_family == AF_INET)
-			((struct sockaddr_in *)ss)->sin_port = htons(
-			    c->via->host[0] ? c->via->port : relay_port);
-		else if (ss->ss_family == AF_INET6)
-			((struct sockaddr_in6 *)ss)->sin6_port = htons(
-			    c->via->host[0] ? c->via->port : relay_port);
-		else
-			continue;
-		if (!c->smarthost && addr_self(ss) && !dest_local(c)) {
-			/*
-			 * RFC 5321 5.1: this MX host is this host; it, the
-			 * MX hosts after it (as preferred or less) and
-			 * those before it as preferred as it go.
-			 */
-			c->naddrs = n0;
-			while (c->naddrs > 0 && c->hpref[c->addr_host[
-			    c->naddrs - 1]] == c->hpref[c->hcur])
-				c->naddrs--;
-			c->nhosts = c->hcur + 1;
-			c->self_mx = c->hpref[c->hcur] == c->hpref[0] ? 2 : 1;
-			host_done(c);
-			return;
-		}
-		c->addr_host[c->naddrs++] = c->hcur;
-	}
-	if (a->status == DNS_OK && a->secure && c->mx_secure &&
-	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS)) {
-		c->dns_pending = 1;
-		if (dns_resolve_tlsa(c->hosts[c->hcur], c->smarthost ?
-		    c->via->port : 25, tlsa_cb, c) == 0)
-			return;
-		c->dns_pending = 0;
-		c->tlsa_fail[c->hcur] = 1;
-	}
-	host_done(c);
-}
-
-/* the next host's addresses, or connect when every host is known */
-static void
-host_done(struct mconn *c)
-{
-	c->hcur++;
-	if (c->hcur < c->nhosts && c->naddrs < MAX_ADDRS) {
-		c->dns_pending = 1;
-		if (dns_resolve_host(c->hosts[c->hcur], addrs_cb, c) == -1) {
-			c->dns_pending = 0;
-			c->addr_soft = 1;
-			c->hcur = c->nhosts;
-		} else
-			return;
-	}
-	if (c->naddrs == 0 && c->self_mx == 2 && !c->addr_soft) {
-		mx_loop(c, c->hosts[c->hcur - 1]);
-		return;
-	}
-	if (c->naddrs == 0 && c->self_mx && !c->addr_soft) {
-		/*
-		 * A more preferred MX than this host has no address: it may
-		 * come back, this host is its backup (Postfix: 4.4.4)
-		 */
-		conn_fail(c, 0, "4.4.4", "unable to find primary relay for "
-		    "%s (the MX hosts more preferred than this host have no "
-		    "address)", c->domain);
-		return;
-	}
-	if (c->naddrs == 0 && !c->addr_soft && !c->smarthost) {
-		/*
-		 * RFC 5321 5.1: the (implicit) MX is unusable, an error; the
-		 * DNS said so for good (NXDOMAIN or NODATA), so a bounce, as
-		 * Postfix has it (5.4.4).  A smart host's name stays a retry.
-		 */
-		char desc[512];
-		if (c->nhosts > 1)
-			snprintf(desc, sizeof(desc), "no MX host of %s has an "
-			    "A or AAAA record", c->domain);
-		else
-			snprintf(desc, sizeof(desc), "no A or AAAA record for "
-			    "%s", c->hosts[0]);
-		log_info("mta %s: %s", c->domain, desc);
-		job_fail_all(c, EV_BOUNCE, 550, "5.4.4", desc, "dns");
-		job_finish(c);
-		mconn_free(c);
-		return;
-	}
-	if (c->naddrs == 0) {
-		conn_fail(c, 0, "4.4.4", "no address for %s",
-		    c->nhosts ? c->hosts[0] : c->domain);
-		return;
-	}
-	c->acur = 0;
-	conn_next_addr(c);
-}
-
-static void
-resolve_hosts(struct mconn *c)
-{
-	c->hcur = 0;
-	c->dns_pending = 1;
-	if (dns_resolve_host(c->hosts[0], addrs_cb, c) == -1) {
-		c->dns_pending = 0;
-		conn_fail(c, 0, "4.4.3", "DNS lookup failed");
-	}
-}
-
-/* host is this host: the hostname, or a listener's */
-static int
-mx_self(const char *host)
-{
-	const struct listener	*l;
-
-	if (strcasecmp(host, relay_conf->hostname) == 0)
-		return (1);
-	TAILQ_FOREACH(l, &relay_conf->listeners, entry)
-		if (l->hostname[0] != '\0' &&
-		    strcasecmp(host, l->hostname) == 0)
-			return (1);
-	return (0);
-}
-
-/* what the DNS said makes every recipient a bounce (550 ext), logged */
-static void
-dns_bounce(struct mconn *c, const char *ext, const char *desc)
-{
-	log_info("mta %s: %s", c->domain, desc);
-	job_fail_all(c, EV_BOUNCE, 550, ext, desc, "dns");
-	job_finish(c);
-	mconn_free(c);
-}
-
-/* the most preferred usable MX is this host: a bounce, as Postfix has it */
-static void
-mx_loop(struct mconn *c, const char *host)
-{
-	char	 desc[800];
-
-	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
-	    "is this host)", c->domain, host);
-	log_warnx("mta %s: %s", c->domain, desc);
-	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "dns");
-	job_finish(c);
-	mconn_free(c);
-}
-
-static void
-mx_cb(const struct dns_mxlist *mx, void *arg)
-{
-	struct mconn	*c = arg;
-	size_t		 i;
-
-	c->dns_pending = 0;
-	c->mx_secure = mx->secure;
-	if (mx->null_mx) {
-		job_fail_all(c, EV_BOUNCE, 556, "5.1.10",
-		    "domain does not accept mail (null MX)", "dns");
-		job_finish(c);
-		mconn_free(c);
-		return;
-	}
-	switch (mx->status) {
-	case DNS_OK:
-		if (mx->n == 0) {
-			/*
-			 * RFC 5321 5.1: an error, never the implicit MX; the
-			 * DNS said so, a bounce (Postfix: 5.4.4 "Malformed
-			 * or unexpected name server reply")
-			 */
-			char desc[512];
-			snprintf(desc, sizeof(desc), "no usable host in the "
-			    "MX records of %s", c->domain);
-			dns_bounce(c, "5.4.4", desc);
-			return;
-		}
-		/*
-		 * RFC 5321 5.1: this host among the MX hosts, those as
-		 * preferred as it or less go (it would send to itself);
-		 * when it is the most preferred, the mail loops.
-		 */
-		for (i = 0; i < mx->n && (!mx_self(mx->mx[i].host) ||
-		    dest_local(c)); i++)
-			;
-		if (i < mx->n)
-			while (i > 0 && mx->mx[i - 1].preference ==
-			    mx->mx[i].preference)
-				i--;
-		if (i == 0) {
-			mx_loop(c, mx->mx[0].host);
-			return;
-		}
-		c->nhosts = i;
-		if (i < mx->n)
-			c->self_mx = 1;		/* after the others */
-		for (i = 0; i < c->nhosts; i++) {
-			strlcpy(c->hosts[i], mx->mx[i].host,
-			    sizeof(c->hosts[i]));
-			c->hpref[i] = mx->mx[i].preference;
-		}
-		break;
-	case DNS_NODATA:
-		/* RFC 5321 5.1: the domain itself is the implicit MX */
-		if (mx_self(c->domain) && !dest_local(c)) {
-			mx_loop(c, c->domain);
-			return;
-		}
-		strlcpy(c->hosts[0], c->domain, sizeof(c->hosts[0]));
-		c->nhosts = 1;
-		break;
-	case DNS_NXDOMAIN:
-		job_fail_all(c, EV_BOUNCE, 550, "5.1.2",
-		    "recipient domain does not exist", "dns");
-		job_finish(c);
-		mconn_free(c);
-		return;
-	default:
-		conn_fail(c, 0, "4.4.3", "MX lookup failed for %s", c->domain);
-		return;
-	}
-	resolve_hosts(c);
-}
-
-static void
-start_mx(struct mconn *c)
-{
-	c->dns_pending = 1;
-	if (dns_resolve_mx(c->domain, mx_cb, c) == -1) {
-		c->dns_pending = 0;
-		conn_fail(c, 0, "4.4.3", "MX lookup failed");
-	}
-}
-
-/* the domain's MTA-STS policy (or none), then its MX */
-static void
-sts_cb(const struct sts_policy *pol, void *arg)
-{
-	struct mconn	*c = arg;
-
-	c->dns_pending = 0;
-	if (pol != NULL && pol->mode != STS_NONE) {
-		c->sts = *pol;
-		c->has_sts = 1;
-	}
-	start_mx(c);
-}
-
-/*
- * A recipient at an address literal ([192.0.2.1], [IPv6:2001:db8::1]):
- * that address, no MX, no MTA-STS, no DANE (RFC 5321 2.3.5, 5.1).  A
- * loopback, private or otherwise special one only with "allow
- * private-addresses", as for webhooks: a bounce otherwise.
- */
-static void
-literal_cb(const struct dns_addrs *a, void *arg)
-{
-	struct mconn	*c = arg;
-	char		 desc[512];
-
-	if (a->status == DNS_OK && a->n > 0 && !http_addr_allowed(
-	    (const struct sockaddr *)&a->ss[0], relay_conf->allow_private)) {
-		c->dns_pending = 0;
-		snprintf(desc, sizeof(desc), "address literal %s is a "
-		    "loopback, private or reserved address", c->domain);
-		dns_bounce(c, "5.7.1", desc);
-		return;
-	}
-	addrs_cb(a, c);
-}
-
-static void
-start_literal(struct mconn *c)
-{
-	struct in6_addr	 in6;
-	size_t		 len = strlen(c->domain);
-	char		*h = c->hosts[0];
-
-	/* "[IPv6:::1]" and "[192.0.2.1]": the address, as dns_resolve_host
-	 * takes it; anything else is looked up as it is, and does not exist */
-	h[0] = '\0';
-	if (len >= 3 && len - 2 < sizeof(c->hosts[0])) {
-		memcpy(h, c->domain + 1, len - 2);
-		h[len - 2] = '\0';
-		if (strncasecmp(h, "IPv6:", 5) == 0 &&
-		    inet_pton(AF_INET6, h + 5, &in6) == 1)
-			memmove(h, h + 5, strlen(h + 5) + 1);
-		else if (inet_pton(AF_INET, h, &in6) != 1)
-			h[0] = '\0';
-	}
-	if (h[0] == '\0')
-		strlcpy(h, c->domain, sizeof(c->hosts[0]));
-	c->nhosts = 1;
-	c->hcur = 0;
-	c->dns_pending = 1;
-	if (dns_resolve_host(c->hosts[0], literal_cb, c) == -1) {
-		c->dns_pending = 0;
-		conn_fail(c, 0, "4.4.3", "DNS lookup failed");
-	}
 }
 
 int
@@ -1027,378 +628,6 @@ mta_start(struct rjob *j)
 	return (0);
 }
 
-/* connecting */
-
-/*
- * No Nagle: output is already gathered into one write per pass of the
- * event loop (want_write), and a body leaves in 16 KiB writes.  With
- * Nagle, a write behind a short segment not yet acknowledged (on
- * loopback every 16 KiB one is short) waited for the server's delayed
- * ACK, 40 ms or more on Linux for each message over 16 KiB on a kept
- * connection.
- */
-static void
-conn_nodelay(int fd)
-{
-	int	 on = 1;
-
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
-		log_warn("mta: TCP_NODELAY");
-}
-
-/*
- * Address i may be tried: its host's TLSA lookup did not fail (DANE), nor
- * does an enforced MTA-STS policy leave its host out (DANE wins over
- * MTA-STS, RFC 8461 2); conn_next_addr skips the others, saying why
- */
-static int
-addr_usable(const struct mconn *c, size_t i)
-{
-	size_t	 h = c->addr_host[i];
-
-	if (c->tlsa_fail[h])
-		return (0);
-	return (!c->has_sts || c->tlsa[h] != NULL ||
-	    c->sts.mode != STS_ENFORCE ||
-	    mtasts_mx_match(&c->sts, c->hosts[h]));
-}
-
-/*
- * The address of this connection is the last one to try (Postfix's final
- * server): no usable address after it, of this MX host or a less
- * preferred one.
- */
-static int
-conn_final(const struct mconn *c)
-{
-	size_t	 i;
-
-	for (i = c->acur + 1; i < c->naddrs; i++)
-		if (addr_usable(c, i))
-			return (0);
-	return (1);
-}
-
-static void
-conn_next_addr(struct mconn *c)
-{
-	struct sockaddr_storage	*ss;
-	char			 host[64];
-	size_t			 h;
-
-	if (stopping)
-		return;		/* stopped where it is (mta_stop) */
-	for (; c->acur < c->naddrs; c->acur++) {
-		ss = &c->addrs[c->acur];
-		h = c->addr_host[c->acur];
-		if (c->tlsa_fail[h]) {
-			snprintf(c->lasterr, sizeof(c->lasterr), "DANE: TLSA "
-			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
-			conn_last_own(c, "4.7.5");
-			/* TLS-RPT (RFC 8460 4.3.2.1) */
-			if (!c->smarthost)
-				tlsrpt_session(c->domain, NULL, NULL,
-				    c->hosts[h], "dnssec-invalid");
-			continue;
-		}
-		/* records but none usable: TLS all the same (RFC 7672 2.2) */
-		c->dane = c->tlsa[h] != NULL;
-		/* DANE wins over MTA-STS (RFC 8461 2) */
-		c->sts_on = c->has_sts && !c->dane;
-		c->sts_fail = NULL;
-		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {
-			if (c->sts.mode == STS_ENFORCE) {
-				mtls_report(c, "validation-failure");
-				snprintf(c->lasterr, sizeof(c->lasterr),
-				    "MTA-STS: MX %s matches no mx of the "
-				    "policy of %s", c->hosts[h], c->domain);
-				conn_last_own(c, "4.7.5");
-				continue;
-			}
-			c->sts_fail = "validation-failure";
-		}
-		if ((c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0)) == -1)
-			continue;
-		conn_nodelay(c->fd);
-		if (connect(c->fd, (struct sockaddr *)ss, ss->ss_family ==
-		    AF_INET ? sizeof(struct sockaddr_in) :
-		    sizeof(struct sockaddr_in6)) == -1 &&
-		    errno != EINPROGRESS) {
-			getnameinfo((struct sockaddr *)ss, sizeof(*ss), host,
-			    sizeof(host), NULL, 0, NI_NUMERICHOST);
-			snprintf(c->lasterr, sizeof(c->lasterr),
-			    "connect to %s: %s", host, strerror(errno));
-			conn_last_own(c, NULL);
-			close(c->fd);
-			c->fd = -1;
-			continue;
-		}
-		c->evr = event_new(relay_base, c->fd, EV_READ | EV_PERSIST,
-		    conn_io, c);
-		c->evw = event_new(relay_base, c->fd, EV_WRITE, conn_io, c);
-		if (c->evr == NULL || c->evw == NULL)
-			fatal("event_new");
-		c->state = M_CONNECT;
-		mtls_attempt(c, c->hosts[h]);
-		event_add(c->evw, NULL);
-		set_timeout(c, relay_connect_timeout);
-		return;
-	}
-	if (c->lasterr[0] == '\0') {
-		strlcpy(c->lasterr, "cannot connect", sizeof(c->lasterr));
-		conn_last_own(c, NULL);
-	}
-	/* the destination failed, not the message (sched_job_done); not
-	 * when an address took a session and deferred the job's rest */
-	if (c->job != NULL && !c->moved_on)
-		c->job->site_failed = 1;
-	/* the last server's reply, or relayd's own reason */
-	conn_fail_desc(c, c->lastcode, c->lastext[0] ? c->lastext : "4.4.1",
-	    c->lasterr, c->lastremote ? (ssize_t)c->lastat : -1);
-}
-
-/* who we talk to, as the outcome log lines name it: host[ip]:port */
-static void
-conn_peer(struct mconn *c)
-{
-	struct sockaddr_storage	*ss = &c->addrs[c->acur];
-	char			 ip[64], port[8];
-
-	if (getnameinfo((struct sockaddr *)ss, sizeof(*ss), ip, sizeof(ip),
-	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		strlcpy(ip, "?", sizeof(ip));
-	snprintf(c->peer, sizeof(c->peer), "%s[%s]:%s",
-	    c->hosts[c->addr_host[c->acur]], ip, port);
-}
-
-/* replies */
-
-/* RFC 1870: "SIZE N", N > 0 the server's fixed maximum message size */
-static void
-ehlo_size(struct mconn *c, const char *arg)
-{
-	unsigned long long	 n;
-	char			*end;
-
-	c->size_max = 0;
-	if (*arg++ != ' ' || !isdigit((unsigned char)*arg))
-		return;
-	errno = 0;
-	n = strtoull(arg, &end, 10);
-	if (errno == 0 && (*end == '\0' || *end == ' ') && n <= SIZE_MAX)
-		c->size_max = n;
-}
-
-static void
-ehlo_keyword(struct mconn *c, const char *kw)
-{
-	if (strcasecmp(kw, "PIPELINING") == 0)
-		c->ext_pipelining = 1;
-	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' ||
-	    kw[4] == ' ')) {
-		c->ext_size = 1;
-		ehlo_size(c, kw + 4);
-	} else if (strcasecmp(kw, "8BITMIME") == 0)
-		c->ext_8bit = 1;
-	else if (strcasecmp(kw, "SMTPUTF8") == 0)
-		c->ext_smtputf8 = 1;
-	else if (strcasecmp(kw, "STARTTLS") == 0)
-		c->ext_starttls = 1;
-	else if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' ||
-	    kw[4] == '=')) {
-		char tmp[512], *p, *w;
-		strlcpy(tmp, kw + 5, sizeof(tmp));
-		for (p = tmp; (w = strsep(&p, " ")) != NULL;)
-			if (strcasecmp(w, "PLAIN") == 0)
-				c->ext_auth_plain = 1;
-			else if (strcasecmp(w, "LOGIN") == 0)
-				c->ext_auth_login = 1;
-	}
-}
-
-static void
-parse_ext(const char *text, char *ext, size_t len)
-{
-	size_t	 n = enhanced_len(text, 0);
-
-	ext[0] = '\0';
-	if (n > 0)
-		snprintf(ext, len, "%.*s", (int)n, text);
-}
-
-static void	conn_reply(struct mconn *, int, const char *);
-
-/*
- * A refusal's next line, after the text kept of those before it (with a
- * space, not its CR LF: a report repeats the whole reason on one line,
- * RFC 3464 Diagnostic-Code), without the enhanced code its lines repeat
- * ("550-5.1.1 The email account ... Please try\r\n550-5.1.1 double-checking
- * ...").  Sanitized as the first line is.
- */
-static void
-reply_join(struct mconn *c, const char *text)
-{
-	size_t	 n = enhanced_len(c->rtext, 0), len = strlen(c->rtext);
-
-	if (n > 0 && strncmp(text, c->rtext, n) == 0 &&
-	    (text[n] == ' ' || text[n] == '\0'))
-		text += text[n] == ' ' ? n + 1 : n;
-	if (text[0] == '\0' || len + 2 >= sizeof(c->rtext))
-		return;
-	if (len > 0)
-		c->rtext[len++] = ' ';
-	log_sanitize(c->rtext + len, sizeof(c->rtext) - len, text);
-}
-
-/*
- * One line from the server; -1 if the connection must end, *why saying
- * what is wrong with the reply.
- */
-static int
-reply_line(struct mconn *c, const char *line, size_t len, const char **why)
-{
-	int	 code, last;
-
-	if (len < 3 || !isdigit((unsigned char)line[0]) ||
-	    !isdigit((unsigned char)line[1]) ||
-	    !isdigit((unsigned char)line[2]) || line[0] < '2' ||
-	    line[0] > '5' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
-		*why = "no reply code";
-		return (-1);
-	}
-	/*
-	 * A control character in the text does not make the reply less of
-	 * one: its code decides, as Postfix takes it, and the text is kept
-	 * with '?' for it (log_sanitize).  A 550 with an escape sequence in
-	 * it is a bounce, not a retry until the queue lifetime ends.
-	 */
-	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	last = (len == 3 || line[3] == ' ');
-	if (c->rlines == 0) {
-		c->rcode = code;
-		log_sanitize(c->rtext, sizeof(c->rtext),
-		    len > 4 ? line + 4 : "");
-	} else if (code != c->rcode) {
-		*why = "a multi-line reply changes its code";
-		return (-1);
-	} else if (c->state == M_EHLO && code == 250 && len > 4)
-		ehlo_keyword(c, line + 4);	/* a refused EHLO offers none */
-	else if (code >= 400 && len > 4)
-		reply_join(c, line + 4);
-	/* a long multi-line reply is legal: its code decides (a refusal's
-	 * text is kept as far as it fits), up to a total size */
-	c->rlines++;
-	c->rbytes += len + 2;
-	if (c->rbytes > REPLY_BYTES_MAX) {
-		*why = "a multi-line reply too long";
-		return (-1);
-	}
-	if (last) {
-		c->rlines = c->rbytes = 0;
-		conn_reply(c, code, c->rtext);
-	}
-	return (0);
-}
-
-/* body streaming: one fragment of a line */
-static void
-body_fragment(struct mconn *c, int complete)
-{
-	if (!c->lb_cont) {
-		c->drop_line = 0;
-		if (c->in_hdr) {
-			if (c->lblen == 0 && complete)
-				c->in_hdr = 0;
-			else if (c->lb[0] == ' ' || c->lb[0] == '\t')
-				c->drop_line = c->skip_hdr;
-			else {
-				c->skip_hdr = strncasecmp(c->lb,
-				    "X-Mailhook-Tag:", 15) == 0 ||
-				    strncasecmp(c->lb,
-				    "X-Mailhook-Group:", 17) == 0 ||
-				    strncasecmp(c->lb,
-				    "X-Mailhook-Transaction:", 23) == 0;
-				c->drop_line = c->skip_hdr;
-			}
-		}
-		if (!c->drop_line && c->lblen > 0 && c->lb[0] == '.')
-			evbuffer_add(c->out, ".", 1);
-	}
-	if (!c->drop_line) {
-		evbuffer_add(c->out, c->lb, c->lblen);
-		if (complete)
-			evbuffer_add(c->out, "\r\n", 2);
-	}
-	c->lb_cont = !complete;
-	c->lblen = 0;
-}
-
-static int
-body_fill(struct mconn *c)
-{
-	char	 buf[16384];
-	ssize_t	 n, i;
-
-	while (!c->body_eof && evbuffer_get_length(c->out) < OUT_LOW) {
-		if ((n = read(c->bodyfd, buf, sizeof(buf))) == -1) {
-			if (errno == EINTR)
-				continue;
-			conn_fail(c, 0, "4.3.0", "message file read error");
-			return (-1);
-		}
-		for (i = 0; i < n; i++) {
-			if (buf[i] == '\r')
-				continue;
-			if (buf[i] == '\n') {
-				body_fragment(c, 1);
-				continue;
-			}
-			c->lb[c->lblen++] = buf[i];
-			if (c->lblen == sizeof(c->lb) - 1) {
-				c->lb[c->lblen] = '\0';
-				body_fragment(c, 0);
-			}
-			c->lb[c->lblen] = '\0';
-		}
-		/* a regular file: a read shorter than asked for is its end
-		 * (no read to see 0) */
-		if ((size_t)n < sizeof(buf)) {
-			if (c->lblen > 0 || c->lb_cont)
-				body_fragment(c, 1);
-			evbuffer_add(c->out, ".\r\n", 3);
-			c->body_eof = 1;
-			c->state = M_DOT;
-		}
-	}
-	want_write(c);
-	set_timeout(c, c->body_eof ? relay_dot_timeout :
-	    relay_command_timeout);
-	return (0);
-}
-
-static void
-body_start(struct mconn *c)
-{
-	c->bodyfd = queue_open_body(&c->job->msg->env, c->job->idx[0]);
-	if (c->bodyfd == -1) {
-		size_t i;
-		for (i = 0; i < c->job->n; i++)
-			sched_result(c->job, i, EV_ERROR, 0, "4.3.0",
-			    "message file missing", "data");
-		conn_fail(c, 0, "4.3.0", "message file missing");
-		return;
-	}
-	c->lblen = 0;
-	c->lb[0] = '\0';
-	c->lb_cont = 0;
-	c->in_hdr = 1;
-	c->skip_hdr = c->drop_line = c->body_eof = 0;
-	c->state = M_BODY;
-	body_fill(c);
-}
-
-
 static void
 send_ehlo(struct mconn *c)
 {
@@ -1474,256 +703,6 @@ after_ehlo(struct mconn *c)
 	tx_start(c);
 }
 
-/* the transaction ends before its data: RSET, whose reply reports the
- * results (dot_reply) */
-static void
-tx_rset_end(struct mconn *c)
-{
-	c->rset_end = 1;
-	c->state = M_RSET;
-	send_line(c, "RSET");
-}
-
-/*
- * The transaction has a non-ASCII address (RFC 6531 3.4): MAIL says
- * SMTPUTF8 to a server that offers it.  Only the client's SMTPUTF8 (a
- * header in UTF-8, ASCII addresses) does not count here.
- */
-static int
-tx_utf8(const struct mconn *c)
-{
-	const struct envelope	*env = &c->job->msg->env;
-	size_t			 i;
-
-	if (!addr_is_ascii(env->sender))
-		return (1);
-	for (i = 0; i < c->job->n; i++)
-		if (!addr_is_ascii(env->rcpts[c->job->idx[i]].addr))
-			return (1);
-	return (0);
-}
-
-/*
- * addr as MAIL or RCPT give it: without a trailing dot (not in the
- * syntax of RFC 5321 4.1.2: User@Example.COM. is User@Example.COM),
- * else as it is to a server with SMTPUTF8 (or when it is ASCII); to one
- * without, an ASCII local part at a UTF-8 domain goes with the domain's
- * A-label (RFC 6531 3.2: only the local part needs SMTPUTF8).  -1: it
- * cannot go without SMTPUTF8.
- */
-static int
-addr_out(const char *addr, int utf8, char *buf, size_t len)
-{
-	const char	*at = strrchr(addr, '@');
-	char		 dom[256];
-	size_t		 n;
-
-	strlcpy(buf, addr, len);
-	if (at != NULL && at[1] != '\0' && at[1] != '[' &&
-	    (n = strlen(buf)) > 0 && buf[n - 1] == '.')
-		buf[n - 1] = '\0';
-	if (utf8 || addr_is_ascii(addr))
-		return (0);
-	if (at == NULL || (size_t)(at - addr) >= len)
-		return (-1);
-	buf[at - addr] = '\0';
-	if (!addr_is_ascii(buf) || dns_domain_ascii(at + 1, dom,
-	    sizeof(dom)) == -1 || !addr_is_ascii(dom) ||
-	    strlcat(buf, "@", len) >= len || strlcat(buf, dom, len) >= len) {
-		strlcpy(buf, addr, len);
-		return (-1);
-	}
-	return (0);
-}
-
-/* the MAIL FROM address (VERP, with a bounce domain); see addr_out */
-static int
-tx_from(const struct mconn *c, int utf8, char *buf, size_t len)
-{
-	const struct envelope	*env = &c->job->msg->env;
-	char			 from[MH_ADDR_MAX + 64];
-
-	if (env->sender[0] == '\0') {
-		buf[0] = '\0';
-		return (0);
-	}
-	if (relay_conf->bounce_domain[0] == '\0' ||
-	    verp_encode(from, sizeof(from), env->id,
-	    env->rcpts[c->job->idx[0]].addr, relay_conf->bounce_domain,
-	    relay_conf->verp_key) == -1)
-		strlcpy(from, env->sender, sizeof(from));
-	return (addr_out(from, utf8, buf, len));
-}
-
-/* the transaction cannot go to a server without SMTPUTF8 */
-static int
-tx_needs_utf8(const struct mconn *c)
-{
-	char	 buf[MH_ADDR_MAX + 64];
-	size_t	 i;
-
-	if (tx_from(c, 0, buf, sizeof(buf)) == -1)
-		return (1);
-	for (i = 0; i < c->job->n; i++)
-		if (addr_out(c->job->msg->env.rcpts[c->job->idx[i]].addr, 0,
-		    buf, sizeof(buf)) == -1)
-			return (1);
-	return (0);
-}
-
-/*
- * A message this server cannot take fails for good, and no MAIL is sent:
- * one over the maximum size it announced (EHLO SIZE N, RFC 1870), as
- * Postfix has it, or one with a non-ASCII address when it does not offer
- * SMTPUTF8 (RFC 6531 3.4: not sent, returned).
- */
-static int
-tx_refused(struct mconn *c)
-{
-	size_t		 size = c->job->msg->env.size;
-	const char	*host = c->hosts[c->addr_host[c->acur]], *ext;
-	char		 desc[512];
-	int		 code;
-
-	/* the codes the server would have refused it with */
-	if (c->ext_size && c->size_max != 0 && size > c->size_max) {
-		code = 552;	/* RFC 1870 6.1 */
-		ext = "5.3.4";
-		snprintf(desc, sizeof(desc), "message size %zu exceeds fixed "
-		    "maximum message size %zu of %s", size, c->size_max, host);
-	} else if (!c->ext_smtputf8 && tx_needs_utf8(c)) {
-		code = 553;	/* RFC 6531: 553 with X.6.7 */
-		ext = "5.6.7";
-		snprintf(desc, sizeof(desc), "a non-ASCII address, and %s "
-		    "does not offer SMTPUTF8", host);
-	} else
-		return (0);
-	log_info("mta %s: %s: %s", c->domain, c->peer, desc);
-	job_fail_all(c, EV_BOUNCE, code, ext, desc, "mail");
-	return (1);
-}
-
-/* the transaction: MAIL, RCPT..., DATA; pipelined when offered */
-static void
-tx_send(struct mconn *c)
-{
-	struct rjob	*j = c->job;
-	char		 from[MH_ADDR_MAX + 64], sz[64];
-	size_t		 total = j->n + 2;
-
-	while (c->tx_sent < total &&
-	    (c->ext_pipelining || c->tx_sent == c->tx_acked)) {
-		if (!c->ext_pipelining && c->mail_failed) {
-			tx_rset_end(c);
-			return;
-		}
-		if (c->tx_sent == 0) {
-			const struct envelope *env = &j->msg->env;
-			(void)tx_from(c, c->ext_smtputf8, from, sizeof(from));
-			sz[0] = '\0';
-			if (c->ext_size)
-				snprintf(sz, sizeof(sz), " SIZE=%zu",
-				    env->size);
-			send_line(c, "MAIL FROM:<%s>%s%s%s", from, sz,
-			    env->body_8bit && c->ext_8bit ? " BODY=8BITMIME" :
-			    "", (env->smtputf8 || tx_utf8(c)) &&
-			    c->ext_smtputf8 ? " SMTPUTF8" : "");
-		} else if (c->tx_sent <= j->n) {
-			(void)addr_out(j->msg->env.rcpts[j->idx[c->tx_sent -
-			    1]].addr, c->ext_smtputf8, from, sizeof(from));
-			send_line(c, "RCPT TO:<%s>", from);
-		} else {
-			/* without pipelining, no DATA when nobody is left */
-			if (!c->ext_pipelining && (c->mail_failed ||
-			    c->naccepted == 0)) {
-				c->tx_sent = c->tx_acked = total;
-				tx_rset_end(c);
-				return;
-			}
-			send_line(c, "DATA");
-		}
-		c->tx_sent++;
-	}
-}
-
-static void
-tx_start(struct mconn *c)
-{
-	mtls_sync(c);
-	c->state = M_TX;
-	c->tx_sent = c->tx_acked = 0;
-	c->mail_failed = 0;
-	c->rset_end = 0;
-	c->naccepted = 0;
-	c->nkept = 0;
-	c->nmsgs++;
-	free(c->accepted);
-	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
-		fatal("calloc");
-	if (tx_refused(c)) {
-		/* reported once RSET is answered, not from inside the
-		 * caller (it may be the scheduler's pass, mta_reuse) */
-		tx_rset_end(c);
-		return;
-	}
-	tx_send(c);
-}
-
-static enum event_kind
-code_kind(int code)
-{
-	if (code >= 200 && code < 300)
-		return (EV_DELIVERY);
-	if (code >= 500)
-		return (EV_BOUNCE);
-	return (EV_SOFT_BOUNCE);
-}
-
-/*
- * The reply code text to what deferred recipients of this transaction at
- * a server that is not the last one to try (Postfix's smtp_rcpt_fail and
- * smtp_mesg_fail, SMTP_MISC_FLAG_FINAL_SERVER): logged, no event; the
- * next address takes them in this attempt (tx_move_on).
- */
-static void
-tx_keep_log(struct mconn *c, int code, const char *ext, const char *text,
-    const char *what, size_t n)
-{
-	log_info("mta %s: %s said: %d %s (in reply to %s); %zu recipient%s "
-	    "on to the next address", c->domain, c->peer, code, text, what,
-	    n, n == 1 ? "" : "s");
-	conn_last_reply(c, code, ext, what, text);
-}
-
-/*
- * Recipient k's reply in the transaction (stage mail, rcpt or data): a
- * 4xx from a server not the last one to try leaves k without a result,
- * kept for the next address (1); anything else is k's result (0).
- */
-static int
-tx_rcpt_reply(struct mconn *c, size_t k, int code, const char *ext,
-    const char *text, const char *stage)
-{
-	if (code / 100 == 4 && !c->job->res[k].done && !conn_final(c)) {
-		c->nkept++;
-		return (1);
-	}
-	sched_reply(c->job, k, code_kind(code), code, ext, text, stage);
-	return (0);
-}
-
-/* the job's recipients without a result yet */
-static size_t
-tx_undone(const struct mconn *c)
-{
-	size_t	 i, n = 0;
-
-	for (i = 0; c->job != NULL && i < c->job->n; i++)
-		if (!c->job->res[i].done)
-			n++;
-	return (n);
-}
-
 /*
  * The transaction is over, and recipients were kept (tx_rcpt_reply), or
  * it broke off before the end of data (conn_fail_desc): the others'
@@ -1752,96 +731,6 @@ tx_move_on(struct mconn *c, int quit)
 	c->moved_on = 1;
 	c->state = M_CONNECT;
 	conn_leave_addr(c);
-}
-
-/* the reply to DATA or the final dot: each recipient taken gets it */
-static void
-tx_accepted_reply(struct mconn *c, int code, const char *ext,
-    const char *text, const char *what)
-{
-	size_t	 i, n = 0;
-
-	for (i = 0; i < c->job->n; i++)
-		if (c->accepted[i])
-			n += tx_rcpt_reply(c, i, code, ext, text, "data");
-	if (n > 0)
-		tx_keep_log(c, code, ext, text, what, n);
-}
-
-static void
-tx_reply(struct mconn *c, int code, const char *text, const char *ext)
-{
-	struct rjob	*j = c->job;
-	size_t		 k = c->tx_acked++, i;
-	char		 ext4[16] = "";
-
-	if (k == 0) {
-		if (code / 100 != 2) {
-			c->mail_failed = 1;
-			for (i = 0; i < j->n; i++)
-				(void)tx_rcpt_reply(c, i, code, ext, text,
-				    "mail");
-			if (c->nkept > 0)
-				tx_keep_log(c, code, ext, text, "MAIL",
-				    c->nkept);
-		}
-	} else if (k <= j->n) {
-		if (code == 552) {
-			/*
-			 * RFC 5321 4.5.3.1.10: a 552 to RCPT is the old code
-			 * for too many recipients (452), temporary; so is its
-			 * enhanced code.  (Postfix's client keeps it a 5xx.)
-			 */
-			code = 452;
-			if (ext[0] == '5') {
-				snprintf(ext4, sizeof(ext4), "4%s", ext + 1);
-				ext = ext4;
-			}
-		}
-		if (c->mail_failed)
-			;
-		else if (code / 100 == 2) {
-			c->accepted[k - 1] = 1;
-			c->naccepted++;
-		} else if (code == 452 && c->naccepted > 0)
-			/*
-			 * Too many recipients for this transaction (RFC 5321
-			 * 4.5.3.1.10): the rest go in the next one at once
-			 * (Postfix defers them as any 4xx).  Not after none
-			 * was taken, which would never end.
-			 */
-			sched_untried(j, k - 1);
-		else if (tx_rcpt_reply(c, k - 1, code, ext, text, "rcpt"))
-			tx_keep_log(c, code, ext, text, "RCPT", 1);
-	} else {
-		/* DATA */
-		if (code == 354) {
-			if (c->naccepted == 0 || c->mail_failed) {
-				c->state = M_DOT;
-				c->body_eof = 1;
-				evbuffer_add(c->out, ".\r\n", 3);
-				want_write(c);
-				set_timeout(c, relay_dot_timeout);
-				return;
-			}
-			body_start(c);
-			return;
-		}
-		if (code / 100 == 2 || code / 100 == 3) {
-			/*
-			 * Only 354 lets the data go (RFC 5321 4.3.2): no
-			 * message was sent, and the server is out of step
-			 * with our commands.
-			 */
-			conn_fail(c, 0, "4.5.0", "unexpected reply to DATA: "
-			    "%d %s", code, text);
-			return;
-		}
-		tx_accepted_reply(c, code, ext, text, "DATA");
-		tx_rset_end(c);
-		return;
-	}
-	tx_send(c);
 }
 
 /* the reply to the final dot */
@@ -1954,43 +843,7 @@ conn_closing(struct mconn *c, int code, const char *text, const char *ext)
 	mconn_free(c);
 }
 
-/*
- * A server that greets with this host's name is this host, reached at an
- * address it does not know as its own (NAT, a load balancer): the mail
- * would loop (Postfix: "host X greeted me with my own hostname").  From
- * an MX host of the best preference (or the implicit MX) a bounce, 550
- * 5.4.6; from a less preferred one, the next address or MX.  A smart host
- * greeting so is a configuration to mend (a local MTA under this host's
- * name), not mail to return: the next address, else deferred, 4.4.6.
- * 1 if so (c is done with).
- */
-static int
-greeting_self(struct mconn *c, const char *text)
-{
-	char	 word[256], desc[800];
-	size_t	 n = strcspn(text, " \t"), h = c->addr_host[c->acur];
-
-	if (n == 0 || n >= sizeof(word) || dest_local(c))
-		return (0);
-	memcpy(word, text, n);
-	word[n] = '\0';
-	if (!mx_self(word))
-		return (0);
-	snprintf(desc, sizeof(desc), "mail for %s loops back to myself (%s "
-	    "greets with this host's name)", c->domain, c->hosts[h]);
-	log_warnx("mta %s: %s: %s", c->domain, c->peer, desc);
-	if (c->smarthost || c->hpref[h] != c->hpref[0]) {
-		conn_retry_next(c, "4.4.6", "%s", desc);
-		return (1);
-	}
-	job_fail_all(c, EV_BOUNCE, 550, "5.4.6", desc, "connect");
-	job_finish(c);
-	c->state = M_QUIT;
-	send_line(c, "QUIT");
-	return (1);
-}
-
-static void
+void
 conn_reply(struct mconn *c, int code, const char *text)
 {
 	char	 ext[16];
@@ -2258,7 +1111,7 @@ conn_alive(struct mconn *c)
 	return (0);
 }
 
-static void
+void
 conn_io(int fd, short ev, void *arg)
 {
 	struct mconn	*c = arg;

@@ -3,7 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * The SMTP client's connection, shared by mta.c (the SMTP dialogue) and
+ * The SMTP client's connection, shared by mta.c (the SMTP dialogue),
+ * mta_mx.c (the MX hosts, their addresses, the connect), mta_reply.c (the
+ * server's reply lines), mta_tx.c (the mail transaction and its body) and
  * mta_tls.c (which TLS an attempt needs, and its verdict on the peer).
  * Not for use outside relayd/.
  */
@@ -18,6 +20,10 @@
 
 #define MAX_ADDRS	16
 #define BODY_LINE	4096
+#define REPLY_LINE_MAX	1024
+/* a whole reply, its line ends counted: 64 lines of the longest kind */
+#define REPLY_BYTES_MAX	(64 * (REPLY_LINE_MAX + 2))
+#define OUT_LOW		(64 * 1024)
 
 enum mstate {
 	M_DNS, M_CONNECT, M_GREETING, M_REFUSED, M_EHLO, M_HELO, M_STARTTLS,
@@ -120,12 +126,52 @@ struct mconn {
 TAILQ_HEAD(mconnlist, mconn);
 
 /* mta.c */
+int	 mta_stopping(void);
+void	 set_timeout(struct mconn *, int);
 void	 want_write(struct mconn *);
+void	 send_line(struct mconn *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 conn_io(int, short, void *);
+void	 mconn_free(struct mconn *);
+void	 job_fail_all(struct mconn *, enum event_kind, int, const char *,
+	    const char *, const char *);
+void	 job_finish(struct mconn *);
+void	 conn_fail_desc(struct mconn *, int, const char *, const char *,
+	    ssize_t);
 void	 conn_fail(struct mconn *, int code, const char *ext,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	 conn_last_own(struct mconn *, const char *);
+void	 conn_last_reply(struct mconn *, int, const char *, const char *,
+	    const char *);
 /* before a transaction: try the next address, or give up */
 void	 conn_retry_next(struct mconn *, const char *ext, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+void	 conn_leave_addr(struct mconn *);
+void	 conn_reply(struct mconn *, int, const char *);
+
+/* mta_mx.c */
+void	 start_mx(struct mconn *);
+void	 sts_cb(const struct sts_policy *, void *);
+void	 start_literal(struct mconn *);
+void	 resolve_hosts(struct mconn *);
+int	 greeting_self(struct mconn *, const char *);
+int	 conn_final(const struct mconn *);
+void	 conn_next_addr(struct mconn *);
+void	 conn_peer(struct mconn *);
+
+/* mta_reply.c */
+void	 parse_ext(const char *, char *, size_t);
+int	 reply_line(struct mconn *, const char *, size_t, const char **);
+
+/* mta_tx.c */
+int	 body_fill(struct mconn *);
+void	 tx_start(struct mconn *);
+void	 tx_reply(struct mconn *, int, const char *, const char *);
+size_t	 tx_undone(const struct mconn *);
+void	 tx_keep_log(struct mconn *, int, const char *, const char *,
+	    const char *, size_t);
+void	 tx_accepted_reply(struct mconn *, int, const char *, const char *,
+	    const char *);
 
 /* mta_tls.c */
 int	 mtls_init(void);

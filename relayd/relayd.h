@@ -67,7 +67,7 @@ struct rjob {
 	size_t		 n;
 	size_t		*idx;		/* recipient indices */
 	struct rres	*res;
-	struct event_tls tls;		/* the connection's, set by mta.c */
+	struct event_tls tls;		/* the connection's (mta_tls.c) */
 	char		 relay[320];	/* host[ip]:port, or "none" */
 	int		 site_failed;	/* 1: no address took a session,
 					   -1: no connection tried */

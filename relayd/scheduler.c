@@ -1224,9 +1224,9 @@ sched_untried(struct rjob *j, size_t i)
 
 /*
  * The recipients of j without a result, which a server that was not the
- * last one to try deferred (mta.c): they go on to the next one in a job
- * of their own, returned, still in flight; j keeps the others, to be done
- * now (a recipient that server took is recorded at once, never sent
+ * last one to try deferred (mta_tx.c): they go on to the next one in a
+ * job of their own, returned, still in flight; j keeps the others, to be
+ * done now (a recipient that server took is recorded at once, never sent
  * again).  NULL: every recipient of j is without a result, j goes on.
  */
 struct rjob *
