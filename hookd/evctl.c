@@ -265,6 +265,25 @@ requeue_durable(int ok, void *arg)
 	free(rq);
 }
 
+/*
+ * All or none: a record that could not be written (the disk full, no
+ * memory) takes back those written before it, so that the caller keeps
+ * every record it asked for (a dead letter stays one) and none is queued
+ * twice when it asks again
+ */
+static void
+requeue_undo(struct requeue *rq, const char *name)
+{
+	struct evitem	*it;
+
+	evq_remove_file(rq->ep, name);
+	while ((it = TAILQ_FIRST(&rq->items)) != NULL) {
+		TAILQ_REMOVE(&rq->items, it, entry);
+		evq_item_done(rq->ep, it);
+	}
+	free(rq);
+}
+
 int
 events_requeue(const char *key, const json_t *records, events_durable_fn fn,
     void *arg)
@@ -299,7 +318,8 @@ events_requeue(const char *key, const json_t *records, events_durable_fn fn,
 		    -1 || (it = calloc(1, sizeof(*it))) == NULL) {
 			log_warn("events: %s/%s", ep->dir, name);
 			free(s);
-			continue;
+			requeue_undo(rq, name);
+			return (-1);
 		}
 		free(s);
 		strlcpy(it->id, record_id(r), sizeof(it->id));

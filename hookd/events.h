@@ -117,7 +117,11 @@ int	 events_retry(const char *key);
  */
 typedef int	(*events_keep_fn)(const json_t *record, void *arg);
 int	 events_take(const char *key, const char *id, events_keep_fn, void *);
-/* records queued again for one endpoint, fn(ok, arg) once durable */
+/*
+ * records queued again for one endpoint, fn(ok, arg) once durable; -1
+ * (fn never called): the endpoint is not configured, or a record could
+ * not be written, and none of them was queued
+ */
 int	 events_requeue(const char *key, const json_t *records,
 	    events_durable_fn, void *);
 size_t	 events_pending(const char *key);		/* its backlog */

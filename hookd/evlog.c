@@ -460,7 +460,7 @@ replay_step(int fd, short what, void *arg)
 	rp->queued += json_array_size(chunk);
 	rp->busy = 1;
 	if (events_requeue(rp->key, chunk, replay_durable, rp) == -1) {
-		/* the endpoint is gone */
+		/* the endpoint is gone, or the chunk could not be written */
 		json_decref(chunk);
 		rp->busy = 0;
 		replay_free(rp, "failed");
