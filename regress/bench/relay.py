@@ -74,7 +74,10 @@ def run_tracking(ctx, port, n):
     the totals and of each pair (the spread on a shared machine).  Then
     the same with every message's HTML different (distinct_off,
     distinct_on): relayd keeps the plans of the last documents it parsed,
-    which the same message reuses and different ones cannot."""
+    which the same message reuses.  The distinct ones differ by a number
+    (@SEQNUM@), as a personalised campaign's copies differ, so relayd
+    moves a kept plan to them unparsed (tracking change 6 of
+    doc/performance.md); documents whose markup differs are parsed."""
     off = os.path.join(ctx.dir, "html-off.eml")
     on = os.path.join(ctx.dir, "html-on.eml")
     size = html_message(off, FROM)
