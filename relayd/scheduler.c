@@ -280,14 +280,21 @@ dom_rate_ok(struct rdom *d)
 	return (1);
 }
 
+/* one more message in d's current sixteenth (rate_advance first) */
+static void
+rate_add(struct rdom *d)
+{
+	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
+	d->rsum++;
+}
+
 /* one more message to the domain, as dom_rate_ok just let it go */
 static void
 dom_rate_count(struct rdom *d)
 {
 	if (!d->rated)
 		return;
-	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
-	d->rsum++;
+	rate_add(d);
 	d->rated = 0;
 }
 
@@ -433,8 +440,7 @@ sender_ok(struct rmsg *m, time_t now)
 		rate_wake(d, per);
 		return (0);
 	}
-	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
-	d->rsum++;
+	rate_add(d);
 	m->counted = 1;
 	allow_save(d);
 	return (1);
@@ -489,8 +495,7 @@ sched_allow_granted(const char *domain, int per)
 	struct rdom	*d = dom_get(&gdoms, domain);
 
 	rate_advance(d, rate_slot(per), per);
-	d->rcount[d->rslot % (RATE_SLOTS + 1)]++;
-	d->rsum++;
+	rate_add(d);
 }
 
 /*
