@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -52,31 +53,56 @@ http_date(char *buf, size_t len)
  * after its status line, before it moves on.  src holds the head whole
  * (an answer's start, read once evhttp has queued it: kick).
  */
-void
-head_date(struct evbuffer *src)
+/*
+ * The head src begins with, whole and at most 8 KiB: its bytes up to the
+ * CRLF of its last field line (*n of them), or NULL
+ */
+static const char *
+head_peek(struct evbuffer *src, size_t *n)
 {
 	struct evbuffer_ptr	 end;
-	struct evbuffer		*line;
-	const char		*p, *l, *e;
-	char			 date[40];
-	size_t			 n, status_len;
 
 	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
-	if (end.pos < 0 || end.pos > 8192 ||
-	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
-		return;
-	n = end.pos + 2;
-	if (n < 13 || strncmp(p, "HTTP/1.", 7) != 0 ||
-	    (e = memmem(p, n, "\r\n", 2)) == NULL)
-		return;
-	status_len = e + 2 - p;
+	if (end.pos < 0 || end.pos > 8192)
+		return (NULL);
+	*n = end.pos + 2;
+	return ((const char *)evbuffer_pullup(src, *n));
+}
+
+/* whether a field line of head p (n bytes, head_peek's) is name (':') */
+static int
+head_has(const char *p, size_t n, const char *name)
+{
+	const char	*l, *e;
+	size_t		 k = strlen(name);
+
+	if ((e = memmem(p, n, "\r\n", 2)) == NULL)
+		return (0);
 	/* each field line after the status line, up to the blank one */
 	for (l = e + 2; l < p + n; l = e + 2) {
 		if ((e = memmem(l, p + n - l, "\r\n", 2)) == NULL)
-			return;
-		if (e - l >= 5 && strncasecmp(l, "Date:", 5) == 0)
-			return;
+			return (0);
+		if ((size_t)(e - l) >= k && strncasecmp(l, name, k) == 0)
+			return (1);
 	}
+	return (0);
+}
+
+void
+head_date(struct evbuffer *src)
+{
+	struct evbuffer		*line;
+	const char		*p, *e;
+	char			 date[40];
+	size_t			 n, status_len;
+
+	if ((p = head_peek(src, &n)) == NULL)
+		return;
+	if (n < 13 || strncmp(p, "HTTP/1.", 7) != 0 ||
+	    (e = memmem(p, n, "\r\n", 2)) == NULL ||
+	    head_has(p, n, "Date:"))
+		return;
+	status_len = e + 2 - p;
 	if ((line = evbuffer_new()) == NULL)
 		return;
 	http_date(date, sizeof(date));
@@ -98,25 +124,22 @@ head_date(struct evbuffer *src)
 void
 head_nobody(struct evbuffer *src)
 {
-	struct evbuffer_ptr	 end;
 	struct evbuffer		*head;
 	const char		*p;
 	size_t			 n, body;
 	int			 has_len;
 
-	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
-	if (end.pos < 0 || end.pos > 8192 ||
-	    (body = evbuffer_get_length(src) - (end.pos + 4)) == 0 ||
-	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
+	if ((p = head_peek(src, &n)) == NULL ||
+	    (body = evbuffer_get_length(src) - (n + 2)) == 0)
 		return;
-	n = end.pos + 2;
-	has_len = memmem(p, n, "\r\nContent-Length:", 17) != NULL;
+	has_len = head_has(p, n, "Content-Length:");
 	if ((head = evbuffer_new()) == NULL)
 		fatal("evbuffer_new");
 	/* the head up to its blank line, its length, the blank line */
 	if (evbuffer_remove_buffer(src, head, n) != (int)n)
 		fatalx("evbuffer_remove_buffer");
-	if (!has_len && evbuffer_add_printf(head, "Content-Length: %zu\r\n", body) == -1)
+	if (!has_len && evbuffer_add_printf(head,
+	    "Content-Length: %zu\r\n", body) == -1)
 		fatalx("evbuffer_add_printf");
 	evbuffer_drain(src, evbuffer_get_length(src));
 	if (evbuffer_add(head, "\r\n", 2) == -1 ||
