@@ -135,6 +135,18 @@ def personal(r, html):
     return html.replace("@RID@", "%d" % r.randint(1, 10 ** 6))
 
 
+def alternative(seq, plain_cte, plain, html_cte, html):
+    """a multipart/alternative body: the plain text (its encoding's
+    header line, or none), then the HTML in html_cte"""
+    return ('Content-Type: multipart/alternative; boundary="=_alt%d"\n\n'
+            "--=_alt%d\nContent-Type: text/plain; charset=utf-8\n"
+            "%s\n%s\n"
+            "--=_alt%d\nContent-Type: text/html; charset=utf-8\n"
+            "Content-Transfer-Encoding: %s\n\n%s\n"
+            "--=_alt%d--\n" % (seq, seq, plain_cte, plain, seq, html_cte,
+                                html, seq))
+
+
 def message(r, seq, size, html=None):
     if html is None:
         html = personal(r, html_doc(r, seq, size))
@@ -147,20 +159,10 @@ def message(r, seq, size, html=None):
     qp = quopri.encodestring(html.encode()).decode()
     b64 = base64.encodebytes(html.encode()).decode()
     if kind in (0, 1):
-        msg = hdr + (
-            'Content-Type: multipart/alternative; boundary="=_alt%d"\n\n'
-            "--=_alt%d\nContent-Type: text/plain; charset=utf-8\n"
-            "Content-Transfer-Encoding: 8bit\n\n%s\n"
-            "--=_alt%d\nContent-Type: text/html; charset=utf-8\n"
-            "Content-Transfer-Encoding: quoted-printable\n\n%s\n"
-            "--=_alt%d--\n" % (seq, seq, plain, seq, qp, seq))
+        msg = hdr + alternative(seq, "Content-Transfer-Encoding: 8bit\n",
+                                plain, "quoted-printable", qp)
     elif kind == 2:
-        msg = hdr + (
-            'Content-Type: multipart/alternative; boundary="=_alt%d"\n\n'
-            "--=_alt%d\nContent-Type: text/plain; charset=utf-8\n\n%s\n"
-            "--=_alt%d\nContent-Type: text/html; charset=utf-8\n"
-            "Content-Transfer-Encoding: base64\n\n%s\n"
-            "--=_alt%d--\n" % (seq, seq, plain, seq, b64, seq))
+        msg = hdr + alternative(seq, "", plain, "base64", b64)
     elif kind == 3:
         msg = hdr + ("Content-Type: text/html; charset=utf-8\n"
                      "Content-Transfer-Encoding: quoted-printable\n\n" + qp)
