@@ -4,8 +4,9 @@
  */
 /*
  * Internal to the configuration parser: the grammar (parse.y), its lexer
- * (parse_lex.c) and its value checks (parse_util.c); nothing else
- * includes this.
+ * (parse_lex.c), its value checks (parse_util.c), its blocks
+ * (parse_block.c) and listeners (parse_listen.c); nothing else includes
+ * this.
  */
 #ifndef MH_PARSE_H
 #define MH_PARSE_H
@@ -125,6 +126,12 @@ int		 parse_def(const struct pos *, const char *, const char *,
 void		 parse_defs_clear(void);
 void		 parse_at(const struct pos *, char *, size_t);
 const char	*parse_usage(const char *, const char *, const char *);
+/* a number times its unit; a size or time that was not a number */
+int64_t		 num_scale(int64_t, int64_t);
+struct numval	 num_err(void);
+/* a host name, checked, without a trailing dot */
+void		 hostname_copy(const struct pos *, char *, size_t,
+		    const char *);
 
 #define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */
 #define PARSE_ERRORS_MAX 25	/* errors reported before parsing stops */

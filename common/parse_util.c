@@ -1028,3 +1028,45 @@ parse_tls_policy_domain(struct config *conf, const struct pos *dp,
 	}
 	TAILQ_INSERT_TAIL(&conf->tls_policies, t, entry);
 }
+
+/*
+ * A number times its unit: NUMERR if either is bad (said), INT64_MAX if
+ * the product is too large for any setting, for its range check to say
+ * with the value as written.
+ */
+int64_t
+num_scale(int64_t n, int64_t m)
+{
+	if (n == NUMERR || m == 0)
+		return (NUMERR);
+	if (n > INT64_MAX / m)
+		return (INT64_MAX);
+	return (n * m);
+}
+
+/* a size or time that was not a number: said already */
+struct numval
+num_err(void)
+{
+	struct numval	 nv;
+
+	memset(&nv, 0, sizeof(nv));
+	nv.n = NUMERR;
+	return (nv);
+}
+
+/*
+ * A host name, as said in EHLO, the greeting and Received: without a
+ * trailing dot, which RFC 5321's Domain does not have (Postfix's
+ * reject_invalid_helo_hostname refuses "mx.example.com.")
+ */
+void
+hostname_copy(const struct pos *p, char *dst, size_t len, const char *name)
+{
+	size_t	 n;
+
+	if (parse_check_domain(p, name, "hostname") == 0 &&
+	    parse_copystr(p, dst, len, name, "hostname") == 0 &&
+	    (n = strlen(dst)) > 1 && dst[n - 1] == '.')
+		dst[n - 1] = '\0';
+}

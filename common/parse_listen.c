@@ -1,0 +1,342 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The configuration parser's listeners (parse.y): listen on ADDRESS and
+ * its flag words as the grammar reads them, the checks once a listener is
+ * read, and the pki each names, checked once the whole file is read.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "parse.h"
+#include "parse_state.h"
+
+#define perr	parse_error
+
+/* the state the grammar shares (parse_state.h) and this file's own */
+struct listener			*cur_listen;
+static struct pos		 cur_listen_pos;
+struct pos			 auth_pos;
+struct pos			 api_pos;	/* the first api listener */
+/* where a listener's pki and hostname options were (file NULL: not) */
+struct pos			 cur_listen_pki;
+struct pos			 cur_listen_hostname;
+/* where each flag word was seen (file NULL: not) */
+static struct pos		 cur_listen_words[LW_MAX];
+
+/* the pki each listener names, checked once the whole file is read */
+struct pki_ref {
+	struct pos		 pos;
+	const struct listener	*l;
+};
+static struct pki_ref		*pki_refs;
+static size_t			 npki_refs;
+
+/*
+ * ::ffff:127.0.0.1 is 127.0.0.1 seen from IPv6, which an IPv6-only socket
+ * (as the listeners' are) cannot bind: bind said "Invalid argument" at
+ * start, and the same address written as IPv4 was not a duplicate.
+ */
+static void
+listen_mapped(const struct pos *ap, const struct listener *l,
+    const char *addr)
+{
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+	char				 v4[INET_ADDRSTRLEN];
+
+	if (l->ss.ss_family != AF_INET6 ||
+	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) ||
+	    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], v4,
+	    sizeof(v4)) == NULL)
+		return;
+	perr(ap, "listen on \"%s\": an IPv4-mapped IPv6 address, which an "
+	    "IPv6 listener cannot bind; write it as %s", addr, v4);
+}
+
+void
+listen_begin(const struct pos *p, const struct pos *ap, char *addr)
+{
+	struct listener	*l, *o;
+	uint32_t	 n = 0;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("calloc");
+	l->fd = -1;
+	l->port = 25;
+	TAILQ_FOREACH(o, &conf->listeners, entry)
+		n++;
+	l->id = n;
+	cur_listen = l;
+	cur_listen_pos = *p;
+	memset(&cur_listen_pki, 0, sizeof(cur_listen_pki));
+	memset(&cur_listen_hostname, 0, sizeof(cur_listen_hostname));
+	memset(cur_listen_words, 0, sizeof(cur_listen_words));
+	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
+		perr(ap, "listen on \"%s\": not an IP address or "
+		    "localhost", addr);
+	else
+		listen_mapped(ap, l, addr);
+	parse_copystr(ap, l->addr, sizeof(l->addr), addr, "address");
+	parse_at(ap, l->addr_at, sizeof(l->addr_at));
+	free(addr);
+	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
+}
+
+/*
+ * A flag word of a listener: "tls tls" is a duplicate, and a word beside
+ * the one that includes it ("tls tls-require", "http api") says twice what
+ * the second says alone.
+ */
+void
+listen_flag(const struct pos *p, enum listen_word w)
+{
+	static const struct {
+		const char	*name;
+		int		 flags;
+		enum listen_word within;	/* the word it includes */
+	} words[LW_MAX] = {
+		{ "tls",	  LF_STARTTLS,			LW_MAX },
+		{ "tls-require",  LF_STARTTLS | LF_TLS_REQUIRE,	LW_TLS },
+		{ "smtps",	  LF_SMTPS,			LW_MAX },
+		{ "http",	  LF_HTTP,			LW_MAX },
+		{ "api",	  LF_HTTP | LF_API,		LW_HTTP },
+		{ "metrics",	  LF_HTTP | LF_METRICS,		LW_HTTP },
+		{ "auth",	  LF_AUTH,			LW_MAX },
+		{ "auth-require", LF_AUTH | LF_AUTH_REQUIRE,	LW_AUTH }
+	};
+	const struct pos	*o = NULL;
+	enum listen_word	 i, big = w;
+	char			 at[PATH_MAX + 32];
+
+	block_once(p, "listen", cur_listen->id, words[w].name);
+	cur_listen->flags |= words[w].flags;
+	if (cur_listen_words[w].file != NULL)
+		return;		/* said: duplicate */
+	cur_listen_words[w] = *p;
+	if (words[w].within != LW_MAX &&
+	    cur_listen_words[words[w].within].file != NULL)
+		o = &cur_listen_words[words[w].within];
+	for (i = 0; o == NULL && i < LW_MAX; i++) {
+		if (words[i].within == w && cur_listen_words[i].file != NULL) {
+			o = &cur_listen_words[i];
+			big = i;
+		}
+	}
+	if (o == NULL)
+		return;
+	parse_at(o, at, sizeof(at));
+	perr(p, "\"%s\" beside \"%s\" (at %s): \"%s\" includes \"%s\", "
+	    "write \"%s\" alone", words[w].name, big == w ?
+	    words[words[w].within].name : words[big].name, at, words[big].name,
+	    words[words[big].within].name, words[big].name);
+}
+
+static int
+listen_loopback(const struct listener *l)
+{
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+
+	if (l->ss.ss_family == AF_INET)
+		return ((ntohl(sin->sin_addr.s_addr) >> 24) == 127);
+	return (l->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+}
+
+/* "ADDRESS PORT" of what a listener binds: one spelling an address */
+static void
+listen_key(const struct listener *l, char *key, size_t len)
+{
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+	char				 a[INET6_ADDRSTRLEN];
+	const char			*s = NULL;
+
+	if (l->sslen != 0 && l->ss.ss_family == AF_INET)
+		s = inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+	else if (l->sslen != 0 && l->ss.ss_family == AF_INET6)
+		s = inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+	snprintf(key, len, "%s %d", s != NULL ? s : l->addr, l->port);
+}
+
+static int
+listen_wildcard(const struct listener *l)
+{
+	const struct sockaddr_in	*sin =
+	    (const struct sockaddr_in *)&l->ss;
+	const struct sockaddr_in6	*sin6 =
+	    (const struct sockaddr_in6 *)&l->ss;
+
+	if (l->ss.ss_family == AF_INET)
+		return (sin->sin_addr.s_addr == htonl(INADDR_ANY));
+	return (l->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+}
+
+/* 0.0.0.0 (::) takes its port on every address: no other listener there */
+static void
+listen_overlap(const struct pos *p, const struct listener *l)
+{
+	const struct listener	*o;
+
+	if (l->sslen == 0)
+		return;
+	TAILQ_FOREACH(o, &conf->listeners, entry) {
+		if (o == l)
+			break;
+		if (o->sslen == 0 || o->port != l->port ||
+		    o->ss.ss_family != l->ss.ss_family ||
+		    listen_wildcard(o) == listen_wildcard(l))
+			continue;
+		perr(p, "listener %s port %d overlaps listener %s port %d: "
+		    "%s takes the port on every address", l->addr, l->port,
+		    o->addr, o->port, listen_wildcard(o) ? o->addr : l->addr);
+		return;
+	}
+}
+
+/* the word written that asked for TLS (smtps, tls-require, tls) */
+static const char *
+listen_tls_word(void)
+{
+	if (cur_listen_words[LW_SMTPS].file != NULL)
+		return ("smtps");
+	if (cur_listen_words[LW_TLSREQ].file != NULL)
+		return ("tls-require");
+	return ("tls");
+}
+
+/*
+ * Where an error about a listener's word is said: at the first of these
+ * words written (a pos whose file is NULL was not), else at its listen
+ */
+static const struct pos *
+listen_word_pos(const struct pos *a, const struct pos *b)
+{
+	if (a != NULL && a->file != NULL)
+		return (a);
+	if (b != NULL && b->file != NULL)
+		return (b);
+	return (&cur_listen_pos);
+}
+
+/* the later of two words, both written */
+static const struct pos *
+listen_later(const struct pos *a, const struct pos *b)
+{
+	if (a->file == NULL)
+		return (listen_word_pos(b, NULL));
+	if (b->file == NULL || a->line > b->line ||
+	    (a->line == b->line && a->col > b->col))
+		return (a);
+	return (b);
+}
+
+void
+listen_end(void)
+{
+	struct listener	*l = cur_listen;
+	const struct pos *p = &cur_listen_pos, *w = cur_listen_words;
+	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
+	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
+
+	/* each said at the word it names, the later of two */
+	if ((l->flags & LF_SMTPS) && (l->flags & LF_STARTTLS))
+		perr(listen_later(&w[LW_SMTPS], listen_word_pos(&w[LW_TLSREQ],
+		    &w[LW_TLS])), "listener cannot be both smtps and %s",
+		    cur_listen_words[LW_TLSREQ].file != NULL ? "tls-require" :
+		    "tls");
+	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
+	if ((l->flags & LF_HTTP) && ((l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
+	    LF_AUTH)) || cur_listen_hostname.file != NULL))
+		perr(listen_later(listen_later(&w[LW_SMTPS], &w[LW_TLSREQ]),
+		    listen_later(listen_later(&w[LW_AUTH], &w[LW_AUTHREQ]),
+		    &cur_listen_hostname)),
+		    "an %s listener takes only port, tls and pki",
+		    (l->flags & LF_API) ? "api" : (l->flags & LF_METRICS) ?
+		    "metrics" : "http");
+	if ((l->flags & LF_API) && (l->flags & LF_METRICS))
+		perr(listen_later(&w[LW_API], &w[LW_METRICS]),
+		    "a listener is either api or metrics");
+	if ((l->flags & LF_API) && api_pos.file == NULL)
+		api_pos = *p;
+	if ((l->flags & LF_AUTH) && !tls)
+		perr(listen_word_pos(&w[LW_AUTHREQ], &w[LW_AUTH]),
+		    "%s on a listener without tls",
+		    cur_listen_words[LW_AUTHREQ].file != NULL ?
+		    "auth-require" : "auth");
+	if (tls && l->pki[0] == '\0' && cur_listen_pki.file == NULL)
+		perr(listen_word_pos(&w[LW_SMTPS], listen_word_pos(
+		    &w[LW_TLSREQ], &w[LW_TLS])), "%s on a listener without pki",
+		    listen_tls_word());
+	/* not plain text where a key pair was meant to be used */
+	if (!tls && cur_listen_pki.file != NULL)
+		perr(&cur_listen_pki, "pki on a listener without %s",
+		    (l->flags & LF_HTTP) ? "tls" : "tls, tls-require or smtps");
+	if ((l->flags & LF_AUTH) && tls && auth_pos.file == NULL)
+		auth_pos = *p;
+	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
+		l->sslen = 0;
+	/* API keys would cross the network in the clear */
+	if ((l->flags & LF_API) && !tls && l->sslen != 0 && !listen_loopback(l))
+		perr(p, "an api listener off loopback needs tls and a pki");
+	/* what the metrics show (addresses, URLs) stays private */
+	if ((l->flags & LF_METRICS) && !tls && l->sslen != 0 &&
+	    !listen_loopback(l))
+		perr(p, "a metrics listener off loopback needs tls and a pki");
+	listen_key(l, key, sizeof(key));
+	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
+	if (parse_def(p, "listener", key, what) == 0)
+		listen_overlap(p, l);
+	cur_listen = NULL;
+}
+
+void
+pki_ref(const struct pos *p, const struct listener *l)
+{
+	struct pki_ref	*r;
+
+	if ((r = reallocarray(pki_refs, npki_refs + 1, sizeof(*r))) == NULL)
+		fatal("reallocarray");
+	pki_refs = r;
+	pki_refs[npki_refs].pos = *p;
+	pki_refs[npki_refs].l = l;
+	npki_refs++;
+}
+
+/*
+ * The sections come in any order: a listener may name a pki defined
+ * further on, and only one defined nowhere is unknown.
+ */
+void
+pki_refs_check(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < npki_refs; i++)
+		if (config_pki(conf, pki_refs[i].l->pki) == NULL)
+			perr(&pki_refs[i].pos, "unknown pki \"%s\"",
+			    pki_refs[i].l->pki);
+	free(pki_refs);
+	pki_refs = NULL;
+	npki_refs = 0;
+}
