@@ -733,10 +733,26 @@ tx_move_on(struct mconn *c, int quit)
 	conn_leave_addr(c);
 }
 
+/*
+ * c, open and out of a transaction, takes j.  j has reached no server
+ * yet, whatever the job before it did: if every address fails it, the
+ * destination failed (conn_next_addr).
+ */
+static void
+conn_take_job(struct mconn *c, struct rjob *j)
+{
+	c->job = j;
+	c->reused = 1;
+	c->moved_on = 0;
+	tx_start(c);
+}
+
 /* the reply to the final dot */
 static void
 dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 {
+	struct rjob	*j;
+
 	if (code != 0)
 		tx_accepted_reply(c, code, ext, text, "end of data");
 	if (c->nkept > 0) {
@@ -755,9 +771,8 @@ dot_reply(struct mconn *c, int code, const char *text, const char *ext)
 	 * transaction is over, MAIL needs no RSET first (RFC 5321 4.1.1.4).
 	 * None waiting: the connection waits IDLE_SECS for one.
 	 */
-	if ((c->job = sched_next_job(c->domain)) != NULL) {
-		c->reused = 1;
-		tx_start(c);
+	if ((j = sched_next_job(c->domain)) != NULL) {
+		conn_take_job(c, j);
 		return;
 	}
 	c->state = M_IDLE;
@@ -791,9 +806,7 @@ void
 mta_reuse(struct mconn *c, struct rjob *j)
 {
 	idle_leave(c);
-	c->job = j;
-	c->reused = 1;
-	tx_start(c);
+	conn_take_job(c, j);
 }
 
 /* the idle connection that waited longest says QUIT (its slot is wanted) */
