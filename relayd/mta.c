@@ -312,6 +312,8 @@ conn_close_sock(struct mconn *c)
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->tls_done = c->authed = c->greeted = c->auth_step = 0;
 	c->dane = c->sts_on = 0;
+	/* MAX_MSGS_CONN counts the messages of one session */
+	c->nmsgs = 0;
 	ext_reset(c);
 	c->rcode = 0;
 	c->rlines = c->rbytes = 0;

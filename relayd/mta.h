@@ -92,7 +92,7 @@ struct mconn {
 	struct event_tls	 evtls;
 	/* 220 seen (smtps: after TLS) */
 	int			 greeted;
-	int			 nmsgs;
+	int			 nmsgs;		/* on this socket */
 	/* reply accumulation */
 	int			 rcode;
 	size_t			 rlines, rbytes;
