@@ -71,6 +71,12 @@ body_fill(struct mconn *c)
 		if ((n = read(c->bodyfd, buf, sizeof(buf))) == -1) {
 			if (errno == EINTR)
 				continue;
+			/* relayd's own trouble, not the server's: deferred
+			 * at once, no next address */
+			log_warn("mta %s: reading the message file",
+			    c->domain);
+			job_fail_all(c, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0",
+			    "message file read error", "data");
 			conn_fail(c, 0, "4.3.0", "message file read error");
 			return (-1);
 		}
@@ -109,10 +115,8 @@ body_start(struct mconn *c)
 {
 	c->bodyfd = queue_open_body(&c->job->msg->env, c->job->idx[0]);
 	if (c->bodyfd == -1) {
-		size_t i;
-		for (i = 0; i < c->job->n; i++)
-			sched_result(c->job, i, EV_ERROR, 0, "4.3.0",
-			    "message file missing", "data");
+		job_fail_all(c, EV_ERROR, 0, "4.3.0", "message file missing",
+		    "data");
 		conn_fail(c, 0, "4.3.0", "message file missing");
 		return;
 	}
