@@ -431,7 +431,7 @@ conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
  * "what: code text": the server's reply to what, whose text a DSN gives
  * as it came (RFC 3464 Diagnostic-Code); *at where that text starts
  */
-static void
+void
 reply_desc(char *desc, size_t len, const char *what, int code,
     const char *text, size_t *at)
 {

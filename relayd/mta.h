@@ -140,6 +140,8 @@ void	 conn_fail_desc(struct mconn *, int, const char *, const char *,
 	    ssize_t);
 void	 conn_fail(struct mconn *, int code, const char *ext,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	 reply_desc(char *, size_t, const char *, int, const char *,
+	    size_t *);
 void	 conn_last_own(struct mconn *, const char *);
 void	 conn_last_reply(struct mconn *, int, const char *, const char *,
 	    const char *);

@@ -351,19 +351,47 @@ tx_keep_log(struct mconn *c, int code, const char *ext, const char *text,
 }
 
 /*
- * Recipient k's reply in the transaction (stage mail, rcpt or data): a
- * 4xx from a server not the last one to try leaves k without a result,
- * kept for the next address (1); anything else is k's result (0).
+ * A reply of a class its command cannot have (RFC 5321 4.3.2): 3xx to
+ * MAIL, RCPT or the final dot, 2xx to DATA.  As Postfix has it (a reply
+ * status neither 4 nor 5 is a "Protocol error", 5.5.0: smtp_trouble.c
+ * vsmtp_fill_dsn), recipient k fails for good, the next server not
+ * tried; the server is at fault, not the address: no suppression.
+ */
+static void
+tx_protocol_error(struct mconn *c, size_t k, int code, const char *text,
+    const char *what, const char *stage)
+{
+	struct rres	*r = &c->job->res[k];
+	char		 desc[512], why[64];
+	size_t		 at;
+
+	if (r->done)
+		return;
+	snprintf(why, sizeof(why), "protocol error: unexpected reply to %s",
+	    what);
+	reply_desc(desc, sizeof(desc), why, code, text, &at);
+	sched_reply_at(c->job, k, EV_BOUNCE, code, "5.5.0", desc, at, stage);
+	r->protocol = 1;
+}
+
+/*
+ * Recipient k's reply to what in the transaction (stage mail, rcpt or
+ * data): a 4xx from a server not the last one to try leaves k without a
+ * result, kept for the next address (1); anything else is k's result (0).
  */
 static int
 tx_rcpt_reply(struct mconn *c, size_t k, int code, const char *ext,
-    const char *text, const char *stage)
+    const char *text, const char *what, const char *stage)
 {
 	if (code / 100 == 4 && !c->job->res[k].done && !conn_final(c)) {
 		c->nkept++;
 		return (1);
 	}
-	sched_reply(c->job, k, code_kind(code), code, ext, text, stage);
+	if (code / 100 == 3)
+		tx_protocol_error(c, k, code, text, what, stage);
+	else
+		sched_reply(c->job, k, code_kind(code), code, ext, text,
+		    stage);
 	return (0);
 }
 
@@ -388,7 +416,8 @@ tx_accepted_reply(struct mconn *c, int code, const char *ext,
 
 	for (i = 0; i < c->job->n; i++)
 		if (c->accepted[i])
-			n += tx_rcpt_reply(c, i, code, ext, text, "data");
+			n += tx_rcpt_reply(c, i, code, ext, text, what,
+			    "data");
 	if (n > 0)
 		tx_keep_log(c, code, ext, text, what, n);
 }
@@ -405,7 +434,7 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			c->mail_failed = 1;
 			for (i = 0; i < j->n; i++)
 				(void)tx_rcpt_reply(c, i, code, ext, text,
-				    "mail");
+				    "MAIL", "mail");
 			if (c->nkept > 0)
 				tx_keep_log(c, code, ext, text, "MAIL",
 				    c->nkept);
@@ -436,7 +465,8 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			 * was taken, which would never end.
 			 */
 			sched_untried(j, k - 1);
-		else if (tx_rcpt_reply(c, k - 1, code, ext, text, "rcpt"))
+		else if (tx_rcpt_reply(c, k - 1, code, ext, text, "RCPT",
+		    "rcpt"))
 			tx_keep_log(c, code, ext, text, "RCPT", 1);
 	} else {
 		/* DATA */
@@ -456,8 +486,14 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			/*
 			 * Only 354 lets the data go (RFC 5321 4.3.2): no
 			 * message was sent, and the server is out of step
-			 * with our commands.
+			 * with our commands, so the connection ends.  A 2xx
+			 * is a protocol error (tx_protocol_error); those
+			 * kept for the next address go on to it.
 			 */
+			for (i = 0; code / 100 == 2 && i < j->n; i++)
+				if (c->accepted[i])
+					tx_protocol_error(c, i, code, text,
+					    "DATA", "data");
 			conn_fail(c, 0, "4.5.0", "unexpected reply to DATA: "
 			    "%d %s", code, text);
 			return;

@@ -54,6 +54,8 @@ struct rres {
 	int		 code;
 	int		 remote;	/* code and desc: a server's reply */
 	size_t		 reply_at;	/* where in desc its text starts */
+	int		 protocol;	/* a reply out of protocol: the
+					   server's fault, no suppression */
 	char		 ext[16];
 	char		 desc[512];
 	char		 stage[16];

@@ -1350,7 +1350,8 @@ sched_job_done(struct rjob *j)
 	 */
 	for (k = 0; k < j->n; k++) {
 		res = &j->res[k];
-		if (!m->removed && !res->untried && res->kind == EV_BOUNCE &&
+		if (!m->removed && !res->untried && !res->protocol &&
+		    res->kind == EV_BOUNCE &&
 		    enhanced_suppresses(res->stage, res->ext)) {
 			outbox_sync();
 			suppress_add(m->env.rcpts[j->idx[k]].addr, NULL,
