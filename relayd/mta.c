@@ -888,14 +888,20 @@ conn_reply(struct mconn *c, int code, const char *text)
 		send_ehlo(c);
 		break;
 	case M_EHLO:
+		/*
+		 * Postfix (smtp_helo): a 421 ends the session, the next
+		 * address or MX; any other refusal (a 4xx too) says no
+		 * ESMTP here, HELO
+		 */
 		if (code / 100 == 2)
 			after_ehlo(c);
-		else if (code / 100 == 5) {
+		else if (code == 421)
+			conn_retry_reply(c, code, ext, "EHLO", text);
+		else {
 			c->state = M_HELO;
 			send_line(c, "HELO %s", relay_conf->hostname[0] ?
 			    relay_conf->hostname : "localhost");
-		} else
-			conn_retry_reply(c, code, ext, "EHLO", text);
+		}
 		break;
 	case M_HELO:
 		if (code / 100 != 2)
