@@ -238,25 +238,11 @@ inbound_files_remove(const char *id)
 static struct envelope *
 inbound_env_load(const char *id)
 {
-	char		 path[PATH_MAX], buf[256 * 1024];
-	struct envelope	*env;
-	ssize_t		 n;
-	int		 fd;
+	char	path[PATH_MAX];
 
-	if (in_path(path, sizeof(path), id, "env") == -1 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (in_path(path, sizeof(path), id, "env") == -1)
 		return (NULL);
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n <= 0 || (size_t)n == sizeof(buf) ||
-	    (env = calloc(1, sizeof(*env))) == NULL)
-		return (NULL);
-	envelope_init(env);
-	if (envelope_decode(env, buf, n) == -1) {
-		free(env);
-		return (NULL);
-	}
-	return (env);
+	return (spool_env_read(path, id));
 }
 
 /*

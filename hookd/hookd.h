@@ -21,9 +21,28 @@
  */
 #define HOOK_RETRY_AFTER_MAX	(24 * 3600)
 
+/*
+ * A queued message waiting for its next round keeps only this of each
+ * recipient; its envelope is in the spool (inbound.c, env_unload).
+ */
+struct inrcpt {
+	time_t			 next_try;
+	uint32_t		 route;
+	unsigned char		 dest;		/* enum rcpt_dest */
+	unsigned char		 state;		/* enum rcpt_state */
+};
+
 struct inmsg {
 	TAILQ_ENTRY(inmsg)	 entry;
-	struct envelope		 env;
+	/*
+	 * NULL while a queued message waits for its next round: read back
+	 * from the spool for it; rcpt holds its recipients meanwhile
+	 */
+	struct envelope		*env;
+	struct inrcpt		*rcpt;
+	char			 id[MH_MSGID_LEN];
+	time_t			 created;
+	size_t			 nrcpt;
 	int			 committed;
 	/* smtpd waits for the verdict */
 	int			 sync;
@@ -63,6 +82,10 @@ void	 spool_commit(struct envelope *, int, int64_t, uint32_t,
 /* sync mode: no commit; fd or -1 */
 int	 spool_transient(struct envelope *, int fd);
 int	 spool_update(const struct envelope *);
+/* a committed message's envelope from queue/, malloc'd; NULL: unreadable */
+struct envelope	*spool_load(const char *msgid);
+/* the envelope of message id in a file (dead.c too); NULL: not that */
+struct envelope	*spool_env_read(const char *path, const char *id);
 void	 spool_remove(const char *msgid);
 /* never committed; -1: not an id */
 int	 spool_discard(const char *msgid);

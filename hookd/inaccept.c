@@ -57,22 +57,21 @@ inbound_committed(int ok, void *arg)
 
 	if (!ok) {
 		code = enhanced_spool_error(errno, &enh, &text);
-		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
+		child_spool_result(m->reqid, m->env->id, code, enh, text, 0);
 		msgfd_close(m);
-		envelope_clear(&m->env);
-		free(m);
+		inmsg_discard(m);
 		return;
 	}
 	m->committed = 1;
 	inbound_enqueue(m);
 	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
-	    m->env.id, m->env.size, m->env.nrcpt);
-	msghist_accepted(&m->env);
+	    m->env->id, m->env->size, m->env->nrcpt);
+	msghist_accepted(m->env);
 	m->inflight++;		/* an event's callback may come at once */
-	bounce_received(&m->env);
+	bounce_received(m->env);
 	m->inflight--;
-	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env.id);
-	child_spool_result(m->reqid, m->env.id, 250, "2.0.0", ok_text, 0);
+	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env->id);
+	child_spool_result(m->reqid, m->env->id, 250, "2.0.0", ok_text, 0);
 	/*
 	 * The POSTs in the next loop pass: smtpd's messages are written at
 	 * the end of this one, so the 250s of a whole group commit leave
@@ -90,21 +89,20 @@ inbound_sync(struct inmsg *m)
 
 	/* the size: what the verdict read whole, or the file's */
 	if (m->msgbuf != NULL)
-		m->env.size = m->msglen;
-	else if (spool_transient(&m->env, m->msgfd) == -1) {
+		m->env->size = m->msglen;
+	else if (spool_transient(m->env, m->msgfd) == -1) {
 		code = enhanced_spool_error(errno, &enh, &text);
 		msgfd_close(m);
-		spool_discard(m->env.id);
-		child_spool_result(m->reqid, m->env.id, code, enh, text, 0);
-		envelope_clear(&m->env);
-		free(m);
+		spool_discard(m->env->id);
+		child_spool_result(m->reqid, m->env->id, code, enh, text, 0);
+		inmsg_discard(m);
 		return;
 	}
 	m->sync = m->transient = 1;
 	inbound_enqueue(m);
 	log_info("msgid=%s event=received mode=sync size=%zu rcpts=%zu",
-	    m->env.id, m->env.size, m->env.nrcpt);
-	msghist_accepted(&m->env);
+	    m->env->id, m->env->size, m->env->nrcpt);
+	msghist_accepted(m->env);
 	inbound_run(m);
 }
 
@@ -128,14 +126,14 @@ inbound_headers(struct inmsg *m)
 	ssize_t	 n;
 
 	if (m->msgbuf != NULL) {
-		msghdr_walk(m->msgbuf, m->msglen, inbound_field, &m->env);
+		msghdr_walk(m->msgbuf, m->msglen, inbound_field, m->env);
 		return;
 	}
 	if (m->msgfd == -1 &&
-	    (m->msgfd = spool_open_message(m->env.id, 1)) == -1)
+	    (m->msgfd = spool_open_message(m->env->id, 1)) == -1)
 		return;
 	if ((n = msghdr_read_start(m->msgfd, buf, sizeof(buf))) > 0)
-		msghdr_walk(buf, n, inbound_field, &m->env);
+		msghdr_walk(buf, n, inbound_field, m->env);
 }
 
 /* a sync-mode message is posted now, a queue-mode one committed first */
@@ -143,7 +141,7 @@ static void
 inbound_accept(struct inmsg *m)
 {
 	inbound_headers(m);
-	if (wants_sync(&m->env))
+	if (wants_sync(m->env))
 		inbound_sync(m);
 	else {
 		/*
@@ -151,7 +149,7 @@ inbound_accept(struct inmsg *m)
 		 * stays open for the first round's parse (the file keeps
 		 * its inode when it is renamed into queue/)
 		 */
-		spool_commit(&m->env, m->msgfd, m->data_size, m->data_crc,
+		spool_commit(m->env, m->msgfd, m->data_size, m->data_crc,
 		    inbound_committed, m);
 	}
 }
@@ -171,16 +169,16 @@ inbound_policy(struct inmsg *m)
 	size_t			 i;
 	int			 refuse = 0, what = 0, temp = 1, code;
 
-	for (i = 0; i < m->env.nrcpt; i++) {
-		rt = rcpt_route(&m->env.rcpts[i]);
-		if (rt == NULL || verdict_meets(&m->env, rt->require))
+	for (i = 0; i < m->env->nrcpt; i++) {
+		rt = rcpt_route(&m->env->rcpts[i]);
+		if (rt == NULL || verdict_meets(m->env, rt->require))
 			continue;
 		if (rt->require_quarantine)
-			m->env.quarantined = 1;
+			m->env->quarantined = 1;
 		else {
 			refuse = 1;
 			what |= rt->require;
-			if (!verdict_temporary(&m->env, rt->require))
+			if (!verdict_temporary(m->env, rt->require))
 				temp = 0;
 		}
 	}
@@ -190,26 +188,25 @@ inbound_policy(struct inmsg *m)
 	snprintf(text, sizeof(text), "Message %s: the recipient requires"
 	    " %s (dkim=%s, dmarc=%s)%s", temp ? "deferred" : "refused",
 	    (what & REQUIRE_DMARC) ? "DMARC pass" :
-	    "a passing DKIM signature", verdict_dkim(&m->env),
-	    m->env.dmarc_result[0] ? m->env.dmarc_result : "none",
+	    "a passing DKIM signature", verdict_dkim(m->env),
+	    m->env->dmarc_result[0] ? m->env->dmarc_result : "none",
 	    temp ? ", a DNS look-up failed for now" : "");
 	log_info("msgid=%s result=%s reason=policy: %s",
-	    m->env.id, temp ? "deferred" : "refused", text);
+	    m->env->id, temp ? "deferred" : "refused", text);
 	inbound_policy_refused();
-	for (i = 0; i < m->env.nrcpt; i++) {
-		r = &m->env.rcpts[i];
+	for (i = 0; i < m->env->nrcpt; i++) {
+		r = &m->env->rcpts[i];
 		rt = rcpt_route(r);
 		if (rt != NULL && !rt->require_quarantine &&
-		    !verdict_meets(&m->env, rt->require))
-			errcb_send(rt, &m->env, r->addr, code, text,
+		    !verdict_meets(m->env, rt->require))
+			errcb_send(rt, m->env, r->addr, code, text,
 			    strlen(text));
 	}
-	child_spool_result(m->reqid, m->env.id, code, temp ? "4.4.3" :
+	child_spool_result(m->reqid, m->env->id, code, temp ? "4.4.3" :
 	    "5.7.1", text, 0);
 	msgfd_close(m);
-	spool_discard(m->env.id);
-	envelope_clear(&m->env);
-	free(m);
+	spool_discard(m->env->id);
+	inmsg_discard(m);
 	return (-1);
 }
 
@@ -231,13 +228,13 @@ inbound_verify(struct inmsg *m)
 	size_t	 i;
 	int	 fd;
 
-	for (i = 0; i < m->env.nrcpt; i++) {
-		const struct route *rt = rcpt_route(&m->env.rcpts[i]);
+	for (i = 0; i < m->env->nrcpt; i++) {
+		const struct route *rt = rcpt_route(&m->env->rcpts[i]);
 
 		if (rt != NULL && (!rt->no_verdicts || rt->require))
 			break;
 	}
-	if (i == m->env.nrcpt) {
+	if (i == m->env->nrcpt) {
 		inbound_accept(m);
 		return;
 	}
@@ -246,11 +243,11 @@ inbound_verify(struct inmsg *m)
 	 * from it at once, without opening it again; any other way out
 	 * closes it (msgfd_close).
 	 */
-	fd = m->msgfd = spool_open_message(m->env.id, 1);
+	fd = m->msgfd = spool_open_message(m->env->id, 1);
 	if (fd == -1 ||
-	    verdict_start(fd, &m->env, inbound_verified, m) == -1) {
+	    verdict_start(fd, m->env, inbound_verified, m) == -1) {
 		/* no verdict: a route that requires one refuses */
-		log_warn("msgid=%s: cannot verify", m->env.id);
+		log_warn("msgid=%s: cannot verify", m->env->id);
 		inbound_verified(m, NULL, 0);
 	}
 }
@@ -265,31 +262,32 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal("calloc");
 	m->msgfd = -1;
-	envelope_init(&m->env);
-	if (envelope_decode(&m->env, text, len) == -1 ||
-	    strcmp(m->env.id, c->msgid) != 0 || m->env.nrcpt == 0)
+	if ((m->env = malloc(sizeof(*m->env))) == NULL)
+		fatal("malloc");
+	envelope_init(m->env);
+	if (envelope_decode(m->env, text, len) == -1 ||
+	    strcmp(m->env->id, c->msgid) != 0 || m->env->nrcpt == 0)
 		fatalx("malformed envelope from smtpd");
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].dest == DEST_RELAY)
+	for (i = 0; i < m->env->nrcpt; i++)
+		if (m->env->rcpts[i].dest == DEST_RELAY)
 			fatalx("relay recipient from smtpd");
 	/* routes, SPF and AUTH identity as authd sealed them, or nothing */
-	if (seal_envelope_check(&m->env, time(NULL),
+	if (seal_envelope_check(m->env, time(NULL),
 	    hookd_conf->session_timeout + 300, &bad) == -1) {
 		log_warnx("msgid=%s: %s from smtpd without a valid "
-		    "verdict from authd: refused", m->env.id,
+		    "verdict from authd: refused", m->env->id,
 		    bad != NULL ? bad : "SPF result");
-		spool_discard(m->env.id);
-		child_spool_result(c->reqid, m->env.id, 554, "5.7.1",
+		spool_discard(m->env->id);
+		child_spool_result(c->reqid, m->env->id, 554, "5.7.1",
 		    "Transaction refused: no verdict from authd", 0);
-		envelope_clear(&m->env);
-		free(m);
+		inmsg_discard(m);
 		return;
 	}
-	if (m->env.created == 0)
-		m->env.created = time(NULL);
+	if (m->env->created == 0)
+		m->env->created = time(NULL);
 	m->reqid = c->reqid;
 	/* the check is hookd's to record, from these (spool_commit) */
-	m->env.data_check = 0;
+	m->env->data_check = 0;
 	m->data_size = c->data_size;
 	m->data_crc = c->data_crc;
 	inbound_verify(m);

@@ -152,7 +152,7 @@ slots_max(const struct rtslots *s)
 static void
 slot_free(struct inmsg *m, size_t i)
 {
-	struct rtslots	*s = slots_of(m->env.rcpts[i].route);
+	struct rtslots	*s = slots_of(m->env->rcpts[i].route);
 	struct hold	*h;
 
 	m->slot[i] = SLOT_NONE;
@@ -192,31 +192,108 @@ slots_drop(struct inmsg *m)
 
 	if (m->slot == NULL)
 		return;
-	for (i = 0; i < m->env.nrcpt; i++) {
+	for (i = 0; i < m->env->nrcpt; i++) {
 		if (m->slot[i] != SLOT_WAIT)
 			continue;
-		s = slots_of(m->env.rcpts[i].route);
+		s = slots_of(m->env->rcpts[i].route);
 		TAILQ_FOREACH(h, &s->waiting, entry)
 			if (h->m == m && h->rcpt == i)
 				break;
 		if (h == NULL)
-			fatalx("msgid=%s: not in its route's list", m->env.id);
+			fatalx("msgid=%s: not in its route's list", m->env->id);
 		TAILQ_REMOVE(&s->waiting, h, entry);
 		free(h);
 		m->slot[i] = SLOT_NONE;
 	}
-	for (i = 0; i < m->env.nrcpt; i++)
+	for (i = 0; i < m->env->nrcpt; i++)
 		if (m->slot[i] != SLOT_NONE)
 			slot_free(m, i);
 	free(m->slot);
 	m->slot = NULL;
 }
 
+static void
+env_free(struct envelope *env)
+{
+	if (env == NULL)
+		return;
+	envelope_clear(env);
+	free(env);
+}
+
 /* m is held here, to be posted (inaccept.c) */
 void
 inbound_enqueue(struct inmsg *m)
 {
+	strlcpy(m->id, m->env->id, sizeof(m->id));
+	m->created = m->env->created;
+	m->nrcpt = m->env->nrcpt;
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
+}
+
+/* a message that never reached the queue (inaccept.c) */
+void
+inmsg_discard(struct inmsg *m)
+{
+	env_free(m->env);
+	free(m);
+}
+
+/*
+ * A queued message waits for its next round: its envelope, as just
+ * stored, goes (env_load reads it back), and only what inbound_routes()
+ * needs of its recipients stays.  Not while anything still uses it: a
+ * reply, a round, a fallback, returned mail still to classify.
+ */
+static void
+env_unload(struct inmsg *m)
+{
+	struct envelope_rcpt	*r;
+	size_t			 i;
+
+	if (m->env == NULL || m->sync || !m->committed || m->inflight > 0 ||
+	    m->parsing || m->doc != NULL || m->msgfd != -1 ||
+	    m->msgbuf != NULL)
+		return;
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->env->rcpts[i];
+		if ((m->fallback != NULL && m->fallback[i]) ||
+		    (r->dest == DEST_BOUNCE && r->state == RS_PENDING))
+			return;
+	}
+	if ((m->rcpt = calloc(m->nrcpt, sizeof(*m->rcpt))) == NULL)
+		return;		/* kept whole */
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->env->rcpts[i];
+		m->rcpt[i].next_try = r->next_try;
+		m->rcpt[i].route = r->route;
+		m->rcpt[i].dest = r->dest;
+		m->rcpt[i].state = r->state;
+	}
+	env_free(m->env);
+	m->env = NULL;
+}
+
+/* its round: the envelope back from the spool; -1: it cannot be read */
+static int
+env_load(struct inmsg *m)
+{
+	struct envelope	*env;
+
+	if (m->env != NULL)
+		return (0);
+	if ((env = spool_load(m->id)) == NULL)
+		return (-1);
+	if (env->nrcpt != m->nrcpt) {
+		log_warnx("msgid=%s: its envelope has %zu recipients, not "
+		    "%zu", m->id, env->nrcpt, m->nrcpt);
+		env_free(env);
+		return (-1);
+	}
+	m->env = env;
+	free(m->rcpt);
+	m->rcpt = NULL;
+	return (0);
 }
 
 /* a message refused by the routes' policy (inaccept.c) */
@@ -235,7 +312,8 @@ msg_free(struct inmsg *m)
 	mime_doc_free(m->doc);
 	if (m->timer != NULL)
 		event_free(m->timer);
-	envelope_clear(&m->env);
+	env_free(m->env);
+	free(m->rcpt);
 	free(m->fallback);
 	free(m);
 }
@@ -244,21 +322,21 @@ msg_free(struct inmsg *m)
 static void
 post_lasterr(struct inmsg *m, size_t i, const struct http_response *res)
 {
-	char	*le = m->env.rcpts[i].lasterr;
+	char	*le = m->env->rcpts[i].lasterr;
 
 	/* kept in the envelope (spool_update): nothing may break its lines */
 	if (res->error == HTTP_OK)
-		snprintf(le, sizeof(m->env.rcpts[i].lasterr), "HTTP %ld",
+		snprintf(le, sizeof(m->env->rcpts[i].lasterr), "HTTP %ld",
 		    res->status);
 	else
-		sanitize_text(le, sizeof(m->env.rcpts[i].lasterr),
+		sanitize_text(le, sizeof(m->env->rcpts[i].lasterr),
 		    res->errstr, SIZE_MAX, SAN_FIELD);
 }
 
 static void
 sync_reply(struct inmsg *m)
 {
-	child_spool_result(m->reqid, m->env.id, m->reply_code, m->reply_enh,
+	child_spool_result(m->reqid, m->env->id, m->reply_code, m->reply_enh,
 	    m->reply_text, m->reply_code < 300);
 	m->sync = 0;
 }
@@ -294,7 +372,7 @@ sync_verdict(struct inmsg *m, const struct http_response *res, int cls)
 		strlcpy(m->reply_enh, "2.0.0", sizeof(m->reply_enh));
 		if (text[0] == '\0')
 			snprintf(text, sizeof(text), "Ok: queued as %s",
-			    m->env.id);
+			    m->env->id);
 		break;
 	case 4:
 		m->reply_code = 550;
@@ -348,7 +426,7 @@ retry_after(struct inmsg *m, struct envelope_rcpt *r,
 	now = time(NULL);
 	ra = res->retry_after > HOOK_RETRY_AFTER_MAX ?
 	    HOOK_RETRY_AFTER_MAX : res->retry_after;
-	end = m->env.created + rt->lifetime + 1;
+	end = m->env->created + rt->lifetime + 1;
 	next = now + ra + 1;
 	if (next > end) {
 		next = end;
@@ -360,7 +438,7 @@ retry_after(struct inmsg *m, struct envelope_rcpt *r,
 	}
 	r->next_try = next;
 	log_info("msgid=%s to=<%s> retry_after=%lds wait=%llds by=%s",
-	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
 	    res->retry_after, (long long)(next - now), why);
 }
 
@@ -369,7 +447,7 @@ post_done(const struct http_response *res, void *arg)
 {
 	struct post		*p = arg;
 	struct inmsg		*m = p->msg;
-	struct envelope_rcpt	*r = &m->env.rcpts[p->rcpt];
+	struct envelope_rcpt	*r = &m->env->rcpts[p->rcpt];
 	const struct route	*rt = rcpt_route(r);
 	char			 to[MH_ADDR_MAX], url[MH_URL_MAX],
 				    lb[MH_NAME_MAX + 4];
@@ -383,7 +461,7 @@ post_done(const struct http_response *res, void *arg)
 	    (now.tv_nsec - p->sent.tv_nsec) / 1000000;
 	config_url_public(rt ? rt->url : "-", url, sizeof(url));
 	log_info("msgid=%s to=<%s> url=%s status=%ld time=%ldms attempt=%d "
-	    "result=%s%s%s%s", m->env.id, log_sanitize(to, sizeof(to),
+	    "result=%s%s%s%s", m->env->id, log_sanitize(to, sizeof(to),
 	    r->addr), url, res->error == HTTP_OK ? res->status : res->answered,
 	    ms,
 	    r->attempts + 1, cls == 2 ? "sent" : cls == 4 ? "refused" :
@@ -391,7 +469,7 @@ post_done(const struct http_response *res, void *arg)
 	    res->error == HTTP_OK ? "" : " error=\"",
 	    res->error == HTTP_OK ? "" : res->errstr,
 	    res->error == HTTP_OK ? "" : "\"");
-	ihist_post(&m->env, p->rcpt, url, res, ms, cls == 2 ? "sent" :
+	ihist_post(m->env, p->rcpt, url, res, ms, cls == 2 ? "sent" :
 	    cls == 4 ? "refused" : m->sync ? "tempfail" : "deferred");
 	r->attempts++;
 	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
@@ -403,13 +481,13 @@ post_done(const struct http_response *res, void *arg)
 	} else {
 		post_lasterr(m, p->rcpt, res);
 		if (rt != NULL)
-			error_callback(rt, &m->env, r->addr, res);
+			error_callback(rt, m->env, r->addr, res);
 		if (cls == 4 && !m->sync) {
 			/* the sender had its 250: kept, not dropped */
 			if (dead_letter(m, p->rcpt, rt, "refused") == -1) {
 				log_warnx("msgid=%s to=<%s> refused, not yet in "
 				    "the dead letters: posted again later",
-				    m->env.id, to);
+				    m->env->id, to);
 				st_retried++;
 			}
 		} else if (m->sync) {
@@ -444,9 +522,9 @@ post_body(struct inmsg *m, const struct route *rt, size_t i,
 	char	seed[64];
 
 	memset(b, 0, sizeof(*b));
-	if (m->doc == NULL || mime_doc_render(m->doc, &m->env,
-	    m->env.rcpts[i].addr, rt->format, &b->payload) == -1) {
-		log_warn("msgid=%s: render", m->env.id);
+	if (m->doc == NULL || mime_doc_render(m->doc, m->env,
+	    m->env->rcpts[i].addr, rt->format, &b->payload) == -1) {
+		log_warn("msgid=%s: render", m->env->id);
 		return (-1);
 	}
 	if (b->payload.body != NULL) {
@@ -456,10 +534,10 @@ post_body(struct inmsg *m, const struct route *rt, size_t i,
 		return (0);
 	}
 	/* written out here: the signature covers these bytes */
-	snprintf(seed, sizeof(seed), "%s-%zu-", m->env.id, i);
+	snprintf(seed, sizeof(seed), "%s-%zu-", m->env->id, i);
 	if (formdata_build(b->payload.parts, b->payload.nparts, seed,
 	    &b->form, &b->formlen, b->form_type, sizeof(b->form_type)) == -1) {
-		log_warnx("msgid=%s: form data", m->env.id);
+		log_warnx("msgid=%s: form data", m->env->id);
 		mime_payload_free(&b->payload);
 		return (-1);
 	}
@@ -472,7 +550,7 @@ post_body(struct inmsg *m, const struct route *rt, size_t i,
 static int
 post_start(struct inmsg *m, size_t i)
 {
-	struct envelope_rcpt	*r = &m->env.rcpts[i];
+	struct envelope_rcpt	*r = &m->env->rcpts[i];
 	const struct route	*rt = rcpt_route(r);
 	struct http_request	 req;
 	struct sign_headers	 sh;
@@ -482,7 +560,7 @@ post_start(struct inmsg *m, size_t i)
 	int			 rv = 0;
 
 	if (rt == NULL) {
-		log_warnx("msgid=%s: route %u is gone", m->env.id,
+		log_warnx("msgid=%s: route %u is gone", m->env->id,
 		    r->route);
 		r->state = RS_FAILED;
 		return (-1);
@@ -500,7 +578,7 @@ post_start(struct inmsg *m, size_t i)
 	req.wait_counts = m->sync;
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
-		snprintf(id, sizeof(id), "msg_%s_%zu", m->env.id, i);
+		snprintf(id, sizeof(id), "msg_%s_%zu", m->env->id, i);
 		if (sign_headers(rt->secret, id, (long)time(NULL), req.body,
 		    req.bodylen, &sh) == 0) {
 			req.extra_headers[0] = sh.id;
@@ -566,15 +644,15 @@ fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 
 	to = proc_peer[smtp ? PROC_RELAYD : PROC_PARENT];
 	if (to == NULL ||
-	    (m->fallback == NULL && (m->fallback = calloc(m->env.nrcpt,
-	    1)) == NULL) || (fd = spool_open_message(m->env.id, 0)) == -1)
+	    (m->fallback == NULL && (m->fallback = calloc(m->env->nrcpt,
+	    1)) == NULL) || (fd = spool_open_message(m->env->id, 0)) == -1)
 		return (-1);
 	memset(&req, 0, sizeof(req));
-	strlcpy(req.msgid, m->env.id, sizeof(req.msgid));
+	strlcpy(req.msgid, m->env->id, sizeof(req.msgid));
 	req.rcpt = i;
 	strlcpy(req.route, rt->pattern, sizeof(req.route));
-	strlcpy(req.sender, m->env.sender, sizeof(req.sender));
-	strlcpy(req.to, m->env.rcpts[i].addr, sizeof(req.to));
+	strlcpy(req.sender, m->env->sender, sizeof(req.sender));
+	strlcpy(req.to, m->env->rcpts[i].addr, sizeof(req.to));
 	mproc_compose(to, smtp ? IMSG_FALLBACK_SMTP : IMSG_FALLBACK_MAILDIR,
 	    0, fd, &req, sizeof(req));
 	m->fallback[i] = 1;
@@ -589,12 +667,12 @@ dead_letter(struct inmsg *m, size_t i, const struct route *rt,
 	char	url[MH_URL_MAX], to[MH_ADDR_MAX];
 
 	config_url_public(rt ? rt->url : "-", url, sizeof(url));
-	if (dead_inbound(&m->env, i, url, reason) == -1)
+	if (dead_inbound(m->env, i, url, reason) == -1)
 		return (-1);
-	m->env.rcpts[i].state = RS_FAILED;
+	m->env->rcpts[i].state = RS_FAILED;
 	st_failed++;
-	log_info("msgid=%s to=<%s> url=%s result=dead reason=%s", m->env.id,
-	    log_sanitize(to, sizeof(to), m->env.rcpts[i].addr), url, reason);
+	log_info("msgid=%s to=<%s> url=%s result=dead reason=%s", m->env->id,
+	    log_sanitize(to, sizeof(to), m->env->rcpts[i].addr), url, reason);
 	return (0);
 }
 
@@ -608,16 +686,16 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 {
 	const struct route	*rt = rcpt_route(r);
 	char			 to[MH_ADDR_MAX], lb[MH_NAME_MAX + 4];
-	size_t			 i = r - m->env.rcpts;
+	size_t			 i = r - m->env->rcpts;
 
 	if (m->fallback != NULL && m->fallback[i])
 		return (2);
-	if (m->sync || (rt != NULL && now - m->env.created <= rt->lifetime))
+	if (m->sync || (rt != NULL && now - m->env->created <= rt->lifetime))
 		return (0);
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s",
-	    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
-	ihist_expired(&m->env, r - m->env.rcpts, rt == NULL ? "route gone" :
+	ihist_expired(m->env, r - m->env->rcpts, rt == NULL ? "route gone" :
 	    "lifetime over");
 	metrics_inc(M_INBOUND_MESSAGES, route_label(rt, lb, sizeof(lb)),
 	    "expired");
@@ -640,31 +718,31 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 	char			 to[MH_ADDR_MAX];
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->env.id, res->msgid) == 0)
+		if (strcmp(m->id, res->msgid) == 0)
 			break;
-	if (m == NULL || res->rcpt >= m->env.nrcpt || m->fallback == NULL ||
-	    !m->fallback[res->rcpt])
+	if (m == NULL || m->env == NULL || res->rcpt >= m->env->nrcpt ||
+	    m->fallback == NULL || !m->fallback[res->rcpt])
 		fatalx("FALLBACK_RES from %s for no request (%s)",
 		    smtp ? "relayd" : "parent", res->msgid);
 	m->fallback[res->rcpt] = 0;
-	r = &m->env.rcpts[res->rcpt];
+	r = &m->env->rcpts[res->rcpt];
 	if (res->ok && smtp && !envelope_id_ok(res->name))
 		fatalx("FALLBACK_RES from relayd: not a queue id");
 	if (res->ok) {
 		r->state = RS_DONE;
 		if (smtp)
 			log_info("msgid=%s to=<%s> result=fallback smtp "
-			    "queued_as=%s", m->env.id, log_sanitize(to,
+			    "queued_as=%s", m->env->id, log_sanitize(to,
 			    sizeof(to), r->addr), res->name);
 		else
 			log_info("msgid=%s to=<%s> result=fallback maildir=%s",
-			    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+			    m->env->id, log_sanitize(to, sizeof(to), r->addr),
 			    res->name);
-		ihist_fallback(&m->env, res->rcpt, smtp ? "smtp" : "maildir",
+		ihist_fallback(m->env, res->rcpt, smtp ? "smtp" : "maildir",
 		    res->name);
 	} else {
 		log_warnx("msgid=%s to=<%s> fallback %s failed: %s",
-		    m->env.id, log_sanitize(to, sizeof(to), r->addr),
+		    m->env->id, log_sanitize(to, sizeof(to), r->addr),
 		    smtp ? "smtp" : "maildir", res->error);
 		if (dead_letter(m, res->rcpt, rcpt_route(r), "fallback-failed")
 		    == -1)
@@ -686,7 +764,7 @@ rcpt_due(const struct envelope_rcpt *r, time_t now)
 static int
 rcpt_round(const struct inmsg *m, size_t i, time_t now)
 {
-	return (rcpt_due(&m->env.rcpts[i], now) && (m->sync ||
+	return (rcpt_due(&m->env->rcpts[i], now) && (m->sync ||
 	    (m->slot != NULL && m->slot[i] == SLOT_ROUND)));
 }
 
@@ -701,17 +779,17 @@ slots_take(struct inmsg *m, time_t now)
 	size_t		 i;
 	int		 n = 0;
 
-	if (m->slot == NULL && (m->slot = calloc(m->env.nrcpt, 1)) == NULL)
+	if (m->slot == NULL && (m->slot = calloc(m->env->nrcpt, 1)) == NULL)
 		fatal("calloc");
-	for (i = 0; i < m->env.nrcpt; i++) {
+	for (i = 0; i < m->env->nrcpt; i++) {
 		/* at the fallback: no POST */
-		if (!rcpt_due(&m->env.rcpts[i], now) ||
+		if (!rcpt_due(&m->env->rcpts[i], now) ||
 		    (m->fallback != NULL && m->fallback[i])) {
 			if (m->slot[i] == SLOT_CALLED)
 				slot_free(m, i);
 			continue;
 		}
-		s = slots_of(m->env.rcpts[i].route);
+		s = slots_of(m->env->rcpts[i].route);
 		if (m->slot[i] == SLOT_WAIT)
 			continue;
 		if (m->slot[i] == SLOT_NONE) {
@@ -740,9 +818,9 @@ slots_round_end(struct inmsg *m)
 
 	if (m->slot == NULL)
 		return;
-	for (i = 0; i < m->env.nrcpt; i++)
+	for (i = 0; i < m->env->nrcpt; i++)
 		if (m->slot[i] == SLOT_ROUND || (m->slot[i] == SLOT_CALLED &&
-		    (paused || m->env.rcpts[i].state != RS_PENDING)))
+		    (paused || m->env->rcpts[i].state != RS_PENDING)))
 			slot_free(m, i);
 }
 
@@ -754,12 +832,12 @@ round_formats(const struct inmsg *m, time_t now)
 	size_t			 i;
 	int			 f = -1;
 
-	for (i = 0; i < m->env.nrcpt; i++) {
+	for (i = 0; i < m->env->nrcpt; i++) {
 		if (!rcpt_round(m, i, now))
 			continue;
 		if (f == -1)
 			f = 0;
-		if ((rt = rcpt_route(&m->env.rcpts[i])) == NULL)
+		if ((rt = rcpt_route(&m->env->rcpts[i])) == NULL)
 			continue;
 		if (rt->format == FORMAT_JSON)
 			f |= MIME_WANT_JSON;
@@ -804,20 +882,20 @@ over_limit(struct inmsg *m, const char *what, time_t now)
 
 	limit_text(what, text, sizeof(text));
 	if (!m->sync) {
-		log_warnx("msgid=%s result=truncated limit=%s: %s", m->env.id,
+		log_warnx("msgid=%s result=truncated limit=%s: %s", m->env->id,
 		    what, text);
 		return (0);
 	}
 	log_info("msgid=%s result=refused reason=limit limit=%s: %s",
-	    m->env.id, what, text);
-	for (i = 0; i < m->env.nrcpt; i++) {
-		r = &m->env.rcpts[i];
+	    m->env->id, what, text);
+	for (i = 0; i < m->env->nrcpt; i++) {
+		r = &m->env->rcpts[i];
 		if (!rcpt_due(r, now))
 			continue;
 		r->state = RS_FAILED;
 		st_failed++;
 		if ((rt = rcpt_route(r)) != NULL)
-			errcb_send(rt, &m->env, r->addr, 552, text,
+			errcb_send(rt, m->env, r->addr, 552, text,
 			    strlen(text));
 	}
 	m->worst = 4;
@@ -838,7 +916,7 @@ inbound_parsed(struct mime_doc *doc, void *arg)
 	m->inflight--;
 	if (doc == NULL) {
 		/* sync: 451; queue: the next round tries again */
-		log_warn("msgid=%s: render", m->env.id);
+		log_warn("msgid=%s: render", m->env->id);
 		inbound_schedule(m);
 		return;
 	}
@@ -860,8 +938,8 @@ inbound_parse(struct inmsg *m, int fd, int formats)
 	struct mime_limits	 lim;
 	char			*ar = NULL;
 
-	if (m->env.auth_checked &&
-	    (ar = verdict_ar_header(&m->env, "\r\n")) == NULL)
+	if (m->env->auth_checked &&
+	    (ar = verdict_ar_header(m->env, "\r\n")) == NULL)
 		return (-1);
 	lim.parts = hookd_conf->mime_parts;
 	lim.depth = hookd_conf->mime_depth;
@@ -872,7 +950,7 @@ inbound_parse(struct inmsg *m, int fd, int formats)
 	 * a sync message is the file's (spool_transient)
 	 */
 	if (mimejob_submit(fd, m->msgbuf, m->msgbuf != NULL ? m->msglen :
-	    m->transient ? m->env.size : SIZE_MAX, ar, &lim, formats,
+	    m->transient ? m->env->size : SIZE_MAX, ar, &lim, formats,
 	    inbound_parsed, m) == -1) {
 		free(ar);
 		return (-1);
@@ -896,6 +974,11 @@ inbound_run(struct inmsg *m)
 
 	if (m->parsing)
 		return;		/* inbound_parsed() comes back */
+	if (env_load(m) == -1) {
+		/* the next round tries again */
+		inbound_timer(m, retry_base());
+		return;
+	}
 	if (paused && !m->sync) {
 		msgfd_close(m);		/* kept for no round that waits */
 		inbound_schedule(m);
@@ -909,18 +992,18 @@ inbound_run(struct inmsg *m)
 	if (m->doc == NULL && (formats = round_formats(m, now)) != -1) {
 		/* the file may still be open from the verdict (a sync
 		 * message, or a queue-mode one's first round) */
-		fd = m->msgfd != -1 ? m->msgfd : spool_open_message(m->env.id,
+		fd = m->msgfd != -1 ? m->msgfd : spool_open_message(m->env->id,
 		    m->transient);
 		m->msgfd = -1;
 		if (fd == -1) {
 			/* sync: 451; queue: the next round tries again */
-			log_warn("msgid=%s: open", m->env.id);
+			log_warn("msgid=%s: open", m->env->id);
 			inbound_schedule(m);
 			return;
 		}
 		if (inbound_parse(m, fd, formats) == 0)
 			return;
-		log_warn("msgid=%s: render", m->env.id);
+		log_warn("msgid=%s: render", m->env->id);
 		close(fd);
 		msgfd_close(m);		/* the verdict's copy too */
 		inbound_schedule(m);
@@ -928,8 +1011,8 @@ inbound_run(struct inmsg *m)
 	}
 	msgfd_close(m);
 	m->inflight++;		/* no answer may finish m during the loop */
-	for (i = 0; i < m->env.nrcpt; i++) {
-		struct envelope_rcpt *r = &m->env.rcpts[i];
+	for (i = 0; i < m->env->nrcpt; i++) {
+		struct envelope_rcpt *r = &m->env->rcpts[i];
 
 		if (!rcpt_round(m, i, now) || lifetime_over(m, r, now) != 0)
 			continue;
@@ -964,16 +1047,16 @@ inbound_schedule(struct inmsg *m)
 			    sizeof(m->reply_text));
 		}
 		sync_reply(m);
-		msghist_done(&m->env, 0);
+		msghist_done(m->env, 0);
 		if (m->transient)
-			spool_discard_later(m->env.id);
+			spool_discard_later(m->env->id);
 		else
-			spool_remove(m->env.id);
+			spool_remove(m->env->id);
 		msg_free(m);
 		return;
 	}
-	for (i = 0; i < m->env.nrcpt; i++) {
-		struct envelope_rcpt *r = &m->env.rcpts[i];
+	for (i = 0; i < m->env->nrcpt; i++) {
+		struct envelope_rcpt *r = &m->env->rcpts[i];
 
 		/* returned mail not done yet (an unsubscribe at relayd) */
 		if (r->dest == DEST_BOUNCE && r->state == RS_PENDING)
@@ -1007,15 +1090,17 @@ inbound_schedule(struct inmsg *m)
 		pending++;
 	}
 	if (pending == 0 && waiting == 0) {
-		log_info("msgid=%s event=done rcpts=%zu", m->env.id,
-		    m->env.nrcpt);
-		msghist_done(&m->env, 0);
-		spool_remove(m->env.id);
+		log_info("msgid=%s event=done rcpts=%zu", m->env->id,
+		    m->env->nrcpt);
+		msghist_done(m->env, 0);
+		spool_remove(m->env->id);
 		msg_free(m);
 		return;
 	}
-	if (spool_update(&m->env) == -1)
-		log_warnx("msgid=%s: cannot store progress", m->env.id);
+	if (spool_update(m->env) == -1)
+		log_warnx("msgid=%s: cannot store progress", m->env->id);
+	else if (!called && (pending == 0 || next > now))
+		env_unload(m);	/* as stored: read back for its round */
 	if (pending == 0)
 		return;		/* inbound_unsubscribed(), slot_free() come back */
 	inbound_timer(m, called || next <= now ? 0 : next - now);
@@ -1030,17 +1115,16 @@ inbound_recovered(struct envelope *env)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal("calloc");
 	m->msgfd = -1;
-	m->env = *env;
-	free(env);
+	m->env = env;
 	m->committed = 1;
-	TAILQ_INSERT_TAIL(&msgs, m, entry);
+	inbound_enqueue(m);
 	/* due now: the outage may have been long */
-	for (i = 0; i < m->env.nrcpt; i++)
-		m->env.rcpts[i].next_try = 0;
-	log_info("msgid=%s event=recovered rcpts=%zu", m->env.id,
-	    m->env.nrcpt);
+	for (i = 0; i < m->env->nrcpt; i++)
+		m->env->rcpts[i].next_try = 0;
+	log_info("msgid=%s event=recovered rcpts=%zu", m->env->id,
+	    m->env->nrcpt);
 	m->inflight++;		/* an event's callback may come at once */
-	bounce_received(&m->env);
+	bounce_received(m->env);
 	m->inflight--;
 	inbound_run(m);
 }
@@ -1053,18 +1137,19 @@ inbound_returned(const char *msgid, size_t idx)
 	struct envelope_rcpt	*r;
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->env.id, msgid) == 0)
+		if (strcmp(m->id, msgid) == 0)
 			break;
-	if (m == NULL || idx >= m->env.nrcpt)
+	/* no envelope: no returned mail waits (env_unload) */
+	if (m == NULL || m->env == NULL || idx >= m->env->nrcpt)
 		return;
-	r = &m->env.rcpts[idx];
+	r = &m->env->rcpts[idx];
 	if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
 		return;
 	r->state = RS_DONE;
 	/* a recipient of a route still to post: its round stores this */
-	for (idx = 0; idx < m->env.nrcpt; idx++)
-		if (m->env.rcpts[idx].dest == DEST_ROUTE &&
-		    m->env.rcpts[idx].state == RS_PENDING)
+	for (idx = 0; idx < m->env->nrcpt; idx++)
+		if (m->env->rcpts[idx].dest == DEST_ROUTE &&
+		    m->env->rcpts[idx].state == RS_PENDING)
 			return;
 	if (m->inflight == 0)
 		inbound_schedule(m);
@@ -1077,9 +1162,10 @@ inbound_unsubscribed(const char *msgid, const char *local)
 	struct inmsg	*m;
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->env.id, msgid) == 0)
+		if (strcmp(m->id, msgid) == 0)
 			break;
-	if (m == NULL || !bounce_unsubscribed(&m->env, local)) {
+	if (m == NULL || m->env == NULL ||
+	    !bounce_unsubscribed(m->env, local)) {
 		log_debug("msgid=%s: unsubscribe acknowledged twice",
 		    msgid);
 		return;
@@ -1138,8 +1224,8 @@ inbound_metrics(json_t *samples)
 	size_t		 n = 0;
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (m->committed && (n++ == 0 || m->env.created < oldest))
-			oldest = m->env.created;
+		if (m->committed && (n++ == 0 || m->created < oldest))
+			oldest = m->created;
 	metrics_queue(samples, "inbound", n, oldest);
 }
 
@@ -1150,7 +1236,7 @@ inbound_init(void)
 }
 
 static json_t *
-inmsg_json(const struct inmsg *m, int full)
+env_json(const struct envelope *env, int full)
 {
 	const struct envelope_rcpt	*r;
 	const struct route		*rt;
@@ -1158,8 +1244,8 @@ inmsg_json(const struct inmsg *m, int full)
 	json_t				*a = json_array(), *o;
 	size_t				 i;
 
-	for (i = 0; i < m->env.nrcpt; i++) {
-		r = &m->env.rcpts[i];
+	for (i = 0; i < env->nrcpt; i++) {
+		r = &env->rcpts[i];
 		rt = rcpt_route(r);
 		config_url_public(rt ? rt->url : "", url, sizeof(url));
 		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:s, "
@@ -1169,18 +1255,34 @@ inmsg_json(const struct inmsg *m, int full)
 		    "next_try", (json_int_t)r->next_try, "url", url,
 		    "last_error", r->lasterr));
 	}
-	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", m->env.id,
-	    "queue", "inbound", "sender", m->env.sender,
-	    "created", (json_int_t)m->env.created,
-	    "size", (json_int_t)m->env.size, "recipients", a);
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", env->id,
+	    "queue", "inbound", "sender", env->sender,
+	    "created", (json_int_t)env->created,
+	    "size", (json_int_t)env->size, "recipients", a);
 	if (full && o != NULL) {
 		json_object_set_new(o, "message_id",
-		    json_string(m->env.message_id));
-		json_object_set_new(o, "subject", json_string(m->env.subject));
-		json_object_set_new(o, "helo", json_string(m->env.helo));
+		    json_string(env->message_id));
+		json_object_set_new(o, "subject", json_string(env->subject));
+		json_object_set_new(o, "helo", json_string(env->helo));
 		json_object_set_new(o, "remote_ip",
-		    json_string(m->env.remote_ip));
+		    json_string(env->remote_ip));
 	}
+	return (o);
+}
+
+/* a message waiting for its round: its envelope read from the spool */
+static json_t *
+inmsg_json(const struct inmsg *m, int full)
+{
+	struct envelope	*env;
+	json_t		*o;
+
+	if (m->env != NULL)
+		return (env_json(m->env, full));
+	if ((env = spool_load(m->id)) == NULL)
+		return (NULL);
+	o = env_json(env, full);
+	env_free(env);
 	return (o);
 }
 
@@ -1190,7 +1292,7 @@ inbound_live(void (*add)(const char *))
 	struct inmsg	*m;
 
 	TAILQ_FOREACH(m, &msgs, entry)
-		add(m->env.id);
+		add(m->id);
 }
 
 /*
@@ -1205,7 +1307,7 @@ inbound_queue(const char *id)
 
 	if (id != NULL) {
 		TAILQ_FOREACH(m, &msgs, entry)
-			if (m->committed && strcmp(m->env.id, id) == 0)
+			if (m->committed && strcmp(m->id, id) == 0)
 				return (inmsg_json(m, 1));
 		return (NULL);
 	}
@@ -1216,40 +1318,76 @@ inbound_queue(const char *id)
 	return (a);
 }
 
+/* recipient i of m as the scheduler keeps it, envelope or not */
+static void
+inrcpt_get(const struct inmsg *m, size_t i, struct inrcpt *ir)
+{
+	const struct envelope_rcpt	*r;
+
+	if (m->env == NULL) {
+		*ir = m->rcpt[i];
+		return;
+	}
+	r = &m->env->rcpts[i];
+	ir->next_try = r->next_try;
+	ir->route = r->route;
+	ir->dest = r->dest;
+	ir->state = r->state;
+}
+
+/* the last error of recipient i of m, read from the spool if need be */
+static void
+lasterr_get(const struct inmsg *m, size_t i, char *buf, size_t len)
+{
+	struct envelope	*env;
+
+	buf[0] = '\0';
+	if (m->env != NULL)
+		strlcpy(buf, m->env->rcpts[i].lasterr, len);
+	else if ((env = spool_load(m->id)) != NULL) {
+		if (i < env->nrcpt)
+			strlcpy(buf, env->rcpts[i].lasterr, len);
+		env_free(env);
+	}
+}
+
 /* show hooks: each route's URL with what waits for it */
 json_t *
 inbound_routes(void)
 {
 	const struct route		*rt;
-	const struct inmsg		*m;
-	const struct envelope_rcpt	*r;
-	const char			*lasterr;
-	char				 url[MH_URL_MAX];
+	const struct inmsg		*m, *om;
+	struct inrcpt			 r;
+	char				 url[MH_URL_MAX], lasterr[160];
 	json_t				*a;
 	time_t				 oldest, next;
-	size_t				 i, backlog;
+	size_t				 i, oi, backlog;
 
 	if ((a = json_array()) == NULL || hookd_conf == NULL)
 		return (a);
 	TAILQ_FOREACH(rt, &hookd_conf->routes, entry) {
-		backlog = 0;
+		backlog = oi = 0;
 		oldest = next = 0;
-		lasterr = "";
+		om = NULL;
 		TAILQ_FOREACH(m, &msgs, entry)
-			for (i = 0; i < m->env.nrcpt; i++) {
-				r = &m->env.rcpts[i];
-				if (!m->committed || r->dest != DEST_ROUTE ||
-				    r->route != rt->id ||
-				    r->state != RS_PENDING)
+			for (i = 0; i < m->nrcpt; i++) {
+				inrcpt_get(m, i, &r);
+				if (!m->committed || r.dest != DEST_ROUTE ||
+				    r.route != rt->id ||
+				    r.state != RS_PENDING)
 					continue;
 				backlog++;
-				if (oldest == 0 || m->env.created < oldest) {
-					oldest = m->env.created;
-					lasterr = r->lasterr;
+				if (oldest == 0 || m->created < oldest) {
+					oldest = m->created;
+					om = m;
+					oi = i;
 				}
-				if (next == 0 || r->next_try < next)
-					next = r->next_try;
+				if (next == 0 || r.next_try < next)
+					next = r.next_try;
 			}
+		lasterr[0] = '\0';
+		if (om != NULL)
+			lasterr_get(om, oi, lasterr, sizeof(lasterr));
 		config_url_public(rt->url, url, sizeof(url));
 		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,"
 		    "s:I}", "route", rt->pattern[0] ? rt->pattern : "*",

@@ -19,6 +19,7 @@ struct route;
 /* inbound.c */
 const struct route *rcpt_route(const struct envelope_rcpt *);
 void	 msgfd_close(struct inmsg *);
+void	 inmsg_discard(struct inmsg *);	/* never enqueued */
 void	 inbound_enqueue(struct inmsg *);
 void	 inbound_run(struct inmsg *);
 void	 inbound_timer(struct inmsg *, time_t);

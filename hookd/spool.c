@@ -368,6 +368,66 @@ data_matches(const struct envelope *env)
 	    env->data_check));
 }
 
+/* the envelope of message id in text, malloc'd; NULL: not that */
+static struct envelope *
+envelope_parse(const char *text, size_t len, const char *id)
+{
+	struct envelope	*env;
+
+	if ((env = calloc(1, sizeof(*env))) == NULL)
+		fatal("calloc");
+	envelope_init(env);
+	if (envelope_decode(env, text, len) == -1 ||
+	    strcmp(env->id, id) != 0) {
+		envelope_clear(env);
+		free(env);
+		return (NULL);
+	}
+	return (env);
+}
+
+/*
+ * The envelope of message id in the file path, malloc'd; NULL: the file
+ * cannot be read (errno) or is not that envelope (envelope_error(), ""
+ * for another id)
+ */
+struct envelope *
+spool_env_read(const char *path, const char *id)
+{
+	struct envelope	*env;
+	char		*text;
+	size_t		 len;
+
+	if ((text = read_small(path, &len)) == NULL)
+		return (NULL);
+	env = envelope_parse(text, len, id);
+	free(text);
+	return (env);
+}
+
+/*
+ * A queued message's envelope, as its last spool_update() wrote it: the
+ * inbound queue keeps none in memory while a message waits (inbound.c)
+ */
+struct envelope *
+spool_load(const char *msgid)
+{
+	char		 path[MH_PATH_MAX + 64];
+	struct envelope	*env;
+
+	if (!envelope_id_ok(msgid))
+		return (NULL);
+	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
+	errno = 0;
+	if ((env = spool_env_read(path, msgid)) == NULL && errno != 0)
+		log_warn("msgid=%s: envelope %s", msgid, path);
+	else if (env == NULL)
+		log_warnx("msgid=%s: envelope %s not understood: %s", msgid,
+		    path, envelope_error()[0] != '\0' ? envelope_error() :
+		    "id");
+	return (env);
+}
+
 static void
 recover_one(const char *name, void (*cb)(struct envelope *))
 {
@@ -396,16 +456,11 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 		free(text);
 		return;
 	}
-	if ((env = calloc(1, sizeof(*env))) == NULL)
-		fatal("calloc");
-	envelope_init(env);
-	if (envelope_decode(env, text, len) == -1 ||
-	    strcmp(env->id, id) != 0) {
+	if ((env = envelope_parse(text, len, id)) == NULL)
 		log_warnx("spool: %s: envelope %s not understood: corrupt, "
 		    "or written by a newer mailhookd; left in place", path,
 		    envelope_error()[0] != '\0' ? envelope_error() : "id");
-		free(env);
-	} else if (!data_matches(env)) {
+	else if (!data_matches(env)) {
 		/* a commit a crash cut short before its flush: no 250 */
 		log_warnx("spool: %s: data does not match its envelope "
 		    "(never committed), removed", id);
