@@ -126,6 +126,36 @@ atext(unsigned char c)
 }
 
 /*
+ * A Quoted-string local part (RFC 5321 4.1.2): qtextSMTP, printable
+ * ASCII but '"' and '\\' (and, with SMTPUTF8, UTF-8 the caller has
+ * checked), and quoted-pairSMTP, '\\' and a printable ASCII character.
+ * A recipient's may not hold '%' or '!', quoted or not: the relay hacks
+ * are refused however they are written.  *atp is the index of the '@'
+ * after the closing quote.
+ */
+static int
+quoted_local(const char *addr, int sender, size_t *atp)
+{
+	const unsigned char	*p = (const unsigned char *)addr;
+	size_t			 i;
+
+	for (i = 1; p[i] != '"'; i++) {
+		if (p[i] == '\\' && p[++i] >= 0x80)
+			return (ADDR_SYNTAX);
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return (ADDR_SYNTAX);
+		if (!sender && (p[i] == '%' || p[i] == '!'))
+			return (ADDR_RELAY);
+	}
+	if (i == 1 || p[i + 1] != '@')
+		return (ADDR_SYNTAX);
+	if (i + 1 > 64)
+		return (ADDR_LENGTH);
+	*atp = i + 1;
+	return (ADDR_OK);
+}
+
+/*
  * is addr an acceptable mailbox?  returns enum addr_err.  '%' and '!'
  * are atext (RFC 5321 4.1.2), but in a recipient they are the old relay
  * hacks (user%host@relay, host!user@relay) that a downstream MTA may
@@ -137,7 +167,7 @@ addr_valid(const char *addr, int utf8, int sender)
 {
 	const unsigned char	*p = (const unsigned char *)addr, *at;
 	size_t			 len = strlen(addr), i;
-	int			 eight = 0;
+	int			 eight = 0, e;
 
 	if (len == 0)
 		return (ADDR_EMPTY);
@@ -158,14 +188,9 @@ addr_valid(const char *addr, int utf8, int sender)
 	if (p[0] == '@')
 		return (ADDR_ROUTE);
 	if (p[0] == '"') {
-		/* quoted local part: accepted only without specials */
-		for (i = 1; i < len && p[i] != '"'; i++)
-			if (strchr(sender ? "@\\:,<>[]" : "@%!\\:,<>[]",
-			    p[i]) != NULL)
-				return (ADDR_QUOTED);
-		if (i >= len || i == 1 || i > 65 || p[i + 1] != '@')
-			return (ADDR_QUOTED);
-		at = p + i + 1;
+		if ((e = quoted_local(addr, sender, &i)) != ADDR_OK)
+			return (e);
+		at = p + i;
 	} else {
 		for (i = 0; i < len && p[i] != '@'; i++) {
 			if (p[i] == '%' || p[i] == '!') {

@@ -17,7 +17,6 @@ enum addr_err {
 	ADDR_SYNTAX,		/* 501 5.1.7 / 5.1.3 */
 	ADDR_ROUTE,		/* source route: 553 5.1.3 */
 	ADDR_RELAY,		/* % or ! in a recipient: 553 5.1.3 */
-	ADDR_QUOTED,		/* quoted local part with specials: 553 5.1.3 */
 	ADDR_8BIT,		/* non-ASCII without SMTPUTF8: 553 5.6.7 */
 	ADDR_LENGTH,		/* too long: 501 5.1.3 */
 	ADDR_EMPTY		/* <> where not allowed */

@@ -120,18 +120,29 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	if (verp_idn(rcpt, at, dom, sizeof(dom), mrcpt, sizeof(mrcpt)) == -1 ||
 	    verp_mac(key, msgid, mrcpt, mac) == -1)
 		return (-1);
-	n = snprintf(buf, len, VERP_PREFIX "%s-%s-%.*s=%s@%s", msgid, mac,
-	    (int)(at - rcpt), rcpt, dom, bounce_domain);
+	/* a quoted local part: the return path's is quoted around it all */
+	if (rcpt[0] == '"' && at - rcpt > 2 && at[-1] == '"')
+		n = snprintf(buf, len, "\"" VERP_PREFIX "%s-%s-%.*s=%s\"@%s",
+		    msgid, mac, (int)(at - rcpt - 2), rcpt + 1, dom,
+		    bounce_domain);
+	else
+		n = snprintf(buf, len, VERP_PREFIX "%s-%s-%.*s=%s@%s", msgid,
+		    mac, (int)(at - rcpt), rcpt, dom, bounce_domain);
 	if (n < 0 || (size_t)n >= len)
 		return (-1);
 	return (0);
 }
 
-/* local=domain between local and at, as local@domain in rcpt: 0 or -1 */
+/*
+ * local=domain between local and at, as local@domain in rcpt ("local"@
+ * domain if quoted: the return path's local part was): 0 or -1
+ */
 static int
-verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
+verp_rcpt(const char *local, const char *at, int quoted, char *rcpt,
+    size_t rcptlen)
 {
 	const char	*eq, *p;
+	int		 n;
 
 	/* the last '=' before our '@' splits the recipient's local@domain */
 	for (eq = NULL, p = local; p < at; p++)
@@ -139,8 +150,14 @@ verp_rcpt(const char *local, const char *at, char *rcpt, size_t rcptlen)
 			eq = p;
 	if (eq == NULL || eq == local || eq + 1 == at)
 		return (-1);
-	return (addr_join(rcpt, rcptlen, local, eq - local, eq + 1,
-	    at - eq - 1));
+	if (!quoted)
+		return (addr_join(rcpt, rcptlen, local, eq - local, eq + 1,
+		    at - eq - 1));
+	n = snprintf(rcpt, rcptlen, "\"%.*s\"@%.*s", (int)(eq - local), local,
+	    (int)(at - eq - 1), eq + 1);
+	if (n < 0 || (size_t)n >= rcptlen)
+		return (-1);
+	return (0);
 }
 
 /* rcpt with the U-labels of its domain's A-labels: 0, -1 if it has none */
@@ -160,10 +177,11 @@ int
 verp_decode(const char *addr, const char *bounce_domain, const char *key,
     char msgid[MH_MSGID_LEN], char *rcpt, size_t rcptlen)
 {
-	const char	*at, *p, *local;
+	const char	*at, *p, *local, *end;
 	char		 want[VERP_MAC_LEN + 1], got[VERP_MAC_LEN + 1];
 	char		 urcpt[MH_ADDR_MAX];
 	size_t		 i, plen = strlen(VERP_PREFIX);
+	int		 q;
 
 	if (addr == NULL || bounce_domain == NULL || bounce_domain[0] == '\0' ||
 	    !envelope_field_ok(addr))
@@ -172,7 +190,15 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 	if ((at = strrchr(addr, '@')) == NULL ||
 	    strcasecmp(at + 1, bounce_domain) != 0)
 		return (VERP_NONE);
-	if ((size_t)(at - addr) < plen + MH_MSGID_LEN + 2 ||
+	/* "mh-...=domain"@bounce_domain, of a quoted recipient */
+	end = at;
+	if ((q = addr[0] == '"')) {
+		if (at - addr < 2 || at[-1] != '"')
+			return (VERP_NONE);
+		addr++;
+		end--;
+	}
+	if ((size_t)(end - addr) < plen + MH_MSGID_LEN + 2 ||
 	    strncasecmp(addr, VERP_PREFIX, plen) != 0)
 		return (VERP_NONE);
 	p = addr + plen;
@@ -183,9 +209,9 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 	msgid[i] = '\0';
 	local = p + MH_MSGID_LEN;
 	/* <mac>-<local>=<domain>; else the older form, <local>=<domain> */
-	if (at - local > VERP_MAC_LEN + 1 && local[VERP_MAC_LEN] == '-' &&
+	if (end - local > VERP_MAC_LEN + 1 && local[VERP_MAC_LEN] == '-' &&
 	    hex_ok(local, VERP_MAC_LEN, VERP_MAC_LEN) &&
-	    verp_rcpt(local + VERP_MAC_LEN + 1, at, rcpt, rcptlen) == 0) {
+	    verp_rcpt(local + VERP_MAC_LEN + 1, end, q, rcpt, rcptlen) == 0) {
 		for (i = 0; i < VERP_MAC_LEN; i++)
 			got[i] = tolower((unsigned char)local[i]);
 		got[i] = '\0';
@@ -200,7 +226,7 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 			return (VERP_SIGNED);
 		return (VERP_BADMAC);
 	}
-	if (verp_rcpt(local, at, rcpt, rcptlen) == -1)
+	if (verp_rcpt(local, end, q, rcpt, rcptlen) == -1)
 		return (VERP_NONE);
 	return (VERP_UNSIGNED);
 }

@@ -90,6 +90,25 @@ re_first(const char *s, const char *pattern, int sub, char *out, size_t len,
 	return (rc);
 }
 
+/*
+ * The length of the address s starts with: up to a '>', ' ' or ',' that
+ * is not in a quoted local part ("john doe"@example.net, RFC 5321 4.1.2)
+ */
+static size_t
+addr_span(const char *s)
+{
+	size_t	 i = 0;
+
+	if (s[0] == '"') {
+		for (i = 1; s[i] != '\0' && s[i] != '"'; i++)
+			if (s[i] == '\\' && s[i + 1] != '\0')
+				i++;
+		if (s[i] == '"')
+			i++;
+	}
+	return (i + strcspn(s + i, "> ,"));
+}
+
 /* "rfc822; bob@example.net" -> "bob@example.net" */
 static void
 addr_value_flags(char *dst, size_t len, const char *v, int flags)
@@ -103,7 +122,7 @@ addr_value_flags(char *dst, size_t len, const char *v, int flags)
 		v++;
 	sanitize_text(tmp, sizeof(tmp), v, strlen(v), SAN_SQUEEZE | flags);
 	/* the first of a list (Exim's X-Failed-Recipients: a, b) */
-	tmp[strcspn(tmp, "> ,")] = '\0';
+	tmp[addr_span(tmp)] = '\0';
 	strlcpy(dst, tmp, len);
 }
 

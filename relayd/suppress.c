@@ -82,7 +82,10 @@ static int		 unsaved;	/* memory holds what the files lack */
 static char		*pend;		/* log lines not yet written */
 static size_t		 pend_len;
 
-/* lower-cased, printable, no white space */
+/*
+ * lower-cased, printable; a space too, as a quoted local part may hold
+ * one ("john doe"@example.net): the lists' fields are split at tabs
+ */
 static int
 supp_lower(char *dst, size_t len, const char *s)
 {
@@ -92,7 +95,7 @@ supp_lower(char *dst, size_t len, const char *s)
 		return (-1);
 	for (i = 0; s[i] != '\0'; i++) {
 		unsigned char c = s[i];
-		if (c <= 0x20 || c == 0x7f)
+		if (c < 0x20 || c == 0x7f)
 			return (-1);
 		dst[i] = tolower(c);
 	}

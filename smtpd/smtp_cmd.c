@@ -108,10 +108,6 @@ addr_error(struct session *s, int err, int sender)
 		code = "553";
 		text = "Address with % or ! not accepted";
 		break;
-	case ADDR_QUOTED:
-		code = "553";
-		text = "Quoted local part not accepted";
-		break;
 	case ADDR_8BIT:
 		session_error(s, "553 5.6.7 Non-ASCII address requires "
 		    "SMTPUTF8");

@@ -114,6 +114,31 @@ main(void)
 	    "older form, odd local");
 	is_str(rcpt, "a-b=c+d@x.example", "older form, odd local: rcpt");
 
+	/*
+	 * a quoted local part with specials: the return path's local part
+	 * is quoted around it all, a mailbox MAIL FROM takes; the decoded
+	 * recipient is the address as the client wrote it
+	 */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "\"john doe\"@example.net", "b.example", K), 0,
+	    "quoted local part: encoded");
+	ok(buf[0] == '"' && strstr(buf, "-john doe=example.net\"@b.example")
+	    != NULL && strncmp(buf + 1, "mh-00000000000000ff-", 20) == 0,
+	    "quoted local part: the whole local part quoted");
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "quoted local part: verifies");
+	is_str(rcpt, "\"john doe\"@example.net", "quoted local part: rcpt");
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "\"a@b\\\"c\"@example.net", "b.example", K), 0,
+	    "quoted local part with '@' and a quoted-pair: encoded");
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "quoted local part with '@': verifies");
+	is_str(rcpt, "\"a@b\\\"c\"@example.net",
+	    "quoted local part with '@': rcpt");
+	is_int(verp_decode("\"mh-00000000000000ff-u=d.example@b.example",
+	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_NONE,
+	    "an unclosed quote is no VERP address");
+
 	/* long recipients: no limit but the buffer's, as before */
 	{
 		char	 lp[80], a[128];
