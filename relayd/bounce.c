@@ -144,11 +144,13 @@ dsn_remote(char *dst, size_t len, const char *relay)
 
 /*
  * s in the utf-8-addr-xtext form (RFC 6533 3): each character that is
- * not ASCII (or is '+', '=', '\', a control or a blank) as \x{HEX}.
- * Written to fp (NULL: only counted); its length.
+ * not ASCII (or is '+', '=', '\', a control or a blank) as \x{HEX};
+ * with unitext, in the utf-8-addr-unitext form of a
+ * message/global-delivery-status, where a character that is not ASCII
+ * is as it is.  Written to fp (NULL: only counted); its length.
  */
 static size_t
-dsn_xtext(FILE *fp, const char *s)
+dsn_xtext(FILE *fp, const char *s, int unitext)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	size_t			 rem = strlen(s), len, k, out = 0;
@@ -169,6 +171,10 @@ dsn_xtext(FILE *fp, const char *s)
 			if (fp != NULL)
 				fputc(cp, fp);
 			out++;
+		} else if (unitext && cp >= 0xa0 && len > 1) {
+			if (fp != NULL)
+				fwrite(p, 1, len, fp);
+			out += len;
 		} else {
 			k = snprintf(hex, sizeof(hex), "\\x{%X}", cp);
 			if (fp != NULL)
@@ -183,34 +189,59 @@ dsn_xtext(FILE *fp, const char *s)
 #define DSN_FR_UTF8	"Final-Recipient: utf-8; "
 
 /*
- * A Final-Recipient (RFC 3464 2.3.2) in the 7-bit message/delivery-status:
+ * The address a Final-Recipient (RFC 3464 2.3.2) names for addr, in a:
  * an ASCII address as rfc822, another as utf-8 in its utf-8-addr-xtext
  * form.  That form of an address relayd takes (254 octets, a local part
  * of 64) can pass the 998 characters of a line, and it cannot be folded:
  * the address is one token, and unfolding keeps the blank of the fold in
  * it.  Such an address names its domain by its A-labels (IDNA, the same
  * domain), which bounds the line (64 octets of local part as \x{HEX}
- * at most, an ASCII domain of 253).
+ * at most, an ASCII domain of 253).  Returns the length of the line of
+ * its xtext form, 0 for an ASCII one.
+ */
+static size_t
+dsn_fr_addr(const char *addr, char *a, size_t alen)
+{
+	char		 dom[512];
+	const char	*at;
+	size_t		 len;
+
+	strlcpy(a, addr, alen);
+	if (addr_is_ascii(addr))
+		return (0);
+	len = strlen(DSN_FR_UTF8) + dsn_xtext(NULL, addr, 0);
+	if (len > DSN_LINE_MAX && (at = strrchr(addr, '@')) != NULL &&
+	    dns_domain_ascii(at + 1, dom, sizeof(dom)) == 0 &&
+	    (size_t)snprintf(a, alen, "%.*s@%s", (int)(at - addr), addr,
+	    dom) < alen) {
+		if (addr_is_ascii(a))
+			return (0);
+		len = strlen(DSN_FR_UTF8) + dsn_xtext(NULL, a, 0);
+	}
+	return (len);
+}
+
+/*
+ * The Final-Recipient line of addr.  A domain without A-labels (IDNA
+ * refuses it: a code point not assigned) can leave that line over 998
+ * characters: the report is then a message/global-delivery-status (RFC
+ * 6533 6), global set, where such an address is in its
+ * utf-8-addr-unitext form, its characters that are not ASCII as they
+ * are (254 octets, a '+' or '=' as \x{HEX}: some 600 characters at most).
  */
 static void
-dsn_final_recipient(FILE *fp, const char *addr)
+dsn_final_recipient(FILE *fp, const char *addr, int global)
 {
-	char		 a[MH_ADDR_MAX + 512], dom[512];
-	const char	*at;
+	char	 a[MH_ADDR_MAX + 512];
+	size_t	 len;
 
-	if (!addr_is_ascii(addr) &&
-	    strlen(DSN_FR_UTF8) + dsn_xtext(NULL, addr) > DSN_LINE_MAX &&
-	    (at = strrchr(addr, '@')) != NULL &&
-	    dns_domain_ascii(at + 1, dom, sizeof(dom)) == 0 &&
-	    (size_t)snprintf(a, sizeof(a), "%.*s@%s", (int)(at - addr), addr,
-	    dom) < sizeof(a))
-		addr = a;
-	if (addr_is_ascii(addr)) {
-		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", addr);
+	len = dsn_fr_addr(addr, a, sizeof(a));
+	if (len == 0) {
+		fprintf(fp, "Final-Recipient: rfc822; %s\r\n", a);
 		return;
 	}
 	fputs(DSN_FR_UTF8, fp);
-	dsn_xtext(fp, addr);
+	dsn_xtext(fp, a, global && len > DSN_LINE_MAX);
 	fprintf(fp, "\r\n");
 }
 
@@ -227,14 +258,14 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	struct envelope_rcpt	*to;
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
 	char			 arrival[64];
-	char			*hbuf, remote[256];
+	char			*hbuf, remote[256], fr[MH_ADDR_MAX + 512];
 	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
 	time_t			 now = time(NULL);
 	size_t			 i, hlen = 0;
 	ssize_t			 nr;
-	int			 fd, mfd, eightbit = 0, utf8 = 0;
+	int			 fd, mfd, eightbit = 0, utf8 = 0, global = 0;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	if ((fd = queue_open_incoming(msgid)) == -1)
@@ -287,6 +318,10 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			utf8 = 1;
 	if (utf8 || !addr_is_ascii(orig->sender))
 		eightbit = 1;
+	for (i = 0; i < n; i++)
+		if (dsn_fr_addr(orig->rcpts[rcpts[i]].addr, fr,
+		    sizeof(fr)) > DSN_LINE_MAX)
+			global = 1;
 	snprintf(boundary, sizeof(boundary), "%s=_dsn", msgid);
 	msghdr_date(date, sizeof(date), now);
 	fprintf(fp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
@@ -296,13 +331,14 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    "Message-ID: <%s.dsn@%s>\r\n"
 	    "Auto-Submitted: auto-replied\r\n"
 	    "MIME-Version: 1.0\r\n"
-	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "Content-Type: multipart/report; report-type=%sdelivery-status;"
+	    "\r\n"
 	    "\tboundary=\"%s\"\r\n\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n"
 	    "--%s\r\nContent-Type: text/plain; charset=%s\r\n\r\n"
 	    "%s\r\n\r\n",
-	    host, orig->sender, t->subject, date, msgid, host, boundary,
-	    boundary, utf8 ? "utf-8" : "us-ascii", t->intro);
+	    host, orig->sender, t->subject, date, msgid, host,
+	    global ? "global-" : "", boundary, boundary, utf8 ? "utf-8" : "us-ascii", t->intro);
 	for (i = 0; i < n; i++)
 		if (desc[i][0] == '\0' && res[i].remote && res[i].code >= 200)
 			/* a reply without text: its code */
@@ -311,8 +347,9 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		else
 			fprintf(fp, "<%s>: %s\r\n",
 			    orig->rcpts[rcpts[i]].addr, desc[i]);
-	fprintf(fp, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
-	    "Reporting-MTA: dns; %s\r\n", boundary, host);
+	fprintf(fp, "\r\n--%s\r\nContent-Type: message/%sdelivery-status\r\n"
+	    "\r\nReporting-MTA: dns; %s\r\n", boundary, global ? "global-" : "",
+	    host);
 	if (orig->dsn_envid[0] != '\0')
 		fprintf(fp, "Original-Envelope-Id: %s\r\n", orig->dsn_envid);
 	/* RFC 3464 2.2.5: when the original came, not this report */
@@ -328,7 +365,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		fprintf(fp, "\r\n");
 		if (r->orcpt[0] != '\0')
 			fprintf(fp, "Original-Recipient: %s\r\n", r->orcpt);
-		dsn_final_recipient(fp, r->addr);
+		dsn_final_recipient(fp, r->addr, global);
 		fprintf(fp, "Action: %s\r\nStatus: %s\r\n", t->action,
 		    status);
 		/*
