@@ -79,16 +79,24 @@ token_keys_add(struct token_keys *ks, const struct token_key *k)
 	return (0);
 }
 
-/* printable ASCII without space, as in a header or URL: 0 ok */
+#define FIELD_EMPTY	0x01	/* "" is one */
+#define FIELD_SPACE	0x02	/* a space is taken */
+
+/*
+ * printable ASCII without space, as in a header or URL, its length; -1
+ * if not.  A recipient may have a space (FIELD_SPACE): a quoted local
+ * part holds one ("john doe"@example.com, RFC 5321 4.1.2).
+ */
 static int
-field_ok(const char *s, size_t max, int allow_empty)
+field_ok(const char *s, size_t max, int flags)
 {
 	size_t	 i, n = strnlen(s, max);
 
-	if (n == max || (n == 0 && !allow_empty))
+	if (n == max || (n == 0 && !(flags & FIELD_EMPTY)))
 		return (-1);
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ||
+		    (s[i] == ' ' && !(flags & FIELD_SPACE)))
 			return (-1);
 	return ((int)n);
 }
@@ -109,7 +117,7 @@ token_check(const struct token *t)
 	if (t->kind != TOKEN_OPEN && t->kind != TOKEN_CLICK &&
 	    t->kind != TOKEN_UNSUBSCRIBE)
 		return (-1);
-	if (field_ok(t->recipient, sizeof(t->recipient), 0) < 0 ||
+	if (field_ok(t->recipient, sizeof(t->recipient), FIELD_SPACE) < 0 ||
 	    field_ok(t->domain, sizeof(t->domain), 0) < 0 ||
 	    (at = strchr(t->recipient, '@')) == NULL || at == t->recipient ||
 	    at[1] == '\0')

@@ -343,7 +343,7 @@ unsubscribe_req(struct mproc *p, struct mh_imsg *imsg)
 	    (r->queue_id[0] != '\0' && !envelope_id_ok(r->queue_id)) ||
 	    !msg_str_ok(r->addr, sizeof(r->addr)) ||
 	    !msg_str_ok(r->domain, sizeof(r->domain)) ||
-	    strchr(r->addr, '@') == NULL || strchr(r->addr, ' ') != NULL ||
+	    strchr(r->addr, '@') == NULL ||
 	    config_check_domain(r->domain) == -1)
 		fatalx("malformed UNSUBSCRIBE from %s", p->name);
 	memset(&res, 0, sizeof(res));
