@@ -392,6 +392,17 @@ allow_save(const struct rdom *d)
 		log_warn("sender domain %s: its allowance's count", d->name);
 }
 
+/* the sender domain's count, read from where it is kept the first time */
+static struct rdom *
+sender_dom(const char *domain, int per)
+{
+	struct rdom	*d = dom_get(&sdoms, domain);
+
+	if (!d->loaded)
+		allow_load(d, domain, per);
+	return (d);
+}
+
 /*
  * The sender domain's allowance; a message is counted once.  1: it may
  * go, 0: spent (held), -1: the cluster is asked (cluster.c).  Counted
@@ -430,9 +441,7 @@ sender_ok(struct rmsg *m, time_t now)
 		}
 	}
 	per = l->per > 0 ? l->per : 1;
-	d = dom_get(&sdoms, sd);
-	if (!d->loaded)
-		allow_load(d, l->domain, per);
+	d = sender_dom(sd, per);
 	rate_advance(d, rate_slot(per), per);
 	if (d->rsum >= rate) {
 		m->allow_until = (rate_room_ms(d, per) + 999) / 1000;
@@ -459,6 +468,38 @@ allow_ages(struct rdom *d, int per, int *ages)
 }
 
 /*
+ * The walk of the sender limits that sched_allow_handover and
+ * sched_allow_grants share: after *lp (NULL: from the first), the next
+ * sender domain with a rate whose count in list (sdoms, this node's own,
+ * or gdoms) is not 0.  Its entry, with *lp its limit, *per its unit and
+ * ages its count by age (allow_ages); NULL after the last.
+ */
+static struct rdom *
+allow_next(struct rdomlist *list, const struct sender_limit **lp, int *per,
+    int *ages)
+{
+	const struct sender_limit	*l;
+	struct rdom			*d;
+
+	l = *lp == NULL ? TAILQ_FIRST(&relay_conf->sender_limits) :
+	    TAILQ_NEXT(*lp, entry);
+	for (; l != NULL; l = TAILQ_NEXT(l, entry)) {
+		if (l->rate <= 0)
+			continue;
+		*per = l->per > 0 ? l->per : 1;
+		if (list == &sdoms)
+			d = sender_dom(l->domain, *per);
+		else
+			d = dom_get(list, l->domain);
+		if (allow_ages(d, *per, ages) > 0) {
+			*lp = l;
+			return (d);
+		}
+	}
+	return (NULL);
+}
+
+/*
  * Each sender domain's count here, to fn (cluster.c) and then forgotten
  * here: what this node sent on its own share while Redis did not answer,
  * which the cluster counts from now on.  ages[i]: the messages sent i
@@ -468,19 +509,11 @@ void
 sched_allow_handover(void (*fn)(const char *domain, int per,
     const int *ages, int n))
 {
-	const struct sender_limit	*l;
+	const struct sender_limit	*l = NULL;
 	struct rdom			*d;
 	int				 ages[RATE_SLOTS + 1], per;
 
-	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry) {
-		if (l->rate <= 0)
-			continue;
-		per = l->per > 0 ? l->per : 1;
-		d = dom_get(&sdoms, l->domain);
-		if (!d->loaded)
-			allow_load(d, l->domain, per);
-		if (allow_ages(d, per, ages) == 0)
-			continue;
+	while ((d = allow_next(&sdoms, &l, &per, ages)) != NULL) {
 		fn(l->domain, per, ages, RATE_SLOTS + 1);
 		memset(d->rcount, 0, sizeof(d->rcount));
 		d->rsum = 0;
@@ -507,18 +540,11 @@ void
 sched_allow_grants(void (*fn)(const char *domain, int per,
     const int *ages, int n))
 {
-	const struct sender_limit	*l;
-	struct rdom			*d;
+	const struct sender_limit	*l = NULL;
 	int				 ages[RATE_SLOTS + 1], per;
 
-	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry) {
-		if (l->rate <= 0)
-			continue;
-		per = l->per > 0 ? l->per : 1;
-		d = dom_get(&gdoms, l->domain);
-		if (allow_ages(d, per, ages) > 0)
-			fn(l->domain, per, ages, RATE_SLOTS + 1);
-	}
+	while (allow_next(&gdoms, &l, &per, ages) != NULL)
+		fn(l->domain, per, ages, RATE_SLOTS + 1);
 }
 
 /* uuid-like and stable: a hash of queue id, recipient, kind and attempt */
