@@ -334,12 +334,8 @@ authorize_start(const struct route *route, int allow_private,
 		free(a);
 		return (NULL);
 	}
-	memset(&req, 0, sizeof(req));
-	req.url = route->authorize;
-	req.headers = &route->headers;
-	req.content_type = authorize_content_type(route->authorize_format);
-	req.body = body;
-	req.bodylen = len;
+	http_request_body(&req, route->authorize, &route->headers,
+	    authorize_content_type(route->authorize_format), body, len);
 	req.timeout_ms = (route->authorize_timeout > 0 ?
 	    route->authorize_timeout : 10) * 1000;
 	/*

@@ -143,6 +143,24 @@ int		 http_socket(const struct sockaddr *, int type, int protocol,
 const char	*http_strerror(int);
 
 /*
+ * A POST of body (len bytes of content_type) to url with the route's or
+ * the endpoint's headers (NULL: none): req cleared, then those set; the
+ * rest (timeout, redirects, ...) is the caller's.
+ */
+void		 http_request_body(struct http_request *, const char *url,
+		    const struct headerlist *, const char *content_type,
+		    const void *body, size_t len);
+/*
+ * The request's body signed as msg_id with secret (sign.h, the time is
+ * now): the three header lines in the sign_headers, which must outlive
+ * http_post(), and after req's extra headers.  -1, req unchanged, when
+ * it cannot be signed or there is no room for them.
+ */
+struct sign_headers;
+int		 http_request_sign(struct http_request *, const char *secret,
+		    const char *msg_id, struct sign_headers *);
+
+/*
  * Append "key=value" to an application/x-www-form-urlencoded body, "&"
  * first unless the body is empty.  The value (NULL: empty) is
  * percent-encoded, %XX upper case, all but RFC 3986's unreserved

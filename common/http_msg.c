@@ -26,6 +26,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "http_int.h"
+#include "sign.h"
 
 #ifndef nitems
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -374,6 +375,40 @@ http_header_too_large(struct http_call *call, CURLcode rc)
 	return (rc == CURLE_OUT_OF_MEMORY && call->errbuf[0] == '\0' &&
 	    curl_easy_getinfo(call->easy, CURLINFO_REQUEST_SIZE, &sent) ==
 	    CURLE_OK && sent > 0);
+}
+
+/*
+ * Making a request.
+ */
+void
+http_request_body(struct http_request *req, const char *url,
+    const struct headerlist *headers, const char *content_type,
+    const void *body, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	req->url = url;
+	req->headers = headers;
+	req->content_type = content_type;
+	req->body = body;
+	req->bodylen = len;
+}
+
+int
+http_request_sign(struct http_request *req, const char *secret,
+    const char *msg_id, struct sign_headers *sh)
+{
+	size_t	 n;
+
+	for (n = 0; n < nitems(req->extra_headers) &&
+	    req->extra_headers[n] != NULL; n++)
+		;
+	if (nitems(req->extra_headers) - n < 3 || sign_headers(secret,
+	    msg_id, (long)time(NULL), req->body, req->bodylen, sh) == -1)
+		return (-1);
+	req->extra_headers[n] = sh->id;
+	req->extra_headers[n + 1] = sh->timestamp;
+	req->extra_headers[n + 2] = sh->signature;
+	return (0);
 }
 
 int

@@ -124,13 +124,9 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 	strlcpy(ec->msgid, env->id, sizeof(ec->msgid));
 	strlcpy(ec->to, to, sizeof(ec->to));
 	config_url_public(rt->errors, ec->url, sizeof(ec->url));
-	memset(&req, 0, sizeof(req));
-	req.url = rt->errors;
-	req.headers = &rt->headers;
-	req.content_type = json ? "application/json" :
-	    "application/x-www-form-urlencoded";
-	req.body = body;
-	req.bodylen = strlen(body);
+	http_request_body(&req, rt->errors, &rt->headers, json ?
+	    "application/json" : "application/x-www-form-urlencoded", body,
+	    strlen(body));
 	req.timeout = rt->timeout;
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;

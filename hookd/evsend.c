@@ -436,12 +436,7 @@ ep_send(struct endpoint *ep)
 		return;
 	}
 
-	memset(&req, 0, sizeof(req));
-	req.url = ep->url;
-	req.headers = &ep->headers;
-	req.content_type = ctype;
-	req.body = body;
-	req.bodylen = len;
+	http_request_body(&req, ep->url, &ep->headers, ctype, body, len);
 	req.timeout = ep->timeout;
 	req.max_redirects = 3;
 	/* the events go to the origin configured, signed, nowhere else */
@@ -450,12 +445,8 @@ ep_send(struct endpoint *ep)
 	req.status_enough = 1;
 	req.allow_private = ev_allow_private;
 	req.concurrency = 0;	/* one request per endpoint anyway */
-	if (ep->secret[0] != '\0' && sign_headers(ep->secret, b->id,
-	    (long)time(NULL), body, len, &sh) == 0) {
-		req.extra_headers[0] = sh.id;
-		req.extra_headers[1] = sh.timestamp;
-		req.extra_headers[2] = sh.signature;
-	} else {
+	if (ep->secret[0] == '\0' ||
+	    http_request_sign(&req, ep->secret, b->id, &sh) == -1) {
 		if (ep->secret[0] != '\0')
 			log_warnx("events: %s: cannot sign", ep->pub);
 		/* unsigned, the id still tells a retry from a new request

@@ -579,12 +579,7 @@ post_start(struct inmsg *m, size_t i)
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
 		snprintf(id, sizeof(id), "msg_%s_%zu", m->env->id, i);
-		if (sign_headers(rt->secret, id, (long)time(NULL), req.body,
-		    req.bodylen, &sh) == 0) {
-			req.extra_headers[0] = sh.id;
-			req.extra_headers[1] = sh.timestamp;
-			req.extra_headers[2] = sh.signature;
-		} else
+		if (http_request_sign(&req, rt->secret, id, &sh) == -1)
 			log_warnx("route %s: cannot sign", rt->pattern);
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)

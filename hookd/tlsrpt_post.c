@@ -56,11 +56,8 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
 	config_url_public(tp.url, pub, sizeof(pub));
 	if ((u = strdup(pub)) == NULL)
 		fatal("strdup");
-	memset(&req, 0, sizeof(req));
-	req.url = tp.url;
-	req.content_type = "application/tlsrpt+gzip";
-	req.body = (char *)imsg->data + sizeof(tp);
-	req.bodylen = len - sizeof(tp);
+	http_request_body(&req, tp.url, NULL, "application/tlsrpt+gzip",
+	    (char *)imsg->data + sizeof(tp), len - sizeof(tp));
 	req.timeout = TLSRPT_POST_TIMEOUT;
 	req.allow_private = tp.allow_private;
 	if (http_post(&req, posted, u) == NULL) {

@@ -218,14 +218,9 @@ main(int argc, char *argv[])
 		req.parts = parts;
 		req.nparts = nparts;
 	}
-	if (secret != NULL) {
-		if (sign_headers(secret, msgid, time(NULL), req.body,
-		    req.bodylen, &sh) == -1)
-			errx(1, "sign_headers");
-		req.extra_headers[nextra++] = sh.id;
-		req.extra_headers[nextra++] = sh.timestamp;
-		req.extra_headers[nextra++] = sh.signature;
-	}
+	if (secret != NULL &&
+	    http_request_sign(&req, secret, msgid, &sh) == -1)
+		errx(1, "http_request_sign");
 	if ((base = event_base_new()) == NULL)
 		errx(1, "event_base_new");
 	if (resolver != NULL && dns_init(base, resolver, rport) == -1)
