@@ -460,14 +460,19 @@ gsync_shutdown(void)
 /*
  * The flush at the end of this pass (a zero timer runs after the pass's
  * I/O callbacks), or for a batch of only lazy callbacks once they have
- * waited GSYNC_LAZY_USEC; something urgent cuts that wait short.
+ * waited GSYNC_LAZY_USEC; something urgent cuts that wait short.  With
+ * no event loop, at once.
  */
 static void
 schedule(void)
 {
 	struct timeval	 now = { 0, 0 }, left;
 
-	if (flush_ev == NULL || flush_now)
+	if (flush_ev == NULL) {
+		gsync_flush();
+		return;
+	}
+	if (flush_now)
 		return;
 	if (batch_due(&next, &left)) {
 		evtimer_add(flush_ev, &now);
@@ -539,10 +544,7 @@ gsync_releaseat(struct filepool *pool, int dfd, const char *name)
 	    sizeof(next.unl[next.nunl].name))
 		fatalx("gsync: name too long: %s", name);
 	next.nunl++;
-	if (flush_ev == NULL)
-		gsync_flush();		/* no event loop: at once */
-	else
-		schedule();
+	schedule();
 }
 
 /*
@@ -600,10 +602,7 @@ gsync_then(gsync_fn fn, void *arg)
 	next.cb[next.ncb].fn = fn;
 	next.cb[next.ncb].arg = arg;
 	next.ncb++;
-	if (flush_ev == NULL)
-		gsync_flush();		/* no event loop: at once */
-	else
-		schedule();
+	schedule();
 }
 
 /* gsync_then()'s, counted as lazy: batch_due() lets its batch wait */
