@@ -7,8 +7,6 @@
  * on arbitrary bytes, as it comes to a VERP return path and to another
  * address of the bounce domain (a feedback loop's, an Exim bounce's).
  */
-#include <sys/mman.h>
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include <gmime/gmime.h>
 
 #include "bounce.h"
+#include "fuzzfd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -33,13 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_mime_init();
 		init = 1;
 	}
-	if ((fd = memfd_create("msg", 0)) == -1)
+	if ((fd = fuzz_fd(data, size)) == -1)
 		return (0);
-	if (size > 0 && write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return (0);
-	}
-	lseek(fd, 0, SEEK_SET);
 	memset(&bi, 0, sizeof(bi));
 	if (bounce_classify(fd, "mh-0123456789abcdef-u=example.net@b.test",
 	    "b.test", "00", &bi) == -1)

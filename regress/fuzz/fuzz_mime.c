@@ -10,13 +10,12 @@
  * Then with the default limits: the json body, which hookd joins from
  * pieces (mimerender.c, doc_jtail), must hold what mime_to_json()'s tree holds.
  */
-#include <sys/mman.h>
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzzfd.h"
 #include "mime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -36,12 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mime_init();
 		init = 1;
 	}
-	if ((fd = memfd_create("msg", 0)) == -1)
+	if ((fd = fuzz_fd(data, size)) == -1)
 		return (0);
-	if (size > 0 && write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return (0);
-	}
 	envelope_init(&env);
 	strlcpy(env.sender, "a@example.test", sizeof(env.sender));
 	envelope_add_rcpt(&env, "b@example.test");
