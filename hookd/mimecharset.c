@@ -381,17 +381,24 @@ html_charset_utf8(const char *v)
 	    g_ascii_strncasecmp(v, "utf8", 4) == 0);
 }
 
-/* the charset a Content-Type value (text/html; charset=x) names, or NULL */
+/*
+ * The charset a Content-Type value (text/html; charset=x) names, or
+ * NULL.  A "charset" with no "=" after it names none; the search goes
+ * on from what follows it, never past the value's end.
+ */
 static const char *
 html_content_charset(const char *v)
 {
-	for (; *v != '\0'; v++)
-		if (g_ascii_strncasecmp(v, "charset", 7) == 0) {
-			for (v += 7; *v == ' ' || *v == '\t'; v++)
-				;
-			if (*v == '=')
-				return (v + 1);
+	while (*v != '\0') {
+		if (g_ascii_strncasecmp(v, "charset", 7) != 0) {
+			v++;
+			continue;
 		}
+		for (v += 7; *v == ' ' || *v == '\t'; v++)
+			;
+		if (*v == '=')
+			return (v + 1);
+	}
 	return (NULL);
 }
 
