@@ -95,6 +95,12 @@
 #define EV_TEXT_MAX	2048
 #define EV_SEG_MAX	(1024 * 1024)	/* a segment this big is written */
 #define EV_POOL_MAX	64		/* segment files kept for reuse */
+/*
+ * A removed endpoint's directory still holding segments is looked at
+ * again 1, 2, 4... seconds later, this many times (31 s in all), then
+ * left (evq_endpoint_forget).
+ */
+#define EV_FORGET_LOOKS	5
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
@@ -399,26 +405,28 @@ evq_endpoint_persist(struct endpoint *ep)
  * 1 removed; 0 it holds other files (a quarantined "bad-" one: kept to
  * be looked at); 2 it holds segment files and nothing else of that
  * kind, which go after the next flush (evseg.c releases them through
- * gsync_releaseat), so it may be removed then; -1 an error (logged).
+ * gsync_releaseat), so it may be removed then, and seg (if not NULL)
+ * gets the name of one; -1 an error (logged).
  */
 static int
-endpoint_dir_drop(const char *dir)
+endpoint_dir_drop(const char *dir, char *seg, size_t seglen)
 {
 	char	**v;
 	size_t	  n, i;
 	char	  path[PATH_MAX];
-	int	  other = 0, seg = 0;
+	int	  other = 0, segs = 0;
 
 	v = dir_names(dir, "", &n);
 	for (i = 0; i < n; i++)
-		if (strncmp(v[i], "s-", 2) == 0)
-			seg = 1;
-		else if (strcmp(v[i], "endpoint.json") != 0)
+		if (strncmp(v[i], "s-", 2) == 0) {
+			if (segs++ == 0 && seg != NULL)
+				strlcpy(seg, v[i], seglen);
+		} else if (strcmp(v[i], "endpoint.json") != 0)
 			other = 1;
 	dir_names_free(v, n);
 	if (other)
 		return (0);
-	if (seg)
+	if (segs)
 		return (2);
 	if (evq_path_join(path, sizeof(path), dir, "", "endpoint.json") == -1 ||
 	    (unlink(path) == -1 && errno != ENOENT) ||
@@ -433,6 +441,23 @@ endpoint_dir_drop(const char *dir)
 }
 
 /*
+ * A segment still there once the flushes are long over is none of the
+ * queue's (one kept on disk since its batch's flush failed, one that
+ * could not be removed): nothing removes it, so its directory is left,
+ * as it is, and said so once.  A reload looks again, and a start loads
+ * the segment (what no batch file holds is queued, for evq_retire).
+ */
+static void
+forget_stuck(struct endpoint *ep, const char *seg)
+{
+	log_warnx("events: %s (%s) is no longer configured and has nothing "
+	    "queued, but its directory %s still holds %s after %d looks over "
+	    "%ds: it is kept (looked at again at the next reload or start)",
+	    ep->pub, evq_format_name(ep->format), ep->dir, seg,
+	    EV_FORGET_LOOKS + 1, (1 << EV_FORGET_LOOKS) - 1);
+}
+
+/*
  * An endpoint no block names, whose events have all gone (delivered, or
  * dead letters, evq_retire): its directory goes, so that it is not
  * loaded again at every start; it stays listed, with its counters, until
@@ -442,12 +467,13 @@ void
 evq_endpoint_forget(struct endpoint *ep)
 {
 	struct timeval	tv = { 1, 0 };
+	char		seg[NAME_MAX + 1];
 
 	if (ep->configured || ep->forgotten || ep->call != NULL ||
 	    ep->asking || ep->fill != NULL || ep->cur != NULL ||
 	    evq_backlog(ep) > 0)
 		return;
-	switch (endpoint_dir_drop(ep->dir)) {
+	switch (endpoint_dir_drop(ep->dir, seg, sizeof(seg))) {
 	case 1:
 		ep->forgotten = 1;
 		log_info("events: %s (%s) is no longer configured and has "
@@ -455,9 +481,15 @@ evq_endpoint_forget(struct endpoint *ep)
 		    evq_format_name(ep->format), ep->dir);
 		break;
 	case 2:
-		/* its last segments go after the flush: again in a second
-		 * (evq_timer, evq_kick), nothing shown as due */
-		evtimer_add(ep->timer, &tv);
+		/* its last segments go after the flush: again 1, 2, 4...
+		 * seconds later (evq_timer, evq_kick), nothing shown as due */
+		if (ep->forget_looks < EV_FORGET_LOOKS) {
+			tv.tv_sec = 1L << ep->forget_looks++;
+			evtimer_add(ep->timer, &tv);
+		} else if (ep->forget_looks == EV_FORGET_LOOKS) {
+			ep->forget_looks++;	/* said once */
+			forget_stuck(ep, seg);
+		}
 		break;
 	}
 }
@@ -634,8 +666,8 @@ events_load(void)
 			continue;
 		if (evq_path_join(path, sizeof(path), dir, "",
 		    "endpoint.json") == 0 && stat(path, &st) == -1 &&
-		    errno == ENOENT && ((rc = endpoint_dir_drop(dir)) == 1 ||
-		    rc == -1))
+		    errno == ENOENT && ((rc = endpoint_dir_drop(dir, NULL,
+		    0)) == 1 || rc == -1))
 			continue;	/* removed, or an error logged */
 		if ((o = evq_read_json(dir, "endpoint.json", 65536)) == NULL)
 			continue;
@@ -758,6 +790,7 @@ events_configure(const struct config *conf)
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		ep->configured = 0;
 		ep->kinds = 0;
+		ep->forget_looks = 0;	/* a reload looks again */
 	}
 	if (conf == NULL) {
 		TAILQ_FOREACH(ep, &evq_endpoints, entry)

@@ -86,6 +86,8 @@ struct endpoint {
 	char			 gone[2 * MH_SHA256_LEN + 1];
 	int			 forgotten;	/* not configured, its
 						   directory removed */
+	int			 forget_looks;	/* at it, still with
+						   segments (events.c) */
 
 	struct evitemlist	 items;
 	size_t			 nitems;
