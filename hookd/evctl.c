@@ -315,15 +315,13 @@ events_requeue(const char *key, const json_t *records, events_durable_fn fn,
 			continue;
 		if ((s = json_dumps(r, JSON_COMPACT)) == NULL ||
 		    file_replace_in(ep->dir, name, s, strlen(s), FR_GROUP) ==
-		    -1 || (it = calloc(1, sizeof(*it))) == NULL) {
+		    -1 || (it = evq_item_new(record_id(r), name)) == NULL) {
 			log_warn("events: %s/%s", ep->dir, name);
 			free(s);
 			requeue_undo(rq, name);
 			return (-1);
 		}
 		free(s);
-		strlcpy(it->id, record_id(r), sizeof(it->id));
-		strlcpy(it->name, name, sizeof(it->name));
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
 		TAILQ_INSERT_TAIL(&rq->items, it, entry);
 	}

@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,9 @@
  * spool when sent (evq_item_load).  A record costs about its text and
  * 2 KiB of jansson's objects (a delivery event's 356 bytes of text took
  * 2,384 bytes).  Counted in bytes, not events: a dead endpoint's backlog
- * keeps at most this much, whatever the size of its events.
+ * keeps at most this much of records, whatever the size of its events;
+ * each event's place in the queue (struct evitem, 112 bytes for one of
+ * a segment) is kept besides, until its lifetime ends.
  */
 #define EV_MEM_BYTES	(1024 * 1024)	/* per endpoint */
 #define EV_REC_COST(len) ((len) + 2048)
@@ -568,9 +571,8 @@ seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
 
 	if (json_object_get(ld->seen, id) != NULL)
 		return (0);
-	if ((it = calloc(1, sizeof(*it))) == NULL)
+	if ((it = evq_item_new(id, "")) == NULL)
 		fatal("events: calloc");
-	strlcpy(it->id, id, sizeof(it->id));
 	it->seg = seg;
 	it->idx = idx;
 	item_reloaded(ld->ep, it);
@@ -634,10 +636,8 @@ endpoint_load(struct endpoint *ep)
 			evq_remove_file(ep, v[i]);
 			continue;
 		}
-		if ((it = calloc(1, sizeof(*it))) == NULL)
+		if ((it = evq_item_new(id, v[i])) == NULL)
 			fatal("events: calloc");
-		strlcpy(it->id, id, sizeof(it->id));
-		strlcpy(it->name, v[i], sizeof(it->name));
 		item_reloaded(ep, it);
 	}
 	dir_names_free(v, n);
@@ -867,11 +867,34 @@ TAILQ_HEAD(submitlist, submit);
 static struct submitlist	 passing = TAILQ_HEAD_INITIALIZER(passing);
 static struct event		*pass_ev;
 
+/* an item for event id: of a segment (name ""), or of its file name */
+struct evitem *
+evq_item_new(const char *id, const char *name)
+{
+	struct evitem	*it;
+	size_t		 len = strlen(name) + 1;
+
+	if ((it = calloc(1, offsetof(struct evitem, name) + len)) == NULL)
+		return (NULL);
+	strlcpy(it->id, id, sizeof(it->id));
+	memcpy(it->name, name, len);
+	return (it);
+}
+
+static void
+cache_free(struct evcache *c)
+{
+	if (c == NULL)
+		return;
+	json_decref(c->rec);
+	free(c->text);
+	free(c);
+}
+
 void
 evq_item_free(struct evitem *it, int done)
 {
-	json_decref(it->rec);
-	free(it->text);
+	cache_free(it->cache);
 	if (it->seg != NULL)
 		evseg_unref(it->seg, done);
 	free(it);
@@ -980,7 +1003,7 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
  * after the retries_exhausted that followed it).
  */
 static void
-item_name(struct evitem *it, const struct event_record *ev)
+item_name(char *name, size_t len, const struct event_record *ev)
 {
 	static long long	 last;
 	struct timespec		 now;
@@ -991,8 +1014,8 @@ item_name(struct evitem *it, const struct event_record *ev)
 	if (stamp <= last)
 		stamp = last + 1;
 	last = stamp;
-	snprintf(it->name, sizeof(it->name), "e-%011lld-%019lld-%s.json",
-	    (long long)ev->time, stamp, ev->id);
+	snprintf(name, len, "e-%011lld-%019lld-%s.json", (long long)ev->time,
+	    stamp, ev->id);
 }
 
 /* format events: into this pass's segment; others: a file of its own */
@@ -1050,32 +1073,34 @@ static void
 item_cache(struct endpoint *ep, struct evitem *it, json_t *o, const char *s,
     size_t len)
 {
-	size_t	cost = EV_REC_COST(len);
+	struct evcache	*c;
+	size_t		 cost = EV_REC_COST(len) + sizeof(*c);
 
-	it->len = len;
-	if (ep->mem + cost > EV_MEM_BYTES)
+	it->len = len <= UINT32_MAX ? len : 0;
+	if (ep->mem + cost > EV_MEM_BYTES ||
+	    (c = calloc(1, sizeof(*c))) == NULL)
 		return;
-	it->rec = json_incref(o);
+	c->rec = json_incref(o);
 	if (len <= EV_TEXT_MAX && ep->mem + cost + len <= EV_MEM_BYTES &&
-	    (it->text = malloc(len)) != NULL) {
-		memcpy(it->text, s, len);
-		it->textlen = len;
+	    (c->text = malloc(len)) != NULL) {
+		memcpy(c->text, s, len);
+		c->textlen = len;
 		cost += len;
 	}
-	it->mem = cost;
+	c->mem = cost;
 	ep->mem += cost;
+	it->cache = c;
 }
 
 /* what item it of ep kept in memory goes (a batch has its record) */
 static void
 item_uncache(struct endpoint *ep, struct evitem *it)
 {
-	json_decref(it->rec);
-	it->rec = NULL;
-	free(it->text);
-	it->text = NULL;
-	ep->mem -= it->mem;
-	it->mem = 0;
+	if (it->cache == NULL)
+		return;
+	ep->mem -= it->cache->mem;
+	cache_free(it->cache);
+	it->cache = NULL;
 }
 
 /* it leaves ep's queue, and what it kept in memory goes */
@@ -1098,6 +1123,7 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	json_t		*o;
 	const char	*s;
 	size_t		 len;
+	char		 name[80];
 
 	/*
 	 * Only relayd sends an event again (after a restart, unanswered).
@@ -1129,10 +1155,12 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))
 			continue;
-		if ((it = calloc(1, sizeof(*it))) == NULL)
+		/* format events: a segment's; else a file of its own */
+		name[0] = '\0';
+		if (ep->format != EVFMT_EVENTS)
+			item_name(name, sizeof(name), ev);
+		if ((it = evq_item_new(ev->id, name)) == NULL)
 			fatal("calloc");
-		strlcpy(it->id, ev->id, sizeof(it->id));
-		item_name(it, ev);
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
 		if (item_store(ep, it, ev, s, len) == -1) {
 			/* what was written is delivered; the sender keeps
@@ -1212,7 +1240,7 @@ ep_oldest(const struct endpoint *ep)
 	    json_object_get(json_array_get(q->b->records, 0), "time"))) > 0 &&
 	    (oldest == 0 || t < oldest))
 		oldest = t;
-	if ((it = TAILQ_FIRST(&ep->items)) != NULL &&
+	if ((it = TAILQ_FIRST(&ep->items)) != NULL && it->name[0] != '\0' &&
 	    (t = strtoll(it->name + 2, NULL, 10)) > 0 &&
 	    (oldest == 0 || t < oldest))
 		oldest = t;

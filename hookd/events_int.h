@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -26,19 +27,30 @@
 
 struct filepool;
 
-struct evitem {
-	TAILQ_ENTRY(evitem)	 entry;
-	char			 id[EVENT_ID_LEN];
-	/* file name in the endpoint dir */
-	char			 name[80];
-	struct evseg		*seg;		/* or its segment, and where */
-	size_t			 idx;
-	json_t			*rec;		/* its record, if in memory */
+/* what a queued event keeps in memory, as EV_MEM_BYTES allow (events.c) */
+struct evcache {
+	json_t			*rec;		/* its record */
 	char			*text;		/* and its text, if kept */
 	size_t			 textlen;
-	size_t			 mem;		/* what those cost (EV_MEM_BYTES) */
-	size_t			 len;		/* its record's text; 0 unknown */
+	size_t			 mem;		/* what this costs */
+};
+
+/*
+ * A queued event: every one of a dead endpoint's backlog has one in
+ * memory for as long as its lifetime, so it is kept small (112 bytes
+ * with malloc's for an event of a segment, 192 with a file of its own;
+ * 224 when each had room for both and for its record and text).
+ */
+struct evitem {
+	TAILQ_ENTRY(evitem)	 entry;
+	struct evseg		*seg;		/* its segment, and where */
+	struct evcache		*cache;		/* or NULL */
 	struct timespec		 ts;		/* arrival, monotonic */
+	uint32_t		 idx;
+	uint32_t		 len;		/* its record's text; 0 unknown */
+	char			 id[EVENT_ID_LEN];
+	char			 name[];	/* else its file in the
+						   endpoint dir */
 };
 TAILQ_HEAD(evitemlist, evitem);
 
@@ -132,6 +144,7 @@ int		 evq_endpoint_persist(struct endpoint *);
 void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
+struct evitem	*evq_item_new(const char *id, const char *name);
 json_t		*evq_item_load(struct endpoint *, struct evitem *);
 void		 evq_item_unqueue(struct endpoint *, struct evitem *);
 void		 evq_item_done(struct endpoint *, struct evitem *);

@@ -137,8 +137,8 @@ evq_item_load(struct endpoint *ep, struct evitem *it)
 	json_t			*o;
 	struct event_record	 ev;
 
-	if (it->rec != NULL)
-		return (json_incref(it->rec));
+	if (it->cache != NULL)
+		return (json_incref(it->cache->rec));
 	if (it->seg != NULL) {
 		if ((o = evseg_record(it->seg, it->idx, it->id)) == NULL)
 			log_warnx("events: %s/%s: event %s unreadable, kept",
@@ -195,7 +195,8 @@ batch_take_text(struct evbatch *b, size_t cap, json_t *o, struct evitem *it)
 {
 	struct rectext	*t;
 
-	if (it->text == NULL || o != it->rec)
+	if (it->cache == NULL || it->cache->text == NULL ||
+	    o != it->cache->rec)
 		return;
 	if (b->texts == NULL) {
 		if ((b->texts = calloc(cap, sizeof(*b->texts))) == NULL)
@@ -204,9 +205,9 @@ batch_take_text(struct evbatch *b, size_t cap, json_t *o, struct evitem *it)
 		return;
 	t = &b->texts[b->ntexts++];
 	t->rec = json_incref(o);
-	t->s = it->text;
-	t->len = it->textlen;
-	it->text = NULL;
+	t->s = it->cache->text;
+	t->len = it->cache->textlen;
+	it->cache->text = NULL;
 }
 
 /*
