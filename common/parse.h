@@ -127,10 +127,10 @@ void		 parse_defs_clear(void);
 void		 parse_at(const struct pos *, char *, size_t);
 const char	*parse_usage(const char *, const char *, const char *);
 /* a number times its unit; a size or time that was not a number */
-int64_t		 num_scale(int64_t, int64_t);
-struct numval	 num_err(void);
+int64_t		 parse_num_scale(int64_t, int64_t);
+struct numval	 parse_num_err(void);
 /* a host name, checked, without a trailing dot */
-void		 hostname_copy(const struct pos *, char *, size_t,
+void		 parse_hostname_copy(const struct pos *, char *, size_t,
 		    const char *);
 
 #define PARSE_WORD_MAX	64	/* longest word parse_nearest compares */

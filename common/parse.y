@@ -55,7 +55,10 @@
 #define perr	parse_error
 #define AUTHZ_TIMEOUT_MAX	300	/* seconds: RFC 5321's wait for RCPT's reply */
 
-/* the grammar's own; the blocks' and listeners': parse_state.h */
+/* what the grammar shares with the blocks and listeners (parse_state.h) */
+struct parse_state		 ps;
+
+/* the grammar's own */
 static struct domain_limit	*cur_dlimit;
 static struct pos		 cur_dlimit_pos;	/* its domain */
 static int			 in_cluster;	/* in the cluster block */
@@ -129,7 +132,7 @@ number		: NUMBER {
 		| STRING {
 			perr(&$<pos>1, "expected a number, not \"%s\"", $1);
 			free($1);
-			$$ = num_err();
+			$$ = parse_num_err();
 		}
 		;
 
@@ -159,13 +162,13 @@ size		: NUMBER {
 			if ((m = parse_size_unit($1.unit)) == 0)
 				perr(&$<pos>1, "bad size suffix \"%s\" "
 				    "(use K, M or G)", $1.unit);
-			$$.n = num_scale($1.n, m);
+			$$.n = parse_num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a size such as 512K or 25M, "
 			    "not \"%s\"", $1);
 			free($1);
-			$$ = num_err();
+			$$ = parse_num_err();
 		}
 		;
 
@@ -178,13 +181,13 @@ time		: NUMBER {
 			if (m == 0)
 				perr(&$<pos>1, "bad time suffix \"%s\" "
 				    "(use s, m, h or d)", $1.unit);
-			$$.n = num_scale($1.n, m);
+			$$.n = parse_num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 30s, 5m, "
 			    "1h or 2d, not \"%s\"", $1);
 			free($1);
-			$$ = num_err();
+			$$ = parse_num_err();
 		}
 		;
 
@@ -198,91 +201,91 @@ mstime		: NUMBER {
 			if (m == 0)
 				perr(&$<pos>1, "bad time suffix \"%s\" "
 				    "(use ms, s or m)", $1.unit);
-			$$.n = num_scale($1.n, m);
+			$$.n = parse_num_scale($1.n, m);
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 500ms, 30s "
 			    "or 5m, not \"%s\"", $1);
 			free($1);
-			$$ = num_err();
+			$$ = parse_num_err();
 		}
 		;
 
 main		: HOSTNAME STRING {
-			global_once(&$<pos>1, "hostname");
-			hostname_copy(&$<pos>2, conf->hostname,
-			    sizeof(conf->hostname), $2);
+			parse_global_once(&$<pos>1, "hostname");
+			parse_hostname_copy(&$<pos>2, ps.conf->hostname,
+			    sizeof(ps.conf->hostname), $2);
 			free($2);
 		}
 		| RESOLVER STRING resolverport resolverdnssec {
 			struct sockaddr_storage	 ss;
 			socklen_t		 sl;
 
-			global_once(&$<pos>1, "resolver");
+			parse_global_once(&$<pos>1, "resolver");
 			if (strcasecmp($2, "localhost") == 0 ||
 			    config_addr($2, 53, &ss, &sl) == -1)
 				perr(&$<pos>2, "resolver \"%s\" is not a "
 				    "numeric IP address", $2);
 			else
-				parse_copystr(&$<pos>2, conf->resolver,
-				    sizeof(conf->resolver), $2, "resolver");
+				parse_copystr(&$<pos>2, ps.conf->resolver,
+				    sizeof(ps.conf->resolver), $2, "resolver");
 			free($2);
 		}
 		| SPOOL STRING {
-			global_once(&$<pos>1, "spool");
+			parse_global_once(&$<pos>1, "spool");
 			if ($2[0] != '/')
 				perr(&$<pos>2, "spool \"%s\" is not an "
 				    "absolute path", $2);
 			else
-				parse_copystr(&$<pos>2, conf->spool,
-				    sizeof(conf->spool), $2, "spool");
+				parse_copystr(&$<pos>2, ps.conf->spool,
+				    sizeof(ps.conf->spool), $2, "spool");
 			free($2);
 		}
 		| CONTROL GROUP STRING {
-			global_once(&$<pos>1, "control group");
+			parse_global_once(&$<pos>1, "control group");
 			if (getgrnam($3) == NULL)
 				perr(&$<pos>3, "control group \"%s\": no such "
 				    "group", $3);
 			else
-				parse_copystr(&$<pos>3, conf->control_group,
-				    sizeof(conf->control_group), $3,
+				parse_copystr(&$<pos>3, ps.conf->control_group,
+				    sizeof(ps.conf->control_group), $3,
 				    "control group");
 			free($3);
 		}
 		| CONTROL STRING {
-			global_once(&$<pos>1, "control");
+			parse_global_once(&$<pos>1, "control");
 			if ($2[0] != '/')
 				perr(&$<pos>2, "control \"%s\" is not an "
 				    "absolute path", $2);
 			else if (strlen($2) >= 108)
 				perr(&$<pos>2, "control socket path too long");
 			else
-				parse_copystr(&$<pos>2, conf->control,
-				    sizeof(conf->control), $2, "control");
+				parse_copystr(&$<pos>2, ps.conf->control,
+				    sizeof(ps.conf->control), $2, "control");
 			free($2);
 		}
 		| API KEYS STRING {
-			global_once(&$<pos>1, "api keys");
-			parse_copypath(&$<pos>3, conf->api_keys,
-			    sizeof(conf->api_keys), $3, "api keys");
-			parse_at(&$<pos>3, conf->api_keys_at,
-			    sizeof(conf->api_keys_at));
+			parse_global_once(&$<pos>1, "api keys");
+			parse_copypath(&$<pos>3, ps.conf->api_keys,
+			    sizeof(ps.conf->api_keys), $3, "api keys");
+			parse_at(&$<pos>3, ps.conf->api_keys_at,
+			    sizeof(ps.conf->api_keys_at));
 			free($3);
 		}
 		| CREDENTIALS STRING {
-			global_once(&$<pos>1, "credentials");
-			parse_copypath(&$<pos>2, conf->credentials,
-			    sizeof(conf->credentials), $2, "credentials");
-			parse_at(&$<pos>2, conf->credentials_at,
-			    sizeof(conf->credentials_at));
+			parse_global_once(&$<pos>1, "credentials");
+			parse_copypath(&$<pos>2, ps.conf->credentials,
+			    sizeof(ps.conf->credentials), $2, "credentials");
+			parse_at(&$<pos>2, ps.conf->credentials_at,
+			    sizeof(ps.conf->credentials_at));
 			free($2);
 		}
 		| CA STRING {
-			global_once(&$<pos>1, "ca");
-			parse_copypath(&$<pos>2, conf->cabundle,
-			    sizeof(conf->cabundle), $2, "ca");
-			parse_at(&$<pos>2, conf->cabundle_at,
-			    sizeof(conf->cabundle_at));
+			parse_global_once(&$<pos>1, "ca");
+			parse_copypath(&$<pos>2, ps.conf->cabundle,
+			    sizeof(ps.conf->cabundle), $2, "ca");
+			parse_at(&$<pos>2, ps.conf->cabundle_at,
+			    sizeof(ps.conf->cabundle_at));
 			free($2);
 		}
 		| PKI STRING CERT STRING KEY STRING {
@@ -305,20 +308,22 @@ main		: HOSTNAME STRING {
 				    sizeof(p->cert_at));
 				parse_at(&$<pos>6, p->key_at,
 				    sizeof(p->key_at));
-				TAILQ_INSERT_TAIL(&conf->pkis, p, entry);
+				TAILQ_INSERT_TAIL(&ps.conf->pkis, p, entry);
 			}
 			free($2);
 			free($4);
 			free($6);
 		}
-		| listenhead listenopts		{ listen_end(); }
+		| listenhead listenopts		{ parse_listen_end(); }
 		| LIMIT limit
-		| routehead '{' routeopts '}'	{ route_end(); }
+		| routehead '{' routeopts '}'	{ parse_route_end(); }
 		| routehead '{' routeopts error '}' {
 			yyerrok;	/* an error before '}' on its line */
-			route_end();
+			parse_route_end();
 		}
-		| RELAY FROM AUTH		{ conf->relay_from_auth = 1; }
+		| RELAY FROM AUTH {
+			ps.conf->relay_from_auth = 1;
+		}
 		| RELAY FROM STRING {
 			struct netaddr	*n;
 
@@ -328,77 +333,78 @@ main		: HOSTNAME STRING {
 				perr(&$<pos>3, "bad network \"%s\" (want "
 				    "ADDRESS/BITS with no host bits set)", $3);
 				free(n);
-			} else if (relay_from_once(&$<pos>3, n, $3) == -1)
+			} else if (parse_relay_from_once(&$<pos>3, n, $3) == -1)
 				free(n);
 			else
-				TAILQ_INSERT_TAIL(&conf->relay_from, n, entry);
+				TAILQ_INSERT_TAIL(&ps.conf->relay_from, n,
+				    entry);
 			free($3);
 		}
 		| RELAY VIA STRING {
-			global_once(&$<pos>1, "relay via");
-			parse_relay_via(conf, &$<pos>3, $3);
+			parse_global_once(&$<pos>1, "relay via");
+			parse_relay_via(ps.conf, &$<pos>3, $3);
 			free($3);
 		}
 		| RELAY VIA STRING AUTH STRING {
-			global_once(&$<pos>1, "relay via");
-			parse_relay_via(conf, &$<pos>3, $3);
-			parse_relay_auth(conf, &$<pos>5, $5);
+			parse_global_once(&$<pos>1, "relay via");
+			parse_relay_via(ps.conf, &$<pos>3, $3);
+			parse_relay_auth(ps.conf, &$<pos>5, $5);
 			free($3);
 			free($5);
 		}
 		| BOUNCE DOMAIN STRING {
 			char	 name[MH_NAME_MAX];
 
-			global_once(&$<pos>1, "bounce domain");
+			parse_global_once(&$<pos>1, "bounce domain");
 			/*
 			 * as authd names a recipient's domain: lowercased,
 			 * no trailing dot, an A-label
 			 */
 			if (parse_domain(&$<pos>3, $3, name, sizeof(name),
 			    "bounce domain") == 0)
-				parse_copystr(&$<pos>3, conf->bounce_domain,
-				    sizeof(conf->bounce_domain), name,
+				parse_copystr(&$<pos>3, ps.conf->bounce_domain,
+				    sizeof(ps.conf->bounce_domain), name,
 				    "bounce domain");
 			free($3);
 		}
 		| BOUNCE SECRET STRING {
 			const char	*why;
 
-			global_once(&$<pos>1, "bounce secret");
+			parse_global_once(&$<pos>1, "bounce secret");
 			if ((why = config_check_bounce_secret($3)) != NULL)
 				perr(&$<pos>3, "%s", why);
 			else
-				parse_copystr(&$<pos>3, conf->bounce_secret,
-				    sizeof(conf->bounce_secret), $3,
+				parse_copystr(&$<pos>3, ps.conf->bounce_secret,
+				    sizeof(ps.conf->bounce_secret), $3,
 				    "bounce secret");
 			explicit_bzero($3, strlen($3));
 			free($3);
 		}
 		| BOUNCE DSN STRING {
-			global_once(&$<pos>1, "bounce dsn");
+			parse_global_once(&$<pos>1, "bounce dsn");
 			if (strcmp($3, "yes") == 0)
-				conf->bounce_dsn = 1;
+				ps.conf->bounce_dsn = 1;
 			else if (strcmp($3, "no") == 0)
-				conf->bounce_dsn = 0;
+				ps.conf->bounce_dsn = 0;
 			else
 				perr(&$<pos>3, "bounce dsn wants yes or no, "
 				    "not \"%s\"", $3);
 			free($3);
 		}
 		| HISTORY time {
-			global_once(&$<pos>1, "history");
+			parse_global_once(&$<pos>1, "history");
 			if (parse_check_time(&$<pos>2, &$2, 1, 366 * 86400,
 			    "history") == 0)
-				conf->history = $2.n;
+				ps.conf->history = $2.n;
 		}
 		| QUEUE LIFETIME time {
-			global_once(&$<pos>1, "queue lifetime");
+			parse_global_once(&$<pos>1, "queue lifetime");
 			if (parse_check_time(&$<pos>3, &$3, 60, 90 * 86400,
 			    "queue lifetime") == 0)
-				conf->queue_lifetime = $3.n;
+				ps.conf->queue_lifetime = $3.n;
 		}
 		| QUEUE RETRY time TO time {
-			global_once(&$<pos>1, "queue retry");
+			parse_global_once(&$<pos>1, "queue retry");
 			if (parse_check_time(&$<pos>3, &$3, 1, 86400,
 			    "queue retry minimum") == 0 &&
 			    parse_check_time(&$<pos>5, &$5, 1, 7 * 86400,
@@ -407,46 +413,49 @@ main		: HOSTNAME STRING {
 					perr(&$<pos>5, "queue retry maximum %s "
 					    "is below the minimum %s", $5.raw,
 					    $3.raw);
-				conf->retry_min = $3.n;
-				conf->retry_max = $5.n;
+				ps.conf->retry_min = $3.n;
+				ps.conf->retry_max = $5.n;
 			}
 		}
-		| SPF REJECT FAIL		{ conf->spf_reject_fail = 1; }
-		| ALLOW PRIVADDR		{ conf->allow_private = 1; }
+		| SPF REJECT FAIL {
+			ps.conf->spf_reject_fail = 1;
+		}
+		| ALLOW PRIVADDR		{ ps.conf->allow_private = 1; }
 		| POSTMASTER STRING {
-			global_once(&$<pos>1, "postmaster");
-			postmaster_set(&$<pos>2, $2);
+			parse_global_once(&$<pos>1, "postmaster");
+			parse_postmaster_set(&$<pos>2, $2);
 			free($2);
 		}
 		| TLS CIPHERS STRING {
-			global_once(&$<pos>1, "tls ciphers");
-			parse_tls_ciphers(conf, &$<pos>3, $3);
+			parse_global_once(&$<pos>1, "tls ciphers");
+			parse_tls_ciphers(ps.conf, &$<pos>3, $3);
 			free($3);
 		}
 		| TLS POLICY STRING {
 			int	 p;
 
-			global_once(&$<pos>1, "tls policy");
+			parse_global_once(&$<pos>1, "tls policy");
 			if ((p = parse_tls_policy(&$<pos>3, $3)) != -1)
-				conf->tls_policy = p;
+				ps.conf->tls_policy = p;
 			free($3);
 		}
 		| TLS POLICY DOMAIN STRING STRING {
-			parse_tls_policy_domain(conf, &$<pos>4, $4, &$<pos>5,
+			parse_tls_policy_domain(ps.conf, &$<pos>4, $4, &$<pos>5,
 			    $5);
 			free($4);
 			free($5);
 		}
 		| TESTING STRING {
-			testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
+			parse_testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
 			free($2);
 		}
 		| TESTING STRING number {
-			testing_set(&$<pos>1, &$<pos>2, $2, 1, $3.n, 0);
+			parse_testing_set(&$<pos>1, &$<pos>2, $2, 1, $3.n, 0);
 			free($2);
 		}
 		| TESTING STRING number number {
-			testing_set(&$<pos>1, &$<pos>2, $2, 2, $3.n, $4.n);
+			parse_testing_set(&$<pos>1, &$<pos>2, $2, 2, $3.n,
+			    $4.n);
 			free($2);
 		}
 		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
@@ -479,36 +488,36 @@ main		: HOSTNAME STRING {
 			    sizeof(d->selector), $5, "dkim selector") == 0 &&
 			    parse_copypath(&$<pos>7, d->key_file,
 			    sizeof(d->key_file), $7, "dkim key") == 0)
-				TAILQ_INSERT_TAIL(&conf->dkims, d, entry);
+				TAILQ_INSERT_TAIL(&ps.conf->dkims, d, entry);
 			else
 				free(d);
 			free($3);
 			free($5);
 			free($7);
 		}
-		| eventshead '{' eventsopts '}'	{ events_end(); }
+		| eventshead '{' eventsopts '}'	{ parse_events_end(); }
 		| eventshead '{' eventsopts error '}' {
 			yyerrok;
-			events_end();
+			parse_events_end();
 		}
-		| trackhead '{' trackopts '}'	{ tracking_end(); }
+		| trackhead '{' trackopts '}'	{ parse_tracking_end(); }
 		| trackhead '{' trackopts error '}' {
 			yyerrok;
-			tracking_end();
+			parse_tracking_end();
 		}
 		| clusterhead clusteropts '}' {
-			parse_cluster_end(conf, &cluster_pos);
+			parse_cluster_end(ps.conf, &cluster_pos);
 			in_cluster = 0;
 		}
 		| clusterhead clusteropts error '}' {
 			yyerrok;
-			parse_cluster_end(conf, &cluster_pos);
+			parse_cluster_end(ps.conf, &cluster_pos);
 			in_cluster = 0;
 		}
 		;
 
 clusterhead	: CLUSTER '{' {
-			global_once(&$<pos>1, "cluster");
+			parse_global_once(&$<pos>1, "cluster");
 			cluster_pos = $<pos>1;
 			in_cluster = 1;
 			ncluster++;
@@ -516,7 +525,7 @@ clusterhead	: CLUSTER '{' {
 		;
 
 trackhead	: TRACKING DOMAIN STRING {
-			tracking_begin(&$<pos>1, &$<pos>3, $3);
+			parse_tracking_begin(&$<pos>1, &$<pos>3, $3);
 			free($3);
 		}
 		;
@@ -531,7 +540,7 @@ trackopt	: URL STRING {
 			const char	*why = config_check_url($2);
 			size_t		 n;
 
-			url_seen = 1;
+			ps.url_seen = 1;
 			if (why == NULL && strpbrk($2, "?#") != NULL)
 				why = "has a query or fragment";
 			if (why == NULL)
@@ -542,8 +551,9 @@ trackopt	: URL STRING {
 			else {
 				while ((n = strlen($2)) > 0 && $2[n - 1] == '/')
 					$2[n - 1] = '\0';
-				parse_copystr(&$<pos>2, cur_track->url,
-				    sizeof(cur_track->url), $2, "tracking url");
+				parse_copystr(&$<pos>2, ps.cur_track->url,
+				    sizeof(ps.cur_track->url), $2,
+				    "tracking url");
 			}
 			free($2);
 		}
@@ -553,31 +563,31 @@ trackopt	: URL STRING {
 			if ((why = config_check_tracking_secret($2)) != NULL)
 				perr(&$<pos>2, "%s", why);
 			else
-				parse_copystr(&$<pos>2, cur_track->secret,
-				    sizeof(cur_track->secret), $2, "secret");
+				parse_copystr(&$<pos>2, ps.cur_track->secret,
+				    sizeof(ps.cur_track->secret), $2, "secret");
 			explicit_bzero($2, strlen($2));
 			free($2);
 		}
 		| OPENS STRING {
-			tracking_yesno(&$<pos>2, "opens", $2,
-			    &cur_track->opens);
+			parse_tracking_yesno(&$<pos>2, "opens", $2,
+			    &ps.cur_track->opens);
 			free($2);
 		}
 		| CLICKS STRING {
-			tracking_yesno(&$<pos>2, "clicks", $2,
-			    &cur_track->clicks);
+			parse_tracking_yesno(&$<pos>2, "clicks", $2,
+			    &ps.cur_track->clicks);
 			free($2);
 		}
 		| READ time {
 			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "read") == 0)
-				cur_track->read = $2.n;
+				ps.cur_track->read = $2.n;
 		}
 		| UNSUBSCRIBE STRING {
 			if (strcmp($2, "one-click") == 0)
-				cur_track->unsubscribe = 1;
+				ps.cur_track->unsubscribe = 1;
 			else if (strcmp($2, "no") == 0)
-				cur_track->unsubscribe = 0;
+				ps.cur_track->unsubscribe = 0;
 			else
 				perr(&$<pos>2, "unsubscribe wants one-click or "
 				    "no, not \"%s\"", $2);
@@ -586,7 +596,7 @@ trackopt	: URL STRING {
 		;
 
 resolverport	: /* empty */
-		| PORT port		{ conf->resolver_port = $2; }
+		| PORT port		{ ps.conf->resolver_port = $2; }
 		;
 
 resolverdnssec	: /* empty */
@@ -595,11 +605,11 @@ resolverdnssec	: /* empty */
 				perr(&$<pos>3, "trust-anchor \"%s\" is not an "
 				    "absolute path", $3);
 			else {
-				parse_copystr(&$<pos>3, conf->dnssec_anchor,
-				    sizeof(conf->dnssec_anchor), $3,
+				parse_copystr(&$<pos>3, ps.conf->dnssec_anchor,
+				    sizeof(ps.conf->dnssec_anchor), $3,
 				    "trust-anchor");
-				parse_at(&$<pos>3, conf->dnssec_anchor_at,
-				    sizeof(conf->dnssec_anchor_at));
+				parse_at(&$<pos>3, ps.conf->dnssec_anchor_at,
+				    sizeof(ps.conf->dnssec_anchor_at));
 			}
 			free($3);
 		}
@@ -610,7 +620,7 @@ resolverdnssec	: /* empty */
 		;
 
 listenhead	: LISTEN ON STRING {
-			listen_begin(&$<pos>1, &$<pos>3, $3);
+			parse_listen_begin(&$<pos>1, &$<pos>3, $3);
 		}
 		;
 
@@ -619,133 +629,137 @@ listenopts	: /* empty */
 		;
 
 listenopt	: PORT port {
-			block_once(&$<pos>1, "listen", cur_listen->id, "port");
-			cur_listen->port = $2;
+			parse_block_once(&$<pos>1, "listen", ps.cur_listen->id,
+			    "port");
+			ps.cur_listen->port = $2;
 		}
-		| TLS			{ listen_flag(&$<pos>1, LW_TLS); }
-		| TLSREQ		{ listen_flag(&$<pos>1, LW_TLSREQ); }
-		| SMTPS			{ listen_flag(&$<pos>1, LW_SMTPS); }
-		| HTTP			{ listen_flag(&$<pos>1, LW_HTTP); }
-		| API			{ listen_flag(&$<pos>1, LW_API); }
-		| METRICS		{ listen_flag(&$<pos>1, LW_METRICS); }
-		| AUTH			{ listen_flag(&$<pos>1, LW_AUTH); }
-		| AUTHREQ		{ listen_flag(&$<pos>1, LW_AUTHREQ); }
+		| TLS		{ parse_listen_flag(&$<pos>1, LW_TLS); }
+		| TLSREQ	{ parse_listen_flag(&$<pos>1, LW_TLSREQ); }
+		| SMTPS		{ parse_listen_flag(&$<pos>1, LW_SMTPS); }
+		| HTTP		{ parse_listen_flag(&$<pos>1, LW_HTTP); }
+		| API		{ parse_listen_flag(&$<pos>1, LW_API); }
+		| METRICS	{ parse_listen_flag(&$<pos>1, LW_METRICS); }
+		| AUTH		{ parse_listen_flag(&$<pos>1, LW_AUTH); }
+		| AUTHREQ	{ parse_listen_flag(&$<pos>1, LW_AUTHREQ); }
 		| PKI STRING {
-			block_once(&$<pos>1, "listen", cur_listen->id, "pki");
-			if (cur_listen_pki.file == NULL)
-				cur_listen_pki = $<pos>1;
+			parse_block_once(&$<pos>1, "listen", ps.cur_listen->id,
+			    "pki");
+			if (ps.cur_listen_pki.file == NULL)
+				ps.cur_listen_pki = $<pos>1;
 			/* the pki may be defined further on: see pki_refs */
-			if (parse_copystr(&$<pos>2, cur_listen->pki,
-			    sizeof(cur_listen->pki), $2, "pki name") == 0)
-				pki_ref(&$<pos>2, cur_listen);
+			if (parse_copystr(&$<pos>2, ps.cur_listen->pki,
+			    sizeof(ps.cur_listen->pki), $2, "pki name") == 0)
+				parse_pki_ref(&$<pos>2, ps.cur_listen);
 			free($2);
 		}
 		| HOSTNAME STRING {
-			block_once(&$<pos>1, "listen", cur_listen->id,
+			parse_block_once(&$<pos>1, "listen", ps.cur_listen->id,
 			    "hostname");
-			if (cur_listen_hostname.file == NULL)
-				cur_listen_hostname = $<pos>1;
-			hostname_copy(&$<pos>2, cur_listen->hostname,
-			    sizeof(cur_listen->hostname), $2);
+			if (ps.cur_listen_hostname.file == NULL)
+				ps.cur_listen_hostname = $<pos>1;
+			parse_hostname_copy(&$<pos>2, ps.cur_listen->hostname,
+			    sizeof(ps.cur_listen->hostname), $2);
 			free($2);
 		}
 		;
 
 limit		: MESSAGESIZE size {
-			global_once(&$<pos>1, "limit message-size");
+			parse_global_once(&$<pos>1, "limit message-size");
 			if (parse_check_size(&$<pos>2, &$2, 1024, INT_MAX,
 			    "message-size") == 0)
-				conf->max_message_size = $2.n;
+				ps.conf->max_message_size = $2.n;
 		}
 		| RECIPIENTS number {
-			global_once(&$<pos>1, "limit recipients");
+			parse_global_once(&$<pos>1, "limit recipients");
 			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "recipients") == 0)
-				conf->max_recipients = $2.n;
+				ps.conf->max_recipients = $2.n;
 		}
 		| SESSIONS number {
-			global_once(&$<pos>1, "limit sessions");
+			parse_global_once(&$<pos>1, "limit sessions");
 			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions") == 0)
-				conf->max_sessions = $2.n;
+				ps.conf->max_sessions = $2.n;
 		}
 		| SESSIONSPERIP number {
-			global_once(&$<pos>1, "limit sessions-per-ip");
+			parse_global_once(&$<pos>1, "limit sessions-per-ip");
 			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions-per-ip") == 0)
-				conf->max_sessions_per_ip = $2.n;
+				ps.conf->max_sessions_per_ip = $2.n;
 		}
 		| SESSIONSPERNET number {
-			global_once(&$<pos>1, "limit sessions-per-network");
+			parse_global_once(&$<pos>1,
+			    "limit sessions-per-network");
 			if (parse_check_number(&$<pos>2, &$2, 1, 65536,
 			    "sessions-per-network") == 0)
-				conf->max_sessions_per_net = $2.n;
+				ps.conf->max_sessions_per_net = $2.n;
 		}
 		| MINDATARATE size {
-			global_once(&$<pos>1, "limit min-data-rate");
+			parse_global_once(&$<pos>1, "limit min-data-rate");
 			if (parse_check_size(&$<pos>2, &$2, 0, 1073741824,
 			    "min-data-rate") == 0)
-				conf->min_data_rate = $2.n;
+				ps.conf->min_data_rate = $2.n;
 		}
 		| IDLETIMEOUT time {
-			global_once(&$<pos>1, "limit idle-timeout");
+			parse_global_once(&$<pos>1, "limit idle-timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "idle-timeout") == 0)
-				conf->smtp_timeout = $2.n;
+				ps.conf->smtp_timeout = $2.n;
 		}
 		| TLSHSTIMEOUT time {
-			global_once(&$<pos>1, "limit tls-handshake-timeout");
+			parse_global_once(&$<pos>1,
+			    "limit tls-handshake-timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "tls-handshake-timeout") == 0)
-				conf->tls_handshake_timeout = $2.n;
+				ps.conf->tls_handshake_timeout = $2.n;
 		}
 		| GREETDELAY mstime {
-			global_once(&$<pos>1, "limit greeting-delay");
+			parse_global_once(&$<pos>1, "limit greeting-delay");
 			if (parse_check_mstime(&$<pos>2, &$2, 0, 60000,
 			    "greeting-delay") == 0)
-				conf->greeting_delay_ms = $2.n;
+				ps.conf->greeting_delay_ms = $2.n;
 		}
 		| SESSIONTIMEOUT time {
-			global_once(&$<pos>1, "limit session-timeout");
+			parse_global_once(&$<pos>1, "limit session-timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1, 86400,
 			    "session-timeout") == 0)
-				conf->session_timeout = $2.n;
+				ps.conf->session_timeout = $2.n;
 		}
 		| ERRORS number {
-			global_once(&$<pos>1, "limit errors");
+			parse_global_once(&$<pos>1, "limit errors");
 			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "errors") == 0)
-				conf->max_errors = $2.n;
+				ps.conf->max_errors = $2.n;
 		}
 		| JUNK number {
-			global_once(&$<pos>1, "limit junk-commands");
+			parse_global_once(&$<pos>1, "limit junk-commands");
 			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "junk-commands") == 0)
-				conf->max_junk = $2.n;
+				ps.conf->max_junk = $2.n;
 		}
 		| MIMEPARTS number {
-			global_once(&$<pos>1, "limit mime-parts");
+			parse_global_once(&$<pos>1, "limit mime-parts");
 			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
 			    "mime-parts") == 0)
-				conf->mime_parts = $2.n;
+				ps.conf->mime_parts = $2.n;
 		}
 		| MIMEDEPTH number {
-			global_once(&$<pos>1, "limit mime-depth");
+			parse_global_once(&$<pos>1, "limit mime-depth");
 			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "mime-depth") == 0)
-				conf->mime_depth = $2.n;
+				ps.conf->mime_depth = $2.n;
 		}
 		| MIMEHEADERS number {
-			global_once(&$<pos>1, "limit mime-headers");
+			parse_global_once(&$<pos>1, "limit mime-headers");
 			if (parse_check_number(&$<pos>2, &$2, 1, 1000000,
 			    "mime-headers") == 0)
-				conf->mime_headers = $2.n;
+				ps.conf->mime_headers = $2.n;
 		}
 		| MIMEHEADERSIZE size {
-			global_once(&$<pos>1, "limit mime-header-size");
+			parse_global_once(&$<pos>1, "limit mime-header-size");
 			if (parse_check_size(&$<pos>2, &$2, 1024, 67108864,
 			    "mime-header-size") == 0)
-				conf->mime_header_size = $2.n;
+				ps.conf->mime_header_size = $2.n;
 		}
 		| dlimithead dlimitopts		{ cur_dlimit = NULL; }
 		| dlimithead {
@@ -784,7 +798,7 @@ limit		: MESSAGESIZE size {
 			    (u = parse_rate_unit(&$<pos>6, $6)) != -1) {
 				s->rate = $4.n;
 				s->per = u;
-				TAILQ_INSERT_TAIL(&conf->sender_limits, s,
+				TAILQ_INSERT_TAIL(&ps.conf->sender_limits, s,
 				    entry);
 			} else
 				free(s);
@@ -803,7 +817,7 @@ dlimithead	: DOMAIN STRING {
 			d->per = RATE_SECOND;
 			cur_dlimit = d;
 			cur_dlimit_pos = $<pos>2;
-			cur_dlimit_n++;
+			ps.cur_dlimit_n++;
 			/*
 			 * as relayd names the destination it applies to:
 			 * lowercased, no trailing dot, an A-label
@@ -815,7 +829,7 @@ dlimithead	: DOMAIN STRING {
 			snprintf(what, sizeof(what), "limit domain \"%s\"",
 			    name);
 			parse_def(&$<pos>2, "limit domain", name, what);
-			TAILQ_INSERT_TAIL(&conf->domain_limits, cur_dlimit,
+			TAILQ_INSERT_TAIL(&ps.conf->domain_limits, cur_dlimit,
 			    entry);
 			free($2);
 		}
@@ -828,7 +842,7 @@ dlimitopts	: dlimitopt
 dlimitopt	: RATE number PER STRING {
 			int	 u;
 
-			dlimit_once(&$<pos>1, "rate");
+			parse_dlimit_once(&$<pos>1, "rate");
 			if (parse_check_number(&$<pos>2, &$2, 1, INT_MAX,
 			    "rate") == 0 &&
 			    (u = parse_rate_unit(&$<pos>4, $4)) != -1) {
@@ -838,7 +852,7 @@ dlimitopt	: RATE number PER STRING {
 			free($4);
 		}
 		| CONNECTIONS number {
-			dlimit_once(&$<pos>1, "connections");
+			parse_dlimit_once(&$<pos>1, "connections");
 			if (parse_check_number(&$<pos>2, &$2, 1, 1000,
 			    "connections") == 0)
 				cur_dlimit->connections = $2.n;
@@ -855,11 +869,11 @@ dlimitopt	: RATE number PER STRING {
 		}
 		;
 
-routehead	: ROUTE STRING		{ route_begin(&$<pos>1, &$<pos>2,
+routehead	: ROUTE STRING		{ parse_route_begin(&$<pos>1, &$<pos>2,
 					    ROUTE_ADDRESS, $2); }
-		| ROUTE DOMAIN STRING	{ route_begin(&$<pos>1, &$<pos>3,
+		| ROUTE DOMAIN STRING	{ parse_route_begin(&$<pos>1, &$<pos>3,
 					    ROUTE_DOMAIN, $3); }
-		| ROUTE ANY		{ route_begin(&$<pos>1, &$<pos>2,
+		| ROUTE ANY		{ parse_route_begin(&$<pos>1, &$<pos>2,
 					    ROUTE_ANY, NULL); }
 		;
 
@@ -870,95 +884,95 @@ routeopts	: /* empty */
 		;
 
 routeopt	: URL STRING {
-			url_seen = 1;
-			route_once(&$<pos>1, "url");
+			ps.url_seen = 1;
+			parse_route_once(&$<pos>1, "url");
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
-				parse_copystr(&$<pos>2, cur_route->url,
-				    sizeof(cur_route->url), $2, "url");
+				parse_copystr(&$<pos>2, ps.cur_route->url,
+				    sizeof(ps.cur_route->url), $2, "url");
 			free($2);
 		}
 		| FORMAT STRING {
-			route_once(&$<pos>1, "format");
+			parse_route_once(&$<pos>1, "format");
 			if (strcmp($2, "json") == 0)
-				cur_route->format = FORMAT_JSON;
+				ps.cur_route->format = FORMAT_JSON;
 			else if (strcmp($2, "multipart") == 0)
-				cur_route->format = FORMAT_MULTIPART;
+				ps.cur_route->format = FORMAT_MULTIPART;
 			else if (strcmp($2, "raw") == 0)
-				cur_route->format = FORMAT_RAW;
+				ps.cur_route->format = FORMAT_RAW;
 			else
 				perr(&$<pos>2, "unknown format \"%s\" (json, "
 				    "multipart or raw)", $2);
 			free($2);
 		}
 		| MODE QUEUE {
-			route_once(&$<pos>1, "mode");
-			cur_route->mode = MODE_QUEUE;
+			parse_route_once(&$<pos>1, "mode");
+			ps.cur_route->mode = MODE_QUEUE;
 		}
 		| MODE STRING {
-			route_once(&$<pos>1, "mode");
+			parse_route_once(&$<pos>1, "mode");
 			if (strcmp($2, "sync") == 0)
-				cur_route->mode = MODE_SYNC;
+				ps.cur_route->mode = MODE_SYNC;
 			else if (strcmp($2, "queue") == 0)
-				cur_route->mode = MODE_QUEUE;
+				ps.cur_route->mode = MODE_QUEUE;
 			else
 				perr(&$<pos>2, "unknown mode \"%s\" (sync or "
 				    "queue)", $2);
 			free($2);
 		}
 		| AUTHORIZE STRING authzopts %prec LOWEST {
-			route_once(&$<pos>1, "authorize");
+			parse_route_once(&$<pos>1, "authorize");
 			if (parse_check_url(&$<pos>2, $2, "authorize") == 0)
-				parse_copystr(&$<pos>2, cur_route->authorize,
-				    sizeof(cur_route->authorize), $2,
+				parse_copystr(&$<pos>2, ps.cur_route->authorize,
+				    sizeof(ps.cur_route->authorize), $2,
 				    "authorize");
 			free($2);
 		}
 		| ERRORS STRING {
-			route_once(&$<pos>1, "errors");
+			parse_route_once(&$<pos>1, "errors");
 			if (parse_check_url(&$<pos>2, $2, "errors") == 0)
-				parse_copystr(&$<pos>2, cur_route->errors,
-				    sizeof(cur_route->errors), $2, "errors");
+				parse_copystr(&$<pos>2, ps.cur_route->errors,
+				    sizeof(ps.cur_route->errors), $2, "errors");
 			free($2);
 		}
 		| HEADER STRING STRING {
 			int	 auth = strcasecmp($2, "Authorization") == 0;
 
-			if (parse_header_add(&$<pos>2, &cur_route->headers, $2,
-			    $3) == 0 && auth)
-				auth_header_pos = $<pos>2;
+			if (parse_header_add(&$<pos>2, &ps.cur_route->headers,
+			    $2, $3) == 0 && auth)
+				ps.auth_header_pos = $<pos>2;
 		}
 		| SECRET STRING {
-			route_once(&$<pos>1, "secret");
+			parse_route_once(&$<pos>1, "secret");
 			if (parse_check_secret(&$<pos>2, $2) == 0)
-				parse_copystr(&$<pos>2, cur_route->secret,
-				    sizeof(cur_route->secret), $2, "secret");
+				parse_copystr(&$<pos>2, ps.cur_route->secret,
+				    sizeof(ps.cur_route->secret), $2, "secret");
 			free($2);
 		}
 		| TIMEOUT time {
-			route_once(&$<pos>1, "timeout");
+			parse_route_once(&$<pos>1, "timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "timeout") == 0) {
-				cur_route->timeout = $2.n;
-				cur_route_timeout_pos = $<pos>2;
+				ps.cur_route->timeout = $2.n;
+				ps.cur_route_timeout_pos = $<pos>2;
 			}
 		}
 		| LIFETIME time {
-			route_once(&$<pos>1, "lifetime");
+			parse_route_once(&$<pos>1, "lifetime");
 			if (parse_check_time(&$<pos>2, &$2, 60, 90 * 86400,
 			    "lifetime") == 0)
-				cur_route->lifetime = $2.n;
+				ps.cur_route->lifetime = $2.n;
 		}
 		| CONCURRENCY number {
-			route_once(&$<pos>1, "concurrency");
+			parse_route_once(&$<pos>1, "concurrency");
 			if (parse_check_number(&$<pos>2, &$2, 1, 1024,
 			    "concurrency") == 0)
-				cur_route->concurrency = $2.n;
+				ps.cur_route->concurrency = $2.n;
 		}
 		| FALLBACK STRING STRING {
 			const char	*why;
 
-			if (cur_route->fallback_maildir[0] != '\0' ||
-			    cur_route->fallback_smtp[0] != '\0')
+			if (ps.cur_route->fallback_maildir[0] != '\0' ||
+			    ps.cur_route->fallback_smtp[0] != '\0')
 				perr(&$<pos>1, "a route has one fallback");
 			else if (strcmp($2, "smtp") == 0) {
 				if ((why = config_check_fallback_smtp($3)) !=
@@ -967,8 +981,8 @@ routeopt	: URL STRING {
 					    "%s", $3, why);
 				else
 					parse_copystr(&$<pos>3,
-					    cur_route->fallback_smtp,
-					    sizeof(cur_route->fallback_smtp),
+					    ps.cur_route->fallback_smtp,
+					    sizeof(ps.cur_route->fallback_smtp),
 					    $3, "fallback smtp");
 			} else if (strcmp($2, "maildir") != 0)
 				perr(&$<pos>2, "unknown fallback \"%s\" "
@@ -978,26 +992,26 @@ routeopt	: URL STRING {
 				    "absolute path");
 			else
 				parse_copystr(&$<pos>3,
-				    cur_route->fallback_maildir,
-				    sizeof(cur_route->fallback_maildir), $3,
+				    ps.cur_route->fallback_maildir,
+				    sizeof(ps.cur_route->fallback_maildir), $3,
 				    "fallback maildir");
 			free($2);
 			free($3);
 		}
 		| VERDICTS STRING {
-			route_once(&$<pos>1, "verdicts");
+			parse_route_once(&$<pos>1, "verdicts");
 			if (strcmp($2, "yes") == 0)
-				cur_route->no_verdicts = 0;
+				ps.cur_route->no_verdicts = 0;
 			else if (strcmp($2, "no") == 0)
-				cur_route->no_verdicts = 1;
+				ps.cur_route->no_verdicts = 1;
 			else
 				perr(&$<pos>2, "verdicts wants yes or no, not "
 				    "\"%s\"", $2);
 			free($2);
 		}
 		| REQUIRE DKIM reqresult optquarantine {
-			route_once(&$<pos>1, "require dkim");
-			route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
+			parse_route_once(&$<pos>1, "require dkim");
+			parse_route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
 			free($3);
 		}
 		| REQUIRE SPF reqresult optquarantine {
@@ -1010,8 +1024,8 @@ routeopt	: URL STRING {
 				perr(&$<pos>2, "unknown requirement \"%s\" "
 				    "(dkim or dmarc)", $2);
 			else {
-				route_once(&$<pos>1, "require dmarc");
-				route_require(&$<pos>3, REQUIRE_DMARC, $3,
+				parse_route_once(&$<pos>1, "require dmarc");
+				parse_route_require(&$<pos>3, REQUIRE_DMARC, $3,
 				    $4);
 			}
 			free($2);
@@ -1035,23 +1049,23 @@ authzopts	: /* empty */
 		;
 
 authzopt	: FORMAT STRING {
-			route_once(&$<pos>1, "authorize format");
+			parse_route_once(&$<pos>1, "authorize format");
 			if (strcmp($2, "form") == 0)
-				cur_route->authorize_format = AUTHZ_FORM;
+				ps.cur_route->authorize_format = AUTHZ_FORM;
 			else if (strcmp($2, "json") == 0)
-				cur_route->authorize_format = AUTHZ_JSON;
+				ps.cur_route->authorize_format = AUTHZ_JSON;
 			else if (strcmp($2, "xml") == 0)
-				cur_route->authorize_format = AUTHZ_XML;
+				ps.cur_route->authorize_format = AUTHZ_XML;
 			else
 				perr(&$<pos>2, "unknown authorize format "
 				    "\"%s\" (form, json or xml)", $2);
 			free($2);
 		}
 		| TIMEOUT time {
-			route_once(&$<pos>1, "authorize timeout");
+			parse_route_once(&$<pos>1, "authorize timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1,
 			    AUTHZ_TIMEOUT_MAX, "authorize timeout") == 0)
-				cur_route->authorize_timeout = $2.n;
+				ps.cur_route->authorize_timeout = $2.n;
 		}
 		;
 
@@ -1061,7 +1075,7 @@ eventshead	: EVENTS {
 
 			if ((e = calloc(1, sizeof(*e))) == NULL)
 				fatal("calloc");
-			TAILQ_FOREACH(cur_events, &conf->events, entry)
+			TAILQ_FOREACH(ps.cur_events, &ps.conf->events, entry)
 				n++;
 			e->id = n;
 			e->format = EVFMT_EVENTS;
@@ -1071,13 +1085,13 @@ eventshead	: EVENTS {
 			e->batch_max = EVENTS_BATCH;
 			e->batch_wait = EVENTS_WAIT;
 			e->lifetime = EVENTS_LIFETIME;
-			TAILQ_INSERT_TAIL(&conf->events, e, entry);
-			cur_events = e;
-			cur_events_pos = $<pos>1;
-			memset(&kinds_all_pos, 0, sizeof(kinds_all_pos));
-			memset(&kinds_one_pos, 0, sizeof(kinds_one_pos));
-			kinds_said = 0;
-			url_seen = 0;
+			TAILQ_INSERT_TAIL(&ps.conf->events, e, entry);
+			ps.cur_events = e;
+			ps.cur_events_pos = $<pos>1;
+			memset(&ps.kinds_all_pos, 0, sizeof(ps.kinds_all_pos));
+			memset(&ps.kinds_one_pos, 0, sizeof(ps.kinds_one_pos));
+			ps.kinds_said = 0;
+			ps.url_seen = 0;
 		}
 		;
 
@@ -1088,68 +1102,69 @@ eventsopts	: /* empty */
 		;
 
 eventsopt	: URL STRING {
-			url_seen = 1;
-			events_once(&$<pos>1, "url");
+			ps.url_seen = 1;
+			parse_events_once(&$<pos>1, "url");
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
-				parse_copystr(&$<pos>2, cur_events->url,
-				    sizeof(cur_events->url), $2, "url");
+				parse_copystr(&$<pos>2, ps.cur_events->url,
+				    sizeof(ps.cur_events->url), $2, "url");
 			free($2);
 		}
 		| FORMAT STRING {
-			events_once(&$<pos>1, "format");
+			parse_events_once(&$<pos>1, "format");
 			if (strcmp($2, "events") == 0)
-				cur_events->format = EVFMT_EVENTS;
+				ps.cur_events->format = EVFMT_EVENTS;
 			else if (strcmp($2, "failures") == 0)
-				cur_events->format = EVFMT_FAILURES;
+				ps.cur_events->format = EVFMT_FAILURES;
 			else if (strcmp($2, "callback") == 0)
-				cur_events->format = EVFMT_CALLBACK;
+				ps.cur_events->format = EVFMT_CALLBACK;
 			else
 				perr(&$<pos>2, "unknown events format \"%s\" "
 				    "(events, failures or callback)", $2);
 			free($2);
 		}
 		| FORMAT EVENTS {
-			events_once(&$<pos>1, "format");
-			cur_events->format = EVFMT_EVENTS;
+			parse_events_once(&$<pos>1, "format");
+			ps.cur_events->format = EVFMT_EVENTS;
 		}
 		| KINDS kindlist
 		| SECRET STRING {
-			events_once(&$<pos>1, "secret");
+			parse_events_once(&$<pos>1, "secret");
 			if (parse_check_secret(&$<pos>2, $2) == 0)
-				parse_copystr(&$<pos>2, cur_events->secret,
-				    sizeof(cur_events->secret), $2, "secret");
+				parse_copystr(&$<pos>2, ps.cur_events->secret,
+				    sizeof(ps.cur_events->secret), $2,
+				    "secret");
 			free($2);
 		}
 		| HEADER STRING STRING {
 			int	 auth = strcasecmp($2, "Authorization") == 0;
 
-			if (parse_header_add(&$<pos>2, &cur_events->headers,
+			if (parse_header_add(&$<pos>2, &ps.cur_events->headers,
 			    $2, $3) == 0 && auth)
-				auth_header_pos = $<pos>2;
+				ps.auth_header_pos = $<pos>2;
 		}
 		| TIMEOUT time {
-			events_once(&$<pos>1, "timeout");
+			parse_events_once(&$<pos>1, "timeout");
 			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "timeout") == 0)
-				cur_events->timeout = $2.n;
+				ps.cur_events->timeout = $2.n;
 		}
 		| BATCH number {
-			events_once(&$<pos>1, "batch");
+			parse_events_once(&$<pos>1, "batch");
 			if (parse_check_number(&$<pos>2, &$2, 1, 10000,
 			    "batch") == 0)
-				cur_events->batch_max = $2.n;
+				ps.cur_events->batch_max = $2.n;
 		}
 		| WAIT mstime {
-			events_once(&$<pos>1, "wait");
+			parse_events_once(&$<pos>1, "wait");
 			if (parse_check_mstime(&$<pos>2, &$2, 0, 600000,
 			    "wait") == 0)
-				cur_events->batch_wait = $2.n;
+				ps.cur_events->batch_wait = $2.n;
 		}
 		| LIFETIME time {
-			events_once(&$<pos>1, "lifetime");
+			parse_events_once(&$<pos>1, "lifetime");
 			if (parse_check_time(&$<pos>2, &$2, 60, 90 * 86400,
 			    "lifetime") == 0)
-				cur_events->lifetime = $2.n;
+				ps.cur_events->lifetime = $2.n;
 		}
 		;
 
@@ -1160,23 +1175,24 @@ clusteropts	: /* empty */
 		;
 
 clusteropt	: REDIS STRING {
-			block_once(&$<pos>1, "cluster", ncluster, "redis");
-			parse_cluster_redis(conf, &$<pos>2, $2);
+			parse_block_once(&$<pos>1, "cluster", ncluster,
+			    "redis");
+			parse_cluster_redis(ps.conf, &$<pos>2, $2);
 			free($2);
 		}
 		| NODE STRING {
-			block_once(&$<pos>1, "cluster", ncluster, "node");
+			parse_block_once(&$<pos>1, "cluster", ncluster, "node");
 			if (parse_check_domain(&$<pos>2, $2, "node") == 0)
-				parse_copystr(&$<pos>2, conf->cluster.node,
-				    sizeof(conf->cluster.node), $2, "node");
+				parse_copystr(&$<pos>2, ps.conf->cluster.node,
+				    sizeof(ps.conf->cluster.node), $2, "node");
 			free($2);
 		}
 		| AUTH STRING {
-			block_once(&$<pos>1, "cluster", ncluster, "auth");
-			parse_copypath(&$<pos>2, conf->cluster.auth_file,
-			    sizeof(conf->cluster.auth_file), $2, "auth");
-			parse_at(&$<pos>2, conf->cluster.auth_at,
-			    sizeof(conf->cluster.auth_at));
+			parse_block_once(&$<pos>1, "cluster", ncluster, "auth");
+			parse_copypath(&$<pos>2, ps.conf->cluster.auth_file,
+			    sizeof(ps.conf->cluster.auth_file), $2, "auth");
+			parse_at(&$<pos>2, ps.conf->cluster.auth_at,
+			    sizeof(ps.conf->cluster.auth_at));
 			free($2);
 		}
 		;
@@ -1198,13 +1214,13 @@ kind		: STRING {
 				while (*s == ' ')
 					s++;
 				if (*s != '\0')
-					kind_add(&$<pos>1, s);
+					parse_kind_add(&$<pos>1, s);
 			}
 			free($1);
 		}
-		| BOUNCE		{ kind_add(&$<pos>1, "bounce"); }
-		| READ			{ kind_add(&$<pos>1, "read"); }
-		| UNSUBSCRIBE		{ kind_add(&$<pos>1, "unsubscribe"); }
+		| BOUNCE	{ parse_kind_add(&$<pos>1, "bounce"); }
+		| READ		{ parse_kind_add(&$<pos>1, "read"); }
+		| UNSUBSCRIBE	{ parse_kind_add(&$<pos>1, "unsubscribe"); }
 		;
 
 %%
@@ -1213,15 +1229,17 @@ kind		: STRING {
 const char *
 parse_cur_block(void)
 {
-	return (cur_route != NULL ? "route" : cur_events != NULL ? "events" :
-	    cur_track != NULL ? "tracking" : in_cluster ? "cluster" : NULL);
+	return (ps.cur_route != NULL ? "route" :
+	    ps.cur_events != NULL ? "events" :
+	    ps.cur_track != NULL ? "tracking" :
+	    in_cluster ? "cluster" : NULL);
 }
 
 /* an error on the block's url line, or a misspelt url: not missing too */
 void
 parse_url_said(void)
 {
-	url_seen = 1;
+	ps.url_seen = 1;
 }
 
 static void
@@ -1230,7 +1248,7 @@ parse_cleanup(void)
 	parse_lex_close();
 	parse_macros_clear();
 	parse_defs_clear();
-	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
+	memset(&ps.auth_header_pos, 0, sizeof(ps.auth_header_pos));
 }
 
 struct config *
@@ -1238,36 +1256,37 @@ config_parse(const char *filename)
 {
 	struct config	*c;
 
-	if ((conf = config_new()) == NULL)
+	if ((ps.conf = config_new()) == NULL)
 		return (NULL);
-	memset(&auth_pos, 0, sizeof(auth_pos));
-	memset(&api_pos, 0, sizeof(api_pos));
-	cur_route = NULL;
-	cur_route_n = 0;
-	cur_listen = NULL;
-	cur_events = NULL;
+	memset(&ps.auth_pos, 0, sizeof(ps.auth_pos));
+	memset(&ps.api_pos, 0, sizeof(ps.api_pos));
+	ps.cur_route = NULL;
+	ps.cur_route_n = 0;
+	ps.cur_listen = NULL;
+	ps.cur_events = NULL;
 	cur_dlimit = NULL;
 	in_cluster = 0;
-	strlcpy(conf->file, filename, sizeof(conf->file));
+	strlcpy(ps.conf->file, filename, sizeof(ps.conf->file));
 
 	if (parse_lex_open(filename) == -1) {
-		config_free(conf);
-		conf = NULL;
+		config_free(ps.conf);
+		ps.conf = NULL;
 		return (NULL);
 	}
 	if (yyparse() != 0 && parse_errors() == 0)
 		perr(NULL, "syntax error");
 
-	if (conf->credentials[0] == '\0' && auth_pos.file != NULL)
-		perr(&auth_pos, "auth on a listener needs a credentials file");
-	if (conf->api_keys[0] == '\0' && api_pos.file != NULL)
-		perr(&api_pos, "an api listener needs an api keys file");
-	pki_refs_check();
-	config_route_ids(conf);
+	if (ps.conf->credentials[0] == '\0' && ps.auth_pos.file != NULL)
+		perr(&ps.auth_pos,
+		    "auth on a listener needs a credentials file");
+	if (ps.conf->api_keys[0] == '\0' && ps.api_pos.file != NULL)
+		perr(&ps.api_pos, "an api listener needs an api keys file");
+	parse_pki_refs_check();
+	config_route_ids(ps.conf);
 
 	parse_cleanup();
-	c = conf;
-	conf = NULL;
+	c = ps.conf;
+	ps.conf = NULL;
 	if (parse_errors()) {
 		config_free(c);
 		return (NULL);

@@ -32,31 +32,16 @@
 #define perr	parse_error
 #define SYNC_TIMEOUT_MAX	540	/* seconds: under the 10 minutes of RFC 5321 */
 
-/* the state the grammar shares (parse_state.h) and this file's own */
-struct config		*conf;
+/* this file's own; the state it shares with the grammar: parse_state.h */
 static int		 allow_testing;	/* mailhookd -X */
-
-struct route		*cur_route;
-uint32_t		 cur_route_n;	/* route blocks */
 static struct pos	 cur_route_pos;
-struct pos		 cur_route_timeout_pos;	/* file NULL: none */
-struct events_block	*cur_events;
-struct pos		 cur_events_pos;
-/* in the events block: where kinds all, and a first other kind, were seen
- * (file NULL: not) */
-struct pos		 kinds_all_pos, kinds_one_pos;
 static char		 kinds_one[32];
-int			 kinds_said;	/* all beside a kind said */
-uint32_t		 cur_dlimit_n;	/* limit domain lines */
-struct tracking		*cur_track;
 static struct pos	 cur_track_pos;
-int			 url_seen;	/* url option seen in a block */
-struct pos		 auth_header_pos;	/* the block's */
 
 static void	 auth_header_check(const char *, const char *);
 
 void
-route_begin(const struct pos *p, const struct pos *pp, int match,
+parse_route_begin(const struct pos *p, const struct pos *pp, int match,
     char *pattern)
 {
 	struct route	*r;
@@ -74,13 +59,13 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
 	r->timeout = ROUTE_TIMEOUT;
 	r->lifetime = ROUTE_LIFETIME;
 	r->concurrency = ROUTE_CONCURRENCY;
-	cur_route = r;
+	ps.cur_route = r;
 	cur_route_pos = *p;
-	memset(&cur_route_timeout_pos, 0, sizeof(cur_route_timeout_pos));
-	url_seen = 0;
+	memset(&ps.cur_route_timeout_pos, 0, sizeof(ps.cur_route_timeout_pos));
+	ps.url_seen = 0;
 	/* its settings' key while it is read; its id: config_route_ids */
-	cur_route_n++;
-	TAILQ_INSERT_TAIL(&conf->routes, r, entry);
+	ps.cur_route_n++;
+	TAILQ_INSERT_TAIL(&ps.conf->routes, r, entry);
 	if (pattern == NULL)
 		return;
 	for (s = pattern; *s != '\0'; s++)
@@ -127,7 +112,7 @@ route_begin(const struct pos *p, const struct pos *pp, int match,
  * not the last one silently winning.
  */
 void
-block_once(const struct pos *p, const char *block, uint32_t id,
+parse_block_once(const struct pos *p, const char *block, uint32_t id,
     const char *what)
 {
 	char	 key[64];
@@ -139,105 +124,105 @@ block_once(const struct pos *p, const char *block, uint32_t id,
 }
 
 void
-dlimit_once(const struct pos *p, const char *what)
+parse_dlimit_once(const struct pos *p, const char *what)
 {
-	block_once(p, "limit domain", cur_dlimit_n, what);
+	parse_block_once(p, "limit domain", ps.cur_dlimit_n, what);
 }
 
 void
-route_once(const struct pos *p, const char *what)
+parse_route_once(const struct pos *p, const char *what)
 {
-	block_once(p, "route", cur_route_n, what);
+	parse_block_once(p, "route", ps.cur_route_n, what);
 }
 
 void
-events_once(const struct pos *p, const char *what)
+parse_events_once(const struct pos *p, const char *what)
 {
-	block_once(p, "events", cur_events->id, what);
+	parse_block_once(p, "events", ps.cur_events->id, what);
 }
 
 /* a global setting that takes one value: the same, once in the file */
 void
-global_once(const struct pos *p, const char *what)
+parse_global_once(const struct pos *p, const char *what)
 {
-	block_once(p, "global", 0, what);
+	parse_block_once(p, "global", 0, what);
 }
 
 void
-route_end(void)
+parse_route_end(void)
 {
 	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 
-	auth_header_check(cur_route->url, "url");
-	auth_header_check(cur_route->authorize, "authorize url");
-	auth_header_check(cur_route->errors, "errors url");
-	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
-	if (cur_route->url[0] == '\0' && !url_seen)
+	auth_header_check(ps.cur_route->url, "url");
+	auth_header_check(ps.cur_route->authorize, "authorize url");
+	auth_header_check(ps.cur_route->errors, "errors url");
+	memset(&ps.auth_header_pos, 0, sizeof(ps.auth_header_pos));
+	if (ps.cur_route->url[0] == '\0' && !ps.url_seen)
 		perr(&cur_route_pos, "route without url");
 	/* the POST's answer is the reply to the client's data, which it
 	 * waits 10 minutes for (RFC 5321 4.5.3.2.6) */
-	if (cur_route->mode == MODE_SYNC && cur_route->timeout >
-	    SYNC_TIMEOUT_MAX && cur_route_timeout_pos.file != NULL)
-		perr(&cur_route_timeout_pos, "timeout %s: in mode sync at most "
-		    "%s, as the SMTP client waits 10 minutes for the reply to "
-		    "its data; longer needs mode queue",
-		    parse_fmt_time(cur_route->timeout, what, sizeof(what)),
+	if (ps.cur_route->mode == MODE_SYNC && ps.cur_route->timeout >
+	    SYNC_TIMEOUT_MAX && ps.cur_route_timeout_pos.file != NULL)
+		perr(&ps.cur_route_timeout_pos, "timeout %s: in mode sync at "
+		    "most %s, as the SMTP client waits 10 minutes for the "
+		    "reply to its data; longer needs mode queue",
+		    parse_fmt_time(ps.cur_route->timeout, what, sizeof(what)),
 		    parse_fmt_time(SYNC_TIMEOUT_MAX, key, sizeof(key)));
-	if (cur_route->match == ROUTE_ANY)
+	if (ps.cur_route->match == ROUTE_ANY)
 		parse_def(&cur_route_pos, "route", "any", "route any");
 	else {
 		snprintf(what, sizeof(what), "route \"%s%s\"",
-		    cur_route->match == ROUTE_SUBDOMAINS ? "*." : "",
-		    cur_route->pattern);
-		snprintf(key, sizeof(key), "%d %s", cur_route->match,
-		    cur_route->pattern);
+		    ps.cur_route->match == ROUTE_SUBDOMAINS ? "*." : "",
+		    ps.cur_route->pattern);
+		snprintf(key, sizeof(key), "%d %s", ps.cur_route->match,
+		    ps.cur_route->pattern);
 		parse_def(&cur_route_pos, "route", key, what);
 	}
-	cur_route = NULL;
+	ps.cur_route = NULL;
 }
 
 /* require dkim|dmarc pass [quarantine]: only "pass" can be required */
 void
-route_require(const struct pos *p, int what, const char *result,
+parse_route_require(const struct pos *p, int what, const char *result,
     int quarantine)
 {
 	if (strcmp(result, "pass") != 0) {
 		perr(p, "unknown result \"%s\" (pass)", result);
 		return;
 	}
-	cur_route->require |= what;
+	ps.cur_route->require |= what;
 	if (quarantine)
-		cur_route->require_quarantine = 1;
+		ps.cur_route->require_quarantine = 1;
 }
 
 void
-events_end(void)
+parse_events_end(void)
 {
 	static const char *const fmt[] = { "events", "failures", "callback" };
 	char		 pub[MH_URL_MAX], key[MH_URL_MAX + 16];
 	char		 what[MH_URL_MAX + 64];
 
-	auth_header_check(cur_events->url, "url");
-	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
-	if (cur_events->url[0] == '\0' && !url_seen)
-		perr(&cur_events_pos, "events without url");
-	else if (cur_events->url[0] != '\0') {
+	auth_header_check(ps.cur_events->url, "url");
+	memset(&ps.auth_header_pos, 0, sizeof(ps.auth_header_pos));
+	if (ps.cur_events->url[0] == '\0' && !ps.url_seen)
+		perr(&ps.cur_events_pos, "events without url");
+	else if (ps.cur_events->url[0] != '\0') {
 		/* hookd makes one endpoint of them: the second block's
 		 * secret, headers and timeouts would go unused */
-		snprintf(key, sizeof(key), "%s %s", fmt[cur_events->format],
-		    cur_events->url);
-		config_url_public(cur_events->url, pub, sizeof(pub));
+		snprintf(key, sizeof(key), "%s %s", fmt[ps.cur_events->format],
+		    ps.cur_events->url);
+		config_url_public(ps.cur_events->url, pub, sizeof(pub));
 		snprintf(what, sizeof(what), "events block for url \"%s\" "
-		    "format %s", pub, fmt[cur_events->format]);
-		parse_def(&cur_events_pos, "events", key, what);
+		    "format %s", pub, fmt[ps.cur_events->format]);
+		parse_def(&ps.cur_events_pos, "events", key, what);
 	}
-	if (cur_events->kinds == 0)
-		cur_events->kinds = EV_ALL;
-	cur_events = NULL;
+	if (ps.cur_events->kinds == 0)
+		ps.cur_events->kinds = EV_ALL;
+	ps.cur_events = NULL;
 }
 
 void
-tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
+parse_tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 {
 	struct tracking	*t;
 	char		 what[MH_NAME_MAX + 32], name[MH_NAME_MAX];
@@ -256,22 +241,23 @@ tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 		parse_copystr(dp, t->domain, sizeof(t->domain), name,
 		    "tracking domain");
 	}
-	TAILQ_INSERT_TAIL(&conf->trackings, t, entry);
-	cur_track = t;
+	TAILQ_INSERT_TAIL(&ps.conf->trackings, t, entry);
+	ps.cur_track = t;
 	cur_track_pos = *p;
-	url_seen = 0;
+	ps.url_seen = 0;
 }
 
 void
-tracking_end(void)
+parse_tracking_end(void)
 {
-	if (cur_track->url[0] == '\0' && !url_seen)
+	if (ps.cur_track->url[0] == '\0' && !ps.url_seen)
 		perr(&cur_track_pos, "tracking domain without url");
-	cur_track = NULL;
+	ps.cur_track = NULL;
 }
 
 void
-tracking_yesno(const struct pos *p, const char *what, const char *v, int *dst)
+parse_tracking_yesno(const struct pos *p, const char *what, const char *v,
+    int *dst)
 {
 	if (strcmp(v, "yes") == 0)
 		*dst = 1;
@@ -282,7 +268,7 @@ tracking_yesno(const struct pos *p, const char *what, const char *v, int *dst)
 }
 
 int
-kind_add(const struct pos *p, const char *name)
+parse_kind_add(const struct pos *p, const char *name)
 {
 	char	 at[PATH_MAX + 32], what[48];
 	int	 k;
@@ -290,34 +276,34 @@ kind_add(const struct pos *p, const char *name)
 	if (strcmp(name, "all") == 0 || event_kind_from_name(name) != -1) {
 		/* "kinds delivery, delivery": which was meant? */
 		snprintf(what, sizeof(what), "kind \"%s\"", name);
-		events_once(p, what);
+		parse_events_once(p, what);
 	}
 	if (strcmp(name, "all") == 0) {
-		cur_events->kinds = EV_ALL;
-		if (kinds_all_pos.file == NULL)
-			kinds_all_pos = *p;
+		ps.cur_events->kinds = EV_ALL;
+		if (ps.kinds_all_pos.file == NULL)
+			ps.kinds_all_pos = *p;
 	} else if ((k = event_kind_from_name(name)) == -1) {
 		perr(p, "unknown event kind \"%s\"", name);
 		return (-1);
 	} else {
-		cur_events->kinds |= 1U << k;
-		if (kinds_one_pos.file == NULL) {
-			kinds_one_pos = *p;
+		ps.cur_events->kinds |= 1U << k;
+		if (ps.kinds_one_pos.file == NULL) {
+			ps.kinds_one_pos = *p;
 			strlcpy(kinds_one, name, sizeof(kinds_one));
 		}
 	}
 	/* all beside a kind takes every kind, not the one named: said once */
-	if (kinds_all_pos.file == NULL || kinds_one_pos.file == NULL ||
-	    kinds_said)
+	if (ps.kinds_all_pos.file == NULL || ps.kinds_one_pos.file == NULL ||
+	    ps.kinds_said)
 		return (0);
-	kinds_said = 1;
+	ps.kinds_said = 1;
 	if (strcmp(name, "all") == 0) {
-		parse_at(&kinds_one_pos, at, sizeof(at));
+		parse_at(&ps.kinds_one_pos, at, sizeof(at));
 		perr(p, "kind all beside kind %s (at %s): all takes every "
 		    "kind; write all alone, or only the kinds wanted",
 		    kinds_one, at);
 	} else {
-		parse_at(&kinds_all_pos, at, sizeof(at));
+		parse_at(&ps.kinds_all_pos, at, sizeof(at));
 		perr(p, "kind %s beside kind all (at %s): all takes every "
 		    "kind; write all alone, or only the kinds wanted",
 		    name, at);
@@ -335,15 +321,15 @@ auth_header_check(const char *url, const char *what)
 {
 	const char	*a;
 
-	if (auth_header_pos.file == NULL || url[0] == '\0')
+	if (ps.auth_header_pos.file == NULL || url[0] == '\0')
 		return;
 	a = strstr(url, "://") != NULL ? strstr(url, "://") + 3 : url;
 	if (memchr(a, '@', strcspn(a, "/?#")) == NULL)
 		return;
-	perr(&auth_header_pos, "header \"Authorization\" beside a user and "
+	perr(&ps.auth_header_pos, "header \"Authorization\" beside a user and "
 	    "password in the %s: only one of them would be sent; give one",
 	    what);
-	memset(&auth_header_pos, 0, sizeof(auth_header_pos));
+	memset(&ps.auth_header_pos, 0, sizeof(ps.auth_header_pos));
 }
 
 /*
@@ -351,7 +337,7 @@ auth_header_check(const char *url, const char *what)
  * "10.000.0.0/8", "2001:db8::/32" and "2001:DB8:0::/32" are one).
  */
 int
-relay_from_once(const struct pos *p, const struct netaddr *n,
+parse_relay_from_once(const struct pos *p, const struct netaddr *n,
     const char *text)
 {
 	char		 addr[INET6_ADDRSTRLEN], key[INET6_ADDRSTRLEN + 8];
@@ -374,9 +360,9 @@ relay_from_once(const struct pos *p, const struct netaddr *n,
  * trailing dot, which TLS-RPT's contact-info would carry otherwise.
  */
 void
-postmaster_set(const struct pos *p, const char *addr)
+parse_postmaster_set(const struct pos *p, const char *addr)
 {
-	char		 name[MH_NAME_MAX], buf[sizeof(conf->postmaster)];
+	char		 name[MH_NAME_MAX], buf[sizeof(ps.conf->postmaster)];
 	const char	*at;
 
 	if ((at = strrchr(addr, '@')) == NULL ||
@@ -389,10 +375,10 @@ postmaster_set(const struct pos *p, const char *addr)
 	if ((size_t)snprintf(buf, sizeof(buf), "%.*s@%s", (int)(at - addr),
 	    addr, name) >= sizeof(buf)) {
 		perr(p, "postmaster too long (at most %zu bytes)",
-		    sizeof(conf->postmaster) - 1);
+		    sizeof(ps.conf->postmaster) - 1);
 		return;
 	}
-	parse_copystr(p, conf->postmaster, sizeof(conf->postmaster), buf,
+	parse_copystr(p, ps.conf->postmaster, sizeof(ps.conf->postmaster), buf,
 	    "postmaster");
 }
 
@@ -408,10 +394,10 @@ config_allow_testing(int on)
  * seccomp-debug: only with mailhookd -X, never in production.
  */
 void
-testing_set(const struct pos *kw, const struct pos *p, const char *what,
+parse_testing_set(const struct pos *kw, const struct pos *p, const char *what,
     int n, int64_t a, int64_t b)
 {
-	struct testing	*t = &conf->testing;
+	struct testing	*t = &ps.conf->testing;
 
 	if (!allow_testing) {
 		perr(kw, "\"testing %s\" is only accepted by mailhookd -X",

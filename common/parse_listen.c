@@ -27,14 +27,8 @@
 
 #define perr	parse_error
 
-/* the state the grammar shares (parse_state.h) and this file's own */
-struct listener			*cur_listen;
+/* this file's own; the state it shares with the grammar: parse_state.h */
 static struct pos		 cur_listen_pos;
-struct pos			 auth_pos;
-struct pos			 api_pos;	/* the first api listener */
-/* where a listener's pki and hostname options were (file NULL: not) */
-struct pos			 cur_listen_pki;
-struct pos			 cur_listen_hostname;
 /* where each flag word was seen (file NULL: not) */
 static struct pos		 cur_listen_words[LW_MAX];
 
@@ -69,7 +63,7 @@ listen_mapped(const struct pos *ap, const struct listener *l,
 }
 
 void
-listen_begin(const struct pos *p, const struct pos *ap, char *addr)
+parse_listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 {
 	struct listener	*l, *o;
 	uint32_t	 n = 0;
@@ -78,13 +72,13 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 		fatal("calloc");
 	l->fd = -1;
 	l->port = 25;
-	TAILQ_FOREACH(o, &conf->listeners, entry)
+	TAILQ_FOREACH(o, &ps.conf->listeners, entry)
 		n++;
 	l->id = n;
-	cur_listen = l;
+	ps.cur_listen = l;
 	cur_listen_pos = *p;
-	memset(&cur_listen_pki, 0, sizeof(cur_listen_pki));
-	memset(&cur_listen_hostname, 0, sizeof(cur_listen_hostname));
+	memset(&ps.cur_listen_pki, 0, sizeof(ps.cur_listen_pki));
+	memset(&ps.cur_listen_hostname, 0, sizeof(ps.cur_listen_hostname));
 	memset(cur_listen_words, 0, sizeof(cur_listen_words));
 	if (config_addr(addr, 25, &l->ss, &l->sslen) == -1)
 		perr(ap, "listen on \"%s\": not an IP address or "
@@ -94,7 +88,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
 	parse_copystr(ap, l->addr, sizeof(l->addr), addr, "address");
 	parse_at(ap, l->addr_at, sizeof(l->addr_at));
 	free(addr);
-	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
+	TAILQ_INSERT_TAIL(&ps.conf->listeners, l, entry);
 }
 
 /*
@@ -103,7 +97,7 @@ listen_begin(const struct pos *p, const struct pos *ap, char *addr)
  * the second says alone.
  */
 void
-listen_flag(const struct pos *p, enum listen_word w)
+parse_listen_flag(const struct pos *p, enum listen_word w)
 {
 	static const struct {
 		const char	*name;
@@ -123,8 +117,8 @@ listen_flag(const struct pos *p, enum listen_word w)
 	enum listen_word	 i, big = w;
 	char			 at[PATH_MAX + 32];
 
-	block_once(p, "listen", cur_listen->id, words[w].name);
-	cur_listen->flags |= words[w].flags;
+	parse_block_once(p, "listen", ps.cur_listen->id, words[w].name);
+	ps.cur_listen->flags |= words[w].flags;
 	if (cur_listen_words[w].file != NULL)
 		return;		/* said: duplicate */
 	cur_listen_words[w] = *p;
@@ -200,7 +194,7 @@ listen_overlap(const struct pos *p, const struct listener *l)
 
 	if (l->sslen == 0)
 		return;
-	TAILQ_FOREACH(o, &conf->listeners, entry) {
+	TAILQ_FOREACH(o, &ps.conf->listeners, entry) {
 		if (o == l)
 			break;
 		if (o->sslen == 0 || o->port != l->port ||
@@ -252,9 +246,9 @@ listen_later(const struct pos *a, const struct pos *b)
 }
 
 void
-listen_end(void)
+parse_listen_end(void)
 {
-	struct listener	*l = cur_listen;
+	struct listener	*l = ps.cur_listen;
 	const struct pos *p = &cur_listen_pos, *w = cur_listen_words;
 	char		 what[MH_NAME_MAX + 32], key[MH_NAME_MAX + 16];
 	int		 tls = l->flags & (LF_STARTTLS | LF_SMTPS);
@@ -267,33 +261,33 @@ listen_end(void)
 		    "tls");
 	/* listen on ADDR port N http [tls pki NAME]: webd's, tls = https */
 	if ((l->flags & LF_HTTP) && ((l->flags & (LF_SMTPS | LF_TLS_REQUIRE |
-	    LF_AUTH)) || cur_listen_hostname.file != NULL))
+	    LF_AUTH)) || ps.cur_listen_hostname.file != NULL))
 		perr(listen_later(listen_later(&w[LW_SMTPS], &w[LW_TLSREQ]),
 		    listen_later(listen_later(&w[LW_AUTH], &w[LW_AUTHREQ]),
-		    &cur_listen_hostname)),
+		    &ps.cur_listen_hostname)),
 		    "an %s listener takes only port, tls and pki",
 		    (l->flags & LF_API) ? "api" : (l->flags & LF_METRICS) ?
 		    "metrics" : "http");
 	if ((l->flags & LF_API) && (l->flags & LF_METRICS))
 		perr(listen_later(&w[LW_API], &w[LW_METRICS]),
 		    "a listener is either api or metrics");
-	if ((l->flags & LF_API) && api_pos.file == NULL)
-		api_pos = *p;
+	if ((l->flags & LF_API) && ps.api_pos.file == NULL)
+		ps.api_pos = *p;
 	if ((l->flags & LF_AUTH) && !tls)
 		perr(listen_word_pos(&w[LW_AUTHREQ], &w[LW_AUTH]),
 		    "%s on a listener without tls",
 		    cur_listen_words[LW_AUTHREQ].file != NULL ?
 		    "auth-require" : "auth");
-	if (tls && l->pki[0] == '\0' && cur_listen_pki.file == NULL)
+	if (tls && l->pki[0] == '\0' && ps.cur_listen_pki.file == NULL)
 		perr(listen_word_pos(&w[LW_SMTPS], listen_word_pos(
 		    &w[LW_TLSREQ], &w[LW_TLS])), "%s on a listener without pki",
 		    listen_tls_word());
 	/* not plain text where a key pair was meant to be used */
-	if (!tls && cur_listen_pki.file != NULL)
-		perr(&cur_listen_pki, "pki on a listener without %s",
+	if (!tls && ps.cur_listen_pki.file != NULL)
+		perr(&ps.cur_listen_pki, "pki on a listener without %s",
 		    (l->flags & LF_HTTP) ? "tls" : "tls, tls-require or smtps");
-	if ((l->flags & LF_AUTH) && tls && auth_pos.file == NULL)
-		auth_pos = *p;
+	if ((l->flags & LF_AUTH) && tls && ps.auth_pos.file == NULL)
+		ps.auth_pos = *p;
 	if (config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
 		l->sslen = 0;
 	/* API keys would cross the network in the clear */
@@ -307,11 +301,11 @@ listen_end(void)
 	snprintf(what, sizeof(what), "listener %s port %d", l->addr, l->port);
 	if (parse_def(p, "listener", key, what) == 0)
 		listen_overlap(p, l);
-	cur_listen = NULL;
+	ps.cur_listen = NULL;
 }
 
 void
-pki_ref(const struct pos *p, const struct listener *l)
+parse_pki_ref(const struct pos *p, const struct listener *l)
 {
 	struct pki_ref	*r;
 
@@ -328,12 +322,12 @@ pki_ref(const struct pos *p, const struct listener *l)
  * further on, and only one defined nowhere is unknown.
  */
 void
-pki_refs_check(void)
+parse_pki_refs_check(void)
 {
 	size_t	 i;
 
 	for (i = 0; i < npki_refs; i++)
-		if (config_pki(conf, pki_refs[i].l->pki) == NULL)
+		if (config_pki(ps.conf, pki_refs[i].l->pki) == NULL)
 			perr(&pki_refs[i].pos, "unknown pki \"%s\"",
 			    pki_refs[i].l->pki);
 	free(pki_refs);

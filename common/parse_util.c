@@ -1035,7 +1035,7 @@ parse_tls_policy_domain(struct config *conf, const struct pos *dp,
  * with the value as written.
  */
 int64_t
-num_scale(int64_t n, int64_t m)
+parse_num_scale(int64_t n, int64_t m)
 {
 	if (n == NUMERR || m == 0)
 		return (NUMERR);
@@ -1046,7 +1046,7 @@ num_scale(int64_t n, int64_t m)
 
 /* a size or time that was not a number: said already */
 struct numval
-num_err(void)
+parse_num_err(void)
 {
 	struct numval	 nv;
 
@@ -1061,7 +1061,8 @@ num_err(void)
  * reject_invalid_helo_hostname refuses "mx.example.com.")
  */
 void
-hostname_copy(const struct pos *p, char *dst, size_t len, const char *name)
+parse_hostname_copy(const struct pos *p, char *dst, size_t len,
+    const char *name)
 {
 	size_t	 n;
 
