@@ -1256,14 +1256,10 @@ config_parse(const char *filename)
 {
 	struct config	*c;
 
+	/* nothing from a file read before, even one that ended in a block */
+	memset(&ps, 0, sizeof(ps));
 	if ((ps.conf = config_new()) == NULL)
 		return (NULL);
-	memset(&ps.auth_pos, 0, sizeof(ps.auth_pos));
-	memset(&ps.api_pos, 0, sizeof(ps.api_pos));
-	ps.cur_route = NULL;
-	ps.cur_route_n = 0;
-	ps.cur_listen = NULL;
-	ps.cur_events = NULL;
 	cur_dlimit = NULL;
 	in_cluster = 0;
 	strlcpy(ps.conf->file, filename, sizeof(ps.conf->file));

@@ -601,6 +601,29 @@ test_errors(void)
 	    "missing file");
 }
 
+/* a file that ends inside a block leaves nothing to the next one read */
+static void
+test_parse_fresh(void)
+{
+	struct config	*c;
+
+	c = parse_text(
+	    "tracking domain \"t.example.com\" {\n"
+	    "\turl \"https://t.example.com/\"\n");
+	ok(c == NULL && strstr(errbuf, "t.conf:1:33: missing '}'") != NULL,
+	    "tracking block without its '}' refused");
+	c = parse_text(
+	    "cluster {\n"
+	    "\tbogus \"x\"\n"
+	    "}\n");
+	ok(c == NULL, "cluster block with an unknown word refused");
+	ok(strstr(errbuf, "unknown keyword \"bogus\" in a cluster block") !=
+	    NULL, "after a file that ended in a tracking block, a cluster "
+	    "block is named so");
+	if (strstr(errbuf, "in a cluster block") == NULL)
+		printf("# %s", errbuf);
+}
+
 /* a size's suffix K, M or G in either case; no other letter */
 static void
 test_size_suffix(void)
@@ -1153,6 +1176,7 @@ main(void)
 	test_json_strict();
 	test_macros_include();
 	test_errors();
+	test_parse_fresh();
 	test_size_suffix();
 	test_smtp_limits();
 	test_tracking();
