@@ -113,7 +113,7 @@ class Target:
     def __init__(self, tool, d):
         pf = os.path.join(d, "http.port")
         self.proc = spawn([tool, "serve", pf])
-        if not wait_for(lambda: os.path.getsize(pf) > 0, 5):
+        if not wait_for(lambda: os.path.getsize(pf) > 0, 30):
             raise RuntimeError("HTTP target did not start")
         with open(pf) as f:
             self.port = int(f.read())
@@ -137,7 +137,7 @@ class Sink:
         self.proc = spawn(["smtp-sink", "-c", "-u", SINK_USER] + opts +
                           ["127.0.0.1:%d" % self.port, "1024"],
                           stdout=self.f, stderr=subprocess.STDOUT)
-        if not wait_for(lambda: port_open(self.port), 5):
+        if not wait_for(lambda: port_open(self.port), 30):
             raise RuntimeError("smtp-sink did not start")
 
     def count(self):
