@@ -524,6 +524,32 @@ greeting_refused(struct mconn *c, int code, const char *ext,
 	set_timeout(c, relay_connect_timeout);
 }
 
+/*
+ * A 5xx to HELO: as Postfix's smtp_helo (smtp_site_fail with the reply's
+ * 5.x.x status), every recipient bounces at once, the next address or MX
+ * not tried.  The server refused relayd, not the address: no suppression.
+ * QUIT, whose reply ends the connection.
+ */
+static void
+helo_refused(struct mconn *c, int code, const char *ext, const char *text)
+{
+	char	 desc[512];
+	size_t	 i, at;
+
+	reply_desc(desc, sizeof(desc), "HELO", code, text, &at);
+	log_info("mta %s: %s: %s", c->domain, c->peer, desc);
+	for (i = 0; c->job != NULL && i < c->job->n; i++) {
+		if (c->job->res[i].done)
+			continue;
+		sched_reply_at(c->job, i, EV_BOUNCE, code, ext, desc, at,
+		    "helo");
+		c->job->res[i].server_fault = 1;
+	}
+	job_finish(c);
+	c->state = M_QUIT;
+	send_line(c, "QUIT");
+}
+
 /* the wait for the reply to that QUIT is over */
 static void
 refused_done(struct mconn *c)
@@ -904,10 +930,12 @@ conn_reply(struct mconn *c, int code, const char *text)
 		}
 		break;
 	case M_HELO:
-		if (code / 100 != 2)
-			conn_retry_reply(c, code, ext, "HELO", text);
-		else
+		if (code / 100 == 2)
 			after_ehlo(c);
+		else if (code / 100 == 5)
+			helo_refused(c, code, ext, text);
+		else
+			conn_retry_reply(c, code, ext, "HELO", text);
 		break;
 	case M_STARTTLS:
 		if (code != 220) {

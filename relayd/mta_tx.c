@@ -371,7 +371,7 @@ tx_protocol_error(struct mconn *c, size_t k, int code, const char *text,
 	    what);
 	reply_desc(desc, sizeof(desc), why, code, text, &at);
 	sched_reply_at(c->job, k, EV_BOUNCE, code, "5.5.0", desc, at, stage);
-	r->protocol = 1;
+	r->server_fault = 1;
 }
 
 /*

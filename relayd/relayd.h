@@ -54,8 +54,9 @@ struct rres {
 	int		 code;
 	int		 remote;	/* code and desc: a server's reply */
 	size_t		 reply_at;	/* where in desc its text starts */
-	int		 protocol;	/* a reply out of protocol: the
-					   server's fault, no suppression */
+	int		 server_fault;	/* the server's, not the address's
+					   (a reply out of protocol, a
+					   refused HELO): no suppression */
 	char		 ext[16];
 	char		 desc[512];
 	char		 stage[16];

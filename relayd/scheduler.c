@@ -1376,7 +1376,7 @@ sched_job_done(struct rjob *j)
 	 */
 	for (k = 0; k < j->n; k++) {
 		res = &j->res[k];
-		if (!m->removed && !res->untried && !res->protocol &&
+		if (!m->removed && !res->untried && !res->server_fault &&
 		    res->kind == EV_BOUNCE &&
 		    enhanced_suppresses(res->stage, res->ext)) {
 			outbox_sync();
