@@ -469,8 +469,12 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 		    "rcpt"))
 			tx_keep_log(c, code, ext, text, "RCPT", 1);
 	} else {
-		/* DATA */
-		if (code == 354) {
+		/*
+		 * DATA: any 3xx lets the data go, as in Postfix (its
+		 * smtp_loop sends the message unless the reply's class is
+		 * not 3); RFC 5321 gives 354
+		 */
+		if (code / 100 == 3) {
 			if (c->naccepted == 0 || c->mail_failed) {
 				c->state = M_DOT;
 				c->body_eof = 1;
@@ -482,15 +486,14 @@ tx_reply(struct mconn *c, int code, const char *text, const char *ext)
 			body_start(c);
 			return;
 		}
-		if (code / 100 == 2 || code / 100 == 3) {
+		if (code / 100 == 2) {
 			/*
-			 * Only 354 lets the data go (RFC 5321 4.3.2): no
-			 * message was sent, and the server is out of step
-			 * with our commands, so the connection ends.  A 2xx
-			 * is a protocol error (tx_protocol_error); those
-			 * kept for the next address go on to it.
+			 * A protocol error (tx_protocol_error): no message
+			 * was sent, and the server is out of step with our
+			 * commands, so the connection ends; those kept for
+			 * the next address go on to it.
 			 */
-			for (i = 0; code / 100 == 2 && i < j->n; i++)
+			for (i = 0; i < j->n; i++)
 				if (c->accepted[i])
 					tx_protocol_error(c, i, code, text,
 					    "DATA", "data");
