@@ -981,7 +981,11 @@ conn_reply(struct mconn *c, int code, const char *text)
 		dot_reply(c, code, text, ext);
 		break;
 	case M_RSET:
-		if (code / 100 != 2 && c->rset_end && c->nkept > 0) {
+		/*
+		 * Every RSET ends a transaction before its data
+		 * (tx_rset_end), the job's results still to report
+		 */
+		if (code / 100 != 2 && c->nkept > 0) {
 			/* the kept recipients need nothing more here */
 			tx_move_on(c, 1);
 			return;
@@ -990,18 +994,7 @@ conn_reply(struct mconn *c, int code, const char *text)
 			conn_fail_reply(c, code, ext, "RSET", text);
 			return;
 		}
-		if (c->rset_end) {
-			c->rset_end = 0;
-			/* the transaction ended early: report it */
-			dot_reply(c, 0, "", "");
-			return;
-		}
-		if (c->job != NULL)
-			tx_start(c);
-		else {
-			c->state = M_QUIT;
-			send_line(c, "QUIT");
-		}
+		dot_reply(c, 0, "", "");
 		break;
 	case M_QUIT:
 		c->state = M_DONE;

@@ -106,7 +106,6 @@ struct mconn {
 	size_t			 nkept;
 	/* the job went on from an address that took a session */
 	int			 moved_on;
-	int			 rset_end;	/* this RSET ends the job */
 	int			*accepted;
 	size_t			 naccepted;
 	/* body */

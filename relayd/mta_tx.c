@@ -134,7 +134,6 @@ body_start(struct mconn *c)
 static void
 tx_rset_end(struct mconn *c)
 {
-	c->rset_end = 1;
 	c->state = M_RSET;
 	send_line(c, "RSET");
 }
@@ -308,7 +307,6 @@ tx_start(struct mconn *c)
 	c->state = M_TX;
 	c->tx_sent = c->tx_acked = 0;
 	c->mail_failed = 0;
-	c->rset_end = 0;
 	c->naccepted = 0;
 	c->nkept = 0;
 	c->nmsgs++;
