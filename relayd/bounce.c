@@ -108,7 +108,8 @@ bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
  * (a server's, RFC 3463, or relayd's own), in the class of the basic code
  * of the reply that decided it (550 4.2.2: 5.2.2); without one, that
  * class's X.0.0.  An expiry's is relayd's own (4.4.7), whatever the last
- * reply was.
+ * reply was.  So is the class of a server's fault (a protocol error,
+ * 5.5.0: a 354 to RCPT has no class a Status may have).
  */
 static void
 dsn_status(char *dst, size_t len, const struct dsn_text *t,
@@ -117,7 +118,7 @@ dsn_status(char *dst, size_t len, const struct dsn_text *t,
 	char	 cls;
 
 	if ((r->kind == EV_BOUNCE || r->kind == EV_DELIVERY) &&
-	    r->code >= 200 && r->code < 600)
+	    r->code >= 200 && r->code < 600 && !r->server_fault)
 		cls = '0' + r->code / 100;
 	else
 		cls = r->ext[0];
