@@ -30,6 +30,7 @@
 #include "config.h"
 #include "hex.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "msghdr.h"
 #include "sanitize.h"
 
@@ -134,30 +135,80 @@ domain_allowed(const char *domain, const struct api_limits *lim)
 	return (0);
 }
 
-/* an addr-spec for the envelope: printable ASCII, local@domain */
+/* id-left@id-right, visible ASCII */
 static int
-addr_spec_ok(const char *a)
+msgid_ok(const char *s)
 {
-	const char	*at, *p;
+	const char	*p;
 
-	if (a == NULL || strlen(a) >= MH_ADDR_MAX ||
-	    (at = strrchr(a, '@')) == NULL || at == a || at - a > 64)
-		return (0);
-	for (p = a; *p != '\0'; p++)
-		if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>' ||
-		    *p == '(' || *p == ')' || *p == ',' || *p == ';' ||
-		    *p == '\\')
+	for (p = s; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>')
 			return (0);
-	return (config_check_domain(at + 1) == 0);
+	return (strchr(s, '@') != NULL);
+}
+
+/*
+ * An addr-spec for the envelope, checked as SMTP checks MAIL FROM and
+ * RCPT TO (common/mailaddr.c), so that the API takes what smtpd takes:
+ * quoted local parts ("john doe"@example.com) are taken as written, and
+ * '%' and '!' (the old relay hacks) only in the sender.  ASCII only: the
+ * API has no SMTPUTF8.  GMime hands the addr-spec with its quotes.
+ */
+static int
+addr_spec_check(const char *what, const char *a, int sender,
+    struct api_error *e)
+{
+	const char	*why;
+	int		 err;
+
+	if (a == NULL)
+		return (api_err(e, 400, "invalid_address",
+		    "%s: not a valid address", what));
+	err = sender ? smtp_sender_valid(a, 0) : smtp_addr_valid(a, 0);
+	if (err == ADDR_OK && strchr(a, '@') == NULL)
+		err = ADDR_SYNTAX;	/* a bare postmaster needs a domain */
+	switch (err) {
+	case ADDR_OK:
+		return (0);
+	case ADDR_RELAY:
+		why = "'%' and '!' are not accepted in a recipient";
+		break;
+	case ADDR_ROUTE:
+		why = "source routes are not accepted";
+		break;
+	case ADDR_8BIT:
+		why = "non-ASCII addresses are not accepted";
+		break;
+	case ADDR_LENGTH:
+		why = "too long";
+		break;
+	default:
+		why = "not a valid address";
+		break;
+	}
+	return (api_err(e, 400, "invalid_address", "%s: %s: %s", what, why,
+	    a));
+}
+
+/* a Content-ID (RFC 2392): a msg-id, id-left@id-right, of no specials */
+static int
+cid_ok(const char *s)
+{
+	const char	*at = strrchr(s, '@');
+
+	return (at != NULL && at != s && at - s <= 64 && msgid_ok(s) &&
+	    strpbrk(s, "\"(),;\\") == NULL &&
+	    config_check_domain(at + 1) == 0);
 }
 
 /*
  * The mailboxes of s (one or a list), parsed by GMime.  Groups, encoded
  * words (GMime would decode them through iconv) and anything not an
- * address are refused.
+ * address are refused; each addr-spec as addr_spec_check() has it, a
+ * sender's (sender set) or a recipient's.
  */
 static InternetAddressList *
-addr_parse(const char *what, const char *s, struct api_error *e)
+addr_parse(const char *what, const char *s, int sender, struct api_error *e)
 {
 	InternetAddressList	*l;
 	InternetAddress		*a;
@@ -184,12 +235,15 @@ addr_parse(const char *what, const char *s, struct api_error *e)
 	}
 	for (i = 0; i < n; i++) {
 		a = internet_address_list_get_address(l, i);
-		if (!INTERNET_ADDRESS_IS_MAILBOX(a) || !addr_spec_ok(
-		    internet_address_mailbox_get_addr(
-		    INTERNET_ADDRESS_MAILBOX(a)))) {
+		if (!INTERNET_ADDRESS_IS_MAILBOX(a)) {
 			g_object_unref(l);
 			api_err(e, 400, "invalid_address",
 			    "%s: not a valid address", what);
+			return (NULL);
+		}
+		if (addr_spec_check(what, internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(a)), sender, e) == -1) {
+			g_object_unref(l);
 			return (NULL);
 		}
 		internet_address_set_charset(a, "utf-8");
@@ -259,7 +313,8 @@ get_rcpts(const json_t *o, const char *name, int required,
 			return (api_err(e, 400, "invalid_field",
 			    "%s must hold strings", name));
 		}
-		if ((l = addr_parse(name, json_string_value(x), e)) == NULL) {
+		if ((l = addr_parse(name, json_string_value(x), 0, e)) ==
+		    NULL) {
 			g_object_unref(all);
 			return (-1);
 		}
@@ -289,7 +344,7 @@ get_from(const json_t *o, struct api_msg *m, const struct api_limits *lim,
 		api_err(e, 400, "missing_field", "from is required");
 		return (NULL);
 	}
-	if ((l = addr_parse("from", s, e)) == NULL)
+	if ((l = addr_parse("from", s, 1, e)) == NULL)
 		return (NULL);
 	if (internet_address_list_length(l) != 1) {
 		g_object_unref(l);
@@ -578,8 +633,7 @@ attachment(const json_t *a, size_t *total, const struct api_limits *lim,
 	if (!mime_type_ok(type))
 		return (api_err(e, 400, "invalid_field",
 		    "content_type is not a MIME type"));
-	if (cid != NULL && (*cid == '\0' || strpbrk(cid, "<> \t\"") != NULL ||
-	    !addr_spec_ok(cid)))
+	if (cid != NULL && !cid_ok(cid))
 		return (api_err(e, 400, "invalid_field",
 		    "content_id must look like id@domain"));
 	*total += strlen(data) / 4 * 3;
@@ -830,18 +884,6 @@ raw_lines(const char *raw, GString *out, struct api_error *e)
 	return (0);
 }
 
-/* id-left@id-right, visible ASCII */
-static int
-msgid_ok(const char *s)
-{
-	const char	*p;
-
-	for (p = s; *p != '\0'; p++)
-		if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>')
-			return (0);
-	return (strchr(s, '@') != NULL);
-}
-
 /* a field name: printable US-ASCII but the colon (RFC 5322 3.6.8), so
  * that "From\t:" cannot pass for another field beside From */
 static int
@@ -905,7 +947,7 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 			nfrom++;
 			v = g_strndup(colon + 1, next - colon - 3);
 			g_strdelimit(v, "\r\n", ' ');
-			l = addr_parse("the From header", v, e);
+			l = addr_parse("the From header", v, 1, e);
 			g_free(v);
 			if (l == NULL)
 				return (-1);
