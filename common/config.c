@@ -702,18 +702,30 @@ config_check_fallback_smtp(const char *s)
 }
 
 struct tls *
-config_tls_server(const struct pki *p, const char *ciphers, char *why,
-    size_t whylen)
+config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
+    char *why, size_t whylen)
 {
 	struct tls_config	*cfg;
 	struct tls		*ctx = NULL;
+	size_t			 i;
+	int			 rc;
 
+	if (n == 0) {
+		strlcpy(why, "no pki", whylen);
+		return (NULL);
+	}
 	if ((cfg = tls_config_new()) == NULL) {
 		strlcpy(why, "out of memory", whylen);
 		return (NULL);
 	}
-	if (tls_config_set_keypair_mem(cfg, (const uint8_t *)p->cert,
-	    p->certlen, (const uint8_t *)p->key, p->keylen) == -1 ||
+	/* the first is the default; libtls picks another by the SNI name */
+	rc = tls_config_set_keypair_mem(cfg, (const uint8_t *)p[0]->cert,
+	    p[0]->certlen, (const uint8_t *)p[0]->key, p[0]->keylen);
+	for (i = 1; rc == 0 && i < n; i++)
+		rc = tls_config_add_keypair_mem(cfg,
+		    (const uint8_t *)p[i]->cert, p[i]->certlen,
+		    (const uint8_t *)p[i]->key, p[i]->keylen);
+	if (rc == -1 ||
 	    tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
 	    (ciphers != NULL && tls_config_set_ciphers(cfg, ciphers) == -1))
 		strlcpy(why, tls_config_error(cfg), whylen);
@@ -726,6 +738,24 @@ config_tls_server(const struct pki *p, const char *ciphers, char *why,
 	}
 	tls_config_free(cfg);
 	return (ctx);
+}
+
+struct tls *
+config_tls_listener(const struct config *c, const struct listener *l,
+    const char *ciphers, char *why, size_t whylen)
+{
+	const struct pki	*p[MH_LISTEN_PKI_MAX];
+	size_t			 i;
+
+	for (i = 0; i < l->npkis && i < MH_LISTEN_PKI_MAX; i++) {
+		if ((p[i] = config_pki(c, l->pkis[i])) == NULL ||
+		    p[i]->cert == NULL || p[i]->key == NULL) {
+			snprintf(why, whylen, "pki \"%s\" not loaded",
+			    l->pkis[i]);
+			return (NULL);
+		}
+	}
+	return (config_tls_server(p, i, ciphers, why, whylen));
 }
 
 /*
@@ -844,7 +874,7 @@ pki_usable(const struct config *c, const struct pki *p)
 	struct tls	*ctx;
 	char		 why[256];
 
-	if ((ctx = config_tls_server(p, c->tls_ciphers, why,
+	if ((ctx = config_tls_server(&p, 1, c->tls_ciphers, why,
 	    sizeof(why))) == NULL) {
 		log_warnx("%s%spki \"%s\": the TLS library refuses cert \"%s\" "
 		    "with key \"%s\": %s", AT(p->key_at), p->name, p->cert_file,

@@ -35,6 +35,7 @@
 #define MH_TLS_CIPHERS		"ECDHE+AESGCM:ECDHE+CHACHA20"
 
 #define MH_NAME_MAX		256	/* hostnames, addresses, pki names */
+#define MH_LISTEN_PKI_MAX	16	/* pki one listener may name */
 #define MH_URL_MAX		2048
 #define MH_PATH_MAX		1024
 /* "FILE:LINE:COL" of the statement that named a file, for load errors */
@@ -69,7 +70,9 @@ struct listener {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	int			 flags;		/* LF_* */
-	char			 pki[MH_NAME_MAX];	/* pki name or "" */
+	/* the pki it names (none: plain); the first is the default, SNI picks */
+	char			 pkis[MH_LISTEN_PKI_MAX][MH_NAME_MAX];
+	size_t			 npkis;
 	char			 hostname[MH_NAME_MAX];	/* "" = global */
 	int			 fd;		/* parent only; -1 elsewhere */
 	char			 addr_at[MH_AT_MAX];	/* where it was named */
@@ -513,10 +516,18 @@ void		 config_unref(struct config *);
  */
 int		 config_load_files(struct config *);
 int		 config_check_listeners(const struct config *);
-/* a pki's TLS server context (ciphers NULL: the library's); NULL and why */
+/*
+ * A TLS server context (ciphers NULL: the library's) presenting the key
+ * pairs of n pkis, the first when the client names no server or none of
+ * theirs (SNI); NULL and why
+ */
 struct tls;
-struct tls	*config_tls_server(const struct pki *, const char *ciphers,
-		    char *why, size_t whylen);
+struct tls	*config_tls_server(const struct pki *const *, size_t n,
+		    const char *ciphers, char *why, size_t whylen);
+/* the same for the pkis a listener names, as loaded in c */
+struct tls	*config_tls_listener(const struct config *c,
+		    const struct listener *, const char *ciphers, char *why,
+		    size_t whylen);
 /* numeric address or "localhost" + port -> sockaddr; -1 if not an address */
 int		 config_addr(const char *, in_port_t, struct sockaddr_storage *,
 		    socklen_t *);

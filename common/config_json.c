@@ -145,7 +145,8 @@ static json_t *
 listeners_to_json(const struct config *c)
 {
 	const struct listener	*l;
-	json_t			*a = newarr(), *o;
+	json_t			*a = newarr(), *o, *p;
+	size_t			 i;
 
 	TAILQ_FOREACH(l, &c->listeners, entry) {
 		o = newobj();
@@ -153,7 +154,10 @@ listeners_to_json(const struct config *c)
 		jstr(o, "addr", l->addr);
 		jint(o, "port", l->port);
 		jint(o, "flags", l->flags);
-		jstr(o, "pki", l->pki);
+		p = newarr();
+		for (i = 0; i < l->npkis; i++)
+			append(p, json_string(l->pkis[i]));
+		jset(o, "pkis", p);
 		jstr(o, "hostname", l->hostname);
 		append(a, o);
 	}
@@ -169,13 +173,15 @@ static int
 pki_wanted(const struct config *c, const struct pki *p, int flags)
 {
 	const struct listener	*l;
+	size_t			 i;
 
 	TAILQ_FOREACH(l, &c->listeners, entry) {
-		if (strcmp(l->pki, p->name) != 0)
-			continue;
 		if ((flags & ((l->flags & LF_HTTP) ? CONF_HTTPS_KEYS :
-		    CONF_TLS_KEYS)) != 0)
-			return (1);
+		    CONF_TLS_KEYS)) == 0)
+			continue;
+		for (i = 0; i < l->npkis; i++)
+			if (strcmp(l->pkis[i], p->name) == 0)
+				return (1);
 	}
 	return (0);
 }
@@ -622,6 +628,8 @@ static int
 listener_from_json(struct config *c, const json_t *o)
 {
 	struct listener	*l;
+	const json_t	*a, *v;
+	size_t		 i;
 	int		 mask = LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS |
 			    LF_AUTH | LF_AUTH_REQUIRE | LF_HTTP | LF_API |
 			    LF_METRICS;
@@ -634,12 +642,21 @@ listener_from_json(struct config *c, const json_t *o)
 	GINT(o, "port", 1, 65535, l->port);
 	GINT(o, "flags", 0, mask, l->flags);
 	if (gstr(o, "addr", l->addr, sizeof(l->addr), 0) == -1 ||
-	    gstr(o, "pki", l->pki, sizeof(l->pki), 0) == -1 ||
 	    gstr(o, "hostname", l->hostname, sizeof(l->hostname), 0) == -1 ||
 	    config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)
 		return (-1);
-	if (l->pki[0] != '\0' && config_pki(c, l->pki) == NULL)
+	/* each a pki of this config, the pkis come first */
+	if ((a = garr(o, "pkis", 1)) == NULL ||
+	    json_array_size(a) > MH_LISTEN_PKI_MAX)
 		return (-1);
+	json_array_foreach(a, i, v) {
+		if (json_string_length(v) != strlen(json_string_value(v)) ||
+		    strlcpy(l->pkis[i], json_string_value(v),
+		    sizeof(l->pkis[i])) >= sizeof(l->pkis[i]) ||
+		    config_pki(c, l->pkis[i]) == NULL)
+			return (-1);
+	}
+	l->npkis = json_array_size(a);
 	return (0);
 }
 

@@ -155,6 +155,7 @@ print_listeners(struct evbuffer *b, const struct config *c)
 {
 	const struct pki	*p;
 	const struct listener	*l;
+	size_t			 i;
 	int			 f;
 
 	TAILQ_FOREACH(p, &c->pkis, entry) {
@@ -170,16 +171,18 @@ print_listeners(struct evbuffer *b, const struct config *c)
 		f = l->flags;
 		evbuffer_add_printf(b, "listen on ");
 		q(b, l->addr);
-		evbuffer_add_printf(b, " port %u%s%s%s%s%s", l->port,
+		evbuffer_add_printf(b, " port %u%s%s%s%s", l->port,
 		    (f & LF_METRICS) ? " metrics" : (f & LF_API) ? " api" :
 		    (f & LF_HTTP) ? " http" : "",
 		    (f & LF_TLS_REQUIRE) ? " tls-require" :
 		    (f & LF_STARTTLS) ? " tls" : "",
 		    (f & LF_SMTPS) ? " smtps" : "",
 		    (f & LF_AUTH_REQUIRE) ? " auth-require" :
-		    (f & LF_AUTH) ? " auth" : "", l->pki[0] ? " pki " : "");
-		if (l->pki[0] != '\0')
-			q(b, l->pki);
+		    (f & LF_AUTH) ? " auth" : "");
+		for (i = 0; i < l->npkis; i++) {
+			evbuffer_add_printf(b, " pki ");
+			q(b, l->pkis[i]);
+		}
 		if (l->hostname[0] != '\0') {
 			evbuffer_add_printf(b, " hostname ");
 			q(b, l->hostname);

@@ -642,14 +642,7 @@ listenopt	: PORT port {
 		| AUTH		{ parse_listen_flag(&$<pos>1, LW_AUTH); }
 		| AUTHREQ	{ parse_listen_flag(&$<pos>1, LW_AUTHREQ); }
 		| PKI STRING {
-			parse_block_once(&$<pos>1, "listen", ps.cur_listen->id,
-			    "pki");
-			if (ps.cur_listen_pki.file == NULL)
-				ps.cur_listen_pki = $<pos>1;
-			/* the pki may be defined further on: see pki_refs */
-			if (parse_copystr(&$<pos>2, ps.cur_listen->pki,
-			    sizeof(ps.cur_listen->pki), $2, "pki name") == 0)
-				parse_pki_ref(&$<pos>2, ps.cur_listen);
+			parse_listen_pki(&$<pos>1, &$<pos>2, $2);
 			free($2);
 		}
 		| HOSTNAME STRING {

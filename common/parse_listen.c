@@ -5,7 +5,8 @@
 /*
  * The configuration parser's listeners (parse.y): listen on ADDRESS and
  * its flag words as the grammar reads them, the checks once a listener is
- * read, and the pki each names, checked once the whole file is read.
+ * read, and the pki each names (one or more), checked once the whole file
+ * is read.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -36,6 +37,7 @@ static struct pos		 cur_listen_words[LW_MAX];
 struct pki_ref {
 	struct pos		 pos;
 	const struct listener	*l;
+	size_t			 i;		/* which of its pkis */
 };
 static struct pki_ref		*pki_refs;
 static size_t			 npki_refs;
@@ -278,7 +280,7 @@ parse_listen_end(void)
 		    "%s on a listener without tls",
 		    cur_listen_words[LW_AUTHREQ].file != NULL ?
 		    "auth-require" : "auth");
-	if (tls && l->pki[0] == '\0' && ps.cur_listen_pki.file == NULL)
+	if (tls && l->npkis == 0 && ps.cur_listen_pki.file == NULL)
 		perr(listen_word_pos(&w[LW_SMTPS], listen_word_pos(
 		    &w[LW_TLSREQ], &w[LW_TLS])), "%s on a listener without pki",
 		    listen_tls_word());
@@ -304,8 +306,8 @@ parse_listen_end(void)
 	ps.cur_listen = NULL;
 }
 
-void
-parse_pki_ref(const struct pos *p, const struct listener *l)
+static void
+pki_ref(const struct pos *p, const struct listener *l, size_t i)
 {
 	struct pki_ref	*r;
 
@@ -314,7 +316,37 @@ parse_pki_ref(const struct pos *p, const struct listener *l)
 	pki_refs = r;
 	pki_refs[npki_refs].pos = *p;
 	pki_refs[npki_refs].l = l;
+	pki_refs[npki_refs].i = i;
 	npki_refs++;
+}
+
+/*
+ * pki NAME of a listener at p, NAME at np: repeated, it names more key
+ * pairs, the client's server name (SNI) choosing among them, the first
+ * the default; each once.  The pki may be defined further on: pki_refs.
+ */
+void
+parse_listen_pki(const struct pos *p, const struct pos *np, const char *name)
+{
+	struct listener	*l = ps.cur_listen;
+	char		 key[MH_NAME_MAX + 16], what[MH_NAME_MAX + 32];
+
+	if (ps.cur_listen_pki.file == NULL)
+		ps.cur_listen_pki = *p;
+	if (l->npkis == MH_LISTEN_PKI_MAX) {
+		perr(np, "more than %d pki on one listener",
+		    MH_LISTEN_PKI_MAX);
+		return;
+	}
+	if (parse_copystr(np, l->pkis[l->npkis], sizeof(l->pkis[0]), name,
+	    "pki name") == -1)
+		return;
+	snprintf(key, sizeof(key), "%u %s", l->id, name);
+	snprintf(what, sizeof(what), "pki \"%s\" on this listener", name);
+	if (parse_def(np, "listen pki", key, what) == -1)
+		return;
+	pki_ref(np, l, l->npkis);
+	l->npkis++;
 }
 
 /*
@@ -327,9 +359,10 @@ parse_pki_refs_check(void)
 	size_t	 i;
 
 	for (i = 0; i < npki_refs; i++)
-		if (config_pki(ps.conf, pki_refs[i].l->pki) == NULL)
+		if (config_pki(ps.conf, pki_refs[i].l->pkis[pki_refs[i].i]) ==
+		    NULL)
 			perr(&pki_refs[i].pos, "unknown pki \"%s\"",
-			    pki_refs[i].l->pki);
+			    pki_refs[i].l->pkis[pki_refs[i].i]);
 	free(pki_refs);
 	pki_refs = NULL;
 	npki_refs = 0;

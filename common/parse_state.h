@@ -79,7 +79,8 @@ int	 parse_relay_from_once(const struct pos *, const struct netaddr *,
 void	 parse_listen_begin(const struct pos *, const struct pos *, char *);
 void	 parse_listen_end(void);
 void	 parse_listen_flag(const struct pos *, enum listen_word);
-void	 parse_pki_ref(const struct pos *, const struct listener *);
+void	 parse_listen_pki(const struct pos *, const struct pos *,
+	    const char *);
 void	 parse_pki_refs_check(void);
 
 #endif /* MH_PARSE_STATE_H */

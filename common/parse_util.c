@@ -880,7 +880,7 @@ static const struct {
 	    "tls-rpt-period SECONDS | hook-retry SECONDS | events-retry MS "
 	    "[MAX_MS] | seccomp-debug" },
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
-	    "smtps] [auth | auth-require] [pki NAME] [hostname NAME], "
+	    "smtps] [auth | auth-require] [pki NAME ...] [hostname NAME], "
 	    "listen on ADDRESS port PORT http | api | metrics [tls pki NAME]" },
 	{ "", "limit", "limit message-size SIZE, limit recipients | sessions | "
 	    "sessions-per-ip | sessions-per-network | errors | junk-commands | "

@@ -161,21 +161,12 @@ smtp_conf_unref(struct smtp_conf *c)
 static struct tls *
 tls_server_ctx(const struct config *conf, const struct listener *l)
 {
-	const struct pki	*p;
 	struct tls		*ctx;
 	char			 why[256];
 
-	TAILQ_FOREACH(p, &conf->pkis, entry)
-		if (strcmp(p->name, l->pki) == 0)
-			break;
-	if (p == NULL || p->cert == NULL || p->key == NULL) {
-		log_warnx("smtp: listener %u: pki \"%s\" not loaded", l->id,
-		    l->pki);
-		return (NULL);
-	}
-	if ((ctx = config_tls_server(p, conf->tls_ciphers, why,
+	if ((ctx = config_tls_listener(conf, l, conf->tls_ciphers, why,
 	    sizeof(why))) == NULL)
-		log_warnx("smtp: pki %s: %s", p->name, why);
+		log_warnx("smtp: listener %u: %s", l->id, why);
 	return (ctx);
 }
 

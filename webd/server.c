@@ -1028,15 +1028,17 @@ accept_error(struct evconnlistener *lev, void *arg)
 	    "for %d s", l->id, (size_t)n_open, WEB_ACCEPT_PAUSE);
 }
 
-/* a server for pki; NULL (why said) if libtls refuses it */
+/* a server for the pkis of lc as loaded in conf; NULL (why said) if not */
 static struct web_tls *
-web_tls_new(const struct pki *pki, char *why, size_t whylen)
+web_tls_new(const struct config *conf, const struct listener *lc, char *why,
+    size_t whylen)
 {
 	struct web_tls	*wt;
 
 	if ((wt = calloc(1, sizeof(*wt))) == NULL)
 		fatal("web_tls_new");
-	if ((wt->ctx = config_tls_server(pki, NULL, why, whylen)) == NULL) {
+	if ((wt->ctx = config_tls_listener(conf, lc, NULL, why,
+	    whylen)) == NULL) {
 		free(wt);
 		return (NULL);
 	}
@@ -1054,31 +1056,24 @@ web_tls_unref(struct web_tls *wt)
 }
 
 /*
- * A reload: each https listener presents its pki's key pair as the
- * parent read it again (a renewed certificate) to the connections that
- * come next; those under way keep the one they began with.  A key pair
- * that libtls refuses leaves the one in use.
+ * A reload: each https listener presents its pkis' key pairs as the
+ * parent read them again (a renewed certificate) to the connections that
+ * come next; those under way keep the ones they began with.  A key pair
+ * that is gone or that libtls refuses leaves the ones in use.
  */
 void
 server_reload(const struct config *conf)
 {
 	struct web_listener	*l;
-	const struct pki	*pki;
 	struct web_tls		*wt;
 	char			 why[256];
 
 	for (l = listeners; l != NULL; l = l->next) {
 		if (l->tls == NULL)
 			continue;
-		if ((pki = config_pki(conf, l->pki)) == NULL ||
-		    pki->cert == NULL || pki->key == NULL) {
-			log_warnx("listener %u: pki %s gone: the key pair "
-			    "loaded before is kept", l->id, l->pki);
-			continue;
-		}
-		if ((wt = web_tls_new(pki, why, sizeof(why))) == NULL) {
-			log_warnx("listener %u: pki %s: %s: the key pair "
-			    "loaded before is kept", l->id, l->pki, why);
+		if ((wt = web_tls_new(conf, l->lc, why, sizeof(why))) == NULL) {
+			log_warnx("listener %u: %s: the key pairs loaded before "
+			    "are kept", l->id, why);
 			continue;
 		}
 		web_tls_unref(l->tls);
@@ -1087,7 +1082,7 @@ server_reload(const struct config *conf)
 }
 
 void
-server_listen(int fd, const struct listener *lc, const struct pki *pki)
+server_listen(int fd, const struct config *conf, const struct listener *lc)
 {
 	struct web_listener	*l;
 	struct evhttp_bound_socket *bound;
@@ -1100,11 +1095,10 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 		fatal("listener %u", lc->id);
 	if ((l->http = evhttp_new(srv_base)) == NULL)
 		fatalx("evhttp_new");
-	if (pki != NULL) {
-		if ((l->tls = web_tls_new(pki, why, sizeof(why))) == NULL)
-			fatalx("pki %s: %s", pki->name, why);
-		strlcpy(l->pki, pki->name, sizeof(l->pki));
-	}
+	l->lc = lc;
+	if (lc->npkis > 0 &&
+	    (l->tls = web_tls_new(conf, lc, why, sizeof(why))) == NULL)
+		fatalx("listener %u: %s", lc->id, why);
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
 	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
 	l->api = (lc->flags & LF_API) != 0;
@@ -1129,7 +1123,7 @@ server_listen(int fd, const struct listener *lc, const struct pki *pki)
 	evconnlistener_set_error_cb(l->lev, accept_error);
 	l->next = listeners;
 	listeners = l;
-	log_info("serving %s%s on %s port %u", pki != NULL ? "https" :
+	log_info("serving %s%s on %s port %u", l->tls != NULL ? "https" :
 	    "http", l->api ? " (api)" : l->metrics ? " (metrics)" : "",
 	    lc->addr, lc->port);
 }

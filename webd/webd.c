@@ -315,18 +315,12 @@ static void
 webd_listener(int fd, uint32_t id)
 {
 	const struct listener	*l;
-	const struct pki	*pki = NULL;
 
 	/* listeners and keys as the parent bound them: the first config */
 	if ((l = config_listener(first_conf, id)) == NULL ||
 	    !(l->flags & LF_HTTP))
 		fatalx("listener %u is not an http listener", id);
-	if (l->pki[0] != '\0' &&
-	    (pki = config_pki(first_conf, l->pki)) == NULL)
-		fatalx("listener %u: no pki %s", id, l->pki);
-	if (pki != NULL && (pki->cert == NULL || pki->key == NULL))
-		fatalx("pki %s: the parent sent no keypair", pki->name);
-	server_listen(fd, l, pki);
+	server_listen(fd, first_conf, l);
 }
 
 static json_t *

@@ -75,7 +75,7 @@ struct web_listener {
 	struct event		*resume;	/* accept(2) again */
 	struct web_listener	*next;
 	struct web_tls		*tls;		/* NULL: plain http */
-	char			 pki[MH_NAME_MAX];
+	const struct listener	*lc;		/* its pki names (the first config) */
 	int			 api;		/* the JSON API (api.c) */
 	int			 metrics;	/* the metrics (scrape.c) */
 };
@@ -162,7 +162,7 @@ void	 web_unsubscribe(const struct token *, int resubscribe, web_done_fn,
 
 /* server.c */
 void	 server_init(struct event_base *);
-void	 server_listen(int fd, const struct listener *, const struct pki *);
+void	 server_listen(int fd, const struct config *, const struct listener *);
 void	 server_reload(const struct config *);
 /* the request's client is gone (closed before the answer) */
 int	 server_gone(struct evhttp_request *);

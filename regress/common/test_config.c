@@ -232,7 +232,8 @@ check_full(const struct config *c)
 		is_int(l->port, 2587, "listener 1 port");
 		is_int(l->flags, LF_STARTTLS | LF_TLS_REQUIRE | LF_AUTH,
 		    "flags from a multi-word macro");
-		is_str(l->pki, "mx", "bare-word pki name");
+		ok(l->npkis == 1, "one pki");
+		is_str(l->pkis[0], "mx", "bare-word pki name");
 		is_str(l->hostname, "sub.example", "listener hostname");
 		sin6 = (const struct sockaddr_in6 *)&l->ss;
 		ok(l->ss.ss_family == AF_INET6 &&

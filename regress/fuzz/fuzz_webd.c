@@ -67,7 +67,7 @@ api_setup(void)
 static void
 setup(void)
 {
-	struct listener		 l;
+	static struct listener	 l;	/* server_listen keeps it */
 	struct token_key	 k;
 	int			 fd;
 	struct sockaddr_in	 sin;
@@ -96,7 +96,7 @@ setup(void)
 	l.flags = LF_HTTP | LF_API;
 	api_setup();
 #endif
-	server_listen(fd, &l, NULL);
+	server_listen(fd, NULL, &l);
 }
 
 /* an interrupted connect's end: 0 connected, -1 not (errno set) */

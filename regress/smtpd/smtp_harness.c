@@ -537,8 +537,10 @@ main(int argc, char *argv[])
 		    (pki->key = mhtest_slurp(key, &pki->keylen)) == NULL)
 			fatal("%s or %s", cert, key);
 		TAILQ_INSERT_TAIL(&conf->pkis, pki, entry);
-		TAILQ_FOREACH(l, &conf->listeners, entry)
-			strlcpy(l->pki, "test", sizeof(l->pki));
+		TAILQ_FOREACH(l, &conf->listeners, entry) {
+			strlcpy(l->pkis[0], "test", sizeof(l->pkis[0]));
+			l->npkis = 1;
+		}
 	}
 
 	/* 1,000 idle sessions need their descriptors */
