@@ -133,7 +133,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	if (keep(r, arg) == -1)
 		return (-1);
 	if (b->item != NULL || json_array_size(b->records) == 1) {
-		evq_remove_file(ep, b->item ? b->item->name : b->name);
+		evq_batch_gone(ep, b);
 		json_array_remove(b->records, i);
 		return (1);
 	}
@@ -354,11 +354,7 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
 	ihist_event_post(b->records, ep->pub, ep->last_status, 0, "dead",
 	    ep->last_error[0] != '\0' ? ep->last_error : reason,
 	    ep->attempts);
-	if (b->item != NULL) {
-		evq_item_done(ep, b->item);
-		b->item = NULL;
-	} else
-		evq_remove_file(ep, b->name);
+	evq_batch_gone(ep, b);
 	evq_batch_free(b);
 	return (0);
 }

@@ -445,10 +445,10 @@ endpoint_dir_drop(const char *dir, char *seg, size_t seglen)
 
 /*
  * A segment still there once the flushes are long over is none of the
- * queue's (one kept on disk since its batch's flush failed, one that
- * could not be removed): nothing removes it, so its directory is left,
- * as it is, and said so once.  A reload looks again, and a start loads
- * the segment (what no batch file holds is queued, for evq_retire).
+ * queue's (one that could not be removed): nothing removes it, so its
+ * directory is left, as it is, and said so once.  A reload looks again,
+ * and a start loads the segment (what no batch file holds is queued,
+ * for evq_retire).
  */
 static void
 forget_stuck(struct endpoint *ep, const char *seg)

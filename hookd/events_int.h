@@ -71,7 +71,9 @@ struct evbatch {
 	struct rectext		*texts;
 	size_t			 ntexts;
 	struct evitem		*item;		/* single event: the item */
-	struct evitemlist	 taken;		/* its items, until durable */
+	/* its items, until durable (or, if its flush failed, until it
+	   leaves the queue) */
+	struct evitemlist	 taken;
 	int			 syncing;	/* its file not durable yet */
 };
 
@@ -144,6 +146,7 @@ int		 evq_endpoint_persist(struct endpoint *);
 void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
+void		 evq_batch_gone(struct endpoint *, struct evbatch *);
 struct evitem	*evq_item_new(const char *id, const char *name);
 json_t		*evq_item_load(struct endpoint *, struct evitem *);
 void		 evq_item_unqueue(struct endpoint *, struct evitem *);

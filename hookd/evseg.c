@@ -23,7 +23,8 @@
  * acknowledged) and when no event of it is queued any more; its file is
  * removed, back to the file pool, once it is closed and the last of its
  * events is inside a persisted batch file (b-), which is how events of
- * format events leave the queue.  Loading skips what a batch file
+ * format events leave the queue (a batch whose flush failed holds them
+ * until it leaves the queue too, evsend.c).  Loading skips what a batch file
  * already holds (events.c), so a crash between a batch and the removal
  * of its segment repeats nothing; a last line without its newline was
  * cut by a crash in its write, which was never acknowledged: it is

@@ -157,31 +157,57 @@ evq_item_load(struct endpoint *ep, struct evitem *it)
 	return (o);
 }
 
+/* b's items leave their files: b holds their events (or they are gone) */
+static void
+batch_release(struct endpoint *ep, struct evbatch *b)
+{
+	struct evitem	*it;
+
+	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
+		TAILQ_REMOVE(&b->taken, it, entry);
+		evq_item_done(ep, it);
+	}
+}
+
+/*
+ * Batch b leaves the queue (delivered, or its events dead letters): its
+ * file goes, or its event's, and so do the segments of its events that
+ * waited for it (batch_durable).
+ */
+void
+evq_batch_gone(struct endpoint *ep, struct evbatch *b)
+{
+	if (b->item != NULL) {
+		evq_item_done(ep, b->item);
+		b->item = NULL;
+		return;
+	}
+	evq_remove_file(ep, b->name);
+	batch_release(ep, b);
+}
+
 /*
  * The batch file is durable: the batch can go, and its events leave
  * their files (a crash before the removals are durable: loading skips
- * what a batch holds).
+ * what a batch holds).  If the flush failed, they stay in them until
+ * the batch leaves the queue: on disk but for the batch file, which may
+ * be lost, and not sent again after a restart once it was delivered.
  */
 static void
 batch_durable(int ok, void *arg)
 {
 	struct endpoint	*ep = arg;
 	struct evbatch	*b = ep->cur;
-	struct evitem	*it;
 
 	if (b == NULL || !b->syncing)
 		fatalx("events: %s: no batch being flushed", ep->pub);
 	b->syncing = 0;
-	if (!ok)
-		log_warnx("events: %s/%s may not be durable", ep->dir,
+	if (ok)
+		batch_release(ep, b);
+	else
+		log_warnx("events: %s/%s may not be durable: its events are "
+		    "kept in their segments until it is delivered", ep->dir,
 		    b->name);
-	while ((it = TAILQ_FIRST(&b->taken)) != NULL) {
-		TAILQ_REMOVE(&b->taken, it, entry);
-		if (ok)
-			evq_item_done(ep, it);
-		else
-			evq_item_free(it, 0);
-	}
 	evq_kick(ep);
 }
 
@@ -589,11 +615,7 @@ ep_delivered(struct endpoint *ep)
 {
 	struct evbatch	*b = ep->cur;
 
-	if (b->item != NULL) {
-		evq_item_done(ep, b->item);
-		b->item = NULL;
-	} else
-		evq_remove_file(ep, b->name);
+	evq_batch_gone(ep, b);
 	ep->delivered += json_array_size(b->records);
 	evq_batch_free(b);
 	ep->cur = NULL;
