@@ -1225,6 +1225,24 @@ events_backlog(void)
 	return (n);
 }
 
+/*
+ * The time of item it's event: its record's, else the one its file's
+ * name starts with, or its segment's (the time of the segment's first
+ * event); 0 if unknown.
+ */
+static time_t
+item_time(const struct evitem *it)
+{
+	const char	*name = it->name;
+
+	if (it->cache != NULL)
+		return (json_integer_value(json_object_get(it->cache->rec,
+		    "time")));
+	if (it->seg != NULL)
+		name = evseg_name(it->seg);
+	return (name[0] != '\0' ? strtoll(name + 2, NULL, 10) : 0);
+}
+
 /* the time of the oldest event waiting, 0 if none */
 static time_t
 ep_oldest(const struct endpoint *ep)
@@ -1240,8 +1258,7 @@ ep_oldest(const struct endpoint *ep)
 	    json_object_get(json_array_get(q->b->records, 0), "time"))) > 0 &&
 	    (oldest == 0 || t < oldest))
 		oldest = t;
-	if ((it = TAILQ_FIRST(&ep->items)) != NULL && it->name[0] != '\0' &&
-	    (t = strtoll(it->name + 2, NULL, 10)) > 0 &&
+	if ((it = TAILQ_FIRST(&ep->items)) != NULL && (t = item_time(it)) > 0 &&
 	    (oldest == 0 || t < oldest))
 		oldest = t;
 	return (oldest);
