@@ -164,6 +164,27 @@ def wait_for(pred, timeout=10.0, step=0.05):
     return None
 
 
+def best_of(measure, keeps, tries=3):
+    """A time a promise bounds, measured up to `tries` times until one
+    keeps it: a loaded machine can delay one measurement past the bound,
+    a real regression misses it every time.  measure(k) is the k-th
+    measurement (k from 0), keeps(m) whether it kept the promise.
+    Returns (the one that kept it or None, all of them, to print)."""
+    took = []
+    for k in range(tries):
+        took.append(measure(k))
+        if keeps(took[-1]):
+            return took[-1], took
+    return None, took
+
+
+def secs(x):
+    """Seconds as the checks print them: None is never, a list each."""
+    if isinstance(x, (list, tuple)):
+        return "[%s]" % ", ".join(secs(v) for v in x)
+    return "never" if x is None else "%.3f s" % x
+
+
 class Daemon:
     """
     A mailhookd under test.  `body` is config text appended after the
