@@ -136,10 +136,16 @@ class Harness:
         return wait_for(written, 15)
 
 
+# How long a Client waits for a reply or a close that must come: a
+# loaded machine can take seconds, and it costs nothing when it comes at
+# once.  A check that something does not come says how long it waits.
+WAIT = 30
+
+
 class Client:
     """A raw SMTP client on a socket (optionally TLS)."""
 
-    def __init__(self, port, greet=True, tls=False, src=None, timeout=5,
+    def __init__(self, port, greet=True, tls=False, src=None, timeout=WAIT,
                  host="127.0.0.1"):
         self.sock = socket.create_connection(
             (host, port), timeout=timeout,
@@ -161,7 +167,7 @@ class Client:
             data = data.encode()
         self.sock.sendall(data)
 
-    def line(self, timeout=5):
+    def line(self, timeout=WAIT):
         self.sock.settimeout(timeout)
         while b"\r\n" not in self.buf:
             d = self.sock.recv(65536)
@@ -171,7 +177,7 @@ class Client:
         l, _, self.buf = self.buf.partition(b"\r\n")
         return l
 
-    def reply(self, timeout=5):
+    def reply(self, timeout=WAIT):
         """(code, [lines]) of one reply; code None on timeout/EOF"""
         lines = []
         try:
@@ -187,7 +193,7 @@ class Client:
         except ValueError:
             return (-1, lines)
 
-    def cmd(self, c, timeout=5):
+    def cmd(self, c, timeout=WAIT):
         self.send(c + "\r\n" if isinstance(c, str) else c + b"\r\n")
         return self.reply(timeout)
 
@@ -206,7 +212,7 @@ class Client:
             self.buf += d
         return False
 
-    def closed(self, timeout=3):
+    def closed(self, timeout=WAIT):
         """True if the server closed the connection"""
         self.sock.settimeout(timeout)
         try:
