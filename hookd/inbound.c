@@ -1170,6 +1170,10 @@ inbound_unsubscribed(const char *msgid, const char *local)
 		inbound_schedule(m);
 }
 
+/*
+ * Resumed: each queued message has its round after this pass, from its
+ * timer (a round may finish m: a route gone, a lifetime over).
+ */
 void
 inbound_pause(int p)
 {
@@ -1179,7 +1183,7 @@ inbound_pause(int p)
 	if (!paused)
 		TAILQ_FOREACH(m, &msgs, entry)
 			if (m->inflight == 0 && !m->sync)
-				inbound_run(m);
+				inbound_timer(m, 0);
 }
 
 /* sync messages whose client waits for the POST's verdict */
