@@ -69,7 +69,11 @@ struct inmsg {
 	size_t			 msglen;
 	char			*slot;		/* queue mode: nrcpt, or NULL:
 						   each one's route slot */
+	int			 unreadable;	/* INMSG_*: its envelope */
 };
+/* inmsg.unreadable: the envelope cannot be read back; given up on it */
+#define INMSG_UNREADABLE	1
+#define INMSG_GIVEN_UP		2
 TAILQ_HEAD(inmsglist, inmsg);
 
 /* spool.c: <root>/inbound/{incoming,queue} */
@@ -84,6 +88,8 @@ int	 spool_transient(struct envelope *, int fd);
 int	 spool_update(const struct envelope *);
 /* a committed message's envelope from queue/, malloc'd; NULL: unreadable */
 struct envelope	*spool_load(const char *msgid);
+/* that envelope's path, for a log line */
+void	 spool_env_path(const char *msgid, char *, size_t);
 /* the envelope of message id in a file (dead.c too); NULL: not that */
 struct envelope	*spool_env_read(const char *path, const char *id);
 void	 spool_remove(const char *msgid);

@@ -148,11 +148,18 @@ slots_max(const struct rtslots *s)
 	return ((rt != NULL ? rt->concurrency : 8) * SLOTS_PER_CONC);
 }
 
+/* the route of recipient i of m, its envelope in memory or not */
+static uint32_t
+rcpt_route_id(const struct inmsg *m, size_t i)
+{
+	return (m->env != NULL ? m->env->rcpts[i].route : m->rcpt[i].route);
+}
+
 /* recipient i gives its slot back: the next ones waiting are called */
 static void
 slot_free(struct inmsg *m, size_t i)
 {
-	struct rtslots	*s = slots_of(m->env->rcpts[i].route);
+	struct rtslots	*s = slots_of(rcpt_route_id(m, i));
 	struct hold	*h;
 
 	m->slot[i] = SLOT_NONE;
@@ -192,20 +199,20 @@ slots_drop(struct inmsg *m)
 
 	if (m->slot == NULL)
 		return;
-	for (i = 0; i < m->env->nrcpt; i++) {
+	for (i = 0; i < m->nrcpt; i++) {
 		if (m->slot[i] != SLOT_WAIT)
 			continue;
-		s = slots_of(m->env->rcpts[i].route);
+		s = slots_of(rcpt_route_id(m, i));
 		TAILQ_FOREACH(h, &s->waiting, entry)
 			if (h->m == m && h->rcpt == i)
 				break;
 		if (h == NULL)
-			fatalx("msgid=%s: not in its route's list", m->env->id);
+			fatalx("msgid=%s: not in its route's list", m->id);
 		TAILQ_REMOVE(&s->waiting, h, entry);
 		free(h);
 		m->slot[i] = SLOT_NONE;
 	}
-	for (i = 0; i < m->env->nrcpt; i++)
+	for (i = 0; i < m->nrcpt; i++)
 		if (m->slot[i] != SLOT_NONE)
 			slot_free(m, i);
 	free(m->slot);
@@ -293,7 +300,53 @@ env_load(struct inmsg *m)
 	m->env = env;
 	free(m->rcpt);
 	m->rcpt = NULL;
+	m->unreadable = 0;
 	return (0);
+}
+
+/* the longest lifetime of m's recipients still to post; 0: none */
+static time_t
+inmsg_lifetime(const struct inmsg *m)
+{
+	const struct route	*rt;
+	time_t			 lt = 0;
+	size_t			 i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].dest != DEST_ROUTE ||
+		    m->rcpt[i].state != RS_PENDING ||
+		    (rt = config_route(hookd_conf, m->rcpt[i].route)) == NULL)
+			continue;
+		if (rt->lifetime > lt)
+			lt = rt->lifetime;
+	}
+	return (lt);
+}
+
+/*
+ * The envelope of m cannot be read back (spool_load said why): m gives
+ * its route slots to the next ones and tries again later, until its
+ * lifetime is over.  Then it is given up: without its envelope it can
+ * go neither to its route nor to the dead letters, so its files stay in
+ * the spool as they are, for the admin (a restart reads them again),
+ * and show queue lists it with the error.
+ */
+static void
+env_unreadable(struct inmsg *m)
+{
+	char	path[MH_PATH_MAX + 64];
+
+	slots_drop(m);
+	m->unreadable = INMSG_UNREADABLE;
+	if (time(NULL) - m->created <= inmsg_lifetime(m)) {
+		inbound_timer(m, retry_base());
+		return;
+	}
+	m->unreadable = INMSG_GIVEN_UP;
+	spool_env_path(m->id, path, sizeof(path));
+	log_warnx("msgid=%s result=given-up: its envelope %s cannot be read "
+	    "and its lifetime is over; its files are kept in the spool",
+	    m->id, path);
 }
 
 /* a message refused by the routes' policy (inaccept.c) */
@@ -969,9 +1022,10 @@ inbound_run(struct inmsg *m)
 
 	if (m->parsing)
 		return;		/* inbound_parsed() comes back */
+	if (m->unreadable == INMSG_GIVEN_UP)
+		return;		/* its files wait for the admin */
 	if (env_load(m) == -1) {
-		/* the next round tries again */
-		inbound_timer(m, retry_base());
+		env_unreadable(m);
 		return;
 	}
 	if (paused && !m->sync) {
@@ -1234,23 +1288,39 @@ inbound_init(void)
 	mimejob_init(proc_base);
 }
 
+/* a recipient's state as show queue says it */
+static const char *
+rcpt_state_name(int state)
+{
+	return (state == RS_DONE ? "delivered" : state == RS_FAILED ?
+	    "failed" : paused ? "held" : "pending");
+}
+
+/* the public url of a recipient's route ("" for none) */
+static void
+rcpt_url(uint32_t route, int dest, char *url, size_t len)
+{
+	const struct route	*rt = NULL;
+
+	if (dest == DEST_ROUTE)
+		rt = config_route(hookd_conf, route);
+	config_url_public(rt ? rt->url : "", url, len);
+}
+
 static json_t *
 env_json(const struct envelope *env, int full)
 {
 	const struct envelope_rcpt	*r;
-	const struct route		*rt;
 	char				 url[MH_URL_MAX];
 	json_t				*a = json_array(), *o;
 	size_t				 i;
 
 	for (i = 0; i < env->nrcpt; i++) {
 		r = &env->rcpts[i];
-		rt = rcpt_route(r);
-		config_url_public(rt ? rt->url : "", url, sizeof(url));
+		rcpt_url(r->route, r->dest, url, sizeof(url));
 		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:s, "
-		    "s:s}", "address", r->addr, "state", r->state == RS_DONE ?
-		    "delivered" : r->state == RS_FAILED ? "failed" :
-		    paused ? "held" : "pending", "attempts", r->attempts,
+		    "s:s}", "address", r->addr, "state",
+		    rcpt_state_name(r->state), "attempts", r->attempts,
 		    "next_try", (json_int_t)r->next_try, "url", url,
 		    "last_error", r->lasterr));
 	}
@@ -1269,6 +1339,31 @@ env_json(const struct envelope *env, int full)
 	return (o);
 }
 
+/*
+ * A message whose envelope cannot be read: what memory knows of it, and
+ * the error
+ */
+static json_t *
+inmsg_mem_json(const struct inmsg *m)
+{
+	const struct inrcpt	*r;
+	char			 url[MH_URL_MAX];
+	json_t			*a = json_array();
+	size_t			 i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->rcpt[i];
+		rcpt_url(r->route, r->dest, url, sizeof(url));
+		json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "state",
+		    rcpt_state_name(r->state), "next_try",
+		    (json_int_t)r->next_try, "url", url));
+	}
+	return (json_pack("{s:s, s:s, s:I, s:o, s:s}", "id", m->id,
+	    "queue", "inbound", "created", (json_int_t)m->created,
+	    "recipients", a, "error", m->unreadable == INMSG_GIVEN_UP ?
+	    "envelope unreadable, given up" : "envelope unreadable"));
+}
+
 /* a message waiting for its round: its envelope read from the spool */
 static json_t *
 inmsg_json(const struct inmsg *m, int full)
@@ -1279,7 +1374,7 @@ inmsg_json(const struct inmsg *m, int full)
 	if (m->env != NULL)
 		return (env_json(m->env, full));
 	if ((env = spool_load(m->id)) == NULL)
-		return (NULL);
+		return (inmsg_mem_json(m));
 	o = env_json(env, full);
 	env_free(env);
 	return (o);

@@ -405,6 +405,13 @@ spool_env_read(const char *path, const char *id)
 	return (env);
 }
 
+/* the file of a queued message's envelope */
+void
+spool_env_path(const char *msgid, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s.env", sp_queue, msgid);
+}
+
 /*
  * A queued message's envelope, as its last spool_update() wrote it: the
  * inbound queue keeps none in memory while a message waits (inbound.c)
@@ -417,7 +424,7 @@ spool_load(const char *msgid)
 
 	if (!envelope_id_ok(msgid))
 		return (NULL);
-	snprintf(path, sizeof(path), "%s/%s.env", sp_queue, msgid);
+	spool_env_path(msgid, path, sizeof(path));
 	errno = 0;
 	if ((env = spool_env_read(path, msgid)) == NULL && errno != 0)
 		log_warn("msgid=%s: envelope %s", msgid, path);

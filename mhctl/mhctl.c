@@ -463,10 +463,13 @@ print_queue(const json_t *reply)
 		    json_string_value(json_object_get(m, "queue")), age, size,
 		    s ? s : "");
 		print_allowance(m);
+		e = json_string_value(json_object_get(m, "error"));
+		if (e != NULL)
+			printf("%40s(error: %s)\n", "", e);
 		json_array_foreach(json_object_get(m, "recipients"), k, r) {
+			s = json_string_value(json_object_get(r, "address"));
 			printf("%40s%-9s %s\n", "", json_string_value(
-			    json_object_get(r, "state")), json_string_value(
-			    json_object_get(r, "address")));
+			    json_object_get(r, "state")), s ? s : "-");
 			e = json_string_value(json_object_get(r, "last_error"));
 			if (e != NULL && e[0] != '\0')
 				printf("%50s(%s)\n", "", e);
