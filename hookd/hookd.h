@@ -30,6 +30,7 @@ struct inrcpt {
 	uint32_t		 route;
 	unsigned char		 dest;		/* enum rcpt_dest */
 	unsigned char		 state;		/* enum rcpt_state */
+	uint16_t		 attempts;	/* capped at UINT16_MAX */
 };
 
 struct inmsg {
@@ -40,6 +41,12 @@ struct inmsg {
 	 */
 	struct envelope		*env;
 	struct inrcpt		*rcpt;
+	/*
+	 * and what show queue lists of it: its sender, then each
+	 * recipient's address and last error, each one NUL-terminated
+	 */
+	char			*listing;
+	size_t			 size;		/* its envelope's */
 	char			 id[MH_MSGID_LEN];
 	time_t			 created;
 	size_t			 nrcpt;

@@ -246,10 +246,52 @@ inmsg_discard(struct inmsg *m)
 	free(m);
 }
 
+/* what memory keeps of a recipient while its envelope is out of it */
+static void
+rcpt_inrcpt(const struct envelope_rcpt *r, struct inrcpt *ir)
+{
+	ir->next_try = r->next_try;
+	ir->route = r->route;
+	ir->dest = r->dest;
+	ir->state = r->state;
+	ir->attempts = r->attempts > UINT16_MAX ? UINT16_MAX :
+	    r->attempts < 0 ? 0 : r->attempts;
+}
+
+/* what show queue lists of env, for its time out of memory; NULL: none */
+static char *
+listing_make(const struct envelope *env)
+{
+	char	*l, *p;
+	size_t	 i, len = strlen(env->sender) + 1;
+
+	for (i = 0; i < env->nrcpt; i++)
+		len += strlen(env->rcpts[i].addr) + 1 +
+		    strlen(env->rcpts[i].lasterr) + 1;
+	if ((l = p = malloc(len)) == NULL)
+		return (NULL);
+	p = stpcpy(p, env->sender) + 1;
+	for (i = 0; i < env->nrcpt; i++) {
+		p = stpcpy(p, env->rcpts[i].addr) + 1;
+		p = stpcpy(p, env->rcpts[i].lasterr) + 1;
+	}
+	return (l);
+}
+
+/* the string at *p in a listing; *p goes on to the next one */
+static const char *
+listing_next(const char **p)
+{
+	const char	*s = *p;
+
+	*p += strlen(s) + 1;
+	return (s);
+}
+
 /*
  * A queued message waits for its next round: its envelope, as just
  * stored, goes (env_load reads it back), and only what inbound_routes()
- * needs of its recipients stays.  Not while anything still uses it: a
+ * and show queue need of it stays.  Not while anything still uses it: a
  * reply, a round, a fallback, returned mail still to classify.
  */
 static void
@@ -270,13 +312,14 @@ env_unload(struct inmsg *m)
 	}
 	if ((m->rcpt = calloc(m->nrcpt, sizeof(*m->rcpt))) == NULL)
 		return;		/* kept whole */
-	for (i = 0; i < m->nrcpt; i++) {
-		r = &m->env->rcpts[i];
-		m->rcpt[i].next_try = r->next_try;
-		m->rcpt[i].route = r->route;
-		m->rcpt[i].dest = r->dest;
-		m->rcpt[i].state = r->state;
+	if ((m->listing = listing_make(m->env)) == NULL) {
+		free(m->rcpt);
+		m->rcpt = NULL;
+		return;
 	}
+	for (i = 0; i < m->nrcpt; i++)
+		rcpt_inrcpt(&m->env->rcpts[i], &m->rcpt[i]);
+	m->size = m->env->size;
 	env_free(m->env);
 	m->env = NULL;
 }
@@ -300,6 +343,8 @@ env_load(struct inmsg *m)
 	m->env = env;
 	free(m->rcpt);
 	m->rcpt = NULL;
+	free(m->listing);
+	m->listing = NULL;
 	m->unreadable = 0;
 	return (0);
 }
@@ -367,6 +412,7 @@ msg_free(struct inmsg *m)
 		event_free(m->timer);
 	env_free(m->env);
 	free(m->rcpt);
+	free(m->listing);
 	free(m->fallback);
 	free(m);
 }
@@ -1307,27 +1353,44 @@ rcpt_url(uint32_t route, int dest, char *url, size_t len)
 	config_url_public(rt ? rt->url : "", url, len);
 }
 
+/* a recipient as show queue lists it */
+static json_t *
+rcpt_json(const char *addr, const struct inrcpt *r, const char *lasterr)
+{
+	char	url[MH_URL_MAX];
+
+	rcpt_url(r->route, r->dest, url, sizeof(url));
+	return (json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "address", addr,
+	    "state", rcpt_state_name(r->state), "attempts", r->attempts,
+	    "next_try", (json_int_t)r->next_try, "url", url,
+	    "last_error", lasterr));
+}
+
+/* a message as show queue lists it (its recipients a json array) */
+static json_t *
+msg_json(const char *id, const char *sender, time_t created, size_t size,
+    json_t *rcpts)
+{
+	return (json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", id,
+	    "queue", "inbound", "sender", sender,
+	    "created", (json_int_t)created, "size", (json_int_t)size,
+	    "recipients", rcpts));
+}
+
 static json_t *
 env_json(const struct envelope *env, int full)
 {
 	const struct envelope_rcpt	*r;
-	char				 url[MH_URL_MAX];
+	struct inrcpt			 ir;
 	json_t				*a = json_array(), *o;
 	size_t				 i;
 
 	for (i = 0; i < env->nrcpt; i++) {
 		r = &env->rcpts[i];
-		rcpt_url(r->route, r->dest, url, sizeof(url));
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:s, "
-		    "s:s}", "address", r->addr, "state",
-		    rcpt_state_name(r->state), "attempts", r->attempts,
-		    "next_try", (json_int_t)r->next_try, "url", url,
-		    "last_error", r->lasterr));
+		rcpt_inrcpt(r, &ir);
+		json_array_append_new(a, rcpt_json(r->addr, &ir, r->lasterr));
 	}
-	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", env->id,
-	    "queue", "inbound", "sender", env->sender,
-	    "created", (json_int_t)env->created,
-	    "size", (json_int_t)env->size, "recipients", a);
+	o = msg_json(env->id, env->sender, env->created, env->size, a);
 	if (full && o != NULL) {
 		json_object_set_new(o, "message_id",
 		    json_string(env->message_id));
@@ -1340,31 +1403,35 @@ env_json(const struct envelope *env, int full)
 }
 
 /*
- * A message whose envelope cannot be read: what memory knows of it, and
- * the error
+ * A message waiting for its round, as memory keeps it (no file read),
+ * with the error of an envelope that cannot be read back (unread: just
+ * now)
  */
 static json_t *
-inmsg_mem_json(const struct inmsg *m)
+inmsg_mem_json(const struct inmsg *m, int unread)
 {
-	const struct inrcpt	*r;
-	char			 url[MH_URL_MAX];
-	json_t			*a = json_array();
-	size_t			 i;
+	const char	*p = m->listing, *sender, *addr;
+	json_t		*a = json_array(), *o;
+	size_t		 i;
 
+	sender = listing_next(&p);
 	for (i = 0; i < m->nrcpt; i++) {
-		r = &m->rcpt[i];
-		rcpt_url(r->route, r->dest, url, sizeof(url));
-		json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "state",
-		    rcpt_state_name(r->state), "next_try",
-		    (json_int_t)r->next_try, "url", url));
+		addr = listing_next(&p);
+		json_array_append_new(a, rcpt_json(addr, &m->rcpt[i],
+		    listing_next(&p)));
 	}
-	return (json_pack("{s:s, s:s, s:I, s:o, s:s}", "id", m->id,
-	    "queue", "inbound", "created", (json_int_t)m->created,
-	    "recipients", a, "error", m->unreadable == INMSG_GIVEN_UP ?
-	    "envelope unreadable, given up" : "envelope unreadable"));
+	o = msg_json(m->id, sender, m->created, m->size, a);
+	if (o != NULL && (m->unreadable || unread))
+		json_object_set_new(o, "error", json_string(
+		    m->unreadable == INMSG_GIVEN_UP ?
+		    "envelope unreadable, given up" : "envelope unreadable"));
+	return (o);
 }
 
-/* a message waiting for its round: its envelope read from the spool */
+/*
+ * show queue lists m from memory; show message ID reads the envelope of
+ * a message waiting for its round from the spool, for what only it has
+ */
 static json_t *
 inmsg_json(const struct inmsg *m, int full)
 {
@@ -1373,8 +1440,10 @@ inmsg_json(const struct inmsg *m, int full)
 
 	if (m->env != NULL)
 		return (env_json(m->env, full));
+	if (!full)
+		return (inmsg_mem_json(m, 0));
 	if ((env = spool_load(m->id)) == NULL)
-		return (inmsg_mem_json(m));
+		return (inmsg_mem_json(m, 1));
 	o = env_json(env, full);
 	env_free(env);
 	return (o);
@@ -1416,33 +1485,27 @@ inbound_queue(const char *id)
 static void
 inrcpt_get(const struct inmsg *m, size_t i, struct inrcpt *ir)
 {
-	const struct envelope_rcpt	*r;
-
-	if (m->env == NULL) {
+	if (m->env == NULL)
 		*ir = m->rcpt[i];
-		return;
-	}
-	r = &m->env->rcpts[i];
-	ir->next_try = r->next_try;
-	ir->route = r->route;
-	ir->dest = r->dest;
-	ir->state = r->state;
+	else
+		rcpt_inrcpt(&m->env->rcpts[i], ir);
 }
 
-/* the last error of recipient i of m, read from the spool if need be */
+/* the last error of recipient i of m, envelope or not */
 static void
 lasterr_get(const struct inmsg *m, size_t i, char *buf, size_t len)
 {
-	struct envelope	*env;
+	const char	*p = m->listing;
+	size_t		 k;
 
-	buf[0] = '\0';
-	if (m->env != NULL)
+	if (m->env != NULL) {
 		strlcpy(buf, m->env->rcpts[i].lasterr, len);
-	else if ((env = spool_load(m->id)) != NULL) {
-		if (i < env->nrcpt)
-			strlcpy(buf, env->rcpts[i].lasterr, len);
-		env_free(env);
+		return;
 	}
+	/* the sender, then an address and a last error each */
+	for (k = 0; k < 2 + 2 * i; k++)
+		listing_next(&p);
+	strlcpy(buf, p, len);
 }
 
 /* show hooks: each route's URL with what waits for it */
