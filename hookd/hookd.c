@@ -276,7 +276,11 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (json_pack("{s:s}", "hooks", cmd->id == CTL_PAUSE_HOOKS ?
 		    "paused" : "running"));
 	case CTL_SHOW_QUEUE:
-		return (json_pack("{s:o}", "queue", inbound_queue(NULL)));
+		j = json_pack("{s:o}", "queue", inbound_queue_list(&n));
+		if (j != NULL && n > 0)
+			json_object_set_new(j, "inbound_unlisted",
+			    json_integer((json_int_t)n));
+		return (j);
 	case CTL_SHOW_MESSAGE:
 		return (ihist_show(cmd, argv));
 	case CTL_SHOW_METRICS:

@@ -131,7 +131,9 @@ void	 inbound_unsubscribed(const char *msgid, const char *local);
 void	 inbound_returned(const char *msgid, size_t idx);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
-json_t	*inbound_queue(const char *id);	/* NULL id: the list; NULL: none */
+json_t	*inbound_queue(const char *id);	/* NULL: none */
+/* show queue: what fits of the list; the number of the others */
+json_t	*inbound_queue_list(size_t *unlisted);
 
 /* each message queued, to add(): its history is kept (history.h) */
 void	 inbound_live(void (*add)(const char *));

@@ -67,6 +67,12 @@ struct hold {
 	size_t			 rcpt;
 };
 
+/*
+ * show queue lists inbound messages up to this much JSON: half of what
+ * a message between processes carries, relayd's list the other half
+ */
+#define INBOUND_LIST_BYTES	(MH_IMSG_MAXSIZE / 2 - 64 * 1024)
+
 struct rtslots {
 	TAILQ_ENTRY(rtslots)	 entry;
 	uint32_t		 route;
@@ -1458,26 +1464,48 @@ inbound_live(void (*add)(const char *))
 		add(m->id);
 }
 
-/*
- * mhctl: the committed messages of the inbound (mode queue) spool, or
- * the one with this id; NULL when there is none.
- */
+/* mhctl: the committed inbound message with this id; NULL: none */
 json_t *
 inbound_queue(const char *id)
 {
 	struct inmsg	*m;
-	json_t		*a;
 
-	if (id != NULL) {
-		TAILQ_FOREACH(m, &msgs, entry)
-			if (m->committed && strcmp(m->id, id) == 0)
-				return (inmsg_json(m, 1));
-		return (NULL);
-	}
-	a = json_array();
 	TAILQ_FOREACH(m, &msgs, entry)
-		if (m->committed)
-			json_array_append_new(a, inmsg_json(m, 0));
+		if (m->committed && strcmp(m->id, id) == 0)
+			return (inmsg_json(m, 1));
+	return (NULL);
+}
+
+/*
+ * mhctl show queue: the committed messages of the inbound (mode queue)
+ * spool, as many as fit in INBOUND_LIST_BYTES of the reply (the parent
+ * passes it on with relayd's in one message between processes, of at
+ * most MH_IMSG_MAXSIZE); *unlisted counts the others.
+ */
+json_t *
+inbound_queue_list(size_t *unlisted)
+{
+	struct inmsg	*m;
+	json_t		*a, *o;
+	size_t		 bytes = 0;
+
+	*unlisted = 0;
+	a = json_array();
+	TAILQ_FOREACH(m, &msgs, entry) {
+		if (!m->committed)
+			continue;
+		if (*unlisted > 0 || (o = inmsg_json(m, 0)) == NULL) {
+			(*unlisted)++;
+			continue;
+		}
+		if ((bytes += json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) >
+		    INBOUND_LIST_BYTES) {
+			json_decref(o);
+			(*unlisted)++;
+			continue;
+		}
+		json_array_append_new(a, o);
+	}
 	return (a);
 }
 

@@ -440,7 +440,7 @@ print_queue(const json_t *reply)
 	const json_t	*q = json_object_get(reply, "queue"), *m, *r;
 	const char	*s, *e;
 	char		 age[32], size[32];
-	long long	 total = 0, now = time(NULL);
+	long long	 total = 0, now = time(NULL), more;
 	size_t		 i, k;
 
 	if (!json_is_array(q))
@@ -478,6 +478,10 @@ print_queue(const json_t *reply)
 	human_size(size, sizeof(size), total);
 	printf("-- %zu message%s, %s in total\n", json_array_size(q),
 	    json_array_size(q) == 1 ? "" : "s", size);
+	if ((more = json_integer_value(json_object_get(reply,
+	    "inbound_unlisted"))) > 0)
+		printf("-- and %lld inbound message%s not listed (more than "
+		    "one reply carries)\n", more, more == 1 ? "" : "s");
 	fflush(stdout);
 	return (0);
 }
