@@ -86,6 +86,8 @@ static int		 paused;
 static unsigned long	 st_posted, st_failed, st_retried, st_policy;
 
 static void	inbound_schedule(struct inmsg *);
+static time_t	lifetime_end(const struct inmsg *,
+		    const struct envelope_rcpt *);
 static int	dead_letter(struct inmsg *, size_t, const struct route *,
 		    const char *);
 
@@ -531,15 +533,14 @@ retry_after(struct inmsg *m, struct envelope_rcpt *r,
 	now = time(NULL);
 	ra = res->retry_after > HOOK_RETRY_AFTER_MAX ?
 	    HOOK_RETRY_AFTER_MAX : res->retry_after;
-	end = m->env->created + rt->lifetime + 1;
 	next = now + ra + 1;
-	if (next > end) {
-		next = end;
-		why = "lifetime";
-	}
 	if (next <= (backoff = now + retry_delay(r))) {
 		next = backoff;
 		why = "backoff";
+	}
+	if ((end = lifetime_end(m, r)) != 0 && next > end) {
+		next = end;
+		why = "lifetime";
 	}
 	r->next_try = next;
 	log_info("msgid=%s to=<%s> retry_after=%lds wait=%llds by=%s",
@@ -774,6 +775,18 @@ dead_letter(struct inmsg *m, size_t i, const struct route *rt,
 	log_info("msgid=%s to=<%s> url=%s result=dead reason=%s", m->env->id,
 	    log_sanitize(to, sizeof(to), m->env->rcpts[i].addr), url, reason);
 	return (0);
+}
+
+/*
+ * The second after the lifetime of recipient r's route, when
+ * lifetime_over() gives it up: no retry is planned later.  0: no route.
+ */
+static time_t
+lifetime_end(const struct inmsg *m, const struct envelope_rcpt *r)
+{
+	const struct route	*rt = rcpt_route(r);
+
+	return (rt != NULL ? m->env->created + rt->lifetime + 1 : 0);
 }
 
 /*
@@ -1132,7 +1145,7 @@ inbound_run(struct inmsg *m)
 static void
 inbound_schedule(struct inmsg *m)
 {
-	time_t			 now = time(NULL), next = 0;
+	time_t			 now = time(NULL), next = 0, end;
 	size_t			 i;
 	int			 pending = 0, waiting = 0, called = 0;
 
@@ -1186,6 +1199,8 @@ inbound_schedule(struct inmsg *m)
 		}
 		if (r->next_try <= now)
 			r->next_try = now + retry_delay(r);
+		if ((end = lifetime_end(m, r)) != 0 && r->next_try > end)
+			r->next_try = end;
 		if (next == 0 || r->next_try < next)
 			next = r->next_try;
 		pending++;
