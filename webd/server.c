@@ -1056,27 +1056,38 @@ web_tls_unref(struct web_tls *wt)
 }
 
 /*
- * A reload: each https listener presents its pkis' key pairs as the
- * parent read them again (a renewed certificate) to the connections that
- * come next; those under way keep the ones they began with.  A key pair
- * that is gone or that libtls refuses leaves the ones in use.
+ * A reload: each listener takes the pki names of its line in the new
+ * config (the parent sent their key pairs, read again: a renewed
+ * certificate) for the connections that come next; those under way keep
+ * the server they began with.  A line without pki is plain http from
+ * then on.  A key pair that is missing or that libtls refuses leaves the
+ * server in use; a listener gone from the config serves as it did until
+ * the restart closes it.
  */
 void
 server_reload(const struct config *conf)
 {
 	struct web_listener	*l;
+	const struct listener	*lc;
 	struct web_tls		*wt;
 	char			 why[256];
 
 	for (l = listeners; l != NULL; l = l->next) {
-		if (l->tls == NULL)
+		wt = NULL;
+		if ((lc = config_listener(conf, l->id)) == NULL ||
+		    !(lc->flags & LF_HTTP))
 			continue;
-		if ((wt = web_tls_new(conf, l->lc, why, sizeof(why))) == NULL) {
+		if (lc->npkis > 0 &&
+		    (wt = web_tls_new(conf, lc, why, sizeof(why))) == NULL) {
 			log_warnx("listener %u: %s: the key pairs loaded before "
 			    "are kept", l->id, why);
 			continue;
 		}
-		web_tls_unref(l->tls);
+		if ((l->tls == NULL) != (wt == NULL))
+			log_info("listener %u: %s from now on", l->id,
+			    wt != NULL ? "https" : "plain http");
+		if (l->tls != NULL)
+			web_tls_unref(l->tls);
 		l->tls = wt;
 	}
 }
@@ -1095,7 +1106,6 @@ server_listen(int fd, const struct config *conf, const struct listener *lc)
 		fatal("listener %u", lc->id);
 	if ((l->http = evhttp_new(srv_base)) == NULL)
 		fatalx("evhttp_new");
-	l->lc = lc;
 	if (lc->npkis > 0 &&
 	    (l->tls = web_tls_new(conf, lc, why, sizeof(why))) == NULL)
 		fatalx("listener %u: %s", lc->id, why);

@@ -51,7 +51,6 @@ static struct waitlist		 waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static struct event		*wait_ev;	/* waiters_expire */
 static uint64_t			 next_reqid;
 static int			 keep_events;
-static struct config		*first_conf;
 
 static void
 waiter_end(struct waiter *w, int ok)
@@ -296,11 +295,8 @@ webd_configure(struct config *conf)
 	const struct tracking	*t;
 	int			 read_secs = 0;
 
-	/* the listeners are the first config's: it is kept */
-	if (first_conf == NULL)
-		first_conf = config_ref(conf);
-	else
-		server_reload(conf);	/* their key pairs are the new ones */
+	/* the pki names of the listeners' lines, their key pairs read again */
+	server_reload(conf);
 	keep_events = !TAILQ_EMPTY(&conf->events);
 	webd_keys(conf);
 	api_configure(conf);
@@ -316,11 +312,11 @@ webd_listener(int fd, uint32_t id)
 {
 	const struct listener	*l;
 
-	/* listeners and keys as the parent bound them: the first config */
-	if ((l = config_listener(first_conf, id)) == NULL ||
+	/* sent at start; a socket keeps its id across reloads */
+	if ((l = config_listener(child_conf, id)) == NULL ||
 	    !(l->flags & LF_HTTP))
 		fatalx("listener %u is not an http listener", id);
-	server_listen(fd, first_conf, l);
+	server_listen(fd, child_conf, l);
 }
 
 static json_t *

@@ -75,7 +75,6 @@ struct web_listener {
 	struct event		*resume;	/* accept(2) again */
 	struct web_listener	*next;
 	struct web_tls		*tls;		/* NULL: plain http */
-	const struct listener	*lc;		/* its pki names (the first config) */
 	int			 api;		/* the JSON API (api.c) */
 	int			 metrics;	/* the metrics (scrape.c) */
 };

@@ -67,7 +67,7 @@ api_setup(void)
 static void
 setup(void)
 {
-	static struct listener	 l;	/* server_listen keeps it */
+	static struct listener	 l;
 	struct token_key	 k;
 	int			 fd;
 	struct sockaddr_in	 sin;
