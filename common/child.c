@@ -236,6 +236,24 @@ child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	return (json_pack("{s:o}", "metrics", samples));
 }
 
+/*
+ * A list of show queue: o (a reference taken) joins list while the list
+ * stays within CTL_LIST_BYTES of JSON, *bytes so far; once one does not
+ * fit (or o is NULL), it and every one after are counted in *unlisted.
+ */
+void
+ctl_list_append(json_t *list, json_t *o, size_t *bytes, size_t *unlisted)
+{
+	if (*unlisted > 0 || o == NULL ||
+	    (*bytes += json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) >
+	    CTL_LIST_BYTES) {
+		json_decref(o);
+		(*unlisted)++;
+		return;
+	}
+	json_array_append_new(list, o);
+}
+
 static int	 ctl_reply_fd = -1;
 
 void
@@ -272,16 +290,10 @@ child_control_later(void)
 static void
 child_control_send(struct mproc *p, uint32_t peerid, json_t *reply)
 {
-	char	*text;
-
 	if (reply == NULL)
 		reply = json_pack("{s:s}", "error", "unknown command");
-	if ((text = json_dumps(reply, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps");
-	mproc_compose(p, IMSG_CTL_REPLY, peerid, ctl_reply_fd, text,
-	    strlen(text));
+	mproc_send_reply(p, IMSG_CTL_REPLY, peerid, ctl_reply_fd, reply);
 	ctl_reply_fd = -1;
-	free(text);
 	json_decref(reply);
 }
 

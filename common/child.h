@@ -70,6 +70,14 @@ void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
  */
 void	child_control_fd(int fd);
 /*
+ * show queue: each of the two lists (relayd's, hookd's) takes at most
+ * this much JSON, so that the parent's merge of both fits in one
+ * message between processes (MH_IMSG_MAXSIZE)
+ */
+#define CTL_LIST_BYTES	(MH_IMSG_MAXSIZE / 2 - 64 * 1024)
+void	ctl_list_append(json_t *list, json_t *o, size_t *bytes,
+	    size_t *unlisted);
+/*
  * from a control() callback whose answer must wait (for the disk): the
  * callback returns NULL, and child_control_answer(l, reply) sends the
  * reply (a reference it takes) later, once.

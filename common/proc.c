@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -285,6 +286,42 @@ mproc_send_json(struct mproc *p, uint32_t type, uint32_t peerid,
 	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
 		fatalx("json_dumps");
 	mproc_compose(p, type, peerid, -1, s, strlen(s));
+	free(s);
+}
+
+/*
+ * A control reply (to mhctl, or to the parent for it): reply as JSON
+ * with fd, if any.  One over what a message between processes carries
+ * (MH_IMSG_MAXSIZE) goes as {"error": "reply too large ..."} without
+ * the fd: no command's answer is fatal to the process that gives it.
+ */
+void
+mproc_send_reply(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
+    const json_t *reply)
+{
+	json_t	*j;
+	char	*s, err[128];
+	size_t	 len;
+
+	if ((s = json_dumps(reply, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	if ((len = strlen(s)) > MH_IMSG_MAXSIZE - MH_IMSG_HDRSZ) {
+		free(s);
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+		log_warnx("control: a reply of %zu bytes is more than one "
+		    "message carries (%d): an error sent instead", len,
+		    MH_IMSG_MAXSIZE);
+		snprintf(err, sizeof(err), "reply too large (%zu bytes, at "
+		    "most %zu)", len, (size_t)(MH_IMSG_MAXSIZE - MH_IMSG_HDRSZ));
+		if ((j = json_pack("{s:s}", "error", err)) == NULL ||
+		    (s = json_dumps(j, JSON_COMPACT)) == NULL)
+			fatalx("control: reply");
+		json_decref(j);
+		len = strlen(s);
+	}
+	mproc_compose(p, type, peerid, fd, s, len);
 	free(s);
 }
 

@@ -57,6 +57,9 @@ void		 mproc_compose2(struct mproc *, uint32_t type, uint32_t peerid,
 		    int fd, const void *, size_t, const void *, size_t);
 void		 mproc_send_json(struct mproc *, uint32_t type, uint32_t peerid,
 		    const json_t *);
+/* a control reply; one too large for a message becomes an error */
+void		 mproc_send_reply(struct mproc *, uint32_t type,
+		    uint32_t peerid, int fd, const json_t *);
 void		 mproc_update(struct mproc *);
 void		 mproc_flush_now(struct mproc *);
 

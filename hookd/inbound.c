@@ -67,12 +67,6 @@ struct hold {
 	size_t			 rcpt;
 };
 
-/*
- * show queue lists inbound messages up to this much JSON: half of what
- * a message between processes carries, relayd's list the other half
- */
-#define INBOUND_LIST_BYTES	(MH_IMSG_MAXSIZE / 2 - 64 * 1024)
-
 struct rtslots {
 	TAILQ_ENTRY(rtslots)	 entry;
 	uint32_t		 route;
@@ -1493,7 +1487,7 @@ inbound_queue(const char *id)
 
 /*
  * mhctl show queue: the committed messages of the inbound (mode queue)
- * spool, as many as fit in INBOUND_LIST_BYTES of the reply (the parent
+ * spool, as many as fit in CTL_LIST_BYTES of the reply (the parent
  * passes it on with relayd's in one message between processes, of at
  * most MH_IMSG_MAXSIZE); *unlisted counts the others.
  */
@@ -1501,26 +1495,15 @@ json_t *
 inbound_queue_list(size_t *unlisted)
 {
 	struct inmsg	*m;
-	json_t		*a, *o;
+	json_t		*a;
 	size_t		 bytes = 0;
 
 	*unlisted = 0;
 	a = json_array();
-	TAILQ_FOREACH(m, &msgs, entry) {
-		if (!m->committed)
-			continue;
-		if (*unlisted > 0 || (o = inmsg_json(m, 0)) == NULL) {
-			(*unlisted)++;
-			continue;
-		}
-		if ((bytes += json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) >
-		    INBOUND_LIST_BYTES) {
-			json_decref(o);
-			(*unlisted)++;
-			continue;
-		}
-		json_array_append_new(a, o);
-	}
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (m->committed)
+			ctl_list_append(a, *unlisted > 0 ? NULL :
+			    inmsg_json(m, 0), &bytes, unlisted);
 	return (a);
 }
 

@@ -77,15 +77,11 @@ static void
 ctl_send(struct ctl_client *c, json_t *reply)
 {
 	struct mproc	*webd = children[PROC_WEBD].mp;
-	char		*s;
 
 	if (c->mp != NULL) {
-		if ((s = json_dumps(reply, JSON_COMPACT)) == NULL)
-			fatalx("json_dumps");
 		/* an fd a child gave for the reply (show message ID --raw) */
-		mproc_compose(c->mp, IMSG_CTL_REPLY, 0, c->fd, s, strlen(s));
+		mproc_send_reply(c->mp, IMSG_CTL_REPLY, 0, c->fd, reply);
 		c->fd = -1;
-		free(s);
 		json_decref(reply);
 		return;
 	}

@@ -400,6 +400,9 @@ queue_filter(json_t *reply, const char *which)
 
 	if (which == NULL || !json_is_array(q))
 		return;
+	/* what the other queue could not list is not this one's */
+	json_object_del(reply, strcmp(which, "inbound") == 0 ?
+	    "outbound_unlisted" : "inbound_unlisted");
 	for (i = json_array_size(q); i > 0; i--) {
 		m = json_array_get(q, i - 1);
 		if (!json_is_string(json_object_get(m, "queue")) ||
@@ -430,9 +433,24 @@ print_allowance(const json_t *m)
 	    buf);
 }
 
+/* the line that says how many messages of a queue are not listed */
+static long long
+print_unlisted(const json_t *reply, const char *queue)
+{
+	char		 key[32];
+	long long	 n;
+
+	snprintf(key, sizeof(key), "%s_unlisted", queue);
+	if ((n = json_integer_value(json_object_get(reply, key))) > 0)
+		printf("-- and %lld %s message%s not listed (more than one "
+		    "reply carries)\n", n, queue, n == 1 ? "" : "s");
+	return (n > 0 ? n : 0);
+}
+
 /*
  * show queue, mailq style: a line per message (id, queue, age, size,
- * sender), then one per recipient (state, address) with its last error.
+ * sender), then one per recipient (state, address) with its last error;
+ * then how many each queue could not list.
  */
 static int
 print_queue(const json_t *reply)
@@ -440,14 +458,16 @@ print_queue(const json_t *reply)
 	const json_t	*q = json_object_get(reply, "queue"), *m, *r;
 	const char	*s, *e;
 	char		 age[32], size[32];
-	long long	 total = 0, now = time(NULL), more;
+	long long	 total = 0, now = time(NULL);
 	size_t		 i, k;
 
 	if (!json_is_array(q))
 		return (show_reply(reply, 0));
 	if (json_array_size(q) == 0) {
-		printf("Mail queue is empty\n");
-		return (0);
+		if (print_unlisted(reply, "outbound") +
+		    print_unlisted(reply, "inbound") == 0)
+			printf("Mail queue is empty\n");
+		goto done;
 	}
 	printf("%-16s %-8s %5s %6s  %s\n", "ID", "QUEUE", "AGE", "SIZE",
 	    "SENDER / RECIPIENTS");
@@ -478,10 +498,9 @@ print_queue(const json_t *reply)
 	human_size(size, sizeof(size), total);
 	printf("-- %zu message%s, %s in total\n", json_array_size(q),
 	    json_array_size(q) == 1 ? "" : "s", size);
-	if ((more = json_integer_value(json_object_get(reply,
-	    "inbound_unlisted"))) > 0)
-		printf("-- and %lld inbound message%s not listed (more than "
-		    "one reply carries)\n", more, more == 1 ? "" : "s");
+	print_unlisted(reply, "outbound");
+	print_unlisted(reply, "inbound");
+done:
 	fflush(stdout);
 	return (0);
 }

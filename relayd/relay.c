@@ -17,6 +17,7 @@
 
 #include <gmime/gmime.h>
 
+#include "child.h"
 #include "enhanced.h"
 #include "gsync.h"
 #include "history.h"
@@ -413,15 +414,23 @@ msg_json(struct rmsg *m, int full)
 	return (o);
 }
 
+/*
+ * mhctl show queue: the outbound messages, as many as fit in
+ * CTL_LIST_BYTES of the reply (hookd's list takes the other half of
+ * one message between processes); *unlisted counts the others.
+ */
 json_t *
-relay_queue_list(void)
+relay_queue_list(size_t *unlisted)
 {
 	struct rmsg	*m;
 	json_t		*a = json_array();
+	size_t		 bytes = 0;
 
+	*unlisted = 0;
 	TAILQ_FOREACH(m, sched_queue(), entry)
 		if (!m->removed)
-			json_array_append_new(a, msg_json(m, 0));
+			ctl_list_append(a, *unlisted > 0 ? NULL :
+			    msg_json(m, 0), &bytes, unlisted);
 	return (a);
 }
 

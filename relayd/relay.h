@@ -80,7 +80,8 @@ void	 relay_idem_restore(const char *hash, const char *id,
 	    const char *mid);
 
 /* control (mhctl) */
-json_t	*relay_queue_list(void);
+/* show queue: what fits of the list; the number of the others */
+json_t	*relay_queue_list(size_t *unlisted);
 json_t	*relay_message_show(const char *id);		/* NULL if unknown */
 /* its queued file (read-only): 0, -1 unknown, -2 no longer queued */
 int	 relay_message_raw(const char *id, int *fd);

@@ -571,11 +571,16 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	char		 nb[128];
 	json_t		*j;
 	unsigned long	 parsed, reused;
+	size_t		 n;
 
 	arg = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
 	switch (cmd->id) {
 	case CTL_SHOW_QUEUE:
-		return (json_pack("{s:o}", "queue", relay_queue_list()));
+		j = json_pack("{s:o}", "queue", relay_queue_list(&n));
+		if (j != NULL && n > 0)
+			json_object_set_new(j, "outbound_unlisted",
+			    json_integer((json_int_t)n));
+		return (j);
 	case CTL_SHOW_SUPPRESSIONS:
 		return (json_pack("{s:o}", "suppressions",
 		    relay_suppress_list()));

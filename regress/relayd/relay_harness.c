@@ -257,6 +257,7 @@ command(char *line)
 {
 	char	*argv[8], *p = line;
 	int	 argc = 0;
+	size_t	 unlisted;
 
 	while (argc < 7 && (argv[argc] = strsep(&p, " \t")) != NULL)
 		if (*argv[argc] != '\0')
@@ -277,7 +278,7 @@ command(char *line)
 		    atof(argv[argc - 1])) == -1)
 			printf("unknown command\n");
 	} else if (strcmp(argv[0], "queue") == 0)
-		print_json(relay_queue_list());
+		print_json(relay_queue_list(&unlisted));
 	else if (strcmp(argv[0], "show") == 0 && argc == 2)
 		print_json(relay_message_show(argv[1]));
 	else if (strcmp(argv[0], "stats") == 0)
