@@ -742,25 +742,44 @@ ctl_find(uint32_t id)
 	return (NULL);
 }
 
+/* an error reply that only says this process has no such message */
+static int
+ctl_no_such_reply(const json_t *r)
+{
+	const char	*e = json_string_value(json_object_get(r, "error"));
+
+	return (e != NULL && strncmp(e, "no such message", 15) == 0);
+}
+
 /*
  * The answers of the two processes that serve a command (the outbound
- * and the inbound queue) as one: arrays under the same key joined, an
- * error only when every process answered one.
+ * and the inbound queue) as one: arrays under the same key joined.  A
+ * process's error goes in "error", named by the process, beside what
+ * the other answered (show queue's list of one queue is not the whole
+ * queue); only one saying it has no such message is left out then.
+ * When both answered an error: the one that knows the id says more
+ * than "no such".
  */
-static json_t *
-ctl_merge(json_t *replies)
+json_t *
+control_merge(json_t *replies)
 {
 	json_t		*out = json_object(), *r, *v, *have, *err = NULL;
-	const char	*proc, *key;
+	const char	*proc, *key, *e;
+	char		 line[1024] = "";
 
 	json_object_foreach(replies, proc, r) {
 		if (!json_is_object(r) || json_object_get(r, "error") != NULL) {
-			/* the one that knows the id says more than "no such" */
-			if (err == NULL || strncmp(json_string_value(
-			    json_object_get(err, "error")) ?
-			    json_string_value(json_object_get(err, "error")) :
-			    "", "no such message", 15) == 0)
+			if (err == NULL || ctl_no_such_reply(err))
 				err = r;
+			if (ctl_no_such_reply(r))
+				continue;
+			e = json_string_value(json_object_get(r, "error"));
+			if (line[0] != '\0')
+				strlcat(line, "; ", sizeof(line));
+			strlcat(line, proc, sizeof(line));
+			strlcat(line, ": ", sizeof(line));
+			strlcat(line, e != NULL ? e : "malformed reply",
+			    sizeof(line));
 			continue;
 		}
 		json_object_foreach(r, key, v) {
@@ -776,6 +795,8 @@ ctl_merge(json_t *replies)
 		json_decref(out);
 		return (json_incref(err));
 	}
+	if (line[0] != '\0')
+		json_object_set_new(out, "error", json_string(line));
 	return (out);
 }
 
@@ -811,7 +832,7 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	event_free(c->deadline);
 	c->deadline = NULL;
 	if (c->merge && json_object_size(c->collected) > 1) {
-		ctl_send(c, ctl_merge(c->collected));
+		ctl_send(c, control_merge(c->collected));
 	} else if (json_object_size(c->collected) == 1) {
 		one = json_object_get(c->collected, proc_name(proc));
 		json_incref(one);

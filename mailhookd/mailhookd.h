@@ -57,6 +57,8 @@ void	control_scrape(uint32_t);	/* webd's IMSG_METRICS_REQ */
 struct cluster_link;
 void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);
+/* show queue, show message: the two processes' replies (by name) as one */
+json_t	*control_merge(json_t *replies);
 /* a reload's answer: err "" when every child applied it */
 void	control_reload_done(uint32_t, const char *err, const char *note);
 

@@ -450,22 +450,24 @@ print_unlisted(const json_t *reply, const char *queue)
 /*
  * show queue, mailq style: a line per message (id, queue, age, size,
  * sender), then one per recipient (state, address) with its last error;
- * then how many each queue could not list.
+ * then how many each queue could not list, and the error of a process
+ * that did not give its list.
  */
 static int
 print_queue(const json_t *reply)
 {
 	const json_t	*q = json_object_get(reply, "queue"), *m, *r;
-	const char	*s, *e;
+	const char	*s, *e, *err;
 	char		 age[32], size[32];
 	long long	 total = 0, now = time(NULL);
 	size_t		 i, k;
 
 	if (!json_is_array(q))
 		return (show_reply(reply, 0));
+	err = json_string_value(json_object_get(reply, "error"));
 	if (json_array_size(q) == 0) {
 		if (print_unlisted(reply, "outbound") +
-		    print_unlisted(reply, "inbound") == 0)
+		    print_unlisted(reply, "inbound") == 0 && err == NULL)
 			printf("Mail queue is empty\n");
 		goto done;
 	}
@@ -502,7 +504,10 @@ print_queue(const json_t *reply)
 	print_unlisted(reply, "inbound");
 done:
 	fflush(stdout);
-	return (0);
+	/* a queue that could not be listed: not "empty" */
+	if (err != NULL)
+		fprintf(stderr, "mhctl: %s\n", err);
+	return (err != NULL);
 }
 
 /* show metrics: the text the metrics listener serves (Prometheus 0.0.4) */
