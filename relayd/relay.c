@@ -587,9 +587,9 @@ relay_suppress_add(const char *addr, const char *sender_domain,
 }
 
 json_t *
-relay_suppress_list(void)
+relay_suppress_list(size_t *unlisted)
 {
-	return (suppress_list());
+	return (suppress_list(unlisted));
 }
 
 json_t *

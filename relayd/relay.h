@@ -110,7 +110,7 @@ int	 relay_suppress_add(const char *addr, const char *sender_domain,
  * if the list cannot be written (then nothing is removed).
  */
 int	 relay_suppress_del(const char *addr, const char *sender_domain);
-json_t	*relay_suppress_list(void);
+json_t	*relay_suppress_list(size_t *);
 json_t	*relay_cluster_show(void);	/* the link and what is shared */
 int	 relay_suppressed(const char *addr, const char *sender_domain);
 /*

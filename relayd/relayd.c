@@ -582,8 +582,11 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    json_integer((json_int_t)n));
 		return (j);
 	case CTL_SHOW_SUPPRESSIONS:
-		return (json_pack("{s:o}", "suppressions",
-		    relay_suppress_list()));
+		j = json_pack("{s:o}", "suppressions", relay_suppress_list(&n));
+		if (j != NULL && n > 0)
+			json_object_set_new(j, "suppressions_unlisted",
+			    json_integer((json_int_t)n));
+		return (j);
 	case CTL_SHOW_METRICS:
 		j = json_array();
 		relay_metrics(j);

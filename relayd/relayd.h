@@ -276,7 +276,7 @@ int	 suppress_add(const char *addr, const char *sender_domain,
 	    const char *reason);
 int	 suppress_del(const char *addr, const char *sender_domain,
 	    void (*)(const char *addr, const char *sender_domain));
-json_t	*suppress_list(void);
+json_t	*suppress_list(size_t *);
 int	 suppress_apply(const char *addr, const char *sender_domain,
 	    const char *reason, long long ms, int save);
 int	 suppress_save(void);

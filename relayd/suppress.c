@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "child.h"
 #include "dns.h"
 #include "log.h"
 #include "relayd.h"
@@ -571,16 +572,23 @@ suppress_del(const char *addr, const char *domain,
 	return (n);
 }
 
+/*
+ * mhctl show suppressions: as many as fit in a control reply
+ * (CTL_LIST_BYTES), in address order; *unlisted counts the others.
+ */
 json_t *
-suppress_list(void)
+suppress_list(size_t *unlisted)
 {
 	struct supp	*s;
 	json_t		*a;
+	size_t		 bytes = 0;
 
+	*unlisted = 0;
 	a = json_array();
 	RB_FOREACH(s, supptree, &supps)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}",
-		    "address", s->addr, "sender_domain", s->domain,
-		    "reason", s->reason, "time", (json_int_t)(s->ms / 1000)));
+		ctl_list_append(a, *unlisted > 0 ? NULL : json_pack(
+		    "{s:s, s:s, s:s, s:I}", "address", s->addr,
+		    "sender_domain", s->domain, "reason", s->reason, "time",
+		    (json_int_t)(s->ms / 1000)), &bytes, unlisted);
 	return (a);
 }

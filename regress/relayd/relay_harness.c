@@ -298,7 +298,7 @@ command(char *line)
 	    strcmp(argv[1], "del") == 0)
 		printf("suppress %d\n", relay_suppress_del(argv[2], NULL));
 	else if (strcmp(argv[0], "suppressions") == 0)
-		print_json(relay_suppress_list());
+		print_json(relay_suppress_list(&unlisted));
 	else
 		printf("unknown command\n");
 	fflush(stdout);
