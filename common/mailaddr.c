@@ -13,10 +13,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "mailaddr.h"
+
+/* a quoted local part addr_canon() takes, its quotes off: more than the
+ * 64 bytes smtpd takes with them (RFC 5321 4.5.3.1.1) */
+#define QLOCAL_MAX	256
 
 int
 addr_is_ascii(const char *s)
@@ -227,6 +232,27 @@ smtp_sender_valid(const char *addr, int utf8)
 }
 
 /*
+ * The content of a quoted local part, p just after its opening quote,
+ * without its quoted-pairs' backslashes, into dst (len > 0, truncated
+ * to fit); *endp is its closing quote, or the NUL if it has none.
+ */
+static size_t
+quoted_content(char *dst, size_t len, const char *p, const char **endp)
+{
+	size_t	 n = 0;
+
+	for (; *p != '\0' && *p != '"'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		if (n + 1 < len)
+			dst[n++] = *p;
+	}
+	dst[n] = '\0';
+	*endp = p;
+	return (n);
+}
+
+/*
  * The local part of rcpt without its quotes and quoted-pairs, so that
  * "user"@d is the mailbox user@d (RFC 5321 4.1.2); the rest as it is.
  * authd looks a recipient's route up by it, and the parser keys a
@@ -235,19 +261,81 @@ smtp_sender_valid(const char *addr, int utf8)
 void
 addr_unquote(char *dst, size_t len, const char *rcpt)
 {
-	const char	*p = rcpt;
-	size_t		 n = 0;
+	const char	*end;
 
-	if (*p != '"') {
+	if (*rcpt != '"') {
 		strlcpy(dst, rcpt, len);
 		return;
 	}
-	for (p++; *p != '\0' && *p != '"' && n + 1 < len; p++) {
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		dst[n++] = *p;
+	quoted_content(dst, len, rcpt + 1, &end);
+	if (*end == '"')
+		strlcat(dst, end + 1, len);
+}
+
+/* s (n bytes) is a Dot-string: atoms of atext (or UTF-8) between dots */
+static int
+dot_string(const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i;
+
+	if (n == 0 || p[0] == '.' || p[n - 1] == '.')
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (p[i] == '.') {
+			if (p[i + 1] == '.')
+				return (0);
+		} else if (p[i] < 0x80 && !atext(p[i]))
+			return (0);
 	}
-	dst[n] = '\0';
-	if (*p == '"')
-		strlcat(dst, p + 1, len);
+	return (1);
+}
+
+/*
+ * addr in the one form of its mailbox (RFC 5321 4.1.2: a Quoted-string
+ * local part is the Dot-string of the same characters when it can be
+ * one): "john"@d and "j\\ohn"@d are john@d; a local part that needs
+ * quotes has them, with only '"' and '\\' escaped ("john\\ doe"@d is
+ * "john doe"@d, and .john@d, which smtpd refuses, ".john"@d).  Case is
+ * kept; an address without a local part is as it is.  0, or -1 if it
+ * does not fit in dst.  dst and addr may not overlap.
+ */
+int
+addr_canon(char *dst, size_t len, const char *addr)
+{
+	char		 c[QLOCAL_MAX];
+	const char	*rest;
+	size_t		 n, i, o = 0;
+	int		 r;
+
+	if (len < 3)
+		return (-1);
+	if (addr[0] == '"') {
+		n = quoted_content(c, sizeof(c), addr + 1, &rest);
+		if (*rest++ != '"' || rest != strrchr(addr, '@'))
+			n = sizeof(c);
+	} else if ((rest = strrchr(addr, '@')) != NULL && rest != addr &&
+	    (n = rest - addr) < sizeof(c)) {
+		memcpy(c, addr, n);
+		c[n] = '\0';
+	} else
+		n = sizeof(c);
+	/* no closing quote before the last '@', no local part, too long */
+	if (n + 1 >= sizeof(c))
+		return (strlcpy(dst, addr, len) < len ? 0 : -1);
+	if (dot_string(c, n)) {
+		r = snprintf(dst, len, "%s%s", c, rest);
+		return (r >= 0 && (size_t)r < len ? 0 : -1);
+	}
+	dst[o++] = '"';
+	for (i = 0; i < n && o + 3 < len; i++) {
+		if (c[i] == '"' || c[i] == '\\')
+			dst[o++] = '\\';
+		dst[o++] = c[i];
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	if (i < n)
+		return (-1);
+	return (strlcat(dst, rest, len) < len ? 0 : -1);
 }

@@ -34,5 +34,8 @@ int	smtp_utf8_valid(const char *, size_t);
 int	smtp_domain_valid(const char *, int utf8);
 /* the address with its local part unquoted: "user"@d is user@d */
 void	addr_unquote(char *, size_t, const char *);
+/* the address with its local part in one form: "user"@d is user@d, a
+ * quoted one minimally quoted; a suppression's key, a VERP's recipient */
+int	addr_canon(char *, size_t, const char *);
 
 #endif /* MH_MAILADDR_H */

@@ -21,7 +21,9 @@
  * over the list it was folded into gives that list again, so a crash
  * between the two renames loses nothing.  An address's domain and a
  * scope are kept in one form (supp_domain), so that user@bücher.example
- * and user@xn--bcher-kva.example are one entry.
+ * and user@xn--bcher-kva.example are one entry, and an address's local
+ * part too (addr_canon), so that "john"@example.net and john@example.net
+ * are.
  */
 #include <sys/types.h>
 #include <sys/tree.h>
@@ -38,6 +40,7 @@
 #include "child.h"
 #include "dns.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "relayd.h"
 #include "sanitize.h"
 
@@ -124,10 +127,12 @@ supp_domain(char *dom, size_t len)
 static int
 supp_key(struct supp_key *key, const char *addr, const char *domain)
 {
-	char	*at;
+	char	*at, c[MH_ADDR_MAX];
 
+	/* "john"@d is john@d: one key, however the address was quoted */
 	if (addr == NULL || addr[0] == '\0' || strchr(addr, '@') == NULL ||
-	    supp_lower(key->addr, sizeof(key->addr), addr) == -1 ||
+	    addr_canon(c, sizeof(c), addr) == -1 ||
+	    supp_lower(key->addr, sizeof(key->addr), c) == -1 ||
 	    supp_lower(key->domain, sizeof(key->domain),
 	    domain ? domain : "") == -1)
 		return (-1);

@@ -1,0 +1,98 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * Mailbox addresses: addr_canon(), the one form of a mailbox that keys
+ * a suppression and a VERP's MAC, and addr_unquote().
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mailaddr.h"
+#include "tap.h"
+
+static void
+canon(const char *in, const char *want, const char *what)
+{
+	char	 buf[320], again[320];
+
+	is_int(addr_canon(buf, sizeof(buf), in), 0, "%s: fits", what);
+	is_str(buf, want, "%s", what);
+	/* the canonical form is its own */
+	is_int(addr_canon(again, sizeof(again), buf), 0, "%s: again", what);
+	is_str(again, buf, "%s: canonical already", what);
+	is_int(smtp_addr_valid(buf, 1), ADDR_OK, "%s: a valid mailbox",
+	    what);
+}
+
+int
+main(void)
+{
+	char	 buf[64];
+
+	/* a Quoted-string that can be a Dot-string is that Dot-string */
+	canon("john@example.net", "john@example.net", "unquoted: as it is");
+	canon("John.Doe@Example.NET", "John.Doe@Example.NET",
+	    "unquoted: case kept");
+	canon("\"john\"@example.net", "john@example.net",
+	    "quotes not needed: off");
+	canon("\"John.Doe\"@example.net", "John.Doe@example.net",
+	    "a quoted dot-atom: unquoted, case kept");
+	canon("\"j\\ohn\"@example.net", "john@example.net",
+	    "a quoted-pair that needs no escape: undone");
+	canon("\"a+b=c/d{e}\"@example.net", "a+b=c/d{e}@example.net",
+	    "atext but letters: unquoted");
+	canon("\"us\xc3\xa9r\"@example.net", "us\xc3\xa9r@example.net",
+	    "UTF-8 (SMTPUTF8 atext): unquoted");
+
+	/* one that needs its quotes keeps them, minimally escaped */
+	canon("\"john doe\"@example.net", "\"john doe\"@example.net",
+	    "a space: quoted");
+	canon("\"john\\ doe\"@example.net", "\"john doe\"@example.net",
+	    "an escaped space: quoted, no escape");
+	canon("\"a\\\"b\"@example.net", "\"a\\\"b\"@example.net",
+	    "a quote: escaped");
+	canon("\"a\\\\b\"@example.net", "\"a\\\\b\"@example.net",
+	    "a backslash: escaped");
+	canon("\".john\"@example.net", "\".john\"@example.net",
+	    "a leading dot: quoted");
+	canon("\"john.\"@example.net", "\"john.\"@example.net",
+	    "a trailing dot: quoted");
+	canon("\"jo..hn\"@example.net", "\"jo..hn\"@example.net",
+	    "two dots: quoted");
+	canon("\"a@b\"@example.net", "\"a@b\"@example.net", "an '@': quoted");
+	canon("\"a,b\"@example.net", "\"a,b\"@example.net", "a ',': quoted");
+	canon(".john@example.net", "\".john\"@example.net",
+	    "unquoted, not a Dot-string: quoted");
+	canon("a@b@example.net", "\"a@b\"@example.net",
+	    "unquoted '@' but the last: quoted");
+
+	/* what does not fit is -1, never past dst */
+	is_int(addr_canon(buf, 8, "\"john doe\"@example.net"), -1,
+	    "too long for dst: -1");
+	ok(strlen(buf) < 8, "too long: NUL-terminated in dst");
+	is_int(addr_canon(buf, 8, "\"john\"@example.net"), -1,
+	    "unquoted too long for dst: -1");
+	is_int(addr_canon(buf, 2, "\"\"@x"), -1, "dst of 2: -1");
+	is_int(addr_canon(buf, sizeof(buf), "\"open@example.net"), 0,
+	    "no closing quote: as it is");
+	is_str(buf, "\"open@example.net", "no closing quote: copied");
+	is_int(addr_canon(buf, sizeof(buf), "\"j\".x\"@example.net"), 0,
+	    "a quote, then not the '@': fits");
+	is_str(buf, "\"j\".x\"@example.net", "a quote, then not the '@': as is");
+	is_int(addr_canon(buf, sizeof(buf), "\"j\"@x\"@example.net"), 0,
+	    "a quote, then not the last '@': fits");
+	is_str(buf, "\"j\"@x\"@example.net", "not the last '@': as is");
+	is_int(addr_canon(buf, sizeof(buf), "postmaster"), 0, "no '@': fits");
+	is_str(buf, "postmaster", "no '@': as it is");
+	is_int(addr_canon(buf, sizeof(buf), "@example.net"), 0,
+	    "no local part: fits");
+	is_str(buf, "@example.net", "no local part: as it is");
+
+	addr_unquote(buf, sizeof(buf), "\"john\\ doe\"@example.net");
+	is_str(buf, "john doe@example.net", "addr_unquote: quotes off");
+	addr_unquote(buf, sizeof(buf), "plain@example.net");
+	is_str(buf, "plain@example.net", "addr_unquote: unquoted as it is");
+	return (tap_done());
+}
