@@ -16,6 +16,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "hex.h"
+#include "mailaddr.h"
 #include "verp.h"
 
 static int
@@ -108,12 +109,19 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 {
 	const char	*at;
 	char		 mac[VERP_MAC_LEN + 1], dom[256];
-	char		 mrcpt[MH_ADDR_MAX];
+	char		 mrcpt[MH_ADDR_MAX], crcpt[MH_ADDR_MAX];
 	int		 n;
 
 	if (!hex16_ok(msgid, strlen(msgid)) || bounce_domain[0] == '\0' ||
 	    !envelope_field_ok(rcpt) || !envelope_field_ok(bounce_domain))
 		return (-1);
+	/*
+	 * "john"@d is john@d, and so is its return path: an MTA that quotes
+	 * only what needs it (Postfix) sends the bounce to mh-...-john=d@
+	 */
+	if (addr_canon(crcpt, sizeof(crcpt), rcpt) == -1)
+		return (-1);
+	rcpt = crcpt;
 	if ((at = strrchr(rcpt, '@')) == NULL || at == rcpt || at[1] == '\0' ||
 	    strchr(at + 1, '=') != NULL)
 		return (-1);
@@ -133,12 +141,9 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	return (0);
 }
 
-/*
- * local=domain between local and at, as local@domain in rcpt ("local"@
- * domain if quoted: the return path's local part was): 0 or -1
- */
+/* local=domain between local and at as it is written: 0 or -1 */
 static int
-verp_rcpt(const char *local, const char *at, int quoted, char *rcpt,
+verp_split(const char *local, const char *at, int quoted, char *rcpt,
     size_t rcptlen)
 {
 	const char	*eq, *p;
@@ -160,6 +165,49 @@ verp_rcpt(const char *local, const char *at, int quoted, char *rcpt,
 	return (0);
 }
 
+/*
+ * The recipient a return path made before verp_encode() took the
+ * canonical form has its MAC over: the client's quotes, which the
+ * return path kept ("mh-...-john=d"@) or an MTA took off (mh-...-john=
+ * d@, "john"@d all the same).  0, -1 if it is the canonical one.
+ */
+static int
+verp_older(const char *raw, int quoted, const char *rcpt, char *out,
+    size_t outlen)
+{
+	const char	*at = strrchr(rcpt, '@');
+	int		 n;
+
+	if (quoted) {
+		if (strcmp(raw, rcpt) == 0 || strlcpy(out, raw, outlen) >=
+		    outlen)
+			return (-1);
+		return (0);
+	}
+	if (rcpt[0] == '"' || at == NULL)
+		return (-1);
+	n = snprintf(out, outlen, "\"%.*s\"%s", (int)(at - rcpt), rcpt, at);
+	if (n < 0 || (size_t)n >= outlen)
+		return (-1);
+	return (0);
+}
+
+/*
+ * local=domain between local and at in the form addr_canon() gives,
+ * however the MTA quoted the return path (mh-...-.john=d@, of ".john"@d,
+ * an MTA may write without its quotes): 0 or -1
+ */
+static int
+verp_rcpt(const char *local, const char *at, int quoted, char *rcpt,
+    size_t rcptlen)
+{
+	char	 raw[MH_ADDR_MAX];
+
+	if (verp_split(local, at, quoted, raw, sizeof(raw)) == -1)
+		return (-1);
+	return (addr_canon(rcpt, rcptlen, raw));
+}
+
 /* rcpt with the U-labels of its domain's A-labels: 0, -1 if it has none */
 static int
 verp_ulabel(const char *rcpt, char *out, size_t outlen)
@@ -179,7 +227,8 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 {
 	const char	*at, *p, *local, *end;
 	char		 want[VERP_MAC_LEN + 1], got[VERP_MAC_LEN + 1];
-	char		 urcpt[MH_ADDR_MAX];
+	char		 urcpt[MH_ADDR_MAX], raw[MH_ADDR_MAX];
+	char		 orcpt[MH_ADDR_MAX];
 	size_t		 i, plen = strlen(VERP_PREFIX);
 	int		 q;
 
@@ -211,11 +260,17 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 	/* <mac>-<local>=<domain>; else the older form, <local>=<domain> */
 	if (end - local > VERP_MAC_LEN + 1 && local[VERP_MAC_LEN] == '-' &&
 	    hex_ok(local, VERP_MAC_LEN, VERP_MAC_LEN) &&
-	    verp_rcpt(local + VERP_MAC_LEN + 1, end, q, rcpt, rcptlen) == 0) {
+	    verp_split(local + VERP_MAC_LEN + 1, end, q, raw,
+	    sizeof(raw)) == 0 && addr_canon(rcpt, rcptlen, raw) == 0) {
 		for (i = 0; i < VERP_MAC_LEN; i++)
 			got[i] = tolower((unsigned char)local[i]);
 		got[i] = '\0';
 		if (verp_mac(key, msgid, rcpt, want) == 0 &&
+		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
+			return (VERP_SIGNED);
+		/* made before the MAC was over the canonical form ("john"@d) */
+		if (verp_older(raw, q, rcpt, orcpt, sizeof(orcpt)) == 0 &&
+		    verp_mac(key, msgid, orcpt, want) == 0 &&
 		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
 			return (VERP_SIGNED);
 		/* an A-label domain that verp_encode() made of U-labels */

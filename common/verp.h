@@ -8,8 +8,11 @@
  * so that a bounce names the message and the recipient it is about.
  * mac is VERP_MAC_LEN lower-case hex digits of HMAC-SHA256 under the
  * spool's VERP key (SPOOL/verp.key) over msgid and the lower-cased
- * recipient: only a return path that relayd made verifies, so that a
- * forged report cannot name whom it suppresses.  The older form without
+ * recipient in the form addr_canon() gives ("john"@d is john@d, and its
+ * return path is unquoted: an MTA that quotes only what needs it sends
+ * the bounce to the same one; verp_decode() takes either quoting): only
+ * a return path that relayd made verifies, so that a forged report
+ * cannot name whom it suppresses.  The older form without
  * a MAC (mh-<msgid>-<local>=<domain>@) still decodes, unverified.
  * A recipient domain with U-labels is written as its A-labels (no
  * SMTPUTF8 needed for it), the MAC taken over it with the U-labels of
@@ -35,7 +38,8 @@
 int	verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	    const char *bounce_domain, const char *key);
 /*
- * VERP_SIGNED, VERP_BADMAC or VERP_UNSIGNED with msgid and rcpt filled;
+ * VERP_SIGNED, VERP_BADMAC or VERP_UNSIGNED with msgid and rcpt filled
+ * (rcpt in the form addr_canon() gives);
  * VERP_NONE if the address is not one of ours.  key: the VERP key (the
  * 64 hex digits of SPOOL/verp.key); NULL or "" when there is none, and
  * then no MAC verifies and verp_encode() fails.

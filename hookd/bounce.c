@@ -41,6 +41,7 @@
 #include "evbuf.h"
 #include "mh_event.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "verp.h"
 #include "events.h"
 #include "bounce.h"
@@ -275,15 +276,22 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 }
 
 /*
- * The same mailbox: local parts alike but for case (an MTA may change it),
- * domains alike whether written with U-labels or A-labels.
+ * The same mailbox: local parts alike but for case (an MTA may change it)
+ * and quoting ("john"@d is john@d), domains alike whether written with
+ * U-labels or A-labels.
  */
 static int
-same_rcpt(const char *a, const char *b)
+same_rcpt(const char *ra, const char *rb)
 {
-	const char	*aat = strrchr(a, '@'), *bat = strrchr(b, '@');
-	char		 ad[256], bd[256];
+	const char	*a = ra, *b = rb, *aat, *bat;
+	char		 ad[256], bd[256], ca[MH_ADDR_MAX], cb[MH_ADDR_MAX];
 
+	if (addr_canon(ca, sizeof(ca), ra) == 0)
+		a = ca;
+	if (addr_canon(cb, sizeof(cb), rb) == 0)
+		b = cb;
+	aat = strrchr(a, '@');
+	bat = strrchr(b, '@');
 	if (aat == NULL || bat == NULL)
 		return (strcasecmp(a, b) == 0);
 	if (aat - a != bat - b || strncasecmp(a, b, aat - a) != 0)

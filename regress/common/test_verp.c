@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "digest.h"
+#include "hex.h"
 #include "verp.h"
 #include "tap.h"
 
@@ -20,7 +22,9 @@
 int
 main(void)
 {
-	char	 buf[512], id[MH_MSGID_LEN], rcpt[MH_ADDR_MAX];
+	char	 buf[512], id[MH_MSGID_LEN], rcpt[MH_ADDR_MAX], want[512];
+	char	 hex[2 * MH_SHA256_LEN + 1], *p;
+	unsigned char md[MH_SHA256_LEN];
 
 	/* the MAC: HMAC-SHA256(K, msgid || lower-cased rcpt), 10 hex digits */
 	is_int(verp_encode(buf, sizeof(buf), "0123456789abcdef",
@@ -135,6 +139,63 @@ main(void)
 	    VERP_SIGNED, "quoted local part with '@': verifies");
 	is_str(rcpt, "\"a@b\\\"c\"@example.net",
 	    "quoted local part with '@': rcpt");
+
+	/*
+	 * "john"@d is john@d: its return path is unquoted (an MTA that
+	 * quotes only what needs it would send the bounce there) and its
+	 * MAC is john@d's; either quoting of the return path verifies
+	 */
+	is_int(verp_encode(want, sizeof(want), "00000000000000ff",
+	    "john@example.net", "b.example", K), 0, "john@: encoded");
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "\"john\"@example.net", "b.example", K), 0,
+	    "quotes not needed: encoded");
+	is_str(buf, want, "quotes not needed: the return path of john@");
+	is_int(verp_decode(want, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "quotes not needed: minimally quoted, verifies");
+	is_str(rcpt, "john@example.net", "quotes not needed: rcpt unquoted");
+	snprintf(buf, sizeof(buf), "\"%.*s\"@b.example",
+	    (int)(strrchr(want, '@') - want), want);
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "quotes not needed: quoted anyway, verifies");
+	is_str(rcpt, "john@example.net", "quoted anyway: rcpt unquoted");
+	/* one made before: its MAC over "john"@d, its return path quoted */
+	mh_hmac_sha256(K, strlen(K), "00000000000000ff", 16,
+	    "\"john\"@example.net", 18, md);
+	mh_hex(hex, md, sizeof(md));
+	snprintf(buf, sizeof(buf), "\"mh-00000000000000ff-%.10s-john="
+	    "example.net\"@b.example", hex);
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "an older quoted return path still verifies");
+	is_str(rcpt, "john@example.net", "older quoted: rcpt unquoted");
+	memmove(buf, buf + 1, strlen(buf));
+	*strchr(buf, '"') = '\0';
+	strlcat(buf, "@b.example", sizeof(buf));
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "an older one, minimally quoted, still verifies");
+	/* ".john" needs quotes, its return path's local part does not */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "\".john\"@example.net", "b.example", K), 0,
+	    "a leading dot: encoded");
+	ok(buf[0] == '"', "a leading dot: quoted: %s", buf);
+	memmove(buf, buf + 1, strlen(buf));
+	*strchr(buf, '"') = '\0';
+	strlcat(buf, "@b.example", sizeof(buf));
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "a leading dot, the MTA's quotes off: verifies");
+	is_str(rcpt, "\".john\"@example.net", "a leading dot: rcpt quoted");
+	/* a quoted-pair an MTA writes or not: the same recipient */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "\"john\\ doe\"@example.net", "b.example", K), 0,
+	    "an escaped space: encoded");
+	ok(strstr(buf, "-john doe=example.net\"@b.example") != NULL,
+	    "an escaped space: not escaped in the return path: %s", buf);
+	p = strstr(buf, " doe");
+	memmove(p + 1, p, strlen(p) + 1);
+	*p = '\\';
+	is_int(verp_decode(buf, "b.example", K, id, rcpt, sizeof(rcpt)),
+	    VERP_SIGNED, "a return path with the space escaped: verifies");
+	is_str(rcpt, "\"john doe\"@example.net", "escaped: rcpt minimal");
 	is_int(verp_decode("\"mh-00000000000000ff-u=d.example@b.example",
 	    "b.example", K, id, rcpt, sizeof(rcpt)), VERP_NONE,
 	    "an unclosed quote is no VERP address");

@@ -7,7 +7,8 @@
  * a key, the bounce domain in any case), and the round trip: a recipient
  * of a domain smtpd takes that verp_encode() takes (U-labels, A-labels,
  * any local part) decodes as signed to the same message, with the same
- * local part, in any case.  (Not checked: that what it names encodes
+ * local part in its one form (addr_canon), in any case; and addr_canon()
+ * of an address smtpd takes is one it takes, its own canonical form.  (Not checked: that what it names encodes
  * again to a return path that verifies; "s@xn--U+034Fusg" does not.)
  */
 #include <stdint.h>
@@ -46,7 +47,7 @@ static void
 round_trip(const char *rcpt)
 {
 	char	 rp[MH_ADDR_MAX];
-	char	 msgid[MH_MSGID_LEN], back[MH_ADDR_MAX], *p;
+	char	 msgid[MH_MSGID_LEN], back[MH_ADDR_MAX], c[MH_ADDR_MAX], *p;
 
 	/* a domain smtpd takes (not "x..", which keeps a dot) */
 	if ((p = strrchr(rcpt, '@')) == NULL || !smtp_domain_valid(p + 1, 1) ||
@@ -55,8 +56,9 @@ round_trip(const char *rcpt)
 	if (verp_decode(rp, BOUNCE, KEY, msgid, back, sizeof(back)) !=
 	    VERP_SIGNED || strcmp(msgid, MSGID) != 0)
 		abort();
-	/* the local part comes back as it was */
-	if (strncmp(back, rcpt, strrchr(rcpt, '@') - rcpt) != 0)
+	/* the local part comes back in its one form (addr_canon) */
+	if (addr_canon(c, sizeof(c), rcpt) == -1 ||
+	    strncmp(back, c, strrchr(c, '@') - c) != 0)
 		abort();
 	/* an MTA may change the case of the return path */
 	for (p = rp; *p != '\0'; p++)
@@ -64,6 +66,20 @@ round_trip(const char *rcpt)
 			*p -= 'a' - 'A';
 	if (verp_decode(rp, BOUNCE, KEY, msgid, back, sizeof(back)) !=
 	    VERP_SIGNED)
+		abort();
+}
+
+/* the one form of a mailbox smtpd takes: one it takes, and its own */
+static void
+canon(const char *addr)
+{
+	char	 c[MH_ADDR_MAX], again[MH_ADDR_MAX];
+
+	if (smtp_addr_valid(addr, 1) != ADDR_OK ||
+	    addr_canon(c, sizeof(c), addr) == -1)
+		return;
+	if (smtp_addr_valid(c, 1) != ADDR_OK ||
+	    addr_canon(again, sizeof(again), c) == -1 || strcmp(c, again) != 0)
 		abort();
 }
 
@@ -78,6 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	decode_any(s);
 	round_trip(s);
+	canon(s);
 	free(s);
 	return (0);
 }
