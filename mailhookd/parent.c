@@ -687,14 +687,18 @@ restart_note(char *note, size_t len, const char *fmt, ...)
  * line added above another does not hand that one's port the settings of
  * the line before it.  A new listener gets an id no socket has and
  * listens from the next restart; one removed is closed then (smtpd
- * answers it "421" meanwhile).  Both are said in the log and in note.
+ * answers it "421" meanwhile, webd serves it as it was).  Both are said
+ * in the log and in note.  An id is never given twice in the daemon's
+ * life: a socket removed at one reload is still open in its child at
+ * the next, and a line added then must not take its id (and so hand it
+ * its settings).
  */
 static void
 listeners_keep(struct config *conf, struct config *old, char *note,
     size_t len)
 {
+	static uint32_t	 next;
 	struct listener	*l, *o;
-	uint32_t	 next = 0;
 
 	TAILQ_FOREACH(o, &old->listeners, entry)
 		if (o->id >= next)
