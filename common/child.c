@@ -239,19 +239,32 @@ child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
 /*
  * A list of show queue: o (a reference taken) joins list while the list
  * stays within CTL_LIST_BYTES of JSON, *bytes so far; once one does not
- * fit (or o is NULL), it and every one after are counted in *unlisted.
+ * fit, it and every one after are counted in *unlisted (ctl_list_full),
+ * and so is an o of NULL (an entry JSON cannot hold) alone.
  */
 void
 ctl_list_append(json_t *list, json_t *o, size_t *bytes, size_t *unlisted)
 {
-	if (*unlisted > 0 || o == NULL ||
-	    (*bytes += json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) >
-	    CTL_LIST_BYTES) {
-		json_decref(o);
-		(*unlisted)++;
+	size_t	 n;
+
+	if (o != NULL && !ctl_list_full(*bytes) &&
+	    (n = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) <=
+	    CTL_LIST_BYTES - *bytes) {
+		*bytes += n;
+		json_array_append_new(list, o);
 		return;
 	}
-	json_array_append_new(list, o);
+	if (o != NULL)
+		*bytes = CTL_LIST_BYTES + 1;
+	json_decref(o);
+	(*unlisted)++;
+}
+
+/* the list is full: the rest need no JSON, only counting */
+int
+ctl_list_full(size_t bytes)
+{
+	return (bytes > CTL_LIST_BYTES);
 }
 
 static int	 ctl_reply_fd = -1;

@@ -1502,7 +1502,7 @@ inbound_queue_list(size_t *unlisted)
 	a = json_array();
 	TAILQ_FOREACH(m, &msgs, entry)
 		if (m->committed)
-			ctl_list_append(a, *unlisted > 0 ? NULL :
+			ctl_list_append(a, ctl_list_full(bytes) ? NULL :
 			    inmsg_json(m, 0), &bytes, unlisted);
 	return (a);
 }

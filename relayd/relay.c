@@ -429,7 +429,7 @@ relay_queue_list(size_t *unlisted)
 	*unlisted = 0;
 	TAILQ_FOREACH(m, sched_queue(), entry)
 		if (!m->removed)
-			ctl_list_append(a, *unlisted > 0 ? NULL :
+			ctl_list_append(a, ctl_list_full(bytes) ? NULL :
 			    msg_json(m, 0), &bytes, unlisted);
 	return (a);
 }

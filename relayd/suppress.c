@@ -591,7 +591,7 @@ suppress_list(size_t *unlisted)
 	*unlisted = 0;
 	a = json_array();
 	RB_FOREACH(s, supptree, &supps)
-		ctl_list_append(a, *unlisted > 0 ? NULL : json_pack(
+		ctl_list_append(a, ctl_list_full(bytes) ? NULL : json_pack(
 		    "{s:s, s:s, s:s, s:I}", "address", s->addr,
 		    "sender_domain", s->domain, "reason", s->reason, "time",
 		    (json_int_t)(s->ms / 1000)), &bytes, unlisted);
