@@ -395,14 +395,23 @@ human_size(char *buf, size_t len, long long n)
 static void
 queue_filter(json_t *reply, const char *which)
 {
-	json_t	*q = json_object_get(reply, "queue"), *m;
-	size_t	 i;
+	json_t		*q = json_object_get(reply, "queue"), *m;
+	const char	*err, *other;
+	size_t		 i;
 
 	if (which == NULL || !json_is_array(q))
 		return;
-	/* what the other queue could not list is not this one's */
+	/*
+	 * what the other queue could not list is not this one's, nor the
+	 * error of the process that keeps it (hookd inbound, relayd
+	 * outbound: "hookd: ..." beside relayd's list)
+	 */
 	json_object_del(reply, strcmp(which, "inbound") == 0 ?
 	    "outbound_unlisted" : "inbound_unlisted");
+	other = strcmp(which, "inbound") == 0 ? "relayd: " : "hookd: ";
+	err = json_string_value(json_object_get(reply, "error"));
+	if (err != NULL && strncmp(err, other, strlen(other)) == 0)
+		json_object_del(reply, "error");
 	for (i = json_array_size(q); i > 0; i--) {
 		m = json_array_get(q, i - 1);
 		if (!json_is_string(json_object_get(m, "queue")) ||
