@@ -339,7 +339,8 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    "--%s\r\nContent-Type: text/plain; charset=%s\r\n\r\n"
 	    "%s\r\n\r\n",
 	    host, orig->sender, t->subject, date, msgid, host,
-	    global ? "global-" : "", boundary, boundary, utf8 ? "utf-8" : "us-ascii", t->intro);
+	    global ? "global-" : "", boundary, boundary,
+	    utf8 ? "utf-8" : "us-ascii", t->intro);
 	for (i = 0; i < n; i++)
 		if (desc[i][0] == '\0' && res[i].remote && res[i].code >= 200)
 			/* a reply without text: its code */

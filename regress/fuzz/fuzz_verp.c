@@ -8,8 +8,9 @@
  * of a domain smtpd takes that verp_encode() takes (U-labels, A-labels,
  * any local part) decodes as signed to the same message, with the same
  * local part in its one form (addr_canon), in any case; and addr_canon()
- * of an address smtpd takes is one it takes, its own canonical form.  (Not checked: that what it names encodes
- * again to a return path that verifies; "s@xn--U+034Fusg" does not.)
+ * of an address smtpd takes is one it takes, its own canonical form.
+ * (Not checked: that what it names encodes again to a return path that
+ * verifies; "s@xn--U+034Fusg" does not.)
  */
 #include <stdint.h>
 #include <stdlib.h>
