@@ -797,7 +797,7 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 	if (m->fallback != NULL && m->fallback[i])
 		return (2);
-	if (m->sync || (rt != NULL && now - m->env->created <= rt->lifetime))
+	if (m->sync || (rt != NULL && now < lifetime_end(m, r)))
 		return (0);
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s",
 	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
