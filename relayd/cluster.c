@@ -516,9 +516,12 @@ cluster_suppress_changed(const char *addr, const char *domain,
 	redis_fallback("suppression change");
 }
 
-/* "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here */
+/*
+ * "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here; only
+ * a suppression ('+') or only a lift ('-'), or either (0)
+ */
 static void
-apply(const char *field, size_t flen, const char *value, int save)
+apply(const char *field, size_t flen, const char *value, int save, int only)
 {
 	char		 addr[MH_ADDR_MAX], f[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	char		*domain, *mark;
@@ -530,7 +533,8 @@ apply(const char *field, size_t flen, const char *value, int save)
 	f[flen] = '\0';
 	if ((domain = strchr(f, '\t')) == NULL ||
 	    (mark = strchr(value, ':')) == NULL ||
-	    (mark[1] != '+' && mark[1] != '-'))
+	    (mark[1] != '+' && mark[1] != '-') ||
+	    (only != 0 && mark[1] != only))
 		return;
 	*domain++ = '\0';
 	strlcpy(addr, f, sizeof(addr));
@@ -556,21 +560,34 @@ on_message(const char *msg, size_t len)
 	if ((value = strchr(field, '\t')) == NULL ||
 	    (value = strchr(value + 1, '\t')) == NULL)
 		return;
-	apply(field, value - field, value + 1, 1);
+	apply(field, value - field, value + 1, 1, 0);
 }
 
+/*
+ * The hash whole: its suppressions, then its lifts.  One key may be in
+ * it under more than one field: "john"@d as a node before canonical keys
+ * (addr_canon) wrote it, beside john@d, each the newest write of its own
+ * spelling; a lift made since is pushed under john@d only.  Applied in
+ * the hash's order, a lift met nothing to lift when it came before that
+ * older suppression, which then held the address again at every full
+ * load.  A lift applied after every suppression meets the newest of its
+ * key, whatever the spelling: the newest write of the key wins, in any
+ * order, on every node alike, and Redis is only read.
+ */
 static void
 on_whole(const redisReply *r, void *arg)
 {
-	size_t	 i;
+	const char	 only[] = { '+', '-' };
+	size_t		 i, k;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;
-	for (i = 0; i + 1 < r->elements; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING)
-			apply(r->element[i]->str, r->element[i]->len,
-			    r->element[i + 1]->str, 0);
+	for (k = 0; k < sizeof(only); k++)
+		for (i = 0; i + 1 < r->elements; i += 2)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    r->element[i + 1]->type == REDIS_REPLY_STRING)
+				apply(r->element[i]->str, r->element[i]->len,
+				    r->element[i + 1]->str, 0, only[k]);
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
 	suppress_held = r->elements / 2;
