@@ -415,12 +415,16 @@ sender_ok(struct rmsg *m, time_t now)
 {
 	const struct sender_limit	*l;
 	const char			*sd;
+	char				 ascii[MH_NAME_MAX];
 	struct rdom			*d;
 	int				 rate, per;
 
 	if (m->counted || m->env.sender[0] == '\0')
 		return (1);
+	/* as the configuration names it: A-labels, lowercased */
 	sd = rcpt_domain(m->env.sender);
+	if (dns_domain_ascii(sd, ascii, sizeof(ascii)) == 0)
+		sd = ascii;
 	TAILQ_FOREACH(l, &relay_conf->sender_limits, entry)
 		if (strcasecmp(l->domain, sd) == 0)
 			break;
