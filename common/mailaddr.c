@@ -131,6 +131,21 @@ atext(unsigned char c)
 }
 
 /*
+ * The end of the quoted string that starts at p (its opening quote): its
+ * closing quote, or the NUL if it has none.  A quoted-pair ('\\' and the
+ * character after it) is one character, so an escaped quote closes
+ * nothing (RFC 5321 4.1.2 quoted-pairSMTP).
+ */
+const char *
+addr_quoted_end(const char *p)
+{
+	for (p++; *p != '\0' && *p != '"'; p++)
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+	return (p);
+}
+
+/*
  * A Quoted-string local part (RFC 5321 4.1.2): qtextSMTP, printable
  * ASCII but '"' and '\\' (and, with SMTPUTF8, UTF-8 the caller has
  * checked), and quoted-pairSMTP, '\\' and a printable ASCII character.
@@ -142,9 +157,9 @@ static int
 quoted_local(const char *addr, int sender, size_t *atp)
 {
 	const unsigned char	*p = (const unsigned char *)addr;
-	size_t			 i;
+	size_t			 i, end = addr_quoted_end(addr) - addr;
 
-	for (i = 1; p[i] != '"'; i++) {
+	for (i = 1; i < end; i++) {
 		if (p[i] == '\\' && p[++i] >= 0x80)
 			return (ADDR_SYNTAX);
 		if (p[i] < 0x20 || p[i] == 0x7f)
@@ -152,6 +167,9 @@ quoted_local(const char *addr, int sender, size_t *atp)
 		if (!sender && (p[i] == '%' || p[i] == '!'))
 			return (ADDR_RELAY);
 	}
+	/* no closing quote */
+	if (p[i] != '"')
+		return (ADDR_SYNTAX);
 	if (i == 1 || p[i + 1] != '@')
 		return (ADDR_SYNTAX);
 	if (i + 1 > 64)
@@ -232,23 +250,25 @@ smtp_sender_valid(const char *addr, int utf8)
 }
 
 /*
- * The content of a quoted local part, p just after its opening quote,
- * without its quoted-pairs' backslashes, into dst (len > 0, truncated
- * to fit); *endp is its closing quote, or the NUL if it has none.
+ * The content of the quoted local part whose opening quote is q, without
+ * its quoted-pairs' backslashes, into dst (len > 0, truncated to fit);
+ * *endp is its closing quote, or the NUL if it has none.
  */
 static size_t
-quoted_content(char *dst, size_t len, const char *p, const char **endp)
+quoted_content(char *dst, size_t len, const char *q, const char **endp)
 {
-	size_t	 n = 0;
+	const char	*p, *end = addr_quoted_end(q);
+	size_t		 n = 0;
 
-	for (; *p != '\0' && *p != '"'; p++) {
-		if (*p == '\\' && p[1] != '\0')
+	for (p = q + 1; p < end; p++) {
+		/* a '\\' before end escapes the next one (addr_quoted_end) */
+		if (*p == '\\' && p + 1 < end)
 			p++;
 		if (n + 1 < len)
 			dst[n++] = *p;
 	}
 	dst[n] = '\0';
-	*endp = p;
+	*endp = end;
 	return (n);
 }
 
@@ -267,7 +287,7 @@ addr_unquote(char *dst, size_t len, const char *rcpt)
 		strlcpy(dst, rcpt, len);
 		return;
 	}
-	quoted_content(dst, len, rcpt + 1, &end);
+	quoted_content(dst, len, rcpt, &end);
 	if (*end == '"')
 		strlcat(dst, end + 1, len);
 }
@@ -311,7 +331,7 @@ addr_canon(char *dst, size_t len, const char *addr)
 	if (len < 3)
 		return (-1);
 	if (addr[0] == '"') {
-		n = quoted_content(c, sizeof(c), addr + 1, &rest);
+		n = quoted_content(c, sizeof(c), addr, &rest);
 		if (*rest++ != '"' || rest != strrchr(addr, '@'))
 			n = sizeof(c);
 	} else if ((rest = strrchr(addr, '@')) != NULL && rest != addr &&

@@ -32,6 +32,9 @@ int	addr_is_ascii(const char *);
 int	smtp_utf8_valid(const char *, size_t);
 /* a domain name or an address literal ([192.0.2.1], [IPv6:...]) */
 int	smtp_domain_valid(const char *, int utf8);
+/* the end of the quoted string opened at p: its closing quote (quoted-pairs
+ * skipped), or the NUL if it has none */
+const char	*addr_quoted_end(const char *p);
 /* the address with its local part unquoted: "user"@d is user@d */
 void	addr_unquote(char *, size_t, const char *);
 /* the address with its local part in one form: "user"@d is user@d, a

@@ -98,16 +98,11 @@ re_first(const char *s, const char *pattern, int sub, char *out, size_t len,
 static size_t
 addr_span(const char *s)
 {
-	size_t	 i = 0;
+	const char	*p = s;
 
-	if (s[0] == '"') {
-		for (i = 1; s[i] != '\0' && s[i] != '"'; i++)
-			if (s[i] == '\\' && s[i + 1] != '\0')
-				i++;
-		if (s[i] == '"')
-			i++;
-	}
-	return (i + strcspn(s + i, "> ,"));
+	if (*p == '"' && *(p = addr_quoted_end(s)) == '"')
+		p++;
+	return (p - s + strcspn(p, "> ,"));
 }
 
 /* "rfc822; bob@example.net" -> "bob@example.net" */

@@ -4,7 +4,8 @@
  */
 /*
  * Mailbox addresses: addr_canon(), the one form of a mailbox that keys
- * a suppression and a VERP's MAC, and addr_unquote().
+ * a suppression and a VERP's MAC, addr_unquote(), and addr_quoted_end(),
+ * the walk of a quoted local part they and smtp_addr_valid() share.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,12 @@ canon(const char *in, const char *want, const char *what)
 	is_str(again, buf, "%s: canonical already", what);
 	is_int(smtp_addr_valid(buf, 1), ADDR_OK, "%s: a valid mailbox",
 	    what);
+}
+
+static void
+quoted_end(const char *s, size_t want, const char *what)
+{
+	is_int(addr_quoted_end(s) - s, want, "addr_quoted_end: %s", what);
 }
 
 int
@@ -89,6 +96,27 @@ main(void)
 	is_int(addr_canon(buf, sizeof(buf), "@example.net"), 0,
 	    "no local part: fits");
 	is_str(buf, "@example.net", "no local part: as it is");
+
+	quoted_end("\"john doe\"@x", 9, "a closing quote");
+	quoted_end("\"a\\\"b\"@x", 5, "an escaped quote closes nothing");
+	quoted_end("\"a\\\\\"@x", 4, "an escaped '\\': the quote closes");
+	quoted_end("\"open@x", 7, "no closing quote: the NUL");
+	quoted_end("\"open\\", 6, "a '\\' last: the NUL after it");
+	quoted_end("\"", 1, "a quote alone: the NUL");
+
+	/* the quoted local parts smtp_addr_valid walks the same way */
+	is_int(smtp_addr_valid("\"a\\\"b\"@example.net", 0), ADDR_OK,
+	    "an escaped quote in a quoted local part");
+	is_int(smtp_addr_valid("\"a\"b\"@example.net", 0), ADDR_SYNTAX,
+	    "a quote closing early");
+	is_int(smtp_addr_valid("\"ab\\\"@example.net", 0), ADDR_SYNTAX,
+	    "the closing quote escaped: none");
+	is_int(smtp_addr_valid("\"a%b\"@example.net", 0), ADDR_RELAY,
+	    "a quoted '%%' in a recipient");
+	is_int(smtp_sender_valid("\"a%b\"@example.net", 0), ADDR_OK,
+	    "a quoted '%%' in a sender");
+	is_int(smtp_addr_valid("\"\"@example.net", 0), ADDR_SYNTAX,
+	    "an empty quoted local part");
 
 	addr_unquote(buf, sizeof(buf), "\"john\\ doe\"@example.net");
 	is_str(buf, "john doe@example.net", "addr_unquote: quotes off");
