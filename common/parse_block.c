@@ -39,6 +39,8 @@ static char		 kinds_one[32];
 static struct pos	 cur_track_pos;
 
 static void	 auth_header_check(const char *, const char *);
+static int	 parse_mailbox(const struct pos *, const char *, const char *,
+		    char *, size_t, const char *);
 
 void
 parse_route_begin(const struct pos *p, const struct pos *pp, int match,
@@ -89,6 +91,8 @@ parse_route_begin(const struct pos *p, const struct pos *pp, int match,
 		/* the domain as authd names it: no trailing dot */
 		(void)dns_domain_ascii(s + 1, dom, sizeof(dom));
 		strlcpy(s + 1, dom, sizeof(uq) - (s + 1 - uq));
+		if (parse_mailbox(pp, pattern, dom, NULL, 0, "route") == -1)
+			goto done;
 		parse_copystr(pp, r->pattern, sizeof(r->pattern), uq, what);
 		goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
@@ -170,7 +174,8 @@ parse_route_end(void)
 		    parse_fmt_time(SYNC_TIMEOUT_MAX, key, sizeof(key)));
 	if (ps.cur_route->match == ROUTE_ANY)
 		parse_def(&cur_route_pos, "route", "any", "route any");
-	else {
+	else if (ps.cur_route->pattern[0] != '\0') {
+		/* (a pattern refused, said, is no other route's duplicate) */
 		snprintf(what, sizeof(what), "route \"%s%s\"",
 		    ps.cur_route->match == ROUTE_SUBDOMAINS ? "*." : "",
 		    ps.cur_route->pattern);
@@ -356,6 +361,31 @@ parse_relay_from_once(const struct pos *p, const struct netaddr *n,
 }
 
 /*
+ * addr, a route's or the postmaster's, with dom for its domain (as authd
+ * names it), into out (if not NULL; MH_NAME_MAX bytes): it must be a
+ * mailbox smtpd takes as a recipient (smtp_addr_valid, at most 254
+ * bytes), or no mail could reach it.  -1 (said at p) if it is not.
+ */
+static int
+parse_mailbox(const struct pos *p, const char *addr, const char *dom,
+    char *out, size_t len, const char *what)
+{
+	char		 mb[MH_NAME_MAX];
+	const char	*at = strrchr(addr, '@');
+
+	if (at == NULL || (size_t)snprintf(mb, sizeof(mb), "%.*s@%s",
+	    (int)(at - addr), addr, dom) >= sizeof(mb) ||
+	    smtp_addr_valid(mb, 1) != ADDR_OK) {
+		perr(p, "%s \"%s\" is not an address smtpd takes as a "
+		    "recipient (RFC 5321 4.1.2)", what, addr);
+		return (-1);
+	}
+	if (out != NULL)
+		strlcpy(out, mb, len);
+	return (0);
+}
+
+/*
  * The postmaster's domain as a route's: lowercased, an A-label, no
  * trailing dot, which TLS-RPT's contact-info would carry otherwise.
  */
@@ -372,12 +402,8 @@ parse_postmaster_set(const struct pos *p, const char *addr)
 		    "that a route takes", addr);
 		return;
 	}
-	if ((size_t)snprintf(buf, sizeof(buf), "%.*s@%s", (int)(at - addr),
-	    addr, name) >= sizeof(buf)) {
-		perr(p, "postmaster too long (at most %zu bytes)",
-		    sizeof(ps.conf->postmaster) - 1);
+	if (parse_mailbox(p, addr, name, buf, sizeof(buf), "postmaster") == -1)
 		return;
-	}
 	parse_copystr(p, ps.conf->postmaster, sizeof(ps.conf->postmaster), buf,
 	    "postmaster");
 }
