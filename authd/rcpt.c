@@ -19,6 +19,7 @@
 
 #include "mailhook.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "seal.h"
 
 #include <event2/event.h>
@@ -139,14 +140,21 @@ rcpt_reply(struct authd_rcpt_res *res, int verdict, int code,
 	strlcpy(res->text, text, sizeof(res->text));
 }
 
+/*
+ * rcpt is postmaster at one of our host names: in any case and quoted or
+ * not, "postmaster"@host is the same mailbox (RFC 5321 2.4, 4.1.2)
+ */
 static int
 rcpt_is_postmaster(const struct config *conf, const char *rcpt)
 {
-	const char		*at = strrchr(rcpt, '@');
+	char			 uq[MH_ADDR_MAX];
+	const char		*at;
 	const struct listener	*l;
 
-	if (at == NULL || (size_t)(at - rcpt) != strlen("postmaster") ||
-	    strncasecmp(rcpt, "postmaster", at - rcpt) != 0)
+	addr_unquote(uq, sizeof(uq), rcpt);
+	if ((at = strrchr(uq, '@')) == NULL ||
+	    (size_t)(at - uq) != strlen("postmaster") ||
+	    strncasecmp(uq, "postmaster", at - uq) != 0)
 		return (0);
 	if (strcasecmp(at + 1, conf->hostname) == 0)
 		return (1);
