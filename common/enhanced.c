@@ -47,6 +47,13 @@ enhanced_ok(const char *s, int cls)
 	return (n > 0 && s[n] == '\0');
 }
 
+void
+enhanced_set_class(char *ext, char cls)
+{
+	if (enhanced_ok(ext, 0))
+		ext[0] = cls;
+}
+
 int
 enhanced_suppresses(const char *stage, const char *ext)
 {

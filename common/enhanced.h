@@ -20,6 +20,12 @@
 size_t	enhanced_len(const char *s, int cls);
 /* s is such a code and nothing else */
 int	enhanced_ok(const char *s, int cls);
+/*
+ * ext, if it is such a code, put in class cls ('4' or '5'): that of the
+ * outcome it is given for, whatever the reply's was (a deferral's code
+ * is 4.X.X, as Postfix defers a 554 5.7.1 greeting with 4.7.1)
+ */
+void	enhanced_set_class(char *ext, char cls);
 
 /*
  * Whether a permanent failure is about the recipient, so that relayd

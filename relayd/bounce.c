@@ -124,9 +124,10 @@ dsn_status(char *dst, size_t len, const struct dsn_text *t,
 		cls = r->ext[0];
 	if (cls == '\0' || strchr(t->classes, cls) == NULL)
 		strlcpy(dst, t->status, len);
-	else if (enhanced_ok(r->ext, 0))
-		snprintf(dst, len, "%c%s", cls, r->ext + 1);
-	else
+	else if (enhanced_ok(r->ext, 0)) {
+		strlcpy(dst, r->ext, len);
+		enhanced_set_class(dst, cls);
+	} else
 		snprintf(dst, len, "%c.0.0", cls);
 }
 

@@ -6,6 +6,7 @@
  * common/enhanced.c: RFC 3463 enhanced status codes.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "enhanced.h"
 #include "tap.h"
@@ -33,6 +34,16 @@ main(void)
 	is_int(enhanced_len("4.4.17", 4), 6, "len: a code at the end");
 	is_int(enhanced_len("5.1.1x", 0), 0, "len: no code when a letter follows");
 	is_int(enhanced_len("User unknown", 0), 0, "len: no code at all");
+	{
+		char	 a[16] = "5.7.8", b[16] = "", c[16] = "5.7";
+
+		enhanced_set_class(a, '4');
+		enhanced_set_class(b, '4');
+		enhanced_set_class(c, '4');
+		is_str(a, "4.7.8", "set_class: 5.7.8 deferred is 4.7.8");
+		ok(b[0] == '\0' && strcmp(c, "5.7") == 0,
+		    "set_class: no code, nothing changed");
+	}
 	/* RFC 5321's text of a 550, sendmail's without an enhanced code */
 	is_str(enhanced_reason("5.0.0", "550 Requested action not taken: "
 	    "mailbox unavailable"), "Invalid Recipient",
