@@ -7,7 +7,10 @@
  * long after it was submitted, which know it only by its queue id: opens,
  * reads and clicks from webd, and what comes back to the bounce address
  * (a DSN, an auto-reply, a reply).  They get the message's Message-ID,
- * sender, tags, group, transaction and subject from here.
+ * sender, tags, group, transaction and subject from here; and a
+ * recipient as it was written where that is not the form a VERP return
+ * path gives back ("jim"@d, whose return path names jim@d: addr_canon),
+ * so that every event of a recipient names it alike.
  *
  * Every message's registration event passes through hookd: its facts are
  * appended to <spool>/events/facts.0 with one write(2) before the event
@@ -17,10 +20,12 @@
  *	magic (4), CRC-32 of the rest (4), queue id (16 hex digits),
  *	six lengths (2 each), the six strings without NUL
  *
- * in the host's byte order.  Bounded: once facts.0 holds FACTS_GEN_RECS
- * records or FACTS_GEN_SIZE bytes it becomes facts.1 (the previous one
- * goes) and a new facts.0 begins; so the facts of the last 100,000 to
- * 200,000 messages are kept, 64 MiB of disk at most.  An index in memory
+ * in the host's byte order; a recipient's ("MHR1") has one string, the
+ * recipient as written, indexed by the queue id and its canonical form.
+ * Bounded: once facts.0 holds FACTS_GEN_RECS records or FACTS_GEN_SIZE
+ * bytes it becomes facts.1 (the previous one goes) and a new facts.0
+ * begins; so the facts of the last 100,000 to 200,000 messages are kept,
+ * 64 MiB of disk at most.  An index in memory
  * (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB) maps a hash of the
  * queue id to the record; a full bucket forgets its oldest.  Rebuilt at
  * start from both files; a record that is not whole or not valid (a
@@ -45,6 +50,7 @@
 #include "fileio.h"
 #include "gsync.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "mh_event.h"
 #include "hookd.h"
 
@@ -56,17 +62,20 @@
 #define FACTS_BUCKETS	(1 << 15)
 #define FACTS_WAYS	8
 #define FACTS_MAGIC	0x3146484dU		/* "MHF1" */
+#define FACTS_RMAGIC	0x3152484dU		/* "MHR1": a recipient */
 #define FACTS_QID	(MH_MSGID_LEN - 1)
 #define FACTS_NSTR	6
 #define FACTS_HEAD	(4 + 4 + FACTS_QID + 2 * FACTS_NSTR)
 
-#define FF(k, m)	{ k, offsetof(struct event_record, m),		\
-			    sizeof(((struct event_record *)0)->m) }
-static const struct {
+struct facts_field {
 	const char	*key;
 	size_t		 off;
 	size_t		 size;
-} ff[FACTS_NSTR] = {
+};
+
+#define FF(k, m)	{ k, offsetof(struct event_record, m),		\
+			    sizeof(((struct event_record *)0)->m) }
+static const struct facts_field ff[FACTS_NSTR] = {
 	FF("message_id", message_id),
 	FF("sender", sender),
 	FF("tags", tags),
@@ -74,6 +83,20 @@ static const struct {
 	FF("transaction", transaction),
 	FF("subject", subject),
 };
+static const struct facts_field rf[] = {
+	FF("recipient", recipient),
+};
+
+/* the two kinds of record: a message's facts, a recipient's spelling */
+static const struct facts_kind {
+	uint32_t			 magic;
+	const struct facts_field	*f;
+	size_t				 n;
+} fk[] = {
+	{ FACTS_MAGIC, ff, FACTS_NSTR },
+	{ FACTS_RMAGIC, rf, 1 },
+};
+#define FACTS_NKIND	(sizeof(fk) / sizeof(fk[0]))
 
 /* the longest record: each string one byte short of its array */
 _Static_assert(FACTS_HEAD + 255 + MH_ADDR_MAX - 1 + 511 + 127 + 127 + 511 <=
@@ -99,14 +122,20 @@ static off_t		 cur_size;
 static unsigned		 cur_recs, gen_recs = FACTS_GEN_RECS;
 static char		 cur_path[MH_PATH_MAX], prev_path[MH_PATH_MAX];
 
+/* a message's key; with rcpt (its canonical form), that recipient's */
 static uint64_t
-facts_key(const char *qid, unsigned *bucket)
+facts_key(const char *qid, const char *rcpt, unsigned *bucket)
 {
 	uint64_t	 h = 0xcbf29ce484222325ULL;	/* FNV-1a */
 	size_t		 i;
 
 	for (i = 0; i < FACTS_QID; i++) {
 		h ^= (unsigned char)qid[i];
+		h *= 0x100000001b3ULL;
+	}
+	/* its NUL too: no recipient's key is a message's */
+	for (i = 0; rcpt != NULL && (i == 0 || rcpt[i - 1] != '\0'); i++) {
+		h ^= (unsigned char)rcpt[i];
 		h *= 0x100000001b3ULL;
 	}
 	*bucket = (h >> 40) % FACTS_BUCKETS;
@@ -162,25 +191,27 @@ put16(unsigned char *p, size_t v)
 	memcpy(p, &u, sizeof(u));
 }
 
+/* a record of ev's recipient when it has one, else of its message */
 size_t
 facts_encode(const struct event_record *ev, void *buf, size_t size)
 {
-	unsigned char	*p = buf;
-	const char	*s;
-	uint32_t	 u;
-	size_t		 i, len, n = FACTS_HEAD;
+	const struct facts_kind	*k = &fk[ev->recipient[0] != '\0'];
+	unsigned char		*p = buf;
+	const char		*s;
+	uint32_t		 u;
+	size_t			 i, len, n = 8 + FACTS_QID + 2 * k->n;
 
 	if (size < FACTS_REC_MAX || !envelope_id_ok(ev->queue_id))
 		return (0);
 	memcpy(p + 8, ev->queue_id, FACTS_QID);
-	for (i = 0; i < FACTS_NSTR; i++) {
-		s = (const char *)ev + ff[i].off;
-		len = strnlen(s, ff[i].size - 1);
+	for (i = 0; i < k->n; i++) {
+		s = (const char *)ev + k->f[i].off;
+		len = strnlen(s, k->f[i].size - 1);
 		put16(p + 8 + FACTS_QID + 2 * i, len);
 		memcpy(p + n, s, len);
 		n += len;
 	}
-	u = FACTS_MAGIC;
+	u = k->magic;
 	memcpy(p, &u, sizeof(u));
 	u = crc32(crc32(0L, Z_NULL, 0), p + 8, n - 8);
 	memcpy(p + 4, &u, sizeof(u));
@@ -191,19 +222,25 @@ int
 facts_decode(const void *buf, size_t size, struct event_record *ev)
 {
 	const unsigned char	*p = buf;
+	const struct facts_kind	*k;
 	uint32_t		 u;
 	uint16_t		 l;
-	size_t			 i, n = FACTS_HEAD;
+	size_t			 i, n, head;
 	char			*s;
 
-	if (size < FACTS_HEAD)
+	if (size < 4)
 		return (0);
 	memcpy(&u, p, sizeof(u));
-	if (u != FACTS_MAGIC)
+	for (k = fk; k < fk + FACTS_NKIND && k->magic != u; k++)
+		;
+	if (k == fk + FACTS_NKIND)
 		return (-1);
-	for (i = 0; i < FACTS_NSTR; i++) {
+	n = head = 8 + FACTS_QID + 2 * k->n;
+	if (size < head)
+		return (0);
+	for (i = 0; i < k->n; i++) {
 		memcpy(&l, p + 8 + FACTS_QID + 2 * i, sizeof(l));
-		if (l >= ff[i].size)
+		if (l >= k->f[i].size)
 			return (-1);
 		n += l;
 	}
@@ -216,17 +253,36 @@ facts_decode(const void *buf, size_t size, struct event_record *ev)
 	memcpy(ev->queue_id, p + 8, FACTS_QID);
 	if (!envelope_id_ok(ev->queue_id))
 		return (-1);
-	n = FACTS_HEAD;
-	for (i = 0; i < FACTS_NSTR; i++) {
+	n = head;
+	for (i = 0; i < k->n; i++) {
 		memcpy(&l, p + 8 + FACTS_QID + 2 * i, sizeof(l));
-		if (!mh_event_field_ok(ff[i].key, (const char *)p + n, l))
+		if (!mh_event_field_ok(k->f[i].key, (const char *)p + n, l))
 			return (-1);
-		s = (char *)ev + ff[i].off;
+		s = (char *)ev + k->f[i].off;
 		memcpy(s, p + n, l);
 		s[l] = '\0';
 		n += l;
 	}
+	/* a recipient's record is of a recipient (encoded again alike) */
+	if (k->magic == FACTS_RMAGIC && ev->recipient[0] == '\0')
+		return (-1);
 	return ((int)n);
+}
+
+/*
+ * The key of a record read: its message's, or its recipient's by the
+ * canonical form; 0 for one that needs no index (none there can be)
+ */
+static uint64_t
+record_key(const struct event_record *ev, unsigned *b)
+{
+	char	 c[MH_ADDR_MAX];
+
+	if (ev->recipient[0] == '\0')
+		return (facts_key(ev->queue_id, NULL, b));
+	if (addr_canon(c, sizeof(c), ev->recipient) == -1)
+		return (0);
+	return (facts_key(ev->queue_id, c, b));
 }
 
 /*
@@ -268,8 +324,8 @@ facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
 				r = -1;
 				break;
 			}
-			key = facts_key(ev.queue_id, &b);
-			slot_put(key, b, gen, end + at);
+			if ((key = record_key(&ev, &b)) != 0)
+				slot_put(key, b, gen, end + at);
 			(*nrec)++;
 		}
 		memmove(buf, buf + at, have - at);
@@ -372,22 +428,16 @@ facts_rotate(void)
 	return (0);
 }
 
-void
-facts_note(const struct event_record *ev)
+/* r's record, unless one of its key is there */
+static void
+facts_append(const struct event_record *r, uint64_t key, unsigned b)
 {
 	static unsigned char	 buf[FACTS_REC_MAX];
-	uint64_t		 key;
-	unsigned		 b;
 	size_t			 n;
 
-	if (idx == NULL || cur_fd == -1 || ev->kind != EV_REGISTRATION ||
-	    !envelope_id_ok(ev->queue_id))
-		return;
-	/* one registration per recipient: the first one says it */
-	key = facts_key(ev->queue_id, &b);
 	if (slot_find(key, b) != NULL)
 		return;
-	if ((n = facts_encode(ev, buf, sizeof(buf))) == 0)
+	if ((n = facts_encode(r, buf, sizeof(buf))) == 0)
 		return;
 	if ((cur_recs >= gen_recs || cur_size + (off_t)n > FACTS_GEN_SIZE) &&
 	    facts_rotate() == -1)
@@ -403,6 +453,34 @@ facts_note(const struct event_record *ev)
 	slot_put(key, b, cur_gen, cur_size);
 	cur_size += n;
 	cur_recs++;
+}
+
+void
+facts_note(const struct event_record *ev)
+{
+	static struct event_record	 r;
+	char				 c[MH_ADDR_MAX];
+	unsigned			 b;
+	uint64_t			 key;
+
+	if (idx == NULL || cur_fd == -1 || ev->kind != EV_REGISTRATION ||
+	    !envelope_id_ok(ev->queue_id))
+		return;
+	/* one registration per recipient: the first one says the
+	 * message's facts */
+	r = *ev;
+	r.recipient[0] = '\0';
+	key = facts_key(ev->queue_id, NULL, &b);
+	facts_append(&r, key, b);
+	/* a recipient not written as a return path gives it back */
+	if (addr_canon(c, sizeof(c), ev->recipient) == -1 ||
+	    strcmp(c, ev->recipient) == 0)
+		return;
+	memset(&r, 0, sizeof(r));
+	strlcpy(r.queue_id, ev->queue_id, sizeof(r.queue_id));
+	strlcpy(r.recipient, ev->recipient, sizeof(r.recipient));
+	key = facts_key(ev->queue_id, c, &b);
+	facts_append(&r, key, b);
 }
 
 /* the events that know the message by its queue id only */
@@ -433,29 +511,63 @@ fill(char *dst, const char *src, size_t size)
 		strlcpy(dst, src, size);
 }
 
+/* the record of key, of the message qid: 0, -1 if none */
+static int
+facts_read(uint64_t key, unsigned b, const char *qid,
+    struct event_record *f)
+{
+	static unsigned char	 buf[FACTS_REC_MAX];
+	struct facts_slot	*s;
+	ssize_t			 n;
+	int			 fd;
+
+	if ((s = slot_find(key, b)) == NULL)
+		return (-1);
+	fd = s->gen == cur_gen ? cur_fd : prev_fd;
+	if (fd == -1)
+		return (-1);
+	n = pread_eintr(fd, buf, sizeof(buf), s->off);
+	if (n <= 0 || facts_decode(buf, n, f) <= 0 ||
+	    strcmp(f->queue_id, qid) != 0)
+		return (-1);
+	return (0);
+}
+
+/* ev's recipient as the message's registration wrote it */
+static void
+fill_recipient(struct event_record *ev)
+{
+	struct event_record	 f;
+	char			 c[MH_ADDR_MAX], fc[MH_ADDR_MAX];
+	unsigned		 b;
+	uint64_t		 key;
+
+	if (addr_canon(c, sizeof(c), ev->recipient) == -1)
+		return;
+	key = facts_key(ev->queue_id, c, &b);
+	if (facts_read(key, b, ev->queue_id, &f) == -1 ||
+	    f.recipient[0] == '\0' ||
+	    addr_canon(fc, sizeof(fc), f.recipient) == -1 ||
+	    strcmp(fc, c) != 0)
+		return;
+	strlcpy(ev->recipient, f.recipient, sizeof(ev->recipient));
+}
+
 int
 facts_fill(struct event_record *ev)
 {
-	static unsigned char	 buf[FACTS_REC_MAX];
 	struct event_record	 f;
-	struct facts_slot	*s;
-	uint64_t		 key;
 	unsigned		 b;
-	ssize_t			 n;
-	int			 fd;
+	uint64_t		 key;
 
 	if (idx == NULL || !facts_wanted(ev) ||
 	    !envelope_id_ok(ev->queue_id))
 		return (0);
-	key = facts_key(ev->queue_id, &b);
-	if ((s = slot_find(key, b)) == NULL)
-		return (0);
-	fd = s->gen == cur_gen ? cur_fd : prev_fd;
-	if (fd == -1)
-		return (0);
-	n = pread_eintr(fd, buf, sizeof(buf), s->off);
-	if (n <= 0 || facts_decode(buf, n, &f) <= 0 ||
-	    strcmp(f.queue_id, ev->queue_id) != 0)
+	if (ev->recipient[0] != '\0')
+		fill_recipient(ev);
+	key = facts_key(ev->queue_id, NULL, &b);
+	if (facts_read(key, b, ev->queue_id, &f) == -1 ||
+	    f.recipient[0] != '\0')
 		return (0);
 	fill(ev->message_id, f.message_id, sizeof(ev->message_id));
 	fill(ev->sender, f.sender, sizeof(ev->sender));

@@ -164,7 +164,8 @@ int	 seen_just_delivered(const struct event_record *);
 
 /* facts.c: each outbound message's Message-ID, sender, tags, group,
  * transaction and subject, from its registration event, kept in the
- * spool for the events made later (opens, clicks, what comes back) */
+ * spool for the events made later (opens, clicks, what comes back), and
+ * a recipient's spelling where a return path gives it back otherwise */
 #define FACTS_REC_MAX	2048		/* a record's bytes at most */
 int	 facts_init(const char *root, unsigned max_records);	/* 0: default */
 void	 facts_note(const struct event_record *);	/* registration */

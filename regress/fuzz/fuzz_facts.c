@@ -4,7 +4,8 @@
  */
 /*
  * libFuzzer: hookd's facts log (hookd/facts.c) on arbitrary bytes, as
- * it reads <spool>/events/facts.0 at start and a record for an event.
+ * it reads <spool>/events/facts.0 at start and a record for an event
+ * (a message's facts, or a recipient's spelling).
  *
  * Invariants checked: a record taken is as long as the input at most,
  * its strings fit their arrays and are accepted as an event's fields
@@ -53,6 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		field("group", ev.group, sizeof(ev.group));
 		field("transaction", ev.transaction, sizeof(ev.transaction));
 		field("subject", ev.subject, sizeof(ev.subject));
+		field("recipient", ev.recipient, sizeof(ev.recipient));
 		n = facts_encode(&ev, again, sizeof(again));
 		check(n == (size_t)r && memcmp(again, data + at, n) == 0);
 		at += r;

@@ -30,6 +30,8 @@
 static char	 root[] = "/tmp/mh-facts-XXXXXX";
 static char	 f0[256], f1[256], f2[256];
 
+#define FACTS_QID_LEN	(MH_MSGID_LEN - 1)
+
 static void
 reg(struct event_record *ev, const char *qid, const char *group)
 {
@@ -136,6 +138,71 @@ decoding(void)
 	    "queue id");
 }
 
+/* the recipient an async bounce of qid to rcpt (as a VERP gives it) gets */
+static const char *
+bounce_rcpt(const char *qid, const char *rcpt)
+{
+	static struct event_record	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EV_BOUNCE;
+	ev.async = 1;
+	strlcpy(ev.queue_id, qid, sizeof(ev.queue_id));
+	strlcpy(ev.recipient, rcpt, sizeof(ev.recipient));
+	(void)facts_fill(&ev);
+	return (ev.recipient);
+}
+
+/* a recipient written otherwise than a return path gives it back */
+static void
+recipients(void)
+{
+	struct event_record	 ev, out;
+	unsigned char		 b[FACTS_REC_MAX];
+	const char		*q = "00000000000000dd";
+	size_t			 n;
+	off_t			 sz;
+
+	is_int(facts_init(root, 100), 0, "restarted, larger generations");
+	reg(&ev, q, "g");
+	strlcpy(ev.recipient, "plain@example.test", sizeof(ev.recipient));
+	facts_note(&ev);
+	sz = fsize(f0);
+	strlcpy(ev.recipient, "\"jim\"@example.test", sizeof(ev.recipient));
+	facts_note(&ev);
+	ok(fsize(f0) > sz, "a quoted recipient that needs no quotes: a "
+	    "record of how it was written");
+	sz = fsize(f0);
+	strlcpy(ev.recipient, "\"john doe\"@example.test",
+	    sizeof(ev.recipient));
+	facts_note(&ev);
+	is_int(fsize(f0), sz, "one written as a return path gives it back: "
+	    "none");
+	is_str(click_group(q), "g", "the message's facts are the first's");
+	is_str(bounce_rcpt(q, "jim@example.test"), "\"jim\"@example.test",
+	    "a bounce to jim@ names it as it was written");
+	is_str(bounce_rcpt(q, "plain@example.test"), "plain@example.test",
+	    "another recipient is as it came");
+	is_str(bounce_rcpt("00000000000000de", "jim@example.test"),
+	    "jim@example.test", "so is jim@ of another message");
+	is_int(facts_init(root, 100), 0, "restarted");
+	is_str(bounce_rcpt(q, "jim@example.test"), "\"jim\"@example.test",
+	    "the same after a restart");
+
+	memset(&ev, 0, sizeof(ev));
+	strlcpy(ev.queue_id, q, sizeof(ev.queue_id));
+	strlcpy(ev.recipient, "\"jim\"@example.test", sizeof(ev.recipient));
+	n = facts_encode(&ev, b, sizeof(b));
+	ok(n > 0 && facts_decode(b, n, &out) == (int)n &&
+	    strcmp(out.recipient, ev.recipient) == 0 &&
+	    strcmp(out.queue_id, q) == 0 && out.subject[0] == '\0',
+	    "a recipient's record decoded");
+	memcpy(b + 8 + FACTS_QID_LEN, "\0\0", 2);
+	crc_again(b, 8 + FACTS_QID_LEN + 2);
+	is_int(facts_decode(b, 8 + FACTS_QID_LEN + 2, &out), -1,
+	    "a recipient's record without one: invalid");
+}
+
 int
 main(void)
 {
@@ -238,6 +305,7 @@ main(void)
 	}
 	ok(all && strcmp(click_group("00000000000000aa"), "-") == 0,
 	    "the same after a restart");
+	recipients();
 
 	unlink(f0);
 	unlink(f1);
