@@ -264,10 +264,13 @@ hookd_start(void)
 static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
+	const char		*arg;
+	char			 nb[128];
 	json_t			*j;
 	time_t			 oldest;
 	size_t			 n;
 
+	arg = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
 	switch (cmd->id) {
 	case CTL_PAUSE_HOOKS:
 	case CTL_RESUME_HOOKS:
@@ -283,6 +286,23 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		return (j);
 	case CTL_SHOW_MESSAGE:
 		return (ihist_show(cmd, argv));
+	case CTL_SCHEDULE:
+		/* relayd answers too: "no such message" of one is left out */
+		if (arg == NULL || inbound_retry(arg) == -1)
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
+		return (json_pack("{s:s}", "scheduled", arg));
+	case CTL_REMOVE:
+		switch (arg == NULL ? -1 : inbound_remove(arg)) {
+		case -1:
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
+		case -2:
+			return (json_pack("{s:s}", "error", "a POST of it is "
+			    "under way: remove it once answered (show message "
+			    "ID)"));
+		}
+		return (json_pack("{s:s}", "removed", arg));
 	case CTL_SHOW_METRICS:
 		j = json_array();
 		inbound_metrics(j);

@@ -77,6 +77,9 @@ struct inmsg {
 	char			*slot;		/* queue mode: nrcpt, or NULL:
 						   each one's route slot */
 	int			 unreadable;	/* INMSG_*: its envelope */
+	int			 forced;	/* mhctl schedule: due now, and
+						   one more POST past its
+						   lifetime */
 };
 /* inmsg.unreadable: the envelope cannot be read back; given up on it */
 #define INMSG_UNREADABLE	1
@@ -132,6 +135,10 @@ void	 inbound_returned(const char *msgid, size_t idx);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL: none */
+/* mhctl schedule ID|all: 0, or -1: no such message */
+int	 inbound_retry(const char *id);
+/* mhctl remove ID: 0, -1: no such message, -2: a POST of it is under way */
+int	 inbound_remove(const char *id);
 /* show queue: what fits of the list; the number of the others */
 json_t	*inbound_queue_list(size_t *unlisted);
 

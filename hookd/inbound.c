@@ -240,6 +240,18 @@ inbound_enqueue(struct inmsg *m)
 	TAILQ_INSERT_TAIL(&msgs, m, entry);
 }
 
+/* the message with this id held here; NULL: none */
+static struct inmsg *
+inmsg_find(const char *id)
+{
+	struct inmsg	*m;
+
+	TAILQ_FOREACH(m, &msgs, entry)
+		if (strcmp(m->id, id) == 0)
+			return (m);
+	return (NULL);
+}
+
 /* a message that never reached the queue (inaccept.c) */
 void
 inmsg_discard(struct inmsg *m)
@@ -375,8 +387,9 @@ inmsg_lifetime(const struct inmsg *m)
  * its route slots to the next ones and tries again later, until its
  * lifetime is over.  Then it is given up: without its envelope it can
  * go neither to its route nor to the dead letters, so its files stay in
- * the spool as they are, for the admin (a restart reads them again),
- * and show queue lists it with the error.
+ * the spool as they are, for the admin: mhctl schedule reads them again
+ * (as a restart does), mhctl remove removes them; show queue lists it
+ * with the error.  A retry mhctl schedule asked for is spent too.
  */
 static void
 env_unreadable(struct inmsg *m)
@@ -384,6 +397,7 @@ env_unreadable(struct inmsg *m)
 	char	path[MH_PATH_MAX + 64];
 
 	slots_drop(m);
+	m->forced = 0;
 	m->unreadable = INMSG_UNREADABLE;
 	if (time(NULL) - m->created <= inmsg_lifetime(m)) {
 		inbound_timer(m, retry_base());
@@ -392,8 +406,8 @@ env_unreadable(struct inmsg *m)
 	m->unreadable = INMSG_GIVEN_UP;
 	spool_env_path(m->id, path, sizeof(path));
 	log_warnx("msgid=%s result=given-up: its envelope %s cannot be read "
-	    "and its lifetime is over; its files are kept in the spool",
-	    m->id, path);
+	    "and its lifetime is over; its files are kept in the spool (mhctl "
+	    "schedule or remove)", m->id, path);
 }
 
 /* a message refused by the routes' policy (inaccept.c) */
@@ -797,7 +811,9 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 	if (m->fallback != NULL && m->fallback[i])
 		return (2);
-	if (m->sync || (rt != NULL && now < lifetime_end(m, r)))
+	/* mhctl schedule: one more POST, then it expires as it would */
+	if (m->sync || (rt != NULL && (m->forced ||
+	    now < lifetime_end(m, r))))
 		return (0);
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s",
 	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
@@ -824,9 +840,7 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 	struct envelope_rcpt	*r;
 	char			 to[MH_ADDR_MAX];
 
-	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->id, res->msgid) == 0)
-			break;
+	m = inmsg_find(res->msgid);
 	if (m == NULL || m->env == NULL || res->rcpt >= m->env->nrcpt ||
 	    m->fallback == NULL || !m->fallback[res->rcpt])
 		fatalx("FALLBACK_RES from %s for no request (%s)",
@@ -1068,6 +1082,30 @@ inbound_parse(struct inmsg *m, int fd, int formats)
 	return (0);
 }
 
+/* mhctl schedule: m's recipients still to post are due now */
+static void
+forced_due(struct inmsg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->env->nrcpt; i++)
+		if (m->env->rcpts[i].dest == DEST_ROUTE &&
+		    m->env->rcpts[i].state == RS_PENDING)
+			m->env->rcpts[i].next_try = 0;
+}
+
+/* the POSTs mhctl schedule asked for have started, but those in line */
+static void
+forced_end(struct inmsg *m)
+{
+	size_t	i;
+
+	for (i = 0; m->slot != NULL && i < m->env->nrcpt; i++)
+		if (m->slot[i] == SLOT_WAIT)
+			return;
+	m->forced = 0;
+}
+
 /*
  * Every recipient whose time has come gets its POST: the message is read
  * and parsed once for them all, in the MIME thread, and rendered for each.
@@ -1087,6 +1125,8 @@ inbound_run(struct inmsg *m)
 		env_unreadable(m);
 		return;
 	}
+	if (m->forced)
+		forced_due(m);
 	if (paused && !m->sync) {
 		msgfd_close(m);		/* kept for no round that waits */
 		inbound_schedule(m);
@@ -1127,6 +1167,7 @@ inbound_run(struct inmsg *m)
 		if (post_start(m, i) == -1 && m->sync)
 			m->worst = 5;
 	}
+	forced_end(m);
 	/* the POSTs have their bodies: the next round parses again */
 	mime_doc_free(m->doc);
 	m->doc = NULL;
@@ -1193,7 +1234,8 @@ inbound_schedule(struct inmsg *m)
 		}
 		if (r->next_try <= now)
 			r->next_try = now + retry_delay(r);
-		if ((end = lifetime_end(m, r)) != 0 && r->next_try > end)
+		if ((end = lifetime_end(m, r)) != 0 && r->next_try > end &&
+		    !m->forced)
 			r->next_try = end;
 		if (next == 0 || r->next_try < next)
 			next = r->next_try;
@@ -1246,9 +1288,7 @@ inbound_returned(const char *msgid, size_t idx)
 	struct inmsg		*m;
 	struct envelope_rcpt	*r;
 
-	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->id, msgid) == 0)
-			break;
+	m = inmsg_find(msgid);
 	/* no envelope: no returned mail waits (env_unload) */
 	if (m == NULL || m->env == NULL || idx >= m->env->nrcpt)
 		return;
@@ -1271,9 +1311,7 @@ inbound_unsubscribed(const char *msgid, const char *local)
 {
 	struct inmsg	*m;
 
-	TAILQ_FOREACH(m, &msgs, entry)
-		if (strcmp(m->id, msgid) == 0)
-			break;
+	m = inmsg_find(msgid);
 	if (m == NULL || m->env == NULL ||
 	    !bounce_unsubscribed(m->env, local)) {
 		log_debug("msgid=%s: unsubscribe acknowledged twice",
@@ -1451,16 +1489,23 @@ static json_t *
 inmsg_json(const struct inmsg *m, int full)
 {
 	struct envelope	*env;
+	char		 path[MH_PATH_MAX + 64];
 	json_t		*o;
 
 	if (m->env != NULL)
 		return (env_json(m->env, full));
 	if (!full)
 		return (inmsg_mem_json(m, 0));
-	if ((env = spool_load(m->id)) == NULL)
+	/* one its rounds found unreadable: they said why, not each look */
+	spool_env_path(m->id, path, sizeof(path));
+	if ((env = m->unreadable ? spool_env_read(path, m->id) :
+	    spool_load(m->id)) == NULL)
 		return (inmsg_mem_json(m, 1));
 	o = env_json(env, full);
 	env_free(env);
+	if (o != NULL && m->unreadable == INMSG_GIVEN_UP)
+		json_object_set_new(o, "error", json_string("envelope "
+		    "unreadable, given up (readable now: mhctl schedule)"));
 	return (o);
 }
 
@@ -1479,10 +1524,122 @@ inbound_queue(const char *id)
 {
 	struct inmsg	*m;
 
-	TAILQ_FOREACH(m, &msgs, entry)
-		if (m->committed && strcmp(m->id, id) == 0)
-			return (inmsg_json(m, 1));
-	return (NULL);
+	if ((m = inmsg_find(id)) == NULL || !m->committed)
+		return (NULL);
+	return (inmsg_json(m, 1));
+}
+
+/*
+ * mhctl schedule ID|all: the recipients still to post of a queued message
+ * (or of each) are due now, those of one given up on its unreadable
+ * envelope too (read again: the admin may have put it right); one past
+ * its lifetime has this one more POST, then expires as it would.
+ */
+int
+inbound_retry(const char *id)
+{
+	struct inmsg	*m;
+	int		 all = strcmp(id, "all") == 0, found = 0;
+
+	TAILQ_FOREACH(m, &msgs, entry) {
+		if (!m->committed || m->sync || (!all && strcmp(m->id, id)))
+			continue;
+		found = 1;
+		if (m->unreadable == INMSG_GIVEN_UP) {
+			log_info("msgid=%s result=scheduled by=mhctl: its "
+			    "envelope is read again", m->id);
+			m->unreadable = INMSG_UNREADABLE;
+		}
+		m->forced = 1;
+		/* a round under way: the next one, after its backoff */
+		if (m->inflight == 0 && !paused)
+			inbound_timer(m, 0);
+	}
+	return (found || all ? 0 : -1);
+}
+
+/*
+ * The envelope of m while out of memory, as much of it as memory keeps
+ * (env_unload): its id, sender, and each recipient's address, state,
+ * attempts and last error.  NULL: no memory.
+ */
+static struct envelope *
+env_from_listing(const struct inmsg *m)
+{
+	struct envelope		*env;
+	struct envelope_rcpt	*r;
+	const char		*p = m->listing;
+	size_t			 i;
+
+	if ((env = calloc(1, sizeof(*env))) == NULL ||
+	    (env->rcpts = calloc(m->nrcpt, sizeof(*r))) == NULL) {
+		free(env);
+		return (NULL);
+	}
+	strlcpy(env->id, m->id, sizeof(env->id));
+	env->created = m->created;
+	env->size = m->size;
+	env->nrcpt = m->nrcpt;
+	strlcpy(env->sender, listing_next(&p), sizeof(env->sender));
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &env->rcpts[i];
+		strlcpy(r->addr, listing_next(&p), sizeof(r->addr));
+		strlcpy(r->lasterr, listing_next(&p), sizeof(r->lasterr));
+		r->dest = m->rcpt[i].dest;
+		r->route = m->rcpt[i].route;
+		r->state = m->rcpt[i].state;
+		r->attempts = m->rcpt[i].attempts;
+		r->next_try = m->rcpt[i].next_try;
+	}
+	return (env);
+}
+
+/* something of m is under way: a POST, its fallback, returned mail */
+static int
+inmsg_busy(const struct inmsg *m)
+{
+	size_t	i;
+
+	if (m->inflight > 0 || m->parsing)
+		return (1);
+	for (i = 0; m->env != NULL && i < m->nrcpt; i++)
+		if ((m->fallback != NULL && m->fallback[i]) ||
+		    (m->env->rcpts[i].dest == DEST_BOUNCE &&
+		    m->env->rcpts[i].state == RS_PENDING))
+			return (1);
+	return (0);
+}
+
+/*
+ * mhctl remove ID: a queued message leaves the queue unposted, its files
+ * with it, one given up on its unreadable envelope too; its history says
+ * removed.  Not while anything of it is under way (inmsg_busy): -2.
+ */
+int
+inbound_remove(const char *id)
+{
+	struct inmsg	*m;
+	struct envelope	*env;
+	size_t		 i, n = 0;
+
+	if ((m = inmsg_find(id)) == NULL || !m->committed || m->sync)
+		return (-1);
+	if (inmsg_busy(m))
+		return (-2);
+	if ((env = m->env) == NULL && (env = env_from_listing(m)) == NULL)
+		fatal("remove");
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == RS_PENDING) {
+			env->rcpts[i].state = RS_FAILED;
+			n++;
+		}
+	log_info("msgid=%s result=removed by=mhctl rcpts=%zu", m->id, n);
+	msghist_done(env, 1);
+	if (env != m->env)
+		env_free(env);
+	spool_remove(m->id);
+	msg_free(m);
+	return (0);
 }
 
 /*
