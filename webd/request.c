@@ -42,7 +42,7 @@
 static size_t
 body_cap(const struct web_conn *c)
 {
-	return (c->l->api ? api_body_max() : WEB_BODY_MAX);
+	return (c->api ? api_body_max() : WEB_BODY_MAX);
 }
 
 /* the head line just ended is empty (or "\r") */
@@ -156,7 +156,7 @@ head_auth(struct web_conn *c, const char *v)
 static void
 head_end(struct web_conn *c)
 {
-	if (!c->l->api || c->bad || (c->clen == 0 && !c->chunked) ||
+	if (!c->api || c->bad || (c->clen == 0 && !c->chunked) ||
 	    c->auth_seen == 2)
 		return;
 	if (c->auth_seen == 1 && c->auth_why == NULL) {
@@ -225,7 +225,7 @@ head_line(struct web_conn *c)
 		 * answer to CONNECT has no length and stays open) */
 		if (head_starts(c, "CONNECT "))
 			c->bad = 501;
-		if (c->l->api && head_starts(c, "POST "))
+		if (c->api && head_starts(c, "POST "))
 			head_target(c);
 		return;
 	}
@@ -260,10 +260,10 @@ head_line(struct web_conn *c)
 			c->bad = 501;
 		else
 			c->chunked = 1;
-	} else if (c->l->api &&
+	} else if (c->api &&
 	    (v = head_field(c, "Authorization:")) != NULL)
 		head_auth(c, v);
-	else if (c->l->api && c->ctype == 0 &&
+	else if (c->api && c->ctype == 0 &&
 	    (v = head_field(c, "Content-Type:")) != NULL)
 		c->ctype = api_json_type(v, c->lstart + c->lstart_len - v) ?
 		    1 : -1;

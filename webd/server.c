@@ -142,7 +142,7 @@ body_came(struct web_conn *c, size_t n)
 	struct timeval	 tv;
 	uint64_t	 now, until, cap;
 
-	if (n == 0 || !c->l->api || c->refused || c->failed ||
+	if (n == 0 || !c->api || c->refused || c->failed ||
 	    !evtimer_pending(c->deadline, NULL))
 		return (0);
 	c->body_len += n;
@@ -183,7 +183,7 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 	n_timeouts++;
 	log_debug("connection %d: no whole request in time, closing", c->fd);
 	/* the API says so (JSON) when a request was begun; closes after */
-	if (c->l->api && c->head_len > 0 && !c->refused) {
+	if (c->api && c->head_len > 0 && !c->refused) {
 		head_refuse(c, 408);
 		deadline_arm(c);
 		return;
@@ -466,7 +466,7 @@ head_reset(struct web_conn *c)
 	c->last = '\0';
 	api_bodies -= c->body_len;	/* its request is answered */
 	c->body_len = 0;
-	if (c->l->api)
+	if (c->api)
 		clock_gettime(CLOCK_MONOTONIC, &c->since);
 }
 
@@ -514,7 +514,7 @@ conn_answer(struct web_conn *c, int status)
 
 	text = status == 415 ? API_CTYPE_WHY : reason;
 	/* logged as the API's own refusals are (api_log_refused) */
-	if (c->l->api) {
+	if (c->api) {
 		if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss,
 		    &sl) == 0)
 			(void)getnameinfo((struct sockaddr *)&ss, sl, ip,
@@ -525,7 +525,7 @@ conn_answer(struct web_conn *c, int status)
 		api_log_refused(NULL, c->auth_name, ip, status, code, why);
 	}
 
-	if (c->l->api)
+	if (c->api)
 		snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":"
 		    "\"%s\"}\n", code, text);
 	else
@@ -535,7 +535,7 @@ conn_answer(struct web_conn *c, int status)
 	len = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\n%s"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    status, reason, date, c->l->api ? "application/json" :
+	    status, reason, date, c->api ? "application/json" :
 	    "text/plain; charset=utf-8", status == 401 ?
 	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" :
 	    status == 503 ? "Retry-After: " WEB_RETRY_AFTER "\r\n" : "",
@@ -726,14 +726,14 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
-	if (c->ostart && !c->l->api && !c->is_head && head_dated(src))
+	if (c->ostart && !c->api && !c->is_head && head_dated(src))
 		c->ostart = 0;		/* nothing to add: out at once */
 	if (c->ostart) {
 		/* the head is read once evhttp has queued it all (kick) */
 		if (mode == BEV_NORMAL)
 			return (BEV_NEED_MORE);
 		c->ostart = 0;
-		if (c->l->api && api_page(c, src))
+		if (c->api && api_page(c, src))
 			return (BEV_NEED_MORE);
 		if (c->is_head)
 			head_nobody(src);
@@ -881,7 +881,8 @@ conn_new(struct event_base *base, void *arg)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal("conn_new");
-	c->l = l;
+	c->api = l->api;
+	c->metrics = l->metrics;
 	c->fd = -1;
 	c->linger_fd = -1;
 	if ((c->deadline = evtimer_new(base, deadline_cb, c)) == NULL ||
@@ -973,19 +974,24 @@ server_gone(struct evhttp_request *req)
 static void
 server_request(struct evhttp_request *req, void *arg)
 {
-	struct web_conn	*c;
+	struct web_listener	*l = arg;
+	struct web_conn		*c;
+	int			 api = l->api, metrics = l->metrics;
 
 	/* a request is being answered: no head deadline until it is done */
 	if ((c = conn_of(req)) != NULL) {
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(req, request_done, NULL);
 		tls_notify_on(c, evhttp_request_get_connection(req));
+		/* the role it was accepted with */
+		api = c->api;
+		metrics = c->metrics;
 	}
 	if (server_check_limits(req) == -1)
 		return;
-	if (((struct web_listener *)arg)->api)
+	if (api)
 		api_request(req);
-	else if (((struct web_listener *)arg)->metrics)
+	else if (metrics)
 		scrape_request(req);
 	else
 		track_request(req, arg);
@@ -1056,13 +1062,34 @@ web_tls_unref(struct web_tls *wt)
 }
 
 /*
- * A reload: each listener takes the pki names of its line in the new
- * config (the parent sent their key pairs, read again: a renewed
- * certificate) for the connections that come next; those under way keep
- * the server they began with.  A line without pki is plain http from
- * then on.  A key pair that is missing or that libtls refuses leaves the
- * server in use; a listener gone from the config serves as it did until
- * the restart closes it.
+ * The role of lc's line (api, metrics, plain http) for the connections
+ * that come next; those under way keep theirs (conn_new).  At a reload
+ * a new role is said.  The api's body cap follows the message size
+ * limit.
+ */
+static void
+listener_role(struct web_listener *l, const struct listener *lc, int reload)
+{
+	int	 api = (lc->flags & LF_API) != 0;
+	int	 metrics = (lc->flags & LF_METRICS) != 0;
+
+	if (reload && (api != l->api || metrics != l->metrics))
+		log_info("listener %u: %s from now on", l->id, api ? "api" :
+		    metrics ? "metrics" : "tracking and unsubscribe");
+	l->api = api;
+	l->metrics = metrics;
+	evhttp_set_max_body_size(l->http, l->api ? api_body_max() :
+	    WEB_BODY_MAX);
+}
+
+/*
+ * A reload: each listener takes the role of its line in the new config
+ * (listener_role) and its pki names (the parent sent their key pairs,
+ * read again: a renewed certificate) for the connections that come
+ * next; those under way keep the role and the server they began with.
+ * A line without pki is plain http from then on.  A key pair that is
+ * missing or that libtls refuses leaves the server in use; a listener
+ * gone from the config serves as it did until the restart closes it.
  */
 void
 server_reload(const struct config *conf)
@@ -1077,6 +1104,7 @@ server_reload(const struct config *conf)
 		if ((lc = config_listener(conf, l->id)) == NULL ||
 		    !(lc->flags & LF_HTTP))
 			continue;
+		listener_role(l, lc, 1);
 		if (lc->npkis > 0 &&
 		    (wt = web_tls_new(conf, lc, why, sizeof(why))) == NULL) {
 			log_warnx("listener %u: %s: the key pairs loaded before "
@@ -1111,10 +1139,7 @@ server_listen(int fd, const struct config *conf, const struct listener *lc)
 		fatalx("listener %u: %s", lc->id, why);
 	/* head_scan answers first: evhttp's bare 400 is a backstop */
 	evhttp_set_max_headers_size(l->http, 2 * WEB_HEAD_HARD_MAX);
-	l->api = (lc->flags & LF_API) != 0;
-	l->metrics = (lc->flags & LF_METRICS) != 0;
-	evhttp_set_max_body_size(l->http, l->api ? api_body_max() :
-	    WEB_BODY_MAX);
+	listener_role(l, lc, 0);
 	evhttp_set_timeout(l->http, WEB_WRITE_TIMEOUT);
 	/* every method reaches track_request, which answers 405 */
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |

@@ -295,11 +295,14 @@ webd_configure(struct config *conf)
 	const struct tracking	*t;
 	int			 read_secs = 0;
 
-	/* the pki names of the listeners' lines, their key pairs read again */
-	server_reload(conf);
 	keep_events = !TAILQ_EMPTY(&conf->events);
 	webd_keys(conf);
 	api_configure(conf);
+	/*
+	 * the listeners' lines: their roles (the api's body cap from the
+	 * limits above), their pki names, key pairs read again
+	 */
+	server_reload(conf);
 	/* one read time for the server: the longest asked for */
 	TAILQ_FOREACH(t, &conf->trackings, entry)
 		if (t->read > read_secs)

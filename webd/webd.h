@@ -80,7 +80,9 @@ struct web_listener {
 };
 
 struct web_conn {
-	struct web_listener	*l;
+	/* its listener's role when it was accepted: a reload moves new ones */
+	int			 api;
+	int			 metrics;
 	struct bufferevent	*bev;		/* the filter: evhttp's */
 	struct bufferevent	*under;		/* the socket */
 	struct tls		*tls;		/* https only */
