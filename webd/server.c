@@ -1088,8 +1088,9 @@ listener_role(struct web_listener *l, const struct listener *lc, int reload)
  * read again: a renewed certificate) for the connections that come
  * next; those under way keep the role and the server they began with.
  * A line without pki is plain http from then on.  A key pair that is
- * missing or that libtls refuses leaves the server in use; a listener
- * gone from the config serves as it did until the restart closes it.
+ * missing or that libtls refuses leaves the server in use, or a plain
+ * listener plain; a listener gone from the config serves as it did until
+ * the restart closes it.
  */
 void
 server_reload(const struct config *conf)
@@ -1107,8 +1108,13 @@ server_reload(const struct config *conf)
 		listener_role(l, lc, 1);
 		if (lc->npkis > 0 &&
 		    (wt = web_tls_new(conf, lc, why, sizeof(why))) == NULL) {
-			log_warnx("listener %u: %s: the key pairs loaded before "
-			    "are kept", l->id, why);
+			if (l->tls != NULL)
+				log_warnx("listener %u: %s: the key pairs "
+				    "loaded before are kept", l->id, why);
+			else
+				log_warnx("listener %u: %s: it stays plain "
+				    "http until a reload or a restart loads "
+				    "its pki", l->id, why);
 			continue;
 		}
 		if ((l->tls == NULL) != (wt == NULL))
