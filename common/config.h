@@ -75,6 +75,11 @@ struct listener {
 	size_t			 npkis;
 	char			 hostname[MH_NAME_MAX];	/* "" = global */
 	int			 fd;		/* parent only; -1 elsewhere */
+	/*
+	 * added at a reload: no socket until the next restart, so no key
+	 * pair sent for it either (listeners_keep, pki_wanted)
+	 */
+	int			 pending;
 	char			 addr_at[MH_AT_MAX];	/* where it was named */
 };
 TAILQ_HEAD(listenerlist, listener);

@@ -159,6 +159,7 @@ listeners_to_json(const struct config *c)
 			append(p, json_string(l->pkis[i]));
 		jset(o, "pkis", p);
 		jstr(o, "hostname", l->hostname);
+		jset(o, "pending", json_boolean(l->pending));
 		append(a, o);
 	}
 	return (a);
@@ -167,7 +168,8 @@ listeners_to_json(const struct config *c)
 /*
  * The keypair of a pki goes to the process that serves a listener naming
  * it: smtpd (CONF_TLS_KEYS) for an SMTP listener, webd (CONF_HTTPS_KEYS)
- * for an http one.
+ * for an http one.  A listener pending a restart serves nothing yet: its
+ * pkis go once it has a socket.
  */
 static int
 pki_wanted(const struct config *c, const struct pki *p, int flags)
@@ -176,8 +178,8 @@ pki_wanted(const struct config *c, const struct pki *p, int flags)
 	size_t			 i;
 
 	TAILQ_FOREACH(l, &c->listeners, entry) {
-		if ((flags & ((l->flags & LF_HTTP) ? CONF_HTTPS_KEYS :
-		    CONF_TLS_KEYS)) == 0)
+		if (l->pending || (flags & ((l->flags & LF_HTTP) ?
+		    CONF_HTTPS_KEYS : CONF_TLS_KEYS)) == 0)
 			continue;
 		for (i = 0; i < l->npkis; i++)
 			if (strcmp(l->pkis[i], p->name) == 0)
@@ -641,6 +643,8 @@ listener_from_json(struct config *c, const json_t *o)
 	GINT(o, "id", 0, UINT32_MAX, l->id);
 	GINT(o, "port", 1, 65535, l->port);
 	GINT(o, "flags", 0, mask, l->flags);
+	if (gbool(o, "pending", &l->pending) == -1)
+		return (-1);
 	if (gstr(o, "addr", l->addr, sizeof(l->addr), 0) == -1 ||
 	    gstr(o, "hostname", l->hostname, sizeof(l->hostname), 0) == -1 ||
 	    config_addr(l->addr, l->port, &l->ss, &l->sslen) == -1)

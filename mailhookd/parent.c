@@ -686,7 +686,8 @@ restart_note(char *note, size_t len, const char *fmt, ...)
  * to its address and port for its child, smtpd or webd, so that a listen
  * line added above another does not hand that one's port the settings of
  * the line before it.  A new listener gets an id no socket has and
- * listens from the next restart; one removed is closed then (smtpd
+ * listens from the next restart (pending: its key pairs are not sent
+ * until then, pki_wanted); one removed is closed then (smtpd
  * answers it "421" meanwhile, webd serves it as it was).  Both are said
  * in the log and in note.  An id is never given twice in the daemon's
  * life: a socket removed at one reload is still open in its child at
@@ -716,6 +717,7 @@ listeners_keep(struct config *conf, struct config *old, char *note,
 			o->fd = -1;
 		} else {
 			l->id = next++;
+			l->pending = 1;
 			log_warnx("reload: listener %s port %u is new: it "
 			    "listens from the next restart", l->addr, l->port);
 			restart_note(note, len, "new listener %s port %u",

@@ -209,8 +209,11 @@ conf_snapshot(const struct config *conf)
 		    c->hostname, sizeof(lc->hostname));
 		snprintf(lc->label, sizeof(lc->label), strchr(l->addr, ':') ?
 		    "[%s]:%u" : "%s:%u", l->addr, (unsigned)l->port);
-		/* an http listener is webd's: its key is not sent here */
-		if (!(l->flags & LF_HTTP) &&
+		/*
+		 * an http listener is webd's: its key is not sent here; nor
+		 * one of a listener pending a restart, which has no socket
+		 */
+		if (!(l->flags & LF_HTTP) && !l->pending &&
 		    (l->flags & (LF_STARTTLS | LF_TLS_REQUIRE | LF_SMTPS))) {
 			if ((lc->tls = tls_server_ctx(conf, l)) == NULL) {
 				smtp_conf_unref(c);
