@@ -26,6 +26,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <tls.h>
 
 #include "config.h"
@@ -885,6 +889,122 @@ pki_usable(const struct config *c, const struct pki *p)
 	return (0);
 }
 
+/*
+ * The names a pki's certificate (its first) is for, as libtls matches a
+ * client's server name: its DNS subjectAltNames, else its common name.
+ * NULL-terminated, NULL if none (or unreadable: pki_usable says so).
+ */
+static char **
+cert_names(const struct pki *p)
+{
+	BIO			*b;
+	X509			*x;
+	GENERAL_NAMES		*gens;
+	const GENERAL_NAME	*gn;
+	char			**v, cn[MH_NAME_MAX];
+	int			 i, n = 0, len;
+
+	if ((b = BIO_new_mem_buf(p->cert, p->certlen)) == NULL)
+		return (NULL);
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (x == NULL)
+		return (NULL);
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	if ((v = calloc(sk_GENERAL_NAME_num(gens) + 2, sizeof(*v))) == NULL)
+		fatal("cert_names");
+	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		gn = sk_GENERAL_NAME_value(gens, i);
+		if (gn->type != GEN_DNS)
+			continue;
+		len = ASN1_STRING_length(gn->d.dNSName);
+		if ((v[n] = strndup((const char *)ASN1_STRING_get0_data(
+		    gn->d.dNSName), len)) == NULL)
+			fatal("cert_names");
+		if ((int)strlen(v[n]) == len && len > 0)
+			n++;
+		else
+			free(v[n]);	/* a NUL inside: matches nothing */
+		v[n] = NULL;
+	}
+	GENERAL_NAMES_free(gens);
+	if (n == 0 && X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, cn, sizeof(cn)) > 0 &&
+	    (v[n++] = strdup(cn)) == NULL)
+		fatal("cert_names");
+	X509_free(x);
+	return (v);
+}
+
+static void
+names_free(char **v)
+{
+	size_t	i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* a name pattern of a certificate that a client's server name matches */
+static int
+name_covers(const char *pat, const char *name)
+{
+	const char	*dot;
+
+	if (strcasecmp(pat, name) == 0)
+		return (1);
+	/* "*.example.com": one label more */
+	return (pat[0] == '*' && pat[1] == '.' &&
+	    (dot = strchr(name, '.')) != NULL && dot != name &&
+	    strcasecmp(pat + 1, dot) == 0);
+}
+
+/* the first name of certificate b that a pattern of a matches, or NULL */
+static const char *
+names_shared(char **a, char **b)
+{
+	size_t	i, j;
+
+	for (j = 0; a != NULL && b != NULL && b[j] != NULL; j++)
+		for (i = 0; a[i] != NULL; i++)
+			if (name_covers(a[i], b[j]))
+				return (b[j]);
+	return (NULL);
+}
+
+/*
+ * A listener naming several pki serves a client's server name with the
+ * first whose certificate is for it: a later one for the same name is
+ * never shown there, which is said, at the listener's line.
+ */
+static void
+listener_names_check(const struct config *c, const struct listener *l)
+{
+	const struct pki	*p[MH_LISTEN_PKI_MAX];
+	char			**names[MH_LISTEN_PKI_MAX];
+	const char		*name;
+	size_t			 i, j, n = 0;
+
+	for (i = 0; i < l->npkis && i < MH_LISTEN_PKI_MAX; i++) {
+		if ((p[n] = config_pki(c, l->pkis[i])) == NULL ||
+		    p[n]->cert == NULL)
+			continue;
+		names[n] = cert_names(p[n]);
+		n++;
+	}
+	for (j = 1; j < n; j++)
+		for (i = 0; i < j; i++)
+			if ((name = names_shared(names[i], names[j])) != NULL)
+				logit(LOG_WARNING, "%s%swarning: pki \"%s\" and "
+				    "pki \"%s\" on this listener both have a "
+				    "certificate for \"%s\": \"%s\", named "
+				    "first, serves it", AT(l->addr_at),
+				    p[i]->name, p[j]->name, name, p[i]->name);
+	for (i = 0; i < n; i++)
+		names_free(names[i]);
+}
+
 /* what relayd will make of the relay via auth file */
 static int
 relay_auth_usable(const struct config *c)
@@ -907,6 +1027,7 @@ int
 config_load_files(struct config *c)
 {
 	struct pki	*p;
+	struct listener	*l;
 	struct dkim	*d;
 	int		 rv = 0;
 
@@ -931,6 +1052,9 @@ config_load_files(struct config *c)
 		} else if (p->cert != NULL && pki_usable(c, p) == -1)
 			rv = -1;
 	}
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (l->npkis > 1)
+			listener_names_check(c, l);
 	/* DKIM keys: checked (type, size) by the signer, which uses them */
 	TAILQ_FOREACH(d, &c->dkims, entry)
 		if (readfile(d->key_file, d->key_at, "dkim key", &d->key,
