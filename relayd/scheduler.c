@@ -1208,11 +1208,14 @@ sched_result(struct rjob *j, size_t i, enum event_kind kind, int code,
 	r->kind = kind;
 	r->code = code;
 	strlcpy(r->ext, ext ? ext : "", sizeof(r->ext));
-	/* a deferral says so in its code too: a 554 5.7.1 greeting or a
-	 * 535 5.7.8 to AUTH from the last address defers as 4.7.1, 4.7.8
-	 * (Postfix), the reply as it came in desc */
+	/* the outcome says its class in its code too, as the DSN's Status
+	 * does (dsn_status): a 554 5.7.1 greeting or a 535 5.7.8 to AUTH
+	 * from the last address defers as 4.7.1, 4.7.8 (Postfix), a 550
+	 * 4.2.2 to RCPT bounces as 5.2.2; the reply as it came in desc */
 	if (kind == EV_SOFT_BOUNCE || kind == EV_DISPATCH_SOFT_BOUNCE)
 		enhanced_set_class(r->ext, '4');
+	else if (kind == EV_BOUNCE)
+		enhanced_set_class(r->ext, '5');
 	sanitize_text(r->desc, sizeof(r->desc), desc ? desc : "",
 	    SIZE_MAX, SAN_FIELD);
 	strlcpy(r->stage, stage ? stage : "", sizeof(r->stage));
