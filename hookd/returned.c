@@ -205,13 +205,6 @@ classify_one(struct envelope *env, size_t idx)
 	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
 	    bi.format, bi.ev.recipient, bi.ev.bounce_type,
 	    verp_status_name(bi.verp));
-	/*
-	 * What the report does not say, the message's registration did; a
-	 * return path whose MAC does not verify names no message (no queue
-	 * id): its event has only what the report itself says.
-	 */
-	if (bi.verp == VERP_SIGNED)
-		(void)facts_fill(&bi.ev);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	strlcpy(w->msgid, env->id, sizeof(w->msgid));
@@ -242,6 +235,15 @@ classify_one(struct envelope *env, size_t idx)
 			    ev->recipient, ev->bounce_type,
 			    verp_status_name(bi.verp));
 		}
+		/*
+		 * What the report does not say, the message's registration
+		 * did, each recipient as it was submitted ("jim"@d, which
+		 * the report names jim@d); a return path whose MAC does not
+		 * verify names no message (no queue id): its events have
+		 * only what the report itself says.
+		 */
+		if (bi.verp == VERP_SIGNED)
+			(void)facts_fill(ev);
 		mh_event_id_hash(ev->id, key, n);
 		w->pending++;
 		if (events_submit(ev, returned_durable, w) == -1) {
