@@ -53,7 +53,6 @@
 #include "hookd.h"
 
 #define DEAD_FILE_MAX	(4 * 1024 * 1024)
-#define DEAD_LIST_MAX	1000		/* entries "show dead" lists */
 
 static char	dead_dir[PATH_MAX];
 
@@ -393,41 +392,59 @@ dead_matches(const json_t *o, const char *id)
 	    (q != NULL && strcmp(q, id) == 0));
 }
 
-/* mhctl show dead */
+/* one dead letter as show dead lists it; NULL if it cannot be read */
+static json_t *
+dead_entry(const char *name)
+{
+	json_t		*o, *rec, *e;
+
+	if ((o = dead_load(name)) == NULL)
+		return (NULL);
+	rec = json_object_get(o, "record");
+	e = json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O}",
+	    "id", json_object_get(o, "id"),
+	    "type", json_object_get(o, "type"),
+	    "time", json_object_get(o, "time"),
+	    "url", json_object_get(o, "url"),
+	    "reason", json_object_get(o, "reason"),
+	    "msgid", json_object_get(rec, "queue_id") ?
+	    json_object_get(rec, "queue_id") : json_null(),
+	    "kind", json_object_get(rec, "kind") ?
+	    json_object_get(rec, "kind") : json_null(),
+	    "recipient", json_object_get(rec, "recipient") ?
+	    json_object_get(rec, "recipient") :
+	    json_object_get(o, "recipients") ?
+	    json_object_get(o, "recipients") : json_null());
+	json_decref(o);
+	return (e);
+}
+
+/*
+ * mhctl show dead: the letters in name order, as many as fit in
+ * CTL_LIST_BYTES of the reply; "dead_unlisted" counts the others (and
+ * one that cannot be read), "total" all of them.
+ */
 json_t *
 dead_list(void)
 {
 	char		**v;
-	size_t		 n, i;
-	json_t		*a, *o, *rec;
+	size_t		 n, i, bytes = 0, unlisted = 0;
+	json_t		*a, *reply;
 
 	v = dead_names(&n);
 	if ((a = json_array()) == NULL) {
 		dir_names_free(v, n);
 		return (NULL);
 	}
-	for (i = 0; i < n && json_array_size(a) < DEAD_LIST_MAX; i++) {
-		if ((o = dead_load(v[i])) == NULL)
-			continue;
-		rec = json_object_get(o, "record");
-		json_array_append_new(a, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,"
-		    "s:O,s:O}", "id", json_object_get(o, "id"),
-		    "type", json_object_get(o, "type"),
-		    "time", json_object_get(o, "time"),
-		    "url", json_object_get(o, "url"),
-		    "reason", json_object_get(o, "reason"),
-		    "msgid", json_object_get(rec, "queue_id") ?
-		    json_object_get(rec, "queue_id") : json_null(),
-		    "kind", json_object_get(rec, "kind") ?
-		    json_object_get(rec, "kind") : json_null(),
-		    "recipient", json_object_get(rec, "recipient") ?
-		    json_object_get(rec, "recipient") :
-		    json_object_get(o, "recipients") ?
-		    json_object_get(o, "recipients") : json_null()));
-		json_decref(o);
-	}
+	for (i = 0; i < n; i++)
+		ctl_list_append(a, ctl_list_full(bytes) ? NULL :
+		    dead_entry(v[i]), &bytes, &unlisted);
 	dir_names_free(v, n);
-	return (json_pack("{s:o,s:I}", "dead", a, "total", (json_int_t)n));
+	reply = json_pack("{s:o,s:I}", "dead", a, "total", (json_int_t)n);
+	if (reply != NULL && unlisted > 0)
+		json_object_set_new(reply, "dead_unlisted",
+		    json_integer((json_int_t)unlisted));
+	return (reply);
 }
 
 /*

@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "child.h"
 #include "ctlcmd.h"
 #include "log.h"
 #include "mailhook.h"
@@ -101,20 +102,46 @@ word(const json_t *argv, size_t i)
 	return (s != NULL ? s : "");
 }
 
+/*
+ * One list of show hooks under key in reply: as many of all's entries
+ * as fit in CTL_LIST_BYTES of JSON (the endpoints' and the routes' lists
+ * both fit in one reply), the number of the others in key_unlisted.
+ */
+static void
+hooks_list_set(json_t *reply, const char *key, json_t *all)
+{
+	json_t		*a = json_array(), *o;
+	char		 more[64];
+	size_t		 i, bytes = 0, unlisted = 0;
+
+	json_array_foreach(all, i, o)
+		ctl_list_append(a, ctl_list_full(bytes) ? NULL :
+		    json_incref(o), &bytes, &unlisted);
+	json_decref(all);
+	json_object_set_new(reply, key, a);
+	snprintf(more, sizeof(more), "%s_unlisted", key);
+	if (unlisted > 0)
+		json_object_set_new(reply, more,
+		    json_integer((json_int_t)unlisted));
+}
+
 static json_t *
 show_hooks(void)
 {
-	json_t		*a, *ep, *r;
+	json_t		*a, *ep, *r, *reply;
 	size_t		 i;
 
-	if ((a = events_stats()) == NULL)
+	if ((a = events_stats()) == NULL || (reply = json_object()) == NULL) {
+		json_decref(a);
 		return (NULL);
+	}
 	json_array_foreach(a, i, ep)
 		if ((r = replay_status(json_string_value(json_object_get(ep,
 		    "id")))) != NULL)
 			json_object_set_new(ep, "replay", r);
-	return (json_pack("{s:o,s:o}", "endpoints", a, "routes",
-	    inbound_routes()));
+	hooks_list_set(reply, "endpoints", a);
+	hooks_list_set(reply, "routes", inbound_routes());
+	return (reply);
 }
 
 struct skip {

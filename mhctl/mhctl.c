@@ -442,17 +442,19 @@ print_allowance(const json_t *m)
 	    buf);
 }
 
-/* the line that says how many messages of a queue are not listed */
+/*
+ * The line that says how many entries of a list are not listed: key
+ * ("outbound_unlisted") their number, noun ("outbound message") what
+ * they are.
+ */
 static long long
-print_unlisted(const json_t *reply, const char *queue)
+print_unlisted(const json_t *reply, const char *key, const char *noun)
 {
-	char		 key[32];
 	long long	 n;
 
-	snprintf(key, sizeof(key), "%s_unlisted", queue);
 	if ((n = json_integer_value(json_object_get(reply, key))) > 0)
-		printf("-- and %lld %s message%s not listed (more than one "
-		    "reply carries)\n", n, queue, n == 1 ? "" : "s");
+		printf("-- and %lld %s%s not listed (more than one reply "
+		    "carries)\n", n, noun, n == 1 ? "" : "s");
 	return (n > 0 ? n : 0);
 }
 
@@ -475,8 +477,9 @@ print_queue(const json_t *reply)
 		return (show_reply(reply, 0));
 	err = json_string_value(json_object_get(reply, "error"));
 	if (json_array_size(q) == 0) {
-		if (print_unlisted(reply, "outbound") +
-		    print_unlisted(reply, "inbound") == 0 && err == NULL)
+		if (print_unlisted(reply, "outbound_unlisted",
+		    "outbound message") + print_unlisted(reply,
+		    "inbound_unlisted", "inbound message") == 0 && err == NULL)
 			printf("Mail queue is empty\n");
 		goto done;
 	}
@@ -509,8 +512,8 @@ print_queue(const json_t *reply)
 	human_size(size, sizeof(size), total);
 	printf("-- %zu message%s, %s in total\n", json_array_size(q),
 	    json_array_size(q) == 1 ? "" : "s", size);
-	print_unlisted(reply, "outbound");
-	print_unlisted(reply, "inbound");
+	print_unlisted(reply, "outbound_unlisted", "outbound message");
+	print_unlisted(reply, "inbound_unlisted", "inbound message");
 done:
 	fflush(stdout);
 	/* a queue that could not be listed: not "empty" */
@@ -561,7 +564,8 @@ str(const json_t *o, const char *key)
 
 /*
  * show hooks: a line per event endpoint (id, backlog, oldest, last
- * status, next attempt, URL) and its last error, then the routes' URLs.
+ * status, next attempt, URL) and its last error, then the routes' URLs;
+ * after each list, how many it could not hold.
  */
 static int
 print_hooks(const json_t *reply)
@@ -593,6 +597,7 @@ print_hooks(const json_t *reply)
 			    json_integer_value(json_object_get(rp, "since")),
 			    json_integer_value(json_object_get(rp, "queued")));
 	}
+	print_unlisted(reply, "endpoints_unlisted", "endpoint");
 	printf("\n%-24s %-6s %7s %6s %6s  %s\n", "ROUTE", "MODE", "BACKLOG",
 	    "OLDEST", "NEXT", "URL");
 	json_array_foreach(json_object_get(reply, "routes"), i, e) {
@@ -605,11 +610,12 @@ print_hooks(const json_t *reply)
 		if (json_string_length(json_object_get(e, "last_error")) > 0)
 			printf("%24s (%s)\n", "", str(e, "last_error"));
 	}
+	print_unlisted(reply, "routes_unlisted", "route");
 	fflush(stdout);
 	return (0);
 }
 
-/* show dead: a line per dead letter */
+/* show dead: a line per dead letter, the total, how many not listed */
 static int
 print_dead(const json_t *reply)
 {
@@ -628,6 +634,7 @@ print_dead(const json_t *reply)
 	printf("-- %lld dead letter%s\n", json_integer_value(json_object_get(
 	    reply, "total")), json_integer_value(json_object_get(reply,
 	    "total")) == 1 ? "" : "s");
+	print_unlisted(reply, "dead_unlisted", "dead letter");
 	fflush(stdout);
 	return (0);
 }
