@@ -237,27 +237,34 @@ child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
 }
 
 /*
- * A list of show queue: o (a reference taken) joins list while the list
- * stays within CTL_LIST_BYTES of JSON, *bytes so far; once one does not
- * fit, it and every one after are counted in *unlisted (ctl_list_full),
- * and so is an o of NULL (an entry JSON cannot hold) alone.
+ * A list of a control reply: o (a reference taken) joins list while the
+ * list stays within max bytes of JSON, *bytes so far; once one does not
+ * fit, it and every one after are counted in *unlisted (*bytes is then
+ * over max), and so is an o of NULL (an entry JSON cannot hold) alone.
  */
 void
-ctl_list_append(json_t *list, json_t *o, size_t *bytes, size_t *unlisted)
+ctl_list_add(json_t *list, json_t *o, size_t *bytes, size_t max,
+    size_t *unlisted)
 {
 	size_t	 n;
 
-	if (o != NULL && !ctl_list_full(*bytes) &&
-	    (n = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) <=
-	    CTL_LIST_BYTES - *bytes) {
+	if (o != NULL && *bytes <= max &&
+	    (n = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1) <= max - *bytes) {
 		*bytes += n;
 		json_array_append_new(list, o);
 		return;
 	}
 	if (o != NULL)
-		*bytes = CTL_LIST_BYTES + 1;
+		*bytes = max + 1;
 	json_decref(o);
 	(*unlisted)++;
+}
+
+/* the same for a list of CTL_LIST_BYTES (show queue, ctl_list_full) */
+void
+ctl_list_append(json_t *list, json_t *o, size_t *bytes, size_t *unlisted)
+{
+	ctl_list_add(list, o, bytes, CTL_LIST_BYTES, unlisted);
 }
 
 /* the list is full: the rest need no JSON, only counting */

@@ -76,6 +76,8 @@ void	child_control_fd(int fd);
  */
 #define CTL_LIST_BYTES	(MH_IMSG_MAXSIZE / 2 - 64 * 1024)
 int	ctl_list_full(size_t);
+void	ctl_list_add(json_t *list, json_t *o, size_t *bytes, size_t max,
+	    size_t *unlisted);
 void	ctl_list_append(json_t *list, json_t *o, size_t *bytes,
 	    size_t *unlisted);
 /*

@@ -77,6 +77,9 @@ static const struct mfamily families[M_MAX] = {
 	{ "mailhook_events_dead", MT_COUNTER, 1, { "endpoint" },
 	    "Events given up for one endpoint (lifetime over, or mhctl "
 	    "hooks skip) and kept in the dead letters." },
+	{ "mailhook_metrics_dropped", MT_GAUGE, 1, { "process" },
+	    "Samples of a process left out of this scrape: all of them "
+	    "would not fit in one message between processes (1 MB)." },
 };
 
 /* upper bounds of the histogram buckets, seconds (+Inf is the count) */

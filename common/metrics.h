@@ -35,6 +35,7 @@ enum metric_id {
 	M_EVENTS_QUEUE,		/* gauge {endpoint} */
 	M_EVENTS_QUEUE_OLDEST,	/* gauge {endpoint} */
 	M_EVENTS_DEAD,		/* counter {endpoint} */
+	M_METRICS_DROPPED,	/* gauge {process} (the parent's) */
 	M_MAX
 };
 

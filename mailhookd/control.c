@@ -24,8 +24,10 @@
 
 #include <event2/event.h>
 
+#include "child.h"
 #include "ctlcmd.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "mailhookd.h"
 #include "redis_link.h"
@@ -39,6 +41,8 @@
 #define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
 #define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
 #define CTL_IDLE_SECS	60	/* a connection with nothing asked */
+/* show metrics: every process's samples in one message, with room */
+#define CTL_METRICS_BYTES (MH_IMSG_MAXSIZE - 64 * 1024)
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -297,6 +301,63 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
 }
 
 /*
+ * The samples of every process ({"smtpd": [...], ...}) as one message
+ * carries them: when all would take more than CTL_METRICS_BYTES of
+ * JSON, the room is shared out, the smallest list first (what it leaves
+ * of its share goes to the others), and a list over its share keeps
+ * what fits and ends with a mailhook_metrics_dropped sample that counts
+ * the others, with a log line.
+ */
+static void
+ctl_metrics_bound(json_t *procs)
+{
+	char		 name[PROC_MAX][32];
+	size_t		 size[PROC_MAX], room = CTL_METRICS_BYTES, total = 0;
+	size_t		 n = 0, i, k, share, used, dropped, len;
+	const char	*proc;
+	json_t		*samples, *cut, *sm;
+
+	json_object_foreach(procs, proc, samples) {
+		if (n == PROC_MAX)
+			break;
+		len = json_dumpb(samples, NULL, 0, JSON_COMPACT) +
+		    strlen(proc) + 4;
+		total += len;
+		/* in order of size */
+		for (i = n++; i > 0 && size[i - 1] > len; i--) {
+			size[i] = size[i - 1];
+			memcpy(name[i], name[i - 1], sizeof(name[i]));
+		}
+		size[i] = len;
+		strlcpy(name[i], proc, sizeof(name[i]));
+	}
+	if (total <= room)
+		return;
+	for (i = 0; i < n; i++) {
+		share = room / (n - i);
+		if (size[i] <= share) {
+			room -= size[i];
+			continue;
+		}
+		/* its key, and the sample that counts the others */
+		used = strlen(name[i]) + 4 + 128;
+		dropped = 0;
+		cut = json_array();
+		samples = json_object_get(procs, name[i]);
+		json_array_foreach(samples, k, sm)
+			ctl_list_add(cut, used > share ? NULL :
+			    json_incref(sm), &used, share, &dropped);
+		log_warnx("control: show metrics: %s's samples take %zu bytes, "
+		    "more than one message carries with the others': %zu "
+		    "left out", name[i], size[i], dropped);
+		metrics_sample(cut, M_METRICS_DROPPED, name[i], NULL,
+		    (double)dropped);
+		room -= share;
+		json_object_set_new(procs, name[i], cut);
+	}
+}
+
+/*
  * "show metrics" (mhctl's or webd's scrape): every process's samples, or
  * null for one that has not answered by the deadline (the scrape must
  * not hang on a busy process; mailhook_process_up says who was missing).
@@ -315,6 +376,7 @@ ctl_metrics_done(struct ctl_client *c)
 	c->waiting = 0;
 	event_free(c->deadline);
 	c->deadline = NULL;
+	ctl_metrics_bound(c->collected);
 	reply = json_pack("{s:o}", "metrics", c->collected);
 	c->collected = NULL;
 	ctl_send(c, reply);
