@@ -130,6 +130,14 @@ table_init(struct mtable *t, size_t max)
 	return (0);
 }
 
+/* a label value as a series keeps it: cut to METRICS_LABEL_MAX, clean */
+static void
+label_set(char dst[METRICS_LABEL_MAX], const char *v)
+{
+	sanitize_text(dst, METRICS_LABEL_MAX, v != NULL ? v : "", SIZE_MAX,
+	    SAN_LOG);
+}
+
 /* the series of (family, labels), made if new; NULL when memory is short */
 static struct mseries *
 table_get(struct mtable *t, enum metric_id fam, const char *l1,
@@ -141,8 +149,8 @@ table_get(struct mtable *t, enum metric_id fam, const char *l1,
 
 	if (t->s == NULL && table_init(t, METRICS_SERIES_MAX) == -1)
 		return (NULL);
-	sanitize_text(a, sizeof(a), l1 != NULL ? l1 : "", SIZE_MAX, SAN_LOG);
-	sanitize_text(b, sizeof(b), l2 != NULL ? l2 : "", SIZE_MAX, SAN_LOG);
+	label_set(a, l1);
+	label_set(b, l2);
 	if (families[fam].nlabels < 2)
 		b[0] = '\0';
 	for (;;) {
@@ -274,10 +282,15 @@ metrics_sample(json_t *samples, enum metric_id fam, const char *l1,
     const char *l2, double v)
 {
 	json_t	*l = json_array();
+	char	 lab[METRICS_LABEL_MAX];
 
-	json_array_append_new(l, json_string(l1));
-	if (families[fam].nlabels > 1)
-		json_array_append_new(l, json_string(l2));
+	/* as the table's series are: a URL may be longer than a label */
+	label_set(lab, l1);
+	json_array_append_new(l, json_string(lab));
+	if (families[fam].nlabels > 1) {
+		label_set(lab, l2);
+		json_array_append_new(l, json_string(lab));
+	}
 	json_array_append_new(samples, json_pack("[s,o,f]",
 	    families[fam].name, l, v));
 }
