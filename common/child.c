@@ -220,19 +220,36 @@ child_peer(struct mh_imsg *imsg)
 
 /*
  * "show metrics": every series this process counted (common/metrics.c),
- * then the gauges its control hook adds (an array, or NULL if none)
+ * then the gauges its control hook adds (an array, or NULL if none), as
+ * many as fit in CTL_METRICS_BYTES; a mailhook_metrics_dropped sample
+ * counts the others (and a log line when their number changes).
  */
 static json_t *
 child_metrics(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	json_t	*samples = json_array(), *more = NULL;
+	static size_t	 said;
+	json_t		*all = json_array(), *samples = json_array();
+	json_t		*more = NULL, *sm;
+	size_t		 i, bytes = 0, dropped = 0;
 
-	metrics_dump(samples);
+	metrics_dump(all);
 	if (ops->control != NULL &&
 	    (more = ops->control(cmd, argv, root)) != NULL &&
 	    json_is_array(more))
-		json_array_extend(samples, more);
+		json_array_extend(all, more);
 	json_decref(more);
+	json_array_foreach(all, i, sm)
+		ctl_list_add(samples, bytes > CTL_METRICS_BYTES ? NULL :
+		    json_incref(sm), &bytes, CTL_METRICS_BYTES, &dropped);
+	json_decref(all);
+	/* logged when the number changes, not at every scrape */
+	if (dropped > 0 && dropped != said)
+		log_warnx("metrics: %zu samples left out, more than one "
+		    "reply carries", dropped);
+	said = dropped;
+	if (dropped > 0)
+		metrics_sample(samples, M_METRICS_DROPPED,
+		    proc_name(proc_self), NULL, (double)dropped);
 	return (json_pack("{s:o}", "metrics", samples));
 }
 

@@ -75,6 +75,11 @@ void	child_control_fd(int fd);
  * message between processes (MH_IMSG_MAXSIZE)
  */
 #define CTL_LIST_BYTES	(MH_IMSG_MAXSIZE / 2 - 64 * 1024)
+/*
+ * show metrics: the samples of one process, and of all of them in the
+ * parent's merge, take at most this much JSON (one message, with room)
+ */
+#define CTL_METRICS_BYTES (MH_IMSG_MAXSIZE - 64 * 1024)
 int	ctl_list_full(size_t);
 void	ctl_list_add(json_t *list, json_t *o, size_t *bytes, size_t max,
 	    size_t *unlisted);

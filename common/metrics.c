@@ -295,6 +295,18 @@ metrics_sample(json_t *samples, enum metric_id fam, const char *l1,
 	    families[fam].name, l, v));
 }
 
+double
+metrics_sample_value(const json_t *sample, enum metric_id fam)
+{
+	const char	*name = json_string_value(json_array_get(sample, 0));
+
+	if (name == NULL || fam >= M_MAX || strcmp(name,
+	    families[fam].name) != 0 ||
+	    !json_is_number(json_array_get(sample, 2)))
+		return (-1);
+	return (json_number_value(json_array_get(sample, 2)));
+}
+
 void
 metrics_queue(json_t *samples, const char *queue, size_t n, time_t oldest)
 {

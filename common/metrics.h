@@ -60,6 +60,8 @@ void	 metrics_dump(json_t *samples);
 /* a gauge sample, made at the time of asking */
 void	 metrics_sample(json_t *samples, enum metric_id, const char *l1,
 	    const char *l2, double);
+/* the value of a sample of family fam, -1 if it is not one */
+double	 metrics_sample_value(const json_t *sample, enum metric_id fam);
 /* a queue's two gauges: its size, and the age of its oldest (created) */
 void	 metrics_queue(json_t *samples, const char *queue, size_t n,
 	    time_t oldest);

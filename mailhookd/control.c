@@ -41,8 +41,6 @@
 #define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
 #define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
 #define CTL_IDLE_SECS	60	/* a connection with nothing asked */
-/* show metrics: every process's samples in one message, with room */
-#define CTL_METRICS_BYTES (MH_IMSG_MAXSIZE - 64 * 1024)
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -306,16 +304,18 @@ ctl_parent(struct ctl_client *c, const struct ctl_cmd *cmd, const char *arg,
  * JSON, the room is shared out, the smallest list first (what it leaves
  * of its share goes to the others), and a list over its share keeps
  * what fits and ends with a mailhook_metrics_dropped sample that counts
- * the others, with a log line.
+ * the others, with a log line when that number changes.
  */
 static void
 ctl_metrics_bound(json_t *procs)
 {
+	static json_t	*said;		/* process: what the log said */
 	char		 name[PROC_MAX][32];
 	size_t		 size[PROC_MAX], room = CTL_METRICS_BYTES, total = 0;
 	size_t		 n = 0, i, k, share, used, dropped, len;
 	const char	*proc;
 	json_t		*samples, *cut, *sm;
+	double		 v;
 
 	json_object_foreach(procs, proc, samples) {
 		if (n == PROC_MAX)
@@ -331,11 +331,16 @@ ctl_metrics_bound(json_t *procs)
 		size[i] = len;
 		strlcpy(name[i], proc, sizeof(name[i]));
 	}
-	if (total <= room)
+	if (said == NULL && (said = json_object()) == NULL)
+		fatal("control: metrics");
+	if (total <= room) {
+		json_object_clear(said);
 		return;
+	}
 	for (i = 0; i < n; i++) {
 		share = room / (n - i);
 		if (size[i] <= share) {
+			json_object_del(said, name[i]);
 			room -= size[i];
 			continue;
 		}
@@ -344,12 +349,24 @@ ctl_metrics_bound(json_t *procs)
 		dropped = 0;
 		cut = json_array();
 		samples = json_object_get(procs, name[i]);
-		json_array_foreach(samples, k, sm)
+		json_array_foreach(samples, k, sm) {
+			/* what the process left out itself */
+			if ((v = metrics_sample_value(sm,
+			    M_METRICS_DROPPED)) >= 0) {
+				dropped += v < 1e15 ? (size_t)v : 0;
+				continue;
+			}
 			ctl_list_add(cut, used > share ? NULL :
 			    json_incref(sm), &used, share, &dropped);
-		log_warnx("control: show metrics: %s's samples take %zu bytes, "
-		    "more than one message carries with the others': %zu "
-		    "left out", name[i], size[i], dropped);
+		}
+		if (json_integer_value(json_object_get(said, name[i])) !=
+		    (json_int_t)dropped) {
+			log_warnx("control: show metrics: %s's samples take "
+			    "%zu bytes, more than one message carries with the "
+			    "others': %zu left out", name[i], size[i], dropped);
+			json_object_set_new(said, name[i],
+			    json_integer((json_int_t)dropped));
+		}
 		metrics_sample(cut, M_METRICS_DROPPED, name[i], NULL,
 		    (double)dropped);
 		room -= share;
