@@ -4,16 +4,20 @@
  */
 /*
  * hookd: the inbound engine's insides, shared by inbound.c (the messages
- * it holds, posts and retries) and inaccept.c (how a message reaches
- * it).  Nothing else includes this.
+ * it holds, posts and retries), inaccept.c (how a message reaches it)
+ * and inctl.c (what mhctl sees and does of them).  Nothing else includes
+ * this.
  */
 #ifndef MH_HOOKD_INBOUND_INT_H
 #define MH_HOOKD_INBOUND_INT_H
 
 #include <time.h>
 
+struct envelope;
 struct envelope_rcpt;
 struct inmsg;
+struct inmsglist;
+struct inrcpt;
 struct route;
 
 /* inbound.c */
@@ -24,5 +28,12 @@ void	 inbound_enqueue(struct inmsg *);
 void	 inbound_run(struct inmsg *);
 void	 inbound_timer(struct inmsg *, time_t);
 void	 inbound_policy_refused(void);	/* counted in inbound_stats() */
+struct inmsglist *inbound_msgs(void);
+int	 inbound_paused(void);
+struct inmsg *inmsg_find(const char *);	/* NULL: none */
+void	 msg_free(struct inmsg *);
+void	 env_free(struct envelope *);
+void	 rcpt_inrcpt(const struct envelope_rcpt *, struct inrcpt *);
+const char *listing_next(const char **);
 
 #endif /* MH_HOOKD_INBOUND_INT_H */

@@ -1,0 +1,375 @@
+/*
+ * Copyright (c) 2026 The mailhook authors
+ * SPDX-License-Identifier: ISC (see the file LICENSE)
+ */
+/*
+ * The inbound queue as mhctl sees it and acts on it: show queue, show
+ * message, show hooks, schedule and remove.  The messages themselves,
+ * their rounds and POSTs are inbound.c's.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "child.h"
+#include "log.h"
+#include "msghist.h"
+#include "hookd.h"
+#include "inbound_int.h"
+
+/* a recipient's state as show queue says it */
+static const char *
+rcpt_state_name(int state)
+{
+	return (state == RS_DONE ? "delivered" : state == RS_FAILED ?
+	    "failed" : inbound_paused() ? "held" : "pending");
+}
+
+/* the public url of a recipient's route ("" for none) */
+static void
+rcpt_url(uint32_t route, int dest, char *url, size_t len)
+{
+	const struct route	*rt = NULL;
+
+	if (dest == DEST_ROUTE)
+		rt = config_route(hookd_conf, route);
+	config_url_public(rt ? rt->url : "", url, len);
+}
+
+/* a recipient as show queue lists it */
+static json_t *
+rcpt_json(const char *addr, const struct inrcpt *r, const char *lasterr)
+{
+	char	url[MH_URL_MAX];
+
+	rcpt_url(r->route, r->dest, url, sizeof(url));
+	return (json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "address", addr,
+	    "state", rcpt_state_name(r->state), "attempts", r->attempts,
+	    "next_try", (json_int_t)r->next_try, "url", url,
+	    "last_error", lasterr));
+}
+
+/* a message as show queue lists it (its recipients a json array) */
+static json_t *
+msg_json(const char *id, const char *sender, time_t created, size_t size,
+    json_t *rcpts)
+{
+	return (json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", id,
+	    "queue", "inbound", "sender", sender,
+	    "created", (json_int_t)created, "size", (json_int_t)size,
+	    "recipients", rcpts));
+}
+
+static json_t *
+env_json(const struct envelope *env, int full)
+{
+	const struct envelope_rcpt	*r;
+	struct inrcpt			 ir;
+	json_t				*a = json_array(), *o;
+	size_t				 i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		r = &env->rcpts[i];
+		rcpt_inrcpt(r, &ir);
+		json_array_append_new(a, rcpt_json(r->addr, &ir, r->lasterr));
+	}
+	o = msg_json(env->id, env->sender, env->created, env->size, a);
+	if (full && o != NULL) {
+		json_object_set_new(o, "message_id",
+		    json_string(env->message_id));
+		json_object_set_new(o, "subject", json_string(env->subject));
+		json_object_set_new(o, "helo", json_string(env->helo));
+		json_object_set_new(o, "remote_ip",
+		    json_string(env->remote_ip));
+	}
+	return (o);
+}
+
+/*
+ * A message waiting for its round, as memory keeps it (no file read),
+ * with the error of an envelope that cannot be read back (unread: just
+ * now)
+ */
+static json_t *
+inmsg_mem_json(const struct inmsg *m, int unread)
+{
+	const char	*p = m->listing, *sender, *addr;
+	json_t		*a = json_array(), *o;
+	size_t		 i;
+
+	sender = listing_next(&p);
+	for (i = 0; i < m->nrcpt; i++) {
+		addr = listing_next(&p);
+		json_array_append_new(a, rcpt_json(addr, &m->rcpt[i],
+		    listing_next(&p)));
+	}
+	o = msg_json(m->id, sender, m->created, m->size, a);
+	if (o != NULL && (m->unreadable || unread))
+		json_object_set_new(o, "error", json_string(
+		    m->unreadable == INMSG_GIVEN_UP ?
+		    "envelope unreadable, given up" : "envelope unreadable"));
+	return (o);
+}
+
+/*
+ * show queue lists m from memory; show message ID reads the envelope of
+ * a message waiting for its round from the spool, for what only it has
+ */
+static json_t *
+inmsg_json(const struct inmsg *m, int full)
+{
+	struct envelope	*env;
+	char		 path[MH_PATH_MAX + 64];
+	json_t		*o;
+
+	if (m->env != NULL)
+		return (env_json(m->env, full));
+	if (!full)
+		return (inmsg_mem_json(m, 0));
+	/* one its rounds found unreadable: they said why, not each look */
+	spool_env_path(m->id, path, sizeof(path));
+	if ((env = m->unreadable ? spool_env_read(path, m->id) :
+	    spool_load(m->id)) == NULL)
+		return (inmsg_mem_json(m, 1));
+	o = env_json(env, full);
+	env_free(env);
+	if (o != NULL && m->unreadable == INMSG_GIVEN_UP)
+		json_object_set_new(o, "error", json_string("envelope "
+		    "unreadable, given up (readable now: mhctl schedule)"));
+	return (o);
+}
+
+void
+inbound_live(void (*add)(const char *))
+{
+	struct inmsg	*m;
+
+	TAILQ_FOREACH(m, inbound_msgs(), entry)
+		add(m->id);
+}
+
+/* mhctl: the committed inbound message with this id; NULL: none */
+json_t *
+inbound_queue(const char *id)
+{
+	struct inmsg	*m;
+
+	if ((m = inmsg_find(id)) == NULL || !m->committed)
+		return (NULL);
+	return (inmsg_json(m, 1));
+}
+
+/*
+ * mhctl schedule ID|all: the recipients still to post of a queued message
+ * (or of each) are due now, those of one given up on its unreadable
+ * envelope too (read again: the admin may have put it right); one past
+ * its lifetime has this one more POST, then expires as it would.
+ */
+int
+inbound_retry(const char *id)
+{
+	struct inmsg	*m;
+	int		 all = strcmp(id, "all") == 0, found = 0;
+
+	TAILQ_FOREACH(m, inbound_msgs(), entry) {
+		if (!m->committed || m->sync || (!all && strcmp(m->id, id)))
+			continue;
+		found = 1;
+		if (m->unreadable == INMSG_GIVEN_UP) {
+			log_info("msgid=%s result=scheduled by=mhctl: its "
+			    "envelope is read again", m->id);
+			m->unreadable = INMSG_UNREADABLE;
+		}
+		m->forced = 1;
+		/* a round under way: the next one, after its backoff */
+		if (m->inflight == 0 && !inbound_paused())
+			inbound_timer(m, 0);
+	}
+	return (found || all ? 0 : -1);
+}
+
+/*
+ * The envelope of m while out of memory, as much of it as memory keeps
+ * (env_unload): its id, sender, and each recipient's address, state,
+ * attempts and last error.  NULL: no memory.
+ */
+static struct envelope *
+env_from_listing(const struct inmsg *m)
+{
+	struct envelope		*env;
+	struct envelope_rcpt	*r;
+	const char		*p = m->listing;
+	size_t			 i;
+
+	if ((env = calloc(1, sizeof(*env))) == NULL ||
+	    (env->rcpts = calloc(m->nrcpt, sizeof(*r))) == NULL) {
+		free(env);
+		return (NULL);
+	}
+	strlcpy(env->id, m->id, sizeof(env->id));
+	env->created = m->created;
+	env->size = m->size;
+	env->nrcpt = m->nrcpt;
+	strlcpy(env->sender, listing_next(&p), sizeof(env->sender));
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &env->rcpts[i];
+		strlcpy(r->addr, listing_next(&p), sizeof(r->addr));
+		strlcpy(r->lasterr, listing_next(&p), sizeof(r->lasterr));
+		r->dest = m->rcpt[i].dest;
+		r->route = m->rcpt[i].route;
+		r->state = m->rcpt[i].state;
+		r->attempts = m->rcpt[i].attempts;
+		r->next_try = m->rcpt[i].next_try;
+	}
+	return (env);
+}
+
+/* something of m is under way: a POST, its fallback, returned mail */
+static int
+inmsg_busy(const struct inmsg *m)
+{
+	size_t	i;
+
+	if (m->inflight > 0 || m->parsing)
+		return (1);
+	for (i = 0; m->env != NULL && i < m->nrcpt; i++)
+		if ((m->fallback != NULL && m->fallback[i]) ||
+		    (m->env->rcpts[i].dest == DEST_BOUNCE &&
+		    m->env->rcpts[i].state == RS_PENDING))
+			return (1);
+	return (0);
+}
+
+/*
+ * mhctl remove ID: a queued message leaves the queue unposted, its files
+ * with it, one given up on its unreadable envelope too; its history says
+ * removed.  Not while anything of it is under way (inmsg_busy): -2.
+ */
+int
+inbound_remove(const char *id)
+{
+	struct inmsg	*m;
+	struct envelope	*env;
+	size_t		 i, n = 0;
+
+	if ((m = inmsg_find(id)) == NULL || !m->committed || m->sync)
+		return (-1);
+	if (inmsg_busy(m))
+		return (-2);
+	if ((env = m->env) == NULL && (env = env_from_listing(m)) == NULL)
+		fatal("remove");
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == RS_PENDING) {
+			env->rcpts[i].state = RS_FAILED;
+			n++;
+		}
+	log_info("msgid=%s result=removed by=mhctl rcpts=%zu", m->id, n);
+	msghist_done(env, 1);
+	if (env != m->env)
+		env_free(env);
+	spool_remove(m->id);
+	msg_free(m);
+	return (0);
+}
+
+/*
+ * mhctl show queue: the committed messages of the inbound (mode queue)
+ * spool, as many as fit in CTL_LIST_BYTES of the reply (the parent
+ * passes it on with relayd's in one message between processes, of at
+ * most MH_IMSG_MAXSIZE); *unlisted counts the others.
+ */
+json_t *
+inbound_queue_list(size_t *unlisted)
+{
+	struct inmsg	*m;
+	json_t		*a;
+	size_t		 bytes = 0;
+
+	*unlisted = 0;
+	a = json_array();
+	TAILQ_FOREACH(m, inbound_msgs(), entry)
+		if (m->committed)
+			ctl_list_append(a, ctl_list_full(bytes) ? NULL :
+			    inmsg_json(m, 0), &bytes, unlisted);
+	return (a);
+}
+
+/* recipient i of m as the scheduler keeps it, envelope or not */
+static void
+inrcpt_get(const struct inmsg *m, size_t i, struct inrcpt *ir)
+{
+	if (m->env == NULL)
+		*ir = m->rcpt[i];
+	else
+		rcpt_inrcpt(&m->env->rcpts[i], ir);
+}
+
+/* the last error of recipient i of m, envelope or not */
+static void
+lasterr_get(const struct inmsg *m, size_t i, char *buf, size_t len)
+{
+	const char	*p = m->listing;
+	size_t		 k;
+
+	if (m->env != NULL) {
+		strlcpy(buf, m->env->rcpts[i].lasterr, len);
+		return;
+	}
+	/* the sender, then an address and a last error each */
+	for (k = 0; k < 2 + 2 * i; k++)
+		listing_next(&p);
+	strlcpy(buf, p, len);
+}
+
+/* show hooks: each route's URL with what waits for it */
+json_t *
+inbound_routes(void)
+{
+	const struct route		*rt;
+	const struct inmsg		*m, *om;
+	struct inrcpt			 r;
+	char				 url[MH_URL_MAX], lasterr[160];
+	json_t				*a;
+	time_t				 oldest, next;
+	size_t				 i, oi, backlog;
+
+	if ((a = json_array()) == NULL || hookd_conf == NULL)
+		return (a);
+	TAILQ_FOREACH(rt, &hookd_conf->routes, entry) {
+		backlog = oi = 0;
+		oldest = next = 0;
+		om = NULL;
+		TAILQ_FOREACH(m, inbound_msgs(), entry)
+			for (i = 0; i < m->nrcpt; i++) {
+				inrcpt_get(m, i, &r);
+				if (!m->committed || r.dest != DEST_ROUTE ||
+				    r.route != rt->id ||
+				    r.state != RS_PENDING)
+					continue;
+				backlog++;
+				if (oldest == 0 || m->created < oldest) {
+					oldest = m->created;
+					om = m;
+					oi = i;
+				}
+				if (next == 0 || r.next_try < next)
+					next = r.next_try;
+			}
+		lasterr[0] = '\0';
+		if (om != NULL)
+			lasterr_get(om, oi, lasterr, sizeof(lasterr));
+		config_url_public(rt->url, url, sizeof(url));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,"
+		    "s:I}", "route", rt->pattern[0] ? rt->pattern : "*",
+		    "url", url, "mode", rt->mode == MODE_QUEUE ? "queue" :
+		    "sync", "backlog", (json_int_t)backlog,
+		    "oldest", (json_int_t)oldest, "last_error", lasterr,
+		    "next_attempt", (json_int_t)next));
+	}
+	return (a);
+}
