@@ -419,7 +419,8 @@ sender_ok(struct rmsg *m, time_t now)
 	struct rdom			*d;
 	int				 rate, per;
 
-	if (m->counted || m->env.sender[0] == '\0')
+	if (m->counted || m->env.sender[0] == '\0' ||
+	    TAILQ_EMPTY(&relay_conf->sender_limits))
 		return (1);
 	/* as the configuration names it: A-labels, lowercased */
 	sd = rcpt_domain(m->env.sender);
