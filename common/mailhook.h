@@ -408,6 +408,7 @@ struct api_idem {
 /* NUL within size, printable, no CR/LF */
 int	 msg_str_ok(const char *, size_t);
 int	 fallback_req_ok(const struct fallback_req *);	/* every field */
+int	 tlsrpt_post_ok(const struct tlsrpt_post *);	/* its URL */
 struct stat;
 /* a regular file, not too big */
 int	 fallback_fd_ok(int, struct stat *);

@@ -378,6 +378,20 @@ fallback_req_ok(const struct fallback_req *req)
 	    req->to[0] != '\0');
 }
 
+/*
+ * The rua of a TLS-RPT report for hookd to POST (RFC 8460 3): an https:
+ * URL config_check_url takes, without a control character.  It comes
+ * from a DNS record, anyone's: relayd hands hookd no other, and hookd
+ * takes no other.
+ */
+int
+tlsrpt_post_ok(const struct tlsrpt_post *tp)
+{
+	return (msg_str_ok(tp->url, sizeof(tp->url)) &&
+	    strncmp(tp->url, "https://", 8) == 0 &&
+	    config_check_url(tp->url) == NULL);
+}
+
 /* the message of a fallback request: 0, or -1 (errno set) */
 int
 fallback_fd_ok(int fd, struct stat *st)

@@ -49,9 +49,8 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
 	if (len <= sizeof(tp) || len - sizeof(tp) > TLSRPT_BODY_MAX)
 		fatalx("malformed TLSRPT_POST from %s", p->name);
 	memcpy(&tp, imsg->data, sizeof(tp));
-	if (!msg_str_ok(tp.url, sizeof(tp.url)) ||
-	    strncmp(tp.url, "https://", 8) != 0 ||
-	    (tp.allow_private != 0 && tp.allow_private != 1))
+	if (!tlsrpt_post_ok(&tp) || (tp.allow_private != 0 &&
+	    tp.allow_private != 1))
 		fatalx("malformed TLSRPT_POST from %s", p->name);
 	config_url_public(tp.url, pub, sizeof(pub));
 	if ((u = strdup(pub)) == NULL)

@@ -331,16 +331,26 @@ rpt_gzip(const char *text, size_t len, size_t *zlen)
 	return (out);
 }
 
-/* to hookd, which POSTs it (hookd/tlsrpt_post.c) */
+/*
+ * To hookd, which POSTs it (hookd/tlsrpt_post.c).  The rua is the
+ * domain's to write: one hookd would refuse (a control character, white
+ * space, no host) is skipped here, as a mailto: one that is no address
+ * is (tlsrpt_mail), or hookd would end on it.
+ */
 static void
-rpt_post(const char *url, const u_char *gz, size_t zlen)
+rpt_post(const char *domain, const char *url, const u_char *gz, size_t zlen)
 {
 	struct tlsrpt_post	 tp;
 	struct mproc		*p = proc_peer[PROC_HOOKD];
 
 	memset(&tp, 0, sizeof(tp));
-	if (p == NULL || p->closed || zlen > TLSRPT_BODY_MAX ||
-	    strlcpy(tp.url, url, sizeof(tp.url)) >= sizeof(tp.url)) {
+	if (strlcpy(tp.url, url, sizeof(tp.url)) >= sizeof(tp.url) ||
+	    !tlsrpt_post_ok(&tp)) {
+		log_warnx("tls-rpt: %s: rua %.64s is not a URL: skipped",
+		    domain, url);
+		return;
+	}
+	if (p == NULL || p->closed || zlen > TLSRPT_BODY_MAX) {
 		log_warnx("tls-rpt: the report for %s cannot be handed to "
 		    "hookd", url);
 		return;
@@ -433,7 +443,7 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 		if (gz == NULL && (gz = rpt_report(r, id, &zlen)) == NULL)
 			break;
 		if (strncmp(rua[j], "https://", 8) == 0)
-			rpt_post(rua[j], gz, zlen);
+			rpt_post(r->domain, rua[j], gz, zlen);
 		else if (strncmp(rua[j], "mailto:", 7) == 0)
 			(void)tlsrpt_mail(rua[j] + 7, r->domain, id, r->start,
 			    r->end, gz, zlen);
