@@ -391,6 +391,9 @@ ctl_metrics_done(struct ctl_client *c)
 			json_object_set_new(c->collected, proc_name(p),
 			    json_null());
 	c->waiting = 0;
+	c->id = ++ctl_ids;	/* a late answer finds no one (a next
+				   command's answer it is not) */
+	memset(c->asked, 0, sizeof(c->asked));
 	event_free(c->deadline);
 	c->deadline = NULL;
 	ctl_metrics_bound(c->collected);
@@ -417,13 +420,14 @@ ctl_answer_deadline(evutil_socket_t fd, short ev, void *arg)
 	char			 who[128] = "", err[256];
 	int			 p;
 
+	/* those asked that have not answered */
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++)
-		if (c->asked[p] && json_object_get(c->collected,
-		    proc_name(p)) == NULL) {
+		if (c->asked[p]) {
 			if (who[0] != '\0')
 				strlcat(who, " and ", sizeof(who));
 			strlcat(who, proc_name(p), sizeof(who));
 		}
+	memset(c->asked, 0, sizeof(c->asked));
 	log_warnx("control: %s has not answered a command of uid %u in %d s",
 	    who, (unsigned)c->uid, CTL_ANSWER_SECS);
 	c->waiting = 0;
@@ -886,13 +890,29 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	json_t			*reply, *one;
 
 	reply = msg_get_json(proc_peer[proc], imsg);
-	if ((c = ctl_find(imsg->hdr.peerid)) == NULL || c->waiting == 0 ||
-	    (imsg->fd != -1 && c->fd != -1)) {
+	/* after the deadline (a new id) or its client gone: dropped */
+	if ((c = ctl_find(imsg->hdr.peerid)) == NULL) {
+		log_info("control: a late answer of %s dropped",
+		    proc_name(proc));
 		if (imsg->fd != -1)
 			close(imsg->fd);
 		json_decref(reply);
 		return;
 	}
+	/*
+	 * Only a process asked (a command forwarded, its deadline running)
+	 * and once: a reply for a client that asked it nothing, or a second
+	 * one, is a peer's fault, as any unexpected message is.
+	 */
+	if (c->deadline == NULL || c->waiting == 0 || !c->asked[proc])
+		fatalx("CTL_REPLY from %s: to no command it was asked",
+		    proc_name(proc));
+	if (imsg->fd != -1 && c->fd != -1) {
+		close(imsg->fd);
+		json_decref(reply);
+		return;
+	}
+	c->asked[proc] = 0;
 	if (imsg->fd != -1)
 		c->fd = imsg->fd;	/* closed by ctl_free() if not sent */
 	if (c->metrics) {
