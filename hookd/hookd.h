@@ -64,8 +64,8 @@ struct inmsg {
 	struct event		*timer;		/* next attempt */
 	struct mime_doc		*doc;		/* parsed for this round */
 	int			 parsing;	/* in the MIME thread */
-	char			*fallback;	/* nrcpt, or NULL: 1 while the
-						   parent writes its maildir */
+	char			*fallback;	/* nrcpt, or NULL: who has it,
+						   till it answers (FB_*) */
 	int			 msgfd;		/* the file the verdict read,
 						   kept for the first parse;
 						   -1: none */

@@ -59,6 +59,9 @@ struct post {
  * bodies not built, and are called as its slots free.
  */
 #define SLOTS_PER_CONC	2
+/* m->fallback[i]: whom a recipient's fallback was handed, who answers */
+#define FB_MAILDIR	1	/* the parent */
+#define FB_SMTP		2	/* relayd */
 
 enum { SLOT_NONE, SLOT_WAIT, SLOT_CALLED, SLOT_ROUND };
 
@@ -743,7 +746,8 @@ inbound_timer(struct inmsg *m, time_t secs)
 
 /*
  * An expired recipient to its route's fallback: a maildir (the parent
- * writes it) or an SMTP host (relayd queues it for that host).
+ * writes it) or an SMTP host (relayd queues it for that host).  Its
+ * m->fallback says which was asked: only that one may answer.
  */
 static int
 fallback_send(struct inmsg *m, size_t i, const struct route *rt)
@@ -765,7 +769,7 @@ fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 	strlcpy(req.to, m->env->rcpts[i].addr, sizeof(req.to));
 	mproc_compose(to, smtp ? IMSG_FALLBACK_SMTP : IMSG_FALLBACK_MAILDIR,
 	    0, fd, &req, sizeof(req));
-	m->fallback[i] = 1;
+	m->fallback[i] = smtp ? FB_SMTP : FB_MAILDIR;
 	return (0);
 }
 
@@ -832,7 +836,8 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 /*
  * The parent wrote the maildir, or relayd queued the message for the
- * fallback host (smtp), or could not: then a dead letter.
+ * fallback host (smtp), or could not: then a dead letter.  An answer
+ * from the other one (relayd's to a maildir request) is a peer's fault.
  */
 void
 inbound_fallback_done(const struct fallback_res *res, int smtp)
@@ -843,7 +848,8 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 
 	m = inmsg_find(res->msgid);
 	if (m == NULL || m->env == NULL || res->rcpt >= m->env->nrcpt ||
-	    m->fallback == NULL || !m->fallback[res->rcpt])
+	    m->fallback == NULL ||
+	    m->fallback[res->rcpt] != (smtp ? FB_SMTP : FB_MAILDIR))
 		fatalx("FALLBACK_RES from %s for no request (%s)",
 		    smtp ? "relayd" : "parent", res->msgid);
 	m->fallback[res->rcpt] = 0;

@@ -30,6 +30,11 @@
  *	early		as unexpected, from the parent before the child's
  *			config (it waits for the config meanwhile: "ready"
  *			once it is started)
+ *	answer		FALLBACK_RES: once the child asks for a fallback
+ *			(FALLBACK_MAILDIR of the parent, FALLBACK_SMTP of
+ *			relayd; "not asked" if none comes in 60 s), a valid
+ *			answer to that request, ok, from peer (the one
+ *			asked: a control case, or the other)
  * and prints how the child ended: "exit N", "signal N" or "alive" (then
  * it is killed).  The child's stderr (it runs with -d) goes to errfile.
  */
@@ -62,6 +67,8 @@ static struct mproc	*chan[PROC_MAX];	/* ours, to the child */
 static int		 child_ready;
 static pid_t		 child_pid;
 static int		 child_status = -1;
+static struct fallback_req fb_req;	/* the child's fallback request */
+static int		 fb_asked;
 
 static void
 from_child(struct mproc *p, struct mh_imsg *imsg)
@@ -71,6 +78,13 @@ from_child(struct mproc *p, struct mh_imsg *imsg)
 	else
 		printf("# %s got %s\n", p->name,
 		    imsg_type_name(imsg->hdr.type));
+	/* what "answer" answers */
+	if ((imsg->hdr.type == IMSG_FALLBACK_MAILDIR ||
+	    imsg->hdr.type == IMSG_FALLBACK_SMTP) && !fb_asked &&
+	    MH_IMSG_DATA_SIZE(imsg) == sizeof(fb_req)) {
+		memcpy(&fb_req, imsg->data, sizeof(fb_req));
+		fb_asked = 1;
+	}
 	if (imsg->fd != -1)
 		close(imsg->fd);
 }
@@ -116,6 +130,12 @@ static int
 ready(void)
 {
 	return (child_ready || reaped());
+}
+
+static int
+asked(void)
+{
+	return (fb_asked || reaped());
 }
 
 static pid_t
@@ -474,6 +494,31 @@ event_attack(int peer, const char *kind)
 	free(buf);
 }
 
+/* a valid answer to the child's fallback request, from peer */
+static void
+answer(int peer, uint32_t type)
+{
+	struct fallback_res	 res;
+
+	if (type != IMSG_FALLBACK_RES)
+		errx(2, "answer: FALLBACK_RES only");
+	spin(60, asked);
+	if (!fb_asked) {
+		printf("not asked\n");
+		kill(child_pid, SIGKILL);
+		waitpid(child_pid, NULL, 0);
+		exit(1);
+	}
+	memset(&res, 0, sizeof(res));
+	strlcpy(res.msgid, fb_req.msgid, sizeof(res.msgid));
+	res.rcpt = fb_req.rcpt;
+	res.ok = 1;
+	/* a queue id (relayd's) is a maildir file name too (the parent's) */
+	strlcpy(res.name, "0123456789abcdef", sizeof(res.name));
+	mproc_compose(chan[peer], IMSG_FALLBACK_RES, 0, -1, &res,
+	    sizeof(res));
+}
+
 static void
 attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
     const unsigned char *id, size_t idlen)
@@ -482,6 +527,10 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 	size_t		 size = size_of(type), len = size, flen;
 	int		 fd = -1;
 
+	if (strcmp(kind, "answer") == 0) {
+		answer(peer, type);
+		return;
+	}
 	if (type == IMSG_EVENT && strcmp(kind, "json") != 0 &&
 	    strcmp(kind, "unexpected") != 0) {
 		event_attack(peer, kind);
