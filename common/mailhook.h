@@ -306,7 +306,6 @@ struct unsubscribe_mailto {
 #define TLSRPT_BODY_MAX		(512 * 1024)
 struct tlsrpt_post {
 	char		 url[MH_URL_MAX];	/* https://... */
-	int32_t		 allow_private;		/* the tests' loopback rua */
 };
 
 /* IMSG_EVENT_ACK */

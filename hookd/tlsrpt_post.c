@@ -49,8 +49,7 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
 	if (len <= sizeof(tp) || len - sizeof(tp) > TLSRPT_BODY_MAX)
 		fatalx("malformed TLSRPT_POST from %s", p->name);
 	memcpy(&tp, imsg->data, sizeof(tp));
-	if (!tlsrpt_post_ok(&tp) || (tp.allow_private != 0 &&
-	    tp.allow_private != 1))
+	if (!tlsrpt_post_ok(&tp))
 		fatalx("malformed TLSRPT_POST from %s", p->name);
 	config_url_public(tp.url, pub, sizeof(pub));
 	if ((u = strdup(pub)) == NULL)
@@ -58,7 +57,8 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
 	http_request_body(&req, tp.url, NULL, "application/tlsrpt+gzip",
 	    (char *)imsg->data + sizeof(tp), len - sizeof(tp));
 	req.timeout = TLSRPT_POST_TIMEOUT;
-	req.allow_private = tp.allow_private;
+	/* hookd's own, as every POST of it: relayd's word is not asked */
+	req.allow_private = hookd_conf->allow_private;
 	if (http_post(&req, posted, u) == NULL) {
 		log_warnx("tls-rpt: url=%s cannot be posted", u);
 		free(u);

@@ -355,7 +355,6 @@ rpt_post(const char *domain, const char *url, const u_char *gz, size_t zlen)
 		    "hookd", url);
 		return;
 	}
-	tp.allow_private = relay_conf->testing.mtasts_port != 0;
 	mproc_compose2(p, IMSG_TLSRPT_POST, 0, -1, &tp, sizeof(tp), gz, zlen);
 }
 

@@ -5,8 +5,8 @@
 /*
  * imsgpeer: a hostile peer on one imsg channel of one real child.
  *
- * usage: imsgpeer -x mailhookd -f conf -e errfile [-i hexid] child peer
- *	      kind type
+ * usage: imsgpeer -x mailhookd -f conf -e errfile [-i hexid] [-u url]
+ *	      child peer kind type
  *
  * It plays the parent for `mailhookd -P child -d` (config, a channel to
  * every peer the child has, start), waits for the child to be ready and
@@ -35,6 +35,11 @@
  *			relayd; "not asked" if none comes in 60 s), a valid
  *			answer to that request, ok, from peer (the one
  *			asked: a control case, or the other)
+ *	private		TLSRPT_POST: a well-formed report for the -u url,
+ *			the URL followed by an int32 1, where the message
+ *			once carried relayd's "allow private addresses"
+ *			(hookd's own setting decides now: the 1 is the
+ *			report's first bytes)
  * and prints how the child ended: "exit N", "signal N" or "alive" (then
  * it is killed).  The child's stderr (it runs with -d) goes to errfile.
  */
@@ -412,9 +417,6 @@ out_of_range(uint32_t type, char *b)
 	case IMSG_FALLBACK_RES:
 		((struct fallback_res *)b)->ok = 7;
 		break;
-	case IMSG_TLSRPT_POST:
-		((struct tlsrpt_post *)b)->allow_private = 7;
-		break;
 	default:
 		errx(2, "%s has no number to spoil", imsg_type_name(type));
 	}
@@ -519,9 +521,26 @@ answer(int peer, uint32_t type)
 	    sizeof(res));
 }
 
+/* a report for url, with relayd's word that private addresses are fine */
+static void
+private_post(int peer, uint32_t type, const char *url)
+{
+	char	 buf[MH_URL_MAX + 8];
+	int32_t	 allow = 1;
+
+	if (type != IMSG_TLSRPT_POST || url == NULL ||
+	    strlen(url) >= MH_URL_MAX)
+		errx(2, "private: TLSRPT_POST with -u url only");
+	memset(buf, 0, sizeof(buf));
+	strlcpy(buf, url, MH_URL_MAX);
+	memcpy(buf + MH_URL_MAX, &allow, sizeof(allow));
+	memcpy(buf + MH_URL_MAX + sizeof(allow), "gzip", 4);
+	mproc_compose(chan[peer], type, 0, -1, buf, sizeof(buf));
+}
+
 static void
 attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
-    const unsigned char *id, size_t idlen)
+    const unsigned char *id, size_t idlen, const char *url)
 {
 	char		 buf[8192], *field, *text = NULL;
 	size_t		 size = size_of(type), len = size, flen;
@@ -529,6 +548,10 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 
 	if (strcmp(kind, "answer") == 0) {
 		answer(peer, type);
+		return;
+	}
+	if (strcmp(kind, "private") == 0) {
+		private_post(peer, type, url);
 		return;
 	}
 	if (type == IMSG_EVENT && strcmp(kind, "json") != 0 &&
@@ -604,18 +627,20 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	const char	*self = NULL, *cfile = NULL, *errfile = NULL;
+	const char	*url = NULL;
 	unsigned char	 id[64];
 	char		 line[16];
 	size_t		 idlen = 0;
 	int		 ch, fd, child, peer, early;
 	uint32_t	 type;
 
-	while ((ch = getopt(argc, argv, "x:f:e:i:")) != -1) {
+	while ((ch = getopt(argc, argv, "x:f:e:i:u:")) != -1) {
 		switch (ch) {
 		case 'x': self = optarg; break;
 		case 'f': cfile = optarg; break;
 		case 'e': errfile = optarg; break;
 		case 'i': idlen = hexbytes(optarg, id, sizeof(id)); break;
+		case 'u': url = optarg; break;
 		default: exit(2);
 		}
 	}
@@ -623,7 +648,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc != 4 || self == NULL || cfile == NULL || errfile == NULL)
 		errx(2, "usage: imsgpeer -x mailhookd -f conf -e errfile "
-		    "[-i hexid] child peer kind type");
+		    "[-i hexid] [-u url] child peer kind type");
 	if ((child = proc_byname(argv[0])) <= PROC_PARENT ||
 	    child >= PROC_CONTROL || (peer = proc_byname(argv[1])) == -1 ||
 	    peer >= PROC_CONTROL || peer == child || !proc_edge(child, peer))
@@ -665,7 +690,7 @@ main(int argc, char *argv[])
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return (1);
 
-	attack(child, peer, argv[2], type, id, idlen);
+	attack(child, peer, argv[2], type, id, idlen, url);
 	spin(10, reaped);
 	if (!reaped()) {
 		printf("alive\n");
