@@ -336,8 +336,9 @@ seg_read(const char *path)
 			    path);
 			break;
 		}
-		if ((r = json_loadb(p, nl - p, JSON_REJECT_DUPLICATES,
-		    &err)) == NULL) {
+		/* null: an event taken out (evseg_drop) */
+		if ((r = json_loadb(p, nl - p, JSON_REJECT_DUPLICATES |
+		    JSON_DECODE_ANY, &err)) == NULL) {
 			log_warnx("events: %s: %s", path, err.text);
 			json_decref(a);
 			a = NULL;
