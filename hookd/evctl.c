@@ -111,18 +111,34 @@ batch_has(const struct evbatch *b, const char *id)
 	return (0);
 }
 
+/* the item of event id a batch whose flush failed still holds, or NULL */
+static struct evitem *
+batch_item(struct evbatch *b, const char *id)
+{
+	struct evitem	*it;
+
+	TAILQ_FOREACH(it, &b->taken, entry)
+		if (strcmp(it->id, id) == 0)
+			return (it);
+	return (NULL);
+}
+
 /*
  * The record of id out of a batch: keep() has it first, then the batch
- * file is rewritten without it (removed once empty).  1 taken, 0 not
- * there, -1 keep() or the rewrite failed (nothing changed).
+ * file is rewritten without it (removed once empty).  A batch whose
+ * flush failed still holds its events in their segments: the record
+ * leaves its segment first (evseg_drop), or a restart would queue it
+ * again.  1 taken, 0 not there, -1 keep(), the segment or the rewrite
+ * failed (the event still in the batch).
  */
 static int
 batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
     events_keep_fn keep, void *arg)
 {
-	json_t	*r = NULL, *o;
-	char	*s;
-	size_t	 i;
+	struct evitem	*it;
+	json_t		*r = NULL, *o;
+	char		*s;
+	size_t		 i;
 
 	for (i = 0; i < json_array_size(b->records); i++)
 		if (strcmp(record_id(r = json_array_get(b->records, i)),
@@ -131,6 +147,9 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	if (i == json_array_size(b->records) || r == NULL)
 		return (0);
 	if (keep(r, arg) == -1)
+		return (-1);
+	if ((it = batch_item(b, id)) != NULL && it->seg != NULL &&
+	    evseg_drop(it->seg, it->idx) == -1)
 		return (-1);
 	if (b->item != NULL || json_array_size(b->records) == 1) {
 		evq_batch_gone(ep, b);
@@ -152,6 +171,10 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	}
 	json_decref(r);
 	free(s);
+	if (it != NULL) {
+		TAILQ_REMOVE(&b->taken, it, entry);
+		evq_item_done(ep, it);	/* its file, if it has one, goes */
+	}
 	return (1);
 }
 
