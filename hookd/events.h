@@ -91,6 +91,7 @@ const char	*evseg_name(const struct evseg *);
 void		 evseg_unref(struct evseg *, int done);
 json_t		*evseg_record(struct evseg *, size_t, const char *id);
 int		 evseg_drop(struct evseg *, size_t);
+int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
 		    int (*)(void *, struct evseg *, size_t, const char *),
 		    void *);

@@ -24,7 +24,8 @@
  * removed, back to the file pool, once it is closed and the last of its
  * events is inside a persisted batch file (b-), which is how events of
  * format events leave the queue (a batch whose flush failed holds them
- * until it leaves the queue too, evsend.c).  Loading skips what a batch file
+ * until it leaves the queue too, and their lines are written null
+ * before its file goes, evsend.c).  Loading skips what a batch file
  * already holds (events.c), so a crash between a batch and the removal
  * of its segment repeats nothing; a last line without its newline was
  * cut by a crash in its write, which was never acknowledged: it is
@@ -390,12 +391,13 @@ evseg_record(struct evseg *s, size_t idx, const char *id)
 }
 
 /*
- * Event idx leaves s but not as a batch (mhctl hooks skip): its record
- * becomes null in the file, fsynced, so that a reload does not queue it
- * again.  -1 if the file could not be rewritten.
+ * Events idx[0..n) leave s but not as a persisted batch (mhctl hooks
+ * skip, a batch whose flush failed leaving the queue): their records
+ * become null in the file, fsynced, so that a reload does not queue
+ * them again.  -1 if the file could not be rewritten.
  */
 int
-evseg_drop(struct evseg *s, size_t idx)
+evseg_dropv(struct evseg *s, const size_t *idx, size_t n)
 {
 	struct evbuffer	*b;
 	json_t		*a, *r;
@@ -404,9 +406,13 @@ evseg_drop(struct evseg *s, size_t idx)
 	size_t		 i;
 	int		 rc = -1;
 
-	if ((a = seg_records(s)) == NULL ||
-	    json_array_set_new(a, idx, json_null()) == -1)
+	if ((a = seg_records(s)) == NULL)
 		return (-1);
+	for (i = 0; i < n; i++)
+		if (json_array_set_new(a, idx[i], json_null()) == -1) {
+			cache_drop(s);	/* read again: the file is as it was */
+			return (-1);
+		}
 	if ((b = evbuffer_new()) == NULL)
 		fatal("events: evbuffer_new");
 	json_array_foreach(a, i, r) {
@@ -435,8 +441,17 @@ evseg_drop(struct evseg *s, size_t idx)
 		}
 	}
  done:
+	if (rc == -1)
+		cache_drop(s);
 	evbuffer_free(b);
 	return (rc);
+}
+
+/* one event out of s (evseg_dropv) */
+int
+evseg_drop(struct evseg *s, size_t idx)
+{
+	return (evseg_dropv(s, &idx, 1));
 }
 
 /*

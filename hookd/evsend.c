@@ -170,9 +170,52 @@ batch_release(struct endpoint *ep, struct evbatch *b)
 }
 
 /*
+ * b's events, which its flush failed to make durable (batch_durable),
+ * leave their files before b's does: a segment's lines are written null
+ * (fsynced, a segment at a time), an event's own file is removed, then
+ * the directory is flushed.  The segment of an event may outlive the
+ * batch (other events of it are queued, or its removal waits for the
+ * next flush): a crash once b's file is gone would find the event in it
+ * and queue it again, under another batch id.  A crash before b's file
+ * goes finds b, sent again as it was.
+ */
+static void
+batch_unhold(struct endpoint *ep, struct evbatch *b)
+{
+	struct evitem	*it;
+	struct evseg	*seg;
+	size_t		*idx, n = 0;
+
+	TAILQ_FOREACH(it, &b->taken, entry)
+		n++;
+	if (n == 0)
+		return;
+	if ((idx = calloc(n, sizeof(*idx))) == NULL)
+		fatal("events: calloc");
+	it = TAILQ_FIRST(&b->taken);
+	while (it != NULL) {
+		if ((seg = it->seg) == NULL) {
+			it = TAILQ_NEXT(it, entry);
+			continue;
+		}
+		for (n = 0; it != NULL && it->seg == seg;
+		    it = TAILQ_NEXT(it, entry))
+			idx[n++] = it->idx;
+		if (evseg_dropv(seg, idx, n) == -1)
+			log_warnx("events: %s/%s: %zu event(s) of batch %s "
+			    "left in it: a crash before it is removed sends "
+			    "them again", ep->dir, evseg_name(seg), n, b->id);
+	}
+	free(idx);
+	batch_release(ep, b);
+	if (fsync_dir(ep->dir) == -1)
+		log_warn("events: fsync %s", ep->dir);
+}
+
+/*
  * Batch b leaves the queue (delivered, or its events dead letters): its
- * file goes, or its event's, and so do the segments of its events that
- * waited for it (batch_durable).
+ * file goes, or its event's, after the events it still held in their
+ * files if its flush failed (batch_unhold).
  */
 void
 evq_batch_gone(struct endpoint *ep, struct evbatch *b)
@@ -182,8 +225,8 @@ evq_batch_gone(struct endpoint *ep, struct evbatch *b)
 		b->item = NULL;
 		return;
 	}
+	batch_unhold(ep, b);
 	evq_remove_file(ep, b->name);
-	batch_release(ep, b);
 }
 
 /*
