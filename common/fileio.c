@@ -21,18 +21,30 @@
 #include "fileio.h"
 #include "gsync.h"
 
-int
-fsync_dir(const char *dir)
+static int
+fsync_open(const char *path, int flags)
 {
 	int	fd, rc, saved;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) == -1)
 		return (-1);
 	rc = fsync(fd);
 	saved = errno;
 	close(fd);
 	errno = saved;
 	return (rc);
+}
+
+int
+fsync_dir(const char *dir)
+{
+	return (fsync_open(dir, O_DIRECTORY));
+}
+
+int
+fsync_file(const char *path)
+{
+	return (fsync_open(path, O_NOFOLLOW));
 }
 
 /* the directory name is in, when name is a path (dfd AT_FDCWD) */

@@ -74,6 +74,8 @@ char	**dir_names(const char *dir, const char *prefix, size_t *np);
 void	 dir_names_free(char **, size_t);
 /* fsync(2) of a directory by path */
 int	fsync_dir(const char *);
+/* fsync(2) of a file by path */
+int	fsync_file(const char *);
 /*
  * A spool's data-check (the envelope's "data-check", envelope.h): the
  * CRC-32 of a message file with bit 32 set, so that 0 means none.  An

@@ -170,18 +170,20 @@ evq_read_json(const char *dir, const char *name, size_t max)
 	return (o);
 }
 
-/* keep what cannot be parsed, out of the way, and say so */
-void
+/* keep what cannot be parsed, out of the way, and say so; -1 if not */
+int
 evq_quarantine(struct endpoint *ep, const char *name)
 {
 	char	from[PATH_MAX], to[PATH_MAX];
 
 	if (evq_path_join(from, sizeof(from), ep->dir, "", name) == -1 ||
 	    evq_path_join(to, sizeof(to), ep->dir, "bad-", name) == -1 ||
-	    rename(from, to) == -1)
+	    rename(from, to) == -1) {
 		log_warn("events: rename %s", from);
-	else
-		log_warnx("events: %s: unreadable, kept as %s", from, to);
+		return (-1);
+	}
+	log_warnx("events: %s: unreadable, kept as %s", from, to);
+	return (0);
 }
 
 void

@@ -213,6 +213,33 @@ batch_unhold(struct endpoint *ep, struct evbatch *b)
 }
 
 /*
+ * b cannot be rendered: its file, or its event's, is kept aside (bad-)
+ * and it leaves the queue.  The events it still held in their segments
+ * (its flush failed) leave them once the bad- file, which keeps them,
+ * is durable; else (or if it was not renamed) they stay, and a restart
+ * queues them again.
+ */
+static void
+batch_quarantine(struct endpoint *ep, struct evbatch *b)
+{
+	char	path[PATH_MAX];
+
+	if (b->item != NULL) {
+		evq_quarantine(ep, b->item->name);
+		return;
+	}
+	if (evq_quarantine(ep, b->name) == -1 || TAILQ_EMPTY(&b->taken))
+		return;
+	if (evq_path_join(path, sizeof(path), ep->dir, "bad-",
+	    b->name) == -1 || fsync_file(path) == -1) {
+		log_warn("events: fsync %s/bad-%s: its events are kept in "
+		    "their segments", ep->dir, b->name);
+		return;
+	}
+	batch_unhold(ep, b);
+}
+
+/*
  * Batch b leaves the queue (delivered, or its events dead letters): its
  * file goes, or its event's, after the events it still held in their
  * files if its flush failed (batch_unhold).
@@ -496,10 +523,7 @@ ep_send(struct endpoint *ep)
 		/* cannot happen for what submit accepted: keep, say so */
 		log_warnx("events: %s: cannot render %s", ep->pub, b->id);
 		free(body);
-		if (b->item != NULL)
-			evq_quarantine(ep, b->item->name);
-		else
-			evq_quarantine(ep, b->name);
+		batch_quarantine(ep, b);
 		evq_batch_free(b);
 		ep->cur = NULL;
 		evq_kick(ep);
