@@ -27,6 +27,7 @@
 
 #include <curl/curl.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -711,6 +712,7 @@ config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
 {
 	struct tls_config	*cfg;
 	struct tls		*ctx = NULL;
+	const char		*reason;
 	size_t			 i;
 	int			 rc;
 
@@ -722,6 +724,7 @@ config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
 		strlcpy(why, "out of memory", whylen);
 		return (NULL);
 	}
+	ERR_clear_error();
 	/* the first is the default; libtls picks another by the SNI name */
 	rc = tls_config_set_keypair_mem(cfg, (const uint8_t *)p[0]->cert,
 	    p[0]->certlen, (const uint8_t *)p[0]->key, p[0]->keylen);
@@ -736,7 +739,11 @@ config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
 	else if ((ctx = tls_server()) == NULL)
 		strlcpy(why, "out of memory", whylen);
 	else if (tls_configure(ctx, cfg) == -1) {
-		strlcpy(why, tls_error(ctx), whylen);
+		/* libtls says what failed, the library below it why */
+		reason = ERR_reason_error_string(ERR_peek_last_error());
+		snprintf(why, whylen, "%s%s%s", tls_error(ctx),
+		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+		ERR_clear_error();
 		tls_free(ctx);
 		ctx = NULL;
 	}
@@ -744,9 +751,20 @@ config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
 	return (ctx);
 }
 
+/*
+ * The TLS 1.2 ciphers of a listener's server: "tls ciphers" for smtpd's,
+ * the TLS library's defaults for webd's https (the directive is for the
+ * SMTP listeners, mailhook.conf(5)).
+ */
+static const char *
+listener_ciphers(const struct config *c, const struct listener *l)
+{
+	return ((l->flags & LF_HTTP) ? NULL : c->tls_ciphers);
+}
+
 struct tls *
 config_tls_listener(const struct config *c, const struct listener *l,
-    const char *ciphers, char *why, size_t whylen)
+    char *why, size_t whylen)
 {
 	const struct pki	*p[MH_LISTEN_PKI_MAX];
 	size_t			 i;
@@ -759,7 +777,7 @@ config_tls_listener(const struct config *c, const struct listener *l,
 			return (NULL);
 		}
 	}
-	return (config_tls_server(p, i, ciphers, why, whylen));
+	return (config_tls_server(p, i, listener_ciphers(c, l), why, whylen));
 }
 
 /*
@@ -871,22 +889,72 @@ cluster_auth_load(struct config *c)
 	return (0);
 }
 
-/* what smtpd and webd will make of it: a pair they cannot serve is an error */
+/* -1 (why said) if the TLS library refuses p with ciphers; 0 if not */
+static int
+pki_serves(const struct pki *p, const char *ciphers, char *why,
+    size_t whylen)
+{
+	struct tls	*ctx;
+
+	if ((ctx = config_tls_server(&p, 1, ciphers, why, whylen)) == NULL)
+		return (-1);
+	tls_free(ctx);
+	return (0);
+}
+
+static void
+pki_refused(const struct pki *p, const char *why)
+{
+	log_warnx("%s%spki \"%s\": the TLS library refuses cert \"%s\" with "
+	    "key \"%s\": %s", AT(p->key_at), p->name, p->cert_file,
+	    p->key_file, why);
+}
+
+/*
+ * What smtpd and webd will make of a pair: each process that serves a
+ * listener naming it builds its server with its own settings
+ * (listener_ciphers), and a pair one of them cannot serve is an error.
+ * A pair refused with smtpd's settings where smtpd serves it (or no one
+ * does), or with both settings, is said at its key; one that only
+ * webd's refuse at the line of each http listener naming it.
+ */
 static int
 pki_usable(const struct config *c, const struct pki *p)
 {
-	struct tls	*ctx;
-	char		 why[256];
+	const struct listener	*l;
+	char			 why[256];
+	int			 smtp = 0, named = 0, smtpok, webok = -1;
 
-	if ((ctx = config_tls_server(&p, 1, c->tls_ciphers, why,
-	    sizeof(why))) == NULL) {
-		log_warnx("%s%spki \"%s\": the TLS library refuses cert \"%s\" "
-		    "with key \"%s\": %s", AT(p->key_at), p->name, p->cert_file,
-		    p->key_file, why);
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (config_listener_names(l, p->name)) {
+			named = 1;
+			if (!(l->flags & LF_HTTP))
+				smtp = 1;
+		}
+	smtpok = pki_serves(p, c->tls_ciphers, why, sizeof(why)) == 0;
+	if (!smtpok && (smtp || !named)) {
+		pki_refused(p, why);
 		return (-1);
 	}
-	tls_free(ctx);
-	return (0);
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		if (!(l->flags & LF_HTTP) || !config_listener_names(l, p->name))
+			continue;
+		/* webd's settings are one for all its listeners */
+		if (webok == -1)
+			webok = pki_serves(p, listener_ciphers(c, l), why,
+			    sizeof(why)) == 0;
+		if (webok)
+			return (0);
+		if (!smtpok) {
+			pki_refused(p, why);
+			return (-1);
+		}
+		log_warnx("%s%spki \"%s\": webd's https cannot serve cert "
+		    "\"%s\" with key \"%s\": %s (it takes the TLS library's "
+		    "default ciphers, \"tls ciphers\" is for SMTP)",
+		    AT(l->addr_at), p->name, p->cert_file, p->key_file, why);
+	}
+	return (webok == 0 ? -1 : 0);
 }
 
 /*
@@ -1292,6 +1360,17 @@ config_pki(const struct config *c, const char *name)
 		if (strcmp(p->name, name) == 0)
 			return (p);
 	return (NULL);
+}
+
+int
+config_listener_names(const struct listener *l, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->npkis && i < MH_LISTEN_PKI_MAX; i++)
+		if (strcmp(l->pkis[i], name) == 0)
+			return (1);
+	return (0);
 }
 
 static const char *const tls_policy_names[TLSP_COUNT] = {

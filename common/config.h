@@ -529,10 +529,13 @@ int		 config_check_listeners(const struct config *);
 struct tls;
 struct tls	*config_tls_server(const struct pki *const *, size_t n,
 		    const char *ciphers, char *why, size_t whylen);
-/* the same for the pkis a listener names, as loaded in c */
+/*
+ * the same for the pkis a listener names, as loaded in c, with the
+ * settings of the process that serves it: smtpd's "tls ciphers", webd's
+ * the library's
+ */
 struct tls	*config_tls_listener(const struct config *c,
-		    const struct listener *, const char *ciphers, char *why,
-		    size_t whylen);
+		    const struct listener *, char *why, size_t whylen);
 /* numeric address or "localhost" + port -> sockaddr; -1 if not an address */
 int		 config_addr(const char *, in_port_t, struct sockaddr_storage *,
 		    socklen_t *);
@@ -638,6 +641,8 @@ const struct route *config_route_fallback(const struct config *,
 		    const char *pattern, int smtp);
 const struct listener *config_listener(const struct config *, uint32_t);
 const struct pki *config_pki(const struct config *, const char *);
+/* 1 if the listener names the pki, else 0 */
+int		 config_listener_names(const struct listener *, const char *);
 /* the tracking block of a From: domain, or NULL */
 const struct tracking *config_tracking(const struct config *, const char *);
 /* parent: blocks without a secret get the key in spool (made once) */

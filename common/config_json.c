@@ -175,16 +175,12 @@ static int
 pki_wanted(const struct config *c, const struct pki *p, int flags)
 {
 	const struct listener	*l;
-	size_t			 i;
 
-	TAILQ_FOREACH(l, &c->listeners, entry) {
-		if (l->pending || (flags & ((l->flags & LF_HTTP) ?
-		    CONF_HTTPS_KEYS : CONF_TLS_KEYS)) == 0)
-			continue;
-		for (i = 0; i < l->npkis; i++)
-			if (strcmp(l->pkis[i], p->name) == 0)
-				return (1);
-	}
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (!l->pending && (flags & ((l->flags & LF_HTTP) ?
+		    CONF_HTTPS_KEYS : CONF_TLS_KEYS)) != 0 &&
+		    config_listener_names(l, p->name))
+			return (1);
 	return (0);
 }
 

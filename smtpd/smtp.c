@@ -164,8 +164,7 @@ tls_server_ctx(const struct config *conf, const struct listener *l)
 	struct tls		*ctx;
 	char			 why[256];
 
-	if ((ctx = config_tls_listener(conf, l, conf->tls_ciphers, why,
-	    sizeof(why))) == NULL)
+	if ((ctx = config_tls_listener(conf, l, why, sizeof(why))) == NULL)
 		log_warnx("smtp: listener %u: %s", l->id, why);
 	return (ctx);
 }

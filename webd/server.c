@@ -1043,8 +1043,7 @@ web_tls_new(const struct config *conf, const struct listener *lc, char *why,
 
 	if ((wt = calloc(1, sizeof(*wt))) == NULL)
 		fatal("web_tls_new");
-	if ((wt->ctx = config_tls_listener(conf, lc, NULL, why,
-	    whylen)) == NULL) {
+	if ((wt->ctx = config_tls_listener(conf, lc, why, whylen)) == NULL) {
 		free(wt);
 		return (NULL);
 	}
@@ -1087,10 +1086,14 @@ listener_role(struct web_listener *l, const struct listener *lc, int reload)
  * (listener_role) and its pki names (the parent sent their key pairs,
  * read again: a renewed certificate) for the connections that come
  * next; those under way keep the role and the server they began with.
- * A line without pki is plain http from then on.  A key pair that is
- * missing or that libtls refuses leaves the server in use, or a plain
- * listener plain; a listener gone from the config serves as it did until
- * the restart closes it.
+ * A line without pki is plain http from then on.  A listener gone from
+ * the config serves as it did until the restart closes it.  The parent
+ * has built each key pair it sends here with webd's settings
+ * (config_tls_listener(), pki_usable()) from the very bytes sent, and
+ * refused the reload otherwise, so only memory can fail here: keeping
+ * the old server (or plain http on a line that says tls) while mhctl
+ * reload answers "reloaded" would leave a config not in use, so the
+ * process stops instead, as at start, and the daemon with it.
  */
 void
 server_reload(const struct config *conf)
@@ -1107,16 +1110,8 @@ server_reload(const struct config *conf)
 			continue;
 		listener_role(l, lc, 1);
 		if (lc->npkis > 0 &&
-		    (wt = web_tls_new(conf, lc, why, sizeof(why))) == NULL) {
-			if (l->tls != NULL)
-				log_warnx("listener %u: %s: the key pairs "
-				    "loaded before are kept", l->id, why);
-			else
-				log_warnx("listener %u: %s: it stays plain "
-				    "http until a reload or a restart loads "
-				    "its pki", l->id, why);
-			continue;
-		}
+		    (wt = web_tls_new(conf, lc, why, sizeof(why))) == NULL)
+			fatalx("listener %u: %s", l->id, why);
 		if ((l->tls == NULL) != (wt == NULL))
 			log_info("listener %u: %s from now on", l->id,
 			    wt != NULL ? "https" : "plain http");
