@@ -95,7 +95,7 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 		fdp = (int *)CMSG_DATA(cmsg);
 		got += nfd;
 		for (i = 0; i < nfd; i++) {
-			if (ibuf->nfds < MH_IMSG_MAXFDS)
+			if (!ibuf->nofds && ibuf->nfds < MH_IMSG_MAXFDS)
 				ibuf->fds[ibuf->nfds++] = fdp[i];
 			else
 				close(fdp[i]);
@@ -108,7 +108,7 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	 * request.  A sender puts one descriptor in a sendmsg and a stream
 	 * read stops at it, so one is missing.
 	 */
-	if ((msg.msg_flags & MSG_CTRUNC) && got == 0 &&
+	if ((msg.msg_flags & MSG_CTRUNC) && got == 0 && !ibuf->nofds &&
 	    ibuf->nfds < MH_IMSG_MAXFDS)
 		ibuf->fds[ibuf->nfds++] = -1;
 	ibuf->rlen += n;

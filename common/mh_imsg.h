@@ -55,6 +55,8 @@ struct mh_imsgbuf {
 	size_t		 rlen;		/* how many there are */
 	int		 fds[MH_IMSG_MAXFDS];
 	int		 nfds;
+	int		 nofds;		/* a peer that sends none (a
+					   control client): any is closed */
 };
 
 struct mh_imsg {

@@ -742,6 +742,8 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	evtimer_add(c->idle, &idle);
 	c->mp = mproc_new(s, PROC_CONTROL, ctl_dispatch);
 	c->mp->lost = ctl_lost;
+	/* mhctl sends no descriptor: one sent is closed as it comes */
+	c->mp->ibuf.nofds = 1;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	ctl_nclients++;
 	if (c->uid != 0)
