@@ -19,8 +19,8 @@
  * unique name (time, microseconds, pid, a counter, the host name),
  * fsynced, renamed into new/ and new/ fsynced; only then is hookd told.
  * The file, and tmp/ new/ cur/ when made here, belong to the maildir's
- * owner; a tmp/ or new/ that is a symbolic link is refused (its owner
- * could point it anywhere, and the parent is root).
+ * owner; a maildir, tmp/ or new/ that is a symbolic link is refused (its
+ * owner could point it anywhere, and the parent is root).
  * Lines end in LF, with Return-Path and Delivered-To first.
  */
 #include <sys/types.h>
@@ -42,7 +42,7 @@
 
 
 /*
- * The maildir, made if missing, and its tmp/ and new/ opened without
+ * The maildir, made if missing, and it, its tmp/ and new/ opened without
  * following a link: its owner may replace them, and the parent is root.
  * What the parent makes in it goes to the maildir's owner.
  */
@@ -56,8 +56,16 @@ maildir_open(const char *dir, struct stat *owner, int *tmpfd, int *newfd)
 	*tmpfd = *newfd = -1;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return (-1);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		err = errno;
+		if (lstat(dir, owner) == 0 && S_ISLNK(owner->st_mode)) {
+			log_warnx("%s: a symbolic link: refused", dir);
+			err = ELOOP;
+		}
+		errno = err;
 		return (-1);
+	}
 	if (fstat(dfd, owner) == -1)
 		goto fail;
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
