@@ -380,6 +380,32 @@ render_merge(struct mtable *t, const json_t *sm)
 	return (0);
 }
 
+int
+metrics_check(const json_t *samples, char *err, size_t errlen)
+{
+	struct mtable	 t;
+	const json_t	*sm;
+	size_t		 i;
+	int		 rc = 0;
+
+	if (!json_is_array(samples)) {
+		snprintf(err, errlen, "not an array");
+		return (-1);
+	}
+	if (table_init(&t, json_array_size(samples) + 1) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	json_array_foreach(samples, i, sm)
+		if (render_merge(&t, sm) == -1) {
+			snprintf(err, errlen, "malformed sample %zu", i);
+			rc = -1;
+			break;
+		}
+	free(t.s);
+	return (rc);
+}
+
 static void
 put_num(struct evbuffer *out, double v)
 {

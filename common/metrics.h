@@ -67,6 +67,13 @@ void	 metrics_queue(json_t *samples, const char *queue, size_t n,
 	    time_t oldest);
 
 /*
+ * One process's samples (an array) checked as metrics_render takes them:
+ * 0, or -1 with why in err.  The parent checks each process's before
+ * they are rendered with the others'.
+ */
+int	 metrics_check(const json_t *samples, char *err, size_t errlen);
+
+/*
  * Render the samples of every process ({"smtpd": [samples], ...}, as
  * webd gathers them; a process whose value is not an array did not
  * answer: mailhook_process_up 0) as text: Prometheus 0.0.4 or, with

@@ -375,6 +375,29 @@ ctl_metrics_bound(json_t *procs)
 }
 
 /*
+ * Each process's samples as the renderer takes them (metrics_check): a
+ * process whose are malformed (a compromised one) would fail the whole
+ * scrape, and webd with it; its samples are dropped, null as for one
+ * that did not answer, and the parent says who sent them.
+ */
+void
+control_metrics_check(json_t *procs)
+{
+	const char	*proc;
+	json_t		*samples;
+	void		*tmp;
+	char		 err[128];
+
+	json_object_foreach_safe(procs, tmp, proc, samples) {
+		if (!json_is_array(samples) ||
+		    metrics_check(samples, err, sizeof(err)) == 0)
+			continue;
+		log_warnx("control: metrics from %s: %s: dropped", proc, err);
+		json_object_set_new(procs, proc, json_null());
+	}
+}
+
+/*
  * "show metrics" (mhctl's or webd's scrape): every process's samples, or
  * null for one that has not answered by the deadline (the scrape must
  * not hang on a busy process; mailhook_process_up says who was missing).
@@ -385,6 +408,7 @@ ctl_metrics_done(struct ctl_client *c)
 	json_t	*reply;
 	int	 p;
 
+	control_metrics_check(c->collected);
 	for (p = PROC_SMTPD; p < PROC_CONTROL; p++)
 		if (children[p].pid != 0 &&
 		    json_object_get(c->collected, proc_name(p)) == NULL)

@@ -59,6 +59,7 @@ void	control_cluster_link(const struct cluster_link *);	/* relayd's */
 void	control_cleanup(void);
 /* show queue, show message: the two processes' replies (by name) as one */
 json_t	*control_merge(json_t *replies);
+void	 control_metrics_check(json_t *procs);
 /* a reload's answer: err "" when every child applied it */
 void	control_reload_done(uint32_t, const char *err, const char *note);
 

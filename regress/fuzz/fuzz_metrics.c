@@ -37,22 +37,41 @@ check(const char *t, size_t len, int om)
 		abort();
 }
 
+/* every process's samples pass metrics_check (the parent's check) */
+static int
+checked(json_t *j)
+{
+	const char	*proc;
+	json_t		*samples;
+	char		 err[128];
+
+	if (!json_is_object(j))
+		return (0);
+	json_object_foreach(j, proc, samples)
+		if (json_is_array(samples) &&
+		    metrics_check(samples, err, sizeof(err)) == -1)
+			return (0);
+	return (1);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_t	*j;
 	char	*t, err[128];
 	size_t	 len;
-	int	 om;
+	int	 om, ok;
 
 	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return (0);
+	ok = checked(j);
 	for (om = 0; om < 2; om++)
 		if ((t = metrics_render(j, om, &len, err, sizeof(err))) !=
 		    NULL) {
 			check(t, len, om);
 			free(t);
-		}
+		} else if (ok && strcmp(err, "out of memory") != 0)
+			abort();	/* checked, yet not rendered */
 	json_decref(j);
 	return (0);
 }
