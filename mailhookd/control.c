@@ -987,13 +987,22 @@ ctl_unread(struct ctl_client *c)
 	return (1);
 }
 
+/*
+ * An event for the monitors, from hookd (every event) or webd (tracking):
+ * it says which of them sent it, whatever the event claims.
+ */
 void
 control_child_event(enum mh_proc proc, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c, *tmp;
 	json_t			*ev;
 
+	if (proc != PROC_HOOKD && proc != PROC_WEBD)
+		fatalx("unexpected CTL_LOG_EVENT from %s", proc_name(proc));
 	ev = msg_get_json(proc_peer[proc], imsg);
+	if (!json_is_object(ev))
+		fatalx("CTL_LOG_EVENT from %s: malformed", proc_name(proc));
+	json_object_set_new(ev, "process", json_string(proc_name(proc)));
 	TAILQ_FOREACH_SAFE(c, &clients, entry, tmp)
 		if (c->monitor && !ctl_unread(c))
 			mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, ev);
