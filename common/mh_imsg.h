@@ -66,6 +66,13 @@ struct mh_imsg {
 };
 
 #define MH_IMSG_DATA_SIZE(im)	((size_t)(im)->hdr.len - MH_IMSG_HDRSZ)
+/*
+ * A message sent with a descriptor that the receiver, out of descriptors,
+ * could not take (mh_imsg_read): not a malformed message; the request it
+ * carried fails, that one alone.
+ */
+#define MH_IMSG_FD_LOST(im)	\
+	(((im)->hdr.flags & MH_IMSGF_HASFD) && (im)->fd == -1)
 
 void	mh_imsg_init(struct mh_imsgbuf *, int);
 ssize_t	mh_imsg_read(struct mh_imsgbuf *);

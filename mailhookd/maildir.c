@@ -188,12 +188,19 @@ maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
 	const struct route	*rt;
 
 	req = msg_get(p, imsg, sizeof(*req));
-	if (p->proc != PROC_HOOKD || imsg->fd == -1 || !fallback_req_ok(req))
+	if (p->proc != PROC_HOOKD || (imsg->fd == -1 &&
+	    !MH_IMSG_FD_LOST(imsg)) || !fallback_req_ok(req))
 		fatalx("FALLBACK_MAILDIR from %s: malformed", p->name);
 	memset(&res, 0, sizeof(res));
 	strlcpy(res.msgid, req->msgid, sizeof(res.msgid));
 	res.rcpt = req->rcpt;
-	if ((rt = config_route_fallback(parent_conf, req->route, 0)) == NULL)
+	if (MH_IMSG_FD_LOST(imsg)) {
+		strlcpy(res.error, "its descriptor was lost on the way "
+		    "(descriptor limit?)", sizeof(res.error));
+		log_warnx("msgid=%s fallback maildir: %s", req->msgid,
+		    res.error);
+	} else if ((rt = config_route_fallback(parent_conf, req->route, 0)) ==
+	    NULL)
 		strlcpy(res.error, "the route has no fallback maildir now",
 		    sizeof(res.error));
 	else if (maildir_write(rt->fallback_maildir, imsg->fd, req, res.name,
@@ -204,6 +211,7 @@ maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
 		    res.error);
 	} else
 		res.ok = 1;
-	close(imsg->fd);
+	if (imsg->fd != -1)
+		close(imsg->fd);
 	mproc_compose(p, IMSG_FALLBACK_RES, 0, -1, &res, sizeof(res));
 }

@@ -120,13 +120,20 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	char			 id[MH_MSGID_LEN];
 
 	req = msg_get(p, imsg, sizeof(*req));
-	if (p->proc != PROC_HOOKD || imsg->fd == -1 || !fallback_req_ok(req))
+	if (p->proc != PROC_HOOKD || (imsg->fd == -1 &&
+	    !MH_IMSG_FD_LOST(imsg)) || !fallback_req_ok(req))
 		fatalx("malformed FALLBACK_SMTP from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	strlcpy(res.msgid, req->msgid, sizeof(res.msgid));
 	res.rcpt = req->rcpt;
 	log_sanitize(to, sizeof(to), req->to);
-	if ((rt = config_route_fallback(relay_conf, req->route, 1)) == NULL)
+	if (MH_IMSG_FD_LOST(imsg)) {
+		strlcpy(res.error, "its descriptor was lost on the way "
+		    "(descriptor limit?)", sizeof(res.error));
+		log_warnx("msgid=%s to=<%s> fallback smtp: %s",
+		    req->msgid, to, res.error);
+	} else if ((rt = config_route_fallback(relay_conf, req->route, 1)) ==
+	    NULL)
 		strlcpy(res.error, "the route has no fallback smtp now",
 		    sizeof(res.error));
 	else if (fallback_queue(req, rt, imsg->fd, id) == -1) {
@@ -142,6 +149,7 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 		    log_sanitize(from, sizeof(from), req->sender), to,
 		    rt->fallback_smtp, rt->pattern);
 	}
-	close(imsg->fd);
+	if (imsg->fd != -1)
+		close(imsg->fd);
 	mproc_compose(p, IMSG_FALLBACK_RES, 0, -1, &res, sizeof(res));
 }

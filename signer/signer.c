@@ -70,13 +70,22 @@ sign_request(struct mproc *p, struct mh_imsg *imsg)
 	struct sign_res	 res;
 	size_t		 len;
 
-	if (imsg->fd == -1 || !msg_str_ok(req->domain, sizeof(req->domain)))
+	if ((imsg->fd == -1 && !MH_IMSG_FD_LOST(imsg)) ||
+	    !msg_str_ok(req->domain, sizeof(req->domain)))
 		fatalx("malformed SIGN_REQ from %s", p->name);
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
-	res.status = signer_sign(imsg->fd, req->domain, hdrs, sizeof(hdrs),
-	    &len, res.error, sizeof(res.error)) == 0 ? SIGN_OK : SIGN_FAIL;
-	close(imsg->fd);
+	if (MH_IMSG_FD_LOST(imsg)) {
+		/* relayd holds the message and asks again later */
+		res.status = SIGN_FAIL;
+		strlcpy(res.error, "the message's descriptor was lost on the "
+		    "way (descriptor limit?)", sizeof(res.error));
+	} else {
+		res.status = signer_sign(imsg->fd, req->domain, hdrs,
+		    sizeof(hdrs), &len, res.error, sizeof(res.error)) == 0 ?
+		    SIGN_OK : SIGN_FAIL;
+		close(imsg->fd);
+	}
 	if (res.status == SIGN_OK)
 		mproc_compose2(p, IMSG_SIGN_RES, 0, -1, &res, sizeof(res),
 		    hdrs, len);

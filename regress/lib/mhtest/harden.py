@@ -48,3 +48,31 @@ def memory_has(pid, needles):
                 if n not in found and n in chunk:
                     found.add(n)
     return found
+
+
+def lowest_free_fd(pid):
+    """The lowest descriptor number the process has free: with its soft
+    RLIMIT_NOFILE there, it can open or receive no descriptor."""
+    used = {int(n) for n in os.listdir("/proc/%d/fd" % pid)}
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def nofile_soft(pid, limit):
+    """Set the soft RLIMIT_NOFILE of a running process (prlimit(1));
+    returns the one it had.  A child's is set as its own user: prlimit(2)
+    on another user's process needs CAP_SYS_RESOURCE, which root may lack
+    in a container."""
+    with open("/proc/%d/status" % pid) as f:
+        st = f.read()
+    uid = int(re.search(r"^Uid:\s+(\d+)", st, re.M).group(1))
+    gid = int(re.search(r"^Gid:\s+(\d+)", st, re.M).group(1))
+    with open("/proc/%d/limits" % pid) as f:
+        old = int(re.search(r"Max open files\s+(\d+)", f.read()).group(1))
+    who = [] if uid == 0 else ["setpriv", "--reuid=%d" % uid,
+                               "--regid=%d" % gid, "--clear-groups"]
+    subprocess.run(who + ["prlimit", "--pid", str(pid),
+                          "--nofile=%d:" % limit], check=True)
+    return old
