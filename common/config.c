@@ -979,7 +979,9 @@ cert_names(const struct pki *p)
 	if (x == NULL)
 		return (NULL);
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	if ((v = calloc(sk_GENERAL_NAME_num(gens) + 2, sizeof(*v))) == NULL)
+	/* no subjectAltName: gens NULL, whose count is -1 */
+	if ((v = calloc((gens != NULL ? sk_GENERAL_NAME_num(gens) : 0) + 2,
+	    sizeof(*v))) == NULL)
 		fatal("cert_names");
 	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
 		gn = sk_GENERAL_NAME_value(gens, i);
