@@ -362,32 +362,55 @@ parse_relay_from_once(const struct pos *p, const struct netaddr *n,
 
 /*
  * addr, a route's or the postmaster's, with dom for its domain (as authd
- * names it), into out (if not NULL; MH_NAME_MAX bytes): it must be a
- * mailbox smtpd takes as a recipient (smtp_addr_valid, at most 254
- * bytes), or no mail could reach it.  -1 (said at p) if it is not.
+ * names it), into out (if not NULL; MH_NAME_MAX bytes) in its canonical
+ * form (addr_canon: "a b"@d for a b@d, as TLS-RPT's contact-info must
+ * carry it).  authd finds a route by the recipient unquoted, so a local
+ * part written without the quotes it needs (a b@d, a..b@d) is reached
+ * by the quoted spelling; the canonical form, the shortest spelling, is
+ * what smtpd must take (smtp_addr_valid), or no RCPT can reach it.  -1
+ * (said at p, with why) if it is not.
  */
 static int
 parse_mailbox(const struct pos *p, const char *addr, const char *dom,
     char *out, size_t len, const char *what)
 {
-	char		 mb[MH_NAME_MAX];
-	const char	*at = strrchr(addr, '@');
+	char		 mb[MH_NAME_MAX], canon[MH_NAME_MAX];
+	const char	*at = strrchr(addr, '@'), *why;
+	int		 e;
 
 	if (at == NULL || (size_t)snprintf(mb, sizeof(mb), "%.*s@%s",
 	    (int)(at - addr), addr, dom) >= sizeof(mb) ||
-	    smtp_addr_valid(mb, 1) != ADDR_OK) {
-		perr(p, "%s \"%s\" is not an address smtpd takes as a "
-		    "recipient (RFC 5321 4.1.2)", what, addr);
-		return (-1);
+	    addr_canon(canon, sizeof(canon), mb) == -1)
+		e = ADDR_LENGTH;
+	else
+		e = smtp_addr_valid(canon, 1);
+	switch (e) {
+	case ADDR_OK:
+		if (out != NULL)
+			strlcpy(out, canon, len);
+		return (0);
+	case ADDR_RELAY:
+		why = "smtpd refuses a recipient with '%' or '!' in its "
+		    "local part, quoted or not";
+		break;
+	case ADDR_LENGTH:
+		why = "its local part (quoted where it needs it) is over 64 "
+		    "bytes or the address over 254";
+		break;
+	default:
+		why = "it is no mailbox smtpd takes as a recipient, however "
+		    "quoted (RFC 5321 4.1.2)";
+		break;
 	}
-	if (out != NULL)
-		strlcpy(out, mb, len);
-	return (0);
+	perr(p, "%s \"%s\": no mail can reach it: %s", what, addr, why);
+	return (-1);
 }
 
 /*
  * The postmaster's domain as a route's: lowercased, an A-label, no
- * trailing dot, which TLS-RPT's contact-info would carry otherwise.
+ * trailing dot, which TLS-RPT's contact-info would carry otherwise; its
+ * local part quoted where it needs it (parse_mailbox), as an address in
+ * that contact-info must be.
  */
 void
 parse_postmaster_set(const struct pos *p, const char *addr)

@@ -1158,6 +1158,47 @@ test_url_public(void)
 	    "url_public: cut to its buffer, the password still hidden");
 }
 
+/*
+ * A route or postmaster whose local part needs quotes is taken written
+ * without them: authd finds a route by the recipient unquoted, so
+ * RCPT TO:<"a b"@example.com> reaches route "a b@example.com" (and
+ * e2e/inbound/test_route_quoted shows it); the postmaster is kept in
+ * its canonical form, TLS-RPT's contact-info.
+ */
+static void
+test_route_mailboxes(void)
+{
+	static const char *const want[] = { "a b@example.com",
+	    "a..b@example.com", ".a@example.com", "pm x@example.com" };
+	const size_t		 nwant = sizeof(want) / sizeof(want[0]);
+	struct config		*c;
+	const struct route	*r;
+	size_t			 i = 0;
+
+	c = parse_text(
+	    "postmaster \"pm x@Example.COM\"\n"
+	    "route \"a b@example.com\" { url \"https://example.com/in\" }\n"
+	    "route \"a..b@example.com\" { url \"https://example.com/in\" }\n"
+	    "route \".a@example.com\" { url \"https://example.com/in\" }\n"
+	    "route \"\\\"pm x\\\"@example.com\" "
+	    "{ url \"https://example.com/in\" }\n");
+	ok(c != NULL, "local parts that need quotes, written without them, "
+	    "are taken");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	TAILQ_FOREACH(r, &c->routes, entry) {
+		ok(i < nwant && strcmp(r->pattern, want[i]) == 0,
+		    "route %zu is the mailbox %s", i, r->pattern);
+		i++;
+	}
+	is_int(i, nwant, "every route kept");
+	is_str(c->postmaster, "\"pm x\"@example.com",
+	    "the postmaster in its canonical form (quoted)");
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -1186,6 +1227,7 @@ main(void)
 	test_verp_key();
 	test_kinds();
 	test_url_public();
+	test_route_mailboxes();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
