@@ -38,6 +38,20 @@ hex16_ok(const char *s, size_t n)
 	return (hex_ok(s, n, MH_MSGID_LEN - 1));
 }
 
+/* rcpt lower-cased into dst (the case of a return path an MTA may
+ * change): 0, -1 if it does not fit */
+static int
+verp_lower(char *dst, size_t len, const char *rcpt)
+{
+	size_t	 i, n;
+
+	if ((n = strlen(rcpt)) >= len)
+		return (-1);
+	for (i = 0; i <= n; i++)
+		dst[i] = tolower((unsigned char)rcpt[i]);
+	return (0);
+}
+
 /*
  * The MAC of msgid (16 lower-case hex digits) and rcpt, lower-cased (an
  * MTA may change the case of the return path): VERP_MAC_LEN lower-case
@@ -49,13 +63,12 @@ verp_mac(const char *key, const char *msgid, const char *rcpt,
 {
 	unsigned char	 md[MH_SHA256_LEN];
 	char		 lc[MH_ADDR_MAX], hex[2 * MH_SHA256_LEN + 1];
-	size_t		 i, n;
 
-	if (key == NULL || key[0] == '\0' || (n = strlen(rcpt)) >= sizeof(lc))
+	if (key == NULL || key[0] == '\0' ||
+	    verp_lower(lc, sizeof(lc), rcpt) == -1)
 		return (-1);
-	for (i = 0; i < n; i++)
-		lc[i] = tolower((unsigned char)rcpt[i]);
-	mh_hmac_sha256(key, strlen(key), msgid, MH_MSGID_LEN - 1, lc, n, md);
+	mh_hmac_sha256(key, strlen(key), msgid, MH_MSGID_LEN - 1, lc,
+	    strlen(lc), md);
 	mh_hex(hex, md, sizeof(md));
 	memcpy(mac, hex, VERP_MAC_LEN);
 	mac[VERP_MAC_LEN] = '\0';
@@ -101,6 +114,25 @@ verp_idn(const char *rcpt, const char *at, char *dom, size_t domlen,
 	    dns_domain_utf8(dom, u, sizeof(u)) == -1)
 		return (-1);
 	return (addr_join(mac_rcpt, maclen, rcpt, at - rcpt, u, strlen(u)));
+}
+
+/*
+ * rcpt as its return path's MAC is taken over it: addr_canon's form, a
+ * U-label domain as the U-labels of its A-labels (verp_idn), lower-cased
+ * (verp_lower); the recipient verp_decode() gives back, in whatever case
+ * the MTA wrote it, has the same.  0, -1 if it is no address or too long.
+ */
+int
+verp_rcpt_key(char *dst, size_t len, const char *rcpt)
+{
+	char		 c[MH_ADDR_MAX], m[MH_ADDR_MAX], dom[256];
+	const char	*at;
+
+	if (addr_canon(c, sizeof(c), rcpt) == -1 ||
+	    (at = strrchr(c, '@')) == NULL || at == c || at[1] == '\0' ||
+	    verp_idn(c, at, dom, sizeof(dom), m, sizeof(m)) == -1)
+		return (-1);
+	return (verp_lower(dst, len, m));
 }
 
 int

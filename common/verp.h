@@ -47,6 +47,13 @@ int	verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 int	verp_decode(const char *addr, const char *bounce_domain,
 	    const char *key, char msgid[MH_MSGID_LEN],
 	    char *rcpt, size_t rcptlen);
+/*
+ * rcpt in the form the MAC is taken over (addr_canon, a U-label domain
+ * IDNA-normalised, lower-cased), as a recipient of verp_decode() has it
+ * whatever its case: how a returned report's recipient is matched to the
+ * one submitted.  0, -1 if it is no address or does not fit in dst.
+ */
+int	verp_rcpt_key(char *dst, size_t len, const char *rcpt);
 /* the name of a verp_decode() result, for logs */
 const char *verp_status_name(int);
 

@@ -9,8 +9,9 @@
  * (a DSN, an auto-reply, a reply).  They get the message's Message-ID,
  * sender, tags, group, transaction and subject from here; and a
  * recipient as it was written where that is not the form a VERP return
- * path gives back ("jim"@d, whose return path names jim@d: addr_canon),
- * so that every event of a recipient names it alike.
+ * path may give back ("Jim"@D, whose return path names Jim@D, or jim@d
+ * from an MTA that lower-cases it: verp_rcpt_key), so that every event
+ * of a recipient names it alike.
  *
  * Every message's registration event passes through hookd: its facts are
  * appended to <spool>/events/facts.0 with one write(2) before the event
@@ -21,11 +22,12 @@
  *	six lengths (2 each), the six strings without NUL
  *
  * in the host's byte order; a recipient's ("MHR1") has one string, the
- * recipient as written, indexed by the queue id and its canonical form.
- * Bounded: once facts.0 holds FACTS_GEN_RECS records or FACTS_GEN_SIZE
- * bytes it becomes facts.1 (the previous one goes) and a new facts.0
- * begins; so the facts of the last 100,000 to 200,000 messages are kept,
- * 64 MiB of disk at most.  An index in memory
+ * recipient as written, indexed by the queue id and that recipient's
+ * verp_rcpt_key.  Bounded: once facts.0 holds FACTS_GEN_RECS records
+ * or FACTS_GEN_SIZE bytes it becomes facts.1 (the previous one goes) and
+ * a new facts.0 begins; so the last 100,000 to 200,000 records are kept
+ * (a message's, and one more for each of its recipients written quoted
+ * or in capitals), 64 MiB of disk at most.  An index in memory
  * (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB) maps a hash of the
  * queue id to the record; a full bucket forgets its oldest.  Rebuilt at
  * start from both files; a record that is not whole or not valid (a
@@ -50,8 +52,8 @@
 #include "fileio.h"
 #include "gsync.h"
 #include "log.h"
-#include "mailaddr.h"
 #include "mh_event.h"
+#include "verp.h"
 #include "hookd.h"
 
 #define FACTS_DIR	"events"
@@ -271,7 +273,8 @@ facts_decode(const void *buf, size_t size, struct event_record *ev)
 
 /*
  * The key of a record read: its message's, or its recipient's by the
- * canonical form; 0 for one that needs no index (none there can be)
+ * form its return path's MAC is over (verp_rcpt_key); 0 for one that
+ * needs no index (none there can be)
  */
 static uint64_t
 record_key(const struct event_record *ev, unsigned *b)
@@ -280,7 +283,7 @@ record_key(const struct event_record *ev, unsigned *b)
 
 	if (ev->recipient[0] == '\0')
 		return (facts_key(ev->queue_id, NULL, b));
-	if (addr_canon(c, sizeof(c), ev->recipient) == -1)
+	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1)
 		return (0);
 	return (facts_key(ev->queue_id, c, b));
 }
@@ -472,8 +475,9 @@ facts_note(const struct event_record *ev)
 	r.recipient[0] = '\0';
 	key = facts_key(ev->queue_id, NULL, &b);
 	facts_append(&r, key, b);
-	/* a recipient not written as a return path gives it back */
-	if (addr_canon(c, sizeof(c), ev->recipient) == -1 ||
+	/* a recipient not written as a return path may give it back:
+	 * quoted ("jim"@d), in capitals (an MTA may lower-case it) */
+	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1 ||
 	    strcmp(c, ev->recipient) == 0)
 		return;
 	memset(&r, 0, sizeof(r));
@@ -542,12 +546,12 @@ fill_recipient(struct event_record *ev)
 	unsigned		 b;
 	uint64_t		 key;
 
-	if (addr_canon(c, sizeof(c), ev->recipient) == -1)
+	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1)
 		return;
 	key = facts_key(ev->queue_id, c, &b);
 	if (facts_read(key, b, ev->queue_id, &f) == -1 ||
 	    f.recipient[0] == '\0' ||
-	    addr_canon(fc, sizeof(fc), f.recipient) == -1 ||
+	    verp_rcpt_key(fc, sizeof(fc), f.recipient) == -1 ||
 	    strcmp(fc, c) != 0)
 		return;
 	strlcpy(ev->recipient, f.recipient, sizeof(ev->recipient));

@@ -185,9 +185,31 @@ recipients(void)
 	    "another recipient is as it came");
 	is_str(bounce_rcpt("00000000000000de", "jim@example.test"),
 	    "jim@example.test", "so is jim@ of another message");
+	/* an MTA may give the return path back lower-cased: the MAC is
+	 * over that form (verp_rcpt_key), and so is the record's key */
+	strlcpy(ev.recipient, "\"Kim\"@Example.test", sizeof(ev.recipient));
+	facts_note(&ev);
+	sz = fsize(f0);
+	strlcpy(ev.recipient, "Lee@Example.test", sizeof(ev.recipient));
+	facts_note(&ev);
+	ok(fsize(f0) > sz, "one in capitals: a record of how it was written");
+	strlcpy(ev.recipient, "\"Ana\"@b\xc3\xbc" "cher.test",
+	    sizeof(ev.recipient));
+	facts_note(&ev);
+	is_str(bounce_rcpt(q, "kim@example.test"), "\"Kim\"@Example.test",
+	    "a bounce to kim@example.test names \"Kim\"@Example.test");
+	is_str(bounce_rcpt(q, "Kim@Example.test"), "\"Kim\"@Example.test",
+	    "so does one to Kim@Example.test");
+	is_str(bounce_rcpt(q, "lee@example.test"), "Lee@Example.test",
+	    "a bounce to lee@ names Lee@Example.test");
+	is_str(bounce_rcpt(q, "ana@b\xc3\xbc" "cher.test"),
+	    "\"Ana\"@b\xc3\xbc" "cher.test",
+	    "a bounce to ana@ of a U-label domain names \"Ana\"@");
 	is_int(facts_init(root, 100), 0, "restarted");
 	is_str(bounce_rcpt(q, "jim@example.test"), "\"jim\"@example.test",
 	    "the same after a restart");
+	is_str(bounce_rcpt(q, "kim@example.test"), "\"Kim\"@Example.test",
+	    "kim@ too");
 
 	memset(&ev, 0, sizeof(ev));
 	strlcpy(ev.queue_id, q, sizeof(ev.queue_id));
