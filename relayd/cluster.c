@@ -516,6 +516,22 @@ cluster_suppress_changed(const char *addr, const char *domain,
 	redis_fallback("suppression change");
 }
 
+/* field "addr\tdomain" (flen bytes) into f, split: its domain, NULL */
+static char *
+field_split(const char *field, size_t flen, char *f, size_t len)
+{
+	char	*domain;
+
+	if (flen >= len || memchr(field, '\0', flen) != NULL)
+		return (NULL);
+	memcpy(f, field, flen);
+	f[flen] = '\0';
+	if ((domain = strchr(f, '\t')) == NULL)
+		return (NULL);
+	*domain++ = '\0';
+	return (domain);
+}
+
 /*
  * "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here; only
  * a suppression ('+') or only a lift ('-'), or either (0)
@@ -523,23 +539,17 @@ cluster_suppress_changed(const char *addr, const char *domain,
 static void
 apply(const char *field, size_t flen, const char *value, int save, int only)
 {
-	char		 addr[MH_ADDR_MAX], f[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	char		 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	char		*domain, *mark;
 	long long	 ms;
 
-	if (flen >= sizeof(f))
-		return;
-	memcpy(f, field, flen);
-	f[flen] = '\0';
-	if ((domain = strchr(f, '\t')) == NULL ||
+	if ((domain = field_split(field, flen, f, sizeof(f))) == NULL ||
 	    (mark = strchr(value, ':')) == NULL ||
 	    (mark[1] != '+' && mark[1] != '-') ||
 	    (only != 0 && mark[1] != only))
 		return;
-	*domain++ = '\0';
-	strlcpy(addr, f, sizeof(addr));
 	ms = strtoll(value, NULL, 10);
-	if (suppress_apply(addr, domain, mark[1] == '+' ? mark + 2 : NULL,
+	if (suppress_apply(f, domain, mark[1] == '+' ? mark + 2 : NULL,
 	    ms, save) == 0)
 		applied++;
 }
@@ -563,6 +573,91 @@ on_message(const char *msg, size_t len)
 	apply(field, value - field, value + 1, 1, 0);
 }
 
+/* a lift of a full load: the list's key of its field, its time */
+struct whole_lift {
+	char		*key;
+	long long	 ms;
+};
+
+static int
+whole_lift_cmp(const void *a, const void *b)
+{
+	const struct whole_lift	*x = a, *y = b;
+
+	return (strcmp(x->key, y->key));
+}
+
+/* field (flen bytes) at ms into lifts[*n], by the list's key */
+static void
+whole_lift_add(struct whole_lift *lifts, size_t *n, const char *field,
+    size_t flen, long long ms)
+{
+	char	 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	char	 key[MH_ADDR_MAX + MH_NAME_MAX + 1], *domain;
+
+	if ((domain = field_split(field, flen, f, sizeof(f))) == NULL ||
+	    suppress_keyname(key, sizeof(key), f, domain) == -1)
+		return;
+	if ((lifts[*n].key = strdup(key)) == NULL)
+		fatal("strdup");
+	lifts[(*n)++].ms = ms;
+}
+
+/* the lifts of the hash, sorted by key, each key once with its newest
+ * time */
+static struct whole_lift *
+whole_lifts(const redisReply *r, size_t *np)
+{
+	struct whole_lift	*lifts;
+	const char		*v, *mark;
+	size_t			 i, n = 0, cap = r->elements / 2, o;
+
+	if ((lifts = calloc(cap + 1, sizeof(*lifts))) == NULL)
+		fatal("calloc");
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		v = r->element[i + 1]->str;
+		if ((mark = strchr(v, ':')) != NULL && mark[1] == '-')
+			whole_lift_add(lifts, &n, r->element[i]->str,
+			    r->element[i]->len, strtoll(v, NULL, 10));
+	}
+	qsort(lifts, n, sizeof(*lifts), whole_lift_cmp);
+	for (i = 0, o = 0; i < n; i++) {
+		if (o > 0 && strcmp(lifts[o - 1].key, lifts[i].key) == 0) {
+			if (lifts[i].ms > lifts[o - 1].ms)
+				lifts[o - 1].ms = lifts[i].ms;
+			free(lifts[i].key);
+			continue;
+		}
+		lifts[o++] = lifts[i];
+	}
+	*np = o;
+	return (lifts);
+}
+
+/* a suppression of the hash that a lift there beats: 1 */
+static int
+whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
+    size_t flen, const char *value)
+{
+	char			 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
+	char			 key[MH_ADDR_MAX + MH_NAME_MAX + 1], *domain;
+	struct whole_lift	 k, *w;
+
+	if (n == 0 || (domain = field_split(field, flen, f,
+	    sizeof(f))) == NULL ||
+	    suppress_keyname(key, sizeof(key), f, domain) == -1)
+		return (0);
+	k.key = key;
+	if ((w = bsearch(&k, lifts, n, sizeof(*lifts),
+	    whole_lift_cmp)) == NULL)
+		return (0);
+	/* a lift at the same ms wins, as suppress_apply has it */
+	return (w->ms >= strtoll(value, NULL, 10));
+}
+
 /*
  * The hash whole: its suppressions, then its lifts.  One key may be in
  * it under more than one field: "john"@d as a node before canonical keys
@@ -573,21 +668,36 @@ on_message(const char *msg, size_t len)
  * load.  A lift applied after every suppression meets the newest of its
  * key, whatever the spelling: the newest write of the key wins, in any
  * order, on every node alike, and Redis is only read.
+ *
+ * A suppression that a lift of the same key in the hash beats (any
+ * spelling) is not applied at all: added then lifted, it wrote a + and a
+ * - line to the suppression log at every full load.
  */
 static void
 on_whole(const redisReply *r, void *arg)
 {
-	const char	 only[] = { '+', '-' };
-	size_t		 i, k;
+	struct whole_lift	*lifts;
+	size_t			 i, n;
+	int			 k;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;
-	for (k = 0; k < sizeof(only); k++)
-		for (i = 0; i + 1 < r->elements; i += 2)
-			if (r->element[i]->type == REDIS_REPLY_STRING &&
-			    r->element[i + 1]->type == REDIS_REPLY_STRING)
-				apply(r->element[i]->str, r->element[i]->len,
-				    r->element[i + 1]->str, 0, only[k]);
+	lifts = whole_lifts(r, &n);
+	for (k = 0; k < 2; k++)
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			if (r->element[i]->type != REDIS_REPLY_STRING ||
+			    r->element[i + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			if (k == 0 && whole_beaten(lifts, n,
+			    r->element[i]->str, r->element[i]->len,
+			    r->element[i + 1]->str))
+				continue;
+			apply(r->element[i]->str, r->element[i]->len,
+			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-');
+		}
+	for (i = 0; i < n; i++)
+		free(lifts[i].key);
+	free(lifts);
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
 	suppress_held = r->elements / 2;

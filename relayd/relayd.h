@@ -280,6 +280,8 @@ json_t	*suppress_list(size_t *);
 int	 suppress_apply(const char *addr, const char *sender_domain,
 	    const char *reason, long long ms, int save);
 int	 suppress_save(void);
+int	 suppress_keyname(char *, size_t, const char *addr,
+	    const char *sender_domain);
 const char *suppress_made(const char *addr, const char *sender_domain,
 	    long long ms);
 void	 suppress_foreach(void (*)(const char *addr, const char *domain,

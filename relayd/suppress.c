@@ -490,6 +490,24 @@ suppress_apply(const char *addr, const char *domain, const char *reason,
 	return (save ? supp_flush() : 0);
 }
 
+/*
+ * addr and its scope as the list keys them, "addr\tdomain" (one form
+ * of each, whatever the spelling): 0, -1 if it cannot be one or does
+ * not fit
+ */
+int
+suppress_keyname(char *buf, size_t len, const char *addr,
+    const char *domain)
+{
+	struct supp_key	 key;
+	int		 n;
+
+	if (supp_key(&key, addr, domain) == -1)
+		return (-1);
+	n = snprintf(buf, len, "%s\t%s", key.addr, key.domain);
+	return (n < 0 || (size_t)n >= len ? -1 : 0);
+}
+
 /* the reason of exactly that scope's entry, if it was made at ms */
 const char *
 suppress_made(const char *addr, const char *domain, long long ms)
