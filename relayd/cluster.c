@@ -603,15 +603,21 @@ whole_lift_add(struct whole_lift *lifts, size_t *n, const char *field,
 	lifts[(*n)++].ms = ms;
 }
 
-/* the lifts of the hash, sorted by key, each key once with its newest
- * time */
+/*
+ * The lifts of the hash and this node's own that Redis has not taken
+ * yet (lifted: refused, or in flight), sorted by key, each key once
+ * with its newest time.
+ */
 static struct whole_lift *
 whole_lifts(const redisReply *r, size_t *np)
 {
 	struct whole_lift	*lifts;
+	struct lifted		*l;
 	const char		*v, *mark;
 	size_t			 i, n = 0, cap = r->elements / 2, o;
 
+	TAILQ_FOREACH(l, &lifted, entry)
+		cap++;
 	if ((lifts = calloc(cap + 1, sizeof(*lifts))) == NULL)
 		fatal("calloc");
 	for (i = 0; i + 1 < r->elements; i += 2) {
@@ -623,6 +629,8 @@ whole_lifts(const redisReply *r, size_t *np)
 			whole_lift_add(lifts, &n, r->element[i]->str,
 			    r->element[i]->len, strtoll(v, NULL, 10));
 	}
+	TAILQ_FOREACH(l, &lifted, entry)
+		whole_lift_add(lifts, &n, l->field, strlen(l->field), l->ms);
 	qsort(lifts, n, sizeof(*lifts), whole_lift_cmp);
 	for (i = 0, o = 0; i < n; i++) {
 		if (o > 0 && strcmp(lifts[o - 1].key, lifts[i].key) == 0) {
@@ -637,7 +645,7 @@ whole_lifts(const redisReply *r, size_t *np)
 	return (lifts);
 }
 
-/* a suppression of the hash that a lift there beats: 1 */
+/* a suppression of the hash that a lift there or here beats: 1 */
 static int
 whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
     size_t flen, const char *value)
@@ -669,14 +677,20 @@ whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
  * key, whatever the spelling: the newest write of the key wins, in any
  * order, on every node alike, and Redis is only read.
  *
- * A suppression that a lift of the same key in the hash beats (any
- * spelling) is not applied at all: added then lifted, it wrote a + and a
- * - line to the suppression log at every full load.
+ * A suppression that a lift of the same key beats (in the hash, any
+ * spelling, or one of this node's that Redis has not taken yet: refused,
+ * NOPERM, READONLY, OOM) is not applied at all: added then lifted, it
+ * wrote a + and a - line to the suppression log at every full load, and
+ * one beaten by a lift only this node has stayed, as the lift's later
+ * push is not read back (on_message skips the node's own).  Those lifts
+ * are applied with the hash's.
  */
 static void
 on_whole(const redisReply *r, void *arg)
 {
 	struct whole_lift	*lifts;
+	struct lifted		*l;
+	char			 v[32];
 	size_t			 i, n;
 	int			 k;
 
@@ -695,6 +709,10 @@ on_whole(const redisReply *r, void *arg)
 			apply(r->element[i]->str, r->element[i]->len,
 			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-');
 		}
+	TAILQ_FOREACH(l, &lifted, entry) {
+		snprintf(v, sizeof(v), "%lld:-", l->ms);
+		apply(l->field, strlen(l->field), v, 0, '-');
+	}
 	for (i = 0; i < n; i++)
 		free(lifts[i].key);
 	free(lifts);
