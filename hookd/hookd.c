@@ -36,9 +36,10 @@ static int	 hookd_started;
 
 /*
  * The ids of incoming/ that smtpd has open: given it (SPOOL_FD), neither
- * committed nor aborted yet.  SPOOL_ABORT may name one of these alone:
- * any other file of incoming/ is a message hookd has (a sync message it
- * is still posting), not smtpd's to give back to the pool.
+ * committed nor aborted yet.  SPOOL_COMMIT and SPOOL_ABORT may name one
+ * of these alone: any other file of incoming/ is a message hookd has (a
+ * sync message it is still posting), not smtpd's to commit or to give
+ * back to the pool.
  */
 struct open_id {
 	RB_ENTRY(open_id)	 entry;
@@ -168,11 +169,13 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		    MH_IMSG_DATA_SIZE(imsg) <= sizeof(*c))
 			break;
 		c = imsg->data;
-		/* data_size: compared with the file's at the commit */
+		/*
+		 * data_size: compared with the file's at the commit; only
+		 * a file smtpd has open (a refused commit gives it back)
+		 */
 		if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
-		    c->data_size < 0)
+		    c->data_size < 0 || open_id_take(c->msgid) == -1)
 			break;
-		(void)open_id_take(c->msgid);
 		inbound_commit(c, (char *)imsg->data + sizeof(*c),
 		    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c));
 		return;
