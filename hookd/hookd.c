@@ -7,7 +7,6 @@
  * HTTP POST (messages, callbacks, events).  Chrooted in the spool.
  */
 #include <sys/types.h>
-#include <sys/tree.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,69 +27,26 @@
 #include "hookd.h"
 #include "mime.h"
 #include "seal.h"
+#include "spool_ids.h"
 #include "verdict.h"
 
 
 struct config	*hookd_conf;
 static int	 hookd_started;
 
-/*
- * The ids of incoming/ that smtpd has open: given it (SPOOL_FD), neither
- * committed nor aborted yet.  SPOOL_COMMIT and SPOOL_ABORT may name one
- * of these alone: any other file of incoming/ is a message hookd has (a
- * sync message it is still posting), not smtpd's to commit or to give
- * back to the pool.
- */
-struct open_id {
-	RB_ENTRY(open_id)	 entry;
-	char			 msgid[MH_MSGID_LEN];
-};
-
-static int
-open_id_cmp(const struct open_id *a, const struct open_id *b)
-{
-	return (strcmp(a->msgid, b->msgid));
-}
-
-RB_HEAD(open_ids, open_id);
-RB_PROTOTYPE(open_ids, open_id, entry, open_id_cmp);
-RB_GENERATE(open_ids, open_id, entry, open_id_cmp);
-static struct open_ids	 open_ids = RB_INITIALIZER(&open_ids);
-
-/* take msgid out of the open ones: 0, or -1 if smtpd had no such */
-static int
-open_id_take(const char *msgid)
-{
-	struct open_id	 key, *o;
-
-	if (strlcpy(key.msgid, msgid, sizeof(key.msgid)) >=
-	    sizeof(key.msgid) ||
-	    (o = RB_FIND(open_ids, &open_ids, &key)) == NULL)
-		return (-1);
-	RB_REMOVE(open_ids, &open_ids, o);
-	free(o);
-	return (0);
-}
-
 static void
 spool_open_req(struct mproc *p, struct mh_imsg *imsg)
 {
 	struct spool_open	*req = msg_get(p, imsg, sizeof(*req));
 	struct spool_fd		 res;
-	struct open_id		*o;
 	int			 fd;
 
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
 	fd = spool_create(res.msgid);
 	res.ok = fd != -1;
-	if (fd != -1) {
-		if ((o = calloc(1, sizeof(*o))) == NULL)
-			fatal("calloc");
-		strlcpy(o->msgid, res.msgid, sizeof(o->msgid));
-		if (RB_INSERT(open_ids, &open_ids, o) != NULL)
-			free(o);
-	}
+	if (fd != -1)
+		spool_ids_add(res.msgid, PROC_SMTPD);
 	mproc_compose(p, IMSG_SPOOL_FD, 0, fd, &res, sizeof(res));
 }
 
@@ -174,7 +130,8 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		 * a file smtpd has open (a refused commit gives it back)
 		 */
 		if (!msg_str_ok(c->msgid, sizeof(c->msgid)) ||
-		    c->data_size < 0 || open_id_take(c->msgid) == -1)
+		    c->data_size < 0 ||
+		    spool_ids_take(c->msgid, PROC_SMTPD) == -1)
 			break;
 		inbound_commit(c, (char *)imsg->data + sizeof(*c),
 		    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c));
@@ -185,7 +142,7 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		/* only a file smtpd has open: not one hookd has */
 		a = msg_get(p, imsg, sizeof(*a));
 		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
-		    open_id_take(a->msgid) == -1 ||
+		    spool_ids_take(a->msgid, PROC_SMTPD) == -1 ||
 		    spool_discard(a->msgid) == -1)
 			break;
 		return;

@@ -29,6 +29,7 @@
 #include "track.h"
 #include "relay.h"
 #include "seal.h"
+#include "spool_ids.h"
 
 
 static int	relayd_started;
@@ -225,6 +226,10 @@ spool_commit_req(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(c->message_id, sizeof(c->message_id)) ||
 	    (p->proc != PROC_WEBD && c->idem[0] != '\0'))
 		fatalx("malformed SPOOL_COMMIT from %s", p->name);
+	/* only a file this peer has open: not the other's */
+	if (spool_ids_take(c->msgid, p->proc) == -1)
+		fatalx("SPOOL_COMMIT from %s: a file it has not open",
+		    p->name);
 	envelope_init(&env);
 	if (envelope_decode(&env, (char *)imsg->data + sizeof(*c),
 	    MH_IMSG_DATA_SIZE(imsg) - sizeof(*c)) == -1 ||
@@ -419,6 +424,8 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		res.reqid = o->reqid;
 		fd = relay_spool_open(res.msgid);
 		res.ok = fd != -1;
+		if (fd != -1)
+			spool_ids_add(res.msgid, p->proc);
 		mproc_compose(p, IMSG_SPOOL_FD, 0, fd, &res, sizeof(res));
 		return;
 	case IMSG_SPOOL_COMMIT:
@@ -429,8 +436,10 @@ relayd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	case IMSG_SPOOL_ABORT:
 		if (p->proc != PROC_SMTPD && p->proc != PROC_WEBD)
 			break;
+		/* only a file this peer has open: not the other's */
 		a = msg_get(p, imsg, sizeof(*a));
 		if (!msg_str_ok(a->msgid, sizeof(a->msgid)) ||
+		    spool_ids_take(a->msgid, p->proc) == -1 ||
 		    relay_spool_abort(a->msgid) == -1)
 			break;
 		return;
