@@ -34,6 +34,7 @@
 #include <tls.h>
 
 #include "config.h"
+#include "dns.h"
 #include "envelope.h"
 #include "log.h"
 
@@ -1016,20 +1017,6 @@ names_free(char **v)
 	free(v);
 }
 
-/* a name pattern of a certificate that a client's server name matches */
-static int
-name_covers(const char *pat, const char *name)
-{
-	const char	*dot;
-
-	if (strcasecmp(pat, name) == 0)
-		return (1);
-	/* "*.example.com": one label more */
-	return (pat[0] == '*' && pat[1] == '.' &&
-	    (dot = strchr(name, '.')) != NULL && dot != name &&
-	    strcasecmp(pat + 1, dot) == 0);
-}
-
 /* the first name of certificate b that a pattern of a matches, or NULL */
 static const char *
 names_shared(char **a, char **b)
@@ -1038,7 +1025,7 @@ names_shared(char **a, char **b)
 
 	for (j = 0; a != NULL && b != NULL && b[j] != NULL; j++)
 		for (i = 0; a[i] != NULL; i++)
-			if (name_covers(a[i], b[j]))
+			if (dns_name_covers(a[i], b[j]))
 				return (b[j]);
 	return (NULL);
 }

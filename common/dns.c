@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <idn2.h>
@@ -935,6 +936,17 @@ dns_domain_ascii(const char *in, char *out, size_t len)
 	for (i = 0; out[i] != '\0'; i++)
 		out[i] = tolower((u_char)out[i]);
 	return (0);
+}
+
+int
+dns_name_covers(const char *pat, const char *name)
+{
+	const char	*dot;
+
+	if (strncmp(pat, "*.", 2) != 0)
+		return (strcasecmp(pat, name) == 0);
+	return ((dot = strchr(name, '.')) != NULL && dot != name &&
+	    strcasecmp(dot + 1, pat + 2) == 0);
 }
 
 int

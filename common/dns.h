@@ -90,6 +90,12 @@ int	dns_query(const char *name, int rrtype, dns_raw_cb, void *);
  */
 int	dns_domain_ascii(const char *, char *, size_t);
 /*
+ * name as a certificate's or an MTA-STS policy's pattern pat covers it:
+ * the same name in any case, or for "*.example.net" exactly one more
+ * label (RFC 6125 6.4.3, RFC 8461 4.1).  1 if it does.
+ */
+int	dns_name_covers(const char *pat, const char *name);
+/*
  * The other way: a domain of dns_domain_ascii's form with its A-labels
  * made U-labels ("xn--bcher-kva.example" is "bücher.example").  -1:
  * not a name IDNA can convert, or out too short.

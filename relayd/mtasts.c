@@ -235,7 +235,6 @@ int
 mtasts_mx_match(const struct sts_policy *pol, const char *host)
 {
 	char		 h[256];
-	const char	*dot;
 	size_t		 i, n;
 
 	if (strlcpy(h, host, sizeof(h)) >= sizeof(h))
@@ -243,16 +242,9 @@ mtasts_mx_match(const struct sts_policy *pol, const char *host)
 	n = strlen(h);
 	if (n > 0 && h[n - 1] == '.')
 		h[n - 1] = '\0';
-	for (i = 0; i < pol->nmx; i++) {
-		if (strncmp(pol->mx[i], "*.", 2) != 0) {
-			if (strcasecmp(pol->mx[i], h) == 0)
-				return (1);
-			continue;
-		}
-		if ((dot = strchr(h, '.')) != NULL && dot != h &&
-		    strcasecmp(dot + 1, pol->mx[i] + 2) == 0)
+	for (i = 0; i < pol->nmx; i++)
+		if (dns_name_covers(pol->mx[i], h))
 			return (1);
-	}
 	return (0);
 }
 
