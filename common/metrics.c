@@ -130,12 +130,29 @@ table_init(struct mtable *t, size_t max)
 	return (0);
 }
 
-/* a label value as a series keeps it: cut to METRICS_LABEL_MAX, clean */
+/*
+ * A label value as a series keeps it, clean.  One longer than a label
+ * holds (a long URL) is cut and ends in '~' and 8 hex digits of a hash
+ * of the whole value: two values alike in their first bytes stay two
+ * series, not one label with two values.
+ */
+#define LABEL_HASH_LEN	9		/* "~" and 8 hex digits */
+
 static void
 label_set(char dst[METRICS_LABEL_MAX], const char *v)
 {
-	sanitize_text(dst, METRICS_LABEL_MAX, v != NULL ? v : "", SIZE_MAX,
-	    SAN_LOG);
+	size_t	 n;
+
+	if (v == NULL)
+		v = "";
+	/* a byte in is a byte out: what was not taken was cut */
+	n = sanitize_text(dst, METRICS_LABEL_MAX, v, SIZE_MAX, SAN_LOG);
+	if (v[n] == '\0')
+		return;
+	n = sanitize_text(dst, METRICS_LABEL_MAX - LABEL_HASH_LEN, v,
+	    SIZE_MAX, SAN_LOG);
+	snprintf(dst + n, METRICS_LABEL_MAX - n, "~%08x",
+	    (unsigned int)(fnv(14695981039346656037ULL, v) & 0xffffffffU));
 }
 
 /* the series of (family, labels), made if new; NULL when memory is short */
