@@ -1300,27 +1300,51 @@ events_stats(void)
 	return (a);
 }
 
+/* an endpoint's two gauges: its events, and the age of the oldest */
+static void
+ep_gauges(json_t *samples, const char *label, size_t n, time_t oldest,
+    time_t now)
+{
+	metrics_sample(samples, M_EVENTS_QUEUE, label, NULL, n);
+	metrics_sample(samples, M_EVENTS_QUEUE_OLDEST, label, NULL,
+	    oldest > 0 && oldest < now ? now - oldest : 0);
+}
+
 /*
  * "show metrics": the events queue as a whole (size, oldest) and per
- * endpoint, labelled with its URL as logged (masked)
+ * endpoint, labelled with its URL as logged (masked).  A metric shows
+ * METRICS_FAMILY_MAX series: past the first METRICS_FAMILY_MAX - 1
+ * endpoints, the others are one "other" series (their events added, the
+ * oldest of them), so that the answer stays bounded however many
+ * endpoints there are, and the totals exact.
  */
 void
 events_metrics(json_t *samples)
 {
 	struct endpoint	*ep;
-	time_t		 now = time(NULL), t, oldest = 0;
-	size_t		 n, total = 0;
+	time_t		 now = time(NULL), t, oldest = 0, o_oldest = 0;
+	size_t		 n, total = 0, o_n = 0, k = 0, shown;
 
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		k++;
+	shown = k > METRICS_FAMILY_MAX ? METRICS_FAMILY_MAX - 1 : k;
+	k = 0;
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		n = evq_backlog(ep);
 		t = n > 0 ? ep_oldest(ep) : 0;
 		total += n;
 		if (t > 0 && (oldest == 0 || t < oldest))
 			oldest = t;
-		metrics_sample(samples, M_EVENTS_QUEUE, ep->pub, NULL, n);
-		metrics_sample(samples, M_EVENTS_QUEUE_OLDEST, ep->pub, NULL,
-		    t > 0 && t < now ? now - t : 0);
+		if (k++ < shown) {
+			ep_gauges(samples, ep->pub, n, t, now);
+			continue;
+		}
+		o_n += n;
+		if (t > 0 && (o_oldest == 0 || t < o_oldest))
+			o_oldest = t;
 	}
+	if (k > shown)
+		ep_gauges(samples, "other", o_n, o_oldest, now);
 	metrics_queue(samples, "events", total, oldest > 0 ? oldest : now);
 }
 
