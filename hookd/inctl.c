@@ -326,50 +326,93 @@ lasterr_get(const struct inmsg *m, size_t i, char *buf, size_t len)
 	strlcpy(buf, p, len);
 }
 
+/* what waits for one route (show hooks) */
+struct rtwait {
+	uint32_t		 id;
+	size_t			 backlog;
+	time_t			 oldest, next;
+	const struct inmsg	*om;		/* the oldest, and which */
+	size_t			 oi;		/* of its recipients */
+};
+
+static int
+rtwait_cmp(const void *a, const void *b)
+{
+	const struct rtwait	*x = a, *y = b;
+
+	return (x->id < y->id ? -1 : x->id > y->id);
+}
+
+/*
+ * What waits for each route of w (sorted by id), in one pass over the
+ * queue: its cost is the recipients queued, not that times the routes.
+ */
+static void
+routes_waiting(struct rtwait *w, size_t n)
+{
+	const struct inmsg	*m;
+	struct rtwait		 key, *rw;
+	struct inrcpt		 r;
+	size_t			 i;
+
+	TAILQ_FOREACH(m, inbound_msgs(), entry) {
+		if (!m->committed)
+			continue;
+		for (i = 0; i < m->nrcpt; i++) {
+			inrcpt_get(m, i, &r);
+			if (r.dest != DEST_ROUTE || r.state != RS_PENDING)
+				continue;
+			key.id = r.route;
+			if ((rw = bsearch(&key, w, n, sizeof(*w),
+			    rtwait_cmp)) == NULL)
+				continue;
+			rw->backlog++;
+			if (rw->oldest == 0 || m->created < rw->oldest) {
+				rw->oldest = m->created;
+				rw->om = m;
+				rw->oi = i;
+			}
+			if (rw->next == 0 || r.next_try < rw->next)
+				rw->next = r.next_try;
+		}
+	}
+}
+
 /* show hooks: each route's URL with what waits for it */
 json_t *
 inbound_routes(void)
 {
-	const struct route		*rt;
-	const struct inmsg		*m, *om;
-	struct inrcpt			 r;
-	char				 url[MH_URL_MAX], lasterr[160];
-	json_t				*a;
-	time_t				 oldest, next;
-	size_t				 i, oi, backlog;
+	const struct route	*rt;
+	struct rtwait		*w, key, *rw;
+	char			 url[MH_URL_MAX], lasterr[160];
+	json_t			*a;
+	size_t			 n = 0;
 
 	if ((a = json_array()) == NULL || hookd_conf == NULL)
 		return (a);
+	TAILQ_FOREACH(rt, &hookd_conf->routes, entry)
+		n++;
+	if ((w = calloc(n + 1, sizeof(*w))) == NULL)
+		fatal("show hooks");
+	n = 0;
+	TAILQ_FOREACH(rt, &hookd_conf->routes, entry)
+		w[n++].id = rt->id;
+	qsort(w, n, sizeof(*w), rtwait_cmp);
+	routes_waiting(w, n);
 	TAILQ_FOREACH(rt, &hookd_conf->routes, entry) {
-		backlog = oi = 0;
-		oldest = next = 0;
-		om = NULL;
-		TAILQ_FOREACH(m, inbound_msgs(), entry)
-			for (i = 0; i < m->nrcpt; i++) {
-				inrcpt_get(m, i, &r);
-				if (!m->committed || r.dest != DEST_ROUTE ||
-				    r.route != rt->id ||
-				    r.state != RS_PENDING)
-					continue;
-				backlog++;
-				if (oldest == 0 || m->created < oldest) {
-					oldest = m->created;
-					om = m;
-					oi = i;
-				}
-				if (next == 0 || r.next_try < next)
-					next = r.next_try;
-			}
+		key.id = rt->id;
+		rw = bsearch(&key, w, n, sizeof(*w), rtwait_cmp);
 		lasterr[0] = '\0';
-		if (om != NULL)
-			lasterr_get(om, oi, lasterr, sizeof(lasterr));
+		if (rw->om != NULL)
+			lasterr_get(rw->om, rw->oi, lasterr, sizeof(lasterr));
 		config_url_public(rt->url, url, sizeof(url));
 		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,"
 		    "s:I}", "route", rt->pattern[0] ? rt->pattern : "*",
 		    "url", url, "mode", rt->mode == MODE_QUEUE ? "queue" :
-		    "sync", "backlog", (json_int_t)backlog,
-		    "oldest", (json_int_t)oldest, "last_error", lasterr,
-		    "next_attempt", (json_int_t)next));
+		    "sync", "backlog", (json_int_t)rw->backlog,
+		    "oldest", (json_int_t)rw->oldest, "last_error", lasterr,
+		    "next_attempt", (json_int_t)rw->next));
 	}
+	free(w);
 	return (a);
 }
