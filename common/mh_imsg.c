@@ -51,6 +51,34 @@ rbuf_reserve(struct mh_imsgbuf *ibuf, size_t want)
 }
 
 /*
+ * How many of the descriptors received the unread bytes may claim: one
+ * for each message whose header says HASFD, and one for a header cut
+ * short at the end (a descriptor travels with its message's first bytes,
+ * and a read stops at it, so it never comes before them).
+ */
+static int
+fds_claimed(const struct mh_imsgbuf *ibuf)
+{
+	struct mh_imsg_hdr	 hdr;
+	size_t			 off = ibuf->roff, left = ibuf->rlen;
+	int			 n = 0;
+
+	while (left >= MH_IMSG_HDRSZ) {
+		memcpy(&hdr, ibuf->rbuf + off, sizeof(hdr));
+		if (hdr.flags & MH_IMSGF_HASFD)
+			n++;
+		/* what follows an unfinished (or corrupt) message is unknown */
+		if (hdr.len < MH_IMSG_HDRSZ || hdr.len > left)
+			return (n);
+		off += hdr.len;
+		left -= hdr.len;
+	}
+	if (left > 0)
+		n++;
+	return (n);
+}
+
+/*
  * Read what is there.  Returns bytes read, 0 on EOF, -1 on error
  * (EAGAIN included; the caller checks errno).
  */
@@ -112,6 +140,13 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	    ibuf->nfds < MH_IMSG_MAXFDS)
 		ibuf->fds[ibuf->nfds++] = -1;
 	ibuf->rlen += n;
+	/*
+	 * A descriptor beside a message that does not say HASFD would
+	 * be handed to the next message that does: the stream is corrupt
+	 * (mh_imsg_get says so).
+	 */
+	if (ibuf->nfds > 0 && ibuf->nfds > fds_claimed(ibuf))
+		ibuf->stray = 1;
 	return (n);
 }
 
@@ -126,6 +161,10 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 	struct mh_imsg_hdr	hdr;
 	size_t		datalen;
 
+	if (ibuf->stray) {
+		errno = EBADMSG;
+		return (-1);
+	}
 	if (ibuf->rlen < MH_IMSG_HDRSZ)
 		return (0);
 	memcpy(&hdr, ibuf->rbuf + ibuf->roff, sizeof(hdr));

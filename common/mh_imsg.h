@@ -57,6 +57,8 @@ struct mh_imsgbuf {
 	int		 nfds;
 	int		 nofds;		/* a peer that sends none (a
 					   control client): any is closed */
+	int		 stray;		/* it sent a descriptor that no
+					   message says it carries */
 };
 
 struct mh_imsg {

@@ -271,6 +271,101 @@ test_fd_exhausted(void)
 	close(sp[1]);
 }
 
+/* bytes with one descriptor beside them, as a hostile peer may send */
+static void
+send_with_fd(int s, const void *buf, size_t len, int fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cmsgbuf;
+	struct msghdr	 msg;
+	struct cmsghdr	*cmsg;
+	struct iovec	 iov;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = &cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	if (sendmsg(s, &msg, 0) != (ssize_t)len)
+		abort();
+}
+
+/*
+ * A descriptor beside a message that does not say HASFD: before, imsg
+ * kept it and handed it to the next message that says HASFD (the
+ * peer's own descriptor for that one came after); now the stream is
+ * corrupt and nothing is handed out.  A descriptor sent with a header
+ * cut short is its message's, and arrives with it.
+ */
+static void
+test_fd_stray(void)
+{
+	struct mh_imsgbuf	b;
+	struct mh_imsg	im;
+	struct mh_imsg_hdr	h;
+	int		sp[2], fd;
+	ssize_t		n;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	mh_imsg_init(&b, sp[1]);
+	memset(&h, 0, sizeof(h));
+	h.type = 1;
+	h.len = sizeof(h);
+	fd = open("/dev/null", O_RDONLY);
+	send_with_fd(sp[0], &h, sizeof(h), fd);
+	close(fd);
+	h.type = 2;
+	h.flags = MH_IMSGF_HASFD;
+	fd = open("/dev/null", O_RDONLY);
+	send_with_fd(sp[0], &h, sizeof(h), fd);
+	close(fd);
+	mh_imsg_read(&b);
+	mh_imsg_read(&b);
+	errno = 0;
+	n = mh_imsg_get(&b, &im);
+	if (n > 0) {
+		/* the old way: 1 without, then 2 with the stray one */
+		mh_imsg_free(&im);
+		if (mh_imsg_get(&b, &im) > 0 && im.fd != -1)
+			close(im.fd);
+		mh_imsg_free(&im);
+	}
+	ok(n == -1 && errno == EBADMSG,
+	    "a descriptor beside a message without HASFD: corrupt stream");
+	mh_imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* the descriptor with the first 8 bytes of its message's header */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	mh_imsg_init(&b, sp[1]);
+	fd = open("/dev/null", O_RDONLY);
+	send_with_fd(sp[0], &h, 8, fd);
+	close(fd);
+	n = mh_imsg_read(&b);
+	ok(n == 8 && mh_imsg_get(&b, &im) == 0, "a cut header waits");
+	write(sp[0], (char *)&h + 8, sizeof(h) - 8);
+	n = get_one(&b, &im);
+	ok(n > 0 && im.hdr.type == 2 && im.fd != -1,
+	    "its descriptor arrives with it");
+	if (n > 0 && im.fd != -1)
+		close(im.fd);
+	mh_imsg_free(&im);
+	mh_imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /* every type has its own name in the logs (a new type without one logs
  * as "unknown") */
 static void
@@ -300,6 +395,7 @@ main(void)
 	test_basic();
 	test_fd();
 	test_fd_exhausted();
+	test_fd_stray();
 	test_hostile();
 	test_split();
 	return (tap_done());

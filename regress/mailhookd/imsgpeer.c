@@ -27,6 +27,8 @@
  *			accept from this peer
  *	fd		a well-formed message with a descriptor attached, of
  *			a type that carries none
+ *	stray		the same, but the header does not say HASFD: the
+ *			descriptor goes beside the message as SCM_RIGHTS
  *	early		as unexpected, from the parent before the child's
  *			config (it waits for the config meanwhile: "ready"
  *			once it is started)
@@ -538,6 +540,22 @@ private_post(int peer, uint32_t type, const char *url)
 	mproc_compose(chan[peer], type, 0, -1, buf, sizeof(buf));
 }
 
+/* the message just queued keeps its descriptor, its header loses HASFD */
+static void
+stray_fd(struct mproc *p)
+{
+	struct mh_ibuf		*b, *last = NULL;
+	struct mh_imsg_hdr	 hdr;
+
+	TAILQ_FOREACH(b, &p->ibuf.w.bufs, entry)
+		last = b;
+	if ((b = last) == NULL || b->fd == -1)
+		errx(2, "stray: no message with a descriptor queued");
+	memcpy(&hdr, b->buf, sizeof(hdr));
+	hdr.flags &= ~MH_IMSGF_HASFD;
+	memcpy(b->buf, &hdr, sizeof(hdr));
+}
+
 static void
 attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
     const unsigned char *id, size_t idlen, const char *url)
@@ -562,7 +580,7 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 	memset(buf, 0, sizeof(buf));
 	fill(type, buf, child);
 	if (type == IMSG_SPOOL_FD || type == IMSG_SIGN_REQ ||
-	    strcmp(kind, "fd") == 0)
+	    strcmp(kind, "fd") == 0 || strcmp(kind, "stray") == 0)
 		fd = spool_file();
 	if (strcmp(kind, "short") == 0)
 		len = size >= 4 ? size - 4 : 0;
@@ -587,7 +605,7 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 		len = size + strlcpy(buf + size, "id 0123456789abcdef\n"
 		    "bogus field\n", sizeof(buf) - size);
 	} else if (strcmp(kind, "unexpected") != 0 && strcmp(kind, "fd") != 0 &&
-	    strcmp(kind, "early") != 0)
+	    strcmp(kind, "early") != 0 && strcmp(kind, "stray") != 0)
 		errx(2, "unknown kind %s", kind);
 	/* a commit carries its envelope after the struct */
 	if (type == IMSG_SPOOL_COMMIT && strcmp(kind, "short") != 0 &&
@@ -606,6 +624,8 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 		len += 4;
 	}
 	mproc_compose(chan[peer], type, 0, fd, buf, len);
+	if (strcmp(kind, "stray") == 0)
+		stray_fd(chan[peer]);
 }
 
 static int
