@@ -61,6 +61,8 @@ struct ctl_client {
 	struct event		*idle;		/* CTL_IDLE_SECS */
 	int			 fd;		/* a child's, for the
 						   reply; -1 */
+	int			 fdproc;	/* the child that gave it */
+	int			 fdclash;	/* another gave one too */
 };
 TAILQ_HEAD(, ctl_client)	 clients = TAILQ_HEAD_INITIALIZER(clients);
 
@@ -909,6 +911,28 @@ control_merge(json_t *replies)
 	return (out);
 }
 
+/*
+ * Two processes each gave a file for the reply (show message ID --raw
+ * of an ID that relayd's queue and hookd's both hold): which one is
+ * meant cannot be told, the client is told so and gets neither.
+ */
+static void
+ctl_fd_clash(struct ctl_client *c)
+{
+	char	 err[256];
+	int	 a = c->fdproc, b = c->fdclash;
+
+	/* in the processes' order, whichever answered first */
+	snprintf(err, sizeof(err), "%s and %s both hold a message of that "
+	    "ID: --raw cannot tell which to print", proc_name(a < b ? a : b),
+	    proc_name(a < b ? b : a));
+	log_warnx("control: %s (a command of uid %u)", err, (unsigned)c->uid);
+	close(c->fd);
+	c->fd = -1;
+	c->fdclash = 0;
+	ctl_send(c, json_pack("{s:s}", "error", err));
+}
+
 void
 control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 {
@@ -933,14 +957,15 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	if (c->deadline == NULL || c->waiting == 0 || !c->asked[proc])
 		fatalx("CTL_REPLY from %s: to no command it was asked",
 		    proc_name(proc));
-	if (imsg->fd != -1 && c->fd != -1) {
-		close(imsg->fd);
-		json_decref(reply);
-		return;
-	}
 	c->asked[proc] = 0;
-	if (imsg->fd != -1)
+	if (imsg->fd != -1 && c->fd != -1) {
+		/* both relayd and hookd hold a message of the ID (--raw) */
+		close(imsg->fd);
+		c->fdclash = proc;
+	} else if (imsg->fd != -1) {
 		c->fd = imsg->fd;	/* closed by ctl_free() if not sent */
+		c->fdproc = proc;
+	}
 	if (c->metrics) {
 		/* the samples alone; anything else is not an answer */
 		json_object_set(c->collected, proc_name(proc),
@@ -956,7 +981,9 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 		return;
 	event_free(c->deadline);
 	c->deadline = NULL;
-	if (c->merge && json_object_size(c->collected) > 1) {
+	if (c->fdclash) {
+		ctl_fd_clash(c);
+	} else if (c->merge && json_object_size(c->collected) > 1) {
 		ctl_send(c, control_merge(c->collected));
 	} else if (json_object_size(c->collected) == 1) {
 		one = json_object_get(c->collected, proc_name(proc));
