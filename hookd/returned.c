@@ -153,6 +153,7 @@ static void
 returned_suppress(const char *msgid, const char *to,
     const struct event_record *ev, const char *stage, int other, int verp)
 {
+	char	a[MH_ADDR_MAX];
 	int	generic;
 
 	if (ev->kind == EV_COMPLAINT) {
@@ -171,9 +172,28 @@ returned_suppress(const char *msgid, const char *to,
 	if (other)
 		log_warnx("msgid=%s recipient=<%s> event=returned suppress=no "
 		    "(the report names another address than the return path "
-		    "<%s>)", msgid, ev->recipient, to);
+		    "<%s>)", msgid, log_sanitize(a, sizeof(a), ev->recipient),
+		    to);
 	else
 		suppress(msgid, ev, verp, NULL);
+}
+
+/*
+ * One event of returned mail: its recipient as the event names it (as
+ * submitted, once facts_fill found it), sanitized as every address in
+ * a log line
+ */
+static void
+returned_log(const char *msgid, const char *to, const struct bounce_info *bi,
+    const struct event_record *ev)
+{
+	char	 a[MH_ADDR_MAX];
+
+	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
+	    "recipient=<%s> type=%s verp=%s", msgid, to,
+	    event_kind_name(ev->kind), bi->format,
+	    log_sanitize(a, sizeof(a), ev->recipient), ev->bounce_type,
+	    verp_status_name(bi->verp));
 }
 
 /* 1 waiting (for relayd, or for the events to be durable), -1 not yet */
@@ -200,11 +220,7 @@ classify_one(struct envelope *env, size_t idx)
 		return (-1);
 	}
 	close(fd);
-	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
-	    "recipient=<%s> type=%s verp=%s", env->id,
-	    log_sanitize(to, sizeof(to), r->addr), event_kind_name(bi.ev.kind),
-	    bi.format, bi.ev.recipient, bi.ev.bounce_type,
-	    verp_status_name(bi.verp));
+	log_sanitize(to, sizeof(to), r->addr);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	strlcpy(w->msgid, env->id, sizeof(w->msgid));
@@ -229,11 +245,6 @@ classify_one(struct envelope *env, size_t idx)
 			other = bi.more[i - 1].other_rcpt;
 			n = snprintf(key, sizeof(key), "returned/%s/%zu/%zu",
 			    env->id, idx, i);
-			log_info("msgid=%s to=<%s> event=returned kind=%s "
-			    "format=%s recipient=<%s> type=%s verp=%s",
-			    env->id, to, event_kind_name(ev->kind), bi.format,
-			    ev->recipient, ev->bounce_type,
-			    verp_status_name(bi.verp));
 		}
 		/*
 		 * What the report does not say, the message's registration
@@ -244,6 +255,7 @@ classify_one(struct envelope *env, size_t idx)
 		 */
 		if (bi.verp == VERP_SIGNED)
 			(void)facts_fill(ev);
+		returned_log(env->id, to, &bi, ev);
 		mh_event_id_hash(ev->id, key, n);
 		w->pending++;
 		if (events_submit(ev, returned_durable, w) == -1) {
