@@ -64,6 +64,17 @@ static const char set_newer[] =
     "return 1";
 
 /*
+ * A field of the suppression hash (KEYS[1]) that a full load found
+ * stale, ARGV[1], removed if its value is still the one read, ARGV[2]
+ * (a node of an earlier build may have written it again since)
+ */
+static const char del_same[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "  return redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "end "
+    "return 0";
+
+/*
  * One more message under the allowance: its number in the last unit, or
  * -(ms until there is room) if spent.  Counted as a node alone counts
  * (scheduler.c, sender_ok): the grants of each sixteenth of the unit
@@ -645,25 +656,67 @@ whole_lifts(const redisReply *r, size_t *np)
 	return (lifts);
 }
 
-/* a suppression of the hash that a lift there or here beats: 1 */
-static int
-whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
-    size_t flen, const char *value)
+/*
+ * The newest lift there or here of field's key, -1 if none; *spelled:
+ * whether field is written as its key (not "john"@d, an earlier build's
+ * spelling of john@d)
+ */
+static long long
+whole_lift_of(const struct whole_lift *lifts, size_t n, const char *field,
+    size_t flen, int *spelled)
 {
 	char			 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	char			 key[MH_ADDR_MAX + MH_NAME_MAX + 1], *domain;
 	struct whole_lift	 k, *w;
 
-	if (n == 0 || (domain = field_split(field, flen, f,
-	    sizeof(f))) == NULL ||
+	*spelled = 1;
+	if ((domain = field_split(field, flen, f, sizeof(f))) == NULL ||
 	    suppress_keyname(key, sizeof(key), f, domain) == -1)
-		return (0);
+		return (-1);
+	*spelled = strlen(key) == flen && memcmp(key, field, flen) == 0;
 	k.key = key;
-	if ((w = bsearch(&k, lifts, n, sizeof(*lifts),
+	if (n == 0 || (w = bsearch(&k, lifts, n, sizeof(*lifts),
 	    whole_lift_cmp)) == NULL)
+		return (-1);
+	return (w->ms);
+}
+
+/*
+ * A field of the hash that a lift there or here beats: 1 for a
+ * suppression (a lift at the same ms wins, as suppress_apply has it);
+ * 2 for one of an earlier build's spelling, a suppression so beaten or
+ * a lift older than its key's newest, which says nothing any more
+ */
+static int
+whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
+    size_t flen, const char *value)
+{
+	const char	*mark = strchr(value, ':');
+	long long	 ms = strtoll(value, NULL, 10), lift;
+	int		 spelled;
+
+	if (mark == NULL || (mark[1] != '+' && mark[1] != '-') ||
+	    (lift = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
 		return (0);
-	/* a lift at the same ms wins, as suppress_apply has it */
-	return (w->ms >= strtoll(value, NULL, 10));
+	if (mark[1] == '+' && lift >= ms)
+		return (spelled ? 1 : 2);
+	return (!spelled && lift > ms ? 2 : 0);
+}
+
+/* del_same's answer: nothing to do (a refusal is logged by the link) */
+static void
+on_dropped(const redisReply *r, void *arg)
+{
+}
+
+/* a stale field (whole_beaten 2) out of the hash, unless written since */
+static int
+whole_drop(const char *field, const char *value)
+{
+	const char	*argv[] = { "EVAL", del_same, "1", SUPPRESS_KEY,
+			    field, value };
+
+	return (redis_command(on_dropped, NULL, 6, argv, NULL) == 0);
 }
 
 /*
@@ -691,8 +744,8 @@ on_whole(const redisReply *r, void *arg)
 	struct whole_lift	*lifts;
 	struct lifted		*l;
 	char			 v[32];
-	size_t			 i, n;
-	int			 k;
+	size_t			 i, n, dropped = 0;
+	int			 k, b;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;
@@ -702,9 +755,12 @@ on_whole(const redisReply *r, void *arg)
 			if (r->element[i]->type != REDIS_REPLY_STRING ||
 			    r->element[i + 1]->type != REDIS_REPLY_STRING)
 				continue;
-			if (k == 0 && whole_beaten(lifts, n,
-			    r->element[i]->str, r->element[i]->len,
+			b = whole_beaten(lifts, n, r->element[i]->str,
+			    r->element[i]->len, r->element[i + 1]->str);
+			if (k == 0 && b == 2 && whole_drop(r->element[i]->str,
 			    r->element[i + 1]->str))
+				dropped++;
+			if (b != 0 && (k == 0 || b == 2))
 				continue;
 			apply(r->element[i]->str, r->element[i]->len,
 			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-');
@@ -718,9 +774,10 @@ on_whole(const redisReply *r, void *arg)
 	free(lifts);
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
-	suppress_held = r->elements / 2;
+	suppress_held = r->elements / 2 - dropped;
 	log_info("cluster: suppression list in step with redis (%zu "
-	    "entries there)", r->elements / 2);
+	    "entries there, %zu stale removed)", r->elements / 2 - dropped,
+	    dropped);
 }
 
 static void
