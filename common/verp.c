@@ -116,6 +116,27 @@ verp_idn(const char *rcpt, const char *at, char *dom, size_t domlen,
 	return (addr_join(mac_rcpt, maclen, rcpt, at - rcpt, u, strlen(u)));
 }
 
+int
+verp_rcpt_quoted(char *out, size_t outlen, const char *rcpt)
+{
+	const char	*at = strrchr(rcpt, '@');
+	int		 n;
+
+	if (rcpt[0] == '"' || at == NULL)
+		return (-1);
+	n = snprintf(out, outlen, "\"%.*s\"%s", (int)(at - rcpt), rcpt, at);
+	if (n < 0 || (size_t)n >= outlen)
+		return (-1);
+	return (0);
+}
+
+/* rcpt written with quotes its canonical form canon does not need */
+static int
+verp_quoted_spelling(const char *rcpt, const char *canon)
+{
+	return (rcpt[0] == '"' && canon[0] != '"');
+}
+
 /*
  * rcpt as its return path's MAC is taken over it: addr_canon's form, a
  * U-label domain as the U-labels of its A-labels (verp_idn), lower-cased
@@ -136,12 +157,25 @@ verp_rcpt_key(char *dst, size_t len, const char *rcpt)
 }
 
 int
+verp_rcpt_form(char *dst, size_t len, const char *rcpt)
+{
+	char	 k[MH_ADDR_MAX];
+
+	if (verp_rcpt_key(k, sizeof(k), rcpt) == -1)
+		return (-1);
+	if (verp_quoted_spelling(rcpt, k))
+		return (verp_rcpt_quoted(dst, len, k));
+	return (strlcpy(dst, k, len) >= len ? -1 : 0);
+}
+
+int
 verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
     const char *bounce_domain, const char *key)
 {
-	const char	*at;
+	const char	*at, *spelled = rcpt;
 	char		 mac[VERP_MAC_LEN + 1], dom[256];
 	char		 mrcpt[MH_ADDR_MAX], crcpt[MH_ADDR_MAX];
+	char		 qrcpt[MH_ADDR_MAX];
 	int		 n;
 
 	if (!hex16_ok(msgid, strlen(msgid)) || bounce_domain[0] == '\0' ||
@@ -157,8 +191,19 @@ verp_encode(char *buf, size_t len, const char *msgid, const char *rcpt,
 	if ((at = strrchr(rcpt, '@')) == NULL || at == rcpt || at[1] == '\0' ||
 	    strchr(at + 1, '=') != NULL)
 		return (-1);
-	if (verp_idn(rcpt, at, dom, sizeof(dom), mrcpt, sizeof(mrcpt)) == -1 ||
-	    verp_mac(key, msgid, mrcpt, mac) == -1)
+	if (verp_idn(rcpt, at, dom, sizeof(dom), mrcpt, sizeof(mrcpt)) == -1)
+		return (-1);
+	/*
+	 * written "john"@d, beside john@d maybe in the same message: the
+	 * same return path but for its MAC, over "john"@d (verp_rcpt_form),
+	 * so that the bounce of each names its own spelling
+	 */
+	if (verp_quoted_spelling(spelled, rcpt)) {
+		if (verp_rcpt_quoted(qrcpt, sizeof(qrcpt), mrcpt) == -1 ||
+		    strlcpy(mrcpt, qrcpt, sizeof(mrcpt)) >= sizeof(mrcpt))
+			return (-1);
+	}
+	if (verp_mac(key, msgid, mrcpt, mac) == -1)
 		return (-1);
 	/* a quoted local part: the return path's is quoted around it all */
 	if (rcpt[0] == '"' && at - rcpt > 2 && at[-1] == '"')
@@ -198,30 +243,23 @@ verp_split(const char *local, const char *at, int quoted, char *rcpt,
 }
 
 /*
- * The recipient a return path made before verp_encode() took the
- * canonical form has its MAC over: the client's quotes, which the
- * return path kept ("mh-...-john=d"@) or an MTA took off (mh-...-john=
- * d@, "john"@d all the same).  0, -1 if it is the canonical one.
+ * The recipient quoted as a client wrote it ("john"@d), whose return
+ * path has its MAC over that spelling: one verp_encode() makes for it
+ * now, or one of a build before canonical forms, which kept the quotes
+ * ("mh-...-john=d"@); an MTA may take them off (mh-...-john=d@, "john"@d
+ * all the same).  0, -1 if the canonical form is quoted itself.
  */
 static int
 verp_older(const char *raw, int quoted, const char *rcpt, char *out,
     size_t outlen)
 {
-	const char	*at = strrchr(rcpt, '@');
-	int		 n;
-
 	if (quoted) {
 		if (strcmp(raw, rcpt) == 0 || strlcpy(out, raw, outlen) >=
 		    outlen)
 			return (-1);
 		return (0);
 	}
-	if (rcpt[0] == '"' || at == NULL)
-		return (-1);
-	n = snprintf(out, outlen, "\"%.*s\"%s", (int)(at - rcpt), rcpt, at);
-	if (n < 0 || (size_t)n >= outlen)
-		return (-1);
-	return (0);
+	return (verp_rcpt_quoted(out, outlen, rcpt));
 }
 
 /*
@@ -300,13 +338,21 @@ verp_decode(const char *addr, const char *bounce_domain, const char *key,
 		if (verp_mac(key, msgid, rcpt, want) == 0 &&
 		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
 			return (VERP_SIGNED);
-		/* made before the MAC was over the canonical form ("john"@d) */
-		if (verp_older(raw, q, rcpt, orcpt, sizeof(orcpt)) == 0 &&
-		    verp_mac(key, msgid, orcpt, want) == 0 &&
-		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0)
+		/* of a recipient written "john"@d: named so */
+		if (verp_older(raw, q, rcpt, orcpt, sizeof(orcpt)) == -1)
+			orcpt[0] = '\0';
+		if (orcpt[0] != '\0' && verp_mac(key, msgid, orcpt,
+		    want) == 0 && CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0 &&
+		    strlcpy(rcpt, orcpt, rcptlen) < rcptlen)
 			return (VERP_SIGNED);
 		/* an A-label domain that verp_encode() made of U-labels */
 		if (verp_ulabel(rcpt, urcpt, sizeof(urcpt)) == 0 &&
+		    verp_mac(key, msgid, urcpt, want) == 0 &&
+		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0 &&
+		    strlcpy(rcpt, urcpt, rcptlen) < rcptlen)
+			return (VERP_SIGNED);
+		if (orcpt[0] != '\0' &&
+		    verp_ulabel(orcpt, urcpt, sizeof(urcpt)) == 0 &&
 		    verp_mac(key, msgid, urcpt, want) == 0 &&
 		    CRYPTO_memcmp(want, got, VERP_MAC_LEN) == 0 &&
 		    strlcpy(rcpt, urcpt, rcptlen) < rcptlen)

@@ -21,10 +21,11 @@
  *	magic (4), CRC-32 of the rest (4), queue id (16 hex digits),
  *	six lengths (2 each), the six strings without NUL
  *
- * in the host's byte order; a recipient's ("MHR1") has one string, the
+ * in the host's byte order; a recipient's ("MHR2") has one string, the
  * recipient as written, indexed by the queue id and that recipient's
- * verp_rcpt_key.  Bounded: once facts.0 holds FACTS_GEN_RECS records
- * or FACTS_GEN_SIZE bytes it becomes facts.1 (the previous one goes) and
+ * verp_rcpt_form (an older "MHR1" by its verp_rcpt_key).  Bounded: once
+ * facts.0 holds FACTS_GEN_RECS records or FACTS_GEN_SIZE bytes it
+ * becomes facts.1 (the previous one goes) and
  * a new facts.0 begins; so the last 100,000 to 200,000 records are kept
  * (a message's, and one more for each of its recipients written quoted
  * or in capitals), 64 MiB of disk at most.  An index in memory
@@ -65,6 +66,7 @@
 #define FACTS_WAYS	8
 #define FACTS_MAGIC	0x3146484dU		/* "MHF1" */
 #define FACTS_RMAGIC	0x3152484dU		/* "MHR1": a recipient */
+#define FACTS_R2MAGIC	0x3252484dU		/* "MHR2": a recipient */
 #define FACTS_QID	(MH_MSGID_LEN - 1)
 #define FACTS_NSTR	6
 #define FACTS_HEAD	(4 + 4 + FACTS_QID + 2 * FACTS_NSTR)
@@ -89,13 +91,19 @@ static const struct facts_field rf[] = {
 	FF("recipient", recipient),
 };
 
-/* the two kinds of record: a message's facts, a recipient's spelling */
+/*
+ * The kinds of record: a message's facts, a recipient's spelling.  A
+ * recipient's MHR1, of a build whose return path of "jim"@d was jim@d's,
+ * is keyed by verp_rcpt_key (jim@d); MHR2, now written, by
+ * verp_rcpt_form ("jim"@d), as that return path tells the two apart.
+ */
 static const struct facts_kind {
 	uint32_t			 magic;
 	const struct facts_field	*f;
 	size_t				 n;
 } fk[] = {
 	{ FACTS_MAGIC, ff, FACTS_NSTR },
+	{ FACTS_R2MAGIC, rf, 1 },
 	{ FACTS_RMAGIC, rf, 1 },
 };
 #define FACTS_NKIND	(sizeof(fk) / sizeof(fk[0]))
@@ -266,24 +274,44 @@ facts_decode(const void *buf, size_t size, struct event_record *ev)
 		n += l;
 	}
 	/* a recipient's record is of a recipient (encoded again alike) */
-	if (k->magic == FACTS_RMAGIC && ev->recipient[0] == '\0')
+	if (k->magic != FACTS_MAGIC && ev->recipient[0] == '\0')
 		return (-1);
 	return ((int)n);
 }
 
+/* the kind of the record at buf (decoded whole) */
+static uint32_t
+record_magic(const void *buf)
+{
+	uint32_t	 u;
+
+	memcpy(&u, buf, sizeof(u));
+	return (u);
+}
+
+/* the form a recipient's record (of kind magic) is keyed by: 0, -1 */
+static int
+record_form(const struct event_record *ev, uint32_t magic, char *c,
+    size_t len)
+{
+	if (magic == FACTS_RMAGIC)
+		return (verp_rcpt_key(c, len, ev->recipient));
+	return (verp_rcpt_form(c, len, ev->recipient));
+}
+
 /*
  * The key of a record read: its message's, or its recipient's by the
- * form its return path's MAC is over (verp_rcpt_key); 0 for one that
+ * form its return path's MAC is over (record_form); 0 for one that
  * needs no index (none there can be)
  */
 static uint64_t
-record_key(const struct event_record *ev, unsigned *b)
+record_key(const struct event_record *ev, uint32_t magic, unsigned *b)
 {
 	char	 c[MH_ADDR_MAX];
 
 	if (ev->recipient[0] == '\0')
 		return (facts_key(ev->queue_id, NULL, b));
-	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1)
+	if (record_form(ev, magic, c, sizeof(c)) == -1)
 		return (0);
 	return (facts_key(ev->queue_id, c, b));
 }
@@ -327,7 +355,8 @@ facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
 				r = -1;
 				break;
 			}
-			if ((key = record_key(&ev, &b)) != 0)
+			if ((key = record_key(&ev, record_magic(buf + at),
+			    &b)) != 0)
 				slot_put(key, b, gen, end + at);
 			(*nrec)++;
 		}
@@ -476,9 +505,12 @@ facts_note(const struct event_record *ev)
 	key = facts_key(ev->queue_id, NULL, &b);
 	facts_append(&r, key, b);
 	/* a recipient not written as a return path may give it back:
-	 * quoted ("jim"@d), in capitals (an MTA may lower-case it) */
+	 * quoted ("jim"@d, its return path's MAC over that spelling), in
+	 * capitals (an MTA may lower-case it); keyed by the form its return
+	 * path names, "jim"@d apart from jim@d */
 	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1 ||
-	    strcmp(c, ev->recipient) == 0)
+	    strcmp(c, ev->recipient) == 0 ||
+	    verp_rcpt_form(c, sizeof(c), ev->recipient) == -1)
 		return;
 	memset(&r, 0, sizeof(r));
 	strlcpy(r.queue_id, ev->queue_id, sizeof(r.queue_id));
@@ -515,8 +547,8 @@ fill(char *dst, const char *src, size_t size)
 		strlcpy(dst, src, size);
 }
 
-/* the record of key, of the message qid: 0, -1 if none */
-static int
+/* the record of key, of the message qid: its kind, 0 if none */
+static uint32_t
 facts_read(uint64_t key, unsigned b, const char *qid,
     struct event_record *f)
 {
@@ -526,39 +558,61 @@ facts_read(uint64_t key, unsigned b, const char *qid,
 	int			 fd;
 
 	if ((s = slot_find(key, b)) == NULL)
-		return (-1);
+		return (0);
 	fd = s->gen == cur_gen ? cur_fd : prev_fd;
 	if (fd == -1)
-		return (-1);
+		return (0);
 	n = pread_eintr(fd, buf, sizeof(buf), s->off);
 	if (n <= 0 || facts_decode(buf, n, f) <= 0 ||
 	    strcmp(f->queue_id, qid) != 0)
+		return (0);
+	return (record_magic(buf));
+}
+
+/* the spelling of ev's recipient whose record is keyed by form c: 0, -1 */
+static int
+rcpt_spelling(const struct event_record *ev, const char *c,
+    struct event_record *f)
+{
+	char		 fc[MH_ADDR_MAX];
+	unsigned	 b;
+	uint32_t	 magic;
+	uint64_t	 key;
+
+	key = facts_key(ev->queue_id, c, &b);
+	if ((magic = facts_read(key, b, ev->queue_id, f)) == 0 ||
+	    magic == FACTS_MAGIC || f->recipient[0] == '\0' ||
+	    record_form(f, magic, fc, sizeof(fc)) == -1 || strcmp(fc, c) != 0)
 		return (-1);
 	return (0);
 }
 
-/* ev's recipient as the message's registration wrote it */
+/*
+ * ev's recipient as the message's registration wrote it: the spelling
+ * its form names (a return path's, a token's: "jim"@d and jim@d apart);
+ * with FACTS_ANY (an address a report's text names, as an MTA writes
+ * it: jim@d of "jim"@d), a quoted spelling of it if none is unquoted
+ */
 static void
-fill_recipient(struct event_record *ev)
+fill_recipient(struct event_record *ev, int how)
 {
 	struct event_record	 f;
-	char			 c[MH_ADDR_MAX], fc[MH_ADDR_MAX];
-	unsigned		 b;
-	uint64_t		 key;
+	char			 c[MH_ADDR_MAX], q[MH_ADDR_MAX];
 
-	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1)
+	if (verp_rcpt_form(c, sizeof(c), ev->recipient) == -1)
 		return;
-	key = facts_key(ev->queue_id, c, &b);
-	if (facts_read(key, b, ev->queue_id, &f) == -1 ||
-	    f.recipient[0] == '\0' ||
-	    verp_rcpt_key(fc, sizeof(fc), f.recipient) == -1 ||
-	    strcmp(fc, c) != 0)
+	if (rcpt_spelling(ev, c, &f) == 0) {
+		strlcpy(ev->recipient, f.recipient, sizeof(ev->recipient));
+		return;
+	}
+	if (how != FACTS_ANY || verp_rcpt_quoted(q, sizeof(q), c) == -1 ||
+	    rcpt_spelling(ev, q, &f) == -1)
 		return;
 	strlcpy(ev->recipient, f.recipient, sizeof(ev->recipient));
 }
 
 int
-facts_fill(struct event_record *ev)
+facts_fill(struct event_record *ev, int how)
 {
 	struct event_record	 f;
 	unsigned		 b;
@@ -568,10 +622,9 @@ facts_fill(struct event_record *ev)
 	    !envelope_id_ok(ev->queue_id))
 		return (0);
 	if (ev->recipient[0] != '\0')
-		fill_recipient(ev);
+		fill_recipient(ev, how);
 	key = facts_key(ev->queue_id, NULL, &b);
-	if (facts_read(key, b, ev->queue_id, &f) == -1 ||
-	    f.recipient[0] != '\0')
+	if (facts_read(key, b, ev->queue_id, &f) != FACTS_MAGIC)
 		return (0);
 	fill(ev->message_id, f.message_id, sizeof(ev->message_id));
 	fill(ev->sender, f.sender, sizeof(ev->sender));

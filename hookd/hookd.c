@@ -70,7 +70,7 @@ event_from_peer(struct mproc *p, struct mh_imsg *imsg)
 	if (ev.kind == EV_REGISTRATION)
 		facts_note(&ev);
 	else
-		(void)facts_fill(&ev);
+		(void)facts_fill(&ev, FACTS_EXACT);
 	if (ev.kind == EV_DELIVERY)
 		seen_delivered(&ev);
 	/* webd cannot remember across restarts: the spool does */

@@ -176,7 +176,11 @@ int	 seen_just_delivered(const struct event_record *);
 #define FACTS_REC_MAX	2048		/* a record's bytes at most */
 int	 facts_init(const char *root, unsigned max_records);	/* 0: default */
 void	 facts_note(const struct event_record *);	/* registration */
-int	 facts_fill(struct event_record *);	/* 1: found, empty fields set */
+/* 1: found, empty fields set; how: FACTS_EXACT, the recipient spelled as
+ * its return path or token names it, FACTS_ANY as a report's text does */
+int	 facts_fill(struct event_record *, int how);
+#define FACTS_EXACT	0
+#define FACTS_ANY	1
 /* a record: its length into buf (FACTS_REC_MAX bytes at least), 0 if it
  * cannot be one; from buf: its length, 0 if not whole, -1 if invalid */
 size_t	 facts_encode(const struct event_record *, void *, size_t);

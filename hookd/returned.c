@@ -248,13 +248,16 @@ classify_one(struct envelope *env, size_t idx)
 		}
 		/*
 		 * What the report does not say, the message's registration
-		 * did, each recipient as it was submitted ("jim"@d, which
-		 * the report names jim@d); a return path whose MAC does not
-		 * verify names no message (no queue id): its events have
-		 * only what the report itself says.
+		 * did, each recipient as it was submitted: the one of the
+		 * return path as its MAC says ("jim"@d and jim@d, both in
+		 * one message, apart), another the report names as an MTA
+		 * writes it (jim@d for "jim"@d); a return path whose MAC
+		 * does not verify names no message (no queue id): its
+		 * events have only what the report itself says.
 		 */
 		if (bi.verp == VERP_SIGNED)
-			(void)facts_fill(ev);
+			(void)facts_fill(ev, i == 0 && !other ? FACTS_EXACT :
+			    FACTS_ANY);
 		returned_log(env->id, to, &bi, ev);
 		mh_event_id_hash(ev->id, key, n);
 		w->pending++;

@@ -55,8 +55,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		field("transaction", ev.transaction, sizeof(ev.transaction));
 		field("subject", ev.subject, sizeof(ev.subject));
 		field("recipient", ev.recipient, sizeof(ev.recipient));
+		/* alike but for the magic: an older recipient's record
+		 * ("MHR1") is written again as one of now ("MHR2") */
 		n = facts_encode(&ev, again, sizeof(again));
-		check(n == (size_t)r && memcmp(again, data + at, n) == 0);
+		check(n == (size_t)r && memcmp(again + 4, data + at + 4,
+		    n - 4) == 0);
 		at += r;
 	}
 	return (0);

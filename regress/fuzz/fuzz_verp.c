@@ -49,6 +49,7 @@ round_trip(const char *rcpt)
 {
 	char	 rp[MH_ADDR_MAX];
 	char	 msgid[MH_MSGID_LEN], back[MH_ADDR_MAX], c[MH_ADDR_MAX], *p;
+	char	 f[MH_ADDR_MAX];
 
 	/* a domain smtpd takes (not "x..", which keeps a dot) */
 	if ((p = strrchr(rcpt, '@')) == NULL || !smtp_domain_valid(p + 1, 1) ||
@@ -59,7 +60,12 @@ round_trip(const char *rcpt)
 		abort();
 	/* the local part comes back in its one form (addr_canon) */
 	if (addr_canon(c, sizeof(c), rcpt) == -1 ||
-	    strncmp(back, c, strrchr(c, '@') - c) != 0)
+	    strncmp(back + (back[0] == '"' && c[0] != '"'), c,
+	    strrchr(c, '@') - c) != 0)
+		abort();
+	/* as its spelling: "john"@d as "john"@d, not as john@d's */
+	if (verp_rcpt_form(c, sizeof(c), rcpt) == -1 ||
+	    verp_rcpt_form(f, sizeof(f), back) == -1 || strcmp(c, f) != 0)
 		abort();
 	/* an MTA may change the case of the return path */
 	for (p = rp; *p != '\0'; p++)
