@@ -50,6 +50,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -133,6 +134,71 @@ sandbox_nodump(void)
 #endif
 }
 
+#ifdef __linux__
+/*
+ * The capabilities a child could ever get back: the setresuid() below
+ * clears the permitted, effective and ambient sets, but leaves the
+ * bounding set whole and the inheritable set as the service manager gave
+ * it.  Both go, the bounding set while CAP_SETPCAP is still there (the
+ * service manager must leave it to the parent); the kernel's own list
+ * (PR_CAPBSET_READ) says how many there are, whatever this build's
+ * headers know.  Fatal on any failure, as the rest of the drop.
+ */
+static void
+caps_get(struct __user_cap_header_struct *hdr,
+    struct __user_cap_data_struct *data)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, hdr, data) == -1)
+		fatal("privdrop: capget");
+}
+
+static void
+caps_drop(void)
+{
+	struct __user_cap_header_struct	 hdr;
+	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
+	int				 cap, i;
+
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			fatal("privdrop: dropping capability %d from the "
+			    "bounding set (the parent lacks CAP_SETPCAP?)",
+			    cap);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL)
+		fatal("privdrop: clearing the ambient capabilities");
+	caps_get(&hdr, data);
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		data[i].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		fatal("privdrop: clearing the inheritable capabilities");
+}
+
+/*
+ * After the uid change: nothing left in any set (the ambient one is a
+ * part of the permitted one, which is empty)
+ */
+static void
+caps_check(void)
+{
+	struct __user_cap_header_struct	 hdr;
+	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
+	int				 cap, i, r;
+
+	caps_get(&hdr, data);
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (data[i].effective != 0 || data[i].permitted != 0 ||
+		    data[i].inheritable != 0)
+			fatalx("privdrop: capabilities left after the drop");
+	for (cap = 0; (r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++)
+		if (r != 0)
+			fatalx("privdrop: capability %d left in the bounding "
+			    "set", cap);
+}
+#endif
+
 void
 privdrop(const char *user, const char *chrootdir)
 {
@@ -165,6 +231,9 @@ privdrop(const char *user, const char *chrootdir)
 			fatal("privdrop: chdir /");
 		strlcpy(sb_chroot, chrootdir, sizeof(sb_chroot));
 	}
+#ifdef __linux__
+	caps_drop();
+#endif
 	if (setgroups(1, &gid) == -1)
 		fatal("privdrop: setgroups");
 	if (setresgid(gid, gid, gid) == -1)
@@ -175,6 +244,9 @@ privdrop(const char *user, const char *chrootdir)
 	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != uid ||
 	    geteuid() != uid || getgid() != gid || getegid() != gid)
 		fatalx("privdrop: still able to regain root");
+#ifdef __linux__
+	caps_check();
+#endif
 	/* a change of credentials made it fs.suid_dumpable again */
 	sandbox_nodump();
 }
