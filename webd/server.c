@@ -29,8 +29,8 @@
  * armed and disarmed per answer, and the kick says "written".  Nor does
  * the filter go back to bytes it read while evhttp was answering
  * (pipelined requests): the kick hands them on too.  The filter reads
- * the head of each answer once evhttp has queued it (kick): on the API
- * it replaces evhttp's HTML pages (api_page), everywhere it adds the
+ * the head of each answer once evhttp has queued it (kick): it replaces
+ * evhttp's HTML error pages by webd's own (evhttp_page), adds the
  * Date that evhttp gives only to HTTP/1.1 answers (head_date) and drops
  * the body that evhttp's own pages carry to a HEAD (head_nobody).
  *
@@ -38,10 +38,11 @@
  * chunked body, the filter hands it what the client sends (head_scan)
  * and refuses the request with the status it gives back (head_refuse).
  *
- * On the API listener every answer is JSON (api_page): the ones evhttp
- * makes on its own (a request it cannot parse, a chunked body over the
- * cap, ...) are HTML pages, which the filter replaces on their way out;
- * and a request begun but not whole at the head deadline gets 408.
+ * On the API listener every answer is JSON, elsewhere an error is plain
+ * text (evhttp_page): the ones evhttp makes on its own (a request it
+ * cannot parse, a chunked body over the cap, ...) are HTML pages, which
+ * the filter replaces on their way out; and on the API a request begun
+ * but not whole at the head deadline gets 408.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -571,18 +572,21 @@ head_refuse(struct web_conn *c, int status)
 }
 
 /*
- * On the API every answer is JSON.  evhttp answers some requests itself
- * with an HTML page (evhttp_send_error: a request line or header field
- * it cannot parse, a chunk size it cannot read, a chunked body over the
- * cap, an unknown method, an unknown Expect), and libevent 2.1 has no
- * hook for that.  So the filter looks at the head of every answer on the
- * API before moving it on: evhttp's pages are the only text/html there,
- * and are replaced by the same status as JSON.  evhttp closes the
+ * webd's errors are JSON on the API and plain text elsewhere
+ * (conn_answer).  evhttp answers some requests itself with an HTML page
+ * (evhttp_send_error: a request line or header field it cannot parse,
+ * an HTTP version it does not know, a chunk size it cannot read, a
+ * chunked body over the cap, an unknown method, an unknown Expect), and
+ * libevent 2.1 has no hook for that (evhttp_set_errorcb came in 2.2);
+ * request.c's checks send the same pages.  So the filter looks at the
+ * head of every error answer before moving it on: evhttp's pages are
+ * the only bare "text/html" (the unsubscribe page says its charset), and
+ * are replaced by the same status as webd's own.  evhttp closes the
  * connection after them (Connection: close), and so does ours.  Returns
  * 1 when it replaced one (src drained), 0 when the answer goes on as is.
  */
 static int
-api_page(struct web_conn *c, struct evbuffer *src)
+evhttp_page(struct web_conn *c, struct evbuffer *src)
 {
 	static const char	 html[] = "\r\nContent-Type: text/html\r\n";
 	struct evbuffer_ptr	 end;
@@ -595,7 +599,7 @@ api_page(struct web_conn *c, struct evbuffer *src)
 	    (p = (const char *)evbuffer_pullup(src, end.pos + 2)) == NULL)
 		return (0);
 	n = end.pos + 2;
-	if (n < 13 || strncmp(p, "HTTP/1.", 7) != 0 ||
+	if (n < 13 || strncmp(p, "HTTP/", 5) != 0 ||
 	    memmem(p, n, html, sizeof(html) - 1) == NULL)
 		return (0);
 	status = atoi(p + 9);
@@ -607,6 +611,17 @@ api_page(struct web_conn *c, struct evbuffer *src)
 	n_refused++;
 	conn_answer(c, status);
 	return (1);
+}
+
+/* an answer whose status line says 4xx or 5xx: evhttp_page may take it */
+static int
+head_error(struct evbuffer *src)
+{
+	const char	*p;
+
+	return (evbuffer_get_length(src) >= 10 &&
+	    (p = (const char *)evbuffer_pullup(src, 10)) != NULL &&
+	    p[9] >= '4');
 }
 
 /* libtls reads ciphertext from the socket's input buffer */
@@ -726,14 +741,15 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 	if (evbuffer_get_length(src) > 0)
 		c->owed = 1;
-	if (c->ostart && !c->api && !c->is_head && head_dated(src))
+	if (c->ostart && !c->api && !c->is_head && head_dated(src) &&
+	    !head_error(src))
 		c->ostart = 0;		/* nothing to add: out at once */
 	if (c->ostart) {
 		/* the head is read once evhttp has queued it all (kick) */
 		if (mode == BEV_NORMAL)
 			return (BEV_NEED_MORE);
 		c->ostart = 0;
-		if (c->api && api_page(c, src))
+		if (evhttp_page(c, src))
 			return (BEV_NEED_MORE);
 		if (c->is_head)
 			head_nobody(src);
