@@ -45,6 +45,10 @@ static int		 announced;	/* READY=1 sent to the service manager */
 static int		 exit_status;
 static struct event	*ev_sigterm, *ev_sigint, *ev_sighup, *ev_sigchld;
 static struct event	*ev_deadline;
+static struct event	*ev_held;	/* child_report's bound */
+/* children reaped (pid 0), their end not reported yet: child_report */
+static int		 held[PROC_MAX], held_status[PROC_MAX];
+static pid_t		 held_pid[PROC_MAX];
 static void		 reload_check(void);
 
 static const enum mh_proc child_procs[] = {
@@ -457,7 +461,7 @@ children_alive(void)
 	int	n = 0;
 
 	for (i = 0; i < NCHILD; i++)
-		if (children[child_procs[i]].pid > 0)
+		if (children[child_procs[i]].pid > 0 || held[child_procs[i]])
 			n++;
 	return (n);
 }
@@ -494,7 +498,7 @@ deadline_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-child_reaped(struct child *c, int status)
+child_reaped(struct child *c, pid_t pid, int status)
 {
 	char	why[128];
 
@@ -513,52 +517,108 @@ child_reaped(struct child *c, int status)
 	 */
 	if (shutting_down && !(WIFSIGNALED(status) &&
 	    WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL))
-		log_debug("%s (pid %d) %s", proc_name(c->proc), (int)c->pid,
+		log_debug("%s (pid %d) %s", proc_name(c->proc), (int)pid,
 		    why);
 	else
 		log_warnx("lost child: %s (pid %d) %s", proc_name(c->proc),
-		    (int)c->pid, why);
+		    (int)pid, why);
 	if (!shutting_down) {
 		log_warnx("shutting down: the service manager restarts "
 		    "mailhookd; the spools keep every accepted message");
 		parent_shutdown(1);
 	}
-	c->pid = 0;
 	c->ready = 0;
 	/* a reload waits for no child that is gone: the stop answers it */
 	c->conf_wait = 0;
 	reload_check();
 }
 
+/*
+ * Whether a child other than proc is dying: its channel to us closed
+ * (at its exit, before its peers could notice and follow it) and it is
+ * not reaped yet.
+ */
+static int
+child_dying(enum mh_proc proc)
+{
+	struct child	*c;
+	size_t		 i;
+
+	for (i = 0; i < NCHILD; i++) {
+		c = &children[child_procs[i]];
+		if (child_procs[i] != proc && c->pid > 0 && c->mp != NULL &&
+		    c->mp->closed)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * The others follow a child that died, as they lose their channels to
+ * it: the one killed by a signal is named first, whatever the order
+ * waitpid() reports them in.  Its SIGCHLD may even come after theirs,
+ * the kernel tells the parent at the very end of an exit, after the
+ * close of its channels woke the peers that then exit; but its channel
+ * to us closed before they could.  So an exit of a child's own outside
+ * a stop waits, unreported, while another child's channel is closed
+ * and that one is not reaped: that is the child named first.  The wait
+ * is bounded (force, from ev_held) should that child take long to end.
+ */
+static void
+child_report(int force)
+{
+	struct timeval	 tv = { 5, 0 };
+	enum mh_proc	 proc;
+	size_t		 i;
+	int		 pass, wait = 0;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < NCHILD; i++) {
+			proc = child_procs[i];
+			if (!held[proc] ||
+			    (pass == 1) != !WIFSIGNALED(held_status[proc]))
+				continue;
+			if (pass == 1 && !force && !shutting_down &&
+			    child_dying(proc)) {
+				wait = 1;
+				continue;
+			}
+			held[proc] = 0;
+			child_reaped(&children[proc], held_pid[proc],
+			    held_status[proc]);
+		}
+	if (wait && !evtimer_pending(ev_held, NULL))
+		evtimer_add(ev_held, &tv);
+	else if (!wait)
+		evtimer_del(ev_held);
+	if (shutting_down && children_alive() == 0)
+		parent_exit();
+}
+
+static void
+held_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	child_report(1);
+}
+
 static void
 sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	pid_t	pid;
-	int	st, status[NCHILD], dead[NCHILD], pass;
+	int	st;
 	size_t	i;
 
-	/*
-	 * The others follow a child that died, as they lose their channels
-	 * to it: the one killed by a signal is named first, whatever the
-	 * order waitpid() reports them in.
-	 */
-	memset(dead, 0, sizeof(dead));
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < NCHILD; i++)
 			if (children[child_procs[i]].pid == pid) {
-				dead[i] = 1;
-				status[i] = st;
+				/* gone: no signal or prlimit to its pid */
+				children[child_procs[i]].pid = 0;
+				held[child_procs[i]] = 1;
+				held_pid[child_procs[i]] = pid;
+				held_status[child_procs[i]] = st;
 				break;
 			}
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < NCHILD; i++)
-			if (dead[i] && (pass == 1) != WIFSIGNALED(status[i])) {
-				dead[i] = 0;
-				child_reaped(&children[child_procs[i]],
-				    status[i]);
-			}
-	if (shutting_down && children_alive() == 0)
-		parent_exit();
+	child_report(0);
 }
 
 static void
@@ -1045,8 +1105,9 @@ parent_signals(void)
 	ev_sighup = evsignal_new(proc_base, SIGHUP, sighup_cb, NULL);
 	ev_sigchld = evsignal_new(proc_base, SIGCHLD, sigchld_cb, NULL);
 	ev_deadline = evtimer_new(proc_base, deadline_cb, NULL);
+	ev_held = evtimer_new(proc_base, held_cb, NULL);
 	ev_reload = evtimer_new(proc_base, reload_late, NULL);
-	if (ev_deadline == NULL || ev_reload == NULL)
+	if (ev_deadline == NULL || ev_held == NULL || ev_reload == NULL)
 		fatalx("evtimer_new");
 	evsignal_add(ev_sigterm, NULL);
 	evsignal_add(ev_sigint, NULL);
