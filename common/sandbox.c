@@ -139,11 +139,15 @@ sandbox_nodump(void)
  * The capabilities a child could ever get back: the setresuid() below
  * clears the permitted, effective and ambient sets, but leaves the
  * bounding set whole and the inheritable set as the service manager gave
- * it.  Both go, the bounding set while CAP_SETPCAP is still there (the
- * service manager must leave it to the parent); the kernel's own list
- * (PR_CAPBSET_READ) says how many there are, whatever this build's
- * headers know.  Fatal on any failure, as the rest of the drop.
+ * it.  Both go; the kernel's own list (PR_CAPBSET_READ) says how many
+ * there are, whatever this build's headers know.  Emptying the bounding
+ * set needs CAP_SETPCAP: a parent started without it (a unit file of an
+ * older release) still starts its children, which keep that set with a
+ * warning; no_new_privs, set before the filter, keeps an exec from using
+ * it.  Fatal on any other failure, as the rest of the drop.
  */
+static int	caps_bounded;	/* the bounding set was emptied */
+
 static void
 caps_get(struct __user_cap_header_struct *hdr,
     struct __user_cap_data_struct *data)
@@ -161,15 +165,20 @@ caps_drop(void)
 	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
 	int				 cap, i;
 
-	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
-			fatal("privdrop: dropping capability %d from the "
-			    "bounding set (the parent lacks CAP_SETPCAP?)",
-			    cap);
+	caps_get(&hdr, data);
+	if (data[CAP_TO_INDEX(CAP_SETPCAP)].effective &
+	    CAP_TO_MASK(CAP_SETPCAP)) {
+		for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+				fatal("privdrop: dropping capability %d from "
+				    "the bounding set", cap);
+		caps_bounded = 1;
+	} else
+		log_warnx("privdrop: the parent lacks CAP_SETPCAP: the "
+		    "capability bounding set stays as it is");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
 	    errno != EINVAL)
 		fatal("privdrop: clearing the ambient capabilities");
-	caps_get(&hdr, data);
 	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
 		data[i].inheritable = 0;
 	if (syscall(SYS_capset, &hdr, data) == -1)
@@ -192,6 +201,8 @@ caps_check(void)
 		if (data[i].effective != 0 || data[i].permitted != 0 ||
 		    data[i].inheritable != 0)
 			fatalx("privdrop: capabilities left after the drop");
+	if (!caps_bounded)
+		return;
 	for (cap = 0; (r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++)
 		if (r != 0)
 			fatalx("privdrop: capability %d left in the bounding "
