@@ -24,11 +24,12 @@
  * in the host's byte order; a recipient's ("MHR2") has one string, the
  * recipient as written, indexed by the queue id and that recipient's
  * verp_rcpt_form (an older "MHR1" by its verp_rcpt_key).  Bounded: once
- * facts.0 holds FACTS_GEN_RECS records or FACTS_GEN_SIZE bytes it
- * becomes facts.1 (the previous one goes) and
- * a new facts.0 begins; so the last 100,000 to 200,000 records are kept
- * (a message's, and one more for each of its recipients written quoted
- * or in capitals), 64 MiB of disk at most.  An index in memory
+ * facts.0 holds FACTS_GEN_RECS messages' records or FACTS_GEN_SIZE bytes
+ * it becomes facts.1 (the previous one goes) and a new facts.0 begins;
+ * so the last 100,000 to 200,000 messages are kept (a recipient's record
+ * is not counted, only its bytes: a message to many recipients in
+ * capitals does not push out 100 others), 64 MiB of disk at most.  An
+ * index in memory
  * (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB) maps a hash of the
  * queue id to the record; a full bucket forgets its oldest.  Rebuilt at
  * start from both files; a record that is not whole or not valid (a
@@ -358,7 +359,8 @@ facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
 			if ((key = record_key(&ev, record_magic(buf + at),
 			    &b)) != 0)
 				slot_put(key, b, gen, end + at);
-			(*nrec)++;
+			if (ev.recipient[0] == '\0')
+				(*nrec)++;
 		}
 		memmove(buf, buf + at, have - at);
 		have -= at;
@@ -466,13 +468,15 @@ facts_append(const struct event_record *r, uint64_t key, unsigned b)
 {
 	static unsigned char	 buf[FACTS_REC_MAX];
 	size_t			 n;
+	int			 msg = r->recipient[0] == '\0';
 
 	if (slot_find(key, b) != NULL)
 		return;
 	if ((n = facts_encode(r, buf, sizeof(buf))) == 0)
 		return;
-	if ((cur_recs >= gen_recs || cur_size + (off_t)n > FACTS_GEN_SIZE) &&
-	    facts_rotate() == -1)
+	/* messages are counted; their recipients' records only weigh */
+	if (((msg && cur_recs >= gen_recs) ||
+	    cur_size + (off_t)n > FACTS_GEN_SIZE) && facts_rotate() == -1)
 		return;
 	if (pwrite(cur_fd, buf, n, cur_size) != (ssize_t)n) {
 		log_warn("%s: write", FACTS_CUR);
@@ -484,7 +488,8 @@ facts_append(const struct event_record *r, uint64_t key, unsigned b)
 	gsync_fd(cur_fd);
 	slot_put(key, b, cur_gen, cur_size);
 	cur_size += n;
-	cur_recs++;
+	if (msg)
+		cur_recs++;
 }
 
 void

@@ -7,7 +7,8 @@
  * queue id (only its empty fields; a reply keeps its own subject); they
  * are found again after a restart; a torn last record is cut and what
  * was before it kept; two generations of three records: the oldest are
- * forgotten, never more than facts.0 and facts.1 on disk; a record with
+ * forgotten, never more than facts.0 and facts.1 on disk (a generation
+ * counts messages, not their recipients' records); a record with
  * a bad magic, CRC, length, queue id or byte (NUL, CR) is refused, one
  * not whole asks for more.
  */
@@ -280,6 +281,57 @@ old_recipient(void)
 	    "was jim@'s)");
 }
 
+/*
+ * Only messages count toward a generation: three messages to five
+ * recipients in capitals each, in generations of three, leave the
+ * first in facts.1 (sixteen records would have pushed it out)
+ */
+static void
+capitals(void)
+{
+	struct event_record	 ev;
+	char			 qid[MH_MSGID_LEN];
+	int			 i, j, all;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 3), 0, "started again, generations of three");
+	for (i = 0; i < 4; i++) {
+		qid_of(qid, 0x100 + i);
+		reg(&ev, qid, "list");
+		for (j = 0; j < 5; j++) {
+			snprintf(ev.recipient, sizeof(ev.recipient),
+			    "John.Smith%d@Example.test", j);
+			facts_note(&ev);
+		}
+	}
+	qid_of(qid, 0x100);
+	is_str(click_group(qid), "list", "the first of four messages to "
+	    "recipients in capitals keeps its facts");
+	is_str(bounce_rcpt(qid, "john.smith4@example.test"),
+	    "John.Smith4@Example.test", "and its recipients' spelling");
+	is_int(facts_init(root, 3), 0, "restarted");
+	for (all = 1, i = 0; i < 4; i++) {
+		qid_of(qid, 0x100 + i);
+		all &= strcmp(click_group(qid), "list") == 0;
+	}
+	ok(all, "all four after a restart");
+	for (i = 4; i < 6; i++) {
+		qid_of(qid, 0x100 + i);
+		reg(&ev, qid, "list");
+		strlcpy(ev.recipient, "Ann@Example.test", sizeof(ev.recipient));
+		facts_note(&ev);
+	}
+	qid_of(qid, 0x100);
+	is_str(click_group(qid), "list", "counted as three messages in "
+	    "facts.0 after the restart: the first still kept");
+	qid_of(qid, 0x106);
+	reg(&ev, qid, "list");
+	facts_note(&ev);
+	qid_of(qid, 0x100);
+	is_str(click_group(qid), "-", "the seventh message pushes it out");
+}
+
 int
 main(void)
 {
@@ -384,6 +436,7 @@ main(void)
 	ok(all && strcmp(click_group("00000000000000aa"), "-") == 0,
 	    "the same after a restart");
 	recipients();
+	capitals();
 
 	unlink(f0);
 	unlink(f1);
