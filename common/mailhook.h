@@ -387,6 +387,7 @@ struct fallback_res {
 	char		 msgid[MH_MSGID_LEN];
 	uint32_t	 rcpt;
 	int		 ok;
+	int		 temp;		/* not ok, for now: asked again later */
 	char		 name[MH_NAME_MAX + 64];	/* the file in new/ */
 	char		 error[128];
 };

@@ -102,7 +102,8 @@ fallback_res(struct mproc *p, struct mh_imsg *imsg, int smtp)
 	if (!msg_str_ok(res->msgid, sizeof(res->msgid)) ||
 	    !msg_str_ok(res->name, sizeof(res->name)) ||
 	    !msg_str_ok(res->error, sizeof(res->error)) ||
-	    (res->ok != 0 && res->ok != 1))
+	    (res->ok != 0 && res->ok != 1) ||
+	    (res->temp != 0 && res->temp != 1) || (res->ok && res->temp))
 		fatalx("malformed FALLBACK_RES from %s", p->name);
 	inbound_fallback_done(res, smtp);
 }

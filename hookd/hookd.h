@@ -33,6 +33,11 @@ struct inrcpt {
 	uint16_t		 attempts;	/* capped at UINT16_MAX */
 };
 
+/* inmsg fallback[i]: whom a recipient's fallback was handed, who answers */
+#define FB_MAILDIR	1	/* the parent */
+#define FB_SMTP		2	/* relayd */
+#define FB_AGAIN	3	/* it could not for now: asked again at next_try */
+
 struct inmsg {
 	TAILQ_ENTRY(inmsg)	 entry;
 	/*

@@ -59,9 +59,6 @@ struct post {
  * bodies not built, and are called as its slots free.
  */
 #define SLOTS_PER_CONC	2
-/* m->fallback[i]: whom a recipient's fallback was handed, who answers */
-#define FB_MAILDIR	1	/* the parent */
-#define FB_SMTP		2	/* relayd */
 
 enum { SLOT_NONE, SLOT_WAIT, SLOT_CALLED, SLOT_ROUND };
 
@@ -805,7 +802,8 @@ lifetime_end(const struct inmsg *m, const struct envelope_rcpt *r)
 /*
  * A recipient whose route's lifetime is over: to the route's fallback
  * maildir, or to the dead letters.  0: not over; 1: done with it; 2: at
- * the fallback, an answer comes; 3: could not be stored, try again.
+ * the fallback, an answer comes; 3: could not be stored, try again; 4:
+ * its fallback is asked again at its next_try.
  */
 static int
 lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
@@ -814,6 +812,15 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	char			 to[MH_ADDR_MAX], lb[MH_NAME_MAX + 4];
 	size_t			 i = r - m->env->rcpts;
 
+	if (m->fallback != NULL && m->fallback[i] == FB_AGAIN) {
+		if (now < r->next_try)
+			return (4);
+		m->fallback[i] = 0;
+		if (rt != NULL && fallback_send(m, i, rt) == 0)
+			return (2);
+		return (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
+		    "fallback-failed") == 0 ? 1 : 3);
+	}
 	if (m->fallback != NULL && m->fallback[i])
 		return (2);
 	/* mhctl schedule: one more POST, then it expires as it would */
@@ -836,8 +843,10 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 /*
  * The parent wrote the maildir, or relayd queued the message for the
- * fallback host (smtp), or could not: then a dead letter.  An answer
- * from the other one (relayd's to a maildir request) is a peer's fault.
+ * fallback host (smtp), or could not: then a dead letter, unless only
+ * for now (its descriptor lost on the way): then it is asked again
+ * later.  An answer from the other one (relayd's to a maildir request)
+ * is a peer's fault.
  */
 void
 inbound_fallback_done(const struct fallback_res *res, int smtp)
@@ -868,6 +877,13 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 			    res->name);
 		ihist_fallback(m->env, res->rcpt, smtp ? "smtp" : "maildir",
 		    res->name);
+	} else if (res->temp) {
+		log_warnx("msgid=%s to=<%s> fallback %s failed for now, "
+		    "again later: %s", m->env->id, log_sanitize(to,
+		    sizeof(to), r->addr), smtp ? "smtp" : "maildir",
+		    res->error);
+		m->fallback[res->rcpt] = FB_AGAIN;
+		r->next_try = time(NULL) + retry_base();
 	} else {
 		log_warnx("msgid=%s to=<%s> fallback %s failed: %s",
 		    m->env->id, log_sanitize(to, sizeof(to), r->addr),
@@ -1238,6 +1254,11 @@ inbound_schedule(struct inmsg *m)
 		case 3:
 			r->next_try = now + retry_base();
 			break;
+		case 4:
+			if (next == 0 || r->next_try < next)
+				next = r->next_try;
+			pending++;
+			continue;
 		}
 		if (r->next_try <= now)
 			r->next_try = now + retry_delay(r);

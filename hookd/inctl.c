@@ -238,7 +238,8 @@ inmsg_busy(const struct inmsg *m)
 	if (m->inflight > 0 || m->parsing)
 		return (1);
 	for (i = 0; m->env != NULL && i < m->nrcpt; i++)
-		if ((m->fallback != NULL && m->fallback[i]) ||
+		if ((m->fallback != NULL && (m->fallback[i] == FB_MAILDIR ||
+		    m->fallback[i] == FB_SMTP)) ||
 		    (m->env->rcpts[i].dest == DEST_BOUNCE &&
 		    m->env->rcpts[i].state == RS_PENDING))
 			return (1);

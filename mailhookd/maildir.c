@@ -197,6 +197,7 @@ maildir_fallback(struct mproc *p, struct mh_imsg *imsg)
 	if (MH_IMSG_FD_LOST(imsg)) {
 		strlcpy(res.error, "its descriptor was lost on the way "
 		    "(descriptor limit?)", sizeof(res.error));
+		res.temp = 1;
 		log_warnx("msgid=%s fallback maildir: %s", req->msgid,
 		    res.error);
 	} else if ((rt = config_route_fallback(parent_conf, req->route, 0)) ==

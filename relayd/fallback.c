@@ -130,6 +130,7 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	if (MH_IMSG_FD_LOST(imsg)) {
 		strlcpy(res.error, "its descriptor was lost on the way "
 		    "(descriptor limit?)", sizeof(res.error));
+		res.temp = 1;
 		log_warnx("msgid=%s to=<%s> fallback smtp: %s",
 		    req->msgid, to, res.error);
 	} else if ((rt = config_route_fallback(relay_conf, req->route, 1)) ==
