@@ -274,7 +274,7 @@ hookd_start(void)
 static json_t *
 hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char		*arg;
+	const char		*arg, *busy;
 	char			 nb[128];
 	json_t			*j;
 	time_t			 oldest;
@@ -303,14 +303,14 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (json_pack("{s:s}", "scheduled", arg));
 	case CTL_REMOVE:
-		switch (arg == NULL ? -1 : inbound_remove(arg)) {
+		switch (arg == NULL ? -1 : inbound_remove(arg, &busy)) {
 		case -1:
 			return (json_pack("{s:s}", "error",
 			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		case -2:
-			return (json_pack("{s:s}", "error", "a POST of it is "
-			    "under way: remove it once answered (show message "
-			    "ID)"));
+			snprintf(nb, sizeof(nb), "%s: remove it once answered "
+			    "(show message ID)", busy);
+			return (json_pack("{s:s}", "error", nb));
 		}
 		return (json_pack("{s:s}", "removed", arg));
 	case CTL_SHOW_METRICS:

@@ -36,7 +36,10 @@ struct inrcpt {
 /* inmsg fallback[i]: whom a recipient's fallback was handed, who answers */
 #define FB_MAILDIR	1	/* the parent */
 #define FB_SMTP		2	/* relayd */
-#define FB_AGAIN	3	/* it could not for now: asked again at next_try */
+#define FB_AGAIN	3	/* could not for now: asked again at next_try */
+/* inmsg returning[i]: what of a pending recipient of returned mail waits */
+#define RET_EVENTS	1	/* its events, to be durable: an answer comes */
+#define RET_RELAYD	2	/* relayd's unsubscribe, maybe never answered */
 
 struct inmsg {
 	TAILQ_ENTRY(inmsg)	 entry;
@@ -71,6 +74,8 @@ struct inmsg {
 	int			 parsing;	/* in the MIME thread */
 	char			*fallback;	/* nrcpt, or NULL: who has it,
 						   till it answers (FB_*) */
+	char			*returning;	/* nrcpt, or NULL: returned
+						   mail under way (RET_*) */
 	int			 msgfd;		/* the file the verdict read,
 						   kept for the first parse;
 						   -1: none */
@@ -135,15 +140,17 @@ void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);
 int	 inbound_sync_waiting(void);
 void	 inbound_unsubscribed(const char *msgid, const char *local);
-/* returned mail: the event of recipient idx is durable */
-void	 inbound_returned(const char *msgid, size_t idx);
+/* returned mail of m classified (not what is under way already) */
+void	 inbound_classify(struct inmsg *);
+/* returned mail: the events of recipient idx are durable (ok) or not */
+void	 inbound_returned(const char *msgid, size_t idx, int ok);
 json_t	*inbound_stats(void);
 void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL: none */
 /* mhctl schedule ID|all: 0, or -1: no such message */
 int	 inbound_retry(const char *id);
-/* mhctl remove ID: 0, -1: no such message, -2: a POST of it is under way */
-int	 inbound_remove(const char *id);
+/* mhctl remove ID: 0, -1: no such message, -2: *busy is under way */
+int	 inbound_remove(const char *id, const char **busy);
 /* show queue: what fits of the list; the number of the others */
 json_t	*inbound_queue_list(size_t *unlisted);
 
@@ -192,7 +199,7 @@ size_t	 facts_encode(const struct event_record *, void *, size_t);
 int	 facts_decode(const void *, size_t, struct event_record *);
 
 /* returned.c */
-void	 bounce_received(struct envelope *);
+int	 bounce_received(struct envelope *, size_t);
 int	 bounce_unsubscribed(struct envelope *, const char *local);
 
 /* formdata.c: multipart/form-data body of the parts, signable */

@@ -67,9 +67,7 @@ inbound_committed(int ok, void *arg)
 	log_info("msgid=%s event=committed size=%zu rcpts=%zu",
 	    m->env->id, m->env->size, m->env->nrcpt);
 	msghist_accepted(m->env);
-	m->inflight++;		/* an event's callback may come at once */
-	bounce_received(m->env);
-	m->inflight--;
+	inbound_classify(m);
 	snprintf(ok_text, sizeof(ok_text), "Ok: queued as %s", m->env->id);
 	child_spool_result(m->reqid, m->env->id, 250, "2.0.0", ok_text, 0);
 	/*

@@ -431,6 +431,7 @@ msg_free(struct inmsg *m)
 	free(m->rcpt);
 	free(m->listing);
 	free(m->fallback);
+	free(m->returning);
 	free(m);
 }
 
@@ -1303,15 +1304,43 @@ inbound_recovered(struct envelope *env)
 		m->env->rcpts[i].next_try = 0;
 	log_info("msgid=%s event=recovered rcpts=%zu", m->env->id,
 	    m->env->nrcpt);
-	m->inflight++;		/* an event's callback may come at once */
-	bounce_received(m->env);
-	m->inflight--;
+	inbound_classify(m);
 	inbound_run(m);
 }
 
-/* returned mail: the event of recipient idx of msgid is durable */
+/*
+ * Each pending recipient of returned mail of m whose events are not on
+ * their way already is classified (again, after a failure: mhctl
+ * schedule), an unsubscribe handed to relayd again; m->returning says
+ * what waits.
+ */
 void
-inbound_returned(const char *msgid, size_t idx)
+inbound_classify(struct inmsg *m)
+{
+	struct envelope_rcpt	*r;
+	size_t			 i;
+	int			 ret;
+
+	m->inflight++;		/* an event's callback may come at once */
+	for (i = 0; m->env != NULL && i < m->env->nrcpt; i++) {
+		r = &m->env->rcpts[i];
+		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING ||
+		    (m->returning != NULL && m->returning[i] == RET_EVENTS))
+			continue;
+		if (m->returning == NULL && (m->returning =
+		    calloc(m->env->nrcpt, 1)) == NULL)
+			fatal("calloc");
+		/* before: their answer may come inside the call */
+		m->returning[i] = RET_EVENTS;
+		if ((ret = bounce_received(m->env, i)) != RET_EVENTS)
+			m->returning[i] = ret == -1 ? 0 : ret;
+	}
+	m->inflight--;
+}
+
+/* returned mail: the events of recipient idx of msgid are durable, or not */
+void
+inbound_returned(const char *msgid, size_t idx, int ok)
 {
 	struct inmsg		*m;
 	struct envelope_rcpt	*r;
@@ -1323,6 +1352,10 @@ inbound_returned(const char *msgid, size_t idx)
 	r = &m->env->rcpts[idx];
 	if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
 		return;
+	if (m->returning != NULL)
+		m->returning[idx] = 0;
+	if (!ok)
+		return;		/* kept: mhctl schedule, the next start */
 	r->state = RS_DONE;
 	/* a recipient of a route still to post: its round stores this */
 	for (idx = 0; idx < m->env->nrcpt; idx++)

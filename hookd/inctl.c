@@ -186,6 +186,8 @@ inbound_retry(const char *id)
 			m->unreadable = INMSG_UNREADABLE;
 		}
 		m->forced = 1;
+		/* returned mail not classified: again now */
+		inbound_classify(m);
 		/* a round under way: the next one, after its backoff */
 		if (m->inflight == 0 && !inbound_paused())
 			inbound_timer(m, 0);
@@ -229,30 +231,38 @@ env_from_listing(const struct inmsg *m)
 	return (env);
 }
 
-/* something of m is under way: a POST, its fallback, returned mail */
-static int
+/*
+ * What of m is under way, NULL if nothing: a POST, its fallback, the
+ * events of its returned mail (relayd's unsubscribe may never answer:
+ * not counted)
+ */
+static const char *
 inmsg_busy(const struct inmsg *m)
 {
 	size_t	i;
 
 	if (m->inflight > 0 || m->parsing)
-		return (1);
-	for (i = 0; m->env != NULL && i < m->nrcpt; i++)
-		if ((m->fallback != NULL && (m->fallback[i] == FB_MAILDIR ||
-		    m->fallback[i] == FB_SMTP)) ||
-		    (m->env->rcpts[i].dest == DEST_BOUNCE &&
-		    m->env->rcpts[i].state == RS_PENDING))
-			return (1);
-	return (0);
+		return ("a POST of it is under way");
+	for (i = 0; m->env != NULL && i < m->nrcpt; i++) {
+		if (m->fallback != NULL && (m->fallback[i] == FB_MAILDIR ||
+		    m->fallback[i] == FB_SMTP))
+			return ("its fallback is under way");
+		if (m->returning != NULL && m->returning[i] == RET_EVENTS &&
+		    m->env->rcpts[i].dest == DEST_BOUNCE &&
+		    m->env->rcpts[i].state == RS_PENDING)
+			return ("the events of its returned mail are being "
+			    "stored");
+	}
+	return (NULL);
 }
 
 /*
  * mhctl remove ID: a queued message leaves the queue unposted, its files
  * with it, one given up on its unreadable envelope too; its history says
- * removed.  Not while anything of it is under way (inmsg_busy): -2.
+ * removed.  Not while anything of it is under way: -2, *busy says what.
  */
 int
-inbound_remove(const char *id)
+inbound_remove(const char *id, const char **busy)
 {
 	struct inmsg	*m;
 	struct envelope	*env;
@@ -260,7 +270,7 @@ inbound_remove(const char *id)
 
 	if ((m = inmsg_find(id)) == NULL || !m->committed || m->sync)
 		return (-1);
-	if (inmsg_busy(m))
+	if ((*busy = inmsg_busy(m)) != NULL)
 		return (-2);
 	if ((env = m->env) == NULL && (env = env_from_listing(m)) == NULL)
 		fatal("remove");

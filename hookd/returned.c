@@ -118,14 +118,13 @@ returned_durable(int ok, void *arg)
 
 	if (!ok && !w->failed)
 		log_warnx("msgid=%s: the event of returned mail is not stored; "
-		    "the mail is kept and classified again at the next start",
-		    w->msgid);
+		    "the mail is kept and classified again at the next start "
+		    "or mhctl schedule", w->msgid);
 	if (!ok)
 		w->failed = 1;
 	if (--w->pending > 0)
 		return;
-	if (!w->failed)
-		inbound_returned(w->msgid, w->idx);
+	inbound_returned(w->msgid, w->idx, !w->failed);
 	free(w);
 }
 
@@ -196,7 +195,7 @@ returned_log(const char *msgid, const char *to, const struct bounce_info *bi,
 	    verp_status_name(bi->verp));
 }
 
-/* 1 waiting (for relayd, or for the events to be durable), -1 not yet */
+/* 1 waiting for the events to be durable, 2 for relayd, -1 not yet */
 static int
 classify_one(struct envelope *env, size_t idx)
 {
@@ -210,7 +209,7 @@ classify_one(struct envelope *env, size_t idx)
 	int			 fd, n, other, failed = 0;
 
 	if (unsubscribe(env, r))
-		return (1);
+		return (2);
 	if ((fd = spool_open_message(env->id, 0)) == -1)
 		return (-1);
 	memset(&bi, 0, sizeof(bi));
@@ -276,24 +275,24 @@ classify_one(struct envelope *env, size_t idx)
 }
 
 /*
- * Each recipient of returned mail is classified and its event submitted;
- * it is done once that event is durable (inbound_returned), which the
- * caller's message must not wait for inside this call.
+ * Recipient i of returned mail is classified and its events submitted;
+ * it is done once they are durable (inbound_returned), which the
+ * caller's message must not wait for inside this call.  RET_EVENTS:
+ * they are submitted; RET_RELAYD: an unsubscribe handed to relayd; -1
+ * not classified (kept for mhctl schedule or the next start).
  */
-void
-bounce_received(struct envelope *env)
+int
+bounce_received(struct envelope *env, size_t i)
 {
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++) {
-		struct envelope_rcpt *r = &env->rcpts[i];
-
-		if (r->dest != DEST_BOUNCE || r->state != RS_PENDING)
-			continue;
-		if (classify_one(env, i) == -1)
-			log_warnx("msgid=%s: returned mail not "
-			    "classified yet, kept", env->id);
+	switch (classify_one(env, i)) {
+	case 1:
+		return (RET_EVENTS);
+	case 2:
+		return (RET_RELAYD);
 	}
+	log_warnx("msgid=%s: returned mail not classified yet, kept",
+	    env->id);
+	return (-1);
 }
 
 /* relayd handled the unsubscribe mail to local@: that recipient is done */
