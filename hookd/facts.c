@@ -29,9 +29,9 @@
  * so the last 100,000 to 200,000 messages are kept (a recipient's record
  * is not counted, only its bytes: a message to many recipients in
  * capitals does not push out 100 others), 64 MiB of disk at most.  An
- * index in memory
- * (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB) maps a hash of the
- * queue id to the record; a full bucket forgets its oldest.  Rebuilt at
+ * index in memory (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB)
+ * maps a hash of the queue id to the record; a full bucket forgets its
+ * oldest recipient's record, else its oldest message's.  Rebuilt at
  * start from both files; a record that is not whole or not valid (a
  * crash while it was written) ends a file, and facts.0 is cut there.
  * Everything read back is checked as the events relayd sends are.
@@ -123,8 +123,11 @@ _Static_assert(FACTS_HEAD + 255 + MH_ADDR_MAX - 1 + 511 + 127 + 127 + 511 <=
 struct facts_slot {
 	uint64_t	 key;		/* 0: empty */
 	uint32_t	 gen;
-	uint32_t	 off;
+	unsigned int	 off : 31;	/* < FACTS_GEN_SIZE */
+	unsigned int	 rcpt : 1;	/* a recipient's record */
 };
+_Static_assert(FACTS_GEN_SIZE <= ((off_t)1 << 31) &&
+    sizeof(struct facts_slot) == 16, "an offset fits a slot of 16 bytes");
 
 static struct facts_slot (*idx)[FACTS_WAYS];
 static uint32_t		 cur_gen = 2;	/* the previous one: cur_gen - 1 */
@@ -170,9 +173,21 @@ slot_find(uint64_t key, unsigned b)
 	return (NULL);
 }
 
-/* a free slot, else the oldest of the bucket */
+/* a is forgotten before b: a recipient's before a message's, the older */
+static int
+slot_before(const struct facts_slot *a, const struct facts_slot *b)
+{
+	if (a->rcpt != b->rcpt)
+		return (a->rcpt);
+	return (a->gen < b->gen || (a->gen == b->gen && a->off < b->off));
+}
+
+/*
+ * A free slot, else the one of the bucket forgotten first: a message's
+ * facts outlive the spellings of recipients (more records than messages)
+ */
 static void
-slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off)
+slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off, int rcpt)
 {
 	struct facts_slot	*s, *old = NULL;
 	unsigned		 i;
@@ -182,8 +197,7 @@ slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off)
 			s = &idx[b][i];
 			if (!slot_live(s))
 				break;
-			if (old == NULL || s->gen < old->gen ||
-			    (s->gen == old->gen && s->off < old->off))
+			if (old == NULL || slot_before(s, old))
 				old = s;
 		}
 		if (i == FACTS_WAYS)
@@ -192,6 +206,7 @@ slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off)
 	s->key = key;
 	s->gen = gen;
 	s->off = off;
+	s->rcpt = rcpt != 0;
 }
 
 static void
@@ -358,7 +373,8 @@ facts_load(int fd, const char *path, uint32_t gen, unsigned *nrec)
 			}
 			if ((key = record_key(&ev, record_magic(buf + at),
 			    &b)) != 0)
-				slot_put(key, b, gen, end + at);
+				slot_put(key, b, gen, end + at,
+				    ev.recipient[0] != '\0');
 			if (ev.recipient[0] == '\0')
 				(*nrec)++;
 		}
@@ -486,7 +502,7 @@ facts_append(const struct event_record *r, uint64_t key, unsigned b)
 		return;
 	}
 	gsync_fd(cur_fd);
-	slot_put(key, b, cur_gen, cur_size);
+	slot_put(key, b, cur_gen, cur_size, !msg);
 	cur_size += n;
 	if (msg)
 		cur_recs++;

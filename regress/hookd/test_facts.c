@@ -332,6 +332,75 @@ capitals(void)
 	is_str(click_group(qid), "-", "the seventh message pushes it out");
 }
 
+/* facts_key's bucket (FNV-1a, FACTS_BUCKETS of 1 << 15) of qid, rcpt */
+static unsigned
+bucket_of(const char *qid, const char *rcpt)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	size_t		 i;
+
+	for (i = 0; i < FACTS_QID_LEN; i++) {
+		h ^= (unsigned char)qid[i];
+		h *= 0x100000001b3ULL;
+	}
+	for (i = 0; rcpt != NULL && (i == 0 || rcpt[i - 1] != '\0'); i++) {
+		h ^= (unsigned char)rcpt[i];
+		h *= 0x100000001b3ULL;
+	}
+	return ((h >> 40) % (1 << 15));
+}
+
+/*
+ * A full bucket of the index forgets a recipient's record before a
+ * message's: the first of eight messages of one bucket, its recipient
+ * in capitals in that bucket too, keeps its facts (nine keys, eight
+ * slots); only the recipient's spelling is forgotten
+ */
+static void
+crowded(void)
+{
+	struct event_record	 ev;
+	char			 qid[8][MH_MSGID_LEN], rc[64], want[64];
+	unsigned		 b = 0, n = 0, i;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 100), 0, "started again, generations of 100");
+	for (i = 0x10000; n < 8 && i < 0x4000000; i++) {
+		qid_of(qid[n], i);
+		if (n == 0)
+			b = bucket_of(qid[0], NULL);
+		if (bucket_of(qid[n], NULL) == b)
+			n++;
+	}
+	for (i = 0; i < 1000000; i++) {
+		snprintf(rc, sizeof(rc), "r%u@example.test", i);
+		if (bucket_of(qid[0], rc) == b)
+			break;
+	}
+	ok(n == 8 && i < 1000000, "eight messages and a recipient of one "
+	    "bucket");
+	snprintf(want, sizeof(want), "R%u@Example.test", i);
+	reg(&ev, qid[0], "first");
+	strlcpy(ev.recipient, want, sizeof(ev.recipient));
+	facts_note(&ev);
+	is_str(bounce_rcpt(qid[0], rc), want, "its recipient's spelling is "
+	    "known");
+	for (i = 1; i < 8; i++) {
+		reg(&ev, qid[i], "later");
+		strlcpy(ev.recipient, "plain@example.test",
+		    sizeof(ev.recipient));
+		facts_note(&ev);
+	}
+	is_str(click_group(qid[0]), "first", "the bucket full: the first "
+	    "message keeps its facts");
+	is_str(click_group(qid[7]), "later", "the last has its own");
+	is_str(bounce_rcpt(qid[0], rc), rc, "its recipient's spelling is "
+	    "what was forgotten");
+	is_int(facts_init(root, 100), 0, "restarted");
+	is_str(click_group(qid[0]), "first", "the same after a restart");
+}
+
 int
 main(void)
 {
@@ -437,6 +506,7 @@ main(void)
 	    "the same after a restart");
 	recipients();
 	capitals();
+	crowded();
 
 	unlink(f0);
 	unlink(f1);
