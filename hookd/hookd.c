@@ -302,6 +302,14 @@ hookd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			return (json_pack("{s:s}", "error",
 			    ctl_no_such(nb, sizeof(nb), "message", arg)));
 		return (json_pack("{s:s}", "scheduled", arg));
+	case CTL_HOLD:
+	case CTL_RELEASE:
+		/* relayd answers too, as for schedule */
+		if (arg == NULL || inbound_hold(arg, cmd->id == CTL_HOLD) == -1)
+			return (json_pack("{s:s}", "error",
+			    ctl_no_such(nb, sizeof(nb), "message", arg)));
+		return (json_pack("{s:s}", cmd->id == CTL_HOLD ? "held" :
+		    "released", arg));
 	case CTL_REMOVE:
 		switch (arg == NULL ? -1 : inbound_remove(arg, &busy)) {
 		case -1:

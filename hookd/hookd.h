@@ -90,6 +90,9 @@ struct inmsg {
 	int			 forced;	/* mhctl schedule: due now, and
 						   one more POST past its
 						   lifetime */
+	int			 held;		/* mhctl hold: no round till
+						   mhctl release (its
+						   envelope's "held") */
 };
 /* inmsg.unreadable: the envelope cannot be read back; given up on it */
 #define INMSG_UNREADABLE	1
@@ -149,6 +152,8 @@ void	 inbound_metrics(json_t *);	/* queue size and oldest */
 json_t	*inbound_queue(const char *id);	/* NULL: none */
 /* mhctl schedule ID|all: 0, or -1: no such message */
 int	 inbound_retry(const char *id);
+/* mhctl hold (on 1) or release (0) ID|all: 0, or -1: no such message */
+int	 inbound_hold(const char *id, int on);
 /* mhctl remove ID: 0, -1: no such message, -2: *busy is under way */
 int	 inbound_remove(const char *id, const char **busy);
 /* show queue: what fits of the list; the number of the others */

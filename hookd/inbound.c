@@ -1145,6 +1145,17 @@ inbound_run(struct inmsg *m)
 		return;		/* inbound_parsed() comes back */
 	if (m->unreadable == INMSG_GIVEN_UP)
 		return;		/* its files wait for the admin */
+	if (m->held && !m->sync) {
+		/* mhctl release calls it: no round, nor slot, till then */
+		msgfd_close(m);
+		mime_doc_free(m->doc);	/* parsed as it was held */
+		m->doc = NULL;
+		if (m->env != NULL)
+			inbound_schedule(m);
+		else
+			slots_drop(m);
+		return;
+	}
 	if (env_load(m) == -1) {
 		env_unreadable(m);
 		return;
@@ -1211,6 +1222,8 @@ inbound_schedule(struct inmsg *m)
 	if (m->inflight > 0)
 		return;
 	slots_round_end(m);
+	if (m->held && !m->sync)
+		slots_drop(m);	/* none in line for a slot on hold */
 	if (m->sync) {
 		if (m->reply_code == 0) {
 			m->reply_code = 451;
@@ -1236,6 +1249,11 @@ inbound_schedule(struct inmsg *m)
 			waiting++;
 		if (r->dest != DEST_ROUTE || r->state != RS_PENDING)
 			continue;
+		/* on hold: no round, and no expiry (mhctl release) */
+		if (m->held) {
+			waiting++;
+			continue;
+		}
 		/* in line for its route's slot, or called: no backoff */
 		if (m->slot != NULL && m->slot[i] == SLOT_WAIT) {
 			waiting++;
@@ -1278,6 +1296,7 @@ inbound_schedule(struct inmsg *m)
 		msg_free(m);
 		return;
 	}
+	m->env->held = m->held;
 	if (spool_update(m->env) == -1)
 		log_warnx("msgid=%s: cannot store progress", m->env->id);
 	else if (!called && (pending == 0 || next > now))
@@ -1298,6 +1317,7 @@ inbound_recovered(struct envelope *env)
 	m->msgfd = -1;
 	m->env = env;
 	m->committed = 1;
+	m->held = env->held != 0;	/* mhctl hold outlives a restart */
 	inbound_enqueue(m);
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env->nrcpt; i++)

@@ -4,8 +4,8 @@
  */
 /*
  * The inbound queue as mhctl sees it and acts on it: show queue, show
- * message, show hooks, schedule and remove.  The messages themselves,
- * their rounds and POSTs are inbound.c's.
+ * message, show hooks, schedule, hold, release and remove.  The messages
+ * themselves, their rounds and POSTs are inbound.c's.
  */
 #include <sys/types.h>
 
@@ -22,12 +22,12 @@
 #include "hookd.h"
 #include "inbound_int.h"
 
-/* a recipient's state as show queue says it */
+/* a recipient's state as show queue says it (held: its message is) */
 static const char *
-rcpt_state_name(int state)
+rcpt_state_name(int state, int held)
 {
 	return (state == RS_DONE ? "delivered" : state == RS_FAILED ?
-	    "failed" : inbound_paused() ? "held" : "pending");
+	    "failed" : held || inbound_paused() ? "held" : "pending");
 }
 
 /* the public url of a recipient's route ("" for none) */
@@ -41,32 +41,45 @@ rcpt_url(uint32_t route, int dest, char *url, size_t len)
 	config_url_public(rt ? rt->url : "", url, len);
 }
 
-/* a recipient as show queue lists it */
+/*
+ * A recipient as show queue lists it; of a message on hold (mhctl hold)
+ * no try is due: next_try null, as relayd says it
+ */
 static json_t *
-rcpt_json(const char *addr, const struct inrcpt *r, const char *lasterr)
+rcpt_json(const char *addr, const struct inrcpt *r, const char *lasterr,
+    int held)
 {
 	char	url[MH_URL_MAX];
 
+	held = held && r->state == RS_PENDING;
 	rcpt_url(r->route, r->dest, url, sizeof(url));
-	return (json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "address", addr,
-	    "state", rcpt_state_name(r->state), "attempts", r->attempts,
-	    "next_try", (json_int_t)r->next_try, "url", url,
-	    "last_error", lasterr));
+	return (json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "address", addr,
+	    "state", rcpt_state_name(r->state, held), "attempts",
+	    r->attempts, "next_try", held ? json_null() :
+	    json_integer(r->next_try), "url", url, "last_error", lasterr));
 }
 
-/* a message as show queue lists it (its recipients a json array) */
+/*
+ * A message as show queue lists it (its recipients a json array); one on
+ * hold has "held": "mhctl", as relayd's
+ */
 static json_t *
 msg_json(const char *id, const char *sender, time_t created, size_t size,
-    json_t *rcpts)
+    json_t *rcpts, int held)
 {
-	return (json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", id,
+	json_t	*o;
+
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "id", id,
 	    "queue", "inbound", "sender", sender,
 	    "created", (json_int_t)created, "size", (json_int_t)size,
-	    "recipients", rcpts));
+	    "recipients", rcpts);
+	if (o != NULL && held)
+		json_object_set_new(o, "held", json_string("mhctl"));
+	return (o);
 }
 
 static json_t *
-env_json(const struct envelope *env, int full)
+env_json(const struct envelope *env, int full, int held)
 {
 	const struct envelope_rcpt	*r;
 	struct inrcpt			 ir;
@@ -76,9 +89,10 @@ env_json(const struct envelope *env, int full)
 	for (i = 0; i < env->nrcpt; i++) {
 		r = &env->rcpts[i];
 		rcpt_inrcpt(r, &ir);
-		json_array_append_new(a, rcpt_json(r->addr, &ir, r->lasterr));
+		json_array_append_new(a, rcpt_json(r->addr, &ir, r->lasterr,
+		    held));
 	}
-	o = msg_json(env->id, env->sender, env->created, env->size, a);
+	o = msg_json(env->id, env->sender, env->created, env->size, a, held);
 	if (full && o != NULL) {
 		json_object_set_new(o, "message_id",
 		    json_string(env->message_id));
@@ -106,9 +120,9 @@ inmsg_mem_json(const struct inmsg *m, int unread)
 	for (i = 0; i < m->nrcpt; i++) {
 		addr = listing_next(&p);
 		json_array_append_new(a, rcpt_json(addr, &m->rcpt[i],
-		    listing_next(&p)));
+		    listing_next(&p), m->held));
 	}
-	o = msg_json(m->id, sender, m->created, m->size, a);
+	o = msg_json(m->id, sender, m->created, m->size, a, m->held);
 	if (o != NULL && (m->unreadable || unread))
 		json_object_set_new(o, "error", json_string(
 		    m->unreadable == INMSG_GIVEN_UP ?
@@ -128,7 +142,7 @@ inmsg_json(const struct inmsg *m, int full)
 	json_t		*o;
 
 	if (m->env != NULL)
-		return (env_json(m->env, full));
+		return (env_json(m->env, full, m->held));
 	if (!full)
 		return (inmsg_mem_json(m, 0));
 	/* one its rounds found unreadable: they said why, not each look */
@@ -136,7 +150,7 @@ inmsg_json(const struct inmsg *m, int full)
 	if ((env = m->unreadable ? spool_env_read(path, m->id) :
 	    spool_load(m->id)) == NULL)
 		return (inmsg_mem_json(m, 1));
-	o = env_json(env, full);
+	o = env_json(env, full, m->held);
 	env_free(env);
 	if (o != NULL && m->unreadable == INMSG_GIVEN_UP)
 		json_object_set_new(o, "error", json_string("envelope "
@@ -189,6 +203,61 @@ inbound_retry(const char *id)
 		/* returned mail not classified: again now */
 		inbound_classify(m);
 		/* a round under way: the next one, after its backoff */
+		if (m->inflight == 0 && !inbound_paused())
+			inbound_timer(m, 0);
+	}
+	return (found || all ? 0 : -1);
+}
+
+/* the hold of m (held) into its envelope, so that it outlives a restart */
+static int
+hold_store(struct inmsg *m, int held)
+{
+	struct envelope	*env;
+	int		 rc;
+
+	if (m->env != NULL) {
+		m->env->held = held;
+		return (spool_update(m->env));
+	}
+	/* unreadable: its rounds said why, not each hold */
+	if (m->unreadable || (env = spool_load(m->id)) == NULL)
+		return (-1);
+	env->held = held;
+	rc = spool_update(env);
+	env_free(env);
+	return (rc);
+}
+
+/*
+ * mhctl hold ID|all: a queued message (or each) has no round, nor
+ * expires, until mhctl release ID|all; a POST under way goes on.  The
+ * hold is written to its envelope, as relayd's: a restart keeps it.
+ * Released, its recipients still to post are due now, one past its
+ * lifetime with one more POST (as mhctl schedule).
+ */
+int
+inbound_hold(const char *id, int on)
+{
+	struct inmsg	*m;
+	int		 all = strcmp(id, "all") == 0, found = 0;
+
+	TAILQ_FOREACH(m, inbound_msgs(), entry) {
+		if (!m->committed || m->sync || (!all && strcmp(m->id, id)))
+			continue;
+		found = 1;
+		if (m->held == on)
+			continue;
+		log_info("msgid=%s status=%s by=mhctl", m->id,
+		    on ? "held" : "released");
+		m->held = on;
+		msghist_note(m->id, on ? "held" : "released");
+		if (hold_store(m, on) == -1)
+			log_warnx("msgid=%s status=error (the %s is not on "
+			    "disk)", m->id, on ? "hold" : "release");
+		if (on)
+			continue;
+		m->forced = 1;
 		if (m->inflight == 0 && !inbound_paused())
 			inbound_timer(m, 0);
 	}
