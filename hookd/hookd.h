@@ -90,6 +90,9 @@ struct inmsg {
 	int			 forced;	/* mhctl schedule: due now, and
 						   one more POST past its
 						   lifetime */
+	int			 sched_pending;	/* mhctl schedule during a
+						   round: the next one right
+						   after it, no backoff */
 	int			 held;		/* mhctl hold: no round till
 						   mhctl release (its
 						   envelope's "held") */

@@ -1217,10 +1217,13 @@ inbound_schedule(struct inmsg *m)
 {
 	time_t			 now = time(NULL), next = 0, end;
 	size_t			 i;
-	int			 pending = 0, waiting = 0, called = 0;
+	int			 pending = 0, waiting = 0, called = 0, asked;
 
 	if (m->inflight > 0)
 		return;
+	/* mhctl schedule came during the round: the next one now */
+	asked = m->sched_pending;
+	m->sched_pending = 0;
 	slots_round_end(m);
 	if (m->held && !m->sync)
 		slots_drop(m);	/* none in line for a slot on hold */
@@ -1303,7 +1306,7 @@ inbound_schedule(struct inmsg *m)
 		env_unload(m);	/* as stored: read back for its round */
 	if (pending == 0)
 		return;		/* inbound_unsubscribed(), slot_free() come back */
-	inbound_timer(m, called || next <= now ? 0 : next - now);
+	inbound_timer(m, called || asked || next <= now ? 0 : next - now);
 }
 
 void

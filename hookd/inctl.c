@@ -179,6 +179,21 @@ inbound_queue(const char *id)
 }
 
 /*
+ * mhctl schedule, mhctl release: m's recipients still to post are due
+ * now (forced); a round under way: the next one once it ends
+ * (sched_pending), not after the backoff its answers set
+ */
+static void
+inmsg_due_now(struct inmsg *m)
+{
+	m->forced = 1;
+	if (m->inflight > 0)
+		m->sched_pending = 1;
+	else if (!inbound_paused())
+		inbound_timer(m, 0);
+}
+
+/*
  * mhctl schedule ID|all: the recipients still to post of a queued message
  * (or of each) are due now, those of one given up on its unreadable
  * envelope too (read again: the admin may have put it right); one past
@@ -199,12 +214,9 @@ inbound_retry(const char *id)
 			    "envelope is read again", m->id);
 			m->unreadable = INMSG_UNREADABLE;
 		}
-		m->forced = 1;
 		/* returned mail not classified: again now */
 		inbound_classify(m);
-		/* a round under way: the next one, after its backoff */
-		if (m->inflight == 0 && !inbound_paused())
-			inbound_timer(m, 0);
+		inmsg_due_now(m);
 	}
 	return (found || all ? 0 : -1);
 }
@@ -255,11 +267,8 @@ inbound_hold(const char *id, int on)
 		if (hold_store(m, on) == -1)
 			log_warnx("msgid=%s status=error (the %s is not on "
 			    "disk)", m->id, on ? "hold" : "release");
-		if (on)
-			continue;
-		m->forced = 1;
-		if (m->inflight == 0 && !inbound_paused())
-			inbound_timer(m, 0);
+		if (!on)
+			inmsg_due_now(m);
 	}
 	return (found || all ? 0 : -1);
 }
