@@ -268,7 +268,7 @@ hookd_configure(struct config *conf)
 static void
 hookd_start(void)
 {
-	spool_recover(inbound_recovered);
+	spool_recover(inbound_recovered, inbound_recovered_bad);
 }
 
 static json_t *

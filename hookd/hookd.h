@@ -93,6 +93,9 @@ struct inmsg {
 	int			 sched_pending;	/* mhctl schedule during a
 						   round: the next one right
 						   after it, no backoff */
+	int			 never_read;	/* its envelope unreadable at
+						   start: its recipients not
+						   known (nrcpt 0) */
 	int			 held;		/* mhctl hold: no round till
 						   mhctl release (its
 						   envelope's "held") */
@@ -124,7 +127,9 @@ int	 spool_discard(const char *msgid);
 /* the same, off the loop */
 void	 spool_discard_later(const char *msgid);
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
-int	 spool_recover(void (*)(struct envelope *));	/* committed ones */
+/* the committed ones; those whose envelope cannot be read: id, time */
+int	 spool_recover(void (*)(struct envelope *),
+	    void (*)(const char *, time_t));
 int	 spool_adopt(const struct envelope *, int src);	/* dead.c */
 
 /* inaccept.c */
@@ -141,6 +146,7 @@ void	 error_callback(const struct route *, const struct envelope *,
 void	 inbound_init(void);
 void	 inbound_configure(const struct config *);
 void	 inbound_recovered(struct envelope *);
+void	 inbound_recovered_bad(const char *id, time_t created);
 struct fallback_res;
 void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);

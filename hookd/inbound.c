@@ -1309,19 +1309,13 @@ inbound_schedule(struct inmsg *m)
 	inbound_timer(m, called || asked || next <= now ? 0 : next - now);
 }
 
-void
-inbound_recovered(struct envelope *env)
+/* m, queued, has its envelope read back at last: its first round */
+static void
+recovered_start(struct inmsg *m)
 {
-	struct inmsg	*m;
-	size_t		 i;
+	size_t	i;
 
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		fatal("calloc");
-	m->msgfd = -1;
-	m->env = env;
-	m->committed = 1;
-	m->held = env->held != 0;	/* mhctl hold outlives a restart */
-	inbound_enqueue(m);
+	m->held = m->env->held != 0;	/* mhctl hold outlives a restart */
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env->nrcpt; i++)
 		m->env->rcpts[i].next_try = 0;
@@ -1329,6 +1323,76 @@ inbound_recovered(struct envelope *env)
 	    m->env->nrcpt);
 	inbound_classify(m);
 	inbound_run(m);
+}
+
+void
+inbound_recovered(struct envelope *env)
+{
+	struct inmsg	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		fatal("calloc");
+	m->msgfd = -1;
+	m->env = env;
+	m->committed = 1;
+	inbound_enqueue(m);
+	recovered_start(m);
+}
+
+/*
+ * At start, a queued message whose envelope cannot be read (spool.c
+ * logged why): given up at once, as env_unreadable() gives one up, its
+ * files kept in the spool for the admin; show queue lists it (no sender,
+ * no recipients: they are not known), mhctl remove takes its files away,
+ * mhctl schedule reads it again (inbound_reread).
+ */
+void
+inbound_recovered_bad(const char *id, time_t created)
+{
+	struct inmsg	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->listing = strdup("")) == NULL)
+		fatal("calloc");
+	m->msgfd = -1;
+	m->committed = 1;
+	m->never_read = 1;
+	m->unreadable = INMSG_GIVEN_UP;
+	strlcpy(m->id, id, sizeof(m->id));
+	m->created = created;
+	TAILQ_INSERT_TAIL(&msgs, m, entry);
+}
+
+/*
+ * mhctl schedule of a message whose envelope could not be read at start:
+ * read now, it is recovered as a restart would, due now (one more POST
+ * past its lifetime, as mhctl schedule gives); else given up again.  m
+ * may be gone on return (its round finished it).  -1: still unreadable.
+ */
+int
+inbound_reread(struct inmsg *m)
+{
+	struct envelope	*env;
+	char		 path[MH_PATH_MAX + 64];
+
+	if ((env = spool_load(m->id)) == NULL) {
+		spool_env_path(m->id, path, sizeof(path));
+		log_warnx("msgid=%s result=given-up: its envelope %s still "
+		    "cannot be read (mhctl schedule or remove)", m->id, path);
+		return (-1);
+	}
+	log_info("msgid=%s result=scheduled by=mhctl: its envelope is read "
+	    "again", m->id);
+	m->env = env;
+	m->nrcpt = env->nrcpt;
+	m->created = env->created;
+	free(m->listing);
+	m->listing = NULL;
+	m->never_read = 0;
+	m->unreadable = 0;
+	m->forced = 1;
+	recovered_start(m);
+	return (0);
 }
 
 /*

@@ -27,6 +27,7 @@ void	 inmsg_discard(struct inmsg *);	/* never enqueued */
 void	 inbound_enqueue(struct inmsg *);
 void	 inbound_run(struct inmsg *);
 void	 inbound_timer(struct inmsg *, time_t);
+int	 inbound_reread(struct inmsg *);	/* never_read: mhctl schedule */
 void	 inbound_policy_refused(void);	/* counted in inbound_stats() */
 struct inmsglist *inbound_msgs(void);
 int	 inbound_paused(void);

@@ -202,13 +202,18 @@ inmsg_due_now(struct inmsg *m)
 int
 inbound_retry(const char *id)
 {
-	struct inmsg	*m;
+	struct inmsg	*m, *next;
 	int		 all = strcmp(id, "all") == 0, found = 0;
 
-	TAILQ_FOREACH(m, inbound_msgs(), entry) {
+	/* a round may finish m (inbound_reread) */
+	TAILQ_FOREACH_SAFE(m, inbound_msgs(), entry, next) {
 		if (!m->committed || m->sync || (!all && strcmp(m->id, id)))
 			continue;
 		found = 1;
+		if (m->never_read) {
+			inbound_reread(m);
+			continue;
+		}
 		if (m->unreadable == INMSG_GIVEN_UP) {
 			log_info("msgid=%s result=scheduled by=mhctl: its "
 			    "envelope is read again", m->id);
@@ -286,8 +291,9 @@ env_from_listing(const struct inmsg *m)
 	const char		*p = m->listing;
 	size_t			 i;
 
+	/* one never read has none (nrcpt 0) */
 	if ((env = calloc(1, sizeof(*env))) == NULL ||
-	    (env->rcpts = calloc(m->nrcpt, sizeof(*r))) == NULL) {
+	    (env->rcpts = calloc(m->nrcpt + 1, sizeof(*r))) == NULL) {
 		free(env);
 		return (NULL);
 	}

@@ -435,8 +435,23 @@ spool_load(const char *msgid)
 	return (env);
 }
 
+/*
+ * At start, a queued message whose envelope cannot be read (the line
+ * logged said why): given up, its files kept for the admin, bad(id, the
+ * envelope's time) lists it (mhctl show queue, schedule, remove)
+ */
 static void
-recover_one(const char *name, void (*cb)(struct envelope *))
+recover_bad(const char *id, const char *path,
+    void (*bad)(const char *, time_t))
+{
+	struct stat	st;
+
+	bad(id, stat(path, &st) == 0 ? st.st_mtime : time(NULL));
+}
+
+static void
+recover_one(const char *name, void (*cb)(struct envelope *),
+    void (*bad)(const char *, time_t))
 {
 	char		 path[MH_PATH_MAX + 300], id[MH_MSGID_LEN];
 	struct envelope	*env;
@@ -451,7 +466,10 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
 	if ((text = read_small(path, &len)) == NULL) {
-		log_warn("spool: recover %s", path);
+		log_warn("msgid=%s result=given-up: its envelope %s cannot be "
+		    "read; its files are kept in the spool (mhctl schedule or "
+		    "remove)", id, path);
+		recover_bad(id, path, bad);
 		return;
 	}
 	if (envelope_blank(text, len)) {
@@ -463,11 +481,14 @@ recover_one(const char *name, void (*cb)(struct envelope *))
 		free(text);
 		return;
 	}
-	if ((env = envelope_parse(text, len, id)) == NULL)
-		log_warnx("spool: %s: envelope %s not understood: corrupt, "
-		    "or written by a newer mailhookd; left in place", path,
+	if ((env = envelope_parse(text, len, id)) == NULL) {
+		log_warnx("msgid=%s result=given-up: its envelope %s is not "
+		    "understood (%s): corrupt, or written by a newer "
+		    "mailhookd; its files are kept in the spool (mhctl "
+		    "schedule or remove)", id, path,
 		    envelope_error()[0] != '\0' ? envelope_error() : "id");
-	else if (!data_matches(env)) {
+		recover_bad(id, path, bad);
+	} else if (!data_matches(env)) {
 		/* a commit a crash cut short before its flush: no 250 */
 		log_warnx("spool: %s: data does not match its envelope "
 		    "(never committed), removed", id);
@@ -506,7 +527,8 @@ orphan_data(const char *name)
 }
 
 int
-spool_recover(void (*cb)(struct envelope *))
+spool_recover(void (*cb)(struct envelope *),
+    void (*bad)(const char *, time_t))
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -537,7 +559,7 @@ spool_recover(void (*cb)(struct envelope *))
 		}
 		if (orphan_data(de->d_name))
 			continue;
-		recover_one(de->d_name, cb);
+		recover_one(de->d_name, cb, bad);
 	}
 	closedir(d);
 	return (0);
