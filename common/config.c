@@ -707,6 +707,33 @@ config_check_fallback_smtp(const char *s)
 	return (why);
 }
 
+/*
+ * A fallback maildir: an absolute path of plain names, no "." or ".."
+ * and no empty one (a trailing "/" or "/." would make the last name a
+ * link's target: see mailhookd/maildir.c); NULL or why not.
+ */
+const char *
+config_check_maildir(const char *s)
+{
+	const char	*p, *e;
+	size_t		 len;
+
+	if (s[0] != '/')
+		return ("wants an absolute path");
+	for (p = s + 1;; p = e + 1) {
+		e = p + strcspn(p, "/");
+		len = e - p;
+		if (len == 0)
+			return (*e == '\0' ? "ends in \"/\"" :
+			    "has an empty name (\"//\")");
+		if ((len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return ("has a \".\" or \"..\" name");
+		if (*e == '\0')
+			return (NULL);
+	}
+}
+
 struct tls *
 config_tls_server(const struct pki *const *p, size_t n, const char *ciphers,
     char *why, size_t whylen)

@@ -560,6 +560,8 @@ const char	*config_check_header(const char *, const char *);
 const char	*config_check_relay_via(const char *);
 /* smtp[s]://host[:port] */
 const char	*config_check_fallback_smtp(const char *);
+/* an absolute path of plain names */
+const char	*config_check_maildir(const char *);
 /* relay via, read: host "" for mx; NULL or why not (v untouched then) */
 struct relay_via {
 	char			 host[MH_NAME_MAX];

@@ -725,6 +725,8 @@ route_from_json(struct config *c, const json_t *o)
 	    (r->secret[0] && config_check_secret(r->secret) != NULL) ||
 	    (r->fallback_smtp[0] &&
 	    config_check_fallback_smtp(r->fallback_smtp) != NULL) ||
+	    (r->fallback_maildir[0] &&
+	    config_check_maildir(r->fallback_maildir) != NULL) ||
 	    (r->match != ROUTE_ANY && r->pattern[0] == '\0'))
 		return (-1);
 	return (0);

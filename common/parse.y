@@ -980,9 +980,9 @@ routeopt	: URL STRING {
 			} else if (strcmp($2, "maildir") != 0)
 				perr(&$<pos>2, "unknown fallback \"%s\" "
 				    "(maildir or smtp)", $2);
-			else if ($3[0] != '/' || strstr($3, "/../") != NULL)
-				perr(&$<pos>3, "fallback maildir wants an "
-				    "absolute path");
+			else if ((why = config_check_maildir($3)) != NULL)
+				perr(&$<pos>3, "fallback maildir \"%s\" %s", $3,
+				    why);
 			else
 				parse_copystr(&$<pos>3,
 				    ps.cur_route->fallback_maildir,

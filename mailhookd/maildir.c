@@ -19,8 +19,9 @@
  * unique name (time, microseconds, pid, a counter, the host name),
  * fsynced, renamed into new/ and new/ fsynced; only then is hookd told.
  * The file, and tmp/ new/ cur/ when made here, belong to the maildir's
- * owner; a maildir, tmp/ or new/ that is a symbolic link is refused (its
- * owner could point it anywhere, and the parent is root).
+ * owner; a maildir, tmp/ or new/ that is a symbolic link, or a link
+ * anywhere on the maildir's path, is refused (its owner could point it
+ * anywhere, and the parent is root).
  * Lines end in LF, with Return-Path and Delivered-To first.
  */
 #include <sys/types.h>
@@ -29,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,69 @@
 #include "proc.h"
 #include "mailhookd.h"
 
+
+/*
+ * The directory of an absolute path, walked from "/" one name at a time
+ * without following a link (open(2) with O_NOFOLLOW only guards the last
+ * name, and a trailing "/" makes even that one a link's target): the
+ * owner of the maildir may own a directory on the way, and the parent is
+ * root.  The last name is made (mode 0700) if missing.
+ */
+static int
+maildir_walk(const char *path)
+{
+	const char	*p = path, *e;
+	char		 name[NAME_MAX + 1];
+	struct stat	 lst;
+	size_t		 len;
+	int		 fd, next, err;
+
+	if (*p != '/') {
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	for (;;) {
+		p += strspn(p, "/");
+		if (*p == '\0')
+			return (fd);
+		e = p + strcspn(p, "/");
+		if ((len = e - p) > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			goto fail;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		p = e;
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			errno = EINVAL;
+			goto fail;
+		}
+		if (p[strspn(p, "/")] == '\0' && mkdirat(fd, name, 0700) == -1 &&
+		    errno != EEXIST)
+			goto fail;
+		if ((next = openat(fd, name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			err = errno;
+			if (fstatat(fd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(lst.st_mode)) {
+				log_warnx("%.*s: a symbolic link: refused",
+				    (int)(p - path), path);
+				err = ELOOP;
+			}
+			errno = err;
+			goto fail;
+		}
+		close(fd);
+		fd = next;
+	}
+ fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return (-1);
+}
 
 /*
  * The maildir, made if missing, and it, its tmp/ and new/ opened without
@@ -54,18 +119,8 @@ maildir_open(const char *dir, struct stat *owner, int *tmpfd, int *newfd)
 	int	 dfd, err;
 
 	*tmpfd = *newfd = -1;
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+	if ((dfd = maildir_walk(dir)) == -1)
 		return (-1);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		err = errno;
-		if (lstat(dir, owner) == 0 && S_ISLNK(owner->st_mode)) {
-			log_warnx("%s: a symbolic link: refused", dir);
-			err = ELOOP;
-		}
-		errno = err;
-		return (-1);
-	}
 	if (fstat(dfd, owner) == -1)
 		goto fail;
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
