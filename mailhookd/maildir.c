@@ -21,7 +21,8 @@
  * The file, and tmp/ new/ cur/ when made here, belong to the maildir's
  * owner; a maildir, tmp/ or new/ that is a symbolic link, or a link
  * anywhere on the maildir's path, is refused (its owner could point it
- * anywhere, and the parent is root).
+ * anywhere, and the parent is root), unless it is root's in a directory
+ * only root may write: then the maildir's owner cannot have made it.
  * Lines end in LF, with Return-Path and Delivered-To first.
  */
 #include <sys/types.h>
@@ -43,27 +44,74 @@
 #include "mailhookd.h"
 
 
+/* links followed on one maildir's path, at most: a loop ends there */
+#define MAILDIR_LINKS	8
+
 /*
- * The directory of an absolute path, walked from "/" one name at a time
- * without following a link (open(2) with O_NOFOLLOW only guards the last
- * name, and a trailing "/" makes even that one a link's target): the
- * owner of the maildir may own a directory on the way, and the parent is
- * root.  The last name is made (mode 0700) if missing.
+ * A link the maildir's owner cannot have made or moved: root's, in a
+ * directory only root may write (an admin's /var/mail/hooks -> /data/hooks).
  */
 static int
-maildir_walk(const char *path)
+maildir_link_trusted(int dfd, const struct stat *lst)
 {
-	const char	*p = path, *e;
-	char		 name[NAME_MAX + 1];
-	struct stat	 lst;
-	size_t		 len;
-	int		 fd, next, err;
+	struct stat	 dst;
 
-	if (*p != '/') {
-		errno = EINVAL;
+	return (lst->st_uid == 0 && fstat(dfd, &dst) == 0 &&
+	    dst.st_uid == 0 && (dst.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
+static int	maildir_walk(int, const char *, int, int *);
+
+/*
+ * name in dfd, that openat(O_NOFOLLOW) refused with err: a trusted link,
+ * followed; any other link refused; not a link, err
+ */
+static int
+maildir_follow(int dfd, const char *name, int err, const char *shown,
+    int make, int *links)
+{
+	char		 target[PATH_MAX];
+	struct stat	 lst;
+	ssize_t		 n;
+
+	if (fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISLNK(lst.st_mode)) {
+		errno = err;
 		return (-1);
 	}
-	if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if (!maildir_link_trusted(dfd, &lst) || ++*links > MAILDIR_LINKS) {
+		log_warnx("%s: a symbolic link: refused", shown);
+		errno = ELOOP;
+		return (-1);
+	}
+	if ((n = readlinkat(dfd, name, target, sizeof(target))) == -1)
+		return (-1);
+	if ((size_t)n >= sizeof(target)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	target[n] = '\0';
+	return (maildir_walk(dfd, target, make, links));
+}
+
+/*
+ * The directory of path (from "/" if absolute, else from at), walked one
+ * name at a time without following a link (open(2) with O_NOFOLLOW only
+ * guards the last name, and a trailing "/" makes even that one a link's
+ * target) unless maildir_link_trusted: the maildir's owner may own a
+ * directory on the way, and the parent is root.  With make, the last
+ * name is made (mode 0700) if missing.
+ */
+static int
+maildir_walk(int at, const char *path, int make, int *links)
+{
+	const char	*p = path, *e;
+	char		 name[NAME_MAX + 1], shown[PATH_MAX];
+	size_t		 len;
+	int		 fd, next, err, last;
+
+	if ((fd = *p == '/' ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) :
+	    fcntl(at, F_DUPFD_CLOEXEC, 0)) == -1)
 		return (-1);
 	for (;;) {
 		p += strspn(p, "/");
@@ -77,24 +125,20 @@ maildir_walk(const char *path)
 		memcpy(name, p, len);
 		name[len] = '\0';
 		p = e;
-		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-			errno = EINVAL;
-			goto fail;
-		}
-		if (p[strspn(p, "/")] == '\0' && mkdirat(fd, name, 0700) == -1 &&
+		last = p[strspn(p, "/")] == '\0';
+		if (strcmp(name, ".") == 0)
+			continue;
+		if (make && last && mkdirat(fd, name, 0700) == -1 &&
 		    errno != EEXIST)
 			goto fail;
 		if ((next = openat(fd, name, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 			err = errno;
-			if (fstatat(fd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISLNK(lst.st_mode)) {
-				log_warnx("%.*s: a symbolic link: refused",
-				    (int)(p - path), path);
-				err = ELOOP;
-			}
-			errno = err;
-			goto fail;
+			snprintf(shown, sizeof(shown), "%.*s", (int)(p - path),
+			    path);
+			if ((next = maildir_follow(fd, name, err, shown,
+			    make && last, links)) == -1)
+				goto fail;
 		}
 		close(fd);
 		fd = next;
@@ -116,10 +160,10 @@ maildir_open(const char *dir, struct stat *owner, int *tmpfd, int *newfd)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
 	size_t	 i;
-	int	 dfd, err;
+	int	 dfd, err, links = 0;
 
 	*tmpfd = *newfd = -1;
-	if ((dfd = maildir_walk(dir)) == -1)
+	if ((dfd = maildir_walk(-1, dir, 1, &links)) == -1)
 		return (-1);
 	if (fstat(dfd, owner) == -1)
 		goto fail;
