@@ -111,8 +111,12 @@ head_length(struct web_conn *c, const char *v)
 		c->bad = 400;
 		return;
 	}
-	if ((v + n == end && c->line_len > c->lstart_len) || n - z > 18 ||
-	    (c->clen = strtoull(v, NULL, 10)) > body_cap(c)) {
+	/* the n digits, and nothing after them: lstart is no string, and
+	 * past lstart_len it holds what an earlier line left */
+	for (c->clen = 0; z < n && n - z <= 18; z++)
+		c->clen = c->clen * 10 + (v[z] - '0');
+	if ((v + n == end && c->line_len > c->lstart_len) || z < n ||
+	    c->clen > body_cap(c)) {
 		c->too_big = 1;
 		c->clen = UINT64_MAX;
 	}
