@@ -60,6 +60,19 @@ head_cr_held(const struct web_conn *c)
 	    c->last == '\r');
 }
 
+/*
+ * The k bytes at p go on the current line: a CR in it is a line's end
+ * only before its LF (RFC 9112 2.2); a proxy in front may end a line at
+ * a bare one where evhttp does not (it keeps one of the request line in
+ * the target).  A CR that ends p is told by the next byte.
+ */
+static int
+head_bare_cr(const struct web_conn *c, const char *p, size_t k)
+{
+	return (k > 0 && ((c->line_len > 0 && c->last == '\r') ||
+	    memchr(p, '\r', k - 1) != NULL));
+}
+
 static int
 head_starts(const struct web_conn *c, const char *w)
 {
@@ -409,8 +422,8 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		else
 			k = lf - p;
 		c->head_len += k;
-		if (memchr(p, '\0', k) != NULL)
-			c->bad = 400;	/* RFC 9110 5.5 */
+		if (memchr(p, '\0', k) != NULL || head_bare_cr(c, p, k))
+			c->bad = 400;	/* RFC 9110 5.5, RFC 9112 2.2 */
 		take = sizeof(c->lstart) - c->lstart_len;
 		if (take > k)
 			take = k;
