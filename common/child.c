@@ -462,12 +462,23 @@ child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 	}
 }
 
+/* room for the "process" the parent adds (control_child_event) */
+#define CHILD_MONITOR_ROOM	64
+
+/* an event for the monitors: one too large for a message is dropped */
 void
 child_monitor(const json_t *ev)
 {
-	if (child_monitoring && proc_peer[PROC_PARENT] != NULL)
-		mproc_send_json(proc_peer[PROC_PARENT], IMSG_CTL_LOG_EVENT, 0,
-		    ev);
+	char	*s;
+	size_t	 len;
+
+	if (!child_monitoring || proc_peer[PROC_PARENT] == NULL ||
+	    (s = mproc_json_fits(ev, IMSG_CTL_LOG_EVENT, CHILD_MONITOR_ROOM,
+	    &len)) == NULL)
+		return;
+	mproc_compose(proc_peer[PROC_PARENT], IMSG_CTL_LOG_EVENT, 0, -1, s,
+	    len);
+	free(s);
 }
 
 static void

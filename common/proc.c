@@ -290,6 +290,29 @@ mproc_send_json(struct mproc *p, uint32_t type, uint32_t peerid,
 }
 
 /*
+ * j as JSON for a message of type that may be dropped (an event for the
+ * monitors): NULL, with a warning, if it is more than one message carries
+ * less room bytes (what the receiver adds before passing it on), where
+ * mproc_compose would be fatal.  Else the text, len bytes, to free.
+ */
+char *
+mproc_json_fits(const json_t *j, uint32_t type, size_t room, size_t *len)
+{
+	char	*s;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	if ((*len = strlen(s)) + room > MH_IMSG_MAXSIZE - MH_IMSG_HDRSZ) {
+		log_warnx("%s of %zu bytes is more than one message carries "
+		    "(%zu): dropped", imsg_type_name(type), *len,
+		    (size_t)(MH_IMSG_MAXSIZE - MH_IMSG_HDRSZ) - room);
+		free(s);
+		return (NULL);
+	}
+	return (s);
+}
+
+/*
  * A control reply (to mhctl, or to the parent for it): reply as JSON
  * with fd, if any.  One over what a message between processes carries
  * (MH_IMSG_MAXSIZE) goes as {"error": "reply too large ..."} without

@@ -1023,6 +1023,8 @@ control_child_event(enum mh_proc proc, struct mh_imsg *imsg)
 {
 	struct ctl_client	*c, *tmp;
 	json_t			*ev;
+	char			*s;
+	size_t			 len;
 
 	if (proc != PROC_HOOKD && proc != PROC_WEBD)
 		fatalx("unexpected CTL_LOG_EVENT from %s", proc_name(proc));
@@ -1030,8 +1032,14 @@ control_child_event(enum mh_proc proc, struct mh_imsg *imsg)
 	if (!json_is_object(ev))
 		fatalx("CTL_LOG_EVENT from %s: malformed", proc_name(proc));
 	json_object_set_new(ev, "process", json_string(proc_name(proc)));
+	/* what the child left room for, but a write to a client is never
+	 * fatal: one too large is dropped */
+	s = mproc_json_fits(ev, IMSG_CTL_REPLY, 0, &len);
+	json_decref(ev);
+	if (s == NULL)
+		return;
 	TAILQ_FOREACH_SAFE(c, &clients, entry, tmp)
 		if (c->monitor && !ctl_unread(c))
-			mproc_send_json(c->mp, IMSG_CTL_REPLY, 0, ev);
-	json_decref(ev);
+			mproc_compose(c->mp, IMSG_CTL_REPLY, 0, -1, s, len);
+	free(s);
 }
