@@ -708,9 +708,24 @@ config_check_fallback_smtp(const char *s)
 }
 
 /*
+ * s without the slashes that end it ("/var/mail/hooks/", as maildir
+ * paths are often written), unless it is "/" itself; in place
+ */
+char *
+config_trim_slashes(char *s)
+{
+	size_t	 len = strlen(s);
+
+	while (len > 1 && s[len - 1] == '/')
+		s[--len] = '\0';
+	return (s);
+}
+
+/*
  * A fallback maildir: an absolute path of plain names, no "." or ".."
  * and no empty one (a trailing "/" or "/." would make the last name a
- * link's target: see mailhookd/maildir.c); NULL or why not.
+ * link's target: see mailhookd/maildir.c; the parser takes the slashes
+ * that end it off first); NULL or why not.
  */
 const char *
 config_check_maildir(const char *s)

@@ -562,6 +562,7 @@ const char	*config_check_relay_via(const char *);
 const char	*config_check_fallback_smtp(const char *);
 /* an absolute path of plain names */
 const char	*config_check_maildir(const char *);
+char		*config_trim_slashes(char *);
 /* relay via, read: host "" for mx; NULL or why not (v untouched then) */
 struct relay_via {
 	char			 host[MH_NAME_MAX];

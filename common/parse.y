@@ -980,7 +980,8 @@ routeopt	: URL STRING {
 			} else if (strcmp($2, "maildir") != 0)
 				perr(&$<pos>2, "unknown fallback \"%s\" "
 				    "(maildir or smtp)", $2);
-			else if ((why = config_check_maildir($3)) != NULL)
+			else if ((why = config_check_maildir(
+			    config_trim_slashes($3))) != NULL)
 				perr(&$<pos>3, "fallback maildir \"%s\" %s", $3,
 				    why);
 			else
