@@ -17,6 +17,9 @@
  *					keeps the order of one second's
  *	<key>/s-<time>-<eventid>.json	format events: a segment, the
  *					pending events a line each (evseg.c)
+ *	<key>/d-s-<time>-<eventid>.json	the segment's done marker: the
+ *					ids of its events a batch file
+ *					held, a line each (evseg.c)
  *	<key>/b-<batchid>.json		a formed batch (format events):
  *					{"batch":id, "events":[records]}
  *
@@ -408,8 +411,8 @@ evq_endpoint_persist(struct endpoint *ep)
  * An endpoint directory with nothing in it but its endpoint.json (or
  * not even that: a crash between the two steps) is removed, durably.
  * 1 removed; 0 it holds other files (a quarantined "bad-" one: kept to
- * be looked at); 2 it holds segment files and nothing else of that
- * kind, which go after the next flush (evseg.c releases them through
+ * be looked at); 2 it holds segment files (or their markers) and
+ * nothing else of that kind, which go after the next flush (evseg.c releases them through
  * gsync_releaseat), so it may be removed then, and seg (if not NULL)
  * gets the name of one; -1 an error (logged).
  */
@@ -423,7 +426,8 @@ endpoint_dir_drop(const char *dir, char *seg, size_t seglen)
 
 	v = dir_names(dir, "", &n);
 	for (i = 0; i < n; i++)
-		if (strncmp(v[i], "s-", 2) == 0) {
+		if (strncmp(v[i], "s-", 2) == 0 ||
+		    strncmp(v[i], "d-s-", 4) == 0) {
 			if (segs++ == 0 && seg != NULL)
 				strlcpy(seg, v[i], seglen);
 		} else if (strcmp(v[i], "endpoint.json") != 0)
@@ -581,6 +585,28 @@ seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
 	return (1);
 }
 
+/*
+ * A done marker whose segment is gone (a crash between the two
+ * removals) names nothing: it goes.  One whose segment waits for the
+ * next flush to go is removed after it (evseg.c).
+ */
+static void
+marks_orphaned(struct endpoint *ep)
+{
+	char		**v;
+	char		  path[PATH_MAX];
+	struct stat	  st;
+	size_t		  n, i;
+
+	v = dir_names(ep->dir, "d-", &n);
+	for (i = 0; i < n; i++)
+		if (evq_path_join(path, sizeof(path), ep->dir, "",
+		    v[i] + 2) == 0 && stat(path, &st) == -1 &&
+		    errno == ENOENT)
+			evq_remove_file(ep, v[i]);
+	dir_names_free(v, n);
+}
+
 static void
 endpoint_load(struct endpoint *ep)
 {
@@ -626,6 +652,7 @@ endpoint_load(struct endpoint *ep)
 			evq_quarantine(ep, v[i]);
 	}
 	dir_names_free(v, n);
+	marks_orphaned(ep);
 
 	v = dir_names(ep->dir, "e-", &n);
 	for (i = 0; i < n; i++) {

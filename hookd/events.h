@@ -89,6 +89,8 @@ void		 evseg_close(struct evseg *);
 int		 evseg_failed(const struct evseg *, size_t);
 const char	*evseg_name(const struct evseg *);
 void		 evseg_unref(struct evseg *, int done);
+void		 evseg_mark(struct evseg *, const char *lines, size_t len,
+		    size_t n);
 json_t		*evseg_record(struct evseg *, size_t, const char *id);
 int		 evseg_drop(struct evseg *, size_t);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);

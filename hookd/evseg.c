@@ -68,6 +68,9 @@ struct evseg {
 	size_t		 fail_idx;	/* events from here: not written */
 	off_t		 size;		/* bytes in the file */
 	int		 fd;		/* open: appended to, or -1 */
+	int		 mfd;		/* its done marker, or -1 */
+	int		 marked;	/* the marker may exist */
+	int		 mcut;		/* its last line has no newline */
 	struct evseg	**owner;	/* open: the endpoint's pointer */
 	int		 exists;	/* its file was made */
 	int		 keep;		/* stays on disk (shutdown, bad) */
@@ -114,6 +117,7 @@ evseg_new(const char *dir, time_t t, const char *first_id,
 		fatal("events: evseg_new");
 	s->dir = dir;
 	s->fd = -1;
+	s->mfd = -1;
 	s->fail_idx = SIZE_MAX;
 	s->refs = 1;		/* the hold while open */
 	s->owner = owner;
@@ -214,13 +218,13 @@ evseg_name(const struct evseg *s)
  * segment, which the next creates look through.
  */
 static void
-seg_remove(const char *path)
+seg_remove(struct filepool *pool, const char *path)
 {
 	if (strlen(path) < NAME_MAX) {
-		gsync_releaseat(evq_pool, AT_FDCWD, path);
+		gsync_releaseat(pool, AT_FDCWD, path);
 		return;
 	}
-	if (filepool_release(evq_pool, path) == -1 && errno != ENOENT)
+	if (filepool_release(pool, path) == -1 && errno != ENOENT)
 		log_warn("events: unlink %s", path);
 }
 
@@ -233,6 +237,9 @@ seg_free(struct evseg *s)
 	if (s->fd != -1)
 		close(s->fd);
 	s->fd = -1;
+	if (s->mfd != -1)
+		close(s->mfd);
+	s->mfd = -1;
 	seg_path(s, "", from, sizeof(from));
 	if (s->bad) {
 		seg_path(s, "bad-", to, sizeof(to));
@@ -241,8 +248,19 @@ seg_free(struct evseg *s)
 		else
 			log_warnx("events: %s: unreadable events, kept as %s",
 			    from, to);
-	} else if (!s->keep && s->exists)
-		seg_remove(from);
+		/* what of it was delivered stays said, beside it */
+		seg_path(s, "d-", from, sizeof(from));
+		seg_path(s, "bad-d-", to, sizeof(to));
+		if (s->marked && rename(from, to) == -1 && errno != ENOENT)
+			log_warn("events: rename %s", from);
+	} else if (!s->keep && s->exists) {
+		seg_remove(evq_pool, from);
+		/* its marker after it, on the same thread: never a
+		 * segment without the marker it had */
+		seg_path(s, "d-", from, sizeof(from));
+		if (s->marked)
+			seg_remove(NULL, from);
+	}
 	free(s->buf);
 	free(s);
 }
@@ -285,6 +303,94 @@ evseg_unref(struct evseg *s, int done)
 		seg_free(s);
 	else if (s->refs == 1 && s->owner != NULL)
 		seg_close(s);
+}
+
+/*
+ * The done marker, d-<segment>: the ids of events of s that left the
+ * queue inside a persisted batch, a line each, appended, never flushed
+ * by itself.  A batch file goes once its batch is delivered (or dead
+ * letters, skipped, kept aside), while the segment stays as long as any
+ * other event of it is queued; a restart would then find the batch's
+ * events in the segment, in no batch file, and send them again.  The
+ * marker tells the load to skip them.  A crash that loses its last
+ * lines resends only what was delivered just before it (at least
+ * once); an id there is never one no batch file held.
+ */
+static void
+seg_mark(struct evseg *s, const char *lines, size_t len)
+{
+	char	path[PATH_MAX];
+
+	seg_path(s, "d-", path, sizeof(path));
+	if (s->mfd == -1) {
+		if ((s->mfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+			log_warn("events: %s", path);
+			return;
+		}
+		s->marked = 1;
+	}
+	/* a line cut by a crash ends before what follows it */
+	if (s->mcut && write_all(s->mfd, "\n", 1) == 0)
+		s->mcut = 0;
+	if (write_all(s->mfd, lines, len) == -1)
+		log_warn("events: %s", path);
+}
+
+/*
+ * The n events whose ids are lines ("id\n" each, len bytes) are in a
+ * persisted, durable batch file and about to leave s (evseg_unref): they
+ * are marked done unless s goes with them.
+ */
+void
+evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
+{
+	if (len > 0 && s->refs > n)
+		seg_mark(s, lines, len);
+}
+
+/*
+ * The marker of dir/name's segment: the ids in it, each a key of an
+ * object; a line not an id (a write cut by a crash, junk) is ignored.
+ * An empty object if there is none.  *cut: its last line has no
+ * newline.
+ */
+static json_t *
+mark_read(const char *dir, const char *name, int *exists, int *cut)
+{
+	char	 path[PATH_MAX], line[EVENT_ID_LEN + 1];
+	json_t	*done;
+	FILE	*fp;
+	size_t	 len;
+
+	if ((done = json_object()) == NULL)
+		fatal("events: json_object");
+	*exists = *cut = 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/d-%s", dir, name) >=
+	    sizeof(path))
+		return (done);
+	if ((fp = fopen(path, "re")) == NULL) {
+		if (errno != ENOENT)
+			log_warn("events: %s", path);
+		return (done);
+	}
+	*exists = 1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		len = strlen(line);
+		*cut = len == 0 || line[len - 1] != '\n';
+		if (len == EVENT_ID_LEN && !*cut) {
+			line[len - 1] = '\0';
+			json_object_set_new(done, line, json_true());
+			continue;
+		}
+		/* too long: the rest of that line is junk too */
+		while (*cut && fgets(line, sizeof(line), fp) != NULL) {
+			len = strlen(line);
+			*cut = len == 0 || line[len - 1] != '\n';
+		}
+	}
+	fclose(fp);
+	return (done);
 }
 
 /* the file's records: lines, or a JSON array (older versions); NULL if
@@ -456,7 +562,9 @@ evseg_drop(struct evseg *s, size_t idx)
 
 /*
  * Reload: fn(arg, s, idx, id) for every event of the segment file
- * dir/name, 1 if it queued the event (which then holds s), 0 if not;
+ * dir/name its marker does not name done, 1 if it queued the event
+ * (which then holds s), 0 if a batch file holds it (then it is marked
+ * done, for when that file goes);
  * -1 if the file cannot be read or a record is malformed (then nothing
  * was called and the caller quarantines it).  The segment is freed (its
  * file removed) once no event of it is queued.
@@ -467,7 +575,9 @@ evseg_load(const char *dir, const char *name,
 {
 	struct evseg		*s;
 	struct event_record	 ev;
-	json_t			*a, *r;
+	struct evbuffer		*held;
+	json_t			*a, *r, *done;
+	const char		*id;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
@@ -489,19 +599,34 @@ evseg_load(const char *dir, const char *name,
 		fatal("events: evseg_load");
 	s->dir = dir;
 	s->fd = -1;
+	s->mfd = -1;
 	s->fail_idx = SIZE_MAX;
 	strlcpy(s->name, name, sizeof(s->name));
 	s->n = s->n_written = json_array_size(a);
 	s->exists = 1;
 	s->refs = 1;		/* held while the records are handed out */
+	done = mark_read(dir, name, &s->marked, &s->mcut);
+	if ((held = evbuffer_new()) == NULL)
+		fatal("events: evbuffer_new");
 	json_array_foreach(a, i, r) {
-		if (json_is_null(r))
+		id = json_string_value(json_object_get(r, "id"));
+		/* null: taken out (evseg_drop); marked: delivered */
+		if (json_is_null(r) || id == NULL ||
+		    json_object_get(done, id) != NULL)
 			continue;
 		s->refs++;
-		if (!fn(arg, s, i, json_string_value(json_object_get(r,
-		    "id"))))
+		if (!fn(arg, s, i, id)) {
+			/* in a batch file: done once it goes */
 			s->refs--;
+			if (evbuffer_add_printf(held, "%s\n", id) == -1)
+				fatal("events: evbuffer_add_printf");
+		}
 	}
+	if (s->refs > 1 && evbuffer_get_length(held) > 0)
+		seg_mark(s, (const char *)evbuffer_pullup(held, -1),
+		    evbuffer_get_length(held));
+	evbuffer_free(held);
+	json_decref(done);
 	json_decref(a);
 	evseg_unref(s, 1);
 	return (0);

@@ -170,6 +170,40 @@ batch_release(struct endpoint *ep, struct evbatch *b)
 }
 
 /*
+ * b's file is durable and its events are about to leave their segments:
+ * each segment that outlives them marks them done (evseg_mark), a write
+ * per segment, so that a crash once b's file is gone (delivered) does
+ * not find them in their segment and send them again.
+ */
+static void
+batch_mark(struct evbatch *b)
+{
+	struct evbuffer	*buf;
+	struct evitem	*it;
+	struct evseg	*seg;
+	size_t		 n;
+
+	if ((buf = evbuffer_new()) == NULL)
+		fatal("events: evbuffer_new");
+	it = TAILQ_FIRST(&b->taken);
+	while (it != NULL) {
+		if ((seg = it->seg) == NULL) {
+			it = TAILQ_NEXT(it, entry);
+			continue;
+		}
+		for (n = 0; it != NULL && it->seg == seg;
+		    it = TAILQ_NEXT(it, entry), n++)
+			if (evbuffer_add(buf, it->id, EVENT_ID_LEN - 1) == -1 ||
+			    evbuffer_add(buf, "\n", 1) == -1)
+				fatal("events: evbuffer_add");
+		evseg_mark(seg, (const char *)evbuffer_pullup(buf, -1),
+		    evbuffer_get_length(buf), n);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
+	evbuffer_free(buf);
+}
+
+/*
  * b's events, which its flush failed to make durable (batch_durable),
  * leave their files before b's does: a segment's lines are written null
  * (fsynced, a segment at a time), an event's own file is removed, then
@@ -272,8 +306,10 @@ batch_durable(int ok, void *arg)
 	if (b == NULL || !b->syncing)
 		fatalx("events: %s: no batch being flushed", ep->pub);
 	b->syncing = 0;
-	if (ok)
+	if (ok) {
+		batch_mark(b);
 		batch_release(ep, b);
+	}
 	else
 		log_warnx("events: %s/%s may not be durable: its events are "
 		    "kept in their segments until it is delivered", ep->dir,
