@@ -125,11 +125,15 @@ batch_item(struct evbatch *b, const char *id)
 
 /*
  * The record of id out of a batch: keep() has it first, then the batch
- * file is rewritten without it (removed once empty).  A batch whose
- * flush failed still holds its events in their segments: the record
- * leaves its segment first (evseg_drop), or a restart would queue it
- * again.  1 taken, 0 not there, -1 keep(), the segment or the rewrite
- * failed (the event still in the batch).
+ * file is rewritten without it (fsynced; removed once empty).  A batch
+ * whose flush failed still holds its events in their segments: the
+ * record leaves its segment after that (evseg_drop), so that it is
+ * always in one of them: the other way round, a rewrite that failed
+ * left it only in the batch file, which the failed flush may not have
+ * made durable, and a crash lost it.  A segment that cannot be
+ * rewritten keeps it: a restart queues it again (sent, and a dead
+ * letter too: at least once).  1 taken, 0 not there, -1 keep() or the
+ * rewrite failed (the event still in the batch).
  */
 static int
 batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
@@ -148,9 +152,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 		return (0);
 	if (keep(r, arg) == -1)
 		return (-1);
-	if ((it = batch_item(b, id)) != NULL && it->seg != NULL &&
-	    evseg_drop(it->seg, it->idx) == -1)
-		return (-1);
+	it = batch_item(b, id);
 	if (b->item != NULL || json_array_size(b->records) == 1) {
 		evq_batch_gone(ep, b);
 		json_array_remove(b->records, i);
@@ -172,6 +174,10 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	json_decref(r);
 	free(s);
 	if (it != NULL) {
+		if (it->seg != NULL && evseg_drop(it->seg, it->idx) == -1)
+			log_warnx("events: %s/%s: event %s of batch %s left in "
+			    "it: a crash before it is removed sends it again",
+			    ep->dir, evseg_name(it->seg), id, b->id);
 		TAILQ_REMOVE(&b->taken, it, entry);
 		evq_item_done(ep, it);	/* its file, if it has one, goes */
 	}
