@@ -552,6 +552,33 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	return (b);
 }
 
+/*
+ * A batch file of no event goes, said once: one of no bytes (b NULL:
+ * not read yet) was cut by a crash before its flush, so none of its
+ * events left its segment or its file, where loading finds them; one
+ * read (b) of an empty list of events has nothing to send.  Queued, it
+ * was taken for unreadable, kept aside (bad-) and logged as such.
+ */
+static int
+batch_empty(struct endpoint *ep, const char *name, const struct evbatch *b)
+{
+	char		path[PATH_MAX];
+	struct stat	st;
+
+	if (b != NULL) {
+		if (json_array_size(b->records) > 0)
+			return (0);
+	} else if (evq_path_join(path, sizeof(path), ep->dir, "",
+	    name) == -1 || lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 0)
+		return (0);
+	log_warnx("events: %s/%s: a batch file of no event%s: removed",
+	    ep->dir, name, b != NULL ? "" : " (cut by a crash before its "
+	    "flush: its events are loaded from their files)");
+	evq_remove_file(ep, name);
+	return (1);
+}
+
 /* a reloaded item joins the queue; it waited long enough, no delay */
 static void
 item_reloaded(struct endpoint *ep, struct evitem *it)
@@ -629,12 +656,18 @@ endpoint_load(struct endpoint *ep)
 	v = dir_names(ep->dir, "b-", &n);
 	for (i = 0; i < n; i++) {
 		b = NULL;
+		if (batch_empty(ep, v[i], NULL))
+			continue;
 		if ((o = evq_read_json(ep->dir, v[i],
 		    EV_BATCH_FILE_MAX)) != NULL)
 			b = batch_from_json(ep, v[i], o, seen);
 		json_decref(o);
 		if (b == NULL) {
 			evq_quarantine(ep, v[i]);
+			continue;
+		}
+		if (batch_empty(ep, v[i], b)) {
+			evq_batch_free(b);
 			continue;
 		}
 		if ((q = calloc(1, sizeof(*q))) == NULL)
