@@ -170,6 +170,20 @@ batch_release(struct endpoint *ep, struct evbatch *b)
 }
 
 /*
+ * From it on, the first taken event still in a segment, with *end past
+ * the last one after it in that same segment (a run); NULL: none left
+ */
+static struct evitem *
+seg_run(struct evitem *it, struct evitem **end)
+{
+	while (it != NULL && it->seg == NULL)
+		it = TAILQ_NEXT(it, entry);
+	for (*end = it; *end != NULL && (*end)->seg == it->seg;)
+		*end = TAILQ_NEXT(*end, entry);
+	return (it);
+}
+
+/*
  * b's file is durable and its events are about to leave their segments:
  * each segment that outlives them marks them done (evseg_mark), a write
  * per segment, so that a crash once b's file is gone (delivered) does
@@ -179,20 +193,15 @@ static void
 batch_mark(struct evbatch *b)
 {
 	struct evbuffer	*buf;
-	struct evitem	*it;
+	struct evitem	*it, *end;
 	struct evseg	*seg;
 	size_t		 n;
 
 	if ((buf = evbuffer_new()) == NULL)
 		fatal("events: evbuffer_new");
-	it = TAILQ_FIRST(&b->taken);
-	while (it != NULL) {
-		if ((seg = it->seg) == NULL) {
-			it = TAILQ_NEXT(it, entry);
-			continue;
-		}
-		for (n = 0; it != NULL && it->seg == seg;
-		    it = TAILQ_NEXT(it, entry), n++)
+	for (it = TAILQ_FIRST(&b->taken); (it = seg_run(it, &end)) != NULL;) {
+		seg = it->seg;
+		for (n = 0; it != end; it = TAILQ_NEXT(it, entry), n++)
 			if (evbuffer_add(buf, it->id, EVENT_ID_LEN - 1) == -1 ||
 			    evbuffer_add(buf, "\n", 1) == -1)
 				fatal("events: evbuffer_add");
@@ -216,7 +225,7 @@ batch_mark(struct evbatch *b)
 static void
 batch_unhold(struct endpoint *ep, struct evbatch *b)
 {
-	struct evitem	*it;
+	struct evitem	*it, *end;
 	struct evseg	*seg;
 	size_t		*idx, n = 0;
 
@@ -226,14 +235,9 @@ batch_unhold(struct endpoint *ep, struct evbatch *b)
 		return;
 	if ((idx = calloc(n, sizeof(*idx))) == NULL)
 		fatal("events: calloc");
-	it = TAILQ_FIRST(&b->taken);
-	while (it != NULL) {
-		if ((seg = it->seg) == NULL) {
-			it = TAILQ_NEXT(it, entry);
-			continue;
-		}
-		for (n = 0; it != NULL && it->seg == seg;
-		    it = TAILQ_NEXT(it, entry))
+	for (it = TAILQ_FIRST(&b->taken); (it = seg_run(it, &end)) != NULL;) {
+		seg = it->seg;
+		for (n = 0; it != end; it = TAILQ_NEXT(it, entry))
 			idx[n++] = it->idx;
 		if (evseg_dropv(seg, idx, n) == -1)
 			log_warnx("events: %s/%s: %zu event(s) of batch %s "
