@@ -18,6 +18,9 @@
 /* per recipient, in memory only */
 #define RR_INFLIGHT	0x01	/* handed to a connection */
 #define RR_RATE_SEEN	0x02	/* rate_limit event sent for this hold */
+#define RR_SCHEDULED	0x04	/* mhctl schedule while in flight: due again
+				   once that attempt ends, not after its
+				   backoff */
 
 struct rmsg {
 	TAILQ_ENTRY(rmsg)	 entry;

@@ -1311,6 +1311,7 @@ sched_job_done(struct rjob *j)
 	struct rres		*res, *failres, *okres;
 	size_t			 i, k, *failed, nf = 0, *ok, nok = 0;
 	time_t			 now = time(NULL);
+	int			 asked;
 
 	if (j->n > 0)
 		dom_site_result(j, now);
@@ -1324,7 +1325,8 @@ sched_job_done(struct rjob *j)
 		i = j->idx[k];
 		r = &m->env.rcpts[i];
 		res = &j->res[k];
-		m->rflags[i] &= ~RR_INFLIGHT;
+		asked = m->rflags[i] & RR_SCHEDULED;
+		m->rflags[i] &= ~(RR_INFLIGHT | RR_SCHEDULED);
 		if (res->tls.present)
 			m->rtls[i] = res->tls;
 		if (!res->done)
@@ -1354,7 +1356,8 @@ sched_job_done(struct rjob *j)
 			break;
 		default:
 			r->attempts++;
-			r->next_try = now + backoff(r->attempts);
+			/* mhctl schedule during the attempt: again now */
+			r->next_try = asked ? now : now + backoff(r->attempts);
 			/* the last one: at the lifetime's end, not past it */
 			r->next_try = rcpt_next(m, i);
 			/* held while this attempt was under way: kept */
