@@ -593,6 +593,7 @@ item_reloaded(struct endpoint *ep, struct evitem *it)
 struct seg_load {
 	struct endpoint	*ep;
 	json_t		*seen;
+	int		 durable;	/* the batch files read are */
 };
 
 /* an event of a segment file, unless a persisted batch has it */
@@ -603,13 +604,41 @@ seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
 	struct evitem	*it;
 
 	if (json_object_get(ld->seen, id) != NULL)
-		return (0);
+		return (ld->durable ? 0 : 2);
 	if ((it = evq_item_new(id, "")) == NULL)
 		fatal("events: calloc");
 	it->seg = seg;
 	it->idx = idx;
 	item_reloaded(ld->ep, it);
 	return (1);
+}
+
+/*
+ * The batch files a start found (read from the page cache, maybe, after
+ * a kill -9 before their flush) are flushed before their events are
+ * marked done in their segments (evseg_load) or their own files go: a
+ * power failure then would find neither.  1 if they are durable.
+ */
+static int
+batches_durable(struct endpoint *ep)
+{
+	struct evbatchq	*q;
+	char		 path[PATH_MAX];
+	int		 ok = 1;
+
+	if (TAILQ_EMPTY(&ep->batches))
+		return (1);
+	TAILQ_FOREACH(q, &ep->batches, entry)
+		if (evq_path_join(path, sizeof(path), ep->dir, "",
+		    q->b->name) == -1 || fsync_file(path) == -1) {
+			log_warn("events: fsync %s/%s", ep->dir, q->b->name);
+			ok = 0;
+		}
+	if (fsync_dir(ep->dir) == -1) {
+		log_warn("events: fsync %s", ep->dir);
+		ok = 0;
+	}
+	return (ok);
 }
 
 /*
@@ -677,6 +706,7 @@ endpoint_load(struct endpoint *ep)
 	}
 	dir_names_free(v, n);
 
+	ld.durable = batches_durable(ep);
 	v = dir_names(ep->dir, "s-", &n);
 	for (i = 0; i < n; i++) {
 		ld.ep = ep;
@@ -694,8 +724,12 @@ endpoint_load(struct endpoint *ep)
 			continue;
 		}
 		if (json_object_get(seen, id) != NULL) {
-			/* already in a persisted batch: crash after rename */
-			evq_remove_file(ep, v[i]);
+			/*
+			 * already in a persisted batch: crash after rename;
+			 * kept while that batch is not known durable
+			 */
+			if (ld.durable)
+				evq_remove_file(ep, v[i]);
 			continue;
 		}
 		if ((it = evq_item_new(id, v[i])) == NULL)

@@ -563,8 +563,10 @@ evseg_drop(struct evseg *s, size_t idx)
 /*
  * Reload: fn(arg, s, idx, id) for every event of the segment file
  * dir/name its marker does not name done, 1 if it queued the event
- * (which then holds s), 0 if a batch file holds it (then it is marked
- * done, for when that file goes);
+ * (which then holds s), 0 if a durable batch file holds it (then it is
+ * marked done, for when that file goes), 2 if a batch file not known to
+ * be durable holds it (not marked: a power failure may yet lose that
+ * file, and the next start must find the event here);
  * -1 if the file cannot be read or a record is malformed (then nothing
  * was called and the caller quarantines it).  The segment is freed (its
  * file removed) once no event of it is queued.
@@ -578,6 +580,7 @@ evseg_load(const char *dir, const char *name,
 	struct evbuffer		*held;
 	json_t			*a, *r, *done;
 	const char		*id;
+	int			 got;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
@@ -615,10 +618,11 @@ evseg_load(const char *dir, const char *name,
 		    json_object_get(done, id) != NULL)
 			continue;
 		s->refs++;
-		if (!fn(arg, s, i, id)) {
+		if ((got = fn(arg, s, i, id)) != 1) {
 			/* in a batch file: done once it goes */
 			s->refs--;
-			if (evbuffer_add_printf(held, "%s\n", id) == -1)
+			if (got == 0 &&
+			    evbuffer_add_printf(held, "%s\n", id) == -1)
 				fatal("events: evbuffer_add_printf");
 		}
 	}
