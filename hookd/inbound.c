@@ -1315,7 +1315,9 @@ recovered_start(struct inmsg *m)
 {
 	size_t	i;
 
-	m->held = m->env->held != 0;	/* mhctl hold outlives a restart */
+	/* mhctl hold outlives a restart; one made while the envelope could
+	 * not be read (in memory only) outlives its reading */
+	m->held = m->held || m->env->held != 0;
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env->nrcpt; i++)
 		m->env->rcpts[i].next_try = 0;
