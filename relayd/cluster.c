@@ -615,12 +615,12 @@ whole_lift_add(struct whole_lift *lifts, size_t *n, const char *field,
 }
 
 /*
- * The lifts of the hash and this node's own that Redis has not taken
- * yet (lifted: refused, or in flight), sorted by key, each key once
- * with its newest time.
+ * The lifts of the hash and, if local, this node's own that Redis has
+ * not taken yet (lifted: refused, or in flight), sorted by key, each key
+ * once with its newest time.
  */
 static struct whole_lift *
-whole_lifts(const redisReply *r, size_t *np)
+whole_lifts(const redisReply *r, int local, size_t *np)
 {
 	struct whole_lift	*lifts;
 	struct lifted		*l;
@@ -628,7 +628,7 @@ whole_lifts(const redisReply *r, size_t *np)
 	size_t			 i, n = 0, cap = r->elements / 2, o;
 
 	TAILQ_FOREACH(l, &lifted, entry)
-		cap++;
+		cap += local;
 	if ((lifts = calloc(cap + 1, sizeof(*lifts))) == NULL)
 		fatal("calloc");
 	for (i = 0; i + 1 < r->elements; i += 2) {
@@ -641,7 +641,9 @@ whole_lifts(const redisReply *r, size_t *np)
 			    r->element[i]->len, strtoll(v, NULL, 10));
 	}
 	TAILQ_FOREACH(l, &lifted, entry)
-		whole_lift_add(lifts, &n, l->field, strlen(l->field), l->ms);
+		if (local)
+			whole_lift_add(lifts, &n, l->field, strlen(l->field),
+			    l->ms);
 	qsort(lifts, n, sizeof(*lifts), whole_lift_cmp);
 	for (i = 0, o = 0; i < n; i++) {
 		if (o > 0 && strcmp(lifts[o - 1].key, lifts[i].key) == 0) {
@@ -741,15 +743,16 @@ whole_drop(const char *field, const char *value)
 static void
 on_whole(const redisReply *r, void *arg)
 {
-	struct whole_lift	*lifts;
+	struct whole_lift	*lifts, *there;
 	struct lifted		*l;
 	char			 v[32];
-	size_t			 i, n, dropped = 0;
+	size_t			 i, n, nthere, dropped = 0;
 	int			 k, b;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;
-	lifts = whole_lifts(r, &n);
+	lifts = whole_lifts(r, 1, &n);
+	there = whole_lifts(r, 0, &nthere);
 	for (k = 0; k < 2; k++)
 		for (i = 0; i + 1 < r->elements; i += 2) {
 			if (r->element[i]->type != REDIS_REPLY_STRING ||
@@ -757,7 +760,12 @@ on_whole(const redisReply *r, void *arg)
 				continue;
 			b = whole_beaten(lifts, n, r->element[i]->str,
 			    r->element[i]->len, r->element[i + 1]->str);
-			if (k == 0 && b == 2 && whole_drop(r->element[i]->str,
+			/* stale by what the hash itself holds: a lift only
+			 * this node has may never be taken */
+			if (k == 0 && b == 2 && whole_beaten(there, nthere,
+			    r->element[i]->str, r->element[i]->len,
+			    r->element[i + 1]->str) == 2 &&
+			    whole_drop(r->element[i]->str,
 			    r->element[i + 1]->str))
 				dropped++;
 			if (b != 0 && (k == 0 || b == 2))
@@ -772,6 +780,9 @@ on_whole(const redisReply *r, void *arg)
 	for (i = 0; i < n; i++)
 		free(lifts[i].key);
 	free(lifts);
+	for (i = 0; i < nthere; i++)
+		free(there[i].key);
+	free(there);
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
 	suppress_held = r->elements / 2 - dropped;
