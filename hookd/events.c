@@ -642,27 +642,6 @@ batches_durable(struct endpoint *ep)
 }
 
 /*
- * A segment kept aside at start (unreadable) keeps its done marker beside
- * it, as bad-d-, which says what of it was delivered; else it would go
- * as an orphan (marks_orphaned)
- */
-static void
-mark_aside(struct endpoint *ep, const char *seg)
-{
-	char	from[PATH_MAX], to[PATH_MAX];
-
-	if (evq_path_join(from, sizeof(from), ep->dir, "d-", seg) == -1 ||
-	    evq_path_join(to, sizeof(to), ep->dir, "bad-d-", seg) == -1)
-		return;
-	if (rename(from, to) == -1) {
-		if (errno != ENOENT)
-			log_warn("events: rename %s", from);
-	} else
-		log_warnx("events: %s: kept as %s beside its segment", from,
-		    to);
-}
-
-/*
  * A done marker whose segment is gone (a crash between the two
  * removals) names nothing: it goes.  One whose segment waits for the
  * next flush to go is removed after it (evseg.c).
@@ -734,7 +713,7 @@ endpoint_load(struct endpoint *ep)
 		ld.seen = seen;
 		if (evseg_load(ep->dir, v[i], seg_item, &ld) == -1 &&
 		    evq_quarantine(ep, v[i]) == 0)
-			mark_aside(ep, v[i]);
+			evseg_mark_aside(ep->dir, v[i]);
 	}
 	dir_names_free(v, n);
 	marks_orphaned(ep);

@@ -91,6 +91,7 @@ const char	*evseg_name(const struct evseg *);
 void		 evseg_unref(struct evseg *, int done);
 void		 evseg_mark(struct evseg *, const char *lines, size_t len,
 		    size_t n);
+void		 evseg_mark_aside(const char *dir, const char *name);
 json_t		*evseg_record(struct evseg *, size_t, const char *id);
 int		 evseg_drop(struct evseg *, size_t);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);

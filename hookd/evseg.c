@@ -248,11 +248,8 @@ seg_free(struct evseg *s)
 		else
 			log_warnx("events: %s: unreadable events, kept as %s",
 			    from, to);
-		/* what of it was delivered stays said, beside it */
-		seg_path(s, "d-", from, sizeof(from));
-		seg_path(s, "bad-d-", to, sizeof(to));
-		if (s->marked && rename(from, to) == -1 && errno != ENOENT)
-			log_warn("events: rename %s", from);
+		if (s->marked)
+			evseg_mark_aside(s->dir, s->name);
 	} else if (!s->keep && s->exists) {
 		seg_remove(evq_pool, from);
 		/* its marker after it, on the same thread: never a
@@ -263,6 +260,23 @@ seg_free(struct evseg *s)
 	}
 	free(s->buf);
 	free(s);
+}
+
+/*
+ * The done marker of segment dir/name, kept aside with it (bad-d-): what
+ * of it was delivered stays said, beside it
+ */
+void
+evseg_mark_aside(const char *dir, const char *name)
+{
+	char	from[PATH_MAX], to[PATH_MAX];
+
+	if ((size_t)snprintf(from, sizeof(from), "%s/d-%s", dir, name) >=
+	    sizeof(from) || (size_t)snprintf(to, sizeof(to), "%s/bad-d-%s",
+	    dir, name) >= sizeof(to))
+		return;
+	if (rename(from, to) == -1 && errno != ENOENT)
+		log_warn("events: rename %s", from);
 }
 
 /* no more appends: the endpoint lets go of s */
