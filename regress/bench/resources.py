@@ -235,7 +235,7 @@ def run_profile(ctx, n):
         elif name == "queue":
             wait_count(lambda: ctx.target.count() - tc0, n, 120)
         stop(p, signal.SIGINT)
-        out[name] = perf_summary(data, {p: k for k, p in pids.items()})
+        out[name] = perf_summary(data, thread_names(pids))
     return out
 
 
