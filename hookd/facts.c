@@ -11,7 +11,8 @@
  * recipient as it was written where that is not the form a VERP return
  * path may give back ("Jim"@D, whose return path names Jim@D, or jim@d
  * from an MTA that lower-cases it: verp_rcpt_key), so that every event
- * of a recipient names it alike.
+ * of a recipient names it alike; and jo@d itself, in a message that has
+ * "jo"@d too, so that a report's text naming jo@d names jo@d.
  *
  * Every message's registration event passes through hookd: its facts are
  * appended to <spool>/events/facts.0 with one write(2) before the event
@@ -508,13 +509,91 @@ facts_append(const struct event_record *r, uint64_t key, unsigned b)
 		cur_recs++;
 }
 
+/*
+ * The keys of the recipients written as their return paths give them
+ * back (jo@d), of the message whose registrations come now: relayd
+ * sends a message's one after the other
+ */
+static struct {
+	char		 qid[FACTS_QID + 1];
+	uint64_t	*keys;
+	size_t		 n, cap;
+} plain;
+
+/* 1 if key is of a recipient of qid's written plain; with add, it is */
+static int
+plain_seen(const char *qid, uint64_t key, int add)
+{
+	uint64_t	*k;
+	size_t		 i;
+
+	if (strcmp(plain.qid, qid) != 0) {
+		strlcpy(plain.qid, qid, sizeof(plain.qid));
+		plain.n = 0;
+	}
+	for (i = 0; i < plain.n; i++)
+		if (plain.keys[i] == key)
+			return (1);
+	if (!add)
+		return (0);
+	if (plain.n == plain.cap) {
+		if ((k = reallocarray(plain.keys, plain.cap + 64,
+		    sizeof(*k))) == NULL)
+			fatal("facts plain");
+		plain.keys = k;
+		plain.cap += 64;
+	}
+	plain.keys[plain.n++] = key;
+	return (0);
+}
+
+/*
+ * A record of recipient c, written as its return path gives it back
+ * (jo@d), in a message with its quoted spelling ("jo"@d): a report's
+ * text naming jo@d names it then, not "jo"@d (fill_recipient)
+ */
+static void
+facts_note_plain(const char *qid, const char *c)
+{
+	static struct event_record	 r;
+	unsigned			 b;
+	uint64_t			 key;
+
+	memset(&r, 0, sizeof(r));
+	strlcpy(r.queue_id, qid, sizeof(r.queue_id));
+	strlcpy(r.recipient, c, sizeof(r.recipient));
+	key = facts_key(qid, c, &b);
+	facts_append(&r, key, b);
+}
+
+/*
+ * A recipient written as its return path gives it back (jo@d) needs a
+ * record only beside its quoted spelling ("jo"@d, of the key q): 1 if
+ * one of them is in the message so far
+ */
+static int
+facts_twins(const char *qid, const char *c, const char *q, int plain_one)
+{
+	unsigned	 b;
+	uint64_t	 key;
+
+	key = facts_key(qid, c, &b);
+	if (plain_one) {
+		(void)plain_seen(qid, key, 1);
+		key = facts_key(qid, q, &b);
+		return (slot_find(key, b) != NULL);
+	}
+	return (plain_seen(qid, key, 0));
+}
+
 void
 facts_note(const struct event_record *ev)
 {
 	static struct event_record	 r;
-	char				 c[MH_ADDR_MAX];
+	char				 c[MH_ADDR_MAX], q[MH_ADDR_MAX];
 	unsigned			 b;
 	uint64_t			 key;
+	int				 same;
 
 	if (idx == NULL || cur_fd == -1 || ev->kind != EV_REGISTRATION ||
 	    !envelope_id_ok(ev->queue_id))
@@ -529,9 +608,15 @@ facts_note(const struct event_record *ev)
 	 * quoted ("jim"@d, its return path's MAC over that spelling), in
 	 * capitals (an MTA may lower-case it); keyed by the form its return
 	 * path names, "jim"@d apart from jim@d */
-	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1 ||
-	    strcmp(c, ev->recipient) == 0 ||
-	    verp_rcpt_form(c, sizeof(c), ev->recipient) == -1)
+	if (verp_rcpt_key(c, sizeof(c), ev->recipient) == -1)
+		return;
+	/* beside "jo"@d, jo@d gets a record too, whichever came first */
+	same = strcmp(c, ev->recipient) == 0;
+	if (verp_rcpt_quoted(q, sizeof(q), c) == 0 &&
+	    (same || strcmp(q, ev->recipient) == 0) &&
+	    facts_twins(ev->queue_id, c, q, same))
+		facts_note_plain(ev->queue_id, c);
+	if (same || verp_rcpt_form(c, sizeof(c), ev->recipient) == -1)
 		return;
 	memset(&r, 0, sizeof(r));
 	strlcpy(r.queue_id, ev->queue_id, sizeof(r.queue_id));

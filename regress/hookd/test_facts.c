@@ -169,6 +169,35 @@ report_rcpt(const char *qid, const char *rcpt)
 
 static void	old_recipient(void);
 
+/*
+ * "jo"@d and jo@d both in message qid (jo@d first, or second): each is
+ * named as it was submitted, by its return path and by a report's text
+ */
+static void
+twins(const char *qid, int plain_last)
+{
+	struct event_record	 ev;
+	const char		*who[2] = { "jo@example.test",
+				    "\"jo\"@example.test" };
+	int			 i;
+
+	reg(&ev, qid, "g");
+	for (i = 0; i < 2; i++) {
+		strlcpy(ev.recipient, who[plain_last ? 1 - i : i],
+		    sizeof(ev.recipient));
+		facts_note(&ev);
+	}
+	is_str(report_rcpt(qid, "jo@example.test"), "jo@example.test",
+	    "a report's text naming jo@, beside \"jo\"@ in the message: "
+	    "jo@, as submitted");
+	is_str(bounce_rcpt(qid, "jo@example.test"), "jo@example.test",
+	    "a bounce to jo@'s return path: jo@");
+	is_str(report_rcpt(qid, "\"jo\"@example.test"), "\"jo\"@example.test",
+	    "a report naming \"jo\"@: \"jo\"@");
+	is_str(bounce_rcpt(qid, "\"jo\"@example.test"), "\"jo\"@example.test",
+	    "a bounce to \"jo\"@'s return path: \"jo\"@");
+}
+
 /* a recipient written otherwise than a return path gives it back */
 static void
 recipients(void)
@@ -229,9 +258,13 @@ recipients(void)
 	is_str(bounce_rcpt(q, "\"ana\"@b\xc3\xbc" "cher.test"),
 	    "\"Ana\"@b\xc3\xbc" "cher.test",
 	    "a bounce to \"ana\"@ of a U-label domain names \"Ana\"@");
+	twins("00000000000000d1", 0);
+	twins("00000000000000d2", 1);
 	is_int(facts_init(root, 100), 0, "restarted");
 	is_str(report_rcpt(q, "jim@example.test"), "\"jim\"@example.test",
 	    "the same after a restart");
+	is_str(report_rcpt("00000000000000d1", "jo@example.test"),
+	    "jo@example.test", "jo@ beside \"jo\"@ the same after a restart");
 	is_str(bounce_rcpt(q, "jim@example.test"), "jim@example.test",
 	    "jim@ too");
 	is_str(bounce_rcpt(q, "\"kim\"@example.test"), "\"Kim\"@Example.test",
