@@ -384,7 +384,7 @@ authorize_start(const struct route *route, int allow_private,
 static void
 authz_log(const struct authorize *a, const struct http_response *r)
 {
-	char		 url[MH_URL_MAX], to[MH_ADDR_MAX], why[256];
+	char		 url[MH_URL_MAX], to[LOG_ADDR_MAX], why[256];
 	struct timespec	 t1;
 	long		 ms;
 	int		 ok = r->error == HTTP_OK;
@@ -395,7 +395,7 @@ authz_log(const struct authorize *a, const struct http_response *r)
 	config_url_public(a->url, url, sizeof(url));
 	log_info("session=%012llx to=<%s> authorize=%s status=%ld time=%ldms "
 	    "result=%s code=%d%s%s%s", (unsigned long long)a->sessid,
-	    log_sanitize(to, sizeof(to), a->to), url, ok ? r->status : 0L, ms,
+	    log_addr(to, sizeof(to), a->to), url, ok ? r->status : 0L, ms,
 	    a->res.verdict == RCPT_ACCEPT ? "accepted" :
 	    a->res.verdict == RCPT_REJECT ? "refused" : "tempfail",
 	    a->res.code, ok ? "" : " error=\"",

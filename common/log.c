@@ -212,6 +212,39 @@ log_sanitize(char *dst, size_t n, const char *src)
 }
 
 /*
+ * An address for a log line's <...>: sanitized as log_sanitize does, and
+ * the bytes that could end it or split the line's fields (a space, '<',
+ * '>' in a quoted local part) written %XX, '%' too, so that a parser
+ * takes the address at the first '>' and gets it back; one escape is
+ * never cut.
+ */
+const char *
+log_addr(char *dst, size_t n, const char *src)
+{
+	char		 s[1024];
+	size_t		 i, o = 0;
+	unsigned char	 c;
+
+	if (n == 0)
+		return (dst);
+	sanitize_text(s, sizeof(s), src, strlen(src), SAN_LOG);
+	for (i = 0; (c = s[i]) != '\0'; i++) {
+		if (strchr(" <>%", c) == NULL) {
+			if (o + 1 >= n)
+				break;
+			dst[o++] = c;
+			continue;
+		}
+		if (o + 3 >= n)
+			break;
+		snprintf(dst + o, 4, "%%%02X", c);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return (dst);
+}
+
+/*
  * From now on keep the first error logged in buf (len bytes, "" if none)
  * and count them, until log_capture(NULL, 0), which returns the count.
  */

@@ -44,5 +44,9 @@ __attribute__((noreturn)) void fatalx(const char *, ...)
 int	log_capture(char *buf, size_t len);
 /* copy src into dst (size n) replacing anything not printable ASCII by '?' */
 const char *log_sanitize(char *dst, size_t n, const char *src);
+/* an address for a log line's <...>: log_sanitize, and ' ' '<' '>' '%'
+ * written %XX (dst: LOG_ADDR_MAX holds any address) */
+const char *log_addr(char *dst, size_t n, const char *src);
+#define LOG_ADDR_MAX	1024
 
 #endif /* MH_LOG_H */

@@ -95,7 +95,7 @@ int
 dead_event(const char *key, const char *url, const json_t *rec,
     const char *reason)
 {
-	char		 name[128], to[MH_ADDR_MAX];
+	char		 name[128], to[LOG_ADDR_MAX];
 	const char	*id, *q;
 	json_t		*o;
 	char		*s;
@@ -122,7 +122,7 @@ dead_event(const char *key, const char *url, const json_t *rec,
 	}
 	metrics_inc(M_EVENTS_DEAD, url, NULL);
 	q = json_string_value(json_object_get(rec, "queue_id"));
-	log_sanitize(to, sizeof(to), json_string_value(json_object_get(rec,
+	log_addr(to, sizeof(to), json_string_value(json_object_get(rec,
 	    "recipient")) ? json_string_value(json_object_get(rec,
 	    "recipient")) : "");
 	log_info("dead: action=add type=event id=%s msgid=%s kind=%s to=<%s> "
@@ -256,7 +256,7 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 {
 	struct envelope	*dead, *old;
 	char		 path[PATH_MAX], tmp[PATH_MAX], name[64],
-			    to[MH_ADDR_MAX];
+			    to[LOG_ADDR_MAX];
 	char		*text;
 	size_t		 len, i;
 	json_t		*o, *rcpts;
@@ -326,7 +326,7 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 		return (-1);
 	}
 	log_info("dead: action=add type=inbound id=%s msgid=%s to=<%s> url=%s "
-	    "reason=%s", env->id, env->id, log_sanitize(to, sizeof(to),
+	    "reason=%s", env->id, env->id, log_addr(to, sizeof(to),
 	    env->rcpts[rcpt].addr), url, reason);
 	return (0);
 }

@@ -27,7 +27,7 @@
 /* the error callback: status, to, from, response (seed) */
 struct errcb {
 	char		 msgid[MH_MSGID_LEN];
-	char		 to[MH_ADDR_MAX];
+	char		 to[LOG_ADDR_MAX];	/* for the log (log_addr) */
 	char		 url[MH_URL_MAX];	/* config_url_public's */
 	int		 starting;	/* in http_post() */
 	int		 done;
@@ -105,7 +105,7 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 	struct http_request	 req;
 	struct errcb		*ec;
 	struct http_call	*call;
-	char			*body;
+	char			*body, la[LOG_ADDR_MAX];
 	int			 json;
 
 	if (rt->errors[0] == '\0')
@@ -113,16 +113,17 @@ errcb_send(const struct route *rt, const struct envelope *env, const char *to,
 	if ((body = errcb_body(rt, status, to, env->sender, resp, rlen,
 	    &json)) == NULL) {
 		log_warnx("msgid=%s to=<%s> error callback: cannot build the "
-		    "body", env->id, to);
+		    "body", env->id, log_addr(la, sizeof(la), to));
 		return;
 	}
 	if ((ec = calloc(1, sizeof(*ec))) == NULL) {
-		log_warn("msgid=%s to=<%s> error callback", env->id, to);
+		log_warn("msgid=%s to=<%s> error callback", env->id,
+		    log_addr(la, sizeof(la), to));
 		free(body);
 		return;
 	}
 	strlcpy(ec->msgid, env->id, sizeof(ec->msgid));
-	strlcpy(ec->to, to, sizeof(ec->to));
+	log_addr(ec->to, sizeof(ec->to), to);
 	config_url_public(rt->errors, ec->url, sizeof(ec->url));
 	http_request_body(&req, rt->errors, &rt->headers, json ?
 	    "application/json" : "application/x-www-form-urlencoded", body,

@@ -739,7 +739,7 @@ static void
 ep_log_delivered(const struct endpoint *ep, long status, long ms)
 {
 	const json_t	*r;
-	char		 to[MH_ADDR_MAX];
+	char		 to[LOG_ADDR_MAX];
 	const char	*q, *id, *kind;
 	size_t		 i;
 
@@ -747,7 +747,7 @@ ep_log_delivered(const struct endpoint *ep, long status, long ms)
 		q = json_string_value(json_object_get(r, "queue_id"));
 		id = json_string_value(json_object_get(r, "id"));
 		kind = json_string_value(json_object_get(r, "kind"));
-		log_sanitize(to, sizeof(to), json_string_value(
+		log_addr(to, sizeof(to), json_string_value(
 		    json_object_get(r, "recipient")) ? json_string_value(
 		    json_object_get(r, "recipient")) : "");
 		log_info("msgid=%s event=%s kind=%s to=<%s> url=%s status=%ld "

@@ -534,7 +534,7 @@ static void
 retry_after(struct inmsg *m, struct envelope_rcpt *r,
     const struct route *rt, const struct http_response *res)
 {
-	char		 to[MH_ADDR_MAX];
+	char		 to[LOG_ADDR_MAX];
 	const char	*why = "retry-after";
 	time_t		 now, ra, end, next, backoff;
 
@@ -554,7 +554,7 @@ retry_after(struct inmsg *m, struct envelope_rcpt *r,
 	}
 	r->next_try = next;
 	log_info("msgid=%s to=<%s> retry_after=%lds wait=%llds by=%s",
-	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
+	    m->env->id, log_addr(to, sizeof(to), r->addr),
 	    res->retry_after, (long long)(next - now), why);
 }
 
@@ -565,7 +565,7 @@ post_done(const struct http_response *res, void *arg)
 	struct inmsg		*m = p->msg;
 	struct envelope_rcpt	*r = &m->env->rcpts[p->rcpt];
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX], url[MH_URL_MAX],
+	char			 to[LOG_ADDR_MAX], url[MH_URL_MAX],
 				    lb[MH_NAME_MAX + 4];
 	int			 cls = answer_class(res);
 	struct timespec		 now;
@@ -577,7 +577,7 @@ post_done(const struct http_response *res, void *arg)
 	    (now.tv_nsec - p->sent.tv_nsec) / 1000000;
 	config_url_public(rt ? rt->url : "-", url, sizeof(url));
 	log_info("msgid=%s to=<%s> url=%s status=%ld time=%ldms attempt=%d "
-	    "result=%s%s%s%s", m->env->id, log_sanitize(to, sizeof(to),
+	    "result=%s%s%s%s", m->env->id, log_addr(to, sizeof(to),
 	    r->addr), url, res->error == HTTP_OK ? res->status : res->answered,
 	    ms,
 	    r->attempts + 1, cls == 2 ? "sent" : cls == 4 ? "refused" :
@@ -776,7 +776,7 @@ static int
 dead_letter(struct inmsg *m, size_t i, const struct route *rt,
     const char *reason)
 {
-	char	url[MH_URL_MAX], to[MH_ADDR_MAX];
+	char	url[MH_URL_MAX], to[LOG_ADDR_MAX];
 
 	config_url_public(rt ? rt->url : "-", url, sizeof(url));
 	if (dead_inbound(m->env, i, url, reason) == -1)
@@ -784,7 +784,7 @@ dead_letter(struct inmsg *m, size_t i, const struct route *rt,
 	m->env->rcpts[i].state = RS_FAILED;
 	st_failed++;
 	log_info("msgid=%s to=<%s> url=%s result=dead reason=%s", m->env->id,
-	    log_sanitize(to, sizeof(to), m->env->rcpts[i].addr), url, reason);
+	    log_addr(to, sizeof(to), m->env->rcpts[i].addr), url, reason);
 	return (0);
 }
 
@@ -810,7 +810,7 @@ static int
 lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 {
 	const struct route	*rt = rcpt_route(r);
-	char			 to[MH_ADDR_MAX], lb[MH_NAME_MAX + 4];
+	char			 to[LOG_ADDR_MAX], lb[MH_NAME_MAX + 4];
 	size_t			 i = r - m->env->rcpts;
 
 	if (m->fallback != NULL && m->fallback[i] == FB_AGAIN) {
@@ -829,7 +829,7 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	    now < lifetime_end(m, r))))
 		return (0);
 	log_warnx("msgid=%s to=<%s> result=expired attempts=%d: %s",
-	    m->env->id, log_sanitize(to, sizeof(to), r->addr),
+	    m->env->id, log_addr(to, sizeof(to), r->addr),
 	    r->attempts, rt == NULL ? "route gone" : "lifetime over");
 	ihist_expired(m->env, r - m->env->rcpts, rt == NULL ? "route gone" :
 	    "lifetime over");
@@ -854,7 +854,7 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 {
 	struct inmsg		*m;
 	struct envelope_rcpt	*r;
-	char			 to[MH_ADDR_MAX];
+	char			 to[LOG_ADDR_MAX];
 
 	m = inmsg_find(res->msgid);
 	if (m == NULL || m->env == NULL || res->rcpt >= m->env->nrcpt ||
@@ -870,24 +870,24 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 		r->state = RS_DONE;
 		if (smtp)
 			log_info("msgid=%s to=<%s> result=fallback smtp "
-			    "queued_as=%s", m->env->id, log_sanitize(to,
+			    "queued_as=%s", m->env->id, log_addr(to,
 			    sizeof(to), r->addr), res->name);
 		else
 			log_info("msgid=%s to=<%s> result=fallback maildir=%s",
-			    m->env->id, log_sanitize(to, sizeof(to), r->addr),
+			    m->env->id, log_addr(to, sizeof(to), r->addr),
 			    res->name);
 		ihist_fallback(m->env, res->rcpt, smtp ? "smtp" : "maildir",
 		    res->name);
 	} else if (res->temp) {
 		log_warnx("msgid=%s to=<%s> fallback %s failed for now, "
-		    "again later: %s", m->env->id, log_sanitize(to,
+		    "again later: %s", m->env->id, log_addr(to,
 		    sizeof(to), r->addr), smtp ? "smtp" : "maildir",
 		    res->error);
 		m->fallback[res->rcpt] = FB_AGAIN;
 		r->next_try = time(NULL) + retry_base();
 	} else {
 		log_warnx("msgid=%s to=<%s> fallback %s failed: %s",
-		    m->env->id, log_sanitize(to, sizeof(to), r->addr),
+		    m->env->id, log_addr(to, sizeof(to), r->addr),
 		    smtp ? "smtp" : "maildir", res->error);
 		if (dead_letter(m, res->rcpt, rcpt_route(r), "fallback-failed")
 		    == -1)

@@ -46,11 +46,11 @@ suppress(const char *msgid, const struct event_record *ev, int verp,
     const char *why)
 {
 	struct suppress_req	req;
-	char			a[MH_ADDR_MAX];
+	char			a[LOG_ADDR_MAX];
 
 	if (verp != VERP_SIGNED) {
 		log_warnx("msgid=%s recipient=<%s> event=returned suppress=no "
-		    "verp=%s (%s)", msgid, log_sanitize(a, sizeof(a),
+		    "verp=%s (%s)", msgid, log_addr(a, sizeof(a),
 		    ev->recipient), verp_status_name(verp),
 		    verp == VERP_BADMAC ? "the return path's MAC does not "
 		    "verify" : verp == VERP_UNSIGNED ? "a return path without "
@@ -80,7 +80,7 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 {
 	struct unsubscribe_mailto	 u;
 	const char			*at = strrchr(r->addr, '@');
-	char				 s[MH_ADDR_MAX];
+	char				 s[LOG_ADDR_MAX];
 
 	if (at == NULL || env->sender[0] == '\0' ||
 	    strncasecmp(r->addr, UNSUBSCRIBE_PREFIX,
@@ -94,7 +94,7 @@ unsubscribe(const struct envelope *env, const struct envelope_rcpt *r)
 	memcpy(u.local, r->addr, at - r->addr);
 	strlcpy(u.queue_id, env->id, sizeof(u.queue_id));
 	log_info("msgid=%s event=unsubscribe-mail from=<%s>", env->id,
-	    log_sanitize(s, sizeof(s), env->sender));
+	    log_addr(s, sizeof(s), env->sender));
 	mproc_compose(proc_peer[PROC_RELAYD], IMSG_UNSUBSCRIBE_MAILTO, 0, -1,
 	    &u, sizeof(u));
 	return (1);
@@ -152,7 +152,7 @@ static void
 returned_suppress(const char *msgid, const char *to,
     const struct event_record *ev, const char *stage, int other, int verp)
 {
-	char	a[MH_ADDR_MAX];
+	char	a[LOG_ADDR_MAX];
 	int	generic;
 
 	if (ev->kind == EV_COMPLAINT) {
@@ -171,7 +171,7 @@ returned_suppress(const char *msgid, const char *to,
 	if (other)
 		log_warnx("msgid=%s recipient=<%s> event=returned suppress=no "
 		    "(the report names another address than the return path "
-		    "<%s>)", msgid, log_sanitize(a, sizeof(a), ev->recipient),
+		    "<%s>)", msgid, log_addr(a, sizeof(a), ev->recipient),
 		    to);
 	else
 		suppress(msgid, ev, verp, NULL);
@@ -186,12 +186,12 @@ static void
 returned_log(const char *msgid, const char *to, const struct bounce_info *bi,
     const struct event_record *ev)
 {
-	char	 a[MH_ADDR_MAX];
+	char	 a[LOG_ADDR_MAX];
 
 	log_info("msgid=%s to=<%s> event=returned kind=%s format=%s "
 	    "recipient=<%s> type=%s verp=%s", msgid, to,
 	    event_kind_name(ev->kind), bi->format,
-	    log_sanitize(a, sizeof(a), ev->recipient), ev->bounce_type,
+	    log_addr(a, sizeof(a), ev->recipient), ev->bounce_type,
 	    verp_status_name(bi->verp));
 }
 
@@ -204,7 +204,7 @@ classify_one(struct envelope *env, size_t idx)
 	struct event_record	 more, *ev;
 	struct returned_wait	*w;
 	const char		*stage;
-	char			 to[MH_ADDR_MAX], key[64];
+	char			 to[LOG_ADDR_MAX], key[64];
 	size_t			 i;
 	int			 fd, n, other, failed = 0;
 
@@ -219,7 +219,7 @@ classify_one(struct envelope *env, size_t idx)
 		return (-1);
 	}
 	close(fd);
-	log_sanitize(to, sizeof(to), r->addr);
+	log_addr(to, sizeof(to), r->addr);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("calloc");
 	strlcpy(w->msgid, env->id, sizeof(w->msgid));

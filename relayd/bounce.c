@@ -94,7 +94,7 @@ bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
 			strlcpy(d->id, d->env.id, sizeof(d->id));
 			log_info("msgid=%s report=dsn orig_msgid=%s action=%s "
 			    "to=<%s> status=queued", d->id, m->id,
-			    dsn_texts[a].action, log_sanitize(to, sizeof(to),
+			    dsn_texts[a].action, log_addr(to, sizeof(to),
 			    m->env.sender));
 			sched_add_message(d, 1);
 		}

@@ -116,7 +116,7 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	struct fallback_req	*req;
 	struct fallback_res	 res;
 	const struct route	*rt;
-	char			 to[MH_ADDR_MAX], from[MH_ADDR_MAX];
+	char			 to[LOG_ADDR_MAX], from[LOG_ADDR_MAX];
 	char			 id[MH_MSGID_LEN];
 
 	req = msg_get(p, imsg, sizeof(*req));
@@ -126,7 +126,7 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 	memset(&res, 0, sizeof(res));
 	strlcpy(res.msgid, req->msgid, sizeof(res.msgid));
 	res.rcpt = req->rcpt;
-	log_sanitize(to, sizeof(to), req->to);
+	log_addr(to, sizeof(to), req->to);
 	if (MH_IMSG_FD_LOST(imsg)) {
 		strlcpy(res.error, "its descriptor was lost on the way "
 		    "(descriptor limit?)", sizeof(res.error));
@@ -147,7 +147,7 @@ fallback_smtp(struct mproc *p, struct mh_imsg *imsg)
 		strlcpy(res.name, id, sizeof(res.name));
 		log_info("msgid=%s inbound_id=%s from=<%s> to=<%s> relay=%s "
 		    "status=queued (fallback smtp, route %s)", id, req->msgid,
-		    log_sanitize(from, sizeof(from), req->sender), to,
+		    log_addr(from, sizeof(from), req->sender), to,
 		    rt->fallback_smtp, rt->pattern);
 	}
 	if (imsg->fd != -1)

@@ -671,7 +671,7 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
     const char *relay, const struct event_tls *tls, int code, const char *ext,
     const char *desc)
 {
-	char		 from[MH_ADDR_MAX], to[MH_ADDR_MAX], why[600];
+	char		 from[LOG_ADDR_MAX], to[LOG_ADDR_MAX], why[600];
 	char		 reply[16], tv[96], st[16];
 	long long	 delay = (long long)(time(NULL) - m->env.created);
 	const char	*at = strrchr(m->env.rcpts[i].addr, '@');
@@ -680,8 +680,8 @@ sched_log(const struct rmsg *m, size_t i, const char *status,
 	strlcpy(st, status, sizeof(st));
 	st[strcspn(st, " ")] = '\0';
 	metrics_inc(M_DELIVERIES, st, metrics_domain(at ? at + 1 : NULL));
-	log_sanitize(from, sizeof(from), m->env.sender);
-	log_sanitize(to, sizeof(to), m->env.rcpts[i].addr);
+	log_addr(from, sizeof(from), m->env.sender);
+	log_addr(to, sizeof(to), m->env.rcpts[i].addr);
 	log_sanitize(why, sizeof(why), desc ? desc : "");
 	reply[0] = '\0';
 	if (tls != NULL && tls->version[0] != '\0')
@@ -963,8 +963,8 @@ held_log(const struct rmsg *m, size_t i)
 	char	 from[MH_ADDR_MAX], to[MH_ADDR_MAX];
 
 	log_info("msgid=%s from=<%s> to=<%s> status=held (sender domain "
-	    "allowance exceeded)", m->id, log_sanitize(from, sizeof(from),
-	    m->env.sender), log_sanitize(to, sizeof(to),
+	    "allowance exceeded)", m->id, log_addr(from, sizeof(from),
+	    m->env.sender), log_addr(to, sizeof(to),
 	    m->env.rcpts[i].addr));
 }
 

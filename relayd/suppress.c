@@ -433,7 +433,7 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 {
 	struct supp_key	 key;
 	struct supp	*s;
-	char		 a[MH_ADDR_MAX];
+	char		 a[LOG_ADDR_MAX];
 	long long	 ms = cluster_now_ms();
 
 	if (supp_key(&key, addr, domain) == -1)
@@ -446,7 +446,7 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 	supp_note_add(s);
 	if (supp_flush() == -1) {
 		log_warnx("suppress: the list cannot be written: <%s> is "
-		    "suppressed until the next start only", log_sanitize(a,
+		    "suppressed until the next start only", log_addr(a,
 		    sizeof(a), addr));
 		return (-2);
 	}

@@ -164,6 +164,7 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
     time_t start, time_t end, const u_char *gz, size_t zlen)
 {
 	char			 to[MH_ADDR_MAX], msgid[MH_MSGID_LEN];
+	char			 la[LOG_ADDR_MAX];
 	struct rmsg		*m;
 	struct envelope_rcpt	*r;
 	GByteArray		*ba;
@@ -203,7 +204,7 @@ tlsrpt_mail(const char *rua, const char *domain, const char *id,
 	close(fd);
 	strlcpy(m->id, m->env.id, sizeof(m->id));
 	log_info("msgid=%s report=tls-rpt domain=%s to=<%s> status=queued",
-	    m->id, domain, to);
+	    m->id, domain, log_addr(la, sizeof(la), to));
 	sched_add_message(m, 1);
 	return (0);
 }

@@ -69,10 +69,10 @@ static int
 unsubscribe(const char *addr, const char *domain, const char *queue_id,
     int outbound, const char *how)
 {
-	char	 a[MH_ADDR_MAX], reason[64];
+	char	 a[LOG_ADDR_MAX], reason[64];
 	int	 rv;
 
-	log_sanitize(a, sizeof(a), addr);
+	log_addr(a, sizeof(a), addr);
 	snprintf(reason, sizeof(reason), "unsubscribe (%s)", how);
 	if ((rv = suppress_add(addr, domain, reason)) < 0) {
 		log_warnx("msgid=%s addr=<%s> domain=%s via=%s status=error "
@@ -106,7 +106,7 @@ int
 relay_unsubscribe_mailto(const char *local, const char *sender,
     const char *queue_id)
 {
-	char	 domain[MH_NAME_MAX], addr[MH_ADDR_MAX], s[MH_ADDR_MAX];
+	char	 domain[MH_NAME_MAX], addr[MH_ADDR_MAX], s[LOG_ADDR_MAX];
 	char	 l[MH_ADDR_MAX];
 	int	 rv;
 
@@ -117,7 +117,7 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 	if (rv < 0) {
 		log_warnx("msgid=%s addr=<%s> via=mailto local=%s "
 		    "status=ignored (%s)", msgid_of(queue_id),
-		    log_sanitize(s, sizeof(s), sender),
+		    log_addr(s, sizeof(s), sender),
 		    log_sanitize(l, sizeof(l), local), rv == -2 ?
 		    "the sender is a forwarder's SRS address, not the "
 		    "recipient's own: an unsubscribe address not made for it" :
@@ -133,7 +133,7 @@ int
 relay_unsubscribe_web(const char *addr, const char *domain,
     const char *queue_id, int resubscribe)
 {
-	char	 a[MH_ADDR_MAX];
+	char	 a[LOG_ADDR_MAX];
 	int	 rv;
 
 	if (resubscribe) {
@@ -143,7 +143,7 @@ relay_unsubscribe_web(const char *addr, const char *domain,
 		if (rv > 0) {
 			log_info("msgid=%s addr=<%s> domain=%s via=web "
 			    "status=resubscribed", msgid_of(queue_id),
-			    log_sanitize(a, sizeof(a), addr), domain);
+			    log_addr(a, sizeof(a), addr), domain);
 			subscription_event(EV_RESUBSCRIBE, addr, domain,
 			    "web", queue_id);
 		}

@@ -140,7 +140,7 @@ static void
 cmd_mail(struct session *s, char *args)
 {
 	struct mail_params	 mp;
-	char			 addr[MH_ADDR_MAX], logb[MH_ADDR_MAX];
+	char			 addr[MH_ADDR_MAX], logb[LOG_ADDR_MAX];
 	char			*params;
 	const char		*err;
 	int			 e;
@@ -197,7 +197,7 @@ cmd_mail(struct session *s, char *args)
 	strlcpy(s->tx->sender, addr, sizeof(s->tx->sender));
 	s->tx->mp = mp;
 	SLOG(s, "event=mail from=<%s> size=%lld body=%s smtputf8=%d",
-	    log_sanitize(logb, sizeof(logb), addr), (long long)mp.size,
+	    log_addr(logb, sizeof(logb), addr), (long long)mp.size,
 	    mp.body_8bit ? "8bitmime" : "7bit", mp.smtputf8);
 	session_reply(s, "250 2.1.0 Ok");
 }
@@ -220,7 +220,7 @@ cmd_rcpt(struct session *s, char *args)
 	struct authd_rcpt_req	 req;
 	struct rcpt_params	 rp;
 	struct smtp_rcpt	*r;
-	char			*params, logb[MH_ADDR_MAX];
+	char			*params, logb[LOG_ADDR_MAX];
 	const char		*err;
 	int			 e;
 
@@ -269,7 +269,7 @@ cmd_rcpt(struct session *s, char *args)
 	if (rcpt_dup(s->tx, r->addr)) {
 		/* the same mailbox again: it gets one copy */
 		SLOG(s, "event=rcpt to=<%s> result=duplicate code=250",
-		    log_sanitize(logb, sizeof(logb), r->addr));
+		    log_addr(logb, sizeof(logb), r->addr));
 		session_reply(s, "250 2.1.5 Ok");
 		return;
 	}
@@ -294,7 +294,7 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 {
 	struct smtp_tx		*tx = s->tx;
 	struct smtp_rcpt	*r;
-	char			 text[256], logb[MH_ADDR_MAX];
+	char			 text[256], logb[LOG_ADDR_MAX];
 	const char		*enh, *result;
 	int			 code;
 
@@ -363,7 +363,7 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 	    code < 500 ? "tempfailed" : "rejected");
 	/* a refusal with its text, the reason (SPF, the callback's answer) */
 	SLOG(s, "event=rcpt to=<%s> result=%s code=%d enhanced=%s%s%s%s",
-	    log_sanitize(logb, sizeof(logb), tx->pending.addr), result, code,
+	    log_addr(logb, sizeof(logb), tx->pending.addr), result, code,
 	    enh, code < 400 ? "" : " (", code < 400 ? "" : text,
 	    code < 400 ? "" : ")");
 	session_reply(s, "%d %s %s", code, enh, text);

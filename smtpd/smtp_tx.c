@@ -185,7 +185,7 @@ tx_abort(struct session *s)
 {
 	struct smtp_tx		*tx = s->tx;
 	struct spool_abort	 sa;
-	char			 logb[MH_ADDR_MAX];
+	char			 logb[LOG_ADDR_MAX];
 	int			 i, aborted = 0;
 
 	if (tx == NULL)
@@ -200,7 +200,7 @@ tx_abort(struct session *s)
 	}
 	if (aborted || tx->mode != DM_NONE)
 		SLOG(s, "event=abort msgid=%s from=<%s>", tx->msgid[0] ?
-		    tx->msgid : "-", log_sanitize(logb, sizeof(logb),
+		    tx->msgid : "-", log_addr(logb, sizeof(logb),
 		    tx->sender));
 	tx_free(s);
 }
@@ -671,7 +671,7 @@ static void
 message_reject(struct session *s, int errors, size_t size)
 {
 	const char	*reply, *why;
-	char		 logb[MH_ADDR_MAX], hops[96];
+	char		 logb[LOG_ADDR_MAX], hops[96];
 
 	if (errors & DATA_ERR_SIZE) {
 		reply = "552 5.3.4 Message size exceeds fixed maximum "
@@ -698,7 +698,7 @@ message_reject(struct session *s, int errors, size_t size)
 	metrics_inc(M_SMTP_MESSAGES, s->lc->label, "rejected");
 	SLOG(s, "event=message msgid=%s size=%zu result=reject code=%d "
 	    "reason=%s from=<%s> ip=%s", s->tx->msgid, size, atoi(reply), why,
-	    log_sanitize(logb, sizeof(logb), s->tx->sender), s->ip);
+	    log_addr(logb, sizeof(logb), s->tx->sender), s->ip);
 	session_reply(s, "%s", reply);
 	tx_abort(s);
 }
@@ -779,7 +779,7 @@ commit_done(struct session *s)
 {
 	struct smtp_tx		*tx = s->tx;
 	struct spool_result	*best = NULL, *r;
-	char			 text[256], ids[40] = "", logb[MH_ADDR_MAX];
+	char			 text[256], ids[40] = "", logb[LOG_ADDR_MAX];
 	const char		*enh;
 	int			 k, code, delivered = 1;
 
@@ -819,7 +819,7 @@ commit_done(struct session *s)
 	SLOG(s, "event=message msgid=%s rcpts=%zu result=%s code=%d "
 	    "from=<%s> ip=%s", ids, tx->nrcpt, code < 300 ? (delivered ?
 	    "delivered" : "queued") : code < 500 ? "tempfail" : "reject", code,
-	    log_sanitize(logb, sizeof(logb), tx->sender), s->ip);
+	    log_addr(logb, sizeof(logb), tx->sender), s->ip);
 	session_reply(s, "%d %s %s", code, enh, text);
 	tx_free(s);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "sanitize.h"
 #include "tap.h"
 
@@ -109,5 +110,17 @@ main(void)
 	is_int(sanitize_text(b, 0, "abc", 3, 0), 0,
 	    "a zero-sized buffer is left alone");
 	ok(b[0] == 'z', "and not written");
+	/* an address in a log line's <...>: it ends at the first '>' */
+	{
+		char	 a[LOG_ADDR_MAX], t[12];
+
+		is_str(log_addr(a, sizeof(a), "\"a b<c>d%\"@x.test"),
+		    "\"a%20b%3Cc%3Ed%25\"@x.test",
+		    "log_addr: space, <, > and %% written %%XX");
+		is_str(log_addr(a, sizeof(a), "\"a\\ b\r\"@x.test"),
+		    "\"a\\%20b?\"@x.test", "a quoted-pair kept, a CR as ever");
+		is_str(log_addr(t, sizeof(t), "\"abcdefgh ij\"@x"),
+		    "\"abcdefgh", "an escape is never cut");
+	}
 	return (tap_done());
 }
