@@ -32,7 +32,8 @@
  * capitals does not push out 100 others), 64 MiB of disk at most.  An
  * index in memory (FACTS_BUCKETS buckets of FACTS_WAYS slots, 4 MiB)
  * maps a hash of the queue id to the record; a full bucket forgets its
- * oldest recipient's record, else its oldest message's.  Rebuilt at
+ * oldest recipient's record, else its oldest message's for a message's
+ * record (a recipient's is then not indexed).  Rebuilt at
  * start from both files; a record that is not whole or not valid (a
  * crash while it was written) ends a file, and facts.0 is cut there.
  * Everything read back is checked as the events relayd sends are.
@@ -185,7 +186,8 @@ slot_before(const struct facts_slot *a, const struct facts_slot *b)
 
 /*
  * A free slot, else the one of the bucket forgotten first: a message's
- * facts outlive the spellings of recipients (more records than messages)
+ * facts outlive the spellings of recipients (more records than messages),
+ * so a recipient's record finding only messages' is not indexed
  */
 static void
 slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off, int rcpt)
@@ -201,8 +203,11 @@ slot_put(uint64_t key, unsigned b, uint32_t gen, uint32_t off, int rcpt)
 			if (old == NULL || slot_before(s, old))
 				old = s;
 		}
-		if (i == FACTS_WAYS)
+		if (i == FACTS_WAYS) {
+			if (rcpt && !old->rcpt)
+				return;
 			s = old;
+		}
 	}
 	s->key = key;
 	s->gen = gen;

@@ -434,6 +434,54 @@ crowded(void)
 	is_str(click_group(qid[0]), "first", "the same after a restart");
 }
 
+/*
+ * A recipient's record never pushes out a message's: eight messages of
+ * one bucket fill it, then a recipient of the first in capitals, in
+ * that bucket too, is the record dropped; before, it took the slot of
+ * the first message, whose facts were forgotten
+ */
+static void
+crowded_late(void)
+{
+	struct event_record	 ev;
+	char			 qid[8][MH_MSGID_LEN], rc[64], want[64];
+	unsigned		 b = 0, n = 0, i;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 100), 0, "started again, generations of 100");
+	for (i = 0x20000; n < 8 && i < 0x4000000; i++) {
+		qid_of(qid[n], i);
+		if (n == 0)
+			b = bucket_of(qid[0], NULL);
+		if (bucket_of(qid[n], NULL) == b)
+			n++;
+	}
+	for (i = 0; i < 1000000; i++) {
+		snprintf(rc, sizeof(rc), "s%u@example.test", i);
+		if (bucket_of(qid[0], rc) == b)
+			break;
+	}
+	ok(n == 8 && i < 1000000, "eight messages and a recipient of one "
+	    "bucket");
+	snprintf(want, sizeof(want), "S%u@Example.test", i);
+	for (i = 0; i < 8; i++) {
+		reg(&ev, qid[i], i == 0 ? "first" : "later");
+		strlcpy(ev.recipient, "plain@example.test",
+		    sizeof(ev.recipient));
+		facts_note(&ev);
+	}
+	reg(&ev, qid[0], "first");
+	strlcpy(ev.recipient, want, sizeof(ev.recipient));
+	facts_note(&ev);
+	is_str(click_group(qid[0]), "first", "a bucket full of messages: a "
+	    "recipient's record later does not push out the first message");
+	is_str(bounce_rcpt(qid[0], rc), rc, "that recipient's spelling is "
+	    "what is dropped");
+	is_int(facts_init(root, 100), 0, "restarted");
+	is_str(click_group(qid[0]), "first", "the same after a restart");
+}
+
 int
 main(void)
 {
@@ -540,6 +588,7 @@ main(void)
 	recipients();
 	capitals();
 	crowded();
+	crowded_late();
 
 	unlink(f0);
 	unlink(f1);
