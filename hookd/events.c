@@ -523,6 +523,11 @@ item_name_id(const char *name, char id[EVENT_ID_LEN])
 	return (0);
 }
 
+/*
+ * Batch file name, read (o): its events are said to be in a persisted
+ * batch (seen) only once the file is read whole and valid; a bad one is
+ * kept aside (bad-) and its events are queued from their own files
+ */
 static struct evbatch *
 batch_from_json(struct endpoint *ep, const char *name, json_t *o,
     json_t *seen)
@@ -540,8 +545,6 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	json_array_foreach(a, i, r) {
 		if (mh_event_from_json(&ev, r) == -1)
 			return (NULL);
-		json_object_set_new(seen, ev.id, json_true());
-		recent_add(ev.id);
 		mh_event_clear(&ev);
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL)
@@ -549,6 +552,11 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	strlcpy(b->id, id, sizeof(b->id));
 	strlcpy(b->name, name, sizeof(b->name));
 	b->records = json_incref(a);
+	json_array_foreach(a, i, r) {
+		id = json_string_value(json_object_get(r, "id"));
+		json_object_set_new(seen, id, json_true());
+		recent_add(id);
+	}
 	return (b);
 }
 
