@@ -365,17 +365,19 @@ evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
 
 /*
  * The marker of dir/name's segment: the ids in it, each a key of an
- * object; a line not an id (a write cut by a crash, junk) is ignored.
- * An empty object if there is none.  *cut: its last line has no
- * newline.
+ * object; a line not an id (a write cut by a crash, junk, NUL bytes a
+ * file system left after a crash) is ignored, and ends where its
+ * newline is.  An empty object if there is none.  *cut: its last line
+ * has no newline.
  */
 static json_t *
 mark_read(const char *dir, const char *name, int *exists, int *cut)
 {
-	char	 path[PATH_MAX], line[EVENT_ID_LEN + 1];
+	char	 path[PATH_MAX], *line = NULL;
 	json_t	*done;
 	FILE	*fp;
-	size_t	 len;
+	size_t	 size = 0;
+	ssize_t	 len;
 
 	if ((done = json_object()) == NULL)
 		fatal("events: json_object");
@@ -389,20 +391,17 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 		return (done);
 	}
 	*exists = 1;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		len = strlen(line);
-		*cut = len == 0 || line[len - 1] != '\n';
-		if (len == EVENT_ID_LEN && !*cut) {
+	while ((len = getline(&line, &size, fp)) != -1) {
+		*cut = line[len - 1] != '\n';
+		if (len == EVENT_ID_LEN && !*cut &&
+		    strlen(line) == EVENT_ID_LEN) {
 			line[len - 1] = '\0';
 			json_object_set_new(done, line, json_true());
-			continue;
-		}
-		/* too long: the rest of that line is junk too */
-		while (*cut && fgets(line, sizeof(line), fp) != NULL) {
-			len = strlen(line);
-			*cut = len == 0 || line[len - 1] != '\n';
 		}
 	}
+	if (ferror(fp))
+		log_warn("events: %s", path);
+	free(line);
 	fclose(fp);
 	return (done);
 }
