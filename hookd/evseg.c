@@ -214,13 +214,14 @@ evseg_name(const struct evseg *s)
 
 /*
  * The file goes back to the pool after the next flush, on the flusher
- * thread (gsync.h); an unlink per segment would free an inode per
- * segment, which the next creates look through.
+ * thread (gsync.h), if later (its path fits NAME_MAX); an unlink per
+ * segment would free an inode per segment, which the next creates look
+ * through.
  */
 static void
-seg_remove(struct filepool *pool, const char *path)
+seg_remove(struct filepool *pool, const char *path, int later)
 {
-	if (strlen(path) < NAME_MAX) {
+	if (later) {
 		gsync_releaseat(pool, AT_FDCWD, path);
 		return;
 	}
@@ -232,6 +233,7 @@ static void
 seg_free(struct evseg *s)
 {
 	char	from[PATH_MAX], to[PATH_MAX];
+	int	later;
 
 	cache_drop(s);
 	if (s->fd != -1)
@@ -243,20 +245,24 @@ seg_free(struct evseg *s)
 	seg_path(s, "", from, sizeof(from));
 	if (s->bad) {
 		seg_path(s, "bad-", to, sizeof(to));
+		/* its marker goes aside with it, never without it: a
+		 * segment left as it was keeps the marker it had */
 		if (rename(from, to) == -1)
 			log_warn("events: rename %s", from);
-		else
+		else {
 			log_warnx("events: %s: unreadable events, kept as %s",
 			    from, to);
-		if (s->marked)
-			evseg_mark_aside(s->dir, s->name);
+			if (s->marked)
+				evseg_mark_aside(s->dir, s->name);
+		}
 	} else if (!s->keep && s->exists) {
-		seg_remove(evq_pool, from);
-		/* its marker after it, on the same thread: never a
-		 * segment without the marker it had */
-		seg_path(s, "d-", from, sizeof(from));
+		/* its marker after it, the same way (the marker's path is
+		 * the longer): never a segment without the marker it had */
+		seg_path(s, "d-", to, sizeof(to));
+		later = strlen(s->marked ? to : from) < NAME_MAX;
+		seg_remove(evq_pool, from, later);
 		if (s->marked)
-			seg_remove(NULL, from);
+			seg_remove(NULL, to, later);
 	}
 	free(s->buf);
 	free(s);
@@ -354,12 +360,12 @@ seg_mark(struct evseg *s, const char *lines, size_t len)
 /*
  * The n events whose ids are lines ("id\n" each, len bytes) are in a
  * persisted, durable batch file and about to leave s (evseg_unref): they
- * are marked done unless s goes with them.
+ * are marked done unless s goes with them (one kept on disk stays).
  */
 void
 evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
 {
-	if (len > 0 && s->refs > n)
+	if (len > 0 && (s->refs > n || s->keep))
 		seg_mark(s, lines, len);
 }
 
