@@ -584,8 +584,9 @@ evseg_drop(struct evseg *s, size_t idx)
  * dir/name its marker does not name done, 1 if it queued the event
  * (which then holds s), 0 if a durable batch file holds it (then it is
  * marked done, for when that file goes), 2 if a batch file not known to
- * be durable holds it (not marked: a power failure may yet lose that
- * file, and the next start must find the event here);
+ * be durable holds it (not marked, and the file stays: a power failure
+ * may yet lose that batch file, and the next start must find the event
+ * here, sent twice maybe);
  * -1 if the file cannot be read or a record is malformed (then nothing
  * was called and the caller quarantines it).  The segment is freed (its
  * file removed) once no event of it is queued.
@@ -640,12 +641,14 @@ evseg_load(const char *dir, const char *name,
 		if ((got = fn(arg, s, i, id)) != 1) {
 			/* in a batch file: done once it goes */
 			s->refs--;
-			if (got == 0 &&
-			    evbuffer_add_printf(held, "%s\n", id) == -1)
+			if (got == 2)
+				s->keep = 1;	/* it is, as an e- file */
+			else if (got == 0 && evbuffer_add_printf(held, "%s\n",
+			    id) == -1)
 				fatal("events: evbuffer_add_printf");
 		}
 	}
-	if (s->refs > 1 && evbuffer_get_length(held) > 0)
+	if ((s->refs > 1 || s->keep) && evbuffer_get_length(held) > 0)
 		seg_mark(s, (const char *)evbuffer_pullup(held, -1),
 		    evbuffer_get_length(held));
 	evbuffer_free(held);
