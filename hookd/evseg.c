@@ -412,10 +412,19 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 	return (done);
 }
 
+/* a read that failed for want of a descriptor or memory: may work later */
+static int
+seg_transient(int e)
+{
+	return (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR ||
+	    e == EAGAIN);
+}
+
 /* the file's records: lines, or a JSON array (older versions); NULL if
- * it cannot be read or a line is malformed */
+ * it cannot be read or a line is malformed, *again set if it may be
+ * read later (the file is not at fault) */
 static json_t *
-seg_read(const char *path)
+seg_read(const char *path, int *again)
 {
 	struct stat	 st;
 	json_t		*a = NULL, *r;
@@ -425,8 +434,14 @@ seg_read(const char *path)
 	size_t		 len = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
-	    fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	*again = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
+	    seg_transient(errno)) {
+		log_warn("events: %s: cannot read it now", path);
+		*again = 1;
+		goto done;
+	}
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_size > SEG_FILE_MAX) {
 		log_warnx("events: %s: cannot read, not a regular file or "
 		    "too large", path);
@@ -439,6 +454,7 @@ seg_read(const char *path)
 		len += got;
 	if (len != (size_t)st.st_size) {
 		log_warn("events: read %s", path);
+		*again = got == -1 && seg_transient(errno);
 		goto done;
 	}
 	buf[len] = '\0';
@@ -479,29 +495,40 @@ seg_read(const char *path)
 	return (a);
 }
 
-/* the records of s, read once for a run of its events */
+/*
+ * The records of s, read once for a run of its events; NULL with *again
+ * set if they cannot be read now (not kept: read again next time)
+ */
 static json_t *
-seg_records(struct evseg *s)
+seg_records(struct evseg *s, int *again)
 {
 	char	 path[PATH_MAX];
 
+	*again = 0;
 	if (cache.seg != s) {
 		json_decref(cache.records);
 		seg_path(s, "", path, sizeof(path));
-		cache.records = seg_read(path);
-		cache.seg = s;
+		cache.records = seg_read(path, again);
+		cache.seg = *again ? NULL : s;
 	}
 	return (cache.records);
 }
 
-/* record idx of s, which must be event id; NULL (and s kept) if not */
+/*
+ * Record idx of s, which must be event id; NULL if not (and s kept
+ * aside as bad) or if s cannot be read now (s stays as it is, and a
+ * restart queues the event again)
+ */
 json_t *
 evseg_record(struct evseg *s, size_t idx, const char *id)
 {
 	struct event_record	 ev;
 	json_t			*r;
+	int			 again;
 
-	r = json_array_get(seg_records(s), idx);
+	r = json_array_get(seg_records(s, &again), idx);
+	if (again)
+		return (NULL);
 	if (r == NULL || mh_event_from_json(&ev, r) == -1) {
 		s->bad = 1;
 		return (NULL);
@@ -529,9 +556,9 @@ evseg_dropv(struct evseg *s, const size_t *idx, size_t n)
 	char		 path[PATH_MAX];
 	char		*txt;
 	size_t		 i;
-	int		 rc = -1;
+	int		 rc = -1, again;
 
-	if ((a = seg_records(s)) == NULL)
+	if ((a = seg_records(s, &again)) == NULL)
 		return (-1);
 	for (i = 0; i < n; i++)
 		if (json_array_set_new(a, idx[i], json_null()) == -1) {
@@ -588,8 +615,10 @@ evseg_drop(struct evseg *s, size_t idx)
  * may yet lose that batch file, and the next start must find the event
  * here, sent twice maybe);
  * -1 if the file cannot be read or a record is malformed (then nothing
- * was called and the caller quarantines it).  The segment is freed (its
- * file removed) once no event of it is queued.
+ * was called and the caller quarantines it); 1 if it cannot be read now
+ * (no descriptor, no memory: it stays as it is for the next start).
+ * The segment is freed (its file removed) once no event of it is
+ * queued.
  */
 int
 evseg_load(const char *dir, const char *name,
@@ -600,15 +629,15 @@ evseg_load(const char *dir, const char *name,
 	struct evbuffer		*held;
 	json_t			*a, *r, *done;
 	const char		*id;
-	int			 got;
+	int			 got, again;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || strlen(name) >= sizeof(s->name))
 		return (-1);
-	if ((a = seg_read(path)) == NULL)
-		return (-1);
+	if ((a = seg_read(path, &again)) == NULL)
+		return (again ? 1 : -1);
 	json_array_foreach(a, i, r) {
 		if (json_is_null(r))
 			continue;	/* taken out (evseg_drop) */
