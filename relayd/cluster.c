@@ -64,13 +64,18 @@ static const char set_newer[] =
     "return 1";
 
 /*
- * A field of the suppression hash (KEYS[1]) that a full load found
- * stale, ARGV[1], removed if its value is still the one read, ARGV[2]
- * (a node of an earlier build may have written it again since)
+ * A field of the suppression hash (KEYS[1]) of an earlier build's
+ * spelling that a full load found stale, ARGV[1], rewritten as the
+ * newest lift of its key, ARGV[3], if its value is still the one read,
+ * ARGV[2] (a node of an earlier build may have written it again since).
+ * Not deleted: the field's time is what makes set_newer refuse that
+ * node's older write of it, pushed again when it links; deleted, the
+ * write was taken and published, and every node applied it.
  */
-static const char del_same[] =
+static const char lift_same[] =
     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
-    "  return redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) "
+    "  return 1 "
     "end "
     "return 0";
 
@@ -705,20 +710,42 @@ whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
 	return (!spelled && lift > ms ? 2 : 0);
 }
 
-/* del_same's answer: nothing to do (a refusal is logged by the link) */
+/* lift_same's answers of a full load: those awaited, those rewritten */
+static size_t	 relift_waiting, relift_done;
+
+/* lift_same's answer (a refusal is logged by the link); the last says
+ * how many were rewritten */
 static void
-on_dropped(const redisReply *r, void *arg)
+on_relifted(const redisReply *r, void *arg)
 {
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+		relift_done++;
+	if (relift_waiting > 0 && --relift_waiting == 0 && relift_done > 0) {
+		log_info("cluster: %zu stale field(s) of an earlier build's "
+		    "spelling rewritten as lifts", relift_done);
+		relift_done = 0;
+	}
 }
 
-/* a stale field (whole_beaten 2) out of the hash, unless written since */
-static int
-whole_drop(const char *field, const char *value)
+/*
+ * A stale field (whole_beaten 2) rewritten as the newest lift of its key
+ * that the hash holds (lifts), unless written since
+ */
+static void
+whole_relift(const struct whole_lift *lifts, size_t n, const char *field,
+    size_t flen, const char *value)
 {
-	const char	*argv[] = { "EVAL", del_same, "1", SUPPRESS_KEY,
-			    field, value };
+	char		 v[32];
+	const char	*argv[] = { "EVAL", lift_same, "1", SUPPRESS_KEY,
+			    field, value, v };
+	long long	 ms;
+	int		 spelled;
 
-	return (redis_command(on_dropped, NULL, 6, argv, NULL) == 0);
+	if ((ms = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
+		return;
+	snprintf(v, sizeof(v), "%lld:-", ms);
+	if (redis_command(on_relifted, NULL, 7, argv, NULL) == 0)
+		relift_waiting++;
 }
 
 /*
@@ -739,6 +766,12 @@ whole_drop(const char *field, const char *value)
  * one beaten by a lift only this node has stayed, as the lift's later
  * push is not read back (on_message skips the node's own).  Those lifts
  * are applied with the hash's.
+ *
+ * A field of the old spelling that says nothing any more (a suppression
+ * so beaten, a lift older than its key's newest) by what the hash itself
+ * holds is rewritten as that newest lift (whole_relift), never deleted:
+ * a node of an earlier build that still holds it pushes it again when it
+ * links, and only the field's time makes Redis refuse that push.
  */
 static void
 on_whole(const redisReply *r, void *arg)
@@ -746,7 +779,7 @@ on_whole(const redisReply *r, void *arg)
 	struct whole_lift	*lifts, *there;
 	struct lifted		*l;
 	char			 v[32];
-	size_t			 i, n, nthere, dropped = 0;
+	size_t			 i, n, nthere;
 	int			 k, b;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
@@ -764,10 +797,9 @@ on_whole(const redisReply *r, void *arg)
 			 * this node has may never be taken */
 			if (k == 0 && b == 2 && whole_beaten(there, nthere,
 			    r->element[i]->str, r->element[i]->len,
-			    r->element[i + 1]->str) == 2 &&
-			    whole_drop(r->element[i]->str,
-			    r->element[i + 1]->str))
-				dropped++;
+			    r->element[i + 1]->str) == 2)
+				whole_relift(there, nthere, r->element[i]->str,
+				    r->element[i]->len, r->element[i + 1]->str);
 			if (b != 0 && (k == 0 || b == 2))
 				continue;
 			apply(r->element[i]->str, r->element[i]->len,
@@ -785,10 +817,9 @@ on_whole(const redisReply *r, void *arg)
 	free(there);
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
-	suppress_held = r->elements / 2 - dropped;
+	suppress_held = r->elements / 2;
 	log_info("cluster: suppression list in step with redis (%zu "
-	    "entries there, %zu stale removed)", r->elements / 2 - dropped,
-	    dropped);
+	    "entries there)", r->elements / 2);
 }
 
 static void
