@@ -193,7 +193,15 @@ child_drain_wait(int secs, int (*busy)(void), void (*late)(int))
 static void
 child_lost(struct mproc *p)
 {
+	int	peer = p->proc;
+
 	log_warnx("lost channel to %s", p->name);
+	/* the parent names the one that went first, not us (parent.c) */
+	if (p != proc_peer[PROC_PARENT] && !proc_peer[PROC_PARENT]->closed) {
+		mproc_compose(proc_peer[PROC_PARENT], IMSG_SETUP_PEER_LOST, 0,
+		    -1, &peer, sizeof(peer));
+		mproc_flush_now(proc_peer[PROC_PARENT]);
+	}
 	/* the other children stop too: a drain under way goes on */
 	if (p != proc_peer[PROC_PARENT] && child_drain(1))
 		return;

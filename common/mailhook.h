@@ -135,6 +135,11 @@ enum imsg_type {
 	 * an earlier version sends.
 	 */
 	IMSG_SETUP_CONF_DONE,
+	/*
+	 * child -> parent: int, the peer (enum mh_proc) whose channel this
+	 * child lost, before it ends for that: who followed whom
+	 */
+	IMSG_SETUP_PEER_LOST,
 
 	IMSG_TYPE_MAX
 };

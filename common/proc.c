@@ -186,6 +186,19 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * The peer has ended: what it sent before its end is dispatched, then
+ * its end (p->lost).  Bounded: a live peer's channel is left as it is.
+ */
+void
+mproc_drain(struct mproc *p)
+{
+	int	i;
+
+	for (i = 0; i < 64 && p != NULL && !p->closed; i++)
+		mproc_dispatch(p->ibuf.fd, EV_READ, p);
+}
+
 struct mproc *
 mproc_new(int fd, enum mh_proc peer, mproc_handler handler)
 {
@@ -459,6 +472,7 @@ imsg_type_name(uint32_t t)
 		[IMSG_SETUP_CONF_DATA] = "SETUP_CONF_DATA",
 		[IMSG_SETUP_CONF_END] = "SETUP_CONF_END",
 		[IMSG_SETUP_CONF_DONE] = "SETUP_CONF_DONE",
+		[IMSG_SETUP_PEER_LOST] = "SETUP_PEER_LOST",
 		[IMSG_SETUP_PEER] = "SETUP_PEER",
 		[IMSG_SETUP_LISTENER] = "SETUP_LISTENER",
 		[IMSG_SETUP_READY] = "SETUP_READY",

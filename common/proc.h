@@ -65,6 +65,7 @@ void		 mproc_send_reply(struct mproc *, uint32_t type,
 		    uint32_t peerid, int fd, const json_t *);
 void		 mproc_update(struct mproc *);
 void		 mproc_flush_now(struct mproc *);
+void		 mproc_drain(struct mproc *);
 
 /* payload checks: a wrong size from a peer process is fatal */
 void		*msg_get(struct mproc *, struct mh_imsg *, size_t);

@@ -49,6 +49,10 @@ static struct event	*ev_held;	/* child_report's bound */
 /* children reaped (pid 0), their end not reported yet: child_report */
 static int		 held[PROC_MAX], held_status[PROC_MAX];
 static pid_t		 held_pid[PROC_MAX];
+/* the order in which we saw each child's channel close: child_report */
+static unsigned int	 closed_seq, closed_at[PROC_MAX];
+/* the peer whose channel a child said it lost (IMSG_SETUP_PEER_LOST) */
+static int		 followed[PROC_MAX];
 static void		 reload_check(void);
 
 static const enum mh_proc child_procs[] = {
@@ -307,8 +311,14 @@ static void parent_dispatch_child(struct mproc *, struct mh_imsg *);
 static void
 child_lost_channel(struct mproc *p)
 {
-	/* SIGCHLD tells why; the channel alone says nothing more */
+	size_t	i;
+
+	/* SIGCHLD tells why; the channel alone says which one went first */
 	log_debug("channel to %s closed", p->name);
+	for (i = 0; i < NCHILD; i++)
+		if (children[child_procs[i]].mp == p &&
+		    closed_at[child_procs[i]] == 0)
+			closed_at[child_procs[i]] = ++closed_seq;
 }
 
 /*
@@ -534,9 +544,9 @@ child_reaped(struct child *c, pid_t pid, int status)
 }
 
 /*
- * Whether a child other than proc is dying: its channel to us closed
- * (at its exit, before its peers could notice and follow it) and it is
- * not reaped yet.
+ * Whether a child other than proc is dying and went first: its channel
+ * to us closed (at its exit, before its peers could notice and follow
+ * it) before proc's, and it is not reaped yet.
  */
 static int
 child_dying(enum mh_proc proc)
@@ -546,11 +556,35 @@ child_dying(enum mh_proc proc)
 
 	for (i = 0; i < NCHILD; i++) {
 		c = &children[child_procs[i]];
-		if (child_procs[i] != proc && c->pid > 0 && c->mp != NULL &&
-		    c->mp->closed)
+		if (child_procs[i] != proc && c->pid > 0 &&
+		    ((closed_at[child_procs[i]] != 0 &&
+		    closed_at[child_procs[i]] < closed_at[proc]) ||
+		    followed[proc] == (int)child_procs[i]))
 			return (1);
 	}
 	return (0);
+}
+
+/*
+ * The held exit of a child's own to report first, or -1: one that
+ * followed no peer, then the one whose channel closed first.
+ */
+static int
+child_held_first(void)
+{
+	size_t	i;
+	int	p, first = -1;
+
+	for (i = 0; i < NCHILD; i++) {
+		p = child_procs[i];
+		if (!held[p] || WIFSIGNALED(held_status[p]))
+			continue;
+		if (first == -1 || (followed[first] != 0 && followed[p] == 0) ||
+		    ((followed[first] != 0) == (followed[p] != 0) &&
+		    closed_at[p] < closed_at[first]))
+			first = p;
+	}
+	return (first);
 }
 
 /*
@@ -559,34 +593,39 @@ child_dying(enum mh_proc proc)
  * waitpid() reports them in.  Its SIGCHLD may even come after theirs,
  * the kernel tells the parent at the very end of an exit, after the
  * close of its channels woke the peers that then exit; but its channel
- * to us closed before they could.  So an exit of a child's own outside
- * a stop waits, unreported, while another child's channel is closed
- * and that one is not reaped: that is the child named first.  The wait
- * is bounded (force, from ev_held) should that child take long to end.
+ * to us closed before they could.  An exit of a child's own (a fatal(),
+ * status 1, as its followers') outside a stop waits, unreported, while
+ * the peer it said it lost (IMSG_SETUP_PEER_LOST, child_followed), or
+ * a child whose channel to us closed before its own, is not reaped;
+ * then the one that followed no peer is named first, the others in the
+ * order their channels closed (which we may read out of order when
+ * data came before the end).  The wait is bounded (force, from ev_held)
+ * should that child take long to end.
  */
 static void
 child_report(int force)
 {
 	struct timeval	 tv = { 5, 0 };
-	enum mh_proc	 proc;
 	size_t		 i;
-	int		 pass, wait = 0;
+	int		 proc, wait = 0;
 
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < NCHILD; i++) {
-			proc = child_procs[i];
-			if (!held[proc] ||
-			    (pass == 1) != !WIFSIGNALED(held_status[proc]))
-				continue;
-			if (pass == 1 && !force && !shutting_down &&
-			    child_dying(proc)) {
-				wait = 1;
-				continue;
-			}
+	for (i = 0; i < NCHILD; i++) {
+		proc = child_procs[i];
+		if (held[proc] && WIFSIGNALED(held_status[proc])) {
 			held[proc] = 0;
 			child_reaped(&children[proc], held_pid[proc],
 			    held_status[proc]);
 		}
+	}
+	while ((proc = child_held_first()) != -1) {
+		if (!force && !shutting_down && child_dying(proc)) {
+			wait = 1;
+			break;
+		}
+		held[proc] = 0;
+		child_reaped(&children[proc], held_pid[proc],
+		    held_status[proc]);
+	}
 	if (wait && !evtimer_pending(ev_held, NULL))
 		evtimer_add(ev_held, &tv);
 	else if (!wait)
@@ -611,11 +650,18 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < NCHILD; i++)
 			if (children[child_procs[i]].pid == pid) {
+				/* what it said before its end: whom it
+				 * followed (child_followed) */
+				mproc_drain(children[child_procs[i]].mp);
 				/* gone: no signal or prlimit to its pid */
 				children[child_procs[i]].pid = 0;
 				held[child_procs[i]] = 1;
 				held_pid[child_procs[i]] = pid;
 				held_status[child_procs[i]] = st;
+				/* its channel closed, unread yet */
+				if (closed_at[child_procs[i]] == 0)
+					closed_at[child_procs[i]] =
+					    ++closed_seq;
 				break;
 			}
 	child_report(0);
@@ -1023,6 +1069,22 @@ parent_monitor(int on)
 		    -1, &on, sizeof(on));
 }
 
+/* a child lost its channel to a peer and ends for that: it follows it */
+static void
+child_followed(struct mproc *p, struct mh_imsg *imsg)
+{
+	int	peer;
+
+	if (MH_IMSG_DATA_SIZE(imsg) != sizeof(peer) || imsg->fd != -1)
+		fatalx("SETUP_PEER_LOST from %s: malformed", p->name);
+	memcpy(&peer, imsg->data, sizeof(peer));
+	if (peer <= PROC_PARENT || peer >= PROC_CONTROL ||
+	    peer == (int)p->proc || !proc_edge(p->proc, peer))
+		fatalx("SETUP_PEER_LOST from %s: no peer %d", p->name, peer);
+	if (followed[p->proc] == 0)
+		followed[p->proc] = peer;
+}
+
 static void
 parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -1039,6 +1101,9 @@ parent_dispatch_child(struct mproc *p, struct mh_imsg *imsg)
 		c->ready = 1;
 		log_info("%s (pid %d) ready: %s", p->name, (int)c->pid, s);
 		parent_ready();
+		break;
+	case IMSG_SETUP_PEER_LOST:
+		child_followed(p, imsg);
 		break;
 	case IMSG_SETUP_CONF_DONE:
 		if (MH_IMSG_DATA_SIZE(imsg) != 0 || imsg->fd != -1 ||
