@@ -219,6 +219,46 @@ head_token(const char *s, size_t n)
 	return (n > 0);
 }
 
+/* the last bytes of the current line, k more of them at p */
+static void
+head_tail(struct web_conn *c, const char *p, size_t k)
+{
+	size_t	 keep;
+
+	if (k >= sizeof(c->ltail)) {
+		memcpy(c->ltail, p + k - sizeof(c->ltail), sizeof(c->ltail));
+		c->ltail_len = sizeof(c->ltail);
+		return;
+	}
+	keep = sizeof(c->ltail) - k;
+	if (keep > c->ltail_len)
+		keep = c->ltail_len;
+	memmove(c->ltail, c->ltail + c->ltail_len - keep, keep);
+	memcpy(c->ltail + keep, p, k);
+	c->ltail_len = keep + k;
+}
+
+/*
+ * The request line ends with HTTP/2.0 or a later major version (RFC
+ * 9112 2.3: "HTTP/" DIGIT "." DIGIT): evhttp speaks none and refused it
+ * as a request line it cannot parse (400), where it is 505 (RFC 9110
+ * 15.6.6).  Other versions it does not parse are 400 still.
+ */
+static int
+head_version_over(const struct web_conn *c)
+{
+	const char	*v;
+	size_t		 n = c->ltail_len;
+
+	if (n > 0 && c->ltail[n - 1] == '\r')
+		n--;
+	if (n < 9)
+		return (0);
+	v = c->ltail + n - 9;
+	return (strncmp(v, " HTTP/", 6) == 0 && v[6] >= '2' &&
+	    v[6] <= '9' && v[7] == '.' && v[8] >= '0' && v[8] <= '9');
+}
+
 /*
  * A whole head line, from its start: the request line says whether a
  * body may come; a field name is a token (RFC 9110 5.1: not empty, no
@@ -242,6 +282,8 @@ head_line(struct web_conn *c)
 		 * answer to CONNECT has no length and stays open) */
 		if (head_starts(c, "CONNECT "))
 			c->bad = 501;
+		else if (head_version_over(c))
+			c->bad = 505;
 		if (c->api && head_starts(c, "POST "))
 			head_target(c);
 		return;
@@ -429,6 +471,7 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 			take = k;
 		memcpy(c->lstart + c->lstart_len, p, take);
 		c->lstart_len += take;
+		head_tail(c, p, k);
 		c->line_len += k;
 		if (k > 0)
 			c->last = p[k - 1];
@@ -452,7 +495,7 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 			c->in_head = 0;
 			c->chunking = c->chunked && !c->bad && !c->too_big;
 		}
-		c->line_len = c->lstart_len = 0;
+		c->line_len = c->lstart_len = c->ltail_len = 0;
 		c->last = '\n';
 		p = lf + 1;
 	}

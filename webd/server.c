@@ -456,6 +456,7 @@ head_reset(struct web_conn *c)
 {
 	c->in_head = 1;
 	c->head_len = c->line_len = c->lstart_len = 0;
+	c->ltail_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
 	c->is_head = 0;
 	c->clen = 0;

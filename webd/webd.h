@@ -107,6 +107,9 @@ struct web_conn {
 	char			 lstart[320];	/* its current line's start:
 						   room for Authorization */
 	size_t			 lstart_len;
+	char			 ltail[10];	/* its last bytes: the
+						   request line's version */
+	size_t			 ltail_len;
 	int			 too_big;	/* Content-Length over the
 						   cap */
 	int			 bad;		/* its framing: 400 or 501 */
