@@ -308,6 +308,18 @@ nofile_max(void)
 
 static void parent_dispatch_child(struct mproc *, struct mh_imsg *);
 
+/* a child's channel closed: it is gone or going, and a stop follows */
+static int
+child_gone(void)
+{
+	size_t	i;
+
+	for (i = 0; i < NCHILD; i++)
+		if (closed_at[child_procs[i]] != 0)
+			return (1);
+	return (0);
+}
+
 static void
 child_lost_channel(struct mproc *p)
 {
@@ -317,8 +329,12 @@ child_lost_channel(struct mproc *p)
 	log_debug("channel to %s closed", p->name);
 	for (i = 0; i < NCHILD; i++)
 		if (children[child_procs[i]].mp == p &&
-		    closed_at[child_procs[i]] == 0)
+		    closed_at[child_procs[i]] == 0) {
 			closed_at[child_procs[i]] = ++closed_seq;
+			/* it applies no config any more */
+			children[child_procs[i]].conf_wait = 0;
+		}
+	reload_check();
 }
 
 /*
@@ -662,8 +678,11 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 				if (closed_at[child_procs[i]] == 0)
 					closed_at[child_procs[i]] =
 					    ++closed_seq;
+				children[child_procs[i]].conf_wait = 0;
 				break;
 			}
+	/* a reload does not wait for a report held back */
+	reload_check();
 	child_report(0);
 }
 
@@ -876,7 +895,9 @@ reload_done(const char *late)
 
 	reloading = 0;
 	evtimer_del(ev_reload);
-	if (shutting_down) {
+	/* a child gone (its end maybe not reported yet: child_report) is
+	 * a stop under way */
+	if (shutting_down || child_gone()) {
 		log_warnx("reload: mailhookd is stopping: not every process "
 		    "has applied the configuration");
 		control_reload_done(reload_ctl, "mailhookd is stopping: not "
@@ -1035,7 +1056,8 @@ parent_reload(char *msg, size_t len, uint32_t ctl)
 		parent_send_config(children[child_procs[i]].mp, conf,
 		    child_conf_flags(child_procs[i]));
 		children[child_procs[i]].conf_wait =
-		    children[child_procs[i]].pid > 0;
+		    children[child_procs[i]].pid > 0 &&
+		    closed_at[child_procs[i]] == 0;
 	}
 	config_free(parent_conf);
 	parent_conf = conf;
