@@ -145,6 +145,13 @@ sandbox_nodump(void)
  * older release) still starts its children, which keep that set with a
  * warning; no_new_privs, set before the filter, keeps an exec from using
  * it.  Fatal on any other failure, as the rest of the drop.
+ *
+ * A parent that is not root keeps its uid for its children, and an
+ * ambient capability it was started with (a unit's AmbientCapabilities=
+ * for a port under 1024) reached every child's effective set at their
+ * exec: all (all sets, not only the inheritable one) go then, and the
+ * bounding set without a word when it cannot, as nothing is left that
+ * could use it.
  */
 static int	caps_bounded;	/* the bounding set was emptied */
 
@@ -159,7 +166,7 @@ caps_get(struct __user_cap_header_struct *hdr,
 }
 
 static void
-caps_drop(void)
+caps_drop(int all)
 {
 	struct __user_cap_header_struct	 hdr;
 	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
@@ -173,16 +180,20 @@ caps_drop(void)
 				fatal("privdrop: dropping capability %d from "
 				    "the bounding set", cap);
 		caps_bounded = 1;
-	} else
+	} else if (!all)
 		log_warnx("privdrop: the parent lacks CAP_SETPCAP: the "
 		    "capability bounding set stays as it is");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
 	    errno != EINVAL)
 		fatal("privdrop: clearing the ambient capabilities");
-	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
 		data[i].inheritable = 0;
+		if (all)
+			data[i].effective = data[i].permitted = 0;
+	}
 	if (syscall(SYS_capset, &hdr, data) == -1)
-		fatal("privdrop: clearing the inheritable capabilities");
+		fatal("privdrop: clearing the %scapabilities", all ? "" :
+		    "inheritable ");
 }
 
 /*
@@ -225,6 +236,10 @@ privdrop(const char *user, const char *chrootdir)
 			    (unsigned)geteuid());
 		log_warnx("not running as root: staying %s, no chroot",
 		    sb_user);
+#ifdef __linux__
+		caps_drop(1);
+		caps_check();
+#endif
 		return;
 	}
 	if (user == NULL || (pw = getpwnam(user)) == NULL)
@@ -243,7 +258,7 @@ privdrop(const char *user, const char *chrootdir)
 		strlcpy(sb_chroot, chrootdir, sizeof(sb_chroot));
 	}
 #ifdef __linux__
-	caps_drop();
+	caps_drop(0);
 #endif
 	if (setgroups(1, &gid) == -1)
 		fatal("privdrop: setgroups");
