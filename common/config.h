@@ -160,6 +160,7 @@ struct route {
 	int			 no_verdicts;
 	/* "" = none: expired mail is a dead letter */
 	char			 fallback_maildir[MH_PATH_MAX];
+	char			 fallback_at[MH_AT_MAX];	/* where named */
 	/* "" = none, or smtp[s]://host[:port] (relayd) */
 	char			 fallback_smtp[MH_URL_MAX];
 };

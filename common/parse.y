@@ -985,10 +985,14 @@ routeopt	: URL STRING {
 				perr(&$<pos>3, "fallback maildir \"%s\" %s", $3,
 				    why);
 			else
+			{
 				parse_copystr(&$<pos>3,
 				    ps.cur_route->fallback_maildir,
 				    sizeof(ps.cur_route->fallback_maildir), $3,
 				    "fallback maildir");
+				parse_at(&$<pos>3, ps.cur_route->fallback_at,
+				    sizeof(ps.cur_route->fallback_at));
+			}
 			free($2);
 			free($3);
 		}

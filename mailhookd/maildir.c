@@ -278,6 +278,55 @@ maildir_write(const char *dir, int fd, const struct fallback_req *req,
 	return (rc);
 }
 
+/*
+ * mailhookd -n: what can be told of each fallback maildir now, nothing
+ * made: a symbolic link on its path that a message's writing would
+ * refuse (maildir_walk), or a tmp/ or new/ that is one, is an error; a
+ * directory that does not exist yet is not (made at the first message),
+ * one that cannot be looked at (not root) is a warning.  -1 on an error.
+ */
+int
+maildir_check(const struct config *conf)
+{
+	const struct route	*rt;
+	const char		*sub[] = { "tmp", "new" };
+	struct stat		 st;
+	size_t			 i;
+	int			 fd, links, rv = 0;
+
+	TAILQ_FOREACH(rt, &conf->routes, entry) {
+		if (rt->fallback_maildir[0] == '\0')
+			continue;
+		links = 0;
+		if ((fd = maildir_walk(-1, rt->fallback_maildir, 0,
+		    &links)) == -1) {
+			if (errno == ENOENT)
+				continue;
+			if (errno == ELOOP) {
+				log_warnx("%s: fallback maildir \"%s\": a "
+				    "symbolic link on its path: refused",
+				    rt->fallback_at, rt->fallback_maildir);
+				rv = -1;
+			} else
+				log_warnx("%s: fallback maildir \"%s\": %s: "
+				    "not checked", rt->fallback_at,
+				    rt->fallback_maildir, strerror(errno));
+			continue;
+		}
+		for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+			if (fstatat(fd, sub[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode)) {
+				log_warnx("%s: fallback maildir \"%s\": its "
+				    "%s/ is a symbolic link: refused",
+				    rt->fallback_at, rt->fallback_maildir,
+				    sub[i]);
+				rv = -1;
+			}
+		close(fd);
+	}
+	return (rv);
+}
+
 /* IMSG_FALLBACK_MAILDIR from hookd */
 void
 maildir_fallback(struct mproc *p, struct mh_imsg *imsg)

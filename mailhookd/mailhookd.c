@@ -79,6 +79,8 @@ check_config(const char *file)
 	bad = config_load_files(conf) == -1;
 	if (config_check_listeners(conf) == -1)
 		bad = 1;
+	if (maildir_check(conf) == -1)
+		bad = 1;
 	if (bad) {
 		config_free(conf);
 		return (1);

@@ -71,5 +71,7 @@ void	notify_stopping(const char *status);
 
 /* maildir.c: hookd's IMSG_FALLBACK_MAILDIR */
 void	maildir_fallback(struct mproc *, struct mh_imsg *);
+/* mailhookd -n: each fallback maildir's path, nothing made; -1 if refused */
+int	maildir_check(const struct config *);
 
 #endif /* MH_MAILHOOKD_H */
