@@ -722,31 +722,36 @@ config_trim_slashes(char *s)
 }
 
 /*
- * A fallback maildir: an absolute path of plain names, no "." or ".."
- * and no empty one (a trailing "/" or "/." would make the last name a
- * link's target: see mailhookd/maildir.c; the parser takes the slashes
- * that end it off first); NULL or why not.
+ * A fallback maildir: an absolute path with no ".." name.  The walk in
+ * mailhookd/maildir.c goes from "/" one name at a time and skips empty
+ * and "." ones, but a path of nothing else is "/", and one that ends in
+ * "/." (the parser takes the slashes that end it off first) would keep
+ * it from making the maildir: refused.  NULL or why not.
  */
 const char *
 config_check_maildir(const char *s)
 {
 	const char	*p, *e;
 	size_t		 len;
+	int		 named = 0;
 
 	if (s[0] != '/')
 		return ("wants an absolute path");
 	for (p = s + 1;; p = e + 1) {
 		e = p + strcspn(p, "/");
 		len = e - p;
-		if (len == 0)
-			return (*e == '\0' ? "ends in \"/\"" :
-			    "has an empty name (\"//\")");
-		if ((len == 1 && p[0] == '.') ||
-		    (len == 2 && p[0] == '.' && p[1] == '.'))
-			return ("has a \".\" or \"..\" name");
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return ("has a \"..\" name");
+		if (len > 1 || (len == 1 && p[0] != '.'))
+			named = 1;
 		if (*e == '\0')
-			return (NULL);
+			break;
 	}
+	if (!named)
+		return ("names the root directory");
+	if (len == 1 && p[0] == '.')
+		return ("ends in \"/.\"");
+	return (NULL);
 }
 
 struct tls *

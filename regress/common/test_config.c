@@ -1199,6 +1199,41 @@ test_route_mailboxes(void)
 	config_free(c);
 }
 
+/*
+ * A fallback maildir with an empty or "." name inside, as the walk in
+ * mailhookd/maildir.c skips them: taken (they loaded before its names
+ * were checked), kept as written, and taken again by a child
+ */
+static void
+test_fallback_maildir(void)
+{
+	struct config		*c, *c2;
+	const struct route	*r;
+	json_t			*j;
+
+	c = parse_text(
+	    "route \"a@example.com\" {\n"
+	    "\turl \"https://example.com/in\" mode queue\n"
+	    "\tfallback maildir \"/var/mail//./hooks//\"\n"
+	    "}\n");
+	ok(c != NULL, "fallback maildir \"/var/mail//./hooks//\" is taken");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	r = TAILQ_FIRST(&c->routes);
+	is_str(r->fallback_maildir, "/var/mail//./hooks",
+	    "kept as written, the slashes that end it taken off");
+	j = config_to_json(c, CONF_SECRETS);
+	c2 = config_from_json(j);
+	ok(c2 != NULL && strcmp(TAILQ_FIRST(&c2->routes)->fallback_maildir,
+	    r->fallback_maildir) == 0, "and a child takes it too");
+	if (c2 != NULL)
+		config_free(c2);
+	json_decref(j);
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -1228,6 +1263,7 @@ main(void)
 	test_kinds();
 	test_url_public();
 	test_route_mailboxes();
+	test_fallback_maildir();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
