@@ -264,7 +264,8 @@ head_version_over(const struct web_conn *c)
  * body may come; a field name is a token (RFC 9110 5.1: not empty, no
  * blank before its colon, RFC 9112 5.1), no line is folded (5.2);
  * Content-Length is checked (head_length); the one transfer coding
- * evhttp reads is chunked, any other gets 501 (6.1).
+ * evhttp reads is chunked, any other gets 501, and with a Content-Length
+ * too 400 (6.1).
  */
 static void
 head_line(struct web_conn *c)
@@ -289,6 +290,11 @@ head_line(struct web_conn *c)
 		return;
 	}
 	if (blank) {
+		/* both framings: a proxy in front that reads the body by
+		 * its Content-Length sees another request after it than
+		 * webd (RFC 9112 6.1: closed after the answer) */
+		if (c->chunked && c->clen_seen && !c->bad)
+			c->bad = 400;
 		head_end(c);
 		return;
 	}
