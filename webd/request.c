@@ -21,8 +21,9 @@
  * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 5.2,
  * 6.1, 6.3), so that a proxy in front cannot see a request boundary webd does
  * not; a chunk size line reaches it without the chunk extensions it
- * refuses (chunk_scan).  Bytes that evhttp holds for a pipelined request
- * are counted when the request before it is answered.
+ * refuses (chunk_scan), and a trailer line is checked as a head line.  Bytes
+ * that evhttp holds for a pipelined request are counted when the request
+ * before it is answered.
  */
 #include <sys/types.h>
 
@@ -61,16 +62,19 @@ head_cr_held(const struct web_conn *c)
 }
 
 /*
- * The k bytes at p go on the current line: a CR in it is a line's end
- * only before its LF (RFC 9112 2.2); a proxy in front may end a line at
- * a bare one where evhttp does not (it keeps one of the request line in
- * the target).  A CR that ends p is told by the next byte.
+ * The k bytes at p go on the current line of the head or of a chunked
+ * body's trailer, which evhttp reads as header fields: a NUL in it is
+ * refused (RFC 9110 5.5), and a CR is a line's end only before its LF
+ * (RFC 9112 2.2); a proxy in front may end a line at a bare one where
+ * evhttp does not (it keeps one of the request line in the target).  A
+ * CR that ends p is told by the next byte.
  */
 static int
-head_bare_cr(const struct web_conn *c, const char *p, size_t k)
+line_bad(const struct web_conn *c, const char *p, size_t k)
 {
-	return (k > 0 && ((c->line_len > 0 && c->last == '\r') ||
-	    memchr(p, '\r', k - 1) != NULL));
+	return (memchr(p, '\0', k) != NULL || (k > 0 &&
+	    ((c->line_len > 0 && c->last == '\r') ||
+	    memchr(p, '\r', k - 1) != NULL)));
 }
 
 static int
@@ -362,6 +366,38 @@ chunk_size(const char *s, size_t n, uint64_t *v)
 }
 
 /*
+ * The trailer after the last chunk, up to the empty line that ends it,
+ * from p to at most end: its lines are checked as the head's are
+ * (line_bad), for evhttp reads them as header fields, and go on to out.
+ * The first byte past what was read, or NULL if the trailer gets 400.
+ */
+static const char *
+chunk_trailer(struct web_conn *c, const char *p, const char *end,
+    struct evbuffer *out)
+{
+	const char	*lf;
+	size_t		 k;
+
+	lf = memchr(p, '\n', end - p);
+	k = (lf == NULL ? end : lf) - p;
+	if (line_bad(c, p, k))
+		return (NULL);
+	c->line_len += k;
+	if (k > 0)
+		c->last = p[k - 1];
+	if (lf != NULL) {
+		if (head_blank(c))
+			c->chunking = c->trailer = 0;
+		c->line_len = 0;
+		c->last = '\n';
+		k++;
+	}
+	if (evbuffer_add(out, p, k) == -1)
+		fatalx("evbuffer_add");
+	return (p + k);
+}
+
+/*
  * n bytes of a chunked body (RFC 9112 7.1), read as evhttp reads it: a
  * line with a chunk size in hex (evhttp_handle_chunked_read), that many
  * bytes of data and a CRLF, up to the last chunk (0), whose trailer
@@ -375,7 +411,7 @@ chunk_size(const char *s, size_t n, uint64_t *v)
  * its CRLF alone (a size that says less than was sent), or an empty line
  * where a size is due, is 400 too.  The bytes go on to out, a size line
  * once whole and without its chunk extensions (";name=value", 7.1.1:
- * ignored), which evhttp refuses.
+ * ignored), which evhttp refuses.  Then the trailer (chunk_trailer).
  */
 static int
 chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
@@ -387,6 +423,11 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 	int		 st;
 
 	while (c->chunking && p < end) {
+		if (c->trailer) {
+			if ((p = chunk_trailer(c, p, end, out)) == NULL)
+				return (400);
+			continue;
+		}
 		if (c->chunk_left > 0) {
 			k = (size_t)(end - p) < c->chunk_left ? (size_t)(end - p) :
 			    c->chunk_left;
@@ -436,11 +477,10 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		c->chunk_len = 0;
 		if (v > body_cap(c))
 			return (413);
-		if (v == 0)
-			c->chunking = 0;
+		c->trailer = v == 0;
 		c->chunk_left = v;
 	}
-	/* the trailer and what follows it, as they are */
+	/* what follows the trailer, as it is */
 	if (p < end && evbuffer_add(out, p, end - p) == -1)
 		fatalx("evbuffer_add");
 	return (0);
@@ -470,8 +510,8 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		else
 			k = lf - p;
 		c->head_len += k;
-		if (memchr(p, '\0', k) != NULL || head_bare_cr(c, p, k))
-			c->bad = 400;	/* RFC 9110 5.5, RFC 9112 2.2 */
+		if (line_bad(c, p, k))
+			c->bad = 400;
 		take = sizeof(c->lstart) - c->lstart_len;
 		if (take > k)
 			take = k;

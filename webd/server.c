@@ -461,7 +461,7 @@ head_reset(struct web_conn *c)
 	c->is_head = 0;
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
-	c->chunking = c->chunk_crlf = 0;
+	c->chunking = c->chunk_crlf = c->trailer = 0;
 	c->chunk_left = c->chunk_len = 0;
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';

@@ -120,7 +120,8 @@ struct web_conn {
 	uint64_t		 clen;		/* its value */
 	int			 chunked;	/* Transfer-Encoding: chunked */
 	/* its chunked body being read (chunk_scan) */
-	int			 chunking;	/* until its last chunk */
+	int			 chunking;	/* until its trailer's end */
+	int			 trailer;	/* its last chunk came */
 	uint64_t		 chunk_left;	/* data bytes of this chunk */
 	int			 chunk_crlf;	/* its data's CRLF is due */
 	size_t			 chunk_len;
