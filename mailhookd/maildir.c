@@ -80,7 +80,12 @@ maildir_follow(int dfd, const char *name, int err, const char *shown,
 		return (-1);
 	}
 	if (!maildir_link_trusted(dfd, &lst) || ++*links > MAILDIR_LINKS) {
-		log_warnx("%s: a symbolic link: refused", shown);
+		if (*links > MAILDIR_LINKS)
+			log_warnx("%s: a symbolic link past the %d followed on "
+			    "a maildir's path (a loop?): refused", shown,
+			    MAILDIR_LINKS);
+		else
+			log_warnx("%s: a symbolic link: refused", shown);
 		errno = ELOOP;
 		return (-1);
 	}
