@@ -57,10 +57,10 @@ void		 mproc_compose2(struct mproc *, uint32_t type, uint32_t peerid,
 		    int fd, const void *, size_t, const void *, size_t);
 void		 mproc_send_json(struct mproc *, uint32_t type, uint32_t peerid,
 		    const json_t *);
-/* a control reply; one too large for a message becomes an error */
 /* json as text of at most a message's data less room, else NULL (logged) */
 char		*mproc_json_fits(const json_t *, uint32_t type, size_t room,
 		    size_t *len);
+/* a control reply; one too large for a message becomes an error */
 void		 mproc_send_reply(struct mproc *, uint32_t type,
 		    uint32_t peerid, int fd, const json_t *);
 void		 mproc_update(struct mproc *);
