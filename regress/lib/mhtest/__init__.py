@@ -22,6 +22,9 @@ TOP = os.environ.get("MH_TOP") or os.path.abspath(
 BUILD = os.environ.get("MH_BUILD") or os.path.join(TOP, "obj")
 MAILHOOKD = os.path.join(BUILD, "mailhookd")
 MHCTL = os.path.join(BUILD, "mhctl")
+# a sanitizer build (make sanitize builds obj-san): ASan's allocator adds
+# redzones and keeps freed memory in quarantine (256 MB by default)
+SANITIZED = "san" in os.path.basename(BUILD.rstrip("/"))
 
 
 class Tap:

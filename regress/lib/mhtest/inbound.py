@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 
-from mhtest import BUILD, TOP, Daemon, Tap, free_port, wait_for  # noqa
+from mhtest import (BUILD, SANITIZED, TOP, Daemon, Tap, free_port,  # noqa
+                    wait_for)
 from mhtest.httpserver import HTTPServer, make_pki, parse_multipart  # noqa
 
 FIX = os.path.join(TOP, "regress", "hookd", "fixtures", "mime")
@@ -238,7 +239,7 @@ def daemon(conf, env=None):
     """A Daemon (resolver: dns_port()); under a sanitizer build, leak
     checks are off (the children have no /proc in their chroot)."""
     e = dict(env or {})
-    if "san" in os.path.basename(BUILD.rstrip("/")):
+    if SANITIZED:
         e["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
             ":detect_leaks=0"
     return Daemon(conf, env=e, resolver=("127.0.0.1", dns_port()))
