@@ -93,7 +93,7 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	struct cmsghdr	*cmsg;
 	struct iovec	 iov;
 	ssize_t		 n;
-	int		*fdp, i, nfd, got = 0;
+	int		*fdp, i, nfd, got = 0, over = 0;
 
 	/* what is left of the last read (part of a message) to the front */
 	if (ibuf->roff > 0) {
@@ -123,11 +123,26 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 		fdp = (int *)CMSG_DATA(cmsg);
 		got += nfd;
 		for (i = 0; i < nfd; i++) {
-			if (!ibuf->nofds && ibuf->nfds < MH_IMSG_MAXFDS)
-				ibuf->fds[ibuf->nfds++] = fdp[i];
-			else
+			if (ibuf->nofds)
 				close(fdp[i]);
+			else if (ibuf->nfds < MH_IMSG_MAXFDS)
+				ibuf->fds[ibuf->nfds++] = fdp[i];
+			else {
+				close(fdp[i]);
+				over = 1;
+			}
 		}
+	}
+	/*
+	 * A descriptor past the MH_IMSG_MAXFDS waiting: the read fails
+	 * with what happened, ETOOMANYREFS (an extra closed unmarked would
+	 * fail a later message that carries one, for no reason the log
+	 * could give).  The stream is lost.
+	 */
+	if (over) {
+		ibuf->stray = 1;
+		errno = ETOOMANYREFS;
+		return (-1);
 	}
 	/*
 	 * A descriptor that could not be installed (EMFILE) is dropped by

@@ -154,6 +154,10 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 	ssize_t		 n;
 
 	n = mh_imsg_read(&p->ibuf);
+	if (n == -1 && errno == ETOOMANYREFS)
+		log_warnx("%s: %s sent more than %d descriptors ahead of "
+		    "their messages", proc_name(proc_self), p->name,
+		    MH_IMSG_MAXFDS);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		mproc_lost(p);
 		return;

@@ -271,6 +271,48 @@ test_fd_exhausted(void)
 	close(sp[1]);
 }
 
+/*
+ * A peer sends MH_IMSG_MAXFDS + 1 descriptors ahead of the reader's
+ * gets: before, the last was closed unmarked and its message, got later,
+ * failed EBADMSG (a corrupt stream, said of a well-formed one); now the
+ * read that overflows fails ETOOMANYREFS, and nothing is handed out.
+ */
+static void
+test_fd_overflow(void)
+{
+	struct mh_imsgbuf	a, b;
+	struct mh_imsg	im;
+	int		sp[2], i, fd, reads = 0, err = 0;
+	ssize_t		n = 1;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
+	for (i = 0; i <= MH_IMSG_MAXFDS; i++) {
+		if ((fd = open("/dev/null", O_RDONLY)) == -1)
+			abort();
+		mh_imsg_compose(&a, 5, i, 0, fd, "fd", 2);
+	}
+	ok(mh_imsg_flush(&a) == 0, "%d messages with an fd each written",
+	    MH_IMSG_MAXFDS + 1);
+	/* a stream read stops at each descriptor: a read each */
+	while (reads <= MH_IMSG_MAXFDS && (n = mh_imsg_read(&b)) > 0)
+		reads++;
+	if (n == -1)
+		err = errno;
+	ok(n == -1 && err == ETOOMANYREFS && reads == MH_IMSG_MAXFDS,
+	    "the read past %d waiting fails ETOOMANYREFS (%zd, %s, after %d)",
+	    MH_IMSG_MAXFDS, n, strerror(err), reads);
+	errno = 0;
+	ok(mh_imsg_get(&b, &im) == -1 && errno == EBADMSG,
+	    "and the stream is corrupt from there");
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
+	ok(b.nfds == 0, "the waiting fds are closed");
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /* bytes with one descriptor beside them, as a hostile peer may send */
 static void
 send_with_fd(int s, const void *buf, size_t len, int fd)
@@ -395,6 +437,7 @@ main(void)
 	test_basic();
 	test_fd();
 	test_fd_exhausted();
+	test_fd_overflow();
 	test_fd_stray();
 	test_hostile();
 	test_split();
