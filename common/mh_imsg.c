@@ -123,9 +123,7 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 		fdp = (int *)CMSG_DATA(cmsg);
 		got += nfd;
 		for (i = 0; i < nfd; i++) {
-			if (ibuf->nofds)
-				close(fdp[i]);
-			else if (ibuf->nfds < MH_IMSG_MAXFDS)
+			if (!ibuf->nofds && ibuf->nfds < MH_IMSG_MAXFDS)
 				ibuf->fds[ibuf->nfds++] = fdp[i];
 			else {
 				close(fdp[i]);
@@ -137,11 +135,12 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	 * A descriptor past the MH_IMSG_MAXFDS waiting: the read fails
 	 * with what happened, ETOOMANYREFS (an extra closed unmarked would
 	 * fail a later message that carries one, for no reason the log
-	 * could give).  The stream is lost.
+	 * could give); one from a peer that sends none (a control client)
+	 * fails it EBADMSG.  Either way the stream is lost.
 	 */
 	if (over) {
 		ibuf->stray = 1;
-		errno = ETOOMANYREFS;
+		errno = ibuf->nofds ? EBADMSG : ETOOMANYREFS;
 		return (-1);
 	}
 	/*

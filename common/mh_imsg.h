@@ -56,7 +56,7 @@ struct mh_imsgbuf {
 	int		 fds[MH_IMSG_MAXFDS];
 	int		 nfds;
 	int		 nofds;		/* a peer that sends none (a
-					   control client): any is closed */
+					   control client): one is EBADMSG */
 	int		 stray;		/* it sent a descriptor that no
 					   message says it carries */
 };

@@ -158,6 +158,9 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 		log_warnx("%s: %s sent more than %d descriptors ahead of "
 		    "their messages", proc_name(proc_self), p->name,
 		    MH_IMSG_MAXFDS);
+	else if (n == -1 && errno == EBADMSG)
+		log_warnx("%s: a %s client sent a descriptor, which it may "
+		    "not: dropped", proc_name(proc_self), p->name);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		mproc_lost(p);
 		return;
@@ -173,15 +176,11 @@ mproc_dispatch(evutil_socket_t fd, short ev, void *arg)
 		}
 		if (n == 0)
 			break;
-		if (imsg.fd != -1 && !imsg_type_has_fd(imsg.hdr.type)) {
-			/* control.c answers a client's as its other faults */
-			if (p->proc != PROC_CONTROL)
-				fatalx("%s: %s from %s with a descriptor",
-				    proc_name(proc_self),
-				    imsg_type_name(imsg.hdr.type), p->name);
-			close(imsg.fd);
-			imsg.fd = -1;
-		}
+		/* a control client's never comes (nofds: it is dropped) */
+		if (imsg.fd != -1 && !imsg_type_has_fd(imsg.hdr.type))
+			fatalx("%s: %s from %s with a descriptor",
+			    proc_name(proc_self),
+			    imsg_type_name(imsg.hdr.type), p->name);
 		/* the handler owns imsg.fd: it keeps it or closes it */
 		p->handler(p, &imsg);
 		mh_imsg_free(&imsg);

@@ -708,8 +708,6 @@ ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 	if (c == NULL)
 		return;
 	evtimer_add(c->idle, &tv);
-	if (imsg->fd != -1)
-		close(imsg->fd);
 	/* one that asks and never reads: no more answers (ctl_unread) */
 	if (c->mp->ibuf.w.queued >= CTL_MAX_UNASKED)
 		return;
@@ -768,7 +766,7 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	evtimer_add(c->idle, &idle);
 	c->mp = mproc_new(s, PROC_CONTROL, ctl_dispatch);
 	c->mp->lost = ctl_lost;
-	/* mhctl sends no descriptor: one sent is closed as it comes */
+	/* mhctl sends no descriptor: a client that does is dropped */
 	c->mp->ibuf.nofds = 1;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	ctl_nclients++;
