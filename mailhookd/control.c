@@ -399,6 +399,16 @@ control_metrics_check(json_t *procs)
 	}
 }
 
+/* the file a child gave for the reply, not sent with it after all */
+static void
+ctl_fd_drop(struct ctl_client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	c->fdclash = 0;
+}
+
 /*
  * "show metrics" (mhctl's or webd's scrape): every process's samples, or
  * null for one that has not answered by the deadline (the scrape must
@@ -420,6 +430,7 @@ ctl_metrics_done(struct ctl_client *c)
 	c->id = ++ctl_ids;	/* a late answer finds no one (a next
 				   command's answer it is not) */
 	memset(c->asked, 0, sizeof(c->asked));
+	ctl_fd_drop(c);		/* samples come with no file */
 	event_free(c->deadline);
 	c->deadline = NULL;
 	ctl_metrics_bound(c->collected);
@@ -462,6 +473,8 @@ ctl_answer_deadline(evutil_socket_t fd, short ev, void *arg)
 	c->deadline = NULL;
 	json_decref(c->collected);
 	c->collected = NULL;
+	/* what one that answered gave goes with its answer, unsent */
+	ctl_fd_drop(c);
 	snprintf(err, sizeof(err), "%s has not answered in %d s (busy or "
 	    "stopped): the command may still be carried out once it does",
 	    who, CTL_ANSWER_SECS);
@@ -925,9 +938,7 @@ ctl_fd_clash(struct ctl_client *c)
 	    "ID: --raw cannot tell which to print", proc_name(a < b ? a : b),
 	    proc_name(a < b ? b : a));
 	log_warnx("control: %s (a command of uid %u)", err, (unsigned)c->uid);
-	close(c->fd);
-	c->fd = -1;
-	c->fdclash = 0;
+	ctl_fd_drop(c);
 	ctl_send(c, json_pack("{s:s}", "error", err));
 }
 
