@@ -132,8 +132,8 @@ batch_item(struct evbatch *b, const char *id)
  * left it only in the batch file, which the failed flush may not have
  * made durable, and a crash lost it.  A segment that cannot be
  * rewritten keeps it: a restart queues it again (sent, and a dead
- * letter too: at least once).  1 taken, 0 not there, -1 keep() or the
- * rewrite failed (the event still in the batch).
+ * letter too: at least once).  1 taken, 0 not there, -3 keep() failed,
+ * -4 the rewrite failed (the event still in the batch).
  */
 static int
 batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
@@ -151,7 +151,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	if (i == json_array_size(b->records) || r == NULL)
 		return (0);
 	if (keep(r, arg) == -1)
-		return (-1);
+		return (-3);
 	it = batch_item(b, id);
 	if (b->item != NULL || json_array_size(b->records) == 1) {
 		evq_batch_gone(ep, b);
@@ -169,7 +169,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 		json_array_insert(b->records, i, r);
 		json_decref(r);
 		free(s);
-		return (-1);
+		return (-4);
 	}
 	json_decref(r);
 	free(s);
@@ -184,7 +184,10 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	return (1);
 }
 
-/* a single pending event: 1 taken, 0 not there, -1 failed */
+/*
+ * A single pending event: 1 taken, 0 not there, -3 keep() failed, -4
+ * its segment could not be rewritten, -5 unreadable (kept aside)
+ */
 static int
 item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
     void *arg)
@@ -199,10 +202,12 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 	if (it == NULL)
 		return (0);
 	if ((rec = evq_item_load(ep, it)) == NULL)
-		rc = -1;		/* quarantined: out of the queue */
-	else if ((rc = keep(rec, arg)) == 0)
+		rc = -5;		/* quarantined: out of the queue */
+	else if (keep(rec, arg) == -1)
+		rc = -3;
+	else
 		rc = it->seg != NULL && evseg_drop(it->seg, it->idx) == -1 ?
-		    -1 : 1;
+		    -4 : 1;
 	json_decref(rec);
 	if (rc == 1 || rec == NULL) {
 		evq_item_unqueue(ep, it);
@@ -253,7 +258,7 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 	if (rc == 0)
 		rc = item_take(ep, id, keep, arg);
 	if (rc != 1)
-		return (rc == 0 ? -1 : -3);
+		return (rc == 0 ? -1 : rc);
 	if (fsync_dir(ep->dir) == -1)
 		log_warn("events: fsync %s", ep->dir);
 	evq_kick(ep);

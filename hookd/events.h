@@ -116,8 +116,10 @@ int	 events_retry(const char *key);
 /*
  * One pending event out of its endpoint's queue: keep(record, arg) first
  * (0: it is safe elsewhere), then its files are changed and fsynced.
- * 0 taken, -1 not pending there, -2 being sent now, -3 keep() or a
- * write failed (nothing changed).
+ * 0 taken, -1 not pending there, -2 being sent now, -3 keep() failed
+ * (nothing changed), -4 its batch file or segment could not be
+ * rewritten (it stays queued), -5 its record could not be read (kept
+ * aside as unreadable, out of the queue).
  */
 typedef int	(*events_keep_fn)(const json_t *record, void *arg);
 int	 events_take(const char *key, const char *id, events_keep_fn, void *);

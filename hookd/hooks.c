@@ -192,7 +192,14 @@ hooks_cmd(const json_t *argv)
 			    "once it is answered", id));
 		case -3:
 			return (hooks_error("event %s: cannot write the dead "
-			    "letter", id));
+			    "letter (see the log): it stays queued", id));
+		case -4:
+			return (hooks_error("event %s: cannot rewrite its batch "
+			    "file or segment (see the log): it stays queued",
+			    id));
+		case -5:
+			return (hooks_error("event %s cannot be read: kept "
+			    "aside as unreadable (see the log)", id));
 		default:
 			return (hooks_error("event %s is not waiting there",
 			    id));
