@@ -133,6 +133,29 @@ dead_event(const char *key, const char *url, const json_t *rec,
 	return (0);
 }
 
+/*
+ * The letter dead_event wrote of event id for endpoint key taken back:
+ * the event stayed queued after all (mhctl hooks skip whose queue file
+ * could not be rewritten).  0 once it is gone from disk.
+ */
+int
+dead_event_undo(const char *key, const char *id)
+{
+	char	path[PATH_MAX];
+
+	if (id == NULL || strlen(id) != EVENT_ID_LEN - 1)
+		return (-1);
+	if ((size_t)snprintf(path, sizeof(path), "%s/ev-%s-%s.json", dead_dir,
+	    key, id) >= sizeof(path) || (unlink(path) == -1 &&
+	    errno != ENOENT) || fsync_dir(dead_dir) == -1) {
+		log_warn("dead: unlink %s", path);
+		return (-1);
+	}
+	log_info("dead: action=remove type=event id=%s endpoint=%s "
+	    "reason=still-queued", id, key);
+	return (0);
+}
+
 /* the names of the dead letters, sorted; *np their number */
 static char **
 dead_names(size_t *np)

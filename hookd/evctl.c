@@ -124,6 +124,22 @@ batch_item(struct evbatch *b, const char *id)
 }
 
 /*
+ * keep() had record r of id, then the event's queue file could not be
+ * rewritten: it stays queued, so unkeep() takes that back (a dead letter
+ * as well, it would be sent again and be one too).  -4, for events_take.
+ */
+static int
+take_undo(struct endpoint *ep, const char *id, const json_t *r,
+    events_keep_fn unkeep, void *arg)
+{
+	if (unkeep(r, arg) == -1)
+		log_warnx("events: %s: event %s stays queued, and what took "
+		    "it could not be undone: it is sent again and is a dead "
+		    "letter too", ep->dir, id);
+	return (-4);
+}
+
+/*
  * The record of id out of a batch: keep() has it first, then the batch
  * file is rewritten without it (fsynced; removed once empty).  A batch
  * whose flush failed still holds its events in their segments: the
@@ -133,11 +149,11 @@ batch_item(struct evbatch *b, const char *id)
  * made durable, and a crash lost it.  A segment that cannot be
  * rewritten keeps it: a restart queues it again (sent, and a dead
  * letter too: at least once).  1 taken, 0 not there, -3 keep() failed,
- * -4 the rewrite failed (the event still in the batch).
+ * -4 the rewrite failed (the event still in the batch, keep() undone).
  */
 static int
 batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
-    events_keep_fn keep, void *arg)
+    events_keep_fn keep, events_keep_fn unkeep, void *arg)
 {
 	struct evitem	*it;
 	json_t		*r = NULL, *o;
@@ -169,7 +185,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 		json_array_insert(b->records, i, r);
 		json_decref(r);
 		free(s);
-		return (-4);
+		return (take_undo(ep, id, r, unkeep, arg));
 	}
 	json_decref(r);
 	free(s);
@@ -186,11 +202,12 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 
 /*
  * A single pending event: 1 taken, 0 not there, -3 keep() failed, -4
- * its segment could not be rewritten, -5 unreadable (kept aside)
+ * its segment could not be rewritten (keep() undone), -5 unreadable
+ * (kept aside)
  */
 static int
 item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
-    void *arg)
+    events_keep_fn unkeep, void *arg)
 {
 	struct evitem	*it;
 	json_t		*rec;
@@ -205,9 +222,10 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 		rc = -5;		/* quarantined: out of the queue */
 	else if (keep(rec, arg) == -1)
 		rc = -3;
+	else if (it->seg != NULL && evseg_drop(it->seg, it->idx) == -1)
+		rc = take_undo(ep, id, rec, unkeep, arg);
 	else
-		rc = it->seg != NULL && evseg_drop(it->seg, it->idx) == -1 ?
-		    -4 : 1;
+		rc = 1;
 	json_decref(rec);
 	if (rc == 1 || rec == NULL) {
 		evq_item_unqueue(ep, it);
@@ -220,7 +238,8 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 }
 
 int
-events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
+events_take(const char *key, const char *id, events_keep_fn keep,
+    events_keep_fn unkeep, void *arg)
 {
 	struct endpoint	*ep;
 	struct evbatchq	*q;
@@ -232,7 +251,8 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 		/* in the request under way: its answer covers it */
 		if (ep->call != NULL || ep->asking || ep->cur->syncing)
 			return (-2);
-		if ((rc = batch_take(ep, ep->cur, id, keep, arg)) == 1) {
+		if ((rc = batch_take(ep, ep->cur, id, keep, unkeep,
+		    arg)) == 1) {
 			if (json_array_size(ep->cur->records) == 0) {
 				evq_batch_free(ep->cur);
 				ep->cur = NULL;
@@ -246,7 +266,8 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 		}
 	}
 	TAILQ_FOREACH(q, &ep->batches, entry) {
-		if (rc != 0 || (rc = batch_take(ep, q->b, id, keep, arg)) != 1)
+		if (rc != 0 || (rc = batch_take(ep, q->b, id, keep, unkeep,
+		    arg)) != 1)
 			continue;
 		if (json_array_size(q->b->records) == 0) {
 			TAILQ_REMOVE(&ep->batches, q, entry);
@@ -256,7 +277,7 @@ events_take(const char *key, const char *id, events_keep_fn keep, void *arg)
 		break;
 	}
 	if (rc == 0)
-		rc = item_take(ep, id, keep, arg);
+		rc = item_take(ep, id, keep, unkeep, arg);
 	if (rc != 1)
 		return (rc == 0 ? -1 : rc);
 	if (fsync_dir(ep->dir) == -1)

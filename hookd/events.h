@@ -118,11 +118,13 @@ int	 events_retry(const char *key);
  * (0: it is safe elsewhere), then its files are changed and fsynced.
  * 0 taken, -1 not pending there, -2 being sent now, -3 keep() failed
  * (nothing changed), -4 its batch file or segment could not be
- * rewritten (it stays queued), -5 its record could not be read (kept
- * aside as unreadable, out of the queue).
+ * rewritten (it stays queued, and unkeep(record, arg) takes back what
+ * keep() did), -5 its record could not be read (kept aside as
+ * unreadable, out of the queue).
  */
 typedef int	(*events_keep_fn)(const json_t *record, void *arg);
-int	 events_take(const char *key, const char *id, events_keep_fn, void *);
+int	 events_take(const char *key, const char *id, events_keep_fn keep,
+	    events_keep_fn unkeep, void *);
 /*
  * records queued again for one endpoint, fn(ok, arg) once durable; -1
  * (fn never called): the endpoint is not configured, or a record could

@@ -157,6 +157,15 @@ skip_keep(const json_t *rec, void *arg)
 	return (dead_event(sk->key, sk->url, rec, "skipped"));
 }
 
+static int
+skip_unkeep(const json_t *rec, void *arg)
+{
+	struct skip	*sk = arg;
+
+	return (dead_event_undo(sk->key, json_string_value(
+	    json_object_get(rec, "id"))));
+}
+
 static json_t *
 hooks_cmd(const json_t *argv)
 {
@@ -181,7 +190,7 @@ hooks_cmd(const json_t *argv)
 			return (hooks_error("not an event id: %s", id));
 		sk.key = key;
 		sk.url = url;
-		switch (events_take(key, id, skip_keep, &sk)) {
+		switch (events_take(key, id, skip_keep, skip_unkeep, &sk)) {
 		case 0:
 			log_info("hooks: action=skip endpoint=%s url=%s "
 			    "event=%s result=dead by=mhctl", key, url, id);
