@@ -422,9 +422,9 @@ seg_transient(int e)
 
 /* the file's records: lines, or a JSON array (older versions); NULL if
  * it cannot be read or a line is malformed, *again set if it may be
- * read later (the file is not at fault) */
+ * read later (the file is not at fault); *lines 1 if it is of lines */
 static json_t *
-seg_read(const char *path, int *again)
+seg_read(const char *path, int *again, int *lines)
 {
 	struct stat	 st;
 	json_t		*a = NULL, *r;
@@ -435,6 +435,7 @@ seg_read(const char *path, int *again)
 	int		 fd;
 
 	*again = 0;
+	*lines = 1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
 	    seg_transient(errno)) {
 		log_warn("events: %s: cannot read it now", path);
@@ -458,7 +459,7 @@ seg_read(const char *path, int *again)
 		goto done;
 	}
 	buf[len] = '\0';
-	if (len > 0 && buf[0] == '[') {
+	if (!(*lines = len == 0 || buf[0] != '[')) {
 		if ((a = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
 		    &err)) == NULL || !json_is_array(a)) {
 			log_warnx("events: %s: %s", path, a == NULL ?
@@ -503,12 +504,13 @@ static json_t *
 seg_records(struct evseg *s, int *again)
 {
 	char	 path[PATH_MAX];
+	int	 lines;
 
 	*again = 0;
 	if (cache.seg != s) {
 		json_decref(cache.records);
 		seg_path(s, "", path, sizeof(path));
-		cache.records = seg_read(path, again);
+		cache.records = seg_read(path, again, &lines);
 		cache.seg = *again ? NULL : s;
 	}
 	return (cache.records);
@@ -629,19 +631,24 @@ evseg_load(const char *dir, const char *name,
 	struct evbuffer		*held;
 	json_t			*a, *r, *done;
 	const char		*id;
-	int			 got, again;
+	int			 got, again, lines;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || strlen(name) >= sizeof(s->name))
 		return (-1);
-	if ((a = seg_read(path, &again)) == NULL)
+	if ((a = seg_read(path, &again, &lines)) == NULL)
 		return (again ? 1 : -1);
 	json_array_foreach(a, i, r) {
 		if (json_is_null(r))
 			continue;	/* taken out (evseg_drop) */
 		if (mh_event_from_json(&ev, r) == -1) {
+			/* the first such record says why it is kept aside */
+			log_warnx("events: %s: %s %zu: %s", path, lines ?
+			    "line" : "record", i + 1,
+			    json_is_string(json_object_get(r, "id")) ?
+			    "not an event record" : "a record without an id");
 			json_decref(a);
 			return (-1);
 		}
@@ -662,7 +669,8 @@ evseg_load(const char *dir, const char *name,
 		fatal("events: evbuffer_new");
 	json_array_foreach(a, i, r) {
 		id = json_string_value(json_object_get(r, "id"));
-		/* null: taken out (evseg_drop); marked: delivered */
+		/* null: taken out (evseg_drop); marked: delivered; no id:
+		 * none (refused above) */
 		if (json_is_null(r) || id == NULL ||
 		    json_object_get(done, id) != NULL)
 			continue;
