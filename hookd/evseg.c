@@ -68,7 +68,6 @@ struct evseg {
 	size_t		 fail_idx;	/* events from here: not written */
 	off_t		 size;		/* bytes in the file */
 	int		 fd;		/* open: appended to, or -1 */
-	int		 mfd;		/* its done marker, or -1 */
 	int		 marked;	/* the marker may exist */
 	int		 mcut;		/* its last line has no newline */
 	struct evseg	**owner;	/* open: the endpoint's pointer */
@@ -117,7 +116,6 @@ evseg_new(const char *dir, time_t t, const char *first_id,
 		fatal("events: evseg_new");
 	s->dir = dir;
 	s->fd = -1;
-	s->mfd = -1;
 	s->fail_idx = SIZE_MAX;
 	s->refs = 1;		/* the hold while open */
 	s->owner = owner;
@@ -239,9 +237,6 @@ seg_free(struct evseg *s)
 	if (s->fd != -1)
 		close(s->fd);
 	s->fd = -1;
-	if (s->mfd != -1)
-		close(s->mfd);
-	s->mfd = -1;
 	seg_path(s, "", from, sizeof(from));
 	if (s->bad) {
 		seg_path(s, "bad-", to, sizeof(to));
@@ -334,27 +329,33 @@ evseg_unref(struct evseg *s, int done)
  * events in the segment, in no batch file, and send them again.  The
  * marker tells the load to skip them.  A crash that loses its last
  * lines resends only what was delivered just before it (at least
- * once); an id there is never one no batch file held.
+ * once); an id there is never one no batch file held.  It is opened
+ * for each write: a descriptor kept open per segment with a backlog
+ * would make one per endpoint, without bound, and closing it loses
+ * nothing (what is written is in the page cache as before, flushed by
+ * nothing of its own).
  */
 static void
 seg_mark(struct evseg *s, const char *lines, size_t len)
 {
 	char	path[PATH_MAX];
+	int	fd;
 
 	seg_path(s, "d-", path, sizeof(path));
-	if (s->mfd == -1) {
-		if ((s->mfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
-			log_warn("events: %s", path);
-			return;
-		}
-		s->marked = 1;
-	}
-	/* a line cut by a crash ends before what follows it */
-	if (s->mcut && write_all(s->mfd, "\n", 1) == 0)
-		s->mcut = 0;
-	if (write_all(s->mfd, lines, len) == -1)
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
 		log_warn("events: %s", path);
+		return;
+	}
+	s->marked = 1;
+	/* a line cut by a crash, or a write, ends before what follows */
+	if (s->mcut && write_all(fd, "\n", 1) == 0)
+		s->mcut = 0;
+	if (write_all(fd, lines, len) == -1) {
+		log_warn("events: %s", path);
+		s->mcut = 1;
+	}
+	close(fd);
 }
 
 /*
@@ -658,7 +659,6 @@ evseg_load(const char *dir, const char *name,
 		fatal("events: evseg_load");
 	s->dir = dir;
 	s->fd = -1;
-	s->mfd = -1;
 	s->fail_idx = SIZE_MAX;
 	strlcpy(s->name, name, sizeof(s->name));
 	s->n = s->n_written = json_array_size(a);
