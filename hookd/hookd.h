@@ -121,6 +121,8 @@ struct envelope	*spool_load(const char *msgid);
 void	 spool_env_path(const char *msgid, char *, size_t);
 /* the envelope of message id in a file (dead.c too); NULL: not that */
 struct envelope	*spool_env_read(const char *path, const char *id);
+/* its file as its envelope recorded; -1: not, the message removed */
+int	 spool_data_verify(const struct envelope *);
 void	 spool_remove(const char *msgid);
 /* never committed; -1: not an id */
 int	 spool_discard(const char *msgid);

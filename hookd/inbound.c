@@ -1368,8 +1368,10 @@ inbound_recovered_bad(const char *id, time_t created)
 /*
  * mhctl schedule of a message whose envelope could not be read at start:
  * read now, it is recovered as a restart would, due now (one more POST
- * past its lifetime, as mhctl schedule gives); else given up again.  m
- * may be gone on return (its round finished it).  -1: still unreadable.
+ * past its lifetime, as mhctl schedule gives), or removed as a restart
+ * would if its file is not what the envelope recorded; else given up
+ * again.  m may be gone on return (removed, or its round finished it).
+ * -1: still unreadable.
  */
 int
 inbound_reread(struct inmsg *m)
@@ -1382,6 +1384,11 @@ inbound_reread(struct inmsg *m)
 		log_warnx("msgid=%s result=given-up: its envelope %s still "
 		    "cannot be read (mhctl schedule or remove)", m->id, path);
 		return (-1);
+	}
+	if (spool_data_verify(env) == -1) {
+		env_free(env);
+		msg_free(m);
+		return (0);
 	}
 	log_info("msgid=%s result=scheduled by=mhctl: its envelope is read "
 	    "again", m->id);

@@ -368,6 +368,28 @@ data_matches(const struct envelope *env)
 	    env->data_check));
 }
 
+/*
+ * The message's file is what its envelope's data-check recorded (at
+ * start, and when mhctl schedule reads again an envelope start could
+ * not): if not, a commit a crash cut short before its flush, no 250
+ * given, and its files are removed.  0: it matches; -1: removed.
+ */
+int
+spool_data_verify(const struct envelope *env)
+{
+	char	path[MH_PATH_MAX + 64];
+
+	if (data_matches(env))
+		return (0);
+	log_warnx("spool: %s: data does not match its envelope (never "
+	    "committed), removed", env->id);
+	spool_env_path(env->id, path, sizeof(path));
+	filepool_release(sp_pool, path);
+	snprintf(path, sizeof(path), "%s/%s", sp_queue, env->id);
+	filepool_release(sp_pool, path);
+	return (-1);
+}
+
 /* the envelope of message id in text, malloc'd; NULL: not that */
 static struct envelope *
 envelope_parse(const char *text, size_t len, const char *id)
@@ -488,14 +510,7 @@ recover_one(const char *name, void (*cb)(struct envelope *),
 		    "schedule or remove)", id, path,
 		    envelope_error()[0] != '\0' ? envelope_error() : "id");
 		recover_bad(id, path, bad);
-	} else if (!data_matches(env)) {
-		/* a commit a crash cut short before its flush: no 250 */
-		log_warnx("spool: %s: data does not match its envelope "
-		    "(never committed), removed", id);
-		snprintf(path, sizeof(path), "%s/%s", sp_queue, name);
-		filepool_release(sp_pool, path);
-		snprintf(path, sizeof(path), "%s/%s", sp_queue, id);
-		filepool_release(sp_pool, path);
+	} else if (spool_data_verify(env) == -1) {
 		envelope_clear(env);
 		free(env);
 	} else
