@@ -37,6 +37,8 @@ struct inrcpt {
 #define FB_MAILDIR	1	/* the parent */
 #define FB_SMTP		2	/* relayd */
 #define FB_AGAIN	3	/* could not for now: asked again at next_try */
+/* failed for good, its dead letter not written: written at next_try */
+#define FB_DEAD		4
 /* inmsg returning[i]: what of a pending recipient of returned mail waits */
 #define RET_EVENTS	1	/* its events, to be durable: an answer comes */
 #define RET_RELAYD	2	/* relayd's unsubscribe, maybe never answered */

@@ -789,6 +789,23 @@ dead_letter(struct inmsg *m, size_t i, const struct route *rt,
 }
 
 /*
+ * Recipient i of m, its fallback failed for good, could not be made a
+ * dead letter (dead.c said why): tried again after the retry interval,
+ * not sent to its fallback again
+ */
+static void
+dead_later(struct inmsg *m, size_t i)
+{
+	char	to[MH_ADDR_MAX];
+
+	m->fallback[i] = FB_DEAD;
+	m->env->rcpts[i].next_try = time(NULL) + retry_base();
+	log_warnx("msgid=%s to=<%s> not yet in the dead letters: tried again "
+	    "in %ds", m->env->id, log_sanitize(to, sizeof(to),
+	    m->env->rcpts[i].addr), retry_base());
+}
+
+/*
  * The second after the lifetime of recipient r's route, when
  * lifetime_over() gives it up: no retry is planned later.  0: no route.
  */
@@ -804,7 +821,7 @@ lifetime_end(const struct inmsg *m, const struct envelope_rcpt *r)
  * A recipient whose route's lifetime is over: to the route's fallback
  * maildir, or to the dead letters.  0: not over; 1: done with it; 2: at
  * the fallback, an answer comes; 3: could not be stored, try again; 4:
- * its fallback is asked again at its next_try.
+ * its fallback is asked again, or its dead letter written, at next_try.
  */
 static int
 lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
@@ -812,15 +829,21 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 	const struct route	*rt = rcpt_route(r);
 	char			 to[LOG_ADDR_MAX], lb[MH_NAME_MAX + 4];
 	size_t			 i = r - m->env->rcpts;
+	int			 fb;
 
-	if (m->fallback != NULL && m->fallback[i] == FB_AGAIN) {
+	if (m->fallback != NULL && (m->fallback[i] == FB_AGAIN ||
+	    m->fallback[i] == FB_DEAD)) {
 		if (now < r->next_try)
 			return (4);
+		fb = m->fallback[i];
 		m->fallback[i] = 0;
-		if (rt != NULL && fallback_send(m, i, rt) == 0)
+		if (fb == FB_AGAIN && rt != NULL && fallback_send(m, i, rt) == 0)
 			return (2);
-		return (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
-		    "fallback-failed") == 0 ? 1 : 3);
+		if (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
+		    "fallback-failed") == 0)
+			return (1);
+		dead_later(m, i);
+		return (4);
 	}
 	if (m->fallback != NULL && m->fallback[i])
 		return (2);
@@ -844,10 +867,11 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 
 /*
  * The parent wrote the maildir, or relayd queued the message for the
- * fallback host (smtp), or could not: then a dead letter, unless only
- * for now (its descriptor lost on the way): then it is asked again
- * later.  An answer from the other one (relayd's to a maildir request)
- * is a peer's fault.
+ * fallback host (smtp), or could not: then a dead letter (one that
+ * cannot be written is tried again later: dead_later), unless only for
+ * now (its descriptor lost on the way): then it is asked again later.
+ * An answer from the other one (relayd's to a maildir request) is a
+ * peer's fault.
  */
 void
 inbound_fallback_done(const struct fallback_res *res, int smtp)
@@ -891,7 +915,7 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 		    smtp ? "smtp" : "maildir", res->error);
 		if (dead_letter(m, res->rcpt, rcpt_route(r), "fallback-failed")
 		    == -1)
-			r->next_try = time(NULL) + retry_base();
+			dead_later(m, res->rcpt);
 	}
 	if (m->inflight == 0)
 		inbound_schedule(m);
