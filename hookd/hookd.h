@@ -126,14 +126,17 @@ struct envelope	*spool_env_read(const char *path, const char *id);
 /* its file as its envelope recorded; -1: not, the message removed */
 int	 spool_data_verify(const struct envelope *);
 void	 spool_remove(const char *msgid);
+/* the hold of one whose envelope cannot be read; -1: not on disk */
+int	 spool_hold_mark(const char *msgid, int on);
+int	 spool_held(const char *msgid);
 /* never committed; -1: not an id */
 int	 spool_discard(const char *msgid);
 /* the same, off the loop */
 void	 spool_discard_later(const char *msgid);
 int	 spool_open_message(const char *msgid, int transient); /* read-only */
-/* the committed ones; those whose envelope cannot be read: id, time */
+/* the committed ones; those whose envelope cannot be read: id, time, hold */
 int	 spool_recover(void (*)(struct envelope *),
-	    void (*)(const char *, time_t));
+	    void (*)(const char *, time_t, int));
 int	 spool_adopt(const struct envelope *, int src);	/* dead.c */
 
 /* inaccept.c */
@@ -150,7 +153,7 @@ void	 error_callback(const struct route *, const struct envelope *,
 void	 inbound_init(void);
 void	 inbound_configure(const struct config *);
 void	 inbound_recovered(struct envelope *);
-void	 inbound_recovered_bad(const char *id, time_t created);
+void	 inbound_recovered_bad(const char *id, time_t created, int held);
 struct fallback_res;
 void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);

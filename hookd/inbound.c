@@ -1340,8 +1340,15 @@ recovered_start(struct inmsg *m)
 	size_t	i;
 
 	/* mhctl hold outlives a restart; one made while the envelope could
-	 * not be read (in memory only) outlives its reading */
-	m->held = m->held || m->env->held != 0;
+	 * not be read (kept beside it) outlives its reading, in it now */
+	if ((m->held && !m->env->held) || spool_held(m->id)) {
+		m->env->held = 1;
+		if (spool_update(m->env) == -1 ||
+		    spool_hold_mark(m->id, 0) == -1)
+			log_warn("msgid=%s: its hold into its envelope",
+			    m->id);
+	}
+	m->held = m->env->held != 0;
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env->nrcpt; i++)
 		m->env->rcpts[i].next_try = 0;
@@ -1370,10 +1377,11 @@ inbound_recovered(struct envelope *env)
  * logged why): given up at once, as env_unreadable() gives one up, its
  * files kept in the spool for the admin; show queue lists it (no sender,
  * no recipients: they are not known), mhctl remove takes its files away,
- * mhctl schedule reads it again (inbound_reread).
+ * mhctl schedule reads it again (inbound_reread).  held: mhctl hold kept
+ * it so (spool_hold_mark).
  */
 void
-inbound_recovered_bad(const char *id, time_t created)
+inbound_recovered_bad(const char *id, time_t created, int held)
 {
 	struct inmsg	*m;
 
@@ -1383,6 +1391,7 @@ inbound_recovered_bad(const char *id, time_t created)
 	m->msgfd = -1;
 	m->committed = 1;
 	m->never_read = 1;
+	m->held = held;
 	m->unreadable = INMSG_GIVEN_UP;
 	strlcpy(m->id, id, sizeof(m->id));
 	m->created = created;

@@ -226,23 +226,28 @@ inbound_retry(const char *id)
 	return (found || all ? 0 : -1);
 }
 
-/* the hold of m (held) into its envelope, so that it outlives a restart */
+/*
+ * The hold of m (held) into its envelope, so that it outlives a restart;
+ * of one whose envelope cannot be read, into a file beside it, which the
+ * envelope takes once read again (spool_hold_mark)
+ */
 static int
 hold_store(struct inmsg *m, int held)
 {
-	struct envelope	*env;
+	struct envelope	*env = m->env;
 	int		 rc;
 
-	if (m->env != NULL) {
-		m->env->held = held;
-		return (spool_update(m->env));
-	}
 	/* unreadable: its rounds said why, not each hold */
-	if (m->unreadable || (env = spool_load(m->id)) == NULL)
-		return (-1);
+	if (env == NULL && (m->unreadable ||
+	    (env = spool_load(m->id)) == NULL))
+		return (spool_hold_mark(m->id, held));
 	env->held = held;
 	rc = spool_update(env);
-	env_free(env);
+	if (env != m->env)
+		env_free(env);
+	/* released: a hold kept beside it too */
+	if (rc == 0 && !held)
+		rc = spool_hold_mark(m->id, 0);
 	return (rc);
 }
 

@@ -294,6 +294,8 @@ spool_remove(const char *msgid)
 	snprintf(name, sizeof(name), "%s.env", msgid);
 	gsync_releaseat(sp_pool, sp_queuefd, name);
 	gsync_releaseat(sp_pool, sp_queuefd, msgid);
+	if (spool_hold_mark(msgid, 0) == -1)
+		log_warn("spool: %s.hold", msgid);
 }
 
 int
@@ -457,23 +459,65 @@ spool_load(const char *msgid)
 	return (env);
 }
 
+/* the file that keeps the hold of a message whose envelope is unreadable */
+static void
+hold_name(const char *msgid, char *name, size_t len)
+{
+	snprintf(name, len, "%s.hold", msgid);
+}
+
+/*
+ * mhctl hold of a queued message whose envelope cannot be read: kept in
+ * a file beside it (ID.hold), on disk before the hold is answered, so
+ * that a restart keeps it; removed by release, or once the envelope,
+ * read again, has the hold (spool_held).  -1: not on disk.
+ */
+int
+spool_hold_mark(const char *msgid, int on)
+{
+	char	name[MH_MSGID_LEN + 8];
+
+	if (!envelope_id_ok(msgid))
+		return (-1);
+	hold_name(msgid, name, sizeof(name));
+	if (on)
+		return (file_replace_in(sp_queue, name, "", 0,
+		    FR_FSYNC | FR_SYNCDIR));
+	if (unlinkat(sp_queuefd, name, 0) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	return (fsync_dir(sp_queue));
+}
+
+/* a hold kept beside the envelope of msgid (spool_hold_mark) */
+int
+spool_held(const char *msgid)
+{
+	char		name[MH_MSGID_LEN + 8];
+	struct stat	st;
+
+	hold_name(msgid, name, sizeof(name));
+	return (fstatat(sp_queuefd, name, &st, 0) == 0);
+}
+
 /*
  * At start, a queued message whose envelope cannot be read (the line
  * logged said why): given up, its files kept for the admin, bad(id, the
- * envelope's time) lists it (mhctl show queue, schedule, remove)
+ * envelope's time, its hold) lists it (mhctl show queue, schedule,
+ * remove)
  */
 static void
 recover_bad(const char *id, const char *path,
-    void (*bad)(const char *, time_t))
+    void (*bad)(const char *, time_t, int))
 {
 	struct stat	st;
 
-	bad(id, stat(path, &st) == 0 ? st.st_mtime : time(NULL));
+	bad(id, stat(path, &st) == 0 ? st.st_mtime : time(NULL),
+	    spool_held(id));
 }
 
 static void
 recover_one(const char *name, void (*cb)(struct envelope *),
-    void (*bad)(const char *, time_t))
+    void (*bad)(const char *, time_t, int))
 {
 	char		 path[MH_PATH_MAX + 300], id[MH_MSGID_LEN];
 	struct envelope	*env;
@@ -521,14 +565,27 @@ recover_one(const char *name, void (*cb)(struct envelope *),
 /*
  * A message's file without its envelope: a commit a crash cut short
  * before the envelope (no 250 was sent), or a removal after the
- * envelope went.  Nothing names it any more: it goes to the pool.
+ * envelope went.  Nothing names it any more: it goes to the pool.  A
+ * hold kept beside an envelope that is gone goes too.
  */
 static int
 orphan_data(const char *name)
 {
-	char		 env[MH_MSGID_LEN + 8], path[MH_PATH_MAX + 300];
+	char		 env[MH_MSGID_LEN + 8], path[MH_PATH_MAX + 300],
+			    id[MH_MSGID_LEN];
 	struct stat	 st;
 
+	if (strlen(name) == MH_MSGID_LEN - 1 + 5 &&
+	    strcmp(name + MH_MSGID_LEN - 1, ".hold") == 0) {
+		strlcpy(id, name, sizeof(id));
+		snprintf(env, sizeof(env), "%s.env", id);
+		if (!envelope_id_ok(id) || fstatat(sp_queuefd, env, &st,
+		    0) == 0 || errno != ENOENT)
+			return (0);
+		if (unlinkat(sp_queuefd, name, 0) == -1)
+			log_warn("spool: %s", name);
+		return (1);
+	}
 	if (strlen(name) != MH_MSGID_LEN - 1 || !envelope_id_ok(name))
 		return (0);
 	snprintf(env, sizeof(env), "%s.env", name);
@@ -543,7 +600,7 @@ orphan_data(const char *name)
 
 int
 spool_recover(void (*cb)(struct envelope *),
-    void (*bad)(const char *, time_t))
+    void (*bad)(const char *, time_t, int))
 {
 	DIR		*d;
 	struct dirent	*de;
