@@ -229,6 +229,8 @@ int	 formdata_build(const struct http_part *, size_t, const char *seed,
 	    char **, size_t *, char *, size_t);
 
 json_t	*inbound_routes(void);		/* show hooks: each route's URL */
+/* show hooks: those whose envelope start could not read; NULL: none */
+json_t	*inbound_unread(void);
 
 /* hooks.c: show hooks, hooks retry|skip|replay, show dead, dead ... */
 struct ctl_cmd;

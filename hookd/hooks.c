@@ -141,6 +141,8 @@ show_hooks(void)
 			json_object_set_new(ep, "replay", r);
 	hooks_list_set(reply, "endpoints", a);
 	hooks_list_set(reply, "routes", inbound_routes());
+	if ((r = inbound_unread()) != NULL)
+		json_object_set_new(reply, "routes_unreadable", r);
 	return (reply);
 }
 

@@ -478,6 +478,28 @@ routes_waiting(struct rtwait *w, size_t n)
 	}
 }
 
+/*
+ * show hooks: the messages whose envelope could not be read at start,
+ * their routes not known (so in no route's backlog), and the oldest's
+ * time; NULL: none
+ */
+json_t *
+inbound_unread(void)
+{
+	const struct inmsg	*m;
+	time_t			 oldest = 0;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(m, inbound_msgs(), entry)
+		if (m->committed && m->never_read &&
+		    (n++ == 0 || m->created < oldest))
+			oldest = m->created;
+	if (n == 0)
+		return (NULL);
+	return (json_pack("{s:I,s:I}", "backlog", (json_int_t)n, "oldest",
+	    (json_int_t)oldest));
+}
+
 /* show hooks: each route's URL with what waits for it */
 json_t *
 inbound_routes(void)

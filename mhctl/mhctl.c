@@ -610,6 +610,14 @@ print_hooks(const json_t *reply)
 		if (json_string_length(json_object_get(e, "last_error")) > 0)
 			printf("%24s (%s)\n", "", str(e, "last_error"));
 	}
+	if ((e = json_object_get(reply, "routes_unreadable")) != NULL) {
+		human_when(old, sizeof(old), json_object_get(e, "oldest"), 0);
+		printf("%-24s %-6s %7lld %6s %6s  %s\n", "(unreadable)", "queue",
+		    json_integer_value(json_object_get(e, "backlog")), old, "-",
+		    "-");
+		printf("%24s (%s)\n", "", "envelope unreadable, given up: "
+		    "mhctl show queue");
+	}
 	print_unlisted(reply, "routes_unlisted", "route");
 	fflush(stdout);
 	return (0);
