@@ -293,7 +293,8 @@ struct suppress_req {
 /*
  * IMSG_UNSUBSCRIBE_MAILTO: relayd checks the MAC in local for sender.
  * IMSG_UNSUBSCRIBE_MAILTO_ACK, the same back: it is done (or refused),
- * durably; until then hookd keeps the mail's recipient pending.
+ * durably, or (failed) it could not be stored: hookd keeps the mail's
+ * recipient pending and sends it again later.
  */
 #define UNSUBSCRIBE_PREFIX	"unsubscribe+"	/* the local part's start */
 struct unsubscribe_mailto {
@@ -302,6 +303,7 @@ struct unsubscribe_mailto {
 	/* who sent it: the subscriber */
 	char		 sender[MH_ADDR_MAX];
 	char		 queue_id[MH_MSGID_LEN];	/* the mail at hookd */
+	int		 failed;	/* ACK: 1 not stored; request: 0 */
 };
 
 /*

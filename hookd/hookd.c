@@ -153,9 +153,10 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 		u = msg_get(p, imsg, sizeof(*u));
 		if (!msg_str_ok(u->local, sizeof(u->local)) ||
 		    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
-		    !envelope_id_ok(u->queue_id))
+		    !envelope_id_ok(u->queue_id) ||
+		    (u->failed != 0 && u->failed != 1))
 			break;
-		inbound_unsubscribed(u->queue_id, u->local);
+		inbound_unsubscribed(u->queue_id, u->local, u->failed);
 		return;
 	case IMSG_EVENT:
 		if (p->proc != PROC_RELAYD)

@@ -101,6 +101,9 @@ struct inmsg {
 	int			 held;		/* mhctl hold: no round till
 						   mhctl release (its
 						   envelope's "held") */
+	int			 reclassify;	/* relayd could not store an
+						   unsubscribe: sent again
+						   at the next round */
 };
 /* inmsg.unreadable: the envelope cannot be read back; given up on it */
 #define INMSG_UNREADABLE	1
@@ -158,7 +161,8 @@ struct fallback_res;
 void	 inbound_fallback_done(const struct fallback_res *, int smtp);
 void	 inbound_pause(int);
 int	 inbound_sync_waiting(void);
-void	 inbound_unsubscribed(const char *msgid, const char *local);
+void	 inbound_unsubscribed(const char *msgid, const char *local,
+	    int failed);
 /* returned mail of m classified (not what is under way already) */
 void	 inbound_classify(struct inmsg *);
 /* returned mail: the events of recipient idx are durable (ok) or not */

@@ -1167,6 +1167,11 @@ inbound_run(struct inmsg *m)
 
 	if (m->parsing)
 		return;		/* inbound_parsed() comes back */
+	if (m->reclassify && m->env != NULL) {
+		/* an unsubscribe relayd could not store: to it again */
+		m->reclassify = 0;
+		inbound_classify(m);
+	}
 	if (m->unreadable == INMSG_GIVEN_UP)
 		return;		/* its files wait for the admin */
 	if (m->held && !m->sync) {
@@ -1495,13 +1500,28 @@ inbound_returned(const char *msgid, size_t idx, int ok)
 		inbound_schedule(m);
 }
 
-/* relayd: the unsubscribe mail msgid to local@ is handled durably */
+/*
+ * relayd: the unsubscribe mail msgid to local@ is handled durably, or
+ * (failed) could not be stored: sent again after the retry interval, or
+ * at the round planned before if sooner (inbound_run)
+ */
 void
-inbound_unsubscribed(const char *msgid, const char *local)
+inbound_unsubscribed(const char *msgid, const char *local, int failed)
 {
 	struct inmsg	*m;
 
 	m = inmsg_find(msgid);
+	if (failed) {
+		if (m == NULL || m->env == NULL)
+			return;
+		log_warnx("msgid=%s: relayd could not store the unsubscribe: "
+		    "sent again in %ds", msgid, retry_base());
+		m->reclassify = 1;
+		if (m->inflight == 0 && (m->timer == NULL ||
+		    !evtimer_pending(m->timer, NULL)))
+			inbound_timer(m, retry_base());
+		return;
+	}
 	if (m == NULL || m->env == NULL ||
 	    !bounce_unsubscribed(m->env, local)) {
 		log_debug("msgid=%s: unsubscribe acknowledged twice",

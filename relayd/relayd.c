@@ -292,8 +292,10 @@ unsub_answer_durable(int ok, void *arg)
 
 	if (a->type == IMSG_UNSUBSCRIBE_RES && !ok)
 		a->u.res.ok = 0;
-	/* not durable: hookd keeps the mail and sends it again */
-	if ((ok || a->type == IMSG_UNSUBSCRIBE_RES) && !a->p->closed)
+	/* not durable: hookd keeps the mail and sends it again later */
+	if (a->type == IMSG_UNSUBSCRIBE_MAILTO_ACK && !ok)
+		a->u.mailto.failed = 1;
+	if (!a->p->closed)
 		mproc_compose(a->p, a->type, 0, -1, &a->u, a->len);
 	free(a);
 }
@@ -314,8 +316,9 @@ unsub_answer(struct mproc *p, int type, const void *data, size_t len)
 
 /*
  * hookd: mail to the mailto unsubscribe address.  Acknowledged once the
- * suppression is stored and its event durable (or the address refused):
- * until then hookd keeps the mail, and sends it again after a restart.
+ * suppression is stored and its event durable (or the address refused);
+ * one that cannot be stored is answered failed at once: hookd keeps the
+ * mail and sends it again later.
  */
 static void
 unsubscribe_mailto(struct mproc *p, struct mh_imsg *imsg)
@@ -325,11 +328,16 @@ unsubscribe_mailto(struct mproc *p, struct mh_imsg *imsg)
 	if (!msg_str_ok(u->local, sizeof(u->local)) ||
 	    !msg_str_ok(u->sender, sizeof(u->sender)) ||
 	    !msg_str_ok(u->queue_id, sizeof(u->queue_id)) ||
-	    !envelope_id_ok(u->queue_id))
+	    !envelope_id_ok(u->queue_id) || u->failed != 0)
 		fatalx("malformed UNSUBSCRIBE_MAILTO from %s",
 		    p->name);
-	if (relay_unsubscribe_mailto(u->local, u->sender, u->queue_id) == -2)
+	if (relay_unsubscribe_mailto(u->local, u->sender, u->queue_id) ==
+	    -2) {
+		u->failed = 1;
+		mproc_compose(p, IMSG_UNSUBSCRIBE_MAILTO_ACK, 0, -1, u,
+		    sizeof(*u));
 		return;
+	}
 	unsub_answer(p, IMSG_UNSUBSCRIBE_MAILTO_ACK, u, sizeof(*u));
 }
 

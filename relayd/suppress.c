@@ -56,6 +56,7 @@ struct supp {
 	const char	*domain;		/* "" = every sender */
 	const char	*reason;
 	long long	 ms;			/* since the epoch */
+	int		 unstored;		/* added, not written yet */
 };
 
 /* a lookup's key: lower-cased copies of an address and its scope */
@@ -171,6 +172,7 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 	s->domain = text + al;
 	s->reason = text + al + dl;
 	s->ms = ms;
+	s->unstored = 0;
 	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
 		RB_REMOVE(supptree, &supps, old);
 		free(old);
@@ -426,7 +428,8 @@ suppress_has(const char *addr, const char *domain)
  * that one keeps its reason and time, nothing is written or pushed.  -1
  * if it cannot be, -2 if the list cannot be written: the entry is kept
  * in memory all the same, so that a bounce or an unsubscribe is honoured
- * until the next start (or the next change written), and logged.
+ * until the next start (or the next change written), and logged; added
+ * again, it is not "there already" but written again (1 once it is).
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
@@ -438,19 +441,24 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	if (RB_FIND(supptree, &supps, &key.s) != NULL)
+	if ((s = RB_FIND(supptree, &supps, &key.s)) != NULL && !s->unstored)
 		return (0);
-	if (supp_insert(addr, domain, reason, ms) == -1 ||
-	    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
-		return (-1);
-	supp_note_add(s);
+	/* one whose write failed: written now, new to the caller */
+	if (s == NULL) {
+		if (supp_insert(addr, domain, reason, ms) == -1 ||
+		    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
+			return (-1);
+		supp_note_add(s);
+	}
 	if (supp_flush() == -1) {
+		s->unstored = 1;
 		log_warnx("suppress: the list cannot be written: <%s> is "
 		    "suppressed until the next start only", log_addr(a,
 		    sizeof(a), addr));
 		return (-2);
 	}
-	cluster_suppress_changed(key.addr, key.domain, reason, ms);
+	s->unstored = 0;
+	cluster_suppress_changed(key.addr, key.domain, s->reason, s->ms);
 	return (1);
 }
 
