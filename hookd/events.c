@@ -937,10 +937,15 @@ events_configure(const struct config *conf)
 		if (!ep->configured)
 			endpoint_enable(ep);
 	/* an endpoint no longer configured: its backlog to the dead
-	 * letters (evq_kick), its retry wait over */
-	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+	 * letters (evq_kick), its retry wait over.  A partial batch's
+	 * wait (no retry's, no batch made) is measured again with the
+	 * wait now configured, from its oldest event. */
+	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
+		if (ep->configured && !ep->timer_backoff && ep->cur == NULL)
+			evtimer_del(ep->timer);
 		if (!ep->timer_backoff || !ep->configured)
 			evq_kick(ep);
+	}
 	return (rc);
 }
 
