@@ -40,6 +40,8 @@ static int	sp_queuefd = -1;
 static int	sp_incomingfd = -1;
 /* kept for the process's life: gsync's thread releases into it */
 static struct filepool	*sp_pool;
+/* ID.hold files there may be (spool_hold_mark): none, none to look for */
+static size_t		 sp_holds;
 
 static int
 spool_mkdir(const char *path)
@@ -294,7 +296,8 @@ spool_remove(const char *msgid)
 	snprintf(name, sizeof(name), "%s.env", msgid);
 	gsync_releaseat(sp_pool, sp_queuefd, name);
 	gsync_releaseat(sp_pool, sp_queuefd, msgid);
-	if (spool_hold_mark(msgid, 0) == -1)
+	/* a system call a message only while some hold file may be there */
+	if (sp_holds > 0 && spool_hold_mark(msgid, 0) == -1)
 		log_warn("spool: %s.hold", msgid);
 }
 
@@ -480,11 +483,15 @@ spool_hold_mark(const char *msgid, int on)
 	if (!envelope_id_ok(msgid))
 		return (-1);
 	hold_name(msgid, name, sizeof(name));
-	if (on)
+	if (on) {
+		sp_holds++;
 		return (file_replace_in(sp_queue, name, "", 0,
 		    FR_FSYNC | FR_SYNCDIR));
+	}
 	if (unlinkat(sp_queuefd, name, 0) == -1)
 		return (errno == ENOENT ? 0 : -1);
+	if (sp_holds > 0)
+		sp_holds--;
 	return (fsync_dir(sp_queue));
 }
 
@@ -496,7 +503,10 @@ spool_held(const char *msgid)
 	struct stat	st;
 
 	hold_name(msgid, name, sizeof(name));
-	return (fstatat(sp_queuefd, name, &st, 0) == 0);
+	if (fstatat(sp_queuefd, name, &st, 0) == -1)
+		return (0);
+	sp_holds++;		/* maybe counted twice: only a look more */
+	return (1);
 }
 
 /*
