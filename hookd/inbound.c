@@ -796,12 +796,12 @@ dead_letter(struct inmsg *m, size_t i, const struct route *rt,
 static void
 dead_later(struct inmsg *m, size_t i)
 {
-	char	to[MH_ADDR_MAX];
+	char	to[LOG_ADDR_MAX];
 
 	m->fallback[i] = FB_DEAD;
 	m->env->rcpts[i].next_try = time(NULL) + retry_base();
 	log_warnx("msgid=%s to=<%s> not yet in the dead letters: tried again "
-	    "in %ds", m->env->id, log_sanitize(to, sizeof(to),
+	    "in %ds", m->env->id, log_addr(to, sizeof(to),
 	    m->env->rcpts[i].addr), retry_base());
 }
 
