@@ -20,6 +20,7 @@
  * inctl.c.
  */
 #include <sys/types.h>
+#include <sys/time.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -742,6 +743,19 @@ inbound_timer(struct inmsg *m, time_t secs)
 	evtimer_add(m->timer, &tv);
 }
 
+/* 1 if m's timer is due within secs */
+static int
+timer_within(struct inmsg *m, time_t secs)
+{
+	struct timeval	 tv, now;
+
+	/* libevent gives the expiry in the time of day */
+	if (m->timer == NULL || !evtimer_pending(m->timer, &tv))
+		return (0);
+	gettimeofday(&now, NULL);
+	return (tv.tv_sec <= now.tv_sec + secs);
+}
+
 /*
  * An expired recipient to its route's fallback: a maildir (the parent
  * writes it) or an SMTP host (relayd queues it for that host).  Its
@@ -1167,11 +1181,6 @@ inbound_run(struct inmsg *m)
 
 	if (m->parsing)
 		return;		/* inbound_parsed() comes back */
-	if (m->reclassify && m->env != NULL) {
-		/* an unsubscribe relayd could not store: to it again */
-		m->reclassify = 0;
-		inbound_classify(m);
-	}
 	if (m->unreadable == INMSG_GIVEN_UP)
 		return;		/* its files wait for the admin */
 	if (m->held && !m->sync) {
@@ -1188,6 +1197,11 @@ inbound_run(struct inmsg *m)
 	if (env_load(m) == -1) {
 		env_unreadable(m);
 		return;
+	}
+	if (m->reclassify) {
+		/* an unsubscribe relayd could not store: to it again */
+		m->reclassify = 0;
+		inbound_classify(m);
 	}
 	if (m->forced)
 		forced_due(m);
@@ -1318,6 +1332,13 @@ inbound_schedule(struct inmsg *m)
 			r->next_try = end;
 		if (next == 0 || r->next_try < next)
 			next = r->next_try;
+		pending++;
+	}
+	/* an unsubscribe relayd could not store, answered during a round:
+	 * sent again after the retry interval at the latest (inbound_run) */
+	if (m->reclassify && !m->held) {
+		if (next == 0 || now + retry_base() < next)
+			next = now + retry_base();
 		pending++;
 	}
 	if (pending == 0 && waiting == 0) {
@@ -1512,13 +1533,13 @@ inbound_unsubscribed(const char *msgid, const char *local, int failed)
 
 	m = inmsg_find(msgid);
 	if (failed) {
-		if (m == NULL || m->env == NULL)
+		if (m == NULL)
 			return;
 		log_warnx("msgid=%s: relayd could not store the unsubscribe: "
 		    "sent again in %ds", msgid, retry_base());
 		m->reclassify = 1;
-		if (m->inflight == 0 && (m->timer == NULL ||
-		    !evtimer_pending(m->timer, NULL)))
+		/* a round under way plans it as its end does (inbound_schedule) */
+		if (m->inflight == 0 && !timer_within(m, retry_base()))
 			inbound_timer(m, retry_base());
 		return;
 	}
