@@ -257,9 +257,11 @@ events_take(const char *key, const char *id, events_keep_fn keep,
 				evq_batch_free(ep->cur);
 				ep->cur = NULL;
 			}
-			/* the stuck one is gone: the next goes now */
+			/* the stuck one is gone: the next goes now (not at
+			 * an endpoint disabled by 410 Gone: its timer is its
+			 * lifetime's, evq_gone_arm) */
 			ep->attempts = 0;
-			if (ep->timer_backoff) {
+			if (ep->timer_backoff && !ep->disabled) {
 				evtimer_del(ep->timer);
 				ep->timer_backoff = 0;
 			}
