@@ -118,8 +118,9 @@ int	 relay_suppressed(const char *addr, const char *sender_domain);
  * is the mailto List-Unsubscribe address made for sender, the recipient
  * is suppressed for that sender domain and an unsubscribe event made
  * (none if it already was: unsubscribing again changes nothing).
- * 1 done, 0 not such an address, -1 a wrong MAC (logged), -2 the
- * suppression could not be stored (logged).
+ * 1 done, 0 not such an address, -1 a wrong MAC or an address that
+ * cannot be suppressed (logged), -2 the suppression could not be stored
+ * for now (logged).
  */
 int	 relay_unsubscribe_mailto(const char *local, const char *sender,
 	    const char *queue_id);

@@ -77,7 +77,7 @@ unsubscribe(const char *addr, const char *domain, const char *queue_id,
 	if ((rv = suppress_add(addr, domain, reason)) < 0) {
 		log_warnx("msgid=%s addr=<%s> domain=%s via=%s status=error "
 		    "(cannot suppress)", msgid_of(queue_id), a, domain, how);
-		return (-1);
+		return (rv);
 	}
 	if (rv == 0) {
 		log_info("msgid=%s addr=<%s> domain=%s via=%s "
@@ -124,8 +124,9 @@ relay_unsubscribe_mailto(const char *local, const char *sender,
 		    "an unsubscribe address not made for this sender");
 		return (-1);
 	}
-	if (unsubscribe(addr, domain, queue_id, 0, "mailto") == -1)
-		return (-2);
+	/* -2: the list could not be written, for now; -1 never can be */
+	if ((rv = unsubscribe(addr, domain, queue_id, 0, "mailto")) < 0)
+		return (rv == -2 ? -2 : -1);
 	return (1);
 }
 
