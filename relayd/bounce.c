@@ -68,7 +68,7 @@ bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
 	size_t		 i, k = 0;
 	size_t		*f;
 	struct rres	*r;
-	char		 to[MH_ADDR_MAX];
+	char		 to[LOG_ADDR_MAX];
 
 	if (n == 0 || !relay_conf->bounce_dsn || m->env.sender[0] == '\0')
 		return;

@@ -960,7 +960,7 @@ job_make(struct rmsg *m, const char *domain, time_t now)
 static void
 held_log(const struct rmsg *m, size_t i)
 {
-	char	 from[MH_ADDR_MAX], to[MH_ADDR_MAX];
+	char	 from[LOG_ADDR_MAX], to[LOG_ADDR_MAX];
 
 	log_info("msgid=%s from=<%s> to=<%s> status=held (sender domain "
 	    "allowance exceeded)", m->id, log_addr(from, sizeof(from),
