@@ -666,11 +666,11 @@ sigchld_cb(evutil_socket_t sig, short ev, void *arg)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < NCHILD; i++)
 			if (children[child_procs[i]].pid == pid) {
+				/* gone: no signal or prlimit to its pid */
+				children[child_procs[i]].pid = 0;
 				/* what it said before its end: whom it
 				 * followed (child_followed) */
 				mproc_drain(children[child_procs[i]].mp);
-				/* gone: no signal or prlimit to its pid */
-				children[child_procs[i]].pid = 0;
 				held[child_procs[i]] = 1;
 				held_pid[child_procs[i]] = pid;
 				held_status[child_procs[i]] = st;
