@@ -503,10 +503,7 @@ spool_held(const char *msgid)
 	struct stat	st;
 
 	hold_name(msgid, name, sizeof(name));
-	if (fstatat(sp_queuefd, name, &st, 0) == -1)
-		return (0);
-	sp_holds++;		/* maybe counted twice: only a look more */
-	return (1);
+	return (fstatat(sp_queuefd, name, &st, 0) == 0);
 }
 
 /*
@@ -520,9 +517,12 @@ recover_bad(const char *id, const char *path,
     void (*bad)(const char *, time_t, int))
 {
 	struct stat	st;
+	int		held;
 
-	bad(id, stat(path, &st) == 0 ? st.st_mtime : time(NULL),
-	    spool_held(id));
+	/* kept till release or remove (or its envelope read again) */
+	if ((held = spool_held(id)))
+		sp_holds++;
+	bad(id, stat(path, &st) == 0 ? st.st_mtime : time(NULL), held);
 }
 
 static void
