@@ -616,7 +616,7 @@ evseg_drop(struct evseg *s, size_t idx)
  * marked done, for when that file goes), 2 if a batch file not known to
  * be durable holds it (not marked, and the file stays: a power failure
  * may yet lose that batch file, and the next start must find the event
- * here, sent twice maybe);
+ * here, so it sends it again even once that batch was delivered);
  * -1 if the file cannot be read or a record is malformed (then nothing
  * was called and the caller quarantines it); 1 if it cannot be read now
  * (no descriptor, no memory: it stays as it is for the next start).
