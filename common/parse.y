@@ -984,8 +984,7 @@ routeopt	: URL STRING {
 			    config_trim_slashes($3))) != NULL)
 				perr(&$<pos>3, "fallback maildir \"%s\" %s", $3,
 				    why);
-			else
-			{
+			else {
 				parse_copystr(&$<pos>3,
 				    ps.cur_route->fallback_maildir,
 				    sizeof(ps.cur_route->fallback_maildir), $3,
