@@ -384,6 +384,37 @@ bucket_of(const char *qid, const char *rcpt)
 }
 
 /*
+ * An empty index, eight queue ids of one bucket from the first at or
+ * after start (qid), and a recipient of the first in that bucket too
+ * (rc, "<pfx><N>@example.test"): N
+ */
+static unsigned
+one_bucket(char qid[8][MH_MSGID_LEN], unsigned start, const char *pfx,
+    char *rc, size_t rclen)
+{
+	unsigned	b = 0, n = 0, i;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 100), 0, "started again, generations of 100");
+	for (i = start; n < 8 && i < 0x4000000; i++) {
+		qid_of(qid[n], i);
+		if (n == 0)
+			b = bucket_of(qid[0], NULL);
+		if (bucket_of(qid[n], NULL) == b)
+			n++;
+	}
+	for (i = 0; i < 1000000; i++) {
+		snprintf(rc, rclen, "%s%u@example.test", pfx, i);
+		if (bucket_of(qid[0], rc) == b)
+			break;
+	}
+	ok(n == 8 && i < 1000000, "eight messages and a recipient of one "
+	    "bucket");
+	return (i);
+}
+
+/*
  * A full bucket of the index forgets a recipient's record before a
  * message's: the first of eight messages of one bucket, its recipient
  * in capitals in that bucket too, keeps its facts (nine keys, eight
@@ -394,25 +425,9 @@ crowded(void)
 {
 	struct event_record	 ev;
 	char			 qid[8][MH_MSGID_LEN], rc[64], want[64];
-	unsigned		 b = 0, n = 0, i;
+	unsigned		 i;
 
-	unlink(f0);
-	unlink(f1);
-	is_int(facts_init(root, 100), 0, "started again, generations of 100");
-	for (i = 0x10000; n < 8 && i < 0x4000000; i++) {
-		qid_of(qid[n], i);
-		if (n == 0)
-			b = bucket_of(qid[0], NULL);
-		if (bucket_of(qid[n], NULL) == b)
-			n++;
-	}
-	for (i = 0; i < 1000000; i++) {
-		snprintf(rc, sizeof(rc), "r%u@example.test", i);
-		if (bucket_of(qid[0], rc) == b)
-			break;
-	}
-	ok(n == 8 && i < 1000000, "eight messages and a recipient of one "
-	    "bucket");
+	i = one_bucket(qid, 0x10000, "r", rc, sizeof(rc));
 	snprintf(want, sizeof(want), "R%u@Example.test", i);
 	reg(&ev, qid[0], "first");
 	strlcpy(ev.recipient, want, sizeof(ev.recipient));
@@ -445,25 +460,9 @@ crowded_late(void)
 {
 	struct event_record	 ev;
 	char			 qid[8][MH_MSGID_LEN], rc[64], want[64];
-	unsigned		 b = 0, n = 0, i;
+	unsigned		 i;
 
-	unlink(f0);
-	unlink(f1);
-	is_int(facts_init(root, 100), 0, "started again, generations of 100");
-	for (i = 0x20000; n < 8 && i < 0x4000000; i++) {
-		qid_of(qid[n], i);
-		if (n == 0)
-			b = bucket_of(qid[0], NULL);
-		if (bucket_of(qid[n], NULL) == b)
-			n++;
-	}
-	for (i = 0; i < 1000000; i++) {
-		snprintf(rc, sizeof(rc), "s%u@example.test", i);
-		if (bucket_of(qid[0], rc) == b)
-			break;
-	}
-	ok(n == 8 && i < 1000000, "eight messages and a recipient of one "
-	    "bucket");
+	i = one_bucket(qid, 0x20000, "s", rc, sizeof(rc));
 	snprintf(want, sizeof(want), "S%u@Example.test", i);
 	for (i = 0; i < 8; i++) {
 		reg(&ev, qid[i], i == 0 ? "first" : "later");
