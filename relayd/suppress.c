@@ -57,6 +57,7 @@ struct supp {
 	const char	*reason;
 	long long	 ms;			/* since the epoch */
 	int		 unstored;		/* added, not written yet */
+	int		 failed;		/* its add answered -2 */
 };
 
 /* a lookup's key: lower-cased copies of an address and its scope */
@@ -84,6 +85,7 @@ static struct supptree	 supps = RB_INITIALIZER(&supps);
 static size_t		 list_bytes;	/* outbound/suppress, as written */
 static size_t		 log_bytes;	/* outbound/suppress.log */
 static int		 unsaved;	/* memory holds what the files lack */
+static int		 unstored;	/* an entry may be marked so */
 static char		*pend;		/* log lines not yet written */
 static size_t		 pend_len;
 
@@ -173,6 +175,7 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 	s->reason = text + al + dl;
 	s->ms = ms;
 	s->unstored = 0;
+	s->failed = 0;
 	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
 		RB_REMOVE(supptree, &supps, old);
 		free(old);
@@ -244,23 +247,44 @@ supp_note(const char *fmt, ...)
 
 /* the changes noted, on disk: appended to the log, or the list folded */
 static int
-supp_flush(void)
+supp_write(void)
 {
-	int	 rv;
-
 	if (unsaved || log_bytes + pend_len > list_bytes / 4 + LOG_FOLD)
 		return (supp_fold());
 	if (pend_len == 0)
 		return (0);
-	rv = queue_suppress_append(pend, pend_len);
-	if (rv == -1) {
-		unsaved = 1;
+	if (queue_suppress_append(pend, pend_len) == -1)
 		return (-1);
-	}
 	log_bytes += pend_len;
 	free(pend);
 	pend = NULL;
 	pend_len = 0;
+	return (0);
+}
+
+/*
+ * supp_write; once it fails, the next writes the whole list, so that one
+ * that succeeds has written every entry: those whose write failed are
+ * stored then, and shared with the cluster as any entry written is
+ */
+static int
+supp_flush(void)
+{
+	struct supp	*s;
+
+	if (supp_write() == -1) {
+		unsaved = 1;
+		return (-1);
+	}
+	if (!unstored)
+		return (0);
+	unstored = 0;
+	RB_FOREACH(s, supptree, &supps)
+		if (s->unstored) {
+			s->unstored = 0;
+			cluster_suppress_changed(s->addr, s->domain,
+			    s->reason, s->ms);
+		}
 	return (0);
 }
 
@@ -404,6 +428,7 @@ suppress_free(void)
 	free(pend);
 	pend = NULL;
 	pend_len = 0;
+	unstored = 0;
 }
 
 /* for every sender, or for mail from domain */
@@ -428,8 +453,10 @@ suppress_has(const char *addr, const char *domain)
  * that one keeps its reason and time, nothing is written or pushed.  -1
  * if it cannot be, -2 if the list cannot be written: the entry is kept
  * in memory all the same, so that a bounce or an unsubscribe is honoured
- * until the next start (or the next change written), and logged; added
- * again, it is not "there already" but written again (1 once it is).
+ * until the next start or the next change written (which writes it and
+ * shares it with the cluster), and logged; added again, it is not "there
+ * already", as its caller was answered it failed: written if it is not
+ * yet, and 1 once it is.
  */
 int
 suppress_add(const char *addr, const char *domain, const char *reason)
@@ -438,27 +465,33 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 	struct supp	*s;
 	char		 a[LOG_ADDR_MAX];
 	long long	 ms = cluster_now_ms();
+	int		 fresh;
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
-	if ((s = RB_FIND(supptree, &supps, &key.s)) != NULL && !s->unstored)
+	if ((s = RB_FIND(supptree, &supps, &key.s)) != NULL && !s->failed)
 		return (0);
-	/* one whose write failed: written now, new to the caller */
-	if (s == NULL) {
+	/* one whose add failed: written now if not since, new to the
+	 * caller; supp_flush shares it with the cluster once written */
+	fresh = s == NULL;
+	if (fresh) {
 		if (supp_insert(addr, domain, reason, ms) == -1 ||
 		    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
 			return (-1);
 		supp_note_add(s);
 	}
 	if (supp_flush() == -1) {
-		s->unstored = 1;
+		s->failed = 1;
+		s->unstored = unstored = 1;
 		log_warnx("suppress: the list cannot be written: <%s> is "
 		    "suppressed until the next start only", log_addr(a,
 		    sizeof(a), addr));
 		return (-2);
 	}
-	s->unstored = 0;
-	cluster_suppress_changed(key.addr, key.domain, s->reason, s->ms);
+	s->failed = 0;
+	if (fresh)
+		cluster_suppress_changed(key.addr, key.domain, s->reason,
+		    s->ms);
 	return (1);
 }
 
