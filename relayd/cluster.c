@@ -67,14 +67,19 @@ static const char set_newer[] =
  * A field of the suppression hash (KEYS[1]) of an earlier build's
  * spelling that a full load found stale, ARGV[1], rewritten as the
  * newest lift of its key, ARGV[3], if its value is still the one read,
- * ARGV[2] (a node of an earlier build may have written it again since).
- * Not deleted: the field's time is what makes set_newer refuse that
- * node's older write of it, pushed again when it links; deleted, the
- * write was taken and published, and every node applied it.
+ * ARGV[2] (a node of an earlier build may have written it again since);
+ * published on the channel KEYS[2] as set_newer publishes, by the node
+ * ARGV[4], so that a node of an earlier build that holds the field's
+ * suppression lifts it now, not at its next full load.  Not deleted:
+ * the field's time is what makes set_newer refuse that node's older
+ * write of it, pushed again when it links; deleted, the write was taken
+ * and published, and every node applied it.
  */
 static const char lift_same[] =
     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
     "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) "
+    "  redis.call('PUBLISH', KEYS[2], ARGV[4] .. '\t' .. ARGV[1] .. "
+    "    '\t' .. ARGV[3]) "
     "  return 1 "
     "end "
     "return 0";
@@ -736,15 +741,16 @@ whole_relift(const struct whole_lift *lifts, size_t n, const char *field,
     size_t flen, const char *value)
 {
 	char		 v[32];
-	const char	*argv[] = { "EVAL", lift_same, "1", SUPPRESS_KEY,
-			    field, value, v };
+	const char	*argv[] = { "EVAL", lift_same, "2", SUPPRESS_KEY,
+			    redis_link_channel(), field, value, v,
+			    redis_link_node() };
 	long long	 ms;
 	int		 spelled;
 
 	if ((ms = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
 		return;
 	snprintf(v, sizeof(v), "%lld:-", ms);
-	if (redis_command(on_relifted, NULL, 7, argv, NULL) == 0)
+	if (redis_command(on_relifted, NULL, 9, argv, NULL) == 0)
 		relift_waiting++;
 }
 

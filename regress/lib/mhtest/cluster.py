@@ -49,15 +49,23 @@ class Redis:
             raise RuntimeError("redis-server did not start")
         return self
 
-    def cli(self, *args):
+    def _cli(self):
         cmd = [REDIS_CLI, "-p", str(self.port), "--no-auth-warning"]
         if self.tls:
             cmd += ["--tls", "--cacert", self.tls[0]]
         if self.password:
             cmd += ["-a", self.password]
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True,
-                           timeout=10)
+        return cmd
+
+    def cli(self, *args):
+        r = subprocess.run(self._cli() + list(args), capture_output=True,
+                           text=True, timeout=10)
         return r.stdout.strip()
+
+    def subscribe(self, channel):
+        """A second listener on channel, as a node of any build listens:
+        a Subscriber, subscribed once this returns."""
+        return Subscriber(self, channel)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -74,6 +82,36 @@ class Redis:
         pw = ":%s@" % password if password else ""
         return "redis%s://%s127.0.0.1:%d" % ("s" if self.tls else "", pw,
                                               self.port)
+
+
+class Subscriber:
+    """redis-cli SUBSCRIBE channel; messages() is what was published on
+    it since, stop() ends it."""
+
+    def __init__(self, redis, channel):
+        self.out = tempfile.NamedTemporaryFile(prefix="mh-sub-", mode="w+")
+        self.proc = subprocess.Popen(redis._cli() + ["SUBSCRIBE", channel],
+                                     stdout=self.out,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: self._lines()[:3] == ["subscribe", channel,
+                                                      "1"], 10):
+            self.stop()
+            raise RuntimeError("redis-cli did not subscribe")
+
+    def _lines(self):
+        with open(self.out.name) as f:
+            return f.read().split("\n")
+
+    def messages(self):
+        ln = self._lines()
+        return [ln[i + 2] for i in range(len(ln) - 2)
+                if ln[i] == "message"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.out.close()
 
 
 def _bulk(s):
