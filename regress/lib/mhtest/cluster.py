@@ -4,6 +4,7 @@
 (Debian's) on a free loopback port, and a hostile stand-in that answers
 what a broken or foreign server would."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,10 +13,23 @@ import tempfile
 import threading
 import time
 
-from mhtest import free_port, skip, wait_for
+from mhtest import TOP, free_port, skip, wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+def relayd_script(name):
+    """The Lua text of the script name of relayd/cluster.c (set_newer,
+    take_one, ...), its C string literals joined and their escapes read:
+    the script the nodes run, not a copy of it."""
+    with open(os.path.join(TOP, "relayd", "cluster.c")) as f:
+        src = f.read()
+    m = re.search(r"\b%s\[\] =\n(.*?);\n" % re.escape(name), src, re.S)
+    if m is None:
+        raise RuntimeError("relayd/cluster.c has no script %s" % name)
+    text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+    return text.encode().decode("unicode_escape")
 
 
 class Redis:
