@@ -675,8 +675,9 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			    "not a valid address"));
 		case -2:
 			return (json_pack("{s:s}", "error", "the suppression "
-			    "list cannot be written: suppressed until "
-			    "mailhookd restarts"));
+			    "list cannot be written: suppressed in memory "
+			    "until a change is written or mailhookd "
+			    "restarts"));
 		}
 		return (json_pack("{s:s}", "suppressed", arg));
 	case CTL_SUPPRESS_DEL:

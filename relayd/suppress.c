@@ -484,8 +484,8 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 		s->failed = 1;
 		s->unstored = unstored = 1;
 		log_warnx("suppress: the list cannot be written: <%s> is "
-		    "suppressed until the next start only", log_addr(a,
-		    sizeof(a), addr));
+		    "suppressed in memory only, until a change is written",
+		    log_addr(a, sizeof(a), addr));
 		return (-2);
 	}
 	s->failed = 0;
