@@ -205,8 +205,12 @@ tx_abort(struct session *s)
 	tx_free(s);
 }
 
-/* the transaction cannot have its files: DATA answered, or BDAT's chunk
- * discarded with that answer; the transaction ends */
+/*
+ * The transaction cannot have its files: DATA answered, or BDAT's chunk
+ * discarded with that answer; the transaction ends.  An empty chunk
+ * ("BDAT 0", "BDAT 0 LAST") has no bytes to come that would end it: it
+ * ends now.
+ */
 static void
 spool_refuse(struct session *s, const char *reply)
 {
@@ -216,6 +220,8 @@ spool_refuse(struct session *s, const char *reply)
 	} else
 		session_reply(s, "%s", reply);
 	tx_abort(s);
+	if (s->state == S_BDAT && s->bdat_left == 0)
+		tx_bdat_input(s);
 }
 
 /*
@@ -230,8 +236,6 @@ spool_files_busy(struct session *s)
 	SLOG(s, "event=spool result=busy files=%d", smtp_g.tx_files);
 	spool_refuse(s, "452 4.3.1 Insufficient system resources, try again "
 	    "later");
-	if (s->state == S_BDAT && s->bdat_left == 0)
-		tx_bdat_input(s);
 	return (1);
 }
 
