@@ -309,6 +309,17 @@ io_cb(int fd, short ev, void *arg)
 	session_io(s);
 }
 
+/*
+ * Replies past SMTP_OUT_MAX wait for the client to read: no more input
+ * is read, and what is read is not acted on, since a buffer of pipelined
+ * short commands (EHLO) would queue twenty times its size in replies.
+ */
+static int
+output_full(struct session *s)
+{
+	return (evbuffer_get_length(s->out) >= SMTP_OUT_MAX);
+}
+
 static int
 reading_enabled(struct session *s)
 {
@@ -324,7 +335,7 @@ reading_enabled(struct session *s)
 		return (0);
 	if (s->ibuf != NULL && s->ilen - s->ioff >= SMTP_IBUF_SIZE)
 		return (0);
-	return (evbuffer_get_length(s->out) < SMTP_OUT_MAX);
+	return (!output_full(s));
 }
 
 static void
@@ -634,7 +645,8 @@ process_input(struct session *s)
 {
 	size_t	 before;
 
-	while (s->wait == W_NONE && s->ibuf != NULL && s->ioff < s->ilen) {
+	while (s->wait == W_NONE && s->ibuf != NULL && s->ioff < s->ilen &&
+	    !output_full(s)) {
 		before = s->ioff;
 		switch (s->state) {
 		case S_GREETING:
@@ -732,8 +744,9 @@ session_io(struct session *s)
 		if (s->ioff != before || evbuffer_get_length(s->out) != outlen)
 			progress = 1;
 		else if (s->peer_eof && s->wait == W_NONE &&
-		    s->state != S_CLOSING) {
-			/* nothing more comes: the replies go, then the end */
+		    s->state != S_CLOSING && !output_full(s)) {
+			/* nothing more comes: the replies go, then the end
+			 * (commands still read wait for room, not dropped) */
 			session_close(s, "eof");
 			progress = 1;
 		}

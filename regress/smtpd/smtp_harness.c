@@ -10,11 +10,14 @@
  * usage: smtp_harness -d dir -p portfile [-c cert -k key] [-L flags]...
  *	[-H hostname] [-t idle] [-T session] [-g greet_ms] [-e errors]
  *	[-m maxsize] [-r maxrcpt] [-s sessions] [-i per-ip] [-j junk]
+ *	[-b sndbuf]
  *
  * Each -L adds a listener on 127.0.0.1, an ephemeral port; flags is a
  * comma list of plain, starttls, tlsreq, smtps, auth, authreq, and v6
  * (the listener is on ::1 instead).  The ports are written, one per
- * line in -L order, to portfile (atomically).
+ * line in -L order, to portfile (atomically).  -b sets the listeners'
+ * SO_SNDBUF (the sessions inherit it), so that the kernel holds little
+ * of the replies to a client that does not read.
  *
  * Rules (recipient domain): reject.test 550 5.7.1, tempfail.test 450
  * 4.7.1, relay.test relay, bounce.test bounce, route2.test route 2,
@@ -431,7 +434,7 @@ main(int argc, char *argv[])
 	char		 tmp[1024];
 	FILE		*pf;
 	int		 ch, fds[16], nl = 0, i, port;
-	int		 greet = 0, stime = 3600, errs = 10;
+	int		 greet = 0, stime = 3600, errs = 10, sndbuf = 0;
 
 	log_init(1, LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);
@@ -453,9 +456,12 @@ main(int argc, char *argv[])
 	conf->smtp_timeout = 30;
 
 	while ((ch = getopt(argc, argv,
-	    "c:d:e:g:H:i:j:k:L:m:p:r:s:t:T:")) != -1) {
+	    "b:c:d:e:g:H:i:j:k:L:m:p:r:s:t:T:")) != -1) {
 		errstr = NULL;
 		switch (ch) {
+		case 'b':
+			sndbuf = strtonum(optarg, 1, 1 << 24, &errstr);
+			break;
 		case 'c':
 			cert = optarg;
 			break;
@@ -563,6 +569,9 @@ main(int argc, char *argv[])
 			    SOCK_CLOEXEC, 4096);
 		if (fds[i] == -1)
 			fatal("bind");
+		if (sndbuf > 0 && setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF,
+		    &sndbuf, sizeof(sndbuf)) == -1)
+			fatal("SO_SNDBUF");
 		if (smtp_listen(fds[i], l->id) == -1)
 			fatalx("smtp_listen");
 		l->port = port;
