@@ -605,6 +605,56 @@ content_id_of(GMimeObject *obj)
 	return (cid != NULL && *cid != '\0' ? cid : NULL);
 }
 
+/* control characters (CR, LF, TAB, any other) as '_', in place */
+static void
+ctl_underscore(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '_';
+}
+
+/*
+ * The Content-ID as the HTML's "cid:" links name it: GMime decodes
+ * encoded-words in it ("<=?utf-8?Q?a=0Ab?=>" as "a\nb"), which RFC 2047
+ * section 5 does not allow in a msg-id, so its value is taken from the
+ * field as written (the last one, as GMime does); control characters as
+ * '_'.  g_malloc'd, NULL as content_id_of().
+ */
+static char *
+content_id_raw(GMimeObject *obj)
+{
+	GMimeHeaderList	*hl;
+	GMimeHeader	*h;
+	const char	*raw = NULL;
+	char		*u, *cid;
+	int		 i, n;
+
+	if (content_id_of(obj) == NULL ||
+	    (hl = g_mime_object_get_header_list(obj)) == NULL)
+		return (NULL);
+	n = g_mime_header_list_get_count(hl);
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(hl, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h),
+		    "Content-Id") == 0)
+			raw = g_mime_header_get_raw_value(h);
+	}
+	if (raw == NULL)
+		return (NULL);
+	u = g_mime_utils_header_unfold(raw);
+	cid = g_mime_utils_decode_message_id(u);
+	g_free(u);
+	if (cid == NULL || *cid == '\0') {
+		g_free(cid);
+		return (NULL);
+	}
+	u = utf8_clean(cid, -1);
+	g_free(cid);
+	ctl_underscore(u);
+	return (u);
+}
+
 static const char *
 disposition_of(GMimeObject *obj, GMimeObject *parent)
 {
@@ -632,7 +682,7 @@ static char *
 file_name_of(const char *fn)
 {
 	const char	*base, *p;
-	char		*s, *q;
+	char		*s;
 
 	for (base = p = fn; *p != '\0'; p++)
 		if (*p == '/' || *p == '\\')
@@ -640,9 +690,7 @@ file_name_of(const char *fn)
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		return (NULL);
 	s = utf8_clean(base, -1);
-	for (q = s; *q != '\0'; q++)
-		if ((unsigned char)*q < 0x20 || *q == 0x7f)
-			*q = '_';
+	ctl_underscore(s);
 	return (s);
 }
 
@@ -778,7 +826,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 {
 	struct attach	*a;
 	GMimeContentType *ct;
-	const char	*fn = NULL, *cid;
+	const char	*fn = NULL;
 	char		*mt, *padded;
 
 	a = reallocarray(d->att, d->natt + 1, sizeof(*a));
@@ -808,8 +856,7 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	for (mt = a->content_type; *mt != '\0'; mt++)
 		*mt = g_ascii_tolower(*mt);
 	a->disposition = disposition_of(obj, parent);
-	if ((cid = content_id_of(obj)) != NULL)
-		a->content_id = utf8_clean(cid, -1);
+	a->content_id = content_id_raw(obj);
 	a->data = data;
 }
 

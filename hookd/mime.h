@@ -47,8 +47,9 @@
  *     characters as '_', null for ".."), content_type ("type/subtype"), size
  *     (decoded bytes), disposition ("attachment" or "inline": the header's
  *     value, else "inline" when the part has a Content-ID or lives in a
- *     multipart/related, else "attachment"), content_id (without <>,
- *     null if none), content (base64 of the decoded bytes).
+ *     multipart/related, else "attachment"), content_id (without <>, as
+ *     written: no encoded-word decoded, control characters as '_'; null
+ *     if none), content (base64 of the decoded bytes).
  *
  * FORMAT_MULTIPART: the same data as multipart/form-data fields:
  *	envelope[to], envelope[recipients][0], envelope[from],
