@@ -245,6 +245,91 @@ words_q_nul(GString *s, const char *p, const char *end, const char *nul)
 	return (had);
 }
 
+/* a word's payload [p, end) as bytes onto a: B (base64) or Q */
+static void
+words_payload(GByteArray *a, const char *p, const char *end, int b)
+{
+	guchar	*buf, c;
+	gint	 state = 0;
+	guint	 save = 0;
+	size_t	 n;
+
+	if (b) {
+		buf = g_malloc((end - p) / 4 * 3 + 3);
+		n = g_base64_decode_step(p, end - p, buf, &state, &save);
+		g_byte_array_append(a, buf, n);
+		g_free(buf);
+		return;
+	}
+	while (p < end) {
+		if (*p == '=' && end - p >= 3 && g_ascii_isxdigit(p[1]) &&
+		    g_ascii_isxdigit(p[2])) {
+			c = g_ascii_xdigit_value(p[1]) << 4 |
+			    g_ascii_xdigit_value(p[2]);
+			p += 3;
+		} else
+			c = *p++ == '_' ? ' ' : p[-1];
+		g_byte_array_append(a, &c, 1);
+	}
+}
+
+/* bytes [p, p + n) as a Q-word's payload, a NUL as nul ("=00" if NULL) */
+static void
+words_q_put(GString *s, const guchar *p, size_t n, const char *nul)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == '\0')
+			g_string_append(s, nul != NULL ? nul : "=00");
+		else
+			g_string_append_printf(s, "=%02X", p[i]);
+}
+
+/*
+ * The bytes of a run of adjacent words of one lenient label (see
+ * charset_lenient) as one word.  8-bit bytes are read as a text part's
+ * are (text_convert: UTF-8 where they are, else Windows-1252): GMime
+ * made each byte of "=?utf-8?Q?caf=E9?=" that is no UTF-8 a '?', and
+ * "=?iso-8859-1?Q?caf=C3=A9?=" "cafÃ©".  The run is emptied; 1 if the
+ * word differs from what GMime reads of the words.
+ */
+static int
+words_run_put(GString *s, GByteArray *run, const char *label,
+    const char *nul)
+{
+	const guchar	*p = run->data, *end = run->data + run->len, *z;
+	char		*u;
+	size_t		 i;
+	int		 eight = 0, changed;
+
+	for (i = 0; i < run->len && !eight; i++)
+		eight = run->data[i] >= 0x80;
+	changed = eight || (nul != NULL && run->len > 0 &&
+	    memchr(p, '\0', run->len) != NULL);
+	if (!eight) {
+		g_string_append_printf(s, "=?%s?Q?", charset_superset(label));
+		words_q_put(s, p, run->len, nul);
+	} else {
+		g_string_append(s, "=?UTF-8?Q?");
+		/* text_convert drops a NUL: each is put back as nul */
+		for (;;) {
+			if ((z = memchr(p, '\0', end - p)) == NULL)
+				z = end;
+			u = text_convert((const char *)p, z - p, label);
+			words_q_put(s, (const guchar *)u, strlen(u), NULL);
+			g_free(u);
+			if (z == end)
+				break;
+			words_q_put(s, z, 1, nul);
+			p = z + 1;
+		}
+	}
+	g_string_append(s, "?=");
+	g_byte_array_set_size(run, 0);
+	return (changed);
+}
+
 /*
  * GMime 3.2 joins the payloads of adjacent encoded-words of one charset
  * and encoding before it decodes them, so the base64 padding of a B-word
@@ -254,31 +339,32 @@ words_q_nul(GString *s, const char *p, const char *end, const char *nul)
  * And it decodes a word in the charset its label names, where mail
  * clients mean the superset (charset_superset: Outlook's
  * "=?iso-8859-1?Q?Don=92t?=" is Windows-1252, its apostrophe was a C1
- * control).  words_fix() gives a raw value that has such a word with its
- * B-words written as Q-words, whose payloads join safely (a character
- * split between two words included), and its labels as the supersets,
- * unfolded; NULL for any other value: GMime's decoding is right for it.
- * nul not NULL: a NUL byte a word decodes to is written as nul (GMime
- * makes it '?'), unless the charset's characters have NUL bytes
+ * control), and each byte that is not of the charset as '?' where a
+ * text part's are read leniently (words_run_put).  words_fix() gives a
+ * raw value that has such a word with its B-words written as Q-words,
+ * whose payloads join safely (a character split between two words
+ * included), its labels as the supersets and a run of lenient words as
+ * UTF-8, unfolded; NULL for any other value: GMime's decoding is right
+ * for it.  nul not NULL: a NUL byte a word decodes to is written as nul
+ * (GMime makes it '?'), unless the charset's characters have NUL bytes
  * (UTF-16, UTF-32).
  */
 static char *
 words_fix(const char *raw, const char *nul)
 {
 	GString		*s;
-	const char	*p, *cs, *q, *end, *sup;
-	guchar		*buf;
-	char		 label[32];
-	gint		 state;
-	guint		 save;
+	GByteArray	*run;
+	const char	*p, *cs, *q, *end, *sup, *g;
+	char		 label[32], runlabel[32];
 	const char	*nulas = nul;
-	size_t		 i, n;
 	int		 b, changed = 0;
 	char		*u;
 
 	if (raw == NULL || strstr(raw, "=?") == NULL)
 		return (NULL);
 	s = g_string_new(NULL);
+	run = g_byte_array_new();
+	runlabel[0] = '\0';
 	for (p = raw; (cs = strstr(p, "=?")) != NULL; p = end + 2) {
 		if ((q = strchr(cs + 2, '?')) == NULL ||
 		    (size_t)(q - (cs + 2)) >= sizeof(label) ||
@@ -286,6 +372,10 @@ words_fix(const char *raw, const char *nul)
 		    (end = strstr(q + 3, "?=")) == NULL ||
 		    memchr(cs, ' ', end - cs) != NULL ||
 		    memchr(cs, '\n', end - cs) != NULL) {
+			if (runlabel[0] != '\0')
+				changed |= words_run_put(s, run, runlabel,
+				    nul);
+			runlabel[0] = '\0';
 			g_string_append_len(s, p, cs + 2 - p);
 			end = cs;	/* not an encoded-word: on after "=?" */
 			continue;
@@ -293,6 +383,27 @@ words_fix(const char *raw, const char *nul)
 		b = q[1] == 'B' || q[1] == 'b';
 		memcpy(label, cs + 2, q - (cs + 2));
 		label[q - (cs + 2)] = '\0';
+		if (charset_lenient(label)) {
+			/* white space between two words is no text */
+			for (g = p; g < cs && g_ascii_isspace(*g); g++)
+				;
+			if (runlabel[0] == '\0' || g < cs ||
+			    strcasecmp(label, runlabel) != 0) {
+				if (runlabel[0] != '\0')
+					changed |= words_run_put(s, run,
+					    runlabel, nul);
+				g_string_append_len(s, p, cs - p);
+				strlcpy(runlabel, label, sizeof(runlabel));
+			}
+			if (charset_superset(label) != label ||
+			    (b && memchr(q + 3, '=', end - (q + 3)) != NULL))
+				changed = 1;
+			words_payload(run, q + 3, end, b);
+			continue;
+		}
+		if (runlabel[0] != '\0')
+			changed |= words_run_put(s, run, runlabel, nul);
+		runlabel[0] = '\0';
 		if ((sup = charset_superset(label)) != label)
 			changed = 1;
 		g_string_append_len(s, p, cs + 2 - p);
@@ -311,22 +422,18 @@ words_fix(const char *raw, const char *nul)
 		g_string_append(s, "Q?");
 		if (memchr(q + 3, '=', end - (q + 3)) != NULL)
 			changed = 1;	/* padding */
-		buf = g_malloc((end - (q + 3)) / 4 * 3 + 3);
-		state = 0;
-		save = 0;
-		n = g_base64_decode_step(q + 3, end - (q + 3), buf, &state,
-		    &save);
-		for (i = 0; i < n; i++) {
-			if (buf[i] == '\0' && nulas != NULL) {
-				g_string_append(s, nulas);
-				changed = 1;
-			} else
-				g_string_append_printf(s, "=%02X", buf[i]);
-		}
+		words_payload(run, q + 3, end, 1);
+		if (nulas != NULL && run->len > 0 &&
+		    memchr(run->data, '\0', run->len) != NULL)
+			changed = 1;
+		words_q_put(s, run->data, run->len, nulas);
+		g_byte_array_set_size(run, 0);
 		nulas = nul;
-		g_free(buf);
 		g_string_append(s, "?=");
 	}
+	if (runlabel[0] != '\0')
+		changed |= words_run_put(s, run, runlabel, nul);
+	g_byte_array_unref(run);
 	if (!changed) {
 		g_string_free(s, TRUE);
 		return (NULL);

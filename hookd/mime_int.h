@@ -50,6 +50,7 @@ char		*utf8_clean(const char *, gssize);
 json_t		*jstr(const char *);
 json_t		*jtext(const char *);
 const char	*charset_superset(const char *);
+int		 charset_lenient(const char *);
 char		*text_convert(const char *, size_t, const char *);
 void		 text_unix_eol(char *);
 char		*html_meta_utf8(char *);

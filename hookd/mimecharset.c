@@ -140,6 +140,18 @@ charset_is_utf8(const char *cs)
 	    strcasecmp(cs, "ascii") == 0 || strcasecmp(cs, "x-unknown") == 0);
 }
 
+/*
+ * A label text_convert() reads leniently: as UTF-8 where the bytes are,
+ * else Windows-1252 (charset_is_utf8), or Windows-1252 unless the bytes
+ * are valid UTF-8 (ISO-8859-1 and the other labels of that superset).
+ */
+int
+charset_lenient(const char *cs)
+{
+	return (cs != NULL && (charset_is_utf8(cs) ||
+	    strcasecmp(charset_superset(cs), "windows-1252") == 0));
+}
+
 /* convert with cd, a replacement character for each undecodable byte */
 static char *
 iconv_all(iconv_t cd, const char *p, size_t len, size_t *outlen)
