@@ -151,12 +151,19 @@ part_bytes(GMimePart *part)
 	return (a);
 }
 
+/*
+ * A forwarded message as it came.  GMime writes a multipart's epilogue
+ * (the empty line Thunderbird puts after the closing boundary) with a
+ * bare LF whatever the newline format: in a message with CRLF line ends,
+ * which has no bare LF (smtpd refuses one), each LF goes out as CRLF.
+ */
 static GByteArray *
 message_bytes(GMimeMessagePart *mp, int crlf)
 {
 	GMimeFormatOptions *opts;
 	GMimeMessage	*msg;
-	GMimeStream	*mem;
+	GMimeStream	*mem, *out;
+	GMimeFilter	*f;
 	GByteArray	*a;
 
 	a = g_byte_array_new();
@@ -164,12 +171,23 @@ message_bytes(GMimeMessagePart *mp, int crlf)
 		return (a);
 	mem = g_mime_stream_mem_new_with_byte_array(a);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	out = mem;
+	if (crlf) {
+		out = g_mime_stream_filter_new(mem);
+		f = g_mime_filter_unix2dos_new(FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(out), f);
+		g_object_unref(f);
+	}
 	/* the newlines of the original, not GMime's default LF */
 	opts = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(opts, crlf ?
 	    GMIME_NEWLINE_FORMAT_DOS : GMIME_NEWLINE_FORMAT_UNIX);
-	(void)g_mime_object_write_to_stream(GMIME_OBJECT(msg), opts, mem);
+	(void)g_mime_object_write_to_stream(GMIME_OBJECT(msg), opts, out);
 	g_mime_format_options_free(opts);
+	if (out != mem) {
+		(void)g_mime_stream_flush(out);
+		g_object_unref(out);
+	}
 	g_object_unref(mem);
 	return (a);
 }
