@@ -71,60 +71,40 @@ relay_set_signer(relay_signer_fn fn)
 	signer = fn;
 }
 
-/* the unfolded value of the first From: field, "" if none */
-static void
-from_value(const char *buf, size_t len, char *out, size_t outlen)
-{
-	const char	*p = buf, *end = buf + len, *nl;
-	size_t		 o = 0;
-	int		 in = 0;
-
-	out[0] = '\0';
-	while (p < end) {
-		if (*p == '\r' || *p == '\n') {
-			if (!in)
-				return;		/* end of the header section */
-		}
-		if ((nl = memchr(p, '\n', end - p)) == NULL)
-			nl = end;
-		if (in && *p != ' ' && *p != '\t')
-			break;
-		if (!in && (size_t)(nl - p) > 5 &&
-		    strncasecmp(p, "From:", 5) == 0) {
-			in = 1;
-			p += 5;
-		}
-		for (; in && p < nl && o + 1 < outlen; p++)
-			if (*p != '\r')
-				out[o++] = *p;
-		p = nl + 1;
-	}
-	out[o] = '\0';
-}
-
-/* a From: field ("From" WSP* ":"): one more in *arg (msghdr_walk) */
-static void
-from_seen(void *arg, const char *name, size_t nlen, const char *value,
-    size_t vlen)
+/*
+ * A From: field's name: "From" and the blanks RFC 5322 4.5.3 lets come
+ * before its colon ("From :"), as readers (and verifiers) take it.
+ */
+static int
+from_name(const char *name, size_t nlen)
 {
 	size_t	 i;
 
 	if (nlen < 4 || strncasecmp(name, "From", 4) != 0)
-		return;
+		return (0);
 	for (i = 4; i < nlen; i++)
 		if (name[i] != ' ' && name[i] != '\t')
-			return;
-	(*(int *)arg)++;
+			return (0);
+	return (1);
 }
 
-/* the number of From: fields in the header section */
-static int
-from_count(const char *buf, size_t len)
-{
-	int	 n = 0;
+/* the From: fields of a header section (msghdr_walk) */
+struct from_scan {
+	char	*value;		/* the first one's, unfolded */
+	size_t	 size;
+	int	 n;		/* how many */
+};
 
-	(void)msghdr_walk(buf, len, from_seen, &n);
-	return (n);
+static void
+from_seen(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	struct from_scan	*fs = arg;
+
+	if (!from_name(name, nlen))
+		return;
+	if (fs->n++ == 0)
+		msghdr_copy(fs->value, fs->size, value, vlen);
 }
 
 /*
@@ -141,10 +121,12 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	InternetAddressList	*list;
 	InternetAddress		*ia;
 	char			 value[4096];
+	struct from_scan	 fs = { value, sizeof(value), 0 };
 	const char		*addr, *at;
 	int			 rv = -1;
 
-	from_value(buf, len, value, sizeof(value));
+	value[0] = '\0';
+	(void)msghdr_walk(buf, len, from_seen, &fs);
 	addr_unclose(value);
 	if (value[0] == '\0' ||
 	    (list = internet_address_list_parse(NULL, value)) == NULL)
@@ -158,7 +140,7 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	    dns_domain_ascii(at + 1, domain, dlen) == 0)
 		rv = config_check_domain(domain) == -1 ? -1 : 0;
 	g_object_unref(list);
-	if (rv == 0 && from_count(buf, len) > 1)
+	if (rv == 0 && fs.n > 1)
 		rv = 1;
 	return (rv);
 }
