@@ -134,6 +134,7 @@ static vd_d2i_fn	 openssl_d2i_pubkey;
 static void	vd_key_done(int, struct ub_result *, void *);
 static void	vd_dmarc_done(int, struct ub_result *, void *);
 static void	vd_maybe_finish(struct vd_job *);
+static void	vd_domain(char *, size_t, const u_char *);
 
 /* a domain or selector we can repeat in JSON and headers, else "" */
 static void
@@ -917,7 +918,7 @@ vd_dmarc_eval(struct vd_job *j, DMARC_POLICY_T *pctx)
 	    (u_char *)j->from, org ? (u_char *)j->org : NULL) !=
 	    DMARC_PARSE_OKAY)
 		return ("permerror");
-	vd_word(spfd, sizeof(spfd), (const u_char *)env->spf_domain);
+	vd_domain(spfd, sizeof(spfd), (const u_char *)env->spf_domain);
 	if (spfd[0] != '\0')
 		(void)opendmarc_policy_store_spf(pctx, (u_char *)spfd,
 		    vd_spf_outcome(env->spf_result), env->sender[0] != '\0' ?
@@ -1112,12 +1113,13 @@ vd_orgdomain(const char *domain, char *org, size_t size)
 }
 
 /*
- * The From: domain as DMARC looks it up: an internationalized one (an
- * SMTPUTF8 message's a@b\xc3\xbccher.example) in A-labels, as DNS knows it
- * and as its signatures' d= name it (RFC 8616 4, 5).
+ * A domain as DMARC looks it up and compares it: an internationalized
+ * one (an SMTPUTF8 message's a@b\xc3\xbccher.example, in From: or MAIL
+ * FROM) in A-labels, as DNS knows it and as its signatures' d= name it
+ * (RFC 8616 4, 5).
  */
 static void
-vd_from_domain(char *dst, size_t size, const u_char *src)
+vd_domain(char *dst, size_t size, const u_char *src)
 {
 	char		 a[256];
 	const u_char	*p;
@@ -1143,7 +1145,7 @@ vd_targets(struct vd_job *j, int dns)
 	    DKIM_STAT_OK && dns)
 		for (i = 0; i < nsigs && i < ENVELOPE_DKIM_MAX; i++)
 			vd_query_key(j, sigs[i]);
-	vd_from_domain(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
+	vd_domain(j->from, sizeof(j->from), dkim_getdomain(j->dkim));
 	if (j->from[0] == '\0')
 		return;
 	vd_orgdomain(j->from, j->org, sizeof(j->org));
@@ -1260,6 +1262,7 @@ verdict_meets(const struct envelope *env, int require)
 int
 verdict_temporary(const struct envelope *env, int require)
 {
+	char	 spfd[254];
 	size_t	 i;
 	int	 dkim = 0, spf;
 
@@ -1269,8 +1272,9 @@ verdict_temporary(const struct envelope *env, int require)
 		if (strcmp(env->dkim[i].result, "temperror") == 0 &&
 		    vd_aligned(env->dkim[i].domain, env->dmarc_domain))
 			dkim = 1;
+	vd_domain(spfd, sizeof(spfd), (const u_char *)env->spf_domain);
 	spf = strcmp(env->spf_result, "temperror") == 0 &&
-	    vd_aligned(env->spf_domain, env->dmarc_domain);
+	    vd_aligned(spfd, env->dmarc_domain);
 	if ((require & REQUIRE_DKIM) && !vd_dkim_aligned_pass(env) && !dkim)
 		return (0);
 	if ((require & REQUIRE_DMARC) &&
@@ -1400,7 +1404,7 @@ verdict_ar_header(const struct envelope *env, const char *eol)
 
 	if (!env->auth_checked || (b = evbuffer_new()) == NULL)
 		return (NULL);
-	vd_word(w, sizeof(w), (const u_char *)env->spf_domain);
+	vd_domain(w, sizeof(w), (const u_char *)env->spf_domain);
 	vd_word(helo, sizeof(helo), (const u_char *)env->helo);
 	bad |= evbuffer_add_printf(b, "Authentication-Results: %s;%s\tspf=%s",
 	    vd_authserv, eol, vd_result_word(env->spf_result)) < 0;
