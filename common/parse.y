@@ -474,6 +474,17 @@ main		: HOSTNAME STRING {
 			 */
 			bad = parse_domain(&$<pos>3, $3, name, sizeof(name),
 			    "dkim domain");
+			/*
+			 * the selector is the first labels of the key's DNS
+			 * name, and s= of each signature: a blank or a ';'
+			 * in it would break every signature
+			 */
+			if (config_check_domain($5) == -1 ||
+			    $5[strlen($5) - 1] == '.') {
+				perr(&$<pos>5, "dkim selector \"%s\" is "
+				    "not a valid DNS name", $5);
+				bad = -1;
+			}
 			/* one selector is one DNS record: one key */
 			snprintf(key, sizeof(key), "%s %s", name, $5);
 			for (s = key; *s != '\0'; s++)
