@@ -25,6 +25,19 @@ msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen)
 	sanitize_text(dst, dstlen, value, vlen, SAN_HEADER);
 }
 
+int
+msghdr_name_is(const char *name, size_t nlen, const char *want)
+{
+	size_t	 i, wlen = strlen(want);
+
+	if (nlen < wlen || strncasecmp(name, want, wlen) != 0)
+		return (0);
+	for (i = wlen; i < nlen; i++)
+		if (name[i] != ' ' && name[i] != '\t')
+			return (0);
+	return (1);
+}
+
 size_t
 msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 {

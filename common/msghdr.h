@@ -45,6 +45,11 @@ size_t	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
 ssize_t	 msghdr_read_start(int fd, char *buf, size_t size);
 /* t as a Date: field's value (RFC 5322 3.3), in UTC */
 void	 msghdr_date(char *buf, size_t size, time_t t);
+/*
+ * Is a field's name (msghdr_walk's name, nlen) want, in any case, with
+ * the blanks RFC 5322 4.5.3 lets come before the colon ("From :")?
+ */
+int	 msghdr_name_is(const char *name, size_t nlen, const char *want);
 /* value into dst: unfolded, trimmed, control bytes made spaces */
 void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
 /*

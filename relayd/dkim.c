@@ -71,23 +71,6 @@ relay_set_signer(relay_signer_fn fn)
 	signer = fn;
 }
 
-/*
- * A From: field's name: "From" and the blanks RFC 5322 4.5.3 lets come
- * before its colon ("From :"), as readers (and verifiers) take it.
- */
-static int
-from_name(const char *name, size_t nlen)
-{
-	size_t	 i;
-
-	if (nlen < 4 || strncasecmp(name, "From", 4) != 0)
-		return (0);
-	for (i = 4; i < nlen; i++)
-		if (name[i] != ' ' && name[i] != '\t')
-			return (0);
-	return (1);
-}
-
 /* the From: fields of a header section (msghdr_walk) */
 struct from_scan {
 	char	*value;		/* the first one's, unfolded */
@@ -101,7 +84,7 @@ from_seen(void *arg, const char *name, size_t nlen, const char *value,
 {
 	struct from_scan	*fs = arg;
 
-	if (!from_name(name, nlen))
+	if (!msghdr_name_is(name, nlen, "from"))
 		return;
 	if (fs->n++ == 0)
 		msghdr_copy(fs->value, fs->size, value, vlen);

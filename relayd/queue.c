@@ -337,7 +337,8 @@ hdr_one(void *arg, const char *name, size_t nlen, const char *v,
 		return;
 	if (HIS("date"))
 		hs->seen |= HS_DATE;
-	else if (HIS("from") && env->from_domain[0] == '\0')
+	else if (msghdr_name_is(name, nlen, "from") &&
+	    env->from_domain[0] == '\0')
 		hdr_from(env, v, vlen);
 	else if (HIS("x-mailhook-tag"))
 		hdr_append(env->tags, sizeof(env->tags), v, vlen);

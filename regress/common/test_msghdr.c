@@ -87,6 +87,16 @@ main(void)
 	msghdr_envelope(&env, "Subject", 7, ewsubj, strlen(ewsubj));
 	is_str(env.subject, "a b", "an encoded CR LF in the subject: a space");
 
+	/* a field's name, with RFC 5322 4.5.3's blanks before the colon */
+	ok(msghdr_name_is("From", 4, "from") &&
+	    msghdr_name_is("FROM \t", 6, "from"),
+	    "\"From\" and \"FROM \\t\" name a From: field");
+	ok(!msghdr_name_is("Fro", 3, "from") &&
+	    !msghdr_name_is("From-X", 6, "from") &&
+	    !msghdr_name_is(" From", 5, "from") &&
+	    !msghdr_name_is("Fromx ", 6, "from"),
+	    "\"Fro\", \"From-X\", \" From\" and \"Fromx \" do not");
+
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	ok(n == -1 && errno == EBADF, "a closed descriptor: -1, errno set");
 	if ((dfd = open("/tmp", O_RDONLY | O_DIRECTORY)) != -1) {
