@@ -399,6 +399,14 @@ config_check_domain(const char *d)
 	return (0);
 }
 
+int
+config_check_selector(const char *s)
+{
+	if (config_check_domain(s) == -1 || s[strlen(s) - 1] == '.')
+		return (-1);
+	return (0);
+}
+
 /*
  * Headers the HTTP client sets itself: the framing of the request (a
  * second Content-Length would smuggle the body past the server), its

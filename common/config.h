@@ -591,6 +591,11 @@ int		 config_tls_policy_for(const struct config *,
 void		 config_url_public(const char *, char *, size_t);
 /* -1 if not a domain name */
 int		 config_check_domain(const char *);
+/*
+ * a dkim selector: the first labels of selector._domainkey.domain (and
+ * each signature's s=), a domain name without a final dot; 0 or -1
+ */
+int		 config_check_selector(const char *);
 void		 config_headers_free(struct headerlist *);
 
 /*

@@ -479,8 +479,7 @@ main		: HOSTNAME STRING {
 			 * name, and s= of each signature: a blank or a ';'
 			 * in it would break every signature
 			 */
-			if (config_check_domain($5) == -1 ||
-			    $5[strlen($5) - 1] == '.') {
+			if (config_check_selector($5) == -1) {
 				perr(&$<pos>5, "dkim selector \"%s\" is "
 				    "not a valid DNS name", $5);
 				bad = -1;

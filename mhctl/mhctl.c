@@ -259,7 +259,7 @@ dkim_keygen(int argc, char *argv[], int jflag)
 	sel = argv[3];
 	if (config_check_domain(domain) == -1 || strchr(domain, '"'))
 		errx(1, "dkim keygen: bad domain \"%s\"", domain);
-	if (config_check_domain(sel) == -1 || strchr(sel, '"'))
+	if (config_check_selector(sel) == -1)
 		errx(1, "dkim keygen: bad selector \"%s\"", sel);
 	if (argc > 4 && strcmp(argv[4], "ed25519") == 0)
 		type = DKIMKEY_ED25519;

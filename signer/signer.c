@@ -39,7 +39,7 @@ key_msg(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(sk.selector, sizeof(sk.selector)) ||
 	    !msg_str_ok(sk.file, sizeof(sk.file)) ||
 	    config_check_domain(sk.domain) == -1 ||
-	    config_check_domain(sk.selector) == -1 ||
+	    config_check_selector(sk.selector) == -1 ||
 	    signer_key_add(sk.domain, sk.selector, sk.file, pem,
 	    len - sizeof(sk)) == -1)
 		fatalx("malformed SIGNER_KEY from %s", p->name);
