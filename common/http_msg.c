@@ -59,7 +59,14 @@ add_header(struct http_call *call, const char *name, const char *value)
 
 	if (!http_header_ok(name, value))
 		return (0);
-	if (asprintf(&line, "%s: %s", name, value) == -1)
+	/*
+	 * libcurl takes "X:" (nothing but blanks after the colon) as "do
+	 * not send X" and sends "X;" as X with an empty value.
+	 */
+	if (value[strspn(value, " \t")] == '\0') {
+		if (asprintf(&line, "%s;", name) == -1)
+			return (-1);
+	} else if (asprintf(&line, "%s: %s", name, value) == -1)
 		return (-1);
 	if ((h = reallocarray(call->headers, call->nheaders + 1,
 	    sizeof(*h))) == NULL) {
