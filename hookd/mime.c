@@ -891,14 +891,15 @@ ctype_params_lost(GMimeObject *obj, const char *raw)
 }
 
 /*
- * The file name of a part whose header has it in encoded-words that
+ * The file name (disp: Content-Disposition's filename, else Content-Type's
+ * name) of a part whose header has it in encoded-words that
  * words_fix() changes (padded B-words: Outlook writes a long non-ASCII
  * name so; a charset read as its superset; a NUL), with a NUL in an
  * RFC 2231 value (file_name_nul_fix()), or in a Content-Type of no type
  * (ctype_params_lost()), g_malloc'd; NULL when GMime's is right.
  */
 static char *
-file_name_fixed(GMimeObject *obj)
+file_name_fixed(GMimeObject *obj, int disp)
 {
 	GMimeContentDisposition	*cd;
 	GMimeContentType	*ct;
@@ -906,10 +907,8 @@ file_name_fixed(GMimeObject *obj)
 	GMimeHeader		*h;
 	const char		*fn = NULL, *raw;
 	char			*u, *v, *r = NULL;
-	int			 disp, typeless;
+	int			 typeless;
 
-	disp = g_mime_object_get_content_disposition_parameter(obj,
-	    "filename") != NULL;
 	if ((hl = g_mime_object_get_header_list(obj)) == NULL ||
 	    (h = g_mime_header_list_get_header(hl, disp ?
 	    "Content-Disposition" : "Content-Type")) == NULL)
@@ -945,14 +944,36 @@ file_name_fixed(GMimeObject *obj)
 	return (r);
 }
 
+/*
+ * A part's file name from Content-Disposition's filename (disp) or
+ * Content-Type's name, as file_name_of() makes it; NULL if none.
+ */
+static char *
+file_name_from(GMimeObject *obj, int disp)
+{
+	const char	*fn;
+	char		*fixed, *r;
+
+	if ((fixed = file_name_fixed(obj, disp)) != NULL) {
+		r = file_name_of(fixed);
+		g_free(fixed);
+		return (r);
+	}
+	if (disp)
+		fn = g_mime_object_get_content_disposition_parameter(obj,
+		    "filename");
+	else
+		fn = g_mime_object_get_content_type_parameter(obj, "name");
+	return (fn != NULL ? file_name_of(fn) : NULL);
+}
+
 static void
 doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
     GByteArray *data)
 {
 	struct attach	*a;
 	GMimeContentType *ct;
-	const char	*fn = NULL;
-	char		*mt, *padded;
+	char		*mt;
 
 	a = reallocarray(d->att, d->natt + 1, sizeof(*a));
 	if (a == NULL) {
@@ -963,16 +984,14 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	d->att = a;
 	a = &d->att[d->natt++];
 	memset(a, 0, sizeof(*a));
-	if (GMIME_IS_PART(obj))
-		fn = g_mime_part_get_filename(GMIME_PART(obj));
-	else
-		fn = g_mime_object_get_content_disposition_parameter(obj,
-		    "filename");
-	if ((padded = file_name_fixed(obj)) != NULL) {
-		a->file_name = file_name_of(padded);
-		g_free(padded);
-	} else if (fn != NULL)
-		a->file_name = file_name_of(fn);
+	/*
+	 * Content-Type's name when filename gives none: GMime's
+	 * g_mime_part_get_filename() falls back only when filename is
+	 * absent, not when it is "" (or a name file_name_of() refuses).
+	 */
+	if ((a->file_name = file_name_from(obj, 1)) == NULL &&
+	    GMIME_IS_PART(obj))
+		a->file_name = file_name_from(obj, 0);
 	ct = g_mime_object_get_content_type(obj);
 	mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
 	a->content_type = utf8_clean(mt ? mt : "application/octet-stream",
