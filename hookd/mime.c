@@ -156,7 +156,25 @@ part_bytes(GMimePart *part)
  * (the empty line Thunderbird puts after the closing boundary) with a
  * bare LF whatever the newline format: in a message with CRLF line ends,
  * which has no bare LF (smtpd refuses one), each LF goes out as CRLF.
+ * GMime also ends a closing boundary with a line end where the message
+ * had none (its multipart has no epilogue then, not even an empty one):
+ * that one is taken off again (message_end_trim()).
  */
+static void
+message_end_trim(GMimeMessage *msg, GByteArray *a, int crlf)
+{
+	GMimeObject	*top = g_mime_message_get_mime_part(msg);
+	guint		 nl = crlf ? 2 : 1;
+
+	if (top == NULL || !GMIME_IS_MULTIPART(top) ||
+	    !GMIME_MULTIPART(top)->write_end_boundary ||
+	    g_mime_multipart_get_epilogue(GMIME_MULTIPART(top)) != NULL ||
+	    a->len < nl || a->data[a->len - 1] != '\n' ||
+	    (crlf && a->data[a->len - 2] != '\r'))
+		return;
+	g_byte_array_set_size(a, a->len - nl);
+}
+
 static GByteArray *
 message_bytes(GMimeMessagePart *mp, int crlf)
 {
@@ -189,6 +207,7 @@ message_bytes(GMimeMessagePart *mp, int crlf)
 		g_object_unref(out);
 	}
 	g_object_unref(mem);
+	message_end_trim(msg, a, crlf);
 	return (a);
 }
 
