@@ -203,7 +203,7 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 /*
  * A single pending event: 1 taken, 0 not there, -3 keep() failed, -4
  * its segment could not be rewritten (keep() undone), -5 unreadable
- * (kept aside)
+ * (kept aside), -6 its segment cannot be read now (it stays queued)
  */
 static int
 item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
@@ -211,14 +211,16 @@ item_take(struct endpoint *ep, const char *id, events_keep_fn keep,
 {
 	struct evitem	*it;
 	json_t		*rec;
-	int		 rc;
+	int		 rc, again;
 
 	TAILQ_FOREACH(it, &ep->items, entry)
 		if (strcmp(it->id, id) == 0)
 			break;
 	if (it == NULL)
 		return (0);
-	if ((rec = evq_item_load(ep, it)) == NULL)
+	if ((rec = evq_item_load(ep, it, &again)) == NULL && again)
+		return (-6);
+	if (rec == NULL)
 		rc = -5;		/* quarantined: out of the queue */
 	else if (keep(rec, arg) == -1)
 		rc = -3;
@@ -419,13 +421,16 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
 /*
  * The queue's first item: with its record rec (taken), to the dead
  * letters and out of the queue, 0; or -1, a letter that could not be
- * written (the item kept).  NULL rec: it could not be read, kept aside
+ * written, or its segment that cannot be read now (again: the item
+ * kept).  NULL rec, not again: it could not be read, kept aside
  * (evq_item_load), out of the queue.
  */
 static int
-item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int status,
-    const char *why)
+item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
+    int status, const char *why)
 {
+	if (again)
+		return (-1);
 	if (rec != NULL && dead_event(ep->key, ep->pub, rec, why) == -1) {
 		json_decref(rec);
 		return (-1);
@@ -475,7 +480,7 @@ evq_gone_expire(struct endpoint *ep)
 	json_t			*rec;
 	time_t			 now = time(NULL), t, next = 0;
 	size_t			 n = evq_backlog(ep);
-	int			 rc = 0;
+	int			 rc = 0, again;
 
 	if (ep->cur != NULL && !ep->cur->syncing && ep->call == NULL &&
 	    !ep->asking && (t = batch_newest(ep->cur)) > 0) {
@@ -500,8 +505,9 @@ evq_gone_expire(struct endpoint *ep)
 	}
 	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
 		/* unreadable: kept aside and logged, as when sent
-		 * (evsend.c), not left at the head of the queue */
-		if ((rec = evq_item_load(ep, it)) != NULL) {
+		 * (evsend.c), not left at the head of the queue; one
+		 * that cannot be read now stays, tried again */
+		if ((rec = evq_item_load(ep, it, &again)) != NULL) {
 			t = json_integer_value(json_object_get(rec, "time"));
 			if (now - t <= ep->lifetime) {
 				json_decref(rec);
@@ -510,7 +516,7 @@ evq_gone_expire(struct endpoint *ep)
 				break;
 			}
 		}
-		rc = item_bury(ep, it, rec, 410, why);
+		rc = item_bury(ep, it, rec, again, 410, why);
 	}
 	if ((n -= evq_backlog(ep)) > 0 || rc == -1)
 		log_warnx("events: %s (%s) answered 410 Gone: %zu event(s) "
@@ -564,7 +570,8 @@ evq_expire(struct endpoint *ep)
  * its whole backlog goes to the dead letters, reason=endpoint-removed,
  * for "dead replay" once a block names it again.  0 done (or nothing to
  * do yet: called again when the request is over), -1 a letter could not
- * be written (what is left is kept, tried again in a minute).
+ * be written or a segment cannot be read now (what is left is kept,
+ * tried again in a minute).
  */
 int
 evq_retire(struct endpoint *ep)
@@ -572,8 +579,9 @@ evq_retire(struct endpoint *ep)
 	static const char	*why = "endpoint-removed";
 	struct evbatchq		*q;
 	struct evitem		*it;
+	json_t			*rec;
 	size_t			 n;
-	int			 rc = 0;
+	int			 rc = 0, again;
 
 	if (ep->call != NULL || ep->asking ||
 	    (ep->cur != NULL && ep->cur->syncing))
@@ -594,9 +602,10 @@ evq_retire(struct endpoint *ep)
 		TAILQ_REMOVE(&ep->batches, q, entry);
 		free(q);
 	}
-	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL)
-		rc = item_bury(ep, it, evq_item_load(ep, it),
-		    ep->last_status, why);
+	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
+		rec = evq_item_load(ep, it, &again);
+		rc = item_bury(ep, it, rec, again, ep->last_status, why);
+	}
 	n -= evq_backlog(ep);
 	log_warnx("events: %s (%s) is no longer configured: %zu event(s) "
 	    "moved to the dead letters, reason=%s%s", ep->pub,

@@ -92,7 +92,8 @@ void		 evseg_unref(struct evseg *, int done);
 void		 evseg_mark(struct evseg *, const char *lines, size_t len,
 		    size_t n);
 void		 evseg_mark_aside(const char *dir, const char *name);
-json_t		*evseg_record(struct evseg *, size_t, const char *id);
+json_t		*evseg_record(struct evseg *, size_t, const char *id,
+		    int *again);
 int		 evseg_drop(struct evseg *, size_t);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
@@ -120,7 +121,8 @@ int	 events_retry(const char *key);
  * (nothing changed), -4 its batch file or segment could not be
  * rewritten (it stays queued, and unkeep(record, arg) takes back what
  * keep() did), -5 its record could not be read (kept aside as
- * unreadable, out of the queue).
+ * unreadable, out of the queue), -6 its segment cannot be read now (no
+ * descriptor, no memory: nothing changed, it stays queued).
  */
 typedef int	(*events_keep_fn)(const json_t *record, void *arg);
 int	 events_take(const char *key, const char *id, events_keep_fn keep,

@@ -148,7 +148,7 @@ struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
 void		 evq_batch_gone(struct endpoint *, struct evbatch *);
 struct evitem	*evq_item_new(const char *id, const char *name);
-json_t		*evq_item_load(struct endpoint *, struct evitem *);
+json_t		*evq_item_load(struct endpoint *, struct evitem *, int *again);
 void		 evq_item_unqueue(struct endpoint *, struct evitem *);
 void		 evq_item_done(struct endpoint *, struct evitem *);
 void		 evq_item_free(struct evitem *, int done);

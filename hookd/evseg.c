@@ -519,18 +519,18 @@ seg_records(struct evseg *s, int *again)
 
 /*
  * Record idx of s, which must be event id; NULL if not (and s kept
- * aside as bad) or if s cannot be read now (s stays as it is, and a
- * restart queues the event again)
+ * aside as bad), or with *again set if s cannot be read now (no
+ * descriptor, no memory: s stays as it is, the event queued, for the
+ * caller to try again later)
  */
 json_t *
-evseg_record(struct evseg *s, size_t idx, const char *id)
+evseg_record(struct evseg *s, size_t idx, const char *id, int *again)
 {
 	struct event_record	 ev;
 	json_t			*r;
-	int			 again;
 
-	r = json_array_get(seg_records(s, &again), idx);
-	if (again)
+	r = json_array_get(seg_records(s, again), idx);
+	if (*again)
 		return (NULL);
 	if (r == NULL || mh_event_from_json(&ev, r) == -1) {
 		s->bad = 1;

@@ -129,18 +129,24 @@ make_batch_id(char id[EVENT_ID_LEN])
 	strlcpy(id, ev.id, EVENT_ID_LEN);
 }
 
-/* an item's record (in memory, from its segment or its own file), or
- * NULL: it is kept aside (quarantined) */
+/*
+ * An item's record (in memory, from its segment or its own file), or
+ * NULL: it is kept aside (quarantined), or, *again set, its segment
+ * cannot be read now (no descriptor, no memory): it stays queued, for
+ * the caller to try again later.
+ */
 json_t *
-evq_item_load(struct endpoint *ep, struct evitem *it)
+evq_item_load(struct endpoint *ep, struct evitem *it, int *again)
 {
 	json_t			*o;
 	struct event_record	 ev;
 
+	*again = 0;
 	if (it->cache != NULL)
 		return (json_incref(it->cache->rec));
 	if (it->seg != NULL) {
-		if ((o = evseg_record(it->seg, it->idx, it->id)) == NULL)
+		if ((o = evseg_record(it->seg, it->idx, it->id,
+		    again)) == NULL && !*again)
 			log_warnx("events: %s/%s: event %s unreadable, kept",
 			    ep->dir, evseg_name(it->seg), it->id);
 		return (o);
@@ -409,6 +415,18 @@ item_len(const struct evitem *it, const json_t *o)
 	return (json_dumpb(o, NULL, 0, JSON_COMPACT));
 }
 
+/*
+ * The queue's head stays where it is, for a reason of hookd's own (the
+ * spool cannot be read or written now): tried again after a retry's
+ * wait, as a failed request would be
+ */
+static void
+ep_defer(struct endpoint *ep, const char *why)
+{
+	strlcpy(ep->last_error, why, sizeof(ep->last_error));
+	ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
+}
+
 /* the next thing to send: a reloaded batch, a new batch, or one event */
 static struct evbatch *
 ep_next(struct endpoint *ep, int force)
@@ -420,7 +438,7 @@ ep_next(struct endpoint *ep, int force)
 	json_t		*o, *batch;
 	char		*s;
 	size_t		 cap, len, bytes;
-	int		 n;
+	int		 n, again;
 
 	if ((q = TAILQ_FIRST(&ep->batches)) != NULL) {
 		TAILQ_REMOVE(&ep->batches, q, entry);
@@ -438,7 +456,12 @@ ep_next(struct endpoint *ep, int force)
 			return (NULL);
 		}
 		if (ep->format != EVFMT_EVENTS) {
-			o = evq_item_load(ep, it);
+			if ((o = evq_item_load(ep, it, &again)) == NULL &&
+			    again) {
+				evq_batch_free(b);
+				ep_defer(ep, "cannot read the spool now");
+				return (NULL);
+			}
 			if (o != NULL) {
 				json_array_append_new(b->records, o);
 				batch_take_text(b, 1, o, it);
@@ -462,7 +485,11 @@ ep_next(struct endpoint *ep, int force)
 		for (n = 0, bytes = 0; n < ep->batch_max &&
 		    bytes < EV_BATCH_BYTES &&
 		    (it = TAILQ_FIRST(&ep->items)) != NULL; n++) {
-			o = evq_item_load(ep, it);
+			/* one that cannot be read now ends the batch, and
+			 * stays first in the queue */
+			if ((o = evq_item_load(ep, it, &again)) == NULL &&
+			    again)
+				break;
 			if (o != NULL) {
 				bytes += item_len(it, o);
 				json_array_append_new(b->records, o);
@@ -477,7 +504,10 @@ ep_next(struct endpoint *ep, int force)
 		}
 		if (TAILQ_EMPTY(&taken)) {
 			evq_batch_free(b);
-			continue;
+			if (!again)
+				continue;
+			ep_defer(ep, "cannot read the spool now");
+			return (NULL);
 		}
 		batch = NULL;
 		if ((s = batch_file_text(b, &len)) == NULL) {
@@ -501,9 +531,7 @@ ep_next(struct endpoint *ep, int force)
 			free(s);
 			json_decref(batch);
 			evq_batch_free(b);
-			strlcpy(ep->last_error, "cannot write the spool",
-			    sizeof(ep->last_error));
-			ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
+			ep_defer(ep, "cannot write the spool");
 			return (NULL);
 		}
 		free(s);

@@ -211,6 +211,9 @@ hooks_cmd(const json_t *argv)
 		case -5:
 			return (hooks_error("event %s cannot be read: kept "
 			    "aside as unreadable (see the log)", id));
+		case -6:
+			return (hooks_error("event %s cannot be read now (see "
+			    "the log): it stays queued, try again later", id));
 		default:
 			return (hooks_error("event %s is not waiting there",
 			    id));
