@@ -107,6 +107,9 @@
  * left (evq_endpoint_forget).
  */
 #define EV_FORGET_LOOKS	5
+/* a segment a start could not read now is loaded again 1, 2, 4... up to
+ * this many seconds later (seg_retry) */
+#define EV_SEGWAIT_MAX	60
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
@@ -480,7 +483,7 @@ evq_endpoint_forget(struct endpoint *ep)
 
 	if (ep->configured || ep->forgotten || ep->call != NULL ||
 	    ep->asking || ep->fill != NULL || ep->cur != NULL ||
-	    evq_backlog(ep) > 0)
+	    ep->segwait != NULL || evq_backlog(ep) > 0)
 		return;
 	switch (endpoint_dir_drop(ep->dir, seg, sizeof(seg))) {
 	case 1:
@@ -604,6 +607,20 @@ struct seg_load {
 	int		 durable;	/* the batch files read are */
 };
 
+/*
+ * The segments of an endpoint that a start could not read now (no
+ * descriptor, no memory: evseg_load), loaded again later (seg_retry)
+ * with what the start knew of its batch files (seg_item), their events
+ * queued then, after the others; before, they waited for the next
+ * start.  Its directory stays meanwhile (evq_endpoint_forget).
+ */
+struct segwait {
+	struct event	*ev;
+	json_t		*names;		/* their file names */
+	struct seg_load	 ld;
+	int		 tries;
+};
+
 /* an event of a segment file, unless a persisted batch has it */
 static int
 seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
@@ -672,6 +689,88 @@ marks_orphaned(struct endpoint *ep)
 }
 
 static void
+segwait_free(struct endpoint *ep)
+{
+	struct segwait	*w = ep->segwait;
+
+	if (w == NULL)
+		return;
+	event_free(w->ev);
+	json_decref(w->names);
+	json_decref(w->ld.seen);
+	free(w);
+	ep->segwait = NULL;
+}
+
+/* segment name of ep: loaded (or kept aside), or 1: not now */
+static int
+load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
+{
+	int	rc;
+
+	if ((rc = evseg_load(ep->dir, name, seg_item, ld)) == -1 &&
+	    evq_quarantine(ep, name) == 0)
+		evseg_mark_aside(ep->dir, name);
+	return (rc == 1);
+}
+
+static void	seg_retry(int, short, void *);
+
+/* segment name of ep could not be read now: loaded again later */
+static void
+seg_later(struct endpoint *ep, const char *name, const struct seg_load *ld)
+{
+	struct segwait	*w;
+
+	if ((w = ep->segwait) == NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL ||
+		    (w->names = json_array()) == NULL ||
+		    (w->ev = evtimer_new(ev_base, seg_retry, ep)) == NULL)
+			fatal("events: seg_later");
+		w->ld = *ld;
+		json_incref(w->ld.seen);
+		ep->segwait = w;
+	}
+	if (json_array_append_new(w->names, json_string(name)) == -1)
+		fatal("events: seg_later");
+}
+
+static void
+segwait_arm(struct endpoint *ep)
+{
+	struct segwait	*w = ep->segwait;
+	struct timeval	 tv = { 1, 0 };
+
+	tv.tv_sec = w->tries < 6 ? 1L << w->tries++ : EV_SEGWAIT_MAX;
+	evtimer_add(w->ev, &tv);
+}
+
+/* the segments a start could not read: again, those that still cannot
+ * later again */
+static void
+seg_retry(int fd, short what, void *arg)
+{
+	struct endpoint	*ep = arg;
+	struct segwait	*w = ep->segwait;
+	size_t		 i = 0, n = json_array_size(w->names);
+
+	while (i < json_array_size(w->names))
+		if (load_segment(ep, json_string_value(json_array_get(w->names,
+		    i)), &w->ld))
+			i++;
+		else
+			json_array_remove(w->names, i);
+	if (i > 0) {
+		segwait_arm(ep);
+		return;
+	}
+	log_info("events: %s: %zu segment(s) that could not be read at "
+	    "start loaded", ep->pub, n);
+	segwait_free(ep);
+	evq_kick(ep);
+}
+
+static void
 endpoint_load(struct endpoint *ep)
 {
 	char		**v;
@@ -714,16 +813,16 @@ endpoint_load(struct endpoint *ep)
 	}
 	dir_names_free(v, n);
 
+	ld.ep = ep;
+	ld.seen = seen;
 	ld.durable = batches_durable(ep);
 	v = dir_names(ep->dir, "s-", &n);
-	for (i = 0; i < n; i++) {
-		ld.ep = ep;
-		ld.seen = seen;
-		if (evseg_load(ep->dir, v[i], seg_item, &ld) == -1 &&
-		    evq_quarantine(ep, v[i]) == 0)
-			evseg_mark_aside(ep->dir, v[i]);
-	}
+	for (i = 0; i < n; i++)
+		if (load_segment(ep, v[i], &ld))
+			seg_later(ep, v[i], &ld);
 	dir_names_free(v, n);
+	if (ep->segwait != NULL)
+		segwait_arm(ep);
 	marks_orphaned(ep);
 
 	v = dir_names(ep->dir, "e-", &n);
@@ -1477,6 +1576,7 @@ events_shutdown(void)
 		if (ep->fill != NULL)
 			evseg_close(ep->fill);
 		event_free(ep->timer);
+		segwait_free(ep);
 		evq_batch_free(ep->cur);
 		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
 			TAILQ_REMOVE(&ep->items, it, entry);

@@ -26,6 +26,7 @@
 #include "events.h"
 
 struct filepool;
+struct segwait;
 
 /* what a queued event keeps in memory, as EV_MEM_BYTES allow (events.c) */
 struct evcache {
@@ -116,6 +117,8 @@ struct endpoint {
 	int			 asking;
 	struct event		*timer;
 	int			 timer_backoff;	/* timer is a retry wait */
+	/* segments a start could not read, loaded later (events.c) */
+	struct segwait		*segwait;
 
 	int			 attempts;
 	long			 last_status;

@@ -619,7 +619,8 @@ evseg_drop(struct evseg *s, size_t idx)
  * here, so it sends it again even once that batch was delivered);
  * -1 if the file cannot be read or a record is malformed (then nothing
  * was called and the caller quarantines it); 1 if it cannot be read now
- * (no descriptor, no memory: it stays as it is for the next start).
+ * (no descriptor, no memory: nothing was called, it stays as it is for
+ * the caller to load again later).
  * The segment is freed (its file removed) once no event of it is
  * queued.
  */

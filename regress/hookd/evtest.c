@@ -18,13 +18,18 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
+ *	-F STR:N: the first N open(2)s of a path with STR in it fail with
+ *	EMFILE, as when the process has no descriptor left.
  *   evtest classify [-r RCPT -d BOUNCE_DOMAIN [-k VERP_KEY]] FILE
  *	Classifies a returned message; prints the result as JSON.
  */
 #include <sys/types.h>
+#include <sys/syscall.h>
 
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +57,39 @@ static struct event_record	*pending;
 static size_t			 npending, nfed, chunk;
 static struct event		*feed_ev;
 
+/* -F: what open(2) fails for, and how many times more */
+static const char		*failopen_str;
+static long			 failopen_n;
+
+/*
+ * open(2) for the code linked in (hookd's from libmh.a): -F makes it
+ * fail as when the descriptors have run out, the rest is the system's
+ */
+int
+open(const char *path, int flags, ...)
+{
+	va_list	ap;
+	mode_t	mode = 0;
+
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	if (failopen_n > 0 && strstr(path, failopen_str) != NULL) {
+		failopen_n--;
+		errno = EMFILE;
+		return (-1);
+	}
+	return (syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+
 static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
-	    "[-t secs] [-k]\n"
+	    "[-t secs] [-k] [-F str:n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -205,12 +237,19 @@ cmd_queue(int argc, char **argv)
 	size_t			 n = 0;
 	int			 ch, secs = 30, timedout = 0;
 	json_t			*st;
-	char			*s;
+	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:f:ks:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:ks:t:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
+			break;
+		case 'F':
+			if ((p = strrchr(optarg, ':')) == NULL)
+				usage();
+			*p = '\0';
+			failopen_str = optarg;
+			failopen_n = strtol(p + 1, NULL, 10);
 			break;
 		case 'e':
 			efile = optarg;
