@@ -18,8 +18,12 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
- *	-F STR:N: the first N open(2)s of a path with STR in it fail with
- *	EMFILE, as when the process has no descriptor left.
+ *	-F STR:N[:M]: the first N open(2)s of a path with STR in it (after
+ *	M that succeed) fail with EMFILE, as when the process has no
+ *	descriptor left.  -S URL,ID: once a line comes on the standard
+ *	input, takes event ID out of endpoint URL's queue as "mhctl hooks
+ *	skip" does (nothing keeps it) and prints "skip RC", RC what
+ *	events_take returned.
  *   evtest classify [-r RCPT -d BOUNCE_DOMAIN [-k VERP_KEY]] FILE
  *	Classifies a returned message; prints the result as JSON.
  */
@@ -57,9 +61,11 @@ static struct event_record	*pending;
 static size_t			 npending, nfed, chunk;
 static struct event		*feed_ev;
 
-/* -F: what open(2) fails for, and how many times more */
+/* -F: what open(2) fails for, how many times more, after how many */
 static const char		*failopen_str;
-static long			 failopen_n;
+static long			 failopen_n, failopen_skip;
+/* -S: the event to take out, and its endpoint */
+static char			*skip_url, *skip_id;
 
 /*
  * open(2) for the code linked in (hookd's from libmh.a): -F makes it
@@ -77,9 +83,13 @@ open(const char *path, int flags, ...)
 		va_end(ap);
 	}
 	if (failopen_n > 0 && strstr(path, failopen_str) != NULL) {
-		failopen_n--;
-		errno = EMFILE;
-		return (-1);
+		if (failopen_skip > 0)
+			failopen_skip--;
+		else {
+			failopen_n--;
+			errno = EMFILE;
+			return (-1);
+		}
 	}
 	return (syscall(SYS_openat, AT_FDCWD, path, flags, mode));
 }
@@ -89,7 +99,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
-	    "[-t secs] [-k] [-F str:n]\n"
+	    "[-t secs] [-k] [-F str:n[:m]]\n"
+	    "            [-S url,id]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -211,6 +222,27 @@ feed(int fd, short what, void *arg)
 	}
 }
 
+static int
+skip_keep(const json_t *r, void *arg)
+{
+	return (0);
+}
+
+/* -S: a line on the standard input, the event out of the queue */
+static void
+skip_now(int fd, short what, void *arg)
+{
+	char	buf[256], key[EVENTS_KEY_LEN], url[MH_URL_MAX];
+
+	if (read(fd, buf, sizeof(buf)) <= 0)
+		return;
+	if (events_match(skip_url, key, url, sizeof(url)) == -1)
+		errx(1, "%s: no such endpoint", skip_url);
+	printf("skip %d\n", events_take(key, skip_id, skip_keep, skip_keep,
+	    NULL));
+	fflush(stdout);
+}
+
 static void
 tick(int fd, short what, void *arg)
 {
@@ -230,7 +262,7 @@ cmd_queue(int argc, char **argv)
 {
 	struct config		*conf;
 	struct event_record	*evs = NULL;
-	struct event		*t, *to;
+	struct event		*t, *to, *sk = NULL;
 	struct timeval		 tv;
 	const char		*cfile = NULL, *spool = NULL, *efile = NULL;
 	int			 sfd;
@@ -239,17 +271,26 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:ks:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:kS:s:t:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
 			break;
 		case 'F':
-			if ((p = strrchr(optarg, ':')) == NULL)
+			if ((p = strchr(optarg, ':')) == NULL)
+				usage();
+			*p++ = '\0';
+			failopen_str = optarg;
+			failopen_n = strtol(p, &p, 10);
+			if (*p == ':')
+				failopen_skip = strtol(p + 1, NULL, 10);
+			break;
+		case 'S':
+			if ((p = strrchr(optarg, ',')) == NULL)
 				usage();
 			*p = '\0';
-			failopen_str = optarg;
-			failopen_n = strtol(p + 1, NULL, 10);
+			skip_url = optarg;
+			skip_id = p + 1;
 			break;
 		case 'e':
 			efile = optarg;
@@ -303,6 +344,9 @@ cmd_queue(int argc, char **argv)
 	tv.tv_sec = 0;
 	tv.tv_usec = 50000;
 	event_add(t, &tv);
+	if (skip_id != NULL && ((sk = event_new(base, 0, EV_READ, skip_now,
+	    NULL)) == NULL || event_add(sk, NULL) == -1))
+		errx(1, "event_new");
 	to = evtimer_new(base, timeout_cb, &timedout);
 	tv.tv_sec = secs;
 	tv.tv_usec = 0;
@@ -320,6 +364,8 @@ cmd_queue(int argc, char **argv)
 	http_shutdown();
 	event_free(t);
 	event_free(to);
+	if (sk != NULL)
+		event_free(sk);
 	event_free(feed_ev);
 	free(pending);
 	config_free(conf);
