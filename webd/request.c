@@ -8,9 +8,10 @@
  * (server.c) reads the bytes, then the head that evhttp parsed.
  *
  * Limits: a URI over WEB_URI_MAX gets 414 and headers over
- * WEB_HEADERS_MAX get 431 (server_check_limits), bodies over WEB_BODY_MAX
- * 413.  A head that does not end within WEB_HEAD_HARD_MAX bytes never
- * reaches evhttp's own cap (twice that), whose answer would be a bare
+ * WEB_HEADERS_MAX get 431 (server_check_limits), as does a chunked body's
+ * trailer (chunk_trailer), bodies over WEB_BODY_MAX 413.  A head that
+ * does not end within WEB_HEAD_HARD_MAX bytes never reaches evhttp's own
+ * cap (twice that), whose answer would be a bare
  * 400: while a head is awaited the filter counts its bytes up to the
  * blank line that ends it (head_scan, no parsing: evhttp does that) and
  * answers 414 if the request line alone is over the cap (empty lines
@@ -367,21 +368,25 @@ chunk_size(const char *s, size_t n, uint64_t *v)
 
 /*
  * The trailer after the last chunk, up to the empty line that ends it,
- * from p to at most end: its lines are checked as the head's are
- * (line_bad), for evhttp reads them as header fields, and go on to out.
- * The first byte past what was read, or NULL if the trailer gets 400.
+ * from *pp to at most end: its lines are checked as the head's are
+ * (line_bad), for evhttp reads them as header fields, and go on to out;
+ * its bytes are counted, and over WEB_HEADERS_MAX it gets 431 as a head
+ * would, not evhttp's 413 once head and trailer are over its own cap.
+ * 0 with *pp past what was read, else the status the request gets.
  */
-static const char *
-chunk_trailer(struct web_conn *c, const char *p, const char *end,
+static int
+chunk_trailer(struct web_conn *c, const char **pp, const char *end,
     struct evbuffer *out)
 {
-	const char	*lf;
+	const char	*lf, *p = *pp;
 	size_t		 k;
 
 	lf = memchr(p, '\n', end - p);
 	k = (lf == NULL ? end : lf) - p;
 	if (line_bad(c, p, k))
-		return (NULL);
+		return (400);
+	if ((c->trailer_len += k + (lf != NULL)) > WEB_HEADERS_MAX)
+		return (431);
 	c->line_len += k;
 	if (k > 0)
 		c->last = p[k - 1];
@@ -394,7 +399,8 @@ chunk_trailer(struct web_conn *c, const char *p, const char *end,
 	}
 	if (evbuffer_add(out, p, k) == -1)
 		fatalx("evbuffer_add");
-	return (p + k);
+	*pp = p + k;
+	return (0);
 }
 
 /*
@@ -424,8 +430,8 @@ chunk_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 
 	while (c->chunking && p < end) {
 		if (c->trailer) {
-			if ((p = chunk_trailer(c, p, end, out)) == NULL)
-				return (400);
+			if ((st = chunk_trailer(c, &p, end, out)) != 0)
+				return (st);
 			continue;
 		}
 		if (c->chunk_left > 0) {

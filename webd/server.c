@@ -462,7 +462,7 @@ head_reset(struct web_conn *c)
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;
 	c->chunking = c->chunk_crlf = c->trailer = 0;
-	c->chunk_left = c->chunk_len = 0;
+	c->chunk_left = c->chunk_len = c->trailer_len = 0;
 	c->auth_why = NULL;
 	c->auth_name[0] = '\0';
 	c->last = '\0';

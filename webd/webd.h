@@ -33,7 +33,8 @@
 
 /* request limits (server.c, request.c) */
 #define WEB_URI_MAX		4096	/* longer: 414 */
-#define WEB_HEADERS_MAX		8192	/* more header bytes: 431 */
+#define WEB_HEADERS_MAX		8192	/* more header bytes (or a chunked
+					   body's trailer bytes): 431 */
 #define WEB_HEAD_HARD_MAX	16384	/* a longer head: 414 or 431, closed */
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
 #define WEB_CHUNK_LINE_MAX	256	/* a chunk's size line: longer, 400 */
@@ -122,6 +123,8 @@ struct web_conn {
 	/* its chunked body being read (chunk_scan) */
 	int			 chunking;	/* until its trailer's end */
 	int			 trailer;	/* its last chunk came */
+	size_t			 trailer_len;	/* the trailer's bytes so
+						   far */
 	uint64_t		 chunk_left;	/* data bytes of this chunk */
 	int			 chunk_crlf;	/* its data's CRLF is due */
 	size_t			 chunk_len;
