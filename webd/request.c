@@ -22,7 +22,8 @@
  * that evhttp would read leniently gets 400 or 501 (RFC 9112 5.1, 5.2,
  * 6.1, 6.3), so that a proxy in front cannot see a request boundary webd does
  * not; a chunk size line reaches it without the chunk extensions it
- * refuses (chunk_scan), and a trailer line is checked as a head line.  Bytes
+ * refuses (chunk_scan), and a trailer's field lines are checked as head
+ * lines and dropped, not handed on (chunk_trailer).  Bytes
  * that evhttp holds for a pipelined request are counted when the request
  * before it is answered.
  */
@@ -224,6 +225,39 @@ head_token(const char *s, size_t n)
 	return (n > 0);
 }
 
+/*
+ * A field line of the head or of a trailer, from its start: a folded
+ * line (obs-fold, RFC 9112 5.2), which evhttp joins to the field before,
+ * a proxy in front may read as a field of its own ("X: a" then
+ * " Transfer-Encoding: chunked"); a field name is a token (RFC 9110
+ * 5.1): no blank before the colon, no separator, no control character.
+ * A line without a colon (evhttp refuses it) is read as a name that went
+ * on.  1 if it is refused (400).
+ */
+static int
+field_bad(const struct web_conn *c)
+{
+	const char	*colon;
+
+	if (c->lstart[0] == ' ' || c->lstart[0] == '\t')
+		return (1);
+	colon = memchr(c->lstart, ':', c->lstart_len);
+	return (!head_token(c->lstart, colon != NULL ?
+	    (size_t)(colon - c->lstart) : c->lstart_len));
+}
+
+/* the start of the current line, k more of its bytes at p: what fits */
+static void
+line_keep(struct web_conn *c, const char *p, size_t k)
+{
+	size_t	 take = sizeof(c->lstart) - c->lstart_len;
+
+	if (take > k)
+		take = k;
+	memcpy(c->lstart + c->lstart_len, p, take);
+	c->lstart_len += take;
+}
+
 /* the last bytes of the current line, k more of them at p */
 static void
 head_tail(struct web_conn *c, const char *p, size_t k)
@@ -275,7 +309,7 @@ head_version_over(const struct web_conn *c)
 static void
 head_line(struct web_conn *c)
 {
-	const char	*colon, *v;
+	const char	*v;
 	int		 blank = head_blank(c);
 
 	if (!c->reqline) {
@@ -303,19 +337,7 @@ head_line(struct web_conn *c)
 		head_end(c);
 		return;
 	}
-	/* a folded line (obs-fold, RFC 9112 5.2): evhttp joins it to the
-	 * field before, a proxy in front may read it as a field of its own
-	 * ("X: a" then " Transfer-Encoding: chunked") */
-	if (c->lstart[0] == ' ' || c->lstart[0] == '\t') {
-		c->bad = 400;
-		return;
-	}
-	/* a field name is a token (RFC 9110 5.1): no blank before the
-	 * colon, no separator, no control character; a line without a
-	 * colon (evhttp refuses it) is read as a name that went on */
-	colon = memchr(c->lstart, ':', c->lstart_len);
-	if (!head_token(c->lstart, colon != NULL ?
-	    (size_t)(colon - c->lstart) : c->lstart_len)) {
+	if (field_bad(c)) {
 		c->bad = 400;
 		return;
 	}
@@ -368,11 +390,17 @@ chunk_size(const char *s, size_t n, uint64_t *v)
 
 /*
  * The trailer after the last chunk, up to the empty line that ends it,
- * from *pp to at most end: its lines are checked as the head's are
- * (line_bad), for evhttp reads them as header fields, and go on to out;
- * its bytes are counted, and over WEB_HEADERS_MAX it gets 431 as a head
- * would, not evhttp's 413 once head and trailer are over its own cap.
- * 0 with *pp past what was read, else the status the request gets.
+ * from *pp to at most end.  Its field lines do not go on to evhttp:
+ * libevent 2.1.12 adds them to the request's header fields (a build may
+ * not), where one the head did not have (an Idempotency-Key, ...) would
+ * count as if it came before the body, past the head's checks (RFC
+ * 9110 6.5.1: a trailer field is not merged into the header section
+ * unless its definition says how).  They are checked as the head's are
+ * (line_bad, field_bad: a proxy in front may end one at a bare CR),
+ * counted, and dropped (RFC 9112 7.1.2); over WEB_HEADERS_MAX they get
+ * 431 as a head would.  evhttp gets the empty line that ends the
+ * trailer.  0 with *pp past what was read, else the status the request
+ * gets.
  */
 static int
 chunk_trailer(struct web_conn *c, const char **pp, const char *end,
@@ -387,19 +415,23 @@ chunk_trailer(struct web_conn *c, const char **pp, const char *end,
 		return (400);
 	if ((c->trailer_len += k + (lf != NULL)) > WEB_HEADERS_MAX)
 		return (431);
+	line_keep(c, p, k);
 	c->line_len += k;
 	if (k > 0)
 		c->last = p[k - 1];
-	if (lf != NULL) {
-		if (head_blank(c))
-			c->chunking = c->trailer = 0;
-		c->line_len = 0;
-		c->last = '\n';
-		k++;
+	if (lf == NULL) {
+		*pp = end;
+		return (0);
 	}
-	if (evbuffer_add(out, p, k) == -1)
-		fatalx("evbuffer_add");
-	*pp = p + k;
+	if (head_blank(c)) {
+		c->chunking = c->trailer = 0;
+		if (evbuffer_add(out, "\r\n", 2) == -1)
+			fatalx("evbuffer_add");
+	} else if (field_bad(c))
+		return (400);
+	c->line_len = c->lstart_len = 0;
+	c->last = '\n';
+	*pp = lf + 1;
 	return (0);
 }
 
@@ -503,7 +535,7 @@ int
 head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 {
 	const char	*lf, *s = p, *end = p + n;
-	size_t		 k, take;
+	size_t		 k;
 
 	/* a CR held back before the request line (below) that is no
 	 * empty line's: it goes on with what follows it */
@@ -518,11 +550,7 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		c->head_len += k;
 		if (line_bad(c, p, k))
 			c->bad = 400;
-		take = sizeof(c->lstart) - c->lstart_len;
-		if (take > k)
-			take = k;
-		memcpy(c->lstart + c->lstart_len, p, take);
-		c->lstart_len += take;
+		line_keep(c, p, k);
 		head_tail(c, p, k);
 		c->line_len += k;
 		if (k > 0)
