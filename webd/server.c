@@ -607,8 +607,8 @@ evhttp_page(struct web_conn *c, struct evbuffer *src)
 	if (status < 400 || status > 599)
 		status = 400;	/* evhttp's 0 for a method it does not know */
 	evbuffer_drain(src, evbuffer_get_length(src));
-	log_debug("connection %d: evhttp's %d answered as JSON", c->fd,
-	    status);
+	log_debug("connection %d: evhttp's %d answered as %s", c->fd,
+	    status, c->api ? "JSON" : "plain text");
 	n_refused++;
 	conn_answer(c, status);
 	return (1);
