@@ -72,7 +72,10 @@ ip_hash(const char *ip)
 	return (h % IPTAB_SIZE);
 }
 
-/* count a session from ip; 0 if over the per-ip limit */
+/*
+ * count a session from ip: 1, or 0 if over the per-ip limit, -1 if
+ * there is no memory to count it
+ */
 static int
 ip_acquire(const char *ip, int max)
 {
@@ -84,7 +87,7 @@ ip_acquire(const char *ip, int max)
 			break;
 	if (e == NULL) {
 		if ((e = calloc(1, sizeof(*e))) == NULL)
-			return (0);
+			return (-1);
 		strlcpy(e->ip, ip, sizeof(e->ip));
 		e->next = iptab[h];
 		iptab[h] = e;
@@ -348,6 +351,15 @@ refuse(int fd, const struct smtp_lconf *lc, const char *code,
 	close(fd);
 }
 
+/* no memory to take the session: a temporary failure, not a limit */
+static void
+refuse_nomem(int fd, const struct smtp_lconf *lc, const char *ip)
+{
+	log_warn("smtp: session");
+	refuse(fd, lc, "421 4.3.2", "Insufficient system resources, try "
+	    "again later", ip, "out-of-memory");
+}
+
 static void
 sockaddr_ip(struct sockaddr_storage *ss, socklen_t sslen, char *ip,
     size_t n)
@@ -379,7 +391,7 @@ listener_accept(int fd, short ev, void *arg)
 	const struct smtp_lconf	*lc;
 	struct smtp_conf	*c = smtp_g.conf;
 	char			 ip[64], net[64];
-	int			 s, i;
+	int			 s, i, r;
 
 	for (i = 0; i < 64; i++) {
 		if (smtp_g.nsessions >= smtp_g.fd_sessions) {
@@ -432,16 +444,24 @@ listener_accept(int fd, short ev, void *arg)
 			    "again later", ip, "max-sessions");
 			continue;
 		}
-		if (!ip_acquire(ip, c->max_per_ip)) {
-			refuse(s, lc, "421 4.7.0", "Too many sessions from "
-			    "your address", ip, "max-sessions-per-ip");
+		if ((r = ip_acquire(ip, c->max_per_ip)) != 1) {
+			if (r == -1)
+				refuse_nomem(s, lc, ip);
+			else
+				refuse(s, lc, "421 4.7.0", "Too many sessions "
+				    "from your address", ip,
+				    "max-sessions-per-ip");
 			continue;
 		}
 		ip_net(ip, net, sizeof(net));
-		if (!ip_acquire(net, c->max_per_net)) {
+		if ((r = ip_acquire(net, c->max_per_net)) != 1) {
 			ip_release(ip);
-			refuse(s, lc, "421 4.7.0", "Too many sessions from "
-			    "your network", ip, "max-sessions-per-network");
+			if (r == -1)
+				refuse_nomem(s, lc, ip);
+			else
+				refuse(s, lc, "421 4.7.0", "Too many sessions "
+				    "from your network", ip,
+				    "max-sessions-per-network");
 			continue;
 		}
 		session_new(s, &ss, sslen, c, lc);
