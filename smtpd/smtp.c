@@ -464,7 +464,10 @@ listener_accept(int fd, short ev, void *arg)
 				    "max-sessions-per-network");
 			continue;
 		}
-		session_new(s, &ss, sslen, c, lc);
+		if (session_new(s, ip, &ss, c, lc) == -1) {
+			smtp_ip_release(ip);
+			refuse_nomem(s, lc, ip);
+		}
 	}
 }
 

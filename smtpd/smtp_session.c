@@ -778,19 +778,22 @@ session_resume(struct session *s)
 	session_io(s);
 }
 
-void
-session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
+/*
+ * A session for the accepted fd from ip (its address as
+ * listener_accept() wrote it, whose slots it took); -1, with fd still
+ * the caller's, when there is no memory for one.
+ */
+int
+session_new(int fd, const char *ip, struct sockaddr_storage *ss,
     struct smtp_conf *c, const struct smtp_lconf *lc)
 {
 	struct session	*s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->out = evbuffer_new()) == NULL) {
-		log_warn("smtp: session");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (-1);
+	if ((s->out = evbuffer_new()) == NULL) {
 		free(s);
-		close(fd);
-		smtp_g.t_refused++;
-		return;
+		return (-1);
 	}
 	s->fd = fd;
 	s->rdrained = 1;	/* the loop reports the first bytes */
@@ -798,11 +801,7 @@ session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
 	c->refcnt++;
 	s->lc = lc;
 	s->started = time(NULL);
-	if (getnameinfo((struct sockaddr *)ss, sslen, s->ip, sizeof(s->ip),
-	    NULL, 0, NI_NUMERICHOST) != 0)
-		strlcpy(s->ip, "unknown", sizeof(s->ip));
-	if (strncmp(s->ip, "::ffff:", 7) == 0 && strchr(s->ip + 7, '.'))
-		memmove(s->ip, s->ip + 7, strlen(s->ip + 7) + 1);
+	strlcpy(s->ip, ip, sizeof(s->ip));
 	if (ss->ss_family == AF_INET)
 		s->port = ntohs(((struct sockaddr_in *)ss)->sin_port);
 	else if (ss->ss_family == AF_INET6)
@@ -815,9 +814,10 @@ session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
 	if (lc->flags & LF_SMTPS) {
 		if (tls_start(s) == -1) {
 			session_destroy(s);
-			return;
+			return (0);
 		}
 	} else
 		greeting_start(s);
 	session_io(s);
+	return (0);
 }

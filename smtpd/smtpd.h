@@ -239,7 +239,7 @@ void		 smtp_session_insert(struct session *);
 void		 smtp_session_remove(struct session *);
 
 /* smtp_session.c */
-void	 session_new(int fd, struct sockaddr_storage *, socklen_t,
+int	 session_new(int fd, const char *, struct sockaddr_storage *,
 	    struct smtp_conf *, const struct smtp_lconf *);
 void	 session_reply(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
