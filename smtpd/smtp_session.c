@@ -197,7 +197,12 @@ session_timer(int fd, short ev, void *arg)
 		send_greeting(s);
 		break;
 	case S_CLOSING:
-		strlcpy(s->reason, "close-timeout", sizeof(s->reason));
+		/* the client did not read its last reply: why the session
+		 * closed stays first in the log */
+		if (s->reason[0] != '\0')
+			strlcat(s->reason, ",close-timeout", sizeof(s->reason));
+		else
+			strlcpy(s->reason, "close-timeout", sizeof(s->reason));
 		session_destroy(s);
 		return;
 	case S_TLS_HS:
