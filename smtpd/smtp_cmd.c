@@ -752,20 +752,9 @@ junk_gate(struct session *s, int verb)
 	return (junk_count(s));
 }
 
-void
-session_command(struct session *s, char *line)
+static void
+command_run(struct session *s, int verb, char *args)
 {
-	char	*args;
-	size_t	 n;
-	int	 verb;
-
-	/* trailing white space is tolerated (RFC 5321 4.1.1) */
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		line[--n] = '\0';
-	verb = smtp_cmd_parse(line, &args);
-	if (tls_gate(s, verb) || junk_gate(s, verb))
-		return;
 	switch (verb) {
 	case CMD_HELO:
 	case CMD_EHLO:
@@ -825,4 +814,23 @@ session_command(struct session *s, char *line)
 		session_error(s, "500 5.5.1 Command unrecognized");
 		break;
 	}
+}
+
+void
+session_command(struct session *s, char *line)
+{
+	char	*args;
+	size_t	 n;
+	int	 verb;
+
+	/* trailing white space is tolerated (RFC 5321 4.1.1) */
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		line[--n] = '\0';
+	verb = smtp_cmd_parse(line, &args);
+	if (!tls_gate(s, verb) && !junk_gate(s, verb))
+		command_run(s, verb, args);
+	/* DATA refused at once (a refusal after a spool open: smtp_tx.c) */
+	if (verb == CMD_DATA && s->state == S_CMD && s->wait == W_NONE)
+		session_data_refused(s);
 }

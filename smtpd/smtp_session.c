@@ -124,6 +124,28 @@ session_close(struct session *s, const char *reason)
 	evtimer_add(&s->tmo, &tv);
 }
 
+/*
+ * DATA was refused, and bytes past its line came before the refusal
+ * went: the client did not wait for the 354 (RFC 2920 3.1: DATA ends a
+ * pipelined group) and they are its message, not commands to run.  As
+ * Postfix and Exim, a pipelining error: the session ends, not reading
+ * them.
+ */
+void
+session_data_refused(struct session *s)
+{
+	size_t	 n;
+
+	if (s->state == S_CLOSING || s->ibuf == NULL || s->ioff >= s->ilen)
+		return;
+	n = s->ilen - s->ioff;
+	SLOG(s, "event=pipelining-error after=DATA bytes=%zu ip=%s", n,
+	    s->ip);
+	session_reply(s, "554 5.5.0 Protocol error: improper use of "
+	    "pipelining after DATA");
+	session_close(s, "pipelining-error");
+}
+
 static void
 session_destroy(struct session *s)
 {

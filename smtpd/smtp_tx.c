@@ -222,6 +222,8 @@ spool_refuse(struct session *s, const char *reply)
 	tx_abort(s);
 	if (s->state == S_BDAT && s->bdat_left == 0)
 		tx_bdat_input(s);
+	else if (s->state == S_CMD)
+		session_data_refused(s);
 }
 
 /*

@@ -246,6 +246,7 @@ void	 session_reply(struct session *, const char *, ...)
 void	 session_error(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 session_close(struct session *, const char *reason);
+void	 session_data_refused(struct session *);
 void	 session_resume(struct session *);
 void	 session_shutdown(struct session *);
 const char *session_state_name(int);
