@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "relayd.h"
 #include "dns.h"
 #include "mta.h"
+#include "sanitize.h"
 
 #include <event2/event.h>
 #include <event2/buffer.h>
@@ -419,17 +421,22 @@ void
 conn_fail(struct mconn *c, int code, const char *ext, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	 desc[512];
+	char	 desc[512], full[1024];
 
+	/* a server's text in it is cut at a whole character, not a byte:
+	 * an event's description is UTF-8 */
 	va_start(ap, fmt);
-	vsnprintf(desc, sizeof(desc), fmt, ap);
+	vsnprintf(full, sizeof(full), fmt, ap);
 	va_end(ap);
+	sanitize_text(desc, sizeof(desc), full, SIZE_MAX, SAN_FIELD);
 	conn_fail_desc(c, code, ext, desc, -1);
 }
 
 /*
  * "what: code text": the server's reply to what, whose text a DSN gives
- * as it came (RFC 3464 Diagnostic-Code); *at where that text starts
+ * as it came (RFC 3464 Diagnostic-Code); *at where that text starts.
+ * Cut where it must be at a whole character (the text is UTF-8, and so
+ * must an event's description be).
  */
 void
 reply_desc(char *desc, size_t len, const char *what, int code,
@@ -437,7 +444,7 @@ reply_desc(char *desc, size_t len, const char *what, int code,
 {
 	snprintf(desc, len, "%s: %d ", what, code);
 	*at = strlen(desc);
-	strlcat(desc, text, len);
+	sanitize_text(desc + *at, len - *at, text, SIZE_MAX, SAN_FIELD);
 }
 
 /* as conn_fail, with the server's refusal code text of what */

@@ -635,11 +635,14 @@ static void
 rcpt_lasterr(struct rmsg *m, size_t i, const struct rres *res)
 {
 	char	 code[16] = "", why[sizeof(m->env.rcpts[i].lasterr)];
+	char	 desc[141];
 
 	if (res->code > 0)
 		snprintf(code, sizeof(code), "%d ", res->code);
-	(void)!snprintf(why, sizeof(why), "%s%.140s", code,
-	    res->desc[0] != '\0' ? res->desc : res->ext);
+	/* 140 bytes of it at most, cut at a whole character (UTF-8) */
+	sanitize_text(desc, sizeof(desc), res->desc[0] != '\0' ? res->desc :
+	    res->ext, SIZE_MAX, SAN_FIELD);
+	(void)!snprintf(why, sizeof(why), "%s%s", code, desc);
 	/* kept in the envelope: nothing there may break its lines */
 	sanitize_text(m->env.rcpts[i].lasterr, sizeof(m->env.rcpts[i].lasterr),
 	    why, SIZE_MAX, SAN_FIELD);
