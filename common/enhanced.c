@@ -60,6 +60,10 @@ enhanced_suppresses(const char *stage, const char *ext)
 	unsigned long	 sub, det;
 	char		*end;
 
+	/* MAIL is refused before any recipient is named: about the sender
+	 * (Postfix's "550 5.1.0 <a@b>: Sender address rejected") */
+	if (strcmp(stage, "mail") == 0)
+		return (0);
 	if (!enhanced_ok(ext, 0))
 		return (stage[0] == '\0' || strcmp(stage, "rcpt") == 0);
 	sub = strtoul(ext + 2, &end, 10);

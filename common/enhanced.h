@@ -33,10 +33,12 @@ void	enhanced_set_class(char *ext, char cls);
  * policy: the client host on a block list, "554 5.7.1 Service
  * unavailable; Client host [...] blocked"), which is about the sending
  * host and would suppress every recipient it refused.  A refusal of MAIL
- * or of the data (the message's size or content, the sender) is only
- * when ext names the address: X.1.x but the sender's X.1.7 and X.1.8, or
- * X.2.1 (mailbox disabled).  A report with no stage ("", a DSN that came
- * back) is unless ext names another cause.
+ * never is: it comes before any recipient is named, so whatever address
+ * its ext names (X.1.0, X.2.1) is the sender's.  A refusal of the data
+ * (the message's size or content) is only when ext names the address:
+ * X.1.x but the sender's X.1.7 and X.1.8, or X.2.1 (mailbox disabled).
+ * A report with no stage ("", a DSN that came back) is unless ext names
+ * another cause.
  */
 int	enhanced_suppresses(const char *stage, const char *ext);
 

@@ -54,5 +54,20 @@ main(void)
 	    "Mailbox Disabled", "reason: a detailed code wins over the text");
 	is_str(enhanced_reason("4.0.0", "450 mailbox unavailable"), "Other",
 	    "reason: 450 mailbox unavailable (busy) is no invalid recipient");
+	/* which refusals suppress the recipient */
+	ok(enhanced_suppresses("rcpt", "5.1.1") &&
+	    enhanced_suppresses("rcpt", "") &&
+	    !enhanced_suppresses("rcpt", "5.7.1"),
+	    "suppresses: RCPT's 5.1.1 or no code, not its 5.7.1");
+	ok(enhanced_suppresses("data", "5.1.1") &&
+	    enhanced_suppresses("data", "5.2.1") &&
+	    !enhanced_suppresses("data", "5.1.7") &&
+	    !enhanced_suppresses("data", "5.7.1"),
+	    "suppresses: the data's X.1.x or X.2.1, not the sender's 5.1.7");
+	ok(!enhanced_suppresses("mail", "5.1.0") &&
+	    !enhanced_suppresses("mail", "5.1.1") &&
+	    !enhanced_suppresses("mail", "5.2.1") &&
+	    !enhanced_suppresses("mail", ""),
+	    "suppresses: a refusal of MAIL never (about the sender)");
 	return (tap_done());
 }
