@@ -1111,8 +1111,13 @@ conn_process(struct mconn *c)
 		if (line == NULL)
 			return;
 		if (c->state == M_BODY || c->state == M_CONNECT ||
-		    c->state == M_HANDSHAKE || c->state == M_DNS) {
-			/* replies nobody asked for */
+		    c->state == M_HANDSHAKE || c->state == M_DNS ||
+		    (c->state == M_DOT && evbuffer_get_length(c->out) > 0)) {
+			/*
+			 * Replies nobody asked for: a reply to the final dot
+			 * while the data is not all written (it came with the
+			 * 354) answers nothing sent, never a delivery
+			 */
 			free(line);
 			conn_fail(c, 0, "4.5.0", "unexpected data from server");
 			return;
