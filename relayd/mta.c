@@ -1089,12 +1089,30 @@ conn_write(struct mconn *c)
 	return (0);
 }
 
+/*
+ * A reply now would answer a command not all written yet: one command is
+ * awaited at a time (but in a pipelined transaction), and a server
+ * answers it only once it has it all.  Such a reply came in the same
+ * write as the one before it (a second greeting line, a "250" with the
+ * 354 to DATA): it answers nothing sent, and taken for the reply to the
+ * command after it, it would be a delivery of data never sent or put
+ * every later reply out of step (EHLO answered by the second greeting,
+ * without STARTTLS; DATA by RCPT's 250, a protocol error, a bounce).
+ */
+static int
+reply_early(const struct mconn *c)
+{
+	return (evbuffer_get_length(c->out) > 0 &&
+	    !(c->state == M_TX && c->ext_pipelining));
+}
+
 static void
 conn_process(struct mconn *c)
 {
 	char		*line;
 	size_t		 len;
 	const char	*why = "a line too long";
+	const char	*kind = "malformed reply from server";
 	char		 what[80];
 	struct evbuffer_ptr pos;
 
@@ -1111,16 +1129,17 @@ conn_process(struct mconn *c)
 		if (line == NULL)
 			return;
 		if (c->state == M_BODY || c->state == M_CONNECT ||
-		    c->state == M_HANDSHAKE || c->state == M_DNS ||
-		    (c->state == M_DOT && evbuffer_get_length(c->out) > 0)) {
-			/*
-			 * Replies nobody asked for: a reply to the final dot
-			 * while the data is not all written (it came with the
-			 * 354) answers nothing sent, never a delivery
-			 */
+		    c->state == M_HANDSHAKE || c->state == M_DNS) {
+			/* replies nobody asked for */
 			free(line);
 			conn_fail(c, 0, "4.5.0", "unexpected data from server");
 			return;
+		}
+		if (reply_early(c)) {
+			free(line);
+			kind = "unexpected reply from server";
+			why = "before its command was sent";
+			goto bad;
 		}
 		if (memchr(line, '\0', len) != NULL) {
 			why = "a NUL character";
@@ -1145,7 +1164,7 @@ conn_process(struct mconn *c)
 	return;
  bad:
 	/* what was wrong, not only that something was */
-	snprintf(what, sizeof(what), "malformed reply from server: %s", why);
+	snprintf(what, sizeof(what), "%s: %s", kind, why);
 	if (c->state == M_GREETING || c->state == M_EHLO ||
 	    c->state == M_HELO) {
 		conn_retry_next(c, NULL, "%s", what);
