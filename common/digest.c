@@ -20,18 +20,17 @@
 
 #include "digest.h"
 #include "log.h"
-#include "token.h"
 
 /*
  * The HMAC contexts of one thread, each with its key already set (the
  * padded key's hash state), evicted round-robin past HMAC_KEPT keys:
  * the configuration's keys (verdict seals, tracking tokens, endpoint
- * secrets) each get one.  Room for twice the tracking keys a
- * configuration and its predecessor may hold, as token.c's own cache
- * had, and for the others beside them.  Freeing a context cleanses it;
+ * secrets) each get one.  Room for a current and a previous key of 32
+ * tracking blocks, and for the others beside them; past that a key's
+ * context is made again when it comes back.  Freeing a context cleanses it;
  * the kept copy of the key is cleansed with it.
  */
-#define HMAC_KEPT	(2 * TOKEN_KEYS_MAX + 16)
+#define HMAC_KEPT	(2 * 32 + 16)
 
 struct hmac_kept {
 	unsigned char	 key[MH_HMAC_KEY_MAX];

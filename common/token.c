@@ -7,6 +7,7 @@
  * base64url without padding.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -68,15 +69,36 @@ token_key_from_secret(struct token_key *k, const char *secret)
 int
 token_keys_add(struct token_keys *ks, const struct token_key *k)
 {
-	int	 i;
+	struct token_key	*nk;
+	int			 i, n, ncap;
 
 	for (i = 0; i < ks->count; i++)
 		if (CRYPTO_memcmp(ks->key[i].key, k->key, TOKEN_KEY_LEN) == 0)
 			return (0);
-	if (ks->count >= TOKEN_KEYS_MAX)
-		return (-1);
+	if (ks->count == ks->cap) {
+		/* grown by hand: realloc would leave a copy of the keys */
+		ncap = ks->cap > 0 ? ks->cap * 2 : 8;
+		if ((nk = calloc(ncap, sizeof(*nk))) == NULL)
+			return (-1);
+		if ((n = ks->count) > 0)
+			memcpy(nk, ks->key, n * sizeof(*nk));
+		token_keys_clear(ks);
+		ks->key = nk;
+		ks->count = n;
+		ks->cap = ncap;
+	}
 	ks->key[ks->count++] = *k;
 	return (0);
+}
+
+void
+token_keys_clear(struct token_keys *ks)
+{
+	if (ks->key != NULL) {
+		OPENSSL_cleanse(ks->key, ks->cap * sizeof(*ks->key));
+		free(ks->key);
+	}
+	memset(ks, 0, sizeof(*ks));
 }
 
 #define FIELD_EMPTY	0x01	/* "" is one */

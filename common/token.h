@@ -33,8 +33,6 @@
 #include "envelope.h"
 
 #define TOKEN_KEY_LEN	32		/* HMAC-SHA256 key bytes */
-/* the keys of this config and the previous one */
-#define TOKEN_KEYS_MAX	32
 #define TOKEN_MAC_LEN	16
 /* longest encoded token + NUL: every field at its maximum */
 #define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + MH_ADDR_MAX + 1 + \
@@ -67,18 +65,22 @@ struct token_key {
 	unsigned char	 key[TOKEN_KEY_LEN];
 };
 
+/* the keys of this config and the previous one, as many as they are */
 struct token_keys {
 	/* decoding tries every one with the id */
-	struct token_key key[TOKEN_KEYS_MAX];
+	struct token_key *key;
 	int		 count;
+	int		 cap;
 };
 
 /* key id from the key bytes */
 void	 token_key_init(struct token_key *, const unsigned char *, size_t);
 /* a key given as text (config secret: hex, base64 or any string >= 16 chars) */
 int	 token_key_from_secret(struct token_key *, const char *);
-/* add a verification key; the first one added is the current one */
+/* add a verification key (zeroed keys: none yet); -1 if out of memory */
 int	 token_keys_add(struct token_keys *, const struct token_key *);
+/* the keys cleansed and freed: none left */
+void	 token_keys_clear(struct token_keys *);
 
 /* encoded length (without NUL), or -1: bad field or buffer too small */
 int	 token_encode(const struct token *, const struct token_key *,

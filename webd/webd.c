@@ -264,16 +264,15 @@ webd_keys(const struct config *conf)
 		if (t->secret[0] != '\0' &&
 		    token_key_from_secret(&k, t->secret) == 0 &&
 		    token_keys_add(&ks, &k) == -1)
-			log_warnx("more than %d token keys: %s left out",
-			    TOKEN_KEYS_MAX, t->domain);
+			fatal("webd_keys");
 		if (t->prev_secret[0] != '\0' &&
-		    token_key_from_secret(&k, t->prev_secret) == 0)
-			(void)token_keys_add(&ks, &k);
+		    token_key_from_secret(&k, t->prev_secret) == 0 &&
+		    token_keys_add(&ks, &k) == -1)
+			fatal("webd_keys");
 	}
 	explicit_bzero(&k, sizeof(k));
-	explicit_bzero(&web_keys, sizeof(web_keys));
+	token_keys_clear(&web_keys);
 	web_keys = ks;
-	explicit_bzero(&ks, sizeof(ks));
 	if (web_keys.count == 0 && !TAILQ_EMPTY(&conf->trackings))
 		log_warnx("tracking blocks without a key: every token "
 		    "will be refused");

@@ -48,15 +48,19 @@ main(void)
 	ok(token_keys_add(&ks, &k2) == 0 && token_keys_add(&ks, &k1) == 0,
 	    "current key 2, previous key 1");
 	ok(token_keys_add(&ks, &k1) == 0 && ks.count == 2, "same key once");
-	for (i = 0; i < TOKEN_KEYS_MAX; i++) {
+	for (i = 0; i < 100; i++) {
 		struct token_key kk;
 		char s[64];
 		snprintf(s, sizeof(s), "filler key number %zu....", i);
 		token_key_from_secret(&kk, s);
 		token_keys_add(&old, &kk);
 	}
-	ok(token_keys_add(&old, &k3) == -1, "at most TOKEN_KEYS_MAX keys");
-	memset(&old, 0, sizeof(old));
+	ok(token_keys_add(&old, &k3) == 0 && old.count == 101 &&
+	    memcmp(old.key[100].key, k3.key, TOKEN_KEY_LEN) == 0 &&
+	    memcmp(old.key[0].key, old.key[99].key, TOKEN_KEY_LEN) != 0,
+	    "as many keys as there are (101), none lost as they grow");
+	token_keys_clear(&old);
+	ok(old.count == 0 && old.key == NULL, "cleared: no key left");
 	token_keys_add(&old, &k1);
 
 	t = click();
@@ -75,7 +79,7 @@ main(void)
 	ok(token_decode(buf, &ks, &d) == 0, "old key still accepted after rotation");
 
 	memset(&d, 0, sizeof(d));
-	ok(token_decode(buf, &(struct token_keys){ { k3 }, 1 }, &d) == -1,
+	ok(token_decode(buf, &(struct token_keys){ &k3, 1, 1 }, &d) == -1,
 	    "unknown key refused");
 	ok(d.url[0] == '\0', "nothing filled on failure");
 
