@@ -134,12 +134,17 @@ dead_event(const char *key, const char *url, const json_t *rec,
 }
 
 /*
- * The letter dead_event wrote of event id for endpoint key taken back:
- * the event stayed queued after all (mhctl hooks skip whose queue file
- * could not be rewritten).  0 once it is gone from disk.
+ * The letter dead_event wrote of event id for endpoint key (url) taken
+ * back: the event stayed queued after all (mhctl hooks skip whose queue
+ * file could not be rewritten), so mailhook_events_dead_total does not
+ * count it (keep and undo are one control command, one turn of the
+ * loop: no scrape sees the counter go up, then down).  0 once it is
+ * gone from disk, a flush of the directory that failed said in the log
+ * (a crash may bring the letter back: sent twice at worst); -1 while it
+ * is still there.
  */
 int
-dead_event_undo(const char *key, const char *id)
+dead_event_undo(const char *key, const char *url, const char *id)
 {
 	char	path[PATH_MAX];
 
@@ -147,10 +152,15 @@ dead_event_undo(const char *key, const char *id)
 		return (-1);
 	if ((size_t)snprintf(path, sizeof(path), "%s/ev-%s-%s.json", dead_dir,
 	    key, id) >= sizeof(path) || (unlink(path) == -1 &&
-	    errno != ENOENT) || fsync_dir(dead_dir) == -1) {
+	    errno != ENOENT)) {
 		log_warn("dead: unlink %s", path);
 		return (-1);
 	}
+	metrics_add(M_EVENTS_DEAD, url, NULL, -1);
+	if (fsync_dir(dead_dir) == -1)
+		log_warn("dead: fsync %s: the letter of event %s is removed, "
+		    "a crash before the directory is on disk may bring it "
+		    "back", dead_dir, id);
 	log_info("dead: action=remove type=event id=%s endpoint=%s "
 	    "reason=still-queued", id, key);
 	return (0);

@@ -245,7 +245,8 @@ time_t	 hooks_parse_time(const char *, time_t now);	/* -1: not one */
 int	 dead_init(const char *root);
 int	 dead_event(const char *key, const char *url, const json_t *record,
 	    const char *reason);
-int	 dead_event_undo(const char *key, const char *id);
+int	 dead_event_undo(const char *key, const char *url,
+	    const char *id);
 int	 dead_inbound(const struct envelope *, size_t rcpt, const char *url,
 	    const char *reason);
 json_t	*dead_list(void);

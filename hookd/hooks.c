@@ -164,7 +164,7 @@ skip_unkeep(const json_t *rec, void *arg)
 {
 	struct skip	*sk = arg;
 
-	return (dead_event_undo(sk->key, json_string_value(
+	return (dead_event_undo(sk->key, sk->url, json_string_value(
 	    json_object_get(rec, "id"))));
 }
 
