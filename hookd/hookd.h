@@ -127,7 +127,7 @@ void	 spool_env_path(const char *msgid, char *, size_t);
 /* the envelope of message id in a file (dead.c too); NULL: not that */
 struct envelope	*spool_env_read(const char *path, const char *id);
 /* its file as its envelope recorded; -1: not, the message removed */
-int	 spool_data_verify(const struct envelope *);
+int	 spool_data_verify(const struct envelope *, int held);
 void	 spool_remove(const char *msgid);
 /* the hold of one whose envelope cannot be read; -1: not on disk */
 int	 spool_hold_mark(const char *msgid, int on);

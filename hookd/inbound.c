@@ -1444,7 +1444,7 @@ inbound_reread(struct inmsg *m)
 		    "cannot be read (mhctl schedule or remove)", m->id, path);
 		return (-1);
 	}
-	if (spool_data_verify(env) == -1) {
+	if (spool_data_verify(env, m->held) == -1) {
 		env_free(env);
 		msg_free(m);
 		return (0);

@@ -53,6 +53,13 @@ spool_mkdir(const char *path)
 	return (0);
 }
 
+/* the file that keeps the hold of a message whose envelope is unreadable */
+static void
+hold_name(const char *msgid, char *name, size_t len)
+{
+	snprintf(name, len, "%s.hold", msgid);
+}
+
 int
 spool_init(const char *root)
 {
@@ -363,6 +370,23 @@ read_small(const char *path, size_t *len)
 	return (buf);
 }
 
+/*
+ * The hold kept beside msgid (spool_hold_mark) unlinked, if there is
+ * one; counted: sp_holds counts it.  -1: it is still there.
+ */
+static int
+hold_unlink(const char *msgid, int counted)
+{
+	char	name[MH_MSGID_LEN + 8];
+
+	hold_name(msgid, name, sizeof(name));
+	if (unlinkat(sp_queuefd, name, 0) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if (counted && sp_holds > 0)
+		sp_holds--;
+	return (0);
+}
+
 /* the message's file is what its envelope's data-check recorded, if any */
 static int
 data_matches(const struct envelope *env)
@@ -377,10 +401,12 @@ data_matches(const struct envelope *env)
  * The message's file is what its envelope's data-check recorded (at
  * start, and when mhctl schedule reads again an envelope start could
  * not): if not, a commit a crash cut short before its flush, no 250
- * given, and its files are removed.  0: it matches; -1: removed.
+ * given, and its files are removed, a hold kept beside it
+ * (spool_hold_mark) with them; held: sp_holds counts that one.  0: it
+ * matches; -1: removed.
  */
 int
-spool_data_verify(const struct envelope *env)
+spool_data_verify(const struct envelope *env, int held)
 {
 	char	path[MH_PATH_MAX + 64];
 
@@ -392,6 +418,8 @@ spool_data_verify(const struct envelope *env)
 	filepool_release(sp_pool, path);
 	snprintf(path, sizeof(path), "%s/%s", sp_queue, env->id);
 	filepool_release(sp_pool, path);
+	if (hold_unlink(env->id, held) == -1)
+		log_warn("spool: %s.hold", env->id);
 	return (-1);
 }
 
@@ -462,13 +490,6 @@ spool_load(const char *msgid)
 	return (env);
 }
 
-/* the file that keeps the hold of a message whose envelope is unreadable */
-static void
-hold_name(const char *msgid, char *name, size_t len)
-{
-	snprintf(name, len, "%s.hold", msgid);
-}
-
 /*
  * mhctl hold of a queued message whose envelope cannot be read: kept in
  * a file beside it (ID.hold), on disk before the hold is answered, so
@@ -488,10 +509,8 @@ spool_hold_mark(const char *msgid, int on)
 		return (file_replace_in(sp_queue, name, "", 0,
 		    FR_FSYNC | FR_SYNCDIR));
 	}
-	if (unlinkat(sp_queuefd, name, 0) == -1)
-		return (errno == ENOENT ? 0 : -1);
-	if (sp_holds > 0)
-		sp_holds--;
+	if (hold_unlink(msgid, 1) == -1)
+		return (-1);
 	return (fsync_dir(sp_queue));
 }
 
@@ -564,7 +583,7 @@ recover_one(const char *name, void (*cb)(struct envelope *),
 		    "schedule or remove)", id, path,
 		    envelope_error()[0] != '\0' ? envelope_error() : "id");
 		recover_bad(id, path, bad);
-	} else if (spool_data_verify(env) == -1) {
+	} else if (spool_data_verify(env, 0) == -1) {
 		envelope_clear(env);
 		free(env);
 	} else
@@ -592,7 +611,8 @@ orphan_data(const char *name)
 		if (!envelope_id_ok(id) || fstatat(sp_queuefd, env, &st,
 		    0) == 0 || errno != ENOENT)
 			return (0);
-		if (unlinkat(sp_queuefd, name, 0) == -1)
+		/* ENOENT: spool_data_verify took it with its message */
+		if (unlinkat(sp_queuefd, name, 0) == -1 && errno != ENOENT)
 			log_warn("spool: %s", name);
 		return (1);
 	}
