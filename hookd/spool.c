@@ -291,7 +291,10 @@ spool_update(const struct envelope *env)
  * commit, on gsync's thread (emptying a file frees its blocks, which may
  * wait for the disk: a discard), the envelope first, since without it
  * the message is not committed.  Until the flush after that a crash
- * would only post it again.
+ * would only post it again.  A hold kept beside it (spool_hold_mark)
+ * goes last, on the same thread: a crash before its envelope is gone
+ * brings it back held, as it was, not without its hold (start removes a
+ * hold whose envelope is gone: orphan_data).
  */
 void
 spool_remove(const char *msgid)
@@ -304,8 +307,11 @@ spool_remove(const char *msgid)
 	gsync_releaseat(sp_pool, sp_queuefd, name);
 	gsync_releaseat(sp_pool, sp_queuefd, msgid);
 	/* a system call a message only while some hold file may be there */
-	if (sp_holds > 0 && spool_hold_mark(msgid, 0) == -1)
-		log_warn("spool: %s.hold", msgid);
+	if (sp_holds > 0 && spool_held(msgid)) {
+		sp_holds--;
+		hold_name(msgid, name, sizeof(name));
+		gsync_unlinkat(sp_queuefd, name);
+	}
 }
 
 int
