@@ -18,11 +18,13 @@
  * "dkim RESULT DOMAIN SELECTOR" lines (at most ENVELOPE_DKIM_MAX, before
  * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
  * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
- * after it are its fields.  Integers are decimal; strings are the rest of
- * the line after the first space and must pass envelope_field_ok().  The
- * decoder is strict: unknown keys, repeated keys, missing required keys,
- * overlong or unsafe values, malformed numbers and too many recipients are
- * refused.
+ * after it are its fields (the optional ones, rcpt-orcpt, rcpt-seal,
+ * rcpt-last-error, rcpt-fallback, written only when set, so that an
+ * envelope written before one existed still loads).  Integers are
+ * decimal; strings are the rest of the line after the first space and
+ * must pass envelope_field_ok().  The decoder is strict: unknown keys,
+ * repeated keys, missing required keys, overlong or unsafe values,
+ * malformed numbers and too many recipients are refused.
  */
 #include <sys/types.h>
 
@@ -276,6 +278,9 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 		eb_add(b, "rcpt-seal", r->seal);
 	if (r->lasterr[0] != '\0')
 		eb_add(b, "rcpt-last-error", r->lasterr);
+	/* only when set: an envelope without it loads as before */
+	if (r->fallback_again)
+		eb_add(b, "rcpt-fallback", "again");
 }
 
 char *
@@ -396,6 +401,7 @@ dec_field(struct envelope *env, const struct efield *f, const char *val)
 #define RF_NEXT		0x40
 #define RF_SEAL		0x80
 #define RF_LASTERR	0x100
+#define RF_FALLBACK	0x200
 
 static int
 dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
@@ -449,6 +455,11 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		if (strlen(val) >= sizeof(r->lasterr))
 			return (-1);
 		strlcpy(r->lasterr, val, sizeof(r->lasterr));
+	} else if (strcmp(key, "rcpt-fallback") == 0) {
+		bit = RF_FALLBACK;
+		if (strcmp(val, "again") != 0)
+			return (-1);
+		r->fallback_again = 1;
 	} else
 		return (-1);
 	if (*seen & bit)

@@ -60,6 +60,9 @@ struct envelope_rcpt {
 	char		 seal[MH_SEAL_MAX];	/* authd's sealed verdict */
 	/* the last failure: reply or HTTP status, "" if none */
 	char		 lasterr[160];
+	/* hookd: its route's fallback failed for now, asked again at
+	 * next_try ("rcpt-fallback again", written only when set) */
+	int		 fallback_again;
 };
 
 /* one verified DKIM signature (hookd, inbound) */

@@ -389,8 +389,10 @@ dead_replay_inbound(const json_t *o, json_t *queued_as)
 	}
 	envelope_new_id(env->id);
 	env->created = time(NULL);
-	for (i = 0; i < env->nrcpt; i++)
+	for (i = 0; i < env->nrcpt; i++) {
 		env->rcpts[i].lasterr[0] = '\0';
+		env->rcpts[i].fallback_again = 0;
+	}
 	rc = spool_adopt(env, fd);
 	close(fd);
 	if (rc == -1) {

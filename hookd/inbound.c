@@ -851,6 +851,7 @@ lifetime_over(struct inmsg *m, struct envelope_rcpt *r, time_t now)
 			return (4);
 		fb = m->fallback[i];
 		m->fallback[i] = 0;
+		r->fallback_again = 0;
 		if (fb == FB_AGAIN && rt != NULL && fallback_send(m, i, rt) == 0)
 			return (2);
 		if (dead_letter(m, i, rt, rt == NULL ? "route-gone" :
@@ -921,7 +922,9 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 		    "again later: %s", m->env->id, log_addr(to,
 		    sizeof(to), r->addr), smtp ? "smtp" : "maildir",
 		    res->error);
+		/* in its envelope too: it outlives a restart */
 		m->fallback[res->rcpt] = FB_AGAIN;
+		r->fallback_again = 1;
 		r->next_try = time(NULL) + retry_base();
 	} else {
 		log_warnx("msgid=%s to=<%s> fallback %s failed: %s",
@@ -1359,6 +1362,27 @@ inbound_schedule(struct inmsg *m)
 	inbound_timer(m, called || asked || next <= now ? 0 : next - now);
 }
 
+/*
+ * The recipients of m whose fallback failed for now before a restart
+ * (FB_AGAIN, kept in the envelope): their fallback is asked again, they
+ * do not expire twice
+ */
+static void
+fallback_restore(struct inmsg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->env->nrcpt; i++) {
+		if (!m->env->rcpts[i].fallback_again ||
+		    m->env->rcpts[i].state != RS_PENDING)
+			continue;
+		if (m->fallback == NULL &&
+		    (m->fallback = calloc(m->env->nrcpt, 1)) == NULL)
+			fatal("calloc");
+		m->fallback[i] = FB_AGAIN;
+	}
+}
+
 /* m, queued, has its envelope read back at last: its first round */
 static void
 recovered_start(struct inmsg *m)
@@ -1378,6 +1402,7 @@ recovered_start(struct inmsg *m)
 	/* due now: the outage may have been long */
 	for (i = 0; i < m->env->nrcpt; i++)
 		m->env->rcpts[i].next_try = 0;
+	fallback_restore(m);
 	log_info("msgid=%s event=recovered rcpts=%zu", m->env->id,
 	    m->env->nrcpt);
 	inbound_classify(m);

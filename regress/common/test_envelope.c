@@ -97,6 +97,7 @@ fill(struct envelope *env)
 	r->dest = DEST_ROUTE;
 	r->route = 7;
 	r->state = RS_DONE;
+	r->fallback_again = 1;
 }
 
 static int
@@ -145,6 +146,12 @@ main(void)
 	is_int(b.held, 1, "held kept (mhctl hold outlives a restart)");
 	is_str(b.rcpts[0].lasterr, "450 4.2.0 mailbox busy", "last error kept");
 	is_str(b.rcpts[1].lasterr, "", "no last error: none");
+	is_int(b.rcpts[1].fallback_again, 1,
+	    "a fallback to ask again kept (outlives a restart)");
+	is_int(b.rcpts[0].fallback_again, 0, "none: none");
+	ok(strstr(t, "rcpt-fallback again\n") != NULL &&
+	    strstr(strstr(t, "rcpt-fallback") + 1, "rcpt-fallback") == NULL,
+	    "rcpt-fallback written once, where set");
 	t2 = envelope_encode(&b, &len2);
 	ok(t2 != NULL && len2 == len && memcmp(t, t2, len) == 0,
 	    "re-encode is identical");
@@ -200,6 +207,12 @@ main(void)
 	is_int(decodes("mailhook-envelope 1\nid ../../etc/pas\ncreated 5\n"
 	    "sender a@b\n"), -1, "id with slashes");
 	is_int(decodes(HEAD "rcpt-dest relay\n"), -1, "rcpt field before rcpt");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-fallback again\n"), 0,
+	    "rcpt-fallback again");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-fallback later\n"), -1,
+	    "rcpt-fallback: only again");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-fallback again\n"
+	    "rcpt-fallback again\n"), -1, "rcpt-fallback twice");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest relay\nrcpt-dest route\n"), -1,
 	    "duplicate rcpt field");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest mars\n"), -1, "bad dest");
