@@ -131,6 +131,8 @@ int	 spool_data_verify(const struct envelope *, int held);
 void	 spool_remove(const char *msgid);
 /* the hold of one whose envelope cannot be read; -1: not on disk */
 int	 spool_hold_mark(const char *msgid, int on);
+/* that file gone once the envelope has the hold; counted: sp_holds has it */
+int	 spool_hold_moved(const char *msgid, int counted);
 int	 spool_held(const char *msgid);
 /* never committed; -1: not an id */
 int	 spool_discard(const char *msgid);

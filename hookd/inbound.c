@@ -1393,8 +1393,9 @@ recovered_start(struct inmsg *m)
 	 * not be read (kept beside it) outlives its reading, in it now */
 	if ((m->held && !m->env->held) || spool_held(m->id)) {
 		m->env->held = 1;
+		/* m->held: given up at start, held (counted) since */
 		if (spool_update(m->env) == -1 ||
-		    spool_hold_mark(m->id, 0) == -1)
+		    spool_hold_moved(m->id, m->held) == -1)
 			log_warn("msgid=%s: its hold into its envelope",
 			    m->id);
 	}

@@ -520,6 +520,21 @@ spool_hold_mark(const char *msgid, int on)
 	return (fsync_dir(sp_queue));
 }
 
+/*
+ * The hold kept beside msgid taken into its envelope, read again: its
+ * file goes.  counted: sp_holds counts it (mhctl hold of a message given
+ * up, or one found at start beside an unreadable envelope); one found at
+ * start beside an envelope that is read is not counted, and must not
+ * lower the count of the others.  -1: still there.
+ */
+int
+spool_hold_moved(const char *msgid, int counted)
+{
+	if (!envelope_id_ok(msgid) || hold_unlink(msgid, counted) == -1)
+		return (-1);
+	return (fsync_dir(sp_queue));
+}
+
 /* a hold kept beside the envelope of msgid (spool_hold_mark) */
 int
 spool_held(const char *msgid)
