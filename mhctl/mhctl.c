@@ -239,6 +239,36 @@ dkim_records(const json_t *reply)
 }
 
 /*
+ * The key file as the dkim line names it: mailhook.conf takes an absolute
+ * path alone (parse_copypath), so a relative FILE is taken from the current
+ * directory; one that the line's quotes cannot hold is refused.
+ */
+static void
+keygen_path(const char *file, char *path, size_t len)
+{
+	char	 cwd[MH_PATH_MAX];
+	size_t	 i;
+	int	 n;
+
+	if (file[0] == '/')
+		n = snprintf(path, len, "%s", file);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			err(1, "dkim keygen: current directory");
+		n = snprintf(path, len, "%s/%s", strcmp(cwd, "/") == 0 ? "" :
+		    cwd, file);
+	}
+	if (n < 0 || (size_t)n >= len)
+		errx(1, "dkim keygen: %s: path too long (at most %zu bytes)",
+		    file, len - 1);
+	for (i = 0; path[i] != '\0'; i++)
+		if (path[i] == '"' || path[i] == '\\' ||
+		    (unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+			errx(1, "dkim keygen: %s: a path mailhook.conf cannot "
+			    "quote", file);
+}
+
+/*
  * dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]: a new private key,
  * mode 0600 and owned by root, never overwriting a file; prints the
  * config line and the DNS record to publish.
@@ -246,7 +276,7 @@ dkim_records(const json_t *reply)
 static int
 dkim_keygen(int argc, char *argv[], int jflag)
 {
-	char		 path[1024], *txt, *line;
+	char		 path[MH_PATH_MAX], *txt, *line;
 	const char	*domain, *sel, *file;
 	EVP_PKEY	*k;
 	FILE		*fp;
@@ -274,9 +304,10 @@ dkim_keygen(int argc, char *argv[], int jflag)
 	/* before anything is made, the default directory too */
 	if (geteuid() != 0)
 		errx(1, "dkim keygen: must be run as root (the key is root's)");
-	if (argc > 5)
-		file = argv[5];
-	else {
+	if (argc > 5) {
+		keygen_path(argv[5], path, sizeof(path));
+		file = path;
+	} else {
 		if (mkdir(DKIM_KEY_DIR, 0700) == -1 && errno != EEXIST)
 			err(1, "mkdir %s", DKIM_KEY_DIR);
 		snprintf(path, sizeof(path), "%s/%s.%s.key", DKIM_KEY_DIR,
