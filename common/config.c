@@ -33,6 +33,7 @@
 #include <openssl/x509v3.h>
 #include <tls.h>
 
+#include "apikeys.h"
 #include "config.h"
 #include "dns.h"
 #include "envelope.h"
@@ -1141,6 +1142,7 @@ config_load_files(struct config *c)
 	struct pki	*p;
 	struct listener	*l;
 	struct dkim	*d;
+	size_t		 n = 0;
 	int		 rv = 0;
 
 	TAILQ_FOREACH(p, &c->pkis, entry) {
@@ -1200,9 +1202,18 @@ config_load_files(struct config *c)
 			rv = -1;
 		}
 	}
-	if (c->api_keys[0] != '\0' && readfile(c->api_keys, c->api_keys_at,
-	    "api keys", &c->api_keys_data, &c->api_keys_len, 1) == -1)
-		rv = -1;
+	if (c->api_keys[0] != '\0') {
+		if (readfile(c->api_keys, c->api_keys_at, "api keys",
+		    &c->api_keys_data, &c->api_keys_len, 1) == -1)
+			rv = -1;
+		else
+			/* webd skips them: said here, at -n and each reload */
+			while ((n = apikeys_bad_line(c->api_keys_data,
+			    c->api_keys_len, n)) != 0)
+				logit(LOG_WARNING, "%s%swarning: api keys \"%s\" "
+				    "line %zu: not NAME:SHA256-HEX[:DOMAIN,...], "
+				    "ignored", AT(c->api_keys_at), c->api_keys, n);
+	}
 	if (c->cabundle[0] != '\0') {
 		if (readfile(c->cabundle, c->cabundle_at, "ca",
 		    &c->cabundle_data, &c->cabundle_len, 0) == -1)

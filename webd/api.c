@@ -44,6 +44,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "apikeys.h"
 #include "child.h"
 #include "digest.h"
 #include "fileio.h"
@@ -54,15 +55,13 @@
 #include "apimsg.h"
 
 #define API_WAIT	60	/* seconds for relayd to answer */
-#define API_KEY_NAME	64
-#define API_DOMAINS_MAX	64
 #define SPARES_MAX	32	/* spool files asked for ahead */
 #define SPARE_REQID	0	/* the reqid of a spare's SPOOL_OPEN */
 
 struct api_key {
-	char		 name[API_KEY_NAME];
+	char		 name[APIKEY_NAME];
 	unsigned char	 hash[MH_SHA256_LEN];
-	char		*domains[API_DOMAINS_MAX + 1];	/* NULL-ended;
+	char		*domains[APIKEY_DOMAINS_MAX + 1];	/* NULL-ended;
 							   none: any */
 	size_t		 ndomains;
 };
@@ -71,7 +70,7 @@ struct api_sub {
 	TAILQ_ENTRY(api_sub)	 entry;
 	uint64_t		 reqid;
 	struct evhttp_request	*req;
-	char			 key[API_KEY_NAME];	/* its name: a
+	char			 key[APIKEY_NAME];	/* its name: a
 							   reload frees the keys */
 	char			 remote_ip[64];
 	char			 msgid[MH_MSGID_LEN];	/* once relayd gave
@@ -118,37 +117,24 @@ keys_free(void)
 	nkeys = 0;
 }
 
-/* NAME:HASH[:DOMAIN,...]; 0 ok, -1 malformed */
+/* an "api keys" line: 1 a key, 0 none, -1 malformed */
 static int
 key_parse(char *line, struct api_key *k)
 {
-	char	*name, *hash, *doms, *d;
+	char	*name, *doms, *d;
+	int	 rv;
 
 	memset(k, 0, sizeof(*k));
-	name = strsep(&line, ":");
-	hash = strsep(&line, ":");
-	doms = line;
-	if (name == NULL || hash == NULL || *name == '\0' ||
-	    strlen(name) >= sizeof(k->name) ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-") != strlen(name) ||
-	    strlen(hash) != 2 * MH_SHA256_LEN)
-		return (-1);
+	if ((rv = apikey_line(line, &name, k->hash, &doms)) != 1)
+		return (rv);
 	strlcpy(k->name, name, sizeof(k->name));
-	/* lower-case hex, as mhctl api keygen and sha256sum write it */
-	if (!mh_ishex(hash, 2 * sizeof(k->hash)) ||
-	    mh_unhex(k->hash, hash, sizeof(k->hash)) == -1)
-		return (-1);
 	while (doms != NULL && (d = strsep(&doms, ",")) != NULL) {
 		if (*d == '\0')
 			continue;
-		if (config_check_domain(d) == -1 ||
-		    k->ndomains >= API_DOMAINS_MAX)
-			return (-1);
 		if ((k->domains[k->ndomains++] = strdup(d)) == NULL)
 			fatal("api: key domains");
 	}
-	return (0);
+	return (1);
 }
 
 /* the "api keys" file as the parent read it */
@@ -156,7 +142,7 @@ void
 api_configure(const struct config *conf)
 {
 	char		*data, *p, *line;
-	size_t		 n = 0, lineno = 0;
+	size_t		 len, n = 0, lineno = 0;
 	struct api_key	 k;
 
 	keys_free();
@@ -167,6 +153,7 @@ api_configure(const struct config *conf)
 		return;
 	if ((data = strndup(conf->api_keys_data, conf->api_keys_len)) == NULL)
 		fatal("api_configure");
+	len = strlen(data);
 	for (p = data; *p != '\0'; p++)
 		n += *p == '\n';
 	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL)
@@ -174,23 +161,19 @@ api_configure(const struct config *conf)
 	p = data;
 	while ((line = strsep(&p, "\n")) != NULL) {
 		lineno++;
-		line[strcspn(line, "\r#")] = '\0';
-		while (*line == ' ' || *line == '\t')
-			line++;
-		line[strcspn(line, " \t")] = '\0';
-		if (*line == '\0')
-			continue;
-		if (key_parse(line, &k) == -1) {
+		switch (key_parse(line, &k)) {
+		case -1:
 			log_warnx("api keys \"%s\" line %zu: not "
 			    "NAME:SHA256-HEX[:DOMAIN,...], ignored",
 			    conf->api_keys, lineno);
-			while (k.ndomains > 0)
-				free(k.domains[--k.ndomains]);
-			continue;
+			break;
+		case 1:
+			keys[nkeys++] = k;
+			break;
 		}
-		keys[nkeys++] = k;
 	}
-	explicit_bzero(data, conf->api_keys_len);
+	/* the copy's length: a NUL byte in the file ends it early */
+	explicit_bzero(data, len);
 	free(data);
 	explicit_bzero(&k, sizeof(k));
 	log_debug("api: %zu keys", nkeys);
@@ -404,7 +387,7 @@ idem_hash(struct evhttp_request *req, const struct api_key *k,
 {
 	const char	*v;
 	unsigned char	 h[MH_SHA256_LEN];
-	char		 buf[API_KEY_NAME + 1 + 256];
+	char		 buf[APIKEY_NAME + 1 + 256];
 	size_t		 i, n;
 
 	out[0] = '\0';
