@@ -1228,20 +1228,37 @@ config_load_files(struct config *c)
 	return (rv);
 }
 
+int
+config_tracking_one_click(const struct tracking *t)
+{
+	return (t->unsubscribe && strncasecmp(t->url, "https://", 8) == 0);
+}
+
 /*
  * A tracking block's links (pixel, click redirect, unsubscribe page)
  * are served by an http listener: without one here, a warning, not an
- * error, as another node of a cluster or a proxy may serve them.
+ * error, as another node of a cluster or a proxy may serve them.  One
+ * whose one-click unsubscribe has an http url gets no
+ * List-Unsubscribe-Post (RFC 8058 3.1): warned of too.
  */
 static void
 config_check_tracking(const struct config *c)
 {
 	const struct listener	*l;
 	const struct tracking	*t;
+	int			 http = 0;
 
+	TAILQ_FOREACH(t, &c->trackings, entry)
+		if (t->unsubscribe && !config_tracking_one_click(t))
+			logit(LOG_WARNING, "%s%swarning: tracking domain %s: "
+			    "one-click unsubscribe needs an https url: no "
+			    "List-Unsubscribe-Post is sent", AT(t->at),
+			    t->domain);
 	TAILQ_FOREACH(l, &c->listeners, entry)
 		if (l->flags & LF_HTTP)
-			return;
+			http = 1;
+	if (http)
+		return;
 	TAILQ_FOREACH(t, &c->trackings, entry)
 		logit(LOG_WARNING, "%s%swarning: tracking domain %s: no "
 		    "\"listen on ... http\" serves its links (%s/...) here",

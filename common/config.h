@@ -523,6 +523,11 @@ void		 config_unref(struct config *);
 int		 config_load_files(struct config *);
 int		 config_check_listeners(const struct config *);
 /*
+ * 1 if a tracking block's mail carries List-Unsubscribe-Post: one-click
+ * on and an https url (RFC 8058 3.1 wants an HTTPS URI)
+ */
+int		 config_tracking_one_click(const struct tracking *);
+/*
  * A TLS server context (ciphers NULL: the library's) presenting the key
  * pairs of n pkis, the first when the client names no server or none of
  * theirs (SNI); NULL and why

@@ -1095,8 +1095,11 @@ put_unsub(struct track_msg *m, FILE *o)
 		fprintf(o, ",%s <mailto:%s%s@%s>", nl, TRACK_MAILTO_PREFIX, mac,
 		    m->bounce);
 	}
-	fprintf(o, "%sList-Unsubscribe-Post: List-Unsubscribe=One-Click%s",
-	    nl, nl);
+	fputs(nl, o);
+	/* one-click only with an HTTPS URI (RFC 8058 3.1) */
+	if (config_tracking_one_click(m->t))
+		fprintf(o, "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+		    "%s", nl);
 }
 
 /* buf to o, each LF without a CR before it as CRLF (GMime's unix2dos) */

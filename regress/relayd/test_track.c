@@ -361,6 +361,43 @@ check_signed(const struct config *conf)
 	free(out);
 }
 
+/*
+ * One-click (List-Unsubscribe-Post) only beside an https url (RFC 8058
+ * 3.1); an http url keeps List-Unsubscribe, its URI and the mailto.
+ */
+static void
+check_one_click(const struct config *conf)
+{
+	struct config	*plain;
+	char		*out;
+	size_t		 len;
+
+	out = track_copy(conf, same[2], strlen(same[2]), &len);
+	ok(out != NULL && strstr(out, "\r\nList-Unsubscribe-Post: "
+	    "List-Unsubscribe=One-Click\r\n") != NULL,
+	    "https url: List-Unsubscribe-Post");
+	free(out);
+	plain = conf_text("bounce domain \"bounces.test\"\n"
+	    "tracking domain \"sender.test\" {\n"
+	    "\turl \"http://t.sender.test\"\n\tunsubscribe one-click\n"
+	    "\tsecret \"tracking-test-secret-0123456789\"\n}\n");
+	ok(plain != NULL, "an http tracking url parses");
+	if (plain == NULL)
+		return;
+	track_forget();
+	out = track_copy(plain, same[2], strlen(same[2]), &len);
+	ok(out != NULL && strstr(out, "\r\nList-Unsubscribe: "
+	    "<http://t.sender.test/u/") != NULL &&
+	    strstr(out, ",\r\n <mailto:unsubscribe+") != NULL &&
+	    strstr(out, "List-Unsubscribe-Post") == NULL &&
+	    strstr(out, "app.example") == NULL,
+	    "http url: List-Unsubscribe with both URIs, no "
+	    "List-Unsubscribe-Post (the submitter's gone too)");
+	free(out);
+	track_forget();
+	config_free(plain);
+}
+
 /* msg's copy (a string) */
 static char *
 render(const struct config *conf, const char *msg, size_t *len)
@@ -555,6 +592,7 @@ main(void)
 	check_signed(conf);
 	check_mailto(conf);
 	check_comment(conf);
+	check_one_click(conf);
 	out = render(conf, same[0], &len);
 	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
 	    "the text/plain part as it was");
