@@ -398,6 +398,64 @@ check_one_click(const struct config *conf)
 	config_free(plain);
 }
 
+/* the longest line of s, CR and LF not counted */
+static size_t
+longest_line(const char *s)
+{
+	size_t	 n, max = 0;
+
+	for (; *s != '\0'; s += n + (s[n] == '\n')) {
+		n = strcspn(s, "\n");
+		if (n - (n > 0 && s[n - 1] == '\r') > max)
+			max = n - (n > 0 && s[n - 1] == '\r');
+	}
+	return (max);
+}
+
+/*
+ * List-Unsubscribe folded between its two URIs (RFC 5322 2.1.1): a
+ * 250-character url and a 200-character recipient make no line over
+ * 998 octets.
+ */
+static void
+check_long_unsub(void)
+{
+	struct config		*c;
+	struct track_msg	*m;
+	char			 url[251], rcpt[201], *text, *out = NULL, *lu;
+	size_t			 len = 0;
+
+	memset(url, 'u', sizeof(url) - 1);
+	memcpy(url, "https://t.sender.test/", 22);
+	url[sizeof(url) - 1] = '\0';
+	memset(rcpt, 'r', sizeof(rcpt) - 1);
+	memcpy(rcpt + sizeof(rcpt) - 1 - 13, "@example.test", 13);
+	rcpt[sizeof(rcpt) - 1] = '\0';
+	if (asprintf(&text, "bounce domain \"bounces.test\"\n"
+	    "tracking domain \"sender.test\" {\n\turl \"%s\"\n"
+	    "\tsecret \"tracking-test-secret-0123456789\"\n}\n", url) == -1)
+		return;
+	c = conf_text(text);
+	free(text);
+	ok(c != NULL, "a 250-character tracking url parses");
+	if (c == NULL)
+		return;
+	track_forget();
+	if ((m = track_prepare(c, "0123456789abcdef", "sender.test", same[0],
+	    strlen(same[0]))) != NULL) {
+		out = track_render(m, rcpt, &len);
+		track_free(m);
+	}
+	lu = out != NULL ? strstr(out, "\r\nList-Unsubscribe: <") : NULL;
+	ok(lu != NULL && strstr(lu, ">,\r\n <mailto:unsubscribe+") != NULL &&
+	    longest_line(out) <= 998, "long url and recipient: List-Unsubscribe "
+	    "folded before the mailto, longest line %zu octets",
+	    out != NULL ? longest_line(out) : 0);
+	free(out);
+	track_forget();
+	config_free(c);
+}
+
 /* msg's copy (a string) */
 static char *
 render(const struct config *conf, const char *msg, size_t *len)
@@ -593,6 +651,7 @@ main(void)
 	check_mailto(conf);
 	check_comment(conf);
 	check_one_click(conf);
+	check_long_unsub();
 	out = render(conf, same[0], &len);
 	ok(out != NULL && strstr(out, "example.org/plain") != NULL,
 	    "the text/plain part as it was");
