@@ -351,10 +351,11 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			fprintf(fp, "<%s>: %s\r\n",
 			    orig->rcpts[rcpts[i]].addr, desc[i]);
 	fprintf(fp, "\r\n--%s\r\nContent-Type: message/%sdelivery-status\r\n"
-	    "\r\nReporting-MTA: dns; %s\r\n", boundary, global ? "global-" : "",
-	    host);
+	    "\r\n", boundary, global ? "global-" : "");
+	/* RFC 3464 2.2: the Original-Envelope-Id comes first */
 	if (orig->dsn_envid[0] != '\0')
 		fprintf(fp, "Original-Envelope-Id: %s\r\n", orig->dsn_envid);
+	fprintf(fp, "Reporting-MTA: dns; %s\r\n", host);
 	/* RFC 3464 2.2.5: when the original came, not this report */
 	msghdr_date(arrival, sizeof(arrival), orig->created ? orig->created :
 	    now);
