@@ -247,6 +247,13 @@ dsn_final_recipient(FILE *fp, const char *addr, int global)
 	fprintf(fp, "\r\n");
 }
 
+/* msghdr_walk's for the end of a header section alone */
+static void
+hdr_none(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+}
+
 /*
  * RFC 3464 delivery status notification of action a for the recipients
  * rcpts (outcomes res), committed as a new message with the null sender.
@@ -295,20 +302,13 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			hlen = nr;
 		close(mfd);
 	}
-	hbuf[hlen] = '\0';
-	for (i = 0; i + 1 < hlen; i++)
-		if (hbuf[i] == '\n' && (hbuf[i + 1] == '\n' ||
-		    (hbuf[i + 1] == '\r' && i + 2 < hlen &&
-		    hbuf[i + 2] == '\n'))) {
-			hbuf[i + 1] = '\0';
-			break;
-		}
+	/* up to the empty line, none if it is the first (no header) */
+	i = msghdr_walk(hbuf, hlen, hdr_none, NULL);
 	/* longer than DSN_HDR_MAX: up to its last whole line */
-	if (i + 1 >= hlen && hlen == DSN_HDR_MAX) {
-		while (hlen > 0 && hbuf[hlen - 1] != '\n')
-			hlen--;
-		hbuf[hlen] = '\0';
-	}
+	if (i == hlen && hlen == DSN_HDR_MAX)
+		while (i > 0 && hbuf[i - 1] != '\n')
+			i--;
+	hbuf[i] = '\0';
 	/* an original's 8-bit header fields make the report 8-bit too */
 	for (i = 0; hbuf[i] != '\0'; i++)
 		if ((unsigned char)hbuf[i] >= 0x80)
