@@ -266,7 +266,7 @@ static void
 log_out(int pri, char *buf, size_t size, int now)
 {
 	/* a log line never carries CR, LF or other control bytes */
-	sanitize_text(buf, size, buf, size, SAN_UTF8);
+	sanitize_text(buf, size, buf, size, SAN_LOG);
 	if (cap.buf != NULL && pri <= LOG_ERR && cap.n++ == 0)
 		strlcpy(cap.buf, buf, cap.len);
 	if (!log_debug_mode)

@@ -68,14 +68,37 @@ utf8_seq(const unsigned char *s, size_t n)
 	return (len);
 }
 
-/* a valid sequence that breaks no line: no C1 control, U+2028, U+2029 */
+/*
+ * A bidi control (Unicode's Bidi_Control: U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069), which can make a line display in
+ * another order than its bytes (Trojan Source), at s (a valid sequence
+ * of len bytes)?
+ */
+static int
+utf8_bidi(const unsigned char *s, size_t len)
+{
+	if (len == 2)
+		return (s[0] == 0xd8 && s[1] == 0x9c);
+	if (len != 3 || s[0] != 0xe2)
+		return (0);
+	if (s[1] == 0x80)
+		return (s[2] == 0x8e || s[2] == 0x8f ||
+		    (s[2] >= 0xaa && s[2] <= 0xae));
+	return (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9);
+}
+
+/*
+ * A valid sequence that breaks no line: no C1 control, U+2028, U+2029;
+ * with SAN_NOBIDI in flags, no bidi control either.
+ */
 static size_t
-utf8_valid(const unsigned char *s, size_t n)
+utf8_valid(const unsigned char *s, size_t n, int flags)
 {
 	size_t	 len = utf8_seq(s, n);
 
 	if ((len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) || (len == 3 &&
-	    s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)))
+	    s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)) ||
+	    ((flags & SAN_NOBIDI) && utf8_bidi(s, len)))
 		return (0);
 	return (len);
 }
@@ -123,7 +146,7 @@ sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 		else if (c >= 0x80 && (flags & SAN_UTF8)) {
 			if ((n = utf8_valid((const unsigned char *)src + i,
 			    strnlen(src + i, srclen - i < 4 ? srclen - i :
-			    4))) == 0)
+			    4), flags)) == 0)
 				dst[o++] = '?';
 			else if (o + n >= dstlen)
 				break;

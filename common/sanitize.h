@@ -28,11 +28,14 @@
 /* every run of CR and LF: one space (a decoded header's encoded-words
    may hold them, where a fold's would be dropped) */
 #define SAN_BREAKSPACE	0x80
+/* with SAN_UTF8: no bidi control either (U+202E...), which can make a
+   line display in another order than it has (else '?') */
+#define SAN_NOBIDI	0x100
 
 /* what each place uses */
 #define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */
-/* printable ASCII, valid UTF-8 */
-#define SAN_LOG		SAN_UTF8
+/* printable ASCII, valid UTF-8, no bidi control */
+#define SAN_LOG		(SAN_UTF8 | SAN_NOBIDI)
 #define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_8BIT)
 /* event, suppression text */
 #define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)

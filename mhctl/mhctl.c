@@ -764,10 +764,11 @@ show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
 }
 
 /*
- * Every string of a reply printed for people, in place: a control byte,
- * a C1 control (U+009B is CSI) or a byte that is not UTF-8 becomes '?',
- * so that a subject, an address or a reply a peer wrote cannot drive the
- * terminal.  -j prints the JSON as it came.
+ * Every string of a reply printed for people, in place, as in the log: a
+ * control byte, a C1 control (U+009B is CSI), a bidi control or a byte
+ * that is not UTF-8 becomes '?', so that a subject, an address or a reply
+ * a peer wrote cannot drive the terminal or reorder what it shows.  -j
+ * prints the JSON as it came.
  */
 static void
 reply_sanitize(json_t *v)
@@ -787,7 +788,7 @@ reply_sanitize(json_t *v)
 		len = json_string_length(v);
 		if ((s = malloc(len + 1)) == NULL)
 			err(1, "reply");
-		sanitize_text(s, len + 1, json_string_value(v), len, SAN_UTF8);
+		sanitize_text(s, len + 1, json_string_value(v), len, SAN_LOG);
 		if (json_string_set(v, s) == -1)
 			errx(1, "reply");
 		free(s);

@@ -42,6 +42,19 @@ main(void)
 	    "log: overlong forms and surrogates become '?'");
 	is_str(S("a\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9", SAN_LOG),
 	    "a??b???c???", "log: NEL (C1) and U+2028/U+2029 become '?'");
+	/* Trojan Source: what reorders a line's display (Bidi_Control) */
+	is_str(S("a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8f", SAN_LOG),
+	    "a???b???c???", "log: RLO, LRI and RLM become '?'");
+	is_str(S("\xe2\x80\xaa\xe2\x80\xac\xe2\x81\xa9\xe2\x80\x8e"
+	    "\xd8\x9c", SAN_LOG), "??????????????",
+	    "log: LRE, PDF, PDI, LRM and ALM too");
+	is_str(S("\xe2\x80\xa9\xe2\x80\xad", SAN_LOG), "??????",
+	    "log: LRO after U+2029");
+	is_str(S("\xe2\x80\x8d\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa",
+	    SAN_LOG), "\xe2\x80\x8d\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa",
+	    "log: their neighbours (ZWJ, NNBSP, U+2065, ISS) are kept");
+	is_str(S("a\xe2\x80\xae" "b", SAN_FIELD), "a\xe2\x80\xae" "b",
+	    "field: a bidi control is kept, as a C1 control is");
 	is_str(S("\xf0\x9f\x93\xa7", SAN_LOG), "\xf0\x9f\x93\xa7",
 	    "log: a four-byte sequence is kept");
 	is_str(san("ab\xc3\xa9", 4, SAN_LOG), "ab\xc3\xa9", "log: whole");
@@ -119,6 +132,8 @@ main(void)
 		    "log_addr: space, <, > and %% written %%XX");
 		is_str(log_addr(a, sizeof(a), "\"a\\ b\r\"@x.test"),
 		    "\"a\\%20b?\"@x.test", "a quoted-pair kept, a CR as ever");
+		is_str(log_addr(a, sizeof(a), "a\xe2\x80\xae" "b@x.test"),
+		    "a???b@x.test", "log_addr: a bidi control as ever");
 		is_str(log_addr(t, sizeof(t), "\"abcdefgh ij\"@x"),
 		    "\"abcdefgh", "an escape is never cut");
 	}
