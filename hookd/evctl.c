@@ -140,25 +140,6 @@ take_undo(struct endpoint *ep, const char *id, const json_t *r,
 }
 
 /*
- * Event it of batch b, taken out of b's file and kept by keep(), could
- * not be taken out of its segment (evseg_drop): it is marked done there
- * instead (evseg_mark), as a delivered one, so that a restart, which
- * finds it in no batch file, does not queue it again and send what is
- * a dead letter already.  Only a crash before the marker reaches the
- * disk (it is not flushed by itself) sends it again.
- */
-static void
-take_mark(struct endpoint *ep, struct evitem *it, struct evbatch *b)
-{
-	char	line[EVENT_ID_LEN + 1];
-
-	log_warnx("events: %s/%s: event %s of batch %s left in it, marked "
-	    "done", ep->dir, evseg_name(it->seg), it->id, b->id);
-	snprintf(line, sizeof(line), "%s\n", it->id);
-	evseg_mark(it->seg, line, strlen(line), 1);
-}
-
-/*
  * The record of id out of a batch: keep() has it first, then the batch
  * file is rewritten without it (fsynced; removed once empty).  A batch
  * whose flush failed still holds its events in their segments: the
@@ -166,7 +147,7 @@ take_mark(struct endpoint *ep, struct evitem *it, struct evbatch *b)
  * always in one of them: the other way round, a rewrite that failed
  * left it only in the batch file, which the failed flush may not have
  * made durable, and a crash lost it.  A segment that cannot be
- * rewritten keeps it, marked done (take_mark).  1 taken, 0 not there,
+ * rewritten keeps it, marked done (evq_seg_mark).  1 taken, 0 not there,
  * -3 keep() failed, -4 the rewrite failed (the event still in the
  * batch, keep() undone).
  */
@@ -209,8 +190,12 @@ batch_take(struct endpoint *ep, struct evbatch *b, const char *id,
 	json_decref(r);
 	free(s);
 	if (it != NULL) {
-		if (it->seg != NULL && evseg_drop(it->seg, it->idx) == -1)
-			take_mark(ep, it, b);
+		if (it->seg != NULL && evseg_drop(it->seg, it->idx) == -1) {
+			log_warnx("events: %s/%s: event %s of batch %s left "
+			    "in it, marked done", ep->dir, evseg_name(it->seg),
+			    it->id, b->id);
+			evq_seg_mark(it, TAILQ_NEXT(it, entry));
+		}
 		TAILQ_REMOVE(&b->taken, it, entry);
 		evq_item_done(ep, it);	/* its file, if it has one, goes */
 	}

@@ -150,6 +150,7 @@ void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);
 void		 evq_batch_free(struct evbatch *);
 void		 evq_batch_gone(struct endpoint *, struct evbatch *);
+void		 evq_seg_mark(struct evitem *, struct evitem *);
 struct evitem	*evq_item_new(const char *id, const char *name);
 json_t		*evq_item_load(struct endpoint *, struct evitem *, int *again);
 void		 evq_item_unqueue(struct endpoint *, struct evitem *);

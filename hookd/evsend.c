@@ -190,32 +190,44 @@ seg_run(struct evitem *it, struct evitem **end)
 }
 
 /*
- * b's file is durable and its events are about to leave their segments:
- * each segment that outlives them marks them done (evseg_mark), a write
- * per segment, so that a crash once b's file is gone (delivered) does
- * not find them in their segment and send them again.
+ * Events it up to end (a run of one segment, seg_run) are marked done
+ * in it (evseg_mark: written if the segment outlives them), so that a
+ * restart, which finds them in no batch file, does not send them again;
+ * only a crash before the marker reaches the disk (it is not flushed by
+ * itself) does
  */
-static void
-batch_mark(struct evbatch *b)
+void
+evq_seg_mark(struct evitem *it, struct evitem *end)
 {
 	struct evbuffer	*buf;
-	struct evitem	*it, *end;
-	struct evseg	*seg;
+	struct evseg	*seg = it->seg;
 	size_t		 n;
 
 	if ((buf = evbuffer_new()) == NULL)
 		fatal("events: evbuffer_new");
-	for (it = TAILQ_FIRST(&b->taken); (it = seg_run(it, &end)) != NULL;) {
-		seg = it->seg;
-		for (n = 0; it != end; it = TAILQ_NEXT(it, entry), n++)
-			if (evbuffer_add(buf, it->id, EVENT_ID_LEN - 1) == -1 ||
-			    evbuffer_add(buf, "\n", 1) == -1)
-				fatal("events: evbuffer_add");
-		evseg_mark(seg, (const char *)evbuffer_pullup(buf, -1),
-		    evbuffer_get_length(buf), n);
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-	}
+	for (n = 0; it != end; it = TAILQ_NEXT(it, entry), n++)
+		if (evbuffer_add(buf, it->id, EVENT_ID_LEN - 1) == -1 ||
+		    evbuffer_add(buf, "\n", 1) == -1)
+			fatal("events: evbuffer_add");
+	evseg_mark(seg, (const char *)evbuffer_pullup(buf, -1),
+	    evbuffer_get_length(buf), n);
 	evbuffer_free(buf);
+}
+
+/*
+ * b's file is durable and its events are about to leave their segments:
+ * each segment that outlives them marks them done (evq_seg_mark), a
+ * write per segment, so that a crash once b's file is gone (delivered)
+ * does not find them in their segment and send them again.
+ */
+static void
+batch_mark(struct evbatch *b)
+{
+	struct evitem	*it, *end;
+
+	for (it = TAILQ_FIRST(&b->taken); (it = seg_run(it, &end)) != NULL;
+	    it = end)
+		evq_seg_mark(it, end);
 }
 
 /*
@@ -226,12 +238,13 @@ batch_mark(struct evbatch *b)
  * batch (other events of it are queued, or its removal waits for the
  * next flush): a crash once b's file is gone would find the event in it
  * and queue it again, under another batch id.  A crash before b's file
- * goes finds b, sent again as it was.
+ * goes finds b, sent again as it was.  A segment that cannot be
+ * rewritten keeps them, marked done (evq_seg_mark).
  */
 static void
 batch_unhold(struct endpoint *ep, struct evbatch *b)
 {
-	struct evitem	*it, *end;
+	struct evitem	*it, *end, *first;
 	struct evseg	*seg;
 	size_t		*idx, n = 0;
 
@@ -243,12 +256,14 @@ batch_unhold(struct endpoint *ep, struct evbatch *b)
 		fatal("events: calloc");
 	for (it = TAILQ_FIRST(&b->taken); (it = seg_run(it, &end)) != NULL;) {
 		seg = it->seg;
-		for (n = 0; it != end; it = TAILQ_NEXT(it, entry))
+		for (first = it, n = 0; it != end; it = TAILQ_NEXT(it, entry))
 			idx[n++] = it->idx;
-		if (evseg_dropv(seg, idx, n) == -1)
+		if (evseg_dropv(seg, idx, n) == -1) {
 			log_warnx("events: %s/%s: %zu event(s) of batch %s "
-			    "left in it: a crash before it is removed sends "
-			    "them again", ep->dir, evseg_name(seg), n, b->id);
+			    "left in it, marked done", ep->dir,
+			    evseg_name(seg), n, b->id);
+			evq_seg_mark(first, end);
+		}
 	}
 	free(idx);
 	batch_release(ep, b);
