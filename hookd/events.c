@@ -147,8 +147,13 @@ evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
 	return (0);
 }
 
+/*
+ * The JSON of file dir/name (at most max bytes), or NULL: unreadable, or,
+ * *again set (if again is not NULL), it cannot be opened now (no
+ * descriptor, no memory: evseg_transient), to be read again later
+ */
 json_t *
-evq_read_json(const char *dir, const char *name, size_t max)
+evq_read_json(const char *dir, const char *name, size_t max, int *again)
 {
 	char		 path[PATH_MAX];
 	struct stat	 st;
@@ -156,11 +161,17 @@ evq_read_json(const char *dir, const char *name, size_t max)
 	json_t		*o;
 	FILE		*fp;
 
+	if (again != NULL)
+		*again = 0;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
 		return (NULL);
 	if ((fp = fopen(path, "re")) == NULL) {
-		log_warn("events: %s", path);
+		if (again != NULL && evseg_transient(errno)) {
+			log_warn("events: %s: cannot read it now", path);
+			*again = 1;
+		} else
+			log_warn("events: %s", path);
 		return (NULL);
 	}
 	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -795,7 +806,7 @@ endpoint_load(struct endpoint *ep)
 		if (batch_empty(ep, v[i], NULL))
 			continue;
 		if ((o = evq_read_json(ep->dir, v[i],
-		    EV_BATCH_FILE_MAX)) != NULL)
+		    EV_BATCH_FILE_MAX, NULL)) != NULL)
 			b = batch_from_json(ep, v[i], o, seen);
 		json_decref(o);
 		if (b == NULL) {
@@ -873,7 +884,7 @@ events_load(void)
 		    errno == ENOENT && ((rc = endpoint_dir_drop(dir, NULL,
 		    0)) == 1 || rc == -1))
 			continue;	/* removed, or an error logged */
-		if ((o = evq_read_json(dir, "endpoint.json", 65536)) == NULL)
+		if ((o = evq_read_json(dir, "endpoint.json", 65536, NULL)) == NULL)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));
 		fmt = json_string_value(json_object_get(o, "format"));

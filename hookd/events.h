@@ -95,6 +95,7 @@ void		 evseg_mark_aside(const char *dir, const char *name);
 json_t		*evseg_record(struct evseg *, size_t, const char *id,
 		    int *again);
 int		 evseg_drop(struct evseg *, size_t);
+int		 evseg_transient(int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
 		    int (*)(void *, struct evseg *, size_t, const char *),

@@ -143,7 +143,7 @@ extern struct filepool		*evq_pool;
 int		 evq_path_join(char *, size_t, const char *, const char *,
 		    const char *);
 void		 evq_remove_file(struct endpoint *, const char *);
-json_t		*evq_read_json(const char *, const char *, size_t);
+json_t		*evq_read_json(const char *, const char *, size_t, int *);
 int		 evq_quarantine(struct endpoint *, const char *);
 int		 evq_endpoint_persist(struct endpoint *);
 void		 evq_endpoint_forget(struct endpoint *);

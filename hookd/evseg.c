@@ -414,8 +414,8 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 }
 
 /* a read that failed for want of a descriptor or memory: may work later */
-static int
-seg_transient(int e)
+int
+evseg_transient(int e)
 {
 	return (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR ||
 	    e == EAGAIN);
@@ -438,7 +438,7 @@ seg_read(const char *path, int *again, int *lines)
 	*again = 0;
 	*lines = 1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
-	    seg_transient(errno)) {
+	    evseg_transient(errno)) {
 		log_warn("events: %s: cannot read it now", path);
 		*again = 1;
 		goto done;
@@ -456,7 +456,7 @@ seg_read(const char *path, int *again, int *lines)
 		len += got;
 	if (len != (size_t)st.st_size) {
 		log_warn("events: read %s", path);
-		*again = got == -1 && seg_transient(errno);
+		*again = got == -1 && evseg_transient(errno);
 		goto done;
 	}
 	buf[len] = '\0';

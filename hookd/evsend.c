@@ -131,9 +131,9 @@ make_batch_id(char id[EVENT_ID_LEN])
 
 /*
  * An item's record (in memory, from its segment or its own file), or
- * NULL: it is kept aside (quarantined), or, *again set, its segment
- * cannot be read now (no descriptor, no memory): it stays queued, for
- * the caller to try again later.
+ * NULL: it is kept aside (quarantined), or, *again set, its segment or
+ * file cannot be read now (no descriptor, no memory): it stays queued,
+ * for the caller to try again later.
  */
 json_t *
 evq_item_load(struct endpoint *ep, struct evitem *it, int *again)
@@ -151,8 +151,11 @@ evq_item_load(struct endpoint *ep, struct evitem *it, int *again)
 			    ep->dir, evseg_name(it->seg), it->id);
 		return (o);
 	}
-	if ((o = evq_read_json(ep->dir, it->name, EV_FILE_MAX)) == NULL ||
-	    mh_event_from_json(&ev, o) == -1 || strcmp(ev.id, it->id) != 0) {
+	if ((o = evq_read_json(ep->dir, it->name, EV_FILE_MAX,
+	    again)) == NULL && *again)
+		return (NULL);
+	if (o == NULL || mh_event_from_json(&ev, o) == -1 ||
+	    strcmp(ev.id, it->id) != 0) {
 		if (o != NULL)
 			mh_event_clear(&ev);
 		json_decref(o);

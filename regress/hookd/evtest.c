@@ -18,9 +18,9 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
- *	-F STR:N[:M]: the first N open(2)s of a path with STR in it (after
- *	M that succeed) fail with EMFILE, as when the process has no
- *	descriptor left.  -S URL,ID: once a line comes on the standard
+ *	-F STR:N[:M]: the first N open(2)s or fopen(3)s of a path with STR
+ *	in it (after M that succeed) fail with EMFILE, as when the process
+ *	has no descriptor left.  -S URL,ID: once a line comes on the standard
  *	input, takes event ID out of endpoint URL's queue as "mhctl hooks
  *	skip" does (nothing keeps it) and prints "skip RC", RC what
  *	events_take returned.
@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <sys/syscall.h>
 
+#include <dlfcn.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,9 +68,26 @@ static long			 failopen_n, failopen_skip;
 /* -S: the event to take out, and its endpoint */
 static char			*skip_url, *skip_id;
 
+/* -F: 1 (errno EMFILE) if this open of path is one to fail */
+static int
+failopen(const char *path)
+{
+	if (failopen_n > 0 && strstr(path, failopen_str) != NULL) {
+		if (failopen_skip > 0)
+			failopen_skip--;
+		else {
+			failopen_n--;
+			errno = EMFILE;
+			return (1);
+		}
+	}
+	return (0);
+}
+
 /*
- * open(2) for the code linked in (hookd's from libmh.a): -F makes it
- * fail as when the descriptors have run out, the rest is the system's
+ * open(2) and fopen(3) for the code linked in (hookd's from libmh.a): -F
+ * makes them fail as when the descriptors have run out, the rest is the
+ * system's
  */
 int
 open(const char *path, int flags, ...)
@@ -82,16 +100,22 @@ open(const char *path, int flags, ...)
 		mode = va_arg(ap, int);
 		va_end(ap);
 	}
-	if (failopen_n > 0 && strstr(path, failopen_str) != NULL) {
-		if (failopen_skip > 0)
-			failopen_skip--;
-		else {
-			failopen_n--;
-			errno = EMFILE;
-			return (-1);
-		}
-	}
+	if (failopen(path))
+		return (-1);
 	return (syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+
+FILE *
+fopen(const char *path, const char *mode)
+{
+	static FILE	*(*sys_fopen)(const char *, const char *);
+
+	if (failopen(path))
+		return (NULL);
+	if (sys_fopen == NULL &&
+	    (sys_fopen = dlsym(RTLD_NEXT, "fopen")) == NULL)
+		errx(1, "dlsym fopen: %s", dlerror());
+	return (sys_fopen(path, mode));
 }
 
 static __attribute__((noreturn)) void
