@@ -375,7 +375,9 @@ evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
  * object; a line not an id (a write cut by a crash, junk, NUL bytes a
  * file system left after a crash) is ignored, and ends where its
  * newline is.  An empty object if there is none.  *cut: its last line
- * has no newline.
+ * has no newline.  NULL if it cannot be read now (no descriptor, no
+ * memory: evseg_transient): read as none, it would send what it names
+ * again.
  */
 static json_t *
 mark_read(const char *dir, const char *name, int *exists, int *cut)
@@ -393,6 +395,11 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 	    sizeof(path))
 		return (done);
 	if ((fp = fopen(path, "re")) == NULL) {
+		if (evseg_transient(errno)) {
+			log_warn("events: %s: cannot read it now", path);
+			json_decref(done);
+			return (NULL);
+		}
 		if (errno != ENOENT)
 			log_warn("events: %s", path);
 		return (done);
@@ -618,9 +625,9 @@ evseg_drop(struct evseg *s, size_t idx)
  * may yet lose that batch file, and the next start must find the event
  * here, so it sends it again even once that batch was delivered);
  * -1 if the file cannot be read or a record is malformed (then nothing
- * was called and the caller quarantines it); 1 if it cannot be read now
- * (no descriptor, no memory: nothing was called, it stays as it is for
- * the caller to load again later).
+ * was called and the caller quarantines it); 1 if it, or its marker,
+ * cannot be read now (no descriptor, no memory: nothing was called, it
+ * stays as it is for the caller to load again later).
  * The segment is freed (its file removed) once no event of it is
  * queued.
  */
@@ -633,7 +640,7 @@ evseg_load(const char *dir, const char *name,
 	struct evbuffer		*held;
 	json_t			*a, *r, *done;
 	const char		*id;
-	int			 got, again, lines;
+	int			 got, again, lines, marked, mcut;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
@@ -656,6 +663,10 @@ evseg_load(const char *dir, const char *name,
 		}
 		mh_event_clear(&ev);
 	}
+	if ((done = mark_read(dir, name, &marked, &mcut)) == NULL) {
+		json_decref(a);
+		return (1);
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("events: evseg_load");
 	s->dir = dir;
@@ -665,7 +676,8 @@ evseg_load(const char *dir, const char *name,
 	s->n = s->n_written = json_array_size(a);
 	s->exists = 1;
 	s->refs = 1;		/* held while the records are handed out */
-	done = mark_read(dir, name, &s->marked, &s->mcut);
+	s->marked = marked;
+	s->mcut = mcut;
 	if ((held = evbuffer_new()) == NULL)
 		fatal("events: evbuffer_new");
 	json_array_foreach(a, i, r) {
