@@ -623,11 +623,14 @@ struct seg_load {
  * descriptor, no memory: evseg_load), loaded again later (seg_retry)
  * with what the start knew of its batch files (seg_item), their events
  * queued then, after the others; before, they waited for the next
- * start.  Its directory stays meanwhile (evq_endpoint_forget).
+ * start.  A batch file that could not be read now waits too, and all
+ * the segments with it: they are loaded once it is read, knowing its
+ * events.  Its directory stays meanwhile (evq_endpoint_forget).
  */
 struct segwait {
 	struct event	*ev;
 	json_t		*names;		/* their file names */
+	json_t		*batches;	/* the batch files' names */
 	struct seg_load	 ld;
 	int		 tries;
 };
@@ -708,9 +711,45 @@ segwait_free(struct endpoint *ep)
 		return;
 	event_free(w->ev);
 	json_decref(w->names);
+	json_decref(w->batches);
 	json_decref(w->ld.seen);
 	free(w);
 	ep->segwait = NULL;
+}
+
+/*
+ * Batch file name of ep: queued (or kept aside, or removed as empty),
+ * its events in seen; or 1: it cannot be read now
+ */
+static int
+load_batch(struct endpoint *ep, const char *name, json_t *seen)
+{
+	struct evbatch	*b = NULL;
+	struct evbatchq	*q;
+	json_t		*o;
+	int		 again;
+
+	if (batch_empty(ep, name, NULL))
+		return (0);
+	if ((o = evq_read_json(ep->dir, name, EV_BATCH_FILE_MAX,
+	    &again)) == NULL && again)
+		return (1);
+	if (o != NULL)
+		b = batch_from_json(ep, name, o, seen);
+	json_decref(o);
+	if (b == NULL) {
+		evq_quarantine(ep, name);
+		return (0);
+	}
+	if (batch_empty(ep, name, b)) {
+		evq_batch_free(b);
+		return (0);
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		fatal("events: calloc");
+	q->b = b;
+	TAILQ_INSERT_TAIL(&ep->batches, q, entry);
+	return (0);
 }
 
 /* segment name of ep: loaded (or kept aside), or 1: not now */
@@ -727,7 +766,8 @@ load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
 
 static void	seg_retry(int, short, void *);
 
-/* segment name of ep could not be read now: loaded again later */
+/* segment name of ep could not be read now (NULL: none, a batch file
+ * could not): loaded again later */
 static void
 seg_later(struct endpoint *ep, const char *name, const struct seg_load *ld)
 {
@@ -736,13 +776,15 @@ seg_later(struct endpoint *ep, const char *name, const struct seg_load *ld)
 	if ((w = ep->segwait) == NULL) {
 		if ((w = calloc(1, sizeof(*w))) == NULL ||
 		    (w->names = json_array()) == NULL ||
+		    (w->batches = json_array()) == NULL ||
 		    (w->ev = evtimer_new(ev_base, seg_retry, ep)) == NULL)
 			fatal("events: seg_later");
 		w->ld = *ld;
 		json_incref(w->ld.seen);
 		ep->segwait = w;
 	}
-	if (json_array_append_new(w->names, json_string(name)) == -1)
+	if (name != NULL &&
+	    json_array_append_new(w->names, json_string(name)) == -1)
 		fatal("events: seg_later");
 }
 
@@ -763,8 +805,26 @@ seg_retry(int fd, short what, void *arg)
 {
 	struct endpoint	*ep = arg;
 	struct segwait	*w = ep->segwait;
-	size_t		 i = 0, n = json_array_size(w->names);
+	size_t		 i = 0, n = json_array_size(w->batches);
 
+	if (n > 0) {
+		while (i < json_array_size(w->batches))
+			if (load_batch(ep, json_string_value(json_array_get(
+			    w->batches, i)), w->ld.seen))
+				i++;
+			else
+				json_array_remove(w->batches, i);
+		if (i > 0) {
+			segwait_arm(ep);
+			return;
+		}
+		/* the segments are marked after these, as at start */
+		w->ld.durable = batches_durable(ep) && w->ld.durable;
+		log_info("events: %s: %zu batch file(s) that could not be "
+		    "read at start loaded", ep->pub, n);
+		evq_kick(ep);
+	}
+	n = json_array_size(w->names);
 	while (i < json_array_size(w->names))
 		if (load_segment(ep, json_string_value(json_array_get(w->names,
 		    i)), &w->ld))
@@ -775,8 +835,9 @@ seg_retry(int fd, short what, void *arg)
 		segwait_arm(ep);
 		return;
 	}
-	log_info("events: %s: %zu segment(s) that could not be read at "
-	    "start loaded", ep->pub, n);
+	if (n > 0)
+		log_info("events: %s: %zu segment(s) that could not be read "
+		    "at start loaded", ep->pub, n);
 	segwait_free(ep);
 	evq_kick(ep);
 }
@@ -786,14 +847,13 @@ endpoint_load(struct endpoint *ep)
 {
 	char		**v;
 	size_t		 n, i;
-	json_t		*o, *seen;
-	struct evbatch	*b;
-	struct evbatchq	*q;
+	json_t		*seen, *later;
 	struct evitem	*it;
 	struct seg_load	 ld;
 	char		 id[EVENT_ID_LEN];
 
-	if ((seen = json_object()) == NULL)
+	if ((seen = json_object()) == NULL ||
+	    (later = json_array()) == NULL)
 		fatal("events: json_object");
 	v = dir_names(ep->dir, "tmp-", &n);
 	for (i = 0; i < n; i++)
@@ -801,39 +861,29 @@ endpoint_load(struct endpoint *ep)
 	dir_names_free(v, n);
 
 	v = dir_names(ep->dir, "b-", &n);
-	for (i = 0; i < n; i++) {
-		b = NULL;
-		if (batch_empty(ep, v[i], NULL))
-			continue;
-		if ((o = evq_read_json(ep->dir, v[i],
-		    EV_BATCH_FILE_MAX, NULL)) != NULL)
-			b = batch_from_json(ep, v[i], o, seen);
-		json_decref(o);
-		if (b == NULL) {
-			evq_quarantine(ep, v[i]);
-			continue;
-		}
-		if (batch_empty(ep, v[i], b)) {
-			evq_batch_free(b);
-			continue;
-		}
-		if ((q = calloc(1, sizeof(*q))) == NULL)
-			fatal("events: calloc");
-		q->b = b;
-		TAILQ_INSERT_TAIL(&ep->batches, q, entry);
-	}
+	for (i = 0; i < n; i++)
+		if (load_batch(ep, v[i], seen) &&
+		    json_array_append_new(later, json_string(v[i])) == -1)
+			fatal("events: json_array_append_new");
 	dir_names_free(v, n);
 
 	ld.ep = ep;
 	ld.seen = seen;
 	ld.durable = batches_durable(ep);
+	/* a batch file not read yet: the segments wait for it */
 	v = dir_names(ep->dir, "s-", &n);
 	for (i = 0; i < n; i++)
-		if (load_segment(ep, v[i], &ld))
+		if (json_array_size(later) > 0 ||
+		    load_segment(ep, v[i], &ld))
 			seg_later(ep, v[i], &ld);
 	dir_names_free(v, n);
-	if (ep->segwait != NULL)
+	if (json_array_size(later) > 0 && ep->segwait == NULL)
+		seg_later(ep, NULL, &ld);
+	if (ep->segwait != NULL) {
+		json_array_extend(ep->segwait->batches, later);
 		segwait_arm(ep);
+	}
+	json_decref(later);
 	marks_orphaned(ep);
 
 	v = dir_names(ep->dir, "e-", &n);
