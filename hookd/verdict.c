@@ -756,14 +756,17 @@ vd_dmarc_record(struct ub_result *res, int *count)
 		p = (u_char *)res->data[i];
 		end = p + res->len[i];
 		n = 0;
+		/*
+		 * the character-strings joined, as RFC 7208 3.3 does for
+		 * SPF; past VD_DMARC_MAX the record is cut after the last
+		 * string that fits, never spliced from the ones after it
+		 */
 		while (p < end) {
 			l = *p++;
-			if (l > (size_t)(end - p))
+			if (l > (size_t)(end - p) || n + l >= sizeof(rec))
 				break;
-			if (n + l < sizeof(rec)) {
-				memcpy(rec + n, p, l);
-				n += l;
-			}
+			memcpy(rec + n, p, l);
+			n += l;
 			p += l;
 		}
 		rec[n] = '\0';
