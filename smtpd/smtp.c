@@ -360,6 +360,31 @@ refuse_nomem(int fd, const struct smtp_lconf *lc, const char *ip)
 	    "again later", ip, "out-of-memory");
 }
 
+/*
+ * A session slot of key (the client's address ip, or its network) taken:
+ * 1; or the client refused, as over max or as no memory, 0
+ */
+static int
+slot_take(int fd, const struct smtp_lconf *lc, const char *ip,
+    const char *key, int max, const char *what, const char *reason)
+{
+	char	text[64];
+
+	switch (ip_acquire(key, max)) {
+	case 1:
+		return (1);
+	case -1:
+		refuse_nomem(fd, lc, ip);
+		break;
+	default:
+		snprintf(text, sizeof(text), "Too many sessions from your %s",
+		    what);
+		refuse(fd, lc, "421 4.7.0", text, ip, reason);
+		break;
+	}
+	return (0);
+}
+
 static void
 sockaddr_ip(struct sockaddr_storage *ss, socklen_t sslen, char *ip,
     size_t n)
@@ -391,7 +416,7 @@ listener_accept(int fd, short ev, void *arg)
 	const struct smtp_lconf	*lc;
 	struct smtp_conf	*c = smtp_g.conf;
 	char			 ip[64], net[64];
-	int			 s, i, r;
+	int			 s, i;
 
 	for (i = 0; i < 64; i++) {
 		if (smtp_g.nsessions >= smtp_g.fd_sessions) {
@@ -444,24 +469,13 @@ listener_accept(int fd, short ev, void *arg)
 			    "again later", ip, "max-sessions");
 			continue;
 		}
-		if ((r = ip_acquire(ip, c->max_per_ip)) != 1) {
-			if (r == -1)
-				refuse_nomem(s, lc, ip);
-			else
-				refuse(s, lc, "421 4.7.0", "Too many sessions "
-				    "from your address", ip,
-				    "max-sessions-per-ip");
+		if (!slot_take(s, lc, ip, ip, c->max_per_ip, "address",
+		    "max-sessions-per-ip"))
 			continue;
-		}
 		ip_net(ip, net, sizeof(net));
-		if ((r = ip_acquire(net, c->max_per_net)) != 1) {
+		if (!slot_take(s, lc, ip, net, c->max_per_net, "network",
+		    "max-sessions-per-network")) {
 			ip_release(ip);
-			if (r == -1)
-				refuse_nomem(s, lc, ip);
-			else
-				refuse(s, lc, "421 4.7.0", "Too many sessions "
-				    "from your network", ip,
-				    "max-sessions-per-network");
 			continue;
 		}
 		if (session_new(s, ip, &ss, c, lc) == -1) {
