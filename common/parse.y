@@ -236,6 +236,9 @@ main		: HOSTNAME STRING {
 			if ($2[0] != '/')
 				perr(&$<pos>2, "spool \"%s\" is not an "
 				    "absolute path", $2);
+			else if ($2[strspn($2, "/")] == '\0')
+				perr(&$<pos>2, "spool \"%s\" is the root "
+				    "directory", $2);
 			else
 				parse_copystr(&$<pos>2, ps.conf->spool,
 				    sizeof(ps.conf->spool), $2, "spool");

@@ -171,15 +171,22 @@ user_ids(uid_t *uid, gid_t *gid)
 
 /*
  * Create a directory if missing; refuse one that others could write or
- * that has the wrong owner.
+ * that has the wrong owner.  One that was there already is never made
+ * looser: if it lacks the permissions in need (the children, which run
+ * as another user, read and search it), it is refused, naming them.
  */
 static void
-spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode)
+spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, mode_t need)
 {
 	struct stat	st;
+	mode_t		want;
+	int		made = 1;
 
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		fatal("mkdir %s", path);
+	if (mkdir(path, mode) == -1) {
+		if (errno != EEXIST)
+			fatal("mkdir %s", path);
+		made = 0;
+	}
 	if (lstat(path, &st) == -1)
 		fatal("stat %s", path);
 	if (!S_ISDIR(st.st_mode))
@@ -193,7 +200,13 @@ spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode)
 	}
 	if (st.st_mode & S_IWOTH)
 		fatalx("%s: world-writable: refusing", path);
-	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1)
+	if (!made && (st.st_mode & need) != need)
+		fatalx("%s: mode %04o lacks %04o, which the children need "
+		    "to read and search it: refusing", path,
+		    (unsigned)(st.st_mode & 07777), (unsigned)need);
+	/* set what the umask took from a new one; only narrow an old one */
+	want = made ? mode : st.st_mode & mode;
+	if ((st.st_mode & 07777) != want && chmod(path, want) == -1)
 		fatal("chmod %s", path);
 }
 
@@ -208,12 +221,15 @@ spool_setup(const struct config *conf)
 	size_t	 i;
 
 	user_ids(&uid, &gid);
-	spool_dir(conf->spool, ruid, rgid, 0755);
+	/* the children, as uid, chroot to the top and read it */
+	spool_dir(conf->spool, ruid, rgid, 0755,
+	    S_IRWXU | (uid != ruid ? S_IROTH | S_IXOTH : 0));
 	snprintf(path, sizeof(path), "%s/empty", conf->spool);
-	spool_dir(path, ruid, rgid, 0555);
+	spool_dir(path, ruid, rgid, 0555,
+	    S_IRUSR | S_IXUSR | (uid != ruid ? S_IXOTH : 0));
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", conf->spool, sub[i]);
-		spool_dir(path, uid, gid, 0700);
+		spool_dir(path, uid, gid, 0700, S_IRWXU);
 	}
 }
 
