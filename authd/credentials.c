@@ -17,7 +17,6 @@
 #include <arpa/inet.h>
 
 #include <crypt.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +24,7 @@
 #include <openssl/crypto.h>
 
 #include "mailhook.h"
+#include "credlines.h"
 #include "log.h"
 #include "authd.h"
 
@@ -54,23 +54,12 @@ static int		 throttle_window = 300;
 static struct crypt_data cdata;
 
 static void
-creds_add(struct creds *c, const char *line, size_t len, int lineno)
+creds_add(struct creds *c, const char *line, size_t len)
 {
 	const char	*colon;
 	struct cred	*v;
-	size_t		 i;
 
-	if ((colon = memchr(line, ':', len)) == NULL || colon == line ||
-	    colon + 1 == line + len) {
-		log_warnx("credentials line %d: want user:hash", lineno);
-		return;
-	}
-	for (i = 0; i < len; i++)
-		if (!isgraph((unsigned char)line[i])) {
-			log_warnx("credentials line %d: bad character",
-			    lineno);
-			return;
-		}
+	colon = memchr(line, ':', len);
 	if ((v = reallocarray(c->v, c->n + 1, sizeof(*v))) == NULL)
 		fatal("credentials");
 	c->v = v;
@@ -85,7 +74,7 @@ struct creds *
 creds_load(const char *data, size_t len)
 {
 	struct creds	*c;
-	const char	*p = data, *end = data + len, *nl;
+	const char	*p = data, *end = data + len, *line, *why;
 	size_t		 l;
 	int		 lineno = 0;
 
@@ -93,19 +82,15 @@ creds_load(const char *data, size_t len)
 		return (NULL);
 	while (data != NULL && p < end) {
 		lineno++;
-		if ((nl = memchr(p, '\n', end - p)) == NULL)
-			nl = end;
-		l = nl - p;
-		/* trim blanks (and a CR) at both ends */
-		while (l > 0 && isspace((unsigned char)p[l - 1]))
-			l--;
-		while (l > 0 && isspace((unsigned char)*p)) {
-			p++;
-			l--;
+		switch (cred_line(&p, end, &line, &l, &why)) {
+		case 1:
+			creds_add(c, line, l);
+			break;
+		case -1:
+			/* the parent warned of it at load, naming the file */
+			log_warnx("credentials line %d: %s", lineno, why);
+			break;
 		}
-		if (l > 0 && *p != '#')
-			creds_add(c, p, l, lineno);
-		p = nl + 1;
 	}
 	/*
 	 * Unknown users hash with the first user's setting: the same cost.

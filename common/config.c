@@ -35,6 +35,7 @@
 
 #include "apikeys.h"
 #include "config.h"
+#include "credlines.h"
 #include "dns.h"
 #include "envelope.h"
 #include "log.h"
@@ -1142,6 +1143,7 @@ config_load_files(struct config *c)
 	struct pki	*p;
 	struct listener	*l;
 	struct dkim	*d;
+	const char	*why;
 	size_t		 n = 0;
 	int		 rv = 0;
 
@@ -1179,10 +1181,19 @@ config_load_files(struct config *c)
 		strlcpy(c->cabundle, MH_CABUNDLE, sizeof(c->cabundle));
 	if (c->cluster.auth_file[0] != '\0' && cluster_auth_load(c) == -1)
 		rv = -1;
-	if (c->credentials[0] != '\0' && readfile(c->credentials,
-	    c->credentials_at, "credentials", &c->credentials_data,
-	    &c->credentials_len, 1) == -1)
-		rv = -1;
+	if (c->credentials[0] != '\0') {
+		if (readfile(c->credentials, c->credentials_at, "credentials",
+		    &c->credentials_data, &c->credentials_len, 1) == -1)
+			rv = -1;
+		else
+			/* authd skips them: said here, at -n and each reload */
+			while ((n = creds_bad_line(c->credentials_data,
+			    c->credentials_len, n, &why)) != 0)
+				logit(LOG_WARNING, "%s%swarning: credentials "
+				    "\"%s\" line %zu: %s, ignored",
+				    AT(c->credentials_at), c->credentials, n,
+				    why);
+	}
 	if (c->relay_auth[0] != '\0' && readfile(c->relay_auth,
 	    c->relay_auth_at, "relay via auth", &c->relay_auth_data,
 	    &c->relay_auth_len, 1) == -1)
