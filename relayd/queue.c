@@ -522,13 +522,16 @@ headers_complete(int fd, const char *msgid, struct envelope *env,
 		snprintf(add, sizeof(add), "Date: %s\r\n", date);
 	}
 	if (!(hs->seen & HS_MSGID)) {
+		/* a hostname too long for the field is cut, not its dot */
 		k = snprintf(env->message_id, sizeof(env->message_id),
-		    "%s.%lld@%s", msgid, (long long)time(NULL),
-		    relay_conf->hostname);
-		if (k < 0 || (size_t)k >= sizeof(env->message_id)) {
-			env->message_id[0] = '\0';
-			return (0);	/* no hostname that long is valid */
-		}
+		    "%s.%lld@", msgid, (long long)time(NULL));
+		if (k < 0 || (size_t)k >= sizeof(env->message_id))
+			fatalx("headers_complete: message id");
+		strlcat(env->message_id, relay_conf->hostname,
+		    sizeof(env->message_id));
+		n = strlen(env->message_id);
+		while (n > (size_t)k && env->message_id[n - 1] == '.')
+			env->message_id[--n] = '\0';
 		n = strlen(add);
 		snprintf(add + n, sizeof(add) - n, "Message-ID: <%s>\r\n",
 		    env->message_id);
