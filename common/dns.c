@@ -893,6 +893,28 @@ dns_labels_ok(const char *a)
 	    "0123456789-_.") == n);
 }
 
+/*
+ * The A-labels in a, as IDNA mapped a name (it passes "xn--" labels on
+ * unchecked), are those of the U-labels they decode to: "xn--esher" is
+ * of U+2479 U+2481 U+247B, which IDNA maps to "(6)(14)(8)", no name.
+ */
+static int
+dns_alabels_ok(const char *a)
+{
+	char	*u = NULL, *b = NULL;
+	int	 ok;
+
+	if (strstr(a, "xn--") == NULL)
+		return (1);
+	ok = idn2_to_unicode_8z8z(a, &u, 0) == IDN2_OK && u != NULL &&
+	    idn2_lookup_u8((const uint8_t *)u, (uint8_t **)&b,
+	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) == IDN2_OK && b != NULL &&
+	    strcasecmp(a, b) == 0;
+	free(u);
+	free(b);
+	return (ok);
+}
+
 int
 dns_domain_ascii(const char *in, char *out, size_t len)
 {
@@ -923,7 +945,7 @@ dns_domain_ascii(const char *in, char *out, size_t len)
 	 */
 	if (idn2_lookup_u8((const uint8_t *)out, (uint8_t **)&a,
 	    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK || a == NULL ||
-	    !dns_labels_ok(a)) {
+	    !dns_labels_ok(a) || !dns_alabels_ok(a)) {
 		free(a);
 		return (-1);
 	}

@@ -106,6 +106,12 @@ main(void)
 	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
 	    "o@\xcd\x8f[b\xc3\xbc.example", "b.example", K), -1,
 	    "encode a domain IDNA maps to one that begins with '[': refused");
+	/* an A-label that is no U-label's ("xn--esher" decodes to U+2479
+	 * U+2481 U+247B, which IDNA maps to "(6)(14)(8)") beside a U-label:
+	 * it encoded, and decoded to a recipient that is no address */
+	is_int(verp_encode(buf, sizeof(buf), "00000000000000ff",
+	    "o@xn--esher.\xcd\x8fprg", "b.example", K), -1,
+	    "encode a domain with an invalid A-label and a U-label: refused");
 
 	/* the older form, without a MAC (in flight at an upgrade) */
 	is_int(verp_decode("MH-00000000000000FF-u=d.example@b.example",
