@@ -1221,9 +1221,10 @@ config_load_files(struct config *c)
 			/* webd skips them: said here, at -n and each reload */
 			while ((n = apikeys_bad_line(c->api_keys_data,
 			    c->api_keys_len, n)) != 0)
-				logit(LOG_WARNING, "%s%swarning: api keys \"%s\" "
-				    "line %zu: not NAME:SHA256-HEX[:DOMAIN,...], "
-				    "ignored", AT(c->api_keys_at), c->api_keys, n);
+				logit(LOG_WARNING, "%s%swarning: api keys "
+				    "\"%s\" line %zu: not "
+				    "NAME:SHA256-HEX[:DOMAIN,...], ignored",
+				    AT(c->api_keys_at), c->api_keys, n);
 	}
 	if (c->cabundle[0] != '\0') {
 		if (readfile(c->cabundle, c->cabundle_at, "ca",

@@ -934,7 +934,8 @@ events_load(void)
 		    errno == ENOENT && ((rc = endpoint_dir_drop(dir, NULL,
 		    0)) == 1 || rc == -1))
 			continue;	/* removed, or an error logged */
-		if ((o = evq_read_json(dir, "endpoint.json", 65536, NULL)) == NULL)
+		if ((o = evq_read_json(dir, "endpoint.json", 65536,
+		    NULL)) == NULL)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));
 		fmt = json_string_value(json_object_get(o, "format"));

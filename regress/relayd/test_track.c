@@ -448,8 +448,9 @@ check_long_unsub(void)
 	}
 	lu = out != NULL ? strstr(out, "\r\nList-Unsubscribe: <") : NULL;
 	ok(lu != NULL && strstr(lu, ">,\r\n <mailto:unsubscribe+") != NULL &&
-	    longest_line(out) <= 998, "long url and recipient: List-Unsubscribe "
-	    "folded before the mailto, longest line %zu octets",
+	    longest_line(out) <= 998, "long url and recipient: "
+	    "List-Unsubscribe folded before the mailto, longest line %zu "
+	    "octets",
 	    out != NULL ? longest_line(out) : 0);
 	free(out);
 	track_forget();
