@@ -170,13 +170,31 @@ user_ids(uid_t *uid, gid_t *gid)
 }
 
 /*
+ * st's mode gives what need asks; what need asks of others (the
+ * children, another user) is asked of the group instead when the
+ * directory's group is the children's, kgid (0750 root:_mailhook)
+ */
+static int
+mode_enough(const struct stat *st, mode_t need, gid_t kgid)
+{
+	mode_t	 o = need & S_IRWXO;
+
+	if (o != 0 && st->st_gid == kgid &&
+	    (st->st_mode & (o << 3)) == (o << 3))
+		need &= ~S_IRWXO;
+	return ((st->st_mode & need) == need);
+}
+
+/*
  * Create a directory if missing; refuse one that others could write or
  * that has the wrong owner.  One that was there already is never made
  * looser: if it lacks the permissions in need (the children, which run
- * as another user, read and search it), it is refused, naming them.
+ * as another user, of group kgid, read and search it), it is refused,
+ * naming them.
  */
 static void
-spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, mode_t need)
+spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, mode_t need,
+    gid_t kgid)
 {
 	struct stat	st;
 	mode_t		want;
@@ -200,10 +218,12 @@ spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, mode_t need)
 	}
 	if (st.st_mode & S_IWOTH)
 		fatalx("%s: world-writable: refusing", path);
-	if (!made && (st.st_mode & need) != need)
+	if (!made && !mode_enough(&st, need, kgid))
 		fatalx("%s: mode %04o lacks %04o, which the children need "
-		    "to read and search it: refusing", path,
-		    (unsigned)(st.st_mode & 07777), (unsigned)need);
+		    "to read and search it (or %04o with their group, gid "
+		    "%u): refusing", path, (unsigned)(st.st_mode & 07777),
+		    (unsigned)need, (unsigned)((need & ~S_IRWXO) |
+		    (need & S_IRWXO) << 3), (unsigned)kgid);
 	/* set what the umask took from a new one; only narrow an old one */
 	want = made ? mode : st.st_mode & mode;
 	if ((st.st_mode & 07777) != want && chmod(path, want) == -1)
@@ -223,13 +243,13 @@ spool_setup(const struct config *conf)
 	user_ids(&uid, &gid);
 	/* the children, as uid, chroot to the top and read it */
 	spool_dir(conf->spool, ruid, rgid, 0755,
-	    S_IRWXU | (uid != ruid ? S_IROTH | S_IXOTH : 0));
+	    S_IRWXU | (uid != ruid ? S_IROTH | S_IXOTH : 0), gid);
 	snprintf(path, sizeof(path), "%s/empty", conf->spool);
 	spool_dir(path, ruid, rgid, 0555,
-	    S_IRUSR | S_IXUSR | (uid != ruid ? S_IXOTH : 0));
+	    S_IRUSR | S_IXUSR | (uid != ruid ? S_IXOTH : 0), gid);
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", conf->spool, sub[i]);
-		spool_dir(path, uid, gid, 0700, S_IRWXU);
+		spool_dir(path, uid, gid, 0700, S_IRWXU, gid);
 	}
 }
 
