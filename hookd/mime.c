@@ -335,11 +335,12 @@ static int
 words_run_put(GString *s, GByteArray *run, const char *label,
     const char *nul)
 {
-	const guchar	*p = run->data, *end = run->data + run->len, *z;
+	const guchar	*p = run->data, *end, *z;
 	char		*u;
 	size_t		 i;
 	int		 eight = 0, changed;
 
+	/* an empty run ("=?utf-8?Q??=") has no data yet: p is NULL */
 	for (i = 0; i < run->len && !eight; i++)
 		eight = run->data[i] >= 0x80;
 	changed = eight || (nul != NULL && run->len > 0 &&
@@ -348,6 +349,7 @@ words_run_put(GString *s, GByteArray *run, const char *label,
 		g_string_append_printf(s, "=?%s?Q?", charset_superset(label));
 		words_q_put(s, p, run->len, nul);
 	} else {
+		end = p + run->len;
 		g_string_append(s, "=?UTF-8?Q?");
 		/* text_convert drops a NUL: each is put back as nul */
 		for (;;) {
