@@ -147,7 +147,10 @@ supp_key(struct supp_key *key, const char *addr, const char *domain)
 	return (0);
 }
 
-/* 1 a new entry, 0 one that was there (its reason and time replaced) */
+/*
+ * 1 a new entry, 0 one that was there (its reason and time replaced,
+ * its mark of a failed add kept: suppress_add answers the retry)
+ */
 static int
 supp_insert(const char *addr, const char *domain, const char *reason,
     long long ms)
@@ -177,6 +180,8 @@ supp_insert(const char *addr, const char *domain, const char *reason,
 	s->unstored = 0;
 	s->failed = 0;
 	if ((old = RB_FIND(supptree, &supps, &key.s)) != NULL) {
+		/* its add answered -2: so is still the caller's retry */
+		s->failed = old->failed;
 		RB_REMOVE(supptree, &supps, old);
 		free(old);
 	}
