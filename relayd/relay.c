@@ -602,12 +602,6 @@ relay_cluster_show(void)
 	return (cluster_show());
 }
 
-int
-relay_suppressed(const char *addr, const char *sender_domain)
-{
-	return (suppress_has(addr, sender_domain));
-}
-
 size_t
 relay_queue_size(void)
 {

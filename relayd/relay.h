@@ -112,7 +112,6 @@ int	 relay_suppress_add(const char *addr, const char *sender_domain,
 int	 relay_suppress_del(const char *addr, const char *sender_domain);
 json_t	*relay_suppress_list(size_t *);
 json_t	*relay_cluster_show(void);	/* the link and what is shared */
-int	 relay_suppressed(const char *addr, const char *sender_domain);
 /*
  * Mail to local@the bounce domain from sender (unsubscribe.c): if local
  * is the mailto List-Unsubscribe address made for sender, the recipient

@@ -666,10 +666,11 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 			return (json_pack("{s:s}", "error",
 			    "not a valid address"));
 		/* one listed already keeps its reason and time (a bounce's,
-		 * an unsubscribe's): nothing is written or pushed */
-		if (relay_suppressed(arg, NULL))
-			return (json_pack("{s:s}", "already_suppressed", arg));
+		 * an unsubscribe's): nothing is written or pushed; one whose
+		 * write failed is written now (suppress_add) */
 		switch (relay_suppress_add(arg, NULL, "added by mhctl")) {
+		case 0:
+			return (json_pack("{s:s}", "already_suppressed", arg));
 		case -1:
 			return (json_pack("{s:s}", "error",
 			    "not a valid address"));
