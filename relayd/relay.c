@@ -495,19 +495,13 @@ int
 relay_schedule(const char *id)
 {
 	struct rmsg	*m;
-	size_t		 i;
 	int		 found = 0;
 
 	TAILQ_FOREACH(m, sched_queue(), entry) {
 		if (!msg_selected(m, id))
 			continue;
 		found = 1;
-		for (i = 0; i < m->env.nrcpt; i++) {
-			m->env.rcpts[i].next_try = 0;
-			/* under way: sched_job_done would set its backoff */
-			if (m->rflags[i] & RR_INFLIGHT)
-				m->rflags[i] |= RR_SCHEDULED;
-		}
+		sched_schedule(m);
 	}
 	sched_kick();
 	/* "all" of an empty queue is done, as with hold all */

@@ -168,6 +168,7 @@ void	 sched_pause(int);
 int	 sched_paused(void);
 unsigned long long sched_committed(void);
 void	 sched_kick(void);
+void	 sched_schedule(struct rmsg *);
 void	 sched_allow_handover(void (*)(const char *domain, int per,
 	    const int *ages, int n));
 void	 sched_allow_granted(const char *domain, int per);

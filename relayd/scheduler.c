@@ -1159,6 +1159,28 @@ sched_restart(struct rjob *j)
 	sched_kick();
 }
 
+/*
+ * mhctl schedule: every recipient of m due now, one under way again as
+ * soon as its attempt ends (sched_job_done), and the destinations of
+ * those pending no longer suspended (dom_site_result), as Postfix's
+ * flush enables its dead destinations: one connection probes each now,
+ * where the pass deferred them all without a connection, counted as an
+ * attempt, until the suspension's end.
+ */
+void
+sched_schedule(struct rmsg *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		m->env.rcpts[i].next_try = 0;
+		if (m->rflags[i] & RR_INFLIGHT)
+			m->rflags[i] |= RR_SCHEDULED;
+		if (m->env.rcpts[i].state == RS_PENDING)
+			dom_get(&doms, rcpt_dest(m, i))->until = 0;
+	}
+}
+
 /* a connection to domain is free: the next due job for it, if any */
 struct rjob *
 sched_next_job(const char *domain)
