@@ -637,10 +637,12 @@ relay_stats(void)
 	for (k = 0; k < EV_KIND_MAX; k++)
 		json_object_set_new(e, event_kind_name(k),
 			    json_integer((json_int_t)stat_kind[k]));
-	o = json_pack("{s:I, s:I, s:i, s:b, s:o}",
+	o = json_pack("{s:I, s:I, s:i, s:I, s:b, s:o}",
 	    "queued", (json_int_t)relay_queue_size(),
 	    "committed", (json_int_t)sched_committed(),
-	    "connections", mta_active(), "paused", sched_paused(), "events", e);
+	    "connections", mta_active(),
+	    "destinations", (json_int_t)sched_destinations(),
+	    "paused", sched_paused(), "events", e);
 	return (o);
 }
 

@@ -167,6 +167,7 @@ void	 sched_settle(struct rmsg *);
 void	 sched_pause(int);
 int	 sched_paused(void);
 unsigned long long sched_committed(void);
+size_t	 sched_destinations(void);
 void	 sched_kick(void);
 void	 sched_schedule(struct rmsg *);
 void	 sched_allow_handover(void (*)(const char *domain, int per,

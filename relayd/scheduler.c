@@ -1436,9 +1436,54 @@ sched_job_done(struct rjob *j)
 	sched_kick();
 }
 
+/*
+ * A destination with nothing to remember (no connection, no failure, no
+ * message counted in its rate's last unit) is as one never seen
+ */
+static int
+dom_idle(struct rdom *d, time_t now)
+{
+	if (d->nconn > 0 || d->failing > 0 || d->until > now ||
+	    d->why != NULL)
+		return (0);
+	if (d->rper > 0)
+		rate_advance(d, rate_slot(d->rper), d->rper);
+	return (d->rsum == 0);
+}
+
+/*
+ * The idle destinations forgotten, so that their number is that of the
+ * busy ones, not of every domain mailed since the start (a bulk
+ * sender's: memory, and a longer search for each recipient)
+ */
+static void
+dom_sweep(time_t now)
+{
+	struct rdom	*d, *next;
+
+	TAILQ_FOREACH_SAFE(d, &doms, entry, next)
+		if (dom_idle(d, now)) {
+			TAILQ_REMOVE(&doms, d, entry);
+			free(d);
+		}
+}
+
+/* the destinations the scheduler keeps (show stats) */
+size_t
+sched_destinations(void)
+{
+	struct rdom	*d;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(d, &doms, entry)
+		n++;
+	return (n);
+}
+
 static void
 sched_tick(int fd, short ev, void *arg)
 {
+	dom_sweep(time(NULL));
 	sched_kick();
 }
 
