@@ -981,6 +981,9 @@ dns_domain_utf8(const char *in, char *out, size_t len)
 		return (-1);
 	if (strstr(out, "xn--") == NULL)
 		return (0);	/* no A-label: as it is (every lookup) */
+	/* an ASCII name is not mapped: its A-labels are checked here */
+	if (!dns_alabels_ok(out))
+		return (-1);
 	if (idn2_to_unicode_8z8z(out, &u, 0) != IDN2_OK || u == NULL) {
 		free(u);
 		return (-1);

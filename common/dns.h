@@ -98,7 +98,8 @@ int	dns_name_covers(const char *pat, const char *name);
 /*
  * The other way: a domain of dns_domain_ascii's form with its A-labels
  * made U-labels ("xn--bcher-kva.example" is "bücher.example").  -1:
- * not a name IDNA can convert, or out too short.
+ * not a name IDNA can convert, one with an A-label that is no valid
+ * U-label's ("xn--esher"), or out too short.
  */
 int	dns_domain_utf8(const char *, char *, size_t);
 /*

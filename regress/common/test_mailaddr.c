@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dns.h"
 #include "mailaddr.h"
 #include "tap.h"
 
@@ -122,5 +123,17 @@ main(void)
 	is_str(buf, "john doe@example.net", "addr_unquote: quotes off");
 	addr_unquote(buf, sizeof(buf), "plain@example.net");
 	is_str(buf, "plain@example.net", "addr_unquote: unquoted as it is");
+
+	/* dns_domain_utf8 of an A-label that is no U-label's: refused, it
+	 * made "xn--esher.prg" U+2479 U+2481 U+247B ".prg" */
+	is_int(dns_domain_utf8("xn--esher.prg", buf, sizeof(buf)), -1,
+	    "dns_domain_utf8: an invalid A-label refused");
+	is_int(dns_domain_utf8("xn--bcher-kva.example", buf, sizeof(buf)),
+	    0, "dns_domain_utf8: a valid A-label");
+	is_str(buf, "b\xc3\xbc" "cher.example", "dns_domain_utf8: its U-label");
+	is_int(dns_domain_utf8("XN--Bcher-KVA.example.", buf, sizeof(buf)),
+	    0, "dns_domain_utf8: upper case, trailing dot");
+	is_str(buf, "b\xc3\xbc" "cher.example",
+	    "dns_domain_utf8: upper case, trailing dot: its U-label");
 	return (tap_done());
 }
