@@ -11,12 +11,14 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "dns.h"
 #include "mailaddr.h"
 
 /* a quoted local part addr_canon() takes, its quotes off: more than the
@@ -87,6 +89,25 @@ addr_literal_valid(const char *d)
 	return (inet_pton(AF_INET, buf, a) == 1);
 }
 
+/*
+ * A UTF-8 domain (RFC 6531) is one IDNA makes a domain of (dns.c's
+ * check): no A-label that is no U-label's ("xn--esher"), no label of
+ * code points IDNA ignores, and its A-labels a valid ASCII domain.
+ */
+static int
+smtp_domain_idna_ok(const char *d)
+{
+	const unsigned char	*p;
+	char			 a[NS_MAXDNAME];
+
+	for (p = (const unsigned char *)d; *p != '\0' && *p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return (1);
+	return (dns_domain_ascii(d, a, sizeof(a)) == 0 &&
+	    smtp_domain_valid(a, 0));
+}
+
 int
 smtp_domain_valid(const char *d, int utf8)
 {
@@ -120,7 +141,7 @@ smtp_domain_valid(const char *d, int utf8)
 		return (0);
 	if (utf8 && !smtp_utf8_valid(d, total))
 		return (0);
-	return (1);
+	return (!utf8 || smtp_domain_idna_ok(d));
 }
 
 static int

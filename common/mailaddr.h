@@ -30,7 +30,8 @@ int	smtp_sender_valid(const char *addr, int utf8);
 int	addr_is_ascii(const char *);
 /* s is well-formed UTF-8 of printable characters */
 int	smtp_utf8_valid(const char *, size_t);
-/* a domain name or an address literal ([192.0.2.1], [IPv6:...]) */
+/* a domain name or an address literal ([192.0.2.1], [IPv6:...]); with
+ * utf8, a UTF-8 one must be one IDNA converts (dns_domain_ascii) */
 int	smtp_domain_valid(const char *, int utf8);
 /* the end of the quoted string opened at p: its closing quote (quoted-pairs
  * skipped), or the NUL if it has none */

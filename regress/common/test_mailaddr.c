@@ -124,6 +124,20 @@ main(void)
 	addr_unquote(buf, sizeof(buf), "plain@example.net");
 	is_str(buf, "plain@example.net", "addr_unquote: unquoted as it is");
 
+	/* a UTF-8 domain is one IDNA can make A-labels of: "xn--esher"
+	 * decodes to U+2479 U+2481 U+247B, no U-label, and U+034F is
+	 * ignored; smtpd took it, verp_encode then refused it */
+	is_int(smtp_domain_valid("xn--esher.\xcd\x8fprg", 1), 0,
+	    "smtp_domain_valid: an invalid A-label beside a U-label");
+	is_int(smtp_domain_valid("\xcd\x8f.example", 1), 0,
+	    "smtp_domain_valid: a label IDNA maps to nothing");
+	is_int(smtp_domain_valid("b\xc3\xbc" "cher.example", 1), 1,
+	    "smtp_domain_valid: a U-label");
+	is_int(smtp_domain_valid("xn--bcher-kva.b\xc3\xbc" "cher.example",
+	    1), 1, "smtp_domain_valid: a valid A-label beside a U-label");
+	is_int(smtp_addr_valid("o@xn--esher.\xcd\x8fprg", 1), ADDR_SYNTAX,
+	    "smtp_addr_valid: an invalid A-label beside a U-label");
+
 	/* dns_domain_utf8 of an A-label that is no U-label's: refused, it
 	 * made "xn--esher.prg" U+2479 U+2481 U+247B ".prg" */
 	is_int(dns_domain_utf8("xn--esher.prg", buf, sizeof(buf)), -1,
