@@ -773,6 +773,28 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 	dns_host_done(h);
 }
 
+/*
+ * The addresses are validated (RFC 7672 2.2): every answer that came
+ * (records, NODATA or NXDOMAIN) is secure.  One that failed (SERVFAIL,
+ * BOGUS) brings no address and does not count: were it to make the other
+ * insecure, whoever spoils the AAAA answer of a signed MX host would
+ * turn DANE off for it, and its valid A would go without TLSA.
+ */
+static int
+dns_host_secure(const struct dns_host *h)
+{
+	int	 idx, n = 0;
+
+	for (idx = 0; idx < 2; idx++) {
+		if (h->st[idx] == DNS_SERVFAIL || h->st[idx] == DNS_BOGUS)
+			continue;
+		if (!h->sec[idx])
+			return (0);
+		n++;
+	}
+	return (n > 0);
+}
+
 /* both answers are in: merge them, call back once, free */
 static void
 dns_host_done(struct dns_host *h)
@@ -784,7 +806,7 @@ dns_host_done(struct dns_host *h)
 	for (idx = 0; idx < 2; idx++)
 		for (i = 0; i < h->part[idx].n && h->out.n < DNS_MAX_ADDRS; i++)
 			h->out.ss[h->out.n++] = h->part[idx].ss[i];
-	h->out.secure = h->sec[0] && h->sec[1];
+	h->out.secure = dns_host_secure(h);
 	if (h->out.n > 0)
 		h->out.status = DNS_OK;
 	else if (h->st[0] == DNS_NXDOMAIN || h->st[1] == DNS_NXDOMAIN)

@@ -12,7 +12,8 @@ anchors (the DS of every signed zone, in anchors.key).
 
 Every zone gets an SOA and an NS; records are zone-file lines relative to
 the zone.  tamper= changes the data of the named owner's records after
-signing, so their signature no longer verifies (a bogus answer).
+signing, so their signature no longer verifies (a bogus answer); "mx
+AAAA" changes only the owner's records of that type.
 roundrobin=False: unbound answers every RRset in the zone file's order
 instead of rotating it.
 """
@@ -61,11 +62,13 @@ class SignedDNS(DNSServer):
         signed = path + ".signed"
         owner = self.tamper.get(zone)
         if owner:
+            owner, _, rtype = owner.partition(" ")
             fqdn = owner + "." + zone + "."
             out = []
             for ln in open(signed).read().splitlines():
                 f = ln.split()
-                if f and f[0] == fqdn and f[3] not in ("RRSIG", "NSEC"):
+                if f and f[0] == fqdn and f[3] not in ("RRSIG", "NSEC") \
+                        and rtype in ("", f[3]):
                     # flip the last hex digit of the data: the RRSIG stays
                     last = f[-1]
                     f[-1] = last[:-1] + ("0" if last[-1] != "0" else "1")
