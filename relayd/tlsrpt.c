@@ -53,6 +53,8 @@
 #define RPT_DAY		86400		/* RFC 8460 4.1: a UTC day */
 #define RPT_STATE	"tls-rpt"
 #define RPT_STATE_MAX	(4 * 1024 * 1024)
+#define RPT_TXT_TRIES	4		/* look-ups of a report's record */
+#define RPT_TXT_RETRY	300		/* seconds before the 2nd, doubling */
 
 struct rpt_fail {
 	char		 type[32];
@@ -74,16 +76,19 @@ struct rpt_dom {
 	time_t			 start, end;
 	/* at a flush: the domain's other policy type, in the same report */
 	struct rpt_dom		*other;
+	int			 tries;		/* its record's look-ups */
 };
 
 static TAILQ_HEAD(, rpt_dom) rpt_doms = TAILQ_HEAD_INITIALIZER(rpt_doms);
 static struct event	*rpt_timer, *rpt_save_timer;
+static struct event_base *rpt_base;
 static time_t		 rpt_start;
 static int		 rpt_period;
 static int		 rpt_dirty;		/* counts not saved yet */
 static int		 rpt_daily;		/* UTC days, not a test period */
 
 static void	 rpt_save(void);
+static void	 rpt_lookup(struct rpt_dom *);
 
 /* the UTC day of t: its 00:00:00 */
 static time_t
@@ -418,6 +423,11 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 	size_t		 zlen = 0;
 	int		 i, j, n = -1, nrec = 0;
 
+	/* a look-up that failed (timed out) is no record: again, later */
+	if (status == DNS_SERVFAIL && r->tries < RPT_TXT_TRIES) {
+		rpt_lookup(r);
+		return;
+	}
 	rpt_time(s, sizeof(s), r->start);
 	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
 	    r->domain, rpt_host());
@@ -438,6 +448,9 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 		    "report", r->domain);
 		n = -1;
 	}
+	if (status == DNS_SERVFAIL)
+		log_warnx("tls-rpt: %s: the _smtp._tls look-up failed %d "
+		    "times: no report", r->domain, r->tries);
 	for (j = 0; j < n; j++) {
 		if (gz == NULL && (gz = rpt_report(r, id, &zlen)) == NULL)
 			break;
@@ -453,6 +466,44 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 	free(gz);
 	free(r->other);
 	free(r);
+}
+
+static void
+rpt_lookup_now(int fd, short ev, void *arg)
+{
+	struct rpt_dom	*r = arg;
+	char		 name[300];
+
+	r->tries++;
+	snprintf(name, sizeof(name), "_smtp._tls.%s", r->domain);
+	if (dns_query(name, ns_t_txt, rpt_txt, r) == -1)
+		rpt_txt(DNS_SERVFAIL, NULL, r);
+}
+
+/*
+ * The report of r goes to the ruas of its domain's _smtp._tls record: a
+ * look-up that fails (SERVFAIL, a time-out) is tried again RPT_TXT_RETRY
+ * seconds later, then twice as long (a test period's length at most);
+ * after RPT_TXT_TRIES the report is dropped, logged.
+ */
+static void
+rpt_lookup(struct rpt_dom *r)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (r->tries > 0) {
+		tv.tv_sec = (time_t)RPT_TXT_RETRY << (r->tries - 1);
+		if (!rpt_daily && tv.tv_sec > rpt_period)
+			tv.tv_sec = rpt_period;
+		log_warnx("tls-rpt: %s: the _smtp._tls look-up failed; "
+		    "again in %lld s", r->domain, (long long)tv.tv_sec);
+	}
+	if (event_base_once(rpt_base, -1, EV_TIMEOUT, rpt_lookup_now, r,
+	    &tv) == -1) {
+		log_warnx("tls-rpt: %s: no report", r->domain);
+		free(r->other);
+		free(r);
+	}
 }
 
 static json_t *
@@ -657,7 +708,6 @@ rpt_flush(int fd, short ev, void *arg)
 {
 	struct rpt_dom	*r, *o;
 	struct timeval	 tv = { rpt_period, 0 };
-	char		 name[300];
 	time_t		 now = time(NULL), end;
 
 	/* a timer early against the clock: the day is not over yet */
@@ -678,11 +728,8 @@ rpt_flush(int fd, short ev, void *arg)
 				break;
 		if ((r->other = o) != NULL)
 			TAILQ_REMOVE(&rpt_doms, o, entry);
-		snprintf(name, sizeof(name), "_smtp._tls.%s", r->domain);
-		if (dns_query(name, ns_t_txt, rpt_txt, r) == -1) {
-			free(r->other);
-			free(r);
-		}
+		r->tries = 0;
+		rpt_lookup(r);
 	}
 	rpt_start = rpt_daily ? rpt_day(now) : now;
 	rpt_dirty = 1;
@@ -704,6 +751,7 @@ tlsrpt_init(struct event_base *base, int period)
 
 	if (rpt_timer != NULL)
 		return;
+	rpt_base = base;
 	rpt_daily = period <= 0;
 	rpt_period = period > 0 ? period : RPT_DAY;
 	rpt_start = rpt_daily ? rpt_day(now) : now;
