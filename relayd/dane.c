@@ -34,6 +34,22 @@
 
 static X509_STORE	*pkix_store;	/* the CA bundle, for pkix_check */
 
+/*
+ * The MX host name the chain's leaf must name: a wildcard only as the
+ * whole left-most label (RFC 7672 3.2.3, RFC 6125 6.4.3 as RFC 8461 4.2
+ * and libtls have it), never "m*.example.net", which OpenSSL takes by
+ * default.  1 set.
+ */
+static int
+dane_set_host(X509_STORE_CTX *ctx, const char *host)
+{
+	X509_VERIFY_PARAM	*vp = X509_STORE_CTX_get0_param(ctx);
+
+	X509_VERIFY_PARAM_set_hostflags(vp,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return (X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1);
+}
+
 /* DER of the certificate (selector 0) or its public key (selector 1) */
 static int
 dane_digest(X509 *x, int selector, int mtype, u_char *md, unsigned int *mdlen)
@@ -78,8 +94,7 @@ dane_ta_chain(X509 *leaf, STACK_OF(X509) *chain, X509 *ta, const char *host)
 	    X509_STORE_CTX_init(ctx, store, leaf, chain) != 1)
 		goto done;
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-	if (X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), host,
-	    0) != 1)
+	if (!dane_set_host(ctx, host))
 		goto done;
 	ok = X509_verify_cert(ctx) == 1;
  done:
@@ -241,8 +256,7 @@ dane_pkix_check(struct tls *tls, const char *host)
 	    X509_STORE_CTX_init(ctx, pkix_store, sk_X509_value(chain, 0),
 	    chain) != 1 ||
 	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1 ||
-	    X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), host,
-	    0) != 1)
+	    !dane_set_host(ctx, host))
 		goto done;
 	if (X509_verify_cert(ctx) == 1)
 		why = NULL;
