@@ -1039,8 +1039,11 @@ parent_reload(char *msg, size_t len, uint32_t ctl)
 	if (announced)
 		notify_reloading("reloading the configuration");
 	log_capture(first, sizeof(first));
+	/* what a start would refuse (a listener's address, which only a
+	 * restart binds) is refused now, not at the next restart */
 	bad = (conf = config_parse(parent_opts.conffile)) == NULL ||
 	    config_load_files(conf) == -1 ||
+	    config_check_listeners(conf) == -1 ||
 	    config_tracking_key(conf, parent_conf->spool) == -1 ||
 	    config_verp_key(conf, parent_conf->spool) == -1;
 	n = log_capture(NULL, 0);
