@@ -39,7 +39,10 @@
 #define CTL_ANSWER_SECS	20	/* a command's answer: "has not answered" */
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
 #define CTL_MAX_UNREAD	4096	/* events a monitor leaves unread */
+#define CTL_MAX_UNREAD_BYTES (8 * MH_IMSG_MAXSIZE)	/* and their bytes */
 #define CTL_MAX_UNASKED	16	/* replies a client leaves unread */
+/* and the bytes of them: a reply may take a whole message (show queue) */
+#define CTL_MAX_UNSENT	(2 * MH_IMSG_MAXSIZE)
 #define CTL_IDLE_SECS	60	/* a connection with nothing asked */
 
 struct ctl_client {
@@ -708,6 +711,18 @@ ctl_idle(evutil_socket_t fd, short ev, void *arg)
 	ctl_free(c);
 }
 
+/* the bytes of what c has not read yet, and we could not send */
+static size_t
+ctl_unsent(const struct ctl_client *c)
+{
+	const struct mh_ibuf	*b;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(b, &c->mp->ibuf.w.bufs, entry)
+		n += b->wpos - b->rpos;
+	return (n);
+}
+
 static void
 ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 {
@@ -722,7 +737,8 @@ ctl_dispatch(struct mproc *mp, struct mh_imsg *imsg)
 		return;
 	evtimer_add(c->idle, &tv);
 	/* one that asks and never reads: no more answers (ctl_unread) */
-	if (c->mp->ibuf.w.queued >= CTL_MAX_UNASKED)
+	if (c->mp->ibuf.w.queued >= CTL_MAX_UNASKED ||
+	    ctl_unsent(c) >= CTL_MAX_UNSENT)
 		return;
 	if (imsg->hdr.type != IMSG_CTL_REQUEST || imsg->data == NULL ||
 	    c->waiting > 0 ||
@@ -1009,13 +1025,16 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 /*
  * A client that does not read what it is sent would have the parent keep
  * it all, without end: a monitor (piped into a pager left alone) is
- * closed past CTL_MAX_UNREAD events waiting for its socket; a client that
- * only asks gets no more answers past CTL_MAX_UNASKED (ctl_dispatch).
+ * closed past CTL_MAX_UNREAD events (or CTL_MAX_UNREAD_BYTES) waiting
+ * for its socket; a client that only asks gets no more answers past
+ * CTL_MAX_UNASKED replies or CTL_MAX_UNSENT bytes (ctl_dispatch): 16
+ * answers to show queue, each up to a message, were 16 MB a client.
  */
 static int
 ctl_unread(struct ctl_client *c)
 {
-	if (c->mp == NULL || c->mp->ibuf.w.queued < CTL_MAX_UNREAD)
+	if (c->mp == NULL || (c->mp->ibuf.w.queued < CTL_MAX_UNREAD &&
+	    ctl_unsent(c) < CTL_MAX_UNREAD_BYTES))
 		return (0);
 	log_warnx("control: monitor of uid %u reads nothing of %u events "
 	    "waiting, closing it", (unsigned)c->uid, c->mp->ibuf.w.queued);
