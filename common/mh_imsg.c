@@ -182,7 +182,10 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 	if (ibuf->rlen < MH_IMSG_HDRSZ)
 		return (0);
 	memcpy(&hdr, ibuf->rbuf + ibuf->roff, sizeof(hdr));
-	if (hdr.len < MH_IMSG_HDRSZ || hdr.len > MH_IMSG_MAXSIZE ||
+	/* refused at its header: no buffer grows for it */
+	if (hdr.len < MH_IMSG_HDRSZ || hdr.len > (ibuf->maxsize != 0 &&
+	    ibuf->maxsize < MH_IMSG_MAXSIZE ? ibuf->maxsize :
+	    MH_IMSG_MAXSIZE) ||
 	    (hdr.flags & ~MH_IMSGF_HASFD) != 0) {
 		errno = EBADMSG;
 		return (-1);

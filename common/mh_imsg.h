@@ -57,6 +57,8 @@ struct mh_imsgbuf {
 	int		 nfds;
 	int		 nofds;		/* a peer that sends none (a
 					   control client): one is EBADMSG */
+	size_t		 maxsize;	/* a message, header included, at
+					   most: 0 is MH_IMSG_MAXSIZE */
 	int		 stray;		/* it sent a descriptor that no
 					   message says it carries */
 };

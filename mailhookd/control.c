@@ -35,6 +35,8 @@
 #define CTL_MAX_CLIENTS	64	/* of the control group's users; root
 				   has as many more of its own */
 #define CTL_MAX_WORDS	16
+/* a request: 16 words of CTL_MAX_WORD bytes, each \u00XX in JSON */
+#define CTL_MAX_REQUEST	(64 * 1024)
 #define CTL_METRICS_SECS 3	/* a process slower than this is not up */
 #define CTL_ANSWER_SECS	20	/* a command's answer: "has not answered" */
 #define CTL_MAX_SCRAPES	16	/* webd's scrapes at once (it keeps 8) */
@@ -797,6 +799,9 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 	c->mp->lost = ctl_lost;
 	/* mhctl sends no descriptor: a client that does is dropped */
 	c->mp->ibuf.nofds = 1;
+	/* nor a request larger than a command: so is one that says it
+	 * is (else it kept up to 2 MB of ours waiting for the rest) */
+	c->mp->ibuf.maxsize = CTL_MAX_REQUEST;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	ctl_nclients++;
 	if (c->uid != 0)
