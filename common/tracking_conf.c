@@ -128,15 +128,52 @@ key_make(const char *spool, const char *file, const char *what, char *key)
 	return (0);
 }
 
+/*
+ * A key someone else could have written, or read: another user's (put
+ * there while the spool was open to them, or copied over by hand), or
+ * one its group or others may read or change.  Made here, it is ours
+ * and 0600.  NULL if none of these, else why (static).
+ */
+static const char *
+key_unsafe(int fd)
+{
+	static char	 why[96];
+	struct stat	 st;
+
+	if (fstat(fd, &st) == -1)
+		return (strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ("not a regular file");
+	if (st.st_uid != geteuid()) {
+		snprintf(why, sizeof(why), "owned by uid %u, not %u",
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return (why);
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(why, sizeof(why), "mode %04o: its group or others "
+		    "may read or change it (want 0600)",
+		    (unsigned)(st.st_mode & 07777));
+		return (why);
+	}
+	return (NULL);
+}
+
 /* the key in SPOOL/file, made the first time: 0 and key, or -1 */
 static int
 key_load(const char *spool, const char *file, const char *what, char *key)
 {
-	char	 path[MH_PATH_MAX + 32];
-	int	 fd;
+	char		 path[MH_PATH_MAX + 32];
+	const char	*why;
+	int		 fd;
 
 	snprintf(path, sizeof(path), "%s/%s", spool, file);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		if ((why = key_unsafe(fd)) != NULL) {
+			log_warnx("%s key \"%s\": %s: refusing", what, path,
+			    why);
+			close(fd);
+			return (-1);
+		}
 		if (key_read(fd, key) == -1) {
 			log_warnx("%s key \"%s\": not 64 hex digits", what,
 			    path);

@@ -942,6 +942,52 @@ key_file(const char *bytes, size_t len, char *secret, size_t slen)
 	return (rc);
 }
 
+/*
+ * A good tracking.key of this mode, and owner uid unless -1:
+ * config_tracking_key's rc
+ */
+static int
+key_file_mode(mode_t mode, uid_t uid)
+{
+	struct config	*c;
+	char		 path[PATH_MAX];
+	int		 fd, rc;
+
+	snprintf(path, sizeof(path), "%s/tracking.key", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
+	    write(fd, "0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef\n", 65) != 65 ||
+	    fchmod(fd, mode) == -1 ||
+	    (uid != (uid_t)-1 && fchown(fd, uid, (gid_t)-1) == -1) ||
+	    close(fd) == -1)
+		fatal("%s", path);
+	if ((c = parse_text("tracking domain \"a.test\" "
+	    "{ url \"http://t.a.test\" }\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	fflush(stderr);
+	rc = config_tracking_key(c, dir);
+	config_free(c);
+	unlink(path);
+	return (rc);
+}
+
+/* tracking.key: the parent's, 0600; another's, or open to others, is not */
+static void
+test_tracking_key_owner(void)
+{
+	ok(key_file_mode(0600, (uid_t)-1) == 0, "tracking.key: ours, 0600");
+	ok(key_file_mode(0400, (uid_t)-1) == 0, "tracking.key: ours, 0400");
+	ok(key_file_mode(0644, (uid_t)-1) == -1,
+	    "tracking.key: readable by others refused");
+	ok(key_file_mode(0640, (uid_t)-1) == -1,
+	    "tracking.key: readable by its group refused");
+	ok(key_file_mode(0620, (uid_t)-1) == -1,
+	    "tracking.key: writable by its group refused");
+	if (geteuid() == 0)
+		ok(key_file_mode(0600, 65534) == -1,
+		    "tracking.key: another user's refused");
+}
+
 /* tracking.key: 64 lower-case hex digits and an optional newline only */
 static void
 test_tracking_key_file(void)
@@ -1258,6 +1304,7 @@ main(void)
 	test_smtp_limits();
 	test_tracking();
 	test_tracking_key_file();
+	test_tracking_key_owner();
 	test_verdict_key();
 	test_verp_key();
 	test_kinds();
