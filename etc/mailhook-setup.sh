@@ -9,7 +9,10 @@
 #   - /etc/mailhook (root:root 0755 when created; an existing one keeps
 #     its group and a tighter mode, only write access for others is taken)
 #   - the spool: root:root 0755, with empty/ (root 0555, smtpd's chroot)
-#     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700)
+#     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700); an
+#     existing spool or empty/ keeps its group and mode, less write access
+#     for group and others, when mailhookd takes it as it is (the children
+#     reach it as others or as the group _mailhook: 0750 root:_mailhook)
 #   - /run/mailhook (root:root 0755) for the control socket, kept as
 #     /etc/mailhook is
 #
@@ -77,9 +80,27 @@ keepdir() {	# path: create root:root 0755, or make an existing one root's
 	fi
 }
 
+# the spool's top and empty/, as mailhookd (parent.c spool_dir) takes
+# them: made with MODE, or an existing one made root's and kept, only
+# narrowed to MODE, when root has the bits OWN and the children (others,
+# or the group $USER) the bits KID; one without them gets MODE
+spooldir() {	# path mode own kid
+	[ -d "$1" ] || { mkdirp "$1" root:root "$2"; return; }
+	chown root "$1"
+	m=$(stat -c %a "$1" 2>/dev/null || stat -f %Lp "$1")
+	g=$(stat -c %G "$1" 2>/dev/null || stat -f %Sg "$1")
+	m=$((0$m))
+	if [ $(((m >> 6) & $3)) -eq "$3" ] && { [ $((m & $4)) -eq "$4" ] ||
+	    { [ "$g" = "$USER" ] && [ $(((m >> 3) & $4)) -eq "$4" ]; }; }; then
+		chmod "$(printf '%o' $((m & $2)))" "$1"
+	else
+		chmod "$2" "$1"
+	fi
+}
+
 keepdir "$CONFDIR"
-mkdirp "$SPOOL" root:root 0755
-mkdirp "$SPOOL/empty" root:root 0555
+spooldir "$SPOOL" 0755 7 5
+spooldir "$SPOOL/empty" 0555 5 1
 for d in inbound outbound events evlog dead; do
 	mkdirp "$SPOOL/$d" "$USER:$USER" 0700
 done
