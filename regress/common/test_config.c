@@ -525,6 +525,35 @@ test_json_strict(void)
 	config_free(c);
 }
 
+/*
+ * The escapes of a quoted string, as mailhook.conf.5 lists them: \" (or
+ * \' in single quotes) is the quote, \\ one backslash, a backslash
+ * before a newline joins the lines; any other backslash is kept.
+ */
+static void
+test_string_escapes(void)
+{
+	struct config	*c;
+	struct route	*r;
+	struct header	*h, *h2;
+
+	c = parse_text("route \"a@b.test\" {\n"
+	    "\turl \"http://127.0.0.1:9/a\"\n"
+	    "\theader \"X-A\" \"q\\\"b\\\\s\\n\\'x\"\n"
+	    "\theader \"X-B\" 'q\\'b\\\\s\\\"x\\\nj'\n"
+	    "}\n");
+	r = c != NULL ? TAILQ_FIRST(&c->routes) : NULL;
+	h = r != NULL ? TAILQ_FIRST(&r->headers) : NULL;
+	h2 = h != NULL ? TAILQ_NEXT(h, entry) : NULL;
+	ok(h != NULL && strcmp(h->value, "q\"b\\s\\n\\'x") == 0,
+	    "double quotes: \\\" a quote, \\\\ a backslash, others kept "
+	    "(%s)", h != NULL ? h->value : errbuf);
+	ok(h2 != NULL && strcmp(h2->value, "q'b\\s\\\"xj") == 0,
+	    "single quotes: \\' a quote, \\\\ a backslash, a backslash-"
+	    "newline joins (%s)", h2 != NULL ? h2->value : errbuf);
+	config_free(c);
+}
+
 static void
 test_macros_include(void)
 {
@@ -569,6 +598,7 @@ test_macros_include(void)
 	    "defined") != NULL, "undefined macro");
 	c = parse_text("a = \"$a\"\nlimit recipients $a\n");
 	ok(c == NULL, "self-referencing macro does not loop");
+	test_string_escapes();
 }
 
 static void
