@@ -421,9 +421,13 @@ main		: HOSTNAME STRING {
 			}
 		}
 		| SPF REJECT FAIL {
+			parse_global_once(&$<pos>1, "spf reject fail");
 			ps.conf->spf_reject_fail = 1;
 		}
-		| ALLOW PRIVADDR		{ ps.conf->allow_private = 1; }
+		| ALLOW PRIVADDR {
+			parse_global_once(&$<pos>1, "allow private-addresses");
+			ps.conf->allow_private = 1;
+		}
 		| POSTMASTER STRING {
 			parse_global_once(&$<pos>1, "postmaster");
 			parse_postmaster_set(&$<pos>2, $2);
@@ -553,6 +557,7 @@ trackopt	: URL STRING {
 			const char	*why = config_check_url($2);
 			size_t		 n;
 
+			parse_tracking_once(&$<pos>1, "url");
 			ps.url_seen = 1;
 			if (why == NULL && strpbrk($2, "?#") != NULL)
 				why = "has a query or fragment";
@@ -573,6 +578,7 @@ trackopt	: URL STRING {
 		| SECRET STRING {
 			const char	*why;
 
+			parse_tracking_once(&$<pos>1, "secret");
 			if ((why = config_check_tracking_secret($2)) != NULL)
 				perr(&$<pos>2, "%s", why);
 			else
@@ -582,21 +588,25 @@ trackopt	: URL STRING {
 			free($2);
 		}
 		| OPENS STRING {
+			parse_tracking_once(&$<pos>1, "opens");
 			parse_tracking_yesno(&$<pos>2, "opens", $2,
 			    &ps.cur_track->opens);
 			free($2);
 		}
 		| CLICKS STRING {
+			parse_tracking_once(&$<pos>1, "clicks");
 			parse_tracking_yesno(&$<pos>2, "clicks", $2,
 			    &ps.cur_track->clicks);
 			free($2);
 		}
 		| READ time {
+			parse_tracking_once(&$<pos>1, "read");
 			if (parse_check_time(&$<pos>2, &$2, 1, 3600,
 			    "read") == 0)
 				ps.cur_track->read = $2.n;
 		}
 		| UNSUBSCRIBE STRING {
+			parse_tracking_once(&$<pos>1, "unsubscribe");
 			if (strcmp($2, "one-click") == 0)
 				ps.cur_track->unsubscribe = 1;
 			else if (strcmp($2, "no") == 0)
@@ -863,12 +873,19 @@ dlimitopt	: RATE number PER STRING {
 			    "connections") == 0)
 				cur_dlimit->connections = $2.n;
 		}
-		| TLSREQ		{ cur_dlimit->tls_require = 1; }
-		| TLS REQUIRE		{ cur_dlimit->tls_require = 1; }
+		| TLSREQ {
+			parse_dlimit_once(&$<pos>1, "tls require");
+			cur_dlimit->tls_require = 1;
+		}
+		| TLS REQUIRE {
+			parse_dlimit_once(&$<pos>1, "tls require");
+			cur_dlimit->tls_require = 1;
+		}
 		| TLS STRING {
-			if (strcmp($2, "verify") == 0)
+			if (strcmp($2, "verify") == 0) {
+				parse_dlimit_once(&$<pos>1, "tls verify");
 				cur_dlimit->tls_verify = 1;
-			else
+			} else
 				perr(&$<pos>2, "tls wants require or verify, "
 				    "not \"%s\"", $2);
 			free($2);

@@ -145,6 +145,12 @@ parse_events_once(const struct pos *p, const char *what)
 	parse_block_once(p, "events", ps.cur_events->id, what);
 }
 
+void
+parse_tracking_once(const struct pos *p, const char *what)
+{
+	parse_block_once(p, "tracking", ps.cur_track_n, what);
+}
+
 /* a global setting that takes one value: the same, once in the file */
 void
 parse_global_once(const struct pos *p, const char *what)
@@ -248,6 +254,7 @@ parse_tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 	}
 	TAILQ_INSERT_TAIL(&ps.conf->trackings, t, entry);
 	ps.cur_track = t;
+	ps.cur_track_n++;
 	cur_track_pos = *p;
 	ps.url_seen = 0;
 }

@@ -31,6 +31,7 @@ struct parse_state {
 	int			 kinds_said;	/* all beside a kind said */
 	uint32_t		 cur_dlimit_n;	/* limit domain lines */
 	struct tracking		*cur_track;
+	uint32_t		 cur_track_n;	/* tracking blocks */
 	int			 url_seen;	/* url option seen in a block */
 	struct pos		 auth_header_pos;	/* the block's */
 
@@ -59,6 +60,7 @@ void	 parse_route_end(void);
 void	 parse_route_once(const struct pos *, const char *);
 void	 parse_dlimit_once(const struct pos *, const char *);
 void	 parse_events_once(const struct pos *, const char *);
+void	 parse_tracking_once(const struct pos *, const char *);
 void	 parse_global_once(const struct pos *, const char *);
 void	 parse_block_once(const struct pos *, const char *, uint32_t,
 	    const char *);
