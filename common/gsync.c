@@ -200,6 +200,20 @@ worker_start(struct gsync_worker *w)
 		fatal("gsync: pthread_create");
 }
 
+/*
+ * A batch whose flush failed: its files stay where they are.  What they
+ * wait for (the record that replaces them, a copy of their message) is
+ * not known to be on disk, so removing them could leave nothing of it
+ * after a crash; kept, the next start takes them up again.
+ */
+static void
+unflushed_keep(const struct gsync_batch *b)
+{
+	if (b->nunl > 0)
+		log_warnx("gsync: the flush failed: %zu files to remove after "
+		    "it stay", b->nunl);
+}
+
 /* the flusher: a flushed batch's files to the releaser */
 static void
 release_later(struct gsync_batch *b)
@@ -263,7 +277,9 @@ flusher(void *arg)
 		rc = flush_disk(&fl.batch);
 		/* the files are the releaser's: the loop frees the rest */
 		rel.unl = fl.batch.unl;
-		rel.nunl = fl.batch.nunl;
+		rel.nunl = rc == 0 ? fl.batch.nunl : 0;
+		if (rc != 0)
+			unflushed_keep(&fl.batch);
 		fl.batch.unl = NULL;
 		fl.batch.nunl = 0;
 		pthread_mutex_lock(&fl.mu);
@@ -573,7 +589,7 @@ gsync_release_now(struct filepool *pool, int dfd, const char *name)
 	release_later(&b);
 }
 
-/* the batch's files to remove: after its flush, whatever it returned */
+/* the batch's files to remove: after its flush, if it succeeded */
 static void
 unlink_all(struct gsync_batch *b)
 {
@@ -681,8 +697,10 @@ gsync_flush(void)
 	/* what the callbacks register goes to the next flush */
 	b = next;
 	memset(&next, 0, sizeof(next));
-	rc = flush_disk(&b);
-	unlink_all(&b);
+	if ((rc = flush_disk(&b)) == 0)
+		unlink_all(&b);
+	else
+		unflushed_keep(&b);
 	run_callbacks(&b, rc);
 }
 

@@ -42,7 +42,8 @@ void	gsync_then(gsync_fn, void *arg);
 void	gsync_later(gsync_fn, void *arg);
 /* remove dfd's name after the next flush, off the event loop (on the
  * flusher thread: an unlink may wait for the disk, e.g. a discard); a
- * name that does not exist is no error */
+ * name that does not exist is no error; if the flush fails, the name
+ * stays (what it waited for may not be on disk) */
 void	gsync_unlinkat(int dfd, const char *name);
 /* the same, the file kept in pool for reuse (filepool.h) */
 void	gsync_releaseat(struct filepool *pool, int dfd, const char *name);

@@ -7,6 +7,7 @@
  * pass; gsync_later() (what nobody waits on) shares a flush with what
  * else comes for up to its period, unless something urgent comes first.
  */
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <fcntl.h>
@@ -124,6 +125,44 @@ check_flush_now(void)
 	ok(ran == 1 && ran_ok == 1, "gsync_flush: a lazy callback runs at once");
 }
 
+/*
+ * A failed flush: the callbacks hear it, and the files to remove after
+ * it stay, with an event loop (the flusher thread) and without.  The
+ * flush fails as syncfs(2) does on an O_PATH descriptor (EBADF).
+ */
+static void
+check_failed_flush(const char *dir, int dfd)
+{
+	struct stat	 st;
+	int		 pfd, fd, loop;
+
+	if ((pfd = open(dir, O_PATH | O_DIRECTORY)) == -1) {
+		perror("O_PATH");
+		exit(1);
+	}
+	for (loop = 1; loop >= 0; loop--) {
+		if ((fd = openat(dfd, "victim", O_WRONLY | O_CREAT, 0600)) ==
+		    -1) {
+			perror("victim");
+			exit(1);
+		}
+		close(fd);
+		gsync_init(loop ? base : NULL, pfd);
+		ran = ran_ok = 0;
+		gsync_unlinkat(dfd, "victim");
+		gsync_then(count_cb, NULL);
+		run_until(1);
+		gsync_shutdown();	/* the workers done */
+		ok(ran == 1 && ran_ok == 0, "%s: a failed flush fails its "
+		    "callback", loop ? "loop" : "no loop");
+		ok(fstatat(dfd, "victim", &st, 0) == 0, "%s: the file to "
+		    "remove after a failed flush stays", loop ? "loop" :
+		    "no loop");
+		(void)unlinkat(dfd, "victim", 0);
+	}
+	close(pfd);
+}
+
 int
 main(void)
 {
@@ -154,6 +193,9 @@ main(void)
 	gsync_later(count_cb, NULL);
 	ok(ran == 1 && ran_ok == 1, "no event loop: gsync_later runs at once");
 	gsync_shutdown();
+#ifdef __linux__
+	check_failed_flush(dir, dfd);
+#endif
 	close(dfd);
 	rmdir(dir);
 	return (tap_done());
