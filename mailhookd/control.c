@@ -816,13 +816,24 @@ control_init(const char *path, const char *group)
 	struct stat		 st;
 	struct group		*gr;
 	mode_t			 old;
+	int			 made = 1;
 
 	strlcpy(dir, path, sizeof(dir));
-	if (mkdir(dirname(dir), 0755) == -1 && errno != EEXIST)
-		fatal("mkdir %s", dir);
+	if (mkdir(dirname(dir), 0755) == -1) {
+		if (errno != EEXIST)
+			fatal("mkdir %s", dir);
+		made = 0;
+	}
 	/* someone else's or a shared directory could swap the socket */
 	if (stat(dir, &st) == -1)
 		fatal("stat %s", dir);
+	/* a new one 0755 whatever the umask: the control group reaches
+	 * the socket through it */
+	if (made && (st.st_mode & 07777) != 0755) {
+		if (chmod(dir, 0755) == -1)
+			fatal("chmod %s", dir);
+		st.st_mode = (st.st_mode & ~07777) | 0755;
+	}
 	if (st.st_uid != geteuid() && st.st_uid != 0)
 		fatalx("%s: owned by uid %u: refusing to put the control "
 		    "socket there", dir, (unsigned)st.st_uid);
