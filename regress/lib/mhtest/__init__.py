@@ -181,6 +181,35 @@ def best_of(measure, keeps, tries=3):
     return None, took
 
 
+def mkdirs(path, mode=0o755):
+    """os.makedirs(path, exist_ok=True), each directory it makes given
+    mode whatever the umask: under umask 077 os.makedirs makes 0700, a
+    spool mailhookd refuses (its children read and search it)."""
+    made = []
+    p = os.path.abspath(path)
+    while not os.path.isdir(p):
+        made.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(made):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
+            continue
+        os.chmod(d, mode)
+    return path
+
+
+def spool_open(path, mode="w", perm=0o644):
+    """open(path, mode) for a file a test puts in a spool before the
+    daemon starts, given perm whatever the umask: under umask 077 it
+    would be 0600, root's, which the children cannot read."""
+    f = open(path, mode)
+    os.fchmod(f.fileno(), perm)
+    return f
+
+
 def secs(x):
     """Seconds as the checks print them: None is never, a list each."""
     if isinstance(x, (list, tuple)):

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from mhtest import BUILD, TOP, free_port, make_cert  # noqa: E402,F401
+from mhtest import BUILD, TOP, free_port, make_cert, mkdirs  # noqa: E402,F401
 HARNESS = os.path.join(BUILD, "regress", "relay_harness")
 
 from mhtest.dnsserver import DNSServer  # noqa: E402
@@ -177,5 +177,5 @@ def write_msg(d, name, headers=None, body="Hello.\r\n"):
 
 def tmpdir():
     d = tempfile.mkdtemp(prefix="mh-relay-")
-    os.makedirs(os.path.join(d, "spool"))
+    mkdirs(os.path.join(d, "spool"))
     return d
