@@ -625,12 +625,16 @@ struct seg_load {
  * queued then, after the others; before, they waited for the next
  * start.  A batch file that could not be read now waits too, and all
  * the segments with it: they are loaded once it is read, knowing its
- * events.  Its directory stays meanwhile (evq_endpoint_forget).
+ * events, and so do the events in files of their own (e-): one of
+ * them may be in that batch, and be sent twice.  Its directory stays
+ * meanwhile (evq_endpoint_forget).
  */
 struct segwait {
 	struct event	*ev;
 	json_t		*names;		/* their file names */
 	json_t		*batches;	/* the batch files' names */
+	json_t		*own;		/* events' own files (e-), waiting
+					   for the batch files too */
 	struct seg_load	 ld;
 	int		 tries;
 };
@@ -712,6 +716,7 @@ segwait_free(struct endpoint *ep)
 	event_free(w->ev);
 	json_decref(w->names);
 	json_decref(w->batches);
+	json_decref(w->own);
 	json_decref(w->ld.seen);
 	free(w);
 	ep->segwait = NULL;
@@ -764,6 +769,31 @@ load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
 	return (rc == 1);
 }
 
+/* the event file name of ep (e-...), unless a persisted batch has it */
+static void
+load_own(struct endpoint *ep, const char *name, struct seg_load *ld)
+{
+	struct evitem	*it;
+	char		 id[EVENT_ID_LEN];
+
+	if (item_name_id(name, id) == -1) {
+		evq_quarantine(ep, name);
+		return;
+	}
+	if (json_object_get(ld->seen, id) != NULL) {
+		/*
+		 * already in a persisted batch: crash after rename;
+		 * kept while that batch is not known durable
+		 */
+		if (ld->durable)
+			evq_remove_file(ep, name);
+		return;
+	}
+	if ((it = evq_item_new(id, name)) == NULL)
+		fatal("events: calloc");
+	item_reloaded(ep, it);
+}
+
 static void	seg_retry(int, short, void *);
 
 /* segment name of ep could not be read now (NULL: none, a batch file
@@ -777,6 +807,7 @@ seg_later(struct endpoint *ep, const char *name, const struct seg_load *ld)
 		if ((w = calloc(1, sizeof(*w))) == NULL ||
 		    (w->names = json_array()) == NULL ||
 		    (w->batches = json_array()) == NULL ||
+		    (w->own = json_array()) == NULL ||
 		    (w->ev = evtimer_new(ev_base, seg_retry, ep)) == NULL)
 			fatal("events: seg_later");
 		w->ld = *ld;
@@ -838,6 +869,10 @@ seg_retry(int fd, short what, void *arg)
 	if (n > 0)
 		log_info("events: %s: %zu segment(s) that could not be read "
 		    "at start loaded", ep->pub, n);
+	/* after the segments, as at start */
+	for (i = 0; i < json_array_size(w->own); i++)
+		load_own(ep, json_string_value(json_array_get(w->own, i)),
+		    &w->ld);
 	segwait_free(ep);
 	evq_kick(ep);
 }
@@ -848,9 +883,7 @@ endpoint_load(struct endpoint *ep)
 	char		**v;
 	size_t		 n, i;
 	json_t		*seen, *later;
-	struct evitem	*it;
 	struct seg_load	 ld;
-	char		 id[EVENT_ID_LEN];
 
 	if ((seen = json_object()) == NULL ||
 	    (later = json_array()) == NULL)
@@ -886,25 +919,15 @@ endpoint_load(struct endpoint *ep)
 	json_decref(later);
 	marks_orphaned(ep);
 
+	/* a batch file not read yet: these wait for it too */
 	v = dir_names(ep->dir, "e-", &n);
-	for (i = 0; i < n; i++) {
-		if (item_name_id(v[i], id) == -1) {
-			evq_quarantine(ep, v[i]);
-			continue;
-		}
-		if (json_object_get(seen, id) != NULL) {
-			/*
-			 * already in a persisted batch: crash after rename;
-			 * kept while that batch is not known durable
-			 */
-			if (ld.durable)
-				evq_remove_file(ep, v[i]);
-			continue;
-		}
-		if ((it = evq_item_new(id, v[i])) == NULL)
-			fatal("events: calloc");
-		item_reloaded(ep, it);
-	}
+	for (i = 0; i < n; i++)
+		if (ep->segwait == NULL || json_array_size(
+		    ep->segwait->batches) == 0)
+			load_own(ep, v[i], &ld);
+		else if (json_array_append_new(ep->segwait->own,
+		    json_string(v[i])) == -1)
+			fatal("events: json_array_append_new");
 	dir_names_free(v, n);
 	json_decref(seen);
 }
