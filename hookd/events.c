@@ -149,8 +149,9 @@ evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
 
 /*
  * The JSON of file dir/name (at most max bytes), or NULL: unreadable, or,
- * *again set (if again is not NULL), it cannot be opened now (no
- * descriptor, no memory: evseg_transient), to be read again later
+ * *again set (if again is not NULL), it cannot be read now (no
+ * descriptor, no memory: evseg_transient; a read that failed after its
+ * open), to be read again later
  */
 json_t *
 evq_read_json(const char *dir, const char *name, size_t max, int *again)
@@ -181,9 +182,16 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 		return (NULL);
 	}
 	o = json_loadf(fp, JSON_REJECT_DUPLICATES, &err);
-	fclose(fp);
-	if (o == NULL)
+	/* a read, or memory, that failed in the middle: the file is not
+	 * at fault, as when it cannot be opened */
+	if (o == NULL && again != NULL && (ferror(fp) ||
+	    json_error_code(&err) == json_error_out_of_memory)) {
+		log_warnx("events: %s: cannot read it now: %s", path,
+		    ferror(fp) ? "read error" : err.text);
+		*again = 1;
+	} else if (o == NULL)
 		log_warnx("events: %s: %s", path, err.text);
+	fclose(fp);
 	return (o);
 }
 

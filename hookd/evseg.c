@@ -375,9 +375,9 @@ evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
  * object; a line not an id (a write cut by a crash, junk, NUL bytes a
  * file system left after a crash) is ignored, and ends where its
  * newline is.  An empty object if there is none.  *cut: its last line
- * has no newline.  NULL if it cannot be read now (no descriptor, no
- * memory: evseg_transient): read as none, it would send what it names
- * again.
+ * has no newline.  NULL if it cannot be read whole now (no descriptor,
+ * no memory: evseg_transient; a read that failed after its open): read
+ * as none, or in part, it would send what it names again.
  */
 static json_t *
 mark_read(const char *dir, const char *name, int *exists, int *cut)
@@ -413,8 +413,14 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 			json_object_set_new(done, line, json_true());
 		}
 	}
-	if (ferror(fp))
-		log_warn("events: %s", path);
+	/* getline failed before the end (a read error, or no memory,
+	 * which sets no error on the stream): the part read would send
+	 * the rest again */
+	if (!feof(fp)) {
+		log_warn("events: %s: cannot read it now", path);
+		json_decref(done);
+		done = NULL;
+	}
 	free(line);
 	fclose(fp);
 	return (done);

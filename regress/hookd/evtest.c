@@ -20,7 +20,10 @@
  *	timeout even with an empty backlog.  The last line is the stats JSON.
  *	-F STR:N[:M]: the first N open(2)s or fopen(3)s of a path with STR
  *	in it (after M that succeed) fail with EMFILE, as when the process
- *	has no descriptor left.  -S URL,ID: once a line comes on the standard
+ *	has no descriptor left.  -R STR:N[:M]: the first N fopen(3)s of a
+ *	path with STR (after M) open it, but its reads fail (EBADF: its
+ *	descriptor made write-only), as a read error after the open.
+ *	-S URL,ID: once a line comes on the standard
  *	input, takes event ID out of endpoint URL's queue as "mhctl hooks
  *	skip" does (nothing keeps it) and prints "skip RC", RC what
  *	events_take returned.
@@ -65,6 +68,9 @@ static struct event		*feed_ev;
 /* -F: what open(2) fails for, how many times more, after how many */
 static const char		*failopen_str;
 static long			 failopen_n, failopen_skip;
+/* -R: what fopen(3) opens for reads that fail */
+static const char		*failread_str;
+static long			 failread_n, failread_skip;
 /* -S: the event to take out, and its endpoint */
 static char			*skip_url, *skip_id;
 
@@ -82,6 +88,25 @@ failopen(const char *path)
 		}
 	}
 	return (0);
+}
+
+/* -R: fp, just opened for path, has reads that fail if it is one */
+static void
+failread(const char *path, FILE *fp)
+{
+	int	fd;
+
+	if (failread_n <= 0 || strstr(path, failread_str) == NULL)
+		return;
+	if (failread_skip > 0) {
+		failread_skip--;
+		return;
+	}
+	failread_n--;
+	if ((fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC,
+	    0)) == -1 || dup3(fd, fileno(fp), O_CLOEXEC) == -1)
+		err(1, "failread %s", path);
+	close(fd);
 }
 
 /*
@@ -109,13 +134,16 @@ FILE *
 fopen(const char *path, const char *mode)
 {
 	static FILE	*(*sys_fopen)(const char *, const char *);
+	FILE		*fp;
 
 	if (failopen(path))
 		return (NULL);
 	if (sys_fopen == NULL &&
 	    (sys_fopen = dlsym(RTLD_NEXT, "fopen")) == NULL)
 		errx(1, "dlsym fopen: %s", dlerror());
-	return (sys_fopen(path, mode));
+	if ((fp = sys_fopen(path, mode)) != NULL)
+		failread(path, fp);
+	return (fp);
 }
 
 static __attribute__((noreturn)) void
@@ -124,7 +152,7 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-F str:n[:m]]\n"
-	    "            [-S url,id]\n"
+	    "            [-R str:n[:m]] [-S url,id]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -295,7 +323,7 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:kS:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:kR:S:s:t:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -308,6 +336,15 @@ cmd_queue(int argc, char **argv)
 			failopen_n = strtol(p, &p, 10);
 			if (*p == ':')
 				failopen_skip = strtol(p + 1, NULL, 10);
+			break;
+		case 'R':
+			if ((p = strchr(optarg, ':')) == NULL)
+				usage();
+			*p++ = '\0';
+			failread_str = optarg;
+			failread_n = strtol(p, &p, 10);
+			if (*p == ':')
+				failread_skip = strtol(p + 1, NULL, 10);
 			break;
 		case 'S':
 			if ((p = strrchr(optarg, ',')) == NULL)
