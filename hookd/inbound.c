@@ -759,7 +759,10 @@ timer_within(struct inmsg *m, time_t secs)
 /*
  * An expired recipient to its route's fallback: a maildir (the parent
  * writes it) or an SMTP host (relayd queues it for that host).  Its
- * m->fallback says which was asked: only that one may answer.
+ * m->fallback says which was asked: only that one may answer.  Its
+ * envelope says it too (fallback_again, stored at the round's end): a
+ * restart before the answer asks again (fallback_restore), the
+ * recipient does not expire twice.
  */
 static int
 fallback_send(struct inmsg *m, size_t i, const struct route *rt)
@@ -782,6 +785,7 @@ fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 	mproc_compose(to, smtp ? IMSG_FALLBACK_SMTP : IMSG_FALLBACK_MAILDIR,
 	    0, fd, &req, sizeof(req));
 	m->fallback[i] = smtp ? FB_SMTP : FB_MAILDIR;
+	m->env->rcpts[i].fallback_again = 1;
 	return (0);
 }
 
@@ -903,6 +907,7 @@ inbound_fallback_done(const struct fallback_res *res, int smtp)
 		    smtp ? "relayd" : "parent", res->msgid);
 	m->fallback[res->rcpt] = 0;
 	r = &m->env->rcpts[res->rcpt];
+	r->fallback_again = 0;
 	if (res->ok && smtp && !envelope_id_ok(res->name))
 		fatalx("FALLBACK_RES from relayd: not a queue id");
 	if (res->ok) {
