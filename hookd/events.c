@@ -609,29 +609,61 @@ batch_empty(struct endpoint *ep, const char *name, const struct evbatch *b)
 	return (1);
 }
 
-/* a reloaded item joins the queue; it waited long enough, no delay */
-static void
-item_reloaded(struct endpoint *ep, struct evitem *it)
-{
-	recent_add(it->id);
-	clock_gettime(CLOCK_MONOTONIC, &it->ts);
-	it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
-	TAILQ_INSERT_TAIL(&ep->items, it, entry);
-	ep->nitems++;
-}
-
 struct seg_load {
 	struct endpoint	*ep;
 	json_t		*seen;
 	int		 durable;	/* the batch files read are */
+	int		 late;		/* after the start (seg_retry) */
+	struct evitem	*after;		/* the last one it queued late */
 };
+
+/* the second its file (s-<time>-..., e-<time>-...) was made; 0 none */
+static long long
+item_file_time(const struct evitem *it)
+{
+	const char	*name = it->seg != NULL ? evseg_name(it->seg) :
+			    it->name;
+
+	return (name[0] != '\0' ? strtoll(name + 2, NULL, 10) : 0);
+}
+
+/*
+ * A reloaded item joins the queue; it waited long enough, no delay.
+ * One loaded late goes before those of files made after its own (newer
+ * ones, submitted since the start too), after the others: in the order
+ * of its file, as at start.
+ */
+static void
+item_reloaded(struct seg_load *ld, struct evitem *it)
+{
+	struct endpoint	*ep = ld->ep;
+	struct evitem	*at = NULL;
+	long long	 t;
+
+	recent_add(it->id);
+	clock_gettime(CLOCK_MONOTONIC, &it->ts);
+	it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
+	if (ld->late) {
+		t = item_file_time(it);
+		at = ld->after != NULL ? TAILQ_NEXT(ld->after, entry) :
+		    TAILQ_FIRST(&ep->items);
+		while (at != NULL && item_file_time(at) <= t)
+			at = TAILQ_NEXT(at, entry);
+		ld->after = it;
+	}
+	if (at != NULL)
+		TAILQ_INSERT_BEFORE(at, it, entry);
+	else
+		TAILQ_INSERT_TAIL(&ep->items, it, entry);
+	ep->nitems++;
+}
 
 /*
  * The segments of an endpoint that a start could not read now (no
  * descriptor, no memory: evseg_load), loaded again later (seg_retry)
  * with what the start knew of its batch files (seg_item), their events
- * queued then, after the others; before, they waited for the next
- * start.  A batch file that could not be read now waits too, and all
+ * queued then, in the order of their files among the others
+ * (item_reloaded); before, they waited for the next start.  A batch file that could not be read now waits too, and all
  * the segments with it: they are loaded once it is read, knowing its
  * events, and so do the events in files of their own (e-): one of
  * them may be in that batch, and be sent twice.  Its directory stays
@@ -660,7 +692,7 @@ seg_item(void *arg, struct evseg *seg, size_t idx, const char *id)
 		fatal("events: calloc");
 	it->seg = seg;
 	it->idx = idx;
-	item_reloaded(ld->ep, it);
+	item_reloaded(ld, it);
 	return (1);
 }
 
@@ -771,6 +803,7 @@ load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
 {
 	int	rc;
 
+	ld->after = NULL;	/* its events are queued from here */
 	if ((rc = evseg_load(ep->dir, name, seg_item, ld)) == -1 &&
 	    evq_quarantine(ep, name) == 0)
 		evseg_mark_aside(ep->dir, name);
@@ -784,6 +817,7 @@ load_own(struct endpoint *ep, const char *name, struct seg_load *ld)
 	struct evitem	*it;
 	char		 id[EVENT_ID_LEN];
 
+	ld->after = NULL;
 	if (item_name_id(name, id) == -1) {
 		evq_quarantine(ep, name);
 		return;
@@ -799,7 +833,7 @@ load_own(struct endpoint *ep, const char *name, struct seg_load *ld)
 	}
 	if ((it = evq_item_new(id, name)) == NULL)
 		fatal("events: calloc");
-	item_reloaded(ep, it);
+	item_reloaded(ld, it);
 }
 
 static void	seg_retry(int, short, void *);
@@ -819,6 +853,7 @@ seg_later(struct endpoint *ep, const char *name, const struct seg_load *ld)
 		    (w->ev = evtimer_new(ev_base, seg_retry, ep)) == NULL)
 			fatal("events: seg_later");
 		w->ld = *ld;
+		w->ld.late = 1;
 		json_incref(w->ld.seen);
 		ep->segwait = w;
 	}
@@ -910,6 +945,8 @@ endpoint_load(struct endpoint *ep)
 
 	ld.ep = ep;
 	ld.seen = seen;
+	ld.late = 0;
+	ld.after = NULL;
 	ld.durable = batches_durable(ep);
 	/* a batch file not read yet: the segments wait for it */
 	v = dir_names(ep->dir, "s-", &n);
