@@ -1632,6 +1632,12 @@ events_stats(void)
 			continue;
 		json_object_set_new(o, "id", json_string(ep->key));
 		json_object_set_new(o, "oldest", json_integer(ep_oldest(ep)));
+		/* their events are in no backlog until they are read */
+		if (ep->segwait != NULL)
+			json_object_set_new(o, "unread", json_integer(
+			    (json_int_t)(json_array_size(ep->segwait->names) +
+			    json_array_size(ep->segwait->batches) +
+			    json_array_size(ep->segwait->own))));
 		json_array_append_new(a, o);
 	}
 	return (a);

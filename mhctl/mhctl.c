@@ -623,6 +623,10 @@ print_hooks(const json_t *reply)
 			printf("%16s (%s, %lld attempts)\n", "",
 			    str(e, "last_error"), json_integer_value(
 			    json_object_get(e, "attempts")));
+		if (json_integer_value(json_object_get(e, "unread")) > 0)
+			printf("%16s %lld file(s) of events not read yet "
+			    "(not in the backlog): tried again\n", "",
+			    json_integer_value(json_object_get(e, "unread")));
 		if ((rp = json_object_get(e, "replay")) != NULL)
 			printf("%16s replay since %lld: %lld queued\n", "",
 			    json_integer_value(json_object_get(rp, "since")),
