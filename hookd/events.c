@@ -663,11 +663,12 @@ item_reloaded(struct seg_load *ld, struct evitem *it)
  * descriptor, no memory: evseg_load), loaded again later (seg_retry)
  * with what the start knew of its batch files (seg_item), their events
  * queued then, in the order of their files among the others
- * (item_reloaded); before, they waited for the next start.  A batch file that could not be read now waits too, and all
- * the segments with it: they are loaded once it is read, knowing its
- * events, and so do the events in files of their own (e-): one of
- * them may be in that batch, and be sent twice.  Its directory stays
- * meanwhile (evq_endpoint_forget).
+ * (item_reloaded); before, they waited for the next start.  A batch
+ * file that could not be read now waits too, and all the segments with
+ * it: they are loaded once it is read, knowing its events, and so do
+ * the events in files of their own (e-): one of them may be in that
+ * batch, and be sent twice.  Its directory stays meanwhile
+ * (evq_endpoint_forget).
  */
 struct segwait {
 	struct event	*ev;
