@@ -364,7 +364,8 @@ replay_durable(int ok, void *arg)
 
 /*
  * Read up to REPLAY_CHUNK events from where the replay is; *file and *off
- * get where the next read starts.  -1 on a read error.
+ * get where the next read starts.  -1 on an open or read error (rp->file
+ * and rp->off moved on: the caller puts them back).
  */
 static int
 replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
@@ -380,22 +381,26 @@ replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
 	for (;;) {
 		if (key_dir(rp->key, dir, sizeof(dir)) == -1 ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-		    rp->file) >= sizeof(path))
+		    rp->file) >= sizeof(path)) {
+			free(line);
 			return (-1);
+		}
 		if ((fp = fopen(path, "re")) == NULL && errno != ENOENT) {
 			log_warn("evlog: %s", path);
+			free(line);
 			return (-1);
 		}
-		if (fp != NULL && fseeko(fp, rp->off, SEEK_SET) == -1) {
-			fclose(fp);
-			return (-1);
-		}
+		if (fp != NULL && fseeko(fp, rp->off, SEEK_SET) == -1)
+			goto fail;
 		while (fp != NULL && json_array_size(chunk) < REPLAY_CHUNK) {
 			if (strcmp(rp->file, rp->endfile) == 0 &&
 			    rp->off >= rp->endoff)
 				break;
-			if ((len = getline(&line, &cap, fp)) <= 0)
+			if ((len = getline(&line, &cap, fp)) <= 0) {
+				if (len == -1 && !feof(fp))
+					goto fail;	/* not its end */
 				break;
+			}
 			if (line[len - 1] != '\n')
 				break;		/* being written: the end */
 			rp->off += len;
@@ -423,6 +428,12 @@ replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
 	strlcpy(file, rp->file, DAYNAME_LEN);
 	*off = rp->off;
 	return (0);
+
+ fail:
+	log_warn("evlog: read %s", path);
+	fclose(fp);
+	free(line);
+	return (-1);
 }
 
 static void
@@ -448,6 +459,9 @@ replay_step(int fd, short what, void *arg)
 	strlcpy(from, rp->file, sizeof(from));
 	from_off = rp->off;
 	if (replay_read(rp, chunk, file, &off) == -1) {
+		/* what was read of the step is read again */
+		strlcpy(rp->file, from, sizeof(rp->file));
+		rp->off = from_off;
 		json_decref(chunk);
 		replay_arm(rp, 1000);
 		return;

@@ -23,6 +23,8 @@
  *	has no descriptor left.  -R STR:N[:M]: the first N fopen(3)s of a
  *	path with STR (after M) open it, but its reads fail (EBADF: its
  *	descriptor made write-only), as a read error after the open.
+ *	-P URL,SINCE: runs the event log (evlog.c) and replays endpoint
+ *	URL's since SINCE (Unix time), as "mhctl hooks replay" does.
  *	-S URL,ID: once a line comes on the standard
  *	input, takes event ID out of endpoint URL's queue as "mhctl hooks
  *	skip" does (nothing keeps it) and prints "skip RC", RC what
@@ -55,6 +57,7 @@
 #include "log.h"
 #include "../../hookd/events.h"
 #include "../../hookd/bounce.h"
+#include "../../hookd/hookd.h"
 #include "verp.h"
 
 static struct event_base	*base;
@@ -73,6 +76,9 @@ static const char		*failread_str;
 static long			 failread_n, failread_skip;
 /* -S: the event to take out, and its endpoint */
 static char			*skip_url, *skip_id;
+/* -P: the endpoint to replay, since when */
+static char			*replay_url;
+static time_t			 replay_since;
 
 /* -F: 1 (errno EMFILE) if this open of path is one to fail */
 static int
@@ -152,7 +158,7 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-F str:n[:m]]\n"
-	    "            [-R str:n[:m]] [-S url,id]\n"
+	    "            [-P url,since] [-R str:n[:m]] [-S url,id]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -309,6 +315,22 @@ timeout_cb(int fd, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
+/* -P: the event log, and a replay of replay_url's since replay_since */
+static void
+replay_begin(const char *spool)
+{
+	char	key[EVENTS_KEY_LEN], url[MH_URL_MAX], errbuf[256];
+
+	if (evlog_init(base, spool) == -1)
+		errx(1, "evlog_init");
+	evlog_configure(0);
+	if (events_match(replay_url, key, url, sizeof(url)) == -1)
+		errx(1, "%s: no such endpoint", replay_url);
+	if (replay_start(key, url, replay_since, errbuf,
+	    sizeof(errbuf)) == -1)
+		errx(1, "replay: %s", errbuf);
+}
+
 static int
 cmd_queue(int argc, char **argv)
 {
@@ -323,7 +345,7 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:kR:S:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:kP:R:S:s:t:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -345,6 +367,13 @@ cmd_queue(int argc, char **argv)
 			failread_n = strtol(p, &p, 10);
 			if (*p == ':')
 				failread_skip = strtol(p + 1, NULL, 10);
+			break;
+		case 'P':
+			if ((p = strrchr(optarg, ',')) == NULL)
+				usage();
+			*p = '\0';
+			replay_url = optarg;
+			replay_since = strtoll(p + 1, NULL, 10);
 			break;
 		case 'S':
 			if ((p = strrchr(optarg, ',')) == NULL)
@@ -388,6 +417,8 @@ cmd_queue(int argc, char **argv)
 	close(sfd);
 	if (events_init(base, conf, spool) == -1)
 		errx(1, "events_init");
+	if (replay_url != NULL)
+		replay_begin(spool);
 	if (efile != NULL)
 		n = load_events(efile, &evs);
 	submitted = n;
