@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mailhook.h"
+#include "apikeys.h"
 #include "ctlcmd.h"
 #include "sanitize.h"
 
@@ -77,7 +78,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "dkim show [DOMAIN]" },
 	{ "dkim", "keygen",	CTL_DKIM_KEYGEN, CTL_MHCTL, 0,	1, 2, 4,
 	    "dkim keygen DOMAIN SELECTOR [rsa|ed25519] [FILE]" },
-	{ "api", "keygen",	CTL_API_KEYGEN, CTL_MHCTL, 0,	0, 1, 32,
+	/* NAME and as many domains as an "api keys" line takes */
+	{ "api", "keygen",	CTL_API_KEYGEN, CTL_MHCTL, 0,	0, 1,
+	    1 + APIKEY_DOMAINS_MAX,
 	    "api keygen NAME [DOMAIN...]" },
 	/* test trigger of a mailhookd -X, not in the help */
 	{ "debug", NULL,	CTL_DEBUG,	PROC_PARENT, 0,	1, 1, 2, NULL },

@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "apikeys.h"
 #include "ctlcmd.h"
 #include "dkimkey.h"
 #include "hex.h"
@@ -358,7 +359,7 @@ api_keygen(int argc, char *argv[], int jflag)
 	size_t		 i;
 	json_t		*j;
 
-	if (*name == '\0' || strlen(name) >= 64 || strspn(name,
+	if (*name == '\0' || strlen(name) >= APIKEY_NAME || strspn(name,
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789._-") != strlen(name))
 		errx(1, "api keygen: NAME: letters, digits, '.', '_', '-'");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mailhook.h"
+#include "apikeys.h"
 #include "ctlcmd.h"
 #include "tap.h"
 
@@ -18,6 +19,26 @@ look(size_t n, const char *a, const char *b, const char *c)
 	const char	*w[3] = { a, b, c };
 
 	return (ctl_cmd_lookup(n, w));
+}
+
+/* an "api keys" line with n domains (d0.test,...) is taken */
+static int
+keys_line_ok(int n)
+{
+	unsigned char	 hash[MH_SHA256_LEN];
+	char		 line[64 + 65 + 16 * (APIKEY_DOMAINS_MAX + 2)];
+	char		*name, *doms;
+	size_t		 len;
+	int		 i;
+
+	len = strlcpy(line, "app:", sizeof(line));
+	for (i = 0; i < 64; i++)
+		line[len++] = 'a';
+	line[len++] = ':';
+	for (i = 0; i < n; i++)
+		len += snprintf(line + len, sizeof(line) - len, "%sd%d.test",
+		    i > 0 ? "," : "", i);
+	return (apikey_line(line, &name, hash, &doms) == 1);
 }
 
 int
@@ -57,6 +78,16 @@ main(void)
 	    "dkim show [DOMAIN]: the signer's, an optional domain");
 	ok((c = look(2, "dkim", "keygen", NULL)) != NULL &&
 	    c->target == CTL_MHCTL, "dkim keygen runs in mhctl itself");
+	/* NAME and the domains an "api keys" line takes (webd's bound) */
+	ok((c = look(2, "api", "keygen", NULL)) != NULL &&
+	    c->target == CTL_MHCTL && ctl_cmd_args_ok(c, 3) &&
+	    ctl_cmd_args_ok(c, 3 + APIKEY_DOMAINS_MAX) &&
+	    !ctl_cmd_args_ok(c, 4 + APIKEY_DOMAINS_MAX),
+	    "api keygen takes NAME and up to %d domains, no more",
+	    APIKEY_DOMAINS_MAX);
+	ok(keys_line_ok(APIKEY_DOMAINS_MAX) &&
+	    !keys_line_ok(APIKEY_DOMAINS_MAX + 1),
+	    "an api keys line takes as many domains, no more");
 	ok((c = look(2, "log", "verbose", NULL)) != NULL && c->mutating &&
 	    c->target == PROC_PARENT, "log verbose: the parent's, root only");
 	ok((c = look(2, "debug", "authd", NULL)) != NULL &&
