@@ -18,6 +18,7 @@
 #include "config.h"
 #include "hex.h"
 #include "log.h"
+#include "token.h"
 
 /*
  * JSON form.  Enumerations travel as their configuration words, event
@@ -881,6 +882,7 @@ tracking_from_json(struct config *c, const json_t *o)
 	    config_check_domain(t->domain) == -1 ||
 	    gstr(o, "url", t->url, sizeof(t->url), 0) == -1 ||
 	    config_check_url(t->url) != NULL ||
+	    strlen(t->url) > TOKEN_TRACK_URL_MAX ||
 	    gbool(o, "opens", &t->opens) == -1 ||
 	    gbool(o, "clicks", &t->clicks) == -1 ||
 	    gbool(o, "unsubscribe", &t->unsubscribe) == -1 ||

@@ -51,6 +51,7 @@
 #include "mailaddr.h"
 #include "parse.h"
 #include "parse_state.h"
+#include "token.h"
 
 #define perr	parse_error
 #define AUTHZ_TIMEOUT_MAX	300	/* seconds: RFC 5321's wait for RCPT's reply */
@@ -569,9 +570,18 @@ trackopt	: URL STRING {
 			else {
 				while ((n = strlen($2)) > 0 && $2[n - 1] == '/')
 					$2[n - 1] = '\0';
-				parse_copystr(&$<pos>2, ps.cur_track->url,
-				    sizeof(ps.cur_track->url), $2,
-				    "tracking url");
+				/* List-Unsubscribe: <URL/u/TOKEN> on one line */
+				if (n > TOKEN_TRACK_URL_MAX)
+					perr(&$<pos>2, "tracking url is %zu "
+					    "characters, at most %d (its "
+					    "List-Unsubscribe line would pass "
+					    "998 octets)", n,
+					    TOKEN_TRACK_URL_MAX);
+				else
+					parse_copystr(&$<pos>2,
+					    ps.cur_track->url,
+					    sizeof(ps.cur_track->url), $2,
+					    "tracking url");
 			}
 			free($2);
 		}

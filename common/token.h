@@ -38,6 +38,17 @@
 #define TOKEN_STR_MAX	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + MH_ADDR_MAX + 1 + \
 			    MH_NAME_MAX + 2 + MH_URL_MAX + TOKEN_MAC_LEN) * 4 \
 			    + 2) / 3 + 1)
+/*
+ * The longest unsubscribe token (no url; token_encode takes a recipient
+ * and a domain of 255 bytes at most), and the longest tracking url that
+ * keeps the first line of its List-Unsubscribe field,
+ * "List-Unsubscribe: <URL/u/TOKEN>,", within 998 octets (RFC 5322 2.1.1:
+ * a URI is not folded): the configuration refuses a longer one.
+ */
+#define TOKEN_UNSUB_STR_LEN	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + 255 + 1 + \
+			    255 + TOKEN_MAC_LEN) * 4 + 2) / 3)
+#define TOKEN_TRACK_URL_MAX	(998 - (int)sizeof("List-Unsubscribe: <") + 1 - \
+			    3 - TOKEN_UNSUB_STR_LEN - 2)
 
 enum token_kind {
 	TOKEN_OPEN = 1,		/* /o/: the open pixel */

@@ -412,43 +412,71 @@ longest_line(const char *s)
 	return (max);
 }
 
+/* a tracking configuration for domain, its url https://t.test/uuu...
+ * of n characters */
+static struct config *
+long_conf(const char *domain, size_t n)
+{
+	struct config	*c;
+	char		 url[1024], *text;
+	size_t		 k;
+
+	k = strlcpy(url, "https://t.test/", sizeof(url));
+	if (k >= n || n >= sizeof(url))
+		return (NULL);
+	memset(url + k, 'u', n - k);
+	url[n] = '\0';
+	if (asprintf(&text, "bounce domain \"bounces.test\"\n"
+	    "tracking domain \"%s\" {\n\turl \"%s\"\n"
+	    "\tsecret \"tracking-test-secret-0123456789\"\n}\n", domain,
+	    url) == -1)
+		return (NULL);
+	c = conf_text(text);
+	free(text);
+	return (c);
+}
+
 /*
- * List-Unsubscribe folded between its two URIs (RFC 5322 2.1.1): a
- * 250-character url and a 200-character recipient make no line over
- * 998 octets.
+ * List-Unsubscribe folded between its two URIs (RFC 5322 2.1.1), never
+ * inside one: the longest tracking url the configuration takes
+ * (TOKEN_TRACK_URL_MAX), the longest recipient and sender domain a token
+ * holds make no line over 998 octets; a url one longer is refused (a
+ * 600-character one made a first line of over 1000).
  */
 static void
 check_long_unsub(void)
 {
 	struct config		*c;
 	struct track_msg	*m;
-	char			 url[251], rcpt[201], *text, *out = NULL, *lu;
-	size_t			 len = 0;
+	char			 dom[254], rcpt[256], *out = NULL, *lu;
+	size_t			 len = 0, i;
 
-	memset(url, 'u', sizeof(url) - 1);
-	memcpy(url, "https://t.sender.test/", 22);
-	url[sizeof(url) - 1] = '\0';
+	/* 63.63.63.61: a 253-octet domain, as DNS takes */
+	memset(dom, 'd', sizeof(dom) - 1);
+	for (i = 63; i < sizeof(dom) - 1; i += 64)
+		dom[i] = '.';
+	dom[sizeof(dom) - 1] = '\0';
 	memset(rcpt, 'r', sizeof(rcpt) - 1);
 	memcpy(rcpt + sizeof(rcpt) - 1 - 13, "@example.test", 13);
 	rcpt[sizeof(rcpt) - 1] = '\0';
-	if (asprintf(&text, "bounce domain \"bounces.test\"\n"
-	    "tracking domain \"sender.test\" {\n\turl \"%s\"\n"
-	    "\tsecret \"tracking-test-secret-0123456789\"\n}\n", url) == -1)
-		return;
-	c = conf_text(text);
-	free(text);
-	ok(c != NULL, "a 250-character tracking url parses");
+	c = long_conf(dom, TOKEN_TRACK_URL_MAX + 1);
+	ok(c == NULL, "a tracking url of %d characters is refused",
+	    TOKEN_TRACK_URL_MAX + 1);
+	config_free(c);
+	c = long_conf(dom, TOKEN_TRACK_URL_MAX);
+	ok(c != NULL, "a %d-character tracking url parses",
+	    TOKEN_TRACK_URL_MAX);
 	if (c == NULL)
 		return;
 	track_forget();
-	if ((m = track_prepare(c, "0123456789abcdef", "sender.test", same[0],
+	if ((m = track_prepare(c, "0123456789abcdef", dom, same[0],
 	    strlen(same[0]))) != NULL) {
 		out = track_render(m, rcpt, &len);
 		track_free(m);
 	}
 	lu = out != NULL ? strstr(out, "\r\nList-Unsubscribe: <") : NULL;
 	ok(lu != NULL && strstr(lu, ">,\r\n <mailto:unsubscribe+") != NULL &&
-	    longest_line(out) <= 998, "long url and recipient: "
+	    longest_line(out) <= 998, "longest url, recipient and domain: "
 	    "List-Unsubscribe folded before the mailto, longest line %zu "
 	    "octets",
 	    out != NULL ? longest_line(out) : 0);
