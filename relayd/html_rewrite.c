@@ -171,7 +171,7 @@ link_cmp(const void *a, const void *b)
  * The href's value as a browser reads it, from its text in the source,
  * raw[0..n), or gumbo's value v: the controls and spaces around it and
  * tabs and line breaks in it removed (uri_strip), scheme in lower case;
- * NULL if it is not http(s).  gumbo makes a control character in the
+ * NULL if it is not http(s) or has no host.  gumbo makes a control character in the
  * source U+FFFD (a browser keeps it, and its URL parser drops it around
  * a URL and percent-encodes it inside), so a value without a character
  * reference (and without a NUL, which a browser makes U+FFFD too) is
@@ -181,7 +181,7 @@ static char *
 tracked_url(const char *raw, size_t n, const char *v)
 {
 	size_t	 i;
-	char	*u;
+	char	*u, *host;
 
 	if (memchr(raw, '&', n) == NULL && memchr(raw, '\0', n) == NULL)
 		u = strndup(raw, n);
@@ -190,8 +190,15 @@ tracked_url(const char *raw, size_t n, const char *v)
 	if (u == NULL)
 		return (NULL);
 	uri_strip(u);
-	if (strncasecmp(u, "http://", 7) != 0 &&
-	    strncasecmp(u, "https://", 8) != 0) {
+	if (strncasecmp(u, "http://", 7) == 0)
+		host = u + 7;
+	else if (strncasecmp(u, "https://", 8) == 0)
+		host = u + 8;
+	else
+		host = NULL;
+	/* no host ("http://", "https://?q"): a click would lead nowhere,
+	 * and a token takes no such url (config_check_url) */
+	if (host == NULL || *host == '\0' || strchr("/:?#@", *host) != NULL) {
 		free(u);
 		return (NULL);
 	}

@@ -352,6 +352,18 @@ main(void)
 	    "<a href=\"#top\">top</a><a href=\"/rel\">r</a>"
 	    "<a href=\"ftp://x.test/\">f</a>", 0,
 	    "mailto, tel, anchors, relative and ftp untouched");
+	/* no host: not offered for tracking, as "http:e.org" is not */
+	check("<a href=\"http://\">1</a><a href=\" HTTPS:// \">2</a>"
+	    "<a href=\"http://?q\">3</a><a href=\"https://#f\">4</a>"
+	    "<a href=\"http://:80/\">5</a><a href=\"http:///x\">6</a>"
+	    "<a href=\"http:e.org\">7</a><a href=\"https:/e.org\">8</a>"
+	    "<a href=\"https://e.org\">9</a>", NULL,
+	    "<a href=\"http://\">1</a><a href=\" HTTPS:// \">2</a>"
+	    "<a href=\"http://?q\">3</a><a href=\"https://#f\">4</a>"
+	    "<a href=\"http://:80/\">5</a><a href=\"http:///x\">6</a>"
+	    "<a href=\"http:e.org\">7</a><a href=\"https:/e.org\">8</a>"
+	    "<a href=\"T0\">9</a>", 1,
+	    "links without a host untouched, the one with a host tracked");
 	check("<a data-mailhook-notrack href=\"https://a.test/\">a</a>"
 	    "<a href=\"https://b.test/\" DATA-MAILHOOK-NOTRACK=\"1\">b</a>",
 	    NULL, "<a data-mailhook-notrack href=\"https://a.test/\">a</a>"

@@ -111,6 +111,33 @@ body_of(const char *copy)
 	return (b + 4);
 }
 
+/*
+ * A link without a host is not tracked (a click would lead nowhere):
+ * "http://" as "http:e.org" and "https:/e.org" are not; a link with one
+ * beside them is.
+ */
+static void
+check_no_host(const struct config *conf)
+{
+	const char	*msg = HDR("utf-8", "8bit")
+	    "<a href=\"http://\">1</a><a href=\" HTTPS:// \">2</a>"
+	    "<a href=\"http://?q=1\">3</a><a href=\"https://#f\">4</a>"
+	    "<a href=\"http://:80/x\">5</a><a href=\"http:e.org\">6</a>"
+	    "<a href=\"https:/e.org\">7</a>"
+	    "<a href=\"https://e.org\">8</a>\r\n";
+	char		*out;
+	size_t		 len;
+
+	out = track_copy(conf, msg, strlen(msg), &len);
+	ok(out != NULL && strstr(out, "<a href=\"http://\">1</a>"
+	    "<a href=\" HTTPS:// \">2</a><a href=\"http://?q=1\">3</a>"
+	    "<a href=\"https://#f\">4</a><a href=\"http://:80/x\">5</a>"
+	    "<a href=\"http:e.org\">6</a><a href=\"https:/e.org\">7</a>"
+	    "<a href=\"https://t.sender.test/c/") != NULL,
+	    "links without a host untouched, the one with a host tracked");
+	free(out);
+}
+
 static void
 check_charsets(const struct config *conf)
 {
@@ -676,6 +703,7 @@ main(void)
 	}
 	check_moved(conf);
 	check_charsets(conf);
+	check_no_host(conf);
 	check_signed(conf);
 	check_mailto(conf);
 	check_comment(conf);
