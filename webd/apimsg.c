@@ -201,14 +201,65 @@ cid_ok(const char *s)
 	    config_check_domain(at + 1) == 0);
 }
 
+#define ADDR_SENDER	0x01	/* a sender: '%' and '!' taken */
+#define ADDR_STRICT	0x02	/* kept as written: no '@' beside <> */
+
+/*
+ * The addresses written in s as another parser counts them: each '@'
+ * outside quoted strings and comments, of a mailbox with <> only those
+ * inside them (one outside is its display name's) unless strict (a
+ * header kept as written: a reader may take "b@y.com <a@x.com>" for
+ * b@y.com).  GMime skips what it cannot read: "a@x.com;b@y.com",
+ * "a@x.com)b@y.com" and "a@x.com] b@y.com" are one address to it (the
+ * first), two to Python's email package; a list whose count is not
+ * GMime's is refused.
+ */
+static size_t
+addr_count(const char *s, int strict)
+{
+	size_t	 n = 0, in = 0, out = 0;
+	int	 quote = 0, depth = 0, angle = 0, lt = 0;
+
+	for (;; s++) {
+		if (*s == '\0' || (*s == ',' && !quote && !depth && !angle)) {
+			n += strict ? in + out : lt ? in : out;
+			in = out = 0;
+			lt = 0;
+			if (*s == '\0')
+				return (n);
+		} else if (quote || depth) {
+			if (*s == '\\' && s[1] != '\0')
+				s++;
+			else if (quote && *s == '"')
+				quote = 0;
+			else if (depth && *s == '(')
+				depth++;
+			else if (depth && *s == ')')
+				depth--;
+		} else if (*s == '"')
+			quote = 1;
+		else if (*s == '(')
+			depth = 1;
+		else if (*s == '<')
+			angle = lt = 1;
+		else if (*s == '>')
+			angle = 0;
+		else if (*s == '@' && angle)
+			in++;
+		else if (*s == '@')
+			out++;
+	}
+}
+
 /*
  * The mailboxes of s (one or a list), parsed by GMime.  Groups, encoded
- * words (GMime would decode them through iconv) and anything not an
- * address are refused; each addr-spec as addr_spec_check() has it, a
- * sender's (sender set) or a recipient's.
+ * words (GMime would decode them through iconv), anything not an
+ * address and text GMime skipped (addr_count) are refused; each
+ * addr-spec as addr_spec_check() has it, a sender's (ADDR_SENDER) or a
+ * recipient's.
  */
 static InternetAddressList *
-addr_parse(const char *what, const char *s, int sender, struct api_error *e)
+addr_parse(const char *what, const char *s, int flags, struct api_error *e)
 {
 	InternetAddressList	*l;
 	InternetAddress		*a;
@@ -242,11 +293,21 @@ addr_parse(const char *what, const char *s, int sender, struct api_error *e)
 			return (NULL);
 		}
 		if (addr_spec_check(what, internet_address_mailbox_get_addr(
-		    INTERNET_ADDRESS_MAILBOX(a)), sender, e) == -1) {
+		    INTERNET_ADDRESS_MAILBOX(a)), flags & ADDR_SENDER,
+		    e) == -1) {
 			g_object_unref(l);
 			return (NULL);
 		}
 		internet_address_set_charset(a, "utf-8");
+	}
+	if (addr_count(s, flags & ADDR_STRICT) != (size_t)n) {
+		g_object_unref(l);
+		api_err(e, 400, "invalid_address", "%s: %s, not one address "
+		    "or a list of them separated by ','%s: %s", what,
+		    n == 1 ? "text beside the address" : "text between the "
+		    "addresses", flags & ADDR_STRICT ? " (a display name with "
+		    "'@' quoted)" : "", s);
+		return (NULL);
 	}
 	return (l);
 }
@@ -344,7 +405,7 @@ get_from(const json_t *o, struct api_msg *m, const struct api_limits *lim,
 		api_err(e, 400, "missing_field", "from is required");
 		return (NULL);
 	}
-	if ((l = addr_parse("from", s, 1, e)) == NULL)
+	if ((l = addr_parse("from", s, ADDR_SENDER, e)) == NULL)
 		return (NULL);
 	if (internet_address_list_length(l) != 1) {
 		g_object_unref(l);
@@ -947,7 +1008,8 @@ raw_headers(const char *s, int *has_date, int *has_msgid,
 			nfrom++;
 			v = g_strndup(colon + 1, next - colon - 3);
 			g_strdelimit(v, "\r\n", ' ');
-			l = addr_parse("the From header", v, 1, e);
+			l = addr_parse("the From header", v, ADDR_SENDER |
+			    ADDR_STRICT, e);
 			g_free(v);
 			if (l == NULL)
 				return (-1);
