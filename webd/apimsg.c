@@ -122,16 +122,26 @@ hdr_text_ok(const char *what, const char *s, size_t max, struct api_error *e)
 	return (0);
 }
 
+/*
+ * The address's domain (never with a trailing dot: mailaddr.c) is one of
+ * the key's, in any case; a key's "example.com." is example.com, as
+ * config_check_domain takes it.
+ */
 static int
 domain_allowed(const char *domain, const struct api_limits *lim)
 {
-	size_t	 i;
+	size_t	 i, n;
 
 	if (lim->domains == NULL)
 		return (1);
-	for (i = 0; lim->domains[i] != NULL; i++)
-		if (strcasecmp(domain, lim->domains[i]) == 0)
+	for (i = 0; lim->domains[i] != NULL; i++) {
+		n = strlen(lim->domains[i]);
+		if (n > 1 && lim->domains[i][n - 1] == '.')
+			n--;
+		if (strlen(domain) == n &&
+		    strncasecmp(domain, lim->domains[i], n) == 0)
 			return (1);
+	}
 	return (0);
 }
 
