@@ -570,7 +570,7 @@ trackopt	: URL STRING {
 			else {
 				while ((n = strlen($2)) > 0 && $2[n - 1] == '/')
 					$2[n - 1] = '\0';
-				/* List-Unsubscribe: <URL/u/TOKEN> on one line */
+				/* "List-Unsubscribe: <URL/u/TOKEN>," fits */
 				if (n > TOKEN_TRACK_URL_MAX)
 					perr(&$<pos>2, "tracking url is %zu "
 					    "characters, at most %d (its "

@@ -47,8 +47,9 @@
  */
 #define TOKEN_UNSUB_STR_LEN	(((1 + 2 + 1 + 2 + 4 + 8 + 1 + 255 + 1 + \
 			    255 + TOKEN_MAC_LEN) * 4 + 2) / 3)
-#define TOKEN_TRACK_URL_MAX	(998 - (int)sizeof("List-Unsubscribe: <") + 1 - \
-			    3 - TOKEN_UNSUB_STR_LEN - 2)
+#define TOKEN_TRACK_URL_MAX	(998 - \
+			    ((int)sizeof("List-Unsubscribe: <") - 1) - 3 - \
+			    TOKEN_UNSUB_STR_LEN - 2)
 
 enum token_kind {
 	TOKEN_OPEN = 1,		/* /o/: the open pixel */

@@ -171,11 +171,11 @@ link_cmp(const void *a, const void *b)
  * The href's value as a browser reads it, from its text in the source,
  * raw[0..n), or gumbo's value v: the controls and spaces around it and
  * tabs and line breaks in it removed (uri_strip), scheme in lower case;
- * NULL if it is not http(s) or has no host.  gumbo makes a control character in the
- * source U+FFFD (a browser keeps it, and its URL parser drops it around
- * a URL and percent-encodes it inside), so a value without a character
- * reference (and without a NUL, which a browser makes U+FFFD too) is
- * taken from the source as it is.
+ * NULL if it is not http(s) or has no host.  gumbo makes a control
+ * character in the source U+FFFD (a browser keeps it, and its URL parser
+ * drops it around a URL and percent-encodes it inside), so a value
+ * without a character reference (and without a NUL, which a browser
+ * makes U+FFFD too) is taken from the source as it is.
  */
 static char *
 tracked_url(const char *raw, size_t n, const char *v)
