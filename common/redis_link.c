@@ -50,6 +50,17 @@
 #define REDIS_NODES		REDIS_PREFIX "nodes"
 #define REDIS_READ		16384
 /*
+ * What one wake-up of a connection may take of the process's time: its
+ * reads and what their replies cost (a change on the channel is written
+ * to the spool, an fsync each) stop once it is spent; the replies read
+ * and not handled yet are handled at the next turn of the event loop,
+ * after the process's other events, and only then is the socket read
+ * again.  A flood on the channel took all of it: nothing else was
+ * answered, the command connection's replies were not read and passed
+ * their deadline.
+ */
+#define REDIS_SLICE_MS		50
+/*
  * The bytes of one reply that the reader may hold unparsed: a bulk
  * string or a line (hiredis takes an array's elements as they come, so
  * the suppression list's HGETALL never holds more than one).  Ours are
@@ -84,6 +95,8 @@ struct rconn {
 	int			 connecting;	/* TCP, then TLS handshake */
 	int			 handshaken;
 	struct event		*rev, *wev, *timer;
+	struct event		*resume;	/* replies left: a slice
+						   was spent */
 	struct evbuffer		*out;
 	redisReader		*reader;
 	struct pendinglist	 fifo;		/* replies awaited, in order */
@@ -225,6 +238,7 @@ conn_destroy(struct rconn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->timer);
+	event_free(c->resume);
 	evbuffer_free(c->out);
 	redisReaderFree(c->reader);
 	free(c);
@@ -242,6 +256,7 @@ conn_free(struct rconn *c)
 	event_del(c->rev);
 	event_del(c->wev);
 	event_del(c->timer);
+	event_del(c->resume);
 	while ((p = TAILQ_FIRST(&c->fifo)) != NULL) {
 		TAILQ_REMOVE(&c->fifo, p, entry);
 		on_reply(p, NULL);
@@ -331,14 +346,20 @@ channel_push(const redisReply *r)
 	    strcmp(kind->str, "subscribe") == 0);
 }
 
-/* the replies read so far, each to its pending in order (c is busy) */
-static void
-conn_dispatch(struct rconn *c)
+/*
+ * the replies read so far, each to its pending in order (c is busy),
+ * until the slice that began at start is spent: 1 if some are left
+ */
+static int
+conn_dispatch(struct rconn *c, long long start)
 {
 	struct pending	*p;
 	void		*r;
 
 	while (!c->dead) {
+		if (mono_ms() - start >= REDIS_SLICE_MS &&
+		    c->reader->pos < c->reader->len)
+			return (1);
 		if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
 			conn_error(c, "protocol", c->reader->errstr);
 			break;
@@ -356,6 +377,42 @@ conn_dispatch(struct rconn *c)
 		else
 			conn_error(c, "protocol", "a reply to no command");
 		freeReplyObject(r);
+	}
+	return (0);
+}
+
+/* a slice's dispatch; the rest of it at the next turn: 1, else 0 */
+static int
+conn_slice(struct rconn *c, long long start)
+{
+	struct timeval	 now = { 0, 0 };
+	int		 left;
+
+	c->busy++;
+	left = conn_dispatch(c, start);
+	if (--c->busy == 0 && c->dead) {
+		conn_destroy(c);
+		return (-1);
+	}
+	if (c->dead)
+		return (-1);
+	if (left) {
+		event_del(c->rev);
+		evtimer_add(c->resume, &now);
+	}
+	return (left);
+}
+
+/* the replies a spent slice left, then the socket again */
+static void
+conn_resume(int fd, short ev, void *arg)
+{
+	struct rconn	*c = arg;
+
+	if (conn_slice(c, mono_ms()) == 0) {
+		event_add(c->rev, NULL);
+		if (evbuffer_get_length(c->out) > 0)
+			conn_flush(c);
 	}
 }
 
@@ -384,6 +441,8 @@ conn_read(int fd, short ev, void *arg)
 	struct rconn	*c = arg;
 	char		 buf[REDIS_READ];
 	ssize_t		 n;
+	long long	 start = mono_ms();
+	int		 left;
 
 	if (c->connecting)
 		return;
@@ -418,17 +477,14 @@ conn_read(int fd, short ev, void *arg)
 			conn_error(c, "protocol", c->reader->errstr);
 			return;
 		}
-		c->busy++;
-		conn_dispatch(c);
-		if (--c->busy == 0 && c->dead) {
-			conn_destroy(c);
+		if ((left = conn_slice(c, start)) == -1)
 			return;
-		}
 		if (c->reader->len - c->reader->pos > REDIS_REPLY_MAX) {
 			conn_error(c, "protocol", "a reply longer than 1 MB");
 			return;
 		}
-		if (c->dead || (c->tls == NULL && (size_t)n < sizeof(buf)))
+		if (left || (c->tls == NULL && (size_t)n < sizeof(buf)) ||
+		    mono_ms() - start >= REDIS_SLICE_MS)
 			break;
 	}
 	if (!c->dead && evbuffer_get_length(c->out) > 0)
@@ -513,7 +569,8 @@ conn_new(int sub)
 	    conn_read, c)) == NULL ||
 	    (c->wev = event_new(rl.base, c->fd, EV_WRITE, conn_write,
 	    c)) == NULL ||
-	    (c->timer = evtimer_new(rl.base, conn_timeout, c)) == NULL)
+	    (c->timer = evtimer_new(rl.base, conn_timeout, c)) == NULL ||
+	    (c->resume = evtimer_new(rl.base, conn_resume, c)) == NULL)
 		fatal("event_new");
 	if (c->fd == -1 || (rl.conf.tls && conn_tls(c) == -1) ||
 	    (connect(c->fd, (struct sockaddr *)&ss, sl) == -1 &&
