@@ -68,6 +68,12 @@
  * of 512 MB and sends it would have it all buffered.
  */
 #define REDIS_REPLY_MAX		(1024 * 1024)
+/*
+ * Redis's text that is shown (mhctl show status, show cluster): valid
+ * UTF-8 only, which the JSON of those answers must be; bytes as they
+ * came made them fail, and neither answered
+ */
+#define SAN_REDIS		(SAN_CTLSPACE | SAN_UTF8 | SAN_NOBIDI)
 
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
@@ -682,7 +688,7 @@ link_fail(const char *what, const char *why)
 	char	 text[200], msg[sizeof(rl.error)];
 
 	sanitize_text(text, sizeof(text), why ? why : "", SIZE_MAX,
-	    SAN_FIELD);
+	    SAN_REDIS);
 	snprintf(msg, sizeof(msg), "%.40s: %s", what, text);
 	if (rl.state == LINK_UP) {
 		rl.drops++;
@@ -765,8 +771,8 @@ on_info(const redisReply *r, void *arg)
 		return;
 	}
 	v += strlen("redis_version:");
-	snprintf(rl.version, sizeof(rl.version), "%.*s",
-	    (int)strcspn(v, "\r\n"), v);
+	sanitize_text(rl.version, sizeof(rl.version), v, strcspn(v, "\r\n"),
+	    SAN_REDIS);
 	major = atoi(rl.version);
 	if (major < REDIS_VERSION_MIN) {
 		link_fail("version", "this Redis is too old (mailhook needs "
@@ -841,6 +847,7 @@ link_start(int fd, short ev, void *arg)
 static void
 on_nodes(const redisReply *r, void *arg)
 {
+	char	 name[MH_NAME_MAX];
 	size_t	 i;
 	time_t	 now = time(NULL);
 	int	 n = 0;
@@ -855,9 +862,10 @@ on_nodes(const redisReply *r, void *arg)
 			continue;
 		if (now - atoll(r->element[i + 1]->str) <= REDIS_NODE_ALIVE)
 			n++;
-		json_array_append_new(rl.seen, json_pack("{s:s%, s:I}",
-		    "node", r->element[i]->str, (size_t)r->element[i]->len,
-		    "last_beat", (json_int_t)atoll(r->element[i + 1]->str)));
+		sanitize_text(name, sizeof(name), r->element[i]->str,
+		    r->element[i]->len, SAN_REDIS);
+		json_array_append_new(rl.seen, json_pack("{s:s, s:I}",
+		    "node", name, "last_beat", (json_int_t)atoll(r->element[i + 1]->str)));
 	}
 	rl.nodes = n > 0 ? n : 1;
 }

@@ -137,9 +137,10 @@ class FakeRedis:
     """A TCP server on a free port that plays a broken Redis:
     'garbage' answers anything with bytes that are not RESP, 'midreply'
     starts a bulk reply and closes, 'old' is a Redis 3.2 (too old),
-    'silent' accepts and never answers, and 'huge' answers INFO with a
+    'silent' accepts and never answers, 'huge' answers INFO with a
     bulk string of 1 GB and sends it (256 MB of it, as far as the client
-    reads), then closes."""
+    reads), then closes; 'badauth' refuses AUTH with an error that is no
+    UTF-8, and 'badversion' is a Redis 7 whose version is no UTF-8."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -173,6 +174,11 @@ class FakeRedis:
         if self.mode == "silent":
             return b"", False
         up = data.upper()
+        if self.mode == "badauth" and b"AUTH" in up:
+            return b"-WRONGPASS \xff\xfe caf\xc3\r\n", False
+        if self.mode == "badversion" and b"INFO" in up:
+            v = b"# Server\r\nredis_version:7.0.\xff\xfe\r\n"
+            return b"$%d\r\n%s\r\n" % (len(v), v), False
         if b"SUBSCRIBE" in up:
             return (b"*3\r\n" + _bulk("subscribe") + _bulk("mailhook:changes")
                     + b":1\r\n"), False
