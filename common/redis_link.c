@@ -46,6 +46,14 @@
 #define REDIS_BEAT		5	/* seconds between heartbeats */
 #define REDIS_NODE_ALIVE	30	/* a node beat this lately: counted */
 #define REDIS_BACKOFF_MAX	30
+/*
+ * A link up this long before it drops was a good one: the next try is
+ * 1 s away.  One that drops sooner (a Redis that crashes on what a link
+ * sends, every suppression of the node, or a proxy that drops it) is a
+ * failure like any, and the backoff goes on doubling: relinked every
+ * second, each link pushed the whole list again.
+ */
+#define REDIS_LINK_STABLE	10
 #define REDIS_VERSION_MIN	5
 #define REDIS_NODES		REDIS_PREFIX "nodes"
 #define REDIS_READ		16384
@@ -699,8 +707,11 @@ link_fail(const char *what, const char *why)
 		log_warnx("cluster: redis %s:%d: %s", rl.conf.host,
 		    rl.conf.port, msg);
 	strlcpy(rl.error, msg, sizeof(rl.error));
-	if (rl.state == LINK_UP)
+	if (rl.state == LINK_UP) {
+		if (time(NULL) - rl.since >= REDIS_LINK_STABLE)
+			rl.backoff = 0;
 		rl.since = time(NULL);
+	}
 	rl.state = LINK_DOWN;
 	evtimer_del(rl.beat);
 	contexts_free();
@@ -722,7 +733,6 @@ now_up(void)
 {
 	rl.state = LINK_UP;
 	rl.since = time(NULL);
-	rl.backoff = 0;
 	rl.error[0] = '\0';
 	rl.links++;
 	log_info("cluster: linked to redis %s:%d%s (version %s) as node %s",

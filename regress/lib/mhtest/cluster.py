@@ -140,7 +140,9 @@ class FakeRedis:
     'silent' accepts and never answers, 'huge' answers INFO with a
     bulk string of 1 GB and sends it (256 MB of it, as far as the client
     reads), then closes; 'badauth' refuses AUTH with an error that is no
-    UTF-8, and 'badversion' is a Redis 7 whose version is no UTF-8."""
+    UTF-8, 'badversion' is a Redis 7 whose version is no UTF-8, and
+    'flap' is a Redis 7 that links and closes the connection at the
+    first command after INFO and SUBSCRIBE."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -179,6 +181,11 @@ class FakeRedis:
         if self.mode == "badversion" and b"INFO" in up:
             v = b"# Server\r\nredis_version:7.0.\xff\xfe\r\n"
             return b"$%d\r\n%s\r\n" % (len(v), v), False
+        if self.mode == "flap" and b"INFO" not in up and \
+                b"SUBSCRIBE" not in up:
+            return b"", True
+        if self.mode == "flap" and b"INFO" in up:
+            return _bulk("# Server\r\nredis_version:7.0.15\r\n"), False
         if b"SUBSCRIBE" in up:
             return (b"*3\r\n" + _bulk("subscribe") + _bulk("mailhook:changes")
                     + b":1\r\n"), False
