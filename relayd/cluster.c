@@ -268,6 +268,58 @@ static long long	 room_at;		/* ms, pending on ev_room */
 static long long	 suppress_held = -1;	/* HLEN, at the last beat */
 static unsigned long long applied, pushed, granted, refused;
 
+/*
+ * The lifts heard on the channel while a full load is awaited (from its
+ * HGETALL to its answer): the hash it reads may be older than they are
+ * (Redis ran the HGETALL before the lift was written, and its answer,
+ * long for a large hash, came after the lift's message).  They beat the
+ * hash's suppressions of their key as this node's own lifts do; its
+ * older suppression was applied over the lift, and held a resubscribed
+ * address until the next full load.  At most HEARD_MAX: past them, the
+ * older ones.
+ */
+struct heard {
+	char		*field;
+	long long	 ms;
+};
+#define HEARD_MAX	65536
+static struct heard	*heard;
+static size_t		 nheard, heard_next;
+static int		 whole_awaited;
+
+static void
+heard_clear(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nheard; i++)
+		free(heard[i].field);
+	free(heard);
+	heard = NULL;
+	nheard = heard_next = 0;
+}
+
+/* a lift from the channel (field flen bytes), while a load is awaited */
+static void
+heard_add(const char *field, size_t flen, long long ms)
+{
+	struct heard	*h;
+
+	if (!whole_awaited)
+		return;
+	if (heard == NULL && (heard = calloc(HEARD_MAX,
+	    sizeof(*heard))) == NULL)
+		fatal("calloc");
+	h = &heard[heard_next];
+	heard_next = (heard_next + 1) % HEARD_MAX;
+	if (nheard < HEARD_MAX)
+		nheard++;
+	free(h->field);
+	if ((h->field = strndup(field, flen)) == NULL)
+		fatal("strndup");
+	h->ms = ms;
+}
+
 /* the time of a suppression or a lift, here and in Redis */
 long long
 cluster_now_ms(void)
@@ -579,7 +631,7 @@ apply(const char *field, size_t flen, const char *value, int save, int only)
 static void
 on_message(const char *msg, size_t len)
 {
-	const char	*node = redis_link_node(), *field, *value;
+	const char	*node = redis_link_node(), *field, *value, *mark;
 	size_t		 nl = strlen(node);
 
 	if (memchr(msg, '\0', len) != NULL ||
@@ -592,6 +644,8 @@ on_message(const char *msg, size_t len)
 	    (value = strchr(value + 1, '\t')) == NULL)
 		return;
 	apply(field, value - field, value + 1, 1, 0);
+	if ((mark = strchr(value + 1, ':')) != NULL && mark[1] == '-')
+		heard_add(field, value - field, strtoll(value + 1, NULL, 10));
 }
 
 /* a lift of a full load: the list's key of its field, its time */
@@ -626,8 +680,9 @@ whole_lift_add(struct whole_lift *lifts, size_t *n, const char *field,
 
 /*
  * The lifts of the hash and, if local, this node's own that Redis has
- * not taken yet (lifted: refused, or in flight), sorted by key, each key
- * once with its newest time.
+ * not taken yet (lifted: refused, or in flight) and those heard since
+ * the hash was asked for, sorted by key, each key once with its newest
+ * time.
  */
 static struct whole_lift *
 whole_lifts(const redisReply *r, int local, size_t *np)
@@ -639,6 +694,8 @@ whole_lifts(const redisReply *r, int local, size_t *np)
 
 	TAILQ_FOREACH(l, &lifted, entry)
 		cap += local;
+	if (local)
+		cap += nheard;
 	if ((lifts = calloc(cap + 1, sizeof(*lifts))) == NULL)
 		fatal("calloc");
 	for (i = 0; i + 1 < r->elements; i += 2) {
@@ -654,6 +711,9 @@ whole_lifts(const redisReply *r, int local, size_t *np)
 		if (local)
 			whole_lift_add(lifts, &n, l->field, strlen(l->field),
 			    l->ms);
+	for (i = 0; local && i < nheard; i++)
+		whole_lift_add(lifts, &n, heard[i].field,
+		    strlen(heard[i].field), heard[i].ms);
 	qsort(lifts, n, sizeof(*lifts), whole_lift_cmp);
 	for (i = 0, o = 0; i < n; i++) {
 		if (o > 0 && strcmp(lifts[o - 1].key, lifts[i].key) == 0) {
@@ -788,8 +848,11 @@ on_whole(const redisReply *r, void *arg)
 	size_t			 i, n, nthere;
 	int			 k, b;
 
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+	whole_awaited = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		heard_clear();
 		return;
+	}
 	lifts = whole_lifts(r, 1, &n);
 	there = whole_lifts(r, 0, &nthere);
 	for (k = 0; k < 2; k++)
@@ -821,6 +884,7 @@ on_whole(const redisReply *r, void *arg)
 	for (i = 0; i < nthere; i++)
 		free(there[i].key);
 	free(there);
+	heard_clear();
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
 	suppress_held = r->elements / 2;
@@ -856,7 +920,8 @@ on_linked(void)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
 	retry_settled();
-	redis_command(on_whole, NULL, 2, argv, NULL);
+	heard_clear();
+	whole_awaited = redis_command(on_whole, NULL, 2, argv, NULL) == 0;
 	sched_allow_handover(hand_over);
 	sched_kick();
 }
