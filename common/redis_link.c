@@ -83,6 +83,16 @@
  */
 #define SAN_REDIS		(SAN_CTLSPACE | SAN_UTF8 | SAN_NOBIDI)
 
+/*
+ * The elements that the arrays of one reply may announce, all told.  The
+ * longest answer of ours is the suppression list's HGETALL, two for each
+ * entry: 16 million entries.  hiredis 0.14 has no bound of its own: an
+ * array announced with 2^31 - 1 elements had its 16 GB of pointers
+ * allocated, and freeing it when the link was dropped walked them all,
+ * relayd answering nothing for many seconds at each link.
+ */
+#define REDIS_ELEMENTS_MAX	(1 << 25)
+
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
 
@@ -117,6 +127,9 @@ struct rconn {
 	unsigned long long	 queued, written;	/* bytes */
 	long long		 last_reply;	/* ms, monotonic */
 	long long		 last_write;
+	long long		 elements;	/* announced in the reply
+						   being read */
+	int			 too_long;	/* past REDIS_ELEMENTS_MAX */
 	int			 sub;		/* the channel's: the rest */
 	int			 busy, dead;	/* in a dispatch; freed after */
 };
@@ -155,6 +168,10 @@ static void	 link_start(int, short, void *);
 static void	 link_fail(const char *, const char *);
 static void	 on_channel(struct rconn *, const redisReply *);
 static void	 on_connected(struct rconn *);
+
+/* hiredis's reply functions, but for arrays: counted first */
+static const redisReplyObjectFunctions	*hiredis_fns;
+static redisReplyObjectFunctions	 reply_fns;
 
 static long long
 mono_ms(void)
@@ -347,6 +364,28 @@ conn_flush(struct rconn *c)
 		event_add(c->wev, NULL);
 }
 
+/* an array of the reply being read, unless it is one too many */
+static void *
+reply_array(const redisReadTask *task, int elements)
+{
+	struct rconn	*c = task->privdata;
+
+	if (elements > 0 &&
+	    (c->elements += elements) > REDIS_ELEMENTS_MAX) {
+		c->too_long = 1;
+		return (NULL);	/* the reader's error */
+	}
+	return (hiredis_fns->createArray(task, elements));
+}
+
+/* why c's reader stopped */
+static const char *
+reader_error(struct rconn *c)
+{
+	return (c->too_long ? "a reply of more than 33554432 elements" :
+	    c->reader->errstr);
+}
+
 /* on the channel's connection: a message or a subscription, no reply */
 static int
 channel_push(const redisReply *r)
@@ -375,11 +414,12 @@ conn_dispatch(struct rconn *c, long long start)
 		    c->reader->pos < c->reader->len)
 			return (1);
 		if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
-			conn_error(c, "protocol", c->reader->errstr);
+			conn_error(c, "protocol", reader_error(c));
 			break;
 		}
 		if (r == NULL)
 			break;
+		c->elements = 0;
 		c->last_reply = mono_ms();
 		if (c->sub && channel_push(r))
 			on_channel(c, r);
@@ -488,7 +528,7 @@ conn_read(int fd, short ev, void *arg)
 			return;
 		}
 		if (redisReaderFeed(c->reader, buf, n) != REDIS_OK) {
-			conn_error(c, "protocol", c->reader->errstr);
+			conn_error(c, "protocol", reader_error(c));
 			return;
 		}
 		if ((left = conn_slice(c, start)) == -1)
@@ -575,6 +615,13 @@ conn_new(int sub)
 	    (c->out = evbuffer_new()) == NULL ||
 	    (c->reader = redisReaderCreate()) == NULL)
 		fatalx("cluster: out of memory");
+	if (hiredis_fns == NULL) {
+		hiredis_fns = c->reader->fn;
+		reply_fns = *hiredis_fns;
+		reply_fns.createArray = reply_array;
+	}
+	c->reader->fn = &reply_fns;
+	c->reader->privdata = c;
 	TAILQ_INIT(&c->fifo);
 	c->sub = sub;
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |

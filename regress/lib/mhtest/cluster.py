@@ -142,7 +142,8 @@ class FakeRedis:
     reads), then closes; 'badauth' refuses AUTH with an error that is no
     UTF-8, 'badversion' is a Redis 7 whose version is no UTF-8, and
     'flap' is a Redis 7 that links and closes the connection at the
-    first command after INFO and SUBSCRIBE."""
+    first command after INFO and SUBSCRIBE, and 'longarray' answers INFO
+    with an array of 2^31 - 1 elements, sends 3 of them and no more."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -181,6 +182,8 @@ class FakeRedis:
         if self.mode == "badversion" and b"INFO" in up:
             v = b"# Server\r\nredis_version:7.0.\xff\xfe\r\n"
             return b"$%d\r\n%s\r\n" % (len(v), v), False
+        if self.mode == "longarray" and b"INFO" in up:
+            return b"*2147483647\r\n:1\r\n:1\r\n:1\r\n", False
         if self.mode == "flap" and b"INFO" not in up and \
                 b"SUBSCRIBE" not in up:
             return b"", True
