@@ -836,6 +836,16 @@ on_info(const redisReply *r, void *arg)
 		    "5.0 or later)");
 		return;
 	}
+	/*
+	 * a Redis loading its data (restarted) answers INFO and SUBSCRIBE,
+	 * and -LOADING to the rest: linked then, the full load (HGETALL)
+	 * was refused and not asked again until the next link; down until
+	 * it is done, tried again with the backoff
+	 */
+	if (strstr(r->str, "\nloading:1") != NULL) {
+		link_fail("loading", "redis is loading its data");
+		return;
+	}
 	rl.cmd_ready = 1;
 	if (rl.sub_ready)
 		now_up();
@@ -876,13 +886,13 @@ handshake(struct rconn *c, int select)
 static void
 on_connected(struct rconn *c)
 {
-	const char	*info[] = { "INFO", "server" };
+	const char	*info[] = { "INFO" };	/* server, persistence... */
 	const char	*subscribe[] = { "SUBSCRIBE", rl.channel };
 
 	evtimer_del(c->timer);
 	handshake(c, c == rl.cmd);
 	if (c == rl.cmd)
-		send_on(c, on_info, NULL, 2, info, NULL);
+		send_on(c, on_info, NULL, 1, info, NULL);
 	else
 		send_on(c, NULL, NULL, 2, subscribe, NULL);
 	conn_flush(c);
