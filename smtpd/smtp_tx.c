@@ -429,7 +429,13 @@ write_received(struct session *s)
 		snprintf(authc, sizeof(authc), "\r\n\t(authenticated as %s)",
 		    user);
 	}
-	if (tx->nrcpt == 1)
+	/*
+	 * A quoted local part may hold ';' (the field's end before its
+	 * date) or '<', '>', '(', ')' (an angle-addr's or a comment's
+	 * bounds): valid, but a reader splitting the field there would
+	 * take the rest for the date; no "for" clause then
+	 */
+	if (tx->nrcpt == 1 && strpbrk(tx->rcpts[0].addr, ";<>()") == NULL)
 		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
 		    tx->rcpts[0].addr);
 	domain_safe(helo, sizeof(helo), s->helo[0] ? s->helo : "unknown");
