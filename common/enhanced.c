@@ -71,6 +71,10 @@ enhanced_suppresses(const char *stage, const char *ext)
 	/* X.7.x to RCPT: a policy, the sending host on a block list */
 	if (strcmp(stage, "rcpt") == 0)
 		return (sub != 7);
+	/* to the data, X.1.0 (other address status) names no address:
+	 * about the message, as one to MAIL is about the sender */
+	if (strcmp(stage, "data") == 0 && sub == 1 && det == 0)
+		return (0);
 	return ((sub == 1 && det != 7 && det != 8) || (sub == 2 && det == 1));
 }
 

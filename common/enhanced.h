@@ -36,7 +36,8 @@ void	enhanced_set_class(char *ext, char cls);
  * never is: it comes before any recipient is named, so whatever address
  * its ext names (X.1.0, X.2.1) is the sender's.  A refusal of the data
  * (the message's size or content) is only when ext names the address:
- * X.1.x but the sender's X.1.7 and X.1.8, or X.2.1 (mailbox disabled).
+ * X.1.x but X.1.0 (no address named) and the sender's X.1.7 and X.1.8,
+ * or X.2.1 (mailbox disabled).
  * A report with no stage ("", a DSN that came back) is unless ext names
  * another cause.
  */

@@ -64,6 +64,10 @@ main(void)
 	    !enhanced_suppresses("data", "5.1.7") &&
 	    !enhanced_suppresses("data", "5.7.1"),
 	    "suppresses: the data's X.1.x or X.2.1, not the sender's 5.1.7");
+	ok(!enhanced_suppresses("data", "5.1.0") &&
+	    enhanced_suppresses("rcpt", "5.1.0") &&
+	    enhanced_suppresses("", "5.1.0"),
+	    "suppresses: 5.1.0 to RCPT or in a DSN, not one to the data");
 	ok(!enhanced_suppresses("mail", "5.1.0") &&
 	    !enhanced_suppresses("mail", "5.1.1") &&
 	    !enhanced_suppresses("mail", "5.2.1") &&
