@@ -1025,19 +1025,30 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	a->data = data;
 }
 
+/* a filename= on Content-Disposition or a name= on Content-Type, even
+ * an empty one */
+static int
+has_file_name(GMimeObject *obj)
+{
+	return (g_mime_object_get_content_disposition_parameter(obj,
+	    "filename") != NULL ||
+	    g_mime_object_get_content_type_parameter(obj, "name") != NULL);
+}
+
 static void
 doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
 {
 	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
-	const char		*fn = g_mime_part_get_filename(GMIME_PART(obj));
 	char			**slot = NULL;
 
 	/*
 	 * A text part of a multipart with a file name is a file, whatever
-	 * its disposition (Apple Mail sends a .txt "inline; filename=").
+	 * its disposition (Apple Mail sends a .txt "inline; filename=");
+	 * so is one with filename="" or a name= (GMime's file name is ""
+	 * then, its name= looked at only when filename is absent)
 	 */
 	if (ct != NULL && !is_attachment_disposition(obj) &&
-	    (parent == NULL || fn == NULL || *fn == '\0')) {
+	    (parent == NULL || !has_file_name(obj))) {
 		if (g_mime_content_type_is_type(ct, "text", "plain"))
 			slot = &d->plain;
 		else if (g_mime_content_type_is_type(ct, "text", "html"))
