@@ -28,8 +28,10 @@
 #include <jansson.h>
 
 #include "addrguard.h"
+#include "hex.h"
 #include "mime.h"
 #include "mime_int.h"
+#include "randpool.h"
 #include "verdict.h"
 
 static int	 mime_initialized;
@@ -157,22 +159,79 @@ part_bytes(GMimePart *part)
  * bare LF whatever the newline format: in a message with CRLF line ends,
  * which has no bare LF (smtpd refuses one), each LF goes out as CRLF.
  * GMime also ends a closing boundary with a line end where the message
- * had none (its multipart has no epilogue then, not even an empty one):
- * that one is taken off again (message_end_trim()).
+ * had none (the multipart has no epilogue then, not even an empty one):
+ * at the message's end, or in a nested multipart whose closing boundary
+ * the parent's delimiter follows at once ("--inner--\r\n--outer--", the
+ * line end the delimiter's).  Each such multipart gets a mark as its
+ * epilogue while it is written (end_marks()), and that line end and the
+ * mark are taken off again (end_marks_cut()).
  */
-static void
-message_end_trim(GMimeMessage *msg, GByteArray *a, int crlf)
-{
-	GMimeObject	*top = g_mime_message_get_mime_part(msg);
-	guint		 nl = crlf ? 2 : 1;
+#define END_MARK_LEN	32
 
-	if (top == NULL || !GMIME_IS_MULTIPART(top) ||
-	    !GMIME_MULTIPART(top)->write_end_boundary ||
-	    g_mime_multipart_get_epilogue(GMIME_MULTIPART(top)) != NULL ||
-	    a->len < nl || a->data[a->len - 1] != '\n' ||
-	    (crlf && a->data[a->len - 2] != '\r'))
+static void
+end_marks(GMimeObject *obj, const char *mark, int set, int depth)
+{
+	GMimeMultipart	*mp;
+	GMimeMessage	*msg;
+	const char	*ep;
+	int		 i, n;
+
+	if (obj == NULL || depth > 64)
 		return;
-	g_byte_array_set_size(a, a->len - nl);
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (msg != NULL)
+			end_marks(g_mime_message_get_mime_part(msg), mark, set,
+			    depth + 1);
+		return;
+	}
+	if (!GMIME_IS_MULTIPART(obj))
+		return;
+	mp = GMIME_MULTIPART(obj);
+	n = g_mime_multipart_get_count(mp);
+	for (i = 0; i < n; i++)
+		end_marks(g_mime_multipart_get_part(mp, i), mark, set,
+		    depth + 1);
+	ep = g_mime_multipart_get_epilogue(mp);
+	if (set && mp->write_end_boundary && ep == NULL)
+		g_mime_multipart_set_epilogue(mp, mark);
+	else if (!set && ep != NULL && strcmp(ep, mark) == 0)
+		g_mime_multipart_set_epilogue(mp, NULL);
+}
+
+/* a mark no message has: 128 random bits in hex */
+static void
+mark_new(char mark[END_MARK_LEN + 1])
+{
+	unsigned char	 b[END_MARK_LEN / 2];
+
+	mh_random_buf(b, sizeof(b));
+	mh_hex(mark, b, sizeof(b));
+}
+
+/* each mark out, and the line end GMime wrote before it */
+static void
+end_marks_cut(GByteArray *a, const char *mark)
+{
+	guint8	*p, *w, *end;
+	size_t	 len;
+
+	p = w = a->data;
+	end = a->data + a->len;
+	while (p < end) {
+		if ((size_t)(end - p) >= END_MARK_LEN &&
+		    memcmp(p, mark, END_MARK_LEN) == 0) {
+			if (w > a->data && w[-1] == '\n')
+				w--;
+			if (w > a->data && w[-1] == '\r')
+				w--;
+			p += END_MARK_LEN;
+			continue;
+		}
+		*w++ = *p++;
+	}
+	len = w - a->data;
+	g_byte_array_set_size(a, len);
 }
 
 static GByteArray *
@@ -183,10 +242,13 @@ message_bytes(GMimeMessagePart *mp, int crlf)
 	GMimeStream	*mem, *out;
 	GMimeFilter	*f;
 	GByteArray	*a;
+	char		 mark[END_MARK_LEN + 1];
 
 	a = g_byte_array_new();
 	if ((msg = g_mime_message_part_get_message(mp)) == NULL)
 		return (a);
+	mark_new(mark);
+	end_marks(g_mime_message_get_mime_part(msg), mark, 1, 0);
 	mem = g_mime_stream_mem_new_with_byte_array(a);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	out = mem;
@@ -207,7 +269,8 @@ message_bytes(GMimeMessagePart *mp, int crlf)
 		g_object_unref(out);
 	}
 	g_object_unref(mem);
-	message_end_trim(msg, a, crlf);
+	end_marks(g_mime_message_get_mime_part(msg), mark, 0, 0);
+	end_marks_cut(a, mark);
 	return (a);
 }
 
