@@ -19,7 +19,8 @@
  * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
  * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
  * after it are its fields (the optional ones, rcpt-orcpt, rcpt-seal,
- * rcpt-last-error, rcpt-fallback, written only when set, so that an
+ * rcpt-last-error, rcpt-fallback, rcpt-quarantined, written only when
+ * set, so that an
  * envelope written before one existed still loads).  Integers are
  * decimal; strings are the rest of the line after the first space and
  * must pass envelope_field_ok().  The decoder is strict: unknown keys,
@@ -281,6 +282,8 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	/* only when set: an envelope without it loads as before */
 	if (r->fallback_again)
 		eb_add(b, "rcpt-fallback", "again");
+	if (r->quarantined)
+		eb_add(b, "rcpt-quarantined", "yes");
 }
 
 char *
@@ -402,6 +405,7 @@ dec_field(struct envelope *env, const struct efield *f, const char *val)
 #define RF_SEAL		0x80
 #define RF_LASTERR	0x100
 #define RF_FALLBACK	0x200
+#define RF_QUARANTINED	0x400
 
 static int
 dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
@@ -460,6 +464,11 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		if (strcmp(val, "again") != 0)
 			return (-1);
 		r->fallback_again = 1;
+	} else if (strcmp(key, "rcpt-quarantined") == 0) {
+		bit = RF_QUARANTINED;
+		if (strcmp(val, "yes") != 0)
+			return (-1);
+		r->quarantined = 1;
 	} else
 		return (-1);
 	if (*seen & bit)

@@ -63,6 +63,9 @@ struct envelope_rcpt {
 	/* hookd: its route's fallback failed for now, asked again at
 	 * next_try ("rcpt-fallback again", written only when set) */
 	int		 fallback_again;
+	/* hookd: the message failed this recipient's route's require ...
+	 * quarantine ("rcpt-quarantined yes", written only when set) */
+	int		 quarantined;
 };
 
 /* one verified DKIM signature (hookd, inbound) */
@@ -122,7 +125,9 @@ struct envelope {
 	/* per-recipient copies (tracking) */
 	int		 tracked;
 	int		 auth_checked;		/* the verdicts below are set */
-	/* failed a route's require ... quarantine */
+	/* failed a route's require ... quarantine: read from an envelope
+	 * an older build wrote, which flagged the message, not the route
+	 * (envelope_rcpt's quarantined now) */
 	int		 quarantined;
 	/* mhctl hold: not sent until released */
 	int		 held;

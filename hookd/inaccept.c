@@ -153,7 +153,8 @@ inbound_accept(struct inmsg *m)
 }
 
 /*
- * The routes' "require": 0 to go on (quarantined ones flagged), -1 when
+ * The routes' "require": 0 to go on (the recipients of a quarantining
+ * route flagged, each route's post says it of its own), -1 when
  * the message was refused with 550 5.7.1 and m is gone; 451 4.4.3 when
  * what every refusing route misses is a look-up that failed for now
  * (verdict_temporary), so that the sender tries again.
@@ -172,7 +173,7 @@ inbound_policy(struct inmsg *m)
 		if (rt == NULL || verdict_meets(m->env, rt->require))
 			continue;
 		if (rt->require_quarantine)
-			m->env->quarantined = 1;
+			m->env->rcpts[i].quarantined = 1;
 		else {
 			refuse = 1;
 			what |= rt->require;

@@ -97,8 +97,29 @@ mime_payload_free(struct mime_payload *out)
  * envelope.dkim [{domain, selector, result}], envelope.dmarc {result,
  * policy, domain}
  */
+/*
+ * Whether the post for self's route says "quarantined": that route's
+ * recipients are flagged; an envelope an older build wrote flagged the
+ * message.  With no recipient to post for, any one flagged.
+ */
 static int
-verdict_json(json_t *e, const struct envelope *env)
+quarantined(const struct envelope *env, const struct envelope_rcpt *self)
+{
+	size_t	 i;
+
+	if (env->quarantined)
+		return (1);
+	if (self != NULL)
+		return (self->quarantined);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].quarantined)
+			return (1);
+	return (0);
+}
+
+static int
+verdict_json(json_t *e, const struct envelope *env,
+    const struct envelope_rcpt *self)
 {
 	json_t	*dkim;
 	size_t	 i;
@@ -118,7 +139,7 @@ verdict_json(json_t *e, const struct envelope *env)
 	    json_null(),
 	    "domain", jstr(env->dmarc_domain))) == -1)
 		return (-1);
-	if (env->quarantined &&
+	if (quarantined(env, self) &&
 	    json_object_set_new(e, "quarantined", json_true()) == -1)
 		return (-1);
 	return (0);
@@ -156,7 +177,8 @@ envelope_json(const struct envelope *env, const char *rcpt)
 	    "remote_ip", jstr(env->remote_ip),
 	    "spf", spf,
 	    "tls", env->tls ? 1 : 0);
-	if (e != NULL && env->auth_checked && verdict_json(e, env) == -1) {
+	if (e != NULL && env->auth_checked &&
+	    verdict_json(e, env, self) == -1) {
 		json_decref(e);
 		return (NULL);
 	}

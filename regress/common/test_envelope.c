@@ -98,6 +98,7 @@ fill(struct envelope *env)
 	r->route = 7;
 	r->state = RS_DONE;
 	r->fallback_again = 1;
+	r->quarantined = 1;
 }
 
 static int
@@ -149,6 +150,8 @@ main(void)
 	is_int(b.rcpts[1].fallback_again, 1,
 	    "a fallback to ask again kept (outlives a restart)");
 	is_int(b.rcpts[0].fallback_again, 0, "none: none");
+	ok(b.rcpts[1].quarantined == 1 && b.rcpts[0].quarantined == 0,
+	    "a route's quarantine is its recipients' (outlives a restart)");
 	ok(strstr(t, "rcpt-fallback again\n") != NULL &&
 	    strstr(strstr(t, "rcpt-fallback") + 1, "rcpt-fallback") == NULL,
 	    "rcpt-fallback written once, where set");
@@ -213,6 +216,10 @@ main(void)
 	    "rcpt-fallback: only again");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-fallback again\n"
 	    "rcpt-fallback again\n"), -1, "rcpt-fallback twice");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-quarantined yes\n"), 0,
+	    "rcpt-quarantined yes");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-quarantined no\n"), -1,
+	    "rcpt-quarantined: only yes");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest relay\nrcpt-dest route\n"), -1,
 	    "duplicate rcpt field");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest mars\n"), -1, "bad dest");
