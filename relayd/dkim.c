@@ -131,33 +131,43 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 /*
  * The From: domain of the message on fd: its header section is read
  * whole (up to HEADERS_READ_MAX): a From: may follow 64 KB of other
- * fields.
+ * fields.  -2 when none was found in a header section longer than that:
+ * a From: may come after, so the message is not one without a From: to
+ * send unsigned (FROM_UNREAD).
  */
+#define FROM_UNREAD	"its header section is over 4 MB and no From: " \
+			    "field is in them"
+
 static int
 from_domain(int fd, char *domain, size_t len)
 {
 	char	*buf = NULL, *nb;
 	size_t	 size = FROM_READ_MAX, have = 0;
 	ssize_t	 n;
-	int	 rv;
+	int	 rv, whole = 0;
 
 	for (;;) {
 		if ((nb = realloc(buf, size)) == NULL)
 			fatal("realloc");
 		buf = nb;
-		if ((n = pread(fd, buf + have, size - have, have)) <= 0)
+		if ((n = pread(fd, buf + have, size - have, have)) <= 0) {
+			whole = n == 0;
 			break;
+		}
 		have += n;
 		/* a regular file's read is short only at its end */
-		if (have < size || size >= HEADERS_READ_MAX ||
-		    memmem(buf, have, "\n\r\n", 3) != NULL ||
-		    memmem(buf, have, "\n\n", 2) != NULL)
+		if (have < size || memmem(buf, have, "\n\r\n", 3) != NULL ||
+		    memmem(buf, have, "\n\n", 2) != NULL) {
+			whole = 1;
+			break;
+		}
+		if (size >= HEADERS_READ_MAX)
 			break;
 		size *= 2;
 	}
 	rv = dkim_from_domain(buf, have, domain, len);
 	free(buf);
-	return (rv);
+	return (rv == -1 && !whole ? -2 : rv);
 }
 
 /*
@@ -292,7 +302,7 @@ aside_lost(struct rmsg *m)
 
 	fd = m->env.tracked ? queue_open_copy(m->id, 0) :
 	    queue_open_msg(m->id);
-	if (fd != -1 && from_domain(fd, domain, sizeof(domain)) != -1)
+	if (fd != -1 && from_domain(fd, domain, sizeof(domain)) >= 0)
 		d = config_dkim_match(relay_conf, domain);
 	if (fd != -1)
 		close(fd);
@@ -464,8 +474,16 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 		done(1, NULL, arg);
 		return;
 	}
-	if ((rv = from_domain(fd, domain, sizeof(domain))) == -1 ||
-	    (d = config_dkim_match(relay_conf, domain)) == NULL) {
+	if ((rv = from_domain(fd, domain, sizeof(domain))) == -2) {
+		close(fd);
+		/* held for no domain: dkim_sign_held() looks again */
+		strlcpy(env->dkim_pending, "-", sizeof(env->dkim_pending));
+		log_warnx("msgid=%s status=held (cannot be signed: %s)", msgid,
+		    FROM_UNREAD);
+		done(0, FROM_UNREAD, arg);
+		return;
+	}
+	if (rv == -1 || (d = config_dkim_match(relay_conf, domain)) == NULL) {
 		close(fd);
 		done(1, NULL, arg);
 		return;
@@ -508,14 +526,22 @@ dkim_sign_held(struct rmsg *m)
 	const struct dkim	*d;
 	struct dkim_step	*st;
 	char			 domain[MH_NAME_MAX];
-	int			 fd;
+	int			 fd, rv = 0;
 
 	if (m->dkim_busy || m->env.dkim_pending[0] == '\0')
 		return;
 	fd = m->env.tracked ? queue_open_copy(m->id, 0) :
 	    queue_open_msg(m->id);
 	d = NULL;
-	if (fd != -1 && (from_domain(fd, domain, sizeof(domain)) == -1 ||
+	if (fd != -1 && (rv = from_domain(fd, domain, sizeof(domain))) == -2) {
+		close(fd);
+		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
+		    relay_conf->retry_min : 60);
+		log_info("msgid=%s status=held (still cannot be signed: %s)",
+		    m->id, FROM_UNREAD);
+		return;
+	}
+	if (fd != -1 && (rv == -1 ||
 	    (d = config_dkim_match(relay_conf, domain)) == NULL)) {
 		close(fd);
 		log_info("msgid=%s dkim=%s status=released (no dkim key "
@@ -589,8 +615,14 @@ dkim_held_events(struct rmsg *m, const char *why)
 	char	 desc[512];
 	size_t	 i;
 
-	snprintf(desc, sizeof(desc), "cannot be DKIM signed for %s (%s): "
-	    "held in the queue, not sent unsigned", m->env.dkim_pending, why);
+	/* "-": held for no domain yet (its From: not found) */
+	if (strcmp(m->env.dkim_pending, "-") == 0)
+		snprintf(desc, sizeof(desc), "cannot be DKIM signed (%s): "
+		    "held in the queue, not sent unsigned", why);
+	else
+		snprintf(desc, sizeof(desc), "cannot be DKIM signed for %s "
+		    "(%s): held in the queue, not sent unsigned",
+		    m->env.dkim_pending, why);
 	for (i = 0; i < m->env.nrcpt; i++)
 		sched_emit(m, i, EV_ERROR, 0, "4.7.0", desc, "queue");
 }
