@@ -275,6 +275,7 @@ mconn_free(struct mconn *c)
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	free(c->accepted);
+	free(c->tx_end);
 	mtasts_cancel(c);
 	for (i = 0; i < DNS_MAX_MX; i++)
 		free(c->tlsa[i]);
@@ -1081,6 +1082,7 @@ conn_write(struct mconn *c)
 		if (n <= 0)
 			return (-1);
 		evbuffer_drain(c->out, n);
+		c->out_written += n;
 		if (c->state == M_BODY && !c->body_eof &&
 		    evbuffer_get_length(c->out) < OUT_LOW &&
 		    body_fill(c) == -1)
@@ -1091,19 +1093,23 @@ conn_write(struct mconn *c)
 
 /*
  * A reply now would answer a command not all written yet: one command is
- * awaited at a time (but in a pipelined transaction), and a server
- * answers it only once it has it all.  Such a reply came in the same
- * write as the one before it (a second greeting line, a "250" with the
- * 354 to DATA): it answers nothing sent, and taken for the reply to the
- * command after it, it would be a delivery of data never sent or put
- * every later reply out of step (EHLO answered by the second greeting,
- * without STARTTLS; DATA by RCPT's 250, a protocol error, a bounce).
+ * awaited at a time, and a server answers it only once it has it all.
+ * Such a reply came in the same write as the one before it (a second
+ * greeting line, a "250" with the 354 to DATA): it answers nothing sent,
+ * and taken for the reply to the command after it, it would be a
+ * delivery of data never sent or put every later reply out of step (EHLO
+ * answered by the second greeting, without STARTTLS; DATA by RCPT's 250,
+ * a protocol error, a bounce).  In a pipelined transaction the next
+ * reply is the one to command tx_acked: early when that command is not
+ * written whole yet (later ones may well be waiting to go).
  */
 static int
 reply_early(const struct mconn *c)
 {
-	return (evbuffer_get_length(c->out) > 0 &&
-	    !(c->state == M_TX && c->ext_pipelining));
+	if (c->state == M_TX && c->ext_pipelining)
+		return (c->tx_acked >= c->tx_sent ||
+		    c->out_written < c->tx_end[c->tx_acked]);
+	return (evbuffer_get_length(c->out) > 0);
 }
 
 static void

@@ -100,6 +100,10 @@ struct mconn {
 	/* transaction */
 	/* 0 MAIL, 1..n RCPT, n+1 DATA */
 	size_t			 tx_sent, tx_acked;
+	/* bytes written on the socket; where each command sent ends in
+	 * them (tx_end[k]: written whole once out_written reaches it) */
+	uint64_t		 out_written;
+	uint64_t		*tx_end;
 	int			 mail_failed;
 	/* recipients a server not the last one deferred: the next
 	 * address takes them in this attempt (tx_move_on) */

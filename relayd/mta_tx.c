@@ -296,6 +296,8 @@ tx_send(struct mconn *c)
 			}
 			send_line(c, "DATA");
 		}
+		c->tx_end[c->tx_sent] = c->out_written +
+		    evbuffer_get_length(c->out);
 		c->tx_sent++;
 	}
 }
@@ -312,6 +314,9 @@ tx_start(struct mconn *c)
 	c->nmsgs++;
 	free(c->accepted);
 	if ((c->accepted = calloc(c->job->n, sizeof(int))) == NULL)
+		fatal("calloc");
+	free(c->tx_end);
+	if ((c->tx_end = calloc(c->job->n + 2, sizeof(*c->tx_end))) == NULL)
 		fatal("calloc");
 	if (tx_refused(c)) {
 		/* reported once RSET is answered, not from inside the
