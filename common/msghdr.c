@@ -14,6 +14,7 @@
 
 #include <gmime/gmime.h>
 
+#include "addrguard.h"
 #include "envelope.h"
 #include "fileio.h"
 #include "msghdr.h"
@@ -23,6 +24,35 @@ void
 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen)
 {
 	sanitize_text(dst, dstlen, value, vlen, SAN_HEADER);
+}
+
+int
+msghdr_from_domain(const char *value, size_t vlen, char *out, size_t outlen)
+{
+	InternetAddressList	*list;
+	InternetAddress		*ia;
+	char			 raw[MSGHDR_FROM_MAX];
+	const char		*addr, *at;
+	int			 rv = -1;
+
+	out[0] = '\0';
+	msghdr_copy(raw, sizeof(raw), value, vlen);
+	addr_unclose(raw);
+	if (raw[0] == '\0' ||
+	    (list = internet_address_list_parse(NULL, raw)) == NULL)
+		return (-1);
+	if (internet_address_list_length(list) > 0 &&
+	    (ia = internet_address_list_get_address(list, 0)) != NULL &&
+	    INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+	    (addr = internet_address_mailbox_get_addr(
+	    INTERNET_ADDRESS_MAILBOX(ia))) != NULL &&
+	    (at = strrchr(addr, '@')) != NULL &&
+	    strlcpy(out, at + 1, outlen) < outlen)
+		rv = 0;
+	g_object_unref(list);
+	if (rv == -1)
+		out[0] = '\0';
+	return (rv);
 }
 
 int

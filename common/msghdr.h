@@ -53,6 +53,17 @@ int	 msghdr_name_is(const char *name, size_t nlen, const char *want);
 /* value into dst: unfolded, trimmed, control bytes made spaces */
 void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
 /*
+ * The domain of the first mailbox in a From: field's value (value, vlen;
+ * its first MSGHDR_FROM_MAX - 1 bytes, unfolded, an unclosed '<' or quote
+ * closed, read as GMime reads an address list) as written, into out; -1
+ * if there is none or it does not fit.  relayd's queue (tracking,
+ * suppressions, allowances) and its DKIM signer both take the From:
+ * domain from here, each checking it in its own form.
+ */
+#define MSGHDR_FROM_MAX	4096
+int	 msghdr_from_domain(const char *value, size_t vlen, char *out,
+	    size_t outlen);
+/*
  * A Message-ID (without <>) or Subject (decoded to UTF-8) field into
  * env's message_id or subject, the first of each only: 1 if the field
  * was one of them, 0 if not.

@@ -37,9 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gmime/gmime.h>
-
-#include "addrguard.h"
 #include "dns.h"
 #include "log.h"
 #include "mailhook.h"
@@ -73,9 +70,9 @@ relay_set_signer(relay_signer_fn fn)
 
 /* the From: fields of a header section (msghdr_walk) */
 struct from_scan {
-	char	*value;		/* the first one's, unfolded */
-	size_t	 size;
-	int	 n;		/* how many */
+	const char	*value;		/* the first one's */
+	size_t		 vlen;
+	int		 n;		/* how many */
 };
 
 static void
@@ -86,8 +83,10 @@ from_seen(void *arg, const char *name, size_t nlen, const char *value,
 
 	if (!msghdr_name_is(name, nlen, "from"))
 		return;
-	if (fs->n++ == 0)
-		msghdr_copy(fs->value, fs->size, value, vlen);
+	if (fs->n++ == 0) {
+		fs->value = value;
+		fs->vlen = vlen;
+	}
 }
 
 /*
@@ -101,31 +100,17 @@ from_seen(void *arg, const char *name, size_t nlen, const char *value,
 int
 dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 {
-	InternetAddressList	*list;
-	InternetAddress		*ia;
-	char			 value[4096];
-	struct from_scan	 fs = { value, sizeof(value), 0 };
-	const char		*addr, *at;
-	int			 rv = -1;
+	struct from_scan	 fs = { NULL, 0, 0 };
+	/* as written: a U-label may be longer than its A-label */
+	char			 d[1024];
 
-	value[0] = '\0';
 	(void)msghdr_walk(buf, len, from_seen, &fs);
-	addr_unclose(value);
-	if (value[0] == '\0' ||
-	    (list = internet_address_list_parse(NULL, value)) == NULL)
+	if (fs.value == NULL ||
+	    msghdr_from_domain(fs.value, fs.vlen, d, sizeof(d)) == -1 ||
+	    d[0] == '[' || dns_domain_ascii(d, domain, dlen) == -1 ||
+	    config_check_domain(domain) == -1)
 		return (-1);
-	if (internet_address_list_length(list) > 0 &&
-	    (ia = internet_address_list_get_address(list, 0)) != NULL &&
-	    INTERNET_ADDRESS_IS_MAILBOX(ia) &&
-	    (addr = internet_address_mailbox_get_addr(
-	    INTERNET_ADDRESS_MAILBOX(ia))) != NULL &&
-	    (at = strrchr(addr, '@')) != NULL && at[1] != '[' &&
-	    dns_domain_ascii(at + 1, domain, dlen) == 0)
-		rv = config_check_domain(domain) == -1 ? -1 : 0;
-	g_object_unref(list);
-	if (rv == 0 && fs.n > 1)
-		rv = 1;
-	return (rv);
+	return (fs.n > 1 ? 1 : 0);
 }
 
 /*

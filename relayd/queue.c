@@ -50,9 +50,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gmime/gmime.h>
-
-#include "addrguard.h"
 #include "fileio.h"
 #include "filepool.h"
 #include "gsync.h"
@@ -290,26 +287,14 @@ hdr_append(char *dst, size_t dstlen, const char *v, size_t vlen)
 static void
 hdr_from(struct envelope *env, const char *v, size_t vlen)
 {
-	char			 raw[2048], *p;
-	InternetAddressList	*l;
-	InternetAddress		*a;
-	const char		*addr, *at;
+	char	 d[MH_NAME_MAX], *p;
 
-	msghdr_copy(raw, sizeof(raw), v, vlen);
-	addr_unclose(raw);
-	if ((l = internet_address_list_parse(NULL, raw)) == NULL)
+	if (msghdr_from_domain(v, vlen, d, sizeof(d)) == -1 ||
+	    config_check_domain(d) == -1)
 		return;
-	if (internet_address_list_length(l) > 0 &&
-	    INTERNET_ADDRESS_IS_MAILBOX(a = internet_address_list_get_address(l,
-	    0)) && (addr = internet_address_mailbox_get_addr(
-	    INTERNET_ADDRESS_MAILBOX(a))) != NULL &&
-	    (at = strrchr(addr, '@')) != NULL &&
-	    config_check_domain(at + 1) == 0) {
-		strlcpy(env->from_domain, at + 1, sizeof(env->from_domain));
-		for (p = env->from_domain; *p != '\0'; p++)
-			*p = tolower((unsigned char)*p);
-	}
-	g_object_unref(l);
+	strlcpy(env->from_domain, d, sizeof(env->from_domain));
+	for (p = env->from_domain; *p != '\0'; p++)
+		*p = tolower((unsigned char)*p);
 }
 
 /* what parse_headers() saw of the header section */

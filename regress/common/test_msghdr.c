@@ -97,6 +97,25 @@ main(void)
 	    !msghdr_name_is("Fromx ", 6, "from"),
 	    "\"Fro\", \"From-X\", \" From\" and \"Fromx \" do not");
 
+	/* the From: domain relayd's queue and DKIM signer both take */
+	{
+		char	 d[256];
+		const char *f1 = "\"Doe, J\" <j@Example.COM>, k@other.test";
+		const char *f2 = "App <app@b\xc3\xbc" "cher.example";
+		const char *f3 = "undisclosed:;";
+
+		ok(msghdr_from_domain(f1, strlen(f1), d, sizeof(d)) == 0 &&
+		    strcmp(d, "Example.COM") == 0,
+		    "From: the first mailbox's domain, as written");
+		ok(msghdr_from_domain(f2, strlen(f2), d, sizeof(d)) == 0 &&
+		    strcmp(d, "b\xc3\xbc" "cher.example") == 0,
+		    "From: an unclosed '<' closed, a U-label as written");
+		ok(msghdr_from_domain(f3, strlen(f3), d, sizeof(d)) == -1 &&
+		    d[0] == '\0', "From: an empty group: none");
+		ok(msghdr_from_domain(f1, strlen(f1), d, 5) == -1 &&
+		    d[0] == '\0', "From: a domain that does not fit: none");
+	}
+
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	ok(n == -1 && errno == EBADF, "a closed descriptor: -1, errno set");
 	if ((dfd = open("/tmp", O_RDONLY | O_DIRECTORY)) != -1) {
