@@ -470,6 +470,17 @@ conn_nodelay(int fd)
 }
 
 /*
+ * Host h has usable TLSA records (RFC 7672 2.2, 3.1): a validated RRset
+ * with none usable (PKIX-TA, PKIX-EE, unknown parameters) counts as none
+ * for MTA-STS.
+ */
+static int
+host_dane(const struct mconn *c, size_t h)
+{
+	return (c->tlsa[h] != NULL && c->tlsa[h]->n > 0);
+}
+
+/*
  * Address i may be tried: its host's TLSA lookup did not fail (DANE), nor
  * does an enforced MTA-STS policy leave its host out (DANE wins over
  * MTA-STS, RFC 8461 2); conn_next_addr skips the others, saying why
@@ -481,7 +492,7 @@ addr_usable(const struct mconn *c, size_t i)
 
 	if (c->tlsa_fail[h])
 		return (0);
-	return (!c->has_sts || c->tlsa[h] != NULL ||
+	return (!c->has_sts || host_dane(c, h) ||
 	    c->sts.mode != STS_ENFORCE ||
 	    mtasts_mx_match(&c->sts, c->hosts[h]));
 }
@@ -524,9 +535,14 @@ conn_next_addr(struct mconn *c)
 				    c->hosts[h], "dnssec-invalid");
 			continue;
 		}
-		/* records but none usable: TLS all the same (RFC 7672 2.2) */
-		c->dane = c->tlsa[h] != NULL;
-		/* DANE wins over MTA-STS (RFC 8461 2) */
+		/*
+		 * DANE wins over MTA-STS (RFC 8461 2), if a TLSA record is
+		 * usable: records but none usable are as none, MTA-STS
+		 * applies; without it, TLS all the same, unauthenticated
+		 * (RFC 7672 2.2; mtls_mandatory)
+		 */
+		c->dane = host_dane(c, h) || (c->tlsa[h] != NULL &&
+		    !c->has_sts);
 		c->sts_on = c->has_sts && !c->dane;
 		c->sts_fail = NULL;
 		if (c->sts_on && !mtasts_mx_match(&c->sts, c->hosts[h])) {

@@ -89,11 +89,15 @@ mtls_sts_enforce(const struct mconn *c)
 	return (c->sts_on && c->sts.mode == STS_ENFORCE);
 }
 
-/* no plain text for this attempt: DANE, MTA-STS, tls policy verify, limit */
+/*
+ * no plain text for this attempt: DANE, validated TLSA records (usable
+ * or not, RFC 7672 2.2), MTA-STS, tls policy verify, limit
+ */
 int
 mtls_mandatory(const struct mconn *c)
 {
 	return (c->tls_require || c->tls_verify || c->dane ||
+	    c->tlsa[c->addr_host[c->acur]] != NULL ||
 	    c->policy == TLSP_VERIFY || mtls_sts_enforce(c));
 }
 
