@@ -61,6 +61,7 @@ struct sts_entry {
 	struct sts_policy	 pol;
 	int			 busy;
 	int			 refreshing;		/* in the background */
+	int			 just;			/* pol fetched now */
 	struct event		*refresh;
 	struct http_call	*call;
 	TAILQ_HEAD(, sts_waiter) waiters;
@@ -117,14 +118,19 @@ sts_schedule(struct sts_entry *e)
 	evtimer_add(e->refresh, &tv);
 }
 
+/*
+ * The waiters get the policy if it is fresh, or fetched for them: one of
+ * max_age 0 is used for the deliveries that fetched it, and then no more
+ * (RFC 8461 3.2, 5.1: it may not be cached).
+ */
 static void
 sts_finish(struct sts_entry *e)
 {
 	struct sts_waiter	*w;
 	struct sts_policy	 pol;
-	int			 fresh = sts_fresh(e);
+	int			 fresh = sts_fresh(e) || (e->valid && e->just);
 
-	e->busy = e->refreshing = 0;
+	e->busy = e->refreshing = e->just = 0;
 	e->call = NULL;
 	sts_schedule(e);
 	pol = e->pol;
@@ -339,6 +345,8 @@ sts_fetched(const struct http_response *r, void *arg)
 		e->refreshing = 0;
 		evtimer_del(e->refresh);
 		strlcpy(e->id, e->newid, sizeof(e->id));
+		e->just = 1;
+		/* max_age 0 too: it replaces a copy that would be fresh */
 		sts_save(e, r->body, r->bodylen);
 		log_info("mta-sts: %s: policy id %s, mode %s, max_age %ld",
 		    e->domain, e->id, pol.mode == STS_ENFORCE ? "enforce" :
@@ -349,7 +357,7 @@ sts_fetched(const struct http_response *r, void *arg)
 			    "is not used", e->domain, e->id, pol.nmx_dropped,
 			    STS_MAX_MX);
 	}
-	if (!sts_fresh(e) && e->valid)
+	if (!sts_fresh(e) && e->valid && !e->just)
 		log_warnx("mta-sts: %s: the cached policy has expired",
 		    e->domain);
 	else if (e->refreshing) {
