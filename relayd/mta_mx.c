@@ -529,8 +529,13 @@ conn_next_addr(struct mconn *c)
 			snprintf(c->lasterr, sizeof(c->lasterr), "DANE: TLSA "
 			    "lookup for %s failed (DNSSEC)", c->hosts[h]);
 			conn_last_own(c, "4.7.5");
-			/* TLS-RPT (RFC 8460 4.3.2.1) */
-			if (!c->smarthost)
+			/*
+			 * TLS-RPT (RFC 8460 4.3.2.1): one failure for this
+			 * attempt at the host, not one for each of its
+			 * addresses (they follow each other)
+			 */
+			if (!c->smarthost && (c->acur == 0 ||
+			    c->addr_host[c->acur - 1] != h))
 				tlsrpt_session(c->domain, NULL, NULL,
 				    c->hosts[h], "dnssec-invalid");
 			continue;
