@@ -123,6 +123,7 @@ static void	dns_q_free(struct dns_q *);
 static struct ub_result *dns_result(struct dns_q *, int, const u_char *, int,
 		    int, int *);
 static void	dns_result_free(struct ub_result *);
+static void	dns_result_cname(struct ub_result *, ns_msg *, ns_rr *);
 static int	dns_rdata_expand(const u_char *, const u_char *, int,
 		    const u_char *, size_t, u_char **, size_t *);
 static int	dns_wire_len(const u_char *, size_t);
@@ -574,8 +575,7 @@ dns_result(struct dns_q *q, int rcode, const u_char *pkt, int len, int sec,
 		if (ns_rr_class(rr) != ns_c_in)
 			continue;
 		if (ns_rr_type(rr) == ns_t_cname && q->rrtype != ns_t_cname) {
-			free(res->canonname);
-			res->canonname = NULL;
+			dns_result_cname(res, &msg, &rr);
 			continue;
 		}
 		if ((int)ns_rr_type(rr) != q->rrtype)
@@ -605,6 +605,33 @@ dns_result(struct dns_q *q, int rcode, const u_char *pkt, int len, int sec,
 	else
 		*status = DNS_OK;
 	return (res);
+}
+
+/*
+ * A CNAME of the answer's chain: the one at the name asked (or at the
+ * target of the one before) moves res->canonname to its target, as
+ * libunbound's canonname (RFC 7672 2.2.3 looks up TLSA there first).
+ */
+static void
+dns_result_cname(struct ub_result *res, ns_msg *msg, ns_rr *rr)
+{
+	const char	*cur = res->canonname ? res->canonname : res->qname;
+	char		 target[NS_MAXDNAME];
+	size_t		 a, b;
+
+	if (cur == NULL || ns_name_uncompress(ns_msg_base(*msg),
+	    ns_msg_end(*msg), ns_rr_rdata(*rr), target, sizeof(target)) == -1)
+		return;
+	a = strlen(cur);
+	b = strlen(ns_rr_name(*rr));
+	if (a > 0 && cur[a - 1] == '.')
+		a--;
+	if (b > 0 && ns_rr_name(*rr)[b - 1] == '.')
+		b--;
+	if (a != b || strncasecmp(cur, ns_rr_name(*rr), a) != 0)
+		return;
+	free(res->canonname);
+	res->canonname = strdup(target);
 }
 
 /* length of an uncompressed wire name, root label included */
@@ -751,6 +778,10 @@ dns_host_cb(struct dns_host *h, int idx, int status, struct ub_result *res)
 
 	h->st[idx] = status;
 	h->sec[idx] = res != NULL && res->secure;
+	if (status == DNS_OK && res != NULL && res->canonname != NULL &&
+	    h->out.canon[0] == '\0' &&
+	    strlen(res->canonname) < sizeof(h->out.canon))
+		strlcpy(h->out.canon, res->canonname, sizeof(h->out.canon));
 	if (status == DNS_OK && res != NULL) {
 		for (j = 0; res->data[j] != NULL &&
 		    h->part[idx].n < DNS_MAX_ADDRS; j++) {

@@ -32,6 +32,8 @@ struct dns_addrs {
 	int			 secure;
 	size_t			 n;
 	struct sockaddr_storage	 ss[DNS_MAX_ADDRS];	/* port 0 */
+	/* the name's CNAME-expanded name, "" when it has no CNAME */
+	char			 canon[256];
 };
 
 struct dns_mx {

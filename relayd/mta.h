@@ -77,6 +77,10 @@ struct mconn {
 	/* per host, NULL none */
 	struct dns_tlsalist	*tlsa[DNS_MAX_MX];
 	int			 tlsa_fail[DNS_MAX_MX];	/* lookup failed */
+	/* a host's secure CNAME-expanded name ("" none), and tlsa[] from
+	   there (RFC 7672 2.2.3) */
+	char			 canon[DNS_MAX_MX][256];
+	int			 tlsa_canon[DNS_MAX_MX];
 	int			 dane;		/* this attempt: DANE applies */
 	/* sts is the domain's MTA-STS policy */
 	int			 has_sts;

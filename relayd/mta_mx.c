@@ -46,15 +46,26 @@ static void
 tlsa_cb(const struct dns_tlsalist *tl, void *arg)
 {
 	struct mconn	*c = arg;
+	size_t		 h = c->hcur;
 
 	c->dns_pending = 0;
 	if (tl->status == DNS_OK && tl->secure) {
-		if ((c->tlsa[c->hcur] = malloc(sizeof(*tl))) == NULL)
+		if ((c->tlsa[h] = malloc(sizeof(*tl))) == NULL)
 			fatal("malloc");
-		*c->tlsa[c->hcur] = *tl;
+		*c->tlsa[h] = *tl;
 	} else if (tl->status != DNS_OK && tl->status != DNS_NXDOMAIN &&
 	    tl->status != DNS_NODATA)
-		c->tlsa_fail[c->hcur] = 1;
+		c->tlsa_fail[h] = 1;
+	else if (c->tlsa_canon[h]) {
+		/* none at the CNAME-expanded name: the MX host's own */
+		c->tlsa_canon[h] = 0;
+		c->dns_pending = 1;
+		if (dns_resolve_tlsa(c->hosts[h], c->smarthost ?
+		    c->via->port : 25, tlsa_cb, c) == 0)
+			return;
+		c->dns_pending = 0;
+		c->tlsa_fail[h] = 1;
+	}
 	host_done(c);
 }
 
@@ -145,8 +156,19 @@ addrs_cb(const struct dns_addrs *a, void *arg)
 	}
 	if (a->status == DNS_OK && a->secure && c->mx_secure &&
 	    (c->policy == TLSP_DANE || c->policy == TLSP_MTASTS)) {
+		/*
+		 * RFC 7672 2.2.3: a host that is a (secure) CNAME has its
+		 * TLSA records looked up at the expanded name first
+		 */
+		if (a->canon[0] != '\0' &&
+		    strcasecmp(a->canon, c->hosts[c->hcur]) != 0) {
+			strlcpy(c->canon[c->hcur], a->canon,
+			    sizeof(c->canon[0]));
+			c->tlsa_canon[c->hcur] = 1;
+		}
 		c->dns_pending = 1;
-		if (dns_resolve_tlsa(c->hosts[c->hcur], c->smarthost ?
+		if (dns_resolve_tlsa(c->tlsa_canon[c->hcur] ?
+		    c->canon[c->hcur] : c->hosts[c->hcur], c->smarthost ?
 		    c->via->port : 25, tlsa_cb, c) == 0)
 			return;
 		c->dns_pending = 0;

@@ -199,8 +199,10 @@ mtls_check_peer(struct mconn *c)
 		mtls_report(c, mtls_sts_testing(c));
 		return (0);
 	}
+	/* RFC 7672 3.2.2: records of the expanded name name either */
 	ok = dane_check(c->tls, c->tlsa[h], c->hosts[h], c->evtls.spki,
-	    sizeof(c->evtls.spki));
+	    sizeof(c->evtls.spki)) || (c->tlsa_canon[h] && dane_check(c->tls,
+	    c->tlsa[h], c->canon[h], c->evtls.spki, sizeof(c->evtls.spki)));
 	c->evtls.verified = ok;
 	mtls_sync(c);
 	mtls_report(c, ok ? NULL : "tlsa-invalid");
