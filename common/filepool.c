@@ -271,8 +271,10 @@ pool_take(struct filepool *fp, int dfd, const char *name)
 		errno = EEXIST;
 		return (-1);
 	}
-	/* gone or unusable: forget it, create instead */
+	/* gone or unusable: forget it (off the list, out of pool/),
+	 * create instead */
 	log_warn("filepool: %s", from);
+	unlinkat(fp->dfd, from, 0);
  none:
 #else
 	(void)fp;

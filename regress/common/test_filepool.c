@@ -11,6 +11,7 @@
 
 #include <linux/magic.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -370,6 +371,45 @@ check_zeroed(void)
 	filepool_close(fp);
 }
 
+/* the pooled files on disk in pool dir (p<id>), not the probe */
+static int
+ondisk(const char *pdir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	if ((d = opendir(pdir)) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] == 'p')
+			n++;
+	closedir(d);
+	return (n);
+}
+
+/* a rename out of the pool that fails (not EEXIST): the file forgotten
+ * is not left in pool/ until the next start */
+static void
+check_take_fails(void)
+{
+	struct filepool	*fp;
+	int		 fd;
+
+	/* a pool of its own: nothing pooled by the checks before */
+	fp = filepool_open(at("pool-t"), 2, 0);
+	fd = open(at("t1"), O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ok(fp != NULL && filepool_release(fp, at("t1")) == 0 &&
+	    filepool_count(fp) == 1 && ondisk(at("pool-t")) == 1,
+	    "one file pooled");
+	ok(filepool_create(fp, at("nodir/t2")) == -1 &&
+	    filepool_count(fp) == 0, "a name that cannot be made: the "
+	    "pooled file is dropped from the list");
+	ok(ondisk(at("pool-t")) == 0, "and from pool/");
+	filepool_close(fp);
+}
+
 int
 main(void)
 {
@@ -387,6 +427,7 @@ main(void)
 	check_detach();
 	check_stop();
 	check_zeroed();
+	check_take_fails();
 
 	fd = filepool_create(NULL, at("plain"));
 	ok(fd != -1 && filepool_release(NULL, at("plain")) == 0 &&
