@@ -69,6 +69,7 @@ struct gsync_batch {
 	size_t		 nlazy;		/* of ncb, gsync_later's */
 	struct timespec	 lazy_since;	/* the first gsync_later */
 	unsigned long long usec;	/* its flush took */
+	int		 err;		/* a file it could not cover */
 };
 
 /*
@@ -527,7 +528,10 @@ gsync_path(const char *path)
 	int	 fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		/* not covered: the batch's flush fails */
 		log_warn("gsync: %s", path);
+		if (next.err == 0)
+			next.err = errno;
 		return;
 	}
 	gsync_fd(fd);
@@ -635,7 +639,7 @@ static int
 flush_disk(struct gsync_batch *b)
 {
 	struct timespec	 t0, t1;
-	int		 rc = 0;
+	int		 rc = b->err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 #ifdef HAVE_SYNCFS
