@@ -14,9 +14,11 @@
  * hookd once the group commit (gsync.h) has made it durable, in the same
  * flush as the queue change that caused it; a recipient's state, which
  * the queue fsyncs on its own, waits for outbox_sync() to flush the
- * journal first.  A file per event cost more
- * than the rest of the relay: ext4 looks through the recently deleted
- * inodes for every file it creates.  An ack is noted in memory and, at
+ * journal first (if that flush fails, the state is not written: the
+ * journal is not flushed again, and once hookd has acknowledged all
+ * its events it goes and states wait no more).  A file per event cost
+ * more than the rest of the relay: ext4 looks through the recently
+ * deleted inodes for every file it creates.  An ack is noted in memory and, at
  * the end of the loop pass, as an "ack" line in the event's journal (no
  * flush needed: one lost to a crash only means one more harmless
  * re-send).  A journal goes once all its events are acknowledged; the
@@ -69,6 +71,7 @@ struct jfile {
 	char			*acks;		/* "ack ID\n" lines to write */
 	size_t			 nacks, ackcap;
 	int			 unsynced;	/* lines since outbox_sync */
+	int			 failed;	/* a flush of it failed */
 };
 TAILQ_HEAD(jlist, jfile);
 
@@ -362,23 +365,45 @@ outbox_put(const struct event_record *ev)
  * state) must not reach the disk first, as it may when it is fsynced on
  * its own (a power loss between the two lost the event).
  */
-void
+int
 outbox_sync(void)
 {
-	struct jfile	*jf;
+	struct jfile	*jf, *tjf;
+	int		 rv = 0;
 
-	if (!unsynced)
-		return;
-	TAILQ_FOREACH(jf, &journals, entry) {
-		if (!jf->unsynced)
+	TAILQ_FOREACH_SAFE(jf, &journals, entry, tjf) {
+		/*
+		 * A failed flush is not tried again (a second one may report
+		 * success for pages the first lost): the journal's events
+		 * are durable only once hookd has them, and it goes then
+		 */
+		if (jf->failed) {
+			rv = -1;
 			continue;
-		if (fdatasync(jf->fd) == -1)
-			log_warn("outbox: fdatasync");
+		}
+		if (!unsynced || !jf->unsynced)
+			continue;
 		jf->unsynced = 0;
+		if (fdatasync(jf->fd) == 0)
+			continue;
+		log_warn("outbox: fdatasync");
+		/* no new event in it; every event of it acked: it goes */
+		if (cur == jf)
+			cur = NULL;
+		if (jf->live == 0)
+			jclose(jf, 1);
+		else {
+			jf->failed = 1;
+			rv = -1;
+		}
 	}
-	if (dir_unsynced && fsync(obfd) == -1)
+	if (unsynced && dir_unsynced && fsync(obfd) == -1) {
+		/* tried again by the next call */
 		log_warn("outbox: fsync");
+		return (-1);
+	}
 	unsynced = dir_unsynced = 0;
+	return (rv);
 }
 
 void

@@ -27,8 +27,9 @@ int	 outbox_init(const char *spoolroot, outbox_send_fn);
  * then send if started */
 int	 outbox_put(const struct event_record *);
 /* what outbox_put wrote durable now (before a queue change it
- * explains), not only at the next group commit */
-void	 outbox_sync(void);
+ * explains), not only at the next group commit; -1 if a flush failed:
+ * the change must not be made */
+int	 outbox_sync(void);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */

@@ -799,6 +799,22 @@ rcpt_next(const struct rmsg *m, size_t i)
 }
 
 /*
+ * The recipients' states on disk, after their events; if those may not
+ * be durable, the states stay as they were on disk (a restart tries the
+ * recipients again) until a later update
+ */
+static void
+settle_update(struct rmsg *m)
+{
+	if (outbox_sync() == -1) {
+		log_warnx("msgid=%s: its events may not be durable: its "
+		    "envelope is not updated now", m->id);
+		return;
+	}
+	queue_update(&m->env);
+}
+
+/*
  * Persist the recipients' states; remove the message when all are final.
  * The events that explain them are made durable first: a state on disk
  * before its event (a power loss between the two) would lose the event,
@@ -813,16 +829,9 @@ sched_settle(struct rmsg *m)
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].state == RS_PENDING)
 			pending = 1;
-	if (m->inflight > 0) {
-		if (!m->removed) {
-			outbox_sync();
-			queue_update(&m->env);
-		}
-		return;
-	}
-	if (pending && !m->removed) {
-		outbox_sync();
-		queue_update(&m->env);
+	if (m->inflight > 0 || (pending && !m->removed)) {
+		if (!m->removed)
+			settle_update(m);
 		return;
 	}
 	msghist_done(&m->env, m->removed);
@@ -1420,9 +1429,12 @@ sched_job_done(struct rjob *j)
 		if (!m->removed && !res->untried && !res->server_fault &&
 		    res->kind == EV_BOUNCE &&
 		    enhanced_suppresses(res->stage, res->ext)) {
-			outbox_sync();
-			suppress_add(m->env.rcpts[j->idx[k]].addr, NULL,
-			    res->desc);
+			if (outbox_sync() == -1)
+				log_warnx("msgid=%s: its bounce events may "
+				    "not be durable: not suppressed", m->id);
+			else
+				suppress_add(m->env.rcpts[j->idx[k]].addr,
+				    NULL, res->desc);
 		}
 	}
 	free(failed);

@@ -254,7 +254,9 @@ def check_removals(relayd):
 def _journal_flush(c, fds):
     """c flushes an outbox journal line written to one of fds: a syncfs,
     or an fsync or fdatasync of that descriptor (not of another file,
-    which leaves the journal's data where it was)"""
+    which leaves the journal's data where it was), that succeeded"""
+    if not re.search(r"\)\s*= 0\s*$", c[3]):
+        return False
     if c[2] == "syncfs":
         return True
     return c[2] in ("fsync", "fdatasync") and c[3].split(")", 1)[0] in fds
