@@ -728,7 +728,9 @@ batches_durable(struct endpoint *ep)
 /*
  * A done marker whose segment is gone (a crash between the two
  * removals) names nothing: it goes.  One whose segment waits for the
- * next flush to go is removed after it (evseg.c).
+ * next flush to go is removed after it (evseg.c).  One whose segment
+ * was kept aside (bad-) before a crash that came before the marker
+ * followed it goes aside too: it says what of that segment was sent.
  */
 static void
 marks_orphaned(struct endpoint *ep)
@@ -739,11 +741,17 @@ marks_orphaned(struct endpoint *ep)
 	size_t		  n, i;
 
 	v = dir_names(ep->dir, "d-", &n);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (evq_path_join(path, sizeof(path), ep->dir, "",
-		    v[i] + 2) == 0 && stat(path, &st) == -1 &&
-		    errno == ENOENT)
+		    v[i] + 2) == -1 || stat(path, &st) == 0 ||
+		    errno != ENOENT)
+			continue;
+		if (evq_path_join(path, sizeof(path), ep->dir, "bad-",
+		    v[i] + 2) == 0 && lstat(path, &st) == 0)
+			evseg_mark_aside(ep->dir, v[i] + 2);
+		else
 			evq_remove_file(ep, v[i]);
+	}
 	dir_names_free(v, n);
 }
 
