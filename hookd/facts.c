@@ -136,6 +136,7 @@ static uint32_t		 cur_gen = 2;	/* the previous one: cur_gen - 1 */
 static int		 cur_fd = -1, prev_fd = -1;
 static off_t		 cur_size;
 static unsigned		 cur_recs, gen_recs = FACTS_GEN_RECS;
+static int		 cur_lost;	/* renamed, the new one not made */
 static char		 cur_path[MH_PATH_MAX], prev_path[MH_PATH_MAX];
 
 /* a message's key; with rcpt (its canonical form), that recipient's */
@@ -439,6 +440,7 @@ facts_init(const char *root, unsigned max_records)
 	if (prev_fd != -1)
 		close(prev_fd);
 	cur_gen = 2;
+	cur_lost = 0;
 	prev_fd = facts_open(prev_path, O_RDONLY, cur_gen - 1, &size, &nrec);
 	if ((cur_fd = facts_open(cur_path, O_RDWR | O_CREAT, cur_gen,
 	    &cur_size, &cur_recs)) == -1)
@@ -455,28 +457,36 @@ facts_init(const char *root, unsigned max_records)
 	return (0);
 }
 
-/* facts.0 is full: it becomes facts.1, a new one begins */
+/*
+ * facts.0 is full: it becomes facts.1, a new one begins.  If the rename
+ * fails, both stay as they are; if the new file cannot be made, the
+ * next record tries again (cur_lost).
+ */
 static int
 facts_rotate(void)
 {
 	char	*slash, dir[MH_PATH_MAX];
 
-	if (prev_fd != -1)
-		close(prev_fd);
-	prev_fd = -1;
-	if (rename(cur_path, prev_path) == -1) {
-		log_warn("%s", cur_path);
-		return (-1);
+	if (!cur_lost) {
+		if (rename(cur_path, prev_path) == -1) {
+			log_warn("%s", cur_path);
+			return (-1);
+		}
+		if (prev_fd != -1)
+			close(prev_fd);
+		prev_fd = cur_fd;
+		cur_fd = -1;
+		cur_gen++;
+		cur_size = 0;
+		cur_recs = 0;
+		cur_lost = 1;
 	}
-	prev_fd = cur_fd;
-	cur_gen++;
-	cur_size = 0;
-	cur_recs = 0;
 	if ((cur_fd = open(cur_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1) {
 		log_warn("%s", cur_path);
 		return (-1);
 	}
+	cur_lost = 0;
 	strlcpy(dir, cur_path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) != NULL)
 		*slash = '\0';
@@ -497,7 +507,7 @@ facts_append(const struct event_record *r, uint64_t key, unsigned b)
 	if ((n = facts_encode(r, buf, sizeof(buf))) == 0)
 		return;
 	/* messages are counted; their recipients' records only weigh */
-	if (((msg && cur_recs >= gen_recs) ||
+	if ((cur_lost || (msg && cur_recs >= gen_recs) ||
 	    cur_size + (off_t)n > FACTS_GEN_SIZE) && facts_rotate() == -1)
 		return;
 	if (pwrite(cur_fd, buf, n, cur_size) != (ssize_t)n) {
@@ -600,8 +610,8 @@ facts_note(const struct event_record *ev)
 	uint64_t			 key;
 	int				 same;
 
-	if (idx == NULL || cur_fd == -1 || ev->kind != EV_REGISTRATION ||
-	    !envelope_id_ok(ev->queue_id))
+	if (idx == NULL || (cur_fd == -1 && !cur_lost) ||
+	    ev->kind != EV_REGISTRATION || !envelope_id_ok(ev->queue_id))
 		return;
 	/* one registration per recipient: the first one says the
 	 * message's facts */

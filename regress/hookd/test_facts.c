@@ -12,6 +12,7 @@
  * a bad magic, CRC, length, queue id or byte (NUL, CR) is refused, one
  * not whole asks for more.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <fcntl.h>
@@ -481,6 +482,58 @@ crowded_late(void)
 	is_str(click_group(qid[0]), "first", "the same after a restart");
 }
 
+/*
+ * facts.0 renamed to facts.1, the new facts.0 not made (no descriptor
+ * left): the next message's record makes it; before, nothing was
+ * written again until a restart
+ */
+static void
+rotate_lost(void)
+{
+	struct event_record	 ev;
+	struct rlimit		 rl, low;
+	char			 qid[MH_MSGID_LEN];
+	int			 i, fd, all;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 3), 0, "started again, generations of three");
+	for (i = 0; i < 3; i++) {
+		qid_of(qid, 0x300 + i);
+		reg(&ev, qid, "full");
+		facts_note(&ev);
+	}
+	/* no descriptor for the open after the rename */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || (fd = dup(0)) == -1)
+		fatal("getrlimit");
+	close(fd);
+	low = rl;
+	low.rlim_cur = fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) == -1)
+		fatal("setrlimit");
+	qid_of(qid, 0x303);
+	reg(&ev, qid, "lost");
+	facts_note(&ev);
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("setrlimit");
+	ok(fsize(f1) > 0 && fsize(f0) == -1, "facts.0 renamed, no new one "
+	    "made");
+	qid_of(qid, 0x304);
+	reg(&ev, qid, "after");
+	facts_note(&ev);
+	is_str(click_group(qid), "after", "the next message's record made a "
+	    "new facts.0 and is found");
+	ok(fsize(f0) > 0, "facts.0 is there again");
+	for (all = 1, i = 0; i < 3; i++) {
+		qid_of(qid, 0x300 + i);
+		all &= strcmp(click_group(qid), "full") == 0;
+	}
+	ok(all, "the full generation's records are found in facts.1");
+	is_int(facts_init(root, 3), 0, "restarted");
+	qid_of(qid, 0x304);
+	is_str(click_group(qid), "after", "the same after a restart");
+}
+
 int
 main(void)
 {
@@ -588,6 +641,7 @@ main(void)
 	capitals();
 	crowded();
 	crowded_late();
+	rotate_lost();
 
 	unlink(f0);
 	unlink(f1);
