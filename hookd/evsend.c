@@ -278,7 +278,7 @@ batch_unhold(struct endpoint *ep, struct evbatch *b)
  * b cannot be rendered: its file, or its event's, is kept aside (bad-)
  * and it leaves the queue.  The events it still held in their segments
  * (its flush failed) leave them once the bad- file, which keeps them,
- * is durable; else (or if it was not renamed) they stay, and a restart
+ * is durable, its data and its new name; else (or if it was not renamed) they stay, and a restart
  * queues them again.
  */
 static void
@@ -293,7 +293,8 @@ batch_quarantine(struct endpoint *ep, struct evbatch *b)
 	if (evq_quarantine(ep, b->name) == -1 || TAILQ_EMPTY(&b->taken))
 		return;
 	if (evq_path_join(path, sizeof(path), ep->dir, "bad-",
-	    b->name) == -1 || fsync_file(path) == -1) {
+	    b->name) == -1 || fsync_file(path) == -1 ||
+	    fsync_dir(ep->dir) == -1) {
 		log_warn("events: fsync %s/bad-%s: its events are kept in "
 		    "their segments", ep->dir, b->name);
 		return;
