@@ -1097,7 +1097,8 @@ sched_pass(int fd, short ev, void *arg)
 
 	if (relay_conf == NULL)
 		return;
-	while ((j = TAILQ_FIRST(&restarts)) != NULL) {
+	/* paused: a restart waits, as every other job, for the resume */
+	while (!paused && (j = TAILQ_FIRST(&restarts)) != NULL) {
 		TAILQ_REMOVE(&restarts, j, entry);
 		dom_start(dom_get(&doms, j->domain), j);
 	}
