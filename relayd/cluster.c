@@ -32,6 +32,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@
 #define ALLOW_KEY	REDIS_PREFIX "allowance:"
 #define ALLOW_16THS_KEY	REDIS_PREFIX "allowance16:"
 #define LIFTED_FILE	"cluster-lifted"	/* queue_state_write */
+/* how far ahead of this one a node's clock may be, ms */
+#define MS_AHEAD	(24LL * 3600 * 1000)
 
 /* set the field if this write is newer; publish it */
 static const char set_newer[] =
@@ -606,6 +609,28 @@ field_split(const char *field, size_t flen, char *f, size_t len)
 }
 
 /*
+ * The time of a value "MS:..." from Redis into *ms: 0; -1 if it is not
+ * digits then ':', or is 0, or further ahead of this clock than a node's
+ * may be (a suppression no lift could ever beat)
+ */
+static int
+value_ms(const char *value, long long *ms)
+{
+	char		*end;
+	long long	 v;
+
+	if (!isdigit((unsigned char)*value))
+		return (-1);
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (errno != 0 || *end != ':' || v <= 0 ||
+	    v > (long long)time(NULL) * 1000 + MS_AHEAD)
+		return (-1);
+	*ms = v;
+	return (0);
+}
+
+/*
  * "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here; only
  * a suppression ('+') or only a lift ('-'), or either (0)
  */
@@ -621,7 +646,11 @@ apply(const char *field, size_t flen, const char *value, int save, int only)
 	    (mark[1] != '+' && mark[1] != '-') ||
 	    (only != 0 && mark[1] != only))
 		return;
-	ms = strtoll(value, NULL, 10);
+	if (value_ms(value, &ms) == -1) {
+		log_warnx("cluster: a change with a bad time from redis "
+		    "skipped");
+		return;
+	}
 	if (suppress_apply(f, domain, mark[1] == '+' ? mark + 2 : NULL,
 	    ms, save) == 0)
 		applied++;
@@ -691,6 +720,7 @@ whole_lifts(const redisReply *r, int local, size_t *np)
 	struct lifted		*l;
 	const char		*v, *mark;
 	size_t			 i, n = 0, cap = r->elements / 2, o;
+	long long		 ms;
 
 	TAILQ_FOREACH(l, &lifted, entry)
 		cap += local;
@@ -703,9 +733,10 @@ whole_lifts(const redisReply *r, int local, size_t *np)
 		    r->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
 		v = r->element[i + 1]->str;
-		if ((mark = strchr(v, ':')) != NULL && mark[1] == '-')
+		if ((mark = strchr(v, ':')) != NULL && mark[1] == '-' &&
+		    value_ms(v, &ms) == 0)
 			whole_lift_add(lifts, &n, r->element[i]->str,
-			    r->element[i]->len, strtoll(v, NULL, 10));
+			    r->element[i]->len, ms);
 	}
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (local)
@@ -764,10 +795,11 @@ whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
     size_t flen, const char *value)
 {
 	const char	*mark = strchr(value, ':');
-	long long	 ms = strtoll(value, NULL, 10), lift;
+	long long	 ms, lift;
 	int		 spelled;
 
 	if (mark == NULL || (mark[1] != '+' && mark[1] != '-') ||
+	    value_ms(value, &ms) == -1 ||
 	    (lift = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
 		return (0);
 	if (mark[1] == '+' && lift >= ms)
