@@ -348,6 +348,8 @@ struct testing {
 	int			 tlsrpt_period;
 	/* relayd's wait for a reply or a handshake, seconds, not 300 */
 	int			 relay_timeout;
+	/* expired idempotency records swept every N seconds, not hourly */
+	int			 idem_sweep;
 };
 
 /*

@@ -479,6 +479,9 @@ print_testing(struct evbuffer *b, const struct testing *t)
 	if (t->tlsrpt_period)
 		evbuffer_add_printf(b, "testing tls-rpt-period %d\n",
 		    t->tlsrpt_period);
+	if (t->idem_sweep)
+		evbuffer_add_printf(b, "testing idem-sweep %d\n",
+		    t->idem_sweep);
 	if (t->hook_retry)
 		evbuffer_add_printf(b, "testing hook-retry %d\n",
 		    t->hook_retry);

@@ -446,7 +446,8 @@ config_allow_testing(int on)
 
 /*
  * testing relay-port N | relay-timeout SECONDS | mta-sts-port N |
- * tls-rpt-period SECONDS | hook-retry SECONDS | events-retry MS [MAX_MS] |
+ * tls-rpt-period SECONDS | idem-sweep SECONDS | hook-retry SECONDS |
+ * events-retry MS [MAX_MS] |
  * seccomp-debug: only with mailhookd -X, never in production.
  */
 void
@@ -478,6 +479,10 @@ parse_testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		if (parse_check_range(p, a, 1, 86400,
 		    "testing tls-rpt-period") == 0)
 			t->tlsrpt_period = a;
+	} else if (strcmp(what, "idem-sweep") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 86400,
+		    "testing idem-sweep") == 0)
+			t->idem_sweep = a;
 	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 86400,
 		    "testing hook-retry") == 0)

@@ -8,7 +8,7 @@
  * SHA-256 of its request body, hex; absent from a record restored from
  * an envelope, or written before it was kept), written and
  * made durable (by the group commit) before the 202 goes out, kept
- * IDEM_KEEP seconds.  hash is
+ * IDEM_KEEP seconds (swept hourly, idem_tick).  hash is
  * webd's SHA-256 of the API key's name and the Idempotency-Key, hex.
  * The message's envelope carries the hash too (relay_idem_restore).
  */
@@ -18,10 +18,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "envelope.h"
 #include "fileio.h"
@@ -30,8 +33,14 @@
 #include "relay.h"
 
 #define IDEM_KEEP	(24 * 3600)
+#define IDEM_SWEEP	3600	/* seconds from one sweep's end to the next */
+#define IDEM_BATCH	512	/* entries a tick looks at, at most */
 
 static char	 idem_dir[1024];
+static DIR	*sweep_dir;	/* the sweep under way, NULL between two */
+static time_t	 sweep_next;	/* when the next one starts */
+static int	 sweep_period = IDEM_SWEEP;
+static struct event	*ev_sweep;
 
 static int
 hash_ok(const char *h)
@@ -39,33 +48,70 @@ hash_ok(const char *h)
 	return (mh_ishex(h, 64));
 }
 
-/* every entry older than a day goes */
-static void
-idem_expire(void)
+/*
+ * Up to max entries of the directory: every one older than a day goes.
+ * 1 when the sweep is over (the directory read to its end), else 0.
+ */
+static int
+idem_sweep(size_t max)
 {
-	DIR		*d;
 	struct dirent	*de;
 	struct stat	 st;
 	time_t		 now = time(NULL);
 
-	if ((d = opendir(idem_dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime + IDEM_KEEP < now)
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-	closedir(d);
+	if (sweep_dir == NULL && (sweep_dir = opendir(idem_dir)) == NULL)
+		return (1);
+	while (max-- > 0) {
+		if ((de = readdir(sweep_dir)) == NULL) {
+			closedir(sweep_dir);
+			sweep_dir = NULL;
+			return (1);
+		}
+		if (de->d_name[0] != '.' && fstatat(dirfd(sweep_dir),
+		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + IDEM_KEEP < now)
+			(void)unlinkat(dirfd(sweep_dir), de->d_name, 0);
+	}
+	return (0);
 }
 
-int
-relay_idem_init(const char *root)
+/*
+ * Each second a batch of the sweep under way; one starts an hour after
+ * the last ended, so that the records of a long-running daemon do not
+ * pile up, and no tick reads a whole day's directory at once.
+ */
+static void
+idem_tick(int fd, short ev, void *arg)
 {
+	time_t	now = time(NULL);
+
+	if (sweep_dir == NULL && now < sweep_next)
+		return;
+	if (idem_sweep(IDEM_BATCH))
+		sweep_next = now + sweep_period;
+}
+
+/* at start, before anything is answered: the whole directory */
+int
+relay_idem_init(struct event_base *base, const char *root, int period)
+{
+	struct timeval	tv = { 1, 0 };
+
 	snprintf(idem_dir, sizeof(idem_dir), "%s/outbound/idem", root);
 	if (mkdir(idem_dir, 0700) == -1 && errno != EEXIST) {
 		log_warn("mkdir %s", idem_dir);
 		return (-1);
 	}
-	idem_expire();
+	while (!idem_sweep(SIZE_MAX))
+		;
+	if (period > 0)
+		sweep_period = period;
+	sweep_next = time(NULL) + sweep_period;
+	if ((ev_sweep = event_new(base, -1, EV_PERSIST, idem_tick,
+	    NULL)) == NULL || event_add(ev_sweep, &tv) == -1) {
+		log_warnx("idem: cannot start the sweep");
+		return (-1);
+	}
 	return (0);
 }
 

@@ -69,9 +69,11 @@ int	 relay_spool_abort(const char *msgid);	/* -1: not a message id */
 /*
  * The API's idempotency keys (idem.c), hash the 64 hex digits webd made:
  * get 1 with the first answer, 0 none (or older than a day), -1 bad hash;
- * put is durable (fsync) when it returns 0.
+ * put is durable (fsync) when it returns 0.  init sweeps the expired
+ * records out, then again every period seconds (0: hourly).
  */
-int	 relay_idem_init(const char *spoolroot);
+int	 relay_idem_init(struct event_base *, const char *spoolroot,
+	    int period);
 int	 relay_idem_get(const char *hash, char id[MH_MSGID_LEN], char *mid,
 	    size_t, char body[65]);
 int	 relay_idem_put(const char *hash, const char *id, const char *mid,

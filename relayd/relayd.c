@@ -549,7 +549,8 @@ relayd_configure(struct config *conf)
 	    relayd_event_send) == -1)
 		fatalx("cannot prepare the event outbox");
 	relay_set_signer(relayd_signer);
-	if (relay_idem_init(child_chrooted ? "" : conf->spool) == -1 ||
+	if (relay_idem_init(proc_base, child_chrooted ? "" : conf->spool,
+	    conf->testing.idem_sweep) == -1 ||
 	    relay_init(proc_base, conf, child_chrooted ? "/" : conf->spool,
 	    relayd_event) == -1)
 		fatalx("cannot start the outbound queue");
