@@ -1309,12 +1309,15 @@ queue_suppress_read(size_t *lenp)
 
 /*
  * The suppression list's log of changes (suppress.c): appended to and
- * fsync'd, and a new log's directory entry too.
+ * fsync'd, and a new log's directory entry too.  An append that fails
+ * is cut back to the log's old length: a part of a line (a full disk)
+ * would join the next line appended, both lost at the next start.
  */
 int
 queue_suppress_append(const char *text, size_t len)
 {
-	int	 fd, made = 0, rv = 0;
+	struct stat	 st;
+	int		 fd, made = 0, rv = 0;
 
 	if ((fd = openat(outfd, SUPPRESS_LOG, O_WRONLY | O_APPEND |
 	    O_CLOEXEC)) == -1 && errno == ENOENT) {
@@ -1326,9 +1329,17 @@ queue_suppress_append(const char *text, size_t len)
 		log_warn("write %s", SUPPRESS_LOG);
 		return (-1);
 	}
+	if (fstat(fd, &st) == -1) {
+		log_warn("write %s", SUPPRESS_LOG);
+		close(fd);
+		return (-1);
+	}
 	if (write_all(fd, text, len) == -1 || fsync(fd) == -1 ||
 	    (made && fsync(outfd) == -1)) {
 		log_warn("write %s", SUPPRESS_LOG);
+		if (file_cut(fd, st.st_size) == -1 || fsync(fd) == -1)
+			log_warn("%s: cannot cut a failed append back",
+			    SUPPRESS_LOG);
 		rv = -1;
 	}
 	close(fd);
