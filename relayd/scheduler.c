@@ -1367,6 +1367,11 @@ sched_job_done(struct rjob *j)
 		if (!res->done)
 			sched_result(j, k, EV_DISPATCH_SOFT_BOUNCE, 0, "4.3.0",
 			    "delivery not completed", "connect");
+		if (m->removed && !res->untried && res->kind == EV_DELIVERY)
+			/* removed during its attempt, yet delivered: the log
+			 * and the history say so, after the removal */
+			sched_log(m, i, kind_status(res->kind), j->relay,
+			    &res->tls, res->code, res->ext, res->desc);
 		if (m->removed || res->untried)
 			continue;
 		sched_emit_tls(m, i, res->kind, res->code, res->ext, res->desc,
