@@ -1083,6 +1083,28 @@ dom_defer(struct rdom *d, struct rjob *j)
 	sched_job_done(j);
 }
 
+/*
+ * The jobs whose kept connection closed, each on a new one; while relay
+ * is paused they wait for the resume, as every other job.  One whose
+ * message was removed meanwhile ends, no connection made.
+ */
+static void
+sched_restarts(void)
+{
+	struct rjob	*j, *next;
+
+	TAILQ_FOREACH_SAFE(j, &restarts, entry, next) {
+		if (j->msg->removed) {
+			TAILQ_REMOVE(&restarts, j, entry);
+			j->site_failed = -1;
+			sched_job_done(j);
+		} else if (!paused) {
+			TAILQ_REMOVE(&restarts, j, entry);
+			dom_start(dom_get(&doms, j->domain), j);
+		}
+	}
+}
+
 static void
 sched_pass(int fd, short ev, void *arg)
 {
@@ -1097,11 +1119,7 @@ sched_pass(int fd, short ev, void *arg)
 
 	if (relay_conf == NULL)
 		return;
-	/* paused: a restart waits, as every other job, for the resume */
-	while (!paused && (j = TAILQ_FIRST(&restarts)) != NULL) {
-		TAILQ_REMOVE(&restarts, j, entry);
-		dom_start(dom_get(&doms, j->domain), j);
-	}
+	sched_restarts();
 	TAILQ_FOREACH_SAFE(m, &rq, entry, next) {
 		if (m->removed) {
 			if (m->inflight == 0)
