@@ -92,6 +92,13 @@ apimsg_free(struct api_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* out of memory: a temporary failure, the client may try again */
+static int
+oom(struct api_error *e)
+{
+	return (api_err(e, 503, "unavailable", "out of memory, try again"));
+}
+
 /* a string member: NULL if absent; -1 if there but not a string */
 static int
 get_str(const json_t *o, const char *name, const char **s,
@@ -342,7 +349,7 @@ add_rcpts(struct api_msg *m, InternetAddressList *l,
 			    "more than %zu recipients", lim->max_rcpts));
 		if ((p = reallocarray(m->rcpts, m->nrcpt + 1,
 		    sizeof(*m->rcpts))) == NULL)
-			return (api_err(e, 500, "internal", "out of memory"));
+			return (oom(e));
 		m->rcpts = p;
 		strlcpy(m->rcpts[m->nrcpt++], mbox_addr(l, i), MH_ADDR_MAX);
 	}
@@ -855,7 +862,7 @@ serialize(GMimeMessage *msg, const char *meta, struct api_msg *m,
 	}
 	if ((m->data = malloc(ba->len + mlen)) == NULL) {
 		g_object_unref(out);
-		return (api_err(e, 500, "internal", "out of memory"));
+		return (oom(e));
 	}
 	memcpy(m->data, meta, mlen);
 	memcpy(m->data + mlen, ba->data, ba->len);
@@ -1092,7 +1099,7 @@ build_raw(const json_t *o, const char *raw, const struct api_limits *lim,
 	m->len = out->len;
 	if ((m->data = malloc(out->len)) == NULL) {
 		g_string_free(out, TRUE);
-		return (api_err(e, 500, "internal", "out of memory"));
+		return (oom(e));
 	}
 	memcpy(m->data, out->str, out->len);
 	g_string_free(out, TRUE);
