@@ -37,6 +37,15 @@
 #define HDR_NAME_MAX	76
 #define HDR_VALUE_MAX	2048
 #define RAW_LINE_MAX	998	/* RFC 5322 2.1.1 */
+#define API_PARTS_MAX	1000	/* attachments (inline ones too) a message */
+/*
+ * What a part adds beside its content, at the least (an empty one is not
+ * free): its boundary line (33 bytes with the CRLF before it), the fixed
+ * words of Content-Type and Content-Disposition (63), the empty line;
+ * its type, file name (in both fields) and content id are counted from
+ * the request.  GMime writes more (Content-Transfer-Encoding, folds).
+ */
+#define PART_OVERHEAD	96
 
 /* headers the API sets itself: not in "headers" */
 static const char *const reserved[] = {
@@ -714,7 +723,8 @@ attachment(const json_t *a, size_t *total, const struct api_limits *lim,
 	if (cid != NULL && !cid_ok(cid))
 		return (api_err(e, 400, "invalid_field",
 		    "content_id must look like id@domain"));
-	*total += strlen(data) / 4 * 3;
+	*total += strlen(data) / 4 * 3 + PART_OVERHEAD + strlen(type) +
+	    2 * strlen(name) + (cid != NULL ? strlen(cid) : 0);
 	if (*total > lim->max_size)
 		return (api_err(e, 413, "too_large",
 		    "the attachments exceed %zu bytes", lim->max_size));
@@ -780,6 +790,9 @@ attachments(const json_t *o, const struct api_limits *lim, GPtrArray *parts,
 	if (!json_is_array(v))
 		return (api_err(e, 400, "invalid_field",
 		    "attachments must be an array"));
+	if (json_array_size(v) > API_PARTS_MAX)
+		return (api_err(e, 400, "too_many_attachments",
+		    "more than %d attachments", API_PARTS_MAX));
 	for (i = 0; i < json_array_size(v); i++)
 		if (attachment(json_array_get(v, i), &total, lim, parts,
 		    e) == -1)
