@@ -89,3 +89,49 @@ apikeys_bad_line(const char *data, size_t len, size_t after)
 	free(copy);
 	return (bad);
 }
+
+/* the line's name if it is a key, else NULL */
+static const char *
+key_name(char *line)
+{
+	unsigned char	 hash[MH_SHA256_LEN];
+	char		*name, *doms;
+	int		 rv;
+
+	rv = apikey_line(line, &name, hash, &doms);
+	explicit_bzero(hash, sizeof(hash));
+	return (rv == 1 ? name : NULL);
+}
+
+size_t
+apikeys_dup_name(const char *data, size_t len, size_t after, size_t *first)
+{
+	char		*copy, *p, *line;
+	const char	**names;
+	size_t		 clen, n = 0, i, dup = 0;
+
+	if ((copy = strndup(data, len)) == NULL)
+		fatal("apikeys_dup_name");
+	clen = strlen(copy);
+	for (p = copy; *p != '\0'; p++)
+		n += *p == '\n';
+	if ((names = calloc(n + 1, sizeof(*names))) == NULL)
+		fatal("apikeys_dup_name");
+	/* names[i]: the name on line i + 1, NULL for no key */
+	p = copy;
+	for (n = 0; dup == 0 && (line = strsep(&p, "\n")) != NULL; n++) {
+		if ((names[n] = key_name(line)) == NULL || n < after)
+			continue;
+		for (i = 0; i < n; i++)
+			if (names[i] != NULL && strcmp(names[i], names[n]) == 0)
+				break;
+		if (i < n) {
+			dup = n + 1;
+			*first = i + 1;
+		}
+	}
+	free(names);
+	explicit_bzero(copy, clen);
+	free(copy);
+	return (dup);
+}

@@ -22,5 +22,11 @@
 int	apikey_line(char *, char **, unsigned char[MH_SHA256_LEN], char **);
 /* the number of a file's first malformed line past a number, or 0 */
 size_t	apikeys_bad_line(const char *, size_t, size_t);
+/*
+ * the number of a file's first key line past a number whose NAME an
+ * earlier key line has (*first: that line), or 0: webd takes both keys,
+ * and message ownership and Idempotency-Keys go by NAME
+ */
+size_t	apikeys_dup_name(const char *, size_t, size_t, size_t *);
 
 #endif

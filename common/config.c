@@ -1144,7 +1144,7 @@ config_load_files(struct config *c)
 	struct listener	*l;
 	struct dkim	*d;
 	const char	*why;
-	size_t		 n = 0;
+	size_t		 n = 0, first;
 	int		 rv = 0;
 
 	TAILQ_FOREACH(p, &c->pkis, entry) {
@@ -1225,6 +1225,15 @@ config_load_files(struct config *c)
 				    "\"%s\" line %zu: not "
 				    "NAME:SHA256-HEX[:DOMAIN,...], ignored",
 				    AT(c->api_keys_at), c->api_keys, n);
+		n = 0;
+		while (c->api_keys_data != NULL &&
+		    (n = apikeys_dup_name(c->api_keys_data,
+		    c->api_keys_len, n, &first)) != 0)
+			logit(LOG_WARNING, "%s%swarning: api keys \"%s\" "
+			    "line %zu: its NAME is on line %zu too: both "
+			    "keys work and share their messages and "
+			    "Idempotency-Keys", AT(c->api_keys_at),
+			    c->api_keys, n, first);
 	}
 	if (c->cabundle[0] != '\0') {
 		if (readfile(c->cabundle, c->cabundle_at, "ca",
