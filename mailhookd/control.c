@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -974,6 +975,27 @@ ctl_fd_clash(struct ctl_client *c)
 	ctl_send(c, json_pack("{s:s}", "error", err));
 }
 
+/*
+ * The one descriptor a child hands back with a reply (show message ID
+ * --raw) is a message file it opened read-only: anything else, a
+ * socket, a directory, a file it may write, is not passed on to mhctl.
+ */
+static void
+ctl_reply_fd_check(enum mh_proc proc, int fd)
+{
+	struct stat	 st;
+	int		 fl;
+
+	if (fd == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (fl = fcntl(fd, F_GETFL)) == -1 || (fl & O_ACCMODE) != O_RDONLY) {
+		close(fd);
+		fatalx("CTL_REPLY from %s: a descriptor that is not a "
+		    "regular file opened read-only", proc_name(proc));
+	}
+}
+
 void
 control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 {
@@ -981,6 +1003,7 @@ control_child_reply(enum mh_proc proc, struct mh_imsg *imsg)
 	json_t			*reply, *one;
 
 	reply = msg_get_json(proc_peer[proc], imsg);
+	ctl_reply_fd_check(proc, imsg->fd);
 	/* after the deadline (a new id) or its client gone: dropped */
 	if ((c = ctl_find(imsg->hdr.peerid)) == NULL) {
 		log_info("control: a late answer of %s dropped",
