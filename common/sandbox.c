@@ -447,6 +447,8 @@ sb_allow1(scmp_filter_ctx ctx, uint32_t action, const char *name,
 static void
 sb_common(scmp_filter_ctx ctx, int files)
 {
+	struct scmp_arg_cmp	cmp[2];
+
 	sb_allow_list(ctx, sb_base);
 
 	/*
@@ -469,8 +471,13 @@ sb_common(scmp_filter_ctx ctx, int files)
 	 */
 	sb_allow1(ctx, SCMP_ACT_ALLOW, "ioctl", SCMP_A1(SCMP_CMP_EQ, FIONREAD));
 	sb_allow1(ctx, SCMP_ACT_ALLOW, "ioctl", SCMP_A1(SCMP_CMP_EQ, TCGETS));
-	/* resource limits: read only (getrlimit, sysconf, smtpd's reload) */
-	sb_allow1(ctx, SCMP_ACT_ALLOW, "prlimit64", SCMP_A2(SCMP_CMP_EQ, 0));
+	/*
+	 * resource limits: read only (getrlimit, sysconf, smtpd's reload),
+	 * and of itself only: glibc passes pid 0, another pid is killed
+	 */
+	cmp[0] = SCMP_A0(SCMP_CMP_EQ, 0);
+	cmp[1] = SCMP_A2(SCMP_CMP_EQ, 0);
+	sb_rule(ctx, SCMP_ACT_ALLOW, "prlimit64", 2, cmp);
 	/* syslog(3) reconnecting, getaddrinfo's netlink: fail, not die */
 	sb_allow1(ctx, SCMP_ACT_ERRNO(EACCES), "socket",
 	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));

@@ -14,11 +14,13 @@
  *            open       open(2) of a path must kill (smtpd, authd, signer)
  *            fork       fork() must kill (every profile)
  *            unixsock   socket(AF_UNIX) must fail with EACCES, not kill
+ *            rlimit     getrlimit() and sysconf() of its own limits work
  *            probe-CALL the system call CALL (made directly, with harmless
  *                       arguments) must kill with SIGSYS: execve, execveat,
  *                       fork, vfork, clone (without CLONE_THREAD), ptrace,
  *                       process_vm_readv, process_vm_writev, unshare, mount,
- *                       chroot, setresuid, open, openat, socket, socket6,
+ *                       chroot, setresuid, prlimit_other (pid 1's
+ *                       limits, read only), open, openat, socket, socket6,
  *                       connect, bind, accept, mprotect_exec (PROT_EXEC);
  *                       the calls the allowlists no longer have: sys-NAME
  *                       (any call by its name, -1 in every argument but
@@ -46,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -637,6 +640,7 @@ probe(const char *name)
 {
 	static char	*const argv[] = { "probe", NULL };
 	static char	 page[8192];
+	struct rlimit	 rl;
 	void		*p;
 	long		 r = 0;
 	int		 nr;
@@ -657,6 +661,9 @@ probe(const char *name)
 #endif
 	else if (strcmp(name, "clone") == 0)
 		r = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	else if (strcmp(name, "prlimit_other") == 0)
+		/* another process's limits, read only: pid 1's */
+		r = syscall(SYS_prlimit64, 1, RLIMIT_NOFILE, NULL, &rl);
 	else if (strcmp(name, "ptrace") == 0)
 		r = syscall(SYS_ptrace, PTRACE_PEEKDATA, 1, 0, 0);
 	else if (strcmp(name, "process_vm_readv") == 0)
@@ -736,7 +743,8 @@ probe(const char *name)
 static void
 child_forbidden(struct ctx *c)
 {
-	int	 fd;
+	struct rlimit	 rl;
+	int		 fd;
 
 	if (strncmp(c->check, "probe-", 6) == 0)
 		probe(c->check + 6);
@@ -749,6 +757,12 @@ child_forbidden(struct ctx *c)
 	else if (strcmp(c->check, "fork") == 0) {
 		if (fork() == 0)
 			_exit(0);
+	} else if (strcmp(c->check, "rlimit") == 0) {
+		CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    sysconf(_SC_OPEN_MAX) > 0,
+		    "%s: getrlimit and sysconf of its own limits work",
+		    c->profile);
+		exit(failures ? 1 : 0);
 	} else if (strcmp(c->check, "unixsock") == 0) {
 		fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 		CHECK(fd == -1 && errno == EACCES,
@@ -1097,7 +1111,8 @@ main(int argc, char *argv[])
 	c.check = argv[1];
 	c.proc = profile_of(c.profile);
 	work = strcmp(c.check, "work") == 0 ||
-	    strcmp(c.check, "unixsock") == 0;
+	    strcmp(c.check, "unixsock") == 0 ||
+	    strcmp(c.check, "rlimit") == 0;
 	setup(&c);
 	if (debug)
 		sandbox_debug(1);
