@@ -1044,6 +1044,7 @@ parent_reload(char *msg, size_t len, uint32_t ctl)
 	bad = (conf = config_parse(parent_opts.conffile)) == NULL ||
 	    config_load_files(conf) == -1 ||
 	    config_check_listeners(conf) == -1 ||
+	    maildir_check(conf) == -1 ||
 	    config_tracking_key(conf, parent_conf->spool) == -1 ||
 	    config_verp_key(conf, parent_conf->spool) == -1;
 	n = log_capture(NULL, 0);
@@ -1258,6 +1259,10 @@ parent_main(void)
 		    parent_opts.conffile);
 	if (config_check_listeners(parent_conf) == -1)
 		fatalx("%s: cannot listen on an address of another host",
+		    parent_opts.conffile);
+	/* what mailhookd -n refuses of a fallback maildir, and a reload */
+	if (maildir_check(parent_conf) == -1)
+		fatalx("%s: a fallback maildir is refused",
 		    parent_opts.conffile);
 	/*
 	 * Every path the parent opens from now on is absolute (the parser
