@@ -408,6 +408,27 @@ child_reconfigure(struct config *conf)
 	log_info("configuration reloaded");
 }
 
+/*
+ * SETUP_START, the last message of the start (after the config, the
+ * peers and smtpd's and webd's listeners, which a failure to serve ends
+ * at once): the parent tells the service manager once every child has
+ * said it is ready here.  What a start does after (hookd's recovery of
+ * its spool, relayd's outbox) is not waited for: a large spool would
+ * count against the manager's start timeout.
+ */
+static void
+child_ready(struct mproc *p)
+{
+	static int	 said;
+	const char	*desc;
+
+	if (said)
+		fatalx("SETUP_START: twice");
+	said = 1;
+	desc = sandbox_describe();
+	mproc_compose(p, IMSG_SETUP_READY, 0, -1, desc, strlen(desc) + 1);
+}
+
 static void
 child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -438,6 +459,7 @@ child_dispatch_parent(struct mproc *p, struct mh_imsg *imsg)
 		ops->listener(imsg->fd, id);
 		break;
 	case IMSG_SETUP_START:
+		child_ready(p);
 		if (ops->start != NULL)
 			ops->start();
 		break;
@@ -508,7 +530,6 @@ child_run(const struct child_ops *o)
 	struct mproc	*p;
 	struct event	*evterm, *evint;
 	const char	*dir;
-	const char	*desc;
 
 	ops = o;
 	proc_self = o->proc;
@@ -537,9 +558,7 @@ child_run(const struct child_ops *o)
 	evsignal_add(evterm, NULL);
 	evsignal_add(evint, NULL);
 
-	desc = sandbox_describe();
-	mproc_compose(p, IMSG_SETUP_READY, 0, -1, desc, strlen(desc) + 1);
-	log_debug("confined: %s", desc);
+	log_debug("confined: %s", sandbox_describe());
 	/* messages that arrived with the config are waiting in the buffer */
 	event_active(p->ev, EV_READ, 0);
 	event_base_dispatch(proc_base);
