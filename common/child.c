@@ -6,6 +6,7 @@
  * Child processes: config, confinement, the parent's channel.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -301,12 +302,19 @@ ctl_list_full(size_t bytes)
 
 static int	 ctl_reply_fd = -1;
 
-void
+int
 child_control_fd(int fd)
 {
+	struct stat	 st;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return (-1);
+	}
 	if (ctl_reply_fd != -1)
 		close(ctl_reply_fd);
 	ctl_reply_fd = fd;
+	return (0);
 }
 
 /* the request being served, and whether its answer comes later */

@@ -66,9 +66,13 @@ void	child_spool_result_to(int proc, uint64_t reqid, const char *msgid,
 	    int code, const char *enhanced, const char *text, int delivered);
 /*
  * from a control() callback: fd (read-only, given away) goes with the
- * reply to mhctl (show message ID --raw: the queued message)
+ * reply to mhctl (show message ID --raw: the queued message); -1, fd
+ * closed, if it is not a regular file (answer an error then: the parent
+ * takes any other descriptor for a hostile child's and stops)
  */
-void	child_control_fd(int fd);
+int	child_control_fd(int fd);
+#define CTL_NOT_A_FILE	"the message's file in the spool is not a regular " \
+			"file: it cannot be shown"
 /*
  * show queue: each of the two lists (relayd's, hookd's) takes at most
  * this much JSON, so that the parent's merge of both fits in one

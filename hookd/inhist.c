@@ -174,14 +174,17 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 		if ((fd = spool_open_message(id, 0)) == -1)
 			return (json_pack("{s:s}", "error",
 			    ctl_no_such(nb, sizeof(nb), "message", id)));
-		child_control_fd(fd);
+		if (child_control_fd(fd) == -1)
+			return (json_pack("{s:s}", "error", CTL_NOT_A_FILE));
 		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
 		    "inbound", "raw", 1));
 	}
 	if (opt != NULL) {
 		/* a dead letter keeps the message */
 		if ((fd = dead_inbound_open(id)) != -1) {
-			child_control_fd(fd);
+			if (child_control_fd(fd) == -1)
+				return (json_pack("{s:s}", "error",
+				    CTL_NOT_A_FILE));
 			return (json_pack("{s:s, s:s, s:b}", "id", id,
 			    "queue", "inbound", "raw", 1));
 		}

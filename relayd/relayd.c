@@ -570,7 +570,8 @@ relayd_raw(const struct ctl_cmd *cmd, const json_t *argv, const char *id)
 		    "usage: mhctl show message ID [--raw]"));
 	switch (relay_message_raw(id, &fd)) {
 	case 0:
-		child_control_fd(fd);
+		if (child_control_fd(fd) == -1)
+			return (json_pack("{s:s}", "error", CTL_NOT_A_FILE));
 		return (json_pack("{s:s, s:s, s:b}", "id", id, "queue",
 		    "outbound", "raw", 1));
 	case -2:
