@@ -859,6 +859,14 @@ on_auth(const redisReply *r, void *arg)
 		    "refused (wrong user or password?)");
 }
 
+static void
+on_select(const redisReply *r, void *arg)
+{
+	if (r == NULL && rl.state == LINK_LINKING)
+		link_fail("SELECT", rl.refusal[0] ? rl.refusal :
+		    "refused (no such database?)");
+}
+
 /* AUTH [user] password; SELECT db: on the connection c */
 static void
 handshake(struct rconn *c, int select)
@@ -878,7 +886,7 @@ handshake(struct rconn *c, int select)
 		snprintf(db, sizeof(db), "%d", rl.conf.db);
 		argv[0] = "SELECT";
 		argv[1] = db;
-		send_on(c, on_auth, NULL, 2, argv, NULL);
+		send_on(c, on_select, NULL, 2, argv, NULL);
 	}
 }
 
