@@ -431,19 +431,41 @@ lift_taken(void)
 	}
 }
 
+/*
+ * A push's answer: set_newer's 0 (Redis has a newer write) or 1 (written)
+ * is taken; any other answer (a proxy's +OK, a string) is not, and is
+ * refused as an error reply is (pushed again).  Not taken and not
+ * refused: the link is down (pushed again at the next link).
+ */
+static int
+push_taken(const redisReply *r)
+{
+	return (r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    (r->integer == 0 || r->integer == 1));
+}
+
+static const char *
+push_refused(const redisReply *r)
+{
+	if (r == NULL)
+		return (redis_link_refused());
+	return (push_taken(r) ? NULL : "an answer that is not 0 or 1");
+}
+
 /* a suppression's push answered */
 static void
 on_supp_pushed(const redisReply *r, void *arg)
 {
 	struct supp_push	*sp = arg;
+	const char		*why;
 
-	if (r != NULL) {
+	if (push_taken(r)) {
 		pushed++;
 		free(sp);
 		lift_taken();
-	} else if (redis_link_refused() != NULL) {
+	} else if ((why = push_refused(r)) != NULL) {
 		TAILQ_INSERT_TAIL(&refusals, sp, entry);
-		lift_refused(redis_link_refused());
+		lift_refused(why);
 	} else
 		free(sp);	/* with the whole list at the next link */
 }
@@ -453,18 +475,19 @@ static void
 on_pushed(const redisReply *r, void *arg)
 {
 	struct lifted	*l = arg;
+	const char	*why;
 
-	if (r != NULL)
+	if (push_taken(r))
 		pushed++;
 	/* lifted, suppressed, lifted again: the last push answers for it */
 	if (--l->inflight > 0)
 		return;
-	if (r == NULL && redis_link_refused() != NULL) {
+	if ((why = push_refused(r)) != NULL) {
 		l->sent = 0;
-		lift_refused(redis_link_refused());
+		lift_refused(why);
 		return;
 	}
-	if (r == NULL || l->ms != l->sent) {
+	if (!push_taken(r) || l->ms != l->sent) {
 		l->sent = 0;	/* again at the next link */
 		return;
 	}

@@ -143,7 +143,9 @@ class FakeRedis:
     UTF-8, 'badversion' is a Redis 7 whose version is no UTF-8, and
     'flap' is a Redis 7 that links and closes the connection at the
     first command after INFO and SUBSCRIBE, and 'longarray' answers INFO
-    with an array of 2^31 - 1 elements, sends 3 of them and no more."""
+    with an array of 2^31 - 1 elements, sends 3 of them and no more;
+    'notint' is a Redis 7 (one answer to each command, pipelined or
+    not) whose EVAL answers +OK, not the script's integer."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -196,7 +198,42 @@ class FakeRedis:
             return _bulk("# Server\r\nredis_version:3.2.1\r\n"), False
         return b"+OK\r\n", False
 
+    @staticmethod
+    def _commands(buf):
+        """the complete RESP commands at the start of buf, the rest"""
+        out = []
+        while buf.startswith(b"*") and b"\r\n" in buf:
+            head, rest = buf[1:].split(b"\r\n", 1)
+            args = []
+            for _ in range(int(head)):
+                if not rest.startswith(b"$") or b"\r\n" not in rest:
+                    return out, buf
+                n, rest = rest[1:].split(b"\r\n", 1)
+                if len(rest) < int(n) + 2:
+                    return out, buf
+                args.append(rest[:int(n)])
+                rest = rest[int(n) + 2:]
+            out.append(args)
+            buf = rest
+        return out, buf
+
+    def _notint(self, cmd):
+        name = cmd[0].upper() if cmd else b""
+        if name == b"INFO":
+            return _bulk("# Server\r\nredis_version:7.0.15\r\n")
+        if name == b"SUBSCRIBE":
+            return (b"*3\r\n" + _bulk("subscribe") +
+                    _bulk(cmd[1].decode()) + b":1\r\n")
+        if name in (b"HGETALL", b"HKEYS", b"ZRANGE", b"ZRANGEBYSCORE"):
+            return b"*0\r\n"
+        if name in (b"EVAL", b"AUTH", b"SELECT", b"PING"):
+            return b"+OK\r\n"
+        return b":1\r\n"
+
     def _serve(self, c):
+        if self.mode == "notint":
+            self._serve_notint(c)
+            return
         with c:
             while True:
                 try:
@@ -216,6 +253,22 @@ class FakeRedis:
                     return
                 if close:
                     time.sleep(0.1)
+                    return
+
+    def _serve_notint(self, c):
+        buf = b""
+        with c:
+            while True:
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                cmds, buf = self._commands(buf + data)
+                try:
+                    c.sendall(b"".join(self._notint(x) for x in cmds))
+                except OSError:
                     return
 
     def _huge(self, c):
