@@ -679,6 +679,39 @@ apply(const char *field, size_t flen, const char *value, int save, int only)
 		applied++;
 }
 
+/*
+ * The changes heard on the channel, written once the slice of the
+ * channel's read that applied them is over (the next turn of the loop),
+ * not each with its own fsync: a flood of them from other nodes was
+ * bound by the disk.  Redis holds every one of them (a node that dies
+ * before the write has them again with the full load of its next link),
+ * and this node's own changes are written before they are answered
+ * (suppress.c), with any heard and not written yet.
+ */
+static struct event	*ev_heard_save;
+static int		 heard_unsaved;	/* logged, until a save succeeds */
+
+static void
+on_heard_save(int fd, short ev, void *arg)
+{
+	if (suppress_save() == 0)
+		heard_unsaved = 0;
+	else if (!heard_unsaved) {
+		heard_unsaved = 1;
+		log_warnx("cluster: cannot save the suppression list (the "
+		    "changes other nodes made are in memory and in redis)");
+	}
+}
+
+static void
+heard_save_later(void)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (!evtimer_pending(ev_heard_save, NULL))
+		evtimer_add(ev_heard_save, &now);
+}
+
 /* from the channel: "node\taddr\tdomain\tMS:..." */
 static void
 on_message(const char *msg, size_t len)
@@ -695,7 +728,8 @@ on_message(const char *msg, size_t len)
 	if ((value = strchr(field, '\t')) == NULL ||
 	    (value = strchr(value + 1, '\t')) == NULL)
 		return;
-	apply(field, value - field, value + 1, 1, 0);
+	apply(field, value - field, value + 1, 0, 0);
+	heard_save_later();
 	if ((mark = strchr(value + 1, ':')) != NULL && mark[1] == '-')
 		heard_add(field, value - field, strtoll(value + 1, NULL, 10));
 }
@@ -1294,6 +1328,8 @@ cluster_configure(struct event_base *base, const struct config *c)
 		lifted_load();
 		if ((ev_room = evtimer_new(base, on_room, NULL)) == NULL ||
 		    (ev_lift_retry = evtimer_new(base, on_lift_retry,
+		    NULL)) == NULL ||
+		    (ev_heard_save = evtimer_new(base, on_heard_save,
 		    NULL)) == NULL)
 			fatal("evtimer_new");
 	} else {

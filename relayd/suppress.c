@@ -455,7 +455,8 @@ suppress_has(const char *addr, const char *domain)
 /*
  * domain NULL or "": for every sender; shared with the cluster.  1 if
  * the entry is new, 0 if it was there already (an unsubscribe repeated):
- * that one keeps its reason and time, nothing is written or pushed.  -1
+ * that one keeps its reason and time, nothing is pushed (what this node
+ * heard and has not written yet is written, cluster.c).  -1
  * if it cannot be, -2 if the list cannot be written: the entry is kept
  * in memory all the same, so that a bounce or an unsubscribe is honoured
  * until the next start or the next change written (which writes it and
@@ -474,8 +475,10 @@ suppress_add(const char *addr, const char *domain, const char *reason)
 
 	if (supp_key(&key, addr, domain) == -1)
 		return (-1);
+	/* there already; maybe heard from the cluster and not written yet
+	 * (cluster.c writes those a slice at a time): written first */
 	if ((s = RB_FIND(supptree, &supps, &key.s)) != NULL && !s->failed)
-		return (0);
+		return (supp_flush() == -1 ? -2 : 0);
 	/* one whose add failed: written now if not since, new to the
 	 * caller; supp_flush shares it with the cluster once written */
 	fresh = s == NULL;
