@@ -214,6 +214,22 @@ mtls_check_peer(struct mconn *c)
 	return (0);
 }
 
+/*
+ * The name sent in the handshake (SNI; libtls checks it too when it
+ * verifies): under DANE the TLSA base domain (RFC 7672 3.2.2, 8.1), the
+ * CNAME-expanded name when the records were found there; else the MX
+ * host as in the MX record (MTA-STS matches that name, RFC 8461 4.1).
+ */
+static const char *
+mtls_sni(const struct mconn *c)
+{
+	size_t	 h = c->addr_host[c->acur];
+
+	if (c->dane && c->tlsa[h] != NULL && c->tlsa_canon[h])
+		return (c->canon[h]);
+	return (c->hosts[h]);
+}
+
 void
 mtls_start(struct mconn *c)
 {
@@ -232,8 +248,7 @@ mtls_start(struct mconn *c)
 	if ((c->tls = tls_client()) == NULL ||
 	    tls_configure(c->tls, mtls_pkix(c) ? tlscfg_verify :
 	    tlscfg_noverify) == -1 ||
-	    tls_connect_socket(c->tls, c->fd,
-	    c->hosts[c->addr_host[c->acur]]) == -1) {
+	    tls_connect_socket(c->tls, c->fd, mtls_sni(c)) == -1) {
 		conn_fail(c, 0, "4.7.5", "TLS setup: %s",
 		    c->tls ? tls_error(c->tls) : "no memory");
 		return;
