@@ -47,7 +47,9 @@ mtls_init(void)
 
 /*
  * TLS-RPT: how this attempt went under DANE or MTA-STS (NULL: well); a
- * smart host's TLSA records are not the recipient domain's policy.
+ * smart host's TLSA records are not the recipient domain's policy.  The
+ * MX host is named as in the MX record (RFC 8460 4.4), not by the CNAME
+ * target its TLSA records may come from (c->canon).
  */
 void
 mtls_report(const struct mconn *c, const char *failtype)
