@@ -61,6 +61,13 @@ void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
  * domain from here, each checking it in its own form.
  */
 #define MSGHDR_FROM_MAX	4096
+/*
+ * How much of a message's header section relayd reads for its fields:
+ * the queue (the From: domain of tracking, suppressions and sending
+ * allowances) and the DKIM signer alike, so that a message signed for
+ * its From: domain has that domain in its envelope too.
+ */
+#define MSGHDR_SECTION_MAX	(4 * 1024 * 1024)
 int	 msghdr_from_domain(const char *value, size_t vlen, char *out,
 	    size_t outlen);
 /*

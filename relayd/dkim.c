@@ -44,7 +44,6 @@
 #include "relayd.h"
 
 #define FROM_READ_MAX	(64 * 1024)	/* the first read, doubled */
-#define HEADERS_READ_MAX (4 * 1024 * 1024)	/* a header section, up to */
 
 static relay_signer_fn	 signer;
 
@@ -115,7 +114,7 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 
 /*
  * The From: domain of the message on fd: its header section is read
- * whole (up to HEADERS_READ_MAX): a From: may follow 64 KB of other
+ * whole (up to MSGHDR_SECTION_MAX): a From: may follow 64 KB of other
  * fields.  -2 when none was found in a header section longer than that:
  * a From: may come after, so the message is not one without a From: to
  * send unsigned (FROM_UNREAD).
@@ -146,7 +145,7 @@ from_domain(int fd, char *domain, size_t len)
 			whole = 1;
 			break;
 		}
-		if (size >= HEADERS_READ_MAX)
+		if (size >= MSGHDR_SECTION_MAX)
 			break;
 		size *= 2;
 	}

@@ -59,7 +59,7 @@
 #include "track.h"
 #include "sanitize.h"
 
-#define HDR_READ_MAX	(256 * 1024)
+#define HDR_READ_MAX	(256 * 1024)	/* the first read, doubled */
 #define COPY_SUFFIX_LEN	6		/* ".tNNNN" */
 #define COPIES_MAX	10000
 /* files kept for reuse: about what the busiest moments hold at once */
@@ -335,24 +335,57 @@ hdr_one(void *arg, const char *name, size_t nlen, const char *v,
 #undef HIS
 }
 
+/* 1 if buf's first len bytes hold the end of a header section */
+static int
+section_ends(const char *buf, size_t len)
+{
+	return ((len > 0 && buf[0] == '\n') ||
+	    (len > 1 && buf[0] == '\r' && buf[1] == '\n') ||
+	    memmem(buf, len, "\n\r\n", 3) != NULL ||
+	    memmem(buf, len, "\n\n", 2) != NULL);
+}
+
 /*
- * The first HDR_READ_MAX bytes of the file (NUL-terminated), *whole set
- * if that is all of it; NULL if it cannot be allocated.
+ * The start of the file (NUL-terminated): its first HDR_READ_MAX bytes,
+ * more if its header section goes on past them, up to MSGHDR_SECTION_MAX
+ * (what the DKIM signer reads for the From: domain it signs for); *whole
+ * set if that is all of it; NULL if it cannot be allocated.
  */
 static char *
 read_start(int fd, size_t *lenp, int *whole)
 {
-	char		*buf;
+	char		*buf, *nb;
+	size_t		 size = HDR_READ_MAX, have = 0;
 	ssize_t		 n;
 
-	if ((buf = malloc(HDR_READ_MAX + 1)) == NULL)
+	*whole = 0;
+	if ((buf = malloc(size + 1)) == NULL)
 		return (NULL);
-	n = msghdr_read_start(fd, buf, HDR_READ_MAX);
-	*whole = n != -1 && n < HDR_READ_MAX;
-	if (n == -1)
-		n = 0;		/* nothing read: read_rest() reads it all */
-	buf[n] = '\0';
-	*lenp = n;
+	for (;;) {
+		/* a regular file's read is short only at its end */
+		n = have == 0 ? msghdr_read_start(fd, buf, size) :
+		    pread_eintr(fd, buf + have, size - have, have);
+		if (n <= 0) {
+			/* nothing more read: read_rest() reads the rest */
+			*whole = n == 0;
+			break;
+		}
+		have += n;
+		if (have < size) {
+			*whole = 1;
+			break;
+		}
+		if (size >= MSGHDR_SECTION_MAX || section_ends(buf, have))
+			break;
+		size *= 2;
+		if ((nb = realloc(buf, size + 1)) == NULL) {
+			free(buf);
+			return (NULL);
+		}
+		buf = nb;
+	}
+	buf[have] = '\0';
+	*lenp = have;
 	return (buf);
 }
 
@@ -479,7 +512,7 @@ read_rest(int fd, char **buf, size_t *lenp)
  * as the API does: some receivers refuse mail without a Message-ID.
  * The file is rewritten in place (rewrite_incoming), its offset back at
  * 0, and *bufp, *lenp are its new content.  A header section whose end
- * is beyond what was read (HDR_READ_MAX) is left as it is.
+ * is beyond what was read (read_start()) is left as it is.
  */
 static int
 headers_complete(int fd, const char *msgid, struct envelope *env,
