@@ -105,6 +105,18 @@ v4_allowed(const unsigned char *a)
 	return (1);
 }
 
+/* Teredo (RFC 4380): its server's address and its client's (inverted) */
+static int
+teredo_allowed(const unsigned char *a)
+{
+	unsigned char	 client[4];
+	size_t		 i;
+
+	for (i = 0; i < 4; i++)
+		client[i] = a[12 + i] ^ 0xff;
+	return (v4_allowed(a + 4) && v4_allowed(client));
+}
+
 static int
 v6_allowed(const unsigned char *a)
 {
@@ -120,6 +132,16 @@ v6_allowed(const unsigned char *a)
 		return (0);
 	if (a[0] == 0x20 && a[1] == 0x02)	/* 6to4: the embedded v4 */
 		return (v4_allowed(a + 2));
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0)
+		return (teredo_allowed(a));	/* 2001::/32 Teredo */
+	if ((a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b &&
+	    a[4] == 0 && a[5] == 1) ||		/* 64:ff9b:1::/48 local NAT64 */
+	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 2 &&
+	    a[4] == 0 && a[5] == 0) ||		/* 2001:2::/48 benchmarking */
+	    (a[0] == 0x3f && a[1] == 0xff &&
+	    (a[2] & 0xf0) == 0) ||		/* 3fff::/20 documentation */
+	    (a[0] == 0x5f && a[1] == 0))	/* 5f00::/16 SRv6 SIDs */
+		return (0);
 	if (a[0] == 0xff ||			/* multicast */
 	    (a[0] & 0xfe) == 0xfc ||		/* fc00::/7 ULA */
 	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||	/* fe80::/10 */
