@@ -582,7 +582,10 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	}
 	if (req->wait_counts)
 		call_deadline(call);
+	/* what fails at once (no resolver) fails from the event loop */
+	call->starting = 1;
 	call_hop(call);
+	call->starting = 0;
 	return (call);
  fail:
 	call->cb = NULL;
@@ -1072,6 +1075,14 @@ call_finish(struct http_call *call, int error, const char *fmt, ...)
 
 	if (call->state == CS_DONE)
 		return;
+	if (call->starting) {
+		/* its caller has not even got the call yet */
+		va_start(ap, fmt);
+		(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		call_fail_soon(call, error, buf);
+		return;
+	}
 	call_easy_free(call);
 	ep_release(call);
 	call->state = CS_DONE;

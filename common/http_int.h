@@ -80,6 +80,7 @@ struct http_call {
 	/* redirects stay on req_origin */
 	int			 same_origin;
 	int			 status_enough;	/* a 2xx with a cut body: 2xx */
+	int			 starting;	/* in http_post(): fail soon */
 	char			**headers;	/* "Name: value",
 						   for req_origin only */
 	size_t			 nheaders;

@@ -69,6 +69,9 @@ nothreads(void)
 	seccomp_release(ctx);
 }
 
+/* in http_post(): its callback must not run before it returns */
+static int	 in_post;
+
 static void
 done(const struct http_response *r, void *arg)
 {
@@ -80,7 +83,7 @@ done(const struct http_response *r, void *arg)
 	gettimeofday(&now, NULL);
 	timersub(&now, &t0, &d);
 	o = json_pack("{s:i, s:s, s:i, s:I, s:s?, s:s%, s:I, s:i, s:I, "
-	    "s:s, s:s, s:I}",
+	    "s:s, s:s, s:I, s:b}",
 	    "i", j->i,
 	    "error", r->error >= 0 && r->error <= HTTP_EOTHER ?
 	    errname[r->error] : "?",
@@ -93,7 +96,8 @@ done(const struct http_response *r, void *arg)
 	    "retry_after", (json_int_t)r->retry_after,
 	    "final_url", r->final_url,
 	    "errstr", r->errstr,
-	    "ms", (json_int_t)(d.tv_sec * 1000 + d.tv_usec / 1000));
+	    "ms", (json_int_t)(d.tv_sec * 1000 + d.tv_usec / 1000),
+	    "in_post", in_post);
 	if (o == NULL)
 		errx(1, "json_pack");
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -235,8 +239,10 @@ main(int argc, char *argv[])
 	for (i = 0; i < count; i++) {
 		jobs[i].i = i;
 		pending++;
+		in_post = 1;
 		if (http_post(&req, done, &jobs[i]) == NULL)
 			errx(1, "http_post");
+		in_post = 0;
 	}
 	event_base_dispatch(base);
 	http_shutdown();
