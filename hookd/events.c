@@ -488,6 +488,8 @@ forget_stuck(struct endpoint *ep, const char *seg)
 	    EV_FORGET_LOOKS + 1, (1 << EV_FORGET_LOOKS) - 1);
 }
 
+static int	dirwait_has(const char *);
+
 /*
  * An endpoint no block names, whose events have all gone (delivered, or
  * dead letters, evq_retire): its directory goes, so that it is not
@@ -502,7 +504,8 @@ evq_endpoint_forget(struct endpoint *ep)
 
 	if (ep->configured || ep->forgotten || ep->call != NULL ||
 	    ep->asking || ep->fill != NULL || ep->cur != NULL ||
-	    ep->segwait != NULL || evq_backlog(ep) > 0)
+	    ep->segwait != NULL || dirwait_has(ep->key) ||
+	    evq_backlog(ep) > 0)
 		return;
 	switch (endpoint_dir_drop(ep->dir, seg, sizeof(seg))) {
 	case 1:
@@ -846,6 +849,7 @@ load_own(struct endpoint *ep, const char *name, struct seg_load *ld)
 }
 
 static void	seg_retry(int, short, void *);
+static void	endpoint_gone_check(struct endpoint *);
 
 /* segment name of ep could not be read now (NULL: none, a batch file
  * could not): loaded again later */
@@ -986,6 +990,182 @@ endpoint_load(struct endpoint *ep)
 	json_decref(seen);
 }
 
+/*
+ * The endpoint that endpoint.json o of directory dir (named key) says;
+ * NULL if malformed (logged).  late: read after the start, when a block
+ * may have made it meanwhile (dirwait): then it is that one.
+ */
+static struct endpoint *
+endpoint_read(const char *dir, const char *key, json_t *o, int late)
+{
+	const char		*url, *fmt, *gone;
+	enum event_format	 f;
+	struct endpoint		*ep;
+	char			 k[EV_KEY_LEN];
+
+	url = json_string_value(json_object_get(o, "url"));
+	fmt = json_string_value(json_object_get(o, "format"));
+	if (url == NULL || fmt == NULL || format_from_name(fmt, &f) == -1 ||
+	    strlen(url) >= MH_URL_MAX) {
+		log_warnx("events: %s/endpoint.json: malformed", dir);
+		return (NULL);
+	}
+	endpoint_key(f, url, k);
+	if (strcmp(k, key) != 0 ||
+	    ((ep = evq_endpoint_find(key)) != NULL && !late)) {
+		log_warnx("events: %s: key mismatch", dir);
+		return (NULL);
+	}
+	if (ep == NULL && (ep = endpoint_new(key, url, f)) == NULL)
+		fatal("events: endpoint");
+	/* disabled by a 410 Gone: events_configure says until when */
+	gone = json_string_value(json_object_get(o, "gone"));
+	if (ep->gone[0] == '\0' && gone != NULL &&
+	    strlen(gone) == sizeof(ep->gone) - 1)
+		strlcpy(ep->gone, gone, sizeof(ep->gone));
+	return (ep);
+}
+
+/*
+ * An endpoint's directory whose endpoint.json a start could not read
+ * now (no descriptor, a read error): read again later, and the files it
+ * held then loaded as segments that could not be (segwait); before, its
+ * whole backlog waited for the next start.  A block naming it meanwhile
+ * queues new events in it, but leaves its endpoint.json (a 410 Gone it
+ * keeps) until it is read (events_configure).
+ */
+struct dirwait {
+	TAILQ_ENTRY(dirwait)	 entry;
+	char			 key[EV_KEY_LEN];
+	json_t			*names;		/* s-, b-, e- files */
+	json_t			*batches;
+	json_t			*own;
+	struct event		*ev;
+	int			 tries;
+};
+static TAILQ_HEAD(, dirwait)	dirwaits = TAILQ_HEAD_INITIALIZER(dirwaits);
+
+static void	dirwait_retry(int, short, void *);
+
+static json_t *
+dir_list(const char *dir, const char *prefix)
+{
+	json_t	*a;
+	char	**v;
+	size_t	  n, i;
+
+	if ((a = json_array()) == NULL)
+		fatal("events: json_array");
+	v = dir_names(dir, prefix, &n);
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(a, json_string(v[i])) == -1)
+			fatal("events: json_array_append_new");
+	dir_names_free(v, n);
+	return (a);
+}
+
+static void
+dirwait_arm(struct dirwait *dw)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	tv.tv_sec = dw->tries < 6 ? 1L << dw->tries++ : EV_SEGWAIT_MAX;
+	evtimer_add(dw->ev, &tv);
+}
+
+static void
+dirwait_add(const char *dir, const char *key)
+{
+	struct dirwait	*dw;
+
+	if ((dw = calloc(1, sizeof(*dw))) == NULL ||
+	    (dw->ev = evtimer_new(ev_base, dirwait_retry, dw)) == NULL)
+		fatal("events: dirwait");
+	strlcpy(dw->key, key, sizeof(dw->key));
+	dw->batches = dir_list(dir, "b-");
+	dw->names = dir_list(dir, "s-");
+	dw->own = dir_list(dir, "e-");
+	TAILQ_INSERT_TAIL(&dirwaits, dw, entry);
+	dirwait_arm(dw);
+}
+
+static void
+dirwait_free(struct dirwait *dw)
+{
+	TAILQ_REMOVE(&dirwaits, dw, entry);
+	event_free(dw->ev);
+	json_decref(dw->names);
+	json_decref(dw->batches);
+	json_decref(dw->own);
+	free(dw);
+}
+
+/* the files of key's directory waiting for its endpoint.json, + 1; 0
+ * if it does not wait */
+static int
+dirwait_has(const char *key)
+{
+	struct dirwait	*dw;
+
+	TAILQ_FOREACH(dw, &dirwaits, entry)
+		if (strcmp(dw->key, key) == 0)
+			return (1 + json_array_size(dw->names) +
+			    json_array_size(dw->batches) +
+			    json_array_size(dw->own));
+	return (0);
+}
+
+/* the files of its directory the start found, as segwait's */
+static void
+dirwait_load(struct endpoint *ep, struct dirwait *dw)
+{
+	struct seg_load	 ld;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.ep = ep;
+	ld.durable = 1;
+	if ((ld.seen = json_object()) == NULL)
+		fatal("events: json_object");
+	seg_later(ep, NULL, &ld);
+	json_decref(ld.seen);
+	json_array_extend(ep->segwait->batches, dw->batches);
+	json_array_extend(ep->segwait->names, dw->names);
+	json_array_extend(ep->segwait->own, dw->own);
+	seg_retry(-1, 0, ep);
+}
+
+static void
+dirwait_retry(int fd, short what, void *arg)
+{
+	struct dirwait	*dw = arg;
+	struct endpoint	*ep = NULL;
+	json_t		*o;
+	char		 dir[PATH_MAX];
+	int		 again = 0;
+
+	o = evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1 ?
+	    NULL : evq_read_json(dir, "endpoint.json", 65536, &again);
+	if (o == NULL && again) {
+		dirwait_arm(dw);
+		return;
+	}
+	if (o != NULL)
+		ep = endpoint_read(dir, dw->key, o, 1);
+	json_decref(o);
+	if (ep != NULL && ep->configured) {
+		endpoint_gone_check(ep);
+		(void)evq_endpoint_persist(ep);
+	}
+	if (ep != NULL) {
+		log_info("events: %s: its endpoint.json, that could not be "
+		    "read at start, read: %zu file(s) of its loaded", ep->pub,
+		    json_array_size(dw->batches) + json_array_size(dw->names) +
+		    json_array_size(dw->own));
+		dirwait_load(ep, dw);
+	}
+	dirwait_free(dw);
+}
+
 static void
 events_load(void)
 {
@@ -994,11 +1174,8 @@ events_load(void)
 	char			 dir[PATH_MAX], path[PATH_MAX];
 	struct stat		 st;
 	json_t			*o;
-	const char		*url, *fmt;
-	enum event_format	 f;
 	struct endpoint		*ep;
-	char			 key[EV_KEY_LEN];
-	int			 rc;
+	int			 rc, again;
 
 	v = dir_names(ev_root, "", &n);
 	for (i = 0; i < n; i++) {
@@ -1012,31 +1189,15 @@ events_load(void)
 		    0)) == 1 || rc == -1))
 			continue;	/* removed, or an error logged */
 		if ((o = evq_read_json(dir, "endpoint.json", 65536,
-		    NULL)) == NULL)
-			continue;
-		url = json_string_value(json_object_get(o, "url"));
-		fmt = json_string_value(json_object_get(o, "format"));
-		if (url == NULL || fmt == NULL ||
-		    format_from_name(fmt, &f) == -1 ||
-		    strlen(url) >= MH_URL_MAX) {
-			log_warnx("events: %s/endpoint.json: malformed", dir);
-			json_decref(o);
+		    &again)) == NULL) {
+			if (again)
+				dirwait_add(dir, v[i]);
 			continue;
 		}
-		endpoint_key(f, url, key);
-		if (strcmp(key, v[i]) != 0 || evq_endpoint_find(key) != NULL) {
-			log_warnx("events: %s: key mismatch", dir);
-			json_decref(o);
-			continue;
-		}
-		if ((ep = endpoint_new(key, url, f)) == NULL)
-			fatal("events: endpoint");
-		/* disabled by a 410 Gone: events_configure says until when */
-		if (json_string_length(json_object_get(o, "gone")) ==
-		    sizeof(ep->gone) - 1)
-			strlcpy(ep->gone, json_string_value(json_object_get(o,
-			    "gone")), sizeof(ep->gone));
+		ep = endpoint_read(dir, v[i], o, 0);
 		json_decref(o);
+		if (ep == NULL)
+			continue;
 		endpoint_load(ep);
 		if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
 			log_info("events: %s: %zu pending event(s), "
@@ -1167,7 +1328,8 @@ events_configure(const struct config *conf)
 		if (endpoint_conf(eb, ep->conf) == -1)
 			rc = -1;
 		endpoint_gone_check(ep);
-		if (evq_endpoint_persist(ep) == -1)
+		/* its endpoint.json is read first (dirwait_retry) */
+		if (!dirwait_has(ep->key) && evq_endpoint_persist(ep) == -1)
 			rc = -1;
 	}
 	/* one no block names: its backlog goes to the dead letters */
@@ -1617,6 +1779,7 @@ events_stats(void)
 {
 	struct endpoint	*ep;
 	json_t		*a, *o;
+	int		 n;
 
 	if ((a = json_array()) == NULL)
 		return (NULL);
@@ -1642,7 +1805,10 @@ events_stats(void)
 		json_object_set_new(o, "id", json_string(ep->key));
 		json_object_set_new(o, "oldest", json_integer(ep_oldest(ep)));
 		/* their events are in no backlog until they are read */
-		if (ep->segwait != NULL)
+		if ((n = dirwait_has(ep->key)) > 0)
+			json_object_set_new(o, "unread",
+			    json_integer((json_int_t)n - 1));
+		else if (ep->segwait != NULL)
 			json_object_set_new(o, "unread", json_integer(
 			    (json_int_t)(json_array_size(ep->segwait->names) +
 			    json_array_size(ep->segwait->batches) +
@@ -1735,6 +1901,8 @@ events_shutdown(void)
 		headers_free(&ep->headers);
 		free(ep);
 	}
+	while (!TAILQ_EMPTY(&dirwaits))
+		dirwait_free(TAILQ_FIRST(&dirwaits));
 	json_decref(recent);
 	recent = NULL;
 	memset(recent_ring, 0, sizeof(recent_ring));
