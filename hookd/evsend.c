@@ -577,6 +577,32 @@ ep_arm(struct endpoint *ep, long ms, int backoff)
 	evtimer_add(ep->timer, &tv);
 }
 
+/*
+ * An endpoint with a secret whose request cannot be signed (a secret
+ * that decodes to no key, no memory): not sent unsigned, which its
+ * receiver would refuse, or take from anyone if it does not check; the
+ * batch stays, tried again as after a failure, until its lifetime.
+ */
+static void
+ep_sign_failed(struct endpoint *ep)
+{
+	long	ms;
+
+	ep->attempts++;
+	strlcpy(ep->last_error, "cannot sign the request",
+	    sizeof(ep->last_error));
+	if (evq_expire(ep) == 1) {
+		evq_kick(ep);
+		return;
+	}
+	ms = retry_delay_ms(ep->attempts);
+	log_warnx("batch=%s events=%zu url=%s attempt=%d retry=%ldms "
+	    "result=deferred error=\"%s\": not sent unsigned", ep->cur->id,
+	    json_array_size(ep->cur->records), ep->pub, ep->attempts, ms,
+	    ep->last_error);
+	ep_arm(ep, ms, 1);
+}
+
 static void
 ep_send(struct endpoint *ep)
 {
@@ -626,10 +652,13 @@ ep_send(struct endpoint *ep)
 	req.status_enough = 1;
 	req.allow_private = ev_allow_private;
 	req.concurrency = 0;	/* one request per endpoint anyway */
-	if (ep->secret[0] == '\0' ||
+	if (ep->secret[0] != '\0' &&
 	    http_request_sign(&req, ep->secret, b->id, &sh) == -1) {
-		if (ep->secret[0] != '\0')
-			log_warnx("events: %s: cannot sign", ep->pub);
+		free(body);
+		ep_sign_failed(ep);
+		return;
+	}
+	if (ep->secret[0] == '\0') {
 		/* unsigned, the id still tells a retry from a new request
 		 * (format failures has no other event id) */
 		(void)snprintf(sh.id, sizeof(sh.id), "webhook-id: %s", b->id);
