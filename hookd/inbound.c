@@ -696,8 +696,14 @@ post_start(struct inmsg *m, size_t i)
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
 		snprintf(id, sizeof(id), "msg_%s_%zu", m->env->id, i);
-		if (http_request_sign(&req, rt->secret, id, &sh) == -1)
-			log_warnx("route %s: cannot sign", rt->pattern);
+		/* not sent unsigned: a POST that failed (sync: 451) */
+		if (http_request_sign(&req, rt->secret, id, &sh) == -1) {
+			log_warnx("msgid=%s route %s: cannot sign the request: "
+			    "not sent", m->env->id, rt->pattern);
+			free(b.form);
+			mime_payload_free(&b.payload);
+			return (-1);
+		}
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		rv = -1;
