@@ -120,6 +120,7 @@ void	 spool_commit(struct envelope *, int, int64_t, uint32_t,
 /* sync mode: no commit; fd or -1 */
 int	 spool_transient(struct envelope *, int fd);
 int	 spool_update(const struct envelope *);
+int	 spool_update_group(const struct envelope *);
 /* a committed message's envelope from queue/, malloc'd; NULL: unreadable */
 struct envelope	*spool_load(const char *msgid);
 /* that envelope's path, for a log line */

@@ -34,6 +34,7 @@
 #include <jansson.h>
 
 #include "child.h"
+#include "gsync.h"
 #include "log.h"
 #include "metrics.h"
 #include "msghist.h"
@@ -762,36 +763,92 @@ timer_within(struct inmsg *m, time_t secs)
 	return (tv.tv_sec <= now.tv_sec + secs);
 }
 
+/* a fallback request, held until its envelope is durable */
+struct fallback_go {
+	struct fallback_req	 req;
+	int			 fd;
+	int			 smtp;
+};
+
+/*
+ * The envelope that says the request is under way (fallback_again) is
+ * durable: the request goes.  m may have gone meanwhile (no request is
+ * made then); a flush that failed makes it a fallback failed for now,
+ * asked again after the retry interval (fallback_again still set).
+ */
+static void
+fallback_go(int ok, void *arg)
+{
+	struct fallback_go	*g = arg;
+	struct inmsg		*m = inmsg_find(g->req.msgid);
+	struct mproc		*to = proc_peer[g->smtp ? PROC_RELAYD :
+				    PROC_PARENT];
+	size_t			 i = g->req.rcpt;
+
+	if (m == NULL || m->env == NULL || m->fallback == NULL ||
+	    i >= m->env->nrcpt ||
+	    m->fallback[i] != (g->smtp ? FB_SMTP : FB_MAILDIR)) {
+		close(g->fd);
+		free(g);
+		return;
+	}
+	if (!ok || to == NULL) {
+		log_warnx("msgid=%s: its fallback %s not asked yet: %s",
+		    m->env->id, g->smtp ? "smtp" : "maildir", to == NULL ?
+		    "no channel" : "its envelope not flushed");
+		close(g->fd);
+		free(g);
+		m->fallback[i] = FB_AGAIN;
+		m->env->rcpts[i].next_try = time(NULL) + retry_base();
+		if (m->inflight == 0)
+			inbound_schedule(m);
+		return;
+	}
+	mproc_compose(to, g->smtp ? IMSG_FALLBACK_SMTP :
+	    IMSG_FALLBACK_MAILDIR, 0, g->fd, &g->req, sizeof(g->req));
+	free(g);
+}
+
 /*
  * An expired recipient to its route's fallback: a maildir (the parent
  * writes it) or an SMTP host (relayd queues it for that host).  Its
  * m->fallback says which was asked: only that one may answer.  Its
- * envelope says it too (fallback_again, stored at the round's end): a
- * restart before the answer asks again (fallback_restore), the
- * recipient does not expire twice.
+ * envelope says it too (fallback_again), stored and made durable with
+ * the next group commit before the request goes (fallback_go), however
+ * long the round it expired in lasts: a restart, or a crash, before the
+ * answer asks again (fallback_restore), the recipient does not expire
+ * twice.  No fsync of its own.
  */
 static int
 fallback_send(struct inmsg *m, size_t i, const struct route *rt)
 {
-	struct fallback_req	 req;
-	struct mproc		*to;
+	struct fallback_go	*g;
 	int			 fd, smtp = rt->fallback_smtp[0] != '\0';
 
-	to = proc_peer[smtp ? PROC_RELAYD : PROC_PARENT];
-	if (to == NULL ||
+	if (proc_peer[smtp ? PROC_RELAYD : PROC_PARENT] == NULL ||
 	    (m->fallback == NULL && (m->fallback = calloc(m->env->nrcpt,
-	    1)) == NULL) || (fd = spool_open_message(m->env->id, 0)) == -1)
+	    1)) == NULL) || (g = calloc(1, sizeof(*g))) == NULL)
 		return (-1);
-	memset(&req, 0, sizeof(req));
-	strlcpy(req.msgid, m->env->id, sizeof(req.msgid));
-	req.rcpt = i;
-	strlcpy(req.route, rt->pattern, sizeof(req.route));
-	strlcpy(req.sender, m->env->sender, sizeof(req.sender));
-	strlcpy(req.to, m->env->rcpts[i].addr, sizeof(req.to));
-	mproc_compose(to, smtp ? IMSG_FALLBACK_SMTP : IMSG_FALLBACK_MAILDIR,
-	    0, fd, &req, sizeof(req));
-	m->fallback[i] = smtp ? FB_SMTP : FB_MAILDIR;
+	if ((fd = spool_open_message(m->env->id, 0)) == -1) {
+		free(g);
+		return (-1);
+	}
+	strlcpy(g->req.msgid, m->env->id, sizeof(g->req.msgid));
+	g->req.rcpt = i;
+	strlcpy(g->req.route, rt->pattern, sizeof(g->req.route));
+	strlcpy(g->req.sender, m->env->sender, sizeof(g->req.sender));
+	strlcpy(g->req.to, m->env->rcpts[i].addr, sizeof(g->req.to));
+	g->fd = fd;
+	g->smtp = smtp;
 	m->env->rcpts[i].fallback_again = 1;
+	if (spool_update_group(m->env) == -1) {
+		m->env->rcpts[i].fallback_again = 0;
+		close(fd);
+		free(g);
+		return (-1);
+	}
+	m->fallback[i] = smtp ? FB_SMTP : FB_MAILDIR;
+	gsync_then(fallback_go, g);
 	return (0);
 }
 

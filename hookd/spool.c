@@ -286,6 +286,13 @@ spool_update(const struct envelope *env)
 	return (fsync_dir(sp_queue));
 }
 
+/* the envelope written, durable with the next group commit (gsync) */
+int
+spool_update_group(const struct envelope *env)
+{
+	return (envelope_store(sp_queue, env, 1));
+}
+
 /*
  * A message is done: its files go to the pool after the next group
  * commit, on gsync's thread (emptying a file frees its blocks, which may
