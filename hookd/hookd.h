@@ -65,6 +65,9 @@ struct inmsg {
 	int			 sync;
 	int			 transient;	/* sync: never committed */
 	uint64_t		 reqid;		/* smtpd's, when sync */
+	/* its DATA ended (the commit came): a sync POST's timeout counts
+	   from here, the verdict's and the parse's time included */
+	struct timespec		 data_end;
 	int			 inflight;	/* POSTs under way */
 	/* sync: worst status class seen */
 	int			 worst;

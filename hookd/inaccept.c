@@ -261,6 +261,7 @@ inbound_commit(const struct spool_commit *c, const char *text, size_t len)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal("calloc");
 	m->msgfd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &m->data_end);
 	if ((m->env = malloc(sizeof(*m->env))) == NULL)
 		fatal("malloc");
 	envelope_init(m->env);

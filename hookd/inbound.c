@@ -23,6 +23,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,6 +666,21 @@ post_body(struct inmsg *m, const struct route *rt, size_t i,
 	return (0);
 }
 
+/* what is left of a sync message's route timeout since its DATA ended */
+static int
+sync_left_ms(const struct inmsg *m, const struct route *rt)
+{
+	struct timespec	 now;
+	long long	 ms, left = (long long)rt->timeout * 1000;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - m->data_end.tv_sec) * 1000LL +
+	    (now.tv_nsec - m->data_end.tv_nsec) / 1000000;
+	if (ms > 0)
+		left -= ms;
+	return (left < 1000 ? 1000 : left > INT_MAX ? INT_MAX : (int)left);
+}
+
 static int
 post_start(struct inmsg *m, size_t i)
 {
@@ -692,8 +708,11 @@ post_start(struct inmsg *m, size_t i)
 	req.max_redirects = 3;
 	req.allow_private = hookd_conf->allow_private;
 	req.concurrency = rt->concurrency;
-	/* mode sync: the SMTP client waits, in line for a slot too */
+	/* mode sync: the SMTP client waits, in line for a slot too, and
+	 * since its DATA ended (doc/webhooks.md), a second at least */
 	req.wait_counts = m->sync;
+	if (m->sync)
+		req.timeout_ms = sync_left_ms(m, rt);
 	if (rt->secret[0] != '\0') {
 		/* stable across retries: the message and the recipient */
 		snprintf(id, sizeof(id), "msg_%s_%zu", m->env->id, i);
