@@ -104,6 +104,7 @@ static const struct efield env_fields[] = {
 	ENUM("quarantined", F_BOOL, quarantined, 0),
 	ENUM("held", F_BOOL, held, 0),
 	ENUM("tlsrpt", F_BOOL, tlsrpt, 0),
+	ENUM("allowance-counted", F_BOOL, allow_counted, 0),
 	ESTR("relay", relay, 0),
 	ESTR("dmarc-result", dmarc_result, 0),
 	ESTR("dmarc-policy", dmarc_policy, 0),

@@ -137,6 +137,12 @@ struct envelope {
 	 */
 	int		 tlsrpt;
 	/*
+	 * relayd only: counted against its sender domain's allowance
+	 * (limit sender-domain), kept with the envelope's next update so
+	 * that a restart does not count it again
+	 */
+	int		 allow_counted;
+	/*
 	 * relayd only: "smtp[s]://host:port" to send to instead of the MX (a
 	 * route's fallback smtp), ""
 	 */

@@ -1197,7 +1197,7 @@ on_taken(const redisReply *r, void *arg)
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer != 0 &&
 	    r->integer >= -(a->window + a->window / 16 + 1)) {
 		if (r->integer > 0) {
-			m->counted = 1;
+			m->counted = m->env.allow_counted = 1;
 			granted++;
 			sched_allow_granted(a->domain, a->window / 1000);
 		} else {

@@ -1298,6 +1298,8 @@ queue_load(struct rmsglist *list)
 			continue;
 		}
 		strlcpy(m->id, id, sizeof(m->id));
+		/* counted before the restart: not again (scheduler.c) */
+		m->counted = m->env.allow_counted;
 		TAILQ_INSERT_TAIL(list, m, entry);
 	}
 	/*

@@ -296,6 +296,7 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 	m->env.rcpts = NULL;
 	m->env.nrcpt = 0;
 	m->env.created = time(NULL);
+	m->env.allow_counted = 0;	/* relayd's own, counted here */
 	for (i = 0; i < env->nrcpt; i++) {
 		struct envelope_rcpt *r = envelope_add_rcpt(&m->env,
 		    env->rcpts[i].addr);

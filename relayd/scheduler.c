@@ -455,7 +455,7 @@ sender_ok(struct rmsg *m, time_t now)
 		return (0);
 	}
 	rate_add(d);
-	m->counted = 1;
+	m->counted = m->env.allow_counted = 1;
 	allow_save(d);
 	return (1);
 }
