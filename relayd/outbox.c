@@ -14,11 +14,12 @@
  * hookd once the group commit (gsync.h) has made it durable, in the same
  * flush as the queue change that caused it; a recipient's state, which
  * the queue fsyncs on its own, waits for outbox_sync() to flush the
- * journal first (if that flush fails, the state is not written: the
- * journal is not flushed again, and once hookd has acknowledged all
- * its events it goes and states wait no more).  A file per event cost
- * more than the rest of the relay: ext4 looks through the recently
- * deleted inodes for every file it creates.  An ack is noted in memory and, at
+ * journal first (if that flush fails, the state is not written nor the
+ * message removed: the journal is not flushed again, and once hookd has
+ * acknowledged all its events it goes and they wait no more).  A file
+ * per event cost more than the rest of the relay: ext4 looks through the
+ * recently deleted inodes for every file it creates.  An ack is noted in
+ * memory and, at
  * the end of the loop pass, as an "ack" line in the event's journal (no
  * flush needed: one lost to a crash only means one more harmless
  * re-send).  A journal goes once all its events are acknowledged; the

@@ -40,6 +40,8 @@ struct rmsg {
 	/* remove once nothing is in flight */
 	int			 removed;
 	int			 inflight;	/* jobs out */
+	/* all final, its events may not be durable: removed later */
+	int			 settle_wait;
 	time_t			 dkim_next;	/* held (unsigned, aside): next try */
 	int			 dkim_busy;	/* a signature is being made */
 	/* signed, its signed files not all in place: not sent (dkim.c) */

@@ -834,6 +834,14 @@ sched_settle(struct rmsg *m)
 			settle_update(m);
 		return;
 	}
+	/* its last events too: the next pass tries again */
+	if (outbox_sync() == -1) {
+		if (!m->settle_wait)
+			log_warnx("msgid=%s: its events may not be durable: "
+			    "it is not removed now", m->id);
+		m->settle_wait = 1;
+		return;
+	}
 	msghist_done(&m->env, m->removed);
 	/* after the flush that makes its last events durable */
 	queue_delete_group(m->id, m->env.tracked ? m->env.nrcpt : 0,
@@ -1121,7 +1129,7 @@ sched_pass(int fd, short ev, void *arg)
 		return;
 	sched_restarts();
 	TAILQ_FOREACH_SAFE(m, &rq, entry, next) {
-		if (m->removed) {
+		if (m->removed || m->settle_wait) {
 			if (m->inflight == 0)
 				sched_settle(m);
 			continue;

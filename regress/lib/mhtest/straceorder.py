@@ -19,7 +19,10 @@ write it covers and ended before the acknowledgement:
       delivery (unlink of ID.env, or its rename into relayd's pool of
       files for reuse, outbound/pool) was removed after the events about it
       in relayd's outbox were in place (renamed, for a file per event;
-      written, for a line of the outbox journal) and flushed.
+      written, for a line of the outbox journal) and flushed;
+  check_failed_removals(relayd) and, if a flush of the journal with one
+      of those events failed, after that journal was closed (acknowledged
+      by hookd): a syncfs after a failed flush does not make it durable.
 
 Traces come from `strace -f -ff -ttt -T -s 65536 -o PREFIX -p PID...`:
 timed_calls() reads one file into [(start, end, syscall, text)].  Each
@@ -248,6 +251,44 @@ def check_removals(relayd):
             bad.append("%s: removed before its events were flushed" % mid)
         else:
             ok += 1
+    return ok, bad
+
+
+def check_failed_removals(relayd):
+    """For every ID.env relayd removed (as check_removals): if a flush of
+    the journal holding an event about ID failed after the event was
+    written (fsync or fdatasync of its descriptor returned an error), that
+    journal was closed (relayd closes it once hookd has acknowledged all
+    its events) before the removal.  A later syncfs does not count: it
+    reports a writeback error only once, and the event may be lost with
+    the message at a power loss.  (removals checked, violations)"""
+    ok, bad = 0, []
+    lines = {}		# queue id -> [(end of the journal write, fd)]
+    for c in relayd:
+        if c[2] in ("write", "pwrite64", "writev"):
+            q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
+            if q and re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3]):
+                lines.setdefault(q.group(1), []).append(
+                    (c[1], c[3].split(",", 1)[0]))
+    for t, _, name, text in relayd:
+        mid = _removed_env(name, text)
+        if mid is None:
+            continue
+        waited = True
+        for w, fd in lines.get(mid, ()):
+            fails = [c[1] for c in relayd if c[2] in ("fsync", "fdatasync")
+                     and c[3].split(")", 1)[0] == fd and w < c[0] < t and
+                     re.search(r"\)\s*= -1", c[3])]
+            if fails and not any(c[2] == "close" and
+                                 c[3].split(")", 1)[0] == fd and
+                                 min(fails) < c[0] and c[1] < t
+                                 for c in relayd):
+                waited = False
+        if waited:
+            ok += 1
+        else:
+            bad.append("%s: removed while a journal with its events, "
+                       "whose flush failed, was still open" % mid)
     return ok, bad
 
 
