@@ -42,6 +42,9 @@ struct rmsg {
 	int			 inflight;	/* jobs out */
 	/* all final, its events may not be durable: removed later */
 	int			 settle_wait;
+	/* nrcpt or NULL: the reason to suppress it once its bounce
+	 * events are durable */
+	char			**supp_wait;
 	time_t			 dkim_next;	/* held (unsigned, aside): next try */
 	int			 dkim_busy;	/* a signature is being made */
 	/* signed, its signed files not all in place: not sent (dkim.c) */

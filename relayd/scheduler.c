@@ -752,6 +752,10 @@ msg_free(struct rmsg *m)
 		for (i = 0; i < m->env.nrcpt; i++)
 			free(m->rdest[i]);
 	free(m->rdest);
+	if (m->supp_wait != NULL)
+		for (i = 0; i < m->env.nrcpt; i++)
+			free(m->supp_wait[i]);
+	free(m->supp_wait);
 	envelope_clear(&m->env);
 	free(m->rflags);
 	free(m->rtls);
@@ -798,6 +802,38 @@ rcpt_next(const struct rmsg *m, size_t i)
 	return (m->env.rcpts[i].next_try);
 }
 
+/* the suppressions that waited for their bounce events: durable now */
+static void
+supp_flush(struct rmsg *m)
+{
+	size_t	 i;
+
+	if (m->supp_wait == NULL)
+		return;
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->supp_wait[i] != NULL) {
+			suppress_add(m->env.rcpts[i].addr, NULL,
+			    m->supp_wait[i]);
+			free(m->supp_wait[i]);
+		}
+	free(m->supp_wait);
+	m->supp_wait = NULL;
+}
+
+/* suppressed once its bounce events are durable (sched_settle) */
+static void
+supp_later(struct rmsg *m, size_t i, const char *reason)
+{
+	if (m->supp_wait == NULL &&
+	    (m->supp_wait = calloc(m->env.nrcpt, sizeof(char *))) == NULL)
+		fatal("calloc");
+	free(m->supp_wait[i]);
+	if ((m->supp_wait[i] = strdup(reason)) == NULL)
+		fatal("strdup");
+	log_warnx("msgid=%s: its bounce events may not be durable: not "
+	    "suppressed yet", m->id);
+}
+
 /*
  * The recipients' states on disk, after their events; if those may not
  * be durable, the states stay as they were on disk (a restart tries the
@@ -811,6 +847,7 @@ settle_update(struct rmsg *m)
 		    "envelope is not updated now", m->id);
 		return;
 	}
+	supp_flush(m);
 	queue_update(&m->env);
 }
 
@@ -842,6 +879,7 @@ sched_settle(struct rmsg *m)
 		m->settle_wait = 1;
 		return;
 	}
+	supp_flush(m);
 	msghist_done(&m->env, m->removed);
 	/* after the flush that makes its last events durable */
 	queue_delete_group(m->id, m->env.tracked ? m->env.nrcpt : 0,
@@ -1462,8 +1500,7 @@ sched_job_done(struct rjob *j)
 		    res->kind == EV_BOUNCE &&
 		    enhanced_suppresses(res->stage, res->ext)) {
 			if (outbox_sync() == -1)
-				log_warnx("msgid=%s: its bounce events may "
-				    "not be durable: not suppressed", m->id);
+				supp_later(m, j->idx[k], res->desc);
 			else
 				suppress_add(m->env.rcpts[j->idx[k]].addr,
 				    NULL, res->desc);
