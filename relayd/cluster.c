@@ -655,10 +655,12 @@ value_ms(const char *value, long long *ms)
 
 /*
  * "addr\tdomain" and "MS:+reason|MS:-" from Redis, applied here; only
- * a suppression ('+') or only a lift ('-'), or either (0)
+ * a suppression ('+') or only a lift ('-'), or either (0): 0 and its
+ * time in *msp if it was taken, -1 if skipped (bad, or refused)
  */
-static void
-apply(const char *field, size_t flen, const char *value, int save, int only)
+static int
+apply(const char *field, size_t flen, const char *value, int save, int only,
+    long long *msp)
 {
 	char		 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
 	char		*domain, *mark;
@@ -668,15 +670,19 @@ apply(const char *field, size_t flen, const char *value, int save, int only)
 	    (mark = strchr(value, ':')) == NULL ||
 	    (mark[1] != '+' && mark[1] != '-') ||
 	    (only != 0 && mark[1] != only))
-		return;
+		return (-1);
 	if (value_ms(value, &ms) == -1) {
 		log_warnx("cluster: a change with a bad time from redis "
 		    "skipped");
-		return;
+		return (-1);
 	}
 	if (suppress_apply(f, domain, mark[1] == '+' ? mark + 2 : NULL,
-	    ms, save) == 0)
-		applied++;
+	    ms, save) == -1)
+		return (-1);
+	applied++;
+	if (msp != NULL)
+		*msp = ms;
+	return (0);
 }
 
 /*
@@ -718,6 +724,7 @@ on_message(const char *msg, size_t len)
 {
 	const char	*node = redis_link_node(), *field, *value, *mark;
 	size_t		 nl = strlen(node);
+	long long	 ms;
 
 	if (memchr(msg, '\0', len) != NULL ||
 	    (field = memchr(msg, '\t', len)) == NULL)
@@ -728,10 +735,12 @@ on_message(const char *msg, size_t len)
 	if ((value = strchr(field, '\t')) == NULL ||
 	    (value = strchr(value + 1, '\t')) == NULL)
 		return;
-	apply(field, value - field, value + 1, 0, 0);
+	if (apply(field, value - field, value + 1, 0, 0, &ms) == -1)
+		return;
 	heard_save_later();
+	/* only a lift taken, at the time value_ms() accepted */
 	if ((mark = strchr(value + 1, ':')) != NULL && mark[1] == '-')
-		heard_add(field, value - field, strtoll(value + 1, NULL, 10));
+		heard_add(field, value - field, ms);
 }
 
 /* a lift of a full load: the list's key of its field, its time */
@@ -961,11 +970,12 @@ on_whole(const redisReply *r, void *arg)
 			if (b != 0 && (k == 0 || b == 2))
 				continue;
 			apply(r->element[i]->str, r->element[i]->len,
-			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-');
+			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-',
+			    NULL);
 		}
 	TAILQ_FOREACH(l, &lifted, entry) {
 		snprintf(v, sizeof(v), "%lld:-", l->ms);
-		apply(l->field, strlen(l->field), v, 0, '-');
+		apply(l->field, strlen(l->field), v, 0, '-', NULL);
 	}
 	for (i = 0; i < n; i++)
 		free(lifts[i].key);
