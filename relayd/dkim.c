@@ -92,9 +92,11 @@ from_seen(void *arg, const char *name, size_t nlen, const char *value,
  * The domain of the first From: address in a message's first bytes
  * (buf, len), as the DNS knows it (lower case, A-labels: a dkim line
  * names xn--bcher-kva.example for From: user@bücher.example), into
- * domain; -1 if there is none.  1 instead of 0 when the header section
- * has more than one From: field (RFC 5322 3.6 allows one): a message to
- * refuse, not to sign for whichever From: a reader shows.
+ * domain; -1 if there is no From: field, -3 if there is one whose
+ * domain no dkim line can match (none, [1.2.3.4], a bad IDN).  1 instead
+ * of 0 when the header section has more than one From: field (RFC 5322
+ * 3.6 allows one): a message to refuse, not to sign for whichever From:
+ * a reader shows.
  */
 int
 dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
@@ -104,23 +106,27 @@ dkim_from_domain(const char *buf, size_t len, char *domain, size_t dlen)
 	char			 d[1024];
 
 	(void)msghdr_walk(buf, len, from_seen, &fs);
-	if (fs.value == NULL ||
-	    msghdr_from_domain(fs.value, fs.vlen, d, sizeof(d)) == -1 ||
+	if (fs.value == NULL)
+		return (-1);
+	if (msghdr_from_domain(fs.value, fs.vlen, d, sizeof(d)) == -1 ||
 	    d[0] == '[' || dns_domain_ascii(d, domain, dlen) == -1 ||
 	    config_check_domain(domain) == -1)
-		return (-1);
+		return (-3);
 	return (fs.n > 1 ? 1 : 0);
 }
 
 /*
  * The From: domain of the message on fd: its header section is read
  * whole (up to MSGHDR_SECTION_MAX): a From: may follow 64 KB of other
- * fields.  -2 when none was found in a header section longer than that:
- * a From: may come after, so the message is not one without a From: to
- * send unsigned (FROM_UNREAD).
+ * fields.  -1 when it has none or one whose domain no key can match
+ * (sent unsigned); -2 when none was found in a header section longer
+ * than that: a From: may come after, so the message is not one without
+ * a From: to send unsigned (FROM_UNREAD); -4 when it cannot be read
+ * (FROM_NOREAD: tried again).
  */
 #define FROM_UNREAD	"its header section is over 4 MB and no From: " \
 			    "field is in them"
+#define FROM_NOREAD	"its message cannot be read"
 
 static int
 from_domain(int fd, char *domain, size_t len)
@@ -134,8 +140,12 @@ from_domain(int fd, char *domain, size_t len)
 		if ((nb = realloc(buf, size)) == NULL)
 			fatal("realloc");
 		buf = nb;
-		if ((n = pread(fd, buf + have, size - have, have)) <= 0) {
-			whole = n == 0;
+		if ((n = pread(fd, buf + have, size - have, have)) == -1) {
+			free(buf);
+			return (-4);
+		}
+		if (n == 0) {
+			whole = 1;
 			break;
 		}
 		have += n;
@@ -151,6 +161,8 @@ from_domain(int fd, char *domain, size_t len)
 	}
 	rv = dkim_from_domain(buf, have, domain, len);
 	free(buf);
+	if (rv == -3)
+		return (-1);
 	return (rv == -1 && !whole ? -2 : rv);
 }
 
@@ -450,6 +462,7 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 	const struct dkim	*d;
 	struct dkim_step	*st;
 	char			 domain[MH_NAME_MAX];
+	const char		*why;
 	int			 fd, rv;
 
 	env->dkim_pending[0] = '\0';
@@ -458,13 +471,15 @@ dkim_sign_incoming(const char *msgid, struct envelope *env,
 		done(1, NULL, arg);
 		return;
 	}
-	if ((rv = from_domain(fd, domain, sizeof(domain))) == -2) {
+	if ((rv = from_domain(fd, domain, sizeof(domain))) == -2 ||
+	    rv == -4) {
 		close(fd);
+		why = rv == -2 ? FROM_UNREAD : FROM_NOREAD;
 		/* held for no domain: dkim_sign_held() looks again */
 		strlcpy(env->dkim_pending, "-", sizeof(env->dkim_pending));
 		log_warnx("msgid=%s status=held (cannot be signed: %s)", msgid,
-		    FROM_UNREAD);
-		done(0, FROM_UNREAD, arg);
+		    why);
+		done(0, why, arg);
 		return;
 	}
 	if (rv == -1 || (d = config_dkim_match(relay_conf, domain)) == NULL) {
@@ -517,12 +532,13 @@ dkim_sign_held(struct rmsg *m)
 	fd = m->env.tracked ? queue_open_copy(m->id, 0) :
 	    queue_open_msg(m->id);
 	d = NULL;
-	if (fd != -1 && (rv = from_domain(fd, domain, sizeof(domain))) == -2) {
+	if (fd != -1 && ((rv = from_domain(fd, domain,
+	    sizeof(domain))) == -2 || rv == -4)) {
 		close(fd);
 		m->dkim_next = time(NULL) + (relay_conf->retry_min > 0 ?
 		    relay_conf->retry_min : 60);
 		log_info("msgid=%s status=held (still cannot be signed: %s)",
-		    m->id, FROM_UNREAD);
+		    m->id, rv == -2 ? FROM_UNREAD : FROM_NOREAD);
 		return;
 	}
 	if (fd != -1 && (rv == -1 ||
