@@ -18,8 +18,10 @@
  * fsync'd) when they changed, once a minute at most, when the reports
  * are made and when relayd exits: a restart keeps the day's counts, a
  * kill -9 loses at most the last minute's, and a report being sent when
- * relayd dies is not sent again.  A day that ended while relayd was
- * stopped is reported at its start, dated that day.
+ * relayd dies is not sent again; one waiting for its record look-up to
+ * be tried again is saved until it is sent or given up.  A day that
+ * ended while relayd was stopped is reported at its start, dated that
+ * day.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -80,6 +82,9 @@ struct rpt_dom {
 };
 
 static TAILQ_HEAD(, rpt_dom) rpt_doms = TAILQ_HEAD_INITIALIZER(rpt_doms);
+/* the reports made whose record is being looked up: saved with the counts */
+static TAILQ_HEAD(, rpt_dom) rpt_waiting =
+    TAILQ_HEAD_INITIALIZER(rpt_waiting);
 static struct event	*rpt_timer, *rpt_save_timer;
 static struct event_base *rpt_base;
 static time_t		 rpt_start;
@@ -88,7 +93,7 @@ static int		 rpt_dirty;		/* counts not saved yet */
 static int		 rpt_daily;		/* UTC days, not a test period */
 
 static void	 rpt_save(void);
-static void	 rpt_lookup(struct rpt_dom *);
+static void	 rpt_lookup(struct rpt_dom *, int);
 
 /* the UTC day of t: its 00:00:00 */
 static time_t
@@ -425,9 +430,13 @@ rpt_txt(int status, struct ub_result *res, void *arg)
 
 	/* a look-up that failed (timed out) is no record: again, later */
 	if (status == DNS_SERVFAIL && r->tries < RPT_TXT_TRIES) {
-		rpt_lookup(r);
+		rpt_lookup(r, 0);
 		return;
 	}
+	/* sent or given up: out of the state first, never sent twice */
+	TAILQ_REMOVE(&rpt_waiting, r, entry);
+	rpt_dirty = 1;
+	rpt_save();
 	rpt_time(s, sizeof(s), r->start);
 	snprintf(id, sizeof(id), "%s_%lld_%s@%s", s, (long long)r->end,
 	    r->domain, rpt_host());
@@ -487,11 +496,13 @@ rpt_lookup_now(int fd, short ev, void *arg)
  * after RPT_TXT_TRIES the report is dropped, logged.
  */
 static void
-rpt_lookup(struct rpt_dom *r)
+rpt_lookup(struct rpt_dom *r, int restored)
 {
 	struct timeval	 tv = { 0, 0 };
 
-	if (r->tries > 0) {
+	if (restored)
+		tv.tv_sec = 1;
+	else if (r->tries > 0) {
 		tv.tv_sec = (time_t)RPT_TXT_RETRY << (r->tries - 1);
 		if (!rpt_daily && tv.tv_sec > rpt_period)
 			tv.tv_sec = rpt_period;
@@ -501,6 +512,8 @@ rpt_lookup(struct rpt_dom *r)
 	if (event_base_once(rpt_base, -1, EV_TIMEOUT, rpt_lookup_now, r,
 	    &tv) == -1) {
 		log_warnx("tls-rpt: %s: no report", r->domain);
+		TAILQ_REMOVE(&rpt_waiting, r, entry);
+		rpt_dirty = 1;
 		free(r->other);
 		free(r);
 	}
@@ -535,12 +548,26 @@ rpt_dom_json(const struct rpt_dom *r)
 	return (o);
 }
 
+/* a report waiting for its record: its period, look-ups, policies */
+static json_t *
+rpt_wait_json(const struct rpt_dom *r)
+{
+	json_t	*o;
+
+	o = json_pack("{s:I, s:I, s:i, s:o}", "start", (json_int_t)r->start,
+	    "end", (json_int_t)r->end, "tries", r->tries, "report",
+	    rpt_dom_json(r));
+	if (o != NULL && r->other != NULL)
+		json_object_set_new(o, "other", rpt_dom_json(r->other));
+	return (o);
+}
+
 /* the counts into the spool (replaced whole, fsync'd) */
 static void
 rpt_save(void)
 {
 	struct rpt_dom	*r;
-	json_t		*doms, *o;
+	json_t		*doms, *waiting, *o;
 	char		*text;
 
 	if (!rpt_dirty)
@@ -548,8 +575,11 @@ rpt_save(void)
 	doms = json_array();
 	TAILQ_FOREACH(r, &rpt_doms, entry)
 		json_array_append_new(doms, rpt_dom_json(r));
-	o = json_pack("{s:I, s:o}", "start", (json_int_t)rpt_start,
-	    "domains", doms);
+	waiting = json_array();
+	TAILQ_FOREACH(r, &rpt_waiting, entry)
+		json_array_append_new(waiting, rpt_wait_json(r));
+	o = json_pack("{s:I, s:o, s:o}", "start", (json_int_t)rpt_start,
+	    "domains", doms, "waiting", waiting);
 	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL)
 		fatalx("tls-rpt: json");
 	if (queue_state_write(RPT_STATE, text, strlen(text)) == -1)
@@ -599,11 +629,10 @@ rpt_int(const json_t *o, const char *key, long long max)
 	return (json_integer_value(v));
 }
 
-/* one domain's saved counts; -1 malformed */
+/* one domain's saved counts, into r or (NULL) rpt_doms; -1 malformed */
 static int
-rpt_load_dom(const json_t *d)
+rpt_load_dom(const json_t *d, struct rpt_dom *r)
 {
-	struct rpt_dom	*r;
 	char		 domain[256], ptype[8];
 	const json_t	*a, *f;
 	size_t		 i;
@@ -619,7 +648,12 @@ rpt_load_dom(const json_t *d)
 	    !json_is_array(json_object_get(d, "mx")) ||
 	    !json_is_array(json_object_get(d, "fail")))
 		return (-1);
-	r = rpt_find(domain, ptype);
+	if (r == NULL)
+		r = rpt_find(domain, ptype);
+	else {
+		strlcpy(r->domain, domain, sizeof(r->domain));
+		strlcpy(r->ptype, ptype, sizeof(r->ptype));
+	}
 	r->pol.mode = mode;
 	r->pol.max_age = age;
 	r->ok = ok;
@@ -661,6 +695,33 @@ rpt_load_dom(const json_t *d)
 	return (0);
 }
 
+/* a saved report waiting for its record, into rpt_waiting; -1 malformed */
+static int
+rpt_load_wait(const json_t *w)
+{
+	struct rpt_dom	*r;
+	const json_t	*o;
+	long long	 start, end, tries;
+
+	if ((start = rpt_int(w, "start", LLONG_MAX)) == -1 ||
+	    (end = rpt_int(w, "end", LLONG_MAX)) == -1 ||
+	    (tries = rpt_int(w, "tries", RPT_TXT_TRIES)) == -1)
+		return (-1);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("calloc");
+	TAILQ_INSERT_TAIL(&rpt_waiting, r, entry);
+	r->start = start;
+	r->end = end;
+	r->tries = tries;
+	if (rpt_load_dom(json_object_get(w, "report"), r) == -1)
+		return (-1);
+	if ((o = json_object_get(w, "other")) == NULL)
+		return (0);
+	if ((r->other = calloc(1, sizeof(*r->other))) == NULL)
+		fatal("calloc");
+	return (rpt_load_dom(o, r->other));
+}
+
 static void
 rpt_clear(void)
 {
@@ -670,6 +731,11 @@ rpt_clear(void)
 		TAILQ_REMOVE(&rpt_doms, r, entry);
 		free(r);
 	}
+	while ((r = TAILQ_FIRST(&rpt_waiting)) != NULL) {
+		TAILQ_REMOVE(&rpt_waiting, r, entry);
+		free(r->other);
+		free(r);
+	}
 }
 
 /* the counts a previous run saved, and when their period began */
@@ -677,6 +743,7 @@ static void
 rpt_load(void)
 {
 	json_t		*o, *d;
+	struct rpt_dom	*r, *next;
 	json_error_t	 err;
 	char		*buf;
 	size_t		 len, i;
@@ -690,12 +757,22 @@ rpt_load(void)
 	    !json_is_array(json_object_get(o, "domains")))
 		goto bad;
 	json_array_foreach(json_object_get(o, "domains"), i, d)
-		if (rpt_load_dom(d) == -1)
+		if (rpt_load_dom(d, NULL) == -1)
+			goto bad;
+	/* none in a file saved before they were */
+	json_array_foreach(json_object_get(o, "waiting"), i, d)
+		if (rpt_load_wait(d) == -1)
 			goto bad;
 	rpt_start = start;
 	log_info("tls-rpt: the counts of %zu domains restored",
 	    json_array_size(json_object_get(o, "domains")));
 	json_decref(o);
+	/* their look-ups again, from the start of the loop */
+	TAILQ_FOREACH(r, &rpt_waiting, entry)
+		log_info("tls-rpt: %s: the report of a previous run restored; "
+		    "its _smtp._tls record is looked up", r->domain);
+	TAILQ_FOREACH_SAFE(r, &rpt_waiting, entry, next)
+		rpt_lookup(r, 1);
 	return;
  bad:
 	log_warnx("tls-rpt: the saved counts are unreadable; counting anew");
@@ -729,7 +806,9 @@ rpt_flush(int fd, short ev, void *arg)
 		if ((r->other = o) != NULL)
 			TAILQ_REMOVE(&rpt_doms, o, entry);
 		r->tries = 0;
-		rpt_lookup(r);
+		/* in the state written below until sent or given up */
+		TAILQ_INSERT_TAIL(&rpt_waiting, r, entry);
+		rpt_lookup(r, 0);
 	}
 	rpt_start = rpt_daily ? rpt_day(now) : now;
 	rpt_dirty = 1;
