@@ -940,7 +940,8 @@ on_nodes(const redisReply *r, void *arg)
 		sanitize_text(name, sizeof(name), r->element[i]->str,
 		    r->element[i]->len, SAN_REDIS);
 		json_array_append_new(rl.seen, json_pack("{s:s, s:I}",
-		    "node", name, "last_beat", (json_int_t)atoll(r->element[i + 1]->str)));
+		    "node", name, "last_beat",
+		    (json_int_t)atoll(r->element[i + 1]->str)));
 	}
 	rl.nodes = n > 0 ? n : 1;
 }

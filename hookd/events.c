@@ -434,8 +434,9 @@ evq_endpoint_persist(struct endpoint *ep)
  * not even that: a crash between the two steps) is removed, durably.
  * 1 removed; 0 it holds other files (a quarantined "bad-" one: kept to
  * be looked at); 2 it holds segment files (or their markers) and
- * nothing else of that kind, which go after the next flush (evseg.c releases them through
- * gsync_releaseat), so it may be removed then, and seg (if not NULL)
+ * nothing else of that kind, which go after the next flush (evseg.c
+ * releases them through gsync_releaseat), so it may be removed then,
+ * and seg (if not NULL)
  * gets the name of one; -1 an error (logged).
  */
 static int

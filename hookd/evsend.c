@@ -278,8 +278,8 @@ batch_unhold(struct endpoint *ep, struct evbatch *b)
  * b cannot be rendered: its file, or its event's, is kept aside (bad-)
  * and it leaves the queue.  The events it still held in their segments
  * (its flush failed) leave them once the bad- file, which keeps them,
- * is durable, its data and its new name; else (or if it was not renamed) they stay, and a restart
- * queues them again.
+ * is durable, its data and its new name; else (or if it was not
+ * renamed) they stay, and a restart queues them again.
  */
 static void
 batch_quarantine(struct endpoint *ep, struct evbatch *b)
