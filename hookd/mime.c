@@ -1088,13 +1088,19 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 	a->data = data;
 }
 
-/* a filename= on Content-Disposition or a name= on Content-Type, even
- * an empty one */
+/*
+ * a filename= on Content-Disposition, even an empty one; a name= on
+ * Content-Type only with no disposition (an "attachment" one is a file
+ * already): some mailers put name= on their body text, and an explicit
+ * "inline" without a filename keeps it the body
+ */
 static int
 has_file_name(GMimeObject *obj)
 {
-	return (g_mime_object_get_content_disposition_parameter(obj,
-	    "filename") != NULL ||
+	if (g_mime_object_get_content_disposition_parameter(obj,
+	    "filename") != NULL)
+		return (1);
+	return (g_mime_object_get_disposition(obj) == NULL &&
 	    g_mime_object_get_content_type_parameter(obj, "name") != NULL);
 }
 
@@ -1107,8 +1113,9 @@ doc_leaf(struct doc *d, GMimeObject *obj, GMimeObject *parent)
 	/*
 	 * A text part of a multipart with a file name is a file, whatever
 	 * its disposition (Apple Mail sends a .txt "inline; filename=");
-	 * so is one with filename="" or a name= (GMime's file name is ""
-	 * then, its name= looked at only when filename is absent)
+	 * so is one with filename="" (GMime's file name is "" then, its
+	 * name= looked at only when filename is absent) or with a name=
+	 * and no disposition (has_file_name())
 	 */
 	if (ct != NULL && !is_attachment_disposition(obj) &&
 	    (parent == NULL || !has_file_name(obj))) {
