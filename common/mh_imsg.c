@@ -254,6 +254,7 @@ mh_imsg_compose2(struct mh_imsgbuf *ibuf, uint32_t type, uint32_t peerid,
 	b->fd = fd;
 	TAILQ_INSERT_TAIL(&ibuf->w.bufs, b, entry);
 	ibuf->w.queued++;
+	ibuf->w.bytes += len;
 	return (1);
 }
 
@@ -269,6 +270,7 @@ static void
 ibuf_dequeue(struct mh_msgbuf *mb, struct mh_ibuf *b)
 {
 	TAILQ_REMOVE(&mb->bufs, b, entry);
+	mb->bytes -= b->wpos - b->rpos;
 	if (b->fd != -1)
 		close(b->fd);
 	free(b->buf);
@@ -289,6 +291,7 @@ mh_msgbuf_drain(struct mh_msgbuf *mb, size_t n)
 			ibuf_dequeue(mb, b);
 		} else {
 			b->rpos += n;
+			mb->bytes -= n;
 			n = 0;
 		}
 	}

@@ -33,6 +33,7 @@ struct mh_ibuf {
 struct mh_msgbuf {
 	TAILQ_HEAD(, mh_ibuf)	 bufs;
 	uint32_t		 queued;
+	size_t			 bytes;		/* of bufs, not written yet */
 	int			 fd;
 };
 

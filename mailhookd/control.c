@@ -714,16 +714,12 @@ ctl_idle(evutil_socket_t fd, short ev, void *arg)
 	ctl_free(c);
 }
 
-/* the bytes of what c has not read yet, and we could not send */
+/* the bytes of what c has not read yet, and we could not send: kept
+ * counted by the write queue (not walked for each event to a monitor) */
 static size_t
 ctl_unsent(const struct ctl_client *c)
 {
-	const struct mh_ibuf	*b;
-	size_t			 n = 0;
-
-	TAILQ_FOREACH(b, &c->mp->ibuf.w.bufs, entry)
-		n += b->wpos - b->rpos;
-	return (n);
+	return (c->mp->ibuf.w.bytes);
 }
 
 static void

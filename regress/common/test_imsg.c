@@ -65,6 +65,60 @@ test_basic(void)
 	close(sp[1]);
 }
 
+/* what the write queue's buffers hold unwritten, walked */
+static size_t
+unwritten(const struct mh_imsgbuf *ib)
+{
+	const struct mh_ibuf	*b;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(b, &ib->w.bufs, entry)
+		n += b->wpos - b->rpos;
+	return (n);
+}
+
+/*
+ * The write queue's byte count (control's ctl_unsent, for each event to
+ * a monitor) is what its buffers hold unwritten: after each compose and
+ * each write, cut short ones included
+ */
+static void
+test_bytes(void)
+{
+	static char		 big[200000];
+	struct mh_imsgbuf	 a, b;
+	struct mh_imsg		 im;
+	size_t			 one = MH_IMSG_HDRSZ + sizeof(big);
+	int			 sp[2], i, good, cut = 0;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	fcntl(sp[0], F_SETFL, O_NONBLOCK);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
+	for (i = 0; i < 4; i++)
+		mh_imsg_compose(&a, 30, i, 0, -1, big, sizeof(big));
+	good = a.w.bytes == 4 * one && unwritten(&a) == a.w.bytes;
+	for (i = 0; i < 10000 && a.w.queued > 0; i++) {
+		if (mh_msgbuf_write(&a.w) == -1 && errno != EAGAIN)
+			break;
+		if (unwritten(&a) != a.w.bytes)
+			good = 0;
+		if (a.w.bytes % one != 0)
+			cut = 1;
+		if (mh_imsg_read(&b) <= 0)
+			break;
+		while (mh_imsg_get(&b, &im) > 0)
+			mh_imsg_free(&im);
+	}
+	ok(good && a.w.queued == 0 && a.w.bytes == 0,
+	    "the write queue's byte count is what it holds unwritten");
+	ok(cut, "a write was cut short in the middle of a message");
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 static void
 test_fd(void)
 {
@@ -436,6 +490,7 @@ main(void)
 	test_names();
 	test_basic();
 	test_fd();
+	test_bytes();
 	test_fd_exhausted();
 	test_fd_overflow();
 	test_fd_stray();
