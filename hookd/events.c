@@ -110,6 +110,15 @@
 /* a segment a start could not read now is loaded again 1, 2, 4... up to
  * this many seconds later (seg_retry) */
 #define EV_SEGWAIT_MAX	60
+/*
+ * and this many times (1 + 2 + ... + 32 s, then every 60 s: about an
+ * hour): a file that still cannot be read then (a bad block's EIO) is
+ * kept aside (bad-), so that the endpoint's other files are loaded
+ */
+#define EV_SEGWAIT_TRIES	64
+
+/* EV_SEGWAIT_TRIES; the tests lower it (events_set_segwait_tries) */
+static int			 evq_segwait_tries = EV_SEGWAIT_TRIES;
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
@@ -682,6 +691,7 @@ struct segwait {
 					   for the batch files too */
 	struct seg_load	 ld;
 	int		 tries;
+	int		 looks;		/* seg_retry's (evq_segwait_tries) */
 };
 
 /* an event of a segment file, unless a persisted batch has it */
@@ -886,6 +896,56 @@ segwait_arm(struct endpoint *ep)
 	evtimer_add(w->ev, &tv);
 }
 
+void
+events_set_segwait_tries(int n)
+{
+	evq_segwait_tries = n > 0 ? n : EV_SEGWAIT_TRIES;
+}
+
+/*
+ * File name of ep (a segment if seg) could still not be read at the
+ * last of seg_retry's looks: kept aside (bad-), as one that cannot be
+ * parsed, not to hold the endpoint's other files for ever
+ */
+static void
+segwait_giveup(struct endpoint *ep, const char *name, int seg)
+{
+	log_warnx("events: %s/%s: could not be read in %d tries over about "
+	    "an hour", ep->dir, name, ep->segwait->looks);
+	if (evq_quarantine(ep, name) == 0 && seg)
+		evseg_mark_aside(ep->dir, name);
+}
+
+/*
+ * Names of ep that cannot be read yet are kept in v (load returns 1),
+ * the others leave it; at the last look, all leave it (segwait_giveup).
+ * How many are kept.
+ */
+static size_t
+segwait_load(struct endpoint *ep, json_t *v, int seg)
+{
+	struct segwait	*w = ep->segwait;
+	const char	*name;
+	size_t		 i = 0;
+	int		 rc;
+
+	while (i < json_array_size(v)) {
+		name = json_string_value(json_array_get(v, i));
+		if (seg)
+			rc = load_segment(ep, name, &w->ld);
+		else
+			rc = load_batch(ep, name, w->ld.seen);
+		if (rc && w->looks < evq_segwait_tries) {
+			i++;
+			continue;
+		}
+		if (rc)
+			segwait_giveup(ep, name, seg);
+		json_array_remove(v, i);
+	}
+	return (i);
+}
+
 /* the segments a start could not read: again, those that still cannot
  * later again */
 static void
@@ -895,14 +955,9 @@ seg_retry(int fd, short what, void *arg)
 	struct segwait	*w = ep->segwait;
 	size_t		 i = 0, n = json_array_size(w->batches);
 
+	w->looks++;
 	if (n > 0) {
-		while (i < json_array_size(w->batches))
-			if (load_batch(ep, json_string_value(json_array_get(
-			    w->batches, i)), w->ld.seen))
-				i++;
-			else
-				json_array_remove(w->batches, i);
-		if (i > 0) {
+		if ((i = segwait_load(ep, w->batches, 0)) > 0) {
 			segwait_arm(ep);
 			return;
 		}
@@ -913,13 +968,7 @@ seg_retry(int fd, short what, void *arg)
 		evq_kick(ep);
 	}
 	n = json_array_size(w->names);
-	while (i < json_array_size(w->names))
-		if (load_segment(ep, json_string_value(json_array_get(w->names,
-		    i)), &w->ld))
-			i++;
-		else
-			json_array_remove(w->names, i);
-	if (i > 0) {
+	if ((i = segwait_load(ep, w->names, 1)) > 0) {
 		segwait_arm(ep);
 		return;
 	}

@@ -76,6 +76,9 @@ void	 events_metrics(json_t *samples);		/* show metrics */
 void	 events_set_monitor(void (*)(const json_t *));
 /* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */
 void	 events_set_retry(long base_ms, long cap_ms);
+/* how many looks at a file a start could not read before it is kept
+ * aside (0: the default, EV_SEGWAIT_TRIES, about an hour) */
+void	 events_set_segwait_tries(int);
 void	 events_shutdown(void);
 
 /* evseg.c: an endpoint's events, appended to a file a pass at a time */

@@ -23,6 +23,8 @@
  *	has no descriptor left.  -R STR:N[:M]: the first N fopen(3)s of a
  *	path with STR (after M) open it, but its reads fail (EBADF: its
  *	descriptor made write-only), as a read error after the open.
+ *	-W N: a file a start could not read is looked at again N times
+ *	(rather than for about an hour) before it is kept aside.
  *	-P URL,SINCE: runs the event log (evlog.c) and replays endpoint
  *	URL's since SINCE (Unix time), as "mhctl hooks replay" does.
  *	-S URL,ID: once a line comes on the standard
@@ -158,7 +160,7 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-F str:n[:m]]\n"
-	    "            [-P url,since] [-R str:n[:m]] [-S url,id]\n"
+	    "            [-P url,since] [-R str:n[:m]] [-S url,id] [-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -345,7 +347,7 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:kP:R:S:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:kP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -396,6 +398,9 @@ cmd_queue(int argc, char **argv)
 			break;
 		case 't':
 			secs = atoi(optarg);
+			break;
+		case 'W':
+			events_set_segwait_tries(atoi(optarg));
 			break;
 		default:
 			usage();
