@@ -209,9 +209,12 @@ mark_new(char mark[END_MARK_LEN + 1])
 	mh_hex(mark, b, sizeof(b));
 }
 
-/* each mark out, and the line end GMime wrote before it */
+/*
+ * each mark out, and the line end GMime wrote before it: "\r\n" when
+ * crlf, else "\n" alone (a '\r' before it is the message's own)
+ */
 static void
-end_marks_cut(GByteArray *a, const char *mark)
+end_marks_cut(GByteArray *a, const char *mark, int crlf)
 {
 	guint8	*p, *w, *end;
 	size_t	 len;
@@ -221,10 +224,11 @@ end_marks_cut(GByteArray *a, const char *mark)
 	while (p < end) {
 		if ((size_t)(end - p) >= END_MARK_LEN &&
 		    memcmp(p, mark, END_MARK_LEN) == 0) {
-			if (w > a->data && w[-1] == '\n')
+			if (w > a->data && w[-1] == '\n') {
 				w--;
-			if (w > a->data && w[-1] == '\r')
-				w--;
+				if (crlf && w > a->data && w[-1] == '\r')
+					w--;
+			}
 			p += END_MARK_LEN;
 			continue;
 		}
@@ -270,7 +274,7 @@ message_bytes(GMimeMessagePart *mp, int crlf)
 	}
 	g_object_unref(mem);
 	end_marks(g_mime_message_get_mime_part(msg), mark, 0, 0);
-	end_marks_cut(a, mark);
+	end_marks_cut(a, mark, crlf);
 	return (a);
 }
 
