@@ -13,8 +13,10 @@
  * resolve the host through common/dns.c -> drop every address the SSRF
  * guard refuses -> pin the rest with CURLOPT_RESOLVE -> run.  libcurl
  * never resolves anything itself: its resolver-start hook refuses any
- * name that is not pinned (which would mean a resolver thread), and the
- * open-socket hook checks the address it actually connects to once more.
+ * name that is not pinned (which would mean a resolver thread), the
+ * open-socket hook checks the address it actually connects to once more,
+ * and the pre-request hook checks the address of the connection each
+ * request goes out on, a kept-alive one included.
  *
  * Redirects are followed here, never by libcurl: 303 turns the request
  * into a GET without a body; 301, 302, 307 and 308 repeat the POST with
@@ -802,6 +804,43 @@ opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 }
 
 /*
+ * The request-time layer of the SSRF guard: libcurl matches a kept-alive
+ * connection by scheme, host name and port, never by the address pinned
+ * for this hop, and the open-socket hook runs only for a new connection.
+ * Check the address of the connection, new or reused, before each
+ * request goes out on it (a reload may have turned private-addresses
+ * off, or the name may now resolve elsewhere).
+ */
+static int
+prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct http_call	*call = arg;
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+	}			 u;
+	char			 ip[INET6_ADDRSTRLEN];
+
+	memset(&u, 0, sizeof(u));
+	/* an address with a zone ("fe80::1%eth0") is checked without it */
+	if (conn_primary_ip == NULL ||
+	    strlcpy(ip, conn_primary_ip, sizeof(ip)) >= sizeof(ip))
+		ip[0] = '\0';
+	ip[strcspn(ip, "%")] = '\0';
+	if (inet_pton(AF_INET, ip, &u.sin.sin_addr) == 1)
+		u.sa.sa_family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, &u.sin6.sin6_addr) == 1)
+		u.sa.sa_family = AF_INET6;
+	if (!http_addr_allowed(&u.sa, call->allow_private)) {
+		call->ssrf_blocked = 1;
+		return (CURL_PREREQFUNC_ABORT);
+	}
+	return (CURL_PREREQFUNC_OK);
+}
+
+/*
  * libcurl wants to resolve: only literal addresses may go on (they
  * never reach a resolver); a name means our pin was missed, and the
  * threaded resolver must not start.
@@ -918,6 +957,8 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, call);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, call);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

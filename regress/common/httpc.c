@@ -5,7 +5,7 @@
 /*
  * httpc: POST through common/http.c and print the outcome as JSON.
  *
- * usage: httpc [-p] [-c concurrency] [-C cafile] [-d body] [-F name=value]
+ * usage: httpc [-pP] [-c concurrency] [-C cafile] [-d body] [-F name=value]
  *	  [-f name=filename:type:value] [-H "Name: value"] [-I msg-id]
  *	  [-m max_response] [-n count] [-r max_redirects] [-R ip:port]
  *	  [-S whsec_secret] [-t content-type] [-T timeout] url
@@ -19,6 +19,9 @@
  * and the current time.  -s installs a seccomp filter after the set-up
  * that kills the process on clone, clone3, fork, vfork and execve: the
  * requests must then run without any thread or helper process.
+ * -P, once all of them are done, posts one more request (i = count)
+ * without allow_private, as a daemon does after a reload that turned
+ * private-addresses off: the connection cache is still the same.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -48,6 +51,8 @@ static const char *errname[] = { "ok", "timeout", "connect", "dns", "ssrf",
 static struct event_base	*base;
 static int			 pending;
 static struct timeval		 t0;
+static struct http_request	 req;
+static int			 reload, count = 1;
 
 struct job {
 	int	 i;
@@ -105,14 +110,25 @@ done(const struct http_response *r, void *arg)
 	fflush(stdout);
 	free(s);
 	json_decref(o);
-	if (--pending == 0)
-		event_base_loopexit(base, NULL);
+	if (--pending > 0)
+		return;
+	if (reload) {
+		static struct job	 last;
+
+		reload = 0;
+		req.allow_private = 0;
+		last.i = count;
+		pending++;
+		if (http_post(&req, done, &last) == NULL)
+			errx(1, "http_post");
+		return;
+	}
+	event_base_loopexit(base, NULL);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct http_request	 req;
 	struct http_part	 parts[16];
 	struct sign_headers	 sh;
 	struct job		*jobs;
@@ -120,12 +136,12 @@ main(int argc, char *argv[])
 	char			*resolver = NULL, *p, *q, *ca = NULL;
 	char			*bodyfile = NULL;
 	size_t			 calen = 0, nparts = 0, nextra = 0;
-	int			 ch, count = 1, i, rport = 53, sandbox = 0;
+	int			 ch, i, rport = 53, sandbox = 0;
 
 	memset(&req, 0, sizeof(req));
 	req.timeout = 10;
 	req.max_redirects = 3;
-	while ((ch = getopt(argc, argv, "c:C:d:D:f:F:H:I:m:n:pr:R:sS:t:T:")) !=
+	while ((ch = getopt(argc, argv, "c:C:d:D:f:F:H:I:m:n:pPr:R:sS:t:T:")) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
@@ -185,6 +201,9 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			req.allow_private = 1;
+			break;
+		case 'P':
+			reload = 1;
 			break;
 		case 'r':
 			req.max_redirects = atoi(optarg);
@@ -254,7 +273,7 @@ main(int argc, char *argv[])
 	free(bodyfile);
 	return (0);
  usage:
-	fprintf(stderr, "usage: httpc [-p] [-c n] [-C cafile] [-d body] "
+	fprintf(stderr, "usage: httpc [-pP] [-c n] [-C cafile] [-d body] "
 	    "[-F name=value] [-H header] [-n count] [-r max] [-R ip:port] "
 	    "[-S secret] [-t type] [-T secs] url\n");
 	return (2);
