@@ -296,8 +296,13 @@ persisted(int ok, void *arg)
 {
 	struct obentry	*e = arg;
 
-	if (!ok)
+	if (!ok) {
+		/* what waits on its journal's events waits more
+		 * (outbox_failed), as after a failed fdatasync of it */
 		log_warnx("outbox: event %s may not be durable", e->id);
+		if (e->jf != NULL)
+			e->jf->failed = 1;
+	}
 	e->durable = 1;
 	send_one(e);
 }
@@ -405,6 +410,21 @@ outbox_sync(void)
 	}
 	unsynced = dir_unsynced = 0;
 	return (rv);
+}
+
+/*
+ * A journal whose flush failed is still open (its events are durable
+ * only once hookd has them all): what waits on events must wait more
+ */
+int
+outbox_failed(void)
+{
+	struct jfile	*jf;
+
+	TAILQ_FOREACH(jf, &journals, entry)
+		if (jf->failed)
+			return (1);
+	return (0);
 }
 
 void

@@ -30,6 +30,9 @@ int	 outbox_put(const struct event_record *);
  * explains), not only at the next group commit; -1 if a flush failed:
  * the change must not be made */
 int	 outbox_sync(void);
+/* 1 while a journal whose flush failed is open: nothing that waits on
+ * events (a message's removal) may go */
+int	 outbox_failed(void);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */

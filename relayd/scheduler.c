@@ -871,8 +871,12 @@ sched_settle(struct rmsg *m)
 			settle_update(m);
 		return;
 	}
-	/* its last events too: the next pass tries again */
-	if (outbox_sync() == -1) {
+	/*
+	 * Its last events are flushed by the group commit that removes it
+	 * (queue_delete_group): no flush of our own here, but none may be
+	 * in a journal whose flush failed; the next pass tries again
+	 */
+	if (outbox_failed()) {
 		if (!m->settle_wait)
 			log_warnx("msgid=%s: its events may not be durable: "
 			    "it is not removed now", m->id);
