@@ -300,8 +300,12 @@ persisted(int ok, void *arg)
 		/* what waits on its journal's events waits more
 		 * (outbox_failed), as after a failed fdatasync of it */
 		log_warnx("outbox: event %s may not be durable", e->id);
-		if (e->jf != NULL)
+		if (e->jf != NULL) {
 			e->jf->failed = 1;
+			/* no new event in it (as outbox_sync) */
+			if (cur == e->jf)
+				cur = NULL;
+		}
 	}
 	e->durable = 1;
 	send_one(e);

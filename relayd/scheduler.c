@@ -874,9 +874,13 @@ sched_settle(struct rmsg *m)
 	/*
 	 * Its last events are flushed by the group commit that removes it
 	 * (queue_delete_group): no flush of our own here, but none may be
-	 * in a journal whose flush failed; the next pass tries again
+	 * in a journal whose flush failed; the next pass tries again.  A
+	 * suppression that waited for its bounce events (supp_flush) is
+	 * written at once, so those are flushed first (rare: only after a
+	 * failed flush)
 	 */
-	if (outbox_failed()) {
+	if (outbox_failed() ||
+	    (m->supp_wait != NULL && outbox_sync() == -1)) {
 		if (!m->settle_wait)
 			log_warnx("msgid=%s: its events may not be durable: "
 			    "it is not removed now", m->id);

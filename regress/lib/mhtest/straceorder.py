@@ -259,12 +259,13 @@ def check_failed_removals(relayd):
     the journal holding an event about ID failed after the event was
     written (fsync or fdatasync of its descriptor returned an error), that
     journal was closed (relayd closes it once hookd has acknowledged all
-    its events) before the removal, or a syncfs began after the failure
-    and before the removal: the kernel reports the writeback error to that
-    syncfs too (its superblock's error), so the group commit that removes
-    the file fails and keeps it (gsync); under strace's injected EIO,
-    which does not reach the page cache, that syncfs succeeds and made
-    the journal durable.  A removal with neither is a violation.
+    its events) before the removal, or the removal followed the first
+    syncfs after the failure, before the next one: the kernel reports the
+    writeback error to that syncfs too (its superblock's error, once), so
+    the group commit that removes the file fails and keeps it (gsync);
+    under strace's injected EIO, which does not reach the page cache, that
+    syncfs succeeds instead.  A removal after a later syncfs, the journal
+    still open, is a violation: that one would have succeeded.
     (removals checked, violations)"""
     ok, bad = 0, []
     lines = {}		# queue id -> [(end of the journal write, fd)]
@@ -283,11 +284,16 @@ def check_failed_removals(relayd):
             fails = [c[1] for c in relayd if c[2] in ("fsync", "fdatasync")
                      and c[3].split(")", 1)[0] == fd and w < c[0] < t and
                      re.search(r"\)\s*= -1", c[3])]
-            if fails and not any((c[2] == "close" and
-                                  c[3].split(")", 1)[0] == fd or
-                                  c[2] == "syncfs") and
-                                 min(fails) < c[0] and c[1] < t
-                                 for c in relayd):
+            if not fails:
+                continue
+            f = min(fails)
+            if any(c[2] == "close" and c[3].split(")", 1)[0] == fd and
+                   f < c[0] and c[1] < t for c in relayd):
+                continue
+            syncs = sorted(c[0] for c in relayd
+                           if c[2] == "syncfs" and c[0] > f)
+            if not (syncs and syncs[0] < t and
+                    (len(syncs) == 1 or syncs[1] > t)):
                 waited = False
         if waited:
             ok += 1
