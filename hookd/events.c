@@ -966,6 +966,10 @@ seg_retry(int fd, short what, void *arg)
 		log_info("events: %s: %zu batch file(s) that could not be "
 		    "read at start loaded", ep->pub, n);
 		evq_kick(ep);
+		/* the segments' own looks and backoff from here: a batch
+		 * file given up after all its looks leaves them theirs */
+		w->looks = 1;
+		w->tries = 0;
 	}
 	n = json_array_size(w->names);
 	if ((i = segwait_load(ep, w->names, 1)) > 0) {
