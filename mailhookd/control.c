@@ -985,7 +985,8 @@ ctl_reply_fd_check(enum mh_proc proc, int fd)
 	if (fd == -1)
 		return;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (fl = fcntl(fd, F_GETFL)) == -1 || (fl & O_ACCMODE) != O_RDONLY) {
+	    (fl = fcntl(fd, F_GETFL)) == -1 || (fl & O_ACCMODE) != O_RDONLY ||
+	    (fl & O_PATH)) {
 		close(fd);
 		fatalx("CTL_REPLY from %s: a descriptor that is not a "
 		    "regular file opened read-only", proc_name(proc));
