@@ -731,7 +731,7 @@ post_start(struct inmsg *m, size_t i)
 		p->msg = m;
 		p->rcpt = i;
 		clock_gettime(CLOCK_MONOTONIC, &p->sent);
-		/* p belongs to post_done from here, which may run at once */
+		/* p belongs to post_done from here (run from the loop) */
 		m->inflight++;
 		if (http_post(&req, post_done, p) == NULL) {
 			m->inflight--;
