@@ -589,8 +589,12 @@ ep_sign_failed(struct endpoint *ep)
 	long	ms;
 
 	ep->attempts++;
+	ep->failures++;
 	strlcpy(ep->last_error, "cannot sign the request",
 	    sizeof(ep->last_error));
+	/* as a failed request (ep_done): show hooks and the history say so */
+	ihist_event_post(ep->cur->records, ep->pub, 0, 0, "deferred",
+	    ep->last_error, ep->attempts);
 	if (evq_expire(ep) == 1) {
 		evq_kick(ep);
 		return;
