@@ -1096,6 +1096,7 @@ struct dirwait {
 	json_t			*own;
 	struct event		*ev;
 	int			 tries;
+	int			 looks;		/* (evq_segwait_tries) */
 };
 static TAILQ_HEAD(, dirwait)	dirwaits = TAILQ_HEAD_INITIALIZER(dirwaits);
 
@@ -1199,13 +1200,24 @@ dirwait_retry(int fd, short what, void *arg)
 
 	o = evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1 ?
 	    NULL : evq_read_json(dir, "endpoint.json", 65536, &again);
-	if (o == NULL && again) {
+	if (o == NULL && again && ++dw->looks < evq_segwait_tries) {
 		dirwait_arm(dw);
 		return;
 	}
+	if (o == NULL && again)
+		log_warnx("events: %s/endpoint.json: could not be read in %d "
+		    "tries over about an hour", dir, dw->looks);
 	if (o != NULL)
 		ep = endpoint_read(dir, dw->key, o, 1);
 	json_decref(o);
+	/*
+	 * Not read, or not usable: a block that names the endpoint (made
+	 * it meanwhile) takes its files, and its endpoint.json is written
+	 * anew; without one they wait for the next start
+	 */
+	if (ep == NULL && (ep = evq_endpoint_find(dw->key)) != NULL &&
+	    !ep->configured)
+		ep = NULL;
 	if (ep != NULL && ep->configured) {
 		endpoint_gone_check(ep);
 		(void)evq_endpoint_persist(ep);
