@@ -206,14 +206,21 @@ install: $(BUILD)/mailhookd $(BUILD)/mhctl
 			chgrp $(CONFGROUP) $(DESTDIR)$(SYSCONFDIR)/mailhook.conf; \
 		fi; \
 	fi
+	# the unit and the rc.d script, written with these paths straight
+	# into place (a file of the build directory would be shared by two
+	# installs with other paths at once, as the tests run them)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	    etc/mailhook.service.in >$(BUILD)/mailhook.service
-	install -m 0644 $(BUILD)/mailhook.service \
+	    etc/mailhook.service.in \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service.tmp \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/mailhook.service
 	sed -e 's|^daemon=.*|daemon="$(SBINDIR)/mailhookd"|' \
 	    -e 's|^daemon_flags=.*|daemon_flags="-f $(SYSCONFDIR)/mailhook.conf"|' \
-	    etc/rc.d/mailhook >$(BUILD)/rc.d-mailhook
-	install -m 0755 $(BUILD)/rc.d-mailhook $(DESTDIR)$(DATADIR)/rc.d-mailhook
+	    etc/rc.d/mailhook >$(DESTDIR)$(DATADIR)/rc.d-mailhook.tmp
+	chmod 0755 $(DESTDIR)$(DATADIR)/rc.d-mailhook.tmp
+	mv -f $(DESTDIR)$(DATADIR)/rc.d-mailhook.tmp \
+	    $(DESTDIR)$(DATADIR)/rc.d-mailhook
 
 # what install put in place, with the same variables; mailhook.conf (the
 # operator's) and the spool stay, as a package's remove keeps them
