@@ -154,7 +154,7 @@ def make_cert(d, cn="localhost"):
     return crt, key
 
 
-def wait_for(pred, timeout=10.0, step=0.05):
+def wait_for(pred, timeout=30.0, step=0.05):
     end = time.time() + timeout
     while time.time() < end:
         try:
@@ -263,7 +263,7 @@ class Daemon:
                                self.logtext())
         return self
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=60):
         def ready():
             if self.proc.poll() is not None:
                 return False
@@ -299,7 +299,7 @@ class Daemon:
         except OSError:
             return ""
 
-    def wait_log(self, pattern, timeout=10, since=0):
+    def wait_log(self, pattern, timeout=30, since=0):
         """
         Wait for a line in the log: pattern is a regular expression (str
         or compiled) searched for from offset since, or a function of the

@@ -247,7 +247,7 @@ class HTTPServer:
             with self.lock, open(self.logfile, "a") as f:
                 f.write(json.dumps(rec) + "\n")
 
-    def wait(self, n, timeout=10):
+    def wait(self, n, timeout=30):
         """Wait until n requests are recorded; returns them all."""
         deadline = time.time() + timeout
         with self.cond:
@@ -258,7 +258,7 @@ class HTTPServer:
                 self.cond.wait(left)
             return list(self.requests)
 
-    def idle(self, timeout=10):
+    def idle(self, timeout=30):
         """Wait until no request is being served; reset max_active."""
         deadline = time.time() + timeout
         while time.time() < deadline:

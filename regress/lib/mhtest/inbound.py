@@ -210,7 +210,7 @@ def reqs_for(srv, path):
     return [r for r in srv.requests if r["path"].split("?")[0] == path]
 
 
-def wait_reqs(srv, path, n, timeout=15):
+def wait_reqs(srv, path, n, timeout=30):
     return wait_for(lambda: len(reqs_for(srv, path)) >= n and
                     reqs_for(srv, path), timeout) or reqs_for(srv, path)
 

@@ -89,7 +89,7 @@ class Harness:
     def log(self):
         return open(self.logfile, "rb").read()
 
-    def wait_log(self, pred, timeout=10):
+    def wait_log(self, pred, timeout=30):
         """The log's text once pred(text) holds, or as it is after timeout
         seconds: a session's lines come when the engine gets to them,
         which a loaded machine delays."""
