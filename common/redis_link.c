@@ -84,14 +84,19 @@
 #define SAN_REDIS		(SAN_CTLSPACE | SAN_UTF8 | SAN_NOBIDI)
 
 /*
- * The elements that the arrays of one reply may announce, all told.  The
- * longest answer of ours is the suppression list's HGETALL, two for each
- * entry: 16 million entries.  hiredis 0.14 has no bound of its own: an
- * array announced with 2^31 - 1 elements had its 16 GB of pointers
- * allocated, and freeing it when the link was dropped walked them all,
- * relayd answering nothing for many seconds at each link.
+ * What the reply to one command may cost in hiredis's memory, counted
+ * as its reader builds it (reply_cost: each reply object, the pointers
+ * an array announces, each string's bytes), since hiredis 0.14 has no
+ * bound of its own: an array announced with 2^31 - 1 elements had its
+ * 16 GB of pointers allocated, and a reply of 2^25 small elements took
+ * 2 GB.  No answer to a command of ours comes near REDIS_COST_CMD (INFO,
+ * the nodes' ZRANGE, hookd's MGET of a batch), nor a message on the
+ * channel near REDIS_COST_CHANNEL; only the full load's HGETALL is
+ * large, about 200 bytes for each entry of the suppression list:
+ * REDIS_COST_LOAD is some 2.5 million entries.
  */
-#define REDIS_ELEMENTS_MAX	(1 << 25)
+#define REDIS_COST_CMD		(4 * 1024 * 1024)
+#define REDIS_COST_CHANNEL	(2 * 1024 * 1024)
 
 enum link_state { LINK_OFF, LINK_DOWN, LINK_LINKING, LINK_UP };
 static const char *state_names[] = { "off", "down", "linking", "up" };
@@ -108,6 +113,8 @@ struct pending {
 	redis_reply_fn		 fn;
 	void			*arg;
 	struct event		*deadline;
+	size_t			 max;		/* its reply's cost */
+	char			 name[16];	/* the command's */
 	int			 done;
 };
 TAILQ_HEAD(pendinglist, pending);
@@ -127,9 +134,8 @@ struct rconn {
 	unsigned long long	 queued, written;	/* bytes */
 	long long		 last_reply;	/* ms, monotonic */
 	long long		 last_write;
-	long long		 elements;	/* announced in the reply
-						   being read */
-	int			 too_long;	/* past REDIS_ELEMENTS_MAX */
+	size_t			 cost;		/* of the reply being read */
+	char			 too_big[64];	/* why it was refused */
 	int			 sub;		/* the channel's: the rest */
 	int			 busy, dead;	/* in a dispatch; freed after */
 };
@@ -169,7 +175,7 @@ static void	 link_fail(const char *, const char *);
 static void	 on_channel(struct rconn *, const redisReply *);
 static void	 on_connected(struct rconn *);
 
-/* hiredis's reply functions, but for arrays: counted first */
+/* hiredis's reply functions, each counted first (reply_cost) */
 static const redisReplyObjectFunctions	*hiredis_fns;
 static redisReplyObjectFunctions	 reply_fns;
 
@@ -364,26 +370,76 @@ conn_flush(struct rconn *c)
 		event_add(c->wev, NULL);
 }
 
-/* an array of the reply being read, unless it is one too many */
+/*
+ * n bytes more of the reply c is reading: 0, or -1 if that is more than
+ * its command's reply may cost (the reader's error, why in c->too_big)
+ */
+static int
+reply_cost(struct rconn *c, size_t n)
+{
+	struct pending	*p = TAILQ_FIRST(&c->fifo);
+	size_t		 max = REDIS_COST_CMD;
+	const char	*name = "no command";
+
+	if (c->sub) {
+		max = REDIS_COST_CHANNEL;
+		name = "the channel";
+	} else if (p != NULL) {
+		max = p->max;
+		name = p->name;
+	}
+	if (n <= max && c->cost <= max - n) {
+		c->cost += n;
+		return (0);
+	}
+	snprintf(c->too_big, sizeof(c->too_big), "a reply to %s of more "
+	    "than %zu bytes", name, max);
+	return (-1);
+}
+
+#define REPLY_OBJ	(sizeof(redisReply) + sizeof(redisReply *))
+
+static void *
+reply_string(const redisReadTask *task, char *str, size_t len)
+{
+	if (reply_cost(task->privdata, REPLY_OBJ + len + 1) == -1)
+		return (NULL);
+	return (hiredis_fns->createString(task, str, len));
+}
+
 static void *
 reply_array(const redisReadTask *task, int elements)
 {
-	struct rconn	*c = task->privdata;
+	size_t	 n = elements > 0 ? (size_t)elements : 0;
 
-	if (elements > 0 &&
-	    (c->elements += elements) > REDIS_ELEMENTS_MAX) {
-		c->too_long = 1;
-		return (NULL);	/* the reader's error */
-	}
+	if (n > SIZE_MAX / sizeof(redisReply *) - REPLY_OBJ ||
+	    reply_cost(task->privdata, REPLY_OBJ +
+	    n * sizeof(redisReply *)) == -1)
+		return (NULL);
 	return (hiredis_fns->createArray(task, elements));
+}
+
+static void *
+reply_integer(const redisReadTask *task, long long v)
+{
+	if (reply_cost(task->privdata, REPLY_OBJ) == -1)
+		return (NULL);
+	return (hiredis_fns->createInteger(task, v));
+}
+
+static void *
+reply_nil(const redisReadTask *task)
+{
+	if (reply_cost(task->privdata, REPLY_OBJ) == -1)
+		return (NULL);
+	return (hiredis_fns->createNil(task));
 }
 
 /* why c's reader stopped */
 static const char *
 reader_error(struct rconn *c)
 {
-	return (c->too_long ? "a reply of more than 33554432 elements" :
-	    c->reader->errstr);
+	return (c->too_big[0] != '\0' ? c->too_big : c->reader->errstr);
 }
 
 /* on the channel's connection: a message or a subscription, no reply */
@@ -419,7 +475,7 @@ conn_dispatch(struct rconn *c, long long start)
 		}
 		if (r == NULL)
 			break;
-		c->elements = 0;
+		c->cost = 0;
 		c->last_reply = mono_ms();
 		if (c->sub && channel_push(r))
 			on_channel(c, r);
@@ -618,7 +674,10 @@ conn_new(int sub)
 	if (hiredis_fns == NULL) {
 		hiredis_fns = c->reader->fn;
 		reply_fns = *hiredis_fns;
+		reply_fns.createString = reply_string;
 		reply_fns.createArray = reply_array;
+		reply_fns.createInteger = reply_integer;
+		reply_fns.createNil = reply_nil;
 	}
 	c->reader->fn = &reply_fns;
 	c->reader->privdata = c;
@@ -685,10 +744,13 @@ on_deadline(int fd, short ev, void *arg)
 	fn(NULL, fnarg);
 }
 
-/* a command on c, its reply to fn (NULL fn: the channel's, no deadline) */
+/*
+ * a command on c, its reply to fn (NULL fn: the channel's, no deadline),
+ * costing at most max (reply_cost)
+ */
 static int
-send_on(struct rconn *c, redis_reply_fn fn, void *arg, int argc,
-    const char **argv, const size_t *lens)
+send_on(struct rconn *c, redis_reply_fn fn, void *arg, size_t max,
+    int argc, const char **argv, const size_t *lens)
 {
 	struct pending	*p;
 	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
@@ -709,6 +771,9 @@ send_on(struct rconn *c, redis_reply_fn fn, void *arg, int argc,
 			fatal("calloc");
 		p->fn = fn;
 		p->arg = arg;
+		p->max = max;
+		sanitize_text(p->name, sizeof(p->name), argv[0],
+		    lens != NULL ? lens[0] : strlen(argv[0]), SAN_REDIS);
 		p->conn = c;
 		p->out_end = c->queued;
 		if ((p->deadline = evtimer_new(rl.base, on_deadline,
@@ -770,9 +835,17 @@ int
 redis_command(redis_reply_fn fn, void *arg, int argc, const char **argv,
     const size_t *lens)
 {
+	return (redis_command_sized(fn, arg, REDIS_COST_CMD, argc, argv,
+	    lens));
+}
+
+int
+redis_command_sized(redis_reply_fn fn, void *arg, size_t max, int argc,
+    const char **argv, const size_t *lens)
+{
 	if (rl.state != LINK_UP)
 		return (-1);
-	return (send_on(rl.cmd, fn, arg, argc, argv, lens));
+	return (send_on(rl.cmd, fn, arg, max, argc, argv, lens));
 }
 
 static void
@@ -880,13 +953,13 @@ handshake(struct rconn *c, int select)
 		if (rl.conf.user[0] != '\0')
 			argv[n++] = rl.conf.user;
 		argv[n++] = rl.conf.password;
-		send_on(c, on_auth, NULL, n, argv, NULL);
+		send_on(c, on_auth, NULL, REDIS_COST_CMD, n, argv, NULL);
 	}
 	if (select && rl.conf.db != 0) {
 		snprintf(db, sizeof(db), "%d", rl.conf.db);
 		argv[0] = "SELECT";
 		argv[1] = db;
-		send_on(c, on_select, NULL, 2, argv, NULL);
+		send_on(c, on_select, NULL, REDIS_COST_CMD, 2, argv, NULL);
 	}
 }
 
@@ -900,9 +973,9 @@ on_connected(struct rconn *c)
 	evtimer_del(c->timer);
 	handshake(c, c == rl.cmd);
 	if (c == rl.cmd)
-		send_on(c, on_info, NULL, 1, info, NULL);
+		send_on(c, on_info, NULL, REDIS_COST_CMD, 1, info, NULL);
 	else
-		send_on(c, NULL, NULL, 2, subscribe, NULL);
+		send_on(c, NULL, NULL, REDIS_COST_CMD, 2, subscribe, NULL);
 	conn_flush(c);
 }
 
@@ -972,7 +1045,7 @@ heartbeat(int fd, short ev, void *arg)
 	 * or NAT dropped without a word (idle) is found and linked again,
 	 * not left deaf to the other nodes with the link "up"
 	 */
-	send_on(rl.sub, on_ignore, NULL, 1, ping, NULL);
+	send_on(rl.sub, on_ignore, NULL, REDIS_COST_CMD, 1, ping, NULL);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	snprintf(old, sizeof(old), "%lld", (long long)time(NULL) - 86400);
 	redis_command(on_ignore, NULL, 4, zadd, NULL);

@@ -1020,7 +1020,8 @@ on_linked(void)
 			push(l->field, l->ms, NULL, l);
 	retry_settled();
 	heard_clear();
-	whole_awaited = redis_command(on_whole, NULL, 2, argv, NULL) == 0;
+	whole_awaited = redis_command_sized(on_whole, NULL, REDIS_COST_LOAD,
+	    2, argv, NULL) == 0;
 	sched_allow_handover(hand_over);
 	sched_kick();
 }

@@ -145,7 +145,9 @@ class FakeRedis:
     first command after INFO and SUBSCRIBE, and 'longarray' answers INFO
     with an array of 2^31 - 1 elements, sends 3 of them and no more;
     'notint' is a Redis 7 (one answer to each command, pipelined or
-    not) whose EVAL answers +OK, not the script's integer."""
+    not) whose EVAL answers +OK, not the script's integer; 'manysmall'
+    answers INFO with a whole array of 2^21 integers (8 MB sent, some
+    150 MB in hiredis), then a Redis 7's INFO."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -184,6 +186,11 @@ class FakeRedis:
         if self.mode == "badversion" and b"INFO" in up:
             v = b"# Server\r\nredis_version:7.0.\xff\xfe\r\n"
             return b"$%d\r\n%s\r\n" % (len(v), v), False
+        if self.mode == "manysmall" and b"INFO" in up:
+            n = 1 << 21
+            v = b"# Server\r\nredis_version:7.0.15\r\n"
+            return (b"*%d\r\n" % n + b":1\r\n" * n +
+                    b"$%d\r\n%s\r\n" % (len(v), v)), False
         if self.mode == "longarray" and b"INFO" in up:
             return b"*2147483647\r\n:1\r\n:1\r\n:1\r\n", False
         if self.mode == "flap" and b"INFO" not in up and \
