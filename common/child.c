@@ -53,7 +53,8 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		if (conf_want > 64 * 1024 * 1024)
 			fatalx("SETUP_CONF_START from parent: config too "
 			    "large");
-		free(conf_buf);
+		if (conf_buf != NULL)
+			freezero(conf_buf, conf_len);
 		if ((conf_buf = malloc(conf_want + 1)) == NULL)
 			fatal("config buffer");
 		conf_len = 0;
@@ -72,7 +73,8 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 		*done = 1;
 		j = json_loadb(conf_buf, conf_len, JSON_REJECT_DUPLICATES,
 		    &err);
-		free(conf_buf);
+		/* its secrets (keys, the cluster's password) not left freed */
+		freezero(conf_buf, conf_len);
 		conf_buf = NULL;
 		if (j == NULL)
 			fatalx("config from parent: %s", err.text);

@@ -43,7 +43,8 @@ rbuf_reserve(struct mh_imsgbuf *ibuf, size_t want)
 		errno = ERANGE;
 		return (-1);
 	}
-	if ((p = realloc(ibuf->rbuf, nsize)) == NULL)
+	/* the old buffer's bytes (a config, its secrets) not left freed */
+	if ((p = recallocarray(ibuf->rbuf, ibuf->rsize, nsize, 1)) == NULL)
 		return (-1);
 	ibuf->rbuf = p;
 	ibuf->rsize = nsize;
@@ -98,6 +99,8 @@ mh_imsg_read(struct mh_imsgbuf *ibuf)
 	/* what is left of the last read (part of a message) to the front */
 	if (ibuf->roff > 0) {
 		memmove(ibuf->rbuf, ibuf->rbuf + ibuf->roff, ibuf->rlen);
+		/* its copy left behind (mh_imsg_get wiped the rest) */
+		explicit_bzero(ibuf->rbuf + ibuf->rlen, ibuf->roff);
 		ibuf->roff = 0;
 	}
 	if (rbuf_reserve(ibuf, 65536) == -1)
@@ -203,6 +206,12 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 		memcpy(imsg->data, ibuf->rbuf + ibuf->roff + MH_IMSG_HDRSZ,
 		    datalen);
 		((char *)imsg->data)[datalen] = '\0';
+		/*
+		 * no copy left in the read buffer: a config's secrets (the
+		 * cluster's password, keys) stay only where they are kept
+		 */
+		explicit_bzero(ibuf->rbuf + ibuf->roff + MH_IMSG_HDRSZ,
+		    datalen);
 	}
 	if (hdr.flags & MH_IMSGF_HASFD) {
 		if (ibuf->nfds == 0) {
@@ -372,7 +381,8 @@ mh_imsg_flush(struct mh_imsgbuf *ibuf)
 void
 mh_imsg_free(struct mh_imsg *imsg)
 {
-	free(imsg->data);
+	if (imsg->data != NULL)
+		freezero(imsg->data, imsg->hdr.len - MH_IMSG_HDRSZ);
 	imsg->data = NULL;
 }
 

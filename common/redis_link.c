@@ -744,6 +744,14 @@ on_deadline(int fd, short ev, void *arg)
 	fn(NULL, fnarg);
 }
 
+/* AUTH's command, written or dropped with its connection */
+static void
+cmd_wipe(const void *data, size_t len, void *arg)
+{
+	explicit_bzero((void *)data, len);
+	redisFreeCommand((char *)data);
+}
+
 /*
  * a command on c, its reply to fn (NULL fn: the channel's, no deadline),
  * costing at most max (reply_cost)
@@ -762,10 +770,21 @@ send_on(struct rconn *c, redis_reply_fn fn, void *arg, size_t max,
 		return (-1);
 	if ((len = redisFormatCommandArgv(&cmd, argc, argv, lens)) < 0)
 		return (-1);
-	if (evbuffer_add(c->out, cmd, len) == -1)
-		fatal("evbuffer_add");
+	/*
+	 * AUTH's password is not left in freed memory: its command is
+	 * wiped once written or dropped (a copy in the buffer would be
+	 * freed as it is)
+	 */
+	if (strcmp(argv[0], "AUTH") == 0) {
+		if (evbuffer_add_reference(c->out, cmd, len, cmd_wipe,
+		    NULL) == -1)
+			fatal("evbuffer_add_reference");
+	} else {
+		if (evbuffer_add(c->out, cmd, len) == -1)
+			fatal("evbuffer_add");
+		redisFreeCommand(cmd);
+	}
 	c->queued += len;
-	redisFreeCommand(cmd);
 	if (fn != NULL) {
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			fatal("calloc");
