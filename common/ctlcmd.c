@@ -64,8 +64,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "dead replay|remove ID|all" },
 	{ "dead", "remove",	CTL_DEAD_REMOVE, PROC_HOOKD, 0,	1, 1, 1, NULL },
 	{ "suppress", "add",	CTL_SUPPRESS_ADD, PROC_RELAYD, 0,	1, 1, 1,
-	    "suppress add|del ADDRESS" },
-	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD, 0,	1, 1, 1,
+	    "suppress add ADDRESS   suppress del ADDRESS [DOMAIN]" },
+	{ "suppress", "del",	CTL_SUPPRESS_DEL, PROC_RELAYD, 0,	1, 1, 2,
 	    NULL },
 	{ "reload", NULL,	CTL_RELOAD,	PROC_PARENT, 0,	1, 0, 0,
 	    "reload                 log verbose|brief" },
@@ -179,8 +179,9 @@ ctl_cmd_args(const struct ctl_cmd *c)
 	case CTL_HOOKS_REPLAY:
 		return (" ENDPOINT --since TIME|stop");
 	case CTL_SUPPRESS_ADD:
-	case CTL_SUPPRESS_DEL:
 		return (" ADDRESS");
+	case CTL_SUPPRESS_DEL:
+		return (" ADDRESS [DOMAIN]");
 	case CTL_DKIM_SHOW:
 		return (" [DOMAIN]");
 	case CTL_DKIM_KEYGEN:

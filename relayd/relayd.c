@@ -583,10 +583,29 @@ relayd_raw(const struct ctl_cmd *cmd, const json_t *argv, const char *id)
 	}
 }
 
+/*
+ * a sender domain as mhctl names a scope (as show suppressions lists
+ * it, U-labels or A-labels): a name, no space, control byte or '@'
+ */
+static int
+sender_domain_ok(const char *d)
+{
+	size_t	 i, len = strlen(d);
+
+	if (len == 0 || len >= MH_NAME_MAX || d[0] == '.' ||
+	    strstr(d, "..") != NULL)
+		return (0);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)d[i] <= ' ' || d[i] == 0x7f ||
+		    d[i] == '@' || d[i] == '"' || d[i] == '\\')
+			return (0);
+	return (1);
+}
+
 static json_t *
 relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 {
-	const char	*arg;
+	const char	*arg, *dom;
 	char		 nb[128];
 	json_t		*j;
 	unsigned long	 parsed, reused;
@@ -684,14 +703,23 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		}
 		return (json_pack("{s:s}", "suppressed", arg));
 	case CTL_SUPPRESS_DEL:
-		switch (relay_suppress_del(arg, NULL)) {
+		/* with a sender domain, only its entry; else every one */
+		dom = json_string_value(json_array_get(argv,
+		    ctl_cmd_skip(cmd) + 1));
+		if (dom != NULL && !sender_domain_ok(dom))
+			return (json_pack("{s:s}", "error",
+			    "not a valid sender domain"));
+		switch (relay_suppress_del(arg, dom)) {
 		case -1:
-			return (json_pack("{s:s}", "error", "not suppressed"));
+			return (json_pack("{s:s}", "error", dom != NULL ?
+			    "not suppressed for that sender domain" :
+			    "not suppressed"));
 		case -2:
 			return (json_pack("{s:s}", "error", "the suppression "
 			    "list cannot be written: still suppressed"));
 		}
-		return (json_pack("{s:s}", "unsuppressed", arg));
+		return (json_pack("{s:s, s:s*}", "unsuppressed", arg,
+		    "sender_domain", dom));
 	default:
 		return (NULL);
 	}

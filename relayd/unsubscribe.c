@@ -97,8 +97,7 @@ relay_suppress_del(const char *addr, const char *sender_domain)
 {
 	int	 rv;
 
-	rv = suppress_del(addr, sender_domain,
-	    sender_domain == NULL ? resubscribed : NULL);
+	rv = suppress_del(addr, sender_domain, resubscribed);
 	return (rv < 0 ? rv : 0);
 }
 

@@ -101,7 +101,7 @@ main(void)
 	fclose(fp);
 	help[len < sizeof(help) ? len : sizeof(help) - 1] = '\0';
 	ok(strstr(help, "show message ID") != NULL &&
-	    strstr(help, "suppress add|del ADDRESS") != NULL &&
+	    strstr(help, "suppress del ADDRESS [DOMAIN]") != NULL &&
 	    strstr(help, "debug") == NULL, "the help comes from the table");
 	return (tap_done());
 }
