@@ -127,8 +127,12 @@ v6_allowed(const unsigned char *a)
 	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char	 nat64[12] =
 	    { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const unsigned char	 siit[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
 
-	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+	/* IPv4-mapped, NAT64 (RFC 6052), SIIT ::ffff:0:0:0/96 (RFC 7915) */
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ||
+	    memcmp(a, siit, 12) == 0)
 		return (v4_allowed(a + 12));
 	if (memcmp(a, zero, 12) == 0)		/* ::, ::1, IPv4-compatible */
 		return (0);
