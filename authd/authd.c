@@ -300,6 +300,8 @@ authd_configure(struct config *conf)
 	/* authorize callbacks started from now on trust the new CA bundle */
 	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
 		log_warnx("the CA bundle stays as it was");
+	/* private-addresses turned off: no connection from before is used */
+	http_allow_private(conf->allow_private);
 	if (seal_set_key(conf->verdict_key) == -1)
 		log_warnx("no verdict key: accepted recipients will "
 		    "be refused by the spool owners");

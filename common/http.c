@@ -16,7 +16,9 @@
  * name that is not pinned (which would mean a resolver thread), the
  * open-socket hook checks the address it actually connects to once more,
  * and the pre-request hook checks the address of the connection each
- * request goes out on, a kept-alive one included.
+ * request goes out on, a kept-alive one included; a request it refuses
+ * is sent again at once on a new connection.  When a reload turns
+ * private-addresses off, the connections kept alive are set aside.
  *
  * Redirects are followed here, never by libcurl: 303 turns the request
  * into a GET without a body; 301, 302, 307 and 308 repeat the POST with
@@ -63,8 +65,10 @@
 #define HTTP_DEF_MAXRESPONSE	(64 * 1024)
 
 static struct event_base	*http_base;
-static CURLM			*http_multi;
-static struct event		*http_timer;
+static struct pool		*http_pool;	/* of the hops to come */
+static struct poollist		 http_retired =
+    TAILQ_HEAD_INITIALIZER(http_retired);
+static int			 http_private;	/* allow private-addresses */
 static struct cabundle		*http_ca;	/* of the calls to come */
 static char			 http_empty[1];
 static struct endpointlist	 http_endpoints =
@@ -79,10 +83,12 @@ static void	call_finish(struct http_call *, int, const char *, ...)
 static void	call_free(struct http_call *);
 static void	call_count(struct http_call *);
 static void	call_run(struct http_call *, const struct dns_addrs *);
+static void	call_start(struct http_call *);
+static int	call_retry_fresh(struct http_call *, CURLcode);
 static void	call_done(struct http_call *, CURLcode);
 static void	ep_acquire(struct http_call *);
 static void	ep_release(struct http_call *);
-static void	multi_check(void);
+static void	multi_check(struct pool *);
 
 /*
  * The SSRF guard.
@@ -207,31 +213,35 @@ http_strerror(int e)
 }
 
 /*
- * libcurl <-> libevent glue.
+ * libcurl <-> libevent glue, for each connection cache (struct pool): the
+ * one of the hops to come, and those set aside until their last hop ends
+ * (http_allow_private).
  */
 static void
 sock_ev(int fd, short what, void *arg)
 {
-	int	 action = 0, running;
+	struct pool	*p = arg;
+	int		 action = 0, running;
 
 	if (what & EV_READ)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(http_multi, fd, action, &running);
-	multi_check();
+	curl_multi_socket_action(p->multi, fd, action, &running);
+	multi_check(p);
 }
 
 static int
 sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
+	struct pool	*p = userp;
 	struct event	*ev = socketp;
 	short		 kind = EV_PERSIST;
 
 	if (what == CURL_POLL_REMOVE) {
 		if (ev != NULL) {
 			event_free(ev);
-			curl_multi_assign(http_multi, s, NULL);
+			curl_multi_assign(p->multi, s, NULL);
 		}
 		return (0);
 	}
@@ -241,11 +251,11 @@ sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 		kind |= EV_WRITE;
 	if (ev != NULL) {
 		event_del(ev);
-		event_assign(ev, http_base, s, kind, sock_ev, NULL);
+		event_assign(ev, http_base, s, kind, sock_ev, p);
 	} else {
-		if ((ev = event_new(http_base, s, kind, sock_ev, NULL)) == NULL)
+		if ((ev = event_new(http_base, s, kind, sock_ev, p)) == NULL)
 			return (-1);
-		curl_multi_assign(http_multi, s, ev);
+		curl_multi_assign(p->multi, s, ev);
 	}
 	event_add(ev, NULL);
 	return (0);
@@ -254,35 +264,37 @@ sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 static void
 timer_ev(int fd, short what, void *arg)
 {
-	int	 running;
+	struct pool	*p = arg;
+	int		 running;
 
-	curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	multi_check();
+	curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	multi_check(p);
 }
 
 static int
 timer_cb(CURLM *m, long ms, void *userp)
 {
+	struct pool	*p = userp;
 	struct timeval	 tv;
 
 	if (ms < 0) {
-		evtimer_del(http_timer);
+		evtimer_del(p->timer);
 		return (0);
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(http_timer, &tv);
+	evtimer_add(p->timer, &tv);
 	return (0);
 }
 
 static void
-multi_check(void)
+multi_check(struct pool *p)
 {
 	CURLMsg			*msg;
 	struct http_call	*call;
 	int			 left;
 
-	while ((msg = curl_multi_info_read(http_multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		call = NULL;
@@ -292,24 +304,107 @@ multi_check(void)
 	}
 }
 
+/* the connections of p closed, p gone (no easy handle left in it) */
+static void
+pool_free(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	if (p->multi != NULL)
+		curl_multi_cleanup(p->multi);
+	if (p->timer != NULL)
+		event_free(p->timer);
+	if (p->reap != NULL)
+		event_free(p->reap);
+	free(p);
+}
+
+/* a set-aside cache whose last hop ended: from the loop, not inside it */
+static void
+pool_reap(int fd, short what, void *arg)
+{
+	struct pool	*p = arg;
+
+	if (p->running > 0)
+		return;
+	TAILQ_REMOVE(&http_retired, p, entry);
+	pool_free(p);
+}
+
+static struct pool *
+pool_new(void)
+{
+	struct pool	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return (NULL);
+	if ((p->multi = curl_multi_init()) == NULL ||
+	    (p->timer = evtimer_new(http_base, timer_ev, p)) == NULL ||
+	    (p->reap = evtimer_new(http_base, pool_reap, p)) == NULL) {
+		pool_free(p);
+		return (NULL);
+	}
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+	curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, 64L);
+	return (p);
+}
+
+/* a hop left p: a set-aside p closes with its last one */
+static void
+pool_leave(struct pool *p)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (--p->running == 0 && p->retired)
+		evtimer_add(p->reap, &tv);
+}
+
+/*
+ * The configuration's allow private-addresses, at start and at each
+ * reload.  When it turns off, a connection kept alive from before may
+ * lead to a private address, and libcurl would offer it to every request
+ * for its host name (each one refused by the pre-request hook): the hops
+ * to come get a new connection cache, and the old one closes as soon as
+ * the hops still running on it end.
+ */
+void
+http_allow_private(int allow)
+{
+	struct pool	*p;
+	struct timeval	 tv = { 0, 0 };
+
+	if (http_pool != NULL && http_private && !allow) {
+		if ((p = pool_new()) == NULL)
+			log_warnx("http: the kept-alive connections stay "
+			    "open (out of memory)");
+		else {
+			http_pool->retired = 1;
+			TAILQ_INSERT_TAIL(&http_retired, http_pool, entry);
+			if (http_pool->running == 0)
+				evtimer_add(http_pool->reap, &tv);
+			http_pool = p;
+		}
+	}
+	http_private = allow;
+}
+
 int
 http_init(struct event_base *base, const char *cabundle, size_t len)
 {
-	if (http_multi != NULL)
+	if (http_pool != NULL)
 		http_shutdown();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_warnx("http: curl_global_init failed");
 		return (-1);
 	}
 	http_base = base;
-	if ((http_multi = curl_multi_init()) == NULL ||
-	    (http_timer = evtimer_new(base, timer_ev, NULL)) == NULL) {
+	if ((http_pool = pool_new()) == NULL) {
 		log_warnx("http: init failed");
 		return (-1);
 	}
-	curl_multi_setopt(http_multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(http_multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, 64L);
 	return (http_set_ca(cabundle, len));
 }
 
@@ -346,6 +441,7 @@ http_shutdown(void)
 {
 	struct http_call	*call, *tmp;
 	struct endpoint		*ep;
+	struct pool		*p;
 
 	TAILQ_FOREACH_SAFE(call, &http_calls, entry, tmp) {
 		call->cb = NULL;
@@ -360,14 +456,13 @@ http_shutdown(void)
 		TAILQ_REMOVE(&http_endpoints, ep, entry);
 		free(ep);
 	}
-	if (http_multi != NULL) {
-		curl_multi_cleanup(http_multi);
-		http_multi = NULL;
+	pool_free(http_pool);
+	http_pool = NULL;
+	while ((p = TAILQ_FIRST(&http_retired)) != NULL) {
+		TAILQ_REMOVE(&http_retired, p, entry);
+		pool_free(p);
 	}
-	if (http_timer != NULL) {
-		event_free(http_timer);
-		http_timer = NULL;
-	}
+	http_private = 0;
 	ca_unref(http_ca);
 	http_ca = NULL;
 	curl_global_cleanup();
@@ -531,7 +626,7 @@ http_post(const struct http_request *req, http_cb cb, void *arg)
 	struct http_call	*call;
 	int			 r;
 
-	if (http_multi == NULL || req == NULL || req->url == NULL)
+	if (http_pool == NULL || req == NULL || req->url == NULL)
 		return (NULL);
 	if ((call = calloc(1, sizeof(*call))) == NULL)
 		return (NULL);
@@ -839,6 +934,7 @@ prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
 		u.sa.sa_family = AF_INET6;
 	if (!http_addr_allowed(&u.sa, call->allow_private)) {
 		call->ssrf_blocked = 1;
+		call->reuse_refused = 1;
 		return (CURL_PREREQFUNC_ABORT);
 	}
 	return (CURL_PREREQFUNC_OK);
@@ -935,8 +1031,6 @@ remaining_ms(struct http_call *call)
 static void
 call_run(struct http_call *call, const struct dns_addrs *addrs)
 {
-	CURL	*e;
-	long	 ms;
 	int	 r;
 
 	if ((r = build_resolve(call, addrs)) == 0) {
@@ -944,11 +1038,27 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 		    "(private or reserved)", call->host);
 		return;
 	}
-	if (r == -1 || (call->rbody == NULL &&
+	if (r == -1) {
+		call_finish(call, HTTP_EOTHER, "out of memory");
+		return;
+	}
+	call->fresh = 0;
+	call_start(call);
+}
+
+/* the easy handle of the hop, its addresses pinned in call->resolve */
+static void
+call_start(struct http_call *call)
+{
+	CURL	*e;
+	long	 ms;
+
+	if ((call->rbody == NULL &&
 	    (call->rbody = evbuffer_new()) == NULL) ||
 	    (e = call->easy = curl_easy_init()) == NULL)
 		goto nomem;
 	call->ssrf_blocked = 0;
+	call->reuse_refused = 0;
 	call->capped = 0;
 	call->head_ended = 0;
 	call->errbuf[0] = '\0';
@@ -976,6 +1086,9 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* the retry of a request refused on a kept-alive connection */
+	if (call->fresh)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	ms = remaining_ms(call);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
@@ -1002,10 +1115,12 @@ call_run(struct http_call *call, const struct dns_addrs *addrs)
 	if (http_build_headers(call) == -1 || http_build_body(call) == -1)
 		goto nomem;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->hdrlist);
-	if (curl_multi_add_handle(http_multi, e) != CURLM_OK) {
+	if (curl_multi_add_handle(http_pool->multi, e) != CURLM_OK) {
 		call_finish(call, HTTP_EOTHER, "curl_multi_add_handle failed");
 		return;
 	}
+	call->pool = http_pool;
+	call->pool->running++;
 	call->state = CS_RUNNING;
 	return;
  nomem:
@@ -1017,10 +1132,14 @@ static void
 call_easy_free(struct http_call *call)
 {
 	if (call->easy != NULL) {
-		if (call->state == CS_RUNNING)
-			curl_multi_remove_handle(http_multi, call->easy);
+		if (call->state == CS_RUNNING && call->pool != NULL)
+			curl_multi_remove_handle(call->pool->multi, call->easy);
 		curl_easy_cleanup(call->easy);
 		call->easy = NULL;
+	}
+	if (call->pool != NULL) {
+		pool_leave(call->pool);
+		call->pool = NULL;
 	}
 	curl_mime_free(call->mime);
 	call->mime = NULL;
@@ -1028,6 +1147,31 @@ call_easy_free(struct http_call *call)
 	call->hdrlist = NULL;
 	curl_slist_free_all(call->resolve);
 	call->resolve = NULL;
+}
+
+/*
+ * A request the pre-request hook refused went no further than the choice
+ * of a connection: one kept alive from before (made when private
+ * addresses were allowed, or when the name resolved elsewhere), since a
+ * new one would have been refused by the open-socket hook already.  Send
+ * it again at once on a connection of its own to the addresses pinned
+ * for it, once: the refusal is no error of the endpoint's.  1 if retried.
+ */
+static int
+call_retry_fresh(struct http_call *call, CURLcode rc)
+{
+	struct curl_slist	*pin;
+
+	if (rc == CURLE_OK || !call->reuse_refused || call->fresh)
+		return (0);
+	pin = call->resolve;
+	call->resolve = NULL;
+	call_easy_free(call);
+	call->resolve = pin;
+	call->state = CS_DNS;
+	call->fresh = 1;
+	call_start(call);
+	return (1);
 }
 
 /* a hop ended: report, or follow the redirect */
@@ -1047,6 +1191,8 @@ call_done(struct http_call *call, CURLcode rc)
 	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
 	    status >= 200 && status < 300)
 		rc = CURLE_OK;
+	if (call_retry_fresh(call, rc))
+		return;
 	if (rc != CURLE_OK) {
 		hop_answered(call);
 		if (http_header_too_large(call, rc)) {

@@ -120,6 +120,9 @@ int		 http_init(struct event_base *, const char *cabundle,
  * on, as at a reload; the calls under way keep theirs */
 int		 http_set_ca(const char *cabundle, size_t cabundlelen);
 void		 http_shutdown(void);
+/* allow private-addresses of the configuration, at start and each reload:
+ * when it turns off, the connections kept alive are no longer used */
+void		 http_allow_private(int);
 /*
  * copies everything it needs from the request; NULL only on allocation failure
  */

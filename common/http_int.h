@@ -39,6 +39,17 @@ struct endpoint {
 };
 TAILQ_HEAD(endpointlist, endpoint);
 
+/* a connection cache: libcurl's multi handle and its hops */
+struct pool {
+	TAILQ_ENTRY(pool)	 entry;		/* set aside */
+	CURLM			*multi;
+	struct event		*timer;		/* libcurl's */
+	struct event		*reap;		/* closes a set-aside one */
+	int			 running;	/* easy handles in it */
+	int			 retired;
+};
+TAILQ_HEAD(poollist, pool);
+
 /* a CA bundle, kept by every call started with it (http_set_ca) */
 struct cabundle {
 	int			 refs;
@@ -56,6 +67,7 @@ struct http_call {
 	int			 in_cb;
 	int			 started;	/* deadline timer runs */
 	struct endpoint		*ep;		/* slot held or queued on */
+	struct pool		*pool;		/* its easy handle's cache */
 	char			 mlabel[METRICS_LABEL_MAX];	/* metrics:
 					   the first URL, public; "" GET */
 	struct timespec		 t0;
@@ -105,6 +117,9 @@ struct http_call {
 	struct curl_slist	*resolve;
 	curl_mime		*mime;
 	int			 ssrf_blocked;
+	int			 reuse_refused;	/* by the pre-request hook */
+	int			 fresh;		/* this hop's retry on a new
+						   connection */
 	int			 capped;	/* body over max_response */
 	int			 head_ended;	/* the blank line after the
 						   last response's header */

@@ -500,6 +500,14 @@ sb_network(scmp_filter_ctx ctx)
 	sb_allow1(ctx, SCMP_ACT_ALLOW, "socket", SCMP_A0(SCMP_CMP_EQ, AF_INET));
 	sb_allow1(ctx, SCMP_ACT_ALLOW, "socket",
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	/*
+	 * the wake-up pair of a libcurl multi handle, which http.c makes
+	 * anew when a reload turns private-addresses off
+	 * (http_allow_private): fail, not die; libcurl goes on without it
+	 * (curl_multi_wakeup, never called here)
+	 */
+	sb_allow1(ctx, SCMP_ACT_ERRNO(EACCES), "socketpair",
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 }
 
 /*

@@ -531,6 +531,8 @@ relayd_configure(struct config *conf)
 	/* MTA-STS fetches started from now on trust the new CA bundle */
 	if (http_set_ca(conf->cabundle_data, conf->cabundle_len) == -1)
 		log_warnx("the CA bundle stays as it was");
+	/* private-addresses turned off: no connection from before is used */
+	http_allow_private(conf->allow_private);
 	if (relayd_started) {
 		if (dns_reconfigure(conf->resolver, conf->resolver_port,
 		    conf->dnssec_anchor_data) == -1)

@@ -5,10 +5,11 @@
 /*
  * httpc: POST through common/http.c and print the outcome as JSON.
  *
- * usage: httpc [-pP] [-c concurrency] [-C cafile] [-d body] [-F name=value]
+ * usage: httpc [-pPQ] [-c concurrency] [-C cafile] [-d body] [-F name=value]
  *	  [-f name=filename:type:value] [-H "Name: value"] [-I msg-id]
  *	  [-m max_response] [-n count] [-r max_redirects] [-R ip:port]
- *	  [-S whsec_secret] [-t content-type] [-T timeout] url
+ *	  [-S whsec_secret] [-t content-type] [-T timeout] [-U url]
+ *	  [-W ms] url
  *
  * With -n, count requests start at once (sharing the endpoint's
  * concurrency limit); one JSON object a line, in completion order:
@@ -21,7 +22,10 @@
  * requests must then run without any thread or helper process.
  * -P, once all of them are done, posts one more request (i = count)
  * without allow_private, as a daemon does after a reload that turned
- * private-addresses off: the connection cache is still the same.
+ * private-addresses off: the connection cache is still the same.  -Q is
+ * -P telling http.c of the reload as the daemons do
+ * (http_allow_private), and -U gives that request a URL of its own.
+ * -W ms waits that long after the last answer before the exit.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -52,7 +56,8 @@ static struct event_base	*base;
 static int			 pending;
 static struct timeval		 t0;
 static struct http_request	 req;
-static int			 reload, count = 1;
+static int			 reload, count = 1, tell, linger;
+static const char		*reload_url;
 
 struct job {
 	int	 i;
@@ -81,7 +86,7 @@ static void
 done(const struct http_response *r, void *arg)
 {
 	struct job	*j = arg;
-	struct timeval	 now, d;
+	struct timeval	 now, d, tv;
 	json_t		*o;
 	char		*s;
 
@@ -117,13 +122,19 @@ done(const struct http_response *r, void *arg)
 
 		reload = 0;
 		req.allow_private = 0;
+		if (tell)
+			http_allow_private(0);
+		if (reload_url != NULL)
+			req.url = reload_url;
 		last.i = count;
 		pending++;
 		if (http_post(&req, done, &last) == NULL)
 			errx(1, "http_post");
 		return;
 	}
-	event_base_loopexit(base, NULL);
+	tv.tv_sec = linger / 1000;
+	tv.tv_usec = linger % 1000 * 1000;
+	event_base_loopexit(base, &tv);
 }
 
 int
@@ -141,8 +152,8 @@ main(int argc, char *argv[])
 	memset(&req, 0, sizeof(req));
 	req.timeout = 10;
 	req.max_redirects = 3;
-	while ((ch = getopt(argc, argv, "c:C:d:D:f:F:H:I:m:n:pPr:R:sS:t:T:")) !=
-	    -1) {
+	while ((ch = getopt(argc, argv,
+	    "c:C:d:D:f:F:H:I:m:n:pPQr:R:sS:t:T:U:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			req.concurrency = atoi(optarg);
@@ -205,6 +216,15 @@ main(int argc, char *argv[])
 		case 'P':
 			reload = 1;
 			break;
+		case 'Q':
+			reload = tell = 1;
+			break;
+		case 'U':
+			reload_url = optarg;
+			break;
+		case 'W':
+			linger = atoi(optarg);
+			break;
 		case 'r':
 			req.max_redirects = atoi(optarg);
 			break;
@@ -250,6 +270,7 @@ main(int argc, char *argv[])
 		errx(1, "dns_init");
 	if (http_init(base, ca, calen) == -1)
 		errx(1, "http_init");
+	http_allow_private(req.allow_private);
 	if ((jobs = calloc(count, sizeof(*jobs))) == NULL)
 		err(1, NULL);
 	if (sandbox)
@@ -273,8 +294,8 @@ main(int argc, char *argv[])
 	free(bodyfile);
 	return (0);
  usage:
-	fprintf(stderr, "usage: httpc [-pP] [-c n] [-C cafile] [-d body] "
+	fprintf(stderr, "usage: httpc [-pPQ] [-c n] [-C cafile] [-d body] "
 	    "[-F name=value] [-H header] [-n count] [-r max] [-R ip:port] "
-	    "[-S secret] [-t type] [-T secs] url\n");
+	    "[-S secret] [-t type] [-T secs] [-U url] [-W ms] url\n");
 	return (2);
 }

@@ -17,6 +17,7 @@ As a module:
         ["header_list"] (pairs as sent), ["body"] (bytes), ["client_port"],
         ["client_addr"], ["time"]
         srv.on("/hook")              # the requests to one path (query included)
+        srv.closed                   # connections ended: (addr, port, time)
         parse_multipart(reqs[0])     # [(name, filename, type, bytes), ...]
 
 As an event endpoint it deduplicates by webhook-id like a real receiver
@@ -65,6 +66,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            owner = self.server.owner
+            with owner.lock:
+                owner.closed.append((self.client_address[0],
+                                     self.client_address[1], time.time()))
 
     def _read_body(self):
         te = self.headers.get("Transfer-Encoding", "").lower()
@@ -157,6 +167,7 @@ class HTTPServer:
         self.logfile = log
         self.scripts = {}
         self.requests = []
+        self.closed = []
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.active = 0
