@@ -166,6 +166,48 @@ class DNSServer:
         self.stop()
 
 
+class Rebinder:
+    """A DNS server whose A answer is ips[0] first, then ips[1] for good."""
+
+    def __init__(self, *ips):
+        self.ips = ips
+        self.asked = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.run = True
+        self.th = threading.Thread(target=self._loop, daemon=True)
+        self.th.start()
+
+    def resolver(self):
+        return "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def _loop(self):
+        while self.run:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            end = 12
+            while end < len(q) and q[end]:
+                end += q[end] + 1
+            qtype = struct.unpack(">H", q[end + 1:end + 3])[0]
+            ans = b""
+            if qtype == 1:
+                ip = self.ips[min(self.asked, len(self.ips) - 1)]
+                self.asked += 1
+                ans = struct.pack(">HHHIH", 0xc00c, 1, 1, 0, 4) + \
+                    socket.inet_aton(ip)
+            self.sock.sendto(q[:2] + struct.pack(
+                ">HHHHH", 0x8180, 1, 1 if ans else 0, 0, 0) +
+                q[12:end + 5] + ans, peer)
+
+    def stop(self):
+        self.run = False
+        self.th.join(5)
+        self.sock.close()
+
+
 class DNSDelay:
     """A loopback UDP relay in front of a DNSServer that holds every query
     `delay` seconds before passing it on (and the answer straight back):
