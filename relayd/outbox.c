@@ -14,9 +14,12 @@
  * hookd once the group commit (gsync.h) has made it durable, in the same
  * flush as the queue change that caused it; a recipient's state, which
  * the queue fsyncs on its own, waits for outbox_sync() to flush the
- * journal first (if that flush fails, the state is not written nor the
- * message removed: the journal is not flushed again, and once hookd has
- * acknowledged all its events it goes and they wait no more).  A file
+ * journal first.  If that flush fails, the state is not written nor the
+ * message removed: the journal is not flushed again (a second flush may
+ * report success for pages the first lost); at the end of the loop pass
+ * its unacknowledged events are copied to a new journal, fsynced on its
+ * own (jcopy), and it goes, or it goes once hookd has acknowledged all
+ * its events, whichever comes first; what waited waits no more.  A file
  * per event cost more than the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
  * memory and, at
@@ -73,6 +76,7 @@ struct jfile {
 	size_t			 nacks, ackcap;
 	int			 unsynced;	/* lines since outbox_sync */
 	int			 failed;	/* a flush of it failed */
+	int			 copy;		/* jcopy made it, fsynced */
 };
 TAILQ_HEAD(jlist, jfile);
 
@@ -111,7 +115,9 @@ static int		 keep = 1;	/* persist until acknowledged */
 static int		 unsynced;	/* a line or journal since outbox_sync */
 static int		 dir_unsynced;	/* a journal made since outbox_sync */
 static outbox_send_fn	 send_fn;
-static struct event	*resend_ev, *acks_ev;
+static struct event	*resend_ev, *acks_ev, *copy_ev;
+
+static void	 copy_soon(int);
 
 /* an event id is safe as a file name: [0-9a-zA-Z-], full length */
 static int
@@ -272,6 +278,111 @@ jcurrent(void)
 	return (cur);
 }
 
+/* the JSON line of a pending event, from its wire form; NULL if none */
+static char *
+entry_json(const struct obentry *e)
+{
+	struct event_record	 ev;
+	json_t			*j;
+	char			*s;
+
+	if (mh_event_unpack(&ev, e->wire, e->wlen) == -1)
+		return (NULL);
+	j = mh_event_to_json(&ev);
+	mh_event_clear(&ev);
+	if (j == NULL)
+		return (NULL);
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return (s);
+}
+
+/*
+ * jf's flush failed: its unacknowledged events go to a new journal,
+ * flushed with an fsync of its own (the error of jf's pages is not
+ * reported to another file, so that fsync says whether the copy is on
+ * disk), then jf goes and gates nothing more.  A crash before jf is
+ * removed leaves both: load() takes each event once.  -1 if the copy
+ * could not be made (jf stays; tried again later).
+ */
+static int
+jcopy(struct jfile *jf)
+{
+	struct obentry	*e;
+	struct jfile	*c;
+	char		*s;
+	size_t		 n = 0;
+
+	if ((c = jopen()) == NULL)
+		return (-1);
+	TAILQ_FOREACH(e, &pending, entry) {
+		if (e->jf != jf)
+			continue;
+		if ((s = entry_json(e)) == NULL) {
+			log_warnx("outbox: event %s cannot be encoded", e->id);
+			goto fail;
+		}
+		if (jappend(c, s, strlen(s), "\n") == -1) {
+			log_warn("outbox: j-%lu", c->seq);
+			free(s);
+			goto fail;
+		}
+		free(s);
+		n++;
+	}
+	if (fsync(c->fd) == -1 || fsync(obfd) == -1) {
+		log_warn("outbox: fsync of j-%lu", c->seq);
+		goto fail;
+	}
+	TAILQ_FOREACH(e, &pending, entry)
+		if (e->jf == jf) {
+			e->jf = c;
+			e->durable = 1;
+		}
+	c->live = n;
+	c->copy = 1;
+	log_info("outbox: %zu unacknowledged event(s) of j-%lu, whose flush "
+	    "failed, copied to j-%lu", n, jf->seq, c->seq);
+	jf->live = 0;
+	jclose(jf, 1);
+	if (c->live == 0)
+		jclose(c, 1);
+	return (0);
+ fail:
+	jclose(c, 1);
+	return (-1);
+}
+
+/* copy every journal whose flush failed; what fails is tried again */
+static void
+copy_run(int fd, short what, void *arg)
+{
+	struct jfile	*jf, *tjf;
+	int		 again = 0;
+
+	TAILQ_FOREACH_SAFE(jf, &journals, entry, tjf) {
+		if (!jf->failed)
+			continue;
+		if (jf->live == 0)
+			jclose(jf, 1);
+		else if (jcopy(jf) == -1)
+			again = 1;
+	}
+	if (again)
+		copy_soon(OUTBOX_RESEND);
+}
+
+/* a journal's flush failed: copied at the end of the loop pass (not on
+ * the path that found it), or after secs */
+static void
+copy_soon(int secs)
+{
+	struct timeval	 tv = { secs, 0 };
+
+	if (copy_ev != NULL && !evtimer_pending(copy_ev, NULL))
+		evtimer_add(copy_ev, &tv);
+}
+
 /* --- entries ------------------------------------------------------------- */
 
 static struct obentry *
@@ -300,11 +411,13 @@ persisted(int ok, void *arg)
 		/* what waits on its journal's events waits more
 		 * (outbox_failed), as after a failed fdatasync of it */
 		log_warnx("outbox: event %s may not be durable", e->id);
-		if (e->jf != NULL) {
+		/* a copy (jcopy) was fsynced on its own since */
+		if (e->jf != NULL && !e->jf->copy) {
 			e->jf->failed = 1;
 			/* no new event in it (as outbox_sync) */
 			if (cur == e->jf)
 				cur = NULL;
+			copy_soon(0);
 		}
 	}
 	e->durable = 1;
@@ -404,6 +517,7 @@ outbox_sync(void)
 			jclose(jf, 1);
 		else {
 			jf->failed = 1;
+			copy_soon(0);
 			rv = -1;
 		}
 	}
@@ -418,7 +532,8 @@ outbox_sync(void)
 
 /*
  * A journal whose flush failed is still open (its events are durable
- * only once hookd has them all): what waits on events must wait more
+ * once jcopy has copied them, or once hookd has them all): what waits on
+ * events must wait more
  */
 int
 outbox_failed(void)
@@ -818,7 +933,9 @@ outbox_start(struct event_base *base)
 	TAILQ_FOREACH(e, &pending, entry)
 		send_one(e);
 	if ((resend_ev = evtimer_new(base, resend, NULL)) == NULL ||
-	    (acks_ev = evtimer_new(base, acks_write, NULL)) == NULL)
+	    (acks_ev = evtimer_new(base, acks_write, NULL)) == NULL ||
+	    (copy_ev = evtimer_new(base, copy_run, NULL)) == NULL)
 		fatal("outbox: evtimer_new");
 	evtimer_add(resend_ev, &tv);
+	copy_soon(0);
 }

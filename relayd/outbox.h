@@ -31,7 +31,9 @@ int	 outbox_put(const struct event_record *);
  * the change must not be made */
 int	 outbox_sync(void);
 /* 1 while a journal whose flush failed is open: nothing that waits on
- * events (a message's removal) may go */
+ * events (a message's removal) may go.  Such a journal is copied at the
+ * end of the loop pass (its unacknowledged events to a new journal,
+ * fsynced) and then goes, or goes once hookd has acknowledged it all */
 int	 outbox_failed(void);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);

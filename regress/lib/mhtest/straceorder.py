@@ -254,52 +254,88 @@ def check_removals(relayd):
     return ok, bad
 
 
+def _file_ids(relayd):
+    """for each call, (fd, generation): the open file its first
+    descriptor argument names (a descriptor is reused once closed: each
+    open or close of it starts a new generation)"""
+    gen, out = {}, []
+    for c in relayd:
+        fd = re.split(r"[,)]", c[3], 1)[0].strip()
+        out.append((fd, gen.get(fd, 0)))
+        if c[2] == "close":
+            gen[fd] = gen.get(fd, 0) + 1
+        elif c[2] in ("open", "openat", "creat"):
+            r = re.search(r"\)\s*= (\d+)", c[3])
+            if r:
+                gen[r.group(1)] = gen.get(r.group(1), 0) + 1
+    return out
+
+
 def check_failed_removals(relayd):
     """For every ID.env relayd removed (as check_removals): if a flush of
     the journal holding an event about ID failed after the event was
-    written (fsync or fdatasync of its descriptor returned an error), that
-    journal was closed (relayd closes it once hookd has acknowledged all
-    its events) before the removal, or the removal followed the first
-    syncfs after the failure, before the next one: the kernel reports the
-    writeback error to that syncfs too (its superblock's error, once), so
-    the group commit that removes the file fails and keeps it (gsync);
-    under strace's injected EIO, which does not reach the page cache, that
-    syncfs succeeds instead.  A removal after a later syncfs, the journal
-    still open, is a violation: that one would have succeeded.
-    (removals checked, violations)"""
+    written (fsync or fdatasync of that open file returned an error), that
+    journal was closed before the removal, and if the event was copied
+    since to another journal (relayd copies the unacknowledged events of
+    a journal whose flush failed, outbox.c jcopy), a copy was flushed by
+    an fsync or fdatasync of its own file before the removal (else it was
+    closed once hookd had acknowledged all its events); or the removal
+    followed the first syncfs after the failure, before the next one: the
+    kernel reports the writeback error to that syncfs too (its
+    superblock's error, once), so the group commit that removes the file
+    fails and keeps it (gsync); under strace's injected EIO, which does
+    not reach the page cache, that syncfs succeeds instead.  A removal
+    after a later syncfs, the journal still open, is a violation: that
+    one would have succeeded.  Descriptors are told apart by open file
+    (_file_ids), as relayd reuses them.  (removals checked, violations)"""
     ok, bad = 0, []
-    lines = {}		# queue id -> [(end of the journal write, fd)]
-    for c in relayd:
+    ids = _file_ids(relayd)
+    lines = {}		# queue id -> [(end of the journal write, file, id)]
+    copies = {}		# event id -> [(end of the write, file)]
+    fails, flushed, closed = {}, {}, {}
+    for c, f in zip(relayd, ids):
         if c[2] in ("write", "pwrite64", "writev"):
             q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
-            if q and re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3]):
-                lines.setdefault(q.group(1), []).append(
-                    (c[1], c[3].split(",", 1)[0]))
+            e = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
+            if q and e:
+                lines.setdefault(q.group(1), []).append((c[1], f, e.group(1)))
+                copies.setdefault(e.group(1), []).append((c[1], f))
+        elif c[2] in ("fsync", "fdatasync"):
+            if re.search(r"\)\s*= -1", c[3]):
+                fails.setdefault(f, []).append(c[0])
+            elif re.search(r"\)\s*= 0", c[3]):
+                flushed.setdefault(f, []).append((c[0], c[1]))
+        elif c[2] == "close":
+            closed.setdefault(f, c[1])
     for t, _, name, text in relayd:
         mid = _removed_env(name, text)
         if mid is None:
             continue
-        waited = True
-        for w, fd in lines.get(mid, ()):
-            fails = [c[1] for c in relayd if c[2] in ("fsync", "fdatasync")
-                     and c[3].split(")", 1)[0] == fd and w < c[0] < t and
-                     re.search(r"\)\s*= -1", c[3])]
-            if not fails:
+        why = None
+        for w, f, eid in lines.get(mid, ()):
+            fs = [x for x in fails.get(f, ()) if w < x < t]
+            if not fs:
                 continue
-            f = min(fails)
-            if any(c[2] == "close" and c[3].split(")", 1)[0] == fd and
-                   f < c[0] and c[1] < t for c in relayd):
+            first = min(fs)
+            if first < closed.get(f, t) < t:
+                later = [(w2, f2) for w2, f2 in copies.get(eid, ())
+                         if f2 != f and first < w2 < t]
+                if not later or any(
+                        any(w2 < a and b < t for a, b in flushed.get(f2, ()))
+                        for w2, f2 in later):
+                    continue
+                why = "before the copy of its events was flushed"
                 continue
             syncs = sorted(c[0] for c in relayd
-                           if c[2] == "syncfs" and c[0] > f)
+                           if c[2] == "syncfs" and c[0] > first)
             if not (syncs and syncs[0] < t and
                     (len(syncs) == 1 or syncs[1] > t)):
-                waited = False
-        if waited:
+                why = ("while a journal with its events, whose flush "
+                       "failed, was still open")
+        if why is None:
             ok += 1
         else:
-            bad.append("%s: removed while a journal with its events, "
-                       "whose flush failed, was still open" % mid)
+            bad.append("%s: removed %s" % (mid, why))
     return ok, bad
 
 
