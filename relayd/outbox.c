@@ -77,6 +77,7 @@ struct jfile {
 	int			 unsynced;	/* lines since outbox_sync */
 	int			 failed;	/* a flush of it failed */
 	int			 copy;		/* jcopy made it, fsynced */
+	int			 warned;	/* outbox_wait_news said so */
 };
 TAILQ_HEAD(jlist, jfile);
 
@@ -544,6 +545,18 @@ outbox_failed(void)
 		if (jf->failed)
 			return (1);
 	return (0);
+}
+
+int
+outbox_wait_news(void)
+{
+	struct jfile	*jf;
+	int		 news = 0;
+
+	TAILQ_FOREACH(jf, &journals, entry)
+		if (jf->failed && !jf->warned)
+			jf->warned = news = 1;
+	return (news);
 }
 
 void

@@ -35,6 +35,9 @@ int	 outbox_sync(void);
  * end of the loop pass (its unacknowledged events to a new journal,
  * fsynced) and then goes, or goes once hookd has acknowledged it all */
 int	 outbox_failed(void);
+/* 1 the first time it is asked since a journal's flush failed: what
+ * waits on it is logged once per journal, not at every try */
+int	 outbox_wait_news(void);
 /* hookd has it: forget it; 1 if unknown, -1 if not an event id */
 int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */

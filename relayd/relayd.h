@@ -42,6 +42,8 @@ struct rmsg {
 	int			 inflight;	/* jobs out */
 	/* all final, its events may not be durable: removed later */
 	int			 settle_wait;
+	/* its recipients' states not written: tried again */
+	int			 update_wait;
 	/* nrcpt or NULL: the reason to suppress it once its bounce
 	 * events are durable */
 	char			**supp_wait;

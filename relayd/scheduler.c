@@ -820,6 +820,21 @@ supp_flush(struct rmsg *m)
 	m->supp_wait = NULL;
 }
 
+/*
+ * m waits for a journal whose flush failed (outbox_failed): said once
+ * per journal, as all messages wait until it is copied or acknowledged
+ */
+static void
+settle_log(struct rmsg *m, const char *what)
+{
+	if (outbox_wait_news())
+		log_warnx("msgid=%s: its events may not be durable: %s "
+		    "(other messages wait too: logged once)", m->id, what);
+	else
+		log_debug("msgid=%s: its events may not be durable: %s",
+		    m->id, what);
+}
+
 /* suppressed once its bounce events are durable (sched_settle) */
 static void
 supp_later(struct rmsg *m, size_t i, const char *reason)
@@ -830,8 +845,7 @@ supp_later(struct rmsg *m, size_t i, const char *reason)
 	free(m->supp_wait[i]);
 	if ((m->supp_wait[i] = strdup(reason)) == NULL)
 		fatal("strdup");
-	log_warnx("msgid=%s: its bounce events may not be durable: not "
-	    "suppressed yet", m->id);
+	settle_log(m, "not suppressed yet");
 }
 
 /*
@@ -843,10 +857,13 @@ static void
 settle_update(struct rmsg *m)
 {
 	if (outbox_sync() == -1) {
-		log_warnx("msgid=%s: its events may not be durable: its "
-		    "envelope is not updated now", m->id);
+		if (!m->update_wait)
+			settle_log(m, "its envelope is not updated now");
+		/* tried again by the next pass (sched_pass) */
+		m->update_wait = 1;
 		return;
 	}
+	m->update_wait = 0;
 	supp_flush(m);
 	queue_update(&m->env);
 }
@@ -882,8 +899,7 @@ sched_settle(struct rmsg *m)
 	if (outbox_failed() ||
 	    (m->supp_wait != NULL && outbox_sync() == -1)) {
 		if (!m->settle_wait)
-			log_warnx("msgid=%s: its events may not be durable: "
-			    "it is not removed now", m->id);
+			settle_log(m, "it is not removed now");
 		m->settle_wait = 1;
 		return;
 	}
@@ -1180,6 +1196,9 @@ sched_pass(int fd, short ev, void *arg)
 				sched_settle(m);
 			continue;
 		}
+		/* its states wait for a journal (settle_update) */
+		if (m->update_wait && m->inflight == 0)
+			settle_update(m);
 		if (paused || msg_precheck(m, now))
 			continue;
 		if (m->env.dkim_pending[0] != '\0') {
