@@ -282,11 +282,12 @@ def check_failed_removals(relayd):
     closed once hookd had acknowledged all its events); or the removal
     followed the first syncfs after the failure, before the next one: the
     kernel reports the writeback error to that syncfs too (its
-    superblock's error, once), so the group commit that removes the file
-    fails and keeps it (gsync); under strace's injected EIO, which does
-    not reach the page cache, that syncfs succeeds instead.  A removal
-    after a later syncfs, the journal still open, is a violation: that
-    one would have succeeded.  Descriptors are told apart by open file
+    superblock's error, once; a syncfs under way as the flush failed
+    waits for the same writeback, and counts as that first one), so the
+    group commit that removes the file fails and keeps it (gsync);
+    under strace's injected EIO, which does not reach the page cache,
+    that syncfs succeeds instead.  A removal after a later syncfs, the
+    journal still open, is a violation: that one would have succeeded.  Descriptors are told apart by open file
     (_file_ids), as relayd reuses them.  (removals checked, violations)"""
     ok, bad = 0, []
     ids = _file_ids(relayd)
@@ -327,7 +328,7 @@ def check_failed_removals(relayd):
                 why = "before the copy of its events was flushed"
                 continue
             syncs = sorted(c[0] for c in relayd
-                           if c[2] == "syncfs" and c[0] > first)
+                           if c[2] == "syncfs" and c[1] > first)
             if not (syncs and syncs[0] < t and
                     (len(syncs) == 1 or syncs[1] > t)):
                 why = ("while a journal with its events, whose flush "
