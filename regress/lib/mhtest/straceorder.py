@@ -355,7 +355,9 @@ def check_updates(relayd, suppress=False):
     """For every rewrite of ID.env relayd renamed into place: each outbox
     event about message ID (a journal line naming it as queue_id) written
     before it was flushed (a syncfs, or an fsync of the journal, started
-    after the line was written) before the rename.  A recipient's final
+    after the line was written) before the rename, or, if its journal's
+    flush failed, a copy of that line written later to another journal
+    (outbox.c jcopy) was flushed so.  A recipient's final
     state on disk before its event would lose the event at a power loss
     between the two, as the recipient is not tried again.  The same for
     every change of the suppression list (outbound/suppress renamed into
@@ -364,14 +366,17 @@ def check_updates(relayd, suppress=False):
     its bounce event is durable is failed as suppressed after the
     restart."""
     ok, bad = 0, []
-    lines = {}		# queue id -> [(end of the journal write, fd)]
+    lines = {}		# queue id -> [(end of the journal write, fd, id)]
+    copies = {}		# event id -> [(end of the write, fd)]
     for c in relayd:
         if c[2] in ("write", "pwrite64", "writev"):
             m = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
             q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
             if m and q:
+                fd = c[3].split(",", 1)[0]
                 lines.setdefault(q.group(1), []).append(
-                    (c[1], c[3].split(",", 1)[0]))
+                    (c[1], fd, m.group(1)))
+                copies.setdefault(m.group(1), []).append((c[1], fd))
     for t, _, name, text in relayd:
         paths = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
         if name.startswith("rename"):
@@ -394,9 +399,15 @@ def check_updates(relayd, suppress=False):
             continue
         if not before:
             continue
-        unflushed = [w for w, fd in before if not any(
-            _journal_flush(c, (fd,)) and c[0] > w and c[1] < t
-            for c in relayd)]
+        def flushed(w, fd):
+            return any(_journal_flush(c, (fd,)) and c[0] > w and c[1] < t
+                       for c in relayd)
+        # a line whose flush failed counts once a later copy of its
+        # event (outbox.c jcopy) was flushed
+        unflushed = [w for w, fd, e in before if not flushed(w, fd) and
+                     not any(flushed(w2, fd2)
+                             for w2, fd2 in copies.get(e, ())
+                             if w < w2 < t)]
         if unflushed:
             bad.append("%s: rewritten before %d of the events before it "
                        "were flushed" % (what, len(unflushed)))
