@@ -287,8 +287,9 @@ def check_failed_removals(relayd):
     group commit that removes the file fails and keeps it (gsync);
     under strace's injected EIO, which does not reach the page cache,
     that syncfs succeeds instead.  A removal after a later syncfs, the
-    journal still open, is a violation: that one would have succeeded.  Descriptors are told apart by open file
-    (_file_ids), as relayd reuses them.  (removals checked, violations)"""
+    journal still open, is a violation: that one would have succeeded.
+    Descriptors are told apart by open file (_file_ids), as relayd reuses
+    them.  (removals checked, violations)"""
     ok, bad = 0, []
     ids = _file_ids(relayd)
     lines = {}		# queue id -> [(end of the journal write, file, id)]
