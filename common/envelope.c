@@ -19,9 +19,9 @@
  * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
  * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
  * after it are its fields (the optional ones, rcpt-orcpt, rcpt-seal,
- * rcpt-last-error, rcpt-fallback, rcpt-quarantined, written only when
- * set, so that an
- * envelope written before one existed still loads).  Integers are
+ * rcpt-last-error, rcpt-fallback, rcpt-quarantined, rcpt-dsn-owed,
+ * written only when set, so that an envelope written before one existed
+ * still loads).  Integers are
  * decimal; strings are the rest of the line after the first space and
  * must pass envelope_field_ok().  The decoder is strict: unknown keys,
  * repeated keys, missing required keys, overlong or unsafe values,
@@ -114,6 +114,8 @@ static const struct efield env_fields[] = {
 
 static const char *dest_names[] = { "route", "relay", "bounce" };
 static const char *state_names[] = { "pending", "done", "failed" };
+/* rcpt-dsn-owed's ACTION, by DSN_OWED_* */
+static const char *owed_names[] = { "", "failed", "relayed" };
 
 int
 envelope_field_ok(const char *s)
@@ -256,6 +258,17 @@ eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
 	eb_add(b, "dkim", line);
 }
 
+/* "ACTION WHAT" */
+static void
+eb_dsn_owed(struct ebuf *b, const struct envelope_rcpt *r)
+{
+	char	 line[sizeof(r->dsn_what) + 16];
+
+	snprintf(line, sizeof(line), "%s %s", owed_names[r->dsn_owed],
+	    r->dsn_what);
+	eb_add(b, "rcpt-dsn-owed", line);
+}
+
 static void
 eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 {
@@ -263,6 +276,9 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
 	    strnlen(r->seal, sizeof(r->seal)) >= sizeof(r->seal) ||
 	    strnlen(r->lasterr, sizeof(r->lasterr)) >= sizeof(r->lasterr) ||
+	    strnlen(r->dsn_what, sizeof(r->dsn_what)) >= sizeof(r->dsn_what) ||
+	    (unsigned)r->dsn_owed > DSN_OWED_RELAYED ||
+	    (r->dsn_owed && r->dsn_what[0] == '\0') ||
 	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
 		b->err = 1;
 		return;
@@ -285,6 +301,8 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 		eb_add(b, "rcpt-fallback", "again");
 	if (r->quarantined)
 		eb_add(b, "rcpt-quarantined", "yes");
+	if (r->dsn_owed)
+		eb_dsn_owed(b, r);
 }
 
 char *
@@ -407,6 +425,30 @@ dec_field(struct envelope *env, const struct efield *f, const char *val)
 #define RF_LASTERR	0x100
 #define RF_FALLBACK	0x200
 #define RF_QUARANTINED	0x400
+#define RF_DSN_OWED	0x800
+
+/* "ACTION WHAT": a DSN owed (envelope.h) */
+static int
+dec_dsn_owed(struct envelope_rcpt *r, const char *val)
+{
+	const char	*sp;
+	size_t		 n;
+	int		 i;
+
+	if ((sp = strchr(val, ' ')) == NULL || sp[1] == '\0')
+		return (-1);
+	n = sp - val;
+	for (i = DSN_OWED_FAILED; i <= DSN_OWED_RELAYED; i++)
+		if (strlen(owed_names[i]) == n &&
+		    strncmp(val, owed_names[i], n) == 0)
+			break;
+	if (i > DSN_OWED_RELAYED ||
+	    strlcpy(r->dsn_what, sp + 1, sizeof(r->dsn_what)) >=
+	    sizeof(r->dsn_what))
+		return (-1);
+	r->dsn_owed = i;
+	return (0);
+}
 
 static int
 dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
@@ -470,6 +512,10 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		if (strcmp(val, "yes") != 0)
 			return (-1);
 		r->quarantined = 1;
+	} else if (strcmp(key, "rcpt-dsn-owed") == 0) {
+		bit = RF_DSN_OWED;
+		if (dec_dsn_owed(r, val) == -1)
+			return (-1);
 	} else
 		return (-1);
 	if (*seen & bit)

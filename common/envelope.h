@@ -66,7 +66,19 @@ struct envelope_rcpt {
 	/* hookd: the message failed this recipient's route's require ...
 	 * quarantine ("rcpt-quarantined yes", written only when set) */
 	int		 quarantined;
+	/*
+	 * relayd: the DSN of this recipient's outcome could not be queued
+	 * (a full disk) and is owed: its action (DSN_OWED_*, 0: none) and
+	 * what it reports, as relayd's bounce.c writes it ("rcpt-dsn-owed
+	 * ACTION WHAT", written only when owed)
+	 */
+	int		 dsn_owed;
+	char		 dsn_what[320];
 };
+
+/* envelope_rcpt's dsn_owed */
+#define DSN_OWED_FAILED		1
+#define DSN_OWED_RELAYED	2
 
 /* one verified DKIM signature (hookd, inbound) */
 #define ENVELOPE_DKIM_MAX	10	/* signatures verified per message */

@@ -534,8 +534,10 @@ print_queue(const json_t *reply)
 			printf("%40s(error: %s)\n", "", e);
 		json_array_foreach(json_object_get(m, "recipients"), k, r) {
 			s = json_string_value(json_object_get(r, "address"));
-			printf("%40s%-9s %s\n", "", json_string_value(
-			    json_object_get(r, "state")), s ? s : "-");
+			printf("%40s%-9s %s%s\n", "", json_string_value(
+			    json_object_get(r, "state")), s ? s : "-",
+			    json_is_true(json_object_get(r, "dsn_owed")) ?
+			    "  [DSN owed]" : "");
 			e = json_string_value(json_object_get(r, "last_error"));
 			if (e != NULL && e[0] != '\0')
 				printf("%50s(%s)\n", "", e);

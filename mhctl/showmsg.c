@@ -205,6 +205,9 @@ print_message(json_t *reply)
 		e = str(r, "last_error");
 		if (e[0] != '\0')
 			printf("  (%s)", e);
+		/* its DSN not queued yet (a full disk): tried again */
+		if (json_is_true(json_object_get(r, "dsn_owed")))
+			printf("  [DSN owed]");
 		printf("\n");
 	}
 	if (json_array_size(h) > 0)

@@ -11,6 +11,7 @@
  */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ static const struct dsn_text {
 	    "there:", "2", "2.0.0" }
 };
 
+static void	 dsn_remote(char *, size_t, const char *);
+
 /* does recipient r want a report of action a (RFC 3461 4.1)? */
 static int
 dsn_wanted(const struct envelope_rcpt *r, enum dsn_action a)
@@ -59,16 +62,121 @@ dsn_wanted(const struct envelope_rcpt *r, enum dsn_action a)
 	return (r->notify == 0 || (r->notify & DSN_NOTIFY_FAILURE));
 }
 
-/* send a DSN for those of the recipients rcpts that want one */
+/* the DSN of action a for the recipients f (outcomes r), queued and
+ * scheduled; -1 (errno) if it could not be queued */
+static int
+dsn_queue(struct rmsg *m, enum dsn_action a, const size_t *f,
+    const struct rres *r, size_t k, const char *relay)
+{
+	struct rmsg	*d;
+	char		 to[LOG_ADDR_MAX];
+	int		 err;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fatal("calloc");
+	errno = 0;
+	if (bounce_queue(&m->env, a, f, k, r, relay, &d->env) == -1) {
+		err = errno ? errno : EIO;
+		free(d);
+		errno = err;
+		return (-1);
+	}
+	strlcpy(d->id, d->env.id, sizeof(d->id));
+	log_info("msgid=%s report=dsn orig_msgid=%s action=%s to=<%s> "
+	    "status=queued", d->id, m->id, dsn_texts[a].action,
+	    log_addr(to, sizeof(to), m->env.sender));
+	sched_add_message(d, 1);
+	return (0);
+}
+
+/*
+ * What an owed DSN reports of recipient i, kept in its envelope (a
+ * restart sends it from there): "CODE EXT FLAGS AT HOST DESC", EXT and
+ * HOST "-" when none, DESC cut to what the field holds.
+ */
+#define OWED_REMOTE	0x01
+#define OWED_FAULT	0x02
+#define OWED_REPLY	0x04	/* a bounce's or a delivery's reply */
+
+static void
+dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
+    const char *relay)
+{
+	struct envelope_rcpt	*rc = &m->env.rcpts[i];
+	char			 ext[sizeof(r->ext)], host[256];
+	char			 desc[sizeof(rc->dsn_what)];
+	int			 flags = 0, n;
+	size_t			 at;
+
+	sanitize_text(ext, sizeof(ext), r->ext, SIZE_MAX, SAN_FIELD);
+	if (ext[0] == '\0' || strchr(ext, ' ') != NULL)
+		strlcpy(ext, "-", sizeof(ext));
+	/* no control or blank: a line of the envelope (dsn_remote) */
+	dsn_remote(host, sizeof(host), relay);
+	if (host[0] == '\0' || strchr(host, ' ') != NULL)
+		strlcpy(host, "-", sizeof(host));
+	if (r->remote)
+		flags |= OWED_REMOTE;
+	if (r->server_fault)
+		flags |= OWED_FAULT;
+	if (r->kind == EV_BOUNCE || r->kind == EV_DELIVERY)
+		flags |= OWED_REPLY;
+	n = snprintf(rc->dsn_what, sizeof(rc->dsn_what), "%d %s %d ",
+	    r->code >= 0 && r->code < 1000 ? r->code : 0, ext, flags);
+	/* the host goes only where the reply's text still fits */
+	if (n < 0 || (size_t)n + strlen(host) + 8 >= sizeof(rc->dsn_what))
+		strlcpy(host, "-", sizeof(host));
+	sanitize_text(desc, sizeof(rc->dsn_what) - n - strlen(host) - 8,
+	    r->desc, SIZE_MAX, SAN_FIELD);
+	at = r->reply_at < strlen(desc) ? r->reply_at : strlen(desc);
+	snprintf(rc->dsn_what + n, sizeof(rc->dsn_what) - n, "%zu %s %s",
+	    at, host, desc);
+	rc->dsn_owed = a == DSN_FAILED ? DSN_OWED_FAILED : DSN_OWED_RELAYED;
+}
+
+/* the outcome an owed DSN reports of recipient i, and its host ("" none) */
+static void
+dsn_owed_res(const struct rmsg *m, size_t i, struct rres *r, char *host,
+    size_t hlen)
+{
+	const struct envelope_rcpt *rc = &m->env.rcpts[i];
+	char	 ext[sizeof(r->ext)], h[256];
+	int	 code, flags, off = 0;
+	size_t	 at;
+
+	memset(r, 0, sizeof(*r));
+	host[0] = '\0';
+	r->kind = EV_RETRIES_EXHAUSTED;
+	if (sscanf(rc->dsn_what, "%3d %15s %1d %3zu %255s %n", &code, ext,
+	    &flags, &at, h, &off) < 5 || off == 0 || code < 0) {
+		/* not as written (an edited file): the text as it is */
+		strlcpy(r->desc, rc->dsn_what, sizeof(r->desc));
+		return;
+	}
+	r->code = code;
+	if (strcmp(ext, "-") != 0)
+		strlcpy(r->ext, ext, sizeof(r->ext));
+	r->remote = (flags & OWED_REMOTE) != 0;
+	r->server_fault = (flags & OWED_FAULT) != 0;
+	if (flags & OWED_REPLY)
+		r->kind = rc->dsn_owed == DSN_OWED_FAILED ? EV_BOUNCE :
+		    EV_DELIVERY;
+	strlcpy(r->desc, rc->dsn_what + off, sizeof(r->desc));
+	r->reply_at = at < strlen(r->desc) ? at : strlen(r->desc);
+	if (strcmp(h, "-") != 0)
+		strlcpy(host, h, hlen);
+}
+
+/* the DSN for those of the recipients rcpts that want one; owed (kept
+ * in the queue, tried again by the scheduler) if it cannot be queued */
 void
 bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
     const struct rres *res, size_t n, const char *relay)
 {
-	struct rmsg	*d;
 	size_t		 i, k = 0;
 	size_t		*f;
 	struct rres	*r;
-	char		 to[LOG_ADDR_MAX];
+	char		 to[LOG_ADDR_MAX], rto[LOG_ADDR_MAX];
 
 	if (n == 0 || !relay_conf->bounce_dsn || m->env.sender[0] == '\0')
 		return;
@@ -82,25 +190,101 @@ bounce_send(struct rmsg *m, enum dsn_action a, const size_t *rcpts,
 		f[k] = rcpts[i];
 		r[k++] = res[i];
 	}
-	if (k > 0) {
-		if ((d = calloc(1, sizeof(*d))) == NULL)
-			fatal("calloc");
-		if (bounce_queue(&m->env, a, f, k, r, relay, &d->env) == -1) {
-			log_warnx("msgid=%s report=dsn action=%s status=error "
-			    "(cannot queue the DSN)", m->id,
-			    dsn_texts[a].action);
-			free(d);
-		} else {
-			strlcpy(d->id, d->env.id, sizeof(d->id));
-			log_info("msgid=%s report=dsn orig_msgid=%s action=%s "
-			    "to=<%s> status=queued", d->id, m->id,
-			    dsn_texts[a].action, log_addr(to, sizeof(to),
-			    m->env.sender));
-			sched_add_message(d, 1);
+	if (k > 0 && dsn_queue(m, a, f, r, k, relay) == -1) {
+		for (i = 0; i < k; i++) {
+			log_warnx("msgid=%s report=dsn action=%s rcpt=<%s> "
+			    "to=<%s> status=deferred (DSN not queued: %s; "
+			    "will retry)", m->id, dsn_texts[a].action,
+			    log_addr(rto, sizeof(rto), m->env.rcpts[f[i]].addr),
+			    log_addr(to, sizeof(to), m->env.sender),
+			    strerror(errno));
+			dsn_owe(m, a, f[i], &r[i], relay);
+		}
+		sched_dsn_later(m);
+	}
+	free(f);
+	free(r);
+}
+
+/* does recipient j owe a DSN as recipient i's (its action, its host)? */
+static int
+dsn_owed_with(const struct rmsg *m, size_t i, size_t j, const char *host)
+{
+	struct rres	 r;
+	char		 h[256];
+
+	if (m->env.rcpts[j].dsn_owed != m->env.rcpts[i].dsn_owed)
+		return (0);
+	dsn_owed_res(m, j, &r, h, sizeof(h));
+	return (strcmp(h, host) == 0);
+}
+
+/* queue the DSN owed by i and those owed with it; -1 if it failed */
+static int
+dsn_owed_one(struct rmsg *m, size_t i, size_t *f, struct rres *r)
+{
+	enum dsn_action	 a;
+	char		 host[256], to[LOG_ADDR_MAX];
+	size_t		 j, k = 0;
+
+	a = m->env.rcpts[i].dsn_owed == DSN_OWED_FAILED ? DSN_FAILED :
+	    DSN_RELAYED;
+	dsn_owed_res(m, i, &r[0], host, sizeof(host));
+	f[k++] = i;
+	for (j = i + 1; j < m->env.nrcpt; j++)
+		if (m->env.rcpts[j].dsn_owed && dsn_owed_with(m, i, j, host)) {
+			dsn_owed_res(m, j, &r[k], host, sizeof(host));
+			f[k++] = j;
+		}
+	if (dsn_queue(m, a, f, r, k, host[0] ? host : NULL) == -1) {
+		log_warnx("msgid=%s report=dsn action=%s to=<%s> "
+		    "status=deferred (DSN for %zu recipient%s still not "
+		    "queued: %s; will retry)", m->id, dsn_texts[a].action,
+		    log_addr(to, sizeof(to), m->env.sender), k,
+		    k == 1 ? "" : "s", strerror(errno));
+		return (-1);
+	}
+	for (j = 0; j < k; j++) {
+		m->env.rcpts[f[j]].dsn_owed = 0;
+		m->env.rcpts[f[j]].dsn_what[0] = '\0';
+	}
+	return (0);
+}
+
+/*
+ * The DSNs m owes (bounce_send could not queue them), queued now, one
+ * for each action and host as bounce_send would have; those still owed
+ * stay so.  1 if any is.  With DSNs turned off since (a reload), none is
+ * owed any more.
+ */
+int
+bounce_retry(struct rmsg *m)
+{
+	size_t		 i, *f;
+	struct rres	*r;
+	int		 left = 0, off = 0;
+
+	f = calloc(m->env.nrcpt + 1, sizeof(*f));
+	r = calloc(m->env.nrcpt + 1, sizeof(*r));
+	if (f == NULL || r == NULL)
+		fatal("calloc");
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (!m->env.rcpts[i].dsn_owed)
+			continue;
+		if (!relay_conf->bounce_dsn || m->env.sender[0] == '\0') {
+			if (!off++)
+				log_warnx("msgid=%s report=dsn status=dropped "
+				    "(DSNs are off)", m->id);
+			m->env.rcpts[i].dsn_owed = 0;
+			m->env.rcpts[i].dsn_what[0] = '\0';
+		} else if (dsn_owed_one(m, i, f, r) == -1) {
+			left = 1;
+			break;
 		}
 	}
 	free(f);
 	free(r);
+	return (left);
 }
 
 /*

@@ -307,6 +307,9 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		r->state = RS_PENDING;
 		r->attempts = 0;
 		r->next_try = 0;
+		/* relayd's own: not from a submission */
+		r->dsn_owed = 0;
+		r->dsn_what[0] = '\0';
 	}
 	/*
 	 * Content changes of a submission go here, in order, each calling
@@ -386,6 +389,9 @@ msg_json(struct rmsg *m, int full)
 		    json_integer(next),
 		    "inflight", (m->rflags[i] & RR_INFLIGHT) != 0,
 		    "last_error", m->env.rcpts[i].lasterr);
+		/* its DSN could not be queued yet (bounce.c) */
+		if (r != NULL && m->env.rcpts[i].dsn_owed)
+			json_object_set_new(r, "dsn_owed", json_true());
 		if (full && r != NULL && m->rtls[i].present)
 			json_object_set_new(r, "tls",
 			    mh_event_tls_json(&m->rtls[i]));
@@ -514,11 +520,19 @@ relay_remove(const char *id)
 {
 	struct rmsg	*m;
 	size_t		 i;
+	char		 a[LOG_ADDR_MAX];
 
 	if ((m = msg_find(id)) == NULL)
 		return (-1);
 	/* a final event and a log line for each recipient still waiting */
 	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->env.rcpts[i].dsn_owed) {
+			log_warnx("msgid=%s report=dsn rcpt=<%s> status=dropped "
+			    "(removed by mhctl before its DSN was queued)",
+			    m->id, log_addr(a, sizeof(a),
+			    m->env.rcpts[i].addr));
+			m->env.rcpts[i].dsn_owed = 0;
+		}
 		if (m->env.rcpts[i].state != RS_PENDING)
 			continue;
 		m->env.rcpts[i].state = RS_FAILED;

@@ -51,6 +51,10 @@ struct rmsg {
 	int			 dkim_busy;	/* a signature is being made */
 	/* signed, its signed files not all in place: not sent (dkim.c) */
 	int			 dkim_aside;
+	/* a DSN owed (envelope_rcpt's dsn_owed): when it is tried again,
+	 * after how many tries */
+	time_t			 dsn_next;
+	int			 dsn_tries;
 	/* its commit's flush still to come: NULLed when m is freed */
 	struct rmsg		**flushing;
 };
@@ -162,6 +166,8 @@ enum dsn_action {
 /* relay: the job's "host[ip]:port" (Remote-MTA), NULL or "none" if none */
 void	 bounce_send(struct rmsg *, enum dsn_action, const size_t *rcpts,
 	    const struct rres *, size_t n, const char *relay);
+/* the DSNs m owes queued again; 1 if any is still owed */
+int	 bounce_retry(struct rmsg *);
 int	 bounce_queue(const struct envelope *, enum dsn_action,
 	    const size_t *rcpts, size_t n, const struct rres *res,
 	    const char *relay, struct envelope *out);
@@ -171,6 +177,8 @@ int	 sched_init(struct event_base *);
 void	 sched_shutdown(void);
 struct rmsglist *sched_queue(void);
 void	 sched_settle(struct rmsg *);
+/* m owes a DSN: tried again later, with backoff */
+void	 sched_dsn_later(struct rmsg *);
 void	 sched_pause(int);
 int	 sched_paused(void);
 unsigned long long sched_committed(void);

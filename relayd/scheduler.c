@@ -807,15 +807,24 @@ static void
 supp_flush(struct rmsg *m)
 {
 	size_t	 i;
+	int	 left = 0;
 
 	if (m->supp_wait == NULL)
 		return;
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->supp_wait[i] != NULL) {
-			suppress_add(m->env.rcpts[i].addr, NULL,
-			    m->supp_wait[i]);
-			free(m->supp_wait[i]);
+	for (i = 0; i < m->env.nrcpt; i++) {
+		if (m->supp_wait[i] == NULL)
+			continue;
+		/* its DSN owed: once it is queued (supp_hold) */
+		if (m->env.rcpts[i].dsn_owed && !m->removed) {
+			left = 1;
+			continue;
 		}
+		suppress_add(m->env.rcpts[i].addr, NULL, m->supp_wait[i]);
+		free(m->supp_wait[i]);
+		m->supp_wait[i] = NULL;
+	}
+	if (left)
+		return;
 	free(m->supp_wait);
 	m->supp_wait = NULL;
 }
@@ -835,9 +844,9 @@ settle_log(struct rmsg *m, const char *what)
 		    m->id, what);
 }
 
-/* suppressed once its bounce events are durable (sched_settle) */
+/* suppressed by a later supp_flush */
 static void
-supp_later(struct rmsg *m, size_t i, const char *reason)
+supp_hold(struct rmsg *m, size_t i, const char *reason)
 {
 	if (m->supp_wait == NULL &&
 	    (m->supp_wait = calloc(m->env.nrcpt, sizeof(char *))) == NULL)
@@ -845,6 +854,13 @@ supp_later(struct rmsg *m, size_t i, const char *reason)
 	free(m->supp_wait[i]);
 	if ((m->supp_wait[i] = strdup(reason)) == NULL)
 		fatal("strdup");
+}
+
+/* suppressed once its bounce events are durable (sched_settle) */
+static void
+supp_later(struct rmsg *m, size_t i, const char *reason)
+{
+	supp_hold(m, i, reason);
 	settle_log(m, "not suppressed yet");
 }
 
@@ -880,8 +896,10 @@ sched_settle(struct rmsg *m)
 	size_t	 i;
 	int	 pending = 0;
 
+	/* a DSN owed keeps it too (bounce.c): removed once it is queued */
 	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].state == RS_PENDING)
+		if (m->env.rcpts[i].state == RS_PENDING ||
+		    m->env.rcpts[i].dsn_owed)
 			pending = 1;
 	if (m->inflight > 0 || (pending && !m->removed)) {
 		if (!m->removed)
@@ -910,6 +928,38 @@ sched_settle(struct rmsg *m)
 	    m->dkim_aside);
 	TAILQ_REMOVE(&rq, m, entry);
 	msg_free(m);
+}
+
+void
+sched_dsn_later(struct rmsg *m)
+{
+	m->dsn_next = time(NULL) + backoff(++m->dsn_tries);
+}
+
+/* the DSNs m owes, queued when due (bounce.c); 1 if m was freed */
+static int
+dsn_retry(struct rmsg *m, time_t now)
+{
+	size_t	 i;
+	int	 gone;
+
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].dsn_owed)
+			break;
+	if (i == m->env.nrcpt || now < m->dsn_next)
+		return (0);
+	if (bounce_retry(m))
+		sched_dsn_later(m);
+	else
+		m->dsn_tries = 0;
+	for (i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RS_PENDING ||
+		    m->env.rcpts[i].dsn_owed)
+			break;
+	/* nothing left: sched_settle removes (frees) it */
+	gone = i == m->env.nrcpt && m->inflight == 0;
+	sched_settle(m);
+	return (gone);
 }
 
 /* expiry and suppression before anything is tried; 1 if m was freed */
@@ -1199,7 +1249,7 @@ sched_pass(int fd, short ev, void *arg)
 		/* its states wait for a journal (settle_update) */
 		if (m->update_wait && m->inflight == 0)
 			settle_update(m);
-		if (paused || msg_precheck(m, now))
+		if (paused || dsn_retry(m, now) || msg_precheck(m, now))
 			continue;
 		if (m->env.dkim_pending[0] != '\0') {
 			if (now >= m->dkim_next)
@@ -1517,16 +1567,19 @@ sched_job_done(struct rjob *j)
 	/*
 	 * Suppressed only once the DSN is queued: a restart in between
 	 * tries the recipient again (the envelope is not updated yet), and
-	 * found on the list it would be failed without its DSN; and after
-	 * the bounce events are durable, or it would be failed as
-	 * suppressed, its bounce event lost
+	 * found on the list it would be failed without its DSN (so a DSN
+	 * owed, not queued, holds it until it is); and after the bounce
+	 * events are durable, or it would be failed as suppressed, its
+	 * bounce event lost
 	 */
 	for (k = 0; k < j->n; k++) {
 		res = &j->res[k];
 		if (!m->removed && !res->untried && !res->server_fault &&
 		    res->kind == EV_BOUNCE &&
 		    enhanced_suppresses(res->stage, res->ext)) {
-			if (outbox_sync() == -1)
+			if (m->env.rcpts[j->idx[k]].dsn_owed)
+				supp_hold(m, j->idx[k], res->desc);
+			else if (outbox_sync() == -1)
 				supp_later(m, j->idx[k], res->desc);
 			else
 				suppress_add(m->env.rcpts[j->idx[k]].addr,

@@ -99,6 +99,9 @@ fill(struct envelope *env)
 	r->state = RS_DONE;
 	r->fallback_again = 1;
 	r->quarantined = 1;
+	r->dsn_owed = DSN_OWED_FAILED;
+	strlcpy(r->dsn_what, "550 5.1.1 7 10 mx.example.org 550 5.1.1 no",
+	    sizeof(r->dsn_what));
 }
 
 static int
@@ -155,6 +158,13 @@ main(void)
 	ok(strstr(t, "rcpt-fallback again\n") != NULL &&
 	    strstr(strstr(t, "rcpt-fallback") + 1, "rcpt-fallback") == NULL,
 	    "rcpt-fallback written once, where set");
+	ok(b.rcpts[1].dsn_owed == DSN_OWED_FAILED &&
+	    strcmp(b.rcpts[1].dsn_what, a.rcpts[1].dsn_what) == 0 &&
+	    b.rcpts[0].dsn_owed == 0 && b.rcpts[0].dsn_what[0] == '\0',
+	    "a DSN owed kept, with what it reports (outlives a restart)");
+	ok(strstr(t, "\nrcpt-dsn-owed failed 550 5.1.1 ") != NULL &&
+	    strstr(strstr(t, "rcpt-dsn-owed") + 1, "rcpt-dsn-owed") == NULL,
+	    "rcpt-dsn-owed written once, where set");
 	t2 = envelope_encode(&b, &len2);
 	ok(t2 != NULL && len2 == len && memcmp(t, t2, len) == 0,
 	    "re-encode is identical");
@@ -220,6 +230,14 @@ main(void)
 	    "rcpt-quarantined yes");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-quarantined no\n"), -1,
 	    "rcpt-quarantined: only yes");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dsn-owed relayed 250 - 4 0 - ok\n"),
+	    0, "rcpt-dsn-owed relayed");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dsn-owed delayed 450 - 4 0 - x\n"),
+	    -1, "rcpt-dsn-owed: failed or relayed only");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dsn-owed failed\n"), -1,
+	    "rcpt-dsn-owed: what it reports required");
+	is_int(decodes(HEAD "rcpt x@y\nrcpt-dsn-owed failed 1\n"
+	    "rcpt-dsn-owed failed 1\n"), -1, "rcpt-dsn-owed twice");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest relay\nrcpt-dest route\n"), -1,
 	    "duplicate rcpt field");
 	is_int(decodes(HEAD "rcpt x@y\nrcpt-dest mars\n"), -1, "bad dest");
