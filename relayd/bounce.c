@@ -97,6 +97,7 @@ dsn_queue(struct rmsg *m, enum dsn_action a, const size_t *f,
 #define OWED_REMOTE	0x01
 #define OWED_FAULT	0x02
 #define OWED_REPLY	0x04	/* a bounce's or a delivery's reply */
+#define OWED_SUPPRESS	0x08	/* a refusal that suppresses it */
 
 static void
 dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
@@ -121,6 +122,10 @@ dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
 		flags |= OWED_FAULT;
 	if (r->kind == EV_BOUNCE || r->kind == EV_DELIVERY)
 		flags |= OWED_REPLY;
+	/* as sched_job_done has it */
+	if (r->kind == EV_BOUNCE && !r->untried && !r->server_fault &&
+	    enhanced_suppresses(r->stage, r->ext))
+		flags |= OWED_SUPPRESS;
 	n = snprintf(rc->dsn_what, sizeof(rc->dsn_what), "%d %s %d ",
 	    r->code >= 0 && r->code < 1000 ? r->code : 0, ext, flags);
 	/* the host goes only where the reply's text still fits */
@@ -134,8 +139,9 @@ dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
 	rc->dsn_owed = a == DSN_FAILED ? DSN_OWED_FAILED : DSN_OWED_RELAYED;
 }
 
-/* the outcome an owed DSN reports of recipient i, and its host ("" none) */
-static void
+/* the outcome an owed DSN reports of recipient i, and its host ("" none);
+ * its OWED_* flags */
+static int
 dsn_owed_res(const struct rmsg *m, size_t i, struct rres *r, char *host,
     size_t hlen)
 {
@@ -147,11 +153,11 @@ dsn_owed_res(const struct rmsg *m, size_t i, struct rres *r, char *host,
 	memset(r, 0, sizeof(*r));
 	host[0] = '\0';
 	r->kind = EV_RETRIES_EXHAUSTED;
-	if (sscanf(rc->dsn_what, "%3d %15s %1d %3zu %255s %n", &code, ext,
-	    &flags, &at, h, &off) < 5 || off == 0 || code < 0) {
+	if (sscanf(rc->dsn_what, "%3d %15s %2d %3zu %255s %n", &code, ext,
+	    &flags, &at, h, &off) < 5 || off == 0 || code < 0 || flags < 0) {
 		/* not as written (an edited file): the text as it is */
 		strlcpy(r->desc, rc->dsn_what, sizeof(r->desc));
-		return;
+		return (0);
 	}
 	r->code = code;
 	if (strcmp(ext, "-") != 0)
@@ -165,6 +171,21 @@ dsn_owed_res(const struct rmsg *m, size_t i, struct rres *r, char *host,
 	r->reply_at = at < strlen(r->desc) ? at : strlen(r->desc);
 	if (strcmp(h, "-") != 0)
 		strlcpy(host, h, hlen);
+	return (flags);
+}
+
+/* does the refusal of recipient i, whose DSN is owed, suppress it? why */
+int
+bounce_owed_suppress(const struct rmsg *m, size_t i, char *why, size_t len)
+{
+	struct rres	 r;
+	char		 host[256];
+
+	if (!m->env.rcpts[i].dsn_owed ||
+	    !(dsn_owed_res(m, i, &r, host, sizeof(host)) & OWED_SUPPRESS))
+		return (0);
+	strlcpy(why, r.desc, len);
+	return (1);
 }
 
 /* the DSN for those of the recipients rcpts that want one; owed (kept

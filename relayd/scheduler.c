@@ -942,12 +942,22 @@ dsn_retry(struct rmsg *m, time_t now)
 {
 	size_t	 i;
 	int	 gone;
+	char	 why[512];
 
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].dsn_owed)
 			break;
 	if (i == m->env.nrcpt || now < m->dsn_next)
 		return (0);
+	/*
+	 * The suppressions that wait for these DSNs (sched_job_done) are
+	 * not on disk: after a restart, made again from what the envelope
+	 * keeps of the refusals, written once the DSNs are queued
+	 */
+	for (i = 0; i < m->env.nrcpt; i++)
+		if ((m->supp_wait == NULL || m->supp_wait[i] == NULL) &&
+		    bounce_owed_suppress(m, i, why, sizeof(why)))
+			supp_hold(m, i, why);
 	if (bounce_retry(m))
 		sched_dsn_later(m);
 	else
