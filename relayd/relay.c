@@ -527,8 +527,9 @@ relay_remove(const char *id)
 	/* a final event and a log line for each recipient still waiting */
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (m->env.rcpts[i].dsn_owed) {
-			log_warnx("msgid=%s report=dsn rcpt=<%s> status=dropped "
-			    "(removed by mhctl before its DSN was queued)",
+			log_warnx("msgid=%s report=dsn rcpt=<%s> "
+			    "status=dropped (removed by mhctl before its DSN "
+			    "was queued)",
 			    m->id, log_addr(a, sizeof(a),
 			    m->env.rcpts[i].addr));
 			m->env.rcpts[i].dsn_owed = 0;
