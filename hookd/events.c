@@ -892,7 +892,7 @@ segwait_arm(struct endpoint *ep)
 	struct segwait	*w = ep->segwait;
 	struct timeval	 tv = { 1, 0 };
 
-	tv.tv_sec = w->tries < 6 ? 1L << w->tries++ : EV_SEGWAIT_MAX;
+	tv.tv_sec = evq_read_wait(w->tries++);
 	evtimer_add(w->ev, &tv);
 }
 
@@ -900,6 +900,20 @@ void
 events_set_segwait_tries(int n)
 {
 	evq_segwait_tries = n > 0 ? n : EV_SEGWAIT_TRIES;
+}
+
+/* how many looks at a file that cannot be read now before it goes aside */
+int
+evq_read_tries(void)
+{
+	return (evq_segwait_tries);
+}
+
+/* seconds before look n (from 0) at such a file: 1, 2, 4 ... 32, 60 */
+long
+evq_read_wait(int n)
+{
+	return (n >= 0 && n < 6 ? 1L << n : EV_SEGWAIT_MAX);
 }
 
 /*

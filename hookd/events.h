@@ -95,6 +95,7 @@ void		 evseg_unref(struct evseg *, int done);
 void		 evseg_mark(struct evseg *, const char *lines, size_t len,
 		    size_t n);
 void		 evseg_mark_aside(const char *dir, const char *name);
+void		 evseg_set_bad(struct evseg *);
 json_t		*evseg_record(struct evseg *, size_t, const char *id,
 		    int *again);
 int		 evseg_drop(struct evseg *, size_t);

@@ -121,6 +121,8 @@ struct endpoint {
 	struct segwait		*segwait;
 
 	int			 attempts;
+	/* looks again at its first event, which cannot be read now */
+	int			 readfails;
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;
@@ -145,6 +147,8 @@ int		 evq_path_join(char *, size_t, const char *, const char *,
 void		 evq_remove_file(struct endpoint *, const char *);
 json_t		*evq_read_json(const char *, const char *, size_t, int *);
 int		 evq_quarantine(struct endpoint *, const char *);
+int		 evq_read_tries(void);
+long		 evq_read_wait(int);
 int		 evq_endpoint_persist(struct endpoint *);
 void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);

@@ -280,6 +280,16 @@ evseg_mark_aside(const char *dir, const char *name)
 		log_warn("events: rename %s", from);
 }
 
+/*
+ * s could not be read at the last look: kept aside (bad-) once none of
+ * its events is queued or in a batch
+ */
+void
+evseg_set_bad(struct evseg *s)
+{
+	s->bad = 1;
+}
+
 /* no more appends: the endpoint lets go of s */
 static void
 seg_close(struct evseg *s)

@@ -446,6 +446,58 @@ ep_defer(struct endpoint *ep, const char *why)
 	ep_arm(ep, retry_delay_ms(++ep->attempts), 1);
 }
 
+/*
+ * Event it, first in ep's queue, could still not be read at the last
+ * look (a bad block's EIO): it leaves the queue, its file kept aside
+ * (bad-) as one that cannot be parsed, and the others go on.  Its
+ * segment's other events cannot be read either: they leave with it, the
+ * segment goes aside once none of its events is queued or in a batch.
+ */
+static void
+item_giveup(struct endpoint *ep, struct evitem *it)
+{
+	struct evseg	*seg = it->seg;
+	struct evitem	*next;
+
+	log_warnx("events: %s/%s: could not be read in %d tries over about "
+	    "an hour", ep->dir, seg != NULL ? evseg_name(seg) : it->name,
+	    ep->readfails);
+	ep->readfails = 0;
+	if (seg == NULL) {
+		evq_item_unqueue(ep, it);
+		evq_quarantine(ep, it->name);
+		evq_item_free(it, 0);
+		return;
+	}
+	evseg_set_bad(seg);
+	for (it = TAILQ_FIRST(&ep->items); it != NULL; it = next) {
+		next = TAILQ_NEXT(it, entry);
+		if (it->seg != seg)
+			continue;
+		evq_item_unqueue(ep, it);
+		evq_item_free(it, 0);	/* the last frees seg */
+	}
+}
+
+/*
+ * Event it, first in ep's queue, cannot be read now (no descriptor, no
+ * memory, a read that fails): 1 if it is looked at again 1, 2, 4 ...
+ * seconds later, then every 60 s; 0 if those looks are spent (about an
+ * hour, as for a file a start could not read) and it was given up
+ */
+static int
+item_unreadable(struct endpoint *ep, struct evitem *it)
+{
+	if (ep->readfails >= evq_read_tries()) {
+		item_giveup(ep, it);
+		return (0);
+	}
+	strlcpy(ep->last_error, "cannot read the spool now",
+	    sizeof(ep->last_error));
+	ep_arm(ep, evq_read_wait(ep->readfails++) * 1000, 1);
+	return (1);
+}
+
 /* the next thing to send: a reloaded batch, a new batch, or one event */
 static struct evbatch *
 ep_next(struct endpoint *ep, int force)
@@ -478,10 +530,12 @@ ep_next(struct endpoint *ep, int force)
 			if ((o = evq_item_load(ep, it, &again)) == NULL &&
 			    again) {
 				evq_batch_free(b);
-				ep_defer(ep, "cannot read the spool now");
-				return (NULL);
+				if (item_unreadable(ep, it))
+					return (NULL);
+				continue;
 			}
 			if (o != NULL) {
+				ep->readfails = 0;
 				json_array_append_new(b->records, o);
 				batch_take_text(b, 1, o, it);
 			}
@@ -510,6 +564,7 @@ ep_next(struct endpoint *ep, int force)
 			    again)
 				break;
 			if (o != NULL) {
+				ep->readfails = 0;
 				bytes += item_len(it, o);
 				json_array_append_new(b->records, o);
 				batch_take_text(b, cap, o, it);
@@ -523,9 +578,8 @@ ep_next(struct endpoint *ep, int force)
 		}
 		if (TAILQ_EMPTY(&taken)) {
 			evq_batch_free(b);
-			if (!again)
+			if (!again || !item_unreadable(ep, it))
 				continue;
-			ep_defer(ep, "cannot read the spool now");
 			return (NULL);
 		}
 		batch = NULL;
