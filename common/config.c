@@ -39,6 +39,7 @@
 #include "dns.h"
 #include "envelope.h"
 #include "log.h"
+#include "sign.h"
 
 static const char *const kind_names[EV_KIND_MAX] = {
 	[EV_REGISTRATION] = "registration",
@@ -373,7 +374,7 @@ config_check_url(const char *url)
 const char *
 config_check_secret(const char *s)
 {
-	size_t	 n;
+	size_t	 n, pad;
 
 	if (strncmp(s, "whsec_", 6) != 0)
 		return ("secret must start with \"whsec_\"");
@@ -383,6 +384,15 @@ config_check_secret(const char *s)
 		return ("secret must be \"whsec_\" followed by base64");
 	if (strlen(s) >= MH_NAME_MAX)
 		return ("secret too long");
+	/* a key a receiver decodes as sign_webhook does, or none at all */
+	if (n % 4 != 0)
+		return ("secret is not base64 of a key: the characters after "
+		    "\"whsec_\" must be a multiple of 4, '=' padded");
+	pad = n - strcspn(s + 6, "=");
+	if (pad > 2 || strspn(s + 6 + n - pad, "=") != pad ||
+	    sign_key_len(s) == -1)
+		return ("secret is not base64 of a key: '=' may only pad its "
+		    "end (at most two), and it must hold a byte at least");
 	return (NULL);
 }
 

@@ -41,6 +41,17 @@ sign_key(const char *secret, unsigned char *key, size_t keysz)
 	return (n - pad);
 }
 
+int
+sign_key_len(const char *secret)
+{
+	unsigned char	 key[SIGN_KEY_MAX];
+	int		 n;
+
+	n = sign_key(secret, key, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+	return (n > 0 ? n : -1);
+}
+
 static int
 sign_id_ok(const char *id)
 {

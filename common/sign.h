@@ -31,6 +31,12 @@ struct sign_headers {
  */
 int	sign_webhook(const char *secret, const char *msg_id, long timestamp,
 	    const void *body, size_t len, char *sig, size_t siglen);
+/*
+ * The length of the key that secret decodes to, or -1 if none (not
+ * base64 of 4n characters, no byte, a key longer than MH_HMAC_KEY_MAX):
+ * such a secret can never sign
+ */
+int	sign_key_len(const char *secret);
 /* the three header lines, ready for http_request.extra_headers */
 int	sign_headers(const char *secret, const char *msg_id, long timestamp,
 	    const void *body, size_t len, struct sign_headers *);

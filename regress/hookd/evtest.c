@@ -25,6 +25,9 @@
  *	descriptor made write-only), as a read error after the open.
  *	-W N: a file a start could not read is looked at again N times
  *	(rather than for about an hour) before it is kept aside.
+ *	-K N: the first N signatures of a request fail (their key's
+ *	decoding, EVP_DecodeBlock, fails): no secret the configuration
+ *	takes makes them fail any more.
  *	-P URL,SINCE: runs the event log (evlog.c) and replays endpoint
  *	URL's since SINCE (Unix time), as "mhctl hooks replay" does.
  *	-S URL,ID: once a line comes on the standard
@@ -49,6 +52,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
 
@@ -76,6 +80,9 @@ static long			 failopen_n, failopen_skip;
 /* -R: what fopen(3) opens for reads that fail */
 static const char		*failread_str;
 static long			 failread_n, failread_skip;
+/* -K: how many signatures more fail (once the configuration is read,
+ * whose check decodes the secrets too), and how many -K said */
+static long			 failsign_n, failsign_k;
 /* -S: the event to take out, and its endpoint */
 static char			*skip_url, *skip_id;
 /* -P: the endpoint to replay, since when */
@@ -154,13 +161,34 @@ fopen(const char *path, const char *mode)
 	return (fp);
 }
 
+/*
+ * Base64 decoding for the code linked in: only the signing of requests
+ * (common/sign.c) uses it; -K makes it fail
+ */
+int
+EVP_DecodeBlock(unsigned char *t, const unsigned char *f, int n)
+{
+	static int	(*sys_decode)(unsigned char *, const unsigned char *,
+			    int);
+
+	if (failsign_n > 0) {
+		failsign_n--;
+		return (-1);
+	}
+	if (sys_decode == NULL &&
+	    (sys_decode = dlsym(RTLD_NEXT, "EVP_DecodeBlock")) == NULL)
+		errx(1, "dlsym EVP_DecodeBlock: %s", dlerror());
+	return (sys_decode(t, f, n));
+}
+
 static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-F str:n[:m]]\n"
-	    "            [-P url,since] [-R str:n[:m]] [-S url,id] [-W n]\n"
+	    "            [-K n] [-P url,since] [-R str:n[:m]] [-S url,id] "
+	    "[-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -347,7 +375,7 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:kP:R:S:s:t:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:e:F:f:K:kP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -399,6 +427,9 @@ cmd_queue(int argc, char **argv)
 		case 't':
 			secs = atoi(optarg);
 			break;
+		case 'K':
+			failsign_k = strtol(optarg, NULL, 10);
+			break;
 		case 'W':
 			events_set_segwait_tries(atoi(optarg));
 			break;
@@ -411,6 +442,7 @@ cmd_queue(int argc, char **argv)
 	config_allow_testing(1);
 	if ((conf = config_parse(cfile)) == NULL)
 		errx(1, "%s: bad configuration", cfile);
+	failsign_n = failsign_k;
 	if ((base = event_base_new()) == NULL)
 		errx(1, "event_base_new");
 	if (http_init(base, NULL, 0) == -1)
