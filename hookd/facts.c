@@ -17,7 +17,9 @@
  * Every message's registration event passes through hookd: its facts are
  * appended to <spool>/events/facts.0 with one write(2) before the event
  * is stored, and made durable by the same group commit (gsync.h) before
- * relayd is answered.  A record is
+ * relayd is answered.  A record whose write fails waits in memory
+ * (FACTS_PENDING of them, found there) and is written before the next
+ * one: the event is not held for it, its facts are a convenience.  A record is
  *
  *	magic (4), CRC-32 of the rest (4), queue id (16 hex digits),
  *	six lengths (2 each), the six strings without NUL
@@ -137,6 +139,18 @@ static int		 cur_fd = -1, prev_fd = -1;
 static off_t		 cur_size;
 static unsigned		 cur_recs, gen_recs = FACTS_GEN_RECS;
 static int		 cur_lost;	/* renamed, the new one not made */
+
+/* a record whose write failed, kept to be written later (facts_append) */
+#define FACTS_PENDING	64
+struct facts_pend {
+	uint64_t	 key;
+	unsigned	 b;
+	int		 msg;		/* a message's, not a recipient's */
+	size_t		 n;
+	unsigned char	 buf[FACTS_REC_MAX];
+};
+static struct facts_pend pend[FACTS_PENDING];
+static unsigned		 npend;
 static char		 cur_path[MH_PATH_MAX], prev_path[MH_PATH_MAX];
 
 /* a message's key; with rcpt (its canonical form), that recipient's */
@@ -431,6 +445,7 @@ facts_init(const char *root, unsigned max_records)
 		return (-1);
 	/* once in hookd (its pages touched as slots are used); again in
 	 * the tests, as after a restart */
+	npend = 0;
 	if (idx != NULL)
 		memset(idx, 0, (size_t)FACTS_BUCKETS * sizeof(*idx));
 	else if ((idx = calloc(FACTS_BUCKETS, sizeof(*idx))) == NULL)
@@ -494,34 +509,83 @@ facts_rotate(void)
 	return (0);
 }
 
-/* r's record, unless one of its key is there */
-static void
-facts_append(const struct event_record *r, uint64_t key, unsigned b)
+/* record p (FACTS_REC_MAX bytes at least) to facts.0; -1 (logged) if not */
+static int
+facts_write(const struct facts_pend *p)
 {
-	static unsigned char	 buf[FACTS_REC_MAX];
-	size_t			 n;
-	int			 msg = r->recipient[0] == '\0';
-
-	if (slot_find(key, b) != NULL)
-		return;
-	if ((n = facts_encode(r, buf, sizeof(buf))) == 0)
-		return;
 	/* messages are counted; their recipients' records only weigh */
-	if ((cur_lost || (msg && cur_recs >= gen_recs) ||
-	    cur_size + (off_t)n > FACTS_GEN_SIZE) && facts_rotate() == -1)
-		return;
-	if (pwrite(cur_fd, buf, n, cur_size) != (ssize_t)n) {
+	if ((cur_lost || (p->msg && cur_recs >= gen_recs) ||
+	    cur_size + (off_t)p->n > FACTS_GEN_SIZE) && facts_rotate() == -1)
+		return (-1);
+	if (pwrite(cur_fd, p->buf, p->n, cur_size) != (ssize_t)p->n) {
 		log_warn("%s: write", FACTS_CUR);
 		/* no torn record before the next one */
 		if (file_cut(cur_fd, cur_size) == -1)
 			log_warn("%s", FACTS_CUR);
-		return;
+		return (-1);
 	}
 	gsync_fd(cur_fd);
-	slot_put(key, b, cur_gen, cur_size, !msg);
-	cur_size += n;
-	if (msg)
+	slot_put(p->key, p->b, cur_gen, cur_size, !p->msg);
+	cur_size += p->n;
+	if (p->msg)
 		cur_recs++;
+	return (0);
+}
+
+/* the records a write failed for, in their order: 0 all written now */
+static int
+pend_flush(void)
+{
+	unsigned	 i;
+
+	for (i = 0; i < npend && facts_write(&pend[i]) == 0; i++)
+		;
+	if (i > 0) {
+		memmove(pend, pend + i, (npend - i) * sizeof(pend[0]));
+		npend -= i;
+	}
+	return (npend > 0 ? -1 : 0);
+}
+
+/* the one of key waiting, or NULL */
+static const struct facts_pend *
+pend_find(uint64_t key)
+{
+	unsigned	 i;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].key == key)
+			return (&pend[i]);
+	return (NULL);
+}
+
+/*
+ * r's record, unless one of its key is there.  One whose write fails
+ * waits in memory (found there meanwhile) and is written before the
+ * next record; past FACTS_PENDING of them the oldest is lost (logged):
+ * its message's later events would lack its facts
+ */
+static void
+facts_append(const struct event_record *r, uint64_t key, unsigned b)
+{
+	struct facts_pend	*p;
+
+	if (slot_find(key, b) != NULL || pend_find(key) != NULL)
+		return;
+	if (npend == FACTS_PENDING && pend_flush() == -1) {
+		log_warnx("%s: the record of message %.16s could not be "
+		    "written, lost", FACTS_CUR, (const char *)pend[0].buf + 8);
+		memmove(pend, pend + 1, (npend - 1) * sizeof(pend[0]));
+		npend--;
+	}
+	p = &pend[npend];
+	if ((p->n = facts_encode(r, p->buf, sizeof(p->buf))) == 0)
+		return;
+	p->key = key;
+	p->b = b;
+	p->msg = r->recipient[0] == '\0';
+	npend++;
+	(void)pend_flush();
 }
 
 /*
@@ -675,11 +739,17 @@ facts_read(uint64_t key, unsigned b, const char *qid,
 {
 	static unsigned char	 buf[FACTS_REC_MAX];
 	struct facts_slot	*s;
+	const struct facts_pend	*p;
 	ssize_t			 n;
 	int			 fd;
 
-	if ((s = slot_find(key, b)) == NULL)
-		return (0);
+	if ((s = slot_find(key, b)) == NULL) {
+		if ((p = pend_find(key)) == NULL ||
+		    facts_decode(p->buf, p->n, f) <= 0 ||
+		    strcmp(f->queue_id, qid) != 0)
+			return (0);
+		return (record_magic(p->buf));
+	}
 	fd = s->gen == cur_gen ? cur_fd : prev_fd;
 	if (fd == -1)
 		return (0);

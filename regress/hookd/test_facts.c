@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,6 +535,53 @@ rotate_lost(void)
 	is_str(click_group(qid), "after", "the same after a restart");
 }
 
+/*
+ * A record whose write fails (the file size limit: EFBIG) waits in
+ * memory: a click of its message is filled meanwhile, and it is written
+ * before the next record; before, it was lost and the message's later
+ * events had no sender, subject or group
+ */
+static void
+write_failed(void)
+{
+	struct event_record	 ev;
+	struct rlimit		 rl, low;
+	char			 qid[MH_MSGID_LEN], q2[MH_MSGID_LEN];
+	off_t			 sz;
+
+	unlink(f0);
+	unlink(f1);
+	is_int(facts_init(root, 100), 0, "started again, for a failed write");
+	qid_of(qid, 0x400);
+	reg(&ev, qid, "before");
+	facts_note(&ev);
+	if ((sz = fsize(f0)) <= 0 || getrlimit(RLIMIT_FSIZE, &rl) == -1)
+		fatal("facts.0");
+	low = rl;
+	low.rlim_cur = sz;
+	signal(SIGXFSZ, SIG_IGN);
+	/* nothing written meanwhile: the test's output is a file too */
+	fflush(stdout);
+	fflush(stderr);
+	if (setrlimit(RLIMIT_FSIZE, &low) == -1)
+		fatal("setrlimit");
+	qid_of(qid, 0x401);
+	reg(&ev, qid, "unwritten");
+	facts_note(&ev);
+	if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
+		fatal("setrlimit");
+	ok(fsize(f0) == sz, "its write failed");
+	is_str(click_group(qid), "unwritten", "a click of its message is "
+	    "filled all the same");
+	qid_of(q2, 0x402);
+	reg(&ev, q2, "next");
+	facts_note(&ev);
+	is_int(facts_init(root, 100), 0, "restarted");
+	is_str(click_group(qid), "unwritten", "it was written before the "
+	    "next one");
+	is_str(click_group(q2), "next", "and the next one after it");
+}
+
 int
 main(void)
 {
@@ -642,6 +690,7 @@ main(void)
 	crowded();
 	crowded_late();
 	rotate_lost();
+	write_failed();
 
 	unlink(f0);
 	unlink(f1);
