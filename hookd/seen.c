@@ -22,7 +22,10 @@
  * unique again.  A new key is written in place with pwrite(2) before the
  * event's file, which is written before webd is answered (evack.c), and
  * both are made durable by the same group commit (gsync.h): an open
- * answered to a client is never counted as unique twice.
+ * answered to a client is never counted as unique twice.  A key whose
+ * write fails stays in the table and is written with the next one
+ * (seen_dirty); only a restart before that forgets it.  The event is
+ * not held for it: unique_open is a count's convenience.
  *
  * And which recipients got their message in the last seconds (deliv):
  * security gateways fetch every link and image of a message as soon as
@@ -73,6 +76,18 @@ static char		 seen_dir[MH_PATH_MAX];
 
 static char		 seen_path[MH_PATH_MAX];
 
+/*
+ * New keys whose write failed (or whose file could not be opened): in
+ * the table already, written before the next one; past SEEN_DIRTY the
+ * oldest is forgotten (logged), counted unique again after a restart
+ */
+#define SEEN_DIRTY	256
+static struct {
+	uint32_t	 at;		/* bucket * SEEN_WAYS + way */
+	uint64_t	 key;
+}			 dirty[SEEN_DIRTY];
+static unsigned		 ndirty;
+
 /* the table from the file; -1 (logged) if it cannot be read */
 static int
 seen_load(void)
@@ -113,6 +128,8 @@ seen_load(void)
 static int
 seen_open(int create)
 {
+	unsigned	 i;
+
 	if (seen_fd != -1)
 		return (0);
 	if ((seen_fd = open(seen_path, O_RDWR | O_CLOEXEC |
@@ -127,6 +144,10 @@ seen_open(int create)
 		memset(seen, 0, SEEN_SIZE);
 		return (-1);
 	}
+	/* the keys not written yet go back over what was read */
+	for (i = 0; i < ndirty; i++)
+		seen[dirty[i].at / SEEN_WAYS][dirty[i].at % SEEN_WAYS] =
+		    dirty[i].key;
 	if (create)
 		gsync_path(seen_dir);
 	return (0);
@@ -177,12 +198,50 @@ seen_key(const struct event_record *ev, unsigned *bucket)
 	return (key);
 }
 
+/* key, just put at slot at of the table, is to be written */
+static void
+seen_dirty(uint32_t at, uint64_t key)
+{
+	if (ndirty == SEEN_DIRTY) {
+		log_warnx("%s: a first open or click could not be written: "
+		    "counted unique again after a restart", SEEN_FILE);
+		memmove(dirty, dirty + 1, (ndirty - 1) * sizeof(dirty[0]));
+		ndirty--;
+	}
+	dirty[ndirty].at = at;
+	dirty[ndirty++].key = key;
+}
+
+/* the keys to write, in their order, until one fails (logged) */
+static void
+seen_flush(void)
+{
+	uint64_t	 key;
+	unsigned	 i, at;
+
+	for (i = 0; i < ndirty; i++) {
+		at = dirty[i].at;
+		key = dirty[i].key;
+		/* a key placed there since takes its turn */
+		if (seen[at / SEEN_WAYS][at % SEEN_WAYS] != key)
+			continue;
+		if (pwrite(seen_fd, &key, sizeof(key),
+		    (off_t)at * sizeof(key)) != sizeof(key)) {
+			log_warn("%s: write", SEEN_FILE);
+			break;
+		}
+	}
+	if (i > 0)
+		gsync_fd(seen_fd);
+	memmove(dirty, dirty + i, (ndirty - i) * sizeof(dirty[0]));
+	ndirty -= i;
+}
+
 int
 seen_first(const struct event_record *ev)
 {
 	uint64_t	 key;
 	unsigned	 b, i, slot;
-	off_t		 off;
 
 	if (seen == NULL)
 		return (1);
@@ -197,13 +256,9 @@ seen_first(const struct event_record *ev)
 	if (slot == SEEN_WAYS)
 		slot = (key >> 32) % SEEN_WAYS;
 	seen[b][slot] = key;
-	off = ((off_t)b * SEEN_WAYS + slot) * sizeof(key);
-	if (seen_open(1) == -1)
-		return (1);
-	if (pwrite(seen_fd, &key, sizeof(key), off) != sizeof(key))
-		log_warn("%s: write", SEEN_FILE);
-	else
-		gsync_fd(seen_fd);
+	seen_dirty(b * SEEN_WAYS + slot, key);
+	if (seen_open(1) == 0)
+		seen_flush();
 	return (1);
 }
 
