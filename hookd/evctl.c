@@ -424,15 +424,24 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
  * The queue's first item: with its record rec (taken), to the dead
  * letters and out of the queue, 0; or -1, a letter that could not be
  * written, or its segment that cannot be read now (again: the item
- * kept).  NULL rec, not again: it could not be read, kept aside
- * (evq_item_load), out of the queue.
+ * kept, looked at again sooner at first, evq_read_wait; at the last of
+ * evq_read_tries() looks it is given up, kept aside as when it is
+ * sent, evq_item_giveup, and 0).  NULL rec, not again: it could not be
+ * read, kept aside (evq_item_load), out of the queue.
  */
 static int
 item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
     int status, const char *why)
 {
-	if (again)
-		return (-1);
+	if (again) {
+		if (ep->readfails < evq_read_tries()) {
+			ep->readfails++;
+			return (-1);
+		}
+		evq_item_giveup(ep, it);
+		return (0);
+	}
+	ep->readfails = 0;
 	if (rec != NULL && dead_event(ep->key, ep->pub, rec, why) == -1) {
 		json_decref(rec);
 		return (-1);
@@ -525,9 +534,10 @@ evq_gone_expire(struct endpoint *ep)
 		    "older than its lifetime (%ds) moved to the dead letters, "
 		    "reason=%s%s", ep->pub, evq_format_name(ep->format), n,
 		    ep->lifetime, why, rc == -1 ?
-		    "; the others are kept, tried again in a minute" : "");
+		    "; the others are kept, tried again later" : "");
 	if (rc == -1)
-		return (60);
+		return (ep->readfails > 0 ? evq_read_wait(ep->readfails - 1) :
+		    60);
 	if (next == 0)
 		return (3600);	/* nothing queued, or nothing dated */
 	t = next + ep->lifetime + 1 - now;
@@ -573,7 +583,7 @@ evq_expire(struct endpoint *ep)
  * for "dead replay" once a block names it again.  0 done (or nothing to
  * do yet: called again when the request is over), -1 a letter could not
  * be written or a segment cannot be read now (what is left is kept,
- * tried again in a minute).
+ * tried again in a minute, or sooner: item_bury).
  */
 int
 evq_retire(struct endpoint *ep)
@@ -612,7 +622,7 @@ evq_retire(struct endpoint *ep)
 	log_warnx("events: %s (%s) is no longer configured: %zu event(s) "
 	    "moved to the dead letters, reason=%s%s", ep->pub,
 	    evq_format_name(ep->format), n, why, rc == -1 ?
-	    "; the others are kept, tried again in a minute" : "");
+	    "; the others are kept, tried again later" : "");
 	ep->attempts = 0;
 	return (rc);
 }

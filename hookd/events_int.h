@@ -172,5 +172,6 @@ const char	*evq_format_name(enum event_format);
 void		 evq_set_allow_private(int);
 void		 evq_timer(int, short, void *);
 void		 evq_gone_arm(struct endpoint *, long);
+void		 evq_item_giveup(struct endpoint *, struct evitem *);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

@@ -453,8 +453,8 @@ ep_defer(struct endpoint *ep, const char *why)
  * segment's other events cannot be read either: they leave with it, the
  * segment goes aside once none of its events is queued or in a batch.
  */
-static void
-item_giveup(struct endpoint *ep, struct evitem *it)
+void
+evq_item_giveup(struct endpoint *ep, struct evitem *it)
 {
 	struct evseg	*seg = it->seg;
 	struct evitem	*next;
@@ -489,7 +489,7 @@ static int
 item_unreadable(struct endpoint *ep, struct evitem *it)
 {
 	if (ep->readfails >= evq_read_tries()) {
-		item_giveup(ep, it);
+		evq_item_giveup(ep, it);
 		return (0);
 	}
 	strlcpy(ep->last_error, "cannot read the spool now",
@@ -746,8 +746,11 @@ evq_kick(struct endpoint *ep)
 	if (!ep->configured) {
 		evtimer_del(ep->timer);
 		ep->timer_backoff = 0;
+		/* one that cannot be read now is looked at sooner at first */
 		if (evq_retire(ep) == -1)
-			ep_arm(ep, 60 * 1000, 1);
+			ep_arm(ep, ep->readfails > 0 ?
+			    evq_read_wait(ep->readfails - 1) * 1000 : 60 * 1000,
+			    1);
 		else
 			evq_endpoint_forget(ep);
 		return;

@@ -452,6 +452,10 @@ cmd_queue(int argc, char **argv)
 		err(1, "%s", spool);
 	gsync_init(base, sfd);
 	close(sfd);
+	/* dead letters under the spool, as in hookd: without it those of
+	 * an endpoint no longer configured went to "/" */
+	if (dead_init(spool) == -1)
+		errx(1, "dead_init");
 	if (events_init(base, conf, spool) == -1)
 		errx(1, "events_init");
 	if (replay_url != NULL)
