@@ -313,6 +313,7 @@ conn_free(void *arg)
 	if (c->reader != NULL)
 		event_free(c->reader);
 	event_free(c->kick);
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
 	if (c->linger_fd != -1)
 		linger_start(c->linger_fd);
 	if (c->fd >= 0 && (size_t)c->fd < conn_max && conn_by_fd[c->fd] == c)
@@ -408,6 +409,58 @@ peer_check(struct web_conn *c)
 		c->peer_closed = 1;
 }
 
+/*
+ * What the filter handed evhttp waits in its input until evhttp parses
+ * it, a request at a time, each answered before the next is read; and
+ * while an answer is written evhttp reads on, only to learn of a close.
+ * The reader read the socket as fast as the client sent: a client that
+ * pipelines requests and never reads the answers (or faster than they
+ * are made, as on https, where each takes a few turns of the loop) had
+ * webd hold all it sent, without bound.  Once WEB_AHEAD_MAX bytes wait
+ * there the reader stops (the socket bufferevent's own reading stays
+ * off) and the rest waits in the kernel, whose window stops the client,
+ * until evhttp has taken them (in_taken).  evhttp takes a body only
+ * once all of it came (a Content-Length's, a chunk's): the cap is that
+ * much higher once a head is whole, and off within a chunked body (both
+ * under the body's cap, request.c).
+ */
+static size_t
+ahead_cap(const struct web_conn *c)
+{
+	/* a head whole: evhttp takes its body only once all of it came */
+	return (WEB_AHEAD_MAX + (c->in_head || c->too_big ? 0 : c->clen));
+}
+
+static int
+ahead_full(struct web_conn *c)
+{
+	if (c->chunking ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) +
+	    evbuffer_get_length(bufferevent_get_input(c->under)) <
+	    ahead_cap(c))
+		return (0);
+	event_del(c->reader);
+	c->reading = 0;
+	c->ahead_full = 1;
+	return (1);
+}
+
+/* evhttp took some of what waited in its input: read on below the cap */
+static void
+in_taken(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct web_conn	*c = arg;
+
+	if (!c->ahead_full || info->n_deleted == 0 ||
+	    evbuffer_get_length(b) >= ahead_cap(c))
+		return;
+	c->ahead_full = 0;
+	if (event_add(c->reader, NULL) == -1)
+		fatalx("event_add");
+	c->reading = 1;
+}
+
 static void
 reader_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -418,6 +471,8 @@ reader_cb(evutil_socket_t fd, short ev, void *arg)
 		reader_aside(c);
 		return;
 	}
+	if (ahead_full(c))
+		return;
 	/* evhttp may let the connection go meanwhile: c outlives the call */
 	bufferevent_incref(c->bev);
 	conn_read(c);
@@ -920,7 +975,9 @@ conn_new(struct event_base *base, void *arg)
 	bufferevent_getcb(c->under, &c->ur, &c->uw, &c->ue, &c->uarg);
 	bufferevent_setcb(c->under, under_read, under_write, under_event, c);
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), out_added,
-	    c) == NULL)
+	    c) == NULL ||
+	    (c->in_cb = evbuffer_add_cb(bufferevent_get_input(c->bev),
+	    in_taken, c)) == NULL)
 		fatalx("evbuffer_add_cb");
 	n_conns++;
 	n_open++;

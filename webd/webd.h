@@ -39,6 +39,9 @@
 #define WEB_BODY_MAX		4096	/* evhttp: 413 */
 #define WEB_CHUNK_LINE_MAX	256	/* a chunk's size line: longer, 400 */
 #define WEB_READ_MAX		16384	/* bytes a read(2) of a socket takes */
+/* bytes read that evhttp has not taken (pipelined requests): past
+   this, reading waits (ahead_full) */
+#define WEB_AHEAD_MAX		65536
 #define WEB_HEAD_TIMEOUT	10	/* seconds to send a request head */
 /* the API: body bytes a second a request must average after its first
    WEB_HEAD_TIMEOUT seconds, each arrival moving its deadline on */
@@ -94,6 +97,9 @@ struct web_conn {
 	struct event		*reader;	/* reads the socket (conn_read) */
 	int			 reading;	/* reader added, the socket
 						   bufferevent's own off */
+	int			 ahead_full;	/* reader off: WEB_AHEAD_MAX
+						   wait for evhttp */
+	struct evbuffer_cb_entry *in_cb;	/* in_taken */
 	int			 owed;		/* evhttp awaits "written" */
 	int			 direct;	/* filter_out wrote to the
 						   socket */
