@@ -299,6 +299,31 @@ head_version_over(const struct web_conn *c)
 }
 
 /*
+ * k more bytes of the request line: method SP request-target SP
+ * HTTP-version (RFC 9112 3), one SP each, no other blank and no control
+ * character (3.2: a target has none).  evhttp splits it at its first
+ * and last SP, so that it took "GET /c/x y HTTP/1.1" with "/c/x y" as
+ * the target, two SPs after the method, or one after the version, and
+ * any control character in the target; a proxy in front may split it
+ * otherwise (a target "/c/x" and a version "y HTTP/1.1").  Refused 400
+ * (3.2: an invalid request-line), as RFC 9112 3 lets a server do.  The
+ * CR that ends it is line_bad's.
+ */
+static void
+reqline_bytes(struct web_conn *c, const char *p, size_t k)
+{
+	unsigned char	 ch, prev = c->line_len > 0 ? c->last : ' ';
+	size_t		 i;
+
+	for (i = 0; i < k; i++, prev = ch) {
+		ch = p[i];
+		if (ch == ' ' ? prev == ' ' || ++c->rl_blanks > 2 :
+		    (ch < 0x20 && ch != '\r') || ch == 0x7f)
+			c->bad = 400;
+	}
+}
+
+/*
  * A whole head line, from its start: the request line says whether a
  * body may come; a field name is a token (RFC 9110 5.1: not empty, no
  * blank before its colon, RFC 9112 5.1), no line is folded (5.2);
@@ -324,6 +349,9 @@ head_line(struct web_conn *c)
 			c->bad = 501;
 		else if (head_version_over(c))
 			c->bad = 505;
+		/* a blank too many or too few (reqline_bytes) */
+		if (c->rl_blanks != 2)
+			c->bad = 400;
 		if (c->api && head_starts(c, "POST "))
 			head_target(c);
 		return;
@@ -550,6 +578,8 @@ head_scan(struct web_conn *c, const char *p, size_t n, struct evbuffer *out)
 		c->head_len += k;
 		if (line_bad(c, p, k))
 			c->bad = 400;
+		if (!c->reqline)
+			reqline_bytes(c, p, k);
 		line_keep(c, p, k);
 		head_tail(c, p, k);
 		c->line_len += k;

@@ -513,6 +513,7 @@ head_reset(struct web_conn *c)
 	c->head_len = c->line_len = c->lstart_len = 0;
 	c->ltail_len = 0;
 	c->too_big = c->bad = c->reqline = c->no_body = c->clen_seen = 0;
+	c->rl_blanks = 0;
 	c->is_head = 0;
 	c->clen = 0;
 	c->chunked = c->auth_seen = c->submit = c->ctype = 0;

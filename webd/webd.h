@@ -121,6 +121,7 @@ struct web_conn {
 						   cap */
 	int			 bad;		/* its framing: 400 or 501 */
 	int			 reqline;	/* its request line came */
+	int			 rl_blanks;	/* SPs in the request line */
 	int			 no_body;	/* HEAD, TRACE */
 	int			 is_head;	/* HEAD: no body back */
 	int			 clen_seen;	/* a Content-Length came */
