@@ -66,6 +66,12 @@
 
 static struct event_base	*http_base;
 static struct pool		*http_pool;	/* of the hops to come */
+/*
+ * made at http_init, before the sandbox: curl_multi_init asks for a
+ * socketpair, a pipe or an eventfd (by libcurl's version) that the
+ * filter refuses, or kills the process for
+ */
+static struct pool		*http_spare;
 static struct poollist		 http_retired =
     TAILQ_HEAD_INITIALIZER(http_retired);
 static int			 http_private;	/* allow private-addresses */
@@ -377,10 +383,13 @@ http_allow_private(int allow)
 	struct timeval	 tv = { 0, 0 };
 
 	if (http_pool != NULL && http_private && !allow) {
-		if ((p = pool_new()) == NULL)
-			log_warnx("http: the kept-alive connections stay "
-			    "open (out of memory)");
+		/* one spare: a second turn off leaves them to their idle
+		 * time (each request on one is refused and made anew) */
+		if ((p = http_spare) == NULL)
+			log_info("http: the kept-alive connections close "
+			    "when idle");
 		else {
+			http_spare = NULL;
 			http_pool->retired = 1;
 			TAILQ_INSERT_TAIL(&http_retired, http_pool, entry);
 			if (http_pool->running == 0)
@@ -401,7 +410,8 @@ http_init(struct event_base *base, const char *cabundle, size_t len)
 		return (-1);
 	}
 	http_base = base;
-	if ((http_pool = pool_new()) == NULL) {
+	if ((http_pool = pool_new()) == NULL ||
+	    (http_spare = pool_new()) == NULL) {
 		log_warnx("http: init failed");
 		return (-1);
 	}
@@ -458,6 +468,8 @@ http_shutdown(void)
 	}
 	pool_free(http_pool);
 	http_pool = NULL;
+	pool_free(http_spare);
+	http_spare = NULL;
 	while ((p = TAILQ_FIRST(&http_retired)) != NULL) {
 		TAILQ_REMOVE(&http_retired, p, entry);
 		pool_free(p);
