@@ -420,6 +420,18 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
 	return (0);
 }
 
+/* the log's note of the events kept aside (unreadable), "" if none */
+static const char *
+aside_note(size_t aside)
+{
+	static char	 note[64];
+
+	if (aside == 0)
+		return ("");
+	snprintf(note, sizeof(note), "; %zu unreadable, kept aside", aside);
+	return (note);
+}
+
 /*
  * The queue's first item: with its record rec (taken), to the dead
  * letters and out of the queue, 0; or -1, a letter that could not be
@@ -427,18 +439,23 @@ batch_bury(struct endpoint *ep, struct evbatch *b, const char *reason)
  * kept, looked at again sooner at first, evq_read_wait; at the last of
  * evq_read_tries() looks it is given up, kept aside as when it is
  * sent, evq_item_giveup, and 0).  NULL rec, not again: it could not be
- * read, kept aside (evq_item_load), out of the queue.
+ * read, kept aside (evq_item_load), out of the queue.  What is kept
+ * aside is counted in *aside, not among the dead letters.
  */
 static int
 item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
-    int status, const char *why)
+    int status, const char *why, size_t *aside)
 {
+	size_t	 before;
+
 	if (again) {
 		if (ep->readfails < evq_read_tries()) {
 			ep->readfails++;
 			return (-1);
 		}
+		before = evq_backlog(ep);
 		evq_item_giveup(ep, it);
+		*aside += before - evq_backlog(ep);
 		return (0);
 	}
 	ep->readfails = 0;
@@ -449,6 +466,7 @@ item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
 	evq_item_unqueue(ep, it);
 	if (rec == NULL) {
 		evq_item_free(it, 0);
+		(*aside)++;
 		return (0);
 	}
 	if ((rec = json_pack("[o]", rec)) != NULL)
@@ -490,7 +508,7 @@ evq_gone_expire(struct endpoint *ep)
 	struct evitem		*it;
 	json_t			*rec;
 	time_t			 now = time(NULL), t, next = 0;
-	size_t			 n = evq_backlog(ep);
+	size_t			 n = evq_backlog(ep), aside = 0;
 	int			 rc = 0, again;
 
 	if (ep->cur != NULL && !ep->cur->syncing && ep->call == NULL &&
@@ -527,14 +545,15 @@ evq_gone_expire(struct endpoint *ep)
 				break;
 			}
 		}
-		rc = item_bury(ep, it, rec, again, 410, why);
+		rc = item_bury(ep, it, rec, again, 410, why, &aside);
 	}
 	if ((n -= evq_backlog(ep)) > 0 || rc == -1)
 		log_warnx("events: %s (%s) answered 410 Gone: %zu event(s) "
 		    "older than its lifetime (%ds) moved to the dead letters, "
-		    "reason=%s%s", ep->pub, evq_format_name(ep->format), n,
-		    ep->lifetime, why, rc == -1 ?
-		    "; the others are kept, tried again later" : "");
+		    "reason=%s%s%s", ep->pub, evq_format_name(ep->format),
+		    n - aside, ep->lifetime, why, aside_note(aside),
+		    rc == -1 ? "; the others are kept, tried again later" :
+		    "");
 	if (rc == -1)
 		return (ep->readfails > 0 ? evq_read_wait(ep->readfails - 1) :
 		    60);
@@ -592,7 +611,7 @@ evq_retire(struct endpoint *ep)
 	struct evbatchq		*q;
 	struct evitem		*it;
 	json_t			*rec;
-	size_t			 n;
+	size_t			 n, aside = 0;
 	int			 rc = 0, again;
 
 	if (ep->call != NULL || ep->asking ||
@@ -616,13 +635,14 @@ evq_retire(struct endpoint *ep)
 	}
 	while (rc == 0 && (it = TAILQ_FIRST(&ep->items)) != NULL) {
 		rec = evq_item_load(ep, it, &again);
-		rc = item_bury(ep, it, rec, again, ep->last_status, why);
+		rc = item_bury(ep, it, rec, again, ep->last_status, why,
+		    &aside);
 	}
 	n -= evq_backlog(ep);
 	log_warnx("events: %s (%s) is no longer configured: %zu event(s) "
-	    "moved to the dead letters, reason=%s%s", ep->pub,
-	    evq_format_name(ep->format), n, why, rc == -1 ?
-	    "; the others are kept, tried again later" : "");
+	    "moved to the dead letters, reason=%s%s%s", ep->pub,
+	    evq_format_name(ep->format), n - aside, why, aside_note(aside),
+	    rc == -1 ? "; the others are kept, tried again later" : "");
 	ep->attempts = 0;
 	return (rc);
 }
