@@ -936,7 +936,8 @@ sched_dsn_later(struct rmsg *m)
 	m->dsn_next = time(NULL) + backoff(++m->dsn_tries);
 }
 
-/* the DSNs m owes, queued when due (bounce.c); 1 if m was freed */
+/* the DSNs m owes, queued when due (bounce.c); 1 if m may be gone (as
+ * msg_precheck) */
 static int
 dsn_retry(struct rmsg *m, time_t now)
 {
@@ -972,7 +973,11 @@ dsn_retry(struct rmsg *m, time_t now)
 	return (gone);
 }
 
-/* expiry and suppression before anything is tried; 1 if m was freed */
+/*
+ * expiry and suppression before anything is tried; 1 if m may be gone
+ * (sched_settle frees it, or keeps it for an owed DSN or a journal to
+ * wait for): the caller leaves it for this pass
+ */
 static int
 msg_precheck(struct rmsg *m, time_t now)
 {
