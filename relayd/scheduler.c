@@ -890,18 +890,24 @@ settle_update(struct rmsg *m)
  * before its event (a power loss between the two) would lose the event,
  * since the recipient is not tried again.
  */
-void
-sched_settle(struct rmsg *m)
+/* a recipient of m still to be tried, or a DSN it owes (bounce.c) */
+static int
+msg_unsettled(const struct rmsg *m)
 {
 	size_t	 i;
-	int	 pending = 0;
 
-	/* a DSN owed keeps it too (bounce.c): removed once it is queued */
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].state == RS_PENDING ||
 		    m->env.rcpts[i].dsn_owed)
-			pending = 1;
-	if (m->inflight > 0 || (pending && !m->removed)) {
+			return (1);
+	return (0);
+}
+
+void
+sched_settle(struct rmsg *m)
+{
+	/* a DSN owed keeps it too: removed once it is queued */
+	if (m->inflight > 0 || (msg_unsettled(m) && !m->removed)) {
 		if (!m->removed)
 			settle_update(m);
 		return;
@@ -963,12 +969,8 @@ dsn_retry(struct rmsg *m, time_t now)
 		sched_dsn_later(m);
 	else
 		m->dsn_tries = 0;
-	for (i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].state == RS_PENDING ||
-		    m->env.rcpts[i].dsn_owed)
-			break;
 	/* nothing left: sched_settle removes (frees) it */
-	gone = i == m->env.nrcpt && m->inflight == 0;
+	gone = !msg_unsettled(m) && m->inflight == 0;
 	sched_settle(m);
 	return (gone);
 }
