@@ -71,9 +71,9 @@
 /*
  * The bytes of one reply that the reader may hold unparsed: a bulk
  * string or a line (hiredis takes an array's elements as they come, so
- * the suppression list's HGETALL never holds more than one).  Ours are
- * a few hundred bytes; a broken or hostile Redis that announces a bulk
- * of 512 MB and sends it would have it all buffered.
+ * a page of the suppression list's HSCAN never holds more than one).
+ * Ours are a few hundred bytes; a broken or hostile Redis that announces
+ * a bulk of 512 MB and sends it would have it all buffered.
  */
 #define REDIS_REPLY_MAX		(1024 * 1024)
 /*
@@ -90,10 +90,12 @@
  * bound of its own: an array announced with 2^31 - 1 elements had its
  * 16 GB of pointers allocated, and a reply of 2^25 small elements took
  * 2 GB.  No answer to a command of ours comes near REDIS_COST_CMD (INFO,
- * the nodes' ZRANGE, hookd's MGET of a batch), nor a message on the
- * channel near REDIS_COST_CHANNEL; only the full load's HGETALL is
- * large, about 200 bytes for each entry of the suppression list:
- * REDIS_COST_LOAD is some 2.5 million entries.
+ * the nodes' ZRANGE, hookd's MGET of a batch, a page of the suppression
+ * list's HSCAN: 2000 entries of some 200 bytes, under 1,000 each), nor
+ * a message on the channel near REDIS_COST_CHANNEL.  The suppression
+ * list is read a page at a time (relayd/cluster.c, the full load): one
+ * HGETALL had a bound of its own, 512 MB, which a list of more than
+ * some 2.5 million entries passed at every load.
  */
 #define REDIS_COST_CMD		(4 * 1024 * 1024)
 #define REDIS_COST_CHANNEL	(2 * 1024 * 1024)
@@ -854,17 +856,9 @@ int
 redis_command(redis_reply_fn fn, void *arg, int argc, const char **argv,
     const size_t *lens)
 {
-	return (redis_command_sized(fn, arg, REDIS_COST_CMD, argc, argv,
-	    lens));
-}
-
-int
-redis_command_sized(redis_reply_fn fn, void *arg, size_t max, int argc,
-    const char **argv, const size_t *lens)
-{
 	if (rl.state != LINK_UP)
 		return (-1);
-	return (send_on(rl.cmd, fn, arg, max, argc, argv, lens));
+	return (send_on(rl.cmd, fn, arg, REDIS_COST_CMD, argc, argv, lens));
 }
 
 static void
@@ -930,7 +924,7 @@ on_info(const redisReply *r, void *arg)
 	}
 	/*
 	 * a Redis loading its data (restarted) answers INFO and SUBSCRIBE,
-	 * and -LOADING to the rest: linked then, the full load (HGETALL)
+	 * and -LOADING to the rest: linked then, the full load (HSCAN)
 	 * was refused and not asked again until the next link; down until
 	 * it is done, tried again with the backoff
 	 */

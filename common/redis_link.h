@@ -61,14 +61,10 @@ const char	*redis_link_refused(void);
 /*
  * -1 (fn not called) when the link is down; a reply that would cost
  * hiredis more than a few MB of memory drops the link (redis_link.c,
- * reply_cost), more than max with redis_command_sized
+ * reply_cost): a large answer is asked for in pages (HSCAN)
  */
 int		 redis_command(redis_reply_fn, void *, int argc,
 		    const char **argv, const size_t *argvlen);
-int		 redis_command_sized(redis_reply_fn, void *, size_t max,
-		    int argc, const char **argv, const size_t *argvlen);
-/* the full load's bound: a suppression list of some 2.5 million entries */
-#define REDIS_COST_LOAD	((size_t)512 * 1024 * 1024)
 /* the local state answered instead of Redis: counted, logged (paced) */
 void		 redis_fallback(const char *what);
 json_t		*redis_link_show(void);

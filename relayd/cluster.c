@@ -30,9 +30,11 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/tree.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +111,12 @@ static const char lift_same[] =
  * one in a script that began before the end, even after it: Redis
  * judges a key's expiry at the script's start); renewing the counter
  * then would keep it at the limit a whole window more, so the answer is
- * 1 ms left.  Only a counter without an expiry (-1) gets one.
+ * 1 ms left.  Only a counter without an expiry (-1) gets one.  Its
+ * HGETALL reads one domain's hash, "per" and the sixteenths of a unit
+ * or two (it deletes the older ones as it reads them, and the hash
+ * expires two units after its last write), and its answer is one
+ * integer: neither comes near a reply's bound, as the suppression
+ * list's did.
  */
 static const char take_one[] =
     "if redis.replicate_commands then redis.replicate_commands() end "
@@ -271,57 +278,10 @@ static long long	 room_at;		/* ms, pending on ev_room */
 static long long	 suppress_held = -1;	/* HLEN, at the last beat */
 static unsigned long long applied, pushed, granted, refused;
 
-/*
- * The lifts heard on the channel while a full load is awaited (from its
- * HGETALL to its answer): the hash it reads may be older than they are
- * (Redis ran the HGETALL before the lift was written, and its answer,
- * long for a large hash, came after the lift's message).  They beat the
- * hash's suppressions of their key as this node's own lifts do; its
- * older suppression was applied over the lift, and held a resubscribed
- * address until the next full load.  At most HEARD_MAX: past them, the
- * older ones.
- */
-struct heard {
-	char		*field;
-	long long	 ms;
-};
-#define HEARD_MAX	65536
-static struct heard	*heard;
-static size_t		 nheard, heard_next;
-static int		 whole_awaited;
-
-static void
-heard_clear(void)
-{
-	size_t	 i;
-
-	for (i = 0; i < nheard; i++)
-		free(heard[i].field);
-	free(heard);
-	heard = NULL;
-	nheard = heard_next = 0;
-}
-
-/* a lift from the channel (field flen bytes), while a load is awaited */
-static void
-heard_add(const char *field, size_t flen, long long ms)
-{
-	struct heard	*h;
-
-	if (!whole_awaited)
-		return;
-	if (heard == NULL && (heard = calloc(HEARD_MAX,
-	    sizeof(*heard))) == NULL)
-		fatal("calloc");
-	h = &heard[heard_next];
-	heard_next = (heard_next + 1) % HEARD_MAX;
-	if (nheard < HEARD_MAX)
-		nheard++;
-	free(h->field);
-	if ((h->field = strndup(field, flen)) == NULL)
-		fatal("strndup");
-	h->ms = ms;
-}
+/* a lift met by a full load: in the hash, this node's own, heard */
+enum { LIFT_THERE, LIFT_HERE, LIFT_HEARD };
+static int	whole_awaited;			/* a full load under way */
+static void	load_lift(const char *, size_t, long long, int);
 
 /* the time of a suppression or a lift, here and in Redis */
 long long
@@ -556,6 +516,8 @@ remember_lifted(const char *field, long long ms)
 {
 	struct lifted	*l;
 
+	/* a full load under way: it beats the pages still to come */
+	load_lift(field, strlen(field), ms, LIFT_HERE);
 	TAILQ_FOREACH(l, &lifted, entry)
 		if (strcmp(l->field, field) == 0) {
 			if (ms > l->ms)
@@ -740,125 +702,174 @@ on_message(const char *msg, size_t len)
 	heard_save_later();
 	/* only a lift taken, at the time value_ms() accepted */
 	if ((mark = strchr(value + 1, ':')) != NULL && mark[1] == '-')
-		heard_add(field, value - field, ms);
+		load_lift(field, value - field, ms, LIFT_HEARD);
 }
 
-/* a lift of a full load: the list's key of its field, its time */
-struct whole_lift {
-	char		*key;
-	long long	 ms;
+/*
+ * The full load (on_linked): the hash read by HSCAN, a page of about
+ * LOAD_PAGE entries at a time, each page's answer bounded as any
+ * command's (REDIS_COST_CMD) and applied as it comes.  It was one
+ * HGETALL, whose answer was held whole, bounded at 512 MB: past some
+ * 2.5 million entries the answer passed its bound, and the link was
+ * dropped at every load, for ever.  HSCAN returns every field the hash
+ * holds from the first page to the last, some maybe twice (applied
+ * again, an entry changes nothing); a field written meanwhile was
+ * published on the channel, which the link subscribed to before it was
+ * up (redis_link.c, now_up), so before the first page was asked for.
+ *
+ * The lifts met so far, by the list's key (loadlifts): those of the
+ * hash ("there"), and "here" this node's own that Redis has not taken
+ * yet (lifted: refused, NOPERM, READONLY, OOM, or in flight) and those
+ * heard on the channel during the load: a page may be older than such
+ * a lift (Redis read it before the lift was written, and it came
+ * after the lift's message), and held the resubscribed address until
+ * the next full load.  At most HEARD_MAX of those heard: past them, the
+ * newer ones are not kept.
+ *
+ * A suppression that a lift of the same key beats (a lift at the same ms
+ * wins, as suppress_apply has it) is not applied at all: added then
+ * lifted, it wrote a + and a - line to the suppression log at every
+ * full load, and one beaten by a lift only this node has stayed, as the
+ * lift's later push is not read back (on_message skips the node's own).
+ * A page's lifts are met before its suppressions.  A field written as
+ * its key (john@d) has one value in the hash: no later page holds a lift
+ * of its key that is not met before it, but one of another spelling:
+ * "john"@d as a node before canonical keys (addr_canon) wrote it, each
+ * the newest write of its own spelling.  Those are kept (loadlate) and
+ * applied after the whole hash, its suppressions, then its lifts, so
+ * that a lift meets the newest of its key whatever the spelling: the
+ * newest write of the key wins, in any order, on every node alike.
+ *
+ * A field of the old spelling that says nothing any more (a suppression
+ * so beaten, a lift older than its key's newest) by what the hash itself
+ * holds is rewritten as that newest lift (whole_relift), never deleted:
+ * a node of an earlier build that still holds it pushes it again when it
+ * links, and only the field's time makes Redis refuse that push.
+ */
+#define LOAD_PAGE	"2000"		/* HSCAN's COUNT */
+#define HEARD_MAX	65536
+#define KEY_MAX		(MH_ADDR_MAX + MH_NAME_MAX + 1)
+
+struct loadlift {
+	RB_ENTRY(loadlift)	 entry;
+	long long		 there;		/* newest in the hash, 0 */
+	long long		 here;		/* newest here, 0 */
+	char			*key;
 };
+RB_HEAD(loadlifts, loadlift);
 
 static int
-whole_lift_cmp(const void *a, const void *b)
+loadlift_cmp(struct loadlift *a, struct loadlift *b)
 {
-	const struct whole_lift	*x = a, *y = b;
-
-	return (strcmp(x->key, y->key));
+	return (strcmp(a->key, b->key));
 }
+RB_PROTOTYPE(loadlifts, loadlift, entry, loadlift_cmp);
+RB_GENERATE(loadlifts, loadlift, entry, loadlift_cmp);
 
-/* field (flen bytes) at ms into lifts[*n], by the list's key */
+/* a field of another spelling than its key's, until the hash is read */
+struct loadlate {
+	TAILQ_ENTRY(loadlate)	 entry;
+	char			*field;
+	char			*value;
+};
+static struct loadlifts	 loadlifts = RB_INITIALIZER(&loadlifts);
+static TAILQ_HEAD(, loadlate)	 loadlate = TAILQ_HEAD_INITIALIZER(loadlate);
+static size_t		 nheard, load_read;
+static uintptr_t	 load_gen;	/* the load a page's answer is of */
+
+static void	on_hlen(const redisReply *, void *);
+
+/* no load under way */
 static void
-whole_lift_add(struct whole_lift *lifts, size_t *n, const char *field,
-    size_t flen, long long ms)
+load_end(void)
 {
-	char	 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
-	char	 key[MH_ADDR_MAX + MH_NAME_MAX + 1], *domain;
+	struct loadlift	*w;
+	struct loadlate	*lt;
 
-	if ((domain = field_split(field, flen, f, sizeof(f))) == NULL ||
-	    suppress_keyname(key, sizeof(key), f, domain) == -1)
-		return;
-	if ((lifts[*n].key = strdup(key)) == NULL)
-		fatal("strdup");
-	lifts[(*n)++].ms = ms;
+	while ((w = RB_MIN(loadlifts, &loadlifts)) != NULL) {
+		RB_REMOVE(loadlifts, &loadlifts, w);
+		free(w->key);
+		free(w);
+	}
+	while ((lt = TAILQ_FIRST(&loadlate)) != NULL) {
+		TAILQ_REMOVE(&loadlate, lt, entry);
+		free(lt->field);
+		free(lt->value);
+		free(lt);
+	}
+	nheard = load_read = 0;
+	whole_awaited = 0;
+	load_gen++;
 }
 
-/*
- * The lifts of the hash and, if local, this node's own that Redis has
- * not taken yet (lifted: refused, or in flight) and those heard since
- * the hash was asked for, sorted by key, each key once with its newest
- * time.
- */
-static struct whole_lift *
-whole_lifts(const redisReply *r, int local, size_t *np)
+/* field (flen bytes) as the list keys it: 0, -1; *spelled: written so */
+static int
+load_key(const char *field, size_t flen, char *key, int *spelled)
 {
-	struct whole_lift	*lifts;
-	struct lifted		*l;
-	const char		*v, *mark;
-	size_t			 i, n = 0, cap = r->elements / 2, o;
-	long long		 ms;
+	char	 f[KEY_MAX], *domain;
 
-	TAILQ_FOREACH(l, &lifted, entry)
-		cap += local;
-	if (local)
-		cap += nheard;
-	if ((lifts = calloc(cap + 1, sizeof(*lifts))) == NULL)
-		fatal("calloc");
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		if (r->element[i]->type != REDIS_REPLY_STRING ||
-		    r->element[i + 1]->type != REDIS_REPLY_STRING)
-			continue;
-		v = r->element[i + 1]->str;
-		if ((mark = strchr(v, ':')) != NULL && mark[1] == '-' &&
-		    value_ms(v, &ms) == 0)
-			whole_lift_add(lifts, &n, r->element[i]->str,
-			    r->element[i]->len, ms);
-	}
-	TAILQ_FOREACH(l, &lifted, entry)
-		if (local)
-			whole_lift_add(lifts, &n, l->field, strlen(l->field),
-			    l->ms);
-	for (i = 0; local && i < nheard; i++)
-		whole_lift_add(lifts, &n, heard[i].field,
-		    strlen(heard[i].field), heard[i].ms);
-	qsort(lifts, n, sizeof(*lifts), whole_lift_cmp);
-	for (i = 0, o = 0; i < n; i++) {
-		if (o > 0 && strcmp(lifts[o - 1].key, lifts[i].key) == 0) {
-			if (lifts[i].ms > lifts[o - 1].ms)
-				lifts[o - 1].ms = lifts[i].ms;
-			free(lifts[i].key);
-			continue;
-		}
-		lifts[o++] = lifts[i];
-	}
-	*np = o;
-	return (lifts);
-}
-
-/*
- * The newest lift there or here of field's key, -1 if none; *spelled:
- * whether field is written as its key (not "john"@d, an earlier build's
- * spelling of john@d)
- */
-static long long
-whole_lift_of(const struct whole_lift *lifts, size_t n, const char *field,
-    size_t flen, int *spelled)
-{
-	char			 f[MH_ADDR_MAX + MH_NAME_MAX + 1];
-	char			 key[MH_ADDR_MAX + MH_NAME_MAX + 1], *domain;
-	struct whole_lift	 k, *w;
-
-	*spelled = 1;
 	if ((domain = field_split(field, flen, f, sizeof(f))) == NULL ||
-	    suppress_keyname(key, sizeof(key), f, domain) == -1)
+	    suppress_keyname(key, KEY_MAX, f, domain) == -1)
 		return (-1);
 	*spelled = strlen(key) == flen && memcmp(key, field, flen) == 0;
+	return (0);
+}
+
+/* a lift of field's key at ms, while a load is under way (where: LIFT_) */
+static void
+load_lift(const char *field, size_t flen, long long ms, int where)
+{
+	struct loadlift	 k, *w;
+	char		 key[KEY_MAX];
+	int		 spelled;
+
+	if (!whole_awaited || load_key(field, flen, key, &spelled) == -1)
+		return;
 	k.key = key;
-	if (n == 0 || (w = bsearch(&k, lifts, n, sizeof(*lifts),
-	    whole_lift_cmp)) == NULL)
-		return (-1);
-	return (w->ms);
+	if ((w = RB_FIND(loadlifts, &loadlifts, &k)) == NULL) {
+		if (where == LIFT_HEARD && nheard >= HEARD_MAX)
+			return;
+		nheard += where == LIFT_HEARD;
+		if ((w = calloc(1, sizeof(*w))) == NULL ||
+		    (w->key = strdup(key)) == NULL)
+			fatal("calloc");
+		RB_INSERT(loadlifts, &loadlifts, w);
+	}
+	if (where == LIFT_THERE && ms > w->there)
+		w->there = ms;
+	else if (where != LIFT_THERE && ms > w->here)
+		w->here = ms;
 }
 
 /*
- * A field of the hash that a lift there or here beats: 1 for a
- * suppression (a lift at the same ms wins, as suppress_apply has it);
- * 2 for one of an earlier build's spelling, a suppression so beaten or
- * a lift older than its key's newest, which says nothing any more
+ * The newest lift met of field's key (in the hash; here too if here), -1
+ * if none; *spelled: whether field is written as its key
+ */
+static long long
+load_lift_of(const char *field, size_t flen, int here, int *spelled)
+{
+	struct loadlift	 k, *w;
+	char		 key[KEY_MAX];
+	long long	 ms;
+
+	*spelled = 1;
+	if (load_key(field, flen, key, spelled) == -1)
+		return (-1);
+	k.key = key;
+	if ((w = RB_FIND(loadlifts, &loadlifts, &k)) == NULL)
+		return (-1);
+	ms = here && w->here > w->there ? w->here : w->there;
+	return (ms > 0 ? ms : -1);
+}
+
+/*
+ * A field that a lift met beats: 1 for a suppression (a lift at the
+ * same ms wins, as suppress_apply has it); 2 for one of an earlier
+ * build's spelling, a suppression so beaten or a lift older than its
+ * key's newest, which says nothing any more
  */
 static int
-whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
-    size_t flen, const char *value)
+whole_beaten(int here, const char *field, size_t flen, const char *value)
 {
 	const char	*mark = strchr(value, ':');
 	long long	 ms, lift;
@@ -866,7 +877,7 @@ whole_beaten(const struct whole_lift *lifts, size_t n, const char *field,
 
 	if (mark == NULL || (mark[1] != '+' && mark[1] != '-') ||
 	    value_ms(value, &ms) == -1 ||
-	    (lift = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
+	    (lift = load_lift_of(field, flen, here, &spelled)) == -1)
 		return (0);
 	if (mark[1] == '+' && lift >= ms)
 		return (spelled ? 1 : 2);
@@ -892,11 +903,10 @@ on_relifted(const redisReply *r, void *arg)
 
 /*
  * A stale field (whole_beaten 2) rewritten as the newest lift of its key
- * that the hash holds (lifts), unless written since
+ * that the hash holds, unless written since
  */
 static void
-whole_relift(const struct whole_lift *lifts, size_t n, const char *field,
-    size_t flen, const char *value)
+whole_relift(const char *field, size_t flen, const char *value)
 {
 	char		 v[32];
 	const char	*argv[] = { "EVAL", lift_same, "2", SUPPRESS_KEY,
@@ -905,90 +915,161 @@ whole_relift(const struct whole_lift *lifts, size_t n, const char *field,
 	long long	 ms;
 	int		 spelled;
 
-	if ((ms = whole_lift_of(lifts, n, field, flen, &spelled)) == -1)
+	if ((ms = load_lift_of(field, flen, 0, &spelled)) == -1)
 		return;
 	snprintf(v, sizeof(v), "%lld:-", ms);
 	if (redis_command(on_relifted, NULL, 9, argv, NULL) == 0)
 		relift_waiting++;
 }
 
-/*
- * The hash whole: its suppressions, then its lifts.  One key may be in
- * it under more than one field: "john"@d as a node before canonical keys
- * (addr_canon) wrote it, beside john@d, each the newest write of its own
- * spelling; a lift made since is pushed under john@d only.  Applied in
- * the hash's order, a lift met nothing to lift when it came before that
- * older suppression, which then held the address again at every full
- * load.  A lift applied after every suppression meets the newest of its
- * key, whatever the spelling: the newest write of the key wins, in any
- * order, on every node alike, and Redis is only read.
- *
- * A suppression that a lift of the same key beats (in the hash, any
- * spelling, or one of this node's that Redis has not taken yet: refused,
- * NOPERM, READONLY, OOM) is not applied at all: added then lifted, it
- * wrote a + and a - line to the suppression log at every full load, and
- * one beaten by a lift only this node has stayed, as the lift's later
- * push is not read back (on_message skips the node's own).  Those lifts
- * are applied with the hash's.
- *
- * A field of the old spelling that says nothing any more (a suppression
- * so beaten, a lift older than its key's newest) by what the hash itself
- * holds is rewritten as that newest lift (whole_relift), never deleted:
- * a node of an earlier build that still holds it pushes it again when it
- * links, and only the field's time makes Redis refuse that push.
- */
+/* an entry read: pass 0 if a suppression, 1 if a lift */
 static void
-on_whole(const redisReply *r, void *arg)
+load_entry(const char *field, size_t flen, const char *value, int pass)
 {
-	struct whole_lift	*lifts, *there;
-	struct lifted		*l;
-	char			 v[32];
-	size_t			 i, n, nthere;
-	int			 k, b;
+	int	 b;
 
-	whole_awaited = 0;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		heard_clear();
+	b = whole_beaten(1, field, flen, value);
+	/* stale by what the hash itself holds: a lift only this node has
+	 * may never be taken */
+	if (pass == 0 && b == 2 && whole_beaten(0, field, flen, value) == 2)
+		whole_relift(field, flen, value);
+	if (b != 0 && (pass == 0 || b == 2))
 		return;
+	apply(field, flen, value, 0, pass == 0 ? '+' : '-', NULL);
+}
+
+static void
+load_late(const redisReply *f, const redisReply *v)
+{
+	struct loadlate	*lt;
+
+	if ((lt = calloc(1, sizeof(*lt))) == NULL ||
+	    (lt->field = strndup(f->str, f->len)) == NULL ||
+	    (lt->value = strdup(v->str)) == NULL)
+		fatal("calloc");
+	TAILQ_INSERT_TAIL(&loadlate, lt, entry);
+}
+
+/* a page: field, value, ...; its lifts first, then its entries */
+static void
+load_page(const redisReply *a)
+{
+	const redisReply	*f, *v;
+	const char		*mark;
+	char			 key[KEY_MAX], *now;
+	long long		 ms;
+	size_t			 i;
+	int			 k, spelled;
+
+	if ((now = calloc(a->elements / 2 + 1, 1)) == NULL)
+		fatal("calloc");
+	for (i = 0; i + 1 < a->elements; i += 2) {
+		f = a->element[i];
+		v = a->element[i + 1];
+		if (f->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		load_read++;
+		if (load_key(f->str, f->len, key, &spelled) == -1)
+			continue;
+		if ((mark = strchr(v->str, ':')) != NULL && mark[1] == '-' &&
+		    value_ms(v->str, &ms) == 0)
+			load_lift(f->str, f->len, ms, LIFT_THERE);
+		if (spelled)
+			now[i / 2] = 1;
+		else
+			load_late(f, v);
 	}
-	lifts = whole_lifts(r, 1, &n);
-	there = whole_lifts(r, 0, &nthere);
 	for (k = 0; k < 2; k++)
-		for (i = 0; i + 1 < r->elements; i += 2) {
-			if (r->element[i]->type != REDIS_REPLY_STRING ||
-			    r->element[i + 1]->type != REDIS_REPLY_STRING)
-				continue;
-			b = whole_beaten(lifts, n, r->element[i]->str,
-			    r->element[i]->len, r->element[i + 1]->str);
-			/* stale by what the hash itself holds: a lift only
-			 * this node has may never be taken */
-			if (k == 0 && b == 2 && whole_beaten(there, nthere,
-			    r->element[i]->str, r->element[i]->len,
-			    r->element[i + 1]->str) == 2)
-				whole_relift(there, nthere, r->element[i]->str,
-				    r->element[i]->len, r->element[i + 1]->str);
-			if (b != 0 && (k == 0 || b == 2))
-				continue;
-			apply(r->element[i]->str, r->element[i]->len,
-			    r->element[i + 1]->str, 0, k == 0 ? '+' : '-',
-			    NULL);
-		}
+		for (i = 0; i + 1 < a->elements; i += 2)
+			if (now[i / 2])
+				load_entry(a->element[i]->str,
+				    a->element[i]->len,
+				    a->element[i + 1]->str, k);
+	free(now);
+}
+
+/* the hash read whole: the late ones, this node's lifts */
+static void
+load_done(void)
+{
+	const char	*hlen[] = { "HLEN", SUPPRESS_KEY };
+	struct loadlate	*lt;
+	struct lifted	*l;
+	char		 v[32];
+	size_t		 n = load_read;
+	int		 k;
+
+	for (k = 0; k < 2; k++)
+		TAILQ_FOREACH(lt, &loadlate, entry)
+			load_entry(lt->field, strlen(lt->field), lt->value, k);
 	TAILQ_FOREACH(l, &lifted, entry) {
 		snprintf(v, sizeof(v), "%lld:-", l->ms);
 		apply(l->field, strlen(l->field), v, 0, '-', NULL);
 	}
-	for (i = 0; i < n; i++)
-		free(lifts[i].key);
-	free(lifts);
-	for (i = 0; i < nthere; i++)
-		free(there[i].key);
-	free(there);
-	heard_clear();
+	load_end();
 	if (suppress_save() == -1)
 		log_warnx("cluster: cannot save the suppression list");
-	suppress_held = r->elements / 2;
+	redis_command(on_hlen, NULL, 2, hlen, NULL);
 	log_info("cluster: suppression list in step with redis (%zu "
-	    "entries there)", r->elements / 2);
+	    "entries read)", n);
+}
+
+static int	load_ask(const char *);
+
+/* a page's answer: cursor, [field, value, ...] */
+static void
+on_load_page(const redisReply *r, void *arg)
+{
+	const redisReply	*c, *a;
+	char			 cursor[32];
+
+	if ((uintptr_t)arg != load_gen || !whole_awaited)
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    (c = r->element[0])->type != REDIS_REPLY_STRING ||
+	    (a = r->element[1])->type != REDIS_REPLY_ARRAY ||
+	    c->len == 0 || c->len >= sizeof(cursor) ||
+	    strspn(c->str, "0123456789") != c->len) {
+		if (r != NULL)
+			log_warnx("cluster: the suppression list's full load "
+			    "stopped: redis answered HSCAN with no page");
+		load_end();
+		return;
+	}
+	memcpy(cursor, c->str, c->len + 1);
+	load_page(a);
+	heard_save_later();
+	if (strcmp(cursor, "0") != 0) {
+		if (load_ask(cursor) == -1)
+			load_end();
+		return;
+	}
+	load_done();
+}
+
+static int
+load_ask(const char *cursor)
+{
+	const char	*argv[] = { "HSCAN", SUPPRESS_KEY, cursor, "COUNT",
+			    LOAD_PAGE };
+
+	return (redis_command(on_load_page, (void *)load_gen, 5, argv,
+	    NULL));
+}
+
+/* linked: the hash read again, its first page asked for */
+static void
+load_start(void)
+{
+	struct lifted	*l;
+
+	load_end();
+	whole_awaited = 1;
+	TAILQ_FOREACH(l, &lifted, entry)
+		load_lift(l->field, strlen(l->field), l->ms, LIFT_HERE);
+	if (load_ask("0") == -1)
+		load_end();
 }
 
 static void
@@ -1008,7 +1089,6 @@ static void
 on_linked(void)
 {
 	struct lifted	*l;
-	const char	*argv[] = { "HGETALL", SUPPRESS_KEY };
 
 	regrant();
 	/* the whole list: what Redis refused before is in it */
@@ -1019,9 +1099,7 @@ on_linked(void)
 		if (l->sent == 0)
 			push(l->field, l->ms, NULL, l);
 	retry_settled();
-	heard_clear();
-	whole_awaited = redis_command_sized(on_whole, NULL, REDIS_COST_LOAD,
-	    2, argv, NULL) == 0;
+	load_start();
 	sched_allow_handover(hand_over);
 	sched_kick();
 }

@@ -233,6 +233,8 @@ class FakeRedis:
                     _bulk(cmd[1].decode()) + b":1\r\n")
         if name in (b"HGETALL", b"HKEYS", b"ZRANGE", b"ZRANGEBYSCORE"):
             return b"*0\r\n"
+        if name == b"HSCAN":
+            return b"*2\r\n" + _bulk("0") + b"*0\r\n"
         if name in (b"EVAL", b"AUTH", b"SELECT", b"PING"):
             return b"+OK\r\n"
         return b":1\r\n"
