@@ -738,7 +738,10 @@ on_message(const char *msg, size_t len)
  * the newest write of its own spelling.  Those are kept (loadlate) and
  * applied after the whole hash, its suppressions, then its lifts, so
  * that a lift meets the newest of its key whatever the spelling: the
- * newest write of the key wins, in any order, on every node alike.
+ * newest write of the key wins, in any order, on every node alike.  Such
+ * a lift that beats a suppression of its key's own spelling met in an
+ * earlier page (applied, lifted now) is pushed under that spelling too
+ * (load_respell), so that it is met in that page at the next load.
  *
  * A field of the old spelling that says nothing any more (a suppression
  * so beaten, a lift older than its key's newest) by what the hash itself
@@ -989,6 +992,35 @@ load_page(const redisReply *a)
 	free(now);
 }
 
+/*
+ * A late lift (of another spelling than its key's), the newest of its
+ * key in the hash, that beats this node's entry of the key: a page before
+ * it held the key's older suppression under the key's own spelling,
+ * applied then, lifted now, at every full load (a + and a - line in the
+ * suppression log).  Pushed under the key's own spelling too (set_newer:
+ * if that field is older), so that the next full load meets the lift in
+ * that field's own page and applies neither.
+ */
+static void
+load_respell(const char *field, const char *value)
+{
+	char		 key[KEY_MAX], *domain;
+	const char	*mark = strchr(value, ':');
+	long long	 ms, held;
+	int		 spelled;
+
+	if (mark == NULL || mark[1] != '-' || value_ms(value, &ms) == -1 ||
+	    load_lift_of(field, strlen(field), 0, &spelled) != ms ||
+	    load_key(field, strlen(field), key, &spelled) == -1 ||
+	    (domain = strchr(key, '\t')) == NULL)
+		return;
+	*domain = '\0';
+	held = suppress_ms(key, domain + 1);
+	*domain = '\t';
+	if (held != -1 && held <= ms)
+		push(key, ms, NULL, NULL);
+}
+
 /* the hash read whole: the late ones, this node's lifts */
 static void
 load_done(void)
@@ -1001,8 +1033,11 @@ load_done(void)
 	int		 k;
 
 	for (k = 0; k < 2; k++)
-		TAILQ_FOREACH(lt, &loadlate, entry)
+		TAILQ_FOREACH(lt, &loadlate, entry) {
+			if (k == 1)
+				load_respell(lt->field, lt->value);
 			load_entry(lt->field, strlen(lt->field), lt->value, k);
+		}
 	TAILQ_FOREACH(l, &lifted, entry) {
 		snprintf(v, sizeof(v), "%lld:-", l->ms);
 		apply(l->field, strlen(l->field), v, 0, '-', NULL);

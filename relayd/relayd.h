@@ -306,6 +306,7 @@ int	 suppress_keyname(char *, size_t, const char *addr,
 	    const char *sender_domain);
 const char *suppress_made(const char *addr, const char *sender_domain,
 	    long long ms);
+long long suppress_ms(const char *addr, const char *sender_domain);
 void	 suppress_foreach(void (*)(const char *addr, const char *domain,
 	    const char *reason, long long ms));
 

@@ -570,6 +570,19 @@ suppress_made(const char *addr, const char *domain, long long ms)
 	return (s->reason);
 }
 
+/* the time of exactly that scope's entry, -1 if there is none */
+long long
+suppress_ms(const char *addr, const char *domain)
+{
+	struct supp_key	 key;
+	struct supp	*s;
+
+	if (supp_key(&key, addr, domain) == -1 ||
+	    (s = RB_FIND(supptree, &supps, &key.s)) == NULL)
+		return (-1);
+	return (s->ms);
+}
+
 int
 suppress_save(void)
 {
