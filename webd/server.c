@@ -8,7 +8,8 @@
  * Every connection gets a bufferevent filter between evhttp and the
  * socket.  On an https listener the filter runs libtls (tls_accept_cbs:
  * libtls reads ciphertext from the socket's input buffer and writes to its
- * output buffer, the filter moves plaintext to and from evhttp); on plain
+ * output buffer, the filter moves plaintext to and from evhttp; its
+ * context is made when the client's first bytes come, conn_tls); on plain
  * http it passes the bytes through.  Either way the filter's context is
  * the connection's: it carries the deadline that bounds the time a client
  * may take to send a request head (slowloris), which evhttp's idle
@@ -74,6 +75,7 @@ struct web_tls {
 						   connection's */
 };
 
+static void	 conn_tls(struct web_conn *);
 static void	 head_refuse(struct web_conn *, int);
 static void	 linger_start(int);
 static void	 web_tls_unref(struct web_tls *);
@@ -265,7 +267,7 @@ tls_notify(struct evhttp_connection *evcon, void *arg)
 	struct evbuffer	*out = bufferevent_get_output(c->under);
 	int		 fd = bufferevent_getfd(c->under);
 
-	if (c->failed || fd < 0 || tls_close(c->tls) == -1)
+	if (c->failed || fd < 0 || c->tls == NULL || tls_close(c->tls) == -1)
 		return;
 	/* the socket bufferevent keeps its output's start frozen */
 	evbuffer_unfreeze(out, 1);
@@ -278,7 +280,7 @@ tls_notify(struct evhttp_connection *evcon, void *arg)
 static void
 tls_notify_on(struct web_conn *c, struct evhttp_connection *evcon)
 {
-	if (c->tls == NULL || c->notify_set || evcon == NULL)
+	if (c->srv == NULL || c->notify_set || evcon == NULL)
 		return;
 	evhttp_connection_set_closecb(evcon, tls_notify, c);
 	c->notify_set = 1;
@@ -598,7 +600,9 @@ conn_answer(struct web_conn *c, int status)
 	    "WWW-Authenticate: Bearer realm=\"mailhook\"\r\n" :
 	    status == 503 ? "Retry-After: " WEB_RETRY_AFTER "\r\n" : "",
 	    strlen(body), c->is_head ? "" : body);
-	if (c->tls == NULL)
+	if (c->srv != NULL)
+		conn_tls(c);
+	if (c->srv == NULL)
 		evbuffer_add(bufferevent_get_output(c->under), msg, len);
 	else if (tls_write(c->tls, msg, len) != len)
 		log_debug("connection %d: tls: %s", c->fd,
@@ -727,6 +731,22 @@ conn_fail(struct web_conn *c)
 	event_active(c->deadline, EV_TIMEOUT, 1);
 }
 
+/*
+ * An https connection's TLS context, made when its first bytes came
+ * (filter_in): libtls's server context with OpenSSL's behind it is some
+ * 9 KiB, which a client that connects and never sends would otherwise
+ * hold until the head deadline (5,000 of them: 45 MB).  The server is
+ * the one the connection was accepted with, also after a reload.
+ */
+static void
+conn_tls(struct web_conn *c)
+{
+	if (c->tls != NULL)
+		return;
+	if (tls_accept_cbs(c->srv->ctx, &c->tls, tls_rcb, tls_wcb, c) == -1)
+		fatalx("tls_accept_cbs: %s", tls_error(c->srv->ctx));
+}
+
 static enum bufferevent_filter_result
 filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
@@ -741,7 +761,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return (BEV_NEED_MORE);
 	}
-	if (c->tls == NULL) {
+	if (c->srv == NULL) {
 		if ((len = evbuffer_get_length(src)) == 0)
 			return (BEV_NEED_MORE);
 		head = c->head_len;
@@ -757,6 +777,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			return (BEV_NEED_MORE);
 		}
 		return (BEV_OK);
+	}
+	if (c->tls == NULL) {
+		if (evbuffer_get_length(src) == 0)
+			return (BEV_NEED_MORE);
+		conn_tls(c);
 	}
 	tls_notify_set(c);
 	for (;;) {
@@ -812,7 +837,7 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			head_nobody(src);
 		head_date(src);
 	}
-	if (c->tls == NULL) {
+	if (c->srv == NULL) {
 		/*
 		 * straight to the socket when nothing waits before it: what
 		 * it takes needs no write event (kick_cb says "written")
@@ -825,6 +850,8 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		/* not BEV_OK: "written" is said by under_write() */
 		return (BEV_NEED_MORE);
 	}
+	if (evbuffer_get_length(src) > 0)
+		conn_tls(c);
 	while ((len = evbuffer_get_length(src)) > 0) {
 		if (len > 16384)
 			len = 16384;
@@ -963,10 +990,8 @@ conn_new(struct event_base *base, void *arg)
 	    (c->under = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("conn_new: libevent");
+	/* its TLS context comes with its first bytes (conn_tls) */
 	if (l->tls != NULL) {
-		if (tls_accept_cbs(l->tls->ctx, &c->tls, tls_rcb, tls_wcb,
-		    c) == -1)
-			fatalx("tls_accept_cbs: %s", tls_error(l->tls->ctx));
 		c->srv = l->tls;
 		c->srv->refs++;
 	}

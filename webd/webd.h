@@ -89,7 +89,8 @@ struct web_conn {
 	int			 metrics;
 	struct bufferevent	*bev;		/* the filter: evhttp's */
 	struct bufferevent	*under;		/* the socket */
-	struct tls		*tls;		/* https only */
+	struct tls		*tls;		/* https, from its first
+						   bytes (conn_tls) */
 	struct web_tls		*srv;		/* the server it came from */
 	struct event		*deadline;
 	struct event		*kick;		/* move evhttp's output on */
