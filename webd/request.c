@@ -65,18 +65,29 @@ head_cr_held(const struct web_conn *c)
 
 /*
  * The k bytes at p go on the current line of the head or of a chunked
- * body's trailer, which evhttp reads as header fields: a NUL in it is
- * refused (RFC 9110 5.5), and a CR is a line's end only before its LF
- * (RFC 9112 2.2); a proxy in front may end a line at a bare one where
- * evhttp does not (it keeps one of the request line in the target).  A
- * CR that ends p is told by the next byte.
+ * body's trailer, which evhttp reads as header fields: a control
+ * character in it but HTAB (a NUL, ESC, DEL, ...) is refused, as a field
+ * value is made of VCHAR, obs-text, SP and HTAB alone (RFC 9110 5.5,
+ * which lets a recipient reject the others: evhttp kept them, for what
+ * reads the value next, a log or a proxy in front, to take as it
+ * will), and a CR is a line's end only before its LF (RFC 9112 2.2); a
+ * proxy in front may end a line at a bare one where evhttp does not (it
+ * keeps one of the request line in the target).  A CR that ends p is
+ * told by the next byte.
  */
 static int
 line_bad(const struct web_conn *c, const char *p, size_t k)
 {
-	return (memchr(p, '\0', k) != NULL || (k > 0 &&
-	    ((c->line_len > 0 && c->last == '\r') ||
-	    memchr(p, '\r', k - 1) != NULL)));
+	size_t		 i;
+	unsigned char	 ch;
+
+	for (i = 0; i < k; i++) {
+		ch = p[i];
+		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f)
+			return (1);
+	}
+	return (k > 0 && ((c->line_len > 0 && c->last == '\r') ||
+	    memchr(p, '\r', k - 1) != NULL));
 }
 
 static int
