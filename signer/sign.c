@@ -16,14 +16,18 @@
  * memory; a longer one is read twice.
  *
  * What the signer adds to libopendkim's work is kept small, as it is
- * paid per message: no fstat (a read shorter than a chunk is the end of
- * the file), the headers written into the caller's buffer (no stdio
+ * paid per message: no fstat for a message of one chunk (a read shorter
+ * than a chunk is the end of the file; one longer is looked at, so that
+ * a descriptor relayd hands over that is not a regular file, such as
+ * /dev/zero, or is over SIGN_MSG_MAX, is an error, not an endless
+ * read), the headers written into the caller's buffer (no stdio
  * stream per message), and the CPU time of one signing call in
  * CPU_SAMPLE measured (two clock_gettime system calls each, 2-3 us here,
  * about the cost of the Ed25519 hashing itself).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +54,11 @@
 #define SIGN_CHUNK	(64 * 1024)
 #define KEYS_MAX	64	/* of one domain: the signatures of a message */
 #define CPU_SAMPLE	16	/* one signing call in 16 is timed */
+/*
+ * The largest message signed: "limit message-size" goes to INT_MAX
+ * bytes, and the queued file adds a few header lines to that.
+ */
+#define SIGN_MSG_MAX	((off_t)4 << 30)
 
 struct skey {
 	TAILQ_ENTRY(skey)	 entry;
@@ -367,16 +376,60 @@ append_header(struct sigbuf *sb, const char *h)
 	return (sigbuf_add(sb, "\r\n", 2));
 }
 
+/*
+ * The size of the message being signed once it is longer than a chunk
+ * (msg_long); -1 while its first chunk is read.
+ */
+static off_t	 msg_size = -1;
+
 /* the message's bytes at off into chunk: how many, 0 at its end, -1 */
 static ssize_t
 chunk_at(int fd, off_t off, char *why, size_t wlen)
 {
+	size_t	 want = SIGN_CHUNK;
 	ssize_t	 r;
 
-	r = pread_eintr(fd, chunk, SIGN_CHUNK, off);
-	if (r == -1)
+	/* what grew after the fstat is not read: the reads end */
+	if (msg_size != -1) {
+		if (off >= msg_size)
+			return (0);
+		if (msg_size - off < (off_t)want)
+			want = msg_size - off;
+	}
+	r = pread_eintr(fd, chunk, want, off);
+	if (r == -1 && errno == ESPIPE)
+		snprintf(why, wlen, "the message's descriptor is not a "
+		    "regular file");
+	else if (r == -1)
 		snprintf(why, wlen, "read: %s", strerror(errno));
 	return (r);
+}
+
+/*
+ * A message longer than its first chunk: a regular file of at most
+ * SIGN_MSG_MAX bytes, whose size ends the reads.  0, or -1 and why.
+ */
+static int
+msg_long(int fd, char *why, size_t wlen)
+{
+	struct stat	 st;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, wlen, "fstat: %s", strerror(errno));
+		return (-1);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, wlen, "the message's descriptor is not a "
+		    "regular file");
+		return (-1);
+	}
+	if (st.st_size > SIGN_MSG_MAX) {
+		snprintf(why, wlen, "the message is over %lld bytes",
+		    (long long)SIGN_MSG_MAX);
+		return (-1);
+	}
+	msg_size = st.st_size;
+	return (0);
 }
 
 /* 1 if buf has a LF not after a CR (prev: the byte before buf), else 0 */
@@ -408,6 +461,8 @@ bare_lf(int fd, ssize_t *first, int *whole, char *why, size_t wlen)
 	if ((*first = chunk_at(fd, 0, why, wlen)) == -1)
 		return (-1);
 	*whole = *first < SIGN_CHUNK;
+	if (!*whole && msg_long(fd, why, wlen) == -1)
+		return (-1);
 	if ((fix = bare_lf_in(chunk, *first, '\0')) || *whole ||
 	    *first == 0)
 		return (fix);
@@ -564,6 +619,7 @@ signer_sign(int fd, const char *domain, char *out, size_t outsize,
 	timed = ++stats.calls % CPU_SAMPLE == 0 || stats.calls == 1;
 	if (timed)
 		t0 = cputime();
+	msg_size = -1;
 	if ((rv = sign_fd(fd, domain, &sb, why, wlen)) == 0)
 		stats.signed_msgs++;
 	else

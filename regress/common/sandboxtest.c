@@ -123,6 +123,9 @@ struct ctx {
 	char		 hash[256];		/* crypt(3) hash made before the sandbox */
 	char		*dkim[2];		/* signer: RSA and Ed25519 keys, PEM */
 	int		 msgfd;			/* signer: a message, read-only */
+	int		 longfd;		/* signer: one of 200 KB */
+	int		 badfd[3];		/* signer: /dev/zero, a pipe,
+						   a file of 4 GB + 1 */
 };
 
 static int
@@ -586,6 +589,21 @@ work_signer(struct ctx *c)
 	    "a=ed25519-sha256;") != NULL,
 	    "%s: an RSA and an Ed25519 signature of a message fd (%s)",
 	    c->profile, rv == 0 ? "ok" : why);
+	rv = signer_sign(c->longfd, "sandbox.test", out, SIGN_HDRS_MAX, &len,
+	    why, sizeof(why));
+	CHECK(rv == 0 && strncmp(out, "DKIM-Signature: v=1; a=rsa-sha256;",
+	    34) == 0, "%s: a message longer than a chunk signed (%s)",
+	    c->profile, rv == 0 ? "ok" : why);
+	for (i = 0; i < 3; i++) {
+		rv = signer_sign(c->badfd[i], "sandbox.test", out,
+		    SIGN_HDRS_MAX, &len, why, sizeof(why));
+		CHECK(rv == -1 && (strcmp(why, i < 2 ? "the message's "
+		    "descriptor is not a regular file" : "the message is "
+		    "over 4294967296 bytes") == 0),
+		    "%s: %s: an error answer (%s)", c->profile,
+		    i == 0 ? "/dev/zero" : i == 1 ? "a pipe" : "a 4 GB file",
+		    rv == -1 ? why : "signed");
+	}
 	free(out);
 	j = signer_show("sandbox.test");
 	CHECK(json_array_size(json_object_get(j, "dkim")) == 2,
@@ -1048,6 +1066,25 @@ signer_setup(struct ctx *c, const char *root)
 	if ((fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600)) == -1 ||
 	    write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1 ||
 	    close(fd) == -1 || (c->msgfd = open(path, O_RDONLY)) == -1)
+		err(2, "%s", path);
+	/* longer than the signer's chunk: read twice, its size looked at */
+	snprintf(path, sizeof(path), "%s/signer.long", root);
+	if ((fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600)) == -1 ||
+	    write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1)
+		err(2, "%s", path);
+	for (i = 0; i < 20000; i++)
+		if (write(fd, "0123456789\r\n", 12) != 12)
+			err(2, "%s", path);
+	if (close(fd) == -1 || (c->longfd = open(path, O_RDONLY)) == -1)
+		err(2, "%s", path);
+	/* what relayd should never hand over: each an error, not a hang */
+	snprintf(path, sizeof(path), "%s/signer.huge", root);
+	if ((c->badfd[0] = open("/dev/zero", O_RDONLY)) == -1 ||
+	    pipe(&c->badfd[1]) == -1 || close(c->badfd[2]) == -1 ||
+	    (fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600)) == -1 ||
+	    write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1 ||
+	    ftruncate(fd, ((off_t)4 << 30) + 1) == -1 || close(fd) == -1 ||
+	    (c->badfd[2] = open(path, O_RDONLY)) == -1)
 		err(2, "%s", path);
 }
 
