@@ -770,32 +770,53 @@ show_queue_opts(int argc, char *argv[], int *jflag, const char **which)
 	return (n);
 }
 
+/* s as in the log, in a new string */
+static char *
+text_sanitize(const char *t, size_t len)
+{
+	char	*s;
+
+	if ((s = malloc(len + 1)) == NULL)
+		err(1, "reply");
+	sanitize_text(s, len + 1, t, len, SAN_LOG);
+	return (s);
+}
+
 /*
  * Every string of a reply printed for people, in place, as in the log: a
  * control byte, a C1 control (U+009B is CSI), a bidi control or a byte
  * that is not UTF-8 becomes '?', so that a subject, an address or a reply
- * a peer wrote cannot drive the terminal or reorder what it shows.  -j
+ * a peer wrote cannot drive the terminal or reorder what it shows.  The
+ * keys of an object too, which the tables print (in their order).  -j
  * prints the JSON as it came.
  */
 static void
 reply_sanitize(json_t *v)
 {
 	const char	*key;
-	json_t		*e;
-	size_t		 i, len;
+	json_t		*e, *o;
+	size_t		 i;
 	char		*s;
 
 	if (json_is_object(v)) {
-		json_object_foreach(v, key, e)
+		if ((o = json_object()) == NULL)
+			errx(1, "reply");
+		json_object_foreach(v, key, e) {
 			reply_sanitize(e);
+			s = text_sanitize(key, strlen(key));
+			if (json_object_set(o, s, e) == -1)
+				errx(1, "reply");
+			free(s);
+		}
+		if (json_object_clear(v) == -1 || json_object_update(v, o) ==
+		    -1)
+			errx(1, "reply");
+		json_decref(o);
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, e)
 			reply_sanitize(e);
 	} else if (json_is_string(v)) {
-		len = json_string_length(v);
-		if ((s = malloc(len + 1)) == NULL)
-			err(1, "reply");
-		sanitize_text(s, len + 1, json_string_value(v), len, SAN_LOG);
+		s = text_sanitize(json_string_value(v), json_string_length(v));
 		if (json_string_set(v, s) == -1)
 			errx(1, "reply");
 		free(s);
