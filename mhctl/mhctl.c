@@ -37,6 +37,15 @@
 
 static int	show_reply(const json_t *, int);
 
+/* a field of a reply as text: "-" if it is missing, empty or no string */
+static const char *
+str(const json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL && s[0] != '\0' ? s : "-");
+}
+
 static void
 usage(void)
 {
@@ -230,9 +239,9 @@ dkim_records(const json_t *reply)
 			    "record")));
 		else {
 			fprintf(stderr, "mhctl: %s selector %s: %s\n",
-			    json_string_value(json_object_get(k, "domain")),
-			    json_string_value(json_object_get(k, "selector")),
-			    json_string_value(json_object_get(k, "error")));
+			    str(k, "domain"), str(k, "selector"),
+			    json_is_string(json_object_get(k, "error")) ?
+			    str(k, "error") : "no record in the reply");
 			rc = 1;
 		}
 	}
@@ -508,6 +517,8 @@ print_queue(const json_t *reply)
 	if (!json_is_array(q))
 		return (show_reply(reply, 0));
 	err = json_string_value(json_object_get(reply, "error"));
+	if (err == NULL && json_object_get(reply, "error") != NULL)
+		err = "malformed reply (its error is not text)";
 	if (json_array_size(q) == 0) {
 		if (print_unlisted(reply, "outbound_unlisted",
 		    "outbound message") + print_unlisted(reply,
@@ -524,18 +535,16 @@ print_queue(const json_t *reply)
 		human_size(size, sizeof(size),
 		    json_integer_value(json_object_get(m, "size")));
 		s = json_string_value(json_object_get(m, "sender"));
-		printf("%-16s %-8s %5s %6s  <%s>\n",
-		    json_string_value(json_object_get(m, "id")),
-		    json_string_value(json_object_get(m, "queue")), age, size,
-		    s ? s : "");
+		printf("%-16s %-8s %5s %6s  <%s>\n", str(m, "id"),
+		    str(m, "queue"), age, size, s ? s : "");
 		print_allowance(m);
 		e = json_string_value(json_object_get(m, "error"));
 		if (e != NULL)
 			printf("%40s(error: %s)\n", "", e);
 		json_array_foreach(json_object_get(m, "recipients"), k, r) {
 			s = json_string_value(json_object_get(r, "address"));
-			printf("%40s%-9s %s%s\n", "", json_string_value(
-			    json_object_get(r, "state")), s ? s : "-",
+			printf("%40s%-9s %s%s\n", "", str(r, "state"),
+			    s ? s : "-",
 			    json_is_true(json_object_get(r, "dsn_owed")) ?
 			    "  [DSN owed]" : "");
 			e = json_string_value(json_object_get(r, "last_error"));
@@ -586,14 +595,6 @@ human_when(char *buf, size_t len, const json_t *v, int ahead)
 		snprintf(buf, len, "now");
 	else
 		human_age(buf, len, ahead ? t - now : now - t);
-}
-
-static const char *
-str(const json_t *o, const char *key)
-{
-	const char	*s = json_string_value(json_object_get(o, key));
-
-	return (s != NULL && s[0] != '\0' ? s : "-");
 }
 
 /*
@@ -741,6 +742,9 @@ show_reply(const json_t *reply, int jflag)
 	} else if ((e = json_object_get(reply, "error")) != NULL &&
 	    json_is_string(e))
 		fprintf(stderr, "mhctl: %s\n", json_string_value(e));
+	else if (e != NULL)
+		fprintf(stderr, "mhctl: malformed reply (its error is not "
+		    "text)\n");
 	else
 		print_human(reply, 0);
 	fflush(stdout);
