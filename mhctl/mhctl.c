@@ -876,6 +876,24 @@ request_args(const struct ctl_cmd *cmd, int argc, char *argv[])
 	return (args);
 }
 
+/*
+ * At exit: what could not be written to stdout (a full disk, a closed
+ * pipe's EPIPE, /dev/full) is a failure, said so, not exit 0 with the
+ * output lost.
+ */
+static void
+stdout_check(void)
+{
+	if (fflush(stdout) == EOF) {
+		warn("stdout");
+		_exit(1);
+	}
+	if (ferror(stdout)) {
+		warnx("stdout: write error");
+		_exit(1);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -890,6 +908,8 @@ main(int argc, char *argv[])
 	int		 ch, jflag = 0, hflag = 0, monitor, fd, rc = 0;
 	int		 raw = 0;
 
+	if (atexit(stdout_check) != 0)
+		err(1, "atexit");
 	/* set but empty is unset, as for any such variable */
 	if ((env = getenv("MHCTL_SOCKET")) != NULL && *env != '\0')
 		sock = env;
