@@ -52,7 +52,7 @@ signer_parent(struct mproc *p, struct mh_imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_SIGNER_RESET:
 		if (MH_IMSG_DATA_SIZE(imsg) != 0)
-			fatalx("malformed SIGNER_RESET");
+			fatalx("malformed SIGNER_RESET from %s", p->name);
 		signer_keys_reset();
 		return;
 	case IMSG_SIGNER_KEY:
