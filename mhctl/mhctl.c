@@ -404,6 +404,27 @@ api_keygen(int argc, char *argv[], int jflag)
 	return (0);
 }
 
+/*
+ * t, seconds since the epoch, as fmt in UTC; "-" for a time a reply
+ * may hold that no calendar date is (before 1970, from the year 10000,
+ * past time_t): -1 then, else 0.
+ */
+int
+utc_format(char *buf, size_t len, double t, const char *fmt)
+{
+	struct tm	 tm;
+	time_t		 s;
+
+	if (t >= 0 && t < 253402300800.0) {
+		s = (time_t)t;
+		if (gmtime_r(&s, &tm) != NULL &&
+		    strftime(buf, len, fmt, &tm) > 0)
+			return (0);
+	}
+	snprintf(buf, len, "-");
+	return (-1);
+}
+
 /* 42s, 5m, 3h, 2d */
 static void
 human_age(char *buf, size_t len, long long secs)
@@ -468,17 +489,14 @@ static void
 print_allowance(const json_t *m)
 {
 	const char	*h = json_string_value(json_object_get(m, "held"));
-	time_t		 t;
-	struct tm	 tm;
 	char		 buf[32];
 
 	if (h != NULL && strcmp(h, "mhctl") == 0)
 		printf("%40s(held: mhctl hold, until mhctl release)\n", "");
 	if (h == NULL || strcmp(h, "allowance") != 0)
 		return;
-	t = json_integer_value(json_object_get(m, "held_until"));
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	utc_format(buf, sizeof(buf), json_integer_value(json_object_get(m,
+	    "held_until")), "%Y-%m-%dT%H:%M:%SZ");
 	printf("%40s(held: sender domain allowance spent, until %s)\n", "",
 	    buf);
 }

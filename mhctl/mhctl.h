@@ -14,5 +14,7 @@
 /* showmsg.c: the history in time order, then the message for people */
 void	 message_sort(json_t *reply);
 int	 print_message(json_t *reply);
+/* mhctl.c: an epoch time as fmt in UTC, or "-" (-1) */
+int	 utc_format(char *buf, size_t len, double t, const char *fmt);
 
 #endif /* MH_MHCTL_H */

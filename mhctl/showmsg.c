@@ -66,16 +66,17 @@ message_sort(json_t *reply)
 	json_object_set_new(reply, "history", out);
 }
 
+/* 2026-12-07T17:39:33.123Z, or "-" in as many columns */
 static void
 print_time(double t)
 {
-	struct tm	 tm;
-	time_t		 s = (time_t)t;
-	char		 buf[32];
+	char	 buf[32];
 
-	gmtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	printf("  %s.%03dZ  ", buf, (int)((t - (double)s) * 1000) % 1000);
+	if (utc_format(buf, sizeof(buf), t, "%Y-%m-%dT%H:%M:%S") == -1)
+		printf("  %-24s  ", buf);
+	else
+		printf("  %s.%03dZ  ", buf,
+		    (int)((t - (double)(time_t)t) * 1000) % 1000);
 }
 
 static void
@@ -178,8 +179,7 @@ print_message(json_t *reply)
 			    "sender",
 			    "route", "size", "message_id", "subject" };
 	const char	*e;
-	struct tm	 tm;
-	time_t		 c;
+	long long	 c;
 	char		 buf[32];
 	size_t		 i;
 
@@ -194,8 +194,7 @@ print_message(json_t *reply)
 			    json_object_get(reply, keys[i])));
 	}
 	if ((c = json_integer_value(json_object_get(reply, "created"))) > 0) {
-		gmtime_r(&c, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		utc_format(buf, sizeof(buf), c, "%Y-%m-%dT%H:%M:%SZ");
 		printf("%-11s %s\n", "created", buf);
 	}
 	if (json_array_size(rcpts) > 0)
