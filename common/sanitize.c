@@ -74,7 +74,7 @@ utf8_seq(const unsigned char *s, size_t n)
  * another order than its bytes (Trojan Source), at s (a valid sequence
  * of len bytes)?
  */
-static int
+int
 utf8_bidi(const unsigned char *s, size_t len)
 {
 	if (len == 2)

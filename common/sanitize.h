@@ -55,4 +55,10 @@ size_t	sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
  */
 size_t	utf8_seq(const unsigned char *s, size_t n);
 
+/*
+ * Is the valid sequence of len bytes at s a bidi control (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069)?
+ */
+int	utf8_bidi(const unsigned char *s, size_t len);
+
 #endif /* MH_SANITIZE_H */

@@ -723,26 +723,36 @@ copy_out(int fd)
 
 /*
  * JSON text and a newline to stdout, the C1 controls (U+0080-U+009F, CSI
- * among them) and U+2028/U+2029 as \u escapes: jansson escapes only
- * those below U+0020, and a peer's text reaches the terminal.  Other
- * UTF-8 as it is; jansson's text is valid UTF-8, so these bytes start
- * a character, in a string.
+ * among them), U+2028/U+2029 and the bidi controls (U+202E...) as \u
+ * escapes: jansson escapes only those below U+0020, and a peer's text
+ * reaches the terminal, which they would drive or make show a line in
+ * another order than it has.  Other UTF-8 as it is; jansson's text is
+ * valid UTF-8, and a byte over 0x7f is in a string.
  */
 static void
 json_print(const char *s)
 {
-	const unsigned char	*p;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 len, n = strlen(s);
+	unsigned int		 cp;
 
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			printf("\\u%04x", p[1]);
-			p++;
-		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
-		    (p[2] == 0xa8 || p[2] == 0xa9)) {
-			printf("\\u%04x", 0x2000 + p[2] - 0x80);
-			p += 2;
-		} else
-			putchar(*p);
+	while (n > 0) {
+		if (*p < 0x80 || (len = utf8_seq(p, n)) < 2) {
+			putchar(*p++);
+			n--;
+			continue;
+		}
+		/* 4 bytes: past U+FFFF, none of those */
+		cp = len == 2 ? (p[0] & 0x1f) << 6 | (p[1] & 0x3f) :
+		    len == 3 ? (p[0] & 0x0f) << 12 | (p[1] & 0x3f) << 6 |
+		    (p[2] & 0x3f) : 0x10000;
+		if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
+		    utf8_bidi(p, len))
+			printf("\\u%04x", cp);
+		else
+			fwrite(p, 1, len, stdout);
+		p += len;
+		n -= len;
 	}
 	putchar('\n');
 }
