@@ -324,6 +324,13 @@ dkim_keygen(int argc, char *argv[], int jflag)
 		    sel, domain);
 		file = path;
 	}
+	/* -j prints the path as a JSON string, which only UTF-8 can be */
+	if (jflag) {
+		if ((j = json_string(file)) == NULL)
+			errx(1, "dkim keygen: %s: not UTF-8, which -j cannot "
+			    "print: no key made", file);
+		json_decref(j);
+	}
 	if ((k = dkimkey_generate(type, DKIMKEY_RSA_MIN)) == NULL)
 		errx(1, "cannot generate the key");
 	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -343,8 +350,11 @@ dkim_keygen(int argc, char *argv[], int jflag)
 		errx(1, "out of memory");
 	EVP_PKEY_free(k);
 	if (jflag) {
-		j = json_pack("{s:s,s:s,s:s,s:s}", "file", file, "type",
-		    dkimkey_type_name(type), "config", line, "record", txt);
+		if ((j = json_pack("{s:s,s:s,s:s,s:s}", "file", file, "type",
+		    dkimkey_type_name(type), "config", line, "record", txt)) ==
+		    NULL)
+			errx(1, "%s: made, but cannot be printed as JSON",
+			    file);
 		show_reply(j, 1);
 		json_decref(j);
 	} else
