@@ -13,6 +13,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,13 @@
 #include "sanitize.h"
 
 #define DKIM_KEY_DIR	MH_SYSCONFDIR "/dkim"
+/*
+ * How long mailhookd may stay silent: it answers every command within
+ * 20 s (a process that has not answered, a reload not acknowledged, is
+ * named in an error reply), so silence past this is a daemon that is
+ * stopped or hung, which is said rather than waited for (not monitor's).
+ */
+#define ANSWER_WAIT_SECS	60
 
 static int	show_reply(const json_t *, int);
 
@@ -914,6 +922,23 @@ request_args(const struct ctl_cmd *cmd, int argc, char *argv[])
 	return (args);
 }
 
+/* until fd has something to read, ANSWER_WAIT_SECS at most */
+static void
+answer_wait(int fd, const char *sock)
+{
+	struct pollfd	 pfd;
+	int		 n;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while ((n = poll(&pfd, 1, ANSWER_WAIT_SECS * 1000)) == -1)
+		if (errno != EINTR)
+			err(1, "poll");
+	if (n == 0)
+		errx(1, "%s: no answer from mailhookd in %d s: is it stopped "
+		    "or hung?", sock, ANSWER_WAIT_SECS);
+}
+
 /*
  * At exit: what could not be written to stdout (a full disk, a closed
  * pipe's EPIPE, /dev/full) is a failure, said so, not exit 0 with the
@@ -1052,6 +1077,8 @@ main(int argc, char *argv[])
 		if ((n = mh_imsg_get(&ibuf, &imsg)) == -1)
 			errx(1, "malformed reply");
 		if (n == 0) {
+			if (!monitor)
+				answer_wait(fd, sock);
 			if ((n = mh_imsg_read(&ibuf)) == -1) {
 				if (errno == EAGAIN || errno == EINTR)
 					continue;
