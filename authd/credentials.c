@@ -70,12 +70,25 @@ creds_add(struct creds *c, const char *line, size_t len)
 	c->n++;
 }
 
+/* crypt(3) computes a hash with this setting (it costs what a check does) */
+static int
+hash_usable(const char *setting)
+{
+	const char	*h;
+	int		 ok;
+
+	h = crypt_rn("", setting, &cdata, sizeof(cdata));
+	ok = h != NULL && *h != '*';
+	explicit_bzero(&cdata, sizeof(cdata));
+	return (ok);
+}
+
 struct creds *
 creds_load(const char *data, size_t len)
 {
 	struct creds	*c;
 	const char	*p = data, *end = data + len, *line, *why;
-	size_t		 l;
+	size_t		 l, i;
 	int		 lineno = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -93,11 +106,15 @@ creds_load(const char *data, size_t len)
 		}
 	}
 	/*
-	 * Unknown users hash with the first user's setting: the same cost.
-	 * With no users, a fixed yescrypt setting (no randomness needed
-	 * inside the sandbox).
+	 * Unknown users hash with the first usable user's setting: the
+	 * same cost.  Not a locked or unknown one ("*", "!"): crypt(3)
+	 * refuses it at once, and the time would tell which users exist.
+	 * With no usable one, a fixed yescrypt setting (no randomness
+	 * needed inside the sandbox).
 	 */
-	c->dummy = strdup(c->n > 0 ? c->v[0].hash : DUMMY_SETTING);
+	for (i = 0; i < c->n && !hash_usable(c->v[i].hash); i++)
+		;
+	c->dummy = strdup(i < c->n ? c->v[i].hash : DUMMY_SETTING);
 	if (c->dummy == NULL) {
 		creds_free(c);
 		return (NULL);
@@ -236,6 +253,9 @@ auth_check(const struct creds *c, const struct authd_auth_req *req,
 	if (h == NULL && found != NULL)
 		log_warnx("credentials: user %s: unusable hash",
 		    log_sanitize(lu, sizeof(lu), user));
+	/* a locked user ("*", "!") costs a hash as an unknown one does */
+	if ((h == NULL || *h == '*') && found != NULL && c != NULL)
+		(void)crypt_rn(pass, c->dummy, &cdata, sizeof(cdata));
 	res->result = AUTH_FAIL;
 	if ((t = throttle_find(key, 1)) != NULL)
 		t->fails++;

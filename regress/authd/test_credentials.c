@@ -124,6 +124,27 @@ main(void)
 	tu = elapsed(c, "198.51.100.1", "nosuchuser", "wrong");
 	ok(tu > tk / 4, "unknown user spends a hash (%.4fs vs %.4fs)", tu, tk);
 
+	/*
+	 * the same when the first user is locked: his "*" or "!" is no
+	 * setting for the unknown users (crypt(3) refuses it at once), and
+	 * a locked user costs a hash too
+	 */
+	creds_free(c);
+	free(text);
+	if (asprintf(&text, "dave:*\nfrank:!\nalice:%s\n", hy) == -1)
+		return (1);
+	c = creds_load(text, strlen(text));
+	ok(c != NULL && creds_count(c) == 3, "locked users first: loaded");
+	is_int(check(c, "198.51.100.2", "alice", "yes-secret"), AUTH_OK,
+	    "locked users first: alice logs in");
+	tk = elapsed(c, "198.51.100.1", "alice", "wrong");
+	tu = elapsed(c, "198.51.100.1", "nosuchuser", "wrong");
+	ok(tu > tk / 4, "locked user first: an unknown user spends a hash "
+	    "(%.4fs vs %.4fs)", tu, tk);
+	tu = elapsed(c, "198.51.100.1", "frank", "wrong");
+	ok(tu > tk / 4, "a locked user spends a hash (%.4fs vs %.4fs)", tu,
+	    tk);
+
 	/* throttling: 5 failures in the window, then refused */
 	auth_throttle_reset();
 	auth_throttle_set(5, 60);
