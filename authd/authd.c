@@ -176,7 +176,8 @@ rcpt_req(struct mproc *p, struct mh_imsg *imsg)
 	    !msg_str_ok(req->helo, sizeof(req->helo)) ||
 	    !msg_str_ok(req->sender, sizeof(req->sender)) ||
 	    !msg_str_ok(req->rcpt, sizeof(req->rcpt)) ||
-	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)))
+	    !msg_str_ok(req->auth_user, sizeof(req->auth_user)) ||
+	    req->size < -1)
 		fatalx("malformed RCPT_REQ from smtpd");
 	if (req->auth_user[0] != '\0' &&
 	    !auth_session_ok(req->sessid, req->auth_user)) {
@@ -230,10 +231,14 @@ auth_req(struct mproc *p, struct mh_imsg *imsg)
 	struct authd_auth_req	*req = msg_get(p, imsg, sizeof(*req));
 	struct authd_auth_res	 res;
 
+	/* smtpd sends neither a control character (CR, LF) nor an empty one */
 	if (!msg_str_ok(req->remote_ip, sizeof(req->remote_ip)) ||
-	    memchr(req->user, '\0', sizeof(req->user)) == NULL ||
-	    memchr(req->pass, '\0', sizeof(req->pass)) == NULL)
+	    !msg_str_ok(req->user, sizeof(req->user)) ||
+	    !msg_str_ok(req->pass, sizeof(req->pass)) ||
+	    req->user[0] == '\0' || req->pass[0] == '\0') {
+		explicit_bzero(req->pass, sizeof(req->pass));
 		fatalx("malformed AUTH_REQ from smtpd");
+	}
 	memset(&res, 0, sizeof(res));
 	res.reqid = req->reqid;
 	if (authd_creds == NULL)

@@ -17,9 +17,12 @@
  *	short, long	the payload 4 bytes shorter or longer than the struct
  *			(for a JSON payload: empty, or trailing junk)
  *	unterminated	a string field filled to its end without a NUL
+ *	control		a string field with CR LF inside
+ *	empty		a string field empty where one is always given
  *	id		the message id field set to the bytes of -i hexid
  *			(17 at most: '/', "..", NUL, overlong)
- *	range		a number out of its range (code, verdict, result)
+ *	range		a number out of its range (code, verdict, result,
+ *			a size under -1)
  *	json		a JSON payload that does not parse
  *	fields		a JSON payload that lacks the fields it needs
  *	envelope	SPOOL_COMMIT: a well-formed id, a malformed envelope
@@ -401,6 +404,9 @@ static void
 out_of_range(uint32_t type, char *b)
 {
 	switch (type) {
+	case IMSG_AUTHD_RCPT_REQ:
+		((struct authd_rcpt_req *)b)->size = -2;
+		break;
 	case IMSG_AUTHD_RCPT_RES:
 		((struct authd_rcpt_res *)b)->verdict = 7;
 		break;
@@ -589,6 +595,12 @@ attack(enum mh_proc child, int peer, const char *kind, uint32_t type,
 	else if (strcmp(kind, "unterminated") == 0) {
 		field = string_field(type, buf, &flen);
 		memset(field, 'a', flen);
+	} else if (strcmp(kind, "control") == 0) {
+		field = string_field(type, buf, &flen);
+		strlcpy(field, "u\r\nx", flen);
+	} else if (strcmp(kind, "empty") == 0) {
+		field = string_field(type, buf, &flen);
+		field[0] = '\0';
 	} else if (strcmp(kind, "id") == 0) {
 		field = string_field(type, buf, &flen);
 		memset(field, 0, flen);
