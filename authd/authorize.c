@@ -90,14 +90,27 @@ sb_form(struct sbuf *b, const char *key, const char *val)
 		b->err = 1;
 }
 
+/*
+ * Text in the document: it says UTF-8, so a byte that is not part of a
+ * valid sequence is '?', as is a control character (not allowed in XML
+ * 1.0); the markup characters are escaped.
+ */
 static void
 sb_xmlesc(struct sbuf *b, const char *s)
 {
-	unsigned char	 c;
+	char	*t, *p;
+	size_t	 n;
 
-	for (; s != NULL && *s != '\0'; s++) {
-		c = *s;
-		switch (c) {
+	if (s == NULL)
+		return;
+	n = strlen(s) + 1;
+	if ((t = malloc(n)) == NULL) {
+		b->err = 1;
+		return;
+	}
+	sanitize_text(t, n, s, n - 1, SAN_UTF8);
+	for (p = t; *p != '\0'; p++) {
+		switch (*p) {
 		case '&':
 			sb_str(b, "&amp;");
 			break;
@@ -114,13 +127,10 @@ sb_xmlesc(struct sbuf *b, const char *s)
 			sb_str(b, "&apos;");
 			break;
 		default:
-			/* control characters are not allowed in XML 1.0 */
-			if (c < 0x20 || c == 0x7f)
-				sb_add(b, "?", 1);
-			else
-				sb_add(b, s, 1);
+			sb_add(b, p, 1);
 		}
 	}
+	free(t);
 }
 
 static void
