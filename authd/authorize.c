@@ -9,8 +9,8 @@
  * from, helo_domain, remote_ip and spf{result,domain} as urlencoded form,
  * JSON or XML (the seed's shapes, byte for byte), and the HTTP status
  * decides the RCPT reply: 2xx accept, 4xx 550 5.7.1, anything else 450
- * 4.7.1 (a 2xx or 4xx whose body is cut short accepts or refuses all the
- * same, without the body's text).  Redirects are followed by common/http.c (at most 3).
+ * 4.7.1 (a 2xx or 4xx whose body is cut short, or stalls past the
+ * time-out, accepts or refuses all the same, without the body's text).  Redirects are followed by common/http.c (at most 3).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -274,7 +274,16 @@ authorize_map(const struct http_response *r, struct authd_rcpt_res *res)
 {
 	char	 text[AUTHZ_TEXT_MAX + 1];
 
-	/* a 4xx whose body was cut short refuses all the same */
+	/*
+	 * The status line is the answer: a 2xx or 4xx whose body was cut
+	 * short, or had not come when the time-out ended the call, accepts
+	 * or refuses all the same (without the body's text).
+	 */
+	if (r->error != HTTP_OK && r->answered >= 200 &&
+	    r->answered <= 299) {
+		authz_set(res, RCPT_ACCEPT, 250, "2.1.5", "Ok");
+		return;
+	}
 	if (r->error != HTTP_OK && r->answered >= 400 &&
 	    r->answered <= 499) {
 		authz_set(res, RCPT_REJECT, 550, "5.7.1",
@@ -387,9 +396,9 @@ authorize_start(const struct route *route, int allow_private,
 /*
  * One key=value line a call, after smtpd's session and the recipient:
  * session=... to=<...> authorize=URL status=N time=Nms
- * result=accepted|refused|tempfail code=NNN, and error="..." when no
- * answer came (status=0).  The URL as every URL is logged: no password,
- * no query value.
+ * result=accepted|refused|tempfail code=NNN, and error="..." when the
+ * call failed (status=0 when no status line came, else that line's).
+ * The URL as every URL is logged: no password, no query value.
  */
 static void
 authz_log(const struct authorize *a, const struct http_response *r)
@@ -405,7 +414,8 @@ authz_log(const struct authorize *a, const struct http_response *r)
 	config_url_public(a->url, url, sizeof(url));
 	log_info("session=%012llx to=<%s> authorize=%s status=%ld time=%ldms "
 	    "result=%s code=%d%s%s%s", (unsigned long long)a->sessid,
-	    log_addr(to, sizeof(to), a->to), url, ok ? r->status : 0L, ms,
+	    log_addr(to, sizeof(to), a->to), url, ok ? r->status : r->answered,
+	    ms,
 	    a->res.verdict == RCPT_ACCEPT ? "accepted" :
 	    a->res.verdict == RCPT_REJECT ? "refused" : "tempfail",
 	    a->res.code, ok ? "" : " error=\"",
