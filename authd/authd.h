@@ -121,7 +121,7 @@ const char *authorize_content_type(enum authz_format);
 /*
  * The verdict for a callback's outcome: 2xx accept, 4xx 550 5.7.1 (both
  * also when the body after the status line was cut short or timed out);
- * 5xx, timeout, DNS, connection, SSRF refusal, too many redirects and
+ * 5xx, timeout, DNS, connection, SSRF refusal, a redirect not followed and
  * anything else 450 4.7.1.  A text/plain body on 4xx/5xx becomes the
  * text.  Fills verdict, code, enhanced and text of res.
  */

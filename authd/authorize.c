@@ -292,8 +292,9 @@ authorize_map(const struct http_response *r, struct authd_rcpt_res *res)
 	}
 	if (r->error != HTTP_OK) {
 		authz_set(res, RCPT_TEMPFAIL, 450, "4.7.1",
+		    /* one too many, or no Location, or https to http */
 		    r->error == HTTP_EREDIRECT ?
-		    "Authorization failed: too many redirects" :
+		    "Authorization failed: redirect not followed" :
 		    r->error == HTTP_ETIMEOUT ?
 		    "Authorization timed out, try again later" :
 		    "Authorization unavailable, try again later");
