@@ -267,6 +267,27 @@ spf_dup_modifier(const char *txt)
 }
 
 /*
+ * name (lower case, no final dot) is one a DNS query can be made of:
+ * labels of 1 to 63 octets, 253 in all (RFC 1035 2.3.4)
+ */
+static int
+spf_name_ok(const char *name)
+{
+	size_t	 l;
+
+	if (strlen(name) > 253)
+		return (0);
+	for (;;) {
+		l = strcspn(name, ".");
+		if (l == 0 || l > 63)
+			return (0);
+		if (name[l] == '\0')
+			return (1);
+		name += l + 1;
+	}
+}
+
+/*
  * The libspf2 DNS layer: answers from the current check's cache only.
  */
 static SPF_dns_rr_t *
@@ -288,7 +309,13 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	name[i] = '\0';
 	if ((l = strlen(name)) > 0 && name[l - 1] == '.')
 		name[l - 1] = '\0';
-	if (domain[i] != '\0' || name[0] == '\0')
+	/*
+	 * A target name no query can be made of (a label over 63 octets,
+	 * as written or from a macro: a local part of 64) does not exist:
+	 * its term does not match (RFC 7208 4.3 and 5 by analogy; the RFC
+	 * leaves it open), where the resolver's refusal was a temperror.
+	 */
+	if (domain[i] != '\0' || !spf_name_ok(name))
 		return (SPF_dns_rr_new_init(layer, domain, type, 0,
 		    HOST_NOT_FOUND));
 
