@@ -382,6 +382,20 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	return (out);
 }
 
+/* the client's address; an IPv4-mapped IPv6 one is the IPv4 address */
+static int
+spf_client_ip(const char *ip, char *out, size_t len)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+
+	if (inet_pton(AF_INET6, ip, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&a4, &a6.s6_addr[12], sizeof(a4));
+		return (inet_ntop(AF_INET, &a4, out, len) == NULL ? -1 : 0);
+	}
+	return (strlcpy(out, ip, len) >= len ? -1 : 0);
+}
+
 struct spf_check *
 spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
     void *arg)
@@ -405,7 +419,7 @@ spf_check(const char *ip, const char *sender, const char *helo, spf_cb cb,
 	TAILQ_INIT(&sc->rrs);
 	sc->cb = cb;
 	sc->arg = arg;
-	if (strlcpy(sc->ip, ip, sizeof(sc->ip)) >= sizeof(sc->ip) ||
+	if (spf_client_ip(ip, sc->ip, sizeof(sc->ip)) == -1 ||
 	    strlcpy(sc->sender, sender, sizeof(sc->sender)) >=
 	    sizeof(sc->sender) ||
 	    strlcpy(sc->helo, helo, sizeof(sc->helo)) >= sizeof(sc->helo) ||
