@@ -437,10 +437,11 @@ aside_note(size_t aside)
  * letters and out of the queue, 0; or -1, a letter that could not be
  * written, or its segment that cannot be read now (again: the item
  * kept, looked at again sooner at first, evq_read_wait; at the last of
- * evq_read_tries() looks it is given up, kept aside as when it is
- * sent, evq_item_giveup, and 0).  NULL rec, not again: it could not be
- * read, kept aside (evq_item_load), out of the queue.  What is kept
- * aside is counted in *aside, not among the dead letters.
+ * evq_read_tries() looks for its file's sake, evq_read_failed, it is
+ * given up, kept aside as when it is sent, evq_item_giveup, and 0).
+ * NULL rec, not again: it could not be read, kept aside
+ * (evq_item_load), out of the queue.  What is kept aside is counted in
+ * *aside, not among the dead letters.
  */
 static int
 item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
@@ -449,16 +450,14 @@ item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
 	size_t	 before;
 
 	if (again) {
-		if (ep->readfails < evq_read_tries()) {
-			ep->readfails++;
+		if (evq_read_failed(ep, again))
 			return (-1);
-		}
 		before = evq_backlog(ep);
 		evq_item_giveup(ep, it);
 		*aside += before - evq_backlog(ep);
 		return (0);
 	}
-	ep->readfails = 0;
+	ep->readfails = ep->readfaults = 0;
 	if (rec != NULL && dead_event(ep->key, ep->pub, rec, why) == -1) {
 		json_decref(rec);
 		return (-1);

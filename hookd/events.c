@@ -112,8 +112,10 @@
 #define EV_SEGWAIT_MAX	60
 /*
  * and this many times (1 + 2 + ... + 32 s, then every 60 s: about an
- * hour): a file that still cannot be read then (a bad block's EIO) is
- * kept aside (bad-), so that the endpoint's other files are loaded
+ * hour): a file that still cannot be read then for its own sake (a bad
+ * block's EIO, EVQ_AGAIN_FILE) is kept aside (bad-), so that the
+ * endpoint's other files are loaded; no descriptor or memory
+ * (EVQ_AGAIN_NOW) is not counted: read again for as long as it takes
  */
 #define EV_SEGWAIT_TRIES	64
 
@@ -158,9 +160,9 @@ evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
 
 /*
  * The JSON of file dir/name (at most max bytes), or NULL: unreadable, or,
- * *again set (if again is not NULL), it cannot be read now (no
- * descriptor, no memory: evseg_transient; a read that failed after its
- * open), to be read again later
+ * *again set (if again is not NULL), it cannot be read now, to be read
+ * again later (evseg_again: EVQ_AGAIN_NOW no descriptor or memory,
+ * EVQ_AGAIN_FILE a read that failed after its open, EIO)
  */
 json_t *
 evq_read_json(const char *dir, const char *name, size_t max, int *again)
@@ -170,6 +172,7 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	json_error_t	 err;
 	json_t		*o;
 	FILE		*fp;
+	int		 e;
 
 	if (again != NULL)
 		*again = 0;
@@ -177,10 +180,9 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	    sizeof(path))
 		return (NULL);
 	if ((fp = fopen(path, "re")) == NULL) {
-		if (again != NULL && evseg_transient(errno)) {
-			log_warn("events: %s: cannot read it now", path);
-			*again = 1;
-		} else
+		if (again != NULL && (evseg_transient(errno) || errno == EIO))
+			*again = evseg_again(path, errno);
+		else
 			log_warn("events: %s", path);
 		return (NULL);
 	}
@@ -190,15 +192,16 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 		fclose(fp);
 		return (NULL);
 	}
+	errno = 0;
 	o = json_loadf(fp, JSON_REJECT_DUPLICATES, &err);
-	/* a read, or memory, that failed in the middle: the file is not
-	 * at fault, as when it cannot be opened */
+	e = errno;
+	/* a read, or memory, that failed in the middle: read again (errno
+	 * says whether the file may be at fault) */
 	if (o == NULL && again != NULL && (ferror(fp) ||
-	    json_error_code(&err) == json_error_out_of_memory)) {
-		log_warnx("events: %s: cannot read it now: %s", path,
-		    ferror(fp) ? "read error" : err.text);
-		*again = 1;
-	} else if (o == NULL)
+	    json_error_code(&err) == json_error_out_of_memory))
+		*again = evseg_again(path, !ferror(fp) ? ENOMEM :
+		    e != 0 ? e : EIO);
+	else if (o == NULL)
 		log_warnx("events: %s: %s", path, err.text);
 	fclose(fp);
 	return (o);
@@ -691,7 +694,9 @@ struct segwait {
 					   for the batch files too */
 	struct seg_load	 ld;
 	int		 tries;
-	int		 looks;		/* seg_retry's (evq_segwait_tries) */
+	/* seg_retry's where a file failed for its own sake (EVQ_AGAIN_FILE,
+	 * evq_segwait_tries) */
+	int		 looks;
 };
 
 /* an event of a segment file, unless a persisted batch has it */
@@ -787,7 +792,8 @@ segwait_free(struct endpoint *ep)
 
 /*
  * Batch file name of ep: queued (or kept aside, or removed as empty),
- * its events in seen; or 1: it cannot be read now
+ * its events in seen, 0; or EVQ_AGAIN_FILE or EVQ_AGAIN_NOW: it cannot
+ * be read now (evq_read_json)
  */
 static int
 load_batch(struct endpoint *ep, const char *name, json_t *seen)
@@ -801,7 +807,7 @@ load_batch(struct endpoint *ep, const char *name, json_t *seen)
 		return (0);
 	if ((o = evq_read_json(ep->dir, name, EV_BATCH_FILE_MAX,
 	    &again)) == NULL && again)
-		return (1);
+		return (again);
 	if (o != NULL)
 		b = batch_from_json(ep, name, o, seen);
 	json_decref(o);
@@ -820,7 +826,8 @@ load_batch(struct endpoint *ep, const char *name, json_t *seen)
 	return (0);
 }
 
-/* segment name of ep: loaded (or kept aside), or 1: not now */
+/* segment name of ep: loaded (or kept aside), 0, or EVQ_AGAIN_FILE or
+ * EVQ_AGAIN_NOW: not now (evseg_load) */
 static int
 load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
 {
@@ -830,7 +837,7 @@ load_segment(struct endpoint *ep, const char *name, struct seg_load *ld)
 	if ((rc = evseg_load(ep->dir, name, seg_item, ld)) == -1 &&
 	    evq_quarantine(ep, name) == 0)
 		evseg_mark_aside(ep->dir, name);
-	return (rc == 1);
+	return (rc > 0 ? rc : 0);
 }
 
 /* the event file name of ep (e-...), unless a persisted batch has it */
@@ -931,9 +938,12 @@ segwait_giveup(struct endpoint *ep, const char *name, int seg)
 }
 
 /*
- * Names of ep that cannot be read yet are kept in v (load returns 1),
- * the others leave it; at the last look, all leave it (segwait_giveup).
- * How many are kept.
+ * Names of ep that cannot be read yet are kept in v (load returns
+ * EVQ_AGAIN_*), the others leave it.  A look where one fails for its
+ * own sake (EVQ_AGAIN_FILE) is counted; at the last of those, such a
+ * file leaves too (segwait_giveup).  One that cannot be read for want of
+ * a descriptor or memory (EVQ_AGAIN_NOW) stays for as long as it takes:
+ * it says nothing of the file.  How many are kept.
  */
 static size_t
 segwait_load(struct endpoint *ep, json_t *v, int seg)
@@ -941,7 +951,7 @@ segwait_load(struct endpoint *ep, json_t *v, int seg)
 	struct segwait	*w = ep->segwait;
 	const char	*name;
 	size_t		 i = 0;
-	int		 rc;
+	int		 rc, counted = 0;
 
 	while (i < json_array_size(v)) {
 		name = json_string_value(json_array_get(v, i));
@@ -949,7 +959,14 @@ segwait_load(struct endpoint *ep, json_t *v, int seg)
 			rc = load_segment(ep, name, &w->ld);
 		else
 			rc = load_batch(ep, name, w->ld.seen);
-		if (rc && w->looks < evq_segwait_tries) {
+		if (rc == EVQ_AGAIN_NOW)
+			ep->readwaits++;
+		if (rc == EVQ_AGAIN_FILE && !counted) {
+			w->looks++;
+			counted = 1;
+		}
+		if (rc == EVQ_AGAIN_NOW || (rc && w->looks <
+		    evq_segwait_tries)) {
 			i++;
 			continue;
 		}
@@ -969,7 +986,6 @@ seg_retry(int fd, short what, void *arg)
 	struct segwait	*w = ep->segwait;
 	size_t		 i = 0, n = json_array_size(w->batches);
 
-	w->looks++;
 	if (n > 0) {
 		if ((i = segwait_load(ep, w->batches, 0)) > 0) {
 			segwait_arm(ep);
@@ -982,7 +998,7 @@ seg_retry(int fd, short what, void *arg)
 		evq_kick(ep);
 		/* the segments' own looks and backoff from here: a batch
 		 * file given up after all its looks leaves them theirs */
-		w->looks = 1;
+		w->looks = 0;
 		w->tries = 0;
 	}
 	n = json_array_size(w->names);
@@ -1110,7 +1126,8 @@ struct dirwait {
 	json_t			*own;
 	struct event		*ev;
 	int			 tries;
-	int			 looks;		/* (evq_segwait_tries) */
+	/* of EVQ_AGAIN_FILE (evq_segwait_tries) */
+	int			 looks;
 };
 static TAILQ_HEAD(, dirwait)	dirwaits = TAILQ_HEAD_INITIALIZER(dirwaits);
 
@@ -1214,7 +1231,9 @@ dirwait_retry(int fd, short what, void *arg)
 
 	o = evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1 ?
 	    NULL : evq_read_json(dir, "endpoint.json", 65536, &again);
-	if (o == NULL && again && ++dw->looks < evq_segwait_tries) {
+	/* no descriptor or memory: as long as it takes, uncounted */
+	if (o == NULL && (again == EVQ_AGAIN_NOW || (again &&
+	    ++dw->looks < evq_segwait_tries))) {
 		dirwait_arm(dw);
 		return;
 	}
@@ -1884,6 +1903,8 @@ events_stats(void)
 			continue;
 		json_object_set_new(o, "id", json_string(ep->key));
 		json_object_set_new(o, "oldest", json_integer(ep_oldest(ep)));
+		json_object_set_new(o, "reads_deferred",
+		    json_integer((json_int_t)ep->readwaits));
 		/* their events are in no backlog until they are read */
 		if ((n = dirwait_has(ep->key)) > 0)
 			json_object_set_new(o, "unread",

@@ -76,8 +76,9 @@ void	 events_metrics(json_t *samples);		/* show metrics */
 void	 events_set_monitor(void (*)(const json_t *));
 /* override the retry schedule: base_ms*2^n capped at cap_ms (0: default) */
 void	 events_set_retry(long base_ms, long cap_ms);
-/* how many looks at a file a start could not read before it is kept
- * aside (0: the default, EV_SEGWAIT_TRIES, about an hour) */
+/* how many looks at a file that could not be read for its own sake
+ * (EVQ_AGAIN_FILE) before it is kept aside (0: the default,
+ * EV_SEGWAIT_TRIES, about an hour) */
 void	 events_set_segwait_tries(int);
 void	 events_shutdown(void);
 
@@ -100,6 +101,16 @@ json_t		*evseg_record(struct evseg *, size_t, const char *id,
 		    int *again);
 int		 evseg_drop(struct evseg *, size_t);
 int		 evseg_transient(int);
+/*
+ * *again of a read that failed for now: EVQ_AGAIN_FILE, about the file
+ * (a read error after its open, EIO: a bad block), kept aside (bad-)
+ * after evq_read_tries() looks; EVQ_AGAIN_NOW, about nothing of the
+ * file (no descriptor or memory left: evseg_transient), read again for
+ * as long as it takes.  evseg_again(path, errno) says which, and logs.
+ */
+#define EVQ_AGAIN_FILE	1
+#define EVQ_AGAIN_NOW	2
+int		 evseg_again(const char *, int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
 		    int (*)(void *, struct evseg *, size_t, const char *),

@@ -121,8 +121,14 @@ struct endpoint {
 	struct segwait		*segwait;
 
 	int			 attempts;
-	/* looks again at its first event, which cannot be read now */
+	/* looks again at its first event, which cannot be read now: all
+	 * (the wait, evq_read_wait), those for its file's sake
+	 * (EVQ_AGAIN_FILE, evq_read_tries: then given up) */
 	int			 readfails;
+	int			 readfaults;
+	/* reads that failed for want of a descriptor or memory
+	 * (EVQ_AGAIN_NOW): read again, never given up; show hooks */
+	unsigned long		 readwaits;
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;
@@ -173,5 +179,6 @@ void		 evq_set_allow_private(int);
 void		 evq_timer(int, short, void *);
 void		 evq_gone_arm(struct endpoint *, long);
 void		 evq_item_giveup(struct endpoint *, struct evitem *);
+int		 evq_read_failed(struct endpoint *, int again);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

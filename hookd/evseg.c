@@ -58,6 +58,9 @@
 #include "events_int.h"
 
 #define SEG_FILE_MAX	(64 * 1024 * 1024)
+/* seconds between two lines of reads that fail for want of a descriptor
+ * or memory (evseg_again) */
+#define EVSEG_AGAIN_LOG	60
 
 struct evseg {
 	char		 name[80];
@@ -385,18 +388,21 @@ evseg_mark(struct evseg *s, const char *lines, size_t len, size_t n)
  * object; a line not an id (a write cut by a crash, junk, NUL bytes a
  * file system left after a crash) is ignored, and ends where its
  * newline is.  An empty object if there is none.  *cut: its last line
- * has no newline.  NULL if it cannot be read whole now (no descriptor,
- * no memory: evseg_transient; a read that failed after its open): read
- * as none, or in part, it would send what it names again.
+ * has no newline.  NULL if it cannot be read whole now, *again set
+ * (evseg_again: no descriptor or memory, or a read that failed after
+ * its open): read as none, or in part, it would send what it names
+ * again.
  */
 static json_t *
-mark_read(const char *dir, const char *name, int *exists, int *cut)
+mark_read(const char *dir, const char *name, int *exists, int *cut,
+    int *again)
 {
 	char	 path[PATH_MAX], *line = NULL;
 	json_t	*done;
 	FILE	*fp;
 	size_t	 size = 0;
 	ssize_t	 len;
+	int	 e;
 
 	if ((done = json_object()) == NULL)
 		fatal("events: json_object");
@@ -405,8 +411,8 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 	    sizeof(path))
 		return (done);
 	if ((fp = fopen(path, "re")) == NULL) {
-		if (evseg_transient(errno)) {
-			log_warn("events: %s: cannot read it now", path);
+		if (evseg_transient(errno) || errno == EIO) {
+			*again = evseg_again(path, errno);
 			json_decref(done);
 			return (NULL);
 		}
@@ -415,6 +421,7 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 		return (done);
 	}
 	*exists = 1;
+	errno = 0;
 	while ((len = getline(&line, &size, fp)) != -1) {
 		*cut = line[len - 1] != '\n';
 		if (len == EVENT_ID_LEN && !*cut &&
@@ -423,11 +430,13 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 			json_object_set_new(done, line, json_true());
 		}
 	}
+	e = errno;
 	/* getline failed before the end (a read error, or no memory,
 	 * which sets no error on the stream): the part read would send
 	 * the rest again */
 	if (!feof(fp)) {
-		log_warn("events: %s: cannot read it now", path);
+		*again = evseg_again(path, ferror(fp) && e != 0 ? e :
+		    ferror(fp) ? EIO : ENOMEM);
 		json_decref(done);
 		done = NULL;
 	}
@@ -436,17 +445,58 @@ mark_read(const char *dir, const char *name, int *exists, int *cut)
 	return (done);
 }
 
-/* a read that failed for want of a descriptor or memory: may work later */
+/*
+ * A read that failed for want of a descriptor or memory, or was
+ * interrupted: it says nothing of the file, and may work later
+ */
 int
 evseg_transient(int e)
 {
-	return (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR ||
-	    e == EAGAIN);
+	return (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS ||
+	    e == EINTR || e == EAGAIN);
+}
+
+/*
+ * A read of path that failed for now, with errno e: EVQ_AGAIN_NOW if it
+ * says nothing of the file (evseg_transient), read again for as long as
+ * it takes; logged once a minute at most (for all such files, with how
+ * many lines were left out), not once a look.  Else (a read error after
+ * the open: EIO, a bad block) EVQ_AGAIN_FILE, logged each time, kept
+ * aside after evq_read_tries() looks.
+ */
+int
+evseg_again(const char *path, int e)
+{
+	static struct timespec	 last;
+	static unsigned long	 quiet;
+	struct timespec		 now;
+
+	if (!evseg_transient(e)) {
+		log_warnx("events: %s: cannot read it now: %s", path,
+		    strerror(e));
+		return (EVQ_AGAIN_FILE);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((last.tv_sec != 0 || last.tv_nsec != 0) &&
+	    now.tv_sec - last.tv_sec < EVSEG_AGAIN_LOG) {
+		quiet++;
+		return (EVQ_AGAIN_NOW);
+	}
+	if (quiet > 0)
+		log_warnx("events: %s: cannot read it now: %s (read again "
+		    "until it can be; %lu more such in the last %lds)", path,
+		    strerror(e), quiet, (long)(now.tv_sec - last.tv_sec));
+	else
+		log_warnx("events: %s: cannot read it now: %s (read again "
+		    "until it can be)", path, strerror(e));
+	last = now;
+	quiet = 0;
+	return (EVQ_AGAIN_NOW);
 }
 
 /* the file's records: lines, or a JSON array (older versions); NULL if
  * it cannot be read or a line is malformed, *again set if it may be
- * read later (the file is not at fault); *lines 1 if it is of lines */
+ * read later (evseg_again); *lines 1 if it is of lines */
 static json_t *
 seg_read(const char *path, int *again, int *lines)
 {
@@ -454,16 +504,15 @@ seg_read(const char *path, int *again, int *lines)
 	json_t		*a = NULL, *r;
 	json_error_t	 err;
 	char		*buf = NULL, *p, *nl, *end;
-	ssize_t		 got;
+	ssize_t		 got = 0;
 	size_t		 len = 0;
 	int		 fd;
 
 	*again = 0;
 	*lines = 1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
-	    evseg_transient(errno)) {
-		log_warn("events: %s: cannot read it now", path);
-		*again = 1;
+	    (evseg_transient(errno) || errno == EIO)) {
+		*again = evseg_again(path, errno);
 		goto done;
 	}
 	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -478,8 +527,12 @@ seg_read(const char *path, int *again, int *lines)
 	    st.st_size - len)) > 0)
 		len += got;
 	if (len != (size_t)st.st_size) {
-		log_warn("events: read %s", path);
-		*again = got == -1 && evseg_transient(errno);
+		/* a read error (EIO: a bad block) is looked at again, a
+		 * while; a file shorter than it said is cut */
+		if (got == -1)
+			*again = evseg_again(path, errno);
+		else
+			log_warnx("events: read %s: cut short", path);
 		goto done;
 	}
 	buf[len] = '\0';
@@ -641,9 +694,10 @@ evseg_drop(struct evseg *s, size_t idx)
  * may yet lose that batch file, and the next start must find the event
  * here, so it sends it again even once that batch was delivered);
  * -1 if the file cannot be read or a record is malformed (then nothing
- * was called and the caller quarantines it); 1 if it, or its marker,
- * cannot be read now (no descriptor, no memory: nothing was called, it
- * stays as it is for the caller to load again later).
+ * was called and the caller quarantines it); EVQ_AGAIN_FILE (1) or
+ * EVQ_AGAIN_NOW (2, no descriptor, no memory) if it, or its marker,
+ * cannot be read now (evseg_again: nothing was called, it stays as it
+ * is for the caller to load again later).
  * The segment is freed (its file removed) once no event of it is
  * queued.
  */
@@ -656,7 +710,7 @@ evseg_load(const char *dir, const char *name,
 	struct evbuffer		*held;
 	json_t			*a, *r, *done;
 	const char		*id;
-	int			 got, again, lines, marked, mcut;
+	int			 got, again = 0, lines, marked, mcut;
 	char			 path[PATH_MAX];
 	size_t			 i;
 
@@ -664,7 +718,7 @@ evseg_load(const char *dir, const char *name,
 	    sizeof(path) || strlen(name) >= sizeof(s->name))
 		return (-1);
 	if ((a = seg_read(path, &again, &lines)) == NULL)
-		return (again ? 1 : -1);
+		return (again ? again : -1);
 	json_array_foreach(a, i, r) {
 		if (json_is_null(r))
 			continue;	/* taken out (evseg_drop) */
@@ -679,9 +733,9 @@ evseg_load(const char *dir, const char *name,
 		}
 		mh_event_clear(&ev);
 	}
-	if ((done = mark_read(dir, name, &marked, &mcut)) == NULL) {
+	if ((done = mark_read(dir, name, &marked, &mcut, &again)) == NULL) {
 		json_decref(a);
-		return (1);
+		return (again);
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("events: evseg_load");

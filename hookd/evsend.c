@@ -461,8 +461,8 @@ evq_item_giveup(struct endpoint *ep, struct evitem *it)
 
 	log_warnx("events: %s/%s: could not be read in %d tries over about "
 	    "an hour", ep->dir, seg != NULL ? evseg_name(seg) : it->name,
-	    ep->readfails);
-	ep->readfails = 0;
+	    ep->readfaults);
+	ep->readfails = ep->readfaults = 0;
 	if (seg == NULL) {
 		evq_item_unqueue(ep, it);
 		evq_quarantine(ep, it->name);
@@ -480,21 +480,43 @@ evq_item_giveup(struct endpoint *ep, struct evitem *it)
 }
 
 /*
- * Event it, first in ep's queue, cannot be read now (no descriptor, no
- * memory, a read that fails): 1 if it is looked at again 1, 2, 4 ...
- * seconds later, then every 60 s; 0 if those looks are spent (about an
- * hour, as for a file a start could not read) and it was given up
+ * ep's first event cannot be read now (again, evseg_again): counted; 1
+ * if it is to be looked at again, evq_read_wait(ep->readfails - 1)
+ * seconds later (1, 2, 4 ... then every 60 s); 0 if its file is at
+ * fault (EVQ_AGAIN_FILE, a read error) and its evq_read_tries() looks
+ * are spent (about an hour, as for a file a start could not read): to
+ * be given up.  No descriptor or memory (EVQ_AGAIN_NOW) says nothing of
+ * the file: looked at again for as long as it takes.
+ */
+int
+evq_read_failed(struct endpoint *ep, int again)
+{
+	if (again == EVQ_AGAIN_NOW)
+		ep->readwaits++;
+	else if (ep->readfaults >= evq_read_tries())
+		return (0);
+	else
+		ep->readfaults++;
+	if (ep->readfails < INT_MAX)
+		ep->readfails++;
+	return (1);
+}
+
+/*
+ * Event it, first in ep's queue, cannot be read now (again): 1 if it
+ * is looked at again later (evq_read_failed); 0 if those looks are
+ * spent and it was given up
  */
 static int
-item_unreadable(struct endpoint *ep, struct evitem *it)
+item_unreadable(struct endpoint *ep, struct evitem *it, int again)
 {
-	if (ep->readfails >= evq_read_tries()) {
+	if (!evq_read_failed(ep, again)) {
 		evq_item_giveup(ep, it);
 		return (0);
 	}
 	strlcpy(ep->last_error, "cannot read the spool now",
 	    sizeof(ep->last_error));
-	ep_arm(ep, evq_read_wait(ep->readfails++) * 1000, 1);
+	ep_arm(ep, evq_read_wait(ep->readfails - 1) * 1000, 1);
 	return (1);
 }
 
@@ -530,12 +552,12 @@ ep_next(struct endpoint *ep, int force)
 			if ((o = evq_item_load(ep, it, &again)) == NULL &&
 			    again) {
 				evq_batch_free(b);
-				if (item_unreadable(ep, it))
+				if (item_unreadable(ep, it, again))
 					return (NULL);
 				continue;
 			}
 			if (o != NULL) {
-				ep->readfails = 0;
+				ep->readfails = ep->readfaults = 0;
 				json_array_append_new(b->records, o);
 				batch_take_text(b, 1, o, it);
 			}
@@ -564,7 +586,7 @@ ep_next(struct endpoint *ep, int force)
 			    again)
 				break;
 			if (o != NULL) {
-				ep->readfails = 0;
+				ep->readfails = ep->readfaults = 0;
 				bytes += item_len(it, o);
 				json_array_append_new(b->records, o);
 				batch_take_text(b, cap, o, it);
@@ -578,7 +600,7 @@ ep_next(struct endpoint *ep, int force)
 		}
 		if (TAILQ_EMPTY(&taken)) {
 			evq_batch_free(b);
-			if (!again || !item_unreadable(ep, it))
+			if (!again || !item_unreadable(ep, it, again))
 				continue;
 			return (NULL);
 		}

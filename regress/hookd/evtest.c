@@ -20,9 +20,11 @@
  *	timeout even with an empty backlog.  The last line is the stats JSON.
  *	-F STR:N[:M]: the first N open(2)s or fopen(3)s of a path with STR
  *	in it (after M that succeed) fail with EMFILE, as when the process
- *	has no descriptor left.  -R STR:N[:M]: the first N fopen(3)s of a
- *	path with STR (after M) open it, but its reads fail (EBADF: its
- *	descriptor made write-only), as a read error after the open.
+ *	has no descriptor left.  -R STR:N[:M]: the first N open(2)s (for
+ *	reading) or fopen(3)s of a path with STR (after M) open it, but its
+ *	reads fail with EIO, as on a bad block (read(2) says so; a FILE's
+ *	descriptor made one of /proc/self/mem, whose offset 0 is no mapped
+ *	address).
  *	-W N: a file a start could not read is looked at again N times
  *	(rather than for about an hour) before it is kept aside.
  *	-K N: the first N signatures of a request fail (their key's
@@ -80,6 +82,9 @@ static long			 failopen_n, failopen_skip;
 /* -R: what fopen(3) opens for reads that fail */
 static const char		*failread_str;
 static long			 failread_n, failread_skip;
+/* -R: the descriptors (open(2)'s) whose reads fail */
+#define FAILFD_MAX	4096
+static unsigned char		 failfd[FAILFD_MAX];
 /* -K: how many signatures more fail (once the configuration is read,
  * whose check decodes the secrets too), and how many -K said */
 static long			 failsign_n, failsign_k;
@@ -105,23 +110,56 @@ failopen(const char *path)
 	return (0);
 }
 
+/* -R: 1 if this open of path for reading is one whose reads fail */
+static int
+failread_take(const char *path)
+{
+	if (failread_n <= 0 || strstr(path, failread_str) == NULL)
+		return (0);
+	if (failread_skip > 0) {
+		failread_skip--;
+		return (0);
+	}
+	failread_n--;
+	return (1);
+}
+
 /* -R: fp, just opened for path, has reads that fail if it is one */
 static void
 failread(const char *path, FILE *fp)
 {
 	int	fd;
 
-	if (failread_n <= 0 || strstr(path, failread_str) == NULL)
+	if (!failread_take(path))
 		return;
-	if (failread_skip > 0) {
-		failread_skip--;
-		return;
-	}
-	failread_n--;
-	if ((fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC,
-	    0)) == -1 || dup3(fd, fileno(fp), O_CLOEXEC) == -1)
+	if ((fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/mem",
+	    O_RDONLY | O_CLOEXEC, 0)) == -1 ||
+	    dup3(fd, fileno(fp), O_CLOEXEC) == -1)
 		err(1, "failread %s", path);
 	close(fd);
+}
+
+/*
+ * read(2) and close(2) for the code linked in: -R makes the reads of a
+ * descriptor open(2) gave for such a path fail with EIO (fstat(2) still
+ * sees the file), until it is closed
+ */
+ssize_t
+read(int fd, void *buf, size_t n)
+{
+	if (fd >= 0 && fd < FAILFD_MAX && failfd[fd]) {
+		errno = EIO;
+		return (-1);
+	}
+	return (syscall(SYS_read, fd, buf, n));
+}
+
+int
+close(int fd)
+{
+	if (fd >= 0 && fd < FAILFD_MAX)
+		failfd[fd] = 0;
+	return (syscall(SYS_close, fd));
 }
 
 /*
@@ -140,9 +178,15 @@ open(const char *path, int flags, ...)
 		mode = va_arg(ap, int);
 		va_end(ap);
 	}
+	int	fd;
+
 	if (failopen(path))
 		return (-1);
-	return (syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+	if ((fd = syscall(SYS_openat, AT_FDCWD, path, flags, mode)) >= 0 &&
+	    (flags & O_ACCMODE) == O_RDONLY && failread_take(path) &&
+	    fd < FAILFD_MAX)
+		failfd[fd] = 1;
+	return (fd);
 }
 
 FILE *
