@@ -180,7 +180,7 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	    sizeof(path))
 		return (NULL);
 	if ((fp = fopen(path, "re")) == NULL) {
-		if (again != NULL && (evseg_transient(errno) || errno == EIO))
+		if (again != NULL && evseg_open_again(errno))
 			*again = evseg_again(path, errno);
 		else
 			log_warn("events: %s", path);

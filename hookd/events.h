@@ -111,6 +111,7 @@ int		 evseg_transient(int);
 #define EVQ_AGAIN_FILE	1
 #define EVQ_AGAIN_NOW	2
 int		 evseg_again(const char *, int);
+int		 evseg_open_again(int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
 		    int (*)(void *, struct evseg *, size_t, const char *),

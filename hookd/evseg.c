@@ -411,7 +411,7 @@ mark_read(const char *dir, const char *name, int *exists, int *cut,
 	    sizeof(path))
 		return (done);
 	if ((fp = fopen(path, "re")) == NULL) {
-		if (evseg_transient(errno) || errno == EIO) {
+		if (evseg_open_again(errno)) {
 			*again = evseg_again(path, errno);
 			json_decref(done);
 			return (NULL);
@@ -457,12 +457,25 @@ evseg_transient(int e)
 }
 
 /*
+ * An open that failed with errno e, to be tried again (evseg_again): for
+ * want of a descriptor or memory, or a failure about the file that may
+ * pass (EIO, a permission a mistaken chown or chmod took away), that
+ * the looks bound
+ */
+int
+evseg_open_again(int e)
+{
+	return (evseg_transient(e) || e == EIO || e == EACCES || e == EPERM);
+}
+
+/*
  * A read of path that failed for now, with errno e: EVQ_AGAIN_NOW if it
  * says nothing of the file (evseg_transient), read again for as long as
  * it takes; logged once a minute at most (for all such files, with how
  * many lines were left out), not once a look.  Else (a read error after
- * the open: EIO, a bad block) EVQ_AGAIN_FILE, logged each time, kept
- * aside after evq_read_tries() looks.
+ * the open: EIO, a bad block; a permission the open lacks)
+ * EVQ_AGAIN_FILE, logged each time, kept aside after evq_read_tries()
+ * looks.
  */
 int
 evseg_again(const char *path, int e)
@@ -511,7 +524,7 @@ seg_read(const char *path, int *again, int *lines)
 	*again = 0;
 	*lines = 1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
-	    (evseg_transient(errno) || errno == EIO)) {
+	    evseg_open_again(errno)) {
 		*again = evseg_again(path, errno);
 		goto done;
 	}

@@ -18,9 +18,9 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
- *	-F STR:N[:M]: the first N open(2)s or fopen(3)s of a path with STR
- *	in it (after M that succeed) fail with EMFILE, as when the process
- *	has no descriptor left.  -R STR:N[:M]: the first N open(2)s (for
+ *	-F STR:N[:M[:E]]: the first N open(2)s or fopen(3)s of a path with
+ *	STR in it (after M that succeed) fail with EMFILE, as when the
+ *	process has no descriptor left (or with errno E, 13 for EACCES).  -R STR:N[:M]: the first N open(2)s (for
  *	reading) or fopen(3)s of a path with STR (after M) open it, but its
  *	reads fail with EIO, as on a bad block (read(2) says so; a FILE's
  *	descriptor made one of /proc/self/mem, whose offset 0 is no mapped
@@ -79,6 +79,7 @@ static struct event		*feed_ev;
 /* -F: what open(2) fails for, how many times more, after how many */
 static const char		*failopen_str;
 static long			 failopen_n, failopen_skip;
+static int			 failopen_errno = EMFILE;
 /* -R: what fopen(3) opens for reads that fail */
 static const char		*failread_str;
 static long			 failread_n, failread_skip;
@@ -94,7 +95,8 @@ static char			*skip_url, *skip_id;
 static char			*replay_url;
 static time_t			 replay_since;
 
-/* -F: 1 (errno EMFILE) if this open of path is one to fail */
+/* -F: 1 (errno EMFILE, or as -F said) if this open of path is one to
+ * fail */
 static int
 failopen(const char *path)
 {
@@ -103,7 +105,7 @@ failopen(const char *path)
 			failopen_skip--;
 		else {
 			failopen_n--;
-			errno = EMFILE;
+			errno = failopen_errno;
 			return (1);
 		}
 	}
@@ -230,7 +232,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
-	    "[-t secs] [-k] [-F str:n[:m]]\n"
+	    "[-t secs] [-k] [-F str:n[:m[:e]]]\n"
 	    "            [-K n] [-P url,since] [-R str:n[:m]] [-S url,id] "
 	    "[-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
@@ -431,7 +433,9 @@ cmd_queue(int argc, char **argv)
 			failopen_str = optarg;
 			failopen_n = strtol(p, &p, 10);
 			if (*p == ':')
-				failopen_skip = strtol(p + 1, NULL, 10);
+				failopen_skip = strtol(p + 1, &p, 10);
+			if (*p == ':')
+				failopen_errno = strtol(p + 1, NULL, 10);
 			break;
 		case 'R':
 			if ((p = strchr(optarg, ':')) == NULL)
