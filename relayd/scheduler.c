@@ -1333,13 +1333,15 @@ sched_restart(struct rjob *j)
  * those pending no longer suspended (dom_site_result), as Postfix's
  * flush enables its dead destinations: one connection probes each now,
  * where the pass deferred them all without a connection, counted as an
- * attempt, until the suspension's end.
+ * attempt, until the suspension's end.  A DSN m owes is tried now too,
+ * not after its backoff (dsn_retry): the disk was freed meanwhile.
  */
 void
 sched_schedule(struct rmsg *m)
 {
 	size_t	 i;
 
+	m->dsn_next = 0;
 	for (i = 0; i < m->env.nrcpt; i++) {
 		m->env.rcpts[i].next_try = 0;
 		if (m->rflags[i] & RR_INFLIGHT)
