@@ -1266,7 +1266,9 @@ sched_pass(int fd, short ev, void *arg)
 		/* its states wait for a journal (settle_update) */
 		if (m->update_wait && m->inflight == 0)
 			settle_update(m);
-		if (paused || dsn_retry(m, now) || msg_precheck(m, now))
+		/* an owed DSN is queued while relay is paused: that is
+		 * local, and the DSN then waits for the resume */
+		if (dsn_retry(m, now) || paused || msg_precheck(m, now))
 			continue;
 		if (m->env.dkim_pending[0] != '\0') {
 			if (now >= m->dkim_next)
