@@ -309,6 +309,37 @@ bounce_retry(struct rmsg *m)
 }
 
 /*
+ * The DSNs m owes, still not queued a queue lifetime after m's own
+ * ended (dsn_end), given up: for each recipient a log line and an error
+ * event, which tell its sender's application what its sender was not
+ * told.  Not silently: nothing else says the report never went.
+ */
+void
+bounce_give_up(struct rmsg *m)
+{
+	size_t	 i;
+	char	 to[LOG_ADDR_MAX], rto[LOG_ADDR_MAX];
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		struct envelope_rcpt *rc = &m->env.rcpts[i];
+
+		if (!rc->dsn_owed)
+			continue;
+		log_warnx("msgid=%s report=dsn action=%s rcpt=<%s> to=<%s> "
+		    "status=dropped (DSN still not queued a queue lifetime "
+		    "after the message expired: given up)", m->id,
+		    dsn_texts[rc->dsn_owed == DSN_OWED_FAILED ? DSN_FAILED :
+		    DSN_RELAYED].action, log_addr(rto, sizeof(rto), rc->addr),
+		    log_addr(to, sizeof(to), m->env.sender));
+		sched_emit_again(m, i, EV_ERROR, "4.3.0", "delivery status "
+		    "notification to the sender could not be queued: given up",
+		    "queue");
+		rc->dsn_owed = 0;
+		rc->dsn_what[0] = '\0';
+	}
+}
+
+/*
  * A recipient's Status (RFC 3464 2.3.4): the enhanced code of the outcome
  * (a server's, RFC 3463, or relayd's own), in the class of the basic code
  * of the reply that decided it (550 4.2.2: 5.2.2); without one, that

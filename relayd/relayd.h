@@ -168,6 +168,8 @@ void	 bounce_send(struct rmsg *, enum dsn_action, const size_t *rcpts,
 	    const struct rres *, size_t n, const char *relay);
 /* the DSNs m owes queued again; 1 if any is still owed */
 int	 bounce_retry(struct rmsg *);
+/* the DSNs m owes given up (too late): an error event and a log line */
+void	 bounce_give_up(struct rmsg *);
 /* 1 if recipient i's refusal, its DSN owed, suppresses it: why */
 int	 bounce_owed_suppress(const struct rmsg *, size_t, char *, size_t);
 int	 bounce_queue(const struct envelope *, enum dsn_action,

@@ -942,19 +942,34 @@ sched_dsn_later(struct rmsg *m)
 	m->dsn_next = time(NULL) + backoff(++m->dsn_tries);
 }
 
-/* the DSNs m owes, queued when due (bounce.c); 1 if m may be gone (as
- * msg_precheck) */
+/*
+ * When the DSNs m owes are given up: a queue lifetime after m's own ends,
+ * as long as such a DSN, had it been queued then, would be kept.  0:
+ * never (no lifetime; m on hold, which does not expire either).
+ */
+static time_t
+dsn_end(const struct rmsg *m)
+{
+	if (relay_conf->queue_lifetime <= 0 || m->env.held)
+		return (0);
+	return (m->env.created + 2 * (time_t)relay_conf->queue_lifetime);
+}
+
+/* the DSNs m owes, queued when due (bounce.c), given up at dsn_end if
+ * still not; 1 if m may be gone (as msg_precheck) */
 static int
 dsn_retry(struct rmsg *m, time_t now)
 {
 	size_t	 i;
 	int	 gone;
+	time_t	 end = dsn_end(m);
 	char	 why[512];
 
 	for (i = 0; i < m->env.nrcpt; i++)
 		if (m->env.rcpts[i].dsn_owed)
 			break;
-	if (i == m->env.nrcpt || now < m->dsn_next)
+	if (i == m->env.nrcpt ||
+	    (now < m->dsn_next && (end == 0 || now < end)))
 		return (0);
 	/*
 	 * The suppressions that wait for these DSNs (sched_job_done) are
@@ -965,10 +980,12 @@ dsn_retry(struct rmsg *m, time_t now)
 		if ((m->supp_wait == NULL || m->supp_wait[i] == NULL) &&
 		    bounce_owed_suppress(m, i, why, sizeof(why)))
 			supp_hold(m, i, why);
-	if (bounce_retry(m))
-		sched_dsn_later(m);
-	else
+	if (!bounce_retry(m))
 		m->dsn_tries = 0;
+	else if (end != 0 && now >= end)
+		bounce_give_up(m);
+	else
+		sched_dsn_later(m);
 	/* nothing left: sched_settle removes (frees) it */
 	gone = !msg_unsettled(m) && m->inflight == 0;
 	sched_settle(m);
