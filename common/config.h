@@ -350,6 +350,9 @@ struct testing {
 	int			 relay_timeout;
 	/* expired idempotency records swept every N seconds, not hourly */
 	int			 idem_sweep;
+	/* relayd sleeps N seconds once a DSN is committed, before the
+	 * message that owes it is updated (a kill -9 in that window) */
+	int			 dsn_pause;
 };
 
 /*

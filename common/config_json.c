@@ -444,8 +444,9 @@ config_to_json(const struct config *c, int flags)
 	jset(o, "tracking", trackings_to_json(c, flags));
 	jset(o, "cluster", cluster_to_json(&c->cluster, flags));
 	jset(o, "testing", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
-	    "s:i, s:b}",
+	    "s:i, s:i, s:b}",
 	    "relay_port", c->testing.relay_port,
+	    "dsn_pause", c->testing.dsn_pause,
 	    "idem_sweep", c->testing.idem_sweep,
 	    "relay_timeout", c->testing.relay_timeout,
 	    "tlsrpt_period", c->testing.tlsrpt_period,
@@ -935,6 +936,7 @@ testing_from_json(struct config *c, const json_t *o)
 	GINT(o, "mtasts_port", 0, 65535, c->testing.mtasts_port);
 	GINT(o, "tlsrpt_period", 0, 86400, c->testing.tlsrpt_period);
 	GINT(o, "idem_sweep", 0, 86400, c->testing.idem_sweep);
+	GINT(o, "dsn_pause", 0, 300, c->testing.dsn_pause);
 	GINT(o, "hook_retry", 0, 86400, c->testing.hook_retry);
 	GINT(o, "events_retry", 0, 86400000, c->testing.events_retry);
 	GINT(o, "events_retry_max", 0, 86400000, c->testing.events_retry_max);

@@ -482,6 +482,9 @@ print_testing(struct evbuffer *b, const struct testing *t)
 	if (t->idem_sweep)
 		evbuffer_add_printf(b, "testing idem-sweep %d\n",
 		    t->idem_sweep);
+	if (t->dsn_pause)
+		evbuffer_add_printf(b, "testing dsn-pause %d\n",
+		    t->dsn_pause);
 	if (t->hook_retry)
 		evbuffer_add_printf(b, "testing hook-retry %d\n",
 		    t->hook_retry);

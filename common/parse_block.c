@@ -447,7 +447,7 @@ config_allow_testing(int on)
 /*
  * testing relay-port N | relay-timeout SECONDS | mta-sts-port N |
  * tls-rpt-period SECONDS | idem-sweep SECONDS | hook-retry SECONDS |
- * events-retry MS [MAX_MS] |
+ * events-retry MS [MAX_MS] | dsn-pause SECONDS |
  * seccomp-debug: only with mailhookd -X, never in production.
  */
 void
@@ -483,6 +483,10 @@ parse_testing_set(const struct pos *kw, const struct pos *p, const char *what,
 		if (parse_check_range(p, a, 1, 86400,
 		    "testing idem-sweep") == 0)
 			t->idem_sweep = a;
+	} else if (strcmp(what, "dsn-pause") == 0 && n == 1) {
+		if (parse_check_range(p, a, 1, 300,
+		    "testing dsn-pause") == 0)
+			t->dsn_pause = a;
 	} else if (strcmp(what, "hook-retry") == 0 && n == 1) {
 		if (parse_check_range(p, a, 1, 86400,
 		    "testing hook-retry") == 0)
@@ -500,7 +504,7 @@ parse_testing_set(const struct pos *kw, const struct pos *p, const char *what,
 	else
 		perr(p, "expected testing relay-port PORT, relay-timeout "
 		    "SECONDS, mta-sts-port PORT, tls-rpt-period SECONDS, "
-		    "hook-retry SECONDS, "
+		    "hook-retry SECONDS, dsn-pause SECONDS, "
 		    "events-retry MS [MAX_MS] or seccomp-debug, not \"%s\" "
 		    "with %d number%s", what, n, n == 1 ? "" : "s");
 }

@@ -878,7 +878,8 @@ static const struct {
 	{ "", "cluster", "cluster { redis URL [node NAME] [auth FILE] }" },
 	{ "", "testing", "testing relay-port PORT | mta-sts-port PORT | "
 	    "tls-rpt-period SECONDS | idem-sweep SECONDS | "
-	    "hook-retry SECONDS | events-retry MS [MAX_MS] | seccomp-debug" },
+	    "hook-retry SECONDS | events-retry MS [MAX_MS] | "
+	    "dsn-pause SECONDS | seccomp-debug" },
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
 	    "smtps] [auth | auth-require] [pki NAME ...] [hostname NAME], "
 	    "listen on ADDRESS port PORT http | api | metrics [tls pki NAME]" },

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "dns.h"
 #include "enhanced.h"
 #include "fileio.h"
+#include "hex.h"
 #include "log.h"
 #include "mailaddr.h"
 #include "msghdr.h"
@@ -62,30 +65,55 @@ dsn_wanted(const struct envelope_rcpt *r, enum dsn_action a)
 	return (r->notify == 0 || (r->notify & DSN_NOTIFY_FAILURE));
 }
 
+/*
+ * testing dsn-pause: held here, a DSN committed and m not updated yet, for
+ * a test to kill relayd in that window (poll: the sandbox has no sleep)
+ */
+static void
+dsn_test_pause(int secs)
+{
+	time_t	 end = time(NULL) + secs;
+
+	log_flush();
+	while (time(NULL) < end)
+		(void)poll(NULL, 0, 1000);
+}
+
 /* the DSN of action a for the recipients f (outcomes r), queued and
- * scheduled; -1 (errno) if it could not be queued */
+ * scheduled (or found queued already); -1 (errno) if it could not be */
 static int
 dsn_queue(struct rmsg *m, enum dsn_action a, const size_t *f,
     const struct rres *r, size_t k, const char *relay)
 {
 	struct rmsg	*d;
 	char		 to[LOG_ADDR_MAX];
-	int		 err;
+	int		 err, rv;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		fatal("calloc");
 	errno = 0;
-	if (bounce_queue(&m->env, a, f, k, r, relay, &d->env) == -1) {
+	if ((rv = bounce_queue(&m->env, a, f, k, r, relay, &d->env)) == -1) {
 		err = errno ? errno : EIO;
 		free(d);
 		errno = err;
 		return (-1);
+	}
+	if (rv == 1) {
+		/* a kill before m's update said it was: not twice */
+		log_info("msgid=%s report=dsn orig_msgid=%s action=%s "
+		    "to=<%s> status=queued (already, before a restart)",
+		    d->env.id, m->id, dsn_texts[a].action,
+		    log_addr(to, sizeof(to), m->env.sender));
+		free(d);
+		return (0);
 	}
 	strlcpy(d->id, d->env.id, sizeof(d->id));
 	log_info("msgid=%s report=dsn orig_msgid=%s action=%s to=<%s> "
 	    "status=queued", d->id, m->id, dsn_texts[a].action,
 	    log_addr(to, sizeof(to), m->env.sender));
 	sched_add_message(d, 1);
+	if (relay_conf->testing.dsn_pause > 0)
+		dsn_test_pause(relay_conf->testing.dsn_pause);
 	return (0);
 }
 
@@ -483,6 +511,30 @@ dsn_final_recipient(FILE *fp, const char *addr, int global)
 	fprintf(fp, "\r\n");
 }
 
+/*
+ * The queue id of the DSN of action a for the recipients rcpts of orig:
+ * derived from them, so that queueing it again (a restart before orig's
+ * envelope said it was queued) finds the first one (queue_open_incoming_as)
+ */
+static void
+dsn_id(char id[MH_MSGID_LEN], const struct envelope *orig,
+    enum dsn_action a, const size_t *rcpts, size_t n)
+{
+	unsigned char	 md[MH_SHA256_LEN];
+	char		*buf;
+	size_t		 i, len, off;
+
+	len = sizeof("mailhook-dsn ") + MH_MSGID_LEN + 4 + n * 21;
+	if ((buf = malloc(len)) == NULL)
+		fatal("malloc");
+	off = snprintf(buf, len, "mailhook-dsn %s %d", orig->id, (int)a);
+	for (i = 0; i < n && off < len; i++)
+		off += snprintf(buf + off, len - off, " %zu", rcpts[i]);
+	mh_sha256(buf, off < len ? off : len - 1, md);
+	free(buf);
+	mh_hex(id, md, (MH_MSGID_LEN - 1) / 2);
+}
+
 /* msghdr_walk's for the end of a header section alone */
 static void
 hdr_none(void *arg, const char *name, size_t nlen, const char *value,
@@ -492,7 +544,8 @@ hdr_none(void *arg, const char *name, size_t nlen, const char *value,
 
 /*
  * RFC 3464 delivery status notification of action a for the recipients
- * rcpts (outcomes res), committed as a new message with the null sender.
+ * rcpts (outcomes res), committed as a new message with the null sender;
+ * 1 (out->id set) if it was queued already (dsn_id).
  */
 int
 bounce_queue(const struct envelope *orig, enum dsn_action a,
@@ -513,8 +566,13 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	int			 fd, mfd, eightbit = 0, utf8 = 0, global = 0;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
-	if ((fd = queue_open_incoming(msgid)) == -1)
-		return (-1);
+	dsn_id(msgid, orig, a, rcpts, n);
+	if ((fd = queue_open_incoming_as(msgid)) == -1) {
+		if (errno != EEXIST)
+			return (-1);
+		strlcpy(out->id, msgid, sizeof(out->id));
+		return (1);
+	}
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
 		queue_abort(msgid, 0);

@@ -214,6 +214,31 @@ queue_open_incoming(char msgid[MH_MSGID_LEN])
 	return (-1);
 }
 
+/*
+ * An incoming file of a given id (a DSN's, derived from what it reports:
+ * bounce.c); -1 with EEXIST if a message of that id is queued already
+ */
+int
+queue_open_incoming_as(const char *msgid)
+{
+	struct stat	 st;
+	char		 name[64];
+	int		 fd;
+
+	if (!envelope_id_ok(msgid)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	snprintf(name, sizeof(name), "%s.env", msgid);
+	if (fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		errno = EEXIST;
+	if (errno != ENOENT)
+		return (-1);
+	if ((fd = filepool_createat(pool, incfd, msgid)) == -1)
+		log_warn("spool open");
+	return (fd);
+}
+
 int
 queue_abort(const char *msgid, size_t ncopies)
 {

@@ -105,6 +105,7 @@ int	 queue_init(const char *root);
 void	 queue_shutdown(void);
 int	 queue_load(struct rmsglist *);
 int	 queue_open_incoming(char msgid[MH_MSGID_LEN]);
+int	 queue_open_incoming_as(const char *msgid);
 int	 queue_dirfd(void);
 int	 queue_commit(const char *msgid, struct envelope *);
 /* ok 0: not committed, errno tells why (ENOSPC: the disk is full) */
