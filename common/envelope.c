@@ -140,8 +140,20 @@ envelope_init(struct envelope *env)
 }
 
 void
+envelope_dsn_clear(struct envelope_rcpt *r)
+{
+	free(r->dsn_what);
+	r->dsn_what = NULL;
+	r->dsn_owed = 0;
+}
+
+void
 envelope_clear(struct envelope *env)
 {
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		free(env->rcpts[i].dsn_what);
 	free(env->rcpts);
 	env->rcpts = NULL;
 	env->nrcpt = 0;
@@ -262,7 +274,7 @@ eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
 static void
 eb_dsn_owed(struct ebuf *b, const struct envelope_rcpt *r)
 {
-	char	 line[sizeof(r->dsn_what) + 16];
+	char	 line[DSN_WHAT_MAX + 16];
 
 	snprintf(line, sizeof(line), "%s %s", owed_names[r->dsn_owed],
 	    r->dsn_what);
@@ -276,9 +288,9 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
 	    strnlen(r->seal, sizeof(r->seal)) >= sizeof(r->seal) ||
 	    strnlen(r->lasterr, sizeof(r->lasterr)) >= sizeof(r->lasterr) ||
-	    strnlen(r->dsn_what, sizeof(r->dsn_what)) >= sizeof(r->dsn_what) ||
 	    (unsigned)r->dsn_owed > DSN_OWED_RELAYED ||
-	    (r->dsn_owed && r->dsn_what[0] == '\0') ||
+	    (r->dsn_owed && (r->dsn_what == NULL || r->dsn_what[0] == '\0' ||
+	    strnlen(r->dsn_what, DSN_WHAT_MAX) >= DSN_WHAT_MAX)) ||
 	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
 		b->err = 1;
 		return;
@@ -442,10 +454,14 @@ dec_dsn_owed(struct envelope_rcpt *r, const char *val)
 		if (strlen(owed_names[i]) == n &&
 		    strncmp(val, owed_names[i], n) == 0)
 			break;
-	if (i > DSN_OWED_RELAYED ||
-	    strlcpy(r->dsn_what, sp + 1, sizeof(r->dsn_what)) >=
-	    sizeof(r->dsn_what))
+	if (i > DSN_OWED_RELAYED || strlen(sp + 1) >= DSN_WHAT_MAX)
 		return (-1);
+	/* a second line is refused by the caller: this one's is freed
+	 * with the envelope */
+	if (r->dsn_what == NULL && (r->dsn_what = malloc(DSN_WHAT_MAX)) ==
+	    NULL)
+		return (-1);
+	strlcpy(r->dsn_what, sp + 1, DSN_WHAT_MAX);
 	r->dsn_owed = i;
 	return (0);
 }

@@ -70,11 +70,14 @@ struct envelope_rcpt {
 	 * relayd: the DSN of this recipient's outcome could not be queued
 	 * (a full disk) and is owed: its action (DSN_OWED_*, 0: none) and
 	 * what it reports, as relayd's bounce.c writes it ("rcpt-dsn-owed
-	 * ACTION WHAT", written only when owed)
+	 * ACTION WHAT", written only when owed): allocated (DSN_WHAT_MAX)
+	 * only while owed, else NULL; freed by envelope_dsn_clear and
+	 * envelope_clear.  A struct copy of a recipient shares it.
 	 */
 	int		 dsn_owed;
-	char		 dsn_what[320];
+	char		*dsn_what;
 };
+#define DSN_WHAT_MAX		320
 
 /* envelope_rcpt's dsn_owed */
 #define DSN_OWED_FAILED		1
@@ -174,6 +177,8 @@ struct envelope {
 void	 envelope_init(struct envelope *);
 void	 envelope_clear(struct envelope *);	/* frees rcpts */
 struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
+/* the recipient owes no DSN any more (its dsn_what freed) */
+void	 envelope_dsn_clear(struct envelope_rcpt *);
 /* malloc'd text, NULL if a field is unsafe */
 char	*envelope_encode(const struct envelope *, size_t *);
 /* -1 if malformed */

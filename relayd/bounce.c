@@ -133,7 +133,7 @@ dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
 {
 	struct envelope_rcpt	*rc = &m->env.rcpts[i];
 	char			 ext[sizeof(r->ext)], host[256];
-	char			 desc[sizeof(rc->dsn_what)];
+	char			 desc[DSN_WHAT_MAX], what[DSN_WHAT_MAX];
 	int			 flags = 0, n;
 	size_t			 at;
 
@@ -154,16 +154,20 @@ dsn_owe(struct rmsg *m, enum dsn_action a, size_t i, const struct rres *r,
 	if (r->kind == EV_BOUNCE && !r->untried && !r->server_fault &&
 	    enhanced_suppresses(r->stage, r->ext))
 		flags |= OWED_SUPPRESS;
-	n = snprintf(rc->dsn_what, sizeof(rc->dsn_what), "%d %s %d ",
+	n = snprintf(what, sizeof(what), "%d %s %d ",
 	    r->code >= 0 && r->code < 1000 ? r->code : 0, ext, flags);
 	/* the host goes only where the reply's text still fits */
-	if (n < 0 || (size_t)n + strlen(host) + 8 >= sizeof(rc->dsn_what))
+	if (n < 0 || (size_t)n + strlen(host) + 8 >= DSN_WHAT_MAX)
 		strlcpy(host, "-", sizeof(host));
-	sanitize_text(desc, sizeof(rc->dsn_what) - n - strlen(host) - 8,
+	sanitize_text(desc, DSN_WHAT_MAX - n - strlen(host) - 8,
 	    r->desc, SIZE_MAX, SAN_FIELD);
 	at = r->reply_at < strlen(desc) ? r->reply_at : strlen(desc);
-	snprintf(rc->dsn_what + n, sizeof(rc->dsn_what) - n, "%zu %s %s",
-	    at, host, desc);
+	snprintf(what + n, sizeof(what) - n, "%zu %s %s", at, host, desc);
+	/* kept only while owed: most recipients never are */
+	if (rc->dsn_what == NULL && (rc->dsn_what = malloc(DSN_WHAT_MAX)) ==
+	    NULL)
+		fatal("malloc");
+	strlcpy(rc->dsn_what, what, DSN_WHAT_MAX);
 	rc->dsn_owed = a == DSN_FAILED ? DSN_OWED_FAILED : DSN_OWED_RELAYED;
 }
 
@@ -181,6 +185,8 @@ dsn_owed_res(const struct rmsg *m, size_t i, struct rres *r, char *host,
 	memset(r, 0, sizeof(*r));
 	host[0] = '\0';
 	r->kind = EV_RETRIES_EXHAUSTED;
+	if (rc->dsn_what == NULL)
+		return (0);
 	if (sscanf(rc->dsn_what, "%3d %15s %2d %3zu %255s %n", &code, ext,
 	    &flags, &at, h, &off) < 5 || off == 0 || code < 0 || flags < 0) {
 		/* not as written (an edited file): the text as it is */
@@ -293,10 +299,8 @@ dsn_owed_one(struct rmsg *m, size_t i, size_t *f, struct rres *r)
 		    k == 1 ? "" : "s", strerror(errno));
 		return (-1);
 	}
-	for (j = 0; j < k; j++) {
-		m->env.rcpts[f[j]].dsn_owed = 0;
-		m->env.rcpts[f[j]].dsn_what[0] = '\0';
-	}
+	for (j = 0; j < k; j++)
+		envelope_dsn_clear(&m->env.rcpts[f[j]]);
 	return (0);
 }
 
@@ -324,8 +328,7 @@ bounce_retry(struct rmsg *m)
 			if (!off++)
 				log_warnx("msgid=%s report=dsn status=dropped "
 				    "(DSNs are off)", m->id);
-			m->env.rcpts[i].dsn_owed = 0;
-			m->env.rcpts[i].dsn_what[0] = '\0';
+			envelope_dsn_clear(&m->env.rcpts[i]);
 		} else if (dsn_owed_one(m, i, f, r) == -1) {
 			left = 1;
 			break;
@@ -362,8 +365,7 @@ bounce_give_up(struct rmsg *m)
 		sched_emit_again(m, i, EV_ERROR, "4.3.0", "delivery status "
 		    "notification to the sender could not be queued: given up",
 		    "queue");
-		rc->dsn_owed = 0;
-		rc->dsn_what[0] = '\0';
+		envelope_dsn_clear(rc);
 	}
 }
 

@@ -309,7 +309,7 @@ relay_spool_commit(const char *msgid, const struct envelope *env,
 		r->next_try = 0;
 		/* relayd's own: not from a submission */
 		r->dsn_owed = 0;
-		r->dsn_what[0] = '\0';
+		r->dsn_what = NULL;	/* env's, freed with it */
 	}
 	/*
 	 * Content changes of a submission go here, in order, each calling
@@ -532,7 +532,7 @@ relay_remove(const char *id)
 			    "was queued)",
 			    m->id, log_addr(a, sizeof(a),
 			    m->env.rcpts[i].addr));
-			m->env.rcpts[i].dsn_owed = 0;
+			envelope_dsn_clear(&m->env.rcpts[i]);
 		}
 		if (m->env.rcpts[i].state != RS_PENDING)
 			continue;

@@ -100,8 +100,9 @@ fill(struct envelope *env)
 	r->fallback_again = 1;
 	r->quarantined = 1;
 	r->dsn_owed = DSN_OWED_FAILED;
-	strlcpy(r->dsn_what, "550 5.1.1 7 10 mx.example.org 550 5.1.1 no",
-	    sizeof(r->dsn_what));
+	if ((r->dsn_what = strdup("550 5.1.1 7 10 mx.example.org 550 5.1.1 "
+	    "no")) == NULL)
+		abort();
 }
 
 static int
@@ -160,7 +161,7 @@ main(void)
 	    "rcpt-fallback written once, where set");
 	ok(b.rcpts[1].dsn_owed == DSN_OWED_FAILED &&
 	    strcmp(b.rcpts[1].dsn_what, a.rcpts[1].dsn_what) == 0 &&
-	    b.rcpts[0].dsn_owed == 0 && b.rcpts[0].dsn_what[0] == '\0',
+	    b.rcpts[0].dsn_owed == 0 && b.rcpts[0].dsn_what == NULL,
 	    "a DSN owed kept, with what it reports (outlives a restart)");
 	ok(strstr(t, "\nrcpt-dsn-owed failed 550 5.1.1 ") != NULL &&
 	    strstr(strstr(t, "rcpt-dsn-owed") + 1, "rcpt-dsn-owed") == NULL,
@@ -169,6 +170,14 @@ main(void)
 	ok(t2 != NULL && len2 == len && memcmp(t, t2, len) == 0,
 	    "re-encode is identical");
 	free(t2);
+	/* kept only while owed (a pointer, not 320 bytes a recipient) */
+	envelope_dsn_clear(&b.rcpts[1]);
+	ok(b.rcpts[1].dsn_owed == 0 && b.rcpts[1].dsn_what == NULL,
+	    "envelope_dsn_clear: no DSN owed, nothing kept");
+	b.rcpts[1].dsn_owed = DSN_OWED_RELAYED;
+	ok(envelope_encode(&b, &len2) == NULL,
+	    "a DSN owed without what it reports is not encoded");
+	b.rcpts[1].dsn_owed = 0;
 	envelope_clear(&b);
 
 	/* null sender round trip */
