@@ -14,14 +14,16 @@
  * keeps reading and writing while the disk works: what is written
  * meanwhile waits for the next flush, which starts as soon as this one
  * ends (a pipelined commit).  The thread only flushes; every callback
- * runs on the loop, woken through a pipe.  Files to remove once the flush
- * is done (gsync_unlinkat) are removed after it, or put in their file
- * pool (gsync_releaseat), by a second thread, so that neither the
- * callbacks nor the next flush wait for them.  That thread only moves
- * them out of their directories, a rename each; a third empties them in
- * the pool, which waits for the disk and can fall behind under a
- * sustained load: a delivered message must not stay in the queue (sent
- * again after a crash) for as long as that backlog lasts.
+ * runs on the loop, woken through a pipe.  A file that needs an fsync of
+ * its own (gsync_fsync_then) has it there too, after the flush.  Files
+ * to remove once the flush is done (gsync_unlinkat) are removed after
+ * it, or put in their file pool (gsync_releaseat), by a second thread,
+ * so that neither the callbacks nor the next flush wait for them.  That
+ * thread only moves them out of their directories, a rename each; a
+ * third empties them in the pool, which waits for the disk and can fall
+ * behind under a sustained load: a delivered message must not stay in
+ * the queue (sent again after a crash) for as long as that backlog
+ * lasts.
  */
 #include <sys/types.h>
 
@@ -50,6 +52,8 @@
 struct gsync_cb {
 	gsync_fn	 fn;
 	void		*arg;
+	int		 fd, dfd;	/* gsync_fsync_then's, else -1 */
+	int		 err;		/* their fsync's errno */
 };
 
 struct gsync_unlink {
@@ -611,6 +615,12 @@ unlink_all(struct gsync_batch *b)
 void
 gsync_then(gsync_fn fn, void *arg)
 {
+	gsync_fsync_then(-1, -1, fn, arg);
+}
+
+void
+gsync_fsync_then(int fd, int dfd, gsync_fn fn, void *arg)
+{
 	struct gsync_cb	*v;
 
 	if (next.ncb == next.cbcap) {
@@ -621,6 +631,9 @@ gsync_then(gsync_fn fn, void *arg)
 	}
 	next.cb[next.ncb].fn = fn;
 	next.cb[next.ncb].arg = arg;
+	next.cb[next.ncb].fd = fd;
+	next.cb[next.ncb].dfd = fd != -1 ? dfd : -1;
+	next.cb[next.ncb].err = 0;
 	next.ncb++;
 	schedule();
 }
@@ -632,6 +645,24 @@ gsync_later(gsync_fn fn, void *arg)
 	if (next.nlazy++ == 0)
 		clock_gettime(CLOCK_MONOTONIC, &next.lazy_since);
 	gsync_then(fn, arg);
+}
+
+/* the fsyncs of gsync_fsync_then, each callback's own result */
+static void
+fsync_own(struct gsync_batch *b)
+{
+	struct gsync_cb	*cb;
+	size_t		 i;
+
+	for (i = 0; i < b->ncb; i++) {
+		cb = &b->cb[i];
+		if (cb->fd == -1)
+			continue;
+		cb->err = 0;
+		if (fsync(cb->fd) == -1 || (cb->dfd != -1 &&
+		    fsync(cb->dfd) == -1))
+			cb->err = errno;
+	}
 }
 
 /* make everything written so far durable; 0 on success, else an errno */
@@ -662,6 +693,7 @@ flush_disk(struct gsync_batch *b)
 	if (gs_fd != -1 && fsync(gs_fd) == -1 && errno != EINVAL)
 		rc = errno;
 #endif
+	fsync_own(b);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	b->usec = (t1.tv_sec - t0.tv_sec) * 1000000ULL +
 	    (t1.tv_nsec - t0.tv_nsec) / 1000;
@@ -673,14 +705,16 @@ static void
 run_callbacks(struct gsync_batch *b, int err)
 {
 	size_t	 i;
+	int	 e;
 
 	stats.flushes++;
 	stats.flush_usec += b->usec;
 	for (i = 0; i < b->ncb; i++) {
 		if (b->cb[i].fn != NULL) {
 			stats.waiters++;
-			errno = err;
-			b->cb[i].fn(err == 0, b->cb[i].arg);
+			e = b->cb[i].fd != -1 ? b->cb[i].err : err;
+			errno = e;
+			b->cb[i].fn(e == 0, b->cb[i].arg);
 		}
 	}
 	free(b->cb);

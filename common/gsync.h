@@ -36,6 +36,14 @@ void	gsync_fd(int fd);
 void	gsync_path(const char *path);
 /* fn NULL: nothing waits, but the flush happens this pass */
 void	gsync_then(gsync_fn, void *arg);
+/*
+ * fsync(2) fd, then dfd (its directory; -1: none) on the flusher thread
+ * with the next flush, and fn hears their result alone, not the
+ * flush's (a file whose flush failed once: a syncfs may report that
+ * error again, and a fresh file's own fsync is what tells whether it is
+ * on disk).  Both stay open until fn has run.
+ */
+void	gsync_fsync_then(int fd, int dfd, gsync_fn, void *arg);
 /* the same for what nobody waits on: the flush may start up to 20 ms
  * later, shared with what else comes meanwhile (a gsync_then() or a
  * release still has it start this pass) */

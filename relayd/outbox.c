@@ -18,8 +18,9 @@
  * message removed: the journal is not flushed again (a second flush may
  * report success for pages the first lost); at the end of the loop pass
  * its unacknowledged events are copied to a new journal, fsynced on its
- * own (jcopy), and it goes, or it goes once hookd has acknowledged all
- * its events, whichever comes first; what waited waits no more.  A file
+ * own on gsync's flusher thread (jcopy), and it goes, or it goes once
+ * hookd has acknowledged all its events, whichever comes first; what
+ * waited waits no more.  A file
  * per event cost more than the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
  * memory and, at
@@ -77,6 +78,9 @@ struct jfile {
 	int			 unsynced;	/* lines since outbox_sync */
 	int			 failed;	/* a flush of it failed */
 	int			 copy;		/* jcopy made it, fsynced */
+	struct jfile		*copying;	/* its copy, being fsynced */
+	struct jfile		*of;		/* a copy: the failed one */
+	size_t			 ncopied;	/* a copy: events in it */
 	int			 warned;	/* outbox_wait_news said so */
 };
 TAILQ_HEAD(jlist, jfile);
@@ -119,6 +123,7 @@ static outbox_send_fn	 send_fn;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 
 static void	 copy_soon(int);
+static void	 jcopied(int, void *);
 
 /* an event id is safe as a file name: [0-9a-zA-Z-], full length */
 static int
@@ -302,9 +307,10 @@ entry_json(const struct obentry *e)
  * jf's flush failed: its unacknowledged events go to a new journal,
  * flushed with an fsync of its own (the error of jf's pages is not
  * reported to another file, so that fsync says whether the copy is on
- * disk), then jf goes and gates nothing more.  A crash before jf is
- * removed leaves both: load() takes each event once.  -1 if the copy
- * could not be made (jf stays; tried again later).
+ * disk) on gsync's flusher thread, not on the loop; then (jcopied) jf
+ * goes and gates nothing more.  A crash before jf is removed leaves
+ * both: load() takes each event once.  -1 if the copy could not be
+ * written (jf stays; tried again later).
  */
 static int
 jcopy(struct jfile *jf)
@@ -331,27 +337,50 @@ jcopy(struct jfile *jf)
 		free(s);
 		n++;
 	}
-	if (fsync(c->fd) == -1 || fsync(obfd) == -1) {
-		log_warn("outbox: fsync of j-%lu", c->seq);
-		goto fail;
-	}
-	TAILQ_FOREACH(e, &pending, entry)
-		if (e->jf == jf) {
-			e->jf = c;
-			e->durable = 1;
-		}
-	c->live = n;
-	c->copy = 1;
-	log_info("outbox: %zu unacknowledged event(s) of j-%lu, whose flush "
-	    "failed, copied to j-%lu", n, jf->seq, c->seq);
-	jf->live = 0;
-	jclose(jf, 1);
-	if (c->live == 0)
-		jclose(c, 1);
+	/* until jcopied, jf's acks go to c too, and neither goes */
+	c->ncopied = n;
+	c->of = jf;
+	jf->copying = c;
+	gsync_fsync_then(c->fd, obfd, jcopied, c);
 	return (0);
  fail:
 	jclose(c, 1);
 	return (-1);
+}
+
+/* the copy c's fsync is done: the failed journal goes, or c if it
+ * failed (tried again later) */
+static void
+jcopied(int ok, void *arg)
+{
+	struct jfile	*c = arg, *jf = c->of;
+	struct obentry	*e;
+
+	jf->copying = NULL;
+	c->of = NULL;
+	if (!ok) {
+		log_warn("outbox: fsync of j-%lu", c->seq);
+		jclose(c, 1);
+		if (jf->live == 0)
+			jclose(jf, 1);
+		else
+			copy_soon(OUTBOX_RESEND);
+		return;
+	}
+	c->live = 0;
+	TAILQ_FOREACH(e, &pending, entry)
+		if (e->jf == jf) {
+			e->jf = c;
+			e->durable = 1;
+			c->live++;
+		}
+	c->copy = 1;
+	log_info("outbox: %zu unacknowledged event(s) of j-%lu, whose flush "
+	    "failed, copied to j-%lu", c->ncopied, jf->seq, c->seq);
+	jf->live = 0;
+	jclose(jf, 1);
+	if (c->live == 0)
+		jclose(c, 1);
 }
 
 /* copy every journal whose flush failed; what fails is tried again */
@@ -362,7 +391,8 @@ copy_run(int fd, short what, void *arg)
 	int		 again = 0;
 
 	TAILQ_FOREACH_SAFE(jf, &journals, entry, tjf) {
-		if (!jf->failed)
+		/* a copy under way: jcopied decides */
+		if (!jf->failed || jf->copying != NULL)
 			continue;
 		if (jf->live == 0)
 			jclose(jf, 1);
@@ -576,8 +606,11 @@ outbox_ack(const char *id)
 	if ((e = find(id)) == NULL)
 		return (1);
 	if ((jf = e->jf) != NULL) {
-		/* a journal goes with its last event */
-		if (--jf->live == 0 && jf != cur)
+		/* the copy under way holds the event too */
+		if (jf->copying != NULL)
+			ack_note(jf->copying, id);
+		/* a journal goes with its last event (after its copy) */
+		if (--jf->live == 0 && jf != cur && jf->copying == NULL)
 			jclose(jf, 1);
 		else
 			ack_note(jf, id);

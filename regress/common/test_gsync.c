@@ -25,6 +25,7 @@
 
 static struct event_base	*base;
 static int			 ran, ran_ok;
+static int			 own_ran, own_ok;
 static double			 ran_at;
 
 static double
@@ -42,6 +43,13 @@ count_cb(int ok_, void *arg)
 	ran++;
 	ran_ok += ok_;
 	ran_at = now_ms();
+}
+
+static void
+own_cb(int ok_, void *arg)
+{
+	own_ran++;
+	own_ok += ok_;
 }
 
 /* the loop until n callbacks have run (or 10 s) */
@@ -163,6 +171,52 @@ check_failed_flush(const char *dir, int dfd)
 	close(pfd);
 }
 
+/*
+ * gsync_fsync_then: its callback hears its own fsync, not the flush's,
+ * with an event loop (the flusher thread) and without: a failed flush
+ * (syncfs on an O_PATH descriptor) and a good fsync of a file; a good
+ * flush and an fsync that fails (of an O_PATH descriptor, EBADF).
+ */
+static void
+check_own_fsync(const char *dir, int dfd)
+{
+	const char	*how;
+	int		 pfd, fd, loop;
+
+	if ((pfd = open(dir, O_PATH | O_DIRECTORY)) == -1 ||
+	    (fd = openat(dfd, "own", O_WRONLY | O_CREAT, 0600)) == -1) {
+		perror("own");
+		exit(1);
+	}
+	for (loop = 1; loop >= 0; loop--) {
+		how = loop ? "loop" : "no loop";
+		gsync_init(loop ? base : NULL, pfd);
+		ran = ran_ok = own_ran = own_ok = 0;
+		gsync_then(count_cb, NULL);
+		gsync_fsync_then(fd, dfd, own_cb, NULL);
+		run_until(1);
+		while (loop && own_ran < 1)
+			event_base_loop(base, EVLOOP_ONCE);
+		gsync_shutdown();
+		ok(ran == 1 && ran_ok == 0, "%s: the flush failed", how);
+		ok(own_ran == 1 && own_ok == 1, "%s: gsync_fsync_then's "
+		    "callback hears its own fsync, which succeeded", how);
+
+		gsync_init(loop ? base : NULL, dfd);
+		ran = ran_ok = own_ran = own_ok = 0;
+		gsync_fsync_then(pfd, -1, own_cb, NULL);
+		gsync_then(count_cb, NULL);
+		run_until(1);
+		gsync_shutdown();
+		ok(ran == 1 && ran_ok == 1 && own_ran == 1 && own_ok == 0,
+		    "%s: a failed fsync of its own fails only its callback",
+		    how);
+	}
+	close(fd);
+	(void)unlinkat(dfd, "own", 0);
+	close(pfd);
+}
+
 int
 main(void)
 {
@@ -195,6 +249,7 @@ main(void)
 	gsync_shutdown();
 #ifdef __linux__
 	check_failed_flush(dir, dfd);
+	check_own_fsync(dir, dfd);
 #endif
 	close(dfd);
 	rmdir(dir);
