@@ -403,8 +403,13 @@ copy_run(int fd, short what, void *arg)
 		copy_soon(OUTBOX_RESEND);
 }
 
-/* a journal's flush failed: copied at the end of the loop pass (not on
- * the path that found it), or after secs */
+/*
+ * a journal's flush failed: copied at the end of the loop pass (not on
+ * the path that found it), or after secs.  Before outbox_start there is
+ * no timer yet: outbox_start copies it, and meanwhile it stays and
+ * outbox_failed() holds back what waits on it (the parent sends START
+ * right after the configuration, so that is a loop pass or two)
+ */
 static void
 copy_soon(int secs)
 {
