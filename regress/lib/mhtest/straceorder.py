@@ -286,8 +286,11 @@ def check_failed_removals(relayd):
     waits for the same writeback, and counts as that first one), so the
     group commit that removes the file fails and keeps it (gsync);
     under strace's injected EIO, which does not reach the page cache,
-    that syncfs succeeds instead.  A removal after a later syncfs, the
-    journal still open, is a violation: that one would have succeeded.
+    that syncfs succeeds instead.  A removal after a later syncfs ended,
+    the journal still open, is a violation: that one would have
+    succeeded (one under way may not be its: gsync's releaser thread
+    removes a batch's files after its flush, maybe once the next one has
+    begun).
     Descriptors are told apart by open file (_file_ids), as relayd reuses
     them.  (removals checked, violations)"""
     ok, bad = 0, []
@@ -328,10 +331,13 @@ def check_failed_removals(relayd):
                     continue
                 why = "before the copy of its events was flushed"
                 continue
-            syncs = sorted(c[0] for c in relayd
+            # (start, end); a batch's files are removed after its
+            # syncfs, on gsync's releaser thread: maybe once the next
+            # syncfs has begun, never before it ended
+            syncs = sorted((c[0], c[1]) for c in relayd
                            if c[2] == "syncfs" and c[1] > first)
-            if not (syncs and syncs[0] < t and
-                    (len(syncs) == 1 or syncs[1] > t)):
+            if not (syncs and syncs[0][0] < t and
+                    (len(syncs) == 1 or syncs[1][1] > t)):
                 why = ("while a journal with its events, whose flush "
                        "failed, was still open")
         if why is None:
