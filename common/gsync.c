@@ -74,6 +74,7 @@ struct gsync_batch {
 	struct timespec	 lazy_since;	/* the first gsync_later */
 	unsigned long long usec;	/* its flush took */
 	int		 err;		/* a file it could not cover */
+	int		 ownerr;	/* a gsync_fsync_then's fsync failed */
 };
 
 /*
@@ -141,6 +142,7 @@ static void	done_cb(evutil_socket_t, short, void *);
 static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
+static int	flushed(const struct gsync_batch *, int);
 
 /* a worker: its work on what waits, until told to quit with nothing
  * left */
@@ -282,8 +284,8 @@ flusher(void *arg)
 		rc = flush_disk(&fl.batch);
 		/* the files are the releaser's: the loop frees the rest */
 		rel.unl = fl.batch.unl;
-		rel.nunl = rc == 0 ? fl.batch.nunl : 0;
-		if (rc != 0)
+		rel.nunl = flushed(&fl.batch, rc) ? fl.batch.nunl : 0;
+		if (!flushed(&fl.batch, rc))
 			unflushed_keep(&fl.batch);
 		fl.batch.unl = NULL;
 		fl.batch.nunl = 0;
@@ -647,7 +649,11 @@ gsync_later(gsync_fn fn, void *arg)
 	gsync_then(fn, arg);
 }
 
-/* the fsyncs of gsync_fsync_then, each callback's own result */
+/*
+ * the fsyncs of gsync_fsync_then, each callback's own result; one that
+ * fails keeps the batch's files too (b->ownerr): what they wait for may
+ * be in that file (a message removed once its events' copy is durable)
+ */
 static void
 fsync_own(struct gsync_batch *b)
 {
@@ -660,9 +666,18 @@ fsync_own(struct gsync_batch *b)
 			continue;
 		cb->err = 0;
 		if (fsync(cb->fd) == -1 || (cb->dfd != -1 &&
-		    fsync(cb->dfd) == -1))
+		    fsync(cb->dfd) == -1)) {
 			cb->err = errno;
+			b->ownerr = errno;
+		}
 	}
+}
+
+/* b's files may go: its flush (rc) and its own fsyncs succeeded */
+static int
+flushed(const struct gsync_batch *b, int rc)
+{
+	return (rc == 0 && b->ownerr == 0);
 }
 
 /* make everything written so far durable; 0 on success, else an errno */
@@ -735,7 +750,8 @@ gsync_flush(void)
 	/* what the callbacks register goes to the next flush */
 	b = next;
 	memset(&next, 0, sizeof(next));
-	if ((rc = flush_disk(&b)) == 0)
+	rc = flush_disk(&b);
+	if (flushed(&b, rc))
 		unlink_all(&b);
 	else
 		unflushed_keep(&b);
@@ -762,7 +778,7 @@ gsync_stop(void)
 	b = next;
 	memset(&next, 0, sizeof(next));
 	if (b.ncb != 0 || b.nfd != 0 || b.nunl != 0) {
-		if (flush_disk(&b) == 0) {
+		if (flushed(&b, flush_disk(&b))) {
 			if (fl.running)
 				release_later(&b);
 			else

@@ -16,12 +16,12 @@
  * the queue fsyncs on its own, waits for outbox_sync() to flush the
  * journal first.  If that flush fails, the state is not written nor the
  * message removed: the journal is not flushed again (a second flush may
- * report success for pages the first lost); at the end of the loop pass
- * its unacknowledged events are copied to a new journal, fsynced on its
- * own on gsync's flusher thread (jcopy), and it goes, or it goes once
- * hookd has acknowledged all its events, whichever comes first; what
- * waited waits no more.  A file
- * per event cost more than the rest of the relay: ext4 looks through the
+ * report success for pages the first lost); its unacknowledged events
+ * are copied at once to a new journal, fsynced on its own with the next
+ * group commit, on gsync's flusher thread (jcopy), and it goes, or it
+ * goes once hookd has acknowledged all its events, whichever comes
+ * first; what waited waits no more.  A file per event cost more than
+ * the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
  * memory and, at
  * the end of the loop pass, as an "ack" line in the event's journal (no
@@ -123,6 +123,7 @@ static outbox_send_fn	 send_fn;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 
 static void	 copy_soon(int);
+static void	 copy_now(struct jfile *);
 static void	 jcopied(int, void *);
 
 /* an event id is safe as a file name: [0-9a-zA-Z-], full length */
@@ -184,9 +185,6 @@ jopen(void)
 	jf->seq = jseq;
 	jf->fd = fd;
 	TAILQ_INSERT_TAIL(&journals, jf, entry);
-	/* its directory entry reaches the disk with the next flush */
-	gsync_fd(obfd);
-	dir_unsynced = 1;
 	return (jf);
 }
 
@@ -279,8 +277,12 @@ jcurrent(void)
 			jclose(cur, 1);
 		cur = NULL;
 	}
-	if (cur == NULL)
-		cur = jopen();
+	if (cur == NULL && (cur = jopen()) != NULL) {
+		/* its directory entry reaches the disk with the next flush
+		 * (a copy's with its own fsync: jcopy) */
+		gsync_fd(obfd);
+		dir_unsynced = 1;
+	}
 	return (cur);
 }
 
@@ -404,11 +406,25 @@ copy_run(int fd, short what, void *arg)
 }
 
 /*
- * a journal's flush failed: copied at the end of the loop pass (not on
- * the path that found it), or after secs.  Before outbox_start there is
- * no timer yet: outbox_start copies it, and meanwhile it stays and
- * outbox_failed() holds back what waits on it (the parent sends START
- * right after the configuration, so that is a loop pass or two)
+ * jf's flush failed: its copy is written now and fsynced with the next
+ * group commit, so that a removal registered before the failure was
+ * known (in that group commit: it checked outbox_failed() too early)
+ * goes only after the copy is durable (gsync removes a batch's files
+ * after its fsyncs of their own, and keeps them if one fails)
+ */
+static void
+copy_now(struct jfile *jf)
+{
+	if (jf->copying == NULL && jcopy(jf) == -1)
+		copy_soon(OUTBOX_RESEND);
+}
+
+/*
+ * a copy that could not be written is tried again after secs.  Before
+ * outbox_start there is no timer yet: outbox_start tries it, and
+ * meanwhile the failed journal stays and outbox_failed() holds back
+ * what waits on it (the parent sends START right after the
+ * configuration, so that is a loop pass or two)
  */
 static void
 copy_soon(int secs)
@@ -453,7 +469,7 @@ persisted(int ok, void *arg)
 			/* no new event in it (as outbox_sync) */
 			if (cur == e->jf)
 				cur = NULL;
-			copy_soon(0);
+			copy_now(e->jf);
 		}
 	}
 	e->durable = 1;
@@ -553,7 +569,7 @@ outbox_sync(void)
 			jclose(jf, 1);
 		else {
 			jf->failed = 1;
-			copy_soon(0);
+			copy_now(jf);
 			rv = -1;
 		}
 	}

@@ -180,8 +180,9 @@ check_failed_flush(const char *dir, int dfd)
 static void
 check_own_fsync(const char *dir, int dfd)
 {
+	struct stat	 st;
 	const char	*how;
-	int		 pfd, fd, loop;
+	int		 pfd, fd, vfd, loop;
 
 	if ((pfd = open(dir, O_PATH | O_DIRECTORY)) == -1 ||
 	    (fd = openat(dfd, "own", O_WRONLY | O_CREAT, 0600)) == -1) {
@@ -202,15 +203,27 @@ check_own_fsync(const char *dir, int dfd)
 		ok(own_ran == 1 && own_ok == 1, "%s: gsync_fsync_then's "
 		    "callback hears its own fsync, which succeeded", how);
 
+		if ((vfd = openat(dfd, "victim", O_WRONLY | O_CREAT,
+		    0600)) == -1) {
+			perror("victim");
+			exit(1);
+		}
+		close(vfd);
 		gsync_init(loop ? base : NULL, dfd);
 		ran = ran_ok = own_ran = own_ok = 0;
 		gsync_fsync_then(pfd, -1, own_cb, NULL);
+		gsync_unlinkat(dfd, "victim");
 		gsync_then(count_cb, NULL);
 		run_until(1);
-		gsync_shutdown();
+		gsync_shutdown();	/* the workers done */
 		ok(ran == 1 && ran_ok == 1 && own_ran == 1 && own_ok == 0,
 		    "%s: a failed fsync of its own fails only its callback",
 		    how);
+		/* (without a loop each call is a batch of its own) */
+		if (loop)
+			ok(fstatat(dfd, "victim", &st, 0) == 0, "loop: and the "
+			    "batch's file to remove stays");
+		(void)unlinkat(dfd, "victim", 0);
 	}
 	close(fd);
 	(void)unlinkat(dfd, "own", 0);

@@ -271,6 +271,20 @@ def _file_ids(relayd):
     return out
 
 
+def _durable(f, w, t, flushed, made, relayd):
+    """what was written to file f by w is on disk by t: an fsync of f
+    between the two, and if f was made in the trace, its directory
+    flushed (fsync of it, or a syncfs) after that and before t"""
+    if not any(w < a and b < t for a, b in flushed.get(f, ())):
+        return False
+    if f not in made:
+        return True
+    d, m = made[f]
+    return any(m < a and b < t for a, b in flushed.get(d, ())) or any(
+        c[2] == "syncfs" and m < c[0] and c[1] < t and
+        re.search(r"\)\s*= 0", c[3]) for c in relayd)
+
+
 def check_failed_removals(relayd):
     """For every ID.env relayd removed (as check_removals): if a flush of
     the journal holding an event about ID failed after the event was
@@ -279,7 +293,9 @@ def check_failed_removals(relayd):
     since to another journal (relayd copies the unacknowledged events of
     a journal whose flush failed, outbox.c jcopy), a copy was flushed by
     an fsync or fdatasync of its own file before the removal (else it was
-    closed once hookd had acknowledged all its events); or the removal
+    closed once hookd had acknowledged all its events); or a copy was so
+    flushed before the removal (and the directory of a copy the trace
+    saw made, since it was made), the journal still open; or the removal
     followed the first syncfs after the failure, before the next one: the
     kernel reports the writeback error to that syncfs too (its
     superblock's error, once; a syncfs under way as the flush failed
@@ -298,7 +314,16 @@ def check_failed_removals(relayd):
     lines = {}		# queue id -> [(end of the journal write, file, id)]
     copies = {}		# event id -> [(end of the write, file)]
     fails, flushed, closed = {}, {}, {}
+    made, gen = {}, {}	# file -> (its directory, when it was created)
     for c, f in zip(relayd, ids):
+        if c[2] == "close":
+            gen[f[0]] = gen.get(f[0], 0) + 1
+        elif c[2] in ("open", "openat", "creat"):
+            r = re.search(r"\)\s*= (\d+)", c[3])
+            if r:
+                gen[r.group(1)] = gen.get(r.group(1), 0) + 1
+                if c[2] == "openat" and "O_CREAT" in c[3]:
+                    made[(r.group(1), gen[r.group(1)])] = (f, c[1])
         if c[2] in ("write", "pwrite64", "writev"):
             q = re.search(r'\\"queue_id\\":\\"([0-9a-f]{16})\\"', c[3])
             e = re.search(r'\\"id\\":\\"(%s)\\"' % UUID, c[3])
@@ -322,12 +347,16 @@ def check_failed_removals(relayd):
             if not fs:
                 continue
             first = min(fs)
+            later = [(w2, f2) for w2, f2 in copies.get(eid, ())
+                     if f2 != f and first < w2 < t]
+            # a copy flushed by an fsync of its own (and its directory
+            # since it was made): durable, the failed journal closed or
+            # not
+            if any(_durable(f2, w2, t, flushed, made, relayd)
+                   for w2, f2 in later):
+                continue
             if first < closed.get(f, t) < t:
-                later = [(w2, f2) for w2, f2 in copies.get(eid, ())
-                         if f2 != f and first < w2 < t]
-                if not later or any(
-                        any(w2 < a and b < t for a, b in flushed.get(f2, ()))
-                        for w2, f2 in later):
+                if not later:
                     continue
                 why = "before the copy of its events was flushed"
                 continue
