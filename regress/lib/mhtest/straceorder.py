@@ -288,7 +288,9 @@ def _durable(f, w, t, flushed, made, relayd):
 def check_failed_removals(relayd):
     """For every ID.env relayd removed (as check_removals): if a flush of
     the journal holding an event about ID failed after the event was
-    written (fsync or fdatasync of that open file returned an error), that
+    written (fsync or fdatasync of that open file returned an error; not
+    if a flush that succeeded covered it before: a syncfs, or a flush of
+    that file, started after the write and ended before the failure), that
     journal was closed before the removal, and if the event was copied
     since to another journal (relayd copies the unacknowledged events of
     a journal whose flush failed, outbox.c jcopy), a copy was flushed by
@@ -347,6 +349,13 @@ def check_failed_removals(relayd):
             if not fs:
                 continue
             first = min(fs)
+            # flushed before the failure (a syncfs, or a flush of that
+            # file, after the write that succeeded and ended before it):
+            # the failure is of pages written back later
+            if any(w < a and b < first for a, b in flushed.get(f, ())) or \
+                    any(c[2] == "syncfs" and w < c[0] and c[1] < first and
+                        re.search(r"\)\s*= 0", c[3]) for c in relayd):
+                continue
             later = [(w2, f2) for w2, f2 in copies.get(eid, ())
                      if f2 != f and first < w2 < t]
             # a copy flushed by an fsync of its own (and its directory
