@@ -634,6 +634,11 @@ smtp_bdat_args(const char *s, size_t *size, int *last)
 	s += n;
 	if (*s == '\0')
 		return (0);
+	/* "BDAT" SP chunk-size [SP end-marker] (RFC 3030 2): "3LAST" is
+	 * not a size, and a proxy that reads it so would take what follows
+	 * for commands */
+	if (*s != ' ')
+		return (-1);
 	while (*s == ' ')
 		s++;
 	if (strcasecmp(s, "LAST") != 0)
