@@ -753,6 +753,13 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 			return;
 		}
 	}
+	/*
+	 * 8-bit data is 8BITMIME content whether or not the client said
+	 * BODY=8BITMIME: so recorded, relayd declares it to the next hop
+	 * (RFC 6152 3), as it does for a bounce or an API message
+	 */
+	if (eightbit)
+		tx->mp.body_8bit = 1;
 	force = force_queue(tx);
 	s->wait = W_COMMIT;
 	for (k = 0; k < TX_OWNERS; k++) {
@@ -783,7 +790,6 @@ message_end(struct session *s, int errors, int eightbit, size_t size)
 		backend_spool_commit(so->owner, &sc, text, len);
 		free(text);
 	}
-	(void)eightbit;
 }
 
 static void
