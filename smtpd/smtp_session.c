@@ -649,8 +649,20 @@ input_line(struct session *s)
 	s->ioff += c;
 	if (fl & (LN_BARE_CR | LN_BARE_LF | LN_NUL))
 		(void)auth_line_error(s);
-	if (fl & (LN_BARE_CR | LN_BARE_LF)) {
-		session_error(s, "500 5.5.2 Bare CR or LF not allowed");
+	if (fl & LN_BARE_LF) {
+		/*
+		 * The line ended at a bare LF, where a filter in front that
+		 * ends lines only at CRLF goes on reading one command: the
+		 * rest is not run (as Postfix's smtpd_forbid_bare_newline).
+		 */
+		SLOG(s, "event=bare-lf ip=%s", s->ip);
+		session_reply(s, "521 5.5.2 %s Bare LF received, closing "
+		    "connection", s->lc->hostname);
+		session_close(s, "bare-lf");
+		return (1);
+	}
+	if (fl & LN_BARE_CR) {
+		session_error(s, "500 5.5.2 Bare CR not allowed");
 		return (1);
 	}
 	if (fl & LN_NUL) {
