@@ -18,8 +18,11 @@
  * answer; what a crash of the whole machine can lose is the clicks of
  * the last 20 ms or so.  Unsubscribes go through relayd and wait for its
  * flush.
- * A re-sent event (relayd restarted before it saw the ack) is recognised
- * by its id in events_submit() and acknowledged again, not queued twice.
+ * A re-sent event (relayd restarted before it saw the ack, or sent it
+ * again after OUTBOX_RESEND seconds without one: hookd stopped or slow)
+ * is recognised by its id in events_submit() and acknowledged again, not
+ * queued twice; a copy that comes while the first is being stored is
+ * acknowledged once that one is durable (events.c, recent ids).
  */
 #include <sys/types.h>
 

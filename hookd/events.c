@@ -51,6 +51,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/tree.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,9 +131,14 @@ struct endpointlist	 evq_endpoints = TAILQ_HEAD_INITIALIZER(evq_endpoints);
 static void			(*ev_monitor)(const json_t *);
 
 /*
- * The ids of the events submitted lately (and of those reloaded from the
- * spool): an event sent again by relayd after a restart is not queued
- * twice.  Older ones are forgotten; receivers de-duplicate by id too.
+ * The ids of the events made durable lately (and of those reloaded from
+ * the spool): an event relayd sends again (its ack not seen: a restart of
+ * relayd, or hookd stopped for longer than OUTBOX_RESEND) is only
+ * acknowledged again, not queued twice.  The last EV_RECENT_MAX are
+ * kept (300 KiB of ring and a hash table of as many); an older one sent
+ * again is queued again, as a new event (receivers de-duplicate by id).
+ * One sent again while its first copy is still being stored waits for
+ * that one (struct submit's waiters, storing).
  */
 #define EV_RECENT_MAX	8192
 static json_t			*recent;
@@ -1456,9 +1462,18 @@ events_set_monitor(void (*fn)(const json_t *))
 
 /* --- submit ------------------------------------------------------------- */
 
+/* a copy of an event being stored: told what becomes of the first */
+struct waiter {
+	SLIST_ENTRY(waiter)	  entry;
+	events_durable_fn	  fn;
+	void			 *arg;
+};
+
 /* one submitted event, until the group commit has made its files durable */
 struct submit {
 	TAILQ_ENTRY(submit)	  entry;
+	RB_ENTRY(submit)	  node;		/* in storing, unless written */
+	SLIST_HEAD(, waiter)	  waiters;
 	char			  id[EVENT_ID_LEN];
 	size_t			  n;
 	events_durable_fn	  fn;
@@ -1475,6 +1490,18 @@ TAILQ_HEAD(submitlist, submit);
 /* submitted in this pass of the loop, files not written yet */
 static struct submitlist	 passing = TAILQ_HEAD_INITIALIZER(passing);
 static struct event		*pass_ev;
+
+static int
+submit_cmp(struct submit *a, struct submit *b)
+{
+	return (strcmp(a->id, b->id));
+}
+RB_HEAD(submittree, submit);
+RB_PROTOTYPE(submittree, submit, node, submit_cmp);
+RB_GENERATE(submittree, submit, node, submit_cmp);
+
+/* by id, the events (not webd's) submitted and not durable yet */
+static struct submittree	 storing = RB_INITIALIZER(&storing);
 
 /* an item for event id: of a segment (name ""), or of its file name */
 struct evitem *
@@ -1525,6 +1552,45 @@ item_cut(const struct evitem *it)
 	return (it->seg != NULL && evseg_failed(it->seg, it->idx));
 }
 
+/* the copies of sb's event that came meanwhile learn what became of it */
+static void
+submit_waiters(struct submit *sb, int ok)
+{
+	struct waiter	*w;
+
+	if (!sb->written)
+		RB_REMOVE(submittree, &storing, sb);
+	while ((w = SLIST_FIRST(&sb->waiters)) != NULL) {
+		SLIST_REMOVE_HEAD(&sb->waiters, entry);
+		w->fn(ok, w->arg);
+		free(w);
+	}
+}
+
+/*
+ * Event id is being stored (submitted, not durable yet): fn(ok, arg) with
+ * its outcome, and 1; 0 if it is not
+ */
+static int
+submit_wait(const char *id, events_durable_fn fn, void *arg)
+{
+	struct submit	 key, *sb;
+	struct waiter	*w;
+
+	if (strlcpy(key.id, id, sizeof(key.id)) >= sizeof(key.id) ||
+	    (sb = RB_FIND(submittree, &storing, &key)) == NULL)
+		return (0);
+	log_debug("events: %s already being stored", id);
+	if (fn == NULL)
+		return (1);
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("calloc");
+	w->fn = fn;
+	w->arg = arg;
+	SLIST_INSERT_HEAD(&sb->waiters, w, entry);
+	return (1);
+}
+
 /* the files are durable: the items join their evq_endpoints' queues */
 static void
 submit_durable(int ok, void *arg)
@@ -1549,6 +1615,7 @@ submit_durable(int ok, void *arg)
 	}
 	if (sb->fn != NULL)
 		sb->fn(ok && !sb->failed, sb->arg);
+	submit_waiters(sb, ok && !sb->failed);
 	free(sb);
 }
 
@@ -1599,6 +1666,7 @@ submit_new(const char *id, events_durable_fn fn, void *arg)
 	if ((sb = calloc(1, sizeof(*sb) + n * sizeof(sb->to[0]))) == NULL)
 		fatal("calloc");
 	strlcpy(sb->id, id, sizeof(sb->id));
+	SLIST_INIT(&sb->waiters);
 	sb->fn = fn;
 	sb->arg = arg;
 	return (sb);
@@ -1735,18 +1803,23 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	char		 name[80];
 
 	/*
-	 * Only relayd sends an event again (after a restart, unanswered).
-	 * webd's (written) never: its client, told 503, asks again and
-	 * that is a new event; so they stay out of the recent ids, four
-	 * hash table operations per click.
+	 * Only relayd sends an event again (unanswered for OUTBOX_RESEND
+	 * seconds, or after a restart); returned mail classified again
+	 * makes the same ids.  webd's (written) never: its client, told
+	 * 503, asks again and that is a new event; so they stay out of
+	 * the recent ids, four hash table operations per click.
 	 */
 	if (!written && recent_has(ev->id)) {
-		/* sent again after a restart: it is already durable here */
+		/* sent again: it is already durable here */
 		log_debug("events: %s already queued", ev->id);
 		if (fn != NULL)
 			fn(1, arg);
 		return (0);
 	}
+	/* sent again before its first copy is durable (hookd was stopped,
+	 * and each re-send waited in the socket): as that one */
+	if (!written && submit_wait(ev->id, fn, arg))
+		return (0);
 	metrics_inc(M_EVENTS, event_kind_name(ev->kind), NULL);
 	if ((o = mh_event_to_json(ev)) == NULL) {
 		log_warnx("events: cannot encode event %s", ev->id);
@@ -1760,6 +1833,8 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	}
 	sb = submit_new(ev->id, fn, arg);
 	sb->written = written;
+	if (!written)
+		RB_INSERT(submittree, &storing, sb);
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
 		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
 		    !events_format_wants(ep->format, ev->kind))

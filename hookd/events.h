@@ -60,6 +60,9 @@ int	 events_configure(const struct config *);	/* reload: new blocks */
  * events_submit_written, fn(1, arg) comes once the files are written
  * and renamed into place, before the group commit that makes them
  * durable: they survive kill -9 of any process from then on (evack.c).
+ * With events_submit, an event whose id is being stored or was stored
+ * lately (events.c, recent ids) is not stored again: fn gets the
+ * outcome of the first copy.
  */
 typedef void	(*events_durable_fn)(int ok, void *arg);
 int	 events_submit(const struct event_record *, events_durable_fn,
