@@ -268,6 +268,13 @@ mproc_flush_now(struct mproc *p)
 		mproc_write(p);
 }
 
+int
+mproc_stalled(struct mproc *p)
+{
+	return (!p->closed && p->wev != NULL &&
+	    event_pending(p->wev, EV_WRITE, NULL));
+}
+
 void
 mproc_compose2(struct mproc *p, uint32_t type, uint32_t peerid, int fd,
     const void *d1, size_t l1, const void *d2, size_t l2)

@@ -65,6 +65,9 @@ void		 mproc_send_reply(struct mproc *, uint32_t type,
 		    uint32_t peerid, int fd, const json_t *);
 void		 mproc_update(struct mproc *);
 void		 mproc_flush_now(struct mproc *);
+/* 1 while what was composed for the peer waits for room in its socket:
+ * the peer has read nothing for that long (stopped, or that busy) */
+int		 mproc_stalled(struct mproc *);
 void		 mproc_drain(struct mproc *);
 
 /* payload checks: a wrong size from a peer process is fatal */

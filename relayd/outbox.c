@@ -120,6 +120,7 @@ static int		 keep = 1;	/* persist until acknowledged */
 static int		 unsynced;	/* a line or journal since outbox_sync */
 static int		 dir_unsynced;	/* a journal made since outbox_sync */
 static outbox_send_fn	 send_fn;
+static outbox_busy_fn	 busy_fn;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 
 static void	 copy_soon(int);
@@ -950,11 +951,12 @@ load(void)
 }
 
 int
-outbox_init(const char *root, outbox_send_fn fn)
+outbox_init(const char *root, outbox_send_fn fn, outbox_busy_fn busy)
 {
 	char	 path[1024];
 
 	send_fn = fn;
+	busy_fn = busy;
 	if ((size_t)snprintf(path, sizeof(path), "%s/outbound", root) >=
 	    sizeof(path) || (mkdir(path, 0700) == -1 && errno != EEXIST)) {
 		log_warn("outbox: mkdir %s", path);
@@ -982,6 +984,17 @@ resend(int fd, short what, void *arg)
 	struct obentry	*e;
 	time_t		 now = time(NULL);
 
+	/*
+	 * hookd has not read what it was sent (stopped, or that busy): a
+	 * copy of every pending event each time would only pile up here,
+	 * without bound, and reach it as copies (it acknowledges them
+	 * again, but reads them all).  They go at the first turn it reads
+	 * again; nothing it has not acknowledged is forgotten.
+	 */
+	if (busy_fn != NULL && busy_fn()) {
+		evtimer_add(resend_ev, &tv);
+		return;
+	}
 	TAILQ_FOREACH(e, &pending, entry)
 		if (e->sent == 0 || now - e->sent >= OUTBOX_RESEND)
 			send_one(e);

@@ -20,9 +20,11 @@ struct event_base;
 
 /* hand one event (its wire form, mh_event_pack) to hookd; 0 if sent */
 typedef int	(*outbox_send_fn)(const void *wire, size_t len);
+/* 1 while hookd has not read what it was sent (its socket is full) */
+typedef int	(*outbox_busy_fn)(void);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */
-int	 outbox_init(const char *spoolroot, outbox_send_fn);
+int	 outbox_init(const char *spoolroot, outbox_send_fn, outbox_busy_fn);
 /* persist (a line of the journal; durable at the next group commit),
  * then send if started */
 int	 outbox_put(const struct event_record *);
@@ -43,7 +45,8 @@ int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */
 void	 outbox_keep(int);
 /* the peer is there: send everything unacknowledged; unacknowledged
- * events are sent again every OUTBOX_RESEND seconds */
+ * events are sent again every OUTBOX_RESEND seconds, unless the peer is
+ * busy then (the copies would only pile up in relayd's memory) */
 void	 outbox_start(struct event_base *);
 size_t	 outbox_pending(void);
 

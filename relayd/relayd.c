@@ -74,6 +74,14 @@ relayd_event_send(const void *wire, size_t len)
 	return (0);
 }
 
+static int
+relayd_event_busy(void)
+{
+	struct mproc	*p = proc_peer[PROC_HOOKD];
+
+	return (p != NULL && mproc_stalled(p));
+}
+
 static void
 event_ack(struct mproc *p, struct mh_imsg *imsg)
 {
@@ -548,7 +556,7 @@ relayd_configure(struct config *conf)
 		relay_set_timeouts(0, conf->testing.relay_timeout,
 		    2 * conf->testing.relay_timeout);
 	if (outbox_init(child_chrooted ? "/" : conf->spool,
-	    relayd_event_send) == -1)
+	    relayd_event_send, relayd_event_busy) == -1)
 		fatalx("cannot prepare the event outbox");
 	relay_set_signer(relayd_signer);
 	if (relay_idem_init(proc_base, child_chrooted ? "" : conf->spool,
