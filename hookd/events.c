@@ -1472,7 +1472,7 @@ struct waiter {
 /* one submitted event, until the group commit has made its files durable */
 struct submit {
 	TAILQ_ENTRY(submit)	  entry;
-	RB_ENTRY(submit)	  node;		/* in storing, unless written */
+	RB_ENTRY(submit)	  node;		/* in storing, but webd's */
 	SLIST_HEAD(, waiter)	  waiters;
 	char			  id[EVENT_ID_LEN];
 	size_t			  n;
