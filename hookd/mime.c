@@ -1055,12 +1055,50 @@ file_name_from(GMimeObject *obj, int disp)
 	return (fn != NULL ? file_name_of(fn) : NULL);
 }
 
+/*
+ * One side of a type/subtype: RFC 2045's token, less the braces RFC
+ * 6838's restricted names never hold (and an HTTP token refuses, so the
+ * multipart format's part header takes the same type).
+ */
+static int
+mime_token_ok(const char *s, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > 127)
+		return (0);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 ||
+		    (unsigned char)s[i] >= 0x7f ||
+		    strchr("()<>@,;:\\\"/[]?={}", s[i]) != NULL)
+			return (0);
+	return (1);
+}
+
+/*
+ * The type/subtype GMime read, when both are tokens: GMime keeps a type
+ * with 8-bit bytes ("image/pn\xe9g") or none ("/plain"), which is no
+ * valid type; NULL then (application/octet-stream)
+ */
+static const char *
+mime_type_valid(const char *mt)
+{
+	const char	*sl;
+
+	if (mt == NULL || (sl = strchr(mt, '/')) == NULL ||
+	    !mime_token_ok(mt, sl - mt) ||
+	    !mime_token_ok(sl + 1, strlen(sl + 1)))
+		return (NULL);
+	return (mt);
+}
+
 static void
 doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
     GByteArray *data)
 {
 	struct attach	*a;
 	GMimeContentType *ct;
+	const char	*valid;
 	char		*mt;
 
 	a = reallocarray(d->att, d->natt + 1, sizeof(*a));
@@ -1082,8 +1120,8 @@ doc_attach(struct doc *d, GMimeObject *obj, GMimeObject *parent,
 		a->file_name = file_name_from(obj, 0);
 	ct = g_mime_object_get_content_type(obj);
 	mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
-	a->content_type = utf8_clean(mt ? mt : "application/octet-stream",
-	    -1);
+	valid = mime_type_valid(mt);
+	a->content_type = g_strdup(valid ? valid : "application/octet-stream");
 	g_free(mt);
 	for (mt = a->content_type; *mt != '\0'; mt++)
 		*mt = g_ascii_tolower(*mt);
