@@ -91,7 +91,7 @@ static const char *const preload_charsets[] = {
 	"windows-1254", "windows-1255", "windows-1256", "windows-1257",
 	"windows-1258",
 	"KOI8-R", "KOI8-U", "IBM850", "IBM437", "IBM866", "MACINTOSH",
-	"TIS-620",
+	"TIS-620", "windows-874",
 	"Shift_JIS", "CP932", "EUC-JP", "ISO-2022-JP",
 	"GB2312", "GBK", "GB18030", "Big5", "BIG5-HKSCS",
 	"EUC-KR", "CP949", "ISO-2022-KR",
@@ -225,6 +225,9 @@ charset_superset(const char *cs)
 		{ "shift-jis", "CP932" },
 		{ "sjis", "CP932" },
 		{ "x-sjis", "CP932" },
+		{ "windows-31j", "CP932" },
+		{ "ms_kanji", "CP932" },
+		{ "csshiftjis", "CP932" },
 		{ "euc-kr", "CP949" },
 		{ "ks_c_5601-1987", "CP949" },	/* Korean Outlook */
 		{ "ks_c_5601-1989", "CP949" },
@@ -234,6 +237,9 @@ charset_superset(const char *cs)
 		{ "gbk", "GB18030" },
 		{ "x-gbk", "GB18030" },
 		{ "big5", "BIG5-HKSCS" },
+		{ "tis-620", "windows-874" },	/* Thai */
+		{ "iso-8859-11", "windows-874" },
+		{ "dos-874", "windows-874" },
 		{ "x-unknown", "windows-1252" }	/* encoded-words */
 	};
 	size_t	 i;
