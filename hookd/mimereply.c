@@ -53,6 +53,9 @@ static const struct {
 	{ "On ", "wrote:" },
 	{ "Le ", "a \xc3\xa9" "crit :" },
 	{ "Le ", "a \xc3\xa9" "crit:" },
+	/* French typography: a no-break space (Apple Mail), or a narrow one */
+	{ "Le ", "a \xc3\xa9" "crit\xc2\xa0:" },
+	{ "Le ", "a \xc3\xa9" "crit\xe2\x80\xaf:" },
 	{ "El ", "escribi\xc3\xb3:" },
 	{ "Il ", "ha scritto:" },
 	{ "Em ", "escreveu:" },
@@ -114,7 +117,9 @@ line_attribution(const char *l, size_t len, const char *next, size_t nlen)
 
 /*
  * Outlook's "-----Original Message-----" in the languages it is most
- * often set up in (the text between the five dashes on either side)
+ * often set up in (the text between the five dashes on either side;
+ * Outlook Express, Windows Mail and webmails write it with a space
+ * inside each run of dashes, "----- Original Message -----")
  */
 static int
 line_original(const char *l, size_t len)
@@ -124,13 +129,20 @@ line_original(const char *l, size_t len)
 		"Message d'origine", "Mensaje original", "Messaggio originale",
 		"Oorspronkelijk bericht", "Mensagem original"
 	};
-	size_t	 i;
+	const char	*in;
+	size_t		 i, n;
 
 	if (len < 11 || !line_starts(l, len, "-----") ||
 	    !line_ends(l, len, "-----"))
 		return (0);
+	in = l + 5;
+	n = len - 10;
+	if (n >= 2 && in[0] == ' ' && in[n - 1] == ' ') {
+		in++;
+		n -= 2;
+	}
 	for (i = 0; i < sizeof(what) / sizeof(what[0]); i++)
-		if (line_is(l + 5, len - 10, what[i]))
+		if (line_is(in, n, what[i]))
 			return (1);
 	return (0);
 }
