@@ -818,13 +818,28 @@ content_id_of(GMimeObject *obj)
 	return (cid != NULL && *cid != '\0' ? cid : NULL);
 }
 
-/* control characters (CR, LF, TAB, any other) as '_', in place */
+/*
+ * Control characters (CR, LF, TAB, any other; the C1 controls U+0080 to
+ * U+009F too, which an ISO-8859-1 RFC 2231 value gives for the bytes
+ * 0x80 to 0x9f) as '_', in place, in valid UTF-8
+ */
 static void
 ctl_underscore(char *s)
 {
-	for (; *s != '\0'; s++)
+	char	*w = s;
+
+	for (; *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '_';
+			*w++ = '_';
+		else if ((unsigned char)s[0] == 0xc2 &&
+		    (unsigned char)s[1] >= 0x80 &&
+		    (unsigned char)s[1] <= 0x9f) {
+			*w++ = '_';
+			s++;
+		} else
+			*w++ = *s;
+	}
+	*w = '\0';
 }
 
 /*
