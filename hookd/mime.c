@@ -923,13 +923,43 @@ file_name_of(const char *fn)
 }
 
 /*
+ * The charset label that starts an RFC 2231 value at p (after its '"',
+ * if any) as the superset mail clients mean by it, ISO-8859-1 as
+ * Windows-1252 (charset_superset(), as a text part's and an
+ * encoded-word's): appended to s with its '\'' and 1 returned, p
+ * advanced past them; 0 (nothing appended) when it is the same.
+ */
+static int
+ext_charset_put(GString *s, const char **pp)
+{
+	const char	*p = *pp, *sup;
+	char		 label[32];
+	size_t		 n;
+
+	for (n = 0; g_ascii_isalnum(p[n]) || (p[n] != '\0' &&
+	    strchr("-_.:", p[n]) != NULL); n++)
+		;
+	if (n == 0 || n >= sizeof(label) || p[n] != '\'')
+		return (0);
+	memcpy(label, p, n);
+	label[n] = '\0';
+	if ((sup = charset_superset(label)) == label)
+		return (0);
+	g_string_append(s, sup);
+	g_string_append_c(s, '\'');
+	*pp = p + n + 1;
+	return (1);
+}
+
+/*
  * A NUL byte in a file name would end it where a receiver reads it
  * ("evil.exe%00.pdf" as "evil.exe"), and GMime ends it there: an RFC
  * 2231 value's "%00" ("filename*=utf-8''a%00b.pdf", continuations too)
  * is written as "%5F", '_' as file_name_of() makes every other control
  * character; an encoded-word's NUL likewise (words_fix()).  Not in a
- * value in UTF-16 or UTF-32, whose characters have NUL bytes.  The
- * header's raw value so fixed, g_malloc'd; NULL if it has none.
+ * value in UTF-16 or UTF-32, whose characters have NUL bytes.  An RFC
+ * 2231 value's charset is read as its superset (ext_charset_put()).
+ * The header's raw value so fixed, g_malloc'd; NULL if it has none.
  */
 static char *
 file_name_nul_fix(const char *raw)
@@ -938,7 +968,8 @@ file_name_nul_fix(const char *raw)
 	const char	*p;
 	int		 quoted = 0, ext = 0, name = 0, changed = 0;
 
-	if (raw == NULL || strstr(raw, "%00") == NULL)
+	if (raw == NULL || (strstr(raw, "%00") == NULL &&
+	    strstr(raw, "*=") == NULL))
 		return (NULL);
 	s = g_string_new(NULL);
 	for (p = raw; *p != '\0'; p++) {
@@ -964,6 +995,18 @@ file_name_nul_fix(const char *raw)
 			/* charset'language'value: NUL bytes are characters */
 			if (ext && charset_wide(p + 1 + (p[1] == '"')))
 				break;
+			if (ext) {
+				g_string_append_c(s, '=');
+				if (p[1] == '"') {
+					g_string_append_c(s, '"');
+					quoted = 1;
+					p++;
+				}
+				p++;
+				changed |= ext_charset_put(s, &p);
+				p--;	/* the loop's p++ */
+				continue;
+			}
 		}
 		g_string_append_c(s, *p);
 	}
