@@ -382,18 +382,6 @@ protocol_name(struct session *s)
 	return (buf);
 }
 
-/* comment-safe copy: printable, no parentheses or backslash */
-static void
-comment_safe(char *dst, size_t n, const char *src)
-{
-	size_t	 i;
-
-	smtp_safe(dst, n, src);
-	for (i = 0; dst[i] != '\0'; i++)
-		if (dst[i] == '(' || dst[i] == ')' || dst[i] == '\\')
-			dst[i] = '?';
-}
-
 /*
  * The client's EHLO name where Received: wants a domain or an address
  * literal (RFC 5321 4.4): any other byte becomes '?', so that a name
@@ -415,20 +403,21 @@ static void
 write_received(struct session *s)
 {
 	struct smtp_tx	*tx = s->tx;
-	char		 hdr[2048], date[64], user[256], tlsc[160] = "";
+	char		 hdr[2048], date[64], tlsc[160] = "";
 	char		 helo[sizeof(s->helo)];
-	char		 authc[300] = "", forc[MH_ADDR_MAX + 16] = "";
+	char		 forc[MH_ADDR_MAX + 16] = "";
 	int		 n;
 
 	msghdr_date(date, sizeof(date), time(NULL));
 	if (s->tls_on)
 		snprintf(tlsc, sizeof(tlsc), "\r\n\t(using %s with cipher %s)",
 		    s->tls_version, s->tls_cipher);
-	if (s->authenticated) {
-		comment_safe(user, sizeof(user), s->auth_user);
-		snprintf(authc, sizeof(authc), "\r\n\t(authenticated as %s)",
-		    user);
-	}
+	/*
+	 * No login name: the field travels with the message to every
+	 * recipient, and "ESMTPSA" says enough (the envelope's auth-user
+	 * and the log keep who it was; Postfix's
+	 * smtpd_sasl_authenticated_header is off by default too)
+	 */
 	/*
 	 * A quoted local part may hold ';' (the field's end before its
 	 * date) or '<', '>', '(', ')' (an angle-addr's or a comment's
@@ -440,9 +429,9 @@ write_received(struct session *s)
 		    tx->rcpts[0].addr);
 	domain_safe(helo, sizeof(helo), s->helo[0] ? s->helo : "unknown");
 	/* the client's address as an address literal (RFC 5321 4.1.3) */
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s%s])%s%s\r\n"
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s%s])%s\r\n"
 	    "\tby %s (mailhook) with %s id %s%s;\r\n\t%s\r\n",
-	    helo, strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip, tlsc, authc,
+	    helo, strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip, tlsc,
 	    s->lc->hostname, protocol_name(s), tx->msgid, forc, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(s, hdr, n);
