@@ -132,9 +132,8 @@ static void			(*ev_monitor)(const json_t *);
 
 /*
  * The ids of the events made durable lately (and of those reloaded from
- * the spool, and at start those the endpoints accepted last: evlog.c
- * evlog_seed): an event relayd sends again (its ack not seen: a restart
- * of relayd, or hookd stopped for longer than OUTBOX_RESEND) is only
+ * the spool): an event relayd sends again (its ack not seen: a restart of
+ * relayd, or hookd stopped for longer than OUTBOX_RESEND) is only
  * acknowledged again, not queued twice.  The last EV_RECENT_MAX are
  * kept (300 KiB of ring and a hash table of as many); an older one sent
  * again is queued again, as a new event (receivers de-duplicate by id).
@@ -263,13 +262,6 @@ recent_add(const char *id)
 	strlcpy(slot, id, EVENT_ID_LEN);
 	json_object_set_new(recent, slot, json_true());
 	recent_pos = (recent_pos + 1) % EV_RECENT_MAX;
-}
-
-void
-events_recent(const char *id)
-{
-	if (strlen(id) == EVENT_ID_LEN - 1)
-		recent_add(id);
 }
 
 /* --- endpoints ------------------------------------------------------------ */

@@ -83,9 +83,6 @@ void	 events_set_retry(long base_ms, long cap_ms);
  * (EVQ_AGAIN_FILE) before it is kept aside (0: the default,
  * EV_SEGWAIT_TRIES, about an hour) */
 void	 events_set_segwait_tries(int);
-/* an event id hookd had (its endpoint accepted it before a restart:
- * evlog.c): relayd sending it again gets an ack, no second POST */
-void	 events_recent(const char *id);
 void	 events_shutdown(void);
 
 /* evseg.c: an endpoint's events, appended to a file a pass at a time */

@@ -53,8 +53,6 @@
 #define REPLAY_CHUNK		200
 #define REPLAY_BACKLOG		1000
 #define REPLAY_PACE_MS		100
-/* read back at start, of each endpoint's newest file (evlog_seed) */
-#define EVLOG_SEED_BYTES	(1024 * 1024)
 #define DAYNAME_LEN		16	/* "YYYYMMDD.log" */
 
 struct logfile {
@@ -633,73 +631,6 @@ replay_resume(const char *key)
 	replay_arm(rp, 0);
 }
 
-/* the ids of the lines in the last max bytes of file path to the queue;
- * the bytes read */
-static size_t
-seed_file(const char *path, size_t max)
-{
-	struct stat	 st;
-	json_t		*o, *id;
-	char		*buf, *p, *nl;
-	ssize_t		 got;
-	off_t		 from;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return (0);
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		close(fd);
-		return (0);
-	}
-	from = (size_t)st.st_size > max ? st.st_size - (off_t)max : 0;
-	if ((buf = malloc(st.st_size - from + 1)) == NULL) {
-		close(fd);
-		return (0);
-	}
-	got = pread(fd, buf, st.st_size - from, from);
-	close(fd);
-	buf[got > 0 ? got : 0] = '\0';
-	/* whole lines only: the first may be cut by the offset, the last
-	 * by a crash */
-	p = buf;
-	if (from > 0 && (p = strchr(buf, '\n')) != NULL)
-		p++;
-	for (; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-		if ((o = json_loadb(p, nl - p, 0, NULL)) == NULL)
-			continue;
-		id = json_object_get(json_object_get(o, "r"), "id");
-		if (json_is_string(id))
-			events_recent(json_string_value(id));
-		json_decref(o);
-	}
-	free(buf);
-	return (got > 0 ? (size_t)got : 0);
-}
-
-/*
- * The ids of the events key accepted last (the end of its log, at most
- * EVLOG_SEED_BYTES, the newest file first) are known to the queue as
- * stored: relayd sends again after a restart the events whose ack it had
- * not recorded, and those hookd delivered before it stopped are only
- * acknowledged again, not delivered twice
- */
-static void
-evlog_seed(const char *key)
-{
-	char		 dir[PATH_MAX], path[PATH_MAX];
-	char		**v;
-	size_t		 n, i, left = EVLOG_SEED_BYTES;
-
-	if ((v = day_files(key, &n)) == NULL)
-		return;
-	for (i = n; i > 0 && left > 0; i--)
-		if (key_dir(key, dir, sizeof(dir)) == 0 &&
-		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-		    v[i - 1]) < sizeof(path))
-			left -= seed_file(path, left);
-	dir_names_free(v, n);
-}
-
 int
 evlog_init(struct event_base *base, const char *root)
 {
@@ -720,7 +651,6 @@ evlog_init(struct event_base *base, const char *root)
 	while ((de = readdir(d)) != NULL)
 		if (mh_ishex(de->d_name, EVENTS_KEY_LEN - 1)) {
 			evlog_expire(de->d_name);
-			evlog_seed(de->d_name);
 			replay_resume(de->d_name);
 		}
 	closedir(d);
