@@ -1057,6 +1057,7 @@ static void
 on_load_page(const redisReply *r, void *arg)
 {
 	const redisReply	*c, *a;
+	const char		*why;
 	char			 cursor[32];
 
 	if ((uintptr_t)arg != load_gen || !whole_awaited)
@@ -1069,6 +1070,11 @@ on_load_page(const redisReply *r, void *arg)
 		if (r != NULL)
 			log_warnx("cluster: the suppression list's full load "
 			    "stopped: redis answered HSCAN with no page");
+		else if ((why = redis_link_refused()) != NULL)
+			log_warnx("cluster: the suppression list's full load "
+			    "stopped: redis refused HSCAN (%s)%s", why,
+			    strncmp(why, "NOPERM", 6) == 0 ? "; its ACL user "
+			    "needs +hscan (doc/cluster.md)" : "");
 		load_end();
 		return;
 	}
