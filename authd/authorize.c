@@ -10,7 +10,8 @@
  * JSON or XML (the seed's shapes, byte for byte), and the HTTP status
  * decides the RCPT reply: 2xx accept, 4xx 550 5.7.1, anything else 450
  * 4.7.1 (a 2xx or 4xx whose body is cut short, or stalls past the
- * time-out, accepts or refuses all the same, without the body's text).  Redirects are followed by common/http.c (at most 3).
+ * time-out, accepts or refuses all the same, without the body's text).
+ * Redirects are followed by common/http.c (at most 3).
  */
 #include <sys/types.h>
 #include <sys/queue.h>

@@ -20,7 +20,8 @@
  *	timeout even with an empty backlog.  The last line is the stats JSON.
  *	-F STR:N[:M[:E]]: the first N open(2)s or fopen(3)s of a path with
  *	STR in it (after M that succeed) fail with EMFILE, as when the
- *	process has no descriptor left (or with errno E, 13 for EACCES).  -R STR:N[:M]: the first N open(2)s (for
+ *	process has no descriptor left (or with errno E, 13 for EACCES).
+ *	-R STR:N[:M]: the first N open(2)s (for
  *	reading) or fopen(3)s of a path with STR (after M) open it, but its
  *	reads fail with EIO, as on a bad block (read(2) says so; a FILE's
  *	descriptor made one of /proc/self/mem, whose offset 0 is no mapped
