@@ -925,10 +925,41 @@ disposition_of(GMimeObject *obj, GMimeObject *parent)
 	return ("attachment");
 }
 
+#define FILE_NAME_MAX	255	/* NAME_MAX: what any file system stores */
+#define FILE_EXT_MAX	16	/* the longest extension kept, its '.' in */
+
+/*
+ * A name longer than FILE_NAME_MAX bytes cut to it at a UTF-8 character
+ * boundary, its extension (the last '.' and what follows, up to
+ * FILE_EXT_MAX bytes) kept at its end; in place.  The header of the
+ * multipart format's part carries the name, and form parsers refuse a
+ * long one (busboy past about 80 KB, many past a few KB): a name up to
+ * the header size limit made the message undeliverable to them.
+ */
+static void
+file_name_cap(char *s)
+{
+	const char	*dot;
+	size_t		 len, ext = 0, keep;
+
+	if ((len = strlen(s)) <= FILE_NAME_MAX)
+		return;
+	if ((dot = strrchr(s, '.')) != NULL) {
+		ext = len - (dot - s);
+		if (ext < 2 || ext > FILE_EXT_MAX)
+			ext = 0;
+	}
+	keep = FILE_NAME_MAX - ext;
+	while (keep > 0 && ((unsigned char)s[keep] & 0xc0) == 0x80)
+		keep--;		/* not inside a character */
+	memmove(s + keep, s + len - ext, ext + 1);
+}
+
 /*
  * A part's file name as a receiver may use it: the last component of a
  * path ("../../etc/passwd" is "passwd", "C:\x\a.exe" is "a.exe"), control
- * characters as '_'; NULL (no name) for "", "." and "..".
+ * characters as '_', at most FILE_NAME_MAX bytes (file_name_cap()); NULL
+ * (no name) for "", "." and "..".
  */
 static char *
 file_name_of(const char *fn)
@@ -943,6 +974,7 @@ file_name_of(const char *fn)
 		return (NULL);
 	s = utf8_clean(base, -1);
 	ctl_underscore(s);
+	file_name_cap(s);
 	return (s);
 }
 

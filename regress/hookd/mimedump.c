@@ -13,6 +13,9 @@
  *	-f multipart|raw	print the form parts mime_render() builds as a
  *			JSON array of {name, filename, content_type, len,
  *			data (base64)}
+ *	-f form		print the multipart format's body as hookd POSTs it
+ *			(formdata_build()), after its Content-Type header
+ *			and an empty line
  *	-C dir		chroot into dir after mime_init(), before rendering
  *	-N		initialize GMime without the iconv preload
  *	-T		the envelope says TLS
@@ -32,6 +35,7 @@
 #include "envelope.h"
 #include "config.h"
 #include "http.h"
+#include "../../hookd/hookd.h"
 #include "../../hookd/mime.h"
 
 static void __attribute__((noreturn))
@@ -88,6 +92,21 @@ print_parts(const struct mime_payload *p)
 		errx(1, "json_dumpf");
 	putchar('\n');
 	json_decref(arr);
+}
+
+/* the multipart/form-data body, as a message with its Content-Type */
+static void
+print_form(const struct mime_payload *p)
+{
+	char	*body, ctype[128];
+	size_t	 len;
+
+	if (formdata_build(p->parts, p->nparts, "mimedump", &body, &len,
+	    ctype, sizeof(ctype)) == -1)
+		errx(1, "formdata_build");
+	printf("Content-Type: %s\r\n\r\n", ctype);
+	fwrite(body, 1, len, stdout);
+	free(body);
 }
 
 int
@@ -149,7 +168,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc != 1)
 		usage();
-	if (strcmp(fmtname, "multipart") == 0)
+	if (strcmp(fmtname, "multipart") == 0 || strcmp(fmtname, "form") == 0)
 		fmt = FORMAT_MULTIPART;
 	else if (strcmp(fmtname, "raw") == 0)
 		fmt = FORMAT_RAW;
@@ -187,7 +206,10 @@ main(int argc, char *argv[])
 		} else {
 			if (p.body != NULL || p.content_type != NULL)
 				errx(1, "multipart payload has a body");
-			print_parts(&p);
+			if (strcmp(fmtname, "form") == 0)
+				print_form(&p);
+			else
+				print_parts(&p);
 		}
 		mime_payload_free(&p);
 	}
