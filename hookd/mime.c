@@ -845,21 +845,27 @@ content_id_of(GMimeObject *obj)
 /*
  * Control characters (CR, LF, TAB, any other; the C1 controls U+0080 to
  * U+009F too, which an ISO-8859-1 RFC 2231 value gives for the bytes
- * 0x80 to 0x9f) as '_', in place, in valid UTF-8
+ * 0x80 to 0x9f) and the line and paragraph separators U+2028 and U+2029
+ * (line ends to JavaScript and Python's str.splitlines(), as NEL is) as
+ * '_', in place, in valid UTF-8
  */
 static void
 ctl_underscore(char *s)
 {
-	char	*w = s;
+	const unsigned char	*u;
+	char			*w = s;
 
 	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		u = (const unsigned char *)s;
+		if (u[0] < 0x20 || u[0] == 0x7f)
 			*w++ = '_';
-		else if ((unsigned char)s[0] == 0xc2 &&
-		    (unsigned char)s[1] >= 0x80 &&
-		    (unsigned char)s[1] <= 0x9f) {
+		else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
 			*w++ = '_';
 			s++;
+		} else if (u[0] == 0xe2 && u[1] == 0x80 &&
+		    (u[2] == 0xa8 || u[2] == 0xa9)) {
+			*w++ = '_';
+			s += 2;
 		} else
 			*w++ = *s;
 	}
