@@ -8,7 +8,9 @@
  * mimescan.c cuts often), then mime_doc_render() in the three POST
  * formats; parsing and rendering must always succeed on a readable file.
  * Then with the default limits: the json body, which hookd joins from
- * pieces (mimerender.c, doc_jtail), must hold what mime_to_json()'s tree holds.
+ * pieces (mimerender.c, doc_jtail), must hold what mime_to_json()'s tree
+ * holds; no header value breaks a line (CR, LF, VT, FF, 0x1c to 0x1e,
+ * NEL, U+2028, U+2029) and no file name is over 255 bytes or breaks one.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +21,46 @@
 #include "mime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* a line break to some reader in s (NULL: none) */
+static int
+has_break(const char *s)
+{
+	const unsigned char	*u;
+
+	if (s == NULL)
+		return (0);
+	for (u = (const unsigned char *)s; *u != '\0'; u++)
+		if (*u == '\r' || *u == '\n' || *u == '\v' || *u == '\f' ||
+		    (*u >= 0x1c && *u <= 0x1e) ||
+		    (u[0] == 0xc2 && u[1] == 0x85) ||
+		    (u[0] == 0xe2 && u[1] == 0x80 &&
+		    (u[2] == 0xa8 || u[2] == 0xa9)))
+			return (1);
+	return (0);
+}
+
+/* the promises of doc/webhooks.md on headers and file names */
+static void
+check_tree(json_t *tree)
+{
+	json_t		*v, *e;
+	const char	*k, *fn;
+	size_t		 i;
+
+	json_object_foreach(json_object_get(tree, "headers"), k, v) {
+		if (json_is_string(v) && has_break(json_string_value(v)))
+			abort();
+		json_array_foreach(v, i, e)
+			if (has_break(json_string_value(e)))
+				abort();
+	}
+	json_array_foreach(json_object_get(tree, "attachments"), i, v) {
+		fn = json_string_value(json_object_get(v, "file_name"));
+		if (fn != NULL && (strlen(fn) > 255 || has_break(fn)))
+			abort();
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tree = mime_to_json(fd, &env, "b@example.test");
 	if (body == NULL || tree == NULL || !json_equal(body, tree))
 		abort();
+	check_tree(tree);
 	json_decref(body);
 	json_decref(tree);
 	mime_payload_free(&out);
