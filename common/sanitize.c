@@ -23,6 +23,24 @@ is_break(unsigned char c)
 	return (c == '\r' || c == '\n');
 }
 
+size_t
+text_break_len(const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+
+	if (n == 0)
+		return (0);
+	if (*u == '\r' || *u == '\n' || *u == '\v' || *u == '\f' ||
+	    (*u >= 0x1c && *u <= 0x1e))
+		return (1);
+	if (n >= 2 && u[0] == 0xc2 && u[1] == 0x85)
+		return (2);
+	if (n >= 3 && u[0] == 0xe2 && u[1] == 0x80 &&
+	    (u[2] == 0xa8 || u[2] == 0xa9))
+		return (3);
+	return (0);
+}
+
 /* a truncated copy does not end inside a UTF-8 sequence */
 static size_t
 utf8_cut(const char *dst, size_t o)
@@ -125,10 +143,13 @@ sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 			break;
 		if (is_break(c) && (flags & SAN_UNFOLD))
 			continue;
-		if (is_break(c) && (flags & SAN_BREAKSPACE)) {
+		if ((flags & SAN_BREAKSPACE) && (c < 0x20 || c >= 0x80) &&
+		    (n = text_break_len(src + i, strnlen(src + i,
+		    srclen - i < 3 ? srclen - i : 3))) > 0) {
 			if (!brk)
 				dst[o++] = ' ';
 			brk = 1;
+			i += n - 1;
 			continue;
 		}
 		brk = 0;

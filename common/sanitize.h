@@ -25,8 +25,9 @@
 #define SAN_UTF8	0x40	/* bytes >= 0x80 kept only as whole, valid
 				   UTF-8 sequences that are not C1 controls or
 				   line separators (else '?') */
-/* every run of CR and LF: one space (a decoded header's encoded-words
-   may hold them, where a fold's would be dropped) */
+/* every run of line breaks (text_break_len: CR, LF, VT, FF, NEL, U+2028
+   ...): one space (a decoded header's encoded-words may hold them, where
+   a fold's would be dropped) */
 #define SAN_BREAKSPACE	0x80
 /* with SAN_UTF8: no bidi control either (U+202E...), which can make a
    line display in another order than it has (else '?') */
@@ -47,6 +48,14 @@
  */
 size_t	sanitize_text(char *dst, size_t dstlen, const char *src, size_t srclen,
 	    int flags);
+
+/*
+ * The length of the line break at s (at most n bytes), 0 if none: CR, LF,
+ * VT, FF, the file, group and record separators (0x1c to 0x1e), NEL
+ * (U+0085), U+2028 and U+2029 in UTF-8, each a line end to some reader
+ * (Python's str.splitlines(), JavaScript, log viewers).
+ */
+size_t	text_break_len(const char *s, size_t n);
 
 /*
  * The length of the valid UTF-8 sequence at s (1 for ASCII; at most n

@@ -32,6 +32,7 @@
 #include "mime.h"
 #include "mime_int.h"
 #include "randpool.h"
+#include "sanitize.h"
 #include "verdict.h"
 
 static int	 mime_initialized;
@@ -713,32 +714,11 @@ hdr_key(const char *name)
 }
 
 /*
- * The length of the line break at s (valid UTF-8), 0 if none: CR, LF,
- * VT, FF, the file, group and record separators (0x1c to 0x1e), NEL
- * (U+0085), U+2028 and U+2029, each a line end to some reader (Python's
- * str.splitlines(), JavaScript, log viewers).
- */
-static size_t
-hdr_break_len(const char *s)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-
-	if (*u == '\r' || *u == '\n' || *u == '\v' || *u == '\f' ||
-	    (*u >= 0x1c && *u <= 0x1e))
-		return (1);
-	if (u[0] == 0xc2 && u[1] == 0x85)
-		return (2);
-	if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
-		return (3);
-	return (0);
-}
-
-/*
  * A decoded value holds what its encoded-words decode to, and a raw
  * value may hold VT, FF or a UTF-8 line separator: a line break there
  * (=?utf-8?Q?a=0D=0Ab?=, =?utf-8?Q?a=E2=80=A8b?=) would break the line
  * of a receiver that puts the subject in a header or a log.  Each run of
- * them (hdr_break_len()) is one space, in place.
+ * them (text_break_len()) is one space, in place.
  */
 static void
 hdr_one_line(char *s)
@@ -748,7 +728,7 @@ hdr_one_line(char *s)
 	int	 brk = 0;
 
 	for (r = w = s; *r != '\0'; r += n) {
-		if ((n = hdr_break_len(r)) == 0) {
+		if ((n = text_break_len(r, strnlen(r, 3))) == 0) {
 			*w++ = *r;
 			n = 1;
 			brk = 0;

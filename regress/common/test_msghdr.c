@@ -21,6 +21,7 @@
 #include "tap.h"
 
 static const char ewsubj[] = "=?utf-8?Q?a=0D=0Ab?=";
+static const char ulsubj[] = "=?utf-8?Q?a=C2=85b=E2=80=A8c=E2=80=A9d=0B=0Ce?=";
 static const char msg[] = "Message-ID: <a@b>\r\nSubject: hi\r\n"
     "\r\nbody\r\n";
 
@@ -69,6 +70,11 @@ main(void)
 	memset(&env, 0, sizeof(env));
 	msghdr_envelope(&env, "Subject", 7, ewsubj, strlen(ewsubj));
 	is_str(env.subject, "a b", "an encoded CR LF in the subject: a space");
+	/* and a Unicode line break (NEL, U+2028, U+2029), VT or FF too */
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Subject", 7, ulsubj, strlen(ulsubj));
+	is_str(env.subject, "a b c d e",
+	    "NEL, U+2028, U+2029, VT, FF in the subject: one space each run");
 
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	is_int(n, sizeof(buf), "a file longer than the buffer: the buffer's "

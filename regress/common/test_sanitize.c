@@ -108,6 +108,11 @@ main(void)
 	    "a b  c d e", "breakspace: each run of CR and LF is one space");
 	is_str(S("a\r\nb\tc", (SAN_HEADER & ~SAN_UNFOLD) | SAN_BREAKSPACE),
 	    "a b c", "breakspace in a header: the tab a space too");
+	is_str(S("a\xc2\x85" "b\xe2\x80\xa8\xe2\x80\xa9" "c\vd\f\x1e" "e\xc2",
+	    SAN_BREAKSPACE | SAN_8BIT), "a b c d e\xc2",
+	    "breakspace: NEL, U+2028, U+2029, VT, FF, RS are breaks too");
+	is_str(S("x\xe2\x80", SAN_BREAKSPACE | SAN_8BIT), "x\xe2\x80",
+	    "breakspace: a sequence cut at the end is not read past");
 
 	/* squeezed: one space for every run of blanks and line breaks */
 	is_str(S("  a \t\r\n b\n", SAN_SQUEEZE), "a b",
