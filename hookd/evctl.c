@@ -370,6 +370,7 @@ events_requeue(const char *key, const json_t *records, events_durable_fn fn,
 			continue;
 		snprintf(name, sizeof(name), "e-%011lld-%s.json",
 		    (long long)time(NULL), record_id(r));
+		evq_made(ep, name);
 		/* the same event queued this second already */
 		if (evq_path_join(path, sizeof(path), ep->dir, "",
 		    name) == -1 || stat(path, &st) == 0)

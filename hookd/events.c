@@ -382,6 +382,8 @@ evq_endpoint_find(const char *key)
 	return (NULL);
 }
 
+static int	dir_unlisted(const char *);
+
 static struct endpoint *
 endpoint_new(const char *key, const char *url, enum event_format f)
 {
@@ -405,6 +407,11 @@ endpoint_new(const char *key, const char *url, enum event_format f)
 	TAILQ_INIT(&ep->items);
 	TAILQ_INIT(&ep->batches);
 	if ((ep->timer = evtimer_new(ev_base, evq_timer, ep)) == NULL) {
+		free(ep);
+		return (NULL);
+	}
+	if (dir_unlisted(key) && (ep->made = json_object()) == NULL) {
+		event_free(ep->timer);
 		free(ep);
 		return (NULL);
 	}
@@ -508,6 +515,7 @@ forget_stuck(struct endpoint *ep, const char *seg)
 }
 
 static int	dirwait_has(const char *);
+static int	root_unlisted(struct endpoint *);
 
 /*
  * An endpoint no block names, whose events have all gone (delivered, or
@@ -1023,6 +1031,22 @@ seg_retry(int fd, short what, void *arg)
 	evq_kick(ep);
 }
 
+static int	evq_list(const char *, char ***, size_t *);
+static void	dirwait_add(const char *, int);
+
+/* name has prefix p */
+static int
+is_of(const char *name, const char *p)
+{
+	return (strncmp(name, p, strlen(p)) == 0);
+}
+
+/*
+ * The files of ep's directory, listed once (sorted: each kind in the
+ * order of its names).  A directory that cannot be listed now is
+ * listed again later, and its files loaded then (dirwait): none is
+ * loaded before, out of their order.
+ */
 static void
 endpoint_load(struct endpoint *ep)
 {
@@ -1031,20 +1055,23 @@ endpoint_load(struct endpoint *ep)
 	json_t		*seen, *later;
 	struct seg_load	 ld;
 
+	if (evq_list(ep->dir, &v, &n) == -1) {
+		if (ep->made == NULL && (ep->made = json_object()) == NULL)
+			fatal("events: json_object");
+		dirwait_add(ep->key, 0);
+		return;
+	}
 	if ((seen = json_object()) == NULL ||
 	    (later = json_array()) == NULL)
 		fatal("events: json_object");
-	v = dir_names(ep->dir, "tmp-", &n);
 	for (i = 0; i < n; i++)
-		evq_remove_file(ep, v[i]);
-	dir_names_free(v, n);
+		if (is_of(v[i], "tmp-"))
+			evq_remove_file(ep, v[i]);
 
-	v = dir_names(ep->dir, "b-", &n);
 	for (i = 0; i < n; i++)
-		if (load_batch(ep, v[i], seen) &&
+		if (is_of(v[i], "b-") && load_batch(ep, v[i], seen) &&
 		    json_array_append_new(later, json_string(v[i])) == -1)
 			fatal("events: json_array_append_new");
-	dir_names_free(v, n);
 
 	ld.ep = ep;
 	ld.seen = seen;
@@ -1052,12 +1079,10 @@ endpoint_load(struct endpoint *ep)
 	ld.after = NULL;
 	ld.durable = batches_durable(ep);
 	/* a batch file not read yet: the segments wait for it */
-	v = dir_names(ep->dir, "s-", &n);
 	for (i = 0; i < n; i++)
-		if (json_array_size(later) > 0 ||
-		    load_segment(ep, v[i], &ld))
+		if (is_of(v[i], "s-") && (json_array_size(later) > 0 ||
+		    load_segment(ep, v[i], &ld)))
 			seg_later(ep, v[i], &ld);
-	dir_names_free(v, n);
 	if (json_array_size(later) > 0 && ep->segwait == NULL)
 		seg_later(ep, NULL, &ld);
 	if (ep->segwait != NULL) {
@@ -1068,9 +1093,10 @@ endpoint_load(struct endpoint *ep)
 	marks_orphaned(ep);
 
 	/* a batch file not read yet: these wait for it too */
-	v = dir_names(ep->dir, "e-", &n);
 	for (i = 0; i < n; i++)
-		if (ep->segwait == NULL || json_array_size(
+		if (!is_of(v[i], "e-"))
+			continue;
+		else if (ep->segwait == NULL || json_array_size(
 		    ep->segwait->batches) == 0)
 			load_own(ep, v[i], &ld);
 		else if (json_array_append_new(ep->segwait->own,
@@ -1118,11 +1144,14 @@ endpoint_read(const char *dir, const char *key, json_t *o, int late)
 
 /*
  * An endpoint's directory whose endpoint.json a start could not read
- * now (no descriptor, a read error): read again later, and the files it
- * held then loaded as segments that could not be (segwait); before, its
- * whole backlog waited for the next start.  A block naming it meanwhile
- * queues new events in it, but leaves its endpoint.json (a 410 Gone it
- * keeps) until it is read (events_configure).
+ * now (no descriptor, a read error), or that it could not list (then
+ * listed first, and its endpoint.json read if the start had not): read
+ * again later, and the files it held then loaded as segments that could
+ * not be (segwait); before, its whole backlog waited for the next start.
+ * A block naming it meanwhile queues new events in it, but leaves its
+ * endpoint.json (a 410 Gone it keeps) until it is read
+ * (events_configure); a listing made after that leaves out the files
+ * its endpoint made meanwhile (evq_made), which it has queued.
  */
 struct dirwait {
 	TAILQ_ENTRY(dirwait)	 entry;
@@ -1134,26 +1163,92 @@ struct dirwait {
 	int			 tries;
 	/* of EVQ_AGAIN_FILE (evq_segwait_tries) */
 	int			 looks;
+	int			 listed;	/* its files known */
+	int			 json;		/* endpoint.json to read */
 };
 static TAILQ_HEAD(, dirwait)	dirwaits = TAILQ_HEAD_INITIALIZER(dirwaits);
+/* the events directory, which a start could not list: listed again */
+static struct event		*rootwait;
+static int			 roottries;
 
 static void	dirwait_retry(int, short, void *);
+static void	events_load_dir(const char *, int);
 
+/*
+ * The names in directory dir (sorted, dir_names), 0; or -1: it cannot
+ * be listed now, and no part of it is given.  Why is logged: no
+ * descriptor or memory at most once a minute (evseg_again); a reason
+ * about the directory (EACCES, ENOTDIR, EIO) at each look, which the
+ * caller makes again later (evq_read_wait) for as long as it takes: an
+ * administrator may mend it.  A directory gone is empty.
+ */
+static int
+evq_list(const char *dir, char ***vp, size_t *np)
+{
+	if (dir_names_at(AT_FDCWD, dir, NULL, NULL, vp, np) == 0)
+		return (0);
+	if (errno == ENOENT)
+		return (0);
+	if (evseg_transient(errno))
+		(void)evseg_again(dir, errno);
+	else
+		log_warn("events: %s: cannot list it (its events wait: "
+		    "looked at again later)", dir);
+	return (-1);
+}
+
+/* a file made in ep's directory while it is not listed (ep->made) */
+void
+evq_made(struct endpoint *ep, const char *name)
+{
+	if (ep->made != NULL &&
+	    json_object_set_new(ep->made, name, json_true()) == -1)
+		fatal("events: evq_made");
+}
+
+/* the names of v (n) with prefix, but those made (NULL: none) */
 static json_t *
-dir_list(const char *dir, const char *prefix)
+dir_list(char **v, size_t n, const char *prefix, json_t *made)
 {
 	json_t	*a;
-	char	**v;
-	size_t	  n, i;
+	size_t	 i;
 
 	if ((a = json_array()) == NULL)
 		fatal("events: json_array");
-	v = dir_names(dir, prefix, &n);
 	for (i = 0; i < n; i++)
-		if (json_array_append_new(a, json_string(v[i])) == -1)
+		if (is_of(v[i], prefix) && (made == NULL ||
+		    json_object_get(made, v[i]) == NULL) &&
+		    json_array_append_new(a, json_string(v[i])) == -1)
 			fatal("events: json_array_append_new");
-	dir_names_free(v, n);
 	return (a);
+}
+
+/*
+ * dw's directory listed: its files known, 0, the files its endpoint (if
+ * there is one) made since the start left out, and no longer recorded;
+ * or -1, not now (evq_list)
+ */
+static int
+dirwait_list(struct dirwait *dw)
+{
+	struct endpoint	*ep = evq_endpoint_find(dw->key);
+	char		 dir[PATH_MAX], **v;
+	size_t		 n;
+
+	if (evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1)
+		n = 0, v = NULL;
+	else if (evq_list(dir, &v, &n) == -1)
+		return (-1);
+	dw->batches = dir_list(v, n, "b-", ep != NULL ? ep->made : NULL);
+	dw->names = dir_list(v, n, "s-", ep != NULL ? ep->made : NULL);
+	dw->own = dir_list(v, n, "e-", ep != NULL ? ep->made : NULL);
+	dir_names_free(v, n);
+	if (ep != NULL) {
+		json_decref(ep->made);
+		ep->made = NULL;
+	}
+	dw->listed = 1;
+	return (0);
 }
 
 static void
@@ -1165,8 +1260,12 @@ dirwait_arm(struct dirwait *dw)
 	evtimer_add(dw->ev, &tv);
 }
 
+/*
+ * Directory dir (named key) waits: for its endpoint.json if json, and to
+ * be listed if it cannot be now
+ */
 static void
-dirwait_add(const char *dir, const char *key)
+dirwait_add(const char *key, int json)
 {
 	struct dirwait	*dw;
 
@@ -1174,9 +1273,10 @@ dirwait_add(const char *dir, const char *key)
 	    (dw->ev = evtimer_new(ev_base, dirwait_retry, dw)) == NULL)
 		fatal("events: dirwait");
 	strlcpy(dw->key, key, sizeof(dw->key));
-	dw->batches = dir_list(dir, "b-");
-	dw->names = dir_list(dir, "s-");
-	dw->own = dir_list(dir, "e-");
+	dw->json = json;
+	/* not listed just before */
+	if (json)
+		(void)dirwait_list(dw);
 	TAILQ_INSERT_TAIL(&dirwaits, dw, entry);
 	dirwait_arm(dw);
 }
@@ -1192,8 +1292,8 @@ dirwait_free(struct dirwait *dw)
 	free(dw);
 }
 
-/* the files of key's directory waiting for its endpoint.json, + 1; 0
- * if it does not wait */
+/* the files of key's directory waiting for its endpoint.json, or its
+ * listing, + 1; 0 if it does not wait */
 static int
 dirwait_has(const char *key)
 {
@@ -1205,6 +1305,35 @@ dirwait_has(const char *key)
 			    json_array_size(dw->batches) +
 			    json_array_size(dw->own));
 	return (0);
+}
+
+/* key's directory is not listed yet: what its endpoint makes is
+ * recorded (evq_made) */
+static int
+dir_unlisted(const char *key)
+{
+	struct dirwait	*dw;
+
+	if (rootwait != NULL)
+		return (1);
+	TAILQ_FOREACH(dw, &dirwaits, entry)
+		if (strcmp(dw->key, key) == 0 && !dw->listed)
+			return (1);
+	return (0);
+}
+
+/* the events directory is not listed yet, and ep's endpoint.json is
+ * there: read first (root_retry), not written over */
+static int
+root_unlisted(struct endpoint *ep)
+{
+	char		path[PATH_MAX];
+	struct stat	st;
+
+	if (rootwait == NULL || evq_path_join(path, sizeof(path), ep->dir,
+	    "", "endpoint.json") == -1)
+		return (0);
+	return (stat(path, &st) == 0 || errno != ENOENT);
 }
 
 /* the files of its directory the start found, as segwait's */
@@ -1226,22 +1355,24 @@ dirwait_load(struct endpoint *ep, struct dirwait *dw)
 	seg_retry(-1, 0, ep);
 }
 
-static void
-dirwait_retry(int fd, short what, void *arg)
+/* the endpoint dw's files are for, its endpoint.json read (NULL: not
+ * now, dw armed again, or none) */
+static struct endpoint *
+dirwait_json(struct dirwait *dw, int *wait)
 {
-	struct dirwait	*dw = arg;
 	struct endpoint	*ep = NULL;
 	json_t		*o;
 	char		 dir[PATH_MAX];
 	int		 again = 0;
 
+	*wait = 0;
 	o = evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1 ?
 	    NULL : evq_read_json(dir, "endpoint.json", 65536, &again);
 	/* no descriptor or memory: as long as it takes, uncounted */
 	if (o == NULL && (again == EVQ_AGAIN_NOW || (again &&
 	    ++dw->looks < evq_segwait_tries))) {
-		dirwait_arm(dw);
-		return;
+		*wait = 1;
+		return (NULL);
 	}
 	if (o == NULL && again)
 		log_warnx("events: %s/endpoint.json: could not be read in %d "
@@ -1261,9 +1392,34 @@ dirwait_retry(int fd, short what, void *arg)
 		endpoint_gone_check(ep);
 		(void)evq_endpoint_persist(ep);
 	}
+	return (ep);
+}
+
+static void
+dirwait_retry(int fd, short what, void *arg)
+{
+	struct dirwait	*dw = arg;
+	struct endpoint	*ep;
+	int		 wait = 0;
+
+	if (!dw->listed && dirwait_list(dw) == -1) {
+		dirwait_arm(dw);
+		return;
+	}
+	if (dw->json)
+		ep = dirwait_json(dw, &wait);
+	else if ((ep = evq_endpoint_find(dw->key)) != NULL &&
+	    ep->configured)
+		(void)evq_endpoint_persist(ep);
+	if (wait) {
+		dirwait_arm(dw);
+		return;
+	}
 	if (ep != NULL) {
-		log_info("events: %s: its endpoint.json, that could not be "
-		    "read at start, read: %zu file(s) of its loaded", ep->pub,
+		log_info("events: %s: its %s, that could not be %s at "
+		    "start, %s: %zu file(s) of its loaded", ep->pub,
+		    dw->json ? "endpoint.json" : "directory",
+		    dw->json ? "read" : "listed", dw->json ? "read" : "listed",
 		    json_array_size(dw->batches) + json_array_size(dw->names) +
 		    json_array_size(dw->own));
 		dirwait_load(ep, dw);
@@ -1272,43 +1428,106 @@ dirwait_retry(int fd, short what, void *arg)
 }
 
 static void
-events_load(void)
+rootwait_arm(void)
 {
-	char			**v;
-	size_t			 n, i;
+	struct timeval	 tv = { 1, 0 };
+
+	tv.tv_sec = evq_read_wait(roottries++);
+	evtimer_add(rootwait, &tv);
+}
+
+/*
+ * The events directory listed at last: its endpoints' directories
+ * loaded as at start; one whose endpoint a block made meanwhile (it
+ * has queued what it made since) as one whose endpoint.json could not
+ * be read then (dirwait)
+ */
+static void
+root_retry(int fd, short what, void *arg)
+{
+	char	**v;
+	size_t	  n, i;
+
+	if (evq_list(ev_root, &v, &n) == -1) {
+		rootwait_arm();
+		return;
+	}
+	event_free(rootwait);
+	rootwait = NULL;
+	roottries = 0;
+	log_info("events: %s, that could not be listed at start, listed: "
+	    "%zu endpoint director%s loaded", ev_root, n, n == 1 ? "y" : "ies");
+	for (i = 0; i < n; i++)
+		events_load_dir(v[i], 1);
+	dir_names_free(v, n);
+}
+
+/*
+ * Endpoint directory key of the events directory, loaded; late: after
+ * the start (root_retry), a block may have made its endpoint meanwhile
+ */
+static void
+events_load_dir(const char *key, int late)
+{
 	char			 dir[PATH_MAX], path[PATH_MAX];
 	struct stat		 st;
 	json_t			*o;
 	struct endpoint		*ep;
 	int			 rc, again;
 
-	v = dir_names(ev_root, "", &n);
-	for (i = 0; i < n; i++) {
-		if (v[i][0] == '.' || strlen(v[i]) != EV_KEY_LEN - 1)
-			continue;
-		if (evq_path_join(dir, sizeof(dir), ev_root, "", v[i]) == -1)
-			continue;
-		if (evq_path_join(path, sizeof(path), dir, "",
-		    "endpoint.json") == 0 && stat(path, &st) == -1 &&
-		    errno == ENOENT && ((rc = endpoint_dir_drop(dir, NULL,
-		    0)) == 1 || rc == -1))
-			continue;	/* removed, or an error logged */
-		if ((o = evq_read_json(dir, "endpoint.json", 65536,
-		    &again)) == NULL) {
-			if (again)
-				dirwait_add(dir, v[i]);
-			continue;
-		}
-		ep = endpoint_read(dir, v[i], o, 0);
-		json_decref(o);
-		if (ep == NULL)
-			continue;
-		endpoint_load(ep);
-		if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
-			log_info("events: %s: %zu pending event(s), "
-			    "%s batch(es) reloaded", ep->pub, ep->nitems,
-			    TAILQ_EMPTY(&ep->batches) ? "no" : "some");
+	if (key[0] == '.' || strlen(key) != EV_KEY_LEN - 1)
+		return;
+	if (evq_path_join(dir, sizeof(dir), ev_root, "", key) == -1)
+		return;
+	if (late && evq_endpoint_find(key) != NULL) {
+		dirwait_add(key, 1);
+		return;
 	}
+	if (evq_path_join(path, sizeof(path), dir, "",
+	    "endpoint.json") == 0 && stat(path, &st) == -1 &&
+	    errno == ENOENT && ((rc = endpoint_dir_drop(dir, NULL,
+	    0)) == 1 || rc == -1))
+		return;		/* removed, or an error logged */
+	if ((o = evq_read_json(dir, "endpoint.json", 65536,
+	    &again)) == NULL) {
+		if (again)
+			dirwait_add(key, 1);
+		return;
+	}
+	ep = endpoint_read(dir, key, o, 0);
+	json_decref(o);
+	if (ep == NULL)
+		return;
+	endpoint_load(ep);
+	if (ep->nitems > 0 || !TAILQ_EMPTY(&ep->batches))
+		log_info("events: %s: %zu pending event(s), "
+		    "%s batch(es) reloaded", ep->pub, ep->nitems,
+		    TAILQ_EMPTY(&ep->batches) ? "no" : "some");
+	/* no block names it (events_configure ran) */
+	if (late)
+		evq_kick(ep);
+}
+
+/*
+ * The endpoints' directories; if the events directory cannot be listed
+ * now, none is loaded (none out of its order): listed again later
+ * (root_retry)
+ */
+static void
+events_load(void)
+{
+	char	**v;
+	size_t	  n, i;
+
+	if (evq_list(ev_root, &v, &n) == -1) {
+		if (rootwait == NULL && (rootwait = evtimer_new(ev_base,
+		    root_retry, NULL)) == NULL)
+			fatal("events: rootwait");
+		rootwait_arm();
+		return;
+	}
+	for (i = 0; i < n; i++)
+		events_load_dir(v[i], 0);
 	dir_names_free(v, n);
 }
 
@@ -1433,8 +1652,10 @@ events_configure(const struct config *conf)
 		if (endpoint_conf(eb, ep->conf) == -1)
 			rc = -1;
 		endpoint_gone_check(ep);
-		/* its endpoint.json is read first (dirwait_retry) */
-		if (!dirwait_has(ep->key) && evq_endpoint_persist(ep) == -1)
+		/* its endpoint.json is read first (dirwait_retry,
+		 * root_retry) */
+		if (!dirwait_has(ep->key) && !root_unlisted(ep) &&
+		    evq_endpoint_persist(ep) == -1)
 			rc = -1;
 	}
 	/* one no block names: its backlog goes to the dead letters */
@@ -1700,10 +1921,14 @@ static int
 item_store(struct endpoint *ep, struct evitem *it,
     const struct event_record *ev, const char *s, size_t len)
 {
-	if (ep->format != EVFMT_EVENTS)
+	if (ep->format != EVFMT_EVENTS) {
+		evq_made(ep, it->name);
 		return (file_replace_in(ep->dir, it->name, s, len, FR_GROUP));
-	if (ep->fill == NULL)
+	}
+	if (ep->fill == NULL) {
 		ep->fill = evseg_new(ep->dir, ev->time, ev->id, &ep->fill);
+		evq_made(ep, evseg_name(ep->fill));
+	}
 	it->seg = ep->fill;
 	it->idx = evseg_add(ep->fill, s, len);
 	if (evseg_size(ep->fill) >= EV_SEG_MAX) {
@@ -2064,6 +2289,7 @@ events_shutdown(void)
 			evseg_close(ep->fill);
 		event_free(ep->timer);
 		segwait_free(ep);
+		json_decref(ep->made);
 		evq_batch_free(ep->cur);
 		while ((it = TAILQ_FIRST(&ep->items)) != NULL) {
 			TAILQ_REMOVE(&ep->items, it, entry);
@@ -2079,6 +2305,10 @@ events_shutdown(void)
 	}
 	while (!TAILQ_EMPTY(&dirwaits))
 		dirwait_free(TAILQ_FIRST(&dirwaits));
+	if (rootwait != NULL)
+		event_free(rootwait);
+	rootwait = NULL;
+	roottries = 0;
 	json_decref(recent);
 	recent = NULL;
 	memset(recent_ring, 0, sizeof(recent_ring));

@@ -129,6 +129,10 @@ struct endpoint {
 	/* reads that failed for want of a descriptor or memory
 	 * (EVQ_AGAIN_NOW): read again, never given up; show hooks */
 	unsigned long		 readwaits;
+	/* while its directory is not listed yet (a start could not):
+	 * the queue files made since, which that listing leaves out
+	 * (evq_made); NULL once listed */
+	json_t			*made;
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;
@@ -180,5 +184,6 @@ void		 evq_timer(int, short, void *);
 void		 evq_gone_arm(struct endpoint *, long);
 void		 evq_item_giveup(struct endpoint *, struct evitem *);
 int		 evq_read_failed(struct endpoint *, int again);
+void		 evq_made(struct endpoint *, const char *);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

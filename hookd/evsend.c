@@ -575,6 +575,7 @@ ep_next(struct endpoint *ep, int force)
 		TAILQ_INIT(&taken);
 		make_batch_id(b->id);
 		snprintf(b->name, sizeof(b->name), "b-%s.json", b->id);
+		evq_made(ep, b->name);
 		cap = ep->nitems < (size_t)ep->batch_max ? ep->nitems :
 		    (size_t)ep->batch_max;
 		for (n = 0, bytes = 0; n < ep->batch_max &&

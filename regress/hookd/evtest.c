@@ -26,6 +26,9 @@
  *	reads fail with EIO, as on a bad block (read(2) says so; a FILE's
  *	descriptor made one of /proc/self/mem, whose offset 0 is no mapped
  *	address).
+ *	-D STR:N[:E]: the first N listings of a directory whose path ends
+ *	with STR (its openat(2) with O_DIRECTORY) fail with EMFILE (or
+ *	errno E, 13 for EACCES), as when no descriptor is left.
  *	-W N: a file a start could not read is looked at again N times
  *	(rather than for about an hour) before it is kept aside.
  *	-K N: the first N signatures of a request fail (their key's
@@ -81,6 +84,10 @@ static struct event		*feed_ev;
 static const char		*failopen_str;
 static long			 failopen_n, failopen_skip;
 static int			 failopen_errno = EMFILE;
+/* -D: which directories cannot be listed, how many times more */
+static const char		*faildir_str;
+static long			 faildir_n;
+static int			 faildir_errno = EMFILE;
 /* -R: what fopen(3) opens for reads that fail */
 static const char		*failread_str;
 static long			 failread_n, failread_skip;
@@ -192,6 +199,32 @@ open(const char *path, int flags, ...)
 	return (fd);
 }
 
+/*
+ * openat(2) for the code linked in: -D makes a directory's, as
+ * dir_names_at opens it to list it, fail
+ */
+int
+openat(int dfd, const char *path, int flags, ...)
+{
+	va_list	ap;
+	mode_t	mode = 0;
+	size_t	len = strlen(path), slen;
+
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	if ((flags & O_DIRECTORY) && faildir_n > 0 &&
+	    len >= (slen = strlen(faildir_str)) &&
+	    strcmp(path + len - slen, faildir_str) == 0) {
+		faildir_n--;
+		errno = faildir_errno;
+		return (-1);
+	}
+	return (syscall(SYS_openat, dfd, path, flags, mode));
+}
+
 FILE *
 fopen(const char *path, const char *mode)
 {
@@ -233,7 +266,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
-	    "[-t secs] [-k] [-F str:n[:m[:e]]]\n"
+	    "[-t secs] [-k] [-D str:n[:e]] [-F str:n[:m[:e]]]\n"
 	    "            [-K n] [-P url,since] [-R str:n[:m]] [-S url,id] "
 	    "[-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
@@ -422,10 +455,23 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:e:F:f:K:kP:R:S:s:t:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:D:e:F:f:K:kP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
+			break;
+		case 'D':
+			if ((p = strrchr(optarg, ':')) == NULL)
+				usage();
+			*p++ = '\0';
+			faildir_n = strtol(p, NULL, 10);
+			/* STR:N:E */
+			if ((p = strrchr(optarg, ':')) != NULL) {
+				*p++ = '\0';
+				faildir_errno = faildir_n;
+				faildir_n = strtol(p, NULL, 10);
+			}
+			faildir_str = optarg;
 			break;
 		case 'F':
 			if ((p = strchr(optarg, ':')) == NULL)
