@@ -2214,6 +2214,10 @@ events_stats(void)
 			    (json_int_t)(json_array_size(ep->segwait->names) +
 			    json_array_size(ep->segwait->batches) +
 			    json_array_size(ep->segwait->own))));
+		/* its directory, or the events directory, not listed yet:
+		 * how many files wait is not known */
+		if (dir_unlisted(ep->key))
+			json_object_set_new(o, "unlisted", json_true());
 		json_array_append_new(a, o);
 	}
 	return (a);

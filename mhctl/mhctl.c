@@ -667,6 +667,10 @@ print_hooks(const json_t *reply)
 			printf("%16s %lld file(s) of events not read yet "
 			    "(not in the backlog): tried again\n", "",
 			    json_integer_value(json_object_get(e, "unread")));
+		if (json_is_true(json_object_get(e, "unlisted")))
+			printf("%16s its directory not listed yet: the files "
+			    "of its events there not read (not in the "
+			    "backlog): tried again\n", "");
 		if ((rp = json_object_get(e, "replay")) != NULL)
 			printf("%16s replay since %lld: %lld queued\n", "",
 			    json_integer_value(json_object_get(rp, "since")),
