@@ -472,7 +472,11 @@ endpoint_dir_drop(const char *dir, char *seg, size_t seglen)
 	char	  path[PATH_MAX];
 	int	  other = 0, segs = 0;
 
-	v = dir_names(dir, "", &n);
+	/* not listed: nothing known of what it holds, nothing removed */
+	if (dir_names_at(AT_FDCWD, dir, NULL, NULL, &v, &n) == -1) {
+		log_warn("events: list %s", dir);
+		return (-1);
+	}
 	for (i = 0; i < n; i++)
 		if (strncmp(v[i], "s-", 2) == 0 ||
 		    strncmp(v[i], "d-s-", 4) == 0) {
