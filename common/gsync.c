@@ -23,7 +23,8 @@
  * third empties them in the pool, which waits for the disk and can fall
  * behind under a sustained load: a delivered message must not stay in
  * the queue (sent again after a crash) for as long as that backlog
- * lasts.
+ * lasts.  A batch held back (gsync_hold) keeps its files to remove on
+ * the loop after its flush, until gsync_release_held.
  */
 #include <sys/types.h>
 
@@ -75,6 +76,7 @@ struct gsync_batch {
 	unsigned long long usec;	/* its flush took */
 	int		 err;		/* a file it could not cover */
 	int		 ownerr;	/* a gsync_fsync_then's fsync failed */
+	int		 hold;		/* its files to gsync_release_held */
 };
 
 /*
@@ -91,6 +93,9 @@ static struct gsync_stats	 stats;
 static struct event		*flush_ev;
 static int			 flush_now;	/* flush_ev fires this pass */
 static int			 gs_fd = -1;
+/* the files of held batches (gsync_hold), the loop's */
+static struct gsync_unlink	*held;
+static size_t			 nheld, heldcap;
 
 /* the flusher thread: one batch at a time (fl.mu guards the fields) */
 static struct {
@@ -143,6 +148,7 @@ static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
 static int	flushed(const struct gsync_batch *, int);
+static void	hold_keep(struct gsync_batch *);
 
 /* a worker: its work on what waits, until told to quit with nothing
  * left */
@@ -283,12 +289,15 @@ flusher(void *arg)
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
 		/* the files are the releaser's: the loop frees the rest */
-		rel.unl = fl.batch.unl;
-		rel.nunl = flushed(&fl.batch, rc) ? fl.batch.nunl : 0;
 		if (!flushed(&fl.batch, rc))
 			unflushed_keep(&fl.batch);
-		fl.batch.unl = NULL;
-		fl.batch.nunl = 0;
+		/* a held batch's files go back to the loop (flusher_done) */
+		if (!fl.batch.hold || !flushed(&fl.batch, rc)) {
+			rel.unl = fl.batch.unl;
+			rel.nunl = flushed(&fl.batch, rc) ? fl.batch.nunl : 0;
+			fl.batch.unl = NULL;
+			fl.batch.nunl = 0;
+		}
 		pthread_mutex_lock(&fl.mu);
 		fl.rc = rc;
 		fl.todo = 0;
@@ -430,6 +439,7 @@ flusher_done(void)
 	b = fl.batch;
 	memset(&fl.batch, 0, sizeof(fl.batch));
 	fl.busy = 0;
+	hold_keep(&b);
 	run_callbacks(&b, rc);
 	flusher_give();
 }
@@ -614,6 +624,51 @@ unlink_all(struct gsync_batch *b)
 			log_warn("gsync: unlink %s", b->unl[i].name);
 }
 
+/* a held batch flushed: its files wait for gsync_release_held (the
+ * loop's; a failed flush left none) */
+static void
+hold_keep(struct gsync_batch *b)
+{
+	struct gsync_unlink	*v;
+	size_t			 cap;
+
+	if (!b->hold || b->nunl == 0)
+		return;
+	if (nheld + b->nunl > heldcap) {
+		cap = nheld + b->nunl;
+		if (cap < 2 * heldcap)
+			cap = 2 * heldcap;
+		if ((v = reallocarray(held, cap, sizeof(*v))) == NULL)
+			fatal("gsync: reallocarray");
+		held = v;
+		heldcap = cap;
+	}
+	memcpy(held + nheld, b->unl, b->nunl * sizeof(*b->unl));
+	nheld += b->nunl;
+	b->nunl = 0;
+}
+
+void
+gsync_hold(void)
+{
+	next.hold = 1;
+}
+
+/* the held files to the next flush, removed after it */
+void
+gsync_release_held(void)
+{
+	struct gsync_unlink	*v = held;
+	size_t			 i, n = nheld;
+
+	held = NULL;
+	nheld = heldcap = 0;
+	next.hold = 0;
+	for (i = 0; i < n; i++)
+		gsync_releaseat(v[i].pool, v[i].dfd, v[i].name);
+	free(v);
+}
+
 void
 gsync_then(gsync_fn fn, void *arg)
 {
@@ -751,10 +806,12 @@ gsync_flush(void)
 	b = next;
 	memset(&next, 0, sizeof(next));
 	rc = flush_disk(&b);
-	if (flushed(&b, rc))
-		unlink_all(&b);
-	else
+	if (!flushed(&b, rc)) {
 		unflushed_keep(&b);
+		b.nunl = 0;
+	} else if (!b.hold)
+		unlink_all(&b);
+	hold_keep(&b);
 	run_callbacks(&b, rc);
 }
 
@@ -777,6 +834,14 @@ gsync_stop(void)
 	}
 	b = next;
 	memset(&next, 0, sizeof(next));
+	if (nheld > 0)
+		log_warnx("gsync: stopping with %zu files held back: they "
+		    "stay", nheld);
+	if (b.hold && b.nunl > 0)
+		log_warnx("gsync: stopping with %zu files held back: they "
+		    "stay", b.nunl);
+	if (b.hold)
+		b.nunl = 0;
 	if (b.ncb != 0 || b.nfd != 0 || b.nunl != 0) {
 		if (flushed(&b, flush_disk(&b))) {
 			if (fl.running)

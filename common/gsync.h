@@ -54,6 +54,16 @@ void	gsync_later(gsync_fn, void *arg);
  * name that does not exist is no error; if the flush fails, the name
  * stays (what it waited for may not be on disk) */
 void	gsync_unlinkat(int dfd, const char *name);
+/*
+ * the files to remove registered so far (those of the next flush, and
+ * any registered before it is handed over) are held back: they stay
+ * after that flush, whatever its result, until gsync_release_held()
+ * gives them to a later one (what they wait for is not durable yet,
+ * and the flush would not tell).  A failed flush keeps its files for
+ * good, held or not.  A stop leaves the held files in place.
+ */
+void	gsync_hold(void);
+void	gsync_release_held(void);
 /* the same, the file kept in pool for reuse (filepool.h) */
 void	gsync_releaseat(struct filepool *pool, int dfd, const char *name);
 /* the same at once, on the same thread: a file never made durable */

@@ -20,7 +20,9 @@
  * are copied at once to a new journal, fsynced on its own with the next
  * group commit, on gsync's flusher thread (jcopy), and it goes, or it
  * goes once hookd has acknowledged all its events, whichever comes
- * first; what waited waits no more.  A file per event cost more than
+ * first; what waited waits no more (a copy that cannot be written holds
+ * back the files that group commit removes: copy_now).  A file per
+ * event cost more than
  * the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
  * memory and, at
@@ -201,6 +203,9 @@ jclose(struct jfile *jf, int remove)
 	jname(name, sizeof(name), jf->seq);
 	if (remove && unlinkat(obfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("outbox: unlink %s", name);
+	/* its events durable elsewhere: what copy_now held back may go */
+	if (jf->failed && !outbox_failed())
+		gsync_release_held();
 	free(jf->acks);
 	free(jf);
 }
@@ -416,8 +421,16 @@ copy_run(int fd, short what, void *arg)
 static void
 copy_now(struct jfile *jf)
 {
-	if (jf->copying == NULL && jcopy(jf) == -1)
-		copy_soon(OUTBOX_RESEND);
+	if (jf->copying != NULL || jcopy(jf) == 0)
+		return;
+	/*
+	 * No copy (disk full, no new journal): such a removal would go with
+	 * that group commit all the same, its events only in jf.  The files
+	 * it removes are held back until no failed journal is left (jclose:
+	 * copied, or all acknowledged); the copy is tried again meanwhile
+	 */
+	gsync_hold();
+	copy_soon(OUTBOX_RESEND);
 }
 
 /*

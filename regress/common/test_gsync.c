@@ -230,6 +230,66 @@ check_own_fsync(const char *dir, int dfd)
 	close(pfd);
 }
 
+/*
+ * gsync_hold: the files to remove of the next flush stay after it (and
+ * after a later one) until gsync_release_held gives them to the flush
+ * after; a hold with nothing held yet ends there too
+ */
+static void
+check_hold(int dfd)
+{
+	struct stat	 st;
+	const char	*how;
+	int		 fd, loop;
+
+	for (loop = 1; loop >= 0; loop--) {
+		how = loop ? "loop" : "no loop";
+		if ((fd = openat(dfd, "held", O_WRONLY | O_CREAT, 0600)) ==
+		    -1) {
+			perror("held");
+			exit(1);
+		}
+		close(fd);
+		gsync_init(loop ? base : NULL, dfd);
+		ran = ran_ok = 0;
+		gsync_hold();
+		gsync_unlinkat(dfd, "held");
+		gsync_then(count_cb, NULL);
+		run_until(1);
+		gsync_then(count_cb, NULL);
+		run_until(2);
+		gsync_flush();
+		ok(ran == 2 && ran_ok == 2 && fstatat(dfd, "held", &st, 0) ==
+		    0, "%s: a held file stays after its flush and the next",
+		    how);
+		gsync_release_held();
+		gsync_then(count_cb, NULL);
+		run_until(3);
+		gsync_shutdown();	/* the workers done */
+		ok(ran == 3 && fstatat(dfd, "held", &st, 0) == -1,
+		    "%s: released, it goes with the next flush", how);
+
+		if ((fd = openat(dfd, "held", O_WRONLY | O_CREAT, 0600)) ==
+		    -1) {
+			perror("held");
+			exit(1);
+		}
+		close(fd);
+		gsync_init(loop ? base : NULL, dfd);
+		ran = ran_ok = 0;
+		gsync_hold();
+		gsync_release_held();
+		gsync_unlinkat(dfd, "held");
+		gsync_then(count_cb, NULL);
+		run_until(1);
+		gsync_shutdown();
+		ok(ran == 1 && fstatat(dfd, "held", &st, 0) == -1,
+		    "%s: a hold released before anything was held holds "
+		    "nothing more", how);
+		(void)unlinkat(dfd, "held", 0);
+	}
+}
+
 int
 main(void)
 {
@@ -253,6 +313,7 @@ main(void)
 	check_stream();
 	check_flush_now();
 	gsync_shutdown();
+	check_hold(dfd);
 
 	/* without an event loop, at once */
 	gsync_init(NULL, dfd);
