@@ -98,6 +98,7 @@ struct obentry {
 	struct jfile		*jf;
 	time_t			 sent;		/* 0: not yet */
 	int			 durable;	/* may be sent */
+	int			 loose;		/* in no journal: a write failed */
 };
 TAILQ_HEAD(oblist, obentry);
 RB_HEAD(obtree, obentry);
@@ -121,12 +122,15 @@ static int		 started;
 static int		 keep = 1;	/* persist until acknowledged */
 static int		 unsynced;	/* a line or journal since outbox_sync */
 static int		 dir_unsynced;	/* a journal made since outbox_sync */
+static size_t		 nloose;	/* pending events in no journal */
+static int		 loose_warned;	/* outbox_wait_news said so */
 static outbox_send_fn	 send_fn;
 static outbox_busy_fn	 busy_fn;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 
 static void	 copy_soon(int);
 static void	 copy_now(struct jfile *);
+static int	 jfailed(void);
 static void	 jcopied(int, void *);
 
 /* an event id is safe as a file name: [0-9a-zA-Z-], full length */
@@ -204,7 +208,7 @@ jclose(struct jfile *jf, int remove)
 	if (remove && unlinkat(obfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("outbox: unlink %s", name);
 	/* its events durable elsewhere: what copy_now held back may go */
-	if (jf->failed && !outbox_failed())
+	if (jf->failed && !jfailed())
 		gsync_release_held();
 	free(jf->acks);
 	free(jf);
@@ -530,11 +534,17 @@ outbox_put(const struct event_record *ev)
 	len = strlen(s);
 	e = entry_new(ev->id, wire, wlen);
 	if ((jf = jcurrent()) == NULL || jappend(jf, s, len, "\n") == -1) {
-		/* still send it: better delivered without a net than never */
+		/*
+		 * still send it: better delivered without a net than never;
+		 * what waits on events (outbox_failed, outbox_sync) waits
+		 * until hookd has it, as for a journal whose flush failed
+		 */
 		if (jf != NULL)
 			log_warn("outbox: journal write");
 		log_warnx("outbox: event %s is not durable", ev->id);
 		free(s);
+		e->loose = 1;
+		nloose++;
 		e->durable = 1;
 		send_one(e);
 		return (0);
@@ -593,16 +603,13 @@ outbox_sync(void)
 		return (-1);
 	}
 	unsynced = dir_unsynced = 0;
-	return (rv);
+	/* an event in no journal is durable once hookd has it */
+	return (nloose > 0 ? -1 : rv);
 }
 
-/*
- * A journal whose flush failed is still open (its events are durable
- * once jcopy has copied them, or once hookd has them all): what waits on
- * events must wait more
- */
-int
-outbox_failed(void)
+/* a journal whose flush failed is still open */
+static int
+jfailed(void)
 {
 	struct jfile	*jf;
 
@@ -610,6 +617,18 @@ outbox_failed(void)
 		if (jf->failed)
 			return (1);
 	return (0);
+}
+
+/*
+ * A journal whose flush failed is still open (its events are durable
+ * once jcopy has copied them, or once hookd has them all), or an event
+ * could not be written to any (durable once hookd has it): what waits
+ * on events must wait more
+ */
+int
+outbox_failed(void)
+{
+	return (nloose > 0 || jfailed());
 }
 
 int
@@ -621,6 +640,8 @@ outbox_wait_news(void)
 	TAILQ_FOREACH(jf, &journals, entry)
 		if (jf->failed && !jf->warned)
 			jf->warned = news = 1;
+	if (nloose > 0 && !loose_warned)
+		loose_warned = news = 1;
 	return (news);
 }
 
@@ -650,6 +671,8 @@ outbox_ack(const char *id)
 		else
 			ack_note(jf, id);
 	}
+	if (e->loose && --nloose == 0)
+		loose_warned = 0;
 	RB_REMOVE(obtree, &byid, e);
 	TAILQ_REMOVE(&pending, e, entry);
 	npending--;

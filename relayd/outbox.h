@@ -32,10 +32,12 @@ int	 outbox_put(const struct event_record *);
  * explains), not only at the next group commit; -1 if a flush failed:
  * the change must not be made */
 int	 outbox_sync(void);
-/* 1 while a journal whose flush failed is open: nothing that waits on
- * events (a message's removal) may go.  Such a journal is copied at the
- * end of the loop pass (its unacknowledged events to a new journal,
- * fsynced) and then goes, or goes once hookd has acknowledged it all */
+/* 1 while a journal whose flush failed is open, or an event that could
+ * not be written to a journal is not acknowledged: nothing that waits on
+ * events (a message's removal) may go.  Such a journal is copied at once
+ * (its unacknowledged events to a new journal, fsynced with the next
+ * group commit) and then goes, or goes once hookd has acknowledged it
+ * all */
 int	 outbox_failed(void);
 /* 1 the first time it is asked since a journal's flush failed: what
  * waits on it is logged once per journal, not at every try */
