@@ -75,8 +75,9 @@ struct gsync_batch {
 	struct timespec	 lazy_since;	/* the first gsync_later */
 	unsigned long long usec;	/* its flush took */
 	int		 err;		/* a file it could not cover */
-	int		 ownerr;	/* a gsync_fsync_then's fsync failed */
-	int		 hold;		/* its files to gsync_release_held */
+	int		 hold;		/* its files to gsync_release_held
+					   (or a gsync_fsync_then's fsync
+					   failed) */
 };
 
 /*
@@ -706,8 +707,10 @@ gsync_later(gsync_fn fn, void *arg)
 
 /*
  * the fsyncs of gsync_fsync_then, each callback's own result; one that
- * fails keeps the batch's files too (b->ownerr): what they wait for may
- * be in that file (a message removed once its events' copy is durable)
+ * fails holds the batch's files back too (b->hold): what they wait for
+ * may be in that file (a message removed once its events' copy is
+ * durable), and its owner releases them once it is durable elsewhere
+ * (gsync_release_held)
  */
 static void
 fsync_own(struct gsync_batch *b)
@@ -723,16 +726,17 @@ fsync_own(struct gsync_batch *b)
 		if (fsync(cb->fd) == -1 || (cb->dfd != -1 &&
 		    fsync(cb->dfd) == -1)) {
 			cb->err = errno;
-			b->ownerr = errno;
+			b->hold = 1;
 		}
 	}
 }
 
-/* b's files may go: its flush (rc) and its own fsyncs succeeded */
+/* b's flush (rc) succeeded: its files may go, unless held */
 static int
 flushed(const struct gsync_batch *b, int rc)
 {
-	return (rc == 0 && b->ownerr == 0);
+	(void)b;
+	return (rc == 0);
 }
 
 /* make everything written so far durable; 0 on success, else an errno */
@@ -837,20 +841,15 @@ gsync_stop(void)
 	if (nheld > 0)
 		log_warnx("gsync: stopping with %zu files held back: they "
 		    "stay", nheld);
-	if (b.hold && b.nunl > 0)
-		log_warnx("gsync: stopping with %zu files held back: they "
-		    "stay", b.nunl);
-	if (b.hold)
-		b.nunl = 0;
 	if (b.ncb != 0 || b.nfd != 0 || b.nunl != 0) {
-		if (flushed(&b, flush_disk(&b))) {
+		if (flushed(&b, flush_disk(&b)) && !b.hold) {
 			if (fl.running)
 				release_later(&b);
 			else
 				unlink_all(&b);
 		} else
-			log_warnx("gsync: stopping with an unflushed batch: "
-			    "its %zu files stay", b.nunl);
+			log_warnx("gsync: stopping with an unflushed or held "
+			    "batch: its %zu files stay", b.nunl);
 	}
 	free(b.cb);
 	free(b.fds);

@@ -41,8 +41,9 @@ void	gsync_then(gsync_fn, void *arg);
  * with the next flush, and fn hears their result alone, not the
  * flush's (a file whose flush failed once: a syncfs may report that
  * error again, and a fresh file's own fsync is what tells whether it is
- * on disk).  The batch's files to remove are removed after it, and stay
- * if it fails.  Both stay open until fn has run.
+ * on disk).  The batch's files to remove are removed after it, and are
+ * held back (gsync_hold) if it fails.  Both stay open until fn has
+ * run.
  */
 void	gsync_fsync_then(int fd, int dfd, gsync_fn, void *arg);
 /* the same for what nobody waits on: the flush may start up to 20 ms

@@ -420,7 +420,8 @@ copy_run(int fd, short what, void *arg)
  * group commit, so that a removal registered before the failure was
  * known (in that group commit: it checked outbox_failed() too early)
  * goes only after the copy is durable (gsync removes a batch's files
- * after its fsyncs of their own, and keeps them if one fails)
+ * after its fsyncs of their own, and holds them back if one fails:
+ * jclose releases them)
  */
 static void
 copy_now(struct jfile *jf)
