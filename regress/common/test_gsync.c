@@ -240,6 +240,22 @@ check_own_fsync(const char *dir, int dfd)
 	close(pfd);
 }
 
+/* a file "held" made, gsync started (on base if loop), the next flush held */
+static void
+held_start(int dfd, int loop)
+{
+	int	 fd;
+
+	if ((fd = openat(dfd, "held", O_WRONLY | O_CREAT, 0600)) == -1) {
+		perror("held");
+		exit(1);
+	}
+	close(fd);
+	gsync_init(loop ? base : NULL, dfd);
+	ran = ran_ok = 0;
+	gsync_hold();
+}
+
 /*
  * gsync_hold: the files to remove of the next flush stay after it (and
  * after a later one) until gsync_release_held gives them to the flush
@@ -250,19 +266,11 @@ check_hold(int dfd)
 {
 	struct stat	 st;
 	const char	*how;
-	int		 fd, loop;
+	int		 loop;
 
 	for (loop = 1; loop >= 0; loop--) {
 		how = loop ? "loop" : "no loop";
-		if ((fd = openat(dfd, "held", O_WRONLY | O_CREAT, 0600)) ==
-		    -1) {
-			perror("held");
-			exit(1);
-		}
-		close(fd);
-		gsync_init(loop ? base : NULL, dfd);
-		ran = ran_ok = 0;
-		gsync_hold();
+		held_start(dfd, loop);
 		gsync_unlinkat(dfd, "held");
 		gsync_then(count_cb, NULL);
 		run_until(1);
@@ -279,15 +287,7 @@ check_hold(int dfd)
 		ok(ran == 3 && fstatat(dfd, "held", &st, 0) == -1,
 		    "%s: released, it goes with the next flush", how);
 
-		if ((fd = openat(dfd, "held", O_WRONLY | O_CREAT, 0600)) ==
-		    -1) {
-			perror("held");
-			exit(1);
-		}
-		close(fd);
-		gsync_init(loop ? base : NULL, dfd);
-		ran = ran_ok = 0;
-		gsync_hold();
+		held_start(dfd, loop);
 		gsync_release_held();
 		gsync_unlinkat(dfd, "held");
 		gsync_then(count_cb, NULL);
