@@ -9,6 +9,9 @@
  * a restart that reads the files and indexes back (or rebuilds a lost
  * index), and lines that are not records ignored.  With "history 4s"
  * a file covers a second: the test takes about twelve seconds.
+ * mhtest: alone (its records must fall in the seconds it waits for,
+ * which a disk busy with the other tests' flushes stretched past five
+ * tries in a parallel run)
  */
 #include <sys/stat.h>
 
