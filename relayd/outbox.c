@@ -98,7 +98,7 @@ struct obentry {
 	struct jfile		*jf;
 	time_t			 sent;		/* 0: not yet */
 	int			 durable;	/* may be sent */
-	int			 loose;		/* in no journal: a write failed */
+	int			 loose;		/* no journal has it */
 };
 TAILQ_HEAD(oblist, obentry);
 RB_HEAD(obtree, obentry);
