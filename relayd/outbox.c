@@ -22,13 +22,11 @@
  * goes once hookd has acknowledged all its events, whichever comes
  * first; what waited waits no more (a copy that cannot be written holds
  * back the files that group commit removes: copy_now).  A file per
- * event cost more than
- * the rest of the relay: ext4 looks through the
+ * event cost more than the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
- * memory and, at
- * the end of the loop pass, as an "ack" line in the event's journal (no
- * flush needed: one lost to a crash only means one more harmless
- * re-send).  A journal goes once all its events are acknowledged; the
+ * memory and, at the end of the loop pass, as an "ack" line in the
+ * event's journal (no flush needed: one lost to a crash only means one
+ * more harmless re-send).  A journal goes once all its events are acknowledged; the
  * current one is left for a new one at OUTBOX_JOURNAL_MAX bytes.  At
  * start the unacknowledged events of every journal (and the files of
  * older versions) are written to a fresh journal, flushed, and the old
