@@ -105,6 +105,13 @@ utf8_bidi(const unsigned char *s, size_t len)
 	return (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9);
 }
 
+int
+utf8_ctl(const unsigned char *s, size_t len)
+{
+	return ((len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) || (len == 3 &&
+	    s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)));
+}
+
 /*
  * A valid sequence that breaks no line: no C1 control, U+2028, U+2029;
  * with SAN_NOBIDI in flags, no bidi control either.
@@ -114,9 +121,7 @@ utf8_valid(const unsigned char *s, size_t n, int flags)
 {
 	size_t	 len = utf8_seq(s, n);
 
-	if ((len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) || (len == 3 &&
-	    s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)) ||
-	    ((flags & SAN_NOBIDI) && utf8_bidi(s, len)))
+	if (utf8_ctl(s, len) || ((flags & SAN_NOBIDI) && utf8_bidi(s, len)))
 		return (0);
 	return (len);
 }

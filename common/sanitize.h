@@ -70,4 +70,11 @@ size_t	utf8_seq(const unsigned char *s, size_t n);
  */
 int	utf8_bidi(const unsigned char *s, size_t len);
 
+/*
+ * Is the valid sequence of len bytes at s a C1 control (U+0080..U+009F,
+ * CSI and NEL among them) or U+2028/U+2029, which a terminal obeys or a
+ * reader takes for a line end?
+ */
+int	utf8_ctl(const unsigned char *s, size_t len);
+
 #endif /* MH_SANITIZE_H */

@@ -834,20 +834,19 @@ ctl_underscore(char *s)
 {
 	const unsigned char	*u;
 	char			*w = s;
+	size_t			 n;
 
-	for (; *s != '\0'; s++) {
+	while (*s != '\0') {
 		u = (const unsigned char *)s;
-		if (u[0] < 0x20 || u[0] == 0x7f)
-			*w++ = '_';
-		else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
+		if (u[0] < 0x20 || u[0] == 0x7f) {
 			*w++ = '_';
 			s++;
-		} else if (u[0] == 0xe2 && u[1] == 0x80 &&
-		    (u[2] == 0xa8 || u[2] == 0xa9)) {
+		} else if (u[0] >= 0x80 && (n = utf8_seq(u,
+		    strnlen(s, 4))) >= 2 && utf8_ctl(u, n)) {
 			*w++ = '_';
-			s += 2;
+			s += n;
 		} else
-			*w++ = *s;
+			*w++ = *s++;
 	}
 	*w = '\0';
 }

@@ -768,8 +768,7 @@ json_print(const char *s)
 		cp = len == 2 ? (p[0] & 0x1f) << 6 | (p[1] & 0x3f) :
 		    len == 3 ? (p[0] & 0x0f) << 12 | (p[1] & 0x3f) << 6 |
 		    (p[2] & 0x3f) : 0x10000;
-		if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
-		    utf8_bidi(p, len))
+		if (utf8_ctl(p, len) || utf8_bidi(p, len))
 			printf("\\u%04x", cp);
 		else
 			fwrite(p, 1, len, stdout);
