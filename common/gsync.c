@@ -148,7 +148,6 @@ static void	done_cb(evutil_socket_t, short, void *);
 static int	flush_disk(struct gsync_batch *);
 static void	unlink_all(struct gsync_batch *);
 static void	run_callbacks(struct gsync_batch *, int);
-static int	flushed(const struct gsync_batch *, int);
 static void	hold_keep(struct gsync_batch *);
 
 /* a worker: its work on what waits, until told to quit with nothing
@@ -290,12 +289,12 @@ flusher(void *arg)
 		pthread_mutex_unlock(&fl.mu);
 		rc = flush_disk(&fl.batch);
 		/* the files are the releaser's: the loop frees the rest */
-		if (!flushed(&fl.batch, rc))
+		if (rc != 0)
 			unflushed_keep(&fl.batch);
 		/* a held batch's files go back to the loop (flusher_done) */
-		if (!fl.batch.hold || !flushed(&fl.batch, rc)) {
+		if (!fl.batch.hold || rc != 0) {
 			rel.unl = fl.batch.unl;
-			rel.nunl = flushed(&fl.batch, rc) ? fl.batch.nunl : 0;
+			rel.nunl = rc == 0 ? fl.batch.nunl : 0;
 			fl.batch.unl = NULL;
 			fl.batch.nunl = 0;
 		}
@@ -731,14 +730,6 @@ fsync_own(struct gsync_batch *b)
 	}
 }
 
-/* b's flush (rc) succeeded: its files may go, unless held */
-static int
-flushed(const struct gsync_batch *b, int rc)
-{
-	(void)b;
-	return (rc == 0);
-}
-
 /* make everything written so far durable; 0 on success, else an errno */
 static int
 flush_disk(struct gsync_batch *b)
@@ -810,7 +801,7 @@ gsync_flush(void)
 	b = next;
 	memset(&next, 0, sizeof(next));
 	rc = flush_disk(&b);
-	if (!flushed(&b, rc)) {
+	if (rc != 0) {
 		unflushed_keep(&b);
 		b.nunl = 0;
 	} else if (!b.hold)
@@ -842,7 +833,7 @@ gsync_stop(void)
 		log_warnx("gsync: stopping with %zu files held back: they "
 		    "stay", nheld);
 	if (b.ncb != 0 || b.nfd != 0 || b.nunl != 0) {
-		if (flushed(&b, flush_disk(&b)) && !b.hold) {
+		if (flush_disk(&b) == 0 && !b.hold) {
 			if (fl.running)
 				release_later(&b);
 			else
