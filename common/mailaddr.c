@@ -380,3 +380,31 @@ addr_canon(char *dst, size_t len, const char *addr)
 		return (-1);
 	return (strlcat(dst, rest, len) < len ? 0 : -1);
 }
+
+/*
+ * a and b name the same mailbox (a duplicate RCPT): their local parts
+ * the same in addr_canon's form ("bob"@d is bob@d), case and all, since
+ * only the receiving host knows whether Bob and bob are one mailbox
+ * (RFC 5321 2.4), but for postmaster, whose case does not matter (RFC
+ * 5321 4.5.1); their domains the same in any case.
+ */
+int
+addr_same(const char *a, const char *b)
+{
+	char		 ca[1024], cb[1024];
+	const char	*da, *db;
+	size_t		 n;
+
+	if (addr_canon(ca, sizeof(ca), a) == -1 ||
+	    addr_canon(cb, sizeof(cb), b) == -1)
+		return (strcmp(a, b) == 0);
+	if ((da = strrchr(ca, '@')) == NULL ||
+	    (db = strrchr(cb, '@')) == NULL)
+		return (strcmp(ca, cb) == 0);
+	if (strcasecmp(da, db) != 0 || (n = da - ca) != (size_t)(db - cb))
+		return (0);
+	if (memcmp(ca, cb, n) == 0)
+		return (1);
+	return (n == 10 && strncasecmp(ca, "postmaster", n) == 0 &&
+	    strncasecmp(cb, "postmaster", n) == 0);
+}

@@ -41,5 +41,8 @@ void	addr_unquote(char *, size_t, const char *);
 /* the address with its local part in one form: "user"@d is user@d, a
  * quoted one minimally quoted; a suppression's key, a VERP's recipient */
 int	addr_canon(char *, size_t, const char *);
+/* a and b are the same mailbox: local parts equal (case kept, RFC 5321
+ * 2.4; postmaster's in any case), domains equal in any case */
+int	addr_same(const char *, const char *);
 
 #endif /* MH_MAILADDR_H */

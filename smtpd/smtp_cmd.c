@@ -202,14 +202,14 @@ cmd_mail(struct session *s, char *args)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
-/* addr is already a recipient of tx */
+/* addr is already a recipient of tx: the same mailbox (addr_same) */
 static int
 rcpt_dup(const struct smtp_tx *tx, const char *addr)
 {
 	size_t	 i;
 
 	for (i = 0; i < tx->nrcpt; i++)
-		if (strcasecmp(tx->rcpts[i].addr, addr) == 0)
+		if (addr_same(tx->rcpts[i].addr, addr))
 			return (1);
 	return (0);
 }
