@@ -112,6 +112,8 @@ $(BUILD)/regress/$(notdir $(1:.c=)): $(1) $(BUILD)/libmh.a
 	$$(CC) $$(CFLAGS) -Iregress/lib -I$(patsubst regress/%/,%,$(dir $(1))) -o $$@ $$< $$(BUILD)/libmh.a $$(LDFLAGS) $$(PKG_LIBS)
 endef
 $(foreach s,$(REGRESS_CSRCS),$(eval $(call regress_prog,$(s))))
+# authdtest -E: a libspf2 DNS answer that cannot be made (authdtest.c)
+$(BUILD)/regress/authdtest: LDFLAGS += -Wl,--wrap=SPF_dns_rr_new_init
 
 deps-build:
 	etc/deps.sh -b $(BUILD) build

@@ -33,6 +33,7 @@
 #include <ctype.h>
 #include <netdb.h>
 #include <resolv.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@
 #define SPF_MAX_VOID		2	/* RFC 7208 4.6.4 */
 #define SPF_MAX_MX		10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_TIME		20	/* seconds, RFC 7208 4.6.4 */
+#define SPF_ERR_LOG		60	/* seconds between libspf2 error lines */
 
 enum spf_rr_state {
 	RR_MISSING,		/* wanted, not asked yet */
@@ -121,6 +123,8 @@ static struct event_base	*spf_base;
 static SPF_server_t		*spf_server;
 static SPF_dns_server_t		*spf_layer;
 static struct spf_check		*spf_current;	/* during an evaluation */
+static jmp_buf			 spf_jmp;	/* spf_log_error's way out */
+static int			 spf_jmp_armed;	/* spf_jmp is set */
 static struct spf_cachelist	 spf_cache = TAILQ_HEAD_INITIALIZER(spf_cache);
 static int			 spf_ncache;
 
@@ -142,16 +146,54 @@ static void	 spf_log_error(const char *, int, const char *)
 		    __attribute__((noreturn));
 static void	 spf_log_other(const char *, int, const char *);
 
+/*
+ * libspf2 calls SPF_error_handler on an internal error (a NULL it did not
+ * expect, an allocation that failed, a compiled record its lint finds
+ * inconsistent) and abort()s if the handler returns (SPF_errorv).  During
+ * an evaluation the handler does not return: it jumps back to spf_query,
+ * and that check is temperror; what libspf2 had allocated for it is lost
+ * (rare and bounded, where abort() was a dead authd).  Outside one (at
+ * spf_init) it is fatal.  Logged once a minute at most, sanitized: the
+ * message may quote a record.
+ */
 static void
 spf_log_error(const char *file, int line, const char *msg)
 {
-	fatalx("libspf2: %s:%d: %s", file ? file : "?", line, msg);
+	static struct timespec	 last;
+	static unsigned long	 quiet;
+	struct timespec		 now;
+	char			 m[256], f[64];
+
+	log_sanitize(m, sizeof(m), msg != NULL ? msg : "");
+	log_sanitize(f, sizeof(f), file != NULL ? file : "?");
+	if (!spf_jmp_armed)
+		fatalx("libspf2: %s:%d: %s", f, line, m);
+	spf_jmp_armed = 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((last.tv_sec != 0 || last.tv_nsec != 0) &&
+	    now.tv_sec - last.tv_sec < SPF_ERR_LOG) {
+		quiet++;
+		longjmp(spf_jmp, 1);
+	}
+	if (quiet > 0)
+		log_warnx("spf: libspf2 error (%s:%d: %s): temperror (%lu "
+		    "more such in the last %lds)", f, line, m, quiet,
+		    (long)(now.tv_sec - last.tv_sec));
+	else
+		log_warnx("spf: libspf2 error (%s:%d: %s): temperror", f,
+		    line, m);
+	last = now;
+	quiet = 0;
+	longjmp(spf_jmp, 1);
 }
 
 static void
 spf_log_other(const char *file, int line, const char *msg)
 {
-	log_debug("libspf2: %s", msg);
+	char	 m[256];
+
+	log_debug("libspf2: %s", log_sanitize(m, sizeof(m),
+	    msg != NULL ? msg : ""));
 }
 
 int
@@ -592,6 +634,23 @@ spf_checkable(const char *domain)
 	    dot != domain && dot[1] != '\0');
 }
 
+/*
+ * SPF_request_query_mailfrom(req, resp) into *err; -1 if libspf2 ended
+ * in SPF_error (spf_log_error): *resp, if set, and req may be freed, the
+ * rest of what it made is lost.  Nothing of this frame changes between
+ * the setjmp and a longjmp.
+ */
+static int
+spf_query(SPF_request_t *req, SPF_response_t **resp, SPF_errcode_t *err)
+{
+	if (setjmp(spf_jmp) != 0)
+		return (-1);
+	spf_jmp_armed = 1;
+	*err = SPF_request_query_mailfrom(req, resp);
+	spf_jmp_armed = 0;
+	return (0);
+}
+
 static void
 spf_evaluate(struct spf_check *sc)
 {
@@ -635,7 +694,14 @@ spf_evaluate(struct spf_check *sc)
 	sc->mxover = 0;
 	sc->dupmod = 0;
 	spf_current = sc;
-	err = SPF_request_query_mailfrom(req, &res);
+	if (spf_query(req, &res, &err) == -1) {
+		spf_current = NULL;
+		if (res != NULL)
+			SPF_response_free(res);
+		SPF_request_free(req);
+		spf_set(sc, "temperror");
+		return;
+	}
 	spf_current = NULL;
 	if (res != NULL)
 		r = SPF_response_result(res);

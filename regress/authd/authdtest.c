@@ -6,7 +6,7 @@
  * authdtest: run authd's decisions (route.c, spf.c, authorize.c,
  * credentials.c) against real peers and print the results as JSON.
  *
- * usage: authdtest -f mailhook.conf [-R ip:port] [-v] command ...
+ * usage: authdtest [-E name] -f mailhook.conf [-R ip:port] [-v] command ...
  *
  *   rcpt [-i ip] [-h helo] [-s sender] [-z size] [-u auth_user] rcpt ...
  *	one RCPT decision per rcpt, all started at once; one JSON object a
@@ -24,7 +24,10 @@
  *	{"route": id or null, "url", "tag", "relay": bool, "bounce": bool}
  *	(relay with -i ip and -u user)
  *
- * -R overrides the config's resolver.  Exit 0 when every call finished.
+ * -R overrides the config's resolver.  -E name: the libspf2 DNS layer's
+ * answer for name cannot be made (SPF_dns_rr_new_init fails, as when
+ * memory runs out; the Makefile links authdtest with --wrap for it), and
+ * libspf2 calls SPF_error (spf_dns.c).  Exit 0 when every call finished.
  */
 #include <sys/types.h>
 #include <sys/time.h>
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +49,10 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <arpa/nameser.h>
+#include <spf2/spf.h>
+#include <spf2/spf_dns.h>
 
 #include "../../authd/authd.h"
 
@@ -61,12 +69,28 @@ static int			 njobs, ncancelled, late_callbacks;
 
 static struct event_base	*base;
 static int			 outstanding;
+static const char		*fail_name;	/* -E */
+
+SPF_dns_rr_t	*__real_SPF_dns_rr_new_init(SPF_dns_server_t *, const char *,
+		    ns_type, int, SPF_dns_stat_t);
+SPF_dns_rr_t	*__wrap_SPF_dns_rr_new_init(SPF_dns_server_t *, const char *,
+		    ns_type, int, SPF_dns_stat_t);
+
+SPF_dns_rr_t *
+__wrap_SPF_dns_rr_new_init(SPF_dns_server_t *s, const char *domain,
+    ns_type type, int ttl, SPF_dns_stat_t herrno)
+{
+	if (fail_name != NULL && domain != NULL &&
+	    strcasecmp(domain, fail_name) == 0)
+		return (NULL);
+	return (__real_SPF_dns_rr_new_init(s, domain, type, ttl, herrno));
+}
 
 static __attribute__((noreturn)) void
 usage(void)
 {
-	fprintf(stderr, "usage: authdtest -f conf [-R ip:port] [-v] "
-	    "rcpt|spf|auth|route ...\n");
+	fprintf(stderr, "usage: authdtest [-E name] -f conf [-R ip:port] "
+	    "[-v] rcpt|spf|auth|route ...\n");
 	exit(2);
 }
 
@@ -297,8 +321,11 @@ main(int argc, char *argv[])
 	char		*p, res[64], key[SEAL_KEY_HEX + 1];
 	int		 ch, port, verbose = 0;
 
-	while ((ch = getopt(argc, argv, "+f:R:v")) != -1) {
+	while ((ch = getopt(argc, argv, "+E:f:R:v")) != -1) {
 		switch (ch) {
+		case 'E':
+			fail_name = optarg;
+			break;
 		case 'f':
 			file = optarg;
 			break;
