@@ -58,6 +58,7 @@
 #define SPF_MAX_VOID		2	/* RFC 7208 4.6.4 */
 #define SPF_MAX_MX		10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_TIME		20	/* seconds, RFC 7208 4.6.4 */
+#define SPF_MAX_PTR		10	/* PTR names checked, RFC 7208 4.6.4 */
 #define SPF_ERR_LOG		60	/* seconds between libspf2 error lines */
 
 enum spf_rr_state {
@@ -341,7 +342,7 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	SPF_dns_rr_t		*out;
 	char			 name[256];
 	size_t			 i, l;
-	int			 k;
+	int			 k, n;
 
 	if (sc == NULL || domain == NULL)
 		return (SPF_dns_rr_new_init(layer, domain ? domain : "",
@@ -408,7 +409,15 @@ spf_layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	out = SPF_dns_rr_new_init(layer, domain, type, 60, rr->herrno);
 	if (out == NULL)
 		return (NULL);
-	for (k = 0; k < rr->n; k++) {
+	/*
+	 * Of a PTR answer, the first SPF_MAX_PTR names only: RFC 7208 4.6.4
+	 * ignores the rest, where libspf2 makes the ptr term a permerror
+	 * when none of its first 10 matches (SPF_E_BIG_DNS)
+	 */
+	n = rr->n;
+	if (type == ns_t_ptr && n > SPF_MAX_PTR)
+		n = SPF_MAX_PTR;
+	for (k = 0; k < n; k++) {
 		if (SPF_dns_rr_buf_realloc(out, k, rr->len[k] + 1) !=
 		    SPF_E_SUCCESS) {
 			out->herrno = TRY_AGAIN;
