@@ -275,6 +275,11 @@ mh_imsg_compose(struct mh_imsgbuf *ibuf, uint32_t type, uint32_t peerid,
 	    NULL, 0));
 }
 
+/*
+ * A buffer sent (or dropped) is wiped as it is freed, as a read one is
+ * (mh_imsg_free): what the parent sends carries secrets (a DKIM key to
+ * the signer, a config's), which must not stay in freed memory.
+ */
 static void
 ibuf_dequeue(struct mh_msgbuf *mb, struct mh_ibuf *b)
 {
@@ -282,7 +287,7 @@ ibuf_dequeue(struct mh_msgbuf *mb, struct mh_ibuf *b)
 	mb->bytes -= b->wpos - b->rpos;
 	if (b->fd != -1)
 		close(b->fd);
-	free(b->buf);
+	freezero(b->buf, b->size);
 	free(b);
 	mb->queued--;
 }

@@ -3,7 +3,9 @@
  * SPDX-License-Identifier: ISC (see the file LICENSE)
  */
 /*
- * imsg: framing, fd passing, large messages, hostile streams.
+ * imsg: framing, fd passing, large messages, hostile streams, a sent
+ * buffer wiped before it is freed (free() is this program's: it looks at
+ * the one buffer a check watches, then hands it to glibc's).
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -31,6 +33,67 @@ get_one(struct mh_imsgbuf *ib, struct mh_imsg *im)
 			return (-1);
 	return (n);
 }
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_FREE_WATCH
+#endif
+#endif
+#ifdef __SANITIZE_ADDRESS__
+#define NO_FREE_WATCH
+#endif
+
+#define SECRET	"-----BEGIN PRIVATE KEY----- MC4CAQAwBQYDK2VwBCIEI"
+
+#ifndef NO_FREE_WATCH
+static void	*watch;		/* the buffer free() looks at */
+static size_t	 watch_len;
+static int	 watch_freed, watch_secret;
+
+void	__libc_free(void *);
+
+void
+free(void *p)
+{
+	if (p != NULL && p == watch) {
+		watch_freed = 1;
+		watch_secret = memmem(p, watch_len, SECRET,
+		    sizeof(SECRET) - 1) != NULL;
+		watch = NULL;
+	}
+	__libc_free(p);
+}
+
+/* a DKIM key sent (the parent to the signer): its buffer is wiped */
+static void
+test_wiped(void)
+{
+	struct mh_imsgbuf	a, b;
+	struct mh_imsg	im;
+	int		sp[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	mh_imsg_init(&a, sp[0]);
+	mh_imsg_init(&b, sp[1]);
+	mh_imsg_compose2(&a, 7, 0, 0, -1, "k", 1, SECRET, sizeof(SECRET));
+	watch = TAILQ_FIRST(&a.w.bufs)->buf;
+	watch_len = TAILQ_FIRST(&a.w.bufs)->size;
+	ok(mh_imsg_flush(&a) == 0 && get_one(&b, &im) > 0 &&
+	    MH_IMSG_DATA_SIZE(&im) == 1 + sizeof(SECRET), "a key sent");
+	mh_imsg_free(&im);
+	ok(watch_freed && !watch_secret, "its write buffer freed, wiped "
+	    "first (freed %d, the key in it %d)", watch_freed, watch_secret);
+	mh_imsg_clear(&a);
+	mh_imsg_clear(&b);
+	close(sp[0]);
+	close(sp[1]);
+}
+#else
+static void
+test_wiped(void)
+{
+}
+#endif
 
 static void
 test_basic(void)
@@ -496,5 +559,6 @@ main(void)
 	test_fd_stray();
 	test_hostile();
 	test_split();
+	test_wiped();
 	return (tap_done());
 }
