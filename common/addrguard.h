@@ -8,7 +8,10 @@
  * that is never closed: "To: a@[192.0.2.1] (x" leaks the addr-spec
  * (GMime issue 159, fixed in 3.2.15).  A peer can send ten thousand such
  * fields in one message, message after message.  So no address field
- * reaches GMime with a comment that runs to its end.
+ * reaches GMime with a comment that runs to its end: neither as its
+ * parser reads it (addr_guard_parser) nor as we write one again before
+ * we parse it (hookd/mime.c's words_fix can take a comment's ")" into
+ * an encoded-word: "m@[](=?utf-8?)?=94?=").
  */
 #ifndef MH_ADDRGUARD_H
 #define MH_ADDRGUARD_H

@@ -657,6 +657,12 @@ hdr_addr_quoted(const char *name, const char *raw)
 		return (NULL);
 	if ((u = words_fix(raw, NULL)) == NULL)
 		u = g_mime_utils_header_unfold(raw);
+	/*
+	 * raw has no comment open to its end (addr_guard_parser), but what
+	 * words_fix writes of it may: in "m@[](=?utf-8?)?=94?=" the ")" is
+	 * taken into a word, "m@[](=?UTF-8?Q?=E2=80=9D?=" (addrguard.h)
+	 */
+	addr_unclose(u);
 	l = internet_address_list_parse(NULL, u);
 	g_free(u);
 	if (l == NULL)
