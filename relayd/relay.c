@@ -564,6 +564,10 @@ relay_hold(const char *id, int on)
 		log_info("msgid=%s status=%s by=mhctl", m->id,
 		    on ? "held" : "released");
 		m->env.held = on;
+		/* released, a DSN it owes is tried now, as schedule does
+		 * (sched_schedule), not after a backoff set before */
+		if (!on)
+			m->dsn_next = 0;
 		msghist_note(m->id, on ? "held" : "released");
 		/* a hold outlives a restart */
 		if (queue_update(&m->env) == -1)
