@@ -20,9 +20,10 @@
  * flush.
  * A re-sent event (relayd restarted before it saw the ack, or sent it
  * again after OUTBOX_RESEND seconds without one: hookd stopped or slow)
- * is recognised by its id in events_submit() and acknowledged again, not
+ * is recognised by its id, per endpoint, in events_submit(): stored only
+ * for the endpoints that lack it (none: acknowledged again at once), not
  * queued twice; a copy that comes while the first is being stored is
- * acknowledged once that one is durable (events.c, recent ids).
+ * acknowledged once that one is durable (events.c, held ids).
  */
 #include <sys/types.h>
 

@@ -131,19 +131,24 @@ struct endpointlist	 evq_endpoints = TAILQ_HEAD_INITIALIZER(evq_endpoints);
 static void			(*ev_monitor)(const json_t *);
 
 /*
- * The ids of the events made durable lately (and of those reloaded from
- * the spool): an event relayd sends again (its ack not seen: a restart of
- * relayd, or hookd stopped for longer than OUTBOX_RESEND) is only
- * acknowledged again, not queued twice.  The last EV_RECENT_MAX are
- * kept (300 KiB of ring and a hash table of as many); an older one sent
- * again is queued again, as a new event (receivers de-duplicate by id).
- * One sent again while its first copy is still being stored waits for
- * that one (struct submit's waiters, storing).
+ * The ids an endpoint holds: of the events stored for it lately (made
+ * durable for it, reloaded from its spool, and at start those it
+ * accepted last, evlog.c): a copy relayd sends again (its ack not
+ * seen: a restart of relayd, or hookd stopped for longer than
+ * OUTBOX_RESEND) is stored for the endpoints that do not hold it, and
+ * acknowledged once all that want it do.  The last EV_HELD_MAX of each
+ * endpoint are kept (300 KiB of ring and a hash table of as many, made
+ * at its first event); an older one sent again is queued again for it,
+ * as a new event (receivers de-duplicate by id).  One sent again while
+ * its first copy is still being stored waits for that one (struct
+ * submit's waiters, storing).
  */
-#define EV_RECENT_MAX	8192
-static json_t			*recent;
-static char			 recent_ring[EV_RECENT_MAX][EVENT_ID_LEN];
-static size_t			 recent_pos;
+#define EV_HELD_MAX	8192
+struct evheld {
+	json_t		*ids;
+	size_t		 pos, n;
+	char		 ring[EV_HELD_MAX][EVENT_ID_LEN];
+};
 
 static void	item_uncache(struct endpoint *, struct evitem *);
 
@@ -239,29 +244,87 @@ evq_remove_file(struct endpoint *ep, const char *name)
 		log_warn("events: unlink %s", path);
 }
 
-/* --- recently seen ids ------------------------------------------------- */
+/* --- the ids an endpoint holds ---------------------------------------- */
 
 static int
-recent_has(const char *id)
+held_has(const struct endpoint *ep, const char *id)
 {
-	return (recent != NULL && json_object_get(recent, id) != NULL);
+	return (ep->held != NULL && json_object_get(ep->held->ids, id) !=
+	    NULL);
+}
+
+/* id is stored for ep; the oldest goes if EV_HELD_MAX are held (if
+ * evict, else nothing is added); -1 if not added */
+static int
+held_put(struct endpoint *ep, const char *id, int evict)
+{
+	struct evheld	*h;
+	char		*slot;
+
+	if (strlen(id) != EVENT_ID_LEN - 1)
+		return (-1);
+	if (ep->held == NULL) {
+		if ((h = calloc(1, sizeof(*h))) == NULL)
+			return (-1);
+		if ((h->ids = json_object()) == NULL) {
+			free(h);
+			return (-1);
+		}
+		ep->held = h;
+	}
+	h = ep->held;
+	if (held_has(ep, id))
+		return (0);
+	if (h->n == EV_HELD_MAX && !evict)
+		return (-1);
+	slot = h->ring[h->pos];
+	if (slot[0] != '\0')
+		json_object_del(h->ids, slot);
+	strlcpy(slot, id, EVENT_ID_LEN);
+	if (json_object_set_new(h->ids, slot, json_true()) == -1) {
+		slot[0] = '\0';
+		return (-1);
+	}
+	h->pos = (h->pos + 1) % EV_HELD_MAX;
+	if (h->n < EV_HELD_MAX)
+		h->n++;
+	return (0);
 }
 
 static void
-recent_add(const char *id)
+held_add(struct endpoint *ep, const char *id)
 {
-	char	*slot;
+	(void)held_put(ep, id, 1);
+}
 
-	if (recent == NULL && (recent = json_object()) == NULL)
+int
+events_held_room(const char *key)
+{
+	struct endpoint	*ep;
+
+	if ((ep = evq_endpoint_find(key)) == NULL)
+		return (0);
+	return (ep->held == NULL ? EV_HELD_MAX : EV_HELD_MAX - ep->held->n);
+}
+
+int
+events_held_seed(const char *key, const char *id)
+{
+	struct endpoint	*ep;
+
+	if ((ep = evq_endpoint_find(key)) == NULL)
+		return (-1);
+	return (held_put(ep, id, 0));
+}
+
+static void
+held_free(struct endpoint *ep)
+{
+	if (ep->held == NULL)
 		return;
-	if (recent_has(id))
-		return;
-	slot = recent_ring[recent_pos];
-	if (slot[0] != '\0')
-		json_object_del(recent, slot);
-	strlcpy(slot, id, EVENT_ID_LEN);
-	json_object_set_new(recent, slot, json_true());
-	recent_pos = (recent_pos + 1) % EV_RECENT_MAX;
+	json_decref(ep->held->ids);
+	free(ep->held);
+	ep->held = NULL;
 }
 
 /* --- endpoints ------------------------------------------------------------ */
@@ -611,7 +674,7 @@ batch_from_json(struct endpoint *ep, const char *name, json_t *o,
 	json_array_foreach(a, i, r) {
 		id = json_string_value(json_object_get(r, "id"));
 		json_object_set_new(seen, id, json_true());
-		recent_add(id);
+		held_add(ep, id);
 	}
 	return (b);
 }
@@ -674,7 +737,7 @@ item_reloaded(struct seg_load *ld, struct evitem *it)
 	struct evitem	*at = NULL;
 	long long	 t;
 
-	recent_add(it->id);
+	held_add(ep, it->id);
 	clock_gettime(CLOCK_MONOTONIC, &it->ts);
 	it->ts.tv_sec -= ep->batch_wait / 1000 + 601;
 	if (ld->late) {
@@ -1825,8 +1888,6 @@ submit_durable(int ok, void *arg)
 
 	if (!ok)
 		log_warnx("events: %s may not be durable", sb->id);
-	else if (!sb->failed && !sb->written)
-		recent_add(sb->id);
 	for (i = 0; i < sb->n; i++) {
 		if (item_cut(sb->to[i].it)) {
 			/* cut off its file again: nothing of it to keep */
@@ -1834,6 +1895,9 @@ submit_durable(int ok, void *arg)
 			evq_item_free(sb->to[i].it, 1);
 			continue;
 		}
+		/* this endpoint has it, whatever became of the others */
+		if (ok && !sb->written)
+			held_add(sb->to[i].ep, sb->id);
 		TAILQ_INSERT_TAIL(&sb->to[i].ep->items, sb->to[i].it, entry);
 		sb->to[i].ep->nitems++;
 		evq_kick(sb->to[i].ep);
@@ -2018,6 +2082,35 @@ evq_item_unqueue(struct endpoint *ep, struct evitem *it)
 	item_uncache(ep, it);
 }
 
+/* endpoint ep takes events like ev */
+static int
+ep_wants(const struct endpoint *ep, const struct event_record *ev)
+{
+	return (ep->configured && (ep->kinds & (1U << ev->kind)) &&
+	    events_format_wants(ep->format, ev->kind));
+}
+
+/*
+ * How many of the endpoints that want ev hold it already (stored for
+ * them); *lack, how many do not
+ */
+static size_t
+submit_held(const struct event_record *ev, size_t *lack)
+{
+	struct endpoint	*ep;
+	size_t		 n = 0;
+
+	*lack = 0;
+	TAILQ_FOREACH(ep, &evq_endpoints, entry)
+		if (!ep_wants(ep, ev))
+			continue;
+		else if (held_has(ep, ev->id))
+			n++;
+		else
+			(*lack)++;
+	return (n);
+}
+
 static int
 submit(const struct event_record *ev, events_durable_fn fn, void *arg,
     int written)
@@ -2028,7 +2121,7 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	struct timeval	 now = { 0, 0 };
 	json_t		*o;
 	const char	*s;
-	size_t		 len;
+	size_t		 len, held = 0, lack = 0;
 	char		 name[80];
 
 	/*
@@ -2036,25 +2129,29 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	 * seconds, or after a restart); returned mail classified again
 	 * makes the same ids.  webd's (written) never: its client, told
 	 * 503, asks again and that is a new event; so they stay out of
-	 * the recent ids, four hash table operations per click.
+	 * the held ids, four hash table operations per click.  A copy
+	 * sent before its first is durable (hookd was stopped, and each
+	 * re-send waited in the socket) gets what becomes of that one.
 	 */
-	if (!written && recent_has(ev->id)) {
-		/* sent again: it is already durable here */
+	if (!written && submit_wait(ev->id, fn, arg))
+		return (0);
+	if (!written && (held = submit_held(ev, &lack)) > 0 && lack == 0) {
+		/* sent again: durable here for every endpoint */
 		log_debug("events: %s already queued", ev->id);
 		if (fn != NULL)
 			fn(1, arg);
 		return (0);
 	}
-	/* sent again before its first copy is durable (hookd was stopped,
-	 * and each re-send waited in the socket): as that one */
-	if (!written && submit_wait(ev->id, fn, arg))
-		return (0);
-	metrics_inc(M_EVENTS, event_kind_name(ev->kind), NULL);
+	if (held > 0)
+		log_debug("events: %s stored again for %zu endpoint(s)",
+		    ev->id, lack);
+	else
+		metrics_inc(M_EVENTS, event_kind_name(ev->kind), NULL);
 	if ((o = mh_event_to_json(ev)) == NULL) {
 		log_warnx("events: cannot encode event %s", ev->id);
 		return (-1);
 	}
-	if (ev_monitor != NULL)
+	if (ev_monitor != NULL && held == 0)
 		ev_monitor(o);
 	if ((s = record_text(o, &len)) == NULL) {
 		json_decref(o);
@@ -2065,8 +2162,8 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 	if (!written)
 		RB_INSERT(submittree, &storing, sb);
 	TAILQ_FOREACH(ep, &evq_endpoints, entry) {
-		if (!ep->configured || !(ep->kinds & (1U << ev->kind)) ||
-		    !events_format_wants(ep->format, ev->kind))
+		/* a copy: only for the endpoints that lack it */
+		if (!ep_wants(ep, ev) || (held > 0 && held_has(ep, ev->id)))
 			continue;
 		/* format events: a segment's; else a file of its own */
 		name[0] = '\0';
@@ -2077,7 +2174,8 @@ submit(const struct event_record *ev, events_durable_fn fn, void *arg,
 		clock_gettime(CLOCK_MONOTONIC, &it->ts);
 		if (item_store(ep, it, ev, s, len) == -1) {
 			/* what was written is delivered; the sender keeps
-			 * the event (no ack) and sends it again */
+			 * the event (no ack) and sends it again: stored
+			 * then for the endpoints that lack it */
 			log_warn("events: %s/%s", ep->dir, it->name);
 			sb->failed = 1;
 			free(it);
@@ -2309,6 +2407,7 @@ events_shutdown(void)
 			free(q);
 		}
 		headers_free(&ep->headers);
+		held_free(ep);
 		free(ep);
 	}
 	while (!TAILQ_EMPTY(&dirwaits))
@@ -2317,8 +2416,4 @@ events_shutdown(void)
 		event_free(rootwait);
 	rootwait = NULL;
 	roottries = 0;
-	json_decref(recent);
-	recent = NULL;
-	memset(recent_ring, 0, sizeof(recent_ring));
-	recent_pos = 0;
 }

@@ -60,9 +60,10 @@ int	 events_configure(const struct config *);	/* reload: new blocks */
  * events_submit_written, fn(1, arg) comes once the files are written
  * and renamed into place, before the group commit that makes them
  * durable: they survive kill -9 of any process from then on (evack.c).
- * With events_submit, an event whose id is being stored or was stored
- * lately (events.c, recent ids) is not stored again: fn gets the
- * outcome of the first copy.
+ * With events_submit, an event whose id is being stored gets the
+ * outcome of the first copy; one that was stored lately (events.c, held
+ * ids) is stored for the endpoints that do not hold it, fn(1, arg) at
+ * once if all do.
  */
 typedef void	(*events_durable_fn)(int ok, void *arg);
 int	 events_submit(const struct event_record *, events_durable_fn,
@@ -83,6 +84,10 @@ void	 events_set_retry(long base_ms, long cap_ms);
  * (EVQ_AGAIN_FILE) before it is kept aside (0: the default,
  * EV_SEGWAIT_TRIES, about an hour) */
 void	 events_set_segwait_tries(int);
+/* at start (evlog.c): endpoint key's delivered event id is held, while
+ * it has room for more (0 if added); the room it has (0: no endpoint) */
+int	 events_held_seed(const char *key, const char *id);
+int	 events_held_room(const char *key);
 void	 events_shutdown(void);
 
 /* evseg.c: an endpoint's events, appended to a file a pass at a time */

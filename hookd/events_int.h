@@ -27,6 +27,7 @@
 
 struct filepool;
 struct segwait;
+struct evheld;
 
 /* what a queued event keeps in memory, as EV_MEM_BYTES allow (events.c) */
 struct evcache {
@@ -133,6 +134,8 @@ struct endpoint {
 	 * the queue files made since, which that listing leaves out
 	 * (evq_made); NULL once listed */
 	json_t			*made;
+	/* the ids of the events stored for it lately (events.c) */
+	struct evheld		*held;
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;

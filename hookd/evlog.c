@@ -9,7 +9,9 @@
  * <spool>/evlog/<endpoint key>/<YYYYMMDD>.log (UTC day of the delivery),
  * one JSON line {"t":<delivery time>,"r":<event record>}, made durable by
  * the next group commit (gsync.h).  Files older than the history period
- * ("history", 7 days by default) are removed.
+ * ("history", 7 days by default) are removed.  A start reads back the
+ * end of each endpoint's log (evlog_seed): the ids it holds, so that a
+ * copy relayd sends again is not delivered to it twice.
  *
  * A replay sends again what an endpoint accepted in [since, start of the
  * replay): it reads the log a line at a time, at most REPLAY_CHUNK events
@@ -53,6 +55,8 @@
 #define REPLAY_CHUNK		200
 #define REPLAY_BACKLOG		1000
 #define REPLAY_PACE_MS		100
+/* read back at start, of each endpoint's newest files (evlog_seed) */
+#define EVLOG_SEED_BYTES	(1024 * 1024)
 #define DAYNAME_LEN		16	/* "YYYYMMDD.log" */
 
 struct logfile {
@@ -631,6 +635,93 @@ replay_resume(const char *key)
 	replay_arm(rp, 0);
 }
 
+/* the ids of the whole lines in the last max bytes of file path, in
+ * their order, to the front of ids; the bytes read */
+static size_t
+seed_file(const char *path, size_t max, json_t *ids)
+{
+	struct stat	 st;
+	json_t		*o, *id, *part;
+	char		*buf, *p, *nl;
+	ssize_t		 got;
+	off_t		 from;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return (0);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    (part = json_array()) == NULL) {
+		close(fd);
+		return (0);
+	}
+	from = (size_t)st.st_size > max ? st.st_size - (off_t)max : 0;
+	if ((buf = malloc(st.st_size - from + 1)) == NULL) {
+		close(fd);
+		json_decref(part);
+		return (0);
+	}
+	got = pread(fd, buf, st.st_size - from, from);
+	close(fd);
+	buf[got > 0 ? got : 0] = '\0';
+	/* whole lines only: the first may be cut by the offset, the last
+	 * by a crash */
+	p = buf;
+	if (from > 0 && (p = strchr(buf, '\n')) != NULL)
+		p++;
+	for (; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		if ((o = json_loadb(p, nl - p, 0, NULL)) == NULL)
+			continue;
+		id = json_object_get(json_object_get(o, "r"), "id");
+		if (json_is_string(id))
+			json_array_append(part, id);
+		json_decref(o);
+	}
+	free(buf);
+	json_array_extend(part, ids);
+	json_array_clear(ids);
+	json_array_extend(ids, part);
+	json_decref(part);
+	return (got > 0 ? (size_t)got : 0);
+}
+
+/*
+ * The events endpoint key accepted last (the end of its log, at most
+ * EVLOG_SEED_BYTES, about a thousand events) are held for it
+ * (events_held_seed): relayd sends again after a restart the events
+ * whose ack it had not recorded, and one the endpoint had is not sent
+ * to it twice.  Only in the room its reloaded queue left (the newest
+ * that fit): the id of an event still queued is never pushed out.
+ * Per endpoint: an event one endpoint accepted is still stored for
+ * another that lacks it.
+ */
+static void
+evlog_seed(const char *key)
+{
+	char		 dir[PATH_MAX], path[PATH_MAX];
+	char		**v;
+	json_t		*ids, *id;
+	size_t		 n, i, left = EVLOG_SEED_BYTES, room;
+
+	if ((room = events_held_room(key)) == 0 ||
+	    (v = day_files(key, &n)) == NULL)
+		return;
+	if ((ids = json_array()) == NULL) {
+		dir_names_free(v, n);
+		return;
+	}
+	for (i = n; i > 0 && left > 0; i--)
+		if (key_dir(key, dir, sizeof(dir)) == 0 &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    v[i - 1]) < sizeof(path))
+			left -= seed_file(path, left, ids);
+	dir_names_free(v, n);
+	n = json_array_size(ids);
+	json_array_foreach(ids, i, id)
+		if (n - i <= room)
+			(void)events_held_seed(key, json_string_value(id));
+	json_decref(ids);
+}
+
 int
 evlog_init(struct event_base *base, const char *root)
 {
@@ -651,6 +742,7 @@ evlog_init(struct event_base *base, const char *root)
 	while ((de = readdir(d)) != NULL)
 		if (mh_ishex(de->d_name, EVENTS_KEY_LEN - 1)) {
 			evlog_expire(de->d_name);
+			evlog_seed(de->d_name);
 			replay_resume(de->d_name);
 		}
 	closedir(d);

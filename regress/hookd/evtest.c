@@ -26,6 +26,10 @@
  *	reads fail with EIO, as on a bad block (read(2) says so; a FILE's
  *	descriptor made one of /proc/self/mem, whose offset 0 is no mapped
  *	address).
+ *	-C STR:N[:M]: the first N files made by openat(2) (O_CREAT:
+ *	an event's own file, written to tmp-<name> and renamed) whose
+ *	path has STR in it (after M that succeed) cannot be, ENOSPC, as
+ *	on a full disk.
  *	-D STR:N[:E]: the first N listings of a directory whose path ends
  *	with STR (its openat(2) with O_DIRECTORY) fail with EMFILE (or
  *	errno E, 13 for EACCES), as when no descriptor is left.
@@ -34,6 +38,9 @@
  *	-K N: the first N signatures of a request fail (their key's
  *	decoding, EVP_DecodeBlock, fails): no secret the configuration
  *	takes makes them fail any more.
+ *	-L: runs the event log (evlog.c), as hookd does: what the
+ *	endpoints accept is logged, and a start reads back the end of
+ *	each endpoint's log (the events it holds).
  *	-P URL,SINCE: runs the event log (evlog.c) and replays endpoint
  *	URL's since SINCE (Unix time), as "mhctl hooks replay" does.
  *	-S URL,ID: once a line comes on the standard
@@ -88,6 +95,10 @@ static int			 failopen_errno = EMFILE;
 static const char		*faildir_str;
 static long			 faildir_n;
 static int			 faildir_errno = EMFILE;
+/* -C: what openat(2) cannot create, how many times more, after how
+ * many */
+static const char		*failmake_str;
+static long			 failmake_n, failmake_skip;
 /* -R: what fopen(3) opens for reads that fail */
 static const char		*failread_str;
 static long			 failread_n, failread_skip;
@@ -215,6 +226,16 @@ openat(int dfd, const char *path, int flags, ...)
 		mode = va_arg(ap, int);
 		va_end(ap);
 	}
+	if ((flags & O_CREAT) && failmake_n > 0 &&
+	    strstr(path, failmake_str) != NULL) {
+		if (failmake_skip > 0)
+			failmake_skip--;
+		else {
+			failmake_n--;
+			errno = ENOSPC;
+			return (-1);
+		}
+	}
 	if ((flags & O_DIRECTORY) && faildir_n > 0 &&
 	    len >= (slen = strlen(faildir_str)) &&
 	    strcmp(path + len - slen, faildir_str) == 0) {
@@ -266,9 +287,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
-	    "[-t secs] [-k] [-D str:n[:e]] [-F str:n[:m[:e]]]\n"
-	    "            [-K n] [-P url,since] [-R str:n[:m]] [-S url,id] "
-	    "[-W n]\n"
+	    "[-t secs] [-k] [-L] [-C str:n[:m]] [-D str:n[:e]]\n"
+	    "            [-F str:n[:m[:e]]] [-K n] [-P url,since] "
+	    "[-R str:n[:m]] [-S url,id] [-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
 	exit(1);
@@ -431,9 +452,6 @@ replay_begin(const char *spool)
 {
 	char	key[EVENTS_KEY_LEN], url[MH_URL_MAX], errbuf[256];
 
-	if (evlog_init(base, spool) == -1)
-		errx(1, "evlog_init");
-	evlog_configure(0);
 	if (events_match(replay_url, key, url, sizeof(url)) == -1)
 		errx(1, "%s: no such endpoint", replay_url);
 	if (replay_start(key, url, replay_since, errbuf,
@@ -451,11 +469,11 @@ cmd_queue(int argc, char **argv)
 	const char		*cfile = NULL, *spool = NULL, *efile = NULL;
 	int			 sfd;
 	size_t			 n = 0;
-	int			 ch, secs = 30, timedout = 0;
+	int			 ch, secs = 30, timedout = 0, evlog = 0;
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "c:D:e:F:f:K:kP:R:S:s:t:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "C:c:D:e:F:f:K:kLP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -483,6 +501,15 @@ cmd_queue(int argc, char **argv)
 				failopen_skip = strtol(p + 1, &p, 10);
 			if (*p == ':')
 				failopen_errno = strtol(p + 1, NULL, 10);
+			break;
+		case 'C':
+			if ((p = strchr(optarg, ':')) == NULL)
+				usage();
+			*p++ = '\0';
+			failmake_str = optarg;
+			failmake_n = strtol(p, &p, 10);
+			if (*p == ':')
+				failmake_skip = strtol(p + 1, NULL, 10);
 			break;
 		case 'R':
 			if ((p = strchr(optarg, ':')) == NULL)
@@ -515,6 +542,9 @@ cmd_queue(int argc, char **argv)
 			break;
 		case 'k':
 			keep = 1;
+			break;
+		case 'L':
+			evlog = 1;
 			break;
 		case 's':
 			spool = optarg;
@@ -553,6 +583,12 @@ cmd_queue(int argc, char **argv)
 		errx(1, "dead_init");
 	if (events_init(base, conf, spool) == -1)
 		errx(1, "events_init");
+	/* after the queue, as in hookd (evlog_seed) */
+	if (evlog || replay_url != NULL) {
+		if (evlog_init(base, spool) == -1)
+			errx(1, "evlog_init");
+		evlog_configure(0);
+	}
 	if (replay_url != NULL)
 		replay_begin(spool);
 	if (efile != NULL)
