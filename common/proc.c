@@ -142,8 +142,9 @@ mproc_writable(evutil_socket_t fd, short ev, void *arg)
 {
 	struct mproc	*p = arg;
 
-	if (!p->closed)
-		mproc_write(p);
+	if (!p->closed && mproc_write(p) == 0 && p->ibuf.w.queued == 0 &&
+	    p->drained != NULL)
+		p->drained(p);
 }
 
 static void

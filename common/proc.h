@@ -37,6 +37,9 @@ struct mproc {
 	void		*arg;
 	int		 closed;
 	void		 (*lost)(struct mproc *);	/* peer went away */
+	/* what waited for room in its socket (mproc_stalled) is written:
+	 * the peer reads again; NULL: nothing to do then */
+	void		 (*drained)(struct mproc *);
 };
 
 extern struct event_base *proc_base;	/* this process's event base */

@@ -95,6 +95,8 @@ struct obentry {
 	size_t			 len;
 	struct jfile		*jf;
 	time_t			 sent;		/* 0: not yet */
+	/* the numbers of its first and its last send (sendseq) */
+	uint64_t		 seq1, seq;
 	int			 durable;	/* may be sent */
 	int			 loose;		/* no journal has it */
 };
@@ -124,6 +126,11 @@ static size_t		 nloose;	/* pending events in no journal */
 static int		 loose_warned;	/* outbox_wait_news said so */
 static outbox_send_fn	 send_fn;
 static outbox_busy_fn	 busy_fn;
+static int		 resend_held;	/* a round stopped at a full socket */
+/* sends to hookd so far; the latest hookd has surely read (an event sent
+ * after it was acknowledged: the socket keeps their order) */
+static uint64_t		 sendseq, readseq;
+static struct event	*more_ev;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 
 static void	 copy_soon(int);
@@ -155,13 +162,19 @@ find(const char *id)
 	return (RB_FIND(obtree, &byid, &key));
 }
 
-static void
+/* 1 if e went to hookd */
+static int
 send_one(struct obentry *e)
 {
 	if (!started || send_fn == NULL || !e->durable)
-		return;
-	if (send_fn(e->wire, e->wlen) == 0)
-		e->sent = time(NULL);
+		return (0);
+	if (send_fn(e->wire, e->wlen) == -1)
+		return (0);
+	e->sent = time(NULL);
+	e->seq = ++sendseq;
+	if (e->seq1 == 0)
+		e->seq1 = e->seq;
+	return (1);
 }
 
 /* --- journals ------------------------------------------------------------ */
@@ -655,11 +668,21 @@ outbox_ack(const char *id)
 {
 	struct obentry	*e;
 	struct jfile	*jf;
+	struct timeval	 now = { 0, 0 };
 
 	if (!id_ok(id))
 		return (-1);
 	if ((e = find(id)) == NULL)
 		return (1);
+	/* whichever copy this acknowledges, hookd read the first one, and
+	 * all that went before it: those it did not acknowledge go again
+	 * (resend_round) */
+	if (e->seq1 > readseq) {
+		readseq = e->seq1;
+		if (resend_held && more_ev != NULL &&
+		    !evtimer_pending(more_ev, NULL))
+			evtimer_add(more_ev, &now);
+	}
 	if ((jf = e->jf) != NULL) {
 		/* the copy under way holds the event too */
 		if (jf->copying != NULL)
@@ -1012,28 +1035,72 @@ outbox_init(const char *root, outbox_send_fn fn, outbox_busy_fn busy)
 	return (0);
 }
 
+/*
+ * A re-send round: the events unacknowledged for OUTBOX_RESEND seconds
+ * go again, in order, OUTBOX_RESEND_BURST bytes at a time while hookd
+ * reads what it is sent.  A copy of every pending event each time would
+ * only pile up here, without bound, and reach hookd as copies; so when
+ * its socket is full (hookd stopped, or that busy) the round stops, and
+ * relayd's memory holds at most a burst more than the socket does.
+ * It goes on (all 0) once the socket has drained (outbox_drained) or
+ * hookd acknowledges a later send, until the next round, with the
+ * events hookd read and did not acknowledge (its store failed): under a
+ * sustained backlog they waited for as long as the backlog lasted.
+ * Those whose last copy hookd may not have read yet wait for the next
+ * round: they would only reach it as copies.  Nothing hookd has not
+ * acknowledged is forgotten.
+ */
+static void
+resend_round(int all)
+{
+	struct obentry	*e;
+	time_t		 now = time(NULL);
+	size_t		 burst = 0;
+	int		 looked = 0;
+
+	resend_held = 0;
+	TAILQ_FOREACH(e, &pending, entry) {
+		if (e->sent != 0 && now - e->sent < OUTBOX_RESEND)
+			continue;
+		if (!all && (e->sent == 0 || e->seq >= readseq))
+			continue;
+		if (!looked || burst >= OUTBOX_RESEND_BURST) {
+			if (busy_fn != NULL && busy_fn()) {
+				resend_held = 1;
+				return;
+			}
+			looked = 1;
+			burst = 0;
+		}
+		if (send_one(e))
+			burst += e->wlen;
+	}
+	/* what hookd reads from now on may show more that it lacks */
+	resend_held = !all;
+}
+
 static void
 resend(int fd, short what, void *arg)
 {
 	struct timeval	 tv = { OUTBOX_RESEND, 0 };
-	struct obentry	*e;
-	time_t		 now = time(NULL);
 
-	/*
-	 * hookd has not read what it was sent (stopped, or that busy): a
-	 * copy of every pending event each time would only pile up here,
-	 * without bound, and reach it as copies (it acknowledges them
-	 * again, but reads them all).  They go at the first turn it reads
-	 * again; nothing it has not acknowledged is forgotten.
-	 */
-	if (busy_fn != NULL && busy_fn()) {
-		evtimer_add(resend_ev, &tv);
-		return;
-	}
-	TAILQ_FOREACH(e, &pending, entry)
-		if (e->sent == 0 || now - e->sent >= OUTBOX_RESEND)
-			send_one(e);
+	resend_round(1);
 	evtimer_add(resend_ev, &tv);
+}
+
+/* hookd acknowledged a later send while a round was stopped */
+static void
+resend_more(int fd, short what, void *arg)
+{
+	if (resend_held)
+		resend_round(0);
+}
+
+void
+outbox_drained(void)
+{
+	if (started && resend_held)
+		resend_round(0);
 }
 
 void
@@ -1048,6 +1115,7 @@ outbox_start(struct event_base *base)
 	TAILQ_FOREACH(e, &pending, entry)
 		send_one(e);
 	if ((resend_ev = evtimer_new(base, resend, NULL)) == NULL ||
+	    (more_ev = evtimer_new(base, resend_more, NULL)) == NULL ||
 	    (acks_ev = evtimer_new(base, acks_write, NULL)) == NULL ||
 	    (copy_ev = evtimer_new(base, copy_run, NULL)) == NULL)
 		fatal("outbox: evtimer_new");

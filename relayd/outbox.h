@@ -20,7 +20,8 @@ struct event_base;
 
 /* hand one event (its wire form, mh_event_pack) to hookd; 0 if sent */
 typedef int	(*outbox_send_fn)(const void *wire, size_t len);
-/* 1 while hookd has not read what it was sent (its socket is full) */
+/* 1 while hookd has not read what it was sent (its socket is full);
+ * what is composed for it may be written first, to know */
 typedef int	(*outbox_busy_fn)(void);
 
 /* load what a previous run left; 0 ok, -1 error (logged) */
@@ -47,11 +48,16 @@ int	 outbox_ack(const char *id);
 /* on (default): persist every event until acked; off: send and forget */
 void	 outbox_keep(int);
 /* the peer is there: send everything unacknowledged; unacknowledged
- * events are sent again every OUTBOX_RESEND seconds, unless the peer is
- * busy then (the copies would only pile up in relayd's memory) */
+ * events are sent again every OUTBOX_RESEND seconds, OUTBOX_RESEND_BURST
+ * bytes at a time while the peer reads (the copies would only pile up
+ * in relayd's memory); a round stopped by a full socket goes on from
+ * outbox_drained() */
 void	 outbox_start(struct event_base *);
+/* the socket to hookd, full, has drained */
+void	 outbox_drained(void);
 size_t	 outbox_pending(void);
 
-#define OUTBOX_RESEND	10
+#define OUTBOX_RESEND		10
+#define OUTBOX_RESEND_BURST	(64 * 1024)
 
 #endif /* MH_RELAYD_OUTBOX_H */

@@ -74,12 +74,23 @@ relayd_event_send(const void *wire, size_t len)
 	return (0);
 }
 
+/* what was composed is written first: a full socket shows then */
 static int
 relayd_event_busy(void)
 {
 	struct mproc	*p = proc_peer[PROC_HOOKD];
 
-	return (p != NULL && mproc_stalled(p));
+	if (p == NULL)
+		return (0);
+	mproc_flush_now(p);
+	return (mproc_stalled(p));
+}
+
+/* hookd reads again: a re-send round stopped by its full socket goes on */
+static void
+relayd_hookd_drained(struct mproc *p)
+{
+	outbox_drained();
 }
 
 static void
@@ -739,6 +750,8 @@ static void
 relayd_start(void)
 {
 	/* hookd is there: what the last run left, then everything new */
+	if (proc_peer[PROC_HOOKD] != NULL)
+		proc_peer[PROC_HOOKD]->drained = relayd_hookd_drained;
 	outbox_start(proc_base);
 	/* and the signer: messages held unsigned may be signed now */
 	relay_dkim_retry();
