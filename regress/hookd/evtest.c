@@ -473,7 +473,8 @@ cmd_queue(int argc, char **argv)
 	json_t			*st;
 	char			*s, *p;
 
-	while ((ch = getopt(argc, argv, "C:c:D:e:F:f:K:kLP:R:S:s:t:W:")) != -1) {
+	while ((ch = getopt(argc, argv,
+	    "C:c:D:e:F:f:K:kLP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
