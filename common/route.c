@@ -222,19 +222,14 @@ route_dup(const struct route *r)
 	return (n);
 }
 
+/* its header values, authorization URL and secret wiped, as config_free */
 void
 route_free(struct route *r)
 {
-	struct header	*h;
-
 	if (r == NULL)
 		return;
-	while ((h = TAILQ_FIRST(&r->headers)) != NULL) {
-		TAILQ_REMOVE(&r->headers, h, entry);
-		free(h->name);
-		free(h->value);
-		free(h);
-	}
+	config_headers_free(&r->headers);
+	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
 

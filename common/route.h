@@ -34,7 +34,10 @@ int	 rcpt_is_bounce(const struct config *, const char *rcpt);
  * an address, domain or subdomain route ("route any" does not count).
  */
 int	 rcpt_domain_is_local(const struct config *, const char *rcpt);
-/* a private copy of a route (headers included), NULL if out of memory */
+/*
+ * a private copy of a route (headers included), NULL if out of memory;
+ * route_free() wipes its secrets, as config_free() does
+ */
 struct route *route_dup(const struct route *);
 void	 route_free(struct route *);
 

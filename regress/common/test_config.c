@@ -23,8 +23,39 @@
 #include "config.h"
 #include "hex.h"
 #include "log.h"
+#include "route.h"
 #include "seal.h"
 #include "tap.h"
+
+/*
+ * free() for the wipe checks (test_wipe): while wipe_marks is set, a block
+ * freed with one of them in it is counted, a secret left in freed memory.
+ * Not under ASan, whose own free() this would bypass.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WIPE_CHECK	0
+#else
+#include <malloc.h>
+#define WIPE_CHECK	1
+void			 __libc_free(void *);
+static const char *const *wipe_marks;
+static int		 wipe_found[8];
+
+void
+free(void *p)
+{
+	size_t	 i, n;
+
+	if (wipe_marks != NULL && p != NULL) {
+		n = malloc_usable_size(p);
+		for (i = 0; wipe_marks[i] != NULL; i++)
+			if (memmem(p, n, wipe_marks[i],
+			    strlen(wipe_marks[i])) != NULL)
+				wipe_found[i]++;
+	}
+	__libc_free(p);
+}
+#endif
 
 static char	 dir[64];
 static char	 errbuf[8192];
@@ -1241,6 +1272,57 @@ test_url_public(void)
  * e2e/inbound/test_route_quoted shows it); the postmaster is kept in
  * its canonical form, TLS-RPT's contact-info.
  */
+/*
+ * The secrets of a config (a route's header values, its authorization
+ * URL's password and signing secret, an events URL's password, the bounce
+ * secret) are wiped when it is freed, at every reload in the parent, and
+ * so are those of authd's private copy of a route (route_dup).
+ */
+static void
+test_wipe(void)
+{
+#if WIPE_CHECK
+	static const char *const marks[] = { "wipeA1x9", "wipeB2y8",
+	    "d2lwZUMzejc", "wipeD4w6", "wipeE5v5", NULL };
+	static const char *const names[] = { "authorize URL password",
+	    "header value", "route secret", "events URL password",
+	    "bounce secret" };
+	struct config		*c;
+	struct route		*r;
+	size_t			 i;
+
+	c = parse_text(
+	    "bounce domain \"bounces.example.com\"\n"
+	    "bounce secret \"wipeE5v5-bounce-secret-0123\"\n"
+	    "route \"a@example.com\" {\n"
+	    "\turl \"https://app.example.com/in\"\n"
+	    "\tauthorize \"https://u:wipeA1x9@app.example.com/authz\"\n"
+	    "\theader \"X-Token\" \"wipeB2y8\"\n"
+	    "\tsecret \"whsec_d2lwZUMzejc=\"\n"
+	    "}\n"
+	    "events {\n"
+	    "\turl \"https://u:wipeD4w6@app.example.com/ev\"\n"
+	    "}\n");
+	ok(c != NULL, "wipe: config with secrets parsed");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	r = route_dup(TAILQ_FIRST(&c->routes));
+	ok(r != NULL, "wipe: route_dup");
+	memset(wipe_found, 0, sizeof(wipe_found));
+	wipe_marks = marks;
+	route_free(r);
+	wipe_marks = NULL;
+	for (i = 0; i < 3; i++)
+		ok(wipe_found[i] == 0, "wipe: route_free leaves no %s in "
+		    "freed memory", names[i]);
+	config_free(c);
+#else
+	printf("# wipe checks skipped under ASan\n");
+#endif
+}
+
 static void
 test_route_mailboxes(void)
 {
@@ -1341,6 +1423,7 @@ main(void)
 	test_url_public();
 	test_route_mailboxes();
 	test_fallback_maildir();
+	test_wipe();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
