@@ -211,8 +211,9 @@ config_free(struct config *c)
 	}
 	while ((r = TAILQ_FIRST(&c->routes)) != NULL) {
 		TAILQ_REMOVE(&c->routes, r, entry);
+		/* its URLs may hold a password: the whole route */
 		config_headers_free(&r->headers);
-		explicit_bzero(r->secret, sizeof(r->secret));
+		explicit_bzero(r, sizeof(*r));
 		free(r);
 	}
 	while ((n = TAILQ_FIRST(&c->relay_from)) != NULL) {
@@ -227,7 +228,6 @@ config_free(struct config *c)
 		TAILQ_REMOVE(&c->sender_limits, s, entry);
 		free(s);
 	}
-	explicit_bzero(&c->cluster, sizeof(c->cluster));
 	while ((tp = TAILQ_FIRST(&c->tls_policies)) != NULL) {
 		TAILQ_REMOVE(&c->tls_policies, tp, entry);
 		free(tp);
@@ -235,7 +235,7 @@ config_free(struct config *c)
 	while ((e = TAILQ_FIRST(&c->events)) != NULL) {
 		TAILQ_REMOVE(&c->events, e, entry);
 		config_headers_free(&e->headers);
-		explicit_bzero(e->secret, sizeof(e->secret));
+		explicit_bzero(e, sizeof(*e));
 		free(e);
 	}
 	while ((k = TAILQ_FIRST(&c->dkims)) != NULL) {
@@ -253,9 +253,8 @@ config_free(struct config *c)
 	freedata(&c->cabundle_data, &c->cabundle_len, 0);
 	freedata(&c->dnssec_anchor_data, &c->dnssec_anchor_len, 0);
 	freedata(&c->relay_auth_data, &c->relay_auth_len, 1);
-	explicit_bzero(c->relay_via, sizeof(c->relay_via));
-	explicit_bzero(c->verdict_key, sizeof(c->verdict_key));
-	explicit_bzero(c->verp_key, sizeof(c->verp_key));
+	/* relay via's password, the verdict, VERP and bounce keys... */
+	explicit_bzero(c, sizeof(*c));
 	free(c);
 }
 

@@ -1317,7 +1317,13 @@ test_wipe(void)
 	for (i = 0; i < 3; i++)
 		ok(wipe_found[i] == 0, "wipe: route_free leaves no %s in "
 		    "freed memory", names[i]);
+	memset(wipe_found, 0, sizeof(wipe_found));
+	wipe_marks = marks;
 	config_free(c);
+	wipe_marks = NULL;
+	for (i = 0; marks[i] != NULL; i++)
+		ok(wipe_found[i] == 0, "wipe: config_free leaves no %s in "
+		    "freed memory", names[i]);
 #else
 	printf("# wipe checks skipped under ASan\n");
 #endif
