@@ -801,20 +801,20 @@ limit		: MESSAGESIZE size {
 			struct sender_limit	*s;
 			char			 what[MH_NAME_MAX + 32];
 			char			 name[MH_NAME_MAX];
-			int			 u;
+			int			 u, bad;
 
 			if ((s = calloc(1, sizeof(*s))) == NULL)
 				fatal("calloc");
 			/*
 			 * as relayd names the sender's domain: lowercased,
-			 * no trailing dot; relayd takes the first: a second
-			 * would be ignored
+			 * no trailing dot, A-labels; relayd takes the first:
+			 * a second would be ignored
 			 */
-			(void)dns_domain_ascii($2, name, sizeof(name));
+			bad = parse_domain(&$<pos>2, $2, name, sizeof(name),
+			    "sender-domain");
 			snprintf(what, sizeof(what),
 			    "limit sender-domain \"%s\"", name);
-			if (parse_check_domain(&$<pos>2, $2,
-			    "sender-domain") == 0 &&
+			if (bad == 0 &&
 			    parse_def(&$<pos>2, "limit", what, what) == 0 &&
 			    parse_copystr(&$<pos>2,
 			    s->domain, sizeof(s->domain), name,

@@ -86,26 +86,29 @@ parse_route_begin(const struct pos *p, const struct pos *pp, int match,
 			    "domain)", pattern);
 			goto done;
 		}
-		if (parse_check_domain(pp, s + 1, what) == -1)
+		/* the domain as authd names it: no trailing dot, A-labels */
+		if (parse_domain(pp, s + 1, dom, sizeof(dom), what) == -1)
 			goto done;
-		/* the domain as authd names it: no trailing dot */
-		(void)dns_domain_ascii(s + 1, dom, sizeof(dom));
-		strlcpy(s + 1, dom, sizeof(uq) - (s + 1 - uq));
+		if (strlcpy(s + 1, dom, sizeof(uq) - (s + 1 - uq)) >=
+		    sizeof(uq) - (s + 1 - uq)) {
+			perr(pp, "%s too long (at most %zu bytes)", what,
+			    sizeof(uq) - 1);
+			goto done;
+		}
 		if (parse_mailbox(pp, pattern, dom, NULL, 0, "route") == -1)
 			goto done;
 		parse_copystr(pp, r->pattern, sizeof(r->pattern), uq, what);
 		goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
 		r->match = ROUTE_SUBDOMAINS;
-		if (config_check_domain(pattern + 2) == -1) {
+		if (dns_domain_ascii(pattern + 2, dom, sizeof(dom)) == -1 ||
+		    config_check_domain(dom) == -1) {
 			perr(pp, "route domain \"%s\" is not \"*.\" and a "
 			    "valid domain name", pattern);
 			goto done;
 		}
-		memmove(pattern, pattern + 2, strlen(pattern + 2) + 1);
-	} else if (parse_check_domain(pp, pattern, what) == -1)
+	} else if (parse_domain(pp, pattern, dom, sizeof(dom), what) == -1)
 		goto done;
-	(void)dns_domain_ascii(pattern, dom, sizeof(dom));
 	parse_copystr(pp, r->pattern, sizeof(r->pattern), dom, what);
  done:
 	free(pattern);
@@ -243,9 +246,9 @@ parse_tracking_begin(const struct pos *p, const struct pos *dp, char *domain)
 	t->opens = t->clicks = t->unsubscribe = 1;
 	t->read = TRACKING_READ;
 	parse_at(p, t->at, sizeof(t->at));
-	if (parse_check_domain(dp, domain, "tracking domain") == 0) {
-		/* as relayd names the From: domain: lowercased, no dot */
-		(void)dns_domain_ascii(domain, name, sizeof(name));
+	/* as relayd names the From: domain: lowercased, no dot, A-labels */
+	if (parse_domain(dp, domain, name, sizeof(name),
+	    "tracking domain") == 0) {
 		snprintf(what, sizeof(what), "tracking domain \"%s\"",
 		    name);
 		parse_def(dp, "tracking", name, what);
