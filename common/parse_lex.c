@@ -81,6 +81,8 @@ static int		 brace_lost;	/* a block ran into the next one */
 static int		 stray_brace;	/* the last '}' closed no block */
 static int		 suppress;	/* the lexer reported;
 					   quiet until '\n' */
+static int		 nojoin;	/* in a comment: a backslash
+					   joins no line */
 static int		 stopped;	/* too many errors: the rest
 					   is not read */
 
@@ -479,7 +481,7 @@ lgetc(struct pos *p)
 		p->line = file->line;
 		p->col = file->col;
 		c = getc(file->stream);
-		if (c == '\\') {
+		if (c == '\\' && !nojoin) {
 			/* a backslash before a newline (or CRLF) joins lines */
 			c = getc(file->stream);
 			if (c == '\r')
@@ -516,6 +518,24 @@ lungetc(int c, const struct pos *p)
 	return (c);
 }
 
+/*
+ * The rest of a comment, to the end of its line: a backslash there ("#
+ * C:\dir\") joins no line to it, or the statement on the next line was
+ * read as part of the comment, and lost without a word.  The newline
+ * (or EOF) is returned.
+ */
+static int
+skipcomment(struct pos *p)
+{
+	int	 c;
+
+	nojoin = 1;
+	while ((c = lgetc(p)) != '\n' && c != EOF)
+		;
+	nojoin = 0;
+	return (c);
+}
+
 /* skip to the end of the line; the newline stays for the parser */
 static void
 findeol(void)
@@ -548,8 +568,7 @@ skipblock(void)
 			while ((c = lgetc(&p)) != EOF && c != q && c != '\n')
 				;
 		} else if (c == '#')
-			while ((c = lgetc(&p)) != EOF && c != '\n')
-				;
+			c = skipcomment(&p);
 	}
 }
 
@@ -845,8 +864,7 @@ brace_next(void)
 		while ((c = lgetc(&p)) == ' ' || c == '\t')
 			;
 		if (c == '#')
-			while ((c = lgetc(&p)) != '\n' && c != EOF)
-				;
+			c = skipcomment(&p);
 		if (c == '\r') {
 			nc = lgetc(&np);
 			if (nc != '\n') {	/* a bare CR: lex() says it */
@@ -912,8 +930,7 @@ lex(void)
 	lastpos = start;
 	lastquoted = 0;
 	if (c == '#') {
-		while ((c = lgetc(&start)) != '\n' && c != EOF)
-			;
+		c = skipcomment(&start);
 		yylval.pos = lastpos = start;
 	}
 	if (c == '$') {

@@ -583,6 +583,31 @@ test_string_escapes(void)
 	    "single quotes: \\' a quote, \\\\ a backslash, a backslash-"
 	    "newline joins (%s)", h2 != NULL ? h2->value : errbuf);
 	config_free(c);
+
+	/*
+	 * a comment runs to the end of its line, a backslash there too:
+	 * the statement on the next line was read as part of the comment
+	 */
+	c = parse_text("# C:\\mail\\\n"
+	    "hostname \"a.example\"\n"
+	    "limit errors 7 # see below \\\r\n"
+	    "limit recipients 5\n"
+	    "route any {\n"
+	    "\t# a comment in a block \\\n"
+	    "\turl \"http://127.0.0.1:9/a\"\n"
+	    "}\n"
+	    "route domain \"b.example\"\n"
+	    "# before the brace \\\n"
+	    "{\n"
+	    "\turl \"http://127.0.0.1:9/b\"\n"
+	    "}\n");
+	ok(c != NULL && strcmp(c->hostname, "a.example") == 0,
+	    "a backslash ending a comment joins no line to it (%s)",
+	    c != NULL ? c->hostname : errbuf);
+	ok(c != NULL && c->max_errors == 7 && c->max_recipients == 5,
+	    "a backslash ending a comment after a statement, CRLF, joins no "
+	    "line either");
+	config_free(c);
 }
 
 static void
