@@ -55,6 +55,8 @@ struct file {
 						   close at its end */
 	dev_t			 dev;		/* which file it is, */
 	ino_t			 ino;		/* whatever its name */
+	struct pos		 incl;		/* its include (file NULL:
+						   the top file) */
 };
 TAILQ_HEAD(filelist, file);
 
@@ -1152,16 +1154,28 @@ config_check_secrecy(int on)
 	secrecy = on;
 }
 
-/* a file already being read, by any name (./x, a link): a loop */
+/*
+ * A file already being read, by any name (./x, a link): a loop; one read
+ * before: its statements twice, each said a duplicate of itself
+ */
 static int
 include_loop(const struct pos *where, const char *path,
     const struct stat *st)
 {
 	struct file	*f;
+	char		 at[PATH_MAX + 32];
 
 	TAILQ_FOREACH(f, &files, entry) {
 		if (f->dev == st->st_dev && f->ino == st->st_ino) {
 			perr(where, "include loop: \"%s\"", path);
+			return (1);
+		}
+	}
+	TAILQ_FOREACH(f, &oldfiles, entry) {
+		if (f->dev == st->st_dev && f->ino == st->st_ino) {
+			parse_at(&f->incl, at, sizeof(at));
+			perr(where, "\"%s\" is included already (at %s): its "
+			    "statements would be read twice", path, at);
 			return (1);
 		}
 	}
@@ -1217,6 +1231,8 @@ pushfile(const char *name, const struct pos *where)
 	}
 	nf->dev = st.st_dev;
 	nf->ino = st.st_ino;
+	if (where != NULL)
+		nf->incl = *where;
 	nf->line = 1;
 	nf->col = 1;
 	nf->bol = 1;
