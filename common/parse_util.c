@@ -876,8 +876,8 @@ static const struct {
 	{ "", "tls policy", "tls policy POLICY, tls policy domain DOMAIN "
 	    "POLICY" },
 	{ "", "cluster", "cluster { redis URL [node NAME] [auth FILE] }" },
-	{ "", "testing", "testing relay-port PORT | mta-sts-port PORT | "
-	    "tls-rpt-period SECONDS | idem-sweep SECONDS | "
+	{ "", "testing", "testing relay-port PORT | relay-timeout SECONDS | "
+	    "mta-sts-port PORT | tls-rpt-period SECONDS | idem-sweep SECONDS | "
 	    "hook-retry SECONDS | events-retry MS [MAX_MS] | "
 	    "dsn-pause SECONDS | seccomp-debug" },
 	{ "", "listen", "listen on ADDRESS [port PORT] [tls | tls-require | "
@@ -888,7 +888,8 @@ static const struct {
 	    "mime-parts | mime-depth | mime-headers NUMBER, "
 	    "limit mime-header-size SIZE, "
 	    "limit min-data-rate SIZE, limit idle-timeout | "
-	    "session-timeout | greeting-delay DURATION, limit domain DOMAIN "
+	    "tls-handshake-timeout | session-timeout | greeting-delay "
+	    "DURATION, limit domain DOMAIN "
 	    "[rate NUMBER per UNIT] [connections NUMBER] [tls require] "
 	    "[tls verify], limit sender-domain DOMAIN rate NUMBER per UNIT" },
 	{ "", "limit message-size", "limit message-size SIZE" },
@@ -904,6 +905,8 @@ static const struct {
 	{ "", "limit mime-headers", "limit mime-headers NUMBER" },
 	{ "", "limit mime-header-size", "limit mime-header-size SIZE" },
 	{ "", "limit idle-timeout", "limit idle-timeout DURATION" },
+	{ "", "limit tls-handshake-timeout",
+	    "limit tls-handshake-timeout DURATION" },
 	{ "", "limit min-data-rate", "limit min-data-rate SIZE" },
 	{ "", "limit session-timeout", "limit session-timeout DURATION" },
 	{ "", "limit greeting-delay", "limit greeting-delay DURATION" },
@@ -917,10 +920,12 @@ static const struct {
 	{ "", "relay via", "relay via mx | URL [auth FILE]" },
 	{ "", "bounce domain", "bounce domain DOMAIN" },
 	{ "", "bounce dsn", "bounce dsn yes | no" },
+	{ "", "bounce secret", "bounce secret STRING" },
 	{ "", "route", "route ADDRESS | domain DOMAIN | any { ... }" },
 	{ "", "relay", "relay from auth | NETWORK, relay via mx | URL "
 	    "[auth FILE]" },
-	{ "", "bounce", "bounce domain DOMAIN, bounce dsn yes | no" },
+	{ "", "bounce", "bounce domain DOMAIN, bounce dsn yes | no, "
+	    "bounce secret STRING" },
 	{ "", "queue", "queue lifetime DURATION, queue retry DURATION to "
 	    "DURATION" },
 	{ "", "spf", "spf reject fail" },
