@@ -79,6 +79,7 @@ const char	*parse_url_port_check(const char *);
 int		 parse_check_secret(const struct pos *, const char *);
 int		 parse_check_domain(const struct pos *, const char *,
 		    const char *);
+int		 parse_domain_ascii(const char *, char *, size_t);
 int		 parse_domain(const struct pos *, const char *, char *, size_t,
 		    const char *);
 int		 parse_check_range(const struct pos *, int64_t, int64_t,

@@ -101,8 +101,7 @@ parse_route_begin(const struct pos *p, const struct pos *pp, int match,
 		goto done;
 	} else if (strncmp(pattern, "*.", 2) == 0) {
 		r->match = ROUTE_SUBDOMAINS;
-		if (dns_domain_ascii(pattern + 2, dom, sizeof(dom)) == -1 ||
-		    config_check_domain(dom) == -1) {
+		if (parse_domain_ascii(pattern + 2, dom, sizeof(dom)) == -1) {
 			perr(pp, "route domain \"%s\" is not \"*.\" and a "
 			    "valid domain name", pattern);
 			goto done;
@@ -429,8 +428,7 @@ parse_postmaster_set(const struct pos *p, const char *addr)
 	const char	*at;
 
 	if ((at = strrchr(addr, '@')) == NULL ||
-	    dns_domain_ascii(at + 1, name, sizeof(name)) == -1 ||
-	    config_check_domain(name) == -1) {
+	    parse_domain_ascii(at + 1, name, sizeof(name)) == -1) {
 		perr(p, "postmaster \"%s\": want an address (user@domain) "
 		    "that a route takes", addr);
 		return;

@@ -213,15 +213,30 @@ parse_check_domain(const struct pos *p, const char *d, const char *what)
 
 /*
  * A domain as the processes compare theirs (dns_domain_ascii): lowercased,
- * without a trailing dot, a U-label as its A-label, into out; -1 (said,
- * as written) if it is not a valid domain name.
+ * without a trailing dot, a U-label as its A-label, into out; -1 if it is
+ * not a valid domain name.  Only one trailing dot goes: "example.com.."
+ * was stored as "example.com.", which no domain compared ever is.
  */
+int
+parse_domain_ascii(const char *d, char *out, size_t len)
+{
+	size_t	 n;
+
+	if (dns_domain_ascii(d, out, len) == -1 || (n = strlen(out)) == 0 ||
+	    out[n - 1] == '.' || config_check_domain(out) == -1) {
+		if (len > 0)
+			out[0] = '\0';
+		return (-1);
+	}
+	return (0);
+}
+
+/* parse_domain_ascii, said (as written) at p if not a domain name */
 int
 parse_domain(const struct pos *p, const char *d, char *out, size_t len,
     const char *what)
 {
-	if (dns_domain_ascii(d, out, len) == -1 ||
-	    config_check_domain(out) == -1) {
+	if (parse_domain_ascii(d, out, len) == -1) {
 		parse_error(p, "%s \"%s\" is not a valid domain name", what, d);
 		out[0] = '\0';
 		return (-1);
