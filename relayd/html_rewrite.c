@@ -569,9 +569,78 @@ end_tag_off(const GumboNode *n, const char *html, size_t len)
 	return (t->data - html);
 }
 
-/* before </body>, else before </html>, else at the end */
+/* the children of n, or NULL */
+static const GumboVector *
+node_kids(const GumboNode *n)
+{
+	if (n->type == GUMBO_NODE_DOCUMENT)
+		return (&n->v.document.children);
+	if (n->type == GUMBO_NODE_ELEMENT || n->type == GUMBO_NODE_TEMPLATE)
+		return (&n->v.element.children);
+	return (NULL);
+}
+
+/* the node after n in document order, or NULL (by parents: no stack) */
+static const GumboNode *
+node_next(const GumboNode *n)
+{
+	const GumboVector	*k;
+
+	if ((k = node_kids(n)) != NULL && k->length > 0)
+		return (k->data[0]);
+	for (; n->parent != NULL; n = n->parent) {
+		k = node_kids(n->parent);
+		if (k != NULL && n->index_within_parent + 1 < k->length)
+			return (k->data[n->index_within_parent + 1]);
+	}
+	return (NULL);
+}
+
+#define PIXEL_PROBE	"<img>"
+
+/*
+ * Whether a pixel after html[0..off), a document with neither </body>
+ * nor </html>, is read as an image: not if the document ends inside a
+ * tag, a comment or an element whose content is text (an unclosed
+ * <textarea>, <title>, <script>, <plaintext>...), where the pixel would
+ * be part of an attribute's value, or text.  The document is parsed
+ * again with an <img> after it.
+ */
+static int
+pixel_fits(const GumboOptions *opts, const char *html, size_t off)
+{
+	GumboOutput		*out;
+	const GumboNode		*n;
+	const GumboElement	*e;
+	char			*doc;
+	size_t			 plen = sizeof(PIXEL_PROBE) - 1;
+	int			 fits = 0;
+
+	if ((doc = malloc(off + plen)) == NULL)
+		return (0);
+	memcpy(doc, html, off);
+	memcpy(doc + off, PIXEL_PROBE, plen);
+	if ((out = gumbo_parse_with_options(opts, doc, off + plen)) != NULL) {
+		for (n = out->document; n != NULL && !fits; n = node_next(n)) {
+			e = &n->v.element;
+			fits = n->type == GUMBO_NODE_ELEMENT &&
+			    e->tag == GUMBO_TAG_IMG &&
+			    e->tag_namespace == GUMBO_NAMESPACE_HTML &&
+			    e->original_tag.data == doc + off;
+		}
+		gumbo_destroy_output(opts, out);
+	}
+	free(doc);
+	return (fits);
+}
+
+/*
+ * before </body>, else before </html>, else at the end if it is read
+ * there as an image (pixel_fits), else none (HTML_PIXEL_NONE)
+ */
 static size_t
-pixel_offset(const GumboOutput *out, const char *html, size_t len)
+pixel_offset(const GumboOutput *out, const GumboOptions *opts,
+    const char *html, size_t len)
 {
 	const GumboNode		*root = out->root, *k;
 	const GumboVector	*kids;
@@ -594,7 +663,7 @@ pixel_offset(const GumboOutput *out, const char *html, size_t len)
 	 * with one (DKIM signs a body that ends with CRLF) */
 	if (len > 0 && html[len - 1] == '\n')
 		len -= len > 1 && html[len - 2] == '\r' ? 2 : 1;
-	return (len);
+	return (pixel_fits(opts, html, len) ? len : HTML_PIXEL_NONE);
 }
 
 /* sorted, and a range the parser used twice (cloned <a>) only once */
@@ -696,7 +765,7 @@ plan_parse(const char *html, size_t len, int legacy)
 		return (NULL);
 	}
 	rv = plan_walk(p, &lcap, out->document, html, len, legacy, 0, 0);
-	p->pixel_off = pixel_offset(out, html, len);
+	p->pixel_off = pixel_offset(out, &opts, html, len);
 	gumbo_destroy_output(&opts, out);
 	if (len <= ARENA_DOC_MAX)
 		arena_reset();
@@ -952,7 +1021,8 @@ plan_derive(const struct html_plan *base, const char *old, size_t olen,
 	memset(&sh, 0, sizeof(sh));
 	sh.ed = ed;
 	sh.ned = ned;
-	p->pixel_off = shift(&sh, base->pixel_off);
+	p->pixel_off = base->pixel_off == HTML_PIXEL_NONE ? HTML_PIXEL_NONE :
+	    shift(&sh, base->pixel_off);
 	free(ed);
 	free(changed);
 	return (p);

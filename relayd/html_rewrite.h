@@ -18,6 +18,7 @@
 #define MH_HTML_REWRITE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* larger: not planned */
 #define HTML_REWRITE_MAX	(32 * 1024 * 1024)
@@ -58,6 +59,12 @@ const char	*html_plan_url(const struct html_plan *, size_t idx);
 /* where link idx's value is in the document: [*off, *end); -1 if none */
 int		 html_plan_span(const struct html_plan *, size_t idx,
 		    size_t *off, size_t *end);
+/*
+ * where the pixel goes, or HTML_PIXEL_NONE: the document ends inside a
+ * tag, a comment or an element whose content is text, and has neither
+ * </body> nor </html> (the pixel would not be an image there)
+ */
+#define HTML_PIXEL_NONE	SIZE_MAX
 size_t		 html_plan_pixel_offset(const struct html_plan *);
 
 /*

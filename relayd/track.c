@@ -395,6 +395,9 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 		free(p->html);
 		return;
 	}
+	if (m->t->opens && html_plan_pixel_offset(p->plan) == HTML_PIXEL_NONE)
+		log_debug("%s: no pixel in an HTML part that ends inside a "
+		    "tag, a comment or a text element", m->queue_id);
 	m->nparts++;
 }
 

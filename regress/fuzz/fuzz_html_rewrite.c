@@ -8,10 +8,10 @@
  *
  * Invariants checked: applying the plan with no pixel and no link
  * callback gives the input back; the link spans are inside the input,
- * sorted and disjoint, and the pixel offset is not inside one; with
- * every link replaced by a marker and a pixel added, the output is
+ * sorted and disjoint, and the pixel offset (if any) is not inside one;
+ * with every link replaced by a marker and a pixel added, the output is
  * exactly the input with those spans replaced and the pixel tag at its
- * offset, built here independently; the callback sees the links in
+ * offset (if any), built here independently; the callback sees the links in
  * order, each an http(s) URL.  And the input with its runs of letters
  * and digits changed (some letters and digits other ones, some runs
  * longer), planned with only the input's plan kept (which may give it
@@ -56,7 +56,7 @@ expected(const struct html_plan *p, const char *in, size_t size,
 	FILE	*fp;
 	char	*buf = NULL;
 	size_t	 at = 0, i, off, end, pix = html_plan_pixel_offset(p);
-	int	 pixel = 1;
+	int	 pixel = pix != HTML_PIXEL_NONE;
 
 	check((fp = open_memstream(&buf, elen)) != NULL);
 	for (i = 0; html_plan_span(p, i, &off, &end) == 0; i++) {

@@ -318,6 +318,43 @@ check_derived(void)
 	ok(nd > 100, "and many not parsed (%zu)", nd);
 }
 
+/*
+ * A document with neither </body> nor </html> that ends inside a tag, a
+ * comment or an element whose content is text: a pixel at its end would
+ * be part of an attribute's value (the link then went elsewhere) or
+ * text the reader sees; it gets none, every byte as it was.  One that
+ * ends after a stray "<" or "&" gets it.
+ */
+static void
+check_unclosed(void)
+{
+	static const char *none[] = {
+		"<p>x<a href=\"https://a.test/x",
+		"<p>x</p><div id=\"a",
+		"<p>x</p><!-- a comment",
+		"<p>x<textarea>hi",
+		"<p>x<title>t",
+		"<p>x<script>var a = 1;",
+		"<p>x<style>p { color: red; }",
+		"<html><body><p>x</p><plaintext>y</body></html>\r\n",
+		"<p>x</",
+		"<svg><![CDATA[x",
+	};
+	size_t	 i;
+	char	 what[80];
+
+	for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		snprintf(what, sizeof(what), "no pixel: %.40s", none[i]);
+		check(none[i], "P", none[i], 0, what);
+	}
+	check("<p>x <", "P", "<p>x <" PIX, 0, "a stray '<' at the end");
+	check("<p>x &amp\n", "P", "<p>x &amp" PIX "\n", 0,
+	    "a reference at the end");
+	check("<table><tr><td>x</body></html>", "P",
+	    "<table><tr><td>x</body></html>" PIX, 0,
+	    "</body> and </html> ignored in a table: at the end");
+}
+
 int
 main(void)
 {
@@ -460,6 +497,7 @@ main(void)
 	check("<body>a</body><body>b</body>", "P",
 	    "<body>a</body><body>b" PIX "</body>", 0,
 	    "two </body>: the last, after all the content");
+	check_unclosed();
 	check_kept();
 	check_legacy();
 	check_derived();
