@@ -16,6 +16,7 @@
 #include "digest.h"
 #include "hex.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "token.h"
 
 #define TOKEN_VERSION	1
@@ -103,23 +104,32 @@ token_keys_clear(struct token_keys *ks)
 
 #define FIELD_EMPTY	0x01	/* "" is one */
 #define FIELD_SPACE	0x02	/* a space is taken */
+#define FIELD_UTF8	0x04	/* printable UTF-8 is taken */
 
 /*
  * printable ASCII without space, as in a header or URL, its length; -1
  * if not.  A recipient may have a space (FIELD_SPACE): a quoted local
- * part holds one ("john doe"@example.com, RFC 5321 4.1.2).
+ * part holds one ("john doe"@example.com, RFC 5321 4.1.2); and be
+ * UTF-8 (FIELD_UTF8): an SMTPUTF8 address (RFC 6531), printable as
+ * smtpd takes it.
  */
 static int
 field_ok(const char *s, size_t max, int flags)
 {
 	size_t	 i, n = strnlen(s, max);
+	int	 eight = 0;
 
 	if (n == max || (n == 0 && !(flags & FIELD_EMPTY)))
 		return (-1);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ||
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
 		    (s[i] == ' ' && !(flags & FIELD_SPACE)))
 			return (-1);
+		if ((unsigned char)s[i] >= 0x80)
+			eight = 1;
+	}
+	if (eight && (!(flags & FIELD_UTF8) || !smtp_utf8_valid(s, n)))
+		return (-1);
 	return ((int)n);
 }
 
@@ -139,7 +149,8 @@ token_check(const struct token *t)
 	if (t->kind != TOKEN_OPEN && t->kind != TOKEN_CLICK &&
 	    t->kind != TOKEN_UNSUBSCRIBE)
 		return (-1);
-	if (field_ok(t->recipient, sizeof(t->recipient), FIELD_SPACE) < 0 ||
+	if (field_ok(t->recipient, sizeof(t->recipient),
+	    FIELD_SPACE | FIELD_UTF8) < 0 ||
 	    field_ok(t->domain, sizeof(t->domain), 0) < 0 ||
 	    (at = strchr(t->recipient, '@')) == NULL || at == t->recipient ||
 	    at[1] == '\0')

@@ -13,7 +13,8 @@
  *	len(1) recipient  len(1) sender domain  len(2) url  mac(16)
  *
  * (integers big-endian, the queue id's 16 hex digits as 8 bytes, the url
- * only for clicks, issued in seconds since the epoch), then base64url without
+ * only for clicks, issued in seconds since the epoch; the strings
+ * printable ASCII, the recipient printable UTF-8), then base64url without
  * padding ('.' for '-' in the comment form, token_comment_form).  The
  * MAC is the first 16 bytes (128 bits, RFC 2104 section 5) of
  * HMAC-SHA256 under the key named by keyid over "mailhook-token" and every byte

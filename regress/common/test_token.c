@@ -154,6 +154,23 @@ main(void)
 	t = click();
 	strlcpy(t.recipient, "bob", sizeof(t.recipient));
 	ok(token_encode(&t, &k1, buf, sizeof(buf)) == -1, "recipient without @");
+	/* an SMTPUTF8 recipient (RFC 6531): printable UTF-8 only */
+	t = click();
+	strlcpy(t.recipient, "jos\xc3\xa9@b\xc3\xbc" "cher.example",
+	    sizeof(t.recipient));
+	ok(token_encode(&t, &k1, buf, sizeof(buf)) > 0 &&
+	    token_decode(buf, &ks, &d) == 0 &&
+	    strcmp(d.recipient, t.recipient) == 0, "UTF-8 recipient");
+	strlcpy(t.recipient, "jos\xe9@example.net", sizeof(t.recipient));
+	ok(token_encode(&t, &k1, buf, sizeof(buf)) == -1,
+	    "recipient not UTF-8 refused");
+	strlcpy(t.recipient, "jos\xc2\x9b@example.net", sizeof(t.recipient));
+	ok(token_encode(&t, &k1, buf, sizeof(buf)) == -1,
+	    "recipient with a C1 control refused");
+	t = click();
+	strlcpy(t.domain, "b\xc3\xbc" "cher.example", sizeof(t.domain));
+	ok(token_encode(&t, &k1, buf, sizeof(buf)) == -1,
+	    "UTF-8 domain refused (a tracked domain is ASCII)");
 	t = click();
 	strlcpy(t.queue_id, "0123456789abcdeX", sizeof(t.queue_id));
 	ok(token_encode(&t, &k1, buf, sizeof(buf)) == -1, "bad queue id");

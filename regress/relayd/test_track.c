@@ -291,6 +291,52 @@ check_comment(const struct config *conf)
 	free(out);
 }
 
+/*
+ * An SMTPUTF8 recipient (RFC 6531: jos\xc3\xa9@example.test) gets its
+ * tokens like any other: its pixel, its links and List-Unsubscribe in
+ * place of the submitter's.  No token took a recipient that was not
+ * ASCII: its copy went without the three, and without any
+ * List-Unsubscribe at all.
+ */
+#define LU	"List-Unsubscribe: <https://t.sender.test/u/"
+static void
+check_utf8_rcpt(const struct config *conf)
+{
+	static const char	*rcpt = "jos\xc3\xa9@example.test";
+	struct track_msg	*m;
+	struct token_keys	 ks;
+	struct token_key	 k;
+	struct token		 t;
+	char			*out = NULL, tok[TOKEN_STR_MAX];
+	const char		*u;
+	size_t			 len = 0;
+
+	memset(&ks, 0, sizeof(ks));
+	if (track_key(TAILQ_FIRST(&conf->trackings), &k, 0) == -1 ||
+	    token_keys_add(&ks, &k) == -1)
+		return;
+	track_forget();
+	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test",
+	    same[2], strlen(same[2]))) != NULL) {
+		out = track_render(m, rcpt, &len);
+		track_free(m);
+	}
+	u = out != NULL ? strstr(out, LU) : NULL;
+	ok(u != NULL && strstr(out, "app.example") == NULL,
+	    "UTF-8 recipient: our List-Unsubscribe, the submitter's gone");
+	if (u != NULL)
+		strlcpy(tok, u + strlen(LU), strcspn(u + strlen(LU), ">") +
+		    1);
+	ok(u != NULL && token_decode(tok, &ks, &t) == 0 &&
+	    strcmp(t.recipient, rcpt) == 0, "UTF-8 recipient: its "
+	    "unsubscribe token names it");
+	ok(out != NULL && strstr(out, "https://t.sender.test/o/") != NULL &&
+	    strstr(out, "https://t.sender.test/c/") != NULL,
+	    "UTF-8 recipient: its pixel and links tracked");
+	free(out);
+	token_keys_clear(&ks);
+}
+
 /* the mailto unsubscribe address: its MAC, in either case, and no other */
 static void
 check_mailto(const struct config *conf)
@@ -706,6 +752,7 @@ main(void)
 	check_no_host(conf);
 	check_signed(conf);
 	check_mailto(conf);
+	check_utf8_rcpt(conf);
 	check_comment(conf);
 	check_one_click(conf);
 	check_long_unsub();
