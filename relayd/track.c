@@ -403,16 +403,18 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 
 /*
  * A charset in which ASCII text is not ASCII bytes (UTF-16 and -32, UCS-2
- * and -4, UTF-7): a pixel or a link of ASCII bytes would corrupt the
- * part, and gumbo could not read it; such a part is not tracked.  1 if
- * so.
+ * and -4, their ISO 10646 names such as ISO-10646-UCS-2, a label of
+ * UTF-16LE to browsers, UTF-7): a pixel or a link of ASCII bytes would
+ * corrupt the part, and gumbo could not read it; such a part is not
+ * tracked.  1 if so.
  */
 static int
 charset_not_ascii(const char *cs)
 {
 	static const char *const wide[] = {
 		"utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2",
-		"ucs-4", "ucs4", "utf-7", "utf7", "unicode", "csunicode", NULL
+		"ucs-4", "ucs4", "utf-7", "utf7", "unicode", "csunicode",
+		"iso-10646", "csucs4", NULL
 	};
 	size_t	 i;
 

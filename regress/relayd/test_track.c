@@ -100,6 +100,8 @@ static const char *other[] = {
 	"AHQAdABwAHMAOgAvAC8AZQB4AGEAbQBwAGwAZQAuAG8AcgBnAC8AYQAiAD4A\r\n" \
 	"eAA8AC8AYQA+ADwALwBiAG8AZAB5AD4APAAvAGgAdABtAGwAPgAKAA==\r\n"
 
+static char	*variant(const char *, const char *, const char *);
+
 /* the copy's body (after the blank line), or "" */
 static const char *
 body_of(const char *copy)
@@ -160,9 +162,12 @@ check_charsets(const struct config *conf)
 	    "<a href=\"https://example.org/\xc3\xa9\">u</a>\r\n";
 	const char	*u8 = HDR("utf-8", "8bit")
 	    "<a href=\"https://example.org/caf\xc3\xa9?q=\xc3\xa9\">u</a>\r\n";
-	char		*out;
+	static const char *iso10646[] = {
+		"ISO-10646-UCS-2", "iso-10646-ucs-4", "csUCS4",
+	};
+	char		*out, *msg;
 	const char	*b;
-	size_t		 len;
+	size_t		 len, i;
 
 	out = track_copy(conf, u16, strlen(u16), &len);
 	ok(out != NULL && strcmp(body_of(out), UTF16_B64) == 0 &&
@@ -170,6 +175,17 @@ check_charsets(const struct config *conf)
 	    "a UTF-16 part goes as it was (no pixel of ASCII bytes in it), "
 	    "the headers are added");
 	free(out);
+	/* the ISO 10646 names of UCS-2 and UCS-4 (IANA), the first a
+	 * label of UTF-16LE to browsers (WHATWG Encoding) */
+	for (i = 0; i < sizeof(iso10646) / sizeof(iso10646[0]); i++) {
+		if ((msg = variant(u16, "\"utf-16\"", iso10646[i])) == NULL)
+			continue;
+		out = track_copy(conf, msg, strlen(msg), &len);
+		ok(out != NULL && strcmp(body_of(out), UTF16_B64) == 0,
+		    "a part in %s goes as it was", iso10646[i]);
+		free(out);
+		free(msg);
+	}
 	out = track_copy(conf, u16mp, strlen(u16mp), &len);
 	ok(out != NULL && strstr(out, UTF16_B64 "--b\r\n") != NULL &&
 	    strstr(out, "example.org/u8") == NULL &&
