@@ -671,6 +671,8 @@ int		 config_verp_key(struct config *, const char *spool);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);
+/* a tracking block's url: NULL if good, else why (static) */
+const char	*config_check_tracking_url(const char *);
 const char	*config_check_bounce_secret(const char *);
 /* the dkim entry for a From: domain (itself or the nearest parent), or NULL */
 const struct dkim *config_dkim_match(const struct config *, const char *);

@@ -883,7 +883,7 @@ tracking_from_json(struct config *c, const json_t *o)
 	if (gstr(o, "domain", t->domain, sizeof(t->domain), 0) == -1 ||
 	    config_check_domain(t->domain) == -1 ||
 	    gstr(o, "url", t->url, sizeof(t->url), 0) == -1 ||
-	    config_check_url(t->url) != NULL ||
+	    config_check_tracking_url(t->url) != NULL ||
 	    strlen(t->url) > TOKEN_TRACK_URL_MAX ||
 	    gbool(o, "opens", &t->opens) == -1 ||
 	    gbool(o, "clicks", &t->clicks) == -1 ||

@@ -555,13 +555,11 @@ trackopts	: /* empty */
 		;
 
 trackopt	: URL STRING {
-			const char	*why = config_check_url($2);
+			const char	*why = config_check_tracking_url($2);
 			size_t		 n;
 
 			parse_tracking_once(&$<pos>1, "url");
 			ps.url_seen = 1;
-			if (why == NULL && strpbrk($2, "?#") != NULL)
-				why = "has a query or fragment";
 			if (why == NULL)
 				why = parse_url_port_check($2);
 			if (why != NULL)

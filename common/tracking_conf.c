@@ -48,6 +48,42 @@ config_tracking(const struct config *c, const char *domain)
 	return (NULL);
 }
 
+/*
+ * A tracking url: an http(s) URL with a host and no query or fragment
+ * (the tokens follow it), of the characters a URI holds (RFC 3986): it
+ * stands between '<' and '>' in List-Unsubscribe, where a '>' would end
+ * it, and goes as it is into header fields and HTML parts of any
+ * charset, where a byte beyond ASCII (a host not in its xn-- form) would
+ * not be what a reader takes.  NULL if good, else why (static).
+ */
+const char *
+config_check_tracking_url(const char *url)
+{
+	static char		 why[64];
+	const unsigned char	*p;
+	const char		*bad;
+
+	if ((bad = config_check_url(url)) != NULL)
+		return (bad);
+	if (strpbrk(url, "?#") != NULL)
+		return ("has a query or fragment");
+	for (p = (const unsigned char *)url; *p != '\0'; p++) {
+		if (*p >= 0x80)
+			return ("is not ASCII (a host in its xn-- form is)");
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(why, sizeof(why), "has a control character "
+			    "(0x%02x)", *p);
+			return (why);
+		}
+		if (strchr("\"<>\\^`{|}", *p) != NULL) {
+			snprintf(why, sizeof(why), "has '%c', which a URI "
+			    "cannot hold (RFC 3986)", *p);
+			return (why);
+		}
+	}
+	return (NULL);
+}
+
 /* a key's secret as written: NULL if good, else why (static) */
 static const char *
 secret_check(const char *s, const char *what)
