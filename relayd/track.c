@@ -79,7 +79,7 @@ struct track_msg {
 	const char		*buf;
 	size_t			 len;
 	size_t			 hdr_end;	/* where the blank line
-						   starts */
+						   starts (len: none) */
 	int			 crlf;
 	int			 unsub;		/* add List-Unsubscribe */
 	size_t			 drop[DROPS_MAX][2]; /* the submitter's */
@@ -247,7 +247,38 @@ track_mailto_check(const struct config *conf, const char *local,
 	return (-1);
 }
 
-/* where the header section ends (the blank line), or -1 */
+/*
+ * buf is header fields only, each line ended: a name of printable ASCII
+ * and a colon, or a folded line after one
+ */
+static int
+fields_only(const char *buf, size_t len)
+{
+	const char	*nl;
+	size_t		 off, n;
+
+	for (off = 0; off < len; off = nl - buf + 1) {
+		if ((nl = memchr(buf + off, '\n', len - off)) == NULL)
+			return (0);
+		if (buf[off] == ' ' || buf[off] == '\t') {
+			if (off == 0)
+				return (0);
+			continue;
+		}
+		for (n = off; n < (size_t)(nl - buf) && buf[n] > ' ' &&
+		    buf[n] < 0x7f && buf[n] != ':'; n++)
+			;
+		if (n == off || n == (size_t)(nl - buf) || buf[n] != ':')
+			return (0);
+	}
+	return (len > 0);
+}
+
+/*
+ * where the header section ends (the blank line), or -1; a message that
+ * is a header section and no blank line (RFC 5322 3.5: the body is
+ * optional) ends there
+ */
 static ssize_t
 header_end(const char *buf, size_t len)
 {
@@ -259,7 +290,7 @@ header_end(const char *buf, size_t len)
 		    i + 2 < len && buf[i + 2] == '\n')))
 			return (i + 1);
 	}
-	return (-1);
+	return (fields_only(buf, len) ? (ssize_t)len : -1);
 }
 
 /* the end of the header field at off: after its last folded line */
@@ -905,7 +936,9 @@ parse(struct track_msg *m)
 
 	if (m->unsub)
 		submitters_unsub(m);
-	base = m->hdr_end + (m->buf[m->hdr_end] == '\r' ? 2 : 1);
+	/* the body's start; past the end without a blank line */
+	base = m->hdr_end == m->len ? m->len + 1 :
+	    m->hdr_end + (m->buf[m->hdr_end] == '\r' ? 2 : 1);
 	keep = base <= m->len && layout_mime(m, mime, &mimelen) == 0;
 	/* a kept layout, or one moved from a kept one's (kept too) */
 	if (keep && (l = kept_find(&layouts, mime, mimelen, m->buf + base,

@@ -101,6 +101,7 @@ static const char *other[] = {
 	"eAA8AC8AYQA+ADwALwBiAG8AZAB5AD4APAAvAGgAdABtAGwAPgAKAA==\r\n"
 
 static char	*variant(const char *, const char *, const char *);
+static char	*render(const struct config *, const char *, size_t *);
 
 /* the copy's body (after the blank line), or "" */
 static const char *
@@ -351,6 +352,42 @@ check_utf8_rcpt(const struct config *conf)
 	    "UTF-8 recipient: its pixel and links tracked");
 	free(out);
 	token_keys_clear(&ks);
+}
+
+/*
+ * A message that is a header section without a blank line (RFC 5322
+ * 3.5: the body is optional) was "not tracked (no header section)": it
+ * went without List-Unsubscribe.  Ours now goes at its end, in place of
+ * the submitter's; a message whose first line is no field is still not
+ * tracked.
+ */
+static void
+check_header_only(const struct config *conf)
+{
+	static const char	*hdr = "From: <app@sender.test>\r\n"
+	    "To: <rcpt@example.test>\r\nSubject: no body\r\n";
+	static const char	*nofield = "no field here\r\n";
+	char			*msg = NULL, *out;
+	size_t			 len;
+	const char		*lu;
+
+	if (asprintf(&msg, "%sList-Unsubscribe: <https://app.example/u>\r\n",
+	    hdr) == -1)
+		return;
+	out = render(conf, msg, &len);
+	lu = out != NULL ? strstr(out, "\r\nList-Unsubscribe: <https://t."
+	    "sender.test/u/") : NULL;
+	ok(lu != NULL && strncmp(out, hdr, strlen(hdr)) == 0 &&
+	    strstr(out, "app.example") == NULL && len > 51 &&
+	    strcmp(out + len - 51, "List-Unsubscribe-Post: "
+	    "List-Unsubscribe=One-Click\r\n") == 0 &&
+	    strstr(out, "\r\n\r\n") == NULL, "a header section without a "
+	    "body: our List-Unsubscribe at its end, the submitter's gone");
+	free(out);
+	free(msg);
+	out = render(conf, nofield, &len);
+	ok(out == NULL, "a message whose first line is no field: not tracked");
+	free(out);
 }
 
 /* the mailto unsubscribe address: its MAC, in either case, and no other */
@@ -769,6 +806,7 @@ main(void)
 	check_signed(conf);
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
+	check_header_only(conf);
 	check_comment(conf);
 	check_one_click(conf);
 	check_long_unsub();
