@@ -87,6 +87,8 @@ struct track_msg {
 	struct track_part	*parts;
 	size_t			 nparts;
 	const char		*rcpt;		/* while rendering */
+	size_t			 links;		/* and the links of the
+						   parts before */
 };
 
 /* where a part's content is: byte offsets, as part_loc's */
@@ -1105,16 +1107,18 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 
 	n = uri_encode(url, uri, sizeof(uri));
 	if (n == -1 || (size_t)n >= sizeof(uri)) {
-		log_debug("%s: link %zu not tracked: %s", m->queue_id, idx,
-		    n == -1 ? "its host is not ASCII" : "too long as a URI");
+		log_debug("%s: link %zu not tracked: %s", m->queue_id,
+		    m->links + idx, n == -1 ? "its host is not ASCII" :
+		    "too long as a URI");
 		return (NULL);
 	}
 	if (comment && strstr(m->t->url, "--") != NULL) {
 		log_debug("%s: link %zu not tracked: in a conditional comment, "
-		    "and the tracking url has \"--\"", m->queue_id, idx);
+		    "and the tracking url has \"--\"", m->queue_id,
+		    m->links + idx);
 		return (NULL);
 	}
-	return (token_url(m, TOKEN_CLICK, idx, uri, comment));
+	return (token_url(m, TOKEN_CLICK, m->links + idx, uri, comment));
 }
 
 /* List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post (RFC 8058) */
@@ -1265,11 +1269,13 @@ track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 	/* a recipient no token can carry (over 255 bytes) gets neither */
 	if (m->t->opens && m->nparts > 0)
 		pixel = token_url(m, TOKEN_OPEN, 0, NULL, 0);
-	for (i = 0; i < m->nparts && rv == 0; i++) {
+	/* a link's index is in the message, not in its part */
+	for (i = 0, m->links = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
 		if ((html[i] = html_plan_apply(p->plan, p->html, p->len, pixel,
 		    m->t->clicks ? link_cb : NULL, m, &hlen[i])) == NULL)
 			rv = -1;
+		m->links += html_plan_nlinks(p->plan);
 	}
 	o = NULL;
 	if (rv == 0 && (o = open_memstream(&out, outlen)) == NULL)

@@ -390,6 +390,47 @@ check_header_only(const struct config *conf)
 	free(out);
 }
 
+/*
+ * A click token's link index is the link's in the message (token.h):
+ * the first link of a second HTML part is not link 0 again.
+ */
+static void
+check_link_index(const struct config *conf)
+{
+	static const char	*msg = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+	    "--m\r\nContent-Type: text/html\r\n\r\n"
+	    "<a href=\"https://example.org/1\">1</a> "
+	    "<a href=\"https://example.org/2\">2</a>\r\n"
+	    "--m\r\nContent-Type: text/html\r\n\r\n"
+	    "<a href=\"https://example.org/3\">3</a>\r\n--m--\r\n";
+	struct token_keys	 ks;
+	struct token_key	 k;
+	struct token		 t;
+	char			*out, tok[TOKEN_STR_MAX], got[64];
+	const char		*p;
+	size_t			 len, n = 0;
+
+	memset(&ks, 0, sizeof(ks));
+	if (track_key(TAILQ_FIRST(&conf->trackings), &k, 0) == -1 ||
+	    token_keys_add(&ks, &k) == -1)
+		return;
+	got[0] = '\0';
+	out = render(conf, msg, &len);
+	for (p = out; p != NULL && (p = strstr(p, "/c/")) != NULL; p += 3) {
+		strlcpy(tok, p + 3, strcspn(p + 3, "\"") + 1);
+		if (token_decode(tok, &ks, &t) == 0)
+			n += snprintf(got + n, sizeof(got) - n, "%s%u",
+			    n > 0 ? "," : "", t.link);
+		if (n >= sizeof(got))
+			break;
+	}
+	is_str(got, "0,1,2", "link indexes across two HTML parts");
+	free(out);
+	token_keys_clear(&ks);
+}
+
 /* the mailto unsubscribe address: its MAC, in either case, and no other */
 static void
 check_mailto(const struct config *conf)
@@ -807,6 +848,7 @@ main(void)
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
 	check_header_only(conf);
+	check_link_index(conf);
 	check_comment(conf);
 	check_one_click(conf);
 	check_long_unsub();
