@@ -21,6 +21,7 @@
 #include <gmime/gmime.h>
 #include <jansson.h>
 
+#include "mailaddr.h"
 #include "mime.h"
 #include "mime_int.h"
 
@@ -145,6 +146,11 @@ verdict_json(json_t *e, const struct envelope *env,
 	return (0);
 }
 
+/*
+ * The envelope of the post for rcpt (NULL: for none): its route's
+ * recipients and flags are those of rcpt's own entry, found as smtpd
+ * tells two recipients apart (addr_same: Bob@d is not bob@d)
+ */
 json_t *
 envelope_json(const struct envelope *env, const char *rcpt)
 {
@@ -153,7 +159,7 @@ envelope_json(const struct envelope *env, const char *rcpt)
 	size_t		 i;
 
 	for (i = 0; rcpt != NULL && i < env->nrcpt; i++)
-		if (strcasecmp(env->rcpts[i].addr, rcpt) == 0) {
+		if (addr_same(env->rcpts[i].addr, rcpt)) {
 			self = &env->rcpts[i];
 			break;
 		}
