@@ -648,6 +648,8 @@ const char	*config_rate_unit_name(enum rate_unit);
 #define CONF_API_KEYS		0x200	/* the api keys file (hashes of keys) */
 #define CONF_VERP_KEY		0x400	/* the VERP return paths' MAC key */
 json_t		*config_to_json(const struct config *, int flags);
+char		*config_to_json_text(const struct config *, int flags,
+		    size_t *);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
 
 /* a route's id; without this bit, an older one: its route's index */

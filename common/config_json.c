@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,6 +457,72 @@ config_to_json(const struct config *c, int flags)
 	    "events_retry_max", c->testing.events_retry_max,
 	    "seccomp_debug", c->testing.seccomp_debug));
 	return (o);
+}
+
+/* the text config_to_json_text makes, grown by hand to wipe each copy */
+struct jtext {
+	char	*buf;
+	size_t	 len, size;
+};
+
+static int
+jtext_cb(const char *p, size_t n, void *arg)
+{
+	struct jtext	*t = arg;
+	char		*nb;
+	size_t		 size;
+
+	if (n >= t->size - t->len) {
+		size = t->size;
+		while (n >= size - t->len) {
+			if (size > SIZE_MAX / 2)
+				return (-1);
+			size *= 2;
+		}
+		if ((nb = malloc(size)) == NULL)
+			return (-1);
+		memcpy(nb, t->buf, t->len);
+		freezero(t->buf, t->size);
+		t->buf = nb;
+		t->size = size;
+	}
+	memcpy(t->buf + t->len, p, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+	return (0);
+}
+
+/*
+ * config_to_json(c, flags) as compact text, NUL-terminated, its length
+ * in *lenp; NULL on failure.  It carries the flags' secrets: every
+ * buffer it outgrows is wiped before it is freed (jansson's json_dumps
+ * grows its own and frees them as they are), and the caller wipes the
+ * text with freezero(s, *lenp + 1).
+ */
+char *
+config_to_json_text(const struct config *c, int flags, size_t *lenp)
+{
+	struct jtext	 t;
+	json_t		*j;
+	int		 rc;
+
+	if ((j = config_to_json(c, flags)) == NULL)
+		return (NULL);
+	t.len = 0;
+	t.size = 4096;
+	if ((t.buf = malloc(t.size)) == NULL) {
+		json_decref(j);
+		return (NULL);
+	}
+	t.buf[0] = '\0';
+	rc = json_dump_callback(j, jtext_cb, &t, JSON_COMPACT);
+	json_decref(j);
+	if (rc == -1) {
+		freezero(t.buf, t.size);
+		return (NULL);
+	}
+	*lenp = t.len;
+	return (t.buf);
 }
 
 /*

@@ -790,23 +790,19 @@ static uint32_t		 conf_gen;
 void
 parent_send_config(struct mproc *p, const struct config *conf, int flags)
 {
-	json_t	*j;
 	char	*s;
 	size_t	 len, off, n;
 
-	if ((j = config_to_json(conf, flags)) == NULL)
-		fatalx("config_to_json");
-	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps");
-	json_decref(j);
-	len = strlen(s);
+	/* it holds the child's secrets: every copy is wiped */
+	if ((s = config_to_json_text(conf, flags, &len)) == NULL)
+		fatalx("config_to_json_text");
 	mproc_compose(p, IMSG_SETUP_CONF_START, 0, -1, &len, sizeof(len));
 	for (off = 0; off < len; off += n) {
 		n = len - off > CONF_CHUNK ? CONF_CHUNK : len - off;
 		mproc_compose(p, IMSG_SETUP_CONF_DATA, 0, -1, s + off, n);
 	}
 	mproc_compose(p, IMSG_SETUP_CONF_END, conf_gen, -1, NULL, 0);
-	free(s);
+	freezero(s, len + 1);
 }
 
 /* why a reload was refused: the first error and how many more */

@@ -4,7 +4,8 @@
  */
 /*
  * Configuration: parse.y, defaults, macros, include, the JSON round trip,
- * the strict JSON decoder and config_load_files().
+ * the strict JSON decoder and config_load_files(), the JSON text wiped
+ * (free() is this program's: it looks at what config_to_json_text frees).
  */
 #include <sys/stat.h>
 
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,36 @@ free(void *p)
 #endif
 
 static char	 dir[64];
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_FREE_WATCH
+#endif
+#endif
+#ifdef __SANITIZE_ADDRESS__
+#define NO_FREE_WATCH
+#endif
+
+#define SECRET	"alice:$2b$12$secret-credentials-hash"
+
+#ifndef NO_FREE_WATCH
+static int	 watching, text_secret;
+
+void	__libc_free(void *);
+
+/* while watching: a freed copy of the JSON text ({"...) with the secret */
+void
+free(void *p)
+{
+	size_t	 n;
+
+	if (watching && p != NULL && (n = malloc_usable_size(p)) > 2 &&
+	    memcmp(p, "{\"", 2) == 0 &&
+	    memmem(p, n, SECRET, sizeof(SECRET) - 1) != NULL)
+		text_secret++;
+	__libc_free(p);
+}
+#endif
 static char	 errbuf[8192];
 
 static const char full[] =
@@ -1194,6 +1226,48 @@ test_kinds(void)
  * SPOOL/verp.key: made once with a bounce domain (none without), the same
  * at the next start, sent only with CONF_VERP_KEY.
  */
+/*
+ * The text sent to a child holds its secrets: no copy of it is freed
+ * unwiped, neither one its buffer outgrew (jansson's json_dumps freed
+ * each as it grew) nor the last (freezero'd by the caller).
+ */
+static void
+test_json_text_wiped(void)
+{
+#ifndef NO_FREE_WATCH
+	struct config	*c;
+	json_t		*j, *back;
+	char		*s;
+	size_t		 len = 0, i, n = 64 * 1024;
+
+	if ((c = parse_text("listen on 127.0.0.1 port 25\n")) == NULL)
+		fatalx("parse: %s", errbuf);
+	if ((c->credentials_data = malloc(n)) == NULL)
+		fatal("malloc");
+	for (i = 0; i < n; i++)
+		c->credentials_data[i] = 'a' + i % 26;
+	memcpy(c->credentials_data, SECRET, sizeof(SECRET) - 1);
+	c->credentials_len = n;
+	watching = 1;
+	s = config_to_json_text(c, CONF_CREDENTIALS, &len);
+	if (s != NULL)
+		freezero(s, len + 1);
+	watching = 0;
+	ok(s != NULL && len > n, "the text made, longer than its secret");
+	is_int(text_secret, 0, "no copy of it freed with the secret in it");
+	s = config_to_json_text(c, CONF_CREDENTIALS, &len);
+	j = config_to_json(c, CONF_CREDENTIALS);
+	back = s != NULL ? json_loads(s, 0, NULL) : NULL;
+	ok(back != NULL && len == strlen(s) && json_equal(j, back),
+	    "the text is config_to_json's");
+	json_decref(back);
+	json_decref(j);
+	if (s != NULL)
+		freezero(s, len + 1);
+	config_free(c);
+#endif
+}
+
 static void
 test_verp_key(void)
 {
@@ -1450,6 +1524,7 @@ main(void)
 	test_tracking_key_owner();
 	test_verdict_key();
 	test_verp_key();
+	test_json_text_wiped();
 	test_kinds();
 	test_url_public();
 	test_route_mailboxes();
