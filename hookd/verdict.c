@@ -79,6 +79,26 @@ struct vd_from {
 #define VF_FROM		1
 #define VF_OTHER	2
 
+/*
+ * The body's length as each canonicalization has it (RFC 6376 3.4.3,
+ * 3.4.4), counted as it goes by: a signature whose l= is shorter
+ * leaves the rest of the body unsigned.
+ */
+struct vd_body {
+	int		 state;		/* VB_HEADER, VB_CR, VB_BODY */
+	int		 bol;		/* in the header: at a line's start */
+	int		 wsp;		/* relaxed: blanks not counted yet */
+	off_t		 sline;		/* simple: the line's bytes so far */
+	off_t		 rline;		/* relaxed: the same */
+	off_t		 sempty;	/* empty lines not counted yet */
+	off_t		 rempty;
+	off_t		 simple;	/* the lines counted */
+	off_t		 relaxed;
+};
+#define VB_HEADER	0
+#define VB_CR		1		/* the CR of the empty line */
+#define VB_BODY		2
+
 struct vd_key {
 	struct vd_job	*job;
 	char		 name[256];
@@ -101,6 +121,7 @@ struct vd_job {
 	int		 dmarc_temp;	/* a DMARC query failed for now */
 	char		*dmarc;		/* the one v=DMARC1 record found */
 	struct vd_from	 fromscan;
+	struct vd_body	 body;
 	char		*msg;		/* the message, read whole, or NULL */
 	size_t		 msglen;
 	verdict_cb	 cb;
@@ -607,6 +628,70 @@ vd_from_scan(struct vd_from *f, const u_char *p, size_t len)
 	}
 }
 
+/* one more piece of the message for the body's canonical lengths */
+static void
+vd_body_scan(struct vd_body *b, const u_char *p, size_t len)
+{
+	size_t	 i = 0;
+
+	for (; i < len && b->state != VB_BODY; i++) {
+		if (b->state == VB_CR)
+			b->state = p[i] == '\n' ? VB_BODY : VB_HEADER;
+		else if (b->bol && (p[i] == '\r' || p[i] == '\n'))
+			b->state = p[i] == '\r' ? VB_CR : VB_BODY;
+		b->bol = p[i] == '\n';
+	}
+	for (; i < len; i++) {
+		switch (p[i]) {
+		case '\r':
+			break;		/* smtpd lets CR in before LF only */
+		case '\n':
+			/* a line: what was left empty is not empty after all */
+			if (b->sline == 0)
+				b->sempty++;
+			else {
+				b->simple += 2 * b->sempty + b->sline + 2;
+				b->sempty = 0;
+			}
+			if (b->rline == 0)
+				b->rempty++;
+			else {
+				b->relaxed += 2 * b->rempty + b->rline + 2;
+				b->rempty = 0;
+			}
+			b->sline = b->rline = 0;
+			b->wsp = 0;
+			break;
+		case ' ':
+		case '\t':
+			b->sline++;
+			b->wsp = 1;	/* one SP, unless the line ends */
+			break;
+		default:
+			b->sline++;
+			b->rline += b->wsp + 1;
+			b->wsp = 0;
+		}
+	}
+}
+
+/*
+ * The body's length in canonicalization bc: empty lines at its end
+ * do not count, a last line without CRLF gets one; an empty body is
+ * CRLF in simple, nothing in relaxed.
+ */
+static off_t
+vd_body_len(const struct vd_body *b, dkim_canon_t bc)
+{
+	off_t	 n;
+
+	if (bc == DKIM_CANON_RELAXED)
+		return (b->relaxed + (b->rline > 0 ?
+		    2 * b->rempty + b->rline + 2 : 0));
+	n = b->simple + (b->sline > 0 ? 2 * b->sempty + b->sline + 2 : 0);
+	return (n == 0 ? 2 : n);
+}
+
 /*
  * step 1: the whole message through the verifying handle, read with
  * pread from its start (no lseek); a read shorter than the buffer is the
@@ -637,6 +722,7 @@ vd_feed(struct vd_job *j, int fd)
 		}
 		off += n;
 		vd_from_scan(&j->fromscan, buf, n);
+		vd_body_scan(&j->body, buf, n);
 		if (n > 0 && (st = dkim_chunk(j->dkim, buf, n)) !=
 		    DKIM_STAT_OK)
 			break;
@@ -807,8 +893,27 @@ vd_dmarc_done(int status, struct ub_result *res, void *arg)
 	vd_maybe_finish(j);
 }
 
+/*
+ * Does sig's l= leave part of the body unsigned?  Content added after
+ * it (RFC 6376 8.2: a whole new message, to a reader) would pass as
+ * the signer's.
+ */
+static int
+vd_sig_partial(struct vd_job *j, DKIM_SIGINFO *sig)
+{
+	ssize_t		 signlen;
+	dkim_canon_t	 hc, bc;
+
+	if (dkim_sig_getcanonlen(j->dkim, sig, NULL, NULL, &signlen) !=
+	    DKIM_STAT_OK || signlen == (ssize_t)-1)
+		return (0);
+	if (dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK)
+		return (1);
+	return (signlen < vd_body_len(&j->body, bc));
+}
+
 static const char *
-vd_sig_result(DKIM_SIGINFO *sig)
+vd_sig_result(struct vd_job *j, DKIM_SIGINFO *sig)
 {
 	int		 err = dkim_sig_geterror(sig);
 	dkim_alg_t	 alg;
@@ -827,6 +932,9 @@ vd_sig_result(DKIM_SIGINFO *sig)
 		 * unsigned one; RFC 8601 2.7.1's "policy": valid, not taken
 		 */
 		if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_TESTKEY) != 0)
+			return ("policy");
+		/* valid for the part it covers, not for the message */
+		if (vd_sig_partial(j, sig))
 			return ("policy");
 		return ("pass");
 	}
@@ -866,7 +974,8 @@ vd_dkim(struct vd_job *j)
 		    dkim_sig_getdomain(sigs[i]));
 		vd_word(d->selector, sizeof(d->selector),
 		    dkim_sig_getselector(sigs[i]));
-		strlcpy(d->result, vd_sig_result(sigs[i]), sizeof(d->result));
+		strlcpy(d->result, vd_sig_result(j, sigs[i]),
+		    sizeof(d->result));
 	}
 }
 
@@ -1084,6 +1193,7 @@ vd_job_new(struct envelope *env)
 		return (NULL);
 	j->env = env;
 	j->fromscan.bol = 1;
+	j->body.bol = 1;
 	j->dkim = dkim_verify(vd_lib, (const u_char *)env->id, NULL, &st);
 	if (j->dkim == NULL) {
 		free(j);
@@ -1183,6 +1293,7 @@ verdict_fuzz(const unsigned char *data, size_t len, struct envelope *env)
 		return;
 	j->starting = 1;
 	vd_from_scan(&j->fromscan, data, len);
+	vd_body_scan(&j->body, data, len);
 	st = dkim_chunk(j->dkim, (u_char *)data, len);
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
 		st = dkim_chunk(j->dkim, NULL, 0);
@@ -1421,8 +1532,8 @@ verdict_ar_header(const struct envelope *env, const char *eol)
 		bad |= evbuffer_add_printf(b, ";%s\tdkim=%s", eol,
 		    vd_result_word(env->dkim[i].result)) < 0;
 		if (strcmp(env->dkim[i].result, "policy") == 0)
-			bad |= evbuffer_add_printf(b, " (key in testing mode, "
-			    "t=y)") < 0;
+			bad |= evbuffer_add_printf(b, " (not taken: key in "
+			    "testing mode, t=y, or body past l=)") < 0;
 		if (env->dkim[i].domain[0] != '\0')
 			bad |= evbuffer_add_printf(b, " header.d=%s",
 			    env->dkim[i].domain) < 0;
