@@ -1015,6 +1015,87 @@ vd_policy_name(int p)
 	return ("");
 }
 
+/* does libopendmarc take the record rec for j's From: domain? */
+static int
+vd_dmarc_takes(struct vd_job *j, const char *rec)
+{
+	DMARC_POLICY_T	*pctx;
+	int		 ok;
+
+	if ((pctx = opendmarc_policy_connect_init((u_char *)"0.0.0.0",
+	    0)) == NULL)
+		return (0);
+	ok = opendmarc_policy_store_from_domain(pctx, (u_char *)j->from) ==
+	    DMARC_PARSE_OKAY && opendmarc_policy_store_dmarc(pctx,
+	    (u_char *)rec, (u_char *)j->from, j->dmarc_stage == 2 ?
+	    (u_char *)j->org : NULL) == DMARC_PARSE_OKAY;
+	opendmarc_policy_connect_shutdown(pctx);
+	return (ok);
+}
+
+/* rec with "; tag" added if libopendmarc takes that (rec: VD_DMARC_MAX) */
+static int
+vd_dmarc_add(struct vd_job *j, char *rec, const char *tag)
+{
+	size_t	 n = strlen(rec);
+
+	if (snprintf(rec + n, VD_DMARC_MAX - n, "; %s", tag) >=
+	    (int)(VD_DMARC_MAX - n) || !vd_dmarc_takes(j, rec)) {
+		rec[n] = '\0';
+		return (0);
+	}
+	return (1);
+}
+
+/*
+ * A record libopendmarc refuses as a whole for one bad tag.  RFC 7489
+ * 6.3: a tag with a malformed value is ignored (its default applies);
+ * 6.6.3: without a valid p= (or with an invalid sp=), a record with a
+ * valid rua= is p=none, one without applies no policy (NULL here:
+ * permerror).  The record is rebuilt from the tags libopendmarc takes,
+ * one by one.  Malloc'd.
+ */
+static char *
+vd_dmarc_mend(struct vd_job *j)
+{
+	char	 copy[VD_DMARC_MAX], rec[VD_DMARC_MAX], *tags[64], *t, *p;
+	char	*ptag = NULL, *sptag = NULL, *ruatag = NULL;
+	size_t	 n = 0, i, len;
+
+	strlcpy(copy, j->dmarc, sizeof(copy));
+	for (p = copy; (t = strsep(&p, ";")) != NULL && n < 64; ) {
+		t += strspn(t, " \t");
+		for (len = strlen(t); len > 0 && (t[len - 1] == ' ' ||
+		    t[len - 1] == '\t'); len--)
+			t[len - 1] = '\0';
+		len = strcspn(t, " \t=");
+		if (*t == '\0' || (len == 1 && strncasecmp(t, "v", 1) == 0))
+			continue;
+		if (len == 1 && strncasecmp(t, "p", 1) == 0)
+			ptag = t;
+		else if (len == 2 && strncasecmp(t, "sp", 2) == 0)
+			sptag = t;
+		else if (len == 3 && strncasecmp(t, "rua", 3) == 0)
+			ruatag = t;
+		else
+			tags[n++] = t;
+	}
+	strlcpy(rec, "v=DMARC1", sizeof(rec));
+	if (ptag == NULL || !vd_dmarc_add(j, rec, ptag) ||
+	    (sptag != NULL && !vd_dmarc_add(j, rec, sptag))) {
+		strlcpy(rec, "v=DMARC1", sizeof(rec));
+		if (ruatag == NULL || !vd_dmarc_add(j, rec, "p=none") ||
+		    !vd_dmarc_add(j, rec, ruatag))
+			return (NULL);
+		ruatag = NULL;
+	}
+	if (ruatag != NULL)
+		(void)vd_dmarc_add(j, rec, ruatag);
+	for (i = 0; i < n; i++)
+		(void)vd_dmarc_add(j, rec, tags[i]);
+	return (strdup(rec));
+}
+
 /* the policy and alignment, with a record in hand */
 static const char *
 vd_dmarc_eval(struct vd_job *j, DMARC_POLICY_T *pctx)
@@ -1077,6 +1158,7 @@ vd_dmarc(struct vd_job *j)
 {
 	struct envelope	*env = j->env;
 	DMARC_POLICY_T	*pctx;
+	char		*mended = NULL;
 	const char	*res, *ip = env->remote_ip[0] ? env->remote_ip :
 			    "0.0.0.0";
 
@@ -1091,13 +1173,22 @@ vd_dmarc(struct vd_job *j)
 		res = "temperror";
 	else if (j->dmarc == NULL)
 		res = "none";
+	else if (!vd_dmarc_takes(j, j->dmarc) &&
+	    (mended = vd_dmarc_mend(j)) == NULL)
+		res = "permerror";	/* no valid p= nor rua= */
 	else if ((pctx = opendmarc_policy_connect_init((u_char *)ip,
 	    strchr(ip, ':') != NULL)) == NULL)
 		res = "temperror";
 	else {
+		if (mended != NULL) {
+			free(j->dmarc);
+			j->dmarc = mended;
+			mended = NULL;
+		}
 		res = vd_dmarc_eval(j, pctx);
 		opendmarc_policy_connect_shutdown(pctx);
 	}
+	free(mended);
 	strlcpy(env->dmarc_result, res, sizeof(env->dmarc_result));
 }
 
