@@ -510,16 +510,23 @@ static void
 vd_from_address(struct vd_from *f, char *a, char *first, size_t size)
 {
 	u_char	*user = NULL, *dom = NULL;
+	char	 d[254];
 
 	if (a[strspn(a, " \t\r\n")] == '\0')
 		return;			/* nothing between two commas */
 	if (dkim_mail_parse((u_char *)a, &user, &dom) != 0 || dom == NULL ||
 	    dom[0] == '\0')
 		f->unusable = 1;
-	else if (first[0] == '\0')
-		strlcpy(first, (char *)dom, size);
-	else if (strcasecmp(first, (char *)dom) != 0)
-		f->unusable = 1;
+	else {
+		/* bank.example. is bank.example (vd_domain) */
+		vd_domain(d, sizeof(d), dom);
+		if (d[0] == '\0')
+			f->unusable = 1;
+		else if (first[0] == '\0')
+			strlcpy(first, d, size);
+		else if (strcmp(first, d) != 0)
+			f->unusable = 1;
+	}
 }
 
 /*
@@ -1320,22 +1327,18 @@ vd_orgdomain(const char *domain, char *org, size_t size)
  * A domain as DMARC looks it up and compares it: an internationalized
  * one (an SMTPUTF8 message's a@b\xc3\xbccher.example, in From: or MAIL
  * FROM) in A-labels, as DNS knows it and as its signatures' d= name it
- * (RFC 8616 4, 5).
+ * (RFC 8616 4, 5); a fully qualified one (a@bank.example.) without its
+ * last dot, the name it is to DNS: its policy applies.
  */
 static void
 vd_domain(char *dst, size_t size, const u_char *src)
 {
 	char		 a[256];
-	const u_char	*p;
 
-	for (p = src; p != NULL && *p != '\0' && *p < 0x80; p++)
-		;
-	if (p != NULL && *p != '\0') {
-		if (dns_domain_ascii((const char *)src, a, sizeof(a)) == -1)
-			a[0] = '\0';
-		src = (const u_char *)a;
-	}
-	vd_word(dst, size, src);
+	dst[0] = '\0';
+	if (src != NULL && dns_domain_ascii((const char *)src, a,
+	    sizeof(a)) != -1)
+		vd_word(dst, size, (const u_char *)a);
 }
 
 /* after step 1: what to look up */
