@@ -1465,7 +1465,9 @@ verdict_meets(const struct envelope *env, int require)
  * Could a later attempt meet require, unmet now?  Each unmet part rests
  * on a look-up that failed for now: dmarc=temperror, the key of a
  * signature aligned with From: (temperror), or, for DMARC, SPF's
- * temperror for an aligned MAIL FROM.
+ * temperror for an aligned MAIL FROM.  DMARC none (no record found) or
+ * permerror (no usable From: or record) is final whatever SPF and the
+ * keys say later.
  */
 int
 verdict_temporary(const struct envelope *env, int require)
@@ -1487,7 +1489,9 @@ verdict_temporary(const struct envelope *env, int require)
 		return (0);
 	if ((require & REQUIRE_DMARC) &&
 	    strcmp(env->dmarc_result, "pass") != 0 &&
-	    strcmp(env->dmarc_result, "temperror") != 0 && !dkim && !spf)
+	    strcmp(env->dmarc_result, "temperror") != 0 &&
+	    ((!dkim && !spf) || strcmp(env->dmarc_result, "none") == 0 ||
+	    strcmp(env->dmarc_result, "permerror") == 0))
 		return (0);
 	return (1);
 }
