@@ -29,38 +29,15 @@
 #include "seal.h"
 #include "tap.h"
 
+#define SECRET	"alice:$2b$12$secret-credentials-hash"
+
 /*
- * free() for the wipe checks (test_wipe): while wipe_marks is set, a block
- * freed with one of them in it is counted, a secret left in freed memory.
- * Not under ASan, whose own free() this would bypass.
+ * free() is this program's, for the wipe checks: while wipe_marks is set
+ * (test_wipe), a block freed with one of them in it is counted; while
+ * watching (test_json_text_wiped), a freed copy of the JSON text ({"...)
+ * holding SECRET is.  Either is a secret left in freed memory.  Not under
+ * ASan, whose own free() this would bypass.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define WIPE_CHECK	0
-#else
-#include <malloc.h>
-#define WIPE_CHECK	1
-void			 __libc_free(void *);
-static const char *const *wipe_marks;
-static int		 wipe_found[8];
-
-void
-free(void *p)
-{
-	size_t	 i, n;
-
-	if (wipe_marks != NULL && p != NULL) {
-		n = malloc_usable_size(p);
-		for (i = 0; wipe_marks[i] != NULL; i++)
-			if (memmem(p, n, wipe_marks[i],
-			    strlen(wipe_marks[i])) != NULL)
-				wipe_found[i]++;
-	}
-	__libc_free(p);
-}
-#endif
-
-static char	 dir[64];
-
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define NO_FREE_WATCH
@@ -70,26 +47,36 @@ static char	 dir[64];
 #define NO_FREE_WATCH
 #endif
 
-#define SECRET	"alice:$2b$12$secret-credentials-hash"
+#ifdef NO_FREE_WATCH
+#define WIPE_CHECK	0
+#else
+#define WIPE_CHECK	1
+void			 __libc_free(void *);
+static const char *const *wipe_marks;
+static int		 wipe_found[8];
+static int		 watching, text_secret;
 
-#ifndef NO_FREE_WATCH
-static int	 watching, text_secret;
-
-void	__libc_free(void *);
-
-/* while watching: a freed copy of the JSON text ({"...) with the secret */
 void
 free(void *p)
 {
-	size_t	 n;
+	size_t	 i, n;
 
-	if (watching && p != NULL && (n = malloc_usable_size(p)) > 2 &&
-	    memcmp(p, "{\"", 2) == 0 &&
-	    memmem(p, n, SECRET, sizeof(SECRET) - 1) != NULL)
-		text_secret++;
+	if (p != NULL && (wipe_marks != NULL || watching)) {
+		n = malloc_usable_size(p);
+		for (i = 0; wipe_marks != NULL && wipe_marks[i] != NULL; i++)
+			if (memmem(p, n, wipe_marks[i],
+			    strlen(wipe_marks[i])) != NULL)
+				wipe_found[i]++;
+		if (watching && n > 2 && memcmp(p, "{\"", 2) == 0 &&
+		    memmem(p, n, SECRET, sizeof(SECRET) - 1) != NULL)
+			text_secret++;
+	}
 	__libc_free(p);
 }
 #endif
+
+static char	 dir[64];
+
 static char	 errbuf[8192];
 
 static const char full[] =
