@@ -458,7 +458,7 @@ item_bury(struct endpoint *ep, struct evitem *it, json_t *rec, int again,
 		*aside += before - evq_backlog(ep);
 		return (0);
 	}
-	ep->readfails = ep->readfaults = 0;
+	evq_read_ok(ep);
 	if (rec != NULL && dead_event(ep->key, ep->pub, rec, why) == -1) {
 		json_decref(rec);
 		return (-1);

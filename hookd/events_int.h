@@ -187,6 +187,7 @@ void		 evq_timer(int, short, void *);
 void		 evq_gone_arm(struct endpoint *, long);
 void		 evq_item_giveup(struct endpoint *, struct evitem *);
 int		 evq_read_failed(struct endpoint *, int again);
+void		 evq_read_ok(struct endpoint *);
 void		 evq_made(struct endpoint *, const char *);
 
 #endif /* MH_HOOKD_EVENTS_INT_H */

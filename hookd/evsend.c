@@ -462,7 +462,7 @@ evq_item_giveup(struct endpoint *ep, struct evitem *it)
 	log_warnx("events: %s/%s: could not be read in %d tries over about "
 	    "an hour", ep->dir, seg != NULL ? evseg_name(seg) : it->name,
 	    ep->readfaults);
-	ep->readfails = ep->readfaults = 0;
+	evq_read_ok(ep);
 	if (seg == NULL) {
 		evq_item_unqueue(ep, it);
 		evq_quarantine(ep, it->name);
@@ -500,6 +500,13 @@ evq_read_failed(struct endpoint *ep, int again)
 	if (ep->readfails < INT_MAX)
 		ep->readfails++;
 	return (1);
+}
+
+/* ep's first event read (or given up): its looks start again at 0 */
+void
+evq_read_ok(struct endpoint *ep)
+{
+	ep->readfails = ep->readfaults = 0;
 }
 
 /*
@@ -557,7 +564,7 @@ ep_next(struct endpoint *ep, int force)
 				continue;
 			}
 			if (o != NULL) {
-				ep->readfails = ep->readfaults = 0;
+				evq_read_ok(ep);
 				json_array_append_new(b->records, o);
 				batch_take_text(b, 1, o, it);
 			}
@@ -587,7 +594,7 @@ ep_next(struct endpoint *ep, int force)
 			    again)
 				break;
 			if (o != NULL) {
-				ep->readfails = ep->readfaults = 0;
+				evq_read_ok(ep);
 				bytes += item_len(it, o);
 				json_array_append_new(b->records, o);
 				batch_take_text(b, cap, o, it);
