@@ -49,6 +49,7 @@
 #include "metrics.h"
 #include "mh_event.h"
 #include "msghist.h"
+#include "proc.h"
 #include "events.h"
 #include "hookd.h"
 
@@ -166,16 +167,21 @@ dead_event_undo(const char *key, const char *url, const char *id)
 	return (0);
 }
 
-/* the names of the dead letters, sorted; *np their number */
-static char **
-dead_names(size_t *np)
+/*
+ * The names of the dead letters, sorted, 0; or -1: the directory cannot
+ * be listed now (no descriptor or memory left, a permission), why
+ * logged, no part of it given (evq_list, as the event queue's).
+ */
+static int
+dead_names(char ***vp, size_t *np)
 {
 	char	**v;
 	size_t	 n, i, j;
 
+	*vp = NULL;
 	*np = 0;
-	if ((v = dir_names(dead_dir, "", &n)) == NULL)
-		return (NULL);
+	if (evq_list(dead_dir, &v, &n) == -1)
+		return (-1);
 	for (i = j = 0; i < n; i++) {
 		if ((strncmp(v[i], "ev-", 3) == 0 ||
 		    strncmp(v[i], "in-", 3) == 0) && strlen(v[i]) > 5 &&
@@ -184,29 +190,42 @@ dead_names(size_t *np)
 		else
 			free(v[i]);
 	}
+	*vp = v;
 	*np = j;
-	return (v);
+	return (0);
 }
 
-/* how many letters there are, and when the oldest was written */
+/*
+ * How many letters there are, and when the oldest was written; while
+ * the directory cannot be listed, what its last listing found (the
+ * letters are still there: not 0).
+ */
 size_t
 dead_count(time_t *oldest)
 {
+	static size_t	 last_n;
+	static time_t	 last_oldest;
 	char		**v;
 	struct stat	 st;
 	size_t		 n, i;
 	int		 dfd;
 
+	if (dead_names(&v, &n) == -1) {
+		*oldest = last_oldest;
+		return (last_n);
+	}
 	*oldest = 0;
-	v = dead_names(&n);
 	if ((dfd = open(dead_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
 		for (i = 0; i < n; i++)
 			if (fstatat(dfd, v[i], &st, 0) == 0 && (*oldest == 0 ||
 			    st.st_mtime < *oldest))
 				*oldest = st.st_mtime;
 		close(dfd);
-	}
+	} else
+		*oldest = last_oldest;
 	dir_names_free(v, n);
+	last_n = n;
+	last_oldest = *oldest;
 	return (n);
 }
 
@@ -455,18 +474,16 @@ dead_entry(const char *name)
 }
 
 /*
- * mhctl show dead: the letters in name order, as many as fit in
- * CTL_LIST_BYTES of the reply; "dead_unlisted" counts the others (and
- * one that cannot be read), "total" all of them.
+ * mhctl show dead: the letters v (n, freed) in name order, as many as
+ * fit in CTL_LIST_BYTES of the reply; "dead_unlisted" counts the others
+ * (and one that cannot be read), "total" all of them.
  */
-json_t *
-dead_list(void)
+static json_t *
+dead_list_names(char **v, size_t n)
 {
-	char		**v;
-	size_t		 n, i, bytes = 0, unlisted = 0;
+	size_t		 i, bytes = 0, unlisted = 0;
 	json_t		*a, *reply;
 
-	v = dead_names(&n);
 	if ((a = json_array()) == NULL) {
 		dir_names_free(v, n);
 		return (NULL);
@@ -498,6 +515,7 @@ struct dead_req {
 };
 
 static json_t	*dead_reply(struct dead_req *);
+static void	 dead_req_free(struct dead_req *);
 static void	 dead_failed(int, const json_t *);
 
 /*
@@ -640,6 +658,139 @@ dead_gone(const char *name, const json_t *o)
 }
 
 /*
+ * dead replay|remove of req on the letters v (n, freed): the answer; or
+ * NULL and *waits 1 while the events it queued again are not durable
+ * yet (then sent through later, or child_control_later()'s if NULL)
+ */
+static json_t *
+dead_act_names(struct dead_req *req, char **v, size_t n,
+    struct ctl_later *later, int *waits)
+{
+	size_t		 i;
+	json_t		*o;
+	int		 rc;
+
+	*waits = 0;
+	for (i = 0; i < n; i++) {
+		if ((o = dead_load(v[i])) == NULL)
+			continue;
+		if (!dead_matches(o, req->id))
+			rc = 1;
+		else if (dead_is_replaying(v[i])) {
+			req->busy++;
+			rc = 1;
+		} else if (req->replay && dead_gone(v[i], o)) {
+			req->gone++;
+			rc = -1;
+		} else if (!req->replay)
+			rc = dead_remove_one(v[i], o);
+		else if (strncmp(v[i], "in-", 3) == 0)
+			rc = dead_replay_inbound(o, req->queued_as);
+		else
+			rc = dead_replay_one(v[i], o, req) == 0 ? 1 : -1;
+		/* 1: counted later (or not at all) */
+		if (rc == 0)
+			req->done++;
+		else if (rc == -1) {
+			req->failed++;
+			dead_failed(req->replay, o);
+		}
+		json_decref(o);
+	}
+	dir_names_free(v, n);
+	if (req->pending == 0)
+		return (dead_reply(req));
+	req->later = later != NULL ? later : child_control_later();
+	*waits = 1;
+	return (NULL);
+}
+
+/*
+ * A command whose dead letters could not be listed (dead_names): listed
+ * again evq_read_wait(0), (1) ... seconds later, as the event queue's
+ * directories are, DEAD_LIST_LOOKS times at most (1 + 2 + 4 s, within
+ * the time the parent gives an answer), then answered with an error;
+ * never as if there were none.  req NULL: show dead.
+ */
+#define DEAD_LIST_LOOKS	3
+struct dead_listwait {
+	struct ctl_later	*later;
+	struct event		*ev;
+	struct dead_req		*req;
+	int			 looks;
+};
+
+static void
+dead_listwait_arm(struct dead_listwait *w)
+{
+	struct timeval	tv = { 0, 0 };
+
+	tv.tv_sec = evq_read_wait(w->looks++);
+	evtimer_add(w->ev, &tv);
+}
+
+static void
+dead_listwait_retry(int fd, short what, void *arg)
+{
+	struct dead_listwait	*w = arg;
+	struct ctl_later	*later = w->later;
+	json_t			*reply;
+	char			**v, why[PATH_MAX + 128];
+	size_t			 n;
+	int			 waits = 0;
+
+	if (dead_names(&v, &n) == 0)
+		reply = w->req == NULL ? dead_list_names(v, n) :
+		    dead_act_names(w->req, v, n, later, &waits);
+	else if (w->looks < DEAD_LIST_LOOKS) {
+		dead_listwait_arm(w);
+		return;
+	} else {
+		(void)snprintf(why, sizeof(why), "%s cannot be listed now "
+		    "(see the log): nothing done, try again", dead_dir);
+		reply = json_pack("{s:s}", "error", why);
+		if (w->req != NULL)
+			dead_req_free(w->req);
+	}
+	if (!waits)
+		child_control_answer(later, reply);
+	event_free(w->ev);
+	free(w);
+}
+
+/* the command served now waits for the letters to be listed; NULL */
+static json_t *
+dead_listwait(struct dead_req *req)
+{
+	struct dead_listwait	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->ev = evtimer_new(proc_base, dead_listwait_retry,
+	    w)) == NULL) {
+		free(w);
+		if (req != NULL)
+			dead_req_free(req);
+		return (NULL);
+	}
+	w->req = req;
+	w->later = child_control_later();
+	dead_listwait_arm(w);
+	return (NULL);
+}
+
+/* mhctl show dead (dead_list_names) */
+json_t *
+dead_list(void)
+{
+	char	**v;
+	size_t	  n;
+
+	if (dead_names(&v, &n) == -1)
+		return (dead_listwait(NULL));
+	return (dead_list_names(v, n));
+}
+
+/*
  * mhctl dead replay|remove ID|all (an event id or a message's queue
  * id): the reply counts what was done and what failed (an endpoint no
  * longer there keeps its letters, so does a disk that fails).  Events
@@ -651,9 +802,8 @@ dead_act(int replay, const char *id)
 {
 	struct dead_req	*req;
 	char		**v;
-	size_t		 n, i;
-	json_t		*o;
-	int		 rc;
+	size_t		 n;
+	int		 waits;
 
 	if ((req = calloc(1, sizeof(*req))) == NULL ||
 	    (req->queued_as = json_object()) == NULL ||
@@ -664,38 +814,17 @@ dead_act(int replay, const char *id)
 		return (NULL);
 	}
 	req->replay = replay;
-	v = dead_names(&n);
-	for (i = 0; i < n; i++) {
-		if ((o = dead_load(v[i])) == NULL)
-			continue;
-		if (!dead_matches(o, id))
-			rc = 1;
-		else if (dead_is_replaying(v[i])) {
-			req->busy++;
-			rc = 1;
-		} else if (replay && dead_gone(v[i], o)) {
-			req->gone++;
-			rc = -1;
-		} else if (!replay)
-			rc = dead_remove_one(v[i], o);
-		else if (strncmp(v[i], "in-", 3) == 0)
-			rc = dead_replay_inbound(o, req->queued_as);
-		else
-			rc = dead_replay_one(v[i], o, req) == 0 ? 1 : -1;
-		/* 1: counted later (or not at all) */
-		if (rc == 0)
-			req->done++;
-		else if (rc == -1) {
-			req->failed++;
-			dead_failed(replay, o);
-		}
-		json_decref(o);
-	}
-	dir_names_free(v, n);
-	if (req->pending == 0)
-		return (dead_reply(req));
-	req->later = child_control_later();
-	return (NULL);
+	if (dead_names(&v, &n) == -1)
+		return (dead_listwait(req));
+	return (dead_act_names(req, v, n, NULL, &waits));
+}
+
+static void
+dead_req_free(struct dead_req *req)
+{
+	json_decref(req->queued_as);
+	free(req->id);
+	free(req);
 }
 
 /* the answer to a dead replay|remove, once it is all done (req freed) */
@@ -748,8 +877,6 @@ dead_reply(struct dead_req *req)
 	if (reply != NULL && json_object_size(req->queued_as) > 0 &&
 	    json_object_get(reply, did) != NULL)
 		json_object_set(reply, "queued_as", req->queued_as);
-	json_decref(req->queued_as);
-	free(req->id);
-	free(req);
+	dead_req_free(req);
 	return (reply);
 }

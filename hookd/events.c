@@ -1098,7 +1098,6 @@ seg_retry(int fd, short what, void *arg)
 	evq_kick(ep);
 }
 
-static int	evq_list(const char *, char ***, size_t *);
 static void	dirwait_add(const char *, int);
 
 /* name has prefix p */
@@ -1249,7 +1248,7 @@ static void	events_load_dir(const char *, int);
  * caller makes again later (evq_read_wait) for as long as it takes: an
  * administrator may mend it.  A directory gone is empty.
  */
-static int
+int
 evq_list(const char *dir, char ***vp, size_t *np)
 {
 	if (dir_names_at(AT_FDCWD, dir, NULL, NULL, vp, np) == 0)

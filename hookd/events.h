@@ -119,6 +119,13 @@ int		 evseg_transient(int);
 #define EVQ_AGAIN_FILE	1
 #define EVQ_AGAIN_NOW	2
 int		 evseg_again(const char *, int);
+/*
+ * A spool directory listed whole (sorted), 0; or -1, not now, why
+ * logged (events.c): the caller looks again evq_read_wait(n) seconds
+ * later at its look n (from 0: 1, 2, 4 ... then every 60 s)
+ */
+int		 evq_list(const char *dir, char ***, size_t *);
+long		 evq_read_wait(int);
 int		 evseg_open_again(int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,

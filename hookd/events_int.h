@@ -161,7 +161,6 @@ void		 evq_remove_file(struct endpoint *, const char *);
 json_t		*evq_read_json(const char *, const char *, size_t, int *);
 int		 evq_quarantine(struct endpoint *, const char *);
 int		 evq_read_tries(void);
-long		 evq_read_wait(int);
 int		 evq_endpoint_persist(struct endpoint *);
 void		 evq_endpoint_forget(struct endpoint *);
 struct endpoint	*evq_endpoint_find(const char *key);
