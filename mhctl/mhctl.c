@@ -635,8 +635,9 @@ human_when(char *buf, size_t len, const json_t *v, int ahead)
 
 /*
  * show hooks: a line per event endpoint (id, backlog, oldest, last
- * status, next attempt, URL) and its last error, then the routes' URLs;
- * after each list, how many it could not hold.
+ * status, next attempt, URL), its last error and what waits to be read
+ * under it, then the routes' URLs; after each list, how many it could
+ * not hold.
  */
 static int
 print_hooks(const json_t *reply)
@@ -663,6 +664,12 @@ print_hooks(const json_t *reply)
 			printf("%16s (%s, %lld attempts)\n", "",
 			    str(e, "last_error"), json_integer_value(
 			    json_object_get(e, "attempts")));
+		if (json_integer_value(json_object_get(e,
+		    "reads_deferred")) > 0)
+			printf("%16s %lld read(s) of its files deferred (no "
+			    "descriptor or memory left): read again\n", "",
+			    json_integer_value(json_object_get(e,
+			    "reads_deferred")));
 		if (json_integer_value(json_object_get(e, "unread")) > 0)
 			printf("%16s %lld file(s) of events not read yet "
 			    "(not in the backlog): tried again\n", "",
