@@ -122,6 +122,16 @@
 
 /* EV_SEGWAIT_TRIES; the tests lower it (events_set_segwait_tries) */
 static int			 evq_segwait_tries = EV_SEGWAIT_TRIES;
+/*
+ * The names of the files an endpoint makes while its directory is not
+ * listed (evq_made) are recorded up to this many (about 150 bytes
+ * each), then no more: over hours of EMFILE they grew without end.
+ * Past it, the listing leaves out the files of the events the endpoint
+ * has in memory (ep_known) instead: all were made meanwhile.
+ */
+#define EV_MADE_MAX		16384
+/* EV_MADE_MAX; the tests lower it (events_set_made_max) */
+static int			 evq_made_max = EV_MADE_MAX;
 
 static struct event_base	*ev_base;
 static char			 ev_root[PATH_MAX];
@@ -1263,18 +1273,90 @@ evq_list(const char *dir, char ***vp, size_t *np)
 	return (-1);
 }
 
-/* a file made in ep's directory while it is not listed (ep->made) */
+void
+events_set_made_max(int n)
+{
+	evq_made_max = n > 0 ? n : EV_MADE_MAX;
+}
+
+/*
+ * A file made in ep's directory while it is not listed (ep->made), up
+ * to evq_made_max names; past them, none (ep->made_full, ep_known)
+ */
 void
 evq_made(struct endpoint *ep, const char *name)
 {
-	if (ep->made != NULL &&
-	    json_object_set_new(ep->made, name, json_true()) == -1)
+	if (ep->made == NULL || ep->made_full)
+		return;
+	if (json_object_size(ep->made) >= (size_t)evq_made_max) {
+		ep->made_full = 1;
+		log_warnx("events: %s: %d files made while it is not listed: "
+		    "no more recorded (its listing leaves out the files of "
+		    "the events it has queued)", ep->dir, evq_made_max);
+		return;
+	}
+	if (json_object_set_new(ep->made, name, json_true()) == -1)
 		fatal("events: evq_made");
 }
 
-/* the names of v (n) with prefix, but those made (NULL: none) */
+static void
+known_add(json_t *o, const char *name)
+{
+	if (name[0] != '\0' &&
+	    json_object_set_new(o, name, json_true()) == -1)
+		fatal("events: ep_known");
+}
+
+static void
+known_item(json_t *o, const struct evitem *it)
+{
+	known_add(o, it->seg != NULL ? evseg_name(it->seg) : it->name);
+}
+
+static void
+known_batch(json_t *o, const struct evbatch *b)
+{
+	const struct evitem	*it;
+
+	if (b == NULL)
+		return;
+	known_add(o, b->name);
+	if (b->item != NULL)
+		known_item(o, b->item);
+	TAILQ_FOREACH(it, &b->taken, entry)
+		known_item(o, it);
+}
+
+/*
+ * The files of the events ep has in memory (queued, in a batch, in its
+ * open segment), as names of an object: while its directory was not
+ * listed nothing of it was loaded, so each was made meanwhile.  One an
+ * event of which is being stored (not durable yet) is not among them:
+ * loaded by the listing too, it is sent twice at worst, never lost.
+ */
 static json_t *
-dir_list(char **v, size_t n, const char *prefix, json_t *made)
+ep_known(const struct endpoint *ep)
+{
+	const struct evitem	*it;
+	const struct evbatchq	*q;
+	json_t			*o;
+
+	if ((o = json_object()) == NULL)
+		fatal("events: ep_known");
+	TAILQ_FOREACH(it, &ep->items, entry)
+		known_item(o, it);
+	known_batch(o, ep->cur);
+	TAILQ_FOREACH(q, &ep->batches, entry)
+		known_batch(o, q->b);
+	if (ep->fill != NULL)
+		known_add(o, evseg_name(ep->fill));
+	return (o);
+}
+
+/* the names of v (n) with prefix, but those made or known (NULL: none) */
+static json_t *
+dir_list(char **v, size_t n, const char *prefix, json_t *made,
+    json_t *known)
 {
 	json_t	*a;
 	size_t	 i;
@@ -1283,7 +1365,8 @@ dir_list(char **v, size_t n, const char *prefix, json_t *made)
 		fatal("events: json_array");
 	for (i = 0; i < n; i++)
 		if (is_of(v[i], prefix) && (made == NULL ||
-		    json_object_get(made, v[i]) == NULL) &&
+		    json_object_get(made, v[i]) == NULL) && (known == NULL ||
+		    json_object_get(known, v[i]) == NULL) &&
 		    json_array_append_new(a, json_string(v[i])) == -1)
 			fatal("events: json_array_append_new");
 	return (a);
@@ -1300,18 +1383,26 @@ dirwait_list(struct dirwait *dw)
 	struct endpoint	*ep = evq_endpoint_find(dw->key);
 	char		 dir[PATH_MAX], **v;
 	size_t		 n;
+	json_t		*made = NULL, *known = NULL;
 
 	if (evq_path_join(dir, sizeof(dir), ev_root, "", dw->key) == -1)
 		n = 0, v = NULL;
 	else if (evq_list(dir, &v, &n) == -1)
 		return (-1);
-	dw->batches = dir_list(v, n, "b-", ep != NULL ? ep->made : NULL);
-	dw->names = dir_list(v, n, "s-", ep != NULL ? ep->made : NULL);
-	dw->own = dir_list(v, n, "e-", ep != NULL ? ep->made : NULL);
+	if (ep != NULL) {
+		made = ep->made;
+		if (ep->made_full)
+			known = ep_known(ep);
+	}
+	dw->batches = dir_list(v, n, "b-", made, known);
+	dw->names = dir_list(v, n, "s-", made, known);
+	dw->own = dir_list(v, n, "e-", made, known);
 	dir_names_free(v, n);
+	json_decref(known);
 	if (ep != NULL) {
 		json_decref(ep->made);
 		ep->made = NULL;
+		ep->made_full = 0;
 	}
 	dw->listed = 1;
 	return (0);

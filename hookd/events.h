@@ -88,6 +88,9 @@ void	 events_set_segwait_tries(int);
  * it has room for more (0 if added); the room it has (0: no endpoint) */
 int	 events_held_seed(const char *key, const char *id);
 int	 events_held_room(const char *key);
+/* how many names of files made while a directory is not listed are
+ * recorded (0: the default, EV_MADE_MAX) */
+void	 events_set_made_max(int);
 void	 events_shutdown(void);
 
 /* evseg.c: an endpoint's events, appended to a file a pass at a time */

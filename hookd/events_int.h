@@ -136,6 +136,8 @@ struct endpoint {
 	json_t			*made;
 	/* the ids of the events stored for it lately (events.c) */
 	struct evheld		*held;
+	/* made reached EV_MADE_MAX: no more recorded (events.c) */
+	int			 made_full;
 	long			 last_status;
 	char			 last_error[256];
 	time_t			 last_attempt;

@@ -35,6 +35,8 @@
  *	errno E, 13 for EACCES), as when no descriptor is left.
  *	-W N: a file a start could not read is looked at again N times
  *	(rather than for about an hour) before it is kept aside.
+ *	-M N: at most N names of the files an endpoint makes while its
+ *	directory is not listed are recorded (rather than EV_MADE_MAX).
  *	-K N: the first N signatures of a request fail (their key's
  *	decoding, EVP_DecodeBlock, fails): no secret the configuration
  *	takes makes them fail any more.
@@ -288,7 +290,7 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-L] [-C str:n[:m]] [-D str:n[:e]]\n"
-	    "            [-F str:n[:m[:e]]] [-K n] [-P url,since] "
+	    "            [-F str:n[:m[:e]]] [-K n] [-M n] [-P url,since] "
 	    "[-R str:n[:m]] [-S url,id] [-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
@@ -474,7 +476,7 @@ cmd_queue(int argc, char **argv)
 	char			*s, *p;
 
 	while ((ch = getopt(argc, argv,
-	    "C:c:D:e:F:f:K:kLP:R:S:s:t:W:")) != -1) {
+	    "C:c:D:e:F:f:K:kLM:P:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -555,6 +557,9 @@ cmd_queue(int argc, char **argv)
 			break;
 		case 'K':
 			failsign_k = strtol(optarg, NULL, 10);
+			break;
+		case 'M':
+			events_set_made_max(atoi(optarg));
 			break;
 		case 'W':
 			events_set_segwait_tries(atoi(optarg));
