@@ -579,14 +579,24 @@ static int
 dead_replay_one(const char *name, const json_t *o, struct dead_req *req)
 {
 	struct dead_replayed	*dr;
-	const char		*key, *url;
-	json_t			*recs;
+	const char		*key, *url, *rid;
+	json_t			*recs, *rec;
 	int			 rc;
 
 	key = json_string_value(json_object_get(o, "endpoint"));
 	url = json_string_value(json_object_get(o, "url"));
-	if (key == NULL || (recs = json_pack("[O]", json_object_get(o,
-	    "record"))) == NULL)
+	rec = json_object_get(o, "record");
+	/* the letter's event: events_requeue passes over a record without
+	 * an event id, and its letter would go, the event queued nowhere */
+	if ((rid = json_string_value(json_object_get(rec, "id"))) == NULL ||
+	    strlen(rid) != EVENT_ID_LEN - 1 || strcmp(rid,
+	    json_string_value(json_object_get(o, "id"))) != 0) {
+		log_warnx("dead: %s/%s: its record is not that of its event "
+		    "(no event id, or another): not queued again, kept",
+		    dead_dir, name);
+		return (-1);
+	}
+	if (key == NULL || (recs = json_pack("[O]", rec)) == NULL)
 		return (-1);
 	if ((dr = calloc(1, sizeof(*dr))) == NULL) {
 		json_decref(recs);
