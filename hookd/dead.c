@@ -70,21 +70,20 @@ dead_init(const char *root)
 	return (0);
 }
 
+/*
+ * The letter in name, NULL if it cannot be read or is not one: a
+ * regular file of at most DEAD_FILE_MAX bytes (evq_read_json), what
+ * the letters hookd writes are, not read whole whatever its size
+ */
 static json_t *
 dead_load(const char *name)
 {
-	char		 path[PATH_MAX];
-	json_error_t	 err;
 	json_t		*o;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir, name) >=
-	    sizeof(path))
-		return (NULL);
-	if ((o = json_load_file(path, JSON_REJECT_DUPLICATES, &err)) == NULL)
-		log_warnx("dead: %s: %s", path, err.text);
-	else if (!json_is_object(o) || !json_is_string(json_object_get(o,
-	    "id"))) {
-		log_warnx("dead: %s: malformed", path);
+	if ((o = evq_read_json(dead_dir, name, DEAD_FILE_MAX, NULL)) != NULL &&
+	    (!json_is_object(o) || !json_is_string(json_object_get(o,
+	    "id")))) {
+		log_warnx("dead: %s/%s: malformed", dead_dir, name);
 		json_decref(o);
 		o = NULL;
 	}

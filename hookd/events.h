@@ -129,6 +129,9 @@ int		 evseg_again(const char *, int);
  */
 int		 evq_list(const char *dir, char ***, size_t *);
 long		 evq_read_wait(int);
+/* the JSON of regular file dir/name of at most max bytes (events.c) */
+json_t		*evq_read_json(const char *dir, const char *name, size_t max,
+		    int *again);
 int		 evseg_open_again(int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,

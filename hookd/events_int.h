@@ -160,7 +160,6 @@ extern struct filepool		*evq_pool;
 int		 evq_path_join(char *, size_t, const char *, const char *,
 		    const char *);
 void		 evq_remove_file(struct endpoint *, const char *);
-json_t		*evq_read_json(const char *, const char *, size_t, int *);
 int		 evq_quarantine(struct endpoint *, const char *);
 int		 evq_read_tries(void);
 int		 evq_endpoint_persist(struct endpoint *);
