@@ -71,9 +71,33 @@ dead_init(const char *root)
 }
 
 /*
+ * Is o the letter file name holds: "in-<id>.json", "ev-<endpoint>-<id>
+ * .json", as dead_event and dead_inbound name them?  A letter under
+ * another's name would have dead remove or replay act on that one's
+ * files (the .msg and .env of an inbound letter go by its id).
+ */
+static int
+dead_name_ok(const char *name, const json_t *o)
+{
+	const char	*id = json_string_value(json_object_get(o, "id"));
+	const char	*key = json_string_value(json_object_get(o,
+			    "endpoint"));
+	char		 want[NAME_MAX + 1];
+	int		 n;
+
+	if (strncmp(name, "in-", 3) == 0)
+		n = snprintf(want, sizeof(want), "in-%s.json", id);
+	else
+		n = snprintf(want, sizeof(want), "ev-%s-%s.json",
+		    key != NULL ? key : "", id);
+	return (n > 0 && (size_t)n < sizeof(want) && strcmp(want, name) == 0);
+}
+
+/*
  * The letter in name, NULL if it cannot be read or is not one: a
  * regular file of at most DEAD_FILE_MAX bytes (evq_read_json), what
- * the letters hookd writes are, not read whole whatever its size
+ * the letters hookd writes are, not read whole whatever its size, with
+ * its id (and endpoint) those of its name
  */
 static json_t *
 dead_load(const char *name)
@@ -82,8 +106,9 @@ dead_load(const char *name)
 
 	if ((o = evq_read_json(dead_dir, name, DEAD_FILE_MAX, NULL)) != NULL &&
 	    (!json_is_object(o) || !json_is_string(json_object_get(o,
-	    "id")))) {
-		log_warnx("dead: %s/%s: malformed", dead_dir, name);
+	    "id")) || !dead_name_ok(name, o))) {
+		log_warnx("dead: %s/%s: malformed, or not the letter its name "
+		    "says", dead_dir, name);
 		json_decref(o);
 		o = NULL;
 	}
