@@ -432,9 +432,13 @@ block_fill(const char *blk, size_t blen, const char *want, char *act,
 	sanitize_text(act, actlen, action, strlen(action), SAN_SQUEEZE);
 	(void)block_addr(blk, blen, want, ev->recipient,
 	    sizeof(ev->recipient));
+	/*
+	 * RFC 3464 2.3.4: a status-code, maybe a comment after it; anything
+	 * else ("9.1.1", "5.1.1234", words) is none, as a report without one
+	 */
 	if (field_get(blk, blen, "Status", diag, sizeof(diag)) == 0 &&
-	    re_first(diag, "^([245]\\.[0-9]{1,3}\\.[0-9]{1,3})", 1,
-	    ev->extended, sizeof(ev->extended), NULL) == -1)
+	    re_first(diag, "^([245]\\.[0-9]{1,3}\\.[0-9]{1,3})([^0-9.]|$)",
+	    1, ev->extended, sizeof(ev->extended), NULL) == -1)
 		ev->extended[0] = '\0';
 	if (field_get(blk, blen, "Diagnostic-Code", diag,
 	    sizeof(diag)) == 0) {
@@ -464,9 +468,6 @@ block_fill(const char *blk, size_t blen, const char *want, char *act,
 		    "^([45][0-9][0-9])([ -]|$)", 1, code, sizeof(code),
 		    NULL) == 0)
 			ev->code = atoi(code);
-		if (ev->extended[0] == '\0')
-			field_get(blk, blen, "Status", ev->extended,
-			    sizeof(ev->extended));
 	}
 }
 
