@@ -36,12 +36,15 @@
 
 #include "addrguard.h"
 #include "config.h"
+#include "digest.h"
 #include "dns.h"
 #include "enhanced.h"
 #include "evbuf.h"
+#include "hex.h"
 #include "mh_event.h"
 #include "log.h"
 #include "mailaddr.h"
+#include "msghdr.h"
 #include "verp.h"
 #include "events.h"
 #include "bounce.h"
@@ -1423,6 +1426,38 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	g_string_free(sc.arf, TRUE);
 }
 
+static void
+hdr_none(void *arg, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+}
+
+/*
+ * What the returned mail is known by (bounce.h): its own Message-ID and
+ * a digest of its body (not of its header section, where our smtpd put
+ * a Received: of this delivery); "" without a Message-ID
+ */
+static void
+report_id(GMimeMessage *msg, const char *raw, size_t rawlen, char *out,
+    size_t len)
+{
+	unsigned char	 md[MH_SHA256_LEN];
+	char		 mid[256], hex[2 * MH_SHA256_LEN + 1];
+	const char	*v;
+	size_t		 off;
+
+	out[0] = '\0';
+	if ((v = g_mime_message_get_message_id(msg)) == NULL)
+		return;
+	sanitize_text(mid, sizeof(mid), v, strlen(v), SAN_SQUEEZE);
+	if (mid[0] == '\0')
+		return;
+	off = msghdr_walk(raw, rawlen, hdr_none, NULL);
+	mh_sha256(raw + off, rawlen - off, md);
+	mh_hex(hex, md, sizeof(md));
+	snprintf(out, len, "<%s> %s", mid, hex);
+}
+
 int
 bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
     const char *verp_key, struct bounce_info *out)
@@ -1465,6 +1500,8 @@ bounce_classify(int fd, const char *rcpt, const char *bounce_domain,
 			    sizeof(out->ev.recipient));
 	} else {
 		classify(msg, raw, len, vrcpt[0] != '\0' ? vrcpt : NULL, out);
+		report_id(msg, raw, len, out->report_id,
+		    sizeof(out->report_id));
 		g_object_unref(msg);
 	}
 	/* a complaint to the feedback loop's address: the VERP it quotes */

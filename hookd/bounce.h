@@ -61,6 +61,12 @@ struct bounce_info {
 	/* "rcpt" when the report says the refusal answered RCPT, else "" */
 	char			 stage[8];
 	/*
+	 * "<Message-ID> SHA256-HEX-OF-BODY" of the returned mail, "" if it
+	 * has no Message-ID: a report its MTA sends again (our 250 lost)
+	 * has the same
+	 */
+	char			 report_id[330];
+	/*
 	 * of a complaint: the reported message's return path (its
 	 * Original-Mail-From, else the Return-Path it quotes), "" if none
 	 */

@@ -22,8 +22,9 @@
  * of a bounce) are durable in the event spool (returned_durable,
  * inbound_returned): a crash before, or an event that could not be
  * written, leaves the mail to be classified again at the next start, and
- * the event's id, made of the mail's id, the recipient of it and the
- * event's place in the report, is the same.
+ * the event's id, made of the report (its Message-ID and body, else the
+ * mail's spool id), the recipient of it and the event's place in the
+ * report, is the same (returned_key).
  */
 #include <sys/types.h>
 
@@ -40,6 +41,9 @@
 #include "bounce.h"
 #include "events.h"
 #include "hookd.h"
+
+/* an event's id is a hash of it (returned_key) */
+#define KEY_MAX		(MH_ADDR_MAX + 400)
 
 static void
 suppress(const char *msgid, const struct event_record *ev, int verp,
@@ -195,6 +199,33 @@ returned_log(const char *msgid, const char *to, const struct bounce_info *bi,
 	    verp_status_name(bi->verp));
 }
 
+/*
+ * What the id of event i of recipient idx's report is made of: the
+ * recipient, the report's own Message-ID and its body (bi->report_id),
+ * so that a report its MTA sends again (our 250 lost on the way) makes
+ * the same events, stored once (events_submit knows their ids) and
+ * known by their id where they go; of one without a Message-ID, the
+ * mail's spool id and the recipient's place in it.  The same after a
+ * crash either way.  The length of the key.
+ */
+static int
+returned_key(char *key, size_t len, const struct envelope *env, size_t idx,
+    const struct bounce_info *bi, size_t i)
+{
+	int	n;
+
+	if (bi->report_id[0] != '\0')
+		n = snprintf(key, len, "returned/%s/%s", env->rcpts[idx].addr,
+		    bi->report_id);
+	else
+		n = snprintf(key, len, "returned/%s/%zu", env->id, idx);
+	if (n >= 0 && (size_t)n < len && i > 0)
+		n += snprintf(key + n, len - n, "/%zu", i);
+	if (n < 0 || (size_t)n >= len)
+		n = strlen(key);
+	return (n);
+}
+
 /* 1 waiting for the events to be durable, 2 for relayd, -1 not yet */
 static int
 classify_one(struct envelope *env, size_t idx)
@@ -204,7 +235,7 @@ classify_one(struct envelope *env, size_t idx)
 	struct event_record	 more, *ev;
 	struct returned_wait	*w;
 	const char		*stage;
-	char			 to[LOG_ADDR_MAX], key[64];
+	char			 to[LOG_ADDR_MAX], key[KEY_MAX];
 	size_t			 i;
 	int			 fd, n, other, failed = 0;
 
@@ -234,17 +265,13 @@ classify_one(struct envelope *env, size_t idx)
 		ev = &bi.ev;
 		stage = bi.stage;
 		other = bi.other_rcpt;
-		if (i == 0)
-			n = snprintf(key, sizeof(key), "returned/%s/%zu",
-			    env->id, idx);
-		else {
+		if (i > 0) {
 			bounce_event(&bi, i - 1, &more);
 			ev = &more;
 			stage = bi.more[i - 1].stage;
 			other = bi.more[i - 1].other_rcpt;
-			n = snprintf(key, sizeof(key), "returned/%s/%zu/%zu",
-			    env->id, idx, i);
 		}
+		n = returned_key(key, sizeof(key), env, idx, &bi, i);
 		/*
 		 * What the report does not say, the message's registration
 		 * did, each recipient as it was submitted: the one of the
