@@ -302,16 +302,19 @@ same_rcpt(const char *ra, const char *rb)
 /* --- RFC 3464 ------------------------------------------------------- */
 
 /*
- * A block's Action, its comments dropped (RFC 3464 2.1.1 allows them as
- * in RFC 822): "failed (permanent)" is "failed".
+ * A field whose value is one token, its comments dropped (RFC 3464 2.1.1
+ * allows them as in RFC 822, RFC 5965's CFWS too): a block's Action
+ * "failed (permanent)" is "failed", a Feedback-Type "abuse (marked as
+ * spam)" is "abuse".
  */
 static int
-action_get(const char *blk, size_t blen, char *action, size_t size)
+token_get(const char *blk, size_t blen, const char *name, char *action,
+    size_t size)
 {
 	char	*r, *w;
 	int	 depth = 0;
 
-	if (field_get(blk, blen, "Action", action, size) == -1)
+	if (field_get(blk, blen, name, action, size) == -1)
 		return (-1);
 	for (r = w = action; *r != '\0'; r++) {
 		if (*r == '(')
@@ -325,6 +328,12 @@ action_get(const char *blk, size_t blen, char *action, size_t size)
 	}
 	*w = '\0';
 	return (0);
+}
+
+static int
+action_get(const char *blk, size_t blen, char *action, size_t size)
+{
+	return (token_get(blk, blen, "Action", action, size));
 }
 
 /*
@@ -1190,13 +1199,17 @@ static void
 complaint(const struct scan *sc, struct bounce_info *bi)
 {
 	struct event_record	*ev = &bi->ev;
-	char			 v[MH_ADDR_MAX];
+	char			 v[MH_ADDR_MAX], *p;
 
 	ev->kind = EV_COMPLAINT;
 	strlcpy(bi->format, "arf", sizeof(bi->format));
-	if (field_get(sc->arf->str, sc->arf->len, "Feedback-Type",
-	    ev->description, sizeof(ev->description)) == -1)
+	/* its token, lower-cased (RFC 5965 3.1: a token, with CFWS) */
+	if (token_get(sc->arf->str, sc->arf->len, "Feedback-Type",
+	    ev->description, sizeof(ev->description)) == -1 ||
+	    ev->description[0] == '\0')
 		strlcpy(ev->description, "abuse", sizeof(ev->description));
+	for (p = ev->description; *p != '\0'; p++)
+		*p = tolower((unsigned char)*p);
 	if (field_get(sc->arf->str, sc->arf->len, "Original-Rcpt-To", v,
 	    sizeof(v)) == 0)
 		addr_value(ev->recipient, sizeof(ev->recipient), v);
