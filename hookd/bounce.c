@@ -374,6 +374,40 @@ utf8_addr_decode(const char *s, char *out, size_t len)
 	return (0);
 }
 
+/* the letters of an address a report names: UTF-8, no bidi control */
+#define SAN_ADDR	(SAN_UTF8 | SAN_NOBIDI)
+
+/*
+ * The address of a block's Final-Recipient or Original-Recipient (RFC
+ * 3464 2.3.1-2), after its type, into out: 0, -1 if it has none.  Its
+ * letters are kept: RFC 6533's utf-8 type has them as they are or
+ * written \x{FC} (decoded; an invalid escape is no address), and a
+ * message/global-delivery-status may have them raw in an rfc822 one
+ * (Postfix's).  type: its type (rfc822, utf-8, x400...), lower-cased.
+ */
+static int
+block_field_addr(const char *blk, size_t blen, const char *name,
+    char *type, size_t tlen, char *out, size_t len)
+{
+	char	v[MH_ADDR_MAX], d[MH_ADDR_MAX];
+	size_t	n, i;
+
+	if (field_get_flags(blk, blen, name, v, sizeof(v), SAN_ADDR) == -1)
+		return (-1);
+	n = strspn(v, " \t");
+	for (i = 0; v[n + i] != ';' && v[n + i] != ' ' && v[n + i] != '\0' &&
+	    i + 1 < tlen; i++)
+		type[i] = tolower((unsigned char)v[n + i]);
+	type[i] = '\0';
+	if (strcmp(type, "utf-8") == 0 && strchr(v, ';') != NULL) {
+		if (utf8_addr_decode(v, d, sizeof(d)) == -1)
+			return (-1);
+		addr_value_flags(out, len, d, SAN_ADDR);
+	} else
+		addr_value_flags(out, len, v, SAN_ADDR);
+	return (0);
+}
+
 /*
  * Whether a block's Original-Recipient (RFC 3464 2.3.1, of type rfc822,
  * or RFC 6533's utf-8) is want: the address we sent to, which the remote
@@ -383,29 +417,12 @@ utf8_addr_decode(const char *s, char *out, size_t len)
 static int
 block_orig_is(const char *blk, size_t blen, const char *want)
 {
-	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX], d[MH_ADDR_MAX];
-	size_t	n;
+	char	type[16], a[MH_ADDR_MAX];
 
-	/* RFC 6533's utf-8 type may have its letters as they are */
-	if (want == NULL || field_get_flags(blk, blen, "Original-Recipient",
-	    v, sizeof(v), SAN_UTF8) == -1)
+	if (want == NULL || block_field_addr(blk, blen, "Original-Recipient",
+	    type, sizeof(type), a, sizeof(a)) == -1 ||
+	    (strcmp(type, "rfc822") != 0 && strcmp(type, "utf-8") != 0))
 		return (0);
-	n = strspn(v, " \t");
-	if (strncasecmp(v + n, "rfc822", 6) == 0)
-		n += 6;
-	else if (strncasecmp(v + n, "utf-8", 5) == 0)
-		n += 5;
-	else
-		return (0);
-	if (v[n + strspn(v + n, " \t")] != ';')
-		return (0);
-	if (strncasecmp(v + strspn(v, " \t"), "utf-8", 5) == 0) {
-		/* its escapes decoded, its letters kept */
-		if (utf8_addr_decode(v, d, sizeof(d)) == -1)
-			return (0);
-		addr_value_flags(a, sizeof(a), d, SAN_UTF8);
-	} else
-		addr_value(a, sizeof(a), v);
 	return (same_rcpt(a, want));
 }
 
@@ -418,16 +435,16 @@ static int
 block_addr(const char *blk, size_t blen, const char *want, char *out,
     size_t len)
 {
-	char	v[MH_ADDR_MAX];
+	char	type[16];
 
 	if (block_orig_is(blk, blen, want)) {
 		strlcpy(out, want, len);
 		return (0);
 	}
-	if (field_get(blk, blen, "Final-Recipient", v, sizeof(v)) == -1 &&
-	    field_get(blk, blen, "Original-Recipient", v, sizeof(v)) == -1)
+	if (block_field_addr(blk, blen, "Final-Recipient", type,
+	    sizeof(type), out, len) == -1 && block_field_addr(blk, blen,
+	    "Original-Recipient", type, sizeof(type), out, len) == -1)
 		return (-1);
-	addr_value(out, len, v);
 	return (0);
 }
 
@@ -695,12 +712,11 @@ static void
 final_stage(const struct scan *sc, const struct dsn_scan *ds,
     const char *rcpt, struct bounce_info *bi)
 {
-	char	v[MH_ADDR_MAX], a[MH_ADDR_MAX];
+	char	type[16], a[MH_ADDR_MAX];
 
-	if (ds->best == NULL || field_get(ds->best, ds->bestlen,
-	    "Final-Recipient", v, sizeof(v)) == -1)
+	if (ds->best == NULL || block_field_addr(ds->best, ds->bestlen,
+	    "Final-Recipient", type, sizeof(type), a, sizeof(a)) == -1)
 		return;
-	addr_value(a, sizeof(a), v);
 	if (a[0] != '\0' && !same_rcpt(a, rcpt))
 		rcpt_stage(sc->text->str, a, bi->stage, sizeof(bi->stage));
 }
