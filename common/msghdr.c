@@ -89,7 +89,9 @@ msghdr_walk(const char *buf, size_t len, msghdr_fn fn, void *arg)
 		}
 		if ((colon = memchr(line, ':', next - line)) == NULL)
 			continue;
-		fn(arg, line, colon - line, colon + 1, next - colon - 1);
+		if (fn != NULL)
+			fn(arg, line, colon - line, colon + 1,
+			    next - colon - 1);
 	}
 	return (len);
 }

@@ -32,8 +32,8 @@ typedef void (*msghdr_fn)(void *arg, const char *name, size_t nlen,
 /*
  * Each field of the header section that starts buf (len bytes, up to the
  * empty line or the end of buf), in order; a line without a colon is
- * skipped.  The offset of the empty line that ends the section, len if
- * buf ends first.
+ * skipped; fn NULL: none, only the end is wanted.  The offset of the
+ * empty line that ends the section, len if buf ends first.
  */
 size_t	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
 /*

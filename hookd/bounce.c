@@ -1455,12 +1455,6 @@ classify(GMimeMessage *msg, const char *raw, size_t rawlen,
 	g_string_free(sc.arf, TRUE);
 }
 
-static void
-hdr_none(void *arg, const char *name, size_t nlen, const char *value,
-    size_t vlen)
-{
-}
-
 /*
  * What the returned mail is known by (bounce.h): its own Message-ID and
  * a digest of its body (not of its header section, where our smtpd put
@@ -1481,7 +1475,7 @@ report_id(GMimeMessage *msg, const char *raw, size_t rawlen, char *out,
 	sanitize_text(mid, sizeof(mid), v, strlen(v), SAN_SQUEEZE);
 	if (mid[0] == '\0')
 		return;
-	off = msghdr_walk(raw, rawlen, hdr_none, NULL);
+	off = msghdr_walk(raw, rawlen, NULL, NULL);
 	mh_sha256(raw + off, rawlen - off, md);
 	mh_hex(hex, md, sizeof(md));
 	snprintf(out, len, "<%s> %s", mid, hex);

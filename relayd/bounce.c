@@ -537,13 +537,6 @@ dsn_id(char id[MH_MSGID_LEN], const struct envelope *orig,
 	mh_hex(id, md, (MH_MSGID_LEN - 1) / 2);
 }
 
-/* msghdr_walk's for the end of a header section alone */
-static void
-hdr_none(void *arg, const char *name, size_t nlen, const char *value,
-    size_t vlen)
-{
-}
-
 /*
  * RFC 3464 delivery status notification of action a for the recipients
  * rcpts (outcomes res), committed as a new message with the null sender;
@@ -599,7 +592,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		close(mfd);
 	}
 	/* up to the empty line, none if it is the first (no header) */
-	i = msghdr_walk(hbuf, hlen, hdr_none, NULL);
+	i = msghdr_walk(hbuf, hlen, NULL, NULL);
 	/* longer than DSN_HDR_MAX: up to its last whole line */
 	if (i == hlen && hlen == DSN_HDR_MAX)
 		while (i > 0 && hbuf[i - 1] != '\n')
