@@ -61,6 +61,29 @@ static struct event	*hflush_ev;
 
 static void	pend_flush(void);
 
+/*
+ * The one clock of the journal: a file's name, its turn-over, its expiry
+ * and a record's "time" all read CLOCK_REALTIME.  Not time(): glibc reads
+ * it from the coarse clock, which at the start of a second may still say
+ * the second before, so that a file opened then was named for a second
+ * the first record's clock had left and turned over at once.
+ */
+static void
+hnow(struct timespec *ts)
+{
+	if (clock_gettime(CLOCK_REALTIME, ts) == -1)
+		fatal("history: clock_gettime");
+}
+
+static time_t
+hnow_sec(void)
+{
+	struct timespec	 ts;
+
+	hnow(&ts);
+	return (ts.tv_sec);
+}
+
 static int
 seg_len(void)
 {
@@ -408,7 +431,7 @@ void
 history_prune(void)
 {
 	struct live	 l;
-	time_t		 now = time(NULL);
+	time_t		 now = hnow_sec();
 	size_t		 k;
 
 	if (hdirfd == -1 || nsegs == 0)
@@ -525,7 +548,7 @@ history_init(struct event_base *base, int dirfd, const char *name,
 		log_warn("history: %s", name);
 		return (-1);
 	}
-	if (load_dir() == -1 || seg_open(time(NULL)) == -1)
+	if (load_dir() == -1 || seg_open(hnow_sec()) == -1)
 		return (-1);
 	if (base != NULL && ((hev = event_new(base, -1, EV_PERSIST, prune_cb,
 	    NULL)) == NULL || (hflush_ev = event_new(base, -1, 0,
@@ -581,7 +604,7 @@ history_add(const char *id, json_t *rec)
 
 	if (curfd == -1 || !envelope_id_ok(id) || !json_is_object(rec))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	hnow(&ts);
 	now = ts.tv_sec;
 	if (json_object_get(rec, "time") == NULL)
 		json_object_set_new(rec, "time", json_real(ts.tv_sec +
@@ -692,7 +715,7 @@ history_settle(const char *id)
 	 * Each closed file that holds some of it counts from now: its mtime,
 	 * which a restart reads back as the time it was closed.
 	 */
-	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	hnow(&ts[0]);
 	ts[1] = ts[0];
 	for (k = 0; k + 1 < nsegs; k++) {
 		if (segs[k].closed >= ts[0].tv_sec || !ids_has(&segs[k], v))

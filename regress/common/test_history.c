@@ -62,6 +62,16 @@ count(const char *id)
 	return (n);
 }
 
+/* the wall clock's second, as the journal reads it (not time(): coarse) */
+static time_t
+wall(void)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (now.tv_sec);
+}
+
 /* sleep until the wall clock is at least t (whole seconds) plus frac */
 static void
 until(time_t t, long frac_ms)
@@ -124,6 +134,32 @@ garbage(void)
 	fclose(fp);
 }
 
+/* the name of the history's one file (not an index), -1 if not one */
+static long long
+file_name(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[256], *end;
+	long long	 v, name = -1;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/h", dir);
+	if ((d = opendir(path)) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		v = strtoll(de->d_name, &end, 10);
+		if (*end == '\0') {
+			name = v;
+			n++;
+		}
+	}
+	closedir(d);
+	return (n == 1 ? name : -1);
+}
+
 /* the history directory's files, for a new start */
 static void
 wipe(void)
@@ -146,6 +182,41 @@ wipe(void)
 	closedir(d);
 }
 
+/*
+ * A journal started at the very start of a second names its file for
+ * that second, the one its records are stamped with: time() (the coarse
+ * clock) may still say the second before there, and a file named so
+ * turned over at the next record.  Three starts, each right past a
+ * second's edge (a busy loop: a sleep wakes too late).
+ */
+static void
+edge(void)
+{
+	struct timespec	 ts;
+	time_t		 t;
+	long long	 name;
+	int		 i, bad = 0, init = 0;
+
+	for (i = 0; i < 3; i++) {
+		wipe();
+		until(wall(), 900);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t = ts.tv_sec;
+		while (ts.tv_sec == t)
+			clock_gettime(CLOCK_REALTIME, &ts);
+		init += history_init(NULL, dfd, "h", 4, live) == 0;
+		name = file_name();
+		history_shutdown();
+		if (name < (long long)ts.tv_sec) {
+			printf("# started at %lld.%09ld, file %lld\n",
+			    (long long)ts.tv_sec, ts.tv_nsec, name);
+			bad++;
+		}
+	}
+	ok(init == 3 && bad == 0, "started at a second's edge: the file is "
+	    "named for that second (%d of 3 not)", bad);
+}
+
 int
 main(void)
 {
@@ -165,11 +236,9 @@ main(void)
 	 * what every period below keeps: then start again, in a new second.
 	 */
 	for (tries = 0; ; tries++) {
-		/* 100 ms in: time(), which history_init takes, reads the
-		 * coarse clock, which may still say the second before */
-		until(time(NULL) + 1, 100);
+		until(wall() + 1, 100);
 		init = history_init(NULL, dfd, "h", 4, live);
-		t0 = time(NULL);
+		t0 = wall();
 		rec(A, "accepted", 1);
 		rec(B, "accepted", 1);
 		rec(D, "accepted", 1);
@@ -205,7 +274,7 @@ main(void)
 	 * records above crossed a second on a loaded machine): count from a
 	 * second later, so that the periods below have passed for it.
 	 */
-	c1 = time(NULL) + 1;
+	c1 = wall() + 1;
 	is_int(files(".idx"), 1, "a closed file gets its index");
 	rec(D, "accepted", 1);
 	rec(A, "delivery", 3);
@@ -230,11 +299,11 @@ main(void)
 	 */
 	until(c1 + 6, 100);
 	for (tries = 0; ; tries++) {
-		s0 = time(NULL);
+		s0 = wall();
 		history_settle(D);
-		s1 = time(NULL);
+		s1 = wall();
 		until(s0 + 2, 300);
-		if (time(NULL) < s0 + 3 || tries == 4)
+		if (wall() < s0 + 3 || tries == 4)
 			break;
 	}
 	history_prune();
@@ -262,6 +331,7 @@ main(void)
 	json_decref(a);
 	ok(access(path, F_OK) == -1, "a temporary file of a crash is removed");
 	history_shutdown();
+	edge();
 	close(dfd);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
