@@ -127,7 +127,7 @@ struct envelope {
 	char		 tags[512];
 	char		 group[128];		/* X-Mailhook-Group */
 	char		 transaction[128];	/* X-Mailhook-Transaction */
-	/* Message-ID header, without <> */
+	/* Message-ID header, without <>, valid UTF-8 */
 	char		 message_id[256];
 	/* API: the Idempotency-Key's hash */
 	char		 idem[65];

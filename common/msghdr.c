@@ -145,7 +145,10 @@ msghdr_envelope(struct envelope *env, const char *name, size_t nlen,
 	if (nlen == strlen("message-id") &&
 	    strncasecmp(name, "message-id", nlen) == 0) {
 		if (env->message_id[0] == '\0') {
-			msghdr_copy(tmp, sizeof(tmp), v, vlen);
+			/* UTF-8 as every string of an event and a history
+			 * record (JSON) is: a raw byte of another charset '?' */
+			sanitize_text(tmp, sizeof(tmp), v, vlen,
+			    (SAN_HEADER & ~SAN_8BIT) | SAN_UTF8);
 			p = tmp + (tmp[0] == '<');
 			p[strcspn(p, ">")] = '\0';
 			strlcpy(env->message_id, p, sizeof(env->message_id));

@@ -71,7 +71,8 @@ void	 msghdr_copy(char *dst, size_t dstlen, const char *value, size_t vlen);
 int	 msghdr_from_domain(const char *value, size_t vlen, char *out,
 	    size_t outlen);
 /*
- * A Message-ID (without <>) or Subject (decoded to UTF-8) field into
+ * A Message-ID (without <>, a byte that is not of valid UTF-8 '?') or
+ * Subject (decoded to UTF-8) field into
  * env's message_id or subject, the first of each only: 1 if the field
  * was one of them, 0 if not.
  */

@@ -22,6 +22,8 @@
 
 static const char ewsubj[] = "=?utf-8?Q?a=0D=0Ab?=";
 static const char ulsubj[] = "=?utf-8?Q?a=C2=85b=E2=80=A8c=E2=80=A9d=0B=0Ce?=";
+static const char l1mid[] = " <caf\xe9@example.com>\r\n";
+static const char u8mid[] = " <caf\xc3\xa9@example.com>\r\n";
 static const char msg[] = "Message-ID: <a@b>\r\nSubject: hi\r\n"
     "\r\nbody\r\n";
 
@@ -75,6 +77,17 @@ main(void)
 	msghdr_envelope(&env, "Subject", 7, ulsubj, strlen(ulsubj));
 	is_str(env.subject, "a b c d e",
 	    "NEL, U+2028, U+2029, VT, FF in the subject: one space each run");
+
+	/* a Message-ID in a raw 8-bit charset: UTF-8 all the same, as the
+	 * events and the history (JSON) that carry it must be */
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Message-ID", 10, l1mid, strlen(l1mid));
+	is_str(env.message_id, "caf?@example.com",
+	    "a Latin-1 byte in the Message-ID: '?'");
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Message-ID", 10, u8mid, strlen(u8mid));
+	is_str(env.message_id, "caf\xc3\xa9@example.com",
+	    "a UTF-8 Message-ID (RFC 6532) as it is");
 
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	is_int(n, sizeof(buf), "a file longer than the buffer: the buffer's "
