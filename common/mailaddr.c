@@ -20,6 +20,7 @@
 
 #include "dns.h"
 #include "mailaddr.h"
+#include "sanitize.h"
 
 /* a quoted local part addr_canon() takes, its quotes off: more than the
  * 64 bytes smtpd takes with them (RFC 5321 4.5.3.1.1) */
@@ -34,41 +35,27 @@ addr_is_ascii(const char *s)
 	return (1);
 }
 
+/*
+ * Printable: no C1 control, no line separator (U+2028, U+2029: a line end
+ * to a reader of the JSON, the header or the log the address goes in),
+ * no bidi control (U+202E...: an address shown in another order than it
+ * has), as sanitize.h defines them.
+ */
 int
 smtp_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, n, k;
-	uint32_t		 cp;
+	size_t			 i = 0, n;
 
 	while (i < len) {
 		if (p[i] < 0x80) {
 			i++;
 			continue;
 		}
-		if ((p[i] & 0xe0) == 0xc0) {
-			n = 1;
-			cp = p[i] & 0x1f;
-		} else if ((p[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = p[i] & 0x0f;
-		} else if ((p[i] & 0xf8) == 0xf0) {
-			n = 3;
-			cp = p[i] & 0x07;
-		} else
+		if ((n = utf8_seq(p + i, len - i)) == 0 ||
+		    utf8_ctl(p + i, n) || utf8_bidi(p + i, n))
 			return (0);
-		if (i + n >= len)
-			return (0);
-		for (k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return (0);
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-			return (0);
-		i += n + 1;
+		i += n;
 	}
 	return (1);
 }

@@ -28,7 +28,8 @@ int	smtp_addr_valid(const char *addr, int utf8);
 int	smtp_sender_valid(const char *addr, int utf8);
 /* s has no byte over 0x7f (an address that needs no SMTPUTF8) */
 int	addr_is_ascii(const char *);
-/* s is well-formed UTF-8 of printable characters */
+/* s is well-formed UTF-8 of printable characters: no C1 control, line
+ * separator (U+2028, U+2029) or bidi control (utf8_ctl, utf8_bidi) */
 int	smtp_utf8_valid(const char *, size_t);
 /* a domain name or an address literal ([192.0.2.1], [IPv6:...]); with
  * utf8, a UTF-8 one must be one IDNA converts (dns_domain_ascii) */

@@ -124,6 +124,21 @@ main(void)
 	addr_unquote(buf, sizeof(buf), "plain@example.net");
 	is_str(buf, "plain@example.net", "addr_unquote: unquoted as it is");
 
+	/* SMTPUTF8: printable characters, not a line separator or a bidi
+	 * control, which the address carries into headers, JSON and logs */
+	is_int(smtp_addr_valid("j\xc3\xb6rg@example.net", 1), ADDR_OK,
+	    "smtp_addr_valid: a UTF-8 local part");
+	is_int(smtp_addr_valid("a\xe2\x80\xa8" "b@example.net", 1),
+	    ADDR_SYNTAX, "smtp_addr_valid: U+2028 in the local part refused");
+	is_int(smtp_addr_valid("a\xe2\x80\xa9" "b@example.net", 1),
+	    ADDR_SYNTAX, "smtp_addr_valid: U+2029 in the local part refused");
+	is_int(smtp_addr_valid("a\xe2\x80\xae" "b@example.net", 1),
+	    ADDR_SYNTAX, "smtp_addr_valid: U+202E (bidi) refused");
+	is_int(smtp_addr_valid("\"a\xe2\x80\xa8" "b\"@example.net", 1),
+	    ADDR_SYNTAX, "smtp_addr_valid: U+2028 in quotes refused");
+	is_int(smtp_addr_valid("a\xc2\x85" "b@example.net", 1), ADDR_SYNTAX,
+	    "smtp_addr_valid: NEL (a C1 control) refused");
+
 	/* a UTF-8 domain is one IDNA can make A-labels of: "xn--esher"
 	 * decodes to U+2479 U+2481 U+247B, no U-label, and U+034F is
 	 * ignored; smtpd took it, verp_encode then refused it */
