@@ -107,8 +107,13 @@ msghdr_date(char *buf, size_t size, time_t t)
 		"Oct", "Nov", "Dec"
 	};
 	struct tm	 tm;
+	time_t		 epoch = 0;
 
-	gmtime_r(&t, &tm);
+	/* a time gmtime cannot give, or past year 9999 (an envelope's
+	 * "created" may say anything): the epoch, not a torn date */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 0 ||
+	    tm.tm_year > 9999 - 1900)
+		gmtime_r(&epoch, &tm);
 	snprintf(buf, size, "%s, %d %s %d %02d:%02d:%02d +0000",
 	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);

@@ -43,7 +43,8 @@ size_t	 msghdr_walk(const char *buf, size_t len, msghdr_fn, void *arg);
  * whole file; -1 on an error (errno).
  */
 ssize_t	 msghdr_read_start(int fd, char *buf, size_t size);
-/* t as a Date: field's value (RFC 5322 3.3), in UTC */
+/* t as a Date: field's value (RFC 5322 3.3), in UTC; a t before 1900 or
+ * past 9999 as the epoch */
 void	 msghdr_date(char *buf, size_t size, time_t t);
 /*
  * Is a field's name (msghdr_walk's name, nlen) want, in any case, with

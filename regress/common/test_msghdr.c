@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,21 @@ main(void)
 	memset(&env, 0, sizeof(env));
 	msghdr_envelope(&env, "Subject", 7, ewsubj, strlen(ewsubj));
 	is_str(env.subject, "a b", "an encoded CR LF in the subject: a space");
+
+	/* a Date: of any time_t is well-formed (an envelope's "created"
+	 * may hold any number the decoder takes) */
+	{
+		char	 d[64];
+
+		msghdr_date(d, sizeof(d), 1700000000);
+		is_str(d, "Tue, 14 Nov 2023 22:13:20 +0000", "msghdr_date");
+		msghdr_date(d, sizeof(d), (time_t)LLONG_MAX);
+		is_str(d, "Thu, 1 Jan 1970 00:00:00 +0000",
+		    "msghdr_date: a time past year 9999 is the epoch");
+		msghdr_date(d, sizeof(d), (time_t)67768036191676800LL);
+		is_str(d, "Thu, 1 Jan 1970 00:00:00 +0000",
+		    "msghdr_date: one past gmtime's years is the epoch");
+	}
 
 	/* a field's name, with RFC 5322 4.5.3's blanks before the colon */
 	ok(msghdr_name_is("From", 4, "from") &&
