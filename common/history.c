@@ -602,7 +602,7 @@ history_add(const char *id, json_t *rec)
 	size_t		 len;
 	time_t		 now;
 
-	if (curfd == -1 || !envelope_id_ok(id) || !json_is_object(rec))
+	if (hdirfd == -1 || !envelope_id_ok(id) || !json_is_object(rec))
 		return;
 	hnow(&ts);
 	now = ts.tv_sec;
@@ -619,6 +619,11 @@ history_add(const char *id, json_t *rec)
 	}
 	snprintf(line, len + 1, "%s %s\n", id, s);
 	free(s);
+	/* no file since one could not be opened (a full disk): again now */
+	if (curfd == -1 && seg_open(now) == -1) {
+		free(line);
+		return;
+	}
 	if ((segs[nsegs - 1].size + (off_t)len > SEG_MAX ||
 	    now >= segs[nsegs - 1].start + seg_len()) &&
 	    segs[nsegs - 1].size > 0) {

@@ -217,6 +217,35 @@ edge(void)
 	    "named for that second (%d of 3 not)", bad);
 }
 
+/*
+ * A file that cannot be opened (a full disk; here a directory has its
+ * name) loses the record that turned the journal over to it, not every
+ * record after: the next one opens a file again.
+ */
+static void
+reopen(void)
+{
+	char	 path[256];
+	time_t	 t;
+	int	 init;
+
+	wipe();
+	until(wall() + 1, 100);
+	init = history_init(NULL, dfd, "h", 4, live);
+	t = wall();
+	rec(B, "accepted", 1);
+	snprintf(path, sizeof(path), "%s/h/%lld", dir, (long long)t + 1);
+	mkdir(path, 0700);
+	until(t + 1, 100);
+	rec(B, "lost", 2);
+	until(t + 2, 100);
+	rec(B, "kept", 3);
+	ok(init == 0 && count(B) == 2, "a file that could not be opened: "
+	    "the next record opens one again (%zu records)", count(B));
+	history_shutdown();
+	rmdir(path);
+}
+
 int
 main(void)
 {
@@ -332,6 +361,7 @@ main(void)
 	ok(access(path, F_OK) == -1, "a temporary file of a crash is removed");
 	history_shutdown();
 	edge();
+	reopen();
 	close(dfd);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
