@@ -18,6 +18,21 @@
 
 #define SIGN_KEY_MAX	MH_HMAC_KEY_MAX
 
+/*
+ * s (len bytes, a multiple of 4) is base64: its alphabet, then at most
+ * two '=' that end it.  EVP_DecodeBlock() is laxer: it takes "====" for
+ * a zero byte and '=' inside ("AA=A").
+ */
+static int
+sign_b64_ok(const char *s, size_t len)
+{
+	size_t	 n;
+
+	n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/");
+	return (n + 2 >= len && strspn(s + n, "=") == len - n);
+}
+
 /* decode the key; -1 if it is not valid base64 */
 static int
 sign_key(const char *secret, unsigned char *key, size_t keysz)
@@ -28,7 +43,8 @@ sign_key(const char *secret, unsigned char *key, size_t keysz)
 	if (strncmp(secret, "whsec_", 6) == 0)
 		secret += 6;
 	len = strlen(secret);
-	if (len == 0 || len % 4 != 0 || len / 4 * 3 > keysz)
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > keysz ||
+	    !sign_b64_ok(secret, len))
 		return (-1);
 	if (secret[len - 1] == '=')
 		pad++;

@@ -46,6 +46,15 @@ main(void)
 	    sizeof(sig)) == -1, "bad base64 secret refused");
 	ok(sign_webhook("whsec_", "msg_1", 1, "x", 1, sig, sizeof(sig)) == -1,
 	    "empty secret refused");
+	/* base64 as sign.h says: '=' only at the end, at most two (libcrypto
+	 * took "====" for the key of one zero byte) */
+	is_int(sign_key_len("whsec_AA=="), 1, "sign_key_len: AA== is one byte");
+	is_int(sign_key_len("whsec_===="), -1, "sign_key_len: ==== refused");
+	is_int(sign_key_len("whsec_A==="), -1, "sign_key_len: A=== refused");
+	is_int(sign_key_len("whsec_AA=A"), -1,
+	    "sign_key_len: '=' inside refused");
+	ok(sign_webhook("whsec_====", "msg_1", 1, "x", 1, sig,
+	    sizeof(sig)) == -1, "a secret of padding alone signs nothing");
 	ok(sign_webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg\r\nX: y",
 	    1, "x", 1, sig, sizeof(sig)) == -1, "CR/LF in the id refused");
 	ok(sign_webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 1,
