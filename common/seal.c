@@ -193,8 +193,17 @@ seal_envelope_check(const struct envelope *env, time_t now, int window,
 			return (-1);
 	}
 	*bad = NULL;
-	if (env->spf_result[0] == '\0' && env->spf_domain[0] == '\0')
+	if (env->spf_result[0] == '\0' && env->spf_domain[0] == '\0') {
+		/*
+		 * authd checks SPF for every routed recipient and seals its
+		 * result: none at all is one taken away (a "fail" that would
+		 * look like no check made)
+		 */
+		for (i = 0; i < env->nrcpt; i++)
+			if (env->rcpts[i].dest == DEST_ROUTE)
+				return (-1);
 		return (0);
+	}
 	if (seal_time(env->spf_seal, &t) == -1)
 		return (-1);
 	spf_facts(&sb, t, env->session, env->sender, env->remote_ip,

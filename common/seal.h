@@ -34,7 +34,8 @@ int	 seal_rcpt_verdict(const struct authd_rcpt_req *,
 	    struct authd_rcpt_res *, time_t);
 /*
  * Spool owners: every recipient's seal, and the SPF seal when the
- * envelope has an SPF result, made within window seconds of now.
+ * envelope has an SPF result or a routed recipient (authd checks SPF for
+ * each), made within window seconds of now.
  * Returns -1 (and the first recipient that fails in *bad, or NULL for
  * the SPF seal) when one is missing or forged.
  */

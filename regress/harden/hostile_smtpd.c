@@ -10,11 +10,13 @@
  * one message with an envelope it made up.
  *
  * usage: hostile_smtpd -x mailhookd -f conf -P relayd|hookd -r rcpt
- *	    [-m none|forged|valid|spf|auth] [-R route]
+ *	    [-m none|forged|valid|spf|nospf|auth] [-R route]
  *	none	the recipient without a seal
  *	forged	a seal of the right shape that authd did not make
- *	valid	sealed with the key, as authd would (the control case)
+ *	valid	sealed with the key, as authd would (the control case; a
+ *		routed recipient with authd's SPF result, "none", sealed)
  *	spf	valid recipient seal, an SPF "pass" nobody sealed
+ *	nospf	valid recipient seal, authd's SPF result taken away
  *	auth	valid seals for no AUTH, the envelope claims a user
  *	size	valid seals, but a byte count one more than it wrote
  * Prints "result CODE ENHANCED TEXT" for the SPOOL_RESULT, then keeps
@@ -159,9 +161,24 @@ hostile_envelope(const char *msgid, const char *rcpt, int dest,
 		snprintf(r->seal, sizeof(r->seal), "%lld.%064d",
 		    (long long)time(NULL), 0);
 	else if (strcmp(mode, "none") != 0) {
+		/* authd checks SPF for every routed recipient */
+		if (dest == DEST_ROUTE) {
+			strlcpy(res.spf_result, "none",
+			    sizeof(res.spf_result));
+			strlcpy(res.spf_domain, "outside.test",
+			    sizeof(res.spf_domain));
+		}
 		if (seal_rcpt_verdict(&req, &res, time(NULL)) == -1)
 			errx(1, "seal_rcpt_verdict");
 		strlcpy(r->seal, res.seal, sizeof(r->seal));
+		if (dest == DEST_ROUTE && strcmp(mode, "nospf") != 0) {
+			strlcpy(env.spf_result, res.spf_result,
+			    sizeof(env.spf_result));
+			strlcpy(env.spf_domain, res.spf_domain,
+			    sizeof(env.spf_domain));
+			strlcpy(env.spf_seal, res.spf_seal,
+			    sizeof(env.spf_seal));
+		}
 	}
 	if (strcmp(mode, "spf") == 0) {
 		strlcpy(env.spf_result, "pass", sizeof(env.spf_result));
