@@ -59,7 +59,7 @@
 #define SPF_MAX_MX		10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_TIME		20	/* seconds, RFC 7208 4.6.4 */
 #define SPF_MAX_PTR		10	/* PTR names checked, RFC 7208 4.6.4 */
-#define SPF_ERR_LOG		60	/* seconds between libspf2 error lines */
+#define SPF_ERR_LOG		60	/* s between two libspf2 error lines */
 
 enum spf_rr_state {
 	RR_MISSING,		/* wanted, not asked yet */

@@ -215,7 +215,8 @@ mh_imsg_get(struct mh_imsgbuf *ibuf, struct mh_imsg *imsg)
 	}
 	if (hdr.flags & MH_IMSGF_HASFD) {
 		if (ibuf->nfds == 0) {
-			free(imsg->data);
+			if (imsg->data != NULL)
+				freezero(imsg->data, datalen + 1);
 			errno = EBADMSG;
 			return (-1);
 		}
@@ -400,7 +401,7 @@ mh_imsg_clear(struct mh_imsgbuf *ibuf)
 		ibuf_dequeue(&ibuf->w, b);
 	while (ibuf->nfds > 0)
 		close(ibuf->fds[--ibuf->nfds]);
-	free(ibuf->rbuf);
+	freezero(ibuf->rbuf, ibuf->rsize);	/* may hold an unread message */
 	ibuf->rbuf = NULL;
 	ibuf->rsize = ibuf->roff = ibuf->rlen = 0;
 }

@@ -150,8 +150,10 @@ msghdr_envelope(struct envelope *env, const char *name, size_t nlen,
 	if (nlen == strlen("message-id") &&
 	    strncasecmp(name, "message-id", nlen) == 0) {
 		if (env->message_id[0] == '\0') {
-			/* UTF-8 as every string of an event and a history
-			 * record (JSON) is: a raw byte of another charset '?' */
+			/*
+			 * UTF-8 as every string of an event and a history
+			 * record (JSON) is: a raw byte of another charset '?'
+			 */
 			sanitize_text(tmp, sizeof(tmp), v, vlen,
 			    (SAN_HEADER & ~SAN_8BIT) | SAN_UTF8);
 			p = tmp + (tmp[0] == '<');
