@@ -593,21 +593,48 @@ part_walk(GMimeObject *obj, struct track_scan *sc)
 		part_walk(g_mime_multipart_get_part(mp, i), sc);
 }
 
+/*
+ * The next field of the header section from *off, past lines that are
+ * no field (header_field); 0 at the section's end.
+ */
+static int
+next_field(const struct track_msg *m, size_t *off, size_t *name_end,
+    size_t *end)
+{
+	const char	*nl;
+
+	while (*off < m->hdr_end) {
+		if (header_field(m, off, name_end, end))
+			return (1);
+		nl = memchr(m->buf + *off, '\n', m->hdr_end - *off);
+		*off = nl != NULL ? (size_t)(nl - m->buf) + 1 : m->hdr_end;
+	}
+	return (0);
+}
+
+/*
+ * A DKIM-Signature field in the submitted header: the submitter signed
+ * the message (ours comes after tracking), and any byte tracking changed
+ * would break that signature.  1 if so.
+ */
+static int
+submitter_signed(const struct track_msg *m)
+{
+	size_t	 off = 0, name_end, end;
+
+	for (; next_field(m, &off, &name_end, &end); off = end)
+		if (field_is(m, off, name_end, "DKIM-Signature", 0))
+			return (1);
+	return (0);
+}
+
 /* the submitter's List-Unsubscribe fields: replaced by ours */
 static void
 submitters_unsub(struct track_msg *m)
 {
-	const char	*nl;
 	size_t		 off = 0, name_end, end;
 
-	while (m->ndrop < DROPS_MAX && off < m->hdr_end) {
-		if (!header_field(m, &off, &name_end, &end)) {
-			/* a line that is no field: the next one */
-			nl = memchr(m->buf + off, '\n', m->hdr_end - off);
-			off = nl != NULL ? (size_t)(nl - m->buf) + 1 :
-			    m->hdr_end;
-			continue;
-		}
+	while (m->ndrop < DROPS_MAX && next_field(m, &off, &name_end, &end)) {
 		if (field_is(m, off, name_end, "List-Unsubscribe", 0) ||
 		    field_is(m, off, name_end, "List-Unsubscribe-Post", 0)) {
 			m->drop[m->ndrop][0] = off;
@@ -1019,6 +1046,12 @@ track_prepare(const struct config *conf, const char *queue_id,
 	m->hdr_end = he;
 	m->crlf = he >= 2 && buf[he - 2] == '\r';
 	m->unsub = t->unsubscribe;
+	if (submitter_signed(m)) {
+		log_info("msgid=%s tracked=no (the submitter signed it: a "
+		    "DKIM-Signature, which tracking would break)", queue_id);
+		track_free(m);
+		return (NULL);
+	}
 	if (parse(m) == -1) {
 		log_warnx("msgid=%s tracked=no (not parsed as MIME)",
 		    queue_id);

@@ -529,6 +529,47 @@ check_signed(const struct config *conf)
 }
 
 /*
+ * A message the submitter DKIM-signed: any byte tracking changes (a
+ * link, the pixel, List-Unsubscribe) breaks that signature, so it goes
+ * untracked, however the field's name is written.  "DKIM-Signature" in
+ * the body or in another field's name is no signature.
+ */
+static void
+check_dkim_signed(const struct config *conf)
+{
+	static const char	*names[] = {
+		"DKIM-Signature:", "dkim-signature :",
+	};
+	static const char	*hdr = "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/html\r\n";
+	static const char	*sig = " v=1; a=rsa-sha256; d=sender.test;"
+	    " s=s1;\r\n\th=from:mime-version:content-type; bh=AAAA; b=BBBB\r\n";
+	static const char	*body = "\r\n<html><body><a href=\"https://"
+	    "example.org/a\">a</a> DKIM-Signature: v=1</body></html>\r\n";
+	char			*msg, *out;
+	size_t			 len, i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (asprintf(&msg, "%s%s%s%s", hdr, names[i], sig, body) == -1)
+			return;
+		out = render(conf, msg, &len);
+		ok(out == NULL, "a message the submitter signed (%s): not "
+		    "tracked", names[i]);
+		free(out);
+		free(msg);
+	}
+	if (asprintf(&msg, "%sX-DKIM-Signature-Note: none\r\n%s", hdr, body) ==
+	    -1)
+		return;
+	out = render(conf, msg, &len);
+	ok(out != NULL && strstr(out, "example.org/a") == NULL &&
+	    strstr(out, "DKIM-Signature: v=1") != NULL, "no DKIM-Signature "
+	    "field (the name in the body, in another field's): tracked");
+	free(out);
+	free(msg);
+}
+
+/*
  * One-click (List-Unsubscribe-Post) only beside an https url (RFC 8058
  * 3.1); an http url keeps List-Unsubscribe, its URI and the mailto.
  */
@@ -845,6 +886,7 @@ main(void)
 	check_charsets(conf);
 	check_no_host(conf);
 	check_signed(conf);
+	check_dkim_signed(conf);
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
 	check_header_only(conf);
