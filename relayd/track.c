@@ -1125,6 +1125,28 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 }
 
 /*
+ * 1 if uri is already one of this block's click or unsubscribe URLs
+ * (URL/c/... or URL/u/...: a tracked mail submitted again, such as a
+ * forward through this relay): wrapped again, a click would count for
+ * the first recipient too.  Scheme and host in any case, the rest as
+ * the url is written.
+ */
+static int
+is_ours(const char *uri, const char *url)
+{
+	const char	*h, *path;
+	size_t		 n = strlen(url), hlen = 0;
+
+	if ((h = strstr(url, "//")) != NULL)
+		hlen = (path = strchr(h + 2, '/')) != NULL ?
+		    (size_t)(path - url) : n;
+	return (strncasecmp(uri, url, hlen) == 0 &&
+	    strncmp(uri + hlen, url + hlen, n - hlen) == 0 &&
+	    (strncmp(uri + n, "/c/", 3) == 0 ||
+	    strncmp(uri + n, "/u/", 3) == 0));
+}
+
+/*
  * The token carries the link as a browser follows it (uri.h): an IRI's
  * path and query, a quote or a space in it, percent-encoded.  One whose
  * host is not ASCII (no IDNA here) or that grows too long stays as it
@@ -1143,6 +1165,11 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 		log_debug("%s: link %zu not tracked: %s", m->queue_id,
 		    m->links + idx, n == -1 ? "its host is not ASCII" :
 		    "too long as a URI");
+		return (NULL);
+	}
+	if (is_ours(uri, m->t->url)) {
+		log_debug("%s: link %zu not tracked: a tracking link of this "
+		    "domain already", m->queue_id, m->links + idx);
 		return (NULL);
 	}
 	if (comment && strstr(m->t->url, "--") != NULL) {

@@ -570,6 +570,43 @@ check_dkim_signed(const struct config *conf)
 }
 
 /*
+ * A tracked copy submitted again (a forward through this relay): its
+ * links to URL/c/ and URL/u/ stay as they are, not wrapped a second
+ * time (a click would count for the first recipient too); other links
+ * to the tracking host are tracked.
+ */
+static void
+check_ours_again(const struct config *conf)
+{
+	static const char	*msg = HDR("utf-8", "8bit")
+	    "<a href=\"https://example.org/1\">1</a>"
+	    "<a href=\"HTTPS://T.Sender.Test/u/x\">u</a>"
+	    "<a href=\"https://t.sender.test/cx\">n</a>"
+	    "<a href=\"https://t.sender.test/C/y\">m</a>\r\n";
+	char			*first, *again, *tok, *p;
+	size_t			 len, n = 0, kept = 0;
+
+	first = render(conf, msg, &len);
+	again = first != NULL ? render(conf, first, &len) : NULL;
+	for (p = first; p != NULL && (p = strstr(p, "\"https://t.sender."
+	    "test/c/")) != NULL; p++) {
+		n++;
+		if ((tok = strndup(p, strcspn(p + 1, "\"") + 2)) == NULL)
+			break;
+		kept += again != NULL && strstr(again, tok) != NULL;
+		free(tok);
+	}
+	ok(n == 3 && kept == n, "a tracked copy submitted again: its %zu "
+	    "tracked links kept as they are (%zu)", n, kept);
+	ok(again != NULL && strstr(again, "\"HTTPS://T.Sender.Test/u/x\"")
+	    != NULL && strstr(again, "t.sender.test/cx") == NULL &&
+	    strstr(again, "t.sender.test/C/y") == NULL, "a link to URL/u/ "
+	    "kept, other links to the tracking host tracked");
+	free(first);
+	free(again);
+}
+
+/*
  * One-click (List-Unsubscribe-Post) only beside an https url (RFC 8058
  * 3.1); an http url keeps List-Unsubscribe, its URI and the mailto.
  */
@@ -887,6 +924,7 @@ main(void)
 	check_no_host(conf);
 	check_signed(conf);
 	check_dkim_signed(conf);
+	check_ours_again(conf);
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
 	check_header_only(conf);
