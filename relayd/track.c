@@ -435,11 +435,30 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 }
 
 /*
+ * UTF-8 by one of its labels (WHATWG Encoding: "unicode-1-1-utf-8" and
+ * the like, not UTF-16 although they start with "unicode")
+ */
+static int
+charset_utf8(const char *cs)
+{
+	static const char *const utf8[] = {
+		"utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8",
+		"unicode20utf8", "x-unicode20utf8", NULL
+	};
+	size_t	 i;
+
+	for (i = 0; cs != NULL && utf8[i] != NULL; i++)
+		if (strcasecmp(cs, utf8[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/*
  * A charset in which ASCII text is not ASCII bytes (UTF-16 and -32, UCS-2
  * and -4, their ISO 10646 names such as ISO-10646-UCS-2, a label of
  * UTF-16LE to browsers, UTF-7): a pixel or a link of ASCII bytes would
  * corrupt the part, and gumbo could not read it; such a part is not
- * tracked.  1 if so.
+ * tracked.  1 if so; UTF-8's labels that start with "unicode" are not.
  */
 static int
 charset_not_ascii(const char *cs)
@@ -451,6 +470,8 @@ charset_not_ascii(const char *cs)
 	};
 	size_t	 i;
 
+	if (charset_utf8(cs))
+		return (0);
 	for (i = 0; cs != NULL && wide[i] != NULL; i++)
 		if (strncasecmp(cs, wide[i], strlen(wide[i])) == 0)
 			return (1);
@@ -461,9 +482,8 @@ charset_not_ascii(const char *cs)
 static int
 charset_legacy(const char *cs)
 {
-	return (cs != NULL && strcasecmp(cs, "utf-8") != 0 &&
-	    strcasecmp(cs, "utf8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
-	    strcasecmp(cs, "ascii") != 0);
+	return (cs != NULL && !charset_utf8(cs) &&
+	    strcasecmp(cs, "us-ascii") != 0 && strcasecmp(cs, "ascii") != 0);
 }
 
 /* where part's content is in the message, if it is where GMime says */

@@ -166,6 +166,10 @@ check_charsets(const struct config *conf)
 	static const char *iso10646[] = {
 		"ISO-10646-UCS-2", "iso-10646-ucs-4", "csUCS4",
 	};
+	static const char *utf8[] = {
+		"unicode-1-1-utf-8", "UNICODE11UTF8", "unicode20utf8",
+		"x-unicode20utf8", "\"Unicode-1-1-UTF-8\"",
+	};
 	char		*out, *msg;
 	const char	*b;
 	size_t		 len, i;
@@ -218,6 +222,24 @@ check_charsets(const struct config *conf)
 	ok(out != NULL && strstr(body_of(out), "example.org") == NULL,
 	    "UTF-8: a link with 8-bit bytes is tracked");
 	free(out);
+	/* UTF-8 by its other labels (WHATWG), "unicode..." as they are */
+	for (i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+		if ((msg = variant(u8, "utf-8", utf8[i])) == NULL)
+			continue;
+		out = track_copy(conf, msg, strlen(msg), &len);
+		ok(out != NULL && strstr(body_of(out), "example.org") == NULL,
+		    "%s is UTF-8: the link with 8-bit bytes tracked", utf8[i]);
+		free(out);
+		free(msg);
+	}
+	/* a "unicode" label of UTF-16 (WHATWG: UTF-16BE) still is not */
+	if ((msg = variant(u16, "\"utf-16\"", "unicodeFFFE")) != NULL) {
+		out = track_copy(conf, msg, strlen(msg), &len);
+		ok(out != NULL && strcmp(body_of(out), UTF16_B64) == 0,
+		    "a part in unicodeFFFE goes as it was");
+		free(out);
+		free(msg);
+	}
 }
 
 /*
