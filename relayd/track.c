@@ -1030,6 +1030,25 @@ parse(struct track_msg *m)
 	return (0);
 }
 
+/*
+ * A token's link index is 16 bits (token.h): links past the 65,536th
+ * of the message are left untracked (token_url); say how many, once.
+ */
+static void
+links_over(const struct track_msg *m)
+{
+	size_t	 i, n = 0;
+
+	if (!m->t->clicks)
+		return;
+	for (i = 0; i < m->nparts; i++)
+		n += html_plan_nlinks(m->parts[i].plan);
+	if (n > (size_t)UINT16_MAX + 1)
+		log_warnx("msgid=%s tracking: %zu links left untracked (a "
+		    "message has at most %u tracked links)", m->queue_id,
+		    n - UINT16_MAX - 1, (unsigned)UINT16_MAX + 1);
+}
+
 struct track_msg *
 track_prepare(const struct config *conf, const char *queue_id,
     const char *from_domain, const char *buf, size_t len)
@@ -1082,6 +1101,7 @@ track_prepare(const struct config *conf, const char *queue_id,
 		track_free(m);
 		return (NULL);
 	}
+	links_over(m);
 	return (m);
 }
 

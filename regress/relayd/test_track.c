@@ -628,6 +628,74 @@ check_ours_again(const struct config *conf)
 	free(again);
 }
 
+/* msg's copy, with what was logged meanwhile in *logged (malloc'd) */
+static char *
+render_logged(const struct config *conf, const char *msg, size_t *len,
+    char **logged)
+{
+	char	*out, path[] = "/tmp/mh-track-log.XXXXXX";
+	int	 saved, fd;
+	off_t	 n;
+
+	*logged = NULL;
+	if ((fd = mkstemp(path)) == -1)
+		return (NULL);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	out = render(conf, msg, len);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if ((n = lseek(fd, 0, SEEK_END)) != -1 &&
+	    (*logged = calloc(1, n + 1)) != NULL &&
+	    pread(fd, *logged, n, 0) != n) {
+		free(*logged);
+		*logged = NULL;
+	}
+	close(fd);
+	return (out);
+}
+
+/*
+ * A token's link index is 16 bits: the links past the 65,536th go
+ * untracked, and the log says how many, once.
+ */
+#define LINKS_OVER	3
+
+static void
+check_links_over(const struct config *conf)
+{
+	static const char	*link = "<a href=\"https://e.org/\">x</a>\n";
+	char			*msg, *out, *logged, *p;
+	size_t			 len, n, i, hl, ll = strlen(link), lines = 0;
+	size_t			 kept = 0;
+
+	n = UINT16_MAX + 1 + LINKS_OVER;
+	hl = strlen(HDR("utf-8", "8bit"));
+	if ((msg = malloc(hl + n * ll + 1)) == NULL)
+		return;
+	memcpy(msg, HDR("utf-8", "8bit"), hl);
+	for (i = 0; i < n; i++)
+		memcpy(msg + hl + i * ll, link, ll);
+	msg[hl + n * ll] = '\0';
+	out = render_logged(conf, msg, &len, &logged);
+	for (p = (char *)body_of(out); (p = strstr(p, "<a href=\"https://"
+	    "e.org/\">")) != NULL; p++)
+		kept++;
+	for (p = logged; p != NULL && (p = strstr(p, "links left "
+	    "untracked")) != NULL; p++)
+		lines++;
+	ok(out != NULL && logged != NULL && strstr(logged, "msgid="
+	    "0123456789abcdef tracking: 3 links left untracked") != NULL &&
+	    lines == 1, "links past 65,536: logged once, with how many");
+	is_int(kept, LINKS_OVER, "and they are left as written");
+	free(logged);
+	free(out);
+	free(msg);
+}
+
 /*
  * One-click (List-Unsubscribe-Post) only beside an https url (RFC 8058
  * 3.1); an http url keeps List-Unsubscribe, its URI and the mailto.
@@ -947,6 +1015,7 @@ main(void)
 	check_signed(conf);
 	check_dkim_signed(conf);
 	check_ours_again(conf);
+	check_links_over(conf);
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
 	check_header_only(conf);
