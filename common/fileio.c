@@ -142,12 +142,13 @@ copy_rest(int src, int fd, off_t *total)
  * so the close after the write would start writing the data back on
  * the caller's thread, the event loop, a disk write per file; a file
  * that turns out longer than what was written is cut after (file_cut).
+ * With FR_EXCL it is made here, 0600, or not at all.
  */
 static int
-open_tmp(int dfd, const char *tmp)
+open_tmp(int dfd, const char *tmp, int flags)
 {
-	return (openat(dfd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0600));
+	return (openat(dfd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    ((flags & FR_EXCL) ? O_EXCL : 0), 0600));
 }
 
 int
@@ -183,7 +184,7 @@ file_replace_from(int tdfd, const char *tmp, int dfd, const char *name,
 	off_t	 total = len;
 	int	 fd, saved;
 
-	if ((fd = open_tmp(tdfd, tmp)) == -1)
+	if ((fd = open_tmp(tdfd, tmp, flags)) == -1)
 		return (-1);
 	if (write_all(fd, data, len) == -1)
 		goto fail;

@@ -28,6 +28,12 @@
  * commit would otherwise fold into its next flush.
  */
 #define FR_FRESH	0x08
+/*
+ * tmp is made afresh (O_EXCL): a file or link there is an error, not
+ * reused with its owner and mode (a secret's file: remove a stale one
+ * first)
+ */
+#define FR_EXCL		0x10
 
 /*
  * tmp and name are relative to the directory dfd, or paths with

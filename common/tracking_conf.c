@@ -153,8 +153,11 @@ key_make(const char *spool, const char *file, const char *what, char *key)
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", spool, file);
 	memcpy(line, key, KEY_HEX);
 	line[KEY_HEX] = '\n';
-	rc = file_replace(AT_FDCWD, tmp, path, line, sizeof(line),
-	    FR_FSYNC | FR_SYNCDIR);
+	/* a stale temporary file (a crash, or put there) would lend the
+	 * key its owner and mode: removed, the new one made 0600 here */
+	rc = unlink(tmp) == -1 && errno != ENOENT ? -1 :
+	    file_replace(AT_FDCWD, tmp, path, line, sizeof(line),
+	    FR_FSYNC | FR_SYNCDIR | FR_EXCL);
 	explicit_bzero(line, sizeof(line));
 	if (rc == -1) {
 		log_warn("%s key \"%s\"", what, path);

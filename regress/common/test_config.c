@@ -1093,6 +1093,54 @@ test_tracking_key_owner(void)
 		    "tracking.key: another user's refused");
 }
 
+/*
+ * A stale tracking.key.tmp (a crash, or put there) lends the new key
+ * neither its mode, its owner nor its bytes, and a link there is not
+ * followed: the key is made 0600, ours, 65 bytes.
+ */
+static void
+test_tracking_key_stale(void)
+{
+	struct config	*c;
+	struct stat	 st;
+	char		 path[PATH_MAX], tmp[PATH_MAX], other[PATH_MAX];
+	char		 junk[300];
+	int		 fd, i, rc;
+
+	snprintf(path, sizeof(path), "%s/tracking.key", dir);
+	snprintf(tmp, sizeof(tmp), "%s/tracking.key.tmp", dir);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	memset(junk, 'x', sizeof(junk));
+	for (i = 0; i < 2; i++) {
+		unlink(path);
+		if (i == 0) {
+			if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC,
+			    0644)) == -1 || fchmod(fd, 0644) == -1 ||
+			    (geteuid() == 0 && fchown(fd, 65534, -1) == -1) ||
+			    write(fd, junk, sizeof(junk)) == -1 ||
+			    close(fd) == -1)
+				fatal("%s", tmp);
+		} else if ((fd = open(other, O_WRONLY | O_CREAT | O_TRUNC,
+		    0644)) == -1 || close(fd) == -1 || symlink(other, tmp) ==
+		    -1)
+			fatal("%s", tmp);
+		if ((c = parse_text("tracking domain \"a.test\" "
+		    "{ url \"http://t.a.test\" }\n")) == NULL)
+			fatalx("parse: %s", errbuf);
+		rc = config_tracking_key(c, dir);
+		config_free(c);
+		ok(rc == 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 07777) == 0600 && st.st_uid == geteuid() &&
+		    st.st_size == 65 && lstat(tmp, &st) == -1,
+		    "a stale tracking.key.tmp (%s): the key made 0600, ours, "
+		    "65 bytes", i == 0 ? "0644, 300 bytes" : "a symlink");
+	}
+	ok(stat(other, &st) == 0 && st.st_size == 0,
+	    "the link's target untouched");
+	unlink(path);
+	unlink(other);
+}
+
 /* tracking.key: 64 lower-case hex digits and an optional newline only */
 static void
 test_tracking_key_file(void)
@@ -1509,6 +1557,7 @@ main(void)
 	test_tracking();
 	test_tracking_key_file();
 	test_tracking_key_owner();
+	test_tracking_key_stale();
 	test_verdict_key();
 	test_verp_key();
 	test_json_text_wiped();
