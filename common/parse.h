@@ -68,6 +68,8 @@ const char	*parse_macro_get(const char *);
 void		 parse_macro_refuse(const char *);
 int		 parse_macro_refused(const char *);
 void		 parse_macros_clear(void);
+/* free text read from the file, wiped first: it may be a secret */
+void		 parse_strfree(char *);
 int		 parse_copystr(const struct pos *, char *, size_t, const char *,
 		    const char *);
 /* the same for a file name: refused if relative */

@@ -89,7 +89,7 @@ static struct pos		 cluster_pos;	/* where the block began */
 %type	<v.number>	port optquarantine
 %type	<v.num>		number size time mstime
 %type	<v.string>	reqresult
-%destructor	{ free($$); } <v.string>
+%destructor	{ parse_strfree($$); } <v.string>
 %nonassoc	LOWEST
 %nonassoc	FORMAT TIMEOUT
 
@@ -105,20 +105,20 @@ grammar		: /* empty */
 
 include		: INCLUDE STRING {
 			parse_lex_include(&$<pos>1, &$<pos>2, $2);
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
 varset		: STRING '=' STRING {
 			if (parse_macro_set($1, $3) == -1)
 				perr(&$<pos>1, "bad macro name \"%s\"", $1);
-			free($1);
-			free($3);
+			parse_strfree($1);
+			parse_strfree($3);
 		}
 		| STRING '=' NUMBER {
 			if (parse_macro_set($1, $3.raw) == -1)
 				perr(&$<pos>1, "bad macro name \"%s\"", $1);
-			free($1);
+			parse_strfree($1);
 		}
 		;
 
@@ -132,7 +132,7 @@ number		: NUMBER {
 		}
 		| STRING {
 			perr(&$<pos>1, "expected a number, not \"%s\"", $1);
-			free($1);
+			parse_strfree($1);
 			$$ = parse_num_err();
 		}
 		;
@@ -151,7 +151,7 @@ port		: NUMBER {
 		| STRING {
 			perr(&$<pos>1, "expected a port number, not \"%s\"",
 			    $1);
-			free($1);
+			parse_strfree($1);
 			$$ = 25;
 		}
 		;
@@ -168,7 +168,7 @@ size		: NUMBER {
 		| STRING {
 			perr(&$<pos>1, "expected a size such as 512K or 25M, "
 			    "not \"%s\"", $1);
-			free($1);
+			parse_strfree($1);
 			$$ = parse_num_err();
 		}
 		;
@@ -187,7 +187,7 @@ time		: NUMBER {
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 30s, 5m, "
 			    "1h or 2d, not \"%s\"", $1);
-			free($1);
+			parse_strfree($1);
 			$$ = parse_num_err();
 		}
 		;
@@ -207,7 +207,7 @@ mstime		: NUMBER {
 		| STRING {
 			perr(&$<pos>1, "expected a duration such as 500ms, 30s "
 			    "or 5m, not \"%s\"", $1);
-			free($1);
+			parse_strfree($1);
 			$$ = parse_num_err();
 		}
 		;
@@ -216,7 +216,7 @@ main		: HOSTNAME STRING {
 			parse_global_once(&$<pos>1, "hostname");
 			parse_hostname_copy(&$<pos>2, ps.conf->hostname,
 			    sizeof(ps.conf->hostname), $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| RESOLVER STRING resolverport resolverdnssec {
 			struct sockaddr_storage	 ss;
@@ -230,7 +230,7 @@ main		: HOSTNAME STRING {
 			else
 				parse_copystr(&$<pos>2, ps.conf->resolver,
 				    sizeof(ps.conf->resolver), $2, "resolver");
-			free($2);
+			parse_strfree($2);
 		}
 		| SPOOL STRING {
 			parse_global_once(&$<pos>1, "spool");
@@ -243,7 +243,7 @@ main		: HOSTNAME STRING {
 			else
 				parse_copystr(&$<pos>2, ps.conf->spool,
 				    sizeof(ps.conf->spool), $2, "spool");
-			free($2);
+			parse_strfree($2);
 		}
 		| CONTROL GROUP STRING {
 			parse_global_once(&$<pos>1, "control group");
@@ -254,7 +254,7 @@ main		: HOSTNAME STRING {
 				parse_copystr(&$<pos>3, ps.conf->control_group,
 				    sizeof(ps.conf->control_group), $3,
 				    "control group");
-			free($3);
+			parse_strfree($3);
 		}
 		| CONTROL STRING {
 			parse_global_once(&$<pos>1, "control");
@@ -266,7 +266,7 @@ main		: HOSTNAME STRING {
 			else
 				parse_copystr(&$<pos>2, ps.conf->control,
 				    sizeof(ps.conf->control), $2, "control");
-			free($2);
+			parse_strfree($2);
 		}
 		| API KEYS STRING {
 			parse_global_once(&$<pos>1, "api keys");
@@ -274,7 +274,7 @@ main		: HOSTNAME STRING {
 			    sizeof(ps.conf->api_keys), $3, "api keys");
 			parse_at(&$<pos>3, ps.conf->api_keys_at,
 			    sizeof(ps.conf->api_keys_at));
-			free($3);
+			parse_strfree($3);
 		}
 		| CREDENTIALS STRING {
 			parse_global_once(&$<pos>1, "credentials");
@@ -282,7 +282,7 @@ main		: HOSTNAME STRING {
 			    sizeof(ps.conf->credentials), $2, "credentials");
 			parse_at(&$<pos>2, ps.conf->credentials_at,
 			    sizeof(ps.conf->credentials_at));
-			free($2);
+			parse_strfree($2);
 		}
 		| CA STRING {
 			parse_global_once(&$<pos>1, "ca");
@@ -290,7 +290,7 @@ main		: HOSTNAME STRING {
 			    sizeof(ps.conf->cabundle), $2, "ca");
 			parse_at(&$<pos>2, ps.conf->cabundle_at,
 			    sizeof(ps.conf->cabundle_at));
-			free($2);
+			parse_strfree($2);
 		}
 		| PKI STRING CERT STRING KEY STRING {
 			struct pki	*p;
@@ -314,9 +314,9 @@ main		: HOSTNAME STRING {
 				    sizeof(p->key_at));
 				TAILQ_INSERT_TAIL(&ps.conf->pkis, p, entry);
 			}
-			free($2);
-			free($4);
-			free($6);
+			parse_strfree($2);
+			parse_strfree($4);
+			parse_strfree($6);
 		}
 		| listenhead listenopts		{ parse_listen_end(); }
 		| LIMIT limit
@@ -342,19 +342,19 @@ main		: HOSTNAME STRING {
 			else
 				TAILQ_INSERT_TAIL(&ps.conf->relay_from, n,
 				    entry);
-			free($3);
+			parse_strfree($3);
 		}
 		| RELAY VIA STRING {
 			parse_global_once(&$<pos>1, "relay via");
 			parse_relay_via(ps.conf, &$<pos>3, $3);
-			free($3);
+			parse_strfree($3);
 		}
 		| RELAY VIA STRING AUTH STRING {
 			parse_global_once(&$<pos>1, "relay via");
 			parse_relay_via(ps.conf, &$<pos>3, $3);
 			parse_relay_auth(ps.conf, &$<pos>5, $5);
-			free($3);
-			free($5);
+			parse_strfree($3);
+			parse_strfree($5);
 		}
 		| BOUNCE DOMAIN STRING {
 			char	 name[MH_NAME_MAX];
@@ -369,7 +369,7 @@ main		: HOSTNAME STRING {
 				parse_copystr(&$<pos>3, ps.conf->bounce_domain,
 				    sizeof(ps.conf->bounce_domain), name,
 				    "bounce domain");
-			free($3);
+			parse_strfree($3);
 		}
 		| BOUNCE SECRET STRING {
 			const char	*why;
@@ -381,8 +381,7 @@ main		: HOSTNAME STRING {
 				parse_copystr(&$<pos>3, ps.conf->bounce_secret,
 				    sizeof(ps.conf->bounce_secret), $3,
 				    "bounce secret");
-			explicit_bzero($3, strlen($3));
-			free($3);
+			parse_strfree($3);
 		}
 		| BOUNCE DSN STRING {
 			parse_global_once(&$<pos>1, "bounce dsn");
@@ -393,7 +392,7 @@ main		: HOSTNAME STRING {
 			else
 				perr(&$<pos>3, "bounce dsn wants yes or no, "
 				    "not \"%s\"", $3);
-			free($3);
+			parse_strfree($3);
 		}
 		| HISTORY time {
 			parse_global_once(&$<pos>1, "history");
@@ -432,12 +431,12 @@ main		: HOSTNAME STRING {
 		| POSTMASTER STRING {
 			parse_global_once(&$<pos>1, "postmaster");
 			parse_postmaster_set(&$<pos>2, $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| TLS CIPHERS STRING {
 			parse_global_once(&$<pos>1, "tls ciphers");
 			parse_tls_ciphers(ps.conf, &$<pos>3, $3);
-			free($3);
+			parse_strfree($3);
 		}
 		| TLS POLICY STRING {
 			int	 p;
@@ -445,26 +444,26 @@ main		: HOSTNAME STRING {
 			parse_global_once(&$<pos>1, "tls policy");
 			if ((p = parse_tls_policy(&$<pos>3, $3)) != -1)
 				ps.conf->tls_policy = p;
-			free($3);
+			parse_strfree($3);
 		}
 		| TLS POLICY DOMAIN STRING STRING {
 			parse_tls_policy_domain(ps.conf, &$<pos>4, $4, &$<pos>5,
 			    $5);
-			free($4);
-			free($5);
+			parse_strfree($4);
+			parse_strfree($5);
 		}
 		| TESTING STRING {
 			parse_testing_set(&$<pos>1, &$<pos>2, $2, 0, 0, 0);
-			free($2);
+			parse_strfree($2);
 		}
 		| TESTING STRING number {
 			parse_testing_set(&$<pos>1, &$<pos>2, $2, 1, $3.n, 0);
-			free($2);
+			parse_strfree($2);
 		}
 		| TESTING STRING number number {
 			parse_testing_set(&$<pos>1, &$<pos>2, $2, 2, $3.n,
 			    $4.n);
-			free($2);
+			parse_strfree($2);
 		}
 		| DKIM DOMAIN STRING SELECTOR STRING KEY STRING {
 			struct dkim	*d;
@@ -509,9 +508,9 @@ main		: HOSTNAME STRING {
 				TAILQ_INSERT_TAIL(&ps.conf->dkims, d, entry);
 			else
 				free(d);
-			free($3);
-			free($5);
-			free($7);
+			parse_strfree($3);
+			parse_strfree($5);
+			parse_strfree($7);
 		}
 		| eventshead '{' eventsopts '}'	{ parse_events_end(); }
 		| eventshead '{' eventsopts error '}' {
@@ -544,7 +543,7 @@ clusterhead	: CLUSTER '{' {
 
 trackhead	: TRACKING DOMAIN STRING {
 			parse_tracking_begin(&$<pos>1, &$<pos>3, $3);
-			free($3);
+			parse_strfree($3);
 		}
 		;
 
@@ -581,7 +580,7 @@ trackopt	: URL STRING {
 					    sizeof(ps.cur_track->url), $2,
 					    "tracking url");
 			}
-			free($2);
+			parse_strfree($2);
 		}
 		| SECRET STRING {
 			const char	*why;
@@ -592,20 +591,19 @@ trackopt	: URL STRING {
 			else
 				parse_copystr(&$<pos>2, ps.cur_track->secret,
 				    sizeof(ps.cur_track->secret), $2, "secret");
-			explicit_bzero($2, strlen($2));
-			free($2);
+			parse_strfree($2);
 		}
 		| OPENS STRING {
 			parse_tracking_once(&$<pos>1, "opens");
 			parse_tracking_yesno(&$<pos>2, "opens", $2,
 			    &ps.cur_track->opens);
-			free($2);
+			parse_strfree($2);
 		}
 		| CLICKS STRING {
 			parse_tracking_once(&$<pos>1, "clicks");
 			parse_tracking_yesno(&$<pos>2, "clicks", $2,
 			    &ps.cur_track->clicks);
-			free($2);
+			parse_strfree($2);
 		}
 		| READ time {
 			parse_tracking_once(&$<pos>1, "read");
@@ -622,7 +620,7 @@ trackopt	: URL STRING {
 			else
 				perr(&$<pos>2, "unsubscribe wants one-click or "
 				    "no, not \"%s\"", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
@@ -642,7 +640,7 @@ resolverdnssec	: /* empty */
 				parse_at(&$<pos>3, ps.conf->dnssec_anchor_at,
 				    sizeof(ps.conf->dnssec_anchor_at));
 			}
-			free($3);
+			parse_strfree($3);
 		}
 		| DNSSEC {
 			perr(&$<pos>1, "expected trust-anchor \"FILE\" after "
@@ -674,7 +672,7 @@ listenopt	: PORT port {
 		| AUTHREQ	{ parse_listen_flag(&$<pos>1, LW_AUTHREQ); }
 		| PKI STRING {
 			parse_listen_pki(&$<pos>1, &$<pos>2, $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| HOSTNAME STRING {
 			parse_block_once(&$<pos>1, "listen", ps.cur_listen->id,
@@ -683,7 +681,7 @@ listenopt	: PORT port {
 				ps.cur_listen_hostname = $<pos>1;
 			parse_hostname_copy(&$<pos>2, ps.cur_listen->hostname,
 			    sizeof(ps.cur_listen->hostname), $2);
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
@@ -826,8 +824,8 @@ limit		: MESSAGESIZE size {
 				    entry);
 			} else
 				free(s);
-			free($2);
-			free($6);
+			parse_strfree($2);
+			parse_strfree($6);
 		}
 		;
 
@@ -855,7 +853,7 @@ dlimithead	: DOMAIN STRING {
 			parse_def(&$<pos>2, "limit domain", name, what);
 			TAILQ_INSERT_TAIL(&ps.conf->domain_limits, cur_dlimit,
 			    entry);
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
@@ -873,7 +871,7 @@ dlimitopt	: RATE number PER STRING {
 				cur_dlimit->rate = $2.n;
 				cur_dlimit->per = u;
 			}
-			free($4);
+			parse_strfree($4);
 		}
 		| CONNECTIONS number {
 			parse_dlimit_once(&$<pos>1, "connections");
@@ -896,7 +894,7 @@ dlimitopt	: RATE number PER STRING {
 			} else
 				perr(&$<pos>2, "tls wants require or verify, "
 				    "not \"%s\"", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
@@ -920,7 +918,7 @@ routeopt	: URL STRING {
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
 				parse_copystr(&$<pos>2, ps.cur_route->url,
 				    sizeof(ps.cur_route->url), $2, "url");
-			free($2);
+			parse_strfree($2);
 		}
 		| FORMAT STRING {
 			parse_route_once(&$<pos>1, "format");
@@ -933,7 +931,7 @@ routeopt	: URL STRING {
 			else
 				perr(&$<pos>2, "unknown format \"%s\" (json, "
 				    "multipart or raw)", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| MODE QUEUE {
 			parse_route_once(&$<pos>1, "mode");
@@ -948,7 +946,7 @@ routeopt	: URL STRING {
 			else
 				perr(&$<pos>2, "unknown mode \"%s\" (sync or "
 				    "queue)", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| AUTHORIZE STRING authzopts %prec LOWEST {
 			parse_route_once(&$<pos>1, "authorize");
@@ -956,14 +954,14 @@ routeopt	: URL STRING {
 				parse_copystr(&$<pos>2, ps.cur_route->authorize,
 				    sizeof(ps.cur_route->authorize), $2,
 				    "authorize");
-			free($2);
+			parse_strfree($2);
 		}
 		| ERRORS STRING {
 			parse_route_once(&$<pos>1, "errors");
 			if (parse_check_url(&$<pos>2, $2, "errors") == 0)
 				parse_copystr(&$<pos>2, ps.cur_route->errors,
 				    sizeof(ps.cur_route->errors), $2, "errors");
-			free($2);
+			parse_strfree($2);
 		}
 		| HEADER STRING STRING {
 			int	 auth = strcasecmp($2, "Authorization") == 0;
@@ -977,7 +975,7 @@ routeopt	: URL STRING {
 			if (parse_check_secret(&$<pos>2, $2) == 0)
 				parse_copystr(&$<pos>2, ps.cur_route->secret,
 				    sizeof(ps.cur_route->secret), $2, "secret");
-			free($2);
+			parse_strfree($2);
 		}
 		| TIMEOUT time {
 			parse_route_once(&$<pos>1, "timeout");
@@ -1030,8 +1028,8 @@ routeopt	: URL STRING {
 				parse_at(&$<pos>3, ps.cur_route->fallback_at,
 				    sizeof(ps.cur_route->fallback_at));
 			}
-			free($2);
-			free($3);
+			parse_strfree($2);
+			parse_strfree($3);
 		}
 		| VERDICTS STRING {
 			parse_route_once(&$<pos>1, "verdicts");
@@ -1042,17 +1040,17 @@ routeopt	: URL STRING {
 			else
 				perr(&$<pos>2, "verdicts wants yes or no, not "
 				    "\"%s\"", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| REQUIRE DKIM reqresult optquarantine {
 			parse_route_once(&$<pos>1, "require dkim");
 			parse_route_require(&$<pos>3, REQUIRE_DKIM, $3, $4);
-			free($3);
+			parse_strfree($3);
 		}
 		| REQUIRE SPF reqresult optquarantine {
 			perr(&$<pos>2, "unknown requirement \"spf\" (dkim or "
 			    "dmarc; see spf reject fail)");
-			free($3);
+			parse_strfree($3);
 		}
 		| REQUIRE STRING reqresult optquarantine {
 			if (strcmp($2, "dmarc") != 0)
@@ -1063,8 +1061,8 @@ routeopt	: URL STRING {
 				parse_route_require(&$<pos>3, REQUIRE_DMARC, $3,
 				    $4);
 			}
-			free($2);
-			free($3);
+			parse_strfree($2);
+			parse_strfree($3);
 		}
 		;
 
@@ -1094,7 +1092,7 @@ authzopt	: FORMAT STRING {
 			else
 				perr(&$<pos>2, "unknown authorize format "
 				    "\"%s\" (form, json or xml)", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| TIMEOUT time {
 			parse_route_once(&$<pos>1, "authorize timeout");
@@ -1142,7 +1140,7 @@ eventsopt	: URL STRING {
 			if (parse_check_url(&$<pos>2, $2, "url") == 0)
 				parse_copystr(&$<pos>2, ps.cur_events->url,
 				    sizeof(ps.cur_events->url), $2, "url");
-			free($2);
+			parse_strfree($2);
 		}
 		| FORMAT STRING {
 			parse_events_once(&$<pos>1, "format");
@@ -1155,7 +1153,7 @@ eventsopt	: URL STRING {
 			else
 				perr(&$<pos>2, "unknown events format \"%s\" "
 				    "(events, failures or callback)", $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| FORMAT EVENTS {
 			parse_events_once(&$<pos>1, "format");
@@ -1168,7 +1166,7 @@ eventsopt	: URL STRING {
 				parse_copystr(&$<pos>2, ps.cur_events->secret,
 				    sizeof(ps.cur_events->secret), $2,
 				    "secret");
-			free($2);
+			parse_strfree($2);
 		}
 		| HEADER STRING STRING {
 			int	 auth = strcasecmp($2, "Authorization") == 0;
@@ -1213,14 +1211,14 @@ clusteropt	: REDIS STRING {
 			parse_block_once(&$<pos>1, "cluster", ncluster,
 			    "redis");
 			parse_cluster_redis(ps.conf, &$<pos>2, $2);
-			free($2);
+			parse_strfree($2);
 		}
 		| NODE STRING {
 			parse_block_once(&$<pos>1, "cluster", ncluster, "node");
 			if (parse_check_domain(&$<pos>2, $2, "node") == 0)
 				parse_copystr(&$<pos>2, ps.conf->cluster.node,
 				    sizeof(ps.conf->cluster.node), $2, "node");
-			free($2);
+			parse_strfree($2);
 		}
 		| AUTH STRING {
 			parse_block_once(&$<pos>1, "cluster", ncluster, "auth");
@@ -1228,7 +1226,7 @@ clusteropt	: REDIS STRING {
 			    sizeof(ps.conf->cluster.auth_file), $2, "auth");
 			parse_at(&$<pos>2, ps.conf->cluster.auth_at,
 			    sizeof(ps.conf->cluster.auth_at));
-			free($2);
+			parse_strfree($2);
 		}
 		;
 
@@ -1251,7 +1249,7 @@ kind		: STRING {
 				if (*s != '\0')
 					parse_kind_add(&$<pos>1, s);
 			}
-			free($1);
+			parse_strfree($1);
 		}
 		| BOUNCE	{ parse_kind_add(&$<pos>1, "bounce"); }
 		| READ		{ parse_kind_add(&$<pos>1, "read"); }

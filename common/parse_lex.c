@@ -35,6 +35,7 @@
 #define MAXINCLUDE	16
 #define MAXBRACES	16
 #define MAXWORD		8192
+#define CONF_BUFSIZ	8192	/* a configuration file's stdio buffer */
 
 struct ichar {
 	int		 c;
@@ -44,6 +45,8 @@ struct ichar {
 struct file {
 	TAILQ_ENTRY(file)	 entry;
 	FILE			*stream;
+	char			*buf;		/* its stdio buffer, wiped
+						   when it is closed */
 	char			*name;
 	int			 line;
 	int			 col;
@@ -254,7 +257,7 @@ vperr(const struct pos *p, const char *fmt, va_list ap)
 	if (n >= (int)sizeof(msg) && vasprintf(&all, fmt, aq) != -1) {
 		snprintf(msg, sizeof(msg), "%.*s...%s", MSG_KEEP, all,
 		    all + n - MSG_KEEP);
-		free(all);
+		parse_strfree(all);
 	}
 	va_end(aq);
 	log_warnx("%s:%d:%d: %s", p->file ? p->file : "?", p->line, p->col,
@@ -1077,7 +1080,7 @@ yylex(void)
  * it is not opened.
  */
 static FILE *
-openconf(const char *path, struct stat *st, const char **why)
+openconf(const char *path, struct stat *st, char **buf, const char **why)
 {
 	FILE	*fp;
 
@@ -1103,6 +1106,11 @@ openconf(const char *path, struct stat *st, const char **why)
 		fclose(fp);
 		return (NULL);
 	}
+	/* the file's text passes through a buffer of ours, wiped at close */
+	if ((*buf = malloc(CONF_BUFSIZ)) == NULL)
+		fatal("malloc");
+	if (setvbuf(fp, *buf, _IOFBF, CONF_BUFSIZ) != 0)
+		fatalx("setvbuf");
 	return (fp);
 }
 
@@ -1152,6 +1160,20 @@ void
 config_check_secrecy(int on)
 {
 	secrecy = on;
+}
+
+/* close a file and wipe its buffer, which held its text */
+static void
+closeconf(struct file *f)
+{
+	if (f->stream != NULL)
+		fclose(f->stream);
+	f->stream = NULL;
+	if (f->buf != NULL) {
+		explicit_bzero(f->buf, CONF_BUFSIZ);
+		free(f->buf);
+	}
+	f->buf = NULL;
 }
 
 /*
@@ -1216,11 +1238,11 @@ pushfile(const char *name, const struct pos *where)
 	if ((nf = calloc(1, sizeof(*nf))) == NULL ||
 	    (nf->name = strdup(path)) == NULL)
 		fatal("calloc");
-	if ((nf->stream = openconf(path, &st, &why)) == NULL ||
+	if ((nf->stream = openconf(path, &st, &nf->buf, &why)) == NULL ||
 	    include_loop(where, path, &st) ||
 	    file_secrecy(where, path, &st) == -1) {
 		if (nf->stream != NULL)
-			fclose(nf->stream);
+			closeconf(nf);
 		else if (where != NULL)
 			perr(where, "cannot open \"%s\": %s", path, why);
 		else
@@ -1248,8 +1270,7 @@ popfile(void)
 	if ((prev = TAILQ_PREV(file, filelist, entry)) == NULL)
 		return (EOF);
 	TAILQ_REMOVE(&files, file, entry);
-	fclose(file->stream);
-	file->stream = NULL;
+	closeconf(file);
 	/* keep the name alive: positions of earlier tokens point at it */
 	TAILQ_INSERT_TAIL(&oldfiles, file, entry);
 	file = prev;
@@ -1308,8 +1329,7 @@ parse_lex_close(void)
 
 	while ((f = TAILQ_FIRST(&files)) != NULL) {
 		TAILQ_REMOVE(&files, f, entry);
-		if (f->stream != NULL)
-			fclose(f->stream);
+		closeconf(f);
 		free(f->name);
 		free(f);
 	}
@@ -1319,10 +1339,16 @@ parse_lex_close(void)
 		free(f);
 	}
 	if (pending != NULL) {
-		fclose(pending->stream);
+		closeconf(pending);
 		free(pending->name);
 		free(pending);
 		pending = NULL;
 	}
 	file = NULL;
+	/* what they kept of the last strings read, a secret maybe */
+	explicit_bzero(lasttext, sizeof(lasttext));
+	explicit_bzero(stmt_text, sizeof(stmt_text));
+	explicit_bzero(stmt_text2, sizeof(stmt_text2));
+	explicit_bzero(pushback, sizeof(pushback));
+	npushback = 0;
 }

@@ -17,7 +17,6 @@
 #include <strings.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
 
 #include <tls.h>
 
@@ -25,6 +24,7 @@
 #include "dns.h"
 #include "log.h"
 #include "parse.h"
+#include "sanitize.h"
 
 struct macro {
 	TAILQ_ENTRY(macro)	 entry;
@@ -34,6 +34,21 @@ struct macro {
 TAILQ_HEAD(macrolist, macro);
 
 static struct macrolist	 macros = TAILQ_HEAD_INITIALIZER(macros);
+
+/*
+ * Text read from the configuration may be a secret (a webhook secret, a
+ * password in a URL, a header value, a macro holding either): every
+ * string the parser frees is wiped first, as the parent reads the file
+ * again at each reload and its heap is reused.
+ */
+void
+parse_strfree(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
 
 int
 parse_macro_set(const char *name, const char *value)
@@ -48,7 +63,7 @@ parse_macro_set(const char *name, const char *value)
 			return (-1);
 	TAILQ_FOREACH(m, &macros, entry) {
 		if (strcmp(m->name, name) == 0) {
-			free(m->value);
+			parse_strfree(m->value);
 			if ((m->value = strdup(value)) == NULL)
 				fatal("strdup");
 			return (0);
@@ -87,7 +102,7 @@ parse_macro_refuse(const char *name)
 		return;
 	TAILQ_FOREACH(m, &macros, entry)
 		if (strcmp(m->name, name) == 0) {
-			free(m->value);
+			parse_strfree(m->value);
 			m->value = NULL;
 		}
 }
@@ -111,7 +126,7 @@ parse_macros_clear(void)
 	while ((m = TAILQ_FIRST(&macros)) != NULL) {
 		TAILQ_REMOVE(&macros, m, entry);
 		free(m->name);
-		free(m->value);
+		parse_strfree(m->value);
 		free(m);
 	}
 }
@@ -146,6 +161,32 @@ parse_copypath(const struct pos *p, char *dst, size_t len, const char *src,
 }
 
 /*
+ * A copy of url whose password has its letters and digits as 'x', its
+ * punctuation kept (what a URL parser judges): libcurl frees what it
+ * parsed unwiped.  Only a password before the one '@' of the authority.
+ */
+static char *
+url_mask_password(const char *url)
+{
+	char	*copy, *a, *end, *at, *c;
+
+	if ((copy = strdup(url)) == NULL)
+		fatal("strdup");
+	if ((a = strstr(copy, "://")) == NULL)
+		return (copy);
+	a += 3;
+	end = a + strcspn(a, "/?#");
+	if ((at = memchr(a, '@', end - a)) == NULL ||
+	    memchr(at + 1, '@', end - at - 1) != NULL ||
+	    (c = memchr(a, ':', at - a)) == NULL)
+		return (copy);
+	for (c++; c < at; c++)
+		if (isalnum((unsigned char)*c))
+			*c = 'x';
+	return (copy);
+}
+
+/*
  * What the HTTP client (call_seturl) would refuse at every POST: a URL
  * libcurl does not parse, a port outside 1-65535 ("https://h:99999/",
  * "https://h:0/"); NULL if none.
@@ -155,12 +196,13 @@ parse_url_port_check(const char *url)
 {
 	CURLU		*u;
 	CURLUcode	 rc;
-	char		*port = NULL;
+	char		*port = NULL, *masked;
 	const char	*why = NULL, *errstr;
 
 	if ((u = curl_url()) == NULL)
 		fatal("curl_url");
-	if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) ==
+	masked = url_mask_password(url);
+	if ((rc = curl_url_set(u, CURLUPART_URL, masked, 0)) ==
 	    CURLUE_BAD_PORT_NUMBER)
 		why = "has a bad port (1-65535)";
 	else if (rc != CURLUE_OK)
@@ -170,6 +212,7 @@ parse_url_port_check(const char *url)
 		why = "has a bad port (1-65535)";
 	curl_free(port);
 	curl_url_cleanup(u);
+	parse_strfree(masked);
 	return (why);
 }
 
@@ -288,13 +331,13 @@ parse_header_add(const struct pos *p, struct headerlist *list, char *name,
 
 	if ((why = config_check_header(name, value)) != NULL) {
 		parse_error(p, "%s \"%s\"", why, name);
-		free(name);
-		free(value);
+		parse_strfree(name);
+		parse_strfree(value);
 		return (-1);
 	}
 	if (header_once(p, list, name) == -1) {
-		free(name);
-		free(value);
+		parse_strfree(name);
+		parse_strfree(value);
 		return (-1);
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -416,15 +459,19 @@ parse_tls_ciphers(struct config *conf, const struct pos *p, const char *s)
 		    s, "tls ciphers");
 }
 
+/*
+ * Every string ends up in JSON, which must be UTF-8.  Checked in place:
+ * a copy (json_string) was freed unwiped, a secret in it.
+ */
 int
 parse_utf8_valid(const char *s)
 {
-	json_t	*j;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n = strlen(s), k;
 
-	/* every string ends up in JSON, which must be UTF-8 */
-	if ((j = json_string(s)) == NULL)
-		return (0);
-	json_decref(j);
+	for (; n > 0; p += k, n -= k)
+		if ((k = utf8_seq(p, n)) == 0)
+			return (0);
 	return (1);
 }
 
@@ -809,6 +856,14 @@ def_hash(const char *s)
 	return (h % DEF_BUCKETS);
 }
 
+/* a key may hold a URL with a password (an events block's): wiped */
+static void
+def_free(struct def *d)
+{
+	explicit_bzero(d->key, strlen(d->key));
+	free(d);
+}
+
 /*
  * Record that KIND KEY (such as "listener", "127.0.0.1 25") is defined at
  * p; if it was already, report a duplicate citing the first definition
@@ -832,7 +887,7 @@ parse_def(const struct pos *p, const char *kind, const char *key,
 			parse_error(p, "duplicate %s (first defined at "
 			    "%s:%d:%d)", what, o->pos.file, o->pos.line,
 			    o->pos.col);
-			free(d);
+			def_free(d);
 			return (-1);
 		}
 	}
@@ -849,7 +904,7 @@ parse_defs_clear(void)
 	for (i = 0; i < DEF_BUCKETS; i++) {
 		while ((d = SLIST_FIRST(&defs[i])) != NULL) {
 			SLIST_REMOVE_HEAD(&defs[i], entry);
-			free(d);
+			def_free(d);
 		}
 	}
 }

@@ -1463,6 +1463,72 @@ test_wipe(void)
 #endif
 }
 
+#if WIPE_CHECK
+/* the main program's static data: the parser's static buffers among it */
+extern char	 __data_start[], _end[];
+
+static int
+static_holds(const char *mark)
+{
+	return (memmem(__data_start, _end - __data_start, mark,
+	    strlen(mark)) != NULL);
+}
+#endif
+
+/*
+ * The parser itself wipes the secret text it frees (string tokens, macro
+ * values, a header refused, the file's stdio buffer) and keeps none in
+ * its static buffers: the parent parses the file again at every reload.
+ */
+static void
+test_wipe_parse(void)
+{
+#if WIPE_CHECK
+	static const char *const marks[] = { "wipeA1x9", "wipeB2y8",
+	    "d2lwZUMzejc", "wipeD4w6", "wipeE5v5", "Y2dTQtZXZlbnRz",
+	    "wipeG7t3", "wipeH8s2", NULL };
+	static const char *const names[] = { "authorize URL password",
+	    "refused header value", "route secret", "events URL password",
+	    "bounce secret", "events secret", "macro value",
+	    "password at the end of the file" };
+	struct config	*c;
+	size_t		 i;
+
+	writefile("t.conf",
+	    "u = \"https://someuser:wipeG7t3@app.example.com/in\"\n"
+	    "bounce domain \"bounces.example.com\"\n"
+	    "bounce secret \"wipeE5v5-bounce-secret-0123\"\n"
+	    "route \"a@example.com\" {\n"
+	    "\turl $u\n"
+	    "\tauthorize \"https://someuser:wipeA1x9@app.example.com/a\"\n"
+	    "\theader \"X-Token\" \"one\"\n"
+	    "\theader \"x-token\" \"wipeB2y8\"\n"
+	    "\tsecret \"whsec_d2lwZUMzejc=\"\n"
+	    "}\n"
+	    "events {\n"
+	    "\turl \"https://someuser:wipeD4w6@app.example.com/ev\"\n"
+	    "\tsecret \"whsec_d2lwZUY2dTQtZXZlbnRz\"\n"
+	    "}\n"
+	    "relay via \"smtp://someuser:wipeH8s2@smart.example:25\"",
+	    0600);
+	memset(wipe_found, 0, sizeof(wipe_found));
+	wipe_marks = marks;
+	c = parse_capture("t.conf");
+	wipe_marks = NULL;
+	ok(c == NULL && strstr(errbuf, "header \"x-token\"") != NULL,
+	    "wipe: a header given twice is refused");
+	for (i = 0; marks[i] != NULL; i++)
+		ok(wipe_found[i] == 0, "wipe: parsing frees no %s unwiped",
+		    names[i]);
+	for (i = 0; marks[i] != NULL; i++)
+		ok(!static_holds(marks[i]), "wipe: no %s left in the parser's "
+		    "static buffers", names[i]);
+	config_free(c);
+#else
+	printf("# wipe checks skipped under ASan\n");
+#endif
+}
+
 static void
 test_route_mailboxes(void)
 {
@@ -1566,6 +1632,7 @@ main(void)
 	test_route_mailboxes();
 	test_fallback_maildir();
 	test_wipe();
+	test_wipe_parse();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
