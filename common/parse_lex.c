@@ -98,6 +98,15 @@ static int		 stmt_ntok;	/* tokens after the first */
 static int		 secrecy;	/* mailhookd: file_secrecy() */
 static struct pos	 stmt_pos;	/* where the first one is */
 static int		 stmt_errors;	/* errors said before it */
+/*
+ * The option a block's line began last ("url "x" kinds": kinds), its
+ * second token, and its tokens after the first: whose usage an
+ * incomplete line is told
+ */
+static int		 opt_tok;
+static char		 opt_text[64];
+static char		 opt_text2[64];
+static int		 opt_ntok;
 
 static struct file	*pushfile(const char *, const struct pos *);
 static int		 popfile(void);
@@ -369,6 +378,28 @@ brace_unwanted(const char *block, const char *msg)
 	suppress = 1;
 }
 
+/*
+ * Does the keyword just read begin another option of the block on the
+ * line ("url "x" kinds")?  Not one the option's own usage names
+ * ("authorize "x" format json").
+ */
+static int
+opt_begins(void)
+{
+	const char	*block = inblock(), *usage;
+	char		 w[sizeof(lasttext) + 2];
+
+	if (lastbol)
+		return (1);
+	if (block == NULL || lasttok == STRING || lasttok == NUMBER ||
+	    lastquoted || !parse_block_has(block, lasttext))
+		return (0);
+	if ((usage = parse_usage(block, opt_text, opt_text2)) == NULL)
+		return (1);
+	snprintf(w, sizeof(w), "[%s", lasttext);
+	return (strstr(usage, w) == NULL);
+}
+
 void
 yyerror(const char *msg)
 {
@@ -397,8 +428,8 @@ yyerror(const char *msg)
 		/* "hostname = ...": a macro by a keyword's name */
 		perr(&stmt_pos, "\"%s\" is a keyword: no '=' after it (a "
 		    "macro takes another name)", stmt_text);
-	else if (lasttok == '\n' && stmt_tok != STRING &&
-	    (usage = parse_usage(block, stmt_text, stmt_text2)) != NULL)
+	else if (lasttok == '\n' && opt_tok != STRING &&
+	    (usage = parse_usage(block, opt_text, opt_text2)) != NULL)
 		perr(&lastpos, "incomplete statement at end of line: expected "
 		    "%s", usage);
 	else if (lasttok == '\n')
@@ -1069,6 +1100,13 @@ yylex(void)
 		stmt_text2[0] = '\0';
 	} else if (++stmt_ntok == 1)
 		strlcpy(stmt_text2, lasttext, sizeof(stmt_text2));
+	if (opt_begins()) {
+		opt_tok = tok;
+		opt_ntok = 0;
+		strlcpy(opt_text, lasttext, sizeof(opt_text));
+		opt_text2[0] = '\0';
+	} else if (++opt_ntok == 1)
+		strlcpy(opt_text2, lasttext, sizeof(opt_text2));
 	return (tok);
 }
 
@@ -1349,6 +1387,8 @@ parse_lex_close(void)
 	explicit_bzero(lasttext, sizeof(lasttext));
 	explicit_bzero(stmt_text, sizeof(stmt_text));
 	explicit_bzero(stmt_text2, sizeof(stmt_text2));
+	explicit_bzero(opt_text, sizeof(opt_text));
+	explicit_bzero(opt_text2, sizeof(opt_text2));
 	explicit_bzero(pushback, sizeof(pushback));
 	npushback = 0;
 }
