@@ -101,7 +101,7 @@ static int		 stmt_errors;	/* errors said before it */
 /*
  * The option a block's line began last ("url "x" kinds": kinds), its
  * second token, and its tokens after the first: whose usage an
- * incomplete line is told
+ * incomplete line or a value too many is told
  */
 static int		 opt_tok;
 static char		 opt_text[64];
@@ -379,6 +379,19 @@ brace_unwanted(const char *block, const char *msg)
 }
 
 /*
+ * A value where the statement took none ("hostname "a" "b""): its usage
+ * in *usage, which says how many it takes
+ */
+static int
+value_too_many(const char *block, const char **usage)
+{
+	if (!((lasttok == STRING && lastquoted) || lasttok == NUMBER) ||
+	    (prevtok != STRING && prevtok != NUMBER) || opt_tok == STRING)
+		return (0);
+	return ((*usage = parse_usage(block, opt_text, opt_text2)) != NULL);
+}
+
+/*
  * Does the keyword just read begin another option of the block on the
  * line ("url "x" kinds")?  Not one the option's own usage names
  * ("authorize "x" format json").
@@ -468,6 +481,10 @@ yyerror(const char *msg)
 		/* "format queue", "pki api": not a missing '}' */
 		perr(&lastpos, "%s near keyword \"%s\" (if it is a value "
 		    "here, quote it)", msg, lasttext);
+	else if (errors == stmt_errors && value_too_many(block, &usage))
+		/* "hostname "a" "b"": not a bare syntax error */
+		perr(&lastpos, "unexpected value \"%s\": expected %s",
+		    lasttext, usage);
 	else if (errors == stmt_errors)
 		perr(&lastpos, "%s near \"%s\"", msg, lasttext);
 	/* else its statement's fault is said ("route dommain "x" {" is
