@@ -313,6 +313,7 @@ main		: HOSTNAME STRING {
 				parse_at(&$<pos>6, p->key_at,
 				    sizeof(p->key_at));
 				TAILQ_INSERT_TAIL(&ps.conf->pkis, p, entry);
+				parse_pki_def(&$<pos>2, p);
 			}
 			parse_strfree($2);
 			parse_strfree($4);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "config.h"
 #include "log.h"
@@ -41,6 +42,14 @@ struct pki_ref {
 };
 static struct pki_ref		*pki_refs;
 static size_t			 npki_refs;
+
+/* each pki defined, where its name is: one no listener names is told */
+struct pki_def {
+	struct pos		 pos;
+	const struct pki	*p;
+};
+static struct pki_def		*pki_defs;
+static size_t			 npki_defs;
 
 /*
  * ::ffff:127.0.0.1 is 127.0.0.1 seen from IPv6, which an IPv6-only socket
@@ -349,9 +358,50 @@ parse_listen_pki(const struct pos *p, const struct pos *np, const char *name)
 	l->npkis++;
 }
 
+/* a pki defined, its name at np */
+void
+parse_pki_def(const struct pos *np, const struct pki *p)
+{
+	struct pki_def	*d;
+
+	if ((d = reallocarray(pki_defs, npki_defs + 1, sizeof(*d))) == NULL)
+		fatal("reallocarray");
+	pki_defs = d;
+	pki_defs[npki_defs].pos = *np;
+	pki_defs[npki_defs].p = p;
+	npki_defs++;
+}
+
+/*
+ * A pki no listener names: its key pair is read for nothing, and most
+ * likely the listener meant to name it names another or none (plain).
+ * A warning, not an error; said only of a file without errors, where
+ * every listener's pki were read.
+ */
+static void
+pki_unused_check(void)
+{
+	size_t	 i, j;
+
+	if (parse_errors())
+		return;
+	for (i = 0; i < npki_defs; i++) {
+		for (j = 0; j < npki_refs; j++)
+			if (strcmp(pki_refs[j].l->pkis[pki_refs[j].i],
+			    pki_defs[i].p->name) == 0)
+				break;
+		if (j == npki_refs)
+			logit(LOG_WARNING, "%s:%d:%d: warning: pki \"%s\" is "
+			    "named by no listener: its key pair is unused",
+			    pki_defs[i].pos.file, pki_defs[i].pos.line,
+			    pki_defs[i].pos.col, pki_defs[i].p->name);
+	}
+}
+
 /*
  * The sections come in any order: a listener may name a pki defined
- * further on, and only one defined nowhere is unknown.
+ * further on, and only one defined nowhere is unknown; one defined
+ * that none names is warned of.
  */
 void
 parse_pki_refs_check(void)
@@ -363,7 +413,11 @@ parse_pki_refs_check(void)
 		    NULL)
 			perr(&pki_refs[i].pos, "unknown pki \"%s\"",
 			    pki_refs[i].l->pkis[pki_refs[i].i]);
+	pki_unused_check();
 	free(pki_refs);
 	pki_refs = NULL;
 	npki_refs = 0;
+	free(pki_defs);
+	pki_defs = NULL;
+	npki_defs = 0;
 }

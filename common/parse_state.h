@@ -83,6 +83,7 @@ void	 parse_listen_end(void);
 void	 parse_listen_flag(const struct pos *, enum listen_word);
 void	 parse_listen_pki(const struct pos *, const struct pos *,
 	    const char *);
+void	 parse_pki_def(const struct pos *, const struct pki *);
 void	 parse_pki_refs_check(void);
 
 #endif /* MH_PARSE_STATE_H */
