@@ -21,7 +21,12 @@
  * group commit, on gsync's flusher thread (jcopy), and it goes, or it
  * goes once hookd has acknowledged all its events, whichever comes
  * first; what waited waits no more (a copy that cannot be written holds
- * back the files that group commit removes: copy_now).  A file per
+ * back the files that group commit removes: copy_now).  An event that
+ * no journal takes (disk full) is loose: sent all the same, and written
+ * to a journal once one can be (loose_write).  What cannot be written
+ * is tried again after 1 s, doubled up to OUTBOX_RETRY_MAX while writes
+ * fail, at once when a journal write or group commit works (writes_work);
+ * once durable its events go to hookd again at once.  A file per
  * event cost more than the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
  * memory and, at the end of the loop pass, as an "ack" line in the
@@ -132,8 +137,11 @@ static int		 resend_held;	/* a round stopped at a full socket */
 static uint64_t		 sendseq, readseq;
 static struct event	*more_ev;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
+static int		 retry_secs = 1;	/* copy_soon's backoff */
 
 static void	 copy_soon(int);
+static void	 persisted_loose(int, void *);
+static void	 writes_work(void);
 static void	 copy_now(struct jfile *);
 static int	 jfailed(void);
 static void	 jcopied(int, void *);
@@ -378,6 +386,8 @@ jcopied(int ok, void *arg)
 {
 	struct jfile	*c = arg, *jf = c->of;
 	struct obentry	*e;
+	time_t		 now = time(NULL);
+	int		 busy;
 
 	jf->copying = NULL;
 	c->of = NULL;
@@ -387,15 +397,20 @@ jcopied(int ok, void *arg)
 		if (jf->live == 0)
 			jclose(jf, 1);
 		else
-			copy_soon(OUTBOX_RESEND);
+			copy_soon(-1);
 		return;
 	}
 	c->live = 0;
+	busy = busy_fn != NULL && busy_fn();
 	TAILQ_FOREACH(e, &pending, entry)
 		if (e->jf == jf) {
 			e->jf = c;
 			e->durable = 1;
 			c->live++;
+			/* hookd's store may have failed too (same disk):
+			 * it goes again now unless the socket is full */
+			if (e->sent != 0 && e->sent < now && !busy)
+				send_one(e);
 		}
 	c->copy = 1;
 	log_info("outbox: %zu unacknowledged event(s) of j-%lu, whose flush "
@@ -406,13 +421,61 @@ jcopied(int ok, void *arg)
 		jclose(c, 1);
 }
 
-/* copy every journal whose flush failed; what fails is tried again */
+/*
+ * The events that could be written to no journal: to the current one
+ * now, with the next group commit (persisted_loose); -1 if a write
+ * failed (tried again later)
+ */
+static int
+loose_write(void)
+{
+	struct obentry	*e;
+	struct jfile	*jf;
+	char		*s;
+
+	TAILQ_FOREACH(e, &pending, entry) {
+		if (!e->loose)
+			continue;
+		if ((s = entry_json(e)) == NULL) {
+			log_warnx("outbox: event %s cannot be encoded", e->id);
+			return (-1);
+		}
+		if ((jf = jcurrent()) == NULL ||
+		    jappend(jf, s, strlen(s), "\n") == -1) {
+			free(s);
+			return (-1);
+		}
+		free(s);
+		/* in a journal from now, as a new event: not loose */
+		e->loose = 0;
+		if (--nloose == 0)
+			loose_warned = 0;
+		e->jf = jf;
+		jf->live++;
+		jf->unsynced = unsynced = 1;
+		gsync_fd(jf->fd);
+		/* by id: hookd may acknowledge it (free it) meanwhile */
+		if ((s = strdup(e->id)) == NULL)
+			fatal("outbox: strdup");
+		gsync_then(persisted_loose, s);
+	}
+	return (0);
+}
+
+/*
+ * Copy every journal whose flush failed and write the loose events to a
+ * journal; what fails is tried again, after 1 s, then twice as long each
+ * time up to OUTBOX_RETRY_MAX while writes keep failing (copy_soon), at
+ * once when a write works again (writes_work)
+ */
 static void
 copy_run(int fd, short what, void *arg)
 {
 	struct jfile	*jf, *tjf;
 	int		 again = 0;
 
+	if (loose_write() == -1)
+		again = 1;
 	TAILQ_FOREACH_SAFE(jf, &journals, entry, tjf) {
 		/* a copy under way: jcopied decides */
 		if (!jf->failed || jf->copying != NULL)
@@ -423,7 +486,7 @@ copy_run(int fd, short what, void *arg)
 			again = 1;
 	}
 	if (again)
-		copy_soon(OUTBOX_RESEND);
+		copy_soon(-1);
 }
 
 /*
@@ -446,12 +509,15 @@ copy_now(struct jfile *jf)
 	 * copied, or all acknowledged); the copy is tried again meanwhile
 	 */
 	gsync_hold();
-	copy_soon(OUTBOX_RESEND);
+	copy_soon(-1);
 }
 
 /*
- * a copy that could not be written is tried again after secs.  Before
- * outbox_start there is no timer yet: outbox_start tries it, and
+ * a copy that could not be written (or a loose event) is tried again
+ * after secs, or (-1) after the backoff: 1 s, doubled up to
+ * OUTBOX_RETRY_MAX (a failed write costs little; a longer wait kept
+ * what waits on outbox_failed() that long after the disk had room).
+ * Before outbox_start there is no timer yet: outbox_start tries it, and
  * meanwhile the failed journal stays and outbox_failed() holds back
  * what waits on it (the parent sends START right after the
  * configuration, so that is a loop pass or two)
@@ -461,8 +527,31 @@ copy_soon(int secs)
 {
 	struct timeval	 tv = { secs, 0 };
 
-	if (copy_ev != NULL && !evtimer_pending(copy_ev, NULL))
-		evtimer_add(copy_ev, &tv);
+	if (copy_ev == NULL || evtimer_pending(copy_ev, NULL))
+		return;
+	if (secs < 0) {
+		tv.tv_sec = retry_secs;
+		if ((retry_secs *= 2) > OUTBOX_RETRY_MAX)
+			retry_secs = OUTBOX_RETRY_MAX;
+	}
+	evtimer_add(copy_ev, &tv);
+}
+
+/*
+ * A write to a journal, or its group commit, worked: the disk has room
+ * again, so the copy of a failed journal and the loose events go now,
+ * not after the backoff (nothing is done while writes keep failing)
+ */
+static void
+writes_work(void)
+{
+	struct timeval	 now = { 0, 0 };
+
+	retry_secs = 1;
+	if (copy_ev == NULL || !outbox_failed())
+		return;
+	evtimer_del(copy_ev);
+	evtimer_add(copy_ev, &now);
 }
 
 /* --- entries ------------------------------------------------------------- */
@@ -489,7 +578,9 @@ persisted(int ok, void *arg)
 {
 	struct obentry	*e = arg;
 
-	if (!ok) {
+	if (ok)
+		writes_work();
+	else {
 		/* what waits on its journal's events waits more
 		 * (outbox_failed), as after a failed fdatasync of it */
 		log_warnx("outbox: event %s may not be durable", e->id);
@@ -504,6 +595,21 @@ persisted(int ok, void *arg)
 	}
 	e->durable = 1;
 	send_one(e);
+}
+
+/* a loose event written to a journal (loose_write) is durable: it goes
+ * to hookd again now (hookd's store of it may have failed on the same
+ * full disk); nothing if hookd acknowledged it meanwhile */
+static void
+persisted_loose(int ok, void *arg)
+{
+	struct obentry	*e;
+	char		*id = arg;
+
+	e = find(id);
+	free(id);
+	if (e != NULL)
+		persisted(ok, e);
 }
 
 int
@@ -559,9 +665,13 @@ outbox_put(const struct event_record *ev)
 		nloose++;
 		e->durable = 1;
 		send_one(e);
+		/* written to a journal once one can be */
+		copy_soon(-1);
 		return (0);
 	}
 	free(s);
+	/* a journal failed before: written now (not durable yet) */
+	writes_work();
 	e->jf = jf;
 	jf->live++;
 	jf->unsynced = unsynced = 1;

@@ -38,7 +38,9 @@ int	 outbox_sync(void);
  * events (a message's removal) may go.  Such a journal is copied at once
  * (its unacknowledged events to a new journal, fsynced with the next
  * group commit) and then goes, or goes once hookd has acknowledged it
- * all */
+ * all; such an event is written to a journal once one can be.  What
+ * cannot be written is tried again with a backoff up to
+ * OUTBOX_RETRY_MAX, at once when a journal write works again */
 int	 outbox_failed(void);
 /* 1 the first time it is asked since a journal's flush failed: what
  * waits on it is logged once per journal, not at every try */
@@ -59,5 +61,8 @@ size_t	 outbox_pending(void);
 
 #define OUTBOX_RESEND		10
 #define OUTBOX_RESEND_BURST	(64 * 1024)
+/* seconds at most between two tries to copy a journal whose flush
+ * failed, or to write the events no journal has (disk full) */
+#define OUTBOX_RETRY_MAX	3
 
 #endif /* MH_RELAYD_OUTBOX_H */
