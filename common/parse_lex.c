@@ -574,18 +574,29 @@ lungetc(int c, const struct pos *p)
 /*
  * The rest of a comment, to the end of its line: a backslash there ("#
  * C:\dir\") joins no line to it, or the statement on the next line was
- * read as part of the comment, and lost without a word.  The newline
- * (or EOF) is returned.
+ * read as part of the comment, and lost without a word.  As earlier
+ * versions joined it (a statement commented out over two lines has its
+ * second line read now), such a backslash is a warning.  The newline (or
+ * EOF) is returned.
  */
 static int
 skipcomment(struct pos *p)
 {
-	int	 c;
+	struct pos	 bs = { NULL, 0, 0 };
+	int		 c, last = 0;
 
 	nojoin = 1;
-	while ((c = lgetc(p)) != '\n' && c != EOF)
-		;
+	while ((c = lgetc(p)) != '\n' && c != EOF) {
+		if (c == '\\')
+			bs = *p;
+		if (c != '\r')
+			last = c;
+	}
 	nojoin = 0;
+	if (c == '\n' && last == '\\' && bs.file != NULL && !suppress)
+		logit(LOG_WARNING, "%s:%d:%d: warning: a backslash ending a "
+		    "comment joins no line to it: the next line is read",
+		    bs.file, bs.line, bs.col);
 	return (c);
 }
 
@@ -1232,8 +1243,10 @@ closeconf(struct file *f)
 }
 
 /*
- * A file already being read, by any name (./x, a link): a loop; one read
- * before: its statements twice, each said a duplicate of itself
+ * A file already being read, by any name (./x, a link): a loop, an error.
+ * One read before is not read again, a warning: its statements would each
+ * be a duplicate of itself (a file of macros included from two files
+ * worked before, and still does).  1 either way.
  */
 static int
 include_loop(const struct pos *where, const char *path,
@@ -1251,8 +1264,9 @@ include_loop(const struct pos *where, const char *path,
 	TAILQ_FOREACH(f, &oldfiles, entry) {
 		if (f->dev == st->st_dev && f->ino == st->st_ino) {
 			parse_at(&f->incl, at, sizeof(at));
-			perr(where, "\"%s\" is included already (at %s): its "
-			    "statements would be read twice", path, at);
+			logit(LOG_WARNING, "%s:%d:%d: warning: \"%s\" is "
+			    "included already (at %s): not read again",
+			    where->file, where->line, where->col, path, at);
 			return (1);
 		}
 	}
