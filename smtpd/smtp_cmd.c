@@ -214,6 +214,30 @@ rcpt_dup(const struct smtp_tx *tx, const char *addr)
 	return (0);
 }
 
+/*
+ * addr, which authd gave route, is a recipient of tx on that route in
+ * another case (Bob@x after bob@x): routes match addresses in any case,
+ * so here, where mailhook is the receiving host, they are one mailbox
+ * and get one POST.  Relayed ones stay two (rcpt_dup): the remote host
+ * decides.
+ */
+static int
+rcpt_dup_routed(const struct smtp_tx *tx, const char *addr, uint32_t route)
+{
+	char	 a[MH_ADDR_MAX + 2], b[MH_ADDR_MAX + 2];
+	size_t	 i;
+
+	if (addr_canon(a, sizeof(a), addr) == -1)
+		return (0);
+	for (i = 0; i < tx->nrcpt; i++)
+		if (tx->rcpts[i].dest == DEST_ROUTE &&
+		    tx->rcpts[i].route == route &&
+		    addr_canon(b, sizeof(b), tx->rcpts[i].addr) == 0 &&
+		    strcasecmp(a, b) == 0)
+			return (1);
+	return (0);
+}
+
 static void
 cmd_rcpt(struct session *s, char *args)
 {
@@ -309,6 +333,13 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 		enh = "4.3.0";
 		strlcpy(text, "Internal error", sizeof(text));
 		result = "error";
+	} else if (res->verdict == RCPT_ACCEPT && res->dest == DEST_ROUTE &&
+	    rcpt_dup_routed(tx, tx->pending.addr, res->route)) {
+		SLOG(s, "event=rcpt to=<%s> result=duplicate code=250",
+		    log_addr(logb, sizeof(logb), tx->pending.addr));
+		session_reply(s, "250 2.1.5 Ok");
+		session_resume(s);
+		return;
 	} else if (res->verdict == RCPT_ACCEPT) {
 		if (code < 200 || code > 299)
 			code = 250;
