@@ -633,6 +633,15 @@ rcpt_text(const char *text, const char *rcpt, char *out, size_t len)
 	sanitize_text(out, len, p, e - p, SAN_SQUEEZE);
 }
 
+/*
+ * A status in a report's text: an enhanced status code (RFC 3463:
+ * class.subject.detail, each of 1 to 3 digits, neither a digit nor a dot
+ * on either side, so that a date such as 5.1.2025 or a version such as
+ * 4.10.1.5 is none) or a reply code followed by a space
+ */
+#define RE_STATUS "(^|[^0-9.])[245]\\.[0-9]{1,3}\\.[0-9]{1,3}([^0-9.]|$)|" \
+	"(^|[^0-9])[45][0-9][0-9] "
+
 #define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
 
 /*
@@ -1148,8 +1157,7 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	    ci_find(subject, "delivery failure") ||
 	    ci_find(subject, "mail delivery failure") ||
 	    ci_find(subject, "delivery notification")) &&
-	    re_first(text, "([245]\\.[0-9]{1,3}\\.[0-9]{1,3}|[45][0-9][0-9] )",
-	    1, buf, sizeof(buf), &p) == 0) {
+	    re_first(text, RE_STATUS, 0, buf, sizeof(buf), &p) == 0) {
 		/*
 		 * A guess: the first address, the line with the status.  Not
 		 * of a responder's or a person's reply ("Automatic reply:
@@ -1157,6 +1165,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		 * a number such as a phone's "555 0100".
 		 */
 		strlcpy(bi->format, "generic", sizeof(bi->format));
+		if (!isdigit((unsigned char)*p))
+			p++;	/* the boundary before it */
 		while (p > text && p[-1] != '\n')
 			p--;
 		v = strchr(p, '\n');
