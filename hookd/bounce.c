@@ -50,6 +50,9 @@
 #include "bounce.h"
 #include "sanitize.h"
 
+/* the letters of an address a report names: UTF-8, no bidi control */
+#define SAN_ADDR	(SAN_UTF8 | SAN_NOBIDI)
+
 #define TEXT_MAX	(256 * 1024)	/* human-readable text examined */
 
 struct scan {
@@ -254,7 +257,7 @@ scan_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 		    (mid = g_mime_object_get_header(GMIME_OBJECT(inner),
 		    "Return-Path")) != NULL)
 			sanitize_text(sc->orig_rpath, sizeof(sc->orig_rpath),
-			    mid, strlen(mid), SAN_SQUEEZE);
+			    mid, strlen(mid), SAN_SQUEEZE | SAN_ADDR);
 		return;
 	}
 	if (g_mime_content_type_is_type(ct, "message", "feedback-report")) {
@@ -373,9 +376,6 @@ utf8_addr_decode(const char *s, char *out, size_t len)
 	out[o] = '\0';
 	return (0);
 }
-
-/* the letters of an address a report names: UTF-8, no bidi control */
-#define SAN_ADDR	(SAN_UTF8 | SAN_NOBIDI)
 
 /*
  * The address of a block's Final-Recipient or Original-Recipient (RFC
@@ -642,7 +642,70 @@ rcpt_text(const char *text, const char *rcpt, char *out, size_t len)
 #define RE_STATUS "(^|[^0-9.])[245]\\.[0-9]{1,3}\\.[0-9]{1,3}([^0-9.]|$)|" \
 	"(^|[^0-9])[45][0-9][0-9] "
 
-#define RE_ADDR	"([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})"
+/* a byte of an address in a report's text: of ascii, or (utf8) >= 0x80 */
+static int
+addr_byte(unsigned char c, const char *ascii, int utf8)
+{
+	if (c >= 0x80)
+		return (utf8);
+	return (c != '\0' && (isalnum(c) || strchr(ascii, c) != NULL));
+}
+
+/*
+ * The address around the '@' at at, into *a and *alen: a local part of
+ * [A-Za-z0-9._%+=-], a domain of [A-Za-z0-9.-] whose last label has two
+ * letters or more; with utf8, the letters of UTF-8 too, the whole of it
+ * valid UTF-8 as an SMTPUTF8 address is (smtp_utf8_valid).  -1 if none.
+ */
+static int
+addr_at(const char *text, const char *at, int utf8, const char **a,
+    size_t *alen)
+{
+	const char	*s = at, *e = at + 1, *q;
+
+	while (s > text && addr_byte(s[-1], "._%+=-", utf8))
+		s--;
+	while (addr_byte(*e, ".-", utf8))
+		e++;
+	/* the longest domain that ends in '.' and two letters or more */
+	for (; e > at + 1; e--) {
+		for (q = e; q > at + 1 && (isalpha((unsigned char)q[-1]) ||
+		    (utf8 && (unsigned char)q[-1] >= 0x80)); q--)
+			;
+		if (e - q >= 2 && q - 1 > at + 1 && q[-1] == '.' &&
+		    ((unsigned char)*e & 0xc0) != 0x80)
+			break;
+	}
+	if (s == at || e <= at + 1 || (size_t)(e - s) >= MH_ADDR_MAX ||
+	    (utf8 && !smtp_utf8_valid(s, e - s)))
+		return (-1);
+	*a = s;
+	*alen = e - s;
+	return (0);
+}
+
+/*
+ * The first address in text, into out (its letters as they are, UTF-8),
+ * *where where it starts: 0, or -1 if there is none.  An address whose
+ * bytes are not UTF-8 is its ASCII part, as it was before SMTPUTF8.
+ */
+static int
+text_addr(const char *text, char *out, size_t len, const char **where)
+{
+	const char	*p, *a;
+	size_t		 alen;
+
+	for (p = text; p != NULL && (p = strchr(p, '@')) != NULL; p++)
+		if (addr_at(text, p, 1, &a, &alen) == 0 ||
+		    addr_at(text, p, 0, &a, &alen) == 0) {
+			sanitize_text(out, len, a, alen, SAN_SQUEEZE |
+			    SAN_ADDR);
+			if (where != NULL)
+				*where = a;
+			return (0);
+		}
+	return (-1);
+}
 
 /*
  * Whether a paragraph of the report about rcpt says its server refused it
@@ -812,7 +875,7 @@ line_addr(const char *p, const char *eol, const char **a, size_t *alen)
 	for (e = p; e < eol && strchr(" \t\r\n<>,;:\"", *e) == NULL; e++)
 		;
 	if ((at = memchr(p, '@', e - p)) == NULL || at == p || at + 1 == e ||
-	    (size_t)(e - p) >= MH_ADDR_MAX)
+	    (size_t)(e - p) >= MH_ADDR_MAX || !smtp_utf8_valid(p, e - p))
 		return (-1);
 	*a = p;
 	*alen = e - p;
@@ -829,10 +892,10 @@ ns_add(struct ns_scan *ns, const char *a, size_t alen, const char *para,
 
 	if (ns->n >= BOUNCE_RCPTS_MAX || alen == 0 || alen >= sizeof(x))
 		return;
-	sanitize_text(x, sizeof(x), a, alen, SAN_SQUEEZE);
+	sanitize_text(x, sizeof(x), a, alen, SAN_SQUEEZE | SAN_ADDR);
 	for (i = 0; i < ns->n; i++) {
 		sanitize_text(y, sizeof(y), ns->r[i].addr, ns->r[i].alen,
-		    SAN_SQUEEZE);
+		    SAN_SQUEEZE | SAN_ADDR);
 		if (same_rcpt(x, y))
 			return;
 	}
@@ -951,7 +1014,7 @@ exchange_list(const char *text, struct ns_scan *ns)
 		next = para_end(next);
 		ns_add(ns, a, alen, p, next - p);
 	}
-	if (ns->n == 0 && re_first(m, RE_ADDR, 1, buf, sizeof(buf), &a) == 0)
+	if (ns->n == 0 && text_addr(m, buf, sizeof(buf), &a) == 0)
 		ns_add(ns, a, strlen(buf), NULL, 0);
 }
 
@@ -968,7 +1031,7 @@ ns_fill(const char *format, const char *text, const struct ns_rcpt *r,
 
 	if (r != NULL) {
 		sanitize_text(ev->recipient, sizeof(ev->recipient), r->addr,
-		    r->alen, SAN_SQUEEZE);
+		    r->alen, SAN_SQUEEZE | SAN_ADDR);
 		if (r->para != NULL && (para = strndup(r->para,
 		    r->plen)) != NULL)
 			t = para;
@@ -1172,8 +1235,7 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		v = strchr(p, '\n');
 		sanitize_text(ev->description, sizeof(ev->description), p,
 		    v != NULL ? (size_t)(v - p) : strlen(p), SAN_SQUEEZE);
-		re_first(text, RE_ADDR, 1, ev->recipient,
-		    sizeof(ev->recipient), NULL);
+		text_addr(text, ev->recipient, sizeof(ev->recipient), NULL);
 		soft = ci_find(subject, "delay") != NULL ||
 		    ci_find(text, "will retry") != NULL ||
 		    ci_find(text, "temporar") != NULL;
@@ -1188,7 +1250,7 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 	strlcpy(bi->action, soft ? "delayed" : "failed", sizeof(bi->action));
 	for (i = 0; verp_rcpt != NULL && i < ns.n; i++) {
 		sanitize_text(buf, sizeof(buf), ns.r[i].addr, ns.r[i].alen,
-		    SAN_SQUEEZE);
+		    SAN_SQUEEZE | SAN_ADDR);
 		if (same_rcpt(buf, verp_rcpt))
 			break;
 	}
@@ -1215,6 +1277,22 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 /* --- complaints ---------------------------------------------------- */
 
 /*
+ * The address of the ARF report's field name into out: 0, -1 if it has
+ * none or its bytes are not UTF-8 (an SMTPUTF8 address is, RFC 6531)
+ */
+static int
+arf_addr(const struct scan *sc, const char *name, char *out, size_t len)
+{
+	char	v[MH_ADDR_MAX];
+
+	if (field_get_flags(sc->arf->str, sc->arf->len, name, v, sizeof(v),
+	    SAN_8BIT) == -1 || !smtp_utf8_valid(v, strlen(v)))
+		return (-1);
+	addr_value_flags(out, len, v, SAN_ADDR);
+	return (0);
+}
+
+/*
  * An ARF report (RFC 5965): Feedback-Type as the description, the
  * complaining recipient from Original-Rcpt-To, and the reported message's
  * return path (Original-Mail-From, else the Return-Path of the message it
@@ -1225,7 +1303,7 @@ static void
 complaint(const struct scan *sc, struct bounce_info *bi)
 {
 	struct event_record	*ev = &bi->ev;
-	char			 v[MH_ADDR_MAX], *p;
+	char			*p;
 
 	ev->kind = EV_COMPLAINT;
 	strlcpy(bi->format, "arf", sizeof(bi->format));
@@ -1236,14 +1314,12 @@ complaint(const struct scan *sc, struct bounce_info *bi)
 		strlcpy(ev->description, "abuse", sizeof(ev->description));
 	for (p = ev->description; *p != '\0'; p++)
 		*p = tolower((unsigned char)*p);
-	if (field_get(sc->arf->str, sc->arf->len, "Original-Rcpt-To", v,
-	    sizeof(v)) == 0)
-		addr_value(ev->recipient, sizeof(ev->recipient), v);
-	if (field_get(sc->arf->str, sc->arf->len, "Original-Mail-From", v,
-	    sizeof(v)) == 0)
-		addr_value(bi->arf_from, sizeof(bi->arf_from), v);
-	else if (sc->orig_rpath[0] != '\0')
-		addr_value(bi->arf_from, sizeof(bi->arf_from), sc->orig_rpath);
+	arf_addr(sc, "Original-Rcpt-To", ev->recipient,
+	    sizeof(ev->recipient));
+	if (arf_addr(sc, "Original-Mail-From", bi->arf_from,
+	    sizeof(bi->arf_from)) == -1 && sc->orig_rpath[0] != '\0')
+		addr_value_flags(bi->arf_from, sizeof(bi->arf_from),
+		    sc->orig_rpath, SAN_ADDR);
 }
 
 /* --- automatic replies --------------------------------------------- */
