@@ -1307,11 +1307,15 @@ complaint(const struct scan *sc, struct bounce_info *bi)
 
 	ev->kind = EV_COMPLAINT;
 	strlcpy(bi->format, "arf", sizeof(bi->format));
-	/* its token, lower-cased (RFC 5965 3.1: a token, with CFWS) */
+	/*
+	 * its token, lower-cased (RFC 5965 3.1: a token, with CFWS); a
+	 * report without one, which RFC 5965 requires, or without its
+	 * feedback part, is of no type: no spam complaint, it suppresses
+	 * no one (returned.c)
+	 */
 	if (token_get(sc->arf->str, sc->arf->len, "Feedback-Type",
-	    ev->description, sizeof(ev->description)) == -1 ||
-	    ev->description[0] == '\0')
-		strlcpy(ev->description, "abuse", sizeof(ev->description));
+	    ev->description, sizeof(ev->description)) == -1)
+		ev->description[0] = '\0';
 	for (p = ev->description; *p != '\0'; p++)
 		*p = tolower((unsigned char)*p);
 	arf_addr(sc, "Original-Rcpt-To", ev->recipient,

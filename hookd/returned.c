@@ -136,7 +136,8 @@ returned_durable(int ok, void *arg)
  * A spam complaint (RFC 5965 Feedback-Type abuse or fraud) suppresses its
  * recipient, as a hosted sender's complaint list does; not-spam, virus,
  * auth-failure (a DMARC failure report, RFC 6591) and other types are no
- * one's wish to hear no more.
+ * one's wish to hear no more, and a malformed report without a
+ * Feedback-Type (description "") says nothing of the kind.
  */
 static int
 complaint_suppresses(const struct event_record *ev)
