@@ -34,6 +34,7 @@
 /* the most of the original's header section a report returns (as
  * Postfix's header_size_limit) */
 #define DSN_HDR_MAX	(100 * 1024)
+#define DSN_CTE_8BIT	"Content-Transfer-Encoding: 8bit\r\n"
 
 /* what differs between the reports, by action */
 static const struct dsn_text {
@@ -514,6 +515,35 @@ dsn_final_recipient(FILE *fp, const char *addr, int global)
 }
 
 /*
+ * The type of the part that returns the original's header section h:
+ * text/rfc822-headers (RFC 6522 4), or message/global-headers (RFC 6533
+ * 3.5) when its fields are in UTF-8 (SMTPUTF8); *hdr8 set when they are
+ * 8-bit, UTF-8 or not: the part is then 8bit.
+ */
+static const char *
+dsn_hdr_type(const char *h, int *hdr8)
+{
+	const unsigned char	*p = (const unsigned char *)h;
+	size_t			 n, len = strlen(h);
+	int			 utf8 = 1;
+
+	*hdr8 = 0;
+	for (; *p != '\0'; p += n) {
+		n = 1;
+		if (*p < 0x80)
+			continue;
+		*hdr8 = 1;
+		if ((n = utf8_seq(p, len - (p - (const unsigned char *)h))) ==
+		    0) {
+			utf8 = 0;
+			break;
+		}
+	}
+	return (*hdr8 && utf8 ? "message/global-headers" :
+	    "text/rfc822-headers");
+}
+
+/*
  * The queue id of the DSN of action a for the recipients rcpts of orig:
  * derived from them, so that queueing it again (a restart before orig's
  * envelope said it was queued) finds the first one (queue_open_incoming_as)
@@ -552,6 +582,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	char			 msgid[MH_MSGID_LEN], boundary[64], date[64];
 	char			 arrival[64];
 	char			*hbuf, remote[256], fr[MH_ADDR_MAX + 512];
+	const char		*htype;
 	char			(*desc)[sizeof(res->desc)];
 	const char		*host;
 	FILE			*fp;
@@ -559,6 +590,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	size_t			 i, hlen = 0;
 	ssize_t			 nr;
 	int			 fd, mfd, eightbit = 0, utf8 = 0, global = 0;
+	int			 hdr8;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	dsn_id(msgid, orig, a, rcpts, n);
@@ -599,9 +631,9 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			i--;
 	hbuf[i] = '\0';
 	/* an original's 8-bit header fields make the report 8-bit too */
-	for (i = 0; hbuf[i] != '\0'; i++)
-		if ((unsigned char)hbuf[i] >= 0x80)
-			eightbit = 1;
+	htype = dsn_hdr_type(hbuf, &hdr8);
+	if (hdr8)
+		eightbit = 1;
 	/* so do a sender and recipients not ASCII (SMTPUTF8), which the
 	 * text part names as they are: in UTF-8 */
 	for (i = 0; i < n; i++)
@@ -624,13 +656,14 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	    "MIME-Version: 1.0\r\n"
 	    "Content-Type: multipart/report; report-type=%sdelivery-status;"
 	    "\r\n"
-	    "\tboundary=\"%s\"\r\n\r\n"
+	    "\tboundary=\"%s\"\r\n%s\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n"
-	    "--%s\r\nContent-Type: text/plain; charset=%s\r\n\r\n"
+	    "--%s\r\nContent-Type: text/plain; charset=%s\r\n%s\r\n"
 	    "%s\r\n\r\n",
 	    host, orig->sender, t->subject, date, msgid, host,
-	    global ? "global-" : "", boundary, boundary,
-	    utf8 ? "utf-8" : "us-ascii", t->intro);
+	    global ? "global-" : "", boundary, eightbit ? DSN_CTE_8BIT : "",
+	    boundary, utf8 ? "utf-8" : "us-ascii", utf8 ? DSN_CTE_8BIT : "",
+	    t->intro);
 	for (i = 0; i < n; i++)
 		if (desc[i][0] == '\0' && res[i].remote && res[i].code >= 200)
 			/* a reply without text: its code */
@@ -684,8 +717,8 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			    desc[i]);
 	}
 	free(desc);
-	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n%s"
-	    "\r\n--%s--\r\n", boundary, hbuf, boundary);
+	fprintf(fp, "\r\n--%s\r\nContent-Type: %s\r\n%s\r\n%s\r\n--%s--\r\n",
+	    boundary, htype, hdr8 ? DSN_CTE_8BIT : "", hbuf, boundary);
 	free(hbuf);
 	if (fflush(fp) == EOF || ferror(fp) ||
 	    file_cut(fileno(fp), ftello(fp)) == -1) {
