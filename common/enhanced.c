@@ -100,10 +100,16 @@ has(const char *text, const char *needle)
 const char *
 enhanced_reason(const char *ext, const char *text)
 {
-	int	klass = 0, subj = -1, det = -1;
+	char	*end;
+	int	 klass = 0, subj = -1, det = -1;
 
-	if (ext != NULL && ext[0] != '\0')
-		sscanf(ext, "%d.%d.%d", &klass, &subj, &det);
+	/* a code from a peer: only a well-formed one (three digits at most
+	 * a part, no overflow) counts */
+	if (ext != NULL && enhanced_len(ext, 0) > 0) {
+		klass = ext[0] - '0';
+		subj = (int)strtol(ext + 2, &end, 10);
+		det = (int)strtol(end + 1, NULL, 10);
+	}
 	if (has(text, "quota") || has(text, "mailbox full") ||
 	    has(text, "mailbox is full") || has(text, "over quota") ||
 	    (subj == 2 && det == 2))

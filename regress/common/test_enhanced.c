@@ -54,6 +54,14 @@ main(void)
 	    "Mailbox Disabled", "reason: a detailed code wins over the text");
 	is_str(enhanced_reason("4.0.0", "450 mailbox unavailable"), "Other",
 	    "reason: 450 mailbox unavailable (busy) is no invalid recipient");
+	/* a code from a peer: an over-long part is no code (sscanf's %d
+	 * took 4294967298 as 2, undefined behaviour, 5.2.2 "Mailbox Full") */
+	is_str(enhanced_reason("5.4294967298.4294967298", "550 rejected"),
+	    "Other", "reason: an over-long code part is ignored");
+	is_str(enhanced_reason("5.2.2 extra", "550 rejected"), "Mailbox Full",
+	    "reason: a code followed by text still counts");
+	is_str(enhanced_reason("5.7", "550 rejected"), "Other",
+	    "reason: a partial code is ignored");
 	/* which refusals suppress the recipient */
 	ok(enhanced_suppresses("rcpt", "5.1.1") &&
 	    enhanced_suppresses("rcpt", "") &&
