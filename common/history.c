@@ -416,10 +416,12 @@ seg_remove(size_t k)
 {
 	char	 name[64];
 
-	seg_name(name, sizeof(name), &segs[k], "");
+	/* the index first: a crash between leaves a file without one,
+	 * which a start reads; an index alone, load_dir() removes */
+	seg_name(name, sizeof(name), &segs[k], ".idx");
 	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("history: unlink %s", name);
-	seg_name(name, sizeof(name), &segs[k], ".idx");
+	seg_name(name, sizeof(name), &segs[k], "");
 	if (unlinkat(hdirfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("history: unlink %s", name);
 	seg_free(&segs[k]);
@@ -480,6 +482,22 @@ name_is_seg(const char *n, const char *suffix)
 	return (i > 0 && i < 20 && strcmp(n + i, suffix) == 0);
 }
 
+/* an index whose file is gone (a crash in an older run's seg_remove) */
+static int
+idx_orphan(const char *n)
+{
+	struct stat	 st;
+	char		 base[64];
+	size_t		 len;
+
+	if (!name_is_seg(n, ".idx") || (len = strlen(n) - 4) >= sizeof(base))
+		return (0);
+	memcpy(base, n, len);
+	base[len] = '\0';
+	return (fstatat(hdirfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT);
+}
+
 static int
 seg_cmp(const void *a, const void *b)
 {
@@ -507,7 +525,8 @@ load_dir(void)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (strstr(de->d_name, ".tmp") != NULL) {
+		if (strstr(de->d_name, ".tmp") != NULL ||
+		    idx_orphan(de->d_name)) {
 			unlinkat(hdirfd, de->d_name, 0);
 			continue;
 		}

@@ -246,6 +246,35 @@ reopen(void)
 	rmdir(path);
 }
 
+static int
+exists(const char *name)
+{
+	char	 path[256];
+
+	snprintf(path, sizeof(path), "%s/h/%s", dir, name);
+	return (access(path, F_OK) == 0);
+}
+
+/*
+ * An index whose file a crash in the expiry removed first: it was never
+ * removed.
+ */
+static void
+names(void)
+{
+	char	 path[256];
+	int	 init;
+
+	wipe();
+	snprintf(path, sizeof(path), "%s/h/100.idx", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	init = history_init(NULL, dfd, "h", 4, live);
+	ok(init == 0 && !exists("100.idx"), "a start removes an index "
+	    "whose file is gone");
+	history_shutdown();
+	wipe();
+}
+
 int
 main(void)
 {
@@ -362,6 +391,7 @@ main(void)
 	history_shutdown();
 	edge();
 	reopen();
+	names();
 	close(dfd);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
