@@ -37,6 +37,7 @@
 #define GET_MAX		(512 * 1024)		/* what history_get returns */
 #define SCAN_BUF	(64 * 1024)
 #define PEND_MAX	(256 * 1024)		/* written at once when over */
+#define HIST_NAME_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
 
 struct hseg {
 	time_t		 start;		/* its name */
@@ -482,6 +483,25 @@ name_is_seg(const char *n, const char *suffix)
 	return (i > 0 && i < 20 && strcmp(n + i, suffix) == 0);
 }
 
+/*
+ * The second a file's name (digits only) says, -1 past the year 9999:
+ * not one of ours, and its start + 1 (the next file's name, its close)
+ * must not overflow.
+ */
+static time_t
+seg_start(const char *n)
+{
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(n, NULL, 10);
+	if (errno != 0 || v > HIST_NAME_MAX) {
+		log_warnx("history: %s: not a file's name, ignored", n);
+		return (-1);
+	}
+	return ((time_t)v);
+}
+
 /* an index whose file is gone (a crash in an older run's seg_remove) */
 static int
 idx_orphan(const char *n)
@@ -514,6 +534,7 @@ load_dir(void)
 	struct dirent	*de;
 	struct stat	 st;
 	struct hseg	*n;
+	time_t		 start;
 	size_t		 i;
 	int		 fd;
 
@@ -531,13 +552,14 @@ load_dir(void)
 			continue;
 		}
 		if (!name_is_seg(de->d_name, "") ||
+		    (start = seg_start(de->d_name)) == -1 ||
 		    fstatat(hdirfd, de->d_name, &st, 0) == -1)
 			continue;
 		if ((n = reallocarray(segs, nsegs + 1, sizeof(*segs))) == NULL)
 			fatal("history: reallocarray");
 		segs = n;
 		memset(&segs[nsegs], 0, sizeof(*segs));
-		segs[nsegs].start = strtoll(de->d_name, NULL, 10);
+		segs[nsegs].start = start;
 		segs[nsegs].size = st.st_size;
 		segs[nsegs].closed = st.st_mtime > segs[nsegs].start ?
 		    st.st_mtime : segs[nsegs].start + 1;

@@ -256,21 +256,34 @@ exists(const char *name)
 }
 
 /*
- * An index whose file a crash in the expiry removed first: it was never
- * removed.
+ * What a start finds that is not a file of the journal: an index whose
+ * file a crash in the expiry removed first (it was never removed), and a
+ * name of 19 digits, LLONG_MAX, whose start + 1 overflowed into the name
+ * of the next file ("-9223372036854775808").
  */
 static void
 names(void)
 {
-	char	 path[256];
+	char	 path[256], cur[32];
+	time_t	 t;
 	int	 init;
 
 	wipe();
 	snprintf(path, sizeof(path), "%s/h/100.idx", dir);
 	close(open(path, O_CREAT | O_WRONLY, 0600));
+	snprintf(path, sizeof(path), "%s/h/9223372036854775807", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	t = wall();
 	init = history_init(NULL, dfd, "h", 4, live);
 	ok(init == 0 && !exists("100.idx"), "a start removes an index "
 	    "whose file is gone");
+	rec(B, "accepted", 1);
+	snprintf(cur, sizeof(cur), "%lld", (long long)t);
+	if (!exists(cur))
+		snprintf(cur, sizeof(cur), "%lld", (long long)t + 1);
+	ok(count(B) == 1 && exists(cur) && !exists("-9223372036854775808"),
+	    "a file named past the year 9999 is ignored: the journal's "
+	    "file is named for now");
 	history_shutdown();
 	wipe();
 }
