@@ -132,7 +132,10 @@ subject(struct envelope *env, const char *v, size_t vlen)
 	char	 raw[2048];
 	char	*dec;
 
-	msghdr_copy(raw, sizeof(raw), v, vlen);
+	/* its raw 8-bit bytes as they are: GMime reads a charset that is
+	 * not UTF-8 (Latin-1...) as its own, and gives UTF-8 */
+	sanitize_text(raw, sizeof(raw), v, vlen,
+	    (SAN_HEADER & ~SAN_UTF8) | SAN_8BIT);
 	dec = g_mime_utils_header_decode_text(NULL, raw);
 	/* an encoded-word's CR LF (=0D=0A): a space, as in the payloads */
 	sanitize_text(env->subject, sizeof(env->subject), dec ? dec : raw,
@@ -155,7 +158,7 @@ msghdr_envelope(struct envelope *env, const char *name, size_t nlen,
 			 * record (JSON) is: a raw byte of another charset '?'
 			 */
 			sanitize_text(tmp, sizeof(tmp), v, vlen,
-			    (SAN_HEADER & ~SAN_8BIT) | SAN_UTF8);
+			    SAN_HEADER);
 			p = tmp + (tmp[0] == '<');
 			p[strcspn(p, ">")] = '\0';
 			strlcpy(env->message_id, p, sizeof(env->message_id));

@@ -11,14 +11,27 @@
 #include <string.h>
 
 #include "history.h"
+#include "log.h"
 #include "mh_event.h"
 #include "msghist.h"
 
+/* jansson makes no record of a string that is not UTF-8: never silent */
 static void
-add(const char *id, json_t *rec)
+lost(const char *id, const char *what)
 {
-	if (rec == NULL)
+	char	 b[64];
+
+	log_warnx("history: %s: a %s record could not be made (a field not "
+	    "UTF-8?)", log_sanitize(b, sizeof(b), id), what);
+}
+
+static void
+add(const char *id, const char *what, json_t *rec)
+{
+	if (rec == NULL) {
+		lost(id, what);
 		return;
+	}
 	history_add(id, rec);
 	json_decref(rec);
 }
@@ -30,9 +43,10 @@ verdicts(const struct envelope *e)
 	size_t	 i;
 
 	for (i = 0; i < e->ndkim && i < ENVELOPE_DKIM_MAX; i++)
-		json_array_append_new(dkim, json_pack("{s:s, s:s, s:s}",
+		if (json_array_append_new(dkim, json_pack("{s:s, s:s, s:s}",
 		    "result", e->dkim[i].result, "domain", e->dkim[i].domain,
-		    "selector", e->dkim[i].selector));
+		    "selector", e->dkim[i].selector)) == -1)
+			lost(e->id, "dkim");
 	return (json_pack("{s:o, s:{s:s, s:s, s:s}}", "dkim", dkim, "dmarc",
 	    "result", e->dmarc_result, "policy", e->dmarc_policy, "domain",
 	    e->dmarc_domain));
@@ -46,7 +60,9 @@ msghist_accepted(const struct envelope *e)
 
 	rcpts = json_array();
 	for (i = 0; i < e->nrcpt; i++)
-		json_array_append_new(rcpts, json_string(e->rcpts[i].addr));
+		if (json_array_append_new(rcpts,
+		    json_string(e->rcpts[i].addr)) == -1)
+			lost(e->id, "recipient");
 	rec = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:I, s:o, "
 	    "s:s, s:s, s:I}",
 	    "what", "accepted", "sender", e->sender, "client", e->remote_ip,
@@ -54,13 +70,16 @@ msghist_accepted(const struct envelope *e)
 	    e->spf_domain, "auth", e->auth_user, "size", (json_int_t)e->size,
 	    "recipients", rcpts, "message_id", e->message_id,
 	    "subject", e->subject, "created", (json_int_t)e->created);
-	if (rec == NULL)
+	if (rec == NULL) {
+		lost(e->id, "accepted");
 		return;
+	}
 	json_object_set_new(rec, "tls", e->tls ? json_pack("{s:s, s:s}",
 	    "version", e->tls_version, "cipher", e->tls_cipher) : json_null());
-	if (e->auth_checked)
-		json_object_update_new(rec, verdicts(e));
-	add(e->id, rec);
+	if (e->auth_checked &&
+	    json_object_update_new(rec, verdicts(e)) == -1)
+		lost(e->id, "verdicts");
+	add(e->id, "accepted", rec);
 }
 
 void
@@ -68,16 +87,16 @@ msghist_event(const struct event_record *ev)
 {
 	if (ev->queue_id[0] == '\0')
 		return;
-	add(ev->queue_id, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "what",
-	    "event", "kind", event_kind_name(ev->kind), "event_id", ev->id,
-	    "recipient", ev->recipient, "code", ev->code,
+	add(ev->queue_id, "event", json_pack("{s:s, s:s, s:s, s:s, s:i, "
+	    "s:s}", "what", "event", "kind", event_kind_name(ev->kind),
+	    "event_id", ev->id, "recipient", ev->recipient, "code", ev->code,
 	    "description", ev->description));
 }
 
 void
 msghist_note(const char *id, const char *what)
 {
-	add(id, json_pack("{s:s, s:s}", "what", what, "by", "mhctl"));
+	add(id, what, json_pack("{s:s, s:s}", "what", what, "by", "mhctl"));
 }
 
 json_t *
@@ -89,11 +108,12 @@ msghist_rcpts(const struct envelope *e, int held)
 
 	for (i = 0; i < e->nrcpt; i++) {
 		r = &e->rcpts[i];
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:s}",
+		if (json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:s}",
 		    "address", r->addr, "state", r->state == RS_DONE ?
 		    "delivered" : r->state == RS_FAILED ? "failed" : held ?
 		    "held" : "pending", "attempts", r->attempts,
-		    "last_error", r->lasterr));
+		    "last_error", r->lasterr)) == -1)
+			lost(e->id, "recipient");
 	}
 	return (a);
 }
@@ -101,8 +121,8 @@ msghist_rcpts(const struct envelope *e, int held)
 void
 msghist_done(const struct envelope *e, int removed)
 {
-	add(e->id, json_pack("{s:s, s:b, s:o}", "what", "done", "removed",
-	    removed, "recipients", msghist_rcpts(e, 0)));
+	add(e->id, "done", json_pack("{s:s, s:b, s:o}", "what", "done",
+	    "removed", removed, "recipients", msghist_rcpts(e, 0)));
 	history_settle(e->id);
 }
 

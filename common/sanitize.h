@@ -37,9 +37,11 @@
 #define SAN_REPLY	(SAN_LINE | SAN_TRIM)	/* text of an SMTP reply */
 /* printable ASCII, valid UTF-8, no bidi control */
 #define SAN_LOG		(SAN_UTF8 | SAN_NOBIDI)
-#define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_8BIT)
-/* event, suppression text */
-#define SAN_FIELD	(SAN_CTLSPACE | SAN_8BIT)
+/* a header's value for an envelope: it reaches events and the history,
+   JSON, which takes valid UTF-8 alone */
+#define SAN_HEADER	(SAN_UNFOLD | SAN_TRIM | SAN_CTLSPACE | SAN_UTF8)
+/* event, suppression text (JSON: valid UTF-8) */
+#define SAN_FIELD	(SAN_CTLSPACE | SAN_UTF8)
 
 /*
  * At most srclen bytes of src (it ends at a NUL before) into dst, NUL

@@ -19,12 +19,15 @@
 
 #include "envelope.h"
 #include "msghdr.h"
+#include "sanitize.h"
 #include "tap.h"
 
 static const char ewsubj[] = "=?utf-8?Q?a=0D=0Ab?=";
 static const char ulsubj[] = "=?utf-8?Q?a=C2=85b=E2=80=A8c=E2=80=A9d=0B=0Ce?=";
 static const char l1mid[] = " <caf\xe9@example.com>\r\n";
 static const char u8mid[] = " <caf\xc3\xa9@example.com>\r\n";
+static const char l1subj[] = " caf\xe9 au lait\r\n";
+static const char badew[] = " =?utf-8?q?caf=E9_=FF?=\r\n";
 static const char msg[] = "Message-ID: <a@b>\r\nSubject: hi\r\n"
     "\r\nbody\r\n";
 
@@ -41,6 +44,17 @@ field(void *arg, const char *name, size_t nlen, const char *value,
 
 	s->n++;
 	snprintf(s->last, sizeof(s->last), "%.*s", (int)nlen, name);
+}
+
+static int
+utf8_ok(const char *s)
+{
+	size_t	 n, len = strlen(s);
+
+	for (; len > 0; s += n, len -= n)
+		if ((n = utf8_seq((const unsigned char *)s, len)) == 0)
+			return (0);
+	return (1);
 }
 
 int
@@ -89,6 +103,19 @@ main(void)
 	msghdr_envelope(&env, "Message-ID", 10, u8mid, strlen(u8mid));
 	is_str(env.message_id, "caf\xc3\xa9@example.com",
 	    "a UTF-8 Message-ID (RFC 6532) as it is");
+
+	/* a Subject in a raw 8-bit charset, or an encoded-word that says
+	 * UTF-8 of bytes that are not: UTF-8 all the same (JSON); GMime
+	 * reads the former as Latin-1, which the header's copy must keep */
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Subject", 7, l1subj, strlen(l1subj));
+	is_str(env.subject, "caf\xc3\xa9 au lait",
+	    "a Latin-1 byte in the Subject: read as Latin-1, in UTF-8");
+	memset(&env, 0, sizeof(env));
+	msghdr_envelope(&env, "Subject", 7, badew, strlen(badew));
+	ok(env.subject[0] != '\0' && utf8_ok(env.subject),
+	    "an encoded-word of bytes that are not UTF-8: UTF-8 (%s)",
+	    env.subject);
 
 	n = msghdr_read_start(fd, buf, sizeof(buf));
 	is_int(n, sizeof(buf), "a file longer than the buffer: the buffer's "

@@ -54,7 +54,7 @@ main(void)
 	    SAN_LOG), "\xe2\x80\x8d\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa",
 	    "log: their neighbours (ZWJ, NNBSP, U+2065, ISS) are kept");
 	is_str(S("a\xe2\x80\xae" "b", SAN_FIELD), "a\xe2\x80\xae" "b",
-	    "field: a bidi control is kept, as a C1 control is");
+	    "field: a bidi control is kept (valid UTF-8)");
 	is_str(S("\xf0\x9f\x93\xa7", SAN_LOG), "\xf0\x9f\x93\xa7",
 	    "log: a four-byte sequence is kept");
 	is_str(san("ab\xc3\xa9", 4, SAN_LOG), "ab\xc3\xa9", "log: whole");
@@ -102,6 +102,12 @@ main(void)
 	is_str(S(" x ", SAN_FIELD), " x ", "field: blanks kept");
 	is_str(S("\xe2\x9c\x93", SAN_FIELD), "\xe2\x9c\x93",
 	    "field: UTF-8 kept");
+	/* an event or a history record is JSON: jansson takes no string
+	 * that is not UTF-8, and the record was lost */
+	is_str(S("450 caf\xe9 \xc3(x\xed\xa0\x80", SAN_FIELD),
+	    "450 caf? ?(x???", "field: a byte that is not UTF-8 is '?'");
+	is_str(S("caf\xe9 \xff", SAN_HEADER), "caf? ?",
+	    "header: a byte that is not UTF-8 is '?'");
 
 	/* a decoded header: a run of breaks is one space, blanks kept */
 	is_str(S("a\r\n\r\nb  c\rd\ne", SAN_BREAKSPACE | SAN_8BIT),
