@@ -25,8 +25,8 @@ lost(const char *id, const char *what)
 	    "UTF-8?)", log_sanitize(b, sizeof(b), id), what);
 }
 
-static void
-add(const char *id, const char *what, json_t *rec)
+void
+msghist_add(const char *id, const char *what, json_t *rec)
 {
 	if (rec == NULL) {
 		lost(id, what);
@@ -79,7 +79,7 @@ msghist_accepted(const struct envelope *e)
 	if (e->auth_checked &&
 	    json_object_update_new(rec, verdicts(e)) == -1)
 		lost(e->id, "verdicts");
-	add(e->id, "accepted", rec);
+	msghist_add(e->id, "accepted", rec);
 }
 
 void
@@ -87,7 +87,7 @@ msghist_event(const struct event_record *ev)
 {
 	if (ev->queue_id[0] == '\0')
 		return;
-	add(ev->queue_id, "event", json_pack("{s:s, s:s, s:s, s:s, s:i, "
+	msghist_add(ev->queue_id, "event", json_pack("{s:s, s:s, s:s, s:s, s:i, "
 	    "s:s}", "what", "event", "kind", event_kind_name(ev->kind),
 	    "event_id", ev->id, "recipient", ev->recipient, "code", ev->code,
 	    "description", ev->description));
@@ -96,7 +96,8 @@ msghist_event(const struct event_record *ev)
 void
 msghist_note(const char *id, const char *what)
 {
-	add(id, what, json_pack("{s:s, s:s}", "what", what, "by", "mhctl"));
+	msghist_add(id, what, json_pack("{s:s, s:s}", "what", what, "by",
+	    "mhctl"));
 }
 
 json_t *
@@ -121,7 +122,7 @@ msghist_rcpts(const struct envelope *e, int held)
 void
 msghist_done(const struct envelope *e, int removed)
 {
-	add(e->id, "done", json_pack("{s:s, s:b, s:o}", "what", "done",
+	msghist_add(e->id, "done", json_pack("{s:s, s:b, s:o}", "what", "done",
 	    "removed", removed, "recipients", msghist_rcpts(e, 0)));
 	history_settle(e->id);
 }

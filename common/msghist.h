@@ -19,6 +19,9 @@
 
 struct event_record;
 
+/* rec (what: its kind) added to id's history and released; NULL (jansson
+ * refused a field) logged, never silent */
+void	 msghist_add(const char *id, const char *what, json_t *rec);
 void	 msghist_accepted(const struct envelope *);
 void	 msghist_event(const struct event_record *);
 void	 msghist_note(const char *id, const char *what);

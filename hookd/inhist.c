@@ -45,10 +45,7 @@ ihist_post(const struct envelope *e, size_t i, const char *url,
 	    "result", result, "error", res->error == HTTP_OK ? "" :
 	    res->errstr, "reply", reply, "time_ms", (json_int_t)ms,
 	    "attempt", e->rcpts[i].attempts + 1);
-	if (rec == NULL)
-		return;
-	history_add(e->id, rec);
-	json_decref(rec);
+	msghist_add(e->id, "post", rec);
 }
 
 void
@@ -56,12 +53,10 @@ ihist_expired(const struct envelope *e, size_t i, const char *why)
 {
 	json_t	*rec;
 
-	if ((rec = json_pack("{s:s, s:s, s:s, s:i}", "what", "expired",
+	rec = json_pack("{s:s, s:s, s:s, s:i}", "what", "expired",
 	    "recipient", e->rcpts[i].addr, "reason", why, "attempts",
-	    e->rcpts[i].attempts)) == NULL)
-		return;
-	history_add(e->id, rec);
-	json_decref(rec);
+	    e->rcpts[i].attempts);
+	msghist_add(e->id, "expired", rec);
 }
 
 /* a recipient given to its route's fallback: where (a file, a queue id) */
@@ -71,12 +66,10 @@ ihist_fallback(const struct envelope *e, size_t i, const char *how,
 {
 	json_t	*rec;
 
-	if ((rec = json_pack("{s:s, s:s, s:s, s:s}", "what", "fallback",
+	rec = json_pack("{s:s, s:s, s:s, s:s}", "what", "fallback",
 	    "recipient", e->rcpts[i].addr, how, where, "result",
-	    strcmp(how, "smtp") == 0 ? "queued" : "written")) == NULL)
-		return;
-	history_add(e->id, rec);
-	json_decref(rec);
+	    strcmp(how, "smtp") == 0 ? "queued" : "written");
+	msghist_add(e->id, "fallback", rec);
 }
 
 /* a dead letter put back in the queue (dead replay), under a new id */
@@ -85,11 +78,9 @@ ihist_replayed(const char *id, const char *queued_as)
 {
 	json_t	*rec;
 
-	if ((rec = json_pack("{s:s, s:s, s:s}", "what", "replayed",
-	    "queued_as", queued_as, "by", "mhctl")) == NULL)
-		return;
-	history_add(id, rec);
-	json_decref(rec);
+	rec = json_pack("{s:s, s:s, s:s}", "what", "replayed",
+	    "queued_as", queued_as, "by", "mhctl");
+	msghist_add(id, "replayed", rec);
 }
 
 /* the kinds after which nothing more happens to a recipient in the queue */
@@ -130,10 +121,7 @@ ihist_event_post(const json_t *records, const char *url, long status,
 		    "url", url, "code", (json_int_t)status, "result", result,
 		    "error", error, "time_ms", (json_int_t)ms,
 		    "attempt", attempt);
-		if (rec == NULL)
-			continue;
-		history_add(q, rec);
-		json_decref(rec);
+		msghist_add(q, "event_post", rec);
 		/* a recipient's last event is out: what came before counts
 		 * from now, as relayd's records do when the message leaves */
 		if (strcmp(result, "delivered") == 0 && final_kind(
