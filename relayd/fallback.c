@@ -100,12 +100,10 @@ fallback_queue(const struct fallback_req *req, const struct route *rt,
 	}
 	strlcpy(m->id, id, sizeof(m->id));
 	sched_add_message(m, 1);
-	if ((rec = json_pack("{s:s, s:s, s:s, s:s}", "what", "fallback",
+	rec = json_pack("{s:s, s:s, s:s, s:s}", "what", "fallback",
 	    "inbound_id", req->msgid, "route", rt->pattern, "relay",
-	    rt->fallback_smtp)) != NULL) {
-		history_add(id, rec);
-		json_decref(rec);
-	}
+	    rt->fallback_smtp);
+	msghist_add(id, "fallback", rec);
 	return (0);
 }
 

@@ -23,10 +23,7 @@ rhist_outcome(const struct rmsg *m, size_t i, const char *status,
 	    "status", status, "relay", relay ? relay : "none", "code", code,
 	    "dsn", ext ? ext : "", "reply", desc ? desc : "",
 	    "attempt", m->env.rcpts[i].attempts + 1);
-	if (rec == NULL)
-		return;
-	if (tls != NULL && tls->present)
+	if (rec != NULL && tls != NULL && tls->present)
 		json_object_set_new(rec, "tls", mh_event_tls_json(tls));
-	history_add(m->id, rec);
-	json_decref(rec);
+	msghist_add(m->id, "delivery", rec);
 }
