@@ -25,7 +25,10 @@
  * decimal; strings are the rest of the line after the first space and
  * must pass envelope_field_ok().  The decoder is strict: unknown keys,
  * repeated keys, missing required keys, overlong or unsafe values,
- * malformed numbers and too many recipients are refused.
+ * malformed numbers and too many recipients are refused.  The encoder
+ * refuses what the decoder would (the same ranges, num_range): a field
+ * out of range is an error when the envelope is written, not an
+ * envelope that no longer loads.
  */
 #include <sys/types.h>
 
@@ -54,7 +57,27 @@ enum ftype {
 	F_I64,		/* int64_t >= -1 */
 	F_SIZE,		/* size_t */
 	F_BOOL,		/* int 0/1 */
-	F_INT		/* int >= 0 */
+	F_INT,		/* int >= 0 */
+	F_NOTIFY,	/* rcpt-notify: DSN_NOTIFY_* bits */
+	F_ROUTE		/* rcpt-route: uint32_t */
+};
+
+/*
+ * The range of each kind of number: what the decoder takes, and so all
+ * the encoder may write (one table for both: a value the decoder would
+ * refuse is an error at write time, not an envelope lost at the next
+ * start)
+ */
+static const struct {
+	long long	 min, max;
+} num_range[] = {
+	[F_TIME] = { 0, LLONG_MAX },
+	[F_I64] = { -1, INT64_MAX },
+	[F_SIZE] = { 0, LLONG_MAX },
+	[F_BOOL] = { 0, 1 },
+	[F_INT] = { 0, INT_MAX },
+	[F_NOTIFY] = { 0, 0x0f },
+	[F_ROUTE] = { 0, UINT32_MAX }
 };
 
 struct efield {
@@ -178,6 +201,19 @@ envelope_add_rcpt(struct envelope *env, const char *addr)
 	return (r);
 }
 
+int
+envelope_id_ok(const char *s)
+{
+	return (mh_ishex(s, MH_MSGID_LEN - 1));
+}
+
+/* an envelope's id line: a queue id, or empty */
+static int
+id_ok(const char *s)
+{
+	return (s[0] == '\0' || envelope_id_ok(s));
+}
+
 void
 envelope_new_id(char id[MH_MSGID_LEN])
 {
@@ -187,11 +223,24 @@ envelope_new_id(char id[MH_MSGID_LEN])
 	mh_hex(id, b, sizeof(b));
 }
 
+/* why the last envelope_decode() or envelope_encode() of this thread
+ * failed */
+static __thread char	 env_err[128];
+
 /* the text being encoded (evbuffer) and whether anything failed */
 struct ebuf {
 	struct evbuffer	*eb;
 	int		 err;
 };
+
+/* the encoding fails: the first reason is kept (envelope_error) */
+static void
+eb_fail(struct ebuf *b, const char *key, const char *why)
+{
+	if (!b->err)
+		snprintf(env_err, sizeof(env_err), "%s: %s", key, why);
+	b->err = 1;
+}
 
 /* one "key value" line; a value that is not a safe field fails it all */
 static void
@@ -199,16 +248,27 @@ eb_add(struct ebuf *b, const char *key, const char *val)
 {
 	if (b->err)
 		return;
-	if (!envelope_field_ok(val) || evbuffer_add_printf(b->eb, "%s%s%s\n",
-	    key, val[0] != '\0' ? " " : "", val) == -1)
-		b->err = 1;
+	if (!envelope_field_ok(val))
+		eb_fail(b, key, "unsafe character");
+	/* as the decoder reads it: a line shorter than ENV_LINE_MAX */
+	else if (strlen(key) + 1 + strlen(val) >= ENV_LINE_MAX)
+		eb_fail(b, key, "line too long");
+	else if (evbuffer_add_printf(b->eb, "%s%s%s\n", key,
+	    val[0] != '\0' ? " " : "", val) == -1)
+		eb_fail(b, key, "out of memory");
 }
 
+/* a number of kind t, refused out of its range (num_range) */
 static void
-eb_num(struct ebuf *b, const char *key, long long v)
+eb_num(struct ebuf *b, const char *key, enum ftype t, long long v)
 {
 	char	 num[32];
 
+	if (v < num_range[t].min || v > num_range[t].max) {
+		snprintf(num, sizeof(num), "%lld out of range", v);
+		eb_fail(b, key, num);
+		return;
+	}
 	snprintf(num, sizeof(num), "%lld", v);
 	eb_add(b, key, num);
 }
@@ -220,24 +280,25 @@ eb_field(struct ebuf *b, const struct envelope *env, const struct efield *f)
 
 	switch (f->type) {
 	case F_STR:
-		if (strnlen(p, f->size) >= f->size) {
-			b->err = 1;
-			return;
-		}
-		eb_add(b, f->key, p);
+		if (strnlen(p, f->size) >= f->size)
+			eb_fail(b, f->key, "not terminated");
+		else if (f->off == offsetof(struct envelope, id) && !id_ok(p))
+			eb_fail(b, f->key, "not a queue id");
+		else
+			eb_add(b, f->key, p);
 		break;
 	case F_TIME:
-		eb_num(b, f->key, (long long)*(const time_t *)p);
+		eb_num(b, f->key, f->type, (long long)*(const time_t *)p);
 		break;
 	case F_I64:
-		eb_num(b, f->key, (long long)*(const int64_t *)p);
+		eb_num(b, f->key, f->type, (long long)*(const int64_t *)p);
 		break;
 	case F_SIZE:
-		eb_num(b, f->key, (long long)*(const size_t *)p);
+		/* past LLONG_MAX: negative, refused */
+		eb_num(b, f->key, f->type, (long long)*(const size_t *)p);
 		break;
-	case F_BOOL:
-	case F_INT:
-		eb_num(b, f->key, *(const int *)p);
+	default:
+		eb_num(b, f->key, f->type, *(const int *)p);
 		break;
 	}
 }
@@ -262,7 +323,7 @@ eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
 	    (d->domain[0] != '\0' && !dkim_word_ok(d->domain,
 	    sizeof(d->domain))) || (d->selector[0] != '\0' &&
 	    !dkim_word_ok(d->selector, sizeof(d->selector)))) {
-		b->err = 1;
+		eb_fail(b, "dkim", "not three words");
 		return;
 	}
 	snprintf(line, sizeof(line), "%s %s %s", d->result,
@@ -287,23 +348,29 @@ eb_rcpt(struct ebuf *b, const struct envelope_rcpt *r)
 	if (strnlen(r->addr, sizeof(r->addr)) >= sizeof(r->addr) ||
 	    strnlen(r->orcpt, sizeof(r->orcpt)) >= sizeof(r->orcpt) ||
 	    strnlen(r->seal, sizeof(r->seal)) >= sizeof(r->seal) ||
-	    strnlen(r->lasterr, sizeof(r->lasterr)) >= sizeof(r->lasterr) ||
-	    (unsigned)r->dsn_owed > DSN_OWED_RELAYED ||
+	    strnlen(r->lasterr, sizeof(r->lasterr)) >= sizeof(r->lasterr))
+		eb_fail(b, "rcpt", "a field not terminated");
+	else if (r->addr[0] == '\0')
+		eb_fail(b, "rcpt", "empty address");
+	else if ((unsigned)r->dsn_owed > DSN_OWED_RELAYED ||
 	    (r->dsn_owed && (r->dsn_what == NULL || r->dsn_what[0] == '\0' ||
-	    strnlen(r->dsn_what, DSN_WHAT_MAX) >= DSN_WHAT_MAX)) ||
-	    (unsigned)r->dest > DEST_BOUNCE || (unsigned)r->state > RS_FAILED) {
-		b->err = 1;
+	    strnlen(r->dsn_what, DSN_WHAT_MAX) >= DSN_WHAT_MAX)))
+		eb_fail(b, "rcpt-dsn-owed", "no such action or no text");
+	else if ((unsigned)r->dest > DEST_BOUNCE)
+		eb_fail(b, "rcpt-dest", "no such destination");
+	else if ((unsigned)r->state > RS_FAILED)
+		eb_fail(b, "rcpt-state", "no such state");
+	if (b->err)
 		return;
-	}
 	eb_add(b, "rcpt", r->addr);
 	if (r->orcpt[0] != '\0')
 		eb_add(b, "rcpt-orcpt", r->orcpt);
-	eb_num(b, "rcpt-notify", r->notify);
+	eb_num(b, "rcpt-notify", F_NOTIFY, r->notify);
 	eb_add(b, "rcpt-dest", dest_names[r->dest]);
-	eb_num(b, "rcpt-route", r->route);
+	eb_num(b, "rcpt-route", F_ROUTE, r->route);
 	eb_add(b, "rcpt-state", state_names[r->state]);
-	eb_num(b, "rcpt-attempts", r->attempts);
-	eb_num(b, "rcpt-next-try", (long long)r->next_try);
+	eb_num(b, "rcpt-attempts", F_INT, r->attempts);
+	eb_num(b, "rcpt-next-try", F_TIME, (long long)r->next_try);
 	if (r->seal[0] != '\0')
 		eb_add(b, "rcpt-seal", r->seal);
 	if (r->lasterr[0] != '\0')
@@ -325,10 +392,16 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 
 	if (env->nrcpt > ENV_MAX_RCPT ||
 	    (env->nrcpt > 0 && env->rcpts == NULL) ||
-	    env->ndkim > ENVELOPE_DKIM_MAX)
+	    env->ndkim > ENVELOPE_DKIM_MAX) {
+		strlcpy(env_err, "too many recipients or DKIM results",
+		    sizeof(env_err));
 		return (NULL);
-	if ((b.eb = evbuffer_new()) == NULL)
+	}
+	if ((b.eb = evbuffer_new()) == NULL) {
+		strlcpy(env_err, "out of memory", sizeof(env_err));
 		return (NULL);
+	}
+	env_err[0] = '\0';
 	b.err = 0;
 	eb_add(&b, ENV_VERSION_LINE, "");
 	for (i = 0; i < NENV_FIELDS; i++)
@@ -342,8 +415,9 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 
 /* decoding */
 
+/* a number of kind t, in its range (num_range) */
 static int
-parse_ll(const char *s, long long min, long long max, long long *v)
+parse_ll(const char *s, enum ftype t, long long *v)
 {
 	const char	*errstr;
 
@@ -355,7 +429,7 @@ parse_ll(const char *s, long long min, long long max, long long *v)
 	if (strspn(s + (s[0] == '-'), "0123456789") !=
 	    strlen(s + (s[0] == '-')))
 		return (-1);
-	*v = strtonum(s, min, max, &errstr);
+	*v = strtonum(s, num_range[t].min, num_range[t].max, &errstr);
 	return (errstr == NULL ? 0 : -1);
 }
 
@@ -371,58 +445,36 @@ name_index(const char *s, const char **names, int n)
 }
 
 static int
-id_ok(const char *s)
-{
-	return (s[0] == '\0' || envelope_id_ok(s));
-}
-
-int
-envelope_id_ok(const char *s)
-{
-	return (mh_ishex(s, MH_MSGID_LEN - 1));
-}
-
-static int
 dec_field(struct envelope *env, const struct efield *f, const char *val)
 {
 	char		*p = (char *)env + f->off;
 	long long	 v;
 
-	switch (f->type) {
-	case F_STR:
+	if (f->type == F_STR) {
 		if (strlen(val) >= f->size)
 			return (-1);
 		strlcpy(p, val, f->size);
 		if (f->off == offsetof(struct envelope, id) && !id_ok(p))
 			return (-1);
 		return (0);
-	case F_TIME:
-		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
-			return (-1);
-		*(time_t *)p = (time_t)v;
-		return (0);
-	case F_I64:
-		if (parse_ll(val, -1, INT64_MAX, &v) == -1)
-			return (-1);
-		*(int64_t *)p = v;
-		return (0);
-	case F_SIZE:
-		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
-			return (-1);
-		*(size_t *)p = (size_t)v;
-		return (0);
-	case F_BOOL:
-		if (parse_ll(val, 0, 1, &v) == -1)
-			return (-1);
-		*(int *)p = (int)v;
-		return (0);
-	case F_INT:
-		if (parse_ll(val, 0, INT_MAX, &v) == -1)
-			return (-1);
-		*(int *)p = (int)v;
-		return (0);
 	}
-	return (-1);
+	if (parse_ll(val, f->type, &v) == -1)
+		return (-1);
+	switch (f->type) {
+	case F_TIME:
+		*(time_t *)p = (time_t)v;
+		break;
+	case F_I64:
+		*(int64_t *)p = v;
+		break;
+	case F_SIZE:
+		*(size_t *)p = (size_t)v;
+		break;
+	default:
+		*(int *)p = (int)v;
+		break;
+	}
+	return (0);
 }
 
 /* bits for the rcpt-* fields seen on the current recipient */
@@ -480,7 +532,7 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		strlcpy(r->orcpt, val, sizeof(r->orcpt));
 	} else if (strcmp(key, "rcpt-notify") == 0) {
 		bit = RF_NOTIFY;
-		if (parse_ll(val, 0, 0x0f, &v) == -1)
+		if (parse_ll(val, F_NOTIFY, &v) == -1)
 			return (-1);
 		r->notify = (int)v;
 	} else if (strcmp(key, "rcpt-dest") == 0) {
@@ -490,7 +542,7 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		r->dest = (enum rcpt_dest)i;
 	} else if (strcmp(key, "rcpt-route") == 0) {
 		bit = RF_ROUTE;
-		if (parse_ll(val, 0, UINT32_MAX, &v) == -1)
+		if (parse_ll(val, F_ROUTE, &v) == -1)
 			return (-1);
 		r->route = (uint32_t)v;
 	} else if (strcmp(key, "rcpt-state") == 0) {
@@ -500,12 +552,12 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 		r->state = (enum rcpt_state)i;
 	} else if (strcmp(key, "rcpt-attempts") == 0) {
 		bit = RF_ATTEMPTS;
-		if (parse_ll(val, 0, INT_MAX, &v) == -1)
+		if (parse_ll(val, F_INT, &v) == -1)
 			return (-1);
 		r->attempts = (int)v;
 	} else if (strcmp(key, "rcpt-next-try") == 0) {
 		bit = RF_NEXT;
-		if (parse_ll(val, 0, LLONG_MAX, &v) == -1)
+		if (parse_ll(val, F_TIME, &v) == -1)
 			return (-1);
 		r->next_try = (time_t)v;
 	} else if (strcmp(key, "rcpt-seal") == 0) {
@@ -607,9 +659,6 @@ dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
 	}
 	return (-1);
 }
-
-/* why the last envelope_decode() of this thread failed */
-static __thread char	 env_err[128];
 
 const char *
 envelope_error(void)

@@ -179,11 +179,16 @@ void	 envelope_clear(struct envelope *);	/* frees rcpts */
 struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *addr);
 /* the recipient owes no DSN any more (its dsn_what freed) */
 void	 envelope_dsn_clear(struct envelope_rcpt *);
-/* malloc'd text, NULL if a field is unsafe */
+/*
+ * malloc'd text; NULL if a field is one envelope_decode() would refuse
+ * (unsafe, too long, a number out of its range, an empty recipient, an
+ * id not a queue id): envelope_error() says which
+ */
 char	*envelope_encode(const struct envelope *, size_t *);
 /* -1 if malformed */
 int	 envelope_decode(struct envelope *, const char *, size_t);
-/* why the last envelope_decode() failed: "line 5: KEY", "no id line" */
+/* why the last envelope_decode() failed: "line 5: KEY", "no id line";
+ * or the last envelope_encode(): "rcpt-notify: 16 out of range" */
 const char	*envelope_error(void);
 /* empty or zeros only: a commit whose flush never ended (a power loss) */
 int	 envelope_blank(const char *, size_t);

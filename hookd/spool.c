@@ -133,7 +133,7 @@ envelope_store(const char *dir, const struct envelope *env, int group)
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
 		log_warnx("msgid=%s status=error (envelope cannot be "
-		    "encoded)", env->id);
+		    "encoded: %s)", env->id, envelope_error());
 		return (-1);
 	}
 	snprintf(name, sizeof(name), "%s.env", env->id);

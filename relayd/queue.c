@@ -279,8 +279,8 @@ write_env(const struct envelope *env, int flags)
 	int	 rv, err;
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
-		log_warnx("msgid=%s status=error (envelope cannot be encoded)",
-		    env->id);
+		log_warnx("msgid=%s status=error (envelope cannot be "
+		    "encoded: %s)", env->id, envelope_error());
 		errno = EINVAL;
 		return (-1);
 	}

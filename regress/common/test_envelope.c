@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 
 #include <seccomp.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,23 @@ fill(struct envelope *env)
 		abort();
 }
 
+/* e is encoded, and what was written decodes */
+static int
+roundtrips(const struct envelope *e)
+{
+	struct envelope	 d;
+	char		*t;
+	size_t		 len;
+	int		 rv;
+
+	if ((t = envelope_encode(e, &len)) == NULL)
+		return (0);
+	rv = envelope_decode(&d, t, len) == 0;
+	envelope_clear(&d);
+	free(t);
+	return (rv);
+}
+
 static int
 decodes(const char *text)
 {
@@ -114,6 +133,68 @@ decodes(const char *text)
 	rv = envelope_decode(&env, text, strlen(text));
 	envelope_clear(&env);
 	return (rv);
+}
+
+/*
+ * e, made out of range, is not encoded (the decoder would refuse it: an
+ * envelope written so would not load at the next start), and
+ * envelope_error() names key; e is filled again
+ */
+static void
+refused(struct envelope *e, const char *key, const char *what)
+{
+	char	*t, msg[192];
+	size_t	 len;
+
+	t = envelope_encode(e, &len);
+	snprintf(msg, sizeof(msg), "%s: refused by the encoder (%s)", what,
+	    t == NULL ? envelope_error() : "written");
+	ok(t == NULL && strncmp(envelope_error(), key, strlen(key)) == 0 &&
+	    envelope_error()[strlen(key)] == ':', "%s", msg);
+	free(t);
+	envelope_clear(e);
+	fill(e);
+}
+
+static void
+check_refused(void)
+{
+	struct envelope	 e;
+
+	fill(&e);
+	e.rcpts[0].addr[0] = '\0';
+	refused(&e, "rcpt", "an empty recipient");
+	strlcpy(e.id, "0123456789ABCDEF", sizeof(e.id));
+	refused(&e, "id", "an id not lower-case hex");
+	strlcpy(e.id, "0123", sizeof(e.id));
+	refused(&e, "id", "a short id");
+	e.rcpts[1].notify = 0x10;
+	refused(&e, "rcpt-notify", "NOTIFY past 0x0f");
+	e.rcpts[1].notify = -1;
+	refused(&e, "rcpt-notify", "a negative NOTIFY");
+	e.held = 2;
+	refused(&e, "held", "a flag 2");
+	e.tls = -1;
+	refused(&e, "tls", "a flag -1");
+	e.rcpts[0].attempts = -1;
+	refused(&e, "rcpt-attempts", "negative attempts");
+	e.rcpts[0].next_try = -5;
+	refused(&e, "rcpt-next-try", "a negative next try");
+	e.created = -1;
+	refused(&e, "created", "a negative creation time");
+	e.size_declared = -2;
+	refused(&e, "size-declared", "a SIZE= below -1");
+	e.data_check = -7;
+	refused(&e, "data-check", "a data check below -1");
+	e.size = (size_t)LLONG_MAX + 1;
+	refused(&e, "size", "a size past LLONG_MAX");
+	/* in range at the limits: written, and loads */
+	e.rcpts[1].notify = 0x0f;
+	e.rcpts[0].route = UINT32_MAX;
+	e.size_declared = -1;
+	e.id[0] = '\0';
+	ok(roundtrips(&e), "values at their limits are written and load");
+	envelope_clear(&e);
 }
 
 #define HEAD	"mailhook-envelope 1\nid 0123456789abcdef\ncreated 5\nsender a@b\n"
@@ -302,6 +383,7 @@ main(void)
 	    "new id is 16 hex digits");
 	ok(strcmp(id, id2) != 0, "new ids differ");
 	check_id_pool();
+	check_refused();
 	free(t);
 	return (tap_done());
 }
