@@ -103,6 +103,7 @@ struct vd_key {
 	struct vd_job	*job;
 	char		 name[256];
 	int		 status;	/* enum dns_status */
+	int		 toolarge;	/* an answer past VD_PACKET_MAX */
 	u_char		*pkt;
 	size_t		 len;
 };
@@ -748,24 +749,45 @@ vd_feed(struct vd_job *j, int fd)
 	j->usable = 1;
 }
 
+/* the name of sig's key, selector._domainkey.domain; -1 if none */
+static int
+vd_key_name(DKIM_SIGINFO *sig, char *name, size_t size)
+{
+	const u_char	*d = dkim_sig_getdomain(sig);
+	const u_char	*s = dkim_sig_getselector(sig);
+
+	if (d == NULL || s == NULL ||
+	    snprintf(name, size, "%s._domainkey.%s", s, d) >= (int)size)
+		return (-1);	/* libopendkim refuses it too */
+	return (0);
+}
+
+/* the look-up of sig's key, or NULL */
+static struct vd_key *
+vd_key_of(struct vd_job *j, DKIM_SIGINFO *sig)
+{
+	char	 name[256];
+	size_t	 i;
+
+	if (vd_key_name(sig, name, sizeof(name)) == -1)
+		return (NULL);
+	for (i = 0; i < j->nkeys; i++)
+		if (strcasecmp(j->keys[i].name, name) == 0)
+			return (&j->keys[i]);
+	return (NULL);
+}
+
 static void
 vd_query_key(struct vd_job *j, DKIM_SIGINFO *sig)
 {
 	struct vd_key	*k;
-	const u_char	*d = dkim_sig_getdomain(sig);
-	const u_char	*s = dkim_sig_getselector(sig);
 	char		 name[256];
-	size_t		 i;
 
-	if (d == NULL || s == NULL || dkim_sig_geterror(sig) !=
-	    DKIM_SIGERROR_UNKNOWN || j->nkeys >= ENVELOPE_DKIM_MAX)
+	if (dkim_sig_geterror(sig) != DKIM_SIGERROR_UNKNOWN ||
+	    j->nkeys >= ENVELOPE_DKIM_MAX ||
+	    vd_key_name(sig, name, sizeof(name)) == -1 ||
+	    vd_key_of(j, sig) != NULL)
 		return;
-	if (snprintf(name, sizeof(name), "%s._domainkey.%s", s, d) >=
-	    (int)sizeof(name))
-		return;		/* libopendkim refuses it too */
-	for (i = 0; i < j->nkeys; i++)
-		if (strcasecmp(j->keys[i].name, name) == 0)
-			return;
 	k = &j->keys[j->nkeys];
 	memset(k, 0, sizeof(*k));
 	k->job = j;
@@ -785,6 +807,13 @@ vd_key_done(int status, struct ub_result *res, void *arg)
 	struct vd_key	*k = arg;
 
 	k->status = status;
+	/*
+	 * libopendkim cannot read an answer past its buffer: the key can
+	 * never be had, whenever it is asked for (RFC 6376 6.1.2: permerror)
+	 */
+	if (status == DNS_OK && res != NULL &&
+	    res->answer_len > VD_PACKET_MAX)
+		k->toolarge = 1;
 	if (res != NULL && res->answer_packet != NULL &&
 	    res->answer_len > 0 && res->answer_len <= VD_PACKET_MAX &&
 	    (k->pkt = malloc(res->answer_len)) != NULL) {
@@ -922,6 +951,7 @@ vd_sig_partial(struct vd_job *j, DKIM_SIGINFO *sig)
 static const char *
 vd_sig_result(struct vd_job *j, DKIM_SIGINFO *sig)
 {
+	struct vd_key	*k;
 	int		 err = dkim_sig_geterror(sig);
 	dkim_alg_t	 alg;
 
@@ -947,6 +977,8 @@ vd_sig_result(struct vd_job *j, DKIM_SIGINFO *sig)
 	}
 	switch (err) {
 	case DKIM_SIGERROR_KEYFAIL:
+		if ((k = vd_key_of(j, sig)) != NULL && k->toolarge)
+			return ("permerror");
 		return ("temperror");
 	case DKIM_SIGERROR_OK:
 	case DKIM_SIGERROR_BADSIG:
