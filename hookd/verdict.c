@@ -28,6 +28,7 @@
 
 #include <arpa/nameser.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ int	opendmarc_get_tld(u_char *, u_char *, size_t);
 #define VD_PACKET_MAX	8192		/* libopendkim's answer buffer */
 #define VD_DMARC_MAX	1024		/* bytes of a DMARC record kept */
 #define VD_FROM_MAX	2048		/* bytes of a From: field looked at */
+#define VD_CLOCKDRIFT	86400		/* a signer's clock ahead: see below */
 
 struct vd_job;
 
@@ -456,6 +458,15 @@ verdict_init(const char *psl_file)
 	 */
 	u_int	 flags = DKIM_LIBFLAGS_BADSIGHANDLES |
 		    DKIM_LIBFLAGS_DELAYSIGPROC;
+	/*
+	 * A signature whose t= is ahead of our clock by more than this is
+	 * permerror (RFC 6376 3.5: a verifier MAY ignore such signatures).
+	 * libopendkim's 5 minutes failed DKIM, and so DMARC, for a sender
+	 * whose clock is an hour fast; a day takes a clock set to local
+	 * time in any zone (UTC+14 at most).  libopendkim lets x= pass by
+	 * as much: x= < t= stays permerror whatever the drift.
+	 */
+	uint64_t	 drift = VD_CLOCKDRIFT;
 
 	/* before the sandbox */
 	if ((openssl_d2i_pubkey = (vd_d2i_fn)dlsym(RTLD_NEXT,
@@ -464,7 +475,9 @@ verdict_init(const char *psl_file)
 	if ((vd_lib = dkim_init(NULL, NULL)) == NULL)
 		fatalx("verdict: dkim_init failed");
 	if (dkim_options(vd_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
-	    sizeof(flags)) != DKIM_STAT_OK)
+	    sizeof(flags)) != DKIM_STAT_OK ||
+	    dkim_options(vd_lib, DKIM_OP_SETOPT, DKIM_OPTS_CLOCKDRIFT, &drift,
+	    sizeof(drift)) != DKIM_STAT_OK)
 		fatalx("verdict: dkim_options failed");
 	(void)dkim_set_prescreen(vd_lib, vd_prescreen);
 	dkim_dns_set_init(vd_lib, vd_dns_init);
