@@ -338,8 +338,10 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 	json_t		*o, *rcpts;
 	int		 fd, rc;
 
-	if ((text = envelope_encode(env, &len)) == NULL ||
-	    (dead = calloc(1, sizeof(*dead))) == NULL) {
+	if ((text = envelope_encode(env, &len)) == NULL)
+		log_warnx("dead: envelope cannot be encoded: %s",
+		    envelope_error());
+	if (text == NULL || (dead = calloc(1, sizeof(*dead))) == NULL) {
 		free(text);
 		return (-1);
 	}
@@ -369,7 +371,9 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 		free(old);
 	}
 	rc = -1;
-	text = envelope_encode(dead, &len);
+	if ((text = envelope_encode(dead, &len)) == NULL)
+		log_warnx("dead: envelope cannot be encoded: %s",
+		    envelope_error());
 	/* the message first, then the envelope, then the letter */
 	if (text != NULL && in_path(path, sizeof(path), env->id, "msg") == 0 &&
 	    in_path(tmp, sizeof(tmp), env->id, "tmp") == 0 &&

@@ -274,13 +274,14 @@ queue_write(int dfd, const char *name, const char *data, size_t len,
 static int
 write_env(const struct envelope *env, int flags)
 {
-	char	 name[64], *text;
+	char	 name[64], b[64], *text;
 	size_t	 len;
 	int	 rv, err;
 
 	if ((text = envelope_encode(env, &len)) == NULL) {
 		log_warnx("msgid=%s status=error (envelope cannot be "
-		    "encoded: %s)", env->id, envelope_error());
+		    "encoded: %s)", log_sanitize(b, sizeof(b), env->id),
+		    envelope_error());
 		errno = EINVAL;
 		return (-1);
 	}

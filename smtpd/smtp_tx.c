@@ -639,7 +639,8 @@ envelope_text(struct session *s, struct spool_out *so, size_t size,
 		r->route = tx->rcpts[i].route;
 		strlcpy(r->seal, tx->rcpts[i].seal, sizeof(r->seal));
 	}
-	text = envelope_encode(&env, len);
+	if ((text = envelope_encode(&env, len)) == NULL)
+		log_warnx("envelope cannot be encoded: %s", envelope_error());
 	envelope_clear(&env);
 	return (text);
 }

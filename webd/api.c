@@ -661,7 +661,8 @@ sub_envelope(struct api_sub *s, size_t *len)
 			return (NULL);
 		} else
 			env.rcpts[i].dest = DEST_RELAY;
-	text = envelope_encode(&env, len);
+	if ((text = envelope_encode(&env, len)) == NULL)
+		log_warnx("envelope cannot be encoded: %s", envelope_error());
 	envelope_clear(&env);
 	return (text);
 }
