@@ -147,17 +147,23 @@ static void			(*ev_monitor)(const json_t *);
  * seen: a restart of relayd, or hookd stopped for longer than
  * OUTBOX_RESEND) is stored for the endpoints that do not hold it, and
  * acknowledged once all that want it do.  The last EV_HELD_MAX of each
- * endpoint are kept (300 KiB of ring and a hash table of as many, made
- * at its first event); an older one sent again is queued again for it,
- * as a new event (receivers de-duplicate by id).  One sent again while
- * its first copy is still being stored waits for that one (struct
- * submit's waiters, storing).
+ * endpoint are kept, as 16 bytes each (the id's 32 hex digits; another
+ * spelling, its SHA-256's first 16 bytes) in a ring, found through an
+ * open-addressing table of ring positions twice as large: 160 KiB per
+ * endpoint, made at its first event, freed once it is no longer
+ * configured and has nothing queued (evq_endpoint_forget).  An older
+ * one sent again is queued again for it, as a new event (receivers
+ * de-duplicate by id).  One sent again while its first copy is still
+ * being stored waits for that one (struct submit's waiters, storing).
  */
 #define EV_HELD_MAX	8192
+#define EV_HELD_SLOTS	(2 * EV_HELD_MAX)	/* a power of two */
+#define EV_HELD_KEY	16
 struct evheld {
-	json_t		*ids;
 	size_t		 pos, n;
-	char		 ring[EV_HELD_MAX][EVENT_ID_LEN];
+	/* ring position + 1; 0: empty */
+	uint16_t	 slot[EV_HELD_SLOTS];
+	unsigned char	 ring[EV_HELD_MAX][EV_HELD_KEY];
 };
 
 static void	item_uncache(struct endpoint *, struct evitem *);
@@ -256,11 +262,80 @@ evq_remove_file(struct endpoint *ep, const char *name)
 
 /* --- the ids an endpoint holds ---------------------------------------- */
 
+/* the 16 bytes an id is held as; -1 if it is no id */
+static int
+held_key(const char *id, unsigned char key[EV_HELD_KEY])
+{
+	unsigned char	md[MH_SHA256_LEN];
+	char		hex[33];
+	size_t		i, n = 0;
+
+	if (strlen(id) != EVENT_ID_LEN - 1)
+		return (-1);
+	for (i = 0; id[i] != '\0' && n < sizeof(hex) - 1; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (id[i] != '-')
+				break;
+		} else
+			hex[n++] = id[i];
+	hex[n] = '\0';
+	if (id[i] == '\0' && n == 32 && mh_unhex(key, hex, EV_HELD_KEY) == 0)
+		return (0);
+	mh_sha256(id, strlen(id), md);
+	memcpy(key, md, EV_HELD_KEY);
+	return (0);
+}
+
+static size_t
+held_home(const unsigned char key[EV_HELD_KEY])
+{
+	uint32_t	v;
+
+	memcpy(&v, key + 4, sizeof(v));
+	return ((v * 2654435761U) >> 18 & (EV_HELD_SLOTS - 1));
+}
+
+/* the table slot of key, or of the empty slot where it would go */
+static size_t
+held_slot(const struct evheld *h, const unsigned char key[EV_HELD_KEY])
+{
+	size_t	i;
+
+	for (i = held_home(key); h->slot[i] != 0;
+	    i = (i + 1) & (EV_HELD_SLOTS - 1))
+		if (memcmp(h->ring[h->slot[i] - 1], key, EV_HELD_KEY) == 0)
+			break;
+	return (i);
+}
+
+/* table slot i empties: the entries after it move back (linear probing) */
+static void
+held_unslot(struct evheld *h, size_t i)
+{
+	size_t	j = i, k;
+
+	for (;;) {
+		j = (j + 1) & (EV_HELD_SLOTS - 1);
+		if (h->slot[j] == 0)
+			break;
+		k = held_home(h->ring[h->slot[j] - 1]);
+		/* k not cyclically in (i, j]: it may move to i */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		h->slot[i] = h->slot[j];
+		i = j;
+	}
+	h->slot[i] = 0;
+}
+
 static int
 held_has(const struct endpoint *ep, const char *id)
 {
-	return (ep->held != NULL && json_object_get(ep->held->ids, id) !=
-	    NULL);
+	unsigned char	key[EV_HELD_KEY];
+
+	if (ep->held == NULL || held_key(id, key) == -1)
+		return (0);
+	return (ep->held->slot[held_slot(ep->held, key)] != 0);
 }
 
 /* id is stored for ep; the oldest goes if EV_HELD_MAX are held (if
@@ -269,32 +344,23 @@ static int
 held_put(struct endpoint *ep, const char *id, int evict)
 {
 	struct evheld	*h;
-	char		*slot;
+	unsigned char	 key[EV_HELD_KEY];
+	size_t		 i;
 
-	if (strlen(id) != EVENT_ID_LEN - 1)
+	if (held_key(id, key) == -1)
 		return (-1);
-	if (ep->held == NULL) {
-		if ((h = calloc(1, sizeof(*h))) == NULL)
-			return (-1);
-		if ((h->ids = json_object()) == NULL) {
-			free(h);
-			return (-1);
-		}
-		ep->held = h;
-	}
+	if (ep->held == NULL && (ep->held = calloc(1, sizeof(*h))) == NULL)
+		return (-1);
 	h = ep->held;
-	if (held_has(ep, id))
+	if (h->slot[held_slot(h, key)] != 0)
 		return (0);
 	if (h->n == EV_HELD_MAX && !evict)
 		return (-1);
-	slot = h->ring[h->pos];
-	if (slot[0] != '\0')
-		json_object_del(h->ids, slot);
-	strlcpy(slot, id, EVENT_ID_LEN);
-	if (json_object_set_new(h->ids, slot, json_true()) == -1) {
-		slot[0] = '\0';
-		return (-1);
-	}
+	if (h->n == EV_HELD_MAX)
+		held_unslot(h, held_slot(h, h->ring[h->pos]));
+	memcpy(h->ring[h->pos], key, EV_HELD_KEY);
+	i = held_slot(h, key);
+	h->slot[i] = h->pos + 1;
 	h->pos = (h->pos + 1) % EV_HELD_MAX;
 	if (h->n < EV_HELD_MAX)
 		h->n++;
@@ -332,7 +398,6 @@ held_free(struct endpoint *ep)
 {
 	if (ep->held == NULL)
 		return;
-	json_decref(ep->held->ids);
 	free(ep->held);
 	ep->held = NULL;
 }
@@ -611,6 +676,9 @@ evq_endpoint_forget(struct endpoint *ep)
 	    ep->segwait != NULL || dirwait_has(ep->key) ||
 	    evq_backlog(ep) > 0)
 		return;
+	/* nothing of it queued: the ids it held go too (a reload that
+	 * names it again makes it as new) */
+	held_free(ep);
 	switch (endpoint_dir_drop(ep->dir, seg, sizeof(seg))) {
 	case 1:
 		ep->forgotten = 1;
