@@ -692,7 +692,9 @@ seed_file(const char *path, size_t max, json_t *ids)
  * to it twice.  Only in the room its reloaded queue left (the newest
  * that fit): the id of an event still queued is never pushed out.
  * Per endpoint: an event one endpoint accepted is still stored for
- * another that lacks it.
+ * another that lacks it.  Only for a configured endpoint (events_init
+ * has run events_configure): the log of one no longer configured is
+ * kept for its history, but holding its ids would only cost memory.
  */
 static void
 evlog_seed(const char *key)
@@ -702,7 +704,9 @@ evlog_seed(const char *key)
 	json_t		*ids, *id;
 	size_t		 n, i, left = EVLOG_SEED_BYTES, room;
 
-	if ((room = events_held_room(key)) == 0 ||
+	/* one no block names gets no POST: nothing to hold for it */
+	if (!events_configured(key) ||
+	    (room = events_held_room(key)) == 0 ||
 	    (v = day_files(key, &n)) == NULL)
 		return;
 	if ((ids = json_array()) == NULL) {
