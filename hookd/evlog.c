@@ -660,7 +660,7 @@ seed_file(const char *path, size_t max, json_t *ids)
 		json_decref(part);
 		return (0);
 	}
-	got = pread(fd, buf, st.st_size - from, from);
+	got = pread_eintr(fd, buf, st.st_size - from, from);
 	close(fd);
 	buf[got > 0 ? got : 0] = '\0';
 	/* whole lines only: the first may be cut by the offset, the last
