@@ -92,6 +92,7 @@ TAILQ_HEAD(jlist, jfile);
 
 struct obentry {
 	TAILQ_ENTRY(obentry)	 entry;
+	TAILQ_ENTRY(obentry)	 sentry;	/* sent: in sentq */
 	RB_ENTRY(obentry)	 node;
 	char			 id[EVENT_ID_LEN];
 	void			*wire;		/* what is sent */
@@ -117,6 +118,11 @@ RB_PROTOTYPE(obtree, obentry, node, ob_cmp);
 RB_GENERATE(obtree, obentry, node, ob_cmp);
 
 static struct oblist	 pending = TAILQ_HEAD_INITIALIZER(pending);
+/* the pending events sent, in the order of their last send (seq): those
+ * hookd has read (seq < readseq) come first (resend_round) */
+static struct oblist	 sentq = TAILQ_HEAD_INITIALIZER(sentq);
+/* re-send rounds, their continuations, the events those looked at */
+static uint64_t		 nrounds, nmore, nlooked;
 static struct obtree	 byid = RB_INITIALIZER(&byid);
 static struct jlist	 journals = TAILQ_HEAD_INITIALIZER(journals);
 static struct jfile	*cur;
@@ -178,6 +184,9 @@ send_one(struct obentry *e)
 		return (0);
 	if (send_fn(e->wire, e->wlen) == -1)
 		return (0);
+	if (e->sent != 0)
+		TAILQ_REMOVE(&sentq, e, sentry);
+	TAILQ_INSERT_TAIL(&sentq, e, sentry);
 	e->sent = time(NULL);
 	e->seq = ++sendseq;
 	if (e->seq1 == 0)
@@ -807,6 +816,8 @@ outbox_ack(const char *id)
 		loose_warned = 0;
 	RB_REMOVE(obtree, &byid, e);
 	TAILQ_REMOVE(&pending, e, entry);
+	if (e->sent != 0)
+		TAILQ_REMOVE(&sentq, e, sentry);
 	npending--;
 	free(e->wire);
 	free(e->json);
@@ -821,6 +832,14 @@ size_t
 outbox_pending(void)
 {
 	return (npending);
+}
+
+void
+outbox_resend_stats(uint64_t *rounds, uint64_t *more, uint64_t *looked)
+{
+	*rounds = nrounds;
+	*more = nmore;
+	*looked = nlooked;
 }
 
 /* --- loading what a previous run left ------------------------------------ */
@@ -1158,33 +1177,57 @@ outbox_init(const char *root, outbox_send_fn fn, outbox_busy_fn busy)
  * sustained backlog they waited for as long as the backlog lasted.
  * Those whose last copy hookd may not have read yet wait for the next
  * round: they would only reach it as copies.  Nothing hookd has not
- * acknowledged is forgotten.
+ * acknowledged is forgotten.  A continuation looks only at the events
+ * hookd read (the head of sentq, in the order of their last send): it
+ * walked every pending event, once per acknowledgement that moved
+ * readseq, while a large backlog was caught up.
  */
+static int
+resend_one(struct obentry *e, size_t *burst, int *looked)
+{
+	if (!*looked || *burst >= OUTBOX_RESEND_BURST) {
+		if (busy_fn != NULL && busy_fn()) {
+			resend_held = 1;
+			return (-1);
+		}
+		*looked = 1;
+		*burst = 0;
+	}
+	if (send_one(e))
+		*burst += e->wlen;
+	return (0);
+}
+
 static void
 resend_round(int all)
 {
-	struct obentry	*e;
+	struct obentry	*e, *next;
 	time_t		 now = time(NULL);
 	size_t		 burst = 0;
 	int		 looked = 0;
 
 	resend_held = 0;
-	TAILQ_FOREACH(e, &pending, entry) {
-		if (e->sent != 0 && now - e->sent < OUTBOX_RESEND)
-			continue;
-		if (!all && (e->sent == 0 || e->seq >= readseq))
-			continue;
-		if (!looked || burst >= OUTBOX_RESEND_BURST) {
-			if (busy_fn != NULL && busy_fn()) {
-				resend_held = 1;
-				return;
-			}
-			looked = 1;
-			burst = 0;
-		}
-		if (send_one(e))
-			burst += e->wlen;
+	if (all)
+		nrounds++;
+	else
+		nmore++;
+	/* a continuation: the events hookd read, up to the first it may
+	 * not have (send_one moves one sent to the tail, past readseq) */
+	for (e = TAILQ_FIRST(&sentq); !all && e != NULL &&
+	    e->seq < readseq; e = next) {
+		next = TAILQ_NEXT(e, sentry);
+		nlooked++;
+		if (now - e->sent >= OUTBOX_RESEND &&
+		    resend_one(e, &burst, &looked) == -1)
+			return;
 	}
+	if (all)
+		TAILQ_FOREACH(e, &pending, entry) {
+			if (e->sent != 0 && now - e->sent < OUTBOX_RESEND)
+				continue;
+			if (resend_one(e, &burst, &looked) == -1)
+				return;
+		}
 	/* what hookd reads from now on may show more that it lacks */
 	resend_held = !all;
 }

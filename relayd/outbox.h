@@ -58,6 +58,9 @@ void	 outbox_start(struct event_base *);
 /* the socket to hookd, full, has drained */
 void	 outbox_drained(void);
 size_t	 outbox_pending(void);
+/* show stats: re-send rounds, their continuations, the events these
+ * continuations looked at */
+void	 outbox_resend_stats(uint64_t *, uint64_t *, uint64_t *);
 
 #define OUTBOX_RESEND		10
 #define OUTBOX_RESEND_BURST	(64 * 1024)

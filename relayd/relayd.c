@@ -630,6 +630,7 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 	char		 nb[128];
 	json_t		*j;
 	unsigned long	 parsed, reused;
+	uint64_t	 rounds, more, looked;
 	size_t		 n;
 
 	arg = json_string_value(json_array_get(argv, ctl_cmd_skip(cmd)));
@@ -654,6 +655,11 @@ relayd_control(const struct ctl_cmd *cmd, const json_t *argv, int root)
 		if ((j = relay_stats()) != NULL) {
 			json_object_set_new(j, "event_outbox",
 			    json_integer(outbox_pending()));
+			outbox_resend_stats(&rounds, &more, &looked);
+			json_object_set_new(j, "event_resend", json_pack(
+			    "{s:I,s:I,s:I}", "rounds", (json_int_t)rounds,
+			    "continued", (json_int_t)more, "looked",
+			    (json_int_t)looked));
 			json_object_set_new(j, "spool_flushes",
 			    gsync_stats_json());
 			track_counts(&parsed, &reused);
