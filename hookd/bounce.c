@@ -636,11 +636,12 @@ rcpt_text(const char *text, const char *rcpt, char *out, size_t len)
 /*
  * A status in a report's text: an enhanced status code (RFC 3463:
  * class.subject.detail, each of 1 to 3 digits, neither a digit nor a dot
- * on either side, so that a date such as 5.1.2025 or a version such as
- * 4.10.1.5 is none) or a reply code followed by a space
+ * on either side but a full stop ending a sentence, so that a date such
+ * as 5.1.2025 or a version such as 4.10.1.5 is none) or a reply code
+ * followed by a space
  */
-#define RE_STATUS "(^|[^0-9.])[245]\\.[0-9]{1,3}\\.[0-9]{1,3}([^0-9.]|$)|" \
-	"(^|[^0-9])[45][0-9][0-9] "
+#define RE_STATUS "(^|[^0-9.])[245]\\.[0-9]{1,3}\\.[0-9]{1,3}" \
+	"([^0-9.]|\\.([^0-9]|$)|$)|(^|[^0-9])[45][0-9][0-9] "
 
 /* a byte of an address in a report's text: of ascii, or (utf8) >= 0x80 */
 static int
@@ -661,26 +662,35 @@ static int
 addr_at(const char *text, const char *at, int utf8, const char **a,
     size_t *alen)
 {
-	const char	*s = at, *e = at + 1, *q;
+	const char	*s = at, *end = at + 1, *e, *run, *best = NULL;
+	size_t		 n;
 
-	while (s > text && addr_byte(s[-1], "._%+=-", utf8))
-		s--;
-	while (addr_byte(*e, ".-", utf8))
-		e++;
-	/* the longest domain that ends in '.' and two letters or more */
-	for (; e > at + 1; e--) {
-		for (q = e; q > at + 1 && (isalpha((unsigned char)q[-1]) ||
-		    (utf8 && (unsigned char)q[-1] >= 0x80)); q--)
-			;
-		if (e - q >= 2 && q - 1 > at + 1 && q[-1] == '.' &&
+	/* a run longer than any address is none (and costs no more) */
+	for (n = 0; s > text && addr_byte(s[-1], "._%+=-", utf8); n++)
+		if (s--, n == MH_ADDR_MAX)
+			return (-1);
+	for (n = 0; addr_byte(*end, ".-", utf8); n++)
+		if (end++, n == MH_ADDR_MAX)
+			return (-1);
+	/*
+	 * The longest domain that ends in '.' and two letters or more, in
+	 * one pass: run is where the letters before e begin.
+	 */
+	for (run = e = at + 1;; e++) {
+		if (e - run >= 2 && run - 1 > at + 1 && run[-1] == '.' &&
 		    ((unsigned char)*e & 0xc0) != 0x80)
+			best = e;
+		if (e == end)
 			break;
+		if (!isalpha((unsigned char)*e) &&
+		    !(utf8 && (unsigned char)*e >= 0x80))
+			run = e + 1;
 	}
-	if (s == at || e <= at + 1 || (size_t)(e - s) >= MH_ADDR_MAX ||
-	    (utf8 && !smtp_utf8_valid(s, e - s)))
+	if (s == at || best == NULL || (size_t)(best - s) >= MH_ADDR_MAX ||
+	    (utf8 && !smtp_utf8_valid(s, best - s)))
 		return (-1);
 	*a = s;
-	*alen = e - s;
+	*alen = best - s;
 	return (0);
 }
 
