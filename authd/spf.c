@@ -887,7 +887,8 @@ spf_fix_macros(const struct spf_check *sc, const char *name, const char *txt)
 	for (p = txt; *p != '\0'; ) {
 		if (p[0] == '%' && (p[1] == '%' || p[1] == '_' ||
 		    p[1] == '-')) {
-			out[o++] = *p++;	/* an escape: "%%{d2}" is text */
+			/* an escape: "%%{d2}" is text */
+			out[o++] = *p++;
 			out[o++] = *p++;
 			continue;
 		}

@@ -87,8 +87,8 @@ msghist_event(const struct event_record *ev)
 {
 	if (ev->queue_id[0] == '\0')
 		return;
-	msghist_add(ev->queue_id, "event", json_pack("{s:s, s:s, s:s, s:s, s:i, "
-	    "s:s}", "what", "event", "kind", event_kind_name(ev->kind),
+	msghist_add(ev->queue_id, "event", json_pack("{s:s, s:s, s:s, s:s, "
+	    "s:i, s:s}", "what", "event", "kind", event_kind_name(ev->kind),
 	    "event_id", ev->id, "recipient", ev->recipient, "code", ev->code,
 	    "description", ev->description));
 }

@@ -1217,8 +1217,9 @@ resend_round(int all)
 	    e->seq < readseq; e = next) {
 		next = TAILQ_NEXT(e, sentry);
 		nlooked++;
-		if (now - e->sent >= OUTBOX_RESEND &&
-		    resend_one(e, &burst, &looked) == -1)
+		if (now - e->sent < OUTBOX_RESEND)
+			break;	/* in the order of their sends: so the rest */
+		if (resend_one(e, &burst, &looked) == -1)
 			return;
 	}
 	if (all)
