@@ -33,6 +33,11 @@
  *	-D STR:N[:E]: the first N listings of a directory whose path ends
  *	with STR (its openat(2) with O_DIRECTORY) fail with EMFILE (or
  *	errno E, 13 for EACCES), as when no descriptor is left.
+ *	-N: once the queue is loaded, before the first pass of the event
+ *	loop (nothing sent, no file looked at again), RLIMIT_NOFILE is
+ *	lowered to the lowest descriptor free, so that no descriptor more
+ *	can be had (a dup(2) that fails says so), and prints "limited N"
+ *	(the test raises it again with prlimit).
  *	-W N: a file a start could not read is looked at again N times
  *	(rather than for about an hour) before it is kept aside.
  *	-M N: at most N names of the files an endpoint makes while its
@@ -53,6 +58,7 @@
  *	Classifies a returned message; prints the result as JSON.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <dlfcn.h>
@@ -115,6 +121,7 @@ static char			*skip_url, *skip_id;
 /* -P: the endpoint to replay, since when */
 static char			*replay_url;
 static time_t			 replay_since;
+static int			 limit_fds;	/* -N */
 
 /* -F: 1 (errno EMFILE, or as -F said) if this open of path is one to
  * fail */
@@ -290,7 +297,7 @@ usage(void)
 	fprintf(stderr, "usage: evtest render format file\n"
 	    "       evtest queue -f config -s spool [-e events] [-c n] "
 	    "[-t secs] [-k] [-L] [-C str:n[:m]] [-D str:n[:e]]\n"
-	    "            [-F str:n[:m[:e]]] [-K n] [-M n] [-P url,since] "
+	    "            [-F str:n[:m[:e]]] [-K n] [-M n] [-N] [-P url,since] "
 	    "[-R str:n[:m]] [-S url,id] [-W n]\n"
 	    "       evtest classify [-r rcpt -d bounce_domain [-k key]] "
 	    "file\n");
@@ -434,6 +441,29 @@ skip_now(int fd, short what, void *arg)
 	fflush(stdout);
 }
 
+/*
+ * -N: no descriptor more than those open now.  Before the event loop,
+ * no other thread has work that holds one for a moment.
+ */
+static void
+limit_now(void)
+{
+	struct rlimit	 rl;
+	int		 fd;
+
+	for (fd = 0; fcntl(fd, F_GETFD) != -1; fd++)
+		;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(1, "getrlimit");
+	rl.rlim_cur = fd;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(1, "setrlimit");
+	if ((fd = dup(0)) != -1 || errno != EMFILE)
+		errx(1, "-N: a descriptor can still be had");
+	printf("limited %llu\n", (unsigned long long)rl.rlim_cur);
+	fflush(stdout);
+}
+
 static void
 tick(int fd, short what, void *arg)
 {
@@ -476,7 +506,7 @@ cmd_queue(int argc, char **argv)
 	char			*s, *p;
 
 	while ((ch = getopt(argc, argv,
-	    "C:c:D:e:F:f:K:kLM:P:R:S:s:t:W:")) != -1) {
+	    "C:c:D:e:F:f:K:kLM:NP:R:S:s:t:W:")) != -1) {
 		switch (ch) {
 		case 'c':
 			chunk = strtoul(optarg, NULL, 10);
@@ -549,6 +579,9 @@ cmd_queue(int argc, char **argv)
 		case 'L':
 			evlog = 1;
 			break;
+		case 'N':
+			limit_fds = 1;
+			break;
 		case 's':
 			spool = optarg;
 			break;
@@ -610,6 +643,8 @@ cmd_queue(int argc, char **argv)
 		fflush(stdout);
 	}
 
+	if (limit_fds)
+		limit_now();
 	t = event_new(base, -1, EV_PERSIST, tick, NULL);
 	tv.tv_sec = 0;
 	tv.tv_usec = 50000;
