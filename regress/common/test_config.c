@@ -27,6 +27,7 @@
 #include "log.h"
 #include "route.h"
 #include "seal.h"
+#include "freewatch.h"
 #include "tap.h"
 
 #define SECRET	"alice:$2b$12$secret-credentials-hash"
@@ -38,20 +39,11 @@
  * holding SECRET is.  Either is a secret left in freed memory.  Not under
  * ASan, whose own free() this would bypass.
  */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_FREE_WATCH
-#endif
-#endif
-#ifdef __SANITIZE_ADDRESS__
-#define NO_FREE_WATCH
-#endif
 
 #ifdef NO_FREE_WATCH
 #define WIPE_CHECK	0
 #else
 #define WIPE_CHECK	1
-void			 __libc_free(void *);
 static const char *const *wipe_marks;
 static int		 wipe_found[8];
 static int		 watching, text_secret;

@@ -21,6 +21,7 @@
 #include "mh_imsg.h"
 #include "mailhook.h"
 #include "proc.h"
+#include "freewatch.h"
 #include "tap.h"
 
 static ssize_t
@@ -34,14 +35,6 @@ get_one(struct mh_imsgbuf *ib, struct mh_imsg *im)
 	return (n);
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_FREE_WATCH
-#endif
-#endif
-#ifdef __SANITIZE_ADDRESS__
-#define NO_FREE_WATCH
-#endif
 
 #define SECRET	"-----BEGIN PRIVATE KEY----- MC4CAQAwBQYDK2VwBCIEI"
 
@@ -49,8 +42,6 @@ get_one(struct mh_imsgbuf *ib, struct mh_imsg *im)
 static void	*watch;		/* the buffer free() looks at */
 static size_t	 watch_len;
 static int	 watch_freed, watch_secret;
-
-void	__libc_free(void *);
 
 void
 free(void *p)
