@@ -160,9 +160,9 @@ static void	 spf_log_other(const char *, int, const char *);
 static void
 spf_log_error(const char *file, int line, const char *msg)
 {
-	static struct timespec	 last;
-	static unsigned long	 quiet;
-	struct timespec		 now;
+	static struct log_every	 every;
+	unsigned long		 quiet;
+	long			 since;
 	char			 m[256], f[64];
 
 	log_sanitize(m, sizeof(m), msg != NULL ? msg : "");
@@ -170,21 +170,14 @@ spf_log_error(const char *file, int line, const char *msg)
 	if (!spf_jmp_armed)
 		fatalx("libspf2: %s:%d: %s", f, line, m);
 	spf_jmp_armed = 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((last.tv_sec != 0 || last.tv_nsec != 0) &&
-	    now.tv_sec - last.tv_sec < SPF_ERR_LOG) {
-		quiet++;
+	if (!log_every_due(&every, SPF_ERR_LOG, &quiet, &since))
 		longjmp(spf_jmp, 1);
-	}
 	if (quiet > 0)
 		log_warnx("spf: libspf2 error (%s:%d: %s): temperror (%lu "
-		    "more such in the last %lds)", f, line, m, quiet,
-		    (long)(now.tv_sec - last.tv_sec));
+		    "more such in the last %lds)", f, line, m, quiet, since);
 	else
 		log_warnx("spf: libspf2 error (%s:%d: %s): temperror", f,
 		    line, m);
-	last = now;
-	quiet = 0;
 	longjmp(spf_jmp, 1);
 }
 

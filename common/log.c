@@ -413,3 +413,22 @@ fatalx(const char *fmt, ...)
 	log_flush();
 	exit(1);
 }
+
+int
+log_every_due(struct log_every *le, long secs, unsigned long *skipped,
+    long *since)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((le->last.tv_sec != 0 || le->last.tv_nsec != 0) &&
+	    now.tv_sec - le->last.tv_sec < secs) {
+		le->skipped++;
+		return (0);
+	}
+	*skipped = le->skipped;
+	*since = (long)(now.tv_sec - le->last.tv_sec);
+	le->last = now;
+	le->skipped = 0;
+	return (1);
+}

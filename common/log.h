@@ -9,6 +9,7 @@
 #define MH_LOG_H
 
 #include <stdarg.h>
+#include <time.h>
 
 struct event_base;
 
@@ -48,5 +49,17 @@ const char *log_sanitize(char *dst, size_t n, const char *src);
  * written %XX (dst: LOG_ADDR_MAX holds any address) */
 const char *log_addr(char *dst, size_t n, const char *src);
 #define LOG_ADDR_MAX	1024
+
+/*
+ * A line said at most once every secs seconds: log_every_due() is 1 when
+ * it is due now, with *skipped the lines it left out since the last one
+ * and *since how long ago that was (s); 0 (one more left out) else.
+ */
+struct log_every {
+	struct timespec	 last;
+	unsigned long	 skipped;
+};
+int	log_every_due(struct log_every *, long secs, unsigned long *skipped,
+	    long *since);
 
 #endif /* MH_LOG_H */

@@ -480,30 +480,24 @@ evseg_open_again(int e)
 int
 evseg_again(const char *path, int e)
 {
-	static struct timespec	 last;
-	static unsigned long	 quiet;
-	struct timespec		 now;
+	static struct log_every	 every;
+	unsigned long		 quiet;
+	long			 since;
 
 	if (!evseg_transient(e)) {
 		log_warnx("events: %s: cannot read it now: %s", path,
 		    strerror(e));
 		return (EVQ_AGAIN_FILE);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((last.tv_sec != 0 || last.tv_nsec != 0) &&
-	    now.tv_sec - last.tv_sec < EVSEG_AGAIN_LOG) {
-		quiet++;
+	if (!log_every_due(&every, EVSEG_AGAIN_LOG, &quiet, &since))
 		return (EVQ_AGAIN_NOW);
-	}
 	if (quiet > 0)
 		log_warnx("events: %s: cannot read it now: %s (read again "
 		    "until it can be; %lu more such in the last %lds)", path,
-		    strerror(e), quiet, (long)(now.tv_sec - last.tv_sec));
+		    strerror(e), quiet, since);
 	else
 		log_warnx("events: %s: cannot read it now: %s (read again "
 		    "until it can be)", path, strerror(e));
-	last = now;
-	quiet = 0;
 	return (EVQ_AGAIN_NOW);
 }
 
