@@ -430,6 +430,16 @@ jcopied(int ok, void *arg)
 		jclose(c, 1);
 }
 
+/* e was appended to jf: jf holds it, flushed with the next group commit */
+static void
+jtake(struct jfile *jf, struct obentry *e)
+{
+	e->jf = jf;
+	jf->live++;
+	jf->unsynced = unsynced = 1;
+	gsync_fd(jf->fd);
+}
+
 /*
  * The events that could be written to no journal: to the current one
  * now, with the next group commit (persisted_loose); -1 if a write
@@ -459,10 +469,7 @@ loose_write(void)
 		e->loose = 0;
 		if (--nloose == 0)
 			loose_warned = 0;
-		e->jf = jf;
-		jf->live++;
-		jf->unsynced = unsynced = 1;
-		gsync_fd(jf->fd);
+		jtake(jf, e);
 		/* by id: hookd may acknowledge it (free it) meanwhile */
 		if ((s = strdup(e->id)) == NULL)
 			fatal("outbox: strdup");
@@ -681,10 +688,7 @@ outbox_put(const struct event_record *ev)
 	free(s);
 	/* a journal failed before: written now (not durable yet) */
 	writes_work();
-	e->jf = jf;
-	jf->live++;
-	jf->unsynced = unsynced = 1;
-	gsync_fd(jf->fd);
+	jtake(jf, e);
 	gsync_then(persisted, e);
 	return (0);
 }
