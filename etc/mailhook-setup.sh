@@ -27,13 +27,28 @@ RUNDIR=/run/mailhook
 CONFDIR=/etc/mailhook
 USERONLY=0
 
+usage() {
+	echo "usage: $0 [-u] [-s spooldir] [-r rundir] [-c confdir]" >&2
+	exit 2
+}
+
 while getopts "us:r:c:" opt; do
 	case $opt in
 	u) USERONLY=1 ;;
 	s) SPOOL=$OPTARG ;;
 	r) RUNDIR=$OPTARG ;;
 	c) CONFDIR=$OPTARG ;;
-	*) echo "usage: $0 [-u] [-s spooldir] [-r rundir] [-c confdir]" >&2; exit 2 ;;
+	*) usage ;;
+	esac
+done
+# an operand ("mailhook-setup /srv/spool") would leave the defaults to be
+# made instead, and a relative directory be made under the current one
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || { echo "$0: unexpected argument: $1" >&2; usage; }
+for dir in "$SPOOL" "$RUNDIR" "$CONFDIR"; do
+	case $dir in
+	/*) ;;
+	*) echo "$0: $dir: not an absolute path" >&2; exit 2 ;;
 	esac
 done
 
