@@ -53,14 +53,16 @@ FUZZ_PKGS="
 # what "make test" adds: real peers, tools, the linters and the packager;
 # manpages-dev: the system pages our manual pages refer to (syslog(3),
 # seccomp(2)), which the mandoc lint test looks for; python3-cryptography:
-# the certificates test_sts_rpt_cert makes
+# the certificates test_sts_rpt_cert makes; systemd: systemd-analyze, which
+# checks the unit (not started: the tests run its commands themselves);
+# man-db: man -l, as an administrator reads the pages
 TEST_PKGS="
 	postfix unbound nsd ldnsutils dns-root-data redis-server nginx-light
 	opendkim opendkim-tools python3-aiosmtpd python3-dkim python3-cryptography
 	python3-prometheus-client python3-jsonschema chromium openssl curl wrk
 	ca-certificates git procps psmisc iproute2 strace passwd whois
 	util-linux mandoc lintian debhelper dpkg-dev
-	manpages-dev
+	manpages-dev systemd man-db
 "
 
 # what "make bench" adds: perf for its profiles, and libeatmydata for
