@@ -7,7 +7,9 @@
 #
 # usage: etc/demo/run.sh [BUILD]      (BUILD: the build directory, default obj)
 # environment: MH_DEMO_SMTP_PORT (2525), MH_DEMO_HTTP_PORT (8025),
-#              MH_DEMO_STATUS (200: what the receiver answers)
+#              MH_DEMO_STATUS (200: what the receiver answers),
+#              MH_DEMO_DIR (BUILD/demo: the config, spools and socket;
+#              the tests use their own, beside a make run in use)
 set -eu
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,7 +47,8 @@ else
 fi
 
 # one tree per user, so that root's and a user's runs do not collide
-DEMO=$BUILD/demo
+DEMO=${MH_DEMO_DIR:-$BUILD/demo}
+case $DEMO in /*) ;; *) DEMO=$(pwd)/$DEMO ;; esac
 SPOOL=$DEMO/spool-$(id -un)
 CONF=$DEMO/mailhook.conf
 mkdir -p "$DEMO"
