@@ -13,6 +13,8 @@
 #		print the level's packages, one a line
 #        etc/deps.sh -s
 #		stop and disable the packaged daemons the tests replace
+#		(when it installs one of their packages, it stops and
+#		disables that one alone: a daemon already in use stays)
 #
 # Levels add up: run is build and more, fuzz is build and clang, test is
 # run and fuzz and more, bench is test and more; package is build plus
@@ -77,7 +79,9 @@ PACKAGE_PKGS="
 "
 
 # packaged daemons that must not run: the tests start their own
-DAEMONS="unbound postfix nsd redis-server nginx opendkim"
+# (package:service)
+DAEMONS="unbound:unbound postfix:postfix nsd:nsd redis-server:redis-server
+	nginx-light:nginx opendkim:opendkim"
 
 # npm modules of the tests (in BUILD/npm)
 NPM_MODULES="standardwebhooks cloudmailin"
@@ -107,13 +111,26 @@ missing_of() {
 	done
 }
 
-stop_daemons() {
-	for svc in $DAEMONS; do
+# the services of those packages among the arguments ("all": every one)
+daemons_of() {
+	for d in $DAEMONS; do
+		for p in "$@"; do
+			[ "$p" = all ] || [ "$p" = "${d%%:*}" ] || continue
+			echo "${d#*:}"
+			break
+		done
+	done
+}
+
+stop_daemons() {	# service...
+	[ $# -gt 0 ] || return 0
+	say "stopping and disabling (the tests start their own): $*"
+	for svc in "$@"; do
 		if command -v systemctl >/dev/null 2>&1 &&
 		    [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
-		elif [ -x "/etc/init.d/$svc" ]; then
-			"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+		elif command -v service >/dev/null 2>&1; then
+			service "$svc" stop >/dev/null 2>&1 || true
 		fi
 	done
 }
@@ -138,7 +155,8 @@ apt_install() {
 	    --no-install-recommends "$@"; } >&2 || rc=$?
 	[ "$policy_created" = 1 ] && rm -f /usr/sbin/policy-rc.d
 	[ "$rc" = 0 ] || { say "apt-get failed (exit $rc)"; exit 1; }
-	stop_daemons
+	# shellcheck disable=SC2046
+	stop_daemons $(daemons_of "$@")
 }
 
 npm_modules() {
@@ -173,7 +191,8 @@ build|run|fuzz|test|bench|package|all) ;;
 esac
 case $mode in
 list)	pkgs_of "$level"; exit 0 ;;
-stop)	stop_daemons; exit 0 ;;
+stop)	# shellcheck disable=SC2046
+	stop_daemons $(daemons_of all); exit 0 ;;
 esac
 
 [ "${MH_NO_DEPS:-0}" = 1 ] && exit 0
