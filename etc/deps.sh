@@ -137,9 +137,14 @@ stop_daemons() {	# service...
 
 apt_install() {
 	export DEBIAN_FRONTEND=noninteractive
-	# postfix must neither ask questions nor configure itself
-	echo "postfix postfix/main_mailer_type select No configuration" |
-	    debconf-set-selections
+	# postfix must neither ask questions nor configure itself; only when
+	# it is being installed (the answer is debconf's for good: a
+	# configured postfix's would be changed)
+	case " $* " in
+	*" postfix "*)
+		echo "postfix postfix/main_mailer_type select No configuration" |
+		    debconf-set-selections ;;
+	esac
 	# packaged daemons must not start while they are installed (no
 	# systemd in a container; invoke-rc.d honours policy-rc.d)
 	policy_created=0
