@@ -146,19 +146,21 @@ apt_install() {
 		    debconf-set-selections ;;
 	esac
 	# packaged daemons must not start while they are installed (no
-	# systemd in a container; invoke-rc.d honours policy-rc.d)
-	policy_created=0
+	# systemd in a container; invoke-rc.d honours policy-rc.d); ours is
+	# removed however the script ends (the EXIT trap, which a signal
+	# reaches too): one left behind would keep every later package
+	# upgrade on the machine from restarting its daemon
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy_created=1
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod 0755 /usr/sbin/policy-rc.d
-		policy_created=1
 	fi
 	say "installing: $*"
 	rc=0
 	{ apt-get -o DPkg::Lock::Timeout=600 update &&
 	    apt-get -o DPkg::Lock::Timeout=600 install -y \
 	    --no-install-recommends "$@"; } >&2 || rc=$?
-	[ "$policy_created" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	policy_remove
 	[ "$rc" = 0 ] || { say "apt-get failed (exit $rc)"; exit 1; }
 	# shellcheck disable=SC2046
 	stop_daemons $(daemons_of "$@")
@@ -207,7 +209,15 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+policy_created=0
+policy_remove() {
+	[ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
+	policy_created=0
+}
+trap 'rm -f "$tmp"; policy_remove' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 # shellcheck disable=SC2046
 missing=$(missing_of $(pkgs_of "$level") | tr '\n' ' ')
 case $level in
