@@ -134,6 +134,40 @@ addr_value(char *dst, size_t len, const char *v)
 	addr_value_flags(dst, len, v, 0);
 }
 
+/*
+ * The address of alen bytes at a into out, its letters UTF-8: one whose
+ * bytes are not UTF-8 is Latin-1 (ISO-8859-1), as a report written
+ * without SMTPUTF8 has it ("j\xFCrgen"), decoded.  A C1 control or a
+ * bidi control is '?'.  0, or -1 and out "" if it does not fit: a cut
+ * address is none.
+ */
+static int
+addr_decode(char *out, size_t len, const char *a, size_t alen)
+{
+	char		 tmp[2 * MH_ADDR_MAX];
+	unsigned char	 c;
+	size_t		 i, o = 0;
+
+	out[0] = '\0';
+	if (alen >= MH_ADDR_MAX)
+		return (-1);
+	if (smtp_utf8_valid(a, alen)) {
+		memcpy(tmp, a, alen);
+		o = alen;
+	} else
+		for (i = 0; i < alen; i++) {
+			if ((c = a[i]) >= 0x80) {
+				tmp[o++] = 0xc0 | c >> 6;
+				c = 0x80 | (c & 0x3f);
+			}
+			tmp[o++] = c;
+		}
+	if (o >= len)
+		return (-1);
+	sanitize_text(out, len, tmp, o, SAN_SQUEEZE | SAN_ADDR);
+	return (0);
+}
+
 /* the whole remainder of the header line after "Name:", unfolded */
 static int
 field_get_flags(const char *block, size_t blen, const char *name, char *out,
@@ -383,16 +417,17 @@ utf8_addr_decode(const char *s, char *out, size_t len)
  * letters are kept: RFC 6533's utf-8 type has them as they are or
  * written \x{FC} (decoded; an invalid escape is no address), and a
  * message/global-delivery-status may have them raw in an rfc822 one
- * (Postfix's).  type: its type (rfc822, utf-8, x400...), lower-cased.
+ * (Postfix's); bytes that are not UTF-8 are Latin-1 (addr_decode), as
+ * an MTA without SMTPUTF8 writes our "j\xFCrgen@...".  type: its type (rfc822, utf-8, x400...), lower-cased.
  */
 static int
 block_field_addr(const char *blk, size_t blen, const char *name,
     char *type, size_t tlen, char *out, size_t len)
 {
-	char	v[MH_ADDR_MAX], d[MH_ADDR_MAX];
+	char	v[MH_ADDR_MAX], d[MH_ADDR_MAX], r[MH_ADDR_MAX];
 	size_t	n, i;
 
-	if (field_get_flags(blk, blen, name, v, sizeof(v), SAN_ADDR) == -1)
+	if (field_get_flags(blk, blen, name, v, sizeof(v), SAN_8BIT) == -1)
 		return (-1);
 	n = strspn(v, " \t");
 	for (i = 0; v[n + i] != ';' && v[n + i] != ' ' && v[n + i] != '\0' &&
@@ -402,10 +437,11 @@ block_field_addr(const char *blk, size_t blen, const char *name,
 	if (strcmp(type, "utf-8") == 0 && strchr(v, ';') != NULL) {
 		if (utf8_addr_decode(v, d, sizeof(d)) == -1)
 			return (-1);
-		addr_value_flags(out, len, d, SAN_ADDR);
+		addr_value_flags(r, sizeof(r), d, SAN_8BIT);
 	} else
-		addr_value_flags(out, len, v, SAN_ADDR);
-	return (0);
+		addr_value_flags(r, sizeof(r), v, SAN_8BIT);
+	/* its bytes, not UTF-8: Latin-1 (addr_decode) */
+	return (addr_decode(out, len, r, strlen(r)));
 }
 
 /*
@@ -643,33 +679,41 @@ rcpt_text(const char *text, const char *rcpt, char *out, size_t len)
 #define RE_STATUS "(^|[^0-9.])[245]\\.[0-9]{1,3}\\.[0-9]{1,3}" \
 	"([^0-9.]|\\.([^0-9]|$)|$)|(^|[^0-9])[45][0-9][0-9] "
 
-/* a byte of an address in a report's text: of ascii, or (utf8) >= 0x80 */
+/* how addr_at reads the bytes >= 0x80 of a report's text */
+#define TA_ASCII	0	/* none is of an address */
+#define TA_UTF8		1	/* each is, the address valid UTF-8 */
+#define TA_LATIN1	2	/* a Latin-1 letter (U+00C0-U+00FF, but for
+				   the signs U+00D7, U+00F7) is */
+
+/* a byte of an address in a report's text: of ascii, or one >= 0x80 */
 static int
-addr_byte(unsigned char c, const char *ascii, int utf8)
+addr_byte(unsigned char c, const char *ascii, int mode)
 {
 	if (c >= 0x80)
-		return (utf8);
+		return (mode == TA_UTF8 || (mode == TA_LATIN1 && c >= 0xc0 &&
+		    c != 0xd7 && c != 0xf7));
 	return (c != '\0' && (isalnum(c) || strchr(ascii, c) != NULL));
 }
 
 /*
  * The address around the '@' at at, into *a and *alen: a local part of
  * [A-Za-z0-9._%+=-], a domain of [A-Za-z0-9.-] whose last label has two
- * letters or more; with utf8, the letters of UTF-8 too, the whole of it
- * valid UTF-8 as an SMTPUTF8 address is (smtp_utf8_valid).  -1 if none.
+ * letters or more; with TA_UTF8, the letters of UTF-8 too, the whole of
+ * it valid UTF-8 as an SMTPUTF8 address is (smtp_utf8_valid); with
+ * TA_LATIN1, Latin-1 letters too.  -1 if none.
  */
 static int
-addr_at(const char *text, const char *at, int utf8, const char **a,
+addr_at(const char *text, const char *at, int mode, const char **a,
     size_t *alen)
 {
 	const char	*s = at, *end = at + 1, *e, *run, *best = NULL;
 	size_t		 n;
 
 	/* a run longer than any address is none (and costs no more) */
-	for (n = 0; s > text && addr_byte(s[-1], "._%+=-", utf8); n++)
+	for (n = 0; s > text && addr_byte(s[-1], "._%+=-", mode); n++)
 		if (s--, n == MH_ADDR_MAX)
 			return (-1);
-	for (n = 0; addr_byte(*end, ".-", utf8); n++)
+	for (n = 0; addr_byte(*end, ".-", mode); n++)
 		if (end++, n == MH_ADDR_MAX)
 			return (-1);
 	/*
@@ -683,11 +727,11 @@ addr_at(const char *text, const char *at, int utf8, const char **a,
 		if (e == end)
 			break;
 		if (!isalpha((unsigned char)*e) &&
-		    !(utf8 && (unsigned char)*e >= 0x80))
+		    !((unsigned char)*e >= 0x80 && addr_byte(*e, "", mode)))
 			run = e + 1;
 	}
 	if (s == at || best == NULL || (size_t)(best - s) >= MH_ADDR_MAX ||
-	    (utf8 && !smtp_utf8_valid(s, best - s)))
+	    (mode == TA_UTF8 && !smtp_utf8_valid(s, best - s)))
 		return (-1);
 	*a = s;
 	*alen = best - s;
@@ -697,21 +741,24 @@ addr_at(const char *text, const char *at, int utf8, const char **a,
 /*
  * The first address in text, into out (its letters as they are, UTF-8),
  * *where where it starts: 0, or -1 if there is none.  An address whose
- * bytes are not UTF-8 is its ASCII part, as it was before SMTPUTF8.
+ * bytes are not UTF-8 is read as Latin-1 (addr_decode), never as its
+ * ASCII part ("rgen@x" of "j\xFCrgen@x" names someone else).
  */
 static int
-text_addr(const char *text, char *out, size_t len, const char **where)
+text_addr(const char *text, char *out, size_t len, const char **where,
+    size_t *wlen)
 {
 	const char	*p, *a;
 	size_t		 alen;
 
 	for (p = text; p != NULL && (p = strchr(p, '@')) != NULL; p++)
-		if (addr_at(text, p, 1, &a, &alen) == 0 ||
-		    addr_at(text, p, 0, &a, &alen) == 0) {
-			sanitize_text(out, len, a, alen, SAN_SQUEEZE |
-			    SAN_ADDR);
-			if (where != NULL)
+		if ((addr_at(text, p, TA_UTF8, &a, &alen) == 0 ||
+		    addr_at(text, p, TA_LATIN1, &a, &alen) == 0) &&
+		    addr_decode(out, len, a, alen) == 0) {
+			if (where != NULL) {
 				*where = a;
+				*wlen = alen;
+			}
 			return (0);
 		}
 	return (-1);
@@ -873,11 +920,14 @@ line_blank(const char *p, const char *eol)
 	return (p == eol);
 }
 
-/* the address that starts the line at p (after blanks and '<'), or -1 */
+/*
+ * The address that starts the line at p (after blanks and '<'), or -1:
+ * UTF-8, or else its bytes >= 0x80 Latin-1 letters (addr_decode)
+ */
 static int
 line_addr(const char *p, const char *eol, const char **a, size_t *alen)
 {
-	const char	*e, *at;
+	const char	*e, *at, *q;
 
 	while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r' ||
 	    *p == '\n' || *p == '<'))
@@ -885,8 +935,12 @@ line_addr(const char *p, const char *eol, const char **a, size_t *alen)
 	for (e = p; e < eol && strchr(" \t\r\n<>,;:\"", *e) == NULL; e++)
 		;
 	if ((at = memchr(p, '@', e - p)) == NULL || at == p || at + 1 == e ||
-	    (size_t)(e - p) >= MH_ADDR_MAX || !smtp_utf8_valid(p, e - p))
+	    (size_t)(e - p) >= MH_ADDR_MAX)
 		return (-1);
+	for (q = p; !smtp_utf8_valid(p, e - p) && q < e; q++)
+		if ((unsigned char)*q >= 0x80 && !addr_byte(*q, "",
+		    TA_LATIN1))
+			return (-1);
 	*a = p;
 	*alen = e - p;
 	return (0);
@@ -902,10 +956,10 @@ ns_add(struct ns_scan *ns, const char *a, size_t alen, const char *para,
 
 	if (ns->n >= BOUNCE_RCPTS_MAX || alen == 0 || alen >= sizeof(x))
 		return;
-	sanitize_text(x, sizeof(x), a, alen, SAN_SQUEEZE | SAN_ADDR);
+	if (addr_decode(x, sizeof(x), a, alen) == -1)
+		return;
 	for (i = 0; i < ns->n; i++) {
-		sanitize_text(y, sizeof(y), ns->r[i].addr, ns->r[i].alen,
-		    SAN_SQUEEZE | SAN_ADDR);
+		(void)addr_decode(y, sizeof(y), ns->r[i].addr, ns->r[i].alen);
 		if (same_rcpt(x, y))
 			return;
 	}
@@ -1024,8 +1078,8 @@ exchange_list(const char *text, struct ns_scan *ns)
 		next = para_end(next);
 		ns_add(ns, a, alen, p, next - p);
 	}
-	if (ns->n == 0 && text_addr(m, buf, sizeof(buf), &a) == 0)
-		ns_add(ns, a, strlen(buf), NULL, 0);
+	if (ns->n == 0 && text_addr(m, buf, sizeof(buf), &a, &alen) == 0)
+		ns_add(ns, a, alen, NULL, 0);
 }
 
 /*
@@ -1040,8 +1094,8 @@ ns_fill(const char *format, const char *text, const struct ns_rcpt *r,
 	char		*para = NULL, buf[1024];
 
 	if (r != NULL) {
-		sanitize_text(ev->recipient, sizeof(ev->recipient), r->addr,
-		    r->alen, SAN_SQUEEZE | SAN_ADDR);
+		(void)addr_decode(ev->recipient, sizeof(ev->recipient),
+		    r->addr, r->alen);
 		if (r->para != NULL && (para = strndup(r->para,
 		    r->plen)) != NULL)
 			t = para;
@@ -1245,7 +1299,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		v = strchr(p, '\n');
 		sanitize_text(ev->description, sizeof(ev->description), p,
 		    v != NULL ? (size_t)(v - p) : strlen(p), SAN_SQUEEZE);
-		text_addr(text, ev->recipient, sizeof(ev->recipient), NULL);
+		text_addr(text, ev->recipient, sizeof(ev->recipient), NULL,
+		    NULL);
 		soft = ci_find(subject, "delay") != NULL ||
 		    ci_find(text, "will retry") != NULL ||
 		    ci_find(text, "temporar") != NULL;
@@ -1259,8 +1314,8 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 		return (-1);
 	strlcpy(bi->action, soft ? "delayed" : "failed", sizeof(bi->action));
 	for (i = 0; verp_rcpt != NULL && i < ns.n; i++) {
-		sanitize_text(buf, sizeof(buf), ns.r[i].addr, ns.r[i].alen,
-		    SAN_SQUEEZE | SAN_ADDR);
+		(void)addr_decode(buf, sizeof(buf), ns.r[i].addr,
+		    ns.r[i].alen);
 		if (same_rcpt(buf, verp_rcpt))
 			break;
 	}
@@ -1288,18 +1343,19 @@ nonstandard(GMimeMessage *msg, const char *subject, struct scan *sc,
 
 /*
  * The address of the ARF report's field name into out: 0, -1 if it has
- * none or its bytes are not UTF-8 (an SMTPUTF8 address is, RFC 6531)
+ * none; UTF-8 as an SMTPUTF8 address is (RFC 6531), else Latin-1
+ * (addr_decode)
  */
 static int
 arf_addr(const struct scan *sc, const char *name, char *out, size_t len)
 {
-	char	v[MH_ADDR_MAX];
+	char	v[MH_ADDR_MAX], r[MH_ADDR_MAX];
 
 	if (field_get_flags(sc->arf->str, sc->arf->len, name, v, sizeof(v),
-	    SAN_8BIT) == -1 || !smtp_utf8_valid(v, strlen(v)))
+	    SAN_8BIT) == -1)
 		return (-1);
-	addr_value_flags(out, len, v, SAN_ADDR);
-	return (0);
+	addr_value_flags(r, sizeof(r), v, SAN_8BIT);
+	return (addr_decode(out, len, r, strlen(r)));
 }
 
 /*
