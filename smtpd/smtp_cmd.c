@@ -202,42 +202,6 @@ cmd_mail(struct session *s, char *args)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
-/* addr is already a recipient of tx: the same mailbox (addr_same) */
-static int
-rcpt_dup(const struct smtp_tx *tx, const char *addr)
-{
-	size_t	 i;
-
-	for (i = 0; i < tx->nrcpt; i++)
-		if (addr_same(tx->rcpts[i].addr, addr))
-			return (1);
-	return (0);
-}
-
-/*
- * addr, which authd gave route, is a recipient of tx on that route in
- * another case (Bob@x after bob@x): routes match addresses in any case,
- * so here, where mailhook is the receiving host, they are one mailbox
- * and get one POST.  Relayed ones stay two (rcpt_dup): the remote host
- * decides.
- */
-static int
-rcpt_dup_routed(const struct smtp_tx *tx, const char *addr, uint32_t route)
-{
-	char	 a[MH_ADDR_MAX + 2], b[MH_ADDR_MAX + 2];
-	size_t	 i;
-
-	if (addr_canon(a, sizeof(a), addr) == -1)
-		return (0);
-	for (i = 0; i < tx->nrcpt; i++)
-		if (tx->rcpts[i].dest == DEST_ROUTE &&
-		    tx->rcpts[i].route == route &&
-		    addr_canon(b, sizeof(b), tx->rcpts[i].addr) == 0 &&
-		    strcasecmp(a, b) == 0)
-			return (1);
-	return (0);
-}
-
 static void
 cmd_rcpt(struct session *s, char *args)
 {
@@ -290,7 +254,7 @@ cmd_rcpt(struct session *s, char *args)
 		    s->lc->hostname);
 	r->notify = rp.notify;
 	strlcpy(r->orcpt, rp.orcpt, sizeof(r->orcpt));
-	if (rcpt_dup(s->tx, r->addr)) {
+	if (rcpt_set_has(s->tx, RS_SAME, r->addr, 0)) {
 		/* the same mailbox again: it gets one copy */
 		SLOG(s, "event=rcpt to=<%s> result=duplicate code=250",
 		    log_addr(logb, sizeof(logb), r->addr));
@@ -334,7 +298,14 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 		strlcpy(text, "Internal error", sizeof(text));
 		result = "error";
 	} else if (res->verdict == RCPT_ACCEPT && res->dest == DEST_ROUTE &&
-	    rcpt_dup_routed(tx, tx->pending.addr, res->route)) {
+	    rcpt_set_has(tx, RS_ROUTED, tx->pending.addr, res->route)) {
+		/*
+		 * another case of a recipient on its route (Bob@x after
+		 * bob@x): routes match addresses in any case, so here,
+		 * where mailhook is the receiving host, they are one
+		 * mailbox and get one POST.  Relayed ones stay two
+		 * (RS_SAME): the remote host decides.
+		 */
 		SLOG(s, "event=rcpt to=<%s> result=duplicate code=250",
 		    log_addr(logb, sizeof(logb), tx->pending.addr));
 		session_reply(s, "250 2.1.5 Ok");
@@ -354,10 +325,16 @@ session_rcpt_verdict(struct session *s, const struct authd_rcpt_res *res)
 			return;
 		}
 		tx->rcpts = r;
-		r = &tx->rcpts[tx->nrcpt++];
+		r = &tx->rcpts[tx->nrcpt];
 		*r = tx->pending;
 		r->dest = res->dest;
 		r->route = res->route;
+		if (rcpt_set_add(tx, tx->nrcpt) == -1) {
+			session_reply(s, "451 4.3.0 Out of memory");
+			session_resume(s);
+			return;
+		}
+		tx->nrcpt++;
 		/* carried to the spool owner, which checks it (seal.h) */
 		strlcpy(r->seal, res->seal, sizeof(r->seal));
 		if (tx->spf_result[0] == '\0') {

@@ -171,6 +171,7 @@ tx_free(struct session *s)
 	if (tx->has_files)
 		smtp_g.tx_files--;
 	free(tx->rcpts);
+	rcpt_set_free(tx);
 	free(tx);
 	s->tx = NULL;
 	if (s->wait == W_SPOOL_OPEN || s->wait == W_COMMIT ||

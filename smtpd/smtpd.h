@@ -101,12 +101,29 @@ enum data_mode {
 	DM_BDAT
 };
 
+/* a transaction's recipients by mailbox (smtp_rcptset.c) */
+enum rcpt_set_kind {
+	RS_SAME,		/* addr_same()'s mailbox */
+	RS_ROUTED,		/* one route's, in any case */
+	RS_KINDS
+};
+
+struct rcpt_set {
+	struct {
+		uint32_t	 hash;
+		uint32_t	 idx;		/* in rcpts, + 1; 0: free */
+	}			*slot;
+	size_t			 size;		/* a power of two, or 0 */
+	size_t			 n;
+};
+
 struct smtp_tx {
 	char			 sender[MH_ADDR_MAX];
 	struct mail_params	 mp;
 	struct smtp_rcpt	*rcpts;
 	size_t			 nrcpt;
 	struct smtp_rcpt	 pending;	/* waiting for authd */
+	struct rcpt_set		 rset[RS_KINDS];	/* rcpts by mailbox */
 	char			 spf_result[16];
 	char			 spf_domain[256];
 	char			 spf_seal[MH_SEAL_MAX];
@@ -259,6 +276,12 @@ void	 session_command(struct session *, char *);
 void	 auth_continue(struct session *, char *);	/* an AUTH exchange's line */
 void	 session_rcpt_verdict(struct session *, const struct authd_rcpt_res *);
 void	 session_auth_verdict(struct session *, const struct authd_auth_res *);
+
+/* smtp_rcptset.c */
+int		 rcpt_set_has(const struct smtp_tx *, int, const char *,
+		    uint32_t);
+int		 rcpt_set_add(struct smtp_tx *, size_t);
+void		 rcpt_set_free(struct smtp_tx *);
 
 /* smtp_tx.c */
 int	 tx_new(struct session *);
