@@ -35,6 +35,7 @@
  * Postfix's header_size_limit) */
 #define DSN_HDR_MAX	(100 * 1024)
 #define DSN_CTE_8BIT	"Content-Transfer-Encoding: 8bit\r\n"
+#define DSN_CTE_QP	"Content-Transfer-Encoding: quoted-printable\r\n"
 
 /* what differs between the reports, by action */
 static const struct dsn_text {
@@ -517,8 +518,10 @@ dsn_final_recipient(FILE *fp, const char *addr, int global)
 /*
  * The type of the part that returns the original's header section h:
  * text/rfc822-headers (RFC 6522 4), or message/global-headers (RFC 6533
- * 3.5) when its fields are in UTF-8 (SMTPUTF8); *hdr8 set when they are
- * 8-bit, UTF-8 or not: the part is then 8bit.
+ * 3.5) when its fields are in UTF-8 (SMTPUTF8), which goes in a report
+ * of type global-delivery-status alone (RFC 6533 3, 6); *hdr8 set when
+ * they are 8-bit, UTF-8 or not: message/global-headers is then 8bit,
+ * text/rfc822-headers quoted-printable (dsn_qp).
  */
 static const char *
 dsn_hdr_type(const char *h, int *hdr8)
@@ -541,6 +544,44 @@ dsn_hdr_type(const char *h, int *hdr8)
 	}
 	return (*hdr8 && utf8 ? "message/global-headers" :
 	    "text/rfc822-headers");
+}
+
+/*
+ * The header section h as quoted-printable (RFC 2045 6.7), its CR LF
+ * kept: fields in a charset that is not UTF-8 (Latin-1), which neither
+ * a text/rfc822-headers nor any other part can hold as they are in a
+ * delivery-status report (RFC 6522 4: "may be encoded in
+ * quoted-printable"), and which no message/global-headers may hold
+ */
+static void
+dsn_qp(FILE *fp, const char *h)
+{
+	const unsigned char	*p;
+	size_t			 col = 0, w;
+	int			 enc;
+
+	for (p = (const unsigned char *)h; *p != '\0'; p++) {
+		if (p[0] == '\r' && p[1] == '\n') {
+			fputs("\r\n", fp);
+			p++;
+			col = 0;
+			continue;
+		}
+		/* a blank before a line's end is encoded: it would be cut */
+		enc = *p >= 0x7f || *p == '=' || (*p < 0x20 && *p != '\t') ||
+		    ((*p == ' ' || *p == '\t') && (p[1] == '\r' ||
+		    p[1] == '\n' || p[1] == '\0'));
+		w = enc ? 3 : 1;
+		if (col + w > 75) {
+			fputs("=\r\n", fp);	/* a soft line break */
+			col = 0;
+		}
+		if (enc)
+			fprintf(fp, "=%02X", *p);
+		else
+			fputc(*p, fp);
+		col += w;
+	}
 }
 
 /*
@@ -590,7 +631,7 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 	size_t			 i, hlen = 0;
 	ssize_t			 nr;
 	int			 fd, mfd, eightbit = 0, utf8 = 0, global = 0;
-	int			 hdr8;
+	int			 hdr8, hglobal;
 
 	host = relay_conf->hostname[0] ? relay_conf->hostname : "localhost";
 	dsn_id(msgid, orig, a, rcpts, n);
@@ -630,10 +671,15 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 		while (i > 0 && hbuf[i - 1] != '\n')
 			i--;
 	hbuf[i] = '\0';
-	/* an original's 8-bit header fields make the report 8-bit too */
+	/*
+	 * An original's header fields in UTF-8 make the report a global
+	 * one, 8-bit; in another charset, quoted-printable
+	 */
 	htype = dsn_hdr_type(hbuf, &hdr8);
-	if (hdr8)
+	if ((hglobal = strcmp(htype, "message/global-headers") == 0)) {
 		eightbit = 1;
+		global = 1;
+	}
 	/* so do a sender and recipients not ASCII (SMTPUTF8), which the
 	 * text part names as they are: in UTF-8 */
 	for (i = 0; i < n; i++)
@@ -717,8 +763,13 @@ bounce_queue(const struct envelope *orig, enum dsn_action a,
 			    desc[i]);
 	}
 	free(desc);
-	fprintf(fp, "\r\n--%s\r\nContent-Type: %s\r\n%s\r\n%s\r\n--%s--\r\n",
-	    boundary, htype, hdr8 ? DSN_CTE_8BIT : "", hbuf, boundary);
+	fprintf(fp, "\r\n--%s\r\nContent-Type: %s\r\n%s\r\n", boundary,
+	    htype, !hdr8 ? "" : hglobal ? DSN_CTE_8BIT : DSN_CTE_QP);
+	if (hdr8 && !hglobal)
+		dsn_qp(fp, hbuf);
+	else
+		fputs(hbuf, fp);
+	fprintf(fp, "\r\n--%s--\r\n", boundary);
 	free(hbuf);
 	if (fflush(fp) == EOF || ferror(fp) ||
 	    file_cut(fileno(fp), ftello(fp)) == -1) {
