@@ -153,7 +153,13 @@ static void	 spf_log_other(const char *, int, const char *);
  * inconsistent) and abort()s if the handler returns (SPF_errorv).  During
  * an evaluation the handler does not return: it jumps back to spf_query,
  * and that check is temperror; what libspf2 had allocated for it is lost
- * (rare and bounded, where abort() was a dead authd).  Outside one (at
+ * (rare and bounded, where abort() was a dead authd).  Only the request
+ * and the response are ours to free; the compiled records (the domain's,
+ * an include's or redirect's), DNS answers and expansion buffers live in
+ * libspf2's own frames.  The response's spf_record_exp may point to one
+ * of them, but to a redirect's a deeper frame owns, or to one already
+ * freed once that redirect returned (libspf2 1.2.10, spf_interpret.c):
+ * freeing it could free twice.  Outside one (at
  * spf_init) it is fatal.  Logged once a minute at most, sanitized: the
  * message may quote a record.
  */
