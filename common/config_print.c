@@ -214,7 +214,15 @@ print_limits(struct evbuffer *b, const struct config *c,
 	LIMIT_N(max_sessions_per_net, "sessions-per-network");
 	LIMIT_N(max_errors, "errors");
 	LIMIT_N(max_junk, "junk-commands");
+	LIMIT_N(mime_parts, "mime-parts");
+	LIMIT_N(mime_depth, "mime-depth");
+	LIMIT_N(mime_headers, "mime-headers");
 #undef LIMIT_N
+	if (c->mime_header_size != d->mime_header_size) {
+		evbuffer_add_printf(b, "limit mime-header-size ");
+		size(b, c->mime_header_size);
+		evbuffer_add_printf(b, "\n");
+	}
 	if (c->smtp_timeout != d->smtp_timeout) {
 		dur_line(b, "limit idle-timeout ", c->smtp_timeout);
 	}
@@ -473,6 +481,9 @@ print_testing(struct evbuffer *b, const struct testing *t)
 	if (t->relay_port)
 		evbuffer_add_printf(b, "testing relay-port %d\n",
 		    t->relay_port);
+	if (t->relay_timeout)
+		evbuffer_add_printf(b, "testing relay-timeout %d\n",
+		    t->relay_timeout);
 	if (t->mtasts_port)
 		evbuffer_add_printf(b, "testing mta-sts-port %d\n",
 		    t->mtasts_port);

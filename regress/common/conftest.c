@@ -5,8 +5,9 @@
 /*
  * conftest: parse a mailhook.conf like `mailhookd -n -f FILE` does.
  *
- * usage: conftest [-jlrs] file
+ * usage: conftest [-jlprs] file
  *	-j	print the configuration as JSON on stdout
+ *	-p	print it as "mhctl show config" does (config_print)
  *	-s	include secrets in the JSON (CONF_SECRETS)
  *	-l	also load the files (config_load_files) and check that
  *		the listeners' addresses are this host's
@@ -24,7 +25,7 @@
 static __attribute__((noreturn)) void
 usage(void)
 {
-	fprintf(stderr, "usage: conftest [-jlrs] file\n");
+	fprintf(stderr, "usage: conftest [-jlprs] file\n");
 	exit(2);
 }
 
@@ -57,17 +58,22 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	json_t		*j;
-	int		 ch, jflag = 0, lflag = 0, rflag = 0, flags = 0;
+	char		*text;
+	int		 ch, jflag = 0, lflag = 0, pflag = 0, rflag = 0;
+	int		 flags = 0;
 
 	log_init(1, LOG_DAEMON);
 	log_procinit("conftest");
-	while ((ch = getopt(argc, argv, "jlrs")) != -1) {
+	while ((ch = getopt(argc, argv, "jlprs")) != -1) {
 		switch (ch) {
 		case 'j':
 			jflag = 1;
 			break;
 		case 'l':
 			lflag = 1;
+			break;
+		case 'p':
+			pflag = 1;
 			break;
 		case 'r':
 			rflag = 1;
@@ -100,6 +106,12 @@ main(int argc, char *argv[])
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 		json_decref(j);
+	}
+	if (pflag) {
+		if ((text = config_print(conf)) == NULL)
+			fatal("config_print");
+		fputs(text, stdout);
+		free(text);
 	}
 	config_free(conf);
 	return (0);
