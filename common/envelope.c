@@ -48,7 +48,6 @@
 #include "randpool.h"
 
 #define ENV_VERSION_LINE	"mailhook-envelope 1"
-#define ENV_MAX_RCPT		10000
 #define ENV_LINE_MAX		2048
 
 enum ftype {
@@ -189,7 +188,7 @@ envelope_add_rcpt(struct envelope *env, const char *addr)
 
 	if (!envelope_field_ok(addr) || strlen(addr) >= MH_ADDR_MAX)
 		return (NULL);
-	if (env->nrcpt >= ENV_MAX_RCPT)
+	if (env->nrcpt >= MH_ENV_MAX_RCPT)
 		return (NULL);
 	r = reallocarray(env->rcpts, env->nrcpt + 1, sizeof(*r));
 	if (r == NULL)
@@ -390,7 +389,7 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	struct ebuf	 b;
 	size_t		 i;
 
-	if (env->nrcpt > ENV_MAX_RCPT ||
+	if (env->nrcpt > MH_ENV_MAX_RCPT ||
 	    (env->nrcpt > 0 && env->rcpts == NULL) ||
 	    env->ndkim > ENVELOPE_DKIM_MAX) {
 		strlcpy(env_err, "too many recipients or DKIM results",
@@ -633,7 +632,7 @@ dec_line(struct envelope *env, char *line, unsigned char *seen, int *rseen)
 	if (line[0] == '\0' || !envelope_field_ok(val))
 		return (-1);
 	if (strcmp(line, "rcpt") == 0) {
-		if (env->nrcpt >= ENV_MAX_RCPT || val[0] == '\0')
+		if (env->nrcpt >= MH_ENV_MAX_RCPT || val[0] == '\0')
 			return (-1);
 		if (envelope_add_rcpt(env, val) == NULL)
 			return (-1);

@@ -25,6 +25,8 @@
 #define MH_RELAY_MAX		256
 /* a sealed verdict, "TIME.HEX" (seal.h) */
 #define MH_SEAL_MAX		96
+/* recipients one envelope holds (so one message, whatever limit says) */
+#define MH_ENV_MAX_RCPT		10000
 
 /* where a recipient goes, decided by authd */
 enum rcpt_dest {

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -47,6 +48,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "envelope.h"
 #include "log.h"
 #include "mailaddr.h"
 #include "parse.h"
@@ -695,8 +697,21 @@ limit		: MESSAGESIZE size {
 		| RECIPIENTS number {
 			parse_global_once(&$<pos>1, "limit recipients");
 			if (parse_check_number(&$<pos>2, &$2, 1, 100000,
-			    "recipients") == 0)
+			    "recipients") == 0) {
+				/* taken before, so a config that said more
+				 * still starts; its messages got 554 */
+				if ($2.n > MH_ENV_MAX_RCPT) {
+					logit(LOG_WARNING, "%s:%d:%d: warning: "
+					    "limit recipients %lld: a message "
+					    "holds at most %d recipients, so "
+					    "%d are taken", $<pos>2.file,
+					    $<pos>2.line, $<pos>2.col,
+					    (long long)$2.n, MH_ENV_MAX_RCPT,
+					    MH_ENV_MAX_RCPT);
+					$2.n = MH_ENV_MAX_RCPT;
+				}
 				ps.conf->max_recipients = $2.n;
+			}
 		}
 		| SESSIONS number {
 			parse_global_once(&$<pos>1, "limit sessions");

@@ -780,6 +780,19 @@ test_smtp_limits(void)
 	c = parse_text("limit greeting-delay 60s\n");
 	ok(c != NULL && c->greeting_delay_ms == 60000, "greeting-delay 60s");
 	config_free(c);
+	/* a message holds 10000 recipients: more were taken at RCPT, then
+	 * the message got 554 at DATA */
+	c = parse_text("limit recipients 50000\n");
+	ok(c != NULL && c->max_recipients == 10000 && strstr(errbuf,
+	    "t.conf:1:18: warning: limit recipients 50000: a message holds "
+	    "at most 10000 recipients, so 10000 are taken") != NULL,
+	    "limit recipients past what a message holds: 10000, a warning "
+	    "(%s)", errbuf);
+	config_free(c);
+	c = parse_text("limit recipients 10000\n");
+	ok(c != NULL && c->max_recipients == 10000 && errbuf[0] == '\0',
+	    "limit recipients 10000 taken as it is, no warning");
+	config_free(c);
 
 	c = parse_text(
 	    "limit greeting-delay 61s\n"
