@@ -183,11 +183,15 @@ hookd_dispatch(struct mproc *p, struct mh_imsg *imsg)
 	    imsg_type_name(imsg->hdr.type), p->name);
 }
 
+/*
+ * What the spool's names are joined to, ROOT/inbound...: chrooted in the
+ * spool, "" (so "/inbound", not "//inbound" in the logs); in development
+ * mode, the spool itself
+ */
 static const char *
 hookd_root(void)
 {
-	/* chrooted in the spool; in development mode, the spool itself */
-	return (child_chrooted ? "/" : hookd_conf->spool);
+	return (child_chrooted ? "" : hookd_conf->spool);
 }
 
 static void
@@ -219,7 +223,8 @@ static const struct redis_hooks	 hookd_cluster;
 static void
 hookd_configure(struct config *conf)
 {
-	int	 fd;
+	const char	*root;
+	int		 fd;
 
 	hookd_conf = conf;
 	/* POSTs started from now on trust the new CA bundle */
@@ -242,8 +247,9 @@ hookd_configure(struct config *conf)
 	hookd_started = 1;
 	if (spool_init(hookd_root()) == -1)
 		fatalx("cannot prepare the inbound spool");
-	if ((fd = open(hookd_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("%s", hookd_root());
+	root = child_chrooted ? "/" : hookd_root();
+	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("%s", root);
 	gsync_init(proc_base, fd);
 	/* the inbound messages' histories, and the deliveries of events */
 	if (history_init(proc_base, fd, "inbound/history", conf->history,
