@@ -633,19 +633,25 @@ next_field(const struct track_msg *m, size_t *off, size_t *name_end,
 }
 
 /*
- * A DKIM-Signature field in the submitted header: the submitter signed
- * the message (ours comes after tracking), and any byte tracking changed
- * would break that signature.  1 if so.
+ * A DKIM-Signature, ARC-Seal or ARC-Message-Signature field in the
+ * submitted header: the submitter signed or sealed the message (ours
+ * comes after tracking), and any byte tracking changed would break that
+ * signature (RFC 8617 4.1.2: an ARC-Message-Signature covers the body as
+ * DKIM's does).  The first such field's name, or NULL.
  */
-static int
+static const char *
 submitter_signed(const struct track_msg *m)
 {
-	size_t	 off = 0, name_end, end;
+	static const char *const names[] = {
+		"DKIM-Signature", "ARC-Seal", "ARC-Message-Signature", NULL
+	};
+	size_t	 off = 0, name_end, end, i;
 
 	for (; next_field(m, &off, &name_end, &end); off = end)
-		if (field_is(m, off, name_end, "DKIM-Signature", 0))
-			return (1);
-	return (0);
+		for (i = 0; names[i] != NULL; i++)
+			if (field_is(m, off, name_end, names[i], 0))
+				return (names[i]);
+	return (NULL);
 }
 
 /* the submitter's List-Unsubscribe fields: replaced by ours */
@@ -1057,6 +1063,7 @@ track_prepare(const struct config *conf, const char *queue_id,
 	struct track_msg	*m;
 	ssize_t			 he;
 	char			*s;
+	const char		*sig;
 
 	if ((t = config_tracking(conf, from_domain)) == NULL ||
 	    (!t->opens && !t->clicks && !t->unsubscribe))
@@ -1085,9 +1092,10 @@ track_prepare(const struct config *conf, const char *queue_id,
 	m->hdr_end = he;
 	m->crlf = he >= 2 && buf[he - 2] == '\r';
 	m->unsub = t->unsubscribe;
-	if (submitter_signed(m)) {
-		log_info("msgid=%s tracked=no (the submitter signed it: a "
-		    "DKIM-Signature, which tracking would break)", queue_id);
+	if ((sig = submitter_signed(m)) != NULL) {
+		log_info("msgid=%s tracked=no (the submitter signed it: %s "
+		    "%s, which tracking would break)", queue_id,
+		    sig[0] == 'A' ? "an" : "a", sig);
 		track_free(m);
 		return (NULL);
 	}

@@ -551,16 +551,18 @@ check_signed(const struct config *conf)
 }
 
 /*
- * A message the submitter DKIM-signed: any byte tracking changes (a
- * link, the pixel, List-Unsubscribe) breaks that signature, so it goes
- * untracked, however the field's name is written.  "DKIM-Signature" in
- * the body or in another field's name is no signature.
+ * A message the submitter DKIM-signed or ARC-sealed: any byte tracking
+ * changes (a link, the pixel, List-Unsubscribe) breaks that signature,
+ * so it goes untracked, however the field's name is written.
+ * "DKIM-Signature" in the body or in another field's name is no
+ * signature.
  */
 static void
 check_dkim_signed(const struct config *conf)
 {
 	static const char	*names[] = {
-		"DKIM-Signature:", "dkim-signature :",
+		"DKIM-Signature:", "dkim-signature :", "ARC-Seal:",
+		"arc-message-signature:",
 	};
 	static const char	*hdr = "From: <app@sender.test>\r\n"
 	    "MIME-Version: 1.0\r\nContent-Type: text/html\r\n";
