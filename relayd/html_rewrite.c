@@ -666,6 +666,93 @@ pixel_offset(const GumboOutput *out, const GumboOptions *opts,
 	return (pixel_fits(opts, html, len) ? len : HTML_PIXEL_NONE);
 }
 
+/*
+ * The charset in a meta element's content ("text/html; charset=x"), as
+ * WHATWG HTML 2.5.5 extracts it: after "charset", blanks, '=', blanks,
+ * a quoted value or one up to ';' or a blank.  1 if one fits cs.
+ */
+static int
+content_charset(const char *v, char *cs, size_t cslen)
+{
+	const char	*p = v, *e;
+	char		 q = '\0';
+
+	for (;;) {
+		if ((p = strcasestr(p, "charset")) == NULL)
+			return (0);
+		p += 7;
+		p += strspn(p, " \t\n\f\r");
+		if (*p == '=')
+			break;
+	}
+	p++;
+	p += strspn(p, " \t\n\f\r");
+	if (*p == '"' || *p == '\'') {
+		q = *p++;
+		if ((e = strchr(p, q)) == NULL)
+			return (0);
+	} else
+		e = p + strcspn(p, "; \t\n\f\r");
+	if (e == p || (size_t)(e - p) >= cslen)
+		return (0);
+	memcpy(cs, p, e - p);
+	cs[e - p] = '\0';
+	return (1);
+}
+
+/* the charset meta element e names, into cs: 1 if it names one */
+static int
+meta_charset(const GumboElement *e, char *cs, size_t cslen)
+{
+	const GumboAttribute	*a, *h, *c;
+	const char		*v;
+	size_t			 n;
+
+	if ((a = gumbo_get_attribute(&e->attributes, "charset")) != NULL) {
+		v = a->value + strspn(a->value, " \t\n\f\r");
+		n = strlen(v);
+		while (n > 0 && strchr(" \t\n\f\r", v[n - 1]) != NULL)
+			n--;
+		if (n == 0 || n >= cslen)
+			return (0);
+		memcpy(cs, v, n);
+		cs[n] = '\0';
+		return (1);
+	}
+	if ((h = gumbo_get_attribute(&e->attributes, "http-equiv")) == NULL ||
+	    strcasecmp(h->value, "content-type") != 0 ||
+	    (c = gumbo_get_attribute(&e->attributes, "content")) == NULL)
+		return (0);
+	return (content_charset(c->value, cs, cslen));
+}
+
+int
+html_meta_charset(const char *html, size_t len, char *cs, size_t cslen)
+{
+	GumboOptions		 opts;
+	GumboOutput		*out;
+	const GumboNode		*n;
+	int			 found = 0;
+
+	opts = kGumboDefaultOptions;
+	opts.max_errors = 0;
+	opts.allocator = arena_alloc;
+	opts.deallocator = arena_free;
+	if (len > HTML_META_SCAN)
+		len = HTML_META_SCAN;
+	if ((out = gumbo_parse_with_options(&opts, html, len)) != NULL) {
+		for (n = out->document; n != NULL && !found; n = node_next(n))
+			found = n->type == GUMBO_NODE_ELEMENT &&
+			    n->v.element.tag == GUMBO_TAG_META &&
+			    n->v.element.tag_namespace ==
+			    GUMBO_NAMESPACE_HTML &&
+			    meta_charset(&n->v.element, cs, cslen);
+		gumbo_destroy_output(&opts, out);
+	}
+	arena_reset();
+	return (found);
+}
+
 /* sorted, and a range the parser used twice (cloned <a>) only once */
 static void
 plan_sort(struct html_plan *p)

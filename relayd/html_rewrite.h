@@ -46,6 +46,16 @@ typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url,
 struct html_plan *html_plan_new(const char *html, size_t len, int legacy);
 void		 html_plan_free(struct html_plan *);
 /*
+ * The charset a <meta charset> or <meta http-equiv="Content-Type"
+ * content="...; charset=..."> in the first HTML_META_SCAN bytes names
+ * (what a browser's prescan reads; WHATWG HTML 13.2.3.2), copied to cs
+ * (NUL-terminated, at most cslen - 1 bytes); 0 if there is none or it
+ * does not fit.
+ */
+#define HTML_META_SCAN	1024
+int		 html_meta_charset(const char *html, size_t len, char *cs,
+		    size_t cslen);
+/*
  * Plans made by a parse, and those made from a kept document's plan (a
  * document that differs from it only in letters and digits of its text
  * and link values, as the copies of a personalised campaign do: not

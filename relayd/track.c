@@ -68,6 +68,8 @@ struct part_loc {
 	GMimeContentEncoding	 decode;	/* its content's, to decode */
 	int			 legacy;	/* a charset other than UTF-8
 						   and US-ASCII */
+	int			 sniff;		/* no charset parameter: the
+						   HTML's own (part_charset) */
 };
 
 struct track_msg {
@@ -405,11 +407,47 @@ part_decode(const char *raw, size_t len, GMimeContentEncoding enc,
 	return (out);
 }
 
+static int	 charset_not_ascii(const char *);
+static int	 charset_legacy(const char *);
+
+/*
+ * The charset of a part whose Content-Type has none, as a browser finds
+ * it in the document: a byte order mark, else a <meta> naming one
+ * (html_meta_charset).  0 and *legacy set (charset_legacy) if it can be
+ * tracked, -1 if not (UTF-16 and the like: charset_not_ascii).
+ */
+static int
+part_charset(const struct track_msg *m, const char *html, size_t len,
+    int *legacy)
+{
+	char	 cs[64], safe[64];
+
+	*legacy = 0;
+	if (len >= 2 && ((html[0] == '\xfe' && html[1] == '\xff') ||
+	    (html[0] == '\xff' && html[1] == '\xfe'))) {
+		log_debug("%s: an HTML part in UTF-16 (its byte order mark) "
+		    "goes as submitted", m->queue_id);
+		return (-1);
+	}
+	if ((len >= 3 && memcmp(html, "\xef\xbb\xbf", 3) == 0) ||
+	    !html_meta_charset(html, len, cs, sizeof(cs)))
+		return (0);
+	if (charset_not_ascii(cs)) {
+		log_debug("%s: an HTML part in charset %s (its meta) goes as "
+		    "submitted", m->queue_id,
+		    log_sanitize(safe, sizeof(safe), cs));
+		return (-1);
+	}
+	*legacy = charset_legacy(cs);
+	return (0);
+}
+
 /* the part at loc (offsets from base) decoded and planned, if it can be */
 static void
 part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 {
 	struct track_part	*p, *np;
+	int			 legacy = loc->legacy;
 
 	if ((np = reallocarray(m->parts, m->nparts + 1, sizeof(*np))) == NULL)
 		return;
@@ -422,8 +460,9 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 	p->cte_end = loc->cte_end + base;
 	p->enc = loc->enc;
 	if ((p->html = part_decode(m->buf + p->start, p->end - p->start,
-	    loc->decode, &p->len)) != NULL)
-		p->plan = html_plan_new(p->html, p->len, loc->legacy);
+	    loc->decode, &p->len)) != NULL && (!loc->sniff ||
+	    part_charset(m, p->html, p->len, &legacy) == 0))
+		p->plan = html_plan_new(p->html, p->len, legacy);
 	if (p->plan == NULL) {
 		free(p->html);
 		return;
@@ -536,6 +575,7 @@ part_locate(struct track_scan *sc, GMimePart *part, const char *charset)
 	loc->enc = g_mime_part_get_content_encoding(part);
 	loc->decode = g_mime_data_wrapper_get_encoding(w);
 	loc->legacy = charset_legacy(charset);
+	loc->sniff = charset == NULL;
 	sc->nlocs++;
 }
 

@@ -243,6 +243,89 @@ check_charsets(const struct config *conf)
 }
 
 /*
+ * A part without a charset parameter whose HTML names one (what a
+ * browser's prescan reads): a <meta charset> or a <meta http-equiv=
+ * "Content-Type" content="...; charset=...">.  UTF-16, UTF-32 or
+ * UTF-7 there, or a UTF-16 byte order mark: the part goes as it was;
+ * an 8-bit charset: a link with 8-bit bytes stays as written (as with
+ * the MIME charset), and so does one whose query has a character
+ * beyond ASCII (a browser encodes it in that charset); the others are
+ * tracked.  A MIME charset wins.
+ */
+#define NOCS	"From: <app@sender.test>\r\nMIME-Version: 1.0\r\n" \
+	"Content-Type: text/html\r\n\r\n"
+#define META_LINKS \
+	"<body><a href=\"https://example.org/caf\xe9\">l</a>" \
+	"<a href=\"https://example.org/q?x=&#233;\">e</a>" \
+	"<a href=\"https://example.org/ascii\">a</a></body></html>\r\n"
+
+static void
+check_meta_charset(const struct config *conf)
+{
+	static const char	*wide[] = {
+		"<html><head><meta charset=\"utf-16\">",
+		"<html><head><META CHARSET=' UTF-32LE '>",
+		"<html><head><meta http-equiv=\"Content-Type\" content="
+		    "\"text/html; charset=utf-7\">",
+		"<!DOCTYPE html><meta http-equiv=content-type content='text/"
+		    "html;charset = \"UTF-16\"'>",
+		"\xff\xfe<html><head>",
+	};
+	static const char	*legacy[] = {
+		"<html><head><meta charset=\"iso-8859-1\">",
+		"<html><head><title>t</title><meta http-equiv=\"content-type"
+		    "\" content=\"text/html; charset=windows-1252\">",
+	};
+	char			*msg, *out;
+	size_t			 len, i;
+
+	for (i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+		if (asprintf(&msg, NOCS "%s" META_LINKS, wide[i]) == -1)
+			return;
+		out = render(conf, msg, &len);
+		ok(out != NULL && strcmp(body_of(out), body_of(msg)) == 0 &&
+		    strstr(out, "List-Unsubscribe: <https://t.sender.test/u/")
+		    != NULL, "no MIME charset, the HTML's is not ASCII (%zu): "
+		    "the part as it was", i);
+		free(out);
+		free(msg);
+	}
+	for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
+		if (asprintf(&msg, NOCS "%s" META_LINKS, legacy[i]) == -1)
+			return;
+		out = render(conf, msg, &len);
+		ok(out != NULL && strstr(body_of(out), "<a href=\"https://"
+		    "example.org/caf\xe9\">") != NULL && strstr(out,
+		    "<a href=\"https://example.org/q?x=&#233;\">") != NULL &&
+		    strstr(out, "example.org/ascii") == NULL &&
+		    strstr(out, "https://t.sender.test/o/") != NULL,
+		    "no MIME charset, the HTML's an 8-bit one (%zu): its links "
+		    "with 8-bit bytes or a query beyond ASCII as written, the "
+		    "other tracked", i);
+		free(out);
+		free(msg);
+	}
+	/* utf-8 in the meta: the 8-bit link is UTF-8, tracked; a MIME
+	 * charset is not overridden by the meta */
+	if (asprintf(&msg, NOCS "<meta charset=utf-8><a href=\"https://"
+	    "example.org/\xc3\xa9\">u</a>\r\n") == -1)
+		return;
+	out = render(conf, msg, &len);
+	ok(out != NULL && strstr(out, "example.org") == NULL,
+	    "a meta naming UTF-8: tracked as UTF-8");
+	free(out);
+	free(msg);
+	if (asprintf(&msg, HDR("utf-8", "8bit") "%s" META_LINKS,
+	    wide[0]) == -1)
+		return;
+	out = render(conf, msg, &len);
+	ok(out != NULL && strstr(out, "example.org/ascii") == NULL,
+	    "a MIME charset wins over the HTML's");
+	free(out);
+	free(msg);
+}
+
+/*
  * A multipart/signed (S/MIME, PGP/MIME) part: what its signature covers
  * goes as submitted; an HTML part beside it is tracked.
  */
@@ -1013,6 +1096,7 @@ main(void)
 	}
 	check_moved(conf);
 	check_charsets(conf);
+	check_meta_charset(conf);
 	check_no_host(conf);
 	check_signed(conf);
 	check_dkim_signed(conf);
