@@ -119,6 +119,13 @@ struct html_link {
 	int		 comment;	/* in a conditional comment */
 };
 
+/* an <img> whose src has "/o/": its tag, [off, end) */
+struct html_img {
+	size_t		 off;
+	size_t		 end;
+	char		*url;		/* as a link's (tracked_url) */
+};
+
 /*
  * A byte range of the document whose letters and digits may differ in
  * another document with the same plan (plan_derive): the text of an
@@ -137,6 +144,8 @@ struct html_span {
 struct html_plan {
 	struct html_link *links;
 	size_t		 nlinks;
+	struct html_img	*imgs;
+	size_t		 nimgs, imgcap;
 	struct html_span *spans;
 	size_t		 nspans, spancap;
 	size_t		 pixel_off;
@@ -352,6 +361,49 @@ plan_link(struct html_plan *p, size_t *cap, const GumboElement *e,
 	return (1);
 }
 
+/*
+ * An <img> whose src has "/o/" (a pixel, perhaps ours: html_img_fn):
+ * 1 added, 0 none, -1 no memory.
+ */
+static int
+plan_img(struct html_plan *p, const GumboElement *e, const char *html,
+    size_t len)
+{
+	const GumboAttribute	*a;
+	const GumboStringPiece	*t = &e->original_tag;
+	struct html_img		*im;
+	size_t			 off, end, nc;
+	char			*url;
+
+	if (e->tag != GUMBO_TAG_IMG || e->tag_namespace !=
+	    GUMBO_NAMESPACE_HTML || t->data == NULL || t->length == 0 ||
+	    t->data < html || (size_t)(t->data - html) > len ||
+	    t->length > len - (size_t)(t->data - html) ||
+	    (a = gumbo_get_attribute(&e->attributes, "src")) == NULL ||
+	    attr_range(a, html, len, &off, &end) == -1)
+		return (0);
+	if ((url = tracked_url(html + off, end - off, a->value)) == NULL)
+		return (0);
+	if (strstr(url, "/o/") == NULL) {
+		free(url);
+		return (0);
+	}
+	if (p->nimgs == p->imgcap) {
+		nc = p->imgcap ? p->imgcap * 2 : 4;
+		if ((im = reallocarray(p->imgs, nc, sizeof(*im))) == NULL) {
+			free(url);
+			return (-1);
+		}
+		p->imgs = im;
+		p->imgcap = nc;
+	}
+	im = &p->imgs[p->nimgs++];
+	im->off = t->data - html;
+	im->end = im->off + t->length;
+	im->url = url;
+	return (1);
+}
+
 /* [off, end) a span of p's document; link: see struct html_span */
 static int
 span_add(struct html_plan *p, size_t off, size_t end, ssize_t link)
@@ -387,11 +439,12 @@ attr_free(const char *name)
  * The spans of element e's attributes at min or after: those the parser
  * does not read, and a link's href: of a tracked link (linked: its URL
  * read again when it changes), or of one data-mailhook-notrack keeps.
- * An untracked link's href is none: a change could make it tracked.
+ * An untracked link's href is none: a change could make it tracked;
+ * nor is the src of an <img> plan_img took (img).
  */
 static int
 elem_spans(struct html_plan *p, const GumboElement *e, const char *html,
-    size_t len, int vml, int linked, size_t min)
+    size_t len, int vml, int linked, int img, size_t min)
 {
 	const GumboAttribute	*a;
 	size_t			 i, off, end;
@@ -401,6 +454,9 @@ elem_spans(struct html_plan *p, const GumboElement *e, const char *html,
 		a = e->attributes.data[i];
 		if (!attr_free(a->name) ||
 		    attr_range(a, html, len, &off, &end) == -1 || off < min)
+			continue;
+		/* a pixel's src: a change could make it another's */
+		if (img && strcmp(a->name, "src") == 0)
 			continue;
 		link = -1;
 		if (strcmp(a->name, "href") == 0 && is_link(e, vml) &&
@@ -508,7 +564,7 @@ plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
 	GumboNode	**stack = NULL, **ns, *n;
 	size_t		 sp = 0, scap = 0, i;
 	const GumboVector *kids;
-	int		 linked;
+	int		 linked, img;
 
 	if (root == NULL)
 		return (0);
@@ -534,8 +590,10 @@ plan_walk(struct html_plan *p, size_t *lcap, GumboNode *root,
 		    n->type == GUMBO_NODE_TEMPLATE) {
 			if ((linked = plan_link(p, lcap, &n->v.element, html,
 			    len, legacy, vml)) == -1 ||
+			    (img = plan_img(p, &n->v.element, html,
+			    len)) == -1 ||
 			    elem_spans(p, &n->v.element, html, len, vml,
-			    linked, min) == -1)
+			    linked, img, min) == -1)
 				goto fail;
 			kids = &n->v.element.children;
 		} else
@@ -753,6 +811,33 @@ html_meta_charset(const char *html, size_t len, char *cs, size_t cslen)
 	return (found);
 }
 
+static int
+img_cmp(const void *a, const void *b)
+{
+	const struct html_img	*x = a, *y = b;
+
+	return (x->off < y->off ? -1 : x->off > y->off);
+}
+
+/* the images sorted; one that overlaps the one before dropped */
+static void
+plan_imgs_sort(struct html_plan *p)
+{
+	size_t	 i, k = 0;
+
+	if (p->nimgs == 0)
+		return;
+	qsort(p->imgs, p->nimgs, sizeof(*p->imgs), img_cmp);
+	for (i = 1; i < p->nimgs; i++) {
+		if (p->imgs[i].off < p->imgs[k].end) {
+			free(p->imgs[i].url);
+			continue;
+		}
+		p->imgs[++k] = p->imgs[i];
+	}
+	p->nimgs = k + 1;
+}
+
 /* sorted, and a range the parser used twice (cloned <a>) only once */
 static void
 plan_sort(struct html_plan *p)
@@ -861,6 +946,7 @@ plan_parse(const char *html, size_t len, int legacy)
 		return (NULL);
 	}
 	plan_sort(p);
+	plan_imgs_sort(p);
 	plan_spans_sort(p);
 	return (p);
 }
@@ -1074,8 +1160,21 @@ plan_derive(const struct html_plan *base, const char *old, size_t olen,
 	if ((base->nlinks > 0 && (p->links = reallocarray(NULL,
 	    base->nlinks, sizeof(*p->links))) == NULL) ||
 	    (base->nspans > 0 && (p->spans = reallocarray(NULL,
-	    base->nspans, sizeof(*p->spans))) == NULL))
+	    base->nspans, sizeof(*p->spans))) == NULL) ||
+	    (base->nimgs > 0 && (p->imgs = reallocarray(NULL,
+	    base->nimgs, sizeof(*p->imgs))) == NULL))
 		goto fail;
+	memset(&sh, 0, sizeof(sh));
+	sh.ed = ed;
+	sh.ned = ned;
+	p->imgcap = base->nimgs;
+	for (i = 0; i < base->nimgs; i++) {
+		p->imgs[i].off = shift(&sh, base->imgs[i].off);
+		p->imgs[i].end = shift(&sh, base->imgs[i].end);
+		if ((p->imgs[i].url = strdup(base->imgs[i].url)) == NULL)
+			goto fail;
+		p->nimgs++;
+	}
 	memset(&sh, 0, sizeof(sh));
 	sh.ed = ed;
 	sh.ned = ned;
@@ -1185,7 +1284,10 @@ html_plan_free(struct html_plan *p)
 		return;
 	for (i = 0; i < p->nlinks; i++)
 		free(p->links[i].url);
+	for (i = 0; i < p->nimgs; i++)
+		free(p->imgs[i].url);
 	free(p->links);
+	free(p->imgs);
 	free(p->spans);
 	free(p);
 }
@@ -1262,17 +1364,21 @@ put_attr(FILE *o, const char *s)
 
 char *
 html_plan_apply(const struct html_plan *p, const char *html, size_t len,
-    const char *pixel_url, html_link_fn fn, void *arg, size_t *outlen)
+    const char *pixel_url, html_link_fn fn, html_img_fn img, void *arg,
+    size_t *outlen)
 {
 	FILE	*o;
 	char	*buf = NULL, *url;
-	size_t	 at = 0, i = 0, cut;
+	size_t	 at = 0, i = 0, j = 0, cut, io;
 	int	 pixel = pixel_url != NULL;
 
 	if ((o = open_memstream(&buf, outlen)) == NULL)
 		return (NULL);
 	for (;;) {
 		cut = i < p->nlinks && fn != NULL ? p->links[i].off : len;
+		io = j < p->nimgs && img != NULL ? p->imgs[j].off : len;
+		if (io < cut)
+			cut = io;
 		if (pixel && p->pixel_off <= cut) {
 			if (p->pixel_off > at) {
 				fwrite(html + at, 1, p->pixel_off - at, o);
@@ -1284,10 +1390,23 @@ html_plan_apply(const struct html_plan *p, const char *html, size_t len,
 			pixel = 0;
 			continue;
 		}
+		if (cut < at) {		/* in an image dropped: none */
+			if (io == cut)
+				j++;
+			else
+				i++;
+			continue;
+		}
 		fwrite(html + at, 1, cut - at, o);
 		at = cut;
 		if (cut == len)
 			break;
+		if (io == cut) {
+			if (img(arg, p->imgs[j].url))
+				at = p->imgs[j].end;
+			j++;
+			continue;
+		}
 		if ((url = fn(arg, i, p->links[i].url,
 		    p->links[i].comment)) != NULL) {
 			put_attr(o, url);

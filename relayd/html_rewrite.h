@@ -7,8 +7,9 @@
  * <a> and <area> point at a tracking URL and an open pixel goes before
  * </body>.  The document is parsed once (gumbo, with source positions)
  * into a plan; the plan is applied once per recipient with that
- * recipient's URLs.  Every byte outside the rewritten href values and
- * the inserted pixel stays as it was.  A document equal to one of the
+ * recipient's URLs.  Every byte outside the rewritten href values, the
+ * inserted pixel and the <img> tags the caller drops (a tracked copy's
+ * own pixel, html_img_fn) stays as it was.  A document equal to one of the
  * last few planned shares that plan, unparsed (a campaign's messages),
  * and one that differs from one of them only in letters and digits of
  * its text and its links gets that plan moved, unparsed (a personalised
@@ -35,6 +36,13 @@ struct html_plan;
  */
 typedef char	*(*html_link_fn)(void *arg, size_t idx, const char *url,
 		    int comment);
+
+/*
+ * An <img> whose src (read as a link's href is, html_link_fn) is url, a
+ * URL with "/o/" in it (an open pixel's, perhaps a tracked copy's own
+ * submitted again): 1 to drop the element's tag, 0 to keep it.
+ */
+typedef int	 (*html_img_fn)(void *arg, const char *url);
 
 /*
  * legacy: the document's charset is neither UTF-8 nor US-ASCII (an
@@ -80,10 +88,11 @@ size_t		 html_plan_pixel_offset(const struct html_plan *);
 /*
  * The rewritten document (malloc'd, *outlen bytes, NUL-terminated), or
  * NULL if memory ran out.  html and len must be what the plan was made
- * from.  pixel_url NULL: no pixel; fn NULL: links stay.
+ * from.  pixel_url NULL: no pixel; fn NULL: links stay; img NULL:
+ * images stay.
  */
 char		*html_plan_apply(const struct html_plan *, const char *html,
 		    size_t len, const char *pixel_url, html_link_fn fn,
-		    void *arg, size_t *outlen);
+		    html_img_fn img, void *arg, size_t *outlen);
 
 #endif /* MH_HTML_REWRITE_H */

@@ -23,7 +23,9 @@
  * when ours is added: RFC 8058 wants one HTTPS URI, and ours is the one
  * that suppresses the recipient at the relay.  The edits (GMime's header
  * offsets, each field to its last folded line) are applied in order of
- * position.
+ * position.  A tracked copy submitted again gets the new recipient's
+ * tokens: its pixel dropped (img_cb), its click and unsubscribe links
+ * made again from what their tokens hold (link_again).
  */
 #include <sys/types.h>
 
@@ -75,6 +77,8 @@ struct part_loc {
 struct track_msg {
 	const struct tracking	*t;
 	struct token_key	 key;
+	struct token_keys	 keys;		/* key, and the previous
+						   one: a copy's tokens */
 	char			 queue_id[MH_MSGID_LEN];
 	char			 domain[MH_NAME_MAX];
 	char			 bounce[MH_NAME_MAX];
@@ -1095,6 +1099,25 @@ links_over(const struct track_msg *m)
 		    n - UINT16_MAX - 1, (unsigned)UINT16_MAX + 1);
 }
 
+/*
+ * The keys that read a tracked copy's tokens: key, and the block's
+ * previous one (a copy made before a reload that changed it).
+ */
+static int
+track_keys(const struct tracking *t, const struct token_key *key,
+    struct token_keys *ks)
+{
+	struct token_key	 prev;
+	int			 rv = 0;
+
+	if (token_keys_add(ks, key) == -1)
+		return (-1);
+	if (t->prev_secret[0] != '\0' && track_key(t, &prev, 1) == 0)
+		rv = token_keys_add(ks, &prev);
+	explicit_bzero(&prev, sizeof(prev));
+	return (rv);
+}
+
 struct track_msg *
 track_prepare(const struct config *conf, const char *queue_id,
     const char *from_domain, const char *buf, size_t len)
@@ -1166,6 +1189,7 @@ track_free(struct track_msg *m)
 	}
 	free(m->parts);
 	explicit_bzero(&m->key, sizeof(m->key));
+	token_keys_clear(&m->keys);
 	free(m);
 }
 
@@ -1213,14 +1237,13 @@ token_url(struct track_msg *m, enum token_kind kind, size_t link,
 }
 
 /*
- * 1 if uri is already one of this block's click or unsubscribe URLs
- * (URL/c/... or URL/u/...: a tracked mail submitted again, such as a
- * forward through this relay): wrapped again, a click would count for
- * the first recipient too.  Scheme and host in any case, the rest as
- * the url is written.
+ * If uri is already one of this block's URLs, URL/o/..., URL/c/... or
+ * URL/u/... (a tracked mail submitted again, such as a forward through
+ * this relay), its kind ('o', 'c' or 'u') and *tok its token; else 0.
+ * Scheme and host in any case, the rest as the url is written.
  */
 static int
-is_ours(const char *uri, const char *url)
+is_ours(const char *uri, const char *url, const char **tok)
 {
 	const char	*h, *path;
 	size_t		 n = strlen(url), hlen = 0;
@@ -1228,10 +1251,63 @@ is_ours(const char *uri, const char *url)
 	if ((h = strstr(url, "//")) != NULL)
 		hlen = (path = strchr(h + 2, '/')) != NULL ?
 		    (size_t)(path - url) : n;
-	return (strncasecmp(uri, url, hlen) == 0 &&
-	    strncmp(uri + hlen, url + hlen, n - hlen) == 0 &&
-	    (strncmp(uri + n, "/c/", 3) == 0 ||
-	    strncmp(uri + n, "/u/", 3) == 0));
+	if (strncasecmp(uri, url, hlen) != 0 ||
+	    strncmp(uri + hlen, url + hlen, n - hlen) != 0 ||
+	    uri[n] != '/' || strchr("ocu", uri[n + 1]) == NULL ||
+	    uri[n + 1] == '\0' || uri[n + 2] != '/')
+		return (0);
+	*tok = uri + n + 3;
+	return (uri[n + 1]);
+}
+
+/*
+ * An <img> that is this block's pixel (URL/o/...: a tracked copy
+ * submitted again): dropped, the recipient being rendered gets its own
+ * (its opens would count for the first recipient).
+ */
+static int
+img_cb(void *arg, const char *url)
+{
+	struct track_msg	*m = arg;
+	const char		*tok;
+
+	if (is_ours(url, m->t->url, &tok) != 'o')
+		return (0);
+	log_debug("%s: a pixel of this domain already: replaced",
+	    m->queue_id);
+	return (1);
+}
+
+/*
+ * A link that is already one of this block's (is_ours): the recipient
+ * being rendered gets its own, to the URL the token holds (a click: its
+ * index the link's) or to its unsubscribe; a click would count for the
+ * first recipient otherwise.  NULL (left as written) if the token does
+ * not verify with the block's key or the previous one.
+ */
+static char *
+link_again(struct track_msg *m, size_t idx, int kind, const char *tok,
+    int comment)
+{
+	struct token	 tk;
+
+	if (kind == 'o') {
+		log_debug("%s: link %zu not tracked: a pixel of this domain",
+		    m->queue_id, m->links + idx);
+		return (NULL);
+	}
+	if ((m->keys.count == 0 && track_keys(m->t, &m->key,
+	    &m->keys) == -1) || strlen(tok) >= TOKEN_STR_MAX ||
+	    token_decode(tok, &m->keys, &tk) == -1 ||
+	    tk.kind != (kind == 'c' ? TOKEN_CLICK : TOKEN_UNSUBSCRIBE)) {
+		log_debug("%s: link %zu not tracked: a tracking link of this "
+		    "domain whose token does not verify", m->queue_id,
+		    m->links + idx);
+		return (NULL);
+	}
+	if (kind == 'u')
+		return (token_url(m, TOKEN_UNSUBSCRIBE, 0, NULL, comment));
+	return (token_url(m, TOKEN_CLICK, m->links + idx, tk.url, comment));
 }
 
 /*
@@ -1246,7 +1322,8 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 {
 	struct track_msg	*m = arg;
 	char			 uri[MH_URL_MAX];
-	int			 n;
+	const char		*tok;
+	int			 n, kind;
 
 	n = uri_encode(url, uri, sizeof(uri));
 	if (n == -1 || (size_t)n >= sizeof(uri)) {
@@ -1255,17 +1332,14 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 		    "too long as a URI");
 		return (NULL);
 	}
-	if (is_ours(uri, m->t->url)) {
-		log_debug("%s: link %zu not tracked: a tracking link of this "
-		    "domain already", m->queue_id, m->links + idx);
-		return (NULL);
-	}
 	if (comment && strstr(m->t->url, "--") != NULL) {
 		log_debug("%s: link %zu not tracked: in a conditional comment, "
 		    "and the tracking url has \"--\"", m->queue_id,
 		    m->links + idx);
 		return (NULL);
 	}
+	if ((kind = is_ours(uri, m->t->url, &tok)) != 0)
+		return (link_again(m, idx, kind, tok, comment));
 	return (token_url(m, TOKEN_CLICK, m->links + idx, uri, comment));
 }
 
@@ -1421,7 +1495,8 @@ track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 	for (i = 0, m->links = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
 		if ((html[i] = html_plan_apply(p->plan, p->html, p->len, pixel,
-		    m->t->clicks ? link_cb : NULL, m, &hlen[i])) == NULL)
+		    m->t->clicks ? link_cb : NULL, img_cb, m,
+		    &hlen[i])) == NULL)
 			rv = -1;
 		m->links += html_plan_nlinks(p->plan);
 	}

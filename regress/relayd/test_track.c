@@ -676,41 +676,153 @@ check_dkim_signed(const struct config *conf)
 	free(msg);
 }
 
+/* msg's copy for rcpt, as track_copy makes rcpt@example.test's */
+static char *
+copy_for(const struct config *conf, const char *msg, const char *rcpt)
+{
+	struct track_msg	*m;
+	char			*out;
+	size_t			 len;
+
+	if ((m = track_prepare(conf, "0123456789abcdef", "sender.test", msg,
+	    strlen(msg))) == NULL)
+		return (NULL);
+	out = track_render(m, rcpt, &len);
+	track_free(m);
+	return (out);
+}
+
+/* s with each token after /o/, /c/ or /u/ made "T" (malloc'd) */
+static char *
+no_tokens(const char *s)
+{
+	char	*out, *o;
+
+	if (s == NULL || (out = o = malloc(strlen(s) + 1)) == NULL)
+		return (NULL);
+	while (*s != '\0') {
+		if (s[0] == '/' && strchr("ocu", s[1]) != NULL &&
+		    s[1] != '\0' && s[2] == '/') {
+			memcpy(o, s, 3);
+			o += 3;
+			s += 3;
+			*o++ = 'T';
+			s += strcspn(s, "\">");
+			continue;
+		}
+		*o++ = *s++;
+	}
+	*o = '\0';
+	return (out);
+}
+
 /*
- * A tracked copy submitted again (a forward through this relay): its
- * links to URL/c/ and URL/u/ stay as they are, not wrapped a second
- * time (a click would count for the first recipient too); other links
- * to the tracking host are tracked.
+ * The tokens of kind path ("/c/"...) after the tracking url in s that
+ * verify for rcpt; *n: how many there are
+ */
+static size_t
+tokens_for(const char *s, const char *path, const char *rcpt, size_t *n,
+    char urls[][64], size_t nurls)
+{
+	struct token_keys	 ks;
+	struct token_key	 k;
+	struct token		 t;
+	char			 pre[64], tok[TOKEN_STR_MAX];
+	const char		*p;
+	size_t			 good = 0, tl;
+
+	*n = 0;
+	memset(&ks, 0, sizeof(ks));
+	if (s == NULL || token_key_from_secret(&k,
+	    "tracking-test-secret-0123456789") == -1 ||
+	    token_keys_add(&ks, &k) == -1)
+		return (0);
+	snprintf(pre, sizeof(pre), "https://t.sender.test%s", path);
+	for (p = s; (p = strstr(p, pre)) != NULL; p++) {
+		p += strlen(pre);
+		if ((tl = strcspn(p, "\">")) >= sizeof(tok))
+			continue;
+		memcpy(tok, p, tl);
+		tok[tl] = '\0';
+		if (token_decode(tok, &ks, &t) == 0 &&
+		    strcmp(t.recipient, rcpt) == 0) {
+			if (good < nurls)
+				strlcpy(urls[good], t.url, sizeof(urls[0]));
+			good++;
+		}
+		(*n)++;
+	}
+	token_keys_clear(&ks);
+	return (good);
+}
+
+/*
+ * A tracked copy submitted again (a forward through this relay, a
+ * resubmission): its pixel is dropped and the new recipient gets its
+ * own; its links to URL/c/ (a conditional comment's too) are unwrapped
+ * to the URL their token holds and wrapped again for the new recipient,
+ * and so is a URL/u/ in its HTML; one whose token does not verify is
+ * left as written; other links to the tracking host are tracked.  Every
+ * other byte is what a copy of the original for that recipient has.
  */
 static void
 check_ours_again(const struct config *conf)
 {
 	static const char	*msg = HDR("utf-8", "8bit")
-	    "<a href=\"https://example.org/1\">1</a>"
+	    "<html><body><a href=\"https://example.org/1\">1</a>"
 	    "<a href=\"HTTPS://T.Sender.Test/u/x\">u</a>"
+	    "<a href=\"https://t.sender.test/c/AAAA\">c</a>"
 	    "<a href=\"https://t.sender.test/cx\">n</a>"
-	    "<a href=\"https://t.sender.test/C/y\">m</a>\r\n";
-	char			*first, *again, *tok, *p;
-	size_t			 len, n = 0, kept = 0;
+	    "<a href=\"https://t.sender.test/C/y\">m</a>\r\n"
+	    "<!--[if mso]><a href=\"https://example.org/2\">2</a>"
+	    "<![endif]-->\r\n</body></html>\r\n";
+	char			*first, *again, *direct, *n1, *n2, *m2, *u;
+	char			 u1[8][64], u2[8][64];
+	size_t			 n, good, dn, i, eq = 0;
 
-	first = render(conf, msg, &len);
-	again = first != NULL ? render(conf, first, &len) : NULL;
-	for (p = first; p != NULL && (p = strstr(p, "\"https://t.sender."
-	    "test/c/")) != NULL; p++) {
-		n++;
-		if ((tok = strndup(p, strcspn(p + 1, "\"") + 2)) == NULL)
-			break;
-		kept += again != NULL && strstr(again, tok) != NULL;
-		free(tok);
-	}
-	ok(n == 3 && kept == n, "a tracked copy submitted again: its %zu "
-	    "tracked links kept as they are (%zu)", n, kept);
+	first = copy_for(conf, msg, "first@example.test");
+	again = first != NULL ? copy_for(conf, first, "second@example.test") :
+	    NULL;
+	direct = copy_for(conf, msg, "second@example.test");
+	good = tokens_for(again, "/o/", "second@example.test", &n, u1, 8);
+	ok(n == 1 && good == 1, "a tracked copy submitted again: one pixel, "
+	    "the new recipient's (%zu, %zu)", n, good);
+	good = tokens_for(again, "/c/", "second@example.test", &n, u1, 8);
+	dn = tokens_for(direct, "/c/", "second@example.test", &n, u2, 8);
+	for (i = 0; i < good && i < 8 && good == dn; i++)
+		eq += strcmp(u1[i], u2[i]) == 0;
+	ok(good == 4 && n == 5 && eq == 4, "its tracked links unwrapped "
+	    "and tracked for the new recipient, to the same URLs (%zu of "
+	    "%zu)", eq, good);
 	ok(again != NULL && strstr(again, "\"HTTPS://T.Sender.Test/u/x\"")
-	    != NULL && strstr(again, "t.sender.test/cx") == NULL &&
-	    strstr(again, "t.sender.test/C/y") == NULL, "a link to URL/u/ "
-	    "kept, other links to the tracking host tracked");
+	    != NULL && strstr(again, "https://t.sender.test/c/AAAA\"") !=
+	    NULL && strstr(again, "t.sender.test/cx") == NULL &&
+	    strstr(again, "t.sender.test/C/y") == NULL, "links to URL/u/ and "
+	    "URL/c/ whose token does not verify kept, other links to the "
+	    "tracking host tracked");
+	n1 = no_tokens(again);
+	n2 = no_tokens(direct);
+	ok(n1 != NULL && n2 != NULL && strcmp(n1, n2) == 0, "the rest as in "
+	    "a copy of the original for that recipient");
+	free(n1);
+	free(n2);
+	/* our List-Unsubscribe URL in the HTML: the new recipient's */
+	u = first != NULL ? strstr(first, "List-Unsubscribe: <") : NULL;
+	m2 = NULL;
+	if (u != NULL && asprintf(&m2, HDR("utf-8", "8bit") "<a href=\"%.*s\">"
+	    "unsubscribe</a>\r\n", (int)strcspn(u + 19, ">"), u + 19) != -1) {
+		free(again);
+		again = copy_for(conf, m2, "second@example.test");
+		good = tokens_for(body_of(again), "/u/", "second@example.test",
+		    &n, u1, 8);
+		ok(n == 1 && good == 1, "a URL/u/ in the HTML: the new "
+		    "recipient's");
+	} else
+		ok(0, "the first copy's List-Unsubscribe");
+	free(m2);
 	free(first);
 	free(again);
+	free(direct);
 }
 
 /* msg's copy, with what was logged meanwhile in *logged (malloc'd) */
