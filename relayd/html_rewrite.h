@@ -21,8 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* larger: not planned */
-#define HTML_REWRITE_MAX	(32 * 1024 * 1024)
+/*
+ * larger: not planned.  gumbo's tree costs about 18 bytes of memory and
+ * 0.15 us of relayd's loop a byte of HTML (a 10 MB part: 188 MB and
+ * 1.45 s); 2 MiB is twenty times Gmail's clipping size, past any real
+ * newsletter, and bounds a part at about 0.3 s and 40 MB.
+ */
+#define HTML_REWRITE_MAX	(2 * 1024 * 1024)
 
 struct html_plan;
 

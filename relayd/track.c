@@ -464,7 +464,11 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 	p->cte_end = loc->cte_end + base;
 	p->enc = loc->enc;
 	if ((p->html = part_decode(m->buf + p->start, p->end - p->start,
-	    loc->decode, &p->len)) != NULL && (!loc->sniff ||
+	    loc->decode, &p->len)) != NULL && p->len > HTML_REWRITE_MAX)
+		log_info("msgid=%s tracking: an HTML part of %zu bytes goes "
+		    "as submitted (over %d MiB)", m->queue_id, p->len,
+		    HTML_REWRITE_MAX / (1024 * 1024));
+	else if (p->html != NULL && (!loc->sniff ||
 	    part_charset(m, p->html, p->len, &legacy) == 0))
 		p->plan = html_plan_new(p->html, p->len, legacy);
 	if (p->plan == NULL) {
