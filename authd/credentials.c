@@ -8,8 +8,8 @@
  * The parent reads the file and hands authd its text; lines are
  * "user:hash" with crypt(3) hashes (libxcrypt: yescrypt $y$, bcrypt $2b$,
  * sha512-crypt $6$, ...).  Hashes are compared in constant time, an
- * unknown user costs a hash computation like a known one, and each remote
- * address (IPv6: its /64) gets a limited number of failures per window.
+ * unknown user costs the file's costliest hash computation, and each
+ * remote address (IPv6: its /64) gets a limited number of failures per window.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,6 +30,7 @@
 
 #define THROTTLE_SLOTS		1024
 #define DUMMY_SETTING		"$y$j9T$F5Jx5fExrKuPp53xLKQ..1"
+#define CLASSES_MAX		32	/* of hashes timed at load */
 
 struct cred {
 	char	*user;
@@ -70,17 +71,80 @@ creds_add(struct creds *c, const char *line, size_t len)
 	c->n++;
 }
 
-/* crypt(3) computes a hash with this setting (it costs what a check does) */
-static int
-hash_usable(const char *setting)
+/*
+ * The part of a hash that sets what it costs, its length: the algorithm
+ * and its parameters, the salt and digest left out ("$6$rounds=N",
+ * "$y$j9T", bcrypt's "$2b$12" before the salt and digest it writes as
+ * one).  Two hashes of one class cost the same.
+ */
+static size_t
+cost_class(const char *hash)
 {
+	const char	*d = strrchr(hash, '$'), *s;
+
+	if (d == NULL)
+		return (0);
+	for (s = d; s > hash && s[-1] != '$'; s--)
+		;
+	if (s < d && strspn(s, "0123456789") == (size_t)(d - s))
+		return (d - hash);
+	return (s > hash ? (size_t)(s - 1 - hash) : 0);
+}
+
+/*
+ * The CPU time crypt(3) takes with this setting (what a check costs), -1
+ * if it computes no hash with it (a locked "*" or "!", an unknown
+ * algorithm).
+ */
+static double
+hash_cost(const char *setting)
+{
+	struct timespec	 a, b;
 	const char	*h;
 	int		 ok;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 	h = crypt_rn("", setting, &cdata, sizeof(cdata));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
 	ok = h != NULL && *h != '*';
 	explicit_bzero(&cdata, sizeof(cdata));
-	return (ok);
+	if (!ok)
+		return (-1);
+	return ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+}
+
+/*
+ * The setting unknown users hash with: the costliest usable one of the
+ * file, each class of them timed once.  The first usable one made an
+ * unknown user cost what its algorithm does: with bcrypt users beside
+ * sha512-crypt ones, a name answered in a sha512-crypt's time when the
+ * first user was one, so the time told a bcrypt user from no user.  Not
+ * a locked or unknown one ("*", "!"): crypt(3) refuses it at once.  Past
+ * CLASSES_MAX classes, the others are not timed.  With no usable one, a
+ * fixed yescrypt setting (no randomness needed inside the sandbox).
+ */
+static const char *
+dummy_setting(const struct creds *c)
+{
+	const char	*best = DUMMY_SETTING, *seen[CLASSES_MAX];
+	double		 cost, most = -1;
+	size_t		 i, j, k, nseen = 0;
+
+	for (i = 0; i < c->n && nseen < CLASSES_MAX; i++) {
+		k = cost_class(c->v[i].hash);
+		for (j = 0; j < nseen; j++)
+			if (cost_class(seen[j]) == k &&
+			    strncmp(seen[j], c->v[i].hash, k) == 0)
+				break;
+		if (j < nseen || (cost = hash_cost(c->v[i].hash)) < 0)
+			continue;
+		seen[nseen++] = c->v[i].hash;
+		if (cost > most) {
+			most = cost;
+			best = c->v[i].hash;
+		}
+	}
+	return (best);
 }
 
 struct creds *
@@ -88,7 +152,7 @@ creds_load(const char *data, size_t len)
 {
 	struct creds	*c;
 	const char	*p = data, *end = data + len, *line, *why;
-	size_t		 l, i;
+	size_t		 l;
 	int		 lineno = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -105,16 +169,7 @@ creds_load(const char *data, size_t len)
 			break;
 		}
 	}
-	/*
-	 * Unknown users hash with the first usable user's setting: the
-	 * same cost.  Not a locked or unknown one ("*", "!"): crypt(3)
-	 * refuses it at once, and the time would tell which users exist.
-	 * With no usable one, a fixed yescrypt setting (no randomness
-	 * needed inside the sandbox).
-	 */
-	for (i = 0; i < c->n && !hash_usable(c->v[i].hash); i++)
-		;
-	c->dummy = strdup(i < c->n ? c->v[i].hash : DUMMY_SETTING);
+	c->dummy = strdup(dummy_setting(c));
 	if (c->dummy == NULL) {
 		creds_free(c);
 		return (NULL);

@@ -64,6 +64,58 @@ elapsed(const struct creds *c, const char *ip, const char *user,
 	return ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
 }
 
+static int
+dbl_cmp(const void *a, const void *b)
+{
+	double	 x = *(const double *)a, y = *(const double *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* the median of 5 tries of user with a wrong password */
+static double
+median(const struct creds *c, const char *user)
+{
+	double	 v[5];
+	int	 i;
+
+	for (i = 0; i < 5; i++)
+		v[i] = elapsed(c, "198.51.100.3", user, "wrong");
+	qsort(v, 5, sizeof(v[0]), dbl_cmp);
+	return (v[2]);
+}
+
+static void
+mixed_costs(const char *h6)
+{
+	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE], *text;
+	static struct crypt_data cd;
+	const char		*hb;
+	struct creds		*c;
+	double			 t6, tb, tu;
+
+	if (crypt_gensalt_rn("$2b$", 10, NULL, 0, salt, sizeof(salt)) ==
+	    NULL || (hb = crypt_rn("pw", salt, &cd, sizeof(cd))) == NULL ||
+	    asprintf(&text, "carol:%s\nbob:%s\n", h6, hb) == -1) {
+		ok(0, "mixed algorithms: hashes made");
+		return;
+	}
+	c = creds_load(text, strlen(text));
+	free(text);
+	auth_throttle_set(1000, 300);
+	t6 = median(c, "carol");
+	tb = median(c, "bob");
+	tu = median(c, "nosuchuser");
+	if (tb < t6 * 4)
+		ok(1, "# SKIP mixed algorithms: bcrypt not costlier than "
+		    "sha512-crypt here, too noisy (%.4fs vs %.4fs)", tb, t6);
+	else
+		ok(tu > tb / 2 && tu < tb * 2, "mixed algorithms, sha512-crypt "
+		    "first: an unknown user costs the bcrypt (%.4fs vs %.4fs, "
+		    "sha512-crypt %.4fs)", tu, tb, t6);
+	creds_free(c);
+}
+
 int
 main(void)
 {
@@ -144,6 +196,14 @@ main(void)
 	tu = elapsed(c, "198.51.100.1", "frank", "wrong");
 	ok(tu > tk / 4, "a locked user spends a hash (%.4fs vs %.4fs)", tu,
 	    tk);
+
+	/*
+	 * mixed algorithms, the cheap one first: an unknown user costs the
+	 * costliest hash of the file (bcrypt at cost 10 here, some 30 times
+	 * a sha512-crypt), not the first user's, else the time tells
+	 * "bcrypt user" from "no such user".  The median of 5 tries each.
+	 */
+	mixed_costs(h6);
 
 	/* throttling: 5 failures in the window, then refused */
 	auth_throttle_reset();
