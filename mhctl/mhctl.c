@@ -733,23 +733,6 @@ print_dead(const json_t *reply)
 	return (0);
 }
 
-/* all of fd to stdout, as it is */
-static int
-copy_out(int fd)
-{
-	char	 buf[65536];
-	ssize_t	 n;
-
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (fwrite(buf, 1, n, stdout) != (size_t)n)
-			err(1, "stdout");
-	if (n == -1)
-		err(1, "read the message");
-	if (fflush(stdout) == EOF)
-		err(1, "stdout");
-	return (0);
-}
-
 /*
  * JSON text and a newline to stdout, the C1 controls (U+0080-U+009F, CSI
  * among them), U+2028/U+2029 and the bidi controls (U+202E...) as \u
@@ -1110,7 +1093,7 @@ main(int argc, char *argv[])
 		if (imsg.fd != -1) {
 			/* show message ID --raw: the queued file */
 			rc = json_object_get(reply, "error") != NULL ?
-			    show_reply(reply, jflag) : copy_out(imsg.fd);
+			    show_reply(reply, jflag) : raw_out(imsg.fd);
 			close(imsg.fd);
 		} else if (monitor) {
 			/* one object a line, with -j or without */

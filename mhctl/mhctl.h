@@ -14,6 +14,8 @@
 /* showmsg.c: the history in time order, then the message for people */
 void	 message_sort(json_t *reply);
 int	 print_message(json_t *reply);
+/* showmsg.c: show message ID --raw, the message file fd to stdout */
+int	 raw_out(int fd);
 /* mhctl.c: an epoch time as fmt in UTC, or "-" (-1) */
 int	 utc_format(char *buf, size_t len, double t, const char *fmt);
 

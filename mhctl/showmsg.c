@@ -6,18 +6,21 @@
  * mhctl show message ID, for people: the message, its recipients with
  * their last error, then its history one line per record, oldest first
  * (relayd's and hookd's records merged by time).  -j prints the same
- * JSON, sorted the same way.
+ * JSON, sorted the same way.  --raw prints the message itself.
  */
 #include <sys/types.h>
 
+#include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "mhctl.h"
+#include "sanitize.h"
 
 static const char *
 str(const json_t *o, const char *key)
@@ -214,5 +217,83 @@ print_message(json_t *reply)
 	json_array_foreach(h, i, r)
 		print_record(r);
 	fflush(stdout);
+	return (0);
+}
+
+/*
+ * The bytes at p (n of them, more to come unless eof) to a terminal: a
+ * C0 control but TAB, LF and CR as ^X (ESC as ^[), DEL as ^?, a C1
+ * control, U+2028/U+2029 or a bidi control in UTF-8 as \uXXXX, a byte
+ * of no valid UTF-8 sequence as \xNN.  Returns the bytes used: an
+ * incomplete sequence at the end waits for the rest.
+ */
+static size_t
+tty_write(const unsigned char *p, size_t n, int eof)
+{
+	size_t		 i = 0, len;
+	unsigned int	 cp;
+
+	while (i < n) {
+		if (p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+		    (p[i] >= 0x20 && p[i] < 0x7f)) {
+			putchar(p[i++]);
+			continue;
+		}
+		if (p[i] < 0x80) {
+			printf("^%c", p[i] == 0x7f ? '?' : p[i] + 0x40);
+			i++;
+			continue;
+		}
+		if ((len = utf8_seq(p + i, n - i)) == 0 && n - i < 4 && !eof)
+			break;
+		if (len == 0) {
+			printf("\\x%02x", p[i++]);
+			continue;
+		}
+		if (utf8_ctl(p + i, len) || utf8_bidi(p + i, len)) {
+			cp = len == 2 ? (p[i] & 0x1f) << 6 | (p[i + 1] & 0x3f) :
+			    (p[i] & 0x0f) << 12 | (p[i + 1] & 0x3f) << 6 |
+			    (p[i + 2] & 0x3f);
+			printf("\\u%04x", cp);
+		} else
+			fwrite(p + i, 1, len, stdout);
+		i += len;
+	}
+	return (i);
+}
+
+/*
+ * show message ID --raw: all of fd to stdout.  A pipe or a file gets the
+ * message as it is ("> msg.eml" is the message, byte for byte).  A
+ * terminal gets what would drive it made visible (tty_write): a message
+ * from anyone on the Internet may hold escape sequences that recolour,
+ * retitle or write the admin's clipboard (OSC 52).
+ */
+int
+raw_out(int fd)
+{
+	unsigned char	 buf[65536];
+	size_t		 have = 0, used;
+	ssize_t		 n;
+	int		 tty = isatty(STDOUT_FILENO);
+
+	while ((n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		have += n;
+		if (!tty) {
+			if (fwrite(buf, 1, have, stdout) != have)
+				err(1, "stdout");
+			have = 0;
+			continue;
+		}
+		used = tty_write(buf, have, 0);
+		memmove(buf, buf + used, have - used);
+		have -= used;
+	}
+	if (n == -1)
+		err(1, "read the message");
+	if (have > 0)
+		(void)tty_write(buf, have, 1);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
 	return (0);
 }
