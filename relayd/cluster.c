@@ -750,6 +750,20 @@ on_message(const char *msg, size_t len)
  * links, and only the field's time makes Redis refuse that push.
  */
 #define LOAD_PAGE	"2000"		/* HSCAN's COUNT */
+/*
+ * A Redis (or a proxy) that never answers cursor 0 would have the load
+ * ask for pages for ever.  Redis ends a scan of a hash of N entries in
+ * about N / 2000 pages of entries and, as it visits at most 10 times
+ * COUNT empty slots a page and keeps a hash's table under some 16 slots
+ * an entry, N / 1000 pages of empty slots: the load stops (load_endless)
+ * past LOAD_PAGES_MIN + N / 100 pages, or past LOAD_READ_MIN + 2 N
+ * entries (a page may repeat some, and entries written meanwhile come
+ * too), N the HLEN asked for before the first page, or LOAD_HLEN_UNKNOWN
+ * if Redis did not answer it.
+ */
+#define LOAD_PAGES_MIN		1024
+#define LOAD_READ_MIN		100000
+#define LOAD_HLEN_UNKNOWN	10000000
 #define HEARD_MAX	65536
 #define KEY_MAX		(MH_ADDR_MAX + MH_NAME_MAX + 1)
 
@@ -777,7 +791,8 @@ struct loadlate {
 };
 static struct loadlifts	 loadlifts = RB_INITIALIZER(&loadlifts);
 static TAILQ_HEAD(, loadlate)	 loadlate = TAILQ_HEAD_INITIALIZER(loadlate);
-static size_t		 nheard, load_read;
+static size_t		 nheard, load_read, load_pages;
+static long long	 load_hlen;	/* HLEN at the load's start, -1 */
 static uintptr_t	 load_gen;	/* the load a page's answer is of */
 
 static void	on_hlen(const redisReply *, void *);
@@ -800,7 +815,8 @@ load_end(void)
 		free(lt->value);
 		free(lt);
 	}
-	nheard = load_read = 0;
+	nheard = load_read = load_pages = 0;
+	load_hlen = -1;
 	whole_awaited = 0;
 	load_gen++;
 }
@@ -1052,6 +1068,30 @@ load_done(void)
 
 static int	load_ask(const char *);
 
+/* HLEN asked for before the first page: the load's bound */
+static void
+on_load_hlen(const redisReply *r, void *arg)
+{
+	if ((uintptr_t)arg == load_gen && whole_awaited && r != NULL &&
+	    r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
+		load_hlen = r->integer;
+}
+
+/* a page more than a scan of the hash can take: stop (LOAD_PAGES_MIN) */
+static int
+load_endless(void)
+{
+	size_t	 n = load_hlen >= 0 ? (size_t)load_hlen : LOAD_HLEN_UNKNOWN;
+
+	if (++load_pages <= LOAD_PAGES_MIN + n / 100 &&
+	    load_read <= LOAD_READ_MIN + 2 * n)
+		return (0);
+	log_warnx("cluster: the suppression list's full load stopped: redis "
+	    "never ended HSCAN (%zu pages, %zu entries read, of a hash of "
+	    "%lld)", load_pages, load_read, load_hlen);
+	return (1);
+}
+
 /* a page's answer: cursor, [field, value, ...] */
 static void
 on_load_page(const redisReply *r, void *arg)
@@ -1082,7 +1122,7 @@ on_load_page(const redisReply *r, void *arg)
 	load_page(a);
 	heard_save_later();
 	if (strcmp(cursor, "0") != 0) {
-		if (load_ask(cursor) == -1)
+		if (load_endless() || load_ask(cursor) == -1)
 			load_end();
 		return;
 	}
@@ -1103,13 +1143,16 @@ load_ask(const char *cursor)
 static void
 load_start(void)
 {
+	const char	*hlen[] = { "HLEN", SUPPRESS_KEY };
 	struct lifted	*l;
 
 	load_end();
 	whole_awaited = 1;
 	TAILQ_FOREACH(l, &lifted, entry)
 		load_lift(l->field, strlen(l->field), l->ms, LIFT_HERE);
-	if (load_ask("0") == -1)
+	/* its answer comes before the first page's */
+	if (redis_command(on_load_hlen, (void *)load_gen, 2, hlen,
+	    NULL) == -1 || load_ask("0") == -1)
 		load_end();
 }
 

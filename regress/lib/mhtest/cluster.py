@@ -147,7 +147,9 @@ class FakeRedis:
     'notint' is a Redis 7 (one answer to each command, pipelined or
     not) whose EVAL answers +OK, not the script's integer; 'manysmall'
     answers INFO with a whole array of 2^21 integers (8 MB sent, some
-    150 MB in hiredis), then a Redis 7's INFO."""
+    150 MB in hiredis), then a Redis 7's INFO; 'endless' is a Redis 7
+    (as 'notint', but EVAL answers :1) whose HSCAN never answers cursor 0:
+    each page is empty, cursor 7 (self.hscans counts them)."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -158,6 +160,7 @@ class FakeRedis:
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.sent = 0       # 'huge': the bytes of bulk sent, all told
+        self.hscans = 0     # 'endless': the HSCANs answered
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self):
@@ -233,14 +236,19 @@ class FakeRedis:
                     _bulk(cmd[1].decode()) + b":1\r\n")
         if name in (b"HGETALL", b"HKEYS", b"ZRANGE", b"ZRANGEBYSCORE"):
             return b"*0\r\n"
+        if name == b"HSCAN" and self.mode == "endless":
+            self.hscans += 1
+            return b"*2\r\n" + _bulk("7") + b"*0\r\n"
         if name == b"HSCAN":
             return b"*2\r\n" + _bulk("0") + b"*0\r\n"
+        if name == b"EVAL" and self.mode == "endless":
+            return b":1\r\n"
         if name in (b"EVAL", b"AUTH", b"SELECT", b"PING"):
             return b"+OK\r\n"
         return b":1\r\n"
 
     def _serve(self, c):
-        if self.mode == "notint":
+        if self.mode in ("notint", "endless"):
             self._serve_notint(c)
             return
         with c:
