@@ -9,10 +9,11 @@
 #   - /etc/mailhook (root:root 0755 when created; an existing one keeps
 #     its group and a tighter mode, only write access for others is taken)
 #   - the spool: root:root 0755, with empty/ (root 0555, smtpd's chroot)
-#     and inbound/ outbound/ events/ evlog/ dead/ (_mailhook 0700); an
-#     existing spool or empty/ keeps its group and mode, less write access
-#     for group and others, when mailhookd takes it as it is (the children
-#     reach it as others or as the group _mailhook: 0750 root:_mailhook)
+#     and inbound/ outbound/ events/ evlog/ dead/ tlsrpt/ (_mailhook
+#     0700); an existing spool or empty/ keeps its group and mode, less
+#     write access for group and others, when mailhookd takes it as it is
+#     (the children reach it as others or as the group _mailhook: 0750
+#     root:_mailhook)
 #   - /run/mailhook (root:root 0755) for the control socket, kept as
 #     /etc/mailhook is
 #
@@ -116,7 +117,7 @@ spooldir() {	# path mode own kid
 keepdir "$CONFDIR"
 spooldir "$SPOOL" 0755 7 5
 spooldir "$SPOOL/empty" 0555 5 1
-for d in inbound outbound events evlog dead; do
+for d in inbound outbound events evlog dead tlsrpt; do
 	mkdirp "$SPOOL/$d" "$USER:$USER" 0700
 done
 keepdir "$RUNDIR"

@@ -261,6 +261,9 @@ hookd_configure(struct config *conf)
 		fatalx("cannot prepare the dead letters");
 	if (events_init(proc_base, conf, hookd_root()) == -1)
 		fatalx("cannot prepare the event queue");
+	if (tlsrpt_kept_init(hookd_root()) == -1)
+		log_warnx("TLS-RPT reports that fail are not kept to be sent "
+		    "again");
 	/* its directory is the event queue's */
 	if (seen_init(hookd_root()) == -1)
 		log_warnx("no track-seen table: every open counts as "

@@ -276,6 +276,8 @@ char	*text_utf8_clean(const char *, size_t, size_t);
 /* tlsrpt_post.c: relayd's TLS-RPT reports to https: rua addresses */
 struct mh_imsg;
 void	 tlsrpt_post(struct mproc *, struct mh_imsg *);
+/* the reports kept to be sent again (RFC 8460 5.5), at start */
+int	 tlsrpt_kept_init(const char *root);
 
 extern struct config	*hookd_conf;
 

@@ -237,7 +237,7 @@ spool_setup(const struct config *conf)
 	uid_t	 uid, ruid = geteuid();
 	gid_t	 gid, rgid = getegid();
 	const char *sub[] = { "inbound", "outbound", "events", "evlog",
-	    "dead" };
+	    "dead", "tlsrpt" };
 	size_t	 i;
 
 	user_ids(&uid, &gid);
