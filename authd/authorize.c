@@ -153,17 +153,16 @@ jstr(const char *s)
 {
 	json_t	*j;
 	char	*t;
-	size_t	 i;
+	size_t	 len;
 
 	if (s == NULL)
 		s = "";
 	if ((j = json_string(s)) != NULL)
 		return (j);
+	len = strlen(s);
 	if ((t = strdup(s)) == NULL)
 		return (NULL);
-	for (i = 0; t[i] != '\0'; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
+	sanitize_text(t, len + 1, t, len, 0);
 	j = json_string(t);
 	free(t);
 	return (j);
