@@ -16,8 +16,9 @@
  *	...
  *
  * "dkim RESULT DOMAIN SELECTOR" lines (at most ENVELOPE_DKIM_MAX, before
- * the recipients; an empty DOMAIN or SELECTOR is "-") carry the inbound
- * DKIM verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
+ * the recipients; an empty DOMAIN or SELECTOR is "-", one that is "-" or
+ * begins with '=' is written after a '=') carry the inbound DKIM
+ * verdicts.  A "rcpt" line starts a recipient; the "rcpt-*" lines
  * after it are its fields (the optional ones, rcpt-orcpt, rcpt-seal,
  * rcpt-last-error, rcpt-fallback, rcpt-quarantined, rcpt-dsn-owed,
  * written only when set, so that an envelope written before one existed
@@ -312,11 +313,40 @@ dkim_word_ok(const char *s, size_t size)
 	    strchr(s, ' ') == NULL);
 }
 
+/*
+ * DOMAIN or SELECTOR as written: "-" if empty; one that is "-" or begins
+ * with '=' (which the decoder would take for those) after a '='
+ */
+static const char *
+dkim_word_enc(const char *s, char *buf, size_t size)
+{
+	if (s[0] == '\0')
+		return ("-");
+	if (strcmp(s, "-") != 0 && s[0] != '=')
+		return (s);
+	snprintf(buf, size, "=%s", s);
+	return (buf);
+}
+
+/* the decoder's side of dkim_word_enc(), into dst; -1 if it does not fit */
+static int
+dkim_word_dec(const char *w, char *dst, size_t size)
+{
+	if (strcmp(w, "-") == 0) {
+		dst[0] = '\0';
+		return (0);
+	}
+	if (w[0] == '=')
+		w++;
+	return (w[0] == '\0' || strlcpy(dst, w, size) >= size ? -1 : 0);
+}
+
 static void
 eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
 {
 	char	 line[sizeof(d->result) + sizeof(d->domain) +
-		    sizeof(d->selector) + 4];
+		    sizeof(d->selector) + 6];
+	char	 dom[sizeof(d->domain) + 1], sel[sizeof(d->selector) + 1];
 
 	if (!dkim_word_ok(d->result, sizeof(d->result)) ||
 	    (d->domain[0] != '\0' && !dkim_word_ok(d->domain,
@@ -326,7 +356,8 @@ eb_dkim(struct ebuf *b, const struct envelope_dkim *d)
 		return;
 	}
 	snprintf(line, sizeof(line), "%s %s %s", d->result,
-	    d->domain[0] ? d->domain : "-", d->selector[0] ? d->selector : "-");
+	    dkim_word_enc(d->domain, dom, sizeof(dom)),
+	    dkim_word_enc(d->selector, sel, sizeof(sel)));
 	eb_add(b, "dkim", line);
 }
 
@@ -591,7 +622,7 @@ dec_rcpt_field(struct envelope_rcpt *r, int *seen, const char *key,
 	return (0);
 }
 
-/* "RESULT DOMAIN SELECTOR", "-" for an empty one */
+/* "RESULT DOMAIN SELECTOR" (see dkim_word_enc) */
 static int
 dec_dkim(struct envelope *env, const char *val)
 {
@@ -610,10 +641,8 @@ dec_dkim(struct envelope *env, const char *val)
 	d = &env->dkim[env->ndkim];
 	memset(d, 0, sizeof(*d));
 	if (strlcpy(d->result, w[0], sizeof(d->result)) >= sizeof(d->result) ||
-	    (strcmp(w[1], "-") != 0 && strlcpy(d->domain, w[1],
-	    sizeof(d->domain)) >= sizeof(d->domain)) ||
-	    (strcmp(w[2], "-") != 0 && strlcpy(d->selector, w[2],
-	    sizeof(d->selector)) >= sizeof(d->selector)))
+	    dkim_word_dec(w[1], d->domain, sizeof(d->domain)) == -1 ||
+	    dkim_word_dec(w[2], d->selector, sizeof(d->selector)) == -1)
 		return (-1);
 	env->ndkim++;
 	return (0);

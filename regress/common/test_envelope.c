@@ -199,6 +199,55 @@ check_refused(void)
 
 #define HEAD	"mailhook-envelope 1\nid 0123456789abcdef\ncreated 5\nsender a@b\n"
 
+/*
+ * The DKIM verdicts load as they were written: an empty domain or
+ * selector ("-" in the file) and one that is "-" (hookd's verdict keeps
+ * d=- and s=-) or begins with '=' each come back as they were.
+ */
+static void
+check_dkim(void)
+{
+	static const char	*w[][2] = {
+		{ "example.com", "s1" }, { "", "" }, { "-", "-" },
+		{ "-", "" }, { "", "-" }, { "=x", "==" },
+	};
+	struct envelope		 e, d;
+	char			*t;
+	size_t			 len, i, n = sizeof(w) / sizeof(w[0]);
+	int			 same = 1;
+
+	fill(&e);
+	for (i = 0; i < n; i++) {
+		strlcpy(e.dkim[i].result, "pass", sizeof(e.dkim[i].result));
+		strlcpy(e.dkim[i].domain, w[i][0], sizeof(e.dkim[i].domain));
+		strlcpy(e.dkim[i].selector, w[i][1],
+		    sizeof(e.dkim[i].selector));
+	}
+	e.ndkim = n;
+	t = envelope_encode(&e, &len);
+	ok(t != NULL && envelope_decode(&d, t, len) == 0 && d.ndkim == n,
+	    "DKIM verdicts encoded and decoded");
+	for (i = 0; t != NULL && i < n && i < d.ndkim; i++)
+		if (strcmp(d.dkim[i].domain, w[i][0]) != 0 ||
+		    strcmp(d.dkim[i].selector, w[i][1]) != 0) {
+			printf("# dkim %zu: \"%s\" \"%s\" loads as \"%s\" "
+			    "\"%s\"\n", i, w[i][0], w[i][1], d.dkim[i].domain,
+			    d.dkim[i].selector);
+			same = 0;
+		}
+	ok(t != NULL && same, "each DKIM domain and selector loads as it "
+	    "was (\"\", \"-\", \"=x\")");
+	ok(t != NULL && strstr(t, "\ndkim pass - -\n") != NULL,
+	    "an empty domain and selector are written \"-\" (as before)");
+	if (t != NULL)
+		envelope_clear(&d);
+	free(t);
+	envelope_clear(&e);
+	ok(decodes(HEAD "dkim pass = s1\nrcpt x@y\n") == -1,
+	    "a lone '=' for a domain is refused");
+}
+
+
 int
 main(void)
 {
@@ -384,6 +433,7 @@ main(void)
 	ok(strcmp(id, id2) != 0, "new ids differ");
 	check_id_pool();
 	check_refused();
+	check_dkim();
 	free(t);
 	return (tap_done());
 }
