@@ -228,6 +228,8 @@ parse_events_end(void)
 		snprintf(what, sizeof(what), "events block for url \"%s\" "
 		    "format %s", pub, fmt[ps.cur_events->format]);
 		parse_def(&ps.cur_events_pos, "events", key, what);
+		/* the URL's password: not left on the stack */
+		explicit_bzero(key, sizeof(key));
 	}
 	if (ps.cur_events->kinds == 0)
 		ps.cur_events->kinds = EV_ALL;

@@ -71,6 +71,12 @@ static int		 errors;
 
 static struct ichar	 pushback[MAXPUSHBACK];
 static int		 npushback;
+/*
+ * The text of the last quoted string and word read: static, not on the
+ * stack, so that the end of the parse wipes them (a secret maybe)
+ */
+static char		 quotedbuf[MAXWORD];
+static char		 wordbuf[MAXWORD];
 static struct pos	 braces[MAXBRACES];
 static int		 nbraces;
 
@@ -841,7 +847,7 @@ skipquoted(int quote)
 static int
 lexquoted(int quote, const struct pos *start)
 {
-	char		 buf[MAXWORD];
+	char		*buf = quotedbuf;
 	struct pos	 p, np;
 	size_t		 i = 0;
 	int		 c, next;
@@ -873,7 +879,7 @@ lexquoted(int quote, const struct pos *start)
 			lexerr(&p, "control character 0x%02x in string", c);
 			continue;
 		}
-		if (i + 1 >= sizeof(buf)) {
+		if (i + 1 >= sizeof(quotedbuf)) {
 			toolong(start, "string");
 			skipquoted(quote);	/* what follows it is read */
 			return (ERRTOK);	/* not cut short and used */
@@ -969,7 +975,7 @@ statement_word(const char *w, const struct pos *start)
 static int
 lex(void)
 {
-	char		 buf[MAXWORD];
+	char		*buf = wordbuf;
 	struct pos	 p, start;
 	size_t		 i;
 	int		 c, tok, top, bol;
@@ -1080,7 +1086,7 @@ lex(void)
 	}
 	i = 0;
 	do {
-		if (i + 1 >= sizeof(buf)) {
+		if (i + 1 >= sizeof(wordbuf)) {
 			toolong(&start, "word");
 			findeol();
 			return (ERRTOK);
@@ -1422,4 +1428,6 @@ parse_lex_close(void)
 	explicit_bzero(opt_text2, sizeof(opt_text2));
 	explicit_bzero(pushback, sizeof(pushback));
 	npushback = 0;
+	explicit_bzero(quotedbuf, sizeof(quotedbuf));
+	explicit_bzero(wordbuf, sizeof(wordbuf));
 }
