@@ -38,6 +38,7 @@
 #include "credlines.h"
 #include "dns.h"
 #include "envelope.h"
+#include "hex.h"
 #include "log.h"
 #include "sign.h"
 
@@ -470,9 +471,8 @@ config_url_public(const char *url, char *buf, size_t len)
 	/* the authority: after "://", or the start of a URL typed without */
 	scheme = strstr(url, "://");
 	auth = scheme != NULL ? scheme + 3 : url;
-	at = strchr(auth, '@');
-	if (at != NULL && strcspn(auth, "/?#") < (size_t)(at - auth))
-		at = NULL;	/* an @ in the path is no userinfo */
+	/* the authority's last @: a password may hold one (a redis URL) */
+	at = memrchr(auth, '@', strcspn(auth, "/?#"));
 	colon = at != NULL ? memchr(auth, ':', at - auth) : NULL;
 	/* the password; a user without one may be the token itself: all */
 	hide = at == NULL ? NULL : colon != NULL ? colon + 1 : auth;
@@ -520,12 +520,73 @@ url_part(CURLU *u, CURLUPart what, char *buf, size_t len)
 	return (0);
 }
 
-const char *
-config_check_redis(const char *s, struct cluster_conf *cc)
+/*
+ * [start, end) of a URL's userinfo, percent-decoded, into buf (NUL
+ * terminated); -1 (buf wiped) if a %XX is bad, a byte is a NUL, CR or
+ * LF, or it does not fit
+ */
+static int
+url_unescape(char *buf, size_t len, const char *start, const char *end)
+{
+	size_t	 o = 0;
+	int	 c, hi, lo;
+
+	for (; start < end; start++) {
+		c = (unsigned char)*start;
+		if (c == '%') {
+			if (end - start < 3 ||
+			    (hi = mh_hexdigit(start[1])) == -1 ||
+			    (lo = mh_hexdigit(start[2])) == -1)
+				goto bad;
+			c = hi << 4 | lo;
+			start += 2;
+		}
+		if (c == '\0' || c == '\r' || c == '\n' || o + 1 >= len)
+			goto bad;
+		buf[o++] = c;
+	}
+	buf[o] = '\0';
+	return (0);
+ bad:
+	explicit_bzero(buf, len);
+	return (-1);
+}
+
+/*
+ * The user and password of a redis[s]:// URL s, decoded, into cc; the
+ * URL without them into rest.  The userinfo ends at the authority's last
+ * '@' (one in the password may stand as it is), the user at its first
+ * ':'; '/', '?', '#' and '%' in either must be %XX.  libcurl never sees
+ * them: it frees its copies unwiped.  -1 if one is bad.
+ */
+static int
+redis_userinfo(const char *s, struct cluster_conf *cc, char *rest,
+    size_t len)
+{
+	const char	*a, *end, *at, *colon;
+
+	cc->user[0] = cc->password[0] = '\0';
+	a = strstr(s, "://") + 3;
+	end = a + strcspn(a, "/?#");
+	if ((at = memrchr(a, '@', end - a)) != NULL) {
+		colon = memchr(a, ':', at - a);
+		if (url_unescape(cc->user, sizeof(cc->user), a,
+		    colon != NULL ? colon : at) == -1 || (colon != NULL &&
+		    url_unescape(cc->password, sizeof(cc->password),
+		    colon + 1, at) == -1))
+			return (-1);
+	}
+	snprintf(rest, len, "%.*s%s", (int)(a - s), s,
+	    at != NULL ? at + 1 : a);
+	return (0);
+}
+
+static const char *
+redis_check(const char *s, struct cluster_conf *cc)
 {
 	CURLU		*u;
 	CURLUcode	 rc;
-	char		 host[128], port[16], path[32];
+	char		 host[128], port[16], path[32], rest[MH_URL_MAX];
 	const char	*why = NULL, *errstr;
 	struct sockaddr_storage	 ss;
 	socklen_t	 sl;
@@ -536,17 +597,17 @@ config_check_redis(const char *s, struct cluster_conf *cc)
 		    "URL");
 	if (strlen(s) >= sizeof(cc->redis))
 		return ("too long");
+	if (redis_userinfo(s, cc, rest, sizeof(rest)) == -1)
+		return ("the user or password is too long, holds a line "
+		    "break or a bad %XX");
 	if ((u = curl_url()) == NULL)
 		return ("out of memory");
-	if ((rc = curl_url_set(u, CURLUPART_URL, s,
+	if ((rc = curl_url_set(u, CURLUPART_URL, rest,
 	    CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK)
 		why = curl_url_strerror(rc);
 	else if (url_part(u, CURLUPART_HOST, host, sizeof(host)) == -1 ||
 	    url_part(u, CURLUPART_PORT, port, sizeof(port)) == -1 ||
-	    url_part(u, CURLUPART_PATH, path, sizeof(path)) == -1 ||
-	    url_part(u, CURLUPART_USER, cc->user, sizeof(cc->user)) == -1 ||
-	    url_part(u, CURLUPART_PASSWORD, cc->password,
-	    sizeof(cc->password)) == -1)
+	    url_part(u, CURLUPART_PATH, path, sizeof(path)) == -1)
 		why = "a part of it is too long or holds a line break";
 	curl_url_cleanup(u);
 	if (why != NULL)
@@ -576,6 +637,18 @@ config_check_redis(const char *s, struct cluster_conf *cc)
 	}
 	strlcpy(cc->redis, s, sizeof(cc->redis));
 	return (NULL);
+}
+
+const char *
+config_check_redis(const char *s, struct cluster_conf *cc)
+{
+	const char	*why;
+
+	if ((why = redis_check(s, cc)) != NULL) {
+		explicit_bzero(cc->user, sizeof(cc->user));
+		explicit_bzero(cc->password, sizeof(cc->password));
+	}
+	return (why);
 }
 
 /* what of [start, end) fits in buf (NUL-terminated); -1 if it does not */

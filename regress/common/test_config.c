@@ -1387,6 +1387,8 @@ test_url_public(void)
 		{ "https://h.example/a@b?k=v&j=w#f",
 		    "https://h.example/a@b?k=*&j=*#f" },
 		{ "redis://:pw@127.0.0.1:6379/0", "redis://:*@127.0.0.1:6379/0" },
+		/* an @ in the password: all of it hidden */
+		{ "redis://u:p@s@s@127.0.0.1/3", "redis://u:*@127.0.0.1/3" },
 		/* typed without "://": its userinfo hidden all the same */
 		{ "u:pw@h.example/x", "u:*@h.example/x" },
 		{ "tok@h.example", "*@h.example" },
@@ -1576,6 +1578,85 @@ test_wipe_parse(void)
 #endif
 }
 
+/*
+ * A redis URL's user and password, read without libcurl (which frees
+ * its copies unwiped): percent-decoded, a ':' or an '@' in the password,
+ * the rest of the URL as before
+ */
+static void
+test_redis_url(void)
+{
+	static const struct {
+		const char	*url, *user, *password, *host;
+		int		 port, db;
+	} good[] = {
+		{ "redis://10.0.0.5", "", "", "10.0.0.5", 6379, 0 },
+		{ "redis://u:p%40ss@10.0.0.5:6380/2", "u", "p@ss", "10.0.0.5",
+		    6380, 2 },
+		{ "redis://:pa:ss@127.0.0.1", "", "pa:ss", "127.0.0.1", 6379,
+		    0 },
+		{ "redis://u:p@s@s@127.0.0.1/3", "u", "p@s@s", "127.0.0.1",
+		    6379, 3 },
+		{ "redis://u%3Ax%25:pw%2F%3f%23@127.0.0.1", "u:x%", "pw/?#",
+		    "127.0.0.1", 6379, 0 },
+		{ "redis://onlyuser@127.0.0.1", "onlyuser", "", "127.0.0.1",
+		    6379, 0 },
+		{ "rediss://u:%C3%A9t%c3%a9@[::1]:7000", "u",
+		    "\xc3\xa9t\xc3\xa9", "::1", 7000, 0 },
+		{ "redis://127.0.0.1/1?a@b", "", "", "127.0.0.1", 6379, 1 },
+	};
+	static const char *const bad[] = {
+		"redis://u:%zz@127.0.0.1", "redis://u:ab%4@127.0.0.1",
+		"redis://u:a%0db@127.0.0.1", "redis://u:a%0Ab@127.0.0.1",
+		"redis://u:a%00b@127.0.0.1", "redis://u%0a:pw@127.0.0.1",
+		"redis://u:pw@localhost.example",
+	};
+	struct cluster_conf	 cc;
+	size_t			 i;
+	const char		*why;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&cc, 0, sizeof(cc));
+		why = config_check_redis(good[i].url, &cc);
+		ok(why == NULL && strcmp(cc.user, good[i].user) == 0 &&
+		    strcmp(cc.password, good[i].password) == 0 &&
+		    strcmp(cc.host, good[i].host) == 0 &&
+		    cc.port == good[i].port && cc.db == good[i].db &&
+		    strcmp(cc.redis, good[i].url) == 0,
+		    "redis %s: user \"%s\" password \"%s\" %s port %d db %d",
+		    good[i].url, good[i].user, good[i].password, good[i].host,
+		    good[i].port, good[i].db);
+		if (why != NULL || strcmp(cc.password, good[i].password) != 0)
+			printf("# %s; user \"%s\" password \"%s\" %s %d %d\n",
+			    why ? why : "taken", cc.user, cc.password, cc.host,
+			    cc.port, cc.db);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&cc, 0, sizeof(cc));
+		ok(config_check_redis(bad[i], &cc) != NULL &&
+		    cc.password[0] == '\0', "redis %s refused", bad[i]);
+	}
+#if WIPE_CHECK
+	{
+		static const char *const marks[] = { "wipeR9q4", "wipeU3k1",
+		    NULL };
+
+		memset(&cc, 0, sizeof(cc));
+		memset(wipe_found, 0, sizeof(wipe_found));
+		wipe_marks = marks;
+		why = config_check_redis(
+		    "redis://wipeU3k1:wipeR9q4@127.0.0.1:6379/1", &cc);
+		wipe_marks = NULL;
+		ok(why == NULL && strcmp(cc.password, "wipeR9q4") == 0,
+		    "redis: a password read");
+		ok(wipe_found[0] == 0 && wipe_found[1] == 0,
+		    "redis: no copy of the password or user freed unwiped "
+		    "(%d, %d)", wipe_found[0], wipe_found[1]);
+		explicit_bzero(&cc, sizeof(cc));
+	}
+#endif
+}
+
 static void
 test_route_mailboxes(void)
 {
@@ -1677,6 +1758,7 @@ main(void)
 	test_kinds();
 	test_url_public();
 	test_route_mailboxes();
+	test_redis_url();
 	test_fallback_maildir();
 	test_wipe();
 	test_wipe_parse();
