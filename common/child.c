@@ -80,7 +80,7 @@ child_config_chunk(struct mh_imsg *imsg, int *done)
 			fatalx("config from parent: %s", err.text);
 		if ((conf = config_from_json(j)) == NULL)
 			fatalx("config from parent: malformed");
-		json_decref(j);
+		config_json_free(j);
 		return (conf);
 	default:
 		fatalx("unexpected %s from parent during config",

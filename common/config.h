@@ -651,6 +651,13 @@ json_t		*config_to_json(const struct config *, int flags);
 char		*config_to_json_text(const struct config *, int flags,
 		    size_t *);
 struct config	*config_from_json(const json_t *);	/* NULL if malformed */
+/*
+ * json_decref() of a tree that may hold secrets (a config's, the
+ * parent's or a child's): every string value in it is wiped first
+ * (jansson frees them as they are).  A node another reference still
+ * holds is left as it is.
+ */
+void		 config_json_free(json_t *);
 
 /* a route's id; without this bit, an older one: its route's index */
 #define ROUTE_ID_STABLE		0x80000000U

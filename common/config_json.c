@@ -492,6 +492,41 @@ jtext_cb(const char *p, size_t n, void *arg)
 	return (0);
 }
 
+/* every string value of j wiped in place, but where shared */
+static void
+json_wipe(json_t *j)
+{
+	json_t		*v;
+	const char	*k;
+	size_t		 i;
+
+	if (j == NULL || j->refcount > 1)
+		return;
+	switch (json_typeof(j)) {
+	case JSON_STRING:
+		explicit_bzero((char *)json_string_value(j),
+		    json_string_length(j));
+		break;
+	case JSON_OBJECT:
+		json_object_foreach(j, k, v)
+			json_wipe(v);
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v)
+			json_wipe(v);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+config_json_free(json_t *j)
+{
+	json_wipe(j);
+	json_decref(j);
+}
+
 /*
  * config_to_json(c, flags) as compact text, NUL-terminated, its length
  * in *lenp; NULL on failure.  It carries the flags' secrets: every
@@ -511,12 +546,12 @@ config_to_json_text(const struct config *c, int flags, size_t *lenp)
 	t.len = 0;
 	t.size = 4096;
 	if ((t.buf = malloc(t.size)) == NULL) {
-		json_decref(j);
+		config_json_free(j);
 		return (NULL);
 	}
 	t.buf[0] = '\0';
 	rc = json_dump_callback(j, jtext_cb, &t, JSON_COMPACT);
-	json_decref(j);
+	config_json_free(j);
 	if (rc == -1) {
 		freezero(t.buf, t.size);
 		return (NULL);

@@ -1470,6 +1470,83 @@ test_wipe(void)
 #endif
 }
 
+/*
+ * The JSON trees of a config that hold its secrets (the parent's, made
+ * for the text sent to a child; the child's, read from it) have them
+ * wiped before they are freed: jansson's json_decref frees each string
+ * as it is.
+ */
+static void
+test_wipe_json(void)
+{
+#if WIPE_CHECK
+	static const char *const marks[] = { "wipeA1x9", "wipeB2y8",
+	    "d2lwZUMzejc", "wipeD4w6", "wipeT5v5", "wipeR7n2", "wipeS6m3",
+	    NULL };
+	static const char *const names[] = { "authorize URL password",
+	    "header value", "route secret", "events URL password",
+	    "tracking key", "redis password", "relay password" };
+	const int	 all = CONF_SECRETS | CONF_CLUSTER_AUTH |
+			    CONF_TRACKING_KEY | CONF_VERDICT_KEY;
+	struct config	*c, *c2 = NULL;
+	json_t		*j;
+	char		*s;
+	size_t		 i, len = 0;
+
+	c = parse_text(
+	    "tracking domain \"example.com\" {\n"
+	    "\turl \"https://t.example.com/\"\n"
+	    "\tsecret \"wipeT5v5-tracking-key-0123\"\n"
+	    "}\n"
+	    "route \"a@example.com\" {\n"
+	    "\turl \"https://app.example.com/in\"\n"
+	    "\tauthorize \"https://u:wipeA1x9@app.example.com/authz\"\n"
+	    "\theader \"X-Token\" \"wipeB2y8\"\n"
+	    "\tsecret \"whsec_d2lwZUMzejc=\"\n"
+	    "}\n"
+	    "events {\n"
+	    "\turl \"https://u:wipeD4w6@app.example.com/ev\"\n"
+	    "}\n"
+	    "relay via \"smtp://someuser:wipeS6m3@smart.example:25\"\n"
+	    "cluster {\n"
+	    "\tredis \"redis://:wipeR7n2@127.0.0.1:6379\"\n"
+	    "}\n");
+	ok(c != NULL, "wipe json: config with secrets parsed");
+	if (c == NULL) {
+		printf("# %s", errbuf);
+		return;
+	}
+	memset(wipe_found, 0, sizeof(wipe_found));
+	wipe_marks = marks;
+	s = config_to_json_text(c, all, &len);
+	wipe_marks = NULL;
+	for (i = 0; marks[i] != NULL; i++) {
+		ok(s != NULL && memmem(s, len, marks[i], strlen(marks[i])) !=
+		    NULL, "wipe json: the text holds the %s", names[i]);
+		ok(wipe_found[i] == 0, "wipe json: the parent's tree freed "
+		    "no %s unwiped", names[i]);
+	}
+	memset(wipe_found, 0, sizeof(wipe_found));
+	wipe_marks = marks;
+	if ((j = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL)) != NULL) {
+		c2 = config_from_json(j);
+		config_json_free(j);
+	}
+	wipe_marks = NULL;
+	ok(c2 != NULL, "wipe json: a child reads it");
+	for (i = 0; marks[i] != NULL; i++)
+		ok(wipe_found[i] == 0, "wipe json: the child's tree freed "
+		    "no %s unwiped", names[i]);
+	if (c2 != NULL)
+		config_free(c2);
+	if (s != NULL)
+		freezero(s, len + 1);
+	config_free(c);
+#else
+	printf("# wipe checks skipped under ASan\n");
+#endif
+}
+
 #if WIPE_CHECK
 /* the main program's static data: the parser's static buffers among it */
 extern char	 __data_start[], _end[];
@@ -1761,6 +1838,7 @@ main(void)
 	test_redis_url();
 	test_fallback_maildir();
 	test_wipe();
+	test_wipe_json();
 	test_wipe_parse();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
