@@ -677,6 +677,11 @@ const struct tracking *config_tracking(const struct config *, const char *);
 int		 config_tracking_key(struct config *, const char *spool);
 /* parent: with a bounce domain, the VERP key in spool (made once) */
 int		 config_verp_key(struct config *, const char *spool);
+/*
+ * mailhookd -n: the keys of the two above that spool has, checked as a
+ * start reads them (none made); -1 if a start would refuse one (said)
+ */
+int		 config_spool_keys_check(struct config *, const char *spool);
 /* parent, at reload: each block keeps the key it had as prev_secret */
 void		 config_tracking_rotate(struct config *, const struct config *);
 const char	*config_check_tracking_secret(const char *);

@@ -197,9 +197,13 @@ key_unsafe(int fd)
 	return (NULL);
 }
 
-/* the key in SPOOL/file, made the first time: 0 and key, or -1 */
+/*
+ * the key in SPOOL/file, made the first time (make; else none: key "");
+ * 0 and key, or -1 (said: the file and why)
+ */
 static int
-key_load(const char *spool, const char *file, const char *what, char *key)
+key_load(const char *spool, const char *file, const char *what, char *key,
+    int make)
 {
 	char		 path[MH_PATH_MAX + 32];
 	const char	*why;
@@ -223,13 +227,15 @@ key_load(const char *spool, const char *file, const char *what, char *key)
 	} else if (errno != ENOENT) {
 		log_warn("%s key \"%s\"", what, path);
 		return (-1);
-	} else if (key_make(spool, file, what, key) == -1)
+	} else if (!make)
+		key[0] = '\0';
+	else if (key_make(spool, file, what, key) == -1)
 		return (-1);
 	return (0);
 }
 
-int
-config_tracking_key(struct config *c, const char *spool)
+static int
+tracking_key(struct config *c, const char *spool, int make)
 {
 	struct tracking	*t;
 	char		 key[KEY_HEX + 2];
@@ -240,7 +246,7 @@ config_tracking_key(struct config *c, const char *spool)
 			need = 1;
 	if (!need)
 		return (0);
-	if (key_load(spool, KEY_FILE, "tracking", key) == -1)
+	if (key_load(spool, KEY_FILE, "tracking", key, make) == -1)
 		return (-1);
 	TAILQ_FOREACH(t, &c->trackings, entry)
 		if (t->secret[0] == '\0') {
@@ -256,8 +262,8 @@ config_tracking_key(struct config *c, const char *spool)
  * secret, so that every node of a cluster that has the same secret
  * verifies the bounces of the others' mail; without it, SPOOL/verp.key.
  */
-int
-config_verp_key(struct config *c, const char *spool)
+static int
+verp_key(struct config *c, const char *spool, int make)
 {
 	static const char	 label[] = "mailhook verp key";
 	unsigned char		 md[MH_SHA256_LEN];
@@ -271,11 +277,35 @@ config_verp_key(struct config *c, const char *spool)
 		    NULL, 0, label, sizeof(label) - 1, md);
 		mh_hex(key, md, sizeof(md));
 		explicit_bzero(md, sizeof(md));
-	} else if (key_load(spool, VERP_KEY_FILE, "verp", key) == -1)
+	} else if (key_load(spool, VERP_KEY_FILE, "verp", key, make) == -1)
 		return (-1);
 	strlcpy(c->verp_key, key, sizeof(c->verp_key));
 	explicit_bzero(key, sizeof(key));
 	return (0);
+}
+
+int
+config_tracking_key(struct config *c, const char *spool)
+{
+	return (tracking_key(c, spool, 1));
+}
+
+int
+config_verp_key(struct config *c, const char *spool)
+{
+	return (verp_key(c, spool, 1));
+}
+
+int
+config_spool_keys_check(struct config *c, const char *spool)
+{
+	int	 rv = 0;
+
+	if (tracking_key(c, spool, 0) == -1)
+		rv = -1;
+	if (verp_key(c, spool, 0) == -1)
+		rv = -1;
+	return (rv);
 }
 
 void

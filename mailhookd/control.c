@@ -805,43 +805,65 @@ ctl_accept(evutil_socket_t fd, short ev, void *arg)
 		ctl_nusers++;
 }
 
-void
-control_init(const char *path, const char *group)
+/*
+ * The control socket's directory: made 0755 if missing (whatever the
+ * umask: the control group reaches the socket through it); refused if
+ * another user's or others may write it (they could swap the socket),
+ * or the socket's path is too long.  check (mailhookd -n): nothing made,
+ * what a start refuses said; -1 then, else 0.
+ */
+int
+control_dir(const char *path, int check)
 {
 	struct sockaddr_un	 sun;
 	char			 dir[MH_PATH_MAX];
 	struct stat		 st;
-	struct group		*gr;
-	mode_t			 old;
 	int			 made = 1;
 
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return (start_refuse(check, "control socket path too long: %s",
+		    path));
 	strlcpy(dir, path, sizeof(dir));
-	if (mkdir(dirname(dir), 0755) == -1) {
+	dirname(dir);
+	if (check)
+		made = 0;
+	else if (mkdir(dir, 0755) == -1) {
 		if (errno != EEXIST)
 			fatal("mkdir %s", dir);
 		made = 0;
 	}
-	/* someone else's or a shared directory could swap the socket */
-	if (stat(dir, &st) == -1)
-		fatal("stat %s", dir);
-	/* a new one 0755 whatever the umask: the control group reaches
-	 * the socket through it */
+	if (stat(dir, &st) == -1) {
+		if (check && errno == ENOENT)
+			return (0);	/* a start makes it */
+		return (start_refuse(check, "stat %s: %s", dir,
+		    strerror(errno)));
+	}
 	if (made && (st.st_mode & 07777) != 0755) {
 		if (chmod(dir, 0755) == -1)
 			fatal("chmod %s", dir);
 		st.st_mode = (st.st_mode & ~07777) | 0755;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		fatalx("%s: owned by uid %u: refusing to put the control "
-		    "socket there", dir, (unsigned)st.st_uid);
+		return (start_refuse(check, "%s: owned by uid %u: refusing to "
+		    "put the control socket there", dir, (unsigned)st.st_uid));
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		fatalx("%s: writable by others: refusing to put the control "
-		    "socket there", dir);
+		return (start_refuse(check, "%s: writable by others: refusing "
+		    "to put the control socket there", dir));
+	return (0);
+}
+
+void
+control_init(const char *path, const char *group)
+{
+	struct sockaddr_un	 sun;
+	struct group		*gr;
+	mode_t			 old;
+
+	if (control_dir(path, 0) == -1)
+		return;		/* not reached: fatal */
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path))
-		fatalx("control socket path too long: %s", path);
+	strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
 	if ((ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		fatal("control socket");

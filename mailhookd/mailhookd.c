@@ -81,6 +81,14 @@ check_config(const char *file)
 		bad = 1;
 	if (maildir_check(conf) == -1)
 		bad = 1;
+	/* what a start refuses: an unsafe spool tree, its keys, the
+	 * control socket's directory (the same checks, nothing made) */
+	if (spool_setup(conf, 1) == -1)
+		bad = 1;
+	if (config_spool_keys_check(conf, conf->spool) == -1)
+		bad = 1;
+	if (control_dir(conf->control, 1) == -1)
+		bad = 1;
 	if (bad) {
 		config_free(conf);
 		return (1);

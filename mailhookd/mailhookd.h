@@ -51,6 +51,8 @@ void	parent_monitor(int);
 
 /* control.c */
 void	control_init(const char *path, const char *group);
+/* the control socket's directory made; unsafe: fatal, check: said, -1 */
+int	control_dir(const char *path, int check);
 void	control_child_reply(enum mh_proc, struct mh_imsg *);
 void	control_child_event(enum mh_proc, struct mh_imsg *);
 void	control_scrape(uint32_t);	/* webd's IMSG_METRICS_REQ */
@@ -73,5 +75,10 @@ void	notify_stopping(const char *status);
 void	maildir_fallback(struct mproc *, struct mh_imsg *);
 /* mailhookd -n: each fallback maildir's path, nothing made; -1 if refused */
 int	maildir_check(const struct config *);
+/* parent.c: the spool tree made, an unsafe one fatal; check: said, -1 */
+int	spool_setup(const struct config *, int check);
+/* what a start refuses: fatalx; check (mailhookd -n): said, -1 */
+int	start_refuse(int check, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif /* MH_MAILHOOKD_H */

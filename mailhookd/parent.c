@@ -185,53 +185,87 @@ mode_enough(const struct stat *st, mode_t need, gid_t kgid)
 	return ((st->st_mode & need) == need);
 }
 
+/* why a start refuses a file or directory: fatal then, said by -n (check) */
+int
+start_refuse(int check, const char *fmt, ...)
+{
+	char	 msg[MH_PATH_MAX + 256];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!check)
+		fatalx("%s", msg);
+	log_warnx("%s", msg);
+	return (-1);
+}
+
 /*
  * Create a directory if missing; refuse one that others could write or
  * that has the wrong owner.  One that was there already is never made
  * looser: if it lacks the permissions in need (the children, which run
  * as another user, of group kgid, read and search it), it is refused,
- * naming them.
+ * naming them.  check (mailhookd -n): nothing is made or changed, what a
+ * start would refuse is said; -1 then, else 0.
  */
-static void
+static int
 spool_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, mode_t need,
-    gid_t kgid)
+    gid_t kgid, int check)
 {
 	struct stat	st;
 	mode_t		want;
 	int		made = 1;
 
-	if (mkdir(path, mode) == -1) {
+	if (check)
+		made = 0;
+	else if (mkdir(path, mode) == -1) {
 		if (errno != EEXIST)
 			fatal("mkdir %s", path);
 		made = 0;
 	}
-	if (lstat(path, &st) == -1)
-		fatal("stat %s", path);
+	if (lstat(path, &st) == -1) {
+		if (check && errno == ENOENT)
+			return (0);	/* a start makes it */
+		return (start_refuse(check, "stat %s: %s", path,
+		    strerror(errno)));
+	}
 	if (!S_ISDIR(st.st_mode))
-		fatalx("%s: not a directory", path);
+		return (start_refuse(check, "%s: not a directory", path));
 	if (st.st_uid != uid) {
 		/* root's own tree may be handed to the user; nobody else's */
 		if (st.st_uid != 0 || geteuid() != 0 ||
-		    chown(path, uid, gid) == -1)
-			fatalx("%s: owned by uid %u, want %u: refusing",
-			    path, (unsigned)st.st_uid, (unsigned)uid);
+		    (!check && chown(path, uid, gid) == -1))
+			return (start_refuse(check, "%s: owned by uid %u, want "
+			    "%u: refusing", path, (unsigned)st.st_uid,
+			    (unsigned)uid));
 	}
 	if (st.st_mode & S_IWOTH)
-		fatalx("%s: world-writable: refusing", path);
+		return (start_refuse(check, "%s: world-writable: refusing",
+		    path));
 	if (!made && !mode_enough(&st, need, kgid))
-		fatalx("%s: mode %04o lacks %04o, which the children need "
-		    "to read and search it (or %04o with their group, gid "
-		    "%u): refusing", path, (unsigned)(st.st_mode & 07777),
-		    (unsigned)need, (unsigned)((need & ~S_IRWXO) |
-		    (need & S_IRWXO) << 3), (unsigned)kgid);
+		return (start_refuse(check, "%s: mode %04o lacks %04o, which "
+		    "the children need to read and search it (or %04o with "
+		    "their group, gid %u): refusing", path,
+		    (unsigned)(st.st_mode & 07777), (unsigned)need,
+		    (unsigned)((need & ~S_IRWXO) | (need & S_IRWXO) << 3),
+		    (unsigned)kgid));
+	if (check)
+		return (0);
 	/* set what the umask took from a new one; only narrow an old one */
 	want = made ? mode : st.st_mode & mode;
 	if ((st.st_mode & 07777) != want && chmod(path, want) == -1)
 		fatal("chmod %s", path);
+	return (0);
 }
 
-static void
-spool_setup(const struct config *conf)
+/*
+ * The spool tree, made where missing; a start refuses an unsafe one.
+ * check (mailhookd -n): only said, each directory a start would refuse;
+ * -1 if one is.
+ */
+int
+spool_setup(const struct config *conf, int check)
 {
 	char	 path[MH_PATH_MAX + 32];
 	uid_t	 uid, ruid = geteuid();
@@ -239,18 +273,23 @@ spool_setup(const struct config *conf)
 	const char *sub[] = { "inbound", "outbound", "events", "evlog",
 	    "dead", "tlsrpt" };
 	size_t	 i;
+	int	 rv = 0;
 
 	user_ids(&uid, &gid);
 	/* the children, as uid, chroot to the top and read it */
-	spool_dir(conf->spool, ruid, rgid, 0755,
-	    S_IRWXU | (uid != ruid ? S_IROTH | S_IXOTH : 0), gid);
+	if (spool_dir(conf->spool, ruid, rgid, 0755,
+	    S_IRWXU | (uid != ruid ? S_IROTH | S_IXOTH : 0), gid, check) == -1)
+		rv = -1;
 	snprintf(path, sizeof(path), "%s/empty", conf->spool);
-	spool_dir(path, ruid, rgid, 0555,
-	    S_IRUSR | S_IXUSR | (uid != ruid ? S_IXOTH : 0), gid);
+	if (spool_dir(path, ruid, rgid, 0555,
+	    S_IRUSR | S_IXUSR | (uid != ruid ? S_IXOTH : 0), gid, check) == -1)
+		rv = -1;
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", conf->spool, sub[i]);
-		spool_dir(path, uid, gid, 0700, S_IRWXU, gid);
+		if (spool_dir(path, uid, gid, 0700, S_IRWXU, gid, check) == -1)
+			rv = -1;
 	}
+	return (rv);
 }
 
 /*
@@ -1275,7 +1314,7 @@ parent_main(void)
 	if (geteuid() != 0)
 		log_warnx("not started as root: no chroot and no privilege "
 		    "drop for the children (development mode)");
-	spool_setup(parent_conf);
+	spool_setup(parent_conf, 0);
 	spool_lock(parent_conf->spool);
 	if (config_tracking_key(parent_conf, parent_conf->spool) == -1)
 		fatalx("%s: no tracking key", parent_conf->spool);
