@@ -418,7 +418,8 @@ utf8_addr_decode(const char *s, char *out, size_t len)
  * written \x{FC} (decoded; an invalid escape is no address), and a
  * message/global-delivery-status may have them raw in an rfc822 one
  * (Postfix's); bytes that are not UTF-8 are Latin-1 (addr_decode), as
- * an MTA without SMTPUTF8 writes our "j\xFCrgen@...".  type: its type (rfc822, utf-8, x400...), lower-cased.
+ * an MTA without SMTPUTF8 writes our "j\xFCrgen@...".  type: its type
+ * (rfc822, utf-8, x400...), lower-cased.
  */
 static int
 block_field_addr(const char *blk, size_t blen, const char *name,
