@@ -152,6 +152,39 @@ open_tmp(int dfd, const char *tmp, int flags)
 }
 
 int
+file_open_regular(int dfd, const char *path, struct stat *st)
+{
+	struct stat	 sb;
+	int		 fd, fl, e;
+
+	if (st == NULL)
+		st = &sb;
+	if ((fd = openat(dfd, path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		/* a symbolic link (ELOOP), a socket (ENXIO) */
+		if (errno == ELOOP || errno == ENXIO)
+			errno = EFTYPE;
+		return (-1);
+	}
+	if (fstat(fd, st) == -1)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EFTYPE;
+		goto fail;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		goto fail;
+	return (fd);
+
+ fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return (-1);
+}
+
+int
 file_cut(int fd, off_t len)
 {
 	struct stat	 st;

@@ -12,7 +12,9 @@
 #define MH_FILEIO_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +62,18 @@ int	write_all(int fd, const void *data, size_t len);
 /* one pread(2), again after EINTR: the bytes read (fewer than len only
  * at the end of a regular file), 0 at its end, -1 on an error */
 ssize_t	pread_eintr(int fd, void *buf, size_t len, off_t off);
+/*
+ * path (relative to dfd, or AT_FDCWD) opened for reading if it is a
+ * regular file: opened O_NONBLOCK (a FIFO does not wait for a writer)
+ * and O_NOFOLLOW (a symbolic link is not followed), then fstat'ed; the
+ * descriptor (blocking again), its stat in *st if st is not NULL.  -1
+ * and errno from open(2) or fstat(2), or EFTYPE: not a regular file (a
+ * FIFO, a directory, a socket, a device, a symbolic link)
+ */
+#ifndef EFTYPE
+#define EFTYPE	EMEDIUMTYPE
+#endif
+int	file_open_regular(int dfd, const char *path, struct stat *st);
 /* fd cut to len bytes if it is longer (a pooled file just written with
  * len bytes, filepool.h; a log's torn tail); 0 ok, -1 error */
 int	file_cut(int fd, off_t len);

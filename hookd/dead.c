@@ -103,10 +103,24 @@ static json_t *
 dead_load(const char *name)
 {
 	json_t		*o;
+	char		 from[PATH_MAX], to[PATH_MAX];
 
-	if ((o = evq_read_json(dead_dir, name, DEAD_FILE_MAX, NULL)) != NULL &&
-	    (!json_is_object(o) || !json_is_string(json_object_get(o,
-	    "id")) || !dead_name_ok(name, o))) {
+	if ((o = evq_read_json(dead_dir, name, DEAD_FILE_MAX, NULL)) == NULL &&
+	    errno == EFTYPE) {
+		/* a FIFO, a directory, a link: out of the way, said once */
+		if ((size_t)snprintf(from, sizeof(from), "%s/%s", dead_dir,
+		    name) < sizeof(from) && (size_t)snprintf(to, sizeof(to),
+		    "%s/bad-%s", dead_dir, name) < sizeof(to) &&
+		    rename(from, to) == 0)
+			log_warnx("dead: %s: not a letter, kept as %s", from,
+			    to);
+		else
+			log_warn("dead: rename %s", from);
+		return (NULL);
+	}
+	if (o != NULL && (!json_is_object(o) ||
+	    !json_is_string(json_object_get(o, "id")) ||
+	    !dead_name_ok(name, o))) {
 		log_warnx("dead: %s/%s: malformed, or not the letter its name "
 		    "says", dead_dir, name);
 		json_decref(o);
@@ -290,7 +304,7 @@ dead_inbound_open(const char *id)
 	    "json") == -1 || stat(path, &st) == -1 ||
 	    in_path(path, sizeof(path), id, "msg") == -1)
 		return (-1);
-	return (open(path, O_RDONLY | O_CLOEXEC));
+	return (file_open_regular(AT_FDCWD, path, NULL));
 }
 
 /* the .msg and .env of a letter that is gone */
@@ -429,7 +443,7 @@ dead_replay_inbound(const json_t *o, json_t *queued_as)
 		return (-1);
 	strlcpy(old, id, sizeof(old));
 	if (in_path(path, sizeof(path), old, "msg") == -1 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	    (fd = file_open_regular(AT_FDCWD, path, NULL)) == -1) {
 		envelope_clear(env);
 		free(env);
 		return (-1);

@@ -189,7 +189,10 @@ evq_path_join(char *buf, size_t len, const char *dir, const char *prefix,
  * The JSON of file dir/name (at most max bytes), or NULL: unreadable, or,
  * *again set (if again is not NULL), it cannot be read now, to be read
  * again later (evseg_again: EVQ_AGAIN_NOW no descriptor or memory,
- * EVQ_AGAIN_FILE a read that failed after its open, EIO)
+ * EVQ_AGAIN_FILE a read that failed after its open, EIO).  A FIFO, a
+ * directory, a socket or a symbolic link is not opened for reading
+ * (file_open_regular): NULL, errno EFTYPE, for the caller to put it
+ * out of the way (else it is looked at, and logged, again and again).
  */
 json_t *
 evq_read_json(const char *dir, const char *name, size_t max, int *again)
@@ -199,24 +202,34 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	json_error_t	 err;
 	json_t		*o;
 	FILE		*fp;
-	int		 e;
+	int		 fd, e;
 
 	if (again != NULL)
 		*again = 0;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
 		return (NULL);
-	if ((fp = fopen(path, "re")) == NULL) {
+	if ((fd = file_open_regular(AT_FDCWD, path, &st)) == -1) {
 		if (again != NULL && evseg_open_again(errno))
 			*again = evseg_again(path, errno);
-		else
+		else if (errno == EFTYPE) {
+			log_warnx("events: %s: not a regular file", path);
+			errno = EFTYPE;
+		} else
 			log_warn("events: %s", path);
 		return (NULL);
 	}
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
+	if ((size_t)st.st_size > max) {
 		log_warnx("events: %s: not a regular file or too large", path);
-		fclose(fp);
+		close(fd);
+		return (NULL);
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		if (again != NULL)
+			*again = evseg_again(path, errno);
+		else
+			log_warn("events: %s", path);
+		close(fd);
 		return (NULL);
 	}
 	errno = 0;

@@ -184,7 +184,7 @@ logfile_get(const char *key)
 	    (mkdir(dir, 0700) == -1 && errno != EEXIST) ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, day) >=
 	    sizeof(path) || (lf->fd = open(path, O_WRONLY | O_APPEND |
-	    O_CREAT | O_CLOEXEC, 0600)) == -1) {
+	    O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) == -1) {
 		log_warn("evlog: %s/%s", dir, day);
 		return (NULL);
 	}
@@ -381,6 +381,7 @@ replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
 	FILE	*fp;
 	json_t	*o, *r;
 	time_t	 t;
+	int	 fd;
 
 	for (;;) {
 		if (key_dir(rp->key, dir, sizeof(dir)) == -1 ||
@@ -389,11 +390,21 @@ replay_read(struct replay *rp, json_t *chunk, char file[DAYNAME_LEN],
 			free(line);
 			return (-1);
 		}
-		if ((fp = fopen(path, "re")) == NULL && errno != ENOENT) {
+		if ((fd = file_open_regular(AT_FDCWD, path, NULL)) == -1 &&
+		    errno == EFTYPE)
+			/* passed over as one not there, said once */
+			log_warnx("evlog: %s: not a regular file, passed over",
+			    path);
+		else if ((fd == -1 && errno != ENOENT) || (fd != -1 &&
+		    (fp = fdopen(fd, "r")) == NULL)) {
 			log_warn("evlog: %s", path);
+			if (fd != -1)
+				close(fd);
 			free(line);
 			return (-1);
 		}
+		if (fd == -1)
+			fp = NULL;
 		if (fp != NULL && fseeko(fp, rp->off, SEEK_SET) == -1)
 			goto fail;
 		while (fp != NULL && json_array_size(chunk) < REPLAY_CHUNK) {
@@ -647,10 +658,13 @@ seed_file(const char *path, size_t max, json_t *ids)
 	off_t		 from;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((fd = file_open_regular(AT_FDCWD, path, &st)) == -1) {
+		if (errno == EFTYPE)
+			log_warnx("evlog: %s: not a regular file, not read",
+			    path);
 		return (0);
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-	    (part = json_array()) == NULL) {
+	}
+	if (st.st_size == 0 || (part = json_array()) == NULL) {
 		close(fd);
 		return (0);
 	}

@@ -356,7 +356,7 @@ seg_mark(struct evseg *s, const char *lines, size_t len)
 
 	seg_path(s, "d-", path, sizeof(path));
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1) {
+	    O_NOFOLLOW | O_NONBLOCK, 0600)) == -1) {
 		log_warn("events: %s", path);
 		return;
 	}
@@ -402,7 +402,7 @@ mark_read(const char *dir, const char *name, int *exists, int *cut,
 	FILE	*fp;
 	size_t	 size = 0;
 	ssize_t	 len;
-	int	 e;
+	int	 fd, e;
 
 	if ((done = json_object()) == NULL)
 		fatal("events: json_object");
@@ -410,13 +410,23 @@ mark_read(const char *dir, const char *name, int *exists, int *cut,
 	if ((size_t)snprintf(path, sizeof(path), "%s/d-%s", dir, name) >=
 	    sizeof(path))
 		return (done);
-	if ((fp = fopen(path, "re")) == NULL) {
-		if (evseg_open_again(errno)) {
-			*again = evseg_again(path, errno);
+	if ((fd = file_open_regular(AT_FDCWD, path, NULL)) == -1 ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		e = errno;
+		if (fd != -1)
+			close(fd);
+		if (evseg_open_again(e)) {
+			*again = evseg_again(path, e);
 			json_decref(done);
 			return (NULL);
 		}
-		if (errno != ENOENT)
+		/* not a regular file: none (its events sent again, at
+		 * least once), moved out of the way to be said once */
+		if (e == EFTYPE) {
+			log_warnx("events: %s: not a regular file, kept as "
+			    "%s/bad-d-%s", path, dir, name);
+			evseg_mark_aside(dir, name);
+		} else if (e != ENOENT)
 			log_warn("events: %s", path);
 		return (done);
 	}
@@ -517,13 +527,12 @@ seg_read(const char *path, int *again, int *lines)
 
 	*again = 0;
 	*lines = 1;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
+	if ((fd = file_open_regular(AT_FDCWD, path, &st)) == -1 &&
 	    evseg_open_again(errno)) {
 		*again = evseg_again(path, errno);
 		goto done;
 	}
-	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > SEG_FILE_MAX) {
+	if (fd == -1 || st.st_size > SEG_FILE_MAX) {
 		log_warnx("events: %s: cannot read, not a regular file or "
 		    "too large", path);
 		goto done;

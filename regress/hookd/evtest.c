@@ -18,7 +18,8 @@
  *	once they are durable, then runs until the backlog is empty (exit 0)
  *	or the timeout (exit 2, default 30 s).  -k keeps running until the
  *	timeout even with an empty backlog.  The last line is the stats JSON.
- *	-F STR:N[:M[:E]]: the first N open(2)s or fopen(3)s of a path with
+ *	-F STR:N[:M[:E]]: the first N open(2)s (or openat(2)s of a path,
+ *	for reading) or fopen(3)s of a path with
  *	STR in it (after M that succeed) fail with EMFILE, as when the
  *	process has no descriptor left (or with errno E, 13 for EACCES).
  *	-R STR:N[:M]: the first N open(2)s (for
@@ -212,10 +213,12 @@ open(const char *path, int flags, ...)
 
 	if (failopen(path))
 		return (-1);
+	/* set or cleared: a FILE (fdopen) is closed by fclose(3), which
+	 * does not come through close() */
 	if ((fd = syscall(SYS_openat, AT_FDCWD, path, flags, mode)) >= 0 &&
-	    (flags & O_ACCMODE) == O_RDONLY && failread_take(path) &&
 	    fd < FAILFD_MAX)
-		failfd[fd] = 1;
+		failfd[fd] = (flags & O_ACCMODE) == O_RDONLY &&
+		    failread_take(path);
 	return (fd);
 }
 
@@ -252,7 +255,37 @@ openat(int dfd, const char *path, int flags, ...)
 		errno = faildir_errno;
 		return (-1);
 	}
+	/* a file opened for reading by its path (file_open_regular): as
+	 * open(2) */
+	if (dfd == AT_FDCWD && !(flags & (O_CREAT | O_DIRECTORY)))
+		return (open(path, flags, mode));
 	return (syscall(SYS_openat, dfd, path, flags, mode));
+}
+
+/*
+ * fdopen(3) for the code linked in: the reads of a FILE made of a
+ * descriptor -R marked fail too (stdio reads with the system's read)
+ */
+FILE *
+fdopen(int fd, const char *mode)
+{
+	static FILE	*(*sys_fdopen)(int, const char *);
+	int		 mfd;
+
+	if (sys_fdopen == NULL &&
+	    (sys_fdopen = dlsym(RTLD_NEXT, "fdopen")) == NULL)
+		errx(1, "dlsym fdopen: %s", dlerror());
+	if (fd >= 0 && fd < FAILFD_MAX && failfd[fd]) {
+		if ((mfd = syscall(SYS_openat, AT_FDCWD, "/proc/self/mem",
+		    O_RDONLY | O_CLOEXEC, 0)) == -1 ||
+		    dup3(mfd, fd, O_CLOEXEC) == -1)
+			err(1, "fdopen %d", fd);
+		syscall(SYS_close, mfd);
+		/* the FILE's reads fail by themselves now; fclose(3)
+		 * leaves no mark on the number */
+		failfd[fd] = 0;
+	}
+	return (sys_fdopen(fd, mode));
 }
 
 FILE *
