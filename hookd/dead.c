@@ -57,9 +57,101 @@
 
 static char	dead_dir[PATH_MAX];
 
+/*
+ * How many letters there are and when the oldest was written, for show
+ * metrics, kept as they come and go (dead_added, dead_gone), not a
+ * listing and a stat of each at every scrape.  Set from a listing at
+ * start; a listing that failed then is tried again at the next scrape
+ * (dead_counted 0); each later listing (show dead, dead replay|remove)
+ * sets the count again (letters put there or removed by hand).  The
+ * oldest is looked for again (a stat of each) only once the letter
+ * that may have been it left.
+ */
+static size_t	dead_n;
+static time_t	dead_oldest;
+static int	dead_counted, dead_oldest_stale;
+
+static int	dead_names(char ***, size_t *);
+
+/* the count and the oldest from the listing v (n) */
+static void
+dead_census(char **v, size_t n)
+{
+	struct stat	 st;
+	size_t		 i;
+	int		 dfd;
+
+	dead_n = n;
+	dead_counted = 1;
+	dead_oldest_stale = 1;
+	if ((dfd = open(dead_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	dead_oldest = 0;
+	for (i = 0; i < n; i++)
+		if (fstatat(dfd, v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (dead_oldest == 0 || st.st_mtime < dead_oldest))
+			dead_oldest = st.st_mtime;
+	close(dfd);
+	dead_oldest_stale = 0;
+}
+
+/* a listing of the letters: the count is what it found */
+static void
+dead_listed(char **v, size_t n)
+{
+	if (!dead_counted || dead_oldest_stale || dead_n != n ||
+	    (n > 0 && dead_oldest == 0))
+		dead_census(v, n);
+}
+
+/* a letter written, 0 if it replaced one there (its name was taken) */
+static void
+dead_added(int fresh)
+{
+	if (!fresh)
+		return;
+	dead_n++;
+	if (dead_oldest == 0)
+		dead_oldest = time(NULL);
+}
+
+/* a letter written at t (its "time", 0 unknown) is gone */
+static void
+dead_gone_one(time_t t)
+{
+	if (dead_n > 0)
+		dead_n--;
+	if (dead_n == 0) {
+		dead_oldest = 0;
+		dead_oldest_stale = 0;
+	} else if (t <= dead_oldest)
+		/* its mtime is at least t: it may have been the oldest */
+		dead_oldest_stale = 1;
+}
+
+/* is name a letter's file already (not one written anew)? */
+static int
+dead_exists(const char *name)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+
+	return ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir,
+	    name) < sizeof(path) && lstat(path, &st) == 0);
+}
+
+static time_t
+dead_time(const json_t *o)
+{
+	return ((time_t)json_integer_value(json_object_get(o, "time")));
+}
+
 int
 dead_init(const char *root)
 {
+	char	**v;
+	size_t	  n;
+
 	if ((size_t)snprintf(dead_dir, sizeof(dead_dir), "%s/dead", root) >=
 	    sizeof(dead_dir))
 		return (-1);
@@ -67,6 +159,10 @@ dead_init(const char *root)
 		log_warn("dead: mkdir %s", dead_dir);
 		return (-1);
 	}
+	/* counted now (dead_listed); if it cannot be listed, at the
+	 * first scrape */
+	if (dead_names(&v, &n) == 0)
+		dir_names_free(v, n);
 	return (0);
 }
 
@@ -111,10 +207,11 @@ dead_load(const char *name)
 		if ((size_t)snprintf(from, sizeof(from), "%s/%s", dead_dir,
 		    name) < sizeof(from) && (size_t)snprintf(to, sizeof(to),
 		    "%s/bad-%s", dead_dir, name) < sizeof(to) &&
-		    rename(from, to) == 0)
+		    rename(from, to) == 0) {
 			log_warnx("dead: %s: not a letter, kept as %s", from,
 			    to);
-		else
+			dead_gone_one(0);
+		} else
 			log_warn("dead: rename %s", from);
 		return (NULL);
 	}
@@ -138,12 +235,15 @@ dead_event(const char *key, const char *url, const json_t *rec,
 	const char	*id, *q;
 	json_t		*o;
 	char		*s;
-	int		 rc;
+	int		 rc, fresh;
 
 	id = json_string_value(json_object_get(rec, "id"));
 	if (id == NULL || strlen(id) != EVENT_ID_LEN - 1)
 		return (-1);
 	snprintf(name, sizeof(name), "ev-%s-%s.json", key, id);
+	/* written twice (a crash between the letter and its queue's
+	 * removal): one letter */
+	fresh = !dead_exists(name);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:O}", "type", "event",
 	    "id", id, "endpoint", key, "url", url, "reason", reason,
 	    "time", (json_int_t)time(NULL), "record", rec);
@@ -159,6 +259,7 @@ dead_event(const char *key, const char *url, const json_t *rec,
 		log_warn("dead: %s/%s", dead_dir, name);
 		return (-1);
 	}
+	dead_added(fresh);
 	metrics_inc(M_EVENTS_DEAD, url, NULL);
 	q = json_string_value(json_object_get(rec, "queue_id"));
 	log_addr(to, sizeof(to), json_string_value(json_object_get(rec,
@@ -190,8 +291,13 @@ dead_event_undo(const char *key, const char *url, const char *id)
 	if (id == NULL || strlen(id) != EVENT_ID_LEN - 1)
 		return (-1);
 	if ((size_t)snprintf(path, sizeof(path), "%s/ev-%s-%s.json", dead_dir,
-	    key, id) >= sizeof(path) || (unlink(path) == -1 &&
-	    errno != ENOENT)) {
+	    key, id) >= sizeof(path)) {
+		log_warn("dead: unlink %s", path);
+		return (-1);
+	}
+	if (unlink(path) == 0)
+		dead_gone_one(time(NULL));
+	else if (errno != ENOENT) {
 		log_warn("dead: unlink %s", path);
 		return (-1);
 	}
@@ -230,41 +336,28 @@ dead_names(char ***vp, size_t *np)
 	}
 	*vp = v;
 	*np = j;
+	dead_listed(v, j);
 	return (0);
 }
 
 /*
- * How many letters there are, and when the oldest was written; while
- * the directory cannot be listed, what its last listing found (the
- * letters are still there: not 0).
+ * How many letters there are, and when the oldest was written: kept
+ * (dead_n), a listing only while none could be had yet, a stat of each
+ * only once the oldest may have gone; while the directory cannot be
+ * listed, what its last listing found (the letters are still there:
+ * not 0).
  */
 size_t
 dead_count(time_t *oldest)
 {
-	static size_t	 last_n;
-	static time_t	 last_oldest;
-	char		**v;
-	struct stat	 st;
-	size_t		 n, i;
-	int		 dfd;
+	char	**v;
+	size_t	  n;
 
-	if (dead_names(&v, &n) == -1) {
-		*oldest = last_oldest;
-		return (last_n);
-	}
-	*oldest = 0;
-	if ((dfd = open(dead_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		for (i = 0; i < n; i++)
-			if (fstatat(dfd, v[i], &st, 0) == 0 && (*oldest == 0 ||
-			    st.st_mtime < *oldest))
-				*oldest = st.st_mtime;
-		close(dfd);
-	} else
-		*oldest = last_oldest;
-	dir_names_free(v, n);
-	last_n = n;
-	last_oldest = *oldest;
-	return (n);
+	/* dead_names counts them (dead_listed) */
+	if ((!dead_counted || dead_oldest_stale) && dead_names(&v, &n) == 0)
+		dir_names_free(v, n);
+	*oldest = dead_oldest;
+	return (dead_n);
 }
 
 /* --- inbound messages ------------------------------------------------- */
@@ -350,8 +443,10 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 	char		*text;
 	size_t		 len, i;
 	json_t		*o, *rcpts;
-	int		 fd, rc;
+	int		 fd, rc, fresh;
 
+	snprintf(name, sizeof(name), "in-%s.json", env->id);
+	fresh = !dead_exists(name);
 	if ((text = envelope_encode(env, &len)) == NULL)
 		log_warnx("dead: envelope cannot be encoded: %s",
 		    envelope_error());
@@ -419,6 +514,7 @@ dead_inbound(const struct envelope *env, size_t rcpt, const char *url,
 		log_warn("dead: msgid=%s", env->id);
 		return (-1);
 	}
+	dead_added(fresh);
 	log_info("dead: action=add type=inbound id=%s msgid=%s to=<%s> url=%s "
 	    "reason=%s", env->id, env->id, log_addr(to, sizeof(to),
 	    env->rcpts[rcpt].addr), url, reason);
@@ -461,8 +557,9 @@ dead_replay_inbound(const json_t *o, json_t *queued_as)
 		free(env);
 		return (-1);
 	}
-	if (in_path(path, sizeof(path), old, "json") == 0)
-		unlink(path);
+	if (in_path(path, sizeof(path), old, "json") == 0 &&
+	    unlink(path) == 0)
+		dead_gone_one(dead_time(o));
 	inbound_files_remove(old);
 	log_info("dead: action=replay type=inbound id=%s msgid=%s by=mhctl",
 	    old, env->id);
@@ -606,9 +703,12 @@ dead_requeued(int ok, void *arg)
 	} else {
 		req->done++;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir,
-		    dr->name) < sizeof(path) && unlink(path) == -1 &&
-		    errno != ENOENT)
-			log_warn("dead: unlink %s", path);
+		    dr->name) < sizeof(path)) {
+			if (unlink(path) == 0)
+				dead_gone_one(dead_time(dr->letter));
+			else if (errno != ENOENT)
+				log_warn("dead: unlink %s", path);
+		}
 	}
 	json_decref(dr->letter);
 	free(dr);
@@ -674,6 +774,7 @@ dead_remove_one(const char *name, const json_t *o)
 		log_warn("dead: unlink %s/%s", dead_dir, name);
 		return (-1);
 	}
+	dead_gone_one(dead_time(o));
 	if (strncmp(name, "in-", 3) == 0)
 		inbound_files_remove(json_string_value(json_object_get(o,
 		    "id")));
