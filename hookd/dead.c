@@ -651,6 +651,11 @@ struct dead_req {
 	int			 replay;
 	long			 done, failed, gone, unsynced, busy;
 	long			 pending;	/* queued, not durable yet */
+	/* the letters gone through a few at a time (dead_act_pass) */
+	char			**names;
+	size_t			 nnames, next;
+	struct event		*ev;
+	struct ctl_later	*waiting;	/* later once all gone through */
 };
 
 static json_t	*dead_reply(struct dead_req *);
@@ -811,50 +816,109 @@ dead_gone(const char *name, const json_t *o)
 }
 
 /*
- * dead replay|remove of req on the letters v (n, freed): the answer; or
- * NULL and *waits 1 while the events it queued again are not durable
- * yet (then sent through later, or child_control_later()'s if NULL)
+ * dead replay|remove of req on one letter, name (counted in req)
+ */
+static void
+dead_act_one(struct dead_req *req, const char *name)
+{
+	json_t		*o;
+	int		 rc;
+
+	if ((o = dead_load(name)) == NULL)
+		return;
+	if (!dead_matches(o, req->id))
+		rc = 1;
+	else if (dead_is_replaying(name)) {
+		req->busy++;
+		rc = 1;
+	} else if (req->replay && dead_gone(name, o)) {
+		req->gone++;
+		rc = -1;
+	} else if (!req->replay)
+		rc = dead_remove_one(name, o);
+	else if (strncmp(name, "in-", 3) == 0)
+		rc = dead_replay_inbound(o, req->queued_as);
+	else
+		rc = dead_replay_one(name, o, req) == 0 ? 1 : -1;
+	/* 1: counted later (or not at all) */
+	if (rc == 0)
+		req->done++;
+	else if (rc == -1) {
+		req->failed++;
+		dead_failed(req->replay, o);
+	}
+	json_decref(o);
+}
+
+/*
+ * The letters of req gone through for DEAD_PASS_MS at most (each a
+ * read, an inbound one's copy to the spool with its fsyncs), then the
+ * loop's other work (events, POSTs, other commands) before the next
+ * pass: a replay of 10,000 letters does not hold hookd up.  Once all
+ * are gone through, the answer goes, or once the events queued again
+ * are durable (dead_requeued).
+ */
+#define DEAD_PASS_MS	20
+
+static void
+dead_act_pass(int fd, short what, void *arg)
+{
+	struct dead_req		*req = arg;
+	struct ctl_later	*later;
+	struct timespec		 t0, t;
+	struct timeval		 now = { 0, 0 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (req->next < req->nnames) {
+		dead_act_one(req, req->names[req->next++]);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec -
+		    t0.tv_nsec) / 1000000 >= DEAD_PASS_MS)
+			break;
+	}
+	if (req->next < req->nnames) {
+		evtimer_add(req->ev, &now);
+		return;
+	}
+	dir_names_free(req->names, req->nnames);
+	req->names = NULL;
+	req->nnames = 0;
+	event_free(req->ev);
+	req->ev = NULL;
+	later = req->waiting;
+	req->waiting = NULL;
+	if (req->pending == 0)
+		child_control_answer(later, dead_reply(req));
+	else
+		req->later = later;
+}
+
+/*
+ * dead replay|remove of req on the letters v (n, taken): the answer
+ * once they are all gone through and the events queued again are
+ * durable, through later (child_control_later()'s if NULL), and NULL
+ * returned, *waits 1; or the answer now (no letter: NULL if it cannot
+ * be made)
  */
 static json_t *
 dead_act_names(struct dead_req *req, char **v, size_t n,
     struct ctl_later *later, int *waits)
 {
-	size_t		 i;
-	json_t		*o;
-	int		 rc;
-
 	*waits = 0;
-	for (i = 0; i < n; i++) {
-		if ((o = dead_load(v[i])) == NULL)
-			continue;
-		if (!dead_matches(o, req->id))
-			rc = 1;
-		else if (dead_is_replaying(v[i])) {
-			req->busy++;
-			rc = 1;
-		} else if (req->replay && dead_gone(v[i], o)) {
-			req->gone++;
-			rc = -1;
-		} else if (!req->replay)
-			rc = dead_remove_one(v[i], o);
-		else if (strncmp(v[i], "in-", 3) == 0)
-			rc = dead_replay_inbound(o, req->queued_as);
-		else
-			rc = dead_replay_one(v[i], o, req) == 0 ? 1 : -1;
-		/* 1: counted later (or not at all) */
-		if (rc == 0)
-			req->done++;
-		else if (rc == -1) {
-			req->failed++;
-			dead_failed(req->replay, o);
-		}
-		json_decref(o);
-	}
-	dir_names_free(v, n);
-	if (req->pending == 0)
+	if (n == 0) {
+		dir_names_free(v, n);
 		return (dead_reply(req));
-	req->later = later != NULL ? later : child_control_later();
+	}
+	if ((req->ev = evtimer_new(proc_base, dead_act_pass, req)) == NULL) {
+		dir_names_free(v, n);
+		dead_req_free(req);
+		return (NULL);
+	}
+	req->names = v;
+	req->nnames = n;
+	req->waiting = later != NULL ? later : child_control_later();
 	*waits = 1;
+	dead_act_pass(-1, 0, req);
 	return (NULL);
 }
 
