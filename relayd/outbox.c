@@ -25,7 +25,8 @@
  * no journal takes (disk full) is loose: sent all the same, and written
  * to a journal once one can be (loose_write).  What cannot be written
  * is tried again after 1 s, doubled up to OUTBOX_RETRY_MAX while writes
- * fail, at once when a journal write or group commit works (writes_work);
+ * fail, at once when a journal write or group commit works (writes_work,
+ * at most once a second);
  * once durable its events go to hookd again at once.  A file per
  * event cost more than the rest of the relay: ext4 looks through the
  * recently deleted inodes for every file it creates.  An ack is noted in
@@ -144,6 +145,7 @@ static uint64_t		 sendseq, readseq;
 static struct event	*more_ev;
 static struct event	*resend_ev, *acks_ev, *copy_ev;
 static int		 retry_secs = 1;	/* copy_soon's backoff */
+static struct timespec	 copy_last;	/* when copy_run last ran */
 
 static void	 copy_soon(int);
 static void	 persisted_loose(int, void *);
@@ -490,6 +492,7 @@ copy_run(int fd, short what, void *arg)
 	struct jfile	*jf, *tjf;
 	int		 again = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &copy_last);
 	if (loose_write() == -1)
 		again = 1;
 	TAILQ_FOREACH_SAFE(jf, &journals, entry, tjf) {
@@ -556,18 +559,32 @@ copy_soon(int secs)
 /*
  * A write to a journal, or its group commit, worked: the disk has room
  * again, so the copy of a failed journal and the loose events go now,
- * not after the backoff (nothing is done while writes keep failing)
+ * not after the backoff (nothing is done while writes keep failing);
+ * but not within COPY_GAP_MS of the last try: each rewrites every
+ * unacknowledged event of the failed journals, and while their copies
+ * keep failing (an fsync that fails where writes work) every event
+ * written would have had one, quadratic in the backlog
  */
+#define COPY_GAP_MS	1000
 static void
 writes_work(void)
 {
-	struct timeval	 now = { 0, 0 };
+	struct timeval	 tv = { 0, 0 };
+	struct timespec	 now;
+	long long	 ms;
 
 	retry_secs = 1;
 	if (copy_ev == NULL || !outbox_failed())
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - copy_last.tv_sec) * 1000LL +
+	    (now.tv_nsec - copy_last.tv_nsec) / 1000000;
+	if (copy_last.tv_sec != 0 && ms >= 0 && ms < COPY_GAP_MS) {
+		tv.tv_sec = (COPY_GAP_MS - ms) / 1000;
+		tv.tv_usec = (COPY_GAP_MS - ms) % 1000 * 1000;
+	}
 	evtimer_del(copy_ev);
-	evtimer_add(copy_ev, &now);
+	evtimer_add(copy_ev, &tv);
 }
 
 /* --- entries ------------------------------------------------------------- */
