@@ -146,6 +146,47 @@ dead_time(const json_t *o)
 	return ((time_t)json_integer_value(json_object_get(o, "time")));
 }
 
+/*
+ * At start (nothing is being written): a file a crash left half made
+ * goes, dir_names_at's filter.  A temporary one (file_replace_in's
+ * tmp-NAME, dead_inbound's in-ID.tmp), and an inbound letter's .msg or
+ * .env without its .json: the letter exists once its .json does, and
+ * its message stayed in the inbound queue until then.  Nothing else
+ * would ever remove them.
+ */
+static int
+dead_leftover(const char *name)
+{
+	char		 json[PATH_MAX];
+	const char	*dot = strrchr(name, '.');
+	struct stat	 st;
+
+	if (strncmp(name, "tmp-", 4) == 0)
+		return (1);
+	if (strncmp(name, "in-", 3) != 0 || dot == NULL)
+		return (0);
+	if (strcmp(dot, ".tmp") == 0)
+		return (1);
+	if (strcmp(dot, ".msg") != 0 && strcmp(dot, ".env") != 0)
+		return (0);
+	return ((size_t)snprintf(json, sizeof(json), "%s/%.*s.json",
+	    dead_dir, (int)(dot - name), name) < sizeof(json) &&
+	    lstat(json, &st) == -1 && errno == ENOENT);
+}
+
+static int
+dead_sweep(const char *name, void *arg)
+{
+	char	path[PATH_MAX];
+
+	if (!dead_leftover(name))
+		return (1);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dead_dir, name) <
+	    sizeof(path) && unlink(path) == 0)
+		log_info("dead: %s: left by a crash, removed", path);
+	return (0);
+}
+
 int
 dead_init(const char *root)
 {
@@ -159,6 +200,8 @@ dead_init(const char *root)
 		log_warn("dead: mkdir %s", dead_dir);
 		return (-1);
 	}
+	if (dir_names_at(AT_FDCWD, dead_dir, dead_sweep, NULL, &v, &n) == 0)
+		dir_names_free(v, n);
 	/* counted now (dead_listed); if it cannot be listed, at the
 	 * first scrape */
 	if (dead_names(&v, &n) == 0)
@@ -824,7 +867,9 @@ dead_act_one(struct dead_req *req, const char *name)
 	json_t		*o;
 	int		 rc;
 
-	if ((o = dead_load(name)) == NULL)
+	/* gone since the listing (another dead replay|remove under way
+	 * reached it first): not a letter that cannot be read */
+	if (!dead_exists(name) || (o = dead_load(name)) == NULL)
 		return;
 	if (!dead_matches(o, req->id))
 		rc = 1;
