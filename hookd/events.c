@@ -409,10 +409,44 @@ events_held_seed(const char *key, const char *id)
 static void
 held_free(struct endpoint *ep)
 {
+	json_decref(ep->unsynced);
+	ep->unsynced = NULL;
 	if (ep->held == NULL)
 		return;
 	free(ep->held);
 	ep->held = NULL;
+}
+
+/*
+ * id was stored for ep but its flush failed: not held (relayd, without
+ * an ack, sends it again, and that copy must be stored durably), but
+ * noted, EV_HELD_MAX at most, so that once delivered it is held: a
+ * copy sent again after that is acknowledged, not stored and sent a
+ * second time (delivered, nothing of it is left to lose)
+ */
+static void
+held_unsynced(struct endpoint *ep, const char *id)
+{
+	if (ep->unsynced == NULL && (ep->unsynced = json_object()) == NULL)
+		return;
+	if (json_object_size(ep->unsynced) < EV_HELD_MAX)
+		json_object_set_new(ep->unsynced, id, json_true());
+}
+
+/* records were delivered to ep: those whose flush failed are held now */
+void
+evq_held_delivered(struct endpoint *ep, const json_t *records)
+{
+	const json_t	*r;
+	const char	*id;
+	size_t		 i;
+
+	if (ep->unsynced == NULL || json_object_size(ep->unsynced) == 0)
+		return;
+	json_array_foreach(records, i, r)
+		if ((id = json_string_value(json_object_get(r, "id"))) !=
+		    NULL && json_object_del(ep->unsynced, id) == 0)
+			held_add(ep, id);
 }
 
 /* --- endpoints ------------------------------------------------------------ */
@@ -2069,6 +2103,8 @@ submit_durable(int ok, void *arg)
 		/* this endpoint has it, whatever became of the others */
 		if (ok && !sb->written)
 			held_add(sb->to[i].ep, sb->id);
+		else if (!sb->written)
+			held_unsynced(sb->to[i].ep, sb->id);
 		TAILQ_INSERT_TAIL(&sb->to[i].ep->items, sb->to[i].it, entry);
 		sb->to[i].ep->nitems++;
 		evq_kick(sb->to[i].ep);

@@ -136,6 +136,9 @@ struct endpoint {
 	json_t			*made;
 	/* the ids of the events stored for it lately (events.c) */
 	struct evheld		*held;
+	/* ids stored for it whose flush failed, until delivered (held
+	 * then: a copy relayd sends again is not stored again) */
+	json_t			*unsynced;
 	/* made reached EV_MADE_MAX: no more recorded (events.c) */
 	int			 made_full;
 	long			 last_status;
@@ -169,6 +172,7 @@ void		 evq_batch_free(struct evbatch *);
 void		 evq_batch_gone(struct endpoint *, struct evbatch *);
 void		 evq_seg_mark(struct evitem *, struct evitem *);
 struct evitem	*evq_item_new(const char *id, const char *name);
+void		 evq_held_delivered(struct endpoint *, const json_t *records);
 json_t		*evq_item_load(struct endpoint *, struct evitem *, int *again);
 void		 evq_item_unqueue(struct endpoint *, struct evitem *);
 void		 evq_item_done(struct endpoint *, struct evitem *);

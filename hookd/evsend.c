@@ -954,6 +954,7 @@ ep_done(const struct http_response *res, void *arg)
 			free(texts);
 		}
 		delivered_mark(ep->key, ep->cur->records);
+		evq_held_delivered(ep, ep->cur->records);
 		ep_delivered(ep);
 		evq_kick(ep);
 		return;
