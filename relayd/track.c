@@ -446,7 +446,24 @@ part_charset(const struct track_msg *m, const char *html, size_t len,
 	return (0);
 }
 
-/* the part at loc (offsets from base) decoded and planned, if it can be */
+/*
+ * A part with no link or image of this block's in it (none of "/o/",
+ * "/c/", "/u/"): nothing to do when opens and clicks are off.  A URL
+ * of ours written with entities for its slashes is not found.
+ */
+static int
+none_ours(const char *html, size_t len)
+{
+	return (memmem(html, len, "/o/", 3) == NULL &&
+	    memmem(html, len, "/c/", 3) == NULL &&
+	    memmem(html, len, "/u/", 3) == NULL);
+}
+
+/*
+ * The part at loc (offsets from base) decoded and planned, if it can be.
+ * With opens and clicks off, only one that may hold a tracked copy's
+ * pixel or links (none_ours): those name the first recipient.
+ */
 static void
 part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 {
@@ -468,6 +485,9 @@ part_load(struct track_msg *m, const struct part_loc *loc, size_t base)
 		log_info("msgid=%s tracking: an HTML part of %zu bytes goes "
 		    "as submitted (over %d MiB)", m->queue_id, p->len,
 		    HTML_REWRITE_MAX / (1024 * 1024));
+	else if (p->html != NULL && !m->t->opens && !m->t->clicks &&
+	    none_ours(p->html, p->len))
+		;
 	else if (p->html != NULL && (!loc->sniff ||
 	    part_charset(m, p->html, p->len, &legacy) == 0))
 		p->plan = html_plan_new(p->html, p->len, legacy);
@@ -1052,9 +1072,8 @@ parse(struct track_msg *m)
 		own = l;
 	if (keep && l != NULL) {
 		layouts_reused++;
-		if (m->t->opens || m->t->clicks)
-			for (i = 0; i < l->nlocs; i++)
-				part_load(m, &l->locs[i], base);
+		for (i = 0; i < l->nlocs; i++)
+			part_load(m, &l->locs[i], base);
 		if (own != NULL)
 			layout_free(own);
 		return (0);
@@ -1076,9 +1095,8 @@ parse(struct track_msg *m)
 	if (keep && multipart)
 		layout_keep(mime, mimelen, m->buf + base, m->len - base,
 		    &sc, base);
-	if (m->t->opens || m->t->clicks)
-		for (i = 0; i < sc.nlocs; i++)
-			part_load(m, &sc.locs[i], 0);
+	for (i = 0; i < sc.nlocs; i++)
+		part_load(m, &sc.locs[i], 0);
 	free(sc.locs);
 	free(sc.leaves);
 	return (0);
@@ -1286,7 +1304,8 @@ img_cb(void *arg, const char *url)
  * A link that is already one of this block's (is_ours): the recipient
  * being rendered gets its own, to the URL the token holds (a click: its
  * index the link's) or to its unsubscribe; a click would count for the
- * first recipient otherwise.  NULL (left as written) if the token does
+ * first recipient otherwise.  With clicks off, a click's link is the URL
+ * its token holds, untracked.  NULL (left as written) if the token does
  * not verify with the block's key or the previous one.
  */
 static char *
@@ -1311,6 +1330,10 @@ link_again(struct track_msg *m, size_t idx, int kind, const char *tok,
 	}
 	if (kind == 'u')
 		return (token_url(m, TOKEN_UNSUBSCRIBE, 0, NULL, comment));
+	/* clicks off: the link as it was before it was tracked */
+	if (!m->t->clicks)
+		return (comment && strstr(tk.url, "--") != NULL ? NULL :
+		    strdup(tk.url));
 	return (token_url(m, TOKEN_CLICK, m->links + idx, tk.url, comment));
 }
 
@@ -1319,7 +1342,8 @@ link_again(struct track_msg *m, size_t idx, int kind, const char *tok,
  * path and query, a quote or a space in it, percent-encoded.  One whose
  * host is not ASCII (no IDNA here) or that grows too long stays as it
  * is, untracked; so does one in a conditional comment if the tracking
- * URL holds "--" (an xn-- host), which would end the comment.
+ * URL holds "--" (an xn-- host), which would end the comment.  With
+ * clicks off, only a tracked copy's links are made again (link_again).
  */
 static char *
 link_cb(void *arg, size_t idx, const char *url, int comment)
@@ -1330,6 +1354,8 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 	int			 n, kind;
 
 	n = uri_encode(url, uri, sizeof(uri));
+	if ((n == -1 || (size_t)n >= sizeof(uri)) && !m->t->clicks)
+		return (NULL);
 	if (n == -1 || (size_t)n >= sizeof(uri)) {
 		log_debug("%s: link %zu not tracked: %s", m->queue_id,
 		    m->links + idx, n == -1 ? "its host is not ASCII" :
@@ -1344,6 +1370,8 @@ link_cb(void *arg, size_t idx, const char *url, int comment)
 	}
 	if ((kind = is_ours(uri, m->t->url, &tok)) != 0)
 		return (link_again(m, idx, kind, tok, comment));
+	if (!m->t->clicks)
+		return (NULL);
 	return (token_url(m, TOKEN_CLICK, m->links + idx, uri, comment));
 }
 
@@ -1499,7 +1527,7 @@ track_render(struct track_msg *m, const char *rcpt, size_t *outlen)
 	for (i = 0, m->links = 0; i < m->nparts && rv == 0; i++) {
 		p = &m->parts[i];
 		if ((html[i] = html_plan_apply(p->plan, p->html, p->len, pixel,
-		    m->t->clicks ? link_cb : NULL, img_cb, m,
+		    link_cb, img_cb, m,
 		    &hlen[i])) == NULL)
 			rv = -1;
 		m->links += html_plan_nlinks(p->plan);

@@ -825,6 +825,60 @@ check_ours_again(const struct config *conf)
 	free(direct);
 }
 
+/*
+ * A tracked copy submitted again to a block with opens or clicks off:
+ * the first recipient's pixel goes all the same (a client would count
+ * its opens for that recipient), a new one only with opens on; with
+ * clicks off its URL/c/ links are the URLs their tokens hold, untracked.
+ */
+static void
+check_ours_off(const struct config *conf)
+{
+	static const char	*msg = HDR("utf-8", "8bit")
+	    "<html><body><a href=\"https://example.org/1\">1</a>\r\n"
+	    "<!--[if mso]><a href=\"https://example.org/2\">2</a>"
+	    "<![endif]-->\r\n</body></html>\r\n";
+	struct config		*off;
+	char			*first, *again, *text, u[8][64];
+	size_t			 n, no, good;
+	int			 opens;
+
+	first = copy_for(conf, msg, "first@example.test");
+	for (opens = 0; opens < 2; opens++) {
+		if (asprintf(&text, "bounce domain \"bounces.test\"\n"
+		    "tracking domain \"sender.test\" {\n"
+		    "\turl \"https://t.sender.test\"\n\topens %s\n"
+		    "\tclicks no\n\tunsubscribe one-click\n"
+		    "\tsecret \"tracking-test-secret-0123456789\"\n}\n",
+		    opens ? "yes" : "no") == -1)
+			return;
+		off = conf_text(text);
+		free(text);
+		track_forget();
+		again = off != NULL && first != NULL ?
+		    copy_for(off, first, "second@example.test") : NULL;
+		good = tokens_for(again, "/o/", "second@example.test", &no, u,
+		    8);
+		if (opens)
+			ok(no == 1 && good == 1, "opens on, clicks off: the "
+			    "pixel the new recipient's (%zu, %zu)", no, good);
+		else
+			ok(again != NULL && no == 0, "opens and clicks off: "
+			    "the first recipient's pixel dropped, none added "
+			    "(%zu)", no);
+		tokens_for(again, "/c/", "first@example.test", &n, u, 8);
+		ok(again != NULL && n == 0 && strstr(body_of(again), "<a href="
+		    "\"https://example.org/1\">") != NULL &&
+		    strstr(body_of(again), "<a href=\"https://example.org/2\">")
+		    != NULL, "opens %s, clicks off: the copy's tracked links "
+		    "back to their URLs (%zu left)", opens ? "on" : "off", n);
+		free(again);
+		config_free(off);
+	}
+	track_forget();
+	free(first);
+}
+
 /* msg's copy, with what was logged meanwhile in *logged (malloc'd) */
 static char *
 render_logged(const struct config *conf, const char *msg, size_t *len,
@@ -1259,6 +1313,7 @@ main(void)
 	check_signed(conf);
 	check_dkim_signed(conf);
 	check_ours_again(conf);
+	check_ours_off(conf);
 	check_links_over(conf);
 	check_html_max(conf);
 	check_mailto(conf);
