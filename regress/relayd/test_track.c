@@ -993,6 +993,80 @@ check_html_max(const struct config *conf)
 	}
 }
 
+/* HDR for cte, then html of size bytes (links) encoded in cte */
+static char *
+encoded_msg(const char *cte, GMimeContentEncoding enc, size_t size)
+{
+	static const char	*link = "<p><a href=\"https://e.org/\">a link "
+	    "=in a paragraph of its own</a></p>\n";
+	GMimeEncoding		 st;
+	char			*html, *msg, hdr[512];
+	size_t			 ll = strlen(link), n, i, hl;
+
+	if ((html = malloc(size)) == NULL)
+		return (NULL);
+	for (i = 0; i + ll <= size; i += ll)
+		memcpy(html + i, link, ll);
+	memset(html + i, 'y', size - i);
+	hl = snprintf(hdr, sizeof(hdr), "From: <app@sender.test>\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: %s\r\n\r\n", cte);
+	g_mime_encoding_init_encode(&st, enc);
+	if ((msg = malloc(hl + g_mime_encoding_outlen(&st, size) +
+	    g_mime_encoding_outlen(&st, 0) + 1)) == NULL) {
+		free(html);
+		return (NULL);
+	}
+	memcpy(msg, hdr, hl);
+	n = g_mime_encoding_step(&st, html, size, msg + hl);
+	n += g_mime_encoding_flush(&st, "", 0, msg + hl + n);
+	msg[hl + n] = '\0';
+	free(html);
+	return (msg);
+}
+
+/*
+ * The bound is on the decoded part: a base64 or quoted-printable HTML
+ * part over 2 MiB decoded goes as submitted, logged with that size; one
+ * of 2 MiB decoded, larger encoded, is tracked.
+ */
+static void
+check_html_max_encoded(const struct config *conf)
+{
+	static const struct {
+		const char		*cte;
+		GMimeContentEncoding	 enc;
+	} encs[] = {
+		{ "base64", GMIME_CONTENT_ENCODING_BASE64 },
+		{ "quoted-printable", GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE },
+	};
+	char		*msg, *out, *logged;
+	size_t		 i, len;
+
+	for (i = 0; i < sizeof(encs) / sizeof(encs[0]); i++) {
+		msg = encoded_msg(encs[i].cte, encs[i].enc,
+		    2 * 1024 * 1024 + 65536);
+		out = render_logged(conf, msg, &len, &logged);
+		ok(out != NULL && msg != NULL && strcmp(body_of(out),
+		    body_of(msg)) == 0 && logged != NULL && strstr(logged,
+		    "tracking: an HTML part of 2162688 bytes goes as "
+		    "submitted") != NULL, "%s, over 2 MiB decoded: as "
+		    "submitted, logged with its decoded size", encs[i].cte);
+		free(logged);
+		free(out);
+		free(msg);
+		msg = encoded_msg(encs[i].cte, encs[i].enc, 2 * 1024 * 1024);
+		out = render_logged(conf, msg, &len, &logged);
+		ok(out != NULL && msg != NULL && strcmp(body_of(out),
+		    body_of(msg)) != 0 && logged != NULL && strstr(logged,
+		    "goes as submitted") == NULL, "%s, 2 MiB decoded: tracked",
+		    encs[i].cte);
+		free(logged);
+		free(out);
+		free(msg);
+	}
+}
+
 /*
  * One-click (List-Unsubscribe-Post) only beside an https url (RFC 8058
  * 3.1); an http url keeps List-Unsubscribe, its URI and the mailto.
@@ -1316,6 +1390,7 @@ main(void)
 	check_ours_off(conf);
 	check_links_over(conf);
 	check_html_max(conf);
+	check_html_max_encoded(conf);
 	check_mailto(conf);
 	check_utf8_rcpt(conf);
 	check_header_only(conf);
