@@ -879,6 +879,121 @@ check_ours_off(const struct config *conf)
 	free(first);
 }
 
+/* the first URL of ours of kind path ("/o/"...) in s, in url */
+static int
+first_ours(const char *s, const char *path, char *url, size_t len)
+{
+	char		 pre[64];
+	const char	*p;
+	size_t		 n;
+
+	snprintf(pre, sizeof(pre), "https://t.sender.test%s", path);
+	if (s == NULL || (p = strstr(s, pre)) == NULL ||
+	    (n = strcspn(p, "\">")) >= len)
+		return (-1);
+	memcpy(url, p, n);
+	url[n] = '\0';
+	return (0);
+}
+
+/* conf with secret sec, rotated from old (NULL: none) */
+static struct config *
+secret_conf(const char *sec, const struct config *old)
+{
+	struct config	*c;
+	char		*text;
+
+	if (asprintf(&text, "bounce domain \"bounces.test\"\n"
+	    "tracking domain \"sender.test\" {\n"
+	    "\turl \"https://t.sender.test\"\n\topens yes\n\tclicks yes\n"
+	    "\tsecret \"%s\"\n}\n", sec) == -1)
+		return (NULL);
+	c = conf_text(text);
+	free(text);
+	if (c != NULL && old != NULL)
+		config_tracking_rotate(c, old);
+	return (c);
+}
+
+/*
+ * A tracked copy's tokens after reloads: made again while its key is the
+ * block's or the previous one, left as written after two (its pixel
+ * dropped all the same).  Its pixel inside a conditional comment, and
+ * one and a link written with entities for their slashes, are the new
+ * recipient's too.
+ */
+static void
+check_ours_keys(const struct config *conf)
+{
+	static const char	*msg = HDR("utf-8", "8bit")
+	    "<html><body><a href=\"https://example.org/1\">1</a>\r\n"
+	    "</body></html>\r\n";
+	static const char	*sec[] = {
+		"tracking-test-secret-0123456789",
+		"tracking-test-secret-1123456789",
+		"tracking-test-secret-2123456789",
+	};
+	struct config		*c[3];
+	char			*first, *out, *m2, pix[256], click[256];
+	char			 u[8][64], tok[256];
+	size_t			 n, good, i;
+
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 3; i++)
+		c[i] = secret_conf(sec[i], i > 0 ? c[i - 1] : NULL);
+	track_forget();
+	first = c[0] != NULL ? copy_for(c[0], msg, "first@example.test") :
+	    NULL;
+	if (first_ours(first, "/o/", pix, sizeof(pix)) == -1 ||
+	    first_ours(first, "/c/", click, sizeof(click)) == -1 ||
+	    c[1] == NULL || c[2] == NULL) {
+		ok(0, "a tracked copy and three keys");
+		goto done;
+	}
+	out = copy_for(c[1], first, "second@example.test");
+	ok(out != NULL && strstr(out, click) == NULL && strstr(out, pix) ==
+	    NULL && strstr(out, "example.org") == NULL, "one reload: the "
+	    "copy's click and pixel made again (the previous key)");
+	free(out);
+	out = copy_for(c[2], first, "second@example.test");
+	ok(out != NULL && strstr(out, click) != NULL && strstr(out, pix) ==
+	    NULL, "two reloads: its click left as written, its pixel "
+	    "dropped");
+	free(out);
+	/* the pixel in a conditional comment; written with entities */
+	if (asprintf(&m2, HDR("utf-8", "8bit") "<html><body>"
+	    "<!--[if mso]><img src=\"%s\" alt=\"\"><![endif]-->\r\n"
+	    "x</body></html>\r\n", pix) == -1)
+		goto done;
+	track_forget();
+	out = copy_for(c[0], m2, "second@example.test");
+	free(m2);
+	good = tokens_for(out, "/o/", "second@example.test", &n, u, 8);
+	ok(n == 1 && good == 1, "a pixel in a conditional comment: one, "
+	    "the new recipient's (%zu, %zu)", n, good);
+	free(out);
+	strlcpy(tok, click + strlen("https://t.sender.test/c/"), sizeof(tok));
+	if (asprintf(&m2, HDR("utf-8", "8bit") "<html><body>"
+	    "<a href=\"https://t.sender.test&#x2F;c&#47;%s\">1</a>"
+	    "<img src=\"https://t.sender.test&#47;o&#47;%s\">\r\n"
+	    "</body></html>\r\n", tok, pix + strlen("https://t.sender."
+	    "test/o/")) == -1)
+		goto done;
+	out = copy_for(c[0], m2, "second@example.test");
+	free(m2);
+	good = tokens_for(out, "/o/", "second@example.test", &n, u, 8);
+	i = tokens_for(out, "/c/", "second@example.test", &n, u, 8);
+	ok(good == 1 && i == 1 && strcmp(u[0], "https://example.org/1") ==
+	    0 && strstr(out, "&#") == NULL, "a pixel and a link written with "
+	    "entities: the new recipient's");
+	free(out);
+ done:
+	track_forget();
+	free(first);
+	for (i = 0; i < 3; i++)
+		config_free(c[i]);
+}
+
 /* msg's copy, with what was logged meanwhile in *logged (malloc'd) */
 static char *
 render_logged(const struct config *conf, const char *msg, size_t *len,
@@ -1388,6 +1503,7 @@ main(void)
 	check_dkim_signed(conf);
 	check_ours_again(conf);
 	check_ours_off(conf);
+	check_ours_keys(conf);
 	check_links_over(conf);
 	check_html_max(conf);
 	check_html_max_encoded(conf);
