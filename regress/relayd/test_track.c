@@ -836,6 +836,7 @@ check_ours_off(const struct config *conf)
 {
 	static const char	*msg = HDR("utf-8", "8bit")
 	    "<html><body><a href=\"https://example.org/1\">1</a>\r\n"
+	    "<a href=\"https://example.org/3?a=1&amp;b=2\">3</a>\r\n"
 	    "<!--[if mso]><a href=\"https://example.org/2\">2</a>"
 	    "<![endif]-->\r\n</body></html>\r\n";
 	struct config		*off;
@@ -870,7 +871,8 @@ check_ours_off(const struct config *conf)
 		ok(again != NULL && n == 0 && strstr(body_of(again), "<a href="
 		    "\"https://example.org/1\">") != NULL &&
 		    strstr(body_of(again), "<a href=\"https://example.org/2\">")
-		    != NULL, "opens %s, clicks off: the copy's tracked links "
+		    != NULL && strstr(body_of(again), "<a href=\"https://"
+		    "example.org/3?a=1&amp;b=2\">") != NULL, "opens %s, clicks off: the copy's tracked links "
 		    "back to their URLs (%zu left)", opens ? "on" : "off", n);
 		free(again);
 		config_free(off);
