@@ -14,7 +14,8 @@
  * second it was made in: copies made in different seconds are not
  * compared.  So too the message with a few bytes put in the middle of
  * its body, made after the message left its layout (which may give it
- * that layout moved) and after a parse.
+ * that layout moved) and after a parse; and the message to a block
+ * with opens and clicks off.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define EXTRA	"X-Fuzz: a field more\r\n"
 
-static struct config	*conf;
+static struct config	*conf, *conf_unsub;
 
 static void
 check(int cond)
@@ -53,11 +54,18 @@ setup(void)
 			    "\topens yes\n\tclicks yes\n"
 			    "\tunsubscribe one-click\n"
 			    "\tsecret \"fuzz-tracking-secret-0123456789\"\n}\n";
+	const char	*unsub = "bounce domain \"bounces.test\"\n"
+			    "tracking domain \"sender.test\" {\n"
+			    "\turl \"https://t.sender.test\"\n"
+			    "\topens no\n\tclicks no\n"
+			    "\tunsubscribe one-click\n"
+			    "\tsecret \"fuzz-tracking-secret-0123456789\"\n}\n";
 
 	log_init(0, 0);
 	g_mime_init();
 	conf = conf_text(text);
-	check(conf != NULL);
+	conf_unsub = conf_text(unsub);
+	check(conf != NULL && conf_unsub != NULL);
 }
 
 static void
@@ -127,6 +135,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	warm = track_copy(conf, msg, n + size, &wlen);
 	track_forget();
 	cold = track_copy(conf, msg, n + size, &clen);
+	same(cold, clen, warm, wlen, t0);
+	free(cold);
+	free(warm);
+
+	/* a block with opens and clicks off (a tracked copy's pixel and
+	 * links made again only): parsed, then with its layout */
+	track_forget();
+	t0 = time(NULL);
+	cold = track_copy(conf_unsub, msg + n, size, &clen);
+	warm = track_copy(conf_unsub, msg + n, size, &wlen);
 	same(cold, clen, warm, wlen, t0);
 	free(cold);
 	free(warm);
