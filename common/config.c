@@ -522,8 +522,9 @@ url_part(CURLU *u, CURLUPart what, char *buf, size_t len)
 
 /*
  * [start, end) of a URL's userinfo, percent-decoded, into buf (NUL
- * terminated); -1 (buf wiped) if a %XX is bad, a byte is a NUL, CR or
- * LF, or it does not fit
+ * terminated); a '%' not followed by two hex digits stays as it is (as
+ * libcurl kept it); -1 (buf wiped) if a byte is a NUL, CR or LF, or it
+ * does not fit
  */
 static int
 url_unescape(char *buf, size_t len, const char *start, const char *end)
@@ -533,11 +534,9 @@ url_unescape(char *buf, size_t len, const char *start, const char *end)
 
 	for (; start < end; start++) {
 		c = (unsigned char)*start;
-		if (c == '%') {
-			if (end - start < 3 ||
-			    (hi = mh_hexdigit(start[1])) == -1 ||
-			    (lo = mh_hexdigit(start[2])) == -1)
-				goto bad;
+		if (c == '%' && end - start >= 3 &&
+		    (hi = mh_hexdigit(start[1])) != -1 &&
+		    (lo = mh_hexdigit(start[2])) != -1) {
 			c = hi << 4 | lo;
 			start += 2;
 		}
@@ -556,7 +555,8 @@ url_unescape(char *buf, size_t len, const char *start, const char *end)
  * The user and password of a redis[s]:// URL s, decoded, into cc; the
  * URL without them into rest.  The userinfo ends at the authority's last
  * '@' (one in the password may stand as it is), the user at its first
- * ':'; '/', '?', '#' and '%' in either must be %XX.  libcurl never sees
+ * ':'; '/', '?' and '#' in either must be %XX, a '%' not before two
+ * hex digits stays a '%' (as libcurl had it).  libcurl never sees
  * them: it frees its copies unwiped.  -1 if one is bad.
  */
 static int

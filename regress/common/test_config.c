@@ -1681,9 +1681,17 @@ test_redis_url(void)
 		{ "rediss://u:%C3%A9t%c3%a9@[::1]:7000", "u",
 		    "\xc3\xa9t\xc3\xa9", "::1", 7000, 0 },
 		{ "redis://127.0.0.1/1?a@b", "", "", "127.0.0.1", 6379, 1 },
+		/* a '%' not before two hex digits: a '%', as libcurl had it */
+		{ "redis://u:50%@127.0.0.1", "u", "50%", "127.0.0.1", 6379,
+		    0 },
+		{ "redis://u:ab%zz@127.0.0.1", "u", "ab%zz", "127.0.0.1",
+		    6379, 0 },
+		{ "redis://u:ab%4@127.0.0.1", "u", "ab%4", "127.0.0.1",
+		    6379, 0 },
+		{ "redis://u%:%4g%41@127.0.0.1", "u%", "%4gA", "127.0.0.1",
+		    6379, 0 },
 	};
 	static const char *const bad[] = {
-		"redis://u:%zz@127.0.0.1", "redis://u:ab%4@127.0.0.1",
 		"redis://u:a%0db@127.0.0.1", "redis://u:a%0Ab@127.0.0.1",
 		"redis://u:a%00b@127.0.0.1", "redis://u%0a:pw@127.0.0.1",
 		"redis://u:pw@localhost.example",
