@@ -26,7 +26,11 @@
 # with the command to run.  The test level also needs node and npm (the
 # machine's own, or Debian's) and the npm modules of the tests in
 # BUILD/npm (default obj/npm).  MH_NO_DEPS=1 skips everything.
+# MH_POLICY_RC_D (regress/install/test_deps only, with a stand-in
+# apt-get): the policy-rc.d it makes instead of /usr/sbin/policy-rc.d,
+# which a real apt-get alone honours.
 set -eu
+policy=${MH_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 
 # what "make" needs: compiler, yacc, pkg-config and the libraries.
 # nettle-dev: libunbound.pc requires hogweed, which libunbound-dev does
@@ -150,10 +154,10 @@ apt_install() {
 	# removed however the script ends (the EXIT trap, which a signal
 	# reaches too): one left behind would keep every later package
 	# upgrade on the machine from restarting its daemon
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
+	if [ ! -e "$policy" ]; then
 		policy_created=1
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 0755 /usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
 	fi
 	say "installing: $*"
 	rc=0
@@ -211,7 +215,7 @@ fi
 tmp=$(mktemp)
 policy_created=0
 policy_remove() {
-	[ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
+	[ "$policy_created" = 0 ] || rm -f "$policy"
 	policy_created=0
 }
 trap 'rm -f "$tmp"; policy_remove' EXIT
