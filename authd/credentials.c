@@ -30,7 +30,6 @@
 
 #define THROTTLE_SLOTS		1024
 #define DUMMY_SETTING		"$y$j9T$F5Jx5fExrKuPp53xLKQ..1"
-#define CLASSES_MAX		32	/* of hashes timed at load */
 
 struct cred {
 	char	*user;
@@ -113,37 +112,146 @@ hash_cost(const char *setting)
 	return ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
 }
 
+/* a yescrypt parameter character's value (crypt(3)'s base 64) */
+static int
+b64_value(char ch)
+{
+	static const char	 b64[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVW"
+	    "XYZabcdefghijklmnopqrstuvwxyz";
+	const char		*p = ch != '\0' ? strchr(b64, ch) : NULL;
+
+	return (p == NULL ? -1 : (int)(p - b64));
+}
+
+/*
+ * What a hash costs among those of its algorithm, read from its setting
+ * (no crypt(3) call): bcrypt's log2 cost, sha256/512-crypt's rounds
+ * (5000 by default), yescrypt's N times r, 0 for md5-crypt and DES, whose
+ * cost is fixed.  -1 where it cannot be read: it is timed on its own.
+ * *alg: the length of the algorithm's prefix ("$2b$", "$6$", "" for DES).
+ */
+static double
+hash_rank(const char *h, size_t *alg)
+{
+	const char	*e;
+	int		 n, r;
+
+	*alg = 0;
+	if (h[0] != '$')
+		return (strlen(h) == 13 ? 0 : -1);
+	if ((e = strchr(h + 1, '$')) == NULL)
+		return (-1);
+	*alg = e + 1 - h;
+	if (h[1] == '2' && *alg == 4 && strspn(e + 1, "0123456789") == 2 &&
+	    e[3] == '$')
+		return ((e[1] - '0') * 10 + e[2] - '0');
+	if (strncmp(h, "$1$", 3) == 0)
+		return (0);
+	if (strncmp(h, "$5$", 3) == 0 || strncmp(h, "$6$", 3) == 0) {
+		if (strncmp(e + 1, "rounds=", 7) != 0)
+			return (5000);
+		n = strspn(e + 8, "0123456789");
+		return (n > 0 && n < 10 && e[8 + n] == '$' ?
+		    strtod(e + 8, NULL) : -1);
+	}
+	if (strncmp(h, "$y$", 3) == 0 || strncmp(h, "$gy$", 4) == 0) {
+		/* flavour, log2 N - 1, r - 1: one character each (< 48) */
+		n = b64_value(e[2]);
+		r = b64_value(e[3]);
+		if (b64_value(e[1]) < 0 || n < 0 || n >= 48 || r < 0 ||
+		    r >= 48 || e[4] != '$')
+			return (-1);
+		return ((double)(r + 1) * (double)((uint64_t)1 << (n + 1)));
+	}
+	return (-1);
+}
+
+/* the costliest of the algorithm of alg crypt(3) did not refuse (2) */
+static ssize_t
+top_of(const struct creds *c, const char *alg, const char *tried)
+{
+	ssize_t		 top = -1;
+	size_t		 i, l, len;
+	double		 rk, most = -1;
+
+	(void)hash_rank(alg, &len);
+	for (i = 0; i < c->n; i++) {
+		if ((tried[i] & 2) || (rk = hash_rank(c->v[i].hash, &l)) < 0 ||
+		    l != len || strncmp(c->v[i].hash, alg, len) != 0)
+			continue;
+		if (rk > most) {
+			most = rk;
+			top = i;
+		}
+	}
+	return (top);
+}
+
+/*
+ * The hashes of h's algorithm (h ranked) or of its class (not) marked
+ * done (1) in tried[]; 1 if h is ranked.
+ */
+static int
+class_done(const struct creds *c, const char *h, char *tried)
+{
+	const char	*o;
+	size_t		 i, l, lo, k = cost_class(h);
+	int		 ranked = hash_rank(h, &l) >= 0;
+
+	for (i = 0; i < c->n; i++) {
+		o = c->v[i].hash;
+		if (ranked ? hash_rank(o, &lo) >= 0 && lo == l &&
+		    strncmp(o, h, l) == 0 : cost_class(o) == k &&
+		    strncmp(o, h, k) == 0)
+			tried[i] |= 1;
+	}
+	return (ranked);
+}
+
 /*
  * The setting unknown users hash with: the costliest usable one of the
- * file, each class of them timed once.  The first usable one made an
- * unknown user cost what its algorithm does: with bcrypt users beside
- * sha512-crypt ones, a name answered in a sha512-crypt's time when the
- * first user was one, so the time told a bcrypt user from no user.  Not
- * a locked or unknown one ("*", "!"): crypt(3) refuses it at once.  Past
- * CLASSES_MAX classes, the others are not timed.  With no usable one, a
- * fixed yescrypt setting (no randomness needed inside the sandbox).
+ * file.  The first usable one made an unknown user cost what its
+ * algorithm does: with bcrypt users beside sha512-crypt ones, a name
+ * answered in a sha512-crypt's time when the first user was one, so the
+ * time told a bcrypt user from no user.  Each class was timed with a
+ * crypt(3) at every load, on authd's only event loop, and only the first
+ * 32: the hashes of one algorithm are ranked by the cost their setting
+ * says now, and only the costliest of each algorithm is timed (one of
+ * those it refuses, the next of it), and a class whose cost cannot be
+ * read (an algorithm not known here) once.  Not a locked or unknown one
+ * ("*", "!"): crypt(3) refuses it at once.  With no usable one, a fixed
+ * yescrypt setting (no randomness needed inside the sandbox).
  */
 static const char *
 dummy_setting(const struct creds *c)
 {
-	const char	*best = DUMMY_SETTING, *seen[CLASSES_MAX];
+	const char	*best = DUMMY_SETTING, *h;
+	char		*tried;
 	double		 cost, most = -1;
-	size_t		 i, j, k, nseen = 0;
+	size_t		 i;
+	ssize_t		 t;
 
-	for (i = 0; i < c->n && nseen < CLASSES_MAX; i++) {
-		k = cost_class(c->v[i].hash);
-		for (j = 0; j < nseen; j++)
-			if (cost_class(seen[j]) == k &&
-			    strncmp(seen[j], c->v[i].hash, k) == 0)
-				break;
-		if (j < nseen || (cost = hash_cost(c->v[i].hash)) < 0)
+	if (c->n == 0 || (tried = calloc(c->n, 1)) == NULL)
+		return (best);
+	for (i = 0; i < c->n; i++) {
+		h = c->v[i].hash;
+		if (tried[i] & 1)
 			continue;
-		seen[nseen++] = c->v[i].hash;
-		if (cost > most) {
+		t = -1;
+		cost = -1;
+		if (class_done(c, h, tried)) {
+			/* the top of its algorithm, the next if refused */
+			while ((t = top_of(c, h, tried)) != -1 &&
+			    (cost = hash_cost(c->v[t].hash)) < 0)
+				tried[t] |= 2;
+		} else
+			cost = hash_cost(c->v[t = i].hash);
+		if (t != -1 && cost > most) {
 			most = cost;
-			best = c->v[i].hash;
+			best = c->v[t].hash;
 		}
 	}
+	free(tried);
 	return (best);
 }
 

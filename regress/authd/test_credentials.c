@@ -19,17 +19,24 @@
 #include "tap.h"
 
 static char *
-mkhash(const char *prefix, const char *pass)
+mkhash_n(const char *prefix, unsigned long count, const char *pass)
 {
 	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE];
 	static struct crypt_data cd;
 	char			*h;
 
-	if (crypt_gensalt_rn(prefix, 0, NULL, 0, salt, sizeof(salt)) == NULL)
+	if (crypt_gensalt_rn(prefix, count, NULL, 0, salt, sizeof(salt)) ==
+	    NULL)
 		return (NULL);
 	if ((h = crypt_rn(pass, salt, &cd, sizeof(cd))) == NULL)
 		return (NULL);
 	return (strdup(h));
+}
+
+static char *
+mkhash(const char *prefix, const char *pass)
+{
+	return (mkhash_n(prefix, 0, pass));
 }
 
 static int
@@ -112,6 +119,48 @@ mixed_costs(const char *h6)
 	else
 		ok(tu > tb / 2 && tu < tb * 2, "mixed algorithms, sha512-crypt "
 		    "first: an unknown user costs the bcrypt (%.4fs vs %.4fs, "
+		    "sha512-crypt %.4fs)", tu, tb, t6);
+	creds_free(c);
+}
+
+/*
+ * 40 classes, the costliest last: 39 sha512-crypt of rounds 5000 to
+ * 8800, then a bcrypt of cost 10.  Only the first 32 classes were timed
+ * at load: an unknown user cost a sha512-crypt, the time told the bcrypt
+ * user from no user.
+ */
+static void
+many_classes(void)
+{
+	char		*text = NULL, *h, *t;
+	struct creds	*c;
+	double		 t6, tb, tu;
+	int		 i;
+
+	for (i = 0; i < 40; i++) {
+		h = i < 39 ? mkhash_n("$6$", 5000 + i * 100, "pw") :
+		    mkhash_n("$2b$", 10, "pw");
+		if (h == NULL || asprintf(&t, "%su%d:%s\n", text ? text : "",
+		    i, h) == -1) {
+			ok(0, "40 classes: hashes made");
+			return;
+		}
+		free(text);
+		free(h);
+		text = t;
+	}
+	c = creds_load(text, strlen(text));
+	free(text);
+	auth_throttle_set(1000, 300);
+	t6 = median(c, "u38");
+	tb = median(c, "u39");
+	tu = median(c, "nosuchuser");
+	if (tb < t6 * 4)
+		ok(1, "# SKIP 40 classes: bcrypt not costlier than "
+		    "sha512-crypt here, too noisy (%.4fs vs %.4fs)", tb, t6);
+	else
+		ok(tu > tb / 2 && tu < tb * 2, "40 classes, the costliest "
+		    "last: an unknown user costs it (%.4fs vs %.4fs, "
 		    "sha512-crypt %.4fs)", tu, tb, t6);
 	creds_free(c);
 }
@@ -204,6 +253,7 @@ main(void)
 	 * "bcrypt user" from "no such user".  The median of 5 tries each.
 	 */
 	mixed_costs(h6);
+	many_classes();
 
 	/* throttling: 5 failures in the window, then refused */
 	auth_throttle_reset();
