@@ -17,9 +17,14 @@
  * 1 FIRST TRIES URL", then the gzip'd report; fsync'd) from its arrival
  * until it is delivered or given up, and POSTed again 5 minutes after a
  * failure, doubling (a test period at most), until TLSRPT_TRIES tries or
- * 24 hours after the first; a restart POSTs those left at once.
+ * 24 hours after the first.  A try is counted in the file before its
+ * POST, so a hookd killed in the middle of one does not get it for free,
+ * and a restart spaces the sends of those left (TLSRPT_SPACE apart).  At
+ * most TLSRPT_KEPT reports, TLSRPT_KEPT_BYTES of them, are kept: the
+ * oldest is dropped, with a log line, for a newer one.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -47,18 +52,25 @@
 #define TLSRPT_TRIES		9	/* the 9th some 21 hours after */
 #define TLSRPT_RETRY		300	/* seconds before the 2nd, doubling */
 #define TLSRPT_WINDOW		86400	/* RFC 8460 5.5: 24 hours */
+#define TLSRPT_KEPT		1000	/* reports kept at most */
+#define TLSRPT_KEPT_BYTES	(64 * 1024 * 1024)	/* and their bytes */
+#define TLSRPT_SPACE		10	/* seconds between reloaded sends */
 
 struct rpt_try {
+	TAILQ_ENTRY(rpt_try) entry;
 	struct event	*timer;
+	struct http_call *call;			/* its POST under way */
 	char		 url[MH_URL_MAX];
 	char		 pub[MH_URL_MAX];	/* for the log */
-	char		 name[64];		/* its file, "" if none */
+	char		 name[NAME_MAX + 1];	/* its file, "" if none */
 	u_char		*body;
 	size_t		 len;
 	time_t		 first;
 	int		 tries;
 };
 
+static TAILQ_HEAD(, rpt_try) rpt_all = TAILQ_HEAD_INITIALIZER(rpt_all);
+static size_t		 rpt_count, rpt_bytes;
 static char		 rpt_dir[PATH_MAX];
 static unsigned int	 rpt_seq;
 
@@ -82,6 +94,11 @@ rpt_free(struct rpt_try *t)
 	    rpt_path(path, sizeof(path), t->name) == 0 &&
 	    unlink(path) == -1 && errno != ENOENT)
 		log_warn("tls-rpt: unlink %s", path);
+	TAILQ_REMOVE(&rpt_all, t, entry);
+	rpt_count--;
+	rpt_bytes -= t->len;
+	if (t->call != NULL)
+		http_cancel(t->call);
 	if (t->timer != NULL)
 		event_free(t->timer);
 	free(t->body);
@@ -135,7 +152,7 @@ rpt_failed(struct rpt_try *t)
 	struct timeval	 tv = { 0, 0 };
 	time_t		 now = time(NULL);
 
-	t->tries++;
+	t->call = NULL;
 	tv.tv_sec = rpt_delay(t->tries);
 	if (t->tries >= TLSRPT_TRIES || now + tv.tv_sec > t->first +
 	    TLSRPT_WINDOW) {
@@ -144,7 +161,6 @@ rpt_failed(struct rpt_try *t)
 		rpt_free(t);
 		return;
 	}
-	rpt_keep(t);
 	log_info("tls-rpt: url=%s tried again in %lld s (try %d of %d)",
 	    t->pub, (long long)tv.tv_sec, t->tries + 1, TLSRPT_TRIES);
 	evtimer_add(t->timer, &tv);
@@ -155,6 +171,7 @@ posted(const struct http_response *res, void *arg)
 {
 	struct rpt_try	*t = arg;
 
+	t->call = NULL;
 	if (res->error != HTTP_OK || res->status < 200 || res->status > 299) {
 		log_warnx("tls-rpt: url=%s status=%ld error=%s", t->pub,
 		    res->status, res->error != HTTP_OK ? res->errstr :
@@ -172,12 +189,15 @@ rpt_send(struct rpt_try *t)
 {
 	struct http_request	 req;
 
+	/* counted and kept before: a kill during the POST still counts */
+	t->tries++;
+	rpt_keep(t);
 	http_request_body(&req, t->url, NULL, "application/tlsrpt+gzip",
 	    t->body, t->len);
 	req.timeout = TLSRPT_POST_TIMEOUT;
 	/* hookd's own, as every POST of it: relayd's word is not asked */
 	req.allow_private = hookd_conf->allow_private;
-	if (http_post(&req, posted, t) == NULL) {
+	if ((t->call = http_post(&req, posted, t)) == NULL) {
 		log_warnx("tls-rpt: url=%s cannot be posted", t->pub);
 		rpt_failed(t);
 	}
@@ -187,6 +207,25 @@ static void
 rpt_again(int fd, short ev, void *arg)
 {
 	rpt_send(arg);
+}
+
+/* room for one more of len bytes: the oldest kept are dropped */
+static void
+rpt_cap(size_t len)
+{
+	struct rpt_try	*t, *old;
+
+	while (rpt_count > 0 && (rpt_count >= TLSRPT_KEPT ||
+	    rpt_bytes + len > TLSRPT_KEPT_BYTES)) {
+		old = TAILQ_FIRST(&rpt_all);
+		TAILQ_FOREACH(t, &rpt_all, entry)
+			if (t->first < old->first)
+				old = t;
+		log_warnx("tls-rpt: url=%s dropped after %d tries: %zu "
+		    "reports, %zu bytes kept at most", old->pub, old->tries,
+		    (size_t)TLSRPT_KEPT, (size_t)TLSRPT_KEPT_BYTES);
+		rpt_free(old);
+	}
 }
 
 /* a report of len bytes for url (checked), its first try at first */
@@ -206,6 +245,10 @@ rpt_new(const char *url, const void *body, size_t len, time_t first,
 	t->len = len;
 	t->first = first;
 	t->tries = tries;
+	rpt_cap(len);
+	TAILQ_INSERT_TAIL(&rpt_all, t, entry);
+	rpt_count++;
+	rpt_bytes += len;
 	return (t);
 }
 
@@ -224,7 +267,6 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
 		fatalx("malformed TLSRPT_POST from %s", p->name);
 	t = rpt_new(tp.url, (char *)imsg->data + sizeof(tp),
 	    len - sizeof(tp), time(NULL), 0);
-	rpt_keep(t);
 	rpt_send(t);
 }
 
@@ -233,19 +275,25 @@ tlsrpt_post(struct mproc *p, struct mh_imsg *imsg)
  * read as any other: bounded, its URL checked as relayd's is.
  */
 static void
-rpt_load(const char *name)
+rpt_load(const char *name, int nth)
 {
 	struct tlsrpt_post	 tp;
 	struct rpt_try		*t;
 	struct stat		 st;
 	char			 path[PATH_MAX], *buf = NULL, *nl, *url;
-	long long		 first;
-	int			 fd, tries;
+	struct timeval		 tv = { 0, 0 };
+	long long		 first = -1;
+	time_t			 now = time(NULL);
+	int			 fd, tries = -1, space;
 	ssize_t			 n = -1;
 
 	memset(&st, 0, sizeof(st));
-	if (rpt_path(path, sizeof(path), name) == -1)
+	if (rpt_path(path, sizeof(path), name) == -1 ||
+	    strlen(name) >= sizeof(t->name)) {
+		log_warnx("tls-rpt: %s/%s: name too long, skipped", rpt_dir,
+		    name);
 		return;
+	}
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1 &&
 	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <=
 	    TLSRPT_HEAD_MAX + TLSRPT_BODY_MAX && (buf = malloc(st.st_size +
@@ -253,6 +301,8 @@ rpt_load(const char *name)
 		n = pread_eintr(fd, buf, st.st_size, 0);
 	if (fd != -1)
 		close(fd);
+	if (n >= 0 && buf != NULL)
+		buf[n] = '\0';
 	memset(&tp, 0, sizeof(tp));
 	if (n <= 0 || n != st.st_size ||
 	    strncmp(buf, TLSRPT_MAGIC, strlen(TLSRPT_MAGIC)) != 0 ||
@@ -260,7 +310,8 @@ rpt_load(const char *name)
 	    sscanf(buf + strlen(TLSRPT_MAGIC), "%lld %d", &first,
 	    &tries) != 2) || (url = strrchr(buf, ' ')) == NULL ||
 	    strlcpy(tp.url, url + 1, sizeof(tp.url)) >= sizeof(tp.url) ||
-	    !tlsrpt_post_ok(&tp) || nl + 1 == buf + n || tries < 0) {
+	    !tlsrpt_post_ok(&tp) || nl + 1 == buf + n || tries < 0 ||
+	    first < 0 || first > (long long)now + TLSRPT_WINDOW) {
 		log_warnx("tls-rpt: %s is no kept report: removed", path);
 		unlink(path);
 		free(buf);
@@ -269,14 +320,18 @@ rpt_load(const char *name)
 	t = rpt_new(tp.url, nl + 1, buf + n - (nl + 1), first, tries);
 	strlcpy(t->name, name, sizeof(t->name));
 	free(buf);
-	if (time(NULL) > t->first + TLSRPT_WINDOW || tries >= TLSRPT_TRIES) {
+	if (now > t->first + TLSRPT_WINDOW || tries >= TLSRPT_TRIES) {
 		log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
 		    tries);
 		rpt_free(t);
 		return;
 	}
-	log_info("tls-rpt: url=%s kept report sent again", t->pub);
-	rpt_send(t);
+	/* not all at once: spaced, the first at once */
+	space = hookd_conf->testing.tlsrpt_period > 0 ? 1 : TLSRPT_SPACE;
+	tv.tv_sec = (time_t)nth * space;
+	log_info("tls-rpt: url=%s kept report sent again in %lld s (try %d "
+	    "of %d)", t->pub, (long long)tv.tv_sec, tries + 1, TLSRPT_TRIES);
+	evtimer_add(t->timer, &tv);
 }
 
 /* at start: the directory of the kept reports, each sent again */
@@ -285,6 +340,7 @@ tlsrpt_kept_init(const char *root)
 {
 	char	**v, path[PATH_MAX];
 	size_t	  i, n;
+	int	  nth = 0;
 
 	if ((size_t)snprintf(rpt_dir, sizeof(rpt_dir), "%s/%s", root,
 	    TLSRPT_DIR) >= sizeof(rpt_dir) || (mkdir(rpt_dir, 0700) == -1 &&
@@ -301,7 +357,7 @@ tlsrpt_kept_init(const char *root)
 				unlink(path);
 			continue;
 		}
-		rpt_load(v[i]);
+		rpt_load(v[i], nth++);
 	}
 	dir_names_free(v, n);
 	return (0);
