@@ -50,6 +50,7 @@
 #define RPT_MAX_FAIL	16
 #define RPT_MAX_RUA	4
 #define RPT_MAX_TLSA	16		/* TLSA records of a report */
+#define RPT_MAX_DOMS	4096		/* policy domains counted a period */
 #define RPT_TLSA_LEN	(16 + 2 * 64)	/* "3 1 1 " and the hex digits */
 #define RPT_SAVE	60		/* seconds between saves, at most */
 #define RPT_DAY		86400		/* RFC 8460 4.1: a UTC day */
@@ -82,6 +83,8 @@ struct rpt_dom {
 };
 
 static TAILQ_HEAD(, rpt_dom) rpt_doms = TAILQ_HEAD_INITIALIZER(rpt_doms);
+static size_t		 rpt_ndoms;	/* in rpt_doms, RPT_MAX_DOMS at most */
+static int		 rpt_full;	/* said so this period */
 /* the reports made whose record is being looked up: saved with the counts */
 static TAILQ_HEAD(, rpt_dom) rpt_waiting =
     TAILQ_HEAD_INITIALIZER(rpt_waiting);
@@ -118,11 +121,22 @@ rpt_find(const char *domain, const char *ptype)
 		if (strcasecmp(r->domain, domain) == 0 &&
 		    strcmp(r->ptype, ptype) == 0)
 			return (r);
+	/* some 23 KiB each: past the bound, a new one is not counted */
+	if (rpt_ndoms >= RPT_MAX_DOMS) {
+		if (!rpt_full)
+			log_warnx("tls-rpt: %zu policy domains counted this "
+			    "period: %s and the others after it are not",
+			    rpt_ndoms, domain);
+		rpt_full = 1;
+		rpt_dirty = 1;		/* a saved file of more: rewritten */
+		return (NULL);
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		fatal("calloc");
 	strlcpy(r->domain, domain, sizeof(r->domain));
 	strlcpy(r->ptype, ptype, sizeof(r->ptype));
 	TAILQ_INSERT_TAIL(&rpt_doms, r, entry);
+	rpt_ndoms++;
 	return (r);
 }
 
@@ -181,7 +195,8 @@ tlsrpt_session(const char *domain, const struct sts_policy *pol,
 
 	if (rpt_timer == NULL)
 		return;
-	r = rpt_find(domain, pol != NULL ? "sts" : "tlsa");
+	if ((r = rpt_find(domain, pol != NULL ? "sts" : "tlsa")) == NULL)
+		return;
 	rpt_dirty = 1;
 	if (pol != NULL && (pol->nmx > 0 || pol->mode != STS_NONE))
 		r->pol = *pol;
@@ -648,12 +663,11 @@ rpt_load_dom(const json_t *d, struct rpt_dom *r)
 	    !json_is_array(json_object_get(d, "mx")) ||
 	    !json_is_array(json_object_get(d, "fail")))
 		return (-1);
-	if (r == NULL)
-		r = rpt_find(domain, ptype);
-	else {
+	if (r != NULL) {
 		strlcpy(r->domain, domain, sizeof(r->domain));
 		strlcpy(r->ptype, ptype, sizeof(r->ptype));
-	}
+	} else if ((r = rpt_find(domain, ptype)) == NULL)
+		return (0);		/* past RPT_MAX_DOMS: skipped */
 	r->pol.mode = mode;
 	r->pol.max_age = age;
 	r->ok = ok;
@@ -731,6 +745,8 @@ rpt_clear(void)
 		TAILQ_REMOVE(&rpt_doms, r, entry);
 		free(r);
 	}
+	rpt_ndoms = 0;
+	rpt_full = 0;
 	while ((r = TAILQ_FIRST(&rpt_waiting)) != NULL) {
 		TAILQ_REMOVE(&rpt_waiting, r, entry);
 		free(r->other);
@@ -810,6 +826,8 @@ rpt_flush(int fd, short ev, void *arg)
 		TAILQ_INSERT_TAIL(&rpt_waiting, r, entry);
 		rpt_lookup(r, 0);
 	}
+	rpt_ndoms = 0;
+	rpt_full = 0;
 	rpt_start = rpt_daily ? rpt_day(now) : now;
 	rpt_dirty = 1;
 	rpt_save();
