@@ -4,7 +4,9 @@
  */
 /*
  * libFuzzer: the envelope decoder (queue files, imsg) on arbitrary text;
- * whatever it accepts must encode again without loss.
+ * whatever it accepts must encode again without loss: that text decodes
+ * to the same recipients and sender, and encodes to itself again (a
+ * queue file rewritten by relayd keeps every field).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,8 +20,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct envelope	 env, again;
-	char		*text;
-	size_t		 len;
+	char		*text, *text2;
+	size_t		 len, len2;
 
 	envelope_init(&env);
 	if (envelope_decode(&env, (const char *)data, size) == 0) {
@@ -30,6 +32,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    again.nrcpt != env.nrcpt ||
 		    strcmp(again.sender, env.sender) != 0)
 			abort();
+		if ((text2 = envelope_encode(&again, &len2)) == NULL ||
+		    len2 != len || memcmp(text, text2, len) != 0)
+			abort();
+		free(text2);
 		envelope_clear(&again);
 		free(text);
 	}
