@@ -769,6 +769,15 @@ server_check_limits(struct evhttp_request *req)
 	 * "HTTP/0.9 302" with fields after it, which no client reads: it
 	 * is refused (RFC 9110 15.6.6), in an HTTP/1.1 status line as
 	 * evhttp's errors are, and closed */
+	/* a version with a sign or past a char (evhttp reads it with
+	 * sscanf's %d into a char: "HTTP/1.-1", "HTTP/1.188", "HTTP/-1.1")
+	 * is no HTTP-version (RFC 9112 2.3), and evhttp answered with it,
+	 * "HTTP/1.-68 404": 400 in an HTTP/1.1 status line, closed */
+	if (req->major < 0 || req->minor < 0) {
+		req->major = req->minor = 1;
+		send_error(req, 400, "Bad Request");
+		return (-1);
+	}
 	if (req->major < 1) {
 		send_error(req, 505, "HTTP Version Not Supported");
 		return (-1);
