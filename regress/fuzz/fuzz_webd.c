@@ -12,6 +12,9 @@
  * one with one key, whose SHA-256 is FUZZ_API_KEY_SHA256, for senders of
  * example.test and b.test: submissions go through the API's checks and
  * the message builder, then get 503 (no relayd).
+ * What comes back, if anything, is an HTTP answer: a status line
+ * "HTTP/1.x NNN ", then header lines that end in CRLF with no other CR,
+ * LF or NUL in them (nothing of a request breaks an answer's header).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -154,13 +157,37 @@ client(void)
 	return (c);
 }
 
+/* the first answer's status line and header (r: the first len bytes) */
+static void
+check_answer(const char *r, size_t len)
+{
+	const char	*end;
+	size_t		 i, hl;
+
+	if (len == 0)
+		return;
+	if (len < 13 || strncmp(r, "HTTP/1.", 7) != 0 ||
+	    (r[7] != '0' && r[7] != '1') || r[8] != ' ' ||
+	    r[9] < '1' || r[9] > '5' || r[10] < '0' || r[10] > '9' ||
+	    r[11] < '0' || r[11] > '9' || r[12] != ' ')
+		abort();
+	end = memmem(r, len, "\r\n\r\n", 4);
+	hl = end != NULL ? (size_t)(end - r) + 2 : len;
+	for (i = 0; i < hl; i++)
+		if (r[i] == '\0' || (r[i] == '\r' && i + 1 < len &&
+		    r[i + 1] != '\n') || (r[i] == '\n' && r[i - 1] != '\r'))
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int	 ready;
+	static char	 ans[65536];
 	char		 buf[65536];
 	int		 c, i;
 	ssize_t		 n;
+	size_t		 alen = 0;
 
 	if (!ready) {
 		setup();
@@ -173,12 +200,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shutdown(c, SHUT_WR);
 	for (i = 0; i < 200; i++) {
 		event_base_loop(proc_base, EVLOOP_NONBLOCK);
-		while ((n = read(c, buf, sizeof(buf))) > 0)
-			;
+		while ((n = read(c, buf, sizeof(buf))) > 0) {
+			if ((size_t)n > sizeof(ans) - alen)
+				n = sizeof(ans) - alen;
+			memcpy(ans + alen, buf, n);
+			alen += n;
+		}
 		if (n == 0)
 			break;
 	}
 	close(c);
+	check_answer(ans, alen);
 	for (i = 0; i < 5; i++)
 		event_base_loop(proc_base, EVLOOP_NONBLOCK);
 	return (0);
