@@ -4,7 +4,9 @@
  */
 /*
  * libFuzzer target: config_from_json on arbitrary JSON (what a child
- * receives over imsg); whatever it accepts must encode again.
+ * receives over imsg); whatever it accepts must encode again, and
+ * that encoding is accepted and encodes to itself (a child that gets
+ * the configuration again, on a reload, reads the same).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,12 +19,20 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config	*c;
-	json_t		*j, *j2;
+	struct config	*c2;
+	json_t		*j, *j2, *j3;
 
 	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return (0);
 	if ((c = config_from_json(j)) != NULL) {
-		j2 = config_to_json(c, CONF_SECRETS);
+		if ((j2 = config_to_json(c, CONF_SECRETS)) == NULL ||
+		    (c2 = config_from_json(j2)) == NULL)
+			abort();
+		if ((j3 = config_to_json(c2, CONF_SECRETS)) == NULL ||
+		    !json_equal(j2, j3))
+			abort();
+		json_decref(j3);
+		config_free(c2);
 		json_decref(j2);
 		config_free(c);
 	}
