@@ -770,10 +770,11 @@ server_check_limits(struct evhttp_request *req)
 	 * is refused (RFC 9110 15.6.6), in an HTTP/1.1 status line as
 	 * evhttp's errors are, and closed */
 	/* a version with a sign or past a char (evhttp reads it with
-	 * sscanf's %d into a char: "HTTP/1.-1", "HTTP/1.188", "HTTP/-1.1")
+	 * sscanf's %d into a char: "HTTP/1.-1", "HTTP/1.188", "HTTP/-1.1",
+	 * a major that overflows an int, "HTTP/1777777777777.1", 113 here)
 	 * is no HTTP-version (RFC 9112 2.3), and evhttp answered with it,
 	 * "HTTP/1.-68 404": 400 in an HTTP/1.1 status line, closed */
-	if (req->major < 0 || req->minor < 0) {
+	if (req->major < 0 || req->major > 1 || req->minor < 0) {
 		req->major = req->minor = 1;
 		send_error(req, 400, "Bad Request");
 		return (-1);
