@@ -15,11 +15,13 @@
  */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "child.h"
 #include "ctlcmd.h"
+#include "fileio.h"
 #include "history.h"
 #include "hookd.h"
 #include "http.h"
@@ -169,6 +171,7 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 	}
 	if (opt != NULL) {
 		/* a dead letter keeps the message */
+		errno = 0;
 		if ((fd = dead_inbound_open(id)) != -1) {
 			if (child_control_fd(fd) == -1)
 				return (json_pack("{s:s}", "error",
@@ -176,6 +179,9 @@ ihist_show(const struct ctl_cmd *cmd, const json_t *argv)
 			return (json_pack("{s:s, s:s, s:b}", "id", id,
 			    "queue", "inbound", "raw", 1));
 		}
+		/* a directory, a FIFO where its message should be */
+		if (errno == EFTYPE)
+			return (json_pack("{s:s}", "error", CTL_NOT_A_FILE));
 		return (json_pack("{s:s}", "error", msghist_known(id) ?
 		    "the message has left the queue: only its history is "
 		    "kept (show message ID)" :
