@@ -29,6 +29,7 @@
  */
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,13 +290,15 @@ head_tail(struct web_conn *c, const char *p, size_t k)
 }
 
 /*
- * The request line ends with HTTP/2.0 or a later major version (RFC
- * 9112 2.3: "HTTP/" DIGIT "." DIGIT): evhttp speaks none and refused it
- * as a request line it cannot parse (400), where it is 505 (RFC 9110
- * 15.6.6).  Other versions it does not parse are 400 still.
+ * The request line's HTTP-version, "D.D" (RFC 9112 2.3: "HTTP/" DIGIT
+ * "." DIGIT), or NULL if it does not end with one.  evhttp reads the
+ * digits with sscanf's %d into a char, so that "HTTP/1.256" was 1.0 and
+ * "HTTP/4294967297.1" 1.1 to it, and served: anything else is 400.
+ * HTTP/2.0 and later majors it refused as a line it cannot parse (400),
+ * where they are 505 (RFC 9110 15.6.6).
  */
-static int
-head_version_over(const struct web_conn *c)
+static const char *
+head_version(const struct web_conn *c)
 {
 	const char	*v;
 	size_t		 n = c->ltail_len;
@@ -303,10 +306,12 @@ head_version_over(const struct web_conn *c)
 	if (n > 0 && c->ltail[n - 1] == '\r')
 		n--;
 	if (n < 9)
-		return (0);
+		return (NULL);
 	v = c->ltail + n - 9;
-	return (strncmp(v, " HTTP/", 6) == 0 && v[6] >= '2' &&
-	    v[6] <= '9' && v[7] == '.' && v[8] >= '0' && v[8] <= '9');
+	if (strncmp(v, " HTTP/", 6) != 0 || !isdigit((unsigned char)v[6]) ||
+	    v[7] != '.' || !isdigit((unsigned char)v[8]))
+		return (NULL);
+	return (v + 6);
 }
 
 /*
@@ -358,7 +363,9 @@ head_line(struct web_conn *c)
 		 * answer to CONNECT has no length and stays open) */
 		if (head_starts(c, "CONNECT "))
 			c->bad = 501;
-		else if (head_version_over(c))
+		else if ((v = head_version(c)) == NULL)
+			c->bad = 400;
+		else if (v[0] >= '2')
 			c->bad = 505;
 		/* a blank too many or too few (reqline_bytes) */
 		if (c->rl_blanks != 2)
