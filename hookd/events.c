@@ -207,8 +207,10 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	if (again != NULL)
 		*again = 0;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path))
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
 		return (NULL);
+	}
 	if ((fd = file_open_regular(AT_FDCWD, path, &st)) == -1) {
 		if (again != NULL && evseg_open_again(errno))
 			*again = evseg_again(path, errno);
@@ -222,6 +224,9 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	if ((size_t)st.st_size > max) {
 		log_warnx("events: %s: not a regular file or too large", path);
 		close(fd);
+		/* not EFTYPE, left by an earlier file: a letter so large is
+		 * none, but it stays (dead_load) */
+		errno = EFBIG;
 		return (NULL);
 	}
 	if ((fp = fdopen(fd, "r")) == NULL) {
@@ -420,17 +425,21 @@ held_free(struct endpoint *ep)
 /*
  * id was stored for ep but its flush failed: not held (relayd, without
  * an ack, sends it again, and that copy must be stored durably), but
- * noted, EV_HELD_MAX at most, so that once delivered it is held: a
- * copy sent again after that is acknowledged, not stored and sent a
- * second time (delivered, nothing of it is left to lose)
+ * noted, EV_HELD_MAX at most (then the older go), so that once
+ * delivered it is held: a copy sent again after that is acknowledged,
+ * not stored and sent a second time (delivered, nothing of it is left
+ * to lose)
  */
 static void
 held_unsynced(struct endpoint *ep, const char *id)
 {
 	if (ep->unsynced == NULL && (ep->unsynced = json_object()) == NULL)
 		return;
-	if (json_object_size(ep->unsynced) < EV_HELD_MAX)
-		json_object_set_new(ep->unsynced, id, json_true());
+	/* full of ids never delivered (dead letters, removed): they go,
+	 * not the new ones (a copy of theirs may be sent twice) */
+	if (json_object_size(ep->unsynced) >= EV_HELD_MAX)
+		json_object_clear(ep->unsynced);
+	json_object_set_new(ep->unsynced, id, json_true());
 }
 
 /* records were delivered to ep: those whose flush failed are held now */
