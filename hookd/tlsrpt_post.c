@@ -206,7 +206,16 @@ rpt_send(struct rpt_try *t)
 static void
 rpt_again(int fd, short ev, void *arg)
 {
-	rpt_send(arg);
+	struct rpt_try	*t = arg;
+
+	/* a kept report spaced at a start may reach its window's end */
+	if (time(NULL) > t->first + TLSRPT_WINDOW) {
+		log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
+		    t->tries);
+		rpt_free(t);
+		return;
+	}
+	rpt_send(t);
 }
 
 /* room for one more of len bytes: the oldest kept are dropped */
@@ -281,6 +290,7 @@ rpt_load(const char *name, int nth)
 	struct rpt_try		*t;
 	struct stat		 st;
 	char			 path[PATH_MAX], *buf = NULL, *nl, *url;
+	char			 pub[MH_URL_MAX];
 	struct timeval		 tv = { 0, 0 };
 	long long		 first = -1;
 	time_t			 now = time(NULL);
@@ -294,10 +304,10 @@ rpt_load(const char *name, int nth)
 		    name);
 		return;
 	}
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1 &&
-	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <=
-	    TLSRPT_HEAD_MAX + TLSRPT_BODY_MAX && (buf = malloc(st.st_size +
-	    1)) != NULL)
+	/* a FIFO there does not block hookd's start */
+	if ((fd = file_open_regular(AT_FDCWD, path, &st)) != -1 &&
+	    st.st_size <= TLSRPT_HEAD_MAX + TLSRPT_BODY_MAX &&
+	    (buf = malloc(st.st_size + 1)) != NULL)
 		n = pread_eintr(fd, buf, st.st_size, 0);
 	if (fd != -1)
 		close(fd);
@@ -317,15 +327,18 @@ rpt_load(const char *name, int nth)
 		free(buf);
 		return;
 	}
+	/* given up before it is counted: it takes no live one's room */
+	if (now > (time_t)first + TLSRPT_WINDOW || tries >= TLSRPT_TRIES) {
+		config_url_public(tp.url, pub, sizeof(pub));
+		log_warnx("tls-rpt: url=%s given up after %d tries", pub,
+		    tries);
+		unlink(path);
+		free(buf);
+		return;
+	}
 	t = rpt_new(tp.url, nl + 1, buf + n - (nl + 1), first, tries);
 	strlcpy(t->name, name, sizeof(t->name));
 	free(buf);
-	if (now > t->first + TLSRPT_WINDOW || tries >= TLSRPT_TRIES) {
-		log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
-		    tries);
-		rpt_free(t);
-		return;
-	}
 	/* not all at once: spaced, the first at once */
 	space = hookd_conf->testing.tlsrpt_period > 0 ? 1 : TLSRPT_SPACE;
 	tv.tv_sec = (time_t)nth * space;
