@@ -698,7 +698,7 @@ struct dead_req {
 	char			**names;
 	size_t			 nnames, next;
 	struct event		*ev;
-	struct ctl_later	*waiting;	/* later once all gone through */
+	struct ctl_later	*waiting;	/* later, once all done */
 };
 
 static json_t	*dead_reply(struct dead_req *);
@@ -852,8 +852,9 @@ dead_failed(int replay, const json_t *o)
 static int
 dead_gone(const char *name, const json_t *o)
 {
-	const char	*key = json_string_value(json_object_get(o, "endpoint"));
+	const char	*key;
 
+	key = json_string_value(json_object_get(o, "endpoint"));
 	return (strncmp(name, "ev-", 3) == 0 && key != NULL &&
 	    events_disabled(key));
 }
@@ -954,11 +955,8 @@ dead_act_names(struct dead_req *req, char **v, size_t n,
 		dir_names_free(v, n);
 		return (dead_reply(req));
 	}
-	if ((req->ev = evtimer_new(proc_base, dead_act_pass, req)) == NULL) {
-		dir_names_free(v, n);
-		dead_req_free(req);
-		return (NULL);
-	}
+	if ((req->ev = evtimer_new(proc_base, dead_act_pass, req)) == NULL)
+		fatal("evtimer_new");
 	req->names = v;
 	req->nnames = n;
 	req->waiting = later != NULL ? later : child_control_later();

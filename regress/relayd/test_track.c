@@ -872,8 +872,9 @@ check_ours_off(const struct config *conf)
 		    "\"https://example.org/1\">") != NULL &&
 		    strstr(body_of(again), "<a href=\"https://example.org/2\">")
 		    != NULL && strstr(body_of(again), "<a href=\"https://"
-		    "example.org/3?a=1&amp;b=2\">") != NULL, "opens %s, clicks off: the copy's tracked links "
-		    "back to their URLs (%zu left)", opens ? "on" : "off", n);
+		    "example.org/3?a=1&amp;b=2\">") != NULL, "opens %s, "
+		    "clicks off: the copy's tracked links back to their URLs "
+		    "(%zu left)", opens ? "on" : "off", n);
 		free(again);
 		config_free(off);
 	}
