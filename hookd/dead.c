@@ -242,20 +242,16 @@ static json_t *
 dead_load(const char *name)
 {
 	json_t		*o;
-	char		 from[PATH_MAX], to[PATH_MAX];
+	char		 to[PATH_MAX];
 
 	if ((o = evq_read_json(dead_dir, name, DEAD_FILE_MAX, NULL)) == NULL &&
 	    errno == EFTYPE) {
 		/* a FIFO, a directory, a link: out of the way, said once */
-		if ((size_t)snprintf(from, sizeof(from), "%s/%s", dead_dir,
-		    name) < sizeof(from) && (size_t)snprintf(to, sizeof(to),
-		    "%s/bad-%s", dead_dir, name) < sizeof(to) &&
-		    rename(from, to) == 0) {
-			log_warnx("dead: %s: not a letter, kept as %s", from,
-			    to);
+		if (evq_aside(dead_dir, name, to, sizeof(to)) == 0) {
+			log_warnx("dead: %s/%s: not a letter, kept as %s",
+			    dead_dir, name, to);
 			dead_gone_one(0);
-		} else
-			log_warn("dead: rename %s", from);
+		}
 		return (NULL);
 	}
 	if (o != NULL && (!json_is_object(o) ||

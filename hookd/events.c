@@ -252,19 +252,29 @@ evq_read_json(const char *dir, const char *name, size_t max, int *again)
 	return (o);
 }
 
+int
+evq_aside(const char *dir, const char *name, char *to, size_t tolen)
+{
+	char	from[PATH_MAX];
+
+	if (evq_path_join(from, sizeof(from), dir, "", name) == -1 ||
+	    evq_path_join(to, tolen, dir, "bad-", name) == -1 ||
+	    rename(from, to) == -1) {
+		log_warn("events: rename %s/%s", dir, name);
+		return (-1);
+	}
+	return (0);
+}
+
 /* keep what cannot be parsed, out of the way, and say so; -1 if not */
 int
 evq_quarantine(struct endpoint *ep, const char *name)
 {
-	char	from[PATH_MAX], to[PATH_MAX];
+	char	to[PATH_MAX];
 
-	if (evq_path_join(from, sizeof(from), ep->dir, "", name) == -1 ||
-	    evq_path_join(to, sizeof(to), ep->dir, "bad-", name) == -1 ||
-	    rename(from, to) == -1) {
-		log_warn("events: rename %s", from);
+	if (evq_aside(ep->dir, name, to, sizeof(to)) == -1)
 		return (-1);
-	}
-	log_warnx("events: %s: unreadable, kept as %s", from, to);
+	log_warnx("events: %s/%s: unreadable, kept as %s", ep->dir, name, to);
 	return (0);
 }
 

@@ -132,6 +132,10 @@ long		 evq_read_wait(int);
 /* the JSON of regular file dir/name of at most max bytes (events.c) */
 json_t		*evq_read_json(const char *dir, const char *name, size_t max,
 		    int *again);
+/* dir/name renamed dir/bad-name, out of the way (its new path in to);
+ * -1, logged, if it cannot be */
+int		 evq_aside(const char *dir, const char *name, char *to,
+		    size_t tolen);
 int		 evseg_open_again(int);
 int		 evseg_dropv(struct evseg *, const size_t *, size_t);
 int		 evseg_load(const char *dir, const char *name,
