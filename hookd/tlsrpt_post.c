@@ -147,6 +147,14 @@ rpt_delay(int tries)
 }
 
 static void
+rpt_give_up(struct rpt_try *t)
+{
+	log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
+	    t->tries);
+	rpt_free(t);
+}
+
+static void
 rpt_failed(struct rpt_try *t)
 {
 	struct timeval	 tv = { 0, 0 };
@@ -156,9 +164,7 @@ rpt_failed(struct rpt_try *t)
 	tv.tv_sec = rpt_delay(t->tries);
 	if (t->tries >= TLSRPT_TRIES || now + tv.tv_sec > t->first +
 	    TLSRPT_WINDOW) {
-		log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
-		    t->tries);
-		rpt_free(t);
+		rpt_give_up(t);
 		return;
 	}
 	log_info("tls-rpt: url=%s tried again in %lld s (try %d of %d)",
@@ -210,9 +216,7 @@ rpt_again(int fd, short ev, void *arg)
 
 	/* a kept report spaced at a start may reach its window's end */
 	if (time(NULL) > t->first + TLSRPT_WINDOW) {
-		log_warnx("tls-rpt: url=%s given up after %d tries", t->pub,
-		    t->tries);
-		rpt_free(t);
+		rpt_give_up(t);
 		return;
 	}
 	rpt_send(t);
