@@ -369,29 +369,45 @@ addr_canon(char *dst, size_t len, const char *addr)
 }
 
 /*
- * a and b name the same mailbox (a duplicate RCPT): their local parts
- * the same in addr_canon's form ("bob"@d is bob@d), case and all, since
+ * The key of the mailbox addr names (a duplicate RCPT's): addr_same()'s
+ * a and b are the same mailbox when their keys are equal.  Its local
+ * part in addr_canon's form ("bob"@d is bob@d), case and all, since
  * only the receiving host knows whether Bob and bob are one mailbox
  * (RFC 5321 2.4), but for postmaster, whose case does not matter (RFC
- * 5321 4.5.1); their domains the same in any case.
+ * 5321 4.5.1); its domain in lower case.  An address addr_canon cannot
+ * read is its own key, marked apart.  -1 if it does not fit.
  */
+int
+addr_same_key(char *dst, size_t len, const char *addr)
+{
+	char	*local, *from, *p;
+
+	if (len < 2)
+		return (-1);
+	if (addr_canon(dst + 1, len - 1, addr) == -1) {
+		if (strlcpy(dst + 1, addr, len - 1) >= len - 1)
+			return (-1);
+		dst[0] = '\1';
+		return (0);
+	}
+	dst[0] = '\2';
+	local = dst + 1;
+	if ((from = strrchr(local, '@')) == NULL)
+		return (0);		/* no domain: as it is */
+	if (from - local == 10 && strncasecmp(local, "postmaster", 10) == 0)
+		from = local;
+	for (p = from; *p != '\0'; p++)
+		*p = tolower((unsigned char)*p);
+	return (0);
+}
+
 int
 addr_same(const char *a, const char *b)
 {
-	char		 ca[1024], cb[1024];
-	const char	*da, *db;
-	size_t		 n;
+	char	 ka[1025], kb[1025];
 
-	if (addr_canon(ca, sizeof(ca), a) == -1 ||
-	    addr_canon(cb, sizeof(cb), b) == -1)
+	if (addr_same_key(ka, sizeof(ka), a) == -1 ||
+	    addr_same_key(kb, sizeof(kb), b) == -1)
 		return (strcmp(a, b) == 0);
-	if ((da = strrchr(ca, '@')) == NULL ||
-	    (db = strrchr(cb, '@')) == NULL)
-		return (strcmp(ca, cb) == 0);
-	if (strcasecmp(da, db) != 0 || (n = da - ca) != (size_t)(db - cb))
-		return (0);
-	if (memcmp(ca, cb, n) == 0)
-		return (1);
-	return (n == 10 && strncasecmp(ca, "postmaster", n) == 0 &&
-	    strncasecmp(cb, "postmaster", n) == 0);
+	return (strcmp(ka, kb) == 0);
 }

@@ -43,7 +43,9 @@ void	addr_unquote(char *, size_t, const char *);
  * quoted one minimally quoted; a suppression's key, a VERP's recipient */
 int	addr_canon(char *, size_t, const char *);
 /* a and b are the same mailbox: local parts equal (case kept, RFC 5321
- * 2.4; postmaster's in any case), domains equal in any case */
+ * 2.4; postmaster's in any case), domains equal in any case; their keys
+ * (addr_same_key) equal, -1 if one does not fit */
 int	addr_same(const char *, const char *);
+int	addr_same_key(char *, size_t, const char *);
 
 #endif /* MH_MAILADDR_H */

@@ -16,8 +16,7 @@
  * seeded at random once a process, so that a peer cannot choose
  * addresses that all fall in one chain.
  *
- * RS_SAME: addr_same()'s mailbox, its local part as it is in
- * addr_canon()'s form (postmaster in any case), its domain in any case.
+ * RS_SAME: addr_same()'s mailbox, keyed by addr_same_key().
  * RS_ROUTED: the whole of addr_canon()'s form in any case, on one route,
  * where mailhook is the receiving host and routes match in any case
  * (route.c).  "Any case" is ASCII's, as a route lookup and the
@@ -29,12 +28,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "mailaddr.h"
 #include "smtpd.h"
 
-#define RS_KEY_MAX	1024
+#define RS_KEY_MAX	1025	/* as addr_same()'s */
 
 static uint64_t	rs_seed;
 
@@ -42,26 +40,14 @@ static uint64_t	rs_seed;
 static int
 rs_key(char *dst, size_t len, const char *addr, int kind)
 {
-	char	*local, *from, *p;
+	char	*p;
 
-	if (addr_canon(dst + 1, len - 1, addr) == -1) {
-		/* as addr_same() compares an address too long for it */
-		if (kind == RS_ROUTED || strlcpy(dst + 1, addr, len - 1) >=
-		    len - 1)
-			return (-1);
-		dst[0] = '\1';
-		return (0);
-	}
+	if (kind == RS_SAME)
+		return (addr_same_key(dst, len, addr));
+	if (addr_canon(dst + 1, len - 1, addr) == -1)
+		return (-1);
 	dst[0] = '\2';
-	local = dst + 1;
-	if (kind == RS_ROUTED)
-		from = local;
-	else if ((from = strrchr(local, '@')) == NULL)
-		return (0);		/* no domain: as it is */
-	else if (from - local == 10 && strncasecmp(local, "postmaster",
-	    10) == 0)
-		from = local;
-	for (p = from; *p != '\0'; p++)
+	for (p = dst + 1; *p != '\0'; p++)
 		*p = tolower((unsigned char)*p);
 	return (0);
 }

@@ -164,5 +164,22 @@ main(void)
 	    0, "dns_domain_utf8: upper case, trailing dot");
 	is_str(buf, "b\xc3\xbc" "cher.example",
 	    "dns_domain_utf8: upper case, trailing dot: its U-label");
+
+	/* addr_same, and its key: one mailbox, or two */
+	is_int(addr_same("bob@X.Example", "bob@x.example"), 1,
+	    "addr_same: a domain in any case");
+	is_int(addr_same("Bob@x.example", "bob@x.example"), 0,
+	    "addr_same: a local part's case kept");
+	is_int(addr_same("\"bob\"@x.example", "bob@x.example"), 1,
+	    "addr_same: a needless quote");
+	is_int(addr_same("POSTMASTER@x.example", "postmaster@X.example"), 1,
+	    "addr_same: postmaster in any case");
+	is_int(addr_same("postmaster", "Postmaster"), 0,
+	    "addr_same: no domain: as it is");
+	is_int(addr_same_key(buf, sizeof(buf), "Bob@X.example"), 0,
+	    "addr_same_key: made");
+	is_str(buf + 1, "Bob@x.example", "addr_same_key: the domain lowered");
+	is_int(addr_same_key(buf, 4, "bob@x.example"), -1,
+	    "addr_same_key: one that does not fit");
 	return (tap_done());
 }
